@@ -1,0 +1,82 @@
+/** upperstack-broker: the embedded MQTT broker as a node in the flow. */
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { EmbeddedMqttBroker } from '../lib/broker/embedded';
+import { describeError } from '../lib/errors';
+import { setStatus } from '../shared/status';
+import { onClose } from '../shared/input';
+import { migrate, parsePort, registerNode } from '../shared/config';
+import { brokerMigrations, type BrokerCredentials, type BrokerNodeDef, type BrokerOptions } from './options';
+import { registerBroker, registerHealth, unregisterBroker, type EmbeddedBroker } from '../shared/runtime';
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackBrokerNode(this: Node<BrokerCredentials>, def: BrokerNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<BrokerOptions>(def as unknown as Record<string, unknown>, brokerMigrations);
+    const bind = config.bind || process.env.UPPERSTACK_BIND || '127.0.0.1';
+    const port = parsePort(config.port, 1883);
+    let broker: EmbeddedMqttBroker | undefined;
+    let handle: EmbeddedBroker | undefined;
+    let stopHealth = () => undefined as void;
+
+    const showClients = () => broker && setStatus(node, 'connected', RED._('upperstack-broker.status.listening', { bind, port: broker.addresses.tcp, clients: broker.clients() }));
+    try {
+      broker = new EmbeddedMqttBroker(
+        {
+          port,
+          bind,
+          wsPort: parsePort(config.wsPort, 0) || 0,
+          tlsPort: parsePort(config.tlsPort, 0) || 0,
+          tlsKeyFile: config.tlsKey || undefined,
+          tlsCertFile: config.tlsCert || undefined,
+          username: node.credentials?.username || undefined,
+          password: node.credentials?.password || undefined,
+        },
+        {
+          onClient: (id, connected) => {
+            showClients();
+            node.send({ topic: connected ? 'connect' : 'disconnect', payload: { clientId: id, connected } });
+          },
+        },
+      );
+    } catch (err) {
+      setStatus(node, 'failed', describeError(err).message);
+      node.error(RED._('upperstack-broker.errors.config', { message: describeError(err).message }));
+      return;
+    }
+    setStatus(node, 'connecting', RED._('upperstack-broker.status.starting'));
+    const b = broker;
+    b.start().then(
+      () => {
+        handle = {
+          id: node.id,
+          subscribe: (filter, deliver) => b.subscribe(filter, deliver),
+          publish: (topic, payload, qos) => b.publish(topic, payload, qos),
+          listening: () => b.listening(),
+        };
+        registerBroker(handle);
+        stopHealth = registerHealth(`broker:${node.name || node.id}`, () => ({
+          ok: b.listening(),
+          detail: b.listening() ? `listening on ${bind}:${b.addresses.tcp}, ${b.clients()} clients` : 'not listening',
+        }));
+        showClients();
+        node.log(RED._('upperstack-broker.log.listening', { bind, port: b.addresses.tcp }));
+      },
+      (err: unknown) => {
+        setStatus(node, 'failed', describeError(err).message);
+        node.error(RED._('upperstack-broker.errors.start', { message: describeError(err).message }));
+        stopHealth = registerHealth(`broker:${node.name || node.id}`, () => ({ ok: false, detail: describeError(err).message }));
+      },
+    );
+
+    onClose(node, async () => {
+      stopHealth();
+      if (handle) unregisterBroker(handle);
+      await b.stop();
+    });
+  }
+
+  registerNode(RED, 'upperstack-broker', UpperstackBrokerNode, {
+    credentials: { username: { type: 'text' }, password: { type: 'password' } },
+  });
+};

@@ -1,0 +1,49 @@
+/**
+ * upperstack-deadletter: records a failed message in the deadletters table and
+ * publishes it on <topic>/<device>, then settles its journal entry. Bad input is
+ * thus neither dropped silently nor redelivered forever.
+ */
+import type { Node, NodeAPI } from 'node-red';
+import { settleReceipts } from '../lib/journal/receipts';
+import { toDeadLetter, topicLevel } from '../lib/deadletter';
+import { onInput } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus, throttledStatus } from '../shared/status';
+import { findBroker } from '../shared/runtime';
+import type { StoreConfigNode } from '../store-config/options';
+import { deadLetterMigrations, type DeadLetterNodeDef, type DeadLetterOptions } from './options';
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackDeadLetterNode(this: Node, def: DeadLetterNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<DeadLetterOptions>(def as unknown as Record<string, unknown>, deadLetterMigrations);
+    const storeNode = config.store ? (RED.nodes.getNode(config.store) as StoreConfigNode | null) : null;
+    const status = throttledStatus(node);
+    let count = 0;
+    setStatus(node, 'idle', RED._('upperstack-deadletter.status.none'));
+
+    onInput(node, (msg, send, done) => {
+      const letter = toDeadLetter({ ...msg, error: msg.error ?? (msg as { _error?: unknown })._error });
+      const finish = (err?: Error) => {
+        if (err) return done(err);
+        const broker = findBroker(config.broker || undefined);
+        const topic = `${config.topic || 'upperstack/deadletter'}/${topicLevel(letter.device)}`;
+        const published = broker ? broker.publish(topic, Buffer.from(JSON.stringify(letter)), 0) : Promise.resolve();
+        published
+          .catch((e: Error) => node.warn(RED._('upperstack-deadletter.errors.publish', { topic, message: e.message })))
+          .finally(() => {
+            settleReceipts(msg.upperstack?.receipts);
+            count++;
+            status('warning', RED._('upperstack-deadletter.status.count', { count, reason: letter.reason.slice(0, 40) }));
+            send({ ...msg, topic, payload: letter });
+            done();
+          });
+      };
+      if (storeNode) storeNode.writer.writeDeadLetters([letter], finish);
+      else finish();
+    });
+  }
+
+  registerNode(RED, 'upperstack-deadletter', UpperstackDeadLetterNode);
+};

@@ -1,0 +1,50 @@
+/** Builds the dead-letter record of a message that failed, with a reason a person can act on. */
+import type { DeadLetter } from './store/types';
+
+const MAX_PAYLOAD = 4096;
+
+function payloadText(payload: unknown): string {
+  if (payload === undefined || payload === null) return '';
+  if (Buffer.isBuffer(payload) || payload instanceof Uint8Array) {
+    const buf = Buffer.from(payload);
+    const slice = buf.subarray(0, MAX_PAYLOAD);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(slice);
+    } catch {
+      return `base64:${slice.toString('base64')}`;
+    }
+  }
+  const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  return text.length > MAX_PAYLOAD ? text.slice(0, MAX_PAYLOAD) : text;
+}
+
+export interface FailedMessage {
+  device?: unknown;
+  topic?: unknown;
+  source?: unknown;
+  payload?: unknown;
+  error?: unknown;
+}
+
+export function toDeadLetter(msg: FailedMessage, now = Date.now()): DeadLetter {
+  const err = (typeof msg.error === 'object' && msg.error !== null ? msg.error : { message: String(msg.error ?? 'unknown error') }) as Record<string, unknown>;
+  const payloadDevice = typeof msg.payload === 'object' && msg.payload !== null && !Buffer.isBuffer(msg.payload) ? (msg.payload as { device?: unknown }).device : undefined;
+  const device = typeof msg.device === 'string' && msg.device ? msg.device : typeof payloadDevice === 'string' && payloadDevice ? payloadDevice : 'unknown';
+  const source = typeof msg.source === 'string' ? msg.source : typeof msg.topic === 'string' ? `mqtt:${msg.topic}` : 'flow';
+  const where = typeof err.path === 'string' && err.path ? ` (at ${err.path})` : typeof err.offset === 'number' ? ` (at byte ${err.offset})` : '';
+  const message = String(err.message ?? 'unknown error');
+  return {
+    ts: now,
+    device,
+    source,
+    code: String(err.code ?? 'INTERNAL'),
+    reason: message.includes(String(err.path ?? '\u0000')) ? message : message + where,
+    payload: payloadText(msg.payload),
+  };
+}
+
+/** A device name safe to use as one topic level. */
+export function topicLevel(device: string): string {
+  const clean = device.replace(/[+#/\u0000\uFFFD]/g, '_');
+  return clean || 'unknown';
+}

@@ -1,0 +1,142 @@
+/**
+ * The one error hierarchy of Upperstack. Every error has a stable `name` and
+ * `code` that flows, dead-letter records and HTTP bodies can rely on, and a
+ * message written for the person who has to fix the input or the config.
+ */
+
+export type ErrorCode =
+  | 'DECODE_FAILED'
+  | 'UNSUPPORTED_FORMAT'
+  | 'INVALID_READING'
+  | 'SCHEMA_VIOLATION'
+  | 'BAD_PARAMETER'
+  | 'UNAUTHORIZED'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_FAILED'
+  | 'JOURNAL_FAILED'
+  | 'CONFIG_INVALID'
+  | 'BAD_TOPIC'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'DETECTOR_CONFIG';
+
+export class UpperstackError extends Error {
+  override readonly name: string = 'UpperstackError';
+  readonly code: ErrorCode;
+  /** Extra machine-readable facts (offset, path, parameter...). */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  /** The shape used in msg.error, dead-letter records and HTTP error bodies. */
+  toJSON(): { name: string; code: ErrorCode; message: string } & Record<string, unknown> {
+    return { name: this.name, code: this.code, message: this.message, ...this.details };
+  }
+}
+
+/** A payload could not be decoded; `offset` (bytes) or `field` say where. */
+export class DecodeError extends UpperstackError {
+  override readonly name = 'DecodeError';
+  constructor(message: string, details: { format: string; offset?: number; field?: string; line?: number } & Record<string, unknown>, options?: { cause?: unknown }) {
+    super('DECODE_FAILED', message, details, options);
+  }
+}
+
+export class UnsupportedFormatError extends UpperstackError {
+  override readonly name = 'UnsupportedFormatError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('UNSUPPORTED_FORMAT', message, details);
+  }
+}
+
+/** Decoded data does not fit the Reading contract (no device, bad timestamp, no fields). */
+export class InvalidReadingError extends UpperstackError {
+  override readonly name = 'InvalidReadingError';
+  constructor(message: string, details: { path?: string } & Record<string, unknown> = {}) {
+    super('INVALID_READING', message, details);
+  }
+}
+
+/** A reading does not satisfy the JSON Schema. `path` is a JSON pointer. */
+export class SchemaViolationError extends UpperstackError {
+  override readonly name = 'SchemaViolationError';
+  constructor(message: string, details: { path: string } & Record<string, unknown>) {
+    super('SCHEMA_VIOLATION', message, details);
+  }
+}
+
+/** An HTTP query parameter is missing or malformed. */
+export class BadParameterError extends UpperstackError {
+  override readonly name = 'BadParameterError';
+  constructor(parameter: string, message: string) {
+    super('BAD_PARAMETER', message, { parameter });
+  }
+}
+
+export class UnauthorizedError extends UpperstackError {
+  override readonly name = 'UnauthorizedError';
+  constructor(message = 'A valid API key is required: send "Authorization: Bearer <key>".') {
+    super('UNAUTHORIZED', message);
+  }
+}
+
+/** The store cannot be reached or written right now; the caller should spool and retry. */
+export class StoreUnavailableError extends UpperstackError {
+  override readonly name = 'StoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_UNAVAILABLE', message, {}, options);
+  }
+}
+
+/** The store rejected the data itself (retrying will not help). */
+export class StoreFailedError extends UpperstackError {
+  override readonly name = 'StoreFailedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_FAILED', message, {}, options);
+  }
+}
+
+export class JournalError extends UpperstackError {
+  override readonly name = 'JournalError';
+  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('JOURNAL_FAILED', message, details, options);
+  }
+}
+
+export class ConfigError extends UpperstackError {
+  override readonly name = 'ConfigError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('CONFIG_INVALID', message, details);
+  }
+}
+
+export class BadTopicError extends UpperstackError {
+  override readonly name = 'BadTopicError';
+  constructor(message: string, details: { topic: string } & Record<string, unknown>) {
+    super('BAD_TOPIC', message, details);
+  }
+}
+
+export class PayloadTooLargeError extends UpperstackError {
+  override readonly name = 'PayloadTooLargeError';
+  constructor(size: number, limit: number) {
+    super('PAYLOAD_TOO_LARGE', `payload is ${size} bytes, more than the limit of ${limit} bytes`, { size, limit });
+  }
+}
+
+export class DetectorConfigError extends UpperstackError {
+  override readonly name = 'DetectorConfigError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('DETECTOR_CONFIG', message, details);
+  }
+}
+
+/** Turns anything thrown into the `{code, message, ...}` shape for msg.error and dead letters. */
+export function describeError(err: unknown): { name: string; code: string; message: string } & Record<string, unknown> {
+  if (err instanceof UpperstackError) return err.toJSON();
+  if (err instanceof Error) return { name: err.name, code: 'INTERNAL', message: err.message };
+  return { name: 'Error', code: 'INTERNAL', message: String(err) };
+}

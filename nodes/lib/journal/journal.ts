@@ -1,0 +1,308 @@
+/**
+ * An append-only write-ahead journal. An input appends a message here before it
+ * acknowledges it; the store (or the dead-letter path) settles it once it is
+ * durable there. Whatever is unsettled when the process dies is handed back by
+ * open() and replayed.
+ *
+ * Appends use a synchronous write(2): once it returns the bytes belong to the
+ * kernel, so a killed process (even kill -9) loses nothing. Surviving power loss
+ * additionally needs fsync, which `fsync` controls ('interval' by default, so a
+ * burst costs one fsync, not one per message).
+ */
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { JournalError } from '../errors';
+
+export type FsyncPolicy = 'always' | 'interval' | 'never';
+
+export interface JournalOptions {
+  dir: string;
+  /** A new segment file starts past this size. */
+  segmentBytes?: number;
+  fsync?: FsyncPolicy;
+  fsyncIntervalMs?: number;
+  /** How often the settled mark is written down; replays after a crash start there. */
+  checkpointIntervalMs?: number;
+}
+
+export interface JournalEntry {
+  seq: number;
+  data: Buffer;
+}
+
+export interface JournalStats {
+  /** Entries appended but not settled yet. */
+  pending: number;
+  /** Bytes held on disk in segment files. */
+  bytes: number;
+  segments: number;
+  lastSeq: number;
+}
+
+const HEADER = 16; // u32 length, u32 crc32(payload), f64 seq
+const MAX_RECORD = 256 * 1024 * 1024;
+
+interface Segment {
+  firstSeq: number;
+  lastSeq: number;
+  path: string;
+  size: number;
+}
+
+export class Journal {
+  readonly dir: string;
+  private readonly segmentBytes: number;
+  private readonly fsyncPolicy: FsyncPolicy;
+  private readonly fsyncIntervalMs: number;
+  private readonly checkpointIntervalMs: number;
+  private segments: Segment[] = [];
+  private fd = -1;
+  private nextSeq = 1;
+  /** Outstanding settles per unsettled seq (a message split in two needs two). */
+  private pending = new Map<number, number>();
+  /** Every seq at or below this is settled. */
+  private settledUpTo = 0;
+  private checkpointed = 0;
+  private dirty = false;
+  private timers: NodeJS.Timeout[] = [];
+  private opened = false;
+  private readonly header = Buffer.alloc(HEADER);
+
+  constructor(opts: JournalOptions) {
+    this.dir = opts.dir;
+    this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.fsyncPolicy = opts.fsync ?? 'interval';
+    this.fsyncIntervalMs = opts.fsyncIntervalMs ?? 1000;
+    this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 200;
+  }
+
+  /** Opens (or creates) the journal and returns the entries left unsettled by the last run. */
+  open(): JournalEntry[] {
+    if (this.opened) throw new JournalError(`journal ${this.dir} is already open`);
+    try {
+      mkdirSync(this.dir, { recursive: true });
+    } catch (err) {
+      throw new JournalError(`cannot create journal folder ${this.dir}: ${(err as Error).message}`, { dir: this.dir }, { cause: err });
+    }
+    this.settledUpTo = this.readCheckpoint();
+    this.checkpointed = this.settledUpTo;
+    const exact = this.takePendingList();
+    const unsettled: JournalEntry[] = [];
+    const files = readdirSync(this.dir).filter((f) => /^seg-\d+\.log$/.test(f)).sort();
+    for (const file of files) {
+      const path = join(this.dir, file);
+      const seg = this.scanSegment(path, unsettled);
+      if (seg) this.segments.push(seg);
+    }
+    if (exact) {
+      const keep = unsettled.filter((e) => exact.has(e.seq));
+      unsettled.length = 0;
+      unsettled.push(...keep);
+    }
+    const last = this.segments[this.segments.length - 1];
+    this.nextSeq = Math.max(last ? last.lastSeq + 1 : 1, this.settledUpTo + 1);
+    for (const e of unsettled) this.pending.set(e.seq, 1);
+    if (unsettled.length === 0) this.settledUpTo = this.nextSeq - 1;
+    else this.settledUpTo = unsettled[0].seq - 1;
+    this.dropSettledSegments();
+    this.openSegmentForAppend();
+    this.opened = true;
+    if (this.fsyncPolicy === 'interval') this.every(this.fsyncIntervalMs, () => this.sync());
+    this.every(this.checkpointIntervalMs, () => this.checkpoint());
+    return unsettled;
+  }
+
+  /** Appends one record and returns its sequence number. Durable against process death on return. */
+  append(data: Buffer, holds = 1): number {
+    if (!this.opened) throw new JournalError(`journal ${this.dir} is not open`);
+    const seq = this.nextSeq++;
+    this.header.writeUInt32LE(data.length, 0);
+    this.header.writeUInt32LE(crc32(data), 4);
+    this.header.writeDoubleLE(seq, 8);
+    let seg = this.segments[this.segments.length - 1];
+    if (seg.size > 0 && seg.size + HEADER + data.length > this.segmentBytes) {
+      this.rotate(seq);
+      seg = this.segments[this.segments.length - 1];
+    }
+    try {
+      // One buffer, one write: a torn record can only be the last one, and open() cuts it off.
+      writeSync(this.fd, Buffer.concat([this.header, data], HEADER + data.length));
+    } catch (err) {
+      this.nextSeq--;
+      throw new JournalError(`cannot write journal ${seg.path}: ${(err as Error).message}`, { path: seg.path }, { cause: err });
+    }
+    if (this.fsyncPolicy === 'always') fsyncSync(this.fd);
+    seg.size += HEADER + data.length;
+    if (seg.firstSeq === 0) seg.firstSeq = seq;
+    seg.lastSeq = seq;
+    this.pending.set(seq, holds);
+    return seq;
+  }
+
+  /** One more settle is needed before seq is done (the message was split). */
+  hold(seq: number, extra = 1): void {
+    const n = this.pending.get(seq);
+    if (n !== undefined) this.pending.set(seq, n + extra);
+  }
+
+  /** Marks seq as durable elsewhere. Unknown or already settled seqs are ignored. */
+  settle(seq: number): void {
+    const n = this.pending.get(seq);
+    if (n === undefined) return;
+    if (n > 1) {
+      this.pending.set(seq, n - 1);
+      return;
+    }
+    this.pending.delete(seq);
+    if (seq === this.settledUpTo + 1) {
+      let s = seq;
+      while (s + 1 < this.nextSeq && !this.pending.has(s + 1)) s++;
+      this.settledUpTo = s;
+      this.dirty = true;
+    }
+  }
+
+  stats(): JournalStats {
+    return {
+      pending: this.pending.size,
+      bytes: this.segments.reduce((n, s) => n + s.size, 0),
+      segments: this.segments.length,
+      lastSeq: this.nextSeq - 1,
+    };
+  }
+
+  /** Flushes to stable storage (power-loss durability). */
+  sync(): void {
+    if (this.fd >= 0) {
+      try {
+        fsyncSync(this.fd);
+      } catch {
+        // A failed fsync leaves the data in the page cache; the next tick tries again.
+      }
+    }
+  }
+
+  close(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    if (!this.opened) return;
+    this.checkpoint();
+    // A clean close knows exactly what is unsettled, so the next open replays only that.
+    try {
+      writeFileSync(join(this.dir, 'pending.json'), JSON.stringify([...this.pending.keys()]));
+    } catch {
+      // Without the list the next open replays from the checkpoint, which is safe.
+    }
+    this.sync();
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    this.opened = false;
+    this.segments = [];
+    this.pending.clear();
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private checkpoint(): void {
+    if (!this.dirty || this.settledUpTo === this.checkpointed) return;
+    const tmp = join(this.dir, 'settled.tmp');
+    try {
+      writeFileSync(tmp, String(this.settledUpTo));
+      renameSync(tmp, join(this.dir, 'settled'));
+      this.checkpointed = this.settledUpTo;
+      this.dirty = false;
+      this.dropSettledSegments();
+    } catch {
+      // Without a checkpoint a crash replays more than needed, which the idempotent store absorbs.
+    }
+  }
+
+  /** The exact unsettled list of a clean close; removed so a later crash cannot trust a stale one. */
+  private takePendingList(): Set<number> | undefined {
+    const path = join(this.dir, 'pending.json');
+    if (!existsSync(path)) return undefined;
+    try {
+      const list = JSON.parse(readFileSync(path, 'utf8')) as number[];
+      unlinkSync(path);
+      return new Set(list);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private readCheckpoint(): number {
+    const path = join(this.dir, 'settled');
+    if (!existsSync(path)) return 0;
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) && n >= 0 ? n : 0;
+  }
+
+  /** Reads a segment, collects unsettled records and cuts off a torn tail. */
+  private scanSegment(path: string, unsettled: JournalEntry[]): Segment | undefined {
+    const buf = readFileSync(path);
+    let off = 0;
+    let firstSeq = 0;
+    let lastSeq = 0;
+    while (off + HEADER <= buf.length) {
+      const len = buf.readUInt32LE(off);
+      const crc = buf.readUInt32LE(off + 4);
+      const seq = buf.readDoubleLE(off + 8);
+      if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
+      const data = buf.subarray(off + HEADER, off + HEADER + len);
+      if (crc32(data) !== crc) break;
+      if (firstSeq === 0) firstSeq = seq;
+      lastSeq = seq;
+      if (seq > this.settledUpTo) unsettled.push({ seq, data: Buffer.from(data) });
+      off += HEADER + len;
+    }
+    if (off < buf.length) {
+      const fd = openSync(path, 'r+');
+      try {
+        ftruncateSync(fd, off);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    if (off === 0) {
+      unlinkSync(path);
+      return undefined;
+    }
+    return { firstSeq, lastSeq, path, size: off };
+  }
+
+  private dropSettledSegments(): void {
+    // The segment being written stays even when fully settled.
+    while (this.segments.length > 1 && this.segments[0].lastSeq <= this.checkpointed) {
+      const seg = this.segments.shift()!;
+      try {
+        unlinkSync(seg.path);
+      } catch {
+        // Already gone is fine.
+      }
+    }
+  }
+
+  private openSegmentForAppend(): void {
+    const last = this.segments[this.segments.length - 1];
+    if (last && last.size < this.segmentBytes) {
+      this.fd = openSync(last.path, 'a');
+      return;
+    }
+    this.rotate(this.nextSeq);
+  }
+
+  private rotate(firstSeq: number): void {
+    if (this.fd >= 0) {
+      this.sync();
+      closeSync(this.fd);
+    }
+    const path = join(this.dir, `seg-${String(firstSeq).padStart(16, '0')}.log`);
+    this.fd = openSync(path, 'a');
+    this.segments.push({ firstSeq: 0, lastSeq: 0, path, size: fstatSync(this.fd).size });
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Topic templates such as `devices/{device}/telemetry`: the subscription filter
+ * they stand for, and the device a concrete topic names.
+ */
+import { BadTopicError, ConfigError } from '../errors';
+
+export interface TopicTemplate {
+  /** MQTT filter, e.g. `devices/+/telemetry`. */
+  filter: string;
+  /** Device of a matching topic; throws BadTopicError when the topic cannot name one. */
+  deviceOf(topic: string): string | undefined;
+  matches(topic: string): boolean;
+}
+
+const MAX_DEVICE = 128;
+
+export function parseTopicTemplate(template: string): TopicTemplate {
+  const t = template.trim();
+  if (!t) throw new ConfigError('the topic is empty');
+  const levels = t.split('/');
+  let deviceLevel = -1;
+  const filterLevels = levels.map((level, i) => {
+    if (level === '{device}') {
+      if (deviceLevel >= 0) throw new ConfigError(`topic "${t}" names {device} twice`);
+      deviceLevel = i;
+      return '+';
+    }
+    if (/[{}]/.test(level)) throw new ConfigError(`topic level "${level}" in "${t}": only a whole level can be {device}`);
+    if (level === '#' && i !== levels.length - 1) throw new ConfigError(`"#" must be the last level of "${t}"`);
+    if (level.includes('#') && level !== '#') throw new ConfigError(`"#" must stand alone in a level of "${t}"`);
+    if (level.includes('+') && level !== '+') throw new ConfigError(`"+" must stand alone in a level of "${t}"`);
+    return level;
+  });
+  const filter = filterLevels.join('/');
+  return {
+    filter,
+    matches: (topic) => topicMatches(filter, topic),
+    deviceOf(topic) {
+      if (deviceLevel < 0) return undefined;
+      const seg = topic.split('/')[deviceLevel];
+      // MQTT topics are UTF-8; bytes that were not arrive as U+FFFD from the packet parser.
+      if (seg === undefined || seg === '') throw new BadTopicError(`topic "${topic}" has no device at level ${deviceLevel + 1}`, { topic });
+      if (seg.includes('\uFFFD')) throw new BadTopicError(`the device segment of topic "${topic}" is not valid UTF-8`, { topic });
+      if (seg.length > MAX_DEVICE) throw new BadTopicError(`device name in topic is longer than ${MAX_DEVICE} characters`, { topic: topic.slice(0, 200) });
+      // eslint-disable-next-line no-control-regex
+      if (/[\u0000-\u001f\u007f]/.test(seg)) throw new BadTopicError(`the device segment of topic "${topic}" contains control characters`, { topic });
+      return seg;
+    },
+  };
+}
+
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter;
+  const fl = f.split('/');
+  const tl = topic.split('/');
+  for (let i = 0; i < fl.length; i++) {
+    if (fl[i] === '#') return !(i === 0 && topic.startsWith('$'));
+    if (i >= tl.length) return false;
+    if (fl[i] === '+') {
+      if (i === 0 && tl[0].startsWith('$')) return false;
+      continue;
+    }
+    if (fl[i] !== tl[i]) return false;
+  }
+  return fl.length === tl.length;
+}

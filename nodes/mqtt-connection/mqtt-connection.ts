@@ -1,0 +1,139 @@
+/**
+ * upperstack-mqtt-connection: owns one MQTT.js client to an external broker.
+ * Input nodes register their subscription; a message is acknowledged (PUBACK, or
+ * PUBREC for QoS 2) only after every matching input has journaled it.
+ */
+import { readFileSync } from 'node:fs';
+import type { Node, NodeAPI } from 'node-red';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import { topicMatches } from '../lib/mqtt/topic';
+import { encodeRecord, type ReceivedMessage } from '../lib/mqtt/record';
+import { describeError } from '../lib/errors';
+import { onClose } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import type { StatusState } from '../shared/status';
+import { mqttConnectionMigrations, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
+
+function toReceived(packet: IPublishPacket): ReceivedMessage {
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  return {
+    topic: packet.topic,
+    payload,
+    qos: packet.qos,
+    contentType: packet.properties?.contentType,
+    receivedAt: Date.now(),
+  };
+}
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackMqttConnectionNode(this: MqttConnectionNode, def: MqttConnectionNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<MqttConnectionOptions>(def as unknown as Record<string, unknown>, mqttConnectionMigrations);
+    const subs = new Map<Node, Subscriber>();
+    let client: MqttClient | undefined;
+    let lastStatus: [StatusState, string] = ['connecting', RED._('upperstack-mqtt-connection.status.connecting')];
+    const broadcast = (state: StatusState, text: string) => {
+      lastStatus = [state, text];
+      for (const s of subs.values()) s.status(state, text);
+    };
+
+    const matching = (topic: string) => [...subs.values()].filter((s) => topicMatches(s.filter, topic));
+
+    const connect = () => {
+      const opts: IClientOptions = {
+        clientId: config.clientId || `upperstack_${node.id.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}`,
+        protocolVersion: config.protocolVersion,
+        clean: !config.persistent,
+        keepalive: config.keepalive,
+        reconnectPeriod: 2000,
+        username: node.credentials?.username || undefined,
+        password: node.credentials?.password || undefined,
+        rejectUnauthorized: config.rejectUnauthorized,
+        ca: config.ca ? readFileSync(config.ca) : undefined,
+        cert: config.cert ? readFileSync(config.cert) : undefined,
+        key: config.key ? readFileSync(config.key) : undefined,
+        // Acknowledgement is ours: handleMessage's callback sends PUBACK/PUBCOMP.
+        manualConnect: true,
+      };
+      const c = mqtt.connect(config.url, opts);
+      // QoS 2: MQTT.js sends PUBREC once the incoming store has the packet, so the
+      // store journals it first and remembers the sequence numbers per message id.
+      const qos2Seqs = new Map<number, Array<{ sub: Subscriber; seq: number }>>();
+      const store = c.incomingStore;
+      const put = store.put.bind(store);
+      store.put = (packet: Packet, cb: (err?: Error) => void) => {
+        if (packet.cmd === 'publish' && packet.qos === 2 && packet.messageId !== undefined) {
+          try {
+            const m = toReceived(packet);
+            qos2Seqs.set(packet.messageId, matching(packet.topic).map((sub) => ({ sub, seq: sub.journal.append(encodeRecord(m)) })));
+          } catch (err) {
+            // No PUBREC without a durable copy; the broker will resend.
+            node.error(describeError(err).message);
+            return store;
+          }
+        }
+        return put(packet, cb);
+      };
+      c.handleMessage = (packet, callback) => {
+        const m = toReceived(packet);
+        let journaled = packet.qos === 2 && packet.messageId !== undefined ? qos2Seqs.get(packet.messageId) : undefined;
+        if (journaled) qos2Seqs.delete(packet.messageId!);
+        else {
+          try {
+            const record = encodeRecord(m);
+            journaled = matching(packet.topic).map((sub) => ({ sub, seq: sub.journal.append(record) }));
+          } catch (err) {
+            // Without a durable copy there is no PUBACK; holding the callback stops intake until redeploy.
+            broadcast('failed', describeError(err).message);
+            node.error(describeError(err).message);
+            return;
+          }
+        }
+        callback();
+        for (const { sub, seq } of journaled) sub.emit(m, seq);
+      };
+      c.on('connect', () => {
+        broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: config.url }));
+        for (const s of subs.values()) c.subscribe(s.filter, { qos: s.qos }, (err) => err && node.error(RED._('upperstack-mqtt-connection.errors.subscribe', { filter: s.filter, message: err.message })));
+      });
+      c.on('reconnect', () => broadcast('connecting', RED._('upperstack-mqtt-connection.status.connecting')));
+      c.on('close', () => broadcast('connecting', RED._('upperstack-mqtt-connection.status.disconnected')));
+      c.on('error', (err) => {
+        broadcast('failed', err.message);
+        node.warn(RED._('upperstack-mqtt-connection.errors.connection', { url: config.url, message: err.message }));
+      });
+      c.connect();
+      return c;
+    };
+
+    node.register = (owner, sub) => {
+      subs.set(owner, sub);
+      sub.status(...lastStatus);
+      if (!client) {
+        try {
+          client = connect();
+        } catch (err) {
+          broadcast('failed', describeError(err).message);
+          node.error(describeError(err).message);
+        }
+      } else if (client.connected) {
+        client.subscribe(sub.filter, { qos: sub.qos });
+      }
+      return () => {
+        subs.delete(owner);
+        client?.unsubscribe(sub.filter);
+      };
+    };
+
+    onClose(node, async () => {
+      const c = client;
+      client = undefined;
+      if (c) await c.endAsync();
+    });
+  }
+
+  registerNode(RED, 'upperstack-mqtt-connection', UpperstackMqttConnectionNode, {
+    credentials: { username: { type: 'text' }, password: { type: 'password' } },
+  });
+};

@@ -1,0 +1,100 @@
+/**
+ * Shared state of the Upperstack nodes inside one Node-RED runtime: the embedded
+ * brokers (so MQTT inputs subscribe in-process), health checks for /health, and
+ * where on disk journals live.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NodeAPI } from 'node-red';
+
+/** What an in-process subscriber needs of an embedded broker. */
+export interface EmbeddedBroker {
+  readonly id: string;
+  /** Calls deliver for each matching publish; the publisher is acknowledged only after ack(). */
+  subscribe(filter: string, deliver: (packet: InProcessPacket, ack: () => void) => void): () => void;
+  publish(topic: string, payload: Buffer, qos?: 0 | 1): Promise<void>;
+  listening(): boolean;
+}
+
+export interface InProcessPacket {
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+}
+
+export interface HealthCheck {
+  ok: boolean;
+  detail: string;
+}
+
+const brokers = new Map<string, EmbeddedBroker>();
+const brokerWaiters = new Map<string, Array<(b: EmbeddedBroker) => void>>();
+const health = new Map<string, () => Promise<HealthCheck> | HealthCheck>();
+
+export function registerBroker(broker: EmbeddedBroker): void {
+  brokers.set(broker.id, broker);
+  for (const w of brokerWaiters.get(broker.id) ?? []) w(broker);
+  brokerWaiters.delete(broker.id);
+}
+
+export function unregisterBroker(broker: EmbeddedBroker): void {
+  if (brokers.get(broker.id) === broker) brokers.delete(broker.id);
+}
+
+/** The embedded broker with this node id, or the only one when id is empty. */
+export function findBroker(id: string | undefined): EmbeddedBroker | undefined {
+  if (id) return brokers.get(id);
+  return brokers.size === 1 ? brokers.values().next().value : undefined;
+}
+
+/** Resolves once that broker has started (nodes start in no guaranteed order). */
+export function whenBroker(id: string, cb: (b: EmbeddedBroker) => void): () => void {
+  const found = brokers.get(id);
+  if (found) {
+    cb(found);
+    return () => undefined;
+  }
+  const list = brokerWaiters.get(id) ?? [];
+  list.push(cb);
+  brokerWaiters.set(id, list);
+  return () => {
+    const l = brokerWaiters.get(id);
+    if (l) brokerWaiters.set(id, l.filter((x) => x !== cb));
+  };
+}
+
+export function registerHealth(name: string, check: () => Promise<HealthCheck> | HealthCheck): () => void {
+  health.set(name, check);
+  return () => {
+    if (health.get(name) === check) health.delete(name);
+  };
+}
+
+export async function checkHealth(): Promise<Record<string, HealthCheck>> {
+  const out: Record<string, HealthCheck> = {};
+  for (const [name, check] of health) {
+    try {
+      out[name] = await check();
+    } catch (err) {
+      out[name] = { ok: false, detail: err instanceof Error ? err.message : String(err) };
+    }
+  }
+  return out;
+}
+
+export interface UpperstackSettings {
+  dataDir?: string;
+  apiKey?: string;
+}
+
+export function upperstackSettings(RED: NodeAPI): UpperstackSettings {
+  const s = RED.settings as unknown as { upperstack?: UpperstackSettings };
+  return s.upperstack ?? {};
+}
+
+/** Where journals and the embedded database live. */
+export function dataDir(RED: NodeAPI): string {
+  const s = RED.settings as unknown as { userDir?: string };
+  return upperstackSettings(RED).dataDir ?? process.env.UPPERSTACK_DATA ?? s.userDir ?? join(tmpdir(), 'upperstack');
+}

@@ -1,0 +1,53 @@
+/**
+ * upperstack-store-config: owns the store connection and its durable writer
+ * (batching, spool on outage). Store, dead-letter, query and API nodes share it.
+ */
+import { join } from 'node:path';
+import type { Node, NodeAPI } from 'node-red';
+import { DuckDbStore } from '../lib/store/duckdb';
+import { DurableWriter } from '../lib/store/writer';
+import { Journal } from '../lib/journal/journal';
+import { describeError } from '../lib/errors';
+import { onClose } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import { dataDir, registerHealth } from '../shared/runtime';
+import { storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackStoreConfigNode(this: StoreConfigNode, def: StoreConfigNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<StoreConfigOptions>(def as unknown as Record<string, unknown>, storeConfigMigrations);
+    const path = config.path || join(dataDir(RED), 'upperstack.duckdb');
+    node.label = `duckdb:${path}`;
+    node.store = new DuckDbStore({ path });
+    node.writer = new DurableWriter(node.store, new Journal({ dir: join(dataDir(RED), 'spool', node.id) }), {
+      batchSize: config.batchSize,
+      flushMs: config.flushMs,
+    });
+    node.ready = node.store.open().then(
+      () => node.writer.start(),
+      (err: unknown) => {
+        // The writer still starts: readings spool until the store can be opened.
+        node.error(RED._('upperstack-store-config.errors.open', { path, message: describeError(err).message }));
+        node.writer.start();
+        throw err;
+      },
+    );
+    node.ready.catch(() => undefined);
+    const stopHealth = registerHealth(`store:${config.name || node.id}`, async () => {
+      const h = await node.store.health();
+      const s = node.writer.stats();
+      const backlog = s.queued + s.spooled;
+      return { ok: h.ok, detail: `${h.detail}; backlog ${backlog}${s.lastError ? `; last error: ${s.lastError}` : ''}` };
+    });
+
+    onClose(node, async () => {
+      stopHealth();
+      await node.writer.close();
+      await node.store.close();
+    });
+  }
+
+  registerNode(RED, 'upperstack-store-config', UpperstackStoreConfigNode);
+};

@@ -1,0 +1,62 @@
+/**
+ * upperstack-store: writes Readings through the store config's durable writer.
+ * A message is done (and its journal entry settled) once its readings are in the
+ * store or in the spool; it then leaves the output for whatever comes next.
+ */
+import type { Node, NodeAPI } from 'node-red';
+import { settleReceipts } from '../lib/journal/receipts';
+import { InvalidReadingError } from '../lib/errors';
+import { onInput } from '../shared/input';
+import { readingsOf } from '../shared/batch';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus, throttledStatus } from '../shared/status';
+import type { StoreConfigNode } from '../store-config/options';
+import { storeMigrations, type StoreNodeDef, type StoreOptions } from './options';
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackStoreNode(this: Node, def: StoreNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<StoreOptions>(def as unknown as Record<string, unknown>, storeMigrations);
+    const storeNode = RED.nodes.getNode(config.store) as StoreConfigNode | null;
+    if (!storeNode) {
+      setStatus(node, 'failed', RED._('upperstack-store.errors.noStore'));
+      node.error(RED._('upperstack-store.errors.noStore'));
+      return;
+    }
+    const status = throttledStatus(node);
+    let last = 0;
+    let lastAt = Date.now();
+    const timer = setInterval(() => {
+      const s = storeNode.writer.stats();
+      const now = Date.now();
+      const rate = Math.round(((s.written - last) * 1000) / (now - lastAt));
+      last = s.written;
+      lastAt = now;
+      const backlog = s.queued + s.spooled;
+      if (s.spooled > 0) status('failed', RED._('upperstack-store.status.spooling', { backlog, error: s.lastError ?? '' }));
+      else status('connected', RED._('upperstack-store.status.rate', { rate, backlog }));
+    }, 1000);
+    storeNode.ready.then(
+      () => setStatus(node, 'connected', RED._('upperstack-store.status.ready')),
+      (err: Error) => setStatus(node, 'failed', err.message),
+    );
+
+    onInput(node, (msg, send, done) => {
+      const readings = readingsOf(msg);
+      if (!readings) {
+        return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before the store'));
+      }
+      storeNode.writer.write(readings, (err) => {
+        if (err) return done(err);
+        settleReceipts(msg.upperstack?.receipts);
+        send(msg);
+        done();
+      });
+    });
+
+    node.on('close', () => clearInterval(timer));
+  }
+
+  registerNode(RED, 'upperstack-store', UpperstackStoreNode);
+};

@@ -1,0 +1,7 @@
+/** `npm start`: Node-RED with the Upperstack settings. */
+import { join } from 'node:path';
+
+const settings = join(__dirname, '..', 'settings.js');
+process.argv.splice(2, 0, '--settings', settings);
+// red.js parses process.argv and starts the runtime when it is loaded.
+require('node-red/red.js');

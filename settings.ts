@@ -1,0 +1,112 @@
+/**
+ * Node-RED settings for running Upperstack on its own (`npm start`, Docker).
+ * Everything comes from the environment; on first start it creates the data
+ * folder, the API key and the editor password (printed once), and deploys the
+ * default flow pack.
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import bcrypt from 'bcryptjs';
+
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the upperstack package folder');
+    dir = up;
+  }
+  return dir;
+}
+
+const env = process.env;
+env.UPPERSTACK_DATA = resolve(env.UPPERSTACK_DATA || './data');
+env.UPPERSTACK_HTTP_PORT ||= '1880';
+env.UPPERSTACK_MQTT_PORT ||= '1883';
+env.UPPERSTACK_BIND ||= '127.0.0.1';
+const dataDir = env.UPPERSTACK_DATA;
+const root = packageRoot();
+
+interface Secrets {
+  apiKey?: string;
+  adminHash?: string;
+  credentialSecret?: string;
+}
+
+mkdirSync(dataDir, { recursive: true });
+const secretsFile = join(dataDir, 'upperstack-secrets.json');
+const secrets: Secrets = existsSync(secretsFile) ? (JSON.parse(readFileSync(secretsFile, 'utf8')) as Secrets) : {};
+const firstStart: string[] = [];
+
+if (!secrets.credentialSecret) secrets.credentialSecret = randomBytes(24).toString('base64url');
+if (!env.UPPERSTACK_API_KEY && !secrets.apiKey) {
+  secrets.apiKey = randomBytes(24).toString('base64url');
+  firstStart.push(`  query API key:   ${secrets.apiKey}`);
+}
+const apiKey = env.UPPERSTACK_API_KEY || secrets.apiKey!;
+
+let adminHash: string;
+if (env.UPPERSTACK_ADMIN_PASSWORD) {
+  adminHash = bcrypt.hashSync(env.UPPERSTACK_ADMIN_PASSWORD, 10);
+} else {
+  if (!secrets.adminHash) {
+    const password = randomBytes(12).toString('base64url');
+    secrets.adminHash = bcrypt.hashSync(password, 10);
+    firstStart.push(`  editor login:    admin / ${password}`);
+  }
+  adminHash = secrets.adminHash;
+}
+writeFileSync(secretsFile, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+if (firstStart.length) {
+  // Shown once: only the hash of the password is kept.
+  console.log(['', 'Upperstack first start; keep these, they are not shown again:', ...firstStart, ''].join('\n'));
+}
+
+// Node-RED loads the palette from <userDir>/node_modules; link this package there.
+const linkDir = join(dataDir, 'node_modules');
+const link = join(linkDir, 'node-red-contrib-upperstack');
+mkdirSync(linkDir, { recursive: true });
+let linked = false;
+try {
+  linked = lstatSync(link) !== undefined;
+} catch {
+  linked = false;
+}
+if (!linked) symlinkSync(root, link, 'dir');
+
+const flowFile = join(dataDir, 'flows.json');
+if (!existsSync(flowFile)) copyFileSync(join(root, 'flows', 'pipeline.json'), flowFile);
+
+export = {
+  uiPort: Number(env.UPPERSTACK_HTTP_PORT),
+  uiHost: env.UPPERSTACK_BIND,
+  userDir: dataDir,
+  flowFile: 'flows.json',
+  flowFilePretty: true,
+  credentialSecret: secrets.credentialSecret,
+  adminAuth: {
+    type: 'credentials',
+    users: [{ username: 'admin', password: adminHash, permissions: '*' }],
+  },
+  httpAdminRoot: '/',
+  httpNodeRoot: '/',
+  apiMaxLength: '5mb',
+  functionExternalModules: false,
+  externalModules: { palette: { allowInstall: false } },
+  contextStorage: {
+    default: { module: 'memory' },
+    file: { module: 'localfilesystem' },
+  },
+  // A closed network: no update checks.
+  telemetry: { enabled: false },
+  diagnostics: { enabled: true, ui: true },
+  editorTheme: {
+    page: { title: 'Upperstack' },
+    header: { title: 'Upperstack' },
+    projects: { enabled: false },
+    tours: false,
+    palette: { categories: ['upperstack', 'common', 'function', 'network', 'sequence', 'parser', 'storage'] },
+  },
+  logging: { console: { level: env.UPPERSTACK_LOG_LEVEL || 'info', metrics: false, audit: false } },
+  upperstack: { dataDir, apiKey },
+};

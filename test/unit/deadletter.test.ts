@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { toDeadLetter, topicLevel } from '../../nodes/lib/deadletter';
+import { bearerMatches } from '../../nodes/lib/security/apikey';
+import { isLoopback } from '../../nodes/lib/security/net';
+
+test('a dead letter names the device, the source, the code and where it went wrong', () => {
+  const l = toDeadLetter({ device: 'd1', topic: 'devices/d1/telemetry', payload: Buffer.from('{"t":'), error: { code: 'DECODE_FAILED', message: 'JSON ends early', offset: 5 } }, 42);
+  assert.deepEqual(l, { ts: 42, device: 'd1', source: 'mqtt:devices/d1/telemetry', code: 'DECODE_FAILED', reason: 'JSON ends early (at byte 5)', payload: '{"t":' });
+});
+
+test('binary payloads are kept as base64 and large ones are cut', () => {
+  const bin = toDeadLetter({ payload: Buffer.from([0xff, 0x00, 0xfe]), error: { code: 'X', message: 'm' } });
+  assert.equal(bin.payload, 'base64:/wD+');
+  assert.equal(bin.device, 'unknown');
+  const big = toDeadLetter({ payload: 'x'.repeat(10_000), error: { message: 'm' } });
+  assert.equal(big.payload.length, 4096);
+});
+
+test('a device name is made safe for one topic level', () => {
+  assert.equal(topicLevel('a/b+#'), 'a_b__');
+  assert.equal(topicLevel(''), 'unknown');
+});
+
+test('API keys must match exactly as a Bearer token', () => {
+  assert.ok(bearerMatches('Bearer s3cret', 's3cret'));
+  assert.ok(bearerMatches('bearer   s3cret ', 's3cret'));
+  assert.ok(!bearerMatches('Bearer s3cre', 's3cret'));
+  assert.ok(!bearerMatches('Basic s3cret', 's3cret'));
+  assert.ok(!bearerMatches(undefined, 's3cret'));
+  assert.ok(!bearerMatches('Bearer ', ''));
+});
+
+test('only loopback addresses count as loopback', () => {
+  for (const h of ['127.0.0.1', '127.5.0.9', 'localhost', '::1']) assert.ok(isLoopback(h), h);
+  for (const h of ['0.0.0.0', '192.168.1.2', '::', 'example.org']) assert.ok(!isLoopback(h), h);
+});

@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseTopicTemplate, topicMatches } from '../../nodes/lib/mqtt/topic';
+import { decodeRecord, encodeRecord } from '../../nodes/lib/mqtt/record';
+import { BadTopicError, ConfigError } from '../../nodes/lib/errors';
+
+test('a topic template becomes a filter and names the device', () => {
+  const t = parseTopicTemplate('devices/{device}/telemetry');
+  assert.equal(t.filter, 'devices/+/telemetry');
+  assert.equal(t.deviceOf('devices/boiler-7/telemetry'), 'boiler-7');
+  assert.ok(t.matches('devices/x/telemetry'));
+  assert.ok(!t.matches('devices/x/status'));
+});
+
+test('bad templates are refused with the reason', () => {
+  assert.throws(() => parseTopicTemplate('a/{device}/{device}'), ConfigError);
+  assert.throws(() => parseTopicTemplate('a/#/b'), /must be the last level/);
+  assert.throws(() => parseTopicTemplate('a/dev{device}'), /whole level/);
+});
+
+test('a device segment that was not UTF-8 is a BadTopicError, not a device called "\uFFFD"', () => {
+  const t = parseTopicTemplate('devices/{device}/telemetry');
+  // The MQTT packet parser turns invalid bytes into U+FFFD.
+  const topic = Buffer.from([0x64, 0xff, 0xfe]).toString('utf8');
+  assert.throws(() => t.deviceOf(`devices/${topic}/telemetry`), (e: unknown) => e instanceof BadTopicError && /not valid UTF-8/.test(e.message));
+});
+
+test('wildcards and shared subscriptions match like a broker', () => {
+  assert.ok(topicMatches('a/+/c', 'a/b/c'));
+  assert.ok(topicMatches('a/#', 'a/b/c'));
+  assert.ok(topicMatches('$share/g/a/+', 'a/b'));
+  assert.ok(!topicMatches('#', '$SYS/x'));
+  assert.ok(!topicMatches('a/+', 'a/b/c'));
+});
+
+test('journal records keep topic, content type, QoS, time and bytes', () => {
+  const m = { topic: 'devices/d1/telemetry', payload: Buffer.from([0, 1, 2, 255]), contentType: 'application/cbor', qos: 1, receivedAt: 1760000000123 };
+  assert.deepEqual(decodeRecord(encodeRecord(m)), m);
+  const noCt = { ...m, contentType: undefined };
+  assert.deepEqual(decodeRecord(encodeRecord(noCt)), noCt);
+});
