@@ -53,6 +53,7 @@ export = function register(RED: NodeAPI): void {
           subscribe: (filter, deliver) => b.subscribe(filter, deliver),
           publish: (topic, payload, qos) => b.publish(topic, payload, qos),
           listening: () => b.listening(),
+          addresses: () => ({ ...b.addresses }),
         };
         registerBroker(handle);
         stopHealth = registerHealth(`broker:${node.name || node.id}`, () => ({

@@ -43,8 +43,10 @@ export function parseTimestamp(value: unknown, path = 'ts'): number {
     const trimmed = value.trim();
     if (/^\d+(\.\d+)?$/.test(trimmed)) return parseTimestamp(Number(trimmed), path);
     // Only accept full ISO 8601 date-times; Date.parse alone is too lenient.
-    if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(trimmed)) {
-      const ms = Date.parse(trimmed);
+    const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(trimmed);
+    if (iso) {
+      // Without an offset the time is UTC, as in the query API, never the server's zone.
+      const ms = Date.parse(iso[1] && !iso[4] ? `${trimmed.replace(' ', 'T')}Z` : trimmed);
       if (!Number.isNaN(ms)) return ms;
     }
     throw new InvalidReadingError(`${path} "${value.slice(0, 40)}" is not ISO 8601 or epoch time`, { path });

@@ -14,6 +14,8 @@ export interface EmbeddedBroker {
   subscribe(filter: string, deliver: (packet: InProcessPacket, ack: () => void) => void): () => void;
   publish(topic: string, payload: Buffer, qos?: 0 | 1): Promise<void>;
   listening(): boolean;
+  /** Bound ports by listener: tcp, tls, ws. */
+  addresses(): Record<string, number>;
 }
 
 export interface InProcessPacket {

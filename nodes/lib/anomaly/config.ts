@@ -1,0 +1,87 @@
+/** Detector configs: defaults, validation, and building detectors from them. */
+import { DetectorConfigError } from '../errors';
+import { EnsembleDetector } from './detectors/ensemble';
+import { EwmaDetector, ewmaSettings, type EwmaState } from './detectors/ewma';
+import { FlatlineDetector, flatlineSettings, type FlatlineState } from './detectors/flatline';
+import { HoltWintersDetector, holtWintersSettings, type HoltWintersState } from './detectors/holtwinters';
+import { IsolationForestDetector, isolationForestSettings, type IsolationForestState } from './detectors/iforest';
+import { LimitsDetector, limitsSettings, type LimitsState } from './detectors/limits';
+import { RateDetector, rateSettings, type RateState } from './detectors/rate';
+import { ZScoreDetector, zscoreSettings, type ZScoreState } from './detectors/zscore';
+import type { Detector, DetectorConfig, DetectorType } from './types';
+
+/** What runs when nothing is configured; see docs/anomaly.md for how it was chosen. */
+export const DEFAULT_DETECTOR: DetectorConfig = {
+  type: 'ensemble',
+  combine: 'max',
+  members: [{ type: 'zscore' }, { type: 'holtwinters' }, { type: 'flatline' }],
+};
+
+export const DETECTOR_TYPES: readonly DetectorType[] = ['limits', 'zscore', 'ewma', 'holtwinters', 'iforest', 'flatline', 'rate', 'ensemble'];
+
+/**
+ * A factory per validated config: settings are worked out once, at deploy
+ * time, and each new series only pays for its own state.
+ */
+export type DetectorFactory = (state?: unknown) => Detector;
+
+/** Applies a warm-up set for the whole engine to every detector that has none of its own. */
+function withWarmup(c: DetectorConfig, warmup: number | undefined): DetectorConfig {
+  return warmup === undefined || c.warmup !== undefined ? c : { ...c, warmup };
+}
+
+export function compileDetector(config: DetectorConfig, warmup?: number): DetectorFactory {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new DetectorConfigError('a detector config must be an object with a "type"', { parameter: 'type' });
+  }
+  const c = withWarmup(config, warmup);
+  // The casts hand a state back to the class that wrote it with toJSON().
+  switch (c.type) {
+    case 'limits': {
+      const s = limitsSettings(c);
+      return (st) => new LimitsDetector(s, st as LimitsState | undefined);
+    }
+    case 'zscore': {
+      const s = zscoreSettings(c);
+      return (st) => new ZScoreDetector(s, st as ZScoreState | undefined);
+    }
+    case 'ewma': {
+      const s = ewmaSettings(c);
+      return (st) => new EwmaDetector(s, st as EwmaState | undefined);
+    }
+    case 'holtwinters': {
+      const s = holtWintersSettings(c);
+      return (st) => new HoltWintersDetector(s, st as HoltWintersState | undefined);
+    }
+    case 'iforest': {
+      const s = isolationForestSettings(c);
+      return (st) => new IsolationForestDetector(s, st as IsolationForestState | undefined);
+    }
+    case 'flatline': {
+      const s = flatlineSettings(c);
+      return (st) => new FlatlineDetector(s, st as FlatlineState | undefined);
+    }
+    case 'rate': {
+      const s = rateSettings(c);
+      return (st) => new RateDetector(s, st as RateState | undefined);
+    }
+    case 'ensemble': {
+      if (!Array.isArray(c.members) || c.members.length === 0) {
+        throw new DetectorConfigError('ensemble needs a non-empty "members" list of detector configs', { parameter: 'ensemble.members' });
+      }
+      const combine = c.combine ?? 'max';
+      if (combine !== 'max' && combine !== 'mean') {
+        throw new DetectorConfigError(`ensemble.combine must be "max" or "mean", got ${JSON.stringify(combine)}`, { parameter: 'ensemble.combine' });
+      }
+      const members = c.members.map((m) => compileDetector(m, c.warmup));
+      return (st) => {
+        const states = Array.isArray(st) ? st : [];
+        return new EnsembleDetector(members.map((make, i) => make(states[i])), combine);
+      };
+    }
+    default: {
+      const type = (c as { type?: unknown }).type;
+      throw new DetectorConfigError(`unknown detector type ${JSON.stringify(type)}; choose one of ${DETECTOR_TYPES.join(', ')}`, { parameter: 'type' });
+    }
+  }
+}

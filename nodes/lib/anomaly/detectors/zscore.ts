@@ -1,0 +1,114 @@
+/** Rolling z-score: how many standard deviations a value is from its recent centre. */
+import { durationAdjective, withUnit } from '../format';
+import { bool, duration, known, num } from '../params';
+import { Surprise, Window, type SurpriseState, type WindowState } from '../stats';
+import type { Detector, FieldContext, Outcome, ZScoreConfig } from '../types';
+
+export interface ZScoreSettings {
+  windowMs: number;
+  maxPoints: number;
+  threshold: number;
+  robust: boolean;
+  memory: number;
+  warmup: number;
+}
+
+export function zscoreSettings(c: ZScoreConfig): ZScoreSettings {
+  known('zscore', c, ['window', 'maxPoints', 'threshold', 'robust', 'memory']);
+  return {
+    windowMs: duration('zscore', 'window', c.window, '7d'),
+    maxPoints: num('zscore', 'maxPoints', c.maxPoints, 2016, { min: 3, integer: true }),
+    threshold: num('zscore', 'threshold', c.threshold, 5, { above: 0 }),
+    robust: bool('zscore', 'robust', c.robust, true),
+    memory: num('zscore', 'memory', c.memory, DEFAULT_MEMORY, { min: 0 }),
+    warmup: num('zscore', 'warmup', c.warmup, 30, { min: 2, integer: true }),
+  };
+}
+
+/** Centre and spread of a window; shared with the rate detector, which scores rates the same way. */
+export function centreAndSpread(w: Window, robust: boolean): [number, number] {
+  if (!robust) return [w.mean(), w.std()];
+  const med = w.median();
+  let sigma = 1.4826 * w.mad(med);
+  // Mostly-constant series (a counter that is usually 0) have MAD 0; the mean
+  // absolute deviation still sees the occasional excursions.
+  if (sigma === 0) sigma = 1.2533 * w.meanAbsDev(med);
+  return [med, sigma];
+}
+
+/** Readings over which a large past deviation fades to half its weight. */
+export const DEFAULT_MEMORY = 4000;
+
+/** Says why the bar is higher than the configured threshold, when it is. */
+export function alarmLevel(level: number, threshold: number): string {
+  return level > threshold * 1.05 ? ` (more than its recent largest swing of ${level.toFixed(1)}σ)` : '';
+}
+
+export function zOf(v: number, centre: number, sigma: number): number {
+  if (sigma > 0) return (v - centre) / sigma;
+  return v === centre ? 0 : v > centre ? Infinity : -Infinity;
+}
+
+export interface ZScoreState {
+  seen: number;
+  window: WindowState;
+  surprise: SurpriseState;
+}
+
+export class ZScoreDetector implements Detector {
+  readonly type = 'zscore';
+  private readonly window: Window;
+  private readonly surprise: Surprise;
+  private seen = 0;
+
+  constructor(private readonly s: ZScoreSettings, state?: ZScoreState) {
+    this.window = new Window(s.windowMs, s.maxPoints, s.robust);
+    this.surprise = new Surprise(s.threshold, s.memory, state?.surprise);
+    if (state) {
+      this.seen = state.seen;
+      this.window.restore(state.window);
+    }
+  }
+
+  update(ts: number, value: number, ctx: FieldContext): Outcome | null {
+    let out: Outcome | null = null;
+    if (this.seen < this.s.warmup) {
+      // The second half of the warm-up already teaches the alarm levels the usual swings.
+      if (this.seen >= this.s.warmup >> 1 && this.window.size >= 2) {
+        const [centre, sigma] = centreAndSpread(this.window, this.s.robust);
+        this.surprise.learn(zOf(value, centre, sigma));
+      }
+    } else {
+      const [centre, sigma] = centreAndSpread(this.window, this.s.robust);
+      const z = zOf(value, centre, sigma);
+      const up = this.surprise.level(1);
+      const down = this.surprise.level(-1);
+      const level = this.surprise.level(z);
+      out = {
+        score: this.surprise.score(z),
+        expected: centre,
+        low: centre - down * sigma,
+        high: centre + up * sigma,
+        reason: this.explain(ts, value, centre, z, level, ctx),
+      };
+    }
+    this.window.push(ts, value);
+    this.seen++;
+    return out;
+  }
+
+  private explain(ts: number, value: number, centre: number, z: number, level: number, ctx: FieldContext): string {
+    const what = `${ctx.field} ${withUnit(value, ctx.unit)}`;
+    const stat = this.s.robust ? 'median' : 'mean';
+    const span = durationAdjective(Math.max(1000, ts - this.window.oldestTs));
+    const ref = `its ${span} ${stat} of ${withUnit(centre, ctx.unit)}`;
+    if (!Number.isFinite(z)) return `${what} differs from ${ref}, which has not varied at all`;
+    const a = Math.abs(z);
+    if (a < level) return `${what} is within the usual range: ${a.toFixed(1)}σ from ${ref}`;
+    return `${what} is ${a.toFixed(1)}σ ${z > 0 ? 'above' : 'below'} ${ref}${alarmLevel(level, this.s.threshold)}`;
+  }
+
+  toJSON(): ZScoreState {
+    return { seen: this.seen, window: this.window.toJSON(), surprise: this.surprise.toJSON() };
+  }
+}

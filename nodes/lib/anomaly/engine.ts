@@ -1,0 +1,309 @@
+/**
+ * The anomaly engine: one detector per series (device × field), a cap on the
+ * number of series with least-recently-seen eviction, device heartbeats, and
+ * state that can be saved and restored. This is what the Node-RED node holds.
+ */
+import { DetectorConfigError } from '../errors';
+import type { Reading } from '../reading';
+import { compileDetector, DEFAULT_DETECTOR, type DetectorFactory } from './config';
+import { parseDuration } from './format';
+import { Cadence, offlineEvent, onlineEvent, type HeartbeatEvent, type HeartbeatOptions } from './heartbeat';
+import type { Detector, DetectorConfig, FieldContext, Verdict } from './types';
+
+export interface AnomalyEngineOptions {
+  /** Detector for every series; the default ensemble needs no tuning. */
+  detector?: DetectorConfig;
+  /** Score at which a verdict becomes an anomaly (0..1). */
+  threshold?: number;
+  /** Most series kept; the least recently seen is dropped to make room. */
+  maxSeries?: number;
+  /** Only these fields are watched; all numeric fields when absent. */
+  fields?: string[];
+  /** Units for reasons, by field name: {"temperature": "°C"}. */
+  units?: Record<string, string>;
+  /** Readings each series needs before verdicts, for detectors that set none. */
+  warmup?: number;
+  /** false turns heartbeat tracking off. */
+  heartbeat?: HeartbeatOptions | false;
+  /** Arrival time for heartbeats; Date.now unless a test or a replay says otherwise. */
+  clock?: () => number;
+}
+
+export interface SeriesRef {
+  device: string;
+  field: string;
+}
+
+export interface ReadingResult {
+  device: string;
+  ts: number;
+  /** One entry per watched numeric field: its verdict, or null while that series warms up. */
+  anomaly: Record<string, Verdict | null>;
+  /** True when any field's verdict is an anomaly. */
+  isAnomaly: boolean;
+  /** Series dropped to stay within maxSeries while handling this reading. */
+  evicted: SeriesRef[];
+  /** Set when the device had been reported offline and is sending again. */
+  heartbeat?: HeartbeatEvent;
+}
+
+export interface EngineStats {
+  series: number;
+  devices: number;
+  offline: number;
+  /** Series evicted since the engine started (or was restored). */
+  evicted: number;
+}
+
+export interface EngineState {
+  version: 1;
+  options: Omit<AnomalyEngineOptions, 'clock'>;
+  /** Least recently seen first. */
+  series: Array<{ device: string; field: string; state: unknown }>;
+  devices: Array<{ device: string; lastSeen: number; lastTs: number | null; gaps: number[]; offline: boolean }>;
+}
+
+interface Series extends SeriesRef {
+  detector: Detector;
+  ctx: FieldContext;
+  dev: DeviceRec;
+  // Intrusive list, most recent at head: moving a series costs four pointer writes.
+  prev: Series | null;
+  next: Series | null;
+}
+
+interface DeviceRec {
+  name: string;
+  series: Map<string, Series>;
+  lastSeen: number;
+  lastTs: number;
+  cadence: Cadence;
+  offline: boolean;
+}
+
+function resolveOptions(o: AnomalyEngineOptions) {
+  const threshold = o.threshold ?? 0.5;
+  if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
+    throw new DetectorConfigError(`threshold must be a number above 0 and at most 1, got ${JSON.stringify(threshold)}`, { parameter: 'threshold' });
+  }
+  const maxSeries = o.maxSeries ?? 10_000;
+  if (!Number.isInteger(maxSeries) || maxSeries < 1) {
+    throw new DetectorConfigError(`maxSeries must be a whole number of at least 1, got ${JSON.stringify(maxSeries)}`, { parameter: 'maxSeries' });
+  }
+  if (o.fields !== undefined && (!Array.isArray(o.fields) || o.fields.some((f) => typeof f !== 'string'))) {
+    throw new DetectorConfigError('fields must be a list of field names', { parameter: 'fields' });
+  }
+  if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || o.warmup < 0)) {
+    throw new DetectorConfigError(`warmup must be a whole number of readings, got ${JSON.stringify(o.warmup)}`, { parameter: 'warmup' });
+  }
+  let heartbeat: { intervalMs?: number; missed: number } | null = null;
+  if (o.heartbeat !== false) {
+    const hb = o.heartbeat ?? {};
+    const missed = hb.missed ?? 3;
+    if (typeof missed !== 'number' || !(missed > 0)) {
+      throw new DetectorConfigError(`heartbeat.missed must be a positive number of intervals, got ${JSON.stringify(missed)}`, { parameter: 'heartbeat.missed' });
+    }
+    heartbeat = { intervalMs: hb.interval === undefined ? undefined : parseDuration(hb.interval, 'heartbeat.interval'), missed };
+  }
+  return { threshold, maxSeries, watch: o.fields ? new Set(o.fields) : null, heartbeat };
+}
+
+export class AnomalyEngine {
+  private readonly make: DetectorFactory;
+  private readonly threshold: number;
+  private readonly maxSeries: number;
+  private readonly watch: Set<string> | null;
+  private readonly units: Record<string, string>;
+  private readonly heartbeat: { intervalMs?: number; missed: number } | null;
+  private readonly clock: () => number;
+  private readonly devices = new Map<string, DeviceRec>();
+  private head: Series | null = null;
+  private tail: Series | null = null;
+  private count = 0;
+  private evictedTotal = 0;
+
+  constructor(private readonly options: AnomalyEngineOptions = {}) {
+    const r = resolveOptions(options);
+    this.threshold = r.threshold;
+    this.maxSeries = r.maxSeries;
+    this.watch = r.watch;
+    this.heartbeat = r.heartbeat;
+    this.units = { ...(options.units ?? {}) };
+    this.clock = options.clock ?? Date.now;
+    this.make = compileDetector(options.detector ?? DEFAULT_DETECTOR, options.warmup);
+  }
+
+  /** Judges every watched numeric field of one reading, or of each reading of a batch. */
+  process(reading: Reading): ReadingResult;
+  process(readings: readonly Reading[]): ReadingResult[];
+  process(input: Reading | readonly Reading[]): ReadingResult | ReadingResult[] {
+    if (Array.isArray(input)) return input.map((r) => this.one(r));
+    return this.one(input as Reading);
+  }
+
+  private one(r: Reading): ReadingResult {
+    const now = this.clock();
+    const dev = this.device(r.device);
+    const result: ReadingResult = { device: r.device, ts: r.ts, anomaly: {}, isAnomaly: false, evicted: [] };
+    if (dev.offline && this.heartbeat) {
+      result.heartbeat = onlineEvent(dev.name, dev.lastSeen, now, this.expectedEvery(dev) ?? 0);
+      dev.offline = false;
+    }
+    if (!Number.isNaN(dev.lastTs)) dev.cadence.add(r.ts - dev.lastTs);
+    dev.lastTs = r.ts;
+    dev.lastSeen = now;
+    for (const field in r.fields) {
+      const v = r.fields[field];
+      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+      if (this.watch && !this.watch.has(field)) continue;
+      const s = this.series(dev, field, result.evicted);
+      const o = s.detector.update(r.ts, v, s.ctx);
+      if (!o) {
+        result.anomaly[field] = null;
+        continue;
+      }
+      const isAnomaly = o.score >= this.threshold;
+      if (isAnomaly) result.isAnomaly = true;
+      result.anomaly[field] = {
+        score: o.score,
+        isAnomaly,
+        detector: o.detector ?? s.detector.type,
+        expected: o.expected,
+        band: [o.low, o.high],
+        reason: o.reason,
+      };
+    }
+    return result;
+  }
+
+  private device(name: string): DeviceRec {
+    let dev = this.devices.get(name);
+    if (!dev) {
+      dev = { name, series: new Map(), lastSeen: 0, lastTs: NaN, cadence: new Cadence(), offline: false };
+      this.devices.set(name, dev);
+    }
+    return dev;
+  }
+
+  private series(dev: DeviceRec, field: string, evicted: SeriesRef[], state?: unknown): Series {
+    let s = dev.series.get(field);
+    if (s) {
+      if (s !== this.head) {
+        this.unlink(s);
+        this.pushHead(s);
+      }
+      return s;
+    }
+    while (this.count >= this.maxSeries && this.tail) evicted.push(this.evict(this.tail, dev));
+    s = {
+      device: dev.name,
+      field,
+      detector: this.make(state),
+      ctx: { field, unit: this.units[field] },
+      dev,
+      prev: null,
+      next: null,
+    };
+    dev.series.set(field, s);
+    this.pushHead(s);
+    this.count++;
+    return s;
+  }
+
+  private evict(s: Series, current: DeviceRec): SeriesRef {
+    this.unlink(s);
+    this.count--;
+    this.evictedTotal++;
+    s.dev.series.delete(s.field);
+    // A device with no series left is forgotten too, heartbeat included, unless it is the one being handled.
+    if (s.dev.series.size === 0 && s.dev !== current) this.devices.delete(s.dev.name);
+    return { device: s.device, field: s.field };
+  }
+
+  private pushHead(s: Series): void {
+    s.prev = null;
+    s.next = this.head;
+    if (this.head) this.head.prev = s;
+    this.head = s;
+    if (!this.tail) this.tail = s;
+  }
+
+  private unlink(s: Series): void {
+    if (s.prev) s.prev.next = s.next;
+    else this.head = s.next;
+    if (s.next) s.next.prev = s.prev;
+    else this.tail = s.prev;
+    s.prev = s.next = null;
+  }
+
+  private expectedEvery(dev: DeviceRec): number | undefined {
+    return this.heartbeat?.intervalMs ?? dev.cadence.typical();
+  }
+
+  /**
+   * Devices that have just gone silent for `missed` expected intervals. Each
+   * is reported once; it is reported again only after it has sent data.
+   */
+  checkHeartbeats(now: number = this.clock()): HeartbeatEvent[] {
+    const events: HeartbeatEvent[] = [];
+    if (!this.heartbeat) return events;
+    for (const dev of this.devices.values()) {
+      if (dev.offline) continue;
+      const every = this.expectedEvery(dev);
+      if (every === undefined) continue;
+      if (now - dev.lastSeen >= this.heartbeat.missed * every) {
+        dev.offline = true;
+        events.push(offlineEvent(dev.name, dev.lastSeen, now, every));
+      }
+    }
+    return events;
+  }
+
+  stats(): EngineStats {
+    let offline = 0;
+    for (const d of this.devices.values()) if (d.offline) offline++;
+    return { series: this.count, devices: this.devices.size, offline, evicted: this.evictedTotal };
+  }
+
+  /** Plain JSON (no typed arrays, NaN or Infinity), safe for Node-RED context stores. */
+  toJSON(): EngineState {
+    const series: EngineState['series'] = [];
+    for (let s = this.tail; s; s = s.prev) series.push({ device: s.device, field: s.field, state: s.detector.toJSON() });
+    const devices: EngineState['devices'] = [];
+    for (const d of this.devices.values()) {
+      devices.push({ device: d.name, lastSeen: d.lastSeen, lastTs: Number.isNaN(d.lastTs) ? null : d.lastTs, gaps: d.cadence.toJSON(), offline: d.offline });
+    }
+    const { clock: _clock, ...options } = this.options;
+    return { version: 1, options, series, devices };
+  }
+
+  /**
+   * Continues from saved state. With `options`, the saved series are kept only
+   * if the detector settings are unchanged: state learned by another detector
+   * would be misread, so a changed config starts the series afresh.
+   */
+  static fromJSON(state: EngineState, options?: AnomalyEngineOptions): AnomalyEngine {
+    if (!state || state.version !== 1 || !Array.isArray(state.series) || !Array.isArray(state.devices)) {
+      throw new DetectorConfigError('saved anomaly state is not in a known format (version 1)', { parameter: 'state' });
+    }
+    const engine = new AnomalyEngine(options ?? state.options);
+    const same = !options || detectorKey(options) === detectorKey(state.options);
+    for (const d of state.devices) {
+      const dev = engine.device(d.device);
+      dev.lastSeen = d.lastSeen;
+      dev.lastTs = d.lastTs ?? NaN;
+      dev.cadence = new Cadence(d.gaps);
+      dev.offline = d.offline;
+    }
+    if (same) {
+      const sink: SeriesRef[] = [];
+      for (const s of state.series) engine.series(engine.device(s.device), s.field, sink, s.state);
+      engine.evictedTotal = 0;
+    }
+    return engine;
+  }
+}
+
+function detectorKey(o: AnomalyEngineOptions): string {
+  return JSON.stringify([o.detector ?? DEFAULT_DETECTOR, o.warmup ?? null]);
+}

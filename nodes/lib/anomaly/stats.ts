@@ -1,0 +1,277 @@
+/** Small numeric building blocks shared by the detectors. */
+
+/**
+ * Maps a ratio (observed deviation / alarm deviation) to 0..1 so that every
+ * detector's own alarm level lands on 0.5 and the ensemble can compare them.
+ */
+export function ratioScore(ratio: number): number {
+  if (!(ratio > 0)) return 0;
+  if (ratio === Infinity) return 1;
+  const r4 = ratio * ratio * ratio * ratio;
+  return r4 / (1 + r4);
+}
+
+/** Standard deviations are turned into scores relative to the alarm level k. */
+export function sigmaScore(z: number, k: number): number {
+  return ratioScore(Math.abs(z) / k);
+}
+
+/** mulberry32: tiny, fast and seedable, so forests are the same run after run. */
+export class Prng {
+  state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
+export interface WindowState {
+  t: number[];
+  v: number[];
+  ref: number | null;
+  sum: number;
+  sumSq: number;
+  pushes: number;
+}
+
+/**
+ * The last points of a series by time and count, with running sums for mean
+ * and variance and, when robust, a sorted copy for median and MAD.
+ */
+export class Window {
+  private ts: Float64Array;
+  private vs: Float64Array;
+  private head = 0;
+  size = 0;
+  // Sums are kept relative to the first value seen so that large offsets
+  // (a taxi count of 20,000) do not swallow a small variance.
+  private ref = NaN;
+  private sum = 0;
+  private sumSq = 0;
+  private sorted: Float64Array | null;
+  private pushes = 0;
+
+  constructor(
+    readonly spanMs: number,
+    readonly maxPoints: number,
+    robust: boolean,
+  ) {
+    const cap = Math.min(maxPoints, 64);
+    this.ts = new Float64Array(cap);
+    this.vs = new Float64Array(cap);
+    this.sorted = robust ? new Float64Array(cap) : null;
+  }
+
+  get oldestTs(): number {
+    return this.size ? this.ts[this.head] : NaN;
+  }
+
+  push(ts: number, v: number): void {
+    if (Number.isNaN(this.ref)) this.ref = v;
+    while (this.size > 0 && (this.size >= this.maxPoints || ts - this.ts[this.head] > this.spanMs)) this.shift();
+    if (this.size === this.vs.length) this.grow();
+    const i = (this.head + this.size) % this.vs.length;
+    this.ts[i] = ts;
+    this.vs[i] = v;
+    this.size++;
+    const d = v - this.ref;
+    this.sum += d;
+    this.sumSq += d * d;
+    if (this.sorted) {
+      const pos = this.lowerBound(v, this.size - 1);
+      this.sorted.copyWithin(pos + 1, pos, this.size - 1);
+      this.sorted[pos] = v;
+    }
+    // Adding and removing for months leaves rounding dust in the sums; start them afresh now and then.
+    if (++this.pushes % 4096 === 0) this.resum();
+  }
+
+  private resum(): void {
+    this.sum = 0;
+    this.sumSq = 0;
+    for (let k = 0; k < this.size; k++) {
+      const d = this.vs[(this.head + k) % this.vs.length] - this.ref;
+      this.sum += d;
+      this.sumSq += d * d;
+    }
+  }
+
+  private shift(): void {
+    const v = this.vs[this.head];
+    this.head = (this.head + 1) % this.vs.length;
+    this.size--;
+    const d = v - this.ref;
+    this.sum -= d;
+    this.sumSq -= d * d;
+    if (this.sorted) {
+      const pos = this.lowerBound(v, this.size + 1);
+      this.sorted.copyWithin(pos, pos + 1, this.size + 1);
+    }
+  }
+
+  /** First index of the n sorted values that is not below v. */
+  private lowerBound(v: number, n: number): number {
+    const s = this.sorted!;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid] < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private grow(): void {
+    const cap = Math.min(this.maxPoints, this.vs.length * 2);
+    const ts = new Float64Array(cap);
+    const vs = new Float64Array(cap);
+    for (let k = 0; k < this.size; k++) {
+      const j = (this.head + k) % this.vs.length;
+      ts[k] = this.ts[j];
+      vs[k] = this.vs[j];
+    }
+    this.ts = ts;
+    this.vs = vs;
+    this.head = 0;
+    if (this.sorted) {
+      const s = new Float64Array(cap);
+      s.set(this.sorted.subarray(0, this.size));
+      this.sorted = s;
+    }
+  }
+
+  mean(): number {
+    return this.ref + this.sum / this.size;
+  }
+
+  std(): number {
+    const m = this.sum / this.size;
+    const v = this.sumSq / this.size - m * m;
+    return v > 0 ? Math.sqrt(v * (this.size / Math.max(1, this.size - 1))) : 0;
+  }
+
+  median(): number {
+    const s = this.sorted!;
+    const n = this.size;
+    return n % 2 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  }
+
+  /**
+   * Median absolute deviation, read off the sorted values by merging the two
+   * runs of distances that lead away from the median (no sort, no allocation).
+   */
+  mad(median: number): number {
+    const s = this.sorted!;
+    const n = this.size;
+    let left = (n - 1) >> 1;
+    let right = left + 1;
+    const want = n >> 1;
+    let a = 0;
+    let b = 0;
+    for (let k = 0; k <= want; k++) {
+      const dl = left >= 0 ? median - s[left] : Infinity;
+      const dr = right < n ? s[right] - median : Infinity;
+      b = a;
+      if (dl <= dr) {
+        a = dl;
+        left--;
+      } else {
+        a = dr;
+        right++;
+      }
+    }
+    return n % 2 ? a : (a + b) / 2;
+  }
+
+  /** Mean absolute deviation from a centre: the fallback scale when MAD is 0. */
+  meanAbsDev(centre: number): number {
+    let acc = 0;
+    for (let k = 0; k < this.size; k++) acc += Math.abs(this.vs[(this.head + k) % this.vs.length] - centre);
+    return acc / this.size;
+  }
+
+  toJSON(): WindowState {
+    const t: number[] = [];
+    const v: number[] = [];
+    for (let k = 0; k < this.size; k++) {
+      const j = (this.head + k) % this.vs.length;
+      t.push(this.ts[j]);
+      v.push(this.vs[j]);
+    }
+    return { t, v, ref: this.size ? this.ref : null, sum: this.sum, sumSq: this.sumSq, pushes: this.pushes };
+  }
+
+  /**
+   * Refills the buffers, then takes the stored sums as they were: sums rebuilt
+   * from the points would differ in the last bits and so could flip a verdict.
+   */
+  restore(state: WindowState): void {
+    for (let k = 0; k < state.v.length; k++) this.push(state.t[k], state.v[k]);
+    this.ref = state.ref ?? NaN;
+    this.sum = state.sum;
+    this.sumSq = state.sumSq;
+    this.pushes = state.pushes;
+  }
+}
+
+export interface SurpriseState {
+  up: number;
+  down: number;
+}
+
+/** How far past its recent largest swing a deviation must go to alarm. */
+export const SURPRISE_MARGIN = 1.25;
+
+/**
+ * Scores a deviation against the alarm level k and against the largest
+ * recent deviation in the same direction, which fades with a half-life of
+ * `memory` readings. A noisy series must beat its own usual swings to alarm,
+ * and a shift that persists alarms once, not on every reading after it: both
+ * keep alarms rare enough to be trusted.
+ */
+export class Surprise {
+  private up: number;
+  private down: number;
+  private readonly fade: number;
+
+  constructor(
+    private readonly k: number,
+    memory: number,
+    state?: SurpriseState,
+    private readonly margin = SURPRISE_MARGIN,
+  ) {
+    this.fade = memory > 0 ? Math.pow(0.5, 1 / memory) : 0;
+    this.up = state?.up ?? 0;
+    this.down = state?.down ?? 0;
+  }
+
+  /** The deviation (in σ, signed like z) at which z would alarm right now. */
+  level(z: number): number {
+    return Math.max(this.k, this.margin * (z >= 0 ? this.up : this.down));
+  }
+
+  /** Score of z, after which z counts among the recent deviations. */
+  score(z: number): number {
+    const s = ratioScore(Math.abs(z) / this.level(z));
+    this.learn(z);
+    return s;
+  }
+
+  learn(z: number): void {
+    this.up *= this.fade;
+    this.down *= this.fade;
+    // Capped so that a deviation from a constant series (z = Infinity) stays valid JSON.
+    if (z > this.up) this.up = Math.min(z, 1e6);
+    else if (-z > this.down) this.down = Math.min(-z, 1e6);
+  }
+
+  toJSON(): SurpriseState {
+    return { up: this.up, down: this.down };
+  }
+}

@@ -1,0 +1,77 @@
+/** Response bodies of the HTTP query API: JSON, CSV (RFC 4180) and errors. */
+import { describeError, UpperstackError } from '../errors';
+import type { FieldValue } from '../reading';
+import type { AggregateFn, AggregatePoint, ReadingsPage } from '../store/types';
+
+export const JSON_TYPE = 'application/json; charset=utf-8';
+export const CSV_TYPE = 'text/csv; charset=utf-8';
+
+const CSV_HEADER = 'ts,device,field,value';
+// RFC 4180 ends records with CRLF.
+const EOL = '\r\n';
+
+/** Always UTC with milliseconds: 2026-01-02T03:04:05.678Z. */
+export function isoTime(ts: number): string {
+  return new Date(ts).toISOString();
+}
+
+export function csvCell(value: FieldValue | null): string {
+  if (value === null) return '';
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function csv(rows: string[]): string {
+  return [CSV_HEADER, ...rows].join(EOL) + EOL;
+}
+
+export function readingsJson(device: string, page: ReadingsPage): string {
+  const body: { device: string; readings: unknown[]; next?: string } = {
+    device,
+    readings: page.readings.map((r) => ({ ts: isoTime(r.ts), fields: r.fields, tags: r.tags })),
+  };
+  if (page.nextCursor !== undefined) body.next = page.nextCursor;
+  return JSON.stringify(body);
+}
+
+/** One line per field value. CSV has no place for the next-page cursor. */
+export function readingsCsv(device: string, page: ReadingsPage): string {
+  const dev = csvCell(device);
+  const rows: string[] = [];
+  for (const r of page.readings) {
+    const ts = isoTime(r.ts);
+    for (const [field, value] of Object.entries(r.fields)) rows.push(`${ts},${dev},${csvCell(field)},${csvCell(value)}`);
+  }
+  return csv(rows);
+}
+
+export interface AggregateMeta {
+  device: string;
+  field: string;
+  fn: AggregateFn;
+  /** The bucket width exactly as the caller wrote it. */
+  every: string;
+}
+
+export function aggregateJson(meta: AggregateMeta, points: AggregatePoint[]): string {
+  return JSON.stringify({
+    device: meta.device,
+    field: meta.field,
+    fn: meta.fn,
+    every: meta.every,
+    points: points.map((p) => ({ ts: isoTime(p.ts), value: p.value })),
+  });
+}
+
+export function aggregateCsv(meta: AggregateMeta, points: AggregatePoint[]): string {
+  const prefix = `,${csvCell(meta.device)},${csvCell(meta.field)},`;
+  return csv(points.map((p) => `${isoTime(p.ts)}${prefix}${csvCell(p.value)}`));
+}
+
+/** `{"error":{"code","message","parameter"?}}`; other details of the error stay out of the body. */
+export function errorJson(err: unknown): string {
+  const { code, message, parameter } = describeError(err);
+  const error: { code: string; message: string; parameter?: string } = { code, message };
+  if (err instanceof UpperstackError && typeof parameter === 'string') error.parameter = parameter;
+  return JSON.stringify({ error });
+}

@@ -1,0 +1,47 @@
+/** The query API without a transport: parameters in, status and body out. */
+import { BadParameterError, StoreUnavailableError } from '../errors';
+import type { TimeSeriesStore } from '../store/types';
+import { parseAggregateParams, parseReadingsParams, type QueryParams } from './params';
+import { aggregateCsv, aggregateJson, CSV_TYPE, errorJson, JSON_TYPE, readingsCsv, readingsJson } from './format';
+
+export type QueryKind = 'readings' | 'aggregate';
+
+export interface QueryResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** CSV when the client lists text/csv anywhere in Accept; JSON otherwise. */
+export function wantsCsv(accept: string | undefined): boolean {
+  return accept !== undefined && /\btext\/csv\b/i.test(accept);
+}
+
+export function statusOf(err: unknown): number {
+  if (err instanceof BadParameterError) return 400;
+  if (err instanceof StoreUnavailableError) return 503;
+  return 500;
+}
+
+/** Never rejects: every failure becomes an error body with its status. */
+export async function handleQuery(store: TimeSeriesStore, kind: QueryKind, query: QueryParams, accept: string | undefined): Promise<QueryResponse> {
+  const csv = wantsCsv(accept);
+  try {
+    if (kind === 'readings') {
+      const q = parseReadingsParams(query);
+      const page = await store.readings(q);
+      return csv
+        ? { status: 200, contentType: CSV_TYPE, body: readingsCsv(q.device, page) }
+        : { status: 200, contentType: JSON_TYPE, body: readingsJson(q.device, page) };
+    }
+    const q = parseAggregateParams(query);
+    const points = await store.aggregate(q);
+    // parseAggregateParams accepted it, so `every` is present.
+    const meta = { device: q.device, field: q.field, fn: q.fn, every: (query.every as string).trim() };
+    return csv
+      ? { status: 200, contentType: CSV_TYPE, body: aggregateCsv(meta, points) }
+      : { status: 200, contentType: JSON_TYPE, body: aggregateJson(meta, points) };
+  } catch (err) {
+    return { status: statusOf(err), contentType: JSON_TYPE, body: errorJson(err) };
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Walks CBOR (RFC 8949) for well-formedness only, to say where and why data is
+ * broken: cbor-x reports neither the offset nor, often, the reason ("Offset is
+ * outside the bounds of the DataView"). Runs only after cbor-x has failed.
+ * Iterative and linear in the input, so hostile input cannot blow the stack.
+ */
+
+export interface ScanProblem {
+  offset: number;
+  message: string;
+}
+
+const TYPE_NAMES = ['unsigned integer', 'negative integer', 'byte string', 'text string', 'array', 'map', 'tag', 'simple value'];
+
+interface Frame {
+  kind: 'array' | 'map' | 'tag' | 'chunks';
+  major: number;
+  start: number;
+  /** Items still expected; Infinity until a break for indefinite lengths. */
+  left: number;
+  items: number;
+}
+
+function itemName(major: number, ai: number): string {
+  if (major !== 7) return TYPE_NAMES[major];
+  return ai === 25 ? 'half-precision float' : ai === 26 ? 'single-precision float' : ai === 27 ? 'double-precision float' : 'simple value';
+}
+
+function hex(b: number): string {
+  return `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+export function findCborProblem(b: Uint8Array): ScanProblem | undefined {
+  const len = b.length;
+  const stack: Frame[] = [];
+  let pos = 0;
+
+  const early = (start: number, what: string): ScanProblem => ({
+    offset: start,
+    message: `CBOR data ends early at byte ${start} of ${len}: ${what}`,
+  });
+  const invalid = (at: number, why: string): ScanProblem => ({ offset: at, message: `CBOR data is invalid at byte ${at}: ${why}` });
+  // Marks one item complete; returns true once the top-level item is.
+  const finishItem = (): boolean => {
+    for (;;) {
+      const top = stack[stack.length - 1];
+      if (!top) return true;
+      top.items++;
+      if (top.left === Infinity) return false;
+      if (--top.left > 0) return false;
+      stack.pop();
+    }
+  };
+
+  if (len === 0) return { offset: 0, message: 'CBOR data is empty' };
+  for (;;) {
+    const top = stack[stack.length - 1];
+    if (pos >= len) {
+      if (!top) return early(pos, 'no data item follows');
+      const name = top.kind === 'chunks' ? `indefinite-length ${TYPE_NAMES[top.major]}` : top.kind;
+      const missing = top.left === Infinity ? 'its remaining items and the closing break (0xFF)' : `${top.left} more item(s)`;
+      return early(top.start, `the ${name} starting there still needs ${missing}`);
+    }
+    const start = pos;
+    const ib = b[pos++];
+    const major = ib >> 5;
+    const ai = ib & 0x1f;
+
+    if (ib === 0xff) {
+      if (!top || top.left !== Infinity) return invalid(start, 'a break (0xFF) outside an indefinite-length array, map or string');
+      if (top.kind === 'map' && top.items % 2 === 1) return invalid(start, `the indefinite-length map starting at byte ${top.start} ends after a key with no value`);
+      stack.pop();
+      if (finishItem()) break;
+      continue;
+    }
+    if (top?.kind === 'chunks' && (major !== top.major || ai === 31)) {
+      return invalid(start, `the indefinite-length ${TYPE_NAMES[top.major]} starting at byte ${top.start} may contain only definite-length ${TYPE_NAMES[top.major]} chunks, found ${hex(ib)}`);
+    }
+
+    let arg = ai;
+    if (ai >= 24 && ai <= 27) {
+      const size = 1 << (ai - 24);
+      if (pos + size > len) return early(start, `the ${itemName(major, ai)} there needs ${1 + size} bytes but only ${len - start} remain`);
+      arg = size === 8 ? Number(Buffer.from(b.buffer, b.byteOffset + pos, 8).readBigUInt64BE()) : Buffer.from(b.buffer, b.byteOffset + pos, size).readUIntBE(0, size);
+      pos += size;
+    } else if (ai >= 28 && ai <= 30) {
+      return invalid(start, `${hex(ib)} is not a valid initial byte (additional information ${ai} is reserved)`);
+    } else if (ai === 31 && (major < 2 || major > 5)) {
+      return invalid(start, `${hex(ib)} is not a valid initial byte (a ${TYPE_NAMES[major]} cannot have indefinite length)`);
+    }
+
+    const indefinite = ai === 31;
+    if (major === 2 || major === 3) {
+      if (indefinite) {
+        stack.push({ kind: 'chunks', major, start, left: Infinity, items: 0 });
+        continue;
+      }
+      if (arg > len - pos) return early(start, `a ${TYPE_NAMES[major]} of ${arg} bytes starts there but only ${len - pos} bytes follow its header`);
+      pos += arg;
+    } else if (major === 4 || major === 5) {
+      const count = major === 5 ? arg * 2 : arg;
+      const kind = major === 4 ? 'array' : 'map';
+      if (indefinite) {
+        stack.push({ kind, major, start, left: Infinity, items: 0 });
+        continue;
+      }
+      // Every item takes at least one byte, so an impossible count is known before walking it.
+      if (count > len - pos) return early(start, `${kind === 'array' ? 'an' : 'a'} ${kind} of ${arg} ${major === 5 ? 'entries' : 'items'} starts there but only ${len - pos} bytes follow`);
+      if (count > 0) {
+        stack.push({ kind, major, start, left: count, items: 0 });
+        continue;
+      }
+    } else if (major === 6) {
+      stack.push({ kind: 'tag', major, start, left: 1, items: 0 });
+      continue;
+    } else if (major === 7 && ai === 24 && arg < 32) {
+      return invalid(start, `simple value ${arg} must be encoded in the initial byte, not in a following byte`);
+    }
+    if (finishItem()) break;
+  }
+  if (pos < len) {
+    return { offset: pos, message: `CBOR data has ${len - pos} unexpected byte(s) after the value, which ends at byte ${pos} of ${len}` };
+  }
+  return undefined;
+}

@@ -1,0 +1,73 @@
+/**
+ * One entry point for every payload format. decode() gives what the format holds
+ * (normalizeReadings() turns it into Readings); line protocol and the upperstack
+ * protobuf messages already come out in Reading shape. Every failure is a
+ * DecodeError saying where the bytes went wrong.
+ */
+import type { Reading } from '../reading';
+import { UnsupportedFormatError } from '../errors';
+import { decodeCbor, encodeCbor } from './cbor';
+import { decodeJson, encodeJson } from './json';
+import { checkPrecision, parseLineProtocol, serializeLineProtocol, type Precision } from './lineprotocol';
+import { decodeMsgpack, encodeMsgpack } from './msgpack';
+import { decodeProtobuf, encodeProtobuf } from './protobuf';
+
+export type Format = 'json' | 'cbor' | 'msgpack' | 'protobuf' | 'lineprotocol';
+export const FORMATS: readonly Format[] = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol'];
+
+export interface CodecOptions {
+  /** Protobuf message type, e.g. "upperstack.Batch"; default upperstack.Reading (decode) or by value shape (encode). */
+  protoType?: string;
+  /** Folder of .proto files; default the package's proto/. */
+  protoDir?: string;
+  /** Line protocol timestamp precision; default ns. */
+  precision?: Precision;
+}
+
+export type { Precision, LineReading } from './lineprotocol';
+export { sniff, formatFromContentType } from './sniff';
+export { listProtoTypes, clearProtoCache, defaultProtoDir, READING_TYPE, BATCH_TYPE } from './protobuf';
+export { parseLineProtocol, serializeLineProtocol } from './lineprotocol';
+
+export function isFormat(value: unknown): value is Format {
+  return typeof value === 'string' && (FORMATS as readonly string[]).includes(value);
+}
+
+function unsupported(format: unknown): never {
+  throw new UnsupportedFormatError(`unknown payload format "${String(format)}"; use one of ${FORMATS.join(', ')}`, { format });
+}
+
+export function decode(format: Format, buf: Uint8Array, opts: CodecOptions = {}): unknown {
+  switch (format) {
+    case 'json':
+      return decodeJson(buf);
+    case 'cbor':
+      return decodeCbor(buf);
+    case 'msgpack':
+      return decodeMsgpack(buf);
+    case 'protobuf':
+      return decodeProtobuf(buf, opts.protoType, opts.protoDir);
+    case 'lineprotocol':
+      return parseLineProtocol(buf, checkPrecision(opts.precision));
+    default:
+      return unsupported(format);
+  }
+}
+
+/** Line protocol and the upperstack protobuf messages take Readings; the other formats take any value. */
+export function encode(format: Format, value: unknown, opts: CodecOptions = {}): Buffer {
+  switch (format) {
+    case 'json':
+      return encodeJson(value);
+    case 'cbor':
+      return encodeCbor(value);
+    case 'msgpack':
+      return encodeMsgpack(value);
+    case 'protobuf':
+      return encodeProtobuf(value, opts.protoType, opts.protoDir);
+    case 'lineprotocol':
+      return Buffer.from(serializeLineProtocol(value as Reading | Reading[], checkPrecision(opts.precision)), 'utf8');
+    default:
+      return unsupported(format);
+  }
+}

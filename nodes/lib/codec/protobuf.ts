@@ -1,0 +1,186 @@
+/**
+ * Protobuf via protobufjs. Each directory's .proto files are parsed once and
+ * kept, since parsing is slow and many nodes share a directory. upperstack.Reading
+ * and upperstack.Batch (proto/telemetry.proto) decode straight to the Reading
+ * contract; any other message type decodes to a plain object.
+ */
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Reader, Root, Type, type NamespaceBase } from 'protobufjs';
+import type { FieldValue, Reading } from '../reading';
+import { ConfigError, DecodeError, InvalidReadingError } from '../errors';
+import { packageRoot } from '../paths';
+
+export const READING_TYPE = 'upperstack.Reading';
+export const BATCH_TYPE = 'upperstack.Batch';
+
+interface Loaded {
+  root: Root;
+  types: string[];
+}
+
+const cache = new Map<string, Loaded>();
+
+export function defaultProtoDir(): string {
+  return join(packageRoot(), 'proto');
+}
+
+function collectTypes(ns: NamespaceBase, out: string[]): string[] {
+  for (const child of ns.nestedArray) {
+    if (child instanceof Type) out.push(child.fullName.slice(1));
+    // protobufjs does not export NamespaceBase at run time; namespaces and types both have nestedArray.
+    if ('nestedArray' in child) collectTypes(child as NamespaceBase, out);
+  }
+  return out;
+}
+
+function load(dir: string = defaultProtoDir()): Loaded {
+  const key = resolve(dir);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  let files: string[];
+  try {
+    files = readdirSync(key).filter((f) => f.endsWith('.proto')).sort().map((f) => join(key, f));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`protobuf folder ${key} cannot be read${code === 'ENOENT' ? ': it does not exist' : `: ${code ?? String(err)}`}`, { dir: key });
+  }
+  if (files.length === 0) throw new ConfigError(`protobuf folder ${key} holds no .proto files`, { dir: key });
+  const root = new Root();
+  try {
+    // keepCase: field names stay as written in the .proto (battery_level, not batteryLevel),
+    // so decoded objects match the device's documentation.
+    root.loadSync(files, { keepCase: true });
+    root.resolveAll();
+  } catch (err) {
+    throw new ConfigError(`the .proto files in ${key} cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, { dir: key });
+  }
+  // Well-known types pulled in by imports are not the user's messages.
+  const types = collectTypes(root, []).filter((t) => !t.startsWith('google.protobuf.')).sort();
+  const loaded = { root, types };
+  cache.set(key, loaded);
+  return loaded;
+}
+
+/** Fully qualified message types defined in a folder's .proto files, for the editor's dropdown. */
+export function listProtoTypes(dir?: string): string[] {
+  return [...load(dir).types];
+}
+
+/** Forgets parsed .proto files, so edited files are read again. */
+export function clearProtoCache(): void {
+  cache.clear();
+}
+
+function lookup(typeName: string, dir?: string): Type {
+  const { root, types } = load(dir);
+  const name = typeName.replace(/^\./, '');
+  if (!types.includes(name)) {
+    throw new ConfigError(`protobuf message type "${typeName}" is not defined in ${resolve(dir ?? defaultProtoDir())}; defined types: ${types.join(', ')}`, { protoType: typeName });
+  }
+  return root.lookupType(name);
+}
+
+function decodeError(name: string, buf: Uint8Array, reader: Reader, err: unknown): DecodeError {
+  const text = err instanceof Error ? err.message : String(err);
+  const format = 'protobuf';
+  const pos = Math.min(reader.pos, buf.length);
+  let m = /invalid wire type (\d+) at offset (\d+)/.exec(text);
+  if (m) {
+    const offset = Number(m[2]);
+    return new DecodeError(`${name} cannot be decoded: invalid wire type ${m[1]} at byte ${offset}; the bytes are corrupt or hold another message type`, { format, offset, protoType: name }, { cause: err });
+  }
+  if (/index out of range/.test(text)) {
+    m = /(\d+) \+ (\d+) > (\d+)/.exec(text);
+    const offset = m ? Number(m[1]) : pos;
+    const need = m ? `: ${m[2]} more byte(s) needed` : '';
+    return new DecodeError(`${name} data ends early at byte ${offset} of ${buf.length}${need}; the bytes are cut off or hold another message type`, { format, offset, protoType: name }, { cause: err });
+  }
+  m = /missing required '([^']+)'/.exec(text);
+  if (m) return new DecodeError(`${name} is missing its required field "${m[1]}"`, { format, field: m[1], protoType: name }, { cause: err });
+  if (/utf-8/i.test(text)) {
+    return new DecodeError(`${name} has a string field that is not valid UTF-8, ending before byte ${pos}`, { format, offset: pos, protoType: name }, { cause: err });
+  }
+  return new DecodeError(`${name} cannot be decoded at byte ${pos}: ${text}`, { format, offset: pos, protoType: name }, { cause: err });
+}
+
+/** A decoded upperstack.Reading; device and ts are left out when unset so the topic/URL device and time of receipt apply. */
+function toReading(obj: Record<string, any>): Partial<Reading> & Pick<Reading, 'fields' | 'tags'> {
+  const fields: Record<string, FieldValue> = {};
+  for (const [k, v] of Object.entries((obj.fields ?? {}) as Record<string, Record<string, FieldValue>>)) {
+    const value = v.number ?? v.flag ?? v.text ?? v.integer;
+    if (value !== undefined) fields[k] = value;
+  }
+  const out: Partial<Reading> & Pick<Reading, 'fields' | 'tags'> = { fields, tags: { ...(obj.tags ?? {}) } };
+  if (obj.device) out.device = obj.device;
+  if (obj.ts) out.ts = obj.ts;
+  return out;
+}
+
+export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE, dir?: string): unknown {
+  const type = lookup(protoType, dir);
+  const name = type.fullName.slice(1);
+  const reader = Reader.create(buf);
+  let obj: Record<string, any>;
+  try {
+    obj = type.toObject(type.decode(reader), { longs: Number, enums: String, defaults: false });
+  } catch (err) {
+    throw decodeError(name, buf, reader, err);
+  }
+  if (name === READING_TYPE) {
+    // An empty result means none of Reading's field numbers occurred: almost surely another message type.
+    if (Object.keys(obj).length === 0) {
+      throw new DecodeError(`${name} decoded to nothing: none of its fields occur in the ${buf.length} bytes, so they probably hold another message type`, { format: 'protobuf', offset: 0, protoType: name });
+    }
+    return toReading(obj);
+  }
+  if (name === BATCH_TYPE) return ((obj.readings ?? []) as Array<Record<string, any>>).map(toReading);
+  return obj;
+}
+
+function fromReading(r: Reading, at: string): Record<string, unknown> {
+  if (typeof r !== 'object' || r === null || typeof r.fields !== 'object' || r.fields === null) {
+    throw new InvalidReadingError(`${at} must be a Reading with a fields object`, { path: at });
+  }
+  const fields: Record<string, Record<string, unknown>> = {};
+  for (const [k, v] of Object.entries(r.fields as Record<string, unknown>)) {
+    // Numbers go as double: it holds every JS number exactly; int64 is only for bigint.
+    if (typeof v === 'number') fields[k] = { number: v };
+    else if (typeof v === 'boolean') fields[k] = { flag: v };
+    else if (typeof v === 'string') fields[k] = { text: v };
+    else if (typeof v === 'bigint') fields[k] = { integer: v.toString() };
+    else if (v !== null && v !== undefined) throw new InvalidReadingError(`${at}.fields.${k} must be a number, boolean or string, got ${typeof v}`, { path: `${at}.fields.${k}` });
+  }
+  const tags = Object.fromEntries(Object.entries(r.tags ?? {}).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
+  return { device: r.device ?? '', ts: r.ts === undefined ? 0 : Math.round(r.ts), fields, tags };
+}
+
+/**
+ * Without protoType, an array is written as an upperstack.Batch and an object as an
+ * upperstack.Reading. Other message types take a plain object in their own shape.
+ */
+export function encodeProtobuf(value: unknown, protoType?: string, dir?: string): Buffer {
+  const type = lookup(protoType ?? (Array.isArray(value) ? BATCH_TYPE : READING_TYPE), dir);
+  const name = type.fullName.slice(1);
+  let plain: unknown = value;
+  if (name === READING_TYPE) {
+    if (Array.isArray(value)) throw new InvalidReadingError(`an array cannot be written as one ${name}; use ${BATCH_TYPE}`);
+    plain = fromReading(value as Reading, 'reading');
+  } else if (name === BATCH_TYPE) {
+    const list = Array.isArray(value) ? value : (value as { readings?: unknown } | null)?.readings;
+    if (!Array.isArray(list)) throw new InvalidReadingError(`${name} needs an array of readings`);
+    plain = { readings: list.map((r, i) => fromReading(r as Reading, `[${i}]`)) };
+  }
+  if (typeof plain !== 'object' || plain === null) throw new InvalidReadingError(`${name} needs an object, got ${plain === null ? 'null' : typeof plain}`);
+  let problem: string | null;
+  let message;
+  try {
+    message = type.fromObject(plain as Record<string, unknown>);
+    problem = type.verify(message);
+  } catch (err) {
+    problem = err instanceof Error ? err.message : String(err);
+  }
+  if (problem || !message) throw new InvalidReadingError(`value does not fit ${name}: ${problem}`);
+  const bytes = type.encode(message).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -1,0 +1,103 @@
+/**
+ * Guessing the format of a payload that came without a content type ("auto" mode).
+ *
+ * Ambiguities and how they are settled:
+ * - Text that starts with "{" or "[" is JSON when it parses. If it does not, it is
+ *   still called JSON unless it has the line protocol shape, so the user gets
+ *   JSON's precise syntax error rather than "unknown format".
+ * - 0x80-0x9F is a CBOR array and also a MessagePack fixmap (0x80-0x8F) or
+ *   fixarray (0x90-0x9F). Both decoders are tried; if only one succeeds it wins.
+ *   If both do, 0x80-0x8F is taken as MessagePack (a map is a reading's shape,
+ *   whereas CBOR would make it an array) and 0x90-0x9F as CBOR.
+ * - 0xA0-0xBF is a CBOR map but also a MessagePack fixstr; a bare string is never
+ *   a reading, so it is CBOR. 0xDC-0xDF are reserved in CBOR, so MessagePack.
+ * - Binary formats are judged by byte 0 only; whitespace is skipped for text only.
+ * - Protobuf has no signature and is never guessed: configure it explicitly.
+ */
+import { decodeCbor } from './cbor';
+import { decodeJson } from './json';
+import { decodeMsgpack } from './msgpack';
+import type { Format } from './index';
+
+const lenientUtf8 = new TextDecoder('utf-8');
+
+// measurement[,tag=value...] <spaces> field=value — escapes allowed, as in the spec.
+const LINE_PROTOCOL = /^(?:[^\s,#\\]|\\.)(?:[^ ,\\]|\\.)*(?:,(?:[^ ,=\\]|\\.)+=(?:[^ ,\\]|\\.)+)* +(?:[^ ,=\\]|\\.)+=[^ ]/;
+const SNIFF_TEXT_BYTES = 4096;
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+}
+
+function decodes(fn: () => unknown): boolean {
+  try {
+    fn();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function looksLikeLineProtocol(buf: Uint8Array): boolean {
+  const text = lenientUtf8.decode(buf.subarray(0, SNIFF_TEXT_BYTES));
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    return LINE_PROTOCOL.test(line);
+  }
+  return false;
+}
+
+export function sniff(buf: Uint8Array): Format | undefined {
+  if (buf.length === 0) return undefined;
+  const b0 = buf[0];
+  if (b0 === 0xd9 && buf[1] === 0xd9 && buf[2] === 0xf7) return 'cbor'; // self-described CBOR tag 55799
+  if (b0 >= 0xdc && b0 <= 0xdf) return 'msgpack';
+  if (b0 >= 0xa0 && b0 <= 0xbf) return 'cbor';
+  if (b0 >= 0x80 && b0 <= 0x9f) {
+    const isCbor = decodes(() => decodeCbor(buf));
+    const isMsgpack = decodes(() => decodeMsgpack(buf));
+    if (isCbor !== isMsgpack) return isCbor ? 'cbor' : 'msgpack';
+    if (isCbor) return b0 <= 0x8f ? 'msgpack' : 'cbor';
+    return undefined;
+  }
+
+  let i = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  while (i < buf.length && isSpace(buf[i])) i++;
+  if (i >= buf.length) return undefined;
+  if (buf[i] === 0x7b || buf[i] === 0x5b) {
+    if (decodes(() => decodeJson(buf))) return 'json';
+    return looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json';
+  }
+  return looksLikeLineProtocol(buf) ? 'lineprotocol' : undefined;
+}
+
+const BY_TYPE = new Map<string, Format>(Object.entries({
+  'application/json': 'json',
+  'text/json': 'json',
+  'application/cbor': 'cbor',
+  'application/msgpack': 'msgpack',
+  'application/x-msgpack': 'msgpack',
+  'application/vnd.msgpack': 'msgpack',
+  'application/protobuf': 'protobuf',
+  'application/x-protobuf': 'protobuf',
+  'application/vnd.google.protobuf': 'protobuf',
+  'application/x-google-protobuf': 'protobuf',
+  // InfluxDB's /write endpoint takes line protocol as text/plain.
+  'text/plain': 'lineprotocol',
+}) as Array<[string, Format]>);
+
+/**
+ * Maps an MQTT 5 content type or HTTP Content-Type to a format; parameters
+ * (charset...) are ignored. Structured suffixes count: application/senml+json is JSON.
+ * Unknown types give undefined, so the caller can sniff or use its fixed format.
+ */
+export function formatFromContentType(contentType: string | undefined | null): Format | undefined {
+  if (!contentType) return undefined;
+  const mediaType = contentType.split(';')[0].trim().toLowerCase();
+  const known = BY_TYPE.get(mediaType);
+  if (known) return known;
+  if (mediaType.endsWith('+json')) return 'json';
+  if (mediaType.endsWith('+cbor')) return 'cbor';
+  return undefined;
+}

@@ -1,0 +1,431 @@
+/**
+ * TimeSeriesStore on an embedded DuckDB file. The tables are meant to be
+ * queried by people with plain SQL, so the layout is long and boring: one row
+ * per (device, ts, field), the value in the one column that matches its type.
+ */
+import {
+  DuckDBAppender,
+  DuckDBConnection,
+  DuckDBInstance,
+  DuckDBTimestampValue,
+  DuckDBValue,
+  listValue,
+} from '@duckdb/node-api';
+import { BadParameterError, StoreFailedError, StoreUnavailableError, UpperstackError } from '../errors';
+import type { Reading } from '../reading';
+import type {
+  AggregatePoint,
+  AggregateQuery,
+  DeadLetter,
+  ReadingsPage,
+  ReadingsQuery,
+  StoreHealth,
+  TimeSeriesStore,
+} from './types';
+
+export interface DuckDbStoreOptions {
+  /** Database file, or ':memory:'. Its directory must already exist. */
+  path: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS readings (
+  device VARCHAR NOT NULL,
+  ts TIMESTAMP NOT NULL,
+  field VARCHAR NOT NULL,
+  value_double DOUBLE,
+  value_bool BOOLEAN,
+  value_text VARCHAR,
+  tags JSON,
+  PRIMARY KEY (device, ts, field)
+);
+CREATE TABLE IF NOT EXISTS deadletters (
+  ts TIMESTAMP NOT NULL,
+  device VARCHAR,
+  source VARCHAR,
+  code VARCHAR,
+  reason VARCHAR,
+  payload VARCHAR
+);
+CREATE TABLE IF NOT EXISTS upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+INSERT OR IGNORE INTO upperstack_meta VALUES ('schema_version', '1');`;
+
+// Only used when a batch collides with stored rows or with itself; `seq` lets
+// the newest of in-batch duplicates win.
+const STAGING = 'upperstack_staging';
+const CREATE_STAGING = `CREATE OR REPLACE TEMP TABLE ${STAGING} (
+  seq INTEGER, device VARCHAR, ts TIMESTAMP, field VARCHAR,
+  value_double DOUBLE, value_bool BOOLEAN, value_text VARCHAR, tags VARCHAR)`;
+const UPSERT = `INSERT INTO readings
+SELECT device, ts, field, value_double, value_bool, value_text, tags FROM temp.main.${STAGING}
+QUALIFY row_number() OVER (PARTITION BY device, ts, field ORDER BY seq DESC) = 1
+ON CONFLICT (device, ts, field) DO UPDATE SET
+  value_double = excluded.value_double, value_bool = excluded.value_bool,
+  value_text = excluded.value_text, tags = excluded.tags`;
+
+// The range of a JS Date; also keeps ts * 1000 inside DuckDB's int64 micros.
+const MAX_TS = 8.64e15;
+
+// DuckDB reports files it cannot open, lock, read or write as IO errors; a
+// fatal error (e.g. a failed WAL write) invalidates the database until reopened.
+const UNAVAILABLE = /IO Error|Could not set lock|Permission denied|No space left|read-only|Cannot open|not a valid DuckDB database|Out of Memory/i;
+const INVALIDATED = /FATAL Error|invalidated/i;
+const DUPLICATE_KEY = /constraint violation|Duplicate key/i;
+
+const NUMERIC_SQL: Record<string, string> = { mean: 'avg(value_double)', min: 'min(value_double)', max: 'max(value_double)', sum: 'sum(value_double)' };
+
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function tsValue(ms: number): DuckDBTimestampValue {
+  return new DuckDBTimestampValue(BigInt(ms) * 1000n);
+}
+
+export function encodeCursor(ts: number): string {
+  return Buffer.from(String(ts), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const ts = Number(text);
+  if (!/^-?\d{1,16}$/.test(text) || !Number.isSafeInteger(ts)) {
+    throw new BadParameterError('cursor', `"cursor" must be the "next" value of a previous page, got "${cursor.slice(0, 40)}"`);
+  }
+  return ts;
+}
+
+/** Appends one row per field value; checks each row before it starts, so a throw never leaves half a row. */
+function appendRows(ap: DuckDBAppender, readings: Reading[], withSeq: boolean): void {
+  let seq = 0;
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i];
+    if (typeof r?.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
+      throw new StoreFailedError(`reading [${i}] is not a Reading: it needs a device string and a fields object`);
+    }
+    if (!Number.isFinite(r.ts) || Math.abs(r.ts) > MAX_TS) {
+      throw new StoreFailedError(`reading [${i}] of device "${r.device}" has ts ${r.ts}; it must be epoch milliseconds`);
+    }
+    const ts = tsValue(Math.round(r.ts));
+    const tags = JSON.stringify(r.tags ?? {});
+    for (const field of Object.keys(r.fields)) {
+      const v = r.fields[field];
+      const kind = typeof v;
+      if ((kind === 'number' && !Number.isFinite(v)) || (kind !== 'number' && kind !== 'boolean' && kind !== 'string')) {
+        throw new StoreFailedError(`reading [${i}] of device "${r.device}": field "${field}" is ${String(v)}; only finite numbers, booleans and strings can be stored`);
+      }
+      if (withSeq) ap.appendInteger(seq++);
+      ap.appendVarchar(r.device);
+      ap.appendTimestamp(ts);
+      ap.appendVarchar(field);
+      if (kind === 'number') ap.appendDouble(v as number);
+      else ap.appendNull();
+      if (kind === 'boolean') ap.appendBoolean(v as boolean);
+      else ap.appendNull();
+      if (kind === 'string') ap.appendVarchar(v as string);
+      else ap.appendNull();
+      ap.appendVarchar(tags);
+      ap.endRow();
+    }
+  }
+}
+
+function discard(ap: DuckDBAppender | undefined): void {
+  if (!ap) return;
+  // A failed appender keeps its rows and would retry them when collected.
+  ap.clear();
+  try {
+    ap.closeSync();
+  } catch {
+    // nothing left to flush; the original error is the one that matters
+  }
+}
+
+type Params = Record<string, DuckDBValue>;
+
+/** Adds the from/to bounds of a query; they come from callers, so a bad one is a bad parameter. */
+function timeFilters(q: { from?: number; to?: number }, where: string[], params: Params): void {
+  for (const [name, op] of [['from', '>='], ['to', '<']] as const) {
+    const ms = q[name];
+    if (ms === undefined) continue;
+    if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TS) {
+      throw new BadParameterError(name, `"${name}" must be epoch milliseconds within the range of a date, got ${ms}`);
+    }
+    where.push(`ts ${op} $${name}`);
+    params[name] = tsValue(Math.round(ms));
+  }
+}
+
+function rowValue(d: unknown, b: unknown, t: unknown): number | boolean | string | null {
+  if (d !== null && d !== undefined) return d as number;
+  if (b !== null && b !== undefined) return b as boolean;
+  if (t !== null && t !== undefined) return t as string;
+  return null;
+}
+
+export class DuckDbStore implements TimeSeriesStore {
+  readonly path: string;
+  private instance?: DuckDBInstance;
+  private conn?: DuckDBConnection;
+  private closed = false;
+  // One connection serves everything; the queue keeps its statements and
+  // transactions from interleaving when callers fire writes during queries.
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: DuckDbStoreOptions) {
+    if (!options || typeof options.path !== 'string' || options.path.length === 0) {
+      throw new StoreFailedError('DuckDbStore needs a path: a database file or ":memory:"');
+    }
+    this.path = options.path;
+  }
+
+  open(): Promise<void> {
+    return this.serial(async () => {
+      this.closed = false;
+      await this.connection();
+    });
+  }
+
+  write(readings: Reading[]): Promise<void> {
+    if (readings.length === 0) return Promise.resolve();
+    return this.enqueue('write', async (conn) => {
+      try {
+        await this.appendDirect(conn, readings);
+      } catch (err) {
+        // Re-sent or overlapping data: rare, so the slower upsert only runs then.
+        if (err instanceof UpperstackError || !DUPLICATE_KEY.test(message(err))) throw err;
+        await this.upsert(conn, readings);
+      }
+    });
+  }
+
+  writeDeadLetters(letters: DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return Promise.resolve();
+    return this.enqueue('write dead letters', async (conn) => {
+      const ap = await conn.createAppender('deadletters');
+      try {
+        for (const l of letters) {
+          const ts = Number.isFinite(l.ts) && Math.abs(l.ts) <= MAX_TS ? Math.round(l.ts) : Date.now();
+          ap.appendTimestamp(tsValue(ts));
+          for (const v of [l.device, l.source, l.code, l.reason, l.payload]) {
+            if (v === undefined || v === null) ap.appendNull();
+            else ap.appendVarchar(String(v));
+          }
+          ap.endRow();
+        }
+        ap.closeSync();
+      } catch (err) {
+        discard(ap);
+        throw err;
+      }
+    });
+  }
+
+  async readings(q: ReadingsQuery): Promise<ReadingsPage> {
+    if (!Number.isSafeInteger(q.limit) || q.limit < 1) {
+      throw new BadParameterError('limit', `"limit" must be a whole number of at least 1, got ${q.limit}`);
+    }
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    if (q.fields?.length === 0) return { readings: [] };
+    const where = ['device = $device'];
+    const params: Params = { device: q.device, lim: q.limit + 1 };
+    timeFilters(q, where, params);
+    if (after !== undefined) {
+      where.push('ts > $after');
+      params.after = tsValue(after);
+    }
+    if (q.fields !== undefined) {
+      where.push('list_contains($fields, field)');
+      params.fields = listValue(q.fields);
+    }
+    const cond = where.join(' AND ');
+    return this.enqueue('query readings', async (conn) => {
+      // One more timestamp than asked tells whether a next page exists.
+      const sql = `WITH page AS (SELECT DISTINCT ts FROM readings WHERE ${cond} ORDER BY ts LIMIT $lim)
+        SELECT epoch_ms(ts)::DOUBLE, field, value_double, value_bool, value_text, tags::VARCHAR
+        FROM readings WHERE ${cond} AND ts IN (SELECT ts FROM page) ORDER BY ts, field`;
+      const reader = await conn.runAndReadAll(sql, params);
+      if (reader.currentRowCount === 0) return { readings: [] };
+      const [tss, fields, ds, bs, txts, tagss] = reader.getColumns();
+      const out: ReadingsPage['readings'] = [];
+      let tagText: unknown;
+      for (let i = 0; i < tss.length; i++) {
+        const ts = tss[i] as number;
+        let cur = out[out.length - 1];
+        if (cur === undefined || cur.ts !== ts) {
+          if (out.length === q.limit) return { readings: out, nextCursor: encodeCursor(cur.ts) };
+          cur = { ts, fields: {}, tags: {} };
+          out.push(cur);
+          tagText = undefined;
+        }
+        const value = rowValue(ds[i], bs[i], txts[i]);
+        if (value !== null) cur.fields[fields[i] as string] = value;
+        // Fields of one timestamp may come from readings with different tags.
+        if (tagss[i] !== tagText && typeof tagss[i] === 'string') {
+          tagText = tagss[i];
+          Object.assign(cur.tags, JSON.parse(tagText as string));
+        }
+      }
+      return { readings: out };
+    });
+  }
+
+  async aggregate(q: AggregateQuery): Promise<AggregatePoint[]> {
+    if (!Number.isSafeInteger(q.everyMs) || q.everyMs < 1) {
+      throw new BadParameterError('every', `"every" must be a bucket width of at least 1 ms, got ${q.everyMs}`);
+    }
+    const where = ['device = $device', 'field = $field'];
+    const params: Params = { device: q.device, field: q.field, every: q.everyMs };
+    timeFilters(q, where, params);
+    return this.enqueue('aggregate', async (conn) => {
+      const bucket = 'floor(epoch_ms(ts) / $every) * $every';
+      let sql: string;
+      if (q.fn === 'last') {
+        sql = `SELECT ${bucket} AS b, value_double, value_bool, value_text FROM readings WHERE ${where.join(' AND ')}
+          QUALIFY row_number() OVER (PARTITION BY b ORDER BY ts DESC) = 1 ORDER BY b`;
+      } else if (q.fn === 'count') {
+        // Counts every value of the field, whatever its type.
+        sql = `SELECT ${bucket} AS b, count(*)::DOUBLE FROM readings WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b`;
+      } else if (NUMERIC_SQL[q.fn]) {
+        sql = `SELECT ${bucket} AS b, ${NUMERIC_SQL[q.fn]} FROM readings WHERE ${where.join(' AND ')} AND value_double IS NOT NULL GROUP BY b ORDER BY b`;
+      } else {
+        throw new BadParameterError('fn', `"fn" must be one of mean, min, max, sum, count, last, got "${String(q.fn)}"`);
+      }
+      const rows = (await conn.runAndReadAll(sql, params)).getRows();
+      return rows.map((r) => ({ ts: r[0] as number, value: r.length === 2 ? (r[1] as number) : rowValue(r[1], r[2], r[3]) }));
+    });
+  }
+
+  deadLetters(opts: { device?: string; limit: number }): Promise<DeadLetter[]> {
+    return this.enqueue('query dead letters', async (conn) => {
+      const params: Params = { lim: opts.limit };
+      if (opts.device !== undefined) params.device = opts.device;
+      const sql = `SELECT epoch_ms(ts)::DOUBLE, device, source, code, reason, payload FROM deadletters
+        ${opts.device !== undefined ? 'WHERE device = $device' : ''} ORDER BY ts DESC, rowid DESC LIMIT $lim`;
+      const rows = (await conn.runAndReadAll(sql, params)).getRows();
+      return rows.map(([ts, device, source, code, reason, payload]) => ({
+        ts: ts as number,
+        device: (device ?? '') as string,
+        source: (source ?? '') as string,
+        code: (code ?? '') as string,
+        reason: (reason ?? '') as string,
+        payload: (payload ?? '') as string,
+      }));
+    });
+  }
+
+  async health(): Promise<StoreHealth> {
+    const where = this.path === ':memory:' ? 'in-memory DuckDB' : `DuckDB file ${this.path}`;
+    if (this.closed) return { ok: false, detail: `${where} is closed` };
+    try {
+      // A committed write, not just a read: a full disk or lost file shows here.
+      await this.enqueue('health check', (conn) =>
+        conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('health_checked_at', $now)`, { now: new Date().toISOString() }),
+      );
+      return { ok: true, detail: `${where} is writable` };
+    } catch (err) {
+      return { ok: false, detail: message(err) };
+    }
+  }
+
+  /** Lets calls already queued finish first. */
+  close(): Promise<void> {
+    return this.serial(async () => {
+      this.closed = true;
+      this.shutdown();
+    });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private enqueue<T>(op: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      const conn = await this.connection();
+      try {
+        return await fn(conn);
+      } catch (err) {
+        throw this.translate(op, err);
+      }
+    });
+  }
+
+  /** Opens on first use, and again after DuckDB invalidated the database. */
+  private async connection(): Promise<DuckDBConnection> {
+    if (this.closed) throw new StoreUnavailableError(`DuckDB store "${this.path}" is closed`);
+    if (this.conn) return this.conn;
+    let instance: DuckDBInstance | undefined;
+    try {
+      instance = await DuckDBInstance.create(this.path);
+      const conn = await instance.connect();
+      await conn.run(SCHEMA);
+      this.instance = instance;
+      this.conn = conn;
+      return conn;
+    } catch (err) {
+      instance?.closeSync();
+      throw new StoreUnavailableError(`cannot open DuckDB database "${this.path}": ${message(err)}`, { cause: err });
+    }
+  }
+
+  private translate(op: string, err: unknown): Error {
+    if (err instanceof UpperstackError) return err;
+    const text = message(err);
+    if (INVALIDATED.test(text)) {
+      this.shutdown();
+      return new StoreUnavailableError(`DuckDB database "${this.path}" failed and will be reopened (${op}): ${text}`, { cause: err });
+    }
+    if (UNAVAILABLE.test(text)) {
+      return new StoreUnavailableError(`DuckDB database "${this.path}" cannot be used (${op}): ${text}`, { cause: err });
+    }
+    return new StoreFailedError(`DuckDB ${op} failed: ${text}`, { cause: err });
+  }
+
+  private shutdown(): void {
+    const { conn, instance } = this;
+    this.conn = undefined;
+    this.instance = undefined;
+    try {
+      conn?.closeSync();
+    } finally {
+      instance?.closeSync();
+    }
+  }
+
+  /** The fast path: straight into the table in one transaction. */
+  private async appendDirect(conn: DuckDBConnection, readings: Reading[]): Promise<void> {
+    await conn.run('BEGIN TRANSACTION');
+    let ap: DuckDBAppender | undefined;
+    try {
+      ap = await conn.createAppender('readings');
+      appendRows(ap, readings, false);
+      ap.closeSync();
+      ap = undefined;
+      await conn.run('COMMIT');
+    } catch (err) {
+      discard(ap);
+      await conn.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Replaces rows that exist; one statement, so it is atomic without a transaction. */
+  private async upsert(conn: DuckDBConnection, readings: Reading[]): Promise<void> {
+    await conn.run(CREATE_STAGING);
+    let ap: DuckDBAppender | undefined;
+    try {
+      ap = await conn.createAppender(STAGING, 'main', 'temp');
+      appendRows(ap, readings, true);
+      ap.closeSync();
+      ap = undefined;
+      await conn.run(UPSERT);
+    } finally {
+      discard(ap);
+      await conn.run(`DROP TABLE IF EXISTS temp.main.${STAGING}`).catch(() => undefined);
+    }
+  }
+}

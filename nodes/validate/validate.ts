@@ -1,0 +1,69 @@
+/**
+ * upperstack-validate: checks each Reading against a JSON Schema compiled once at
+ * deploy. Valid readings leave output 1 together; each invalid one leaves output 2
+ * with msg.error = {code, path, message}.
+ */
+import type { Node, NodeAPI } from 'node-red';
+import { loadSchema, type ReadingValidator } from '../lib/schema/validator';
+import { describeError, InvalidReadingError } from '../lib/errors';
+import { settleReceipts } from '../lib/journal/receipts';
+import { onInput, type UpperstackMessage } from '../shared/input';
+import { isWired, readingsOf, splitReceipts } from '../shared/batch';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus, throttledStatus } from '../shared/status';
+import { dataDir } from '../shared/runtime';
+import { validateMigrations, type ValidateNodeDef, type ValidateOptions } from './options';
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackValidateNode(this: Node, def: ValidateNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<ValidateOptions>(def as unknown as Record<string, unknown>, validateMigrations);
+    let validate: ReadingValidator;
+    try {
+      validate = loadSchema({
+        inline: config.schemaSource === 'inline' ? config.schema : undefined,
+        file: config.schemaSource === 'file' ? config.schemaFile : undefined,
+        baseDir: dataDir(RED),
+      }).validate;
+    } catch (err) {
+      setStatus(node, 'failed', describeError(err).message);
+      node.error(RED._('upperstack-validate.errors.schema', { message: describeError(err).message }));
+      return;
+    }
+    const status = throttledStatus(node);
+    let valid = 0;
+    let invalid = 0;
+
+    onInput(node, (msg, send, done) => {
+      const readings = readingsOf(msg);
+      if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before validate'));
+      const good = [];
+      const bad: UpperstackMessage[] = [];
+      for (let i = 0; i < readings.length; i++) {
+        const r = validate(readings[i]);
+        if (r.ok) good.push(readings[i]);
+        else {
+          const error = Array.isArray(msg.payload) ? { ...r.error.toJSON(), index: i } : r.error.toJSON();
+          bad.push({ ...msg, _msgid: RED.util.generateId(), device: readings[i].device, payload: readings[i], error });
+        }
+      }
+      valid += good.length;
+      invalid += bad.length;
+      status(invalid ? 'warning' : 'connected', RED._('upperstack-validate.status.counts', { valid, invalid }));
+      // The common case passes the message on untouched.
+      const out = bad.length === 0 ? msg : good.length ? { ...msg, payload: Array.isArray(msg.payload) ? good : good[0] } : null;
+      if (bad.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {
+        splitReceipts(msg, (out ? 1 : 0) + 1);
+        settleReceipts(msg.upperstack?.receipts);
+        if (out) send([out, null]);
+        return done(new Error(String((bad[0].error as { message: string }).message)));
+      }
+      splitReceipts(msg, (out ? 1 : 0) + bad.length);
+      send([out, bad.length ? bad : null]);
+      done();
+    });
+  }
+
+  registerNode(RED, 'upperstack-validate', UpperstackValidateNode);
+};

@@ -1,0 +1,119 @@
+/** Starts the real Upperstack runtime (`dist/scripts/start.js`) on free ports, for end-to-end tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Runtime {
+  proc: ChildProcess;
+  dataDir: string;
+  httpPort: number;
+  mqttPort: number;
+  apiKey: string;
+  url: string;
+  output: () => string;
+  /** GET with the API key. */
+  get(path: string, headers?: Record<string, string>): Promise<Response>;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  httpPort?: number;
+  mqttPort?: number;
+  env?: Record<string, string>;
+}
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'us-e2e-'));
+  const httpPort = opts.httpPort ?? (await freePort());
+  const mqttPort = opts.mqttPort ?? (await freePort());
+  const apiKey = 'test-key-0123456789';
+  const proc = spawn(process.execPath, [join(ROOT, 'dist', 'scripts', 'start.js')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      UPPERSTACK_DATA: dataDir,
+      UPPERSTACK_HTTP_PORT: String(httpPort),
+      UPPERSTACK_MQTT_PORT: String(mqttPort),
+      UPPERSTACK_BIND: '127.0.0.1',
+      UPPERSTACK_API_KEY: apiKey,
+      UPPERSTACK_ADMIN_PASSWORD: 'test-admin-password',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = `http://127.0.0.1:${httpPort}`;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const rt: Runtime = {
+    proc,
+    dataDir,
+    httpPort,
+    mqttPort,
+    apiKey,
+    url,
+    output: () => out,
+    get: (path, headers = {}) => fetch(url + path, { headers: { authorization: `Bearer ${apiKey}`, ...headers } }),
+    async kill9() {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGINT');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`runtime exited with ${proc.exitCode}:\n${out}`);
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await rt.stop();
+      throw new Error(`runtime did not become healthy in 60 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return rt;
+}
+
+/** Polls fn until it returns a value that is not undefined. */
+export async function eventually<T>(fn: () => Promise<T | undefined>, ms = 15_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The pipeline nodes wired together in a Node-RED test runtime, with the real
+ * embedded broker on a free port and a real DuckDB file.
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import helper from 'node-red-node-test-helper';
+import mqtt from 'mqtt';
+import { findBroker } from '../../nodes/shared/runtime';
+import type { StoreConfigNode } from '../../nodes/store-config/options';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const nodes = [
+  require('../../nodes/broker/broker'),
+  require('../../nodes/mqtt-in/mqtt-in'),
+  require('../../nodes/decode/decode'),
+  require('../../nodes/validate/validate'),
+  require('../../nodes/store-config/store-config'),
+  require('../../nodes/store/store'),
+  require('../../nodes/deadletter/deadletter'),
+];
+
+helper.init(require.resolve('node-red'));
+
+function flow() {
+  return [
+    { id: 'tab', type: 'tab', label: 'test' },
+    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 1 },
+    { id: 'broker', type: 'upperstack-broker', z: 'tab', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
+    { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'embedded', broker: 'broker', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 1, wires: [['decode'], ['dead']] },
+    { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
+    { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], ['dead']] },
+    { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [['stored']] },
+    { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg', broker: 'broker', topic: 'upperstack/deadletter', configVersion: 1, wires: [['deadOut']] },
+    { id: 'stored', type: 'helper', z: 'tab' },
+    { id: 'deadOut', type: 'helper', z: 'tab' },
+  ];
+}
+
+describe('pipeline nodes', () => {
+  before(async () => {
+    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-nodes-')) } });
+    await helper.startServer();
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  async function connect(): Promise<mqtt.MqttClient> {
+    const port = await new Promise<number>((resolve) => {
+      const poll = () => {
+        const b = findBroker('broker');
+        if (b?.listening()) resolve(b.addresses().tcp);
+        else setTimeout(poll, 20);
+      };
+      poll();
+    });
+    return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
+  }
+
+  test('a batch published at QoS 1 reaches the store as one message and is queryable', async () => {
+    await helper.load(nodes, flow());
+    const stored = helper.getNode('stored') as unknown as NodeJS.EventEmitter;
+    const got = new Promise<{ payload: unknown }>((resolve) => stored.on('input', (msg: { payload: unknown }) => resolve(msg)));
+    const client = await connect();
+    const batch = [1, 2, 3].map((i) => ({ ts: 1767225600000 + i * 1000, fields: { t: 20 + i } }));
+    await client.publishAsync('devices/boiler/telemetry', JSON.stringify(batch), { qos: 1 });
+    const msg = await got;
+    assert.ok(Array.isArray(msg.payload));
+    assert.equal((msg.payload as unknown[]).length, 3);
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    const page = await cfg.store.readings({ device: 'boiler', limit: 10 });
+    assert.deepEqual(page.readings.map((r) => r.fields.t), [21, 22, 23]);
+    await client.endAsync();
+  });
+
+  test('a batch with one bad reading is split: the good ones are stored, the bad one is dead-lettered with its path', async () => {
+    await helper.load(nodes, flow());
+    const deadOut = helper.getNode('deadOut') as unknown as NodeJS.EventEmitter;
+    const dead = new Promise<{ payload: { code: string; reason: string; device: string } }>((resolve) => deadOut.on('input', (m: { payload: { code: string; reason: string; device: string } }) => resolve(m)));
+    const client = await connect();
+    const batch = [
+      { ts: 1767225600000, fields: { t: 1 } },
+      { ts: 1767225601000, fields: { 'bad name!': 2 } },
+      { ts: 1767225602000, fields: { t: 3 } },
+    ];
+    await client.publishAsync('devices/mixed/telemetry', JSON.stringify(batch), { qos: 1 });
+    const letter = (await dead).payload;
+    assert.equal(letter.code, 'SCHEMA_VIOLATION');
+    assert.equal(letter.device, 'mixed');
+    assert.match(letter.reason, /fields/);
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    let rows: number[] = [];
+    for (let i = 0; i < 50 && rows.length < 2; i++) {
+      rows = (await cfg.store.readings({ device: 'mixed', limit: 10 })).readings.map((r) => r.fields.t as number);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(rows, [1, 3]);
+    const letters = await cfg.store.deadLetters({ device: 'mixed', limit: 10 });
+    assert.equal(letters.length, 1);
+    await client.endAsync();
+  });
+
+  test('undecodable bytes are dead-lettered on the MQTT topic with the reason', async () => {
+    await helper.load(nodes, flow());
+    const client = await connect();
+    await client.subscribeAsync('upperstack/deadletter/#');
+    const got = new Promise<{ topic: string; letter: { code: string; reason: string } }>((resolve) =>
+      client.on('message', (topic, payload) => resolve({ topic, letter: JSON.parse(payload.toString()) as { code: string; reason: string } })),
+    );
+    await client.publishAsync('devices/broken/telemetry', '{"t": 1,', { qos: 1 });
+    const { topic, letter } = await got;
+    assert.equal(topic, 'upperstack/deadletter/broken');
+    assert.equal(letter.code, 'DECODE_FAILED');
+    assert.match(letter.reason, /byte/);
+    await client.endAsync();
+  });
+});
