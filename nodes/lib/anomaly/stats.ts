@@ -163,30 +163,35 @@ export class Window {
   }
 
   /**
-   * Median absolute deviation, read off the sorted values by merging the two
-   * runs of distances that lead away from the median (no sort, no allocation).
+   * Median absolute deviation without sorting: the distances from the median
+   * form two sorted runs (leftwards and rightwards of it), and the k-th
+   * smallest of two sorted runs is found by bisection in O(log n).
    */
   mad(median: number): number {
+    const n = this.size;
+    const want = n >> 1;
+    return n % 2 ? this.kthDistance(want, median) : (this.kthDistance(want - 1, median) + this.kthDistance(want, median)) / 2;
+  }
+
+  private kthDistance(k: number, median: number): number {
     const s = this.sorted!;
     const n = this.size;
-    let left = (n - 1) >> 1;
-    let right = left + 1;
-    const want = n >> 1;
-    let a = 0;
-    let b = 0;
-    for (let k = 0; k <= want; k++) {
-      const dl = left >= 0 ? median - s[left] : Infinity;
-      const dr = right < n ? s[right] - median : Infinity;
-      b = a;
-      if (dl <= dr) {
-        a = dl;
-        left--;
-      } else {
-        a = dr;
-        right++;
-      }
+    const leftStart = (n - 1) >> 1;
+    const a = leftStart + 1;
+    const b = n - a;
+    // L(i) = median - s[leftStart - i] and R(j) = s[a + j] - median both grow with i and j.
+    let lo = Math.max(0, k + 1 - b);
+    let hi = Math.min(k + 1, a);
+    while (lo < hi) {
+      const i = (lo + hi) >>> 1;
+      const j = k + 1 - i;
+      if (median - s[leftStart - i] < s[a + j - 1] - median) lo = i + 1;
+      else hi = i;
     }
-    return n % 2 ? a : (a + b) / 2;
+    const j = k + 1 - lo;
+    const fromLeft = lo > 0 ? median - s[leftStart - lo + 1] : -Infinity;
+    const fromRight = j > 0 ? s[a + j - 1] - median : -Infinity;
+    return Math.max(fromLeft, fromRight);
   }
 
   /** Mean absolute deviation from a centre: the fallback scale when MAD is 0. */
@@ -223,21 +228,31 @@ export class Window {
 export interface SurpriseState {
   up: number;
   down: number;
+  /** Deviations not yet learned, oldest first. */
+  pending: number[];
 }
 
 /** How far past its recent largest swing a deviation must go to alarm. */
 export const SURPRISE_MARGIN = 1.25;
 
 /**
+ * Ordinary deviations join the alarm levels only this many readings later, so
+ * a deviation that grows step by step (a drift) is still measured against
+ * the swings from before it began, instead of raising the bar as it climbs.
+ */
+const LAG = 32;
+
+/**
  * Scores a deviation against the alarm level k and against the largest
  * recent deviation in the same direction, which fades with a half-life of
  * `memory` readings. A noisy series must beat its own usual swings to alarm,
- * and a shift that persists alarms once, not on every reading after it: both
- * keep alarms rare enough to be trusted.
+ * and a shift that persists alarms once, not on every reading after it: an
+ * alarm raises the bar at once. Both keep alarms rare enough to be trusted.
  */
 export class Surprise {
   private up: number;
   private down: number;
+  private readonly pending: number[];
   private readonly fade: number;
 
   constructor(
@@ -249,6 +264,7 @@ export class Surprise {
     this.fade = memory > 0 ? Math.pow(0.5, 1 / memory) : 0;
     this.up = state?.up ?? 0;
     this.down = state?.down ?? 0;
+    this.pending = state ? [...state.pending] : [];
   }
 
   /** The deviation (in σ, signed like z) at which z would alarm right now. */
@@ -259,19 +275,28 @@ export class Surprise {
   /** Score of z, after which z counts among the recent deviations. */
   score(z: number): number {
     const s = ratioScore(Math.abs(z) / this.level(z));
-    this.learn(z);
+    this.learn(z, s >= 0.5);
     return s;
   }
 
-  learn(z: number): void {
+  /** Fades the levels by one reading and takes z in: at once when it alarmed, LAG readings later when not. */
+  learn(z: number, now = false): void {
     this.up *= this.fade;
     this.down *= this.fade;
+    if (now) this.take(z);
+    else {
+      this.pending.push(z);
+      if (this.pending.length > LAG) this.take(this.pending.shift()!);
+    }
+  }
+
+  private take(z: number): void {
     // Capped so that a deviation from a constant series (z = Infinity) stays valid JSON.
     if (z > this.up) this.up = Math.min(z, 1e6);
     else if (-z > this.down) this.down = Math.min(-z, 1e6);
   }
 
   toJSON(): SurpriseState {
-    return { up: this.up, down: this.down };
+    return { up: this.up, down: this.down, pending: this.pending.map((z) => Math.max(-1e6, Math.min(1e6, z))) };
   }
 }

@@ -1,7 +1,9 @@
 /**
  * The embedded MQTT broker (aedes) with its TCP, TLS and WebSocket listeners.
- * In-process subscribers hook into aedes' emitter, so a device's QoS 1 publish is
- * acknowledged only after the subscriber says its message is durable.
+ * In-process subscribers are served from aedes' authorizePublish hook, which runs
+ * before aedes writes PUBACK (QoS 1) or PUBREC (QoS 2): a device's publish is
+ * acknowledged only after every matching subscriber says it is durable. A plain
+ * aedes.subscribe() would not do, as aedes acknowledges QoS 1 before delivery.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -10,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ConfigError } from '../errors';
 import { isLoopback } from '../security/net';
+import { topicMatches } from '../mqtt/topic';
 
 export interface BrokerOptions {
   port: number;
@@ -41,12 +44,11 @@ interface AedesClient {
 /** The part of aedes this module uses (aedes is ESM-only, loaded with import()). */
 interface AedesInstance {
   handle: (conn: Duplex, req?: IncomingMessage) => void;
-  subscribe(topic: string, fn: (packet: AedesPacket, cb: () => void) => void, done: () => void): void;
-  unsubscribe(topic: string, fn: (packet: AedesPacket, cb: () => void) => void, done: () => void): void;
   publish(packet: AedesPacket, cb: (err?: Error | null) => void): void;
   close(cb: () => void): void;
   on(event: 'client' | 'clientDisconnect', fn: (client: AedesClient) => void): void;
   on(event: 'clientError' | 'connectionError', fn: (client: AedesClient, err: Error) => void): void;
+  authorizePublish: (client: AedesClient | null, packet: AedesPacket, cb: (err?: Error | null) => void) => void;
   authenticate: (client: AedesClient, username: string | undefined, password: Buffer | undefined, cb: (err: (Error & { returnCode?: number }) | null, ok: boolean) => void) => void;
   connectedClients: number;
 }
@@ -56,11 +58,14 @@ export interface BrokerEvents {
   onClientError?: (id: string, err: Error) => void;
 }
 
+type Deliver = (p: { topic: string; payload: Buffer; qos: number; retain: boolean }, ack: () => void) => void;
+
 export class EmbeddedMqttBroker {
   private aedes: AedesInstance | undefined;
   private servers: Array<NetServer | HttpServer> = [];
   private sockets = new Set<Socket>();
   private isListening = false;
+  private subscribers: Array<{ filter: string; deliver: Deliver }> = [];
   readonly addresses: Record<string, number> = {};
 
   constructor(private readonly opts: BrokerOptions, private readonly events: BrokerEvents = {}) {
@@ -83,6 +88,16 @@ export class EmbeddedMqttBroker {
       if (anonymousAllowed) return cb(null, true);
       // Listening beyond loopback without a device login would open the broker to anyone.
       cb(Object.assign(new Error('not authorized: set a device login to accept clients off loopback'), { returnCode: 5 }), false);
+    };
+    aedes.authorizePublish = (_client, packet, cb) => {
+      if (packet.topic.startsWith('$SYS')) return cb(new Error('$SYS topics are reserved'));
+      const targets = this.subscribers.filter((s) => topicMatches(s.filter, packet.topic));
+      if (targets.length === 0) return cb(null);
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      const p = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain };
+      let waiting = targets.length;
+      // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
+      for (const t of targets) t.deliver(p, () => --waiting === 0 && cb(null));
     };
     aedes.on('client', (c) => this.events.onClient?.(c.id, true));
     aedes.on('clientDisconnect', (c) => this.events.onClient?.(c.id, false));
@@ -113,15 +128,12 @@ export class EmbeddedMqttBroker {
     return this.aedes?.connectedClients ?? 0;
   }
 
-  subscribe(filter: string, deliver: (p: { topic: string; payload: Buffer; qos: number; retain: boolean }, ack: () => void) => void): () => void {
-    const aedes = this.aedes;
-    if (!aedes) throw new ConfigError('the broker is not started');
-    const fn = (packet: AedesPacket, cb: () => void) => {
-      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      deliver({ topic: packet.topic, payload, qos: packet.qos, retain: packet.retain }, cb);
+  subscribe(filter: string, deliver: Deliver): () => void {
+    const sub = { filter, deliver };
+    this.subscribers.push(sub);
+    return () => {
+      this.subscribers = this.subscribers.filter((s) => s !== sub);
     };
-    aedes.subscribe(filter, fn, () => undefined);
-    return () => aedes.unsubscribe(filter, fn, () => undefined);
   }
 
   publish(topic: string, payload: Buffer, qos: 0 | 1 = 0): Promise<void> {

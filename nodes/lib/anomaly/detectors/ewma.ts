@@ -87,7 +87,9 @@ export class EwmaDetector implements Detector {
     const d = sigma > 0 ? Math.max(-lim, Math.min(lim, value - st.mean)) : value - st.mean;
     const a = this.s.baselineAlpha;
     st.mean += a * d;
-    st.variance = (1 - a) * (st.variance + a * d * d);
+    // The spread learns ten times slower than the mean: a shift must not widen the very limits it should cross.
+    const av = a / 10;
+    st.variance = (1 - av) * (st.variance + av * d * d);
   }
 
   private explain(value: number, smooth: number, z: number, level: number, limit: number, ctx: FieldContext): string {

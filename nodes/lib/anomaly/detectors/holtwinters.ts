@@ -127,7 +127,7 @@ export class HoltWintersDetector implements Detector {
     this.m.variance = varAcc / (v.length - half);
     // The warm-up's own largest swings set the first alarm levels, so the first readings after it do not alarm on ordinary noise.
     const sigma = Math.sqrt(this.m.variance);
-    if (sigma > 0) for (const e of errs) this.surprise.learn(e / sigma);
+    if (sigma > 0) for (const e of errs) this.surprise.learn(e / sigma, true);
     this.history = null;
   }
 

@@ -76,7 +76,7 @@ export class ZScoreDetector implements Detector {
       // The second half of the warm-up already teaches the alarm levels the usual swings.
       if (this.seen >= this.s.warmup >> 1 && this.window.size >= 2) {
         const [centre, sigma] = centreAndSpread(this.window, this.s.robust);
-        this.surprise.learn(zOf(value, centre, sigma));
+        this.surprise.learn(zOf(value, centre, sigma), true);
       }
     } else {
       const [centre, sigma] = centreAndSpread(this.window, this.s.robust);

@@ -1,0 +1,87 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { decode, encode } from '../../nodes/lib/codec';
+import { findCborProblem } from '../../nodes/lib/codec/cbor-scan';
+import { DecodeError } from '../../nodes/lib/errors';
+import { packageRoot } from '../../nodes/lib/paths';
+
+const reading = { device: 'd1', ts: 1700000000000, fields: { t: 22.5, s: 'hello world', ok: false, n: -3 }, tags: { room: 'kitchen' } };
+
+function decodeError(bytes: number[] | Buffer): DecodeError {
+  try {
+    decode('cbor', Buffer.from(bytes));
+  } catch (err) {
+    assert.ok(err instanceof DecodeError, `expected DecodeError, got ${String(err)}`);
+    assert.equal(err.details.format, 'cbor');
+    return err;
+  }
+  throw new assert.AssertionError({ message: 'decode did not fail' });
+}
+
+describe('cbor codec', () => {
+  test('round-trips readings, arrays and nested values', () => {
+    assert.deepEqual(decode('cbor', encode('cbor', reading)), reading);
+    const batch = [reading, { ...reading, device: 'd2', fields: { big: 2 ** 40, tiny: 1e-9, text: 'ü🚀' } }];
+    assert.deepEqual(decode('cbor', encode('cbor', batch)), batch);
+  });
+
+  test('truncated input at every length is a DecodeError with the offset of the cut-off item', () => {
+    const full = encode('cbor', reading);
+    for (let cut = 1; cut < full.length; cut++) {
+      const err = decodeError(full.subarray(0, cut));
+      assert.match(err.message, new RegExp(`^CBOR data ends early at byte \\d+ of ${cut}: `));
+      assert.ok(typeof err.details.offset === 'number' && err.details.offset >= 0 && err.details.offset <= cut, `offset ${err.details.offset} for cut ${cut}`);
+    }
+  });
+
+  test('names the item that the end of the data cuts off', () => {
+    const err = decodeError([0x63, 0x61, 0x62]);
+    assert.equal(err.message, 'CBOR data ends early at byte 0 of 3: a text string of 3 bytes starts there but only 2 bytes follow its header');
+    assert.equal(err.details.offset, 0);
+    const inMap = decodeError([0xa2, 0x61, 0x61, 0x01, 0x61, 0x62]);
+    assert.equal(inMap.details.offset, 0);
+    assert.match(inMap.message, /the map starting there still needs 1 more item/);
+  });
+
+  test('reports malformed bytes and trailing data where they are', () => {
+    assert.match(decodeError([0xff]).message, /byte 0: a break \(0xFF\) outside/);
+    assert.match(decodeError([0x1c]).message, /byte 0: 0x1C is not a valid initial byte/);
+    assert.match(decodeError([0xbf, 0x61, 0x61, 0xff]).message, /byte 3: the indefinite-length map starting at byte 0 ends after a key with no value/);
+    const extra = decodeError(Buffer.concat([encode('cbor', reading), Buffer.from([0x01, 0x02])]));
+    assert.equal(extra.details.offset, encode('cbor', reading).length);
+    assert.match(extra.message, /2 unexpected byte\(s\) after the value/);
+  });
+
+  test('well-formed data that cannot become an object says so, without an offset', () => {
+    const err = decodeError([0xa1, 0x80, 0x01]); // map whose key is an array
+    assert.match(err.message, /well-formed but cannot be decoded/);
+    assert.equal(err.details.offset, undefined);
+  });
+
+  test('the scanner accepts valid CBOR, including indefinite lengths', () => {
+    for (const bytes of [[0x9f, 0x01, 0x02, 0xff], [0xbf, 0x61, 0x61, 0x01, 0xff], [0x7f, 0x61, 0x61, 0x61, 0x62, 0xff], [0xc1, 0x1a, 0x65, 0x53, 0xf1, 0x00], [0xf9, 0x3c, 0x00]]) {
+      assert.equal(findCborProblem(Buffer.from(bytes)), undefined, Buffer.from(bytes).toString('hex'));
+    }
+    assert.equal(findCborProblem(encode('cbor', [reading, reading])), undefined);
+  });
+
+  test('works when the optional native cbor-extract cannot be loaded', () => {
+    const codec = join(__dirname, '..', '..', 'nodes', 'lib', 'codec', 'index.js');
+    const script = `
+      const Module = require('node:module');
+      const resolve = Module._resolveFilename;
+      Module._resolveFilename = function (request, ...rest) {
+        if (request === 'cbor-extract') throw Object.assign(new Error('blocked for the test'), { code: 'MODULE_NOT_FOUND' });
+        return resolve.call(this, request, ...rest);
+      };
+      const codec = require(${JSON.stringify(codec)});
+      const value = { device: 'd', fields: { s: 'x'.repeat(200), n: 1.5 } };
+      const back = codec.decode('cbor', codec.encode('cbor', value));
+      process.stdout.write(JSON.stringify({ same: JSON.stringify(back) === JSON.stringify(value), native: require('cbor-x').isNativeAccelerationEnabled }));
+    `;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: packageRoot(), encoding: 'utf8' }));
+    assert.deepEqual(out, { same: true, native: false });
+  });
+});

@@ -1,0 +1,81 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encode, formatFromContentType, sniff } from '../../nodes/lib/codec';
+import { packageRoot } from '../../nodes/lib/paths';
+
+const fixture = (name: string) => readFileSync(join(packageRoot(), '..', 'shared', 'fixtures', name));
+const reading = { device: 'd1', ts: 1700000000000, fields: { t: 22.5 }, tags: {} };
+
+describe('sniff', () => {
+  test('JSON objects and arrays, after whitespace or a BOM', () => {
+    assert.equal(sniff(Buffer.from(' \r\n\t{"a":1}')), 'json');
+    assert.equal(sniff(Buffer.from('[1,2]')), 'json');
+    assert.equal(sniff(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":1}')])), 'json');
+    assert.equal(sniff(fixture('http-insert-sample.json')), 'json');
+  });
+
+  test('broken JSON is still JSON (for its precise error) unless it has the line protocol shape', () => {
+    assert.equal(sniff(Buffer.from('{"a": oops')), 'json');
+    assert.equal(sniff(Buffer.from('{x},host=a v=1')), 'lineprotocol');
+  });
+
+  test('CBOR maps, arrays and the self-describe tag', () => {
+    assert.equal(sniff(encode('cbor', reading)), 'cbor');
+    assert.equal(sniff(encode('cbor', [reading, reading])), 'cbor');
+    assert.equal(sniff(Buffer.from([0xd9, 0xd9, 0xf7, 0xa0])), 'cbor');
+  });
+
+  test('MessagePack fixmap, map16 and fixarray', () => {
+    assert.equal(sniff(encode('msgpack', reading)), 'msgpack');
+    const wide = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, i]));
+    assert.equal(encode('msgpack', wide)[0], 0xde);
+    assert.equal(sniff(encode('msgpack', wide)), 'msgpack');
+    assert.equal(sniff(encode('msgpack', [reading, reading])), 'msgpack');
+  });
+
+  test('bytes both decoders accept follow the documented tie-break', () => {
+    assert.equal(sniff(Buffer.from([0x80])), 'msgpack'); // empty map in msgpack, empty array in CBOR
+    // CBOR: array of 7 ones; MessagePack: fixarray of 8 (7, then seven ones).
+    assert.equal(sniff(Buffer.from([0x98, 0x07, 1, 1, 1, 1, 1, 1, 1])), 'cbor');
+    assert.equal(sniff(Buffer.from([0x90])), 'msgpack', 'only MessagePack can read an empty fixarray');
+  });
+
+  test('line protocol, also after comments', () => {
+    assert.equal(sniff(fixture('line-protocol-sample.txt')), 'lineprotocol');
+    assert.equal(sniff(Buffer.from('# exported\n\nweather\\ station,site=a temp=1.5 1\n')), 'lineprotocol');
+  });
+
+  test('protobuf, plain text, scalars and nothing are not guessed', () => {
+    assert.equal(sniff(Buffer.from([0x0a, 0x02, 0x64, 0x31, 0x10, 0x05])), undefined);
+    assert.equal(sniff(Buffer.from('hello world')), undefined);
+    assert.equal(sniff(Buffer.from('42')), undefined);
+    assert.equal(sniff(Buffer.alloc(0)), undefined);
+    assert.equal(sniff(Buffer.from('   ')), undefined);
+  });
+});
+
+describe('formatFromContentType', () => {
+  test('maps the usual media types, ignoring case and parameters', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['application/json', 'json'],
+      ['Application/JSON; charset=utf-8', 'json'],
+      ['application/senml+json', 'json'],
+      ['application/cbor', 'cbor'],
+      ['application/senml+cbor', 'cbor'],
+      ['application/msgpack', 'msgpack'],
+      ['application/x-msgpack', 'msgpack'],
+      ['application/vnd.msgpack', 'msgpack'],
+      ['application/x-protobuf', 'protobuf'],
+      ['application/protobuf', 'protobuf'],
+      ['text/plain', 'lineprotocol'],
+      ['text/plain; charset=utf-8', 'lineprotocol'],
+      ['application/octet-stream', undefined],
+      ['constructor', undefined],
+      ['', undefined],
+    ];
+    for (const [ct, format] of cases) assert.equal(formatFromContentType(ct), format, ct);
+    assert.equal(formatFromContentType(undefined), undefined);
+  });
+});
