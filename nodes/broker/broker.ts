@@ -29,8 +29,9 @@ export = function register(RED: NodeAPI): void {
           tlsPort: parsePort(config.tlsPort, 0) || 0,
           tlsKeyFile: config.tlsKey || undefined,
           tlsCertFile: config.tlsCert || undefined,
-          username: node.credentials?.username || undefined,
-          password: node.credentials?.password || undefined,
+          // The environment lets containers set the device login without opening the editor.
+          username: node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || undefined,
+          password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || undefined,
         },
         {
           onClient: (id, connected) => {

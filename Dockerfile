@@ -1,0 +1,35 @@
+# Upperstack: the pipeline on embedded defaults, data in /data.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY scripts ./scripts
+COPY tsconfig.json settings.ts ./
+COPY nodes ./nodes
+COPY flows ./flows
+COPY proto ./proto
+COPY schemas ./schemas
+COPY test ./test
+COPY bench ./bench
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production \
+    UPPERSTACK_DATA=/data \
+    UPPERSTACK_BIND=0.0.0.0 \
+    UPPERSTACK_HTTP_PORT=1880 \
+    UPPERSTACK_MQTT_PORT=1883
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/flows ./flows
+COPY --from=build /app/examples ./examples
+COPY --from=build /app/proto ./proto
+COPY --from=build /app/schemas ./schemas
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME /data
+EXPOSE 1880 1883
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.UPPERSTACK_HTTP_PORT||1880)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+CMD ["node", "dist/scripts/start.js"]
