@@ -1,0 +1,77 @@
+/** Each node's config migrations: a config saved without a version comes forward to the current one. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { migrate } from '../../nodes/shared/config';
+import { brokerMigrations } from '../../nodes/broker/options';
+import { mqttInMigrations } from '../../nodes/mqtt-in/options';
+import { mqttConnectionMigrations } from '../../nodes/mqtt-connection/options';
+import { decodeMigrations } from '../../nodes/decode/options';
+import { encodeMigrations } from '../../nodes/encode/options';
+import { validateMigrations } from '../../nodes/validate/options';
+import { storeConfigMigrations } from '../../nodes/store-config/options';
+import { storeMigrations } from '../../nodes/store/options';
+import { deadLetterMigrations } from '../../nodes/deadletter/options';
+import { queryMigrations } from '../../nodes/query/options';
+import { apiMigrations } from '../../nodes/api/options';
+
+test('a current config passes through unchanged', () => {
+  const cfg = { id: 'n1', port: '1884', bind: '0.0.0.0', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', configVersion: 1 };
+  assert.deepEqual(migrate(cfg, brokerMigrations), cfg);
+});
+
+test('broker v0 → v1 fills the listener options and keeps what was set', () => {
+  const out = migrate<Record<string, unknown>>({ id: 'b', port: '1999' }, brokerMigrations);
+  assert.equal(out.port, '1999');
+  assert.equal(out.wsPort, '');
+  assert.equal(out.configVersion, 1);
+});
+
+test('mqtt-in v0 → v1 picks the source from the connection and makes qos a number', () => {
+  const ext = migrate<Record<string, unknown>>({ connection: 'c1', qos: '2', topic: 'x/{device}' }, mqttInMigrations);
+  assert.equal(ext.source, 'external');
+  assert.equal(ext.qos, 2);
+  assert.equal(ext.topic, 'x/{device}');
+  const emb = migrate<Record<string, unknown>>({}, mqttInMigrations);
+  assert.equal(emb.source, 'embedded');
+  assert.equal(emb.topic, 'devices/{device}/telemetry');
+  assert.equal(emb.qos, 1);
+});
+
+test('mqtt-connection v0 → v1 types the protocol version and keepalive', () => {
+  const out = migrate<Record<string, unknown>>({ url: 'mqtts://broker:8883', protocolVersion: '5', keepalive: '15' }, mqttConnectionMigrations);
+  assert.equal(out.protocolVersion, 5);
+  assert.equal(out.keepalive, 15);
+  assert.equal(out.url, 'mqtts://broker:8883');
+  assert.equal(out.rejectUnauthorized, true);
+});
+
+test('decode v0 → v1 defaults to auto and a 1 MiB limit', () => {
+  const out = migrate<Record<string, unknown>>({ format: 'cbor' }, decodeMigrations);
+  assert.equal(out.format, 'cbor');
+  assert.equal(out.maxBytes, 1048576);
+  assert.equal(out.protoType, 'upperstack.Reading');
+});
+
+test('encode v0 → v1 defaults to JSON', () => {
+  assert.equal(migrate<Record<string, unknown>>({}, encodeMigrations).format, 'json');
+});
+
+test('validate v0 → v1 infers where the schema comes from', () => {
+  assert.equal(migrate<Record<string, unknown>>({ schemaFile: 'my.json' }, validateMigrations).schemaSource, 'file');
+  assert.equal(migrate<Record<string, unknown>>({ schema: '{"type":"object"}' }, validateMigrations).schemaSource, 'inline');
+  assert.equal(migrate<Record<string, unknown>>({}, validateMigrations).schemaSource, 'default');
+});
+
+test('store-config v0 → v1 makes batch settings numbers with defaults', () => {
+  const out = migrate<Record<string, unknown>>({ batchSize: '500' }, storeConfigMigrations);
+  assert.equal(out.batchSize, 500);
+  assert.equal(out.flushMs, 100);
+  assert.equal(out.kind, 'duckdb');
+});
+
+test('store, dead-letter, query and api v0 → v1 fill their options', () => {
+  assert.equal(migrate<Record<string, unknown>>({}, storeMigrations).store, '');
+  assert.equal(migrate<Record<string, unknown>>({}, deadLetterMigrations).topic, 'upperstack/deadletter');
+  assert.equal(migrate<Record<string, unknown>>({}, queryMigrations).kind, 'readings');
+  assert.equal(migrate<Record<string, unknown>>({ store: 's' }, apiMigrations).store, 's');
+});
