@@ -11,11 +11,6 @@ export function ratioScore(ratio: number): number {
   return r4 / (1 + r4);
 }
 
-/** Standard deviations are turned into scores relative to the alarm level k. */
-export function sigmaScore(z: number, k: number): number {
-  return ratioScore(Math.abs(z) / k);
-}
-
 /** mulberry32: tiny, fast and seedable, so forests are the same run after run. */
 export class Prng {
   state: number;

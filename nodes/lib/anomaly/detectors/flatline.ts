@@ -62,7 +62,7 @@ export class FlatlineDetector implements Detector {
     const v = withUnit(st.value, ctx.unit);
     const reason =
       stuck
-        ? `${ctx.field} has been stuck at ${v} for ${durationWords(Math.max(1000, ts - st.since))} (${st.run} readings); before, it never stayed the same for more than ${st.longest} readings`
+        ? `${ctx.field} has been stuck at ${v} for ${durationWords(Math.max(1000, ts - st.since))} (${st.run} readings); before, it never stayed the same for more than ${st.longest} reading${st.longest === 1 ? '' : 's'}`
         : st.run > 1
           ? `${ctx.field} has stayed at ${v} for ${st.run} readings, within what it usually does`
           : `${ctx.field} ${withUnit(value, ctx.unit)} is changing normally`;

@@ -21,7 +21,7 @@ export function zscoreSettings(c: ZScoreConfig): ZScoreSettings {
     threshold: num('zscore', 'threshold', c.threshold, 5, { above: 0 }),
     robust: bool('zscore', 'robust', c.robust, true),
     memory: num('zscore', 'memory', c.memory, DEFAULT_MEMORY, { min: 0 }),
-    warmup: num('zscore', 'warmup', c.warmup, 30, { min: 2, integer: true }),
+    warmup: num('zscore', 'warmup', c.warmup, 30, { min: 0, integer: true }),
   };
 }
 
@@ -72,7 +72,7 @@ export class ZScoreDetector implements Detector {
 
   update(ts: number, value: number, ctx: FieldContext): Outcome | null {
     let out: Outcome | null = null;
-    if (this.seen < this.s.warmup) {
+    if (this.seen < this.s.warmup || this.window.size < 2) {
       // The second half of the warm-up already teaches the alarm levels the usual swings.
       if (this.seen >= this.s.warmup >> 1 && this.window.size >= 2) {
         const [centre, sigma] = centreAndSpread(this.window, this.s.robust);
