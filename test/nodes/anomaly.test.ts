@@ -1,0 +1,198 @@
+/** The anomaly node in a Node-RED test runtime: outputs, batches, saved state and heartbeats. */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import helper from 'node-red-node-test-helper';
+import { migrate } from '../../nodes/shared/config';
+import { anomalyMigrations, engineOptionsOf, type AnomalyOptions } from '../../nodes/anomaly/options';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const anomalyRegister = require('../../nodes/anomaly/anomaly');
+// The helper initialises Node-RED's context module on every load() but never loads the stores of
+// settings.contextStorage. Loaded as one more "node module" (called after that init and awaited
+// before the flows start), this sets up the real `file` store (localfilesystem) in a temp folder.
+const contextModule = require(join(dirname(require.resolve('@node-red/runtime')), 'nodes', 'context')) as { load(): Promise<void>; clean(c: unknown): Promise<void> };
+const loadContextStores = () => contextModule.load();
+// helper.unload() cleans every node's context (without waiting) before it closes the nodes, which races
+// with the node saving its state on close. A real redeploy cleans only removed nodes; here nothing is
+// removed (each test uses its own node id, so no state leaks between tests).
+const realClean = contextModule.clean;
+contextModule.clean = () => Promise.resolve();
+const anomalyNode = [loadContextStores, anomalyRegister];
+
+helper.init(require.resolve('node-red'));
+
+interface Verdict {
+  score: number;
+  isAnomaly: boolean;
+  detector: string;
+  expected: number;
+  band: [number, number];
+  reason: string;
+}
+interface Out {
+  payload: { device: string; ts: number; fields: Record<string, number>; anomaly: Verdict | null; anomalies?: Record<string, Verdict | null> } & Array<{ anomaly: Verdict | null; fields: Record<string, number> }>;
+  upperstack?: unknown;
+  device?: string;
+}
+
+const T0 = 1767225600000;
+/** Normal readings with a little deterministic noise, one a minute. */
+function normal(i: number, device = 'dev1') {
+  return { device, ts: T0 + i * 60_000, fields: { temperature: 20 + Math.sin(i * 1.7) * 0.5, humidity: 40 + Math.cos(i * 1.3) }, tags: {} };
+}
+
+function flow(id: string, extra: Record<string, unknown> = {}) {
+  return [
+    { id: 'tab', type: 'tab', label: 'test' },
+    {
+      id,
+      type: 'upperstack-anomaly',
+      z: 'tab',
+      detector: 'robust-zscore',
+      warmup: '10',
+      threshold: '0.5',
+      maxSeries: '100',
+      fields: '',
+      units: 'temperature=°C, humidity=%',
+      heartbeatInterval: '',
+      heartbeatMissed: '0',
+      advanced: '',
+      configVersion: 1,
+      wires: [[`${id}-out1`], [`${id}-out2`]],
+      ...extra,
+    },
+    { id: `${id}-out1`, type: 'helper', z: 'tab' },
+    { id: `${id}-out2`, type: 'helper', z: 'tab' },
+  ];
+}
+
+function collect(id: string): Out[] {
+  const got: Out[] = [];
+  (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('input', (m: Out) => got.push(m));
+  return got;
+}
+
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function input(id: string, msg: Record<string, unknown>): void {
+  (helper.getNode(id) as unknown as { receive(m: unknown): void }).receive(msg);
+}
+
+describe('anomaly node', () => {
+  let dir = '';
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'us-anomaly-'));
+    helper.settings({
+      upperstack: { dataDir: dir },
+      // As settings.ts, with the file store writing through (no cache), so a new store sees what the old one wrote.
+      contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem', config: { dir, cache: false } } },
+    });
+    await helper.startServer();
+  });
+  after(async () => {
+    contextModule.clean = realClean;
+    await helper.stopServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  test('normal readings pass on output 1 only; the spike also leaves output 2, with a reason, without receipts', async () => {
+    await helper.load(anomalyNode, flow('spike'));
+    const out1 = collect('spike-out1');
+    const out2 = collect('spike-out2');
+    for (let i = 0; i < 40; i++) input('spike', { payload: normal(i) });
+    const spike = { device: 'dev1', ts: T0 + 40 * 60_000, fields: { temperature: 45, humidity: 40 }, tags: {} };
+    input('spike', { payload: spike, upperstack: { receipts: [{ j: 'nojournal', s: 1 }] } });
+    await until(() => out1.length === 41);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(out2.length, 1, 'only the spike is on output 2');
+    const alert = out2[0];
+    assert.equal(alert.payload.fields.temperature, 45);
+    assert.equal(alert.upperstack, undefined, 'the alert copy carries no journal receipts');
+    assert.equal(alert.device, 'dev1');
+    const v = alert.payload.anomaly!;
+    assert.equal(v.isAnomaly, true);
+    assert.equal(v.detector, 'zscore');
+    assert.ok(v.score >= 0.5 && v.score <= 1);
+    assert.equal(v.band.length, 2);
+    assert.match(v.reason, /temperature 45(\.0)? °C/);
+    assert.ok(alert.payload.anomalies?.temperature && 'humidity' in alert.payload.anomalies, 'all per-field verdicts');
+    // Output 1 carries everything, the original keeps its receipts.
+    assert.deepEqual(out1[40].upperstack, { receipts: [{ j: 'nojournal', s: 1 }] });
+    assert.equal(out1[40].payload.anomaly?.isAnomaly, true);
+    assert.equal(out1[0].payload.anomaly, null, 'warming up: no verdict yet');
+    assert.equal(out1[39].payload.anomaly?.isAnomaly, false);
+  });
+
+  test('a batch stays one message on each output', async () => {
+    await helper.load(anomalyNode, flow('batch'));
+    const out1 = collect('batch-out1');
+    const out2 = collect('batch-out2');
+    const batch = Array.from({ length: 40 }, (_, i) => normal(i));
+    batch.push({ device: 'dev1', ts: T0 + 40 * 60_000, fields: { temperature: 45, humidity: 40 }, tags: {} });
+    input('batch', { payload: batch });
+    await until(() => out1.length === 1 && out2.length === 1);
+    assert.equal(out1[0].payload.length, 41);
+    assert.ok(out1[0].payload.every((r) => 'anomaly' in r));
+    assert.equal(out2[0].payload.length, 1);
+    assert.equal(out2[0].payload[0].fields.temperature, 45);
+    assert.equal(out2[0].payload[0].anomaly?.isAnomaly, true);
+  });
+
+  // A redeploy is unload() (closes the node, which saves to the file store) then load() with the same
+  // node id; load() re-initialises the context module, so the state can only come from the file.
+  test('learned state survives a redeploy: no new warm-up', async () => {
+    await helper.load(anomalyNode, flow('redeploy'));
+    let out1 = collect('redeploy-out1');
+    for (let i = 0; i < 30; i++) input('redeploy', { payload: normal(i) });
+    await until(() => out1.length === 30);
+    await helper.unload(); // closes the node, which saves its state to the file store
+    assert.ok(existsSync(join(dir, 'context', 'tab', 'redeploy.json')), 'the state is in the file store');
+
+    await helper.load(anomalyNode, flow('redeploy'));
+    out1 = collect('redeploy-out1');
+    const out2 = collect('redeploy-out2');
+    input('redeploy', { payload: normal(30) });
+    input('redeploy', { payload: { device: 'dev1', ts: T0 + 31 * 60_000, fields: { temperature: 45, humidity: 40 }, tags: {} } });
+    await until(() => out1.length === 2 && out2.length === 1);
+    assert.notEqual(out1[0].payload.anomaly, null, 'the first reading after the redeploy has a verdict');
+    assert.equal(out1[0].payload.anomaly?.isAnomaly, false);
+    assert.equal(out2[0].payload.fields.temperature, 45);
+  });
+
+  test('a silent device leaves output 2 as a heartbeat anomaly', async () => {
+    await helper.load(anomalyNode, flow('silent', { heartbeatInterval: '100', heartbeatMissed: '2' }));
+    const out2 = collect('silent-out2');
+    for (let i = 0; i < 3; i++) input('silent', { payload: normal(i, 'pump-7') });
+    await until(() => out2.length === 1, 1500);
+    const p = out2[0].payload as unknown as { device: string; ts: number; anomaly: Verdict };
+    assert.equal(p.device, 'pump-7');
+    assert.equal(p.anomaly.detector, 'heartbeat');
+    assert.equal(p.anomaly.isAnomaly, true);
+    assert.equal(p.anomaly.score, 1);
+    assert.match(p.anomaly.reason, /pump-7 has sent nothing/);
+  });
+
+  test('options: a bad advanced config gives a clear error; v0 configs get defaults', () => {
+    assert.throws(() => engineOptionsOf({ ...migrate<AnomalyOptions>({}, anomalyMigrations), advanced: '{"window": ' }), /advanced config is not valid JSON/);
+    assert.throws(() => engineOptionsOf({ ...migrate<AnomalyOptions>({}, anomalyMigrations), detector: 'limits' }), /limits detector needs/);
+    const v1 = migrate<AnomalyOptions>({ id: 'x', threshold: 0.7 }, anomalyMigrations);
+    assert.equal(v1.configVersion, 1);
+    assert.equal(v1.detector, 'default');
+    assert.equal(v1.threshold, '0.7');
+    const o = engineOptionsOf({ ...v1, detector: 'zscore', advanced: '{"window": "1d"}', units: 'temperature=°C', heartbeatMissed: '0' });
+    assert.deepEqual(o.detector, { type: 'zscore', robust: false, window: '1d' });
+    assert.deepEqual(o.units, { temperature: '°C' });
+    assert.equal(o.heartbeat, false);
+  });
+});
