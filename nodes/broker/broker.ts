@@ -25,8 +25,8 @@ export = function register(RED: NodeAPI): void {
         {
           port,
           bind,
-          wsPort: parsePort(config.wsPort, 0) || 0,
-          tlsPort: parsePort(config.tlsPort, 0) || 0,
+          wsPort: parsePort(config.wsPort, 0),
+          tlsPort: parsePort(config.tlsPort, 0),
           tlsKeyFile: config.tlsKey || undefined,
           tlsCertFile: config.tlsCert || undefined,
           // The environment lets containers set the device login without opening the editor.

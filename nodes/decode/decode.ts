@@ -30,7 +30,7 @@ export = function register(RED: NodeAPI): void {
           format: requested as Format | 'auto',
           device: typeof msg.device === 'string' ? msg.device : undefined,
           receivedAt: typeof msg.receivedAt === 'number' ? msg.receivedAt : Date.now(),
-          protoType: config.protoType,
+          protoType: config.protoType || undefined,
           protoDir: config.protoDir || undefined,
           maxBytes: config.maxBytes,
         });

@@ -53,7 +53,7 @@ export = function register(RED: NodeAPI): void {
         ca: config.ca ? readFileSync(config.ca) : undefined,
         cert: config.cert ? readFileSync(config.cert) : undefined,
         key: config.key ? readFileSync(config.key) : undefined,
-        // Acknowledgement is ours: handleMessage's callback sends PUBACK/PUBCOMP.
+        // Connect after the incoming store and handleMessage are replaced below.
         manualConnect: true,
       };
       const c = mqtt.connect(config.url, opts);
@@ -122,7 +122,8 @@ export = function register(RED: NodeAPI): void {
       }
       return () => {
         subs.delete(owner);
-        client?.unsubscribe(sub.filter);
+        // Another input may still use the same filter on this connection.
+        if (![...subs.values()].some((s) => s.filter === sub.filter)) client?.unsubscribe(sub.filter);
       };
     };
 

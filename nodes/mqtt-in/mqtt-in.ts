@@ -14,7 +14,9 @@ import { formatFromContentType } from '../lib/codec';
 import { setStatus, throttledStatus } from '../shared/status';
 import { onClose, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
-import { dataDir, whenBroker, findBroker } from '../shared/runtime';
+import { dataDir, whenBroker } from '../shared/runtime';
+import { settleReceipts } from '../lib/journal/receipts';
+import { isWired } from '../shared/batch';
 import { mqttInMigrations, type MqttInNodeDef, type MqttInOptions } from './options';
 import type { MqttConnectionNode } from '../mqtt-connection/options';
 
@@ -44,7 +46,10 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     let received = 0;
     let lastCount = 0;
+    // The rate replaces the status only while the input is healthy, so failures stay visible.
+    let healthy = false;
     const rateTimer = setInterval(() => {
+      if (!healthy) return;
       const rate = received - lastCount;
       lastCount = received;
       status('connected', RED._('upperstack-mqtt-in.status.rate', { rate, pending: journal.stats().pending }));
@@ -67,7 +72,12 @@ export = function register(RED: NodeAPI): void {
         node.send([msg, null]);
       } catch (err) {
         msg.error = describeError(err);
-        node.send([null, msg]);
+        if (isWired(node as unknown as { wires?: string[][] }, 1)) node.send([null, msg]);
+        else {
+          // Nowhere to route it: the log records it, and the entry must not replay forever.
+          settleReceipts([{ j: node.id, s: seq }]);
+          node.warn(RED._('upperstack-mqtt-in.errors.rejected', { topic: m.topic, message: describeError(err).message }));
+        }
       }
     };
 
@@ -78,6 +88,7 @@ export = function register(RED: NodeAPI): void {
         seq = journal.append(encodeRecord(m));
       } catch (err) {
         // Not acknowledging makes the broker redeliver once the disk recovers.
+        healthy = false;
         setStatus(node, 'failed', describeError(err).message);
         node.error(describeError(err).message);
         return;
@@ -96,7 +107,19 @@ export = function register(RED: NodeAPI): void {
         node.error(RED._('upperstack-mqtt-in.errors.noConnection'));
       } else {
         const filter = config.group ? `$share/${config.group}/${template.filter}` : template.filter;
-        unsubscribe = conn.register(node, { filter, qos: config.qos, journal, emit: (m, seq) => { received++; emit(m, seq); }, status: (state, text) => setStatus(node, state, text) });
+        unsubscribe = conn.register(node, {
+          filter,
+          qos: config.qos,
+          journal,
+          emit: (m, seq) => {
+            received++;
+            emit(m, seq);
+          },
+          status: (state, text) => {
+            healthy = state === 'connected';
+            setStatus(node, state, text);
+          },
+        });
       }
     } else {
       setStatus(node, 'connecting', RED._('upperstack-mqtt-in.status.waiting'));
@@ -105,13 +128,9 @@ export = function register(RED: NodeAPI): void {
           receive({ topic: p.topic, payload: p.payload, qos: p.qos, receivedAt: Date.now() }, ack),
         );
         setStatus(node, 'connected', RED._('upperstack-mqtt-in.status.subscribed', { topic: template.filter }));
+        healthy = true;
       };
-      if (config.broker) stopWaiting = whenBroker(config.broker, attach);
-      else {
-        const only = findBroker(undefined);
-        if (only) attach(only);
-        else setStatus(node, 'failed', RED._('upperstack-mqtt-in.errors.noBroker'));
-      }
+      stopWaiting = whenBroker(config.broker, attach);
     }
 
     // Downstream nodes must exist before the replay is sent.

@@ -36,8 +36,10 @@ const health = new Map<string, () => Promise<HealthCheck> | HealthCheck>();
 
 export function registerBroker(broker: EmbeddedBroker): void {
   brokers.set(broker.id, broker);
-  for (const w of brokerWaiters.get(broker.id) ?? []) w(broker);
-  brokerWaiters.delete(broker.id);
+  for (const key of [broker.id, ANY]) {
+    for (const w of brokerWaiters.get(key) ?? []) w(broker);
+    brokerWaiters.delete(key);
+  }
 }
 
 export function unregisterBroker(broker: EmbeddedBroker): void {
@@ -50,9 +52,15 @@ export function findBroker(id: string | undefined): EmbeddedBroker | undefined {
   return brokers.size === 1 ? brokers.values().next().value : undefined;
 }
 
-/** Resolves once that broker has started (nodes start in no guaranteed order). */
-export function whenBroker(id: string, cb: (b: EmbeddedBroker) => void): () => void {
-  const found = brokers.get(id);
+const ANY = '*';
+
+/**
+ * Calls back once that broker (empty id: the first one) has started; nodes start
+ * in no guaranteed order and a broker listens only after an async start.
+ */
+export function whenBroker(brokerId: string, cb: (b: EmbeddedBroker) => void): () => void {
+  const id = brokerId || ANY;
+  const found = id === ANY ? findBroker(undefined) : brokers.get(id);
   if (found) {
     cb(found);
     return () => undefined;

@@ -29,6 +29,9 @@ export = function register(RED: NodeAPI): void {
     } catch (err) {
       setStatus(node, 'failed', describeError(err).message);
       node.error(RED._('upperstack-validate.errors.schema', { message: describeError(err).message }));
+      // Messages still arriving fail visibly (Catch nodes see them); their journal entries stay
+      // unsettled and replay once the schema is fixed and the runtime restarts.
+      onInput(node, (_msg, _send, done) => done(err instanceof Error ? err : new Error(String(err))));
       return;
     }
     const status = throttledStatus(node);

@@ -25,7 +25,7 @@ describe('json codec', () => {
   });
 
   test('decodes the shared HTTP insert fixture verbatim', () => {
-    const buf = readFileSync(join(packageRoot(), '..', 'shared', 'fixtures', 'http-insert-sample.json'));
+    const buf = readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', 'http-insert-sample.json'));
     const value = decode('json', buf) as { deviceinfo: { deviceid: string; batt_lvl: number }; tsdata: Array<{ timestamp: number; motion: boolean }> };
     assert.equal(value.deviceinfo.deviceid, 'sample');
     assert.equal(value.deviceinfo.batt_lvl, 78);

@@ -22,7 +22,7 @@ function parseError(text: string | Buffer): DecodeError {
 
 describe('line protocol parsing', () => {
   test('the shared users\' sample parses completely', () => {
-    const readings = decode('lineprotocol', readFileSync(join(packageRoot(), '..', 'shared', 'fixtures', 'line-protocol-sample.txt'))) as LineReading[];
+    const readings = decode('lineprotocol', readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', 'line-protocol-sample.txt'))) as LineReading[];
     assert.equal(readings.length, 6);
     assert.deepEqual(readings[0], { device: 'temperature', fields: { value: 22.5 }, tags: { location: 'kitchen', measurement: 'temperature' } });
     assert.deepEqual(readings[1], { device: 'temperature', ts: 1614556800000, fields: { value: 22.5 }, tags: { location: 'kitchen', sensor: 'thermometer', measurement: 'temperature' } });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { encode, formatFromContentType, sniff } from '../../nodes/lib/codec';
 import { packageRoot } from '../../nodes/lib/paths';
 
-const fixture = (name: string) => readFileSync(join(packageRoot(), '..', 'shared', 'fixtures', name));
+const fixture = (name: string) => readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', name));
 const reading = { device: 'd1', ts: 1700000000000, fields: { t: 22.5 }, tags: {} };
 
 describe('sniff', () => {

@@ -34,7 +34,7 @@ describe('default reading schema', () => {
 
   test('accepts a good reading and the normalized HTTP fixture', () => {
     assert.deepEqual(validate(good), { ok: true });
-    const fixture = JSON.parse(readFileSync(join(packageRoot(), '..', 'shared', 'fixtures', 'http-insert-sample.json'), 'utf8'));
+    const fixture = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', 'http-insert-sample.json'), 'utf8'));
     const { readings, rejected } = normalizeReadings(fixture.tsdata, { device: fixture.deviceinfo.deviceid, receivedAt: 0 });
     assert.equal(rejected.length, 0);
     assert.equal(readings.length, 6);

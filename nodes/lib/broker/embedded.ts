@@ -69,7 +69,9 @@ export class EmbeddedMqttBroker {
   readonly addresses: Record<string, number> = {};
 
   constructor(private readonly opts: BrokerOptions, private readonly events: BrokerEvents = {}) {
-    if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new ConfigError(`MQTT port must be 0-65535, got ${opts.port}`);
+    for (const [name, port] of [['MQTT', opts.port], ['WebSocket', opts.wsPort ?? 0], ['TLS', opts.tlsPort ?? 0]] as const) {
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${name} port must be a number from 0 to 65535`);
+    }
     if (opts.tlsPort && (!opts.tlsKeyFile || !opts.tlsCertFile)) throw new ConfigError('TLS needs both a key file and a certificate file');
   }
 
