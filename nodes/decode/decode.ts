@@ -47,7 +47,7 @@ export = function register(RED: NodeAPI): void {
       }
       ok += copies.length;
       failed += failures.length;
-      status(failed ? 'warning' : 'connected', RED._('upperstack-decode.status.counts', { ok, failed }));
+      status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
       if (failures.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {
         // Nowhere to route failures: they go to Catch nodes and the log, which records them,
         // so their journal entries settle rather than replay at every restart.

@@ -26,16 +26,22 @@ export function setStatus(node: Node, state: StatusState, text = ''): void {
   }
 }
 
-/** Limits status updates to a few per second: a status per message would flood the editor. */
-export function throttledStatus(node: Node, intervalMs = 1000): (state: StatusState, text: string) => void {
+/**
+ * Limits status updates to one a second: a status per message would flood the
+ * editor. The text may be a function, so a translated text is built only when it
+ * will be shown, not on every message.
+ */
+export function throttledStatus(node: Node, intervalMs = 1000): (state: StatusState, text: string | (() => string)) => void {
   let last = 0;
   let lastKey = '';
   return (state, text) => {
     const now = Date.now();
-    const key = state + text;
-    if (key === lastKey || (now - last < intervalMs && state !== 'failed')) return;
+    if (now - last < intervalMs && state !== 'failed') return;
+    const shown = typeof text === 'function' ? text() : text;
+    const key = state + shown;
+    if (key === lastKey) return;
     last = now;
     lastKey = key;
-    setStatus(node, state, text);
+    setStatus(node, state, shown);
   };
 }

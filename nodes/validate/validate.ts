@@ -53,7 +53,7 @@ export = function register(RED: NodeAPI): void {
       }
       valid += good.length;
       invalid += bad.length;
-      status(invalid ? 'warning' : 'connected', RED._('upperstack-validate.status.counts', { valid, invalid }));
+      status(invalid ? 'warning' : 'connected', () => RED._('upperstack-validate.status.counts', { valid, invalid }));
       // The common case passes the message on untouched.
       const out = bad.length === 0 ? msg : good.length ? { ...msg, payload: Array.isArray(msg.payload) ? good : good[0] } : null;
       if (bad.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {

@@ -1,0 +1,117 @@
+/** Small helpers shared by the pipeline benchmark's processes (no dependencies beyond Node). */
+import { readFileSync } from 'node:fs';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Load readings get ts = TS_BASE + their index: unique per device, so the store's primary key never collides. */
+export const TS_BASE = 1_600_000_000_000;
+/** Filler readings of probe batches live on their own device and time range. */
+export const PAD_BASE = 1_500_000_000_000;
+
+/** What a publisher child process is told to do (passed as JSON in argv[2]). */
+export interface PublisherConfig {
+  url: string;
+  /** Topics are `${topicPrefix}/${device}/telemetry`. */
+  topicPrefix: string;
+  clients: number;
+  /** Messages each client publishes; each message holds `batch` readings. */
+  messagesPerClient: number;
+  batch: number;
+  /** Load device of client i: `${devicePrefix}-c${i}`. */
+  devicePrefix: string;
+  /** Index of this publisher, so its load devices and client ids are unique. */
+  index: number;
+  /** QoS 1 messages each client keeps in flight. */
+  inflight: number;
+  /** When set, client 0 interleaves a probe message (reading ts = send time) every probeEveryMs. */
+  probeDevice?: string;
+  probeEveryMs: number;
+}
+
+export type PublisherReport =
+  | { type: 'ready' }
+  | { type: 'done'; firstPublish: number; lastAck: number; messages: number; readings: number; probes: number }
+  | { type: 'error'; message: string };
+
+export interface RawSubscriberConfig {
+  url: string;
+  filter: string;
+  /** Load readings to wait for. */
+  expected: number;
+  batch: number;
+  /** Messages on this topic are probes (not counted). */
+  probeTopic: string;
+}
+
+export type RawReport =
+  | { type: 'ready' }
+  | { type: 'progress' | 'complete'; readings: number; firstAt: number; lastAt: number; latencies: number[] };
+
+/** A load reading: flat JSON with the device in the payload, two numeric fields. */
+export function readingJson(device: string, ts: number, k: number): string {
+  return `{"device":"${device}","ts":${ts},"temperature":${(200 + (k % 150)) / 10},"humidity":${(400 + (k % 97)) / 10}}`;
+}
+
+export interface ProcSample {
+  /** Resident set now and its peak (VmHWM), in bytes. */
+  rss: number;
+  hwm: number;
+  /** user + system CPU time in seconds. */
+  cpu: number;
+}
+
+// CLK_TCK (clock ticks per second of /proc/<pid>/stat) is 100 on Linux.
+const ticks = Number(process.env.BENCH_CLK_TCK) || 100;
+
+export function procSample(pid: number | undefined): ProcSample | undefined {
+  if (!pid) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(rest[11]) + Number(rest[12])) / ticks;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples a process's RSS every `ms` and keeps the maximum; also reports CPU used between start and stop. */
+export class ProcWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private start: ProcSample | undefined;
+  private startAt = 0;
+  maxRss = 0;
+
+  constructor(readonly pid: number | undefined, private readonly ms = 100) {}
+
+  begin(): this {
+    this.start = procSample(this.pid);
+    this.startAt = Date.now();
+    this.maxRss = this.start?.rss ?? 0;
+    this.timer = setInterval(() => {
+      const s = procSample(this.pid);
+      if (s && s.rss > this.maxRss) this.maxRss = s.rss;
+    }, this.ms);
+    this.timer.unref();
+    return this;
+  }
+
+  /** Peak RSS (max of sampled VmRSS and VmHWM), and average cores used while watched. */
+  end(): { peakRss: number; maxRss: number; hwm: number; cores: number } {
+    if (this.timer) clearInterval(this.timer);
+    const s = procSample(this.pid);
+    const seconds = (Date.now() - this.startAt) / 1000;
+    const cores = s && this.start && seconds > 0 ? (s.cpu - this.start.cpu) / seconds : NaN;
+    const maxRss = Math.max(this.maxRss, s?.rss ?? 0);
+    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores };
+  }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}

@@ -1,0 +1,113 @@
+/**
+ * The stock Node-RED reference flow, built only from core nodes:
+ *
+ *   mqtt in (QoS 1, utf8) → json → join (1000 messages, or 100 ms) → function: DuckDB appender
+ *   http in GET /bench/query → function: count or probe query → http response
+ *
+ * The writer appends to a `readings` table with the same columns and primary key
+ * as Upperstack's, in one transaction per joined group, through the same single
+ * connection the read path uses (as Upperstack's store does). It is what a
+ * careful user would build by hand: no journal, no validation, no spool.
+ */
+
+const SCHEMA = `CREATE TABLE IF NOT EXISTS readings (
+  device VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, field VARCHAR NOT NULL,
+  value_double DOUBLE, value_bool BOOLEAN, value_text VARCHAR, tags JSON,
+  PRIMARY KEY (device, ts, field))`;
+
+const WRITER_INIT = `
+const duck = global.get('duckdb');
+const instance = await duck.DuckDBInstance.create(global.get('benchDbPath'));
+const conn = await instance.connect();
+await conn.run(${JSON.stringify(SCHEMA)});
+// One connection; the chain keeps writes and queries from interleaving.
+global.set('benchDb', { instance, conn, chain: Promise.resolve() });
+`;
+
+const WRITER = `
+const duck = global.get('duckdb');
+const db = global.get('benchDb');
+const groups = msg.payload;
+const run = async () => {
+  await db.conn.run('BEGIN TRANSACTION');
+  let ap;
+  try {
+    ap = await db.conn.createAppender('readings');
+    for (const group of groups) {
+      const list = Array.isArray(group) ? group : [group];
+      for (const r of list) {
+        const ts = new duck.DuckDBTimestampValue(BigInt(r.ts) * 1000n);
+        const tags = JSON.stringify(r.tags || {});
+        for (const k in r) {
+          if (k === 'device' || k === 'ts' || k === 'tags') continue;
+          const v = r[k];
+          const t = typeof v;
+          ap.appendVarchar(r.device);
+          ap.appendTimestamp(ts);
+          ap.appendVarchar(k);
+          if (t === 'number') ap.appendDouble(v); else ap.appendNull();
+          if (t === 'boolean') ap.appendBoolean(v); else ap.appendNull();
+          if (t === 'string') ap.appendVarchar(v); else ap.appendNull();
+          ap.appendVarchar(tags);
+          ap.endRow();
+        }
+      }
+    }
+    ap.closeSync();
+    ap = undefined;
+    await db.conn.run('COMMIT');
+  } catch (err) {
+    if (ap) { try { ap.clear(); ap.closeSync(); } catch (e) {} }
+    await db.conn.run('ROLLBACK').catch(() => {});
+    throw err;
+  }
+};
+db.chain = db.chain.then(run).then(() => node.done(), (err) => node.done(err));
+return null;
+`;
+
+const QUERY = `
+const db = global.get('benchDb');
+if (!db) { msg.statusCode = 503; msg.payload = { error: 'starting' }; return msg; }
+const q = msg.req.query;
+const run = async () => {
+  if (q.count !== undefined) {
+    const r = await db.conn.runAndReadAll("SELECT count(*)::DOUBLE FROM readings WHERE field = 'temperature' AND starts_with(device, $p)", { p: String(q.count) });
+    msg.payload = { count: r.getRows()[0][0] };
+  } else {
+    const r = await db.conn.runAndReadAll("SELECT epoch_ms(ts)::DOUBLE FROM readings WHERE device = $d AND field = 'temperature' AND ts > epoch_ms($after::BIGINT) ORDER BY ts", { d: String(q.probe), after: String(q.after || 0) });
+    msg.payload = { ts: r.getRows().map((row) => row[0]) };
+  }
+};
+db.chain = db.chain.then(run).then(
+  () => node.send(msg),
+  (err) => { msg.statusCode = 500; msg.payload = { error: String(err) }; node.send(msg); },
+);
+return null;
+`;
+
+export function stockFlow(opts: { brokerPort: number; filter: string; joinCount?: number; joinTimeoutS?: number }): unknown[] {
+  const z = 'bench_tab';
+  return [
+    { id: z, type: 'tab', label: 'stock reference', disabled: false, info: '' },
+    {
+      id: 'bench_broker', type: 'mqtt-broker', name: 'bench broker', broker: '127.0.0.1', port: String(opts.brokerPort),
+      clientid: `bench-stock-${process.pid}`, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60',
+      cleansession: true, autoUnsubscribe: true, birthTopic: '', birthQos: '0', birthPayload: '', birthMsg: {},
+      closeTopic: '', closeQos: '0', closePayload: '', closeMsg: {}, willTopic: '', willQos: '0', willPayload: '', willMsg: {},
+      userProps: '', sessionExpiry: '',
+    },
+    { id: 'bench_in', type: 'mqtt in', z, name: 'telemetry', topic: opts.filter, qos: '1', datatype: 'utf8', broker: 'bench_broker', nl: false, rap: true, rh: 0, inputs: 0, x: 120, y: 80, wires: [['bench_json']] },
+    { id: 'bench_json', type: 'json', z, name: '', property: 'payload', action: 'obj', pretty: false, x: 290, y: 80, wires: [['bench_join']] },
+    {
+      id: 'bench_join', type: 'join', z, name: 'join 1000', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg',
+      key: 'topic', joiner: '\\n', joinerType: 'str', useparts: false, accumulate: false,
+      timeout: String(opts.joinTimeoutS ?? 0.1), count: String(opts.joinCount ?? 1000), reduceRight: false, reduceExp: '',
+      reduceInit: '', reduceInitType: '', reduceFixup: '', x: 450, y: 80, wires: [['bench_write']],
+    },
+    { id: 'bench_write', type: 'function', z, name: 'DuckDB write', func: WRITER, outputs: 0, timeout: 0, noerr: 0, initialize: WRITER_INIT, finalize: '', libs: [], x: 630, y: 80, wires: [] },
+    { id: 'bench_http', type: 'http in', z, name: '', url: '/bench/query', method: 'get', upload: false, swaggerDoc: '', x: 140, y: 160, wires: [['bench_query']] },
+    { id: 'bench_query', type: 'function', z, name: 'DuckDB query', func: QUERY, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 350, y: 160, wires: [['bench_resp']] },
+    { id: 'bench_resp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 540, y: 160, wires: [] },
+  ];
+}
