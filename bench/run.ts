@@ -22,7 +22,6 @@
  * "none" to skip), BENCH_ONLY (comma list of embedded, mosquitto,
  * single, batch, upperstack, raw, stock), BENCH_PROFILE_DIR (the runtime writes
  * a V8 CPU profile there, see cpu-profile.ts), BENCH_JSON (write the results there),
- * BENCH_WHATIF=status (experiment: see whatif-status.ts; off by default),
  * BENCH_RUNTIME_NODE_OPTIONS (NODE_OPTIONS for the Upperstack runtime only).
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
@@ -139,15 +138,14 @@ async function startMosquitto(bin: string): Promise<Mosq> {
   return {
     port,
     proc,
-    stop: () =>
-      new Promise<void>((r) => {
-        if (proc.exitCode !== null) return r();
-        proc.once('exit', () => {
-          rmSync(dir, { recursive: true, force: true });
-          r();
-        });
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const gone = new Promise<void>((r) => proc.once('exit', () => r()));
         proc.kill('SIGTERM');
-      }),
+        await gone;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -293,8 +291,11 @@ async function startPublishers(url: string, topicPrefix: string, devicePrefix: s
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
+  const settled = p.finally(() => clearTimeout(t));
+  // A late rejection (e.g. a child exiting after the timeout) must not become an unhandled rejection.
+  settled.catch(() => undefined);
   return Promise.race([
-    p.finally(() => clearTimeout(t)),
+    settled,
     new Promise<never>((_, reject) => {
       t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
     }),
@@ -602,8 +603,6 @@ async function group(broker: Row['broker'], batch: number, rounds: number, mosqu
         extra.NODE_OPTIONS += ` --require ${join(__dirname, 'cpu-profile.js')}`;
         extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `upperstack-${tag}-${Date.now()}.cpuprofile`);
       }
-      // Experiment only: estimates a fix without changing the product (see whatif-status.ts).
-      if (env.BENCH_WHATIF === 'status') extra.NODE_OPTIONS += ` --require ${join(__dirname, 'whatif-status.js')}`;
       rt = await startRuntime({ dataDir, env: extra });
     }
     const brokerPort = mosq ? mosq.port : rt!.mqttPort;
