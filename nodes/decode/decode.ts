@@ -4,8 +4,7 @@ import { decodeReadings } from '../lib/codec/readings';
 import type { Format } from '../lib/codec';
 import { describeError, UpperstackError } from '../lib/errors';
 import { onInput, type UpperstackMessage } from '../shared/input';
-import { isWired, splitReceipts } from '../shared/batch';
-import { settleReceipts } from '../lib/journal/receipts';
+import { routeResult, type Failure } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
 import { decodeMigrations, type DecodeNodeDef, type DecodeOptions } from './options';
@@ -24,7 +23,7 @@ export = function register(RED: NodeAPI): void {
     onInput(node, (msg, send, done) => {
       const requested = config.format === 'auto' && typeof msg.format === 'string' && FORMATS.has(msg.format) ? (msg.format as Format) : config.format;
       const copies: UpperstackMessage[] = [];
-      const failures: UpperstackMessage[] = [];
+      const failures: Failure[] = [];
       try {
         const result = decodeReadings(msg.payload, {
           format: requested as Format | 'auto',
@@ -39,26 +38,16 @@ export = function register(RED: NodeAPI): void {
           copies.push({ ...msg, format: result.format, payload: single ? result.readings[0] : result.readings });
         }
         for (const r of result.rejected) {
-          failures.push({ ...msg, _msgid: RED.util.generateId(), payload: r.item, error: { ...r.error.toJSON(), index: r.index } });
+          failures.push({ msg: { ...msg, _msgid: RED.util.generateId(), payload: r.item, error: { ...r.error.toJSON(), index: r.index } }, error: r.error });
         }
       } catch (err) {
         if (!(err instanceof UpperstackError)) throw err;
-        failures.push({ ...msg, error: describeError(err) });
+        failures.push({ msg: { ...msg, error: describeError(err) }, error: err });
       }
       ok += copies.length;
       failed += failures.length;
       status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
-      if (failures.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {
-        // Nowhere to route failures: they go to Catch nodes and the log, which records them,
-        // so their journal entries settle rather than replay at every restart.
-        splitReceipts(msg, copies.length + 1);
-        settleReceipts(msg.upperstack?.receipts);
-        if (copies.length) send([copies[0], null]);
-        return done(new Error((failures[0].error as { message: string }).message));
-      }
-      splitReceipts(msg, copies.length + failures.length);
-      send([copies[0] ?? null, failures.length ? failures : null]);
-      done();
+      routeResult(node as unknown as { wires?: string[][] }, msg, send, done, copies[0] ?? null, failures);
     });
   }
 

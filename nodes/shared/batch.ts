@@ -1,7 +1,7 @@
 /** Helpers for messages whose payload is a Reading or a batch of them. */
 import { asReadings, isReading, type Reading } from '../lib/reading';
-import { holdReceipts } from '../lib/journal/receipts';
-import type { UpperstackMessage } from './input';
+import { holdReceipts, settleReceipts } from '../lib/journal/receipts';
+import type { Done, Send, UpperstackMessage } from './input';
 
 /** Readings of msg.payload, or undefined when it is not in the contract shape. */
 export function readingsOf(msg: UpperstackMessage): Reading[] | undefined {
@@ -23,4 +23,29 @@ export function splitReceipts(msg: UpperstackMessage, count: number): void {
 /** True when output `index` of the node has a wire. */
 export function isWired(node: { wires?: string[][] }, index: number): boolean {
   return (node.wires?.[index]?.length ?? 0) > 0;
+}
+
+export interface Failure {
+  msg: UpperstackMessage;
+  error: Error;
+}
+
+/**
+ * Sends what passed on output 1 and each failure on output 2, splitting the
+ * journal receipt among all of them. With output 2 unwired, the first failure
+ * goes to done(err) for Catch nodes and the log; its share of the receipt is
+ * settled here (and removed from what Catch sees, so a Catch → dead-letter path
+ * cannot settle the share of readings still on their way to the store).
+ */
+export function routeResult(node: { wires?: string[][] }, msg: UpperstackMessage, send: Send, done: Done, out: UpperstackMessage | null, failures: Failure[]): void {
+  if (failures.length && !isWired(node, 1)) {
+    splitReceipts(msg, (out ? 1 : 0) + 1);
+    settleReceipts(msg.upperstack?.receipts);
+    if (out) send([out, null]);
+    if (out !== msg) delete msg.upperstack;
+    return done(failures[0].error);
+  }
+  splitReceipts(msg, (out ? 1 : 0) + failures.length);
+  send([out, failures.length ? failures.map((f) => f.msg) : null]);
+  done();
 }

@@ -6,9 +6,8 @@
 import type { Node, NodeAPI } from 'node-red';
 import { loadSchema, type ReadingValidator } from '../lib/schema/validator';
 import { describeError, InvalidReadingError } from '../lib/errors';
-import { settleReceipts } from '../lib/journal/receipts';
-import { onInput, type UpperstackMessage } from '../shared/input';
-import { isWired, readingsOf, splitReceipts } from '../shared/batch';
+import { onInput } from '../shared/input';
+import { readingsOf, routeResult, type Failure } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
@@ -42,13 +41,13 @@ export = function register(RED: NodeAPI): void {
       const readings = readingsOf(msg);
       if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before validate'));
       const good = [];
-      const bad: UpperstackMessage[] = [];
+      const bad: Failure[] = [];
       for (let i = 0; i < readings.length; i++) {
         const r = validate(readings[i]);
         if (r.ok) good.push(readings[i]);
         else {
           const error = Array.isArray(msg.payload) ? { ...r.error.toJSON(), index: i } : r.error.toJSON();
-          bad.push({ ...msg, _msgid: RED.util.generateId(), device: readings[i].device, payload: readings[i], error });
+          bad.push({ msg: { ...msg, _msgid: RED.util.generateId(), device: readings[i].device, payload: readings[i], error }, error: r.error });
         }
       }
       valid += good.length;
@@ -56,15 +55,7 @@ export = function register(RED: NodeAPI): void {
       status(invalid ? 'warning' : 'connected', () => RED._('upperstack-validate.status.counts', { valid, invalid }));
       // The common case passes the message on untouched.
       const out = bad.length === 0 ? msg : good.length ? { ...msg, payload: Array.isArray(msg.payload) ? good : good[0] } : null;
-      if (bad.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {
-        splitReceipts(msg, (out ? 1 : 0) + 1);
-        settleReceipts(msg.upperstack?.receipts);
-        if (out) send([out, null]);
-        return done(new Error(String((bad[0].error as { message: string }).message)));
-      }
-      splitReceipts(msg, (out ? 1 : 0) + bad.length);
-      send([out, bad.length ? bad : null]);
-      done();
+      routeResult(node as unknown as { wires?: string[][] }, msg, send, done, out, bad);
     });
   }
 

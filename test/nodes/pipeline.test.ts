@@ -21,6 +21,7 @@ const nodes = [
   require('../../nodes/store-config/store-config'),
   require('../../nodes/store/store'),
   require('../../nodes/deadletter/deadletter'),
+  require('@node-red/nodes/core/common/25-catch.js'),
 ];
 
 helper.init(require.resolve('node-red'));
@@ -119,6 +120,23 @@ describe('pipeline nodes', () => {
     assert.equal(topic, 'upperstack/deadletter/broken');
     assert.equal(letter.code, 'DECODE_FAILED');
     assert.match(letter.reason, /byte/);
+    await client.endAsync();
+  });
+
+  test('with the failure output unwired, a Catch node gets the typed error and no receipt to settle', async () => {
+    const f = flow().map((n) => (n.id === 'decode' ? { ...n, wires: [['validate'], []] } : n));
+    f.push({ id: 'catcher', type: 'catch', z: 'tab', scope: ['decode'], uncaught: false, wires: [['caught']] } as never);
+    f.push({ id: 'caught', type: 'helper', z: 'tab' } as never);
+    await helper.load(nodes, f);
+    const caught = helper.getNode('caught') as unknown as NodeJS.EventEmitter;
+    const got = new Promise<{ error: { message: string; source: { id: string } }; upperstack?: unknown }>((resolve) => caught.on('input', resolve));
+    const client = await connect();
+    await client.publishAsync('devices/uncaught/telemetry', '{"t": 1,', { qos: 1 });
+    const msg = await got;
+    assert.match(msg.error.message, /JSON/);
+    assert.match(msg.error.message, /byte/);
+    assert.equal(msg.error.source.id, 'decode');
+    assert.equal(msg.upperstack, undefined);
     await client.endAsync();
   });
 });

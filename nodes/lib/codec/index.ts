@@ -25,7 +25,7 @@ export interface CodecOptions {
 }
 
 export type { Precision, LineReading } from './lineprotocol';
-export { sniff, formatFromContentType } from './sniff';
+export { sniff, sniffDecoded, formatFromContentType, type Sniffed } from './sniff';
 export { listProtoTypes, clearProtoCache, defaultProtoDir, READING_TYPE, BATCH_TYPE } from './protobuf';
 export { parseLineProtocol, serializeLineProtocol } from './lineprotocol';
 

@@ -2,7 +2,7 @@
  * From raw bytes to Readings: pick the format, decode, normalise. Used by the
  * decode node and by every input that decodes by itself (HTTP, CoAP).
  */
-import { decode, sniff, type Format } from './index';
+import { decode, sniffDecoded, type Format } from './index';
 import { normalizeReadings, type NormalizeResult } from '../reading';
 import { PayloadTooLargeError, UnsupportedFormatError } from '../errors';
 
@@ -23,10 +23,10 @@ export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): N
     const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     if (buf.length > opts.maxBytes) throw new PayloadTooLargeError(buf.length, opts.maxBytes);
     if (buf.length === 0) throw new UnsupportedFormatError('the payload is empty');
-    const f = opts.format === 'auto' ? sniff(buf) : opts.format;
-    if (!f) throw new UnsupportedFormatError('cannot tell the payload format from its bytes (protobuf needs a fixed format); set the format or an MQTT 5 content type', { bytes: buf.length });
-    format = f;
-    data = decode(f, buf, { protoType: opts.protoType, protoDir: opts.protoDir });
+    const sniffed = opts.format === 'auto' ? sniffDecoded(buf) : { format: opts.format };
+    if (!sniffed) throw new UnsupportedFormatError('cannot tell the payload format from its bytes (protobuf needs a fixed format); set the format or an MQTT 5 content type', { bytes: buf.length });
+    format = sniffed.format;
+    data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir });
   }
   return { ...normalizeReadings(data, { device: opts.device, receivedAt: opts.receivedAt }), format };
 }

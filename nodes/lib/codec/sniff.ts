@@ -29,12 +29,17 @@ function isSpace(b: number): boolean {
   return b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 }
 
-function decodes(fn: () => unknown): boolean {
+/** What sniffing found; `decoded` holds the value when sniffing had to decode it anyway. */
+export interface Sniffed {
+  format: Format;
+  decoded?: { value: unknown };
+}
+
+function attempt(fn: () => unknown): { value: unknown } | undefined {
   try {
-    fn();
-    return true;
+    return { value: fn() };
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -49,16 +54,25 @@ function looksLikeLineProtocol(buf: Uint8Array): boolean {
 }
 
 export function sniff(buf: Uint8Array): Format | undefined {
+  return sniffDecoded(buf)?.format;
+}
+
+/**
+ * Like sniff(), but hands back the value when telling the format apart meant
+ * decoding the payload, so the auto path never decodes the same bytes twice.
+ */
+export function sniffDecoded(buf: Uint8Array): Sniffed | undefined {
   if (buf.length === 0) return undefined;
   const b0 = buf[0];
-  if (b0 === 0xd9 && buf[1] === 0xd9 && buf[2] === 0xf7) return 'cbor'; // self-described CBOR tag 55799
-  if (b0 >= 0xdc && b0 <= 0xdf) return 'msgpack';
-  if (b0 >= 0xa0 && b0 <= 0xbf) return 'cbor';
+  if (b0 === 0xd9 && buf[1] === 0xd9 && buf[2] === 0xf7) return { format: 'cbor' }; // self-described CBOR tag 55799
+  if (b0 >= 0xdc && b0 <= 0xdf) return { format: 'msgpack' };
+  if (b0 >= 0xa0 && b0 <= 0xbf) return { format: 'cbor' };
   if (b0 >= 0x80 && b0 <= 0x9f) {
-    const isCbor = decodes(() => decodeCbor(buf));
-    const isMsgpack = decodes(() => decodeMsgpack(buf));
-    if (isCbor !== isMsgpack) return isCbor ? 'cbor' : 'msgpack';
-    if (isCbor) return b0 <= 0x8f ? 'msgpack' : 'cbor';
+    const cbor = attempt(() => decodeCbor(buf));
+    const msgpack = attempt(() => decodeMsgpack(buf));
+    if (cbor && !msgpack) return { format: 'cbor', decoded: cbor };
+    if (msgpack && !cbor) return { format: 'msgpack', decoded: msgpack };
+    if (cbor && msgpack) return b0 <= 0x8f ? { format: 'msgpack', decoded: msgpack } : { format: 'cbor', decoded: cbor };
     return undefined;
   }
 
@@ -66,10 +80,11 @@ export function sniff(buf: Uint8Array): Format | undefined {
   while (i < buf.length && isSpace(buf[i])) i++;
   if (i >= buf.length) return undefined;
   if (buf[i] === 0x7b || buf[i] === 0x5b) {
-    if (decodes(() => decodeJson(buf))) return 'json';
-    return looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json';
+    const json = attempt(() => decodeJson(buf));
+    if (json) return { format: 'json', decoded: json };
+    return { format: looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json' };
   }
-  return looksLikeLineProtocol(buf) ? 'lineprotocol' : undefined;
+  return looksLikeLineProtocol(buf) ? { format: 'lineprotocol' } : undefined;
 }
 
 const BY_TYPE = new Map<string, Format>(Object.entries({
