@@ -14,7 +14,7 @@ import { formatFromContentType } from '../lib/codec';
 import { setStatus, throttledStatus } from '../shared/status';
 import { onClose, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
-import { dataDir, whenBroker } from '../shared/runtime';
+import { dataDir, whenBroker, type InProcessPacket } from '../shared/runtime';
 import { settleReceipts } from '../lib/journal/receipts';
 import { isWired } from '../shared/batch';
 import { mqttInMigrations, type MqttInNodeDef, type MqttInOptions } from './options';
@@ -123,9 +123,9 @@ export = function register(RED: NodeAPI): void {
       }
     } else {
       setStatus(node, 'connecting', RED._('upperstack-mqtt-in.status.waiting'));
-      const attach = (broker: { subscribe: (f: string, d: (p: { topic: string; payload: Buffer; qos: number }, ack: () => void) => void) => () => void }) => {
+      const attach = (broker: { subscribe: (f: string, d: (p: InProcessPacket, ack: () => void) => void) => () => void }) => {
         unsubscribe = broker.subscribe(template.filter, (p, ack) =>
-          receive({ topic: p.topic, payload: p.payload, qos: p.qos, receivedAt: Date.now() }, ack),
+          receive({ topic: p.topic, payload: p.payload, qos: p.qos, contentType: p.contentType, receivedAt: Date.now() }, ack),
         );
         setStatus(node, 'connected', RED._('upperstack-mqtt-in.status.subscribed', { topic: template.filter }));
         healthy = true;

@@ -23,6 +23,8 @@ export interface InProcessPacket {
   payload: Buffer;
   qos: number;
   retain: boolean;
+  /** The MQTT 5 content type, when the publisher set one. */
+  contentType?: string;
 }
 
 export interface HealthCheck {

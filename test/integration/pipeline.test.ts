@@ -6,6 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import mqtt from 'mqtt';
 import { encode } from '../../nodes/lib/codec';
@@ -115,6 +118,32 @@ describe('default pipeline, embedded broker', () => {
       [1, 2, 3],
     );
     assert.deepEqual(await readingsOf(rt, 'dev4', 1), [{ ts: '2026-01-01T00:00:00.000Z', fields: { temperature: -3.5, ok: false, label: 'north' }, tags: { site: 'lab' } }]);
+  });
+
+  test('MQTT 5 devices: mosquitto_pub -V mqttv5 and mqtt.js v5, with the content type choosing the decoder', async () => {
+    // Protobuf cannot be recognised by sniffing, so only the content type can make this decode.
+    const dir = mkdtempSync(join(tmpdir(), 'us-v5-'));
+    const file = join(dir, 'reading.pb');
+    writeFileSync(file, encode('protobuf', { device: 'v5-pub', ts: 1767225600000, fields: { v: 5.5 }, tags: {} }, { protoType: 'upperstack.Reading' }));
+    execFileSync('mosquitto_pub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/v5-pub/telemetry', '-D', 'publish', 'content-type', 'application/x-protobuf', '-f', file]);
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(await readingsOf(rt, 'v5-pub', 1), [{ ts: '2026-01-01T00:00:00.000Z', fields: { v: 5.5 }, tags: {} }]);
+
+    const v5 = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'e2e-v5', protocolVersion: 5 });
+    try {
+      const packet = await v5.publishAsync('devices/v5-js/telemetry', encode('cbor', { ts: 1767225601000, fields: { n: 1 } }), { qos: 1, properties: { contentType: 'application/cbor' } });
+      // A v5 PUBACK carries a reason code; success is 0 (or omitted).
+      assert.ok(!packet || !('reasonCode' in packet) || packet.reasonCode === 0, `PUBACK reason ${JSON.stringify(packet)}`);
+      // A content type that contradicts the bytes is a specific dead letter, not a guess.
+      const letter = await deadLetterOf(client, 'v5-wrong', () =>
+        v5.publishAsync('devices/v5-wrong/telemetry', Buffer.from('{"v":1}'), { qos: 1, properties: { contentType: 'application/cbor' } }),
+      );
+      assert.equal(letter.code, 'DECODE_FAILED');
+      assert.match(letter.reason, /CBOR/);
+    } finally {
+      await v5.endAsync();
+    }
+    assert.deepEqual(await readingsOf(rt, 'v5-js', 1), [{ ts: '2026-01-01T00:00:01.000Z', fields: { n: 1 }, tags: {} }]);
   });
 
   test('bad input lands on the dead-letter topic with a specific reason, and the runtime keeps going', async () => {

@@ -1,5 +1,5 @@
 /**
- * The embedded MQTT broker (aedes) with its TCP, TLS and WebSocket listeners.
+ * The embedded MQTT broker (aedes; MQTT 3.1, 3.1.1 and 5) with its TCP, TLS and WebSocket listeners.
  * In-process subscribers are served from aedes' authorizePublish hook, which runs
  * before aedes writes PUBACK (QoS 1) or PUBREC (QoS 2): a device's publish is
  * acknowledged only after every matching subscriber says it is durable. A plain
@@ -35,6 +35,8 @@ interface AedesPacket {
   retain: boolean;
   cmd?: string;
   dup?: boolean;
+  /** MQTT 5 only. */
+  properties?: { contentType?: string };
 }
 
 interface AedesClient {
@@ -58,7 +60,7 @@ export interface BrokerEvents {
   onClientError?: (id: string, err: Error) => void;
 }
 
-type Deliver = (p: { topic: string; payload: Buffer; qos: number; retain: boolean }, ack: () => void) => void;
+type Deliver = (p: { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string }, ack: () => void) => void;
 
 export class EmbeddedMqttBroker {
   private aedes: AedesInstance | undefined;
@@ -96,7 +98,7 @@ export class EmbeddedMqttBroker {
       const targets = this.subscribers.filter((s) => topicMatches(s.filter, packet.topic));
       if (targets.length === 0) return cb(null);
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      const p = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain };
+      const p = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
       let waiting = targets.length;
       // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
       for (const t of targets) t.deliver(p, () => --waiting === 0 && cb(null));

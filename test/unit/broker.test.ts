@@ -1,0 +1,138 @@
+/**
+ * The embedded broker with real mqtt.js clients: MQTT 3.1.1 and 5 on TCP,
+ * WebSocket and TLS, in-process delivery before PUBACK, and who may connect.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
+
+interface Got {
+  topic: string;
+  payload: string;
+  qos: number;
+  contentType?: string;
+}
+
+describe('embedded broker listeners and protocol versions', () => {
+  let broker: EmbeddedMqttBroker;
+  let dir: string;
+  let key: string;
+  let cert: string;
+  const got: Got[] = [];
+  let holdAcks = false;
+  const held: Array<() => void> = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'us-broker-'));
+    key = join(dir, 'key.pem');
+    cert = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    // For WebSocket and TLS, port 0 means "off", so free ports are found first.
+    broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', wsPort: await freePort(), tlsPort: await freePort(), tlsKeyFile: key, tlsCertFile: cert });
+    await broker.start();
+    broker.subscribe('devices/+/telemetry', (p, ack) => {
+      got.push({ topic: p.topic, payload: p.payload.toString(), qos: p.qos, contentType: p.contentType });
+      if (holdAcks) held.push(ack);
+      else ack();
+    });
+  });
+  after(async () => {
+    await broker?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const urls = () => ({
+    tcp: `mqtt://127.0.0.1:${broker.addresses.tcp}`,
+    ws: `ws://127.0.0.1:${broker.addresses.ws}`,
+    tls: `mqtts://127.0.0.1:${broker.addresses.tls}`,
+  });
+
+  for (const listener of ['tcp', 'ws', 'tls'] as const) {
+    for (const version of [4, 5] as const) {
+      test(`MQTT ${version === 4 ? '3.1.1' : '5'} over ${listener}: a QoS 1 publish reaches the in-process subscriber`, async () => {
+        const client = await mqtt.connectAsync(urls()[listener], { protocolVersion: version, reconnectPeriod: 0, ca: readFileSync(cert), rejectUnauthorized: false });
+        try {
+          const device = `${listener}-v${version}`;
+          const properties = version === 5 ? { contentType: 'application/json' } : undefined;
+          await client.publishAsync(`devices/${device}/telemetry`, '{"v":1}', { qos: 1, properties });
+          const m = got.find((g) => g.topic === `devices/${device}/telemetry`);
+          assert.ok(m, 'delivered before PUBACK');
+          assert.equal(m.payload, '{"v":1}');
+          assert.equal(m.qos, 1);
+          assert.equal(m.contentType, version === 5 ? 'application/json' : undefined);
+        } finally {
+          await client.endAsync();
+        }
+      });
+    }
+  }
+
+  test('an MQTT 5 device gets no PUBACK until the subscriber says the message is durable', async () => {
+    const client = await mqtt.connectAsync(urls().tcp, { protocolVersion: 5, reconnectPeriod: 0 });
+    try {
+      holdAcks = true;
+      let acked = false;
+      const publishing = client.publishAsync('devices/held/telemetry', '{"v":2}', { qos: 1 }).then(() => (acked = true));
+      await waitFor(() => held.length === 1);
+      // A round trip through the broker proves it had time to answer, had it not been waiting.
+      await client.subscribeAsync('nothing/here', { qos: 0 });
+      assert.equal(acked, false, 'PUBACK came before the subscriber acknowledged');
+      held.shift()!();
+      await publishing;
+      assert.equal(acked, true);
+    } finally {
+      holdAcks = false;
+      await client.endAsync();
+    }
+  });
+});
+
+describe('who may connect', () => {
+  test('off loopback without a device login, anonymous MQTT 5 clients are refused', async () => {
+    const broker = new EmbeddedMqttBroker({ port: 0, bind: '0.0.0.0' });
+    await broker.start();
+    try {
+      await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion: 5, reconnectPeriod: 0 }), /Not authorized|not authorized/i);
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  test('with a device login, the right password connects over MQTT 3.1.1 and 5 and a wrong one is refused', async () => {
+    const broker = new EmbeddedMqttBroker({ port: 0, bind: '0.0.0.0', username: 'device', password: 's3cret' });
+    await broker.start();
+    const url = `mqtt://127.0.0.1:${broker.addresses.tcp}`;
+    try {
+      for (const protocolVersion of [4, 5] as const) {
+        const ok = await mqtt.connectAsync(url, { protocolVersion, username: 'device', password: 's3cret', reconnectPeriod: 0 });
+        await ok.endAsync();
+        await assert.rejects(mqtt.connectAsync(url, { protocolVersion, username: 'device', password: 'wrong', reconnectPeriod: 0 }), /bad user ?name or password/i);
+      }
+    } finally {
+      await broker.stop();
+    }
+  });
+});
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), 'condition not reached');
+}
