@@ -1,5 +1,6 @@
 /**
- * upperstack-api: the HTTP query API and /health on Node-RED's HTTP server.
+ * upperstack-api: the HTTP query API (readings, aggregates, anomaly backtests)
+ * and /health on Node-RED's HTTP server.
  * Routes are added once per runtime and served by whichever api node is
  * deployed, so a redeploy never stacks duplicate routes.
  */
@@ -63,7 +64,7 @@ function query(kind: 'readings' | 'aggregate') {
 function backtest(req: Request, res: Response): void {
   const api = authorized(req, res);
   if (!api) {
-    // The unread body would otherwise hold the connection open.
+    // Drained, so a kept-alive connection can carry the client's next request.
     req.resume();
     return;
   }
