@@ -116,5 +116,6 @@ test('the anomaly node\'s Backtest button replays stored readings with the dialo
   assert.match((await error.textContent()) ?? '', /warmup must be a number/);
 
   assert.deepEqual(pageErrors, []);
+  await error.scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${rt.dataDir}/anomaly-backtest.png` });
 });
