@@ -4,6 +4,7 @@
  * message, each reading annotated. Output 2: only the anomalous readings, and
  * devices that went silent. The engine's state is kept in the node's context
  * (the `file` store when configured), so learning survives restarts and redeploys.
+ * The editor's Backtest button is served by ./backtest-route.
  */
 import type { Node, NodeAPI } from 'node-red';
 import { AnomalyEngine, HeartbeatTimer, type EngineState, type HeartbeatEvent, type ReadingResult } from '../lib/anomaly';
@@ -15,6 +16,7 @@ import { readingsOf } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOptions } from './options';
+import { registerBacktestRoute } from './backtest-route';
 
 const SAVE_EVERY_MS = 30_000;
 const HOUR_MS = 3_600_000;
@@ -211,4 +213,5 @@ export = function register(RED: NodeAPI): void {
   }
 
   registerNode(RED, 'upperstack-anomaly', UpperstackAnomalyNode);
+  registerBacktestRoute(RED);
 };

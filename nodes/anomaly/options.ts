@@ -39,12 +39,14 @@ export interface AnomalyOptions {
   heartbeatInterval: string;
   /** Missed intervals before a device is offline; 0 turns heartbeats off. */
   heartbeatMissed: string;
+  /** Id of the upperstack-store-config whose history the editor's backtest replays; '' = none chosen. */
+  store: string;
   configVersion: number;
 }
 
 export interface AnomalyNodeDef extends NodeDef, AnomalyOptions {}
 
-export const ANOMALY_DEFAULTS: Omit<AnomalyOptions, 'name' | 'configVersion'> = {
+export const ANOMALY_DEFAULTS: Omit<AnomalyOptions, 'name' | 'configVersion' | 'store'> = {
   detector: 'default',
   min: '',
   max: '',
@@ -72,6 +74,8 @@ export const anomalyMigrations: ReadonlyArray<Migration<AnomalyOptions>> = [
     if (!ANOMALY_DETECTORS.includes(out.detector as AnomalyDetectorChoice)) out.detector = 'default';
     return out as Record<string, unknown> & Partial<AnomalyOptions>;
   },
+  // v1 → v2: a store to backtest against. None is chosen for existing nodes: judging live readings never needed one.
+  (old) => ({ ...old, store: typeof old.store === 'string' ? old.store : '' }),
 ];
 
 function text(v: unknown): string {

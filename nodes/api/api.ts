@@ -1,17 +1,20 @@
 /**
- * upperstack-api: the HTTP query API and /health on Node-RED's HTTP server.
+ * upperstack-api: the HTTP query API (readings, aggregates, anomaly backtests)
+ * and /health on Node-RED's HTTP server.
  * Routes are added once per runtime and served by whichever api node is
  * deployed, so a redeploy never stacks duplicate routes.
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import { handleQuery } from '../lib/api/handlers';
+import { handleQuery, type QueryResponse } from '../lib/api/handlers';
+import { backtestErrorResponse, handleBacktest, MAX_BODY_BYTES } from '../lib/api/backtest';
 import { bearerMatches } from '../lib/security/apikey';
 import { journalBacklog } from '../lib/journal/receipts';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { checkHealth, upperstackSettings } from '../shared/runtime';
+import { readBody } from '../shared/body';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
 
@@ -29,22 +32,49 @@ function sendError(res: Response, status: number, code: string, message: string)
   res.status(status).type('application/json').send(JSON.stringify({ error: { code, message } }));
 }
 
+/** The deployed API when the request carries its key; otherwise answers the request itself. */
+function authorized(req: Request, res: Response): ActiveApi | undefined {
+  const api = active;
+  if (!api) return void sendError(res, 503, 'NOT_DEPLOYED', 'no upperstack-api node is deployed');
+  if (!api.key) return void sendError(res, 401, 'UNAUTHORIZED', 'no API key is configured: set UPPERSTACK_API_KEY');
+  if (!bearerMatches(req.headers.authorization, api.key)) {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    return void sendError(res, 401, 'UNAUTHORIZED', 'a valid API key is required: send "Authorization: Bearer <key>"');
+  }
+  return api;
+}
+
+function reply(res: Response, work: Promise<QueryResponse>): void {
+  work.then(
+    (r) => res.status(r.status).type(r.contentType).send(r.body),
+    (err: Error) => sendError(res, 500, 'INTERNAL', err.message),
+  );
+}
+
 function query(kind: 'readings' | 'aggregate') {
   return (req: Request, res: Response) => {
-    const api = active;
-    if (!api) return sendError(res, 503, 'NOT_DEPLOYED', 'no upperstack-api node is deployed');
-    if (!api.key) return sendError(res, 401, 'UNAUTHORIZED', 'no API key is configured: set UPPERSTACK_API_KEY');
-    if (!bearerMatches(req.headers.authorization, api.key)) {
-      res.setHeader('WWW-Authenticate', 'Bearer');
-      return sendError(res, 401, 'UNAUTHORIZED', 'a valid API key is required: send "Authorization: Bearer <key>"');
-    }
+    const api = authorized(req, res);
+    if (!api) return;
     const q: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
-    handleQuery(api.store.store, kind, q, req.headers.accept).then(
-      (r) => res.status(r.status).type(r.contentType).send(r.body),
-      (err: Error) => sendError(res, 500, 'INTERNAL', err.message),
-    );
+    reply(res, handleQuery(api.store.store, kind, q, req.headers.accept));
   };
+}
+
+function backtest(req: Request, res: Response): void {
+  const api = authorized(req, res);
+  if (!api) {
+    // Drained, so a kept-alive connection can carry the client's next request.
+    req.resume();
+    return;
+  }
+  reply(
+    res,
+    readBody(req, MAX_BODY_BYTES).then(
+      (body) => handleBacktest(api.store.store, body),
+      (err: unknown) => backtestErrorResponse(err),
+    ),
+  );
 }
 
 async function health(_req: Request, res: Response): Promise<void> {
@@ -77,6 +107,7 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/api/v1/readings/aggregate', query('aggregate'));
       RED.httpNode.get('/api/v1/readings', query('readings'));
       RED.httpNode.get('/health', (req, res) => void health(req, res));
+      RED.httpNode.post('/api/v1/anomaly/backtest', backtest);
     }
     active = { node, store, key };
     if (key) setStatus(node, 'connected', RED._('upperstack-api.status.serving'));

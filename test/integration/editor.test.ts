@@ -1,12 +1,14 @@
 /**
  * The editor as a person sees it, in Debian's headless Chromium: the login is
  * required, and after it the default pack shows the whole pipeline with every
- * Upperstack node known to the palette (no "unknown node" placeholders).
+ * Upperstack node known to the palette (no "unknown node" placeholders); the
+ * anomaly node's Backtest button replays readings stored earlier.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser } from 'playwright-core';
-import { startRuntime, type Runtime } from '../helpers/runtime';
+import mqtt from 'mqtt';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 
 let rt: Runtime;
 let browser: Browser;
@@ -24,16 +26,21 @@ after(async () => {
   await rt?.stop();
 });
 
-test('the editor asks for a login, then shows the pipeline graph with the Upperstack palette', { timeout: 120_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+/** Opens the editor and logs in; resolves once the graph is drawn. */
+async function login(page: Page): Promise<void> {
   await page.goto(rt.url + '/');
   await page.waitForSelector('#node-dialog-login-username', { timeout: 30_000 });
   await page.fill('#node-dialog-login-username', 'admin');
   await page.fill('#node-dialog-login-password', 'test-admin-password');
   await page.click('#node-dialog-login-submit');
   await page.waitForSelector('#red-ui-workspace-chart .red-ui-flow-node', { timeout: 30_000 });
+}
+
+test('the editor asks for a login, then shows the pipeline graph with the Upperstack palette', { timeout: 120_000 }, async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page);
 
   const info = await page.evaluate(() => {
     const RED = (window as unknown as { RED: { nodes: { eachNode(cb: (n: { type: string }) => void): void; getType(t: string): unknown } } }).RED;
@@ -42,13 +49,73 @@ test('the editor asks for a login, then shows the pipeline graph with the Uppers
     const palette = [...document.querySelectorAll('.red-ui-palette-node')].map((el) => el.getAttribute('data-palette-type'));
     return { types, palette, unknown: document.querySelectorAll('.red-ui-flow-node-unknown').length };
   });
-  for (const t of ['upperstack-broker', 'upperstack-mqtt-in', 'upperstack-decode', 'upperstack-validate', 'upperstack-store', 'upperstack-deadletter', 'upperstack-api']) {
+  for (const t of ['upperstack-broker', 'upperstack-mqtt-in', 'upperstack-decode', 'upperstack-validate', 'upperstack-store', 'upperstack-deadletter', 'upperstack-api', 'upperstack-anomaly']) {
     assert.ok(info.types.includes(t), `the graph shows ${t}`);
   }
-  for (const t of ['upperstack-broker', 'upperstack-mqtt-in', 'upperstack-decode', 'upperstack-encode', 'upperstack-validate', 'upperstack-store', 'upperstack-deadletter', 'upperstack-query', 'upperstack-api']) {
+  for (const t of ['upperstack-broker', 'upperstack-mqtt-in', 'upperstack-decode', 'upperstack-encode', 'upperstack-validate', 'upperstack-store', 'upperstack-deadletter', 'upperstack-query', 'upperstack-api', 'upperstack-anomaly']) {
     assert.ok(info.palette.includes(t), `the palette offers ${t}`);
   }
   assert.equal(info.unknown, 0, 'no node is unknown to the editor');
   assert.deepEqual(pageErrors, []);
   await page.screenshot({ path: `${rt.dataDir}/editor.png` });
+});
+
+test('the anomaly node\'s Backtest button replays stored readings with the dialog\'s unsaved settings', { timeout: 180_000 }, async () => {
+  // Stored earlier: 40 normal readings a minute apart over the last hour, then a spike.
+  const device = 'editor-boiler';
+  const start = Date.now() - 50 * 60_000;
+  const normal = Array.from({ length: 40 }, (_, i) => ({ ts: start + i * 60_000, fields: { temperature: 20 + Math.sin(i * 1.7) * 0.5 } }));
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
+  await client.publishAsync(`devices/${device}/telemetry`, JSON.stringify(normal), { qos: 1 });
+  await client.publishAsync(`devices/${device}/telemetry`, JSON.stringify({ ts: start + 40 * 60_000, temperature: 45 }), { qos: 1 });
+  await client.endAsync();
+  await eventually(async () => {
+    const body = (await (await rt.get(`/api/v1/readings?device=${device}`)).json()) as { readings: unknown[] };
+    return body.readings.length === 41 ? true : undefined;
+  }, 20_000, 'the 41 readings in the store');
+
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page);
+  // The pack's anomaly node, opened as a double-click would.
+  const opened = await page.evaluate(() => {
+    const RED = (window as unknown as { RED: { nodes: { eachNode(cb: (n: { type: string; id: string }) => void): void; node(id: string): unknown }; editor: { edit(n: unknown): void } } }).RED;
+    let id = '';
+    RED.nodes.eachNode((n) => {
+      if (n.type === 'upperstack-anomaly') id = n.id;
+    });
+    if (id) RED.editor.edit(RED.nodes.node(id));
+    return id;
+  });
+  assert.ok(opened, 'the default pack has an anomaly node');
+  await page.waitForSelector('#upperstack-anomaly-bt-run', { state: 'visible', timeout: 30_000 });
+  assert.equal(await page.inputValue('#upperstack-anomaly-bt-range'), '24h', 'the last 24 hours unless chosen otherwise');
+  await page.fill('#upperstack-anomaly-bt-device', device);
+  await page.fill('#upperstack-anomaly-bt-field', 'temperature');
+
+  await page.click('#upperstack-anomaly-bt-run');
+  const summary = await page.waitForSelector('#upperstack-anomaly-bt-result .upperstack-anomaly-bt-summary', { timeout: 30_000 });
+  assert.equal((await summary.textContent())?.trim(), '1 of 41 readings would have been flagged');
+  const reasons = await page.$$eval('#upperstack-anomaly-bt-result .upperstack-anomaly-bt-reasons li', (lis) => lis.map((li) => li.textContent ?? ''));
+  assert.equal(reasons.length, 1);
+  assert.match(reasons[0], /temperature 45(\.0)? is .*above/);
+
+  // An unsaved edit counts: with a warm-up longer than the history nothing gets a verdict.
+  await page.fill('#node-input-warmup', '50');
+  await page.click('#upperstack-anomaly-bt-run');
+  const again = await page.waitForSelector('#upperstack-anomaly-bt-result .upperstack-anomaly-bt-summary', { timeout: 30_000 });
+  assert.equal((await again.textContent())?.trim(), '0 of 41 readings would have been flagged');
+  const notes = await page.$$eval('#upperstack-anomaly-bt-result .upperstack-anomaly-bt-note', (els) => els.map((e) => e.textContent ?? ''));
+  assert.ok(notes.includes('the first 41 readings were warm-up (no verdict)'), notes.join(' | '));
+
+  // A bad setting shows the error instead of a count.
+  await page.fill('#node-input-warmup', 'soon');
+  await page.click('#upperstack-anomaly-bt-run');
+  const error = await page.waitForSelector('#upperstack-anomaly-bt-result .upperstack-anomaly-bt-error', { timeout: 30_000 });
+  assert.match((await error.textContent()) ?? '', /warmup must be a number/);
+
+  assert.deepEqual(pageErrors, []);
+  await error.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${rt.dataDir}/anomaly-backtest.png` });
 });

@@ -1,10 +1,11 @@
 /**
  * The pipeline nodes wired together in a Node-RED test runtime, with the real
- * embedded broker on a free port and a real DuckDB file.
+ * embedded broker on a free port and a real DuckDB file; and the shipped flow
+ * pack itself, as `npm start` deploys it.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
@@ -23,6 +24,16 @@ const nodes = [
   require('../../nodes/deadletter/deadletter'),
   require('@node-red/nodes/core/common/25-catch.js'),
 ];
+// Everything the default pack uses besides the above.
+const packNodes = [
+  ...nodes,
+  require('../../nodes/api/api'),
+  require('../../nodes/anomaly/anomaly'),
+  require('@node-red/nodes/core/common/21-debug.js'),
+  require('@node-red/nodes/core/common/60-link.js'),
+  require('@node-red/nodes/core/common/90-comment.js'),
+];
+const PACK = join(__dirname, '..', '..', '..', 'flows', 'pipeline.json');
 
 helper.init(require.resolve('node-red'));
 
@@ -53,10 +64,10 @@ describe('pipeline nodes', () => {
     await helper.unload();
   });
 
-  async function connect(): Promise<mqtt.MqttClient> {
+  async function connect(brokerId = 'broker'): Promise<mqtt.MqttClient> {
     const port = await new Promise<number>((resolve) => {
       const poll = () => {
-        const b = findBroker('broker');
+        const b = findBroker(brokerId);
         if (b?.listening()) resolve(b.addresses().tcp);
         else setTimeout(poll, 20);
       };
@@ -138,5 +149,44 @@ describe('pipeline nodes', () => {
     assert.equal(msg.error.source.id, 'decode');
     assert.equal(msg.upperstack, undefined);
     await client.endAsync();
+  });
+
+  test('the shipped pack: a spike published into the pipeline leaves the anomaly node\'s anomalies output with a reason', async () => {
+    const pack = JSON.parse(readFileSync(PACK, 'utf8')) as Array<Record<string, unknown>>;
+    const broker = pack.find((n) => n.type === 'upperstack-broker')!;
+    Object.assign(broker, { port: '0', bind: '127.0.0.1' });
+    const anomaly = pack.find((n) => n.type === 'upperstack-anomaly');
+    assert.ok(anomaly, 'the pack has an anomaly node');
+    const store = pack.find((n) => n.type === 'upperstack-store')!;
+    assert.deepEqual(store.wires, [[anomaly.id]], 'it is fed by the store, so it sees stored readings');
+    const hook = pack.find((n) => n.type === 'link out' && n.name === 'anomalies');
+    assert.ok(hook, 'a link out "anomalies" for alert flows');
+    assert.ok((anomaly.wires as string[][])[1].includes(hook.id as string), 'fed by the anomalies-only output');
+    // An alert flow hooks in as a user would: a link in linked to "anomalies".
+    pack.push({ id: 'alert_in', type: 'link in', z: broker.z, name: 'alerts', links: [hook.id], wires: [['alerts']] });
+    pack.push({ id: 'alerts', type: 'helper', z: broker.z });
+    await helper.load(packNodes, pack);
+    const alerts: Array<{ payload: { device: string; ts: number; fields: Record<string, number>; anomaly: { isAnomaly: boolean; score: number; reason: string } } }> = [];
+    (helper.getNode('alerts') as unknown as NodeJS.EventEmitter).on('input', (m: (typeof alerts)[number]) => alerts.push(m));
+
+    const client = await connect(broker.id as string);
+    const T0 = 1767225600000;
+    const normal = Array.from({ length: 40 }, (_, i) => ({ ts: T0 + i * 60_000, fields: { temperature: 20 + Math.sin(i * 1.7) * 0.5 } }));
+    await client.publishAsync('devices/pack-boiler/telemetry', JSON.stringify(normal), { qos: 1 });
+    await client.publishAsync('devices/pack-boiler/telemetry', JSON.stringify({ ts: T0 + 40 * 60_000, temperature: 45 }), { qos: 1 });
+    for (let i = 0; i < 500 && alerts.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await client.endAsync();
+
+    assert.equal(alerts.length, 1, 'one alert: the spike, not the normal readings');
+    const a = alerts[0].payload;
+    assert.equal(a.device, 'pack-boiler');
+    assert.equal(a.ts, T0 + 40 * 60_000);
+    assert.equal(a.fields.temperature, 45);
+    assert.equal(a.anomaly.isAnomaly, true);
+    assert.match(a.anomaly.reason, /^temperature 45(\.0)? is .*above/);
+    // What was judged had been stored first.
+    const cfg = helper.getNode('us_store_cfg') as unknown as StoreConfigNode;
+    const page = await cfg.store.readings({ device: 'pack-boiler', limit: 100 });
+    assert.equal(page.readings.length, 41);
   });
 });

@@ -13,6 +13,7 @@ import { storeMigrations } from '../../nodes/store/options';
 import { deadLetterMigrations } from '../../nodes/deadletter/options';
 import { queryMigrations } from '../../nodes/query/options';
 import { apiMigrations } from '../../nodes/api/options';
+import { anomalyMigrations } from '../../nodes/anomaly/options';
 
 test('a current config passes through unchanged', () => {
   const cfg = { id: 'n1', port: '1884', bind: '0.0.0.0', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', configVersion: 1 };
@@ -74,4 +75,18 @@ test('store, dead-letter, query and api v0 → v1 fill their options', () => {
   assert.equal(migrate<Record<string, unknown>>({}, deadLetterMigrations).topic, 'upperstack/deadletter');
   assert.equal(migrate<Record<string, unknown>>({}, queryMigrations).kind, 'readings');
   assert.equal(migrate<Record<string, unknown>>({ store: 's' }, apiMigrations).store, 's');
+});
+
+test('anomaly v1 → v2 adds an empty store and keeps every setting; v0 goes through both steps', () => {
+  const v1 = { id: 'a', name: 'boiler', detector: 'zscore', sigma: '4', threshold: '0.6', fields: 'temperature', configVersion: 1 };
+  const out = migrate<Record<string, unknown>>(v1, anomalyMigrations);
+  assert.equal(out.configVersion, 2);
+  assert.equal(out.store, '');
+  assert.deepEqual({ ...out, store: undefined, configVersion: 1 }, { ...v1, store: undefined });
+  // A v1 node saved by a newer editor already carries its store: it is kept.
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, store: 'cfg1' }, anomalyMigrations).store, 'cfg1');
+  const v0 = migrate<Record<string, unknown>>({ id: 'b', threshold: 0.7 }, anomalyMigrations);
+  assert.equal(v0.configVersion, 2);
+  assert.equal(v0.threshold, '0.7');
+  assert.equal(v0.store, '');
 });

@@ -6,3 +6,4 @@ export { backtest, type Point, type BacktestOptions, type BacktestResult } from 
 export { scoreNab, bestThreshold, parseLabels, NAB_PROFILES, type NabFile, type NabResult, type NabProfile, type LabelWindow } from './nab';
 export { parseSeriesCsv, formatScoresCsv } from './csv';
 export type * from './types';
+export { backtestHistory, MAX_BACKTEST_POINTS, MAX_LISTED, DEFAULT_LISTED, type HistoryBacktestQuery, type HistoryBacktestResult, type FlaggedReading } from './history';

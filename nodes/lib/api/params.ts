@@ -29,7 +29,7 @@ function present(q: QueryParams, name: string): string | undefined {
   return t;
 }
 
-function required(q: QueryParams, name: string, what: string): string {
+export function required(q: QueryParams, name: string, what: string): string {
   const v = present(q, name);
   if (v === undefined) throw new BadParameterError(name, `"${name}" is required: ${what}`);
   return v;
@@ -66,7 +66,7 @@ export function parseEvery(value: string): number {
   return ms;
 }
 
-function parseRange(q: QueryParams): { from?: number; to?: number } {
+export function parseRange(q: QueryParams): { from?: number; to?: number } {
   const fromText = present(q, 'from');
   const toText = present(q, 'to');
   const from = fromText === undefined ? undefined : parseTime('from', fromText);
