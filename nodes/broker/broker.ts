@@ -8,13 +8,22 @@ import { migrate, parsePort, registerNode } from '../shared/config';
 import { brokerMigrations, type BrokerCredentials, type BrokerNodeDef, type BrokerOptions } from './options';
 import { registerBroker, registerHealth, unregisterBroker, type EmbeddedBroker } from '../shared/runtime';
 
+/**
+ * The shipped packs say `${UPPERSTACK_BIND}` and `${UPPERSTACK_MQTT_PORT}`. Node-RED leaves a
+ * placeholder as it is when the variable is not set (a pack imported into a runtime started
+ * without Upperstack's settings), so such a value means "not set", not a host name.
+ */
+function unlessUnresolved(value: string | undefined): string {
+  return value && /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value.trim()) ? '' : (value ?? '');
+}
+
 export = function register(RED: NodeAPI): void {
   function UpperstackBrokerNode(this: Node<BrokerCredentials>, def: BrokerNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
     const config = migrate<BrokerOptions>(def as unknown as Record<string, unknown>, brokerMigrations);
-    const bind = config.bind || process.env.UPPERSTACK_BIND || '127.0.0.1';
-    const port = parsePort(config.port, 1883);
+    const bind = unlessUnresolved(config.bind) || process.env.UPPERSTACK_BIND || '127.0.0.1';
+    const port = parsePort(unlessUnresolved(config.port), 1883);
     let broker: EmbeddedMqttBroker | undefined;
     let handle: EmbeddedBroker | undefined;
     let stopHealth = () => undefined as void;
@@ -25,8 +34,8 @@ export = function register(RED: NodeAPI): void {
         {
           port,
           bind,
-          wsPort: parsePort(config.wsPort, 0),
-          tlsPort: parsePort(config.tlsPort, 0),
+          wsPort: parsePort(unlessUnresolved(config.wsPort), 0),
+          tlsPort: parsePort(unlessUnresolved(config.tlsPort), 0),
           tlsKeyFile: config.tlsKey || undefined,
           tlsCertFile: config.tlsCert || undefined,
           // The environment lets containers set the device login without opening the editor.
