@@ -147,36 +147,39 @@ export class LikelihoodDetector implements Detector {
   update(ts: number, value: number, ctx: FieldContext): Outcome | null {
     let best: Outcome | null = null;
     let bestL = -Infinity;
-    let bestStream: StreamState | null = null;
+    let bestAt = -1;
     let learning: Outcome | null = null;
+    let learningAt = -1;
+    const short = this.s.short;
     for (let i = 0; i < this.members.length; i++) {
-      const m = this.members[i];
-      const o = m.update(ts, value, ctx);
+      const o = this.members[i].update(ts, value, ctx);
       if (!o) continue;
       const st = this.streams[i];
-      st.recent.push(surprise(deviationOf(o)));
-      st.values.push(value);
-      if (st.recent.length > this.s.short) {
+      // Oldest first; at most `short` entries, so the shift is a few element moves.
+      if (st.recent.length === short) {
         st.recent.shift();
         st.values.shift();
       }
+      st.recent.push(surprise(deviationOf(o)));
+      st.values.push(value);
       let avg = 0;
-      for (const r of st.recent) avg += r;
+      for (let k = 0; k < st.recent.length; k++) avg += st.recent[k];
       avg /= st.recent.length;
-      const named = o.detector ? o : { ...o, detector: m.type };
       if (st.n >= this.s.learn) {
         const l = log10Tail((avg - st.mean) / Math.max(Math.sqrt(st.variance), MIN_SPREAD));
         if (l > bestL) {
           bestL = l;
-          best = named;
-          bestStream = st;
+          best = o;
+          bestAt = i;
         }
       } else if (!learning || o.score > learning.score) {
-        learning = named;
+        learning = o;
+        learningAt = i;
       }
       this.learn(st, avg);
     }
-    if (!best || !bestStream) {
+    if (learning && !learning.detector) learning = { ...learning, detector: this.members[learningAt].type };
+    if (!best) {
       // Until some member knows its usual behaviour, the members' own verdicts (and alarms) stand.
       return learning;
     }
@@ -184,8 +187,8 @@ export class LikelihoodDetector implements Detector {
       this.calm = bestL < this.level / 2 ? this.calm + 1 : 0;
       if (this.calm >= this.s.quiet) this.open = false;
     }
-    let out: Outcome = { ...best, score: ratioScore(bestL / this.level) };
-    if (out.score >= 0.5) out.reason = this.explain(best, bestStream, bestL, ctx);
+    let out: Outcome = { ...best, score: ratioScore(bestL / this.level), detector: best.detector ?? this.members[bestAt].type };
+    if (out.score >= 0.5) out.reason = this.explain(best, this.streams[bestAt], bestL, ctx);
     // A member still learning keeps its own say: the layer must not hide what it would have reported alone.
     if (learning && learning.score >= 0.5 && learning.score > out.score) out = learning;
     if (out.score < 0.5) return out;
