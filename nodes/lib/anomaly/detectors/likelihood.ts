@@ -179,18 +179,25 @@ export class LikelihoodDetector implements Detector {
       this.learn(st, avg);
     }
     if (learning && !learning.detector) learning = { ...learning, detector: this.members[learningAt].type };
-    if (!best) {
-      // Until some member knows its usual behaviour, the members' own verdicts (and alarms) stand.
-      return learning;
+    let out: Outcome;
+    let calmNow: boolean;
+    if (best) {
+      out = { ...best, score: ratioScore(bestL / this.level), detector: best.detector ?? this.members[bestAt].type };
+      if (out.score >= 0.5) out.reason = this.explain(best, this.streams[bestAt], bestL, ctx);
+      calmNow = bestL < this.level / 2;
+      // A member still learning keeps its own say: the layer must not hide what it would have reported alone.
+      if (learning && learning.score >= 0.5 && learning.score > out.score) out = learning;
+    } else if (learning) {
+      // Until some member knows its usual behaviour, the members' own verdicts stand.
+      out = learning;
+      calmNow = learning.score < 0.5;
+    } else {
+      return null;
     }
     if (this.open) {
-      this.calm = bestL < this.level / 2 ? this.calm + 1 : 0;
+      this.calm = calmNow ? this.calm + 1 : 0;
       if (this.calm >= this.s.quiet) this.open = false;
     }
-    let out: Outcome = { ...best, score: ratioScore(bestL / this.level), detector: best.detector ?? this.members[bestAt].type };
-    if (out.score >= 0.5) out.reason = this.explain(best, this.streams[bestAt], bestL, ctx);
-    // A member still learning keeps its own say: the layer must not hide what it would have reported alone.
-    if (learning && learning.score >= 0.5 && learning.score > out.score) out = learning;
     if (out.score < 0.5) return out;
     if (this.open) {
       return { ...out, score: Math.min(out.score, 0.49), reason: `${out.reason}; part of the unusual spell already reported ${durationWords(Math.max(1000, ts - this.alarmTs))} ago` };
