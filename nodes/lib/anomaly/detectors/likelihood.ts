@@ -125,7 +125,7 @@ export class LikelihoodDetector implements Detector {
   /** -log10 of the alarm probability: the alarm level on the log scale. */
   private readonly level: number;
 
-  /** `state` may also be a plain ensemble's saved member list: the members continue and the layer starts learning. */
+  /** `members` come with their own restored state; `state` is the layer's own (absent when taking over a plain ensemble's). */
   constructor(
     private readonly s: LikelihoodSettings,
     readonly members: Detector[],
@@ -137,7 +137,7 @@ export class LikelihoodDetector implements Detector {
       const saved = state?.streams?.[i];
       return saved ? { ...saved, recent: [...saved.recent], values: [...saved.values] } : freshStream();
     });
-    if (state && !Array.isArray(state)) {
+    if (state) {
       this.open = state.open;
       this.calm = state.calm;
       this.alarmTs = state.alarmTs;
