@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { STANDARD_ENSEMBLE } from '../../nodes/lib/anomaly/config';
 import { AnomalyEngine, type AnomalyEngineOptions, type ReadingResult } from '../../nodes/lib/anomaly/engine';
 import { durationAdjective, durationWords, formatNumber, parseDuration } from '../../nodes/lib/anomaly/format';
 import { Prng } from '../../nodes/lib/anomaly/stats';
@@ -55,17 +56,22 @@ describe('AnomalyEngine.process', () => {
     assert.ok(temps.slice(40).every((v) => v !== null && typeof v.reason === 'string'));
   });
 
-  it('finds the spike, the jump and the stuck pressure with the default detector, with units in the reasons', () => {
-    const engine = new AnomalyEngine(OPTIONS);
+  function alarmsOf(engine: AnomalyEngine, n: number): { alarms: string[]; reasons: string[]; results: ReadingResult[] } {
     const alarms: string[] = [];
     const reasons: string[] = [];
-    for (const r of engine.process(stream(1700))) {
+    const results = engine.process(stream(n));
+    for (const r of results) {
       for (const [field, v] of Object.entries(r.anomaly)) {
         if (!v?.isAnomaly) continue;
         alarms.push(`${r.device}@${(r.ts - T0) / STEP} ${field} ${v.detector}`);
         reasons.push(v.reason);
       }
     }
+    return { alarms, reasons, results };
+  }
+
+  it('finds the spike, the jump and the stuck pressure with the plain ensemble, with units in the reasons', () => {
+    const { alarms, reasons } = alarmsOf(new AnomalyEngine({ ...OPTIONS, detector: STANDARD_ENSEMBLE }), 1700);
     // Nothing else alarms, and a stuck sensor re-alarms only as the spell doubles (10, 20, 40, 80 readings).
     assert.deepEqual(alarms, [
       'boiler-1@1300 temperature holtwinters',
@@ -78,6 +84,17 @@ describe('AnomalyEngine.process', () => {
     assert.match(reasons[0], /^temperature 84\.\d °C is \d+\.\dσ above the 59\.\d °C expected at this point of its 1-day cycle$/);
     assert.match(reasons[1], /^pressure 2\.50 bar is \d+\.\dσ above the 2\.\d+ bar expected from its recent level and trend$/);
     assert.equal(reasons[2], 'pressure has been stuck at 2.50 bar for 45 minutes (10 readings); before, it never stayed the same for more than 1 reading');
+  });
+
+  it('with the default detector, reports the spike and the jump once each; the stuck spell after the jump is the same episode', () => {
+    const { alarms, reasons, results } = alarmsOf(new AnomalyEngine(OPTIONS), 1700);
+    // Holt-Winters is still learning what is usual for its errors (readings 1000-1600), so its own alarms stand.
+    assert.deepEqual(alarms, ['boiler-1@1300 temperature holtwinters', 'boiler-2@1500 pressure holtwinters']);
+    assert.match(reasons[0], /^temperature 84\.\d °C is \d+\.\dσ above the 59\.\d °C expected at this point of its 1-day cycle$/);
+    const stuck = results.filter((r) => r.device === 'boiler-2')[1519].anomaly.pressure!;
+    assert.equal(stuck.isAnomaly, false);
+    assert.equal(stuck.detector, 'flatline');
+    assert.match(stuck.reason, /stuck at 2\.50 bar for 95 minutes \(20 readings\).*; part of the unusual spell already reported 95 minutes ago$/);
   });
 
   it('processes a batch exactly like the same readings one by one', () => {

@@ -5,19 +5,25 @@ import { EwmaDetector, ewmaSettings, type EwmaState } from './detectors/ewma';
 import { FlatlineDetector, flatlineSettings, type FlatlineState } from './detectors/flatline';
 import { HoltWintersDetector, holtWintersSettings, type HoltWintersState } from './detectors/holtwinters';
 import { IsolationForestDetector, isolationForestSettings, type IsolationForestState } from './detectors/iforest';
+import { LikelihoodDetector, likelihoodSettings, type LikelihoodState } from './detectors/likelihood';
 import { LimitsDetector, limitsSettings, type LimitsState } from './detectors/limits';
 import { RateDetector, rateSettings, type RateState } from './detectors/rate';
 import { ZScoreDetector, zscoreSettings, type ZScoreState } from './detectors/zscore';
-import type { Detector, DetectorConfig, DetectorType } from './types';
+import type { Detector, DetectorConfig, DetectorType, EnsembleConfig } from './types';
 
-/** What runs when nothing is configured; see docs/anomaly.md for how it was chosen. */
-export const DEFAULT_DETECTOR: DetectorConfig = {
+/** The members the default judges; also what a likelihood layer without a `detector` wraps. */
+export const STANDARD_ENSEMBLE: EnsembleConfig = {
   type: 'ensemble',
   combine: 'max',
   members: [{ type: 'zscore' }, { type: 'holtwinters' }, { type: 'flatline' }],
 };
+/**
+ * What runs when nothing is configured: the standard members under the
+ * likelihood layer. See docs/anomaly.md for how it was chosen.
+ */
+export const DEFAULT_DETECTOR: DetectorConfig = { type: 'likelihood', detector: STANDARD_ENSEMBLE };
 
-export const DETECTOR_TYPES: readonly DetectorType[] = ['limits', 'zscore', 'ewma', 'holtwinters', 'iforest', 'flatline', 'rate', 'ensemble'];
+export const DETECTOR_TYPES: readonly DetectorType[] = ['limits', 'zscore', 'ewma', 'holtwinters', 'iforest', 'flatline', 'rate', 'ensemble', 'likelihood'];
 
 /**
  * A factory per validated config: settings are worked out once, at deploy
@@ -28,6 +34,18 @@ export type DetectorFactory = (state?: unknown) => Detector;
 /** Applies a warm-up set for the whole engine to every detector that has none of its own. */
 function withWarmup(c: DetectorConfig, warmup: number | undefined): DetectorConfig {
   return warmup === undefined || c.warmup !== undefined ? c : { ...c, warmup };
+}
+
+function compileMembers(c: EnsembleConfig, warmup: number | undefined): DetectorFactory[] {
+  if (!Array.isArray(c.members) || c.members.length === 0) {
+    throw new DetectorConfigError('ensemble needs a non-empty "members" list of detector configs', { parameter: 'ensemble.members' });
+  }
+  const combine = c.combine ?? 'max';
+  if (combine !== 'max' && combine !== 'mean') {
+    throw new DetectorConfigError(`ensemble.combine must be "max" or "mean", got ${JSON.stringify(combine)}`, { parameter: 'ensemble.combine' });
+  }
+  const own = withWarmup(c, warmup).warmup;
+  return c.members.map((m) => compileDetector(m, own));
 }
 
 export function compileDetector(config: DetectorConfig, warmup?: number): DetectorFactory {
@@ -66,17 +84,23 @@ export function compileDetector(config: DetectorConfig, warmup?: number): Detect
       return (st) => new RateDetector(s, st as RateState | undefined);
     }
     case 'ensemble': {
-      if (!Array.isArray(c.members) || c.members.length === 0) {
-        throw new DetectorConfigError('ensemble needs a non-empty "members" list of detector configs', { parameter: 'ensemble.members' });
-      }
       const combine = c.combine ?? 'max';
-      if (combine !== 'max' && combine !== 'mean') {
-        throw new DetectorConfigError(`ensemble.combine must be "max" or "mean", got ${JSON.stringify(combine)}`, { parameter: 'ensemble.combine' });
-      }
-      const members = c.members.map((m) => compileDetector(m, c.warmup));
+      const members = compileMembers(c, warmup);
       return (st) => {
         const states = Array.isArray(st) ? st : [];
         return new EnsembleDetector(members.map((make, i) => make(states[i])), combine);
+      };
+    }
+    case 'likelihood': {
+      const s = likelihoodSettings(c);
+      const inner = c.detector ?? STANDARD_ENSEMBLE;
+      // An ensemble's members are judged one by one: each has its own usual deviations.
+      const members = inner.type === 'ensemble' ? compileMembers(inner, c.warmup) : [compileDetector(inner, c.warmup)];
+      return (st) => {
+        // A plain ensemble's saved members (the default before this layer) carry on under it.
+        const states = Array.isArray(st) ? st : Array.isArray((st as LikelihoodState | undefined)?.inner) ? (st as LikelihoodState).inner : [];
+        const own = Array.isArray(st) ? undefined : (st as LikelihoodState | undefined);
+        return new LikelihoodDetector(s, members.map((make, i) => make(states[i])), own);
       };
     }
     default: {

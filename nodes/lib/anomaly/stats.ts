@@ -11,6 +11,18 @@ export function ratioScore(ratio: number): number {
   return r4 / (1 + r4);
 }
 
+/** Inverse of ratioScore: the ratio to the alarm level that a score stands for. */
+export function scoreRatio(score: number): number {
+  if (!(score > 0)) return 0;
+  if (score >= 1) return Infinity;
+  return Math.pow(score / (1 - score), 0.25);
+}
+
+/** An outcome's deviation in units of its alarm level; detectors that do not say are read from their score. */
+export function deviationOf(o: { score: number; deviation?: number }): number {
+  return o.deviation ?? scoreRatio(o.score);
+}
+
 /** mulberry32: tiny, fast and seedable, so forests are the same run after run. */
 export class Prng {
   state: number;

@@ -103,6 +103,26 @@ export interface EnsembleConfig extends Common {
   combine?: 'max' | 'mean';
 }
 
+/**
+ * Judges how improbable the recent deviations of another detector are,
+ * against that series' own long-run behaviour, and alarms on that.
+ */
+export interface LikelihoodConfig extends Common {
+  type: 'likelihood';
+  /** The detector whose deviations are judged; the standard ensemble when absent. */
+  detector?: DetectorConfig;
+  /** Readings averaged into "recent behaviour". */
+  short?: number;
+  /** Half-life in readings of the long-run distribution the recent behaviour is compared with. */
+  long?: number;
+  /** Alarm when recent behaviour this unusual is expected less often than this (0..1). */
+  probability?: number;
+  /** Readings after an alarm during which the same episode does not alarm again. */
+  quiet?: number;
+  /** Readings of inner verdicts learned before this layer judges; until then the inner detector's alarms are held back. */
+  learn?: number;
+}
+
 export type DetectorConfig =
   | LimitsConfig
   | ZScoreConfig
@@ -111,7 +131,8 @@ export type DetectorConfig =
   | IsolationForestConfig
   | FlatlineConfig
   | RateConfig
-  | EnsembleConfig;
+  | EnsembleConfig
+  | LikelihoodConfig;
 
 export type DetectorType = DetectorConfig['type'];
 
@@ -143,6 +164,12 @@ export interface Outcome {
   reason: string;
   /** Set by an ensemble: the member whose reason this is. */
   detector?: DetectorType;
+  /**
+   * How far the value is from normal in units of the detector's configured
+   * alarm level (1 = at it), before the memory of past swings raises the
+   * bar. The likelihood layer reads it; when absent it is derived from score.
+   */
+  deviation?: number;
 }
 
 export interface Detector {

@@ -60,6 +60,7 @@ export class EwmaDetector implements Detector {
       const level = this.surprise.level(z);
       out = {
         score: 0,
+        deviation: Math.abs(z) / this.s.threshold,
         expected: st.mean,
         low: st.mean - this.surprise.level(-1) * limit,
         high: st.mean + this.surprise.level(1) * limit,

@@ -66,7 +66,9 @@ export class FlatlineDetector implements Detector {
         : st.run > 1
           ? `${ctx.field} has stayed at ${v} for ${st.run} readings, within what it usually does`
           : `${ctx.field} ${withUnit(value, ctx.unit)} is changing normally`;
-    return { score, expected: st.value, low: st.value - this.s.tolerance, high: st.value + this.s.tolerance, reason };
+    // Measured against the first alarm level of this run, not the doubled one: the run is no less stuck after an alarm.
+    const first = Math.max(this.s.minReadings, this.s.factor * st.longest);
+    return { score, deviation: st.run > 1 ? st.run / first : 0, expected: st.value, low: st.value - this.s.tolerance, high: st.value + this.s.tolerance, reason };
   }
 
   toJSON(): FlatlineState {

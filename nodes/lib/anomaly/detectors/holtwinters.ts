@@ -169,6 +169,7 @@ export class HoltWintersDetector implements Detector {
     const level = this.surprise.level(z);
     const out: Outcome = {
       score: 0,
+      deviation: Math.abs(z) / this.s.threshold,
       expected,
       low: expected - this.surprise.level(-1) * sigma,
       high: expected + this.surprise.level(1) * sigma,

@@ -86,6 +86,7 @@ export class ZScoreDetector implements Detector {
       const level = this.surprise.level(z);
       out = {
         score: this.surprise.score(z),
+        deviation: Math.abs(z) / this.s.threshold,
         expected: centre,
         low: centre - down * sigma,
         high: centre + up * sigma,

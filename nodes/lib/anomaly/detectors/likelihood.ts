@@ -1,0 +1,238 @@
+/**
+ * Anomaly likelihood: turns other detectors' deviations into the probability
+ * of the recent behaviour. For each member, the average surprise of the last
+ * few readings is compared with how that average has been distributed over
+ * the series' long run, and the alarm goes off on the tail probability of the
+ * most improbable member. A series that is always noisy stops alarming on
+ * its usual spikes, and one whose behaviour changes (spikes that come more
+ * often, a level that leaves its range and stays out) alarms even when no
+ * single reading is extreme. One alarm per episode: after an alarm the layer
+ * stays quiet until the behaviour has looked ordinary for a while.
+ */
+import { DetectorConfigError } from '../../errors';
+import { durationWords, formatNumber, withUnit } from '../format';
+import { known, num } from '../params';
+import { deviationOf, ratioScore } from '../stats';
+import type { Detector, FieldContext, LikelihoodConfig, Outcome } from '../types';
+
+export interface LikelihoodSettings {
+  /** Readings averaged into the recent behaviour. */
+  short: number;
+  /** Half-life, in readings, of the long-run distribution of that average. */
+  long: number;
+  /** Alarm when the recent behaviour is this improbable. */
+  probability: number;
+  /** Readings of ordinary behaviour that end an episode, so that the next unusual spell alarms again. */
+  quiet: number;
+  /** Readings of a member learned before it is judged. */
+  learn: number;
+}
+
+export function likelihoodSettings(c: LikelihoodConfig): LikelihoodSettings {
+  known('likelihood', c, ['detector', 'short', 'long', 'probability', 'quiet', 'learn']);
+  if (c.detector !== undefined && (typeof c.detector !== 'object' || c.detector === null || Array.isArray(c.detector))) {
+    throw new DetectorConfigError('likelihood.detector must be a detector config such as {"type": "zscore"}', { parameter: 'likelihood.detector' });
+  }
+  if (c.detector?.type === 'likelihood') {
+    throw new DetectorConfigError('likelihood.detector cannot itself be a likelihood detector', { parameter: 'likelihood.detector' });
+  }
+  return {
+    short: num('likelihood', 'short', c.short, 10, { min: 1, max: 1000, integer: true }),
+    long: num('likelihood', 'long', c.long, 2000, { min: 10 }),
+    probability: num('likelihood', 'probability', c.probability, 3e-7, { above: 0, max: 0.1 }),
+    quiet: num('likelihood', 'quiet', c.quiet, 50, { min: 0, integer: true }),
+    learn: num('likelihood', 'learn', c.learn, 600, { min: 10, integer: true }),
+  };
+}
+
+/** One member's recent surprises and the long-run distribution of their average. */
+export interface StreamState {
+  n: number;
+  recent: number[];
+  /** The readings behind `recent`, to name the furthest one in a reason. */
+  values: number[];
+  mean: number;
+  variance: number;
+}
+
+export interface LikelihoodState {
+  /** Member states, in the shape an ensemble of the same members saves. */
+  inner: unknown[];
+  streams: StreamState[];
+  /** An alarm was raised and the behaviour has not looked ordinary since. */
+  open: boolean;
+  /** Readings in a row that looked ordinary while open. */
+  calm: number;
+  alarmTs: number;
+}
+
+/**
+ * The smallest spread of the average that counts: a member that has always
+ * been at 0 (flatline on a lively series) must not alarm on a tiny wobble.
+ */
+const MIN_SPREAD = 0.03;
+
+/**
+ * Deviation (1 = the member's own alarm level) as a surprise. Squared, so
+ * ordinary noise (a third of the alarm level) adds about 0.1; capped at
+ * twice a reading at the alarm level, so that one wild reading on a quiet
+ * series is enough to alarm, but cannot swamp the average of a lively one.
+ */
+const MAX_SURPRISE = 2;
+
+function surprise(d: number): number {
+  return d > 0 ? Math.min(MAX_SURPRISE, d * d) : 0;
+}
+
+/** ln erfc(z) for z >= 0 (Numerical Recipes' erfcc, relative error below 1.2e-7), kept in logs so the far tail does not round to 0. */
+function lnErfc(z: number): number {
+  const t = 1 / (1 + 0.5 * z);
+  return (
+    Math.log(t) -
+    z * z -
+    1.26551223 +
+    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+  );
+}
+
+/** -log10 of the upper tail of the standard normal distribution at x: 1.3 at x = 1.64, 6.5 at x = 5. */
+export function log10Tail(x: number): number {
+  if (x >= 0) return -(lnErfc(x / Math.SQRT2) + Math.log(0.5)) / Math.LN10;
+  // Below the mean the tail is more than half: nothing unusual.
+  return -Math.log10(1 - 0.5 * Math.exp(lnErfc(-x / Math.SQRT2)));
+}
+
+/** "about once in 49,181 readings", "... 3.2 million readings", from -log10 of a probability. */
+function odds(l: number): string {
+  const once = Math.pow(10, l);
+  if (once < 1e6) return `about once in ${Math.round(once).toLocaleString('en-US')} readings`;
+  if (once < 1e9) return `about once in ${formatNumber(once / 1e6)} million readings`;
+  if (once < 1e12) return `about once in ${formatNumber(once / 1e9)} billion readings`;
+  return 'less than once in a million million readings';
+}
+
+function freshStream(): StreamState {
+  return { n: 0, recent: [], values: [], mean: 0, variance: 0 };
+}
+
+export class LikelihoodDetector implements Detector {
+  readonly type = 'likelihood';
+  private readonly streams: StreamState[];
+  private open = false;
+  private calm = 0;
+  private alarmTs = 0;
+  private readonly alpha: number;
+  /** -log10 of the alarm probability: the alarm level on the log scale. */
+  private readonly level: number;
+
+  /** `members` come with their own restored state; `state` is the layer's own (absent when taking over a plain ensemble's). */
+  constructor(
+    private readonly s: LikelihoodSettings,
+    readonly members: Detector[],
+    state?: LikelihoodState,
+  ) {
+    this.alpha = 1 - Math.pow(0.5, 1 / s.long);
+    this.level = -Math.log10(s.probability);
+    this.streams = members.map((_, i) => {
+      const saved = state?.streams?.[i];
+      return saved ? { ...saved, recent: [...saved.recent], values: [...saved.values] } : freshStream();
+    });
+    if (state) {
+      this.open = state.open;
+      this.calm = state.calm;
+      this.alarmTs = state.alarmTs;
+    }
+  }
+
+  update(ts: number, value: number, ctx: FieldContext): Outcome | null {
+    let best: Outcome | null = null;
+    let bestL = -Infinity;
+    let bestAt = -1;
+    let learning: Outcome | null = null;
+    let learningAt = -1;
+    const short = this.s.short;
+    for (let i = 0; i < this.members.length; i++) {
+      const o = this.members[i].update(ts, value, ctx);
+      if (!o) continue;
+      const st = this.streams[i];
+      // Oldest first; at most `short` entries, so the shift is a few element moves.
+      if (st.recent.length === short) {
+        st.recent.shift();
+        st.values.shift();
+      }
+      st.recent.push(surprise(deviationOf(o)));
+      st.values.push(value);
+      let avg = 0;
+      for (let k = 0; k < st.recent.length; k++) avg += st.recent[k];
+      avg /= st.recent.length;
+      if (st.n >= this.s.learn) {
+        const l = log10Tail((avg - st.mean) / Math.max(Math.sqrt(st.variance), MIN_SPREAD));
+        if (l > bestL) {
+          bestL = l;
+          best = o;
+          bestAt = i;
+        }
+      } else if (!learning || o.score > learning.score) {
+        learning = o;
+        learningAt = i;
+      }
+      this.learn(st, avg);
+    }
+    if (learning && !learning.detector) learning = { ...learning, detector: this.members[learningAt].type };
+    let out: Outcome;
+    let calmNow: boolean;
+    if (best) {
+      out = { ...best, score: ratioScore(bestL / this.level), detector: best.detector ?? this.members[bestAt].type };
+      if (out.score >= 0.5) out.reason = this.explain(best, this.streams[bestAt], bestL, ctx);
+      calmNow = bestL < this.level / 2;
+      // A member still learning keeps its own say: the layer must not hide what it would have reported alone.
+      if (learning && learning.score >= 0.5 && learning.score > out.score) out = learning;
+    } else if (learning) {
+      // Until some member knows its usual behaviour, the members' own verdicts stand.
+      out = learning;
+      calmNow = learning.score < 0.5;
+    } else {
+      return null;
+    }
+    if (this.open) {
+      this.calm = calmNow ? this.calm + 1 : 0;
+      if (this.calm >= this.s.quiet) this.open = false;
+    }
+    if (out.score < 0.5) return out;
+    if (this.open) {
+      return { ...out, score: Math.min(out.score, 0.49), reason: `${out.reason}; part of the unusual spell already reported ${durationWords(Math.max(1000, ts - this.alarmTs))} ago` };
+    }
+    this.open = true;
+    this.calm = 0;
+    this.alarmTs = ts;
+    return out;
+  }
+
+  private learn(st: StreamState, avg: number): void {
+    st.n++;
+    // A plain running mean at first, exponential later: an EW start from a single reading would be noise.
+    const a = Math.max(this.alpha, 1 / st.n);
+    const d = avg - st.mean;
+    st.mean += a * d;
+    st.variance = (1 - a) * (st.variance + a * d * d);
+  }
+
+  private explain(o: Outcome, st: StreamState, l: number, ctx: FieldContext): string {
+    let far = 0;
+    for (let k = 1; k < st.recent.length; k++) if (st.recent[k] > st.recent[far]) far = k;
+    const n = st.recent.length;
+    const spell = `${ctx.field} has been unusually far from normal over its last ${n} readings, furthest at ${withUnit(st.values[far], ctx.unit)} (a spell like this comes ${odds(l)})`;
+    // A member that alarms on its own explains the latest reading best; one that does not would only say it looks normal.
+    return o.score >= 0.5 ? `${spell}; latest: ${o.reason}` : `${spell}; latest ${withUnit(st.values[n - 1], ctx.unit)}, expected about ${withUnit(o.expected, ctx.unit)}`;
+  }
+
+  toJSON(): LikelihoodState {
+    return {
+      inner: this.members.map((m) => m.toJSON()),
+      streams: this.streams.map((st) => ({ ...st, recent: [...st.recent], values: [...st.values] })),
+      open: this.open,
+      calm: this.calm,
+      alarmTs: this.alarmTs,
+    };
+  }
+}
