@@ -10,7 +10,7 @@ export type AnomalyDetectorChoice = (typeof ANOMALY_DETECTORS)[number];
 
 export interface AnomalyOptions {
   name: string;
-  /** 'default' is the shipped ensemble (z-score, Holt-Winters, flatline). */
+  /** 'default' is the shipped likelihood layer over z-score, Holt-Winters and flatline. */
   detector: AnomalyDetectorChoice;
   /** Limits detector: lowest and highest normal value ('' = none). */
   min: string;
