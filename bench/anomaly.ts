@@ -105,9 +105,14 @@ export async function benchAnomaly(): Promise<AnomalyBenchRow[]> {
   return rows;
 }
 
+/** The results as a Markdown table, like the pipeline's. */
+export function anomalyTable(rows: AnomalyBenchRow[]): string {
+  const lines = [['detector', 'points/s', 'bytes/series'], ...rows.map((r) => [r.detector, r.pointsPerSec.toLocaleString('en-US'), r.bytesPerSeries.toLocaleString('en-US')])];
+  const widths = [0, 1, 2].map((i) => Math.max(...lines.map((l) => l[i].length)));
+  const fmt = (l: string[]) => `| ${l[0].padEnd(widths[0])} | ${l[1].padStart(widths[1])} | ${l[2].padStart(widths[2])} |`;
+  return [fmt(lines[0]), `|${'-'.repeat(widths[0] + 2)}|${'-'.repeat(widths[1] + 1)}:|${'-'.repeat(widths[2] + 1)}:|`, ...lines.slice(1).map(fmt)].join('\n');
+}
+
 if (require.main === module) {
-  benchAnomaly().then((rows) => {
-    console.log(`${'detector'.padEnd(26)} ${'points/s'.padStart(12)} ${'bytes/series'.padStart(13)}`);
-    for (const r of rows) console.log(`${r.detector.padEnd(26)} ${r.pointsPerSec.toLocaleString('en-US').padStart(12)} ${r.bytesPerSeries.toLocaleString('en-US').padStart(13)}`);
-  });
+  benchAnomaly().then((rows) => console.log(anomalyTable(rows)));
 }

@@ -22,7 +22,8 @@
  * "none" to skip), BENCH_ONLY (comma list of embedded, mosquitto,
  * single, batch, upperstack, raw, stock), BENCH_PROFILE_DIR (the runtime writes
  * a V8 CPU profile there, see cpu-profile.ts), BENCH_JSON (write the results there),
- * BENCH_RUNTIME_NODE_OPTIONS (NODE_OPTIONS for the Upperstack runtime only).
+ * BENCH_RUNTIME_NODE_OPTIONS (NODE_OPTIONS for the Upperstack runtime only),
+ * BENCH_ANOMALY=0 (leave out the anomaly engine's table, bench/anomaly.ts).
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */
@@ -30,11 +31,12 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { createConnection } from 'node:net';
 import mqtt from 'mqtt';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
+import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { ProcWatch, percentile, procSample, readingJson, sleep, type PublisherConfig, type PublisherReport, type RawReport, type RawSubscriberConfig } from './common';
 import { stockFlow } from './stock-flow';
+import { anomalyTable, benchAnomaly, type AnomalyBenchRow } from './anomaly';
 
 const env = process.env;
 const READINGS = Number(env.BENCH_READINGS) || 100_000;
@@ -50,7 +52,9 @@ const POLL_MS = 25;
 const ROOT = join(__dirname, '..', '..');
 
 // BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.
-const GROUPS: Record<string, string[]> = { broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock'] };
+const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock'] };
+// BENCH_ANOMALY=0 leaves out the anomaly engine's table (BENCH_ONLY=anomaly runs only that).
+const ANOMALY = env.BENCH_ANOMALY !== '0' && want('anomaly');
 function want(value: string): boolean {
   if (ONLY.size === 0) return true;
   const g = Object.values(GROUPS).find((gr) => gr.includes(value));
@@ -102,51 +106,6 @@ function findMosquitto(): string | undefined {
   const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
   for (const d of dirs) if (d && existsSync(join(d, 'mosquitto'))) return join(d, 'mosquitto');
   return undefined;
-}
-
-interface Mosq {
-  port: number;
-  proc: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function waitPort(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = createConnection(port, '127.0.0.1', () => {
-        s.end();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
-async function startMosquitto(bin: string): Promise<Mosq> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-mosq-'));
-  const conf = join(dir, 'mosquitto.conf');
-  // Like the integration tests' broker, but the per-client queue never drops a QoS 1 message
-  // for a slow subscriber (the default 1000 would, and the phase could never complete).
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 100\nmax_queued_messages 10000000\n`);
-  const proc = spawn(bin, ['-c', conf], { stdio: 'ignore' });
-  await waitPort(port, 5000);
-  return {
-    port,
-    proc,
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const gone = new Promise<void>((r) => proc.once('exit', () => r()));
-        proc.kill('SIGTERM');
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 interface Stock {
@@ -587,13 +546,15 @@ function externalFlows(mqttPort: number): string {
 async function group(broker: Row['broker'], batch: number, rounds: number, mosquittoBin: string | undefined): Promise<void> {
   const tag = `${broker === 'embedded' ? 'emb' : 'mosq'}-${batch}`;
   log(`${broker}, ${batch === 1 ? 'single-reading messages' : `${batch}-reading batches`}, ${rounds} round(s)`);
-  let mosq: Mosq | undefined;
+  let mosq: Mosquitto | undefined;
   let rt: Runtime | undefined;
   let stock: Stock | undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'us-bench-data-'));
   try {
     if (broker === 'mosquitto') {
-      mosq = await startMosquitto(mosquittoBin!);
+      // The per-client queue never drops a QoS 1 message for a slow subscriber (the default would,
+      // and the phase could never complete).
+      mosq = await startMosquitto({ bin: mosquittoBin!, maxQueuedMessages: 10_000_000 });
       writeFileSync(join(dataDir, 'flows.json'), externalFlows(mosq.port));
     }
     if (broker === 'embedded' || want('upperstack')) {
@@ -801,17 +762,31 @@ async function main(): Promise<void> {
   const mosquittoBin = findMosquitto();
   log(`${cpus().length} CPUs, node ${process.version}; ${READINGS.toLocaleString('en-US')} readings per phase, ${PUBLISHERS} publisher processes × ${CLIENTS} clients × ${INFLIGHT} in flight`);
   for (const broker of ['embedded', 'mosquitto'] as const) {
-    if (!want(broker)) continue;
+    if (!want('pipeline') || !want(broker)) continue;
     for (const batch of [1, 10]) {
       if (!want(batch === 1 ? 'single' : 'batch')) continue;
       if (broker === 'mosquitto' && !mosquittoBin) continue;
       await group(broker, batch, batch === 1 ? ROUNDS : BATCH_ROUNDS, mosquittoBin);
     }
   }
-  if (want('mosquitto') && !mosquittoBin) skipped.push('mosquitto: skipped: mosquitto not installed');
+  if (want('pipeline') && want('mosquitto') && !mosquittoBin) skipped.push('mosquitto: skipped: mosquitto not installed');
+  let anomaly = '';
+  let anomalyRows: AnomalyBenchRow[] | undefined;
+  if (ANOMALY) {
+    // After the pipeline phases, so it never competes with them for the CPU.
+    log('anomaly engine: steady-state throughput and memory per series');
+    try {
+      anomalyRows = await benchAnomaly();
+      anomaly = anomalyTable(anomalyRows);
+    } catch (err) {
+      anomaly = `anomaly benchmark failed: ${(err as Error).message}`;
+    }
+  }
   const sums = summaries();
   const v = verdicts(sums);
-  const out = [
+  const pipeline = !want('pipeline')
+    ? []
+    : [
     '',
     `Upperstack pipeline benchmark: QoS 1 JSON readings over loopback, ${READINGS.toLocaleString('en-US')} readings per phase`,
     `(${cpus().length} CPUs, node ${process.version}, ${PUBLISHERS} publisher processes × ${CLIENTS} MQTT clients × ${INFLIGHT} messages in flight; rounds: ${ROUNDS} with 1 reading/msg, ${BATCH_ROUNDS} with 10)`,
@@ -822,13 +797,19 @@ async function main(): Promise<void> {
     ...(skipped.length ? [''] : []),
     verdictTable(v),
     '',
-    `readings/s: published → counted in the store (raw: received); acked/s: published → last PUBACK; latency: publish → first poll that sees the probe row (poll every ${POLL_MS} ms); total ${Math.round((Date.now() - started) / 1000)} s`,
+    `readings/s: published → counted in the store (raw: received); acked/s: published → last PUBACK; latency: publish → first poll that sees the probe row (poll every ${POLL_MS} ms)`,
+    '',
+  ];
+  const out = [
+    ...pipeline,
+    ...(anomaly ? ['', 'Anomaly engine (bench/anomaly.ts): 100,000 points through AnomalyEngine.process() over 20 warmed-up series; heap per series with full windows', '', anomaly, ''] : []),
+    `total ${Math.round((Date.now() - started) / 1000)} s`,
     '',
   ].join('\n');
   process.stdout.write(out);
   if (env.BENCH_JSON) {
     const summary = sums.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })) }));
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary, verdicts: v, skipped, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary, verdicts: v, skipped, anomaly: anomalyRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
   }
 }
 

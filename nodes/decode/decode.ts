@@ -3,8 +3,11 @@ import type { Node, NodeAPI } from 'node-red';
 import { decodeReadings } from '../lib/codec/readings';
 import type { Format } from '../lib/codec';
 import { describeError, UpperstackError } from '../lib/errors';
-import { onInput, type UpperstackMessage } from '../shared/input';
-import { routeResult, type Failure } from '../shared/batch';
+import { onInput, type Done, type Send, type UpperstackMessage } from '../shared/input';
+import { isWired, routeResult, type Failure } from '../shared/batch';
+import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
+import { settleReceipts } from '../lib/journal/receipts';
+import { decodeBatch } from './batch';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
 import { decodeMigrations, type DecodeNodeDef, type DecodeOptions } from './options';
@@ -20,7 +23,31 @@ export = function register(RED: NodeAPI): void {
     let ok = 0;
     let failed = 0;
 
+    const batchOptions = { format: config.format as Format | 'auto', protoType: config.protoType || undefined, protoDir: config.protoDir || undefined, maxBytes: config.maxBytes };
+
+    /** A batch from upperstack-mqtt-in: one message of Readings on, each failed MQTT message alone. */
+    const onBatch = (msg: BatchMessage, send: Send, done: Done) => {
+      const { out, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId());
+      ok += out ? 1 : 0;
+      failed += failures.length;
+      status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
+      if (failures.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {
+        // Catch nodes see each failed MQTT message on its own; its share of the journal entry is
+        // settled here so a Catch → dead-letter path cannot settle it twice.
+        for (const f of failures) {
+          settleReceipts(f.msg.upperstack?.receipts);
+          delete f.msg.upperstack;
+          node.error(f.error, f.msg);
+        }
+        if (out) send([out, null]);
+        return done();
+      }
+      send([out, failures.length ? failures.map((f) => f.msg) : null]);
+      done();
+    };
+
     onInput(node, (msg, send, done) => {
+      if (isBatchMessage(msg)) return onBatch(msg, send, done);
       const requested = config.format === 'auto' && typeof msg.format === 'string' && FORMATS.has(msg.format) ? (msg.format as Format) : config.format;
       const copies: UpperstackMessage[] = [];
       const failures: Failure[] = [];

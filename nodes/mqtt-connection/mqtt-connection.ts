@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Node, NodeAPI } from 'node-red';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { topicMatches } from '../lib/mqtt/topic';
-import { encodeRecord, type ReceivedMessage } from '../lib/mqtt/record';
+import { RECORD_ENCODER, type ReceivedMessage } from '../lib/mqtt/record';
 import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -40,6 +40,16 @@ export = function register(RED: NodeAPI): void {
 
     const matching = (topic: string) => [...subs.values()].filter((s) => topicMatches(s.filter, topic));
 
+    /** Journals m for every matching input; throws when any journal cannot take it. */
+    const journal = (m: ReceivedMessage) => matching(m.topic).map((sub) => ({ sub, seq: sub.journal.appendGroup([m], RECORD_ENCODER) }));
+
+    /** ack once every input that took the message lets it through. */
+    const admitAll = (journaled: Array<{ sub: Subscriber }>, ack: () => void) => {
+      if (journaled.length <= 1) return journaled.length ? journaled[0].sub.admit(ack) : ack();
+      let waiting = journaled.length;
+      for (const { sub } of journaled) sub.admit(() => --waiting === 0 && ack());
+    };
+
     const connect = () => {
       const opts: IClientOptions = {
         clientId: config.clientId || `upperstack_${node.id.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}`,
@@ -64,25 +74,31 @@ export = function register(RED: NodeAPI): void {
       const put = store.put.bind(store);
       store.put = (packet: Packet, cb: (err?: Error) => void) => {
         if (packet.cmd === 'publish' && packet.qos === 2 && packet.messageId !== undefined) {
+          let journaled: Array<{ sub: Subscriber; seq: number }>;
           try {
-            const m = toReceived(packet);
-            qos2Seqs.set(packet.messageId, matching(packet.topic).map((sub) => ({ sub, seq: sub.journal.append(encodeRecord(m)) })));
+            journaled = journal(toReceived(packet));
           } catch (err) {
             // No PUBREC without a durable copy; the broker will resend.
             node.error(describeError(err).message);
             return store;
           }
+          qos2Seqs.set(packet.messageId, journaled);
+          // Backpressure for QoS 2 holds the PUBREC; the message enters the flow after PUBREL.
+          admitAll(journaled, () => put(packet, cb));
+          return store;
         }
         return put(packet, cb);
       };
+      // MQTT.js hands over one message at a time and parses the next only after callback(); the
+      // journal write therefore happens here, per message, while the flow gets them coalesced.
       c.handleMessage = (packet, callback) => {
         const m = toReceived(packet);
-        let journaled = packet.qos === 2 && packet.messageId !== undefined ? qos2Seqs.get(packet.messageId) : undefined;
-        if (journaled) qos2Seqs.delete(packet.messageId!);
+        const qos2 = packet.qos === 2 && packet.messageId !== undefined ? qos2Seqs.get(packet.messageId) : undefined;
+        let journaled = qos2;
+        if (qos2) qos2Seqs.delete(packet.messageId!);
         else {
           try {
-            const record = encodeRecord(m);
-            journaled = matching(packet.topic).map((sub) => ({ sub, seq: sub.journal.append(record) }));
+            journaled = journal(m);
           } catch (err) {
             // Without a durable copy there is no PUBACK; holding the callback stops intake until redeploy.
             broadcast('failed', describeError(err).message);
@@ -90,8 +106,9 @@ export = function register(RED: NodeAPI): void {
             return;
           }
         }
-        callback();
-        for (const { sub, seq } of journaled) sub.emit(m, seq);
+        for (const { sub, seq } of journaled!) sub.accept(m, seq);
+        if (qos2) callback();
+        else admitAll(journaled!, () => callback());
       };
       c.on('connect', () => {
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: config.url }));

@@ -49,8 +49,10 @@ export interface Subscriber {
   filter: string;
   qos: 0 | 1 | 2;
   journal: Journal;
-  /** Sends a journaled message into the flow. */
-  emit(m: ReceivedMessage, seq: number): void;
+  /** Takes a journaled message; it enters the flow with others of the same event-loop turn. */
+  accept(m: ReceivedMessage, seq: number): void;
+  /** Calls ack now, or once the input's unsettled backlog has drained (backpressure). */
+  admit(ack: () => void): void;
   status(state: StatusState, text: string): void;
 }
 

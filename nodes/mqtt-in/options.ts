@@ -17,6 +17,12 @@ export interface MqttInOptions {
   format: PayloadFormat;
   /** Shared-subscription group (external brokers): subscribes to $share/<group>/<filter>. */
   group: string;
+  /** Messages of one event-loop turn leave as one batch message (only towards decode nodes). */
+  coalesce: boolean;
+  /** Unsettled messages at which acknowledgements are withheld; 0 turns backpressure off. */
+  highWater: number;
+  /** Unsettled messages at or below which withheld acknowledgements are released. */
+  lowWater: number;
   configVersion: number;
 }
 
@@ -34,4 +40,21 @@ export const mqttInMigrations: ReadonlyArray<Migration<MqttInOptions>> = [
     ...old,
     qos: Number(old.qos ?? 1) as 0 | 1 | 2,
   }),
+  // v1 → v2: batching per event-loop turn and backpressure, both on.
+  (old) => ({
+    coalesce: true,
+    ...old,
+    ...waterMarks(old.highWater, old.lowWater),
+  }),
 ];
+
+export const DEFAULT_HIGH_WATER = 5000;
+
+/** Numbers from the editor (or text from hand-written flows) as a usable pair: low below high. */
+export function waterMarks(high: unknown, low: unknown): { highWater: number; lowWater: number } {
+  const h = high === undefined || high === null || high === '' ? DEFAULT_HIGH_WATER : Number(high);
+  const highWater = Number.isInteger(h) && h >= 0 ? h : DEFAULT_HIGH_WATER;
+  const l = low === undefined || low === null || low === '' ? Math.floor(highWater / 2) : Number(low);
+  const lowWater = Number.isInteger(l) && l >= 0 && (l < highWater || highWater === 0) ? l : Math.floor(highWater / 2);
+  return { highWater, lowWater };
+}

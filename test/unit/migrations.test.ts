@@ -38,6 +38,26 @@ test('mqtt-in v0 → v1 picks the source from the connection and makes qos a num
   assert.equal(emb.qos, 1);
 });
 
+test('mqtt-in v1 → v2 turns batching and backpressure on and keeps set values', () => {
+  const v1 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', configVersion: 1 };
+  const out = migrate<Record<string, unknown>>(v1, mqttInMigrations);
+  assert.equal(out.configVersion, 2);
+  assert.equal(out.coalesce, true);
+  assert.equal(out.highWater, 5000);
+  assert.equal(out.lowWater, 2500);
+  assert.equal(out.topic, v1.topic);
+  const set = migrate<Record<string, unknown>>({ ...v1, coalesce: false, highWater: '800', lowWater: '' }, mqttInMigrations);
+  assert.equal(set.coalesce, false);
+  assert.equal(set.highWater, 800);
+  assert.equal(set.lowWater, 400);
+  // A low-water mark at or above the high-water mark could never release: it falls back to half.
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, highWater: 100, lowWater: 100 }, mqttInMigrations).lowWater, 50);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, highWater: -5 }, mqttInMigrations).highWater, 5000);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, highWater: 0 }, mqttInMigrations).highWater, 0);
+  // v0 goes through both steps.
+  assert.equal(migrate<Record<string, unknown>>({}, mqttInMigrations).highWater, 5000);
+});
+
 test('mqtt-connection v0 → v1 types the protocol version and keepalive', () => {
   const out = migrate<Record<string, unknown>>({ url: 'mqtts://broker:8883', protocolVersion: '5', keepalive: '15' }, mqttConnectionMigrations);
   assert.equal(out.protocolVersion, 5);

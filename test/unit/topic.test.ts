@@ -31,6 +31,15 @@ test('wildcards and shared subscriptions match like a broker', () => {
   assert.ok(topicMatches('$share/g/a/+', 'a/b'));
   assert.ok(!topicMatches('#', '$SYS/x'));
   assert.ok(!topicMatches('a/+', 'a/b/c'));
+  assert.ok(topicMatches('a/b/#', 'a/b'), '# also matches the parent level');
+  assert.ok(topicMatches('a/+', 'a/'), '+ matches an empty level');
+  assert.ok(!topicMatches('a/+', 'a'));
+  assert.ok(!topicMatches('a', 'a/b'));
+  assert.ok(!topicMatches('a/b', 'a/bc'));
+  assert.ok(!topicMatches('a/bc', 'a/b'));
+  assert.ok(topicMatches('a//c', 'a//c'));
+  assert.ok(!topicMatches('+/x', '$SYS/x'));
+  assert.ok(topicMatches('devices/+/telemetry', 'devices/dévice-ü/telemetry'));
 });
 
 test('journal records keep topic, content type, QoS, time and bytes', () => {
@@ -38,4 +47,6 @@ test('journal records keep topic, content type, QoS, time and bytes', () => {
   assert.deepEqual(decodeRecord(encodeRecord(m)), m);
   const noCt = { ...m, contentType: undefined };
   assert.deepEqual(decodeRecord(encodeRecord(noCt)), noCt);
+  const unicode = { ...m, topic: 'devices/dévice-ü/telemetry', contentType: 'text/plain; charset=utf-8' };
+  assert.deepEqual(decodeRecord(encodeRecord(unicode)), unicode);
 });

@@ -1,4 +1,5 @@
 /** The journal record of one received MQTT message: compact binary, no JSON on the hot path. */
+import type { RecordEncoder } from '../journal/journal';
 
 export interface ReceivedMessage {
   topic: string;
@@ -9,15 +10,29 @@ export interface ReceivedMessage {
   receivedAt: number;
 }
 
+const HEAD = 8 + 4 + 2 + 1; // f64 receivedAt, u32 topic length, u16 content-type length, u8 qos
+
+/** Writes records straight into the journal's group buffer (no buffer per message). */
+export const RECORD_ENCODER: RecordEncoder<ReceivedMessage> = {
+  size: (m) => HEAD + Buffer.byteLength(m.topic, 'utf8') + (m.contentType ? Buffer.byteLength(m.contentType, 'utf8') : 0) + m.payload.length,
+  write(m, buf, offset) {
+    buf.writeDoubleLE(m.receivedAt, offset);
+    let off = offset + HEAD;
+    const topicLen = buf.write(m.topic, off, 'utf8');
+    off += topicLen;
+    const ctLen = m.contentType ? buf.write(m.contentType, off, 'utf8') : 0;
+    off += ctLen;
+    m.payload.copy(buf, off);
+    buf.writeUInt32LE(topicLen, offset + 8);
+    buf.writeUInt16LE(ctLen, offset + 12);
+    buf.writeUInt8(m.qos, offset + 14);
+  },
+};
+
 export function encodeRecord(m: ReceivedMessage): Buffer {
-  const topic = Buffer.from(m.topic, 'utf8');
-  const ct = Buffer.from(m.contentType ?? '', 'utf8');
-  const head = Buffer.allocUnsafe(8 + 4 + 2 + 1);
-  head.writeDoubleLE(m.receivedAt, 0);
-  head.writeUInt32LE(topic.length, 8);
-  head.writeUInt16LE(ct.length, 12);
-  head.writeUInt8(m.qos, 14);
-  return Buffer.concat([head, topic, ct, m.payload]);
+  const buf = Buffer.allocUnsafe(RECORD_ENCODER.size(m));
+  RECORD_ENCODER.write(m, buf, 0);
+  return buf;
 }
 
 export function decodeRecord(buf: Buffer): ReceivedMessage {
@@ -25,7 +40,7 @@ export function decodeRecord(buf: Buffer): ReceivedMessage {
   const topicLen = buf.readUInt32LE(8);
   const ctLen = buf.readUInt16LE(12);
   const qos = buf.readUInt8(14);
-  let off = 15;
+  let off = HEAD;
   const topic = buf.toString('utf8', off, off + topicLen);
   off += topicLen;
   const contentType = ctLen ? buf.toString('utf8', off, off + ctLen) : undefined;

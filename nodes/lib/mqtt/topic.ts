@@ -49,18 +49,36 @@ export function parseTopicTemplate(template: string): TopicTemplate {
   };
 }
 
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter;
-  const fl = f.split('/');
-  const tl = topic.split('/');
-  for (let i = 0; i < fl.length; i++) {
-    if (fl[i] === '#') return !(i === 0 && topic.startsWith('$'));
-    if (i >= tl.length) return false;
-    if (fl[i] === '+') {
-      if (i === 0 && tl[0].startsWith('$')) return false;
-      continue;
-    }
-    if (fl[i] !== tl[i]) return false;
+// Filters are few and long-lived (one per subscription); topics are new on every message.
+const filterLevels = new Map<string, string[]>();
+
+function levelsOf(filter: string): string[] {
+  let levels = filterLevels.get(filter);
+  if (!levels) {
+    const f = filter.startsWith('$share/') ? filter.split('/').slice(2).join('/') : filter;
+    levels = f.split('/');
+    if (filterLevels.size > 10_000) filterLevels.clear();
+    filterLevels.set(filter, levels);
   }
-  return fl.length === tl.length;
+  return levels;
+}
+
+/** MQTT filter matching without splitting the topic (it runs for every publish on the broker). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const fl = levelsOf(filter);
+  let start = 0;
+  for (let i = 0; i < fl.length; i++) {
+    const level = fl[i];
+    if (level === '#') return !(i === 0 && topic.startsWith('$'));
+    if (start > topic.length) return false;
+    let end = topic.indexOf('/', start);
+    if (end < 0) end = topic.length;
+    if (level === '+') {
+      if (i === 0 && topic.startsWith('$')) return false;
+    } else if (end - start !== level.length || !topic.startsWith(level, start)) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return start === topic.length + 1;
 }

@@ -1,0 +1,86 @@
+/**
+ * Decoding a batch message of upperstack-mqtt-in: every MQTT message in it is
+ * decoded on its own, the Readings of all leave together as one message, and
+ * each message that fails leaves alone with its own topic, device, reason and
+ * journal receipt.
+ */
+import { decodeReadings, type DecodeReadingsOptions } from '../lib/codec/readings';
+import type { Format } from '../lib/codec';
+import { describeError, UpperstackError } from '../lib/errors';
+import { holdReceipts, settleReceipts, type Receipt } from '../lib/journal/receipts';
+import type { Reading } from '../lib/reading';
+import type { Failure } from '../shared/batch';
+import type { UpperstackMessage } from '../shared/input';
+import type { BatchMessage } from '../shared/mqtt-batch';
+
+const FORMATS = new Set(['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol']);
+
+export interface BatchResult {
+  out: UpperstackMessage | null;
+  failures: Failure[];
+}
+
+export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions, 'device' | 'receivedAt'>, newId: () => string): BatchResult {
+  const { batch, payload, upperstack, ...common } = msg;
+  const readings: Reading[] = [];
+  const good: Receipt[] = [];
+  const failures: Failure[] = [];
+  const empty: Receipt[] = [];
+  let format: string | undefined;
+  let mixed = false;
+  // One options object for all items: decodeReadings reads it synchronously.
+  const itemOpts: DecodeReadingsOptions = { ...opts, device: undefined, receivedAt: 0 };
+  const failed = (i: number, error: UpperstackError, body: unknown, extra?: object) => {
+    const item = batch[i];
+    failures.push({
+      error,
+      msg: {
+        ...common,
+        _msgid: newId(),
+        topic: item.topic,
+        device: item.device,
+        qos: item.qos,
+        receivedAt: item.receivedAt,
+        payload: body,
+        error: { ...describeError(error), ...extra },
+        upperstack: { receipts: [upperstack.receipts[i]] },
+      },
+    });
+  };
+  for (let i = 0; i < batch.length; i++) {
+    const item = batch[i];
+    const receipt = upperstack.receipts[i];
+    itemOpts.format = opts.format === 'auto' && item.format && FORMATS.has(item.format) ? (item.format as Format) : opts.format;
+    itemOpts.device = item.device;
+    itemOpts.receivedAt = item.receivedAt;
+    let shares = 0;
+    try {
+      const result = decodeReadings(payload[i], itemOpts);
+      const rs = result.readings;
+      if (rs.length) {
+        for (let k = 0; k < rs.length; k++) readings.push(rs[k]);
+        good.push(receipt);
+        shares++;
+        if (format === undefined) format = result.format;
+        else if (format !== result.format) mixed = true;
+      }
+      for (const r of result.rejected) {
+        failed(i, r.error, r.item, { index: r.index });
+        shares++;
+      }
+    } catch (err) {
+      if (!(err instanceof UpperstackError)) throw err;
+      failed(i, err, payload[i]);
+      shares++;
+    }
+    if (shares > 1) holdReceipts([receipt], shares - 1);
+    else if (shares === 0) empty.push(receipt);
+  }
+  // A message with no readings at all (e.g. "[]") has nothing to store and nothing wrong with it.
+  settleReceipts(empty);
+  if (!readings.length) return { out: null, failures };
+  const out: UpperstackMessage = { ...common, payload: readings, upperstack: { receipts: good } };
+  if (format !== undefined && !mixed) out.format = format;
+  else delete out.format;
+  return { out, failures };
+}

@@ -1,0 +1,187 @@
+/**
+ * upperstack-mqtt-in against an in-process stand-in for the embedded broker, so
+ * the test decides exactly which messages arrive in the same event-loop turn
+ * and sees every acknowledgement.
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs, { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import helper from 'node-red-node-test-helper';
+import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
+import { settleReceipts, journalBacklog, type Receipt } from '../../nodes/lib/journal/receipts';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const nodes = [require('../../nodes/mqtt-in/mqtt-in'), require('../../nodes/decode/decode')];
+
+helper.init(require.resolve('node-red'));
+
+type Deliver = (p: InProcessPacket, ack: () => void) => void;
+
+function fakeBroker(id: string): EmbeddedBroker & { deliver: () => Deliver } {
+  let deliver: Deliver | undefined;
+  return {
+    id,
+    subscribe(_filter, d) {
+      deliver = d;
+      return () => (deliver = undefined);
+    },
+    publish: async () => undefined,
+    listening: () => true,
+    addresses: () => ({ tcp: 0 }),
+    deliver: () => {
+      if (!deliver) throw new Error('mqtt-in has not subscribed');
+      return deliver;
+    },
+  };
+}
+
+const packet = (device: string, body: string): InProcessPacket => ({ topic: `devices/${device}/telemetry`, payload: Buffer.from(body), qos: 1, retain: false });
+
+interface Msg {
+  payload: unknown;
+  topic?: string;
+  device?: string;
+  batch?: unknown[];
+  error?: { code: string };
+  upperstack?: { receipts: Receipt[] };
+}
+
+function next(id: string): Promise<Msg> {
+  const n = helper.getNode(id) as unknown as NodeJS.EventEmitter;
+  return new Promise((resolve) => n.once('input', resolve));
+}
+
+/** Counts write(2) calls that carry `marker` (the journal's group writes). */
+function countWrites(marker: string): { count: () => number; restore: () => void } {
+  const original = fs.writeSync;
+  let n = 0;
+  (fs as { writeSync: unknown }).writeSync = (fd: number, buf: unknown, ...rest: unknown[]) => {
+    if (Buffer.isBuffer(buf) && buf.includes(marker)) n++;
+    return (original as (...a: unknown[]) => number)(fd, buf, ...rest);
+  };
+  return { count: () => n, restore: () => ((fs as { writeSync: unknown }).writeSync = original) };
+}
+
+describe('upperstack-mqtt-in', () => {
+  let broker: ReturnType<typeof fakeBroker>;
+  let loaded = 0;
+  before(async () => {
+    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-mqtt-in-')) } });
+    await helper.startServer();
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    unregisterBroker(broker);
+  });
+
+  function load(inNode: Record<string, unknown>, rest: Array<Record<string, unknown>>) {
+    broker = fakeBroker(`fake-${Math.random().toString(36).slice(2)}`);
+    registerBroker(broker);
+    // A node id of its own per test: a journal left unsettled by one test would replay into the next.
+    const base = { id: `in-${++loaded}`, type: 'upperstack-mqtt-in', z: 'tab', source: 'embedded', broker: broker.id, topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, highWater: 0, lowWater: 0 };
+    return helper.load(nodes, [{ id: 'tab', type: 'tab', label: 'test' }, { ...base, ...inNode }, ...rest]);
+  }
+
+  test('messages of one turn become one journal write, are acknowledged after it, and reach decode as one batch', async () => {
+    await load({ wires: [['decode'], ['badTopic']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], ['failed']] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'failed', type: 'helper', z: 'tab' },
+      { id: 'badTopic', type: 'helper', z: 'tab' },
+    ]);
+    const out = next('out');
+    const failed = next('failed');
+    const writes = countWrites('devices/');
+    const acks: number[] = [];
+    try {
+      const deliver = broker.deliver();
+      deliver(packet('a', '{"ts":1767225600000,"t":1}'), () => acks.push(writes.count()));
+      deliver(packet('b', '{"t": 2,'), () => acks.push(writes.count()));
+      deliver(packet('c', '[{"ts":1767225601000,"t":3},{"ts":1767225602000,"t":4}]'), () => acks.push(writes.count()));
+      assert.equal(acks.length, 0, 'nothing is acknowledged before the journal write');
+      const [batch, failure] = await Promise.all([out, failed]);
+      assert.equal(writes.count(), 1, 'one write for the three messages');
+      assert.deepEqual(acks, [1, 1, 1], 'each ack came after that write');
+      assert.deepEqual((batch.payload as Array<{ device: string; fields: { t: number } }>).map((r) => [r.device, r.fields.t]), [['a', 1], ['c', 3], ['c', 4]]);
+      assert.equal(batch.batch, undefined);
+      assert.equal(batch.upperstack?.receipts.length, 2, 'the receipts of the two messages that decoded');
+      assert.equal(failure.topic, 'devices/b/telemetry');
+      assert.equal(failure.device, 'b');
+      assert.equal(failure.error?.code, 'DECODE_FAILED');
+      assert.equal(String(failure.payload), '{"t": 2,');
+      assert.equal(failure.upperstack?.receipts.length, 1);
+      const receiptSeqs = [...batch.upperstack!.receipts, ...failure.upperstack!.receipts].map((r) => r.s).sort();
+      assert.equal(new Set(receiptSeqs).size, 3, 'every message keeps its own journal entry');
+      settleReceipts(batch.upperstack!.receipts);
+      settleReceipts(failure.upperstack!.receipts);
+      assert.equal(journalBacklog().pending, 0);
+    } finally {
+      writes.restore();
+    }
+  });
+
+  test('a bad topic in a batch goes to output 2 alone; the rest still leave together', async () => {
+    await load({ topic: 'devices/{device}/#', wires: [['decode'], ['badTopic']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'badTopic', type: 'helper', z: 'tab' },
+    ]);
+    const out = next('out');
+    const bad = next('badTopic');
+    const deliver = broker.deliver();
+    deliver(packet('x', '{"t":1}'), () => undefined);
+    deliver({ ...packet('x', '{"t":2}'), topic: 'devices//telemetry' }, () => undefined);
+    deliver(packet('y', '{"t":3}'), () => undefined);
+    const [batch, rejected] = await Promise.all([out, bad]);
+    assert.deepEqual((batch.payload as Array<{ device: string }>).map((r) => r.device), ['x', 'y']);
+    assert.equal(rejected.error?.code, 'BAD_TOPIC');
+    assert.equal(rejected.topic, 'devices//telemetry');
+  });
+
+  test('towards anything but decode nodes, messages of one turn still leave one by one', async () => {
+    await load({ wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
+    const raw = helper.getNode('raw') as unknown as NodeJS.EventEmitter;
+    const got: Msg[] = [];
+    const two = new Promise<void>((resolve) => raw.on('input', (m: Msg) => got.push(m) === 2 && resolve()));
+    const deliver = broker.deliver();
+    deliver(packet('a', '1'), () => undefined);
+    deliver(packet('b', '2'), () => undefined);
+    await two;
+    assert.deepEqual(got.map((m) => [m.device, String(m.payload)]), [['a', '1'], ['b', '2']]);
+  });
+
+  test('acks are withheld while the unsettled backlog is at the high-water mark and released at the low-water mark', async () => {
+    await load({ highWater: 3, lowWater: 1, wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
+    const raw = helper.getNode('raw') as unknown as NodeJS.EventEmitter;
+    const got: Msg[] = [];
+    let wanted = 0;
+    let arrived: () => void = () => undefined;
+    raw.on('input', (m: Msg) => {
+      got.push(m);
+      if (got.length === wanted) arrived();
+    });
+    const until = (n: number) => new Promise<void>((resolve) => ((wanted = n), (arrived = resolve), got.length >= n && resolve()));
+    const acked: string[] = [];
+    const deliver = broker.deliver();
+    deliver(packet('a', '1'), () => acked.push('a'));
+    deliver(packet('b', '2'), () => acked.push('b'));
+    await until(2);
+    assert.deepEqual(acked, ['a', 'b'], 'two unsettled is below the mark of three');
+    deliver(packet('c', '3'), () => acked.push('c'));
+    deliver(packet('d', '4'), () => acked.push('d'));
+    await until(4);
+    assert.deepEqual(acked, ['a', 'b'], 'four unsettled: c and d wait');
+    const receipt = (i: number) => got[i].upperstack!.receipts;
+    settleReceipts(receipt(0));
+    settleReceipts(receipt(1));
+    assert.deepEqual(acked, ['a', 'b'], 'two unsettled is still above the low-water mark');
+    settleReceipts(receipt(2));
+    assert.deepEqual(acked, ['a', 'b', 'c', 'd'], 'released in order at the low-water mark');
+    settleReceipts(receipt(3));
+  });
+});

@@ -1,0 +1,72 @@
+/** Backpressure: acknowledgements withheld above the high-water mark, released at the low-water mark. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Journal } from '../../nodes/lib/journal/journal';
+import { AckGate } from '../../nodes/lib/journal/gate';
+
+function journal(): Journal {
+  const j = new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-gate-')) });
+  j.open();
+  return j;
+}
+
+test('below the high-water mark an ack goes out at once', () => {
+  const j = journal();
+  const gate = new AckGate(j, { highWater: 3, lowWater: 1 });
+  j.append(Buffer.from('a'));
+  j.append(Buffer.from('b'));
+  let acked = 0;
+  gate.admit(() => acked++);
+  assert.equal(acked, 1);
+  j.close();
+});
+
+test('at the high-water mark acks are withheld until the backlog is down to the low-water mark, then released in order', () => {
+  const j = journal();
+  const changes: boolean[] = [];
+  const gate = new AckGate(j, { highWater: 3, lowWater: 1, onChange: (p) => changes.push(p) });
+  const seqs = ['a', 'b', 'c'].map((s) => j.append(Buffer.from(s)));
+  const acked: string[] = [];
+  gate.admit(() => acked.push('c'));
+  assert.equal(acked.length, 0);
+  assert.ok(gate.isPaused());
+  seqs.push(j.append(Buffer.from('d')));
+  gate.admit(() => acked.push('d'));
+  assert.equal(gate.waiting(), 2);
+  j.settle(seqs[0]);
+  j.settle(seqs[1]);
+  assert.equal(acked.length, 0, 'still above the low-water mark (2 > 1)');
+  j.settle(seqs[2]);
+  assert.deepEqual(acked, ['c', 'd']);
+  assert.ok(!gate.isPaused());
+  assert.deepEqual(changes, [true, false]);
+  // Open again: the next ack below the high-water mark is not held.
+  gate.admit(() => acked.push('e'));
+  assert.deepEqual(acked, ['c', 'd', 'e']);
+  j.close();
+});
+
+test('a high-water mark of 0 turns backpressure off', () => {
+  const j = journal();
+  const gate = new AckGate(j, { highWater: 0, lowWater: 0 });
+  for (let i = 0; i < 100; i++) j.append(Buffer.from(String(i)));
+  let acked = 0;
+  gate.admit(() => acked++);
+  assert.equal(acked, 1);
+  j.close();
+});
+
+test('closing releases what is withheld: those messages are journaled and replay at the next start', () => {
+  const j = journal();
+  const gate = new AckGate(j, { highWater: 1, lowWater: 0 });
+  j.append(Buffer.from('a'));
+  let acked = 0;
+  gate.admit(() => acked++);
+  assert.equal(acked, 0);
+  gate.close();
+  assert.equal(acked, 1);
+  j.close();
+});
