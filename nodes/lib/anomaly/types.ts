@@ -57,6 +57,11 @@ export interface HoltWintersConfig extends Adaptive {
   alpha?: number;
   beta?: number;
   gamma?: number;
+  /**
+   * With a daily season, also learn how each part of the week differs from
+   * the average day, and use it once it forecasts clearly better (default true).
+   */
+  weekly?: boolean;
   /** Alarm at this many standard deviations of the forecast error. */
   threshold?: number;
 }

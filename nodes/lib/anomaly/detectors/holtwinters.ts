@@ -4,11 +4,12 @@
  * indexed by time, not by count, so a gap in the data does not shift the cycle.
  */
 import { durationAdjective, withUnit } from '../format';
-import { known, num, duration } from '../params';
+import { bool, known, num, duration } from '../params';
 import { Surprise, type SurpriseState } from '../stats';
 import { alarmLevel, DEFAULT_MEMORY } from './zscore';
 import type { Detector, FieldContext, HoltWintersConfig, Outcome } from '../types';
 import { detectSeason, medianStep } from './season';
+import { freshWeek, isDaily, WeekProfile, type WeekState } from './weekly';
 
 export interface HoltWintersSettings {
   /** Season in ms; 0 = none, -1 = detect from the warm-up history. */
@@ -16,19 +17,22 @@ export interface HoltWintersSettings {
   alpha: number;
   beta: number;
   gamma: number;
+  /** Learn a weekly profile on top of a daily season, used once it forecasts clearly better. */
+  weekly: boolean;
   threshold: number;
   memory: number;
   warmup: number;
 }
 
 export function holtWintersSettings(c: HoltWintersConfig): HoltWintersSettings {
-  known('holtwinters', c, ['season', 'alpha', 'beta', 'gamma', 'threshold', 'memory']);
+  known('holtwinters', c, ['season', 'alpha', 'beta', 'gamma', 'weekly', 'threshold', 'memory']);
   const season = c.season ?? 'auto';
   return {
     seasonMs: season === 'auto' ? -1 : season === 'none' ? 0 : duration('holtwinters', 'season', season, '1d'),
     alpha: num('holtwinters', 'alpha', c.alpha, 0.02, { above: 0, max: 1 }),
     beta: num('holtwinters', 'beta', c.beta, 0.01, { min: 0, max: 1 }),
     gamma: num('holtwinters', 'gamma', c.gamma, 0.2, { min: 0, max: 1 }),
+    weekly: bool('holtwinters', 'weekly', c.weekly, true),
     threshold: num('holtwinters', 'threshold', c.threshold, 5, { above: 0 }),
     memory: num('holtwinters', 'memory', c.memory, DEFAULT_MEMORY, { min: 0 }),
     warmup: num('holtwinters', 'warmup', c.warmup, 1000, { min: 10, integer: true }),
@@ -43,6 +47,8 @@ interface Model {
   origin: number;
   lastTs: number;
   variance: number;
+  /** The weekly profile of a daily season; absent in state saved before it existed, and without a daily season. */
+  week?: WeekState;
 }
 
 export interface HoltWintersState {
@@ -61,13 +67,30 @@ export class HoltWintersDetector implements Detector {
   private history: { t: number[]; v: number[] } | null = { t: [], v: [] };
   private m: Model | null = null;
   private readonly surprise: Surprise;
+  private week: WeekProfile | null = null;
 
   constructor(private readonly s: HoltWintersSettings, state?: HoltWintersState) {
     this.surprise = new Surprise(s.threshold, s.memory, state?.surprise);
     if (state) {
       this.history = state.history && { t: [...state.history.t], v: [...state.history.v] };
       this.m = state.model && { ...state.model, season: [...state.model.season] };
+      if (this.m) this.attachWeek(this.m);
     }
+  }
+
+  /** A model with a daily season gets its weekly profile (a fresh one for state saved before profiles existed). */
+  private attachWeek(m: Model): void {
+    if (!this.s.weekly || !m.season.length || !isDaily(m.season.length * m.stepMs)) {
+      delete m.week;
+      return;
+    }
+    m.week = m.week ? { ...m.week, slots: [...m.week.slots], counts: [...m.week.counts] } : freshWeek(m.stepMs, m.origin);
+    this.week = new WeekProfile(m.week, m.stepMs, this.s.gamma);
+  }
+
+  /** Whether the weekly profile is in use; for tests and status. */
+  get weeklyInUse(): boolean {
+    return this.week?.st.active ?? false;
   }
 
   /** Readings per season once the model runs (0 without a season); for tests and status. */
@@ -113,6 +136,7 @@ export class HoltWintersDetector implements Detector {
     let spread = 0;
     for (let i = 0; i < v.length; i++) spread += (v[i] - all - (len ? season[i % len] : 0)) ** 2;
     this.m = { level: level - trend, trend, season, stepMs, origin: t[0], lastTs: t[0] - stepMs, variance: spread / v.length };
+    this.attachWeek(this.m);
     // The first half of the replay settles the model; its errors would overstate the spread.
     let varAcc = 0;
     const half = v.length >> 1;
@@ -139,7 +163,12 @@ export class HoltWintersDetector implements Detector {
 
   private forecast(m: Model, ts: number): number {
     const steps = Math.max(0, Math.round((ts - m.lastTs) / m.stepMs));
-    return m.level + steps * m.trend + (m.season.length ? m.season[this.slot(m, ts)] : 0);
+    return m.level + steps * m.trend + (m.season.length ? m.season[this.slot(m, ts)] : 0) + this.weekOffset(ts);
+  }
+
+  /** The weekly profile's share of the forecast: 0 until it has proved itself. */
+  private weekOffset(ts: number): number {
+    return this.week?.st.active ? this.week.offset(ts) : 0;
   }
 
   /** Moves the model one reading on; returns the forecast error before learning. */
@@ -148,14 +177,17 @@ export class HoltWintersDetector implements Detector {
     const base = m.level + steps * m.trend;
     const idx = m.season.length ? this.slot(m, ts) : -1;
     const s = idx >= 0 ? m.season[idx] : 0;
-    const err = value - (base + s);
+    const offset = this.week ? this.week.offset(ts) : 0;
+    const w = this.week?.st.active ? offset : 0;
+    const err = value - (base + s + w);
     const sigma = Math.sqrt(m.variance);
-    const taught = sigma > 0 ? base + s + Math.max(-CLIP * sigma, Math.min(CLIP * sigma, err)) : value;
+    const taught = sigma > 0 ? base + s + w + Math.max(-CLIP * sigma, Math.min(CLIP * sigma, err)) : value;
     const { alpha, beta, gamma } = this.s;
-    const level = alpha * (taught - s) + (1 - alpha) * base;
+    const level = alpha * (taught - s - w) + (1 - alpha) * base;
     if (steps > 0) m.trend = beta * ((level - m.level) / steps) + (1 - beta) * m.trend;
     m.level = level;
-    if (idx >= 0) m.season[idx] = gamma * (taught - level) + (1 - gamma) * s;
+    if (idx >= 0) m.season[idx] = gamma * (taught - level - w) + (1 - gamma) * s;
+    if (this.week) this.week.learn(ts, err, offset, taught - base - s, sigma > 0 ? CLIP * sigma : Infinity);
     m.lastTs = Math.max(m.lastTs, ts);
     const clipped = sigma > 0 ? Math.min(Math.abs(err), CLIP * sigma) : Math.abs(err);
     m.variance = (1 - VAR_ALPHA) * m.variance + VAR_ALPHA * clipped * clipped;
@@ -183,7 +215,7 @@ export class HoltWintersDetector implements Detector {
   private explain(m: Model, value: number, expected: number, z: number, level: number, ctx: FieldContext): string {
     const what = `${ctx.field} ${withUnit(value, ctx.unit)}`;
     const basis = m.season.length
-      ? `expected at this point of its ${durationAdjective(m.season.length * m.stepMs)} cycle`
+      ? `expected at this point of its ${durationAdjective(m.season.length * m.stepMs)}${this.week?.st.active ? ' and weekly' : ''} cycle${this.week?.st.active ? 's' : ''}`
       : 'expected from its recent level and trend';
     const exp = `the ${withUnit(expected, ctx.unit)} ${basis}`;
     const a = Math.abs(z);
@@ -194,7 +226,7 @@ export class HoltWintersDetector implements Detector {
   toJSON(): HoltWintersState {
     return {
       history: this.history && { t: [...this.history.t], v: [...this.history.v] },
-      model: this.m && { ...this.m, season: [...this.m.season] },
+      model: this.m && { ...this.m, season: [...this.m.season], ...(this.week ? { week: this.week.toJSON() } : {}) },
       surprise: this.surprise.toJSON(),
     };
   }
