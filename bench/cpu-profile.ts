@@ -11,10 +11,13 @@
  * tell the JS heap (queued messages) from native memory (DuckDB, buffers).
  */
 import { Session } from 'node:inspector';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const out = process.env.BENCH_CPU_PROFILE_OUT;
 if (out) {
+  // A write failing inside the signal handler would take the runtime down mid-benchmark.
+  mkdirSync(dirname(out), { recursive: true });
   const session = new Session();
   session.connect();
   session.post('Profiler.enable');

@@ -18,12 +18,19 @@
  * Environment: BENCH_READINGS (per phase, default 100000), BENCH_PUBLISHERS (2),
  * BENCH_CLIENTS (MQTT clients per publisher, 2), BENCH_INFLIGHT (100),
  * BENCH_ROUNDS (rounds with 1 reading/msg, 3), BENCH_BATCH_ROUNDS (rounds with
- * 10 readings/msg, 1), BENCH_PHASE_TIMEOUT_S (60), BENCH_MOSQUITTO (binary, or
+ * 10 readings/msg, 1), BENCH_ANOMALY_ROUNDS (the row with the anomaly node, 1),
+ * BENCH_PHASE_TIMEOUT_S (60), BENCH_MOSQUITTO (binary, or
  * "none" to skip), BENCH_ONLY (comma list of embedded, mosquitto,
  * single, batch, upperstack, raw, stock), BENCH_PROFILE_DIR (the runtime writes
  * a V8 CPU profile there, see cpu-profile.ts), BENCH_JSON (write the results there),
  * BENCH_RUNTIME_NODE_OPTIONS (NODE_OPTIONS for the Upperstack runtime only),
- * BENCH_ANOMALY=0 (leave out the anomaly engine's table, bench/anomaly.ts).
+ * BENCH_ANOMALY=0 (leave out the anomaly engine's table, bench/anomaly.ts, and the
+ * informational pipeline row with the anomaly node enabled).
+ *
+ * The flow pack's anomaly node (store → anomaly) is not part of the ingestion
+ * pipeline the targets are about, so the main rows deploy the pack with it
+ * disabled; one informational row (embedded, 1 reading/msg) runs the pack as
+ * shipped, so its cost shows next to them.
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */
@@ -45,6 +52,7 @@ const CLIENTS = Number(env.BENCH_CLIENTS) || 2;
 const INFLIGHT = Number(env.BENCH_INFLIGHT) || 100;
 const ROUNDS = Number(env.BENCH_ROUNDS) || 3;
 const BATCH_ROUNDS = Number(env.BENCH_BATCH_ROUNDS) || 1;
+const ANOMALY_ROUNDS = Number(env.BENCH_ANOMALY_ROUNDS) || 1;
 const PHASE_TIMEOUT_MS = (Number(env.BENCH_PHASE_TIMEOUT_S) || 60) * 1000;
 const ONLY = new Set((env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 const PROBE_EVERY_MS = 10;
@@ -52,9 +60,11 @@ const POLL_MS = 25;
 const ROOT = join(__dirname, '..', '..');
 
 // BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.
-const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock'] };
-// BENCH_ANOMALY=0 leaves out the anomaly engine's table (BENCH_ONLY=anomaly runs only that).
+const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock', 'upperstack-anomaly'] };
+// BENCH_ANOMALY=0 leaves out the anomaly engine's table (BENCH_ONLY=anomaly runs only that) and the
+// pipeline row with the anomaly node enabled.
 const ANOMALY = env.BENCH_ANOMALY !== '0' && want('anomaly');
+const ANOMALY_ROW = env.BENCH_ANOMALY !== '0';
 function want(value: string): boolean {
   if (ONLY.size === 0) return true;
   const g = Object.values(GROUPS).find((gr) => gr.includes(value));
@@ -62,7 +72,8 @@ function want(value: string): boolean {
   return ONLY.has(value);
 }
 
-type Consumer = 'upperstack' | 'raw' | 'stock';
+/** upperstack-anomaly: our runtime with the flow pack as shipped, anomaly node enabled (informational). */
+type Consumer = 'upperstack' | 'raw' | 'stock' | 'upperstack-anomaly';
 
 /** One measured phase: one consumer, one round. */
 interface Row {
@@ -279,9 +290,9 @@ function devicesOf(prefix: string): string[] {
   return out;
 }
 
-function oursTarget(rt: Runtime): StoreTarget {
+function oursTarget(rt: Runtime, consumer: 'upperstack' | 'upperstack-anomaly' = 'upperstack'): StoreTarget {
   return {
-    consumer: 'upperstack',
+    consumer,
     topicPrefix: 'devices',
     pid: rt.proc.pid!,
     async count(_prefix, devices) {
@@ -370,7 +381,7 @@ async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> 
   const consumerWatch = new ProcWatch(target.pid).begin();
   const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
   const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
-  const profiling = target.consumer === 'upperstack' && !!env.BENCH_PROFILE_DIR;
+  const profiling = target.consumer !== 'stock' && !!env.BENCH_PROFILE_DIR;
   if (profiling) process.kill(target.pid, 'SIGWINCH');
 
   // Latency probes: poll the store for new probe readings; a probe's latency is the time the
@@ -531,21 +542,37 @@ async function rawPhase(ctx: PhaseContext): Promise<Row> {
 
 // ---------------------------------------------------------------- one broker × message shape
 
-function externalFlows(mqttPort: number): string {
+/**
+ * The default flow pack as the runtime deploys it. `anomaly: false` disables the anomaly node
+ * (`d: true`; Node-RED drops the wire from the store to it), so the flow is the ingestion pipeline
+ * the targets are about. `mqttPort` switches the inputs to an external broker.
+ */
+function benchFlows(opts: { anomaly: boolean; mqttPort?: number }): string {
   const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
-  flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${mqttPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
+  if (!flows.some((n) => n.type === 'upperstack-anomaly') && !opts.anomaly) log('  note: the flow pack has no anomaly node to disable');
   for (const n of flows) {
-    if (n.type === 'upperstack-mqtt-in') {
-      n.source = 'external';
-      n.connection = 'bench_conn';
+    if (n.type === 'upperstack-anomaly' && !opts.anomaly) n.d = true;
+  }
+  if (opts.mqttPort !== undefined) {
+    flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${opts.mqttPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
+    for (const n of flows) {
+      if (n.type === 'upperstack-mqtt-in') {
+        n.source = 'external';
+        n.connection = 'bench_conn';
+      }
     }
   }
   return JSON.stringify(flows);
 }
 
-async function group(broker: Row['broker'], batch: number, rounds: number, mosquittoBin: string | undefined): Promise<void> {
-  const tag = `${broker === 'embedded' ? 'emb' : 'mosq'}-${batch}`;
-  log(`${broker}, ${batch === 1 ? 'single-reading messages' : `${batch}-reading batches`}, ${rounds} round(s)`);
+/**
+ * One runtime (and stock process) per broker and message shape. `withAnomaly` runs only our
+ * runtime with the flow pack as shipped (anomaly node enabled): the informational row.
+ */
+async function group(broker: Row['broker'], batch: number, rounds: number, mosquittoBin: string | undefined, withAnomaly = false): Promise<void> {
+  const tag = `${broker === 'embedded' ? 'emb' : 'mosq'}-${batch}${withAnomaly ? '-an' : ''}`;
+  log(`${broker}, ${batch === 1 ? 'single-reading messages' : `${batch}-reading batches`}${withAnomaly ? ', anomaly node enabled' : ''}, ${rounds} round(s)`);
+  const ours = withAnomaly ? 'upperstack-anomaly' : 'upperstack';
   let mosq: Mosquitto | undefined;
   let rt: Runtime | undefined;
   let stock: Stock | undefined;
@@ -555,11 +582,12 @@ async function group(broker: Row['broker'], batch: number, rounds: number, mosqu
       // The per-client queue never drops a QoS 1 message for a slow subscriber (the default would,
       // and the phase could never complete).
       mosq = await startMosquitto({ bin: mosquittoBin!, maxQueuedMessages: 10_000_000 });
-      writeFileSync(join(dataDir, 'flows.json'), externalFlows(mosq.port));
     }
-    if (broker === 'embedded' || want('upperstack')) {
+    // Written before the first start, so the runtime deploys this instead of copying the pack.
+    writeFileSync(join(dataDir, 'flows.json'), benchFlows({ anomaly: withAnomaly, mqttPort: mosq?.port }));
+    if (broker === 'embedded' || want(ours)) {
       const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '' };
-      if (env.BENCH_PROFILE_DIR && want('upperstack')) {
+      if (env.BENCH_PROFILE_DIR && want(ours)) {
         // --cpu-prof is refused in NODE_OPTIONS; a preload starts the same sampling profiler.
         extra.NODE_OPTIONS += ` --require ${join(__dirname, 'cpu-profile.js')}`;
         extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `upperstack-${tag}-${Date.now()}.cpuprofile`);
@@ -568,18 +596,18 @@ async function group(broker: Row['broker'], batch: number, rounds: number, mosqu
     }
     const brokerPort = mosq ? mosq.port : rt!.mqttPort;
     const brokerPid = mosq ? mosq.proc.pid! : rt!.proc.pid!;
-    if (want('stock')) stock = await startStock(brokerPort);
+    if (want('stock') && !withAnomaly) stock = await startStock(brokerPort);
     // Consumers take turns within a round, so each pair compared ran close together in time.
     for (let round = 1; round <= rounds; round++) {
       const ctx: PhaseContext = { broker, url: `mqtt://127.0.0.1:${brokerPort}`, batch, tag: `${tag}-r${round}`, round, brokerPid };
-      if (want('upperstack')) {
-        const row = await storePhase(ctx, oursTarget(rt!));
+      if (want(ours)) {
+        const row = await storePhase(ctx, oursTarget(rt!, ours));
         // VmHWM: the peak since the runtime started (start-up, warm-ups and every round so far).
         row.peakRss = Math.max(row.peakRss, procSample(rt!.proc.pid)?.hwm ?? 0);
         rows.push(row);
-        log(`  round ${round} upperstack: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB`);
+        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB`);
       }
-      if (want('raw')) {
+      if (want('raw') && !withAnomaly) {
         const row = await rawPhase(ctx);
         rows.push(row);
         log(`  round ${round} raw:        ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB`);
@@ -618,7 +646,12 @@ function fmtCores(n: number): string {
   return Number.isFinite(n) ? n.toFixed(2) : '-';
 }
 
-const CONSUMER_LABEL: Record<Consumer, string> = { raw: 'raw MQTT.js (ceiling)', stock: 'stock Node-RED flow', upperstack: 'Upperstack pipeline' };
+const CONSUMER_LABEL: Record<Consumer, string> = {
+  raw: 'raw MQTT.js (ceiling)',
+  stock: 'stock Node-RED flow',
+  upperstack: 'Upperstack pipeline',
+  'upperstack-anomaly': 'Upperstack + anomaly (info)',
+};
 
 function median(xs: number[]): number {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -745,6 +778,12 @@ function verdicts(sums: Summary[]): Verdict[] {
         out.push({ target: `(context) raw ceiling ÷ stock flow (${where})`, value: times(r.median), pass: undefined });
       }
       if (ours) out.push({ target: `peak RSS < 300 MB (${where})`, value: `${fmtMb(ours.peakRss)} MB`, pass: ours.peakRss > 0 && ours.peakRss < 300 * 1024 * 1024 });
+      const withAnomaly = find(broker, batch, 'upperstack-anomaly');
+      if (ours && withAnomaly) {
+        // Not paired by round: it ran on its own runtime after the main rounds.
+        const ratio = withAnomaly.rate / ours.rate;
+        out.push({ target: `(context) with anomaly node ÷ without (${where})`, value: `${(ratio * 100).toFixed(0)}% of the readings/s; peak RSS ${fmtMb(withAnomaly.peakRss)} MB`, pass: undefined });
+      }
     }
   }
   return out;
@@ -767,6 +806,8 @@ async function main(): Promise<void> {
       if (!want(batch === 1 ? 'single' : 'batch')) continue;
       if (broker === 'mosquitto' && !mosquittoBin) continue;
       await group(broker, batch, batch === 1 ? ROUNDS : BATCH_ROUNDS, mosquittoBin);
+      // Right after the main rows it is compared with, on a runtime of its own.
+      if (broker === 'embedded' && batch === 1 && ANOMALY_ROW && want('upperstack-anomaly')) await group(broker, batch, ANOMALY_ROUNDS, mosquittoBin, true);
     }
   }
   if (want('pipeline') && want('mosquitto') && !mosquittoBin) skipped.push('mosquitto: skipped: mosquitto not installed');

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import { DuckDbStore, rowsJson } from '../../nodes/lib/store/duckdb';
 import { BadParameterError, StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 import type { AggregateFn } from '../../nodes/lib/store/types';
@@ -52,6 +52,26 @@ describe('DuckDbStore writes and reads', () => {
           { ts: T0 + 1500, fields: { temperature: 22.5, door: true, mode: 'eco, "quiet"' }, tags: { site: 'lab', floor: '2' } },
         ],
       });
+    });
+  });
+
+  test('each batch sends only the value columns it uses; every combination stores the same rows', async () => {
+    const batches: Reading[][] = [
+      [r('n', T0, { a: 1.5, b: 2 })],
+      [r('b', T0, { on: true })],
+      [r('s', T0, { mode: 'eco' })],
+      [r('t', T0, { a: 1 }, { site: 'lab' })],
+      // Booleans, texts and tags first appear after rows without them.
+      [r('m', T0, { a: 1 }), r('m', T0 + 1, { on: false }), r('m', T0 + 2, { mode: '' }, { k: 'v' }), r('m', T0 + 3, { a: 0, on: true, mode: 'x' })],
+    ];
+    const sent = batches.map((b) => Object.keys(JSON.parse(rowsJson(b).json) as object).sort().join(','));
+    assert.deepEqual(sent, ['d,f,n,t', 'b,d,f,t', 'd,f,s,t', 'd,f,g,n,t', 'b,d,f,g,n,s,t']);
+    await withStore(async (s) => {
+      for (const b of batches) await s.write(b);
+      for (const b of batches) {
+        const page = await s.readings({ device: b[0].device, limit: 10 });
+        assert.deepEqual(page.readings, b.map(({ ts, fields, tags }) => ({ ts, fields, tags })));
+      }
     });
   });
 

@@ -9,7 +9,7 @@
  * additionally needs fsync, which `fsync` controls ('interval' by default, so a
  * burst costs one fsync, not one per message).
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rename, renameSync, unlinkSync, writeFile, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { JournalError } from '../errors';
@@ -79,6 +79,11 @@ export class Journal {
   private timers: NodeJS.Timeout[] = [];
   private opened = false;
   private drainWaiter: { limit: number; cb: () => void } | undefined;
+  /** The periodic fsync and checkpoint run on the libuv pool; one of each at a time. */
+  private syncing = false;
+  private checkpointing = false;
+  /** Bumped by close(), so a background checkpoint finishing late leaves a reopened journal alone. */
+  private generation = 0;
 
   constructor(opts: JournalOptions) {
     this.dir = opts.dir;
@@ -119,8 +124,10 @@ export class Journal {
     this.dropSettledSegments();
     this.openSegmentForAppend();
     this.opened = true;
-    if (this.fsyncPolicy === 'interval') this.every(this.fsyncIntervalMs, () => this.sync());
-    this.every(this.checkpointIntervalMs, () => this.checkpoint());
+    // In the background: on ext4 the rename of a checkpoint waits for the new file's data to be
+    // written out, and fsync for the disk, both for milliseconds the event loop would stand still.
+    if (this.fsyncPolicy === 'interval') this.every(this.fsyncIntervalMs, () => this.syncInBackground());
+    this.every(this.checkpointIntervalMs, () => this.checkpointInBackground());
     return unsettled;
   }
 
@@ -256,6 +263,7 @@ export class Journal {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     if (!this.opened) return;
+    this.generation++;
     this.checkpoint();
     // A clean close knows exactly what is unsettled, so the next open replays only that.
     try {
@@ -276,6 +284,45 @@ export class Journal {
     const t = setInterval(fn, ms);
     t.unref();
     this.timers.push(t);
+  }
+
+  /** fsync on the libuv pool; appends go on meanwhile (the next tick covers them). */
+  private syncInBackground(): void {
+    if (this.fd < 0 || this.syncing) return;
+    this.syncing = true;
+    // Should rotate() close this fd meanwhile, it has synced the segment itself; a reused number
+    // only syncs another file.
+    fsync(this.fd, () => {
+      this.syncing = false;
+    });
+  }
+
+  /**
+   * The periodic checkpoint, written and renamed on the libuv pool. Segments are dropped only
+   * once the rename is done. Should close()'s own checkpoint land first and this one after it,
+   * the mark goes back a little: the next open then reads more, and replays only the exact
+   * unsettled list close() wrote.
+   */
+  private checkpointInBackground(): void {
+    if (!this.dirty || this.settledUpTo === this.checkpointed || this.checkpointing) return;
+    const value = this.settledUpTo;
+    const generation = this.generation;
+    const tmp = join(this.dir, 'settled.next');
+    this.checkpointing = true;
+    writeFile(tmp, String(value), (err) => {
+      if (err) {
+        this.checkpointing = false;
+        return;
+      }
+      rename(tmp, join(this.dir, 'settled'), (err2) => {
+        this.checkpointing = false;
+        // Without a checkpoint a crash replays more than needed, which the idempotent store absorbs.
+        if (err2 || generation !== this.generation || value <= this.checkpointed) return;
+        this.checkpointed = value;
+        if (this.settledUpTo === value) this.dirty = false;
+        this.dropSettledSegments();
+      });
+    });
   }
 
   private checkpoint(): void {

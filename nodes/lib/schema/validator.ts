@@ -38,6 +38,8 @@ export interface LoadedSchema {
 }
 
 const compiled = new Map<string, ReadingValidator>();
+// Shared: a batch is validated reading by reading, and the common answer needs no allocation.
+const OK: ValidationResult = Object.freeze({ ok: true });
 
 /** JSON with sorted keys, so the same schema written in another key order hashes the same. */
 function canonical(value: unknown): string {
@@ -124,7 +126,7 @@ export function compileSchema(schema: object | boolean): ReadingValidator {
     throw new ConfigError(`JSON Schema is invalid: ${err instanceof Error ? err.message : String(err)}`);
   }
   const validate: ReadingValidator = (reading) => {
-    if (fn(reading)) return { ok: true };
+    if (fn(reading)) return OK;
     const first = fn.errors?.[0];
     if (!first) return { ok: false, error: new SchemaViolationError('the reading does not match the schema', { path: '' }) };
     return { ok: false, error: violation(first, reading) };

@@ -137,8 +137,13 @@ function appendRows(ap: DuckDBAppender, readings: Reading[], withSeq: boolean): 
  * its own threads; the appender would do that work (one native call per value,
  * then the index insert in closeSync) on the event loop. Same checks as
  * appendRows, before anything is sent.
+ *
+ * Columns that hold nothing in this batch (no boolean or no text values, or no
+ * reading with tags) are left out of the text and become constants in the
+ * statement: parsing and unnesting a column of nulls is a third of DuckDB's
+ * work for the usual all-numeric readings.
  */
-function rowsJson(readings: Reading[]): string {
+export function rowsJson(readings: Reading[]): { sql: string; json: string } {
   const d: string[] = [];
   const t: number[] = [];
   const f: string[] = [];
@@ -146,6 +151,10 @@ function rowsJson(readings: Reading[]): string {
   const b: Array<boolean | null> = [];
   const s: Array<string | null> = [];
   const g: string[] = [];
+  let numbers = false;
+  let bools = false;
+  let texts = false;
+  let tagged = false;
   for (let i = 0; i < readings.length; i++) {
     const r = readings[i];
     if (typeof r?.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
@@ -155,7 +164,8 @@ function rowsJson(readings: Reading[]): string {
       throw new StoreFailedError(`reading [${i}] of device "${r.device}" has ts ${r.ts}; it must be epoch milliseconds`);
     }
     const ts = Math.round(r.ts);
-    const tags = JSON.stringify(r.tags ?? {});
+    const tags = hasKeys(r.tags) ? JSON.stringify(r.tags) : EMPTY_TAGS;
+    if (tags !== EMPTY_TAGS) tagged = true;
     for (const field in r.fields) {
       if (!Object.prototype.hasOwnProperty.call(r.fields, field)) continue;
       const v = r.fields[field];
@@ -166,18 +176,67 @@ function rowsJson(readings: Reading[]): string {
       d.push(r.device);
       t.push(ts);
       f.push(field);
-      n.push(kind === 'number' ? (v as number) : null);
-      b.push(kind === 'boolean' ? (v as boolean) : null);
-      s.push(kind === 'string' ? (v as string) : null);
+      if (kind === 'number') {
+        numbers = true;
+        n.push(v as number);
+        b.push(null);
+        s.push(null);
+      } else if (kind === 'boolean') {
+        bools = true;
+        n.push(null);
+        b.push(v as boolean);
+        s.push(null);
+      } else {
+        texts = true;
+        n.push(null);
+        b.push(null);
+        s.push(v as string);
+      }
       g.push(tags);
     }
   }
-  return JSON.stringify({ d, t, f, n, b, s, g });
+  const cols: Record<string, unknown[]> = { d, t, f };
+  if (numbers) cols.n = n;
+  if (bools) cols.b = b;
+  if (texts) cols.s = s;
+  if (tagged) cols.g = g;
+  return { sql: insertSql(numbers, bools, texts, tagged), json: JSON.stringify(cols) };
 }
 
-const INSERT_JSON = `INSERT INTO readings
-SELECT unnest(c.d), make_timestamp(unnest(c.t) * 1000), unnest(c.f), unnest(c.n), unnest(c.b), unnest(c.s), unnest(c.g)
-FROM (SELECT json_transform($rows, '{"d":["VARCHAR"],"t":["BIGINT"],"f":["VARCHAR"],"n":["DOUBLE"],"b":["BOOLEAN"],"s":["VARCHAR"],"g":["VARCHAR"]}') AS c)`;
+const EMPTY_TAGS = '{}';
+
+function hasKeys(o: object | undefined | null): boolean {
+  if (!o) return false;
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
+  return false;
+}
+
+const insertSqls = new Map<number, string>();
+
+/** The INSERT for a batch with these columns present; at most 16 texts, built once each. */
+function insertSql(numbers: boolean, bools: boolean, texts: boolean, tagged: boolean): string {
+  const key = (numbers ? 1 : 0) | (bools ? 2 : 0) | (texts ? 4 : 0) | (tagged ? 8 : 0);
+  let sql = insertSqls.get(key);
+  if (sql) return sql;
+  const types: string[] = ['"d":["VARCHAR"]', '"t":["BIGINT"]', '"f":["VARCHAR"]'];
+  const col = (present: boolean, name: string, type: string, absent: string) => {
+    if (!present) return absent;
+    types.push(`"${name}":["${type}"]`);
+    return `unnest(c.${name})`;
+  };
+  const values = [
+    'unnest(c.d)',
+    'make_timestamp(unnest(c.t) * 1000)',
+    'unnest(c.f)',
+    col(numbers, 'n', 'DOUBLE', 'NULL::DOUBLE'),
+    col(bools, 'b', 'BOOLEAN', 'NULL::BOOLEAN'),
+    col(texts, 's', 'VARCHAR', 'NULL::VARCHAR'),
+    col(tagged, 'g', 'VARCHAR', `'${EMPTY_TAGS}'`),
+  ];
+  sql = `INSERT INTO readings SELECT ${values.join(', ')} FROM (SELECT json_transform($rows, '{${types.join(',')}}') AS c)`;
+  insertSqls.set(key, sql);
+  return sql;
+}
 
 function discard(ap: DuckDBAppender | undefined): void {
   if (!ap) return;
@@ -446,7 +505,8 @@ export class DuckDbStore implements TimeSeriesStore {
 
   /** The fast path: one INSERT statement (atomic), executed off the event loop. */
   private async appendDirect(conn: DuckDBConnection, readings: Reading[]): Promise<void> {
-    await conn.run(INSERT_JSON, { rows: rowsJson(readings) });
+    const { sql, json } = rowsJson(readings);
+    await conn.run(sql, { rows: json });
   }
 
   /** Replaces rows that exist; one statement, so it is atomic without a transaction. */
