@@ -34,7 +34,7 @@ const CASES: Case[] = [
   { name: 'iforest (100 trees)', detector: { type: 'iforest' }, warm: 700, memSeries: 100 },
   { name: 'flatline', detector: { type: 'flatline' }, warm: 200, memSeries: 5000 },
   { name: 'rate', detector: { type: 'rate' }, warm: 1100, memSeries: 1000 },
-  { name: 'ensemble (default)', detector: undefined, warm: 2100, memSeries: 500 },
+  { name: 'default (likelihood over ensemble)', detector: undefined, warm: 2100, memSeries: 500 },
 ];
 
 const STEP = 60_000;
