@@ -4,9 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
@@ -20,18 +18,15 @@ interface Got {
 
 describe('embedded broker listeners and protocol versions', () => {
   let broker: EmbeddedMqttBroker;
-  let dir: string;
-  let key: string;
-  let cert: string;
+  // A self-signed localhost pair valid for 100 years, so `npm test` needs no openssl binary.
+  const tls = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
+  const key = join(tls, 'key.pem');
+  const cert = join(tls, 'cert.pem');
   const got: Got[] = [];
   let holdAcks = false;
   const held: Array<() => void> = [];
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'us-broker-'));
-    key = join(dir, 'key.pem');
-    cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
     // For WebSocket and TLS, port 0 means "off", so free ports are found first.
     broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', wsPort: await freePort(), tlsPort: await freePort(), tlsKeyFile: key, tlsCertFile: cert });
     await broker.start();
@@ -43,7 +38,6 @@ describe('embedded broker listeners and protocol versions', () => {
   });
   after(async () => {
     await broker?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const urls = () => ({
