@@ -2,6 +2,12 @@
  * upperstack-mqtt-connection: owns one MQTT.js client to an external broker.
  * Input nodes register their subscription; a message is acknowledged (PUBACK, or
  * PUBREC for QoS 2) only after every matching input has journaled it.
+ *
+ * MQTT.js hands over one message at a time and parses the next only after the
+ * handler's callback, which also writes the PUBACK. So that the messages of one
+ * event-loop turn can still be journaled with one write, the client's stream is
+ * corked for the turn: PUBACKs queue in it and reach the broker only after the
+ * journal write at the end of the turn (and never, if that write fails).
  */
 import { readFileSync } from 'node:fs';
 import type { Node, NodeAPI } from 'node-red';
@@ -42,6 +48,45 @@ export = function register(RED: NodeAPI): void {
 
     /** Journals m for every matching input; throws when any journal cannot take it. */
     const journal = (m: ReceivedMessage) => matching(m.topic).map((sub) => ({ sub, seq: sub.journal.appendGroup([m], RECORD_ENCODER) }));
+
+    // The turn's QoS 0/1 messages, with the inputs each goes to, and the stream holding their PUBACKs.
+    let turn: Array<{ m: ReceivedMessage; subs: Subscriber[] }> = [];
+    let corked: MqttClient['stream'] | undefined;
+
+    const endTurn = () => {
+      const items = turn;
+      const stream = corked;
+      turn = [];
+      corked = undefined;
+      const bySub = new Map<Subscriber, ReceivedMessage[]>();
+      for (const { m, subs: to } of items) {
+        for (const sub of to) {
+          const list = bySub.get(sub);
+          if (list) list.push(m);
+          else bySub.set(sub, [m]);
+        }
+      }
+      const journaled: Array<{ sub: Subscriber; list: ReceivedMessage[]; first: number }> = [];
+      let failure: unknown;
+      for (const [sub, list] of bySub) {
+        try {
+          journaled.push({ sub, list, first: sub.journal.appendGroup(list, RECORD_ENCODER) });
+        } catch (err) {
+          failure = err;
+          break;
+        }
+      }
+      if (failure === undefined) stream?.uncork();
+      else {
+        // The queued PUBACKs must not go out: dropping the connection discards them, and the
+        // broker resends the messages once MQTT.js has reconnected.
+        stream?.destroy();
+        broadcast('failed', describeError(failure).message);
+        node.error(describeError(failure).message);
+      }
+      // What is journaled is in the flow's hands either way (and replays after a restart).
+      for (const { sub, list, first } of journaled) for (let i = 0; i < list.length; i++) sub.accept(list[i], first + i);
+    };
 
     /** ack once every input that took the message lets it through. */
     const admitAll = (journaled: Array<{ sub: Subscriber }>, ack: () => void) => {
@@ -89,26 +134,23 @@ export = function register(RED: NodeAPI): void {
         }
         return put(packet, cb);
       };
-      // MQTT.js hands over one message at a time and parses the next only after callback(); the
-      // journal write therefore happens here, per message, while the flow gets them coalesced.
       c.handleMessage = (packet, callback) => {
         const m = toReceived(packet);
         const qos2 = packet.qos === 2 && packet.messageId !== undefined ? qos2Seqs.get(packet.messageId) : undefined;
-        let journaled = qos2;
-        if (qos2) qos2Seqs.delete(packet.messageId!);
-        else {
-          try {
-            journaled = journal(m);
-          } catch (err) {
-            // Without a durable copy there is no PUBACK; holding the callback stops intake until redeploy.
-            broadcast('failed', describeError(err).message);
-            node.error(describeError(err).message);
-            return;
-          }
+        if (qos2) {
+          // Journaled when the incoming store took it, before PUBREC.
+          qos2Seqs.delete(packet.messageId!);
+          for (const { sub, seq } of qos2) sub.accept(m, seq);
+          return callback();
         }
-        for (const { sub, seq } of journaled!) sub.accept(m, seq);
-        if (qos2) callback();
-        else admitAll(journaled!, () => callback());
+        const to = matching(m.topic);
+        if (!corked) {
+          corked = c.stream;
+          corked.cork();
+          setImmediate(endTurn);
+        }
+        turn.push({ m, subs: to });
+        admitAll(to.map((sub) => ({ sub })), () => callback());
       };
       c.on('connect', () => {
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: config.url }));
@@ -138,6 +180,8 @@ export = function register(RED: NodeAPI): void {
         client.subscribe(sub.filter, { qos: sub.qos });
       }
       return () => {
+        // Journal the turn while the input's journal is still open.
+        if (turn.length) endTurn();
         subs.delete(owner);
         // Another input may still use the same filter on this connection.
         if (![...subs.values()].some((s) => s.filter === sub.filter)) client?.unsubscribe(sub.filter);
@@ -147,6 +191,8 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async () => {
       const c = client;
       client = undefined;
+      // Ending the client flushes the stream, so the queued PUBACKs need their journal write first.
+      if (turn.length) endTurn();
       if (c) await c.endAsync();
     });
   }

@@ -28,6 +28,12 @@ import type { MqttConnectionNode } from '../mqtt-connection/options';
 /** Node types that take a batch message from this node. */
 const BATCH_READERS = new Set(['upperstack-decode']);
 const REPLAY_CHUNK = 1000;
+/**
+ * Most MQTT messages in one batch message. A message settles only when all of it
+ * is stored, so a turn's messages leave in parts: the first parts are stored (and
+ * the backlog falls below the resume mark) while later parts are still on their way.
+ */
+const BATCH_CHUNK = 500;
 
 interface Accepted {
   m: ReceivedMessage;
@@ -127,6 +133,10 @@ export = function register(RED: NodeAPI): void {
         }
       }
       if (good.length === 0) return;
+      for (let i = 0; i < good.length; i += BATCH_CHUNK) sendGood(good.length > BATCH_CHUNK ? good.slice(i, i + BATCH_CHUNK) : good);
+    };
+
+    const sendGood = (good: Array<{ a: Accepted; device: string | undefined }>) => {
       if (good.length === 1 || !batchable()) {
         node.send([good.map(({ a, device }) => single(a.m, device, a.seq)), null]);
         return;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DurableWriter } from '../../nodes/lib/store/writer';
 import { Journal } from '../../nodes/lib/journal/journal';
-import { StoreUnavailableError } from '../../nodes/lib/errors';
+import { StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 import type { DeadLetter, TimeSeriesStore } from '../../nodes/lib/store/types';
 
@@ -13,12 +13,18 @@ import type { DeadLetter, TimeSeriesStore } from '../../nodes/lib/store/types';
 class SwitchableStore implements TimeSeriesStore {
   up = true;
   writes = 0;
+  sizes: number[] = [];
+  /** Readings that make a write fail for their content (not an outage). */
+  poison = new Set<number>();
   rows = new Map<string, Reading>();
   letters: DeadLetter[] = [];
   async open() {}
   async write(readings: Reading[]) {
     if (!this.up) throw new StoreUnavailableError('database is down');
     this.writes++;
+    this.sizes.push(readings.length);
+    const bad = readings.find((r) => this.poison.has(r.ts));
+    if (bad) throw new StoreFailedError(`reading at ${bad.ts} cannot be stored`);
     for (const r of readings) this.rows.set(`${r.device}|${r.ts}`, r);
   }
   async writeDeadLetters(l: DeadLetter[]) {
@@ -49,6 +55,37 @@ test('many small writes become few store writes', async () => {
   await Promise.all(Array.from({ length: 1000 }, (_, i) => writeAsync(w, [reading(i)])));
   assert.equal(store.rows.size, 1000);
   assert.ok(store.writes <= 4, `expected a few batched writes, got ${store.writes}`);
+  await w.close();
+});
+
+test('a message larger than the batch size is written in batch-sized parts and reported once, after its last part', async () => {
+  const store = new SwitchableStore();
+  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 1000, flushMs: 5 });
+  w.start();
+  const calls: string[] = [];
+  const big = Array.from({ length: 2500 }, (_, i) => reading(i));
+  w.write(big, (e) => calls.push(`big:${e ? e.message : 'ok'}:${store.rows.size}`));
+  w.write([reading(5000)], (e) => calls.push(`small:${e ? e.message : 'ok'}:${store.rows.size}`));
+  await until(() => calls.length === 2);
+  assert.deepEqual(store.sizes, [1000, 1000, 501]);
+  assert.deepEqual(calls, ['big:ok:2501', 'small:ok:2501']);
+  await w.close();
+});
+
+test('when one part of a large message fails, its caller hears of it once, and later messages are unaffected', async () => {
+  const store = new SwitchableStore();
+  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 100, flushMs: 5 });
+  w.start();
+  const bad = reading(150);
+  store.poison.add(bad.ts);
+  const calls: Array<string> = [];
+  w.write(Array.from({ length: 250 }, (_, i) => reading(i)), (e) => calls.push(e ? e.message : 'ok'));
+  await until(() => calls.length === 1);
+  await writeAsync(w, [reading(1000)]);
+  assert.equal(calls.length, 1);
+  assert.match(calls[0], /cannot be stored/);
+  assert.equal(store.rows.size, 151, 'the two parts without the bad reading and the later message are stored');
+  assert.equal(store.rows.get(`d|${reading(1000).ts}`)?.fields.v, 1000);
   await w.close();
 });
 

@@ -1,6 +1,8 @@
 /**
  * DurableWriter sits between the nodes and a store. It batches readings (one
- * store write per batch, not per message), and when the store is unreachable it
+ * store write per batch, not per message; a large message is written in
+ * batch-sized parts, so its inputs see readings settle while later parts are
+ * still being written), and when the store is unreachable it
  * spools each batch to a journal and reports it durable, then keeps retrying in
  * the background in order. A caller's callback fires only once its data is in
  * the store or in the spool, which is when input journals may settle.
@@ -13,7 +15,7 @@ import { StoreUnavailableError } from '../errors';
 export type Durable = (err?: Error) => void;
 
 export interface WriterOptions {
-  /** Flush once this many readings are queued. */
+  /** Flush once this many readings are queued; also the most one store write takes. */
   batchSize?: number;
   /** Flush at least this often while anything is queued. */
   flushMs?: number;
@@ -33,14 +35,25 @@ export interface WriterStats {
   lastError?: string;
 }
 
+/** One write() call: its readings leave in order, possibly over several store writes. */
+interface Pending {
+  readings: Reading[];
+  /** Readings already taken into a store write. */
+  taken: number;
+  durable: Durable;
+  /** The first failure of any of its parts; reported once the last part is through. */
+  err?: Error;
+}
+
 interface SpoolRecord {
   r?: Reading[];
   d?: DeadLetter[];
 }
 
 export class DurableWriter {
-  private queue: Reading[] = [];
-  private waiting: Durable[] = [];
+  private pending: Pending[] = [];
+  /** Readings in `pending` not taken yet. */
+  private queued = 0;
   private letters: DeadLetter[] = [];
   private lettersWaiting: Durable[] = [];
   private flushing = false;
@@ -80,10 +93,10 @@ export class DurableWriter {
 
   write(readings: Reading[], durable: Durable): void {
     if (this.closed) return durable(new StoreUnavailableError('the store is closing'));
-    for (const r of readings) this.queue.push(r);
-    this.waiting.push(durable);
-    this.stats_.queued = this.queue.length;
-    if (this.queue.length >= this.batchSize) void this.flush();
+    this.pending.push({ readings, taken: 0, durable });
+    this.queued += readings.length;
+    this.stats_.queued = this.queued;
+    if (this.queued >= this.batchSize) void this.flush();
     else this.arm();
   }
 
@@ -125,34 +138,44 @@ export class DurableWriter {
     }
     this.flushing = true;
     try {
-      while (this.queue.length || this.letters.length) {
-        const readings = this.queue.splice(0, this.queue.length);
-        const waiting = this.waiting.splice(0, this.waiting.length);
+      while (this.pending.length || this.letters.length) {
+        const { readings, parts, finished } = this.take();
         const letters = this.letters.splice(0, this.letters.length);
         const lettersWaiting = this.lettersWaiting.splice(0, this.lettersWaiting.length);
-        this.stats_.queued = 0;
         // While the spool holds data, new data goes behind it so the store sees writes in order.
-        const err = this.spooledEntries.length ? new StoreUnavailableError('the store is catching up') : await this.tryWrite(readings, letters);
+        let err = this.spooledEntries.length ? new StoreUnavailableError('the store is catching up') : await this.tryWrite(readings, letters);
         if (!err) {
           this.stats_.written += readings.length;
           this.stats_.lastError = undefined;
-          for (const d of waiting) d();
-          for (const d of lettersWaiting) d();
-          continue;
+        } else if (err instanceof StoreUnavailableError) {
+          err = this.toSpool({ r: readings.length ? readings : undefined, d: letters.length ? letters : undefined });
+          if (!err) this.scheduleRetry(this.retryDelay);
         }
-        if (err instanceof StoreUnavailableError) {
-          const spoolErr = this.toSpool({ r: readings.length ? readings : undefined, d: letters.length ? letters : undefined });
-          for (const d of waiting) d(spoolErr);
-          for (const d of lettersWaiting) d(spoolErr);
-          if (!spoolErr) this.scheduleRetry(this.retryDelay);
-        } else {
-          for (const d of waiting) d(err);
-          for (const d of lettersWaiting) d(err);
-        }
+        if (err) for (const p of parts) p.err ??= err;
+        for (const p of finished) p.durable(p.err);
+        for (const d of lettersWaiting) d(err);
       }
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** Up to batchSize queued readings, the calls they come from, and the calls they complete. */
+  private take(): { readings: Reading[]; parts: Pending[]; finished: Pending[] } {
+    const readings: Reading[] = [];
+    const parts: Pending[] = [];
+    const finished: Pending[] = [];
+    while (this.pending.length && (readings.length < this.batchSize || this.pending[0].taken === this.pending[0].readings.length)) {
+      const p = this.pending[0];
+      const n = Math.min(p.readings.length - p.taken, this.batchSize - readings.length);
+      for (let i = p.taken; i < p.taken + n; i++) readings.push(p.readings[i]);
+      p.taken += n;
+      parts.push(p);
+      if (p.taken === p.readings.length) finished.push(this.pending.shift()!);
+    }
+    this.queued -= readings.length;
+    this.stats_.queued = this.queued;
+    return { readings, parts, finished };
   }
 
   private async tryWrite(readings: Reading[], letters: DeadLetter[]): Promise<Error | undefined> {
@@ -206,6 +229,6 @@ export class DurableWriter {
       if (!err) this.stats_.written += entry.rec.r?.length ?? 0;
     }
     this.retryDelay = this.retryMs;
-    if (this.queue.length || this.letters.length) void this.flush();
+    if (this.pending.length || this.letters.length) void this.flush();
   }
 }

@@ -1,0 +1,173 @@
+/**
+ * upperstack-mqtt-in through upperstack-mqtt-connection, against a real MQTT
+ * broker (aedes, in this process, on a free port). The broker's 'ack' event shows
+ * when our client's PUBACK arrives, so the test can check that every
+ * acknowledged message was already in the journal on disk.
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs, { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import helper from 'node-red-node-test-helper';
+import mqtt from 'mqtt';
+import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
+import { settleReceipts, type Receipt } from '../../nodes/lib/journal/receipts';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const nodes = [require('../../nodes/mqtt-connection/mqtt-connection'), require('../../nodes/mqtt-in/mqtt-in')];
+
+helper.init(require.resolve('node-red'));
+
+interface Msg {
+  payload: Buffer;
+  device?: string;
+  upperstack?: { receipts: Receipt[] };
+}
+
+interface AckEvents {
+  on(event: 'ack', fn: (packet: { payload: Buffer | string }) => void): void;
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'us-mqtt-conn-'));
+
+/** Everything the input's journal holds on disk right now. */
+function journalText(nodeId: string): string {
+  const dir = join(dataDir, 'journal', nodeId);
+  return readdirSync(dir)
+    .map((f) => readFileSync(join(dir, f)).toString('latin1'))
+    .join('');
+}
+
+/** Counts write(2) calls that carry `marker` (journal writes of our payloads). */
+function countWrites(marker: string, failNext = 0): { count: () => number; restore: () => void } {
+  const original = fs.writeSync;
+  let n = 0;
+  let failures = failNext;
+  (fs as { writeSync: unknown }).writeSync = (fd: number, buf: unknown, ...rest: unknown[]) => {
+    if (Buffer.isBuffer(buf) && buf.includes(marker)) {
+      if (failures > 0) {
+        failures--;
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }
+      n++;
+    }
+    return (original as (...a: unknown[]) => number)(fd, buf, ...rest);
+  };
+  return { count: () => n, restore: () => ((fs as { writeSync: unknown }).writeSync = original) };
+}
+
+describe('upperstack-mqtt-in on an external broker', () => {
+  let broker: EmbeddedMqttBroker;
+  let port = 0;
+  let loaded = 0;
+  before(async () => {
+    broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1' });
+    await broker.start();
+    port = broker.addresses.tcp;
+    helper.settings({ upperstack: { dataDir } });
+    await helper.startServer();
+  });
+  after(async () => {
+    await helper.stopServer();
+    await broker.stop();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  function acks(): AckEvents {
+    return (broker as unknown as { aedes: AckEvents }).aedes;
+  }
+
+  async function load(): Promise<{ inId: string; received: Msg[]; connected: Promise<void> }> {
+    const inId = `ext-in-${++loaded}`;
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab', label: 'test' },
+      { id: 'conn', type: 'upperstack-mqtt-connection', url: `mqtt://127.0.0.1:${port}`, clientId: `us-test-${loaded}`, protocolVersion: 4, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 },
+      { id: inId, type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, highWater: 0, lowWater: 0, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+    ]);
+    const received: Msg[] = [];
+    const out = helper.getNode('out') as unknown as NodeJS.EventEmitter;
+    out.on('input', (msg: Msg) => {
+      received.push(msg);
+      settleReceipts(msg.upperstack?.receipts);
+    });
+    const input = helper.getNode(inId) as unknown as NodeJS.EventEmitter & { status: (s: { fill?: string }) => void };
+    // The subscription is in place once the status turns green.
+    const connected = new Promise<void>((resolve) => {
+      const original = input.status.bind(input);
+      input.status = (s) => {
+        if (s.fill === 'green') resolve();
+        original(s);
+      };
+    });
+    return { inId, received, connected };
+  }
+
+  const until = async (cond: () => boolean, what: string, ms = 10_000) => {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  test('every PUBACK reaches the broker after its message is in the journal, and a burst takes fewer writes than messages', async () => {
+    const { inId, received, connected } = await load();
+    await connected;
+    await new Promise((r) => setTimeout(r, 100));
+    const marker = 'burst-';
+    const writes = countWrites(marker);
+    const notJournaledAtAck: string[] = [];
+    let acked = 0;
+    acks().on('ack', (p) => {
+      const body = String(p.payload);
+      if (!body.includes(marker)) return;
+      acked++;
+      if (!journalText(inId).includes(body)) notJournaledAtAck.push(body);
+    });
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'us-test-pub', reconnectPeriod: 0 });
+    try {
+      const total = 200;
+      await Promise.all(Array.from({ length: total }, (_, i) => pub.publishAsync(`devices/d${i % 5}/telemetry`, `{"v":${i},"tag":"${marker}${i}"}`, { qos: 1 })));
+      await until(() => received.length === total && acked === total, `${total} messages and PUBACKs (got ${received.length}, ${acked})`);
+      assert.deepEqual(notJournaledAtAck, [], 'no PUBACK before the journal write');
+      assert.ok(writes.count() < total, `messages arriving together share journal writes (${writes.count()} writes for ${total})`);
+      assert.deepEqual(new Set(received.map((m) => JSON.parse(String(m.payload)).v)).size, total);
+    } finally {
+      writes.restore();
+      await pub.endAsync();
+    }
+  });
+
+  test('when the journal cannot be written, no PUBACK goes out; the broker resends and the message arrives once the disk recovers', async () => {
+    const { inId, received, connected } = await load();
+    await connected;
+    await new Promise((r) => setTimeout(r, 100));
+    const marker = 'disk-full-';
+    const writes = countWrites(marker, 1);
+    const ackedBodies: string[] = [];
+    const notJournaledAtAck: string[] = [];
+    acks().on('ack', (p) => {
+      const body = String(p.payload);
+      if (!body.includes(marker)) return;
+      ackedBodies.push(body);
+      if (!journalText(inId).includes(body)) notJournaledAtAck.push(body);
+    });
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'us-test-pub2', reconnectPeriod: 0 });
+    try {
+      const body = `{"v":1,"tag":"${marker}1"}`;
+      await pub.publishAsync('devices/x/telemetry', body, { qos: 1 });
+      // MQTT.js reconnects after 2 s; the persistent session makes the broker resend.
+      await until(() => received.some((m) => String(m.payload) === body), 'the resent message', 15_000);
+      assert.equal(writes.count(), 1, 'written once the disk took it');
+      assert.deepEqual(ackedBodies, [body], 'acknowledged once, after the successful write');
+      assert.deepEqual(notJournaledAtAck, []);
+    } finally {
+      writes.restore();
+      await pub.endAsync();
+    }
+  });
+});
