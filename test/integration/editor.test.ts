@@ -119,3 +119,82 @@ test('the anomaly node\'s Backtest button replays stored readings with the dialo
   await error.scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${rt.dataDir}/anomaly-backtest.png` });
 });
+
+/** The part of the editor's RED the dialog test drives. */
+type Red = {
+  nodes: { id(): string; import(n: unknown[], o: unknown): void; node(id: string): unknown; remove(id: string): void };
+  workspaces: { active(): string };
+  editor: { edit(n: unknown): void; editConfig(name: string, type: string, id: string): void };
+};
+
+/** One dialog interaction: fill fields (text or select), then which fields the editor marks red and which not. */
+interface Step {
+  fill?: Record<string, string>;
+  select?: Record<string, string>;
+  invalid?: string[];
+  valid?: string[];
+}
+
+/** Per node type, edits a fresh node would get wrong; the templates' shared helpers (number limits, legacy options, broker list, form values) decide. */
+const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
+  { type: 'upperstack-broker', steps: [{ fill: { port: '70000' }, invalid: ['port'] }, { fill: { port: '1884', tlsPort: '8883' }, valid: ['port', 'tlsPort'] }] },
+  { type: 'upperstack-mqtt-connection', config: true, steps: [{ fill: { keepaliveSec: '70000' }, invalid: ['keepaliveSec'] }, { fill: { keepaliveSec: '0', url: 'http://host' }, valid: ['keepaliveSec'], invalid: ['url'] }, { fill: { url: 'mqtts://host', cert: 'c.pem' }, valid: ['url'], invalid: ['cert'] }] },
+  { type: 'upperstack-mqtt-in', steps: [{ fill: { highWater: '-1' }, invalid: ['highWater'] }, { fill: { highWater: '100', lowWater: '150' }, valid: ['highWater'], invalid: ['lowWater'] }, { fill: { lowWater: '50', topic: 'a/#/b' }, valid: ['lowWater'], invalid: ['topic'] }] },
+  { type: 'upperstack-decode', steps: [{ fill: { maxBytesNum: '0' }, invalid: ['maxBytesNum'] }, { fill: { maxBytesNum: '2048', protoType: '1bad' }, valid: ['maxBytesNum'], invalid: ['protoType'] }] },
+  { type: 'upperstack-encode', steps: [{ select: { format: 'protobuf' }, fill: { protoType: 'not a name' }, invalid: ['protoType'] }, { fill: { protoType: 'upperstack.Batch' }, valid: ['protoType', 'format'] }] },
+  { type: 'upperstack-validate', steps: [{ select: { schemaSource: 'file' }, fill: { schemaFile: '' }, invalid: ['schemaFile'] }, { fill: { schemaFile: 'schema.json' }, valid: ['schemaFile'] }] },
+  { type: 'upperstack-store-config', config: true, steps: [{ fill: { batchSizeNum: '0', flushMsNum: '3600001' }, invalid: ['batchSizeNum', 'flushMsNum'] }, { fill: { batchSizeNum: '1000000', flushMsNum: '1' }, valid: ['batchSizeNum', 'flushMsNum'] }] },
+  { type: 'upperstack-store', steps: [{ valid: ['name'] }] },
+  { type: 'upperstack-deadletter', steps: [{ fill: { topic: 'dead/#' }, invalid: ['topic'] }, { fill: { topic: 'dead/letters/' }, invalid: ['topic'] }, { fill: { topic: 'dead' }, valid: ['topic', 'broker'] }] },
+  { type: 'upperstack-query', steps: [{ valid: ['kind'] }] },
+  { type: 'upperstack-api', steps: [{ valid: ['name'] }] },
+  { type: 'upperstack-anomaly', steps: [{ select: { detector: 'limits' }, fill: { max: '80' }, valid: ['detector', 'max'] }] },
+];
+
+test('every Upperstack dialog opens for a new node and flags bad values as before', { timeout: 180_000 }, async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page);
+
+  for (const { type, config, steps } of dialogs) {
+    const prefix = config ? 'node-config-input' : 'node-input';
+    // A node as the palette would add it: its defaults, configVersion included.
+    const id = await page.evaluate(
+      ({ type, config }) => {
+        const RED = (window as unknown as { RED: Red }).RED;
+        if (config) return void RED.editor.editConfig('', type, '_ADD_');
+        const id = RED.nodes.id();
+        RED.nodes.import([{ id, type, z: RED.workspaces.active(), x: 200, y: 400, wires: [] }], { applyNodeDefaults: true });
+        RED.editor.edit(RED.nodes.node(id));
+        return id;
+      },
+      { type, config },
+    );
+    await page.waitForSelector(`#${prefix}-name`, { state: 'visible', timeout: 30_000 });
+    for (const [i, step] of steps.entries()) {
+      for (const [field, value] of Object.entries(step.select ?? {})) await page.selectOption(`#${prefix}-${field}`, value);
+      for (const [field, value] of Object.entries(step.fill ?? {})) {
+        await page.fill(`#${prefix}-${field}`, value);
+        await page.dispatchEvent(`#${prefix}-${field}`, 'change');
+      }
+      for (const [field, bad] of [...(step.invalid ?? []).map((f) => [f, true] as const), ...(step.valid ?? []).map((f) => [f, false] as const)]) {
+        const marked = await page.$eval(`#${prefix}-${field}`, (el) => el.classList.contains('input-error'));
+        assert.equal(marked, bad, `${type} step ${i + 1}: ${field} is ${bad ? '' : 'not '}marked invalid`);
+      }
+    }
+    if (type === 'upperstack-mqtt-in' || type === 'upperstack-deadletter') {
+      // The pack's one embedded broker is listed; only mqtt in preselects it.
+      const brokers = await page.$$eval(`#${prefix}-broker option`, (os) => os.map((o) => (o as HTMLOptionElement).value));
+      assert.equal(brokers.length, 2, `${type} lists "the only broker" and the pack's broker`);
+      assert.equal(brokers[0], '');
+      assert.equal(await page.inputValue(`#${prefix}-broker`), type === 'upperstack-mqtt-in' ? brokers[1] : '');
+    }
+    const cancel = config ? '#node-config-dialog-cancel' : '#node-dialog-cancel';
+    await page.click(cancel);
+    await page.waitForSelector(cancel, { state: 'detached', timeout: 30_000 });
+    // Gone again, so the next dialog sees only the pack's nodes (one broker).
+    if (id) await page.evaluate((id) => (window as unknown as { RED: Red }).RED.nodes.remove(id), id);
+  }
+  assert.deepEqual(pageErrors, []);
+});

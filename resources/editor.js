@@ -1,0 +1,129 @@
+// Helpers shared by the Upperstack node editors. Node-RED serves this file from the
+// package's resources/ folder and each node's .html loads it before its own script,
+// so it is there whichever node set the editor loads, even one added at runtime.
+// Plain browser JS: nothing builds it.
+(function (root) {
+    'use strict';
+
+    // Flows saved before configVersion existed lack options; the runtime's migration fills them in.
+    function legacyUnset(node, v) {
+        return (v === undefined || v === null) && !!node && node.configVersion === undefined;
+    }
+
+    /** tr(key, subs, fallback) in the node's own catalogue; the fallback when the catalogue lacks the key. */
+    function translator(def) {
+        // RED.nodes.registerType adds def._ later, so it is looked up on each call.
+        return function tr(key, subs, fallback) {
+            if (typeof def._ === 'function') {
+                var s = def._(key, subs);
+                if (s && s !== key) return s;
+            }
+            return fallback;
+        };
+    }
+
+    /** What the open dialog shows, unsaved edits included; the node's value when no dialog has the field. */
+    function formValue(node, prop, prefix) {
+        var el = $('#' + (prefix || 'node-input-') + prop);
+        return el.length ? el.val() : node[prop];
+    }
+
+    function labelStyle() {
+        return this.name ? 'node_label_italic' : '';
+    }
+
+    // Validators take (v, opt): Node-RED counts a reason returned by a one-argument validator as truthy, i.e. valid.
+
+    /** A choice that must be one of list. */
+    function oneOf(list, message) {
+        return function (v, opt) {
+            if (legacyUnset(this, v)) return true;
+            return list.indexOf(v) !== -1 ? true : message();
+        };
+    }
+
+    // Whole numbers are edited in a text field of another id than the property
+    // ("<prop>Num"): the editor would otherwise save them as text, and a typo stays
+    // visible as typed. spec: { min, max, value (the default), zeroWasDefault }.
+
+    function outOfRange(v, spec) {
+        var s = String(v === undefined || v === null ? '' : v).trim();
+        return !/^\d+$/.test(s) || Number(s) < spec.min || Number(s) > spec.max;
+    }
+
+    function wholeValidator(spec, message) {
+        return function (v, opt) {
+            if (legacyUnset(this, v)) return true;
+            // Before configVersion, 0 or empty meant the default for some of these.
+            if (spec.zeroWasDefault && this && this.configVersion === undefined && (v === 0 || v === '' || v === '0')) return true;
+            return outOfRange(v, spec) ? message() : true;
+        };
+    }
+
+    /** Fills the field with v, or with the default the runtime would use, and marks it red while out of range. */
+    function showWhole(el, v, spec) {
+        var unset = v === undefined || v === '' || (spec.zeroWasDefault && Number(v) === 0);
+        el.val(String(unset ? spec.value : v));
+        var mark = function () { el.toggleClass('input-error', outOfRange(el.val(), spec)); };
+        el.on('change keyup', mark);
+        mark();
+    }
+
+    /** The number to save, or the text as typed so that validation flags it. */
+    function wholeValue(el) {
+        var s = String(el.val() || '').trim();
+        return /^\d+$/.test(s) ? Number(s) : s;
+    }
+
+    function isBroker(id) {
+        var b = RED.nodes.node(id);
+        return !!b && b.type === 'upperstack-broker';
+    }
+
+    function brokers() {
+        var list = [];
+        RED.nodes.eachNode(function (n) {
+            if (n.type === 'upperstack-broker') list.push(n);
+            // No return value: returning false would stop eachNode early.
+        });
+        return list;
+    }
+
+    /**
+     * Offers "" (onlyText), every embedded broker, and current even when that broker is gone,
+     * so a dangling choice shows rather than silently becoming "". Returns the brokers.
+     */
+    function fillBrokers(select, current, onlyText, missingText) {
+        select.empty();
+        var list = brokers();
+        $('<option>').val('').text(onlyText).appendTo(select);
+        list.forEach(function (b) {
+            var label = b.name || 'mqtt broker :' + (b.port || '1883');
+            $('<option>').val(b.id).text(label + (b.d ? ' (disabled)' : '')).appendTo(select);
+        });
+        if (current && !list.some(function (b) { return b.id === current; })) {
+            $('<option>').val(current).text(missingText + ' (' + current + ')').appendTo(select);
+        }
+        return list;
+    }
+
+    var FORMATS = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol'];
+
+    root.UpperstackEditor = {
+        legacyUnset: legacyUnset,
+        translator: translator,
+        formValue: formValue,
+        labelStyle: labelStyle,
+        oneOf: oneOf,
+        wholeValidator: wholeValidator,
+        showWhole: showWhole,
+        wholeValue: wholeValue,
+        isBroker: isBroker,
+        fillBrokers: fillBrokers,
+        /** What encode writes; decoders also take "auto". */
+        FORMATS: FORMATS,
+        DECODE_FORMATS: ['auto'].concat(FORMATS),
+        /** A protobuf message type: a dotted name. */
+        PROTO_TYPE: /^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/
+    };
+})(window);
