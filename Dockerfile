@@ -8,6 +8,7 @@ COPY nodes ./nodes
 COPY flows ./flows
 COPY proto ./proto
 COPY schemas ./schemas
+COPY resources ./resources
 COPY test ./test
 COPY bench ./bench
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
@@ -26,6 +27,7 @@ COPY --from=build /app/flows ./flows
 COPY --from=build /app/examples ./examples
 COPY --from=build /app/proto ./proto
 COPY --from=build /app/schemas ./schemas
+COPY --from=build /app/resources ./resources
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data
