@@ -31,6 +31,13 @@ function toReceived(packet: IPublishPacket): ReceivedMessage {
   };
 }
 
+/**
+ * A turn ends early after this many messages. The broker sends only a window of
+ * unacknowledged messages (mosquitto's max_inflight_messages, 20 by default), and
+ * PUBACKs held for a whole turn would leave it waiting for them.
+ */
+const TURN_MAX = Number(process.env.US_TURN_MAX) || 16;
+
 export = function register(RED: NodeAPI): void {
   function UpperstackMqttConnectionNode(this: MqttConnectionNode, def: MqttConnectionNodeDef) {
     RED.nodes.createNode(this, def);
@@ -151,6 +158,7 @@ export = function register(RED: NodeAPI): void {
         }
         turn.push({ m, subs: to });
         admitAll(to.map((sub) => ({ sub })), () => callback());
+        if (turn.length >= TURN_MAX) endTurn();
       };
       c.on('connect', () => {
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: config.url }));

@@ -11,7 +11,7 @@ import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir, registerHealth } from '../shared/runtime';
-import { storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
+import { DEFAULT_MEMORY_LIMIT_MB, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
   function UpperstackStoreConfigNode(this: StoreConfigNode, def: StoreConfigNodeDef) {
@@ -20,7 +20,12 @@ export = function register(RED: NodeAPI): void {
     const config = migrate<StoreConfigOptions>(def as unknown as Record<string, unknown>, storeConfigMigrations);
     const path = config.path || join(dataDir(RED), 'upperstack.duckdb');
     node.label = `duckdb:${path}`;
-    node.store = new DuckDbStore({ path });
+    let memoryLimitMb = config.memoryLimit;
+    if (!Number.isInteger(memoryLimitMb) || memoryLimitMb < 0) {
+      node.warn(RED._('upperstack-store-config.errors.memoryLimit'));
+      memoryLimitMb = DEFAULT_MEMORY_LIMIT_MB;
+    }
+    node.store = new DuckDbStore({ path, memoryLimitMb });
     node.writer = new DurableWriter(node.store, new Journal({ dir: join(dataDir(RED), 'spool', node.id) }), {
       batchSize: config.batchSize,
       flushMs: config.flushMs,

@@ -83,6 +83,15 @@ test('validate v0 → v1 infers where the schema comes from', () => {
   assert.equal(migrate<Record<string, unknown>>({}, validateMigrations).schemaSource, 'default');
 });
 
+test('store-config v1 → v2 adds the memory limit (128 MB) and keeps one already set', () => {
+  const out = migrate<Record<string, unknown>>({ batchSize: 500, flushMs: 100, configVersion: 1 }, storeConfigMigrations);
+  assert.equal(out.memoryLimit, 128);
+  assert.equal(out.batchSize, 500);
+  assert.equal(out.configVersion, 2);
+  const set = migrate<Record<string, unknown>>({ batchSize: 500, flushMs: 100, memoryLimit: '0', configVersion: 1 }, storeConfigMigrations);
+  assert.equal(set.memoryLimit, 0);
+});
+
 test('store-config v0 → v1 makes batch settings numbers with defaults', () => {
   const out = migrate<Record<string, unknown>>({ batchSize: '500' }, storeConfigMigrations);
   assert.equal(out.batchSize, 500);

@@ -305,6 +305,22 @@ describe('DuckDbStore dead letters, lifetime and failures', () => {
     });
   });
 
+  test('a memory limit is applied and shown by the health check; a bad one is refused', async () => {
+    const s = new DuckDbStore({ path: join(dir, 'limited.duckdb'), memoryLimitMb: 64 });
+    await s.open();
+    await s.write([r('d', T0, { a: 1 })]);
+    const h = await s.health();
+    assert.equal(h.ok, true);
+    // DuckDB reports the limit in MiB: 64 MB is 61.0 MiB.
+    assert.match(h.detail, /memory .+ of 61\.0 MiB/, h.detail);
+    await s.close();
+    const unlimited = new DuckDbStore({ path: join(dir, 'unlimited.duckdb') });
+    await unlimited.open();
+    assert.doesNotMatch((await unlimited.health()).detail, /of 61\.0 MiB/);
+    await unlimited.close();
+    assert.throws(() => new DuckDbStore({ path: join(dir, 'x.duckdb'), memoryLimitMb: -1 }), /memory limit must be a whole number/);
+  });
+
   test('a path in a directory that does not exist is StoreUnavailableError naming the path', async () => {
     const path = join(dir, 'no-such-dir', 'deeper', 'x.duckdb');
     const s = new DuckDbStore({ path });

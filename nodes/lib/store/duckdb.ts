@@ -26,6 +26,12 @@ import type {
 export interface DuckDbStoreOptions {
   /** Database file, or ':memory:'. Its directory must already exist. */
   path: string;
+  /**
+   * DuckDB's memory limit in MB; 0 or absent leaves DuckDB's default (80% of
+   * RAM). Its buffer pool keeps table and index blocks cached up to the limit, so
+   * without one a long-running store grows with the data it holds.
+   */
+  memoryLimitMb?: number;
 }
 
 const SCHEMA = `
@@ -276,6 +282,7 @@ export class DuckDbStore implements TimeSeriesStore {
   private instance?: DuckDBInstance;
   private conn?: DuckDBConnection;
   private closed = false;
+  private readonly options: DuckDbStoreOptions;
   // One connection serves everything; the queue keeps its statements and
   // transactions from interleaving when callers fire writes during queries.
   private queue: Promise<unknown> = Promise.resolve();
@@ -284,7 +291,12 @@ export class DuckDbStore implements TimeSeriesStore {
     if (!options || typeof options.path !== 'string' || options.path.length === 0) {
       throw new StoreFailedError('DuckDbStore needs a path: a database file or ":memory:"');
     }
+    const limit = options.memoryLimitMb;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw new StoreFailedError(`DuckDB memory limit must be a whole number of MB (0 for DuckDB's default), got ${limit}`);
+    }
     this.path = options.path;
+    this.options = options;
   }
 
   open(): Promise<void> {
@@ -427,10 +439,12 @@ export class DuckDbStore implements TimeSeriesStore {
     if (this.closed) return { ok: false, detail: `${where} is closed` };
     try {
       // A committed write, not just a read: a full disk or lost file shows here.
-      await this.enqueue('health check', (conn) =>
-        conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('health_checked_at', $now)`, { now: new Date().toISOString() }),
-      );
-      return { ok: true, detail: `${where} is writable` };
+      const memory = await this.enqueue('health check', async (conn) => {
+        await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('health_checked_at', $now)`, { now: new Date().toISOString() });
+        const r = await conn.runAndReadAll(`SELECT memory_usage, memory_limit FROM pragma_database_size() WHERE database_name = current_database()`);
+        return r.getRowObjects()[0] as { memory_usage?: string; memory_limit?: string } | undefined;
+      });
+      return { ok: true, detail: `${where} is writable; memory ${memory?.memory_usage ?? '?'} of ${memory?.memory_limit ?? '?'}` };
     } catch (err) {
       return { ok: false, detail: message(err) };
     }
@@ -467,7 +481,8 @@ export class DuckDbStore implements TimeSeriesStore {
     if (this.conn) return this.conn;
     let instance: DuckDBInstance | undefined;
     try {
-      instance = await DuckDBInstance.create(this.path);
+      const limit = this.options.memoryLimitMb;
+      instance = await DuckDBInstance.create(this.path, limit ? { memory_limit: `${limit}MB` } : undefined);
       const conn = await instance.connect();
       await conn.run(SCHEMA);
       this.instance = instance;
