@@ -137,7 +137,17 @@ interface Step {
 
 /** Per node type, edits a fresh node would get wrong; the templates' shared helpers (number limits, legacy options, broker list, form values) decide. */
 const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
-  { type: 'upperstack-broker', steps: [{ fill: { port: '70000' }, invalid: ['port'] }, { fill: { port: '1884', tlsPort: '8883' }, valid: ['port', 'tlsPort'] }] },
+  {
+    type: 'upperstack-broker',
+    steps: [
+      { fill: { port: '70000' }, invalid: ['port'] },
+      // A TLS listener needs both files.
+      { fill: { port: '1884', tlsPort: '8883' }, valid: ['port', 'tlsPort'], invalid: ['tlsKey', 'tlsCert'] },
+      { fill: { tlsKey: 'key.pem' }, valid: ['tlsKey'], invalid: ['tlsCert'] },
+      { fill: { tlsCert: 'cert.pem' }, valid: ['tlsKey', 'tlsCert'] },
+      { fill: { tlsKey: '', tlsCert: '', tlsPort: '' }, valid: ['tlsPort', 'tlsKey', 'tlsCert'] },
+    ],
+  },
   { type: 'upperstack-mqtt-connection', config: true, steps: [{ fill: { keepaliveSec: '70000' }, invalid: ['keepaliveSec'] }, { fill: { keepaliveSec: '0', url: 'http://host' }, valid: ['keepaliveSec'], invalid: ['url'] }, { fill: { url: 'mqtts://host', cert: 'c.pem' }, valid: ['url'], invalid: ['cert'] }] },
   { type: 'upperstack-mqtt-in', steps: [{ fill: { highWater: '-1' }, invalid: ['highWater'] }, { fill: { highWater: '100', lowWater: '150' }, valid: ['highWater'], invalid: ['lowWater'] }, { fill: { lowWater: '50', topic: 'a/#/b' }, valid: ['lowWater'], invalid: ['topic'] }] },
   { type: 'upperstack-decode', steps: [{ fill: { maxBytesNum: '0' }, invalid: ['maxBytesNum'] }, { fill: { maxBytesNum: '2048', protoType: '1bad' }, valid: ['maxBytesNum'], invalid: ['protoType'] }] },
@@ -148,7 +158,34 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
   { type: 'upperstack-deadletter', steps: [{ fill: { topic: 'dead/#' }, invalid: ['topic'] }, { fill: { topic: 'dead/letters/' }, invalid: ['topic'] }, { fill: { topic: 'dead' }, valid: ['topic', 'broker'] }] },
   { type: 'upperstack-query', steps: [{ valid: ['kind'] }] },
   { type: 'upperstack-api', steps: [{ valid: ['name'] }] },
-  { type: 'upperstack-anomaly', steps: [{ select: { detector: 'limits' }, fill: { max: '80' }, valid: ['detector', 'max'] }] },
+  {
+    type: 'upperstack-anomaly',
+    steps: [
+      { select: { detector: 'limits' }, fill: { max: '80' }, valid: ['detector', 'min', 'max'] },
+      { fill: { max: '' }, invalid: ['min'], valid: ['max'] },
+      { fill: { min: 'cold', max: 'hot' }, invalid: ['min', 'max'] },
+      { fill: { min: '90', max: '80' }, invalid: ['min'], valid: ['max'] },
+      { fill: { min: '10' }, valid: ['min', 'max'] },
+      { select: { detector: 'zscore' }, fill: { sigma: '0', window: '7 days' }, invalid: ['sigma', 'window'], valid: ['min'] },
+      { fill: { sigma: '3', window: '7d' }, valid: ['sigma', 'window'] },
+      { select: { detector: 'holtwinters' }, fill: { season: 'weekly' }, invalid: ['season'] },
+      { fill: { season: '1d' }, valid: ['season'] },
+      {
+        fill: { advanced: '{', threshold: '1.5', warmup: '2.5', maxSeries: '0', heartbeatMissed: '-1', units: 'temperature' },
+        invalid: ['advanced', 'threshold', 'warmup', 'maxSeries', 'heartbeatMissed', 'units'],
+      },
+      {
+        fill: { advanced: '', threshold: '1', warmup: '10', maxSeries: '1', heartbeatMissed: '2', heartbeatInterval: 'often', units: 'temperature=°C' },
+        valid: ['advanced', 'threshold', 'warmup', 'maxSeries', 'heartbeatMissed', 'units'],
+        invalid: ['heartbeatInterval'],
+      },
+      { fill: { heartbeatInterval: '5m' }, valid: ['heartbeatInterval'] },
+      // Heartbeats off: the interval is not used.
+      { fill: { heartbeatInterval: 'often', heartbeatMissed: '0' }, valid: ['heartbeatInterval', 'heartbeatMissed'] },
+      { select: { detector: 'default' }, fill: { advanced: '{"window": "1d"}' }, invalid: ['advanced'] },
+      { fill: { advanced: '{"type": "zscore", "window": "1d"}' }, valid: ['advanced', 'detector'] },
+    ],
+  },
 ];
 
 test('every Upperstack dialog opens for a new node and flags bad values as before', { timeout: 180_000 }, async () => {
@@ -195,6 +232,101 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
     await page.waitForSelector(cancel, { state: 'detached', timeout: 30_000 });
     // Gone again, so the next dialog sees only the pack's nodes (one broker).
     if (id) await page.evaluate((id) => (window as unknown as { RED: Red }).RED.nodes.remove(id), id);
+  }
+  assert.deepEqual(pageErrors, []);
+});
+
+/** A bad setting left in the dialog: after Done the node carries the warning triangle and lists the reason; fixed, both go. */
+const afterDone: { type: string; bad: Step; reasons: string[]; good: Step }[] = [
+  {
+    type: 'upperstack-broker',
+    bad: { fill: { tlsPort: '8883', tlsKey: 'key.pem' } },
+    reasons: ['TLS needs both a key file and a certificate file'],
+    good: { fill: { tlsCert: 'cert.pem' } },
+  },
+  {
+    type: 'upperstack-anomaly',
+    bad: { select: { detector: 'limits' }, fill: { min: '', max: '' } },
+    reasons: ['give a minimum, a maximum, or per-field limits in the advanced config'],
+    good: { fill: { max: '80' } },
+  },
+  {
+    type: 'upperstack-anomaly',
+    bad: { fill: { threshold: '2', warmup: 'soon', maxSeries: '0', heartbeatMissed: '-1', advanced: '{' } },
+    reasons: [
+      'the advanced config is not valid JSON: ',
+      'a number above 0 and at most 1',
+      'a whole number, at least 1',
+      'a whole number of readings, 0 or more',
+      'a number of intervals, 0 (off) or more',
+    ],
+    good: { fill: { threshold: '0.9', warmup: '10', maxSeries: '500', heartbeatMissed: '3', advanced: '' } },
+  },
+  {
+    // The default detector runs Holt-Winters, which needs at least 10 readings first.
+    type: 'upperstack-anomaly',
+    bad: { fill: { warmup: '5' } },
+    reasons: ['a whole number of readings, at least 10 for this detector'],
+    good: { fill: { warmup: '10' } },
+  },
+  {
+    type: 'upperstack-anomaly',
+    bad: { select: { detector: 'zscore' }, fill: { sigma: 'x', window: 'week' } },
+    reasons: ['must be a number', 'a duration such as 30s, 5m, 1h, 1d or 1w'],
+    good: { fill: { sigma: '4', window: '1w' } },
+  },
+  {
+    // The connection picker's "none" is saved as "".
+    type: 'upperstack-mqtt-in',
+    bad: { select: { source: 'external' } },
+    reasons: ['choose the connection to the external broker'],
+    good: { select: { source: 'embedded' } },
+  },
+];
+
+test('a node saved with a bad setting shows the warning triangle with the reason; corrected, it clears', { timeout: 180_000 }, async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page);
+
+  const edit = async (id: string, step: Step) => {
+    await page.evaluate((id) => {
+      const RED = (window as unknown as { RED: Red }).RED;
+      RED.editor.edit(RED.nodes.node(id));
+    }, id);
+    await page.waitForSelector('#node-input-name', { state: 'visible', timeout: 30_000 });
+    for (const [field, value] of Object.entries(step.select ?? {})) await page.selectOption(`#node-input-${field}`, value);
+    for (const [field, value] of Object.entries(step.fill ?? {})) {
+      await page.fill(`#node-input-${field}`, value);
+      await page.dispatchEvent(`#node-input-${field}`, 'change');
+    }
+    await page.click('#node-dialog-ok');
+    await page.waitForSelector('#node-dialog-ok', { state: 'detached', timeout: 30_000 });
+    return page.evaluate((id) => {
+      const RED = (window as unknown as { RED: Red }).RED;
+      const node = RED.nodes.node(id) as { valid: boolean; validationErrors?: string[] };
+      const badge = document.getElementById(id)?.querySelector('.red-ui-flow-node-error');
+      return { valid: node.valid, reasons: node.validationErrors ?? [], triangle: !!badge && !badge.classList.contains('hide') };
+    }, id);
+  };
+
+  for (const [i, { type, bad, reasons, good }] of afterDone.entries()) {
+    const what = `${type} (case ${i + 1})`;
+    const id = await page.evaluate((type) => {
+      const RED = (window as unknown as { RED: Red }).RED;
+      const id = RED.nodes.id();
+      RED.nodes.import([{ id, type, z: RED.workspaces.active(), x: 300, y: 500, wires: [] }], { applyNodeDefaults: true });
+      return id;
+    }, type);
+    const saved = await edit(id, bad);
+    assert.equal(saved.valid, false, `${what}: invalid after Done`);
+    assert.equal(saved.triangle, true, `${what}: the triangle shows`);
+    assert.equal(saved.reasons.length, reasons.length, `${what}: ${saved.reasons.join(' | ')}`);
+    for (const reason of reasons) assert.ok(saved.reasons.some((r) => r.startsWith(reason)), `${what}: lists "${reason}" among ${saved.reasons.join(' | ')}`);
+    const fixed = await edit(id, good);
+    assert.deepEqual(fixed, { valid: true, reasons: [], triangle: false }, `${what}: valid once corrected`);
+    await page.evaluate((id) => (window as unknown as { RED: Red }).RED.nodes.remove(id), id);
   }
   assert.deepEqual(pageErrors, []);
 });

@@ -1,0 +1,271 @@
+/**
+ * The validators of every node template, run in a bare context the way Node-RED's
+ * editor runs them (no dialog open: they read the node's own values). A reason is
+ * only shown, and the node only marked invalid, when the validator takes (v, opt);
+ * and what the editor flags is what the runtime refuses to start with.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
+import { ANOMALY_DEFAULTS, engineOptionsOf, type AnomalyOptions } from '../../nodes/anomaly/options';
+import { AnomalyEngine } from '../../nodes/lib/anomaly';
+import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
+import { parsePort } from '../../nodes/shared/config';
+
+type Validator = (this: unknown, v: unknown, opt?: object) => unknown;
+interface Property {
+  value?: unknown;
+  required?: boolean;
+  validate?: Validator;
+}
+interface Def {
+  defaults: Record<string, Property>;
+}
+
+const root = join(__dirname, '..', '..', '..');
+
+/** Each template's registerType definition, by node type. */
+function loadTemplates(): Map<string, Def> {
+  const defs = new Map<string, Def>();
+  const context = {
+    window: {},
+    // No dialog is open: every lookup finds nothing, so validators read the node.
+    $: () => ({ length: 0 }),
+    RED: {
+      nodes: {
+        registerType: (type: string, def: Def) => void defs.set(type, def),
+        node: () => null,
+        eachNode: () => undefined,
+      },
+    },
+  };
+  runInNewContext(readFileSync(join(root, 'resources', 'editor.js'), 'utf8'), context);
+  for (const dir of readdirSync(join(root, 'nodes'))) {
+    const file = join(root, 'nodes', dir, `${dir}.html`);
+    if (!existsSync(file)) continue;
+    for (const m of readFileSync(file, 'utf8').matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
+      runInNewContext(m[1], context, { filename: file });
+    }
+  }
+  return defs;
+}
+
+const defs = loadTemplates();
+
+/** What Node-RED 4.1's validateNodeProperty decides: true, or the reason (the property's name when there is none). */
+function verdict(def: Def, node: Record<string, unknown>, prop: string): true | string {
+  const p = def.defaults[prop];
+  const value = node[prop];
+  if (typeof value === 'string' && /^\$(\([a-zA-Z_][a-zA-Z0-9_]*\)|\{[a-zA-Z_][a-zA-Z0-9_]*\})$/.test(value)) return true;
+  if (p.required && value === '') return prop;
+  if (!p.validate) return true;
+  if (p.required === false && value === '') return true;
+  const res = p.validate.call(node, value, {});
+  if (p.validate.length === 2 && typeof res === 'string') return res;
+  return res ? true : prop;
+}
+
+/** The reasons Node-RED would list for the node, by property. */
+function problems(type: string, node: Record<string, unknown>): Record<string, string> {
+  const def = defs.get(type)!;
+  const out: Record<string, string> = {};
+  for (const prop of Object.keys(def.defaults)) {
+    const v = verdict(def, node, prop);
+    if (v !== true) out[prop] = v;
+  }
+  return out;
+}
+
+/** A node as the palette adds it, with changes. */
+function fresh(type: string, changes: Record<string, unknown>): Record<string, unknown> {
+  const node: Record<string, unknown> = {};
+  for (const [prop, p] of Object.entries(defs.get(type)!.defaults)) node[prop] = p.value;
+  return { ...node, ...changes };
+}
+
+test('every node template registers, and each of its validators takes (v, opt) so a returned reason counts as invalid', () => {
+  const types = [...defs.keys()].sort();
+  assert.equal(types.length, 12, types.join(', '));
+  for (const [type, def] of defs) {
+    for (const [prop, p] of Object.entries(def.defaults)) {
+      if (p.validate) assert.equal(p.validate.length, 2, `${type}.${prop} declares (v, opt)`);
+    }
+  }
+});
+
+test('a new node of every type is valid with its defaults', () => {
+  // Only the ones that need another node chosen first are not.
+  const needs: Record<string, string[]> = { 'upperstack-api': ['store'], 'upperstack-query': ['store'], 'upperstack-store': ['store'] };
+  for (const type of defs.keys()) {
+    assert.deepEqual(Object.keys(problems(type, fresh(type, {}))), needs[type] ?? [], type);
+  }
+});
+
+/** The runtime's verdict on the broker options: a ConfigError or none. */
+function brokerStarts(o: Record<string, string>): boolean {
+  try {
+    new EmbeddedMqttBroker({
+      port: parsePort(o.port, 1883),
+      bind: '127.0.0.1',
+      wsPort: parsePort(o.wsPort, 0),
+      tlsPort: parsePort(o.tlsPort, 0),
+      tlsKeyFile: o.tlsKey || undefined,
+      tlsCertFile: o.tlsCert || undefined,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('the broker flags a TLS port without both files, as the runtime refuses it', () => {
+  const tls = 'TLS needs both a key file and a certificate file';
+  const cases: Array<[Record<string, string>, Record<string, string>]> = [
+    [{ tlsPort: '8883' }, { tlsKey: tls, tlsCert: tls }],
+    [{ tlsPort: '8883', tlsKey: 'key.pem' }, { tlsCert: tls }],
+    [{ tlsPort: '8883', tlsCert: 'cert.pem' }, { tlsKey: tls }],
+    [{ tlsPort: '8883', tlsKey: 'key.pem', tlsCert: 'cert.pem' }, {}],
+    [{ tlsPort: '' }, {}],
+    [{ tlsPort: '0' }, {}],
+    [{ tlsPort: '', tlsKey: 'key.pem' }, {}],
+  ];
+  for (const [changes, expected] of cases) {
+    const node = fresh('upperstack-broker', changes);
+    const label = JSON.stringify(changes);
+    assert.deepEqual(problems('upperstack-broker', node), expected, label);
+    assert.equal(brokerStarts(node as Record<string, string>), Object.keys(expected).length === 0, `runtime: ${label}`);
+  }
+  // A TLS port in an environment variable: the files are then needed (or variables too).
+  assert.deepEqual(problems('upperstack-broker', fresh('upperstack-broker', { tlsPort: '${TLS_PORT}' })), { tlsKey: tls, tlsCert: tls });
+  assert.deepEqual(problems('upperstack-broker', fresh('upperstack-broker', { tlsPort: '${TLS_PORT}', tlsKey: '${TLS_KEY}', tlsCert: '${TLS_CERT}' })), {});
+  // Saved before configVersion, without TLS: nothing to flag.
+  assert.deepEqual(problems('upperstack-broker', { port: '1883' }), {});
+});
+
+/** The runtime's verdict on the anomaly options: the error it would show, or null. */
+function anomalyError(o: Record<string, unknown>): string | null {
+  try {
+    new AnomalyEngine(engineOptionsOf({ name: '', ...ANOMALY_DEFAULTS, store: '', configVersion: 2, ...o } as AnomalyOptions));
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+test('the anomaly node flags exactly the settings the runtime refuses, each with its reason', () => {
+  const number = 'must be a number';
+  const duration = 'a duration such as 30s, 5m, 1h, 1d or 1w';
+  const cases: Array<[Record<string, unknown>, Record<string, string>]> = [
+    [{}, {}],
+    [{ detector: 'nonsense' }, { detector: 'choose one of the detectors' }],
+    [{ detector: 'limits' }, { min: 'give a minimum, a maximum, or per-field limits in the advanced config' }],
+    [{ detector: 'limits', max: '80' }, {}],
+    [{ detector: 'limits', min: '-5' }, {}],
+    [{ detector: 'limits', min: 'cold' }, { min: number }],
+    [{ detector: 'limits', max: 'hot' }, { max: number }],
+    [{ detector: 'limits', min: '90', max: '80' }, { min: 'the minimum is above the maximum' }],
+    [{ detector: 'limits', min: '80', max: '80' }, {}],
+    [{ detector: 'limits', advanced: '{"fields": {"temperature": {"max": 80}}}' }, {}],
+    [{ detector: 'limits', advanced: '{"type": "zscore"}' }, {}],
+    [{ detector: 'limits', advanced: '{"max": 80}' }, {}],
+    // A whole detector config in advanced: the fields for the chosen one are not read.
+    [{ detector: 'limits', min: 'cold', advanced: '{"type": "zscore"}' }, {}],
+    [{ detector: 'zscore', sigma: 'x', window: 'week', advanced: '{"type": "ewma"}' }, {}],
+    [{ detector: 'zscore', sigma: 'x' }, { sigma: number }],
+    [{ detector: 'zscore', sigma: '0' }, { sigma: 'a number above 0' }],
+    [{ detector: 'ewma', sigma: '3.5' }, {}],
+    [{ sigma: 'x' }, { sigma: number }],
+    [{ detector: 'zscore', window: '7 days' }, { window: duration }],
+    [{ detector: 'rate', window: '5000' }, { window: duration }],
+    [{ detector: 'rate', window: '0h' }, { window: duration }],
+    [{ detector: 'zscore', window: '7d' }, {}],
+    [{ detector: 'rate', window: '90 min' }, {}],
+    [{ detector: 'holtwinters', season: 'weekly' }, { season: 'auto, none, or a duration such as 1d' }],
+    [{ detector: 'holtwinters', season: '0' }, { season: 'auto, none, or a duration such as 1d' }],
+    [{ detector: 'holtwinters', season: 'none' }, {}],
+    [{ detector: 'holtwinters', season: '1d' }, {}],
+    [{ detector: 'holtwinters', season: '86400000' }, {}],
+    [{ advanced: '{' }, { advanced: 'the advanced config is not valid JSON: ' }],
+    [{ advanced: '[1]' }, { advanced: 'the advanced config must be a JSON object' }],
+    [{ advanced: '{"window": "1d"}' }, { advanced: 'for the default detector the advanced config must be a whole detector config with "type"' }],
+    [{ advanced: '{}' }, {}],
+    [{ advanced: '{"type": "zscore", "window": "1d"}' }, {}],
+    [{ detector: 'zscore', advanced: '{"window": "1d"}' }, {}],
+    [{ threshold: '0' }, { threshold: 'a number above 0 and at most 1' }],
+    [{ threshold: '1.5' }, { threshold: 'a number above 0 and at most 1' }],
+    [{ threshold: 'high' }, { threshold: 'a number above 0 and at most 1' }],
+    [{ threshold: '1' }, {}],
+    [{ threshold: '' }, {}],
+    [{ maxSeries: '0' }, { maxSeries: 'a whole number, at least 1' }],
+    [{ maxSeries: '2.5' }, { maxSeries: 'a whole number, at least 1' }],
+    [{ maxSeries: 'many' }, { maxSeries: 'a whole number, at least 1' }],
+    [{ maxSeries: '1' }, {}],
+    [{ detector: 'zscore', warmup: '-1' }, { warmup: 'a whole number of readings, 0 or more' }],
+    [{ detector: 'limits', max: '80', warmup: '2.5' }, { warmup: 'a whole number of readings, 0 or more' }],
+    [{ detector: 'flatline', warmup: 'soon' }, { warmup: 'a whole number of readings, 0 or more' }],
+    [{ detector: 'zscore', warmup: '0' }, {}],
+    // Each detector's own least warm-up; the default runs Holt-Winters.
+    [{ warmup: '9' }, { warmup: 'a whole number of readings, at least 10 for this detector' }],
+    [{ warmup: 'soon' }, { warmup: 'a whole number of readings, at least 10 for this detector' }],
+    [{ warmup: '10' }, {}],
+    [{ detector: 'ewma', warmup: '1' }, { warmup: 'a whole number of readings, at least 2 for this detector' }],
+    [{ detector: 'rate', warmup: '0' }, { warmup: 'a whole number of readings, at least 1 for this detector' }],
+    [{ detector: 'rate', warmup: '1' }, {}],
+    [{ detector: 'holtwinters', warmup: '9' }, { warmup: 'a whole number of readings, at least 10 for this detector' }],
+    [{ detector: 'iforest', warmup: '100' }, { warmup: 'a whole number of readings, at least 515 for this detector' }],
+    [{ detector: 'iforest', warmup: '515' }, {}],
+    [{ detector: 'iforest', warmup: '20', advanced: '{"window": 16, "shingle": 1}' }, {}],
+    [{ detector: 'iforest', warmup: '15', advanced: '{"window": 16, "shingle": 1}' }, { warmup: 'a whole number of readings, at least 16 for this detector' }],
+    [{ detector: 'ewma', warmup: '0', advanced: '{"warmup": 5}' }, {}],
+    [{ heartbeatMissed: '-1' }, { heartbeatMissed: 'a number of intervals, 0 (off) or more' }],
+    [{ heartbeatMissed: 'few' }, { heartbeatMissed: 'a number of intervals, 0 (off) or more' }],
+    [{ heartbeatMissed: '0' }, {}],
+    [{ heartbeatMissed: '1.5' }, {}],
+    [{ heartbeatInterval: 'often' }, { heartbeatInterval: duration }],
+    [{ heartbeatInterval: '0' }, { heartbeatInterval: duration }],
+    [{ heartbeatInterval: '60000' }, {}],
+    [{ heartbeatInterval: '5m' }, {}],
+    [{ heartbeatInterval: 'often', heartbeatMissed: '0' }, {}],
+    [{ units: 'temperature' }, { units: 'write field=unit, separated by commas, e.g. temperature=°C, humidity=%' }],
+    [{ units: 'temperature=°C, humidity=%' }, {}],
+    [{ fields: 'temperature, humidity' }, {}],
+  ];
+  for (const [changes, expected] of cases) {
+    const label = JSON.stringify(changes);
+    const found = problems('upperstack-anomaly', fresh('upperstack-anomaly', changes));
+    assert.deepEqual(Object.keys(found), Object.keys(expected), label);
+    for (const [prop, reason] of Object.entries(expected)) assert.ok(found[prop].startsWith(reason), `${label}: ${found[prop]}`);
+    const runtime = anomalyError(changes);
+    assert.equal(runtime === null, Object.keys(expected).length === 0, `runtime: ${label}: ${runtime}`);
+  }
+});
+
+test('an anomaly node saved before configVersion stays valid where the runtime\'s migration fills the gap', () => {
+  // Options missing or null take the defaults; numbers were numbers; an unknown detector becomes the default.
+  for (const legacy of [{}, { threshold: null, maxSeries: null, warmup: null }, { warmup: 20, maxSeries: 100, heartbeatMissed: 0, threshold: 0.9 }, { detector: 'nonsense' }]) {
+    assert.deepEqual(problems('upperstack-anomaly', legacy), {}, JSON.stringify(legacy));
+  }
+  // What the migration cannot repair stays flagged.
+  assert.deepEqual(Object.keys(problems('upperstack-anomaly', { warmup: -1 })), ['warmup']);
+});
+
+test('mqtt in from an external broker flags a missing connection, also once saved (the picker\'s "none" saves "")', () => {
+  const need = 'choose the connection to the external broker';
+  assert.deepEqual(problems('upperstack-mqtt-in', fresh('upperstack-mqtt-in', { source: 'external', connection: '' })), { connection: need });
+  assert.deepEqual(problems('upperstack-mqtt-in', fresh('upperstack-mqtt-in', { source: 'external', connection: '_ADD_' })), { connection: need });
+  assert.deepEqual(problems('upperstack-mqtt-in', fresh('upperstack-mqtt-in', { source: 'embedded', connection: '' })), {});
+});
+
+test('every message key a template names is in its node\'s catalogue, so the dialog shows the translated text', () => {
+  for (const dir of readdirSync(join(root, 'nodes'))) {
+    const file = join(root, 'nodes', dir, `${dir}.html`);
+    if (!existsSync(file)) continue;
+    const catalogue = JSON.parse(readFileSync(join(root, 'nodes', dir, 'locales', 'en-US', `${dir}.json`), 'utf8')) as Record<string, unknown>;
+    for (const [, key] of readFileSync(file, 'utf8').matchAll(/\btr\('([\w.-]+)',/g)) {
+      const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalogue);
+      assert.equal(typeof found, 'string', `${dir}: ${key}`);
+    }
+  }
+});
