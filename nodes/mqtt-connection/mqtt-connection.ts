@@ -36,7 +36,7 @@ function toReceived(packet: IPublishPacket): ReceivedMessage {
  * unacknowledged messages (mosquitto's max_inflight_messages, 20 by default), and
  * PUBACKs held for a whole turn would leave it waiting for them.
  */
-const TURN_MAX = Number(process.env.US_TURN_MAX) || 16;
+const TURN_MAX = 16;
 
 export = function register(RED: NodeAPI): void {
   function UpperstackMqttConnectionNode(this: MqttConnectionNode, def: MqttConnectionNodeDef) {
