@@ -58,9 +58,9 @@ test('many small writes become few store writes', async () => {
   await w.close();
 });
 
-test('a message larger than the batch size is written in batch-sized parts and reported once, after its last part', async () => {
+test('a message larger than the largest write is written in parts and reported once, after its last part', async () => {
   const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 1000, flushMs: 5 });
+  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 1000, maxWrite: 1000, flushMs: 5 });
   w.start();
   const calls: string[] = [];
   const big = Array.from({ length: 2500 }, (_, i) => reading(i));
@@ -74,7 +74,7 @@ test('a message larger than the batch size is written in batch-sized parts and r
 
 test('when one part of a large message fails, its caller hears of it once, and later messages are unaffected', async () => {
   const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 100, flushMs: 5 });
+  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 100, maxWrite: 100, flushMs: 5 });
   w.start();
   const bad = reading(150);
   store.poison.add(bad.ts);
@@ -86,6 +86,18 @@ test('when one part of a large message fails, its caller hears of it once, and l
   assert.match(calls[0], /cannot be stored/);
   assert.equal(store.rows.size, 151, 'the two parts without the bad reading and the later message are stored');
   assert.equal(store.rows.get(`d|${reading(1000).ts}`)?.fields.v, 1000);
+  await w.close();
+});
+
+test('by default one write takes up to ten batches of what queued while the previous write ran', async () => {
+  const store = new SwitchableStore();
+  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 100, flushMs: 5 });
+  w.start();
+  const done = Array.from({ length: 25 }, (_, k) => writeAsync(w, Array.from({ length: 100 }, (_, i) => reading(k * 100 + i))));
+  await Promise.all(done);
+  assert.equal(store.rows.size, 2500);
+  // The first write starts at 100 queued; the other 2,400 queued meanwhile and go in parts of 1,000.
+  assert.deepEqual(store.sizes, [100, 1000, 1000, 400]);
   await w.close();
 });
 

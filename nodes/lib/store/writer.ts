@@ -1,8 +1,8 @@
 /**
  * DurableWriter sits between the nodes and a store. It batches readings (one
- * store write per batch, not per message; a large message is written in
- * batch-sized parts, so its inputs see readings settle while later parts are
- * still being written), and when the store is unreachable it
+ * store write per batch, not per message; what queued while a write ran goes
+ * into the next one, up to maxWrite readings, and a larger message is written
+ * in parts), and when the store is unreachable it
  * spools each batch to a journal and reports it durable, then keeps retrying in
  * the background in order. A caller's callback fires only once its data is in
  * the store or in the spool, which is when input journals may settle.
@@ -15,8 +15,10 @@ import { StoreUnavailableError } from '../errors';
 export type Durable = (err?: Error) => void;
 
 export interface WriterOptions {
-  /** Flush once this many readings are queued; also the most one store write takes. */
+  /** Flush once this many readings are queued. */
   batchSize?: number;
+  /** The most readings one store write takes (default 10 × batchSize); larger messages go in parts. */
+  maxWrite?: number;
   /** Flush at least this often while anything is queued. */
   flushMs?: number;
   /** First retry delay after an outage; doubles up to maxRetryMs. */
@@ -64,6 +66,7 @@ export class DurableWriter {
   private stats_: WriterStats = { written: 0, queued: 0, spooled: 0 };
   private closed = false;
   private readonly batchSize: number;
+  private readonly maxWrite: number;
   private readonly flushMs: number;
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
@@ -74,6 +77,9 @@ export class DurableWriter {
     opts: WriterOptions = {},
   ) {
     this.batchSize = opts.batchSize ?? 1000;
+    // Larger statements cost DuckDB less per row; the cap keeps one statement's text and the
+    // wait for its settlement bounded.
+    this.maxWrite = opts.maxWrite ?? 10 * this.batchSize;
     this.flushMs = opts.flushMs ?? 100;
     this.retryMs = opts.retryMs ?? 500;
     this.maxRetryMs = opts.maxRetryMs ?? 15_000;
@@ -160,14 +166,14 @@ export class DurableWriter {
     }
   }
 
-  /** Up to batchSize queued readings, the calls they come from, and the calls they complete. */
+  /** Up to maxWrite queued readings, the calls they come from, and the calls they complete. */
   private take(): { readings: Reading[]; parts: Pending[]; finished: Pending[] } {
     const readings: Reading[] = [];
     const parts: Pending[] = [];
     const finished: Pending[] = [];
-    while (this.pending.length && (readings.length < this.batchSize || this.pending[0].taken === this.pending[0].readings.length)) {
+    while (this.pending.length && (readings.length < this.maxWrite || this.pending[0].taken === this.pending[0].readings.length)) {
       const p = this.pending[0];
-      const n = Math.min(p.readings.length - p.taken, this.batchSize - readings.length);
+      const n = Math.min(p.readings.length - p.taken, this.maxWrite - readings.length);
       for (let i = p.taken; i < p.taken + n; i++) readings.push(p.readings[i]);
       p.taken += n;
       parts.push(p);
