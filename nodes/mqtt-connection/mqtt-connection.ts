@@ -57,7 +57,8 @@ export = function register(RED: NodeAPI): void {
     const journal = (m: ReceivedMessage) => matching(m.topic).map((sub) => ({ sub, seq: sub.journal.appendGroup([m], RECORD_ENCODER) }));
 
     // The turn's QoS 0/1 messages, with the inputs each goes to, and the stream holding their PUBACKs.
-    let turn: Array<{ m: ReceivedMessage; subs: Subscriber[] }> = [];
+    // `dropped`: the journal write failed, so an ack still held by backpressure must never be sent.
+    let turn: Array<{ m: ReceivedMessage; subs: Subscriber[]; dropped: boolean }> = [];
     let corked: MqttClient['stream'] | undefined;
 
     const endTurn = () => {
@@ -88,6 +89,7 @@ export = function register(RED: NodeAPI): void {
         // The queued PUBACKs must not go out: dropping the connection discards them, and the
         // broker resends the messages once MQTT.js has reconnected.
         stream?.destroy();
+        for (const item of items) item.dropped = true;
         broadcast('failed', describeError(failure).message);
         node.error(describeError(failure).message);
       }
@@ -156,8 +158,12 @@ export = function register(RED: NodeAPI): void {
           corked.cork();
           setImmediate(endTurn);
         }
-        turn.push({ m, subs: to });
-        admitAll(to.map((sub) => ({ sub })), () => callback());
+        const item = { m, subs: to, dropped: false };
+        turn.push(item);
+        admitAll(
+          to.map((sub) => ({ sub })),
+          () => item.dropped || callback(),
+        );
         if (turn.length >= TURN_MAX) endTurn();
       };
       c.on('connect', () => {
