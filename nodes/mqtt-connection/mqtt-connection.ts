@@ -98,10 +98,10 @@ export = function register(RED: NodeAPI): void {
     };
 
     /** ack once every input that took the message lets it through. */
-    const admitAll = (journaled: Array<{ sub: Subscriber }>, ack: () => void) => {
-      if (journaled.length <= 1) return journaled.length ? journaled[0].sub.admit(ack) : ack();
-      let waiting = journaled.length;
-      for (const { sub } of journaled) sub.admit(() => --waiting === 0 && ack());
+    const admitAll = (to: readonly Subscriber[], ack: () => void) => {
+      if (to.length <= 1) return to.length ? to[0].admit(ack) : ack();
+      let waiting = to.length;
+      for (const sub of to) sub.admit(() => --waiting === 0 && ack());
     };
 
     const connect = () => {
@@ -138,7 +138,10 @@ export = function register(RED: NodeAPI): void {
           }
           qos2Seqs.set(packet.messageId, journaled);
           // Backpressure for QoS 2 holds the PUBREC; the message enters the flow after PUBREL.
-          admitAll(journaled, () => put(packet, cb));
+          admitAll(
+            journaled.map((j) => j.sub),
+            () => put(packet, cb),
+          );
           return store;
         }
         return put(packet, cb);
@@ -160,10 +163,7 @@ export = function register(RED: NodeAPI): void {
         }
         const item = { m, subs: to, dropped: false };
         turn.push(item);
-        admitAll(
-          to.map((sub) => ({ sub })),
-          () => item.dropped || callback(),
-        );
+        admitAll(to, () => item.dropped || callback());
         if (turn.length >= TURN_MAX) endTurn();
       };
       c.on('connect', () => {

@@ -80,19 +80,19 @@ describe('upperstack-mqtt-in on an external broker', () => {
     return (broker as unknown as { aedes: AckEvents }).aedes;
   }
 
-  async function load(): Promise<{ inId: string; received: Msg[]; connected: Promise<void> }> {
+  async function load(marks = { highWater: 0, lowWater: 0 }, settle = (_msg: Msg) => true): Promise<{ inId: string; received: Msg[]; connected: Promise<void> }> {
     const inId = `ext-in-${++loaded}`;
     await helper.load(nodes, [
       { id: 'tab', type: 'tab', label: 'test' },
       { id: 'conn', type: 'upperstack-mqtt-connection', url: `mqtt://127.0.0.1:${port}`, clientId: `us-test-${loaded}`, protocolVersion: 4, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 },
-      { id: inId, type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, highWater: 0, lowWater: 0, wires: [['out'], []] },
+      { id: inId, type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, ...marks, wires: [['out'], []] },
       { id: 'out', type: 'helper', z: 'tab' },
     ]);
     const received: Msg[] = [];
     const out = helper.getNode('out') as unknown as NodeJS.EventEmitter;
     out.on('input', (msg: Msg) => {
       received.push(msg);
-      settleReceipts(msg.upperstack?.receipts);
+      if (settle(msg)) settleReceipts(msg.upperstack?.receipts);
     });
     const input = helper.getNode(inId) as unknown as NodeJS.EventEmitter & { status: (s: { fill?: string }) => void };
     // The subscription is in place once the status turns green.
@@ -167,6 +167,51 @@ describe('upperstack-mqtt-in on an external broker', () => {
       assert.deepEqual(notJournaledAtAck, []);
     } finally {
       writes.restore();
+      await pub.endAsync();
+    }
+  });
+
+  test('an ack held by backpressure is not sent when the turn it came in could not be journaled', async () => {
+    // Pause at 1 unsettled message: the first one is kept unsettled, so the next one's ack is held.
+    let held: Msg | undefined;
+    const { inId, received, connected } = await load({ highWater: 1, lowWater: 0 }, (msg) => {
+      if (held || !String(msg.payload).includes('first')) return true;
+      held = msg;
+      return false;
+    });
+    await connected;
+    await new Promise((r) => setTimeout(r, 100));
+    const marker = 'held-';
+    const ackedBodies: string[] = [];
+    const notJournaledAtAck: string[] = [];
+    acks().on('ack', (p) => {
+      const body = String(p.payload);
+      if (!body.includes(marker)) return;
+      ackedBodies.push(body);
+      if (!journalText(inId).includes(body)) notJournaledAtAck.push(body);
+    });
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'us-test-pub3', reconnectPeriod: 0 });
+    const first = `{"v":1,"tag":"${marker}first"}`;
+    const second = `{"v":2,"tag":"${marker}second"}`;
+    try {
+      await pub.publishAsync('devices/x/telemetry', first, { qos: 1 });
+      await until(() => held !== undefined, 'the first message');
+      const writes = countWrites(`${marker}second`, 1);
+      try {
+        await pub.publishAsync('devices/x/telemetry', second, { qos: 1 });
+        // The failed write drops the connection; settling the first message now releases the held ack.
+        await until(() => writes.count() === 0 && ackedBodies.length === 1, 'the first PUBACK');
+        await new Promise((r) => setTimeout(r, 50));
+        settleReceipts(held!.upperstack?.receipts);
+        await until(() => received.some((m) => String(m.payload) === second), 'the resent second message', 15_000);
+        await until(() => ackedBodies.length === 2, 'the second PUBACK');
+        await new Promise((r) => setTimeout(r, 200));
+      } finally {
+        writes.restore();
+      }
+      assert.deepEqual(ackedBodies, [first, second], 'each acknowledged once');
+      assert.deepEqual(notJournaledAtAck, [], 'no PUBACK before the journal write');
+    } finally {
       await pub.endAsync();
     }
   });
