@@ -84,7 +84,7 @@ export function parseInfluxLines(body: Buffer, precision: string | undefined, de
       } catch (e) {
         if (!(e instanceof DecodeError)) throw e;
         const msg = e.message.replace(/^line protocol line 1,/, `line protocol line ${i + 1},`);
-        failures.push({ line: i + 1, text: line, error: new DecodeError(msg, { ...e.details, line: i + 1 }) });
+        failures.push({ line: i + 1, text: line, error: new DecodeError(msg, { ...e.details, format: 'lineprotocol', line: i + 1 }) });
       }
     }
   }
