@@ -17,7 +17,9 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'BAD_TOPIC'
   | 'PAYLOAD_TOO_LARGE'
-  | 'DETECTOR_CONFIG';
+  | 'DETECTOR_CONFIG'
+  | 'DEVICE_MISMATCH'
+  | 'RATE_LIMITED';
 
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
