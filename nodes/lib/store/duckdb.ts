@@ -280,6 +280,7 @@ function rowValue(d: unknown, b: unknown, t: unknown): number | boolean | string
 }
 
 export class DuckDbStore implements TimeSeriesStore {
+  readonly kind = 'duckdb';
   readonly path: string;
   private instance?: DuckDBInstance;
   private conn?: DuckDBConnection;

@@ -71,7 +71,33 @@ export interface StoreHealth {
   detail: string;
 }
 
-export interface TimeSeriesStore {
+/**
+ * Where readings are written durably: an embedded database, a time-series
+ * server. One DurableWriter (nodes/lib/store/writer.ts) per sink, each with its
+ * own spool; a store config can hold several (nodes/lib/store/sinks.ts).
+ *
+ * `write` is durable once it resolves and idempotent on (device, ts, field). It
+ * rejects with StoreUnavailableError when the sink cannot be reached or written
+ * now (the writer spools and retries with backoff), and with StoreFailedError
+ * when the data itself is refused (the writer isolates the offending readings
+ * and dead-letters them).
+ */
+export interface ReadingSink {
+  /** The sink kind in the registry (nodes/lib/store/sinks.ts), e.g. 'duckdb'. */
+  readonly kind: string;
+  open(): Promise<void>;
+  write(readings: Reading[]): Promise<void>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}
+
+/**
+ * A sink that also answers queries and keeps dead letters (the query API,
+ * anomaly backtests, reports). `kind` is optional here only so that stores
+ * written before sinks had kinds still type-check.
+ */
+export interface TimeSeriesStore extends Omit<ReadingSink, 'kind'> {
+  readonly kind?: string;
   open(): Promise<void>;
   /** Idempotent on (device, ts, field): writing the same reading twice keeps one row. */
   write(readings: Reading[]): Promise<void>;

@@ -8,9 +8,12 @@
  * the store or in the spool, which is when input journals may settle.
  */
 import type { Reading } from '../reading';
-import type { DeadLetter, TimeSeriesStore } from './types';
+import type { DeadLetter, ReadingSink } from './types';
 import { Journal } from '../journal/journal';
-import { StoreUnavailableError } from '../errors';
+import { StoreFailedError, StoreUnavailableError } from '../errors';
+
+/** A sink, and for the one that keeps them (the queryable store), dead letters. */
+export type WriterSink = Omit<ReadingSink, 'kind'> & { readonly kind?: string; writeDeadLetters?(letters: DeadLetter[]): Promise<void> };
 
 export type Durable = (err?: Error) => void;
 
@@ -72,7 +75,7 @@ export class DurableWriter {
   private readonly maxRetryMs: number;
 
   constructor(
-    private readonly store: TimeSeriesStore,
+    private readonly store: WriterSink,
     private readonly spool: Journal,
     opts: WriterOptions = {},
   ) {
@@ -187,7 +190,10 @@ export class DurableWriter {
   private async tryWrite(readings: Reading[], letters: DeadLetter[]): Promise<Error | undefined> {
     try {
       if (readings.length) await this.store.write(readings);
-      if (letters.length) await this.store.writeDeadLetters(letters);
+      if (letters.length) {
+        if (!this.store.writeDeadLetters) throw new StoreFailedError(`a ${this.store.kind ?? 'store'} sink keeps no dead letters`);
+        await this.store.writeDeadLetters(letters);
+      }
       return undefined;
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
