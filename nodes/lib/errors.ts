@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'BAD_TOPIC'
   | 'PAYLOAD_TOO_LARGE'
   | 'DETECTOR_CONFIG'
+  | 'DEVICE_MISMATCH'
+  | 'RATE_LIMITED'
   | 'RULE_INVALID'
   | 'NOT_FOUND'
   | 'CONFLICT';

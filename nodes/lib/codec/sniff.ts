@@ -13,10 +13,14 @@
  *   a reading, so it is CBOR. 0xDC-0xDF are reserved in CBOR, so MessagePack.
  * - Binary formats are judged by byte 0 only; whitespace is skipped for text only.
  * - Protobuf has no signature and is never guessed: configure it explicitly.
+ * - A JSON or CBOR array of maps that use SenML labels only (and name and value
+ *   something) is SenML: `[{"n":"temp","v":1}]` never means fields "n" and "v".
+ * - Text that starts with "<" is XML.
  */
 import { decodeCbor } from './cbor';
 import { decodeJson } from './json';
 import { decodeMsgpack } from './msgpack';
+import { isSenmlCborPack, isSenmlPack, senmlRecords } from './senml';
 import type { Format } from './index';
 
 const lenientUtf8 = new TextDecoder('utf-8');
@@ -69,6 +73,7 @@ export function sniffDecoded(buf: Uint8Array): Sniffed | undefined {
   if (b0 >= 0xa0 && b0 <= 0xbf) return { format: 'cbor' };
   if (b0 >= 0x80 && b0 <= 0x9f) {
     const cbor = attempt(() => decodeCbor(buf));
+    if (cbor && isSenmlCborPack(cbor.value)) return { format: 'senml-cbor', decoded: { value: senmlRecords(cbor.value, 'senml-cbor') } };
     const msgpack = attempt(() => decodeMsgpack(buf));
     if (cbor && !msgpack) return { format: 'cbor', decoded: cbor };
     if (msgpack && !cbor) return { format: 'msgpack', decoded: msgpack };
@@ -81,9 +86,11 @@ export function sniffDecoded(buf: Uint8Array): Sniffed | undefined {
   if (i >= buf.length) return undefined;
   if (buf[i] === 0x7b || buf[i] === 0x5b) {
     const json = attempt(() => decodeJson(buf));
+    if (json && isSenmlPack(json.value)) return { format: 'senml', decoded: { value: senmlRecords(json.value, 'senml') } };
     if (json) return { format: 'json', decoded: json };
     return { format: looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json' };
   }
+  if (buf[i] === 0x3c) return { format: 'xml' };
   return looksLikeLineProtocol(buf) ? { format: 'lineprotocol' } : undefined;
 }
 
@@ -100,11 +107,15 @@ const BY_TYPE = new Map<string, Format>(Object.entries({
   'application/x-google-protobuf': 'protobuf',
   // InfluxDB's /write endpoint takes line protocol as text/plain.
   'text/plain': 'lineprotocol',
+  'application/senml+json': 'senml',
+  'application/senml+cbor': 'senml-cbor',
+  'application/xml': 'xml',
+  'text/xml': 'xml',
 }) as Array<[string, Format]>);
 
 /**
  * Maps an MQTT 5 content type or HTTP Content-Type to a format; parameters
- * (charset...) are ignored. Structured suffixes count: application/senml+json is JSON.
+ * (charset...) are ignored. SenML types are SenML; other structured suffixes count: application/foo+json is JSON.
  * Unknown types give undefined, so the caller can sniff or use its fixed format.
  */
 export function formatFromContentType(contentType: string | undefined | null): Format | undefined {
@@ -114,5 +125,6 @@ export function formatFromContentType(contentType: string | undefined | null): F
   if (known) return known;
   if (mediaType.endsWith('+json')) return 'json';
   if (mediaType.endsWith('+cbor')) return 'cbor';
+  if (mediaType.endsWith('+xml')) return 'xml';
   return undefined;
 }
