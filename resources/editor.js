@@ -143,7 +143,7 @@
         return list;
     }
 
-    var FORMATS = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol'];
+    var FORMATS = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol', 'senml', 'senml-cbor', 'xml'];
 
     root.UpperstackEditor = {
         legacyUnset: legacyUnset,

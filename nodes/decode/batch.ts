@@ -5,7 +5,7 @@
  * journal receipt.
  */
 import { decodeReadings, type DecodeReadingsOptions } from '../lib/codec/readings';
-import type { Format } from '../lib/codec';
+import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
 import { describeError, UpperstackError } from '../lib/errors';
 import { holdReceipts, settleReceipts, type Receipt } from '../lib/journal/receipts';
 import type { Reading } from '../lib/reading';
@@ -13,7 +13,7 @@ import type { Failure } from '../shared/batch';
 import type { UpperstackMessage } from '../shared/input';
 import type { BatchMessage } from '../shared/mqtt-batch';
 
-const FORMATS = new Set(['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol']);
+const FORMATS = new Set<string>(CODEC_FORMATS);
 
 export interface BatchResult {
   out: UpperstackMessage | null;

@@ -1,7 +1,7 @@
 /** upperstack-decode: bytes in any supported format → Readings (output 1) or a reasoned failure (output 2). */
 import type { Node, NodeAPI } from 'node-red';
 import { decodeReadings } from '../lib/codec/readings';
-import type { Format } from '../lib/codec';
+import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
 import { DepthExceededError, describeError, UpperstackError } from '../lib/errors';
 import { resolveLimits } from '../lib/limits';
 import { previewJson } from '../lib/preview';
@@ -14,7 +14,7 @@ import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
 import { decodeMigrations, type DecodeNodeDef, type DecodeOptions } from './options';
 
-const FORMATS = new Set(['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol']);
+const FORMATS = new Set<string>(CODEC_FORMATS);
 
 /**
  * An already parsed payload nested too deeply leaves as bounded JSON text: Node-RED

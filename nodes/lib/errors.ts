@@ -22,7 +22,9 @@ export type ErrorCode =
   | 'STRING_TOO_LONG'
   | 'TOO_MANY_READINGS'
   | 'STORE_REJECTED'
-  | 'DETECTOR_CONFIG';
+  | 'DETECTOR_CONFIG'
+  | 'DEVICE_MISMATCH'
+  | 'RATE_LIMITED';
 
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';

@@ -1,8 +1,9 @@
 /** Options of upperstack-mqtt-in, shared by the runtime and the editor. */
 import type { NodeDef } from 'node-red';
 import type { Migration } from '../shared/config';
+import type { Format } from '../lib/codec';
 
-export type PayloadFormat = 'auto' | 'json' | 'cbor' | 'msgpack' | 'protobuf' | 'lineprotocol';
+export type PayloadFormat = 'auto' | Format;
 
 export interface MqttInOptions {
   name: string;

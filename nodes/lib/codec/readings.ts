@@ -7,6 +7,7 @@ import { decode, sniffDecoded, type Format } from './index';
 import { normalizeReadings, type NormalizeResult } from '../reading';
 import { PayloadTooLargeError, UnsupportedFormatError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
+import { resolveSenml, type SenmlRecord } from './senml';
 
 export interface DecodeReadingsOptions {
   format: Format | 'auto';
@@ -38,6 +39,8 @@ export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): N
     if (!sniffed) throw new UnsupportedFormatError('cannot tell the payload format from its bytes (protobuf needs a fixed format); set the format or an MQTT 5 content type', { bytes: buf.length });
     format = sniffed.format;
     data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir, limits });
+    // SenML times may be relative to receipt and its base name may name the device: resolved here, where both are known.
+    if (format === 'senml' || format === 'senml-cbor') data = resolveSenml(data as SenmlRecord[], { device: opts.device, receivedAt: opts.receivedAt }, format);
   }
   return { ...normalizeReadings(data, { device: opts.device, receivedAt: opts.receivedAt, limits }), format };
 }

@@ -13,10 +13,14 @@
  *   a reading, so it is CBOR. 0xDC-0xDF are reserved in CBOR, so MessagePack.
  * - Binary formats are judged by byte 0 only; whitespace is skipped for text only.
  * - Protobuf has no signature and is never guessed: configure it explicitly.
+ * - A JSON or CBOR array of maps that use SenML labels only (and name and value
+ *   something) is SenML: `[{"n":"temp","v":1}]` never means fields "n" and "v".
+ * - Text that starts with "<" is XML.
  */
 import { decodeCbor } from './cbor';
 import { decodeJson } from './json';
 import { decodeMsgpack } from './msgpack';
+import { isSenmlCborPack, isSenmlPack, senmlRecords } from './senml';
 import { isLimitError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import type { Format } from './index';
@@ -90,6 +94,7 @@ export function sniffDecoded(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): 
   if (b0 >= 0xa0 && b0 <= 0xbf) return { format: 'cbor' };
   if (b0 >= 0x80 && b0 <= 0x9f) {
     const cbor = attempt(() => decodeCbor(buf, limits));
+    if (ok(cbor) && isSenmlCborPack(cbor.value)) return { format: 'senml-cbor', decoded: { value: senmlRecords(cbor.value, 'senml-cbor') } };
     const msgpack = attempt(() => decodeMsgpack(buf, limits));
     if (ok(cbor) && !ok(msgpack)) return { format: 'cbor', decoded: cbor };
     if (ok(msgpack) && !ok(cbor)) return { format: 'msgpack', decoded: msgpack };
@@ -106,10 +111,12 @@ export function sniffDecoded(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): 
   if (i >= buf.length) return undefined;
   if (buf[i] === 0x7b || buf[i] === 0x5b) {
     const json = attempt(() => decodeJson(buf, limits));
+    if (ok(json) && isSenmlPack(json.value)) return { format: 'senml', decoded: { value: senmlRecords(json.value, 'senml') } };
     if (ok(json)) return { format: 'json', decoded: json };
     if (json && 'limit' in json) throw json.limit;
     return { format: looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json' };
   }
+  if (buf[i] === 0x3c) return { format: 'xml' };
   return looksLikeLineProtocol(buf) ? { format: 'lineprotocol' } : undefined;
 }
 
@@ -126,11 +133,15 @@ const BY_TYPE = new Map<string, Format>(Object.entries({
   'application/x-google-protobuf': 'protobuf',
   // InfluxDB's /write endpoint takes line protocol as text/plain.
   'text/plain': 'lineprotocol',
+  'application/senml+json': 'senml',
+  'application/senml+cbor': 'senml-cbor',
+  'application/xml': 'xml',
+  'text/xml': 'xml',
 }) as Array<[string, Format]>);
 
 /**
  * Maps an MQTT 5 content type or HTTP Content-Type to a format; parameters
- * (charset...) are ignored. Structured suffixes count: application/senml+json is JSON.
+ * (charset...) are ignored. SenML types are SenML; other structured suffixes count: application/foo+json is JSON.
  * Unknown types give undefined, so the caller can sniff or use its fixed format.
  */
 export function formatFromContentType(contentType: string | undefined | null): Format | undefined {
@@ -140,5 +151,6 @@ export function formatFromContentType(contentType: string | undefined | null): F
   if (known) return known;
   if (mediaType.endsWith('+json')) return 'json';
   if (mediaType.endsWith('+cbor')) return 'cbor';
+  if (mediaType.endsWith('+xml')) return 'xml';
   return undefined;
 }
