@@ -8,7 +8,7 @@ import { previewJson } from '../lib/preview';
 import { onInput, type Done, type Send, type UpperstackMessage } from '../shared/input';
 import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
-import { settleReceipts } from '../lib/journal/receipts';
+import { fail } from '../shared/receipts';
 import { decodeBatch } from './batch';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
@@ -51,8 +51,7 @@ export = function register(RED: NodeAPI): void {
         // Catch nodes see each failed MQTT message on its own; its share of the journal entry is
         // settled here so a Catch → dead-letter path cannot settle it twice.
         for (const f of failures) {
-          settleReceipts(f.msg.upperstack?.receipts);
-          delete f.msg.upperstack;
+          fail(node, f.msg);
           node.error(f.error, f.msg);
         }
         if (out) send([out, null]);

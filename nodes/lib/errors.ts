@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_FAILED'
   | 'JOURNAL_FAILED'
+  | 'BACKPRESSURE'
   | 'CONFIG_INVALID'
   | 'BAD_TOPIC'
   | 'PAYLOAD_TOO_LARGE'
@@ -110,6 +111,22 @@ export class JournalError extends UpperstackError {
   override readonly name = 'JournalError';
   constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('JOURNAL_FAILED', message, details, options);
+  }
+}
+
+/**
+ * An input cannot take more right now: too much is unsettled, its journal is at
+ * its disk budget, or the journal cannot be written. Nothing was kept; the
+ * sender should retry after `retryAfterMs` (HTTP 503 with Retry-After, CoAP 5.03 with Max-Age).
+ */
+export class BackpressureError extends UpperstackError {
+  override readonly name = 'BackpressureError';
+  constructor(message: string, details: { reason: 'backlog' | 'disk' | 'journal' | 'closed'; retryAfterMs: number } & Record<string, unknown>, options?: { cause?: unknown }) {
+    super('BACKPRESSURE', message, details, options);
+  }
+
+  get retryAfterMs(): number {
+    return this.details.retryAfterMs as number;
   }
 }
 

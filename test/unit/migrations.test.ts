@@ -41,7 +41,7 @@ test('mqtt-in v0 → v1 picks the source from the connection and makes qos a num
 test('mqtt-in v1 → v2 turns batching and backpressure on and keeps set values', () => {
   const v1 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', configVersion: 1 };
   const out = migrate<Record<string, unknown>>(v1, mqttInMigrations);
-  assert.equal(out.configVersion, 2);
+  assert.equal(out.configVersion, 3);
   assert.equal(out.coalesce, true);
   assert.equal(out.highWater, 5000);
   assert.equal(out.lowWater, 2500);
@@ -56,6 +56,18 @@ test('mqtt-in v1 → v2 turns batching and backpressure on and keeps set values'
   assert.equal(migrate<Record<string, unknown>>({ ...v1, highWater: 0 }, mqttInMigrations).highWater, 0);
   // v0 goes through both steps.
   assert.equal(migrate<Record<string, unknown>>({}, mqttInMigrations).highWater, 5000);
+});
+
+test('mqtt-in v2 → v3 gives the journal a disk budget of 1 GiB and keeps one already set', () => {
+  const v2 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', coalesce: true, highWater: 5000, lowWater: 2500, configVersion: 2 };
+  const out = migrate<Record<string, unknown>>(v2, mqttInMigrations);
+  assert.equal(out.configVersion, 3);
+  assert.equal(out.journalBudgetMb, 1024);
+  assert.equal(out.highWater, 5000);
+  assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: '64' }, mqttInMigrations).journalBudgetMb, 64);
+  // Below one MiB, or not a number: the default, since the journal could not hold a segment.
+  assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: 0 }, mqttInMigrations).journalBudgetMb, 1024);
+  assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: 'lots' }, mqttInMigrations).journalBudgetMb, 1024);
 });
 
 test('mqtt-connection v0 → v1 types the protocol version and keepalive', () => {
