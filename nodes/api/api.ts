@@ -15,6 +15,7 @@ import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { checkHealth, upperstackSettings } from '../shared/runtime';
 import { readBody } from '../shared/body';
+import { setDeployedApiKey } from '../shared/apikey';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
 
@@ -110,10 +111,15 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.post('/api/v1/anomaly/backtest', backtest);
     }
     active = { node, store, key };
+    // Report and invoice routes accept the same key.
+    setDeployedApiKey(key);
     if (key) setStatus(node, 'connected', RED._('upperstack-api.status.serving'));
     else setStatus(node, 'failed', RED._('upperstack-api.errors.noKey'));
     onClose(node, () => {
-      if (active?.node === node) active = undefined;
+      if (active?.node === node) {
+        active = undefined;
+        setDeployedApiKey(undefined);
+      }
     });
   }
 
