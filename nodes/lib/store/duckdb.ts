@@ -17,6 +17,8 @@ import type {
   AggregatePoint,
   AggregateQuery,
   DeadLetter,
+  DeviceQuery,
+  DeviceSummary,
   ReadingsPage,
   ReadingsQuery,
   StoreHealth,
@@ -430,6 +432,22 @@ export class DuckDbStore implements TimeSeriesStore {
         code: (code ?? '') as string,
         reason: (reason ?? '') as string,
         payload: (payload ?? '') as string,
+      }));
+    });
+  }
+
+  devices(q: DeviceQuery = {}): Promise<DeviceSummary[]> {
+    const where: string[] = [];
+    const params: Params = {};
+    timeFilters(q, where, params);
+    return this.enqueue('list devices', async (conn) => {
+      const sql = `SELECT device, arg_max(tags, ts)::VARCHAR, list(DISTINCT field ORDER BY field) FROM readings
+        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY device ORDER BY device`;
+      const rows = (await conn.runAndReadAll(sql, params)).getRows();
+      return rows.map(([device, tags, fields]) => ({
+        device: device as string,
+        tags: typeof tags === 'string' ? (JSON.parse(tags) as Record<string, string>) : {},
+        fields: ((fields as { items?: unknown[] } | null)?.items ?? []).map(String),
       }));
     });
   }

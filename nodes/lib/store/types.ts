@@ -51,6 +51,21 @@ export interface DeadLetter {
   payload: string;
 }
 
+export interface DeviceQuery {
+  /** Epoch ms, inclusive. */
+  from?: number;
+  /** Epoch ms, exclusive. */
+  to?: number;
+}
+
+export interface DeviceSummary {
+  device: string;
+  /** Tags of the device's latest reading in the range. */
+  tags: Record<string, string>;
+  /** Field names seen in the range, sorted. */
+  fields: string[];
+}
+
 export interface StoreHealth {
   ok: boolean;
   detail: string;
@@ -64,6 +79,8 @@ export interface TimeSeriesStore {
   readings(q: ReadingsQuery): Promise<ReadingsPage>;
   aggregate(q: AggregateQuery): Promise<AggregatePoint[]>;
   deadLetters(opts: { device?: string; limit: number }): Promise<DeadLetter[]>;
+  /** Devices with readings in the range (reports and invoices pick devices by name or tag). */
+  devices?(q: DeviceQuery): Promise<DeviceSummary[]>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
