@@ -25,7 +25,10 @@ export type ErrorCode =
   | 'STORE_REJECTED'
   | 'DETECTOR_CONFIG'
   | 'DEVICE_MISMATCH'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'RULE_INVALID'
+  | 'NOT_FOUND'
+  | 'CONFLICT';
 
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
@@ -225,6 +228,30 @@ export class DetectorConfigError extends UpperstackError {
   override readonly name = 'DetectorConfigError';
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('DETECTOR_CONFIG', message, details);
+  }
+}
+
+/** An alert rule does not fit schemas/rule.schema.json or makes no sense; `pointer` is the JSON pointer of the offending value. */
+export class RuleInvalidError extends UpperstackError {
+  override readonly name = 'RuleInvalidError';
+  constructor(message: string, details: { pointer: string } & Record<string, unknown>) {
+    super('RULE_INVALID', message, details);
+  }
+}
+
+/** A named thing (rule, alert) does not exist. */
+export class NotFoundError extends UpperstackError {
+  override readonly name = 'NotFoundError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('NOT_FOUND', message, details);
+  }
+}
+
+/** The request clashes with what exists (a rule id taken, an alert that cannot be acknowledged now). */
+export class ConflictError extends UpperstackError {
+  override readonly name = 'ConflictError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('CONFLICT', message, details);
   }
 }
 
