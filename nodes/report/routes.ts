@@ -14,19 +14,16 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import { errorJson } from '../lib/api/format';
 import { parseTime } from '../lib/api/params';
 import { bodyObject } from '../lib/api/backtest';
-import { bearerMatches } from '../lib/security/apikey';
-import { BadParameterError, ConfigError, PayloadTooLargeError, StoreUnavailableError } from '../lib/errors';
+import { BadParameterError, ConfigError, StoreUnavailableError } from '../lib/errors';
 import { Archive, type ArchiveEntry } from '../lib/report/archive';
 import { checkDefinition, type ReportDefinition } from '../lib/report/definition';
 import { explicitPeriod, periodAt } from '../lib/report/period';
 import { produceReport } from '../lib/report/produce';
 import type { InvoiceRun } from '../lib/billing/produce';
 import type { TimeSeriesStore } from '../lib/store/types';
-import { readBody } from '../shared/body';
-import { apiKeyOf } from '../shared/apikey';
+import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure } from '../shared/http';
 import { dataDir } from '../shared/runtime';
 import type { StoreConfigNode } from '../store-config/options';
 
@@ -71,36 +68,11 @@ export function provideInvoices(p: InvoiceProvider): () => void {
 /** No node of the kind the route needs is deployed. */
 class NotDeployedError extends Error {}
 
-function statusOf(err: unknown): number {
-  if (err instanceof BadParameterError || err instanceof ConfigError) return 400;
-  if (err instanceof PayloadTooLargeError) return 413;
-  if (err instanceof StoreUnavailableError) return 503;
-  return 500;
-}
-
-function sendError(res: Response, status: number, code: string, message: string): void {
-  res.status(status).type('application/json').send(JSON.stringify({ error: { code, message } }));
-}
-
-function fail(res: Response, err: unknown): void {
+function fail(res: Response, err: unknown, log: (text: string) => void): void {
   if (err instanceof NotDeployedError) return sendError(res, 503, 'NOT_DEPLOYED', err.message);
-  const status = statusOf(err);
-  res.status(status).type('application/json').send(status === 500 && !(err instanceof Error) ? JSON.stringify({ error: { code: 'INTERNAL', message: String(err) } }) : errorJson(err));
-}
-
-/** True when the request carries the API key; otherwise answers it. */
-function authorized(RED: NodeAPI, req: Request, res: Response): boolean {
-  const key = apiKeyOf(RED);
-  if (!key) {
-    sendError(res, 401, 'UNAUTHORIZED', 'no API key is configured: set UPPERSTACK_API_KEY');
-    return false;
-  }
-  if (!bearerMatches(req.headers.authorization, key)) {
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    sendError(res, 401, 'UNAUTHORIZED', 'a valid API key is required: send "Authorization: Bearer <key>"');
-    return false;
-  }
-  return true;
+  // Settings that come in a request are the client's to fix.
+  if (err instanceof ConfigError) return sendError(res, 400, 'BAD_PARAMETER', err.message, { parameter: String(err.details.path ?? '') });
+  sendFailure(res, err, log);
 }
 
 /** A store-config named by id, or the only one deployed. */
@@ -146,8 +118,8 @@ function sendFile(archive: Archive, req: Request, res: Response): void {
   res.setHeader('Content-Disposition', `${inline ? 'inline' : 'attachment'}; filename="${found.file.name}"`);
   const stream = createReadStream(found.path);
   stream.on('error', () => {
-    if (!res.headersSent) sendError(res, 404, 'NOT_FOUND', 'the file is gone');
-    else res.destroy();
+    if (!res.headersSent) for (const h of ['Content-Length', 'Content-Disposition', 'Content-Security-Policy']) res.removeHeader(h);
+    sendError(res, 404, 'NOT_FOUND', 'the file is gone');
   });
   stream.pipe(res);
 }
@@ -215,39 +187,40 @@ async function runInvoices(raw: unknown): Promise<{ status: number; body: unknow
 const routesAdded = new WeakSet<object>();
 
 export function registerRoutes(RED: NodeAPI): void {
+  installJsonErrors(RED);
   if (routesAdded.has(RED.httpNode)) return;
   routesAdded.add(RED.httpNode);
   const app = RED.httpNode;
-  const guard = (handler: (req: Request, res: Response) => void) => (req: Request, res: Response) => {
-    if (!authorized(RED, req, res)) {
-      req.resume();
-      return;
-    }
+  const log = (text: string) => RED.log.error(text);
+  const auth = requireApiKey(RED);
+  const safe = (handler: (req: Request, res: Response) => void) => (req: Request, res: Response) => {
     try {
       handler(req, res);
     } catch (err) {
-      fail(res, err);
+      fail(res, err, log);
     }
   };
-  const post = (work: (raw: unknown) => Promise<{ status: number; body: unknown }>) =>
-    guard((req, res) => {
-      readBody(req, MAX_BODY_BYTES)
-        .then(work)
+  const post = (path: string, work: (body: unknown) => Promise<{ status: number; body: unknown }>) => {
+    readsOwnBody(path);
+    app.post(path, auth, jsonBody(MAX_BODY_BYTES), (req: Request, res: Response) => {
+      Promise.resolve()
+        .then(() => work((req as { body?: unknown }).body))
         .then(
           (r) => res.status(r.status).type('application/json').send(JSON.stringify(r.body)),
-          (err: unknown) => fail(res, err),
+          (err: unknown) => fail(res, err, log),
         );
     });
+  };
   const list = (kind: 'reports' | 'invoices', dir: () => string) =>
-    guard((req, res) => {
+    safe((req, res) => {
       const name = typeof req.query.name === 'string' ? req.query.name : undefined;
       const entries = new Archive(dir()).list(name === undefined ? {} : { group: name });
       res.status(200).type('application/json').send(JSON.stringify({ [kind]: entries.map((e) => listing(kind, e)) }));
     });
-  app.get('/api/v1/reports', list('reports', () => reportsDir(RED)));
-  app.get('/api/v1/invoices', list('invoices', () => invoicesDir(RED)));
-  app.get('/api/v1/reports/:id/:file', guard((req, res) => sendFile(new Archive(reportsDir(RED)), req, res)));
-  app.get('/api/v1/invoices/:id/:file', guard((req, res) => sendFile(new Archive(invoicesDir(RED)), req, res)));
-  app.post('/api/v1/reports/run', post((raw) => runReport(RED, raw)));
-  app.post('/api/v1/invoices/run', post((raw) => runInvoices(raw)));
+  app.get('/api/v1/reports', auth, list('reports', () => reportsDir(RED)));
+  app.get('/api/v1/invoices', auth, list('invoices', () => invoicesDir(RED)));
+  app.get('/api/v1/reports/:id/:file', auth, safe((req, res) => sendFile(new Archive(reportsDir(RED)), req, res)));
+  app.get('/api/v1/invoices/:id/:file', auth, safe((req, res) => sendFile(new Archive(invoicesDir(RED)), req, res)));
+  post('/api/v1/reports/run', (body) => runReport(RED, body));
+  post('/api/v1/invoices/run', (body) => runInvoices(body));
 }

@@ -183,7 +183,10 @@ describe('report and invoice nodes', () => {
     const e = ((await bad.json()) as { error: { code: string; message: string; parameter: string } }).error;
     assert.deepEqual([e.code, e.parameter], ['BAD_PARAMETER', 'period']);
     const notJson = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: withKey, body: 'name=x' });
-    assert.equal(notJson.status, 400);
+    assert.equal(notJson.status, 415);
+    const broken = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: '{"name": ' });
+    assert.equal(broken.status, 400);
+    assert.equal(((await broken.json()) as { error: { parameter: string } }).error.parameter, 'body');
   });
 
   test('invoices over HTTP: numbered once, the same invoice when run again, listed and downloadable', async () => {
