@@ -6,6 +6,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import { SinkSet, normalizeSinks, type SinkConfig } from '../lib/store/sinks';
+import { writerEventText } from './events';
 import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -34,7 +35,13 @@ export = function register(RED: NodeAPI): void {
         return;
       }
     }
-    node.writer = SinkSet.create(sinks, { dataDir: dir, configId: node.id, writer: { batchSize: config.batchSize, flushMs: config.flushMs } });
+    node.writer = SinkSet.create(sinks, {
+      dataDir: dir,
+      configId: node.id,
+      writer: { batchSize: config.batchSize, flushMs: config.flushMs },
+      // Each change is logged once: an outage when it starts and when it ends, refused readings as they happen.
+      onEvent: (sinkId, e) => node.warn(sinks.length > 1 ? `${sinkId}: ${writerEventText(RED, e)}` : writerEventText(RED, e)),
+    });
     node.store = node.writer.primary;
     node.label = node.writer.entries.map((e) => e.label).join(' + ');
     node.ready = node.writer.open((entry, err) => {

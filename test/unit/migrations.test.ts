@@ -85,6 +85,30 @@ test('decode v0 → v1 defaults to auto and a 1 MiB limit', () => {
   assert.equal(out.protoType, 'upperstack.Reading');
 });
 
+test('decode v1 → v2 adds the limits with their defaults and keeps set ones; v0 goes through both steps', () => {
+  const v1 = { id: 'd', format: 'json', protoType: 'upperstack.Reading', protoDir: '', maxBytes: 2048, configVersion: 1 };
+  const out = migrate<Record<string, unknown>>(v1, decodeMigrations);
+  assert.equal(out.configVersion, 2);
+  assert.deepEqual([out.maxDepth, out.maxFields, out.maxStringLength, out.maxReadings], [32, 1000, 65536, 10000]);
+  assert.equal(out.maxBytes, 2048);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, maxDepth: '8', maxFields: 50 }, decodeMigrations).maxDepth, 8);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, maxDepth: '8', maxFields: 50 }, decodeMigrations).maxFields, 50);
+  const v0 = migrate<Record<string, unknown>>({}, decodeMigrations);
+  assert.equal(v0.configVersion, 2);
+  assert.equal(v0.maxBytes, 1048576);
+  assert.equal(v0.maxReadings, 10000);
+});
+
+test('validate v1 → v2 adds the limits with their defaults and keeps set ones', () => {
+  const v1 = { id: 'v', schemaSource: 'file', schema: '', schemaFile: 'x.json', configVersion: 1 };
+  const out = migrate<Record<string, unknown>>(v1, validateMigrations);
+  assert.equal(out.configVersion, 2);
+  assert.deepEqual([out.maxFields, out.maxStringLength, out.maxReadings], [1000, 65536, 10000]);
+  assert.equal(out.schemaFile, 'x.json');
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, maxStringLength: '100' }, validateMigrations).maxStringLength, 100);
+  assert.equal(migrate<Record<string, unknown>>({}, validateMigrations).maxFields, 1000);
+});
+
 test('encode v0 → v1 defaults to JSON', () => {
   assert.equal(migrate<Record<string, unknown>>({}, encodeMigrations).format, 'json');
 });

@@ -13,7 +13,7 @@ import { ConfigError } from '../errors';
 import { Journal } from '../journal/journal';
 import type { Reading } from '../reading';
 import type { DeadLetter, ReadingSink, TimeSeriesStore } from './types';
-import { DurableWriter, type Durable, type WriterOptions, type WriterStats } from './writer';
+import { DurableWriter, type Durable, type WriterEvent, type WriterOptions, type WriterStats } from './writer';
 import { duckdbSink } from './sinks-duckdb';
 
 /** One sink's settings as saved in the store config: its id, kind and the kind's own options. */
@@ -127,17 +127,33 @@ export class SinkSet {
     this.primaryWriter = first.writer;
   }
 
-  /** Builds every sink and its writer; spools follow spoolDir(). */
-  static create(configs: readonly SinkConfig[], opts: { dataDir: string; configId: string; writer?: WriterOptions }): SinkSet {
-    const entries: SinkEntry[] = [];
-    for (const c of configs) {
+  /**
+   * Builds every sink and its writer; spools follow spoolDir(). Readings a
+   * sink refuses are dead-lettered through the primary store's writer.
+   */
+  static create(configs: readonly SinkConfig[], opts: { dataDir: string; configId: string; writer?: WriterOptions; onEvent?: (sinkId: string, e: WriterEvent) => void }): SinkSet {
+    const ctx = { dataDir: opts.dataDir, siblings: configs };
+    const built = configs.map((c) => {
       const kind = sinkKind(c.kind);
       if (!kind) throw new ConfigError(`unknown sink kind "${c.kind}"`, { setting: 'sinks' });
-      const ctx = { dataDir: opts.dataDir, siblings: configs };
-      const sink = kind.create(c, ctx);
-      const writer = new DurableWriter(sink, new Journal({ dir: spoolDir(opts.dataDir, opts.configId, c.id) }), opts.writer);
-      entries.push({ id: c.id, kind: c.kind, label: kind.describe(c, ctx), sink, writer });
-    }
+      return { c, kind, sink: kind.create(c, ctx) };
+    });
+    const primary = built.findIndex((b) => b.kind.queryable);
+    if (primary < 0) throw new ConfigError('a store needs a sink that answers queries and keeps dead letters', { setting: 'sinks' });
+    const writerOf = (b: (typeof built)[number], deadLetters?: DurableWriter) =>
+      new DurableWriter(b.sink, new Journal({ dir: spoolDir(opts.dataDir, opts.configId, b.c.id) }), {
+        ...opts.writer,
+        ...(deadLetters ? { deadLetters } : {}),
+        ...(opts.onEvent ? { onEvent: (e: WriterEvent) => opts.onEvent!(b.c.id, e) } : {}),
+      });
+    const primaryWriter = writerOf(built[primary]);
+    const entries: SinkEntry[] = built.map((b, i) => ({
+      id: b.c.id,
+      kind: b.c.kind,
+      label: b.kind.describe(b.c, ctx),
+      sink: b.sink,
+      writer: i === primary ? primaryWriter : writerOf(b, primaryWriter),
+    }));
     return new SinkSet(entries);
   }
 
@@ -190,8 +206,11 @@ export class SinkSet {
       written: Math.min(...sinks.map((x) => x.written)),
       queued: Math.max(...sinks.map((x) => x.queued)),
       spooled: Math.max(...sinks.map((x) => x.spooled)),
+      rejected: sinks.reduce((n, x) => n + x.rejected, 0),
       sinks,
     };
+    const since = sinks.map((x) => x.failingSince).filter((t): t is number => t !== undefined);
+    if (since.length) s.failingSince = Math.min(...since);
     const failing = sinks.find((x) => x.lastError);
     if (failing) s.lastError = sinks.length > 1 ? `${failing.id}: ${failing.lastError}` : failing.lastError;
     return s;
