@@ -37,13 +37,17 @@ const libRules = DEPTHS.map((d) => ({
   },
 }));
 
-/** nodes/shared/<d folders>/file.ts: may climb into nodes/lib only. */
+/** nodes/shared/<d folders>/file.ts: may climb into nodes/lib, and to a node's options module (its published types). */
 const sharedRules = DEPTHS.map((d) => ({
   files: [`nodes/shared/${'*/'.repeat(d)}*.ts`],
   rules: {
     '@typescript-eslint/no-restricted-imports': [
       'error',
-      { patterns: [{ regex: `${up(d + 1)}(?!lib/)`, message: 'nodes/shared imports nodes/lib and itself only, never a node folder.' }] },
+      {
+        patterns: [
+          { regex: `${up(d + 1)}(?!lib/|[a-z0-9-]+/options$)`, message: "nodes/shared imports nodes/lib, itself and nodes' options.ts only, nothing else of a node folder." },
+        ],
+      },
     ],
   },
 }));

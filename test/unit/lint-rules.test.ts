@@ -45,9 +45,12 @@ describe('import rules', () => {
     }
   });
 
-  test('nodes/shared: the lib and itself only', async () => {
-    assert.equal((await restricted('nodes/shared/x.ts', "import type { ApiOptions } from '../api/options';")).length, 1);
-    assert.deepEqual(await restricted('nodes/shared/x.ts', "import { httpErrorOf } from '../lib/api/http-errors';\nimport { onInput } from './input';"), []);
+  test("nodes/shared: the lib, itself and nodes' options only", async () => {
+    assert.equal((await restricted('nodes/shared/x.ts', "import register from '../api/api';")).length, 1);
+    assert.deepEqual(
+      await restricted('nodes/shared/x.ts', "import { httpErrorOf } from '../lib/api/http-errors';\nimport { onInput } from './input';\nimport type { StoreConfigNode } from '../store-config/options';"),
+      [],
+    );
   });
 
   test("a node folder: itself, the lib, shared, and other nodes' options only", async () => {
