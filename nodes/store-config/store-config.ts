@@ -3,7 +3,7 @@
  * (batching, spool on outage). Store, dead-letter, query and API nodes share it.
  */
 import { join } from 'node:path';
-import type { Node, NodeAPI } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import { DuckDbStore } from '../lib/store/duckdb';
 import { DurableWriter } from '../lib/store/writer';
 import { writerEventText } from './events';
