@@ -15,6 +15,7 @@ import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { checkHealth, upperstackSettings } from '../shared/runtime';
 import { readBody } from '../shared/body';
+import { handleMetrics, metricsAccess, startSampling } from '../lib/metrics';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
 
@@ -90,6 +91,19 @@ async function health(_req: Request, res: Response): Promise<void> {
   res.status(failing.length ? 503 : 200).type('application/json').send(JSON.stringify(body));
 }
 
+/** GET /metrics: Prometheus text; who may scrape is the metrics setting (see lib/metrics/http.ts). */
+function metrics(RED: NodeAPI) {
+  return (req: Request, res: Response): void => {
+    const access = metricsAccess(upperstackSettings(RED).metrics, active?.key || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY);
+    void handleMetrics(req.headers.authorization, access).then((r) => {
+      for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
+      // Set as is: Express would reorder the parameters of the exposition's content type.
+      res.status(r.status).setHeader('Content-Type', r.contentType);
+      res.end(r.body);
+    });
+  };
+}
+
 export = function register(RED: NodeAPI): void {
   function UpperstackApiNode(this: Node<ApiCredentials>, def: ApiNodeDef) {
     RED.nodes.createNode(this, def);
@@ -108,7 +122,11 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/api/v1/readings', query('readings'));
       RED.httpNode.get('/health', (req, res) => void health(req, res));
       RED.httpNode.post('/api/v1/anomaly/backtest', backtest);
+      RED.httpNode.get('/metrics', metrics(RED));
+      const { warning } = metricsAccess(upperstackSettings(RED).metrics, undefined);
+      if (warning) node.warn(warning);
     }
+    startSampling();
     active = { node, store, key };
     if (key) setStatus(node, 'connected', RED._('upperstack-api.status.serving'));
     else setStatus(node, 'failed', RED._('upperstack-api.errors.noKey'));

@@ -8,6 +8,7 @@ import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
 import { settleReceipts } from '../lib/journal/receipts';
 import { decodeBatch } from './batch';
+import { decoded, invalid } from '../lib/metrics';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
 import { decodeMigrations, type DecodeNodeDef, type DecodeOptions } from './options';
@@ -22,6 +23,7 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     let ok = 0;
     let failed = 0;
+    const invalidTally = invalid.child('decode');
 
     const batchOptions = { format: config.format as Format | 'auto', protoType: config.protoType || undefined, protoDir: config.protoDir || undefined, maxBytes: config.maxBytes };
 
@@ -30,6 +32,8 @@ export = function register(RED: NodeAPI): void {
       const { out, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId());
       ok += out ? 1 : 0;
       failed += failures.length;
+      if (out) decoded.inc(Array.isArray(out.payload) ? out.payload.length : 1);
+      invalidTally.inc(failures.length);
       status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
       if (failures.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {
         // Catch nodes see each failed MQTT message on its own; its share of the journal entry is
@@ -73,6 +77,8 @@ export = function register(RED: NodeAPI): void {
       }
       ok += copies.length;
       failed += failures.length;
+      if (copies.length) decoded.inc(Array.isArray(copies[0].payload) ? copies[0].payload.length : 1);
+      invalidTally.inc(failures.length);
       status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
       routeResult(node as unknown as { wires?: string[][] }, msg, send, done, copies[0] ?? null, failures);
     });

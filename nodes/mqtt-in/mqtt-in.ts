@@ -15,6 +15,7 @@ import { registerJournal, settleReceipts, unregisterJournal, type Receipt } from
 import { decodeRecord, RECORD_ENCODER, type ReceivedMessage } from '../lib/mqtt/record';
 import { parseTopicTemplate, type TopicTemplate } from '../lib/mqtt/topic';
 import { describeError } from '../lib/errors';
+import { nodeTallies, received as receivedTotal } from '../lib/metrics';
 import { formatFromContentType } from '../lib/codec';
 import { setStatus, throttledStatus } from '../shared/status';
 import { onClose, type UpperstackMessage } from '../shared/input';
@@ -73,6 +74,8 @@ export = function register(RED: NodeAPI): void {
       },
     });
     let received = 0;
+    const receivedTally = receivedTotal.child('mqtt');
+    const tallies = nodeTallies(node as Node & { name?: string });
     let lastCount = 0;
     // The rate replaces the status only while the input is healthy, so failures stay visible.
     let healthy = false;
@@ -208,6 +211,8 @@ export = function register(RED: NodeAPI): void {
         for (let i = 0; i < ms.length; i++) group.push({ m: ms[i], seq: first + i });
       }
       received += group.length;
+      receivedTally.inc(group.length);
+      tallies.messages.inc(group.length);
       if (group.length) emit(group);
     }
 
@@ -277,6 +282,7 @@ export = function register(RED: NodeAPI): void {
         }
       }
       clearInterval(rateTimer);
+      tallies.forget();
       clearTimeout(replayTimer);
       RED.events.removeListener('flows:started', onStarted);
       stopWaiting?.();

@@ -98,6 +98,8 @@ export async function checkHealth(): Promise<Record<string, HealthCheck>> {
 export interface UpperstackSettings {
   dataDir?: string;
   apiKey?: string;
+  /** GET /metrics: `auth` "key" (default: bearer API key or `token`) or "none"; env UPPERSTACK_METRICS_AUTH / _TOKEN. */
+  metrics?: { auth?: string; token?: string };
 }
 
 export function upperstackSettings(RED: NodeAPI): UpperstackSettings {

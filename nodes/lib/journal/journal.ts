@@ -239,6 +239,12 @@ export class Journal {
     return this.pending.size;
   }
 
+  /** The lowest unsettled sequence number, if any (entries are kept in append order). */
+  oldestPending(): number | undefined {
+    for (const seq of this.pending.keys()) return seq;
+    return undefined;
+  }
+
   stats(): JournalStats {
     return {
       pending: this.pending.size,

@@ -45,3 +45,11 @@ export function journalBacklog(): { journals: number; pending: number; bytes: nu
   }
   return { journals: journals.size, pending, bytes };
 }
+
+/** Each journal's level for /metrics: unsettled entries, bytes, newest and oldest unsettled sequence numbers. */
+export function* journalLevels(): Generator<[string, { pending: number; bytes: number; lastSeq: number; oldestPending: number | undefined }]> {
+  for (const [id, j] of journals) {
+    const s = j.stats();
+    yield [id, { pending: s.pending, bytes: s.bytes, lastSeq: s.lastSeq, oldestPending: j.oldestPending() }];
+  }
+}
