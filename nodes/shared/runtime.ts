@@ -16,6 +16,8 @@ export interface EmbeddedBroker {
   listening(): boolean;
   /** Bound ports by listener: tcp, tls, ws. */
   addresses(): Record<string, number>;
+  /** The address it listens on (e.g. 127.0.0.1 or 0.0.0.0), for in-runtime clients. */
+  bind?: string;
 }
 
 export interface InProcessPacket {
