@@ -110,8 +110,8 @@ describe('GET /metrics', () => {
     assert.equal(series(t, 'upperstack_dropped_total'), 0);
     assert.equal(delta(t, 'upperstack_node_messages_total{node="decode",type="upperstack-decode",name="decoder"}'), 5);
     assert.equal(delta(t, 'upperstack_node_messages_total{node="in",type="upperstack-mqtt-in",name=""}'), 5);
-    assert.equal(series(t, 'upperstack_journal_backlog_messages{journal="in"}'), 0, 'everything settled');
-    assert.equal(series(t, 'upperstack_journal_oldest_age_seconds{journal="in"}'), 0);
+    assert.equal(series(t, 'upperstack_journal_backlog_messages{journal="in",type="upperstack-mqtt-in"}'), 0, 'everything settled');
+    assert.equal(series(t, 'upperstack_journal_oldest_age_seconds{journal="in",type="upperstack-mqtt-in"}'), 0);
     assert.equal(series(t, 'upperstack_sink_spooled_readings{sink="db",kind="duckdb"}'), 0);
     assert.ok(series(t, 'process_resident_memory_bytes') > 0);
     assert.match(t, /^nodejs_eventloop_lag_seconds \d/m);

@@ -1,7 +1,7 @@
 /** The /metrics building blocks: hot-path tallies, journal ages, who may scrape, and the exposition. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tally, LabeledTally, JournalAges, handleMetrics, metricsAccess, registerSink, renderMetrics, setJournalSource, received, deadLettered, dropped, nodeTallies } from '../../nodes/lib/metrics';
+import { Tally, LabeledTally, handleMetrics, metricsAccess, registerInput, registerSink, renderMetrics, received, deadLettered, dropped, nodeTallies } from '../../nodes/lib/metrics';
 
 /** The value of one sample line of the exposition, e.g. value(text, 'upperstack_dropped_total'). */
 function value(text: string, series: string): number | undefined {
@@ -31,25 +31,6 @@ test('a tally adds up; a labeled family caps its label sets and folds the rest i
   assert.equal(codes.total(), 53);
   codes.remove('B');
   assert.equal(codes.entries().length, 3);
-});
-
-test('the oldest pending journal entry\'s age follows the samples, to within a sample', () => {
-  const ages = new JournalAges();
-  const level = (lastSeq: number, oldestPending: number | undefined, pending: number) => ({ lastSeq, oldestPending, pending, bytes: 0 });
-  ages.sample('j', level(0, undefined, 0), 0);
-  ages.sample('j', level(10, 1, 10), 1000); // 1..10 appended in (0, 1000]
-  ages.sample('j', level(20, 1, 20), 2000);
-  // Entry 1 was appended after t=0: at most 5 s old at t=5000.
-  assert.equal(ages.oldestAge('j', level(20, 1, 20), 5000), 5);
-  ages.sample('j', level(20, 11, 10), 3000); // 1..10 settled
-  assert.equal(ages.oldestAge('j', level(20, 11, 10), 5000), 4, '11 appeared after the sample at t=1000');
-  ages.sample('j', level(20, undefined, 0), 4000);
-  assert.equal(ages.oldestAge('j', level(20, undefined, 0), 5000), 0, 'nothing pending');
-  ages.sample('j', level(25, 21, 5), 6000);
-  assert.equal(ages.oldestAge('j', level(25, 21, 5), 6500), 2.5, '21 appeared after t=4000');
-  // A journal first seen with a backlog: at least since it was first seen.
-  ages.sample('k', level(100, 3, 98), 10_000);
-  assert.equal(ages.oldestAge('k', level(100, 3, 98), 70_000), 60);
 });
 
 test('who may scrape: key by default (API key or metrics token), none when set so, and an unknown setting is treated as key with a warning', async () => {
@@ -85,19 +66,21 @@ test('the exposition has the pipeline counters, sink and journal levels, per-nod
   node.messages.inc(3);
   node.errors.inc();
   const unregister = registerSink('cfg1', { name: 'main store', kind: 'duckdb', stats: () => ({ written: 1234, queued: 56, spooled: 78 }) });
-  setJournalSource(() => [['in1', { pending: 9, bytes: 4096, lastSeq: 100, oldestPending: 92 }]]);
+  const unregisterInput = registerInput('in1', { type: 'upperstack-coap-in', name: 'coap', stats: () => ({ received: 40, pending: 9, bytes: 4096, oldestUnsettledAt: Date.now() - 30_000 }) });
   const { contentType, body } = await renderMetrics();
   assert.match(contentType, /^text\/plain; version=0\.0\.4/);
-  assert.equal(value(body, 'upperstack_messages_received_total{protocol="coap"}'), before + 7);
+  assert.equal(value(body, 'upperstack_messages_received_total{protocol="coap"}'), before + 7 + 40, 'the tally and the registered input');
   assert.equal(value(body, 'upperstack_deadletters_total{code="SCHEMA_VIOLATION"}'), 2);
   assert.equal(value(body, 'upperstack_dropped_total'), 0);
   assert.equal(dropped.value, 0);
   assert.equal(value(body, 'upperstack_readings_stored_total{sink="main store",kind="duckdb"}'), 1234);
   assert.equal(value(body, 'upperstack_sink_queue_readings{sink="main store",kind="duckdb"}'), 56);
   assert.equal(value(body, 'upperstack_sink_spooled_readings{sink="main store",kind="duckdb"}'), 78);
-  assert.equal(value(body, 'upperstack_journal_backlog_messages{journal="in1"}'), 9);
-  assert.equal(value(body, 'upperstack_journal_backlog_bytes{journal="in1"}'), 4096);
-  assert.ok((value(body, 'upperstack_journal_oldest_age_seconds{journal="in1"}') ?? -1) >= 0);
+  assert.equal(value(body, 'upperstack_journal_backlog_messages{journal="in1",type="upperstack-coap-in"}'), 9);
+  assert.equal(value(body, 'upperstack_journal_backlog_bytes{journal="in1",type="upperstack-coap-in"}'), 4096);
+  const age = value(body, 'upperstack_journal_oldest_age_seconds{journal="in1",type="upperstack-coap-in"}') ?? -1;
+  assert.ok(age >= 30 && age < 3600, `the oldest entry waited ${age} s`);
+  assert.equal(value(body, 'upperstack_node_messages_total{node="in1",type="upperstack-coap-in",name="coap"}'), 40);
   assert.equal(value(body, 'upperstack_node_messages_total{node="n1",type="upperstack-decode",name="decode"}'), 3);
   assert.equal(value(body, 'upperstack_node_errors_total{node="n1",type="upperstack-decode",name="decode"}'), 1);
   assert.match(body, /^# TYPE upperstack_readings_stored_total counter$/m);
@@ -107,6 +90,7 @@ test('the exposition has the pipeline counters, sink and journal levels, per-nod
   }
   // A removed sink or node stops being exported.
   unregister();
+  unregisterInput();
   node.forget();
   const after = (await renderMetrics()).body;
   assert.equal(value(after, 'upperstack_readings_stored_total{sink="main store",kind="duckdb"}'), undefined);

@@ -6,7 +6,7 @@
  * network or behind a proxy that does the checking.
  */
 import { bearerMatches } from '../security/apikey';
-import { renderMetrics, startSampling } from './registry';
+import { renderMetrics } from './registry';
 
 export type MetricsAuth = 'key' | 'none';
 
@@ -49,7 +49,6 @@ export async function handleMetrics(authorization: string | undefined, access: M
     }
   }
   try {
-    startSampling();
     const { contentType, body } = await renderMetrics();
     return { status: 200, contentType, body };
   } catch (err) {

@@ -6,7 +6,10 @@
  */
 import { LabeledTally, Tally } from './tally';
 
-/** Messages accepted by an input (journaled and acknowledged), by protocol. */
+/**
+ * Messages accepted (journaled, then acknowledged), by protocol, from inputs
+ * that do not register an intake (registered inputs report their own count).
+ */
 export const received = new LabeledTally(['protocol'], 16);
 /** Readings that left a decode node. */
 export const decoded = new Tally();
@@ -64,4 +67,42 @@ export function nodeTallies(node: { id: string; type: string; name?: string }): 
       nodeErrors.remove(...labels);
     },
   };
+}
+
+/** An input's intake as /metrics reads it (nodes/lib/ingest IntakeStats). */
+export interface InputStats {
+  /** Messages journaled since start. */
+  received: number;
+  /** Journaled messages not settled yet, and their journal's bytes on disk. */
+  pending: number;
+  bytes: number;
+  /** When the oldest unsettled message was received (epoch ms). */
+  oldestUnsettledAt?: number;
+}
+
+export interface InputSource {
+  /** The node type, e.g. upperstack-mqtt-in; the protocol label is taken from it. */
+  type: string;
+  name?: string;
+  stats(): InputStats;
+}
+
+const inputs = new Map<string, InputSource>();
+
+/** An input node registers its intake (by node id); the returned function unregisters it. */
+export function registerInput(id: string, source: InputSource): () => void {
+  inputs.set(id, source);
+  return () => {
+    if (inputs.get(id) === source) inputs.delete(id);
+  };
+}
+
+export function inputSources(): ReadonlyMap<string, InputSource> {
+  return inputs;
+}
+
+/** "upperstack-mqtt-in" → "mqtt". */
+export function protocolOf(type: string): string {
+  const m = /^upperstack-([a-z0-9]+)-in$/.exec(type);
+  return m ? m[1] : type;
 }

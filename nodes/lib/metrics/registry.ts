@@ -7,45 +7,12 @@
  * same runtime cannot clash with it.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { JournalAges, type JournalLevel } from './journals';
-import { decoded, deadLettered, dropped, invalid, nodeErrors, nodeMessages, received, sinkSources } from './pipeline';
+import { decoded, deadLettered, dropped, inputSources, invalid, nodeErrors, nodeMessages, protocolOf, received, sinkSources, type InputStats } from './pipeline';
 import type { LabeledTally, Tally } from './tally';
-import { journalLevels } from '../journal/receipts';
 
-export type JournalSource = () => Iterable<[string, JournalLevel]>;
-
-let journalSource: JournalSource = journalLevels;
-const ages = new JournalAges();
-let sampler: NodeJS.Timeout | undefined;
 let registry: Registry | undefined;
-/** Journal levels taken once per scrape (renderMetrics), read by the three journal gauges. */
-let snapshot: { levels: Array<[string, JournalLevel]>; now: number } = { levels: [], now: 0 };
-const journals = () => snapshot;
-
-/** Where journal levels come from: the inputs' journals, or another source in tests. */
-export function setJournalSource(source: JournalSource): void {
-  journalSource = source;
-}
-
-function sampleJournals(now = Date.now()): Array<[string, JournalLevel]> {
-  const levels = [...journalSource()];
-  for (const [id, level] of levels) ages.sample(id, level, now);
-  ages.forget(new Set(levels.map(([id]) => id)));
-  return levels;
-}
-
-/** Starts the once-a-second journal sampler behind the oldest-age metric (idempotent; never keeps the process alive). */
-export function startSampling(intervalMs = 1000): void {
-  if (sampler) return;
-  sampler = setInterval(() => sampleJournals(), intervalMs);
-  sampler.unref();
-  sampleJournals();
-}
-
-export function stopSampling(): void {
-  if (sampler) clearInterval(sampler);
-  sampler = undefined;
-}
+/** The inputs' stats taken once per scrape (renderMetrics), read by the received counter and the journal gauges. */
+let snapshot: { inputs: Array<{ id: string; type: string; name: string; s: InputStats }>; now: number } = { inputs: [], now: 0 };
 
 function fromTally(counter: Counter, tally: Tally): void {
   counter.reset();
@@ -66,7 +33,11 @@ function build(): Registry {
     labelNames: ['protocol'],
     registers,
     collect() {
-      fromLabeled(this, received);
+      const by = new Map<string, number>();
+      for (const e of received.entries()) by.set(e.labels.protocol, (by.get(e.labels.protocol) ?? 0) + e.value);
+      for (const i of snapshot.inputs) by.set(protocolOf(i.type), (by.get(protocolOf(i.type)) ?? 0) + i.s.received);
+      this.reset();
+      for (const [protocol, n] of by) this.inc({ protocol }, n);
     },
   });
   new Counter({
@@ -136,41 +107,44 @@ function build(): Registry {
   new Gauge({
     name: 'upperstack_journal_backlog_messages',
     help: 'Journaled messages not settled yet (not yet stored or dead-lettered), by journal (input node id).',
-    labelNames: ['journal'],
+    labelNames: ['journal', 'type'],
     registers,
     collect() {
       this.reset();
-      for (const [id, l] of journals().levels) this.set({ journal: id }, l.pending);
+      for (const i of snapshot.inputs) this.set({ journal: i.id, type: i.type }, i.s.pending);
     },
   });
   new Gauge({
     name: 'upperstack_journal_backlog_bytes',
     help: 'Bytes the journal holds on disk, by journal.',
-    labelNames: ['journal'],
+    labelNames: ['journal', 'type'],
     registers,
     collect() {
       this.reset();
-      for (const [id, l] of journals().levels) this.set({ journal: id }, l.bytes);
+      for (const i of snapshot.inputs) this.set({ journal: i.id, type: i.type }, i.s.bytes);
     },
   });
   new Gauge({
     name: 'upperstack_journal_oldest_age_seconds',
-    help: 'How long the oldest unsettled journal entry has waited (0 when none; to within a second).',
-    labelNames: ['journal'],
+    help: 'How long the oldest unsettled journal entry has waited since it was received (0 when none).',
+    labelNames: ['journal', 'type'],
     registers,
     collect() {
       this.reset();
-      const { levels: ls, now } = journals();
-      for (const [id, l] of ls) this.set({ journal: id }, ages.oldestAge(id, l, now));
+      for (const i of snapshot.inputs) {
+        const at = i.s.oldestUnsettledAt;
+        this.set({ journal: i.id, type: i.type }, at !== undefined && i.s.pending > 0 ? Math.max(0, (snapshot.now - at) / 1000) : 0);
+      }
     },
   });
   new Counter({
     name: 'upperstack_node_messages_total',
-    help: 'Messages each Upperstack node handled; rate() gives the node\'s messages per second.',
+    help: 'Messages each Upperstack node handled (an input: messages it accepted); rate() gives the node\'s messages per second.',
     labelNames: ['node', 'type', 'name'],
     registers,
     collect() {
       fromLabeled(this, nodeMessages);
+      for (const i of snapshot.inputs) this.inc({ node: i.id, type: i.type, name: i.name }, i.s.received);
     },
   });
   new Counter({
@@ -196,7 +170,6 @@ export function metricsRegistry(): Registry {
 /** The Prometheus text exposition of every metric. */
 export async function renderMetrics(): Promise<{ contentType: string; body: string }> {
   const reg = metricsRegistry();
-  const now = Date.now();
-  snapshot = { levels: sampleJournals(now), now };
+  snapshot = { inputs: [...inputSources()].map(([id, src]) => ({ id, type: src.type, name: src.name ?? '', s: src.stats() })), now: Date.now() };
   return { contentType: reg.contentType, body: await reg.metrics() };
 }
