@@ -11,6 +11,7 @@ import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir, registerHealth } from '../shared/runtime';
+import { registerSink } from '../lib/metrics';
 import { DEFAULT_MEMORY_LIMIT_MB, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
@@ -59,8 +60,17 @@ export = function register(RED: NodeAPI): void {
       }),
     );
 
+    const stopMetrics = node.writer.entries.map((entry) =>
+      registerSink(entry.id === 'main' || node.writer.entries.length === 1 ? node.id : `${node.id}.${entry.id}`, {
+        name: node.writer.entries.length === 1 ? name : `${name}/${entry.id}`,
+        kind: entry.kind,
+        stats: () => entry.writer.stats(),
+      }),
+    );
+
     onClose(node, async () => {
       for (const stop of stopHealth) stop();
+      for (const stop of stopMetrics) stop();
       await node.writer.close();
     });
   }

@@ -207,6 +207,10 @@ export class SinkSet {
       queued: Math.max(...sinks.map((x) => x.queued)),
       spooled: Math.max(...sinks.map((x) => x.spooled)),
       rejected: sinks.reduce((n, x) => n + x.rejected, 0),
+      // Each sink's spool has its own budget; together they take at most the sum.
+      spoolBytes: sinks.reduce((n, x) => n + x.spoolBytes, 0),
+      spoolBudget: sinks.reduce((n, x) => n + x.spoolBudget, 0),
+      overBudget: sinks.some((x) => x.overBudget),
       sinks,
     };
     const since = sinks.map((x) => x.failingSince).filter((t): t is number => t !== undefined);
