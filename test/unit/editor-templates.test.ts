@@ -13,6 +13,7 @@ import { ANOMALY_DEFAULTS, engineOptionsOf, type AnomalyOptions } from '../../no
 import { AnomalyEngine } from '../../nodes/lib/anomaly';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { parsePort } from '../../nodes/shared/config';
+import { DEFAULT_LIMITS, resolveLimits } from '../../nodes/lib/limits';
 
 type Validator = (this: unknown, v: unknown, opt?: object) => unknown;
 interface Property {
@@ -268,4 +269,54 @@ test('every message key a template names is in its node\'s catalogue, so the dia
       assert.equal(typeof found, 'string', `${dir}: ${key}`);
     }
   }
+});
+
+/** The runtime's verdict on limit settings: the setting names it refuses. */
+function refusedLimits(o: Record<string, unknown>): string[] {
+  const refused: string[] = [];
+  resolveLimits(o as Parameters<typeof resolveLimits>[0], (err) => refused.push(String(err.details.setting)));
+  return refused;
+}
+
+test('decode and validate flag exactly the limit settings the runtime refuses, with the same defaults', () => {
+  const decodeDefaults = fresh('upperstack-decode', {});
+  for (const key of ['maxBytes', 'maxDepth', 'maxFields', 'maxStringLength', 'maxReadings'] as const) {
+    assert.equal(decodeDefaults[key], DEFAULT_LIMITS[key], `decode.${key}`);
+    if (key !== 'maxBytes' && key !== 'maxDepth') assert.equal(fresh('upperstack-validate', {})[key], DEFAULT_LIMITS[key], `validate.${key}`);
+  }
+  const cases: Array<Record<string, unknown>> = [
+    {},
+    { maxDepth: 1 },
+    { maxDepth: 2 },
+    { maxDepth: 1001 },
+    { maxDepth: 'deep' },
+    { maxFields: 0 },
+    { maxFields: 1_000_000 },
+    { maxFields: 1_000_001 },
+    { maxStringLength: 2.5 },
+    { maxStringLength: 67108864 },
+    { maxReadings: 10_000_001 },
+    { maxReadings: 1 },
+    { maxBytes: 268435457 },
+    { maxBytes: 268435456 },
+  ];
+  for (const changes of cases) {
+    const label = JSON.stringify(changes);
+    const flagged = Object.keys(problems('upperstack-decode', fresh('upperstack-decode', changes))).sort();
+    assert.deepEqual(flagged, refusedLimits(fresh('upperstack-decode', changes)).sort(), `decode ${label}`);
+    if (!('maxDepth' in changes) && !('maxBytes' in changes)) {
+      const v = Object.keys(problems('upperstack-validate', fresh('upperstack-validate', changes))).sort();
+      assert.deepEqual(v, refusedLimits(fresh('upperstack-validate', changes)).sort(), `validate ${label}`);
+    }
+  }
+  // The reason names the range (here the built-in text; the dialog shows the catalogue's).
+  assert.equal(problems('upperstack-decode', fresh('upperstack-decode', { maxDepth: 0 })).maxDepth, 'a whole number from 2 to 1000');
+  assert.equal(problems('upperstack-validate', fresh('upperstack-validate', { maxFields: 0 })).maxFields, 'a whole number from 1 to 1000000');
+});
+
+test('decode and validate nodes saved at version 1, without limits, stay valid (the migration gives the defaults)', () => {
+  assert.deepEqual(problems('upperstack-decode', { format: 'json', protoType: 'upperstack.Reading', protoDir: '', maxBytes: 1024, configVersion: 1 }), {});
+  assert.deepEqual(problems('upperstack-validate', { schemaSource: 'default', schema: '', schemaFile: '', configVersion: 1 }), {});
+  // From version 2 on, a limit must be set.
+  assert.deepEqual(Object.keys(problems('upperstack-decode', { ...fresh('upperstack-decode', {}), maxDepth: '' })), ['maxDepth']);
 });

@@ -39,7 +39,7 @@ export interface BilledReading {
   readings: number;
   first?: { ts: string; value: string };
   last?: { ts: string; value: string };
-  /** Measured quantity of this device, in the meter's unit (after scale), unrounded. */
+  /** Measured quantity of this device in the meter's unit (after scale), to 6 decimals; the billed total is rounded from the exact sum. */
   quantity: string;
   unit: string;
 }
@@ -110,7 +110,7 @@ export function computeInvoice(input: InvoiceInput): InvoiceBody {
     for (const u of mine) {
       const q = new Dec(u.quantity).times(scale);
       measured = measured.plus(q);
-      const br: BilledReading = { device: u.device, field: u.field, measure: u.measure, readings: u.readings, quantity: plain(q), unit: m.unit };
+      const br: BilledReading = { device: u.device, field: u.field, measure: u.measure, readings: u.readings, quantity: plain(roundTo(q, 6, 'half-up')), unit: m.unit };
       if (u.first) br.first = { ts: new Date(u.first.ts).toISOString(), value: u.first.value };
       if (u.last) br.last = { ts: new Date(u.last.ts).toISOString(), value: u.last.value };
       meterReadings.push(br);

@@ -6,6 +6,7 @@
  */
 import type { Reading } from '../reading';
 import { InvalidReadingError, UnsupportedFormatError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { decodeCbor, encodeCbor } from './cbor';
 import { decodeJson, encodeJson } from './json';
 import { checkPrecision, parseLineProtocol, serializeLineProtocol, type Precision } from './lineprotocol';
@@ -24,6 +25,8 @@ export interface CodecOptions {
   protoDir?: string;
   /** Line protocol timestamp precision; default ns. */
   precision?: Precision;
+  /** What one payload may hold (depth, widths, string lengths); checked before decoding. Default DEFAULT_LIMITS. */
+  limits?: Limits;
 }
 
 export type { Precision, LineReading } from './lineprotocol';
@@ -52,21 +55,22 @@ function unsupported(format: unknown): never {
 }
 
 export function decode(format: Format, buf: Uint8Array, opts: CodecOptions = {}): unknown {
+  const limits = opts.limits ?? DEFAULT_LIMITS;
   switch (format) {
     case 'json':
-      return decodeJson(buf);
+      return decodeJson(buf, limits);
     case 'cbor':
-      return decodeCbor(buf);
+      return decodeCbor(buf, limits);
     case 'msgpack':
-      return decodeMsgpack(buf);
+      return decodeMsgpack(buf, limits);
     case 'protobuf':
-      return decodeProtobuf(buf, opts.protoType, opts.protoDir);
+      return decodeProtobuf(buf, opts.protoType, opts.protoDir, limits);
     case 'lineprotocol':
-      return parseLineProtocol(buf, checkPrecision(opts.precision));
+      return parseLineProtocol(buf, checkPrecision(opts.precision), limits);
     case 'senml':
-      return decodeSenmlJson(buf);
+      return decodeSenmlJson(buf, limits);
     case 'senml-cbor':
-      return decodeSenmlCbor(buf);
+      return decodeSenmlCbor(buf, limits);
     case 'xml':
       return decodeXml(buf);
     default:

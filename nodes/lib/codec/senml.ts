@@ -18,11 +18,12 @@
  * record has no value, `<field>.sum` when it has one. `vd` (data) is kept as
  * its base64url text; `ut` is not kept.
  */
-import { DecodeError } from '../errors';
+import { DecodeError, isLimitError } from '../errors';
 import type { FieldValue } from '../reading';
 import type { Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': 'import' };
 import { decodeCbor } from './cbor';
 import { decodeJson } from './json';
+import type { Limits } from '../limits';
 
 /** The newest SenML version this decoder understands (RFC 8428 is 10). */
 export const SENML_VERSION = 10;
@@ -129,24 +130,26 @@ function checkPack(value: unknown, format: string, label: (key: string) => strin
 }
 
 /** Parses a SenML JSON pack; the records are checked when they are resolved. */
-export function decodeSenmlJson(buf: Uint8Array): SenmlRecord[] {
+export function decodeSenmlJson(buf: Uint8Array, limits?: Limits): SenmlRecord[] {
   let value: unknown;
   try {
-    value = decodeJson(buf);
+    value = decodeJson(buf, limits);
   } catch (err) {
     if (err instanceof DecodeError) throw new DecodeError(err.message.replace(/^JSON/, 'SenML JSON'), { ...err.details, format: 'senml' }, { cause: err });
+    if (isLimitError(err)) err.details.format = 'senml';
     throw err;
   }
   return checkPack(value, 'senml', (k) => k);
 }
 
 /** Parses a SenML CBOR pack (integer labels, RFC 8428 section 6). */
-export function decodeSenmlCbor(buf: Uint8Array): SenmlRecord[] {
+export function decodeSenmlCbor(buf: Uint8Array, limits?: Limits): SenmlRecord[] {
   let value: unknown;
   try {
-    value = decodeCbor(buf);
+    value = decodeCbor(buf, limits);
   } catch (err) {
     if (err instanceof DecodeError) throw new DecodeError(err.message.replace(/^CBOR/, 'SenML CBOR'), { ...err.details, format: 'senml-cbor' }, { cause: err });
+    if (isLimitError(err)) err.details.format = 'senml-cbor';
     throw err;
   }
   return checkPack(value, 'senml-cbor', (k) => CBOR_LABELS[k]);

@@ -9,7 +9,7 @@ import { decodeJson } from '../codec/json';
 import { decodeReadings } from '../codec/readings';
 import { formatFromContentType, type Format } from '../codec';
 import { DecodeError, InvalidReadingError, UnsupportedFormatError, UpperstackError, ConfigError } from '../errors';
-import { normalizeReadings, type Reading } from '../reading';
+import { normalizeReadings, type NormalizeResult, type Reading } from '../reading';
 import type { ReadingValidator } from '../schema/validator';
 import { parseInfluxLines } from './influx';
 import { insertReadings } from './cromflag';
@@ -93,7 +93,7 @@ export function formatOf(req: InputRequest, opts: InputOptions): Format {
 export function processRequest(req: InputRequest, opts: InputOptions): InputOutcome {
   if (req.route === 'influx-v1' || req.route === 'influx-v2') return influx(req, opts);
   if (req.payload.length === 0) return refuse('malformed', new DecodeError('the request body is empty', { format: 'none', offset: 0 }), req.payload, req.device);
-  let items: { readings: Reading[]; rejected: Array<{ index: number; item: unknown; error: InvalidReadingError }> };
+  let items: NormalizeResult;
   try {
     if (req.route === 'insert') {
       const ct = req.contentType?.split(';')[0].trim().toLowerCase();
@@ -120,7 +120,7 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
   return validateAll(items, opts, req.device);
 }
 
-function validateAll(items: { readings: Reading[]; rejected: Array<{ index: number; item: unknown; error: InvalidReadingError }> }, opts: InputOptions, device?: string, lines?: number[]): InputOutcome {
+function validateAll(items: NormalizeResult, opts: InputOptions, device?: string, lines?: number[]): InputOutcome {
   const readings: Reading[] = [];
   const failures: InputFailure[] = [];
   for (const r of items.rejected) failures.push({ error: r.error, payload: r.item, index: r.index, ...(lines ? { line: lines[r.index] } : {}), ...(device ? { device } : {}) });
