@@ -77,9 +77,6 @@ try {
 }
 if (!linked) symlinkSync(root, link, 'dir');
 
-/** Paths whose request bodies the upperstack-http-in node reads itself. */
-const INPUT_BODIES = /^\/(?:ingest\/|insert\/|write$|api\/v2\/write$|query$)/;
-
 const flowFile = join(dataDir, 'flows.json');
 if (!existsSync(flowFile)) copyFileSync(join(root, 'flows', 'pipeline.json'), flowFile);
 
@@ -137,15 +134,7 @@ export = {
   // Runs before Node-RED's admin body parser and its login route.
   httpAdminMiddleware: [adminParserBypass(), jsonUntypedErrors(), loginGuard],
   apiMaxLength: '5mb',
-  // The device input routes read their own bodies (raw bytes for the journal, gzip, their own limits and
-  // JSON errors); Node-RED's admin body parsers, which see every path under httpAdminRoot '/', skip them.
-  httpAdminMiddleware: (req: { method: string; path: string; _body?: boolean; upperstackRawBody?: boolean }, _res: unknown, next: () => void) => {
-    if (req.method === 'POST' && INPUT_BODIES.test(req.path)) {
-      req._body = true;
-      req.upperstackRawBody = true;
-    }
-    next();
-  },
+
   functionExternalModules: false,
   externalModules: { palette: { allowInstall: false } },
   contextStorage: {

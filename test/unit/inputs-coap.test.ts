@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate } from 'coap-packet';
 import { boundAmplification, checkDatagram, coapContentType, coapOutcomeAnswer, ExchangeCache, wellKnownCore } from '../../nodes/lib/inputs/coap';
+import { Block1Assembler, block1Value, parseBlock1 } from '../../nodes/lib/inputs/block1';
 import { CommandBoard, commandBytes, commandDevice, commandTopic } from '../../nodes/lib/inputs/commands';
 import { DecodeError } from '../../nodes/lib/errors';
 
@@ -82,5 +83,26 @@ describe('commands', () => {
     assert.equal(commandDevice({ topic: 'devices/p2/commands' }, 'devices/{device}/commands'), 'p2');
     assert.equal(commandDevice({ topic: 'other/p2' }, 'devices/{device}/commands'), undefined);
     assert.equal(commandDevice({ device: 'x', topic: 'devices/p2/commands' }, 'devices/{device}/commands'), 'x');
+  });
+});
+
+describe('Block1 reassembly', () => {
+  test('in-order blocks make the payload; repeats are acknowledged; gaps, oversize and strays are refused', () => {
+    const a = new Block1Assembler(200);
+    const b16 = (n: number) => Buffer.alloc(16, n);
+    assert.deepEqual(a.add('k', { num: 0, more: true, szx: 0 }, b16(1)), { type: 'continue' });
+    assert.deepEqual(a.add('k', { num: 0, more: true, szx: 0 }, b16(1)), { type: 'continue' });
+    assert.deepEqual(a.add('k', { num: 1, more: true, szx: 0 }, b16(2)), { type: 'continue' });
+    assert.deepEqual(a.add('k', { num: 1, more: true, szx: 0 }, b16(2)), { type: 'continue' });
+    const done = a.add('k', { num: 2, more: false, szx: 0 }, Buffer.from([3]));
+    assert.equal(done.type, 'complete');
+    assert.deepEqual((done as { payload: Buffer }).payload, Buffer.concat([b16(1), b16(2), Buffer.from([3])]));
+    assert.equal(a.size, 0);
+    assert.equal((a.add('k', { num: 3, more: true, szx: 0 }, b16(0)) as { code: string }).code, '4.08');
+    a.add('g', { num: 0, more: true, szx: 0 }, b16(0));
+    assert.equal((a.add('g', { num: 2, more: true, szx: 0 }, b16(0)) as { code: string }).code, '4.08');
+    assert.equal((a.add('big', { num: 100, more: false, szx: 6 }, b16(0)) as { code: string }).code, '4.13');
+    assert.equal((a.add('short', { num: 0, more: true, szx: 1 }, b16(0)) as { code: string }).code, '4.00');
+    assert.deepEqual(parseBlock1(block1Value({ num: 4000, more: true, szx: 2 })), { num: 4000, more: true, szx: 2 });
   });
 });

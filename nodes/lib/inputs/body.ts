@@ -15,14 +15,13 @@ export class UnsupportedEncodingError extends UnsupportedFormatError {
 }
 
 /** Raw bytes of a request, inflated. Rejects with PayloadTooLargeError, UnsupportedEncodingError or DecodeError. */
-export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?: boolean; upperstackRawBody?: boolean }, limit: number): Promise<Buffer> {
+export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?: boolean }, limit: number): Promise<Buffer> {
   const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip' && encoding !== 'deflate' && encoding !== '') {
     req.resume();
     return Promise.reject(new UnsupportedEncodingError(encoding));
   }
-  // upperstackRawBody: the settings told the body parsers in front to leave this body alone (settings.ts).
-  if ((req._body === true && !req.upperstackRawBody) || req.readableEnded) {
+  if (req._body === true || req.readableEnded) {
     // Parsed (and inflated) by a body parser in front of this route.
     const b = req.body;
     const buf = Buffer.isBuffer(b) ? b : typeof b === 'string' ? Buffer.from(b, 'utf8') : b === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(b), 'utf8');

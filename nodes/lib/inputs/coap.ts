@@ -88,6 +88,7 @@ export interface DatagramCheck {
   reject?: CoapAnswer;
   messageId?: number;
   confirmable?: boolean;
+  token?: Buffer;
 }
 
 /**
@@ -102,7 +103,7 @@ export function checkDatagram(raw: Buffer, maxBytes: number): DatagramCheck {
   } catch {
     return {};
   }
-  const out: DatagramCheck = { messageId: packet.messageId, confirmable: packet.confirmable };
+  const out: DatagramCheck = { messageId: packet.messageId, confirmable: packet.confirmable, token: packet.token };
   let end = packet.payload?.length ?? 0;
   for (const o of packet.options ?? []) {
     if (o.name !== 'Block1' || !Buffer.isBuffer(o.value)) continue;
