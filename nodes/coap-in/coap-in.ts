@@ -238,8 +238,9 @@ export = function register(RED: NodeAPI): void {
 
     const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500 });
     server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
-      const packet = (req as unknown as { _packet?: { messageId?: number; confirmable?: boolean } })._packet;
-      const key = packet?.confirmable && packet.messageId !== undefined ? `${req.rsinfo.address}:${req.rsinfo.port}/${packet.messageId}` : undefined;
+      const packet = (req as unknown as { _packet?: { messageId?: number } })._packet;
+      // Duplicate detection by endpoint and message ID, for CON and NON alike (RFC 7252 §4.5).
+      const key = packet?.messageId !== undefined ? `${req.rsinfo.address}:${req.rsinfo.port}/${packet.messageId}` : undefined;
       if (key) {
         const seen = exchanges.begin(key);
         if (seen === 'pending') return; // the first copy is being journaled; its answer will come

@@ -13,7 +13,7 @@
  * journal. Routes are added once per runtime and served by the node deployed
  * last, so a redeploy never stacks them.
  */
-import type { Node, NodeAPI } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Intake, type IntakeItem } from '../lib/ingest/intake';
@@ -23,7 +23,7 @@ import { describeError, PayloadTooLargeError, UnauthorizedError, UpperstackError
 import { loadSchema } from '../lib/schema/validator';
 import { processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
-import { checkAccess, presentedLogin, type DeviceLogin } from '../lib/inputs/auth';
+import { checkAccess, presentedLogin } from '../lib/inputs/auth';
 import { readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
 import { RateLimitedError } from '../lib/inputs/errors';

@@ -48,7 +48,9 @@ export function coapOutcomeAnswer(outcome: InputOutcome): CoapAnswer {
     const f = failures[0];
     const code = refusal === 'forbidden' ? '4.03' : refusal === 'unsupported' ? '4.15' : '4.00';
     const where = f.index !== undefined ? ` (item ${f.index})` : '';
-    return diagnostic(code, `${f.error.code}: ${f.error.message}${where}`);
+    // With several items rejected the count comes first, so a shortened diagnostic still has it.
+    const count = failures.length > 1 ? `${failures.length} rejected; ` : '';
+    return diagnostic(code, `${count}${f.error.code}: ${f.error.message}${where}`);
   }
   return { code: '2.04', payload: Buffer.from(JSON.stringify({ accepted: readings.length, deadLettered: failures.length })), options: { 'Content-Format': 'application/json' } };
 }
