@@ -25,7 +25,8 @@
  * a V8 CPU profile there, see cpu-profile.ts), BENCH_JSON (write the results there),
  * BENCH_RUNTIME_NODE_OPTIONS (NODE_OPTIONS for the Upperstack runtime only),
  * BENCH_ANOMALY=0 (leave out the anomaly engine's table, bench/anomaly.ts, and the
- * informational pipeline row with the anomaly node enabled).
+ * informational pipeline row with the anomaly node enabled), BENCH_ALERTS=0 (leave out
+ * the alert rule engine's table, bench/alerts.ts; BENCH_ONLY=alerts runs only that).
  *
  * The flow pack's anomaly node (store → anomaly) is not part of the ingestion
  * pipeline the targets are about, so the main rows deploy the pack with it
@@ -44,6 +45,7 @@ import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { ProcWatch, percentile, procSample, readingJson, sleep, type PublisherConfig, type PublisherReport, type RawReport, type RawSubscriberConfig } from './common';
 import { stockFlow } from './stock-flow';
 import { anomalyTable, benchAnomaly, type AnomalyBenchRow } from './anomaly';
+import { alertsTable, benchAlerts, type AlertsBenchRow } from './alerts';
 
 const env = process.env;
 const READINGS = Number(env.BENCH_READINGS) || 100_000;
@@ -60,11 +62,13 @@ const POLL_MS = 25;
 const ROOT = join(__dirname, '..', '..');
 
 // BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.
-const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock', 'upperstack-anomaly'] };
+const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly', 'alerts'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock', 'upperstack-anomaly'] };
 // BENCH_ANOMALY=0 leaves out the anomaly engine's table (BENCH_ONLY=anomaly runs only that) and the
 // pipeline row with the anomaly node enabled.
 const ANOMALY = env.BENCH_ANOMALY !== '0' && want('anomaly');
 const ANOMALY_ROW = env.BENCH_ANOMALY !== '0';
+// BENCH_ALERTS=0 leaves out the alert rule engine's table (BENCH_ONLY=alerts runs only it).
+const ALERTS = env.BENCH_ALERTS !== '0' && want('alerts');
 function want(value: string): boolean {
   if (ONLY.size === 0) return true;
   const g = Object.values(GROUPS).find((gr) => gr.includes(value));
@@ -823,6 +827,17 @@ async function main(): Promise<void> {
       anomaly = `anomaly benchmark failed: ${(err as Error).message}`;
     }
   }
+  let alerts = '';
+  let alertsRows: AlertsBenchRow[] | undefined;
+  if (ALERTS) {
+    log('alert rule engine: readings/s through 100 rules over 10,000 devices, memory per (rule, device)');
+    try {
+      alertsRows = await benchAlerts();
+      alerts = alertsTable(alertsRows);
+    } catch (err) {
+      alerts = `alerts benchmark failed: ${(err as Error).message}`;
+    }
+  }
   const sums = summaries();
   const v = verdicts(sums);
   const pipeline = !want('pipeline')
@@ -844,13 +859,14 @@ async function main(): Promise<void> {
   const out = [
     ...pipeline,
     ...(anomaly ? ['', 'Anomaly engine (bench/anomaly.ts): 100,000 points through AnomalyEngine.process() over 20 warmed-up series; heap per series with full windows', '', anomaly, ''] : []),
+    ...(alerts ? ['', 'Alert rule engine (bench/alerts.ts): 400,000 readings (5 fields each) through RuleEngine.process() in messages of 100, 100 rules of every kind over 10,000 devices, one timer tick per 10,000 readings; heap per (rule, device) pair (target: 200,000 readings/s per core)', '', alerts, ''] : []),
     `total ${Math.round((Date.now() - started) / 1000)} s`,
     '',
   ].join('\n');
   process.stdout.write(out);
   if (env.BENCH_JSON) {
     const summary = sums.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })) }));
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary, verdicts: v, skipped, anomaly: anomalyRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
   }
 }
 

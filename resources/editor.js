@@ -75,6 +75,42 @@
         return /^\d+$/.test(s) ? Number(s) : s;
     }
 
+    // What one message may hold: the same defaults and ranges as the runtime (nodes/lib/limits.ts).
+    var LIMITS = {
+        maxBytes: { min: 1, max: 268435456, value: 1048576 },
+        maxDepth: { min: 2, max: 1000, value: 32 },
+        maxFields: { min: 1, max: 1000000, value: 1000 },
+        maxStringLength: { min: 1, max: 67108864, value: 65536 },
+        maxReadings: { min: 1, max: 10000000, value: 10000 }
+    };
+
+    /**
+     * The defaults entry of a limit setting that came with config version `since`; a node
+     * saved before has none, and the runtime's migration gives it the default.
+     * message(spec) gives the reason shown for a bad value.
+     */
+    function limitProperty(prop, since, message) {
+        var spec = LIMITS[prop];
+        var check = wholeValidator(spec, function () { return message(spec); });
+        return {
+            value: spec.value,
+            validate: function (v, opt) {
+                if ((v === undefined || v === null) && !(this && this.configVersion >= since)) return true;
+                return check.call(this, v, opt);
+            }
+        };
+    }
+
+    /** Fills the limit fields ("<prop>Num") of a dialog. */
+    function showLimits(node, props) {
+        props.forEach(function (prop) { showWhole($('#node-input-' + prop + 'Num'), node[prop], LIMITS[prop]); });
+    }
+
+    /** Copies the limit fields of a dialog to the node. */
+    function saveLimits(node, props) {
+        props.forEach(function (prop) { node[prop] = wholeValue($('#node-input-' + prop + 'Num')); });
+    }
+
     function isBroker(id) {
         var b = RED.nodes.node(id);
         return !!b && b.type === 'upperstack-broker';
@@ -107,7 +143,7 @@
         return list;
     }
 
-    var FORMATS = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol'];
+    var FORMATS = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol', 'senml', 'senml-cbor', 'xml'];
 
     root.UpperstackEditor = {
         legacyUnset: legacyUnset,
@@ -118,6 +154,10 @@
         wholeValidator: wholeValidator,
         showWhole: showWhole,
         wholeValue: wholeValue,
+        LIMITS: LIMITS,
+        limitProperty: limitProperty,
+        showLimits: showLimits,
+        saveLimits: saveLimits,
         isBroker: isBroker,
         fillBrokers: fillBrokers,
         /** What encode writes; decoders also take "auto". */

@@ -4,7 +4,7 @@
  * thus neither dropped silently nor redelivered forever.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { settleReceipts } from '../lib/journal/receipts';
+import { consume } from '../shared/receipts';
 import { toDeadLetter, topicLevel } from '../lib/deadletter';
 import { onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -33,7 +33,7 @@ export = function register(RED: NodeAPI): void {
         published
           .catch((e: Error) => node.warn(RED._('upperstack-deadletter.errors.publish', { topic, message: e.message })))
           .finally(() => {
-            settleReceipts(msg.upperstack?.receipts);
+            consume(msg);
             count++;
             status('warning', RED._('upperstack-deadletter.status.count', { count, reason: letter.reason.slice(0, 40) }));
             send({ ...msg, topic, payload: letter });

@@ -5,15 +5,15 @@
  * journal receipt.
  */
 import { decodeReadings, type DecodeReadingsOptions } from '../lib/codec/readings';
-import type { Format } from '../lib/codec';
+import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
 import { describeError, UpperstackError } from '../lib/errors';
-import { holdReceipts, settleReceipts, type Receipt } from '../lib/journal/receipts';
+import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
 import type { Reading } from '../lib/reading';
 import type { Failure } from '../shared/batch';
 import type { UpperstackMessage } from '../shared/input';
 import type { BatchMessage } from '../shared/mqtt-batch';
 
-const FORMATS = new Set(['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol']);
+const FORMATS = new Set<string>(CODEC_FORMATS);
 
 export interface BatchResult {
   out: UpperstackMessage | null;
@@ -73,11 +73,11 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
       failed(i, err, payload[i]);
       shares++;
     }
-    if (shares > 1) holdReceipts([receipt], shares - 1);
+    if (shares > 1) splitReceipts([receipt], shares);
     else if (shares === 0) empty.push(receipt);
   }
   // A message with no readings at all (e.g. "[]") has nothing to store and nothing wrong with it.
-  settleReceipts(empty);
+  consumeReceipts(empty);
   if (!readings.length) return { out: null, failures };
   const out: UpperstackMessage = { ...common, payload: readings, upperstack: { receipts: good } };
   if (format !== undefined && !mixed) out.format = format;

@@ -1,18 +1,29 @@
 /** upperstack-decode: bytes in any supported format → Readings (output 1) or a reasoned failure (output 2). */
 import type { Node, NodeAPI } from 'node-red';
 import { decodeReadings } from '../lib/codec/readings';
-import type { Format } from '../lib/codec';
-import { describeError, UpperstackError } from '../lib/errors';
+import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
+import { DepthExceededError, describeError, UpperstackError } from '../lib/errors';
+import { resolveLimits } from '../lib/limits';
+import { previewJson } from '../lib/preview';
 import { onInput, type Done, type Send, type UpperstackMessage } from '../shared/input';
 import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
-import { settleReceipts } from '../lib/journal/receipts';
+import { fail } from '../shared/receipts';
 import { decodeBatch } from './batch';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
 import { decodeMigrations, type DecodeNodeDef, type DecodeOptions } from './options';
 
-const FORMATS = new Set(['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol']);
+const FORMATS = new Set<string>(CODEC_FORMATS);
+
+/**
+ * An already parsed payload nested too deeply leaves as bounded JSON text: Node-RED
+ * copies messages with a recursive deep clone, which such a value would overflow.
+ */
+function safePayload(payload: unknown, err: unknown): unknown {
+  if (err instanceof DepthExceededError && typeof payload === 'object' && payload !== null && !(payload instanceof Uint8Array)) return previewJson(payload, 4096);
+  return payload;
+}
 
 export = function register(RED: NodeAPI): void {
   function UpperstackDecodeNode(this: Node, def: DecodeNodeDef) {
@@ -23,7 +34,12 @@ export = function register(RED: NodeAPI): void {
     let ok = 0;
     let failed = 0;
 
-    const batchOptions = { format: config.format as Format | 'auto', protoType: config.protoType || undefined, protoDir: config.protoDir || undefined, maxBytes: config.maxBytes };
+    // Out-of-range settings (the editor flags them) fall back to the defaults rather than stop the node.
+    const limits = resolveLimits(
+      { maxBytes: config.maxBytes, maxDepth: config.maxDepth, maxFields: config.maxFields, maxStringLength: config.maxStringLength, maxReadings: config.maxReadings },
+      (err) => node.warn(RED._('upperstack-decode.errors.limit', { message: err.message })),
+    );
+    const batchOptions = { format: config.format as Format | 'auto', protoType: config.protoType || undefined, protoDir: config.protoDir || undefined, limits };
 
     /** A batch from upperstack-mqtt-in: one message of Readings on, each failed MQTT message alone. */
     const onBatch = (msg: BatchMessage, send: Send, done: Done) => {
@@ -35,8 +51,7 @@ export = function register(RED: NodeAPI): void {
         // Catch nodes see each failed MQTT message on its own; its share of the journal entry is
         // settled here so a Catch → dead-letter path cannot settle it twice.
         for (const f of failures) {
-          settleReceipts(f.msg.upperstack?.receipts);
-          delete f.msg.upperstack;
+          fail(node, f.msg);
           node.error(f.error, f.msg);
         }
         if (out) send([out, null]);
@@ -58,18 +73,18 @@ export = function register(RED: NodeAPI): void {
           receivedAt: typeof msg.receivedAt === 'number' ? msg.receivedAt : Date.now(),
           protoType: config.protoType || undefined,
           protoDir: config.protoDir || undefined,
-          maxBytes: config.maxBytes,
+          limits,
         });
         if (result.readings.length) {
           const single = !Array.isArray(msg.payload) && result.readings.length === 1 && result.rejected.length === 0;
           copies.push({ ...msg, format: result.format, payload: single ? result.readings[0] : result.readings });
         }
         for (const r of result.rejected) {
-          failures.push({ msg: { ...msg, _msgid: RED.util.generateId(), payload: r.item, error: { ...r.error.toJSON(), index: r.index } }, error: r.error });
+          failures.push({ msg: { ...msg, _msgid: RED.util.generateId(), payload: safePayload(r.item, r.error), error: { ...r.error.toJSON(), index: r.index } }, error: r.error });
         }
       } catch (err) {
         if (!(err instanceof UpperstackError)) throw err;
-        failures.push({ msg: { ...msg, error: describeError(err) }, error: err });
+        failures.push({ msg: { ...msg, payload: safePayload(msg.payload, err), error: describeError(err) }, error: err });
       }
       ok += copies.length;
       failed += failures.length;

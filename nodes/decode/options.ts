@@ -2,6 +2,7 @@
 import type { NodeDef } from 'node-red';
 import type { Migration } from '../shared/config';
 import type { PayloadFormat } from '../mqtt-in/options';
+import { DEFAULT_LIMITS, settingOr as whole } from '../lib/limits';
 
 export interface DecodeOptions {
   name: string;
@@ -13,6 +14,14 @@ export interface DecodeOptions {
   protoDir: string;
   /** Larger payloads are rejected before decoding. */
   maxBytes: number;
+  /** Deeper nesting of objects and arrays is rejected before decoding (DEPTH_EXCEEDED). */
+  maxDepth: number;
+  /** Fields one reading may have after flattening (TOO_MANY_FIELDS). */
+  maxFields: number;
+  /** Characters of one string value (STRING_TOO_LONG). */
+  maxStringLength: number;
+  /** Readings one message may carry (TOO_MANY_READINGS). */
+  maxReadings: number;
   configVersion: number;
 }
 
@@ -21,4 +30,12 @@ export interface DecodeNodeDef extends NodeDef, DecodeOptions {}
 export const decodeMigrations: ReadonlyArray<Migration<DecodeOptions>> = [
   // v0 (no version: hand-written or imported flows) → v1: every option present.
   (old) => ({ format: 'auto', protoType: 'upperstack.Reading', protoDir: '', ...old, maxBytes: Number(old.maxBytes || 1048576) }),
+  // v1 → v2: limits on depth, fields per reading, string length and readings per message.
+  (old) => ({
+    ...old,
+    maxDepth: whole(old.maxDepth, DEFAULT_LIMITS.maxDepth),
+    maxFields: whole(old.maxFields, DEFAULT_LIMITS.maxFields),
+    maxStringLength: whole(old.maxStringLength, DEFAULT_LIMITS.maxStringLength),
+    maxReadings: whole(old.maxReadings, DEFAULT_LIMITS.maxReadings),
+  }),
 ];

@@ -25,4 +25,7 @@ export const CONTENT_TYPES: Record<Format, string> = {
   msgpack: 'application/msgpack',
   protobuf: 'application/x-protobuf',
   lineprotocol: 'text/plain; charset=utf-8',
+  senml: 'application/senml+json',
+  'senml-cbor': 'application/senml+cbor',
+  xml: 'application/xml',
 };

@@ -1,5 +1,6 @@
 /** Builds the dead-letter record of a message that failed, with a reason a person can act on. */
 import type { DeadLetter } from './store/types';
+import { previewJson } from './preview';
 
 const MAX_PAYLOAD = 4096;
 
@@ -14,8 +15,9 @@ function payloadText(payload: unknown): string {
       return `base64:${slice.toString('base64')}`;
     }
   }
-  const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  return text.length > MAX_PAYLOAD ? text.slice(0, MAX_PAYLOAD) : text;
+  if (typeof payload === 'string') return payload.length > MAX_PAYLOAD ? payload.slice(0, MAX_PAYLOAD) : payload;
+  // Whatever a device sent, however deep or wide: written without recursion and cut at the limit.
+  return previewJson(payload, MAX_PAYLOAD);
 }
 
 export interface FailedMessage {
@@ -27,18 +29,18 @@ export interface FailedMessage {
 }
 
 export function toDeadLetter(msg: FailedMessage, now = Date.now()): DeadLetter {
-  const err = (typeof msg.error === 'object' && msg.error !== null ? msg.error : { message: String(msg.error ?? 'unknown error') }) as Record<string, unknown>;
+  const err = (typeof msg.error === 'object' && msg.error !== null ? msg.error : { message: typeof msg.error === 'string' ? msg.error : previewJson(msg.error ?? 'unknown error', 200) }) as Record<string, unknown>;
   const payloadDevice = typeof msg.payload === 'object' && msg.payload !== null && !Buffer.isBuffer(msg.payload) ? (msg.payload as { device?: unknown }).device : undefined;
   const device = typeof msg.device === 'string' && msg.device ? msg.device : typeof payloadDevice === 'string' && payloadDevice ? payloadDevice : 'unknown';
   const source = typeof msg.source === 'string' ? msg.source : typeof msg.topic === 'string' ? `mqtt:${msg.topic}` : 'flow';
   const where = typeof err.path === 'string' && err.path ? ` (at ${err.path})` : typeof err.offset === 'number' ? ` (at byte ${err.offset})` : '';
-  const message = String(err.message ?? 'unknown error');
+  const message = typeof err.message === 'string' ? err.message.slice(0, MAX_PAYLOAD) : previewJson(err.message ?? 'unknown error', 200);
   return {
     ts: now,
     device,
     source,
-    code: String(err.code ?? 'INTERNAL'),
-    reason: message.includes(String(err.path ?? '\u0000')) ? message : message + where,
+    code: typeof err.code === 'string' && err.code ? err.code : 'INTERNAL',
+    reason: typeof err.path === 'string' && err.path && message.includes(err.path) ? message : message + where,
     payload: payloadText(msg.payload),
   };
 }

@@ -14,10 +14,21 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_FAILED'
   | 'JOURNAL_FAILED'
+  | 'BACKPRESSURE'
   | 'CONFIG_INVALID'
   | 'BAD_TOPIC'
   | 'PAYLOAD_TOO_LARGE'
-  | 'DETECTOR_CONFIG';
+  | 'DEPTH_EXCEEDED'
+  | 'TOO_MANY_FIELDS'
+  | 'STRING_TOO_LONG'
+  | 'TOO_MANY_READINGS'
+  | 'STORE_REJECTED'
+  | 'DETECTOR_CONFIG'
+  | 'DEVICE_MISMATCH'
+  | 'RATE_LIMITED'
+  | 'RULE_INVALID'
+  | 'NOT_FOUND'
+  | 'CONFLICT';
 
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
@@ -99,10 +110,39 @@ export class StoreFailedError extends UpperstackError {
   }
 }
 
+/**
+ * A sink refused one reading for what is in it (the batch around it was stored).
+ * The code of the dead letter that records it.
+ */
+export class StoreRejectedError extends UpperstackError {
+  override readonly name = 'StoreRejectedError';
+  constructor(sink: string, device: string, reason: string) {
+    // The first paragraph: databases append advice (DuckDB's "Possible solutions") that is noise in a dead letter.
+    const why = reason.split(/\n\s*\n/)[0].trim().slice(0, 2000);
+    super('STORE_REJECTED', `the ${sink} store refused this reading of device "${device.slice(0, 128)}": ${why}`, { sink, device });
+  }
+}
+
 export class JournalError extends UpperstackError {
   override readonly name = 'JournalError';
   constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('JOURNAL_FAILED', message, details, options);
+  }
+}
+
+/**
+ * An input cannot take more right now: too much is unsettled, its journal is at
+ * its disk budget, or the journal cannot be written. Nothing was kept; the
+ * sender should retry after `retryAfterMs` (HTTP 503 with Retry-After, CoAP 5.03 with Max-Age).
+ */
+export class BackpressureError extends UpperstackError {
+  override readonly name = 'BackpressureError';
+  constructor(message: string, details: { reason: 'backlog' | 'disk' | 'journal' | 'closed'; retryAfterMs: number } & Record<string, unknown>, options?: { cause?: unknown }) {
+    super('BACKPRESSURE', message, details, options);
+  }
+
+  get retryAfterMs(): number {
+    return this.details.retryAfterMs as number;
   }
 }
 
@@ -127,10 +167,104 @@ export class PayloadTooLargeError extends UpperstackError {
   }
 }
 
+/** Where a limit was hit: a byte offset (and line) in the payload or a path in decoded data, plus the limit itself. */
+export interface LimitDetails extends Record<string, unknown> {
+  limit: number;
+  format?: string;
+  offset?: number;
+  line?: number;
+  path?: string;
+}
+
+function where(d: LimitDetails): string {
+  if (d.path) return ` at ${d.path}`;
+  if (d.line !== undefined) return ` on line ${d.line}`;
+  if (d.offset !== undefined) return ` at byte ${d.offset}`;
+  return '';
+}
+
+function num(x: number): string {
+  return x.toLocaleString('en-US');
+}
+
+/**
+ * Containers nested deeper than the limit. Checked before decoding (and while
+ * walking decoded data), so such a payload never reaches a recursive walker.
+ */
+export class DepthExceededError extends UpperstackError {
+  override readonly name = 'DepthExceededError';
+  constructor(details: LimitDetails) {
+    super('DEPTH_EXCEEDED', `the payload nests objects or arrays more than ${num(details.limit)} levels deep${where(details)}; flatten it or raise the depth limit of the decode node`, details);
+  }
+}
+
+/** One reading (or one object or array of the payload) holds more values than a reading may have fields. */
+export class TooManyFieldsError extends UpperstackError {
+  override readonly name = 'TooManyFieldsError';
+  constructor(details: LimitDetails & { count?: number; what?: 'fields' | 'tags' }) {
+    const limit = num(details.limit);
+    const what = details.what ?? 'fields';
+    let subject: string;
+    if (details.path !== undefined) subject = `the reading at ${details.path} has more than ${limit} ${what}`;
+    else if (details.line !== undefined) subject = `line ${details.line} has more than ${limit} fields`;
+    else if (details.offset !== undefined) subject = `the object or array at byte ${details.offset} has more than ${limit} members`;
+    else subject = `the reading has ${details.count === undefined ? `more than ${limit}` : num(details.count)} ${what}`;
+    super('TOO_MANY_FIELDS', `${subject}; a reading may have at most ${limit} ${what}: split the data into several readings or raise the fields limit`, details);
+  }
+}
+
+/** A string value is longer than the limit (in characters). */
+export class StringTooLongError extends UpperstackError {
+  override readonly name = 'StringTooLongError';
+  constructor(details: LimitDetails & { length?: number }) {
+    const len = details.length === undefined ? `more than ${num(details.limit)}` : num(details.length);
+    const subject = details.path ? details.path : `a string${where(details)}`;
+    super('STRING_TOO_LONG', `${subject} is ${len} characters long; the limit is ${num(details.limit)}`, details);
+  }
+}
+
+/** A message carries more readings than the limit. */
+export class TooManyReadingsError extends UpperstackError {
+  override readonly name = 'TooManyReadingsError';
+  constructor(details: LimitDetails & { count?: number }) {
+    const what = details.count === undefined ? `more than ${num(details.limit)}` : num(details.count);
+    super('TOO_MANY_READINGS', `the message holds ${what} readings; the limit is ${num(details.limit)} per message: send smaller batches or raise the readings limit`, details);
+  }
+}
+
+/** True for the errors of a limit on what one message may hold. */
+export function isLimitError(err: unknown): err is DepthExceededError | TooManyFieldsError | StringTooLongError | TooManyReadingsError | PayloadTooLargeError {
+  return err instanceof DepthExceededError || err instanceof TooManyFieldsError || err instanceof StringTooLongError || err instanceof TooManyReadingsError || err instanceof PayloadTooLargeError;
+}
+
 export class DetectorConfigError extends UpperstackError {
   override readonly name = 'DetectorConfigError';
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('DETECTOR_CONFIG', message, details);
+  }
+}
+
+/** An alert rule does not fit schemas/rule.schema.json or makes no sense; `pointer` is the JSON pointer of the offending value. */
+export class RuleInvalidError extends UpperstackError {
+  override readonly name = 'RuleInvalidError';
+  constructor(message: string, details: { pointer: string } & Record<string, unknown>) {
+    super('RULE_INVALID', message, details);
+  }
+}
+
+/** A named thing (rule, alert) does not exist. */
+export class NotFoundError extends UpperstackError {
+  override readonly name = 'NotFoundError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('NOT_FOUND', message, details);
+  }
+}
+
+/** The request clashes with what exists (a rule id taken, an alert that cannot be acknowledged now). */
+export class ConflictError extends UpperstackError {
+  override readonly name = 'ConflictError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('CONFLICT', message, details);
   }
 }
 

@@ -3,7 +3,8 @@
  * normalizeReadings() turns whatever a device sent (after decoding) into that
  * shape, so every later node can rely on it.
  */
-import { InvalidReadingError } from './errors';
+import { DepthExceededError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from './errors';
+import { DEFAULT_LIMITS, type Limits } from './limits';
 
 export type FieldValue = number | boolean | string;
 
@@ -20,6 +21,8 @@ export interface NormalizeOptions {
   device?: string;
   /** Used when a reading carries no timestamp. */
   receivedAt: number;
+  /** Depth, fields per reading, string length, readings per message; default DEFAULT_LIMITS. */
+  limits?: Limits;
 }
 
 const TIME_KEYS = ['ts', 'timestamp', 'time'] as const;
@@ -59,30 +62,139 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof Date);
 }
 
-function toFieldValue(v: unknown, path: string): FieldValue | undefined {
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new InvalidReadingError(`${path} is ${v}; only finite numbers can be stored`, { path });
-    return v;
-  }
-  if (typeof v === 'boolean' || typeof v === 'string') return v;
-  if (typeof v === 'bigint') return Number(v);
-  if (v === null || v === undefined) return undefined;
-  throw new InvalidReadingError(`${path} must be a number, boolean or string, got ${Array.isArray(v) ? 'array' : typeof v}`, { path });
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** obj[key] = value, also for "__proto__", which an assignment would take as the prototype. */
+function put<T>(obj: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }
 
-function toTags(v: unknown, path: string): Record<string, string> {
-  if (v === undefined || v === null) return {};
-  if (!isPlainObject(v)) throw new InvalidReadingError(`${path} must be an object of strings`, { path });
-  const tags: Record<string, string> = {};
-  for (const [k, tv] of Object.entries(v)) {
-    if (tv === null || tv === undefined) continue;
-    if (typeof tv === 'object') throw new InvalidReadingError(`${path}.${k} must be a string, number or boolean`, { path: `${path}.${k}` });
-    tags[k] = String(tv);
-  }
-  return tags;
+/** A reading problem that rejects one item of a batch; anything else fails the whole message. */
+export type ReadingProblem = InvalidReadingError | TooManyFieldsError | StringTooLongError | DepthExceededError;
+
+function isReadingProblem(err: unknown): err is ReadingProblem {
+  return err instanceof InvalidReadingError || err instanceof TooManyFieldsError || err instanceof StringTooLongError || err instanceof DepthExceededError;
 }
 
-function normalizeOne(item: unknown, opts: NormalizeOptions, path: string): Reading {
+/**
+ * Collects the scalars of one reading (fields, or tags) under their names,
+ * flattening nested objects and arrays to dotted names (`n.a`, `list.0`) without
+ * recursion, so depth and width are checked while walking.
+ */
+class Flattener<T extends FieldValue> {
+  readonly out: Record<string, T> = {};
+  private count = 0;
+  constructor(
+    private readonly limits: Limits,
+    private readonly what: 'fields' | 'tags',
+    /** Names the reading in messages: '' for a single one, '[3]' in a batch. */
+    private readonly reading: string,
+    private readonly convert: (v: unknown, path: string) => T | undefined,
+  ) {}
+
+  /** Adds value under name; `depth` is the nesting level of the object that holds it (the reading is 1 or 2). */
+  add(name: string, value: unknown, path: string, depth: number): void {
+    if (typeof value === 'object' && value !== null && (Array.isArray(value) || isPlainObject(value))) {
+      this.walk(name, value, path, depth + 1);
+      return;
+    }
+    const v = this.convert(value, path);
+    if (v === undefined) return;
+    if (hasOwn.call(this.out, name)) {
+      throw new InvalidReadingError(`${path} would be stored as ${this.what === 'fields' ? 'field' : 'tag'} "${name}", which the reading already has: two values cannot have the same name`, { path });
+    }
+    if (++this.count > this.limits.maxFields) {
+      throw new TooManyFieldsError({ limit: this.limits.maxFields, path: this.reading || undefined, what: this.what });
+    }
+    put(this.out, name, v);
+  }
+
+  private walk(name: string, root: object, path: string, depth: number): void {
+    const { limits } = this;
+    const stack: Array<{ v: object; keys: string[] | undefined; i: number; name: string; path: string; depth: number }> = [];
+    const enter = (v: object, n: string, p: string, d: number) => {
+      if (d > limits.maxDepth) throw new DepthExceededError({ limit: limits.maxDepth, path: p });
+      const width = Array.isArray(v) ? v.length : countKeys(v, limits.maxFields + 1);
+      if (width > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, path: this.reading || undefined, what: this.what });
+      stack.push({ v, keys: Array.isArray(v) ? undefined : Object.keys(v), i: 0, name: n, path: p, depth: d });
+    };
+    enter(root, name, path, depth);
+    while (stack.length) {
+      const f = stack[stack.length - 1];
+      let key: string;
+      let child: unknown;
+      if (f.keys === undefined) {
+        const arr = f.v as unknown[];
+        if (f.i >= arr.length) {
+          stack.pop();
+          continue;
+        }
+        key = String(f.i);
+        child = arr[f.i++];
+      } else {
+        if (f.i >= f.keys.length) {
+          stack.pop();
+          continue;
+        }
+        key = f.keys[f.i++];
+        child = (f.v as Record<string, unknown>)[key];
+      }
+      const childName = `${f.name}.${key}`;
+      const childPath = `${f.path}.${key}`;
+      if (typeof child === 'object' && child !== null && (Array.isArray(child) || isPlainObject(child))) enter(child, childName, childPath, f.depth + 1);
+      else this.add(childName, child, childPath, f.depth);
+    }
+  }
+}
+
+/** Own enumerable keys of o, counting no further than stop. */
+function countKeys(o: object, stop: number): number {
+  let n = 0;
+  for (const k in o) {
+    if (hasOwn.call(o, k) && ++n >= stop) break;
+  }
+  return n;
+}
+
+// JSON text may escape half of a surrogate pair ("\ud800"): a valid JS string, but no Unicode
+// text a store can keep. Without the g flag, test() keeps no state between calls.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function notUnicode(path: string): InvalidReadingError {
+  return new InvalidReadingError(`${path} holds half of a UTF-16 surrogate pair (e.g. "\\ud800" without its partner), which is not valid Unicode text`, { path });
+}
+
+function fieldConverter(limits: Limits): (v: unknown, path: string) => FieldValue | undefined {
+  return (v, path) => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new InvalidReadingError(`${path} is ${v}; only finite numbers can be stored`, { path });
+      return v;
+    }
+    if (typeof v === 'string') {
+      if (v.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path });
+      if (LONE_SURROGATE.test(v)) throw notUnicode(path);
+      return v;
+    }
+    if (typeof v === 'boolean') return v;
+    if (typeof v === 'bigint') return Number(v);
+    if (v === null || v === undefined) return undefined;
+    throw new InvalidReadingError(`${path} must be a number, boolean or string, got ${v instanceof Uint8Array ? 'binary data' : v instanceof Date ? 'a date' : typeof v}`, { path });
+  };
+}
+
+function tagConverter(limits: Limits): (v: unknown, path: string) => string | undefined {
+  return (v, path) => {
+    if (v === null || v === undefined) return undefined;
+    if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') throw new InvalidReadingError(`${path} must be a string, number or boolean`, { path });
+    const text = String(v);
+    if (text.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: text.length, path });
+    if (LONE_SURROGATE.test(text)) throw notUnicode(path);
+    return text;
+  };
+}
+
+function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limits: Limits): Reading {
   if (!isPlainObject(item)) {
     throw new InvalidReadingError(`${path || 'payload'} must be an object, got ${Array.isArray(item) ? 'array' : item === null ? 'null' : typeof item}`, { path });
   }
@@ -91,54 +203,91 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string): Read
   if (typeof device !== 'string' || device.length === 0) {
     throw new InvalidReadingError(`${at('device')} is missing: name the device in the payload or in the topic/URL`, { path: at('device') });
   }
+  if (device.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: device.length, path: at('device') });
+  if (LONE_SURROGATE.test(device)) throw notUnicode(at('device'));
   const timeKey = TIME_KEYS.find((k) => item[k] !== undefined && item[k] !== null);
   const ts = timeKey ? parseTimestamp(item[timeKey], at(timeKey)) : opts.receivedAt;
+  // The reading object is at depth 1, or 2 inside a batch.
+  const depth = path ? 2 : 1;
 
-  const fields: Record<string, FieldValue> = {};
-  if (item.fields !== undefined) {
+  const fields = new Flattener(limits, 'fields', path, fieldConverter(limits));
+  if (item.fields !== undefined && item.fields !== null) {
     if (!isPlainObject(item.fields)) throw new InvalidReadingError(`${at('fields')} must be an object`, { path: at('fields') });
-    for (const [k, v] of Object.entries(item.fields)) {
-      const fv = toFieldValue(v, `${at('fields')}.${k}`);
-      if (fv !== undefined) fields[k] = fv;
-    }
-  } else {
-    for (const [k, v] of Object.entries(item)) {
-      if (RESERVED.has(k)) continue;
-      // A flat object may carry nested metadata; only scalars become fields.
-      if (isPlainObject(v) || Array.isArray(v)) continue;
-      const fv = toFieldValue(v, at(k));
-      if (fv !== undefined) fields[k] = fv;
-    }
+    const f = item.fields;
+    if (countKeys(f, limits.maxFields + 1) > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, path: path || undefined, what: 'fields' });
+    for (const k in f) if (hasOwn.call(f, k)) fields.add(k, f[k], `${at('fields')}.${k}`, depth + 1);
   }
-  if (Object.keys(fields).length === 0) {
+  // Members besides the reserved ones are fields too, flattened when nested: nothing is dropped.
+  for (const k in item) {
+    if (!hasOwn.call(item, k) || RESERVED.has(k)) continue;
+    fields.add(k, item[k], at(k), depth);
+  }
+  if (Object.keys(fields.out).length === 0) {
     throw new InvalidReadingError(`${path || 'payload'} has no fields: send at least one number, boolean or string value`, { path: at('fields') });
   }
-  return { device, ts, fields, tags: toTags(item.tags, at('tags')) };
+  const tags = new Flattener(limits, 'tags', path, tagConverter(limits));
+  if (item.tags !== undefined && item.tags !== null) {
+    if (!isPlainObject(item.tags)) throw new InvalidReadingError(`${at('tags')} must be an object of strings`, { path: at('tags') });
+    const t = item.tags;
+    for (const k in t) if (hasOwn.call(t, k)) tags.add(k, t[k], `${at('tags')}.${k}`, depth + 1);
+  }
+  return { device, ts, fields: fields.out, tags: tags.out };
 }
 
 export interface NormalizeResult {
   readings: Reading[];
-  /** Items of a batch that did not fit the contract; the rest of the batch goes on. */
-  rejected: Array<{ index: number; item: unknown; error: InvalidReadingError }>;
+  /** Items of a batch that did not fit the contract or broke a per-reading limit; the rest of the batch goes on. */
+  rejected: Array<{ index: number; item: unknown; error: ReadingProblem }>;
 }
 
 /**
  * Accepts a flat object, `{ts, fields, tags}`, a Reading, or an array of any of
- * them. A bad item of a batch is rejected on its own; the others still pass.
+ * them. Nested objects and arrays become dotted field names (`{"n":{"a":2}}` is
+ * field `n.a`, `{"l":[1,2]}` fields `l.0` and `l.1`). A bad item of a batch is
+ * rejected on its own; the others still pass. More items than
+ * limits.maxReadings fail the whole message.
  */
 export function normalizeReadings(input: unknown, opts: NormalizeOptions): NormalizeResult {
-  const items = Array.isArray(input) ? input : [input];
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const batch = Array.isArray(input);
+  const items = batch ? (input as unknown[]) : [input];
+  if (items.length > limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, count: items.length });
   const readings: Reading[] = [];
   const rejected: NormalizeResult['rejected'] = [];
-  items.forEach((item, index) => {
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index];
     try {
-      readings.push(normalizeOne(item, opts, Array.isArray(input) ? `[${index}]` : ''));
+      readings.push(normalizeOne(item, opts, batch ? `[${index}]` : '', limits));
     } catch (err) {
-      if (err instanceof InvalidReadingError) rejected.push({ index, item, error: err });
+      if (isReadingProblem(err)) rejected.push({ index, item, error: err });
       else throw err;
     }
-  });
+  }
   return { readings, rejected };
+}
+
+/**
+ * The per-reading limits on a Reading that is already in contract shape (fields
+ * per reading, string length of fields and tags); undefined when it keeps them.
+ * Counts stop at the limit, so a huge reading costs no more than a legal one.
+ */
+export function checkReadingLimits(r: Reading, limits: Limits, path = ''): TooManyFieldsError | StringTooLongError | undefined {
+  const at = (k: string) => (path ? `${path}.${k}` : k);
+  let count = 0;
+  for (const k in r.fields) {
+    if (!hasOwn.call(r.fields, k)) continue;
+    if (++count > limits.maxFields) return new TooManyFieldsError({ limit: limits.maxFields, path: path || undefined });
+    const v = r.fields[k];
+    if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: at(`fields.${k}`) });
+  }
+  count = 0;
+  for (const k in r.tags) {
+    if (!hasOwn.call(r.tags, k)) continue;
+    if (++count > limits.maxFields) return new TooManyFieldsError({ limit: limits.maxFields, path: path || undefined, what: 'tags' });
+    const v = r.tags[k];
+    if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: at(`tags.${k}`) });
+  }
+  return undefined;
 }
 
 /** True when v already has the exact Reading shape (cheap check on the hot path). */

@@ -1,42 +1,44 @@
 /**
  * upperstack-mqtt-connection: owns one MQTT.js client to an external broker.
- * Input nodes register their subscription; a message is acknowledged (PUBACK, or
- * PUBREC for QoS 2) only after every matching input has journaled it.
+ * Input nodes register their subscription and intake; a message is
+ * acknowledged (PUBACK, or PUBREC for QoS 2) only after every matching input's
+ * intake has journaled it and let it through its gate.
  *
  * MQTT.js hands over one message at a time and parses the next only after the
- * handler's callback, which also writes the PUBACK. So that the messages of one
- * event-loop turn can still be journaled with one write, the client's stream is
- * corked for the turn: PUBACKs queue in it and reach the broker only after the
- * journal write at the end of the turn (and never, if that write fails).
+ * handler's callback, which also writes the acknowledgement. So that the
+ * messages of one event-loop turn can still be journaled with one write, the
+ * intakes let the acknowledgements through their gates before the write
+ * (`early`), and the client's stream is corked for the turn: acknowledgements
+ * queue in it and reach the broker only after the intakes have journaled the
+ * turn (and never, if that failed: the connection is dropped and the broker
+ * resends, and an acknowledgement still held by backpressure is never sent).
  */
 import { readFileSync } from 'node:fs';
 import type { Node, NodeAPI } from 'node-red';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { topicMatches } from '../lib/mqtt/topic';
-import { RECORD_ENCODER, type ReceivedMessage } from '../lib/mqtt/record';
+import { mqttReceived } from '../lib/mqtt/received';
 import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
 import { mqttConnectionMigrations, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
 
-function toReceived(packet: IPublishPacket): ReceivedMessage {
-  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-  return {
-    topic: packet.topic,
-    payload,
-    qos: packet.qos,
-    contentType: packet.properties?.contentType,
-    receivedAt: Date.now(),
-  };
-}
-
 /**
  * A turn ends early after this many messages. The broker sends only a window of
  * unacknowledged messages (mosquitto's max_inflight_messages, 20 by default), and
- * PUBACKs held for a whole turn would leave it waiting for them.
+ * acknowledgements held for a whole turn would leave it waiting for them.
  */
 const TURN_MAX = 16;
+
+/** One corked turn: the intakes it fed and whether one of their writes failed. */
+interface Turn {
+  stream: MqttClient['stream'];
+  intakes: Set<Subscriber['intake']>;
+  count: number;
+  failed: boolean;
+  ended: boolean;
+}
 
 export = function register(RED: NodeAPI): void {
   function UpperstackMqttConnectionNode(this: MqttConnectionNode, def: MqttConnectionNodeDef) {
@@ -53,55 +55,55 @@ export = function register(RED: NodeAPI): void {
 
     const matching = (topic: string) => [...subs.values()].filter((s) => topicMatches(s.filter, topic));
 
-    /** Journals m for every matching input; throws when any journal cannot take it. */
-    const journal = (m: ReceivedMessage) => matching(m.topic).map((sub) => ({ sub, seq: sub.journal.appendGroup([m], RECORD_ENCODER) }));
+    let turn: Turn | undefined;
 
-    // The turn's QoS 0/1 messages, with the inputs each goes to, and the stream holding their PUBACKs.
-    // `dropped`: the journal write failed, so an ack still held by backpressure must never be sent.
-    let turn: Array<{ m: ReceivedMessage; subs: Subscriber[]; dropped: boolean }> = [];
-    let corked: MqttClient['stream'] | undefined;
-
+    /** The turn's intakes journal what they took; then the acknowledgements go out, or the connection is dropped. */
     const endTurn = () => {
-      const items = turn;
-      const stream = corked;
-      turn = [];
-      corked = undefined;
-      const bySub = new Map<Subscriber, ReceivedMessage[]>();
-      for (const { m, subs: to } of items) {
-        for (const sub of to) {
-          const list = bySub.get(sub);
-          if (list) list.push(m);
-          else bySub.set(sub, [m]);
-        }
-      }
-      const journaled: Array<{ sub: Subscriber; list: ReceivedMessage[]; first: number }> = [];
-      let failure: unknown;
-      for (const [sub, list] of bySub) {
-        try {
-          journaled.push({ sub, list, first: sub.journal.appendGroup(list, RECORD_ENCODER) });
-        } catch (err) {
-          failure = err;
-          break;
-        }
-      }
-      if (failure === undefined) stream?.uncork();
-      else {
-        // The queued PUBACKs must not go out: dropping the connection discards them, and the
-        // broker resends the messages once MQTT.js has reconnected.
-        stream?.destroy();
-        for (const item of items) item.dropped = true;
-        broadcast('failed', describeError(failure).message);
-        node.error(describeError(failure).message);
-      }
-      // What is journaled is in the flow's hands either way (and replays after a restart).
-      for (const { sub, list, first } of journaled) for (let i = 0; i < list.length; i++) sub.accept(list[i], first + i);
+      const t = turn;
+      if (!t) return;
+      turn = undefined;
+      for (const intake of t.intakes) intake.flush();
+      t.ended = true;
+      if (!t.failed) t.stream.uncork();
     };
 
-    /** ack once every input that took the message lets it through. */
-    const admitAll = (to: readonly Subscriber[], ack: () => void) => {
-      if (to.length <= 1) return to.length ? to[0].admit(ack) : ack();
+    const failTurn = (t: Turn, err: Error) => {
+      if (t.failed) return;
+      t.failed = true;
+      // The queued acknowledgements must not go out: dropping the connection discards them, and the
+      // broker resends the messages once MQTT.js has reconnected.
+      t.stream.destroy();
+      broadcast('failed', describeError(err).message);
+      node.error(describeError(err).message);
+    };
+
+    /**
+     * Hands a message to every matching input's intake; `ack` (the PUBACK, or for
+     * QoS 2 storing the packet and the PUBREC) runs once all of them let it through.
+     */
+    const deliver = (packet: IPublishPacket, c: MqttClient, ack: () => void) => {
+      const to = matching(packet.topic);
+      if (to.length === 0) return ack();
+      let t = turn;
+      if (!t) {
+        const stream = c.stream;
+        stream.cork();
+        const started: Turn = { stream, intakes: new Set(), count: 0, failed: false, ended: false };
+        turn = t = started;
+        setImmediate(() => turn === started && endTurn());
+      }
+      const current = t;
+      const rec = mqttReceived(packet.topic, packet.payload, packet.qos, packet.properties?.contentType);
       let waiting = to.length;
-      for (const sub of to) sub.admit(() => --waiting === 0 && ack());
+      const admitted = () => --waiting === 0 && !current.failed && ack();
+      const failed = (err: Error) => failTurn(current, err);
+      for (const sub of to) {
+        // Early: MQTT.js parses the next packet only once this one is acknowledged, and the
+        // acknowledgement waits in the corked stream until endTurn() has the turn journaled.
+        sub.intake.receive(rec, admitted, failed, true);
+        current.intakes.add(sub.intake);
+      }
+      if (++current.count >= TURN_MAX) endTurn();
     };
 
     const connect = () => {
@@ -121,50 +123,19 @@ export = function register(RED: NodeAPI): void {
         manualConnect: true,
       };
       const c = mqtt.connect(config.url, opts);
-      // QoS 2: MQTT.js sends PUBREC once the incoming store has the packet, so the
-      // store journals it first and remembers the sequence numbers per message id.
-      const qos2Seqs = new Map<number, Array<{ sub: Subscriber; seq: number }>>();
+      // QoS 2: MQTT.js stores the packet, then sends PUBREC. The message goes through the intake
+      // first, so PUBREC waits for the journal write and the gate; it enters the flow then, and the
+      // handleMessage that follows PUBREL has nothing left to do.
       const store = c.incomingStore;
       const put = store.put.bind(store);
       store.put = (packet: Packet, cb: (err?: Error) => void) => {
-        if (packet.cmd === 'publish' && packet.qos === 2 && packet.messageId !== undefined) {
-          let journaled: Array<{ sub: Subscriber; seq: number }>;
-          try {
-            journaled = journal(toReceived(packet));
-          } catch (err) {
-            // No PUBREC without a durable copy; the broker will resend.
-            node.error(describeError(err).message);
-            return store;
-          }
-          qos2Seqs.set(packet.messageId, journaled);
-          // Backpressure for QoS 2 holds the PUBREC; the message enters the flow after PUBREL.
-          admitAll(
-            journaled.map((j) => j.sub),
-            () => put(packet, cb),
-          );
-          return store;
-        }
-        return put(packet, cb);
+        if (packet.cmd === 'publish' && packet.qos === 2) deliver(packet, c, () => put(packet, cb));
+        else put(packet, cb);
+        return store;
       };
       c.handleMessage = (packet, callback) => {
-        const m = toReceived(packet);
-        const qos2 = packet.qos === 2 && packet.messageId !== undefined ? qos2Seqs.get(packet.messageId) : undefined;
-        if (qos2) {
-          // Journaled when the incoming store took it, before PUBREC.
-          qos2Seqs.delete(packet.messageId!);
-          for (const { sub, seq } of qos2) sub.accept(m, seq);
-          return callback();
-        }
-        const to = matching(m.topic);
-        if (!corked) {
-          corked = c.stream;
-          corked.cork();
-          setImmediate(endTurn);
-        }
-        const item = { m, subs: to, dropped: false };
-        turn.push(item);
-        admitAll(to, () => item.dropped || callback());
-        if (turn.length >= TURN_MAX) endTurn();
+        if (packet.qos === 2) return callback();
+        deliver(packet, c, () => callback());
       };
       c.on('connect', () => {
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: config.url }));
@@ -194,8 +165,8 @@ export = function register(RED: NodeAPI): void {
         client.subscribe(sub.filter, { qos: sub.qos });
       }
       return () => {
-        // Journal the turn while the input's journal is still open.
-        if (turn.length) endTurn();
+        // The turn's messages are journaled while the input's intake is still open.
+        endTurn();
         subs.delete(owner);
         // Another input may still use the same filter on this connection.
         if (![...subs.values()].some((s) => s.filter === sub.filter)) client?.unsubscribe(sub.filter);
@@ -205,8 +176,8 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async () => {
       const c = client;
       client = undefined;
-      // Ending the client flushes the stream, so the queued PUBACKs need their journal write first.
-      if (turn.length) endTurn();
+      // Ending the client flushes the stream, so the queued acknowledgements need their journal write first.
+      endTurn();
       if (c) await c.endAsync();
     });
   }

@@ -1,7 +1,6 @@
 /** Options of upperstack-mqtt-connection (an external broker), shared by the runtime and the editor. */
 import type { Node, NodeDef } from 'node-red';
-import type { Journal } from '../lib/journal/journal';
-import type { ReceivedMessage } from '../lib/mqtt/record';
+import type { Intake } from '../lib/ingest/intake';
 import type { StatusState } from '../shared/status';
 import type { Migration } from '../shared/config';
 
@@ -45,14 +44,12 @@ export const mqttConnectionMigrations: ReadonlyArray<Migration<MqttConnectionOpt
   }),
 ];
 
+/** An input on this connection: its subscription and the intake its messages go to. */
 export interface Subscriber {
   filter: string;
   qos: 0 | 1 | 2;
-  journal: Journal;
-  /** Takes a journaled message; it enters the flow with others of the same event-loop turn. */
-  accept(m: ReceivedMessage, seq: number): void;
-  /** Calls ack now, or once the input's unsettled backlog has drained (backpressure). */
-  admit(ack: () => void): void;
+  /** Takes the messages; receive(..., early) because the stream holds acknowledgements until flush(). */
+  intake: Pick<Intake, 'receive' | 'flush'>;
   status(state: StatusState, text: string): void;
 }
 

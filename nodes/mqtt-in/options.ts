@@ -1,8 +1,9 @@
 /** Options of upperstack-mqtt-in, shared by the runtime and the editor. */
 import type { NodeDef } from 'node-red';
 import type { Migration } from '../shared/config';
+import type { Format } from '../lib/codec';
 
-export type PayloadFormat = 'auto' | 'json' | 'cbor' | 'msgpack' | 'protobuf' | 'lineprotocol';
+export type PayloadFormat = 'auto' | Format;
 
 export interface MqttInOptions {
   name: string;
@@ -23,6 +24,8 @@ export interface MqttInOptions {
   highWater: number;
   /** Unsettled messages at or below which withheld acknowledgements are released. */
   lowWater: number;
+  /** Disk the journal may take, in MiB; at it, acknowledgements are withheld until the flow has caught up. */
+  journalBudgetMb: number;
   configVersion: number;
 }
 
@@ -46,7 +49,21 @@ export const mqttInMigrations: ReadonlyArray<Migration<MqttInOptions>> = [
     ...old,
     ...waterMarks(old.highWater, old.lowWater),
   }),
+  // v2 → v3: a disk budget for the journal (1 GiB), so a stalled flow cannot fill the disk.
+  (old) => ({ ...old, journalBudgetMb: journalBudget(old.journalBudgetMb) }),
 ];
+
+/** Default disk budget of an input's journal, in MiB. */
+export const DEFAULT_JOURNAL_BUDGET_MB = 1024;
+/** Smallest budget: a few journal segments. */
+export const MIN_JOURNAL_BUDGET_MB = 1;
+
+/** The budget from the editor (or text from hand-written flows); anything unusable is the default. */
+export function journalBudget(v: unknown): number {
+  if (v === undefined || v === null || v === '') return DEFAULT_JOURNAL_BUDGET_MB;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= MIN_JOURNAL_BUDGET_MB ? n : DEFAULT_JOURNAL_BUDGET_MB;
+}
 
 export const DEFAULT_HIGH_WATER = 5000;
 

@@ -1,6 +1,6 @@
 /** Helpers for messages whose payload is a Reading or a batch of them. */
 import { asReadings, isReading, type Reading } from '../lib/reading';
-import { holdReceipts, settleReceipts } from '../lib/journal/receipts';
+import { fail, split } from './receipts';
 import type { Done, Send, UpperstackMessage } from './input';
 
 /** Readings of msg.payload, or undefined when it is not in the contract shape. */
@@ -12,12 +12,9 @@ export function readingsOf(msg: UpperstackMessage): Reading[] | undefined {
 
 export { asReadings };
 
-/**
- * A message sent out as `count` messages keeps one journal entry; each copy must
- * settle before it is done.
- */
+/** @deprecated split(msg, count) from nodes/shared/receipts. */
 export function splitReceipts(msg: UpperstackMessage, count: number): void {
-  if (count > 1) holdReceipts(msg.upperstack?.receipts, count - 1);
+  split(msg, count);
 }
 
 /** True when output `index` of the node has a wire. */
@@ -39,13 +36,13 @@ export interface Failure {
  */
 export function routeResult(node: { wires?: string[][] }, msg: UpperstackMessage, send: Send, done: Done, out: UpperstackMessage | null, failures: Failure[]): void {
   if (failures.length && !isWired(node, 1)) {
-    splitReceipts(msg, (out ? 1 : 0) + 1);
-    settleReceipts(msg.upperstack?.receipts);
+    split(msg, (out ? 1 : 0) + 1);
     if (out) send([out, null]);
-    if (out !== msg) delete msg.upperstack;
+    // out is a copy here (it differs from msg whenever something failed), so msg's share can end.
+    fail(node, msg);
     return done(failures[0].error);
   }
-  splitReceipts(msg, (out ? 1 : 0) + failures.length);
+  split(msg, (out ? 1 : 0) + failures.length);
   send([out, failures.length ? failures.map((f) => f.msg) : null]);
   done();
 }

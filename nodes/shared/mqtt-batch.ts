@@ -1,30 +1,22 @@
 /**
- * The batch message of upperstack-mqtt-in: the MQTT messages of one event-loop
- * turn as one Node-RED message. `payload[i]`, `batch[i]` and
- * `upperstack.receipts[i]` describe the same MQTT message; the decode node
- * turns the whole batch into one message of Readings and fails single items.
+ * The batch message between an input and decode, as a Node-RED message. The
+ * shape itself is protocol-neutral and lives in nodes/lib/ingest/batch.ts;
+ * this module keeps the names decode has always imported.
  */
-import type { Receipt } from '../lib/journal/receipts';
+import { isBatchBody, type BatchBody, type BatchItem } from '../lib/ingest/batch';
 import type { UpperstackMessage } from './input';
 
-export interface BatchItem {
-  topic: string;
-  device?: string;
-  qos: number;
-  receivedAt: number;
-  /** Fixed by the input's format or the MQTT 5 content type. */
-  format?: string;
-  contentType?: string;
-}
+export type { BatchItem };
 
 export interface BatchMessage extends UpperstackMessage {
-  payload: Buffer[];
+  topic: string;
+  payload: BatchBody['payload'];
   batch: BatchItem[];
-  upperstack: { receipts: Receipt[] };
+  device?: string;
+  receivedAt: number;
+  upperstack: BatchBody['upperstack'];
 }
 
 export function isBatchMessage(msg: UpperstackMessage): msg is BatchMessage {
-  const b = msg.batch;
-  const p = msg.payload;
-  return Array.isArray(b) && Array.isArray(p) && b.length === p.length && Array.isArray(msg.upperstack?.receipts) && msg.upperstack!.receipts!.length === b.length;
+  return isBatchBody(msg);
 }

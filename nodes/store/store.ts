@@ -4,7 +4,7 @@
  * store or in the spool; it then leaves the output for whatever comes next.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { settleReceipts } from '../lib/journal/receipts';
+import { consume } from '../shared/receipts';
 import { InvalidReadingError } from '../lib/errors';
 import { onInput } from '../shared/input';
 import { readingsOf } from '../shared/batch';
@@ -49,7 +49,8 @@ export = function register(RED: NodeAPI): void {
       }
       storeNode.writer.write(readings, (err) => {
         if (err) return done(err);
-        settleReceipts(msg.upperstack?.receipts);
+        // Terminal for the journal: what comes after the store gets the message without receipts.
+        consume(msg);
         send(msg);
         done();
       });

@@ -1,6 +1,7 @@
 /** Options of upperstack-validate, shared by the runtime and the editor. */
 import type { NodeDef } from 'node-red';
 import type { Migration } from '../shared/config';
+import { DEFAULT_LIMITS, settingOr as whole } from '../lib/limits';
 
 export interface ValidateOptions {
   name: string;
@@ -10,6 +11,12 @@ export interface ValidateOptions {
   schema: string;
   /** Schema file path (relative to the data folder) when schemaSource is 'file'. */
   schemaFile: string;
+  /** Fields one reading may have (TOO_MANY_FIELDS); checked before the schema. */
+  maxFields: number;
+  /** Characters of one string field or tag value (STRING_TOO_LONG). */
+  maxStringLength: number;
+  /** Readings one message may carry (TOO_MANY_READINGS). */
+  maxReadings: number;
   configVersion: number;
 }
 
@@ -22,5 +29,12 @@ export const validateMigrations: ReadonlyArray<Migration<ValidateOptions>> = [
     schemaFile: '',
     ...old,
     schemaSource: (old.schemaSource as ValidateOptions['schemaSource']) ?? (old.schemaFile ? 'file' : old.schema ? 'inline' : 'default'),
+  }),
+  // v1 → v2: limits on fields per reading, string length and readings per message.
+  (old) => ({
+    ...old,
+    maxFields: whole(old.maxFields, DEFAULT_LIMITS.maxFields),
+    maxStringLength: whole(old.maxStringLength, DEFAULT_LIMITS.maxStringLength),
+    maxReadings: whole(old.maxReadings, DEFAULT_LIMITS.maxReadings),
   }),
 ];

@@ -5,7 +5,9 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import { loadSchema, type ReadingValidator } from '../lib/schema/validator';
-import { describeError, InvalidReadingError } from '../lib/errors';
+import { describeError, InvalidReadingError, TooManyReadingsError, type UpperstackError } from '../lib/errors';
+import { checkReadingLimits } from '../lib/reading';
+import { resolveLimits } from '../lib/limits';
 import { onInput } from '../shared/input';
 import { readingsOf, routeResult, type Failure } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
@@ -36,18 +38,33 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     let valid = 0;
     let invalid = 0;
+    const limits = resolveLimits(
+      { maxFields: config.maxFields, maxStringLength: config.maxStringLength, maxReadings: config.maxReadings },
+      (err) => node.warn(RED._('upperstack-validate.errors.limit', { message: err.message })),
+    );
 
     onInput(node, (msg, send, done) => {
       const readings = readingsOf(msg);
       if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before validate'));
+      if (readings.length > limits.maxReadings) {
+        const err = new TooManyReadingsError({ limit: limits.maxReadings, count: readings.length });
+        invalid += readings.length;
+        return routeResult(node as unknown as { wires?: string[][] }, msg, send, done, null, [{ msg: { ...msg, error: err.toJSON() }, error: err }]);
+      }
       const good = [];
       const bad: Failure[] = [];
+      const batch = Array.isArray(msg.payload);
       for (let i = 0; i < readings.length; i++) {
-        const r = validate(readings[i]);
-        if (r.ok) good.push(readings[i]);
+        // The limits first: they bound what the schema (and its error messages) would walk.
+        let error: UpperstackError | undefined = checkReadingLimits(readings[i], limits, batch ? `[${i}]` : '');
+        if (!error) {
+          const r = validate(readings[i]);
+          if (!r.ok) error = r.error;
+        }
+        if (!error) good.push(readings[i]);
         else {
-          const error = Array.isArray(msg.payload) ? { ...r.error.toJSON(), index: i } : r.error.toJSON();
-          bad.push({ msg: { ...msg, _msgid: RED.util.generateId(), device: readings[i].device, payload: readings[i], error }, error: r.error });
+          const described = batch ? { ...error.toJSON(), index: i } : error.toJSON();
+          bad.push({ msg: { ...msg, _msgid: RED.util.generateId(), device: readings[i].device, payload: readings[i], error: described }, error });
         }
       }
       valid += good.length;

@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
 import { settleReceipts, journalBacklog, type Receipt } from '../../nodes/lib/journal/receipts';
+import { intakeStats } from '../../nodes/lib/ingest/intake';
+import { Journal } from '../../nodes/lib/journal/journal';
+import { RECORD_ENCODER as LEGACY_ENCODER } from '../../nodes/lib/mqtt/record';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/mqtt-in/mqtt-in'), require('../../nodes/decode/decode')];
@@ -64,11 +67,14 @@ function countWrites(marker: string): { count: () => number; restore: () => void
   return { count: () => n, restore: () => ((fs as { writeSync: unknown }).writeSync = original) };
 }
 
+const turn = () => new Promise((r) => setImmediate(r));
+
 describe('upperstack-mqtt-in', () => {
   let broker: ReturnType<typeof fakeBroker>;
   let loaded = 0;
+  const dataDir = mkdtempSync(join(tmpdir(), 'us-mqtt-in-'));
   before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-mqtt-in-')) } });
+    helper.settings({ upperstack: { dataDir } });
     await helper.startServer();
   });
   after(async () => {
@@ -183,5 +189,74 @@ describe('upperstack-mqtt-in', () => {
     settleReceipts(receipt(2));
     assert.deepEqual(acked, ['a', 'b', 'c', 'd'], 'released in order at the low-water mark');
     settleReceipts(receipt(3));
+  });
+
+  test('a journal left by the previous release (MQTT-only records) is replayed through decode after the upgrade', async () => {
+    const id = `in-${++loaded}-upgraded`;
+    const old = new Journal({ dir: join(dataDir, 'journal', id) });
+    old.open();
+    old.appendGroup(
+      [
+        { topic: 'devices/legacy1/telemetry', payload: Buffer.from('{"ts":1767225600000,"t":21.5}'), qos: 1, receivedAt: Date.UTC(2026, 0, 1) },
+        { topic: 'devices/legacy2/telemetry', payload: Buffer.from('{"ts":1767225601000,"t":22.5}'), qos: 1, receivedAt: Date.UTC(2026, 0, 1) },
+      ],
+      LEGACY_ENCODER,
+    );
+    // Killed: no close, nothing settled.
+    await load({ id, wires: [['decode'], []] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+    ]);
+    const batch = await next('out');
+    assert.deepEqual((batch.payload as Array<{ device: string; fields: { t: number } }>).map((r) => [r.device, r.fields.t]), [['legacy1', 21.5], ['legacy2', 22.5]]);
+    settleReceipts(batch.upperstack!.receipts);
+    assert.equal(intakeStats().find((s) => s.id === id)?.pending, 0);
+  });
+
+  test('every message says where it came from (source mqtt:<topic>), alone and in a batch', async () => {
+    await load({ wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
+    const got = next('raw') as Promise<Msg & { source?: string; qos?: number }>;
+    broker.deliver()(packet('s1', '{"t":1}'), () => undefined);
+    const m = await got;
+    assert.equal(m.source, 'mqtt:devices/s1/telemetry');
+    assert.equal(m.topic, 'devices/s1/telemetry');
+    assert.equal(m.device, 's1');
+    settleReceipts(m.upperstack!.receipts);
+  });
+
+  test('at its journal budget the input withholds acknowledgements (drops nothing) and resumes once the flow has caught up', async () => {
+    // 1 MiB budget; messages of 200 kB, one per turn: the sixth reaches the budget.
+    await load({ journalBudgetMb: 1, configVersion: 3, highWater: 0, lowWater: 0, wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
+    const inId = `in-${loaded}`;
+    const raw = helper.getNode('raw') as unknown as NodeJS.EventEmitter;
+    const got: Msg[] = [];
+    raw.on('input', (m: Msg) => got.push(m));
+    const acked: number[] = [];
+    const deliver = broker.deliver();
+    const body = (i: number) => `{"i":${i},"pad":"${'x'.repeat(200_000)}"}`;
+    let sent = 0;
+    while (!intakeStats().find((s) => s.id === inId)?.paused) {
+      const i = sent++;
+      deliver(packet('big', body(i)), () => acked.push(i));
+      await turn();
+      await turn();
+      assert.ok(sent <= 8, 'paused within the budget');
+    }
+    const stats = intakeStats().find((s) => s.id === inId)!;
+    assert.equal(stats.pauseReason, 'disk');
+    assert.ok(stats.bytes >= 1024 * 1024);
+    assert.equal(acked.length, sent - 1, 'the message that reached the budget is not acknowledged');
+    deliver(packet('big', body(sent++)), () => acked.push(sent - 1));
+    const until = async (cond: () => boolean, what: string) => {
+      for (const end = Date.now() + 10_000; !cond(); ) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await until(() => got.length === sent, 'every message in the flow');
+    assert.equal(acked.length, sent - 2, 'nor one arriving while paused');
+    for (const m of got) settleReceipts(m.upperstack!.receipts);
+    await until(() => acked.length === sent, 'the withheld acknowledgements');
+    assert.equal(intakeStats().find((s) => s.id === inId)?.paused, false);
   });
 });

@@ -13,6 +13,8 @@ import { ANOMALY_DEFAULTS, engineOptionsOf, type AnomalyOptions } from '../../no
 import { AnomalyEngine } from '../../nodes/lib/anomaly';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { parsePort } from '../../nodes/shared/config';
+import { validateTariffs } from '../../nodes/lib/billing/tariff';
+import { DEFAULT_LIMITS, resolveLimits } from '../../nodes/lib/limits';
 
 type Validator = (this: unknown, v: unknown, opt?: object) => unknown;
 interface Property {
@@ -87,7 +89,7 @@ function fresh(type: string, changes: Record<string, unknown>): Record<string, u
 
 test('every node template registers, and each of its validators takes (v, opt) so a returned reason counts as invalid', () => {
   const types = [...defs.keys()].sort();
-  assert.equal(types.length, 12, types.join(', '));
+  assert.equal(types.length, 14, types.join(', '));
   for (const [type, def] of defs) {
     for (const [prop, p] of Object.entries(def.defaults)) {
       if (p.validate) assert.equal(p.validate.length, 2, `${type}.${prop} declares (v, opt)`);
@@ -97,7 +99,7 @@ test('every node template registers, and each of its validators takes (v, opt) s
 
 test('a new node of every type is valid with its defaults', () => {
   // Only the ones that need another node chosen first are not.
-  const needs: Record<string, string[]> = { 'upperstack-api': ['store'], 'upperstack-query': ['store'], 'upperstack-store': ['store'] };
+  const needs: Record<string, string[]> = { 'upperstack-api': ['store'], 'upperstack-query': ['store'], 'upperstack-store': ['store'], 'upperstack-report': ['store'], 'upperstack-invoice': ['store'] };
   for (const type of defs.keys()) {
     assert.deepEqual(Object.keys(problems(type, fresh(type, {}))), needs[type] ?? [], type);
   }
@@ -267,5 +269,83 @@ test('every message key a template names is in its node\'s catalogue, so the dia
       const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalogue);
       assert.equal(typeof found, 'string', `${dir}: ${key}`);
     }
+  }
+});
+
+/** The runtime's verdict on limit settings: the setting names it refuses. */
+function refusedLimits(o: Record<string, unknown>): string[] {
+  const refused: string[] = [];
+  resolveLimits(o as Parameters<typeof resolveLimits>[0], (err) => refused.push(String(err.details.setting)));
+  return refused;
+}
+
+test('decode and validate flag exactly the limit settings the runtime refuses, with the same defaults', () => {
+  const decodeDefaults = fresh('upperstack-decode', {});
+  for (const key of ['maxBytes', 'maxDepth', 'maxFields', 'maxStringLength', 'maxReadings'] as const) {
+    assert.equal(decodeDefaults[key], DEFAULT_LIMITS[key], `decode.${key}`);
+    if (key !== 'maxBytes' && key !== 'maxDepth') assert.equal(fresh('upperstack-validate', {})[key], DEFAULT_LIMITS[key], `validate.${key}`);
+  }
+  const cases: Array<Record<string, unknown>> = [
+    {},
+    { maxDepth: 1 },
+    { maxDepth: 2 },
+    { maxDepth: 1001 },
+    { maxDepth: 'deep' },
+    { maxFields: 0 },
+    { maxFields: 1_000_000 },
+    { maxFields: 1_000_001 },
+    { maxStringLength: 2.5 },
+    { maxStringLength: 67108864 },
+    { maxReadings: 10_000_001 },
+    { maxReadings: 1 },
+    { maxBytes: 268435457 },
+    { maxBytes: 268435456 },
+  ];
+  for (const changes of cases) {
+    const label = JSON.stringify(changes);
+    const flagged = Object.keys(problems('upperstack-decode', fresh('upperstack-decode', changes))).sort();
+    assert.deepEqual(flagged, refusedLimits(fresh('upperstack-decode', changes)).sort(), `decode ${label}`);
+    if (!('maxDepth' in changes) && !('maxBytes' in changes)) {
+      const v = Object.keys(problems('upperstack-validate', fresh('upperstack-validate', changes))).sort();
+      assert.deepEqual(v, refusedLimits(fresh('upperstack-validate', changes)).sort(), `validate ${label}`);
+    }
+  }
+  // The reason names the range (here the built-in text; the dialog shows the catalogue's).
+  assert.equal(problems('upperstack-decode', fresh('upperstack-decode', { maxDepth: 0 })).maxDepth, 'a whole number from 2 to 1000');
+  assert.equal(problems('upperstack-validate', fresh('upperstack-validate', { maxFields: 0 })).maxFields, 'a whole number from 1 to 1000000');
+});
+
+test('decode and validate nodes saved at version 1, without limits, stay valid (the migration gives the defaults)', () => {
+  assert.deepEqual(problems('upperstack-decode', { format: 'json', protoType: 'upperstack.Reading', protoDir: '', maxBytes: 1024, configVersion: 1 }), {});
+  assert.deepEqual(problems('upperstack-validate', { schemaSource: 'default', schema: '', schemaFile: '', configVersion: 1 }), {});
+  // From version 2 on, a limit must be set.
+  assert.deepEqual(Object.keys(problems('upperstack-decode', { ...fresh('upperstack-decode', {}), maxDepth: '' })), ['maxDepth']);
+});
+
+test('the invoice dialog refuses the tariffs the runtime refuses, naming the place', () => {
+  const def = defs.get('upperstack-invoice')!;
+  const reason = (tariffs: string) => verdict(def, fresh('upperstack-invoice', { tariffs }), 'tariffs');
+  const runtimeRefuses = (text: string) => {
+    try {
+      validateTariffs(JSON.parse(text));
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  assert.equal(reason(String(def.defaults.tariffs.value)), true, 'the example tariffs are valid');
+  assert.equal(runtimeRefuses(String(def.defaults.tariffs.value)), false);
+  const cases: Array<[string, RegExp]> = [
+    ['[{', /not valid JSON/],
+    ['{}', /JSON list/],
+    ['[{"name":"x","customers":[],"currency":"EUR","meters":[]}]', /tariffs\[0\]\.customers/],
+    ['[{"name":"x","customers":["*"],"currency":"euro","meters":[]}]', /tariffs\[0\]\.currency/],
+    ['[{"name":"x","customers":["*"],"currency":"EUR","standingCharge":"4,90","meters":[]}]', /tariffs\[0\]\.standingCharge/],
+    ['[{"name":"x","customers":["*"],"currency":"EUR","meters":[{"field":"e","measure":"avg","unit":"kWh","pricing":{"model":"flat","unitPrice":"1"}}]}]', /tariffs\[0\]\.meters\[0\]\.measure/],
+    ['[{"name":"x","customers":["*"],"currency":"EUR","meters":[{"field":"e","measure":"sum","unit":"kWh","pricing":{"model":"tiered"}}]}]', /tariffs\[0\]\.meters\[0\]\.pricing\.model/],
+  ];
+  for (const [text, expected] of cases) {
+    assert.match(String(reason(text)), expected, text);
+    assert.ok(runtimeRefuses(text), `the runtime refuses ${text} too`);
   }
 });

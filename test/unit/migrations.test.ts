@@ -41,7 +41,7 @@ test('mqtt-in v0 → v1 picks the source from the connection and makes qos a num
 test('mqtt-in v1 → v2 turns batching and backpressure on and keeps set values', () => {
   const v1 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', configVersion: 1 };
   const out = migrate<Record<string, unknown>>(v1, mqttInMigrations);
-  assert.equal(out.configVersion, 2);
+  assert.equal(out.configVersion, 3);
   assert.equal(out.coalesce, true);
   assert.equal(out.highWater, 5000);
   assert.equal(out.lowWater, 2500);
@@ -58,6 +58,18 @@ test('mqtt-in v1 → v2 turns batching and backpressure on and keeps set values'
   assert.equal(migrate<Record<string, unknown>>({}, mqttInMigrations).highWater, 5000);
 });
 
+test('mqtt-in v2 → v3 gives the journal a disk budget of 1 GiB and keeps one already set', () => {
+  const v2 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', coalesce: true, highWater: 5000, lowWater: 2500, configVersion: 2 };
+  const out = migrate<Record<string, unknown>>(v2, mqttInMigrations);
+  assert.equal(out.configVersion, 3);
+  assert.equal(out.journalBudgetMb, 1024);
+  assert.equal(out.highWater, 5000);
+  assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: '64' }, mqttInMigrations).journalBudgetMb, 64);
+  // Below one MiB, or not a number: the default, since the journal could not hold a segment.
+  assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: 0 }, mqttInMigrations).journalBudgetMb, 1024);
+  assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: 'lots' }, mqttInMigrations).journalBudgetMb, 1024);
+});
+
 test('mqtt-connection v0 → v1 types the protocol version and keepalive', () => {
   const out = migrate<Record<string, unknown>>({ url: 'mqtts://broker:8883', protocolVersion: '5', keepalive: '15' }, mqttConnectionMigrations);
   assert.equal(out.protocolVersion, 5);
@@ -71,6 +83,30 @@ test('decode v0 → v1 defaults to auto and a 1 MiB limit', () => {
   assert.equal(out.format, 'cbor');
   assert.equal(out.maxBytes, 1048576);
   assert.equal(out.protoType, 'upperstack.Reading');
+});
+
+test('decode v1 → v2 adds the limits with their defaults and keeps set ones; v0 goes through both steps', () => {
+  const v1 = { id: 'd', format: 'json', protoType: 'upperstack.Reading', protoDir: '', maxBytes: 2048, configVersion: 1 };
+  const out = migrate<Record<string, unknown>>(v1, decodeMigrations);
+  assert.equal(out.configVersion, 2);
+  assert.deepEqual([out.maxDepth, out.maxFields, out.maxStringLength, out.maxReadings], [32, 1000, 65536, 10000]);
+  assert.equal(out.maxBytes, 2048);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, maxDepth: '8', maxFields: 50 }, decodeMigrations).maxDepth, 8);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, maxDepth: '8', maxFields: 50 }, decodeMigrations).maxFields, 50);
+  const v0 = migrate<Record<string, unknown>>({}, decodeMigrations);
+  assert.equal(v0.configVersion, 2);
+  assert.equal(v0.maxBytes, 1048576);
+  assert.equal(v0.maxReadings, 10000);
+});
+
+test('validate v1 → v2 adds the limits with their defaults and keeps set ones', () => {
+  const v1 = { id: 'v', schemaSource: 'file', schema: '', schemaFile: 'x.json', configVersion: 1 };
+  const out = migrate<Record<string, unknown>>(v1, validateMigrations);
+  assert.equal(out.configVersion, 2);
+  assert.deepEqual([out.maxFields, out.maxStringLength, out.maxReadings], [1000, 65536, 10000]);
+  assert.equal(out.schemaFile, 'x.json');
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, maxStringLength: '100' }, validateMigrations).maxStringLength, 100);
+  assert.equal(migrate<Record<string, unknown>>({}, validateMigrations).maxFields, 1000);
 });
 
 test('encode v0 → v1 defaults to JSON', () => {

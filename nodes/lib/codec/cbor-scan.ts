@@ -1,13 +1,32 @@
 /**
- * Walks CBOR (RFC 8949) for well-formedness only, to say where and why data is
- * broken: cbor-x reports neither the offset nor, often, the reason ("Offset is
- * outside the bounds of the DataView"). Runs only after cbor-x has failed.
- * Iterative and linear in the input, so hostile input cannot blow the stack.
+ * Walks CBOR (RFC 8949) for well-formedness and the limits, before cbor-x
+ * decodes it: cbor-x reports neither the offset nor, often, the reason ("Offset
+ * is outside the bounds of the DataView"), and it recurses, so data nested
+ * deeper than the limit must never reach it. Iterative and linear in the input
+ * with a stack no deeper than the depth limit, so hostile input cannot blow the
+ * stack or the heap.
  */
+import { DepthExceededError, StringTooLongError, TooManyFieldsError, TooManyReadingsError, type UpperstackError } from '../errors';
+import { RESERVED_MEMBERS, type Limits } from '../limits';
 
 export interface ScanProblem {
   offset: number;
   message: string;
+  /** Set when the data is well-formed as far as read but breaks a limit. */
+  error?: UpperstackError;
+}
+
+/** UTF-8 takes at most 3 bytes per UTF-16 code unit: more bytes than 3 × the limit is too long for sure. */
+export const UTF8_BYTES_PER_UNIT = 3;
+
+/** The limit a container of `kind` at `depth` (1 = top level) must keep to, and the error for breaking it. */
+export function memberLimit(limits: Limits, kind: 'array' | 'map', depth: number, format: string, offset: number): { max: number; error: () => UpperstackError } {
+  if (kind === 'array' && depth === 1) return { max: limits.maxReadings, error: () => new TooManyReadingsError({ limit: limits.maxReadings, format, offset }) };
+  return { max: kind === 'map' ? limits.maxFields + RESERVED_MEMBERS : limits.maxFields, error: () => new TooManyFieldsError({ limit: limits.maxFields, format, offset }) };
+}
+
+export function limitProblem(error: UpperstackError & { details: { offset?: unknown } }): ScanProblem {
+  return { offset: Number(error.details.offset ?? 0), message: error.message, error };
 }
 
 const TYPE_NAMES = ['unsigned integer', 'negative integer', 'byte string', 'text string', 'array', 'map', 'tag', 'simple value'];
@@ -19,6 +38,8 @@ interface Frame {
   /** Items still expected; Infinity until a break for indefinite lengths. */
   left: number;
   items: number;
+  /** Bytes of the chunks of an indefinite-length string so far. */
+  bytes: number;
 }
 
 function itemName(major: number, ai: number): string {
@@ -30,10 +51,27 @@ function hex(b: number): string {
   return `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
 }
 
-export function findCborProblem(b: Uint8Array): ScanProblem | undefined {
+export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | undefined {
   const len = b.length;
   const stack: Frame[] = [];
   let pos = 0;
+  // Tags nest like containers (cbor-x recurses into them); chunks of a string do not.
+  let depth = 0;
+  // Arrays and maps only: whether an array is the top-level batch does not depend on a tag around it.
+  let containers = 0;
+  const maxString = limits ? limits.maxStringLength * UTF8_BYTES_PER_UNIT : Infinity;
+  const tooDeep = (at: number) => limitProblem(new DepthExceededError({ limit: limits!.maxDepth, format: 'cbor', offset: at }));
+  const tooLong = (at: number) => limitProblem(new StringTooLongError({ limit: limits!.maxStringLength, format: 'cbor', offset: at }));
+  const push = (f: Frame) => {
+    stack.push(f);
+    if (f.kind !== 'chunks') depth++;
+    if (f.kind === 'array' || f.kind === 'map') containers++;
+  };
+  const pop = () => {
+    const f = stack.pop()!;
+    if (f.kind !== 'chunks') depth--;
+    if (f.kind === 'array' || f.kind === 'map') containers--;
+  };
 
   const early = (start: number, what: string): ScanProblem => ({
     offset: start,
@@ -48,7 +86,7 @@ export function findCborProblem(b: Uint8Array): ScanProblem | undefined {
       top.items++;
       if (top.left === Infinity) return false;
       if (--top.left > 0) return false;
-      stack.pop();
+      pop();
     }
   };
 
@@ -69,12 +107,17 @@ export function findCborProblem(b: Uint8Array): ScanProblem | undefined {
     if (ib === 0xff) {
       if (!top || top.left !== Infinity) return invalid(start, 'a break (0xFF) outside an indefinite-length array, map or string');
       if (top.kind === 'map' && top.items % 2 === 1) return invalid(start, `the indefinite-length map starting at byte ${top.start} ends after a key with no value`);
-      stack.pop();
+      pop();
       if (finishItem()) break;
       continue;
     }
     if (top?.kind === 'chunks' && (major !== top.major || ai === 31)) {
       return invalid(start, `the indefinite-length ${TYPE_NAMES[top.major]} starting at byte ${top.start} may contain only definite-length ${TYPE_NAMES[top.major]} chunks, found ${hex(ib)}`);
+    }
+    // An indefinite-length map counts keys and values as items.
+    if (limits && top && top.left === Infinity && top.kind !== 'chunks' && top.kind !== 'tag') {
+      const lim = memberLimit(limits, top.kind === 'map' ? 'map' : 'array', containers, 'cbor', top.start);
+      if ((top.kind === 'map' ? Math.floor(top.items / 2) : top.items) + 1 > lim.max) return limitProblem(lim.error());
     }
 
     let arg = ai;
@@ -92,26 +135,36 @@ export function findCborProblem(b: Uint8Array): ScanProblem | undefined {
     const indefinite = ai === 31;
     if (major === 2 || major === 3) {
       if (indefinite) {
-        stack.push({ kind: 'chunks', major, start, left: Infinity, items: 0 });
+        push({ kind: 'chunks', major, start, left: Infinity, items: 0, bytes: 0 });
         continue;
       }
       if (arg > len - pos) return early(start, `a ${TYPE_NAMES[major]} of ${arg} bytes starts there but only ${len - pos} bytes follow its header`);
+      if (top?.kind === 'chunks') {
+        top.bytes += arg;
+        if (top.bytes > maxString) return tooLong(top.start);
+      } else if (arg > maxString) return tooLong(start);
       pos += arg;
     } else if (major === 4 || major === 5) {
       const count = major === 5 ? arg * 2 : arg;
       const kind = major === 4 ? 'array' : 'map';
+      if (limits && depth >= limits.maxDepth) return tooDeep(start);
       if (indefinite) {
-        stack.push({ kind, major, start, left: Infinity, items: 0 });
+        push({ kind, major, start, left: Infinity, items: 0, bytes: 0 });
         continue;
       }
       // Every item takes at least one byte, so an impossible count is known before walking it.
       if (count > len - pos) return early(start, `${kind === 'array' ? 'an' : 'a'} ${kind} of ${arg} ${major === 5 ? 'entries' : 'items'} starts there but only ${len - pos} bytes follow`);
+      if (limits) {
+        const lim = memberLimit(limits, kind, containers + 1, 'cbor', start);
+        if (arg > lim.max) return limitProblem(lim.error());
+      }
       if (count > 0) {
-        stack.push({ kind, major, start, left: count, items: 0 });
+        push({ kind, major, start, left: count, items: 0, bytes: 0 });
         continue;
       }
     } else if (major === 6) {
-      stack.push({ kind: 'tag', major, start, left: 1, items: 0 });
+      if (limits && depth >= limits.maxDepth) return tooDeep(start);
+      push({ kind: 'tag', major, start, left: 1, items: 0, bytes: 0 });
       continue;
     } else if (major === 7 && ai === 24 && arg < 32) {
       return invalid(start, `simple value ${arg} must be encoded in the initial byte, not in a following byte`);

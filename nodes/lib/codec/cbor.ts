@@ -4,6 +4,7 @@
  */
 import type { Decoder as DecoderType, Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': 'import' };
 import { DecodeError, InvalidReadingError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { findCborProblem } from './cbor-scan';
 
 // cbor-x's types are ESM-only (the index.d.cts its exports name is not shipped), so a
@@ -15,12 +16,17 @@ const { Decoder, Encoder } = require('cbor-x') as { Decoder: typeof DecoderType;
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
 
-export function decodeCbor(buf: Uint8Array): unknown {
+/**
+ * cbor-x recurses into nested items, so the bytes are walked first (iteratively):
+ * data that is malformed, nested too deep, too wide or holds too long strings never
+ * reaches it.
+ */
+export function decodeCbor(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
+  const problem = findCborProblem(buf, limits);
+  if (problem) throw problem.error ?? new DecodeError(problem.message, { format: 'cbor', offset: problem.offset });
   try {
     return decoder.decode(buf);
   } catch (err) {
-    const problem = findCborProblem(buf);
-    if (problem) throw new DecodeError(problem.message, { format: 'cbor', offset: problem.offset }, { cause: err });
     // Well-formed but not representable, e.g. a map with an array as a key.
     const reason = err instanceof Error ? err.message : String(err);
     throw new DecodeError(`CBOR data is well-formed but cannot be decoded: ${reason}`, { format: 'cbor' }, { cause: err });

@@ -1,8 +1,12 @@
 import { DecodeError, InvalidReadingError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { locateJsonError } from './json-locate';
+import { scanJsonLimits } from './json-scan';
 import { byteOffsetOf, decodeUtf8, lineColumnOf } from './text';
 
-export function decodeJson(buf: Uint8Array): unknown {
+/** Checks depth, widths and string lengths on the bytes, then parses (V8's JSON.parse does not recurse). */
+export function decodeJson(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
+  scanJsonLimits(buf, limits);
   const { text, bomBytes } = decodeUtf8(buf, 'json', 'JSON payload');
   if (text.trim() === '') throw new DecodeError('JSON payload is empty', { format: 'json', offset: 0 });
   try {

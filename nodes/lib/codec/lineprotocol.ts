@@ -13,7 +13,8 @@
  * `device` tag is written whenever the device differs from the measurement.
  */
 import type { FieldValue, Reading } from '../reading';
-import { ConfigError, DecodeError, InvalidReadingError } from '../errors';
+import { ConfigError, DecodeError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { decodeUtf8 } from './text';
 
 export type Precision = 'ns' | 'us' | 'ms' | 's';
@@ -47,11 +48,15 @@ export function checkPrecision(precision: unknown): Precision {
 
 class LineParser {
   private p = 0;
-  constructor(private readonly s: string, private readonly lineNo: number, private readonly lineStartByte: number) {}
+  constructor(private readonly s: string, private readonly lineNo: number, private readonly lineStartByte: number, private readonly limits: Limits) {}
+
+  byteAt(at: number): number {
+    return this.lineStartByte + Buffer.byteLength(this.s.slice(0, at), 'utf8');
+  }
 
   fail(message: string, at = this.p): never {
     const column = at + 1;
-    const offset = this.lineStartByte + Buffer.byteLength(this.s.slice(0, at), 'utf8');
+    const offset = this.byteAt(at);
     throw new DecodeError(`line protocol line ${this.lineNo}, column ${column}: ${message}`, { format: 'lineprotocol', line: this.lineNo, column, offset });
   }
 
@@ -113,8 +118,10 @@ class LineParser {
   private fieldSet(): Record<string, FieldValue> {
     const { s } = this;
     const fields: Record<string, FieldValue> = {};
+    let count = 0;
     for (;;) {
       const keyAt = this.p;
+      if (++count > this.limits.maxFields) throw new TooManyFieldsError({ limit: this.limits.maxFields, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) });
       const key = this.token(',= ', ',= ');
       if (key === '') this.fail(this.p >= s.length ? 'the field set is missing after the space' : 'a field key is missing');
       if (s[this.p] !== '=') this.fail(`field ${q(key)} has no "=value"`, keyAt);
@@ -132,6 +139,7 @@ class LineParser {
   private stringValue(key: string): string {
     const { s } = this;
     const start = this.p;
+    const max = this.limits.maxStringLength;
     let out = '';
     for (this.p++; this.p < s.length; this.p++) {
       const ch = s[this.p];
@@ -139,6 +147,7 @@ class LineParser {
         this.p++;
         return out;
       }
+      if (out.length >= max) throw new StringTooLongError({ limit: max, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(start), path: `field ${q(key)}` });
       if (ch === '\\' && (s[this.p + 1] === '"' || s[this.p + 1] === '\\')) {
         out += s[++this.p];
         continue;
@@ -186,7 +195,7 @@ class LineParser {
   }
 }
 
-export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns'): LineReading[] {
+export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', limits: Limits = DEFAULT_LIMITS): LineReading[] {
   checkPrecision(precision);
   const { text, bomBytes } = decodeUtf8(buf, 'lineprotocol', 'line protocol payload');
   const readings: LineReading[] = [];
@@ -201,7 +210,10 @@ export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns'):
     if (line.endsWith('\r')) line = line.slice(0, -1);
     const body = line.trimStart();
     const indent = line.length - body.length;
-    if (body !== '' && body[0] !== '#') readings.push(new LineParser(line, lineNo, lineStartByte).parse(precision, indent));
+    if (body !== '' && body[0] !== '#') {
+      if (readings.length === limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'lineprotocol', line: lineNo, offset: lineStartByte });
+      readings.push(new LineParser(line, lineNo, lineStartByte, limits).parse(precision, indent));
+    }
     lineStartByte += Buffer.byteLength(text.slice(start, end), 'utf8') + 1;
     start = end + 1;
   }

@@ -1,9 +1,13 @@
 /**
- * Walks MessagePack for well-formedness only, to give the offset and reason that
- * @msgpack/msgpack's "Insufficient data" leaves out. Runs only after it failed;
- * iterative and linear in the input.
+ * Walks MessagePack for well-formedness and the limits before @msgpack/msgpack
+ * decodes it: to give the offset and reason that its "Insufficient data" leaves
+ * out, and so that depth, widths and string lengths are checked before anything
+ * is built. Iterative and linear in the input, with a stack no deeper than the
+ * depth limit.
  */
-import type { ScanProblem } from './cbor-scan';
+import { DepthExceededError, StringTooLongError } from '../errors';
+import type { Limits } from '../limits';
+import { limitProblem, memberLimit, UTF8_BYTES_PER_UNIT, type ScanProblem } from './cbor-scan';
 
 interface Frame {
   kind: 'array' | 'map';
@@ -16,11 +20,11 @@ function hex(b: number): string {
 }
 
 /** What follows a type byte: `size` bytes of fixed payload, or a `lenBytes`-byte length then that many bytes. */
-function layout(t: number): { name: string; size?: number; lenBytes?: number; extType?: boolean; container?: 'array' | 'map'; count?: number } | undefined {
+function layout(t: number): { name: string; size?: number; lenBytes?: number; extType?: boolean; container?: 'array' | 'map'; count?: number; text?: boolean } | undefined {
   if (t <= 0x7f || t >= 0xe0) return { name: 'fixint', size: 0 };
   if (t <= 0x8f) return { name: 'map', container: 'map', count: t & 0x0f };
   if (t <= 0x9f) return { name: 'array', container: 'array', count: t & 0x0f };
-  if (t <= 0xbf) return { name: 'string', size: t & 0x1f };
+  if (t <= 0xbf) return { name: 'string', size: t & 0x1f, text: true };
   switch (t) {
     case 0xc0: case 0xc2: case 0xc3: return { name: t === 0xc0 ? 'nil' : 'boolean', size: 0 };
     case 0xc4: return { name: 'bin 8', lenBytes: 1 };
@@ -36,9 +40,9 @@ function layout(t: number): { name: string; size?: number; lenBytes?: number; ex
     case 0xce: case 0xd2: return { name: t === 0xce ? 'uint 32' : 'int 32', size: 4 };
     case 0xcf: case 0xd3: return { name: t === 0xcf ? 'uint 64' : 'int 64', size: 8 };
     case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: return { name: `fixext ${1 << (t - 0xd4)}`, size: 1 + (1 << (t - 0xd4)) };
-    case 0xd9: return { name: 'str 8', lenBytes: 1 };
-    case 0xda: return { name: 'str 16', lenBytes: 2 };
-    case 0xdb: return { name: 'str 32', lenBytes: 4 };
+    case 0xd9: return { name: 'str 8', lenBytes: 1, text: true };
+    case 0xda: return { name: 'str 16', lenBytes: 2, text: true };
+    case 0xdb: return { name: 'str 32', lenBytes: 4, text: true };
     case 0xdc: return { name: 'array 16', container: 'array', lenBytes: 2 };
     case 0xdd: return { name: 'array 32', container: 'array', lenBytes: 4 };
     case 0xde: return { name: 'map 16', container: 'map', lenBytes: 2 };
@@ -47,10 +51,11 @@ function layout(t: number): { name: string; size?: number; lenBytes?: number; ex
   }
 }
 
-export function findMsgpackProblem(b: Uint8Array): ScanProblem | undefined {
+export function findMsgpackProblem(b: Uint8Array, limits?: Limits): ScanProblem | undefined {
   const len = b.length;
   const stack: Frame[] = [];
   let pos = 0;
+  const maxString = limits ? limits.maxStringLength * UTF8_BYTES_PER_UNIT : Infinity;
   const early = (start: number, what: string): ScanProblem => ({ offset: start, message: `MessagePack data ends early at byte ${start} of ${len}: ${what}` });
   const finishItem = (): boolean => {
     for (;;) {
@@ -80,6 +85,11 @@ export function findMsgpackProblem(b: Uint8Array): ScanProblem | undefined {
     }
     if (l.container) {
       const items = l.container === 'map' ? count * 2 : count;
+      if (limits) {
+        if (stack.length >= limits.maxDepth) return limitProblem(new DepthExceededError({ limit: limits.maxDepth, format: 'msgpack', offset: start }));
+        const lim = memberLimit(limits, l.container, stack.length + 1, 'msgpack', start);
+        if (count > lim.max) return limitProblem(lim.error());
+      }
       // Every item takes at least one byte, so an impossible count is known up front.
       if (items > len - pos) return early(start, `${l.container === 'array' ? 'an' : 'a'} ${l.container} of ${count} ${l.container === 'map' ? 'entries' : 'items'} starts there but only ${len - pos} bytes follow`);
       if (items > 0) {
@@ -88,6 +98,7 @@ export function findMsgpackProblem(b: Uint8Array): ScanProblem | undefined {
       }
     } else {
       const need = l.lenBytes ? count + (l.extType ? 1 : 0) : (l.size ?? 0);
+      if (l.text && need > maxString) return limitProblem(new StringTooLongError({ limit: limits!.maxStringLength, format: 'msgpack', offset: start }));
       if (need > len - pos) return early(start, `${/^[aeiou]/.test(l.name) ? 'an' : 'a'} ${l.name} value of ${need} bytes starts there but only ${len - pos} bytes follow its header`);
       pos += need;
     }

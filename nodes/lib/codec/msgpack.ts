@@ -1,17 +1,19 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { DecodeError, InvalidReadingError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { findMsgpackProblem } from './msgpack-scan';
 
 const decoder = new Decoder();
 // ignoreUndefined drops undefined properties, as JSON does, instead of writing nil.
 const encoder = new Encoder({ ignoreUndefined: true });
 
-export function decodeMsgpack(buf: Uint8Array): unknown {
+/** The bytes are walked first (iteratively), so limits hold before the decoder builds anything. */
+export function decodeMsgpack(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
+  const problem = findMsgpackProblem(buf, limits);
+  if (problem) throw problem.error ?? new DecodeError(problem.message, { format: 'msgpack', offset: problem.offset });
   try {
     return decoder.decode(buf);
   } catch (err) {
-    const problem = findMsgpackProblem(buf);
-    if (problem) throw new DecodeError(problem.message, { format: 'msgpack', offset: problem.offset }, { cause: err });
     // Well-formed but not representable, e.g. a map whose key is itself a map.
     const reason = err instanceof Error ? err.message : String(err);
     throw new DecodeError(`MessagePack data is well-formed but cannot be decoded: ${reason}`, { format: 'msgpack' }, { cause: err });

@@ -8,7 +8,8 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Reader, Root, Type, type NamespaceBase } from 'protobufjs';
 import type { FieldValue, Reading } from '../reading';
-import { ConfigError, DecodeError, InvalidReadingError } from '../errors';
+import { ConfigError, DecodeError, DepthExceededError, InvalidReadingError, TooManyFieldsError, TooManyReadingsError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { packageRoot } from '../paths';
 
 export const READING_TYPE = 'upperstack.Reading';
@@ -81,10 +82,12 @@ function lookup(typeName: string, dir?: string): Type {
   return root.lookupType(name);
 }
 
-function decodeError(name: string, buf: Uint8Array, reader: Reader, err: unknown): DecodeError {
+function decodeError(name: string, buf: Uint8Array, reader: Reader, err: unknown, limits: Limits): DecodeError | DepthExceededError {
   const text = err instanceof Error ? err.message : String(err);
   const format = 'protobuf';
   const pos = Math.min(reader.pos, buf.length);
+  // protobufjs stops at its own recursion limit (100) for nested messages and groups.
+  if (/max depth exceeded/.test(text)) return new DepthExceededError({ limit: limits.maxDepth, format, offset: pos });
   let m = /invalid wire type (\d+) at offset (\d+)/.exec(text);
   if (m) {
     const offset = Number(m[2]);
@@ -105,9 +108,13 @@ function decodeError(name: string, buf: Uint8Array, reader: Reader, err: unknown
 }
 
 /** A decoded upperstack.Reading; device and ts are left out when unset so the topic/URL device and time of receipt apply. */
-function toReading(obj: Record<string, any>): Partial<Reading> & Pick<Reading, 'fields' | 'tags'> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
+function toReading(obj: Record<string, any>, limits: Limits, path: string): Partial<Reading> & Pick<Reading, 'fields' | 'tags'> {
   const fields: Record<string, FieldValue> = {};
-  for (const [k, v] of Object.entries((obj.fields ?? {}) as Record<string, Record<string, FieldValue>>)) {
+  let count = 0;
+  for (const k in (obj.fields ?? {}) as Record<string, Record<string, FieldValue>>) {
+    if (++count > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'protobuf', path: path ? `${path}.fields` : 'fields' });
+    const v = obj.fields[k] as Record<string, FieldValue>;
     const value = v.number ?? v.flag ?? v.text ?? v.integer;
     if (value !== undefined) fields[k] = value;
   }
@@ -117,24 +124,32 @@ function toReading(obj: Record<string, any>): Partial<Reading> & Pick<Reading, '
   return out;
 }
 
-export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE, dir?: string): unknown {
+export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE, dir?: string, limits: Limits = DEFAULT_LIMITS): unknown {
   const type = lookup(protoType, dir);
   const name = type.fullName.slice(1);
   const reader = Reader.create(buf);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
   let obj: Record<string, any>;
   try {
-    obj = type.toObject(type.decode(reader), { longs: Number, enums: String, defaults: false });
+    const message = type.decode(reader) as unknown as { readings?: unknown[] };
+    // Checked before toObject copies the whole batch once more.
+    if (name === BATCH_TYPE && (message.readings?.length ?? 0) > limits.maxReadings) {
+      throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: message.readings!.length });
+    }
+    obj = type.toObject(message as never, { longs: Number, enums: String, defaults: false });
   } catch (err) {
-    throw decodeError(name, buf, reader, err);
+    if (err instanceof TooManyReadingsError) throw err;
+    throw decodeError(name, buf, reader, err, limits);
   }
   if (name === READING_TYPE) {
     // An empty result means none of Reading's field numbers occurred: almost surely another message type.
     if (Object.keys(obj).length === 0) {
       throw new DecodeError(`${name} decoded to nothing: none of its fields occur in the ${buf.length} bytes, so they probably hold another message type`, { format: 'protobuf', offset: 0, protoType: name });
     }
-    return toReading(obj);
+    return toReading(obj, limits, '');
   }
-  if (name === BATCH_TYPE) return ((obj.readings ?? []) as Array<Record<string, any>>).map(toReading);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
+  if (name === BATCH_TYPE) return ((obj.readings ?? []) as Array<Record<string, any>>).map((r, i) => toReading(r, limits, `[${i}]`));
   return obj;
 }
 

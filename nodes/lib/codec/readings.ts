@@ -1,10 +1,13 @@
 /**
- * From raw bytes to Readings: pick the format, decode, normalise. Used by the
- * decode node and by every input that decodes by itself (HTTP, CoAP).
+ * From raw bytes to Readings: pick the format, check the limits, decode,
+ * normalise. Used by the decode node and by every input that decodes by itself
+ * (HTTP, CoAP).
  */
 import { decode, sniffDecoded, type Format } from './index';
 import { normalizeReadings, type NormalizeResult } from '../reading';
 import { PayloadTooLargeError, UnsupportedFormatError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
+import { resolveSenml, type SenmlRecord } from './senml';
 
 export interface DecodeReadingsOptions {
   format: Format | 'auto';
@@ -12,21 +15,32 @@ export interface DecodeReadingsOptions {
   receivedAt: number;
   protoType?: string;
   protoDir?: string;
-  maxBytes: number;
+  /** Payload size limit in bytes; overrides limits.maxBytes when given. */
+  maxBytes?: number;
+  /** Depth, fields per reading, string length and readings per message; default DEFAULT_LIMITS. */
+  limits?: Limits;
 }
 
 export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): NormalizeResult & { format: Format | 'object' } {
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const maxBytes = opts.maxBytes ?? limits.maxBytes;
   let data: unknown = payload;
   let format: Format | 'object' = 'object';
-  if (typeof payload === 'string') payload = Buffer.from(payload, 'utf8');
+  if (typeof payload === 'string') {
+    // Checked before the copy: a UTF-8 string is at least as many bytes as it has code units.
+    if (payload.length > maxBytes) throw new PayloadTooLargeError(Buffer.byteLength(payload, 'utf8'), maxBytes);
+    payload = Buffer.from(payload, 'utf8');
+  }
   if (payload instanceof Uint8Array) {
     const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    if (buf.length > opts.maxBytes) throw new PayloadTooLargeError(buf.length, opts.maxBytes);
+    if (buf.length > maxBytes) throw new PayloadTooLargeError(buf.length, maxBytes);
     if (buf.length === 0) throw new UnsupportedFormatError('the payload is empty');
-    const sniffed = opts.format === 'auto' ? sniffDecoded(buf) : { format: opts.format };
+    const sniffed = opts.format === 'auto' ? sniffDecoded(buf, limits) : { format: opts.format };
     if (!sniffed) throw new UnsupportedFormatError('cannot tell the payload format from its bytes (protobuf needs a fixed format); set the format or an MQTT 5 content type', { bytes: buf.length });
     format = sniffed.format;
-    data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir });
+    data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir, limits });
+    // SenML times may be relative to receipt and its base name may name the device: resolved here, where both are known.
+    if (format === 'senml' || format === 'senml-cbor') data = resolveSenml(data as SenmlRecord[], { device: opts.device, receivedAt: opts.receivedAt }, format);
   }
-  return { ...normalizeReadings(data, { device: opts.device, receivedAt: opts.receivedAt }), format };
+  return { ...normalizeReadings(data, { device: opts.device, receivedAt: opts.receivedAt, limits }), format };
 }

@@ -13,10 +13,16 @@
  *   a reading, so it is CBOR. 0xDC-0xDF are reserved in CBOR, so MessagePack.
  * - Binary formats are judged by byte 0 only; whitespace is skipped for text only.
  * - Protobuf has no signature and is never guessed: configure it explicitly.
+ * - A JSON or CBOR array of maps that use SenML labels only (and name and value
+ *   something) is SenML: `[{"n":"temp","v":1}]` never means fields "n" and "v".
+ * - Text that starts with "<" is XML.
  */
 import { decodeCbor } from './cbor';
 import { decodeJson } from './json';
 import { decodeMsgpack } from './msgpack';
+import { isSenmlCborPack, isSenmlPack, senmlRecords } from './senml';
+import { isLimitError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
 import type { Format } from './index';
 
 const lenientUtf8 = new TextDecoder('utf-8');
@@ -35,12 +41,23 @@ export interface Sniffed {
   decoded?: { value: unknown };
 }
 
-function attempt(fn: () => unknown): { value: unknown } | undefined {
+type Attempt = { value: unknown } | { limit: Error } | undefined;
+
+/** The value, or the limit it broke (which says more than "not this format"), or nothing. */
+function attempt(fn: () => unknown): Attempt {
   try {
     return { value: fn() };
-  } catch {
-    return undefined;
+  } catch (err) {
+    return isLimitError(err) ? { limit: err } : undefined;
   }
+}
+
+function isFormatName(v: unknown): v is Format {
+  return v === 'json' || v === 'cbor' || v === 'msgpack' || v === 'protobuf' || v === 'lineprotocol';
+}
+
+function ok(a: Attempt): a is { value: unknown } {
+  return a !== undefined && 'value' in a;
 }
 
 function looksLikeLineProtocol(buf: Uint8Array): boolean {
@@ -53,26 +70,39 @@ function looksLikeLineProtocol(buf: Uint8Array): boolean {
   return false;
 }
 
-export function sniff(buf: Uint8Array): Format | undefined {
-  return sniffDecoded(buf)?.format;
+export function sniff(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Format | undefined {
+  try {
+    return sniffDecoded(buf, limits)?.format;
+  } catch (err) {
+    // The payload broke a limit in the only format it can be: that format.
+    if (isLimitError(err) && isFormatName(err.details.format)) return err.details.format;
+    throw err;
+  }
 }
 
 /**
  * Like sniff(), but hands back the value when telling the format apart meant
  * decoding the payload, so the auto path never decodes the same bytes twice.
+ * A payload that breaks a limit in the format it must be throws that limit's
+ * error (e.g. DEPTH_EXCEEDED), not "unknown format".
  */
-export function sniffDecoded(buf: Uint8Array): Sniffed | undefined {
+export function sniffDecoded(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Sniffed | undefined {
   if (buf.length === 0) return undefined;
   const b0 = buf[0];
   if (b0 === 0xd9 && buf[1] === 0xd9 && buf[2] === 0xf7) return { format: 'cbor' }; // self-described CBOR tag 55799
   if (b0 >= 0xdc && b0 <= 0xdf) return { format: 'msgpack' };
   if (b0 >= 0xa0 && b0 <= 0xbf) return { format: 'cbor' };
   if (b0 >= 0x80 && b0 <= 0x9f) {
-    const cbor = attempt(() => decodeCbor(buf));
-    const msgpack = attempt(() => decodeMsgpack(buf));
-    if (cbor && !msgpack) return { format: 'cbor', decoded: cbor };
-    if (msgpack && !cbor) return { format: 'msgpack', decoded: msgpack };
-    if (cbor && msgpack) return b0 <= 0x8f ? { format: 'msgpack', decoded: msgpack } : { format: 'cbor', decoded: cbor };
+    const cbor = attempt(() => decodeCbor(buf, limits));
+    if (ok(cbor) && isSenmlCborPack(cbor.value)) return { format: 'senml-cbor', decoded: { value: senmlRecords(cbor.value, 'senml-cbor') } };
+    const msgpack = attempt(() => decodeMsgpack(buf, limits));
+    if (ok(cbor) && !ok(msgpack)) return { format: 'cbor', decoded: cbor };
+    if (ok(msgpack) && !ok(cbor)) return { format: 'msgpack', decoded: msgpack };
+    if (ok(cbor) && ok(msgpack)) return b0 <= 0x8f ? { format: 'msgpack', decoded: msgpack } : { format: 'cbor', decoded: cbor };
+    // Neither decodes; if one of them stopped at a limit, that is the reason to give.
+    const [first, second] = b0 <= 0x8f ? [msgpack, cbor] : [cbor, msgpack];
+    const limit = first ?? second;
+    if (limit && 'limit' in limit) throw limit.limit;
     return undefined;
   }
 
@@ -80,10 +110,13 @@ export function sniffDecoded(buf: Uint8Array): Sniffed | undefined {
   while (i < buf.length && isSpace(buf[i])) i++;
   if (i >= buf.length) return undefined;
   if (buf[i] === 0x7b || buf[i] === 0x5b) {
-    const json = attempt(() => decodeJson(buf));
-    if (json) return { format: 'json', decoded: json };
+    const json = attempt(() => decodeJson(buf, limits));
+    if (ok(json) && isSenmlPack(json.value)) return { format: 'senml', decoded: { value: senmlRecords(json.value, 'senml') } };
+    if (ok(json)) return { format: 'json', decoded: json };
+    if (json && 'limit' in json) throw json.limit;
     return { format: looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json' };
   }
+  if (buf[i] === 0x3c) return { format: 'xml' };
   return looksLikeLineProtocol(buf) ? { format: 'lineprotocol' } : undefined;
 }
 
@@ -100,11 +133,15 @@ const BY_TYPE = new Map<string, Format>(Object.entries({
   'application/x-google-protobuf': 'protobuf',
   // InfluxDB's /write endpoint takes line protocol as text/plain.
   'text/plain': 'lineprotocol',
+  'application/senml+json': 'senml',
+  'application/senml+cbor': 'senml-cbor',
+  'application/xml': 'xml',
+  'text/xml': 'xml',
 }) as Array<[string, Format]>);
 
 /**
  * Maps an MQTT 5 content type or HTTP Content-Type to a format; parameters
- * (charset...) are ignored. Structured suffixes count: application/senml+json is JSON.
+ * (charset...) are ignored. SenML types are SenML; other structured suffixes count: application/foo+json is JSON.
  * Unknown types give undefined, so the caller can sniff or use its fixed format.
  */
 export function formatFromContentType(contentType: string | undefined | null): Format | undefined {
@@ -114,5 +151,6 @@ export function formatFromContentType(contentType: string | undefined | null): F
   if (known) return known;
   if (mediaType.endsWith('+json')) return 'json';
   if (mediaType.endsWith('+cbor')) return 'cbor';
+  if (mediaType.endsWith('+xml')) return 'xml';
   return undefined;
 }

@@ -1,43 +1,69 @@
 /**
  * Backpressure on an input: acknowledgements wait while too many journaled
- * messages are still unsettled. Brokers send a client only a bounded window of
- * unacknowledged QoS 1/2 messages (and aedes reads a client's next packets only
- * once the current ones are acknowledged), so withheld acks slow the devices
- * down over TCP instead of letting the runtime queue without bound.
+ * messages are still unsettled or the journal has reached its disk budget.
+ * Brokers send a client only a bounded window of unacknowledged QoS 1/2
+ * messages (and aedes reads a client's next packets only once the current ones
+ * are acknowledged), so withheld acks slow the devices down over TCP instead of
+ * letting the runtime queue without bound. Request/response protocols ask
+ * `paused()` and refuse while it is true.
  *
- * Hysteresis: once the backlog reaches the high-water mark, acks are held until
- * it is down to the low-water mark, then released in arrival order.
+ * Hysteresis: once the backlog reaches the high-water mark (or the journal its
+ * budget), acks are held until the backlog is down to the low-water mark and
+ * the journal below its budget, then released in arrival order. The journal
+ * shrinks a whole segment at a time, which is the hysteresis for the budget.
  */
 import type { Journal } from './journal';
 
+export type PauseReason = 'backlog' | 'disk';
+
 export interface AckGateOptions {
-  /** Unsettled messages at which acks are withheld; 0 turns backpressure off. */
+  /** Unsettled messages at which acks are withheld; 0 turns this mark off. */
   highWater: number;
   /** Unsettled messages at or below which withheld acks are released. */
   lowWater: number;
+  /** Journal bytes at which acks are withheld; 0 or absent: no budget. */
+  budgetBytes?: number;
   /** Told when the gate closes (true) and opens again (false). */
-  onChange?: (paused: boolean) => void;
+  onChange?: (paused: boolean, reason?: PauseReason) => void;
 }
+
+type GateJournal = Pick<Journal, 'backlog' | 'whenDrained'> & Partial<Pick<Journal, 'bytes'>>;
 
 export class AckGate {
   private held: Array<() => void> = [];
   private paused = false;
+  private reason: PauseReason | undefined;
+  private since: number | undefined;
   private readonly high: number;
   private readonly low: number;
+  private readonly budget: number;
 
-  constructor(private readonly journal: Pick<Journal, 'backlog' | 'whenBacklogAtMost'>, private readonly opts: AckGateOptions) {
+  constructor(private readonly journal: GateJournal, private readonly opts: AckGateOptions) {
     this.high = opts.highWater > 0 ? opts.highWater : Infinity;
     this.low = Math.max(0, Math.min(opts.lowWater, this.high - 1));
+    this.budget = opts.budgetBytes && opts.budgetBytes > 0 ? opts.budgetBytes : Infinity;
   }
 
   /** Acknowledges now, or once the backlog has drained to the low-water mark. */
   admit(ack: () => void): void {
-    if (!this.paused && this.backlog() < this.high) return ack();
+    if (!this.check()) return ack();
     this.held.push(ack);
-    if (this.paused) return;
+  }
+
+  /**
+   * Closes the gate when a mark is reached; true while it is closed. Called after
+   * every journal write, so a protocol without acks pauses too.
+   */
+  check(): boolean {
+    if (this.paused) return true;
+    const reason = this.journal.backlog() >= this.high ? 'backlog' : this.bytes() >= this.budget ? 'disk' : undefined;
+    if (!reason) return false;
     this.paused = true;
-    this.opts.onChange?.(true);
-    this.journal.whenBacklogAtMost(this.low, () => this.release());
+    this.reason = reason;
+    this.since = Date.now();
+    this.opts.onChange?.(true, reason);
+    this.journal.whenDrained(this.low, this.budget, () => this.release());
+    return this.paused;
   }
 
   /** Acks withheld right now. */
@@ -47,6 +73,11 @@ export class AckGate {
 
   isPaused(): boolean {
     return this.paused;
+  }
+
+  /** Why the gate is closed, and since when (epoch ms). */
+  pauseState(): { reason: PauseReason; since: number } | undefined {
+    return this.paused && this.reason && this.since !== undefined ? { reason: this.reason, since: this.since } : undefined;
   }
 
   /**
@@ -59,13 +90,15 @@ export class AckGate {
     this.release();
   }
 
-  private backlog(): number {
-    return this.journal.backlog();
+  private bytes(): number {
+    return this.journal.bytes ? this.journal.bytes() : 0;
   }
 
   private release(): void {
     if (!this.paused) return;
     this.paused = false;
+    this.reason = undefined;
+    this.since = undefined;
     const held = this.held;
     this.held = [];
     this.opts.onChange?.(false);

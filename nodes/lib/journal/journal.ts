@@ -78,7 +78,9 @@ export class Journal {
   private dirty = false;
   private timers: NodeJS.Timeout[] = [];
   private opened = false;
-  private drainWaiter: { limit: number; cb: () => void } | undefined;
+  private drainWaiter: { limit: number; bytesBelow: number; cb: () => void } | undefined;
+  /** Bytes of all segment files (kept up to date, so the disk budget costs no stat calls). */
+  private totalBytes = 0;
   /** The periodic fsync and checkpoint run on the libuv pool; one of each at a time. */
   private syncing = false;
   private checkpointing = false;
@@ -109,7 +111,10 @@ export class Journal {
     for (const file of files) {
       const path = join(this.dir, file);
       const seg = this.scanSegment(path, unsettled);
-      if (seg) this.segments.push(seg);
+      if (seg) {
+        this.segments.push(seg);
+        this.totalBytes += seg.size;
+      }
     }
     if (exact) {
       const keep = unsettled.filter((e) => exact.has(e.seq));
@@ -187,6 +192,7 @@ export class Journal {
     if (this.fsyncPolicy === 'always') fsyncSync(this.fd);
     this.nextSeq = first + n;
     seg.size += total;
+    this.totalBytes += total;
     if (seg.firstSeq === 0) seg.firstSeq = first;
     seg.lastSeq = first + n - 1;
     for (let i = 0; i < n; i++) this.pending.set(first + i, holds);
@@ -198,12 +204,21 @@ export class Journal {
    * it already is). One waiter at a time; a new call replaces the previous one.
    */
   whenBacklogAtMost(limit: number, cb: () => void): void {
-    if (this.pending.size <= limit) {
+    this.whenDrained(limit, Infinity, cb);
+  }
+
+  /**
+   * Calls cb once at most `limit` entries are unsettled and the segment files
+   * take fewer than `bytesBelow` bytes (at once when that is so already). One
+   * waiter at a time; a new call replaces the previous one.
+   */
+  whenDrained(limit: number, bytesBelow: number, cb: () => void): void {
+    if (this.pending.size <= limit && this.totalBytes < bytesBelow) {
       this.drainWaiter = undefined;
       cb();
       return;
     }
-    this.drainWaiter = { limit, cb };
+    this.drainWaiter = { limit, bytesBelow, cb };
   }
 
   /** One more settle is needed before seq is done (the message was split). */
@@ -227,8 +242,12 @@ export class Journal {
       this.settledUpTo = s;
       this.dirty = true;
     }
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
     const w = this.drainWaiter;
-    if (w && this.pending.size <= w.limit) {
+    if (w && this.pending.size <= w.limit && this.totalBytes < w.bytesBelow) {
       this.drainWaiter = undefined;
       w.cb();
     }
@@ -239,10 +258,20 @@ export class Journal {
     return this.pending.size;
   }
 
+  /** Bytes the segment files take on disk. */
+  bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** The lowest unsettled sequence number, or undefined when everything is settled. */
+  oldestPending(): number | undefined {
+    return this.pending.size ? this.settledUpTo + 1 : undefined;
+  }
+
   stats(): JournalStats {
     return {
       pending: this.pending.size,
-      bytes: this.segments.reduce((n, s) => n + s.size, 0),
+      bytes: this.totalBytes,
       segments: this.segments.length,
       lastSeq: this.nextSeq - 1,
     };
@@ -276,6 +305,7 @@ export class Journal {
     this.fd = -1;
     this.opened = false;
     this.segments = [];
+    this.totalBytes = 0;
     this.pending.clear();
     this.drainWaiter = undefined;
   }
@@ -393,15 +423,23 @@ export class Journal {
   }
 
   private dropSettledSegments(): void {
+    // A full segment whose every entry is settled and checkpointed is cut off, so an idle journal
+    // shrinks to an empty segment instead of keeping the last burst on disk (the disk budget counts it).
+    const last = this.segments[this.segments.length - 1];
+    if (this.fd >= 0 && last && this.pending.size === 0 && last.size >= this.segmentBytes && last.lastSeq <= this.checkpointed && this.settledUpTo === this.nextSeq - 1) {
+      this.rotate(this.nextSeq);
+    }
     // The segment being written stays even when fully settled.
     while (this.segments.length > 1 && this.segments[0].lastSeq <= this.checkpointed) {
       const seg = this.segments.shift()!;
+      this.totalBytes -= seg.size;
       try {
         unlinkSync(seg.path);
       } catch {
         // Already gone is fine.
       }
     }
+    this.checkDrained();
   }
 
   private openSegmentForAppend(): void {
@@ -420,6 +458,8 @@ export class Journal {
     }
     const path = join(this.dir, `seg-${String(firstSeq).padStart(16, '0')}.log`);
     this.fd = openSync(path, 'a');
-    this.segments.push({ firstSeq: 0, lastSeq: 0, path, size: fstatSync(this.fd).size });
+    const size = fstatSync(this.fd).size;
+    this.segments.push({ firstSeq: 0, lastSeq: 0, path, size });
+    this.totalBytes += size;
   }
 }

@@ -1,47 +1,17 @@
 /**
- * A receipt travels on msg.upperstack.receipts and names the journal entry the
- * message came from. It is plain data (Node-RED deep-clones messages), and the
- * journals are looked up here by id when the store or the dead-letter path
- * settles it.
+ * The receipts now live in nodes/lib/ingest/receipts.ts; these names stay so
+ * code written against them keeps working.
  */
-import type { Journal } from './journal';
+import { consumeReceipts, splitReceipts, type Receipt } from '../ingest/receipts';
 
-export interface Receipt {
-  /** Journal id (the input node's id). */
-  j: string;
-  /** Sequence number in that journal. */
-  s: number;
-}
+export { registerJournal, unregisterJournal, journalBacklog, type Receipt } from '../ingest/receipts';
 
-const journals = new Map<string, Journal>();
-
-export function registerJournal(id: string, journal: Journal): void {
-  journals.set(id, journal);
-}
-
-export function unregisterJournal(id: string, journal: Journal): void {
-  if (journals.get(id) === journal) journals.delete(id);
-}
-
+/** @deprecated consumeReceipts (nodes/lib/ingest/receipts) or consume(msg) (nodes/shared/receipts). */
 export function settleReceipts(receipts: readonly Receipt[] | undefined): void {
-  if (!receipts) return;
-  for (const r of receipts) journals.get(r.j)?.settle(r.s);
+  consumeReceipts(receipts);
 }
 
-/** The message goes two ways (e.g. valid and invalid halves); both must settle. */
+/** @deprecated splitReceipts(receipts, extra + 1) or split(msg, parts). */
 export function holdReceipts(receipts: readonly Receipt[] | undefined, extra = 1): void {
-  if (!receipts) return;
-  for (const r of receipts) journals.get(r.j)?.hold(r.s, extra);
-}
-
-/** Sum of unsettled entries over all journals, for /health. */
-export function journalBacklog(): { journals: number; pending: number; bytes: number } {
-  let pending = 0;
-  let bytes = 0;
-  for (const j of journals.values()) {
-    const s = j.stats();
-    pending += s.pending;
-    bytes += s.bytes;
-  }
-  return { journals: journals.size, pending, bytes };
+  splitReceipts(receipts, extra + 1);
 }

@@ -1,4 +1,9 @@
-/** The journal record of one received MQTT message: compact binary, no JSON on the hot path. */
+/**
+ * The journal record of MQTT messages before version 2 (no version byte). New
+ * journals are written with nodes/lib/ingest/record.ts, whose decodeRecord()
+ * still reads these, so journals left by an older release replay after an
+ * upgrade. Kept to write such journals in tests.
+ */
 import type { RecordEncoder } from '../journal/journal';
 
 export interface ReceivedMessage {

@@ -14,6 +14,7 @@ import { ConfigError, SchemaViolationError } from '../errors';
 import { packageRoot } from '../paths';
 import { locateJsonError } from '../codec/json-locate';
 import { lineColumnOf } from '../codec/text';
+import { previewJson } from '../preview';
 
 export const DEFAULT_SCHEMA_PATH = join(packageRoot(), 'schemas', 'reading.schema.json');
 
@@ -84,8 +85,7 @@ function valueAt(data: unknown, pointer: string): unknown {
 
 function preview(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const text = typeof v === 'bigint' ? `${v}` : JSON.stringify(v) ?? String(v);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return previewJson(v, 60);
 }
 
 function violation(e: ErrorObject, data: unknown): SchemaViolationError {

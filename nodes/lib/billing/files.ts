@@ -1,0 +1,111 @@
+/**
+ * An invoice's files: JSON (the invoice, plus when these files were made), CSV
+ * line items and a PDF. Apart from `createdAt` (JSON) and the PDF's creation
+ * date (and the file ID pdfkit derives from it), the bytes depend only on the
+ * invoice, so producing an issued invoice again gives the same files.
+ */
+import { csvCell } from '../api/format';
+import { pdfBuffer, pdfText } from '../report/pdf';
+import type { ReportFile } from '../report/render';
+import { currencyDigits, formatAmount } from './money';
+import type { Invoice } from './invoice';
+
+const EOL = '\r\n';
+
+export function invoiceCsv(inv: Invoice): string {
+  const rows = ['invoice,customer,period,line,description,quantity,unit,unit_price,amount,currency'];
+  inv.lines.forEach((l, i) => {
+    rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), String(i + 1), csvCell(l.description), l.quantity, csvCell(l.unit), l.unitPrice, l.amount, inv.currency].join(','));
+  });
+  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', 'net', '', '', '', inv.net, inv.currency].join(','));
+  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', `tax ${inv.tax.percent}%`, '', '', '', inv.tax.amount, inv.currency].join(','));
+  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', 'total', '', '', '', inv.total, inv.currency].join(','));
+  return rows.join(EOL) + EOL;
+}
+
+export function invoiceJson(inv: Invoice, createdAt: number): string {
+  return JSON.stringify({ ...inv, createdAt: new Date(createdAt).toISOString() }, null, 2);
+}
+
+const LEFT = 40;
+interface Col {
+  x: number;
+  w: number;
+  align: 'left' | 'right';
+}
+
+const LINE_COLS: Col[] = [
+  { x: 40, w: 215, align: 'left' },
+  { x: 255, w: 70, align: 'right' },
+  { x: 330, w: 50, align: 'left' },
+  { x: 380, w: 80, align: 'right' },
+  { x: 460, w: 95, align: 'right' },
+];
+
+const METER_COLS: Col[] = [
+  { x: 40, w: 110, align: 'left' },
+  { x: 150, w: 80, align: 'left' },
+  { x: 230, w: 115, align: 'left' },
+  { x: 345, w: 115, align: 'left' },
+  { x: 460, w: 95, align: 'right' },
+];
+
+export function invoicePdf(inv: Invoice, createdAt: number): Promise<Buffer> {
+  const digits = currencyDigits(inv.currency);
+  const money = (v: string) => `${formatAmount(v, digits)} ${inv.currency}`;
+  return pdfBuffer(
+    (doc) => {
+      const row = (cells: string[], bold = false, cols = LINE_COLS) => {
+        const y = doc.y;
+        let h = 0;
+        doc.font(bold ? 'Helvetica-Bold' : 'Helvetica').fontSize(9);
+        cells.forEach((c, i) => {
+          const col = cols[i];
+          h = Math.max(h, doc.heightOfString(pdfText(c), { width: col.w }));
+          doc.text(pdfText(c), col.x, y, { width: col.w, align: col.align });
+        });
+        doc.y = y + h + 3;
+        doc.x = LEFT;
+        if (doc.y > doc.page.height - 80) doc.addPage();
+      };
+      if (inv.seller) doc.font('Helvetica').fontSize(10).text(pdfText(inv.seller), LEFT, 40, { width: 300 });
+      doc.font('Helvetica-Bold').fontSize(20).text('Invoice', 360, 40, { width: 195, align: 'right' });
+      doc.font('Helvetica').fontSize(10);
+      for (const [k, v] of [['Number', inv.number], ['Issued', inv.issuedAt.slice(0, 10)], ['Customer', inv.customer], ['Period', `${inv.period.label} (${inv.period.timezone})`], ['Tariff', inv.tariff]]) {
+        doc.text(pdfText(`${k}: ${v}`), 300, undefined, { width: 255, align: 'right' });
+      }
+      doc.moveDown(2);
+      doc.x = LEFT;
+      row(['Description', 'Quantity', 'Unit', 'Unit price', 'Amount'], true);
+      doc.moveTo(LEFT, doc.y - 2).lineTo(555, doc.y - 2).lineWidth(0.5).stroke('#888888');
+      for (const l of inv.lines) row([l.description, l.quantity, l.unit, l.unitPrice, money(l.amount)]);
+      doc.moveTo(LEFT, doc.y).lineTo(555, doc.y).stroke('#888888');
+      doc.y += 4;
+      row(['Net', '', '', '', money(inv.net)]);
+      row([`Tax ${inv.tax.percent}%`, '', '', '', money(inv.tax.amount)]);
+      row(['Total', '', '', '', money(inv.total)], true);
+      doc.moveDown(1.5);
+      doc.x = LEFT;
+      doc.font('Helvetica-Bold').fontSize(11).text('Meter readings billed', LEFT);
+      doc.moveDown(0.3);
+      if (inv.meterReadings.length === 0) doc.font('Helvetica').fontSize(9).text('No metered devices in this period.');
+      else {
+        const at = (r?: { ts: string; value: string }) => (r ? `${r.value} (${r.ts.replace('T', ' ').slice(0, 16)})` : '-');
+        row(['Device', 'Field (measure)', 'First reading', 'Last reading', 'Quantity'], true, METER_COLS);
+        for (const m of inv.meterReadings) row([`${m.device} (${m.readings} readings)`, `${m.field} (${m.measure})`, at(m.first), at(m.last), `${m.quantity} ${m.unit}`], false, METER_COLS);
+      }
+      doc.moveDown(1);
+      doc.fontSize(8).fillColor('#666666').text(pdfText(`Amounts rounded ${inv.rounding} to ${digits} decimals; times in UTC.`), LEFT);
+    },
+    { title: `Invoice ${inv.number}`, createdAt },
+  );
+}
+
+export async function invoiceFiles(inv: Invoice, createdAt: number): Promise<ReportFile[]> {
+  const base = inv.number.replace(/[^A-Za-z0-9_.-]+/g, '-');
+  return [
+    { name: `${base}.pdf`, contentType: 'application/pdf', data: await invoicePdf(inv, createdAt) },
+    { name: `${base}.csv`, contentType: 'text/csv; charset=utf-8', data: Buffer.from(invoiceCsv(inv), 'utf8') },
+    { name: `${base}.json`, contentType: 'application/json; charset=utf-8', data: Buffer.from(invoiceJson(inv, createdAt), 'utf8') },
+  ];
+}

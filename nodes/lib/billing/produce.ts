@@ -1,0 +1,95 @@
+/**
+ * Monthly invoices: for a period ("2026-10") and one customer or every
+ * customer with readings, compute the invoice, take its number from the
+ * ledger (or get the issued one back) and keep its files in the archive.
+ * Invoices are records: the archive never prunes them.
+ */
+import { BadParameterError } from '../errors';
+import type { TimeSeriesStore } from '../store/types';
+import type { Archive, ArchiveEntry } from '../report/archive';
+import { monthPeriod } from '../report/period';
+import type { ReportFile } from '../report/render';
+import { storeDirectory, type DeviceDirectory } from '../report/sources';
+import { collectUsage, customersIn } from './collect';
+import { invoiceFiles } from './files';
+import { computeInvoice, type Invoice } from './invoice';
+import { InvoiceLedger } from './ledger';
+import { tariffFor, type Tariff } from './tariff';
+
+export interface InvoiceSettings {
+  series: string;
+  /** Number prefix; default "<series>-". */
+  prefix?: string;
+  /** Tag that names a device's customer. */
+  customerTag: string;
+  tariffs: Tariff[];
+  timezone: string;
+  quantityDigits?: number;
+  /** Seller name and address, printed on the invoice. */
+  seller?: string;
+}
+
+export interface InvoiceRunContext {
+  store: TimeSeriesStore;
+  directory?: DeviceDirectory;
+  archive: Archive;
+  /** Folder of the ledgers (one subfolder per series). */
+  ledgerRoot: string;
+  now: number;
+}
+
+export interface InvoiceOutcome {
+  invoice: Invoice;
+  reissued: boolean;
+  changed: boolean;
+  entry: ArchiveEntry;
+  files: ReportFile[];
+}
+
+export interface InvoiceRun {
+  period: string;
+  invoices: InvoiceOutcome[];
+  /** Customers with readings but no tariff: not invoiced. */
+  skipped: string[];
+}
+
+const CUSTOMER = /^[^\u0000-\u001f]{1,80}$/;
+
+export async function runInvoices(settings: InvoiceSettings, month: string, customer: string | undefined, ctx: InvoiceRunContext): Promise<InvoiceRun> {
+  const period = monthPeriod(month, settings.timezone);
+  if (customer !== undefined && (typeof customer !== 'string' || !CUSTOMER.test(customer))) {
+    throw new BadParameterError('customer', '"customer" must be the customer tag value of the devices to invoice (1 to 80 characters)');
+  }
+  if (period.to > ctx.now) throw new BadParameterError('period', `"period" ${period.key} has not ended yet; invoice it from ${new Date(period.to).toISOString()} on`);
+  const directory = ctx.directory ?? storeDirectory(ctx.store);
+  const customers = customer !== undefined ? [customer] : await customersIn(directory, settings.customerTag, period);
+  const ledger = new InvoiceLedger(ctx.ledgerRoot, settings.series, settings.prefix || undefined);
+  const out: InvoiceRun = { period: period.key, invoices: [], skipped: [] };
+  for (const c of customers) {
+    const tariff = tariffFor(settings.tariffs, c);
+    if (!tariff) {
+      if (customer !== undefined) throw new BadParameterError('customer', `no tariff applies to customer "${c}": name it in a tariff's customers, or add a tariff for "*"`);
+      out.skipped.push(c);
+      continue;
+    }
+    const usage = await collectUsage(ctx.store, directory, { customer: c, customerTag: settings.customerTag, from: period.from, to: period.to, tariff });
+    const body = computeInvoice({ tariff, customer: c, period: { label: period.key, from: period.from, to: period.to, timezone: period.timezone }, usage, quantityDigits: settings.quantityDigits, seller: settings.seller });
+    const issued = await ledger.issue(body, ctx.now);
+    const inv = issued.invoice;
+    const files = await invoiceFiles(inv, ctx.now);
+    const id = `${inv.series}-${String(inv.sequence).padStart(6, '0')}`;
+    const entry = ctx.archive.save(
+      {
+        id,
+        kind: 'invoice',
+        group: inv.series,
+        createdAt: new Date(ctx.now).toISOString(),
+        period: { key: period.key, label: period.label, from: inv.period.from, to: inv.period.to, timezone: period.timezone },
+        info: { number: inv.number, customer: inv.customer, total: inv.total, currency: inv.currency, issuedAt: inv.issuedAt },
+      },
+      files,
+    );
+    out.invoices.push({ invoice: inv, reissued: issued.reissued, changed: issued.changed, entry, files });
+  }
+  return out;
+}

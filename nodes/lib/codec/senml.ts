@@ -1,0 +1,302 @@
+/**
+ * SenML (RFC 8428) packs in JSON (application/senml+json, CoAP Content-Format
+ * 110) and CBOR (application/senml+cbor, 112), resolved into Readings.
+ *
+ * Resolution follows RFC 8428 section 4.6: name = bn + n, time = bt + t (times
+ * below 2^28 are relative to when the pack was received), value = bv + v,
+ * sum = bs + s, unit = u or bu. Records that resolve to the same time form one
+ * Reading; its fields are named by the resolved names.
+ *
+ * Which part names the device:
+ * - the transport's device (URL, topic) when there is one; a base name equal to
+ *   that device (trailing ":", "/" or "." ignored) is then left out of the field
+ *   names, so `{"bn":"dev1:","n":"temp"}` sent as dev1 gives the field `temp`;
+ * - otherwise the base name (trailing separators removed), and the fields are
+ *   the records' own names: `{"bn":"urn:dev:ow:10e2073a:","n":"temp"}` gives
+ *   device `urn:dev:ow:10e2073a`, field `temp`.
+ * Units become tags `<field>.unit`; a sum becomes the field itself when the
+ * record has no value, `<field>.sum` when it has one. `vd` (data) is kept as
+ * its base64url text; `ut` is not kept.
+ */
+import { DecodeError, isLimitError } from '../errors';
+import type { FieldValue } from '../reading';
+import type { Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': 'import' };
+import { decodeCbor } from './cbor';
+import { decodeJson } from './json';
+import type { Limits } from '../limits';
+
+/** The newest SenML version this decoder understands (RFC 8428 is 10). */
+export const SENML_VERSION = 10;
+
+/** Times below this are relative to "now" (RFC 8428 section 4.5.3). */
+const RELATIVE_LIMIT = 2 ** 28;
+
+const JSON_KEYS = new Set(['bver', 'bn', 'bt', 'bu', 'bv', 'bs', 'n', 'u', 'v', 'vs', 'vb', 'vd', 's', 't', 'ut']);
+const VALUE_KEYS = ['v', 'vs', 'vb', 'vd'] as const;
+
+/** CBOR labels of RFC 8428 section 6; cbor-x hands integer map keys over as strings. */
+const CBOR_LABELS: Record<string, string> = {
+  '-1': 'bver', '-2': 'bn', '-3': 'bt', '-4': 'bu', '-5': 'bv', '-6': 'bs',
+  '0': 'n', '1': 'u', '2': 'v', '3': 'vs', '4': 'vb', '5': 's', '6': 't', '7': 'ut', '8': 'vd',
+};
+
+// RFC 8428 section 4.5.1: a resolved name starts with a letter or digit and uses only these.
+// A leading "/" is accepted too: LwM2M names its object paths that way ("/3303/0/5700").
+const NAME = /^[A-Za-z0-9/][A-Za-z0-9\-:./_]*$/;
+
+/** A record with the RFC's JSON labels (CBOR labels already mapped). */
+export type SenmlRecord = Record<string, unknown>;
+
+/** A resolved SenML pack in Reading shape; device is absent when neither transport nor base name gives one. */
+export interface SenmlReading {
+  device?: string;
+  ts: number;
+  fields: Record<string, FieldValue>;
+  tags: Record<string, string>;
+}
+
+export interface SenmlResolveOptions {
+  /** Device named by the transport (URL, topic). */
+  device?: string;
+  /** Epoch ms the pack arrived; relative times count from here. */
+  receivedAt: number;
+}
+
+function fail(format: string, message: string, path?: string): never {
+  throw new DecodeError(`SenML ${path ? `${path}: ` : ''}${message}`, { format, ...(path ? { path } : {}) });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof Map);
+}
+
+/** A CBOR map may come as a Map (e.g. one tagged 259); its keys are read like object keys. */
+function asRecord(v: unknown): Record<string, unknown> | undefined {
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v) o[String(k)] = x;
+    return o;
+  }
+  return isObject(v) ? v : undefined;
+}
+
+/** True when a decoded JSON value has the shape of a SenML pack (used to tell SenML from plain JSON). */
+export function isSenmlPack(value: unknown): boolean {
+  return packShape(value, (k) => (JSON_KEYS.has(k) ? k : undefined));
+}
+
+/** True when a decoded CBOR value has the shape of a SenML pack with integer labels. */
+export function isSenmlCborPack(value: unknown): boolean {
+  return packShape(value, (k) => CBOR_LABELS[k]);
+}
+
+/**
+ * Every element a map of SenML labels only, at least one carrying a value or a sum
+ * and one a name: `[{"n":"temp","v":1}]` is meant as SenML, never as fields "n" and "v".
+ */
+function packShape(value: unknown, label: (key: string) => string | undefined): boolean {
+  if (!Array.isArray(value) || value.length === 0) return false;
+  let named = false;
+  let valued = false;
+  for (const item of value) {
+    const rec = asRecord(item);
+    if (!rec) return false;
+    for (const k of Object.keys(rec)) {
+      const name = label(k);
+      if (name === undefined) return false;
+      if (name === 'n' || name === 'bn') named = true;
+      if (name === 'v' || name === 'vs' || name === 'vb' || name === 'vd' || name === 's') valued = true;
+    }
+  }
+  return named && valued;
+}
+
+function checkPack(value: unknown, format: string, label: (key: string) => string | undefined): SenmlRecord[] {
+  if (!Array.isArray(value)) fail(format, `a pack must be an array of records, got ${value === null ? 'null' : typeof value}`);
+  const out: SenmlRecord[] = new Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const rec = asRecord(value[i]);
+    if (!rec) fail(format, `must be a map of SenML labels, got ${Array.isArray(value[i]) ? 'an array' : value[i] === null ? 'null' : typeof value[i]}`, `[${i}]`);
+    const mapped: SenmlRecord = {};
+    for (const [k, v] of Object.entries(rec)) {
+      const name = label(k) ?? k;
+      // Labels ending in "_" must be understood or the pack rejected (RFC 8428 section 4.4).
+      if (name.endsWith('_')) fail(format, `label "${name}" must be understood, and this decoder does not know it`, `[${i}]`);
+      mapped[name] = v;
+    }
+    out[i] = mapped;
+  }
+  return out;
+}
+
+/** Parses a SenML JSON pack; the records are checked when they are resolved. */
+export function decodeSenmlJson(buf: Uint8Array, limits?: Limits): SenmlRecord[] {
+  let value: unknown;
+  try {
+    value = decodeJson(buf, limits);
+  } catch (err) {
+    if (err instanceof DecodeError) throw new DecodeError(err.message.replace(/^JSON/, 'SenML JSON'), { ...err.details, format: 'senml' }, { cause: err });
+    if (isLimitError(err)) err.details.format = 'senml';
+    throw err;
+  }
+  return checkPack(value, 'senml', (k) => k);
+}
+
+/** Parses a SenML CBOR pack (integer labels, RFC 8428 section 6). */
+export function decodeSenmlCbor(buf: Uint8Array, limits?: Limits): SenmlRecord[] {
+  let value: unknown;
+  try {
+    value = decodeCbor(buf, limits);
+  } catch (err) {
+    if (err instanceof DecodeError) throw new DecodeError(err.message.replace(/^CBOR/, 'SenML CBOR'), { ...err.details, format: 'senml-cbor' }, { cause: err });
+    if (isLimitError(err)) err.details.format = 'senml-cbor';
+    throw err;
+  }
+  return checkPack(value, 'senml-cbor', (k) => CBOR_LABELS[k]);
+}
+
+/** Records from an already decoded value (the auto path decodes before it knows the format). */
+export function senmlRecords(value: unknown, format: 'senml' | 'senml-cbor'): SenmlRecord[] {
+  return checkPack(value, format, format === 'senml' ? (k) => k : (k) => CBOR_LABELS[k]);
+}
+
+function num(rec: SenmlRecord, key: string, path: string, format: string): number | undefined {
+  const v = rec[key];
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === 'bigint' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n)) fail(format, `"${key}" must be a finite number, got ${JSON.stringify(typeof v === 'bigint' ? String(v) : v) ?? typeof v}`, `${path}.${key}`);
+  return n;
+}
+
+function str(rec: SenmlRecord, key: string, path: string, format: string): string | undefined {
+  const v = rec[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') fail(format, `"${key}" must be a string, got ${typeof v}`, `${path}.${key}`);
+  return v;
+}
+
+function trimSeparators(name: string): string {
+  return name.replace(/[:/.]+$/, '');
+}
+
+/**
+ * Resolves a pack into Readings, one per distinct time. Throws a DecodeError
+ * naming the record (`[3].v`) for anything RFC 8428 does not allow.
+ */
+export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolveOptions, format: 'senml' | 'senml-cbor' = 'senml'): SenmlReading[] {
+  let bn = '';
+  let bt = 0;
+  let bu: string | undefined;
+  let bv = 0;
+  let bs = 0;
+  const byTime = new Map<string, SenmlReading>();
+  const out: SenmlReading[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const rec = records[i];
+    const at = `[${i}]`;
+    const bver = num(rec, 'bver', at, format);
+    if (bver !== undefined && bver > SENML_VERSION) fail(format, `version ${bver} is newer than the supported version ${SENML_VERSION}`, `${at}.bver`);
+    const nbn = str(rec, 'bn', at, format);
+    if (nbn !== undefined) bn = nbn;
+    bt = num(rec, 'bt', at, format) ?? bt;
+    const nbu = str(rec, 'bu', at, format);
+    if (nbu !== undefined) bu = nbu;
+    bv = num(rec, 'bv', at, format) ?? bv;
+    bs = num(rec, 'bs', at, format) ?? bs;
+
+    const n = str(rec, 'n', at, format) ?? '';
+    const present = VALUE_KEYS.filter((k) => rec[k] !== undefined && rec[k] !== null);
+    const sum = num(rec, 's', at, format);
+    if (present.length > 1) fail(format, `a record carries one value, this one has ${present.map((k) => `"${k}"`).join(' and ')}`, at);
+    if (present.length === 0 && sum === undefined) {
+      // A record of base fields only sets what the next records share.
+      if (n === '' && (nbn !== undefined || rec.bt !== undefined || nbu !== undefined || rec.bv !== undefined || rec.bs !== undefined || bver !== undefined)) continue;
+      fail(format, 'has no value: give one of "v", "vs", "vb", "vd" or a sum "s"', at);
+    }
+
+    const name = bn + n;
+    if (!NAME.test(name)) {
+      fail(format, name === '' ? 'has no name: give "n" or a base name "bn"' : `resolved name ${JSON.stringify(name.slice(0, 60))} must start with a letter or digit and use only letters, digits and - : . / _`, `${at}.n`);
+    }
+    let device = opts.device;
+    let field = name;
+    if (device === undefined || device === '') {
+      device = trimSeparators(bn) || undefined;
+      if (device !== undefined) field = n;
+    } else if (bn !== '' && trimSeparators(bn) === device) {
+      field = n;
+    }
+    if (field === '') fail(format, 'has no name of its own: with the device named by the base name, give "n"', `${at}.n`);
+
+    const time = bt + (num(rec, 't', at, format) ?? 0);
+    const ts = time < RELATIVE_LIMIT ? opts.receivedAt + Math.round(time * 1000) : Math.round(time * 1000);
+    const key = `${device ?? ''}\u0000${ts}`;
+    let reading = byTime.get(key);
+    if (!reading) {
+      reading = { ts, fields: {}, tags: {} };
+      if (device !== undefined) reading.device = device;
+      byTime.set(key, reading);
+      out.push(reading);
+    }
+
+    let value: FieldValue | undefined;
+    const kind = present[0];
+    if (kind === 'v') value = bv + (num(rec, 'v', at, format) as number);
+    else if (kind === 'vs') value = str(rec, 'vs', at, format) as string;
+    else if (kind === 'vb') {
+      if (typeof rec.vb !== 'boolean') fail(format, `"vb" must be true or false, got ${JSON.stringify(rec.vb) ?? typeof rec.vb}`, `${at}.vb`);
+      value = rec.vb;
+    } else if (kind === 'vd') {
+      const vd = rec.vd;
+      if (vd instanceof Uint8Array) value = Buffer.from(vd).toString('base64url');
+      else if (typeof vd === 'string' && /^[A-Za-z0-9_-]*={0,2}$/.test(vd)) value = vd;
+      else fail(format, `"vd" must be base64url data, got ${typeof vd === 'string' ? JSON.stringify(vd.slice(0, 40)) : typeof vd}`, `${at}.vd`);
+    }
+    if (value !== undefined) reading.fields[field] = value;
+    if (sum !== undefined) reading.fields[value === undefined ? field : `${field}.sum`] = bs + sum;
+    const unit = str(rec, 'u', at, format) ?? bu;
+    if (unit !== undefined && unit !== '') reading.tags[`${field}.unit`] = unit;
+  }
+  return out;
+}
+
+// Plain CBOR maps with integer keys, as RFC 8428 writes them (cbor-x would tag a Map with 259 otherwise).
+const { Encoder } = require('cbor-x') as { Encoder: typeof EncoderType };
+// useTag259ForMaps is read by cbor-x's encoder but missing from its typings.
+const cborEncoder = new Encoder({ useRecords: false, mapsAsObjects: true, useTag259ForMaps: false } as ConstructorParameters<typeof EncoderType>[0]);
+
+/** A pack from toSenmlPack(readings, true) as CBOR bytes. */
+export function encodeSenmlCbor(pack: ReadonlyArray<Map<number, unknown> | Record<string, unknown>>): Buffer {
+  return Buffer.from(cborEncoder.encode(pack));
+}
+
+const JSON_TO_CBOR: Record<string, number> = Object.fromEntries(Object.entries(CBOR_LABELS).map(([k, v]) => [v, Number(k)]));
+
+/**
+ * Readings as a SenML pack: the device is the base name (with ":"), each reading's
+ * time its base time, each field a record; `<field>.unit` tags become units. Other
+ * tags have no place in SenML and are left out. `cbor` gives integer labels.
+ */
+export function toSenmlPack(readings: ReadonlyArray<{ device: string; ts: number; fields: Record<string, FieldValue>; tags?: Record<string, string> }>, cbor = false): Array<Record<string, unknown> | Map<number, unknown>> {
+  const pack: Array<Record<string, unknown> | Map<number, unknown>> = [];
+  let lastDevice: string | undefined;
+  for (const r of readings) {
+    let first = true;
+    for (const [field, value] of Object.entries(r.fields)) {
+      const rec: Record<string, unknown> = {};
+      if (first && r.device !== lastDevice) rec.bn = `${r.device}:`;
+      if (first) rec.bt = r.ts / 1000;
+      first = false;
+      rec.n = field;
+      const unit = r.tags?.[`${field}.unit`];
+      if (unit) rec.u = unit;
+      if (typeof value === 'number') rec.v = value;
+      else if (typeof value === 'boolean') rec.vb = value;
+      else rec.vs = value;
+      // A Map, so CBOR gets integer keys (object keys would be text).
+      pack.push(cbor ? new Map(Object.entries(rec).map(([k, v]) => [JSON_TO_CBOR[k], v])) : rec);
+    }
+    lastDevice = r.device;
+  }
+  return pack;
+}

@@ -1,0 +1,185 @@
+/**
+ * Readings as XML (application/xml, text/xml), read with saxes, a streaming
+ * parser: no DTD is processed, no entity but the five predefined ones and
+ * character references is expanded, and the shape below is checked element by
+ * element, so nesting deeper than it allows fails at once, before anything
+ * grows with the input.
+ *
+ * ```xml
+ * <readings device="dev1">                          <!-- optional wrapper; its device and ts are defaults -->
+ *   <reading device="dev1" ts="2026-01-01T00:00:00Z">
+ *     <field name="temperature">22.5</field>        <!-- a number -->
+ *     <field name="door" type="boolean">true</field>
+ *     <field name="mode" type="string">eco</field>
+ *     <humidity>41</humidity>                       <!-- shorthand: the element names the field -->
+ *     <tag name="site">lab</tag>
+ *   </reading>
+ * </readings>
+ * ```
+ * A bare `<reading>` may be the root. Without `type`, a field's text is a number
+ * when it is one (JSON number syntax), true/false a boolean, anything else a
+ * string; `type="string"` keeps "007" as text. `ts` (or `timestamp`, `time`)
+ * is ISO 8601 or epoch s/ms; absent means the time of receipt. Namespace
+ * prefixes are ignored (`<u:reading>` is a reading).
+ */
+import { SaxesParser, type SaxesTag } from 'saxes';
+import { DecodeError } from '../errors';
+import type { FieldValue } from '../reading';
+import { byteOffsetOf, decodeUtf8 } from './text';
+
+/** A reading as read from XML, before normalizeReadings() checks it. */
+export interface XmlReading {
+  device?: string;
+  ts?: string;
+  fields: Record<string, FieldValue>;
+  tags: Record<string, string>;
+}
+
+const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
+const TIME_ATTRS = ['ts', 'timestamp', 'time'] as const;
+
+function localName(name: string): string {
+  const i = name.indexOf(':');
+  return i === -1 ? name : name.slice(i + 1);
+}
+
+function timeOf(attrs: Record<string, string>): string | undefined {
+  for (const k of TIME_ATTRS) if (attrs[k] !== undefined) return attrs[k];
+  return undefined;
+}
+
+/** What an element inside a reading stands for while its text is collected. */
+interface Leaf {
+  kind: 'field' | 'tag';
+  name: string;
+  type?: string;
+  text: string;
+}
+
+export function decodeXml(buf: Uint8Array): XmlReading[] {
+  const { text, bomBytes } = decodeUtf8(buf, 'xml', 'XML payload');
+  if (text.trim() === '') throw new DecodeError('XML payload is empty', { format: 'xml', offset: 0 });
+  const parser = new SaxesParser({ position: true, xmlns: false });
+  const readings: XmlReading[] = [];
+  let rootSeen = false;
+  let wrapper: { device?: string; ts?: string } | undefined;
+  let reading: XmlReading | undefined;
+  let leaf: Leaf | undefined;
+  let depth = 0;
+
+  const fail = (message: string): never => {
+    const offset = byteOffsetOf(text, Math.min(parser.position, text.length), bomBytes);
+    throw new DecodeError(`XML payload line ${parser.line}, column ${parser.column}: ${message}`, { format: 'xml', line: parser.line, column: parser.column, offset });
+  };
+  parser.on('error', (err) => fail(err.message.replace(/^\d+:\d+: /, '')));
+  parser.on('doctype', () => fail('a DOCTYPE is not accepted: DTDs are not processed; remove it'));
+  parser.on('opentag', (tag: SaxesTag) => {
+    depth++;
+    const name = localName(tag.name);
+    // Without xmlns processing every attribute value is plain text.
+    const attrs = tag.attributes as Record<string, string>;
+    if (depth === 1) {
+      if (rootSeen) fail('only one root element is allowed');
+      rootSeen = true;
+      if (name === 'readings') wrapper = { device: attrs.device, ts: timeOf(attrs) };
+      else if (name === 'reading') reading = startReading(attrs);
+      else fail(`the root element must be <readings> or <reading>, not <${tag.name}>`);
+      return;
+    }
+    if (!reading) {
+      // Inside <readings>: only readings.
+      if (name !== 'reading') fail(`<readings> holds <reading> elements, not <${tag.name}>`);
+      reading = startReading(attrs);
+      return;
+    }
+    if (leaf) fail(`<${leaf.kind === 'tag' ? 'tag' : leaf.name}> holds text only, not the element <${tag.name}>`);
+    if (name === 'field' || name === 'tag') {
+      const n = attrs.name;
+      if (n === undefined || n === '') fail(`<${name}> needs a name attribute`);
+      leaf = { kind: name, name: n, type: attrs.type, text: '' };
+    } else {
+      leaf = { kind: 'field', name, type: attrs.type, text: '' };
+    }
+  });
+  parser.on('text', (t) => {
+    if (leaf) leaf.text += t;
+    else if (t.trim() !== '') fail(`text ${JSON.stringify(t.trim().slice(0, 40))} is outside any field: put values in <field> elements`);
+  });
+  parser.on('cdata', (t) => {
+    if (leaf) leaf.text += t;
+    else if (t.trim() !== '') fail('CDATA is only allowed inside a field or tag');
+  });
+  parser.on('closetag', () => {
+    depth--;
+    if (leaf) {
+      const done = leaf;
+      leaf = undefined;
+      if (done.kind === 'tag') reading!.tags[done.name] = done.text;
+      else reading!.fields[done.name] = fieldValue(done);
+      return;
+    }
+    if (reading && (depth === 1 || (depth === 0 && !wrapper))) {
+      readings.push(reading);
+      reading = undefined;
+    }
+  });
+
+  function startReading(attrs: Record<string, string>): XmlReading {
+    const r: XmlReading = { fields: {}, tags: {} };
+    const device = attrs.device ?? wrapper?.device;
+    if (device !== undefined) r.device = device;
+    const ts = timeOf(attrs) ?? wrapper?.ts;
+    if (ts !== undefined) r.ts = ts;
+    return r;
+  }
+
+  function fieldValue(l: Leaf): FieldValue {
+    const raw = l.text;
+    const t = l.type;
+    if (t === 'string') return raw;
+    const trimmed = raw.trim();
+    if (t === 'number') {
+      if (!NUMBER.test(trimmed)) fail(`field "${l.name}" is typed number but holds ${JSON.stringify(trimmed.slice(0, 40))}`);
+      return Number(trimmed);
+    }
+    if (t === 'boolean') {
+      if (trimmed !== 'true' && trimmed !== 'false') fail(`field "${l.name}" is typed boolean but holds ${JSON.stringify(trimmed.slice(0, 40))}; use true or false`);
+      return trimmed === 'true';
+    }
+    if (t !== undefined) fail(`field "${l.name}" has type "${t}"; use number, boolean or string`);
+    if (NUMBER.test(trimmed)) {
+      const n = Number(trimmed);
+      if (Number.isFinite(n)) return n;
+    }
+    if (trimmed === 'true' || trimmed === 'false') return trimmed === 'true';
+    return raw;
+  }
+
+  try {
+    parser.write(text).close();
+  } catch (err) {
+    if (err instanceof DecodeError) throw err;
+    throw new DecodeError(`XML payload is invalid: ${err instanceof Error ? err.message : String(err)}`, { format: 'xml' }, { cause: err });
+  }
+  if (!rootSeen) throw new DecodeError('XML payload has no root element', { format: 'xml', offset: 0 });
+  return readings;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
+}
+
+/** Readings in the shape decodeXml() reads (always the long <field name=...> form). */
+export function encodeXml(readings: ReadonlyArray<{ device: string; ts: number; fields: Record<string, FieldValue>; tags?: Record<string, string> }>): Buffer {
+  const out = ['<?xml version="1.0" encoding="UTF-8"?>', '<readings>'];
+  for (const r of readings) {
+    out.push(`  <reading device="${escapeXml(r.device)}" ts="${new Date(r.ts).toISOString()}">`);
+    for (const [k, v] of Object.entries(r.fields)) {
+      out.push(`    <field name="${escapeXml(k)}" type="${typeof v}">${escapeXml(String(v))}</field>`);
+    }
+    for (const [k, v] of Object.entries(r.tags ?? {})) out.push(`    <tag name="${escapeXml(k)}">${escapeXml(v)}</tag>`);
+    out.push('  </reading>');
+  }
+  out.push('</readings>', '');
+  return Buffer.from(out.join('\n'), 'utf8');
+}

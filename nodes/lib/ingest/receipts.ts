@@ -1,0 +1,75 @@
+/**
+ * Receipts: which journal entries a message stands for. A receipt travels on
+ * msg.upperstack.receipts as plain data (Node-RED deep-clones messages) and
+ * names the input's journal and the entry's sequence number; the journal is
+ * looked up here by id when a share of the entry is consumed.
+ *
+ * An entry is owed one share per message that carries its receipt. Whoever
+ * sends one message on as several calls split() first; a terminal node (store,
+ * dead letter) consumes its share once the data is durable. The entry settles,
+ * and stops being replayed, when every share is consumed. nodes/shared/receipts.ts
+ * wraps these for messages, and docs/architecture.md states the rule.
+ */
+
+export interface Receipt {
+  /** Journal id (the input node's id). */
+  j: string;
+  /** Sequence number in that journal. */
+  s: number;
+}
+
+/** What a journal offers the receipts (nodes/lib/journal/journal.ts). */
+export interface ReceiptJournal {
+  settle(seq: number): void;
+  hold(seq: number, extra?: number): void;
+  stats(): { pending: number; bytes: number };
+}
+
+const journals = new Map<string, ReceiptJournal>();
+
+export function registerJournal(id: string, journal: ReceiptJournal): void {
+  journals.set(id, journal);
+}
+
+export function unregisterJournal(id: string, journal: ReceiptJournal): void {
+  if (journals.get(id) === journal) journals.delete(id);
+}
+
+/**
+ * One share of each entry is done: its data is durable where it ends (or it was
+ * given up on, with the reason reported). Entries of journals that are closed
+ * (the input was redeployed) are ignored: they replay at its next start.
+ */
+export function consumeReceipts(receipts: readonly Receipt[] | undefined): void {
+  if (!receipts) return;
+  for (let i = 0; i < receipts.length; i++) {
+    const r = receipts[i];
+    journals.get(r.j)?.settle(r.s);
+  }
+}
+
+/** The entries go on as `parts` messages: each part owes a share. `parts` below 2 changes nothing. */
+export function splitReceipts(receipts: readonly Receipt[] | undefined, parts: number): void {
+  if (!receipts || !(parts > 1)) return;
+  for (let i = 0; i < receipts.length; i++) {
+    const r = receipts[i];
+    journals.get(r.j)?.hold(r.s, parts - 1);
+  }
+}
+
+/** True when a value has the shape of a receipt list (messages may come from anywhere). */
+export function isReceiptList(v: unknown): v is Receipt[] {
+  return Array.isArray(v) && v.every((r) => r !== null && typeof r === 'object' && typeof (r as Receipt).j === 'string' && typeof (r as Receipt).s === 'number');
+}
+
+/** Sum of unsettled entries over all journals. */
+export function journalBacklog(): { journals: number; pending: number; bytes: number } {
+  let pending = 0;
+  let bytes = 0;
+  for (const j of journals.values()) {
+    const s = j.stats();
+    pending += s.pending;
+    bytes += s.bytes;
+  }
+  return { journals: journals.size, pending, bytes };
+}

@@ -1,0 +1,149 @@
+/**
+ * What an HTTP or CoAP request carries, turned into the readings to store and
+ * the failures to dead-letter, without any transport. The input runs it when a
+ * request arrives (so it can answer 400, 403, 415 or 422 and say how many
+ * readings were accepted) and again when the journaled request is replayed after
+ * a restart: the same bytes and receive time give the same outcome.
+ */
+import { decodeJson } from '../codec/json';
+import { decodeReadings } from '../codec/readings';
+import { formatFromContentType, type Format } from '../codec';
+import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError } from '../errors';
+import { normalizeReadings, type NormalizeResult, type Reading } from '../reading';
+import type { ReadingValidator } from '../schema/validator';
+import { parseInfluxLines } from './influx';
+import { insertReadings } from './cromflag';
+import { DeviceMismatchError } from './errors';
+
+/** Which route a request came in on. */
+export type InputRoute = 'ingest' | 'insert' | 'influx-v1' | 'influx-v2' | 'coap';
+
+export interface InputRequest {
+  route: InputRoute;
+  /** The device the path names (ingest, insert, coap). */
+  device?: string;
+  contentType?: string;
+  /** The body, already inflated. */
+  payload: Buffer;
+  receivedAt: number;
+  /** Route parameters: `precision` on the Influx routes. */
+  meta?: Record<string, string>;
+}
+
+export interface InputOptions {
+  validate: ReadingValidator;
+  /** Payload size limit of the decoders (bytes). */
+  maxBytes: number;
+  /** Protobuf message type for application/x-protobuf. */
+  protoType?: string;
+  protoDir?: string;
+  /** Format of CoAP application/octet-stream bodies (Content-Format 42). */
+  octetFormat?: Format;
+  /** Line protocol tag that names the device (default `device`). */
+  deviceTag?: string;
+}
+
+export interface InputFailure {
+  error: UpperstackError;
+  /** What failed: the body, one item of it, or one line. */
+  payload: unknown;
+  /** Position of the item in the body's batch. */
+  index?: number;
+  line?: number;
+  device?: string;
+}
+
+/** Why the request as a whole is turned down (its failures are still dead-lettered). */
+export type Refusal = 'malformed' | 'forbidden' | 'unsupported';
+
+export interface InputOutcome {
+  readings: Reading[];
+  failures: InputFailure[];
+  refusal?: Refusal;
+}
+
+/** Media types /ingest takes, for 415 answers. */
+export const INGEST_TYPES = [
+  'application/json',
+  'application/cbor',
+  'application/msgpack',
+  'application/x-msgpack',
+  'application/x-protobuf',
+  'application/xml',
+  'text/xml',
+  'text/plain (InfluxDB line protocol)',
+  'application/senml+json',
+  'application/senml+cbor',
+];
+
+function refuse(refusal: Refusal, error: UpperstackError, payload: Buffer, device?: string): InputOutcome {
+  return { readings: [], failures: [{ error, payload, ...(device ? { device } : {}) }], refusal };
+}
+
+/** The format of a body, or why there is none; CoAP's octet-stream takes the configured codec. */
+export function formatOf(req: InputRequest, opts: InputOptions): Format {
+  const ct = req.contentType?.split(';')[0].trim().toLowerCase();
+  if (!ct) throw new UnsupportedFormatError(`a Content-Type is required; use one of ${INGEST_TYPES.join(', ')}`);
+  if (ct === 'application/octet-stream' && req.route === 'coap' && opts.octetFormat) return opts.octetFormat;
+  const f = formatFromContentType(ct);
+  if (!f) throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported; use one of ${INGEST_TYPES.join(', ')}`, { contentType: ct });
+  return f;
+}
+
+export function processRequest(req: InputRequest, opts: InputOptions): InputOutcome {
+  if (req.route === 'influx-v1' || req.route === 'influx-v2') return influx(req, opts);
+  if (req.payload.length === 0) return refuse('malformed', new DecodeError('the request body is empty', { format: 'none', offset: 0 }), req.payload, req.device);
+  let items: NormalizeResult;
+  try {
+    if (req.route === 'insert') {
+      const ct = req.contentType?.split(';')[0].trim().toLowerCase();
+      if (ct && ct !== 'application/json') throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported here; /insert takes application/json`, { contentType: ct });
+      items = insertReadings(decodeJson(req.payload), req.device ?? '', req.receivedAt);
+    } else {
+      const format = formatOf(req, opts);
+      items = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes });
+    }
+  } catch (err) {
+    if (err instanceof DeviceMismatchError) return refuse('forbidden', err, req.payload, req.device);
+    if (err instanceof UnsupportedFormatError && /Content-Type/.test(err.message)) return refuse('unsupported', err, req.payload, req.device);
+    if (err instanceof ConfigError) return refuse('unsupported', new UnsupportedFormatError(`this input cannot decode ${req.contentType ?? 'the body'}: ${err.message}`), req.payload, req.device);
+    if (err instanceof UpperstackError) return refuse('malformed', err, req.payload, req.device);
+    throw err;
+  }
+  if (req.device !== undefined && req.route !== 'insert') {
+    const other = items.readings.findIndex((r) => r.device !== req.device);
+    if (other !== -1) {
+      const named = items.readings[other].device;
+      return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; a device may only send its own readings`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device' }), req.payload, req.device);
+    }
+  }
+  return validateAll(items, opts, req.device);
+}
+
+function validateAll(items: NormalizeResult, opts: InputOptions, device?: string, lines?: number[]): InputOutcome {
+  const readings: Reading[] = [];
+  const failures: InputFailure[] = [];
+  for (const r of items.rejected) failures.push({ error: r.error, payload: r.item, index: r.index, ...(lines ? { line: lines[r.index] } : {}), ...(device ? { device } : {}) });
+  for (let i = 0; i < items.readings.length; i++) {
+    const r = items.readings[i];
+    const v = opts.validate(r);
+    if (v.ok) readings.push(r);
+    else failures.push({ error: v.error, payload: r, index: i, device: r.device });
+  }
+  return { readings, failures };
+}
+
+function influx(req: InputRequest, opts: InputOptions): InputOutcome {
+  let parsed;
+  try {
+    parsed = parseInfluxLines(req.payload, req.meta?.precision, opts.deviceTag || 'device');
+  } catch (err) {
+    if (err instanceof UpperstackError) return refuse('malformed', err, req.payload);
+    throw err;
+  }
+  const items = normalizeReadings(parsed.readings, { receivedAt: req.receivedAt });
+  const out = validateAll(items, opts);
+  for (const f of parsed.failures) out.failures.push({ error: f.error, payload: f.text, line: f.line });
+  if (out.readings.length === 0 && out.failures.length > 0) out.refusal = 'malformed';
+  return out;
+}

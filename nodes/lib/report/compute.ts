@@ -1,0 +1,122 @@
+/**
+ * A report's content: for each selected device and field, the statistics of
+ * the period, plus the alerts and anomalies of the period. Reads the store page
+ * by page in time order; memory stays bounded by the page size and the number
+ * of series.
+ */
+import { BadParameterError } from '../errors';
+import type { FieldValue } from '../reading';
+import type { TimeSeriesStore } from '../store/types';
+import { durationMs, INTEGRAL_PER_MS, MAX_SERIES, type ReportDefinition } from './definition';
+import type { Period } from './period';
+import { medianInterval, SeriesAccumulator, type FieldStats } from './stats';
+import { replayAnomalies, storeDirectory, summarizeEvents, type DeviceDirectory, type EventSummary } from './sources';
+
+const PAGE = 10_000;
+export const MAX_LISTED_EVENTS = 200;
+
+export interface SeriesReport {
+  device: string;
+  field: string;
+  unit: string;
+  tags: Record<string, string>;
+  stats: FieldStats;
+}
+
+export interface ReportData {
+  name: string;
+  title: string;
+  generatedAt: number;
+  period: Period;
+  devices: string[];
+  fields: string[];
+  series: SeriesReport[];
+  alerts: EventSummary;
+  anomalies: EventSummary;
+  integralPer: string;
+}
+
+export interface ReportContext {
+  store: TimeSeriesStore;
+  /** Default: devices and tags from the store's readings. */
+  directory?: DeviceDirectory;
+  now: number;
+}
+
+async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory): Promise<Array<{ device: string; tags: Record<string, string>; fields: string[] }>> {
+  const sel = def.devices;
+  const needDirectory = sel.mode !== 'list' || def.fields.length === 0;
+  const known = needDirectory ? await directory.devices(period) : [];
+  if (sel.mode === 'list') {
+    return sel.list.map((device) => known.find((k) => k.device === device) ?? { device, tags: {}, fields: [] });
+  }
+  if (sel.mode === 'tag') return known.filter((k) => k.tags[sel.tag] === sel.value);
+  return known;
+}
+
+/** Median interval of each field over the first page of the period: the "auto" expected interval. */
+async function inferIntervals(store: TimeSeriesStore, device: string, fields: string[], period: Period): Promise<Map<string, number | undefined>> {
+  const page = await store.readings({ device, from: period.from, to: period.to, fields, limit: PAGE });
+  const out = new Map<string, number | undefined>();
+  for (const f of fields) out.set(f, medianInterval(page.readings.filter((r) => r.fields[f] !== undefined).map((r) => r.ts)));
+  return out;
+}
+
+export async function computeReport(def: ReportDefinition, period: Period, ctx: ReportContext): Promise<ReportData> {
+  const directory = ctx.directory ?? storeDirectory(ctx.store);
+  const devices = await selectDevices(def, period, directory);
+  const total = devices.reduce((n, d) => n + (def.fields.length ? def.fields.length : d.fields.length), 0);
+  if (total > MAX_SERIES) {
+    throw new BadParameterError('devices', `the report would cover ${total} series (device × field); at most ${MAX_SERIES}: choose fewer devices or name the fields`);
+  }
+  const fixedEvery = durationMs(def.expectedEvery, 'expectedEvery');
+  const gapMs = durationMs(def.gapsLongerThan, 'gapsLongerThan');
+  const series: SeriesReport[] = [];
+  const allFields = new Set<string>();
+  for (const d of devices) {
+    const fields = def.fields.length ? def.fields : d.fields;
+    if (fields.length === 0) continue;
+    fields.forEach((f) => allFields.add(f));
+    const every = fixedEvery === undefined ? await inferIntervals(ctx.store, d.device, fields, period) : undefined;
+    const acc = new Map<string, SeriesAccumulator>();
+    for (const f of fields) {
+      acc.set(
+        f,
+        new SeriesAccumulator({
+          from: period.from,
+          to: period.to,
+          expectedEveryMs: fixedEvery ?? every?.get(f),
+          gapMs,
+          above: def.thresholds[f]?.above,
+          below: def.thresholds[f]?.below,
+          integralPerMs: INTEGRAL_PER_MS[def.integralPer],
+        }),
+      );
+    }
+    let cursor: string | undefined;
+    do {
+      const page = await ctx.store.readings({ device: d.device, from: period.from, to: period.to, fields, limit: PAGE, cursor });
+      for (const r of page.readings) {
+        for (const f of fields) {
+          const v: FieldValue | undefined = r.fields[f];
+          if (v !== undefined) acc.get(f)!.add(r.ts, v);
+        }
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    for (const f of fields) series.push({ device: d.device, field: f, unit: def.units[f] ?? '', tags: d.tags, stats: acc.get(f)!.result() });
+  }
+  const q = { devices: devices.map((d) => d.device), fields: [...allFields].sort(), from: period.from, to: period.to, limit: MAX_LISTED_EVENTS };
+  return {
+    name: def.name,
+    title: def.title || def.name,
+    generatedAt: ctx.now,
+    period,
+    devices: q.devices,
+    fields: q.fields,
+    series,
+    alerts: await summarizeEvents('alerts', def.alerts, undefined, q),
+    anomalies: await summarizeEvents('anomalies', def.anomalies, replayAnomalies(ctx.store), q),
+    integralPer: def.integralPer,
+  };
+}

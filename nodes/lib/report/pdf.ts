@@ -1,0 +1,143 @@
+/**
+ * PDF files with pdfkit (pure JavaScript, no browser): the report with its
+ * charts drawn as vector paths from the same geometry as the HTML's SVG. The
+ * standard PDF fonts are used, so nothing is embedded and the output depends
+ * only on the content and the creation time.
+ */
+import PDFDocument from 'pdfkit';
+import { chartGeometry, type ChartGeometry } from './chart';
+import type { ReportData } from './compute';
+import { localText } from './period';
+import { durationText, factsOf, gapsText } from './render';
+import type { EventSummary } from './sources';
+
+type Doc = InstanceType<typeof PDFDocument>;
+
+// WinAnsi characters beyond Latin-1 that the standard fonts have.
+const WIN_ANSI_EXTRA = new Set('€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ');
+
+/** Text the standard fonts can show: other characters become "?". */
+export function pdfText(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    out += c === 0x0a || (c >= 0x20 && c <= 0x7e) || (c >= 0xa0 && c <= 0xff) || WIN_ANSI_EXTRA.has(ch) ? ch : c === 0x2192 ? '->' : '?';
+  }
+  return out;
+}
+
+export function pdfBuffer(draw: (doc: Doc) => void, info: { title: string; createdAt: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const doc = new PDFDocument({
+      size: 'A4',
+      margin: 40,
+      bufferPages: false,
+      info: { Title: pdfText(info.title), Producer: 'Upperstack', Creator: 'Upperstack', CreationDate: new Date(info.createdAt) },
+    });
+    const chunks: Buffer[] = [];
+    doc.on('data', (c: Buffer) => chunks.push(c));
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+    try {
+      draw(doc);
+      doc.end();
+    } catch (err) {
+      reject(err);
+    }
+  });
+}
+
+/** Draws a chart with its top-left corner at (x, y), `width` points wide. */
+export function drawChart(doc: Doc, g: ChartGeometry, x: number, y: number, width: number): void {
+  const k = width / g.width;
+  doc.save();
+  doc.translate(x, y).scale(k);
+  const { plot } = g;
+  doc.rect(plot.x, plot.y, plot.w, plot.h).fillAndStroke('#fafbfc', '#c8ccd0');
+  doc.lineWidth(0.5);
+  for (const t of g.yTicks) {
+    doc.moveTo(plot.x, t.y).lineTo(plot.x + plot.w, t.y).stroke('#e3e6e8');
+    doc.fillColor('#555555').font('Helvetica').fontSize(8).text(pdfText(t.label), 0, t.y - 4, { width: plot.x - 6, align: 'right', lineBreak: false });
+  }
+  for (const t of g.xTicks) doc.fillColor('#555555').fontSize(8).text(pdfText(t.label), t.x - 30, plot.y + plot.h + 6, { width: 60, align: 'center', lineBreak: false });
+  for (const b of g.bands) {
+    if (b.length < 2) continue;
+    doc.polygon(...b).fillOpacity(0.45).fill('#9cc3e6');
+    doc.fillOpacity(1);
+  }
+  doc.lineWidth(1.5);
+  for (const l of g.lines) {
+    if (l.length === 1) doc.circle(l[0][0], l[0][1], 2).fill('#1f5f99');
+    else {
+      doc.moveTo(l[0][0], l[0][1]);
+      for (let i = 1; i < l.length; i++) doc.lineTo(l[i][0], l[i][1]);
+      doc.stroke('#1f5f99');
+    }
+  }
+  doc.lineWidth(1);
+  for (const t of g.thresholds) {
+    const color = t.kind === 'above' ? '#c0392b' : '#d68910';
+    doc.moveTo(plot.x, t.y).lineTo(plot.x + plot.w, t.y).dash(4, { space: 3 }).stroke(color).undash();
+    doc.fillColor(color).fontSize(8).text(pdfText(t.label), plot.x + plot.w - 124, t.y - 11, { width: 120, align: 'right', lineBreak: false });
+  }
+  doc.restore();
+  doc.fillColor('#000000');
+}
+
+const LEFT = 40;
+const WIDTH = 515;
+
+function ensureRoom(doc: Doc, h: number): void {
+  if (doc.y + h > doc.page.height - doc.page.margins.bottom) doc.addPage();
+}
+
+function events(doc: Doc, title: string, e: EventSummary, zone: string): void {
+  ensureRoom(doc, 60);
+  doc.moveDown(0.6).font('Helvetica-Bold').fontSize(12).fillColor('#000000').text(pdfText(e.available ? `${title}: ${e.total}` : title), LEFT);
+  doc.font('Helvetica').fontSize(9).fillColor('#555555').text(pdfText(e.note), LEFT, undefined, { width: WIDTH });
+  doc.fillColor('#000000');
+  for (const [dev, c] of Object.entries(e.byDevice).sort()) doc.text(pdfText(`${dev}: ${c}`), LEFT + 10);
+  for (const i of e.items.slice(0, 50)) {
+    ensureRoom(doc, 14);
+    doc.text(pdfText(`${localText(i.ts, zone, 'yyyy-LL-dd HH:mm:ss')} ${i.device}${i.field ? `/${i.field}` : ''}: ${i.text}`), LEFT + 10, undefined, { width: WIDTH - 10 });
+  }
+}
+
+/** The report as PDF: header, then each series with its chart (the first on page 1), events, and the summary table. */
+export function reportPdf(d: ReportData, id: string, createdAt: number): Promise<Buffer> {
+  const zone = d.period.timezone;
+  return pdfBuffer(
+    (doc) => {
+      doc.font('Helvetica-Bold').fontSize(18).text(pdfText(d.title), LEFT, 40);
+      doc.font('Helvetica').fontSize(10).fillColor('#555555');
+      doc.text(pdfText(`${d.period.label} (${localText(d.period.from, zone)} – ${localText(d.period.to, zone)} ${zone})`));
+      doc.text(pdfText(`${d.devices.length} devices · ${d.series.length} series · report ${id} · generated ${localText(d.generatedAt, zone)}`));
+      const alerts = d.alerts.available ? String(d.alerts.total) : 'not available';
+      const anomalies = d.anomalies.available ? String(d.anomalies.total) : 'not available';
+      doc.text(pdfText(`Alerts raised: ${alerts} · Anomalies flagged: ${anomalies}`));
+      doc.fillColor('#000000').moveDown(0.5);
+      if (d.series.length === 0) doc.fontSize(11).text('No readings matched this report in the period.');
+      for (const s of d.series) {
+        const g = chartGeometry(s.stats, d.period);
+        const chartH = g ? (g.height * WIDTH) / g.width : 0;
+        ensureRoom(doc, chartH + 70);
+        doc.moveDown(0.4).font('Helvetica-Bold').fontSize(11).text(pdfText(`${s.device} · ${s.field}${s.unit ? ` (${s.unit})` : ''}`), LEFT);
+        if (g) {
+          const top = doc.y + 4;
+          drawChart(doc, g, LEFT, top, WIDTH);
+          doc.y = top + chartH + 4;
+        }
+        doc.font('Helvetica').fontSize(9).text(pdfText(factsOf(s, d).join(' · ')), LEFT, doc.y, { width: WIDTH });
+        const gaps = gapsText(s, zone);
+        if (gaps.length) {
+          doc.text(pdfText(`Gaps longer than ${durationText(s.stats.gapMs)}: ${s.stats.gapCount}`), LEFT);
+          for (const t of gaps.slice(0, 20)) doc.text(pdfText(`  ${t}`), LEFT + 10);
+          if (gaps.length > 20) doc.text(pdfText(`  … ${s.stats.gapCount - 20} more in the JSON and HTML files`), LEFT + 10);
+        }
+      }
+      events(doc, 'Alerts raised', d.alerts, zone);
+      events(doc, 'Anomalies flagged', d.anomalies, zone);
+    },
+    { title: `${d.title} – ${d.period.label}`, createdAt },
+  );
+}

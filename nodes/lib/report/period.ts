@@ -1,0 +1,107 @@
+/**
+ * Report periods in a named time zone: calendar-aligned (the previous hour,
+ * day, ISO week or month before a moment) or rolling (the 24 hours, 7 days or
+ * one month up to it). Calendar arithmetic is luxon's, so DST days are 23 or
+ * 25 hours long and months end where they end.
+ */
+import { DateTime, IANAZone } from 'luxon';
+import { BadParameterError, ConfigError } from '../errors';
+
+export const PERIOD_KINDS = ['previous-hour', 'previous-day', 'previous-week', 'previous-month', 'last-24h', 'last-7d', 'last-month'] as const;
+export type PeriodKind = (typeof PERIOD_KINDS)[number];
+
+export interface Period {
+  /** Epoch ms, inclusive. */
+  from: number;
+  /** Epoch ms, exclusive. */
+  to: number;
+  timezone: string;
+  /** Names the period uniquely for one report: marks and file names use it ("2026-10-05", "2026-W41", "2026-10"). */
+  key: string;
+  /** For people: "Mon 5 Oct 2026", "Week 41 2026", "October 2026". */
+  label: string;
+}
+
+export function checkZone(zone: string, path = 'timezone'): string {
+  if (typeof zone !== 'string' || !IANAZone.isValidZone(zone)) {
+    throw new ConfigError(`${path} must be an IANA time zone such as "Europe/Berlin" or "UTC", got ${JSON.stringify(zone)}`, { path });
+  }
+  return zone;
+}
+
+function local(ms: number, zone: string): DateTime {
+  return DateTime.fromMillis(ms, { zone });
+}
+
+function compact(dt: DateTime): string {
+  return dt.toFormat("yyyyLLdd'T'HHmm");
+}
+
+function span(from: DateTime, to: DateTime, zone: string, key: string, label: string): Period {
+  return { from: from.toMillis(), to: to.toMillis(), timezone: zone, key, label };
+}
+
+/** The period of `kind` that a run at `at` (epoch ms) reports on. */
+export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
+  checkZone(zone);
+  const now = local(at, zone);
+  switch (kind) {
+    case 'previous-hour': {
+      const to = now.startOf('hour');
+      const from = to.minus({ hours: 1 });
+      return span(from, to, zone, from.toFormat("yyyy-LL-dd'T'HH"), `${from.toFormat('ccc d LLL yyyy HH:mm')} – ${to.toFormat('HH:mm')}`);
+    }
+    case 'previous-day': {
+      const to = now.startOf('day');
+      const from = to.minus({ days: 1 });
+      return span(from, to, zone, from.toFormat('yyyy-LL-dd'), from.toFormat('ccc d LLL yyyy'));
+    }
+    case 'previous-week': {
+      const to = now.startOf('week');
+      const from = to.minus({ weeks: 1 });
+      return span(from, to, zone, from.toFormat("kkkk-'W'WW"), `Week ${from.weekNumber} ${from.weekYear} (${from.toFormat('d LLL')} – ${to.minus({ days: 1 }).toFormat('d LLL yyyy')})`);
+    }
+    case 'previous-month': {
+      const to = now.startOf('month');
+      const from = to.minus({ months: 1 });
+      return span(from, to, zone, from.toFormat('yyyy-LL'), from.toFormat('LLLL yyyy'));
+    }
+    case 'last-24h':
+    case 'last-7d':
+    case 'last-month': {
+      const to = now.startOf('minute');
+      const from = kind === 'last-24h' ? to.minus({ hours: 24 }) : kind === 'last-7d' ? to.minus({ days: 7 }) : to.minus({ months: 1 });
+      return span(from, to, zone, `${kind}-${compact(to)}`, `${from.toFormat('d LLL yyyy HH:mm')} – ${to.toFormat('d LLL yyyy HH:mm')}`);
+    }
+    default:
+      throw new ConfigError(`period must be one of ${PERIOD_KINDS.join(', ')}, got ${JSON.stringify(kind)}`, { path: 'period' });
+  }
+}
+
+/** The calendar month "2026-10" in a zone, as an invoice period. */
+export function monthPeriod(text: string, zone: string, parameter = 'period'): Period {
+  checkZone(zone);
+  const m = /^(\d{4})-(\d{2})$/.exec(typeof text === 'string' ? text.trim() : '');
+  const month = m ? Number(m[2]) : 0;
+  if (!m || month < 1 || month > 12) throw new BadParameterError(parameter, `"${parameter}" must be a month written YYYY-MM, e.g. "2026-10", got ${JSON.stringify(text)}`);
+  const from = DateTime.fromObject({ year: Number(m[1]), month, day: 1 }, { zone });
+  return span(from, from.plus({ months: 1 }), zone, from.toFormat('yyyy-LL'), from.toFormat('LLLL yyyy'));
+}
+
+/** An explicit range; the key names both ends in the zone's local time. */
+export function explicitPeriod(from: number, to: number, zone: string): Period {
+  checkZone(zone);
+  if (!(to > from)) throw new BadParameterError('to', `"to" must be after "from"`);
+  const a = local(from, zone);
+  const b = local(to, zone);
+  return span(a, b, zone, `${compact(a)}-${compact(b)}`, `${a.toFormat('d LLL yyyy HH:mm')} – ${b.toFormat('d LLL yyyy HH:mm')}`);
+}
+
+/** "2026-10-05T06:00:00+02:00" in the period's zone, for file contents. */
+export function localIso(ms: number, zone: string): string {
+  return local(ms, zone).toISO({ suppressMilliseconds: true }) ?? new Date(ms).toISOString();
+}
+
+export function localText(ms: number, zone: string, format = 'yyyy-LL-dd HH:mm'): string {
+  return local(ms, zone).toFormat(format);
+}

@@ -1,0 +1,160 @@
+/**
+ * A report's files: CSV (one row per device × field), JSON (everything,
+ * timestamps in ISO 8601) and a self-contained HTML page (inline CSS and SVG,
+ * no scripts, opens offline). The PDF is in ./pdf.
+ */
+import { csvCell } from '../api/format';
+import { chartGeometry, formatNumber } from './chart';
+import type { ReportData, SeriesReport } from './compute';
+import { localIso, localText } from './period';
+import { chartSvg, escapeXml } from './svg';
+import type { EventSummary } from './sources';
+
+export interface ReportFile {
+  name: string;
+  contentType: string;
+  data: Buffer;
+}
+
+const EOL = '\r\n';
+
+export function durationText(ms: number | null): string {
+  if (ms === null) return '';
+  const s = Math.round(ms / 1000);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const parts = [d ? `${d}d` : '', h ? `${h}h` : '', m ? `${m}m` : '', sec && !d ? `${sec}s` : ''].filter(Boolean);
+  return parts.length ? parts.join(' ') : '0s';
+}
+
+export function integralUnit(s: SeriesReport, per: string): string {
+  return s.unit ? `${s.unit}·${per}` : `·${per}`;
+}
+
+const CSV_COLUMNS = [
+  'device', 'field', 'unit', 'count', 'min', 'max', 'mean', 'last', 'last_ts', 'sum', 'integral', 'integral_unit',
+  'completeness_pct', 'expected_every_s', 'gaps', 'gap_limit_s', 'longest_gap_s', 'above', 'time_above_s', 'below', 'time_below_s',
+];
+
+const num = (v: number | null | undefined) => (v === null || v === undefined ? '' : String(v));
+const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? '' : String(ms / 1000));
+
+export function reportCsv(d: ReportData): string {
+  const rows = [CSV_COLUMNS.join(',')];
+  for (const s of d.series) {
+    const st = s.stats;
+    const longest = st.gaps.reduce((m, g) => Math.max(m, g.ms), 0);
+    rows.push(
+      [
+        csvCell(s.device), csvCell(s.field), csvCell(s.unit), String(st.count), num(st.min), num(st.max), num(st.mean),
+        st.last ? csvCell(st.last.value) : '', st.last ? localIso(st.last.ts, d.period.timezone) : '', num(st.sum), num(st.integral),
+        csvCell(st.integral === null ? '' : integralUnit(s, d.integralPer)), st.completeness ? st.completeness.percent.toFixed(2) : '',
+        secs(st.completeness?.expectedEveryMs), String(st.gapCount), secs(st.gapMs), st.gapCount ? String(longest / 1000) : '',
+        num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs),
+      ].join(','),
+    );
+  }
+  return rows.join(EOL) + EOL;
+}
+
+export function reportJson(d: ReportData, id: string): string {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const events = (e: EventSummary) => ({ ...e, items: e.items.map((i) => ({ ...i, ts: iso(i.ts) })) });
+  return JSON.stringify(
+    {
+      id,
+      name: d.name,
+      title: d.title,
+      generatedAt: iso(d.generatedAt),
+      period: { key: d.period.key, label: d.period.label, from: iso(d.period.from), to: iso(d.period.to), timezone: d.period.timezone },
+      devices: d.devices,
+      fields: d.fields,
+      integralPer: d.integralPer,
+      series: d.series.map((s) => ({
+        device: s.device,
+        field: s.field,
+        unit: s.unit,
+        tags: s.tags,
+        ...s.stats,
+        last: s.stats.last ? { ts: iso(s.stats.last.ts), value: s.stats.last.value } : null,
+        gaps: s.stats.gaps.map((g) => ({ from: iso(g.from), to: iso(g.to), ms: g.ms })),
+        chart: s.stats.chart.map((b) => ({ ts: iso(b.ts), min: b.min, max: b.max, mean: b.mean })),
+      })),
+      alerts: events(d.alerts),
+      anomalies: events(d.anomalies),
+    },
+    null,
+    2,
+  );
+}
+
+const CSS = `body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1d2327;margin:24px auto;max-width:1000px;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde1e4;padding-bottom:4px}h3{font-size:14px;margin:18px 0 6px}
+.meta{color:#5b6570;font-size:13px}table{border-collapse:collapse;font-size:12.5px;width:100%}th,td{border-bottom:1px solid #e6e9eb;padding:4px 6px;text-align:right;white-space:nowrap}
+th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}th{background:#f3f5f6;font-weight:600}.series{break-inside:avoid;margin-bottom:18px}
+.facts{font-size:12.5px;color:#333;margin:4px 0}.na{color:#8a6d3b}.chart{max-width:100%;height:auto}ul{font-size:12.5px;margin:4px 0}`;
+
+function eventsHtml(title: string, e: EventSummary, zone: string): string {
+  if (!e.available) return `<h2>${escapeXml(title)}</h2><p class="na">${escapeXml(e.note)}</p>`;
+  const rows = Object.entries(e.byDevice)
+    .sort()
+    .map(([dev, c]) => `<tr><td>${escapeXml(dev)}</td><td>${c}</td></tr>`)
+    .join('');
+  const items = e.items
+    .map((i) => `<li>${escapeXml(localText(i.ts, zone, 'yyyy-LL-dd HH:mm:ss'))} ${escapeXml(i.device)}${i.field ? `/${escapeXml(i.field)}` : ''}: ${escapeXml(i.text)}</li>`)
+    .join('');
+  return `<h2>${escapeXml(title)}: ${e.total}</h2><p class="meta">${escapeXml(e.note)}</p>${rows ? `<table><tr><th>device</th><th>count</th></tr>${rows}</table>` : ''}${items ? `<ul>${items}</ul>` : ''}${e.total > e.items.length ? `<p class="meta">${e.items.length} of ${e.total} listed</p>` : ''}`;
+}
+
+function factsOf(s: SeriesReport, d: ReportData): string[] {
+  const st = s.stats;
+  const u = s.unit ? ` ${s.unit}` : '';
+  const facts = [`${st.count} readings`];
+  if (st.numeric) {
+    facts.push(`min ${formatNumber(st.min)}${u}`, `max ${formatNumber(st.max)}${u}`, `mean ${formatNumber(st.mean)}${u}`, `sum ${formatNumber(st.sum)}`, `integral ${formatNumber(st.integral)} ${integralUnit(s, d.integralPer)}`);
+  }
+  if (st.last) facts.push(`last ${typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)}${typeof st.last.value === 'number' ? u : ''} at ${localText(st.last.ts, d.period.timezone)}`);
+  if (st.completeness) facts.push(`completeness ${st.completeness.percent.toFixed(1)}% (${st.completeness.received} of ${st.completeness.expected}, every ${durationText(st.completeness.expectedEveryMs)})`);
+  if (st.timeAboveMs !== null) facts.push(`above ${formatNumber(st.above)}${u}: ${durationText(st.timeAboveMs)}`);
+  if (st.timeBelowMs !== null) facts.push(`below ${formatNumber(st.below)}${u}: ${durationText(st.timeBelowMs)}`);
+  return facts;
+}
+
+export function gapsText(s: SeriesReport, zone: string): string[] {
+  return s.stats.gaps.map((g) => `${localText(g.from, zone)} – ${localText(g.to, zone)} (${durationText(g.ms)})`);
+}
+
+export function reportHtml(d: ReportData, id: string): string {
+  const zone = d.period.timezone;
+  const parts: string[] = [];
+  parts.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`);
+  parts.push(`<title>${escapeXml(d.title)} – ${escapeXml(d.period.label)}</title><style>${CSS}</style></head><body>`);
+  parts.push(`<h1>${escapeXml(d.title)}</h1><p class="meta">${escapeXml(d.period.label)} (${escapeXml(localText(d.period.from, zone))} – ${escapeXml(localText(d.period.to, zone))} ${escapeXml(zone)}) · ${d.devices.length} devices · generated ${escapeXml(localText(d.generatedAt, zone, 'yyyy-LL-dd HH:mm'))} · report ${escapeXml(id)}</p>`);
+  parts.push('<h2>Summary</h2><table><tr><th>device</th><th>field</th><th>count</th><th>min</th><th>max</th><th>mean</th><th>last</th><th>integral</th><th>complete</th><th>gaps</th></tr>');
+  for (const s of d.series) {
+    const st = s.stats;
+    parts.push(
+      `<tr><td>${escapeXml(s.device)}</td><td>${escapeXml(s.field)}${s.unit ? ` (${escapeXml(s.unit)})` : ''}</td><td>${st.count}</td><td>${formatNumber(st.min)}</td><td>${formatNumber(st.max)}</td><td>${formatNumber(st.mean)}</td><td>${st.last ? escapeXml(typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)) : ''}</td><td>${st.integral === null ? '' : `${formatNumber(st.integral)} ${escapeXml(integralUnit(s, d.integralPer))}`}</td><td>${st.completeness ? `${st.completeness.percent.toFixed(1)}%` : ''}</td><td>${st.gapCount}</td></tr>`,
+    );
+  }
+  parts.push('</table>');
+  parts.push(eventsHtml('Alerts raised', d.alerts, zone));
+  parts.push(eventsHtml('Anomalies flagged', d.anomalies, zone));
+  parts.push('<h2>Series</h2>');
+  for (const s of d.series) {
+    const title = `${s.device} · ${s.field}${s.unit ? ` (${s.unit})` : ''}`;
+    parts.push(`<div class="series"><h3>${escapeXml(title)}</h3>`);
+    const g = chartGeometry(s.stats, d.period);
+    if (g) parts.push(chartSvg(g, title));
+    parts.push(`<p class="facts">${factsOf(s, d).map(escapeXml).join(' · ')}</p>`);
+    const gaps = gapsText(s, zone);
+    if (gaps.length) parts.push(`<p class="facts">Gaps longer than ${escapeXml(durationText(s.stats.gapMs))}: ${s.stats.gapCount}</p><ul>${gaps.map((t) => `<li>${escapeXml(t)}</li>`).join('')}</ul>`);
+    parts.push('</div>');
+  }
+  parts.push('</body></html>');
+  return parts.join('\n');
+}
+
+export { factsOf };

@@ -1,0 +1,258 @@
+/**
+ * Runs a report (or invoice run) on a node-cron schedule in a named time zone,
+ * producing each period exactly once:
+ * - every produced period is recorded in a marks file (atomically replaced),
+ *   so a restart or a second trigger never produces it again;
+ * - at start, and at every scheduled run, the periods since the previous
+ *   scheduled run's period that were not produced are produced, oldest first
+ *   (the runtime was down at 06:00, or a DST change skipped the run time),
+ *   at most `catchUp` of them;
+ * - a period whose run failed is kept and tried again at every run until produced;
+ * - the first start of a new schedule produces nothing until its first run time.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import cron, { type ScheduledTask } from 'node-cron';
+import { ConfigError } from '../errors';
+import { checkZone, periodAt, type Period, type PeriodKind } from './period';
+
+export const PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'cron'] as const;
+export type Preset = (typeof PRESETS)[number];
+
+/** The cron expression of a preset at a time of day "HH:MM" (hourly: at minute MM). */
+export function cronOf(preset: Preset, at: string, expression: string): string {
+  if (preset === 'cron') return checkCron(expression);
+  const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(at);
+  if (!m) throw new ConfigError(`time must be HH:MM (24 hours), e.g. 06:00, got ${JSON.stringify(at)}`, { path: 'at' });
+  const [h, min] = [Number(m[1]), Number(m[2])];
+  switch (preset) {
+    case 'hourly':
+      return `${min} * * * *`;
+    case 'daily':
+      return `${min} ${h} * * *`;
+    case 'weekly':
+      return `${min} ${h} * * 1`;
+    case 'monthly':
+      return `${min} ${h} 1 * *`;
+    default:
+      throw new ConfigError(`schedule must be one of ${PRESETS.join(', ')}, got ${JSON.stringify(preset)}`, { path: 'schedule' });
+  }
+}
+
+/** A five-field cron expression (minute hour day-of-month month day-of-week), checked by node-cron. */
+export function checkCron(expression: string): string {
+  const e = typeof expression === 'string' ? expression.trim().replace(/\s+/g, ' ') : '';
+  if (e.split(' ').length !== 5) {
+    throw new ConfigError(`cron expression must have five fields (minute hour day month weekday), e.g. "0 6 * * 1-5", got ${JSON.stringify(expression)}`, { path: 'cron' });
+  }
+  const v = cron.validateDetailed(e);
+  if (!v.valid) throw new ConfigError(`cron expression ${JSON.stringify(e)}: ${v.errors.map((x) => x.message).join('; ')}`, { path: 'cron' });
+  return e;
+}
+
+/**
+ * Fire times of a five-field expression in (after, until], ascending, at most
+ * the last `max`. A zone's offset is a multiple of 15 minutes, so only the UTC
+ * minutes that can be a matching local minute are tested.
+ */
+export function slotsBetween(expression: string, timezone: string, after: number, until: number, max = 1000): number[] {
+  const task = cron.createTask(expression, () => undefined, { timezone });
+  try {
+    const minutes = cron.parse(expression).minute;
+    const utcMinutes = new Set<number>();
+    for (const m of minutes) for (const k of [0, 15, 30, 45]) utcMinutes.add((m - k + 60) % 60);
+    const sorted = [...utcMinutes].sort((a, b) => a - b);
+    const out: number[] = [];
+    const HOUR = 3_600_000;
+    for (let h = Math.floor(after / HOUR) * HOUR; h <= until; h += HOUR) {
+      for (const m of sorted) {
+        const t = h + m * 60_000;
+        if (t <= after || t > until) continue;
+        if (task.match(new Date(t))) {
+          out.push(t);
+          if (out.length > max) out.shift();
+        }
+      }
+    }
+    return out;
+  } finally {
+    void task.destroy();
+  }
+}
+
+interface MarksFile {
+  /** The last scheduled run time handled, epoch ms. */
+  lastSlot?: number;
+  /** Period key → when it was produced and its id. */
+  produced: Record<string, { at: number; id: string }>;
+  /** Periods whose run failed: retried at every run until produced. */
+  pending?: Record<string, Period>;
+}
+
+const MAX_MARKS = 2000;
+
+/** Which periods of a report were produced, kept in one JSON file. */
+export class Marks {
+  private data: MarksFile;
+
+  constructor(readonly path: string) {
+    try {
+      const raw = JSON.parse(readFileSync(path, 'utf8')) as MarksFile;
+      const obj = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? v : {});
+      this.data = { lastSlot: typeof raw.lastSlot === 'number' ? raw.lastSlot : undefined, produced: obj(raw.produced) as MarksFile['produced'], pending: obj(raw.pending) as Record<string, Period> };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`cannot read the schedule marks ${path}: ${(err as Error).message}`, { path });
+      this.data = { produced: {} };
+    }
+  }
+
+  get lastSlot(): number | undefined {
+    return this.data.lastSlot;
+  }
+
+  produced(key: string): { at: number; id: string } | undefined {
+    return Object.prototype.hasOwnProperty.call(this.data.produced, key) ? this.data.produced[key] : undefined;
+  }
+
+  /** Failed periods still to produce, oldest first. */
+  pending(): Period[] {
+    return Object.values(this.data.pending ?? {}).sort((a, b) => a.from - b.from);
+  }
+
+  fail(p: Period, max: number): void {
+    const pending = (this.data.pending ??= {});
+    pending[p.key] = p;
+    const keys = Object.keys(pending).sort((a, b) => pending[a].from - pending[b].from);
+    for (const k of keys.slice(0, Math.max(0, keys.length - max))) delete pending[k];
+    this.save();
+  }
+
+  mark(key: string, id: string, at: number): void {
+    this.data.produced[key] = { at, id };
+    if (this.data.pending) delete this.data.pending[key];
+    const keys = Object.keys(this.data.produced);
+    if (keys.length > MAX_MARKS) {
+      keys.sort((a, b) => this.data.produced[a].at - this.data.produced[b].at);
+      for (const k of keys.slice(0, keys.length - MAX_MARKS)) delete this.data.produced[k];
+    }
+    this.save();
+  }
+
+  setLastSlot(slot: number): void {
+    if (this.data.lastSlot !== undefined && slot <= this.data.lastSlot) return;
+    this.data.lastSlot = slot;
+    this.save();
+  }
+
+  private save(): void {
+    mkdirSync(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.data));
+    renameSync(tmp, this.path);
+  }
+}
+
+export interface ScheduleOptions {
+  expression: string;
+  timezone: string;
+  period: PeriodKind;
+  marks: Marks;
+  /** Produces the period; resolves with the id of what it produced. */
+  produce: (period: Period, slot: number) => Promise<string>;
+  /** Most missed periods produced at once (default 31). */
+  catchUp?: number;
+  onError?: (err: Error, period: Period) => void;
+  /** Epoch ms now; tests move time with mock timers, which this follows. */
+  now?: () => number;
+}
+
+const CALENDAR = new Set<PeriodKind>(['previous-hour', 'previous-day', 'previous-week', 'previous-month']);
+
+export class ReportSchedule {
+  private task?: ScheduledTask;
+  private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
+  readonly expression: string;
+
+  constructor(private readonly o: ScheduleOptions) {
+    this.expression = checkCron(o.expression);
+    checkZone(o.timezone);
+  }
+
+  private now(): number {
+    return this.o.now ? this.o.now() : Date.now();
+  }
+
+  /** Produces what was missed while stopped, then follows the schedule. */
+  start(): void {
+    this.stopped = false;
+    const now = this.now();
+    const last = this.o.marks.lastSlot;
+    if (last === undefined) this.o.marks.setLastSlot(now);
+    else {
+      const slots = slotsBetween(this.expression, this.o.timezone, last, now, 1);
+      if (slots.length) this.enqueue(slots[slots.length - 1]);
+    }
+    this.task = cron.schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone });
+  }
+
+  /** The next scheduled run, epoch ms. */
+  next(): number | undefined {
+    return this.task?.getNextRun()?.getTime();
+  }
+
+  /** Resolves when every run started so far has finished. */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.task) {
+      await this.task.stop();
+      await this.task.destroy();
+      this.task = undefined;
+    }
+    await this.chain;
+  }
+
+  /** Periods a run at `slot` owes: its own, and those back to the previous run's that were not produced. */
+  duePeriods(slot: number): Period[] {
+    const kind = this.o.period;
+    const zone = this.o.timezone;
+    const own = periodAt(kind, slot, zone);
+    const out = [own];
+    const last = this.o.marks.lastSlot;
+    if (CALENDAR.has(kind) && last !== undefined) {
+      const covered = periodAt(kind, last, zone);
+      let p = own;
+      const limit = this.o.catchUp ?? 31;
+      while (out.length < limit) {
+        p = periodAt(kind, p.from, zone);
+        // The previous run's own period was handled then (produced, or failed and reported).
+        if (p.from <= covered.from) break;
+        out.push(p);
+      }
+    }
+    const due = new Map<string, Period>();
+    for (const p of [...this.o.marks.pending(), ...out.reverse()]) if (!this.o.marks.produced(p.key)) due.set(p.key, p);
+    return [...due.values()].sort((a, b) => a.from - b.from);
+  }
+
+  private enqueue(slot: number): void {
+    this.chain = this.chain.then(async () => {
+      if (this.stopped) return;
+      for (const p of this.duePeriods(slot)) {
+        if (this.stopped) return;
+        try {
+          const id = await this.o.produce(p, slot);
+          this.o.marks.mark(p.key, id, this.now());
+        } catch (err) {
+          this.o.marks.fail(p, this.o.catchUp ?? 31);
+          this.o.onError?.(err instanceof Error ? err : new Error(String(err)), p);
+        }
+      }
+      this.o.marks.setLastSlot(slot);
+    });
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Statistics of one series (device × field) over a report period, computed in
+ * one pass over readings in ascending time, in constant memory.
+ *
+ * Definitions (also in the node's help):
+ * - integral: trapezoids between consecutive readings, in value × `per`
+ *   (W readings with per = 1 h give Wh);
+ * - time above / below a threshold: a reading's value holds until the next one;
+ * - an interval between readings longer than the gap limit is a gap: it is listed
+ *   and adds nothing to the integral or the time above/below (the data is missing);
+ *   so are the stretches from the period's start to the first reading and from
+ *   the last reading to the period's end when longer than the gap limit;
+ * - completeness: readings received ÷ readings expected (period ÷ expected interval), at most 100%.
+ */
+import type { FieldValue } from '../reading';
+
+export interface SeriesOptions {
+  from: number;
+  to: number;
+  /** Expected interval between readings, ms; absent: completeness is not computed. */
+  expectedEveryMs?: number;
+  /** Intervals longer than this are gaps; absent: 3 × expectedEveryMs, or no gap detection. */
+  gapMs?: number;
+  above?: number;
+  below?: number;
+  /** Time unit of the integral, ms (default an hour). */
+  integralPerMs?: number;
+  /** Chart resolution (default 120 buckets over the period). */
+  buckets?: number;
+  /** Gaps listed at most (all are counted). */
+  maxGaps?: number;
+}
+
+export interface Gap {
+  from: number;
+  to: number;
+  ms: number;
+}
+
+export interface ChartBucket {
+  ts: number;
+  min: number;
+  max: number;
+  mean: number;
+}
+
+export interface FieldStats {
+  count: number;
+  /** Numeric readings among count. */
+  numeric: number;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  sum: number | null;
+  last: { ts: number; value: FieldValue } | null;
+  integral: number | null;
+  integralPerMs: number;
+  completeness: { expectedEveryMs: number; expected: number; received: number; percent: number } | null;
+  gapMs: number | null;
+  gaps: Gap[];
+  gapCount: number;
+  /** ms, present when the threshold is set. */
+  timeAboveMs: number | null;
+  timeBelowMs: number | null;
+  above: number | null;
+  below: number | null;
+  chart: ChartBucket[];
+}
+
+const HOUR = 3_600_000;
+
+export class SeriesAccumulator {
+  private count = 0;
+  private numeric = 0;
+  private min = Infinity;
+  private max = -Infinity;
+  private sum = 0;
+  private area = 0;
+  private above = 0;
+  private below = 0;
+  private last: { ts: number; value: FieldValue } | null = null;
+  private prevNum: { ts: number; value: number } | null = null;
+  private prevTs: number | null = null;
+  private gaps: Gap[] = [];
+  private gapCount = 0;
+  private readonly gapMs: number | null;
+  private readonly bucketMs: number;
+  private readonly bMin: Float64Array;
+  private readonly bMax: Float64Array;
+  private readonly bSum: Float64Array;
+  private readonly bCount: Uint32Array;
+
+  constructor(private readonly o: SeriesOptions) {
+    this.gapMs = o.gapMs ?? (o.expectedEveryMs ? 3 * o.expectedEveryMs : null);
+    const n = Math.max(1, o.buckets ?? 120);
+    this.bucketMs = Math.max(1, (o.to - o.from) / n);
+    this.bMin = new Float64Array(n).fill(Infinity);
+    this.bMax = new Float64Array(n).fill(-Infinity);
+    this.bSum = new Float64Array(n);
+    this.bCount = new Uint32Array(n);
+  }
+
+  private gap(from: number, to: number): void {
+    this.gapCount++;
+    if (this.gaps.length < (this.o.maxGaps ?? 100)) this.gaps.push({ from, to, ms: to - from });
+  }
+
+  /** Readings in ascending time within [from, to); a repeated timestamp is ignored. */
+  add(ts: number, value: FieldValue): void {
+    if (ts < this.o.from || ts >= this.o.to) return;
+    if (this.prevTs !== null && ts <= this.prevTs) return;
+    const startGap = this.prevTs ?? this.o.from;
+    if (this.gapMs !== null && ts - startGap > this.gapMs) this.gap(startGap, ts);
+    this.prevTs = ts;
+    this.count++;
+    this.last = { ts, value };
+    if (typeof value !== 'number' || !Number.isFinite(value)) return;
+    this.numeric++;
+    if (value < this.min) this.min = value;
+    if (value > this.max) this.max = value;
+    this.sum += value;
+    const p = this.prevNum;
+    if (p && (this.gapMs === null || ts - p.ts <= this.gapMs)) {
+      const dt = ts - p.ts;
+      this.area += ((p.value + value) / 2) * dt;
+      if (this.o.above !== undefined && p.value > this.o.above) this.above += dt;
+      if (this.o.below !== undefined && p.value < this.o.below) this.below += dt;
+    }
+    this.prevNum = { ts, value };
+    const b = Math.min(this.bCount.length - 1, Math.floor((ts - this.o.from) / this.bucketMs));
+    if (value < this.bMin[b]) this.bMin[b] = value;
+    if (value > this.bMax[b]) this.bMax[b] = value;
+    this.bSum[b] += value;
+    this.bCount[b]++;
+  }
+
+  result(): FieldStats {
+    const end = this.prevTs ?? this.o.from;
+    if (this.gapMs !== null && this.o.to - end > this.gapMs) this.gap(end, this.o.to);
+    const per = this.o.integralPerMs ?? HOUR;
+    const has = this.numeric > 0;
+    const chart: ChartBucket[] = [];
+    for (let i = 0; i < this.bCount.length; i++) {
+      if (this.bCount[i] === 0) continue;
+      chart.push({ ts: this.o.from + (i + 0.5) * this.bucketMs, min: this.bMin[i], max: this.bMax[i], mean: this.bSum[i] / this.bCount[i] });
+    }
+    let completeness: FieldStats['completeness'] = null;
+    const every = this.o.expectedEveryMs;
+    if (every && every > 0) {
+      const expected = Math.max(1, Math.round((this.o.to - this.o.from) / every));
+      completeness = { expectedEveryMs: every, expected, received: this.count, percent: Math.min(100, (this.count / expected) * 100) };
+    }
+    return {
+      count: this.count,
+      numeric: this.numeric,
+      min: has ? this.min : null,
+      max: has ? this.max : null,
+      mean: has ? this.sum / this.numeric : null,
+      sum: has ? this.sum : null,
+      last: this.last,
+      integral: has ? this.area / per : null,
+      integralPerMs: per,
+      completeness,
+      gapMs: this.gapMs,
+      gaps: this.gaps,
+      gapCount: this.gapCount,
+      timeAboveMs: this.o.above !== undefined ? this.above : null,
+      timeBelowMs: this.o.below !== undefined ? this.below : null,
+      above: this.o.above ?? null,
+      below: this.o.below ?? null,
+      chart,
+    };
+  }
+}
+
+/** Median of the positive intervals between ascending timestamps; undefined with fewer than two. */
+export function medianInterval(ts: readonly number[]): number | undefined {
+  const d: number[] = [];
+  for (let i = 1; i < ts.length; i++) if (ts[i] > ts[i - 1]) d.push(ts[i] - ts[i - 1]);
+  if (d.length === 0) return undefined;
+  d.sort((a, b) => a - b);
+  const mid = d.length >> 1;
+  return d.length % 2 ? d[mid] : (d[mid - 1] + d[mid]) / 2;
+}

@@ -1,0 +1,87 @@
+/** Words for alerts: why a transition happened, and the rule's message filled in. */
+import { ABOVE, ANOMALOUS, BELOW, CHANGED, EQUAL, INSIDE, NOT_EQUAL, NOT_REPORTED, OUTSIDE, type CompiledRule, type Leaf } from './compile';
+import { durationWords } from './duration';
+import type { Device, Slot } from './slot';
+import { fillTemplate, timeText, valueText } from './template';
+import type { AlertRecord } from './types';
+
+function tagNum(dev: Device, tag: string | undefined, fallback: number): number {
+  if (tag === undefined) return fallback;
+  const s = dev.tags[tag];
+  const n = s === undefined || s.trim() === '' ? NaN : Number(s);
+  return Number.isFinite(n) ? n : fallback;
+}
+
+function withUnit(v: string, unit: string): string {
+  if (!unit || v === '') return v;
+  return unit === '%' ? `${v}%` : `${v} ${unit}`;
+}
+
+/** The threshold as the message shows it, with the device's own value when a tag overrides it. */
+export function thresholdText(leaf: Leaf, dev: Device, unit: string): string {
+  switch (leaf.op) {
+    case ABOVE:
+    case BELOW:
+    case CHANGED:
+      return withUnit(valueText(tagNum(dev, leaf.valueTag, leaf.value)), unit);
+    case OUTSIDE:
+    case INSIDE:
+      return `${withUnit(valueText(tagNum(dev, leaf.lowTag, leaf.low)), unit)} to ${withUnit(valueText(tagNum(dev, leaf.highTag, leaf.high)), unit)}`;
+    case EQUAL:
+    case NOT_EQUAL:
+      return valueText(leaf.text);
+    case NOT_REPORTED:
+      return durationWords(leaf.silenceMs);
+    case ANOMALOUS:
+      return `score ${leaf.score}`;
+    default:
+      return '';
+  }
+}
+
+/** "temperature 31 °C is above 30 °C", "no reading from pump-7 for 10 minutes". */
+export function describeCondition(c: CompiledRule, leaf: Leaf, s: Slot, dev: Device): string {
+  const field = leaf.field ?? s.lastField ?? 'a field';
+  const value = s.lastField === leaf.field || leaf.field === undefined ? withUnit(valueText(s.lastValue), c.unit) : 'its value';
+  const th = thresholdText(leaf, dev, c.unit);
+  switch (leaf.op) {
+    case ABOVE:
+      return `${field} ${value} is above ${th}`;
+    case BELOW:
+      return `${field} ${value} is below ${th}`;
+    case OUTSIDE:
+      return `${field} ${value} is outside ${th}`;
+    case INSIDE:
+      return `${field} ${value} is inside ${th}`;
+    case EQUAL:
+      return `${field} is ${th}`;
+    case NOT_EQUAL:
+      return `${field} ${value} is not ${th}`;
+    case CHANGED:
+      return `${field} changed by more than ${th} within ${durationWords(leaf.withinMs)} (now ${value})`;
+    case NOT_REPORTED:
+      return leaf.field === undefined ? `no reading from ${dev.id} for ${th}` : `no ${leaf.field} from ${dev.id} for ${th}`;
+    case ANOMALOUS:
+      return `${leaf.field ?? 'a field'} is anomalous (${th} or more)`;
+    default:
+      return field;
+  }
+}
+
+export function messageOf(c: CompiledRule, s: Slot, dev: Device, rec: AlertRecord, ts: number): string {
+  const leaf = c.leaves[0];
+  const text = fillTemplate(c.template, {
+    device: dev.id,
+    field: s.lastField ?? leaf?.field ?? '',
+    value: valueText(s.lastValue),
+    unit: c.unit,
+    threshold: leaf ? thresholdText(leaf, dev, c.unit) : '',
+    since: timeText(rec.since, c.timezone),
+    duration: durationWords(Math.max(0, ts - rec.since)),
+    rule: c.rule.name,
+    severity: rec.severity,
+    state: rec.state,
+    tags: dev.tags,
+  });
+  return text.replace(/\s+$/, '');
+}

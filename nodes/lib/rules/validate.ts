@@ -1,0 +1,234 @@
+/**
+ * Checks a rule against schemas/rule.schema.json (ajv) and then for what a
+ * schema cannot say (a band whose low is above its high, an unknown time zone,
+ * a placeholder the message cannot fill). Every error names the JSON pointer of
+ * the offending value, so a form can mark the field and an API client can fix it.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { RuleInvalidError } from '../errors';
+import { packageRoot } from '../paths';
+import { durationMs } from './duration';
+import { TEMPLATE_FIELDS, placeholders } from './template';
+import type { Condition, Group, Rule, SubGroup } from './types';
+
+export const RULE_SCHEMA_PATH = join(packageRoot(), 'schemas', 'rule.schema.json');
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  if (compiled) return compiled;
+  const ajv = new Ajv2020({ strict: false, allErrors: true, logger: false });
+  addFormats(ajv);
+  compiled = ajv.compile(JSON.parse(readFileSync(RULE_SCHEMA_PATH, 'utf8')) as object);
+  return compiled;
+}
+
+export function ruleSchema(): object {
+  return JSON.parse(readFileSync(RULE_SCHEMA_PATH, 'utf8')) as object;
+}
+
+function escape(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function valueAt(data: unknown, pointer: string): unknown {
+  let v = data;
+  for (const part of pointer.split('/').slice(1)) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return v;
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+const COMBINATORS = new Set(['oneOf', 'anyOf', 'allOf', 'if', 'not']);
+// Errors about a value itself say most; a missing or unknown key less; combinators least.
+const RANK: Record<string, number> = { required: 1, additionalProperties: 2, minProperties: 2, maxProperties: 2 };
+
+/**
+ * Of the errors ajv reports for a oneOf, only those of the branch the data comes
+ * closest to (fewest errors) are about what the user meant.
+ */
+function meantErrors(errors: ErrorObject[]): ErrorObject[] {
+  const under = (e: ErrorObject, at: string) => e.instancePath === at || e.instancePath.startsWith(`${at}/`);
+  // Each oneOf that failed, outermost first: keep the errors of the branch with the fewest.
+  const anchors = errors.filter((e) => e.keyword === 'oneOf').sort((a, b) => depth(a.instancePath) - depth(b.instancePath) || a.schemaPath.length - b.schemaPath.length);
+  let errs = errors.filter((e) => !COMBINATORS.has(e.keyword));
+  for (const a of anchors) {
+    const prefix = `${a.schemaPath}/`;
+    const counts = new Map<string, number>();
+    for (const e of errs) {
+      if (!under(e, a.instancePath) || !e.schemaPath.startsWith(prefix)) continue;
+      const branch = e.schemaPath.slice(prefix.length).split('/')[0];
+      counts.set(branch, (counts.get(branch) ?? 0) + 1);
+    }
+    if (counts.size < 2) continue;
+    const best = [...counts.entries()].sort((x, y) => x[1] - y[1] || Number(x[0]) - Number(y[0]))[0][0];
+    errs = errs.filter((e) => !under(e, a.instancePath) || !e.schemaPath.startsWith(prefix) || e.schemaPath.startsWith(`${prefix}${best}/`));
+  }
+  return errs.length ? errs : errors;
+}
+
+function depth(pointer: string): number {
+  return pointer === '' ? 0 : pointer.split('/').length - 1;
+}
+
+function schemaError(errors: ErrorObject[], data: unknown): RuleInvalidError {
+  const errs = meantErrors(errors).sort(
+    (a, b) => depth(b.instancePath) - depth(a.instancePath) || (RANK[a.keyword] ?? 0) - (RANK[b.keyword] ?? 0),
+  );
+  const e = errs[0];
+  const p = e.params as Record<string, unknown>;
+  let pointer = e.instancePath;
+  let message: string;
+  if (e.keyword === 'required') {
+    pointer += `/${escape(String(p.missingProperty))}`;
+    message = `${pointer} is required`;
+  } else if (e.keyword === 'additionalProperties') {
+    pointer += `/${escape(String(p.additionalProperty))}`;
+    message = `${pointer} is not a key a rule can have here`;
+  } else if (e.keyword === 'enum') {
+    message = `${pointer || 'the rule'} must be one of ${(p.allowedValues as unknown[]).map(show).join(', ')} (got ${show(valueAt(data, pointer))})`;
+  } else if (e.keyword === 'pattern' && /duration/.test(e.schemaPath)) {
+    message = `${pointer} must be a duration such as "90s", "10m", "2h" or "1d" (got ${show(valueAt(data, pointer))})`;
+  } else if (e.keyword === 'pattern' && /window/.test(e.schemaPath)) {
+    message = `${pointer} must be a time of day as HH:MM (got ${show(valueAt(data, pointer))})`;
+  } else {
+    message = `${pointer || 'the rule'} ${e.message ?? 'is invalid'} (got ${show(valueAt(data, pointer))})`;
+  }
+  return new RuleInvalidError(message, { pointer, keyword: e.keyword });
+}
+
+function fail(pointer: string, message: string): never {
+  throw new RuleInvalidError(`${pointer} ${message}`, { pointer });
+}
+
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isGroup(x: Condition | Group | SubGroup): x is Group {
+  return !('op' in x);
+}
+
+function checkCondition(c: Condition, at: string, inGroup: boolean): void {
+  if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) {
+    fail(`${at}/low`, `must be below high (${c.low} is not below ${c.high})`);
+  }
+  if (c.op === 'not-reported' && c.for !== undefined && !(durationMs(c.for) > 0)) fail(`${at}/for`, 'must be longer than zero: it is how long the device may stay silent');
+  if (c.op === 'changed-by' && c.within !== undefined && !(durationMs(c.within) > 0)) fail(`${at}/within`, 'must be longer than zero');
+  if (inGroup && c.for !== undefined && c.op !== 'not-reported') {
+    fail(`${at}/for`, 'is set on the group, not on one of its conditions: put "for" next to "all" or "any"');
+  }
+  if (c.op === 'anomalous' && c.value !== undefined) fail(`${at}/value`, 'is not used by "anomalous": give "score" (0 to 1) instead');
+  for (const k of ['lowTag', 'highTag'] as const) {
+    if (c[k] !== undefined && c.op !== 'outside' && c.op !== 'inside') fail(`${at}/${k}`, `is only used with "outside" and "inside"`);
+  }
+  if (c.valueTag !== undefined && c.op !== 'above' && c.op !== 'below' && c.op !== 'changed-by') fail(`${at}/valueTag`, 'is only used with "above", "below" and "changed-by"');
+}
+
+/** The leaf conditions of `when`, each with its pointer. */
+export function conditionsOf(when: Condition | Group): Array<{ cond: Condition; at: string }> {
+  if (!isGroup(when)) return [{ cond: when, at: '/when' }];
+  const out: Array<{ cond: Condition; at: string }> = [];
+  const key = when.all ? 'all' : 'any';
+  (when[key] ?? []).forEach((item, i) => {
+    if (isGroup(item)) {
+      const sub = item as SubGroup;
+      const k = sub.all ? 'all' : 'any';
+      (sub[k] ?? []).forEach((c, j) => out.push({ cond: c, at: `/when/${key}/${i}/${k}/${j}` }));
+    } else out.push({ cond: item, at: `/when/${key}/${i}` });
+  });
+  return out;
+}
+
+function checkSemantics(rule: Rule): void {
+  const grouped = isGroup(rule.when);
+  const leaves = conditionsOf(rule.when);
+  for (const { cond, at } of leaves) checkCondition(cond, at, grouped);
+  const single = grouped ? undefined : (rule.when as Condition);
+  if (single && (single.op === 'not-reported' || single.op === 'anomalous')) {
+    if (rule.clear?.op !== undefined) fail('/clear/op', `is not used with "${single.op}": the alert clears when ${single.op === 'not-reported' ? 'the device reports again' : 'a reading is no longer anomalous'} (give only "for" to wait longer)`);
+    if (rule.escalate?.op !== undefined) fail('/escalate/op', `is not used with "${single.op}"; escalate after a time instead`);
+  }
+  if (rule.clear) {
+    const c = rule.clear;
+    if (c.op !== undefined && c.field === undefined && !single?.field) {
+      fail('/clear/field', 'is required: the condition watches no single field, so say which field the recovery threshold is about');
+    }
+    if (c.op === undefined && (c.value !== undefined || c.low !== undefined || c.high !== undefined)) fail('/clear/op', 'is required when a recovery value is given');
+    if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) fail('/clear/low', `must be below high (${c.low} is not below ${c.high})`);
+  }
+  if (rule.escalate?.op !== undefined && rule.escalate.field === undefined && !single?.field) {
+    fail('/escalate/field', 'is required: the condition watches no single field, so say which field the second threshold is about');
+  }
+  for (const k of ['remindEvery', 'keepFiringFor'] as const) {
+    const v = rule[k];
+    if (k === 'remindEvery' && v !== undefined && !(durationMs(v) > 0)) fail(`/${k}`, 'must be longer than zero');
+  }
+  if (rule.escalate?.after !== undefined && !(durationMs(rule.escalate.after) > 0)) fail('/escalate/after', 'must be longer than zero');
+  if (rule.flap && !(durationMs(rule.flap.within) > 0)) fail('/flap/within', 'must be longer than zero');
+  if (rule.timezone !== undefined && !isTimeZone(rule.timezone)) fail('/timezone', `"${rule.timezone}" is not a time zone; use a name such as "Europe/Berlin" or "UTC"`);
+  for (const key of ['schedule', 'mute'] as const) {
+    (rule[key] ?? []).forEach((w, i) => {
+      if (w.from === w.to) fail(`/${key}/${i}/to`, 'must differ from "from" (a window from 00:00 to 24:00 is the whole day)');
+    });
+  }
+  (rule.silences ?? []).forEach((s, i) => {
+    if (!(Date.parse(s.from) < Date.parse(s.to))) fail(`/silences/${i}/to`, 'must be after "from"');
+  });
+  if (rule.message !== undefined) {
+    for (const name of placeholders(rule.message)) {
+      if (!TEMPLATE_FIELDS.includes(name) && !name.startsWith('tag.')) {
+        fail('/message', `uses {${name}}, which is not a placeholder; use ${TEMPLATE_FIELDS.map((f) => `{${f}}`).join(' ')} or {tag.NAME}`);
+      }
+    }
+  }
+}
+
+/** The rule, typed, when it is valid; otherwise throws RuleInvalidError naming the JSON pointer. */
+export function validateRule(data: unknown): Rule {
+  const validate = validator();
+  if (!validate(data)) throw schemaError(validate.errors ?? [], data);
+  const rule = data as Rule;
+  checkSemantics(rule);
+  return rule;
+}
+
+/** A rule pack: {"rules": [...]} or a bare array. Errors point into the pack (/rules/3/when/value). */
+export function validatePack(data: unknown): Rule[] {
+  const list = Array.isArray(data) ? data : data && typeof data === 'object' ? (data as { rules?: unknown }).rules : undefined;
+  const base = Array.isArray(data) ? '' : '/rules';
+  if (!Array.isArray(list)) throw new RuleInvalidError('a rule pack is {"rules": [...]} or an array of rules', { pointer: base });
+  if (list.length > 10_000) throw new RuleInvalidError(`a rule pack holds at most 10000 rules, this one ${list.length}`, { pointer: base });
+  const ids = new Set<string>();
+  return list.map((r, i) => {
+    try {
+      const rule = validateRule(r);
+      if (ids.has(rule.id)) throw new RuleInvalidError(`/id "${rule.id}" appears twice in the pack`, { pointer: '/id' });
+      ids.add(rule.id);
+      return rule;
+    } catch (err) {
+      if (err instanceof RuleInvalidError) {
+        const pointer = `${base}/${i}${String(err.details.pointer)}`;
+        const msg = err.message.startsWith(String(err.details.pointer)) ? pointer + err.message.slice(String(err.details.pointer).length) : `${pointer}: ${err.message}`;
+        throw new RuleInvalidError(msg, { ...err.details, pointer });
+      }
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,184 @@
+/**
+ * Node-RED glue for an input node on the shared intake (nodes/lib/ingest):
+ * the journal in the data folder, status (rate, backlog, pause), replay of what
+ * the last run left unsettled once the flows have started, and the messages it
+ * sends: one batch message per turn towards decode nodes, else one message per
+ * received message; a message the input cannot name a device for goes to
+ * output 2.
+ *
+ * An input node (MQTT, HTTP, CoAP) creates one with openInputIntake(), feeds it
+ * with intake.receive() or intake.submit(), and on close stops its transport
+ * first, then calls close(). Status, log and error texts come from the node's
+ * own catalogue: `<type>.status.rate|paused|full`, `<type>.log.replay`,
+ * `<type>.errors.rejected|unreadable`.
+ */
+import { join } from 'node:path';
+import type { Node, NodeAPI } from 'node-red';
+import { Intake, type IntakeItem, type SubmitResult } from '../lib/ingest/intake';
+import { BATCH_CHUNK, batchBodies, singleBody, type Described } from '../lib/ingest/batch';
+import type { Received } from '../lib/ingest/record';
+import { describeError } from '../lib/errors';
+import { dataDir } from './runtime';
+import { setStatus, throttledStatus, type StatusState } from './status';
+import { isWired } from './batch';
+import { fail } from './receipts';
+import type { UpperstackMessage } from './input';
+
+/** Node types that read the batch shape (nodes/lib/ingest/batch.ts). */
+export const BATCH_READERS = new Set(['upperstack-decode']);
+
+export interface InputIntakeOptions {
+  budgetBytes: number;
+  highWater: number;
+  lowWater: number;
+  /** Send the messages of one turn as one batch message (only towards BATCH_READERS). */
+  coalesce: boolean;
+  /** What a batch as a whole came in on (the topic filter, the route). */
+  batchTopic: string;
+  /**
+   * Device and format of a journaled message; throws (an UpperstackError) for
+   * one that cannot go on, which then leaves on output 2 with msg.error.
+   */
+  describe(rec: Received): Described;
+}
+
+export interface InputIntake {
+  readonly intake: Intake;
+  /** The rate and backlog replace the status only while the transport is healthy. */
+  setHealthy(healthy: boolean): void;
+  receive: Intake['receive'];
+  submit(recs: readonly Received[]): Promise<SubmitResult>;
+  /** Journals and acknowledges what is pending and closes the journal; stop the transport first. */
+  close(): void;
+}
+
+/** Opens the node's intake; on failure sets a red status, logs and returns undefined. */
+export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptions): InputIntake | undefined {
+  const type = node.type;
+  const wires = (node as unknown as { wires?: string[][] }).wires;
+  const status = throttledStatus(node);
+  const t = (key: string, vars?: Record<string, string | number>) => RED._(`${type}.${key}`, vars);
+  let healthy = false;
+  let journalFailed = false;
+
+  // Decided on first use: by then every node of the flow exists.
+  let batching: boolean | undefined;
+  const batchable = () => {
+    if (batching === undefined) {
+      const targets = wires?.[0] ?? [];
+      batching = opts.coalesce && targets.length > 0 && targets.every((id) => BATCH_READERS.has((RED.nodes.getNode(id) as Node | null)?.type ?? ''));
+    }
+    return batching;
+  };
+
+  const newId = () => RED.util.generateId();
+  const single = (item: IntakeItem, d: Described): UpperstackMessage => ({ _msgid: newId(), ...singleBody(node.id, item, d) }) as UpperstackMessage;
+
+  const rejected = (item: IntakeItem, err: unknown) => {
+    const msg = single(item, {});
+    msg.error = describeError(err);
+    if (isWired(node as unknown as { wires?: string[][] }, 1)) return node.send([null, msg]);
+    // Nowhere to route it: the log records it, and the entry must not replay forever.
+    fail(node, msg);
+    node.warn(t('errors.rejected', { topic: String(msg.topic), message: describeError(err).message }));
+  };
+
+  const emit = (items: IntakeItem[]) => {
+    const good: Array<{ item: IntakeItem; described: Described }> = [];
+    for (const item of items) {
+      try {
+        good.push({ item, described: opts.describe(item.rec) });
+      } catch (err) {
+        rejected(item, err);
+      }
+    }
+    if (good.length === 0) return;
+    if (good.length === 1 || !batchable()) {
+      node.send([good.map(({ item, described }) => single(item, described)), null]);
+      return;
+    }
+    for (let i = 0; i < good.length; i += BATCH_CHUNK) {
+      const part = good.length > BATCH_CHUNK ? good.slice(i, i + BATCH_CHUNK) : good;
+      if (part.length === 1) node.send([single(part[0].item, part[0].described), null]);
+      else node.send([{ _msgid: newId(), ...batchBodies(node.id, part, opts.batchTopic, part.length)[0] } as unknown as UpperstackMessage, null]);
+    }
+  };
+
+  const intake = new Intake({
+    id: node.id,
+    name: (node as Node & { name?: string }).name || `${type} ${node.id}`,
+    dir: join(dataDir(RED), 'journal', node.id),
+    budgetBytes: opts.budgetBytes,
+    highWater: opts.highWater,
+    lowWater: opts.lowWater,
+    emit,
+    unreadable: (seq, _data, err) => {
+      node.warn(t('errors.unreadable', { seq, message: err.message }));
+      fail(node, { _msgid: '', upperstack: { receipts: [{ j: node.id, s: seq }] } } as UpperstackMessage);
+    },
+    onPause: (paused) => {
+      if (paused && healthy) showPaused();
+    },
+    onWriteError: (err) => {
+      // Not acknowledging makes the sender resend once the disk recovers.
+      journalFailed = true;
+      setStatus(node, 'failed', err.message);
+      node.error(err.message);
+    },
+    onRecovered: () => {
+      journalFailed = false;
+    },
+    onEmitError: (err) => node.error(describeError(err).message),
+  });
+  try {
+    const count = intake.open();
+    if (count) node.log(t('log.replay', { count }));
+  } catch (err) {
+    setStatus(node, 'failed', describeError(err).message);
+    node.error(describeError(err).message);
+    return undefined;
+  }
+
+  const showPaused = () => {
+    const s = intake.stats();
+    if (s.pauseReason === 'disk') status('warning', () => t('status.full', { bytes: mib(s.bytes), budget: mib(s.budgetBytes) }));
+    else status('warning', () => t('status.paused', { pending: s.pending, high: opts.highWater }));
+  };
+
+  let lastCount = 0;
+  const rateTimer = setInterval(() => {
+    if (!healthy || journalFailed) return;
+    const s = intake.stats();
+    const rate = s.received - lastCount;
+    lastCount = s.received;
+    if (s.paused) showPaused();
+    else status('connected', t('status.rate', { rate, pending: s.pending }));
+  }, 1000);
+
+  // Downstream nodes must exist before the replay is sent: at flows:started, or after a second
+  // when this node was started on its own (a partial deploy does not always emit the event).
+  const doReplay = () => intake.replay();
+  RED.events.once('flows:started', doReplay);
+  const replayTimer = setTimeout(doReplay, 1000);
+
+  return {
+    intake,
+    setHealthy: (h) => {
+      healthy = h;
+    },
+    receive: intake.receive.bind(intake),
+    submit: (recs) => intake.submit(recs),
+    close: () => {
+      clearInterval(rateTimer);
+      clearTimeout(replayTimer);
+      RED.events.removeListener('flows:started', doReplay);
+      intake.close();
+    },
+  };
+}
+
+function mib(n: number): string {
+  return (n / (1024 * 1024)).toFixed(n < 10 * 1024 * 1024 ? 1 : 0);
+}
+
+export type { StatusState };

@@ -1,0 +1,62 @@
+/**
+ * The receipts API for nodes: what a node does with the journal entries a
+ * message stands for (msg.upperstack.receipts). Four verbs:
+ *
+ * - forward(from, to): a node that sends a new message object in place of the
+ *   one it received hands the receipts over to it.
+ * - split(msg, parts): the message goes on as `parts` messages (valid and
+ *   invalid halves, several failures): each owes a share.
+ * - consume(msg): a terminal node (store, dead letter) has made the message
+ *   durable: its share is done, and the receipts leave the message so nothing
+ *   after it can consume them again.
+ * - fail(node, msg): the message ends in an error reported with node.error or
+ *   done(err). Its share is done and the receipts leave the message (the log
+ *   has the error; a Catch → dead-letter path records it without settling twice).
+ *
+ * Anything else passes the message on unchanged and the receipts with it.
+ * docs/architecture.md states the rule for people writing their own nodes.
+ */
+import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
+import type { UpperstackMessage } from './input';
+
+export type { Receipt };
+
+export function receiptsOf(msg: { upperstack?: { receipts?: Receipt[] } } | null | undefined): Receipt[] | undefined {
+  const r = msg?.upperstack?.receipts;
+  return Array.isArray(r) && r.length ? r : undefined;
+}
+
+/** `to` carries `from`'s receipts from now on; `from` no longer does (unless it is `to`). */
+export function forward<T extends UpperstackMessage>(from: UpperstackMessage, to: T, receipts: Receipt[] | undefined = receiptsOf(from)): T {
+  if (to !== from) {
+    if (receipts) to.upperstack = { ...to.upperstack, receipts };
+    else delete to.upperstack;
+    if (from.upperstack && from.upperstack.receipts === receipts) delete from.upperstack;
+  }
+  return to;
+}
+
+/** The message goes on as `parts` messages, each carrying its receipts. */
+export function split(msg: UpperstackMessage, parts: number): void {
+  splitReceipts(receiptsOf(msg), parts);
+}
+
+/** Terminal: the message's data is durable here. */
+export function consume(msg: UpperstackMessage): void {
+  const r = receiptsOf(msg);
+  if (!r) return;
+  consumeReceipts(r);
+  delete msg.upperstack;
+}
+
+/** The message ends in an error this node reports (node.error(err, msg) or done(err)). */
+export function fail(_node: unknown, msg: UpperstackMessage): void {
+  consume(msg);
+}
+
+/** A copy that carries no receipts (an alert beside the reading, a side output). */
+export function withoutReceipts<T extends UpperstackMessage>(msg: T): T {
+  const copy = { ...msg };
+  delete copy.upperstack;
+  return copy;
+}

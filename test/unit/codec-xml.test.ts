@@ -1,0 +1,96 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { encode, formatFromContentType, sniff } from '../../nodes/lib/codec';
+import { decodeReadings } from '../../nodes/lib/codec/readings';
+import { decodeXml } from '../../nodes/lib/codec/xml';
+import { DecodeError } from '../../nodes/lib/errors';
+
+const NOW = 1767225600000;
+const read = (xml: string, device?: string) => decodeReadings(Buffer.from(xml, 'utf8'), { format: 'xml', device, receivedAt: NOW, maxBytes: 1 << 20 });
+
+function xmlError(xml: string | Buffer): DecodeError {
+  try {
+    decodeXml(typeof xml === 'string' ? Buffer.from(xml, 'utf8') : xml);
+  } catch (err) {
+    assert.ok(err instanceof DecodeError, `expected DecodeError, got ${String(err)}`);
+    assert.equal(err.details.format, 'xml');
+    return err;
+  }
+  throw new assert.AssertionError({ message: `${String(xml)} did not fail` });
+}
+
+describe('XML readings', () => {
+  test('the documented shape: wrapper defaults, long and short fields, types, tags', () => {
+    const { readings, rejected, format } = read(`<?xml version="1.0" encoding="UTF-8"?>
+<readings device="dev1">
+  <reading ts="2026-01-01T00:00:00Z">
+    <field name="temperature">22.5</field>
+    <field name="door" type="boolean">true</field>
+    <field name="code" type="string">007</field>
+    <humidity>41</humidity>
+    <mode>eco &amp; quiet</mode>
+    <tag name="site">lab &lt;3</tag>
+  </reading>
+  <reading device="dev2" ts="1767225601000"><x:v xmlns:x="urn:x">-1.5e2</x:v><ok>false</ok></reading>
+</readings>`);
+    assert.equal(format, 'xml');
+    assert.deepEqual(rejected, []);
+    assert.deepEqual(readings, [
+      { device: 'dev1', ts: NOW, fields: { temperature: 22.5, door: true, code: '007', humidity: 41, mode: 'eco & quiet' }, tags: { site: 'lab <3' } },
+      { device: 'dev2', ts: NOW + 1000, fields: { v: -150, ok: false }, tags: {} },
+    ]);
+  });
+
+  test('a bare <reading> root takes the transport device and the time of receipt', () => {
+    const { readings } = read('<reading><t><![CDATA[21]]></t></reading>', 'd9');
+    assert.deepEqual(readings, [{ device: 'd9', ts: NOW, fields: { t: 21 }, tags: {} }]);
+  });
+
+  test('DOCTYPEs and entities are refused, not expanded', () => {
+    const bomb = `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><reading><t>&lol2;</t></reading>`;
+    assert.match(xmlError(bomb).message, /DOCTYPE is not accepted/);
+    const external = `<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><reading><t>&x;</t></reading>`;
+    assert.match(xmlError(external).message, /DOCTYPE is not accepted/);
+    const undefinedEntity = xmlError('<reading><t>&x;</t></reading>');
+    assert.match(undefinedEntity.message, /line 1, column \d+: undefined entity/);
+  });
+
+  test('nesting past the shape fails at once, whatever the depth', () => {
+    const deep = `<readings><reading><t>${'<a>'.repeat(100_000)}`;
+    const err = xmlError(deep);
+    assert.match(err.message, /<t> holds text only, not the element <a>/);
+    assert.equal(err.details.line, 1);
+  });
+
+  test('errors say where and what', () => {
+    assert.match(xmlError('<readings><foo/></readings>').message, /<readings> holds <reading> elements, not <foo>/);
+    assert.match(xmlError('<data/>').message, /root element must be <readings> or <reading>, not <data>/);
+    assert.match(xmlError('<reading><field>1</field></reading>').message, /<field> needs a name attribute/);
+    assert.match(xmlError('<reading><field name="a" type="number">abc</field></reading>').message, /field "a" is typed number but holds "abc"/);
+    assert.match(xmlError('<reading><field name="a" type="boolean">yes</field></reading>').message, /typed boolean/);
+    assert.match(xmlError('<reading><field name="a" type="date">1</field></reading>').message, /type "date"; use number, boolean or string/);
+    assert.match(xmlError('<readings>hello<reading/></readings>').message, /text "hello" is outside any field/);
+    const unclosed = xmlError('<reading>\n  <t>1</t>\n');
+    assert.match(unclosed.message, /^XML payload line 3/);
+    assert.match(xmlError(Buffer.from([0x3c, 0x72, 0xff])).message, /not valid UTF-8/);
+    assert.match(xmlError('   ').message, /empty/);
+  });
+
+  test('a reading without fields is rejected as a reading, with its path', () => {
+    const { readings, rejected } = read('<readings><reading device="a"><t>1</t></reading><reading device="b"/></readings>');
+    assert.equal(readings.length, 1);
+    assert.equal(rejected[0].index, 1);
+    assert.match(rejected[0].error.message, /has no fields/);
+  });
+
+  test('content types, sniffing and a round trip through encode', () => {
+    assert.equal(formatFromContentType('application/xml'), 'xml');
+    assert.equal(formatFromContentType('text/xml; charset=utf-8'), 'xml');
+    assert.equal(formatFromContentType('application/atom+xml'), 'xml');
+    assert.equal(sniff(Buffer.from('\n <readings/>')), 'xml');
+    const readings = [{ device: 'a<&>"', ts: NOW, fields: { t: 1.25, s: ' 42 ', b: false }, tags: { k: 'v"\'' } }];
+    const out = decodeReadings(encode('xml', readings), { format: 'auto', receivedAt: 0, maxBytes: 1 << 20 });
+    assert.equal(out.format, 'xml');
+    assert.deepEqual(out.readings, readings);
+  });
+});

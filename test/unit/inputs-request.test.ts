@@ -1,0 +1,154 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { processRequest, type InputRequest } from '../../nodes/lib/inputs/request';
+import { parseInfluxLines, describeLineFailures, influxPrecision } from '../../nodes/lib/inputs/influx';
+import { fetchBody, insertReadings } from '../../nodes/lib/inputs/cromflag';
+import { checkAccess, presentedLogin } from '../../nodes/lib/inputs/auth';
+import { loadSchema } from '../../nodes/lib/schema/validator';
+import { packageRoot } from '../../nodes/lib/paths';
+import { encode } from '../../nodes/lib/codec';
+
+const NOW = 1767225600000;
+const validate = loadSchema({}).validate;
+const opts = { validate, maxBytes: 1 << 20 };
+const req = (r: Omit<Partial<InputRequest>, 'payload'> & { payload: Buffer | string }): InputRequest => ({ route: 'ingest', receivedAt: NOW, ...r, payload: Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload, 'utf8') });
+const sample = readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', 'http-insert-sample.json'));
+
+describe('HTTP/CoAP request outcome', () => {
+  test('every content type of /ingest decodes to the same reading', () => {
+    const reading = { device: 'd1', ts: NOW, fields: { t: 21.5, on: true }, tags: {} };
+    const bodies: Array<[string, Buffer]> = [
+      ['application/json', encode('json', reading)],
+      ['application/cbor', encode('cbor', reading)],
+      ['application/msgpack', encode('msgpack', reading)],
+      ['application/x-msgpack', encode('msgpack', reading)],
+      ['application/x-protobuf', encode('protobuf', reading)],
+      ['application/xml', encode('xml', reading)],
+      ['text/xml; charset=utf-8', encode('xml', reading)],
+      ['application/senml+json', encode('senml', reading)],
+      ['application/senml+cbor', encode('senml-cbor', reading)],
+      ['text/plain', Buffer.from('m,device=d1 t=21.5,on=true 1767225600000000000')],
+    ];
+    for (const [contentType, payload] of bodies) {
+      const out = processRequest(req({ device: 'd1', contentType, payload }), { ...opts, protoType: 'upperstack.Reading' });
+      assert.equal(out.refusal, undefined, contentType);
+      assert.deepEqual(out.failures, [], contentType);
+      assert.equal(out.readings.length, 1, contentType);
+      assert.deepEqual(out.readings[0].fields, reading.fields, contentType);
+      assert.equal(out.readings[0].ts, NOW, contentType);
+    }
+  });
+
+  test('refusals: empty, malformed, unsupported type, another device', () => {
+    assert.equal(processRequest(req({ device: 'd', contentType: 'application/json', payload: '' }), opts).refusal, 'malformed');
+    const bad = processRequest(req({ device: 'd', contentType: 'application/json', payload: '{"t": 1,' }), opts);
+    assert.equal(bad.refusal, 'malformed');
+    assert.equal(bad.failures[0].error.details.offset, 8);
+    const type = processRequest(req({ device: 'd', contentType: 'image/png', payload: 'x' }), opts);
+    assert.equal(type.refusal, 'unsupported');
+    assert.match(type.failures[0].error.message, /Content-Type image\/png is not supported; use one of application\/json/);
+    assert.equal(processRequest(req({ device: 'd', payload: '{}' }), opts).refusal, 'unsupported');
+    const other = processRequest(req({ device: 'd1', contentType: 'application/json', payload: '[{"t":1},{"device":"d2","t":2}]' }), opts);
+    assert.equal(other.refusal, 'forbidden');
+    assert.equal(other.failures[0].error.code, 'DEVICE_MISMATCH');
+    assert.match(other.failures[0].error.message, /names device "d2" but the path names "d1"/);
+  });
+
+  test('a partly invalid batch keeps the valid readings and reports each invalid one', () => {
+    const out = processRequest(req({ device: 'd', contentType: 'application/json', payload: '[{"t":1},{"t":null},{"ts":"yesterday","t":3},{"t":4}]' }), opts);
+    assert.equal(out.refusal, undefined);
+    assert.deepEqual(out.readings.map((r) => r.fields.t), [1, 4]);
+    assert.deepEqual(out.failures.map((f) => [f.index, f.error.code]), [[1, 'INVALID_READING'], [2, 'INVALID_READING']]);
+  });
+
+  test('schema violations are failures with their JSON pointer', () => {
+    const strict = loadSchema({ inline: { type: 'object', properties: { fields: { type: 'object', properties: { t: { type: 'number', maximum: 100 } } } } } }).validate;
+    const out = processRequest(req({ device: 'd', contentType: 'application/json', payload: '[{"t":1},{"t":500}]' }), { ...opts, validate: strict });
+    assert.deepEqual(out.readings.map((r) => r.fields.t), [1]);
+    assert.equal(out.failures[0].error.code, 'SCHEMA_VIOLATION');
+    assert.equal(out.failures[0].error.details.path, '/fields/t');
+    assert.equal(out.failures[0].index, 1);
+  });
+
+  test('the CroMFlaG2 sample: six readings at their timestamps and the deviceinfo reading', () => {
+    const out = processRequest(req({ route: 'insert', device: 'sample', contentType: 'application/json', payload: sample }), opts);
+    assert.equal(out.refusal, undefined);
+    assert.deepEqual(out.failures, []);
+    assert.equal(out.readings.length, 7);
+    assert.deepEqual(out.readings[0], {
+      device: 'sample',
+      ts: 1582046738255,
+      fields: { day: 18, dayofweek: 2, hour: 17, humidity: 75, illuminance: 74, month: 2, motion: false, temperature: 78 },
+      tags: {},
+    });
+    assert.deepEqual(out.readings[6], { device: 'sample', ts: NOW, fields: { 'deviceinfo.fw_ver': '12345.009', 'deviceinfo.batt_lvl': 78 }, tags: {} });
+    const wrong = processRequest(req({ route: 'insert', device: 'other', contentType: 'application/json', payload: sample }), opts);
+    assert.equal(wrong.refusal, 'forbidden');
+    assert.match(wrong.failures[0].error.message, /deviceinfo.deviceid "sample" is not the device of the path, "other"/);
+    assert.equal(processRequest(req({ route: 'insert', device: 'x', contentType: 'application/json', payload: '{"tsdata":[]}' }), opts).refusal, 'malformed');
+    assert.throws(() => insertReadings({ deviceinfo: { deviceid: 'x' }, tsdata: {} }, 'x', NOW), /"tsdata" must be an array/);
+  });
+
+  test('/fetch answers in the insert shape, metadata fields left out of tsdata', () => {
+    const body = JSON.parse(fetchBody([{ ts: 5, fields: { t: 1, motion: false } }, { ts: 6, fields: { 'deviceinfo.batt_lvl': 7 } }], { device: 'd', deviceinfo: { deviceid: 'd', batt_lvl: 7 } })) as unknown;
+    assert.deepEqual(body, { deviceinfo: { deviceid: 'd', batt_lvl: 7 }, tsdata: [{ t: 1, motion: false, timestamp: 5 }] });
+  });
+});
+
+describe('InfluxDB write semantics', () => {
+  test('precisions of both API versions', () => {
+    assert.deepEqual(influxPrecision(undefined), { parse: 'ns', factor: 1 });
+    assert.deepEqual(influxPrecision('n'), { parse: 'ns', factor: 1 });
+    assert.deepEqual(influxPrecision('u'), { parse: 'us', factor: 1 });
+    assert.deepEqual(influxPrecision('h'), { parse: 's', factor: 3600 });
+    assert.throws(() => influxPrecision('x'), /invalid precision "x"/);
+    const [r] = parseInfluxLines(Buffer.from('m v=1 28000000'), 'm').readings;
+    assert.equal(r.ts, 28000000 * 60_000);
+  });
+
+  test('bad lines are reported with their numbers; the others are kept', () => {
+    const { readings, failures } = parseInfluxLines(Buffer.from('m v=1 1\nm v=oops\n\nm v=3 3\nm,t= v=1\n'), 's');
+    assert.deepEqual(readings.map((r) => r.fields.v), [1, 3]);
+    assert.deepEqual(failures.map((f) => f.line), [2, 5]);
+    assert.match(failures[0].error.message, /^line protocol line 2, column 5: field "v" has value "oops"/);
+    assert.match(describeLineFailures(failures, 2), /^partial write: unable to parse 'm v=oops': line 2, column 5: .* \(and 1 more bad line\) dropped=2$/);
+    assert.match(describeLineFailures(failures.slice(0, 1), 0), /^unable to parse 'm v=oops'/);
+  });
+
+  test('a configured device tag names the device; a device tag then stays a tag', () => {
+    const [r] = parseInfluxLines(Buffer.from('cpu,host=h1,device=x,cpu=cpu0 usage=1'), undefined, 'host').readings;
+    assert.equal(r.device, 'h1');
+    assert.deepEqual(r.tags, { device: 'x', cpu: 'cpu0', measurement: 'cpu' });
+  });
+
+  test('the Influx routes refuse a body with no good line and keep the good ones of a partial one', () => {
+    const all = processRequest(req({ route: 'influx-v1', payload: 'm v=\n' }), opts);
+    assert.equal(all.refusal, 'malformed');
+    const part = processRequest(req({ route: 'influx-v2', payload: 'm,device=a v=1\nbad\n', meta: { precision: 's' } }), opts);
+    assert.equal(part.refusal, undefined);
+    assert.deepEqual(part.readings.map((r) => [r.device, r.ts]), [['a', NOW]]);
+    assert.equal(part.failures[0].line, 2);
+  });
+});
+
+describe('device access', () => {
+  test('Basic auth, InfluxDB u/p, and the v2 token form', () => {
+    assert.deepEqual(presentedLogin(`Basic ${Buffer.from('dev:s:e:c').toString('base64')}`), { username: 'dev', password: 's:e:c' });
+    assert.deepEqual(presentedLogin(undefined, { u: 'dev', p: 'pw' }), { username: 'dev', password: 'pw' });
+    assert.deepEqual(presentedLogin('Token dev:pw'), { username: 'dev', password: 'pw' });
+    assert.equal(presentedLogin(undefined), undefined);
+  });
+
+  test('a configured login is always required; without one only loopback is open', () => {
+    const login = { username: 'dev', password: 'pw' };
+    assert.deepEqual(checkAccess(login, login, '0.0.0.0'), { ok: true });
+    assert.equal(checkAccess(undefined, login, '127.0.0.1').ok, false);
+    assert.equal(checkAccess({ username: 'dev', password: 'x' }, login, '127.0.0.1').ok, false);
+    assert.deepEqual(checkAccess(undefined, undefined, '127.0.0.1'), { ok: true });
+    const open = checkAccess(undefined, undefined, '0.0.0.0');
+    assert.equal(open.ok, false);
+    assert.equal(checkAccess(undefined, undefined, undefined).ok, false);
+  });
+});

@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { explicitPeriod, monthPeriod, periodAt } from '../../nodes/lib/report/period';
+import { BadParameterError, ConfigError } from '../../nodes/lib/errors';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+test('previous day in a zone, including the DST days (23 and 25 hours)', () => {
+  const p = periodAt('previous-day', Date.parse('2026-10-05T04:00:00Z'), 'Europe/Berlin');
+  assert.equal(iso(p.from), '2026-10-03T22:00:00.000Z');
+  assert.equal(iso(p.to), '2026-10-04T22:00:00.000Z');
+  assert.equal(p.key, '2026-10-04');
+  // Berlin springs forward on 29 March 2026 and falls back on 25 October 2026.
+  const spring = periodAt('previous-day', Date.parse('2026-03-30T06:00:00Z'), 'Europe/Berlin');
+  assert.equal(spring.key, '2026-03-29');
+  assert.equal((spring.to - spring.from) / 3_600_000, 23);
+  const autumn = periodAt('previous-day', Date.parse('2026-10-26T06:00:00Z'), 'Europe/Berlin');
+  assert.equal((autumn.to - autumn.from) / 3_600_000, 25);
+});
+
+test('previous week is the ISO week (Monday to Monday); previous month ends where the month ends', () => {
+  const w = periodAt('previous-week', Date.parse('2026-10-05T05:00:00Z'), 'America/New_York');
+  assert.equal(w.key, '2026-W40');
+  assert.equal(iso(w.from), '2026-09-28T04:00:00.000Z');
+  assert.equal(iso(w.to), '2026-10-05T04:00:00.000Z');
+  const feb = periodAt('previous-month', Date.parse('2028-03-01T06:00:00Z'), 'UTC');
+  assert.equal(feb.key, '2028-02');
+  assert.equal((feb.to - feb.from) / 86_400_000, 29);
+  // Just after midnight on the 1st in Tokyo is still the previous month's last day in UTC.
+  const tokyo = periodAt('previous-month', Date.parse('2026-10-31T15:30:00Z'), 'Asia/Tokyo');
+  assert.equal(tokyo.key, '2026-10');
+  assert.equal(iso(tokyo.from), '2026-09-30T15:00:00.000Z');
+});
+
+test('rolling periods end at the minute of the run; month periods and explicit ranges', () => {
+  const r = periodAt('last-24h', Date.parse('2026-10-05T06:00:30Z'), 'UTC');
+  assert.equal(iso(r.to), '2026-10-05T06:00:00.000Z');
+  assert.equal(r.to - r.from, 86_400_000);
+  assert.equal(r.key, 'last-24h-20261005T0600');
+  const m = monthPeriod('2026-10', 'Europe/Berlin');
+  assert.equal(iso(m.from), '2026-09-30T22:00:00.000Z');
+  assert.equal(iso(m.to), '2026-10-31T23:00:00.000Z');
+  assert.throws(() => monthPeriod('2026-13', 'UTC'), BadParameterError);
+  assert.throws(() => monthPeriod('Oct 2026', 'UTC'), /YYYY-MM/);
+  assert.throws(() => periodAt('previous-day', 0, 'Mars/Olympus'), ConfigError);
+  assert.equal(explicitPeriod(0, 3_600_000, 'UTC').key, '19700101T0000-19700101T0100');
+  assert.throws(() => explicitPeriod(10, 10, 'UTC'), /after/);
+});

@@ -1,0 +1,56 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { validatePack, validateRule } from '../../nodes/lib/rules/validate';
+import { RuleInvalidError } from '../../nodes/lib/errors';
+
+const EXAMPLE = {
+  id: 'hot',
+  name: 'Too hot',
+  devices: { all: true },
+  when: { field: 'temperature', op: 'above', value: 30, for: '5s' },
+  clear: { op: 'below', value: 28, for: '0s' },
+  severity: 'warning',
+  message: '{device}: {field} is {value} (above 30 since {since})',
+};
+
+function pointerOf(rule: unknown): string {
+  try {
+    validateRule(rule);
+  } catch (err) {
+    assert.ok(err instanceof RuleInvalidError, String(err));
+    assert.ok(err.message.includes(String(err.details.pointer)), `${err.message} names ${err.details.pointer}`);
+    return String(err.details.pointer);
+  }
+  return 'valid';
+}
+
+describe('rule validation', () => {
+  it('accepts the issue\'s example exactly as written', () => {
+    assert.deepEqual(validateRule(EXAMPLE), EXAMPLE);
+  });
+
+  it('names the JSON pointer of what is wrong', () => {
+    assert.equal(pointerOf({ ...EXAMPLE, when: { ...EXAMPLE.when, value: 'hot' } }), '/when/value');
+    assert.equal(pointerOf({ ...EXAMPLE, when: { field: 'temperature', op: 'above', for: '5s' } }), '/when/value');
+    assert.equal(pointerOf({ ...EXAMPLE, when: { ...EXAMPLE.when, op: 'abov' } }), '/when/op');
+    assert.equal(pointerOf({ ...EXAMPLE, when: { ...EXAMPLE.when, for: '5 minutes' } }), '/when/for');
+    assert.equal(pointerOf({ ...EXAMPLE, severity: 'bad' }), '/severity');
+    assert.equal(pointerOf({ ...EXAMPLE, devices: { list: [] } }), '/devices/list');
+    assert.equal(pointerOf({ ...EXAMPLE, clear: { op: 'below', value: 28, fro: '1m' } }), '/clear/fro');
+    assert.equal(pointerOf({ ...EXAMPLE, when: { all: [EXAMPLE.when, { field: 'h', op: 'outside', low: 5 }] } }), '/when/all/1/high');
+    assert.equal(pointerOf({ ...EXAMPLE, when: { all: [{ field: 'h', op: 'outside', low: 50, high: 5 }] } }), '/when/all/0/low');
+    assert.equal(pointerOf({ ...EXAMPLE, when: { all: [EXAMPLE.when] } }), '/when/all/0/for');
+    assert.equal(pointerOf({ ...EXAMPLE, timezone: 'Mars/Olympus' }), '/timezone');
+    assert.equal(pointerOf({ ...EXAMPLE, message: 'too {hot}' }), '/message');
+    assert.equal(pointerOf({ ...EXAMPLE, schedule: [{ days: ['mon'], from: '8:00', to: '18:00' }] }), '/schedule/0/from');
+    const { name: _name, ...noName } = EXAMPLE;
+    assert.equal(pointerOf(noName), '/name');
+    assert.equal(pointerOf({ ...EXAMPLE, id: 'has space' }), '/id');
+  });
+
+  it('rule packs: errors point into the pack; ids are unique', () => {
+    assert.equal(validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b' }] }).length, 2);
+    assert.throws(() => validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b', severity: 'x' }] }), (e: RuleInvalidError) => e.details.pointer === '/rules/1/severity');
+    assert.throws(() => validatePack([EXAMPLE, EXAMPLE]), (e: RuleInvalidError) => e.details.pointer === '/1/id');
+  });
+});
