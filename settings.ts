@@ -26,6 +26,7 @@ const env = process.env;
 env.UPPERSTACK_DATA = resolve(env.UPPERSTACK_DATA || './data');
 env.UPPERSTACK_HTTP_PORT ||= '1880';
 env.UPPERSTACK_MQTT_PORT ||= '1883';
+env.UPPERSTACK_COAP_PORT ||= '5683';
 env.UPPERSTACK_BIND ||= '127.0.0.1';
 const dataDir = env.UPPERSTACK_DATA;
 const root = packageRoot();
@@ -136,6 +137,7 @@ export = {
   // Runs before Node-RED's admin body parser and its login route.
   httpAdminMiddleware: [adminParserBypass(), jsonUntypedErrors(), loginGuard],
   apiMaxLength: '5mb',
+
   functionExternalModules: false,
   externalModules: { palette: { allowInstall: false } },
   contextStorage: {
