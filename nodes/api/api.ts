@@ -7,6 +7,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { handleQuery, type QueryResponse } from '../lib/api/handlers';
+import { handleDeadLetters } from '../lib/api/deadletters';
 import { handleBacktest, MAX_BODY_BYTES } from '../lib/api/backtest';
 import { HTTP_CODES } from '../lib/api/http-errors';
 import { journalBacklog } from '../lib/journal/receipts';
@@ -16,6 +17,7 @@ import { setStatus } from '../shared/status';
 import { checkHealth, upperstackSettings } from '../shared/runtime';
 import { apiKeyInForce, installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
 import { handleMetrics, metricsAccess } from '../lib/metrics';
+import * as grafana from '../lib/grafana/datasource';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
 
@@ -38,7 +40,10 @@ function deployed(res: Response): ActiveApi | undefined {
 
 function reply(res: Response, work: Promise<QueryResponse>, log: (text: string) => void): void {
   work.then(
-    (r) => res.status(r.status).type(r.contentType).send(r.body),
+    (r) => {
+      if (r.headers) res.set(r.headers);
+      res.status(r.status).type(r.contentType).send(r.body);
+    },
     (err: unknown) => sendFailure(res, err, log),
   );
 }
@@ -48,14 +53,24 @@ export = function register(RED: NodeAPI): void {
   installJsonErrors(RED);
   readsOwnBody(BACKTEST_PATH);
 
+  function queryOf(req: Request): Record<string, string | undefined> {
+    const q: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
+    return q;
+  }
+
   function query(kind: 'readings' | 'aggregate') {
     return (req: Request, res: Response) => {
       const api = deployed(res);
       if (!api) return;
-      const q: Record<string, string | undefined> = {};
-      for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
-      reply(res, handleQuery(api.store.store, kind, q, req.headers.accept), log);
+      reply(res, handleQuery(api.store.store, kind, queryOf(req), req.headers.accept), log);
     };
+  }
+
+  function deadLetters(req: Request, res: Response): void {
+    const api = deployed(res);
+    if (!api) return;
+    reply(res, handleDeadLetters(api.store.store, queryOf(req), req.headers.accept), log);
   }
 
   function backtest(req: Request, res: Response): void {
@@ -89,6 +104,18 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
+  /** Grafana's JSON datasource: POST <root>/<op> with a JSON body, answered with JSON. */
+  function grafanaRoute(op: (store: StoreConfigNode['store'], body: unknown) => Promise<unknown>) {
+    return (req: Request, res: Response): void => {
+      const api = deployed(res);
+      if (!api) return;
+      op(api.store.store, (req as { body?: unknown }).body).then(
+        (body) => res.status(200).type('application/json').send(JSON.stringify(body)),
+        (err: unknown) => sendFailure(res, err, log),
+      );
+    };
+  }
+
   function UpperstackApiNode(this: Node<ApiCredentials>, def: ApiNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -105,9 +132,16 @@ export = function register(RED: NodeAPI): void {
       const auth = requireApiKey(RED);
       RED.httpNode.get('/api/v1/readings/aggregate', auth, query('aggregate'));
       RED.httpNode.get('/api/v1/readings', auth, query('readings'));
+      RED.httpNode.get('/api/v1/deadletters', auth, deadLetters);
       RED.httpNode.get('/health', (req, res) => void health(req, res));
       RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
       RED.httpNode.get('/metrics', metrics);
+      const G = '/api/v1/grafana';
+      RED.httpNode.get([G, `${G}/`], auth, (_req: Request, res: Response) => void res.status(200).type('application/json').send('{"status":"ok"}'));
+      for (const [path, op] of Object.entries({ search: grafana.search, metrics: grafana.metrics, variable: grafana.variable, query: grafana.query, annotations: grafana.annotations })) {
+        readsOwnBody(`${G}/${path}`);
+        RED.httpNode.post(`${G}/${path}`, auth, jsonBody(grafana.BODY_LIMIT), grafanaRoute(op));
+      }
       const { warning } = metricsAccess(upperstackSettings(RED).metrics, undefined);
       if (warning) node.warn(warning);
     }
