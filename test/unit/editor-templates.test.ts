@@ -88,7 +88,7 @@ function fresh(type: string, changes: Record<string, unknown>): Record<string, u
 
 test('every node template registers, and each of its validators takes (v, opt) so a returned reason counts as invalid', () => {
   const types = [...defs.keys()].sort();
-  assert.equal(types.length, 12, types.join(', '));
+  assert.equal(types.length, 13, types.join(', '));
   for (const [type, def] of defs) {
     for (const [prop, p] of Object.entries(def.defaults)) {
       if (p.validate) assert.equal(p.validate.length, 2, `${type}.${prop} declares (v, opt)`);

@@ -1,0 +1,161 @@
+/**
+ * HTTP routes of the alert service:
+ * - /api/v1/rules, /api/v1/alerts on Node-RED's HTTP server, with the API key
+ *   (an "admin" scope for keys comes with per-device keys; until then any valid key);
+ * - /upperstack-alert/... on the admin API for the editor dialog and the page,
+ *   with Node-RED's login: permission upperstack-alert.read to look,
+ *   upperstack-alert.ack to acknowledge and silence, upperstack-alert.write to edit rules;
+ * - /upperstack/alerts, the standalone page.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Node, NodeAPI } from 'node-red';
+import type { NextFunction, Request, Response } from 'express';
+import { bearerMatches } from '../lib/security/apikey';
+import { PayloadTooLargeError, UnauthorizedError } from '../lib/errors';
+import { readBody } from '../shared/body';
+import { upperstackSettings } from '../shared/runtime';
+import type { StoreConfigNode } from '../store-config/options';
+import * as h from './handlers';
+import { serviceFor } from './service';
+
+const MAX_BODY = 1024 * 1024;
+const added = new WeakSet<object>();
+
+type Q = Record<string, string | undefined>;
+
+function param(req: Request): string {
+  const id = (req.params as Record<string, string | string[]>).id;
+  return Array.isArray(id) ? id.join('/') : id;
+}
+
+function query(req: Request): Q {
+  const q: Q = {};
+  for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
+  return q;
+}
+
+function send(res: Response, a: h.Answer): void {
+  if (a.body === undefined) res.status(a.status).end();
+  else res.status(a.status).type('application/json').send(JSON.stringify(a.body));
+}
+
+/** Runs a handler with the parsed JSON body; every failure becomes a JSON error. */
+function route(work: (req: Request, body: unknown) => h.Answer | Promise<h.Answer>, withBody = false) {
+  return (req: Request, res: Response) => {
+    const body = withBody ? readBody(req, MAX_BODY).then(h.parseJson) : Promise.resolve(undefined);
+    body
+      .then((b) => work(req, b))
+      .then(
+        (a) => send(res, a),
+        (err: unknown) => {
+          if (err instanceof PayloadTooLargeError) req.resume();
+          send(res, h.errorAnswer(err));
+        },
+      );
+  };
+}
+
+/** The key of the deployed query API node, else the runtime's. */
+function apiKey(RED: NodeAPI): string {
+  let key = '';
+  RED.nodes.eachNode((n: { id: string; type: string }) => {
+    if (key || n.type !== 'upperstack-api') return;
+    const live = RED.nodes.getNode(n.id) as (Node & { credentials?: { apiKey?: string } }) | null;
+    if (live?.credentials?.apiKey) key = live.credentials.apiKey;
+  });
+  return key || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
+}
+
+function requireKey(RED: NodeAPI) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const key = apiKey(RED);
+    if (key && bearerMatches(req.headers.authorization, key)) return next();
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    req.resume();
+    send(res, h.errorAnswer(new UnauthorizedError(key ? undefined : 'no API key is configured: set UPPERSTACK_API_KEY')));
+  };
+}
+
+/** The store a preview replays: the one chosen in the dialog, else the deployed alert node's, else the only one. */
+function storeOf(RED: NodeAPI, id: unknown): StoreConfigNode['store'] | undefined {
+  if (typeof id === 'string' && id) return (RED.nodes.getNode(id) as StoreConfigNode | null)?.store;
+  let only: StoreConfigNode | undefined;
+  let count = 0;
+  RED.nodes.eachNode((n: { id: string; type: string }) => {
+    if (n.type !== 'upperstack-store-config') return;
+    count++;
+    only = (RED.nodes.getNode(n.id) as StoreConfigNode | null) ?? undefined;
+  });
+  return count === 1 ? only?.store : undefined;
+}
+
+interface AdminUser {
+  username?: string;
+  permissions?: string | string[];
+}
+
+/** Node-RED's own permission rule: "*" all, "read" any *.read, else an exact match. */
+export function allowed(scope: string | string[] | undefined, permission: string): boolean {
+  if (scope === undefined) return true;
+  const list = Array.isArray(scope) ? scope : [scope];
+  return list.some((s) => s === '*' || s === permission || ((s === 'read' || s === '*.read') && permission.endsWith('.read')));
+}
+
+function userOf(req: Request): AdminUser | undefined {
+  return (req as Request & { user?: AdminUser }).user;
+}
+
+function scopeOf(req: Request): string | string[] | undefined {
+  const info = (req as Request & { authInfo?: { scope?: string | string[] } }).authInfo;
+  return info?.scope ?? userOf(req)?.permissions;
+}
+
+export function registerAlertRoutes(RED: NodeAPI): void {
+  const svc = serviceFor(RED);
+  const api = RED.httpNode;
+  if (!added.has(api)) {
+    added.add(api);
+    const key = requireKey(RED);
+    const who = { actor: 'api', via: 'api' };
+    api.get('/api/v1/rules', key, route(() => h.listRules(svc)));
+    api.post('/api/v1/rules/import', key, route((req, b) => h.importRules(svc, b, query(req).mode, who), true));
+    api.post('/api/v1/rules', key, route((_req, b) => h.createRule(svc, b, who), true));
+    api.get('/api/v1/rules/:id', key, route((req) => h.getRule(svc, param(req))));
+    api.put('/api/v1/rules/:id', key, route((req, b) => h.updateRule(svc, param(req), b, who), true));
+    api.delete('/api/v1/rules/:id', key, route((req) => h.deleteRule(svc, param(req), who)));
+    api.get('/api/v1/alerts', key, route((req) => h.listAlerts(svc, query(req))));
+    api.get('/api/v1/alerts/history', key, route((req) => h.history(svc, query(req))));
+    api.get('/api/v1/alerts/:id', key, route((req) => h.getAlert(svc, param(req))));
+    api.post('/api/v1/alerts/:id/ack', key, route((req, b) => h.acknowledge(svc, param(req), b, who), true));
+    api.post('/api/v1/alerts/:id/silence', key, route((req, b) => h.silence(svc, param(req), b, who), true));
+  }
+  const admin = RED.httpAdmin;
+  if (!added.has(admin)) {
+    added.add(admin);
+    const read = RED.auth.needsPermission('upperstack-alert.read');
+    const ack = RED.auth.needsPermission('upperstack-alert.ack');
+    const write = RED.auth.needsPermission('upperstack-alert.write');
+    const who = (req: Request) => ({ actor: userOf(req)?.username ?? 'editor', via: String(req.headers['x-upperstack-via'] ?? 'editor') === 'page' ? 'page' : 'editor' });
+    const base = '/upperstack-alert';
+    admin.get(`${base}/me`, read, route((req) => {
+      const scope = scopeOf(req);
+      return { status: 200, body: { user: userOf(req)?.username ?? null, can: { read: true, ack: allowed(scope, 'upperstack-alert.ack'), write: allowed(scope, 'upperstack-alert.write') }, deployed: !!svc.attached } };
+    }));
+    admin.get(`${base}/rules`, read, route(() => h.listRules(svc)));
+    admin.post(`${base}/rules/import`, write, route((req, b) => h.importRules(svc, b, query(req).mode, who(req)), true));
+    admin.post(`${base}/rules`, write, route((req, b) => h.createRule(svc, b, who(req)), true));
+    admin.put(`${base}/rules/:id`, write, route((req, b) => h.updateRule(svc, param(req), b, who(req)), true));
+    admin.delete(`${base}/rules/:id`, write, route((req) => h.deleteRule(svc, param(req), who(req))));
+    admin.post(`${base}/validate`, read, route((_req, b) => h.validate(b), true));
+    admin.post(`${base}/preview`, read, route((_req, b) => h.preview(svc, b, storeOf(RED, (b as { store?: unknown } | undefined)?.store)), true));
+    admin.get(`${base}/alerts`, read, route((req) => h.listAlerts(svc, query(req))));
+    admin.get(`${base}/history`, read, route((req) => h.history(svc, query(req))));
+    admin.post(`${base}/alerts/:id/ack`, ack, route((req, b) => h.acknowledge(svc, param(req), b, who(req), userOf(req)?.username), true));
+    admin.post(`${base}/alerts/:id/silence`, ack, route((req, b) => h.silence(svc, param(req), b, who(req), userOf(req)?.username), true));
+    const page = join(__dirname, 'page', 'alerts-page.html');
+    admin.get('/upperstack/alerts', (_req: Request, res: Response) => {
+      res.status(200).type('text/html').set('Cache-Control', 'no-store').send(readFileSync(page, 'utf8'));
+    });
+  }
+}
