@@ -4,10 +4,12 @@
  * folder, the API key and the editor password (printed once), and deploys the
  * default flow pack.
  */
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
+import { loginThrottle } from './nodes/lib/security/login';
+import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -77,6 +79,43 @@ if (!linked) symlinkSync(root, link, 'dir');
 const flowFile = join(dataDir, 'flows.json');
 if (!existsSync(flowFile)) copyFileSync(join(root, 'flows', 'pipeline.json'), flowFile);
 
+/**
+ * Node-RED warns "Encrypted credentials not found" at every start while the
+ * credentials file holds no encrypted block, which is the case until some node
+ * has a credential (the default pack has none: its keys come from here). An
+ * encrypted empty set, in Node-RED's format (aes-256-ctr, key sha256(secret),
+ * hex IV then base64), says the same thing without the warning.
+ */
+const credFile = join(dataDir, 'flows_cred.json');
+const credText = existsSync(credFile) ? readFileSync(credFile, 'utf8').trim() : '';
+if (credText === '' || credText === '{}') {
+  const iv = randomBytes(16);
+  const cipher = createCipheriv('aes-256-ctr', createHash('sha256').update(secrets.credentialSecret).digest(), iv);
+  const sealed = iv.toString('hex') + cipher.update('{}', 'utf8', 'base64') + cipher.final('base64');
+  writeFileSync(credFile, JSON.stringify({ $: sealed }, null, 4), { mode: 0o600 });
+}
+
+/** Node-RED's logger, once the runtime has loaded it. */
+function warn(text: string): void {
+  (require('node-red') as { log: { warn(t: string): void } }).log.warn(text);
+}
+
+const loginGuard = loginThrottle({
+  // Compared even for a wrong user name, so timing does not tell which names exist.
+  verify: async (username, password) => (await bcrypt.compare(password, adminHash)) && username === 'admin',
+  onBlocked: (address, seconds) => warn(`editor login: too many failed logins from ${address}; it is refused for ${Math.round(seconds / 60)} minutes`),
+});
+
+// Behind a reverse proxy, login throttling must see the client's address, not the proxy's.
+function trustProxy(value: string | undefined): boolean | number | string | undefined {
+  if (!value) return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+const httpServerOptions: Record<string, unknown> = {};
+const trusted = trustProxy(env.UPPERSTACK_TRUST_PROXY);
+if (trusted !== undefined) httpServerOptions['trust proxy'] = trusted;
+
 export = {
   uiPort: Number(env.UPPERSTACK_HTTP_PORT),
   uiHost: env.UPPERSTACK_BIND,
@@ -90,6 +129,9 @@ export = {
   },
   httpAdminRoot: '/',
   httpNodeRoot: '/',
+  httpServerOptions,
+  // Runs before Node-RED's admin body parser and its login route.
+  httpAdminMiddleware: [adminParserBypass(), jsonUntypedErrors(), loginGuard],
   apiMaxLength: '5mb',
   functionExternalModules: false,
   externalModules: { palette: { allowInstall: false } },
@@ -103,7 +145,8 @@ export = {
   editorTheme: {
     page: { title: 'Upperstack' },
     header: { title: 'Upperstack' },
-    projects: { enabled: false },
+    // Off by default; `enabled: false` would only add a warning at every start.
+    projects: {},
     tours: false,
     palette: { categories: ['upperstack', 'common', 'function', 'network', 'sequence', 'parser', 'storage'] },
   },

@@ -9,7 +9,7 @@ import type { Request, Response } from 'express';
 import { backtestErrorResponse, bodyObject, MAX_BODY_BYTES, runBacktest, seriesRangeOf } from '../lib/api/backtest';
 import { BadParameterError } from '../lib/errors';
 import type { QueryResponse } from '../lib/api/handlers';
-import { readBody } from '../shared/body';
+import { installJsonErrors, jsonBody } from '../shared/http';
 import { migrate } from '../shared/config';
 import type { StoreConfigNode } from '../store-config/options';
 import { anomalyMigrations, engineOptionsOf, type AnomalyOptions } from './options';
@@ -24,6 +24,7 @@ function send(res: Response, r: QueryResponse): void {
 }
 
 export function registerBacktestRoute(RED: NodeAPI): void {
+  installJsonErrors(RED);
   if (routesAdded.has(RED.httpAdmin)) return;
   routesAdded.add(RED.httpAdmin);
 
@@ -47,9 +48,10 @@ export function registerBacktestRoute(RED: NodeAPI): void {
     return { store: storeNode.store, query: { ...range, engine: { detector, threshold, warmup, units } } };
   }
 
-  RED.httpAdmin.post(BACKTEST_PATH, RED.auth.needsPermission('upperstack-anomaly.write'), (req: Request, res: Response) => {
-    readBody(req, MAX_BODY_BYTES)
-      .then((raw) => runBacktest(() => prepare(raw)), backtestErrorResponse)
-      .then((r) => send(res, r), (err: Error) => send(res, backtestErrorResponse(err)));
+  RED.httpAdmin.post(BACKTEST_PATH, RED.auth.needsPermission('upperstack-anomaly.write'), jsonBody(MAX_BODY_BYTES), (req: Request, res: Response) => {
+    runBacktest(() => prepare((req as { body?: unknown }).body)).then(
+      (r) => send(res, r),
+      (err: Error) => send(res, backtestErrorResponse(err)),
+    );
   });
 }

@@ -7,90 +7,75 @@
 import type { Node, NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { handleQuery, type QueryResponse } from '../lib/api/handlers';
-import { backtestErrorResponse, handleBacktest, MAX_BODY_BYTES } from '../lib/api/backtest';
-import { bearerMatches } from '../lib/security/apikey';
+import { handleBacktest, MAX_BODY_BYTES } from '../lib/api/backtest';
+import { HTTP_CODES } from '../lib/api/http-errors';
 import { journalBacklog } from '../lib/journal/receipts';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { checkHealth, upperstackSettings } from '../shared/runtime';
-import { readBody } from '../shared/body';
+import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
 
 interface ActiveApi {
   node: Node;
   store: StoreConfigNode;
-  key: string;
 }
+
+const BACKTEST_PATH = '/api/v1/anomaly/backtest';
 
 let active: ActiveApi | undefined;
 // Keyed by app: tests (and embedders) may hand a fresh Express app to a cached module.
 const routesAdded = new WeakSet<object>();
 
-function sendError(res: Response, status: number, code: string, message: string): void {
-  res.status(status).type('application/json').send(JSON.stringify({ error: { code, message } }));
+/** The deployed API; otherwise answers 503 itself. */
+function deployed(res: Response): ActiveApi | undefined {
+  if (!active) return void sendError(res, 503, HTTP_CODES.notDeployed, 'no upperstack-api node is deployed');
+  return active;
 }
 
-/** The deployed API when the request carries its key; otherwise answers the request itself. */
-function authorized(req: Request, res: Response): ActiveApi | undefined {
-  const api = active;
-  if (!api) return void sendError(res, 503, 'NOT_DEPLOYED', 'no upperstack-api node is deployed');
-  if (!api.key) return void sendError(res, 401, 'UNAUTHORIZED', 'no API key is configured: set UPPERSTACK_API_KEY');
-  if (!bearerMatches(req.headers.authorization, api.key)) {
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    return void sendError(res, 401, 'UNAUTHORIZED', 'a valid API key is required: send "Authorization: Bearer <key>"');
-  }
-  return api;
-}
-
-function reply(res: Response, work: Promise<QueryResponse>): void {
+function reply(res: Response, work: Promise<QueryResponse>, log: (text: string) => void): void {
   work.then(
     (r) => res.status(r.status).type(r.contentType).send(r.body),
-    (err: Error) => sendError(res, 500, 'INTERNAL', err.message),
+    (err: unknown) => sendFailure(res, err, log),
   );
-}
-
-function query(kind: 'readings' | 'aggregate') {
-  return (req: Request, res: Response) => {
-    const api = authorized(req, res);
-    if (!api) return;
-    const q: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
-    reply(res, handleQuery(api.store.store, kind, q, req.headers.accept));
-  };
-}
-
-function backtest(req: Request, res: Response): void {
-  const api = authorized(req, res);
-  if (!api) {
-    // Drained, so a kept-alive connection can carry the client's next request.
-    req.resume();
-    return;
-  }
-  reply(
-    res,
-    readBody(req, MAX_BODY_BYTES).then(
-      (body) => handleBacktest(api.store.store, body),
-      (err: unknown) => backtestErrorResponse(err),
-    ),
-  );
-}
-
-async function health(_req: Request, res: Response): Promise<void> {
-  const components = await checkHealth();
-  const backlog = journalBacklog();
-  const failing = Object.entries(components).filter(([, c]) => !c.ok).map(([name]) => name);
-  const body = {
-    status: failing.length ? 'failing' : 'ok',
-    failing,
-    components,
-    journal: { pending: backlog.pending, bytes: backlog.bytes },
-  };
-  res.status(failing.length ? 503 : 200).type('application/json').send(JSON.stringify(body));
 }
 
 export = function register(RED: NodeAPI): void {
+  const log = (text: string) => RED.log.error(text);
+  installJsonErrors(RED);
+  readsOwnBody(BACKTEST_PATH);
+
+  function query(kind: 'readings' | 'aggregate') {
+    return (req: Request, res: Response) => {
+      const api = deployed(res);
+      if (!api) return;
+      const q: Record<string, string | undefined> = {};
+      for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
+      reply(res, handleQuery(api.store.store, kind, q, req.headers.accept), log);
+    };
+  }
+
+  function backtest(req: Request, res: Response): void {
+    const api = deployed(res);
+    if (!api) return;
+    reply(res, handleBacktest(api.store.store, (req as { body?: unknown }).body), log);
+  }
+
+  async function health(_req: Request, res: Response): Promise<void> {
+    const components = await checkHealth();
+    const backlog = journalBacklog();
+    const failing = Object.entries(components).filter(([, c]) => !c.ok).map(([name]) => name);
+    const body = {
+      status: failing.length ? 'failing' : 'ok',
+      failing,
+      components,
+      journal: { pending: backlog.pending, bytes: backlog.bytes },
+    };
+    res.status(failing.length ? 503 : 200).type('application/json').send(JSON.stringify(body));
+  }
+
   function UpperstackApiNode(this: Node<ApiCredentials>, def: ApiNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -104,15 +89,18 @@ export = function register(RED: NodeAPI): void {
     const key = node.credentials?.apiKey || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
     if (!routesAdded.has(RED.httpNode)) {
       routesAdded.add(RED.httpNode);
-      RED.httpNode.get('/api/v1/readings/aggregate', query('aggregate'));
-      RED.httpNode.get('/api/v1/readings', query('readings'));
+      const auth = requireApiKey(RED);
+      RED.httpNode.get('/api/v1/readings/aggregate', auth, query('aggregate'));
+      RED.httpNode.get('/api/v1/readings', auth, query('readings'));
       RED.httpNode.get('/health', (req, res) => void health(req, res));
-      RED.httpNode.post('/api/v1/anomaly/backtest', backtest);
+      RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
     }
-    active = { node, store, key };
+    active = { node, store };
+    const releaseKey = useApiKey(node, key);
     if (key) setStatus(node, 'connected', RED._('upperstack-api.status.serving'));
     else setStatus(node, 'failed', RED._('upperstack-api.errors.noKey'));
     onClose(node, () => {
+      releaseKey();
       if (active?.node === node) active = undefined;
     });
   }

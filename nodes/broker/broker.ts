@@ -7,6 +7,7 @@ import { onClose } from '../shared/input';
 import { migrate, parsePort, registerNode } from '../shared/config';
 import { brokerMigrations, type BrokerCredentials, type BrokerNodeDef, type BrokerOptions } from './options';
 import { registerBroker, registerHealth, unregisterBroker, type EmbeddedBroker } from '../shared/runtime';
+import { isLoopback } from '../lib/security/net';
 
 /**
  * The shipped packs say `${UPPERSTACK_BIND}` and `${UPPERSTACK_MQTT_PORT}`. Node-RED leaves a
@@ -28,7 +29,13 @@ export = function register(RED: NodeAPI): void {
     let handle: EmbeddedBroker | undefined;
     let stopHealth = () => undefined as void;
 
-    const showClients = () => broker && setStatus(node, 'connected', RED._('upperstack-broker.status.listening', { bind, port: broker.addresses.tcp, clients: broker.clients() }));
+    const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || undefined;
+    const refusesAll = !username && !isLoopback(bind);
+    const showClients = () => {
+      if (!broker) return;
+      if (refusesAll) setStatus(node, 'warning', RED._('upperstack-broker.status.noLogin', { bind, port: broker.addresses.tcp }));
+      else setStatus(node, 'connected', RED._('upperstack-broker.status.listening', { bind, port: broker.addresses.tcp, clients: broker.clients() }));
+    };
     try {
       broker = new EmbeddedMqttBroker(
         {
@@ -39,7 +46,7 @@ export = function register(RED: NodeAPI): void {
           tlsKeyFile: config.tlsKey || undefined,
           tlsCertFile: config.tlsCert || undefined,
           // The environment lets containers set the device login without opening the editor.
-          username: node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || undefined,
+          username,
           password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || undefined,
         },
         {
@@ -72,6 +79,8 @@ export = function register(RED: NodeAPI): void {
         }));
         showClients();
         node.log(RED._('upperstack-broker.log.listening', { bind, port: b.addresses.tcp }));
+        // The broker then refuses every client (see EmbeddedMqttBroker.start); say so once, plainly.
+        if (refusesAll) node.warn(RED._('upperstack-broker.log.noLogin', { bind }));
       },
       (err: unknown) => {
         setStatus(node, 'failed', describeError(err).message);

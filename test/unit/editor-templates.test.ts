@@ -88,7 +88,7 @@ function fresh(type: string, changes: Record<string, unknown>): Record<string, u
 
 test('every node template registers, and each of its validators takes (v, opt) so a returned reason counts as invalid', () => {
   const types = [...defs.keys()].sort();
-  assert.equal(types.length, 13, types.join(', '));
+  assert.equal(types.length, 15, types.join(', '));
   for (const [type, def] of defs) {
     for (const [prop, p] of Object.entries(def.defaults)) {
       if (p.validate) assert.equal(p.validate.length, 2, `${type}.${prop} declares (v, opt)`);
@@ -98,7 +98,7 @@ test('every node template registers, and each of its validators takes (v, opt) s
 
 test('a new node of every type is valid with its defaults', () => {
   // Only the ones that need another node chosen first are not.
-  const needs: Record<string, string[]> = { 'upperstack-api': ['store'], 'upperstack-query': ['store'], 'upperstack-store': ['store'] };
+  const needs: Record<string, string[]> = { 'upperstack-api': ['store'], 'upperstack-query': ['store'], 'upperstack-store': ['store'], 'upperstack-report': ['store'], 'upperstack-invoice': ['store'] };
   for (const type of defs.keys()) {
     assert.deepEqual(Object.keys(problems(type, fresh(type, {}))), needs[type] ?? [], type);
   }

@@ -1,0 +1,146 @@
+/**
+ * upperstack-invoice: monthly invoices per customer from stored readings and
+ * tariffs. On the 1st of each month (or when a message asks, or on
+ * POST /api/v1/invoices/run) it invoices the month before: one invoice per
+ * customer (devices share a customer through a tag), numbered gap-free in its
+ * series; producing a month again gives the issued invoices back unchanged.
+ * Output 1: one message per invoice with its files as e-mail attachments;
+ * output 2: one message per file.
+ */
+import { join } from 'node:path';
+import type { Node, NodeAPI } from 'node-red';
+import { DateTime } from 'luxon';
+import { BadParameterError, describeError } from '../lib/errors';
+import { Archive } from '../lib/report/archive';
+import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
+import { runInvoices, type InvoiceOutcome, type InvoiceRun, type InvoiceSettings } from '../lib/billing/produce';
+import { onClose, onInput, type UpperstackMessage } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus } from '../shared/status';
+import type { StoreConfigNode } from '../store-config/options';
+import { attachments, fileMessages } from '../report/messages';
+import { invoicesDir, ledgerDir, provideInvoices, registerRoutes } from '../report/routes';
+import { localText } from '../lib/report/period';
+import { invoiceMigrations, settingsOf, type InvoiceNodeDef, type InvoiceOptions } from './options';
+
+type SendFn = (m: Array<UpperstackMessage | UpperstackMessage[] | null>) => void;
+
+export = function register(RED: NodeAPI): void {
+  registerRoutes(RED);
+
+  function UpperstackInvoiceNode(this: Node, def: InvoiceNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<InvoiceOptions>(def as unknown as Record<string, unknown>, invoiceMigrations);
+    const storeNode = RED.nodes.getNode(config.store) as StoreConfigNode | null;
+    if (!storeNode) {
+      setStatus(node, 'failed', RED._('upperstack-invoice.errors.noStore'));
+      node.error(RED._('upperstack-invoice.errors.noStore'));
+      return;
+    }
+    let settings: InvoiceSettings;
+    let expression: string | undefined;
+    try {
+      settings = settingsOf(config);
+      if (config.schedule === 'monthly') expression = cronOf('monthly', config.at, '');
+    } catch (err) {
+      const message = describeError(err).message;
+      setStatus(node, 'failed', message);
+      node.error(RED._('upperstack-invoice.errors.config', { message }));
+      // Messages still get an answer Catch nodes see.
+      onInput(node, () => {
+        throw err;
+      });
+      return;
+    }
+    const archive = new Archive(invoicesDir(RED));
+
+    function messages(o: InvoiceOutcome): { one: UpperstackMessage; files: UpperstackMessage[] } {
+      const inv = o.invoice;
+      const meta = { id: o.entry.id, number: inv.number, customer: inv.customer, period: inv.period.label, total: inv.total, currency: inv.currency, reissued: o.reissued, changed: o.changed, files: o.entry.files };
+      const topic = RED._('upperstack-invoice.message.subject', { number: inv.number, customer: inv.customer, period: inv.period.label });
+      return {
+        one: { _msgid: RED.util.generateId(), topic, payload: inv, invoice: meta, customer: inv.customer, attachments: attachments(o.files) } as UpperstackMessage,
+        files: fileMessages(o.files, { topic, invoice: meta, customer: inv.customer }, () => RED.util.generateId()),
+      };
+    }
+
+    function deliver(run: InvoiceRun, send: SendFn): void {
+      const ones: UpperstackMessage[] = [];
+      const files: UpperstackMessage[] = [];
+      for (const o of run.invoices) {
+        const m = messages(o);
+        ones.push(m.one);
+        files.push(...m.files);
+        if (o.changed) node.warn(RED._('upperstack-invoice.warnings.changed', { number: o.invoice.number, customer: o.invoice.customer, period: run.period }));
+      }
+      if (run.skipped.length) node.warn(RED._('upperstack-invoice.warnings.noTariff', { customers: run.skipped.join(', '), period: run.period }));
+      if (ones.length) send([ones, files]);
+    }
+
+    function idleStatus(last?: string): void {
+      const next = schedule?.next();
+      const parts = last ? [last] : [];
+      parts.push(next !== undefined ? RED._('upperstack-invoice.status.next', { time: localText(next, settings.timezone), zone: settings.timezone }) : RED._('upperstack-invoice.status.manual'));
+      setStatus(node, last ? 'connected' : 'idle', parts.join(' · '));
+    }
+
+    async function run(month: string, customer: string | undefined): Promise<InvoiceRun> {
+      setStatus(node, 'connecting', RED._('upperstack-invoice.status.producing', { period: month }));
+      try {
+        await storeNode!.ready;
+        const r = await runInvoices(settings, month, customer, { store: storeNode!.store, archive, ledgerRoot: ledgerDir(RED), now: Date.now() });
+        idleStatus(RED._('upperstack-invoice.status.done', { period: r.period, count: r.invoices.length }));
+        return r;
+      } catch (err) {
+        setStatus(node, 'failed', RED._('upperstack-invoice.status.failed', { period: month, message: describeError(err).message }));
+        throw err;
+      }
+    }
+
+    const unprovide = provideInvoices({
+      series: settings.series,
+      async run(month, customer) {
+        const r = await run(month, customer);
+        deliver(r, (m) => node.send(m));
+        return r;
+      },
+    });
+
+    let schedule: ReportSchedule | undefined;
+    if (expression) {
+      schedule = new ReportSchedule({
+        expression,
+        timezone: settings.timezone,
+        period: 'previous-month',
+        marks: new Marks(join(invoicesDir(RED), '.marks', `${settings.series}.json`)),
+        produce: async (period) => {
+          const r = await run(period.key, undefined);
+          deliver(r, (m) => node.send(m));
+          return `${settings.series}-${period.key}`;
+        },
+        onError: (err, period) => node.error(RED._('upperstack-invoice.errors.run', { period: period.key, message: describeError(err).message })),
+      });
+      schedule.start();
+    }
+    idleStatus();
+
+    onInput(node, async (msg, send, done) => {
+      const p = typeof msg.payload === 'object' && msg.payload !== null && !Array.isArray(msg.payload) && !Buffer.isBuffer(msg.payload) ? (msg.payload as Record<string, unknown>) : {};
+      const lastMonth = DateTime.now().setZone(settings.timezone).startOf('month').minus({ months: 1 }).toFormat('yyyy-LL');
+      const month = p.period === undefined ? lastMonth : p.period;
+      if (typeof month !== 'string') throw new BadParameterError('period', 'msg.payload.period must be a month written YYYY-MM, e.g. "2026-10"');
+      if (p.customer !== undefined && typeof p.customer !== 'string') throw new BadParameterError('customer', 'msg.payload.customer must be the customer tag value');
+      const r = await run(month, p.customer as string | undefined);
+      deliver(r, send);
+      done();
+    });
+
+    onClose(node, async () => {
+      unprovide();
+      await schedule?.stop();
+    });
+  }
+
+  registerNode(RED, 'upperstack-invoice', UpperstackInvoiceNode);
+};

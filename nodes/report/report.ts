@@ -1,0 +1,153 @@
+/**
+ * upperstack-report: a report over stored readings, produced on a schedule
+ * (node-cron, presets or a cron expression, in a time zone) and whenever a
+ * message arrives ("send now"). Each run writes CSV, JSON, HTML and PDF files,
+ * keeps them in the data folder and sends them: output 1 one message with the
+ * files as e-mail attachments, output 2 one message per file.
+ * Periods missed while the runtime was down are produced at start; no period
+ * is produced twice by the schedule (marks in the data folder).
+ */
+import { join } from 'node:path';
+import type { Node, NodeAPI } from 'node-red';
+import { parseTime } from '../lib/api/params';
+import { BadParameterError, describeError } from '../lib/errors';
+import { Archive } from '../lib/report/archive';
+import { checkDefinition, slug, type ReportDefinition } from '../lib/report/definition';
+import { explicitPeriod, localText, periodAt, type Period } from '../lib/report/period';
+import { produceReport, type Produced } from '../lib/report/produce';
+import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
+import { onClose, onInput, type UpperstackMessage } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus } from '../shared/status';
+import type { StoreConfigNode } from '../store-config/options';
+import { attachments, fileMessages } from './messages';
+import { definitionOf, reportMigrations, type ReportNodeDef, type ReportOptions } from './options';
+import { provideReport, registerRoutes, reportsDir } from './routes';
+
+/** The period a "send now" message asks for: explicit from/to, a period kind, or the report's own. */
+function periodOfMessage(payload: Record<string, unknown>, def: ReportDefinition, now: number): Period {
+  if (payload.from !== undefined || payload.to !== undefined) {
+    const text = (name: 'from' | 'to') => {
+      const v = payload[name];
+      if (typeof v === 'number' || typeof v === 'string') return String(v);
+      if (v instanceof Date) return String(v.getTime());
+      throw new BadParameterError(name, `msg.payload.${name} is required with msg.payload.${name === 'from' ? 'to' : 'from'}: ISO 8601 or epoch milliseconds`);
+    };
+    return explicitPeriod(parseTime('from', text('from')), parseTime('to', text('to')), def.timezone);
+  }
+  return periodAt(def.period, now, def.timezone);
+}
+
+export = function register(RED: NodeAPI): void {
+  registerRoutes(RED);
+
+  function UpperstackReportNode(this: Node, def: ReportNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<ReportOptions>(def as unknown as Record<string, unknown>, reportMigrations);
+    const storeNode = RED.nodes.getNode(config.store) as StoreConfigNode | null;
+    if (!storeNode) {
+      setStatus(node, 'failed', RED._('upperstack-report.errors.noStore'));
+      node.error(RED._('upperstack-report.errors.noStore'));
+      return;
+    }
+    let definition: ReportDefinition;
+    let expression: string | undefined;
+    try {
+      definition = definitionOf(config);
+      if (config.schedule !== 'none') expression = cronOf(config.schedule, config.at, config.cron);
+    } catch (err) {
+      const message = describeError(err).message;
+      setStatus(node, 'failed', message);
+      node.error(RED._('upperstack-report.errors.config', { message }));
+      // Messages still get an answer Catch nodes see.
+      onInput(node, () => {
+        throw err;
+      });
+      return;
+    }
+    const keep = Number.isInteger(config.keep) && config.keep >= 0 ? config.keep : 30;
+    const archive = new Archive(reportsDir(RED));
+    const zone = definition.timezone;
+    const unprovide = provideReport({ definition, storeId: config.store, keep });
+
+    function idleStatus(last?: string): void {
+      const next = schedule?.next();
+      const parts: string[] = [];
+      if (last) parts.push(last);
+      parts.push(next !== undefined ? RED._('upperstack-report.status.next', { time: localText(next, zone), zone }) : RED._('upperstack-report.status.manual'));
+      setStatus(node, last ? 'connected' : 'idle', parts.join(' · '));
+    }
+
+    function send(r: Produced, msg: UpperstackMessage | undefined, sendFn: (m: Array<UpperstackMessage | UpperstackMessage[] | null>) => void): void {
+      const report = { id: r.entry.id, name: definition.name, period: r.entry.period, createdAt: r.entry.createdAt, files: r.entry.files, trigger: (r.entry.info ?? {}).trigger };
+      const out: UpperstackMessage = {
+        ...(msg ?? {}),
+        _msgid: msg?._msgid ?? RED.util.generateId(),
+        topic: `${r.data.title} – ${r.entry.period.label}`,
+        payload: RED._('upperstack-report.message.body', { title: r.data.title, period: r.entry.period.label, devices: r.data.devices.length, series: r.data.series.length }),
+        report,
+        attachments: attachments(r.files),
+      } as UpperstackMessage;
+      sendFn([out, fileMessages(r.files, { topic: out.topic, report }, () => RED.util.generateId())]);
+    }
+
+    async function run(period: Period, d: ReportDefinition, trigger: string): Promise<Produced> {
+      setStatus(node, 'connecting', RED._('upperstack-report.status.producing', { period: period.label }));
+      await storeNode!.ready;
+      return produceReport(d, period, { store: storeNode!.store, archive, now: Date.now(), keep, trigger });
+    }
+
+    let schedule: ReportSchedule | undefined;
+    if (expression) {
+      try {
+        schedule = new ReportSchedule({
+          expression,
+          timezone: zone,
+          period: definition.period,
+          marks: new Marks(join(reportsDir(RED), '.marks', `${slug(definition.name)}.json`)),
+          produce: async (period) => {
+            const r = await run(period, definition, 'schedule');
+            send(r, undefined, (m) => node.send(m));
+            idleStatus(RED._('upperstack-report.status.done', { id: r.entry.id, files: r.files.length }));
+            return r.entry.id;
+          },
+          onError: (err, period) => {
+            const message = describeError(err).message;
+            setStatus(node, 'failed', RED._('upperstack-report.status.failed', { period: period.label, message }));
+            node.error(RED._('upperstack-report.errors.run', { period: period.label, message }));
+          },
+        });
+        schedule.start();
+      } catch (err) {
+        const message = describeError(err).message;
+        setStatus(node, 'failed', message);
+        node.error(RED._('upperstack-report.errors.config', { message }));
+      }
+    }
+    idleStatus();
+
+    onInput(node, async (msg, sendFn, done) => {
+      const payload = typeof msg.payload === 'object' && msg.payload !== null && !Array.isArray(msg.payload) && !Buffer.isBuffer(msg.payload) ? (msg.payload as Record<string, unknown>) : {};
+      const { from: _f, to: _t, ...overrides } = payload;
+      const d = Object.keys(overrides).length ? checkDefinition(overrides, definition) : definition;
+      const period = periodOfMessage(payload, d, Date.now());
+      try {
+        const r = await run(period, d, 'message');
+        send(r, msg, sendFn);
+        idleStatus(RED._('upperstack-report.status.done', { id: r.entry.id, files: r.files.length }));
+        done();
+      } catch (err) {
+        setStatus(node, 'failed', RED._('upperstack-report.status.failed', { period: period.label, message: describeError(err).message }));
+        throw err;
+      }
+    });
+
+    onClose(node, async () => {
+      unprovide();
+      await schedule?.stop();
+    });
+  }
+
+  registerNode(RED, 'upperstack-report', UpperstackReportNode);
+};

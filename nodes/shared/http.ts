@@ -1,0 +1,211 @@
+/**
+ * HTTP glue every Upperstack route uses, so that each answers errors the same
+ * way: `{"error":{"code","message",...}}` as JSON, never Express's HTML page.
+ *
+ * - `sendError` / `sendFailure`: answer an error.
+ * - `requireApiKey(RED)`: the API-key check of the HTTP API (Bearer token).
+ * - `jsonBody(limit)`: read a JSON body with a size limit (415, 413, 400 as JSON).
+ * - `readsOwnBody(path)` / `adminParserBypass()`: keep Node-RED's admin body
+ *   parser (5 MB, every JSON or form body on the server) off a route's body.
+ * - `installJsonErrors(RED)`: a JSON 404 and error handler at the end of the
+ *   runtime's Express app, for everything no route answered (unknown paths,
+ *   body-parser failures of Node-RED's own admin parser, bugs).
+ */
+import type { NodeAPI } from 'node-red';
+import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
+import bodyParser from 'body-parser';
+import { bearerMatches } from '../lib/security/apikey';
+import { codeForStatus, errorBody, httpErrorOf, HTTP_CODES } from '../lib/api/http-errors';
+import { upperstackSettings } from './runtime';
+
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** Answers an error; `details` (parameter, limit...) join code and message in the error object. */
+export function sendError(res: Response, status: number, code: string, message: string, details?: Record<string, unknown>): void {
+  if (res.headersSent) {
+    // Half a response cannot be turned into an error; cut it so the client sees it broke.
+    res.destroy();
+    return;
+  }
+  res.status(status).type(JSON_CONTENT_TYPE).send(errorBody(code, message, details));
+}
+
+/** Answers whatever was thrown; internal failures are logged and get a generic message. */
+export function sendFailure(res: Response, err: unknown, log?: (text: string) => void): void {
+  const e = httpErrorOf(err);
+  if (e.internal && log) log(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  sendError(res, e.status, e.code, e.message, e.details);
+}
+
+/** The key the deployed upperstack-api node set (its credential), if any. */
+let deployedKey: { owner: object; key: string } | undefined;
+
+/** Called by the upperstack-api node: its key (credential or settings) is the one in force while it runs. */
+export function useApiKey(owner: object, key: string): () => void {
+  deployedKey = { owner, key };
+  return () => {
+    if (deployedKey?.owner === owner) deployedKey = undefined;
+  };
+}
+
+/** The API key requests must carry: the deployed API node's, else the runtime's setting. */
+export function apiKeyInForce(RED: NodeAPI): string {
+  return deployedKey?.key || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
+}
+
+/** Middleware: lets a request through only with `Authorization: Bearer <API key>`; 401 JSON otherwise. */
+export function requireApiKey(RED: NodeAPI): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const key = apiKeyInForce(RED);
+    if (key && bearerMatches(req.headers.authorization, key)) return next();
+    // Drained, so a kept-alive connection can carry the client's next request.
+    req.resume();
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    if (!key) return sendError(res, 401, HTTP_CODES.unauthorized, 'no API key is configured: set UPPERSTACK_API_KEY');
+    sendError(res, 401, HTTP_CODES.unauthorized, 'a valid API key is required: send "Authorization: Bearer <key>"');
+  };
+}
+
+/**
+ * Middleware: a JSON body of at most `limit` bytes becomes `req.body`. No body
+ * or another content type, a larger body and malformed JSON are answered
+ * 400, 415, 413 and 400 (JSON errors) before the route runs. A body Node-RED's
+ * admin parser already read (other runtimes parse every JSON body up to
+ * `apiMaxLength`) is taken as it is.
+ */
+export function jsonBody(limit: number): RequestHandler {
+  // strict: false, so `null` or `3` reach the route, which names what it wants instead.
+  const parse = bodyParser.json({ limit, strict: false, type: () => true });
+  return (req: Request, res: Response, next: NextFunction) => {
+    ownBody(req);
+    const length = req.headers['content-length'];
+    const empty = req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0);
+    const type = empty ? null : req.is(['application/json', '+json']);
+    if (type === null) {
+      return sendError(res, 400, HTTP_CODES.malformedBody, 'the request needs a JSON body (Content-Type: application/json)');
+    }
+    if (type === false) {
+      req.resume();
+      const got = String(req.headers['content-type'] ?? '').slice(0, 60);
+      return sendError(res, 415, HTTP_CODES.unsupportedMediaType, `the body must be JSON (Content-Type: application/json), got ${JSON.stringify(got)}`);
+    }
+    // Answered here rather than by the runtime's error handler, so the route is JSON wherever it is mounted.
+    // Also when another parser already read it: the route's limit holds in every runtime.
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      req.resume();
+      return sendError(res, 413, HTTP_CODES.payloadTooLarge, `the body is larger than the limit of ${limit} bytes`, { limit, size: declared });
+    }
+    parse(req, res, (err?: unknown) => (err ? sendFailure(res, err) : next()));
+  };
+}
+
+// Shared through the global symbol registry: the settings file and the nodes may load separate copies of this module.
+const OWN_BODY_ROUTES = Symbol.for('upperstack.ownBodyRoutes');
+type BodyReq = Request & { _body?: boolean; upperstackOwnBody?: boolean };
+
+function ownBodyRoutes(): Array<string | RegExp> {
+  const g = globalThis as unknown as Record<symbol, Array<string | RegExp> | undefined>;
+  return (g[OWN_BODY_ROUTES] ??= []);
+}
+
+/**
+ * Declares that the route at `path` (exact, or a RegExp over the path) reads
+ * its own request body, with its own limit and content types. With
+ * `adminParserBypass()` in `httpAdminMiddleware` (Upperstack's settings do
+ * this), Node-RED's admin parser leaves such bodies unread.
+ */
+export function readsOwnBody(path: string | RegExp): void {
+  const routes = ownBodyRoutes();
+  if (!routes.some((r) => String(r) === String(path))) routes.push(path);
+}
+
+/**
+ * For `httpAdminMiddleware`: Node-RED's admin app parses every JSON and form
+ * body on the server (up to `apiMaxLength`, 5 MB) before any node route runs,
+ * whatever that route's own limit. This marks the bodies of routes declared
+ * with `readsOwnBody` as read, so the admin parser skips them, and tells the
+ * route's own reader to read them after all.
+ */
+export function adminParserBypass(): RequestHandler {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const routes = ownBodyRoutes();
+    if (routes.length && req.method !== 'GET' && req.method !== 'HEAD') {
+      const path = (req.originalUrl ?? req.url).split('?')[0];
+      if (routes.some((r) => (typeof r === 'string' ? r === path : r.test(path)))) {
+        const r = req as BodyReq;
+        r._body = true;
+        r.upperstackOwnBody = true;
+      }
+    }
+    next();
+  };
+}
+
+/** Undoes the bypass mark before the route's own reader runs. */
+export function ownBody(req: Request): void {
+  const r = req as BodyReq;
+  if (r.upperstackOwnBody) {
+    r._body = false;
+    r.upperstackOwnBody = false;
+  }
+}
+
+/**
+ * For `httpAdminMiddleware`: an error status ended without a content type
+ * (Node-RED's admin API answers a missing token with a bare 401, passport with
+ * the text "Unauthorized") gets a JSON error body, the text as its message.
+ * Responses that say what they carry are left as they are.
+ */
+export function jsonUntypedErrors(): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    res.end = ((...args: unknown[]) => {
+      const [chunk] = args;
+      if (res.statusCode >= 400 && !res.headersSent && !res.getHeader('content-type') && req.method !== 'HEAD') {
+        const status = res.statusCode;
+        const text = typeof chunk === 'string' || Buffer.isBuffer(chunk) ? chunk.toString().trim() : '';
+        const message = /^[\x20-\x7e]{1,200}$/.test(text) ? text : status === 401 ? 'log in first: this needs an access token' : `request refused (${status})`;
+        const body = errorBody(codeForStatus(status), message);
+        res.setHeader('Content-Type', JSON_CONTENT_TYPE);
+        res.setHeader('Content-Length', Buffer.byteLength(body));
+        return end(body, 'utf8', typeof chunk === 'function' ? chunk : typeof args[1] === 'function' ? args[1] : args[2]);
+      }
+      return end(...args);
+    }) as Response['end'];
+    next();
+  };
+}
+
+type App = Application & { parent?: App };
+const installed = new WeakSet<object>();
+
+/** The Express app the runtime's admin and node apps are mounted on (Node-RED's own server app). */
+function topApp(RED: NodeAPI): App | undefined {
+  const node = RED.httpNode as unknown as App | undefined;
+  const admin = RED.httpAdmin as unknown as App | undefined;
+  return node?.parent ?? admin?.parent?.parent ?? admin?.parent;
+}
+
+/**
+ * Adds a JSON 404 and a JSON error handler after everything else on the
+ * runtime's top-level app, once per app. Routes that nodes add later go to the
+ * admin and node apps mounted before these, so they are never shadowed.
+ */
+export function installJsonErrors(RED: NodeAPI): void {
+  const app = topApp(RED);
+  if (!app || installed.has(app)) return;
+  installed.add(app);
+  app.use((req: Request, res: Response) => {
+    req.resume();
+    const path = req.path.length > 200 ? `${req.path.slice(0, 200)}…` : req.path;
+    sendError(res, 404, HTTP_CODES.notFound, `nothing is served at ${req.method} ${path}`);
+  });
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    void next;
+    req.resume();
+    const e = httpErrorOf(err);
+    if (e.internal) RED.log.error(`HTTP ${req.method} ${req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    sendError(res, e.status, e.code, e.message, e.details);
+  });
+}

@@ -1,0 +1,258 @@
+/**
+ * The report and invoice nodes in a Node-RED test runtime over a real DuckDB
+ * file: "send now" messages, the HTTP routes (real HTTP server on a free
+ * port), the schedule's catch-up at deploy, and config errors.
+ */
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { NodeAPI } from 'node-red';
+import helper from 'node-red-node-test-helper';
+import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { INVOICE_DEFAULTS } from '../../nodes/invoice/options';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const catalogs = ['report', 'invoice'].map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>);
+const catalog = Object.assign({}, ...catalogs) as Record<string, unknown>;
+
+function translate(key: string, subs: Record<string, unknown> = {}): string {
+  const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
+  return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
+}
+
+let red: NodeAPI | undefined;
+const captureRed = (r: NodeAPI) => {
+  red = r;
+  (r as unknown as { _: typeof translate })._ = translate;
+};
+const nodes = [require('../../nodes/store-config/store-config'), require('../../nodes/api/api'), require('../../nodes/report/report'), require('../../nodes/invoice/invoice'), captureRed];
+
+helper.init(require.resolve('node-red'));
+
+const KEY = 'report-test-key';
+const DAY = 86_400_000;
+const OCT = Date.UTC(2026, 9, 1);
+
+interface Msg {
+  topic?: string;
+  payload: unknown;
+  filename?: string;
+  attachments?: Array<{ filename: string; content: Buffer; contentType: string }>;
+  report?: { id: string; period: { key: string }; files: Array<{ name: string }> };
+  invoice?: { number: string; reissued: boolean };
+}
+
+const TARIFFS = JSON.stringify([
+  { name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', taxPercent: '20', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.3333' } }] },
+]);
+
+function flow(extra: Array<Record<string, unknown>> = [], report: Record<string, unknown> = {}): Array<Record<string, unknown>> {
+  return [
+    { id: 'tab', type: 'tab', label: 'test' },
+    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, memoryLimit: 64, configVersion: 2 },
+    { id: 'api', type: 'upperstack-api', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
+    { id: 'rep', type: 'upperstack-report', z: 'tab', store: 'cfg', report: 'meters daily', devicesMode: 'tag', tagKey: 'customer', tagValue: 'acme', fields: 'kwh', schedule: 'none', timezone: 'UTC', units: 'kwh = kWh', wires: [['out1'], ['out2']], ...report },
+    { id: 'inv', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'INV', tariffs: TARIFFS, schedule: 'none', timezone: 'UTC', seller: 'Upperstack Energy', wires: [['iout1'], ['iout2']] },
+    { id: 'out1', type: 'helper', z: 'tab' },
+    { id: 'out2', type: 'helper', z: 'tab' },
+    { id: 'iout1', type: 'helper', z: 'tab' },
+    { id: 'iout2', type: 'helper', z: 'tab' },
+    ...extra,
+  ];
+}
+
+function listen(app: (req: never, res: never) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer(app as never);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
+}
+
+function collect(id: string): Msg[] {
+  const out: Msg[] = [];
+  (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('input', (m: Msg) => out.push(m));
+  return out;
+}
+
+async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('report and invoice nodes', () => {
+  let dataDir = '';
+  let server: Server | undefined;
+  let api = '';
+  const withKey = { authorization: `Bearer ${KEY}` };
+
+  before(async () => {
+    await helper.startServer();
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'us-report-node-'));
+    helper.settings({ upperstack: { dataDir, apiKey: KEY } });
+  });
+  afterEach(async () => {
+    if (server) await new Promise((r) => server!.close(r));
+    server = undefined;
+    await helper.unload();
+  });
+
+  /** Loads the flow and starts collecting what the helper nodes receive at once, so runs at deploy are seen. */
+  async function deploy(f: Array<Record<string, unknown>>): Promise<Record<'out1' | 'out2' | 'iout1' | 'iout2', Msg[]>> {
+    await helper.load(nodes, f);
+    const got = { out1: collect('out1'), out2: collect('out2'), iout1: collect('iout1'), iout2: collect('iout2') };
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await cfg.ready;
+    const readings = [];
+    for (let d = 0; d < 31; d++) {
+      readings.push({ device: 'meter-a', ts: OCT + d * DAY, fields: { kwh: 100 + d * 0.1 }, tags: { customer: 'acme' } });
+      readings.push({ device: 'meter-b', ts: OCT + d * DAY + 60_000, fields: { kwh: 7 + d * 0.2 }, tags: { customer: 'acme' } });
+      readings.push({ device: 'meter-c', ts: OCT + d * DAY, fields: { kwh: 1 + d }, tags: { customer: 'globex' } });
+    }
+    await cfg.store.write(readings);
+    const s = await listen(red!.httpNode as never);
+    server = s.server;
+    api = s.url;
+    return got;
+  }
+
+  test('a message runs the report now: one message with the files attached, one message per file', async () => {
+    const { out1: one, out2: files } = await deploy(flow());
+    (helper.getNode('rep') as unknown as { receive: (m: unknown) => void }).receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
+    await until(() => one.length === 1 && files.length === 4, 'the report messages');
+    const m = one[0];
+    assert.deepEqual(m.attachments!.map((a) => a.filename), ['meters-daily-20261001T0000-20261101T0000.csv', 'meters-daily-20261001T0000-20261101T0000.json', 'meters-daily-20261001T0000-20261101T0000.html', 'meters-daily-20261001T0000-20261101T0000.pdf']);
+    assert.equal(m.attachments![3].contentType, 'application/pdf');
+    assert.equal(m.attachments![3].content.subarray(0, 5).toString(), '%PDF-');
+    assert.match(m.topic!, /meters daily/);
+    const csv = m.attachments![0].content.toString().split('\r\n');
+    assert.match(csv[1], /^meter-a,kwh,kWh,31,100,103,/);
+    assert.match(csv[2], /^meter-b,kwh,kWh,31,7,13,/);
+    assert.equal(csv.length, 4, 'globex\'s meter is not in acme\'s report');
+    assert.deepEqual(files.map((f) => f.filename), m.attachments!.map((a) => a.filename));
+    assert.ok(Buffer.isBuffer(files[0].payload));
+  });
+
+  test('reports over HTTP: run with a definition, list, download; the key is required; errors name the setting', async () => {
+    await deploy(flow());
+    const post = (path: string, body: unknown, headers: Record<string, string> = withKey) =>
+      fetch(`${api}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    assert.equal((await fetch(`${api}/api/v1/reports`)).status, 401);
+    assert.equal((await post('/api/v1/reports/run', { name: 'x' }, {})).status, 401);
+
+    const run = await post('/api/v1/reports/run', { name: 'globex october', devices: { mode: 'list', list: ['meter-c'] }, from: '2026-10-01', to: '2026-11-01', formats: ['csv', 'pdf'] });
+    assert.equal(run.status, 201);
+    const created = (await run.json()) as { id: string; files: Array<{ name: string; url: string; size: number }> };
+    assert.equal(created.id, 'globex-october-20261001T0000-20261101T0000');
+    assert.deepEqual(created.files.map((f) => f.name.split('.').pop()), ['csv', 'pdf']);
+
+    // Run by the name of the deployed report node: its settings, this period.
+    const byName = await post('/api/v1/reports/run', { name: 'meters daily', from: '2026-10-01', to: '2026-10-02' });
+    assert.equal(byName.status, 201);
+
+    const list = (await (await fetch(`${api}/api/v1/reports`, { headers: withKey })).json()) as { reports: Array<{ id: string }> };
+    assert.deepEqual(list.reports.map((r) => r.id).sort(), ['globex-october-20261001T0000-20261101T0000', 'meters-daily-20261001T0000-20261002T0000']);
+    const named = (await (await fetch(`${api}/api/v1/reports?name=meters%20daily`, { headers: withKey })).json()) as { reports: unknown[] };
+    assert.equal(named.reports.length, 1);
+
+    const csv = await fetch(`${api}${created.files[0].url}`, { headers: withKey });
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-type')!, /text\/csv/);
+    assert.match(csv.headers.get('content-disposition')!, /attachment; filename="globex-october-.*\.csv"/);
+    assert.match(await csv.text(), /^device,field/);
+    const pdf = await fetch(`${api}${created.files[1].url}`, { headers: withKey });
+    assert.equal(pdf.headers.get('content-type'), 'application/pdf');
+    assert.equal(Buffer.from(await pdf.arrayBuffer()).length, created.files[1].size);
+
+    for (const path of [`/api/v1/reports/${created.id}/meta.json`, `/api/v1/reports/${created.id}/..%2F..%2Fupperstack.duckdb`, '/api/v1/reports/..%2F..%2Fetc/passwd', `/api/v1/reports/nope/x.csv`]) {
+      const r = await fetch(`${api}${path}`, { headers: withKey });
+      assert.equal(r.status, 404, path);
+      assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'NOT_FOUND');
+    }
+    const bad = await post('/api/v1/reports/run', { name: 'x', period: 'fortnight' });
+    assert.equal(bad.status, 400);
+    const e = ((await bad.json()) as { error: { code: string; message: string; parameter: string } }).error;
+    assert.deepEqual([e.code, e.parameter], ['BAD_PARAMETER', 'period']);
+    const notJson = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: withKey, body: 'name=x' });
+    assert.equal(notJson.status, 415);
+    const broken = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: '{"name": ' });
+    assert.equal(broken.status, 400);
+    assert.equal(((await broken.json()) as { error: { parameter: string } }).error.parameter, 'body');
+  });
+
+  test('invoices over HTTP: numbered once, the same invoice when run again, listed and downloadable', async () => {
+    const { iout1: invMsgs } = await deploy(flow());
+    const post = (body: unknown) => fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
+    const res = await post({ period: '2026-10', customer: 'acme' });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { invoices: Array<{ id: string; number: string; total: string; reissued: boolean; files: Array<{ name: string; url: string }> }> };
+    assert.equal(body.invoices.length, 1);
+    const inv = body.invoices[0];
+    // meter-a 3 kWh, meter-b 6 kWh (exact: 103 − 100, 13 − 7): 9 × 0.3333 = 2.9997 → 3.00; + 5 = 8.00; tax 20% 1.60
+    assert.deepEqual([inv.number, inv.total, inv.reissued], ['INV-000001', '9.60', false]);
+    const again = (await (await post({ period: '2026-10', customer: 'acme' })).json()) as typeof body;
+    assert.deepEqual([again.invoices[0].number, again.invoices[0].reissued], ['INV-000001', true]);
+    const all = (await (await post({ period: '2026-10' })).json()) as typeof body;
+    assert.deepEqual(all.invoices.map((i) => i.number), ['INV-000001', 'INV-000002']);
+    await until(() => invMsgs.length === 4, 'invoice messages');
+    assert.equal(invMsgs[0].invoice?.number, 'INV-000001');
+    assert.deepEqual(invMsgs[0].attachments!.map((a) => a.filename), ['INV-000001.pdf', 'INV-000001.csv', 'INV-000001.json']);
+
+    const list = (await (await fetch(`${api}/api/v1/invoices`, { headers: withKey })).json()) as { invoices: Array<{ id: string }> };
+    assert.deepEqual(list.invoices.map((i) => i.id).sort(), ['INV-000001', 'INV-000002']);
+    const csv = await (await fetch(`${api}${inv.files.find((f) => f.name.endsWith('.csv'))!.url}`, { headers: withKey })).text();
+    assert.match(csv, /INV-000001,acme,2026-10,2,kwh \(kWh\),9,kWh,0\.3333,3\.00,EUR/);
+
+    const bad = await post({ period: '2026-13' });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { parameter: string } }).error.parameter, 'period');
+    assert.equal((await post({ period: '2026-10', tariff: 'x' })).status, 400);
+  });
+
+  test('a daily schedule produces the days missed while the runtime was down, once', async () => {
+    // Marks as a runtime that last ran the schedule three days ago would have left them.
+    const now = Date.now();
+    const marks = join(dataDir, 'reports', '.marks', 'meters-daily.json');
+    mkdirSync(join(dataDir, 'reports', '.marks'), { recursive: true });
+    writeFileSync(marks, JSON.stringify({ lastSlot: now - 3 * DAY - 60_000, produced: {} }));
+    const schedule = { schedule: 'cron', cron: '* * * * *', period: 'previous-day', devicesMode: 'all', fields: '' };
+    const { out1: one } = await deploy(flow([], schedule));
+    await until(() => one.length >= 3, 'the missed days');
+    const keys = one.map((m) => m.report!.period.key);
+    assert.equal(new Set(keys).size, keys.length, 'no day twice');
+    const saved = JSON.parse(readFileSync(marks, 'utf8')) as { produced: Record<string, unknown> };
+    for (const k of keys) assert.ok(saved.produced[k], `${k} is marked`);
+    // A redeploy produces nothing again for those days.
+    await helper.unload();
+    if (server) await new Promise((r) => server!.close(r));
+    server = undefined;
+    const { out1: again } = await deploy(flow([], schedule));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(again.every((m) => !keys.includes(m.report!.period.key)), 'marked days are not produced again');
+  });
+
+  test('bad settings: the node says what is wrong in its log and to Catch nodes; the other nodes run', async () => {
+    const bad = [{ id: 'inv2', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'B', tariffs: '[{"name":"x"}]', wires: [[], []] }];
+    await deploy(flow(bad, { schedule: 'cron', cron: '0 25 * * *' }));
+    // The helper's spy on the runtime log (not in its type declarations).
+    const spy = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown }]>; ERROR: number } }).log();
+    const errors = spy.args.map((a) => a[0]).filter((e) => e.level === spy.ERROR).map((e) => String(e.msg));
+    assert.ok(errors.some((m) => /report settings: cron expression "0 25 \* \* \*"/.test(m)), errors.join('\n'));
+    assert.ok(errors.some((m) => /invoice settings: tariffs\[0\]\.customers/.test(m)), errors.join('\n'));
+    const failed = new Promise<Error>((resolve) => (helper.getNode('rep') as unknown as NodeJS.EventEmitter).on('call:error', (call: { args: [Error] }) => resolve(call.args[0])));
+    (helper.getNode('rep') as unknown as { receive: (m: unknown) => void }).receive({ payload: {} });
+    assert.match(String(await failed), /cron expression/);
+    // The good invoice node still serves its series.
+    const res = await fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ period: '2026-10', customer: 'acme' }) });
+    assert.equal(res.status, 200);
+  });
+});
