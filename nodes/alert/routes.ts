@@ -9,12 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Node, NodeAPI } from 'node-red';
-import type { NextFunction, Request, Response } from 'express';
-import { bearerMatches } from '../lib/security/apikey';
-import { PayloadTooLargeError, UnauthorizedError } from '../lib/errors';
-import { readBody } from '../shared/body';
-import { upperstackSettings } from '../shared/runtime';
+import type { NodeAPI } from 'node-red';
+import type { Request, Response } from 'express';
+import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey } from '../shared/http';
 import type { StoreConfigNode } from '../store-config/options';
 import * as h from './handlers';
 import { serviceFor } from './service';
@@ -40,40 +37,15 @@ function send(res: Response, a: h.Answer): void {
   else res.status(a.status).type('application/json').send(JSON.stringify(a.body));
 }
 
-/** Runs a handler with the parsed JSON body; every failure becomes a JSON error. */
-function route(work: (req: Request, body: unknown) => h.Answer | Promise<h.Answer>, withBody = false) {
+/** Runs a handler (after jsonBody() for routes with a body); every failure becomes a JSON error. */
+function route(work: (req: Request, body: unknown) => h.Answer | Promise<h.Answer>) {
   return (req: Request, res: Response) => {
-    const body = withBody ? readBody(req, MAX_BODY).then(h.parseJson) : Promise.resolve(undefined);
-    body
-      .then((b) => work(req, b))
+    Promise.resolve()
+      .then(() => work(req, (req as Request & { body?: unknown }).body))
       .then(
         (a) => send(res, a),
-        (err: unknown) => {
-          if (err instanceof PayloadTooLargeError) req.resume();
-          send(res, h.errorAnswer(err));
-        },
+        (err: unknown) => send(res, h.errorAnswer(err)),
       );
-  };
-}
-
-/** The key of the deployed query API node, else the runtime's. */
-function apiKey(RED: NodeAPI): string {
-  let key = '';
-  RED.nodes.eachNode((n: { id: string; type: string }) => {
-    if (key || n.type !== 'upperstack-api') return;
-    const live = RED.nodes.getNode(n.id) as (Node & { credentials?: { apiKey?: string } }) | null;
-    if (live?.credentials?.apiKey) key = live.credentials.apiKey;
-  });
-  return key || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
-}
-
-function requireKey(RED: NodeAPI) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const key = apiKey(RED);
-    if (key && bearerMatches(req.headers.authorization, key)) return next();
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    req.resume();
-    send(res, h.errorAnswer(new UnauthorizedError(key ? undefined : 'no API key is configured: set UPPERSTACK_API_KEY')));
   };
 }
 
@@ -116,26 +88,40 @@ export function registerAlertRoutes(RED: NodeAPI): void {
   const api = RED.httpNode;
   if (!added.has(api)) {
     added.add(api);
-    const key = requireKey(RED);
+    const key = requireApiKey(RED);
+    const body = jsonBody(MAX_BODY);
     const who = { actor: 'api', via: 'api' };
     api.get('/api/v1/rules', key, route(() => h.listRules(svc)));
-    api.post('/api/v1/rules/import', key, route((req, b) => h.importRules(svc, b, query(req).mode, who), true));
-    api.post('/api/v1/rules', key, route((_req, b) => h.createRule(svc, b, who), true));
+    api.post('/api/v1/rules/import', key, body, route((req, b) => h.importRules(svc, b, query(req).mode, who)));
+    api.post('/api/v1/rules', key, body, route((_req, b) => h.createRule(svc, b, who)));
     api.get('/api/v1/rules/:id', key, route((req) => h.getRule(svc, param(req))));
-    api.put('/api/v1/rules/:id', key, route((req, b) => h.updateRule(svc, param(req), b, who), true));
+    api.put('/api/v1/rules/:id', key, body, route((req, b) => h.updateRule(svc, param(req), b, who)));
     api.delete('/api/v1/rules/:id', key, route((req) => h.deleteRule(svc, param(req), who)));
     api.get('/api/v1/alerts', key, route((req) => h.listAlerts(svc, query(req))));
     api.get('/api/v1/alerts/history', key, route((req) => h.history(svc, query(req))));
     api.get('/api/v1/alerts/:id', key, route((req) => h.getAlert(svc, param(req))));
-    api.post('/api/v1/alerts/:id/ack', key, route((req, b) => h.acknowledge(svc, param(req), b, who), true));
-    api.post('/api/v1/alerts/:id/silence', key, route((req, b) => h.silence(svc, param(req), b, who), true));
+    api.post('/api/v1/alerts/:id/ack', key, body, route((req, b) => h.acknowledge(svc, param(req), b, who)));
+    api.post('/api/v1/alerts/:id/silence', key, body, route((req, b) => h.silence(svc, param(req), b, who)));
   }
   const admin = RED.httpAdmin;
   if (!added.has(admin)) {
     added.add(admin);
+    installJsonErrors(RED);
+    // The admin app parses every JSON body up to 5 MB first; these routes read theirs with their own limit.
+    readsOwnBody(/^\/upperstack-alert\//);
+    const body = jsonBody(MAX_BODY);
     const read = RED.auth.needsPermission('upperstack-alert.read');
-    const ack = RED.auth.needsPermission('upperstack-alert.ack');
-    const write = RED.auth.needsPermission('upperstack-alert.write');
+    // Logged in (read) but without the permission: 403 with a reason, where Node-RED would answer a bare 401.
+    const may = (permission: string) => [
+      read,
+      (req: Request, res: Response, next: () => void) => {
+        if (allowed(scopeOf(req), permission)) return next();
+        req.resume();
+        send(res, { status: 403, body: { error: { code: 'FORBIDDEN', message: `${userOf(req)?.username ?? 'this user'} may not do this: it needs the permission ${permission} (role ${permission.endsWith('.ack') ? 'operator' : 'rules-editor'})` } } });
+      },
+    ];
+    const ack = may('upperstack-alert.ack');
+    const write = may('upperstack-alert.write');
     const who = (req: Request) => ({ actor: userOf(req)?.username ?? 'editor', via: String(req.headers['x-upperstack-via'] ?? 'editor') === 'page' ? 'page' : 'editor' });
     const base = '/upperstack-alert';
     admin.get(`${base}/me`, read, route((req) => {
@@ -143,16 +129,16 @@ export function registerAlertRoutes(RED: NodeAPI): void {
       return { status: 200, body: { user: userOf(req)?.username ?? null, can: { read: true, ack: allowed(scope, 'upperstack-alert.ack'), write: allowed(scope, 'upperstack-alert.write') }, deployed: !!svc.attached } };
     }));
     admin.get(`${base}/rules`, read, route(() => h.listRules(svc)));
-    admin.post(`${base}/rules/import`, write, route((req, b) => h.importRules(svc, b, query(req).mode, who(req)), true));
-    admin.post(`${base}/rules`, write, route((req, b) => h.createRule(svc, b, who(req)), true));
-    admin.put(`${base}/rules/:id`, write, route((req, b) => h.updateRule(svc, param(req), b, who(req)), true));
+    admin.post(`${base}/rules/import`, write, body, route((req, b) => h.importRules(svc, b, query(req).mode, who(req))));
+    admin.post(`${base}/rules`, write, body, route((req, b) => h.createRule(svc, b, who(req))));
+    admin.put(`${base}/rules/:id`, write, body, route((req, b) => h.updateRule(svc, param(req), b, who(req))));
     admin.delete(`${base}/rules/:id`, write, route((req) => h.deleteRule(svc, param(req), who(req))));
-    admin.post(`${base}/validate`, read, route((_req, b) => h.validate(b), true));
-    admin.post(`${base}/preview`, read, route((_req, b) => h.preview(svc, b, storeOf(RED, (b as { store?: unknown } | undefined)?.store)), true));
+    admin.post(`${base}/validate`, read, body, route((_req, b) => h.validate(b)));
+    admin.post(`${base}/preview`, read, body, route((_req, b) => h.preview(svc, b, storeOf(RED, (b as { store?: unknown } | undefined)?.store))));
     admin.get(`${base}/alerts`, read, route((req) => h.listAlerts(svc, query(req))));
     admin.get(`${base}/history`, read, route((req) => h.history(svc, query(req))));
-    admin.post(`${base}/alerts/:id/ack`, ack, route((req, b) => h.acknowledge(svc, param(req), b, who(req), userOf(req)?.username), true));
-    admin.post(`${base}/alerts/:id/silence`, ack, route((req, b) => h.silence(svc, param(req), b, who(req), userOf(req)?.username), true));
+    admin.post(`${base}/alerts/:id/ack`, ack, body, route((req, b) => h.acknowledge(svc, param(req), b, who(req), userOf(req)?.username)));
+    admin.post(`${base}/alerts/:id/silence`, ack, body, route((req, b) => h.silence(svc, param(req), b, who(req), userOf(req)?.username)));
     const page = join(__dirname, 'page', 'alerts-page.html');
     admin.get('/upperstack/alerts', (_req: Request, res: Response) => {
       res.status(200).type('text/html').set('Cache-Control', 'no-store').send(readFileSync(page, 'utf8'));

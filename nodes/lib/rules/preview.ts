@@ -64,7 +64,6 @@ function shortestMs(rule: Rule): number {
 }
 
 export async function previewRule(rule: Rule, o: PreviewOptions): Promise<PreviewResult> {
-  if (o.devices.length === 0) throw new BadParameterError('devices', 'no device to replay: name one or more devices, or let the alert node see some readings first');
   if (o.devices.length > MAX_PREVIEW_DEVICES) throw new BadParameterError('devices', `at most ${MAX_PREVIEW_DEVICES} devices can be replayed at once, got ${o.devices.length}`);
   if (!(o.from < o.to)) throw new BadParameterError('from', '"from" must be before "to"');
   const max = o.maxReadings ?? 100_000;
@@ -118,5 +117,6 @@ export async function previewRule(rule: Rule, o: PreviewOptions): Promise<Previe
     result.notes.push('"anomalous" conditions are not replayed: stored readings carry no anomaly verdicts');
   }
   if (truncated) result.notes.push(`only the first ${max} readings were replayed`);
+  if (o.devices.length === 0) result.notes.push('no device this rule covers has stored readings in this range');
   return result;
 }
