@@ -69,7 +69,7 @@ if (firstStart.length) {
 const linkDir = join(dataDir, 'node_modules');
 const link = join(linkDir, 'node-red-contrib-upperstack');
 mkdirSync(linkDir, { recursive: true });
-let linked = false;
+let linked: boolean;
 try {
   linked = lstatSync(link) !== undefined;
 } catch {

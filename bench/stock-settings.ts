@@ -19,6 +19,7 @@ export = {
   functionExternalModules: false,
   externalModules: { palette: { allowInstall: false } },
   functionGlobalContext: {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the stock flow's function nodes get this copy, loaded by path
     duckdb: require(join(root, 'node_modules', '@duckdb', 'node-api')) as unknown,
     benchDbPath: process.env.BENCH_STOCK_DB || join(process.cwd(), 'stock.duckdb'),
   },

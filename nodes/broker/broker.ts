@@ -1,5 +1,5 @@
 /** upperstack-broker: the embedded MQTT broker as a node in the flow. */
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { Node, NodeAPI } from 'node-red';
 import { EmbeddedMqttBroker } from '../lib/broker/embedded';
 import { describeError } from '../lib/errors';
 import { setStatus } from '../shared/status';

@@ -18,8 +18,8 @@ import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import type { StoreConfigNode } from '../store-config/options';
-import { attachments, fileMessages } from '../report/messages';
-import { invoicesDir, ledgerDir, provideInvoices, registerRoutes } from '../report/routes';
+import { attachments, fileMessages } from '../shared/report-messages';
+import { invoicesDir, ledgerDir, provideInvoices, registerRoutes } from '../shared/report-routes';
 import { localText } from '../lib/report/period';
 import { invoiceMigrations, settingsOf, type InvoiceNodeDef, type InvoiceOptions } from './options';
 

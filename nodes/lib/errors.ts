@@ -110,6 +110,19 @@ export class StoreFailedError extends UpperstackError {
   }
 }
 
+/**
+ * A sink refused one reading for what is in it (the batch around it was stored).
+ * The code of the dead letter that records it.
+ */
+export class StoreRejectedError extends UpperstackError {
+  override readonly name = 'StoreRejectedError';
+  constructor(sink: string, device: string, reason: string) {
+    // The first paragraph: databases append advice (DuckDB's "Possible solutions") that is noise in a dead letter.
+    const why = reason.split(/\n\s*\n/)[0].trim().slice(0, 2000);
+    super('STORE_REJECTED', `the ${sink} store refused this reading of device "${device.slice(0, 128)}": ${why}`, { sink, device });
+  }
+}
+
 export class JournalError extends UpperstackError {
   override readonly name = 'JournalError';
   constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {

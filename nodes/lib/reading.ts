@@ -157,6 +157,14 @@ function countKeys(o: object, stop: number): number {
   return n;
 }
 
+// JSON text may escape half of a surrogate pair ("\ud800"): a valid JS string, but no Unicode
+// text a store can keep. Without the g flag, test() keeps no state between calls.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function notUnicode(path: string): InvalidReadingError {
+  return new InvalidReadingError(`${path} holds half of a UTF-16 surrogate pair (e.g. "\\ud800" without its partner), which is not valid Unicode text`, { path });
+}
+
 function fieldConverter(limits: Limits): (v: unknown, path: string) => FieldValue | undefined {
   return (v, path) => {
     if (typeof v === 'number') {
@@ -165,6 +173,7 @@ function fieldConverter(limits: Limits): (v: unknown, path: string) => FieldValu
     }
     if (typeof v === 'string') {
       if (v.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path });
+      if (LONE_SURROGATE.test(v)) throw notUnicode(path);
       return v;
     }
     if (typeof v === 'boolean') return v;
@@ -180,6 +189,7 @@ function tagConverter(limits: Limits): (v: unknown, path: string) => string | un
     if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') throw new InvalidReadingError(`${path} must be a string, number or boolean`, { path });
     const text = String(v);
     if (text.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: text.length, path });
+    if (LONE_SURROGATE.test(text)) throw notUnicode(path);
     return text;
   };
 }
@@ -193,6 +203,8 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
   if (typeof device !== 'string' || device.length === 0) {
     throw new InvalidReadingError(`${at('device')} is missing: name the device in the payload or in the topic/URL`, { path: at('device') });
   }
+  if (device.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: device.length, path: at('device') });
+  if (LONE_SURROGATE.test(device)) throw notUnicode(at('device'));
   const timeKey = TIME_KEYS.find((k) => item[k] !== undefined && item[k] !== null);
   const ts = timeKey ? parseTimestamp(item[timeKey], at(timeKey)) : opts.receivedAt;
   // The reading object is at depth 1, or 2 inside a batch.

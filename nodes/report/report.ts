@@ -20,9 +20,9 @@ import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import type { StoreConfigNode } from '../store-config/options';
-import { attachments, fileMessages } from './messages';
+import { attachments, fileMessages } from '../shared/report-messages';
 import { definitionOf, reportMigrations, type ReportNodeDef, type ReportOptions } from './options';
-import { provideReport, registerRoutes, reportsDir } from './routes';
+import { provideReport, registerRoutes, reportsDir } from '../shared/report-routes';
 
 /** The period a "send now" message asks for: explicit from/to, a period kind, or the report's own. */
 function periodOfMessage(payload: Record<string, unknown>, def: ReportDefinition, now: number): Period {

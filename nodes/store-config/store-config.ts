@@ -3,9 +3,10 @@
  * (batching, spool on outage). Store, dead-letter, query and API nodes share it.
  */
 import { join } from 'node:path';
-import type { Node, NodeAPI } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import { DuckDbStore } from '../lib/store/duckdb';
 import { DurableWriter } from '../lib/store/writer';
+import { writerEventText } from './events';
 import { Journal } from '../lib/journal/journal';
 import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
@@ -29,6 +30,8 @@ export = function register(RED: NodeAPI): void {
     node.writer = new DurableWriter(node.store, new Journal({ dir: join(dataDir(RED), 'spool', node.id) }), {
       batchSize: config.batchSize,
       flushMs: config.flushMs,
+      // Each change is logged once: an outage when it starts and when it ends, refused readings as they happen.
+      onEvent: (e) => node.warn(writerEventText(RED, e)),
     });
     node.ready = node.store.open().then(
       () => node.writer.start(),

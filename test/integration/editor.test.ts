@@ -186,6 +186,30 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
       { fill: { advanced: '{"type": "zscore", "window": "1d"}' }, valid: ['advanced', 'detector'] },
     ],
   },
+  {
+    type: 'upperstack-report',
+    steps: [
+      { fill: { report: '' }, invalid: ['report'] },
+      { fill: { report: 'energy daily', at: '6am' }, valid: ['report'], invalid: ['at'] },
+      { fill: { at: '06:00', timezone: 'Mars/Base' }, valid: ['at'], invalid: ['timezone'] },
+      { fill: { timezone: 'Europe/Berlin', thresholds: 'temp >= 5', units: 'power W', gapsLongerThan: '10 minutes', expectedEvery: 'often' }, valid: ['timezone'], invalid: ['thresholds', 'units', 'gapsLongerThan', 'expectedEvery'] },
+      { fill: { thresholds: 'temp > 5, temp < -1', units: 'power = W', gapsLongerThan: '10m', expectedEvery: '1m', keepNum: '-1' }, valid: ['thresholds', 'units', 'gapsLongerThan', 'expectedEvery'], invalid: ['keepNum'] },
+      { fill: { keepNum: '0' }, valid: ['keepNum'] },
+      { select: { schedule: 'cron' }, fill: { cron: '0 6 * *' }, invalid: ['cron'] },
+      { fill: { cron: '0 6 * * 1-5' }, valid: ['cron'] },
+      { select: { devicesMode: 'list' }, fill: { devices: ' , ' }, invalid: ['devices'] },
+      { fill: { devices: 'pump-1, pump-2' }, valid: ['devices'] },
+    ],
+  },
+  {
+    type: 'upperstack-invoice',
+    steps: [
+      { fill: { series: 'a b' }, invalid: ['series'] },
+      { fill: { series: 'INV', prefix: 'x y', quantityDigitsNum: '12' }, valid: ['series'], invalid: ['prefix', 'quantityDigitsNum'] },
+      { fill: { prefix: 'R-', quantityDigitsNum: '2', timezone: 'Nowhere/City', at: '25:00' }, valid: ['prefix', 'quantityDigitsNum'], invalid: ['timezone', 'at'] },
+      { fill: { timezone: 'Asia/Tokyo', at: '00:30' }, valid: ['timezone', 'at'] },
+    ],
+  },
 ];
 
 test('every Upperstack dialog opens for a new node and flags bad values as before', { timeout: 180_000 }, async () => {

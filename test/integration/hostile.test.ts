@@ -82,6 +82,22 @@ describe('hostile payloads on the real runtime', () => {
     rt = await startRuntime({ dataDir: rt.dataDir, httpPort: rt.httpPort, mqttPort: rt.mqttPort });
   });
 
+  test('100 readings of 20,000 fields each do not wedge the store: another device is stored and queryable, /health stays 200', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'wide-device' });
+    for (let i = 0; i < 100; i++) {
+      const body = JSON.stringify(Object.fromEntries([['ts', 1767225600000 + i], ...Array.from({ length: 20_000 }, (_, k) => [`f${k}`, k + i])]));
+      await client.publishAsync('devices/wide/telemetry', body, { qos: 1 });
+    }
+    await client.endAsync();
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/after-wide/telemetry', '-m', '{"v":3}']);
+    const readings = await eventually(async () => {
+      const body = (await (await rt.get('/api/v1/readings?device=after-wide')).json()) as { readings: Array<{ fields: Record<string, unknown> }> };
+      return body.readings.length ? body.readings : undefined;
+    }, 30_000, 'the reading of another device');
+    assert.deepEqual(readings[0].fields, { v: 3 });
+    assert.equal((await fetch(`${rt.url}/health`)).status, 200);
+  });
+
   test('a nested object in a flat JSON reading is stored under dotted names', async () => {
     execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/nested/telemetry', '-m', '{"ts":1767225600000,"x":1,"n":{"a":2}}']);
     const readings = await eventually(async () => {

@@ -31,14 +31,14 @@ helper.init(require.resolve('node-red'));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'us-hostile-'));
 
-function flow() {
+function flow(opts: { decode?: Record<string, unknown>; validate?: Record<string, unknown>; store?: Record<string, unknown> } = {}) {
   return [
     { id: 'tab', type: 'tab', label: 'test' },
-    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 1 },
+    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 1, ...opts.store },
     { id: 'broker', type: 'upperstack-broker', z: 'tab', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
     { id: 'hin', type: 'upperstack-mqtt-in', z: 'tab', source: 'embedded', broker: 'broker', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 1, wires: [['decode'], ['dead']] },
-    { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
-    { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], ['dead']] },
+    { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, ...opts.decode, wires: [['validate'], ['dead']] },
+    { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, ...opts.validate, wires: [['store'], ['dead']] },
     { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [['stored']] },
     { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg', broker: 'broker', topic: 'upperstack/deadletter', configVersion: 1, wires: [['deadOut']] },
     { id: 'stored', type: 'helper', z: 'tab' },
@@ -131,6 +131,42 @@ describe('hostile payloads through the pipeline nodes', () => {
       return Object.keys(fields).length > 0;
     }, 'the nested reading');
     assert.deepEqual(fields, { x: 1, 'n.a': 2, 'l.0': 3, 'l.1': 4 });
+  });
+
+  /** One reading of 20,000 numeric fields, as in the report (about 280 KB of JSON). */
+  const wide = (i: number) => JSON.stringify(Object.fromEntries([['ts', 1767225600000 + i], ...Array.from({ length: 20_000 }, (_, k) => [`f${k}`, k + i])]));
+
+  test('wide readings (20,000 fields) are TOO_MANY_FIELDS dead letters at decode, and other devices are stored meanwhile', async () => {
+    await helper.load(nodes, flow());
+    const letters: Letter[] = [];
+    (helper.getNode('deadOut') as unknown as NodeJS.EventEmitter).on('input', (m: { payload: Letter }) => letters.push(m.payload));
+    const client = await connect();
+    for (let i = 0; i < 100; i++) await client.publishAsync('devices/wide/telemetry', wide(i), { qos: 1 });
+    await client.publishAsync('devices/normal/telemetry', '{"v":1}', { qos: 1 });
+    await client.endAsync();
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await until(async () => (await cfg.store.readings({ device: 'normal', limit: 1 })).readings.length === 1, 'the normal reading');
+    await until(() => letters.length === 100, '100 dead letters');
+    assert.ok(letters.every((l) => l.device === 'wide' && l.code === 'TOO_MANY_FIELDS'));
+    assert.match(letters[0].reason, /at most 1,000 fields/);
+    await until(() => journalBacklog().pending === 0, 'every journal entry settled');
+  });
+
+  test('with the fields limit raised and DuckDB at 32 MB, wide readings reach the store: it splits what does not fit in memory, refuses nothing it can store, and other devices are not held up', async () => {
+    await helper.load(nodes, flow({ decode: { maxFields: 20_000 }, validate: { maxFields: 20_000 }, store: { memoryLimit: 32, configVersion: 2 } }));
+    const client = await connect();
+    for (let i = 0; i < 20; i++) await client.publishAsync('devices/wide-store/telemetry', wide(i), { qos: 1 });
+    await client.publishAsync('devices/normal-2/telemetry', '{"v":2}', { qos: 1 });
+    await client.endAsync();
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await until(async () => (await cfg.store.readings({ device: 'normal-2', limit: 1 })).readings.length === 1, 'the normal reading', 120_000);
+    await until(() => journalBacklog().pending === 0, 'every journal entry settled', 120_000);
+    const stats = cfg.writer.stats();
+    assert.equal(stats.spooled, 0, 'nothing waits in the spool');
+    assert.equal(stats.failingSince, undefined, 'the store is not considered down');
+    const stored = (await cfg.store.readings({ device: 'wide-store', limit: 100, fields: ['f0'] })).readings.length;
+    const refused = (await cfg.store.deadLetters({ device: 'wide-store', limit: 100 })).filter((l) => l.code === 'STORE_REJECTED').length;
+    assert.equal(stored + refused, 20, `stored ${stored}, refused ${refused}`);
   });
 
   test('the dead-letter node records a value nested 100,000 deep that a flow hands it', async () => {

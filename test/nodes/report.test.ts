@@ -13,7 +13,6 @@ import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
-import { INVOICE_DEFAULTS } from '../../nodes/invoice/options';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const catalogs = ['report', 'invoice'].map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>);

@@ -148,6 +148,7 @@ test('tariff checks name the bad setting; tariffFor picks a customer\'s own tari
   // A JSON number is taken as the decimal it was written as.
   assert.equal(total({ model: 'flat', unitPrice: 0.3333 as unknown as string }, '0.3'), '0.10');
   bad({ name: 'x', customers: ['a'], currency: 'EUR', taxPercent: '-1', meters: [] }, /taxPercent/);
+  bad({ name: 'x', customers: ['a'], currency: 'EUR', standingCharge: '1e999999999', meters: [] }, /standingCharge/);
   assert.throws(() => validateTariffs([{ name: 'a', customers: ['acme'], currency: 'EUR', meters: [] }, { name: 'b', customers: ['acme'], currency: 'EUR', meters: [] }]), /already billed by tariff "a"/);
   const ts = validateTariffs([{ name: 'default', customers: ['*'], currency: 'EUR', meters: [] }, { name: 'acme', customers: ['acme'], currency: 'EUR', meters: [] }]);
   assert.equal(tariffFor(ts, 'acme')?.name, 'acme');

@@ -13,6 +13,7 @@ import { ANOMALY_DEFAULTS, engineOptionsOf, type AnomalyOptions } from '../../no
 import { AnomalyEngine } from '../../nodes/lib/anomaly';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { parsePort } from '../../nodes/shared/config';
+import { validateTariffs } from '../../nodes/lib/billing/tariff';
 import { DEFAULT_LIMITS, resolveLimits } from '../../nodes/lib/limits';
 
 type Validator = (this: unknown, v: unknown, opt?: object) => unknown;
@@ -319,4 +320,32 @@ test('decode and validate nodes saved at version 1, without limits, stay valid (
   assert.deepEqual(problems('upperstack-validate', { schemaSource: 'default', schema: '', schemaFile: '', configVersion: 1 }), {});
   // From version 2 on, a limit must be set.
   assert.deepEqual(Object.keys(problems('upperstack-decode', { ...fresh('upperstack-decode', {}), maxDepth: '' })), ['maxDepth']);
+});
+
+test('the invoice dialog refuses the tariffs the runtime refuses, naming the place', () => {
+  const def = defs.get('upperstack-invoice')!;
+  const reason = (tariffs: string) => verdict(def, fresh('upperstack-invoice', { tariffs }), 'tariffs');
+  const runtimeRefuses = (text: string) => {
+    try {
+      validateTariffs(JSON.parse(text));
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  assert.equal(reason(String(def.defaults.tariffs.value)), true, 'the example tariffs are valid');
+  assert.equal(runtimeRefuses(String(def.defaults.tariffs.value)), false);
+  const cases: Array<[string, RegExp]> = [
+    ['[{', /not valid JSON/],
+    ['{}', /JSON list/],
+    ['[{"name":"x","customers":[],"currency":"EUR","meters":[]}]', /tariffs\[0\]\.customers/],
+    ['[{"name":"x","customers":["*"],"currency":"euro","meters":[]}]', /tariffs\[0\]\.currency/],
+    ['[{"name":"x","customers":["*"],"currency":"EUR","standingCharge":"4,90","meters":[]}]', /tariffs\[0\]\.standingCharge/],
+    ['[{"name":"x","customers":["*"],"currency":"EUR","meters":[{"field":"e","measure":"avg","unit":"kWh","pricing":{"model":"flat","unitPrice":"1"}}]}]', /tariffs\[0\]\.meters\[0\]\.measure/],
+    ['[{"name":"x","customers":["*"],"currency":"EUR","meters":[{"field":"e","measure":"sum","unit":"kWh","pricing":{"model":"tiered"}}]}]', /tariffs\[0\]\.meters\[0\]\.pricing\.model/],
+  ];
+  for (const [text, expected] of cases) {
+    assert.match(String(reason(text)), expected, text);
+    assert.ok(runtimeRefuses(text), `the runtime refuses ${text} too`);
+  }
 });

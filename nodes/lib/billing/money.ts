@@ -23,7 +23,8 @@ const MODE: Record<RoundingMode, Decimal.Rounding> = {
   floor: Decimal.ROUND_FLOOR,
 };
 
-const DECIMAL_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+// At most 30 digits on either side of the point and a three-digit exponent: a price, not a denial of service.
+const DECIMAL_TEXT = /^[+-]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})([eE][+-]?\d{1,3})?$/;
 
 /**
  * A decimal from text as a person wrote it ("0.3333"), or from a stored

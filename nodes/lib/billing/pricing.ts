@@ -57,6 +57,7 @@ function tiersOf(p: Pricing, path: string): ParsedTier[] {
   if (!Array.isArray(p.tiers) || p.tiers.length === 0) {
     throw new ConfigError(`${path}.tiers must list at least one tier for ${p.model} pricing, e.g. [{"upTo": "100", "unitPrice": "0.30"}, {"upTo": null, "unitPrice": "0.25"}]`, { path: `${path}.tiers` });
   }
+  if (p.tiers.length > 100) throw new ConfigError(`${path}.tiers: at most 100 tiers`, { path: `${path}.tiers` });
   const out: ParsedTier[] = [];
   let prev: Dec = ZERO;
   p.tiers.forEach((t, i) => {

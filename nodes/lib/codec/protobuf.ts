@@ -108,6 +108,7 @@ function decodeError(name: string, buf: Uint8Array, reader: Reader, err: unknown
 }
 
 /** A decoded upperstack.Reading; device and ts are left out when unset so the topic/URL device and time of receipt apply. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
 function toReading(obj: Record<string, any>, limits: Limits, path: string): Partial<Reading> & Pick<Reading, 'fields' | 'tags'> {
   const fields: Record<string, FieldValue> = {};
   let count = 0;
@@ -127,6 +128,7 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
   const type = lookup(protoType, dir);
   const name = type.fullName.slice(1);
   const reader = Reader.create(buf);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
   let obj: Record<string, any>;
   try {
     const message = type.decode(reader) as unknown as { readings?: unknown[] };
@@ -146,6 +148,7 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
     }
     return toReading(obj, limits, '');
   }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
   if (name === BATCH_TYPE) return ((obj.readings ?? []) as Array<Record<string, any>>).map((r, i) => toReading(r, limits, `[${i}]`));
   return obj;
 }

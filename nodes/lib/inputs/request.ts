@@ -8,7 +8,7 @@
 import { decodeJson } from '../codec/json';
 import { decodeReadings } from '../codec/readings';
 import { formatFromContentType, type Format } from '../codec';
-import { DecodeError, InvalidReadingError, UnsupportedFormatError, UpperstackError, ConfigError } from '../errors';
+import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError } from '../errors';
 import { normalizeReadings, type NormalizeResult, type Reading } from '../reading';
 import type { ReadingValidator } from '../schema/validator';
 import { parseInfluxLines } from './influx';

@@ -42,7 +42,6 @@ export function parseTopicTemplate(template: string): TopicTemplate {
       if (seg === undefined || seg === '') throw new BadTopicError(`topic "${topic}" has no device at level ${deviceLevel + 1}`, { topic });
       if (seg.includes('\uFFFD')) throw new BadTopicError(`the device segment of topic "${topic}" is not valid UTF-8`, { topic });
       if (seg.length > MAX_DEVICE) throw new BadTopicError(`device name in topic is longer than ${MAX_DEVICE} characters`, { topic: topic.slice(0, 200) });
-      // eslint-disable-next-line no-control-regex
       if (/[\u0000-\u001f\u007f]/.test(seg)) throw new BadTopicError(`the device segment of topic "${topic}" contains control characters`, { topic });
       return seg;
     },

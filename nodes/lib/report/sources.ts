@@ -110,7 +110,7 @@ export async function summarizeEvents(kind: EventKind, wanted: boolean, fallback
   if (!wanted) return { available: false, note: 'not included in this report', ...none };
   const source = sources.get(kind) ?? fallback;
   if (!source) {
-    const what = kind === 'alerts' ? 'alert history is not available yet: no alert engine records alerts' : 'no anomaly history is available';
+    const what = kind === 'alerts' ? 'no alert history is recorded yet' : 'no anomaly history is recorded';
     return { available: false, note: `not available: ${what}`, ...none };
   }
   const r = await source.events(q);

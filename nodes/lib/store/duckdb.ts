@@ -76,9 +76,15 @@ const MAX_TS = 8.64e15;
 
 // DuckDB reports files it cannot open, lock, read or write as IO errors; a
 // fatal error (e.g. a failed WAL write) invalidates the database until reopened.
-const UNAVAILABLE = /IO Error|Could not set lock|Permission denied|No space left|read-only|Cannot open|not a valid DuckDB database|Out of Memory/i;
+// A missing table (someone dropped it) is the database's state, not the data's.
+// Everything else a write statement raises (Out of Memory for one too-large
+// batch, conversion, invalid input such as a lone surrogate, constraints) is
+// the data's: StoreFailedError, and the writer isolates the readings.
+const UNAVAILABLE = /IO Error|Could not set lock|Permission denied|No space left|read-only|Cannot open|not a valid DuckDB database|Catalog Error|Connection Error|Interrupt/i;
 const INVALIDATED = /FATAL Error|invalidated/i;
 const DUPLICATE_KEY = /constraint violation|Duplicate key/i;
+const LONE_SURROGATE = /\p{Cs}/gu;
+const HEALTH_PROBE = `INSERT OR IGNORE INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
 
 const NUMERIC_SQL: Record<string, string> = { mean: 'avg(value_double)', min: 'min(value_double)', max: 'max(value_double)', sum: 'sum(value_double)' };
 
@@ -280,6 +286,7 @@ function rowValue(d: unknown, b: unknown, t: unknown): number | boolean | string
 }
 
 export class DuckDbStore implements TimeSeriesStore {
+  readonly kind = 'duckdb';
   readonly path: string;
   private instance?: DuckDBInstance;
   private conn?: DuckDBConnection;
@@ -331,7 +338,8 @@ export class DuckDbStore implements TimeSeriesStore {
           ap.appendTimestamp(tsValue(ts));
           for (const v of [l.device, l.source, l.code, l.reason, l.payload]) {
             if (v === undefined || v === null) ap.appendNull();
-            else ap.appendVarchar(String(v));
+            // DuckDB keeps UTF-8: a lone surrogate (valid in a JS string) would make the row invalid.
+            else ap.appendVarchar(String(v).replace(LONE_SURROGATE, '\uFFFD'));
           }
           ap.endRow();
         }
@@ -459,6 +467,14 @@ export class DuckDbStore implements TimeSeriesStore {
       // A committed write, not just a read: a full disk or lost file shows here.
       const memory = await this.enqueue('health check', async (conn) => {
         await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('health_checked_at', $now)`, { now: new Date().toISOString() });
+        // A row in the readings table too, rolled back: its index and the memory a write needs are
+        // what readings depend on (the writer asks this before it blames a reading the store refused).
+        await conn.run('BEGIN TRANSACTION');
+        try {
+          await conn.run(HEALTH_PROBE);
+        } finally {
+          await conn.run('ROLLBACK');
+        }
         const r = await conn.runAndReadAll(`SELECT memory_usage, memory_limit FROM pragma_database_size() WHERE database_name = current_database()`);
         return r.getRowObjects()[0] as { memory_usage?: string; memory_limit?: string } | undefined;
       });

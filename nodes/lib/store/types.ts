@@ -71,7 +71,46 @@ export interface StoreHealth {
   detail: string;
 }
 
-export interface TimeSeriesStore {
+/**
+ * Where readings are written durably: an embedded database, a time-series
+ * server. One DurableWriter (nodes/lib/store/writer.ts) per sink, each with its
+ * own spool; a store config can hold several (nodes/lib/store/sinks.ts).
+ *
+ * `write` is durable once it resolves and idempotent on (device, ts, field). A
+ * failure must say which of two kinds it is, because the writer acts on it:
+ *
+ * - StoreUnavailableError: the sink cannot be reached or written *now*, whatever
+ *   the data (file cannot be opened or written, disk full, lock held, server
+ *   down or timing out, 5xx, credentials refused). The writer spools the batch,
+ *   reports it durable and retries with backoff, in order.
+ * - StoreFailedError ("rejected data"): this statement fails for what is in it
+ *   (memory for one too-large batch, a value that cannot be converted, a
+ *   constraint, a 400 naming a bad point, a 413). The writer splits the batch
+ *   in halves until the readings the sink refuses are isolated, stores the
+ *   rest and dead-letters each refused reading (STORE_REJECTED) with the
+ *   sink's message. It blames a lone reading only while `health()` passes, so
+ *   an error misclassified as rejected while the sink is really down still
+ *   ends in the spool. Anything else thrown is treated as rejected data.
+ *
+ * A batch is never retried forever for a data reason: classify an error as
+ * unavailable only when retrying the same data later can succeed.
+ */
+export interface ReadingSink {
+  /** The sink kind in the registry (nodes/lib/store/sinks.ts), e.g. 'duckdb'. */
+  readonly kind: string;
+  open(): Promise<void>;
+  write(readings: Reading[]): Promise<void>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}
+
+/**
+ * A sink that also answers queries and keeps dead letters (the query API,
+ * anomaly backtests, reports). `kind` is optional here only so that stores
+ * written before sinks had kinds still type-check.
+ */
+export interface TimeSeriesStore extends Omit<ReadingSink, 'kind'> {
+  readonly kind?: string;
   open(): Promise<void>;
   /** Idempotent on (device, ts, field): writing the same reading twice keeps one row. */
   write(readings: Reading[]): Promise<void>;

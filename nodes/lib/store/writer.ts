@@ -1,46 +1,86 @@
 /**
- * DurableWriter sits between the nodes and a store. It batches readings (one
- * store write per batch, not per message; what queued while a write ran goes
- * into the next one, up to maxWrite readings, and a larger message is written
- * in parts), and when the store is unreachable it
- * spools each batch to a journal and reports it durable, then keeps retrying in
- * the background in order. A caller's callback fires only once its data is in
- * the store or in the spool, which is when input journals may settle.
+ * DurableWriter sits between the nodes and one sink. It batches readings (one
+ * sink write per batch, not per message; what queued while a write ran goes
+ * into the next one, up to maxWrite readings or maxWriteRows field values, and
+ * a larger message is written in parts). A caller's callback fires only once
+ * its data is durable: in the sink, in the spool, or dead-lettered; that is
+ * when input journals may settle.
+ *
+ * Failures are told apart as the sink contract (types.ts) says:
+ * - StoreUnavailableError (the sink cannot be written now): the batch goes to
+ *   a spool on disk and is reported durable; the spool is retried in order with
+ *   backoff, and new data queues behind it.
+ * - anything else (StoreFailedError: the sink refuses what is in the data):
+ *   the batch is split in halves until the readings the sink refuses are
+ *   isolated; each is dead-lettered (STORE_REJECTED) with the sink's message
+ *   and the rest is stored. A lone reading counts as refused only while the
+ *   sink's own health check passes; if that fails too, the sink is down and the
+ *   data is spooled. So nothing is retried forever for what is in it, and the
+ *   spool is drained the same way.
  */
 import type { Reading } from '../reading';
-import type { DeadLetter, TimeSeriesStore } from './types';
+import type { DeadLetter, ReadingSink } from './types';
 import { Journal } from '../journal/journal';
-import { StoreUnavailableError } from '../errors';
+import { StoreRejectedError, StoreUnavailableError } from '../errors';
+import { previewJson } from '../preview';
+
+/** The sink as the writer uses it: dead letters only where the sink keeps them (or another target does). */
+export type WriterSink = Omit<ReadingSink, 'kind'> & { readonly kind?: string; writeDeadLetters?(letters: DeadLetter[]): Promise<void> };
 
 export type Durable = (err?: Error) => void;
+
+/** Where the readings a sink refuses go as dead letters when the sink keeps none itself (e.g. the primary store's writer). */
+export interface DeadLetterTarget {
+  writeDeadLetters(letters: DeadLetter[], durable: Durable): void;
+}
+
+/** What changed, once per change: a node turns these into log lines. */
+export type WriterEvent =
+  /** The sink became unavailable: writes go to the spool until it is back. */
+  | { type: 'spooling'; error: string }
+  /** The spool is drained and the sink takes writes again. */
+  | { type: 'recovered'; downMs: number }
+  /** Readings the sink refused were dead-lettered (STORE_REJECTED). */
+  | { type: 'rejected'; count: number; devices: string[]; error: string };
 
 export interface WriterOptions {
   /** Flush once this many readings are queued. */
   batchSize?: number;
-  /** The most readings one store write takes (default 10 × batchSize); larger messages go in parts. */
+  /** The most readings one sink write takes (default 10 × batchSize); larger messages go in parts. */
   maxWrite?: number;
+  /** The most field values (rows) one sink write takes (default 100,000), so wide readings make smaller writes. */
+  maxWriteRows?: number;
   /** Flush at least this often while anything is queued. */
   flushMs?: number;
   /** First retry delay after an outage; doubles up to maxRetryMs. */
   retryMs?: number;
   maxRetryMs?: number;
+  /** Where refused readings are dead-lettered; default the sink itself. */
+  deadLetters?: DeadLetterTarget;
+  onEvent?: (e: WriterEvent) => void;
 }
 
 export interface WriterStats {
-  /** Readings written to the store since start. */
+  /** Readings written to the sink since start. */
   written: number;
   /** Readings queued in memory, waiting for the next flush. */
   queued: number;
-  /** Readings waiting in the spool for the store to come back. */
+  /** Readings (and dead letters) waiting in the spool for the sink to come back. */
   spooled: number;
-  /** The last store error, while the store is failing. */
+  /** Readings the sink refused and that were dead-lettered (STORE_REJECTED) since start. */
+  rejected: number;
+  /** The last sink error, while the sink is failing. */
   lastError?: string;
+  /** Why the sink refused the last dead-lettered reading. */
+  lastRejected?: string;
+  /** Epoch ms since when the sink has been unavailable; absent while it takes writes. */
+  failingSince?: number;
 }
 
-/** One write() call: its readings leave in order, possibly over several store writes. */
+/** One write() call: its readings leave in order, possibly over several sink writes. */
 interface Pending {
   readings: Reading[];
-  /** Readings already taken into a store write. */
+  /** Readings already taken into a sink write. */
   taken: number;
   durable: Durable;
   /** The first failure of any of its parts; reported once the last part is through. */
@@ -50,6 +90,20 @@ interface Pending {
 interface SpoolRecord {
   r?: Reading[];
   d?: DeadLetter[];
+}
+
+/** How a batch ended: all of it handled (stored or dead-lettered), or an outage and what is left for the spool. */
+type Outcome = { outage?: undefined } | { outage: Error; left: SpoolRecord };
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function fieldCount(r: Reading): number {
+  let n = 0;
+  const f = r?.fields;
+  if (typeof f === 'object' && f !== null) for (const k in f) if (Object.prototype.hasOwnProperty.call(f, k)) n++;
+  return n;
 }
 
 export class DurableWriter {
@@ -63,27 +117,31 @@ export class DurableWriter {
   private spooledEntries: Array<{ seq: number; rec: SpoolRecord; count: number }> = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
-  private stats_: WriterStats = { written: 0, queued: 0, spooled: 0 };
+  private stats_: WriterStats = { written: 0, queued: 0, spooled: 0, rejected: 0 };
   private closed = false;
   private readonly batchSize: number;
   private readonly maxWrite: number;
+  private readonly maxWriteRows: number;
   private readonly flushMs: number;
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
+  private readonly kind: string;
 
   constructor(
-    private readonly store: TimeSeriesStore,
+    private readonly store: WriterSink,
     private readonly spool: Journal,
-    opts: WriterOptions = {},
+    private readonly opts: WriterOptions = {},
   ) {
     this.batchSize = opts.batchSize ?? 1000;
-    // Larger statements cost DuckDB less per row; the cap keeps one statement's text and the
+    // Larger statements cost DuckDB less per row; the caps keep one statement's text and the
     // wait for its settlement bounded.
     this.maxWrite = opts.maxWrite ?? 10 * this.batchSize;
+    this.maxWriteRows = opts.maxWriteRows ?? 100_000;
     this.flushMs = opts.flushMs ?? 100;
     this.retryMs = opts.retryMs ?? 500;
     this.maxRetryMs = opts.maxRetryMs ?? 15_000;
     this.retryDelay = this.retryMs;
+    this.kind = store.kind ?? 'store';
   }
 
   /** Opens the spool; whatever an earlier run spooled is retried first. */
@@ -117,7 +175,7 @@ export class DurableWriter {
     return { ...this.stats_ };
   }
 
-  /** Flushes what is queued (into the store or the spool) and stops retrying. */
+  /** Flushes what is queued (into the sink or the spool) and stops retrying. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
@@ -148,14 +206,16 @@ export class DurableWriter {
         const { readings, parts, finished } = this.take();
         const letters = this.letters.splice(0, this.letters.length);
         const lettersWaiting = this.lettersWaiting.splice(0, this.lettersWaiting.length);
-        // While the spool holds data, new data goes behind it so the store sees writes in order.
-        let err = this.spooledEntries.length ? new StoreUnavailableError('the store is catching up') : await this.tryWrite(readings, letters);
-        if (!err) {
-          this.stats_.written += readings.length;
-          this.stats_.lastError = undefined;
-        } else if (err instanceof StoreUnavailableError) {
-          err = this.toSpool({ r: readings.length ? readings : undefined, d: letters.length ? letters : undefined });
+        let err: Error | undefined;
+        // While the spool holds data, new data goes behind it so the sink sees writes in order.
+        const outcome: Outcome = this.spooledEntries.length
+          ? { outage: new StoreUnavailableError('the store is catching up'), left: { r: readings, d: letters } }
+          : await this.deliver(readings, letters);
+        if (outcome.outage) {
+          err = this.toSpool(outcome.left);
           if (!err) this.scheduleRetry(this.retryDelay);
+        } else if (this.stats_.failingSince !== undefined && !this.spooledEntries.length) {
+          this.recovered();
         }
         if (err) for (const p of parts) p.err ??= err;
         for (const p of finished) p.durable(p.err);
@@ -166,16 +226,28 @@ export class DurableWriter {
     }
   }
 
-  /** Up to maxWrite queued readings, the calls they come from, and the calls they complete. */
+  /** Up to maxWrite queued readings (and maxWriteRows values), the calls they come from, and the calls they complete. */
   private take(): { readings: Reading[]; parts: Pending[]; finished: Pending[] } {
     const readings: Reading[] = [];
     const parts: Pending[] = [];
     const finished: Pending[] = [];
-    while (this.pending.length && (readings.length < this.maxWrite || this.pending[0].taken === this.pending[0].readings.length)) {
+    let rows = 0;
+    while (this.pending.length) {
       const p = this.pending[0];
-      const n = Math.min(p.readings.length - p.taken, this.maxWrite - readings.length);
-      for (let i = p.taken; i < p.taken + n; i++) readings.push(p.readings[i]);
-      p.taken += n;
+      if (p.taken === p.readings.length) {
+        // An empty call (or one fully taken) completes with this write.
+        finished.push(this.pending.shift()!);
+        parts.push(p);
+        continue;
+      }
+      if (readings.length >= this.maxWrite || rows >= this.maxWriteRows) break;
+      let i = p.taken;
+      while (i < p.readings.length && readings.length < this.maxWrite && (rows < this.maxWriteRows || readings.length === 0)) {
+        readings.push(p.readings[i]);
+        rows += fieldCount(p.readings[i]);
+        i++;
+      }
+      p.taken = i;
       parts.push(p);
       if (p.taken === p.readings.length) finished.push(this.pending.shift()!);
     }
@@ -184,28 +256,142 @@ export class DurableWriter {
     return { readings, parts, finished };
   }
 
-  private async tryWrite(readings: Reading[], letters: DeadLetter[]): Promise<Error | undefined> {
-    try {
-      if (readings.length) await this.store.write(readings);
-      if (letters.length) await this.store.writeDeadLetters(letters);
-      return undefined;
-    } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      this.stats_.lastError = e.message;
-      return e;
+  /**
+   * Writes readings, isolating the ones the sink refuses, then the dead letters
+   * (those given and those of refused readings). On an outage nothing is half
+   * done from the caller's view: what is left is returned for the spool, and
+   * the writes already made are repeated later (the sink is idempotent).
+   */
+  private async deliver(readings: Reading[], letters: DeadLetter[]): Promise<Outcome> {
+    const refused: DeadLetter[] = [];
+    if (readings.length) {
+      const outage = await this.isolate(readings, refused);
+      if (outage) {
+        this.failing(outage);
+        return { outage, left: { r: readings, d: letters } };
+      }
+    }
+    const all = refused.length ? letters.concat(refused) : letters;
+    if (all.length) {
+      const outage = await this.deliverLetters(all);
+      if (outage) {
+        this.failing(outage);
+        // The readings are in the sink: only the dead letters wait.
+        return { outage, left: { d: all } };
+      }
+    }
+    if (refused.length) {
+      this.stats_.rejected += refused.length;
+      this.stats_.lastRejected = refused[refused.length - 1].reason;
+      this.opts.onEvent?.({ type: 'rejected', count: refused.length, devices: [...new Set(refused.map((l) => l.device))].slice(0, 10), error: refused[0].reason });
+    }
+    return {};
+  }
+
+  /** Bisects until every reading is stored or refused (collected in `refused`); returns the outage that stopped it, if any. */
+  private async isolate(readings: Reading[], refused: DeadLetter[]): Promise<Error | undefined> {
+    // A stack of slices, left half on top, so the sink still sees the readings in order.
+    const stack: Reading[][] = [readings];
+    while (stack.length) {
+      const part = stack.pop()!;
+      let err: Error | undefined;
+      try {
+        await this.store.write(part);
+      } catch (e) {
+        err = asError(e);
+      }
+      if (!err) {
+        this.stats_.written += part.length;
+        continue;
+      }
+      if (err instanceof StoreUnavailableError) return err;
+      if (part.length > 1) {
+        const mid = part.length >> 1;
+        stack.push(part.slice(mid), part.slice(0, mid));
+        continue;
+      }
+      // One reading is refused. Only a sink that is otherwise fine can blame the reading.
+      const health = await this.store.health().catch((e: unknown) => ({ ok: false, detail: asError(e).message }));
+      if (!health.ok) return new StoreUnavailableError(`the ${this.kind} store refused a write and fails its health check: ${health.detail}`, { cause: err });
+      refused.push(this.rejectedLetter(part[0], err));
+    }
+    return undefined;
+  }
+
+  private rejectedLetter(r: Reading, err: Error): DeadLetter {
+    const device = typeof r?.device === 'string' && r.device ? r.device : 'unknown';
+    const e = new StoreRejectedError(this.kind, device, err.message);
+    return { ts: Date.now(), device, source: `store:${this.kind}`, code: e.code, reason: e.message, payload: previewJson(r, 4096) };
+  }
+
+  /** Dead letters to the target, or to the sink itself; returns the outage that stopped them, if any. */
+  private deliverLetters(letters: DeadLetter[]): Promise<Error | undefined> {
+    const target = this.opts.deadLetters;
+    if (target) return new Promise((resolve) => target.writeDeadLetters(letters, (err) => resolve(err)));
+    return this.storeLetters(letters);
+  }
+
+  private async storeLetters(letters: DeadLetter[]): Promise<Error | undefined> {
+    const write = this.store.writeDeadLetters?.bind(this.store);
+    if (!write) return new StoreUnavailableError(`the ${this.kind} store keeps no dead letters and no other store was given for them`);
+    const stack: DeadLetter[][] = [letters];
+    while (stack.length) {
+      const part = stack.pop()!;
+      try {
+        await write(part);
+        continue;
+      } catch (e) {
+        const err = asError(e);
+        if (err instanceof StoreUnavailableError) return err;
+        if (part.length > 1) {
+          const mid = part.length >> 1;
+          stack.push(part.slice(mid), part.slice(0, mid));
+          continue;
+        }
+        // A dead letter refused for its text: kept without the payload, which is what a store cannot take.
+        const bare = { ...part[0], payload: '', reason: `${part[0].reason} (payload not kept: ${err.message})`.slice(0, 4096) };
+        try {
+          await write([bare]);
+        } catch (e2) {
+          if (e2 instanceof StoreUnavailableError) return e2;
+          // Nothing of it can be stored; reporting it is all that is left.
+          this.opts.onEvent?.({ type: 'rejected', count: 0, devices: [part[0].device], error: `a dead letter could not be stored: ${asError(e2).message}` });
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private failing(err: Error): void {
+    this.stats_.lastError = err.message;
+    if (this.stats_.failingSince === undefined) {
+      this.stats_.failingSince = Date.now();
+      this.opts.onEvent?.({ type: 'spooling', error: err.message });
     }
   }
 
+  private recovered(): void {
+    const since = this.stats_.failingSince;
+    this.stats_.failingSince = undefined;
+    this.stats_.lastError = undefined;
+    if (since !== undefined) this.opts.onEvent?.({ type: 'recovered', downMs: Date.now() - since });
+  }
+
   private toSpool(rec: SpoolRecord): Error | undefined {
-    const count = (rec.r?.length ?? 0) + (rec.d?.length ?? 0);
+    const r = rec.r?.length ? rec.r : undefined;
+    const d = rec.d?.length ? rec.d : undefined;
+    const count = (r?.length ?? 0) + (d?.length ?? 0);
     if (count === 0) return undefined;
+    const clean: SpoolRecord = {};
+    if (r) clean.r = r;
+    if (d) clean.d = d;
     try {
-      const seq = this.spool.append(Buffer.from(JSON.stringify(rec)));
-      this.spooledEntries.push({ seq, rec, count });
+      const seq = this.spool.append(Buffer.from(JSON.stringify(clean)));
+      this.spooledEntries.push({ seq, rec: clean, count });
       this.stats_.spooled += count;
       return undefined;
     } catch (err) {
-      return err instanceof Error ? err : new Error(String(err));
+      return asError(err);
     }
   }
 
@@ -221,20 +407,31 @@ export class DurableWriter {
   private async drainSpool(): Promise<void> {
     while (this.spooledEntries.length && !this.closed) {
       const entry = this.spooledEntries[0];
-      const err = await this.tryWrite(entry.rec.r ?? [], entry.rec.d ?? []);
-      if (err && err instanceof StoreUnavailableError) {
+      const outcome = await this.deliver(entry.rec.r ?? [], entry.rec.d ?? []);
+      if (outcome.outage) {
+        const left = outcome.left;
+        if (!left.r?.length && (entry.rec.r?.length ?? 0) > 0) {
+          // The readings are stored now; only dead letters wait. They replace the entry, so its
+          // readings are not written (nor their refusals recorded) again.
+          const err = this.toSpool(left);
+          if (!err) {
+            const moved = this.spooledEntries.pop()!;
+            this.spooledEntries[0] = moved;
+            this.spool.settle(entry.seq);
+            this.stats_.spooled -= entry.count;
+          }
+        }
         this.retryDelay = Math.min(this.retryDelay * 2, this.maxRetryMs);
         this.scheduleRetry(this.retryDelay);
         return;
       }
-      // A batch the store rejects for its content would block the spool forever; it is dropped
-      // from the spool only after the error is surfaced through stats.
       this.spooledEntries.shift();
       this.spool.settle(entry.seq);
       this.stats_.spooled -= entry.count;
-      if (!err) this.stats_.written += entry.rec.r?.length ?? 0;
     }
+    if (this.closed) return;
     this.retryDelay = this.retryMs;
+    this.recovered();
     if (this.pending.length || this.letters.length) void this.flush();
   }
 }

@@ -7,7 +7,7 @@
  * file node.
  */
 import type { ReportFile } from '../lib/report/render';
-import type { UpperstackMessage } from '../shared/input';
+import type { UpperstackMessage } from './input';
 
 export interface Attachment {
   filename: string;

@@ -23,8 +23,8 @@ import { explicitPeriod, periodAt } from '../lib/report/period';
 import { produceReport } from '../lib/report/produce';
 import type { InvoiceRun } from '../lib/billing/produce';
 import type { TimeSeriesStore } from '../lib/store/types';
-import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure } from '../shared/http';
-import { dataDir } from '../shared/runtime';
+import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure } from './http';
+import { dataDir } from './runtime';
 import type { StoreConfigNode } from '../store-config/options';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -77,7 +77,7 @@ function fail(res: Response, err: unknown, log: (text: string) => void): void {
 
 /** A store-config named by id, or the only one deployed. */
 async function storeOf(RED: NodeAPI, id: unknown): Promise<TimeSeriesStore> {
-  let node: StoreConfigNode | null = null;
+  let node: StoreConfigNode | null;
   if (id !== undefined) {
     if (typeof id !== 'string') throw new BadParameterError('store', '"store" must be the id of an upperstack-store-config node');
     node = RED.nodes.getNode(id) as StoreConfigNode | null;
