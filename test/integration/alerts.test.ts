@@ -112,9 +112,9 @@ test('kill -9 three seconds into a pending duration: after the restart it fires 
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'alerts-crash', reconnectPeriod: 500 });
   client.on('error', () => undefined);
   const pub = publisher(client, 'room-2', () => 31, 200);
-  let start = 0;
-  let killedAt = 0;
-  let restartedAt = 0;
+  let start!: number;
+  let killedAt!: number;
+  let restartedAt!: number;
   let firing: AlertRecord & { events: AlertEvent[] };
   try {
     const pending = await eventually(async () => {
