@@ -20,6 +20,7 @@ import {
   type LabelWindow,
   type NabFile,
 } from '../nodes/lib/anomaly';
+import { runSimulate, SIMULATE_HELP, SimulateUsageError } from './simulate';
 
 /** Wrong use or wrong input: reported without a stack trace, exit code 2. */
 class UsageError extends Error {}
@@ -27,7 +28,8 @@ class UsageError extends Error {}
 interface Command {
   summary: string;
   help: string;
-  run(args: string[]): Promise<void> | void;
+  /** A number is the exit code (0 when it returns nothing). */
+  run(args: string[]): Promise<void | number> | void | number;
 }
 
 const BACKTEST_HELP = `upperstack backtest: run an anomaly detector over recorded series
@@ -187,6 +189,7 @@ async function runBacktest(argv: string[]): Promise<void> {
 
 const COMMANDS: Record<string, Command> = {
   backtest: { summary: 'run an anomaly detector over recorded series; NAB scores with --labels', help: BACKTEST_HELP, run: runBacktest },
+  simulate: { summary: 'simulated devices sending telemetry over MQTT, HTTP or CoAP, with labelled anomalies', help: SIMULATE_HELP, run: (args) => runSimulate(args) },
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -202,10 +205,10 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    await command.run(rest);
-    return 0;
+    const code = await command.run(rest);
+    return typeof code === 'number' ? code : 0;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof UpperstackError) {
+    if (err instanceof UsageError || err instanceof SimulateUsageError || err instanceof UpperstackError) {
       process.stderr.write(`upperstack ${name}: ${err.message}\n`);
       return 2;
     }

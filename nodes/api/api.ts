@@ -14,7 +14,8 @@ import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { checkHealth, upperstackSettings } from '../shared/runtime';
-import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
+import { apiKeyInForce, installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
+import { handleMetrics, metricsAccess } from '../lib/metrics';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
 
@@ -76,6 +77,18 @@ export = function register(RED: NodeAPI): void {
     res.status(failing.length ? 503 : 200).type('application/json').send(JSON.stringify(body));
   }
 
+  /** GET /metrics: Prometheus text; who may scrape is the metrics setting (see lib/metrics/http.ts). */
+  function metrics(req: Request, res: Response): void {
+    const access = metricsAccess(upperstackSettings(RED).metrics, apiKeyInForce(RED));
+    void handleMetrics(req.headers.authorization, access).then((r) => {
+      for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
+      if (r.status !== 200) return sendError(res, r.status, (JSON.parse(r.body) as { error: { code: string } }).error.code, (JSON.parse(r.body) as { error: { message: string } }).error.message);
+      // Set as is: Express would reorder the parameters of the exposition's content type.
+      res.status(200).setHeader('Content-Type', r.contentType);
+      res.end(r.body);
+    });
+  }
+
   function UpperstackApiNode(this: Node<ApiCredentials>, def: ApiNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -94,6 +107,9 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/api/v1/readings', auth, query('readings'));
       RED.httpNode.get('/health', (req, res) => void health(req, res));
       RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
+      RED.httpNode.get('/metrics', metrics);
+      const { warning } = metricsAccess(upperstackSettings(RED).metrics, undefined);
+      if (warning) node.warn(warning);
     }
     active = { node, store };
     const releaseKey = useApiKey(node, key);

@@ -71,6 +71,7 @@ export = function register(RED: NodeAPI): void {
           publish: (topic, payload, qos) => b.publish(topic, payload, qos),
           listening: () => b.listening(),
           addresses: () => ({ ...b.addresses }),
+          bind,
         };
         registerBroker(handle);
         stopHealth = registerHealth(`broker:${node.name || node.id}`, () => ({

@@ -6,6 +6,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import { consume } from '../shared/receipts';
 import { toDeadLetter, topicLevel } from '../lib/deadletter';
+import { deadLettered } from '../lib/metrics';
 import { onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
@@ -35,6 +36,7 @@ export = function register(RED: NodeAPI): void {
           .finally(() => {
             consume(msg);
             count++;
+            deadLettered.child(letter.code).inc();
             status('warning', RED._('upperstack-deadletter.status.count', { count, reason: letter.reason.slice(0, 40) }));
             send({ ...msg, topic, payload: letter });
             done();

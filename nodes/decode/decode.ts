@@ -10,6 +10,7 @@ import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
 import { fail } from '../shared/receipts';
 import { decodeBatch } from './batch';
+import { decoded, invalid } from '../lib/metrics';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
 import { decodeMigrations, type DecodeNodeDef, type DecodeOptions } from './options';
@@ -33,6 +34,7 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     let ok = 0;
     let failed = 0;
+    const invalidTally = invalid.child('decode');
 
     // Out-of-range settings (the editor flags them) fall back to the defaults rather than stop the node.
     const limits = resolveLimits(
@@ -46,6 +48,8 @@ export = function register(RED: NodeAPI): void {
       const { out, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId());
       ok += out ? 1 : 0;
       failed += failures.length;
+      if (out) decoded.inc(Array.isArray(out.payload) ? out.payload.length : 1);
+      invalidTally.inc(failures.length);
       status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
       if (failures.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {
         // Catch nodes see each failed MQTT message on its own; its share of the journal entry is
@@ -88,6 +92,8 @@ export = function register(RED: NodeAPI): void {
       }
       ok += copies.length;
       failed += failures.length;
+      if (copies.length) decoded.inc(Array.isArray(copies[0].payload) ? copies[0].payload.length : 1);
+      invalidTally.inc(failures.length);
       status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
       routeResult(node as unknown as { wires?: string[][] }, msg, send, done, copies[0] ?? null, failures);
     });

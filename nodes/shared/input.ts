@@ -5,6 +5,7 @@
  */
 import type { Node, NodeMessageInFlow } from 'node-red';
 import type { Receipt } from '../lib/journal/receipts';
+import { nodeTallies } from '../lib/metrics/pipeline';
 
 export type Send = (msg: UpperstackMessage | Array<UpperstackMessage | UpperstackMessage[] | null>) => void;
 export type Done = (err?: Error) => void;
@@ -18,13 +19,19 @@ export function onInput(
   node: Node,
   handler: (msg: UpperstackMessage, send: Send, done: Done) => void | Promise<void>,
 ): void {
+  // Counted for /metrics: one addition per message on tallies made here, once.
+  const tallies = nodeTallies(node as Node & { name?: string });
+  node.on('close', () => tallies.forget());
   node.on('input', (msg, send, done) => {
     let finished = false;
+    tallies.messages.inc();
     const once: Done = (err) => {
       if (finished) return;
       finished = true;
-      if (err) done(err);
-      else done();
+      if (err) {
+        tallies.errors.inc();
+        done(err);
+      } else done();
     };
     try {
       const r = handler(msg as UpperstackMessage, send as Send, once);

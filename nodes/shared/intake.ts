@@ -22,6 +22,7 @@ import { dataDir } from './runtime';
 import { setStatus, throttledStatus, type StatusState } from './status';
 import { isWired } from './batch';
 import { fail } from './receipts';
+import { registerInput } from '../lib/metrics/pipeline';
 import type { UpperstackMessage } from './input';
 
 /** Node types that read the batch shape (nodes/lib/ingest/batch.ts). */
@@ -145,6 +146,8 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     else status('warning', () => t('status.paused', { pending: s.pending, high: opts.highWater }));
   };
 
+  const stopMetrics = registerInput(node.id, { type, name: (node as Node & { name?: string }).name ?? '', stats: () => intake.stats() });
+
   let lastCount = 0;
   const rateTimer = setInterval(() => {
     if (!healthy || journalFailed) return;
@@ -172,6 +175,7 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
       clearInterval(rateTimer);
       clearTimeout(replayTimer);
       RED.events.removeListener('flows:started', doReplay);
+      stopMetrics();
       intake.close();
     },
   };

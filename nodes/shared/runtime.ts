@@ -16,6 +16,8 @@ export interface EmbeddedBroker {
   listening(): boolean;
   /** Bound ports by listener: tcp, tls, ws. */
   addresses(): Record<string, number>;
+  /** The address it listens on (e.g. 127.0.0.1 or 0.0.0.0), for in-runtime clients. */
+  bind?: string;
 }
 
 export interface InProcessPacket {
@@ -98,6 +100,8 @@ export async function checkHealth(): Promise<Record<string, HealthCheck>> {
 export interface UpperstackSettings {
   dataDir?: string;
   apiKey?: string;
+  /** GET /metrics: `auth` "key" (default: bearer API key or `token`) or "none"; env UPPERSTACK_METRICS_AUTH / _TOKEN. */
+  metrics?: { auth?: string; token?: string };
 }
 
 export function upperstackSettings(RED: NodeAPI): UpperstackSettings {

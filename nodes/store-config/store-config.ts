@@ -12,6 +12,7 @@ import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir, registerHealth } from '../shared/runtime';
+import { registerSink } from '../lib/metrics';
 import { DEFAULT_MEMORY_LIMIT_MB, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
@@ -50,8 +51,11 @@ export = function register(RED: NodeAPI): void {
       return { ok: h.ok, detail: `${h.detail}; backlog ${backlog}${s.lastError ? `; last error: ${s.lastError}` : ''}` };
     });
 
+    const stopMetrics = registerSink(node.id, { name: config.name || node.id, kind: 'duckdb', stats: () => node.writer.stats() });
+
     onClose(node, async () => {
       stopHealth();
+      stopMetrics();
       await node.writer.close();
       await node.store.close();
     });

@@ -13,6 +13,7 @@ import { readingsOf, routeResult, type Failure } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
+import { invalid as invalidTotal } from '../lib/metrics';
 import { validateMigrations, type ValidateNodeDef, type ValidateOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
@@ -38,6 +39,7 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     let valid = 0;
     let invalid = 0;
+    const invalidTally = invalidTotal.child('validate');
     const limits = resolveLimits(
       { maxFields: config.maxFields, maxStringLength: config.maxStringLength, maxReadings: config.maxReadings },
       (err) => node.warn(RED._('upperstack-validate.errors.limit', { message: err.message })),
@@ -69,6 +71,7 @@ export = function register(RED: NodeAPI): void {
       }
       valid += good.length;
       invalid += bad.length;
+      invalidTally.inc(bad.length);
       status(invalid ? 'warning' : 'connected', () => RED._('upperstack-validate.status.counts', { valid, invalid }));
       // The common case passes the message on untouched.
       const out = bad.length === 0 ? msg : good.length ? { ...msg, payload: Array.isArray(msg.payload) ? good : good[0] } : null;

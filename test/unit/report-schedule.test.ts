@@ -181,3 +181,16 @@ test('slots in zones with 30 and 45 minute offsets; cron expressions are checked
   assert.throws(() => checkCron('0 25 * * *'), /hour/);
   assert.throws(() => cronOf('daily', '6am', ''), /HH:MM/);
 });
+
+test('a daily run of an hourly report produces the hour before each run, and the hours of missed runs only', async (t) => {
+  const h = harness(t, '2026-07-01T12:00:00Z');
+  h.start('30 6 * * *', 'UTC', 'previous-hour');
+  await h.advanceTo('2026-07-03T07:00:00Z');
+  assert.deepEqual(h.runs.map((r) => r.key), ['2026-07-02T05', '2026-07-03T05']);
+  await h.stopAll();
+  t.mock.timers.setTime(Date.parse('2026-07-06T12:00:00Z'));
+  const s = h.start('30 6 * * *', 'UTC', 'previous-hour');
+  await settle();
+  await s.idle();
+  assert.deepEqual(h.runs.map((r) => r.key).slice(2), ['2026-07-04T05', '2026-07-05T05', '2026-07-06T05']);
+});

@@ -303,3 +303,36 @@ test('real DuckDB with a small memory limit: a batch of wide readings that runs 
   await w.close();
   await db.close();
 });
+
+test('at its disk budget the spool takes no more: new writes are held, not reported durable, and none is dropped', async () => {
+  const store = new SwitchableStore();
+  store.up = false;
+  const events: WriterEvent[] = [];
+  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, spoolBudgetBytes: 2000, onEvent: (e) => events.push(e) });
+  w.start();
+  const reported: number[] = [];
+  // Each write spools one record of about 100 bytes until the budget is reached.
+  let i = 0;
+  while (!w.stats().overBudget && i < 100) {
+    const n = i++;
+    w.write([reading(n)], (e) => (e ? assert.fail(e) : reported.push(n)));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(w.stats().overBudget, 'the budget was reached');
+  assert.ok(w.stats().spoolBytes >= 2000 && w.stats().spoolBytes < 2300, `spool ${w.stats().spoolBytes} bytes`);
+  assert.equal(w.stats().spoolBudget, 2000);
+  const spooledAtBudget = w.stats().spooled;
+  for (let k = 0; k < 20; k++) w.write([reading(1000 + k)], (e) => (e ? assert.fail(e) : reported.push(1000 + k)));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(w.stats().spooled, spooledAtBudget, 'nothing more went to the spool');
+  assert.equal(reported.filter((n) => n >= 1000).length, 0, 'held writes are not reported durable');
+  assert.ok(w.stats().queued >= 20, 'they wait in memory');
+  assert.deepEqual(events.filter((e) => e.type === 'budget').map((e) => e.type === 'budget' && e.full), [true]);
+
+  store.up = true;
+  await until(() => reported.length === i + 20);
+  assert.equal(store.rows.size, i + 20, 'every reading, held ones included, is stored');
+  assert.equal(w.stats().overBudget, false);
+  assert.deepEqual(events.filter((e) => e.type === 'budget').map((e) => e.type === 'budget' && e.full), [true, false]);
+  await w.close();
+});

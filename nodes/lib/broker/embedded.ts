@@ -77,7 +77,14 @@ export class EmbeddedMqttBroker {
     if (opts.tlsPort && (!opts.tlsKeyFile || !opts.tlsCertFile)) throw new ConfigError('TLS needs both a key file and a certificate file');
   }
 
-  async start(): Promise<void> {
+  private starting: Promise<void> | undefined;
+
+  start(): Promise<void> {
+    this.starting = this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
     const { Aedes } = (await import('aedes')) as unknown as { Aedes: { createBroker(o: object): Promise<AedesInstance> } };
     const aedes = await Aedes.createBroker({ concurrency: 1000 });
     this.aedes = aedes;
@@ -149,6 +156,8 @@ export class EmbeddedMqttBroker {
   }
 
   async stop(): Promise<void> {
+    // A stop during start (a quick redeploy) waits for it, or its listeners would outlive the stop.
+    await this.starting?.catch(() => undefined);
     this.isListening = false;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();

@@ -167,11 +167,15 @@ export interface ScheduleOptions {
 }
 
 const CALENDAR = new Set<PeriodKind>(['previous-hour', 'previous-day', 'previous-week', 'previous-month']);
+const HOUR_MS = 3_600_000;
+/** The longest each calendar period can be (DST days have 25 hours). */
+const NOMINAL_MS = { 'previous-hour': HOUR_MS, 'previous-day': 25 * HOUR_MS, 'previous-week': 169 * HOUR_MS, 'previous-month': 745 * HOUR_MS };
 
 export class ReportSchedule {
   private task?: ScheduledTask;
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
+  private everyPeriod?: boolean;
   readonly expression: string;
 
   constructor(private readonly o: ScheduleOptions) {
@@ -186,6 +190,7 @@ export class ReportSchedule {
   /** Produces what was missed while stopped, then follows the schedule. */
   start(): void {
     this.stopped = false;
+    this.task = cron.schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone });
     const now = this.now();
     const last = this.o.marks.lastSlot;
     if (last === undefined) this.o.marks.setLastSlot(now);
@@ -193,7 +198,6 @@ export class ReportSchedule {
       const slots = slotsBetween(this.expression, this.o.timezone, last, now, 1);
       if (slots.length) this.enqueue(slots[slots.length - 1]);
     }
-    this.task = cron.schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone });
   }
 
   /** The next scheduled run, epoch ms. */
@@ -216,27 +220,50 @@ export class ReportSchedule {
     await this.chain;
   }
 
-  /** Periods a run at `slot` owes: its own, and those back to the previous run's that were not produced. */
+  /**
+   * Periods a run at `slot` owes: the period of every run time since the
+   * previous run (more than this one when the runtime was down), failed ones,
+   * and, when runs come at least once per period, every calendar period since
+   * the previous run's (a run time that does not exist on a DST day leaves its
+   * period without a run of its own). A daily run of an hourly report owes only
+   * the hour before it.
+   */
   duePeriods(slot: number): Period[] {
     const kind = this.o.period;
     const zone = this.o.timezone;
-    const own = periodAt(kind, slot, zone);
-    const out = [own];
+    const limit = this.o.catchUp ?? 31;
     const last = this.o.marks.lastSlot;
-    if (CALENDAR.has(kind) && last !== undefined) {
+    const slots = last === undefined ? [] : slotsBetween(this.expression, zone, last, slot, limit);
+    if (!slots.includes(slot)) slots.push(slot);
+    const owed = new Map<string, Period>();
+    for (const s of slots) {
+      const p = periodAt(kind, s, zone);
+      owed.set(p.key, p);
+    }
+    if (CALENDAR.has(kind) && last !== undefined && this.runsEveryPeriod()) {
       const covered = periodAt(kind, last, zone);
-      let p = own;
-      const limit = this.o.catchUp ?? 31;
-      while (out.length < limit) {
+      let p = periodAt(kind, slot, zone);
+      while (owed.size < limit) {
         p = periodAt(kind, p.from, zone);
-        // The previous run's own period was handled then (produced, or failed and reported).
+        // The previous run's own period was handled then (produced, or failed and kept as pending).
         if (p.from <= covered.from) break;
-        out.push(p);
+        owed.set(p.key, p);
       }
     }
     const due = new Map<string, Period>();
-    for (const p of [...this.o.marks.pending(), ...out.reverse()]) if (!this.o.marks.produced(p.key)) due.set(p.key, p);
-    return [...due.values()].sort((a, b) => a.from - b.from);
+    for (const p of [...this.o.marks.pending(), ...owed.values()]) if (!this.o.marks.produced(p.key)) due.set(p.key, p);
+    return [...due.values()].sort((a, b) => a.from - b.from).slice(-limit);
+  }
+
+  /** True when the schedule runs at least once per period (its shortest interval is at most a period). */
+  private runsEveryPeriod(): boolean {
+    if (this.everyPeriod === undefined) {
+      const runs = this.task?.getNextRuns(5).map((d) => d.getTime()) ?? [];
+      let shortest = Infinity;
+      for (let i = 1; i < runs.length; i++) shortest = Math.min(shortest, runs[i] - runs[i - 1]);
+      this.everyPeriod = shortest <= NOMINAL_MS[this.o.period as keyof typeof NOMINAL_MS];
+    }
+    return this.everyPeriod;
   }
 
   private enqueue(slot: number): void {

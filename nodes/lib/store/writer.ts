@@ -41,7 +41,9 @@ export type WriterEvent =
   /** The spool is drained and the sink takes writes again. */
   | { type: 'recovered'; downMs: number }
   /** Readings the sink refused were dead-lettered (STORE_REJECTED). */
-  | { type: 'rejected'; count: number; devices: string[]; error: string };
+  | { type: 'rejected'; count: number; devices: string[]; error: string }
+  /** The spool reached its disk budget (new writes are held, not reported durable), or has room again. */
+  | { type: 'budget'; full: boolean; bytes: number; budget: number };
 
 export interface WriterOptions {
   /** Flush once this many readings are queued. */
@@ -57,6 +59,12 @@ export interface WriterOptions {
   maxRetryMs?: number;
   /** Where refused readings are dead-lettered; default the sink itself. */
   deadLetters?: DeadLetterTarget;
+  /**
+   * Disk the spool may take (default 1 GiB). At the budget new writes are held
+   * in memory and not reported durable, so the inputs' journals keep them and
+   * their backpressure slows the devices down; nothing is dropped.
+   */
+  spoolBudgetBytes?: number;
   onEvent?: (e: WriterEvent) => void;
 }
 
@@ -75,6 +83,12 @@ export interface WriterStats {
   lastRejected?: string;
   /** Epoch ms since when the sink has been unavailable; absent while it takes writes. */
   failingSince?: number;
+  /** Bytes the spool takes on disk. */
+  spoolBytes: number;
+  /** The spool's disk budget in bytes. */
+  spoolBudget: number;
+  /** True while the spool is at its budget and new writes are held (not reported durable). */
+  overBudget: boolean;
 }
 
 /** One write() call: its readings leave in order, possibly over several sink writes. */
@@ -94,6 +108,8 @@ interface SpoolRecord {
 
 /** How a batch ended: all of it handled (stored or dead-lettered), or an outage and what is left for the spool. */
 type Outcome = { outage?: undefined } | { outage: Error; left: SpoolRecord };
+
+const DEFAULT_SPOOL_BUDGET = 1024 * 1024 * 1024;
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
@@ -117,7 +133,8 @@ export class DurableWriter {
   private spooledEntries: Array<{ seq: number; rec: SpoolRecord; count: number }> = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
-  private stats_: WriterStats = { written: 0, queued: 0, spooled: 0, rejected: 0 };
+  private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget'> = { written: 0, queued: 0, spooled: 0, rejected: 0 };
+  private holding = false;
   private closed = false;
   private readonly batchSize: number;
   private readonly maxWrite: number;
@@ -126,6 +143,7 @@ export class DurableWriter {
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
   private readonly kind: string;
+  private readonly spoolBudget: number;
 
   constructor(
     private readonly store: WriterSink,
@@ -142,6 +160,7 @@ export class DurableWriter {
     this.maxRetryMs = opts.maxRetryMs ?? 15_000;
     this.retryDelay = this.retryMs;
     this.kind = store.kind ?? 'store';
+    this.spoolBudget = opts.spoolBudgetBytes ?? DEFAULT_SPOOL_BUDGET;
   }
 
   /** Opens the spool; whatever an earlier run spooled is retried first. */
@@ -172,7 +191,7 @@ export class DurableWriter {
   }
 
   stats(): WriterStats {
-    return { ...this.stats_ };
+    return { ...this.stats_, spoolBytes: this.spoolBytes(), spoolBudget: this.spoolBudget, overBudget: this.holding };
   }
 
   /** Flushes what is queued (into the sink or the spool) and stops retrying. */
@@ -203,6 +222,13 @@ export class DurableWriter {
     this.flushing = true;
     try {
       while (this.pending.length || this.letters.length) {
+        // New data would go behind a spool that is at its budget: it waits in memory, unreported,
+        // until the spool drains (the callers' journals hold it meanwhile).
+        if (this.spooledEntries.length && this.spoolFull()) {
+          this.hold(true);
+          break;
+        }
+        this.hold(false);
         const { readings, parts, finished } = this.take();
         const letters = this.letters.splice(0, this.letters.length);
         const lettersWaiting = this.lettersWaiting.splice(0, this.lettersWaiting.length);
@@ -362,6 +388,25 @@ export class DurableWriter {
     return undefined;
   }
 
+  private spoolBytes(): number {
+    try {
+      return this.spool.stats().bytes;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** At the budget, counted only while something is waiting in it (settled bytes go with their segment). */
+  private spoolFull(): boolean {
+    return this.spooledEntries.length > 0 && this.spoolBytes() >= this.spoolBudget;
+  }
+
+  private hold(full: boolean): void {
+    if (full === this.holding) return;
+    this.holding = full;
+    this.opts.onEvent?.({ type: 'budget', full, bytes: this.spoolBytes(), budget: this.spoolBudget });
+  }
+
   private failing(err: Error): void {
     this.stats_.lastError = err.message;
     if (this.stats_.failingSince === undefined) {
@@ -428,6 +473,8 @@ export class DurableWriter {
       this.spooledEntries.shift();
       this.spool.settle(entry.seq);
       this.stats_.spooled -= entry.count;
+      // Held writes may go now if the spool has room again.
+      if (this.holding && !this.spoolFull()) void this.flush();
     }
     if (this.closed) return;
     this.retryDelay = this.retryMs;

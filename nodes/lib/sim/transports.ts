@@ -1,0 +1,258 @@
+/**
+ * How simulated devices reach the pipeline: MQTT (a connection per device or a
+ * shared pool), HTTP (`POST /ingest/{device}`) and CoAP (`POST
+ * /telemetry/{device}`, confirmable), each resolving a send once the server
+ * acknowledged it: PUBACK for MQTT QoS 1, a 2xx status for HTTP, a 2.xx
+ * response for CoAP. Device credentials come from one hook, so a device
+ * registry can hand out a login or token per device.
+ */
+import { Agent as HttpAgent, request as httpRequest, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { SimDevice } from './simulator';
+
+export interface Credentials {
+  username?: string;
+  password?: string;
+  /** Sent as `Authorization: Bearer <token>` (HTTP) or a `token` URI query (CoAP). */
+  token?: string;
+}
+
+/** Who a device logs in as; the device is undefined for a connection shared by many devices. */
+export type CredentialsHook = (device: SimDevice | undefined) => Credentials;
+
+export interface Transport {
+  readonly name: string;
+  open(devices: readonly SimDevice[]): Promise<void>;
+  /** Resolves once the server acknowledged the message; rejects with why not. */
+  send(device: SimDevice, payload: Buffer, contentType: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** "{device}" in a template becomes the device id. */
+export function fill(template: string, device: string): string {
+  return template.split('{device}').join(device);
+}
+
+/** Expands {device} in every credential for that device. */
+export function templateCredentials(c: Credentials): CredentialsHook {
+  return (d) => {
+    const id = d?.id ?? '';
+    const out: Credentials = {};
+    if (c.username !== undefined) out.username = fill(c.username, id);
+    if (c.password !== undefined) out.password = fill(c.password, id);
+    if (c.token !== undefined) out.token = fill(c.token, id);
+    return out;
+  };
+}
+
+const none: CredentialsHook = () => ({});
+
+async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+export interface MqttTransportOptions {
+  url: string;
+  /** Topic template; "{device}" is the device id. */
+  topic: string;
+  qos?: 0 | 1;
+  /** Connections: a number shared round-robin, or "device" for one each (client id = device id). */
+  connections?: number | 'device';
+  /** MQTT 5 (default) sends the content type with each message. */
+  protocolVersion?: 4 | 5;
+  credentials?: CredentialsHook;
+  /** Extra client options (TLS files, keepalive, ...). */
+  client?: IClientOptions;
+}
+
+export class MqttTransport implements Transport {
+  readonly name = 'mqtt';
+  private clients: MqttClient[] = [];
+  private perDevice = false;
+
+  constructor(private readonly o: MqttTransportOptions) {}
+
+  async open(devices: readonly SimDevice[]): Promise<void> {
+    const creds = this.o.credentials ?? none;
+    this.perDevice = this.o.connections === 'device';
+    const count = this.perDevice ? devices.length : Math.max(1, Math.min(Number(this.o.connections ?? 10), devices.length));
+    const owners: Array<SimDevice | undefined> = this.perDevice ? [...devices] : Array.from({ length: count }, () => undefined);
+    const base = `upperstack-sim-${process.pid}-${Date.now().toString(36)}`;
+    this.clients = new Array(count);
+    await inBatches(
+      owners.map((d, i) => ({ d, i })),
+      100,
+      async ({ d, i }) => {
+        const c = creds(d);
+        this.clients[i] = await mqtt.connectAsync(this.o.url, {
+          clientId: d ? d.id : `${base}-${i}`,
+          protocolVersion: this.o.protocolVersion ?? 5,
+          clean: true,
+          reconnectPeriod: 1000,
+          connectTimeout: 10_000,
+          ...(c.username !== undefined ? { username: c.username } : {}),
+          ...(c.password !== undefined ? { password: c.password } : {}),
+          ...this.o.client,
+        });
+      },
+    ).catch(async (err: Error) => {
+      await this.close();
+      throw new Error(`cannot connect to ${this.o.url}: ${err.message}`);
+    });
+  }
+
+  send(device: SimDevice, payload: Buffer, contentType: string): Promise<void> {
+    const client = this.clients[this.perDevice ? device.index : device.index % this.clients.length];
+    const qos = this.o.qos ?? 1;
+    const opts = (this.o.protocolVersion ?? 5) === 5 ? { qos, properties: { contentType } } : { qos };
+    return new Promise((resolve, reject) => client.publish(fill(this.o.topic, device.id), payload, opts, (err) => (err ? reject(err) : resolve())));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.filter(Boolean).map((c) => c.endAsync(true).catch(() => undefined)));
+    this.clients = [];
+  }
+}
+
+export interface HttpTransportOptions {
+  /** Base URL of the HTTP input, e.g. http://127.0.0.1:1880. */
+  url: string;
+  /** Path template (default "/ingest/{device}"). */
+  path?: string;
+  /** Sockets kept open to the server (default 64). */
+  connections?: number;
+  credentials?: CredentialsHook;
+  timeoutMs?: number;
+}
+
+export class HttpTransport implements Transport {
+  readonly name = 'http';
+  private agent: HttpAgent | undefined;
+  private readonly base: URL;
+
+  constructor(private readonly o: HttpTransportOptions) {
+    this.base = new URL(o.url);
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new Error(`an HTTP URL starts with http:// or https://, got ${o.url}`);
+  }
+
+  async open(): Promise<void> {
+    const Agent = this.base.protocol === 'https:' ? HttpsAgent : HttpAgent;
+    this.agent = new Agent({ keepAlive: true, maxSockets: this.o.connections ?? 64 });
+  }
+
+  send(device: SimDevice, payload: Buffer, contentType: string): Promise<void> {
+    const c = (this.o.credentials ?? none)(device);
+    const path = fill(this.o.path ?? '/ingest/{device}', encodeURIComponent(device.id));
+    const headers: Record<string, string | number> = { 'content-type': contentType, 'content-length': payload.length };
+    if (c.token) headers.authorization = `Bearer ${c.token}`;
+    else if (c.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+    const basePath = this.base.pathname.replace(/\/$/, '');
+    const opts: RequestOptions = { method: 'POST', host: this.base.hostname, port: this.base.port || undefined, path: basePath + path, headers, agent: this.agent, timeout: this.o.timeoutMs ?? 30_000 };
+    const request = this.base.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(opts, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          if (body.length < 2000) body += d;
+        });
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve();
+          let why = body.trim();
+          try {
+            why = (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? why;
+          } catch {
+            // not JSON: the text as it came
+          }
+          reject(new Error(`HTTP ${status}${why ? `: ${why.slice(0, 200)}` : ''}`));
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('HTTP request timed out')));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.agent?.destroy();
+    this.agent = undefined;
+  }
+}
+
+/** CoAP Content-Format numbers (RFC 7252 registry) of the codecs that have one. */
+const COAP_FORMATS: Record<string, number> = {
+  'application/json': 50,
+  'application/cbor': 60,
+  'application/senml+json': 110,
+  'application/senml+cbor': 112,
+};
+
+export interface CoapTransportOptions {
+  /** coap://host:port of the CoAP input. */
+  url: string;
+  /** Path template (default "/telemetry/{device}"). */
+  path?: string;
+  credentials?: CredentialsHook;
+}
+
+export class CoapTransport implements Transport {
+  readonly name = 'coap';
+  private agent: import('coap').Agent | undefined;
+  private coap: typeof import('coap') | undefined;
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(private readonly o: CoapTransportOptions) {
+    const u = new URL(o.url);
+    if (u.protocol !== 'coap:') throw new Error(`a CoAP URL starts with coap://, got ${o.url}`);
+    this.host = u.hostname.replace(/^\[|\]$/g, '');
+    this.port = Number(u.port || 5683);
+  }
+
+  async open(): Promise<void> {
+    this.coap = await import('coap');
+    this.agent = new this.coap.Agent({ type: this.host.includes(':') ? 'udp6' : 'udp4' });
+  }
+
+  send(device: SimDevice, payload: Buffer, contentType: string): Promise<void> {
+    const c = (this.o.credentials ?? none)(device);
+    const path = fill(this.o.path ?? '/telemetry/{device}', encodeURIComponent(device.id));
+    const query = c.token ? `token=${encodeURIComponent(c.token)}` : '';
+    return new Promise((resolve, reject) => {
+      const req = this.coap!.request({ hostname: this.host, port: this.port, method: 'POST', pathname: path, query, confirmable: true, agent: this.agent });
+      const format = COAP_FORMATS[contentType];
+      if (format !== undefined) req.setOption('Content-Format', format);
+      req.on('response', (res: import('coap').IncomingMessage) => {
+        const code = String(res.code);
+        res.resume?.();
+        if (code.startsWith('2.')) resolve();
+        else reject(new Error(`CoAP ${code}${res.payload?.length ? `: ${res.payload.toString('utf8').slice(0, 200)}` : ''}`));
+      });
+      req.on('timeout', (err: Error) => reject(err ?? new Error('CoAP request timed out')));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  async close(): Promise<void> {
+    const agent = this.agent;
+    this.agent = undefined;
+    // Waits for "close", not the callback: an agent whose socket already closed when idle emits
+    // "close" without calling it.
+    if (agent) await new Promise<void>((r) => agent.once('close', () => r()).close());
+  }
+}
+
+/** Hands each message to a function (the simulate node's output); acknowledged at once. */
+export class FunctionTransport implements Transport {
+  readonly name = 'output';
+  constructor(private readonly fn: (device: SimDevice, payload: Buffer, contentType: string) => void) {}
+  async open(): Promise<void> {}
+  async send(device: SimDevice, payload: Buffer, contentType: string): Promise<void> {
+    this.fn(device, payload, contentType);
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,21 @@
+/** The simulate node's config as simulator settings. */
+import { ANOMALY_KINDS, parseDuration, parseMix, parseRate, PROFILE_NAMES, type AnomalyKind, type Codec, type ProfileName, type SimulatorOptions } from '../lib/sim';
+import type { SimulateOptions } from './options';
+
+/** The simulator's settings from the node's config; throws a BadParameterError naming the field. */
+export function simulatorOptions(c: SimulateOptions): SimulatorOptions {
+  const kinds = c.anomalyKinds.split(',').map((s) => s.trim()).filter(Boolean) as AnomalyKind[];
+  return {
+    devices: c.devices,
+    rate: parseRate(c.rate, 'rate'),
+    plugRate: c.plugRate ? parseRate(c.plugRate, 'plugRate') : undefined,
+    mix: parseMix(c.mix, PROFILE_NAMES) as Partial<Record<ProfileName, number>>,
+    duration: c.duration.trim() ? parseDuration(c.duration, 'duration') : undefined,
+    seed: c.seed,
+    anomaliesPerHour: c.anomalies,
+    anomalyKinds: kinds.length ? kinds : ANOMALY_KINDS,
+    prefix: c.prefix || 'sim-',
+    codec: c.codec as Codec,
+  };
+}
+

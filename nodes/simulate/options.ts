@@ -1,0 +1,71 @@
+/** Options of upperstack-simulate, shared by the runtime and the editor. */
+import type { NodeDef } from 'node-red';
+import type { Migration } from '../shared/config';
+
+export type SimulateTarget = 'embedded' | 'mqtt' | 'http' | 'coap' | 'output';
+export const SIMULATE_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt', 'http', 'coap', 'output'];
+
+export interface SimulateOptions {
+  name: string;
+  /** 1 to 10,000. */
+  devices: number;
+  /** Reports per device, e.g. "1/s", "10/min". */
+  rate: string;
+  /** Reports per smart plug, e.g. "2/s". */
+  plugRate: string;
+  /** Profile shares, e.g. "env:70,motion:15,plug:15". */
+  mix: string;
+  /** Injected anomalies per simulated hour over the fleet; 0 for none. */
+  anomalies: number;
+  /** Comma-separated kinds: spike, shift, drift, stuck, dropout. */
+  anomalyKinds: string;
+  seed: number;
+  /** Simulated time to run, e.g. "10m"; empty runs until stopped. */
+  duration: string;
+  target: SimulateTarget;
+  /** The embedded broker node (target "embedded"); empty for the only one. */
+  broker: string;
+  /** mqtt://, http:// or coap:// URL (targets mqtt, http, coap). */
+  url: string;
+  codec: string;
+  /** MQTT topic; {device} is the device id. */
+  topic: string;
+  prefix: string;
+  /** Start on deploy; otherwise on a "start" message. */
+  autoStart: boolean;
+  configVersion: number;
+}
+
+export interface SimulateCredentials {
+  username?: string;
+  password?: string;
+  token?: string;
+}
+
+export interface SimulateNodeDef extends NodeDef, SimulateOptions {}
+
+export const SIMULATE_DEFAULTS: Omit<SimulateOptions, 'name' | 'configVersion'> = {
+  devices: 20,
+  rate: '1/s',
+  plugRate: '2/s',
+  mix: 'env:70,motion:15,plug:15',
+  anomalies: 12,
+  anomalyKinds: 'spike,shift,drift,stuck,dropout',
+  seed: 1,
+  duration: '',
+  target: 'embedded',
+  broker: '',
+  url: '',
+  codec: 'json',
+  topic: 'devices/{device}/telemetry',
+  prefix: 'sim-',
+  autoStart: true,
+};
+
+export const simulateMigrations: ReadonlyArray<Migration<SimulateOptions>> = [
+  // v0 (no version: hand-written or imported flows) → v1: every option present, numbers as numbers.
+  (old) => {
+    const o = { ...SIMULATE_DEFAULTS, ...old };
+    return { ...o, devices: Number(o.devices), anomalies: Number(o.anomalies), seed: Number(o.seed), autoStart: String(o.autoStart) !== 'false' };
+  },
+];

@@ -1,0 +1,188 @@
+/**
+ * upperstack-simulate: a fleet of simulated devices inside the flow. They send
+ * to the embedded broker over MQTT on loopback (as real devices would, through
+ * the input's journal and acknowledgement), to any MQTT, HTTP or CoAP URL, or
+ * out of output 1 as encoded messages. Output 2 carries each injected anomaly
+ * as it starts, labelled, so a flow can compare detections with the truth.
+ */
+import type { Node, NodeAPI } from 'node-red';
+import { CoapTransport, FunctionTransport, HttpTransport, MqttTransport, Simulator, templateCredentials, type Anomaly, type CredentialsHook, type SimulatorOptions, type Transport } from '../lib/sim';
+import { simulatorOptions } from './config';
+import { describeError } from '../lib/errors';
+import { onClose, onInput } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus, throttledStatus } from '../shared/status';
+import { whenBroker, type EmbeddedBroker } from '../shared/runtime';
+import { simulateMigrations, type SimulateCredentials, type SimulateNodeDef, type SimulateOptions } from './options';
+
+/** Loopback reaches a broker bound to a wildcard or loopback address; otherwise its own address. */
+function brokerHost(bind: string | undefined): string {
+  if (!bind || bind === '0.0.0.0' || bind === '::' || bind === 'localhost' || bind.startsWith('127.') || bind === '::1') return '127.0.0.1';
+  return bind.includes(':') ? `[${bind}]` : bind;
+}
+
+/** Running simulate nodes by id, for the editor's button. */
+const controls = new Map<string, { toggle(): Promise<boolean> }>();
+
+export = function register(RED: NodeAPI): void {
+  RED.httpAdmin.post('/upperstack-simulate/:id/toggle', RED.auth.needsPermission('upperstack-simulate.write'), (req, res) => {
+    const c = controls.get(String(req.params.id));
+    if (!c) {
+      res.status(404).json({ error: { code: 'NOT_DEPLOYED', message: 'this simulate node is not deployed: deploy first' } });
+      return;
+    }
+    c.toggle().then(
+      (running) => res.json({ running }),
+      (err: Error) => res.status(500).json({ error: { code: 'INTERNAL', message: err.message } }),
+    );
+  });
+
+  function UpperstackSimulateNode(this: Node<SimulateCredentials>, def: SimulateNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<SimulateOptions>(def as unknown as Record<string, unknown>, simulateMigrations);
+    let options: SimulatorOptions;
+    try {
+      options = simulatorOptions(config);
+    } catch (err) {
+      setStatus(node, 'failed', describeError(err).message);
+      node.error(RED._('upperstack-simulate.errors.config', { message: describeError(err).message }));
+      return;
+    }
+    const own = node.credentials ?? {};
+    const status = throttledStatus(node);
+    let sim: Simulator | undefined;
+    let closed = false;
+    let stopWaiting: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    /** Started, waiting for the embedded broker to listen. */
+    let waiting = false;
+
+    const credentialsFor = (broker?: EmbeddedBroker): CredentialsHook => {
+      // Without a login of its own it uses the embedded broker's device login.
+      const b = broker ? (RED.nodes.getNode(broker.id) as (Node & { credentials?: { username?: string; password?: string } }) | null) : null;
+      const username = own.username || b?.credentials?.username || (broker ? process.env.UPPERSTACK_MQTT_USERNAME : undefined) || undefined;
+      const password = own.password || b?.credentials?.password || (broker ? process.env.UPPERSTACK_MQTT_PASSWORD : undefined) || undefined;
+      return templateCredentials({ username, password, token: own.token || undefined });
+    };
+
+    const makeTransport = (broker?: EmbeddedBroker): Transport => {
+      switch (config.target) {
+        case 'embedded':
+          return new MqttTransport({ url: `mqtt://${brokerHost(broker!.bind)}:${broker!.addresses().tcp}`, topic: config.topic, credentials: credentialsFor(broker), connections: 4 });
+        case 'mqtt':
+          return new MqttTransport({ url: config.url, topic: config.topic, credentials: credentialsFor() });
+        case 'http':
+          return new HttpTransport({ url: config.url, credentials: credentialsFor() });
+        case 'coap':
+          return new CoapTransport({ url: config.url, credentials: credentialsFor() });
+        default:
+          return new FunctionTransport((device, payload, contentType) => {
+            node.send([{ _msgid: RED.util.generateId(), topic: config.topic.split('{device}').join(device.id), device: device.id, payload, contentType, format: config.codec }, null]);
+          });
+      }
+    };
+
+    const showStatus = () => {
+      if (!sim) return;
+      const s = sim.stats();
+      if (s.errors && s.lastError) status('failed', RED._('upperstack-simulate.status.errors', { devices: s.devices, acked: s.acked, errors: s.errors, error: s.lastError.slice(0, 60) }));
+      else status('connected', RED._('upperstack-simulate.status.running', { devices: s.devices, sent: s.sent, acked: s.acked, anomalies: s.anomalies }));
+    };
+
+    const stop = async () => {
+      waiting = false;
+      stopWaiting?.();
+      stopWaiting = undefined;
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      const running = sim;
+      sim = undefined;
+      if (running) {
+        await running.stop(2000);
+        const s = running.stats();
+        if (!closed) setStatus(node, 'idle', RED._('upperstack-simulate.status.stopped', { sent: s.sent, acked: s.acked, errors: s.errors }));
+      }
+    };
+
+    const start = (broker?: EmbeddedBroker) => {
+      if (sim || closed) return;
+      let s: Simulator;
+      try {
+        s = new Simulator(options, makeTransport(broker));
+      } catch (err) {
+        setStatus(node, 'failed', describeError(err).message);
+        node.error(describeError(err).message);
+        return;
+      }
+      sim = s;
+      s.on('anomaly', (a: Anomaly) => node.send([null, { _msgid: RED.util.generateId(), topic: `anomaly/${a.device}`, device: a.device, payload: a }]));
+      s.on('done', () => {
+        if (sim === s) void stop();
+      });
+      setStatus(node, 'connecting', RED._('upperstack-simulate.status.connecting'));
+      s.start().then(
+        () => {
+          if (closed) return void s.stop(0);
+          timer = setInterval(showStatus, 1000);
+          showStatus();
+        },
+        (err: unknown) => {
+          if (sim === s) sim = undefined;
+          setStatus(node, 'failed', describeError(err).message);
+          node.error(RED._('upperstack-simulate.errors.connect', { message: describeError(err).message }));
+        },
+      );
+    };
+
+    const begin = () => {
+      if (config.target !== 'embedded') return start();
+      setStatus(node, 'connecting', RED._('upperstack-simulate.status.waiting'));
+      stopWaiting?.();
+      waiting = true;
+      stopWaiting = whenBroker(config.broker, (b) => {
+        // Its listener may not be bound yet when the broker registers.
+        const ready = () => {
+          if (!waiting || closed) return;
+          if (!b.listening()) return void setTimeout(ready, 50);
+          waiting = false;
+          start(b);
+        };
+        ready();
+      });
+    };
+
+    if (config.autoStart) begin();
+    else setStatus(node, 'idle', RED._('upperstack-simulate.status.ready'));
+
+    onInput(node, async (msg, _send, done) => {
+      const command = typeof msg.payload === 'string' ? msg.payload.trim().toLowerCase() : '';
+      if (command === 'start') begin();
+      else if (command === 'stop') await stop();
+      else return done(new Error(RED._('upperstack-simulate.errors.command', { command: String(msg.payload).slice(0, 40) })));
+      done();
+    });
+
+    const control = {
+      toggle: async () => {
+        if (sim || waiting) {
+          await stop();
+          return false;
+        }
+        begin();
+        return true;
+      },
+    };
+    controls.set(node.id, control);
+
+    onClose(node, async () => {
+      if (controls.get(node.id) === control) controls.delete(node.id);
+      closed = true;
+      await stop();
+    });
+  }
+
+  registerNode(RED, 'upperstack-simulate', UpperstackSimulateNode, {
+    credentials: { username: { type: 'text' }, password: { type: 'password' }, token: { type: 'password' } },
+  });
+};

@@ -1,0 +1,251 @@
+/**
+ * `upperstack simulate`: a fleet of simulated devices sending realistic
+ * telemetry over MQTT, HTTP or CoAP, with labelled anomalies written to a
+ * ground-truth file. A progress line (devices, sent/s, acked, errors) shows on
+ * long runs; Ctrl-C stops cleanly and still writes the ground truth.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  ANOMALY_KINDS,
+  CODECS,
+  CoapTransport,
+  formatDuration,
+  HttpTransport,
+  MqttTransport,
+  parseDuration,
+  parseMix,
+  parseRate,
+  PROFILE_NAMES,
+  Simulator,
+  templateCredentials,
+  truthDocument,
+  type AnomalyKind,
+  type Codec,
+  type ProfileName,
+  type SimulatorStats,
+  type Transport,
+} from '../nodes/lib/sim';
+
+export class SimulateUsageError extends Error {}
+
+export const SIMULATE_HELP = `upperstack simulate: simulated devices sending telemetry to the pipeline
+
+Usage:
+  upperstack simulate [--devices 1000] [--rate 1/s] [--duration 10m]
+                      [--protocol mqtt|http|coap] [--codec json|cbor|msgpack|protobuf|senml]
+
+  --devices N        devices, 1 to 10000 (default 10); ids sim-0001, sim-0002, ...
+  --rate R           reports per device of the environment and motion sensors:
+                     1/s, 10/min, 0.5/s, 1/10s (default 1/s)
+  --plug-rate R      reports per smart plug (default 2/s: power twice a second)
+  --mix SHARES       device profiles, e.g. env:70,motion:15,plug:15 (the default)
+                     env: temperature, humidity, illuminance, battery
+                     motion: motion, battery; plug: power, voltage, energy
+  --duration D       simulated time to run: 10m, 1h30m, 45s (default: until Ctrl-C)
+  --protocol P       mqtt (default), http (POST /ingest/{device}) or
+                     coap (confirmable POST /telemetry/{device})
+  --url URL          where to send (default mqtt://127.0.0.1:1883,
+                     http://127.0.0.1:1880 or coap://127.0.0.1:5683)
+  --codec C          json (default), cbor, msgpack, protobuf or senml; a busy device
+                     sends what waited as one batch (protobuf: one reading per message)
+  --topic T          MQTT topic, {device} is the device id
+                     (default devices/{device}/telemetry; devices/{device}/protobuf for protobuf)
+  --qos 0|1          MQTT QoS (default 1: a message counts as acked on PUBACK)
+  --mqtt-version 4|5 MQTT 3.1.1 or 5 (default 5: the content type travels with each message)
+  --connections N    MQTT connections shared by the devices (default 10), or "device"
+                     for one each (client id = device id); HTTP: sockets (default 64)
+  --username U, --password P, --token T
+                     device login (MQTT, HTTP basic) or bearer token (HTTP; CoAP
+                     ?token=); {device} is replaced by each device's id
+  --anomalies N      injected anomalies per simulated hour over the fleet (default 12, 0: none)
+  --anomaly-kinds K  any of spike,shift,drift,stuck,dropout (default all)
+  --truth FILE       ground-truth file of the injected anomalies (default simulate-truth.json)
+  --seed N           same seed, same fleet, signals and anomalies (default 1)
+  --start T          simulated start: ISO 8601 or relative like -24h (default now)
+  --speed X          simulated seconds per real second (default 1), e.g. --start -24h
+                     --duration 24h --speed 1440 sends a day of history in a minute
+  --prefix P         device id prefix (default sim-)
+  --progress D       how often the progress line is printed (default 1s on a terminal,
+                     where it is redrawn in place, 10s otherwise)
+  --quiet            no progress line
+
+Exit status: 0 when every message was acknowledged, 1 when some failed, 2 on bad usage.
+`;
+
+const DEFAULT_URLS: Record<string, string> = { mqtt: 'mqtt://127.0.0.1:1883', http: 'http://127.0.0.1:1880', coap: 'coap://127.0.0.1:5683' };
+
+function parseStart(text: string, now: number): number {
+  const rel = /^-(.+)$/.exec(text.trim());
+  if (rel) return now - parseDuration(rel[1], 'start');
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new SimulateUsageError(`--start must be ISO 8601 or relative like -24h, got "${text}"`);
+  return t;
+}
+
+function progressLine(s: SimulatorStats, rate: number, duration: number | undefined, speed: number): string {
+  const elapsed = formatDuration(s.elapsedMs);
+  const total = duration !== undefined ? `/${formatDuration(duration / speed)}` : '';
+  const extra = [s.lost ? `lost ${s.lost}` : '', s.lastError && s.errors ? `last error: ${s.lastError}` : ''].filter(Boolean).join(' · ');
+  return `devices ${s.devices} · sent ${Math.round(rate)}/s · acked ${s.acked} · errors ${s.errors} · anomalies ${s.anomalies} · ${elapsed}${total}${extra ? ` · ${extra}` : ''}`;
+}
+
+export async function runSimulate(argv: string[], out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } } = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  // "--start -24h" reads naturally; parseArgs would take "-24h" for an option.
+  const args = argv.map((a, i) => (argv[i - 1] === '--start' && /^-\d/.test(a) ? `=${a}` : a)).reduce<string[]>((out, a) => {
+    if (a.startsWith('=') && out[out.length - 1] === '--start') out[out.length - 1] = `--start${a}`;
+    else out.push(a);
+    return out;
+  }, []);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        devices: { type: 'string' },
+        rate: { type: 'string' },
+        'plug-rate': { type: 'string' },
+        mix: { type: 'string' },
+        duration: { type: 'string' },
+        protocol: { type: 'string' },
+        url: { type: 'string' },
+        codec: { type: 'string' },
+        topic: { type: 'string' },
+        qos: { type: 'string' },
+        'mqtt-version': { type: 'string' },
+        connections: { type: 'string' },
+        username: { type: 'string' },
+        password: { type: 'string' },
+        token: { type: 'string' },
+        anomalies: { type: 'string' },
+        'anomaly-kinds': { type: 'string' },
+        truth: { type: 'string' },
+        seed: { type: 'string' },
+        start: { type: 'string' },
+        speed: { type: 'string' },
+        prefix: { type: 'string' },
+        progress: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new SimulateUsageError(`${(err as Error).message}\n\n${SIMULATE_HELP}`);
+  }
+  if (values.help) {
+    out.stdout.write(SIMULATE_HELP);
+    return 0;
+  }
+  const protocol = values.protocol ?? 'mqtt';
+  if (!(protocol in DEFAULT_URLS)) throw new SimulateUsageError(`--protocol must be mqtt, http or coap, got "${protocol}"`);
+  const codec = (values.codec ?? 'json') as Codec;
+  if (!CODECS.includes(codec)) throw new SimulateUsageError(`--codec must be one of ${CODECS.join(', ')}, got "${codec}"`);
+  const num = (v: string | undefined, name: string, fallback: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new SimulateUsageError(`--${name} must be a number, got "${v}"`);
+    return n;
+  };
+  const devices = num(values.devices, 'devices', 10);
+  const kinds = values['anomaly-kinds'] ? (values['anomaly-kinds'].split(',').map((s) => s.trim()).filter(Boolean) as AnomalyKind[]) : [...ANOMALY_KINDS];
+  for (const k of kinds) if (!ANOMALY_KINDS.includes(k)) throw new SimulateUsageError(`--anomaly-kinds: unknown kind "${k}"; use ${ANOMALY_KINDS.join(', ')}`);
+  const speed = num(values.speed, 'speed', 1);
+  const duration = values.duration !== undefined ? parseDuration(values.duration, 'duration') : undefined;
+  const now = Date.now();
+  const start = values.start !== undefined ? parseStart(values.start, now) : now;
+  const seed = num(values.seed, 'seed', 1);
+  const credentials = templateCredentials({ username: values.username, password: values.password, token: values.token });
+  const url = values.url ?? DEFAULT_URLS[protocol];
+  const connections = values.connections === 'device' ? 'device' : values.connections !== undefined ? num(values.connections, 'connections', 10) : undefined;
+  if (connections !== undefined && connections !== 'device' && !(Number.isInteger(connections) && connections >= 1)) throw new SimulateUsageError('--connections must be a whole number of 1 or more, or "device"');
+  const qos = num(values.qos, 'qos', 1);
+  if (qos !== 0 && qos !== 1) throw new SimulateUsageError('--qos must be 0 or 1');
+  const version = num(values['mqtt-version'], 'mqtt-version', 5);
+  if (version !== 4 && version !== 5) throw new SimulateUsageError('--mqtt-version must be 4 (MQTT 3.1.1) or 5');
+
+  let transport: Transport;
+  try {
+    if (protocol === 'mqtt') {
+      transport = new MqttTransport({ url, topic: values.topic ?? (codec === 'protobuf' ? 'devices/{device}/protobuf' : 'devices/{device}/telemetry'), qos, connections, protocolVersion: version, credentials });
+    } else if (protocol === 'http') {
+      transport = new HttpTransport({ url, connections: connections === 'device' ? devices : connections, credentials });
+    } else {
+      transport = new CoapTransport({ url, credentials });
+    }
+  } catch (err) {
+    throw new SimulateUsageError(`--url: ${(err as Error).message}`);
+  }
+
+  const sim = new Simulator(
+    {
+      devices,
+      rate: parseRate(values.rate ?? '1/s', 'rate'),
+      plugRate: values['plug-rate'] !== undefined ? parseRate(values['plug-rate'], 'plug-rate') : undefined,
+      mix: values.mix !== undefined ? (parseMix(values.mix, PROFILE_NAMES) as Partial<Record<ProfileName, number>>) : undefined,
+      duration,
+      speed,
+      start,
+      seed,
+      anomaliesPerHour: num(values.anomalies, 'anomalies', 12),
+      anomalyKinds: kinds,
+      prefix: values.prefix ?? 'sim-',
+      codec,
+    },
+    transport,
+  );
+  const truthFile = resolve(values.truth ?? 'simulate-truth.json');
+  const writeTruth = () => {
+    const s = sim.stats();
+    writeFileSync(truthFile, JSON.stringify(truthDocument({ seed, devices: s.devices, start: sim.startTime, end: s.simTime }, sim.truth()), null, 2) + '\n');
+  };
+
+  const err = out.stderr;
+  err.write(`simulating ${devices} devices over ${protocol.toUpperCase()} to ${url} (${codec}); ground truth in ${truthFile}\n`);
+  await sim.start().catch((e: Error) => {
+    throw new SimulateUsageError(e.message);
+  });
+
+  // The progress line: redrawn in place every second on a terminal, a line every 10 s otherwise.
+  const tty = !!err.isTTY;
+  const progressEvery = values.progress !== undefined ? parseDuration(values.progress, 'progress') : tty ? 1000 : 10_000;
+  let lastSent = 0;
+  let lastAt = Date.now();
+  let shown = false;
+  const progress = setInterval(() => {
+    const s = sim.stats();
+    const now2 = Date.now();
+    const rate = ((s.sent - lastSent) * 1000) / Math.max(1, now2 - lastAt);
+    lastSent = s.sent;
+    lastAt = now2;
+    if (values.quiet) return;
+    const line = progressLine(s, rate, duration, speed);
+    if (tty) err.write(`\r\x1b[K${line}`);
+    else err.write(`${line}\n`);
+    shown = true;
+  }, progressEvery);
+
+  let interrupted = 0;
+  const onSigint = () => {
+    interrupted++;
+    if (interrupted > 1) process.exit(130);
+    void sim.stop();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const finalStats = await new Promise<SimulatorStats>((r) => sim.once('done', r));
+  clearInterval(progress);
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigint);
+  writeTruth();
+  if (shown && tty) err.write('\n');
+  const s = finalStats;
+  const avg = s.elapsedMs > 0 ? (s.sent * 1000) / s.elapsedMs : 0;
+  out.stdout.write(
+    `${s.devices} devices: ${s.sent} messages (${s.readings} readings) sent in ${formatDuration(s.elapsedMs)} (${Math.round(avg)}/s), ${s.acked} acked, ${s.errors} failed` +
+      `${s.lost ? `, ${s.lost} readings lost to full device buffers` : ''}; ${s.anomalies} anomalies injected (${s.suppressed} readings held back by dropouts), ground truth in ${truthFile}\n`,
+  );
+  if (s.errors) out.stderr.write(`last error: ${s.lastError}\n`);
+  return s.errors > 0 ? 1 : 0;
+}

@@ -1,0 +1,89 @@
+/**
+ * `upperstack simulate` as a user runs it: against the real runtime's embedded
+ * broker (readings reach the query API, /metrics counts them, the ground truth
+ * is written, the progress line shows) and against Debian's mosquitto with
+ * 10,000 devices from one process.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { startMosquitto } from '../helpers/mosquitto';
+
+const CLI = join(__dirname, '..', '..', 'scripts', 'cli.js');
+
+function simulate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, 'simulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let rt: Runtime;
+before(async () => {
+  rt = await startRuntime();
+});
+after(async () => {
+  await rt?.stop();
+});
+
+test('simulated devices over MQTT reach the store through the default pack; acked = sent, progress shown, ground truth written', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'us-simcli-'));
+  const truth = join(dir, 'truth.json');
+  // Three simulated hours of 30 devices in about 6 s, many anomalies.
+  const r = await simulate(['--devices', '30', '--rate', '1/min', '--plug-rate', '2/min', '--duration', '3h', '--speed', '1800', '--start', '-3h', '--anomalies', '20', '--url', `mqtt://127.0.0.1:${rt.mqttPort}`, '--truth', truth, '--progress', '1s', '--seed', '9']);
+  assert.equal(r.code, 0, r.stderr);
+  const m = /(\d+) messages \((\d+) readings\) sent .*?, (\d+) acked, (\d+) failed/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  const [, messages, readings, acked, failed] = m!.map(Number);
+  assert.equal(acked, messages);
+  assert.equal(failed, 0);
+  assert.match(r.stderr, /devices 30 · sent \d+\/s · acked \d+ · errors 0/);
+
+  const doc = JSON.parse(readFileSync(truth, 'utf8')) as { seed: number; anomalies: Array<{ device: string; kind: string; from: string; to: string }> };
+  assert.equal(doc.seed, 9);
+  assert.ok(doc.anomalies.length > 10, `${doc.anomalies.length} anomalies labelled`);
+
+  // Every reading sent is queryable (sim-01 .. sim-30), and /metrics counted the messages.
+  const total = await eventually(async () => {
+    let n = 0;
+    for (let i = 1; i <= 30; i++) {
+      const body = (await (await rt.get(`/api/v1/readings?device=sim-${String(i).padStart(2, '0')}&limit=10000`)).json()) as { readings: unknown[] };
+      n += body.readings.length;
+    }
+    return n === readings ? n : undefined;
+  }, 60_000, `all ${readings} readings stored`);
+  assert.equal(total, readings);
+  const metrics = await (await rt.get('/metrics')).text();
+  const received = Number(/^upperstack_messages_received_total\{protocol="mqtt"\} (\d+)/m.exec(metrics)?.[1]);
+  assert.ok(received >= messages, `received ${received} ≥ ${messages}`);
+});
+
+test('10,000 devices from one process against mosquitto: every device publishes and every message is acknowledged', { timeout: 300_000 }, async () => {
+  const broker = await startMosquitto();
+  const seen = new Set<string>();
+  const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`);
+  sub.on('message', (topic) => seen.add(topic.split('/')[1]));
+  await sub.subscribeAsync('devices/+/telemetry', { qos: 0 });
+  try {
+    // One report per device every 10 s for 12 s: about 1000 messages a second.
+    const r = await simulate(['--devices', '10000', '--rate', '1/10s', '--plug-rate', '1/10s', '--duration', '12s', '--anomalies', '0', '--url', `mqtt://127.0.0.1:${broker.port}`, '--connections', '20', '--truth', join(mkdtempSync(join(tmpdir(), 'us-sim10k-')), 't.json')]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = /(\d+) messages .*?, (\d+) acked, (\d+) failed/.exec(r.stdout)!;
+    assert.equal(Number(m[2]), Number(m[1]));
+    assert.ok(Number(m[1]) >= 10_000, r.stdout);
+    await eventually(async () => (seen.size === 10_000 ? true : undefined), 30_000, `all 10,000 devices seen (${seen.size})`);
+    assert.ok(seen.has('sim-00001') && seen.has('sim-10000'));
+  } finally {
+    await sub.endAsync();
+    await broker.stop();
+  }
+});

@@ -1,0 +1,160 @@
+/**
+ * upperstack-simulate in a Node-RED test runtime: simulated devices connect to
+ * the real embedded broker over loopback MQTT and their readings end in a real
+ * DuckDB file through the pipeline nodes; the other targets, the anomaly
+ * output, start/stop messages and the editor's button.
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { NodeAPI } from 'node-red';
+import helper from 'node-red-node-test-helper';
+import { decode } from '../../nodes/lib/codec';
+import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { eventually } from '../helpers/runtime';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const pipeline = [
+  require('../../nodes/broker/broker'),
+  require('../../nodes/mqtt-in/mqtt-in'),
+  require('../../nodes/decode/decode'),
+  require('../../nodes/validate/validate'),
+  require('../../nodes/store-config/store-config'),
+  require('../../nodes/store/store'),
+  require('../../nodes/deadletter/deadletter'),
+  require('../../nodes/simulate/simulate'),
+  (r: NodeAPI) => void (red = r),
+];
+let red: NodeAPI | undefined;
+
+helper.init(require.resolve('node-red'));
+
+type Listener = NodeJS.EventEmitter & { status?: unknown };
+interface Msg {
+  payload: unknown;
+  topic?: string;
+  device?: string;
+  contentType?: string;
+}
+
+function pipelineFlow(sim: Record<string, unknown>) {
+  return [
+    { id: 'tab', type: 'tab', label: 'test' },
+    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, memoryLimit: 128, configVersion: 2 },
+    { id: 'broker', type: 'upperstack-broker', z: 'tab', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
+    { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'embedded', broker: 'broker', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 1, wires: [['decode'], ['dead']] },
+    { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
+    { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], ['dead']] },
+    { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
+    { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg', broker: 'broker', topic: 'upperstack/deadletter', configVersion: 1, wires: [['deadOut']] },
+    { id: 'deadOut', type: 'helper', z: 'tab' },
+    { id: 'sim', type: 'upperstack-simulate', z: 'tab', broker: 'broker', wires: [['simOut'], ['truth']], ...sim },
+    { id: 'simOut', type: 'helper', z: 'tab' },
+    { id: 'truth', type: 'helper', z: 'tab' },
+  ];
+}
+
+describe('upperstack-simulate', () => {
+  before(async () => {
+    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-sim-')) } });
+    await helper.startServer();
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  test('devices on the embedded broker: their readings go through the input, journal and store, and nothing is dead-lettered', async () => {
+    await helper.load(pipeline, pipelineFlow({ devices: 6, rate: '5/s', plugRate: '5/s', anomalies: 0, codec: 'cbor' }));
+    const dead: Msg[] = [];
+    (helper.getNode('deadOut') as unknown as Listener).on('input', (m: Msg) => dead.push(m));
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    const devices = ['sim-1', 'sim-2', 'sim-3', 'sim-4', 'sim-5', 'sim-6'];
+    const counts = await eventually(async () => {
+      const c = await Promise.all(devices.map(async (device) => (await cfg.store.readings({ device, limit: 100 })).readings.length));
+      return c.every((n) => n >= 5) ? c : undefined;
+    }, 30_000, 'five readings of every simulated device in the store');
+    assert.equal(counts.length, 6);
+    const page = await cfg.store.readings({ device: 'sim-1', limit: 1 });
+    assert.equal(typeof page.readings[0].fields.temperature, 'number', 'sim-1 is an environment sensor');
+    assert.deepEqual(dead, []);
+  });
+
+  test('target output: encoded messages leave output 1, injected anomalies output 2; "stop" stops it', async () => {
+    await helper.load(pipeline, pipelineFlow({ target: 'output', devices: 4, rate: '20/s', plugRate: '20/s', anomalies: 100000, anomalyKinds: 'spike,shift', codec: 'msgpack', topic: 'site/{device}/up', prefix: 'lab-' }));
+    const out: Msg[] = [];
+    const truth: Msg[] = [];
+    (helper.getNode('simOut') as unknown as Listener).on('input', (m: Msg) => out.push(m));
+    (helper.getNode('truth') as unknown as Listener).on('input', (m: Msg) => truth.push(m));
+    await eventually(async () => (out.length >= 20 && truth.length >= 1 ? true : undefined), 20_000, 'messages and an anomaly');
+    const m = out[0];
+    assert.match(m.topic ?? '', /^site\/lab-\d\/up$/);
+    assert.equal(m.contentType, 'application/msgpack');
+    const decoded = decode('msgpack', m.payload as Buffer) as { device: string; fields: Record<string, unknown> } | Array<{ device: string }>;
+    const first = Array.isArray(decoded) ? decoded[0] : decoded;
+    assert.equal(first.device, m.device);
+    const a = truth[0].payload as { device: string; kind: string; field: string; from: number; magnitude: number };
+    assert.match(a.kind, /^(spike|shift)$/);
+    assert.match(a.device, /^lab-\d$/);
+    assert.equal(typeof a.from, 'number');
+    assert.ok(Math.abs(a.magnitude) > 0);
+
+    const sim = helper.getNode('sim') as unknown as NodeJS.EventEmitter & { receive(m: object): void };
+    sim.receive({ payload: 'stop' });
+    await new Promise((r) => setTimeout(r, 300));
+    const n = out.length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(out.length, n, 'nothing more after stop');
+    sim.receive({ payload: 'start' });
+    await eventually(async () => (out.length > n ? true : undefined), 10_000, 'messages again after start');
+  });
+
+  test('an unknown command ends in an error Catch nodes see; a bad setting leaves the node red with the reason', async () => {
+    await helper.load(pipeline, pipelineFlow({ target: 'output', autoStart: false }));
+    const sim = helper.getNode('sim') as unknown as NodeJS.EventEmitter & { receive(m: object): void };
+    const errored = new Promise<string>((resolve) => sim.on('call:error', (call: { args: unknown[] }) => resolve(String(call.args[0]))));
+    sim.receive({ payload: 'jump' });
+    assert.match(await errored, /upperstack-simulate\.errors\.command|send "start" or "stop"/);
+    await helper.unload();
+
+    await helper.load(pipeline, pipelineFlow({ target: 'output', rate: 'often' }));
+    const bad = helper.getNode('sim') as unknown as NodeJS.EventEmitter;
+    const status = await new Promise<{ fill: string; text: string }>((resolve) => {
+      const s = (bad as unknown as { status: { lastCall?: { args: Array<{ fill: string; text: string }> } } }).status;
+      if (s.lastCall) resolve(s.lastCall.args[0]);
+      else bad.on('call:status', (call: { args: Array<{ fill: string; text: string }> }) => resolve(call.args[0]));
+    });
+    assert.equal(status.fill, 'red');
+    assert.match(status.text, /rate must look like 1\/s/);
+  });
+
+  test('the editor button starts and stops a deployed simulation', async () => {
+    await helper.load(pipeline, pipelineFlow({ target: 'output', autoStart: false, devices: 2, rate: '20/s', plugRate: '20/s' }));
+    const out: Msg[] = [];
+    (helper.getNode('simOut') as unknown as Listener).on('input', (m: Msg) => out.push(m));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(out.length, 0, 'not started on deploy');
+    const server = createServer(red!.httpAdmin as never);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const on = await fetch(`${url}/upperstack-simulate/sim/toggle`, { method: 'POST' });
+      assert.equal(on.status, 200);
+      assert.deepEqual(await on.json(), { running: true });
+      await eventually(async () => (out.length > 0 ? true : undefined), 10_000, 'messages');
+      const off = await fetch(`${url}/upperstack-simulate/sim/toggle`, { method: 'POST' });
+      assert.deepEqual(await off.json(), { running: false });
+      const missing = await fetch(`${url}/upperstack-simulate/nope/toggle`, { method: 'POST' });
+      assert.equal(missing.status, 404);
+      assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'NOT_DEPLOYED');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});

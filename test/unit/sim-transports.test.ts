@@ -1,0 +1,107 @@
+/**
+ * The simulator's HTTP and CoAP clients against real servers on loopback (a
+ * Node HTTP server and the coap package's server stand in for the pipeline's
+ * inputs): the path names the device, the content type or Content-Format names
+ * the codec, credentials travel as the server expects them, and an error answer
+ * counts as a failed message with the server's reason.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as coap from 'coap';
+import { CoapTransport, HttpTransport, Simulator, templateCredentials } from '../../nodes/lib/sim';
+import { decode } from '../../nodes/lib/codec';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+test('HTTP: POST /ingest/{device} with the codec\'s content type and the bearer token; 4xx answers are errors with the server\'s message', async () => {
+  const seen: Array<{ url: string; type: string; auth: string; body: Buffer }> = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ url: req.url ?? '', type: req.headers['content-type'] ?? '', auth: req.headers.authorization ?? '', body: Buffer.concat(chunks) });
+      if (req.url?.includes('sim-2')) {
+        res.writeHead(422, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'SCHEMA_VIOLATION', message: 'fields/temperature must be a number' } }));
+      } else res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const sim = new Simulator(
+    { devices: 2, mix: { env: 1 }, rate: 1, start: T0, duration: 3000, speed: 100, tickMs: 5, anomaliesPerHour: 0, codec: 'cbor' },
+    new HttpTransport({ url, credentials: templateCredentials({ token: 'tok-{device}' }) }),
+  );
+  const done = new Promise<{ acked: number; errors: number; lastError?: string }>((r) => sim.once('done', r));
+  await sim.start();
+  const s = await done;
+  server.close();
+  // Each device's requests: every one to sim-1 acknowledged, every one to sim-2 refused.
+  assert.equal(s.acked, seen.filter((x) => x.url === '/ingest/sim-1').length);
+  assert.equal(s.errors, seen.filter((x) => x.url === '/ingest/sim-2').length);
+  assert.ok(s.acked >= 1 && s.errors >= 1);
+  assert.equal(s.lastError, 'HTTP 422: fields/temperature must be a number');
+  const one = seen.find((x) => x.url === '/ingest/sim-1')!;
+  assert.equal(one.type, 'application/cbor');
+  assert.equal(one.auth, 'Bearer tok-sim-1');
+  const body = decode('cbor', one.body) as { device: string; fields: { temperature: number } } | Array<{ device: string; fields: { temperature: number } }>;
+  const reading = Array.isArray(body) ? body[0] : body;
+  assert.equal(reading.device, 'sim-1');
+  assert.equal(typeof reading.fields.temperature, 'number');
+});
+
+test('HTTP: a user name and password go as basic auth; a server that is down is an error, not a hang', async () => {
+  const auths: string[] = [];
+  const server = createServer((req, res) => {
+    auths.push(req.headers.authorization ?? '');
+    req.resume();
+    res.writeHead(204).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  const t = new HttpTransport({ url: `http://127.0.0.1:${port}/base`, credentials: templateCredentials({ username: '{device}', password: 'pw' }) });
+  await t.open();
+  await t.send({ id: 'dev 1', profile: 'env', index: 0 }, Buffer.from('{}'), 'application/json');
+  assert.deepEqual(auths, [`Basic ${Buffer.from('dev 1:pw').toString('base64')}`]);
+  await t.close();
+  await new Promise((r) => server.close(r));
+  const down = new HttpTransport({ url: `http://127.0.0.1:${port}` });
+  await down.open();
+  await assert.rejects(down.send({ id: 'x', profile: 'env', index: 0 }, Buffer.from('{}'), 'application/json'), /ECONNREFUSED/);
+  await down.close();
+});
+
+test('CoAP: confirmable POST /telemetry/{device} with the Content-Format and ?token=; a 4.xx answer is an error with its diagnostic', async () => {
+  const seen: Array<{ url: string; format: unknown; confirmable: boolean; payload: Buffer }> = [];
+  const server = coap.createServer((req, res) => {
+    seen.push({ url: req.url, format: req.headers['Content-Format'], confirmable: (req as unknown as { _packet: { confirmable: boolean } })._packet.confirmable, payload: req.payload });
+    if (req.url.includes('sim-2')) {
+      res.code = '4.00';
+      res.end('DECODE_FAILED: unexpected end of input at byte 3');
+    } else {
+      res.code = '2.04';
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server as unknown as { _sock: { address(): AddressInfo } })._sock.address().port;
+  const sim = new Simulator(
+    { devices: 2, mix: { env: 1 }, rate: 1, start: T0, duration: 2000, speed: 100, tickMs: 5, anomaliesPerHour: 0, codec: 'json' },
+    new CoapTransport({ url: `coap://127.0.0.1:${port}`, credentials: templateCredentials({ token: 'secret' }) }),
+  );
+  const done = new Promise<{ acked: number; errors: number; lastError?: string }>((r) => sim.once('done', r));
+  await sim.start();
+  const s = await done;
+  await new Promise((r) => server.close(r));
+  assert.equal(s.acked, seen.filter((x) => x.url.startsWith('/telemetry/sim-1')).length);
+  assert.equal(s.errors, seen.filter((x) => x.url.startsWith('/telemetry/sim-2')).length);
+  assert.ok(s.acked >= 1 && s.errors >= 1);
+  assert.equal(s.lastError, 'CoAP 4.00: DECODE_FAILED: unexpected end of input at byte 3');
+  const one = seen.find((x) => x.url.startsWith('/telemetry/sim-1'))!;
+  assert.equal(one.url, '/telemetry/sim-1?token=secret');
+  assert.equal(one.format, 'application/json');
+  assert.equal(one.confirmable, true);
+  const sent = JSON.parse(one.payload.toString()) as { device: string } | Array<{ device: string }>;
+  assert.equal((Array.isArray(sent) ? sent[0] : sent).device, 'sim-1');
+});
