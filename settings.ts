@@ -8,6 +8,7 @@ import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
+import { formatLogLine, loggingSettings } from './nodes/lib/log/json';
 import { loginThrottle } from './nodes/lib/security/login';
 import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 import { usersFromFile } from './nodes/alert/users';
@@ -26,6 +27,7 @@ const env = process.env;
 env.UPPERSTACK_DATA = resolve(env.UPPERSTACK_DATA || './data');
 env.UPPERSTACK_HTTP_PORT ||= '1880';
 env.UPPERSTACK_MQTT_PORT ||= '1883';
+env.UPPERSTACK_COAP_PORT ||= '5683';
 env.UPPERSTACK_BIND ||= '127.0.0.1';
 const dataDir = env.UPPERSTACK_DATA;
 const root = packageRoot();
@@ -62,7 +64,9 @@ if (env.UPPERSTACK_ADMIN_PASSWORD) {
 writeFileSync(secretsFile, JSON.stringify(secrets, null, 2), { mode: 0o600 });
 if (firstStart.length) {
   // Shown once: only the hash of the password is kept.
-  console.log(['', 'Upperstack first start; keep these, they are not shown again:', ...firstStart, ''].join('\n'));
+  const notice = ['Upperstack first start; keep these, they are not shown again:', ...firstStart].join('\n');
+  if ((env.UPPERSTACK_LOG_FORMAT ?? '').toLowerCase() === 'json') console.log(formatLogLine({ level: 30, msg: notice }));
+  else console.log(['', notice, ''].join('\n'));
 }
 
 // Node-RED loads the palette from <userDir>/node_modules; link this package there.
@@ -140,6 +144,7 @@ export = {
   // Runs before Node-RED's admin body parser and its login route.
   httpAdminMiddleware: [adminParserBypass(), jsonUntypedErrors(), loginGuard],
   apiMaxLength: '5mb',
+
   functionExternalModules: false,
   externalModules: { palette: { allowInstall: false } },
   contextStorage: {
@@ -157,6 +162,7 @@ export = {
     tours: false,
     palette: { categories: ['upperstack', 'common', 'function', 'network', 'sequence', 'parser', 'storage'] },
   },
-  logging: { console: { level: env.UPPERSTACK_LOG_LEVEL || 'info', metrics: false, audit: false } },
+  // UPPERSTACK_LOG_FORMAT=json: one JSON object per line (nodes/lib/log/json.ts).
+  logging: loggingSettings(env.UPPERSTACK_LOG_FORMAT, env.UPPERSTACK_LOG_LEVEL),
   upperstack: { dataDir, apiKey },
 };

@@ -46,6 +46,7 @@ import { ProcWatch, percentile, procSample, readingJson, sleep, type PublisherCo
 import { stockFlow } from './stock-flow';
 import { anomalyTable, benchAnomaly, type AnomalyBenchRow } from './anomaly';
 import { alertsTable, benchAlerts, type AlertsBenchRow } from './alerts';
+import { benchInputs, inputsTable, type InputsBenchRow } from './inputs';
 
 const env = process.env;
 const READINGS = Number(env.BENCH_READINGS) || 100_000;
@@ -62,7 +63,7 @@ const POLL_MS = 25;
 const ROOT = join(__dirname, '..', '..');
 
 // BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.
-const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly', 'alerts'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock', 'upperstack-anomaly'] };
+const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly', 'alerts', 'inputs'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock', 'upperstack-anomaly'] };
 // BENCH_ANOMALY=0 leaves out the anomaly engine's table (BENCH_ONLY=anomaly runs only that) and the
 // pipeline row with the anomaly node enabled.
 const ANOMALY = env.BENCH_ANOMALY !== '0' && want('anomaly');
@@ -838,6 +839,18 @@ async function main(): Promise<void> {
       alerts = `alerts benchmark failed: ${(err as Error).message}`;
     }
   }
+  let inputs = '';
+  let inputsRows: InputsBenchRow[] | undefined;
+  // BENCH_INPUTS=0 leaves out the HTTP and CoAP input rows (BENCH_ONLY=inputs runs only them).
+  if (env.BENCH_INPUTS !== '0' && want('inputs')) {
+    log('inputs: HTTP and CoAP into the default pack, and the stock HTTP flow');
+    try {
+      inputsRows = await benchInputs(log);
+      inputs = inputsTable(inputsRows);
+    } catch (err) {
+      inputs = `inputs benchmark failed: ${(err as Error).message}`;
+    }
+  }
   const sums = summaries();
   const v = verdicts(sums);
   const pipeline = !want('pipeline')
@@ -859,6 +872,7 @@ async function main(): Promise<void> {
   const out = [
     ...pipeline,
     ...(anomaly ? ['', 'Anomaly engine (bench/anomaly.ts): 100,000 points through AnomalyEngine.process() over 20 warmed-up series; heap per series with full windows', '', anomaly, ''] : []),
+    ...(inputs ? ['', 'HTTP and CoAP inputs (bench/inputs.ts): JSON readings into the default pack (anomaly node disabled) and a stock Node-RED http in → json → http response + join → DuckDB writer flow; readings/s counted in the store, latency request → answer', '', inputs, ''] : []),
     ...(alerts ? ['', 'Alert rule engine (bench/alerts.ts): 400,000 readings (5 fields each) through RuleEngine.process() in messages of 100, 100 rules of every kind over 10,000 devices, one timer tick per 10,000 readings; heap per (rule, device) pair (target: 200,000 readings/s per core)', '', alerts, ''] : []),
     `total ${Math.round((Date.now() - started) / 1000)} s`,
     '',
@@ -866,7 +880,7 @@ async function main(): Promise<void> {
   process.stdout.write(out);
   if (env.BENCH_JSON) {
     const summary = sums.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })) }));
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
   }
 }
 

@@ -111,3 +111,29 @@ export function stockFlow(opts: { brokerPort: number; filter: string; joinCount?
     { id: 'bench_resp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 540, y: 160, wires: [] },
   ];
 }
+
+/**
+ * The stock HTTP reference: `http in` POST /bench/ingest → `json` → `http response`
+ * (202) and → the same join and DuckDB writer as the MQTT row. It answers before
+ * anything is stored, as such a hand-built flow does.
+ */
+export function stockHttpFlow(opts: { joinCount?: number; joinTimeoutS?: number } = {}): unknown[] {
+  const z = 'bench_http_tab';
+  return [
+    { id: z, type: 'tab', label: 'stock HTTP reference', disabled: false, info: '' },
+    { id: 'bench_hin', type: 'http in', z, name: '', url: '/bench/ingest/:device', method: 'post', upload: false, swaggerDoc: '', x: 140, y: 80, wires: [['bench_hjson']] },
+    { id: 'bench_hjson', type: 'json', z, name: '', property: 'payload', action: 'obj', pretty: false, x: 300, y: 80, wires: [['bench_hok', 'bench_hjoin']] },
+    { id: 'bench_hok', type: 'change', z, name: '202', rules: [{ t: 'set', p: 'statusCode', pt: 'msg', to: '202', tot: 'num' }, { t: 'set', p: 'payload', pt: 'msg', to: '{}', tot: 'json' }], x: 460, y: 40, wires: [['bench_hresp']] },
+    { id: 'bench_hresp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 620, y: 40, wires: [] },
+    {
+      id: 'bench_hjoin', type: 'join', z, name: 'join 1000', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg',
+      key: 'topic', joiner: '\\n', joinerType: 'str', useparts: false, accumulate: false,
+      timeout: String(opts.joinTimeoutS ?? 0.1), count: String(opts.joinCount ?? 1000), reduceRight: false, reduceExp: '',
+      reduceInit: '', reduceInitType: '', reduceFixup: '', x: 460, y: 120, wires: [['bench_write']],
+    },
+    { id: 'bench_write', type: 'function', z, name: 'DuckDB write', func: WRITER, outputs: 0, timeout: 0, noerr: 0, initialize: WRITER_INIT, finalize: '', libs: [], x: 630, y: 120, wires: [] },
+    { id: 'bench_http', type: 'http in', z, name: '', url: '/bench/query', method: 'get', upload: false, swaggerDoc: '', x: 140, y: 200, wires: [['bench_query']] },
+    { id: 'bench_query', type: 'function', z, name: 'DuckDB query', func: QUERY, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 350, y: 200, wires: [['bench_resp']] },
+    { id: 'bench_resp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 540, y: 200, wires: [] },
+  ];
+}

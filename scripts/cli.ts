@@ -21,6 +21,7 @@ import {
   type NabFile,
 } from '../nodes/lib/anomaly';
 import { runSimulate, SIMULATE_HELP, SimulateUsageError } from './simulate';
+import { parseCandidates, runLoco, type Candidate, type LabelledSeries } from './loco';
 
 /** Wrong use or wrong input: reported without a stack trace, exit code 2. */
 class UsageError extends Error {}
@@ -51,6 +52,22 @@ Usage:
                the standard, reward_low_FP_rate and reward_low_FN_rate
                profiles, at the alarm threshold and at NAB's best threshold.
   --threshold  Alarm threshold for the scores (default: the config's, else 0.5).
+
+Leave one category out (needs a folder --input and --labels):
+  upperstack backtest --loco --input <folder> --labels windows.json
+                      [--candidates candidates.json] [--cache <folder>]
+
+  --loco       The files' first folders are categories (kinds of series). For
+               each category, the candidate that scores best (NAB standard
+               profile, one threshold for all files) on the other categories
+               is scored on the one held out; prints every candidate's score
+               per category, the held-out scores and their mean, and the
+               candidate chosen on all categories.
+  --candidates JSON list of detector configs or of {"name", "detector",
+               "threshold", "warmup"}; listed first wins a tie. Default: the
+               --config (or the default detector) alone.
+  --cache      Folder for scores already computed (reused while the detector
+               code, the config and the file are unchanged).
 `;
 
 const HELP = (commands: Record<string, Command>) => `upperstack: tools for the Upperstack IoT pipeline
@@ -134,6 +151,9 @@ async function runBacktest(argv: string[]): Promise<void> {
         output: { type: 'string', short: 'o' },
         labels: { type: 'string', short: 'l' },
         threshold: { type: 'string', short: 't' },
+        loco: { type: 'boolean' },
+        candidates: { type: 'string' },
+        cache: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -159,13 +179,42 @@ async function runBacktest(argv: string[]): Promise<void> {
   const isDir = statSync(input).isDirectory();
   const files = isDir ? csvFiles(input) : [input];
   if (files.length === 0) throw new UsageError(`no .csv files in ${values.input}`);
+  if (values.loco) {
+    if (!isDir || !labels) throw new UsageError('--loco needs a folder --input and --labels');
+    const fallback: Candidate = { name: values.config ? basename(values.config) : 'default', detector: config.detector, threshold, warmup: config.warmup };
+    let candidates = [fallback];
+    if (values.candidates) {
+      try {
+        candidates = parseCandidates(readJson(resolve(values.candidates), 'candidates'), fallback, values.candidates);
+      } catch (err) {
+        throw err instanceof UsageError ? err : new UsageError((err as Error).message);
+      }
+    }
+    const series: LabelledSeries[] = [];
+    for (const file of files) {
+      const rel = relative(input, file);
+      const text = readFileSync(file, 'utf8');
+      const windows = windowsFor(labels, rel);
+      if (!windows) {
+        process.stderr.write(`note: no labels for ${rel}; it is left out\n`);
+        continue;
+      }
+      series.push({ name: rel.split(sep).join('/'), text, points: parseSeriesCsv(text, rel).points, windows });
+    }
+    if (new Set(series.map((s) => s.name.split('/')[0])).size < 2) throw new UsageError('--loco needs labelled files in at least two category folders');
+    process.stdout.write(runLoco(series, candidates, { cache: values.cache, progress: process.stderr }));
+    return;
+  }
   if (isDir && !values.output && !labels) throw new UsageError('a folder --input needs --output (a folder) or --labels');
   if (isDir && values.output && existsSync(values.output) && !statSync(values.output).isDirectory()) {
     throw new UsageError(`--output ${values.output} must be a folder when --input is a folder`);
   }
 
   const nabFiles: NabFile[] = [];
-  for (const file of files) {
+  const started = Date.now();
+  for (const [k, file] of files.entries()) {
+    // A progress line for folders: the whole NAB corpus takes a while on a busy machine.
+    if (isDir && process.stderr.isTTY) process.stderr.write(`\rfile ${k + 1}/${files.length}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
     const rel = isDir ? relative(input, file) : basename(file);
     const series = parseSeriesCsv(readFileSync(file, 'utf8'), rel);
     const { scores } = backtest(series.points, config.detector, { threshold, warmup: config.warmup });
@@ -183,6 +232,7 @@ async function runBacktest(argv: string[]): Promise<void> {
       else nabFiles.push({ name: rel.split(sep).join('/'), timestamps: series.points.map((p) => p.ts), scores, windows });
     }
   }
+  if (isDir && process.stderr.isTTY) process.stderr.write('\r'.padEnd(40) + '\r');
   // With the scores on stdout the table goes to stderr, so the CSV stays clean.
   if (labels && nabFiles.length) (values.output || isDir ? process.stdout : process.stderr).write(nabTable(nabFiles, threshold));
 }

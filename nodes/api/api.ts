@@ -16,6 +16,7 @@ import { setStatus } from '../shared/status';
 import { checkHealth, upperstackSettings } from '../shared/runtime';
 import { apiKeyInForce, installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
 import { handleMetrics, metricsAccess } from '../lib/metrics';
+import * as grafana from '../lib/grafana/datasource';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
 
@@ -89,6 +90,18 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
+  /** Grafana's JSON datasource: POST <root>/<op> with a JSON body, answered with JSON. */
+  function grafanaRoute(op: (store: StoreConfigNode['store'], body: unknown) => Promise<unknown>) {
+    return (req: Request, res: Response): void => {
+      const api = deployed(res);
+      if (!api) return;
+      op(api.store.store, (req as { body?: unknown }).body).then(
+        (body) => res.status(200).type('application/json').send(JSON.stringify(body)),
+        (err: unknown) => sendFailure(res, err, log),
+      );
+    };
+  }
+
   function UpperstackApiNode(this: Node<ApiCredentials>, def: ApiNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -108,6 +121,12 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/health', (req, res) => void health(req, res));
       RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
       RED.httpNode.get('/metrics', metrics);
+      const G = '/api/v1/grafana';
+      RED.httpNode.get([G, `${G}/`], auth, (_req: Request, res: Response) => void res.status(200).type('application/json').send('{"status":"ok"}'));
+      for (const [path, op] of Object.entries({ search: grafana.search, metrics: grafana.metrics, variable: grafana.variable, query: grafana.query, annotations: grafana.annotations })) {
+        readsOwnBody(`${G}/${path}`);
+        RED.httpNode.post(`${G}/${path}`, auth, jsonBody(grafana.BODY_LIMIT), grafanaRoute(op));
+      }
       const { warning } = metricsAccess(upperstackSettings(RED).metrics, undefined);
       if (warning) node.warn(warning);
     }

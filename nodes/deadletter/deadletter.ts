@@ -42,7 +42,8 @@ export = function register(RED: NodeAPI): void {
             done();
           });
       };
-      if (storeNode) storeNode.writer.writeDeadLetters([letter], finish);
+      if (storeNode?.writer) storeNode.writer.writeDeadLetters([letter], finish);
+      else if (storeNode) finish(new Error(RED._('upperstack-deadletter.errors.badStore')));
       else finish();
     });
   }

@@ -1,22 +1,24 @@
 /** Options of upperstack-store-config, shared by the runtime and the editor. */
 import type { Node, NodeDef } from 'node-red';
 import type { TimeSeriesStore } from '../lib/store/types';
-import type { DurableWriter } from '../lib/store/writer';
+import type { SinkConfig, SinkSet } from '../lib/store/sinks';
+import { DEFAULT_MEMORY_LIMIT_MB } from '../lib/store/sinks-duckdb';
 import type { Migration } from '../shared/config';
+
+export { DEFAULT_MEMORY_LIMIT_MB };
 
 export interface StoreConfigOptions {
   name: string;
-  kind: 'duckdb';
-  /** DuckDB file; empty means upperstack.duckdb in the data folder. */
-  path: string;
+  /**
+   * Where readings go, each with its own writer and spool; a write counts as
+   * durable once every sink has it. The first queryable sink (DuckDB) answers
+   * queries and keeps dead letters. The first sink's id is 'main'.
+   */
+  sinks: SinkConfig[];
   batchSize: number;
   flushMs: number;
-  /** DuckDB memory limit in MB; 0 leaves DuckDB's default (80% of RAM). */
-  memoryLimit: number;
   configVersion: number;
 }
-
-export const DEFAULT_MEMORY_LIMIT_MB = 128;
 
 export interface StoreConfigNodeDef extends NodeDef, StoreConfigOptions {}
 
@@ -25,13 +27,19 @@ export const storeConfigMigrations: ReadonlyArray<Migration<StoreConfigOptions>>
   (old) => ({ kind: 'duckdb', path: '', ...old, batchSize: Number(old.batchSize || 1000), flushMs: Number(old.flushMs || 100) }),
   // v1 → v2: a memory limit, so the store no longer grows towards 80% of RAM with the data it holds.
   (old) => ({ ...old, memoryLimit: old.memoryLimit === undefined || old.memoryLimit === '' ? DEFAULT_MEMORY_LIMIT_MB : Number(old.memoryLimit) }),
+  // v2 → v3: the one database becomes the first of a list of sinks; its id 'main' keeps its spool at spool/<config id>.
+  (old) => {
+    const { kind, path, memoryLimit, ...rest } = old;
+    return { ...rest, sinks: [{ id: 'main', kind: String(kind || 'duckdb'), path: String(path ?? ''), memoryLimit }] };
+  },
 ];
 
 export interface StoreConfigNode extends Node {
+  /** The store that answers queries and keeps dead letters (the first queryable sink). */
   store: TimeSeriesStore;
-  writer: DurableWriter;
+  /** Writes to every sink; durable once all have it. */
+  writer: SinkSet;
   /** Resolves once the store is open (or rejects with why it is not). */
   ready: Promise<void>;
   label: string;
 }
-

@@ -1,13 +1,12 @@
 /**
- * upperstack-store-config: owns the store connection and its durable writer
- * (batching, spool on outage). Store, dead-letter, query and API nodes share it.
+ * upperstack-store-config: owns the sinks readings are written to (embedded
+ * DuckDB by default; more kinds plug into nodes/lib/store/sinks.ts), each with
+ * its durable writer and spool. Store, dead-letter, query and API nodes share
+ * it; the first queryable sink answers queries and keeps dead letters.
  */
-import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
-import { DuckDbStore } from '../lib/store/duckdb';
-import { DurableWriter } from '../lib/store/writer';
+import { SinkSet, normalizeSinks, type SinkConfig } from '../lib/store/sinks';
 import { writerEventText } from './events';
-import { Journal } from '../lib/journal/journal';
 import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -20,46 +19,66 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const config = migrate<StoreConfigOptions>(def as unknown as Record<string, unknown>, storeConfigMigrations);
-    const path = config.path || join(dataDir(RED), 'upperstack.duckdb');
-    node.label = `duckdb:${path}`;
-    let memoryLimitMb = config.memoryLimit;
-    if (!Number.isInteger(memoryLimitMb) || memoryLimitMb < 0) {
-      node.warn(RED._('upperstack-store-config.errors.memoryLimit'));
-      memoryLimitMb = DEFAULT_MEMORY_LIMIT_MB;
+    const dir = dataDir(RED);
+    let sinks: SinkConfig[];
+    try {
+      sinks = normalizeSinks(config.sinks, dir);
+    } catch (err) {
+      // A memory limit from a hand-written flow that cannot be used: the default, with a warning (as before sinks).
+      const fixed = Array.isArray(config.sinks) ? config.sinks.map((s) => (s && s.kind === 'duckdb' && !validLimit(s.memoryLimit) ? { ...s, memoryLimit: DEFAULT_MEMORY_LIMIT_MB } : s)) : config.sinks;
+      try {
+        sinks = normalizeSinks(fixed, dir);
+        node.warn(RED._('upperstack-store-config.errors.memoryLimit'));
+      } catch {
+        node.error(RED._('upperstack-store-config.errors.sinks', { message: describeError(err).message }));
+        node.ready = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+        node.ready.catch(() => undefined);
+        return;
+      }
     }
-    node.store = new DuckDbStore({ path, memoryLimitMb });
-    node.writer = new DurableWriter(node.store, new Journal({ dir: join(dataDir(RED), 'spool', node.id) }), {
-      batchSize: config.batchSize,
-      flushMs: config.flushMs,
+    node.writer = SinkSet.create(sinks, {
+      dataDir: dir,
+      configId: node.id,
+      writer: { batchSize: config.batchSize, flushMs: config.flushMs },
       // Each change is logged once: an outage when it starts and when it ends, refused readings as they happen.
-      onEvent: (e) => node.warn(writerEventText(RED, e)),
+      onEvent: (sinkId, e) => node.warn(sinks.length > 1 ? `${sinkId}: ${writerEventText(RED, e)}` : writerEventText(RED, e)),
     });
-    node.ready = node.store.open().then(
-      () => node.writer.start(),
-      (err: unknown) => {
-        // The writer still starts: readings spool until the store can be opened.
-        node.error(RED._('upperstack-store-config.errors.open', { path, message: describeError(err).message }));
-        node.writer.start();
-        throw err;
-      },
-    );
+    node.store = node.writer.primary;
+    node.label = node.writer.entries.map((e) => e.label).join(' + ');
+    node.ready = node.writer.open((entry, err) => {
+      // The writer still starts: readings spool until the sink can be opened.
+      node.error(RED._('upperstack-store-config.errors.open', { path: entry.label, message: describeError(err).message }));
+    });
     node.ready.catch(() => undefined);
-    const stopHealth = registerHealth(`store:${config.name || node.id}`, async () => {
-      const h = await node.store.health();
-      const s = node.writer.stats();
-      const backlog = s.queued + s.spooled;
-      return { ok: h.ok, detail: `${h.detail}; backlog ${backlog}${s.lastError ? `; last error: ${s.lastError}` : ''}` };
-    });
+    const name = config.name || node.id;
+    const stopHealth = node.writer.entries.map((entry) =>
+      registerHealth(entry.id === 'main' || node.writer.entries.length === 1 ? `store:${name}` : `store:${name}/${entry.id}`, async () => {
+        const h = await entry.sink.health();
+        const s = entry.writer.stats();
+        const backlog = s.queued + s.spooled;
+        return { ok: h.ok, detail: `${h.detail}; backlog ${backlog}${s.lastError ? `; last error: ${s.lastError}` : ''}` };
+      }),
+    );
 
-    const stopMetrics = registerSink(node.id, { name: config.name || node.id, kind: 'duckdb', stats: () => node.writer.stats() });
+    const stopMetrics = node.writer.entries.map((entry) =>
+      registerSink(entry.id === 'main' || node.writer.entries.length === 1 ? node.id : `${node.id}.${entry.id}`, {
+        name: node.writer.entries.length === 1 ? name : `${name}/${entry.id}`,
+        kind: entry.kind,
+        stats: () => entry.writer.stats(),
+      }),
+    );
 
     onClose(node, async () => {
-      stopHealth();
-      stopMetrics();
+      for (const stop of stopHealth) stop();
+      for (const stop of stopMetrics) stop();
       await node.writer.close();
-      await node.store.close();
     });
   }
 
   registerNode(RED, 'upperstack-store-config', UpperstackStoreConfigNode);
 };
+
+function validLimit(v: unknown): boolean {
+  const n = v === '' || v === undefined ? DEFAULT_MEMORY_LIMIT_MB : Number(v);
+  return Number.isInteger(n) && n >= 0 && n <= 1048576;
+}

@@ -19,9 +19,12 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<StoreOptions>(def as unknown as Record<string, unknown>, storeMigrations);
     const storeNode = RED.nodes.getNode(config.store) as StoreConfigNode | null;
-    if (!storeNode) {
-      setStatus(node, 'failed', RED._('upperstack-store.errors.noStore'));
-      node.error(RED._('upperstack-store.errors.noStore'));
+    if (!storeNode || !storeNode.writer) {
+      const text = RED._(storeNode ? 'upperstack-store.errors.badStore' : 'upperstack-store.errors.noStore');
+      setStatus(node, 'failed', text);
+      node.error(text);
+      // Readings still arriving fail visibly; their journal entries stay unsettled and replay once the store is fixed.
+      onInput(node, (_msg, _send, done) => done(new Error(text)));
       return;
     }
     const status = throttledStatus(node);

@@ -1,6 +1,7 @@
 /** Starts the real Upperstack runtime (`dist/scripts/start.js`) on free ports, for end-to-end tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,11 +17,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A UDP port nothing listens on now (for the CoAP input). */
+export async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
 export interface Runtime {
   proc: ChildProcess;
   dataDir: string;
   httpPort: number;
   mqttPort: number;
+  /** UDP port of the default pack's CoAP input. */
+  coapPort: number;
   apiKey: string;
   url: string;
   output: () => string;
@@ -43,6 +55,7 @@ export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'us-e2e-'));
   const httpPort = opts.httpPort ?? (await freePort());
   const mqttPort = opts.mqttPort ?? (await freePort());
+  const coapPort = Number(opts.env?.UPPERSTACK_COAP_PORT ?? (await freeUdpPort()));
   const apiKey = 'test-key-0123456789';
   const proc = spawn(process.execPath, [join(ROOT, 'dist', 'scripts', 'start.js')], {
     cwd: ROOT,
@@ -51,6 +64,7 @@ export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
       UPPERSTACK_DATA: dataDir,
       UPPERSTACK_HTTP_PORT: String(httpPort),
       UPPERSTACK_MQTT_PORT: String(mqttPort),
+      UPPERSTACK_COAP_PORT: String(coapPort),
       UPPERSTACK_BIND: '127.0.0.1',
       UPPERSTACK_API_KEY: apiKey,
       UPPERSTACK_ADMIN_PASSWORD: 'test-admin-password',
@@ -68,6 +82,7 @@ export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
     dataDir,
     httpPort,
     mqttPort,
+    coapPort,
     apiKey,
     url,
     output: () => out,

@@ -153,7 +153,8 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
   { type: 'upperstack-decode', steps: [{ fill: { maxBytesNum: '0' }, invalid: ['maxBytesNum'] }, { fill: { maxBytesNum: '2048', protoType: '1bad' }, valid: ['maxBytesNum'], invalid: ['protoType'] }] },
   { type: 'upperstack-encode', steps: [{ select: { format: 'protobuf' }, fill: { protoType: 'not a name' }, invalid: ['protoType'] }, { fill: { protoType: 'upperstack.Batch' }, valid: ['protoType', 'format'] }] },
   { type: 'upperstack-validate', steps: [{ select: { schemaSource: 'file' }, fill: { schemaFile: '' }, invalid: ['schemaFile'] }, { fill: { schemaFile: 'schema.json' }, valid: ['schemaFile'] }] },
-  { type: 'upperstack-store-config', config: true, steps: [{ fill: { batchSizeNum: '0', flushMsNum: '3600001', memoryLimitNum: '64.5' }, invalid: ['batchSizeNum', 'flushMsNum', 'memoryLimitNum'] }, { fill: { batchSizeNum: '1000000', flushMsNum: '1', memoryLimitNum: '0' }, valid: ['batchSizeNum', 'flushMsNum', 'memoryLimitNum'] }] },
+  // The main DuckDB sink is the first row of the sink list.
+  { type: 'upperstack-store-config', config: true, steps: [{ fill: { batchSizeNum: '0', flushMsNum: '3600001', 'sinks-0-memoryLimit': '64.5' }, invalid: ['batchSizeNum', 'flushMsNum', 'sinks-0-memoryLimit'] }, { fill: { batchSizeNum: '1000000', flushMsNum: '1', 'sinks-0-memoryLimit': '0' }, valid: ['batchSizeNum', 'flushMsNum', 'sinks-0-memoryLimit'] }] },
   { type: 'upperstack-store', steps: [{ valid: ['name'] }] },
   { type: 'upperstack-deadletter', steps: [{ fill: { topic: 'dead/#' }, invalid: ['topic'] }, { fill: { topic: 'dead/letters/' }, invalid: ['topic'] }, { fill: { topic: 'dead' }, valid: ['topic', 'broker'] }] },
   { type: 'upperstack-query', steps: [{ valid: ['kind'] }] },

@@ -29,6 +29,9 @@ const packNodes = [
   ...nodes,
   require('../../nodes/api/api'),
   require('../../nodes/anomaly/anomaly'),
+  require('../../nodes/http-in/http-in'),
+  require('../../nodes/coap-in/coap-in'),
+  require('../../nodes/command/command'),
   require('@node-red/nodes/core/common/21-debug.js'),
   require('@node-red/nodes/core/common/60-link.js'),
   require('@node-red/nodes/core/common/90-comment.js'),
@@ -155,6 +158,7 @@ describe('pipeline nodes', () => {
     const pack = JSON.parse(readFileSync(PACK, 'utf8')) as Array<Record<string, unknown>>;
     const broker = pack.find((n) => n.type === 'upperstack-broker')!;
     Object.assign(broker, { port: '0', bind: '127.0.0.1' });
+    for (const n of pack) if (n.type === 'upperstack-coap-in') Object.assign(n, { port: '0', bind: '127.0.0.1' });
     const anomaly = pack.find((n) => n.type === 'upperstack-anomaly');
     assert.ok(anomaly, 'the pack has an anomaly node');
     const store = pack.find((n) => n.type === 'upperstack-store')!;

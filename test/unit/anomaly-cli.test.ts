@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -70,6 +70,39 @@ describe('upperstack backtest', () => {
     assert.match(stdout, /NAB scores at the alarm threshold 0\.5/);
     assert.match(stdout, /sub\/a\.csv\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\s+1\/1/);
     assert.match(stdout, /TOTAL/);
+  });
+
+  it('chooses a configuration leaving one category out, with a cache', async () => {
+    const input = join(dir, 'loco');
+    for (const cat of ['alpha', 'beta']) {
+      mkdirSync(join(input, cat), { recursive: true });
+      writeFileSync(join(input, cat, 'a.csv'), readFileSync(FIXTURE));
+    }
+    const labels = join(dir, 'loco-windows.json');
+    const win = [['2024-01-02 00:30:00', '2024-01-02 02:00:00']];
+    writeFileSync(labels, JSON.stringify({ 'alpha/a.csv': win, 'beta/a.csv': win }));
+    const candidates = join(dir, 'candidates.json');
+    // A detector that never fires (threshold out of reach) against one that finds the spike.
+    writeFileSync(candidates, JSON.stringify([{ name: 'deaf', detector: { type: 'zscore' }, threshold: 1 }, { name: 'zscore', detector: { type: 'zscore' } }]));
+    const cache = join(dir, 'cache');
+    const args = ['backtest', '--loco', '--input', input, '--labels', labels, '--candidates', candidates, '--cache', cache];
+    const first = await cli(...args);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^alpha\s+zscore\s+\d+\.\d\s+\d+\.\d\s+1\/1/m);
+    assert.match(first.stdout, /^beta\s+zscore\s+\d+\.\d\s+\d+\.\d\s+1\/1/m);
+    assert.match(first.stdout, /^MEAN\s+\d+\.\d$/m);
+    assert.match(first.stdout, /Chosen on all categories: zscore/);
+    assert.match(first.stderr, /candidate 2\/2 \(zscore\) scored in/);
+    // Scores depend on the detector and the file, not on the threshold: both candidates on both (equal) files share one entry.
+    const cached = readdirSync(cache);
+    assert.equal(cached.length, 1);
+    // The second run reads the cached scores and prints the same report.
+    const second = await cli(...args);
+    assert.equal(second.stdout, first.stdout);
+    assert.deepEqual(readdirSync(cache), cached);
+    const noLabels = await cli('backtest', '--loco', '--input', input);
+    assert.equal(noLabels.code, 2);
+    assert.match(noLabels.stderr, /--loco needs a folder --input and --labels/);
   });
 
   it('fails with exit code 2 and a clear message on a missing file or a bad line', async () => {

@@ -13,6 +13,7 @@ import { ANOMALY_DEFAULTS, engineOptionsOf, type AnomalyOptions } from '../../no
 import { AnomalyEngine } from '../../nodes/lib/anomaly';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { parsePort } from '../../nodes/shared/config';
+import { normalizeSinks } from '../../nodes/lib/store/sinks';
 import { validateTariffs } from '../../nodes/lib/billing/tariff';
 import { DEFAULT_LIMITS, resolveLimits } from '../../nodes/lib/limits';
 
@@ -271,6 +272,38 @@ test('every message key a template names is in its node\'s catalogue, so the dia
       assert.equal(typeof found, 'string', `${dir}: ${key}`);
     }
   }
+});
+
+test('the store config flags exactly the sink lists the runtime refuses', () => {
+  const runtimeRefuses = (sinks: unknown) => {
+    try {
+      normalizeSinks(sinks, '/data');
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  const main = { id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 };
+  const cases: unknown[] = [
+    [main],
+    [main, { id: 's2', kind: 'duckdb', path: '', memoryLimit: 64 }],
+    [main, { id: 's2', kind: 'duckdb', path: 'upperstack.duckdb', memoryLimit: 64 }],
+    [{ ...main, path: '/srv/a.duckdb' }, { id: 's2', kind: 'duckdb', path: '/srv/a.duckdb', memoryLimit: 64 }],
+    [main, { id: 'main', kind: 'duckdb', path: 'b.duckdb', memoryLimit: 64 }],
+    [{ ...main, memoryLimit: 64.5 }],
+    [{ ...main, memoryLimit: 'lots' }],
+    [{ ...main, memoryLimit: 0 }],
+    [{ ...main, id: 'no spaces' }],
+    [{ ...main, kind: 'cassandra' }],
+    [],
+  ];
+  for (const sinks of cases) {
+    const flagged = Object.keys(problems('upperstack-store-config', fresh('upperstack-store-config', { sinks }))).includes('sinks');
+    assert.equal(flagged, runtimeRefuses(sinks), JSON.stringify(sinks));
+  }
+  assert.ok(runtimeRefuses([main, { id: 's2', kind: 'duckdb', path: '', memoryLimit: 64 }]) === false, 'two DuckDB files side by side are fine');
+  // Saved before sinks existed: nothing to flag, the runtime's migration makes the list.
+  assert.deepEqual(problems('upperstack-store-config', { name: '', kind: 'duckdb', path: '', batchSize: 1000, flushMs: 100, memoryLimit: 128, configVersion: 2 }), {});
 });
 
 /** The runtime's verdict on limit settings: the setting names it refuses. */

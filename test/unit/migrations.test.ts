@@ -120,19 +120,33 @@ test('validate v0 → v1 infers where the schema comes from', () => {
 });
 
 test('store-config v1 → v2 adds the memory limit (128 MB) and keeps one already set', () => {
-  const out = migrate<Record<string, unknown>>({ batchSize: 500, flushMs: 100, configVersion: 1 }, storeConfigMigrations);
+  const toV2 = storeConfigMigrations.slice(0, 2);
+  const out = migrate<Record<string, unknown>>({ batchSize: 500, flushMs: 100, configVersion: 1 }, toV2);
   assert.equal(out.memoryLimit, 128);
   assert.equal(out.batchSize, 500);
   assert.equal(out.configVersion, 2);
-  const set = migrate<Record<string, unknown>>({ batchSize: 500, flushMs: 100, memoryLimit: '0', configVersion: 1 }, storeConfigMigrations);
+  const set = migrate<Record<string, unknown>>({ batchSize: 500, flushMs: 100, memoryLimit: '0', configVersion: 1 }, toV2);
   assert.equal(set.memoryLimit, 0);
 });
 
 test('store-config v0 → v1 makes batch settings numbers with defaults', () => {
-  const out = migrate<Record<string, unknown>>({ batchSize: '500' }, storeConfigMigrations);
+  const out = migrate<Record<string, unknown>>({ batchSize: '500' }, storeConfigMigrations.slice(0, 1));
   assert.equal(out.batchSize, 500);
   assert.equal(out.flushMs, 100);
   assert.equal(out.kind, 'duckdb');
+});
+
+test('store-config v2 → v3 turns the one database into the sink "main" (which keeps its spool path)', () => {
+  const v2 = { id: 'cfg', name: 'db', kind: 'duckdb', path: '/srv/telemetry.duckdb', batchSize: 500, flushMs: 50, memoryLimit: 256, configVersion: 2 };
+  const out = migrate<Record<string, unknown>>(v2, storeConfigMigrations);
+  assert.equal(out.configVersion, 3);
+  assert.deepEqual(out.sinks, [{ id: 'main', kind: 'duckdb', path: '/srv/telemetry.duckdb', memoryLimit: 256 }]);
+  assert.equal(out.batchSize, 500);
+  assert.equal(out.flushMs, 50);
+  assert.equal(out.name, 'db');
+  assert.ok(!('path' in out) && !('memoryLimit' in out) && !('kind' in out), 'the old top-level settings are gone');
+  // v0 goes through every step.
+  assert.deepEqual(migrate<Record<string, unknown>>({}, storeConfigMigrations).sinks, [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }]);
 });
 
 test('store, dead-letter, query and api v0 → v1 fill their options', () => {

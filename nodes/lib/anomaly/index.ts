@@ -7,3 +7,4 @@ export { scoreNab, bestThreshold, parseLabels, NAB_PROFILES, type NabFile, type 
 export { parseSeriesCsv, formatScoresCsv } from './csv';
 export type * from './types';
 export { backtestHistory, MAX_BACKTEST_POINTS, MAX_LISTED, DEFAULT_LISTED, type HistoryBacktestQuery, type HistoryBacktestResult, type FlaggedReading } from './history';
+export { leaveOneCategoryOut, categoryOf, type LocoCandidate, type LocoReport, type LocoFold, type CategoryScore } from './loco';

@@ -153,6 +153,15 @@ export class Window {
     }
   }
 
+  /** The value at quantile q (0..1) of the window; robust windows only. */
+  quantile(q: number): number {
+    const s = this.sorted!;
+    const pos = q * (this.size - 1);
+    const lo = Math.floor(pos);
+    const hi = Math.min(this.size - 1, lo + 1);
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+  }
+
   mean(): number {
     return this.ref + this.sum / this.size;
   }

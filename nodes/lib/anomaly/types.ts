@@ -36,6 +36,11 @@ export interface ZScoreConfig extends Adaptive {
   threshold?: number;
   /** Median and MAD instead of mean and standard deviation: past spikes do not widen the band. */
   robust?: boolean;
+  /**
+   * With `robust`, the spread is at least what the middle 90% of the window
+   * spans, so the usual bursts of a bursty series are not dozens of σ away (default true).
+   */
+  tails?: boolean;
 }
 
 /** EWMA control chart: catches small sustained shifts and drifts. */
@@ -126,6 +131,11 @@ export interface LikelihoodConfig extends Common {
   quiet?: number;
   /** Readings of inner verdicts learned before this layer judges; until then the inner detector's alarms are held back. */
   learn?: number;
+  /**
+   * Also judge large deviations by how often deviations that large came
+   * before, so spikes that recur on a series are not alarms (default true).
+   */
+  recurrence?: boolean;
 }
 
 export type DetectorConfig =

@@ -11,7 +11,7 @@
  */
 import { DetectorConfigError } from '../../errors';
 import { durationWords, formatNumber, withUnit } from '../format';
-import { known, num } from '../params';
+import { bool, known, num } from '../params';
 import { deviationOf, ratioScore } from '../stats';
 import type { Detector, FieldContext, LikelihoodConfig, Outcome } from '../types';
 
@@ -26,10 +26,12 @@ export interface LikelihoodSettings {
   quiet: number;
   /** Readings of a member learned before it is judged. */
   learn: number;
+  /** Judge large deviations also by how often deviations that large have come before (spike trains). */
+  recurrence: boolean;
 }
 
 export function likelihoodSettings(c: LikelihoodConfig): LikelihoodSettings {
-  known('likelihood', c, ['detector', 'short', 'long', 'probability', 'quiet', 'learn']);
+  known('likelihood', c, ['detector', 'short', 'long', 'probability', 'quiet', 'learn', 'recurrence']);
   if (c.detector !== undefined && (typeof c.detector !== 'object' || c.detector === null || Array.isArray(c.detector))) {
     throw new DetectorConfigError('likelihood.detector must be a detector config such as {"type": "zscore"}', { parameter: 'likelihood.detector' });
   }
@@ -39,9 +41,10 @@ export function likelihoodSettings(c: LikelihoodConfig): LikelihoodSettings {
   return {
     short: num('likelihood', 'short', c.short, 10, { min: 1, max: 1000, integer: true }),
     long: num('likelihood', 'long', c.long, 2000, { min: 10 }),
-    probability: num('likelihood', 'probability', c.probability, 3e-7, { above: 0, max: 0.1 }),
+    probability: num('likelihood', 'probability', c.probability, 1e-6, { above: 0, max: 0.1 }),
     quiet: num('likelihood', 'quiet', c.quiet, 50, { min: 0, integer: true }),
     learn: num('likelihood', 'learn', c.learn, 600, { min: 10, integer: true }),
+    recurrence: bool('likelihood', 'recurrence', c.recurrence, true),
   };
 }
 
@@ -53,6 +56,17 @@ export interface StreamState {
   values: number[];
   mean: number;
   variance: number;
+  /**
+   * Past spells by the bin of their highest average, exponentially weighted
+   * like the mean, unnormalised: each new spell weighs `gain`, which grows
+   * with every reading instead of every count fading (absent in state saved
+   * before recurrence was judged).
+   */
+  seen?: number[];
+  /** Highest bin of the spell going on, -1 when the average is ordinary. */
+  peak?: number;
+  total?: number;
+  gain?: number;
 }
 
 export interface LikelihoodState {
@@ -111,8 +125,17 @@ function odds(l: number): string {
   return 'less than once in a million million readings';
 }
 
+/** Bins of the recent average surprise (0 to MAX_SURPRISE) whose past frequency is kept. */
+const BINS = 40;
+/** Spells needed before they count as a pattern of the series: twice could be chance, three times is a habit. */
+const RECUR = 3;
+
 function freshStream(): StreamState {
-  return { n: 0, recent: [], values: [], mean: 0, variance: 0 };
+  return { n: 0, recent: [], values: [], mean: 0, variance: 0, seen: new Array<number>(BINS).fill(0), peak: -1, total: 0, gain: 1 };
+}
+
+function binOf(avg: number): number {
+  return Math.min(BINS - 1, Math.floor((avg / MAX_SURPRISE) * BINS));
 }
 
 export class LikelihoodDetector implements Detector {
@@ -135,7 +158,18 @@ export class LikelihoodDetector implements Detector {
     this.level = -Math.log10(s.probability);
     this.streams = members.map((_, i) => {
       const saved = state?.streams?.[i];
-      return saved ? { ...saved, recent: [...saved.recent], values: [...saved.values] } : freshStream();
+      if (!saved) return freshStream();
+      const fresh = freshStream();
+      // State saved before recurrence was judged starts counting now.
+      return {
+        ...saved,
+        recent: [...saved.recent],
+        values: [...saved.values],
+        seen: saved.seen ? [...saved.seen] : fresh.seen,
+        peak: saved.peak ?? -1,
+        total: saved.total ?? 0,
+        gain: saved.gain ?? 1,
+      };
     });
     if (state) {
       this.open = state.open;
@@ -147,6 +181,7 @@ export class LikelihoodDetector implements Detector {
   update(ts: number, value: number, ctx: FieldContext): Outcome | null {
     let best: Outcome | null = null;
     let bestL = -Infinity;
+    let rawL = -Infinity;
     let bestAt = -1;
     let learning: Outcome | null = null;
     let learningAt = -1;
@@ -166,7 +201,11 @@ export class LikelihoodDetector implements Detector {
       for (let k = 0; k < st.recent.length; k++) avg += st.recent[k];
       avg /= st.recent.length;
       if (st.n >= this.s.learn) {
-        const l = log10Tail((avg - st.mean) / Math.max(Math.sqrt(st.variance), MIN_SPREAD));
+        let l = log10Tail((avg - st.mean) / Math.max(Math.sqrt(st.variance), MIN_SPREAD));
+        // An episode ends on behaviour that is ordinary by the normal curve, not on a spell that is merely habitual.
+        if (l > rawL) rawL = l;
+        // Only an alarm can change: the recurrence check is skipped on ordinary readings.
+        if (this.s.recurrence && l >= this.level / 2 && o.score < 0.5) l = Math.min(l, this.recurrence(st, avg));
         if (l > bestL) {
           bestL = l;
           best = o;
@@ -177,6 +216,7 @@ export class LikelihoodDetector implements Detector {
         learningAt = i;
       }
       this.learn(st, avg);
+      if (this.s.recurrence) this.count(st, avg);
     }
     if (learning && !learning.detector) learning = { ...learning, detector: this.members[learningAt].type };
     let out: Outcome;
@@ -184,7 +224,7 @@ export class LikelihoodDetector implements Detector {
     if (best) {
       out = { ...best, score: ratioScore(bestL / this.level), detector: best.detector ?? this.members[bestAt].type };
       if (out.score >= 0.5) out.reason = this.explain(best, this.streams[bestAt], bestL, ctx);
-      calmNow = bestL < this.level / 2;
+      calmNow = rawL < this.level / 2;
       // A member still learning keeps its own say: the layer must not hide what it would have reported alone.
       if (learning && learning.score >= 0.5 && learning.score > out.score) out = learning;
     } else if (learning) {
@@ -208,6 +248,44 @@ export class LikelihoodDetector implements Detector {
     return out;
   }
 
+  /**
+   * How often a spell this unusual came before on this series. The normal
+   * curve fitted to the average underrates a series whose spikes recur (a
+   * job that runs every few hours): each one lifts the average the same way.
+   * Once spells at least this high have come RECUR times (weighted like the
+   * long run), their share of the readings is the probability; before that,
+   * and whenever a member alarms on its own (beyond its recent largest
+   * swing), this has no say (Infinity).
+   */
+  private recurrence(st: StreamState, avg: number): number {
+    const seen = st.seen!;
+    let tail = 0;
+    for (let b = binOf(avg); b < BINS; b++) tail += seen[b];
+    const spells = tail / st.gain!;
+    return spells >= RECUR ? -Math.log10(tail / st.total!) : Infinity;
+  }
+
+  /**
+   * Counts spells: a spell runs while the average is above its usual range
+   * (mean + 1 spread) and counts once, at its highest bin, when it ends.
+   */
+  private count(st: StreamState, avg: number): void {
+    const g = st.gain!;
+    st.total! += g;
+    if (avg > st.mean + Math.max(Math.sqrt(st.variance), MIN_SPREAD)) st.peak = Math.max(st.peak!, binOf(avg));
+    else if (st.peak! >= 0) {
+      st.seen![st.peak!] += g;
+      st.peak = -1;
+    }
+    st.gain = g / (1 - this.alpha);
+    // Rescaled long before the weights could overflow; only ratios are used.
+    if (st.gain > 1e100) {
+      for (let b = 0; b < BINS; b++) st.seen![b] /= st.gain;
+      st.total! /= st.gain;
+      st.gain = 1;
+    }
+  }
+
   private learn(st: StreamState, avg: number): void {
     st.n++;
     // A plain running mean at first, exponential later: an EW start from a single reading would be noise.
@@ -229,7 +307,7 @@ export class LikelihoodDetector implements Detector {
   toJSON(): LikelihoodState {
     return {
       inner: this.members.map((m) => m.toJSON()),
-      streams: this.streams.map((st) => ({ ...st, recent: [...st.recent], values: [...st.values] })),
+      streams: this.streams.map((st) => ({ ...st, recent: [...st.recent], values: [...st.values], seen: [...st.seen!] })),
       open: this.open,
       calm: this.calm,
       alarmTs: this.alarmTs,

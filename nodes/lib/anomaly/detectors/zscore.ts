@@ -9,27 +9,41 @@ export interface ZScoreSettings {
   maxPoints: number;
   threshold: number;
   robust: boolean;
+  tails: boolean;
   memory: number;
   warmup: number;
 }
 
 export function zscoreSettings(c: ZScoreConfig): ZScoreSettings {
-  known('zscore', c, ['window', 'maxPoints', 'threshold', 'robust', 'memory']);
+  known('zscore', c, ['window', 'maxPoints', 'threshold', 'robust', 'tails', 'memory']);
   return {
     windowMs: duration('zscore', 'window', c.window, '7d'),
     maxPoints: num('zscore', 'maxPoints', c.maxPoints, 2016, { min: 3, integer: true }),
     threshold: num('zscore', 'threshold', c.threshold, 5, { above: 0 }),
     robust: bool('zscore', 'robust', c.robust, true),
+    tails: bool('zscore', 'tails', c.tails, true),
     memory: num('zscore', 'memory', c.memory, DEFAULT_MEMORY, { min: 0 }),
     warmup: num('zscore', 'warmup', c.warmup, 30, { min: 0, integer: true }),
   };
 }
 
-/** Centre and spread of a window; shared with the rate detector, which scores rates the same way. */
-export function centreAndSpread(w: Window, robust: boolean): [number, number] {
+/** Points a window needs before its tails say anything about the spread. */
+const MIN_TAIL_POINTS = 20;
+
+/**
+ * Centre and spread of a window; shared with the rate detector, which scores
+ * rates the same way. With `tails`, the robust spread is at least what the
+ * middle 90% of the window spans (3.29σ for a normal distribution). The MAD
+ * alone looks at the middle half: on a bursty series (a count mostly at its
+ * base that often jumps) or one that sits at one of two levels, it is tiny,
+ * and every ordinary burst or visit to the other level would be dozens of σ
+ * away. On a series without bursts both agree.
+ */
+export function centreAndSpread(w: Window, robust: boolean, tails = false): [number, number] {
   if (!robust) return [w.mean(), w.std()];
   const med = w.median();
   let sigma = 1.4826 * w.mad(med);
+  if (tails && w.size >= MIN_TAIL_POINTS) sigma = Math.max(sigma, (w.quantile(0.95) - w.quantile(0.05)) / 3.29);
   // Mostly-constant series (a counter that is usually 0) have MAD 0; the mean
   // absolute deviation still sees the occasional excursions.
   if (sigma === 0) sigma = 1.2533 * w.meanAbsDev(med);
@@ -75,11 +89,11 @@ export class ZScoreDetector implements Detector {
     if (this.seen < this.s.warmup || this.window.size < 2) {
       // The second half of the warm-up already teaches the alarm levels the usual swings.
       if (this.seen >= this.s.warmup >> 1 && this.window.size >= 2) {
-        const [centre, sigma] = centreAndSpread(this.window, this.s.robust);
+        const [centre, sigma] = centreAndSpread(this.window, this.s.robust, this.s.tails);
         this.surprise.learn(zOf(value, centre, sigma), true);
       }
     } else {
-      const [centre, sigma] = centreAndSpread(this.window, this.s.robust);
+      const [centre, sigma] = centreAndSpread(this.window, this.s.robust, this.s.tails);
       const z = zOf(value, centre, sigma);
       const up = this.surprise.level(1);
       const down = this.surprise.level(-1);

@@ -1,0 +1,249 @@
+/**
+ * The HTTP and CoAP inputs' rows of `npm run bench` (BENCH_ONLY=inputs runs only
+ * these; BENCH_INPUTS=0 leaves them out):
+ *
+ *   HTTP single   keep-alive clients POST one reading per request to /ingest/{device}
+ *   HTTP batch    the same with 100 readings per request
+ *   CoAP CON      UDP clients POST one reading per confirmable request to /telemetry/{device}
+ *
+ * each against the default flow pack (anomaly node disabled), and the HTTP rows
+ * also against a stock Node-RED flow (`http in` → `json` → `http response` 202, and
+ * → join → the same DuckDB writer as the MQTT stock row). readings/s: first request
+ * → all readings counted in the store; latency: request → answer (p50/p99).
+ */
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'node:http';
+import { generate, parse } from 'coap-packet';
+import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
+import { percentile, procSample, sleep } from './common';
+import { stockHttpFlow } from './stock-flow';
+
+const env = process.env;
+const ROOT = join(__dirname, '..', '..');
+const CLIENTS = Number(env.BENCH_INPUT_CLIENTS) || 32;
+const SINGLE = Number(env.BENCH_INPUT_SINGLE) || 20_000;
+const BATCH_READINGS = Number(env.BENCH_INPUT_BATCH) || 200_000;
+const COAP = Number(env.BENCH_INPUT_COAP) || 20_000;
+const T0 = 1_600_000_000_000;
+
+export interface InputsBenchRow {
+  row: string;
+  consumer: 'upperstack' | 'stock';
+  readings: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  peakRssMb: number;
+  errors: number;
+}
+
+interface Target {
+  consumer: 'upperstack' | 'stock';
+  url: (device: string) => string;
+  pid: number;
+  count(devices: string[]): Promise<number>;
+}
+
+function devices(prefix: string): string[] {
+  return Array.from({ length: CLIENTS }, (_, c) => `${prefix}-${c}`);
+}
+
+function body(device: string, c: number, i: number, per: number): string {
+  const rs = Array.from({ length: per }, (_, k) => ({ device, ts: T0 + (i * per + k) * CLIENTS + c, temperature: 20 + ((i + k) % 50) / 10 }));
+  return JSON.stringify(per === 1 ? rs[0] : rs);
+}
+
+/** CLIENTS keep-alive clients, each posting its share; latencies in ms. */
+async function httpLoad(t: Target, prefix: string, readings: number, per: number): Promise<InputsBenchRow> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+  const devs = devices(prefix);
+  const requestsPerClient = Math.ceil(readings / per / CLIENTS);
+  const latencies: number[] = [];
+  let errors = 0;
+  let peak = 0;
+  const watch = setInterval(() => (peak = Math.max(peak, procSample(t.pid)?.rss ?? 0)), 100);
+  const start = Date.now();
+  await Promise.all(devs.map(async (device, c) => {
+    for (let i = 0; i < requestsPerClient; i++) {
+      const payload = body(device, c, i, per);
+      const sent = performance.now();
+      const status = await new Promise<number>((resolve) => {
+        const req = request(t.url(device), { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', () => resolve(0));
+        req.end(payload);
+      });
+      latencies.push(performance.now() - sent);
+      if (status === 503) {
+        i--;
+        await sleep(50);
+      } else if (status !== 202) errors++;
+    }
+  }));
+  const total = requestsPerClient * CLIENTS * per;
+  const end = Date.now() + 120_000;
+  while ((await t.count(devs)) < total - errors * per && Date.now() < end) await sleep(50);
+  const elapsed = (Date.now() - start) / 1000;
+  clearInterval(watch);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return { row: `HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}`, consumer: t.consumer, readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, errors };
+}
+
+async function coapLoad(rt: Runtime, prefix: string, readings: number): Promise<InputsBenchRow> {
+  const devs = devices(prefix);
+  const perClient = Math.ceil(readings / CLIENTS);
+  const latencies: number[] = [];
+  let errors = 0;
+  let peak = 0;
+  const watch = setInterval(() => (peak = Math.max(peak, procSample(rt.proc.pid)?.rss ?? 0)), 100);
+  const start = Date.now();
+  await Promise.all(devs.map(async (device, c) => {
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    let waiter: ((code: string) => void) | undefined;
+    sock.on('message', (m) => {
+      const p = parse(m);
+      if (p.code === '0.00') return;
+      if (p.confirmable && !p.ack) sock.send(generate({ messageId: p.messageId, ack: true, code: '0.00' }), rt.coapPort, '127.0.0.1');
+      waiter?.(p.code);
+    });
+    for (let i = 0; i < perClient; i++) {
+      const packet = generate({ code: 'POST', messageId: i % 65536, token: Buffer.from([c, i & 255, (i >> 8) & 255]), confirmable: true, payload: Buffer.from(body(device, c, i, 1)), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from(device) }, { name: 'Content-Format', value: Buffer.from([50]) }] });
+      const sent = performance.now();
+      let code = '';
+      for (let attempt = 0; attempt < 5 && !code; attempt++) {
+        code = await new Promise<string>((resolve) => {
+          const timer = setTimeout(() => resolve(''), 2000);
+          waiter = (x) => {
+            clearTimeout(timer);
+            resolve(x);
+          };
+          sock.send(packet, rt.coapPort, '127.0.0.1');
+        });
+      }
+      latencies.push(performance.now() - sent);
+      if (code === '5.03') {
+        i--;
+        await sleep(50);
+      } else if (code !== '2.04') errors++;
+    }
+    sock.close();
+  }));
+  const total = perClient * CLIENTS;
+  const end = Date.now() + 120_000;
+  while ((await countOurs(rt, devs)) < total - errors && Date.now() < end) await sleep(50);
+  const elapsed = (Date.now() - start) / 1000;
+  clearInterval(watch);
+  latencies.sort((a, b) => a - b);
+  return { row: 'CoAP CON single readings', consumer: 'upperstack', readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, errors };
+}
+
+async function countOurs(rt: Runtime, devs: string[]): Promise<number> {
+  let n = 0;
+  for (const d of devs) {
+    const res = await rt.get(`/api/v1/readings/aggregate?device=${encodeURIComponent(d)}&field=temperature&fn=count&every=10000d`);
+    const b = (await res.json()) as { points: Array<{ value: number }> };
+    for (const p of b.points) n += p.value;
+  }
+  return n;
+}
+
+async function startStockHttp(): Promise<{ port: number; pid: number; query(q: string): Promise<unknown>; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'us-bench-stock-http-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockHttpFlow()));
+  const proc = spawn(process.execPath, [join(ROOT, 'node_modules', 'node-red', 'red.js'), '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
+    cwd: dir,
+    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const query = async (q: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}/bench/query?${q}`);
+    if (res.status !== 200) throw new Error(`stock query ${q}: ${res.status}`);
+    return res.json();
+  };
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGINT');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const end = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await query('count=none');
+      break;
+    } catch {
+      if (Date.now() > end || proc.exitCode !== null) {
+        await stop();
+        throw new Error('stock Node-RED (HTTP flow) did not start in 60 s');
+      }
+      await sleep(200);
+    }
+  }
+  return { port, pid: proc.pid!, query, stop };
+}
+
+async function startOurs(): Promise<Runtime> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'us-bench-inputs-'));
+  const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
+  for (const n of flows) if (n.type === 'upperstack-anomaly') n.d = true;
+  writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
+  return startRuntime({ dataDir, env: { UPPERSTACK_LOG_LEVEL: 'warn' } });
+}
+
+export async function benchInputs(log: (s: string) => void): Promise<InputsBenchRow[]> {
+  const rows: InputsBenchRow[] = [];
+  for (const per of [1, 100]) {
+    const readings = per === 1 ? SINGLE : BATCH_READINGS;
+    log(`inputs: HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}, ${readings} readings, ${CLIENTS} keep-alive clients`);
+    const rt = await startOurs();
+    try {
+      rows.push(await httpLoad({ consumer: 'upperstack', url: (d) => `${rt.url}/ingest/${d}`, pid: rt.proc.pid!, count: (devs) => countOurs(rt, devs) }, `bench-h${per}`, readings, per));
+    } finally {
+      await rt.stop();
+      rmSync(rt.dataDir, { recursive: true, force: true });
+    }
+    const stock = await startStockHttp();
+    try {
+      rows.push(await httpLoad({ consumer: 'stock', url: (d) => `http://127.0.0.1:${stock.port}/bench/ingest/${d}`, pid: stock.pid, count: async () => ((await stock.query(`count=${encodeURIComponent(`bench-s${per}`)}`)) as { count: number }).count }, `bench-s${per}`, readings, per));
+    } finally {
+      await stock.stop();
+    }
+  }
+  log(`inputs: CoAP CON, ${COAP} readings, ${CLIENTS} clients`);
+  const rt = await startOurs();
+  try {
+    rows.push(await coapLoad(rt, 'bench-c', COAP));
+  } finally {
+    await rt.stop();
+    rmSync(rt.dataDir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+export function inputsTable(rows: InputsBenchRow[]): string {
+  const lines = [['row', 'consumer', 'readings', 'readings/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'errors']];
+  for (const r of rows) lines.push([r.row, r.consumer, String(r.readings), Math.round(r.rate).toLocaleString('en-US'), r.p50.toFixed(1), r.p99.toFixed(1), r.peakRssMb.toFixed(0), String(r.errors)]);
+  const find = (row: string, c: string) => rows.find((r) => r.row === row && r.consumer === c);
+  const single = find('HTTP single readings', 'upperstack');
+  const singleStock = find('HTTP single readings', 'stock');
+  const batch = find('HTTP 100-reading batches', 'upperstack');
+  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  const fmt = (l: string[]) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  const out = [fmt(lines[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.slice(1).map(fmt), ''];
+  if (single && singleStock) out.push(`HTTP single readings: ${(single.rate / singleStock.rate).toFixed(2)}× the stock flow (target ≥ 2×) at p99 ${single.p99.toFixed(1)} ms (target < 50 ms): ${single.rate >= 2 * singleStock.rate && single.p99 < 50 ? 'PASS' : 'FAIL'}`);
+  if (batch) out.push(`HTTP 100-reading batches: ${Math.round(batch.rate).toLocaleString('en-US')} readings/s (target ≥ 100,000): ${batch.rate >= 100_000 ? 'PASS' : 'FAIL'}`);
+  return out.join('\n');
+}

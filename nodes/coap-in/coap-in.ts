@@ -1,0 +1,344 @@
+/**
+ * upperstack-coap-in: battery devices post telemetry over CoAP on UDP
+ * (`POST`/`PUT /telemetry/{device}`), and observe their commands
+ * (`GET /commands/{device}` with Observe). A request is decoded and validated
+ * like an HTTP one, journaled through the shared intake and answered 2.04 only
+ * once durable; 4.00 (with a diagnostic), 4.01, 4.03, 4.13 (with Size1), 4.15,
+ * and 5.03 (with Max-Age) under backpressure. A confirmable request sent again
+ * with the same message ID from the same endpoint is stored once and answered
+ * the same. No answer to an unauthenticated request is more than 3× its size.
+ */
+import type { Socket, RemoteInfo } from 'node:dgram';
+import type { NodeAPI } from 'node-red';
+import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
+import { generate, parse as parsePacket } from 'coap-packet';
+import { Intake, type IntakeItem } from '../lib/ingest/intake';
+import type { Received } from '../lib/ingest/record';
+import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
+import { describeError, UpperstackError } from '../lib/errors';
+import { loadSchema } from '../lib/schema/validator';
+import { processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { boundAmplification, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, wellKnownCore, type CoapAnswer } from '../lib/inputs/coap';
+import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
+import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
+import { commandBoard } from '../lib/inputs/commands';
+import type { Reading } from '../lib/reading';
+import { isWired } from '../shared/batch';
+import { onClose, type UpperstackMessage } from '../shared/input';
+import { migrate, parsePort, registerNode } from '../shared/config';
+import { setStatus, throttledStatus } from '../shared/status';
+import { dataDir } from '../shared/runtime';
+import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptions } from './options';
+import { join } from 'node:path';
+
+const EMIT_CHUNK = 500;
+
+function send(res: OutgoingMessage, a: CoapAnswer): void {
+  res.code = a.code;
+  for (const [k, v] of Object.entries(a.options ?? {})) res.setOption(k as Parameters<OutgoingMessage['setOption']>[0], typeof v === 'number' ? v : v);
+  res.end(a.payload);
+}
+
+function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
+  try {
+    return processRequest({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt }, opts);
+  } catch (err) {
+    const error = err instanceof UpperstackError ? err : new UpperstackError('DECODE_FAILED', `(internal) ${err instanceof Error ? err.message : String(err)}`);
+    return { readings: [], failures: [{ error, payload: rec.payload }], refusal: 'malformed' };
+  }
+}
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackCoapInNode(this: CoapInNode, def: CoapInNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<CoapInOptions>(def as unknown as Record<string, unknown>, coapInMigrations);
+    const wires = (node as unknown as { wires?: string[][] }).wires;
+    const port = parsePort(config.port === '' || /^\$\{/.test(config.port) ? process.env.UPPERSTACK_COAP_PORT ?? '5683' : config.port, 5683);
+    const bind = !config.bind || /^\$\{/.test(config.bind) ? process.env.UPPERSTACK_BIND || '127.0.0.1' : config.bind;
+    if (Number.isNaN(port)) {
+      setStatus(node, 'failed', RED._('upperstack-coap-in.errors.port', { port: config.port }));
+      node.error(RED._('upperstack-coap-in.errors.port', { port: config.port }));
+      return;
+    }
+    let validate;
+    try {
+      validate = loadSchema({ inline: config.schemaSource === 'inline' ? config.schema : undefined, file: config.schemaSource === 'file' ? config.schemaFile : undefined, baseDir: dataDir(RED) }).validate;
+    } catch (err) {
+      setStatus(node, 'failed', describeError(err).message);
+      node.error(RED._('upperstack-coap-in.errors.schema', { message: describeError(err).message }));
+      return;
+    }
+    const inputOptions: InputOptions = { validate, maxBytes: config.maxBytes, octetFormat: config.octetFormat, protoType: config.protoType || undefined };
+    const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || '';
+    const login: DeviceLogin | undefined = username ? { username, password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || '' } : undefined;
+    if (!login && !checkAccess(undefined, undefined, bind).ok) node.warn(RED._('upperstack-coap-in.errors.noLogin'));
+    const status = throttledStatus(node);
+    const outcomes = new WeakMap<Received, InputOutcome>();
+    const exchanges = new ExchangeCache();
+    const newId = () => RED.util.generateId();
+
+    const emit = (items: IntakeItem[], replayed: boolean) => {
+      for (let i = 0; i < items.length; i += EMIT_CHUNK) emitPart(items.length > EMIT_CHUNK ? items.slice(i, i + EMIT_CHUNK) : items, replayed);
+    };
+    const emitPart = (items: IntakeItem[], replayed: boolean) => {
+      const readings: Reading[] = [];
+      const receipts: Receipt[] = [];
+      const failed: UpperstackMessage[] = [];
+      for (const item of items) {
+        const rec = item.rec;
+        const outcome = (!replayed && outcomes.get(rec)) || outcomeOf(rec, inputOptions);
+        outcomes.delete(rec);
+        const receipt: Receipt = { j: node.id, s: item.seq };
+        const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
+        if (shares === 0) {
+          consumeReceipts([receipt]);
+          continue;
+        }
+        splitReceipts([receipt], shares);
+        if (outcome.readings.length) {
+          for (const r of outcome.readings) readings.push(r);
+          receipts.push(receipt);
+        }
+        for (const f of outcome.failures) {
+          const error: Record<string, unknown> = { ...describeError(f.error) };
+          if (f.index !== undefined) error.index = f.index;
+          const msg: UpperstackMessage = { _msgid: newId(), topic: rec.source.slice('coap:'.length), source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
+          const d = f.device ?? rec.device;
+          if (d !== undefined) msg.device = d;
+          failed.push(msg);
+        }
+      }
+      const out: UpperstackMessage | null = readings.length ? { _msgid: newId(), topic: 'coap', payload: readings.length === 1 ? readings[0] : readings, receivedAt: items[0].rec.receivedAt, upperstack: { receipts } } : null;
+      if (failed.length && !isWired({ wires }, 1)) {
+        for (const m of failed) {
+          consumeReceipts(m.upperstack?.receipts);
+          delete m.upperstack;
+          node.error(String((m.error as { message?: string }).message), m);
+        }
+        if (out) node.send([out, null]);
+        return;
+      }
+      node.send([out, failed.length ? failed : null]);
+    };
+
+    const intake = new Intake({
+      id: node.id,
+      name: config.name || `coap in ${node.id}`,
+      dir: join(dataDir(RED), 'journal', node.id),
+      highWater: config.highWater,
+      emit,
+      onEmitError: (err) => node.error(describeError(err).message),
+      onWriteError: (err) => setStatus(node, 'failed', err.message),
+      onPause: (paused) => {
+        if (paused) setStatus(node, 'warning', RED._('upperstack-coap-in.status.paused'));
+      },
+    });
+    try {
+      const n = intake.open();
+      if (n) node.log(RED._('upperstack-coap-in.log.replay', { count: n }));
+    } catch (err) {
+      setStatus(node, 'failed', describeError(err).message);
+      node.error(describeError(err).message);
+      return;
+    }
+
+    let requests = 0;
+    const telemetry = async (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined) => {
+      const requestBytes = req.payload.length + req.url.length + 8;
+      const reply = (a: CoapAnswer) => {
+        const bounded = authenticated ? a : boundAmplification(a, requestBytes);
+        if (key) exchanges.finish(key, bounded);
+        send(res, bounded);
+      };
+      const rec: Received = { source: `coap:/telemetry/${device}`, payload: req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: { route: 'coap' } };
+      const ct = coapContentType(req.headers['Content-Format']);
+      if (ct) rec.contentType = ct;
+      const outcome = outcomeOf(rec, inputOptions);
+      outcomes.set(rec, outcome);
+      let result;
+      try {
+        result = await intake.submit([rec]);
+      } catch (err) {
+        return reply(coapError('4.13', describeError(err).message, { Size1: config.maxBytes }));
+      }
+      if ('refused' in result) {
+        outcomes.delete(rec);
+        if (key) exchanges.forget(key);
+        return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes));
+      }
+      requests++;
+      reply(coapOutcomeAnswer(outcome));
+    };
+
+    const commands = (req: IncomingMessage, res: OutgoingMessage, device: string) => {
+      const latest = commandBoard.get(device);
+      if (req.headers.Observe !== 0) {
+        if (!latest) return send(res, coapError('4.04', `no command for ${device} yet`));
+        res.setOption('Content-Format', latest.contentType);
+        return res.end(latest.payload);
+      }
+      // An observation: the latest command now (or an empty notification), then every new one.
+      res.setOption('Content-Format', 'application/json');
+      res.write(latest ? latest.payload : Buffer.alloc(0));
+      const stop = commandBoard.observe(device, (c) => res.write(c.payload));
+      res.on('finish', stop);
+      res.on('close', stop);
+      res.on('error', stop);
+    };
+
+    const blocks = new Block1Assembler(config.maxBytes);
+    // Reassembled requests by endpoint and message ID, so a retransmitted last block is the same request again.
+    const assembled = new Map<string, { at: number; datagram: Buffer }>();
+    const reply = (sock: Socket, rinfo: RemoteInfo, check: { messageId?: number; token?: Buffer; confirmable?: boolean }, code: string, payload: Buffer | undefined, options: Array<{ name: string; value: Buffer }>, requestBytes: number) => {
+      const bounded = boundAmplification({ code, payload }, requestBytes);
+      const out = generate({ code, messageId: check.messageId, token: check.token, ack: check.confirmable, confirmable: false, reset: false, payload: bounded.payload, options: options as Parameters<typeof generate>[0]['options'] });
+      sock.send(out, rinfo.port, rinfo.address);
+    };
+    const filterDatagram = (msg: Buffer, rinfo: RemoteInfo, sock: Socket): Buffer | undefined => {
+      const check = checkDatagram(msg, Infinity);
+      if (check.messageId === undefined) return msg; // not CoAP: the library ignores it
+      const exchange = `${rinfo.address}:${rinfo.port}/${check.messageId}`;
+      const again = assembled.get(exchange);
+      if (again) return again.datagram;
+      const packet = parsePacket(msg);
+      const b1 = packet.options.find((o) => o.name === 'Block1');
+      if (!b1) {
+        if (packet.payload.length > config.maxBytes) {
+          reply(sock, rinfo, check, '4.13', Buffer.from(`the payload is more than ${config.maxBytes} bytes`), [{ name: 'Size1', value: uint(config.maxBytes) }], msg.length);
+          return undefined;
+        }
+        return msg;
+      }
+      const block = parseBlock1(b1.value);
+      if (!block) {
+        reply(sock, rinfo, check, '4.00', Buffer.from('the Block1 option cannot be read'), [], msg.length);
+        return undefined;
+      }
+      const path = packet.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8')).join('/');
+      const tag = packet.options.find((o) => o.name === 292)?.value.toString('hex') ?? '';
+      const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}#${tag}`, block, packet.payload);
+      if (result.type === 'error') {
+        reply(sock, rinfo, check, result.code, Buffer.from(result.message), result.code === '4.13' ? [{ name: 'Size1', value: uint(config.maxBytes) }] : [], msg.length);
+        return undefined;
+      }
+      if (result.type === 'continue') {
+        reply(sock, rinfo, check, '2.31', undefined, [{ name: 'Block1', value: block1Value(block) }], msg.length);
+        return undefined;
+      }
+      const whole = generate({ ...packet, options: packet.options.filter((o) => o.name !== 'Block1' && o.name !== 'Size1'), payload: result.payload }, result.payload.length + 2048);
+      const now = Date.now();
+      for (const [k, v] of assembled) {
+        if (assembled.size < 1000 && now - v.at < EXCHANGE_LIFETIME_MS) break;
+        assembled.delete(k);
+      }
+      assembled.set(exchange, { at: now, datagram: whole });
+      return whole;
+    };
+
+    const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500 });
+    server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
+      const packet = (req as unknown as { _packet?: { messageId?: number } })._packet;
+      // Duplicate detection by endpoint and message ID, for CON and NON alike (RFC 7252 §4.5).
+      const key = packet?.messageId !== undefined ? `${req.rsinfo.address}:${req.rsinfo.port}/${packet.messageId}` : undefined;
+      if (key) {
+        const seen = exchanges.begin(key);
+        if (seen === 'pending') return; // the first copy is being journaled; its answer will come
+        if (seen !== 'new') return send(res, seen);
+      }
+      let url: URL;
+      try {
+        url = new URL(req.url, 'coap://device');
+      } catch {
+        return send(res, coapError('4.00', 'the request URI cannot be read'));
+      }
+      const path = url.pathname;
+      const method = req.method;
+      if (path === '/.well-known/core') {
+        if (method !== 'GET') return send(res, coapError('4.05', 'GET only'));
+        res.setOption('Content-Format', 'application/link-format');
+        return res.end(wellKnownCore());
+      }
+      const presented = url.searchParams.has('u') ? { username: url.searchParams.get('u') ?? '', password: url.searchParams.get('p') ?? '' } : undefined;
+      const access = checkAccess(presented, login, bind);
+      const tele = /^\/telemetry\/([^/]+)$/.exec(path);
+      const cmd = /^\/commands\/([^/]+)$/.exec(path);
+      if (!tele && !cmd) return send(res, boundAmplification(coapError('4.04', 'resources: /telemetry/{device}, /commands/{device}, /.well-known/core'), req.payload.length + req.url.length + 8));
+      if (!access.ok) return send(res, boundAmplification(coapError('4.01', access.message), req.payload.length + req.url.length + 8));
+      const device = decodeURIComponent((tele ?? cmd)![1]);
+      if (tele) {
+        if (method !== 'POST' && method !== 'PUT') return send(res, coapError('4.05', 'POST or PUT telemetry'));
+        void telemetry(req, res, device, presented !== undefined, key).catch((err: unknown) => send(res, coapError('4.00', describeError(err).message)));
+        return;
+      }
+      if (method !== 'GET') return send(res, coapError('4.05', 'GET (with Observe) the commands'));
+      commands(req, res, device);
+    });
+
+    server.listen(port, bind, (err?: Error) => {
+      if (err) {
+        setStatus(node, 'failed', err.message);
+        node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: err.message }));
+        return;
+      }
+      // Every datagram passes here before the library sees it: sizes are checked, and Block1 transfers are
+      // reassembled per endpoint and resource (clients such as libcoap give each block its own token,
+      // which the library's own reassembly does not expect), so the library sees one request.
+      const sock = (server as unknown as { _sock?: Socket })._sock;
+      if (sock) {
+        const handlers = sock.listeners('message') as Array<(msg: Buffer, rinfo: RemoteInfo) => void>;
+        sock.removeAllListeners('message');
+        sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+          try {
+            const forward = filterDatagram(msg, rinfo, sock);
+            if (forward) for (const h of handlers) h(forward, rinfo);
+          } catch (err) {
+            node.warn(describeError(err).message);
+          }
+        });
+      }
+      setStatus(node, 'connected', RED._('upperstack-coap-in.status.listening', { port, bind }));
+    });
+
+    const rateTimer = setInterval(() => {
+      if (intake.isPaused()) return;
+      status('connected', RED._('upperstack-coap-in.status.rate', { rate: requests, pending: intake.stats().pending }));
+      requests = 0;
+    }, 1000);
+    let replayed = false;
+    const doReplay = () => {
+      if (replayed) return;
+      replayed = true;
+      intake.replay();
+    };
+    RED.events.once('flows:started', doReplay);
+    const replayTimer = setTimeout(doReplay, 1000);
+
+    onClose(node, async () => {
+      clearInterval(rateTimer);
+      clearTimeout(replayTimer);
+      RED.events.removeListener('flows:started', doReplay);
+      await new Promise<void>((resolve) => {
+        try {
+          server.close(() => resolve());
+        } catch {
+          resolve();
+        }
+      });
+      intake.close();
+    });
+  }
+
+  registerNode(RED, 'upperstack-coap-in', UpperstackCoapInNode, {
+    credentials: { username: { type: 'text' }, password: { type: 'password' } },
+  });
+};
+
+function uint(n: number): Buffer {
+  if (n < 256) return Buffer.from([n]);
+  if (n < 65536) return Buffer.from([n >> 8, n & 255]);
+  if (n < 16777216) return Buffer.from([n >> 16, (n >> 8) & 255, n & 255]);
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}

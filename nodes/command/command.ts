@@ -1,0 +1,43 @@
+/**
+ * upperstack-command: sends a command to a device. It becomes the value CoAP
+ * devices observe at `GET /commands/{device}` and is published to MQTT devices
+ * on `devices/{device}/commands` (the embedded broker).
+ */
+import type { Node, NodeAPI } from 'node-red';
+import { commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
+import { InvalidReadingError } from '../lib/errors';
+import { onInput } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus } from '../shared/status';
+import { findBroker } from '../shared/runtime';
+import { commandMigrations, type CommandNodeDef, type CommandOptions } from './options';
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackCommandNode(this: Node, def: CommandNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<CommandOptions>(def as unknown as Record<string, unknown>, commandMigrations);
+    let sent = 0;
+    setStatus(node, 'idle', RED._('upperstack-command.status.none'));
+
+    onInput(node, async (msg, send, done) => {
+      const device = commandDevice(msg, config.topic || 'devices/{device}/commands');
+      if (!device) return done(new InvalidReadingError('a command needs a device: set msg.device (or msg.topic devices/{device}/commands)', { path: 'device' }));
+      const command = commandBoard.set(device, msg.payload);
+      if (config.topic) {
+        const topic = commandTopic(config.topic, device);
+        const broker = findBroker(config.broker || undefined);
+        if (!broker) return done(new Error(RED._('upperstack-command.errors.noBroker')));
+        await broker.publish(topic, command.payload, config.qos);
+        msg.topic = topic;
+      }
+      sent++;
+      setStatus(node, 'connected', RED._('upperstack-command.status.sent', { count: sent, device, observers: commandBoard.observers(device) }));
+      msg.device = device;
+      send(msg);
+      done();
+    });
+  }
+
+  registerNode(RED, 'upperstack-command', UpperstackCommandNode);
+};

@@ -1,0 +1,352 @@
+/**
+ * upperstack-http-in: devices and collectors post telemetry over HTTP, on
+ * Node-RED's HTTP server: `POST /ingest/{device}` (every codec), the CroMFlaG2
+ * routes `POST /insert/{device}` and `GET /fetch/{device}`, and the InfluxDB
+ * write API (`POST /write`, `POST /api/v2/write`, `/ping`, `POST /query` for
+ * CREATE DATABASE).
+ *
+ * A request is decoded and validated here, so the answer can say what is wrong
+ * (400, 403, 415, 422) and how many readings were accepted; then it is
+ * journaled through the shared intake and answered only once durable. The
+ * journaled request leaves as readings (output 1) and one failure per rejected
+ * item (output 2); after a restart the same request is processed again from the
+ * journal. Routes are added once per runtime and served by the node deployed
+ * last, so a redeploy never stacks them.
+ */
+import type { NodeAPI } from 'node-red';
+import type { Request, Response } from 'express';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { Intake, type IntakeItem } from '../lib/ingest/intake';
+import type { Received } from '../lib/ingest/record';
+import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
+import { describeError, PayloadTooLargeError, UnauthorizedError, UpperstackError } from '../lib/errors';
+import { loadSchema } from '../lib/schema/validator';
+import { processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
+import { answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
+import { checkAccess, presentedLogin } from '../lib/inputs/auth';
+import { readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
+import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
+import { RateLimitedError } from '../lib/inputs/errors';
+import type { Reading } from '../lib/reading';
+import { isWired } from '../shared/batch';
+import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
+import { onClose, type UpperstackMessage } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus, throttledStatus } from '../shared/status';
+import { dataDir } from '../shared/runtime';
+import type { StoreConfigNode } from '../store-config/options';
+import { handleDeviceInfo, handleFetch } from './queries';
+import { toInputRequest, type ActiveHttpIn } from './active';
+import { httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
+import { join } from 'node:path';
+
+/** Most journaled requests whose readings leave in one message. */
+const EMIT_CHUNK = 500;
+
+let active: ActiveHttpIn | undefined;
+const routesAdded = new WeakSet<object>();
+
+function send(res: Response, a: HttpAnswer): void {
+  if (res.headersSent) return;
+  for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
+  if (a.status === 204) {
+    res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
+    res.status(204).end();
+    return;
+  }
+  res.status(a.status).type('application/json').send(a.body);
+}
+
+function first(v: unknown): string | undefined {
+  if (Array.isArray(v)) return first(v[0]);
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The outcome of a record; a bug in a decoder becomes a failure of the whole request, never a crash. */
+function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
+  try {
+    return processRequest(toInputRequest(rec), opts);
+  } catch (err) {
+    const error = err instanceof UpperstackError ? err : new UnsupportedEncodingError(`(internal) ${err instanceof Error ? err.message : String(err)}`);
+    return { readings: [], failures: [{ error, payload: rec.payload }], refusal: 'malformed' };
+  }
+}
+
+async function ingest(route: InputRoute, req: Request, res: Response): Promise<void> {
+  ownBody(req);
+  const input = active;
+  const drain = () => req.resume();
+  if (!input) {
+    drain();
+    return send(res, answerError(route, 503, { code: 'NOT_DEPLOYED', message: 'no upperstack-http-in node is deployed' }, 5000));
+  }
+  const enabled = (route === 'ingest' ? input.config.ingest : route === 'insert' ? input.config.cromflag : input.config.influx) !== false;
+  if (!enabled) {
+    drain();
+    return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${req.path} is turned off on the http in node` }));
+  }
+  const q = req.query as Record<string, unknown>;
+  const meta: Record<string, string> = { route };
+  if (route === 'influx-v1' || route === 'influx-v2') {
+    if (route === 'influx-v1' && !first(q.db)) {
+      drain();
+      return send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'database is required' }));
+    }
+    if (route === 'influx-v2' && !first(q.bucket)) {
+      drain();
+      return send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'bucket is required' }));
+    }
+    const precision = first(q.precision);
+    try {
+      influxPrecision(precision);
+    } catch (err) {
+      drain();
+      return send(res, answerError(route, 400, err as UpperstackError));
+    }
+    if (precision) meta.precision = precision;
+  }
+  const access = checkAccess(presentedLogin(req.headers.authorization, { u: first(q.u), p: first(q.p) }), input.login, input.bind);
+  if (!access.ok) {
+    drain();
+    return send(res, answerError(route, 401, new UnauthorizedError(access.message)));
+  }
+  const device = route === 'ingest' || route === 'insert' ? String(req.params.device) : undefined;
+  if (input.limiter) {
+    try {
+      await input.limiter.consume(`${req.socket.remoteAddress ?? ''}|${device ?? ''}`);
+    } catch (rej) {
+      drain();
+      const ms = rej instanceof RateLimiterRes ? rej.msBeforeNext : 1000;
+      return send(res, answerError(route, 429, new RateLimitedError(`more than ${input.config.rateLimit} requests a second from this client; retry in ${Math.ceil(ms / 1000)} s`, ms), ms));
+    }
+  }
+  let payload: Buffer;
+  try {
+    payload = await readRequestBody(req, input.config.maxBytes);
+  } catch (err) {
+    const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
+    return send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
+  }
+  const ct = req.headers['content-type'];
+  const rec: Received = { source: `http:${req.path}`, payload, receivedAt: Date.now(), meta };
+  if (ct) rec.contentType = ct;
+  if (device !== undefined) rec.device = device;
+  if (req.socket.remoteAddress) rec.remote = `${req.socket.remoteAddress}:${req.socket.remotePort ?? ''}`;
+  const outcome = outcomeOf(rec, input.inputOptions);
+  input.outcomes.set(rec, outcome);
+  let result;
+  try {
+    result = await input.intake.submit([rec]);
+  } catch (err) {
+    return send(res, answerError(route, 413, err instanceof UpperstackError ? err : { code: 'PAYLOAD_TOO_LARGE', message: String(err) }));
+  }
+  if ('refused' in result) {
+    input.outcomes.delete(rec);
+    return send(res, answerError(route, 503, result.error, result.retryAfterMs));
+  }
+  input.count();
+  send(res, answerOutcome(route, outcome));
+}
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackHttpInNode(this: HttpInNode, def: HttpInNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<HttpInOptions>(def as unknown as Record<string, unknown>, httpInMigrations);
+    const wires = (node as unknown as { wires?: string[][] }).wires;
+    let validate;
+    try {
+      validate = loadSchema({
+        inline: config.schemaSource === 'inline' ? config.schema : undefined,
+        file: config.schemaSource === 'file' ? config.schemaFile : undefined,
+        baseDir: dataDir(RED),
+      }).validate;
+    } catch (err) {
+      setStatus(node, 'failed', describeError(err).message);
+      node.error(RED._('upperstack-http-in.errors.schema', { message: describeError(err).message }));
+      return;
+    }
+    const inputOptions: InputOptions = { validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device' };
+    const status = throttledStatus(node);
+
+    const newId = () => RED.util.generateId();
+    const emit = (items: IntakeItem[], replayed: boolean) => {
+      for (let i = 0; i < items.length; i += EMIT_CHUNK) emitPart(items.length > EMIT_CHUNK ? items.slice(i, i + EMIT_CHUNK) : items, replayed);
+    };
+    const emitPart = (items: IntakeItem[], replayed: boolean) => {
+      const readings: Reading[] = [];
+      const receipts: Receipt[] = [];
+      const failed: UpperstackMessage[] = [];
+      let device: string | undefined;
+      let sameDevice = true;
+      for (const item of items) {
+        const rec = item.rec;
+        const outcome = (!replayed && input.outcomes.get(rec)) || outcomeOf(rec, inputOptions);
+        input.outcomes.delete(rec);
+        const receipt: Receipt = { j: node.id, s: item.seq };
+        const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
+        if (shares === 0) {
+          consumeReceipts([receipt]);
+          continue;
+        }
+        splitReceipts([receipt], shares);
+        if (outcome.readings.length) {
+          for (const r of outcome.readings) {
+            readings.push(r);
+            if (device === undefined) device = r.device;
+            else if (r.device !== device) sameDevice = false;
+          }
+          receipts.push(receipt);
+        }
+        const path = rec.source.slice('http:'.length);
+        for (const f of outcome.failures) {
+          const error: Record<string, unknown> = { ...describeError(f.error) };
+          if (f.index !== undefined) error.index = f.index;
+          if (f.line !== undefined) error.line = f.line;
+          const msg: UpperstackMessage = { _msgid: newId(), topic: path, source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
+          const d = f.device ?? rec.device;
+          if (d !== undefined) msg.device = d;
+          failed.push(msg);
+        }
+      }
+      let out: UpperstackMessage | null = null;
+      if (readings.length) {
+        out = { _msgid: newId(), topic: 'http', payload: readings.length === 1 ? readings[0] : readings, receivedAt: items[0].rec.receivedAt, upperstack: { receipts } };
+        if (sameDevice && device !== undefined) out.device = device;
+      }
+      if (failed.length && !isWired({ wires }, 1)) {
+        // Nowhere to route them: the log and Catch nodes see them, and they must not replay forever.
+        for (const m of failed) {
+          consumeReceipts(m.upperstack?.receipts);
+          delete m.upperstack;
+          node.error(String((m.error as { message?: string }).message), m);
+        }
+        if (out) node.send([out, null]);
+        return;
+      }
+      node.send([out, failed.length ? failed : null]);
+    };
+
+    const intake = new Intake({
+      id: node.id,
+      name: config.name || `http in ${node.id}`,
+      dir: join(dataDir(RED), 'journal', node.id),
+      highWater: config.highWater,
+      emit,
+      onEmitError: (err) => node.error(RED._('upperstack-http-in.errors.emit', { message: describeError(err).message })),
+      onWriteError: (err) => setStatus(node, 'failed', err.message),
+      onPause: (paused) => {
+        if (paused) setStatus(node, 'warning', RED._('upperstack-http-in.status.paused'));
+      },
+    });
+    try {
+      const replay = intake.open();
+      if (replay) node.log(RED._('upperstack-http-in.log.replay', { count: replay }));
+    } catch (err) {
+      setStatus(node, 'failed', describeError(err).message);
+      node.error(describeError(err).message);
+      return;
+    }
+    let requests = 0;
+    let shown = 0;
+    const rateTimer = setInterval(() => {
+      if (intake.isPaused()) return;
+      const rate = requests - shown;
+      shown = requests;
+      status('connected', RED._('upperstack-http-in.status.rate', { rate, pending: intake.stats().pending }));
+    }, 1000);
+
+    const settings = RED.settings as unknown as { uiHost?: string; upperstack?: { apiKey?: string } };
+    const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || '';
+    const input: ActiveHttpIn = {
+      node,
+      config,
+      intake,
+      inputOptions,
+      bind: settings.uiHost ?? process.env.UPPERSTACK_BIND,
+      outcomes: new WeakMap(),
+      store: config.store ? ((RED.nodes.getNode(config.store) as StoreConfigNode | null) ?? undefined) : undefined,
+      apiKey: settings.upperstack?.apiKey || process.env.UPPERSTACK_API_KEY || '',
+      count: () => requests++,
+    };
+    if (username) input.login = { username, password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || '' };
+    if (config.rateLimit > 0) input.limiter = new RateLimiterMemory({ points: config.rateLimit, duration: 1 });
+    if (!input.login && !checkAccess(undefined, undefined, input.bind).ok) {
+      node.warn(RED._('upperstack-http-in.errors.noLogin'));
+    }
+
+    if (!routesAdded.has(RED.httpNode)) {
+      routesAdded.add(RED.httpNode);
+      // These routes read their own bodies (raw bytes for the journal, gzip, their own limit and errors).
+      for (const path of [/^\/ingest\/[^/]+$/, /^\/insert\/[^/]+$/, '/write', '/api/v2/write', '/query']) readsOwnBody(path);
+      installJsonErrors(RED);
+      const on = (route: InputRoute) => (req: Request, res: Response) => void ingest(route, req, res);
+      RED.httpNode.post('/ingest/:device', on('ingest'));
+      RED.httpNode.post('/insert/:device', on('insert'));
+      RED.httpNode.post('/write', on('influx-v1'));
+      RED.httpNode.post('/api/v2/write', on('influx-v2'));
+      const ping = (_req: Request, res: Response) => {
+        res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
+        res.setHeader('X-Influxdb-Build', 'OSS');
+        res.status(204).end();
+      };
+      RED.httpNode.get('/ping', ping);
+      RED.httpNode.head('/ping', ping);
+      RED.httpNode.post('/query', (req: Request, res: Response) => void influxQuery(req, res));
+      RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(active, req, res));
+      RED.httpNode.get('/api/v1/devices/:device', (req: Request, res: Response) => void handleDeviceInfo(active, req, res));
+    }
+    active = input;
+    setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
+    // Downstream nodes must exist before the replay is sent.
+    let replayed = false;
+    const doReplay = () => {
+      if (replayed) return;
+      replayed = true;
+      intake.replay();
+    };
+    RED.events.once('flows:started', doReplay);
+    const replayTimer = setTimeout(doReplay, 1000);
+
+    onClose(node, () => {
+      if (active === input) active = undefined;
+      clearInterval(rateTimer);
+      clearTimeout(replayTimer);
+      RED.events.removeListener('flows:started', doReplay);
+      intake.close();
+    });
+  }
+
+  /** InfluxDB clients create their database first; here that is a no-op, other queries are refused. */
+  async function influxQuery(req: Request, res: Response): Promise<void> {
+    ownBody(req);
+    const input = active;
+    const q = req.query as Record<string, unknown>;
+    let text = first(q.q);
+    if (text === undefined) {
+      const body = (req as { body?: unknown }).body;
+      if (body && typeof body === 'object') text = first((body as Record<string, unknown>).q);
+      else {
+        try {
+          const raw = await readRequestBody(req, 64 * 1024);
+          text = new URLSearchParams(raw.toString('utf8')).get('q') ?? undefined;
+        } catch {
+          text = undefined;
+        }
+      }
+    } else req.resume();
+    if (!input || input.config.influx === false) return send(res, answerError('influx-v1', 404, { code: 'NOT_FOUND', message: 'the InfluxDB routes are not served' }));
+    const access = checkAccess(presentedLogin(req.headers.authorization, { u: first(q.u), p: first(q.p) }), input.login, input.bind);
+    if (!access.ok) return send(res, answerError('influx-v1', 401, new UnauthorizedError(access.message)));
+    if (text !== undefined && /^\s*CREATE\s+DATABASE\b/i.test(text)) {
+      res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
+      res.status(200).type('application/json').send(JSON.stringify({ results: [{ statement_id: 0 }] }));
+      return;
+    }
+    send(res, answerError('influx-v1', 400, { code: 'BAD_PARAMETER', message: 'only CREATE DATABASE is accepted here (a no-op); query stored readings with GET /api/v1/readings' }));
+  }
+
+  registerNode(RED, 'upperstack-http-in', UpperstackHttpInNode, {
+    credentials: { username: { type: 'text' }, password: { type: 'password' } },
+  });
+};

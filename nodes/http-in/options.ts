@@ -1,0 +1,63 @@
+/** Options of upperstack-http-in, shared by the runtime and the editor. */
+import type { Node, NodeDef } from 'node-red';
+import type { Migration } from '../shared/config';
+
+export interface HttpInOptions {
+  name: string;
+  /** Store the /fetch and /api/v1/devices routes read from. */
+  store: string;
+  /** POST /ingest/{device}. */
+  ingest: boolean;
+  /** POST /insert/{device} and GET /fetch/{device} (CroMFlaG2). */
+  cromflag: boolean;
+  /** POST /write, POST /api/v2/write, /ping, POST /query (InfluxDB write API). */
+  influx: boolean;
+  /** Line protocol tag that names the device (default `device`; Telegraf: `host`). */
+  deviceTag: string;
+  /** Request bodies larger than this (after inflating) are refused with 413. */
+  maxBytes: number;
+  /** Requests a second per client address and device; 0 turns rate limiting off. */
+  rateLimit: number;
+  /** 'default': the shipped reading schema; 'inline': `schema`; 'file': `schemaFile`. */
+  schemaSource: 'default' | 'inline' | 'file';
+  schema: string;
+  schemaFile: string;
+  /** Message type of application/x-protobuf bodies. */
+  protoType: string;
+  /** Unsettled requests at which the input answers 503 with Retry-After (0: no mark). */
+  highWater: number;
+  configVersion: number;
+}
+
+export interface HttpInCredentials {
+  /** Device login; without one, only a runtime bound to loopback takes anonymous requests. */
+  username?: string;
+  password?: string;
+}
+
+export interface HttpInNodeDef extends NodeDef, HttpInOptions {}
+
+export type HttpInNode = Node<HttpInCredentials>;
+
+export const DEFAULT_MAX_BYTES = 1024 * 1024;
+
+const num = (v: unknown, fallback: number) => (v === undefined || v === null || v === '' || !Number.isFinite(Number(v)) || Number(v) < 0 ? fallback : Number(v));
+
+export const httpInMigrations: ReadonlyArray<Migration<HttpInOptions>> = [
+  // v0 (no version: hand-written or imported flows) → v1: every option present, numbers as numbers.
+  (old) => ({
+    store: '',
+    ingest: true,
+    cromflag: true,
+    influx: true,
+    deviceTag: 'device',
+    schemaSource: 'default',
+    schema: '',
+    schemaFile: '',
+    protoType: 'upperstack.Reading',
+    ...old,
+    maxBytes: num(old.maxBytes, DEFAULT_MAX_BYTES) || DEFAULT_MAX_BYTES,
+    rateLimit: num(old.rateLimit, 0),
+    highWater: num(old.highWater, 5000),
+  }),
+];

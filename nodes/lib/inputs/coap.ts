@@ -1,0 +1,181 @@
+/**
+ * CoAP (RFC 7252) pieces of the CoAP input that need no socket: which codec a
+ * Content-Format means, the answer to an outcome, the datagram checks made
+ * before the library reassembles anything, the exchange cache that makes a
+ * retransmitted confirmable request be stored once and answered the same, the
+ * resource list of /.well-known/core, and the amplification bound (an answer to
+ * an unauthenticated request is at most 3× the request's size, RFC 7252 §11.3).
+ */
+import { parse as parsePacket } from 'coap-packet';
+import type { InputOutcome } from './request';
+
+/** What the CoAP input answers: code, an optional payload and options. */
+export interface CoapAnswer {
+  code: string;
+  payload?: Buffer;
+  /** Content-Format of the payload (media type), Max-Age, Size1... */
+  options?: Record<string, string | number>;
+}
+
+/** Media types of the Content-Formats the input takes (node-coap names them; unknown numbers stay numbers). */
+export const COAP_FORMATS: Record<number, string> = {
+  0: 'text/plain',
+  41: 'application/xml',
+  42: 'application/octet-stream',
+  50: 'application/json',
+  60: 'application/cbor',
+  110: 'application/senml+json',
+  112: 'application/senml+cbor',
+};
+
+/** The media type of a request's Content-Format option as node-coap hands it over. */
+export function coapContentType(format: unknown): string | undefined {
+  if (format === undefined || format === null || format === '') return undefined;
+  if (typeof format === 'number') return COAP_FORMATS[format] ?? `unknown/${format}`;
+  return String(format);
+}
+
+const DIAGNOSTIC = 'text/plain';
+
+function diagnostic(code: string, text: string): CoapAnswer {
+  return { code, payload: Buffer.from(text, 'utf8'), options: { 'Content-Format': DIAGNOSTIC } };
+}
+
+/** The answer once the request is journaled: 2.04 with the counts, or 4.xx with a diagnostic. */
+export function coapOutcomeAnswer(outcome: InputOutcome): CoapAnswer {
+  const { readings, failures, refusal } = outcome;
+  if (refusal || (readings.length === 0 && failures.length > 0)) {
+    const f = failures[0];
+    const code = refusal === 'forbidden' ? '4.03' : refusal === 'unsupported' ? '4.15' : '4.00';
+    const where = f.index !== undefined ? ` (item ${f.index})` : '';
+    // With several items rejected the count comes first, so a shortened diagnostic still has it.
+    const count = failures.length > 1 ? `${failures.length} rejected; ` : '';
+    return diagnostic(code, `${count}${f.error.code}: ${f.error.message}${where}`);
+  }
+  return { code: '2.04', payload: Buffer.from(JSON.stringify({ accepted: readings.length, deadLettered: failures.length })), options: { 'Content-Format': 'application/json' } };
+}
+
+export function coapError(code: string, text: string, options: Record<string, string | number> = {}): CoapAnswer {
+  const a = diagnostic(code, text);
+  a.options = { ...a.options, ...options };
+  return a;
+}
+
+/** CoAP header, token and a few options around a payload: what an answer costs beyond its payload. */
+const ANSWER_OVERHEAD = 16;
+
+/**
+ * Cuts the payload so the whole answer stays within 3× the request (RFC 7252
+ * §11.3); diagnostics are cut at a character boundary and may vanish entirely.
+ */
+export function boundAmplification(answer: CoapAnswer, requestBytes: number): CoapAnswer {
+  if (!answer.payload) return answer;
+  const room = Math.max(0, 3 * requestBytes - ANSWER_OVERHEAD);
+  if (answer.payload.length <= room) return answer;
+  if (room === 0) return { code: answer.code, options: stripContentFormat(answer.options) };
+  let cut = room;
+  // Do not split a UTF-8 character.
+  while (cut > 0 && (answer.payload[cut] & 0xc0) === 0x80) cut--;
+  return { ...answer, payload: answer.payload.subarray(0, cut) };
+}
+
+function stripContentFormat(options: Record<string, string | number> | undefined): Record<string, string | number> | undefined {
+  if (!options) return undefined;
+  const { 'Content-Format': _cf, ...rest } = options;
+  return rest;
+}
+
+export interface DatagramCheck {
+  /** Set when the datagram must be answered now with this code (4.13 with Size1). */
+  reject?: CoapAnswer;
+  messageId?: number;
+  confirmable?: boolean;
+  token?: Buffer;
+}
+
+/**
+ * Checks a datagram before the library handles it: a payload, or a Block1
+ * transfer whose announced position already passes the size limit, is refused
+ * with 4.13 and Size1 before anything is reassembled or allocated.
+ */
+export function checkDatagram(raw: Buffer, maxBytes: number): DatagramCheck {
+  let packet;
+  try {
+    packet = parsePacket(raw);
+  } catch {
+    return {};
+  }
+  const out: DatagramCheck = { messageId: packet.messageId, confirmable: packet.confirmable, token: packet.token };
+  let end = packet.payload?.length ?? 0;
+  for (const o of packet.options ?? []) {
+    if (o.name !== 'Block1' || !Buffer.isBuffer(o.value)) continue;
+    const v = o.value;
+    let n = 0;
+    for (const b of v) n = n * 256 + b;
+    const szx = n & 7;
+    const num = Math.floor(n / 16);
+    if (szx === 7) return { ...out, reject: coapError('4.00', 'Block1 size exponent 7 is reserved') };
+    end = num * 2 ** (szx + 4) + (packet.payload?.length ?? 0);
+  }
+  if (end > maxBytes) return { ...out, reject: coapError('4.13', `the payload would be more than ${maxBytes} bytes`, { Size1: maxBytes }) };
+  return out;
+}
+
+/** RFC 7252 EXCHANGE_LIFETIME (s): how long a message ID may be retransmitted. */
+export const EXCHANGE_LIFETIME_MS = 247_000;
+
+interface Exchange {
+  at: number;
+  answer?: CoapAnswer;
+}
+
+/**
+ * Confirmable requests by (endpoint, message ID): a retransmission that comes
+ * while the first is being journaled is dropped (the answer goes out once it is
+ * durable and the client's next retransmission gets it), one that comes later
+ * gets the same answer. Bounded in size and age.
+ */
+export class ExchangeCache {
+  private readonly entries = new Map<string, Exchange>();
+  constructor(private readonly maxEntries = 20_000, private readonly lifetimeMs = EXCHANGE_LIFETIME_MS) {}
+
+  /** 'new' (handle it), 'pending' (drop it) or the answer to send again. */
+  begin(key: string, now = Date.now()): 'new' | 'pending' | CoapAnswer {
+    const e = this.entries.get(key);
+    if (e && now - e.at < this.lifetimeMs) return e.answer ?? 'pending';
+    if (e) this.entries.delete(key);
+    this.entries.set(key, { at: now });
+    this.prune(now);
+    return 'new';
+  }
+
+  finish(key: string, answer: CoapAnswer): void {
+    const e = this.entries.get(key);
+    if (e) e.answer = answer;
+  }
+
+  /** The request was refused before it was kept (e.g. 5.03): a retransmission is handled anew. */
+  forget(key: string): void {
+    this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private prune(now: number): void {
+    // Oldest first (insertion order): drop what is expired, then what is over the bound.
+    for (const [k, e] of this.entries) {
+      if (this.entries.size <= this.maxEntries && now - e.at < this.lifetimeMs) break;
+      this.entries.delete(k);
+    }
+  }
+}
+
+/** CoRE Link Format (RFC 6690) of the input's resources. */
+export function wellKnownCore(): string {
+  return [
+    '</telemetry>;rt="upperstack.telemetry";if="core.p";ct="50 60 110 112 42 41 0";title="POST or PUT /telemetry/{device}"',
+    '</commands>;rt="upperstack.commands";if="core.s";obs;ct=50;title="GET /commands/{device} with Observe"',
+  ].join(',');
+}

@@ -1,0 +1,110 @@
+/**
+ * Downlink commands: the latest command for each device, which CoAP clients
+ * observe (`GET /commands/{device}` with Observe) and the command node sets.
+ * One board per process, so the command node and the CoAP input meet without
+ * wires; commands live in memory (a device that was offline gets the latest one
+ * when it next asks).
+ */
+import { InvalidReadingError } from '../errors';
+
+export interface Command {
+  device: string;
+  payload: Buffer;
+  /** Media type: application/json for objects, text/plain for text, application/octet-stream for bytes. */
+  contentType: string;
+  /** Counts up per device, for Observe sequence numbers. */
+  seq: number;
+  /** Epoch ms it was set. */
+  at: number;
+}
+
+/** Larger commands are refused: an observe notification should fit a few datagrams. */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+const MAX_DEVICES = 100_000;
+
+type Listener = (c: Command) => void;
+
+export class CommandBoard {
+  private readonly latest = new Map<string, Command>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+
+  /** Sets the device's command and tells its observers. */
+  set(device: string, value: unknown, now = Date.now()): Command {
+    if (typeof device !== 'string' || device === '') throw new InvalidReadingError('a command needs a device: set msg.device (or msg.topic devices/{device}/commands)', { path: 'device' });
+    const { payload, contentType } = commandBytes(value);
+    const prev = this.latest.get(device);
+    const c: Command = { device, payload, contentType, seq: (prev?.seq ?? 0) + 1, at: now };
+    this.latest.delete(device);
+    this.latest.set(device, c);
+    // Oldest devices go first when too many are remembered.
+    if (this.latest.size > MAX_DEVICES) this.latest.delete(this.latest.keys().next().value as string);
+    for (const l of this.listeners.get(device) ?? []) l(c);
+    return c;
+  }
+
+  get(device: string): Command | undefined {
+    return this.latest.get(device);
+  }
+
+  /** Calls back for every later command of the device; returns the unsubscribe function. */
+  observe(device: string, listener: Listener): () => void {
+    let set = this.listeners.get(device);
+    if (!set) this.listeners.set(device, (set = new Set()));
+    set.add(listener);
+    return () => {
+      const s = this.listeners.get(device);
+      if (!s) return;
+      s.delete(listener);
+      if (s.size === 0) this.listeners.delete(device);
+    };
+  }
+
+  observers(device: string): number {
+    return this.listeners.get(device)?.size ?? 0;
+  }
+}
+
+/** The bytes and media type of a command value. */
+export function commandBytes(value: unknown): { payload: Buffer; contentType: string } {
+  let payload: Buffer;
+  let contentType: string;
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
+    payload = Buffer.from(value);
+    contentType = 'application/octet-stream';
+  } else if (typeof value === 'string') {
+    payload = Buffer.from(value, 'utf8');
+    contentType = 'text/plain';
+  } else if (value === undefined) {
+    throw new InvalidReadingError('a command needs a payload', { path: 'payload' });
+  } else {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (err) {
+      throw new InvalidReadingError(`the command cannot be written as JSON: ${err instanceof Error ? err.message : String(err)}`, { path: 'payload' });
+    }
+    payload = Buffer.from(text ?? 'null', 'utf8');
+    contentType = 'application/json';
+  }
+  if (payload.length > MAX_COMMAND_BYTES) throw new InvalidReadingError(`a command of ${payload.length} bytes is larger than ${MAX_COMMAND_BYTES}`, { path: 'payload' });
+  return { payload, contentType };
+}
+
+/** The board of this process. */
+export const commandBoard = new CommandBoard();
+
+/** `devices/{device}/commands` with the device filled in (a device with / + # cannot be one topic level). */
+export function commandTopic(template: string, device: string): string {
+  if (/[/+#\u0000]/.test(device)) throw new InvalidReadingError(`device "${device.slice(0, 40)}" cannot be one MQTT topic level (it contains /, + or #)`, { path: 'device' });
+  return template.replace('{device}', device);
+}
+
+/** The device of msg.device, or of a topic like devices/{device}/commands. */
+export function commandDevice(msg: { device?: unknown; topic?: unknown }, template: string): string | undefined {
+  if (typeof msg.device === 'string' && msg.device) return msg.device;
+  if (typeof msg.topic !== 'string') return undefined;
+  const [pre, post] = template.split('{device}');
+  if (post === undefined || !msg.topic.startsWith(pre) || !msg.topic.endsWith(post)) return undefined;
+  const d = msg.topic.slice(pre.length, msg.topic.length - post.length);
+  return d && !d.includes('/') ? d : undefined;
+}

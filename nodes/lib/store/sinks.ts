@@ -1,0 +1,228 @@
+/**
+ * Several durable sinks behind one store config. Each sink has its own
+ * DurableWriter and spool; a write is reported durable (and the journal entries
+ * behind it may settle) only once every sink has it, in its database or in its
+ * spool. The first sink that answers queries is the store the query API,
+ * backtests and reports read, and the one that keeps dead letters.
+ *
+ * Sink kinds come from a registry, so a new kind is one SinkKind (settings
+ * normalised with specific errors, a factory) plus its editor fields.
+ */
+import { join } from 'node:path';
+import { ConfigError } from '../errors';
+import { Journal } from '../journal/journal';
+import type { Reading } from '../reading';
+import type { DeadLetter, ReadingSink, TimeSeriesStore } from './types';
+import { DurableWriter, type Durable, type WriterEvent, type WriterOptions, type WriterStats } from './writer';
+import { duckdbSink } from './sinks-duckdb';
+
+/** One sink's settings as saved in the store config: its id, kind and the kind's own options. */
+export interface SinkConfig {
+  /** Stable within the store config: names the spool and the health entry. */
+  id: string;
+  kind: string;
+  [option: string]: unknown;
+}
+
+export interface SinkContext {
+  /** The Upperstack data folder (default database files live here). */
+  dataDir: string;
+  /** Sinks of the same config, already normalised, for checks across them (two sinks on one file). */
+  siblings: readonly SinkConfig[];
+}
+
+export interface SinkKind {
+  kind: string;
+  /** Whether its sinks answer queries and keep dead letters (TimeSeriesStore). */
+  queryable: boolean;
+  /** Settings of a new sink of this kind. */
+  defaults(): Record<string, unknown>;
+  /** Completes and checks one sink's settings; throws ConfigError naming the setting. */
+  normalize(raw: SinkConfig, ctx: SinkContext): SinkConfig;
+  create(config: SinkConfig, ctx: SinkContext): ReadingSink;
+  /** Shown in labels and logs, e.g. `duckdb:/data/upperstack.duckdb`. */
+  describe(config: SinkConfig, ctx: SinkContext): string;
+}
+
+const kinds = new Map<string, SinkKind>([[duckdbSink.kind, duckdbSink]]);
+
+/** Adds a sink kind (e.g. an InfluxDB writer); its editor fields go in nodes/store-config/store-config.html. */
+export function registerSinkKind(kind: SinkKind): void {
+  kinds.set(kind.kind, kind);
+}
+
+export function sinkKind(kind: string): SinkKind | undefined {
+  return kinds.get(kind);
+}
+
+export function sinkKinds(): string[] {
+  return [...kinds.keys()];
+}
+
+/** The id of the sink that keeps the spool path of stores from before several sinks (`spool/<config id>`). */
+export const MAIN_SINK = 'main';
+
+/** Where a sink's spool lives: the main sink keeps the old path, so spools already on disk still drain. */
+export function spoolDir(dataDir: string, configId: string, sinkId: string): string {
+  return join(dataDir, 'spool', sinkId === MAIN_SINK ? configId : `${configId}.${sinkId}`);
+}
+
+/**
+ * Normalises a store config's sink list: known kinds, unique ids made of
+ * letters, digits, - and _, each kind's own checks, and one queryable sink.
+ */
+export function normalizeSinks(raw: unknown, dataDir: string): SinkConfig[] {
+  if (!Array.isArray(raw) || raw.length === 0) throw new ConfigError('a store needs at least one sink', { setting: 'sinks' });
+  const out: SinkConfig[] = [];
+  const ids = new Set<string>();
+  for (let i = 0; i < raw.length; i++) {
+    const r = raw[i] as Partial<SinkConfig> | null;
+    if (!r || typeof r !== 'object') throw new ConfigError(`sink ${i + 1} is not an object`, { setting: 'sinks', index: i });
+    const kind = sinkKind(String(r.kind ?? ''));
+    if (!kind) throw new ConfigError(`sink ${i + 1} has an unknown kind "${String(r.kind)}" (known: ${sinkKinds().join(', ')})`, { setting: 'sinks', index: i });
+    const id = String(r.id ?? '');
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ConfigError(`sink ${i + 1} needs an id of 1 to 32 letters, digits, - or _ (got "${id}")`, { setting: 'sinks', index: i });
+    if (ids.has(id)) throw new ConfigError(`two sinks have the id "${id}"`, { setting: 'sinks', index: i });
+    ids.add(id);
+    out.push(kind.normalize({ ...kind.defaults(), ...r, id, kind: kind.kind }, { dataDir, siblings: out }));
+  }
+  if (!out.some((s) => sinkKind(s.kind)!.queryable)) {
+    throw new ConfigError(`a store needs a sink that answers queries and keeps dead letters (${[...kinds.values()].filter((k) => k.queryable).map((k) => k.kind).join(', ')})`, { setting: 'sinks' });
+  }
+  return out;
+}
+
+export interface SinkEntry {
+  id: string;
+  kind: string;
+  /** What it writes to, for logs and /health. */
+  label: string;
+  sink: ReadingSink;
+  writer: DurableWriter;
+}
+
+/** One sink's writer stats, with which sink it is. */
+export interface SinkStats extends WriterStats {
+  id: string;
+  kind: string;
+  label: string;
+}
+
+/** The writer stats of the set (what the store node's status shows) and each sink's own. */
+export interface SinkSetStats extends WriterStats {
+  sinks: SinkStats[];
+}
+
+export class SinkSet {
+  readonly entries: readonly SinkEntry[];
+  /** The store that answers queries and keeps dead letters. */
+  readonly primary: TimeSeriesStore;
+  private readonly primaryWriter: DurableWriter;
+
+  constructor(entries: SinkEntry[]) {
+    this.entries = entries;
+    const first = entries.find((e) => sinkKind(e.kind)?.queryable);
+    if (!first) throw new ConfigError('a store needs a sink that answers queries and keeps dead letters', { setting: 'sinks' });
+    this.primary = first.sink as unknown as TimeSeriesStore;
+    this.primaryWriter = first.writer;
+  }
+
+  /**
+   * Builds every sink and its writer; spools follow spoolDir(). Readings a
+   * sink refuses are dead-lettered through the primary store's writer.
+   */
+  static create(configs: readonly SinkConfig[], opts: { dataDir: string; configId: string; writer?: WriterOptions; onEvent?: (sinkId: string, e: WriterEvent) => void }): SinkSet {
+    const ctx = { dataDir: opts.dataDir, siblings: configs };
+    const built = configs.map((c) => {
+      const kind = sinkKind(c.kind);
+      if (!kind) throw new ConfigError(`unknown sink kind "${c.kind}"`, { setting: 'sinks' });
+      return { c, kind, sink: kind.create(c, ctx) };
+    });
+    const primary = built.findIndex((b) => b.kind.queryable);
+    if (primary < 0) throw new ConfigError('a store needs a sink that answers queries and keeps dead letters', { setting: 'sinks' });
+    const writerOf = (b: (typeof built)[number], deadLetters?: DurableWriter) =>
+      new DurableWriter(b.sink, new Journal({ dir: spoolDir(opts.dataDir, opts.configId, b.c.id) }), {
+        ...opts.writer,
+        ...(deadLetters ? { deadLetters } : {}),
+        ...(opts.onEvent ? { onEvent: (e: WriterEvent) => opts.onEvent!(b.c.id, e) } : {}),
+      });
+    const primaryWriter = writerOf(built[primary]);
+    const entries: SinkEntry[] = built.map((b, i) => ({
+      id: b.c.id,
+      kind: b.c.kind,
+      label: b.kind.describe(b.c, ctx),
+      sink: b.sink,
+      writer: i === primary ? primaryWriter : writerOf(b, primaryWriter),
+    }));
+    return new SinkSet(entries);
+  }
+
+  /**
+   * Opens every sink and starts its writer (a sink that cannot be opened spools
+   * until it can). Resolves once the primary is open; rejects with why it is not.
+   * `onOpenError` hears about every sink that failed to open.
+   */
+  open(onOpenError?: (entry: SinkEntry, err: unknown) => void): Promise<void> {
+    const opened = this.entries.map((e) =>
+      e.sink.open().then(
+        () => e.writer.start(),
+        (err: unknown) => {
+          onOpenError?.(e, err);
+          e.writer.start();
+          throw err;
+        },
+      ),
+    );
+    for (const p of opened) p.catch(() => undefined);
+    return opened[this.entries.findIndex((e) => e.writer === this.primaryWriter)];
+  }
+
+  /**
+   * Hands the readings to every sink's writer; `durable` runs once all of them
+   * have them in their database or spool, with the first error any reported.
+   */
+  write(readings: Reading[], durable: Durable): void {
+    const n = this.entries.length;
+    if (n === 1) return this.entries[0].writer.write(readings, durable);
+    let left = n;
+    let failure: Error | undefined;
+    for (const e of this.entries) {
+      e.writer.write(readings, (err) => {
+        if (err && !failure) failure = err;
+        if (--left === 0) durable(failure);
+      });
+    }
+  }
+
+  /** Dead letters go to the primary store (the one with the deadletters table). */
+  writeDeadLetters(letters: DeadLetter[], durable: Durable): void {
+    this.primaryWriter.writeDeadLetters(letters, durable);
+  }
+
+  stats(): SinkSetStats {
+    const sinks = this.entries.map((e) => ({ ...e.writer.stats(), id: e.id, kind: e.kind, label: e.label }));
+    // Durable in every sink is what counts for the pipeline: the slowest sink's figures.
+    const s: SinkSetStats = {
+      written: Math.min(...sinks.map((x) => x.written)),
+      queued: Math.max(...sinks.map((x) => x.queued)),
+      spooled: Math.max(...sinks.map((x) => x.spooled)),
+      rejected: sinks.reduce((n, x) => n + x.rejected, 0),
+      // Each sink's spool has its own budget; together they take at most the sum.
+      spoolBytes: sinks.reduce((n, x) => n + x.spoolBytes, 0),
+      spoolBudget: sinks.reduce((n, x) => n + x.spoolBudget, 0),
+      overBudget: sinks.some((x) => x.overBudget),
+      sinks,
+    };
+    const since = sinks.map((x) => x.failingSince).filter((t): t is number => t !== undefined);
+    if (since.length) s.failingSince = Math.min(...since);
+    const failing = sinks.find((x) => x.lastError);
+    if (failing) s.lastError = sinks.length > 1 ? `${failing.id}: ${failing.lastError}` : failing.lastError;
+    return s;
+  }
+
+  /** Flushes every writer (into its sink or spool), then closes the sinks. */
+  async close(): Promise<void> {
+    await Promise.all(this.entries.map((e) => e.writer.close()));
+    await Promise.all(this.entries.map((e) => e.sink.close().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * upperstack-http-in on the real runtime (the default flow pack), driven by the
+ * clients users have: curl for every answer, the CroMFlaG2 sample verbatim,
+ * the `influx` 1.x CLI and @influxdata/influxdb-client on the InfluxDB routes.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { InfluxDB, Point } from '@influxdata/influxdb-client';
+import mqtt from 'mqtt';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { packageRoot } from '../../nodes/lib/paths';
+
+const run = promisify(execFile);
+let rt: Runtime;
+const scratch = mkdtempSync(join(tmpdir(), 'us-http-'));
+
+interface CurlResult {
+  status: number;
+  body: string;
+  headers: string;
+}
+
+/** curl with a body from a file; -w prints the status after the body. */
+async function curl(args: string[]): Promise<CurlResult> {
+  const headersFile = join(scratch, `h-${Math.random().toString(36).slice(2)}`);
+  const { stdout } = await run('curl', ['-s', '-S', '-D', headersFile, '-w', '\n%{http_code}', ...args], { maxBuffer: 16 << 20 });
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut), headers: readFileSync(headersFile, 'utf8') };
+}
+
+function post(path: string, body: string | Buffer, contentType?: string, extra: string[] = []): Promise<CurlResult> {
+  const file = join(scratch, `b-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(file, body);
+  return curl(['-X', 'POST', ...(contentType ? ['-H', `Content-Type: ${contentType}`] : ['-H', 'Content-Type:']), '--data-binary', `@${file}`, ...extra, `${rt.url}${path}`]);
+}
+
+async function readings(device: string, extra = ''): Promise<Array<{ ts: string; fields: Record<string, unknown>; tags: Record<string, string> }>> {
+  const res = await rt.get(`/api/v1/readings?device=${encodeURIComponent(device)}&limit=10000${extra}`);
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { readings: Array<{ ts: string; fields: Record<string, unknown>; tags: Record<string, string> }> }).readings;
+}
+
+async function readingsCount(device: string, n: number) {
+  return eventually(async () => {
+    const r = await readings(device);
+    return r.length >= n ? r : undefined;
+  }, 20_000, `${n} readings of ${device}`);
+}
+
+before(async () => {
+  rt = await startRuntime();
+});
+
+after(async () => {
+  await rt?.stop();
+});
+
+test('/ingest: 202 only with the readings stored, in every content type and gzip', async () => {
+  const r1 = await post('/ingest/h1', JSON.stringify({ ts: 1767225600000, temperature: 22.5, door: true, mode: 'eco' }), 'application/json');
+  assert.equal(r1.status, 202, r1.body);
+  assert.deepEqual(JSON.parse(r1.body), { accepted: 1, deadLettered: 0 });
+  const xml = '<reading ts="1767225601000"><temperature>23</temperature></reading>';
+  assert.equal((await post('/ingest/h1', xml, 'application/xml')).status, 202);
+  assert.equal((await post('/ingest/h1', 'm,device=h1 temperature=24 1767225602000000000', 'text/plain')).status, 202);
+  const senml = JSON.stringify([{ bn: 'h1:', bt: 1767225603, n: 'temperature', u: 'Cel', v: 25 }]);
+  assert.equal((await post('/ingest/h1', senml, 'application/senml+json')).status, 202);
+  const gz = gzipSync(Buffer.from(JSON.stringify([{ ts: 1767225604000, temperature: 26 }, { ts: 1767225605000, temperature: 27 }])));
+  const g = await post('/ingest/h1', gz, 'application/json', ['-H', 'Content-Encoding: gzip']);
+  assert.equal(g.status, 202, g.body);
+  assert.deepEqual(JSON.parse(g.body), { accepted: 2, deadLettered: 0 });
+  const stored = await readingsCount('h1', 6);
+  assert.deepEqual(stored.map((r) => r.fields.temperature), [22.5, 23, 24, 25, 26, 27]);
+  assert.deepEqual(stored[0].fields, { temperature: 22.5, door: true, mode: 'eco' });
+  assert.equal(stored[3].tags['temperature.unit'], 'Cel');
+});
+
+test('/ingest: every error status names what is wrong, as JSON; what was read is dead-lettered', async () => {
+  const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
+  const letters: Array<{ code: string; source: string }> = [];
+  watcher.on('message', (_t, p) => letters.push(JSON.parse(p.toString()) as { code: string; source: string }));
+  await watcher.subscribeAsync('upperstack/deadletter/h2', { qos: 0 });
+  const malformed = await post('/ingest/h2', '{"temperature": 1,', 'application/json');
+  assert.equal(malformed.status, 400);
+  const m = JSON.parse(malformed.body) as { error: { code: string; message: string; offset: number } };
+  assert.equal(m.error.code, 'DECODE_FAILED');
+  assert.equal(m.error.offset, 18);
+  assert.match(m.error.message, /ends early at byte 18/);
+
+  const type = await post('/ingest/h2', 'x', 'image/png');
+  assert.equal(type.status, 415);
+  assert.match(JSON.parse(type.body).error.message, /Content-Type image\/png is not supported/);
+
+  const enc = await post('/ingest/h2', '{}', 'application/json', ['-H', 'Content-Encoding: br']);
+  assert.equal(enc.status, 415);
+  assert.match(JSON.parse(enc.body).error.message, /Content-Encoding br is not supported/);
+
+  const other = await post('/ingest/h2', JSON.stringify({ device: 'h3', t: 1 }), 'application/json');
+  assert.equal(other.status, 403);
+  assert.match(JSON.parse(other.body).error.message, /names device "h3" but the path names "h2"/);
+
+  const invalid = await post('/ingest/h2', JSON.stringify([{ ts: 'yesterday', t: 1 }]), 'application/json');
+  assert.equal(invalid.status, 422);
+  const inv = JSON.parse(invalid.body) as { error: { violations: Array<{ path: string; index: number }> }; deadLettered: number };
+  assert.equal(inv.error.violations[0].index, 0);
+  assert.equal(inv.deadLettered, 1);
+
+  const partial = await post('/ingest/h2', JSON.stringify([{ ts: 1767225600000, t: 1 }, { t: null }]), 'application/json');
+  assert.equal(partial.status, 202);
+  const p = JSON.parse(partial.body) as { accepted: number; deadLettered: number; errors: Array<{ index: number; code: string }> };
+  assert.deepEqual([p.accepted, p.deadLettered, p.errors[0].index, p.errors[0].code], [1, 1, 1, 'INVALID_READING']);
+
+  const big = await post('/ingest/h2', Buffer.alloc(2 * 1024 * 1024, 0x20), 'application/json');
+  assert.equal(big.status, 413);
+  assert.equal(JSON.parse(big.body).error.code, 'PAYLOAD_TOO_LARGE');
+
+  const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024, 0x20));
+  const inflated = await post('/ingest/h2', bomb, 'application/json', ['-H', 'Content-Encoding: gzip']);
+  assert.equal(inflated.status, 413);
+
+  const empty = await post('/ingest/h2', '', 'application/json');
+  assert.equal(empty.status, 400);
+  assert.match(JSON.parse(empty.body).error.message, /body is empty/);
+  for (const r of [malformed, type, other, invalid, big, empty]) assert.doesNotMatch(r.body, /<html|<!DOCTYPE/i);
+  const stored = await readingsCount('h2', 1);
+  assert.equal(stored.length, 1);
+  // Journaled and answered 4xx (or partly): malformed, wrong type, another device, invalid, the bad item, empty.
+  // 413s and the unsupported encoding were never read, so nothing of them is kept.
+  await eventually(async () => (letters.length >= 6 ? true : undefined), 20_000, 'six dead letters');
+  assert.deepEqual(letters.map((l) => l.code).sort(), ['DECODE_FAILED', 'DECODE_FAILED', 'DEVICE_MISMATCH', 'INVALID_READING', 'INVALID_READING', 'UNSUPPORTED_FORMAT']);
+  assert.ok(letters.every((l) => l.source === 'http:/ingest/h2'));
+  await watcher.endAsync();
+});
+
+test('CroMFlaG2: the sample verbatim, read back through /api/v1/readings, /fetch and /api/v1/devices', async () => {
+  const sample = readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', 'http-insert-sample.json'));
+  const wrong = await post('/insert/not-sample', sample, 'application/json');
+  assert.equal(wrong.status, 403);
+  assert.match(JSON.parse(wrong.body).error.message, /deviceinfo.deviceid "sample" is not the device of the path/);
+  const ok = await post('/insert/sample', sample, 'application/json');
+  assert.equal(ok.status, 202, ok.body);
+  assert.deepEqual(JSON.parse(ok.body), { accepted: 7, deadLettered: 0 });
+  const expected = (JSON.parse(sample.toString()) as { tsdata: Array<Record<string, unknown>> }).tsdata;
+  const stored = await readingsCount('sample', 7);
+  const series = stored.filter((r) => !('deviceinfo.fw_ver' in r.fields));
+  assert.equal(series.length, 6);
+  for (let i = 0; i < 6; i++) {
+    const { timestamp, ...fields } = expected[i];
+    assert.equal(series[i].ts, new Date(timestamp as number).toISOString());
+    assert.deepEqual(series[i].fields, fields);
+  }
+  const fetched = await curl([`${rt.url}/fetch/sample?from=1582046738255&to=1582046788256`]);
+  assert.equal(fetched.status, 200);
+  const body = JSON.parse(fetched.body) as { deviceinfo: Record<string, unknown>; tsdata: Array<Record<string, unknown>> };
+  assert.deepEqual(body.tsdata, expected);
+  assert.deepEqual(body.deviceinfo, { deviceid: 'sample', fw_ver: '12345.009', batt_lvl: 78 });
+  const narrow = JSON.parse((await curl([`${rt.url}/fetch/sample?from=1582046748255&to=1582046758255`])).body) as { tsdata: unknown[] };
+  assert.equal(narrow.tsdata.length, 1);
+  const info = await rt.get('/api/v1/devices/sample');
+  assert.equal(info.status, 200);
+  assert.deepEqual(await info.json(), { device: 'sample', deviceinfo: { deviceid: 'sample', fw_ver: '12345.009', batt_lvl: 78 } });
+  const battery = await readings('sample', '&fields=deviceinfo.batt_lvl');
+  assert.deepEqual(battery.map((r) => r.fields), [{ 'deviceinfo.batt_lvl': 78 }]);
+});
+
+test('InfluxDB: the influx 1.x CLI INSERTs, escapes read back exactly', async () => {
+  const insert = (line: string) => run('influx', ['-host', '127.0.0.1', '-port', String(rt.httpPort), '-database', 'telemetry', '-precision', 'ms', '-execute', `INSERT ${line}`]);
+  await insert('weather,device=cli1,site=a\\ b\\,c\\=d temp=21.5,ok=true,note="say \\"hi\\" \\\\ 👋" 1767225600000');
+  await insert('weather,device=cli1,site=emoji🌡 temp=22i 1767225601000');
+  const stored = await readingsCount('cli1', 2);
+  assert.deepEqual(stored[0].fields, { temp: 21.5, ok: true, note: 'say "hi" \\ 👋' });
+  assert.deepEqual(stored[0].tags, { site: 'a b,c=d', measurement: 'weather' });
+  assert.deepEqual(stored[1].tags, { site: 'emoji🌡', measurement: 'weather' });
+  assert.equal(stored[1].fields.temp, 22);
+  const noDb = await run('influx', ['-host', '127.0.0.1', '-port', String(rt.httpPort), '-execute', 'INSERT m v=1']).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${noDb.stdout}${noDb.stderr}`, /database is required/);
+});
+
+test('InfluxDB: @influxdata/influxdb-client on /api/v2/write, and InfluxDB-style errors with the line', async () => {
+  const client = new InfluxDB({ url: rt.url, token: 'ignored-on-loopback' });
+  const write = client.getWriteApi('org', 'bucket', 'ms', { maxRetries: 0 });
+  write.writePoint(new Point('env').tag('device', 'lib1').tag('room', 'a,b c=d\\e').floatField('t', 1.25).stringField('s', 'x "y" \\ z ✓').booleanField('b', false).intField('i', -7).timestamp(1767225600000));
+  write.writePoint(new Point('env').tag('device', 'lib1').floatField('t', 2).timestamp(1767225601000));
+  await write.close();
+  const stored = await readingsCount('lib1', 2);
+  assert.deepEqual(stored[0].fields, { t: 1.25, s: 'x "y" \\ z ✓', b: false, i: -7 });
+  assert.deepEqual(stored[0].tags, { room: 'a,b c=d\\e', measurement: 'env' });
+
+  const v1 = await post('/write?db=x&precision=s', 'm,device=e1 v=1 1767225600\nm,device=e1 v=oops\n', 'text/plain');
+  assert.equal(v1.status, 400);
+  const e1 = JSON.parse(v1.body) as { error: string; line: number };
+  assert.equal(e1.line, 2);
+  assert.match(e1.error, /^partial write: unable to parse 'm,device=e1 v=oops': line 2/);
+  const v2 = await post('/api/v2/write?org=o&bucket=b', 'bad', 'text/plain; charset=utf-8');
+  assert.equal(v2.status, 400);
+  assert.equal((JSON.parse(v2.body) as { code: string }).code, 'invalid');
+  const ping = await curl(['-I', `${rt.url}/ping`]);
+  assert.equal(ping.status, 204);
+  assert.match(ping.headers, /X-Influxdb-Version: 1\.8/i);
+  await readingsCount('e1', 1);
+});
+
+test('401 without the device login, 429 over the rate limit, 503 with Retry-After under backpressure', async () => {
+  // A flow whose readings go nowhere (nothing settles, so the input pauses at 3), a rate limit of
+  // 5 requests a second and a device login from the environment.
+  const dataDir = mkdtempSync(join(tmpdir(), 'us-http-limits-'));
+  const flows = [
+    { id: 't', type: 'tab', label: 't' },
+    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 1000, flushMs: 100, memoryLimit: 128, configVersion: 2 },
+    { id: 'api', type: 'upperstack-api', z: 't', name: '', store: 'cfg', configVersion: 1, wires: [] },
+    { id: 'in', type: 'upperstack-http-in', z: 't', name: 'limited', store: 'cfg', rateLimit: 5, highWater: 3, wires: [[], []] },
+  ];
+  writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
+  const limited = await startRuntime({ dataDir, env: { UPPERSTACK_MQTT_USERNAME: 'dev', UPPERSTACK_MQTT_PASSWORD: 'pw' } });
+  try {
+    const body = join(scratch, 'one.json');
+    writeFileSync(body, '{"t":1}');
+    const ask = (auth: string[]) => curl(['-X', 'POST', '-H', 'Content-Type: application/json', '--data-binary', `@${body}`, ...auth, `${limited.url}/ingest/x`]);
+    const anonymous = await ask([]);
+    assert.equal(anonymous.status, 401);
+    assert.match(JSON.parse(anonymous.body).error.message, /device login is required/);
+    assert.match(anonymous.headers, /WWW-Authenticate: Basic/i);
+    assert.equal((await ask(['-u', 'dev:wrong'])).status, 401);
+    const statuses: number[] = [];
+    const answers: CurlResult[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await ask(['-u', 'dev:pw']);
+      statuses.push(r.status);
+      answers.push(r);
+    }
+    assert.deepEqual(statuses.slice(0, 3), [202, 202, 202]);
+    const busy = answers.find((r) => r.status === 503);
+    assert.ok(busy, `no 503 in ${statuses.join(',')}`);
+    assert.match(busy.headers, /Retry-After: \d+/i);
+    assert.match(JSON.parse(busy.body).error.message, /cannot take more now/);
+    const limitedAnswer = answers.find((r) => r.status === 429);
+    assert.ok(limitedAnswer, `no 429 in ${statuses.join(',')}`);
+    assert.match(limitedAnswer.headers, /Retry-After: \d+/i);
+    assert.equal(JSON.parse(limitedAnswer.body).error.code, 'RATE_LIMITED');
+  } finally {
+    await limited.stop();
+  }
+});

@@ -1,0 +1,228 @@
+/**
+ * Property-based fuzzing of the HTTP and CoAP inputs on the real runtime (the
+ * default pack): 10,000 generated and mutated requests per protocol (fast-check,
+ * fixed seeds). Every request is answered 2xx/4xx (2.xx/4.xx), never 5xx, HTML
+ * or silence; every request whose body was read is accounted for (its answer's
+ * dead-letter count arrives on upperstack/deadletter/#, its accepted readings are
+ * stored); the journal ends empty, the runtime stays up and its memory bounded.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import mqtt from 'mqtt';
+import { generate, parse } from 'coap-packet';
+import { encode } from '../../nodes/lib/codec';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+
+const N = 10_000;
+const CONCURRENCY = 16;
+let rt: Runtime;
+let watcher: mqtt.MqttClient;
+const letters = new Map<string, number>();
+let peakRss = 0;
+let sampler: NodeJS.Timeout;
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+before(async () => {
+  rt = await startRuntime();
+  watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
+  watcher.on('message', (_t, p) => {
+    const l = JSON.parse(p.toString()) as { device: string };
+    letters.set(l.device, (letters.get(l.device) ?? 0) + 1);
+  });
+  await watcher.subscribeAsync('upperstack/deadletter/#', { qos: 1 });
+  sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(rt.proc.pid!))), 200);
+});
+
+after(async () => {
+  clearInterval(sampler);
+  await watcher?.endAsync();
+  await rt?.stop();
+});
+
+const reading = fc.record({ t: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.boolean(), fc.string({ maxLength: 20 })), ts: fc.option(fc.integer({ min: 1_600_000_000_000, max: 1_900_000_000_000 }), { nil: undefined }) });
+const junk = fc.uint8Array({ maxLength: 300 });
+const deep = fc.integer({ min: 10, max: 20_000 }).map((d) => '['.repeat(d) + ']'.repeat(d));
+
+/** A body and its content type: well-formed in every format, then truncated, mutated, or nonsense. */
+const httpBody = fc.oneof(
+  fc.array(reading, { maxLength: 20 }).map((rs) => ({ ct: 'application/json', body: Buffer.from(JSON.stringify(rs)) })),
+  reading.map((r) => ({ ct: 'application/cbor', body: encode('cbor', r) })),
+  reading.map((r) => ({ ct: 'application/msgpack', body: encode('msgpack', r) })),
+  fc.array(reading, { minLength: 1, maxLength: 5 }).map((rs) => ({ ct: 'application/xml', body: encode('xml', rs.map((r) => ({ device: 'x', ts: r.ts ?? 1.7e12, fields: { t: r.t }, tags: {} }))) })),
+  fc.array(reading, { minLength: 1, maxLength: 5 }).map((rs) => ({ ct: 'application/senml+json', body: Buffer.from(JSON.stringify(rs.map((r) => ({ n: 't', v: typeof r.t === 'number' ? r.t : 1 })))) })),
+  fc.string({ maxLength: 200 }).map((s) => ({ ct: 'text/plain', body: Buffer.from(`m v=1\n${s}`) })),
+  fc.tuple(fc.constantFrom('application/json', 'application/cbor', 'application/msgpack', 'application/x-protobuf', 'application/xml', 'text/plain', 'application/senml+cbor', 'image/png', ''), junk).map(([ct, b]) => ({ ct, body: Buffer.from(b) })),
+  fc.tuple(fc.array(reading, { maxLength: 5 }), fc.nat()).map(([rs, cut]) => {
+    const b = Buffer.from(JSON.stringify(rs));
+    return { ct: 'application/json', body: b.subarray(0, cut % (b.length + 1)) };
+  }),
+  fc.tuple(fc.array(reading, { maxLength: 5 }), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([rs, at, byte]) => {
+    const b = Buffer.from(JSON.stringify(rs));
+    if (b.length) b[at % b.length] = byte;
+    return { ct: 'application/json', body: b };
+  }),
+  deep.map((s) => ({ ct: 'application/json', body: Buffer.from(s) })),
+  fc.integer({ min: 1, max: 3000 }).map((w) => ({ ct: 'application/json', body: Buffer.from(JSON.stringify(Object.fromEntries(Array.from({ length: w }, (_, i) => [`f${i}`, i])))) })),
+);
+
+const httpRequest = fc.record({ b: httpBody, gzip: fc.boolean(), other: fc.boolean() });
+
+interface Tally {
+  answered: number;
+  stored: Map<string, number>;
+  expectLetters: Map<string, number>;
+}
+
+function expectLetters(t: Tally, device: string, n: number) {
+  if (n > 0) t.expectLetters.set(device, (t.expectLetters.get(device) ?? 0) + n);
+}
+
+async function pool<T>(items: T[], worker: (item: T, i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await worker(items[i], i);
+    }
+  }));
+}
+
+async function accountedFor(t: Tally) {
+  await eventually(async () => {
+    for (const [device, n] of t.expectLetters) if ((letters.get(device) ?? 0) < n) return undefined;
+    return true;
+  }, 120_000, 'every dead letter');
+  for (const [device, n] of t.expectLetters) assert.equal(letters.get(device), n, `dead letters of ${device}`);
+  // Every request with accepted readings has them in the store (a sample: a query per device costs).
+  const sample = [...t.stored.keys()].filter((_, i) => i % 25 === 0);
+  for (const device of sample) {
+    await eventually(async () => {
+      const res = await rt.get(`/api/v1/readings?device=${encodeURIComponent(device)}&limit=10000`);
+      const body = (await res.json()) as { readings: unknown[] };
+      return body.readings.length > 0 ? true : undefined;
+    }, 60_000, `readings of ${device}`);
+  }
+  await eventually(async () => {
+    const h = (await (await fetch(`${rt.url}/health`)).json()) as { journal?: { pending: number } };
+    return h.journal?.pending === 0 ? true : undefined;
+  }, 120_000, 'an empty journal');
+}
+
+test(`HTTP: ${N} generated and mutated requests, each answered and accounted for`, async () => {
+  const requests = fc.sample(httpRequest, { numRuns: N, seed: 9001 });
+  const t: Tally = { answered: 0, stored: new Map(), expectLetters: new Map() };
+  const statuses = new Map<number, number>();
+  await pool(requests, async (r, i) => {
+    const device = `fuzz-h-${i}`;
+    const body = r.gzip ? gzipSync(r.b.body) : r.b.body;
+    const headers: Record<string, string> = {};
+    if (r.b.ct) headers['content-type'] = r.b.ct;
+    if (r.gzip) headers['content-encoding'] = 'gzip';
+    // A third of the valid-looking requests name another device in the body: 403.
+    const payload = r.other && r.b.ct === 'application/json' && body[0] === 0x7b ? Buffer.from(JSON.stringify({ device: 'someone-else', t: 1 })) : body;
+    let res: Response;
+    for (;;) {
+      res = await fetch(`${rt.url}/ingest/${device}`, { method: 'POST', headers, body: new Uint8Array(payload) });
+      if (res.status !== 503) break;
+      await new Promise((w) => setTimeout(w, 200));
+    }
+    const text = await res.text();
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    assert.ok(res.status >= 200 && res.status < 500, `request ${i}: ${res.status} ${text.slice(0, 200)}`);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/, `request ${i}`);
+    const j = JSON.parse(text) as { accepted?: number; deadLettered?: number; error?: { code: string } };
+    t.answered++;
+    if (res.status === 202) {
+      if ((j.accepted ?? 0) > 0) t.stored.set(device, j.accepted!);
+      expectLetters(t, device, j.deadLettered ?? 0);
+    } else if (res.status === 422) expectLetters(t, device, j.deadLettered ?? 0);
+    else if (res.status === 400 || res.status === 403 || res.status === 415) {
+      // Refused before the body was read (content encoding) keeps nothing; otherwise one dead letter.
+      if (!(res.status === 415 && /Encoding/.test(j.error?.code ?? ''))) expectLetters(t, device, 1);
+    }
+  });
+  assert.equal(t.answered, N);
+  await accountedFor(t);
+  assert.ok(peakRss < 700, `peak RSS ${peakRss.toFixed(0)} MB`);
+  assert.equal(rt.proc.exitCode, null);
+  console.log(`HTTP fuzz: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}; peak RSS ${peakRss.toFixed(0)} MB`);
+});
+
+const coapRequest = fc.record({
+  format: fc.constantFrom(50, 60, 110, 112, 42, 0, 41, 40, 9999),
+  body: httpBody,
+  con: fc.boolean(),
+  method: fc.constantFrom('POST', 'PUT'),
+});
+
+function uint(n: number): Buffer {
+  return n < 256 ? Buffer.from([n]) : Buffer.from([n >> 8, n & 255]);
+}
+
+test(`CoAP: ${N} generated and mutated requests, each answered and accounted for`, async () => {
+  const requests = fc.sample(coapRequest, { numRuns: N, seed: 4242 });
+  const t: Tally = { answered: 0, stored: new Map(), expectLetters: new Map() };
+  const codes = new Map<string, number>();
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  const waiting = new Map<number, (p: ReturnType<typeof parse>) => void>();
+  sock.on('message', (m) => {
+    const p = parse(m);
+    if (p.code === '0.00') return; // an empty ACK: the answer follows separately
+    if (!p.ack && p.confirmable) sock.send(generate({ messageId: p.messageId, ack: true, code: '0.00' }), rt.coapPort, '127.0.0.1');
+    const key = p.token.length ? p.token.readUInt16BE(0) : -1;
+    waiting.get(key)?.(p);
+  });
+  try {
+    await pool(requests, async (r, i) => {
+      const device = `fuzz-c-${i}`;
+      // One datagram: bodies larger than that are cut (block-wise has its own test).
+      const payload = r.body.body.subarray(0, 1000);
+      const token = Buffer.alloc(2);
+      token.writeUInt16BE(i % 65536);
+      let answer: ReturnType<typeof parse> | undefined;
+      for (let attempt = 0; attempt < 20 && !answer; attempt++) {
+        const got = new Promise<ReturnType<typeof parse> | undefined>((resolve) => {
+          waiting.set(i % 65536, resolve);
+          setTimeout(() => resolve(undefined), 3000);
+        });
+        const options = [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from(device) }, { name: 'Content-Format', value: uint(r.format) }];
+        // A retry is a retransmission (same message ID), which the input stores once.
+        sock.send(generate({ code: r.method, messageId: i % 65536, token, confirmable: r.con, payload, options }), rt.coapPort, '127.0.0.1');
+        answer = await got;
+        if (answer?.code === '5.03') {
+          answer = undefined;
+          await new Promise((w) => setTimeout(w, 200));
+        }
+      }
+      waiting.delete(i % 65536);
+      assert.ok(answer, `request ${i} got no answer`);
+      codes.set(answer.code, (codes.get(answer.code) ?? 0) + 1);
+      assert.match(answer.code, /^[24]\./, `request ${i}: ${answer.code} ${answer.payload.toString().slice(0, 100)}`);
+      t.answered++;
+      if (answer.code === '2.04') {
+        const j = JSON.parse(answer.payload.toString()) as { accepted: number; deadLettered: number };
+        if (j.accepted > 0) t.stored.set(device, j.accepted);
+        expectLetters(t, device, j.deadLettered);
+      } else if (answer.code === '4.00' || answer.code === '4.03' || answer.code === '4.15') {
+        const many = /^(\d+) rejected;/.exec(answer.payload.toString());
+        expectLetters(t, device, many ? Number(many[1]) : 1);
+      }
+    });
+  } finally {
+    sock.close();
+  }
+  assert.equal(t.answered, N);
+  await accountedFor(t);
+  assert.ok(peakRss < 700, `peak RSS ${peakRss.toFixed(0)} MB`);
+  assert.equal(rt.proc.exitCode, null);
+  console.log(`CoAP fuzz: ${[...codes].map(([s, n]) => `${s}×${n}`).join(' ')}; peak RSS ${peakRss.toFixed(0)} MB`);
+});

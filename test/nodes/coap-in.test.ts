@@ -1,0 +1,214 @@
+/**
+ * upperstack-coap-in with libcoap's coap-client-notls (Debian libcoap3-bin) and a
+ * raw UDP socket: CON and NON posts, a 4 KB body block-wise, discovery, Observe
+ * receiving two pushed commands, a retransmitted CON stored once, and the 4.xx
+ * answers with what is wrong.
+ */
+import { after, afterEach, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import helper from 'node-red-node-test-helper';
+import { generate, parse } from 'coap-packet';
+import type { Reading } from '../../nodes/lib/reading';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const coapNode = require('../../nodes/coap-in/coap-in');
+const commandNode = require('../../nodes/command/command');
+
+const run = promisify(execFile);
+helper.init(require.resolve('node-red'));
+const scratch = mkdtempSync(join(tmpdir(), 'us-coap-node-'));
+
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+let port = 0;
+let stored: Reading[] = [];
+let failed: Array<Record<string, unknown>> = [];
+// A fresh input (and journal) per test: the helper nodes settle nothing, so a reused journal would replay.
+let loads = 0;
+
+async function load(extra: Record<string, unknown> = {}) {
+  port = await freeUdpPort();
+  stored = [];
+  failed = [];
+  await helper.load([coapNode, commandNode], [
+    { id: `c${++loads}`, type: 'upperstack-coap-in', port: String(port), bind: '127.0.0.1', maxBytes: 8192, ...extra, wires: [['ok'], ['bad']] },
+    { id: 'cmd', type: 'upperstack-command', topic: '', configVersion: 1, wires: [[]] },
+    { id: 'ok', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ]);
+  const onInput = (id: string, fn: (msg: Record<string, unknown>) => void) => (helper.getNode(id) as unknown as { on(e: 'input', f: (m: Record<string, unknown>) => void): void }).on('input', fn);
+  onInput('ok', (msg) => {
+    const p = msg.payload as Reading | Reading[];
+    for (const r of Array.isArray(p) ? p : [p]) stored.push(r);
+  });
+  onInput('bad', (msg) => failed.push(msg));
+  // The socket is bound once the status says so.
+  for (let i = 0; i < 100; i++) {
+    const res = await client(['-m', 'get', '-B', '1', `coap://127.0.0.1:${port}/.well-known/core`]).catch(() => ({ stdout: '' }));
+    if (res.stdout.includes('telemetry')) return;
+  }
+  throw new Error('coap in did not start listening');
+}
+
+function client(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run('coap-client-notls', args, { timeout: 20_000 });
+}
+
+async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+before(async () => {
+  helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-coap-data-')) } });
+  await helper.startServer();
+});
+after(async () => {
+  await helper.stopServer();
+});
+afterEach(async () => {
+  await helper.unload();
+});
+
+test('CON and NON posts, SenML, a 4 KB body block-wise, discovery', async () => {
+  await load();
+  const url = (d: string) => `coap://127.0.0.1:${port}/telemetry/${d}`;
+  const con = await client(['-m', 'post', '-t', '50', '-e', '{"ts":1767225600000,"t":21.5}', url('k1')]);
+  assert.match(con.stdout, /"accepted":1,"deadLettered":0/);
+  await client(['-m', 'put', '-N', '-t', '50', '-e', '{"ts":1767225601000,"t":22}', url('k1')]);
+  await client(['-m', 'post', '-t', '110', '-e', '[{"bn":"k1:","bt":1767225602,"n":"t","u":"Cel","v":23}]', url('k1')]);
+  const big = Array.from({ length: 60 }, (_, i) => ({ ts: 1767225700000 + i * 1000, temperature: 20 + i / 10, note: 'x'.repeat(20) }));
+  const file = join(scratch, 'big.json');
+  writeFileSync(file, JSON.stringify(big));
+  assert.ok(JSON.stringify(big).length >= 4096);
+  const blockwise = await client(['-m', 'post', '-t', '50', '-b', '64', '-f', file, url('k2')]);
+  assert.match(blockwise.stdout, /"accepted":60/);
+  await waitFor(() => (stored.filter((r) => r.device === 'k1').length >= 3 && stored.filter((r) => r.device === 'k2').length === 60 ? true : undefined), 'readings');
+  const k1 = stored.filter((r) => r.device === 'k1').sort((a, b) => a.ts - b.ts);
+  assert.deepEqual(k1.map((r) => [r.ts, r.fields.t]), [[1767225600000, 21.5], [1767225601000, 22], [1767225602000, 23]]);
+  assert.equal(k1[2].tags['t.unit'], 'Cel');
+  assert.deepEqual(stored.filter((r) => r.device === 'k2').map((r) => r.fields.temperature), big.map((b) => b.temperature));
+  const core = await client(['-m', 'get', `coap://127.0.0.1:${port}/.well-known/core`]);
+  assert.match(core.stdout, /<\/telemetry>;rt="upperstack.telemetry"/);
+  assert.match(core.stdout, /<\/commands>;rt="upperstack.commands";if="core.s";obs/);
+});
+
+test('4.00 with a diagnostic, 4.15, 4.03, 4.13 with Size1; bad requests are dead-lettered', async () => {
+  await load();
+  const url = `coap://127.0.0.1:${port}/telemetry/k3`;
+  const bad = await client(['-m', 'post', '-t', '50', '-e', '{"t":', url]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${bad.stdout}${bad.stderr}`, /4\.00/);
+  // libcoap prints the diagnostic payload of an error answer on stderr.
+  assert.match(`${bad.stdout}${bad.stderr}`, /DECODE_FAILED: JSON payload ends early at byte 5/);
+  const type = await client(['-m', 'post', '-t', '40', '-e', '<x>', url]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${type.stdout}${type.stderr}`, /4\.15/);
+  const other = await client(['-m', 'post', '-t', '50', '-e', '{"device":"k4","t":1}', url]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${other.stdout}${other.stderr}`, /4\.03/);
+  // A raw request announcing a Block1 transfer far past the limit: refused before anything is reassembled.
+  const sock = createSocket('udp4');
+  try {
+    const answer = new Promise<Buffer>((r) => sock.once('message', r));
+    const block1 = Buffer.from([((4000 << 4) | 8 | 2) >> 16, (((4000 << 4) | 8 | 2) >> 8) & 255, ((4000 << 4) | 8 | 2) & 255]);
+    sock.send(generate({ code: 'POST', messageId: 4242, token: Buffer.from([1, 2]), confirmable: true, payload: Buffer.alloc(64, 0x20), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('k3') }, { name: 'Block1', value: block1 }] }), port, '127.0.0.1');
+    const p = parse(await answer);
+    assert.equal(p.code, '4.13');
+    assert.equal(p.messageId, 4242);
+    const size1 = p.options.find((o) => o.name === 'Size1')!.value;
+    assert.equal(size1.readUIntBE(0, size1.length), 8192);
+  } finally {
+    sock.close();
+  }
+  await waitFor(() => (failed.length >= 3 ? true : undefined), 'dead letters');
+  assert.deepEqual(failed.map((m) => (m.error as { code: string }).code).sort(), ['DECODE_FAILED', 'DEVICE_MISMATCH', 'UNSUPPORTED_FORMAT']);
+  assert.ok(failed.every((m) => m.source === 'coap:/telemetry/k3'));
+  assert.equal(stored.length, 0);
+});
+
+test('a retransmitted CON (same message ID, same endpoint) is stored once and answered the same', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  try {
+    const answers: Buffer[] = [];
+    sock.on('message', (m) => answers.push(m));
+    // No timestamp: a second store would be a second reading at another time.
+    const req = generate({ code: 'POST', messageId: 777, token: Buffer.from([9]), confirmable: true, payload: Buffer.from('{"t":5}'), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('k5') }, { name: 'Content-Format', value: Buffer.from([50]) }] });
+    sock.send(req, port, '127.0.0.1');
+    sock.send(req, port, '127.0.0.1');
+    const done = () => answers.map((a) => parse(a)).filter((p) => p.code === '2.04');
+    await waitFor(() => (done().length >= 1 ? true : undefined), 'an answer');
+    await new Promise((r) => setTimeout(r, 300));
+    sock.send(req, port, '127.0.0.1');
+    await waitFor(() => (done().length >= 2 ? true : undefined), 'the answer to the retransmission');
+    const [first, again] = done();
+    assert.equal(first.code, '2.04');
+    assert.equal(again.code, '2.04');
+    assert.equal(again.messageId, 777);
+    assert.deepEqual(again.payload, first.payload);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(stored.filter((r) => r.device === 'k5').length, 1);
+  } finally {
+    sock.close();
+  }
+});
+
+test('Observe on /commands/{device} receives two commands pushed by the command node', async () => {
+  await load();
+  const observer = spawn('coap-client-notls', ['-m', 'get', '-s', '6', `coap://127.0.0.1:${port}/commands/k6`]);
+  let out = '';
+  observer.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => observer.once('exit', () => r()));
+  try {
+    // The observation is registered once the initial (empty) notification went out.
+    await new Promise((r) => setTimeout(r, 800));
+    helper.getNode('cmd')!.receive({ device: 'k6', payload: { valve: 'open' } });
+    await waitFor(() => (out.includes('"valve":"open"') ? true : undefined), 'the first command');
+    helper.getNode('cmd')!.receive({ device: 'k6', payload: { valve: 'closed' } });
+    await waitFor(() => (out.includes('"valve":"closed"') ? true : undefined), 'the second command');
+  } finally {
+    observer.kill('SIGTERM');
+    await exited;
+  }
+  const get = await client(['-m', 'get', `coap://127.0.0.1:${port}/commands/k6`]);
+  assert.match(get.stdout, /"valve":"closed"/);
+});
+
+test('a device login is required when configured; 4.01 answers stay within 3x the request', async () => {
+  process.env.UPPERSTACK_MQTT_USERNAME = 'dev';
+  process.env.UPPERSTACK_MQTT_PASSWORD = 'pw';
+  try {
+    await load();
+    const sock = createSocket('udp4');
+    try {
+      const answer = new Promise<Buffer>((r) => sock.once('message', r));
+      const req = generate({ code: 'POST', messageId: 1, confirmable: true, payload: Buffer.from('{}'), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('k7') }] });
+      sock.send(req, port, '127.0.0.1');
+      const a = await answer;
+      assert.equal(parse(a).code, '4.01');
+      assert.ok(a.length <= 3 * req.length, `${a.length} > 3 x ${req.length}`);
+    } finally {
+      sock.close();
+    }
+    const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":1}', `coap://127.0.0.1:${port}/telemetry/k7?u=dev&p=pw`]);
+    assert.match(ok.stdout, /"accepted":1/);
+  } finally {
+    delete process.env.UPPERSTACK_MQTT_USERNAME;
+    delete process.env.UPPERSTACK_MQTT_PASSWORD;
+  }
+});

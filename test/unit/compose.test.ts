@@ -1,0 +1,126 @@
+/**
+ * No container engine runs where the tests run, so this checks docker-compose.yml
+ * against what the app and the images read: every variable set for upperstack is
+ * one the app reads, the ports and the data volume are the ones the image uses,
+ * every service has a health check and its volumes are declared, the mounted
+ * files exist, and Grafana's provisioning points at the services as compose
+ * names and publishes them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+const root = join(__dirname, '..', '..', '..');
+interface Service {
+  build?: string;
+  image?: string;
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+}
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+const runtime = dockerfile.split(/^FROM /m)[2];
+
+/** Every UPPERSTACK_* variable the shipped code reads. */
+function variablesRead(): Set<string> {
+  const found = new Set<string>();
+  const scan = (p: string) => {
+    if (statSync(p).isDirectory()) return readdirSync(p).forEach((f) => scan(join(p, f)));
+    if (!/\.(ts|html)$/.test(p)) return;
+    for (const m of readFileSync(p, 'utf8').matchAll(/\bUPPERSTACK_[A-Z0-9_]+\b/g)) found.add(m[0]);
+  };
+  for (const p of ['settings.ts', 'nodes', 'scripts', 'flows']) scan(join(root, p));
+  return found;
+}
+
+/** "HOST:CONTAINER" or "IP:HOST:CONTAINER" → the container port. */
+const containerPort = (p: string) => Number(p.split(':').pop());
+/** The value before ${VAR:-default} substitution, or the default. */
+const resolved = (v: string) => /^\$\{[A-Z_]+:-([^}]*)\}$/.exec(v)?.[1] ?? v;
+
+test('every service has a health check and restarts; named volumes are declared', () => {
+  for (const [name, s] of Object.entries(compose.services)) {
+    assert.ok(s.healthcheck?.test?.length, `${name} has a health check`);
+    assert.ok((s as { restart?: string }).restart, `${name} restarts`);
+    for (const v of s.volumes ?? []) {
+      const source = v.split(':')[0];
+      if (source.startsWith('.')) assert.ok(existsSync(join(root, source)), `${name}: ${source} exists in the repository`);
+      else assert.ok(source in compose.volumes, `${name}: volume ${source} is declared`);
+    }
+    for (const dep of Object.keys(s.depends_on ?? {})) assert.ok(compose.services[dep].healthcheck, `${name} waits for ${dep}'s health`);
+  }
+});
+
+test('upperstack: every variable is one the app reads, and the ports, data volume and health check are the image\'s', () => {
+  const app = compose.services.upperstack;
+  assert.equal(app.build, '.');
+  const env = app.environment!;
+  const read = variablesRead();
+  const unknown = Object.keys(env).filter((k) => !read.has(k));
+  assert.deepEqual(unknown, [], 'variables no code reads (a typo?)');
+  // Bound off loopback, the embedded broker needs a device login.
+  assert.equal(env.UPPERSTACK_BIND, '0.0.0.0');
+  assert.ok(env.UPPERSTACK_MQTT_USERNAME && env.UPPERSTACK_MQTT_PASSWORD);
+  assert.match(env.UPPERSTACK_API_KEY, /:\?/, 'the API key must be set, not generated inside the container');
+  const http = Number(resolved(env.UPPERSTACK_HTTP_PORT));
+  const mqtt = Number(resolved(env.UPPERSTACK_MQTT_PORT));
+  const exposed = /^EXPOSE (.+)$/m.exec(runtime)![1].split(/\s+/).map(Number);
+  assert.deepEqual(app.ports!.map(containerPort).sort(), [http, mqtt].sort());
+  assert.deepEqual(exposed.sort(), [http, mqtt].sort(), 'the Dockerfile exposes the same ports');
+  const volume = /^VOLUME (\S+)$/m.exec(runtime)![1];
+  assert.equal(env.UPPERSTACK_DATA, volume);
+  assert.equal(/UPPERSTACK_DATA=(\S+)/.exec(runtime)![1], volume);
+  assert.ok(app.volumes!.some((v) => v.endsWith(`:${volume}`)), 'the data folder is a volume');
+  assert.match(app.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:${http}/health`));
+  for (const level of ['UPPERSTACK_LOG_FORMAT', 'UPPERSTACK_METRICS_AUTH']) assert.ok(read.has(level));
+  assert.match(resolved(env.UPPERSTACK_METRICS_AUTH), /^(key|none)$/);
+  assert.match(resolved(env.UPPERSTACK_LOG_FORMAT), /^(json|text)$/);
+});
+
+test('mosquitto and InfluxDB listen where their health checks and the provisioning look', () => {
+  const conf = readFileSync(join(root, 'compose', 'mosquitto.conf'), 'utf8');
+  const listener = Number(/^listener (\d+)/m.exec(conf)![1]);
+  const m = compose.services.mosquitto;
+  assert.deepEqual(m.ports!.map(containerPort), [listener]);
+  assert.ok(m.volumes!.some((v) => v.startsWith('./compose/mosquitto.conf:/mosquitto/config/mosquitto.conf')));
+  assert.ok(m.healthcheck!.test.includes(String(listener)));
+  const i = compose.services.influxdb;
+  assert.deepEqual(i.ports!.map(containerPort), [8086]);
+  assert.match(i.healthcheck!.test.join(' '), /:8086\/ping/);
+});
+
+test('grafana: the provisioning is mounted, its datasources name compose services on their ports, and the dashboards use them', () => {
+  const g = compose.services.grafana;
+  assert.ok(g.volumes!.includes('./grafana/provisioning:/etc/grafana/provisioning:ro'));
+  const dashMount = g.volumes!.find((v) => v.startsWith('./grafana/dashboards:'))!.split(':')[1];
+  const provider = parse(readFileSync(join(root, 'grafana', 'provisioning', 'dashboards', 'upperstack.yaml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
+  assert.equal(provider.providers[0].options.path, dashMount);
+  const ds = parse(readFileSync(join(root, 'grafana', 'provisioning', 'datasources', 'upperstack.yaml'), 'utf8')) as {
+    datasources: Array<{ uid: string; type: string; url: string; jsonData?: { dbName?: string }; secureJsonData?: Record<string, string> }>;
+  };
+  const influx = ds.datasources.find((d) => d.type === 'influxdb')!;
+  const influxEnv = compose.services.influxdb.environment!;
+  assert.equal(influx.url, `http://influxdb:${containerPort(compose.services.influxdb.ports![0])}`);
+  assert.equal(influx.jsonData!.dbName, influxEnv.INFLUXDB_DB);
+  const json = ds.datasources.find((d) => d.type === 'simpod-json-datasource')!;
+  const httpPort = Number(resolved(compose.services.upperstack.environment!.UPPERSTACK_HTTP_PORT));
+  assert.equal(json.url, `http://upperstack:${httpPort}/api/v1/grafana`);
+  assert.equal(json.secureJsonData!.httpHeaderValue1, 'Bearer $UPPERSTACK_API_KEY');
+  assert.ok(g.environment!.UPPERSTACK_API_KEY, 'Grafana gets the key its datasource sends');
+  assert.match(g.environment!.GF_INSTALL_PLUGINS, /simpod-json-datasource/);
+  const uids = new Set(ds.datasources.map((d) => d.uid));
+  const dir = join(root, 'grafana', 'dashboards');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length >= 2);
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    const dash = JSON.parse(text) as { uid: string; panels: unknown[] };
+    assert.ok(dash.uid && dash.panels.length, f);
+    for (const m of text.matchAll(/"uid": "([^"]+)"/g)) if (m[1] !== dash.uid) assert.ok(uids.has(m[1]), `${f} uses datasource ${m[1]}`);
+  }
+});

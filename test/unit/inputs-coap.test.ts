@@ -1,0 +1,108 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { generate } from 'coap-packet';
+import { boundAmplification, checkDatagram, coapContentType, coapOutcomeAnswer, ExchangeCache, wellKnownCore } from '../../nodes/lib/inputs/coap';
+import { Block1Assembler, block1Value, parseBlock1 } from '../../nodes/lib/inputs/block1';
+import { CommandBoard, commandBytes, commandDevice, commandTopic } from '../../nodes/lib/inputs/commands';
+import { DecodeError } from '../../nodes/lib/errors';
+
+describe('CoAP input pieces', () => {
+  test('Content-Formats name the codecs', () => {
+    assert.equal(coapContentType(50), 'application/json');
+    assert.equal(coapContentType(112), 'application/senml+cbor');
+    assert.equal(coapContentType('application/cbor'), 'application/cbor');
+    assert.equal(coapContentType(9999), 'unknown/9999');
+    assert.equal(coapContentType(undefined), undefined);
+  });
+
+  test('answers: 2.04 with counts, 4.00 with a diagnostic naming the problem', () => {
+    assert.deepEqual(JSON.parse(coapOutcomeAnswer({ readings: [{ device: 'd', ts: 1, fields: { a: 1 }, tags: {} }], failures: [] }).payload!.toString()), { accepted: 1, deadLettered: 0 });
+    const bad = coapOutcomeAnswer({ readings: [], failures: [{ error: new DecodeError('JSON payload ends early at byte 3', { format: 'json', offset: 3 }), payload: Buffer.from('{"a') }], refusal: 'malformed' });
+    assert.equal(bad.code, '4.00');
+    assert.equal(bad.payload!.toString(), 'DECODE_FAILED: JSON payload ends early at byte 3');
+    assert.equal(coapOutcomeAnswer({ readings: [], failures: bad.payload ? [{ error: new DecodeError('x', { format: 'x' }), payload: '' }] : [], refusal: 'unsupported' }).code, '4.15');
+  });
+
+  test('no answer is more than 3× its request', () => {
+    const long = { code: '4.00', payload: Buffer.from('é'.repeat(200)) };
+    const cut = boundAmplification(long, 20);
+    assert.ok(cut.payload!.length + 16 <= 60);
+    assert.doesNotThrow(() => new TextDecoder('utf-8', { fatal: true }).decode(cut.payload));
+    assert.equal(boundAmplification(long, 4).payload, undefined);
+    assert.equal(boundAmplification(long, 1000).payload!.length, 400);
+  });
+
+  test('a Block1 transfer that would pass the limit is refused with 4.13 and Size1 before reassembly', () => {
+    const block1 = (num: number, more: boolean, szx: number) => {
+      const v = (num << 4) | (more ? 8 : 0) | szx;
+      return Buffer.from(v < 256 ? [v] : v < 65536 ? [v >> 8, v & 255] : [v >> 16, (v >> 8) & 255, v & 255]);
+    };
+    const raw = (num: number) => generate({ code: 'POST', messageId: 7, confirmable: true, payload: Buffer.alloc(64), options: [{ name: 'Block1', value: block1(num, false, 2) }] });
+    assert.equal(checkDatagram(raw(10), 4096).reject, undefined);
+    const r = checkDatagram(raw(100000), 4096).reject!;
+    assert.equal(r.code, '4.13');
+    assert.equal(r.options!.Size1, 4096);
+    assert.equal(checkDatagram(generate({ code: 'POST', payload: Buffer.alloc(1100) }), 1024).reject!.code, '4.13');
+    assert.deepEqual(checkDatagram(Buffer.from([0xff, 0x00]), 1024), {});
+  });
+
+  test('a retransmission is dropped while pending and answered the same once done', () => {
+    const c = new ExchangeCache(3, 1000);
+    assert.equal(c.begin('a/1', 0), 'new');
+    assert.equal(c.begin('a/1', 10), 'pending');
+    c.finish('a/1', { code: '2.04' });
+    assert.deepEqual(c.begin('a/1', 20), { code: '2.04' });
+    assert.equal(c.begin('a/1', 2000), 'new');
+    for (const k of ['b', 'c', 'd', 'e']) c.begin(k, 2000);
+    assert.ok(c.size <= 3);
+  });
+
+  test('/.well-known/core lists the resources in CoRE Link Format', () => {
+    assert.match(wellKnownCore(), /^<\/telemetry>;rt="upperstack.telemetry";.*,<\/commands>;rt="upperstack.commands";if="core.s";obs/);
+  });
+});
+
+describe('commands', () => {
+  test('the board keeps the latest command per device and tells observers', () => {
+    const b = new CommandBoard();
+    const seen: string[] = [];
+    const stop = b.observe('d', (c) => seen.push(`${c.seq}:${c.payload.toString()}`));
+    b.set('d', { a: 1 });
+    b.set('d', 'two');
+    stop();
+    b.set('d', Buffer.from('3'));
+    assert.deepEqual(seen, ['1:{"a":1}', '2:two']);
+    assert.equal(b.get('d')?.contentType, 'application/octet-stream');
+    assert.throws(() => b.set('', 1), /needs a device/);
+    assert.throws(() => commandBytes('x'.repeat(70_000)), /larger than 65536/);
+  });
+
+  test('topics and devices', () => {
+    assert.equal(commandTopic('devices/{device}/commands', 'p1'), 'devices/p1/commands');
+    assert.throws(() => commandTopic('devices/{device}/commands', 'a/b'), /cannot be one MQTT topic level/);
+    assert.equal(commandDevice({ topic: 'devices/p2/commands' }, 'devices/{device}/commands'), 'p2');
+    assert.equal(commandDevice({ topic: 'other/p2' }, 'devices/{device}/commands'), undefined);
+    assert.equal(commandDevice({ device: 'x', topic: 'devices/p2/commands' }, 'devices/{device}/commands'), 'x');
+  });
+});
+
+describe('Block1 reassembly', () => {
+  test('in-order blocks make the payload; repeats are acknowledged; gaps, oversize and strays are refused', () => {
+    const a = new Block1Assembler(200);
+    const b16 = (n: number) => Buffer.alloc(16, n);
+    assert.deepEqual(a.add('k', { num: 0, more: true, szx: 0 }, b16(1)), { type: 'continue' });
+    assert.deepEqual(a.add('k', { num: 0, more: true, szx: 0 }, b16(1)), { type: 'continue' });
+    assert.deepEqual(a.add('k', { num: 1, more: true, szx: 0 }, b16(2)), { type: 'continue' });
+    assert.deepEqual(a.add('k', { num: 1, more: true, szx: 0 }, b16(2)), { type: 'continue' });
+    const done = a.add('k', { num: 2, more: false, szx: 0 }, Buffer.from([3]));
+    assert.equal(done.type, 'complete');
+    assert.deepEqual((done as { payload: Buffer }).payload, Buffer.concat([b16(1), b16(2), Buffer.from([3])]));
+    assert.equal(a.size, 0);
+    assert.equal((a.add('k', { num: 3, more: true, szx: 0 }, b16(0)) as { code: string }).code, '4.08');
+    a.add('g', { num: 0, more: true, szx: 0 }, b16(0));
+    assert.equal((a.add('g', { num: 2, more: true, szx: 0 }, b16(0)) as { code: string }).code, '4.08');
+    assert.equal((a.add('big', { num: 100, more: false, szx: 6 }, b16(0)) as { code: string }).code, '4.13');
+    assert.equal((a.add('short', { num: 0, more: true, szx: 1 }, b16(0)) as { code: string }).code, '4.00');
+    assert.deepEqual(parseBlock1(block1Value({ num: 4000, more: true, szx: 2 })), { num: 4000, more: true, szx: 2 });
+  });
+});
