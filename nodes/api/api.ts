@@ -7,6 +7,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { handleQuery, type QueryResponse } from '../lib/api/handlers';
+import { handleDeadLetters } from '../lib/api/deadletters';
 import { handleBacktest, MAX_BODY_BYTES } from '../lib/api/backtest';
 import { HTTP_CODES } from '../lib/api/http-errors';
 import { journalBacklog } from '../lib/journal/receipts';
@@ -39,7 +40,10 @@ function deployed(res: Response): ActiveApi | undefined {
 
 function reply(res: Response, work: Promise<QueryResponse>, log: (text: string) => void): void {
   work.then(
-    (r) => res.status(r.status).type(r.contentType).send(r.body),
+    (r) => {
+      if (r.headers) res.set(r.headers);
+      res.status(r.status).type(r.contentType).send(r.body);
+    },
     (err: unknown) => sendFailure(res, err, log),
   );
 }
@@ -49,14 +53,24 @@ export = function register(RED: NodeAPI): void {
   installJsonErrors(RED);
   readsOwnBody(BACKTEST_PATH);
 
+  function queryOf(req: Request): Record<string, string | undefined> {
+    const q: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
+    return q;
+  }
+
   function query(kind: 'readings' | 'aggregate') {
     return (req: Request, res: Response) => {
       const api = deployed(res);
       if (!api) return;
-      const q: Record<string, string | undefined> = {};
-      for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
-      reply(res, handleQuery(api.store.store, kind, q, req.headers.accept), log);
+      reply(res, handleQuery(api.store.store, kind, queryOf(req), req.headers.accept), log);
     };
+  }
+
+  function deadLetters(req: Request, res: Response): void {
+    const api = deployed(res);
+    if (!api) return;
+    reply(res, handleDeadLetters(api.store.store, queryOf(req), req.headers.accept), log);
   }
 
   function backtest(req: Request, res: Response): void {
@@ -118,6 +132,7 @@ export = function register(RED: NodeAPI): void {
       const auth = requireApiKey(RED);
       RED.httpNode.get('/api/v1/readings/aggregate', auth, query('aggregate'));
       RED.httpNode.get('/api/v1/readings', auth, query('readings'));
+      RED.httpNode.get('/api/v1/deadletters', auth, deadLetters);
       RED.httpNode.get('/health', (req, res) => void health(req, res));
       RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
       RED.httpNode.get('/metrics', metrics);

@@ -6,6 +6,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import { consume } from '../shared/receipts';
 import { toDeadLetter, topicLevel } from '../lib/deadletter';
+import { replayFacts } from '../lib/deadletter-replay';
 import { deadLettered } from '../lib/metrics';
 import { onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -25,12 +26,14 @@ export = function register(RED: NodeAPI): void {
     setStatus(node, 'idle', RED._('upperstack-deadletter.status.none'));
 
     onInput(node, (msg, send, done) => {
-      const letter = toDeadLetter({ ...msg, error: msg.error ?? (msg as { _error?: unknown })._error });
+      // Kept in the store with what a replay needs; published and passed on without the bytes.
+      const letter = { ...toDeadLetter({ ...msg, error: msg.error ?? (msg as { _error?: unknown })._error }), ...replayFacts(msg) };
+      const { body: _body, ...shown } = letter;
       const finish = (err?: Error) => {
         if (err) return done(err);
         const broker = findBroker(config.broker || undefined);
         const topic = `${config.topic || 'upperstack/deadletter'}/${topicLevel(letter.device)}`;
-        const published = broker ? broker.publish(topic, Buffer.from(JSON.stringify(letter)), 0) : Promise.resolve();
+        const published = broker ? broker.publish(topic, Buffer.from(JSON.stringify(shown)), 0) : Promise.resolve();
         published
           .catch((e: Error) => node.warn(RED._('upperstack-deadletter.errors.publish', { topic, message: e.message })))
           .finally(() => {
@@ -38,7 +41,7 @@ export = function register(RED: NodeAPI): void {
             count++;
             deadLettered.child(letter.code).inc();
             status('warning', RED._('upperstack-deadletter.status.count', { count, reason: letter.reason.slice(0, 40) }));
-            send({ ...msg, topic, payload: letter });
+            send({ ...msg, topic, payload: shown });
             done();
           });
       };

@@ -92,10 +92,16 @@ export = function register(RED: NodeAPI): void {
       sendFn([out, fileMessages(r.files, { topic: out.topic, report }, () => RED.util.generateId())]);
     }
 
-    async function run(period: Period, d: ReportDefinition, trigger: string): Promise<Produced> {
-      setStatus(node, 'connecting', RED._('upperstack-report.status.producing', { period: period.label }));
-      await storeNode!.ready;
-      return produceReport(d, period, { store: storeNode!.store, archive, now: Date.now(), keep, trigger });
+    // One run at a time: a message arriving during a scheduled run waits for it (both may write the same period).
+    let queue: Promise<unknown> = Promise.resolve();
+    function run(period: Period, d: ReportDefinition, trigger: string): Promise<Produced> {
+      const next = queue.then(async () => {
+        setStatus(node, 'connecting', RED._('upperstack-report.status.producing', { period: period.label }));
+        await storeNode!.ready;
+        return produceReport(d, period, { store: storeNode!.store, archive, now: Date.now(), keep, trigger });
+      });
+      queue = next.catch(() => undefined);
+      return next;
     }
 
     let schedule: ReportSchedule | undefined;

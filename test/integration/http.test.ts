@@ -170,8 +170,12 @@ describe('startup', () => {
     const rt = await startRuntime({ env: { UPPERSTACK_BIND: '0.0.0.0', UPPERSTACK_MQTT_USERNAME: '', UPPERSTACK_MQTT_PASSWORD: '' } });
     try {
       const out = rt.output();
-      const lines = out.split('\n').filter((l) => /\[warn\].*no device login/.test(l));
+      const lines = out.split('\n').filter((l) => /\[warn\] \[upperstack-broker.*no device login/.test(l));
       assert.equal(lines.length, 1, out);
+      // The HTTP and CoAP inputs of the pack refuse anonymous devices too, and each says so once.
+      for (const input of ['upperstack-http-in', 'upperstack-coap-in']) {
+        assert.equal(out.split('\n').filter((l) => l.includes(`[warn] [${input}`) && /no device login/.test(l)).length, 1, `${input}:\n${out}`);
+      }
       assert.match(lines[0], /0\.0\.0\.0.*refuses every client.*UPPERSTACK_MQTT_USERNAME/);
     } finally {
       await rt.stop();

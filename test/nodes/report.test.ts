@@ -6,7 +6,7 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -139,6 +139,13 @@ describe('report and invoice nodes', () => {
     assert.equal(csv.length, 4, 'globex\'s meter is not in acme\'s report');
     assert.deepEqual(files.map((f) => f.filename), m.attachments!.map((a) => a.filename));
     assert.ok(Buffer.isBuffer(files[0].payload));
+
+    // Two messages at once for the same period: both are answered, one copy is kept.
+    const rep = helper.getNode('rep') as unknown as { receive: (m: unknown) => void };
+    rep.receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
+    rep.receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
+    await until(() => one.length === 3, 'both runs');
+    assert.deepEqual(readdirSync(join(dataDir, 'reports')).filter((n) => !n.startsWith('.')), ['meters-daily-20261001T0000-20261101T0000']);
   });
 
   test('reports over HTTP: run with a definition, list, download; the key is required; errors name the setting', async () => {

@@ -263,7 +263,7 @@ describe('DuckDbStore dead letters, lifetime and failures', () => {
       const all = await s.deadLetters({ limit: 10 });
       assert.deepEqual(all.map((l) => [l.device, l.ts]), [['b', T0 + 2], ['a', T0 + 1], ['a', T0]]);
       assert.deepEqual(await s.deadLetters({ device: 'a', limit: 1 }), [
-        { ts: T0 + 1, device: 'a', source: 'coap:/t', code: 'INVALID_READING', reason: 'no fields', payload: 'AAEC' },
+        { id: 3, ts: T0 + 1, device: 'a', source: 'coap:/t', code: 'INVALID_READING', reason: 'no fields', payload: 'AAEC', replayable: true },
       ]);
     });
   });

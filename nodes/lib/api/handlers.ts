@@ -10,6 +10,8 @@ export interface QueryResponse {
   status: number;
   contentType: string;
   body: string;
+  /** Extra response headers (e.g. Next-Cursor, which CSV has no place for in its body). */
+  headers?: Record<string, string>;
 }
 
 /** CSV when the client lists text/csv anywhere in Accept; JSON otherwise. */

@@ -5,6 +5,7 @@
  * outside it. A folder is written under a temporary name and renamed into
  * place, so a listing never shows half a report.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ReportFile } from './render';
@@ -42,13 +43,13 @@ export class Archive {
     for (const f of files) if (!FILE.test(f.name) || f.name === 'meta.json') throw new Error(`bad file name ${JSON.stringify(f.name)}`);
     mkdirSync(this.root, { recursive: true });
     const full: ArchiveEntry = { ...entry, files: files.map((f) => ({ name: f.name, contentType: f.contentType, size: f.data.length })) };
-    const tmp = join(this.root, `.tmp-${entry.id}-${process.pid}-${Date.now()}`);
+    const tmp = join(this.root, `.tmp-${entry.id}-${randomBytes(6).toString('hex')}`);
     mkdirSync(tmp);
     for (const f of files) writeFileSync(join(tmp, f.name), f.data);
     writeFileSync(join(tmp, 'meta.json'), JSON.stringify(full, null, 2));
     const target = join(this.root, entry.id);
     if (existsSync(target)) {
-      const old = join(this.root, `.old-${entry.id}-${process.pid}-${Date.now()}`);
+      const old = join(this.root, `.old-${entry.id}-${randomBytes(6).toString('hex')}`);
       renameSync(target, old);
       renameSync(tmp, target);
       rmSync(old, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import type {
   AggregatePoint,
   AggregateQuery,
   DeadLetter,
+  DeadLetterQuery,
   DeviceQuery,
   DeviceSummary,
   ReadingsPage,
@@ -24,6 +25,7 @@ import type {
   StoreHealth,
   TimeSeriesStore,
 } from './types';
+import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
 
 export interface DuckDbStoreOptions {
   /** Database file, or ':memory:'. Its directory must already exist. */
@@ -34,6 +36,8 @@ export interface DuckDbStoreOptions {
    * without one a long-running store grows with the data it holds.
    */
   memoryLimitMb?: number;
+  /** Bytes of dead-letter bodies kept for replay (default 256 MiB); see duckdb-deadletters.ts. */
+  deadLetterBodyBudget?: number;
 }
 
 const SCHEMA = `
@@ -46,14 +50,6 @@ CREATE TABLE IF NOT EXISTS readings (
   value_text VARCHAR,
   tags JSON,
   PRIMARY KEY (device, ts, field)
-);
-CREATE TABLE IF NOT EXISTS deadletters (
-  ts TIMESTAMP NOT NULL,
-  device VARCHAR,
-  source VARCHAR,
-  code VARCHAR,
-  reason VARCHAR,
-  payload VARCHAR
 );
 CREATE TABLE IF NOT EXISTS upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 INSERT OR IGNORE INTO upperstack_meta VALUES ('schema_version', '1');`;
@@ -83,7 +79,6 @@ const MAX_TS = 8.64e15;
 const UNAVAILABLE = /IO Error|Could not set lock|Permission denied|No space left|read-only|Cannot open|not a valid DuckDB database|Catalog Error|Connection Error|Interrupt/i;
 const INVALIDATED = /FATAL Error|invalidated/i;
 const DUPLICATE_KEY = /constraint violation|Duplicate key/i;
-const LONE_SURROGATE = /\p{Cs}/gu;
 const HEALTH_PROBE = `INSERT OR IGNORE INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
 
 const NUMERIC_SQL: Record<string, string> = { mean: 'avg(value_double)', min: 'min(value_double)', max: 'max(value_double)', sum: 'sum(value_double)' };
@@ -330,26 +325,9 @@ export class DuckDbStore implements TimeSeriesStore {
 
   writeDeadLetters(letters: DeadLetter[]): Promise<void> {
     if (letters.length === 0) return Promise.resolve();
-    return this.enqueue('write dead letters', async (conn) => {
-      const ap = await conn.createAppender('deadletters');
-      try {
-        for (const l of letters) {
-          const ts = Number.isFinite(l.ts) && Math.abs(l.ts) <= MAX_TS ? Math.round(l.ts) : Date.now();
-          ap.appendTimestamp(tsValue(ts));
-          for (const v of [l.device, l.source, l.code, l.reason, l.payload]) {
-            if (v === undefined || v === null) ap.appendNull();
-            // DuckDB keeps UTF-8: a lone surrogate (valid in a JS string) would make the row invalid.
-            else ap.appendVarchar(String(v).replace(LONE_SURROGATE, '\uFFFD'));
-          }
-          ap.endRow();
-        }
-        ap.closeSync();
-      } catch (err) {
-        discard(ap);
-        throw err;
-      }
-    });
+    return this.enqueue('write dead letters', (conn) => insertDeadLetters(conn, letters, this.options.deadLetterBodyBudget));
   }
+
 
   async readings(q: ReadingsQuery): Promise<ReadingsPage> {
     if (!Number.isSafeInteger(q.limit) || q.limit < 1) {
@@ -426,23 +404,18 @@ export class DuckDbStore implements TimeSeriesStore {
     });
   }
 
-  deadLetters(opts: { device?: string; limit: number }): Promise<DeadLetter[]> {
-    return this.enqueue('query dead letters', async (conn) => {
-      const params: Params = { lim: opts.limit };
-      if (opts.device !== undefined) params.device = opts.device;
-      const sql = `SELECT epoch_ms(ts)::DOUBLE, device, source, code, reason, payload FROM deadletters
-        ${opts.device !== undefined ? 'WHERE device = $device' : ''} ORDER BY ts DESC, rowid DESC LIMIT $lim`;
-      const rows = (await conn.runAndReadAll(sql, params)).getRows();
-      return rows.map(([ts, device, source, code, reason, payload]) => ({
-        ts: ts as number,
-        device: (device ?? '') as string,
-        source: (source ?? '') as string,
-        code: (code ?? '') as string,
-        reason: (reason ?? '') as string,
-        payload: (payload ?? '') as string,
-      }));
-    });
+  deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]> {
+    return this.enqueue('query dead letters', (conn) => queryDeadLetters(conn, q));
   }
+
+  markDeadLettersReplayed(ids: number[], at: number): Promise<number[]> {
+    return this.enqueue('mark dead letters replayed', (conn) => markReplayed(conn, ids, at));
+  }
+
+  unmarkDeadLettersReplayed(letters: Array<{ id: number; body?: string }>): Promise<void> {
+    return this.enqueue('unmark dead letters', (conn) => unmarkReplayed(conn, letters));
+  }
+
 
   devices(q: DeviceQuery = {}): Promise<DeviceSummary[]> {
     const where: string[] = [];
@@ -519,6 +492,7 @@ export class DuckDbStore implements TimeSeriesStore {
       instance = await DuckDBInstance.create(this.path, limit ? { memory_limit: `${limit}MB` } : undefined);
       const conn = await instance.connect();
       await conn.run(SCHEMA);
+      await migrateDeadLetters(conn);
       this.instance = instance;
       this.conn = conn;
       return conn;

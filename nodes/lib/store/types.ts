@@ -40,6 +40,8 @@ export interface AggregatePoint {
 }
 
 export interface DeadLetter {
+  /** Assigned by the store when it keeps the letter; increases with each letter. */
+  id?: number;
   /** When it was recorded, epoch ms. */
   ts: number;
   device: string;
@@ -49,6 +51,42 @@ export interface DeadLetter {
   reason: string;
   /** The offending payload, possibly truncated, base64 when not UTF-8 text. */
   payload: string;
+  /**
+   * What a replay needs (all optional, and JSON-safe so a spool can hold them): the whole message as it
+   * arrived (base64), its content type, the format it was decoded as, the input's extra facts (e.g. a
+   * line-protocol precision), the node id of the input that journaled it and when it arrived.
+   */
+  body?: string;
+  contentType?: string;
+  format?: string;
+  meta?: Record<string, string>;
+  input?: string;
+  /** When the input received the message, epoch ms: a replay keeps it, so readings without a time keep theirs. */
+  receivedAt?: number;
+  /** Epoch ms when it was replayed; a replayed letter is never replayed again. */
+  replayedAt?: number;
+  /** Set by a store's query: it keeps the body, so the letter can be replayed. */
+  replayable?: boolean;
+}
+
+/** Dead letters to list or replay; every filter is optional. */
+export interface DeadLetterQuery {
+  device?: string;
+  /** Any of these codes. */
+  codes?: string[];
+  /** Epoch ms, inclusive. */
+  from?: number;
+  /** Epoch ms, exclusive. */
+  to?: number;
+  limit: number;
+  /** Continue after this letter (in the order asked for): the `ts` and `id` of the last one seen. */
+  after?: { ts: number; id: number };
+  /** By the time they were recorded, then id. 'asc': oldest first; 'desc' (default): newest first. */
+  order?: 'asc' | 'desc';
+  /** true: only replayed ones; false: only those not replayed yet. */
+  replayed?: boolean;
+  /** Include `body` (the bytes a replay needs); listings leave it out. */
+  withBody?: boolean;
 }
 
 export interface DeviceQuery {
@@ -117,7 +155,14 @@ export interface TimeSeriesStore extends Omit<ReadingSink, 'kind'> {
   writeDeadLetters(letters: DeadLetter[]): Promise<void>;
   readings(q: ReadingsQuery): Promise<ReadingsPage>;
   aggregate(q: AggregateQuery): Promise<AggregatePoint[]>;
-  deadLetters(opts: { device?: string; limit: number }): Promise<DeadLetter[]>;
+  deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]>;
+  /**
+   * Marks these letters replayed at `at` (dropping their bodies), unless they already are; resolves the ids
+   * this call marked, so two replays never take the same letter. `unmark` undoes it, bodies included, for a
+   * replay that could not be submitted.
+   */
+  markDeadLettersReplayed?(ids: number[], at: number): Promise<number[]>;
+  unmarkDeadLettersReplayed?(letters: Array<{ id: number; body?: string }>): Promise<void>;
   /** Devices with readings in the range (reports and invoices pick devices by name or tag). */
   devices?(q: DeviceQuery): Promise<DeviceSummary[]>;
   health(): Promise<StoreHealth>;

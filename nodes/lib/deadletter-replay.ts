@@ -1,0 +1,82 @@
+/**
+ * What a dead letter keeps so it can be replayed later (e.g. once a schema is
+ * fixed): the message as the pipeline last saw it, as bytes, with the facts
+ * an input needs to take it again (content type, format, the input's extra
+ * facts, which input journaled it, when it arrived).
+ *
+ * Raw bytes (a message decode could not read) are kept as they are; Readings
+ * (a reading validate or the store refused) as their JSON, which decodes back
+ * to the same Readings. Anything else is written with the bounded,
+ * non-recursive previewJson and kept only when it fits whole.
+ */
+import { DEFAULT_LIMITS } from './limits';
+import { previewJson } from './preview';
+import { isReading } from './reading';
+import type { DeadLetter } from './store/types';
+
+/** The largest message kept for replay: the default payload limit of the inputs. */
+export const MAX_REPLAY_BYTES = DEFAULT_LIMITS.maxBytes;
+
+export type ReplayFacts = Pick<DeadLetter, 'body' | 'contentType' | 'format' | 'meta' | 'input' | 'receivedAt'>;
+
+export interface FailedMessageFacts {
+  payload?: unknown;
+  contentType?: unknown;
+  format?: unknown;
+  meta?: unknown;
+  receivedAt?: unknown;
+  upperstack?: { receipts?: unknown };
+}
+
+function stringMap(v: unknown): Record<string, string> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const out: Record<string, string> = {};
+  let n = 0;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof x !== 'string' || ++n > 32) return undefined;
+    out[k] = x;
+  }
+  return out;
+}
+
+function inputOf(receipts: unknown): string | undefined {
+  if (!Array.isArray(receipts) || receipts.length === 0) return undefined;
+  const j = (receipts[0] as { j?: unknown } | null)?.j;
+  return typeof j === 'string' ? j : undefined;
+}
+
+function readingsJson(payload: unknown): string | undefined {
+  if (isReading(payload)) return JSON.stringify(payload);
+  if (Array.isArray(payload) && payload.length > 0 && payload.every(isReading)) return JSON.stringify(payload);
+  return undefined;
+}
+
+export function replayFacts(msg: FailedMessageFacts, max = MAX_REPLAY_BYTES): ReplayFacts {
+  const facts: ReplayFacts = {};
+  const input = inputOf(msg.upperstack?.receipts);
+  if (input) facts.input = input;
+  if (typeof msg.receivedAt === 'number' && Number.isFinite(msg.receivedAt)) facts.receivedAt = msg.receivedAt;
+  const meta = stringMap(msg.meta);
+  if (meta) facts.meta = meta;
+  const p = msg.payload;
+  let bytes: Buffer | undefined;
+  if (Buffer.isBuffer(p) || p instanceof Uint8Array) {
+    bytes = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+    if (typeof msg.contentType === 'string') facts.contentType = msg.contentType;
+    if (typeof msg.format === 'string') facts.format = msg.format;
+  } else if (typeof p === 'string') {
+    bytes = Buffer.from(p, 'utf8');
+    if (typeof msg.contentType === 'string') facts.contentType = msg.contentType;
+    if (typeof msg.format === 'string') facts.format = msg.format;
+  } else if (p !== undefined && p !== null) {
+    // Readings are flat (a few levels), so JSON.stringify is safe on them; anything else may be deep.
+    const json = readingsJson(p) ?? previewJson(p, max + 1);
+    if (json.length <= max && !json.endsWith('…')) {
+      bytes = Buffer.from(json, 'utf8');
+      facts.contentType = 'application/json';
+      facts.format = 'json';
+    }
+  }
+  if (bytes && bytes.length <= max) facts.body = bytes.toString('base64');
+  return facts;
+}

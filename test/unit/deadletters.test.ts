@@ -1,0 +1,257 @@
+/**
+ * Dead letters as data: the DuckDB table (version 2 and the migration from
+ * version 1), filters and paging, replay marks, the body budget, what the
+ * dead-letter node keeps for a replay, and the API's parameters and bodies.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import type { DeadLetter } from '../../nodes/lib/store/types';
+import { replayFacts } from '../../nodes/lib/deadletter-replay';
+import { decodeDeadLetterCursor, encodeDeadLetterCursor, handleDeadLetters, parseDeadLetterParams } from '../../nodes/lib/api/deadletters';
+import { BadParameterError } from '../../nodes/lib/errors';
+
+const T0 = Date.UTC(2026, 0, 1);
+let dir: string;
+let n = 0;
+const dbPath = () => join(dir, `d${n++}.duckdb`);
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'upperstack-deadletters-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function withStore(fn: (s: DuckDbStore) => Promise<void>, opts: { path?: string; budget?: number } = {}): Promise<void> {
+  const s = new DuckDbStore({ path: opts.path ?? dbPath(), deadLetterBodyBudget: opts.budget });
+  await s.open();
+  try {
+    await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+const letter = (i: number, extra: Partial<DeadLetter> = {}): DeadLetter => ({
+  ts: T0 + i * 1000,
+  device: i % 2 ? 'odd' : 'even',
+  source: `mqtt:devices/${i % 2 ? 'odd' : 'even'}/telemetry`,
+  code: i % 3 ? 'SCHEMA_VIOLATION' : 'DECODE_FAILED',
+  reason: `reason ${i}`,
+  payload: `{"i":${i}}`,
+  ...extra,
+});
+
+describe('deadletters table', () => {
+  test('filters by device, codes and time; pages by cursor both ways without gaps or repeats', async () => {
+    await withStore(async (s) => {
+      await s.writeDeadLetters(Array.from({ length: 12 }, (_, i) => letter(i)));
+      const odd = await s.deadLetters({ device: 'odd', limit: 100, order: 'asc' });
+      assert.deepEqual(odd.map((l) => l.reason), ['reason 1', 'reason 3', 'reason 5', 'reason 7', 'reason 9', 'reason 11']);
+      const decodeFailed = await s.deadLetters({ codes: ['DECODE_FAILED'], limit: 100, order: 'asc' });
+      assert.deepEqual(decodeFailed.map((l) => l.reason), ['reason 0', 'reason 3', 'reason 6', 'reason 9']);
+      const window = await s.deadLetters({ from: T0 + 2000, to: T0 + 5000, limit: 100, order: 'asc' });
+      assert.deepEqual(window.map((l) => l.reason), ['reason 2', 'reason 3', 'reason 4']);
+      for (const order of ['asc', 'desc'] as const) {
+        const seen: string[] = [];
+        let after: { ts: number; id: number } | undefined;
+        for (let page = 0; page < 10; page++) {
+          const got = await s.deadLetters({ limit: 5, order, after });
+          if (got.length === 0) break;
+          seen.push(...got.map((l) => l.reason));
+          const last = got[got.length - 1];
+          after = { ts: last.ts, id: last.id! };
+        }
+        const expected = Array.from({ length: 12 }, (_, i) => `reason ${i}`);
+        assert.deepEqual(seen, order === 'asc' ? expected : expected.reverse());
+      }
+    });
+  });
+
+  test('bodies: kept whole (base64), from a complete excerpt, not from a cut one; facts come back', async () => {
+    await withStore(async (s) => {
+      const bytes = Buffer.from([0x00, 0xff, 0x10, 0x80]);
+      await s.writeDeadLetters([
+        letter(0, { body: bytes.toString('base64'), contentType: 'application/cbor', format: 'cbor', meta: { precision: 'ns' }, input: 'in1', receivedAt: T0 - 5 }),
+        letter(1, { payload: '{"short":true}' }),
+        letter(2, { payload: 'x'.repeat(4095) + '…' }),
+        letter(3, { payload: 'y'.repeat(5000) }),
+      ]);
+      const got = await s.deadLetters({ limit: 10, order: 'asc', withBody: true });
+      assert.deepEqual(got[0], {
+        ...letter(0),
+        id: 1,
+        body: bytes.toString('base64'),
+        contentType: 'application/cbor',
+        format: 'cbor',
+        meta: { precision: 'ns' },
+        input: 'in1',
+        receivedAt: T0 - 5,
+        replayable: true,
+      });
+      assert.equal(Buffer.from(got[1].body!, 'base64').toString(), '{"short":true}');
+      assert.deepEqual([got[2].replayable, got[2].body, got[3].replayable], [false, undefined, false]);
+      // Listings leave the bytes out.
+      assert.equal((await s.deadLetters({ limit: 1, order: 'asc' }))[0].body, undefined);
+    });
+  });
+
+  test('a lone surrogate in any text is stored as U+FFFD instead of failing the insert', async () => {
+    await withStore(async (s) => {
+      await s.writeDeadLetters([letter(0, { device: 'bad\ud800name', reason: 'r\udfff' })]);
+      const [l] = await s.deadLetters({ limit: 1 });
+      assert.deepEqual([l.device, l.reason], ['bad\ufffdname', 'r\ufffd']);
+    });
+  });
+
+  test('the body budget: beyond it a letter keeps its excerpt only; replays free it again', async () => {
+    await withStore(
+      async (s) => {
+        const body = (c: number) => Buffer.alloc(400, c).toString('base64');
+        await s.writeDeadLetters([letter(0, { body: body(1) }), letter(1, { body: body(2) }), letter(2, { body: body(3) })]);
+        const got = await s.deadLetters({ limit: 10, order: 'asc' });
+        assert.deepEqual(got.map((l) => l.replayable), [true, true, false]);
+        assert.deepEqual(await s.markDeadLettersReplayed([1], T0), [1]);
+        await s.writeDeadLetters([letter(3, { body: body(4) })]);
+        assert.equal((await s.deadLetters({ limit: 1, order: 'desc' }))[0].replayable, true);
+      },
+      { budget: 1000 },
+    );
+  });
+
+  test('replay marks: each letter is taken once, even by concurrent calls; unmark restores the body', async () => {
+    await withStore(async (s) => {
+      await s.writeDeadLetters([letter(0, { body: 'AAE=' }), letter(1, { body: 'AgM=' }), letter(2, { body: 'BAU=' })]);
+      const [a, b] = await Promise.all([s.markDeadLettersReplayed([1, 2], T0 + 1), s.markDeadLettersReplayed([2, 3], T0 + 2)]);
+      assert.deepEqual([...a, ...b].sort(), [1, 2, 3]);
+      assert.equal(a.filter((id) => b.includes(id)).length, 0);
+      assert.deepEqual(await s.markDeadLettersReplayed([1, 2, 3], T0 + 3), []);
+      const replayed = await s.deadLetters({ replayed: true, limit: 10, order: 'asc', withBody: true });
+      assert.deepEqual(replayed.map((l) => [l.id, l.body, l.replayable]), [[1, undefined, false], [2, undefined, false], [3, undefined, false]]);
+      await s.unmarkDeadLettersReplayed([{ id: 2, body: 'AgM=' }]);
+      const waiting = await s.deadLetters({ replayed: false, limit: 10, withBody: true });
+      assert.deepEqual(waiting.map((l) => [l.id, l.body, l.replayedAt]), [[2, 'AgM=', undefined]]);
+    });
+  });
+
+  test('a version 1 table is migrated: ids in time order, complete excerpts become bodies, nothing lost', async () => {
+    const path = dbPath();
+    const inst = await DuckDBInstance.create(path);
+    const conn = await inst.connect();
+    await conn.run(`CREATE TABLE deadletters (ts TIMESTAMP NOT NULL, device VARCHAR, source VARCHAR, code VARCHAR, reason VARCHAR, payload VARCHAR);
+      CREATE TABLE upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+      INSERT INTO upperstack_meta VALUES ('schema_version', '1');
+      INSERT INTO deadletters VALUES
+        (TIMESTAMP '2026-01-01 00:00:02', 'b', 'mqtt:t/b', 'SCHEMA_VIOLATION', 'later', '{"v":"x"}'),
+        (TIMESTAMP '2026-01-01 00:00:01', 'a', 'mqtt:t/a', 'DECODE_FAILED', 'earlier', 'base64:AP8Q'),
+        (TIMESTAMP '2026-01-01 00:00:03', 'c', 'mqtt:t/c', 'DECODE_FAILED', 'cut', '${'z'.repeat(4096)}');`);
+    conn.closeSync();
+    inst.closeSync();
+    await withStore(
+      async (s) => {
+        const got = await s.deadLetters({ limit: 10, order: 'asc', withBody: true });
+        assert.deepEqual(
+          got.map((l) => [l.id, l.device, l.reason, l.body, l.replayable]),
+          [
+            [1, 'a', 'earlier', Buffer.from([0x00, 0xff, 0x10]).toString('base64'), true],
+            [2, 'b', 'later', Buffer.from('{"v":"x"}').toString('base64'), true],
+            [3, 'c', 'cut', undefined, false],
+          ],
+        );
+        // New letters continue the ids.
+        await s.writeDeadLetters([letter(9)]);
+        assert.equal((await s.deadLetters({ limit: 1, order: 'desc' }))[0].id, 4);
+      },
+      { path },
+    );
+    // Opening again leaves version 2 as it is.
+    await withStore(async (s) => assert.equal((await s.deadLetters({ limit: 10 })).length, 4), { path });
+  });
+});
+
+describe('replayFacts', () => {
+  const receipts = [{ j: 'mqtt-in-1', s: 7 }];
+
+  test('raw bytes are kept with their content type, format, meta, input and arrival time', () => {
+    const payload = Buffer.from([1, 2, 3]);
+    assert.deepEqual(replayFacts({ payload, contentType: 'application/cbor', format: 'cbor', meta: { precision: 's' }, receivedAt: 5, upperstack: { receipts } }), {
+      input: 'mqtt-in-1',
+      receivedAt: 5,
+      meta: { precision: 's' },
+      contentType: 'application/cbor',
+      format: 'cbor',
+      body: 'AQID',
+    });
+  });
+
+  test('Readings are kept as their JSON; too large or cut values are not kept', () => {
+    const r = { device: 'd', ts: 1, fields: { t: 'x' }, tags: {} };
+    const facts = replayFacts({ payload: [r, r] });
+    assert.deepEqual([facts.format, facts.contentType], ['json', 'application/json']);
+    assert.deepEqual(JSON.parse(Buffer.from(facts.body!, 'base64').toString()), [r, r]);
+    assert.equal(replayFacts({ payload: Buffer.alloc(11) }, 10).body, undefined);
+    // 10,000 levels deep: written without recursion, cut, so not kept (and no RangeError).
+    let deep: unknown = 1;
+    for (let i = 0; i < 10_000; i++) deep = { a: deep };
+    assert.equal(replayFacts({ payload: deep }, 1000).body, undefined);
+    assert.equal(replayFacts({ payload: { x: [1, 2] } }).body, Buffer.from('{"x":[1,2]}').toString('base64'));
+  });
+});
+
+describe('GET /api/v1/deadletters handler', () => {
+  test('parameters: codes, range, limit, order, replayed, cursor; each mistake names its parameter', () => {
+    assert.deepEqual(parseDeadLetterParams({ device: 'd', code: 'A_B,C', from: '1000', to: '2000', limit: '5', order: 'desc', replayed: 'false' }), {
+      limit: 5,
+      order: 'desc',
+      from: 1000,
+      to: 2000,
+      device: 'd',
+      codes: ['A_B', 'C'],
+      replayed: false,
+    });
+    const cursor = encodeDeadLetterCursor({ ts: T0, id: 42 });
+    assert.deepEqual(decodeDeadLetterCursor(cursor), { ts: T0, id: 42 });
+    for (const [q, parameter] of [
+      [{ code: 'lower' }, 'code'],
+      [{ limit: '0' }, 'limit'],
+      [{ limit: '1001' }, 'limit'],
+      [{ order: 'up' }, 'order'],
+      [{ replayed: 'yes' }, 'replayed'],
+      [{ cursor: 'nope' }, 'cursor'],
+      [{ from: '2026-13-01' }, 'from'],
+      [{ device: ' ' }, 'device'],
+    ] as const) {
+      assert.throws(() => parseDeadLetterParams(q), (e: unknown) => e instanceof BadParameterError && e.details.parameter === parameter, JSON.stringify(q));
+    }
+  });
+
+  test('JSON with next, CSV with the Next-Cursor header', async () => {
+    await withStore(async (s) => {
+      await s.writeDeadLetters([letter(0), letter(1, { reason: 'comma, "quoted"' }), letter(2)]);
+      const first = await handleDeadLetters(s, { limit: '2' }, undefined);
+      assert.equal(first.status, 200);
+      const body = JSON.parse(first.body) as { deadLetters: Array<Record<string, unknown>>; next: string };
+      assert.deepEqual(body.deadLetters[0], {
+        id: 1,
+        ts: '2026-01-01T00:00:00.000Z',
+        device: 'even',
+        source: 'mqtt:devices/even/telemetry',
+        code: 'DECODE_FAILED',
+        reason: 'reason 0',
+        payload: '{"i":0}',
+        replayable: true,
+        replayedAt: null,
+      });
+      assert.equal(first.headers?.['Next-Cursor'], body.next);
+      const csv = await handleDeadLetters(s, { cursor: body.next }, 'text/csv');
+      assert.equal(csv.headers, undefined);
+      assert.equal(csv.body, 'id,ts,device,source,code,reason,replayable,replayed_at,payload\r\n3,2026-01-01T00:00:02.000Z,even,mqtt:devices/even/telemetry,SCHEMA_VIOLATION,reason 2,true,,"{""i"":2}"\r\n');
+      const bad = await handleDeadLetters(s, { limit: 'x' }, undefined);
+      assert.equal(bad.status, 400);
+      assert.equal((JSON.parse(bad.body) as { error: { parameter: string } }).error.parameter, 'limit');
+    });
+  });
+});
