@@ -157,5 +157,14 @@ export = {
   },
   // UPPERSTACK_LOG_FORMAT=json: one JSON object per line (nodes/lib/log/json.ts).
   logging: loggingSettings(env.UPPERSTACK_LOG_FORMAT, env.UPPERSTACK_LOG_LEVEL),
-  upperstack: { dataDir, apiKey },
+  upperstack: {
+    dataDir,
+    apiKey,
+    // /health thresholds in seconds (nodes/lib/api/health.ts); unset keeps the defaults of 30, 300 and 60.
+    health: {
+      storeFailingSeconds: env.UPPERSTACK_HEALTH_STORE_SECONDS,
+      unsettledSeconds: env.UPPERSTACK_HEALTH_UNSETTLED_SECONDS,
+      backpressureSeconds: env.UPPERSTACK_HEALTH_BACKPRESSURE_SECONDS,
+    },
+  },
 };

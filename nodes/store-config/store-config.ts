@@ -56,7 +56,15 @@ export = function register(RED: NodeAPI): void {
         const h = await entry.sink.health();
         const s = entry.writer.stats();
         const backlog = s.queued + s.spooled;
-        return { ok: h.ok, detail: `${h.detail}; backlog ${backlog}${s.lastError ? `; last error: ${s.lastError}` : ''}` };
+        return {
+          ok: h.ok,
+          detail: `${h.detail}; backlog ${backlog}${s.lastError ? `; last error: ${s.lastError}` : ''}`,
+          // For /health's thresholds (nodes/lib/api/health.ts).
+          kind: 'store',
+          failingSince: s.failingSince,
+          lastError: s.lastError ?? (h.ok ? undefined : h.detail),
+          disk: { bytes: s.spoolBytes, budget: s.spoolBudget, full: s.overBudget },
+        };
       }),
     );
 

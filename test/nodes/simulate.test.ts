@@ -16,6 +16,7 @@ import helper from 'node-red-node-test-helper';
 import { decode } from '../../nodes/lib/codec';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { eventually } from '../helpers/runtime';
+import { nodeModulesFor as nodesFor, onFreePorts, readPack } from '../helpers/packs';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const pipeline = [
@@ -156,5 +157,35 @@ describe('upperstack-simulate', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('the simulator pack', () => {
+  before(async () => {
+    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-simpack-')) } });
+    await helper.startServer();
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  test('deployed next to the pipeline pack, its devices\' readings are stored and its anomalies leave output 2', async () => {
+    const sim = readPack('simulator');
+    const node = sim.find((n) => n.type === 'upperstack-simulate')!;
+    // Many anomalies, so one shows within the test.
+    Object.assign(node, { devices: 5, rate: '5/s', plugRate: '5/s', anomalies: 20000 });
+    sim.push({ id: 'truthOut', type: 'helper', z: node.z as string });
+    (node.wires as string[][])[1].push('truthOut');
+    const flows = [...onFreePorts(readPack('pipeline')), ...sim];
+    await helper.load(nodesFor(flows), flows);
+    const truth: Msg[] = [];
+    (helper.getNode('truthOut') as unknown as Listener).on('input', (m: Msg) => truth.push(m));
+    const cfg = helper.getNode('us_store_cfg') as unknown as StoreConfigNode;
+    await eventually(async () => ((await cfg.store.readings({ device: 'sim-5', limit: 10 })).readings.length >= 3 ? true : undefined), 30_000, 'readings of sim-5 stored');
+    await eventually(async () => (truth.length > 0 ? true : undefined), 30_000, 'an injected anomaly');
+    assert.match((truth[0].payload as { kind: string }).kind, /^(spike|shift|drift|stuck|dropout)$/);
   });
 });

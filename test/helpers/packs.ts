@@ -1,0 +1,45 @@
+/** Loads flow packs into node-red-node-test-helper: every Upperstack node of package.json plus the core nodes packs use. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+/** Core node files by the types they define. */
+const CORE: Record<string, string> = {
+  inject: '@node-red/nodes/core/common/20-inject.js',
+  debug: '@node-red/nodes/core/common/21-debug.js',
+  catch: '@node-red/nodes/core/common/25-catch.js',
+  status: '@node-red/nodes/core/common/25-status.js',
+  'link in': '@node-red/nodes/core/common/60-link.js',
+  'link out': '@node-red/nodes/core/common/60-link.js',
+  'link call': '@node-red/nodes/core/common/60-link.js',
+  comment: '@node-red/nodes/core/common/90-comment.js',
+  function: '@node-red/nodes/core/function/10-function.js',
+  change: '@node-red/nodes/core/function/15-change.js',
+  switch: '@node-red/nodes/core/function/10-switch.js',
+};
+
+export type FlowNode = Record<string, unknown> & { id: string; type: string };
+
+export function readPack(name: string): FlowNode[] {
+  return JSON.parse(readFileSync(join(ROOT, 'flows', `${name}.json`), 'utf8')) as FlowNode[];
+}
+
+/** The node modules a set of flows needs: every Upperstack node, and the core ones they use. */
+export function nodeModulesFor(flows: readonly FlowNode[]): unknown[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const own = Object.values(pkg['node-red'].nodes).map((p) => require(join(ROOT, p)) as unknown);
+  const core = [...new Set(flows.map((n) => CORE[n.type]).filter(Boolean))].map((p) => require(p) as unknown);
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return [...own, ...core];
+}
+
+/** Loopback and free ports for every listener a pack opens, so packs deploy side by side in tests. */
+export function onFreePorts(flows: FlowNode[]): FlowNode[] {
+  for (const n of flows) {
+    if (n.type === 'upperstack-broker') Object.assign(n, { port: '0', bind: '127.0.0.1' });
+    if (n.type === 'upperstack-coap-in') Object.assign(n, { port: '0', bind: '127.0.0.1' });
+  }
+  return flows;
+}
