@@ -428,6 +428,24 @@ export function defineScenarios(name: string, start: StartTarget, sopts: Scenari
     await until(() => gotA.length >= 6 || undefined, 'all six at the member that stayed');
   });
 
+  scenario('messages a member leaves unacknowledged when its session ends go to another member', {}, async () => {
+    const a = await client('redis-a');
+    const gotA = collect(a);
+    await a.subscribeAsync('$share/g/redis/t', { qos: 1 });
+    const { client: b } = await rawConnect(broker!.port, { clientId: 'redis-b' });
+    b.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/redis/t', qos: 1 }] });
+    await b.next((p) => p.cmd === 'suback');
+    const pub = await client('redis-pub');
+    for (let i = 0; i < 6; i++) await pub.publishAsync('redis/t', `m${i}`, { qos: 1 });
+    // b takes its share and never acknowledges it, then drops off (its session ends with the connection).
+    await until(() => b.received.some((p) => p.cmd === 'publish') || undefined, 'a message at b');
+    const atB = b.received.filter((p) => p.cmd === 'publish').map((p) => String(p.payload));
+    b.end();
+    await until(() => gotA.length >= 6 || undefined, 'all six at a, including what b left unacknowledged');
+    const payloads = gotA.map((g) => g.payload);
+    for (const m of atB) assert.ok(payloads.includes(m), `${m} went on to a`);
+  });
+
   scenario('unsubscribing from a shared subscription leaves the group', {}, async () => {
     const a = await client('unsub-a');
     const b = await client('unsub-b');

@@ -20,7 +20,8 @@
  */
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import type { AedesClient, AedesInstance, AedesPacket } from './aedes-types';
+import type { AedesClient, AedesInstance, AedesPacket, AedesSubscription } from './aedes-types';
+import { isShared, type SharedSubscriptions } from './shared';
 
 type WriteToStream = ((packet: AedesPacket, stream: Duplex, opts?: object) => boolean) & { cacheNumbers?: boolean };
 
@@ -79,6 +80,8 @@ export interface GateOptions {
   maxPending: number;
   /** Told about a dropped message or a disconnected client, for the log. */
   onProblem?: (client: AedesClient, err: Error) => void;
+  /** Takes SUBSCRIBE/UNSUBSCRIBE packets that name a shared subscription, and hears which messages were acknowledged. */
+  shared?: SharedSubscriptions;
 }
 
 interface Waiting {
@@ -94,7 +97,10 @@ export class ConnectionGate {
   private readonly waiting: Waiting[] = [];
   /** Message ids of QoS 1/2 PUBLISH received from the client and not yet acknowledged by the broker. */
   private readonly inbound = new Set<number>();
+  /** Broker counter of each QoS 1/2 message in flight to the client, by message id (for shared subscriptions). */
+  private readonly counters = new Map<number, number>();
   private flushing = false;
+  private wireOpts: object | undefined;
   /** Seen by the gate: proof the write hook is in place (checked once per broker). */
   sawConnack = false;
 
@@ -117,14 +123,13 @@ export class ConnectionGate {
     });
   }
 
-  /** Messages sent or waiting, for shared subscriptions to hand to another member when this client goes. */
-  undelivered(): AedesPacket[] {
-    return this.waiting.map((w) => w.packet);
-  }
-
   write(packet: AedesPacket, opts?: object): boolean {
     const client = this.client;
-    if (packet.cmd === 'connack') this.sawConnack = true;
+    if (packet.cmd === 'connack') {
+      this.sawConnack = true;
+      // The protocol version aedes encodes with, for the packets this layer writes itself.
+      this.wireOpts = opts;
+    }
     if (!client || client.version !== 5) return this.send(packet, opts);
     switch (packet.cmd) {
       case 'publish':
@@ -175,7 +180,10 @@ export class ConnectionGate {
       this.drop(client, packet, `a message on ${packet.topic} is larger than the client's Maximum Packet Size (${max} bytes)`);
       return undefined;
     }
-    if (out.qos > 0 && out.messageId !== undefined) this.outbound.add(out.messageId);
+    if (out.qos > 0 && out.messageId !== undefined) {
+      this.outbound.add(out.messageId);
+      if (out.brokerCounter !== undefined) this.counters.set(out.messageId, out.brokerCounter);
+    }
     return this.send(out, opts);
   }
 
@@ -186,6 +194,7 @@ export class ConnectionGate {
 
   /** A message that will never go out counts as delivered: its queue entry goes ([MQTT-3.1.2-25]). */
   private forget(client: AedesClient, packet: AedesPacket): void {
+    if (packet.qos > 0 && packet.brokerCounter !== undefined) this.opts.shared?.acked(client, packet.brokerCounter);
     if (packet.qos > 0 && !client.clean && packet.messageId !== undefined) {
       this.aedes.persistence.outgoingClearMessageId(client, packet).catch(() => undefined);
     }
@@ -194,7 +203,24 @@ export class ConnectionGate {
   /** False to keep the packet from aedes. */
   private inboundPacket(packet: AedesPacket & Record<string, unknown>): boolean {
     const client = this.client;
-    if (!client || client.version !== 5) return true;
+    if (!client) return true;
+    const shared = this.opts.shared;
+    if (shared && (packet.cmd === 'subscribe' || packet.cmd === 'unsubscribe')) {
+      const names = packet.cmd === 'subscribe' ? (packet.subscriptions as AedesSubscription[]).map((s) => s.topic) : (packet.unsubscriptions as string[]);
+      if (names.some(isShared)) {
+        const write = (p: Record<string, unknown>) => void this.send(p as unknown as AedesPacket, this.wireOpts);
+        const go = () => {
+          if (client.closed) return;
+          if (packet.cmd === 'subscribe') shared.subscribe(client, packet as unknown as Parameters<SharedSubscriptions['subscribe']>[1], write);
+          else shared.unsubscribe(client, packet as unknown as Parameters<SharedSubscriptions['unsubscribe']>[1], write);
+        };
+        // A client may send SUBSCRIBE before the broker has finished connecting it; aedes queues those, and so do we.
+        if (client.connected) go();
+        else (client as unknown as { once(e: 'connected', fn: () => void): void }).once('connected', go);
+        return false;
+      }
+    }
+    if (client.version !== 5) return true;
     switch (packet.cmd) {
       case 'publish': {
         const max = this.opts.receiveMaximum;
@@ -221,6 +247,11 @@ export class ConnectionGate {
 
   private release(client: AedesClient, messageId: number | undefined): void {
     if (messageId === undefined || !this.outbound.delete(messageId)) return;
+    const counter = this.counters.get(messageId);
+    if (counter !== undefined) {
+      this.counters.delete(messageId);
+      this.opts.shared?.acked(client, counter);
+    }
     if (this.flushing) return;
     this.flushing = true;
     try {

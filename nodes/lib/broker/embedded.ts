@@ -21,6 +21,7 @@ import type { AedesClient, AedesInstance } from './aedes-types';
 import { BrokerPersistence, type PersistenceStats } from './persistence';
 import { ConnectionGate, gateSawConnack, installWriteHook } from './connection';
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
+import { SharedSubscriptions } from './shared';
 
 export interface BrokerOptions {
   port: number;
@@ -67,6 +68,7 @@ export class EmbeddedMqttBroker {
   private aedes: AedesInstance | undefined;
   private persistence: BrokerPersistence | undefined;
   private sessions: SessionHooks | undefined;
+  private shared: SharedSubscriptions | undefined;
   private servers: Array<NetServer | HttpServer> = [];
   private sockets = new Set<Socket>();
   private isListening = false;
@@ -119,6 +121,7 @@ export class EmbeddedMqttBroker {
     this.aedes = aedes;
     (aedes as unknown as { on(e: 'error', fn: (err: Error) => void): void }).on('error', onError);
     this.sessions = installSessionFixes(aedes, persistence, onError);
+    this.shared = new SharedSubscriptions(aedes, persistence, onError);
     const anonymousAllowed = isLoopback(this.opts.bind);
     const { username, password } = this.opts;
     aedes.authenticate = (_client, user, pass, cb) => {
@@ -229,6 +232,7 @@ export class EmbeddedMqttBroker {
       receiveMaximum: s.receiveMaximum,
       maxPending: s.maxQueued > 0 ? s.maxQueued : 65535,
       onProblem: (client: AedesClient, err: Error) => this.events.onClientError?.(client.id, err),
+      shared: this.shared,
     });
     const client = aedes.handle(conn, req);
     gate.attach(client);

@@ -68,7 +68,9 @@ type Op =
   | ['will', string, StoredPacket]
   | ['delwill', string]
   | ['exp', string, number | null]
-  | ['drop', string];
+  | ['drop', string]
+  | ['ssub', string, StoredSub]
+  | ['sunsub', string, string];
 
 export interface PersistenceOptions {
   /** Where the state file lives; without it nothing survives a restart. */
@@ -120,6 +122,8 @@ export class BrokerPersistence {
   private incoming = new Map<string, Map<number, StoredPacket>>();
   private wills = new Map<string, StoredPacket>();
   private expiries = new Map<string, number>();
+  /** Shared subscriptions of persistent sessions (aedes knows nothing of them), by client and `$share/...` filter. */
+  private shared = new Map<string, Map<string, StoredSub>>();
   private trie = new QlobberSub(QLOBBER);
   private broker: BrokerRef | undefined;
   private log: StateLog<Op> | undefined;
@@ -191,7 +195,7 @@ export class BrokerPersistence {
   }
 
   async cleanSubscriptions(client: ClientRef): Promise<ClientRef> {
-    if (this.subscriptions.has(client.id)) {
+    if (this.subscriptions.has(client.id) || this.shared.has(client.id)) {
       const op: Op = ['clean', client.id];
       this.apply(op);
       await this.write(op);
@@ -203,6 +207,23 @@ export class BrokerPersistence {
     const ids: string[] = [];
     for (const [id, subs] of this.subscriptions) if (subs.has(topic)) ids.push(id);
     return Readable.from(ids);
+  }
+
+  async addSharedSubscription(clientId: string, sub: StoredSub): Promise<void> {
+    const op: Op = ['ssub', clientId, sub];
+    this.apply(op);
+    await this.write(op);
+  }
+
+  async removeSharedSubscription(clientId: string, topic: string): Promise<void> {
+    if (!this.shared.get(clientId)?.has(topic)) return;
+    const op: Op = ['sunsub', clientId, topic];
+    this.apply(op);
+    await this.write(op);
+  }
+
+  sharedSubscriptions(clientId: string): StoredSub[] {
+    return [...(this.shared.get(clientId)?.values() ?? [])];
   }
 
   // ---- outgoing (queued and in flight towards a session) ----
@@ -335,7 +356,7 @@ export class BrokerPersistence {
   stats(): PersistenceStats {
     let queued = 0;
     for (const q of this.outgoing.values()) queued += q.length;
-    return { sessions: this.subscriptions.size, queued, retained: this.retained.size, dropped: this.dropped, bytes: this.log?.size() ?? 0 };
+    return { sessions: new Set([...this.subscriptions.keys(), ...this.shared.keys()]).size, queued, retained: this.retained.size, dropped: this.dropped, bytes: this.log?.size() ?? 0 };
   }
 
   async destroy(): Promise<void> {
@@ -381,6 +402,7 @@ export class BrokerPersistence {
         break;
       }
       case 'clean': {
+        this.shared.delete(op[1]);
         const stored = this.subscriptions.get(op[1]);
         if (!stored) break;
         for (const [topic, s] of stored) if (s.qos > 0) this.trie.remove(topic, { clientId: op[1], topic });
@@ -443,6 +465,18 @@ export class BrokerPersistence {
         if (op[2] === null) this.expiries.delete(op[1]);
         else this.expiries.set(op[1], op[2]);
         break;
+      case 'ssub': {
+        let m = this.shared.get(op[1]);
+        if (!m) this.shared.set(op[1], (m = new Map()));
+        m.set(op[2].topic, op[2]);
+        break;
+      }
+      case 'sunsub': {
+        const m = this.shared.get(op[1]);
+        m?.delete(op[2]);
+        if (m && m.size === 0) this.shared.delete(op[1]);
+        break;
+      }
       case 'drop':
         this.apply(['clean', op[1]]);
         this.outgoing.delete(op[1]);
@@ -470,5 +504,6 @@ export class BrokerPersistence {
     for (const [id, m] of this.incoming) for (const p of m.values()) yield ['in', id, plain(p, true)];
     for (const [id, w] of this.wills) yield ['will', id, plain(w)];
     for (const [id, at] of this.expiries) yield ['exp', id, at];
+    for (const [id, m] of this.shared) for (const sub of m.values()) yield ['ssub', id, sub];
   }
 }

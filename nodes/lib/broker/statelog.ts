@@ -15,7 +15,6 @@ import type { Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': '
 import { ConfigError } from '../errors';
 
 // cbor-x ships CommonJS too; its types are only declared for ESM.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Encoder } = require('cbor-x') as { Encoder: typeof EncoderType };
 
 const HEADER = 8; // u32 length, u32 crc32
