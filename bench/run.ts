@@ -26,7 +26,9 @@
  * BENCH_RUNTIME_NODE_OPTIONS (NODE_OPTIONS for the Upperstack runtime only),
  * BENCH_ANOMALY=0 (leave out the anomaly engine's table, bench/anomaly.ts, and the
  * informational pipeline row with the anomaly node enabled), BENCH_ALERTS=0 (leave out
- * the alert rule engine's table, bench/alerts.ts; BENCH_ONLY=alerts runs only that).
+ * the alert rule engine's table, bench/alerts.ts; BENCH_ONLY=alerts runs only that),
+ * BENCH_HOSTILE=0 (leave out the hostile-mix row, bench/hostile.ts; BENCH_ONLY=hostile runs
+ * only that; BENCH_HOSTILE_MESSAGES, default 10000).
  *
  * The flow pack's anomaly node (store → anomaly) is not part of the ingestion
  * pipeline the targets are about, so the main rows deploy the pack with it
@@ -46,6 +48,7 @@ import { ProcWatch, percentile, procSample, readingJson, sleep, type PublisherCo
 import { stockFlow } from './stock-flow';
 import { anomalyTable, benchAnomaly, type AnomalyBenchRow } from './anomaly';
 import { alertsTable, benchAlerts, type AlertsBenchRow } from './alerts';
+import { benchHostile, hostileTable, type HostileBenchRow } from './hostile';
 import { benchInputs, inputsTable, type InputsBenchRow } from './inputs';
 
 const env = process.env;
@@ -63,13 +66,15 @@ const POLL_MS = 25;
 const ROOT = join(__dirname, '..', '..');
 
 // BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.
-const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly', 'alerts', 'inputs'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock', 'upperstack-anomaly'] };
+const GROUPS: Record<string, string[]> = { part: ['pipeline', 'anomaly', 'alerts', 'inputs', 'hostile'], broker: ['embedded', 'mosquitto'], shape: ['single', 'batch'], consumer: ['upperstack', 'raw', 'stock', 'upperstack-anomaly'] };
 // BENCH_ANOMALY=0 leaves out the anomaly engine's table (BENCH_ONLY=anomaly runs only that) and the
 // pipeline row with the anomaly node enabled.
 const ANOMALY = env.BENCH_ANOMALY !== '0' && want('anomaly');
 const ANOMALY_ROW = env.BENCH_ANOMALY !== '0';
 // BENCH_ALERTS=0 leaves out the alert rule engine's table (BENCH_ONLY=alerts runs only it).
 const ALERTS = env.BENCH_ALERTS !== '0' && want('alerts');
+// BENCH_HOSTILE=0 leaves out the hostile-mix row (BENCH_ONLY=hostile runs only it).
+const HOSTILE = env.BENCH_HOSTILE !== '0' && want('hostile');
 function want(value: string): boolean {
   if (ONLY.size === 0) return true;
   const g = Object.values(GROUPS).find((gr) => gr.includes(value));
@@ -851,6 +856,17 @@ async function main(): Promise<void> {
       inputs = `inputs benchmark failed: ${(err as Error).message}`;
     }
   }
+  let hostile = '';
+  let hostileRow: HostileBenchRow | undefined;
+  if (HOSTILE) {
+    log('hostile mix: 10,000 MQTT messages, half of them hostile, then time until healthy again');
+    try {
+      hostileRow = await benchHostile();
+      hostile = hostileTable(hostileRow);
+    } catch (err) {
+      hostile = `hostile-mix benchmark failed: ${(err as Error).message}`;
+    }
+  }
   const sums = summaries();
   const v = verdicts(sums);
   const pipeline = !want('pipeline')
@@ -873,6 +889,7 @@ async function main(): Promise<void> {
     ...pipeline,
     ...(anomaly ? ['', 'Anomaly engine (bench/anomaly.ts): 100,000 points through AnomalyEngine.process() over 20 warmed-up series; heap per series with full windows', '', anomaly, ''] : []),
     ...(inputs ? ['', 'HTTP and CoAP inputs (bench/inputs.ts): JSON readings into the default pack (anomaly node disabled) and a stock Node-RED http in → json → http response + join → DuckDB writer flow; readings/s counted in the store, latency request → answer', '', inputs, ''] : []),
+    ...(hostile ? ['', 'Hostile mix (bench/hostile.ts): the default flow pack takes 10,000 QoS 1 messages (test/helpers/hostile-mix.ts), half ordinary, half hostile; peak RSS of the runtime while it works through them, and seconds from the last PUBACK until a new device is queryable, /health is 200 and the journals are settled', '', hostile, ''] : []),
     ...(alerts ? ['', 'Alert rule engine (bench/alerts.ts): 400,000 readings (5 fields each) through RuleEngine.process() in messages of 100, 100 rules of every kind over 10,000 devices, one timer tick per 10,000 readings; heap per (rule, device) pair (target: 200,000 readings/s per core)', '', alerts, ''] : []),
     `total ${Math.round((Date.now() - started) / 1000)} s`,
     '',
@@ -880,7 +897,7 @@ async function main(): Promise<void> {
   process.stdout.write(out);
   if (env.BENCH_JSON) {
     const summary = sums.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })) }));
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
   }
 }
 

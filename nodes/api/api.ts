@@ -8,14 +8,17 @@ import type { Node, NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { handleQuery, type QueryResponse } from '../lib/api/handlers';
 import { handleDeadLetters } from '../lib/api/deadletters';
+import { handleReplay } from '../lib/api/replay';
+import { replayTargetFor } from '../shared/replay';
 import { handleBacktest, MAX_BODY_BYTES } from '../lib/api/backtest';
 import { HTTP_CODES } from '../lib/api/http-errors';
-import { journalBacklog } from '../lib/journal/receipts';
+import { healthJson } from '../lib/api/health-json';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
-import { checkHealth, upperstackSettings } from '../shared/runtime';
-import { apiKeyInForce, installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
+import { upperstackSettings } from '../shared/runtime';
+import { healthReport, watchHealth } from '../shared/health';
+import { apiKeyInForce, installJsonErrors, JSON_CONTENT_TYPE, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
 import { handleMetrics, metricsAccess } from '../lib/metrics';
 import * as grafana from '../lib/grafana/datasource';
 import type { StoreConfigNode } from '../store-config/options';
@@ -27,6 +30,7 @@ interface ActiveApi {
 }
 
 const BACKTEST_PATH = '/api/v1/anomaly/backtest';
+const REPLAY_PATH = '/api/v1/deadletters/replay';
 
 let active: ActiveApi | undefined;
 // Keyed by app: tests (and embedders) may hand a fresh Express app to a cached module.
@@ -34,7 +38,11 @@ const routesAdded = new WeakSet<object>();
 
 /** The deployed API; otherwise answers 503 itself. */
 function deployed(res: Response): ActiveApi | undefined {
-  if (!active) return void sendError(res, 503, HTTP_CODES.notDeployed, 'no upperstack-api node is deployed');
+  if (!active) {
+    // Also the moment of a deploy, while the flow restarts.
+    res.setHeader('Retry-After', '1');
+    return void sendError(res, 503, HTTP_CODES.notDeployed, 'no upperstack-api node is deployed');
+  }
   return active;
 }
 
@@ -52,6 +60,7 @@ export = function register(RED: NodeAPI): void {
   const log = (text: string) => RED.log.error(text);
   installJsonErrors(RED);
   readsOwnBody(BACKTEST_PATH);
+  readsOwnBody(REPLAY_PATH);
 
   function queryOf(req: Request): Record<string, string | undefined> {
     const q: Record<string, string | undefined> = {};
@@ -73,23 +82,26 @@ export = function register(RED: NodeAPI): void {
     reply(res, handleDeadLetters(api.store.store, queryOf(req), req.headers.accept), log);
   }
 
+  function replay(req: Request, res: Response): void {
+    const api = deployed(res);
+    if (!api) return;
+    reply(res, handleReplay(api.store.store, queryOf(req), (req as { body?: unknown }).body, (l, input) => replayTargetFor(RED, l, input)), log);
+  }
+
   function backtest(req: Request, res: Response): void {
     const api = deployed(res);
     if (!api) return;
     reply(res, handleBacktest(api.store.store, (req as { body?: unknown }).body), log);
   }
 
-  async function health(_req: Request, res: Response): Promise<void> {
-    const components = await checkHealth();
-    const backlog = journalBacklog();
-    const failing = Object.entries(components).filter(([, c]) => !c.ok).map(([name]) => name);
-    const body = {
-      status: failing.length ? 'failing' : 'ok',
-      failing,
-      components,
-      journal: { pending: backlog.pending, bytes: backlog.bytes },
-    };
-    res.status(failing.length ? 503 : 200).type('application/json').send(JSON.stringify(body));
+  function health(_req: Request, res: Response): void {
+    healthReport(RED).then(
+      (report) => {
+        res.setHeader('Cache-Control', 'no-store');
+        res.status(report.status === 'ok' ? 200 : 503).type(JSON_CONTENT_TYPE).send(JSON.stringify(healthJson(report)));
+      },
+      (err: unknown) => sendFailure(res, err, log),
+    );
   }
 
   /** GET /metrics: Prometheus text; who may scrape is the metrics setting (see lib/metrics/http.ts). */
@@ -133,7 +145,8 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/api/v1/readings/aggregate', auth, query('aggregate'));
       RED.httpNode.get('/api/v1/readings', auth, query('readings'));
       RED.httpNode.get('/api/v1/deadletters', auth, deadLetters);
-      RED.httpNode.get('/health', (req, res) => void health(req, res));
+      RED.httpNode.post(REPLAY_PATH, auth, jsonBody(MAX_BODY_BYTES, { optional: true }), replay);
+      RED.httpNode.get('/health', health);
       RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
       RED.httpNode.get('/metrics', metrics);
       const G = '/api/v1/grafana';
@@ -147,10 +160,12 @@ export = function register(RED: NodeAPI): void {
     }
     active = { node, store };
     const releaseKey = useApiKey(node, key);
+    const stopWatch = watchHealth(RED, node);
     if (key) setStatus(node, 'connected', RED._('upperstack-api.status.serving'));
     else setStatus(node, 'failed', RED._('upperstack-api.errors.noKey'));
     onClose(node, () => {
       releaseKey();
+      stopWatch();
       if (active?.node === node) active = undefined;
     });
   }

@@ -8,7 +8,7 @@ import { previewJson } from '../lib/preview';
 import { onInput, type Done, type Send, type UpperstackMessage } from '../shared/input';
 import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
-import { fail } from '../shared/receipts';
+import { consume, fail } from '../shared/receipts';
 import { decodeBatch } from './batch';
 import { decoded, invalid } from '../lib/metrics';
 import { migrate, registerNode } from '../shared/config';
@@ -95,6 +95,9 @@ export = function register(RED: NodeAPI): void {
       if (copies.length) decoded.inc(Array.isArray(copies[0].payload) ? copies[0].payload.length : 1);
       invalidTally.inc(failures.length);
       status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
+      // A payload with no readings at all (e.g. "[]") has nothing to store and nothing wrong with it:
+      // its journal entry is done here, or it would be replayed at every start.
+      if (!copies.length && !failures.length) consume(msg);
       routeResult(node as unknown as { wires?: string[][] }, msg, send, done, copies[0] ?? null, failures);
     });
   }

@@ -6,6 +6,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
+import type { ComponentSample } from '../lib/api/health';
 
 /** What an in-process subscriber needs of an embedded broker. */
 export interface EmbeddedBroker {
@@ -29,10 +30,12 @@ export interface InProcessPacket {
   contentType?: string;
 }
 
-export interface HealthCheck {
-  ok: boolean;
-  detail: string;
-}
+/**
+ * A component's state for /health: ok and a detail, and optionally what the
+ * thresholds of nodes/lib/api/health.ts need (kind 'store', failing since,
+ * last error, disk use against a budget).
+ */
+export type HealthCheck = ComponentSample;
 
 const brokers = new Map<string, EmbeddedBroker>();
 const brokerWaiters = new Map<string, Array<(b: EmbeddedBroker) => void>>();

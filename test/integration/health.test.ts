@@ -1,0 +1,94 @@
+/**
+ * /health on the real runtime with a short threshold from the environment: a
+ * flow that drops what its MQTT input receives leaves a journal entry
+ * unsettled, and /health says so (503, the input's journal, its age); once the
+ * default flow is deployed again the entry is replayed and stored, /health is
+ * 200, and the log has one line for each change.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const pipeline = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
+
+interface HealthBody {
+  status: string;
+  failing: string[];
+  problems: Array<{ component: string; code: string; message: string }>;
+  journals: Array<{ name: string; pending: number; oldestUnsettledMs: number | null }>;
+  disk: { journals: Array<{ bytes: number; budget: number }>; spools: Array<{ bytes: number; budget: number }> };
+}
+
+describe('/health on the running pipeline', () => {
+  let rt: Runtime;
+  const telemetry = pipeline.find((n) => n.type === 'upperstack-mqtt-in' && n.name === 'device telemetry')!;
+  const component = `journal:${String(telemetry.name)}`;
+
+  before(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'us-health-e2e-'));
+    // The pack with the telemetry input wired to nothing: what it receives is never settled.
+    const dropping = pipeline.map((n) => (n.id === telemetry.id ? { ...n, wires: [[], []] } : n));
+    writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(dropping));
+    rt = await startRuntime({ dataDir, env: { UPPERSTACK_HEALTH_UNSETTLED_SECONDS: '1' } });
+  });
+  after(async () => {
+    await rt?.stop();
+  });
+
+  const health = async () => {
+    const res = await fetch(`${rt.url}/health`);
+    return { status: res.status, body: (await res.json()) as HealthBody };
+  };
+
+  test('an unsettled entry turns /health to 503 after the threshold; deploying a flow that stores it turns it back', async () => {
+    const first = await health();
+    assert.equal(first.status, 200);
+    assert.ok(first.body.disk.journals.length >= 1 && first.body.disk.journals.every((j) => j.budget > 0), JSON.stringify(first.body.disk));
+    assert.ok(first.body.disk.spools.length >= 1 && first.body.disk.spools.every((s) => s.budget > 0), JSON.stringify(first.body.disk));
+
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'health-device' });
+    await client.publishAsync('devices/h1/telemetry', '{"t":21.5,"ts":1767225600000}', { qos: 1 });
+    await client.endAsync();
+
+    const stuck = await eventually(async () => {
+      const h = await health();
+      return h.status === 503 ? h.body : undefined;
+    }, 20_000, '/health 503');
+    assert.deepEqual(stuck.failing, [component]);
+    assert.equal(stuck.problems[0].code, 'UNSETTLED');
+    const j = stuck.journals.find((x) => x.name === component)!;
+    assert.equal(j.pending, 1);
+    assert.ok(j.oldestUnsettledMs! >= 1000);
+
+    // Deploy the pack as shipped (Node-RED's admin API, logged in as the editor does).
+    const login = await fetch(`${rt.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: 'admin', password: 'test-admin-password' }),
+    });
+    const { access_token: token } = (await login.json()) as { access_token: string };
+    const deploy = await fetch(`${rt.url}/flows`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify(pipeline),
+    });
+    assert.equal(deploy.status, 204, await deploy.text());
+
+    await eventually(async () => ((await health()).status === 200 ? true : undefined), 20_000, '/health 200 again');
+    const stored = await eventually(async () => {
+      const res = await rt.get('/api/v1/readings?device=h1');
+      const body = (await res.json()) as { readings: Array<{ fields: { t: number } }> };
+      return body.readings.length ? body.readings : undefined;
+    }, 20_000, 'the replayed reading');
+    assert.equal(stored[0].fields.t, 21.5);
+
+    const out = rt.output();
+    assert.equal(out.split('\n').filter((l) => l.includes(`[warn] health: ${component} is failing (UNSETTLED)`)).length, 1, out);
+    assert.equal(out.split('\n').filter((l) => l.includes(`[info] health: ${component} is healthy again (UNSETTLED`)).length, 1, out);
+  });
+});
