@@ -12,6 +12,8 @@ import { formatLogLine, loggingSettings } from './nodes/lib/log/json';
 import { loginThrottle } from './nodes/lib/security/login';
 import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 import { usersFromFile } from './nodes/alert/users';
+import { clusterOptionsFromEnv } from './nodes/lib/cluster/config';
+import { clusterPack, type FlowNode } from './nodes/lib/cluster/pack';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -82,7 +84,17 @@ try {
 if (!linked) symlinkSync(root, link, 'dir');
 
 const flowFile = join(dataDir, 'flows.json');
-if (!existsSync(flowFile)) copyFileSync(join(root, 'flows', 'pipeline.json'), flowFile);
+// UPPERSTACK_CLUSTER_BROKER makes this instance a cluster member (docs/scaling.md): the pack it starts with
+// takes its share of the external broker's telemetry and stores it in the shared server.
+const cluster = clusterOptionsFromEnv(env);
+if (!existsSync(flowFile)) {
+  if (cluster) {
+    const pack = JSON.parse(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowNode[];
+    writeFileSync(flowFile, JSON.stringify(clusterPack(pack, cluster), null, 2));
+  } else {
+    copyFileSync(join(root, 'flows', 'pipeline.json'), flowFile);
+  }
+}
 
 /**
  * Node-RED warns "Encrypted credentials not found" at every start while the
