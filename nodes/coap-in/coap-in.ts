@@ -104,6 +104,9 @@ export = function register(RED: NodeAPI): void {
           const error: Record<string, unknown> = { ...describeError(f.error) };
           if (f.index !== undefined) error.index = f.index;
           const msg: UpperstackMessage = { _msgid: newId(), topic: rec.source.slice('coap:'.length), source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
+          // How it came, so a dead letter of it can be replayed through this input.
+          if (rec.contentType) msg.contentType = rec.contentType;
+          if (rec.meta) msg.meta = rec.meta;
           const d = f.device ?? rec.device;
           if (d !== undefined) msg.device = d;
           failed.push(msg);

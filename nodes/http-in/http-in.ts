@@ -204,6 +204,9 @@ export = function register(RED: NodeAPI): void {
           if (f.index !== undefined) error.index = f.index;
           if (f.line !== undefined) error.line = f.line;
           const msg: UpperstackMessage = { _msgid: newId(), topic: path, source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
+          // How it came, so a dead letter of it can be replayed through this input.
+          if (rec.contentType) msg.contentType = rec.contentType;
+          if (rec.meta) msg.meta = rec.meta;
           const d = f.device ?? rec.device;
           if (d !== undefined) msg.device = d;
           failed.push(msg);

@@ -85,6 +85,10 @@ export interface DeadLetterQuery {
   order?: 'asc' | 'desc';
   /** true: only replayed ones; false: only those not replayed yet. */
   replayed?: boolean;
+  /** true: only those that keep their message (a replay can take them); false: only those that do not. */
+  replayable?: boolean;
+  /** Only these ids. */
+  ids?: number[];
   /** Include `body` (the bytes a replay needs); listings leave it out. */
   withBody?: boolean;
 }
