@@ -6,7 +6,9 @@
  * with SIGKILL mid-stream and started again on its data folder (a crashed pod
  * coming back): every reading the broker accepted is stored in the shared
  * server exactly once (a count per device, not a sum over duplicates), and any
- * member's query API answers for devices another member ingested.
+ * member's query API answers for devices another member ingested. The 64
+ * analytics partitions are owned by the three members, and the killed
+ * member's move to the other two.
  *
  * UPPERSTACK_CLUSTER_TEST_READINGS sets the number of readings (default 30,000;
  * the figures in docs/scaling.md come from larger runs).
@@ -86,12 +88,25 @@ async function storedPerDevice(): Promise<Map<string, number>> {
 
 test('1,000 devices through three members, one killed with SIGKILL mid-stream: every reading stored once', async () => {
   const clients = await Promise.all([0, 1, 2, 3].map((i) => mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`, { clientId: `sim-${i}`, protocolVersion: 5 })));
+  // The analytics partitions' owners, as the broker holds them (retained claims).
+  const claims = new Map<number, string>();
+  const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`, { protocolVersion: 5 });
+  watcher.on('message', (topic, payload) => {
+    const p = Number(topic.split('/').pop());
+    if (payload.length === 0) claims.delete(p);
+    else claims.set(p, (JSON.parse(payload.toString()) as { member: string }).member);
+  });
+  await watcher.subscribeAsync('upperstack/cluster/e2e/claims/+', { qos: 1 });
+  const owners = () => new Set(claims.values());
   try {
+    await eventually(async () => (claims.size === 64 && owners().size === 3 ? true : undefined), 60_000, 'the 64 partitions owned by the three members');
     const killAt = Math.floor(PER_DEVICE * 0.4);
     await publish(clients, 0, killAt);
     // Mid-stream: member 2 has readings journaled and acknowledged but not all stored yet.
     await members[1].rt.kill9();
     await publish(clients, killAt, PER_DEVICE);
+    // Its partitions move to the two others (the broker sends its will at once; at the latest the lease ends).
+    await eventually(async () => (claims.size === 64 && !owners().has('m2') ? true : undefined), 60_000, 'the killed member’s partitions taken over');
     // The other two keep storing meanwhile.
     const before = await eventually(async () => {
       const m = await storedPerDevice();
@@ -117,6 +132,7 @@ test('1,000 devices through three members, one killed with SIGKILL mid-stream: e
     assert.equal(Number(sum.series![0].values[0][1]), wantSum);
   } finally {
     await Promise.all(clients.map((c) => c.endAsync()));
+    await watcher.endAsync();
   }
 });
 

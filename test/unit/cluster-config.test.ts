@@ -38,5 +38,11 @@ test('the member pack: shared subscription on the external broker, persistent MQ
   assert.deepEqual(sinks.map((s) => [s.id, s.kind]), [['main', 'duckdb'], ['shared', 'victoriametrics']]);
   // The pack it came from is untouched, and everything else is still there.
   assert.equal(pack.find((n) => n.type === 'upperstack-mqtt-in')!.source, 'embedded');
-  assert.equal(out.length, pack.length + 1);
+  // Store → partition → anomaly and alerts.
+  const store = out.find((n) => n.type === 'upperstack-store')!;
+  const part = out.find((n) => n.type === 'upperstack-partition')!;
+  assert.deepEqual((store.wires as string[][])[0], [part.id]);
+  assert.deepEqual([...(part.wires as string[][])[0]].sort(), ['us_alert', 'us_anomaly']);
+  assert.deepEqual([part.broker, part.group, part.member, part.partitions, part.leaseSeconds], ['mqtt://b:1883', 'g1', 'node-a', 64, 15]);
+  assert.equal(out.length, pack.length + 2);
 });

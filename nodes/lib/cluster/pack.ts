@@ -16,6 +16,9 @@ export interface FlowNode {
 }
 
 export const CLUSTER_CONNECTION_ID = 'us_cluster_broker';
+export const PARTITION_NODE_ID = 'us_cluster_partition';
+/** Nodes that keep per-device state: in a cluster they get a device's readings from its partition's owner only. */
+const ANALYTICS = new Set(['upperstack-anomaly', 'upperstack-alert']);
 export const SHARED_SINK_ID = 'shared';
 
 export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowNode[] {
@@ -34,6 +37,36 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
     }
     return { ...n };
   });
+  // Store → partition → anomaly/alerts: per-device state lives on the member owning the device's partition.
+  const types = new Map(out.map((n) => [n.id, n.type]));
+  let partition: FlowNode | undefined;
+  for (const n of out) {
+    if (n.type !== 'upperstack-store' || !Array.isArray(n.wires)) continue;
+    const wires = n.wires as string[][];
+    const first = wires[0] ?? [];
+    const analytics = first.filter((id) => ANALYTICS.has(types.get(id) ?? ''));
+    if (analytics.length === 0) continue;
+    partition ??= {
+      id: PARTITION_NODE_ID,
+      type: 'upperstack-partition',
+      z: n.z,
+      name: 'partition by device',
+      broker: o.broker,
+      group: o.group,
+      member: o.member,
+      partitions: o.partitions,
+      leaseSeconds: Math.round(o.leaseMs / 1000),
+      prefix: 'upperstack/p',
+      configVersion: 1,
+      x: typeof n.x === 'number' ? n.x + 120 : 0,
+      y: typeof n.y === 'number' ? n.y + 60 : 0,
+      wires: [[]],
+    };
+    const pw = (partition.wires as string[][])[0];
+    for (const id of analytics) if (!pw.includes(id)) pw.push(id);
+    n.wires = [[...first.filter((id) => !analytics.includes(id)), PARTITION_NODE_ID], ...wires.slice(1)];
+  }
+  if (partition) out.push(partition);
   out.push({
     id: CLUSTER_CONNECTION_ID,
     type: 'upperstack-mqtt-connection',
