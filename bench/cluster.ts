@@ -17,13 +17,18 @@
  * A measurement, not a test.
  */
 import { mkdtempSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { startVictoria, type TsdbServer } from '../test/helpers/influxd';
 import { ProcWatch, procSample, sleep } from './common';
+import { InfluxSink } from '../nodes/lib/influx/sink';
+import { FieldTypeRegistry } from '../nodes/lib/influx/field-types';
+import { DEFAULT_MAPPING } from '../nodes/lib/influx/line';
+import { startInfluxd } from '../test/helpers/influxd';
+import type { Reading } from '../nodes/lib/reading';
 
 const env = process.env;
 const READINGS = Number(env.BENCH_CLUSTER_READINGS) || 60_000;
@@ -118,7 +123,31 @@ async function phase(mosq: Mosquitto, vm: TsdbServer, members: number, devices: 
   }
 }
 
+/** The shared sink alone: readings/s one writer gets into the server in 5,000-reading writes (the sink's default batch). */
+async function sinkRate(server: 'influxdb' | 'victoriametrics'): Promise<{ server: string; perSec: number; cpuS: number }> {
+  const ts = server === 'influxdb' ? await startInfluxd() : await startVictoria();
+  try {
+    const sink = new InfluxSink({ server, url: ts.url, api: server === 'influxdb' ? 'v1' : 'v2', database: server === 'influxdb' ? 'upperstack' : '', precision: 'ms', mapping: DEFAULT_MAPPING, types: new FieldTypeRegistry(), gzipAbove: 65536, timeoutMs: 30_000, create: true, retentionMs: 0 });
+    await sink.open();
+    const n = 200_000;
+    const batch: Reading[] = [];
+    const c0 = process.cpuUsage();
+    const t0 = Date.now();
+    for (let i = 0; i < n; i++) {
+      batch.push({ device: `d${i % 1000}`, ts: T0 + Math.floor(i / 1000) * 1000, fields: { temp: 20 + (i % 13), hum: 40 + (i % 20) }, tags: {} });
+      if (batch.length === 5000) await sink.write(batch.splice(0));
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    await sink.close();
+    return { server, perSec: n / seconds, cpuS: (c.user + c.system) / 1e6 };
+  } finally {
+    await ts.destroy();
+  }
+}
+
 async function main(): Promise<void> {
+  const sinks = env.BENCH_CLUSTER_SINKS === '0' ? [] : [await sinkRate('victoriametrics'), await sinkRate('influxdb')];
   const mosq = await startMosquitto({ maxQueuedMessages: 10_000_000 });
   const vm = await startVictoria();
   const rows: Phase[] = [];
@@ -131,11 +160,17 @@ async function main(): Promise<void> {
     await mosq.stop();
   }
   const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-  console.log(`\ncluster: ${READINGS} QoS 1 JSON readings per phase (2 fields), mosquitto + victoria-metrics + members + publisher on one ${require('node:os').cpus().length}-core machine\n`);
+  console.log(`\ncluster: ${READINGS} QoS 1 JSON readings per phase (2 fields), mosquitto + victoria-metrics + members + publisher on one ${cpus().length}-core machine\n`);
   console.log('| members | devices | readings/s (end to end) | member CPU s (each) | readings per member CPU-second | peak RSS MiB (each) | load avg |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
     console.log(`| ${r.members} | ${f(r.devices)} | ${f(r.perSec)} | ${r.cpuPerMember.map((c) => f(c, 1)).join(', ')} | ${f(r.perCpuSecond)} | ${r.rssMiB.map((m) => f(m)).join(', ')} | ${f(r.load, 1)} |`);
+  }
+  if (sinks.length) {
+    console.log('\nshared sink alone: 200,000 readings (2 fields each) in 5,000-reading writes from one writer\n');
+    console.log('| server | readings/s | values/s | writer CPU s |');
+    console.log('| --- | --- | --- | --- |');
+    for (const r of sinks) console.log(`| ${r.server} | ${f(r.perSec)} | ${f(r.perSec * 2)} | ${f(r.cpuS, 1)} |`);
   }
 }
 
