@@ -13,7 +13,7 @@
  */
 import { ForbiddenError } from '../errors';
 import type { AggregatePoint, AggregateQuery, DeadLetter, DeadLetterQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery, StoreHealth, TimeSeriesStore } from '../store/types';
-import { maskAggregate, maskFields, type FieldMasks } from './masking';
+import { maskAggregate, maskFields, type FieldMasks, type Mask } from './masking';
 
 export interface ReadScope {
   /** May the key read this device's data? */
@@ -34,6 +34,14 @@ export class ScopedStore implements TimeSeriesStore {
   constructor(private readonly inner: TimeSeriesStore, private readonly scope: ReadScope) {
     this.kind = inner.kind;
     if (inner.devices) this.devices = (q: DeviceQuery) => this.listDevices(q);
+    if (inner.aggregateWithTier) {
+      const withTier = inner.aggregateWithTier.bind(inner);
+      this.aggregateWithTier = async (q) => {
+        const mask = this.aggregateMask(q);
+        const r = await withTier(q);
+        return { points: ScopedStore.maskPoints(r.points, q, mask), tier: r.tier };
+      };
+    }
   }
 
   devices?: (q: DeviceQuery) => Promise<DeviceSummary[]>;
@@ -55,16 +63,27 @@ export class ScopedStore implements TimeSeriesStore {
     return { ...page, readings: page.readings.map((r) => ({ ...r, fields: maskFields(r.fields, masks) })) };
   }
 
-  async aggregate(q: AggregateQuery): Promise<AggregatePoint[]> {
+  /** The field's mask after the checks (403 for a device it may not see, or for a field it may not aggregate). */
+  private aggregateMask(q: AggregateQuery): Mask | undefined {
     if (!this.scope.sees(q.device)) this.refuse(q.device);
     const mask = this.masking()?.get(q.field);
     if (mask?.kind === 'hide' || mask?.kind === 'mask') {
       throw new ForbiddenError(`field "${q.field.slice(0, 128)}" is sensitive: its values need the read:sensitive scope`, { field: q.field.slice(0, 128) });
     }
-    const points = await this.inner.aggregate(q);
+    return mask;
+  }
+
+  private static maskPoints(points: AggregatePoint[], q: AggregateQuery, mask: Mask | undefined): AggregatePoint[] {
     // count says how many, not what: it stays as it is.
     return mask && q.fn !== 'count' ? points.map((p) => ({ ts: p.ts, value: maskAggregate(p.value, mask) })) : points;
   }
+
+  async aggregate(q: AggregateQuery): Promise<AggregatePoint[]> {
+    const mask = this.aggregateMask(q);
+    return ScopedStore.maskPoints(await this.inner.aggregate(q), q, mask);
+  }
+
+  aggregateWithTier?: (q: AggregateQuery) => Promise<{ points: AggregatePoint[]; tier: string }>;
 
   async deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]> {
     if (q.device !== undefined && !this.scope.sees(q.device)) this.refuse(q.device);
