@@ -17,8 +17,12 @@ export interface StoreConfigOptions {
   sinks: SinkConfig[];
   batchSize: number;
   flushMs: number;
+  /** MB of disk each sink's spool may take; at the budget new writes are held, not reported durable. */
+  spoolBudget: number;
   configVersion: number;
 }
+
+export const DEFAULT_SPOOL_BUDGET_MB = 1024;
 
 export interface StoreConfigNodeDef extends NodeDef, StoreConfigOptions {}
 
@@ -32,6 +36,8 @@ export const storeConfigMigrations: ReadonlyArray<Migration<StoreConfigOptions>>
     const { kind, path, memoryLimit, ...rest } = old;
     return { ...rest, sinks: [{ id: 'main', kind: String(kind || 'duckdb'), path: String(path ?? ''), memoryLimit }] };
   },
+  // v3 → v4: a disk budget for each sink's spool (1 GiB), so an outage cannot fill the disk.
+  (old) => ({ ...old, spoolBudget: old.spoolBudget === undefined || old.spoolBudget === null || old.spoolBudget === '' ? DEFAULT_SPOOL_BUDGET_MB : Number(old.spoolBudget) }),
 ];
 
 export interface StoreConfigNode extends Node {

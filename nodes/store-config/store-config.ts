@@ -12,7 +12,7 @@ import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir, registerHealth } from '../shared/runtime';
 import { registerSink } from '../lib/metrics';
-import { DEFAULT_MEMORY_LIMIT_MB, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
+import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_SPOOL_BUDGET_MB, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
   function UpperstackStoreConfigNode(this: StoreConfigNode, def: StoreConfigNodeDef) {
@@ -36,10 +36,15 @@ export = function register(RED: NodeAPI): void {
         return;
       }
     }
+    let spoolBudget = config.spoolBudget;
+    if (!Number.isInteger(spoolBudget) || spoolBudget < 1 || spoolBudget > 1048576) {
+      node.warn(RED._('upperstack-store-config.errors.spoolBudget'));
+      spoolBudget = DEFAULT_SPOOL_BUDGET_MB;
+    }
     node.writer = SinkSet.create(sinks, {
       dataDir: dir,
       configId: node.id,
-      writer: { batchSize: config.batchSize, flushMs: config.flushMs },
+      writer: { batchSize: config.batchSize, flushMs: config.flushMs, spoolBudgetBytes: spoolBudget * 1024 * 1024 },
       // Each change is logged once: an outage when it starts and when it ends, refused readings as they happen.
       onEvent: (sinkId, e) => node.warn(sinks.length > 1 ? `${sinkId}: ${writerEventText(RED, e)}` : writerEventText(RED, e)),
     });

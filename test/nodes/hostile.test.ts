@@ -169,6 +169,15 @@ describe('hostile payloads through the pipeline nodes', () => {
     assert.equal(stored + refused, 20, `stored ${stored}, refused ${refused}`);
   });
 
+  test('the store config\'s spool budget reaches every sink\'s writer (default 1 GiB)', async () => {
+    await helper.load(nodes, flow({ store: { spoolBudget: 64 } }));
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    assert.equal(cfg.writer.stats().spoolBudget, 64 * 1024 * 1024);
+    await helper.unload();
+    await helper.load(nodes, flow());
+    assert.equal((helper.getNode('cfg') as unknown as StoreConfigNode).writer.stats().spoolBudget, 1024 * 1024 * 1024);
+  });
+
   test('the dead-letter node records a value nested 100,000 deep that a flow hands it', async () => {
     await helper.load(nodes, flow());
     let deep: unknown = 1;

@@ -32,6 +32,7 @@ const packNodes = [
   require('../../nodes/http-in/http-in'),
   require('../../nodes/coap-in/coap-in'),
   require('../../nodes/command/command'),
+  require('../../nodes/alert/alert'),
   require('@node-red/nodes/core/common/21-debug.js'),
   require('@node-red/nodes/core/common/60-link.js'),
   require('@node-red/nodes/core/common/90-comment.js'),
@@ -162,7 +163,10 @@ describe('pipeline nodes', () => {
     const anomaly = pack.find((n) => n.type === 'upperstack-anomaly');
     assert.ok(anomaly, 'the pack has an anomaly node');
     const store = pack.find((n) => n.type === 'upperstack-store')!;
-    assert.deepEqual(store.wires, [[anomaly.id]], 'it is fed by the store, so it sees stored readings');
+    const alertNode = pack.find((n) => n.type === 'upperstack-alert');
+    assert.ok(alertNode, 'the pack has an alert node');
+    assert.deepEqual(store.wires, [[anomaly.id, alertNode.id]], 'both are fed by the store, so they see stored readings');
+    assert.ok((anomaly.wires as string[][])[1].includes(alertNode.id as string), 'the alert node also gets the anomalies');
     const hook = pack.find((n) => n.type === 'link out' && n.name === 'anomalies');
     assert.ok(hook, 'a link out "anomalies" for alert flows');
     assert.ok((anomaly.wires as string[][])[1].includes(hook.id as string), 'fed by the anomalies-only output');

@@ -383,3 +383,13 @@ test('the invoice dialog refuses the tariffs the runtime refuses, naming the pla
     assert.ok(runtimeRefuses(text), `the runtime refuses ${text} too`);
   }
 });
+
+test('the store config flags a spool budget the runtime would not use, and a config from before it stays valid', () => {
+  for (const [budget, ok] of [[1024, true], [1, true], [1048576, true], [0, false], [1048577, false], ['big', false], [2.5, false]] as const) {
+    const flagged = Object.keys(problems('upperstack-store-config', fresh('upperstack-store-config', { spoolBudget: budget })));
+    assert.deepEqual(flagged, ok ? [] : ['spoolBudget'], String(budget));
+  }
+  assert.equal(fresh('upperstack-store-config', {}).spoolBudget, 1024);
+  assert.equal(fresh('upperstack-store-config', {}).configVersion, 4);
+  assert.deepEqual(problems('upperstack-store-config', { name: '', sinks: [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }], batchSize: 1000, flushMs: 100, configVersion: 3 }), {});
+});

@@ -138,7 +138,7 @@ test('store-config v0 → v1 makes batch settings numbers with defaults', () => 
 
 test('store-config v2 → v3 turns the one database into the sink "main" (which keeps its spool path)', () => {
   const v2 = { id: 'cfg', name: 'db', kind: 'duckdb', path: '/srv/telemetry.duckdb', batchSize: 500, flushMs: 50, memoryLimit: 256, configVersion: 2 };
-  const out = migrate<Record<string, unknown>>(v2, storeConfigMigrations);
+  const out = migrate<Record<string, unknown>>(v2, storeConfigMigrations.slice(0, 3));
   assert.equal(out.configVersion, 3);
   assert.deepEqual(out.sinks, [{ id: 'main', kind: 'duckdb', path: '/srv/telemetry.duckdb', memoryLimit: 256 }]);
   assert.equal(out.batchSize, 500);
@@ -147,6 +147,19 @@ test('store-config v2 → v3 turns the one database into the sink "main" (which 
   assert.ok(!('path' in out) && !('memoryLimit' in out) && !('kind' in out), 'the old top-level settings are gone');
   // v0 goes through every step.
   assert.deepEqual(migrate<Record<string, unknown>>({}, storeConfigMigrations).sinks, [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }]);
+});
+
+test('store-config v3 → v4 adds a 1 GiB spool budget and keeps one already set; v0 goes through every step', () => {
+  const v3 = { id: 'cfg', name: 'db', sinks: [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }], batchSize: 500, flushMs: 50, configVersion: 3 };
+  const out = migrate<Record<string, unknown>>(v3, storeConfigMigrations);
+  assert.equal(out.configVersion, 4);
+  assert.equal(out.spoolBudget, 1024);
+  assert.deepEqual(out.sinks, v3.sinks);
+  assert.equal(out.batchSize, 500);
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, spoolBudget: '64' }, storeConfigMigrations).spoolBudget, 64);
+  const v0 = migrate<Record<string, unknown>>({}, storeConfigMigrations);
+  assert.equal(v0.configVersion, 4);
+  assert.equal(v0.spoolBudget, 1024);
 });
 
 test('store, dead-letter, query and api v0 → v1 fill their options', () => {

@@ -350,6 +350,16 @@ describe('rule engine: rule changes and restarts', () => {
     assert.equal(events[0].since, T0, 'the alert says when the condition began');
   });
 
+  it('restart: what each condition of an AND group last saw is kept', () => {
+    const and: Rule = { id: 'muggy', name: 'Muggy', devices: { all: true }, when: { all: [{ field: 't', op: 'above', value: 30 }, { field: 'h', op: 'above', value: 80 }] }, severity: 'warning' };
+    const h = harness([and]);
+    h.send('d', { t: 35 }, T0);
+    const saved = JSON.parse(JSON.stringify(h.engine.exportState()));
+    const again = new RuleEngine([and], { clock: () => T0 + MIN });
+    again.importState(saved);
+    assert.deepEqual(again.process({ device: 'd', ts: T0 + MIN, fields: { h: 90 }, tags: {} }).map((e) => e.event), ['firing'], 'temperature 35 from before the restart still counts');
+  });
+
   it('restart: firing alerts, escalation deadlines and dead-man timers carry on, counting the downtime', () => {
     const rules: Rule[] = [
       { ...HOT, when: { field: 'temperature', op: 'above', value: 30 }, escalate: { severity: 'critical', after: '10m' } },

@@ -105,6 +105,10 @@ export interface CompiledRule {
   conditionKey: string;
   /** Clock time the rule started watching (for devices listed that never reported). */
   activatedAt: number;
+  /** Where its leaf truths start in each device's bits (rules that are not fast); set by the engine. */
+  bitBase: number;
+  /** Has a changed-by leaf, whose window lives in the (rule, device) slot. */
+  changes: boolean;
 }
 
 export const DEFAULT_MESSAGE = '{rule}: {device} {field} is {value} {unit}';
@@ -220,5 +224,7 @@ export function compileRule(rule: Rule, slot: number, activatedAt: number): Comp
     usesTags: selector.kind === 'tags' || leaves.some((l) => l.valueTag !== undefined || l.lowTag !== undefined || l.highTag !== undefined),
     conditionKey: JSON.stringify([rule.when, rule.devices, rule.enabled !== false, rule.schedule ?? null]),
     activatedAt,
+    bitBase: -1,
+    changes: leaves.some((l) => l.op === CHANGED),
   };
 }

@@ -122,7 +122,10 @@ export class RuleEngine {
   private out: AlertEvent[] = [];
   // Rules a reading touched, evaluated once after all its fields (two arrays: no allocation per entry).
   private touchedRules: CompiledRule[] = [];
-  private touchedSlots: Slot[] = [];
+  /** Per rule slot: the reading that last touched it. */
+  private touchStamp: number[] = [];
+  private bitsLen = 0;
+  private readonly bitBases = new Map<string, { base: number; len: number }>();
   private recent: AlertEvent[] = [];
   private changedSlots = new Set<Slot>();
   private droppedSlots: Array<[string, string]> = [];
@@ -209,6 +212,15 @@ export class RuleEngine {
     const before = this.rules.get(rule.id);
     const slot = before ? before.slot : this.freeSlots.length ? this.freeSlots.pop()! : this.bySlot.length;
     const compiled = compileRule(rule, slot, before?.activatedAt ?? now);
+    if (!compiled.fast) {
+      const had = this.bitBases.get(rule.id);
+      if (had && had.len === compiled.leaves.length) compiled.bitBase = had.base;
+      else {
+        compiled.bitBase = this.bitsLen;
+        this.bitsLen += compiled.leaves.length;
+        this.bitBases.set(rule.id, { base: compiled.bitBase, len: compiled.leaves.length });
+      }
+    }
     this.rules.set(rule.id, compiled);
     this.bySlot[slot] = compiled;
     return compiled;
@@ -241,11 +253,20 @@ export class RuleEngine {
       }
     }
     this.deadmanFields = [...deadmanFields];
+    while (this.touchStamp.length < this.bySlot.length) this.touchStamp.push(0);
+  }
+
+  private ensureBits(dev: Device): void {
+    if (dev.bits.length >= this.bitsLen) return;
+    const b = new Int8Array(this.bitsLen).fill(-1);
+    b.set(dev.bits);
+    dev.bits = b;
   }
 
   /** The condition changed: pending durations start over, alerts of devices no longer covered clear. */
   private conditionChanged(c: CompiledRule, now: number): void {
     for (const dev of this.devices.values()) {
+      if (c.bitBase >= 0 && dev.bits.length > c.bitBase) dev.bits.fill(-1, c.bitBase, c.bitBase + c.leaves.length);
       const s = dev.slots[c.slot];
       if (!s) continue;
       this.computeApplies(dev);
@@ -255,7 +276,6 @@ export class RuleEngine {
         continue;
       }
       if (!Number.isNaN(s.pendingSince)) this.cancel(c, dev, s, now, 'the rule\'s condition was changed; the duration starts again');
-      s.truth = s.truth ? new Int8Array(c.leaves.length).fill(-1) : null;
       s.windows = null;
       s.normalSince = NaN;
       if (s.idle() && !this.keepsSlot(c)) this.drop(dev, c, s);
@@ -278,6 +298,7 @@ export class RuleEngine {
     if (dev === undefined) {
       dev = new Device(id);
       for (let i = 0; i < this.bySlot.length; i++) dev.slots.push(undefined);
+      this.ensureBits(dev);
       this.devices.set(id, dev);
     }
     return dev;
@@ -289,6 +310,7 @@ export class RuleEngine {
     if (dev.applies.length !== n) dev.applies = new Uint8Array(n);
     // A packed array of the full length: writing a high index into an empty array would make it a slow dictionary.
     while (dev.slots.length < n) dev.slots.push(undefined);
+    this.ensureBits(dev);
     for (let i = 0; i < n; i++) {
       const c = this.bySlot[i];
       dev.applies[i] = c !== undefined && c.enabled && this.covers(c, dev) ? 1 : 0;
@@ -364,65 +386,78 @@ export class RuleEngine {
         if (s !== undefined) this.step(c, dev, s, 0, 1, 0, ts, now, 'reading');
       } else this.touchLeaf(c, dev, e.leaf, undefined, undefined, ts, stamp);
     }
-    if (this.touchedRules.length) this.evaluateTouched(dev, ts, now);
+    if (this.touchedRules.length) this.evaluateTouched(dev, fields, ts, now);
   }
 
   private slotFor(c: CompiledRule, dev: Device): Slot {
     let s = dev.slots[c.slot];
     if (s === undefined) {
       s = new Slot(c.id, dev.id);
-      if (!c.fast) s.truth = new Int8Array(c.leaves.length).fill(-1);
       dev.slots[c.slot] = s;
     }
     return s;
   }
 
+  /** Records a leaf's truth in the device's bits; the rule is evaluated once, after all the reading's fields. */
   private touchLeaf(c: CompiledRule, dev: Device, leaf: Leaf, v: FieldValue | undefined, f: string | undefined, ts: number, stamp: number): void {
-    const s = this.slotFor(c, dev);
+    // A changed-by window lives in the slot; other leaves need none until the rule holds.
+    const s = c.changes ? this.slotFor(c, dev) : dev.slots[c.slot];
     const t = v === undefined ? 0 : this.evalLeaf(leaf, v, dev, s, ts);
-    if (t >= 0 && s.truth) s.truth[leaf.index] = t;
+    if (t >= 0) dev.bits[c.bitBase + leaf.index] = t;
     // Only values a message may show are kept: storing every number would box it (an allocation per reading).
-    if (leaf.role === 0 && v !== undefined && (t === 1 || !s.idle())) {
+    if (s !== undefined && leaf.role === 0 && v !== undefined && (t === 1 || !s.idle())) {
       s.lastValue = v;
       s.lastField = f;
     }
-    if (s.stamp !== stamp) {
-      s.stamp = stamp;
+    if (this.touchStamp[c.slot] !== stamp) {
+      this.touchStamp[c.slot] = stamp;
       this.touchedRules.push(c);
-      this.touchedSlots.push(s);
     }
   }
 
-  private evaluateTouched(dev: Device, ts: number, now: number): void {
+  private evaluateTouched(dev: Device, fields: Reading['fields'], ts: number, now: number): void {
     const rules = this.touchedRules;
-    const slots = this.touchedSlots;
-    for (let i = 0; i < rules.length; i++) this.evaluateSlot(rules[i], dev, slots[i], ts, now, 'reading');
+    for (let i = 0; i < rules.length; i++) {
+      const c = rules[i];
+      let s = dev.slots[c.slot];
+      if (s === undefined) {
+        if (this.whenHolds(c, dev.bits) !== 1 || !this.scheduled(c, ts)) continue;
+        s = this.slotFor(c, dev);
+        for (const leaf of c.leaves) {
+          if (leaf.role === 0 && leaf.field !== undefined && fields[leaf.field] !== undefined && dev.bits[c.bitBase + leaf.index] === 1) {
+            s.lastField = leaf.field;
+            s.lastValue = fields[leaf.field];
+            break;
+          }
+        }
+      }
+      this.evaluateSlot(c, dev, s, ts, now, 'reading');
+    }
     rules.length = 0;
-    slots.length = 0;
   }
 
   /** A rule with stored leaf truths: its group, clear and escalation from them. */
   private evaluateSlot(c: CompiledRule, dev: Device, s: Slot, ts: number, now: number, by: 'reading' | 'timer'): void {
-    const tr = s.truth;
-    const t = this.whenHolds(c, s);
-    const clr = c.clearLeaf >= 0 ? (tr && tr[c.clearLeaf] === 1 ? 1 : 0) : t ? 0 : 1;
-    const esc = c.escLeaf >= 0 && tr && tr[c.escLeaf] === 1 ? 1 : 0;
+    const tr = dev.bits;
+    const t = this.whenHolds(c, tr);
+    const clr = c.clearLeaf >= 0 ? (tr[c.bitBase + c.clearLeaf] === 1 ? 1 : 0) : t ? 0 : 1;
+    const esc = c.escLeaf >= 0 && tr[c.bitBase + c.escLeaf] === 1 ? 1 : 0;
     this.step(c, dev, s, t, clr, esc, ts, now, by);
   }
 
-  private whenHolds(c: CompiledRule, s: Slot): number {
-    const tr = s.truth;
-    if (c.tree === null) return tr ? (tr[0] === 1 ? 1 : 0) : 0;
-    if (!tr) return 0;
+  private whenHolds(c: CompiledRule, tr: Int8Array): number {
+    const b = c.bitBase;
+    if (b < 0) return 0;
+    if (c.tree === null) return tr[b] === 1 ? 1 : 0;
     const { any, items } = c.tree;
     for (let i = 0; i < items.length; i++) {
       const it = items[i];
       let v: boolean;
-      if (typeof it === 'number') v = tr[it] === 1;
+      if (typeof it === 'number') v = tr[b + it] === 1;
       else {
         v = !it.any;
         for (const l of it.leaves) {
-          if (it.any ? tr[l] === 1 : tr[l] !== 1) {
+          if (it.any ? tr[b + l] === 1 : tr[b + l] !== 1) {
             v = it.any;
             break;
           }
@@ -691,9 +726,8 @@ export class RuleEngine {
   }
 
   private keepsSlot(c: CompiledRule): boolean {
-    // Flap detection needs the times of past changes.
-    if (c.flapChanges > 0) return true;
-    return !c.fast && !(c.tree === null && (c.deadman || c.anomalous));
+    // Flap detection needs the times of past changes; changed-by its window of values.
+    return c.flapChanges > 0 || c.changes;
   }
 
   private drop(dev: Device, c: CompiledRule, s: Slot): void {
@@ -781,16 +815,14 @@ export class RuleEngine {
       const v = field !== undefined ? r.fields[field] : undefined;
       if (c.tree === null && c.leaves.length === 1) this.stepFast(c, dev, t, v, field, ts, now);
       else {
-        const s = this.slotFor(c, dev);
-        if (s.truth) s.truth[e.leaf.index] = t;
-        if (s.stamp !== stamp) {
-          s.stamp = stamp;
+        dev.bits[c.bitBase + e.leaf.index] = t;
+        if (this.touchStamp[c.slot] !== stamp) {
+          this.touchStamp[c.slot] = stamp;
           this.touchedRules.push(c);
-          this.touchedSlots.push(s);
         }
       }
     }
-    if (this.touchedRules.length) this.evaluateTouched(dev, ts, now);
+    if (this.touchedRules.length) this.evaluateTouched(dev, r.fields, ts, now);
   }
 
   // ---- timers ------------------------------------------------------------
@@ -869,15 +901,20 @@ export class RuleEngine {
         slot.record!.since = seen;
         continue;
       }
-      const s = this.slotFor(c, dev);
       let changed = false;
       for (const leaf of c.leaves) {
         if (leaf.op !== NOT_REPORTED) continue;
         const t = now - this.seenAt(c, dev, leaf) >= leaf.silenceMs ? 1 : 0;
-        if (s.truth && s.truth[leaf.index] !== t) {
-          s.truth[leaf.index] = t;
+        const at = c.bitBase + leaf.index;
+        if (dev.bits[at] !== t) {
+          dev.bits[at] = t;
           changed = true;
         }
+      }
+      let s = dev.slots[c.slot];
+      if (s === undefined) {
+        if (!changed || this.whenHolds(c, dev.bits) !== 1) continue;
+        s = this.slotFor(c, dev);
       }
       if (changed || !s.idle()) this.evaluateSlot(c, dev, s, now, now, 'timer');
     }
@@ -989,8 +1026,13 @@ export class RuleEngine {
       if (Number.isFinite(d.lastTs)) j.last = d.lastTs;
       if (d.fieldSeen?.size) j.fields = Object.fromEntries(d.fieldSeen);
       if (this.usesTags && Object.keys(d.tags).length) j.tags = d.tags;
+      for (const c of this.rules.values()) {
+        if (c.bitBase < 0 || d.bits.length < c.bitBase + c.leaves.length) continue;
+        const part = Array.from(d.bits.subarray(c.bitBase, c.bitBase + c.leaves.length));
+        if (part.some((x) => x !== -1)) (j.bits ??= {})[c.id] = part;
+      }
       devices.push(j);
-      for (const s of d.slots) if (s && !(s.idle() && !s.windows && !s.truth)) slots.push(slotToJson(s));
+      for (const s of d.slots) if (s && !(s.idle() && !s.windows)) slots.push(slotToJson(s));
     }
     this.progressed.clear();
     this.changedSlots.clear();
@@ -1000,6 +1042,13 @@ export class RuleEngine {
     const activated: Record<string, number> = {};
     for (const c of this.rules.values()) activated[c.id] = c.activatedAt;
     return { version: 1, savedAt: this.clock(), devices, slots, records: [...this.records.values()], events: this.history(), activated };
+  }
+
+  private restoreBits(d: Device, rule: string, part: number[]): void {
+    const c = this.rules.get(rule);
+    if (!c || c.bitBase < 0 || part.length !== c.leaves.length) return;
+    this.ensureBits(d);
+    d.bits.set(part, c.bitBase);
   }
 
   /**
@@ -1021,14 +1070,14 @@ export class RuleEngine {
       if (j.last !== undefined) d.lastTs = j.last;
       if (j.fields) d.fieldSeen = new Map(Object.entries(j.fields));
       if (j.tags) d.tags = j.tags;
+      for (const [id, part] of Object.entries(j.bits ?? {})) this.restoreBits(d, id, part);
     }
     for (const r of state.records ?? []) if (this.rules.has(r.rule)) this.records.set(r.id, r);
     for (const j of state.slots ?? []) {
       const c = this.rules.get(j.r);
       if (!c) continue;
       const s = slotFromJson(j);
-      if (s.truth && s.truth.length !== c.leaves.length) s.truth = new Int8Array(c.leaves.length).fill(-1);
-      if (!s.truth && !c.fast) s.truth = new Int8Array(c.leaves.length).fill(-1);
+      if (j.tr) this.restoreBits(this.device(j.d), c.id, j.tr);
       s.record = this.records.get(`${c.id}:${j.d}`) ?? null;
       const d = this.device(j.d);
       while (d.slots.length <= c.slot) d.slots.push(undefined);

@@ -41,8 +41,6 @@ export class ChangeWindow {
 }
 
 export class Slot {
-  /** Leaf truths for rules that need them (groups, several fields): -1 unknown, 0, 1. */
-  truth: Int8Array | null = null;
   windows: Array<ChangeWindow | undefined> | null = null;
   /** Event time the condition started holding (pending), NaN when not pending. */
   pendingSince = NaN;
@@ -67,8 +65,6 @@ export class Slot {
   lastChange = NaN;
   lastValue: FieldValue | undefined = undefined;
   lastField: string | undefined = undefined;
-  /** The reading that last touched it (so a rule is evaluated once per reading). */
-  stamp = 0;
   record: AlertRecord | null = null;
 
   constructor(
@@ -87,6 +83,11 @@ export class Device {
   lastTs = -Infinity;
   /** Clock time a reading last arrived (dead-man timers). */
   seenClock = NaN;
+  /**
+   * Leaf truths of the rules that keep them (groups, several fields): -1 unknown, 0, 1,
+   * each rule at its bitBase. One array per device rather than one per (rule, device).
+   */
+  bits: Int8Array = new Int8Array(0);
   /** Clock time each watched field last arrived, for dead-man conditions on a field. */
   fieldSeen: Map<string, number> | null = null;
   applies: Uint8Array = new Uint8Array(0);
@@ -114,6 +115,7 @@ export interface SlotJson {
   lc?: number;
   lv?: FieldValue;
   lf?: string;
+  /** Leaf truths, as snapshots before they moved to the device wrote them. */
   tr?: number[];
 }
 
@@ -123,6 +125,8 @@ export interface DeviceJson {
   last?: number;
   fields?: Record<string, number>;
   tags?: Record<string, string>;
+  /** Leaf truths by rule. */
+  bits?: Record<string, number[]>;
 }
 
 function put(o: Record<string, unknown>, k: string, v: number): void {
@@ -146,7 +150,6 @@ export function slotToJson(s: Slot): SlotJson {
   put(x, 'lc', s.lastChange);
   if (s.lastValue !== undefined) o.lv = s.lastValue;
   if (s.lastField !== undefined) o.lf = s.lastField;
-  if (s.truth) o.tr = Array.from(s.truth);
   return o;
 }
 
@@ -167,7 +170,6 @@ export function slotFromJson(j: SlotJson): Slot {
   s.lastChange = j.lc ?? NaN;
   s.lastValue = j.lv;
   s.lastField = j.lf;
-  if (j.tr) s.truth = Int8Array.from(j.tr);
   s.resumed = !Number.isNaN(s.pendingSince) || !Number.isNaN(s.normalSince);
   return s;
 }

@@ -1,0 +1,199 @@
+/**
+ * upperstack-alert: judges readings against the runtime's alert rules and sends
+ * every transition (pending → firing → acknowledged → cleared, escalations,
+ * reminders, flapping) out of output 2, the ones to tell someone about out of
+ * output 1, on upperstack/alerts/<device>, as a row in the store, and through
+ * the built-in notifications. It sits on a branch after the store: it never
+ * settles a message. Rules live in the data folder and change without a deploy
+ * (API, /upperstack/alerts, this node's dialog); engine state survives restarts,
+ * redeploys and kill -9 (append-only log + snapshots in <data>/alerts/state).
+ */
+import type { Node, NodeAPI } from 'node-red';
+import mqtt, { type MqttClient } from 'mqtt';
+import { RuleEngine } from '../lib/rules/engine';
+import { StateLog } from '../lib/rules/persist';
+import { Notifier, type NotifierOptions } from '../lib/rules/notify';
+import type { AlertEvent } from '../lib/rules/types';
+import { ConfigError, describeError, InvalidReadingError } from '../lib/errors';
+import { topicLevel } from '../lib/deadletter';
+import { onClose, onInput, type UpperstackMessage } from '../shared/input';
+import { readingsOf } from '../shared/batch';
+import { migrate, registerNode } from '../shared/config';
+import { setStatus, throttledStatus } from '../shared/status';
+import { findBroker } from '../shared/runtime';
+import type { StoreConfigNode } from '../store-config/options';
+import { alertMigrations, recipients, type AlertCredentials, type AlertNodeDef, type AlertOptions } from './options';
+import { serviceFor } from './service';
+import { alertRows } from './rows';
+import { registerAlertRoutes } from './routes';
+
+const TICK_MS = 1000;
+const SNAPSHOT_MS = 10_000;
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackAlertNode(this: Node<AlertCredentials>, def: AlertNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<AlertOptions>(def as unknown as Record<string, unknown>, alertMigrations);
+    const svc = serviceFor(RED);
+    if (svc.attached && svc.attached.node !== node) {
+      const err = new ConfigError(RED._('upperstack-alert.errors.another', { id: svc.attached.node.id }));
+      setStatus(node, 'failed', RED._('upperstack-alert.status.another'));
+      node.error(err.message);
+      onInput(node, (_msg, _send, done) => done(err));
+      return;
+    }
+    const storeNode = config.store ? (RED.nodes.getNode(config.store) as StoreConfigNode | null) : null;
+    const status = throttledStatus(node);
+    const creds = node.credentials ?? {};
+
+    let engine: RuleEngine;
+    let log: StateLog;
+    try {
+      engine = new RuleEngine(svc.rules.list());
+      log = new StateLog(svc.dir);
+      const saved = log.load();
+      if (saved) engine.importState(saved);
+    } catch (err) {
+      setStatus(node, 'failed', describeError(err).message);
+      node.error(RED._('upperstack-alert.errors.state', { message: describeError(err).message }));
+      return;
+    }
+    for (const p of svc.rules.problems) node.warn(p);
+
+    let client: MqttClient | undefined;
+    const channels: NotifierOptions = {
+      onError: (ch, err, e) => node.warn(RED._('upperstack-alert.errors.notify', { channel: ch, alert: e.id, message: err.message })),
+    };
+    if (config.emailEnabled) {
+      channels.email = { host: config.smtpHost, port: config.smtpPort, secure: config.smtpSecure, user: creds.smtpUser, password: creds.smtpPassword, from: config.emailFrom, to: recipients(config.emailTo) };
+    }
+    if (config.webhookEnabled && config.webhookUrl) channels.webhook = { url: config.webhookUrl, token: creds.webhookToken, attempts: config.webhookAttempts };
+    if (config.mqttEnabled) {
+      const url = config.mqttUrl.trim();
+      if (url) {
+        client = mqtt.connect(url, { username: creds.mqttUsername || undefined, password: creds.mqttPassword || undefined, clientId: `upperstack_alert_${node.id.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}`, reconnectPeriod: 5000 });
+        client.on('error', (err) => node.warn(RED._('upperstack-alert.errors.mqtt', { url, message: err.message })));
+      }
+      channels.mqtt = {
+        topic: config.mqttTopic || 'upperstack/notifications/{device}',
+        publish: async (topic, payload) => {
+          if (client) {
+            await client.publishAsync(topic, payload, { qos: 1 });
+            return;
+          }
+          const b = findBroker(config.broker || undefined);
+          if (!b) throw new Error('no embedded broker to publish on');
+          await b.publish(topic, Buffer.from(payload), 1);
+        },
+      };
+    }
+    const notifier = new Notifier(channels);
+    let brokerWarned = false;
+    let snapshotDue = false;
+
+    function deliver(events: AlertEvent[]): void {
+      const all: UpperstackMessage[] = [];
+      const tell: UpperstackMessage[] = [];
+      const prefix = config.topic || 'upperstack/alerts';
+      const broker = findBroker(config.broker || undefined);
+      for (const e of events) {
+        const topic = `${prefix}/${topicLevel(e.device)}`;
+        const msg = { _msgid: RED.util.generateId(), topic, device: e.device, payload: e } as UpperstackMessage;
+        all.push(msg);
+        if (e.notify) tell.push({ ...msg, _msgid: RED.util.generateId() } as UpperstackMessage);
+        if (broker) {
+          broker.publish(topic, Buffer.from(JSON.stringify(e)), 1).catch((err: Error) => node.warn(RED._('upperstack-alert.errors.publish', { topic, message: err.message })));
+        } else if (!brokerWarned) {
+          brokerWarned = true;
+          node.warn(RED._('upperstack-alert.errors.noBroker'));
+        }
+        notifier.send(e);
+      }
+      if (storeNode?.writer) {
+        storeNode.writer.write(alertRows(events), (err) => {
+          if (err) node.warn(RED._('upperstack-alert.errors.store', { message: err.message }));
+        });
+      }
+      node.send([tell.length ? tell : null, all] as unknown as UpperstackMessage[]);
+    }
+
+    /** Engine work, then its transitions: on disk first (survives kill -9), then out. */
+    function run(work: () => AlertEvent[]): AlertEvent[] {
+      const events = work();
+      const changes = engine.takeChanges(false);
+      if (log.append(changes, events)) snapshotDue = true;
+      if (events.length) {
+        deliver(events);
+        showStatus();
+      }
+      return events;
+    }
+
+    function showStatus(force = false): void {
+      const s = engine.stats();
+      const text = RED._('upperstack-alert.status.watching', { rules: s.rules, active: s.active });
+      if (force) setStatus(node, s.active ? 'warning' : 'connected', text);
+      else status(s.active ? 'warning' : 'connected', text);
+    }
+
+    svc.attached = { node, engine, run, store: storeNode?.store };
+    const unsubscribe = svc.rules.onChange((c) => {
+      run(() => (c.type === 'upsert' ? engine.upsertRule(c.rule) : engine.removeRule(c.id)));
+      showStatus(true);
+    });
+    showStatus(true);
+
+    let lastSnapshot = Date.now();
+    const timer = setInterval(() => {
+      try {
+        run(() => engine.tick());
+        // Durations that moved without a transition, once a second rather than per reading.
+        if (log.append(engine.takeChanges(true))) snapshotDue = true;
+        log.sync();
+        if (snapshotDue || Date.now() - lastSnapshot >= SNAPSHOT_MS) {
+          log.snapshot(engine.exportState());
+          lastSnapshot = Date.now();
+          snapshotDue = false;
+        }
+      } catch (err) {
+        setStatus(node, 'failed', describeError(err).message);
+        node.error(RED._('upperstack-alert.errors.state', { message: describeError(err).message }));
+      }
+    }, TICK_MS);
+    timer.unref?.();
+
+    onInput(node, (msg, _send, done) => {
+      const readings = readingsOf(msg);
+      if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put the alert node after a store or anomaly node'));
+      run(() => engine.process(readings));
+      // Alerts ride on a branch after the store: this node never settles the journal entry.
+      done();
+    });
+
+    onClose(node, async (removed) => {
+      clearInterval(timer);
+      unsubscribe();
+      if (svc.attached?.node === node) svc.attached = undefined;
+      try {
+        log.append(engine.takeChanges(true));
+        log.snapshot(engine.exportState());
+      } finally {
+        log.close();
+      }
+      await notifier.close(removed ? 0 : 3000);
+      if (client) await client.endAsync().catch(() => undefined);
+    });
+  }
+
+  registerNode(RED, 'upperstack-alert', UpperstackAlertNode, {
+    credentials: {
+      smtpUser: { type: 'text' },
+      smtpPassword: { type: 'password' },
+      webhookToken: { type: 'password' },
+      mqttUsername: { type: 'text' },
+      mqttPassword: { type: 'password' },
+    },
+  });
+  registerAlertRoutes(RED);
+};

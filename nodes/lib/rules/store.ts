@@ -1,0 +1,167 @@
+/**
+ * The one rule set of a runtime: <data folder>/alerts/rules.json, written
+ * whole and atomically (temporary file, fsync, rename) on every change, each
+ * change also a line in the audit log. The API, the standalone page and the
+ * editor dialog all edit it through here; listeners (the running engine) apply
+ * a change at once, without a deploy.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConflictError, NotFoundError, RuleInvalidError } from '../errors';
+import { appendAudit, auditFile } from '../audit/log';
+import { validatePack, validateRule } from './validate';
+import type { Rule, Silence } from './types';
+
+export interface Actor {
+  actor: string;
+  via: string;
+}
+
+export type RuleChange = { type: 'upsert'; rule: Rule } | { type: 'delete'; id: string };
+
+export function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+export class RuleStore {
+  readonly dir: string;
+  readonly file: string;
+  private readonly audit: string;
+  private rules = new Map<string, Rule>();
+  private listeners = new Set<(c: RuleChange) => void>();
+  /** Rules in the file that no longer validate, with why (shown, never dropped silently). */
+  readonly problems: string[] = [];
+
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, 'alerts');
+    this.file = join(this.dir, 'rules.json');
+    this.audit = auditFile(dataDir);
+    mkdirSync(this.dir, { recursive: true });
+    this.load();
+  }
+
+  private load(): void {
+    if (!existsSync(this.file)) return;
+    const data = JSON.parse(readFileSync(this.file, 'utf8')) as { rules?: unknown[] };
+    for (const [i, r] of (data.rules ?? []).entries()) {
+      try {
+        const rule = validateRule(r);
+        this.rules.set(rule.id, rule);
+      } catch (err) {
+        this.problems.push(`rules.json /rules/${i}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private save(): void {
+    writeFileAtomic(this.file, `${JSON.stringify({ version: 1, rules: [...this.rules.values()] }, null, 2)}\n`);
+  }
+
+  onChange(fn: (c: RuleChange) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(c: RuleChange): void {
+    for (const fn of this.listeners) fn(c);
+  }
+
+  list(): Rule[] {
+    return [...this.rules.values()];
+  }
+
+  get(id: string): Rule {
+    const r = this.rules.get(id);
+    if (!r) throw new NotFoundError(`no rule "${id}"`, { rule: id });
+    return r;
+  }
+
+  has(id: string): boolean {
+    return this.rules.has(id);
+  }
+
+  create(data: unknown, who: Actor): Rule {
+    const rule = validateRule(data);
+    if (this.rules.has(rule.id)) throw new ConflictError(`a rule "${rule.id}" exists already; change it with PUT /api/v1/rules/${rule.id}`, { rule: rule.id, pointer: '/id' });
+    this.rules.set(rule.id, rule);
+    this.save();
+    appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.create', target: rule.id, after: rule });
+    this.changed({ type: 'upsert', rule });
+    return rule;
+  }
+
+  update(id: string, data: unknown, who: Actor): Rule {
+    const before = this.get(id);
+    const body = data && typeof data === 'object' && !Array.isArray(data) && (data as { id?: unknown }).id === undefined ? { ...(data as object), id } : data;
+    const rule = validateRule(body);
+    if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the rule in the URL ("${id}"); a rule's id cannot change`, { pointer: '/id' });
+    this.rules.set(id, rule);
+    this.save();
+    appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.update', target: id, before, after: rule });
+    this.changed({ type: 'upsert', rule });
+    return rule;
+  }
+
+  remove(id: string, who: Actor): Rule {
+    const before = this.get(id);
+    this.rules.delete(id);
+    this.save();
+    appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.delete', target: id, before });
+    this.changed({ type: 'delete', id });
+    return before;
+  }
+
+  /**
+   * A rule pack: every rule is checked before anything changes. "merge" adds and
+   * replaces the pack's rules; "replace" also deletes rules the pack lacks.
+   */
+  import(pack: unknown, mode: 'merge' | 'replace', who: Actor): { created: string[]; updated: string[]; deleted: string[] } {
+    const rules = validatePack(pack);
+    const created: string[] = [];
+    const updated: string[] = [];
+    const deleted: string[] = [];
+    const incoming = new Set(rules.map((r) => r.id));
+    if (mode === 'replace') for (const id of this.rules.keys()) if (!incoming.has(id)) deleted.push(id);
+    for (const id of deleted) this.rules.delete(id);
+    for (const r of rules) {
+      const before = this.rules.get(r.id);
+      if (before && JSON.stringify(before) === JSON.stringify(r)) continue;
+      (before ? updated : created).push(r.id);
+      this.rules.set(r.id, r);
+    }
+    this.save();
+    appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rules.import', target: '*', after: { mode, created, updated, deleted } });
+    for (const id of deleted) this.changed({ type: 'delete', id });
+    for (const id of [...created, ...updated]) this.changed({ type: 'upsert', rule: this.rules.get(id)! });
+    return { created, updated, deleted };
+  }
+
+  export(): { rules: Rule[] } {
+    return { rules: this.list() };
+  }
+
+  /** Adds a one-off silence to a rule (expired ones are dropped on the way). */
+  silence(id: string, s: Silence, who: Actor): Rule {
+    const before = this.get(id);
+    const now = Date.now();
+    const silences = (before.silences ?? []).filter((x) => Date.parse(x.to) > now);
+    const after = validateRule({ ...before, silences: [...silences, s] });
+    this.rules.set(id, after);
+    this.save();
+    appendAudit(this.audit, { ts: now, ...who, action: 'alert.silence', target: `${id}:${(s.devices ?? ['*']).join(',')}`, after: s, note: s.note });
+    this.changed({ type: 'upsert', rule: after });
+    return after;
+  }
+
+  recordAck(alertId: string, who: Actor, note?: string): void {
+    appendAudit(this.audit, { ts: Date.now(), ...who, action: 'alert.ack', target: alertId, ...(note ? { note } : {}) });
+  }
+}

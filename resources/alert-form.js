@@ -1,0 +1,484 @@
+// The alert rule form: a table of rules and a form built from dropdowns, number
+// fields with units and duration pickers; no expressions to type. Used by the
+// upperstack-alert node's dialog and by the /upperstack/alerts page, so both
+// edit the same rule set the same way. Plain browser JS, no library.
+(function (root) {
+    'use strict';
+
+    var OPS = [
+        ['above', 'is above'], ['below', 'is below'], ['outside', 'is outside'], ['inside', 'is between'],
+        ['equal', 'equals'], ['not-equal', 'does not equal'], ['changed-by', 'changes by more than'],
+        ['not-reported', 'has not reported for'], ['anomalous', 'is anomalous (anomaly node)']
+    ];
+    var UNITS = [['s', 'seconds'], ['m', 'minutes'], ['h', 'hours'], ['d', 'days']];
+    var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+    var SEVERITIES = ['info', 'warning', 'critical'];
+    var PLACEHOLDERS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity'];
+
+    function el(tag, attrs, children) {
+        var e = document.createElement(tag);
+        Object.keys(attrs || {}).forEach(function (k) {
+            if (k === 'text') e.textContent = attrs[k];
+            else if (k === 'class') e.className = attrs[k];
+            else if (k.slice(0, 2) === 'on') e.addEventListener(k.slice(2), attrs[k]);
+            else if (attrs[k] !== undefined && attrs[k] !== null && attrs[k] !== false) e.setAttribute(k, attrs[k] === true ? '' : attrs[k]);
+        });
+        (children || []).forEach(function (c) { if (c) e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c); });
+        return e;
+    }
+    function select(cls, options, value) {
+        var s = el('select', { class: cls });
+        options.forEach(function (o) {
+            var opt = el('option', { value: o[0], text: o[1] });
+            if (o[0] === value) opt.selected = true;
+            s.appendChild(opt);
+        });
+        return s;
+    }
+    function num(cls, value, placeholder) {
+        return el('input', { type: 'number', step: 'any', class: cls, value: value === undefined ? '' : String(value), placeholder: placeholder || '', inputmode: 'decimal' });
+    }
+    /** A duration picker: a number and a unit; empty number = none. */
+    function duration(cls, text) {
+        var m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text || '');
+        var n = m ? Number(m[1]) : '';
+        var u = m ? m[2] : 'm';
+        if (u === 'w') { n = Number(n) * 7; u = 'd'; }
+        if (u === 'ms') { n = Number(n) / 1000; u = 's'; }
+        var box = el('span', { class: 'usaf-duration ' + cls });
+        box.appendChild(el('input', { type: 'number', min: '0', step: 'any', class: cls + '-n', value: String(n), inputmode: 'decimal' }));
+        box.appendChild(select(cls + '-u', UNITS, u));
+        return box;
+    }
+    function durationOf(box) {
+        if (!box) return undefined;
+        var n = box.querySelector('input').value.trim();
+        if (n === '') return undefined;
+        return Number(n) + box.querySelector('select').value;
+    }
+    function numberOf(input) {
+        var v = input ? input.value.trim() : '';
+        return v === '' ? undefined : Number(v);
+    }
+    function slug(name) {
+        var s = String(name || '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48);
+        return s || 'rule';
+    }
+    function isGroup(w) { return w && !('op' in w); }
+    function leaves(when) {
+        if (!isGroup(when)) return { combine: 'all', list: [when], forText: when.op === 'not-reported' ? undefined : when.for };
+        var key = when.any ? 'any' : 'all';
+        var list = [];
+        (when[key] || []).forEach(function (c) { if ('op' in c) list.push(c); else (c.all || c.any || []).forEach(function (x) { list.push(x); }); });
+        return { combine: key, list: list, forText: when.for };
+    }
+    function opLabel(op) {
+        for (var i = 0; i < OPS.length; i++) if (OPS[i][0] === op) return OPS[i][1];
+        return op;
+    }
+    function summary(rule) {
+        var l = leaves(rule.when);
+        var parts = l.list.map(function (c) {
+            var v = c.op === 'outside' || c.op === 'inside' ? c.low + '–' + c.high : c.op === 'not-reported' ? c['for'] : c.op === 'anomalous' ? 'score ' + (c.score || 0.5) : c.value;
+            return (c.field || 'device') + ' ' + opLabel(c.op) + ' ' + (v === undefined ? '' : v) + (c.op === 'changed-by' ? ' within ' + c.within : '');
+        });
+        return parts.join(l.combine === 'any' ? ' OR ' : ' AND ') + (l.forText ? ' for ' + l.forText : '');
+    }
+
+    /**
+     * mount(container, {request(method, path, body) → Promise, canWrite, hours}) draws the
+     * rule table and form. request answers with the parsed JSON, or rejects with
+     * {status, error: {code, message, pointer?}}.
+     */
+    function mount(container, opts) {
+        var state = { rules: [], editing: null, fields: {}, timer: null, seq: 0 };
+        container.innerHTML = '';
+        container.classList.add('usaf');
+        var table = el('table', { class: 'usaf-rules' });
+        var actions = el('div', { class: 'usaf-actions' });
+        var form = el('div', { class: 'usaf-form', hidden: true });
+        var message = el('div', { class: 'usaf-status', 'aria-live': 'polite' });
+        container.appendChild(table);
+        container.appendChild(actions);
+        container.appendChild(message);
+        container.appendChild(form);
+
+        function say(text, bad) {
+            message.textContent = text || '';
+            message.classList.toggle('usaf-bad', !!bad);
+        }
+        function failText(err) {
+            return err && err.error && err.error.message ? err.error.message : err && err.message ? err.message : String(err);
+        }
+
+        function load() {
+            return opts.request('GET', 'rules').then(function (body) {
+                state.rules = body.rules || [];
+                drawTable();
+            }, function (err) { say(failText(err), true); });
+        }
+
+        function drawTable() {
+            table.innerHTML = '';
+            var head = el('tr', {}, ['Name', 'When', 'Severity', 'On', ''].map(function (h) { return el('th', { text: h }); }));
+            table.appendChild(el('thead', {}, [head]));
+            var body = el('tbody');
+            if (!state.rules.length) body.appendChild(el('tr', {}, [el('td', { colspan: '5', class: 'usaf-empty', text: 'No rules yet.' })]));
+            state.rules.forEach(function (r) {
+                var tools = el('td', { class: 'usaf-tools' });
+                if (opts.canWrite) {
+                    tools.appendChild(el('button', { type: 'button', class: 'usaf-edit', 'data-rule': r.id, text: 'Edit', onclick: function () { edit(r); } }));
+                    tools.appendChild(el('button', { type: 'button', class: 'usaf-delete', 'data-rule': r.id, text: 'Delete', onclick: function () { remove(r); } }));
+                }
+                body.appendChild(el('tr', { 'data-rule': r.id }, [
+                    el('td', { text: r.name }), el('td', { text: summary(r) }), el('td', { class: 'usaf-sev-' + r.severity, text: r.severity }),
+                    el('td', { text: r.enabled === false ? 'off' : 'on' }), tools
+                ]));
+            });
+            table.appendChild(body);
+            actions.innerHTML = '';
+            if (opts.canWrite) {
+                actions.appendChild(el('button', { type: 'button', id: 'usaf-add', class: 'usaf-add', text: '+ Add rule', onclick: function () { edit(null); } }));
+                var file = el('input', { type: 'file', accept: 'application/json,.json', class: 'usaf-import-file', hidden: true, onchange: importPack });
+                actions.appendChild(el('button', { type: 'button', class: 'usaf-import', text: 'Import pack', onclick: function () { file.click(); } }));
+                actions.appendChild(file);
+            }
+            actions.appendChild(el('button', { type: 'button', class: 'usaf-export', text: 'Export pack', onclick: exportPack }));
+        }
+
+        function exportPack() {
+            var blob = new Blob([JSON.stringify({ rules: state.rules }, null, 2)], { type: 'application/json' });
+            var a = el('a', { href: URL.createObjectURL(blob), download: 'alert-rules.json' });
+            document.body.appendChild(a);
+            a.click();
+            a.remove();
+        }
+        function importPack(ev) {
+            var f = ev.target.files && ev.target.files[0];
+            if (!f) return;
+            f.text().then(function (text) {
+                var pack;
+                try { pack = JSON.parse(text); } catch (e) { return say('not a JSON file: ' + e.message, true); }
+                return opts.request('POST', 'rules/import?mode=merge', pack).then(function (r) {
+                    say('imported: ' + r.created.length + ' new, ' + r.updated.length + ' changed');
+                    return load();
+                });
+            }).catch(function (err) { say(failText(err), true); });
+            ev.target.value = '';
+        }
+        function remove(r) {
+            if (!window.confirm('Delete the rule "' + r.name + '"? Its running alerts clear.')) return;
+            opts.request('DELETE', 'rules/' + encodeURIComponent(r.id)).then(function () { say('deleted "' + r.name + '"'); return load(); }, function (err) { say(failText(err), true); });
+        }
+
+        // ---- the form ---------------------------------------------------
+        function row(label, control, cls) {
+            return el('div', { class: 'usaf-row ' + (cls || '') }, [el('label', { text: label }), control]);
+        }
+        function conditionRow(c, list) {
+            c = c || { op: 'above' };
+            var r = el('div', { class: 'usaf-cond' });
+            var field = el('input', { type: 'text', class: 'usaf-field', value: c.field || '', placeholder: 'field, e.g. temperature', list: 'usaf-fields' });
+            var op = select('usaf-op', OPS, c.op);
+            var value = c.op === 'equal' || c.op === 'not-equal' ? el('input', { type: 'text', class: 'usaf-value', value: c.value === undefined ? '' : String(c.value) }) : num('usaf-value', c.value, 'value');
+            var low = num('usaf-low', c.low, 'from');
+            var high = num('usaf-high', c.high, 'to');
+            var within = duration('usaf-within', c.within);
+            var silence = duration('usaf-silence', c.op === 'not-reported' ? c['for'] : '');
+            var score = num('usaf-score', c.score, '0.5');
+            var tag = el('input', { type: 'text', class: 'usaf-valuetag', value: c.valueTag || '', placeholder: 'device tag (optional)' });
+            var unit = el('span', { class: 'usaf-unit-label' });
+            var rm = el('button', { type: 'button', class: 'usaf-remove-cond', text: '×', title: 'remove this condition', onclick: function () { r.remove(); changed(); } });
+            [field, op, value, unit, el('span', { class: 'usaf-and', text: 'and' }), low, high, within, silence, score, tag, rm].forEach(function (x) { r.appendChild(x); });
+            function show() {
+                var o = op.value;
+                var isEq = o === 'equal' || o === 'not-equal';
+                if (isEq !== (value.type === 'text')) {
+                    var repl = isEq ? el('input', { type: 'text', class: 'usaf-value', value: value.value }) : num('usaf-value', value.value === '' || isNaN(Number(value.value)) ? undefined : Number(value.value), 'value');
+                    value.replaceWith(repl);
+                    value = repl;
+                }
+                value.hidden = !(o === 'above' || o === 'below' || isEq || o === 'changed-by');
+                low.hidden = high.hidden = !(o === 'outside' || o === 'inside');
+                r.querySelector('.usaf-and').hidden = low.hidden;
+                within.hidden = o !== 'changed-by';
+                silence.hidden = o !== 'not-reported';
+                score.hidden = o !== 'anomalous';
+                tag.hidden = !(o === 'above' || o === 'below');
+                unit.hidden = value.hidden && low.hidden;
+                field.placeholder = o === 'not-reported' || o === 'anomalous' ? 'field (empty = any)' : 'field, e.g. temperature';
+            }
+            op.addEventListener('change', show);
+            show();
+            r._read = function () {
+                var o = op.value;
+                var out = { op: o };
+                if (field.value.trim()) out.field = field.value.trim();
+                if (o === 'above' || o === 'below' || o === 'changed-by') out.value = numberOf(value);
+                if (o === 'equal' || o === 'not-equal') {
+                    var t = value.value;
+                    out.value = t === 'true' ? true : t === 'false' ? false : t.trim() !== '' && !isNaN(Number(t)) ? Number(t) : t;
+                }
+                if (o === 'outside' || o === 'inside') { out.low = numberOf(low); out.high = numberOf(high); }
+                if (o === 'changed-by') out.within = durationOf(within);
+                if (o === 'not-reported') out['for'] = durationOf(silence);
+                if (o === 'anomalous' && numberOf(score) !== undefined) out.score = numberOf(score);
+                if ((o === 'above' || o === 'below') && tag.value.trim()) out.valueTag = tag.value.trim();
+                Object.keys(out).forEach(function (k) { if (out[k] === undefined) delete out[k]; });
+                return out;
+            };
+            r._inputs = { field: field, op: op, value: function () { return value; }, low: low, high: high, within: within, 'for': silence, score: score, valueTag: tag };
+            list.appendChild(r);
+            return r;
+        }
+
+        function edit(rule) {
+            state.editing = rule;
+            var r = rule || { name: '', devices: { all: true }, when: { field: '', op: 'above' }, severity: 'warning' };
+            var l = leaves(r.when);
+            form.innerHTML = '';
+            form.hidden = false;
+            var f = state.fields = {};
+            f.name = el('input', { type: 'text', id: 'usaf-name', class: 'usaf-name', value: r.name, placeholder: 'e.g. Server room too hot' });
+            form.appendChild(el('h3', { text: rule ? 'Edit rule' : 'New rule' }));
+            form.appendChild(row('Name', f.name));
+            var kind = 'list' in r.devices ? 'list' : 'tags' in r.devices ? 'tag' : 'all';
+            f.devKind = select('usaf-devices-kind', [['all', 'all devices'], ['list', 'these devices'], ['tag', 'devices with the tag']], kind);
+            f.devList = el('input', { type: 'text', class: 'usaf-devices-list', value: r.devices.list ? r.devices.list.join(', ') : '', placeholder: 'device names, separated by commas' });
+            var tagEntry = r.devices.tags ? Object.keys(r.devices.tags)[0] : '';
+            f.tagName = el('input', { type: 'text', class: 'usaf-tag-name', value: tagEntry || '', placeholder: 'tag, e.g. site' });
+            f.tagValue = el('input', { type: 'text', class: 'usaf-tag-value', value: tagEntry ? r.devices.tags[tagEntry] : '', placeholder: 'value, e.g. lab' });
+            form.appendChild(row('Devices', el('span', {}, [f.devKind, f.devList, f.tagName, f.tagValue])));
+            f.combine = select('usaf-combine', [['all', 'all of these hold (AND)'], ['any', 'any of these holds (OR)']], l.combine);
+            f.conds = el('div', { class: 'usaf-conds' });
+            form.appendChild(row('When', el('span', {}, [f.combine])));
+            form.appendChild(f.conds);
+            l.list.forEach(function (c) { conditionRow(c, f.conds); });
+            form.appendChild(el('button', { type: 'button', class: 'usaf-add-cond', text: '+ condition', onclick: function () { conditionRow(null, f.conds); changed(); } }));
+            f.forD = duration('usaf-for', l.forText);
+            form.appendChild(row('For at least', f.forD));
+            f.unit = el('input', { type: 'text', class: 'usaf-unit', value: r.unit || '', placeholder: 'e.g. °C', size: '6' });
+            form.appendChild(row('Unit', f.unit));
+            f.severity = select('usaf-severity', SEVERITIES.map(function (s) { return [s, s]; }), r.severity);
+            form.appendChild(row('Then raise', f.severity));
+            f.message = el('input', { type: 'text', class: 'usaf-message', value: r.message || '', placeholder: '{device}: {field} is {value} {unit} (since {since})' });
+            var chips = el('span', { class: 'usaf-chips' });
+            PLACEHOLDERS.forEach(function (p) {
+                chips.appendChild(el('button', { type: 'button', class: 'usaf-chip', text: '{' + p + '}', onclick: function () { f.message.value += '{' + p + '}'; changed(); } }));
+            });
+            form.appendChild(row('Message', el('span', {}, [f.message, chips])));
+            var clearKind = r.clear && r.clear.op ? r.clear.op : 'auto';
+            f.clearKind = select('usaf-clear-kind', [['auto', 'when the condition no longer holds'], ['below', 'when the value goes below'], ['above', 'when the value goes above']], clearKind);
+            f.clearValue = num('usaf-clear-value', r.clear && r.clear.value, 'recovery value');
+            f.clearFor = duration('usaf-clear-for', r.clear && r.clear['for']);
+            form.appendChild(row('Clear', el('span', {}, [f.clearKind, f.clearValue, el('span', { text: ' back to normal for ' }), f.clearFor])));
+            f.keep = duration('usaf-keep', r.keepFiringFor);
+            form.appendChild(row('Keep firing for', f.keep));
+            var esc = r.escalate || {};
+            f.escSeverity = select('usaf-esc-severity', [['', 'no escalation'], ['warning', 'escalate to warning'], ['critical', 'escalate to critical']], esc.severity || '');
+            f.escAfter = duration('usaf-esc-after', esc.after);
+            f.escValue = num('usaf-esc-value', esc.value, 'or past this value');
+            form.appendChild(row('Escalate', el('span', {}, [f.escSeverity, el('span', { text: ' after unacknowledged ' }), f.escAfter, f.escValue])));
+            f.remind = duration('usaf-remind', r.remindEvery);
+            form.appendChild(row('Remind every', f.remind));
+            f.flapChanges = num('usaf-flap-changes', r.flap && r.flap.changes, 'changes');
+            f.flapWithin = duration('usaf-flap-within', r.flap && r.flap.within);
+            form.appendChild(row('Flapping if more than', el('span', {}, [f.flapChanges, el('span', { text: ' changes within ' }), f.flapWithin])));
+            var zones = (Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : ['UTC']).slice();
+            if (zones.indexOf('UTC') === -1) zones.unshift('UTC');
+            f.tz = select('usaf-tz', zones.map(function (z) { return [z, z]; }), r.timezone || 'UTC');
+            form.appendChild(row('Time zone', f.tz));
+            function windowRow(cls, w) {
+                var box = el('span', { class: cls });
+                DAYS.forEach(function (d) {
+                    var cb = el('input', { type: 'checkbox', class: cls + '-day', value: d });
+                    cb.checked = !!w && w.days.indexOf(d) !== -1;
+                    box.appendChild(el('label', { class: 'usaf-day' }, [cb, d]));
+                });
+                box.appendChild(el('input', { type: 'time', class: cls + '-from', value: w ? w.from : '08:00' }));
+                box.appendChild(el('input', { type: 'time', class: cls + '-to', value: w ? (w.to === '24:00' ? '23:59' : w.to) : '18:00' }));
+                return box;
+            }
+            f.sched = windowRow('usaf-sched', r.schedule && r.schedule[0]);
+            form.appendChild(row('Active only on (none = always)', f.sched));
+            f.mute = windowRow('usaf-mute', r.mute && r.mute[0]);
+            form.appendChild(row('No notifications on (mute)', f.mute));
+            f.enabled = el('input', { type: 'checkbox', class: 'usaf-enabled' });
+            f.enabled.checked = r.enabled !== false;
+            form.appendChild(row('Enabled', f.enabled));
+            f.error = el('div', { class: 'usaf-error', 'aria-live': 'polite' });
+            f.preview = el('div', { class: 'usaf-preview', 'aria-live': 'polite' });
+            form.appendChild(f.error);
+            form.appendChild(f.preview);
+            form.appendChild(el('div', { class: 'usaf-buttons' }, [
+                el('button', { type: 'button', id: 'usaf-save', class: 'usaf-save', text: 'Save rule', onclick: save }),
+                el('button', { type: 'button', class: 'usaf-cancel', text: 'Cancel', onclick: function () { form.hidden = true; state.editing = null; } })
+            ]));
+            form.addEventListener('input', changed);
+            form.addEventListener('change', changed);
+            function show() {
+                var k = f.devKind.value;
+                f.devList.hidden = k !== 'list';
+                f.tagName.hidden = f.tagValue.hidden = k !== 'tag';
+                f.clearValue.hidden = f.clearKind.value === 'auto';
+                f.combine.parentNode.parentNode.hidden = f.conds.children.length < 2;
+                var unitText = f.unit.value;
+                form.querySelectorAll('.usaf-unit-label').forEach(function (u) { u.textContent = unitText; });
+            }
+            f.show = show;
+            show();
+            changed();
+            f.name.focus();
+        }
+
+        /** The rule the form describes, and where each value came from (for errors). */
+        function readForm() {
+            var f = state.fields;
+            var at = {};
+            var conds = Array.prototype.slice.call(f.conds.children).map(function (r, i) { return r; });
+            var rule = { id: state.editing ? state.editing.id : slug(f.name.value), name: f.name.value.trim() };
+            at['/name'] = f.name;
+            at['/id'] = f.name;
+            var k = f.devKind.value;
+            if (k === 'list') rule.devices = { list: f.devList.value.split(',').map(function (s) { return s.trim(); }).filter(Boolean) };
+            else if (k === 'tag') { rule.devices = { tags: {} }; rule.devices.tags[f.tagName.value.trim()] = f.tagValue.value.trim(); }
+            else rule.devices = { all: true };
+            at['/devices'] = k === 'list' ? f.devList : k === 'tag' ? f.tagName : f.devKind;
+            var forText = durationOf(f.forD);
+            if (conds.length === 1) {
+                rule.when = conds[0]._read();
+                if (forText && rule.when.op !== 'not-reported') rule.when['for'] = forText;
+                at['/when'] = conds[0];
+                Object.keys(conds[0]._inputs).forEach(function (key) { at['/when/' + key] = conds[0]._inputs[key]; });
+                at['/when/for'] = rule.when.op === 'not-reported' ? conds[0]._inputs['for'] : f.forD;
+            } else {
+                rule.when = {};
+                rule.when[f.combine.value] = conds.map(function (c) { return c._read(); });
+                if (forText) rule.when['for'] = forText;
+                at['/when/for'] = f.forD;
+                conds.forEach(function (c, i) {
+                    at['/when/' + f.combine.value + '/' + i] = c;
+                    Object.keys(c._inputs).forEach(function (key) { at['/when/' + f.combine.value + '/' + i + '/' + key] = c._inputs[key]; });
+                });
+            }
+            if (f.unit.value.trim()) rule.unit = f.unit.value.trim();
+            rule.severity = f.severity.value;
+            if (f.message.value.trim()) rule.message = f.message.value;
+            at['/message'] = f.message;
+            var clearFor = durationOf(f.clearFor);
+            if (f.clearKind.value !== 'auto' || clearFor) {
+                rule.clear = {};
+                if (f.clearKind.value !== 'auto') { rule.clear.op = f.clearKind.value; rule.clear.value = numberOf(f.clearValue); }
+                if (clearFor) rule.clear['for'] = clearFor;
+                Object.keys(rule.clear).forEach(function (x) { if (rule.clear[x] === undefined) delete rule.clear[x]; });
+            }
+            at['/clear'] = f.clearKind;
+            at['/clear/value'] = f.clearValue;
+            at['/clear/for'] = f.clearFor;
+            if (durationOf(f.keep)) rule.keepFiringFor = durationOf(f.keep);
+            at['/keepFiringFor'] = f.keep;
+            if (f.escSeverity.value) {
+                rule.escalate = { severity: f.escSeverity.value };
+                if (durationOf(f.escAfter)) rule.escalate.after = durationOf(f.escAfter);
+                var first = conds[0] && conds[0]._read();
+                if (numberOf(f.escValue) !== undefined) { rule.escalate.op = first && first.op === 'below' ? 'below' : 'above'; rule.escalate.value = numberOf(f.escValue); }
+            }
+            at['/escalate'] = f.escSeverity;
+            at['/escalate/after'] = f.escAfter;
+            at['/escalate/value'] = f.escValue;
+            if (durationOf(f.remind)) rule.remindEvery = durationOf(f.remind);
+            at['/remindEvery'] = f.remind;
+            if (numberOf(f.flapChanges) !== undefined || durationOf(f.flapWithin)) rule.flap = { changes: numberOf(f.flapChanges), within: durationOf(f.flapWithin) };
+            at['/flap'] = f.flapChanges;
+            at['/flap/within'] = f.flapWithin;
+            if (f.tz.value !== 'UTC') rule.timezone = f.tz.value;
+            ['sched', 'mute'].forEach(function (w) {
+                var box = f[w];
+                var days = Array.prototype.slice.call(box.querySelectorAll('.usaf-' + w + '-day')).filter(function (c) { return c.checked; }).map(function (c) { return c.value; });
+                if (!days.length) return;
+                var win = { days: days, from: box.querySelector('.usaf-' + w + '-from').value, to: box.querySelector('.usaf-' + w + '-to').value };
+                if (win.to === '23:59') win.to = '24:00';
+                rule[w === 'sched' ? 'schedule' : 'mute'] = [win];
+                at['/' + (w === 'sched' ? 'schedule' : 'mute')] = box;
+            });
+            if (state.editing && state.editing.silences) rule.silences = state.editing.silences;
+            if (!f.enabled.checked) rule.enabled = false;
+            return { rule: rule, at: at };
+        }
+
+        function elementFor(at, pointer) {
+            var p = pointer;
+            while (p) {
+                var e = at[p];
+                if (e) return typeof e === 'function' ? e() : e;
+                p = p.slice(0, p.lastIndexOf('/'));
+            }
+            return null;
+        }
+        function markError(at, err) {
+            var f = state.fields;
+            form.querySelectorAll('.usaf-invalid').forEach(function (x) { x.classList.remove('usaf-invalid'); });
+            if (!err) { f.error.textContent = ''; return; }
+            var e = err.error || err;
+            f.error.textContent = e.message || String(e);
+            if (e.pointer !== undefined) {
+                var target = elementFor(at, String(e.pointer).replace(/^\/rule/, ''));
+                if (target) target.classList.add('usaf-invalid');
+            }
+        }
+
+        function changed() {
+            if (!state.fields.name) return;
+            state.fields.show();
+            clearTimeout(state.timer);
+            state.timer = setTimeout(runPreview, 600);
+        }
+        function when(ts) {
+            var d = new Date(ts);
+            return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+        }
+        function runPreview() {
+            var read = readForm();
+            var f = state.fields;
+            var seq = ++state.seq;
+            if (!read.rule.name) { markError(read.at, { pointer: '/name', message: 'give the rule a name' }); return; }
+            f.preview.textContent = 'checking against the last ' + (opts.hours || 24) + ' h of stored data…';
+            opts.request('POST', 'preview', { rule: read.rule, hours: opts.hours || 24, store: opts.store ? opts.store() : undefined }).then(function (p) {
+                if (seq !== state.seq) return;
+                markError(read.at, null);
+                var text = 'Over the last ' + (opts.hours || 24) + ' h of stored data this rule would have fired ' + p.fired + (p.fired === 1 ? ' time' : ' times');
+                if (p.fired) text += ', at ' + p.firings.slice(0, 5).map(function (x) { return when(x.ts) + ' (' + x.device + ')'; }).join(', ') + (p.fired > 5 ? ', …' : '');
+                text += ' (' + p.scanned + ' readings of ' + p.devices.length + ' device' + (p.devices.length === 1 ? '' : 's') + ').';
+                f.preview.textContent = text;
+                (p.notes || []).forEach(function (n) { f.preview.appendChild(el('div', { class: 'usaf-note', text: n })); });
+            }, function (err) {
+                if (seq !== state.seq) return;
+                var e = err && err.error;
+                if (e && e.code === 'RULE_INVALID') { markError(read.at, e); f.preview.textContent = ''; }
+                else { markError(read.at, null); f.preview.textContent = 'no preview: ' + failText(err); }
+            });
+        }
+
+        function save() {
+            var read = readForm();
+            var editing = state.editing;
+            var path = editing ? 'rules/' + encodeURIComponent(editing.id) : 'rules';
+            if (!editing && state.rules.some(function (r) { return r.id === read.rule.id; })) read.rule.id = read.rule.id + '-' + Date.now().toString(36).slice(-4);
+            opts.request(editing ? 'PUT' : 'POST', path, read.rule).then(function (saved) {
+                form.hidden = true;
+                state.editing = null;
+                say('saved "' + saved.name + '"; it applies now');
+                if (opts.onSaved) opts.onSaved(saved);
+                return load();
+            }, function (err) { markError(read.at, err && err.error ? err.error : err); });
+        }
+
+        var datalist = el('datalist', { id: 'usaf-fields' });
+        ['temperature', 'humidity', 'pressure', 'power', 'voltage', 'battery'].forEach(function (x) { datalist.appendChild(el('option', { value: x })); });
+        container.appendChild(datalist);
+        load();
+        return { reload: load, edit: edit };
+    }
+
+    root.UpperstackAlertForm = { mount: mount, summary: summary };
+})(window);

@@ -1,0 +1,149 @@
+/**
+ * Alerts on the real runtime with the default flow pack: the issue's example
+ * rule created through the API, readings over MQTT, the alert's lifecycle with
+ * hysteresis, its transitions on upperstack/alerts/<device>; then kill -9 three
+ * seconds into a pending duration and a restart: the alert fires about 2 s
+ * after the first reading after the restart (the time left), not 5 and not at once.
+ * Time is asserted on the alert's recorded timestamps against the readings'.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import mqtt, { type MqttClient } from 'mqtt';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import type { AlertEvent, AlertRecord } from '../../nodes/lib/rules/types';
+
+const RULE = {
+  id: 'hot',
+  name: 'Too hot',
+  devices: { all: true },
+  when: { field: 'temperature', op: 'above', value: 30, for: '5s' },
+  clear: { op: 'below', value: 28, for: '0s' },
+  severity: 'warning',
+  message: '{device}: {field} is {value} (above 30 since {since})',
+};
+
+let rt: Runtime;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function api(r: Runtime, method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(r.url + path, { method, headers: { authorization: `Bearer ${r.apiKey}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+async function alert(r: Runtime, id: string): Promise<(AlertRecord & { events: AlertEvent[] }) | undefined> {
+  const res = await api(r, 'GET', `/api/v1/alerts/${encodeURIComponent(id)}`);
+  return res.status === 200 ? ((await res.json()) as AlertRecord & { events: AlertEvent[] }) : undefined;
+}
+
+/** Publishes temperature readings (QoS 1, the reading's own ts) every `every` ms until stopped. */
+function publisher(client: MqttClient, device: string, temperature: () => number, every: number) {
+  const sent: number[] = [];
+  let stop = false;
+  const done = (async () => {
+    while (!stop) {
+      const ts = Date.now();
+      try {
+        await client.publishAsync(`devices/${device}/telemetry`, JSON.stringify({ ts, temperature: temperature() }), { qos: 1 });
+        sent.push(ts);
+      } catch {
+        // the runtime is down; the client reconnects
+      }
+      await sleep(every);
+    }
+  })();
+  return { sent, stop: async () => void ((stop = true), await done) };
+}
+
+before(async () => {
+  rt = await startRuntime();
+});
+after(async () => {
+  await rt?.stop();
+});
+
+test('the example rule through the API: 31 °C for 8 s fires once, 29 keeps it firing, 27 clears it; each transition on MQTT', { timeout: 120_000 }, async () => {
+  const created = await api(rt, 'POST', '/api/v1/rules', RULE);
+  assert.equal(created.status, 201, await created.clone().text());
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'alerts-e2e' });
+  const seen: AlertEvent[] = [];
+  await client.subscribeAsync('upperstack/alerts/#', { qos: 1 });
+  client.on('message', (topic, payload) => {
+    if (topic === 'upperstack/alerts/room-1') seen.push(JSON.parse(payload.toString()) as AlertEvent);
+  });
+  let temperature = 31;
+  const pub = publisher(client, 'room-1', () => temperature, 250);
+  await sleep(8000);
+  temperature = 29;
+  const firing = await eventually(async () => {
+    const a = await alert(rt, 'hot:room-1');
+    return a?.state === 'firing' ? a : undefined;
+  }, 20_000, 'a firing alert');
+  const first = pub.sent[0];
+  const fired = firing.events.find((e) => e.event === 'firing')!;
+  assert.equal(firing.since, first, 'the alert began with the first reading above 30');
+  assert.ok(fired.ts - first >= 5000 && fired.ts - first < 6500, `fired ${fired.ts - first} ms after the first hot reading`);
+  // 29: inside the hysteresis band; the readings are stored and judged, the alert stays.
+  const at29 = Date.now();
+  await eventually(async () => {
+    const res = await api(rt, 'GET', `/api/v1/readings?device=room-1&from=${at29 + 1000}&fields=temperature`);
+    const body = (await res.json()) as { readings: Array<{ fields: { temperature: number } }> };
+    return body.readings.filter((r) => r.fields.temperature === 29).length >= 4 ? true : undefined;
+  }, 20_000, 'readings of 29 stored');
+  await sleep(500);
+  assert.equal((await alert(rt, 'hot:room-1'))?.state, 'firing', '29 °C keeps it firing');
+  temperature = 27;
+  const cleared = await eventually(async () => {
+    const a = await alert(rt, 'hot:room-1');
+    return a?.state === 'cleared' ? a : undefined;
+  }, 20_000, 'the alert cleared');
+  await pub.stop();
+  assert.equal(cleared.occurrences, 1);
+  assert.deepEqual(cleared.events.map((e) => e.event), ['pending', 'firing', 'cleared'], 'one firing, one alert');
+  await eventually(async () => (seen.length >= 3 ? true : undefined), 10_000, 'transitions on MQTT');
+  assert.deepEqual(seen.map((e) => e.event), ['pending', 'firing', 'cleared']);
+  // And rows in the store.
+  const rows = (await (await api(rt, 'GET', '/api/v1/readings?device=room-1&fields=alert.hot')).json()) as { readings: Array<{ fields: Record<string, string> }> };
+  assert.deepEqual(rows.readings.map((r) => r.fields['alert.hot']), ['pending', 'firing', 'cleared']);
+  await client.endAsync();
+});
+
+test('kill -9 three seconds into a pending duration: after the restart it fires about 2 s after the first new reading', { timeout: 180_000 }, async () => {
+  const exists = await api(rt, 'GET', '/api/v1/rules/hot');
+  if (exists.status === 404) assert.equal((await api(rt, 'POST', '/api/v1/rules', RULE)).status, 201);
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'alerts-crash', reconnectPeriod: 500 });
+  client.on('error', () => undefined);
+  const pub = publisher(client, 'room-2', () => 31, 200);
+  let start!: number;
+  let killedAt!: number;
+  let restartedAt!: number;
+  let firing: AlertRecord & { events: AlertEvent[] };
+  try {
+    const pending = await eventually(async () => {
+      const a = await alert(rt, 'hot:room-2');
+      return a?.state === 'pending' ? a : undefined;
+    }, 20_000, 'a pending alert');
+    start = pending.since;
+    // 3 s into the 5 s: the plug is pulled.
+    await sleep(Math.max(0, start + 3000 - Date.now()));
+    await rt.kill9();
+    killedAt = Date.now();
+    rt = await startRuntime({ dataDir: rt.dataDir, httpPort: rt.httpPort, mqttPort: rt.mqttPort });
+    // Healthy, so the alert node has restored its state; readings stamped from here on are new.
+    restartedAt = Date.now();
+    firing = await eventually(async () => {
+      const a = await alert(rt, 'hot:room-2');
+      return a?.state === 'firing' ? a : undefined;
+    }, 60_000, 'the alert firing after the restart');
+  } finally {
+    await pub.stop();
+    await client.endAsync();
+  }
+  const fired = firing.events.find((e) => e.event === 'firing')!;
+  // (A reading the client held while the runtime was down keeps its time from before the restart.)
+  const firstNew = pub.sent.find((ts) => ts >= restartedAt);
+  assert.ok(firstNew !== undefined, 'readings arrived after the restart');
+  const down = restartedAt - killedAt;
+  const wait = fired.ts - firstNew;
+  assert.equal(firing.since, start, 'the alert keeps the time the condition began');
+  assert.ok(wait >= 1000 && wait <= 3500, `fired ${wait} ms after the first reading after the restart (down ${down} ms): the remaining ~2 s`);
+  assert.ok(fired.ts - start >= 5000 + down - 1000, 'the downtime did not count towards the 5 s');
+});

@@ -1,0 +1,137 @@
+/** Notifications against real local servers: an SMTP sink (smtp-server) and an HTTP endpoint. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { Notifier } from '../../nodes/lib/rules/notify';
+import type { AlertEvent } from '../../nodes/lib/rules/types';
+
+const EVENT: AlertEvent = {
+  id: 'hot:dev1',
+  rule: 'hot',
+  ruleName: 'Too hot',
+  device: 'dev1',
+  event: 'firing',
+  state: 'firing',
+  previous: 'pending',
+  severity: 'warning',
+  ts: Date.UTC(2026, 0, 5, 12),
+  message: 'dev1: temperature is 31 (above 30 since 2026-01-05 12:00:00 UTC)',
+  reason: 'temperature 31 is above 30 for 5 seconds',
+  field: 'temperature',
+  value: 31,
+  since: Date.UTC(2026, 0, 5, 12) - 5000,
+  occurrences: 1,
+  notify: true,
+};
+
+async function eventually(check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('notifications', () => {
+  const mails: Array<{ from: string; to: string[]; data: string; user?: string }> = [];
+  let smtp: SMTPServer;
+  let smtpPort = 0;
+  const hits: Array<{ attempt: string; body: AlertEvent; auth?: string }> = [];
+  let failFirst = 0;
+  let http: Server;
+  let httpUrl = '';
+
+  before(async () => {
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      onAuth(auth, _session, cb) {
+        cb(auth.username === 'alerts' && auth.password === 'secret' ? null : new Error('bad login'), { user: auth.username });
+      },
+      onData(stream, session, cb) {
+        let data = '';
+        stream.on('data', (c: Buffer) => (data += c.toString()));
+        stream.on('end', () => {
+          mails.push({ from: session.envelope.mailFrom ? (session.envelope.mailFrom as { address: string }).address : '', to: session.envelope.rcptTo.map((r) => r.address), data, user: session.user as string | undefined });
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
+    smtpPort = (smtp.server.address() as AddressInfo).port;
+    http = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        hits.push({ attempt: String(req.headers['x-upperstack-attempt']), body: JSON.parse(body) as AlertEvent, auth: req.headers.authorization });
+        if (failFirst > 0) {
+          failFirst--;
+          res.writeHead(503).end('busy');
+        } else res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    httpUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/hook`;
+  });
+  after(async () => {
+    await new Promise<void>((r) => smtp.close(() => r()));
+    await new Promise<void>((r) => http.close(() => r()));
+  });
+
+  it('e-mail: one message per transition, with the login, to the node\'s recipients or the rule\'s own', async () => {
+    const errors: string[] = [];
+    const n = new Notifier({ email: { host: '127.0.0.1', port: smtpPort, secure: false, user: 'alerts', password: 'secret', from: 'upperstack@example.com', to: ['ops@example.com'] }, onError: (_c, e) => errors.push(e.message) });
+    n.send(EVENT);
+    n.send({ ...EVENT, id: 'hot:dev2', device: 'dev2', notifyChannels: { email: ['ann@example.com'] } });
+    n.send({ ...EVENT, notify: false });
+    n.send({ ...EVENT, notifyChannels: { email: false } });
+    await eventually(() => mails.length >= 2);
+    await n.close();
+    assert.deepEqual(errors, []);
+    assert.equal(mails.length, 2);
+    assert.deepEqual(mails[0].to, ['ops@example.com']);
+    assert.equal(mails[0].from, 'upperstack@example.com');
+    assert.equal(mails[0].user, 'alerts');
+    assert.match(mails[0].data, /Subject: \[WARNING\] Too hot: dev1/);
+    assert.match(mails[0].data, /dev1: temperature is 31 \(above 30 since 2026-01-05 12:00:00 UTC\)/);
+    assert.deepEqual(mails[1].to, ['ann@example.com']);
+  });
+
+  it('webhook: a JSON POST of the transition, retried after a 503 until it is taken', async () => {
+    failFirst = 2;
+    hits.length = 0;
+    const sent: string[] = [];
+    const n = new Notifier({ webhook: { url: httpUrl, token: 'hook-token', retryMs: 20 }, onSent: (c, e) => sent.push(`${c}:${e.id}`) });
+    n.send(EVENT);
+    await eventually(() => sent.length === 1);
+    await n.close();
+    assert.deepEqual(hits.map((h) => h.attempt), ['1', '2', '3']);
+    assert.deepEqual(hits[2].body, EVENT);
+    assert.equal(hits[2].auth, 'Bearer hook-token');
+  });
+
+  it('webhook: gives up after the last attempt and says why', async () => {
+    failFirst = 100;
+    hits.length = 0;
+    const errors: string[] = [];
+    const n = new Notifier({ webhook: { url: httpUrl, attempts: 3, retryMs: 10 }, onError: (c, e) => errors.push(`${c}: ${e.message}`) });
+    n.send(EVENT);
+    await eventually(() => errors.length === 1);
+    await n.close();
+    failFirst = 0;
+    assert.equal(hits.length, 3);
+    assert.match(errors[0], /webhook: webhook http:\/\/127\.0\.0\.1:\d+\/hook answered 503/);
+  });
+
+  it('MQTT: the transition as JSON on the topic template', async () => {
+    const got: Array<[string, string]> = [];
+    const n = new Notifier({ mqtt: { topic: 'alerts/{severity}/{device}', publish: async (t, p) => void got.push([t, p]) } });
+    n.send({ ...EVENT, device: 'a/b+c' });
+    await eventually(() => got.length === 1);
+    await n.close();
+    assert.equal(got[0][0], 'alerts/warning/a_b_c');
+    assert.equal((JSON.parse(got[0][1]) as AlertEvent).id, 'hot:dev1');
+  });
+});
