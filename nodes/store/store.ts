@@ -5,6 +5,7 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import { consume } from '../shared/receipts';
+import { installSettlement } from '../shared/settlement';
 import { InvalidReadingError } from '../lib/errors';
 import { onInput } from '../shared/input';
 import { readingsOf } from '../shared/batch';
@@ -14,6 +15,8 @@ import type { StoreConfigNode } from '../store-config/options';
 import { storeMigrations, type StoreNodeDef, type StoreOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
+  // A store settles journal entries: when one output feeds several stores, each must get its share.
+  installSettlement(RED);
   function UpperstackStoreNode(this: Node, def: StoreNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
