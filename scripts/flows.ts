@@ -27,11 +27,31 @@ function htmlFiles(dir: string): string[] {
   return out;
 }
 
-/** The types a runtime with this package offers: Node-RED's core nodes and the package's own. */
+/** Editor templates of the Node-RED modules this package depends on (FlowFuse Dashboard 2's widgets). */
+function dependencyTemplates(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const out: string[] = [];
+  for (const name of Object.keys(pkg.dependencies ?? {})) {
+    let dir: string;
+    try {
+      dir = dirname(require.resolve(`${name}/package.json`, { paths: [root] }));
+    } catch {
+      continue;
+    }
+    const dep = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { 'node-red'?: { nodes?: Record<string, string> } };
+    for (const file of Object.values(dep['node-red']?.nodes ?? {})) {
+      const html = join(dir, file.replace(/\.js$/, '.html'));
+      if (existsSync(html)) out.push(html);
+    }
+  }
+  return out;
+}
+
+/** The types a runtime with this package offers: Node-RED's core nodes, the package's own and its Node-RED dependencies'. */
 export function knownTypes(): Set<string> {
   const core = dirname(require.resolve('@node-red/nodes/package.json'));
   const root = join(__dirname, '..', '..');
-  return typesFromTemplates([...htmlFiles(join(core, 'core')), ...htmlFiles(join(root, 'nodes'))].map((f) => readFileSync(f, 'utf8')));
+  return typesFromTemplates([...htmlFiles(join(core, 'core')), ...htmlFiles(join(root, 'nodes')), ...dependencyTemplates(root)].map((f) => readFileSync(f, 'utf8')));
 }
 
 export async function runFlows(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
