@@ -117,6 +117,14 @@ export class Ownership extends EventEmitter {
     this.client = c;
     c.on('message', (topic, payload) => this.onMessage(topic, payload));
     c.on('error', (err) => this.emit('error', err));
+    // Cut off from the broker, this member's will tells the others it is gone and they may take its
+    // partitions at once: it stops counting them as its own now, not when its leases end.
+    c.on('close', () => {
+      for (const p of this.ownedPartitions()) {
+        this.owned.delete(p);
+        this.emit('released', p);
+      }
+    });
     await c.subscribeAsync([`${this.base}/members/+`, `${this.base}/claims/+`], { qos: 1 });
     await this.heartbeat();
     // A first pass only once the retained claims are in (they arrive right after SUBACK).
