@@ -38,6 +38,10 @@ const env = process.env;
 const ROOT = join(__dirname, '..', '..');
 const READINGS = Number(env.BENCH_INFLUX_READINGS) || 50_000;
 const ROUNDS = Number(env.BENCH_INFLUX_ROUNDS) || 1;
+/** BENCH_INFLUX_CONSUMERS: a comma list of upperstack, stock-message, stock-batch, bare (default all). */
+const CONSUMERS = new Set((env.BENCH_INFLUX_CONSUMERS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+/** BENCH_INFLUX_ROLLUP=0 leaves out the roll-up query row. */
+const ROLLUP = env.BENCH_INFLUX_ROLLUP !== '0';
 const PUBLISHERS = 2;
 const CLIENTS = 2;
 const INFLIGHT = 100;
@@ -45,10 +49,11 @@ const INFLIGHT = 100;
 const SETTLE_MS = 15_000;
 const PHASE_LIMIT_MS = 600_000;
 
-export type InfluxConsumer = 'upperstack' | 'stock-message' | 'stock-batch' | 'bare';
+export type InfluxConsumer = 'upperstack' | 'upperstack-duckdb' | 'stock-message' | 'stock-batch' | 'bare';
 
 export const INFLUX_CONSUMERS: Record<InfluxConsumer, string> = {
   upperstack: 'Upperstack (default pack: DuckDB + InfluxDB sinks)',
+  'upperstack-duckdb': '(context) Upperstack, DuckDB sink only, counted in DuckDB',
   'stock-message': 'stock: mqtt in → influxdb out (per message)',
   'stock-batch': 'stock: mqtt in → join 1000 → influxdb batch',
   bare: 'bare line-protocol writer, 5,000-line POSTs',
@@ -82,6 +87,8 @@ export interface RollupBenchRow {
 
 interface Consumer {
   pid: number | undefined;
+  /** Counts somewhere else than InfluxDB (the DuckDB-only context row). */
+  count?(device: string): Promise<number>;
   stop(): Promise<void>;
   output(): string;
 }
@@ -98,15 +105,15 @@ async function count(influx: TsdbServer, db: string, q = COUNT_Q): Promise<numbe
 }
 
 /** Publishes a reading of device `warmup` until InfluxDB has it: the consumer is subscribed and writing. */
-async function warmUp(url: string, influx: TsdbServer, db: string, what: string): Promise<void> {
+async function warmUp(url: string, stored: () => Promise<number>, what: string): Promise<void> {
   const client = await mqtt.connectAsync(url, { clientId: `bench-warmup-${process.pid}`, reconnectPeriod: 0 });
   try {
     const end = Date.now() + 120_000;
     for (let i = 0; ; i++) {
       await client.publishAsync('devices/warmup/telemetry', JSON.stringify({ device: 'warmup', ts: TS_BASE - 100_000 + i, temperature: 1, humidity: 1 }), { qos: 1 });
       await sleep(500);
-      if ((await count(influx, db, `SELECT count(temperature) FROM telemetry WHERE device = 'warmup'`)) > 0) return;
-      if (Date.now() > end) throw new Error(`${what}: no warm-up reading reached InfluxDB in 120 s`);
+      if ((await stored()) > 0) return;
+      if (Date.now() > end) throw new Error(`${what}: no warm-up reading was stored in 120 s`);
     }
   } finally {
     await client.endAsync().catch(() => undefined);
@@ -147,7 +154,7 @@ async function publish(url: string): Promise<{ total: number; firstPublish: numb
   }
 }
 
-async function startUpperstack(brokerPort: number, influx: TsdbServer, db: string, dataDir: string): Promise<Consumer> {
+async function startUpperstack(brokerPort: number, influx: TsdbServer | undefined, db: string, dataDir: string): Promise<Consumer> {
   const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
   for (const n of flows) if (n.type === 'upperstack-anomaly') n.d = true;
   flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${brokerPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
@@ -157,9 +164,24 @@ async function startUpperstack(brokerPort: number, influx: TsdbServer, db: strin
       n.connection = 'bench_conn';
     }
   }
+  // BENCH_INFLUX_FLUSH_MS / BENCH_INFLUX_BATCH: the pack's InfluxDB sink settings, for comparisons.
+  for (const n of flows) {
+    if (n.type !== 'upperstack-store-config') continue;
+    for (const sink of n.sinks as Array<Record<string, unknown>>) {
+      if (sink.kind !== 'influxdb') continue;
+      if (env.BENCH_INFLUX_FLUSH_MS) sink.flushMs = Number(env.BENCH_INFLUX_FLUSH_MS);
+      if (env.BENCH_INFLUX_BATCH) sink.batchSize = Number(env.BENCH_INFLUX_BATCH);
+    }
+  }
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  const rt: Runtime = await startRuntime({ dataDir, env: { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: '', UPPERSTACK_INFLUX_URL: influx.url, UPPERSTACK_INFLUX_DB: db } });
-  return { pid: rt.proc.pid, stop: () => rt.stop(), output: () => rt.output() };
+  const rt: Runtime = await startRuntime({ dataDir, env: { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: '', UPPERSTACK_INFLUX_URL: influx ? influx.url : '', UPPERSTACK_INFLUX_DB: db } });
+  const count = async (device: string) => {
+    const res = await rt.get(`/api/v1/readings/aggregate?device=${encodeURIComponent(device)}&field=temperature&fn=count&every=10000d`);
+    if (res.status !== 200) return 0;
+    const body = (await res.json()) as { points: Array<{ value: number }> };
+    return body.points.reduce((n, p) => n + p.value, 0);
+  };
+  return { pid: rt.proc.pid, stop: () => rt.stop(), output: () => rt.output(), count: influx ? undefined : count };
 }
 
 async function startStock(mode: 'message' | 'batch', brokerPort: number, influx: TsdbServer, db: string, dir: string): Promise<Consumer> {
@@ -239,10 +261,14 @@ async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbSe
   try {
     let bare: (Consumer & { errors: string[] }) | undefined;
     if (consumerKind === 'upperstack') consumer = await startUpperstack(mosq.port, influx, db, dir);
+    else if (consumerKind === 'upperstack-duckdb') consumer = await startUpperstack(mosq.port, undefined, db, dir);
     else if (consumerKind === 'bare') consumer = bare = await startBare(mosq.port, influx, db);
     else consumer = await startStock(consumerKind === 'stock-message' ? 'message' : 'batch', mosq.port, influx, db, dir);
     const url = `mqtt://127.0.0.1:${mosq.port}`;
-    await warmUp(url, influx, db, consumerKind);
+    const c = consumer;
+    const DEVICES = Array.from({ length: PUBLISHERS * CLIENTS }, (_, i) => `bench-p${Math.floor(i / CLIENTS)}-c${i % CLIENTS}`);
+    const storedLoad = c.count ? async () => (await Promise.all(DEVICES.map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => count(influx, db);
+    await warmUp(url, c.count ? () => c.count!('warmup') : () => count(influx, db, `SELECT count(temperature) FROM telemetry WHERE device = 'warmup'`), consumerKind);
     const watch = new ProcWatch(consumer.pid, 100).begin();
     const pub = publish(url);
     let acked: { total: number; firstPublish: number; lastAck: number } | undefined;
@@ -254,7 +280,7 @@ async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbSe
     for (;;) {
       await sleep(250);
       if (pubFailed) throw pubFailed;
-      const n = await count(influx, db);
+      const n = await storedLoad();
       if (n > stored) {
         stored = n;
         grewAt = Date.now();
@@ -280,6 +306,7 @@ async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbSe
       cores: mem.cores,
       errors: errors.slice(0, 3).join(' | '),
     };
+    if (row.lost > 0 && env.BENCH_INFLUX_VERBOSE) log(`  ${consumerKind} output:\n${consumer.output().slice(-4000)}`);
     log(`  ${consumerKind} r${round}: ${Math.round(row.rate).toLocaleString('en-US')} readings/s, lost ${row.lost}, peak RSS ${Math.round(row.peakRssMb)} MB${row.errors ? `; errors: ${row.errors}` : ''}`);
     return row;
   } catch (err) {
@@ -349,7 +376,8 @@ export async function benchInflux(log: (s: string) => void): Promise<{ rows: Inf
   const failures: string[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const c of ['bare', 'upperstack', 'stock-batch', 'stock-message'] as InfluxConsumer[]) {
+      for (const c of ['bare', 'upperstack', 'upperstack-duckdb', 'stock-batch', 'stock-message'] as InfluxConsumer[]) {
+        if (CONSUMERS.size && !CONSUMERS.has(c)) continue;
         try {
           rows.push(await phase(c, round, influx, log));
         } catch (err) {
@@ -361,11 +389,13 @@ export async function benchInflux(log: (s: string) => void): Promise<{ rows: Inf
     await influx.destroy();
   }
   let rollup: RollupBenchRow | undefined;
-  log('  roll-up query: a year of 1-minute readings, hourly means');
-  try {
-    rollup = await benchRollup();
-  } catch (err) {
-    failures.push(`roll-up: ${(err as Error).message.split('\n')[0]}`);
+  if (ROLLUP) {
+    log('  roll-up query: a year of 1-minute readings, hourly means');
+    try {
+      rollup = await benchRollup();
+    } catch (err) {
+      failures.push(`roll-up: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
   return { rows, rollup, failures };
 }

@@ -15,6 +15,7 @@ import { parseRetention, retentionText } from '../../nodes/lib/store/retention';
 import { ConfigError } from '../../nodes/lib/errors';
 import { normalizeSinks } from '../../nodes/lib/store/sinks';
 import { parseTagMap } from '../../nodes/lib/influx/tag-map';
+import { influxSink } from '../../nodes/lib/store/sinks-influx';
 import type { Reading } from '../../nodes/lib/reading';
 
 const opts = (dialect: Dialect, extra: Partial<EncodeOptions> = {}): EncodeOptions => ({ dialect, precision: 'ms', mapping: DEFAULT_MAPPING, types: new FieldTypeRegistry(), ...extra });
@@ -58,6 +59,14 @@ test('tag mapping settings: refused with a reason naming the entry', () => {
   assert.throws(() => normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', deviceTag: 'dev', tags: 'owner=dev' }], '/data'), /device id/);
   const [, influx] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086' }], '/data');
   assert.equal(influx.tags, '*', 'default: every tag');
+});
+
+test('server sink writes: start at 1,000 waiting lines or the longest wait, take up to the lines per write', () => {
+  const main = { id: 'main', kind: 'duckdb', path: '' };
+  const [, dflt] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086' }], '/data');
+  assert.deepEqual(influxSink.writerOptions!(dflt), { batchSize: 1000, maxWrite: 5000, flushMs: 1000 });
+  const [, small] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', batchSize: 300, flushMs: 50 }], '/data');
+  assert.deepEqual(influxSink.writerOptions!(small), { batchSize: 300, maxWrite: 300, flushMs: 50 });
 });
 
 test('a measurement tag (line protocol inputs keep the original measurement there) names the measurement', () => {

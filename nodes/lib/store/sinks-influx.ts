@@ -79,6 +79,9 @@ export const INFLUX_DEFAULTS = {
 
 export const CREDENTIAL_SLOTS = 8;
 
+/** Lines that start a write before the longest wait is up (bench/influx.ts measured 1.6× the readings/s of 5,000). */
+export const FLUSH_AT = 1000;
+
 const UNSET_ENV = /^\$\{[^}]*\}$/;
 
 function text(v: unknown): string {
@@ -186,7 +189,10 @@ function kindOf(server: ServerKind): SinkKind {
     defaults: () => ({ ...INFLUX_DEFAULTS, ...(server === 'victoriametrics' ? { api: 'v2', database: '' } : {}) }),
     enabled: influxEnabled,
     normalize: (raw) => normalizeInflux(raw, server),
-    writerOptions: (c) => ({ batchSize: Number(c.batchSize), maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) }),
+    // A write starts once FLUSH_AT lines wait (or after flushMs) and takes up to batchSize lines: what
+    // came in while the previous write ran. Waiting for a full 5,000 would hold the inputs paused (they
+    // pause at 5,000 unsettled messages) while each write runs, instead of overlapping the two.
+    writerOptions: (c) => ({ batchSize: Math.min(FLUSH_AT, Number(c.batchSize)), maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) }),
     create(config, ctx) {
       const c = config as InfluxSinkConfig;
       return new InfluxSink({
