@@ -8,6 +8,8 @@ import type { Node, NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { handleQuery, type QueryResponse } from '../lib/api/handlers';
 import { handleDeadLetters } from '../lib/api/deadletters';
+import { handleReplay } from '../lib/api/replay';
+import { replayTargetFor } from '../shared/replay';
 import { handleBacktest, MAX_BODY_BYTES } from '../lib/api/backtest';
 import { HTTP_CODES } from '../lib/api/http-errors';
 import { healthJson } from '../lib/api/health-json';
@@ -28,6 +30,7 @@ interface ActiveApi {
 }
 
 const BACKTEST_PATH = '/api/v1/anomaly/backtest';
+const REPLAY_PATH = '/api/v1/deadletters/replay';
 
 let active: ActiveApi | undefined;
 // Keyed by app: tests (and embedders) may hand a fresh Express app to a cached module.
@@ -35,7 +38,11 @@ const routesAdded = new WeakSet<object>();
 
 /** The deployed API; otherwise answers 503 itself. */
 function deployed(res: Response): ActiveApi | undefined {
-  if (!active) return void sendError(res, 503, HTTP_CODES.notDeployed, 'no upperstack-api node is deployed');
+  if (!active) {
+    // Also the moment of a deploy, while the flow restarts.
+    res.setHeader('Retry-After', '1');
+    return void sendError(res, 503, HTTP_CODES.notDeployed, 'no upperstack-api node is deployed');
+  }
   return active;
 }
 
@@ -53,6 +60,7 @@ export = function register(RED: NodeAPI): void {
   const log = (text: string) => RED.log.error(text);
   installJsonErrors(RED);
   readsOwnBody(BACKTEST_PATH);
+  readsOwnBody(REPLAY_PATH);
 
   function queryOf(req: Request): Record<string, string | undefined> {
     const q: Record<string, string | undefined> = {};
@@ -72,6 +80,12 @@ export = function register(RED: NodeAPI): void {
     const api = deployed(res);
     if (!api) return;
     reply(res, handleDeadLetters(api.store.store, queryOf(req), req.headers.accept), log);
+  }
+
+  function replay(req: Request, res: Response): void {
+    const api = deployed(res);
+    if (!api) return;
+    reply(res, handleReplay(api.store.store, queryOf(req), (req as { body?: unknown }).body, (l, input) => replayTargetFor(RED, l, input)), log);
   }
 
   function backtest(req: Request, res: Response): void {
@@ -131,6 +145,7 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/api/v1/readings/aggregate', auth, query('aggregate'));
       RED.httpNode.get('/api/v1/readings', auth, query('readings'));
       RED.httpNode.get('/api/v1/deadletters', auth, deadLetters);
+      RED.httpNode.post(REPLAY_PATH, auth, jsonBody(MAX_BODY_BYTES, { optional: true }), replay);
       RED.httpNode.get('/health', health);
       RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
       RED.httpNode.get('/metrics', metrics);

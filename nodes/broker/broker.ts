@@ -6,7 +6,8 @@ import { setStatus } from '../shared/status';
 import { onClose } from '../shared/input';
 import { migrate, parsePort, registerNode } from '../shared/config';
 import { brokerMigrations, type BrokerCredentials, type BrokerNodeDef, type BrokerOptions } from './options';
-import { registerBroker, registerHealth, unregisterBroker, type EmbeddedBroker } from '../shared/runtime';
+import { dataDir, registerBroker, registerHealth, unregisterBroker, type EmbeddedBroker } from '../shared/runtime';
+import { join } from 'node:path';
 import { isLoopback } from '../lib/security/net';
 
 /**
@@ -48,8 +49,11 @@ export = function register(RED: NodeAPI): void {
           // The environment lets containers set the device login without opening the editor.
           username,
           password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || undefined,
+          // Sessions, queued and retained messages and wills outlive a restart or redeploy.
+          dataDir: join(dataDir(RED), 'broker', node.id),
         },
         {
+          onError: (err) => node.error(RED._('upperstack-broker.errors.state', { message: describeError(err).message })),
           onClient: (id, connected) => {
             showClients();
             node.send({ topic: connected ? 'connect' : 'disconnect', payload: { clientId: id, connected } });

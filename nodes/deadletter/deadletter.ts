@@ -5,6 +5,7 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import { consume } from '../shared/receipts';
+import { installSettlement } from '../shared/settlement';
 import { toDeadLetter, topicLevel } from '../lib/deadletter';
 import { replayFacts } from '../lib/deadletter-replay';
 import { deadLettered } from '../lib/metrics';
@@ -16,6 +17,7 @@ import type { StoreConfigNode } from '../store-config/options';
 import { deadLetterMigrations, type DeadLetterNodeDef, type DeadLetterOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
+  installSettlement(RED);
   function UpperstackDeadLetterNode(this: Node, def: DeadLetterNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;

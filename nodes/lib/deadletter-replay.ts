@@ -56,19 +56,17 @@ export function replayFacts(msg: FailedMessageFacts, max = MAX_REPLAY_BYTES): Re
   const input = inputOf(msg.upperstack?.receipts);
   if (input) facts.input = input;
   if (typeof msg.receivedAt === 'number' && Number.isFinite(msg.receivedAt)) facts.receivedAt = msg.receivedAt;
-  const meta = stringMap(msg.meta);
-  if (meta) facts.meta = meta;
   const p = msg.payload;
   let bytes: Buffer | undefined;
-  if (Buffer.isBuffer(p) || p instanceof Uint8Array) {
-    bytes = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+  if (Buffer.isBuffer(p) || p instanceof Uint8Array || typeof p === 'string') {
+    // The message as it came (or, for a line of line protocol, as text): the input's facts still apply.
+    bytes = typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
     if (typeof msg.contentType === 'string') facts.contentType = msg.contentType;
     if (typeof msg.format === 'string') facts.format = msg.format;
-  } else if (typeof p === 'string') {
-    bytes = Buffer.from(p, 'utf8');
-    if (typeof msg.contentType === 'string') facts.contentType = msg.contentType;
-    if (typeof msg.format === 'string') facts.format = msg.format;
+    const meta = stringMap(msg.meta);
+    if (meta) facts.meta = meta;
   } else if (p !== undefined && p !== null) {
+    // Written anew as JSON: the original content type, format and route facts no longer describe it.
     // Readings are flat (a few levels), so JSON.stringify is safe on them; anything else may be deep.
     const json = readingsJson(p) ?? previewJson(p, max + 1);
     if (json.length <= max && !json.endsWith('…')) {

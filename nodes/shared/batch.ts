@@ -30,16 +30,16 @@ export interface Failure {
 /**
  * Sends what passed on output 1 and each failure on output 2, splitting the
  * journal receipt among all of them. With output 2 unwired, the first failure
- * goes to done(err) for Catch nodes and the log; its share of the receipt is
- * settled here (and removed from what Catch sees, so a Catch → dead-letter path
- * cannot settle the share of readings still on their way to the store).
+ * goes to done(err) for Catch nodes and the log, and its share fails: kept for
+ * a Catch → dead-letter path when there is one, else ended here (the readings
+ * still on their way to the store keep theirs).
  */
-export function routeResult(node: { wires?: string[][] }, msg: UpperstackMessage, send: Send, done: Done, out: UpperstackMessage | null, failures: Failure[]): void {
+export function routeResult(node: { id?: string; wires?: string[][] }, msg: UpperstackMessage, send: Send, done: Done, out: UpperstackMessage | null, failures: Failure[]): void {
   if (failures.length && !isWired(node, 1)) {
     split(msg, (out ? 1 : 0) + 1);
     if (out) send([out, null]);
     // out is a copy here (it differs from msg whenever something failed), so msg's share can end.
-    fail(node, msg);
+    fail(node.id ? { id: node.id } : null, msg);
     return done(failures[0].error);
   }
   split(msg, (out ? 1 : 0) + failures.length);

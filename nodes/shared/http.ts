@@ -68,12 +68,12 @@ export function requireApiKey(RED: NodeAPI): RequestHandler {
 
 /**
  * Middleware: a JSON body of at most `limit` bytes becomes `req.body`. No body
- * or another content type, a larger body and malformed JSON are answered
- * 400, 415, 413 and 400 (JSON errors) before the route runs. A body Node-RED's
+ * (unless `optional`) or another content type, a larger body and malformed
+ * JSON are answered 400, 415, 413 and 400 (JSON errors) before the route runs. A body Node-RED's
  * admin parser already read (other runtimes parse every JSON body up to
  * `apiMaxLength`) is taken as it is.
  */
-export function jsonBody(limit: number): RequestHandler {
+export function jsonBody(limit: number, opts: { optional?: boolean } = {}): RequestHandler {
   // strict: false, so `null` or `3` reach the route, which names what it wants instead.
   const parse = bodyParser.json({ limit, strict: false, type: () => true });
   return (req: Request, res: Response, next: NextFunction) => {
@@ -81,6 +81,8 @@ export function jsonBody(limit: number): RequestHandler {
     const length = req.headers['content-length'];
     const empty = req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0);
     const type = empty ? null : req.is(['application/json', '+json']);
+    // A route whose body is optional (filters that may all be in the query string) takes none as none.
+    if (type === null && opts.optional) return next();
     if (type === null) {
       return sendError(res, 400, HTTP_CODES.malformedBody, 'the request needs a JSON body (Content-Type: application/json)');
     }

@@ -21,7 +21,8 @@ import { describeError } from '../lib/errors';
 import { dataDir } from './runtime';
 import { setStatus, throttledStatus, type StatusState } from './status';
 import { isWired } from './batch';
-import { fail } from './receipts';
+import { consume } from './receipts';
+import { installSettlement } from './settlement';
 import { registerInput } from '../lib/metrics/pipeline';
 import type { UpperstackMessage } from './input';
 
@@ -55,6 +56,8 @@ export interface InputIntake {
 
 /** Opens the node's intake; on failure sets a red status, logs and returns undefined. */
 export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptions): InputIntake | undefined {
+  // Receipts from this input are shared out among the destinations of each send (fan-out).
+  installSettlement(RED);
   const type = node.type;
   const wires = (node as unknown as { wires?: string[][] }).wires;
   const status = throttledStatus(node);
@@ -79,8 +82,8 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     const msg = single(item, {});
     msg.error = describeError(err);
     if (isWired(node as unknown as { wires?: string[][] }, 1)) return node.send([null, msg]);
-    // Nowhere to route it: the log records it, and the entry must not replay forever.
-    fail(node, msg);
+    // Nowhere to route it (a warning reaches no Catch node): the log records it, and the entry must not replay forever.
+    consume(msg);
     node.warn(t('errors.rejected', { topic: String(msg.topic), message: describeError(err).message }));
   };
 
@@ -115,7 +118,7 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     emit,
     unreadable: (seq, _data, err) => {
       node.warn(t('errors.unreadable', { seq, message: err.message }));
-      fail(node, { _msgid: '', upperstack: { receipts: [{ j: node.id, s: seq }] } } as UpperstackMessage);
+      consume({ _msgid: '', upperstack: { receipts: [{ j: node.id, s: seq }] } } as UpperstackMessage);
     },
     onPause: (paused) => {
       if (paused && healthy) showPaused();

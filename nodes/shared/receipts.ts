@@ -9,15 +9,18 @@
  * - consume(msg): a terminal node (store, dead letter) has made the message
  *   durable: its share is done, and the receipts leave the message so nothing
  *   after it can consume them again.
- * - fail(node, msg): the message ends in an error reported with node.error or
- *   done(err). Its share is done and the receipts leave the message (the log
- *   has the error; a Catch → dead-letter path records it without settling twice).
+ * - fail(node, msg): the message ends in an error about what it holds,
+ *   reported with node.error(err, msg) or done(err). When a Catch node that
+ *   leads to a dead-letter node handles the node's errors, the receipts stay on
+ *   the message and the dead-letter node settles them; otherwise its share
+ *   ends here (the log has the error) and the receipts leave the message.
  *
  * Anything else passes the message on unchanged and the receipts with it.
  * docs/architecture.md states the rule for people writing their own nodes.
  */
 import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
 import type { UpperstackMessage } from './input';
+import { caughtToSettle } from './settlement';
 
 export type { Receipt };
 
@@ -49,8 +52,9 @@ export function consume(msg: UpperstackMessage): void {
   delete msg.upperstack;
 }
 
-/** The message ends in an error this node reports (node.error(err, msg) or done(err)). */
-export function fail(_node: unknown, msg: UpperstackMessage): void {
+/** The message ends in an error about its data that this node reports (node.error(err, msg) or done(err)). */
+export function fail(node: { id: string } | null, msg: UpperstackMessage): void {
+  if (node && caughtToSettle(node.id)) return;
   consume(msg);
 }
 

@@ -5,8 +5,10 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import { consume } from '../shared/receipts';
+import { installSettlement } from '../shared/settlement';
 import { InvalidReadingError } from '../lib/errors';
 import { onInput } from '../shared/input';
+import { applyRegistryTags } from '../shared/devices';
 import { readingsOf } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
@@ -14,6 +16,8 @@ import type { StoreConfigNode } from '../store-config/options';
 import { storeMigrations, type StoreNodeDef, type StoreOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
+  // A store settles journal entries: when one output feeds several stores, each must get its share.
+  installSettlement(RED);
   function UpperstackStoreNode(this: Node, def: StoreNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -50,6 +54,7 @@ export = function register(RED: NodeAPI): void {
       if (!readings) {
         return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before the store'));
       }
+      applyRegistryTags(readings);
       storeNode.writer.write(readings, (err) => {
         if (err) return done(err);
         // Terminal for the journal: what comes after the store gets the message without receipts.

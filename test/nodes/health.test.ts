@@ -17,11 +17,15 @@ import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
 import { consume } from '../../nodes/shared/receipts';
+import { registerSettlingType } from '../../nodes/shared/settlement';
 import type { UpperstackMessage } from '../../nodes/shared/input';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { eventually } from '../helpers/runtime';
 
 helper.init(require.resolve('node-red'));
+// The helper node stands in for a store that has not settled yet (a plain helper leads to no store, so
+// the runtime would let its messages go as they leave the input).
+registerSettlingType('helper');
 
 let red: NodeAPI | undefined;
 const logged: string[] = [];

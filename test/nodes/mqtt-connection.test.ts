@@ -13,11 +13,14 @@ import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { settleReceipts, type Receipt } from '../../nodes/lib/journal/receipts';
+import { registerSettlingType } from '../../nodes/shared/settlement';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/mqtt-connection/mqtt-connection'), require('../../nodes/mqtt-in/mqtt-in')];
 
 helper.init(require.resolve('node-red'));
+// The helper nodes stand in for the store: they settle what they receive (the tests call settleReceipts).
+registerSettlingType('helper');
 
 interface Msg {
   payload: Buffer;

@@ -14,11 +14,14 @@ import { settleReceipts, journalBacklog, type Receipt } from '../../nodes/lib/jo
 import { intakeStats } from '../../nodes/lib/ingest/intake';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { RECORD_ENCODER as LEGACY_ENCODER } from '../../nodes/lib/mqtt/record';
+import { registerSettlingType } from '../../nodes/shared/settlement';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/mqtt-in/mqtt-in'), require('../../nodes/decode/decode')];
 
 helper.init(require.resolve('node-red'));
+// The helper nodes stand in for the store: they settle what they receive (the tests call settleReceipts).
+registerSettlingType('helper');
 
 type Deliver = (p: InProcessPacket, ack: () => void) => void;
 

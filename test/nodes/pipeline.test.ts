@@ -32,6 +32,7 @@ const packNodes = [
   require('../../nodes/http-in/http-in'),
   require('../../nodes/coap-in/coap-in'),
   require('../../nodes/command/command'),
+  require('../../nodes/devices/devices'),
   require('../../nodes/alert/alert'),
   require('@node-red/nodes/core/common/21-debug.js'),
   require('@node-red/nodes/core/common/60-link.js'),

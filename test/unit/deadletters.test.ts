@@ -13,7 +13,11 @@ import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import type { DeadLetter } from '../../nodes/lib/store/types';
 import { replayFacts } from '../../nodes/lib/deadletter-replay';
 import { decodeDeadLetterCursor, encodeDeadLetterCursor, handleDeadLetters, parseDeadLetterParams } from '../../nodes/lib/api/deadletters';
-import { BadParameterError } from '../../nodes/lib/errors';
+import { BackpressureError, BadParameterError } from '../../nodes/lib/errors';
+import { handleReplay, parseReplayParams, replayDeadLetters } from '../../nodes/lib/api/replay';
+import { Intake, type IntakeItem, type IntakeOptions, type SubmitResult } from '../../nodes/lib/ingest/intake';
+import type { Received } from '../../nodes/lib/ingest/record';
+import type { TimeSeriesStore } from '../../nodes/lib/store/types';
 
 const T0 = Date.UTC(2026, 0, 1);
 let dir: string;
@@ -189,8 +193,8 @@ describe('replayFacts', () => {
 
   test('Readings are kept as their JSON; too large or cut values are not kept', () => {
     const r = { device: 'd', ts: 1, fields: { t: 'x' }, tags: {} };
-    const facts = replayFacts({ payload: [r, r] });
-    assert.deepEqual([facts.format, facts.contentType], ['json', 'application/json']);
+    const facts = replayFacts({ payload: [r, r], contentType: 'application/cbor', format: 'cbor', meta: { route: 'insert' } });
+    assert.deepEqual([facts.format, facts.contentType, facts.meta], ['json', 'application/json', undefined]);
     assert.deepEqual(JSON.parse(Buffer.from(facts.body!, 'base64').toString()), [r, r]);
     assert.equal(replayFacts({ payload: Buffer.alloc(11) }, 10).body, undefined);
     // 10,000 levels deep: written without recursion, cut, so not kept (and no RangeError).
@@ -253,5 +257,102 @@ describe('GET /api/v1/deadletters handler', () => {
       assert.equal(bad.status, 400);
       assert.equal((JSON.parse(bad.body) as { error: { parameter: string } }).error.parameter, 'limit');
     });
+  });
+});
+
+describe('replayDeadLetters', () => {
+  const body = (text: string) => Buffer.from(text).toString('base64');
+  async function withIntake(fn: (intake: Intake, emitted: IntakeItem[]) => Promise<void>, opts: Partial<IntakeOptions> = {}): Promise<void> {
+    const emitted: IntakeItem[] = [];
+    const intake = new Intake({ id: `replay-${n++}`, dir: join(dir, `journal-${n}`), highWater: 0, emit: (items) => emitted.push(...items), ...opts });
+    intake.open();
+    try {
+      await fn(intake, emitted);
+    } finally {
+      intake.close();
+    }
+  }
+
+  test('letters go back in through the input as they came: source, bytes, content type, meta, device, first arrival', async () => {
+    await withStore(async (s) => {
+      await withIntake(async (intake, emitted) => {
+        await s.writeDeadLetters([
+          letter(0, { body: body('{"t":1}'), contentType: 'application/json', meta: { precision: 'ms' }, receivedAt: T0 - 60_000, input: intake.id }),
+          letter(1, { payload: 'y'.repeat(5000) }),
+          letter(2, { body: body('{"t":3}'), source: 'coap:/t' }),
+        ]);
+        const target = { id: intake.id, submit: (recs: Received[]) => intake.submit(recs) };
+        const targetFor = (l: DeadLetter) => (l.source.startsWith('coap:') ? 'no coap input is deployed' : target);
+        const r = await replayDeadLetters(s, parseReplayParams({}, undefined), targetFor);
+        assert.deepEqual(r, { replayed: 1, ids: [1], skipped: [{ id: 3, reason: 'no coap input is deployed' }], notReplayable: 1 });
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.equal(emitted.length, 1);
+        const rec = emitted[0].rec;
+        assert.deepEqual(
+          { source: rec.source, payload: rec.payload.toString(), contentType: rec.contentType, meta: rec.meta, device: rec.device, receivedAt: rec.receivedAt },
+          { source: 'mqtt:devices/even/telemetry', payload: '{"t":1}', contentType: 'application/json', meta: { precision: 'ms', replayOf: '1' }, device: 'even', receivedAt: T0 - 60_000 },
+        );
+        // Marked; taken once only.
+        assert.deepEqual((await replayDeadLetters(s, parseReplayParams({}, undefined), targetFor)).replayed, 0);
+        const [marked] = await s.deadLetters({ ids: [1], limit: 1 });
+        assert.ok(marked.replayedAt !== undefined);
+      });
+    });
+  });
+
+  test('concurrent replays submit each letter once', async () => {
+    await withStore(async (s) => {
+      await s.writeDeadLetters(Array.from({ length: 20 }, (_, i) => letter(i, { body: body(`{"i":${i}}`) })));
+      const submitted: string[] = [];
+      const target = {
+        id: 'in',
+        submit: async (recs: Received[]) => {
+          await new Promise((r) => setTimeout(r, 5));
+          submitted.push(...recs.map((r) => r.meta!.replayOf));
+          return { accepted: recs.map((_, i) => i) };
+        },
+      };
+      const [a, b] = await Promise.all([replayDeadLetters(s, parseReplayParams({}, undefined), () => target), replayDeadLetters(s, parseReplayParams({}, undefined), () => target)]);
+      assert.equal(a.replayed + b.replayed, 20);
+      assert.equal(submitted.length, 20);
+      assert.equal(new Set(submitted).size, 20);
+    });
+  });
+
+  test('an input that refuses (backpressure): the rest waits, unmarked, for the next call', async () => {
+    await withStore(async (s) => {
+      await s.writeDeadLetters([letter(0, { body: body('a') }), letter(1, { body: body('b') })]);
+      let refuse = true;
+      const target = {
+        id: 'in',
+        submit: async (recs: Received[]): Promise<SubmitResult> =>
+          refuse ? { refused: 'backlog', retryAfterMs: 1500, error: new BackpressureError('in cannot take more now', { reason: 'backlog', retryAfterMs: 1500 }) } : { accepted: recs.map((_, i) => i) },
+      };
+      const first = await handleReplay(s as unknown as TimeSeriesStore, {}, undefined, () => target);
+      assert.equal(first.status, 503);
+      assert.equal(first.headers?.['Retry-After'], '2');
+      assert.equal((await s.deadLetters({ replayed: false, limit: 10 })).length, 2);
+      refuse = false;
+      const second = await handleReplay(s as unknown as TimeSeriesStore, { limit: '1' }, { code: ['SCHEMA_VIOLATION', 'DECODE_FAILED'] }, () => target);
+      assert.deepEqual(JSON.parse(second.body), { replayed: 1, ids: [1], skipped: [], notReplayable: 0 });
+    });
+  });
+
+  test('parameters: query string and body together; what does not apply to a replay is refused by name', () => {
+    assert.deepEqual(parseReplayParams({ device: 'd' }, { code: 'SCHEMA_VIOLATION', ids: [3, 4], input: 'in1', from: 1000 }), {
+      query: { limit: 1000, order: 'asc', from: 1000, device: 'd', codes: ['SCHEMA_VIOLATION'], ids: [3, 4] },
+      input: 'in1',
+    });
+    for (const [q, b, parameter] of [
+      [{ cursor: 'x' }, undefined, 'cursor'],
+      [{}, { replayed: true }, 'replayed'],
+      [{}, { ids: [0] }, 'ids'],
+      [{}, { ids: 'all' }, 'ids'],
+      [{ limit: '10001' }, undefined, 'limit'],
+      [{}, [1, 2], 'body'],
+      [{}, { device: 3 }, 'device'],
+    ] as const) {
+      assert.throws(() => parseReplayParams(q, b), (e: unknown) => e instanceof BadParameterError && e.details.parameter === parameter, JSON.stringify([q, b]));
+    }
   });
 });

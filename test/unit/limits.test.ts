@@ -180,3 +180,19 @@ test('every format still decodes ordinary readings with the limits in place', ()
     assert.deepEqual(r.readings, [format === 'lineprotocol' ? { ...reading, tags: { ...reading.tags, measurement: 'd1' } } : reading], format);
   }
 });
+
+describe('SenML and XML', () => {
+  test('XML: fields per reading, readings per message and text length are limits too, found while parsing', () => {
+    const fields = (n: number) => `<reading device="d">${Array.from({ length: n }, (_, i) => `<f${i}>${i}</f${i}>`).join('')}</reading>`;
+    throwsCode(() => decode('xml', Buffer.from(fields(1001))), TooManyFieldsError, (e) => assert.equal(e.details.format, 'xml'));
+    assert.equal(Object.keys((decode('xml', Buffer.from(fields(1000))) as Array<{ fields: object }>)[0].fields).length, 1000);
+    const many = `<readings device="d">${'<reading><v>1</v></reading>'.repeat(10_001)}</readings>`;
+    throwsCode(() => decode('xml', Buffer.from(many)), TooManyReadingsError);
+    throwsCode(() => decode('xml', Buffer.from(`<reading device="d"><s type="string">${'x'.repeat(70_000)}</s></reading>`)), StringTooLongError, (e) => assert.match(e.message, /field "s"/));
+  });
+
+  test('SenML nested too deep is DEPTH_EXCEEDED in its own format', () => {
+    const deep = Buffer.from(`[{"n":"t","v":${'['.repeat(5000)}${']'.repeat(5000)}}]`);
+    throwsCode(() => decode('senml', deep), DepthExceededError, (e) => assert.equal(e.details.format, 'senml'));
+  });
+});

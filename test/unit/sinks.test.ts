@@ -163,12 +163,12 @@ test('sink lists are checked with errors that name the problem', () => {
   const fails = (sinks: unknown, pattern: RegExp) => assert.throws(() => normalizeSinks(sinks, dataDir), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
   fails([], /at least one sink/);
   fails(undefined, /at least one sink/);
-  fails([{ ...main, kind: 'nosuchdb' }], /unknown kind "nosuchdb" \(known: duckdb\)/);
+  fails([{ ...main, kind: 'nosuchdb' }], /unknown kind "nosuchdb" \(known: duckdb, influxdb, victoriametrics\)/);
   fails([main, { ...main, path: 'x.duckdb' }], /two sinks have the id "main"/);
   fails([{ ...main, id: 'a b' }], /needs an id/);
   fails([{ ...main, memoryLimit: -1 }], /memory limit/);
   fails([{ ...main, path: '/srv/a.duckdb' }, { id: 'b', kind: 'duckdb', path: '/srv/a.duckdb' }], /both write \/srv\/a\.duckdb/);
   const ok = normalizeSinks([main, { id: 'b', kind: 'duckdb' }], dataDir);
   assert.deepEqual(ok[1], { id: 'b', kind: 'duckdb', path: '', memoryLimit: 128 }, 'defaults fill what a sink leaves out');
-  assert.deepEqual(sinkKinds(), ['duckdb']);
+  assert.deepEqual(sinkKinds(), ['duckdb', 'influxdb', 'victoriametrics']);
 });

@@ -72,7 +72,7 @@ export function decode(format: Format, buf: Uint8Array, opts: CodecOptions = {})
     case 'senml-cbor':
       return decodeSenmlCbor(buf, limits);
     case 'xml':
-      return decodeXml(buf);
+      return decodeXml(buf, limits);
     default:
       return unsupported(format);
   }

@@ -24,6 +24,7 @@ import type { Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': '
 import { decodeCbor } from './cbor';
 import { decodeJson } from './json';
 import type { Limits } from '../limits';
+import { previewJson } from '../preview';
 
 /** The newest SenML version this decoder understands (RFC 8428 is 10). */
 export const SENML_VERSION = 10;
@@ -164,7 +165,7 @@ function num(rec: SenmlRecord, key: string, path: string, format: string): numbe
   const v = rec[key];
   if (v === undefined || v === null) return undefined;
   const n = typeof v === 'bigint' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n)) fail(format, `"${key}" must be a finite number, got ${JSON.stringify(typeof v === 'bigint' ? String(v) : v) ?? typeof v}`, `${path}.${key}`);
+  if (typeof n !== 'number' || !Number.isFinite(n)) fail(format, `"${key}" must be a finite number, got ${v === undefined ? 'nothing' : previewJson(typeof v === 'bigint' ? String(v) : v, 60)}`, `${path}.${key}`);
   return n;
 }
 
@@ -244,7 +245,7 @@ export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolve
     if (kind === 'v') value = bv + (num(rec, 'v', at, format) as number);
     else if (kind === 'vs') value = str(rec, 'vs', at, format) as string;
     else if (kind === 'vb') {
-      if (typeof rec.vb !== 'boolean') fail(format, `"vb" must be true or false, got ${JSON.stringify(rec.vb) ?? typeof rec.vb}`, `${at}.vb`);
+      if (typeof rec.vb !== 'boolean') fail(format, `"vb" must be true or false, got ${rec.vb === undefined ? 'nothing' : previewJson(rec.vb, 60)}`, `${at}.vb`);
       value = rec.vb;
     } else if (kind === 'vd') {
       const vd = rec.vd;

@@ -23,7 +23,8 @@
  * prefixes are ignored (`<u:reading>` is a reading).
  */
 import { SaxesParser, type SaxesTag } from 'saxes';
-import { DecodeError } from '../errors';
+import { DecodeError, isLimitError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
+import { DEFAULT_LIMITS, type Limits } from '../limits';
 import type { FieldValue } from '../reading';
 import { byteOffsetOf, decodeUtf8 } from './text';
 
@@ -56,7 +57,7 @@ interface Leaf {
   text: string;
 }
 
-export function decodeXml(buf: Uint8Array): XmlReading[] {
+export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): XmlReading[] {
   const { text, bomBytes } = decodeUtf8(buf, 'xml', 'XML payload');
   if (text.trim() === '') throw new DecodeError('XML payload is empty', { format: 'xml', offset: 0 });
   const parser = new SaxesParser({ position: true, xmlns: false });
@@ -66,6 +67,8 @@ export function decodeXml(buf: Uint8Array): XmlReading[] {
   let reading: XmlReading | undefined;
   let leaf: Leaf | undefined;
   let depth = 0;
+  // Fields and tags of the reading being read: the limits hold while the text is read, not after.
+  let values = 0;
 
   const fail = (message: string): never => {
     const offset = byteOffsetOf(text, Math.min(parser.position, text.length), bomBytes);
@@ -101,12 +104,16 @@ export function decodeXml(buf: Uint8Array): XmlReading[] {
       leaf = { kind: 'field', name, type: attrs.type, text: '' };
     }
   });
+  const grow = (t: string) => {
+    leaf!.text += t;
+    if (leaf!.text.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, format: 'xml', line: parser.line, path: `${leaf!.kind} "${leaf!.name.slice(0, 60)}"` });
+  };
   parser.on('text', (t) => {
-    if (leaf) leaf.text += t;
+    if (leaf) grow(t);
     else if (t.trim() !== '') fail(`text ${JSON.stringify(t.trim().slice(0, 40))} is outside any field: put values in <field> elements`);
   });
   parser.on('cdata', (t) => {
-    if (leaf) leaf.text += t;
+    if (leaf) grow(t);
     else if (t.trim() !== '') fail('CDATA is only allowed inside a field or tag');
   });
   parser.on('closetag', () => {
@@ -114,17 +121,20 @@ export function decodeXml(buf: Uint8Array): XmlReading[] {
     if (leaf) {
       const done = leaf;
       leaf = undefined;
+      if (++values > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'xml', line: parser.line });
       if (done.kind === 'tag') reading!.tags[done.name] = done.text;
       else reading!.fields[done.name] = fieldValue(done);
       return;
     }
     if (reading && (depth === 1 || (depth === 0 && !wrapper))) {
+      if (readings.length >= limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'xml', line: parser.line });
       readings.push(reading);
       reading = undefined;
     }
   });
 
   function startReading(attrs: Record<string, string>): XmlReading {
+    values = 0;
     const r: XmlReading = { fields: {}, tags: {} };
     const device = attrs.device ?? wrapper?.device;
     if (device !== undefined) r.device = device;
@@ -158,7 +168,7 @@ export function decodeXml(buf: Uint8Array): XmlReading[] {
   try {
     parser.write(text).close();
   } catch (err) {
-    if (err instanceof DecodeError) throw err;
+    if (err instanceof DecodeError || isLimitError(err)) throw err;
     throw new DecodeError(`XML payload is invalid: ${err instanceof Error ? err.message : String(err)}`, { format: 'xml' }, { cause: err });
   }
   if (!rootSeen) throw new DecodeError('XML payload has no root element', { format: 'xml', offset: 0 });

@@ -109,6 +109,11 @@ export function intakeStats(): IntakeStats[] {
   return [...intakes.values()].map((i) => i.stats());
 }
 
+/** The open intake with this id (its input node's id): dead-letter replays go back in through it. */
+export function findIntake(id: string): Intake | undefined {
+  return intakes.get(id);
+}
+
 interface Submission {
   start: number;
   count: number;
@@ -290,7 +295,9 @@ export class Intake {
       this.lastError = undefined;
       this.opts.onRecovered?.();
     }
-    this.noteAge(first, recs[0].receivedAt);
+    // Its age for /health counts from now, when it entered this journal: a replayed dead letter keeps the
+    // time it first arrived (readings without a time of their own take it), yet it is not stuck.
+    this.noteAge(first, Math.max(recs[0].receivedAt, Date.now()));
     this.received += n;
     for (let i = 0; i < n; i++) {
       const ack = acks[i];

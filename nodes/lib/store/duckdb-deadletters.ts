@@ -189,6 +189,11 @@ export async function queryDeadLetters(conn: DuckDBConnection, q: DeadLetterQuer
     params.afterId = BigInt(q.after.id);
   }
   if (q.replayed !== undefined) where.push(q.replayed ? 'replayed_at IS NOT NULL' : 'replayed_at IS NULL');
+  if (q.replayable !== undefined) where.push(q.replayable ? 'body IS NOT NULL' : 'body IS NULL');
+  if (q.ids !== undefined) {
+    where.push('list_contains($ids, id)');
+    params.ids = listValue(q.ids.map((i) => BigInt(i)));
+  }
   const sql = `SELECT id, epoch_ms(ts)::DOUBLE, device, source, code, reason, payload, ${q.withBody ? 'to_base64(body)' : 'NULL'}, body IS NOT NULL,
       content_type, format, meta, input, epoch_ms(received_at)::DOUBLE, epoch_ms(replayed_at)::DOUBLE
     FROM deadletters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts ${desc ? 'DESC' : 'ASC'}, id ${desc ? 'DESC' : 'ASC'} LIMIT $lim`;

@@ -15,6 +15,7 @@ import type { Reading } from '../reading';
 import type { DeadLetter, ReadingSink, TimeSeriesStore } from './types';
 import { DurableWriter, type Durable, type WriterEvent, type WriterOptions, type WriterStats } from './writer';
 import { duckdbSink } from './sinks-duckdb';
+import { influxSink, victoriaSink } from './sinks-influx';
 
 /** One sink's settings as saved in the store config: its id, kind and the kind's own options. */
 export interface SinkConfig {
@@ -29,6 +30,10 @@ export interface SinkContext {
   dataDir: string;
   /** Sinks of the same config, already normalised, for checks across them (two sinks on one file). */
   siblings: readonly SinkConfig[];
+  /** The store config's id (names spools and files a sink keeps beside them); absent while only normalising. */
+  configId?: string;
+  /** Where a sink reports what a person should know (created a database, cannot create it). */
+  notice?: (sinkId: string, text: string) => void;
 }
 
 export interface SinkKind {
@@ -39,12 +44,20 @@ export interface SinkKind {
   defaults(): Record<string, unknown>;
   /** Completes and checks one sink's settings; throws ConfigError naming the setting. */
   normalize(raw: SinkConfig, ctx: SinkContext): SinkConfig;
+  /** False leaves the sink out without an error (an optional sink whose URL comes from an unset environment variable). */
+  enabled?(raw: SinkConfig): boolean;
+  /** Writer settings of its own (e.g. larger batches for a server), over the store config's. */
+  writerOptions?(config: SinkConfig): WriterOptions;
   create(config: SinkConfig, ctx: SinkContext): ReadingSink;
   /** Shown in labels and logs, e.g. `duckdb:/data/upperstack.duckdb`. */
   describe(config: SinkConfig, ctx: SinkContext): string;
 }
 
-const kinds = new Map<string, SinkKind>([[duckdbSink.kind, duckdbSink]]);
+const kinds = new Map<string, SinkKind>([
+  [duckdbSink.kind, duckdbSink],
+  [influxSink.kind, influxSink],
+  [victoriaSink.kind, victoriaSink],
+]);
 
 /** Adds a sink kind (e.g. an InfluxDB writer); its editor fields go in nodes/store-config/store-config.html. */
 export function registerSinkKind(kind: SinkKind): void {
@@ -84,6 +97,7 @@ export function normalizeSinks(raw: unknown, dataDir: string): SinkConfig[] {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ConfigError(`sink ${i + 1} needs an id of 1 to 32 letters, digits, - or _ (got "${id}")`, { setting: 'sinks', index: i });
     if (ids.has(id)) throw new ConfigError(`two sinks have the id "${id}"`, { setting: 'sinks', index: i });
     ids.add(id);
+    if (kind.enabled && !kind.enabled({ ...kind.defaults(), ...r, id, kind: kind.kind })) continue;
     out.push(kind.normalize({ ...kind.defaults(), ...r, id, kind: kind.kind }, { dataDir, siblings: out }));
   }
   if (!out.some((s) => sinkKind(s.kind)!.queryable)) {
@@ -131,8 +145,11 @@ export class SinkSet {
    * Builds every sink and its writer; spools follow spoolDir(). Readings a
    * sink refuses are dead-lettered through the primary store's writer.
    */
-  static create(configs: readonly SinkConfig[], opts: { dataDir: string; configId: string; writer?: WriterOptions; onEvent?: (sinkId: string, e: WriterEvent) => void }): SinkSet {
-    const ctx = { dataDir: opts.dataDir, siblings: configs };
+  static create(
+    configs: readonly SinkConfig[],
+    opts: { dataDir: string; configId: string; writer?: WriterOptions; onEvent?: (sinkId: string, e: WriterEvent) => void; notice?: (sinkId: string, text: string) => void },
+  ): SinkSet {
+    const ctx: SinkContext = { dataDir: opts.dataDir, siblings: configs, configId: opts.configId, notice: opts.notice };
     const built = configs.map((c) => {
       const kind = sinkKind(c.kind);
       if (!kind) throw new ConfigError(`unknown sink kind "${c.kind}"`, { setting: 'sinks' });
@@ -143,6 +160,7 @@ export class SinkSet {
     const writerOf = (b: (typeof built)[number], deadLetters?: DurableWriter) =>
       new DurableWriter(b.sink, new Journal({ dir: spoolDir(opts.dataDir, opts.configId, b.c.id) }), {
         ...opts.writer,
+        ...b.kind.writerOptions?.(b.c),
         ...(deadLetters ? { deadLetters } : {}),
         ...(opts.onEvent ? { onEvent: (e: WriterEvent) => opts.onEvent!(b.c.id, e) } : {}),
       });
@@ -211,8 +229,12 @@ export class SinkSet {
       spoolBytes: sinks.reduce((n, x) => n + x.spoolBytes, 0),
       spoolBudget: sinks.reduce((n, x) => n + x.spoolBudget, 0),
       overBudget: sinks.some((x) => x.overBudget),
+      retries: sinks.reduce((n, x) => n + x.retries, 0),
+      writtenPerSec: Math.min(...sinks.map((x) => x.writtenPerSec)),
       sinks,
     };
+    const oldest = sinks.map((x) => x.oldestAt).filter((t): t is number => t !== undefined);
+    if (oldest.length) s.oldestAt = Math.min(...oldest);
     const since = sinks.map((x) => x.failingSince).filter((t): t is number => t !== undefined);
     if (since.length) s.failingSince = Math.min(...since);
     const failing = sinks.find((x) => x.lastError);

@@ -1,5 +1,6 @@
 /** What every time-series store offers the nodes and the query API. */
 import type { Reading } from '../reading';
+import type { RegistryBackend } from '../devices/types';
 
 export type AggregateFn = 'mean' | 'min' | 'max' | 'sum' | 'count' | 'last';
 
@@ -85,6 +86,10 @@ export interface DeadLetterQuery {
   order?: 'asc' | 'desc';
   /** true: only replayed ones; false: only those not replayed yet. */
   replayed?: boolean;
+  /** true: only those that keep their message (a replay can take them); false: only those that do not. */
+  replayable?: boolean;
+  /** Only these ids. */
+  ids?: number[];
   /** Include `body` (the bytes a replay needs); listings leave it out. */
   withBody?: boolean;
 }
@@ -165,6 +170,8 @@ export interface TimeSeriesStore extends Omit<ReadingSink, 'kind'> {
   unmarkDeadLettersReplayed?(letters: Array<{ id: number; body?: string }>): Promise<void>;
   /** Devices with readings in the range (reports and invoices pick devices by name or tag). */
   devices?(q: DeviceQuery): Promise<DeviceSummary[]>;
+  /** Where the device registry is kept, for stores with tables of their own (DuckDB). */
+  registry?(): RegistryBackend;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }

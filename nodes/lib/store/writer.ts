@@ -54,9 +54,11 @@ export interface WriterOptions {
   maxWriteRows?: number;
   /** Flush at least this often while anything is queued. */
   flushMs?: number;
-  /** First retry delay after an outage; doubles up to maxRetryMs. */
+  /** First retry delay after an outage; doubles up to maxRetryMs, each delay with up to `jitter` of it added at random. */
   retryMs?: number;
   maxRetryMs?: number;
+  /** Share of a retry delay added at random (default 0.2), so many writers do not retry in step after an outage. */
+  jitter?: number;
   /** Where refused readings are dead-lettered; default the sink itself. */
   deadLetters?: DeadLetterTarget;
   /**
@@ -89,6 +91,12 @@ export interface WriterStats {
   spoolBudget: number;
   /** True while the spool is at its budget and new writes are held (not reported durable). */
   overBudget: boolean;
+  /** Attempts to write the spool again after an outage, since start. */
+  retries: number;
+  /** Epoch ms when the oldest reading not yet in the sink (queued or spooled) was handed to the writer. */
+  oldestAt?: number;
+  /** Readings written to the sink per second, over the last 10 seconds. */
+  writtenPerSec: number;
 }
 
 /** One write() call: its readings leave in order, possibly over several sink writes. */
@@ -99,11 +107,15 @@ interface Pending {
   durable: Durable;
   /** The first failure of any of its parts; reported once the last part is through. */
   err?: Error;
+  /** When it was handed to the writer (epoch ms). */
+  at: number;
 }
 
 interface SpoolRecord {
   r?: Reading[];
   d?: DeadLetter[];
+  /** When the oldest of its readings was handed to the writer (epoch ms). */
+  t?: number;
 }
 
 /** How a batch ended: all of it handled (stored or dead-lettered), or an outage and what is left for the spool. */
@@ -131,10 +143,13 @@ export class DurableWriter {
   private flushing = false;
   private timer: NodeJS.Timeout | undefined;
   private spooledEntries: Array<{ seq: number; rec: SpoolRecord; count: number }> = [];
+  /** Readings written in each of the last 10 seconds (by second % 10), for writtenPerSec. */
+  private readonly rate = { counts: new Array<number>(10).fill(0), seconds: new Array<number>(10).fill(-1) };
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
-  private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget'> = { written: 0, queued: 0, spooled: 0, rejected: 0 };
+  private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, spooled: 0, rejected: 0, retries: 0 };
   private holding = false;
+  private startedAt = Date.now();
   private closed = false;
   private readonly batchSize: number;
   private readonly maxWrite: number;
@@ -165,6 +180,7 @@ export class DurableWriter {
 
   /** Opens the spool; whatever an earlier run spooled is retried first. */
   start(): void {
+    this.startedAt = Date.now();
     for (const e of this.spool.open()) {
       const rec = JSON.parse(e.data.toString('utf8')) as SpoolRecord;
       const count = (rec.r?.length ?? 0) + (rec.d?.length ?? 0);
@@ -176,7 +192,7 @@ export class DurableWriter {
 
   write(readings: Reading[], durable: Durable): void {
     if (this.closed) return durable(new StoreUnavailableError('the store is closing'));
-    this.pending.push({ readings, taken: 0, durable });
+    this.pending.push({ readings, taken: 0, durable, at: Date.now() });
     this.queued += readings.length;
     this.stats_.queued = this.queued;
     if (this.queued >= this.batchSize) void this.flush();
@@ -191,7 +207,32 @@ export class DurableWriter {
   }
 
   stats(): WriterStats {
-    return { ...this.stats_, spoolBytes: this.spoolBytes(), spoolBudget: this.spoolBudget, overBudget: this.holding };
+    const s: WriterStats = { ...this.stats_, spoolBytes: this.spoolBytes(), spoolBudget: this.spoolBudget, overBudget: this.holding, writtenPerSec: this.writtenPerSec() };
+    // Spool records of older versions carry no time: they count from when this run read them.
+    const spooledAt = this.spooledEntries.length ? (this.spooledEntries[0].rec.t ?? this.startedAt) : undefined;
+    const queuedAt = this.pending.find((p) => p.taken < p.readings.length)?.at;
+    const oldest = Math.min(spooledAt ?? Infinity, queuedAt ?? Infinity);
+    if (Number.isFinite(oldest)) s.oldestAt = oldest;
+    return s;
+  }
+
+  private countWritten(n: number): void {
+    this.stats_.written += n;
+    const sec = Math.floor(Date.now() / 1000);
+    const i = sec % 10;
+    if (this.rate.seconds[i] !== sec) {
+      this.rate.seconds[i] = sec;
+      this.rate.counts[i] = 0;
+    }
+    this.rate.counts[i] += n;
+  }
+
+  private writtenPerSec(): number {
+    const now = Math.floor(Date.now() / 1000);
+    let n = 0;
+    // The current second is still filling: the 10 seconds before it.
+    for (let i = 0; i < 10; i++) if (this.rate.seconds[i] < now && this.rate.seconds[i] >= now - 10) n += this.rate.counts[i];
+    return n / 10;
   }
 
   /** Flushes what is queued (into the sink or the spool) and stops retrying. */
@@ -230,6 +271,7 @@ export class DurableWriter {
         }
         this.hold(false);
         const { readings, parts, finished } = this.take();
+        const since = parts.length ? Math.min(...parts.map((p) => p.at)) : Date.now();
         const letters = this.letters.splice(0, this.letters.length);
         const lettersWaiting = this.lettersWaiting.splice(0, this.lettersWaiting.length);
         let err: Error | undefined;
@@ -238,8 +280,8 @@ export class DurableWriter {
           ? { outage: new StoreUnavailableError('the store is catching up'), left: { r: readings, d: letters } }
           : await this.deliver(readings, letters);
         if (outcome.outage) {
-          err = this.toSpool(outcome.left);
-          if (!err) this.scheduleRetry(this.retryDelay);
+          err = this.toSpool({ ...outcome.left, t: since });
+          if (!err) this.scheduleRetry(this.withJitter(this.retryDelay));
         } else if (this.stats_.failingSince !== undefined && !this.spooledEntries.length) {
           this.recovered();
         }
@@ -327,7 +369,7 @@ export class DurableWriter {
         err = asError(e);
       }
       if (!err) {
-        this.stats_.written += part.length;
+        this.countWritten(part.length);
         continue;
       }
       if (err instanceof StoreUnavailableError) return err;
@@ -430,6 +472,7 @@ export class DurableWriter {
     const clean: SpoolRecord = {};
     if (r) clean.r = r;
     if (d) clean.d = d;
+    clean.t = rec.t ?? Date.now();
     try {
       const seq = this.spool.append(Buffer.from(JSON.stringify(clean)));
       this.spooledEntries.push({ seq, rec: clean, count });
@@ -449,7 +492,12 @@ export class DurableWriter {
     this.retryTimer.unref?.();
   }
 
+  private withJitter(delay: number): number {
+    return delay + Math.random() * delay * (this.opts.jitter ?? 0.2);
+  }
+
   private async drainSpool(): Promise<void> {
+    this.stats_.retries++;
     while (this.spooledEntries.length && !this.closed) {
       const entry = this.spooledEntries[0];
       const outcome = await this.deliver(entry.rec.r ?? [], entry.rec.d ?? []);
@@ -458,7 +506,7 @@ export class DurableWriter {
         if (!left.r?.length && (entry.rec.r?.length ?? 0) > 0) {
           // The readings are stored now; only dead letters wait. They replace the entry, so its
           // readings are not written (nor their refusals recorded) again.
-          const err = this.toSpool(left);
+          const err = this.toSpool({ ...left, t: entry.rec.t });
           if (!err) {
             const moved = this.spooledEntries.pop()!;
             this.spooledEntries[0] = moved;
@@ -467,7 +515,7 @@ export class DurableWriter {
           }
         }
         this.retryDelay = Math.min(this.retryDelay * 2, this.maxRetryMs);
-        this.scheduleRetry(this.retryDelay);
+        this.scheduleRetry(this.withJitter(this.retryDelay));
         return;
       }
       this.spooledEntries.shift();

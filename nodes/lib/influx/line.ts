@@ -1,0 +1,279 @@
+/**
+ * Readings to InfluxDB line protocol for the InfluxDB and VictoriaMetrics
+ * sinks. The escaping rules were checked against the servers themselves
+ * (test/integration/influx-escaping.test.ts), because they differ from the
+ * v2 documentation in places:
+ *
+ * - `v1` (InfluxDB 1.x, Debian's 1.6.7): in measurements, tag keys, tag values
+ *   and field keys a backslash is an escape only before `,`, ` `, `=` (and `"`
+ *   in field keys and measurements); any other backslash, `\\` included, is
+ *   stored as it is. So a literal backslash is written as it is and the
+ *   specials are prefixed; a name or tag value that *ends* in a backslash
+ *   cannot be written at all (the server takes it as escaping the separator).
+ * - `v2` (InfluxDB 2.x/3.x, VictoriaMetrics): `\\` is one backslash, so
+ *   backslashes are doubled and the specials prefixed; everything round-trips.
+ *
+ * String field values are the same everywhere: `\` and `"` are prefixed.
+ * Whatever cannot be written exactly is refused with a reason naming the
+ * reading and the field or tag (a dead letter), never changed silently.
+ */
+import type { FieldValue, Reading } from '../reading';
+import { StoreFailedError } from '../errors';
+
+export type Dialect = 'v1' | 'v2';
+export type Precision = 'ns' | 'us' | 'ms' | 's';
+export type FieldType = 'float' | 'integer' | 'unsigned' | 'boolean' | 'string';
+export const FIELD_TYPES: readonly FieldType[] = ['float', 'integer', 'unsigned', 'boolean', 'string'];
+
+/** How readings map onto points. */
+export interface PointMapping {
+  /** Measurement of readings that do not name their own (default `telemetry`). */
+  measurement: string;
+  /** A reading tag whose value is the point's measurement (line protocol inputs keep it in `measurement`); '' for none. */
+  measurementTag: string;
+  /** Tag key the device id is written under (default `device`). */
+  deviceTag: string;
+}
+
+export const DEFAULT_MAPPING: PointMapping = { measurement: 'telemetry', measurementTag: 'measurement', deviceTag: 'device' };
+
+/** Where a field's type comes from: declared (schema, settings) or learnt the first time the field was written. */
+export interface FieldTypeSource {
+  /** The type a field has, or undefined when it was never seen. */
+  get(measurement: string, field: string): FieldType | undefined;
+  /** Records the type of a field seen for the first time. */
+  learn(measurement: string, field: string, type: FieldType): void;
+}
+
+export interface EncodeOptions {
+  dialect: Dialect;
+  precision: Precision;
+  mapping: PointMapping;
+  types: FieldTypeSource;
+  /**
+   * VictoriaMetrics (checked on 1.79): it keeps numbers only, so text fields are
+   * left out (and counted) instead of being stored as 0; and a `"` in a field
+   * key makes it read the rest of the line as a string, so such a field is refused.
+   */
+  victoria?: boolean;
+}
+
+export interface Encoded {
+  /** Newline-separated lines (no trailing newline). */
+  body: string;
+  lines: number;
+  /** Readings that could not be written as they are: index in the batch and why. */
+  refused: Array<{ index: number; reason: string }>;
+  /** Text fields left out (victoria). */
+  skippedText: number;
+  /** Readings with nothing left to write (only text fields, victoria). */
+  empty: number;
+}
+
+const NEEDS_V1_TAG = /[,= \n\r]|\\$/;
+const NEEDS_V2_TAG = /[,= \\\n\r]/;
+const NEEDS_V1_MEAS = /[,= "\n\r]|\\$|^#/;
+const NEEDS_V2_MEAS = /[, \\\n\r]|^#/;
+const NEEDS_STRING = /["\\]/;
+const INT64_MAX = 9223372036854775807n;
+const INT64_MIN = -9223372036854775808n;
+const UINT64_MAX = 18446744073709551615n;
+const FLOAT_TEXT = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
+const INT_TEXT = /^\s*[-+]?\d{1,20}\s*$/;
+// Line protocol keys InfluxDB 1.x refuses (partial write) or, for a field among others, drops without a word.
+const V1_RESERVED_KEY = 'time';
+
+class Refusal extends Error {}
+
+function show(s: string): string {
+  return JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}...` : s);
+}
+
+/**
+ * Escapes a measurement, tag key, tag value or field key. `kind` says which,
+ * for the message and for `"` (escaped in v1 field keys and measurements, where
+ * 1.x unescapes `\"`; literal in tags).
+ */
+function escapeKey(s: string, dialect: Dialect, kind: 'measurement' | 'tag key' | 'tag value' | 'field key', where: string): string {
+  if (s === '') throw new Refusal(`${where}: the ${kind} is empty, which line protocol cannot carry`);
+  const quote = kind === 'field key';
+  if (dialect === 'v1') {
+    if (!NEEDS_V1_TAG.test(s) && !(quote && s.includes('"'))) return s;
+  } else if (!NEEDS_V2_TAG.test(s)) {
+    return s;
+  }
+  if (/[\n\r]/.test(s)) throw new Refusal(`${where}: the ${kind} ${show(s)} contains a line break, which line protocol cannot carry`);
+  if (dialect === 'v1') {
+    if (s.endsWith('\\')) throw new Refusal(`${where}: the ${kind} ${show(s)} ends with a backslash, which InfluxDB 1.x cannot store (it reads it as escaping the separator that follows)`);
+    return s.replace(quote ? /[,= "]/g : /[,= ]/g, '\\$&');
+  }
+  return s.replace(/[\\,= ]/g, '\\$&');
+}
+
+function escapeMeasurement(s: string, dialect: Dialect, where: string): string {
+  if (s === '') throw new Refusal(`${where}: the measurement is empty`);
+  if (!(dialect === 'v1' ? NEEDS_V1_MEAS : NEEDS_V2_MEAS).test(s)) return s;
+  if (/[\n\r]/.test(s)) throw new Refusal(`${where}: the measurement ${show(s)} contains a line break, which line protocol cannot carry`);
+  if (s.startsWith('#')) throw new Refusal(`${where}: the measurement ${show(s)} starts with "#", which line protocol reads as a comment`);
+  if (dialect === 'v1') {
+    if (s.endsWith('\\')) throw new Refusal(`${where}: the measurement ${show(s)} ends with a backslash, which InfluxDB 1.x cannot store`);
+    return s.replace(/[,= "]/g, '\\$&');
+  }
+  return s.replace(/[\\, ]/g, '\\$&');
+}
+
+function stringField(v: string): string {
+  return NEEDS_STRING.test(v) ? `"${v.replace(/["\\]/g, '\\$&')}"` : `"${v}"`;
+}
+
+function floatText(v: number): string {
+  return Object.is(v, -0) ? '-0' : String(v);
+}
+
+/** The type a value gets when its field is seen for the first time: JS numbers are floats. */
+export function naturalType(v: FieldValue): FieldType {
+  return typeof v === 'number' ? 'float' : typeof v === 'boolean' ? 'boolean' : 'string';
+}
+
+/**
+ * A value as its field's type, converted only when nothing is lost (20 for an
+ * integer field, "20.5" for a float field, 7 for a text field); otherwise a
+ * refusal that says why.
+ */
+export function fieldText(v: unknown, type: FieldType, dialect: Dialect, where: string): string {
+  switch (typeof v) {
+    case 'number':
+      if (!Number.isFinite(v)) throw new Refusal(`${where} is ${v}; InfluxDB stores no NaN or Infinity`);
+      break;
+    case 'string':
+    case 'boolean':
+      break;
+    default:
+      throw new Refusal(`${where} is ${v === null ? 'null' : typeof v}; only numbers, booleans and text can be written`);
+  }
+  switch (type) {
+    case 'float':
+      if (typeof v === 'number') return floatText(v);
+      if (typeof v === 'string' && FLOAT_TEXT.test(v) && Number.isFinite(Number(v))) return floatText(Number(v));
+      break;
+    case 'integer':
+    case 'unsigned': {
+      let n: bigint | undefined;
+      if (typeof v === 'number' && Number.isInteger(v)) n = BigInt(v);
+      else if (typeof v === 'string' && INT_TEXT.test(v)) n = BigInt(v.trim());
+      if (n === undefined) {
+        if (typeof v === 'number') throw new Refusal(`${where} is ${v}, but the field is an ${type === 'integer' ? 'integer' : 'unsigned integer'} in this store; writing it would drop the fraction`);
+        break;
+      }
+      // 1.x has no unsigned type: such fields are written as integers there.
+      const unsigned = type === 'unsigned' && dialect === 'v2';
+      const [lo, hi] = unsigned ? [0n, UINT64_MAX] : [type === 'unsigned' ? 0n : INT64_MIN, INT64_MAX];
+      if (n < lo || n > hi) throw new Refusal(`${where} is ${String(v)}, outside the range of ${unsigned ? 'an unsigned' : 'a signed'} 64-bit integer field`);
+      return `${n}${unsigned ? 'u' : 'i'}`;
+    }
+    case 'boolean':
+      if (typeof v === 'boolean') return v ? 'true' : 'false';
+      if (v === 'true' || v === 'false') return v;
+      break;
+    case 'string':
+      // Numbers and booleans have one exact text form.
+      if (typeof v === 'string') return stringField(v);
+      return stringField(typeof v === 'number' ? floatText(v) : String(v));
+  }
+  throw new Refusal(`${where} is ${typeof v === 'string' ? show(v) : String(v)} (${typeof v}), but the field is ${type === 'integer' || type === 'unsigned' ? 'an' : 'a'} ${type} field in this store and the value cannot be converted without loss`);
+}
+
+const NS_FACTOR: Record<Precision, bigint> = { ns: 1_000_000n, us: 1_000n, ms: 1n, s: 1n };
+
+function timestampText(ms: number, precision: Precision): string {
+  if (precision === 'ms') return String(ms);
+  if (precision === 's') return String(Math.floor(ms / 1000));
+  return String(BigInt(ms) * NS_FACTOR[precision]);
+}
+
+/**
+ * One line per reading: `<measurement>,<device tag>=<device>,<tags...> <fields> <ts>`.
+ * Tags are sorted (what InfluxDB recommends); empty tag values are left out,
+ * as line protocol has none. Readings that cannot be written are listed in
+ * `refused` and left out of the body.
+ */
+export function encodeReadings(readings: readonly Reading[], opts: EncodeOptions): Encoded {
+  const { dialect, precision, mapping, types } = opts;
+  const out: string[] = [];
+  const refused: Encoded['refused'] = [];
+  let skippedText = 0;
+  let empty = 0;
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i];
+    try {
+      const line = encodeOne(r, i, dialect, precision, mapping, types, opts.victoria === true);
+      if (line.skipped) skippedText += line.skipped;
+      if (line.text === undefined) empty++;
+      else out.push(line.text);
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      refused.push({ index: i, reason: err.message });
+    }
+  }
+  return { body: out.join('\n'), lines: out.length, refused, skippedText, empty };
+}
+
+function encodeOne(r: Reading, i: number, dialect: Dialect, precision: Precision, mapping: PointMapping, types: FieldTypeSource, victoria: boolean): { text?: string; skipped: number } {
+  if (typeof r !== 'object' || r === null || typeof r.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
+    throw new Refusal(`reading [${i}] is not a Reading with a device and fields`);
+  }
+  const who = `device ${show(r.device)}`;
+  if (!Number.isFinite(r.ts) || Math.abs(r.ts) > 8.64e15) throw new Refusal(`${who}: ts ${String(r.ts)} is not epoch milliseconds`);
+  const tags = r.tags && typeof r.tags === 'object' ? r.tags : {};
+  const fromTag = mapping.measurementTag ? tags[mapping.measurementTag] : undefined;
+  const measurement = typeof fromTag === 'string' && fromTag !== '' ? fromTag : mapping.measurement;
+  let line = escapeMeasurement(measurement, dialect, who);
+  const keys: string[] = [];
+  for (const k in tags) {
+    if (!Object.prototype.hasOwnProperty.call(tags, k) || k === mapping.measurementTag || k === mapping.deviceTag) continue;
+    const v = tags[k];
+    if (v === undefined || v === null || v === '') continue;
+    keys.push(k);
+  }
+  if (r.device !== '') keys.push(mapping.deviceTag);
+  keys.sort();
+  for (const k of keys) {
+    if (dialect === 'v1' && k === V1_RESERVED_KEY) throw new Refusal(`${who}: a tag named "time", which InfluxDB 1.x refuses`);
+    const v = k === mapping.deviceTag ? r.device : String(tags[k]);
+    line += `,${escapeKey(k, dialect, 'tag key', who)}=${escapeKey(v, dialect, 'tag value', `${who}, tag ${show(k)}`)}`;
+  }
+  let sep = ' ';
+  let skipped = 0;
+  let n = 0;
+  for (const f in r.fields) {
+    if (!Object.prototype.hasOwnProperty.call(r.fields, f)) continue;
+    const v = r.fields[f];
+    const where = `${who}: field ${show(f)}`;
+    if (dialect === 'v1' && f === V1_RESERVED_KEY) throw new Refusal(`${who}: a field named "time", which InfluxDB 1.x refuses (or drops without a word)`);
+    if (victoria && typeof v === 'string') {
+      skipped++;
+      continue;
+    }
+    if (victoria && f.includes('"')) throw new Refusal(`${where}: VictoriaMetrics cannot take a double quote in a field name (it reads the rest of the line as text)`);
+    let type = types.get(measurement, f);
+    const learn = type === undefined;
+    if (learn) type = naturalType(v);
+    const text = fieldText(v, type!, dialect, where);
+    line += `${sep}${escapeKey(f, dialect, 'field key', who)}=${text}`;
+    if (learn) types.learn(measurement, f, type!);
+    sep = ',';
+    n++;
+  }
+  if (n === 0) {
+    if (skipped) return { skipped };
+    throw new Refusal(`${who}: the reading has no fields; a point needs at least one`);
+  }
+  return { text: `${line} ${timestampText(Math.round(r.ts), precision)}`, skipped };
+}
+
+/** Throws StoreFailedError naming what was refused, so the writer isolates those readings and dead-letters them. */
+export function refusalError(refused: Encoded['refused'], sink: string): StoreFailedError {
+  const first = refused[0];
+  const more = refused.length > 1 ? ` (and ${refused.length - 1} more reading(s) of this batch)` : '';
+  return new StoreFailedError(`${sink} cannot take ${first.reason}${more}`);
+}

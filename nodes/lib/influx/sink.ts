@@ -1,0 +1,355 @@
+/**
+ * InfluxDB (1.x `/write`, 2.x `/api/v2/write`, 3.x `/api/v3/write_lp` with the
+ * v2 route as fallback) and VictoriaMetrics (`/api/v2/write`) as a durable
+ * sink. HTTP goes through @influxdata/influxdb-client's transport (keep-alive,
+ * gzip above a size, timeouts); batching, spooling and retries are the
+ * DurableWriter's, one per sink, so nothing is held only in memory here.
+ *
+ * Failures follow the sink contract (../store/types.ts): a server that cannot
+ * be reached, answers 5xx/429, refuses the credentials or lacks the database
+ * is *unavailable* (spooled, retried with backoff); a 4xx about the data
+ * (400, 413, 422) is *refused data* (the writer bisects the batch until the
+ * bad lines are isolated and dead-letters them with the server's message).
+ * InfluxDB 1.x answers a batch with some bad lines with 400 "partial write"
+ * after writing the good ones; writing those again is harmless (a point with
+ * the same series and time is replaced).
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { InfluxDB, HttpError, type Transport } from '@influxdata/influxdb-client';
+import { StoreFailedError, StoreUnavailableError } from '../errors';
+import type { Reading } from '../reading';
+import type { ReadingSink, StoreHealth } from '../store/types';
+import { encodeReadings, refusalError, type Dialect, type FieldType, type PointMapping, type Precision } from './line';
+import type { FieldTypeRegistry } from './field-types';
+
+export type InfluxApi = 'v1' | 'v2' | 'v3';
+export type ServerKind = 'influxdb' | 'victoriametrics';
+
+export interface InfluxSinkOptions {
+  server: ServerKind;
+  /** Base URL, e.g. http://localhost:8086 (a path prefix is kept). */
+  url: string;
+  /** Which write API (VictoriaMetrics: v2). */
+  api: InfluxApi;
+  /** 1.x and 3.x: the database. */
+  database?: string;
+  /** 1.x: the retention policy ('' the database's default). */
+  retentionPolicy?: string;
+  /** 2.x: organisation and bucket (3.x: the bucket is the database on the v2 route). */
+  org?: string;
+  bucket?: string;
+  /** 1.x credentials (basic auth). */
+  user?: string;
+  password?: string;
+  /** 2.x/3.x (and VictoriaMetrics behind a proxy): `Authorization: Token ...`. */
+  token?: string;
+  precision: Precision;
+  mapping: PointMapping;
+  types: FieldTypeRegistry;
+  /** Bodies larger than this many bytes are sent gzipped; 0 never. */
+  gzipAbove: number;
+  /** Per request. */
+  timeoutMs: number;
+  /** Create the database (1.x), retention policy or bucket when missing, if the credentials allow. */
+  create: boolean;
+  /** Retention to give what is created, in ms; 0 keeps data forever (or leaves the server's setting). */
+  retentionMs: number;
+  /** Messages for the log (database created, cannot create it, text fields left out). */
+  onNotice?: (text: string) => void;
+}
+
+/** What /health and the node status show besides the writer's figures. */
+export interface InfluxSinkStats {
+  /** Text fields left out because the server keeps numbers only (VictoriaMetrics). */
+  skippedText: number;
+  /** What provisioning did or why it could not: e.g. 'database "x" created'. */
+  provisioning?: string;
+  /** The write route in use (3.x falls back to the v2 route). */
+  route: string;
+}
+
+const PRECISION_V3: Record<Precision, string> = { ns: 'nanosecond', us: 'microsecond', ms: 'millisecond', s: 'second' };
+
+/** "30d" style, for InfluxQL and messages. */
+function durationText(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  return `${Math.max(1, Math.round(ms / 60_000))}m`;
+}
+
+function quoteIdent(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function serverMessage(err: HttpError): string {
+  const json = err.json as { error?: unknown; message?: unknown } | undefined;
+  const text = typeof json?.error === 'string' ? json.error : typeof json?.message === 'string' ? json.message : (err.body ?? err.message);
+  return String(text).trim().slice(0, 2000);
+}
+
+export class InfluxSink implements ReadingSink {
+  readonly kind: string;
+  private readonly client: InfluxDB;
+  private readonly transport: Transport;
+  private readonly agent: HttpAgent;
+  private readonly dialect: Dialect;
+  private route: string;
+  private v3Fallback = false;
+  private provisioned = false;
+  private provisioning?: string;
+  private skippedText = 0;
+  private closed = false;
+
+  constructor(private readonly o: InfluxSinkOptions) {
+    this.kind = o.server;
+    const https = /^https:/i.test(o.url);
+    this.agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 4 }) : new HttpAgent({ keepAlive: true, maxSockets: 4 });
+    this.client = new InfluxDB({ url: o.url.replace(/\/+$/, ''), token: o.api === 'v1' ? undefined : o.token || undefined, timeout: o.timeoutMs, transportOptions: { agent: this.agent } });
+    this.transport = this.client.transport;
+    // 1.x keeps backslashes literal; 2.x/3.x and VictoriaMetrics read `\\` as one.
+    this.dialect = o.server === 'influxdb' && o.api === 'v1' ? 'v1' : 'v2';
+    this.route = this.writePath();
+  }
+
+  /** Checks the server and creates what is missing; a server that is down is not an error yet (writes spool until it is up). */
+  async open(): Promise<void> {
+    this.closed = false;
+    try {
+      await this.provision();
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+    }
+  }
+
+  async write(readings: Reading[]): Promise<void> {
+    if (readings.length === 0) return;
+    if (this.closed) throw new StoreUnavailableError(`the ${this.describe()} sink is closed`);
+    const enc = encodeReadings(readings, { dialect: this.dialect, precision: this.o.precision, mapping: this.o.mapping, types: this.o.types, victoria: this.o.server === 'victoriametrics' });
+    // Refused readings are the data's fault: the writer splits the batch until each is alone and dead-letters it.
+    if (enc.refused.length) throw refusalError(enc.refused, this.describe());
+    if (enc.skippedText) this.noteSkipped(enc.skippedText);
+    if (enc.lines === 0) return;
+    if (!this.provisioned) await this.provision();
+    // New field types are on disk before the points that fixed them count as written.
+    this.o.types.save();
+    await this.post(enc.body);
+  }
+
+  async health(): Promise<StoreHealth> {
+    const path = this.o.server === 'victoriametrics' ? '/health' : '/ping';
+    try {
+      await this.transport.request(path, '', { method: 'GET' });
+      const notes = [this.provisioning, this.skippedText ? `${this.skippedText} text field value(s) left out (VictoriaMetrics keeps numbers only)` : undefined].filter(Boolean);
+      return { ok: true, detail: `${this.describe()} answers${notes.length ? `; ${notes.join('; ')}` : ''}` };
+    } catch (err) {
+      return { ok: false, detail: `${this.describe()}: ${this.reason(err)}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.o.types.save();
+    this.agent.destroy();
+  }
+
+  stats(): InfluxSinkStats {
+    return { skippedText: this.skippedText, provisioning: this.provisioning, route: this.route };
+  }
+
+  describe(): string {
+    const where = this.o.api === 'v2' ? `${this.o.org ? `${this.o.org}/` : ''}${this.o.bucket ?? ''}` : (this.o.database ?? '');
+    return `${this.o.server === 'victoriametrics' ? 'VictoriaMetrics' : `InfluxDB ${this.o.api}`} ${this.o.url}${where ? ` (${where})` : ''}`;
+  }
+
+  private writePath(): string {
+    const p = this.o.precision;
+    const q = (params: Record<string, string | undefined>) =>
+      Object.entries(params)
+        .filter(([, v]) => v !== undefined && v !== '')
+        .map(([k, v]) => `${k}=${encodeURIComponent(v!)}`)
+        .join('&');
+    if (this.o.api === 'v1') return `/write?${q({ db: this.o.database, rp: this.o.retentionPolicy, precision: p === 'us' ? 'u' : p })}`;
+    if (this.o.api === 'v3' && !this.v3Fallback) return `/api/v3/write_lp?${q({ db: this.o.database, precision: PRECISION_V3[p] })}`;
+    // 3.x on the v2 route takes the database as the bucket.
+    const bucket = this.o.api === 'v3' ? this.o.database : this.o.bucket;
+    return `/api/v2/write?${q({ org: this.o.org, bucket, precision: p })}`;
+  }
+
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+    if (this.o.api === 'v1' && this.o.user) h.authorization = `Basic ${Buffer.from(`${this.o.user}:${this.o.password ?? ''}`).toString('base64')}`;
+    return h;
+  }
+
+  private async post(body: string): Promise<void> {
+    try {
+      await this.transport.request(this.route, body, { method: 'POST', headers: this.headers(), gzipThreshold: this.o.gzipAbove > 0 ? this.o.gzipAbove : undefined });
+    } catch (err) {
+      if (this.o.api === 'v3' && !this.v3Fallback && err instanceof HttpError && (err.statusCode === 404 || err.statusCode === 405)) {
+        // A server without the v3 route (InfluxDB 2.x, or 3.x behind a proxy that passes only v2): the v2 route.
+        this.v3Fallback = true;
+        this.route = this.writePath();
+        this.o.onNotice?.(`${this.describe()} has no /api/v3/write_lp; writing through /api/v2/write`);
+        return this.post(body);
+      }
+      throw this.classify(err);
+    }
+  }
+
+  /** HTTP answer → the two kinds of failure of the sink contract. */
+  private classify(err: unknown): Error {
+    const where = this.describe();
+    if (err instanceof HttpError) {
+      const msg = serverMessage(err);
+      const s = err.statusCode;
+      if (s === 401 || s === 403) return new StoreUnavailableError(`${where} refused the credentials (HTTP ${s}): ${msg}`, { cause: err });
+      if (s === 404) {
+        // 1.x: database not found. Created again (if allowed) before the next try.
+        this.provisioned = false;
+        return new StoreUnavailableError(`${where} answered 404: ${msg}`, { cause: err });
+      }
+      if (s === 408 || s === 429 || s >= 500) return new StoreUnavailableError(`${where} answered ${s}: ${msg}`, { cause: err });
+      return new StoreFailedError(`${where} refused the data (HTTP ${s}): ${msg}`, { cause: err });
+    }
+    return new StoreUnavailableError(`${where} cannot be reached: ${this.reason(err)}`, { cause: err });
+  }
+
+  private reason(err: unknown): string {
+    if (err instanceof HttpError) return `HTTP ${err.statusCode}: ${serverMessage(err)}`;
+    const e = err as { code?: string; message?: string };
+    return [e?.code, e?.message].filter(Boolean).join(' ') || String(err);
+  }
+
+  private noteSkipped(n: number): void {
+    if (this.skippedText === 0) this.o.onNotice?.(`${this.describe()} keeps numbers only: text fields are left out (they stay in the embedded store)`);
+    this.skippedText += n;
+  }
+
+  /**
+   * Makes sure the target exists: 1.x database (and retention policy), 2.x
+   * bucket with its retention. Unreachable → StoreUnavailableError (tried again
+   * before the next write). Not allowed → a notice once, and writes go ahead
+   * (the target may exist already; if not, the server's 404 keeps them spooled).
+   */
+  private async provision(): Promise<void> {
+    if (this.o.server === 'victoriametrics' || this.o.api === 'v3') {
+      // VictoriaMetrics keeps everything for its -retentionPeriod; 3.x creates a database on its first write.
+      await this.reachable();
+      this.provisioned = true;
+      return;
+    }
+    if (this.o.api === 'v1') await this.provisionV1();
+    else await this.provisionV2();
+    this.provisioned = true;
+  }
+
+  private async reachable(): Promise<void> {
+    try {
+      await this.transport.request(this.o.server === 'victoriametrics' ? '/health' : '/ping', '', { method: 'GET' });
+    } catch (err) {
+      throw this.classify(err);
+    }
+  }
+
+  private async influxql(q: string): Promise<Array<{ error?: string; series?: Array<{ name: string; columns: string[]; values: unknown[][] }> }>> {
+    const params = new URLSearchParams({ q });
+    if (this.o.database) params.set('db', this.o.database);
+    let res: { results?: Array<{ error?: string; series?: Array<{ name: string; columns: string[]; values: unknown[][] }> }>; error?: string };
+    try {
+      res = (await this.transport.request('/query', params.toString(), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded' } })) as typeof res;
+    } catch (err) {
+      throw this.classify(err);
+    }
+    return res?.results ?? [];
+  }
+
+  private async provisionV1(): Promise<void> {
+    const db = this.o.database!;
+    const rp = this.o.retentionPolicy || (this.o.retentionMs > 0 ? 'upperstack' : '');
+    if (this.o.create) {
+      const steps = [`CREATE DATABASE ${quoteIdent(db)}`];
+      if (this.o.retentionMs > 0) steps.push(`CREATE RETENTION POLICY ${quoteIdent(rp)} ON ${quoteIdent(db)} DURATION ${durationText(this.o.retentionMs)} REPLICATION 1 DEFAULT`);
+      try {
+        for (const q of steps) {
+          const [r] = await this.influxql(q);
+          if (r?.error && !/already exists/.test(r.error)) throw new StoreFailedError(r.error);
+          if (r?.error && /retention policy already exists/.test(r.error)) {
+            const [a] = await this.influxql(`ALTER RETENTION POLICY ${quoteIdent(rp)} ON ${quoteIdent(db)} DURATION ${durationText(this.o.retentionMs)} DEFAULT`);
+            if (a?.error) throw new StoreFailedError(a.error);
+          }
+        }
+        const text = `database "${db}"${this.o.retentionMs > 0 ? ` with retention policy "${rp}" of ${durationText(this.o.retentionMs)}` : ''} is ready`;
+        if (this.provisioning !== text) this.o.onNotice?.(`${this.describe()}: ${text}`);
+        this.provisioning = text;
+      } catch (err) {
+        if (err instanceof StoreUnavailableError && !/credentials/.test(err.message)) throw err;
+        const text = `cannot create database "${db}"${this.o.retentionMs > 0 ? ` or its retention policy "${rp}"` : ''}: ${err instanceof Error ? err.message : String(err)}; create it yourself or give the user admin rights`;
+        if (this.provisioning !== text) this.o.onNotice?.(`${this.describe()}: ${text}`);
+        this.provisioning = text;
+      }
+    } else {
+      await this.reachable();
+    }
+    if (rp && !this.o.retentionPolicy) {
+      // Writes go to the policy created for them.
+      this.o.retentionPolicy = rp;
+      this.route = this.writePath();
+    }
+    await this.adoptServerTypes();
+  }
+
+  /** A field the server already has keeps the server's type (another writer may have created it first). */
+  private async adoptServerTypes(): Promise<void> {
+    let results;
+    try {
+      results = await this.influxql('SHOW FIELD KEYS');
+    } catch {
+      return;
+    }
+    const map: Record<string, FieldType> = { float: 'float', integer: 'integer', unsigned: 'unsigned', boolean: 'boolean', string: 'string' };
+    for (const s of results[0]?.series ?? []) {
+      for (const [field, type] of s.values as Array<[string, string]>) if (map[type]) this.o.types.adopt(s.name, field, map[type]);
+    }
+  }
+
+  private async provisionV2(): Promise<void> {
+    const { org, bucket } = this.o;
+    const get = async (path: string): Promise<unknown> => {
+      try {
+        return await this.transport.request(path, '', { method: 'GET' });
+      } catch (err) {
+        throw this.classify(err);
+      }
+    };
+    if (!this.o.create || !org || !bucket) {
+      await this.reachable();
+      return;
+    }
+    try {
+      const orgs = (await get(`/api/v2/orgs?org=${encodeURIComponent(org)}`)) as { orgs?: Array<{ id: string }> };
+      const orgID = orgs?.orgs?.[0]?.id;
+      if (!orgID) throw new StoreFailedError(`organisation "${org}" not found`);
+      const found = (await get(`/api/v2/buckets?orgID=${orgID}&name=${encodeURIComponent(bucket)}`)) as { buckets?: Array<{ id: string }> };
+      let text: string;
+      if (found?.buckets?.length) {
+        text = `bucket "${bucket}" exists`;
+      } else {
+        const rules = this.o.retentionMs > 0 ? [{ type: 'expire', everySeconds: Math.round(this.o.retentionMs / 1000) }] : [];
+        try {
+          await this.transport.request('/api/v2/buckets', JSON.stringify({ orgID, name: bucket, retentionRules: rules }), { method: 'POST', headers: { 'content-type': 'application/json' } });
+        } catch (err) {
+          throw this.classify(err);
+        }
+        text = `bucket "${bucket}" created${this.o.retentionMs > 0 ? ` with a retention of ${durationText(this.o.retentionMs)}` : ''}`;
+      }
+      if (this.provisioning !== text) this.o.onNotice?.(`${this.describe()}: ${text}`);
+      this.provisioning = text;
+    } catch (err) {
+      if (err instanceof StoreUnavailableError && !/credentials/.test(err.message)) throw err;
+      const text = `cannot check or create bucket "${bucket}": ${err instanceof Error ? err.message : String(err)}; create it yourself or use a token allowed to read and write buckets`;
+      if (this.provisioning !== text) this.o.onNotice?.(`${this.describe()}: ${text}`);
+      this.provisioning = text;
+    }
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The InfluxDB and VictoriaMetrics sink kinds: settings, checks and the
+ * factory. Secrets (user, password, token) are not part of the saved settings:
+ * the store config node adds them from its Node-RED credentials before the
+ * settings are normalised.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { ConfigError } from '../errors';
+import { DEFAULT_MAPPING, type FieldType, type Precision } from '../influx/line';
+import { FieldTypeRegistry, fieldTypesFromSchema, parseFieldTypes } from '../influx/field-types';
+import { InfluxSink, type InfluxApi, type ServerKind } from '../influx/sink';
+import { parseRetention } from './retention';
+import type { SinkConfig, SinkContext, SinkKind } from './sinks';
+
+export interface InfluxSinkConfig extends SinkConfig {
+  kind: 'influxdb' | 'victoriametrics';
+  url: string;
+  /** 'auto': v2 when a bucket is set, else v1. */
+  api: InfluxApi | 'auto';
+  database: string;
+  retentionPolicy: string;
+  org: string;
+  bucket: string;
+  precision: Precision;
+  measurement: string;
+  measurementTag: string;
+  deviceTag: string;
+  /** `name:type` pairs (float, integer, unsigned, boolean, string). */
+  fieldTypes: string;
+  /** A JSON Schema for readings whose `fields` declare types (path, relative to the data folder). */
+  schemaFile: string;
+  /** Lines per write and the longest wait before a write. */
+  batchSize: number;
+  flushMs: number;
+  /** Bodies above this many bytes are gzipped; 0 never. */
+  gzipAbove: number;
+  timeoutMs: number;
+  /** Create the database / retention policy / bucket when missing. */
+  create: boolean;
+  /** Retention of what is created ("30d"; empty: forever / the server's). */
+  retention: string;
+  /** Which credential slot of the store config node holds this sink's user/password/token (1 to 8). */
+  slot: number;
+  /** Left out (not an error) while its URL is empty or an unset ${ENV} reference: the default pack's env-driven sink. */
+  optional: boolean;
+  /** From the node's credentials, never saved in the flow. */
+  user?: string;
+  password?: string;
+  token?: string;
+}
+
+export const INFLUX_DEFAULTS = {
+  url: '',
+  api: 'v1',
+  database: 'upperstack',
+  retentionPolicy: '',
+  org: '',
+  bucket: '',
+  precision: 'ms',
+  measurement: DEFAULT_MAPPING.measurement,
+  measurementTag: DEFAULT_MAPPING.measurementTag,
+  deviceTag: DEFAULT_MAPPING.deviceTag,
+  fieldTypes: '',
+  schemaFile: '',
+  batchSize: 5000,
+  flushMs: 1000,
+  gzipAbove: 65536,
+  timeoutMs: 10000,
+  create: true,
+  retention: '',
+  slot: 1,
+  optional: false,
+} as const;
+
+export const CREDENTIAL_SLOTS = 8;
+
+const UNSET_ENV = /^\$\{[^}]*\}$/;
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v).trim();
+}
+
+function whole(raw: SinkConfig, name: string, min: number, max: number, fallback: number): number {
+  const v = raw[name];
+  const n = v === undefined || v === '' ? fallback : Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`sink ${raw.id}: ${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`, { setting: name, sink: raw.id });
+  return n;
+}
+
+function bool(v: unknown, fallback: boolean): boolean {
+  if (v === undefined || v === '') return fallback;
+  return v === true || v === 'true';
+}
+
+/** Whether an optional sink is switched on: a URL that is set (not an unset ${ENV} reference). */
+export function influxEnabled(raw: SinkConfig): boolean {
+  if (!bool(raw.optional, false)) return true;
+  const url = text(raw.url);
+  return url !== '' && !UNSET_ENV.test(url);
+}
+
+function normalizeInflux(raw: SinkConfig, server: ServerKind): InfluxSinkConfig {
+  const id = raw.id;
+  const fail = (setting: string, message: string): never => {
+    throw new ConfigError(`sink ${id}: ${message}`, { setting, sink: id });
+  };
+  const url = text(raw.url);
+  if (!/^https?:\/\/[^\s/]+/i.test(url)) fail('url', `the URL must start with http:// or https:// and name a host (got "${url.slice(0, 80)}")`);
+  let api = text(raw.api || (server === 'victoriametrics' ? 'v2' : 'v1')) as InfluxApi | 'auto';
+  if (server === 'victoriametrics') api = 'v2';
+  if (api === 'auto') api = text(raw.bucket) ? 'v2' : 'v1';
+  if (api !== 'v1' && api !== 'v2' && api !== 'v3') fail('api', `the API must be v1, v2 or v3 (got "${String(raw.api)}")`);
+  const precision = text(raw.precision || 'ms') as Precision;
+  if (!['ns', 'us', 'ms', 's'].includes(precision)) fail('precision', `the precision must be ns, us, ms or s (got "${String(raw.precision)}")`);
+  const database = text(raw.database);
+  const bucket = text(raw.bucket);
+  const org = text(raw.org);
+  if (server === 'influxdb' && (api === 'v1' || api === 'v3') && !database) fail('database', `InfluxDB ${api} needs a database`);
+  if (server === 'influxdb' && api === 'v2' && (!bucket || !org)) fail('bucket', 'InfluxDB 2 needs an organisation and a bucket');
+  const measurement = text(raw.measurement) || DEFAULT_MAPPING.measurement;
+  if (measurement.startsWith('#') || /[\n\r]/.test(measurement)) fail('measurement', 'the measurement cannot start with # or hold a line break');
+  const deviceTag = text(raw.deviceTag) || DEFAULT_MAPPING.deviceTag;
+  const retention = text(raw.retention);
+  parseRetention(retention, `sink ${id}: retention`);
+  parseFieldTypes(raw.fieldTypes, `sink ${id}: field types`);
+  return {
+    ...raw,
+    id,
+    kind: server,
+    url,
+    api,
+    database,
+    retentionPolicy: text(raw.retentionPolicy),
+    org,
+    bucket,
+    precision,
+    measurement,
+    measurementTag: raw.measurementTag === undefined ? DEFAULT_MAPPING.measurementTag : text(raw.measurementTag),
+    deviceTag,
+    fieldTypes: typeof raw.fieldTypes === 'string' ? raw.fieldTypes : '',
+    schemaFile: text(raw.schemaFile),
+    batchSize: whole(raw, 'batchSize', 1, 100_000, INFLUX_DEFAULTS.batchSize),
+    flushMs: whole(raw, 'flushMs', 1, 3_600_000, INFLUX_DEFAULTS.flushMs),
+    gzipAbove: whole(raw, 'gzipAbove', 0, 1_073_741_824, INFLUX_DEFAULTS.gzipAbove),
+    timeoutMs: whole(raw, 'timeoutMs', 100, 600_000, INFLUX_DEFAULTS.timeoutMs),
+    create: bool(raw.create, true),
+    retention,
+    slot: whole(raw, 'slot', 1, CREDENTIAL_SLOTS, 1),
+    optional: bool(raw.optional, false),
+  };
+}
+
+function declaredTypes(c: InfluxSinkConfig, ctx: SinkContext): Record<string, FieldType> {
+  let fromSchema: Record<string, FieldType> = {};
+  if (c.schemaFile) {
+    const file = isAbsolute(c.schemaFile) ? c.schemaFile : join(ctx.dataDir, c.schemaFile);
+    let schema: unknown;
+    try {
+      schema = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`sink ${c.id}: cannot read the schema file ${file}: ${err instanceof Error ? err.message : String(err)}`, { setting: 'schemaFile', sink: c.id });
+    }
+    fromSchema = fieldTypesFromSchema(schema);
+  }
+  // Types written in the settings win over the schema's.
+  return { ...fromSchema, ...parseFieldTypes(c.fieldTypes) };
+}
+
+/** Where a sink's learnt field types are kept: beside the spools. */
+export function fieldTypesFile(ctx: SinkContext, sinkId: string): string | undefined {
+  return ctx.configId ? join(ctx.dataDir, 'spool', `${ctx.configId}.${sinkId}.fields.json`) : undefined;
+}
+
+function kindOf(server: ServerKind): SinkKind {
+  return {
+    kind: server,
+    queryable: false,
+    defaults: () => ({ ...INFLUX_DEFAULTS, ...(server === 'victoriametrics' ? { api: 'v2', database: '' } : {}) }),
+    enabled: influxEnabled,
+    normalize: (raw) => normalizeInflux(raw, server),
+    writerOptions: (c) => ({ batchSize: Number(c.batchSize), maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) }),
+    create(config, ctx) {
+      const c = config as InfluxSinkConfig;
+      return new InfluxSink({
+        server,
+        url: c.url,
+        api: c.api as InfluxApi,
+        database: c.database,
+        retentionPolicy: c.retentionPolicy,
+        org: c.org,
+        bucket: c.bucket,
+        user: c.user,
+        password: c.password,
+        token: c.token,
+        precision: c.precision,
+        mapping: { measurement: c.measurement, measurementTag: c.measurementTag, deviceTag: c.deviceTag },
+        types: new FieldTypeRegistry(declaredTypes(c, ctx), fieldTypesFile(ctx, c.id)),
+        gzipAbove: c.gzipAbove,
+        timeoutMs: c.timeoutMs,
+        create: c.create,
+        retentionMs: parseRetention(c.retention, 'retention'),
+        onNotice: ctx.notice ? (t) => ctx.notice!(c.id, t) : undefined,
+      });
+    },
+    describe: (config) => {
+      const c = config as InfluxSinkConfig;
+      const where = c.api === 'v2' ? [c.org, c.bucket].filter(Boolean).join('/') : c.database;
+      return `${server}:${c.url}${where ? `/${where}` : ''}`;
+    },
+  };
+}
+
+export const influxSink = kindOf('influxdb');
+export const victoriaSink = kindOf('victoriametrics');

@@ -1,0 +1,154 @@
+/**
+ * Replaying dead letters on the real runtime: readings a too-strict schema
+ * refused are dead-lettered; the schema is fixed and deployed; POST
+ * /api/v1/deadletters/replay sends them back in through the MQTT input that
+ * received them, so they are stored with their own times, the letters are
+ * marked, and a second replay stores nothing twice. A letter that fails again
+ * becomes a new dead letter.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const pipeline = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
+
+/** The pack with its validate node on an inline schema that allows temperatures up to `max`. */
+function packWithMax(max: number): Array<Record<string, unknown>> {
+  const schema = {
+    type: 'object',
+    required: ['device', 'ts', 'fields'],
+    properties: { fields: { type: 'object', properties: { temperature: { type: 'number', maximum: max } } } },
+  };
+  return pipeline.map((n) => (n.type === 'upperstack-validate' ? { ...n, schemaSource: 'inline', schema: JSON.stringify(schema) } : n));
+}
+
+interface Letter {
+  id: number;
+  device: string;
+  code: string;
+  replayable: boolean;
+  replayedAt: string | null;
+}
+interface Replayed {
+  replayed: number;
+  ids: number[];
+  skipped: Array<{ id: number; reason: string }>;
+  notReplayable: number;
+}
+
+describe('POST /api/v1/deadletters/replay', () => {
+  let rt: Runtime;
+  let token = '';
+  const T0 = Date.UTC(2026, 0, 1);
+
+  before(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'us-replay-'));
+    writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(packWithMax(50)));
+    rt = await startRuntime({ dataDir });
+    const login = await fetch(`${rt.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: 'admin', password: 'test-admin-password' }),
+    });
+    token = ((await login.json()) as { access_token: string }).access_token;
+  });
+  after(async () => {
+    await rt?.stop();
+  });
+
+  const letters = async (query: string): Promise<Letter[]> => ((await (await rt.get(`/api/v1/deadletters?${query}`)).json()) as { deadLetters: Letter[] }).deadLetters;
+  const readings = async (device: string) =>
+    ((await (await rt.get(`/api/v1/readings?device=${device}`)).json()) as { readings: Array<{ ts: string; fields: { temperature: number } }> }).readings;
+  const replay = (query: string, body?: unknown) =>
+    fetch(`${rt.url}/api/v1/deadletters/replay?${query}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${rt.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const deploy = async (flow: unknown) => {
+    const res = await fetch(`${rt.url}/flows`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify(flow),
+    });
+    assert.equal(res.status, 204, await res.text());
+    // The flow restarts after the answer: wait until the API serves again.
+    await eventually(async () => ((await rt.get('/api/v1/deadletters?limit=1')).status === 200 ? true : undefined), 20_000, 'the API after the deploy');
+  };
+
+  test('fix the schema, replay: stored once with their own times, letters marked, a second replay adds nothing', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'replay-device' });
+    for (const [i, t] of [60, 70, 80].entries()) {
+      await client.publishAsync('devices/rp-1/telemetry', JSON.stringify({ temperature: t, ts: T0 + i * 1000 }), { qos: 1 });
+    }
+    // Undecodable: it fails again when replayed.
+    await client.publishAsync('devices/rp-2/telemetry', '{"temperature": 20,', { qos: 1 });
+    await client.endAsync();
+    await eventually(async () => ((await letters('device=rp-1')).length === 3 ? true : undefined), 20_000, '3 dead letters of rp-1');
+    await eventually(async () => ((await letters('device=rp-2')).length === 1 ? true : undefined), 20_000, 'the dead letter of rp-2');
+    assert.deepEqual((await letters('device=rp-1')).map((l) => [l.code, l.replayable]), [['SCHEMA_VIOLATION', true], ['SCHEMA_VIOLATION', true], ['SCHEMA_VIOLATION', true]]);
+    assert.deepEqual(await readings('rp-1'), []);
+
+    // Nothing to replay them into yet: without a fix they would only fail again, so fix first.
+    await deploy(packWithMax(100));
+    const first = await replay('device=rp-1');
+    assert.equal(first.status, 200, await first.clone().text());
+    const r1 = (await first.json()) as Replayed;
+    assert.equal(r1.replayed, 3, JSON.stringify(r1));
+    assert.deepEqual(r1.skipped, []);
+
+    const stored = await eventually(async () => {
+      const rs = await readings('rp-1');
+      return rs.length === 3 ? rs : undefined;
+    }, 20_000, 'the replayed readings');
+    assert.deepEqual(
+      stored.map((r) => [r.ts, r.fields.temperature]),
+      [
+        ['2026-01-01T00:00:00.000Z', 60],
+        ['2026-01-01T00:00:01.000Z', 70],
+        ['2026-01-01T00:00:02.000Z', 80],
+      ],
+    );
+    const marked = await letters('device=rp-1');
+    assert.equal(marked.length, 3, 'no new dead letters');
+    for (const l of marked) {
+      assert.ok(l.replayedAt, 'marked replayed');
+      assert.equal(l.replayable, false);
+    }
+
+    // Again, also by id: nothing is taken twice, nothing is stored twice.
+    const second = (await (await replay('', { ids: marked.map((l) => l.id) })).json()) as Replayed;
+    assert.equal(second.replayed, 0);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await readings('rp-1')).length, 3);
+    assert.equal((await letters('device=rp-1&replayed=false')).length, 0);
+  });
+
+  test('a letter that fails again is marked, and a new dead letter takes its place', async () => {
+    const [old] = await letters('device=rp-2');
+    const res = (await (await replay('device=rp-2&code=DECODE_FAILED')).json()) as Replayed;
+    assert.deepEqual([res.replayed, res.ids], [1, [old.id]]);
+    const now = await eventually(async () => {
+      const ls = await letters('device=rp-2');
+      return ls.length === 2 ? ls : undefined;
+    }, 20_000, 'a new dead letter for rp-2');
+    assert.equal(now[0].id, old.id);
+    assert.ok(now[0].replayedAt);
+    assert.deepEqual([now[1].code, now[1].replayable, now[1].replayedAt], ['DECODE_FAILED', true, null]);
+  });
+
+  test('bad filters are 400; no key is 401', async () => {
+    const bad = await replay('limit=0');
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { parameter: string } }).error.parameter, 'limit');
+    const extra = await replay('', { cursor: 'x' });
+    assert.equal(extra.status, 400);
+    const none = await fetch(`${rt.url}/api/v1/deadletters/replay`, { method: 'POST' });
+    assert.equal(none.status, 401);
+  });
+});

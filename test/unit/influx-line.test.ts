@@ -1,0 +1,176 @@
+/**
+ * Readings to line protocol for the InfluxDB and VictoriaMetrics sinks. The
+ * expected texts are what Debian's influxd 1.6.7 and victoria-metrics 1.79
+ * read back as the original (test/integration/influx-escaping.test.ts checks
+ * the same corpus against the running servers).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeReadings, DEFAULT_MAPPING, fieldText, type Dialect, type EncodeOptions } from '../../nodes/lib/influx/line';
+import { FieldTypeRegistry, fieldTypesFromSchema, parseFieldTypes } from '../../nodes/lib/influx/field-types';
+import { parseRetention, retentionText } from '../../nodes/lib/store/retention';
+import { ConfigError } from '../../nodes/lib/errors';
+import { normalizeSinks } from '../../nodes/lib/store/sinks';
+import type { Reading } from '../../nodes/lib/reading';
+
+const opts = (dialect: Dialect, extra: Partial<EncodeOptions> = {}): EncodeOptions => ({ dialect, precision: 'ms', mapping: DEFAULT_MAPPING, types: new FieldTypeRegistry(), ...extra });
+const r = (device: string, fields: Reading['fields'], tags: Reading['tags'] = {}, ts = 1000): Reading => ({ device, ts, fields, tags });
+
+test('default mapping: measurement telemetry, the device as a tag, the reading tags sorted, the ts in ms', () => {
+  const e = encodeReadings([r('d1', { t: 20.5, on: true, s: 'x' }, { site: 'a', floor: '2' })], opts('v1'));
+  assert.equal(e.body, 'telemetry,device=d1,floor=2,site=a t=20.5,on=true,s="x" 1000');
+  assert.equal(e.lines, 1);
+});
+
+test('a measurement tag (line protocol inputs keep the original measurement there) names the measurement', () => {
+  const e = encodeReadings([r('d1', { v: 1 }, { measurement: 'cpu', host: 'h' })], opts('v2'));
+  assert.equal(e.body, 'cpu,device=d1,host=h v=1 1000');
+});
+
+test('v1 escaping: specials prefixed, backslashes literal (1.6.7 stores \\\\ as two backslashes)', () => {
+  const cases: Array<[string, string]> = [
+    ['a b,c=d', 'a\\ b\\,c\\=d'],
+    ['a\\b', 'a\\b'],
+    ['a\\\\b', 'a\\\\b'],
+    ['a\\,b', 'a\\\\,b'],
+    ['a"b', 'a"b'],
+    ['é😀', 'é😀'],
+  ];
+  for (const [device, text] of cases) {
+    assert.equal(encodeReadings([r(device, { v: 1 })], opts('v1')).body, `telemetry,device=${text} v=1 1000`, device);
+  }
+});
+
+test('v2 escaping (VictoriaMetrics, InfluxDB 2/3): backslashes doubled too', () => {
+  assert.equal(encodeReadings([r('a\\b c', { v: 1 })], opts('v2')).body, 'telemetry,device=a\\\\b\\ c v=1 1000');
+  assert.equal(encodeReadings([r('ends\\', { v: 1 })], opts('v2')).body, 'telemetry,device=ends\\\\ v=1 1000');
+});
+
+test('field keys and measurements: v1 prefixes quotes (1.x unescapes \\" there), tags keep them literal', () => {
+  const e = encodeReadings([r('d', { 'f"x y': 1 }, { measurement: 'm "q"=1,2', 'k"': 'v' })], opts('v1'));
+  assert.equal(e.body, 'm\\ \\"q\\"\\=1\\,2,device=d,k"=v f\\"x\\ y=1 1000');
+});
+
+test('v1 cannot store a trailing backslash: the reading is refused with a reason naming the tag', () => {
+  const e = encodeReadings([r('ok', { v: 1 }), r('bad\\', { v: 2 }), r('x', { v: 3 }, { site: 'a\\' })], opts('v1'));
+  assert.equal(e.lines, 1);
+  assert.deepEqual(e.refused.map((x) => x.index), [1, 2]);
+  assert.match(e.refused[0].reason, /device "bad\\\\".*ends with a backslash/);
+  assert.match(e.refused[1].reason, /tag "site".*ends with a backslash/);
+});
+
+test('string fields: quotes and backslashes escaped, line breaks kept (both servers store them)', () => {
+  const e = encodeReadings([r('d', { s: 'say "hi" \\ there\nnext' })], opts('v1'));
+  assert.equal(e.body, 'telemetry,device=d s="say \\"hi\\" \\\\ there\nnext" 1000');
+});
+
+test('NaN and ±Infinity are refused naming the field; line breaks in tags are refused', () => {
+  const e = encodeReadings([r('d', { good: 1, temp: NaN }), r('d', { up: Infinity }), r('d', { v: -Infinity }), r('a\nb', { v: 1 })], opts('v2'));
+  assert.equal(e.lines, 0);
+  assert.match(e.refused[0].reason, /field "temp" is NaN/);
+  assert.match(e.refused[1].reason, /field "up" is Infinity/);
+  assert.match(e.refused[2].reason, /field "v" is -Infinity/);
+  assert.match(e.refused[3].reason, /line break/);
+});
+
+test('1.x refuses a field or tag named time (and drops such a field silently among others): refused here', () => {
+  const e = encodeReadings([r('d', { v: 1, time: 2 }), r('d', { v: 1 }, { time: 'x' })], opts('v1'));
+  assert.equal(e.refused.length, 2);
+  assert.match(e.refused[0].reason, /field named "time"/);
+});
+
+test('typed fields: 20 then 20.5 stays a float field; an integer field takes whole numbers and refuses fractions', () => {
+  const types = new FieldTypeRegistry({ count: 'integer' });
+  const o = opts('v1', { types });
+  assert.equal(encodeReadings([r('d', { t: 20, count: 3 })], o).body, 'telemetry,device=d t=20,count=3i 1000');
+  assert.equal(encodeReadings([r('d', { t: 20.5, count: 4 })], o).body, 'telemetry,device=d t=20.5,count=4i 1000');
+  const bad = encodeReadings([r('d', { count: 4.5 })], o);
+  assert.match(bad.refused[0].reason, /field "count" is 4\.5.*integer.*drop the fraction/);
+  assert.equal(types.get('telemetry', 't'), 'float');
+});
+
+test('conflicting values are converted when nothing is lost, refused otherwise', () => {
+  assert.equal(fieldText('20.5', 'float', 'v1', 'f'), '20.5');
+  assert.equal(fieldText(7, 'string', 'v1', 'f'), '"7"');
+  assert.equal(fieldText(true, 'string', 'v1', 'f'), '"true"');
+  assert.equal(fieldText('12', 'integer', 'v1', 'f'), '12i');
+  assert.equal(fieldText('false', 'boolean', 'v1', 'f'), 'false');
+  assert.equal(fieldText(5, 'unsigned', 'v2', 'f'), '5u');
+  // 1.x has no unsigned type: written as an integer.
+  assert.equal(fieldText(5, 'unsigned', 'v1', 'f'), '5i');
+  assert.throws(() => fieldText('abc', 'float', 'v1', 'field "t"'), /field "t" is "abc".*float field.*without loss/);
+  assert.throws(() => fieldText(true, 'float', 'v1', 'f'), /cannot be converted/);
+  assert.throws(() => fieldText(-1, 'unsigned', 'v2', 'f'), /outside the range/);
+  assert.throws(() => fieldText(1e20, 'integer', 'v1', 'f'), /outside the range/);
+});
+
+test('a field type is fixed the first time and kept in a file; the file is read back', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'us-ftypes-'));
+  const file = join(dir, 'types.json');
+  const a = new FieldTypeRegistry({}, file);
+  encodeReadings([r('d', { t: 20, s: 'x' })], opts('v1', { types: a }));
+  a.save();
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).fields, { telemetry: { t: 'float', s: 'string' } });
+  const b = new FieldTypeRegistry({ t: 'integer' }, file);
+  // Learnt before the declaration: the server already has a float field.
+  assert.equal(b.get('telemetry', 't'), 'float');
+  assert.equal(encodeReadings([r('d', { s: 5 })], opts('v1', { types: b })).body, 'telemetry,device=d s="5" 1000');
+});
+
+test('VictoriaMetrics keeps numbers only: text fields are left out and counted, never sent as 0; a quote in a field name is refused', () => {
+  const e = encodeReadings([r('d', { t: 1, s: 'x' }), r('d', { s: 'only text' }), r('d', { 'f"q': 1 })], opts('v2', { victoria: true }));
+  assert.equal(e.body, 'telemetry,device=d t=1 1000');
+  assert.equal(e.skippedText, 2);
+  assert.equal(e.empty, 1);
+  assert.match(e.refused[0].reason, /VictoriaMetrics cannot take a double quote in a field name/);
+});
+
+test('precision: ns, us, ms and s', () => {
+  const ts = 1_700_000_000_123;
+  assert.match(encodeReadings([r('d', { v: 1 }, {}, ts)], opts('v1', { precision: 'ns' })).body, / 1700000000123000000$/);
+  assert.match(encodeReadings([r('d', { v: 1 }, {}, ts)], opts('v1', { precision: 'us' })).body, / 1700000000123000$/);
+  assert.match(encodeReadings([r('d', { v: 1 }, {}, ts)], opts('v1', { precision: 's' })).body, / 1700000000$/);
+});
+
+test('field types from a JSON Schema and from settings text', () => {
+  const schema = { properties: { fields: { properties: { n: { type: 'integer' }, t: { type: ['number', 'null'] }, ok: { type: 'boolean' }, any: {} } } } };
+  assert.deepEqual(fieldTypesFromSchema(schema), { n: 'integer', t: 'float', ok: 'boolean' });
+  assert.deepEqual(parseFieldTypes('count:integer, status : string\nflag:boolean'), { count: 'integer', status: 'string', flag: 'boolean' });
+  assert.throws(() => parseFieldTypes('count:int'), ConfigError);
+});
+
+test('retention settings: 12h, 30d, 1y; empty keeps forever; nonsense is a ConfigError', () => {
+  assert.equal(parseRetention('12h', 'r'), 12 * 3_600_000);
+  assert.equal(parseRetention('30d', 'r'), 30 * 86_400_000);
+  assert.equal(parseRetention('', 'r'), 0);
+  assert.equal(retentionText(parseRetention('1y', 'r')), '1y');
+  assert.throws(() => parseRetention('30 days', 'retention'), /retention must be a period/);
+});
+
+test('InfluxDB sink settings: checked with errors naming the setting; an optional sink with an unset URL is left out', () => {
+  const main = { id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 };
+  const fails = (sink: Record<string, unknown>, pattern: RegExp) =>
+    assert.throws(() => normalizeSinks([main, { id: 'influx', ...sink }], '/data'), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
+  fails({ kind: 'influxdb', url: 'localhost:8086' }, /sink influx: the URL must start with http/);
+  fails({ kind: 'influxdb', url: 'http://h:8086', database: '' }, /InfluxDB v1 needs a database/);
+  fails({ kind: 'influxdb', url: 'http://h:8086', api: 'v2', org: 'o' }, /organisation and a bucket/);
+  fails({ kind: 'influxdb', url: 'http://h:8086', precision: 'm' }, /precision must be ns, us, ms or s/);
+  fails({ kind: 'influxdb', url: 'http://h:8086', batchSize: 0 }, /batchSize must be a whole number/);
+  fails({ kind: 'influxdb', url: 'http://h:8086', retention: 'a month' }, /retention must be a period/);
+  fails({ kind: 'influxdb', url: 'http://h:8086', fieldTypes: 'n:int' }, /name:type/);
+  const [, influx] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086' }], '/data');
+  assert.equal(influx.api, 'v1');
+  assert.equal(influx.database, 'upperstack');
+  assert.equal(influx.batchSize, 5000);
+  assert.equal(influx.flushMs, 1000);
+  const auto = normalizeSinks([main, { id: 'influx', kind: 'influxdb', api: 'auto', url: 'http://h', org: 'o', bucket: 'b' }], '/data');
+  assert.equal(auto[1].api, 'v2');
+  const vm = normalizeSinks([main, { id: 'vm', kind: 'victoriametrics', url: 'http://h:8428' }], '/data');
+  assert.equal(vm[1].api, 'v2');
+  for (const url of ['', '${UPPERSTACK_INFLUX_URL}']) {
+    assert.equal(normalizeSinks([main, { id: 'influx', kind: 'influxdb', url, optional: true }], '/data').length, 1, `left out with url "${url}"`);
+  }
+});
