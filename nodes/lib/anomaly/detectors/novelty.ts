@@ -2,7 +2,7 @@
  * Level novelty: a value at a level the series has not visited for a long
  * time. The usual range (the middle 90% of the warm-up readings) is split
  * into `resolution` levels; beyond it, each further level is a fixed share
- * further out (about 28% at the default), so a series whose bursts span
+ * further out (about 18% at the default 12 levels), so a series whose bursts span
  * orders of magnitude still has a handful of levels for them. The detector
  * remembers when each level (in quarter-level steps) was last visited and
  * alarms when a value is a whole level away from everything visited in the
