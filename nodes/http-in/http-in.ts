@@ -31,6 +31,7 @@ import type { Reading } from '../lib/reading';
 import { isWired } from '../shared/batch';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose, type UpperstackMessage } from '../shared/input';
+import { maskSensitiveOf } from '../shared/keys';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
@@ -178,11 +179,13 @@ export = function register(RED: NodeAPI): void {
     const wires = (node as unknown as { wires?: string[][] }).wires;
     let validate;
     try {
-      validate = loadSchema({
+      const loaded = loadSchema({
         inline: config.schemaSource === 'inline' ? config.schema : undefined,
         file: config.schemaSource === 'file' ? config.schemaFile : undefined,
         baseDir: dataDir(RED),
-      }).validate;
+      });
+      validate = loaded.validate;
+      maskSensitiveOf(node, loaded.schema);
     } catch (err) {
       setStatus(node, 'failed', describeError(err).message);
       node.error(RED._('upperstack-http-in.errors.schema', { message: describeError(err).message }));
