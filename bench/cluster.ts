@@ -34,7 +34,8 @@ const env = process.env;
 const READINGS = Number(env.BENCH_CLUSTER_READINGS) || 60_000;
 const MEMBERS = (env.BENCH_CLUSTER_MEMBERS || '1,2,3').split(',').map(Number).filter((n) => n > 0);
 const DEVICES = Number(env.BENCH_CLUSTER_DEVICES) || 1000;
-const T0 = Date.UTC(2026, 0, 1);
+// Recent times: the embedded store's default retention (30 days) refuses readings for buckets it has sealed.
+const T0 = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 7 * 86_400_000;
 
 interface Phase {
   members: number;
@@ -66,7 +67,7 @@ async function publish(clients: MqttClient[], devices: number, readings: number,
   for (let n = 0; n < readings; n++) {
     const i = n % devices;
     const k = Math.floor(n / devices);
-    const body = JSON.stringify({ ts: T0 + round * 86_400_000 + k * 1000, temp: 20 + (i % 13) + (k % 5) / 10, hum: 40 + (k % 20) });
+    const body = JSON.stringify({ ts: T0 + round * 3_600_000 + k * 1000, temp: 20 + (i % 13) + (k % 5) / 10, hum: 40 + (k % 20) });
     pending.push(clients[n % clients.length].publishAsync(`devices/d${i}/telemetry`, body, { qos: 1 }));
     if (pending.length >= 1000) await Promise.all(pending.splice(0));
   }
