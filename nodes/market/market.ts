@@ -11,6 +11,7 @@ import { ConfigError, InvalidReadingError } from '../lib/errors';
 import { MinuteAverager, marketTopics, type WindowMean } from '../lib/market/average';
 import type { Reading } from '../lib/reading';
 import { onClose, onInput } from '../shared/input';
+import { consume } from '../shared/receipts';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
 import { findBroker, type EmbeddedBroker } from '../shared/runtime';
@@ -82,6 +83,8 @@ export = function register(RED: NodeAPI): void {
       }
       sent.push(...publishMeans(b, closed));
       await Promise.all(sent);
+      // Published is as far as this data goes: the input's journal entry is done.
+      consume(msg);
       show();
       if (closed.length > 0) {
         const readings = closed.map(asReading);
