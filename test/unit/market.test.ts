@@ -6,6 +6,9 @@ import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { MinuteAverager } from '../../nodes/lib/market/average';
 import { BadParameterError, ConflictError, NotFoundError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
+import { migrate } from '../../nodes/shared/config';
+import { marketMigrations, type MarketOptions } from '../../nodes/market/options';
+import { grantMigrations, type GrantOptions } from '../../nodes/grant/options';
 
 function market(backend = new MemoryBackend(), clock = { t: Date.UTC(2026, 0, 1) }, extra: Partial<ConstructorParameters<typeof Market>[1]> = {}) {
   const m = new Market(backend, { load: () => backend.load(), now: () => clock.t, ...extra });
@@ -161,5 +164,17 @@ describe('1-minute means', () => {
     const out = a.add(reading(T0, { v: 3 }, 'c'), 3);
     assert.deepEqual(out.map((m) => m.device), ['a']);
     assert.equal(a.devices, 2);
+  });
+});
+
+describe('market and grant node options', () => {
+  test('market v0 → v1: every option present, the device trimmed', () => {
+    assert.deepEqual(migrate<MarketOptions>({ device: ' plug1 ' }, marketMigrations), { broker: '', device: 'plug1', configVersion: 1 });
+    assert.deepEqual(migrate<MarketOptions>({}, marketMigrations), { broker: '', device: '', configVersion: 1 });
+  });
+
+  test('grant v0 → v1: minutes as text, 60 when unset', () => {
+    assert.deepEqual(migrate<GrantOptions>({}, grantMigrations), { device: '', minutes: '60', configVersion: 1 });
+    assert.deepEqual(migrate<GrantOptions>({ device: 'plug1', minutes: 5 }, grantMigrations), { device: 'plug1', minutes: '5', configVersion: 1 });
   });
 });
