@@ -5,8 +5,9 @@
  * request. While none is deployed, the rules of earlier releases hold (no
  * device is registered: the shared device login, or anonymous on loopback).
  */
-import { randomBytes } from 'node:crypto';
-import { DeviceAuth } from '../lib/security/device-auth';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { DeviceAuth, type KeyCheck, type Principal } from '../lib/security/device-auth';
+import type { BrokerAuth } from '../lib/broker/auth';
 import { DeviceRegistry } from '../lib/devices/registry';
 import { MemoryBackend } from '../lib/devices/types';
 import type { AuditLog } from '../lib/audit/audit';
@@ -55,16 +56,56 @@ export function requireAuthFromEnv(): boolean {
   return /^(1|true|yes|on)$/i.test(process.env.UPPERSTACK_REQUIRE_AUTH ?? '');
 }
 
+let keySource: (() => string) | undefined;
+
+/** Where the API key of the settings (or of the deployed API node) comes from; set by nodes that know the runtime. */
+export function setKeySource(source: () => string): void {
+  keySource = source;
+}
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** An API key presented as a password (MQTT `apikey` login): the settings' key is an admin key. */
+export const checkApiKey: KeyCheck = (secret) => {
+  const key = keySource?.() ?? '';
+  if (key && secret && timingSafeEqual(digest(secret), digest(key))) return Promise.resolve({ id: 'admin', scopes: ['admin'] });
+  return Promise.resolve(undefined);
+};
+
 /** The access rules in force: the deployed registry's, else those of a runtime without registered devices. */
 export function deviceAuth(): DeviceAuth {
   if (deployed) return deployed.auth;
   const requireAuth = requireAuthFromEnv();
   if (!fallback || fallback.requireAuth !== requireAuth) {
     const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
-    fallback = { requireAuth, auth: new DeviceAuth({ registry, requireAuth }) };
+    fallback = { requireAuth, auth: new DeviceAuth({ registry, requireAuth, keys: checkApiKey }) };
   }
   return fallback.auth;
 }
+
+/**
+ * The rules in force as the broker sees them: always the current ones, and a revocation from whichever
+ * registry is deployed. Deploying or removing a registry tells the broker to drop every client, so nobody
+ * keeps a session made under the old rules.
+ */
+export const brokerAuth: BrokerAuth = {
+  authenticate: (info) => deviceAuth().authenticate(info),
+  authorizePublish: (who, p, remote) => deviceAuth().authorizePublish(who, p, remote),
+  authorizeSubscribe: (who, filter, remote) => deviceAuth().authorizeSubscribe(who, filter, remote),
+  mayReceive: (who, topic) => deviceAuth().mayReceive(who, topic),
+  onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all') => void) {
+    let stopCurrent = deviceAuth().onRevoke(listener);
+    const stopChanges = onDevicesChange(() => {
+      stopCurrent();
+      stopCurrent = deviceAuth().onRevoke(listener);
+      listener(undefined, 'all');
+    });
+    return () => {
+      stopCurrent();
+      stopChanges();
+    };
+  },
+};
 
 let infoStore: { owner: object; store: TimeSeriesStore } | undefined;
 

@@ -22,6 +22,7 @@ import { BrokerPersistence, type PersistenceStats } from './persistence';
 import { ConnectionGate, gateSawConnack, installWriteHook } from './connection';
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
 import { SharedSubscriptions } from './shared';
+import { installDeviceAuth, type AuthAedes, type BrokerAuth } from './auth';
 
 export interface BrokerOptions {
   port: number;
@@ -43,6 +44,8 @@ export interface BrokerOptions {
   receiveMaximum?: number;
   /** Messages kept per offline persistent session (and waiting per slow MQTT 5 client) before new ones are dropped. */
   maxQueued?: number;
+  /** The device registry's access rules (auth.ts); without them, only the login above. */
+  auth?: BrokerAuth;
 }
 
 export const BROKER_DEFAULTS = Object.freeze({
@@ -60,6 +63,8 @@ export interface BrokerEvents {
   onClientError?: (id: string, err: Error) => void;
   /** A broker-wide problem (e.g. its state file cannot be written). */
   onError?: (err: Error) => void;
+  /** A login, publish or subscription the access rules refused. */
+  onRefused?: (clientId: string, what: string, message: string) => void;
 }
 
 type Deliver = (p: { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string }, ack: () => void) => void;
@@ -73,6 +78,7 @@ export class EmbeddedMqttBroker {
   private sockets = new Set<Socket>();
   private isListening = false;
   private subscribers: Array<{ filter: string; deliver: Deliver }> = [];
+  private stopAuth: () => void = () => undefined;
   readonly addresses: Record<string, number> = {};
 
   constructor(private readonly opts: BrokerOptions, private readonly events: BrokerEvents = {}) {
@@ -145,6 +151,14 @@ export class EmbeddedMqttBroker {
       // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
       for (const t of targets) t.deliver(p, () => --waiting === 0 && cb(null));
     };
+    if (this.opts.auth) {
+      // The rules run first; the hooks above still run for what they allow.
+      this.stopAuth = installDeviceAuth(aedes as unknown as AuthAedes, this.opts.auth, {
+        loopback: anonymousAllowed,
+        shared: username ? { username, password: password ?? '' } : undefined,
+        onRefused: this.events.onRefused,
+      });
+    }
     let hookChecked = false;
     aedes.on('connackSent', (_connack, client) => {
       if (hookChecked) return;
@@ -206,6 +220,7 @@ export class EmbeddedMqttBroker {
     // A stop during start (a quick redeploy) waits for it, or its listeners would outlive the stop.
     await this.starting?.catch(() => undefined);
     this.isListening = false;
+    this.stopAuth();
     // No new connections; closed() resolves once the last one is gone.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.servers = [];
