@@ -17,7 +17,7 @@ import { auditLogFor } from '../lib/audit/audit';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir } from '../shared/runtime';
-import { checkApiKey, deployedDevices, requireAuthFromEnv, setKeySource, useDevices } from '../shared/devices';
+import { checkApiKey, deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
 import { apiKeyInForce } from '../shared/http';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import type { StoreConfigNode } from '../store-config/options';
@@ -55,6 +55,7 @@ export = function register(RED: NodeAPI): void {
       registry,
       keys: checkApiKey,
       requireAuth: config.requireAuth || requireAuthFromEnv(),
+      traffic: trafficFor(registry, { perDevice: config.perDevice, perAddress: config.perAddress }),
       audit: (entry, refusal) => (refusal ? audit.refusal(entry) : audit.record(entry)),
     });
     const release = useDevices({ owner: node, auth, registry, audit, store: storeNode.store });

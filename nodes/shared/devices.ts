@@ -10,6 +10,7 @@ import { DeviceAuth, type KeyCheck, type Principal } from '../lib/security/devic
 import type { BrokerAuth } from '../lib/broker/auth';
 import { DeviceRegistry } from '../lib/devices/registry';
 import { MemoryBackend } from '../lib/devices/types';
+import { Traffic } from '../lib/security/traffic';
 import type { AuditLog } from '../lib/audit/audit';
 import type { TimeSeriesStore } from '../lib/store/types';
 
@@ -24,7 +25,7 @@ export interface DevicesRuntime {
 }
 
 let deployed: DevicesRuntime | undefined;
-let fallback: { requireAuth: boolean; auth: DeviceAuth } | undefined;
+let fallback: { key: string; auth: DeviceAuth } | undefined;
 let listeners: Array<(rt: DevicesRuntime | undefined) => void> = [];
 
 /** Called by the devices node; returns the function that takes it back. */
@@ -56,6 +57,23 @@ export function requireAuthFromEnv(): boolean {
   return /^(1|true|yes|on)$/i.test(process.env.UPPERSTACK_REQUIRE_AUTH ?? '');
 }
 
+function envCount(name: string): number {
+  const n = Number(process.env[name] ?? '');
+  return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+/**
+ * Rate limits and signature checks for a registry: the node's limits, or where it says 0 (and
+ * without a devices node) UPPERSTACK_RATE_PER_DEVICE / UPPERSTACK_RATE_PER_ADDRESS.
+ */
+export function trafficFor(registry: DeviceRegistry, limits: { perDevice?: number; perAddress?: number } = {}): Traffic {
+  return new Traffic({
+    perDevice: limits.perDevice || envCount('UPPERSTACK_RATE_PER_DEVICE'),
+    perAddress: limits.perAddress || envCount('UPPERSTACK_RATE_PER_ADDRESS'),
+    signingKey: (id) => registry.signingKey(id),
+  });
+}
+
 let keySource: (() => string) | undefined;
 
 /** Where the API key of the settings (or of the deployed API node) comes from; set by nodes that know the runtime. */
@@ -76,9 +94,10 @@ export const checkApiKey: KeyCheck = (secret) => {
 export function deviceAuth(): DeviceAuth {
   if (deployed) return deployed.auth;
   const requireAuth = requireAuthFromEnv();
-  if (!fallback || fallback.requireAuth !== requireAuth) {
+  const key = `${requireAuth}|${process.env.UPPERSTACK_RATE_PER_DEVICE ?? ''}|${process.env.UPPERSTACK_RATE_PER_ADDRESS ?? ''}`;
+  if (!fallback || fallback.key !== key) {
     const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
-    fallback = { requireAuth, auth: new DeviceAuth({ registry, requireAuth, keys: checkApiKey }) };
+    fallback = { key, auth: new DeviceAuth({ registry, requireAuth, keys: checkApiKey, traffic: trafficFor(registry) }) };
   }
   return fallback.auth;
 }

@@ -21,7 +21,7 @@
  * In-process publishers and subscribers (the pipeline's own nodes) are not checked.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { DeviceChange, DeviceRegistry } from '../devices/registry';
 import type { AuditInput } from '../audit/audit';
 import { filtersIntersect, filterWithin, literalLevel } from './topics';
@@ -100,6 +100,8 @@ export interface TrafficChecks {
   consume(device: string | undefined, remote: string | undefined): Promise<Decision>;
   /** Verifies and unwraps a signed MQTT/CoAP envelope of a device that must sign. */
   unwrap(device: string, payload: Buffer, contentType: string | undefined): PublishDecision;
+  /** Verifies a signature sent beside the body (HTTP headers) of a device that must sign. */
+  verify(device: string, body: Buffer, signed: { ts?: string; nonce?: string; sig?: string }): Decision;
 }
 
 /** An API key presented as a password: its id and scopes, or undefined when it is no key. */
@@ -309,18 +311,34 @@ export class DeviceAuth {
     return OK;
   }
 
-  /** Rate limits and signatures of one message of `device` (after canWrite). */
-  async admit(who: Principal, device: string | undefined, remote: string | undefined): Promise<Decision> {
+  /** The rate limits of one message of `device` (after canWrite); `device` undefined: only its address counts. */
+  async admit(who: Principal, device: string | undefined, remote: string | undefined, via?: Protocol): Promise<Decision> {
     const traffic = this.opts.traffic;
     if (!traffic) return OK;
     const d = await traffic.consume(device, remote);
-    if (!d.ok) this.audit({ actor: principalName(who), action: 'rate.limited', target: device, remote, outcome: 'denied', reason: d.code });
+    if (!d.ok) this.audit({ actor: principalName(who), action: 'rate.limited', via, target: device, remote, outcome: 'denied', reason: d.code, note: d.message });
     return d;
   }
 
   /** The signing requirement of a device, for HTTP (headers) and for envelopes. */
   signs(device: string): boolean {
-    return this.opts.registry.get(device)?.signing === true;
+    return this.opts.traffic !== undefined && this.opts.registry.get(device)?.signing === true;
+  }
+
+  /** A body signed in HTTP headers: refused (and audited) unless a device that signs sent it fresh and unaltered. */
+  verifySigned(who: Principal, device: string, body: Buffer, signed: { ts?: string; nonce?: string; sig?: string }, via: Protocol, remote?: string): Decision {
+    if (!this.opts.traffic || !this.signs(device)) return OK;
+    const d = this.opts.traffic.verify(device, body, signed);
+    if (!d.ok) this.audit({ actor: principalName(who), action: 'signature.refused', via, target: device, remote, outcome: 'denied', reason: d.code, note: d.message });
+    return d;
+  }
+
+  /** A signed envelope (MQTT, CoAP) of a device that signs, verified and unwrapped; others pass unchanged. */
+  unwrapSigned(who: Principal, device: string, payload: Buffer, contentType: string | undefined, via: Protocol, remote?: string): PublishDecision {
+    if (!this.opts.traffic || !this.signs(device)) return OK;
+    const u = this.opts.traffic.unwrap(device, payload, contentType);
+    if (!u.ok) this.audit({ actor: principalName(who), action: 'signature.refused', via, target: device, remote, outcome: 'denied', reason: u.code, note: u.message });
+    return u;
   }
 
   /** MQTT PUBLISH from a client (never called for in-process publishes). */
@@ -337,18 +355,13 @@ export class DeviceAuth {
     if (device === undefined) {
       if (who.kind === 'device') return deny(`device "${who.id}" may only publish under devices/${who.id}/`);
       if (who.kind === 'client' || (who.kind === 'key' && !who.scopes.includes('admin'))) return deny(`${principalName(who)} may not publish`);
-      return OK;
+      return this.admit(who, undefined, remote, 'mqtt');
     }
     const w = this.canWrite(who, device, 'mqtt', remote);
     if (!w.ok) return w;
-    const admitted = await this.admit(who, device, remote);
+    const admitted = await this.admit(who, device, remote, 'mqtt');
     if (!admitted.ok) return admitted;
-    if (this.opts.traffic && this.signs(device)) {
-      const u = this.opts.traffic.unwrap(device, p.payload, p.contentType);
-      if (!u.ok) this.audit({ actor: principalName(who), action: 'signature.refused', via: 'mqtt', target: device, remote, outcome: 'denied', reason: u.code, note: u.message });
-      return u;
-    }
-    return OK;
+    return this.unwrapSigned(who, device, p.payload, p.contentType, 'mqtt', remote);
   }
 
   /** MQTT SUBSCRIBE: one filter. */
@@ -406,9 +419,4 @@ export class DeviceAuth {
     if (device === undefined) return false;
     return this.opts.keySees ? this.opts.keySees(who.scopes, device) : false;
   }
-}
-
-/** The retry time of a rate-limiter rejection. */
-export function retryMs(rej: unknown): number {
-  return rej instanceof RateLimiterRes ? Math.max(1, rej.msBeforeNext) : 1000;
 }
