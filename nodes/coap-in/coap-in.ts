@@ -158,7 +158,8 @@ export = function register(RED: NodeAPI): void {
         send(res, bounded);
       };
       const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: { route: 'coap' } };
-      const ct = unwrapped ? unwrappedType : coapContentType(req.headers['Content-Format']);
+      // An envelope without "ct": its body is taken to be in the envelope's own format.
+      const ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
       outcomes.set(rec, outcome);

@@ -135,7 +135,7 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
       (d) => {
         if (!d.ok) {
           refused(client, `publish ${packet.topic.slice(0, 200)}`, d.message);
-          return cb(refusalError(d.retryAfterMs !== undefined ? `${d.message} (retry in ${Math.ceil(d.retryAfterMs / 1000)} s)` : d.message, d.reasonCode));
+          return cb(refusalError(d.message, d.reasonCode));
         }
         if (d.payload) {
           // A verified signed envelope: subscribers get the body it carried.
