@@ -33,6 +33,11 @@ export interface BrokerOptions {
   tlsPort?: number;
   tlsKeyFile?: string;
   tlsCertFile?: string;
+  /**
+   * CA (PEM) that signs device client certificates: the TLS listener asks for one, and a certificate it
+   * verifies logs the device in by its CN (auth.ts). Clients without one still connect and log in as usual.
+   */
+  tlsCaFile?: string;
   /** One device login; when set, every client must present it. */
   username?: string;
   password?: string;
@@ -173,7 +178,9 @@ export class EmbeddedMqttBroker {
     const tcp = createNetServer((socket) => this.track(socket, aedes));
     this.addresses.tcp = await this.listen(tcp, this.opts.port);
     if (this.opts.tlsPort) {
-      const tls = createTlsServer({ key: readFileSync(this.opts.tlsKeyFile!), cert: readFileSync(this.opts.tlsCertFile!) }, (socket) => this.track(socket, aedes));
+      // With a CA, a client certificate is asked for but not required: an unverified one is simply not used.
+      const clientCerts = this.opts.tlsCaFile ? { ca: readFileSync(this.opts.tlsCaFile), requestCert: true, rejectUnauthorized: false } : {};
+      const tls = createTlsServer({ key: readFileSync(this.opts.tlsKeyFile!), cert: readFileSync(this.opts.tlsCertFile!), ...clientCerts }, (socket) => this.track(socket, aedes));
       this.addresses.tls = await this.listen(tls, this.opts.tlsPort);
     }
     if (this.opts.wsPort) {
