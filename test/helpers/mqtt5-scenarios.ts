@@ -208,6 +208,24 @@ export function defineScenarios(name: string, start: StartTarget, sopts: Scenari
     }
   });
 
+  scenario('a takeover with Clean Start ends the old session: its delayed will is published then', {}, async () => {
+    const sub = await client('watcher');
+    const got = collect(sub);
+    await sub.subscribeAsync('status/restarted', { qos: 1 });
+    const { client: old } = await rawConnect(broker!.port, {
+      clientId: 'restarted',
+      properties: { sessionExpiryInterval: 300 },
+      will: { topic: 'status/restarted', payload: Buffer.from('offline'), qos: 1, retain: false, properties: { willDelayInterval: 60 } },
+    });
+    try {
+      // The device rebooted and connects afresh before the broker noticed the old connection was gone.
+      await client('restarted', { clean: true });
+      await until(() => got.find((g) => g.topic === 'status/restarted'), 'the will of the ended session', 8_000);
+    } finally {
+      old.end();
+    }
+  });
+
   // ---- sessions and offline queueing ----
 
   scenario('QoS 1 and 2 messages wait for a persistent session that is offline', {}, async () => {

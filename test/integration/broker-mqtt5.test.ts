@@ -27,6 +27,7 @@ defineScenarios('mosquitto', async (o) => {
   unsupported: {
     "the broker keeps no more than the client's Receive Maximum in flight": 'mosquitto 2.0.11 sends two more after the first PUBACK, one over the quota',
     "a client over the broker's Receive Maximum is disconnected with 0x93": 'mosquitto 2.0.11 advertises the limit but answers every QoS 2 PUBLISH over it with PUBREC',
+    'a takeover with Clean Start ends the old session: its delayed will is published then': 'mosquitto 2.0.11 drops the will (MQTT 5 §3.1.3.2.2: published when the delay passes or the session ends)',
     'messages a member leaves unacknowledged when its session ends go to another member': 'mosquitto 2.0.11 drops them (MQTT 5 says SHOULD send them to another member)',
   },
 });

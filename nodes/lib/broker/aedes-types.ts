@@ -93,5 +93,7 @@ export interface AedesInstance {
   authenticate: (client: AedesClient, username: string | undefined, password: Buffer | undefined, cb: (err: (Error & { returnCode?: number }) | null, ok: boolean) => void) => void;
   scheduleSessionExpiry(client: AedesClient): void;
   publishWill(client: AedesClient, will: AedesPacket): void;
+  scheduleWill(client: AedesClient, will: AedesPacket, delaySeconds: number): void;
+  registerClient(client: AedesClient): void;
   _takingOver: Set<string>;
 }

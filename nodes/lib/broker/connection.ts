@@ -33,6 +33,7 @@ interface MqttPacketModule {
 const GATE = Symbol.for('upperstack.broker.connectionGate');
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 const ERROR_THRESHOLD = 0x80;
+const NOT_AUTHORIZED = 0x87;
 
 let mqttPacket: MqttPacketModule | undefined;
 let originalWrite: WriteToStream | undefined;
@@ -68,6 +69,11 @@ export function installWriteHook(): void {
   mod.writeToStream = hooked;
 }
 
+/** The gate of a connection's stream, if the broker gave it one. */
+export function gateOf(stream: Duplex): ConnectionGate | undefined {
+  return (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE];
+}
+
 /** Whether the gate on this stream saw aedes write the CONNACK (the write hook is in place). */
 export function gateSawConnack(stream: Duplex): boolean {
   return (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE]?.sawConnack === true;
@@ -100,6 +106,8 @@ export class ConnectionGate {
   /** Broker counter of each QoS 1/2 message in flight to the client, by message id (for shared subscriptions). */
   private readonly counters = new Map<number, number>();
   private flushing = false;
+  /** Reason code of a refusal aedes is about to acknowledge with its fixed 0x87 (see noteRefusal). */
+  private refusal: number | undefined;
   private wireOpts: object | undefined;
   /** Seen by the gate: proof the write hook is in place (checked once per broker). */
   sawConnack = false;
@@ -123,6 +131,18 @@ export class ConnectionGate {
     });
   }
 
+  /**
+   * aedes answers a refused MQTT 5 PUBLISH with 0x87 Not authorized whatever the reason; it reports
+   * the refusal (clientError) just before it writes that PUBACK/PUBREC. An error with its own
+   * `reasonCode` (0x97 Quota exceeded for a rate limit, ...) is put on the wire instead.
+   */
+  noteRefusal(err: Error & { reasonCode?: unknown }): void {
+    const code = err.reasonCode;
+    if (typeof code !== 'number' || code < ERROR_THRESHOLD || code > 0xff) return;
+    this.refusal = code;
+    queueMicrotask(() => (this.refusal = undefined));
+  }
+
   write(packet: AedesPacket, opts?: object): boolean {
     const client = this.client;
     if (packet.cmd === 'connack') {
@@ -136,11 +156,16 @@ export class ConnectionGate {
         return this.publish(client, packet, opts);
       case 'puback':
       case 'pubcomp':
-        if (packet.messageId !== undefined) this.inbound.delete(packet.messageId);
+      case 'pubrec': {
+        const ack = packet as AedesPacket & { reasonCode?: number };
+        const code = ack.reasonCode ?? 0;
+        if (this.refusal !== undefined && code === NOT_AUTHORIZED && packet.cmd !== 'pubcomp') {
+          ack.reasonCode = this.refusal;
+          this.refusal = undefined;
+        }
+        if (packet.messageId !== undefined && (packet.cmd !== 'pubrec' || (ack.reasonCode ?? 0) >= ERROR_THRESHOLD)) this.inbound.delete(packet.messageId);
         return this.send(packet, opts);
-      case 'pubrec':
-        if (packet.messageId !== undefined && ((packet as { reasonCode?: number }).reasonCode ?? 0) >= ERROR_THRESHOLD) this.inbound.delete(packet.messageId);
-        return this.send(packet, opts);
+      }
       default:
         return this.send(packet, opts);
     }

@@ -19,7 +19,7 @@ import { isLoopback } from '../security/net';
 import { topicMatches } from '../mqtt/topic';
 import type { AedesClient, AedesInstance } from './aedes-types';
 import { BrokerPersistence, type PersistenceStats } from './persistence';
-import { ConnectionGate, gateSawConnack, installWriteHook } from './connection';
+import { ConnectionGate, gateOf, gateSawConnack, installWriteHook } from './connection';
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
 import { SharedSubscriptions } from './shared';
 import { installDeviceAuth, type AuthAedes, type BrokerAuth } from './auth';
@@ -173,7 +173,10 @@ export class EmbeddedMqttBroker {
     });
     aedes.on('client', (c) => this.events.onClient?.(c.id, true));
     aedes.on('clientDisconnect', (c) => this.events.onClient?.(c.id, false));
-    aedes.on('clientError', (c, err) => this.events.onClientError?.(c.id, err));
+    aedes.on('clientError', (c, err) => {
+      if (c?.conn) gateOf(c.conn)?.noteRefusal(err);
+      this.events.onClientError?.(c.id, err);
+    });
 
     const tcp = createNetServer((socket) => this.track(socket, aedes));
     this.addresses.tcp = await this.listen(tcp, this.opts.port);

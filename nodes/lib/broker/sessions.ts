@@ -10,6 +10,8 @@
  *   carries it; sent along, strict clients (Paho) reject the message.
  * - When an offline session expires is kept with the session in the data
  *   folder, so a restart neither forgets to expire it nor expires it early.
+ * - A connection that takes over a session with Clean Start ends that session,
+ *   so the old connection's delayed will is published then (aedes dropped it).
  */
 import type { AedesClient, AedesInstance, AedesPacket } from './aedes-types';
 import type { BrokerPersistence } from './persistence';
@@ -36,6 +38,20 @@ export function installSessionFixes(aedes: AedesInstance, persistence: BrokerPer
     if (interval > 0 && interval < NEVER) persistence.setSessionExpiry(client.id, Date.now() + interval * 1000).catch(onError);
   };
 
+  // Which takeovers start clean: the old session ends, and with it the wait of its will.
+  const cleanTakeover = new Set<string>();
+  const registerClient = aedes.registerClient.bind(aedes);
+  aedes.registerClient = (client: AedesClient) => {
+    // The old connection closes asynchronously; the mark goes when the new one is registered ('client').
+    if (aedes.clients[client.id] && client._cleanStart) cleanTakeover.add(client.id);
+    registerClient(client);
+  };
+  const scheduleWill = aedes.scheduleWill.bind(aedes);
+  aedes.scheduleWill = (client: AedesClient, will: AedesPacket, delay: number) => {
+    if (cleanTakeover.has(client.id) && aedes._takingOver.has(client.id)) return aedes.publishWill(client, will);
+    scheduleWill(client, will, delay);
+  };
+
   const timers = new Map<string, NodeJS.Timeout>();
   const forget = (id: string) => {
     const t = timers.get(id);
@@ -43,6 +59,7 @@ export function installSessionFixes(aedes: AedesInstance, persistence: BrokerPer
     timers.delete(id);
   };
   aedes.on('client', (client) => {
+    cleanTakeover.delete(client.id);
     forget(client.id);
     persistence.setSessionExpiry(client.id, null).catch(onError);
   });

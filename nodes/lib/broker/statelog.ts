@@ -8,7 +8,7 @@
  * a snapshot (written beside it, fsynced, then renamed over it), so it stays
  * proportional to what the broker holds, not to its history.
  */
-import { closeSync, existsSync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': 'import' };
@@ -124,9 +124,15 @@ export class StateLog<Op> {
       this.dirty = true;
       for (const w of waiters) w.resolve();
     } catch (err) {
-      // The broker then reports each failed operation; the file may end in a torn record, cut on the next open.
-      this.failed = err instanceof Error ? err : new Error(String(err));
-      for (const w of waiters) w.reject(this.failed);
+      const e = err instanceof Error ? err : new Error(String(err));
+      for (const w of waiters) w.reject(e);
+      // A part written before the failure (a full disk) would hide every later record from the
+      // replay: cut it off, and go on with the next turn. If even that fails, stop for good.
+      try {
+        ftruncateSync(this.fd, this.bytes);
+      } catch {
+        this.failed = e;
+      }
     }
   }
 
