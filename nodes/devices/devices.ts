@@ -17,7 +17,8 @@ import { auditLogFor } from '../lib/audit/audit';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir } from '../shared/runtime';
-import { deployedDevices, requireAuthFromEnv, useDevices } from '../shared/devices';
+import { checkApiKey, deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
+import { apiKeyInForce } from '../shared/http';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import { addGrantRoutes } from '../shared/market-routes';
 import { createMarket, endSubscriptionsOnExpiry } from '../shared/market';
@@ -31,6 +32,7 @@ export = function register(RED: NodeAPI): void {
     const config = migrate<DevicesOptions>(def as unknown as Record<string, unknown>, devicesMigrations);
     addDeviceRoutes(RED);
     addGrantRoutes(RED);
+    setKeySource(() => apiKeyInForce(RED));
     const other = deployedDevices();
     if (other) {
       node.error(RED._('upperstack-devices.errors.twice'));
@@ -55,7 +57,9 @@ export = function register(RED: NodeAPI): void {
     const market = createMarket(registry, backend);
     const auth = new DeviceAuth({
       registry,
+      keys: checkApiKey,
       requireAuth: config.requireAuth || requireAuthFromEnv(),
+      traffic: trafficFor(registry, { perDevice: config.perDevice, perAddress: config.perAddress }),
       audit: (entry, refusal) => (refusal ? audit.refusal(entry) : audit.record(entry)),
       market,
     });

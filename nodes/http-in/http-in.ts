@@ -123,6 +123,13 @@ async function ingest(route: InputRoute, req: Request, res: Response): Promise<v
       return send(res, answerError(route, may.status, may, may.retryAfterMs));
     }
   }
+  // The registry's rate limits: the route's device, else the device that logged in (InfluxDB routes).
+  const sender = device ?? (who.principal.kind === 'device' ? who.principal.id : undefined);
+  const admitted = await auth.admit(who.principal, sender, remote, 'http');
+  if (!admitted.ok) {
+    drain();
+    return send(res, answerError(route, admitted.status, admitted, admitted.retryAfterMs));
+  }
   if (input.limiter) {
     try {
       await input.limiter.consume(`${req.socket.remoteAddress ?? ''}|${device ?? ''}`);
@@ -138,6 +145,11 @@ async function ingest(route: InputRoute, req: Request, res: Response): Promise<v
   } catch (err) {
     const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
     return send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
+  }
+  if (sender !== undefined) {
+    const signed = { ts: header(req, 'x-upperstack-timestamp'), nonce: header(req, 'x-upperstack-nonce'), sig: header(req, 'x-upperstack-signature') };
+    const verified = auth.verifySigned(who.principal, sender, payload, signed, 'http', remote);
+    if (!verified.ok) return send(res, answerError(route, verified.status, verified));
   }
   const ct = req.headers['content-type'];
   const rec: Received = { source: `http:${req.path}`, payload, receivedAt: Date.now(), meta };
@@ -168,6 +180,11 @@ async function ingest(route: InputRoute, req: Request, res: Response): Promise<v
   }
   input.count();
   send(res, answerOutcome(route, outcome));
+}
+
+function header(req: Request, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 export = function register(RED: NodeAPI): void {
