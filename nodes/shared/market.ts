@@ -8,12 +8,14 @@ import type { DeviceRegistry } from '../lib/devices/registry';
 import type { RegistryBackend } from '../lib/devices/types';
 import type { AuditLog } from '../lib/audit/audit';
 import { marketTopics } from '../lib/market/average';
+import { API_KEY_USER } from '../lib/security/device-auth';
 
 export function createMarket(registry: DeviceRegistry, backend: RegistryBackend): Market {
   return new Market(backend, {
     load: () => registry.open(),
     deviceProblem: (id) => registry.idProblem(id),
     isDevice: (id) => registry.isRegistered(id),
+    reserved: [API_KEY_USER],
   });
 }
 

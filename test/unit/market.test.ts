@@ -97,7 +97,7 @@ describe('market grants', () => {
   });
 
   test('bad grants are refused with the parameter named', async () => {
-    const { m } = market(new MemoryBackend(), undefined, { isDevice: (id) => id === 'plug1', deviceProblem: (id) => (id.includes('/') ? 'not a device id' : undefined) });
+    const { m } = market(new MemoryBackend(), undefined, { isDevice: (id) => id === 'plug1', reserved: ['apikey'], deviceProblem: (id) => (id.includes('/') ? 'not a device id' : undefined) });
     const bad = async (input: Record<string, unknown>, parameter: string) => {
       await assert.rejects(m.grant({ client: 'john', device: 'plug1', minutes: 60, by: 'api', ...input }), (err: unknown) => {
         assert.ok(err instanceof BadParameterError, String(err));
@@ -108,6 +108,7 @@ describe('market grants', () => {
     await bad({ client: '' }, 'client');
     await bad({ client: 'a/b' }, 'client');
     await bad({ client: 42 }, 'client');
+    await bad({ client: 'apikey' }, 'client');
     await bad({ device: 'a/b' }, 'device');
     await bad({ device: undefined }, 'device');
     await bad({ minutes: 0 }, 'minutes');

@@ -57,6 +57,8 @@ export interface MarketOptions {
   deviceProblem?: (id: string) => string | undefined;
   /** True when `id` is a registered device: a client may not take a device's name. */
   isDevice?: (id: string) => boolean;
+  /** User names the access rules take for something else (the API key login `apikey`). */
+  reserved?: readonly string[];
   now?: () => number;
   keepExpiredMs?: number;
 }
@@ -178,6 +180,7 @@ export class Market {
       const problem = device === '' ? '"device" is required' : (this.opts.deviceProblem?.(device) ?? (CLIENT_ID.test(device) ? undefined : `"${device.slice(0, 60)}" is not a device id`));
       if (problem) throw new BadParameterError('device', problem);
       const minutes = grantMinutes(input.minutes);
+      if (this.opts.reserved?.includes(client)) throw new BadParameterError('client', `"${client}" is a reserved user name; choose another client name`);
       if (this.opts.isDevice?.(client)) throw new ConflictError(`"${client}" is a registered device: a market client needs a name of its own`, { client });
       let login: IssuedGrant['login'];
       if (!this.clients.has(client)) {
