@@ -22,6 +22,7 @@ import {
 } from '../nodes/lib/anomaly';
 import { runSimulate, SIMULATE_HELP, SimulateUsageError } from './simulate';
 import { AdminUsageError, DEVICES_HELP, runDevices } from './devices';
+import { KEYS_HELP, runKeys } from './keys';
 import { FLOWS_HELP, FlowsUsageError, runFlows } from './flows';
 import { parseCandidates, runLoco, type Candidate, type LabelledSeries } from './loco';
 
@@ -241,9 +242,10 @@ async function runBacktest(argv: string[]): Promise<void> {
 
 const COMMANDS: Record<string, Command> = {
   backtest: { summary: 'run an anomaly detector over recorded series; NAB scores with --labels', help: BACKTEST_HELP, run: runBacktest },
-  flows: { summary: 'flow packs: validate (types, references, no secrets)', help: FLOWS_HELP, run: (args) => runFlows(args) },
+  flows: { summary: 'flow packs: validate, import into a running editor, export without credentials', help: FLOWS_HELP, run: (args) => runFlows(args) },
   simulate: { summary: 'simulated devices sending telemetry over MQTT, HTTP or CoAP, with labelled anomalies', help: SIMULATE_HELP, run: (args) => runSimulate(args) },
   devices: { summary: 'add, list, disable, enable, rotate or remove devices of a running runtime', help: DEVICES_HELP, run: (args) => runDevices(args) },
+  keys: { summary: 'add, list or revoke API keys (scopes admin, read, read:tag=..., read:sensitive) of a running runtime', help: KEYS_HELP, run: (args) => runKeys(args) },
 };
 
 export async function main(argv: string[]): Promise<number> {
