@@ -65,6 +65,7 @@ export = function register(RED: NodeAPI): void {
           tlsPort: parsePort(unlessUnresolved(config.tlsPort), 0),
           tlsKeyFile: config.tlsKey || undefined,
           tlsCertFile: config.tlsCert || undefined,
+          tlsCaFile: config.tlsCa || undefined,
           // The environment lets containers set the device login without opening the editor.
           username,
           password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || undefined,

@@ -76,6 +76,9 @@ function audit(): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** Readings are unique per (device, ts, field): each message names its own time. */
+const T = Date.now() - 60_000;
+
 const sig = (ts: string, nonce: string, body: string) => createHmac('sha256', signingKey).update(`${ts}.${nonce}.`).update(body).digest('hex');
 
 before(async () => {
@@ -97,10 +100,10 @@ after(async () => {
 
 test('HTTP: a device flooding gets 429 with Retry-After; another device keeps every request accepted', async () => {
   const flood = Array.from({ length: 200 }, (_, i) =>
-    fetch(`${rt.url}/ingest/floodH`, { method: 'POST', headers: { authorization: `Bearer ${secrets.floodH}`, 'content-type': 'application/json' }, body: `{"f":${i}}` }).then(async (r) => ({ status: r.status, retry: r.headers.get('retry-after'), body: await r.text() })),
+    fetch(`${rt.url}/ingest/floodH`, { method: 'POST', headers: { authorization: `Bearer ${secrets.floodH}`, 'content-type': 'application/json' }, body: `{"ts":${T + i},"f":${i}}` }).then(async (r) => ({ status: r.status, retry: r.headers.get('retry-after'), body: await r.text() })),
   );
   const quiet: number[] = [];
-  for (let i = 0; i < PER_DEVICE; i++) quiet.push((await curl('/ingest/quietH', `{"q":${i}}`, [`Authorization: Bearer ${secrets.quietH}`])).status);
+  for (let i = 0; i < PER_DEVICE; i++) quiet.push((await curl('/ingest/quietH', `{"ts":${T + i},"q":${i}}`, [`Authorization: Bearer ${secrets.quietH}`])).status);
   const answers = await Promise.all(flood);
   assert.deepEqual(quiet, Array(PER_DEVICE).fill(202), 'every request of the quiet device is accepted');
   const limited = answers.filter((a) => a.status === 429);
@@ -122,11 +125,11 @@ test('CoAP: a device flooding gets 4.29 with Max-Age; another device keeps every
       const req = coapLib.request({ hostname: '127.0.0.1', port: rt.coapPort, method: 'POST', pathname: '/telemetry/floodC', query: `k=${encodeURIComponent(secrets.floodC)}`, confirmable: true, agent });
       req.on('response', (res: { code: string; headers: Record<string, unknown> }) => resolve(`${res.code}|${String(res.headers['Max-Age'] ?? '')}`));
       req.on('error', () => resolve('error'));
-      req.end(`{"f":${i}}`);
+      req.end(`{"ts":${T + i},"f":${i}}`);
     }),
   );
   const quiet: string[] = [];
-  for (let i = 0; i < PER_DEVICE; i++) quiet.push(await coapClient(`/telemetry/quietC?k=${encodeURIComponent(secrets.quietC)}`, `{"q":${i}}`));
+  for (let i = 0; i < PER_DEVICE; i++) quiet.push(await coapClient(`/telemetry/quietC?k=${encodeURIComponent(secrets.quietC)}`, `{"ts":${T + i},"q":${i}}`));
   const codes = await Promise.all(flood);
   agent.close();
   for (const q of quiet) assert.match(q, /"accepted":1/);
@@ -142,9 +145,9 @@ test('MQTT: a device flooding gets 0x97 quota exceeded; another device keeps eve
   flood.on('packetreceive', (p) => {
     if (p.cmd === 'puback') acks.push((p as { reasonCode?: number }).reasonCode ?? 0);
   });
-  const sent = Array.from({ length: 100 }, (_, i) => flood.publishAsync('devices/floodM/telemetry', `{"f":${i}}`, { qos: 1 }).catch(() => undefined));
+  const sent = Array.from({ length: 100 }, (_, i) => flood.publishAsync('devices/floodM/telemetry', `{"ts":${T + i},"f":${i}}`, { qos: 1 }).catch(() => undefined));
   const quiet: string[] = [];
-  for (let i = 0; i < PER_DEVICE; i++) quiet.push(await mosquittoPub(['-u', 'quietM', '-P', secrets.quietM, '-t', 'devices/quietM/telemetry', '-m', `{"q":${i}}`]));
+  for (let i = 0; i < PER_DEVICE; i++) quiet.push(await mosquittoPub(['-u', 'quietM', '-P', secrets.quietM, '-t', 'devices/quietM/telemetry', '-m', `{"ts":${T + i},"q":${i}}`]));
   await Promise.all(sent);
   await flood.endAsync();
   assert.deepEqual(quiet, Array(PER_DEVICE).fill(''), 'mosquitto_pub reports nothing when its PUBACK is a success');
@@ -161,7 +164,7 @@ const nextWindow = () => new Promise((r) => setTimeout(r, 1100));
 
 test('HTTP signed: accepted once; the same request again is REPLAYED, an old one STALE, an unsigned one refused', async () => {
   await nextWindow();
-  const body = '{"s":1}';
+  const body = `{"ts":${T + 1},"s":1}`;
   const ts = String(Math.floor(Date.now() / 1000));
   const nonce = randomUUID();
   const headers = [`Authorization: Bearer ${secrets.signer}`, `X-Upperstack-Timestamp: ${ts}`, `X-Upperstack-Nonce: ${nonce}`, `X-Upperstack-Signature: ${sig(ts, nonce, body)}`];
@@ -184,11 +187,11 @@ test('MQTT and CoAP signed envelopes: the body is stored; a replay is refused (0
     return JSON.stringify({ ts, nonce, body, sig: sig(String(ts), nonce, body) });
   };
   await nextWindow();
-  const m = envelope('{"s":2}');
+  const m = envelope(`{"ts":${T + 2},"s":2}`);
   assert.equal(await mosquittoPub(['-u', 'signer', '-P', secrets.signer, '-t', 'devices/signer/telemetry', '-m', m]), '');
   assert.match(await mosquittoPub(['-u', 'signer', '-P', secrets.signer, '-t', 'devices/signer/telemetry', '-m', m]), /Not authorized/);
-  assert.match(await mosquittoPub(['-u', 'signer', '-P', secrets.signer, '-t', 'devices/signer/telemetry', '-m', '{"s":3}']), /Not authorized/);
-  const c = envelope('{"s":4}');
+  assert.match(await mosquittoPub(['-u', 'signer', '-P', secrets.signer, '-t', 'devices/signer/telemetry', '-m', `{"ts":${T + 3},"s":3}`]), /Not authorized/);
+  const c = envelope(`{"ts":${T + 4},"s":4}`);
   const path = `/telemetry/signer?k=${encodeURIComponent(secrets.signer)}`;
   assert.match(await coapClient(path, c), /"accepted":1/);
   assert.match(await coapClient(path, c), /4\.01.*REPLAYED|REPLAYED.*|4\.01/s);
