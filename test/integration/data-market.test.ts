@@ -128,7 +128,12 @@ test('with a grant, a client receives the live readings; anonymous still only th
   const listed = await api('GET', '/api/v1/grants?client=john');
   assert.equal((listed.json.grants as unknown[]).length, 1);
   assert.ok(!JSON.stringify(listed.json).includes(john), 'the password is never listed');
-  assert.equal((await api('POST', '/api/v1/grants', { client: 'x', device: 'plug1', minutes: 1 }, {})).status, 401, 'admin only');
+  assert.equal((await api('POST', '/api/v1/grants', { client: 'x', device: 'plug1', minutes: 1 }, {})).status, 401, 'an API key is needed');
+  const reader = await api('POST', '/api/v1/keys', { name: 'dashboard', scopes: ['read'] });
+  assert.equal(reader.status, 201, JSON.stringify(reader.json));
+  const asReader = { authorization: `Bearer ${String(reader.json.key)}` };
+  assert.equal((await api('POST', '/api/v1/grants', { client: 'x', device: 'plug1', minutes: 1 }, asReader)).status, 403, 'the admin scope is needed');
+  assert.equal((await api('GET', '/api/v1/grants', undefined, asReader)).status, 403);
 
   const wrong = await subscribe('market/plug1/live', ['-u', 'john', '-P', 'not-his-password']);
   assert.notEqual(await wrong.exited, 0);
