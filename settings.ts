@@ -5,7 +5,7 @@
  * default flow pack.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { formatLogLine, loggingSettings } from './nodes/lib/log/json';
@@ -14,6 +14,7 @@ import { basicAuthGuard } from './nodes/lib/security/basic-auth';
 import { rememberDashboardUser } from './nodes/shared/dashboard';
 import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 import { usersFromFile } from './nodes/alert/users';
+import { startingFlows } from './scripts/flows';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -93,7 +94,8 @@ try {
 if (!linked) symlinkSync(root, link, 'dir');
 
 const flowFile = join(dataDir, 'flows.json');
-if (!existsSync(flowFile)) copyFileSync(join(root, 'flows', 'pipeline.json'), flowFile);
+// A first start deploys the default pack, and the packs UPPERSTACK_PACKS names next to it.
+if (!existsSync(flowFile)) writeFileSync(flowFile, JSON.stringify(startingFlows(root, env.UPPERSTACK_PACKS), null, 4));
 
 /**
  * The default pack's credentials, sealed in Node-RED's format (aes-256-ctr, key

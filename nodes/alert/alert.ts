@@ -25,10 +25,14 @@ import type { StoreConfigNode } from '../store-config/options';
 import { alertMigrations, recipients, type AlertCredentials, type AlertNodeDef, type AlertOptions } from './options';
 import { serviceFor } from './service';
 import { alertRows } from './rows';
+import { registerEventSource } from '../lib/report/sources';
+import { alertHistorySource } from '../lib/rules/report-events';
 import { registerAlertRoutes } from './routes';
 
 const TICK_MS = 1000;
 const SNAPSHOT_MS = 10_000;
+/** Transitions the engine keeps (the history view, and reports' "alerts raised"). */
+const HISTORY = 1000;
 
 export = function register(RED: NodeAPI): void {
   function UpperstackAlertNode(this: Node<AlertCredentials>, def: AlertNodeDef) {
@@ -50,7 +54,7 @@ export = function register(RED: NodeAPI): void {
     let engine: RuleEngine;
     let log: StateLog;
     try {
-      engine = new RuleEngine(svc.rules.list());
+      engine = new RuleEngine(svc.rules.list(), { historySize: HISTORY });
       log = new StateLog(svc.dir);
       const saved = log.load();
       if (saved) engine.importState(saved);
@@ -138,6 +142,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     svc.attached = { node, engine, run, store: storeNode?.store };
+    // Reports list the alerts raised in their period from this engine's history.
+    const unregisterReports = registerEventSource('alerts', alertHistorySource(() => engine.history(), HISTORY));
     const unsubscribe = svc.rules.onChange((c) => {
       run(() => (c.type === 'upsert' ? engine.upsertRule(c.rule) : engine.removeRule(c.id)));
       showStatus(true);
@@ -174,6 +180,7 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async (removed) => {
       clearInterval(timer);
       unsubscribe();
+      unregisterReports();
       if (svc.attached?.node === node) svc.attached = undefined;
       try {
         log.append(engine.takeChanges(true));

@@ -67,7 +67,8 @@ export function validatePack(nodes: readonly FlowNode[], opts: ValidateOptions):
       if (SECRET_NAME.test(key) && typeof value === 'string' && value !== '' && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value)) {
         problems.push({ node: n.id, type: n.type, property: key, message: `"${key}" holds a secret inline: use a credential or an \${ENV} variable` });
       }
-      const isRef = REFERENCE_PROPS.has(key) || (n.type.startsWith('ui-') && UI_REFERENCE_PROPS.has(key));
+      // The core mqtt-broker config node's "broker" is its host name, not a node.
+      const isRef = (REFERENCE_PROPS.has(key) && !(n.type === 'mqtt-broker' && key === 'broker')) || (n.type.startsWith('ui-') && UI_REFERENCE_PROPS.has(key));
       const refs = key === 'wires' ? (Array.isArray(value) ? value.flat() : []) : isRef ? (Array.isArray(value) ? value : [value]) : [];
       for (const ref of refs) {
         if (typeof ref !== 'string' || ref === '') continue;
