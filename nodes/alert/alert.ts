@@ -25,14 +25,12 @@ import type { StoreConfigNode } from '../store-config/options';
 import { alertMigrations, recipients, type AlertCredentials, type AlertNodeDef, type AlertOptions } from './options';
 import { serviceFor } from './service';
 import { alertRows } from './rows';
-import { registerEventSource } from '../lib/report/sources';
-import { alertHistorySource } from '../lib/rules/report-events';
 import { registerAlertRoutes } from './routes';
+import { registerEventSource } from '../lib/report/sources';
+import { storedAlerts } from '../lib/report/alert-events';
 
 const TICK_MS = 1000;
 const SNAPSHOT_MS = 10_000;
-/** Transitions the engine keeps (the history view, and reports' "alerts raised"). */
-const HISTORY = 1000;
 
 export = function register(RED: NodeAPI): void {
   function UpperstackAlertNode(this: Node<AlertCredentials>, def: AlertNodeDef) {
@@ -54,7 +52,7 @@ export = function register(RED: NodeAPI): void {
     let engine: RuleEngine;
     let log: StateLog;
     try {
-      engine = new RuleEngine(svc.rules.list(), { historySize: HISTORY });
+      engine = new RuleEngine(svc.rules.list());
       log = new StateLog(svc.dir);
       const saved = log.load();
       if (saved) engine.importState(saved);
@@ -142,8 +140,6 @@ export = function register(RED: NodeAPI): void {
     }
 
     svc.attached = { node, engine, run, store: storeNode?.store };
-    // Reports list the alerts raised in their period from this engine's history.
-    const unregisterReports = registerEventSource('alerts', alertHistorySource(() => engine.history(), HISTORY));
     const unsubscribe = svc.rules.onChange((c) => {
       run(() => (c.type === 'upsert' ? engine.upsertRule(c.rule) : engine.removeRule(c.id)));
       showStatus(true);
@@ -177,10 +173,13 @@ export = function register(RED: NodeAPI): void {
       done();
     });
 
+    // Reports count "alerts raised" from the rows this node writes to its store.
+    const unregisterSource = storeNode?.store ? registerEventSource('alerts', storedAlerts(storeNode.store)) : () => undefined;
+
     onClose(node, async (removed) => {
+      unregisterSource();
       clearInterval(timer);
       unsubscribe();
-      unregisterReports();
       if (svc.attached?.node === node) svc.attached = undefined;
       try {
         log.append(engine.takeChanges(true));
