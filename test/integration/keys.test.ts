@@ -165,6 +165,8 @@ test('GET /api/v1/audit: the scoped key\'s reads and refusals, key changes; filt
   assert.ok(entries.some((e) => e.action === 'query.readings' && e.target === 'acme1' && e.outcome === 'ok'), JSON.stringify(entries));
   assert.ok(entries.some((e) => e.action === 'query.readings' && e.target === 'globex1' && e.outcome === 'denied'));
   assert.ok(entries.some((e) => e.action === 'acl.denied' && /\/api\/v1\/devices/.test(e.target ?? '')));
+  assert.ok(entries.some((e) => e.action === 'query.fetch' && e.target === 'globex1' && e.outcome === 'denied'));
+  assert.ok(entries.some((e) => e.action === 'query.fetch' && e.target === 'acme1' && e.outcome === 'ok'));
   assert.ok(entries.every((e) => /^\d{4}-/.test(e.ts) && e.remote));
   const keyChanges = await curl(rt.apiKey, '/api/v1/audit?action=key');
   const changes = keyChanges.json.entries as Array<{ action: string; actor: string; target: string }>;
