@@ -183,3 +183,16 @@ test('GET /api/v1/audit: the scoped key\'s reads and refusals, key changes; filt
   assert.notDeepEqual(a, b);
   assert.equal((await curl(rt.apiKey, '/api/v1/audit?from=yesterday')).status, 400);
 });
+
+// Last: it blocks this address for the rest of the minute.
+test('wrong secrets of a key: 20 a minute from one address, then 429 with Retry-After, even for a good key', async () => {
+  // Keys that name no live key cost nothing to refuse and are not counted.
+  for (let i = 0; i < 25; i++) assert.equal((await curl(`wrong-${i}`, '/api/v1/readings?device=acme1')).status, 401);
+  let status = 0;
+  const wrongSecret = `usk_${acmeId}_${'A'.repeat(32)}`;
+  for (let i = 0; i < 25 && status !== 429; i++) status = (await curl(wrongSecret, '/api/v1/readings?device=acme1')).status;
+  assert.equal(status, 429);
+  const { stdout } = await run('curl', ['-s', '-D', '-', '-o', '/dev/null', '-H', `Authorization: Bearer ${rt.apiKey}`, `${rt.url}/api/v1/keys`]);
+  assert.match(stdout, /^HTTP\/1\.1 429/);
+  assert.match(stdout, /^retry-after: \d+\r?$/im);
+});

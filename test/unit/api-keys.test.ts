@@ -12,6 +12,7 @@ import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { AuditLog } from '../../nodes/lib/audit/audit';
 import { handleAudit } from '../../nodes/lib/api/audit';
+import { FailureThrottle } from '../../nodes/lib/security/throttle';
 import { handleQuery } from '../../nodes/lib/api/handlers';
 import { handleDeadLetters } from '../../nodes/lib/api/deadletters';
 import * as grafana from '../../nodes/lib/grafana/datasource';
@@ -233,5 +234,17 @@ describe('GET /api/v1/audit', () => {
     assert.deepEqual(byKey.entries.map((e) => e.target), ['d23', 'd21']);
     assert.equal(handleAudit(log, { outcome: 'maybe' }).status, 400);
     assert.equal(handleAudit(log, { cursor: '!!' }).status, 400);
+  });
+});
+
+describe('wrong API keys per address', () => {
+  test('an address is stopped after its budget; others are not', async () => {
+    const t = new FailureThrottle(3);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await t.blockedMs('10.0.0.1'), 0);
+      await t.failed('10.0.0.1');
+    }
+    assert.ok((await t.blockedMs('10.0.0.1')) >= 1000);
+    assert.equal(await t.blockedMs('10.0.0.2'), 0);
   });
 });
