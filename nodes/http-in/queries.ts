@@ -63,7 +63,7 @@ export async function handleFetch(input: ActiveHttpIn | undefined, req: Request,
   }
   if (!access) {
     // A device reads back its own data (CroMFlaG2 dashboards log in as the device).
-    const who = await authenticateHttp(req, input, device);
+    const who = await authenticateHttp(req, req.query as Record<string, unknown>, input, device);
     const may = who.ok ? deviceAuth().canWrite(who.principal, device, 'http', req.socket.remoteAddress) : who;
     if (!may.ok) {
       if (may.status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="upperstack devices"');

@@ -14,6 +14,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import bodyParser from 'body-parser';
 import { bearerMatches } from '../lib/security/apikey';
 import { looksLikeStoredKey } from '../lib/security/keys';
@@ -177,7 +178,7 @@ export function jsonBody(limit: number, opts: { optional?: boolean } = {}): Requ
 
 // Shared through the global symbol registry: the settings file and the nodes may load separate copies of this module.
 const OWN_BODY_ROUTES = Symbol.for('upperstack.ownBodyRoutes');
-type BodyReq = Request & { _body?: boolean; upperstackOwnBody?: boolean };
+type BodyReq = IncomingMessage & { _body?: boolean; upperstackOwnBody?: boolean };
 
 function ownBodyRoutes(): Array<string | RegExp> {
   const g = globalThis as unknown as Record<symbol, Array<string | RegExp> | undefined>;
@@ -218,7 +219,7 @@ export function adminParserBypass(): RequestHandler {
 }
 
 /** Undoes the bypass mark before the route's own reader runs. */
-export function ownBody(req: Request): void {
+export function ownBody(req: IncomingMessage): void {
   const r = req as BodyReq;
   if (r.upperstackOwnBody) {
     r._body = false;
