@@ -17,7 +17,8 @@ import { auditLogFor } from '../lib/audit/audit';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir } from '../shared/runtime';
-import { deployedDevices, requireAuthFromEnv, useDevices } from '../shared/devices';
+import { checkApiKey, deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
+import { apiKeyInForce } from '../shared/http';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import type { StoreConfigNode } from '../store-config/options';
 import { devicesMigrations, type DevicesNode, type DevicesNodeDef, type DevicesOptions } from './options';
@@ -28,6 +29,7 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<DevicesOptions>(def as unknown as Record<string, unknown>, devicesMigrations);
     addDeviceRoutes(RED);
+    setKeySource(() => apiKeyInForce(RED));
     const other = deployedDevices();
     if (other) {
       node.error(RED._('upperstack-devices.errors.twice'));
@@ -51,7 +53,9 @@ export = function register(RED: NodeAPI): void {
     const registry = new DeviceRegistry(backend, { checkDigits: config.checkDigits, sealKey });
     const auth = new DeviceAuth({
       registry,
+      keys: checkApiKey,
       requireAuth: config.requireAuth || requireAuthFromEnv(),
+      traffic: trafficFor(registry, { perDevice: config.perDevice, perAddress: config.perAddress }),
       audit: (entry, refusal) => (refusal ? audit.refusal(entry) : audit.record(entry)),
     });
     const release = useDevices({ owner: node, auth, registry, audit, store: storeNode.store });
