@@ -98,7 +98,7 @@ export = function register(RED: NodeAPI): void {
         handle = {
           id: node.id,
           subscribe: (filter, deliver) => b.subscribe(filter, deliver),
-          publish: (topic, payload, qos) => b.publish(topic, payload, qos),
+          publish: (topic, payload, qos, retain) => b.publish(topic, payload, qos, retain),
           listening: () => b.listening(),
           addresses: () => ({ ...b.addresses }),
           bind,

@@ -13,6 +13,7 @@ import { MemoryBackend } from '../lib/devices/types';
 import { Traffic } from '../lib/security/traffic';
 import type { AuditLog } from '../lib/audit/audit';
 import type { TimeSeriesStore } from '../lib/store/types';
+import type { Market } from '../lib/devices/market';
 
 /** What the deployed devices node offers the routes and the other nodes. */
 export interface DevicesRuntime {
@@ -22,6 +23,8 @@ export interface DevicesRuntime {
   readonly audit?: AuditLog;
   /** The store the registry lives in (also where device metadata readings are). */
   readonly store?: TimeSeriesStore;
+  /** The data market's clients and grants (nodes/shared/market.ts). */
+  readonly market?: Market;
 }
 
 let deployed: DevicesRuntime | undefined;

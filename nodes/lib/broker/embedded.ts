@@ -218,11 +218,11 @@ export class EmbeddedMqttBroker {
     };
   }
 
-  publish(topic: string, payload: Buffer, qos: 0 | 1 = 0): Promise<void> {
+  publish(topic: string, payload: Buffer, qos: 0 | 1 = 0, retain = false): Promise<void> {
     const aedes = this.aedes;
     if (!aedes) return Promise.reject(new ConfigError('the broker is not started'));
     return new Promise((resolve, reject) =>
-      aedes.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
+      aedes.publish({ cmd: 'publish', topic, payload, qos, retain, dup: false }, (err) => (err ? reject(err) : resolve())),
     );
   }
 
