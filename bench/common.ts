@@ -26,6 +26,8 @@ export interface PublisherConfig {
   /** When set, client 0 interleaves a probe message (reading ts = send time) every probeEveryMs. */
   probeDevice?: string;
   probeEveryMs: number;
+  /** Messages per second per client (a fixed rate); absent: as fast as PUBACKs come back. */
+  rate?: number;
 }
 
 export type PublisherReport =
@@ -99,14 +101,15 @@ export class ProcWatch {
     return this;
   }
 
-  /** Peak RSS (max of sampled VmRSS and VmHWM), and average cores used while watched. */
-  end(): { peakRss: number; maxRss: number; hwm: number; cores: number } {
+  /** Peak RSS (max of sampled VmRSS and VmHWM), CPU seconds used while watched and their average in cores. */
+  end(): { peakRss: number; maxRss: number; hwm: number; cores: number; cpu: number } {
     if (this.timer) clearInterval(this.timer);
     const s = procSample(this.pid);
     const seconds = (Date.now() - this.startAt) / 1000;
-    const cores = s && this.start && seconds > 0 ? (s.cpu - this.start.cpu) / seconds : NaN;
+    const cpu = s && this.start ? s.cpu - this.start.cpu : NaN;
+    const cores = seconds > 0 ? cpu / seconds : NaN;
     const maxRss = Math.max(this.maxRss, s?.rss ?? 0);
-    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores };
+    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores, cpu };
   }
 }
 
