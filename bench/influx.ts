@@ -174,7 +174,7 @@ async function stockRow(influx: TsdbServer, batched: boolean): Promise<InfluxBen
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockFlow(mosq.port, influx.port, db, batched)));
   const proc = spawn(process.execPath, [join(ROOT, 'node_modules', 'node-red', 'red.js'), '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
     cwd: dir,
-    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_NODES_DIR: join(ROOT, 'node_modules', 'node-red-contrib-influxdb') },
+    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_LOG_LEVEL: 'info', BENCH_STOCK_PORT: String(port), BENCH_STOCK_NODES_DIR: join(ROOT, 'node_modules', 'node-red-contrib-influxdb') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

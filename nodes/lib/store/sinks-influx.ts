@@ -179,7 +179,10 @@ function kindOf(server: ServerKind): SinkKind {
     defaults: () => ({ ...INFLUX_DEFAULTS, ...(server === 'victoriametrics' ? { api: 'v2', database: '' } : {}) }),
     enabled: influxEnabled,
     normalize: (raw) => normalizeInflux(raw, server),
-    writerOptions: (c) => ({ batchSize: Number(c.batchSize), maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) }),
+    // A write goes once 1,000 lines wait (or after flushMs) and takes up to batchSize: under load, what queues
+    // while one request is out makes the next one bigger. Waiting for a full 5,000 would stall the pipeline
+    // whenever its inputs hold fewer messages than that unsettled (they pause at their high-water mark).
+    writerOptions: (c) => ({ batchSize: Math.min(1000, Number(c.batchSize)), maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) }),
     create(config, ctx) {
       const c = config as InfluxSinkConfig;
       return new InfluxSink({
