@@ -29,6 +29,15 @@ env.UPPERSTACK_HTTP_PORT ||= '1880';
 env.UPPERSTACK_MQTT_PORT ||= '1883';
 env.UPPERSTACK_COAP_PORT ||= '5683';
 env.UPPERSTACK_BIND ||= '127.0.0.1';
+// The default pack's InfluxDB sink: on while UPPERSTACK_INFLUX_URL is set (README, configuration).
+env.UPPERSTACK_INFLUX_URL ||= '';
+env.UPPERSTACK_INFLUX_DB ||= 'upperstack';
+env.UPPERSTACK_INFLUX_ORG ||= '';
+env.UPPERSTACK_INFLUX_BUCKET ||= '';
+env.UPPERSTACK_INFLUX_RETENTION ||= '';
+env.UPPERSTACK_INFLUX_TOKEN ||= '';
+env.UPPERSTACK_INFLUX_USER ||= '';
+env.UPPERSTACK_INFLUX_PASSWORD ||= '';
 const dataDir = env.UPPERSTACK_DATA;
 const root = packageRoot();
 
@@ -85,18 +94,20 @@ const flowFile = join(dataDir, 'flows.json');
 if (!existsSync(flowFile)) copyFileSync(join(root, 'flows', 'pipeline.json'), flowFile);
 
 /**
- * Node-RED warns "Encrypted credentials not found" at every start while the
- * credentials file holds no encrypted block, which is the case until some node
- * has a credential (the default pack has none: its keys come from here). An
- * encrypted empty set, in Node-RED's format (aes-256-ctr, key sha256(secret),
- * hex IV then base64), says the same thing without the warning.
+ * The default pack's credentials, sealed in Node-RED's format (aes-256-ctr, key
+ * sha256(secret), hex IV then base64): the InfluxDB sink's user, password and
+ * token are ${ENV} references, which Node-RED resolves when it starts the node,
+ * so secrets stay in the environment. Written while the file holds none (an
+ * empty file would also make Node-RED warn "Encrypted credentials not found" at
+ * every start).
  */
 const credFile = join(dataDir, 'flows_cred.json');
 const credText = existsSync(credFile) ? readFileSync(credFile, 'utf8').trim() : '';
 if (credText === '' || credText === '{}') {
+  const packCredentials = { us_store_cfg: { user1: '${UPPERSTACK_INFLUX_USER}', password1: '${UPPERSTACK_INFLUX_PASSWORD}', token1: '${UPPERSTACK_INFLUX_TOKEN}' } };
   const iv = randomBytes(16);
   const cipher = createCipheriv('aes-256-ctr', createHash('sha256').update(secrets.credentialSecret).digest(), iv);
-  const sealed = iv.toString('hex') + cipher.update('{}', 'utf8', 'base64') + cipher.final('base64');
+  const sealed = iv.toString('hex') + cipher.update(JSON.stringify(packCredentials), 'utf8', 'base64') + cipher.final('base64');
   writeFileSync(credFile, JSON.stringify({ $: sealed }, null, 4), { mode: 0o600 });
 }
 

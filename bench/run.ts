@@ -32,7 +32,9 @@
  * bench/anomaly.ts), BENCH_ALERTS=0 (leave out the alert rule engine's table,
  * bench/alerts.ts; BENCH_ONLY=alerts runs only that), BENCH_HOSTILE=0 (leave out
  * the hostile-mix row, bench/hostile.ts; BENCH_ONLY=hostile runs only that;
- * BENCH_HOSTILE_MESSAGES, default 10000).
+ * BENCH_HOSTILE_MESSAGES, default 10000), BENCH_INFLUX=0 (leave out the InfluxDB
+ * rows, bench/influx.ts; BENCH_ONLY=influx runs only those; BENCH_INFLUX_READINGS,
+ * default 50000).
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */
@@ -49,6 +51,7 @@ import { anomalyTable, benchAnomaly, type AnomalyBenchRow } from './anomaly';
 import { alertsTable, benchAlerts, type AlertsBenchRow } from './alerts';
 import { benchHostile, hostileTable, type HostileBenchRow } from './hostile';
 import { benchInputs, inputsTable, type InputsBenchRow } from './inputs';
+import { benchInflux, influxTable, type InfluxBench } from './influx';
 
 const env = process.env;
 const READINGS = Number(env.BENCH_READINGS) || 100_000;
@@ -69,7 +72,7 @@ const ROOT = join(__dirname, '..', '..');
 
 // BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.
 const GROUPS: Record<string, string[]> = {
-  part: ['pipeline', 'latency', 'idle', 'anomaly', 'alerts', 'inputs', 'hostile'],
+  part: ['pipeline', 'latency', 'idle', 'anomaly', 'alerts', 'inputs', 'hostile', 'influx'],
   broker: ['embedded', 'mosquitto'],
   shape: ['single', 'batch'],
   consumer: ['upperstack', 'raw', 'stock', 'upperstack-ingest'],
@@ -965,6 +968,18 @@ async function main(): Promise<void> {
       hostile = `hostile-mix benchmark failed: ${(err as Error).message}`;
     }
   }
+  let influx = '';
+  let influxRows: InfluxBench | undefined;
+  // BENCH_INFLUX=0 leaves out the InfluxDB rows (BENCH_ONLY=influx runs only them).
+  if (env.BENCH_INFLUX !== '0' && want('influx')) {
+    log('influx: Upperstack → InfluxDB 1.x against two stock Node-RED flows and a bare writer; roll-up query');
+    try {
+      influxRows = await benchInflux(log);
+      influx = influxTable(influxRows);
+    } catch (err) {
+      influx = `influx benchmark failed: ${(err as Error).message}`;
+    }
+  }
   const sums = summaries(rows);
   const lat = summaries(latencyRows);
   const v = verdicts(sums, lat);
@@ -989,6 +1004,7 @@ async function main(): Promise<void> {
     ...pipeline,
     ...(anomaly ? ['', 'Anomaly engine (bench/anomaly.ts): 100,000 points through AnomalyEngine.process() over 20 warmed-up series; heap per series with full windows', '', anomaly, ''] : []),
     ...(inputs ? ['', 'HTTP and CoAP inputs (bench/inputs.ts): JSON readings into the default pack (anomaly node disabled) and a stock Node-RED http in → json → http response + join → DuckDB writer flow; readings/s counted in the store, latency request → answer', '', inputs, ''] : []),
+    ...(influx ? ['', 'InfluxDB (bench/influx.ts): a burst of QoS 1 single-reading MQTT messages into Debian influxd 1.x through Upperstack (default pack + InfluxDB sink), two stock Node-RED flows with node-red-contrib-influxdb, and a bare line-protocol writer; readings/s until the database holds its final count, readings lost, peak RSS', '', influx, ''] : []),
     ...(hostile ? ['', 'Hostile mix (bench/hostile.ts): the default flow pack takes 10,000 QoS 1 messages (test/helpers/hostile-mix.ts), half ordinary, half hostile; peak RSS of the runtime while it works through them, and seconds from the last PUBACK until a new device is queryable, /health is 200 and the journals are settled', '', hostile, ''] : []),
     ...(alerts ? ['', 'Alert rule engine (bench/alerts.ts): 400,000 readings (5 fields each) through RuleEngine.process() in messages of 100, 100 rules of every kind over 10,000 devices, one timer tick per 10,000 readings; heap per (rule, device) pair (target: 200,000 readings/s per core)', '', alerts, ''] : []),
     `total ${Math.round((Date.now() - started) / 1000)} s`,
@@ -997,7 +1013,7 @@ async function main(): Promise<void> {
   process.stdout.write(out);
   if (env.BENCH_JSON) {
     const strip = (list: Summary[]) => list.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })) }));
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary: strip(sums), latency: strip(lat), idleRss, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary: strip(sums), latency: strip(lat), idleRss, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, influx: influxRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
   }
 }
 

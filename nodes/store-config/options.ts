@@ -3,6 +3,7 @@ import type { Node, NodeDef } from 'node-red';
 import type { TimeSeriesStore } from '../lib/store/types';
 import type { SinkConfig, SinkSet } from '../lib/store/sinks';
 import { DEFAULT_MEMORY_LIMIT_MB } from '../lib/store/sinks-duckdb';
+import { CREDENTIAL_SLOTS } from '../lib/store/sinks-influx';
 import type { Migration } from '../shared/config';
 
 export { DEFAULT_MEMORY_LIMIT_MB };
@@ -38,9 +39,38 @@ export const storeConfigMigrations: ReadonlyArray<Migration<StoreConfigOptions>>
   },
   // v3 → v4: a disk budget for each sink's spool (1 GiB), so an outage cannot fill the disk.
   (old) => ({ ...old, spoolBudget: old.spoolBudget === undefined || old.spoolBudget === null || old.spoolBudget === '' ? DEFAULT_SPOOL_BUDGET_MB : Number(old.spoolBudget) }),
+  // v4 → v5: retention of raw readings and roll-ups for DuckDB sinks. A store saved before keeps everything (an
+  // upgrade deletes nothing); new stores default to 30 days raw and a year of roll-ups.
+  (old) => ({
+    ...old,
+    sinks: Array.isArray(old.sinks)
+      ? ((old.sinks as Array<Record<string, unknown> | null>).map((s) =>
+          s && typeof s === 'object' && s.kind === 'duckdb' ? { ...s, retention: s.retention ?? '', rollupRetention: s.rollupRetention ?? '' } : s,
+        ) as SinkConfig[])
+      : (old.sinks as SinkConfig[] | undefined),
+  }),
 ];
 
-export interface StoreConfigNode extends Node {
+/**
+ * Credentials: user (text), password and token (password) for each server sink,
+ * in slots 1 to CREDENTIAL_SLOTS; a sink names its slot (`slot`), the editor
+ * gives each new server sink a free one.
+ */
+export function storeConfigCredentials(): Record<string, { type: 'text' | 'password' }> {
+  const out: Record<string, { type: 'text' | 'password' }> = {};
+  for (let i = 1; i <= CREDENTIAL_SLOTS; i++) {
+    out[`user${i}`] = { type: 'text' };
+    out[`password${i}`] = { type: 'password' };
+    out[`token${i}`] = { type: 'password' };
+  }
+  return out;
+}
+
+export interface StoreConfigCredentials {
+  [key: string]: string | undefined;
+}
+
+export interface StoreConfigNode extends Node<StoreConfigCredentials> {
   /** The store that answers queries and keeps dead letters (the first queryable sink). */
   store: TimeSeriesStore;
   /** Writes to every sink; durable once all have it. */

@@ -12,7 +12,7 @@ import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir, registerHealth } from '../shared/runtime';
 import { registerSink } from '../lib/metrics';
-import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_SPOOL_BUDGET_MB, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
+import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_SPOOL_BUDGET_MB, storeConfigCredentials, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
   function UpperstackStoreConfigNode(this: StoreConfigNode, def: StoreConfigNodeDef) {
@@ -20,12 +20,13 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<StoreConfigOptions>(def as unknown as Record<string, unknown>, storeConfigMigrations);
     const dir = dataDir(RED);
+    const withSecrets = secretsInto(config.sinks, node.credentials ?? {});
     let sinks: SinkConfig[];
     try {
-      sinks = normalizeSinks(config.sinks, dir);
+      sinks = normalizeSinks(withSecrets, dir);
     } catch (err) {
       // A memory limit from a hand-written flow that cannot be used: the default, with a warning (as before sinks).
-      const fixed = Array.isArray(config.sinks) ? config.sinks.map((s) => (s && s.kind === 'duckdb' && !validLimit(s.memoryLimit) ? { ...s, memoryLimit: DEFAULT_MEMORY_LIMIT_MB } : s)) : config.sinks;
+      const fixed = Array.isArray(withSecrets) ? withSecrets.map((s) => (s && s.kind === 'duckdb' && !validLimit(s.memoryLimit) ? { ...s, memoryLimit: DEFAULT_MEMORY_LIMIT_MB } : s)) : config.sinks;
       try {
         sinks = normalizeSinks(fixed, dir);
         node.warn(RED._('upperstack-store-config.errors.memoryLimit'));
@@ -47,6 +48,8 @@ export = function register(RED: NodeAPI): void {
       writer: { batchSize: config.batchSize, flushMs: config.flushMs, spoolBudgetBytes: spoolBudget * 1024 * 1024 },
       // Each change is logged once: an outage when it starts and when it ends, refused readings as they happen.
       onEvent: (sinkId, e) => node.warn(sinks.length > 1 ? `${sinkId}: ${writerEventText(RED, e)}` : writerEventText(RED, e)),
+      // A server sink's news (database created, cannot be created, version found): logged, once each.
+      notice: (sinkId, text) => node.log(`${sinkId}: ${text}`),
     });
     node.store = node.writer.primary;
     node.label = node.writer.entries.map((e) => e.label).join(' + ');
@@ -61,9 +64,20 @@ export = function register(RED: NodeAPI): void {
         const h = await entry.sink.health();
         const s = entry.writer.stats();
         const backlog = s.queued + s.spooled;
+        const now = Date.now();
         return {
           ok: h.ok,
           detail: `${h.detail}; backlog ${backlog}${s.lastError ? `; last error: ${s.lastError}` : ''}`,
+          sink: {
+            kind: entry.kind,
+            queued: s.queued,
+            spooled: s.spooled,
+            oldestAgeMs: s.oldestAt === undefined ? 0 : Math.max(0, now - s.oldestAt),
+            writtenPerSec: s.writtenPerSec,
+            written: s.written,
+            retries: s.retries,
+            deadLettered: s.rejected,
+          },
           // For /health's thresholds (nodes/lib/api/health.ts).
           kind: 'store',
           failingSince: s.failingSince,
@@ -88,8 +102,26 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  registerNode(RED, 'upperstack-store-config', UpperstackStoreConfigNode);
+  registerNode(RED, 'upperstack-store-config', UpperstackStoreConfigNode, { credentials: storeConfigCredentials() });
 };
+
+/**
+ * A server sink's user, password and token live in the node's credentials, in
+ * the slot the sink names (credentials are a fixed list per node type, a store
+ * may have several such sinks); here they join the sink's settings.
+ */
+function secretsInto(sinks: unknown, creds: Record<string, string | undefined>): unknown {
+  if (!Array.isArray(sinks)) return sinks;
+  return sinks.map((s: SinkConfig | null) => {
+    if (!s || typeof s !== 'object' || (s.kind !== 'influxdb' && s.kind !== 'victoriametrics')) return s;
+    const slot = Number(s.slot ?? 1);
+    const pick = (name: string) => {
+      const v = creds[`${name}${slot}`];
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    };
+    return { ...s, user: pick('user'), password: pick('password'), token: pick('token') };
+  });
+}
 
 function validLimit(v: unknown): boolean {
   const n = v === '' || v === undefined ? DEFAULT_MEMORY_LIMIT_MB : Number(v);

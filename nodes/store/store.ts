@@ -40,8 +40,17 @@ export = function register(RED: NodeAPI): void {
       last = s.written;
       lastAt = now;
       const backlog = s.queued + s.spooled;
-      if (s.spooled > 0) status('failed', RED._('upperstack-store.status.spooling', { backlog, error: s.lastError ?? '' }));
-      else status('connected', RED._('upperstack-store.status.rate', { rate, backlog }));
+      // With several sinks, the one that holds things up is named, with its own figures.
+      const behind = s.sinks?.length > 1 ? [...s.sinks].sort((x, y) => y.queued + y.spooled - (x.queued + x.spooled))[0] : undefined;
+      const sink = behind && behind.spooled > 0 ? behind : undefined;
+      if (sink) {
+        status('failed', RED._('upperstack-store.status.sinkSpooling', { sink: sink.id, backlog: sink.queued + sink.spooled, oldest: sink.oldestAt === undefined ? 0 : Math.round((now - sink.oldestAt) / 1000), retries: sink.retries, error: sink.lastError ?? '' }));
+      } else if (s.spooled > 0) {
+        status('failed', RED._('upperstack-store.status.spooling', { backlog, error: s.lastError ?? '' }));
+      } else {
+        const letters = s.rejected ? RED._('upperstack-store.status.rejected', { count: s.rejected }) : '';
+        status('connected', RED._('upperstack-store.status.rate', { rate, backlog }) + letters);
+      }
     }, 1000);
     storeNode.ready.then(
       () => setStatus(node, 'connected', RED._('upperstack-store.status.ready')),

@@ -296,6 +296,18 @@ test('the store config flags exactly the sink lists the runtime refuses', () => 
     [{ ...main, id: 'no spaces' }],
     [{ ...main, kind: 'cassandra' }],
     [],
+    [main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', database: 'db', slot: 1 }],
+    [main, { id: 'influx', kind: 'influxdb', url: 'h:8086', database: 'db', slot: 1 }],
+    [main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', database: '', slot: 1 }],
+    [main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', api: 'v2', org: 'o', bucket: '', slot: 1 }],
+    [main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', api: 'auto', database: '', bucket: 'b', slot: 1 }],
+    [main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', database: 'db', retention: '30 days', slot: 1 }],
+    [main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', database: 'db', fieldTypes: 'n:int', slot: 1 }],
+    [main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', database: 'db', batchSize: 0, slot: 1 }],
+    [main, { id: 'influx', kind: 'influxdb', url: '${UPPERSTACK_INFLUX_URL}', database: 'db', optional: true, slot: 1 }],
+    [main, { id: 'vm', kind: 'victoriametrics', url: 'http://h:8428', slot: 2 }],
+    [main, { id: 'vm', kind: 'victoriametrics', url: '', slot: 2 }],
+    [{ id: 'vm', kind: 'victoriametrics', url: 'http://h:8428', slot: 2 }],
   ];
   for (const sinks of cases) {
     const flagged = Object.keys(problems('upperstack-store-config', fresh('upperstack-store-config', { sinks }))).includes('sinks');
@@ -390,6 +402,6 @@ test('the store config flags a spool budget the runtime would not use, and a con
     assert.deepEqual(flagged, ok ? [] : ['spoolBudget'], String(budget));
   }
   assert.equal(fresh('upperstack-store-config', {}).spoolBudget, 1024);
-  assert.equal(fresh('upperstack-store-config', {}).configVersion, 4);
+  assert.equal(fresh('upperstack-store-config', {}).configVersion, 5);
   assert.deepEqual(problems('upperstack-store-config', { name: '', sinks: [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }], batchSize: 1000, flushMs: 100, configVersion: 3 }), {});
 });

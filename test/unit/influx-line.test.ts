@@ -167,7 +167,8 @@ test('InfluxDB sink settings: checked with errors naming the setting; an optiona
   assert.equal(influx.batchSize, 5000);
   assert.equal(influx.flushMs, 1000);
   const auto = normalizeSinks([main, { id: 'influx', kind: 'influxdb', api: 'auto', url: 'http://h', org: 'o', bucket: 'b' }], '/data');
-  assert.equal(auto[1].api, 'v2');
+  assert.equal(auto[1].api, 'auto');
+  fails({ kind: 'influxdb', url: 'http://h:8086', api: 'auto', database: '' }, /name a database/);
   const vm = normalizeSinks([main, { id: 'vm', kind: 'victoriametrics', url: 'http://h:8428' }], '/data');
   assert.equal(vm[1].api, 'v2');
   for (const url of ['', '${UPPERSTACK_INFLUX_URL}']) {

@@ -9,6 +9,7 @@ import { decodeMigrations } from '../../nodes/decode/options';
 import { encodeMigrations } from '../../nodes/encode/options';
 import { validateMigrations } from '../../nodes/validate/options';
 import { storeConfigMigrations } from '../../nodes/store-config/options';
+import { normalizeSinks } from '../../nodes/lib/store/sinks';
 import { storeMigrations } from '../../nodes/store/options';
 import { deadLetterMigrations } from '../../nodes/deadletter/options';
 import { queryMigrations } from '../../nodes/query/options';
@@ -146,19 +147,46 @@ test('store-config v2 → v3 turns the one database into the sink "main" (which 
   assert.equal(out.name, 'db');
   assert.ok(!('path' in out) && !('memoryLimit' in out) && !('kind' in out), 'the old top-level settings are gone');
   // v0 goes through every step.
-  assert.deepEqual(migrate<Record<string, unknown>>({}, storeConfigMigrations).sinks, [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }]);
+  assert.deepEqual(migrate<Record<string, unknown>>({}, storeConfigMigrations.slice(0, 3)).sinks, [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }]);
+});
+
+test('store-config v4 → v5: DuckDB sinks saved before retention keep everything (nothing deleted by an upgrade); other sinks and set values stay', () => {
+  const v4 = {
+    id: 'cfg',
+    sinks: [
+      { id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 },
+      { id: 'b', kind: 'duckdb', path: 'b.duckdb', memoryLimit: 64, retention: '7d' },
+      { id: 'influx', kind: 'influxdb', url: 'http://h:8086', database: 'db' },
+    ],
+    batchSize: 1000,
+    flushMs: 100,
+    spoolBudget: 1024,
+    configVersion: 4,
+  };
+  const out = migrate<Record<string, unknown>>(v4, storeConfigMigrations);
+  assert.equal(out.configVersion, 5);
+  assert.deepEqual(out.sinks, [
+    { id: 'main', kind: 'duckdb', path: '', memoryLimit: 128, retention: '', rollupRetention: '' },
+    { id: 'b', kind: 'duckdb', path: 'b.duckdb', memoryLimit: 64, retention: '7d', rollupRetention: '' },
+    { id: 'influx', kind: 'influxdb', url: 'http://h:8086', database: 'db' },
+  ]);
+  // The runtime takes the migrated list: no retention for the old store.
+  const sinks = normalizeSinks(out.sinks, '/data');
+  assert.equal(sinks[0].retention, '');
+  // A new store (no saved sinks) gets the defaults: 30 days raw, a year of roll-ups.
+  assert.deepEqual(normalizeSinks([{ id: 'main', kind: 'duckdb' }], '/data')[0], { id: 'main', kind: 'duckdb', path: '', memoryLimit: 128, retention: '30d', rollupRetention: '1y' });
 });
 
 test('store-config v3 → v4 adds a 1 GiB spool budget and keeps one already set; v0 goes through every step', () => {
   const v3 = { id: 'cfg', name: 'db', sinks: [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }], batchSize: 500, flushMs: 50, configVersion: 3 };
-  const out = migrate<Record<string, unknown>>(v3, storeConfigMigrations);
+  const out = migrate<Record<string, unknown>>(v3, storeConfigMigrations.slice(0, 4));
   assert.equal(out.configVersion, 4);
   assert.equal(out.spoolBudget, 1024);
   assert.deepEqual(out.sinks, v3.sinks);
   assert.equal(out.batchSize, 500);
   assert.equal(migrate<Record<string, unknown>>({ ...v3, spoolBudget: '64' }, storeConfigMigrations).spoolBudget, 64);
   const v0 = migrate<Record<string, unknown>>({}, storeConfigMigrations);
-  assert.equal(v0.configVersion, 4);
+  assert.equal(v0.configVersion, 5);
   assert.equal(v0.spoolBudget, 1024);
 });
 

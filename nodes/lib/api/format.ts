@@ -51,6 +51,8 @@ export interface AggregateMeta {
   fn: AggregateFn;
   /** The bucket width exactly as the caller wrote it. */
   every: string;
+  /** Which tier answered: raw rows or a roll-up (1m, 1h). */
+  tier?: string;
 }
 
 export function aggregateJson(meta: AggregateMeta, points: AggregatePoint[]): string {
@@ -59,6 +61,7 @@ export function aggregateJson(meta: AggregateMeta, points: AggregatePoint[]): st
     field: meta.field,
     fn: meta.fn,
     every: meta.every,
+    ...(meta.tier ? { tier: meta.tier } : {}),
     points: points.map((p) => ({ ts: isoTime(p.ts), value: p.value })),
   });
 }

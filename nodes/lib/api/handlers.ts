@@ -37,12 +37,14 @@ export async function handleQuery(store: TimeSeriesStore, kind: QueryKind, query
         : { status: 200, contentType: JSON_TYPE, body: readingsJson(q.device, page) };
     }
     const q = parseAggregateParams(query);
-    const points = await store.aggregate(q);
+    // A store with roll-ups says which tier answered (raw, 1m, 1h): in the body, and in a header for CSV.
+    const { points, tier } = store.aggregateWithTier ? await store.aggregateWithTier(q) : { points: await store.aggregate(q), tier: undefined };
     // parseAggregateParams accepted it, so `every` is present.
-    const meta = { device: q.device, field: q.field, fn: q.fn, every: (query.every as string).trim() };
+    const meta = { device: q.device, field: q.field, fn: q.fn, every: (query.every as string).trim(), tier };
+    const headers = tier ? { 'Upperstack-Tier': tier } : undefined;
     return csv
-      ? { status: 200, contentType: CSV_TYPE, body: aggregateCsv(meta, points) }
-      : { status: 200, contentType: JSON_TYPE, body: aggregateJson(meta, points) };
+      ? { status: 200, contentType: CSV_TYPE, body: aggregateCsv(meta, points), ...(headers ? { headers } : {}) }
+      : { status: 200, contentType: JSON_TYPE, body: aggregateJson(meta, points), ...(headers ? { headers } : {}) };
   } catch (err) {
     return { status: statusOf(err), contentType: JSON_TYPE, body: errorJson(err) };
   }

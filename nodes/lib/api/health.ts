@@ -39,6 +39,8 @@ export interface ComponentSample {
   lastError?: string;
   /** Disk the component uses against its budget (a store's spool). */
   disk?: { bytes: number; budget: number; full?: boolean };
+  /** A store sink's writer figures: readings (lines) waiting in memory and in the spool, how long the oldest has waited, throughput, retries, dead letters. */
+  sink?: { kind: string; queued: number; spooled: number; oldestAgeMs: number; writtenPerSec: number; written: number; retries: number; deadLettered: number };
 }
 
 /** An input's journal (nodes/lib/ingest IntakeStats). */

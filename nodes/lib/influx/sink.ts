@@ -24,14 +24,16 @@ import { encodeReadings, refusalError, type Dialect, type FieldType, type PointM
 import type { FieldTypeRegistry } from './field-types';
 
 export type InfluxApi = 'v1' | 'v2' | 'v3';
+/** 'auto': asks the server (/ping): InfluxDB says its version in X-Influxdb-Version, VictoriaMetrics says nothing. */
+export type ApiSetting = InfluxApi | 'auto';
 export type ServerKind = 'influxdb' | 'victoriametrics';
 
 export interface InfluxSinkOptions {
   server: ServerKind;
   /** Base URL, e.g. http://localhost:8086 (a path prefix is kept). */
   url: string;
-  /** Which write API (VictoriaMetrics: v2). */
-  api: InfluxApi;
+  /** Which write API (VictoriaMetrics: v2); 'auto' asks the server before the first write. */
+  api: ApiSetting;
   /** 1.x and 3.x: the database. */
   database?: string;
   /** 1.x: the retention policy ('' the database's default). */
@@ -93,8 +95,11 @@ export class InfluxSink implements ReadingSink {
   private readonly client: InfluxDB;
   private readonly transport: Transport;
   private readonly agent: HttpAgent;
-  private readonly dialect: Dialect;
+  private dialect: Dialect;
   private route: string;
+  private server: ServerKind;
+  private api: InfluxApi;
+  private detected: boolean;
   private v3Fallback = false;
   private provisioned = false;
   private provisioning?: string;
@@ -103,13 +108,45 @@ export class InfluxSink implements ReadingSink {
 
   constructor(private readonly o: InfluxSinkOptions) {
     this.kind = o.server;
+    this.server = o.server;
+    this.detected = o.api !== 'auto';
+    this.api = o.api === 'auto' ? (o.bucket ? 'v2' : 'v1') : o.api;
     const https = /^https:/i.test(o.url);
     this.agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 4 }) : new HttpAgent({ keepAlive: true, maxSockets: 4 });
-    this.client = new InfluxDB({ url: o.url.replace(/\/+$/, ''), token: o.api === 'v1' ? undefined : o.token || undefined, timeout: o.timeoutMs, transportOptions: { agent: this.agent } });
+    // The token goes in each request's headers (1.x takes user and password instead).
+    this.client = new InfluxDB({ url: o.url.replace(/\/+$/, ''), timeout: o.timeoutMs, transportOptions: { agent: this.agent } });
     this.transport = this.client.transport;
-    // 1.x keeps backslashes literal; 2.x/3.x and VictoriaMetrics read `\\` as one.
-    this.dialect = o.server === 'influxdb' && o.api === 'v1' ? 'v1' : 'v2';
+    this.dialect = this.dialectOf();
     this.route = this.writePath();
+  }
+
+  /** 1.x keeps backslashes literal; 2.x/3.x and VictoriaMetrics read `\\` as one. */
+  private dialectOf(): Dialect {
+    return this.server === 'influxdb' && this.api === 'v1' ? 'v1' : 'v2';
+  }
+
+  /** What answers at the URL: InfluxDB 1/2/3 (X-Influxdb-Version) or VictoriaMetrics (no version header). */
+  private async detect(): Promise<void> {
+    let version: string | undefined;
+    try {
+      await this.transport.request('/ping', '', { method: 'GET', headers: this.headers() }, (headers) => {
+        const v = headers['x-influxdb-version'];
+        version = Array.isArray(v) ? v[0] : v;
+      });
+    } catch (err) {
+      throw this.classify(err);
+    }
+    const major = version ? /^v?(\d+)/.exec(version)?.[1] : undefined;
+    if (!version) {
+      this.server = 'victoriametrics';
+      this.api = 'v2';
+    } else if (major === '1') this.api = 'v1';
+    else if (major === '2') this.api = 'v2';
+    else this.api = 'v3';
+    this.detected = true;
+    this.dialect = this.dialectOf();
+    this.route = this.writePath();
+    this.o.onNotice?.(`${this.describe()}: ${version ? `InfluxDB ${version}` : 'VictoriaMetrics (no InfluxDB version header)'} answers; writing with the ${this.api} API`);
   }
 
   /** Checks the server and creates what is missing; a server that is down is not an error yet (writes spool until it is up). */
@@ -125,21 +162,22 @@ export class InfluxSink implements ReadingSink {
   async write(readings: Reading[]): Promise<void> {
     if (readings.length === 0) return;
     if (this.closed) throw new StoreUnavailableError(`the ${this.describe()} sink is closed`);
-    const enc = encodeReadings(readings, { dialect: this.dialect, precision: this.o.precision, mapping: this.o.mapping, types: this.o.types, victoria: this.o.server === 'victoriametrics' });
+    // The dialect depends on the server: known before anything is encoded.
+    if (!this.detected || !this.provisioned) await this.provision();
+    const enc = encodeReadings(readings, { dialect: this.dialect, precision: this.o.precision, mapping: this.o.mapping, types: this.o.types, victoria: this.server === 'victoriametrics' });
     // Refused readings are the data's fault: the writer splits the batch until each is alone and dead-letters it.
     if (enc.refused.length) throw refusalError(enc.refused, this.describe());
     if (enc.skippedText) this.noteSkipped(enc.skippedText);
     if (enc.lines === 0) return;
-    if (!this.provisioned) await this.provision();
     // New field types are on disk before the points that fixed them count as written.
     this.o.types.save();
     await this.post(enc.body);
   }
 
   async health(): Promise<StoreHealth> {
-    const path = this.o.server === 'victoriametrics' ? '/health' : '/ping';
+    const path = this.server === 'victoriametrics' ? '/health' : '/ping';
     try {
-      await this.transport.request(path, '', { method: 'GET' });
+      await this.transport.request(path, '', { method: 'GET', headers: this.headers() });
       const notes = [this.provisioning, this.skippedText ? `${this.skippedText} text field value(s) left out (VictoriaMetrics keeps numbers only)` : undefined].filter(Boolean);
       return { ok: true, detail: `${this.describe()} answers${notes.length ? `; ${notes.join('; ')}` : ''}` };
     } catch (err) {
@@ -158,8 +196,17 @@ export class InfluxSink implements ReadingSink {
   }
 
   describe(): string {
-    const where = this.o.api === 'v2' ? `${this.o.org ? `${this.o.org}/` : ''}${this.o.bucket ?? ''}` : (this.o.database ?? '');
-    return `${this.o.server === 'victoriametrics' ? 'VictoriaMetrics' : `InfluxDB ${this.o.api}`} ${this.o.url}${where ? ` (${where})` : ''}`;
+    const where = this.api === 'v2' ? `${this.o.org ? `${this.o.org}/` : ''}${this.bucket()}` : this.database();
+    return `${this.server === 'victoriametrics' ? 'VictoriaMetrics' : `InfluxDB ${this.detected ? this.api : '(version not known yet)'}`} ${this.o.url}${where ? ` (${where})` : ''}`;
+  }
+
+  /** With 'auto', one name serves whichever API answers. */
+  private database(): string {
+    return this.o.database || this.o.bucket || '';
+  }
+
+  private bucket(): string {
+    return this.o.bucket || this.o.database || '';
   }
 
   private writePath(): string {
@@ -169,16 +216,17 @@ export class InfluxSink implements ReadingSink {
         .filter(([, v]) => v !== undefined && v !== '')
         .map(([k, v]) => `${k}=${encodeURIComponent(v!)}`)
         .join('&');
-    if (this.o.api === 'v1') return `/write?${q({ db: this.o.database, rp: this.o.retentionPolicy, precision: p === 'us' ? 'u' : p })}`;
-    if (this.o.api === 'v3' && !this.v3Fallback) return `/api/v3/write_lp?${q({ db: this.o.database, precision: PRECISION_V3[p] })}`;
+    if (this.api === 'v1') return `/write?${q({ db: this.database(), rp: this.o.retentionPolicy, precision: p === 'us' ? 'u' : p })}`;
+    if (this.api === 'v3' && !this.v3Fallback) return `/api/v3/write_lp?${q({ db: this.database(), precision: PRECISION_V3[p] })}`;
     // 3.x on the v2 route takes the database as the bucket.
-    const bucket = this.o.api === 'v3' ? this.o.database : this.o.bucket;
+    const bucket = this.api === 'v3' ? this.database() : this.bucket();
     return `/api/v2/write?${q({ org: this.o.org, bucket, precision: p })}`;
   }
 
   private headers(): Record<string, string> {
     const h: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
-    if (this.o.api === 'v1' && this.o.user) h.authorization = `Basic ${Buffer.from(`${this.o.user}:${this.o.password ?? ''}`).toString('base64')}`;
+    if (this.o.token) h.authorization = `Token ${this.o.token}`;
+    else if (this.o.user) h.authorization = `Basic ${Buffer.from(`${this.o.user}:${this.o.password ?? ''}`).toString('base64')}`;
     return h;
   }
 
@@ -186,7 +234,7 @@ export class InfluxSink implements ReadingSink {
     try {
       await this.transport.request(this.route, body, { method: 'POST', headers: this.headers(), gzipThreshold: this.o.gzipAbove > 0 ? this.o.gzipAbove : undefined });
     } catch (err) {
-      if (this.o.api === 'v3' && !this.v3Fallback && err instanceof HttpError && (err.statusCode === 404 || err.statusCode === 405)) {
+      if (this.api === 'v3' && !this.v3Fallback && err instanceof HttpError && (err.statusCode === 404 || err.statusCode === 405)) {
         // A server without the v3 route (InfluxDB 2.x, or 3.x behind a proxy that passes only v2): the v2 route.
         this.v3Fallback = true;
         this.route = this.writePath();
@@ -233,20 +281,21 @@ export class InfluxSink implements ReadingSink {
    * (the target may exist already; if not, the server's 404 keeps them spooled).
    */
   private async provision(): Promise<void> {
-    if (this.o.server === 'victoriametrics' || this.o.api === 'v3') {
+    if (!this.detected) await this.detect();
+    if (this.server === 'victoriametrics' || this.api === 'v3') {
       // VictoriaMetrics keeps everything for its -retentionPeriod; 3.x creates a database on its first write.
       await this.reachable();
       this.provisioned = true;
       return;
     }
-    if (this.o.api === 'v1') await this.provisionV1();
+    if (this.api === 'v1') await this.provisionV1();
     else await this.provisionV2();
     this.provisioned = true;
   }
 
   private async reachable(): Promise<void> {
     try {
-      await this.transport.request(this.o.server === 'victoriametrics' ? '/health' : '/ping', '', { method: 'GET' });
+      await this.transport.request(this.server === 'victoriametrics' ? '/health' : '/ping', '', { method: 'GET', headers: this.headers() });
     } catch (err) {
       throw this.classify(err);
     }
@@ -254,7 +303,7 @@ export class InfluxSink implements ReadingSink {
 
   private async influxql(q: string): Promise<Array<{ error?: string; series?: Array<{ name: string; columns: string[]; values: unknown[][] }> }>> {
     const params = new URLSearchParams({ q });
-    if (this.o.database) params.set('db', this.o.database);
+    if (this.database()) params.set('db', this.database());
     let res: { results?: Array<{ error?: string; series?: Array<{ name: string; columns: string[]; values: unknown[][] }> }>; error?: string };
     try {
       res = (await this.transport.request('/query', params.toString(), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded' } })) as typeof res;
@@ -265,7 +314,7 @@ export class InfluxSink implements ReadingSink {
   }
 
   private async provisionV1(): Promise<void> {
-    const db = this.o.database!;
+    const db = this.database();
     const rp = this.o.retentionPolicy || (this.o.retentionMs > 0 ? 'upperstack' : '');
     if (this.o.create) {
       const steps = [`CREATE DATABASE ${quoteIdent(db)}`];
@@ -314,10 +363,11 @@ export class InfluxSink implements ReadingSink {
   }
 
   private async provisionV2(): Promise<void> {
-    const { org, bucket } = this.o;
+    const org = this.o.org;
+    const bucket = this.bucket();
     const get = async (path: string): Promise<unknown> => {
       try {
-        return await this.transport.request(path, '', { method: 'GET' });
+        return await this.transport.request(path, '', { method: 'GET', headers: this.headers() });
       } catch (err) {
         throw this.classify(err);
       }
@@ -337,7 +387,7 @@ export class InfluxSink implements ReadingSink {
       } else {
         const rules = this.o.retentionMs > 0 ? [{ type: 'expire', everySeconds: Math.round(this.o.retentionMs / 1000) }] : [];
         try {
-          await this.transport.request('/api/v2/buckets', JSON.stringify({ orgID, name: bucket, retentionRules: rules }), { method: 'POST', headers: { 'content-type': 'application/json' } });
+          await this.transport.request('/api/v2/buckets', JSON.stringify({ orgID, name: bucket, retentionRules: rules }), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/json' } });
         } catch (err) {
           throw this.classify(err);
         }

@@ -34,6 +34,12 @@ export interface SinkStats {
   queued: number;
   /** Readings held in the spool while the sink is unreachable. */
   spooled: number;
+  /** Attempts to write the spool again after an outage. */
+  retries?: number;
+  /** Readings the sink refused, dead-lettered. */
+  rejected?: number;
+  /** Epoch ms the oldest reading not yet in the sink was handed to its writer. */
+  oldestAt?: number;
 }
 
 export interface SinkSource {

@@ -104,6 +104,40 @@ function build(): Registry {
       for (const s of sinkSources().values()) this.set({ sink: s.name, kind: s.kind }, s.stats().spooled);
     },
   });
+  new Counter({
+    name: 'upperstack_sink_retries_total',
+    help: 'Attempts to write a sink\'s spool again after an outage, by sink.',
+    labelNames: ['sink', 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sinkSources().values()) this.inc({ sink: s.name, kind: s.kind }, s.stats().retries ?? 0);
+    },
+  });
+  new Counter({
+    name: 'upperstack_sink_rejected_total',
+    help: 'Readings a sink refused for what they hold (dead-lettered as STORE_REJECTED), by sink.',
+    labelNames: ['sink', 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sinkSources().values()) this.inc({ sink: s.name, kind: s.kind }, s.stats().rejected ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'upperstack_sink_oldest_age_seconds',
+    help: 'How long the oldest reading not yet written to a sink (queued or spooled) has waited (0 when none).',
+    labelNames: ['sink', 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const s of sinkSources().values()) {
+        const at = s.stats().oldestAt;
+        this.set({ sink: s.name, kind: s.kind }, at === undefined ? 0 : Math.max(0, (now - at) / 1000));
+      }
+    },
+  });
   new Gauge({
     name: 'upperstack_journal_backlog_messages',
     help: 'Journaled messages not settled yet (not yet stored or dead-lettered), by journal (input node id).',

@@ -20,6 +20,13 @@
  * last one winning, as an upsert would. Marks are raised before the write runs,
  * so a write that failed halfway (or whose outcome is unknown) leaves them too
  * high, never too low: its readings come back as suspects.
+ *
+ * Roll-ups (duckdb-rollups.ts) are kept from the same batch table: fresh rows
+ * add their aggregates to their buckets; the buckets suspects touch are
+ * recomputed from the raw rows, in the suspects' transaction. A fresh batch's
+ * insert and merges are not one transaction (a commit per batch costs): if
+ * the process dies between them, or a merge fails, the batch is not reported
+ * written and comes again, and by then the marks make it suspect.
  */
 import {
   DOUBLE,
@@ -35,6 +42,7 @@ import {
 } from '@duckdb/node-api';
 import { StoreFailedError } from '../errors';
 import type { Reading } from '../reading';
+import { COLUMNS, MERGE_UPDATE, recomputeSql } from './duckdb-rollups';
 
 /** The temporary table a batch passes through (per connection). */
 export const BATCH_TABLE = 'upperstack_batch';
@@ -185,6 +193,49 @@ const replaceSql = (shape: number) =>
 const DELETE_SQL = `DELETE FROM readings WHERE ts BETWEEN make_timestamp($lo::BIGINT * 1000) AND make_timestamp($hi::BIGINT * 1000)
   AND (device, ts, field) IN (SELECT $names[d], make_timestamp(t::BIGINT * 1000), $names[f] FROM ${BATCH} WHERE x = 1)`;
 
+/** A roll-up tier the write keeps: its table and bucket width (ms). */
+export interface RollupTier {
+  table: string;
+  width: number;
+}
+
+const bucketOf = (col: string, width: number) => `(floor(${col} / ${width}) * ${width})::BIGINT`;
+
+/** The last value of each kind, by time; fresh rows never share a time within a bucket. */
+function lastValues(shape: number): string {
+  if ((shape & 7) === 1) return 'arg_max(n, t), NULL::BOOLEAN, NULL::VARCHAR';
+  return [
+    shape & 1 ? 'arg_max_null(CASE WHEN k = 0 THEN n END, t)' : 'NULL::DOUBLE',
+    shape & 2 ? 'arg_max_null(CASE WHEN k = 1 THEN n <> 0 END, t)' : 'NULL::BOOLEAN',
+    shape & 4 ? 'arg_max_null(CASE WHEN k = 2 THEN $texts[n::INTEGER] END, t)' : 'NULL::VARCHAR',
+  ].join(', ');
+}
+
+/**
+ * Adds the aggregates of the batch's fresh rows to a tier. With suspects in the
+ * batch, only for buckets no suspect touches: those are recomputed whole.
+ */
+function mergeSql(tier: RollupTier, shape: number, suspects: boolean): string {
+  const numeric = (shape & 7) === 1 ? '' : ' FILTER (WHERE k = 0)';
+  const where = suspects
+    ? ` WHERE b.x = 0 AND NOT EXISTS (SELECT 1 FROM ${BATCH} s WHERE s.x = 1 AND s.d = b.d AND s.f = b.f AND ${bucketOf('s.t', tier.width)} = ${bucketOf('b.t', tier.width)})`
+    : '';
+  return `INSERT INTO ${tier.table} (${COLUMNS})
+SELECT $names[d], $names[f], bucket, count(*), count(*)${numeric}, sum(n)${numeric}, min(n)${numeric}, max(n)${numeric}, max(t)::BIGINT, ${lastValues(shape)}
+FROM (SELECT d, f, t, k, n, ${bucketOf('b.t', tier.width)} AS bucket FROM ${BATCH} b${where})
+GROUP BY d, f, bucket
+${MERGE_UPDATE}`;
+}
+
+/** Recomputes from the raw rows the buckets of a tier the suspects fall in ($lo, $hi: those buckets' time range). */
+const recomputeSuspectsSql = (tier: RollupTier) =>
+  recomputeSql(
+    tier.table,
+    tier.width,
+    `SELECT DISTINCT $names[d] AS device, $names[f] AS field, ${bucketOf('t', tier.width)} AS bucket FROM ${BATCH} WHERE x = 1`,
+    'r.ts >= make_timestamp($lo::BIGINT * 1000) AND r.ts < make_timestamp($hi::BIGINT * 1000)',
+  );
+
 /** Prepared statements per connection: planning is a good part of a small statement's cost. */
 const prepared = new WeakMap<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
 
@@ -241,21 +292,28 @@ async function run(conn: DuckDBConnection, sql: string, b: EncodedBatch, extra: 
 }
 
 /**
- * Writes an encoded batch: one INSERT when every reading is fresh, else
- * delete-then-insert in one transaction. Either way all of it or nothing.
+ * Writes an encoded batch and keeps the roll-up `tiers`: one INSERT (and a
+ * merge per tier) when every reading is fresh, else delete, insert and the
+ * roll-ups in one transaction. Either way the rows are all written or none.
  */
-export async function writeBatch(conn: DuckDBConnection, b: EncodedBatch): Promise<void> {
+export async function writeBatch(conn: DuckDBConnection, b: EncodedBatch, tiers: readonly RollupTier[] = []): Promise<void> {
   if (b.rows === 0) return;
   // The batch table stays until the next batch replaces it: dropping it would cost a statement per batch.
   await stage(conn, b);
   if (b.suspects === 0) {
     await run(conn, appendSql(b.shape), b);
+    for (const tier of tiers) await run(conn, mergeSql(tier, b.shape, false), b);
     return;
   }
   await conn.run('BEGIN TRANSACTION');
   try {
     await run(conn, DELETE_SQL, b, { lo: b.lo, hi: b.hi });
     await run(conn, replaceSql(b.shape), b);
+    for (const tier of tiers) {
+      const lo = Math.floor(b.lo / tier.width) * tier.width;
+      await run(conn, recomputeSuspectsSql(tier), b, { lo, hi: Math.floor(b.hi / tier.width) * tier.width + tier.width });
+      await run(conn, mergeSql(tier, b.shape, true), b);
+    }
     await conn.run('COMMIT');
   } catch (err) {
     await conn.run('ROLLBACK').catch(() => undefined);

@@ -21,6 +21,7 @@ import type {
   TimeSeriesStore,
 } from './types';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
+import { aggregateTier, applyRetention, rebuildAll, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { encodeBatch, MAX_TS, raiseMarks, readMarks, writeBatch } from './duckdb-write';
 
 export interface DuckDbStoreOptions {
@@ -34,6 +35,20 @@ export interface DuckDbStoreOptions {
   memoryLimitMb?: number;
   /** Bytes of dead-letter bodies kept for replay (default 256 MiB); see duckdb-deadletters.ts. */
   deadLetterBodyBudget?: number;
+  /** Raw readings older than this (ms) are deleted; 0 or absent keeps them forever. */
+  retentionMs?: number;
+  /** Roll-up buckets older than this (ms) are deleted; 0 or absent keeps them forever. */
+  rollupRetentionMs?: number;
+  /** Keep the 1-minute and 1-hour roll-ups (default true); duckdb-rollups.ts. */
+  rollups?: boolean;
+  /** How often retention runs (default every 10 minutes; also once at open). */
+  retentionEveryMs?: number;
+}
+
+/** An aggregate and the tier that answered it: the raw rows, or the 1-minute or 1-hour roll-ups. */
+export interface TieredAggregate {
+  points: AggregatePoint[];
+  tier: Tier;
 }
 
 // No primary key: duckdb-write.ts keeps (device, ts, field) unique for less than the index costs.
@@ -143,6 +158,10 @@ export class DuckDbStore implements TimeSeriesStore {
   /** Per device, the latest ts that may be in the table (duckdb-write.ts); read when the file is first opened. */
   private marks = new Map<string, number>();
   private marksRead = false;
+  /** Readings before this may fall in an hour retention sealed (see duckdb-rollups.ts): those are looked up. */
+  private sealedBefore?: number;
+  private retentionTimer?: NodeJS.Timeout;
+  private readonly rollups: boolean;
 
   constructor(options: DuckDbStoreOptions) {
     if (!options || typeof options.path !== 'string' || options.path.length === 0) {
@@ -154,23 +173,89 @@ export class DuckDbStore implements TimeSeriesStore {
     }
     this.path = options.path;
     this.options = options;
+    this.rollups = options.rollups !== false;
   }
 
-  open(): Promise<void> {
-    return this.serial(async () => {
+  async open(): Promise<void> {
+    await this.serial(async () => {
       this.closed = false;
       await this.connection();
     });
+    if ((this.options.retentionMs || this.options.rollupRetentionMs) && !this.retentionTimer) {
+      await this.applyRetention();
+      this.retentionTimer = setInterval(() => void this.applyRetention().catch(() => undefined), this.options.retentionEveryMs ?? 600_000);
+      this.retentionTimer.unref?.();
+    }
   }
 
   write(readings: Reading[]): Promise<void> {
     if (readings.length === 0) return Promise.resolve();
     return this.enqueue('write', async (conn) => {
+      if (this.sealedBefore !== undefined) await this.refuseSealed(conn, readings, this.sealedBefore);
       // In queue order, so each batch is judged against the marks of every write before it.
       const batch = encodeBatch(readings, this.marks);
       raiseMarks(this.marks, batch);
-      await writeBatch(conn, batch);
+      await writeBatch(conn, batch, this.rollups ? TIERS : []);
     });
+  }
+
+  /**
+   * Deletes what retention says is too old (raw rows, roll-up buckets); runs at
+   * open and periodically. `now` is for tests.
+   */
+  applyRetention(now = Date.now()): Promise<void> {
+    const raw = this.options.retentionMs ?? 0;
+    const rolled = this.rollups ? (this.options.rollupRetentionMs ?? 0) : 0;
+    if (!raw && !rolled) return Promise.resolve();
+    return this.enqueue('apply retention', async (conn) => {
+      const cutoff = await applyRetention(conn, now, raw, rolled, this.rollups);
+      if (cutoff === undefined) return;
+      const horizon = sealHorizon(cutoff)!;
+      if (this.sealedBefore === undefined || horizon > this.sealedBefore) {
+        this.sealedBefore = horizon;
+        await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('sealed_before', $v)`, { v: String(horizon) });
+      }
+    });
+  }
+
+  /** The aggregate and which tier answered it: the coarsest roll-up whose buckets fit the query exactly, else the raw rows. */
+  async aggregateWithTier(q: AggregateQuery): Promise<TieredAggregate> {
+    if (!Number.isSafeInteger(q.everyMs) || q.everyMs < 1) {
+      throw new BadParameterError('every', `"every" must be a bucket width of at least 1 ms, got ${q.everyMs}`);
+    }
+    if (!['mean', 'min', 'max', 'sum', 'count', 'last'].includes(q.fn)) {
+      throw new BadParameterError('fn', `"fn" must be one of mean, min, max, sum, count, last, got "${String(q.fn)}"`);
+    }
+    const where: string[] = [];
+    timeFilters(q, where, {});
+    const tier = this.rollups ? tierFor(q) : undefined;
+    if (!tier) return { points: await this.aggregateRaw(q), tier: 'raw' };
+    const points = await this.enqueue('aggregate', (conn) => aggregateTier(conn, tier.table, q, { device: q.device, field: q.field }));
+    return { points, tier: tier.tier };
+  }
+
+  /** A reading for an hour whose raw rows retention removed is refused: the writer isolates and dead-letters it. */
+  private async refuseSealed(conn: DuckDBConnection, readings: Reading[], before: number): Promise<void> {
+    let first = -1;
+    for (let i = 0; i < readings.length && first < 0; i++) if (typeof readings[i]?.ts === 'number' && readings[i].ts < before) first = i;
+    if (first < 0) return;
+    const sealed = await sealedReadings(conn, readings, before);
+    if (sealed.length === 0) return;
+    const r = readings[sealed[0]];
+    throw new StoreFailedError(
+      `reading [${sealed[0]}] of device "${String(r.device).slice(0, 128)}" at ${new Date(r.ts).toISOString()} is older than the store keeps raw readings, and its hour already holds readings whose raw rows retention removed: it cannot be told from a replay of one of them, so it is not added to the roll-ups twice; raise the retention to keep such readings`,
+    );
+  }
+
+  private async inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
+    await conn.run('BEGIN TRANSACTION');
+    try {
+      await fn();
+      await conn.run('COMMIT');
+    } catch (err) {
+      await conn.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
   }
 
   writeDeadLetters(letters: DeadLetter[]): Promise<void> {
@@ -229,6 +314,11 @@ export class DuckDbStore implements TimeSeriesStore {
   }
 
   async aggregate(q: AggregateQuery): Promise<AggregatePoint[]> {
+    return (await this.aggregateWithTier(q)).points;
+  }
+
+  /** The aggregate over the raw rows (what the roll-ups must equal). */
+  async aggregateRaw(q: AggregateQuery): Promise<AggregatePoint[]> {
     if (!Number.isSafeInteger(q.everyMs) || q.everyMs < 1) {
       throw new BadParameterError('every', `"every" must be a bucket width of at least 1 ms, got ${q.everyMs}`);
     }
@@ -309,6 +399,8 @@ export class DuckDbStore implements TimeSeriesStore {
 
   /** Lets calls already queued finish first. */
   close(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.retentionTimer = undefined;
     return this.serial(async () => {
       this.closed = true;
       this.shutdown();
@@ -344,6 +436,7 @@ export class DuckDbStore implements TimeSeriesStore {
       await conn.run(SCHEMA);
       await dropReadingsKey(conn);
       await migrateDeadLetters(conn);
+      if (this.rollups) await this.prepareRollups(conn);
       // Kept across a reopen: marks may be too high (a write that failed), never too low.
       if (!this.marksRead) {
         this.marks = await readMarks(conn);
@@ -355,6 +448,22 @@ export class DuckDbStore implements TimeSeriesStore {
     } catch (err) {
       instance?.closeSync();
       throw new StoreUnavailableError(`cannot open DuckDB database "${this.path}": ${message(err)}`, { cause: err });
+    }
+  }
+
+  /** Creates the roll-up tables; a store whose roll-ups are not (or no longer) current gets them rebuilt from its raw rows once. */
+  private async prepareRollups(conn: DuckDBConnection): Promise<void> {
+    await conn.run(ROLLUP_SCHEMA);
+    const meta = (await conn.runAndReadAll(`SELECT key, value FROM upperstack_meta WHERE key IN ('rollups', 'sealed_before')`)).getRows();
+    const get = (k: string) => meta.find((r) => r[0] === k)?.[1] as string | undefined;
+    const sealed = get('sealed_before');
+    if (sealed !== undefined) this.sealedBefore = Number(sealed);
+    if (get('rollups') !== '1') {
+      // Written while roll-ups were off (or before they existed): built once from the raw rows.
+      await this.inTransaction(conn, async () => {
+        await rebuildAll(conn);
+        await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('rollups', '1')`);
+      });
     }
   }
 

@@ -2,9 +2,13 @@
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors';
 import { DuckDbStore } from './duckdb';
+import { parseRetention } from './retention';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 
 export const DEFAULT_MEMORY_LIMIT_MB = 128;
+/** Raw readings and roll-ups of a new store (a store saved before retention keeps everything: see the store config's migrations). */
+export const DEFAULT_RETENTION = '30d';
+export const DEFAULT_ROLLUP_RETENTION = '1y';
 
 export interface DuckDbSinkConfig extends SinkConfig {
   kind: 'duckdb';
@@ -12,6 +16,10 @@ export interface DuckDbSinkConfig extends SinkConfig {
   path: string;
   /** DuckDB memory limit in MB; 0 leaves DuckDB's default (80% of RAM). */
   memoryLimit: number;
+  /** How long raw readings are kept ("30d", "12h"; empty: forever). */
+  retention: string;
+  /** How long the 1-minute and 1-hour roll-ups are kept ("1y"; empty: forever); at least as long as raw readings. */
+  rollupRetention: string;
 }
 
 function fileOf(c: SinkConfig, ctx: SinkContext): string {
@@ -24,13 +32,23 @@ function fileOf(c: SinkConfig, ctx: SinkContext): string {
 export const duckdbSink: SinkKind = {
   kind: 'duckdb',
   queryable: true,
-  defaults: () => ({ path: '', memoryLimit: DEFAULT_MEMORY_LIMIT_MB }),
+  defaults: () => ({ path: '', memoryLimit: DEFAULT_MEMORY_LIMIT_MB, retention: DEFAULT_RETENTION, rollupRetention: DEFAULT_ROLLUP_RETENTION }),
   normalize(raw, ctx) {
     const memoryLimit = raw.memoryLimit === '' || raw.memoryLimit === undefined ? DEFAULT_MEMORY_LIMIT_MB : Number(raw.memoryLimit);
     if (!Number.isInteger(memoryLimit) || memoryLimit < 0 || memoryLimit > 1048576) {
       throw new ConfigError(`sink ${raw.id}: the memory limit must be a whole number of MB from 0 to 1048576 (got ${JSON.stringify(raw.memoryLimit)})`, { setting: 'memoryLimit', sink: raw.id });
     }
-    const c: DuckDbSinkConfig = { ...raw, kind: 'duckdb', path: typeof raw.path === 'string' ? raw.path.trim() : '', memoryLimit };
+    const retention = String(raw.retention ?? '').trim();
+    const rollupRetention = String(raw.rollupRetention ?? '').trim();
+    const rawMs = parseRetention(retention, `sink ${raw.id}: retention`);
+    const rollMs = parseRetention(rollupRetention, `sink ${raw.id}: roll-up retention`);
+    if (rawMs > 0 && rollMs > 0 && rollMs < rawMs) {
+      throw new ConfigError(`sink ${raw.id}: roll-ups must be kept at least as long as raw readings (${rollupRetention} is shorter than ${retention})`, { setting: 'rollupRetention', sink: raw.id });
+    }
+    if (rawMs === 0 && rollMs > 0) {
+      throw new ConfigError(`sink ${raw.id}: raw readings are kept forever, so roll-ups must be too (empty roll-up retention)`, { setting: 'rollupRetention', sink: raw.id });
+    }
+    const c: DuckDbSinkConfig = { ...raw, kind: 'duckdb', path: typeof raw.path === 'string' ? raw.path.trim() : '', memoryLimit, retention, rollupRetention };
     const file = fileOf(c, ctx);
     if (file !== ':memory:') {
       const other = ctx.siblings.find((s) => s.kind === 'duckdb' && fileOf(s, ctx) === file);
@@ -38,6 +56,12 @@ export const duckdbSink: SinkKind = {
     }
     return c;
   },
-  create: (c, ctx) => new DuckDbStore({ path: fileOf(c, ctx), memoryLimitMb: Number(c.memoryLimit) }),
+  create: (c, ctx) =>
+    new DuckDbStore({
+      path: fileOf(c, ctx),
+      memoryLimitMb: Number(c.memoryLimit),
+      retentionMs: parseRetention(c.retention, 'retention'),
+      rollupRetentionMs: parseRetention(c.rollupRetention, 'rollupRetention'),
+    }),
   describe: (c, ctx) => `duckdb:${fileOf(c, ctx)}`,
 };

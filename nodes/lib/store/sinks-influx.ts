@@ -9,15 +9,15 @@ import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors';
 import { DEFAULT_MAPPING, type FieldType, type Precision } from '../influx/line';
 import { FieldTypeRegistry, fieldTypesFromSchema, parseFieldTypes } from '../influx/field-types';
-import { InfluxSink, type InfluxApi, type ServerKind } from '../influx/sink';
+import { InfluxSink, type ApiSetting, type ServerKind } from '../influx/sink';
 import { parseRetention } from './retention';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 
 export interface InfluxSinkConfig extends SinkConfig {
   kind: 'influxdb' | 'victoriametrics';
   url: string;
-  /** 'auto': v2 when a bucket is set, else v1. */
-  api: InfluxApi | 'auto';
+  /** 'auto': the version the server reports (VictoriaMetrics: no version). */
+  api: ApiSetting;
   database: string;
   retentionPolicy: string;
   org: string;
@@ -107,10 +107,9 @@ function normalizeInflux(raw: SinkConfig, server: ServerKind): InfluxSinkConfig 
   };
   const url = text(raw.url);
   if (!/^https?:\/\/[^\s/]+/i.test(url)) fail('url', `the URL must start with http:// or https:// and name a host (got "${url.slice(0, 80)}")`);
-  let api = text(raw.api || (server === 'victoriametrics' ? 'v2' : 'v1')) as InfluxApi | 'auto';
+  let api = text(raw.api || (server === 'victoriametrics' ? 'v2' : 'v1')) as ApiSetting;
   if (server === 'victoriametrics') api = 'v2';
-  if (api === 'auto') api = text(raw.bucket) ? 'v2' : 'v1';
-  if (api !== 'v1' && api !== 'v2' && api !== 'v3') fail('api', `the API must be v1, v2 or v3 (got "${String(raw.api)}")`);
+  if (api !== 'v1' && api !== 'v2' && api !== 'v3' && api !== 'auto') fail('api', `the API must be auto, v1, v2 or v3 (got "${String(raw.api)}")`);
   const precision = text(raw.precision || 'ms') as Precision;
   if (!['ns', 'us', 'ms', 's'].includes(precision)) fail('precision', `the precision must be ns, us, ms or s (got "${String(raw.precision)}")`);
   const database = text(raw.database);
@@ -118,6 +117,7 @@ function normalizeInflux(raw: SinkConfig, server: ServerKind): InfluxSinkConfig 
   const org = text(raw.org);
   if (server === 'influxdb' && (api === 'v1' || api === 'v3') && !database) fail('database', `InfluxDB ${api} needs a database`);
   if (server === 'influxdb' && api === 'v2' && (!bucket || !org)) fail('bucket', 'InfluxDB 2 needs an organisation and a bucket');
+  if (api === 'auto' && !database && !bucket) fail('database', 'name a database (InfluxDB 1.x/3.x) or a bucket (2.x)');
   const measurement = text(raw.measurement) || DEFAULT_MAPPING.measurement;
   if (measurement.startsWith('#') || /[\n\r]/.test(measurement)) fail('measurement', 'the measurement cannot start with # or hold a line break');
   const deviceTag = text(raw.deviceTag) || DEFAULT_MAPPING.deviceTag;
@@ -179,13 +179,16 @@ function kindOf(server: ServerKind): SinkKind {
     defaults: () => ({ ...INFLUX_DEFAULTS, ...(server === 'victoriametrics' ? { api: 'v2', database: '' } : {}) }),
     enabled: influxEnabled,
     normalize: (raw) => normalizeInflux(raw, server),
-    writerOptions: (c) => ({ batchSize: Number(c.batchSize), maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) }),
+    // A write goes once 1,000 lines wait (or after flushMs) and takes up to batchSize: under load, what queues
+    // while one request is out makes the next one bigger. Waiting for a full 5,000 would stall the pipeline
+    // whenever its inputs hold fewer messages than that unsettled (they pause at their high-water mark).
+    writerOptions: (c) => ({ batchSize: Math.min(1000, Number(c.batchSize)), maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) }),
     create(config, ctx) {
       const c = config as InfluxSinkConfig;
       return new InfluxSink({
         server,
         url: c.url,
-        api: c.api as InfluxApi,
+        api: c.api,
         database: c.database,
         retentionPolicy: c.retentionPolicy,
         org: c.org,

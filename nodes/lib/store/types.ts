@@ -159,6 +159,8 @@ export interface TimeSeriesStore extends Omit<ReadingSink, 'kind'> {
   writeDeadLetters(letters: DeadLetter[]): Promise<void>;
   readings(q: ReadingsQuery): Promise<ReadingsPage>;
   aggregate(q: AggregateQuery): Promise<AggregatePoint[]>;
+  /** The aggregate and which tier answered it ('raw', or a roll-up such as '1m', '1h'), for stores that keep roll-ups. */
+  aggregateWithTier?(q: AggregateQuery): Promise<{ points: AggregatePoint[]; tier: string }>;
   deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]>;
   /**
    * Marks these letters replayed at `at` (dropping their bodies), unless they already are; resolves the ids

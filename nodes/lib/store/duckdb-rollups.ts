@@ -1,0 +1,186 @@
+/**
+ * Roll-ups and retention of the embedded DuckDB store.
+ *
+ * Two tiers, `rollup_1m` and `rollup_1h`: per device, field and bucket the
+ * count of values (any type), the count, sum, min and max of the numeric ones
+ * and the last value (by time, any type). They are kept up to date with each
+ * write (duckdb-write.ts), in DuckDB from the batch's staging table:
+ *
+ * - fresh readings (later than anything their device has stored: the usual
+ *   case) add their own aggregates to the buckets they touch, merged with one
+ *   upsert per tier. Nothing is rescanned.
+ * - suspect readings (a replay after a crash, a dead letter replayed, a reading
+ *   sent twice, late data) replace their rows, and the buckets they touch are
+ *   recomputed from the raw rows in the same transaction, so a replayed
+ *   reading is never counted twice.
+ *
+ * Retention deletes raw rows older than its period and roll-up buckets that
+ * ended before theirs, and *seals* the roll-up buckets whose raw rows it
+ * removed: such a bucket can no longer tell a replayed reading from a new one,
+ * so a reading for it is refused (dead-lettered with the reason), as InfluxDB
+ * refuses points older than its retention policy. Older readings for buckets
+ * that hold nothing yet (history imported for the first time) are taken: they
+ * go into the roll-ups, and their raw rows go at the next retention pass.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Reading } from '../reading';
+import type { AggregatePoint, AggregateQuery } from './types';
+
+export const MINUTE = 60_000;
+export const HOUR = 3_600_000;
+
+export type Tier = 'raw' | '1m' | '1h';
+export const TIERS: ReadonlyArray<{ tier: Exclude<Tier, 'raw'>; table: string; width: number }> = [
+  { tier: '1h', table: 'rollup_1h', width: HOUR },
+  { tier: '1m', table: 'rollup_1m', width: MINUTE },
+];
+
+const tableSql = (t: string) => `CREATE TABLE IF NOT EXISTS ${t} (
+  device VARCHAR NOT NULL, field VARCHAR NOT NULL, bucket BIGINT NOT NULL,
+  n BIGINT NOT NULL, n_num BIGINT NOT NULL, v_sum DOUBLE, v_min DOUBLE, v_max DOUBLE,
+  last_ts BIGINT NOT NULL, last_double DOUBLE, last_bool BOOLEAN, last_text VARCHAR,
+  sealed BOOLEAN NOT NULL DEFAULT false,
+  PRIMARY KEY (device, field, bucket))`;
+
+export const COLUMNS = 'device, field, bucket, n, n_num, v_sum, v_min, v_max, last_ts, last_double, last_bool, last_text';
+
+export const ROLLUP_SCHEMA = TIERS.map((t) => tableSql(t.table)).join(';\n');
+
+/** Adds a batch's aggregates (the row being inserted) to what a bucket holds; nulls (no numeric value yet) are kept apart from zeros. */
+export const MERGE_UPDATE = `ON CONFLICT (device, field, bucket) DO UPDATE SET
+  n = n + excluded.n,
+  n_num = n_num + excluded.n_num,
+  v_sum = CASE WHEN excluded.n_num = 0 THEN v_sum WHEN n_num = 0 THEN excluded.v_sum ELSE v_sum + excluded.v_sum END,
+  v_min = CASE WHEN excluded.n_num = 0 THEN v_min WHEN n_num = 0 THEN excluded.v_min ELSE least(v_min, excluded.v_min) END,
+  v_max = CASE WHEN excluded.n_num = 0 THEN v_max WHEN n_num = 0 THEN excluded.v_max ELSE greatest(v_max, excluded.v_max) END,
+  last_double = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_double ELSE last_double END,
+  last_bool = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_bool ELSE last_bool END,
+  last_text = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_text ELSE last_text END,
+  last_ts = greatest(last_ts, excluded.last_ts)`;
+
+/**
+ * The aggregates of a tier's buckets straight from the raw rows, for the rows of `keys` (device, field, bucket).
+ * `where` may bound the raw rows' ts, which lets DuckDB skip row groups by their min/max.
+ */
+export const recomputeSql = (t: string, width: number, keys: string, where = '') => `INSERT OR REPLACE INTO ${t} (${COLUMNS})
+SELECT r.device, r.field, k.bucket, count(*), count(r.value_double), sum(r.value_double), min(r.value_double), max(r.value_double),
+  max(epoch_ms(r.ts)), arg_max_null(r.value_double, r.ts), arg_max_null(r.value_bool, r.ts), arg_max_null(r.value_text, r.ts)
+FROM (${keys}) k
+JOIN readings r ON r.device = k.device AND r.field = k.field
+  AND r.ts >= make_timestamp(k.bucket * 1000) AND r.ts < make_timestamp((k.bucket + ${width}) * 1000)${where ? `\nWHERE ${where}` : ''}
+GROUP BY r.device, r.field, k.bucket`;
+
+function bucketOf(ts: number, width: number): number {
+  return Math.floor(ts / width) * width;
+}
+
+/** Builds both tiers from all raw rows (a store from before roll-ups, once). */
+export async function rebuildAll(conn: DuckDBConnection): Promise<void> {
+  for (const t of TIERS) {
+    await conn.run(`DELETE FROM ${t.table}`);
+    const keys = `SELECT DISTINCT device, field, (floor(epoch_ms(ts) / ${t.width}) * ${t.width})::BIGINT AS bucket FROM readings`;
+    await conn.run(recomputeSql(t.table, t.width, keys));
+  }
+}
+
+/**
+ * The coarsest tier whose buckets answer the query exactly: `every` a multiple
+ * of its width, `from` and `to` on its bucket boundaries. Otherwise the raw rows.
+ */
+export function tierFor(q: Pick<AggregateQuery, 'everyMs' | 'from' | 'to'>): (typeof TIERS)[number] | undefined {
+  const on = (ms: number | undefined, w: number) => ms === undefined || (Number.isSafeInteger(ms) && ms % w === 0);
+  return TIERS.find((t) => q.everyMs % t.width === 0 && on(q.from, t.width) && on(q.to, t.width));
+}
+
+const TIER_SQL: Record<string, string> = {
+  mean: 'sum(v_sum) / sum(n_num)',
+  min: 'min(v_min)',
+  max: 'max(v_max)',
+  sum: 'sum(v_sum)',
+};
+
+/** The aggregate from a tier; same buckets and values as over the raw rows (sums up to rounding). */
+export async function aggregateTier(conn: DuckDBConnection, table: string, q: AggregateQuery, params: Record<string, unknown>): Promise<AggregatePoint[]> {
+  const where = ['device = $device', 'field = $field'];
+  if (q.from !== undefined) where.push('bucket >= $fromMs');
+  if (q.to !== undefined) where.push('bucket < $toMs');
+  const b = `floor(bucket / $every) * $every`;
+  let sql: string;
+  if (q.fn === 'last') {
+    sql = `SELECT ${b} AS b, arg_max_null(last_double, last_ts), arg_max_null(last_bool, last_ts), arg_max_null(last_text, last_ts) FROM ${table} WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b`;
+  } else if (q.fn === 'count') {
+    sql = `SELECT ${b} AS b, sum(n)::DOUBLE FROM ${table} WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b`;
+  } else {
+    sql = `SELECT ${b} AS b, ${TIER_SQL[q.fn]} FROM ${table} WHERE ${where.join(' AND ')} AND n_num > 0 GROUP BY b ORDER BY b`;
+  }
+  const p: Record<string, unknown> = { device: params.device, field: params.field, every: q.everyMs };
+  if (q.from !== undefined) p.fromMs = Math.round(q.from);
+  if (q.to !== undefined) p.toMs = Math.round(q.to);
+  const rows = (await conn.runAndReadAll(sql, p as never)).getRows();
+  return rows.map((r) => {
+    if (r.length === 2) return { ts: Number(r[0]), value: r[1] as number };
+    const value = r[1] ?? r[2] ?? r[3] ?? null;
+    return { ts: Number(r[0]), value: value as AggregatePoint['value'] };
+  });
+}
+
+/**
+ * Deletes raw rows older than `now - rawMs` and roll-up buckets that ended
+ * before `now - rollupMs` (0: kept forever). Returns the raw cutoff applied.
+ */
+export async function applyRetention(conn: DuckDBConnection, now: number, rawMs: number, rollupMs: number, rollups: boolean): Promise<number | undefined> {
+  let cutoff: number | undefined;
+  if (rawMs > 0) {
+    cutoff = now - rawMs;
+    await conn.run('DELETE FROM readings WHERE ts < make_timestamp($cut * 1000)', { cut: cutoff });
+    // Buckets that may have lost raw rows: a reading for them can no longer be told from a replay.
+    if (rollups) for (const t of TIERS) await conn.run(`UPDATE ${t.table} SET sealed = true WHERE bucket < $cut AND NOT sealed`, { cut: cutoff });
+  }
+  if (rollupMs > 0) {
+    for (const t of TIERS) await conn.run(`DELETE FROM ${t.table} WHERE bucket + ${t.width} <= $cut`, { cut: now - rollupMs });
+  }
+  return cutoff;
+}
+
+/**
+ * The readings (indexes) that fall in a sealed hour: retention removed raw rows
+ * there, so they cannot be rolled up without maybe counting them twice. Only
+ * readings before `horizon` (the latest raw cutoff, rounded up to the hour) are looked up.
+ */
+export async function sealedReadings(conn: DuckDBConnection, readings: readonly Reading[], horizon: number): Promise<number[]> {
+  const keys = new Map<string, number[]>();
+  readings.forEach((r, i) => {
+    if (!(typeof r?.ts === 'number' && r.ts < horizon) || typeof r.fields !== 'object' || r.fields === null) return;
+    const b = bucketOf(Math.round(r.ts), HOUR);
+    for (const f in r.fields) {
+      if (!Object.prototype.hasOwnProperty.call(r.fields, f)) continue;
+      const k = JSON.stringify([r.device, f, b]);
+      const list = keys.get(k);
+      if (list) list.push(i);
+      else keys.set(k, [i]);
+    }
+  });
+  if (keys.size === 0) return [];
+  const c = { d: [] as string[], f: [] as string[], b: [] as number[] };
+  for (const k of keys.keys()) {
+    const [d, f, b] = JSON.parse(k) as [string, string, number];
+    c.d.push(d);
+    c.f.push(f);
+    c.b.push(b);
+  }
+  const rows = (
+    await conn.runAndReadAll(
+      `SELECT r.device, r.field, r.bucket FROM rollup_1h r JOIN (SELECT unnest(c.d) AS device, unnest(c.f) AS field, unnest(c.b) AS bucket
+        FROM (SELECT json_transform($keys, '{"d":["VARCHAR"],"f":["VARCHAR"],"b":["BIGINT"]}') AS c)) k USING (device, field, bucket) WHERE r.sealed`,
+      { keys: JSON.stringify(c) },
+    )
+  ).getRows();
+  const out = new Set<number>();
+  for (const [d, f, b] of rows) for (const i of keys.get(JSON.stringify([d, f, Number(b)])) ?? []) out.add(i);
+  return [...out].sort((a, b) => a - b);
+}
+
+/** Readings before this may fall in a sealed hour: the latest raw cutoff, rounded up to the hour. */
+export function sealHorizon(rawCutoff: number | undefined): number | undefined {
+  return rawCutoff === undefined ? undefined : Math.ceil(rawCutoff / HOUR) * HOUR;
+}
