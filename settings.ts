@@ -10,6 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { formatLogLine, loggingSettings } from './nodes/lib/log/json';
 import { loginThrottle } from './nodes/lib/security/login';
+import { basicAuthGuard } from './nodes/lib/security/basic-auth';
+import { rememberDashboardUser } from './nodes/shared/dashboard';
 import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 import { usersFromFile } from './nodes/alert/users';
 
@@ -128,6 +130,18 @@ const loginGuard = loginThrottle({
   onBlocked: (address, seconds) => warn(`editor login: too many failed logins from ${address}; it is refused for ${Math.round(seconds / 60)} minutes`),
 });
 
+// The dashboard (/dashboard, Dashboard 2) asks for an editor user's login too: it shows the data and can acknowledge alerts.
+const dashboardGuard = basicAuthGuard({
+  realm: 'Upperstack dashboard',
+  verify: async (username, password) => {
+    const extra = extraUsers.find((u) => u.username === username);
+    const hash = extra?.password ?? adminHash;
+    if (!(await bcrypt.compare(password, hash)) || !(username === 'admin' || extra)) return undefined;
+    return { username, permissions: extra ? extra.permissions : '*' };
+  },
+  onBlocked: (address, seconds) => warn(`dashboard login: too many failed logins from ${address}; it is refused for ${Math.round(seconds / 60)} minutes`),
+});
+
 // Behind a reverse proxy, login throttling must see the client's address, not the proxy's.
 function trustProxy(value: string | undefined): boolean | number | string | undefined {
   if (!value) return undefined;
@@ -171,7 +185,12 @@ export = {
     // Off by default; `enabled: false` would only add a warning at every start.
     projects: {},
     tours: false,
-    palette: { categories: ['upperstack', 'common', 'function', 'network', 'sequence', 'parser', 'storage'] },
+    palette: { categories: ['upperstack', 'dashboard 2', 'common', 'function', 'network', 'sequence', 'parser', 'storage'] },
+  },
+  dashboard: {
+    middleware: dashboardGuard.http,
+    ioMiddleware: (socket: { id: string; request: never; on(e: string, f: () => void): void }, next: (err?: Error) => void) =>
+      dashboardGuard.io(socket, next, (id, user) => socket.on('disconnect', rememberDashboardUser(id, user))),
   },
   // UPPERSTACK_LOG_FORMAT=json: one JSON object per line (nodes/lib/log/json.ts).
   logging: loggingSettings(env.UPPERSTACK_LOG_FORMAT, env.UPPERSTACK_LOG_LEVEL),

@@ -2,8 +2,8 @@
 # CI: the package on Node 22 with Node-RED 5, besides the main run's Node 20 and
 # Node-RED 4.1. A copy of the working tree in a scratch folder gets the locked
 # dependencies, then Node-RED 5 in place of 4.1 (not saved), and Node 22 from
-# the npm "node" package; the node tests and two end-to-end tests (the default
-# pack deployed, data in and out; JSON logs) run on it.
+# the npm "node" package; the node tests and three end-to-end tests (the default
+# pack deployed, data in and out; JSON logs; the Dashboard 2 page in Chromium) run on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODE_RED_VERSION="${NODE_RED_VERSION:-5}"
@@ -26,4 +26,4 @@ case "$nr" in "${NODE_RED_VERSION}".*) ;; *) echo "expected Node-RED ${NODE_RED_
 echo "== Node $("$node22" --version), Node-RED ${nr}"
 "$node22" scripts/build.mjs
 "$node22" --test --test-concurrency=1 --test-timeout=120000 dist/test/nodes/*.test.js
-"$node22" --test --test-concurrency=1 --test-timeout=600000 dist/test/integration/pipeline.test.js dist/test/integration/logging.test.js
+"$node22" --test --test-concurrency=1 --test-timeout=600000 dist/test/integration/pipeline.test.js dist/test/integration/logging.test.js dist/test/integration/dashboard.test.js

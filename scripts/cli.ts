@@ -21,6 +21,7 @@ import {
   type NabFile,
 } from '../nodes/lib/anomaly';
 import { runSimulate, SIMULATE_HELP, SimulateUsageError } from './simulate';
+import { AdminUsageError, DEVICES_HELP, runDevices } from './devices';
 import { FLOWS_HELP, FlowsUsageError, runFlows } from './flows';
 import { parseCandidates, runLoco, type Candidate, type LabelledSeries } from './loco';
 
@@ -240,8 +241,9 @@ async function runBacktest(argv: string[]): Promise<void> {
 
 const COMMANDS: Record<string, Command> = {
   backtest: { summary: 'run an anomaly detector over recorded series; NAB scores with --labels', help: BACKTEST_HELP, run: runBacktest },
-  flows: { summary: 'flow packs: validate (types, references, no secrets)', help: FLOWS_HELP, run: (args) => runFlows(args) },
+  flows: { summary: 'flow packs: validate, import into a running editor, export without credentials', help: FLOWS_HELP, run: (args) => runFlows(args) },
   simulate: { summary: 'simulated devices sending telemetry over MQTT, HTTP or CoAP, with labelled anomalies', help: SIMULATE_HELP, run: (args) => runSimulate(args) },
+  devices: { summary: 'add, list, disable, enable, rotate or remove devices of a running runtime', help: DEVICES_HELP, run: (args) => runDevices(args) },
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -260,7 +262,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = await command.run(rest);
     return typeof code === 'number' ? code : 0;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SimulateUsageError || err instanceof FlowsUsageError || err instanceof UpperstackError) {
+    if (err instanceof UsageError || err instanceof SimulateUsageError || err instanceof FlowsUsageError || err instanceof AdminUsageError || err instanceof UpperstackError) {
       process.stderr.write(`upperstack ${name}: ${err.message}\n`);
       return 2;
     }

@@ -1,7 +1,13 @@
-/** `upperstack flows validate <pack.json>`: checks a flow pack before it is imported. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { parsePack, typesFromTemplates, validatePack } from '../nodes/lib/flows/validate';
+/**
+ * `upperstack flows validate|import|export`: checks a flow pack, adds it to a
+ * running Node-RED through the admin API, or saves what is deployed.
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
+import { ImportRefusedError, planImport, selectTab, stripCredentials } from '../nodes/lib/flows/import';
+import { parsePack, typesFromTemplates, validatePack, type FlowNode } from '../nodes/lib/flows/validate';
 
 export class FlowsUsageError extends Error {}
 
@@ -9,11 +15,30 @@ export const FLOWS_HELP = `upperstack flows: work with flow packs
 
 Usage:
   upperstack flows validate <pack.json> [--types extra-types.txt]
+  upperstack flows import <pack.json> --url <editor url> [--user admin] [--dry-run]
+  upperstack flows export --url <editor url> [--user admin] [--tab <label>] [--out flows.json]
 
-  validate   every node type resolves (Node-RED's core nodes and this package's),
-             every reference (wires, store, broker, links, scope, ...) names a node
-             of the pack, and no secret is inside (credentials or password/token/key
-             properties). Exit status 0 when valid, 1 with the problems listed.
+  validate   every node type resolves (Node-RED's core nodes, this package's and
+             Dashboard 2's), every reference (wires, store, broker, links, scope,
+             ...) names a node of the pack, and no secret is inside (credentials or
+             password/token/key properties). Exit status 0 when valid, 1 with the
+             problems listed.
+  import     adds the pack to the running flows as new tabs (fresh ids), reusing
+             the deployed config nodes of the same type and name (the default
+             pack's "embedded DuckDB" store, its broker, its dashboard), and
+             deploys only the flows that change. It refuses, saying why and
+             changing nothing, a pack that would break what is deployed: a
+             second store on the same DuckDB file, a second broker or CoAP input
+             on the same port, a second HTTP input, query API or alert node, a
+             dashboard or HTTP route already served, a node type the runtime
+             lacks or a reference that does not resolve. --dry-run only says
+             what it would do. Exit status 0 when imported, 1 when refused.
+  export     prints the deployed flows (or one tab with the config nodes it
+             uses) without credentials, ready to share or import elsewhere.
+
+  Login: the editor's user (--user, default admin) and password, taken from
+  UPPERSTACK_PASSWORD or asked for on the terminal (never on the command line).
+  An editor without a login needs neither.
 `;
 
 function htmlFiles(dir: string): string[] {
@@ -27,11 +52,205 @@ function htmlFiles(dir: string): string[] {
   return out;
 }
 
-/** The types a runtime with this package offers: Node-RED's core nodes and the package's own. */
+/** Editor templates of the Node-RED modules this package depends on (FlowFuse Dashboard 2's widgets). */
+function dependencyTemplates(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const out: string[] = [];
+  for (const name of Object.keys(pkg.dependencies ?? {})) {
+    let dir: string;
+    try {
+      dir = dirname(require.resolve(`${name}/package.json`, { paths: [root] }));
+    } catch {
+      continue;
+    }
+    const dep = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { 'node-red'?: { nodes?: Record<string, string> } };
+    for (const file of Object.values(dep['node-red']?.nodes ?? {})) {
+      const html = join(dir, file.replace(/\.js$/, '.html'));
+      if (existsSync(html)) out.push(html);
+    }
+  }
+  return out;
+}
+
+/** The types a runtime with this package offers: Node-RED's core nodes, the package's own and its Node-RED dependencies'. */
 export function knownTypes(): Set<string> {
   const core = dirname(require.resolve('@node-red/nodes/package.json'));
   const root = join(__dirname, '..', '..');
-  return typesFromTemplates([...htmlFiles(join(core, 'core')), ...htmlFiles(join(root, 'nodes'))].map((f) => readFileSync(f, 'utf8')));
+  return typesFromTemplates([...htmlFiles(join(core, 'core')), ...htmlFiles(join(root, 'nodes')), ...dependencyTemplates(root)].map((f) => readFileSync(f, 'utf8')));
+}
+
+/** Asks for a password on the terminal without echoing it. */
+function askPassword(prompt: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    const muted = rl as unknown as { _writeToOutput(s: string): void };
+    process.stderr.write(prompt);
+    muted._writeToOutput = () => undefined;
+    rl.question('', (answer) => {
+      rl.close();
+      process.stderr.write('\n');
+      resolve(answer);
+    });
+    rl.on('SIGINT', () => {
+      rl.close();
+      reject(new FlowsUsageError('cancelled'));
+    });
+  });
+}
+
+/** Node-RED's admin API with a login (the editor's token exchange). */
+export class AdminClient {
+  private token: string | undefined;
+
+  constructor(readonly url: string) {}
+
+  static async connect(url: string, user: string, password: () => Promise<string>): Promise<AdminClient> {
+    const c = new AdminClient(url.replace(/\/+$/, ''));
+    let login: Response;
+    try {
+      login = await fetch(`${c.url}/auth/login`);
+    } catch (err) {
+      throw new FlowsUsageError(`cannot reach the editor at ${url}: ${(err as Error).message}`);
+    }
+    const scheme = (await login.json().catch(() => ({}))) as { type?: string };
+    if (scheme.type === 'credentials') {
+      const res = await fetch(`${c.url}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: user, password: await password() }),
+      });
+      if (res.status === 429) throw new FlowsUsageError(`the editor refuses logins from here for now: ${res.headers.get('retry-after') ?? 'some'} s (too many wrong passwords)`);
+      if (!res.ok) throw new FlowsUsageError(`the editor at ${url} did not accept the login of "${user}" (HTTP ${res.status}): wrong user name or password`);
+      c.token = ((await res.json()) as { access_token: string }).access_token;
+    } else if (scheme.type && scheme.type !== 'credentials') {
+      throw new FlowsUsageError(`the editor at ${url} logs in with "${scheme.type}", which this command cannot do; use a user of the settings' adminAuth`);
+    }
+    return c;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+    const res = await fetch(this.url + path, {
+      method,
+      headers: { accept: 'application/json', 'Node-RED-API-Version': 'v2', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: kept as text for the message
+    }
+    if (res.status === 401 || res.status === 403) throw new FlowsUsageError(`the editor refused ${method} ${path} (HTTP ${res.status}): this user may not ${method === 'GET' ? 'read' : 'deploy'} flows`);
+    return { status: res.status, body: parsed as T };
+  }
+
+  async flows(): Promise<{ rev: string; flows: FlowNode[] }> {
+    const r = await this.request<{ rev: string; flows: FlowNode[] }>('GET', '/flows');
+    if (r.status !== 200) throw new Error(`GET /flows answered ${r.status}: ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  /** The node types the runtime has (enabled node sets). */
+  async types(): Promise<Set<string>> {
+    const r = await this.request<Array<{ types: string[]; enabled?: boolean }>>('GET', '/nodes');
+    if (r.status !== 200) throw new Error(`GET /nodes answered ${r.status}`);
+    return new Set(r.body.filter((s) => s.enabled !== false).flatMap((s) => s.types));
+  }
+}
+
+interface LoginOptions {
+  url?: string;
+  user?: string;
+}
+
+async function connect(values: LoginOptions): Promise<AdminClient> {
+  if (!values.url) throw new FlowsUsageError(`--url is required: the editor's address, e.g. http://127.0.0.1:1880\n\n${FLOWS_HELP}`);
+  const user = values.user ?? process.env.UPPERSTACK_USER ?? 'admin';
+  return AdminClient.connect(values.url, user, async () => {
+    const env = process.env.UPPERSTACK_PASSWORD;
+    if (env) return env;
+    if (!process.stdin.isTTY) throw new FlowsUsageError('the editor needs a login: set UPPERSTACK_PASSWORD (no terminal to ask on)');
+    return askPassword(`password for ${user} at ${values.url}: `);
+  });
+}
+
+interface FlowsArgs {
+  values: { url?: string; user?: string; help?: boolean; 'dry-run'?: boolean; tab?: string; out?: string };
+  positionals: string[];
+}
+
+function options(args: string[]): FlowsArgs {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: { url: { type: 'string' }, user: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' }, tab: { type: 'string' }, out: { type: 'string' } },
+    });
+  } catch (err) {
+    throw new FlowsUsageError(`${(err as Error).message}\n\n${FLOWS_HELP}`);
+  }
+}
+
+async function runImport(args: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values, positionals } = options(args);
+  if (values.help) return void out.write(FLOWS_HELP), 0;
+  const file = positionals[0];
+  if (!file) throw new FlowsUsageError(`flows import needs a pack file\n\n${FLOWS_HELP}`);
+  if (!existsSync(file)) throw new FlowsUsageError(`pack not found: ${file}`);
+  let pack: FlowNode[];
+  try {
+    pack = parsePack(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new FlowsUsageError(`${file}: ${(err as Error).message}`);
+  }
+  const client = await connect(values as LoginOptions);
+  const types = await client.types();
+  for (let attempt = 0; ; attempt++) {
+    const { rev, flows } = await client.flows();
+    let plan;
+    try {
+      plan = planImport(pack, flows, { knownTypes: types });
+    } catch (err) {
+      if (!(err instanceof ImportRefusedError)) throw err;
+      out.write(`${basename(file)} was not imported; the deployed flows are unchanged:\n`);
+      for (const p of err.problems) out.write(`  node ${p.node} (${p.type})${p.property ? ` ${p.property}` : ''}: ${p.message}\n`);
+      return 1;
+    }
+    const summary = `${plan.added.length} nodes on ${plan.tabs.length === 1 ? 'a new tab' : `${plan.tabs.length} new tabs`} (${plan.tabs.map((t) => `"${t}"`).join(', ')})${plan.reused.length ? `, reusing ${plan.reused.map((r) => `${r.type} "${r.name}"`).join(', ')}` : ''}`;
+    if (values['dry-run']) {
+      out.write(`${basename(file)} would add ${summary}\n`);
+      return 0;
+    }
+    const r = await client.request<{ rev?: string; code?: string; message?: string }>('POST', '/flows', { rev, flows: plan.flows }, { 'Node-RED-Deployment-Type': 'flows' });
+    // Someone deployed meanwhile: plan again on what is deployed now.
+    if (r.status === 409 && attempt < 2) continue;
+    if (r.status !== 200 && r.status !== 204) throw new Error(`deploying answered ${r.status}: ${r.body?.message ?? JSON.stringify(r.body)}`);
+    out.write(`${basename(file)} imported: ${summary}\n`);
+    return 0;
+  }
+}
+
+async function runExport(args: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values } = options(args);
+  if (values.help) return void out.write(FLOWS_HELP), 0;
+  const client = await connect(values as LoginOptions);
+  const { flows } = await client.flows();
+  let chosen: FlowNode[];
+  try {
+    chosen = values.tab ? selectTab(flows, String(values.tab)) : flows;
+  } catch (err) {
+    throw new FlowsUsageError((err as Error).message);
+  }
+  const text = JSON.stringify(stripCredentials(chosen), null, 2) + '\n';
+  if (values.out) {
+    writeFileSync(String(values.out), text);
+    process.stderr.write(`${chosen.length} nodes written to ${String(values.out)} (without credentials)\n`);
+  } else {
+    out.write(text);
+  }
+  return 0;
 }
 
 export async function runFlows(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -40,6 +259,8 @@ export async function runFlows(argv: string[], out: NodeJS.WritableStream = proc
     out.write(FLOWS_HELP);
     return 0;
   }
+  if (sub === 'import') return runImport(argv.slice(1), out);
+  if (sub === 'export') return runExport(argv.slice(1), out);
   if (sub !== 'validate') throw new FlowsUsageError(`unknown flows command "${sub}"\n\n${FLOWS_HELP}`);
   if (!file) throw new FlowsUsageError(`flows validate needs a pack file\n\n${FLOWS_HELP}`);
   if (!existsSync(file)) throw new FlowsUsageError(`pack not found: ${file}`);

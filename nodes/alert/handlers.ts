@@ -12,6 +12,7 @@ import type { Actor } from '../lib/rules/store';
 import type { AlertState, Rule } from '../lib/rules/types';
 import type { TimeSeriesStore } from '../lib/store/types';
 import type { AlertService } from './service';
+import { alertsNotDeployed } from '../shared/alerts';
 
 export interface Answer {
   status: number;
@@ -40,9 +41,7 @@ export function errorAnswer(err: unknown): Answer {
   return { status, body: { error } };
 }
 
-function notDeployed(): UpperstackError {
-  return new UpperstackError('CONFIG_INVALID', 'no upperstack-alert node is deployed: alerts are judged by the alert node (rules can be edited without one)', { status: 503, reason: 'NOT_DEPLOYED' });
-}
+const notDeployed = alertsNotDeployed;
 
 function text(v: unknown, name: string, max: number, required: boolean): string | undefined {
   if (v === undefined || v === null || v === '') {
@@ -135,14 +134,11 @@ export function history(svc: AlertService, q: Record<string, string | undefined>
 
 /** `{"by", "note"}`; a logged-in user is `by` whatever the body says. */
 export function acknowledge(svc: AlertService, id: string, body: unknown, who: Actor, user?: string): Answer {
-  const a = svc.attached;
-  if (!a) throw notDeployed();
+  if (!svc.attached) throw notDeployed();
   const b = object(body);
   const by = user ?? text(b.by, 'by', 200, true)!;
   const note = text(b.note, 'note', 1000, false);
-  const [event] = a.run(() => [a.engine.acknowledge(id, by, note)]);
-  svc.rules.recordAck(id, { ...who, actor: by }, note);
-  return { status: 200, body: { alert: a.engine.alert(id), event } };
+  return { status: 200, body: svc.acknowledge(id, by, note, who) };
 }
 
 /** `{"for": "2h", "by", "note"}`: no notifications for this alert's device and rule for that long. */

@@ -5,8 +5,9 @@ import { describeError } from '../lib/errors';
 import { setStatus } from '../shared/status';
 import { onClose } from '../shared/input';
 import { migrate, parsePort, registerNode } from '../shared/config';
-import { brokerMigrations, type BrokerCredentials, type BrokerNodeDef, type BrokerOptions } from './options';
-import { registerBroker, registerHealth, unregisterBroker, type EmbeddedBroker } from '../shared/runtime';
+import { brokerMigrations, brokerSetting, type BrokerCredentials, type BrokerNodeDef, type BrokerOptions } from './options';
+import { dataDir, registerBroker, registerHealth, unregisterBroker, type EmbeddedBroker } from '../shared/runtime';
+import { join } from 'node:path';
 import { isLoopback } from '../lib/security/net';
 
 /**
@@ -16,6 +17,13 @@ import { isLoopback } from '../lib/security/net';
  */
 function unlessUnresolved(value: string | undefined): string {
   return value && /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value.trim()) ? '' : (value ?? '');
+}
+
+/** Offline sessions and what waits for them, for /health. */
+function sessionsDetail(b: EmbeddedMqttBroker): string {
+  const s = b.stats();
+  if (!s) return '';
+  return `, ${s.sessions} persistent sessions, ${s.queued} queued messages${s.dropped ? `, ${s.dropped} dropped (queue per session full)` : ''}`;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -48,8 +56,14 @@ export = function register(RED: NodeAPI): void {
           // The environment lets containers set the device login without opening the editor.
           username,
           password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || undefined,
+          // Sessions, queued and retained messages and wills outlive a restart or redeploy.
+          dataDir: join(dataDir(RED), 'broker', node.id),
+          maximumPacketSize: brokerSetting('maxPacketKb', config.maxPacketKb) * 1024,
+          receiveMaximum: brokerSetting('receiveMaximum', config.receiveMaximum),
+          maxQueued: brokerSetting('maxQueued', config.maxQueued),
         },
         {
+          onError: (err) => node.error(RED._('upperstack-broker.errors.state', { message: describeError(err).message })),
           onClient: (id, connected) => {
             showClients();
             node.send({ topic: connected ? 'connect' : 'disconnect', payload: { clientId: id, connected } });
@@ -76,7 +90,7 @@ export = function register(RED: NodeAPI): void {
         registerBroker(handle);
         stopHealth = registerHealth(`broker:${node.name || node.id}`, () => ({
           ok: b.listening(),
-          detail: b.listening() ? `listening on ${bind}:${b.addresses.tcp}, ${b.clients()} clients` : 'not listening',
+          detail: b.listening() ? `listening on ${bind}:${b.addresses.tcp}, ${b.clients()} clients${sessionsDetail(b)}` : 'not listening',
         }));
         showClients();
         node.log(RED._('upperstack-broker.log.listening', { bind, port: b.addresses.tcp }));

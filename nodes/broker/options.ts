@@ -10,7 +10,31 @@ export interface BrokerOptions {
   tlsPort: string;
   tlsKey: string;
   tlsCert: string;
+  /** Largest MQTT packet accepted, in KiB. */
+  maxPacketKb: number;
+  /** QoS 1/2 messages an MQTT 5 client may have unacknowledged towards the broker. */
+  receiveMaximum: number;
+  /** Messages kept per offline persistent session before newer ones are dropped; 0: no bound. */
+  maxQueued: number;
   configVersion: number;
+}
+
+/** Defaults of the MQTT 5 settings (the same as the broker library's). */
+export const BROKER_SETTING_DEFAULTS = Object.freeze({ maxPacketKb: 16 * 1024, receiveMaximum: 1000, maxQueued: 1000 });
+
+/** Allowed ranges, shared by the editor's validation and the runtime. */
+export const BROKER_SETTING_RANGES = Object.freeze({
+  maxPacketKb: { min: 1, max: 256 * 1024 },
+  receiveMaximum: { min: 1, max: 65535 },
+  maxQueued: { min: 0, max: 10_000_000 },
+});
+
+/** A setting from the editor (or text from a hand-written flow); anything unusable is its default. */
+export function brokerSetting(name: keyof typeof BROKER_SETTING_DEFAULTS, v: unknown): number {
+  if (v === undefined || v === null || v === '') return BROKER_SETTING_DEFAULTS[name];
+  const n = Number(v);
+  const { min, max } = BROKER_SETTING_RANGES[name];
+  return Number.isInteger(n) && n >= min && n <= max ? n : BROKER_SETTING_DEFAULTS[name];
 }
 
 export interface BrokerNodeDef extends NodeDef, BrokerOptions {}
@@ -23,5 +47,12 @@ export interface BrokerCredentials {
 export const brokerMigrations: ReadonlyArray<Migration<BrokerOptions>> = [
   // v0 (no version: hand-written or imported flows) → v1: every option present.
   (old) => ({ port: '1883', bind: '', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', ...old }),
+  // v1 → v2: MQTT 5 limits (maximum packet size, receive maximum, queue per session) at their defaults.
+  (old) => ({
+    ...old,
+    maxPacketKb: brokerSetting('maxPacketKb', old.maxPacketKb),
+    receiveMaximum: brokerSetting('receiveMaximum', old.receiveMaximum),
+    maxQueued: brokerSetting('maxQueued', old.maxQueued),
+  }),
 ];
 

@@ -21,6 +21,9 @@ import { processRequest, type InputOptions, type InputOutcome } from '../lib/inp
 import { boundAmplification, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, wellKnownCore, type CoapAnswer } from '../lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
+import { isLoopback } from '../lib/security/net';
+import type { Refusal } from '../lib/security/device-auth';
+import { deviceAuth } from '../shared/devices';
 import { commandBoard } from '../lib/inputs/commands';
 import type { Reading } from '../lib/reading';
 import { isWired } from '../shared/batch';
@@ -262,21 +265,53 @@ export = function register(RED: NodeAPI): void {
         res.setOption('Content-Format', 'application/link-format');
         return res.end(wellKnownCore());
       }
-      const presented = url.searchParams.has('u') ? { username: url.searchParams.get('u') ?? '', password: url.searchParams.get('p') ?? '' } : undefined;
-      const access = checkAccess(presented, login, bind);
       const tele = /^\/telemetry\/([^/]+)$/.exec(path);
       const cmd = /^\/commands\/([^/]+)$/.exec(path);
-      if (!tele && !cmd) return send(res, boundAmplification(coapError('4.04', 'resources: /telemetry/{device}, /commands/{device}, /.well-known/core'), req.payload.length + req.url.length + 8));
-      if (!access.ok) return send(res, boundAmplification(coapError('4.01', access.message), req.payload.length + req.url.length + 8));
-      const device = decodeURIComponent((tele ?? cmd)![1]);
-      if (tele) {
-        if (method !== 'POST' && method !== 'PUT') return send(res, coapError('4.05', 'POST or PUT telemetry'));
-        void telemetry(req, res, device, presented !== undefined, key).catch((err: unknown) => send(res, coapError('4.00', describeError(err).message)));
-        return;
+      const requestBytes = req.payload.length + req.url.length + 8;
+      // Answers before the request is handled are remembered like the others, so a retransmission gets them too.
+      const early = (a: CoapAnswer, authenticated = false) => {
+        const bounded = authenticated ? a : boundAmplification(a, requestBytes);
+        if (key) exchanges.finish(key, bounded);
+        send(res, bounded);
+      };
+      if (!tele && !cmd) return early(coapError('4.04', 'resources: /telemetry/{device}, /commands/{device}, /.well-known/core'));
+      let device: string;
+      try {
+        device = decodeURIComponent((tele ?? cmd)![1]);
+      } catch {
+        return early(coapError('4.00', 'the device in the path is not valid percent-encoding'));
       }
-      if (method !== 'GET') return send(res, coapError('4.05', 'GET (with Observe) the commands'));
-      commands(req, res, device);
+      if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
+      if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
+      void access(url, req, device).then(
+        (who) => {
+          if (!who.ok) {
+            const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
+            // A refusal that says to come back later must not be replayed to a retransmission after that.
+            if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
+            const a = coapError(coapCode(who.status), who.message, extra);
+            if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes));
+            return early(a);
+          }
+          if (tele) return telemetry(req, res, device, who.authenticated, key);
+          if (key) exchanges.forget(key);
+          commands(req, res, device);
+        },
+      ).catch((err: unknown) => send(res, coapError('4.00', describeError(err).message)));
     });
+
+    /** Who sends (`?k=<secret>` of the path's device, or `?u=&p=`), and may they use this device? */
+    const access = async (url: URL, req: IncomingMessage, device: string): Promise<{ ok: true; authenticated: boolean } | Refusal> => {
+      const k = url.searchParams.get('k');
+      const u = url.searchParams.get('u');
+      const username = k !== null ? device : (u ?? undefined);
+      const password = k !== null ? k : (url.searchParams.get('p') ?? undefined);
+      const auth = deviceAuth();
+      const who = await auth.authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback: isLoopback(bind), shared: login });
+      if (!who.ok) return who;
+      const may = auth.canWrite(who.principal, device, 'coap', req.rsinfo.address);
+      return may.ok ? { ok: true, authenticated: who.principal.kind !== 'anonymous' } : may;
+    };
 
     server.listen(port, bind, (err?: Error) => {
       if (err) {
@@ -336,6 +371,11 @@ export = function register(RED: NodeAPI): void {
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
 };
+
+/** The CoAP code of an HTTP status: 401 → 4.01, 429 → 4.29, 503 → 5.03. */
+function coapCode(status: number): string {
+  return `${Math.floor(status / 100)}.${String(status % 100).padStart(2, '0')}`;
+}
 
 function uint(n: number): Buffer {
   if (n < 256) return Buffer.from([n]);

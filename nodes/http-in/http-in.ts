@@ -19,11 +19,11 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Intake, type IntakeItem } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
 import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
-import { describeError, PayloadTooLargeError, UnauthorizedError, UpperstackError } from '../lib/errors';
+import { describeError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
 import { processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
-import { checkAccess, presentedLogin } from '../lib/inputs/auth';
+import { checkAccess } from '../lib/inputs/auth';
 import { readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
 import { RateLimitedError } from '../lib/inputs/errors';
@@ -35,7 +35,10 @@ import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
 import type { StoreConfigNode } from '../store-config/options';
-import { handleDeviceInfo, handleFetch } from './queries';
+import { handleFetch } from './queries';
+import { authenticateHttp } from './access';
+import { deviceAuth, useInfoStore } from '../shared/devices';
+import { addDeviceRoutes } from '../shared/devices-routes';
 import { toInputRequest, type ActiveHttpIn } from './active';
 import { httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
 import { join } from 'node:path';
@@ -105,12 +108,21 @@ async function ingest(route: InputRoute, req: Request, res: Response): Promise<v
     }
     if (precision) meta.precision = precision;
   }
-  const access = checkAccess(presentedLogin(req.headers.authorization, { u: first(q.u), p: first(q.p) }), input.login, input.bind);
-  if (!access.ok) {
-    drain();
-    return send(res, answerError(route, 401, new UnauthorizedError(access.message)));
-  }
   const device = route === 'ingest' || route === 'insert' ? String(req.params.device) : undefined;
+  const auth = deviceAuth();
+  const who = await authenticateHttp(req, input, device);
+  if (!who.ok) {
+    drain();
+    return send(res, answerError(route, who.status, who, who.retryAfterMs));
+  }
+  const remote = req.socket.remoteAddress;
+  if (device !== undefined) {
+    const may = auth.canWrite(who.principal, device, 'http', remote);
+    if (!may.ok) {
+      drain();
+      return send(res, answerError(route, may.status, may, may.retryAfterMs));
+    }
+  }
   if (input.limiter) {
     try {
       await input.limiter.consume(`${req.socket.remoteAddress ?? ''}|${device ?? ''}`);
@@ -133,6 +145,16 @@ async function ingest(route: InputRoute, req: Request, res: Response): Promise<v
   if (device !== undefined) rec.device = device;
   if (req.socket.remoteAddress) rec.remote = `${req.socket.remoteAddress}:${req.socket.remotePort ?? ''}`;
   const outcome = outcomeOf(rec, input.inputOptions);
+  if (device === undefined) {
+    // The InfluxDB routes name devices line by line: each one must be the caller's to write.
+    const seen = new Set<string>();
+    for (const r of outcome.readings) {
+      if (seen.has(r.device)) continue;
+      seen.add(r.device);
+      const may = auth.canWrite(who.principal, r.device, 'http', remote);
+      if (!may.ok) return send(res, answerError(route, may.status, may, may.retryAfterMs));
+    }
+  }
   input.outcomes.set(rec, outcome);
   let result;
   try {
@@ -297,8 +319,10 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.head('/ping', ping);
       RED.httpNode.post('/query', (req: Request, res: Response) => void influxQuery(req, res));
       RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(active, req, res));
-      RED.httpNode.get('/api/v1/devices/:device', (req: Request, res: Response) => void handleDeviceInfo(active, req, res));
     }
+    // GET /api/v1/devices/{id}: the device's metadata from this node's store while no devices node has a store.
+    addDeviceRoutes(RED);
+    const releaseInfo = input.store ? useInfoStore(node, input.store.store) : () => undefined;
     active = input;
     setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
     // Downstream nodes must exist before the replay is sent.
@@ -313,6 +337,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, () => {
       if (active === input) active = undefined;
+      releaseInfo();
       clearInterval(rateTimer);
       clearTimeout(replayTimer);
       RED.events.removeListener('flows:started', doReplay);
@@ -339,8 +364,8 @@ export = function register(RED: NodeAPI): void {
       }
     } else req.resume();
     if (!input || input.config.influx === false) return send(res, answerError('influx-v1', 404, { code: 'NOT_FOUND', message: 'the InfluxDB routes are not served' }));
-    const access = checkAccess(presentedLogin(req.headers.authorization, { u: first(q.u), p: first(q.p) }), input.login, input.bind);
-    if (!access.ok) return send(res, answerError('influx-v1', 401, new UnauthorizedError(access.message)));
+    const who = await authenticateHttp(req, input);
+    if (!who.ok) return send(res, answerError('influx-v1', who.status, who, who.retryAfterMs));
     if (text !== undefined && /^\s*CREATE\s+DATABASE\b/i.test(text)) {
       res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
       res.status(200).type('application/json').send(JSON.stringify({ results: [{ statement_id: 0 }] }));

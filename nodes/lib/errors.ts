@@ -28,7 +28,12 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'RULE_INVALID'
   | 'NOT_FOUND'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  | 'BAD_DEVICE_ID'
+  | 'FORBIDDEN'
+  | 'BAD_SIGNATURE'
+  | 'STALE'
+  | 'REPLAYED';
 
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
@@ -265,6 +270,33 @@ export class ConflictError extends UpperstackError {
   override readonly name = 'ConflictError';
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('CONFLICT', message, details);
+  }
+}
+
+/** A device id that cannot be one: malformed, or its check character is wrong (a mistyped id). */
+export class BadDeviceIdError extends UpperstackError {
+  override readonly name = 'BadDeviceIdError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('BAD_DEVICE_ID', message, details);
+  }
+}
+
+/** The caller is known but may not do this (a device writing as another, a key without the scope). */
+export class ForbiddenError extends UpperstackError {
+  override readonly name = 'ForbiddenError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('FORBIDDEN', message, details);
+  }
+}
+
+/**
+ * A signed message that does not verify: `BAD_SIGNATURE` (wrong or missing signature), `STALE` (its time is
+ * more than the allowed skew from ours) or `REPLAYED` (its nonce was seen before).
+ */
+export class SignatureError extends UpperstackError {
+  override readonly name = 'SignatureError';
+  constructor(code: 'BAD_SIGNATURE' | 'STALE' | 'REPLAYED', message: string, details: Record<string, unknown> = {}) {
+    super(code, message, details);
   }
 }
 

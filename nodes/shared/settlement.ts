@@ -94,42 +94,49 @@ function without(msg: Carrier): Carrier {
 /** Shares out the receipts of each message among the destinations of one send. */
 export function onSend(events: SendEvent[]): void {
   const n = events.length;
-  if (n === 1) {
-    const e = events[0];
-    const r = receiptsOf(e.msg);
-    if (!r) return;
-    const g = current();
-    if (!g || g.reaches(e.destination.id)) return;
-    consumeReceipts(r);
-    e.msg = without(e.msg);
-    return;
-  }
-  let seen: Set<Carrier> | undefined;
+  if (n === 1) return single(events[0]);
+  // One send can carry many messages (a batch's failures), each usually to one destination: count the
+  // destinations of each message in one pass, and look at the events of a message sent to several only then.
+  let counts: Map<Carrier, number> | undefined;
   for (let i = 0; i < n; i++) {
     const msg = events[i].msg;
-    const r = receiptsOf(msg);
-    if (!r || seen?.has(msg)) continue;
-    (seen ??= new Set()).add(msg);
+    if (!receiptsOf(msg)) continue;
+    counts ??= new Map();
+    counts.set(msg, (counts.get(msg) ?? 0) + 1);
+  }
+  if (!counts) return;
+  for (let i = 0; i < n; i++) {
+    const msg = events[i].msg;
+    const c = counts.get(msg);
+    if (c === undefined) continue;
+    if (c === 1) {
+      single(events[i]);
+      continue;
+    }
+    counts.delete(msg);
+    const r = receiptsOf(msg)!;
     const g = current();
     if (!g) {
       // No graph (should not happen once flows run): every destination owes a share, so nothing settles early.
-      let count = 0;
-      for (let j = i; j < n; j++) if (events[j].msg === msg) count++;
-      splitReceipts(r, count);
+      splitReceipts(r, c);
       continue;
     }
     let reaching = 0;
-    const others: SendEvent[] = [];
-    for (let j = i; j < n; j++) {
-      const e = events[j];
-      if (e.msg !== msg) continue;
-      if (g.reaches(e.destination.id)) reaching++;
-      else others.push(e);
-    }
+    for (let j = i; j < n; j++) if (events[j].msg === msg && g.reaches(events[j].destination.id)) reaching++;
     if (reaching === 0) consumeReceipts(r);
     else splitReceipts(r, reaching);
-    for (const e of others) e.msg = without(msg);
+    if (reaching < c) for (let j = i; j < n; j++) if (events[j].msg === msg && !g.reaches(events[j].destination.id)) events[j].msg = without(msg);
   }
+}
+
+/** A message to one destination: it keeps its share, unless nothing after that destination can settle it. */
+function single(e: SendEvent): void {
+  const r = receiptsOf(e.msg);
+  if (!r) return;
+  const g = current();
+  if (!g || g.reaches(e.destination.id)) return;
+  consumeReceipts(r);
+  e.msg = without(e.msg);
 }
 
 /** Ends the share of a message that failed for what it holds when no Catch path will record it. */

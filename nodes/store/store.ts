@@ -8,6 +8,7 @@ import { consume } from '../shared/receipts';
 import { installSettlement } from '../shared/settlement';
 import { InvalidReadingError } from '../lib/errors';
 import { onInput } from '../shared/input';
+import { applyRegistryTags } from '../shared/devices';
 import { readingsOf } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
@@ -62,6 +63,7 @@ export = function register(RED: NodeAPI): void {
       if (!readings) {
         return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before the store'));
       }
+      applyRegistryTags(readings);
       storeNode.writer.write(readings, (err) => {
         if (err) return done(err);
         // Terminal for the journal: what comes after the store gets the message without receipts.

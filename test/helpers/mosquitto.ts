@@ -1,6 +1,6 @@
 /** Starts Debian's mosquitto on a free loopback port, for the integration tests and the benchmark. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { freePort } from './runtime';
 export interface Mosquitto {
   port: number;
   proc: ChildProcess;
+  /** Stops mosquitto (SIGTERM: it saves its persistence file) and starts it again on the same port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -21,6 +23,10 @@ export interface MosquittoOptions {
    * that every phase can complete.
    */
   maxQueuedMessages?: number;
+  /** Keep sessions, queued and retained messages in a file across restarts. */
+  persistence?: boolean;
+  /** More mosquitto.conf lines (e.g. `max_packet_size 1000`). */
+  conf?: string[];
   /** How long to wait for the port to accept connections. */
   startTimeoutMs?: number;
 }
@@ -29,7 +35,45 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'us-mosq-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 100\nmax_queued_messages ${opts.maxQueuedMessages ?? 100000}\n`);
+  // Run as root, mosquitto drops to its own user, which must be able to write its persistence file here.
+  if (opts.persistence) chmodSync(dir, 0o777);
+  const lines = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    opts.persistence ? `persistence true\npersistence_location ${dir}/` : 'persistence false',
+    'max_inflight_messages 100',
+    `max_queued_messages ${opts.maxQueuedMessages ?? 100000}`,
+    ...(opts.conf ?? []),
+  ];
+  writeFileSync(conf, lines.join('\n') + '\n');
+  let proc = await launch(opts, conf, port).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
+  const kill = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const gone = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      await gone;
+    }
+  };
+  const handle: Mosquitto = {
+    port,
+    proc,
+    restart: async () => {
+      await kill();
+      proc = await launch(opts, conf, port);
+      handle.proc = proc;
+    },
+    stop: async () => {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}
+
+async function launch(opts: MosquittoOptions, conf: string, port: number): Promise<ChildProcess> {
   const proc = spawn(opts.bin ?? 'mosquitto', ['-c', conf], { stdio: 'ignore' });
   const failed = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`cannot start mosquitto (apt-get install mosquitto): ${e.message}`))));
   const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`mosquitto exited with ${code} before it listened`))));
@@ -54,19 +98,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     await Promise.race([ready, failed, exited]);
   } catch (err) {
     proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return {
-    port,
-    proc,
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const gone = new Promise<void>((r) => proc.once('exit', () => r()));
-        proc.kill('SIGTERM');
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return proc;
 }

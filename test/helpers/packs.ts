@@ -1,6 +1,6 @@
 /** Loads flow packs into node-red-node-test-helper: every Upperstack node of package.json plus the core nodes packs use. */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -25,12 +25,20 @@ export function readPack(name: string): FlowNode[] {
   return JSON.parse(readFileSync(join(ROOT, 'flows', `${name}.json`), 'utf8')) as FlowNode[];
 }
 
-/** The node modules a set of flows needs: every Upperstack node, and the core ones they use. */
+/** Dashboard 2's node files by the types they define (widgets and config nodes). */
+function dashboardFiles(): Record<string, string> {
+  const dir = dirname(require.resolve('@flowfuse/node-red-dashboard/package.json'));
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+  return Object.fromEntries(Object.entries(pkg['node-red'].nodes).map(([type, file]) => [type, join(dir, file)]));
+}
+
+/** The node modules a set of flows needs: every Upperstack node, and the core and Dashboard 2 ones they use. */
 export function nodeModulesFor(flows: readonly FlowNode[]): unknown[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+  const ui = flows.some((n) => n.type.startsWith('ui-')) ? dashboardFiles() : {};
   /* eslint-disable @typescript-eslint/no-require-imports */
   const own = Object.values(pkg['node-red'].nodes).map((p) => require(join(ROOT, p)) as unknown);
-  const core = [...new Set(flows.map((n) => CORE[n.type]).filter(Boolean))].map((p) => require(p) as unknown);
+  const core = [...new Set(flows.map((n) => CORE[n.type] ?? ui[n.type]).filter(Boolean))].map((p) => require(p) as unknown);
   /* eslint-enable @typescript-eslint/no-require-imports */
   return [...own, ...core];
 }

@@ -163,7 +163,7 @@ test('CroMFlaG2: the sample verbatim, read back through /api/v1/readings, /fetch
   assert.equal(narrow.tsdata.length, 1);
   const info = await rt.get('/api/v1/devices/sample');
   assert.equal(info.status, 200);
-  assert.deepEqual(await info.json(), { device: 'sample', deviceinfo: { deviceid: 'sample', fw_ver: '12345.009', batt_lvl: 78 } });
+  assert.deepEqual(await info.json(), { device: 'sample', registered: false, deviceinfo: { deviceid: 'sample', fw_ver: '12345.009', batt_lvl: 78 } });
   const battery = await readings('sample', '&fields=deviceinfo.batt_lvl');
   assert.deepEqual(battery.map((r) => r.fields), [{ 'deviceinfo.batt_lvl': 78 }]);
 });

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto } from '../helpers/mosquitto';
 
 const CLI = join(__dirname, '..', '..', 'scripts', 'cli.js');
@@ -28,8 +28,10 @@ function simulate(args: string[]): Promise<{ code: number | null; stdout: string
 }
 
 let rt: Runtime;
+let coapPort = 0;
 before(async () => {
-  rt = await startRuntime();
+  coapPort = await freePort();
+  rt = await startRuntime({ env: { UPPERSTACK_COAP_PORT: String(coapPort) } });
 });
 after(async () => {
   await rt?.stop();
@@ -85,5 +87,23 @@ test('10,000 devices from one process against mosquitto: every device publishes 
   } finally {
     await sub.endAsync();
     await broker.stop();
+  }
+});
+
+test('over HTTP (bearer token) and CoAP (CBOR) to the default pack\'s inputs: every message acknowledged and stored', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'us-simhttp-'));
+  const http = await simulate(['--protocol', 'http', '--url', rt.url, '--token', rt.apiKey, '--devices', '4', '--mix', 'env', '--duration', '3s', '--prefix', 'web-', '--anomalies', '0', '--truth', join(dir, 'a.json')]);
+  assert.equal(http.code, 0, http.stdout + http.stderr);
+  const coap = await simulate(['--protocol', 'coap', '--url', `coap://127.0.0.1:${coapPort}`, '--codec', 'cbor', '--devices', '4', '--mix', 'env', '--duration', '3s', '--prefix', 'udp-', '--anomalies', '0', '--truth', join(dir, 'b.json')]);
+  assert.equal(coap.code, 0, coap.stdout + coap.stderr);
+  for (const [r, prefix] of [[http, 'web-'], [coap, 'udp-']] as const) {
+    const m = /(\d+) messages \((\d+) readings\) sent .*?, (\d+) acked, 0 failed/.exec(r.stdout)!;
+    assert.equal(m[1], m[3], `${prefix}: acked = sent`);
+    const readings = Number(m[2]);
+    await eventually(async () => {
+      let n = 0;
+      for (let i = 1; i <= 4; i++) n += ((await (await rt.get(`/api/v1/readings?device=${prefix}${i}&limit=1000`)).json()) as { readings: unknown[] }).readings.length;
+      return n === readings ? true : undefined;
+    }, 30_000, `${prefix}: ${readings} readings stored`);
   }
 });

@@ -44,3 +44,60 @@ test('an unset ${UPPERSTACK_BIND} placeholder means loopback, and the broker acc
   await client.endAsync();
   assert.deepEqual(Object.keys(findBroker('b1')!.addresses()), ['tcp'], 'no WebSocket listener from an unset placeholder');
 });
+
+async function tcpPort(id: string): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    const port = findBroker(id)?.addresses().tcp;
+    if (port) return port;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the broker did not start');
+}
+
+test('the MQTT 5 limits set on the node reach the clients (CONNACK), a v1 node gets the defaults', async () => {
+  await helper.load(brokerNode, [{ id: 'b2', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', maxPacketKb: 1, receiveMaximum: 7, maxQueued: 10, configVersion: 2, wires: [[]] }]);
+  const port = await tcpPort('b2');
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0 });
+  const connack = await new Promise<{ properties?: Record<string, unknown> }>((r) => c.once('connect', (p) => r(p as { properties?: Record<string, unknown> })));
+  c.end(true);
+  assert.equal(connack.properties?.maximumPacketSize, 1024);
+  assert.equal(connack.properties?.receiveMaximum, 7);
+  await helper.unload();
+
+  await helper.load(brokerNode, [{ id: 'b3', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', configVersion: 1, wires: [[]] }]);
+  const port3 = await tcpPort('b3');
+  const d = mqtt.connect(`mqtt://127.0.0.1:${port3}`, { protocolVersion: 5, reconnectPeriod: 0 });
+  const connack3 = await new Promise<{ properties?: Record<string, unknown> }>((r) => d.once('connect', (p) => r(p as { properties?: Record<string, unknown> })));
+  d.end(true);
+  assert.equal(connack3.properties?.maximumPacketSize, 16 * 1024 * 1024);
+  assert.equal(connack3.properties?.receiveMaximum, 1000);
+});
+
+test('a persistent session and its queued message outlive a redeploy of the broker node', async () => {
+  const flow = [{ id: 'b4', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', configVersion: 2, wires: [[]] }];
+  await helper.load(brokerNode, flow);
+  const port = await tcpPort('b4');
+  const url = `mqtt://127.0.0.1:${port}`;
+  const dev = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'redeploy-dev', properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 0 });
+  await dev.subscribeAsync('devices/redeploy-dev/commands/#', { qos: 1 });
+  await dev.endAsync();
+  const app = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+  await app.publishAsync('devices/redeploy-dev/commands/reboot', 'now', { qos: 1 });
+  await app.endAsync();
+  await helper.unload();
+
+  // The same node (same id) on the same port, as after a redeploy or a restart of Node-RED.
+  await helper.load(brokerNode, [{ ...flow[0], port: String(port) }]);
+  await tcpPort('b4');
+  const back = mqtt.connect(url, { protocolVersion: 5, clientId: 'redeploy-dev', clean: false, reconnectPeriod: 0 });
+  const got: string[] = [];
+  back.on('message', (t, p) => got.push(`${t}=${p.toString()}`));
+  const connack = await new Promise<{ sessionPresent: boolean }>((r) => back.once('connect', (p) => r(p as { sessionPresent: boolean })));
+  try {
+    assert.equal(connack.sessionPresent, true);
+    for (let i = 0; i < 500 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, ['devices/redeploy-dev/commands/reboot=now']);
+  } finally {
+    back.end(true);
+  }
+});

@@ -12,6 +12,7 @@ import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { nodeModulesFor, type FlowNode } from '../helpers/packs';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [
@@ -23,19 +24,6 @@ const nodes = [
   require('../../nodes/store/store'),
   require('../../nodes/deadletter/deadletter'),
   require('@node-red/nodes/core/common/25-catch.js'),
-];
-// Everything the default pack uses besides the above.
-const packNodes = [
-  ...nodes,
-  require('../../nodes/api/api'),
-  require('../../nodes/anomaly/anomaly'),
-  require('../../nodes/http-in/http-in'),
-  require('../../nodes/coap-in/coap-in'),
-  require('../../nodes/command/command'),
-  require('../../nodes/alert/alert'),
-  require('@node-red/nodes/core/common/21-debug.js'),
-  require('@node-red/nodes/core/common/60-link.js'),
-  require('@node-red/nodes/core/common/90-comment.js'),
 ];
 const PACK = join(__dirname, '..', '..', '..', 'flows', 'pipeline.json');
 
@@ -165,7 +153,8 @@ describe('pipeline nodes', () => {
     const store = pack.find((n) => n.type === 'upperstack-store')!;
     const alertNode = pack.find((n) => n.type === 'upperstack-alert');
     assert.ok(alertNode, 'the pack has an alert node');
-    assert.deepEqual(store.wires, [[anomaly.id, alertNode.id]], 'both are fed by the store, so they see stored readings');
+    const fed = (store.wires as string[][])[0];
+    assert.ok(fed.includes(anomaly.id as string) && fed.includes(alertNode.id as string), 'both are fed by the store, so they see stored readings');
     assert.ok((anomaly.wires as string[][])[1].includes(alertNode.id as string), 'the alert node also gets the anomalies');
     const hook = pack.find((n) => n.type === 'link out' && n.name === 'anomalies');
     assert.ok(hook, 'a link out "anomalies" for alert flows');
@@ -173,7 +162,7 @@ describe('pipeline nodes', () => {
     // An alert flow hooks in as a user would: a link in linked to "anomalies".
     pack.push({ id: 'alert_in', type: 'link in', z: broker.z, name: 'alerts', links: [hook.id], wires: [['alerts']] });
     pack.push({ id: 'alerts', type: 'helper', z: broker.z });
-    await helper.load(packNodes, pack);
+    await helper.load(nodeModulesFor(pack as FlowNode[]), pack);
     const alerts: Array<{ payload: { device: string; ts: number; fields: Record<string, number>; anomaly: { isAnomaly: boolean; score: number; reason: string } } }> = [];
     (helper.getNode('alerts') as unknown as NodeJS.EventEmitter).on('input', (m: (typeof alerts)[number]) => alerts.push(m));
 

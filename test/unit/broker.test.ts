@@ -130,3 +130,29 @@ async function waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(cond(), 'condition not reached');
 }
+
+describe('refusals carry their own MQTT 5 reason code', () => {
+  test('a PUBLISH refused with reasonCode 0x97 is answered with PUBACK 0x97 and the reason, not aedes\' fixed 0x87', async () => {
+    const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1' });
+    await broker.start();
+    // What an authorization hook (per-device rate limits) does: refuse with a reason code of its own.
+    const aedes = (broker as unknown as { aedes: { authorizePublish: (c: unknown, p: { topic: string }, cb: (e?: Error | null) => void) => void } }).aedes;
+    const allow = aedes.authorizePublish;
+    aedes.authorizePublish = (c, p, cb) => (p.topic === 'devices/flood/telemetry' ? cb(Object.assign(new Error('over its rate limit, retry in 3 s'), { reasonCode: 0x97 })) : allow(c, p, cb));
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion: 5, reconnectPeriod: 0 });
+    try {
+      const acks: Array<{ reasonCode?: number; properties?: { reasonString?: string } }> = [];
+      client.on('packetreceive', (p) => {
+        if (p.cmd === 'puback') acks.push(p as never);
+      });
+      await assert.rejects(client.publishAsync('devices/flood/telemetry', '{}', { qos: 1 }));
+      await client.publishAsync('devices/fine/telemetry', '{}', { qos: 1 }).catch(() => undefined);
+      assert.equal(acks[0].reasonCode, 0x97);
+      assert.equal(acks[0].properties?.reasonString, 'over its rate limit, retry in 3 s');
+      assert.equal(acks[1].reasonCode ?? 0, 0, 'the next one is not affected');
+    } finally {
+      await client.endAsync();
+      await broker.stop();
+    }
+  });
+});

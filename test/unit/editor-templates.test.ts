@@ -101,7 +101,7 @@ test('every node template registers, and each of its validators takes (v, opt) s
 
 test('a new node of every type is valid with its defaults', () => {
   // Only the ones that need another node chosen first are not.
-  const needs: Record<string, string[]> = { 'upperstack-api': ['store'], 'upperstack-query': ['store'], 'upperstack-store': ['store'], 'upperstack-report': ['store'], 'upperstack-invoice': ['store'] };
+  const needs: Record<string, string[]> = { 'upperstack-api': ['store'], 'upperstack-query': ['store'], 'upperstack-store': ['store'], 'upperstack-report': ['store'], 'upperstack-invoice': ['store'], 'upperstack-devices': ['store'] };
   for (const type of defs.keys()) {
     assert.deepEqual(Object.keys(problems(type, fresh(type, {}))), needs[type] ?? [], type);
   }

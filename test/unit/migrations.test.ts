@@ -17,15 +17,26 @@ import { apiMigrations } from '../../nodes/api/options';
 import { anomalyMigrations } from '../../nodes/anomaly/options';
 
 test('a current config passes through unchanged', () => {
-  const cfg = { id: 'n1', port: '1884', bind: '0.0.0.0', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', configVersion: 1 };
+  const cfg = { id: 'n1', port: '1884', bind: '0.0.0.0', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', maxPacketKb: 64, receiveMaximum: 20, maxQueued: 0, configVersion: 2 };
   assert.deepEqual(migrate(cfg, brokerMigrations), cfg);
+});
+
+test('broker v1 → v2 adds the MQTT 5 limits at their defaults and keeps the listeners', () => {
+  const v1 = { id: 'b', port: '1884', bind: '0.0.0.0', wsPort: '9001', tlsPort: '', tlsKey: '', tlsCert: '', configVersion: 1 };
+  const out = migrate<Record<string, unknown>>(v1, brokerMigrations);
+  assert.deepEqual(out, { ...v1, maxPacketKb: 16384, receiveMaximum: 1000, maxQueued: 1000, configVersion: 2 });
+  // Hand-written values are kept when usable, replaced by the default when not.
+  const odd = migrate<Record<string, unknown>>({ ...v1, receiveMaximum: '50', maxQueued: -3 }, brokerMigrations);
+  assert.equal(odd.receiveMaximum, 50);
+  assert.equal(odd.maxQueued, 1000);
 });
 
 test('broker v0 → v1 fills the listener options and keeps what was set', () => {
   const out = migrate<Record<string, unknown>>({ id: 'b', port: '1999' }, brokerMigrations);
   assert.equal(out.port, '1999');
   assert.equal(out.wsPort, '');
-  assert.equal(out.configVersion, 1);
+  assert.equal(out.receiveMaximum, 1000);
+  assert.equal(out.configVersion, 2);
 });
 
 test('mqtt-in v0 → v1 picks the source from the connection and makes qos a number', () => {

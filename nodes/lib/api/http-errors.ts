@@ -5,12 +5,17 @@
  * generic message so no stack trace or install path reaches the client.
  */
 import {
+  BadDeviceIdError,
   BadParameterError,
+  ConflictError,
   DecodeError,
   DetectorConfigError,
+  ForbiddenError,
   InvalidReadingError,
+  NotFoundError,
   PayloadTooLargeError,
   SchemaViolationError,
+  SignatureError,
   StoreUnavailableError,
   UnauthorizedError,
   UnsupportedFormatError,
@@ -71,12 +76,17 @@ export function statusOfError(err: UpperstackError): number {
     err instanceof DetectorConfigError ||
     err instanceof DecodeError ||
     err instanceof InvalidReadingError ||
-    err instanceof SchemaViolationError
+    err instanceof SchemaViolationError ||
+    err instanceof BadDeviceIdError
   ) {
     return 400;
   }
   if (err instanceof UnsupportedFormatError) return 415;
-  if (err instanceof UnauthorizedError) return 401;
+  if (err instanceof UnauthorizedError || err instanceof SignatureError) return 401;
+  if (err instanceof ForbiddenError) return 403;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof ConflictError) return 409;
+  if (err.code === 'RATE_LIMITED') return 429;
   if (err instanceof PayloadTooLargeError) return 413;
   if (err instanceof StoreUnavailableError) return 503;
   return 500;

@@ -4,6 +4,10 @@
  * before aedes writes PUBACK (QoS 1) or PUBREC (QoS 2): a device's publish is
  * acknowledged only after every matching subscriber says it is durable. A plain
  * aedes.subscribe() would not do, as aedes acknowledges QoS 1 before delivery.
+ *
+ * What aedes leaves out of MQTT 5 is added around it: flow control and packet
+ * size limits per connection (connection.ts), sessions and wills (sessions.ts),
+ * and state kept in the data folder across restarts (persistence.ts).
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -13,6 +17,11 @@ import type { Duplex } from 'node:stream';
 import { ConfigError } from '../errors';
 import { isLoopback } from '../security/net';
 import { topicMatches } from '../mqtt/topic';
+import type { AedesClient, AedesInstance } from './aedes-types';
+import { BrokerPersistence, type PersistenceStats } from './persistence';
+import { ConnectionGate, gateOf, gateSawConnack, installWriteHook } from './connection';
+import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
+import { SharedSubscriptions } from './shared';
 
 export interface BrokerOptions {
   port: number;
@@ -26,44 +35,40 @@ export interface BrokerOptions {
   /** One device login; when set, every client must present it. */
   username?: string;
   password?: string;
+  /** Where sessions, queued and retained messages and wills are kept; without it they live in memory only. */
+  dataDir?: string;
+  /** Largest MQTT packet the broker accepts, in bytes (MQTT 5 clients are told in CONNACK). */
+  maximumPacketSize?: number;
+  /** QoS 1/2 messages an MQTT 5 client may have unacknowledged towards the broker. */
+  receiveMaximum?: number;
+  /** Messages kept per offline persistent session (and waiting per slow MQTT 5 client) before new ones are dropped. */
+  maxQueued?: number;
 }
 
-interface AedesPacket {
-  topic: string;
-  payload: Buffer | string;
-  qos: number;
-  retain: boolean;
-  cmd?: string;
-  dup?: boolean;
-  /** MQTT 5 only. */
-  properties?: { contentType?: string };
-}
+export const BROKER_DEFAULTS = Object.freeze({
+  /** Above the decoder's 1 MiB payload limit, so a large payload is dead-lettered with a reason, not cut off. */
+  maximumPacketSize: 16 * 1024 * 1024,
+  receiveMaximum: 1000,
+  maxQueued: 1000,
+});
 
-interface AedesClient {
-  id: string;
-}
-
-/** The part of aedes this module uses (aedes is ESM-only, loaded with import()). */
-interface AedesInstance {
-  handle: (conn: Duplex, req?: IncomingMessage) => void;
-  publish(packet: AedesPacket, cb: (err?: Error | null) => void): void;
-  close(cb: () => void): void;
-  on(event: 'client' | 'clientDisconnect', fn: (client: AedesClient) => void): void;
-  on(event: 'clientError' | 'connectionError', fn: (client: AedesClient, err: Error) => void): void;
-  authorizePublish: (client: AedesClient | null, packet: AedesPacket, cb: (err?: Error | null) => void) => void;
-  authenticate: (client: AedesClient, username: string | undefined, password: Buffer | undefined, cb: (err: (Error & { returnCode?: number }) | null, ok: boolean) => void) => void;
-  connectedClients: number;
-}
+/** Largest value MQTT can express for a packet size (a 4-byte variable byte integer plus header). */
+export const MAX_PACKET_SIZE = 268_435_460;
 
 export interface BrokerEvents {
   onClient?: (id: string, connected: boolean) => void;
   onClientError?: (id: string, err: Error) => void;
+  /** A broker-wide problem (e.g. its state file cannot be written). */
+  onError?: (err: Error) => void;
 }
 
 type Deliver = (p: { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string }, ack: () => void) => void;
 
 export class EmbeddedMqttBroker {
   private aedes: AedesInstance | undefined;
+  private persistence: BrokerPersistence | undefined;
+  private sessions: SessionHooks | undefined;
+  private shared: SharedSubscriptions | undefined;
   private servers: Array<NetServer | HttpServer> = [];
   private sockets = new Set<Socket>();
   private isListening = false;
@@ -75,6 +80,14 @@ export class EmbeddedMqttBroker {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${name} port must be a number from 0 to 65535`);
     }
     if (opts.tlsPort && (!opts.tlsKeyFile || !opts.tlsCertFile)) throw new ConfigError('TLS needs both a key file and a certificate file');
+    const { maximumPacketSize, receiveMaximum, maxQueued } = opts;
+    if (maximumPacketSize !== undefined && (!Number.isInteger(maximumPacketSize) || maximumPacketSize < 64 || maximumPacketSize > MAX_PACKET_SIZE)) {
+      throw new ConfigError(`the maximum packet size must be a whole number of bytes from 64 to ${MAX_PACKET_SIZE}`);
+    }
+    if (receiveMaximum !== undefined && (!Number.isInteger(receiveMaximum) || receiveMaximum < 1 || receiveMaximum > 65535)) {
+      throw new ConfigError('the receive maximum must be a whole number from 1 to 65535');
+    }
+    if (maxQueued !== undefined && (!Number.isInteger(maxQueued) || maxQueued < 0)) throw new ConfigError('the queue limit must be a whole number, 0 for none');
   }
 
   private starting: Promise<void> | undefined;
@@ -84,10 +97,31 @@ export class EmbeddedMqttBroker {
     return this.starting;
   }
 
+  private settings() {
+    return {
+      maximumPacketSize: this.opts.maximumPacketSize ?? BROKER_DEFAULTS.maximumPacketSize,
+      receiveMaximum: this.opts.receiveMaximum ?? BROKER_DEFAULTS.receiveMaximum,
+      maxQueued: this.opts.maxQueued ?? BROKER_DEFAULTS.maxQueued,
+    };
+  }
+
   private async doStart(): Promise<void> {
+    installWriteHook();
     const { Aedes } = (await import('aedes')) as unknown as { Aedes: { createBroker(o: object): Promise<AedesInstance> } };
-    const aedes = await Aedes.createBroker({ concurrency: 1000 });
+    const s = this.settings();
+    const onError = (err: Error) => this.events.onError?.(err);
+    const persistence = new BrokerPersistence({ dir: this.opts.dataDir, maxQueued: s.maxQueued });
+    this.persistence = persistence;
+    const aedes = await Aedes.createBroker({
+      concurrency: 1000,
+      persistence,
+      maximumPacketSize: s.maximumPacketSize,
+      receiveMaximum: s.receiveMaximum,
+    });
     this.aedes = aedes;
+    (aedes as unknown as { on(e: 'error', fn: (err: Error) => void): void }).on('error', onError);
+    this.sessions = installSessionFixes(aedes, persistence, onError);
+    this.shared = new SharedSubscriptions(aedes, persistence, onError);
     const anonymousAllowed = isLoopback(this.opts.bind);
     const { username, password } = this.opts;
     aedes.authenticate = (_client, user, pass, cb) => {
@@ -102,6 +136,7 @@ export class EmbeddedMqttBroker {
     };
     aedes.authorizePublish = (_client, packet, cb) => {
       if (packet.topic.startsWith('$SYS')) return cb(new Error('$SYS topics are reserved'));
+      stripWillProperties(packet);
       const targets = this.subscribers.filter((s) => topicMatches(s.filter, packet.topic));
       if (targets.length === 0) return cb(null);
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -110,9 +145,19 @@ export class EmbeddedMqttBroker {
       // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
       for (const t of targets) t.deliver(p, () => --waiting === 0 && cb(null));
     };
+    let hookChecked = false;
+    aedes.on('connackSent', (_connack, client) => {
+      if (hookChecked) return;
+      hookChecked = true;
+      // Without the hook, flow control and packet size limits would silently not apply.
+      if (!gateSawConnack(client.conn)) onError(new Error('MQTT 5 flow control is not active: aedes does not write through the expected mqtt-packet'));
+    });
     aedes.on('client', (c) => this.events.onClient?.(c.id, true));
     aedes.on('clientDisconnect', (c) => this.events.onClient?.(c.id, false));
-    aedes.on('clientError', (c, err) => this.events.onClientError?.(c.id, err));
+    aedes.on('clientError', (c, err) => {
+      if (c?.conn) gateOf(c.conn)?.noteRefusal(err);
+      this.events.onClientError?.(c.id, err);
+    });
 
     const tcp = createNetServer((socket) => this.track(socket, aedes));
     this.addresses.tcp = await this.listen(tcp, this.opts.port);
@@ -124,7 +169,7 @@ export class EmbeddedMqttBroker {
       const { WebSocketServer, createWebSocketStream } = await import('ws');
       const http = createHttpServer();
       const wss = new WebSocketServer({ server: http });
-      wss.on('connection', (ws, req) => aedes.handle(createWebSocketStream(ws), req));
+      wss.on('connection', (ws, req) => this.handle(createWebSocketStream(ws), aedes, req));
       http.on('connection', (s) => this.trackSocket(s));
       this.addresses.ws = await this.listen(http, this.opts.wsPort);
     }
@@ -137,6 +182,11 @@ export class EmbeddedMqttBroker {
 
   clients(): number {
     return this.aedes?.connectedClients ?? 0;
+  }
+
+  /** Offline sessions, queued and retained messages, dropped messages, bytes on disk. */
+  stats(): PersistenceStats | undefined {
+    return this.persistence?.stats();
   }
 
   subscribe(filter: string, deliver: Deliver): () => void {
@@ -159,18 +209,36 @@ export class EmbeddedMqttBroker {
     // A stop during start (a quick redeploy) waits for it, or its listeners would outlive the stop.
     await this.starting?.catch(() => undefined);
     this.isListening = false;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // No new connections; closed() resolves once the last one is gone.
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.servers = [];
+    this.sessions?.stop();
     const aedes = this.aedes;
     this.aedes = undefined;
+    // aedes tells MQTT 5 clients why (0x8B) and the session hooks note when their sessions expire.
     if (aedes) await new Promise<void>((r) => aedes.close(() => r()));
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await closed;
+    await this.persistence?.destroy();
+    this.persistence = undefined;
   }
 
   private track(socket: Socket, aedes: AedesInstance): void {
     this.trackSocket(socket);
-    aedes.handle(socket);
+    this.handle(socket, aedes);
+  }
+
+  private handle(conn: Duplex, aedes: AedesInstance, req?: IncomingMessage): void {
+    const s = this.settings();
+    const gate = new ConnectionGate(conn, aedes, {
+      receiveMaximum: s.receiveMaximum,
+      maxPending: s.maxQueued > 0 ? s.maxQueued : 65535,
+      onProblem: (client: AedesClient, err: Error) => this.events.onClientError?.(client.id, err),
+      shared: this.shared,
+    });
+    const client = aedes.handle(conn, req);
+    gate.attach(client);
   }
 
   private trackSocket(socket: Socket): void {

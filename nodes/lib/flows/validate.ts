@@ -31,6 +31,8 @@ export interface ValidateOptions {
 const SECRET_NAME = /(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential)s?$/i;
 /** Properties that name another node by id, besides the known config ones. */
 const REFERENCE_PROPS = new Set(['store', 'broker', 'connection', 'server', 'tls', 'links', 'scope', 'g', 'z']);
+/** Dashboard 2 widgets and config nodes name their group, page, base and theme by id. */
+const UI_REFERENCE_PROPS = new Set(['group', 'page', 'ui', 'theme']);
 const BUILTIN = new Set(['tab', 'subflow', 'group', 'junction']);
 
 export function parsePack(text: string): FlowNode[] {
@@ -65,7 +67,8 @@ export function validatePack(nodes: readonly FlowNode[], opts: ValidateOptions):
       if (SECRET_NAME.test(key) && typeof value === 'string' && value !== '' && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value)) {
         problems.push({ node: n.id, type: n.type, property: key, message: `"${key}" holds a secret inline: use a credential or an \${ENV} variable` });
       }
-      const refs = key === 'wires' ? (Array.isArray(value) ? value.flat() : []) : REFERENCE_PROPS.has(key) ? (Array.isArray(value) ? value : [value]) : [];
+      const isRef = REFERENCE_PROPS.has(key) || (n.type.startsWith('ui-') && UI_REFERENCE_PROPS.has(key));
+      const refs = key === 'wires' ? (Array.isArray(value) ? value.flat() : []) : isRef ? (Array.isArray(value) ? value : [value]) : [];
       for (const ref of refs) {
         if (typeof ref !== 'string' || ref === '') continue;
         if (!exists(ref)) problems.push({ node: n.id, type: n.type, property: key, message: `${key} names ${ref}, which is neither in the pack nor deployed` });

@@ -23,6 +23,8 @@ import type {
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
 import { aggregateTier, applyRetention, rebuildAll, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { encodeBatch, MAX_TS, raiseMarks, readMarks, writeBatch } from './duckdb-write';
+import { DuckDbRegistry } from './duckdb-registry';
+import type { RegistryBackend } from '../devices/types';
 
 export interface DuckDbStoreOptions {
   /** Database file, or ':memory:'. Its directory must already exist. */
@@ -356,6 +358,13 @@ export class DuckDbStore implements TimeSeriesStore {
     return this.enqueue('unmark dead letters', (conn) => unmarkReplayed(conn, letters));
   }
 
+
+  /** The device registry's tables in this database (duckdb-registry.ts). */
+  registry(): RegistryBackend {
+    return (this.registryTables ??= new DuckDbRegistry((op, fn) => this.enqueue(op, fn)));
+  }
+
+  private registryTables?: DuckDbRegistry;
 
   devices(q: DeviceQuery = {}): Promise<DeviceSummary[]> {
     const where: string[] = [];

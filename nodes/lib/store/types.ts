@@ -1,5 +1,6 @@
 /** What every time-series store offers the nodes and the query API. */
 import type { Reading } from '../reading';
+import type { RegistryBackend } from '../devices/types';
 
 export type AggregateFn = 'mean' | 'min' | 'max' | 'sum' | 'count' | 'last';
 
@@ -171,6 +172,8 @@ export interface TimeSeriesStore extends Omit<ReadingSink, 'kind'> {
   unmarkDeadLettersReplayed?(letters: Array<{ id: number; body?: string }>): Promise<void>;
   /** Devices with readings in the range (reports and invoices pick devices by name or tag). */
   devices?(q: DeviceQuery): Promise<DeviceSummary[]>;
+  /** Where the device registry is kept, for stores with tables of their own (DuckDB). */
+  registry?(): RegistryBackend;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }

@@ -1,0 +1,69 @@
+/**
+ * upperstack-devices: the device registry of the runtime, as a config node.
+ * Its devices (id, secret as a scrypt hash, enabled, tags, signing) live in
+ * tables of the chosen store's DuckDB; the broker and the HTTP and CoAP inputs
+ * check every connection and request against it. Devices are managed in this
+ * node's editor table, with the admin API (/api/v1/devices) or the CLI
+ * (`upperstack devices ...`), never in the flow file: a secret is shown once.
+ * One per runtime.
+ */
+import type { NodeAPI } from 'node-red';
+import { join } from 'node:path';
+import { describeError } from '../lib/errors';
+import { DeviceRegistry } from '../lib/devices/registry';
+import { loadOrCreateKey } from '../lib/devices/secret';
+import { DeviceAuth } from '../lib/security/device-auth';
+import { auditLogFor } from '../lib/audit/audit';
+import { onClose } from '../shared/input';
+import { migrate, registerNode } from '../shared/config';
+import { dataDir } from '../shared/runtime';
+import { deployedDevices, requireAuthFromEnv, useDevices } from '../shared/devices';
+import { addDeviceRoutes } from '../shared/devices-routes';
+import type { StoreConfigNode } from '../store-config/options';
+import { devicesMigrations, type DevicesNode, type DevicesNodeDef, type DevicesOptions } from './options';
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackDevicesNode(this: DevicesNode, def: DevicesNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<DevicesOptions>(def as unknown as Record<string, unknown>, devicesMigrations);
+    addDeviceRoutes(RED);
+    const other = deployedDevices();
+    if (other) {
+      node.error(RED._('upperstack-devices.errors.twice'));
+      return;
+    }
+    const storeNode = config.store ? (RED.nodes.getNode(config.store) as StoreConfigNode | null) : null;
+    const backend = storeNode?.store?.registry?.();
+    if (!storeNode || !backend) {
+      node.error(RED._(storeNode ? 'upperstack-devices.errors.noTables' : 'upperstack-devices.errors.noStore'));
+      return;
+    }
+    const dir = dataDir(RED);
+    let sealKey: Buffer;
+    try {
+      sealKey = loadOrCreateKey(join(dir, 'upperstack-registry.key'));
+    } catch (err) {
+      node.error(describeError(err).message);
+      return;
+    }
+    const audit = auditLogFor(dir, { onError: (err) => node.warn(RED._('upperstack-devices.errors.audit', { message: err.message })) });
+    const registry = new DeviceRegistry(backend, { checkDigits: config.checkDigits, sealKey });
+    const auth = new DeviceAuth({
+      registry,
+      requireAuth: config.requireAuth || requireAuthFromEnv(),
+      audit: (entry, refusal) => (refusal ? audit.refusal(entry) : audit.record(entry)),
+    });
+    const release = useDevices({ owner: node, auth, registry, audit, store: storeNode.store });
+    registry.open().then(
+      () => node.log(RED._('upperstack-devices.log.loaded', { count: registry.size })),
+      (err: unknown) => node.error(RED._('upperstack-devices.errors.load', { message: describeError(err).message })),
+    );
+    onClose(node, () => {
+      release();
+      auth.close();
+    });
+  }
+
+  registerNode(RED, 'upperstack-devices', UpperstackDevicesNode);
+};

@@ -1,0 +1,304 @@
+/**
+ * What aedes 2.0.0-beta.1 leaves out of MQTT 5 flow control, per connection:
+ *
+ * - towards the client, its Receive Maximum (at most that many QoS 1/2 PUBLISH
+ *   unacknowledged; the rest wait, in order, until PUBACK/PUBCOMP frees a slot)
+ *   and its Maximum Packet Size (a PUBLISH that would be larger is skipped and
+ *   treated as delivered, [MQTT-3.1.2-25]); a message whose expiry passes while
+ *   it waits is dropped, one that goes out carries its remaining lifetime;
+ * - from the client, the broker's Receive Maximum: a client with more QoS 1/2
+ *   publishes unacknowledged than advertised is disconnected with 0x93. The
+ *   broker acknowledges only once an in-process subscriber has made a message
+ *   durable, so this also bounds what one device can have waiting on the journal.
+ *
+ * aedes writes every packet through mqtt-packet's writeToStream(packet, conn);
+ * installWriteHook() wraps that function once, and a connection whose stream
+ * carries a ConnectionGate (set before aedes.handle) has its packets passed
+ * through the gate. Inbound packets are seen by wrapping the listener aedes puts
+ * on the client's parser. MQTT 3.1.1 clients are not touched (none of this
+ * exists there), so their path stays as fast as aedes makes it.
+ */
+import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
+import type { AedesClient, AedesInstance, AedesPacket, AedesSubscription } from './aedes-types';
+import { isShared, type SharedSubscriptions } from './shared';
+
+type WriteToStream = ((packet: AedesPacket, stream: Duplex, opts?: object) => boolean) & { cacheNumbers?: boolean };
+
+interface MqttPacketModule {
+  writeToStream: WriteToStream;
+  generate(packet: object, opts?: object): Buffer;
+}
+
+const GATE = Symbol.for('upperstack.broker.connectionGate');
+const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
+const ERROR_THRESHOLD = 0x80;
+const NOT_AUTHORIZED = 0x87;
+
+let mqttPacket: MqttPacketModule | undefined;
+let originalWrite: WriteToStream | undefined;
+
+/**
+ * The mqtt-packet module aedes itself loads (resolved from aedes' own folder, so
+ * a second copy elsewhere in node_modules cannot be picked by mistake).
+ */
+function aedesMqttPacket(): MqttPacketModule {
+  if (!mqttPacket) {
+    const fromAedes = createRequire(require.resolve('aedes'));
+    mqttPacket = fromAedes('mqtt-packet') as MqttPacketModule;
+  }
+  return mqttPacket;
+}
+
+/** Routes writes to streams that carry a gate through it; every other stream (MQTT.js too) is left alone. */
+export function installWriteHook(): void {
+  const mod = aedesMqttPacket();
+  if (originalWrite) return;
+  const original = mod.writeToStream;
+  originalWrite = original;
+  const hooked: WriteToStream = function writeToStream(packet, stream, opts) {
+    const gate = (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE];
+    return gate ? gate.write(packet, opts) : original(packet, stream, opts);
+  };
+  Object.defineProperty(hooked, 'cacheNumbers', {
+    get: () => original.cacheNumbers,
+    set: (v: boolean) => {
+      original.cacheNumbers = v;
+    },
+  });
+  mod.writeToStream = hooked;
+}
+
+/** The gate of a connection's stream, if the broker gave it one. */
+export function gateOf(stream: Duplex): ConnectionGate | undefined {
+  return (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE];
+}
+
+/** Whether the gate on this stream saw aedes write the CONNACK (the write hook is in place). */
+export function gateSawConnack(stream: Duplex): boolean {
+  return (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE]?.sawConnack === true;
+}
+
+export interface GateOptions {
+  /** The broker's Receive Maximum (advertised in CONNACK); 0: not enforced. */
+  receiveMaximum: number;
+  /** Messages waiting for a free slot towards one client before new ones are dropped. */
+  maxPending: number;
+  /** Told about a dropped message or a disconnected client, for the log. */
+  onProblem?: (client: AedesClient, err: Error) => void;
+  /** Takes SUBSCRIBE/UNSUBSCRIBE packets that name a shared subscription, and hears which messages were acknowledged. */
+  shared?: SharedSubscriptions;
+}
+
+interface Waiting {
+  packet: AedesPacket;
+  opts?: object;
+}
+
+/** One per connection; attached to the stream aedes is given. */
+export class ConnectionGate {
+  private client: AedesClient | undefined;
+  /** Message ids of QoS 1/2 PUBLISH sent to the client and not yet acknowledged. */
+  private readonly outbound = new Set<number>();
+  private readonly waiting: Waiting[] = [];
+  /** Message ids of QoS 1/2 PUBLISH received from the client and not yet acknowledged by the broker. */
+  private readonly inbound = new Set<number>();
+  /** Broker counter of each QoS 1/2 message in flight to the client, by message id (for shared subscriptions). */
+  private readonly counters = new Map<number, number>();
+  private flushing = false;
+  /** Reason code of a refusal aedes is about to acknowledge with its fixed 0x87 (see noteRefusal). */
+  private refusal: number | undefined;
+  private wireOpts: object | undefined;
+  /** Seen by the gate: proof the write hook is in place (checked once per broker). */
+  sawConnack = false;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly aedes: AedesInstance,
+    private readonly opts: GateOptions,
+  ) {
+    (stream as unknown as Record<symbol, ConnectionGate>)[GATE] = this;
+  }
+
+  /** Takes over the client's inbound packets; call right after aedes.handle(). */
+  attach(client: AedesClient): void {
+    this.client = client;
+    const parser = client._parser;
+    const handlers = parser.listeners('packet');
+    parser.removeAllListeners('packet');
+    parser.on('packet', (packet) => {
+      if (this.inboundPacket(packet)) for (const h of handlers) h.call(parser, packet);
+    });
+  }
+
+  /**
+   * aedes answers a refused MQTT 5 PUBLISH with 0x87 Not authorized whatever the reason; it reports
+   * the refusal (clientError) just before it writes that PUBACK/PUBREC. An error with its own
+   * `reasonCode` (0x97 Quota exceeded for a rate limit, ...) is put on the wire instead.
+   */
+  noteRefusal(err: Error & { reasonCode?: unknown }): void {
+    const code = err.reasonCode;
+    if (typeof code !== 'number' || code < ERROR_THRESHOLD || code > 0xff) return;
+    this.refusal = code;
+    queueMicrotask(() => (this.refusal = undefined));
+  }
+
+  write(packet: AedesPacket, opts?: object): boolean {
+    const client = this.client;
+    if (packet.cmd === 'connack') {
+      this.sawConnack = true;
+      // The protocol version aedes encodes with, for the packets this layer writes itself.
+      this.wireOpts = opts;
+    }
+    if (!client || client.version !== 5) return this.send(packet, opts);
+    switch (packet.cmd) {
+      case 'publish':
+        return this.publish(client, packet, opts);
+      case 'puback':
+      case 'pubcomp':
+      case 'pubrec': {
+        const ack = packet as AedesPacket & { reasonCode?: number };
+        const code = ack.reasonCode ?? 0;
+        if (this.refusal !== undefined && code === NOT_AUTHORIZED && packet.cmd !== 'pubcomp') {
+          ack.reasonCode = this.refusal;
+          this.refusal = undefined;
+        }
+        if (packet.messageId !== undefined && (packet.cmd !== 'pubrec' || (ack.reasonCode ?? 0) >= ERROR_THRESHOLD)) this.inbound.delete(packet.messageId);
+        return this.send(packet, opts);
+      }
+      default:
+        return this.send(packet, opts);
+    }
+  }
+
+  private send(packet: AedesPacket, opts?: object): boolean {
+    return originalWrite!(packet, this.stream, opts);
+  }
+
+  private publish(client: AedesClient, packet: AedesPacket, opts?: object): boolean {
+    if (packet.qos === 0) return this.sendPublish(client, packet, opts) ?? true;
+    if (this.waiting.length > 0 || this.outbound.size >= (client.receiveMaximum ?? 65535)) {
+      if (this.waiting.length >= this.opts.maxPending) {
+        this.drop(client, packet, 'its queue of messages waiting for a free Receive Maximum slot is full');
+        return true;
+      }
+      this.waiting.push({ packet, opts });
+      return true;
+    }
+    return this.sendPublish(client, packet, opts) ?? true;
+  }
+
+  /** Sends now, or drops an expired or oversized message; undefined when nothing was written. */
+  private sendPublish(client: AedesClient, packet: AedesPacket, opts?: object): boolean | undefined {
+    let out = packet;
+    if (packet.messageExpiry !== undefined) {
+      const left = packet.messageExpiry - Date.now();
+      if (left <= 0) {
+        this.forget(client, packet);
+        return undefined;
+      }
+      const seconds = Math.ceil(left / 1000);
+      if (packet.properties?.messageExpiryInterval !== seconds) out = { ...packet, properties: { ...packet.properties, messageExpiryInterval: seconds } };
+    }
+    const max = client.maximumPacketSize;
+    if (max !== undefined && max > 0 && packetSize(out, max) > max) {
+      this.drop(client, packet, `a message on ${packet.topic} is larger than the client's Maximum Packet Size (${max} bytes)`);
+      return undefined;
+    }
+    if (out.qos > 0 && out.messageId !== undefined) {
+      this.outbound.add(out.messageId);
+      if (out.brokerCounter !== undefined) this.counters.set(out.messageId, out.brokerCounter);
+    }
+    return this.send(out, opts);
+  }
+
+  private drop(client: AedesClient, packet: AedesPacket, why: string): void {
+    this.forget(client, packet);
+    this.opts.onProblem?.(client, new Error(`not delivered to ${client.id}: ${why}`));
+  }
+
+  /** A message that will never go out counts as delivered: its queue entry goes ([MQTT-3.1.2-25]). */
+  private forget(client: AedesClient, packet: AedesPacket): void {
+    if (packet.qos > 0 && packet.brokerCounter !== undefined) this.opts.shared?.acked(client, packet.brokerCounter);
+    if (packet.qos > 0 && !client.clean && packet.messageId !== undefined) {
+      this.aedes.persistence.outgoingClearMessageId(client, packet).catch(() => undefined);
+    }
+  }
+
+  /** False to keep the packet from aedes. */
+  private inboundPacket(packet: AedesPacket & Record<string, unknown>): boolean {
+    const client = this.client;
+    if (!client) return true;
+    const shared = this.opts.shared;
+    if (shared && (packet.cmd === 'subscribe' || packet.cmd === 'unsubscribe')) {
+      const names = packet.cmd === 'subscribe' ? (packet.subscriptions as AedesSubscription[]).map((s) => s.topic) : (packet.unsubscriptions as string[]);
+      if (names.some(isShared)) {
+        const write = (p: Record<string, unknown>) => void this.send(p as unknown as AedesPacket, this.wireOpts);
+        const go = () => {
+          if (client.closed) return;
+          if (packet.cmd === 'subscribe') shared.subscribe(client, packet as unknown as Parameters<SharedSubscriptions['subscribe']>[1], write);
+          else shared.unsubscribe(client, packet as unknown as Parameters<SharedSubscriptions['unsubscribe']>[1], write);
+        };
+        // A client may send SUBSCRIBE before the broker has finished connecting it; aedes queues those, and so do we.
+        if (client.connected) go();
+        else (client as unknown as { once(e: 'connected', fn: () => void): void }).once('connected', go);
+        return false;
+      }
+    }
+    if (client.version !== 5) return true;
+    switch (packet.cmd) {
+      case 'publish': {
+        const max = this.opts.receiveMaximum;
+        if (packet.qos === 0 || max <= 0 || packet.messageId === undefined || this.inbound.has(packet.messageId)) return true;
+        if (this.inbound.size >= max) {
+          this.opts.onProblem?.(client, new Error(`${client.id} sent more than ${max} QoS 1/2 messages without waiting for acknowledgements (Receive Maximum)`));
+          client.disconnect({ reasonCode: RECEIVE_MAXIMUM_EXCEEDED });
+          return false;
+        }
+        this.inbound.add(packet.messageId);
+        return true;
+      }
+      case 'puback':
+      case 'pubcomp':
+        this.release(client, packet.messageId);
+        return true;
+      case 'pubrec':
+        if (((packet.reasonCode as number | undefined) ?? 0) >= ERROR_THRESHOLD) this.release(client, packet.messageId);
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  private release(client: AedesClient, messageId: number | undefined): void {
+    if (messageId === undefined || !this.outbound.delete(messageId)) return;
+    const counter = this.counters.get(messageId);
+    if (counter !== undefined) {
+      this.counters.delete(messageId);
+      this.opts.shared?.acked(client, counter);
+    }
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      const max = client.receiveMaximum ?? 65535;
+      while (this.waiting.length > 0 && this.outbound.size < max && !client.closed) {
+        const w = this.waiting.shift()!;
+        this.sendPublish(client, w.packet, w.opts);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+}
+
+/**
+ * The encoded size of a PUBLISH. Topic and payload alone decide it unless it
+ * is near the limit; only then is it encoded to count exactly.
+ */
+function packetSize(packet: AedesPacket, limit: number): number {
+  const payload = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+  const floor = payload + Buffer.byteLength(packet.topic) + 4;
+  if (floor > limit) return floor;
+  if (!packet.properties && floor + 8 < limit) return floor + 8;
+  return aedesMqttPacket().generate({ ...packet, cmd: 'publish' }, { protocolVersion: 5 }).length;
+}

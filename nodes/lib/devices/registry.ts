@@ -1,0 +1,341 @@
+/**
+ * The device registry, one for every protocol: which devices exist, whether
+ * they may connect, their secret (as a scrypt hash), the HMAC key of those that
+ * sign their messages, and the tags copied onto their readings. It is held in
+ * memory (the broker asks on every publish) and written through to its backend
+ * (DuckDB tables in the store) before a change is reported done.
+ *
+ * Secrets are returned once, by `add` and `rotate`; afterwards only the hash
+ * exists. Checking a presented secret costs a scrypt, so a successful check is
+ * remembered (by a SHA-256 fingerprint of the secret, in memory only) until the
+ * device changes.
+ */
+import { randomBytes } from 'node:crypto';
+import { BadDeviceIdError, BadParameterError, ConflictError, NotFoundError } from '../errors';
+import { hasValidCheck, withCheck } from './checkdigit';
+import { fingerprint, hashSecret, newSecret, seal, unseal, verifySecret } from './secret';
+import type { DeviceRecord, DeviceView, MetaValue, RegistryBackend, RegistryData } from './types';
+
+/** Letters, digits and `. _ - : @`, 1 to 128 characters: safe as an MQTT topic level, a URL segment and a file name part. */
+const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+const MAX_TAGS = 32;
+const MAX_TAG_VALUE = 256;
+const MAX_META = 64;
+const MAX_META_TEXT = 1024;
+const VERIFIED_MAX = 10_000;
+
+export type SecretCheck = 'ok' | 'wrong' | 'unknown' | 'disabled';
+
+export type DeviceChange = 'added' | 'updated' | 'disabled' | 'enabled' | 'rotated' | 'removed';
+
+export interface NewDevice {
+  id?: string;
+  enabled?: boolean;
+  signing?: boolean;
+  tags?: Record<string, unknown>;
+  meta?: Record<string, unknown>;
+}
+
+export interface DevicePatch {
+  enabled?: boolean;
+  signing?: boolean;
+  tags?: Record<string, unknown>;
+  meta?: Record<string, unknown>;
+}
+
+/** What `add` and `rotate` return: the only time the secret (and signing key) are seen. */
+export interface IssuedDevice {
+  device: DeviceView;
+  secret: string;
+  /** base64url HMAC-SHA256 key, when the device signs its messages. */
+  signingKey?: string;
+}
+
+export interface RegistryOptions {
+  /** Device ids end in a Luhn mod 36 check character (checkdigit.ts). */
+  checkDigits?: boolean;
+  /** Seals signing keys at rest (32 bytes). */
+  sealKey: Buffer;
+  now?: () => number;
+}
+
+export function deviceView(d: DeviceRecord): DeviceView {
+  const v: DeviceView = {
+    id: d.id,
+    enabled: d.enabled,
+    signing: d.signing,
+    tags: { ...d.tags },
+    meta: { ...d.meta },
+    createdAt: new Date(d.createdAt).toISOString(),
+    updatedAt: new Date(d.updatedAt).toISOString(),
+  };
+  if (d.rotatedAt !== undefined) v.rotatedAt = new Date(d.rotatedAt).toISOString();
+  return v;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function checkTags(tags: unknown, parameter = 'tags'): Record<string, string> {
+  if (tags === undefined || tags === null) return {};
+  if (!isObject(tags)) throw new BadParameterError(parameter, `"${parameter}" must be an object of strings, e.g. {"site":"north","customer":"acme"}`);
+  const out: Record<string, string> = {};
+  const entries = Object.entries(tags);
+  if (entries.length > MAX_TAGS) throw new BadParameterError(parameter, `at most ${MAX_TAGS} tags`);
+  for (const [k, v] of entries) {
+    if (!TAG_KEY.test(k)) throw new BadParameterError(parameter, `tag name "${k.slice(0, 64)}" must be 1 to 64 letters, digits, "_", "." or "-"`);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new BadParameterError(parameter, `tag "${k}" must be a string`);
+    const text = String(v);
+    if (text.length > MAX_TAG_VALUE) throw new BadParameterError(parameter, `tag "${k}" is longer than ${MAX_TAG_VALUE} characters`);
+    out[k] = text;
+  }
+  return out;
+}
+
+function checkMeta(meta: unknown): Record<string, MetaValue> {
+  if (meta === undefined || meta === null) return {};
+  if (!isObject(meta)) throw new BadParameterError('meta', '"meta" must be an object of strings, numbers and booleans');
+  const entries = Object.entries(meta);
+  if (entries.length > MAX_META) throw new BadParameterError('meta', `at most ${MAX_META} metadata entries`);
+  const out: Record<string, MetaValue> = {};
+  for (const [k, v] of entries) {
+    if (!TAG_KEY.test(k)) throw new BadParameterError('meta', `metadata name "${k.slice(0, 64)}" must be 1 to 64 letters, digits, "_", "." or "-"`);
+    if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+    else if (typeof v === 'boolean') out[k] = v;
+    else if (typeof v === 'string' && v.length <= MAX_META_TEXT) out[k] = v;
+    else throw new BadParameterError('meta', `metadata "${k}" must be a string (at most ${MAX_META_TEXT} characters), a finite number or a boolean`);
+  }
+  return out;
+}
+
+export class DeviceRegistry {
+  private devices = new Map<string, DeviceRecord>();
+  /** id → generation; a change of the device bumps it, so remembered verifications lapse. */
+  private generation = new Map<string, number>();
+  private verified = new Map<string, number>();
+  private signingKeys = new Map<string, Buffer>();
+  private listeners: Array<(id: string, change: DeviceChange) => void> = [];
+  private mutations: Promise<unknown> = Promise.resolve();
+  private loaded?: Promise<RegistryData>;
+  readonly checkDigits: boolean;
+  private readonly now: () => number;
+
+  constructor(private readonly backend: RegistryBackend, private readonly opts: RegistryOptions) {
+    this.checkDigits = opts.checkDigits === true;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Loads the devices (once); the other stores of the registry share what was loaded. */
+  open(): Promise<RegistryData> {
+    this.loaded ??= this.backend.load().then((data) => {
+      for (const d of data.devices) this.devices.set(d.id, d);
+      return data;
+    });
+    return this.loaded;
+  }
+
+  get size(): number {
+    return this.devices.size;
+  }
+
+  /** The record, or undefined. Registered means present, enabled or not. */
+  get(id: string): DeviceRecord | undefined {
+    return this.devices.get(id);
+  }
+
+  isRegistered(id: string): boolean {
+    return this.devices.has(id);
+  }
+
+  list(): DeviceView[] {
+    return [...this.devices.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(deviceView);
+  }
+
+  records(): DeviceRecord[] {
+    return [...this.devices.values()];
+  }
+
+  /** Why an id presented at the edge cannot be a device id (malformed, wrong check character), or undefined. */
+  idProblem(id: string): string | undefined {
+    if (!ID.test(id)) return `"${id.slice(0, 60)}" is not a device id: 1 to 128 letters, digits, ".", "_", "-", ":" or "@"`;
+    if (this.checkDigits && !hasValidCheck(id)) return `"${id.slice(0, 60)}" is not a valid device id: its last character is not its check character (mistyped?)`;
+    return undefined;
+  }
+
+  onChange(listener: (id: string, change: DeviceChange) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  add(input: NewDevice): Promise<IssuedDevice> {
+    return this.serial(async () => {
+      let id = input.id === undefined || input.id === '' ? undefined : String(input.id);
+      if (id === undefined) id = this.generateId();
+      else {
+        if (!ID.test(id)) throw new BadDeviceIdError(`"${id.slice(0, 60)}" cannot be a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@"`, { parameter: 'id' });
+        if (this.checkDigits && !hasValidCheck(id)) {
+          const fixed = withCheck(id);
+          throw new BadDeviceIdError(
+            fixed
+              ? `device ids end in a check character here; "${id}" would be "${fixed}" (or leave the id out to get one)`
+              : `device ids end in a check character here and are made of letters and digits; "${id.slice(0, 60)}" cannot have one`,
+            { parameter: 'id', ...(fixed ? { suggestion: fixed } : {}) },
+          );
+        }
+      }
+      if (this.devices.has(id)) throw new ConflictError(`device "${id}" is already registered; rotate its secret to issue a new one`, { id });
+      const tags = checkTags(input.tags);
+      const meta = checkMeta(input.meta);
+      const secret = newSecret();
+      const now = this.now();
+      const record: DeviceRecord = { id, enabled: input.enabled !== false, secretHash: await hashSecret(secret), signing: input.signing === true, tags, meta, createdAt: now, updatedAt: now };
+      let signingKey: Buffer | undefined;
+      if (record.signing) {
+        signingKey = randomBytes(32);
+        record.signingKey = seal(signingKey, this.opts.sealKey);
+      }
+      await this.backend.put('devices', record);
+      this.devices.set(id, record);
+      this.bump(id);
+      if (signingKey) this.signingKeys.set(id, signingKey);
+      this.emit(id, 'added');
+      return { device: deviceView(record), secret, ...(signingKey ? { signingKey: signingKey.toString('base64url') } : {}) };
+    });
+  }
+
+  update(id: string, patch: DevicePatch): Promise<{ device: DeviceView; signingKey?: string }> {
+    return this.serial(async () => {
+      const old = this.require(id);
+      const next: DeviceRecord = { ...old, updatedAt: this.now() };
+      if (patch.enabled !== undefined) {
+        if (typeof patch.enabled !== 'boolean') throw new BadParameterError('enabled', '"enabled" must be true or false');
+        next.enabled = patch.enabled;
+      }
+      if (patch.tags !== undefined) next.tags = checkTags(patch.tags);
+      if (patch.meta !== undefined) next.meta = checkMeta(patch.meta);
+      let signingKey: Buffer | undefined;
+      if (patch.signing !== undefined) {
+        if (typeof patch.signing !== 'boolean') throw new BadParameterError('signing', '"signing" must be true or false');
+        next.signing = patch.signing;
+        if (patch.signing && !old.signing) {
+          signingKey = randomBytes(32);
+          next.signingKey = seal(signingKey, this.opts.sealKey);
+        }
+        if (!patch.signing) delete next.signingKey;
+      }
+      await this.backend.put('devices', next);
+      this.devices.set(id, next);
+      this.bump(id);
+      if (signingKey) this.signingKeys.set(id, signingKey);
+      if (!next.signing) this.signingKeys.delete(id);
+      const change: DeviceChange = old.enabled && !next.enabled ? 'disabled' : !old.enabled && next.enabled ? 'enabled' : 'updated';
+      this.emit(id, change);
+      return { device: deviceView(next), ...(signingKey ? { signingKey: signingKey.toString('base64url') } : {}) };
+    });
+  }
+
+  /** A new secret (and a new signing key for a signing device); the old ones stop working at once. */
+  rotate(id: string): Promise<IssuedDevice> {
+    return this.serial(async () => {
+      const old = this.require(id);
+      const secret = newSecret();
+      const now = this.now();
+      const next: DeviceRecord = { ...old, secretHash: await hashSecret(secret), updatedAt: now, rotatedAt: now };
+      let signingKey: Buffer | undefined;
+      if (next.signing) {
+        signingKey = randomBytes(32);
+        next.signingKey = seal(signingKey, this.opts.sealKey);
+      }
+      await this.backend.put('devices', next);
+      this.devices.set(id, next);
+      this.bump(id);
+      if (signingKey) this.signingKeys.set(id, signingKey);
+      this.emit(id, 'rotated');
+      return { device: deviceView(next), secret, ...(signingKey ? { signingKey: signingKey.toString('base64url') } : {}) };
+    });
+  }
+
+  remove(id: string): Promise<DeviceView> {
+    return this.serial(async () => {
+      const old = this.require(id);
+      await this.backend.remove('devices', id);
+      this.devices.delete(id);
+      this.bump(id);
+      this.signingKeys.delete(id);
+      this.emit(id, 'removed');
+      return deviceView(old);
+    });
+  }
+
+  /** Checks a presented secret; a success is remembered until the device changes. */
+  async check(id: string, secret: string): Promise<SecretCheck> {
+    const d = this.devices.get(id);
+    if (!d) return 'unknown';
+    const gen = this.generation.get(id) ?? 0;
+    const key = `${id}\u0000${fingerprint(secret)}`;
+    let ok = this.verified.get(key) === gen;
+    if (!ok) {
+      ok = await verifySecret(secret, d.secretHash);
+      // The device may have changed while scrypt ran: only a result for the current generation counts.
+      if ((this.generation.get(id) ?? 0) !== gen) return this.check(id, secret);
+      if (ok) {
+        if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value as string);
+        this.verified.set(key, gen);
+      }
+    }
+    if (!ok) return 'wrong';
+    return d.enabled ? 'ok' : 'disabled';
+  }
+
+  /** The HMAC key of a device that signs its messages. */
+  signingKey(id: string): Buffer | undefined {
+    const d = this.devices.get(id);
+    if (!d?.signing || !d.signingKey) return undefined;
+    let key = this.signingKeys.get(id);
+    if (!key) {
+      key = unseal(d.signingKey, this.opts.sealKey);
+      this.signingKeys.set(id, key);
+    }
+    return key;
+  }
+
+  private generateId(): string {
+    for (;;) {
+      const base = `d${randomBytes(6).toString('hex')}`;
+      const id = this.checkDigits ? (withCheck(base) as string) : base;
+      if (!this.devices.has(id)) return id;
+    }
+  }
+
+  private require(id: string): DeviceRecord {
+    const d = this.devices.get(id);
+    if (!d) throw new NotFoundError(`no device "${String(id).slice(0, 128)}" is registered`, { id });
+    return d;
+  }
+
+  private bump(id: string): void {
+    this.generation.set(id, (this.generation.get(id) ?? 0) + 1);
+  }
+
+  private emit(id: string, change: DeviceChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(id, change);
+      } catch {
+        // A listener's failure is its own; the change is made.
+      }
+    }
+  }
+
+  /** Changes one after another, so two adds of one id cannot both pass the check. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.mutations;
+    const run = Promise.all([this.open(), previous]).then(fn);
+    this.mutations = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,380 @@
+/**
+ * Who may connect and what they may do, the same on MQTT, HTTP and CoAP. The
+ * broker and the inputs only translate: they hand over what a client presents
+ * and map the decision onto their protocol (CONNACK/PUBACK/SUBACK reason codes,
+ * HTTP status, CoAP code).
+ *
+ * Principals:
+ * - a registered **device** (its id and secret, or a TLS client certificate whose
+ *   CN is its id): publishes only under `devices/{id}/…`, writes only its own
+ *   readings, subscribes only to `devices/{id}/commands/#` (and the public market);
+ * - a data-market **client** (a login made by a grant): subscribes to the public
+ *   market topics and to `market/{device}/live` while it holds a grant;
+ * - the **shared** device login of earlier releases (one user name and password for
+ *   every device) and **anonymous** clients (only on a listener bound to loopback,
+ *   and only while no shared login or "authentication for everyone" is set): may
+ *   write as devices that are not registered, never as registered ones, and may not
+ *   subscribe to device data or to `upperstack/#`.
+ * In-process publishers and subscribers (the pipeline's own nodes) are not checked.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { DeviceChange, DeviceRegistry } from '../devices/registry';
+import type { AuditInput } from '../audit/audit';
+import { filtersIntersect, filterWithin, literalLevel } from './topics';
+
+export type Principal =
+  | { kind: 'device'; id: string }
+  | { kind: 'client'; id: string }
+  | { kind: 'shared'; id: string }
+  | { kind: 'anonymous' };
+
+export type Protocol = 'mqtt' | 'http' | 'coap';
+
+export interface ConnectInfo {
+  protocol: Protocol;
+  clientId?: string;
+  username?: string;
+  password?: Buffer | string;
+  /** Peer address. */
+  remote?: string;
+  /** CN of a client certificate the TLS listener verified against its CA. */
+  certCN?: string;
+  /** The listener is bound to a loopback address (only this machine can reach it). */
+  loopback: boolean;
+  /** The listener's shared device login of earlier releases (node credentials or UPPERSTACK_MQTT_USERNAME/PASSWORD). */
+  shared?: SharedLogin;
+}
+
+export interface SharedLogin {
+  username: string;
+  password: string;
+}
+
+/**
+ * A refusal, with what each protocol needs to say it: an MQTT 5 reason code
+ * (0x86 bad user name or password, 0x87 not authorized, 0x8A banned, 0x88 server
+ * unavailable, 0x97 quota exceeded, 0x9F connection rate exceeded), an HTTP status
+ * (CoAP uses the same class: 401 → 4.01, 403 → 4.03, 429 → 4.29), an error code and
+ * a message a person can act on.
+ */
+export interface Refusal {
+  ok: false;
+  reasonCode: number;
+  status: 400 | 401 | 403 | 429 | 503;
+  code: string;
+  message: string;
+  retryAfterMs?: number;
+}
+
+export type AuthResult = { ok: true; principal: Principal } | Refusal;
+export type Decision = { ok: true } | Refusal;
+/** `payload` set: the verified body of a signed envelope, to use instead of what was published. */
+export type PublishDecision = { ok: true; payload?: Buffer; contentType?: string } | Refusal;
+
+export interface PublishPacket {
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  contentType?: string;
+}
+
+/** The data market's part (nodes/lib/devices/market.ts). */
+export interface MarketAccess {
+  hasClient(id: string): boolean;
+  checkClient(id: string, secret: string): Promise<boolean>;
+  /** True while `client` holds a grant for `device`. */
+  granted(client: string, device: string): boolean;
+}
+
+/** Signed messages and rate limits (nodes/lib/security/traffic.ts). */
+export interface TrafficChecks {
+  /** Counts one message of `device` from `remote`; a refusal says when to retry. */
+  consume(device: string | undefined, remote: string | undefined): Promise<Decision>;
+  /** Verifies and unwraps a signed MQTT/CoAP envelope of a device that must sign. */
+  unwrap(device: string, payload: Buffer, contentType: string | undefined): PublishDecision;
+}
+
+export interface DeviceAuthOptions {
+  registry: DeviceRegistry;
+  /** No anonymous clients anywhere, loopback included. */
+  requireAuth?: boolean;
+  market?: MarketAccess;
+  traffic?: TrafficChecks;
+  audit?: (entry: AuditInput, refusal: boolean) => void;
+  /** Failed logins one address may make per minute before it is refused for a minute (default 20). */
+  failuresPerMinute?: number;
+  /** How long authenticate waits for the registry to load (default 15 s). */
+  readyTimeoutMs?: number;
+}
+
+export const PUBLIC_MARKET = 'market/+/1m';
+export const MARKET_LIVE = 'market/+/live';
+const PROTECTED_SPACES = ['upperstack/#', 'devices/#', 'market/#'];
+// MQTT 5 reason codes.
+const BAD_LOGIN = 0x86;
+const NOT_AUTHORIZED = 0x87;
+const SERVER_UNAVAILABLE = 0x88;
+const BANNED = 0x8a;
+const CONNECTION_RATE = 0x9f;
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+function same(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+export function principalName(p: Principal): string {
+  return p.kind === 'anonymous' ? 'anonymous' : `${p.kind}:${p.id}`;
+}
+
+function refuse(status: Refusal['status'], reasonCode: number, code: string, message: string, retryAfterMs?: number): Refusal {
+  const r: Refusal = { ok: false, status, reasonCode, code, message };
+  if (retryAfterMs !== undefined) r.retryAfterMs = retryAfterMs;
+  return r;
+}
+
+const OK: Decision = { ok: true };
+
+export class DeviceAuth {
+  readonly ready: Promise<void>;
+  private failures: RateLimiterMemory;
+  private revokeListeners: Array<(who: Principal, filters: string[] | 'all') => void> = [];
+  private stopRegistry: () => void;
+
+  constructor(private readonly opts: DeviceAuthOptions) {
+    this.ready = opts.registry.open().then(() => undefined);
+    this.ready.catch(() => undefined);
+    this.failures = new RateLimiterMemory({ keyPrefix: 'auth-fail', points: opts.failuresPerMinute ?? 20, duration: 60, blockDuration: 60 });
+    this.stopRegistry = opts.registry.onChange((id, change: DeviceChange) => {
+      if (change === 'disabled' || change === 'rotated' || change === 'removed') this.revoke({ kind: 'device', id }, 'all');
+    });
+  }
+
+  get registry(): DeviceRegistry {
+    return this.opts.registry;
+  }
+
+  get requireAuth(): boolean {
+    return this.opts.requireAuth === true;
+  }
+
+  close(): void {
+    this.stopRegistry();
+    this.revokeListeners = [];
+  }
+
+  /** Anonymous clients are let in on a listener: bound to loopback, without a shared login, and not "authentication for everyone". */
+  anonymousAllowed(loopback: boolean, shared?: SharedLogin): boolean {
+    return loopback && !this.opts.requireAuth && !shared?.username;
+  }
+
+  onRevoke(listener: (who: Principal, filters: string[] | 'all') => void): () => void {
+    this.revokeListeners.push(listener);
+    return () => {
+      this.revokeListeners = this.revokeListeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** Tells the broker to end a principal's sessions (`all`) or some of its subscriptions. */
+  revoke(who: Principal, filters: string[] | 'all'): void {
+    for (const l of this.revokeListeners) {
+      try {
+        l(who, filters);
+      } catch {
+        // The broker's failure to drop one client must not keep the others connected.
+      }
+    }
+  }
+
+  private audit(entry: AuditInput, refusal = true): void {
+    this.opts.audit?.(entry, refusal);
+  }
+
+  private async loaded(): Promise<Refusal | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.opts.readyTimeoutMs ?? 15_000)));
+    try {
+      const r = await Promise.race([this.ready.then(() => 'ready' as const), timeout]);
+      if (r === 'timeout') return refuse(503, SERVER_UNAVAILABLE, 'UNAVAILABLE', 'the device registry is not loaded yet; retry shortly', 5000);
+      return undefined;
+    } catch (err) {
+      return refuse(503, SERVER_UNAVAILABLE, 'UNAVAILABLE', `the device registry cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, 5000);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A failed login: counted per address (an address over its budget is refused before any check) and audited. */
+  private async failed(info: ConnectInfo, actor: string, r: Refusal): Promise<Refusal> {
+    this.audit({ actor, action: 'auth.failed', via: info.protocol, target: info.username || undefined, remote: info.remote, outcome: 'denied', reason: r.code, note: r.message });
+    if (info.remote) await this.failures.penalty(info.remote, 1).catch(() => undefined);
+    return r;
+  }
+
+  async authenticate(info: ConnectInfo): Promise<AuthResult> {
+    const notReady = await this.loaded();
+    if (notReady) return notReady;
+    if (info.remote) {
+      const state = await this.failures.get(info.remote).catch(() => null);
+      if (state && state.consumedPoints > (this.opts.failuresPerMinute ?? 20)) {
+        const ms = Math.max(1000, state.msBeforeNext);
+        this.audit({ actor: 'anonymous', action: 'auth.throttled', via: info.protocol, remote: info.remote, outcome: 'denied', reason: 'TOO_MANY_REQUESTS' });
+        return refuse(429, CONNECTION_RATE, 'TOO_MANY_REQUESTS', `too many failed logins from this address; retry in ${Math.ceil(ms / 1000)} s`, ms);
+      }
+    }
+    const registry = this.opts.registry;
+    if (info.certCN !== undefined) {
+      const d = registry.get(info.certCN);
+      if (!d) return this.failed(info, 'anonymous', refuse(401, NOT_AUTHORIZED, 'UNAUTHORIZED', `the client certificate names "${info.certCN.slice(0, 64)}", which is not a registered device`));
+      if (!d.enabled) return this.failed(info, `device:${d.id}`, refuse(403, BANNED, 'DEVICE_DISABLED', `device "${d.id}" is disabled`));
+      return { ok: true, principal: { kind: 'device', id: d.id } };
+    }
+    const user = info.username ?? '';
+    const pass = info.password === undefined ? '' : typeof info.password === 'string' ? info.password : info.password.toString('utf8');
+    if (user !== '' || pass !== '') {
+      if (user !== '' && registry.isRegistered(user)) {
+        const check = await registry.check(user, pass);
+        if (check === 'ok') return { ok: true, principal: { kind: 'device', id: user } };
+        if (check === 'disabled') return this.failed(info, `device:${user}`, refuse(403, BANNED, 'DEVICE_DISABLED', `device "${user}" is disabled`));
+        return this.failed(info, 'anonymous', refuse(401, BAD_LOGIN, 'UNAUTHORIZED', `wrong secret for device "${user}"`));
+      }
+      const market = this.opts.market;
+      if (user !== '' && market?.hasClient(user)) {
+        if (await market.checkClient(user, pass)) return { ok: true, principal: { kind: 'client', id: user } };
+        return this.failed(info, 'anonymous', refuse(401, BAD_LOGIN, 'UNAUTHORIZED', `wrong password for client "${user}"`));
+      }
+      const shared = info.shared;
+      if (shared?.username && same(user, shared.username)) {
+        if (same(pass, shared.password)) return { ok: true, principal: { kind: 'shared', id: shared.username } };
+        return this.failed(info, 'anonymous', refuse(401, BAD_LOGIN, 'UNAUTHORIZED', 'wrong device login'));
+      }
+      if (user !== '' && registry.checkDigits && registry.idProblem(user)) {
+        return this.failed(info, 'anonymous', refuse(401, BAD_LOGIN, 'BAD_DEVICE_ID', registry.idProblem(user) as string));
+      }
+      // A login nobody has: on an open loopback listener it is ignored (clients often send a default one).
+      if (this.anonymousAllowed(info.loopback, info.shared)) return { ok: true, principal: { kind: 'anonymous' } };
+      return this.failed(info, 'anonymous', refuse(401, BAD_LOGIN, 'UNAUTHORIZED', user ? `"${user.slice(0, 64)}" is neither a registered device nor a known login` : 'a user name is required'));
+    }
+    if (this.anonymousAllowed(info.loopback, info.shared)) return { ok: true, principal: { kind: 'anonymous' } };
+    const why = this.opts.requireAuth
+      ? 'authentication is required: log in with the device id and its secret'
+      : info.shared?.username
+        ? 'a device login is required'
+        : 'this listener is reachable from the network: log in with the device id and its secret';
+    return this.failed(info, 'anonymous', refuse(401, NOT_AUTHORIZED, 'UNAUTHORIZED', why));
+  }
+
+  /**
+   * May `who` write readings of `device` (HTTP, CoAP, and MQTT under devices/{device}/…)?
+   * A mistyped id (wrong check character) is refused for everyone.
+   */
+  canWrite(who: Principal, device: string, via: Protocol, remote?: string): Decision {
+    const problem = this.opts.registry.idProblem(device);
+    if (problem) {
+      this.audit({ actor: principalName(who), action: 'acl.denied', via, target: device, remote, outcome: 'denied', reason: 'BAD_DEVICE_ID' });
+      return refuse(400, NOT_AUTHORIZED, 'BAD_DEVICE_ID', problem);
+    }
+    if (who.kind === 'device') {
+      if (device === who.id) return OK;
+      this.audit({ actor: principalName(who), action: 'acl.denied', via, target: device, remote, outcome: 'denied', reason: 'DEVICE_MISMATCH' });
+      return refuse(403, NOT_AUTHORIZED, 'DEVICE_MISMATCH', `device "${who.id}" may only send its own readings, not those of "${device.slice(0, 128)}"`);
+    }
+    if (who.kind === 'client') {
+      this.audit({ actor: principalName(who), action: 'acl.denied', via, target: device, remote, outcome: 'denied', reason: 'FORBIDDEN' });
+      return refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', `client "${who.id}" may not send readings`);
+    }
+    if (this.opts.registry.isRegistered(device)) {
+      this.audit({ actor: principalName(who), action: 'acl.denied', via, target: device, remote, outcome: 'denied', reason: 'UNAUTHORIZED' });
+      return refuse(401, NOT_AUTHORIZED, 'UNAUTHORIZED', `device "${device}" is registered: it must log in with its own id and secret`);
+    }
+    return OK;
+  }
+
+  /** Rate limits and signatures of one message of `device` (after canWrite). */
+  async admit(who: Principal, device: string | undefined, remote: string | undefined): Promise<Decision> {
+    const traffic = this.opts.traffic;
+    if (!traffic) return OK;
+    const d = await traffic.consume(device, remote);
+    if (!d.ok) this.audit({ actor: principalName(who), action: 'rate.limited', target: device, remote, outcome: 'denied', reason: d.code });
+    return d;
+  }
+
+  /** The signing requirement of a device, for HTTP (headers) and for envelopes. */
+  signs(device: string): boolean {
+    return this.opts.registry.get(device)?.signing === true;
+  }
+
+  /** MQTT PUBLISH from a client (never called for in-process publishes). */
+  async authorizePublish(who: Principal, p: PublishPacket, remote?: string): Promise<PublishDecision> {
+    const topic = p.topic;
+    const deny = (message: string): Refusal => {
+      this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: topic.slice(0, 256), remote, outcome: 'denied', reason: '0x87' });
+      return refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', message);
+    };
+    if (topic.startsWith('$') || topic.startsWith('upperstack/') || topic === 'upperstack' || topic.startsWith('market/') || topic === 'market') {
+      return deny(`"${topic.slice(0, 128)}" is published by Upperstack itself`);
+    }
+    const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : undefined;
+    if (device === undefined) {
+      if (who.kind === 'device') return deny(`device "${who.id}" may only publish under devices/${who.id}/`);
+      if (who.kind === 'client') return deny(`client "${who.id}" may not publish`);
+      return OK;
+    }
+    const w = this.canWrite(who, device, 'mqtt', remote);
+    if (!w.ok) return w;
+    const admitted = await this.admit(who, device, remote);
+    if (!admitted.ok) return admitted;
+    if (this.opts.traffic && this.signs(device)) {
+      const u = this.opts.traffic.unwrap(device, p.payload, p.contentType);
+      if (!u.ok) this.audit({ actor: principalName(who), action: 'signature.refused', via: 'mqtt', target: device, remote, outcome: 'denied', reason: u.code, note: u.message });
+      return u;
+    }
+    return OK;
+  }
+
+  /** MQTT SUBSCRIBE: one filter. */
+  authorizeSubscribe(who: Principal, requested: string, remote?: string): Decision {
+    // A shared subscription ($share/<group>/<filter>) is judged by its filter.
+    const filter = requested.startsWith('$share/') ? requested.split('/').slice(2).join('/') : requested;
+    const deny = (message: string): Refusal => {
+      this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: requested.slice(0, 256), remote, outcome: 'denied', reason: '0x87' });
+      return refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', message);
+    };
+    if (filterWithin(filter, PUBLIC_MARKET)) return OK;
+    if (who.kind === 'device') {
+      if (filterWithin(filter, `devices/${who.id}/commands/#`)) return OK;
+      return deny(`device "${who.id}" may only subscribe to devices/${who.id}/commands/# and ${PUBLIC_MARKET}`);
+    }
+    if (who.kind === 'client') {
+      const device = literalLevel(filter, 1);
+      if (device !== undefined && filter === `market/${device}/live`) {
+        if (this.opts.market?.granted(who.id, device)) return OK;
+        return deny(`client "${who.id}" holds no grant for ${device}'s live data`);
+      }
+      return deny(`client "${who.id}" may subscribe to ${PUBLIC_MARKET} and, with a grant, market/{device}/live`);
+    }
+    // Anonymous and the shared login: commands of a device that is not registered, and what is not device data.
+    const device = filter.startsWith('devices/') ? literalLevel(filter, 1) : undefined;
+    if (device !== undefined && filterWithin(filter, `devices/${device}/commands/#`)) {
+      if (!this.opts.registry.isRegistered(device)) return OK;
+      return deny(`device "${device}" is registered: log in as it to receive its commands`);
+    }
+    for (const space of PROTECTED_SPACES) {
+      if (filtersIntersect(filter, space)) return deny(`"${requested.slice(0, 128)}" would receive ${space === 'upperstack/#' ? "Upperstack's own messages" : 'device data'}; log in as a device or use the query API`);
+    }
+    return OK;
+  }
+
+  /** Each delivery to a client (aedes authorizeForward): the live market needs a grant that is still valid. */
+  mayReceive(who: Principal, topic: string): boolean {
+    if (!topic.startsWith('market/') || !topic.endsWith('/live')) return true;
+    if (who.kind !== 'client') return false;
+    const device = literalLevel(topic, 1);
+    return device !== undefined && this.opts.market?.granted(who.id, device) === true;
+  }
+}
+
+/** The retry time of a rate-limiter rejection. */
+export function retryMs(rej: unknown): number {
+  return rej instanceof RateLimiterRes ? Math.max(1, rej.msBeforeNext) : 1000;
+}

@@ -1,0 +1,64 @@
+/**
+ * upperstack-live: what a dashboard shows of the readings flowing past. Wire
+ * the store's output into it; every few seconds it sends the latest value of
+ * each field per device as table rows (output 1) and, per charted field, the
+ * points since the last update (outputs 2...), shaped for Dashboard 2's table
+ * and chart widgets, so the dashboard needs no code.
+ */
+import type { Node, NodeAPI } from 'node-red';
+import { ChartPoints, LatestValues } from '../lib/dashboard';
+import { ConfigError, InvalidReadingError } from '../lib/errors';
+import type { Reading } from '../lib/reading';
+import { migrate, registerNode } from '../shared/config';
+import { onClose, onInput, type UpperstackMessage } from '../shared/input';
+import { setStatus } from '../shared/status';
+import { fieldList, liveMigrations, type LiveNodeDef, type LiveOptions } from './options';
+
+function readingsOf(payload: unknown): Reading[] | undefined {
+  const list = Array.isArray(payload) ? payload : [payload];
+  for (const r of list) {
+    if (typeof r !== 'object' || r === null || typeof (r as Reading).device !== 'string' || typeof (r as Reading).fields !== 'object' || (r as Reading).fields === null) return undefined;
+  }
+  return list as Reading[];
+}
+
+export = function register(RED: NodeAPI): void {
+  function UpperstackLiveNode(this: Node, def: LiveNodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const config = migrate<LiveOptions>(def as unknown as Record<string, unknown>, liveMigrations);
+    const fields = fieldList(config.fields);
+    if (!(config.interval >= 0.5 && config.interval <= 3600) || !(Number.isInteger(config.maxDevices) && config.maxDevices >= 1 && config.maxDevices <= 100_000)) {
+      const err = new ConfigError(RED._('upperstack-live.errors.config'));
+      setStatus(node, 'failed', err.message);
+      node.error(err.message);
+      return;
+    }
+    const latest = new LatestValues({ maxDevices: config.maxDevices, columns: fieldList(config.columns) });
+    const points = new ChartPoints(fields);
+
+    const flush = () => {
+      if (!latest.takeChanged()) return;
+      const now = Date.now();
+      const out: Array<UpperstackMessage | null> = [{ _msgid: RED.util.generateId(), topic: 'latest', payload: latest.rows() } as UpperstackMessage];
+      points.take().forEach((list, i) => out.push(list.length ? ({ _msgid: RED.util.generateId(), topic: fields[i], payload: list } as UpperstackMessage) : null));
+      node.send(out);
+      setStatus(node, 'connected', RED._('upperstack-live.status.devices', { devices: latest.size, time: new Date(now).toLocaleTimeString() }));
+    };
+    const timer = setInterval(flush, config.interval * 1000);
+    setStatus(node, 'idle', RED._('upperstack-live.status.waiting'));
+
+    onInput(node, (msg, _send, done) => {
+      const readings = readingsOf(msg.payload);
+      if (!readings) return done(new InvalidReadingError(RED._('upperstack-live.errors.payload')));
+      latest.add(readings);
+      points.add(readings);
+      // After the store: the message is settled already, this node only looks.
+      done();
+    });
+
+    onClose(node, () => clearInterval(timer));
+  }
+
+  registerNode(RED, 'upperstack-live', UpperstackLiveNode);
+};

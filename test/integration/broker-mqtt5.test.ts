@@ -1,0 +1,125 @@
+/**
+ * The MQTT 5 scenarios of test/helpers/mqtt5-scenarios.ts against Debian's
+ * mosquitto, the reference that shows each scenario asks for what a mature
+ * broker does (the embedded broker runs the same ones in test/unit).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import mqtt from 'mqtt';
+import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
+import { defineScenarios } from '../helpers/mqtt5-scenarios';
+import { startMosquitto } from '../helpers/mosquitto';
+
+const run = promisify(execFile);
+
+defineScenarios('mosquitto', async (o) => {
+  const conf: string[] = [];
+  if (o.maximumPacketSize) conf.push(`max_packet_size ${o.maximumPacketSize}`);
+  if (o.receiveMaximum) conf.push(`max_inflight_messages ${o.receiveMaximum}`);
+  const m = await startMosquitto({ persistence: o.persistent, conf });
+  return { port: m.port, restart: () => m.restart(), stop: () => m.stop() };
+}, {
+  unsupported: {
+    "the broker keeps no more than the client's Receive Maximum in flight": 'mosquitto 2.0.11 sends two more after the first PUBACK, one over the quota',
+    "a client over the broker's Receive Maximum is disconnected with 0x93": 'mosquitto 2.0.11 advertises the limit but answers every QoS 2 PUBLISH over it with PUBREC',
+    'a takeover with Clean Start ends the old session: its delayed will is published then': 'mosquitto 2.0.11 drops the will (MQTT 5 §3.1.3.2.2: published when the delay passes or the session ends)',
+    'messages a member leaves unacknowledged when its session ends go to another member': 'mosquitto 2.0.11 drops them (MQTT 5 says SHOULD send them to another member)',
+  },
+});
+
+/** Debian's mosquitto command-line clients speaking MQTT 5 to the embedded broker. */
+async function withEmbedded(fn: (port: number) => Promise<void>): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'us-broker5-cli-'));
+  const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', dataDir });
+  await broker.start();
+  try {
+    await fn(broker.addresses.tcp);
+  } finally {
+    await broker.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function until<T>(fn: () => T | undefined, what: string, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('mosquitto_sub -V mqttv5 killed: its will comes after its will delay', async () => {
+  await withEmbedded(async (port) => {
+    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0 });
+    const got: string[] = [];
+    watcher.on('message', (t, p) => got.push(`${t}=${p.toString()}`));
+    await watcher.subscribeAsync('status/cli', { qos: 1 });
+    const sub = spawn('mosquitto_sub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-i', 'cli-dev', '-t', 'cmd/cli',
+      '--will-topic', 'status/cli', '--will-payload', 'offline', '--will-qos', '1',
+      '-D', 'will', 'will-delay-interval', '1', '-D', 'connect', 'session-expiry-interval', '30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      sub.kill('SIGKILL');
+      await until(() => got.find((g) => g === 'status/cli=offline'), 'the will of the killed client');
+    } finally {
+      sub.kill('SIGKILL');
+      await watcher.endAsync();
+    }
+  });
+});
+
+test('mosquitto_pub -V mqttv5 with a message expiry: an offline session gets only what has not expired', async () => {
+  await withEmbedded(async (port) => {
+    const url = `mqtt://127.0.0.1:${port}`;
+    const a = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: 'exp-cli', clean: true, properties: { sessionExpiryInterval: 300 }, reconnectPeriod: 0 });
+    await a.subscribeAsync('exp/cli', { qos: 1 });
+    await a.endAsync();
+    const pub = (msg: string, expiry: number) => run('mosquitto_pub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', 'exp/cli', '-m', msg, '-D', 'publish', 'message-expiry-interval', String(expiry)]);
+    await pub('short', 1);
+    await pub('long', 60);
+    await new Promise((r) => setTimeout(r, 2200));
+    const back = mqtt.connect(url, { protocolVersion: 5, clientId: 'exp-cli', clean: false, reconnectPeriod: 0 });
+    const got: Array<{ payload: string; left: unknown }> = [];
+    back.on('message', (_t, p, packet) => got.push({ payload: p.toString(), left: packet.properties?.messageExpiryInterval }));
+    try {
+      await until(() => (got.length ? got : undefined), 'the message that did not expire');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(got.map((g) => g.payload), ['long']);
+      assert.ok(typeof got[0].left === 'number' && got[0].left < 60 && got[0].left > 50, `remaining lifetime ${String(got[0].left)}`);
+    } finally {
+      back.end(true);
+    }
+  });
+});
+
+test('two mosquitto_sub -V mqttv5 in one shared group split what mosquitto_pub sends', async () => {
+  await withEmbedded(async (port) => {
+    const member = () => {
+      const p = spawn('mosquitto_sub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', '$share/cli/jobs/+'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const lines: string[] = [];
+      p.stdout.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+      return { p, lines };
+    };
+    const m1 = member();
+    const m2 = member();
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      for (let i = 0; i < 10; i++) await run('mosquitto_pub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', `jobs/${i}`, '-m', `job ${i}`]);
+      await until(() => (m1.lines.length + m2.lines.length >= 10 ? true : undefined), 'ten jobs');
+      await new Promise((r) => setTimeout(r, 300));
+      const all = [...m1.lines, ...m2.lines].sort();
+      assert.deepEqual(all, Array.from({ length: 10 }, (_, i) => `job ${i}`).sort(), 'each job once');
+      assert.ok(m1.lines.length > 0 && m2.lines.length > 0, `both members worked (${m1.lines.length}/${m2.lines.length})`);
+    } finally {
+      m1.p.kill();
+      m2.p.kill();
+    }
+  });
+});

@@ -1,0 +1,193 @@
+/**
+ * Device identities on the real runtime (the default pack), with the clients
+ * people use: the `upperstack devices` CLI to register, curl for HTTP,
+ * coap-client-notls for CoAP. Device A cannot write as B, cannot use B's id
+ * without B's secret (on loopback either), a disabled device and a rotated
+ * secret are refused everywhere, registry tags land on the readings, the
+ * registry survives a restart, and the audit log has each of these.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'scripts', 'cli.js');
+let rt: Runtime;
+const dataDir = mkdtempSync(join(tmpdir(), 'us-devices-'));
+const secrets: Record<string, string> = {};
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, 'devices', ...args, '--url', rt.url, '--key', rt.apiKey]);
+    return { code: 0, out: stdout, err: stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, out: x.stdout, err: x.stderr };
+  }
+}
+
+function secretOf(out: string): string {
+  const m = /^secret:\s+(\S+)$/m.exec(out);
+  assert.ok(m, out);
+  return m[1];
+}
+
+async function curl(path: string, body: string, headers: string[] = [], method = 'POST'): Promise<{ status: number; body: string }> {
+  const args = ['-s', '-S', '-w', '\n%{http_code}', '-X', method, '-H', 'Content-Type: application/json', ...headers.flatMap((h) => ['-H', h]), '--data-binary', body, `${rt.url}${path}`];
+  const { stdout } = await run('curl', args);
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+const basic = (id: string, secret: string) => `Authorization: Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+const bearer = (secret: string) => `Authorization: Bearer ${secret}`;
+
+/** coap-client-notls POST; the answer code (from the client's output) and text. */
+async function coap(path: string, payload: string): Promise<string> {
+  try {
+    const { stdout, stderr } = await run('coap-client-notls', ['-m', 'post', '-t', '50', '-e', payload, `coap://127.0.0.1:${rt.coapPort}${path}`], { timeout: 20_000 });
+    return `${stdout}${stderr}`;
+  } catch (e) {
+    const x = e as { stdout: string; stderr: string };
+    return `${x.stdout}${x.stderr}`;
+  }
+}
+
+async function readings(device: string): Promise<Array<{ fields: Record<string, unknown>; tags: Record<string, string> }>> {
+  const res = await rt.get(`/api/v1/readings?device=${device}&limit=1000`);
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { readings: Array<{ fields: Record<string, unknown>; tags: Record<string, string> }> }).readings;
+}
+
+function audit(): Array<Record<string, unknown>> {
+  return readFileSync(join(dataDir, 'audit.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+before(async () => {
+  rt = await startRuntime({ dataDir });
+  for (const id of ['devA', 'devB']) {
+    const r = await cli('add', id, '--tag', `customer=${id === 'devA' ? 'acme' : 'globex'}`);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /not shown again/);
+    secrets[id] = secretOf(r.out);
+  }
+});
+
+after(async () => {
+  await rt?.stop();
+});
+
+test('the CLI lists what it added, without secrets', async () => {
+  const list = await cli('list');
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, /^devA\s+yes\s+no\s+customer=acme/m);
+  assert.match(list.out, /^devB\s+yes\s+no\s+customer=globex/m);
+  assert.equal(list.out.includes(secrets.devA), false);
+  const dup = await cli('add', 'devA');
+  assert.equal(dup.code, 2);
+  assert.match(dup.err, /409 CONFLICT/);
+});
+
+test('HTTP: A writes as A; not as B, nor with its secret under B\'s id; nobody uses B\'s id anonymously', async () => {
+  const ok = await curl('/ingest/devA', '{"t":1}', [bearer(secrets.devA)]);
+  assert.equal(ok.status, 202, ok.body);
+  assert.equal((await curl('/ingest/devA', '{"t":2}', [basic('devA', secrets.devA)])).status, 202);
+  const asB = await curl('/ingest/devB', '{"t":3}', [basic('devA', secrets.devA)]);
+  assert.equal(asB.status, 403);
+  assert.equal((JSON.parse(asB.body) as { error: { code: string } }).error.code, 'DEVICE_MISMATCH');
+  assert.equal((await curl('/ingest/devB', '{"t":4}', [bearer(secrets.devA)])).status, 401);
+  const anon = await curl('/ingest/devB', '{"t":5}');
+  assert.equal(anon.status, 401, 'a registered id is not anonymous, on loopback either');
+  assert.match(anon.body, /registered/);
+  // Line protocol naming B, sent by A.
+  const lp = await run('curl', ['-s', '-w', '\n%{http_code}', '-u', `devA:${secrets.devA}`, '--data-binary', 'm,device=devB t=6', `${rt.url}/write?db=x`]);
+  assert.match(lp.stdout, /403$/);
+  // A device nobody registered still works on loopback, as before.
+  assert.equal((await curl('/ingest/free1', '{"t":7}')).status, 202);
+  const a = await eventually(async () => {
+    const r = await readings('devA');
+    return r.length >= 2 ? r : undefined;
+  });
+  assert.deepEqual(a.map((r) => r.fields.t), [1, 2]);
+  assert.equal(a[0].tags.customer, 'acme', 'registry tags are copied onto the readings');
+  assert.deepEqual(await readings('devB'), []);
+  // CroMFlaG2 /fetch: a device reads back its own data only.
+  const fetchB = await run('curl', ['-s', '-w', '\n%{http_code}', '-u', `devA:${secrets.devA}`, `${rt.url}/fetch/devB`]);
+  assert.match(fetchB.stdout, /403$/);
+  const fetchA = await run('curl', ['-s', '-w', '\n%{http_code}', '-u', `devA:${secrets.devA}`, `${rt.url}/fetch/devA`]);
+  assert.match(fetchA.stdout, /200$/);
+});
+
+test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async () => {
+  assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, '{"c":1}'), /"accepted":1/);
+  assert.match(await coap('/telemetry/devB', '{"c":2}'), /4\.01/);
+  assert.match(await coap(`/telemetry/devB?k=${secrets.devA}`, '{"c":3}'), /4\.01/);
+  assert.match(await coap(`/telemetry/devB?u=devA&p=${secrets.devA}`, '{"c":4}'), /4\.03/);
+  await eventually(async () => ((await readings('devA')).some((r) => r.fields.c === 1) ? true : undefined));
+  assert.deepEqual(await readings('devB'), []);
+});
+
+test('a disabled device is refused everywhere until enabled; a rotated secret at once', async () => {
+  assert.equal((await cli('disable', 'devA')).code, 0);
+  const off = await curl('/ingest/devA', '{"t":10}', [bearer(secrets.devA)]);
+  assert.equal(off.status, 403);
+  assert.match(off.body, /DEVICE_DISABLED/);
+  assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, '{"c":10}'), /4\.03/);
+  assert.equal((await cli('enable', 'devA')).code, 0);
+  assert.equal((await curl('/ingest/devA', '{"t":11}', [bearer(secrets.devA)])).status, 202);
+
+  const rotated = await cli('rotate', 'devB');
+  assert.equal(rotated.code, 0, rotated.err);
+  const old = secrets.devB;
+  secrets.devB = secretOf(rotated.out);
+  assert.equal((await curl('/ingest/devB', '{"t":12}', [bearer(old)])).status, 401);
+  assert.match(await coap(`/telemetry/devB?k=${old}`, '{"c":12}'), /4\.01/);
+  assert.equal((await curl('/ingest/devB', '{"t":13}', [bearer(secrets.devB)])).status, 202);
+  assert.match(await coap(`/telemetry/devB?k=${secrets.devB}`, '{"c":13}'), /"accepted":1/);
+});
+
+test('GET /api/v1/devices/{id}: the registry entry with what the device reported about itself', async () => {
+  const insert = await curl('/insert/devA', JSON.stringify({ deviceinfo: { deviceid: 'devA', fw_ver: '1.4.2', batt_lvl: 88 }, tsdata: [] }), [bearer(secrets.devA)]);
+  assert.equal(insert.status, 202, insert.body);
+  const info = await eventually(async () => {
+    const body = (await (await rt.get('/api/v1/devices/devA')).json()) as { registered: boolean; tags: Record<string, string>; deviceinfo: Record<string, unknown> };
+    return body.deviceinfo.fw_ver ? body : undefined;
+  });
+  assert.equal(info.registered, true);
+  assert.deepEqual(info.tags, { customer: 'acme' });
+  assert.deepEqual(info.deviceinfo, { deviceid: 'devA', fw_ver: '1.4.2', batt_lvl: 88 });
+  const unknown = (await (await rt.get('/api/v1/devices/free1')).json()) as { registered: boolean };
+  assert.equal(unknown.registered, false);
+  assert.equal((await fetch(`${rt.url}/api/v1/devices`)).status, 401, 'the admin API needs the key');
+});
+
+test('the audit log has the registry changes, failed logins and refused writes, with who and where from', () => {
+  const entries = audit();
+  const has = (pred: (e: Record<string, unknown>) => boolean, what: string) => assert.ok(entries.some(pred), `${what}:\n${entries.map((e) => JSON.stringify(e)).join('\n')}`);
+  has((e) => e.action === 'device.add' && e.target === 'devA' && e.actor === 'admin' && e.via === 'api', 'device.add');
+  has((e) => e.action === 'device.disable' && e.target === 'devA', 'device.disable');
+  has((e) => e.action === 'device.enable' && e.target === 'devA', 'device.enable');
+  has((e) => e.action === 'device.rotate' && e.target === 'devB', 'device.rotate');
+  has((e) => e.action === 'auth.failed' && e.target === 'devB' && e.via === 'coap', 'auth.failed over CoAP');
+  has((e) => e.action === 'acl.denied' && e.actor === 'device:devA' && e.target === 'devB' && e.via === 'http' && e.remote === '127.0.0.1', 'acl.denied');
+  has((e) => e.action === 'auth.failed' && e.reason === 'DEVICE_DISABLED', 'disabled');
+  assert.equal(JSON.stringify(entries).includes(secrets.devA), false, 'no secret in the audit log');
+});
+
+test('the registry survives a restart', async () => {
+  await rt.stop();
+  rt = await startRuntime({ dataDir });
+  const list = await cli('list', '--json');
+  assert.deepEqual((JSON.parse(list.out) as Array<{ id: string }>).map((d) => d.id), ['devA', 'devB']);
+  assert.equal((await curl('/ingest/devB', '{"t":20}', [bearer(secrets.devB)])).status, 202);
+  assert.equal((await curl('/ingest/devB', '{"t":21}')).status, 401);
+});

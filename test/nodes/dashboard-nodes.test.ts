@@ -1,0 +1,177 @@
+/**
+ * The dashboard's data nodes in a Node-RED test runtime: upperstack-live (latest
+ * values and chart points from stored readings), upperstack-stats (rates, totals
+ * and a real DuckDB store's dead letters) and upperstack-alert-list (the alert
+ * node's active alerts, acknowledged from a table's button).
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NodeAPI } from 'node-red';
+import helper from 'node-red-node-test-helper';
+import { received } from '../../nodes/lib/metrics';
+import { serviceFor } from '../../nodes/shared/alerts';
+import { rememberDashboardUser } from '../../nodes/shared/dashboard';
+import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { eventually } from '../helpers/runtime';
+
+const catalog: Record<string, unknown> = Object.assign(
+  {},
+  ...['live', 'stats', 'alert-list'].map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>),
+);
+/** The helper's RED._ returns the key; this one looks it up in the nodes' en-US catalogs, as Node-RED does. */
+function translate(key: string, subs: Record<string, unknown> = {}): string {
+  const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
+  return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
+}
+
+let red: NodeAPI | undefined;
+/* eslint-disable @typescript-eslint/no-require-imports */
+const nodes = [
+  require('../../nodes/store-config/store-config'),
+  require('../../nodes/alert/alert'),
+  require('../../nodes/live/live'),
+  require('../../nodes/stats/stats'),
+  require('../../nodes/alert-list/alert-list'),
+  (r: NodeAPI) => {
+    red = r;
+    (r as unknown as { _: typeof translate })._ = translate;
+  },
+];
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+helper.init(require.resolve('node-red'));
+
+type Msg = { topic?: string; payload: unknown };
+function collect(id: string): Msg[] {
+  const list: Msg[] = [];
+  (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('input', (m: Msg) => list.push(m));
+  return list;
+}
+const receive = (id: string, msg: Record<string, unknown>) => (helper.getNode(id) as unknown as { receive(m: unknown): void }).receive(msg);
+
+describe('dashboard data nodes', () => {
+  before(async () => {
+    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-dash-nodes-')), apiKey: 'k' } });
+    await helper.startServer();
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  test('live: a table row per device with its latest values, and chart points per configured field', async () => {
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab' },
+      { id: 'live', type: 'upperstack-live', z: 'tab', fields: 'temperature, power', columns: '', interval: 0.5, maxDevices: 10, configVersion: 1, wires: [['table'], ['t'], ['p']] },
+      { id: 'table', type: 'helper', z: 'tab' },
+      { id: 't', type: 'helper', z: 'tab' },
+      { id: 'p', type: 'helper', z: 'tab' },
+    ]);
+    const table = collect('table');
+    const t = collect('t');
+    const p = collect('p');
+    receive('live', { payload: [{ device: 'env-1', ts: 1000, fields: { temperature: 21.5, humidity: 40 }, tags: {} }, { device: 'plug-1', ts: 1500, fields: { power: 120 }, tags: {} }] });
+    receive('live', { payload: { device: 'env-1', ts: 2000, fields: { temperature: 22 }, tags: {} } });
+    await eventually(async () => (table.length ? true : undefined), 5000, 'a table update');
+    assert.deepEqual(table[0].payload, [
+      { device: 'env-1', time: new Date(2000).toISOString(), humidity: 40, temperature: 22 },
+      { device: 'plug-1', time: new Date(1500).toISOString(), power: 120 },
+    ]);
+    assert.deepEqual(t[0], { ...t[0], topic: 'temperature', payload: [{ device: 'env-1', ts: 1000, value: 21.5 }, { device: 'env-1', ts: 2000, value: 22 }] });
+    assert.deepEqual(p[0].payload, [{ device: 'plug-1', ts: 1500, value: 120 }]);
+    // Nothing new, nothing sent.
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(table.length, 1);
+  });
+
+  test('live: anything but readings is an error a Catch node sees', async () => {
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab' },
+      { id: 'live', type: 'upperstack-live', z: 'tab', fields: 'temperature', interval: 1, maxDevices: 10, configVersion: 1, wires: [[], []] },
+    ]);
+    const node = helper.getNode('live') as unknown as { error: (e: unknown) => void };
+    const errors: string[] = [];
+    node.error = (e: unknown) => void errors.push(String((e as Error)?.message ?? e));
+    receive('live', { payload: 'hello' });
+    await eventually(async () => (errors.length ? true : undefined), 5000, 'an error');
+    assert.match(errors[0], /msg.payload must be a Reading/);
+  });
+
+  test('stats: rates and totals every interval, and the store\'s newest dead letters when they changed', async () => {
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab' },
+      { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 2, memoryLimit: 64 },
+      { id: 'stats', type: 'upperstack-stats', z: 'tab', store: 'cfg', interval: 1, deadLetters: 5, configVersion: 1, wires: [['rates'], ['totals'], ['letters']] },
+      { id: 'rates', type: 'helper', z: 'tab' },
+      { id: 'totals', type: 'helper', z: 'tab' },
+      { id: 'letters', type: 'helper', z: 'tab' },
+    ]);
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await cfg.ready;
+    await cfg.store.writeDeadLetters([{ ts: Date.now(), device: 'bad-1', source: 'mqtt:devices/bad-1/telemetry', code: 'DECODE_FAILED', reason: 'JSON ends early at byte 3', payload: '{"a' }]);
+    const rates = collect('rates');
+    const totals = collect('totals');
+    const letters = collect('letters');
+    await eventually(async () => (totals.length >= 1 ? true : undefined), 5000, 'first totals');
+    received.child('dash-test').inc(12);
+    await eventually(async () => (totals.length >= 3 ? true : undefined), 8000, 'more totals');
+    const t = totals.at(-1)!.payload as Record<string, number>;
+    for (const k of ['received', 'stored', 'deadLetters', 'invalid', 'queued', 'spooled', 'backlog', 'receivedPerSecond', 'storedPerSecond']) assert.equal(typeof t[k], 'number', k);
+    assert.ok(rates.some((m) => (m.payload as Array<{ series: string; value: number }>).some((x) => x.series === 'received/s' && x.value > 0)), 'the rate shows the 12 messages');
+    assert.deepEqual((rates[0].payload as Array<{ series: string }>).map((x) => x.series), ['received/s', 'stored/s', 'dead letters/s']);
+    const rows = letters[0].payload as Array<Record<string, string>>;
+    assert.equal(rows.length, 1);
+    assert.deepEqual({ ...rows[0], time: '' }, { time: '', device: 'bad-1', code: 'DECODE_FAILED', reason: 'JSON ends early at byte 3', source: 'mqtt:devices/bad-1/telemetry' });
+    assert.equal(letters.length, 1, 'the list goes out again only when the count of dead letters moves');
+  });
+
+  test('alert list: active alerts as rows with an Acknowledge cell; the row sent back acknowledges as the dashboard user; a viewer is refused', async () => {
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab' },
+      { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 2, memoryLimit: 64 },
+      { id: 'alert', type: 'upperstack-alert', z: 'tab', store: 'cfg', broker: '', topic: 'upperstack/alerts', configVersion: 1, wires: [[], []] },
+      { id: 'list', type: 'upperstack-alert-list', z: 'tab', states: 'firing, acknowledged', interval: 0.5, maxRows: 50, configVersion: 1, wires: [['rows'], ['said']] },
+      { id: 'rows', type: 'helper', z: 'tab' },
+      { id: 'said', type: 'helper', z: 'tab' },
+    ]);
+    await (helper.getNode('cfg') as unknown as StoreConfigNode).ready;
+    const svc = serviceFor(red!);
+    if (!svc.rules.has('cold')) svc.rules.create({ id: 'cold', name: 'Too cold', devices: { all: true }, when: { field: 'temperature', op: 'below', value: 5, for: '0s' }, severity: 'critical', message: '{device} is cold' }, { actor: 'test', via: 'test' });
+    const rows = collect('rows');
+    const said = collect('said');
+    receive('alert', { payload: { device: 'freezer', ts: Date.now() - 1000, fields: { temperature: -20 }, tags: {} } });
+    const firing = await eventually(async () => {
+      const last = rows.at(-1)?.payload as Array<Record<string, string>> | undefined;
+      return last?.length ? last : undefined;
+    }, 5000, 'the firing alert listed');
+    assert.deepEqual({ id: firing[0].id, severity: firing[0].severity, state: firing[0].state, device: firing[0].device, rule: firing[0].rule, ack: firing[0].ack, value: firing[0].value }, { id: 'cold:freezer', severity: 'critical', state: 'firing', device: 'freezer', rule: 'Too cold', ack: 'Acknowledge', value: '-20' });
+
+    const forgetVera = rememberDashboardUser('sock-vera', { username: 'vera', permissions: ['upperstack-alert.read'] });
+    receive('list', { payload: firing[0], action: 'button_click', column: 'ack', _client: { socketId: 'sock-vera' } });
+    await eventually(async () => (said.length ? true : undefined), 5000, 'the refusal');
+    assert.match(String(said[0].payload), /vera may not acknowledge alerts/);
+    assert.equal(svc.attached!.engine.alert('cold:freezer')!.state, 'firing');
+    forgetVera();
+
+    const forgetOlga = rememberDashboardUser('sock-olga', { username: 'olga', permissions: ['upperstack-alert.read', 'upperstack-alert.ack'] });
+    receive('list', { payload: firing[0], action: 'button_click', column: 'ack', _client: { socketId: 'sock-olga' } });
+    await eventually(async () => (said.length >= 2 ? true : undefined), 5000, 'the acknowledgement');
+    assert.equal(said[1].payload, 'cold:freezer acknowledged by olga');
+    assert.equal(svc.attached!.engine.alert('cold:freezer')!.acknowledged?.by, 'olga');
+    const after = await eventually(async () => {
+      const last = rows.at(-1)?.payload as Array<Record<string, string>>;
+      return last[0]?.state === 'acknowledged' ? last : undefined;
+    }, 5000, 'the list updated');
+    assert.equal(after[0].ack, '✓');
+    // Again: already acknowledged, said so.
+    receive('list', { payload: { id: 'cold:freezer' }, _client: { socketId: 'sock-olga' } });
+    await eventually(async () => (said.length >= 3 ? true : undefined), 5000, 'the second answer');
+    assert.match(String(said[2].payload), /already acknowledged by olga/);
+    forgetOlga();
+  });
+});
