@@ -8,10 +8,12 @@
  *
  * each against the default flow pack (anomaly node disabled), and the HTTP rows
  * also against a stock Node-RED flow (`http in` → `json` → `http response` 202, and
- * → join → the same DuckDB writer as the MQTT stock row). readings/s: first request
+ * → join → the same DuckDB writer as the MQTT stock row) and a bare node:http
+ * server that only JSON.parses and answers 202 (the ceiling: no framework, no
+ * journal, no store; bench/raw-http-server.ts). readings/s: first request
  * → all readings counted in the store; latency: request → answer (p50/p99).
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +34,7 @@ const T0 = 1_600_000_000_000;
 
 export interface InputsBenchRow {
   row: string;
-  consumer: 'upperstack' | 'stock';
+  consumer: 'upperstack' | 'stock' | 'raw';
   readings: number;
   rate: number;
   p50: number;
@@ -42,7 +44,7 @@ export interface InputsBenchRow {
 }
 
 interface Target {
-  consumer: 'upperstack' | 'stock';
+  consumer: 'upperstack' | 'stock' | 'raw';
   url: (device: string) => string;
   pid: number;
   count(devices: string[]): Promise<number>;
@@ -195,6 +197,16 @@ async function startStockHttp(): Promise<{ port: number; pid: number; query(q: s
   return { port, pid: proc.pid!, query, stop };
 }
 
+async function startRawHttp(): Promise<{ port: number; pid: number; count(prefix: string): Promise<number>; stop(): void }> {
+  const proc = fork(join(__dirname, 'raw-http-server.js'), [], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once('message', (m) => resolve((m as { port: number }).port));
+    proc.once('exit', (code) => reject(new Error(`raw HTTP server exited with ${code}`)));
+  });
+  const count = async (prefix: string) => ((await (await fetch(`http://127.0.0.1:${port}/count?prefix=${encodeURIComponent(prefix)}`)).json()) as { count: number }).count;
+  return { port, pid: proc.pid!, count, stop: () => proc.kill('SIGKILL') };
+}
+
 async function startOurs(): Promise<Runtime> {
   const dataDir = mkdtempSync(join(tmpdir(), 'us-bench-inputs-'));
   const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
@@ -214,6 +226,12 @@ export async function benchInputs(log: (s: string) => void): Promise<InputsBench
     } finally {
       await rt.stop();
       rmSync(rt.dataDir, { recursive: true, force: true });
+    }
+    const raw = await startRawHttp();
+    try {
+      rows.push(await httpLoad({ consumer: 'raw', url: (d) => `http://127.0.0.1:${raw.port}/ingest/${d}`, pid: raw.pid, count: () => raw.count(`bench-r${per}`) }, `bench-r${per}`, readings, per));
+    } finally {
+      raw.stop();
     }
     const stock = await startStockHttp();
     try {
@@ -239,11 +257,15 @@ export function inputsTable(rows: InputsBenchRow[]): string {
   const find = (row: string, c: string) => rows.find((r) => r.row === row && r.consumer === c);
   const single = find('HTTP single readings', 'upperstack');
   const singleStock = find('HTTP single readings', 'stock');
+  const singleRaw = find('HTTP single readings', 'raw');
   const batch = find('HTTP 100-reading batches', 'upperstack');
+  const batchRaw = find('HTTP 100-reading batches', 'raw');
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
   const fmt = (l: string[]) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const out = [fmt(lines[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.slice(1).map(fmt), ''];
   if (single && singleStock) out.push(`HTTP single readings: ${(single.rate / singleStock.rate).toFixed(2)}× the stock flow (target ≥ 2×) at p99 ${single.p99.toFixed(1)} ms (target < 50 ms): ${single.rate >= 2 * singleStock.rate && single.p99 < 50 ? 'PASS' : 'FAIL'}`);
+  if (single && singleRaw && singleStock) out.push(`HTTP single readings: Upperstack ${(single.rate / singleRaw.rate * 100).toFixed(0)}% of the bare node:http ceiling, which is ${(singleRaw.rate / singleStock.rate).toFixed(2)}× the stock flow`);
+  if (batch && batchRaw) out.push(`HTTP 100-reading batches: Upperstack ${(batch.rate / batchRaw.rate * 100).toFixed(0)}% of the bare node:http ceiling (${Math.round(batchRaw.rate).toLocaleString('en-US')} readings/s)`);
   if (batch) out.push(`HTTP 100-reading batches: ${Math.round(batch.rate).toLocaleString('en-US')} readings/s (target ≥ 100,000): ${batch.rate >= 100_000 ? 'PASS' : 'FAIL'}`);
   return out.join('\n');
 }

@@ -22,6 +22,7 @@ import {
 } from '../nodes/lib/anomaly';
 import { runSimulate, SIMULATE_HELP, SimulateUsageError } from './simulate';
 import { AdminUsageError, DEVICES_HELP, runDevices } from './devices';
+import { KEYS_HELP, runKeys } from './keys';
 import { FLOWS_HELP, FlowsUsageError, runFlows } from './flows';
 import { parseCandidates, runLoco, type Candidate, type LabelledSeries } from './loco';
 
@@ -244,6 +245,7 @@ const COMMANDS: Record<string, Command> = {
   flows: { summary: 'flow packs: validate, import into a running editor, export without credentials', help: FLOWS_HELP, run: (args) => runFlows(args) },
   simulate: { summary: 'simulated devices sending telemetry over MQTT, HTTP or CoAP, with labelled anomalies', help: SIMULATE_HELP, run: (args) => runSimulate(args) },
   devices: { summary: 'add, list, disable, enable, rotate or remove devices of a running runtime', help: DEVICES_HELP, run: (args) => runDevices(args) },
+  keys: { summary: 'add, list or revoke API keys (scopes admin, read, read:tag=..., read:sensitive) of a running runtime', help: KEYS_HELP, run: (args) => runKeys(args) },
 };
 
 export async function main(argv: string[]): Promise<number> {

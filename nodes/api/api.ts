@@ -11,7 +11,7 @@ import { handleDeadLetters } from '../lib/api/deadletters';
 import { handleReplay } from '../lib/api/replay';
 import { replayTargetFor } from '../shared/replay';
 import { handleBacktest, MAX_BODY_BYTES } from '../lib/api/backtest';
-import { HTTP_CODES } from '../lib/api/http-errors';
+import { HTTP_CODES, httpErrorOf } from '../lib/api/http-errors';
 import { healthJson } from '../lib/api/health-json';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -20,6 +20,8 @@ import { upperstackSettings } from '../shared/runtime';
 import { healthReport, watchHealth } from '../shared/health';
 import { apiKeyInForce, installJsonErrors, JSON_CONTENT_TYPE, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
 import { handleMetrics, metricsAccess } from '../lib/metrics';
+import { auditRead, readerStore } from '../shared/access';
+import { addKeyRoutes } from '../shared/keys-routes';
 import * as grafana from '../lib/grafana/datasource';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
@@ -59,6 +61,7 @@ function reply(res: Response, work: Promise<QueryResponse>, log: (text: string) 
 export = function register(RED: NodeAPI): void {
   const log = (text: string) => RED.log.error(text);
   installJsonErrors(RED);
+  addKeyRoutes(RED);
   readsOwnBody(BACKTEST_PATH);
   readsOwnBody(REPLAY_PATH);
 
@@ -68,18 +71,28 @@ export = function register(RED: NodeAPI): void {
     return q;
   }
 
+  /** Answers, and records the read in the audit log (who, what, which device). */
+  function audited(req: Request, action: string, target: string | undefined, work: Promise<QueryResponse>): Promise<QueryResponse> {
+    return work.then((r) => {
+      auditRead(RED, req, action, target, r.status);
+      return r;
+    });
+  }
+
   function query(kind: 'readings' | 'aggregate') {
     return (req: Request, res: Response) => {
       const api = deployed(res);
       if (!api) return;
-      reply(res, handleQuery(api.store.store, kind, queryOf(req), req.headers.accept), log);
+      const q = queryOf(req);
+      reply(res, audited(req, `query.${kind}`, q.device, handleQuery(readerStore(req, api.store.store), kind, q, req.headers.accept)), log);
     };
   }
 
   function deadLetters(req: Request, res: Response): void {
     const api = deployed(res);
     if (!api) return;
-    reply(res, handleDeadLetters(api.store.store, queryOf(req), req.headers.accept), log);
+    const q = queryOf(req);
+    reply(res, audited(req, 'query.deadletters', q.device, handleDeadLetters(readerStore(req, api.store.store), q, req.headers.accept)), log);
   }
 
   function replay(req: Request, res: Response): void {
@@ -121,9 +134,15 @@ export = function register(RED: NodeAPI): void {
     return (req: Request, res: Response): void => {
       const api = deployed(res);
       if (!api) return;
-      op(api.store.store, (req as { body?: unknown }).body).then(
-        (body) => res.status(200).type('application/json').send(JSON.stringify(body)),
-        (err: unknown) => sendFailure(res, err, log),
+      op(readerStore(req, api.store.store), (req as { body?: unknown }).body).then(
+        (body) => {
+          auditRead(RED, req, `query.grafana.${req.path.split('/').pop()}`, undefined, 200);
+          res.status(200).type('application/json').send(JSON.stringify(body));
+        },
+        (err: unknown) => {
+          auditRead(RED, req, `query.grafana.${req.path.split('/').pop()}`, undefined, httpErrorOf(err).status);
+          sendFailure(res, err, log);
+        },
       );
     };
   }
@@ -141,19 +160,21 @@ export = function register(RED: NodeAPI): void {
     const key = node.credentials?.apiKey || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
     if (!routesAdded.has(RED.httpNode)) {
       routesAdded.add(RED.httpNode);
+      // Admin routes need the admin scope; read routes any read scope, and serve what it sees (access.ts).
       const auth = requireApiKey(RED);
-      RED.httpNode.get('/api/v1/readings/aggregate', auth, query('aggregate'));
-      RED.httpNode.get('/api/v1/readings', auth, query('readings'));
-      RED.httpNode.get('/api/v1/deadletters', auth, deadLetters);
+      const read = requireApiKey(RED, 'read');
+      RED.httpNode.get('/api/v1/readings/aggregate', read, query('aggregate'));
+      RED.httpNode.get('/api/v1/readings', read, query('readings'));
+      RED.httpNode.get('/api/v1/deadletters', read, deadLetters);
       RED.httpNode.post(REPLAY_PATH, auth, jsonBody(MAX_BODY_BYTES, { optional: true }), replay);
       RED.httpNode.get('/health', health);
       RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
       RED.httpNode.get('/metrics', metrics);
       const G = '/api/v1/grafana';
-      RED.httpNode.get([G, `${G}/`], auth, (_req: Request, res: Response) => void res.status(200).type('application/json').send('{"status":"ok"}'));
+      RED.httpNode.get([G, `${G}/`], read, (_req: Request, res: Response) => void res.status(200).type('application/json').send('{"status":"ok"}'));
       for (const [path, op] of Object.entries({ search: grafana.search, metrics: grafana.metrics, variable: grafana.variable, query: grafana.query, annotations: grafana.annotations })) {
         readsOwnBody(`${G}/${path}`);
-        RED.httpNode.post(`${G}/${path}`, auth, jsonBody(grafana.BODY_LIMIT), grafanaRoute(op));
+        RED.httpNode.post(`${G}/${path}`, read, jsonBody(grafana.BODY_LIMIT), grafanaRoute(op));
       }
       const { warning } = metricsAccess(upperstackSettings(RED).metrics, undefined);
       if (warning) node.warn(warning);

@@ -28,6 +28,7 @@ import { commandBoard } from '../lib/inputs/commands';
 import type { Reading } from '../lib/reading';
 import { isWired } from '../shared/batch';
 import { onClose, type UpperstackMessage } from '../shared/input';
+import { maskSensitiveOf } from '../shared/keys';
 import { migrate, parsePort, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
@@ -66,7 +67,9 @@ export = function register(RED: NodeAPI): void {
     }
     let validate;
     try {
-      validate = loadSchema({ inline: config.schemaSource === 'inline' ? config.schema : undefined, file: config.schemaSource === 'file' ? config.schemaFile : undefined, baseDir: dataDir(RED) }).validate;
+      const loaded = loadSchema({ inline: config.schemaSource === 'inline' ? config.schema : undefined, file: config.schemaSource === 'file' ? config.schemaFile : undefined, baseDir: dataDir(RED) });
+      validate = loaded.validate;
+      maskSensitiveOf(node, loaded.schema);
     } catch (err) {
       setStatus(node, 'failed', describeError(err).message);
       node.error(RED._('upperstack-coap-in.errors.schema', { message: describeError(err).message }));

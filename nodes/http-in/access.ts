@@ -6,7 +6,7 @@
  * certificate whose CN is a device id, the input's shared login, or nobody
  * (accepted only while the runtime listens on loopback).
  */
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { presentedLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
@@ -20,7 +20,7 @@ function first(v: unknown): string | undefined {
 }
 
 /** The CN of a client certificate the HTTPS server verified, if any. */
-export function verifiedCN(req: Request): string | undefined {
+export function verifiedCN(req: IncomingMessage): string | undefined {
   const sock = req.socket as Partial<TLSSocket>;
   if (!sock.authorized || typeof sock.getPeerCertificate !== 'function') return undefined;
   const cn = sock.getPeerCertificate()?.subject?.CN;
@@ -28,8 +28,7 @@ export function verifiedCN(req: Request): string | undefined {
 }
 
 /** `device` is the device the route names: a bare secret (Bearer) is that device's. */
-export function authenticateHttp(req: Request, input: ActiveHttpIn, device?: string): Promise<AuthResult> {
-  const q = req.query as Record<string, unknown>;
+export function authenticateHttp(req: IncomingMessage, q: Record<string, unknown>, input: ActiveHttpIn, device?: string): Promise<AuthResult> {
   const presented = presentedLogin(req.headers.authorization, { u: first(q.u), p: first(q.p) });
   let username = presented?.username;
   if (presented && username === '' && device !== undefined) username = device;

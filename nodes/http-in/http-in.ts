@@ -15,6 +15,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
+import type { Server, ServerResponse } from 'node:http';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Intake, type IntakeItem } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
@@ -31,6 +32,7 @@ import type { Reading } from '../lib/reading';
 import { isWired } from '../shared/batch';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose, type UpperstackMessage } from '../shared/input';
+import { maskSensitiveOf } from '../shared/keys';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
@@ -40,6 +42,7 @@ import { authenticateHttp } from './access';
 import { deviceAuth, useInfoStore } from '../shared/devices';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import { toInputRequest, type ActiveHttpIn } from './active';
+import { fastPathAllowed, installFastPath, type FastPathSettings, type RouteRequest } from '../lib/inputs/fast-path';
 import { httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
 import { join } from 'node:path';
 
@@ -49,15 +52,26 @@ const EMIT_CHUNK = 500;
 let active: ActiveHttpIn | undefined;
 const routesAdded = new WeakSet<object>();
 
-function send(res: Response, a: HttpAnswer): void {
+/** Plain Node response calls: the same answer whether Express or the fast path took the request. */
+function send(res: ServerResponse, a: HttpAnswer): void {
   if (res.headersSent) return;
   for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
+  res.statusCode = a.status;
   if (a.status === 204) {
     res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
-    res.status(204).end();
+    res.end();
     return;
   }
-  res.status(a.status).type('application/json').send(a.body);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(a.body));
+  res.end(a.body);
+}
+
+/** An Express request as the input routes take it. */
+function routeRequest(req: Request): RouteRequest {
+  const r: RouteRequest = { raw: req, path: req.path, query: req.query as Record<string, string | string[]> };
+  if (typeof req.params.device === 'string') r.device = req.params.device;
+  return r;
 }
 
 function first(v: unknown): string | undefined {
@@ -75,7 +89,8 @@ function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
   }
 }
 
-async function ingest(route: InputRoute, req: Request, res: Response): Promise<void> {
+async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse): Promise<void> {
+  const req = rr.raw;
   ownBody(req);
   const input = active;
   const drain = () => req.resume();
@@ -86,9 +101,9 @@ async function ingest(route: InputRoute, req: Request, res: Response): Promise<v
   const enabled = (route === 'ingest' ? input.config.ingest : route === 'insert' ? input.config.cromflag : input.config.influx) !== false;
   if (!enabled) {
     drain();
-    return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${req.path} is turned off on the http in node` }));
+    return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${rr.path} is turned off on the http in node` }));
   }
-  const q = req.query as Record<string, unknown>;
+  const q = rr.query;
   const meta: Record<string, string> = { route };
   if (route === 'influx-v1' || route === 'influx-v2') {
     if (route === 'influx-v1' && !first(q.db)) {
@@ -108,9 +123,9 @@ async function ingest(route: InputRoute, req: Request, res: Response): Promise<v
     }
     if (precision) meta.precision = precision;
   }
-  const device = route === 'ingest' || route === 'insert' ? String(req.params.device) : undefined;
+  const device = route === 'ingest' || route === 'insert' ? String(rr.device) : undefined;
   const auth = deviceAuth();
-  const who = await authenticateHttp(req, input, device);
+  const who = await authenticateHttp(req, rr.query, input, device);
   if (!who.ok) {
     drain();
     return send(res, answerError(route, who.status, who, who.retryAfterMs));
@@ -140,7 +155,7 @@ async function ingest(route: InputRoute, req: Request, res: Response): Promise<v
     return send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
   }
   const ct = req.headers['content-type'];
-  const rec: Received = { source: `http:${req.path}`, payload, receivedAt: Date.now(), meta };
+  const rec: Received = { source: `http:${rr.path}`, payload, receivedAt: Date.now(), meta };
   if (ct) rec.contentType = ct;
   if (device !== undefined) rec.device = device;
   if (req.socket.remoteAddress) rec.remote = `${req.socket.remoteAddress}:${req.socket.remotePort ?? ''}`;
@@ -178,11 +193,13 @@ export = function register(RED: NodeAPI): void {
     const wires = (node as unknown as { wires?: string[][] }).wires;
     let validate;
     try {
-      validate = loadSchema({
+      const loaded = loadSchema({
         inline: config.schemaSource === 'inline' ? config.schema : undefined,
         file: config.schemaSource === 'file' ? config.schemaFile : undefined,
         baseDir: dataDir(RED),
-      }).validate;
+      });
+      validate = loaded.validate;
+      maskSensitiveOf(node, loaded.schema);
     } catch (err) {
       setStatus(node, 'failed', describeError(err).message);
       node.error(RED._('upperstack-http-in.errors.schema', { message: describeError(err).message }));
@@ -305,7 +322,7 @@ export = function register(RED: NodeAPI): void {
       // These routes read their own bodies (raw bytes for the journal, gzip, their own limit and errors).
       for (const path of [/^\/ingest\/[^/]+$/, /^\/insert\/[^/]+$/, '/write', '/api/v2/write', '/query']) readsOwnBody(path);
       installJsonErrors(RED);
-      const on = (route: InputRoute) => (req: Request, res: Response) => void ingest(route, req, res);
+      const on = (route: InputRoute) => (req: Request, res: Response) => void ingest(route, routeRequest(req), res);
       RED.httpNode.post('/ingest/:device', on('ingest'));
       RED.httpNode.post('/insert/:device', on('insert'));
       RED.httpNode.post('/write', on('influx-v1'));
@@ -319,6 +336,9 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.head('/ping', ping);
       RED.httpNode.post('/query', (req: Request, res: Response) => void influxQuery(req, res));
       RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(active, req, res));
+      const s = RED.settings as unknown as FastPathSettings;
+      const server = (RED as unknown as { server?: Server }).server;
+      if (server && fastPathAllowed(s)) installFastPath(server, String(s.httpNodeRoot ?? '/'), (route, rr, res) => void ingest(route, rr, res));
     }
     // GET /api/v1/devices/{id}: the device's metadata from this node's store while no devices node has a store.
     addDeviceRoutes(RED);
@@ -364,7 +384,7 @@ export = function register(RED: NodeAPI): void {
       }
     } else req.resume();
     if (!input || input.config.influx === false) return send(res, answerError('influx-v1', 404, { code: 'NOT_FOUND', message: 'the InfluxDB routes are not served' }));
-    const who = await authenticateHttp(req, input);
+    const who = await authenticateHttp(req, req.query as Record<string, unknown>, input);
     if (!who.ok) return send(res, answerError('influx-v1', who.status, who, who.retryAfterMs));
     if (text !== undefined && /^\s*CREATE\s+DATABASE\b/i.test(text)) {
       res.setHeader('X-Influxdb-Version', INFLUX_VERSION);

@@ -1,11 +1,17 @@
 /**
  * The read route of upperstack-http-in: CroMFlaG2's `GET /fetch/{device}`, for
- * the device itself (its login) or the query API key. The device metadata route
+ * the device itself (its login) or an API key with a read scope that covers the
+ * device (sensitive fields masked unless the key may see them). The device metadata route
  * `GET /api/v1/devices/{device}` is the device registry's (nodes/shared/devices-routes.ts).
  */
 import type { Request, Response } from 'express';
 import { BadParameterError } from '../lib/errors';
 import { bearerMatches } from '../lib/security/apikey';
+import { looksLikeStoredKey } from '../lib/security/keys';
+import { ADMIN, readsSome, type Access } from '../lib/security/scopes';
+import { ForbiddenError } from '../lib/errors';
+import { keyStore } from '../shared/keys';
+import { storeForAccess } from '../shared/access';
 import { authenticateHttp } from './access';
 import { deviceAuth } from '../shared/devices';
 import { fetchBody } from '../lib/inputs/cromflag';
@@ -29,15 +35,25 @@ function epochParam(q: Record<string, unknown>, name: string): number | undefine
   return n;
 }
 
+/** The API key of the request: the query API key (admin) or a stored key with its scopes; undefined otherwise. */
+async function keyAccess(authorization: string | undefined, apiKey: string): Promise<Access | undefined> {
+  if (bearerMatches(authorization, apiKey)) return { actor: 'admin', scopes: [ADMIN] };
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (!m || !looksLikeStoredKey(m[1])) return undefined;
+  const found = await keyStore()?.verify(m[1]);
+  return found ? { actor: `key:${found.id}`, scopes: found.scopes } : undefined;
+}
+
 export async function handleFetch(input: ActiveHttpIn | undefined, req: Request, res: Response): Promise<void> {
   if (!input || input.config.cromflag === false) return sendError(res, 404, 'NOT_FOUND', '/fetch is not served: deploy an http in node with the CroMFlaG2 routes on');
   if (!input.store) return sendError(res, 503, 'NO_STORE', 'the http in node has no store to read from');
   const q = req.query as Record<string, unknown>;
   const device = String(req.params.device);
-  const byKey = bearerMatches(req.headers.authorization, input.apiKey);
-  if (!byKey) {
+  const access = await keyAccess(req.headers.authorization, input.apiKey);
+  if (access && !readsSome(access.scopes)) return sendError(res, 403, 'FORBIDDEN', `this API key (scopes ${access.scopes.join(', ')}) has no read scope`);
+  if (!access) {
     // A device reads back its own data (CroMFlaG2 dashboards log in as the device).
-    const who = await authenticateHttp(req, input, device);
+    const who = await authenticateHttp(req, req.query as Record<string, unknown>, input, device);
     const may = who.ok ? deviceAuth().canWrite(who.principal, device, 'http', req.socket.remoteAddress) : who;
     if (!may.ok) {
       if (may.status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="upperstack devices"');
@@ -48,7 +64,7 @@ export async function handleFetch(input: ActiveHttpIn | undefined, req: Request,
   try {
     const from = epochParam(q, 'from');
     const to = epochParam(q, 'to');
-    const store = input.store.store;
+    const store = access ? storeForAccess(access, input.store.store) : input.store.store;
     const rows: Array<Pick<Reading, 'ts' | 'fields'>> = [];
     let cursor: string | undefined;
     do {
@@ -60,6 +76,7 @@ export async function handleFetch(input: ActiveHttpIn | undefined, req: Request,
     const info = await deviceInfo(store, device);
     res.status(200).type('application/json').send(fetchBody(rows, info));
   } catch (err) {
+    if (err instanceof ForbiddenError) return sendError(res, 403, err.code, err.message);
     if (err instanceof BadParameterError) return sendError(res, 400, err.code, err.message, { parameter: err.details.parameter });
     sendError(res, 503, 'STORE_UNAVAILABLE', err instanceof Error ? err.message : String(err));
   }

@@ -3,7 +3,8 @@
  * way: `{"error":{"code","message",...}}` as JSON, never Express's HTML page.
  *
  * - `sendError` / `sendFailure`: answer an error.
- * - `requireApiKey(RED)`: the API-key check of the HTTP API (Bearer token).
+ * - `requireApiKey(RED, need)`: the API-key check of the HTTP API (Bearer token,
+ *   admin scope unless the route asks only for `read`); `accessOf(req)` is the caller.
  * - `jsonBody(limit)`: read a JSON body with a size limit (415, 413, 400 as JSON).
  * - `readsOwnBody(path)` / `adminParserBypass()`: keep Node-RED's admin body
  *   parser (5 MB, every JSON or form body on the server) off a route's body.
@@ -13,8 +14,12 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import bodyParser from 'body-parser';
 import { bearerMatches } from '../lib/security/apikey';
+import { looksLikeStoredKey } from '../lib/security/keys';
+import { ADMIN, isAdmin, readsSome, type Access } from '../lib/security/scopes';
+import { auditOf, keyStore } from './keys';
 import { codeForStatus, errorBody, httpErrorOf, HTTP_CODES } from '../lib/api/http-errors';
 import { upperstackSettings } from './runtime';
 
@@ -53,16 +58,65 @@ export function apiKeyInForce(RED: NodeAPI): string {
   return deployedKey?.key || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
 }
 
-/** Middleware: lets a request through only with `Authorization: Bearer <API key>`; 401 JSON otherwise. */
-export function requireApiKey(RED: NodeAPI): RequestHandler {
+/** What a route needs of the caller's key: the admin scope (the default), or some read scope. */
+export type KeyNeed = 'admin' | 'read';
+
+type AccessRequest = Request & { upperstackAccess?: Access; upperstackActor?: string };
+
+/**
+ * Who a request is, from its `Authorization: Bearer <key>`: the key of the
+ * settings (or of the deployed API node) is an admin key; a key made through
+ * /api/v1/keys has its own scopes. Undefined: no valid key.
+ */
+export async function authenticateApi(RED: NodeAPI, authorization: string | undefined): Promise<Access | undefined> {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  if (!m) return undefined;
+  const key = apiKeyInForce(RED);
+  if (key && bearerMatches(authorization, key)) return { actor: 'admin', scopes: [ADMIN] };
+  if (!looksLikeStoredKey(m[1])) return undefined;
+  const found = await keyStore()?.verify(m[1]);
+  return found ? { actor: `key:${found.id}`, scopes: found.scopes } : undefined;
+}
+
+/** The caller a `requireApiKey` check let through (no scopes at all when none ran). */
+export function accessOf(req: Request): Access {
+  return (req as AccessRequest).upperstackAccess ?? { actor: 'anonymous', scopes: [] };
+}
+
+/**
+ * Middleware: lets a request through only with `Authorization: Bearer <key>`
+ * whose scopes meet `need` (admin unless the route says `read`); 401 JSON for
+ * no or a wrong key, 403 JSON for a key without the scope. The caller is then
+ * `accessOf(req)` (and `req.upperstackActor` for the audit log).
+ */
+export function requireApiKey(RED: NodeAPI, need: KeyNeed = 'admin'): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    const key = apiKeyInForce(RED);
-    if (key && bearerMatches(req.headers.authorization, key)) return next();
-    // Drained, so a kept-alive connection can carry the client's next request.
-    req.resume();
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    if (!key) return sendError(res, 401, HTTP_CODES.unauthorized, 'no API key is configured: set UPPERSTACK_API_KEY');
-    sendError(res, 401, HTTP_CODES.unauthorized, 'a valid API key is required: send "Authorization: Bearer <key>"');
+    authenticateApi(RED, req.headers.authorization).then(
+      (access) => {
+        const route = `${req.method} ${req.baseUrl}${req.path}`.slice(0, 200);
+        const remote = req.socket.remoteAddress;
+        if (!access) {
+          // Drained, so a kept-alive connection can carry the client's next request.
+          req.resume();
+          res.setHeader('WWW-Authenticate', 'Bearer');
+          if (!apiKeyInForce(RED) && !keyStore()) return sendError(res, 401, HTTP_CODES.unauthorized, 'no API key is configured: set UPPERSTACK_API_KEY');
+          if (req.headers.authorization) auditOf(RED).refusal({ actor: 'anonymous', action: 'auth.failed', via: 'api', target: route, remote, outcome: 'denied', reason: HTTP_CODES.unauthorized });
+          return sendError(res, 401, HTTP_CODES.unauthorized, 'a valid API key is required: send "Authorization: Bearer <key>"');
+        }
+        const allowed = need === 'admin' ? isAdmin(access.scopes) : readsSome(access.scopes);
+        if (!allowed) {
+          req.resume();
+          auditOf(RED).refusal({ actor: access.actor, action: 'acl.denied', via: 'api', target: route, remote, outcome: 'denied', reason: HTTP_CODES.forbidden });
+          const wanted = need === 'admin' ? 'the admin scope' : 'a read scope (read or read:tag=<name>:<value>)';
+          return sendError(res, 403, HTTP_CODES.forbidden, `this API key (scopes ${access.scopes.join(', ')}) may not use ${route}: it needs ${wanted}`, { scopes: [...access.scopes] });
+        }
+        const r = req as AccessRequest;
+        r.upperstackAccess = access;
+        r.upperstackActor = access.actor;
+        next();
+      },
+      (err: unknown) => sendFailure(res, err, (text) => RED.log.error(text)),
+    );
   };
 }
 
@@ -104,7 +158,7 @@ export function jsonBody(limit: number, opts: { optional?: boolean } = {}): Requ
 
 // Shared through the global symbol registry: the settings file and the nodes may load separate copies of this module.
 const OWN_BODY_ROUTES = Symbol.for('upperstack.ownBodyRoutes');
-type BodyReq = Request & { _body?: boolean; upperstackOwnBody?: boolean };
+type BodyReq = IncomingMessage & { _body?: boolean; upperstackOwnBody?: boolean };
 
 function ownBodyRoutes(): Array<string | RegExp> {
   const g = globalThis as unknown as Record<symbol, Array<string | RegExp> | undefined>;
@@ -145,7 +199,7 @@ export function adminParserBypass(): RequestHandler {
 }
 
 /** Undoes the bypass mark before the route's own reader runs. */
-export function ownBody(req: Request): void {
+export function ownBody(req: IncomingMessage): void {
   const r = req as BodyReq;
   if (r.upperstackOwnBody) {
     r._body = false;

@@ -13,6 +13,7 @@ import { readingsOf, routeResult, type Failure } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
+import { maskSensitiveOf } from '../shared/keys';
 import { invalid as invalidTotal } from '../lib/metrics';
 import { validateMigrations, type ValidateNodeDef, type ValidateOptions } from './options';
 
@@ -23,11 +24,14 @@ export = function register(RED: NodeAPI): void {
     const config = migrate<ValidateOptions>(def as unknown as Record<string, unknown>, validateMigrations);
     let validate: ReadingValidator;
     try {
-      validate = loadSchema({
+      const loaded = loadSchema({
         inline: config.schemaSource === 'inline' ? config.schema : undefined,
         file: config.schemaSource === 'file' ? config.schemaFile : undefined,
         baseDir: dataDir(RED),
-      }).validate;
+      });
+      validate = loaded.validate;
+      // Fields the schema marks sensitive are masked for API keys without read:sensitive.
+      maskSensitiveOf(node, loaded.schema);
     } catch (err) {
       setStatus(node, 'failed', describeError(err).message);
       node.error(RED._('upperstack-validate.errors.schema', { message: describeError(err).message }));

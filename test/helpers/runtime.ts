@@ -51,7 +51,23 @@ export interface StartOptions {
 
 const ROOT = join(__dirname, '..', '..', '..');
 
+/**
+ * Starts the runtime; when a port picked here was taken by another process
+ * between picking and listening (tests of several checkouts share the
+ * machine), starts again on fresh ports.
+ */
 export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
+  const picked = opts.httpPort === undefined && opts.mqttPort === undefined && opts.env?.UPPERSTACK_COAP_PORT === undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (!picked || attempt >= 3 || !/port in use|EADDRINUSE/i.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: StartOptions): Promise<Runtime> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'us-e2e-'));
   const httpPort = opts.httpPort ?? (await freePort());
   const mqttPort = opts.mqttPort ?? (await freePort());

@@ -1,5 +1,5 @@
 /** The query API without a transport: parameters in, status and body out. */
-import { BadParameterError, StoreUnavailableError } from '../errors';
+import { BadParameterError, ForbiddenError, StoreUnavailableError } from '../errors';
 import type { TimeSeriesStore } from '../store/types';
 import { parseAggregateParams, parseReadingsParams, type QueryParams } from './params';
 import { aggregateCsv, aggregateJson, CSV_TYPE, errorJson, JSON_TYPE, readingsCsv, readingsJson } from './format';
@@ -21,6 +21,7 @@ export function wantsCsv(accept: string | undefined): boolean {
 
 export function statusOf(err: unknown): number {
   if (err instanceof BadParameterError) return 400;
+  if (err instanceof ForbiddenError) return 403;
   if (err instanceof StoreUnavailableError) return 503;
   return 500;
 }

@@ -122,7 +122,7 @@ export class DeviceRegistry {
   readonly checkDigits: boolean;
   private readonly now: () => number;
 
-  constructor(private readonly backend: RegistryBackend, private readonly opts: RegistryOptions) {
+  constructor(readonly backend: RegistryBackend, private readonly opts: RegistryOptions) {
     this.checkDigits = opts.checkDigits === true;
     this.now = opts.now ?? Date.now;
   }

@@ -1,0 +1,112 @@
+/**
+ * Device writes answered by the HTTP server itself, ahead of the web
+ * framework. On Node-RED every request first walks the admin app's middleware
+ * (CORS, passport, body parsers, the login guard) before a node route sees it:
+ * for a single-reading POST that chain costs more CPU than decoding,
+ * validating and journaling the reading. The input routes authenticate
+ * devices themselves and read their own bodies, so none of it applies to them.
+ *
+ * `installFastPath` puts one dispatcher in front of the server's request
+ * listeners: a request the handler takes never reaches them, anything else is
+ * passed on unchanged. It is installed once per server and stays (the handler
+ * answers 503 while no input is deployed, as the framework routes do).
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+
+export type FastRoute = 'ingest' | 'insert' | 'influx-v1' | 'influx-v2';
+
+/** A request as the input routes need it, whichever way it arrived. */
+export interface RouteRequest {
+  raw: IncomingMessage;
+  /** Path below the node root, e.g. `/ingest/dev1`. */
+  path: string;
+  /** The device a route names (`/ingest/{device}`, `/insert/{device}`), decoded. */
+  device?: string;
+  query: Record<string, string | string[]>;
+}
+
+export type FastHandler = (route: FastRoute, req: RouteRequest, res: ServerResponse) => void;
+
+const installed = new WeakMap<Server, { handler?: FastHandler; root: string }>();
+
+/** The route a POST path (below the node root) names, with its device; undefined when none. */
+export function matchRoute(path: string): { route: FastRoute; device?: string } | undefined {
+  if (path === '/write') return { route: 'influx-v1' };
+  if (path === '/api/v2/write') return { route: 'influx-v2' };
+  const m = /^\/(ingest|insert)\/([^/]+)$/.exec(path);
+  if (!m) return undefined;
+  let device: string;
+  try {
+    device = decodeURIComponent(m[2]);
+  } catch {
+    return undefined; // left to the framework, which answers a malformed path itself
+  }
+  return { route: m[1] as 'ingest' | 'insert', device };
+}
+
+/** Query string as the framework's simple parser gives it: repeated keys become arrays. */
+export function parseQuery(search: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  if (!search) return out;
+  for (const [k, v] of new URLSearchParams(search)) {
+    const prev = out[k];
+    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return out;
+}
+
+/**
+ * Serves the input routes under `root` (Node-RED's httpNodeRoot) straight
+ * from `server`. Calling it again replaces the handler (a redeploy), never
+ * stacks dispatchers.
+ */
+export function installFastPath(server: Server, root: string, handler: FastHandler): void {
+  const prefix = root.endsWith('/') ? root.slice(0, -1) : root;
+  const state = installed.get(server);
+  if (state) {
+    state.handler = handler;
+    state.root = prefix;
+    return;
+  }
+  const mine = { handler, root: prefix } as { handler?: FastHandler; root: string };
+  installed.set(server, mine);
+  const listeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'POST' && mine.handler && req.url) {
+      const url = req.url;
+      const q = url.indexOf('?');
+      let path = q < 0 ? url : url.slice(0, q);
+      if (mine.root && path.startsWith(`${mine.root}/`)) path = path.slice(mine.root.length);
+      else if (mine.root) path = '';
+      const hit = path ? matchRoute(path) : undefined;
+      if (hit) {
+        const r: RouteRequest = { raw: req, path, query: parseQuery(q < 0 ? '' : url.slice(q + 1)) };
+        if (hit.device !== undefined) r.device = hit.device;
+        mine.handler(hit.route, r, res);
+        return;
+      }
+    }
+    for (const l of listeners) l.call(server, req, res);
+  });
+}
+
+export interface FastPathSettings {
+  httpNodeRoot?: string | false;
+  httpNodeAuth?: unknown;
+  httpNodeMiddleware?: unknown;
+  httpNodeCors?: unknown;
+  upperstack?: { httpFastPath?: boolean };
+}
+
+/**
+ * The write routes skip the web framework
+ * unless the settings put something in front of node routes that must apply
+ * to them too, or turn it off (`upperstack.httpFastPath: false`, e.g. when the
+ * runtime is embedded in an app with its own middleware on the same server).
+ */
+export function fastPathAllowed(s: FastPathSettings): boolean {
+  if (s.upperstack?.httpFastPath === false || s.httpNodeRoot === false) return false;
+  const empty = (v: unknown) => v === undefined || v === null || v === false || (Array.isArray(v) && v.length === 0);
+  return empty(s.httpNodeAuth) && empty(s.httpNodeMiddleware) && empty(s.httpNodeCors);
+}

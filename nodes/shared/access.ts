@@ -1,0 +1,35 @@
+/**
+ * What the read routes (query API, fetch, Grafana, dead letters) serve to the
+ * key that asks: the store as its scopes see it (nodes/lib/security/scoped-store.ts),
+ * and an audit entry for the access.
+ */
+import type { NodeAPI } from 'node-red';
+import type { Request } from 'express';
+import { ScopedStore } from '../lib/security/scoped-store';
+import { isAdmin, seesSensitive, type Access } from '../lib/security/scopes';
+import type { TimeSeriesStore } from '../lib/store/types';
+import { accessOf } from './http';
+import { auditOf, keySeesDevice, sensitiveMasks } from './keys';
+
+/** The store as this caller may read it: all of it for an admin key, a filtered and masked view otherwise. */
+export function storeForAccess(access: Access, store: TimeSeriesStore): TimeSeriesStore {
+  if (isAdmin(access.scopes)) return store;
+  const masks = seesSensitive(access.scopes) ? undefined : sensitiveMasks();
+  return new ScopedStore(store, { sees: (device) => keySeesDevice(access.scopes, device), masks, describe: `scopes ${access.scopes.join(', ')}` });
+}
+
+/** The store as the caller of this request (let through by requireApiKey) may read it. */
+export function readerStore(req: Request, store: TimeSeriesStore): TimeSeriesStore {
+  return storeForAccess(accessOf(req), store);
+}
+
+/**
+ * Records a read of the query API in the audit log: who, which route, which
+ * device, from where. The same read repeated (a dashboard polling) is folded
+ * into one entry per quiet window with its count.
+ */
+export function auditRead(RED: NodeAPI, req: Request, action: string, target: string | undefined, status: number): void {
+  const access = accessOf(req);
+  const outcome = status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : 'failed';
+  auditOf(RED).refusal({ actor: access.actor, action, via: 'api', target: target?.slice(0, 128), remote: req.socket.remoteAddress, outcome, ...(status >= 400 ? { reason: String(status) } : {}) });
+}

@@ -1,0 +1,96 @@
+/**
+ * `upperstack keys ...`: API keys of a running runtime, through its admin API
+ * (an API key with the admin scope). A new key is printed once; the runtime
+ * keeps only its hash.
+ */
+import { parseArgs } from 'node:util';
+import { AdminUsageError, adminCall, table, type AdminContext } from './devices';
+
+export const KEYS_HELP = `upperstack keys: manage the API keys of a running runtime
+
+Usage:
+  upperstack keys add --scope SCOPE [--scope SCOPE]... [--name NAME]
+  upperstack keys list [--json]
+  upperstack keys revoke <id>
+
+  --url URL     the runtime (default $UPPERSTACK_URL, else http://127.0.0.1:1880)
+  --key KEY     an API key with the admin scope (default $UPPERSTACK_API_KEY)
+  --scope S     admin          everything, the admin API included
+                read           the data of every device
+                read:tag=N:V   the data of the devices tagged N=V in the registry,
+                               e.g. read:tag=customer:acme (several add up)
+                read:sensitive fields the schema marks sensitive, unmasked
+  --name NAME   what the key is for, e.g. "acme dashboard"
+  --json        print the answer as JSON
+
+add prints the key: copy it now, it is not shown again. Use it as
+"Authorization: Bearer <key>" (query API, Grafana) or as the MQTT password of
+the user name "apikey". revoke ends it at once.
+Exit status: 0 done, 1 the runtime could not be reached or failed, 2 bad usage
+or refused (the message says why).
+`;
+
+interface KeyJson {
+  id: string;
+  name: string;
+  scopes: string[];
+  createdAt: string;
+  revokedAt?: string;
+  lastUsedAt?: string;
+}
+
+export async function runKeys(argv: string[], out: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        key: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        name: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new AdminUsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0) {
+    out(KEYS_HELP);
+    return values.help ? 0 : 2;
+  }
+  const ctx: AdminContext = { url: values.url ?? process.env.UPPERSTACK_URL ?? 'http://127.0.0.1:1880', key: values.key ?? process.env.UPPERSTACK_API_KEY ?? '', out };
+  const [verb, id, ...extra] = positionals;
+  if (extra.length) throw new AdminUsageError(`unexpected "${extra.join(' ')}"`);
+  const json = values.json === true;
+  switch (verb) {
+    case 'add': {
+      if (id) throw new AdminUsageError(`unexpected "${id}": the runtime picks the key's id`);
+      if (!values.scope?.length) throw new AdminUsageError('add needs at least one --scope (admin, read, read:sensitive or read:tag=<name>:<value>)');
+      const body: Record<string, unknown> = { scopes: values.scope };
+      if (values.name !== undefined) body.name = values.name;
+      const made = (await adminCall(ctx, 'POST', 'api/v1/keys', body)) as { key: string; apiKey: KeyJson };
+      if (json) out(`${JSON.stringify(made, null, 2)}\n`);
+      else out(`id:     ${made.apiKey.id}\nscopes: ${made.apiKey.scopes.join(' ')}\nkey:    ${made.key}\nCopy it now: it is not shown again.\n`);
+      return 0;
+    }
+    case 'list': {
+      const body = (await adminCall(ctx, 'GET', 'api/v1/keys')) as { keys: KeyJson[] };
+      if (json) out(`${JSON.stringify(body.keys, null, 2)}\n`);
+      else if (body.keys.length === 0) out('no API keys (the key of the settings is not listed)\n');
+      else out(table([['ID', 'NAME', 'SCOPES', 'CREATED', 'LAST USED', 'REVOKED'], ...body.keys.map((k) => [k.id, k.name, k.scopes.join(' '), k.createdAt, k.lastUsedAt ?? '-', k.revokedAt ?? '-'])]));
+      return 0;
+    }
+    case 'revoke': {
+      if (!id) throw new AdminUsageError('revoke needs a key id (see "upperstack keys list")');
+      const body = (await adminCall(ctx, 'DELETE', `api/v1/keys/${encodeURIComponent(id)}`)) as { apiKey: KeyJson };
+      out(json ? `${JSON.stringify(body, null, 2)}\n` : `${body.apiKey.id} revoked\n`);
+      return 0;
+    }
+    default:
+      throw new AdminUsageError(`unknown action "${verb}": add, list or revoke`);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * API keys with scopes on the real runtime (the default pack, its HTTP input's
+ * schema marking `lat` sensitive), with the clients people use: the
+ * `upperstack keys` and `upperstack devices` CLIs, curl. A key scoped to one
+ * customer's tag sees only that customer's devices (query API, Grafana, /fetch,
+ * dead letters) and none of the admin API; sensitive fields are rounded for it
+ * and served as sent with read:sensitive; a revoked key is refused; the key of
+ * the settings is still an admin key; the audit log (GET /api/v1/audit) has
+ * each read, each refusal and each key change.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'scripts', 'cli.js');
+let rt: Runtime;
+const dataDir = mkdtempSync(join(tmpdir(), 'us-keys-'));
+const secrets: Record<string, string> = {};
+let acmeKey = '';
+let acmeId = '';
+let sensitiveKey = '';
+
+const SCHEMA = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  required: ['device', 'ts', 'fields'],
+  properties: {
+    fields: {
+      type: 'object',
+      properties: { lat: { type: 'number', 'x-upperstack-sensitive': 'round:2' }, owner: { type: 'string', 'x-upperstack-sensitive': true } },
+    },
+  },
+};
+
+async function cli(command: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, command, ...args, '--url', rt.url, '--key', rt.apiKey]);
+    return { code: 0, out: stdout, err: stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, out: x.stdout, err: x.stderr };
+  }
+}
+
+/** curl with a Bearer key; status and parsed body. */
+async function curl(key: string, path: string, opts: { method?: string; body?: string } = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const args = ['-s', '-S', '-w', '\n%{http_code}', '-X', opts.method ?? 'GET', '-H', `Authorization: Bearer ${key}`];
+  if (opts.body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', opts.body);
+  const { stdout } = await run('curl', [...args, `${rt.url}${path}`]);
+  const cut = stdout.lastIndexOf('\n');
+  const text = stdout.slice(0, cut);
+  return { status: Number(stdout.slice(cut + 1)), json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+const fieldsOf = (body: Record<string, unknown>) => (body.readings as Array<{ fields: Record<string, unknown> }>).map((r) => r.fields);
+
+before(async () => {
+  // The default pack, its HTTP input validating with a schema that marks lat and owner sensitive.
+  const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
+  const httpIn = flows.find((n) => n.type === 'upperstack-http-in')!;
+  httpIn.schemaSource = 'inline';
+  httpIn.schema = JSON.stringify(SCHEMA);
+  writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
+  rt = await startRuntime({ dataDir });
+  for (const [id, customer] of [['acme1', 'acme'], ['acme2', 'acme'], ['globex1', 'globex']]) {
+    const r = await cli('devices', 'add', id, '--tag', `customer=${customer}`);
+    assert.equal(r.code, 0, r.err);
+    secrets[id] = /^secret:\s+(\S+)$/m.exec(r.out)![1];
+  }
+  for (const id of Object.keys(secrets)) {
+    const body = JSON.stringify({ lat: 52.520008, owner: 'Jane Doe', temp: id.length });
+    const { stdout } = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${secrets[id]}`, '-H', 'Content-Type: application/json', '--data-binary', body, `${rt.url}/ingest/${id}`]);
+    assert.match(stdout, /202$/, stdout);
+  }
+  await eventually(async () => ((await (await rt.get('/api/v1/readings?device=globex1')).json()) as { readings: unknown[] }).readings.length === 1 || undefined);
+});
+
+after(async () => {
+  await rt?.stop();
+});
+
+test('keys add / list: the key is printed once and listed without its secret; bad scopes are refused', async () => {
+  const made = await cli('keys', 'add', '--scope', 'read:tag=customer:acme', '--name', 'acme dashboard');
+  assert.equal(made.code, 0, made.err);
+  acmeKey = /^key:\s+(\S+)$/m.exec(made.out)![1];
+  acmeId = /^id:\s+(\S+)$/m.exec(made.out)![1];
+  assert.match(made.out, /not shown again/);
+  const sens = await cli('keys', 'add', '--scope', 'read:tag=customer:acme', '--scope', 'read:sensitive', '--name', 'acme engineer');
+  sensitiveKey = /^key:\s+(\S+)$/m.exec(sens.out)![1];
+  const list = await cli('keys', 'list');
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, new RegExp(`^${acmeId}\\s+acme dashboard\\s+read:tag=customer:acme\\s`, 'm'));
+  assert.equal(list.out.includes(acmeKey), false);
+  const bad = await cli('keys', 'add', '--scope', 'write');
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /400 BAD_PARAMETER.*"write" is not a scope/);
+});
+
+test('a key scoped to customer acme reads acme devices only: 403 by name for the others, lists filtered', async () => {
+  const own = await curl(acmeKey, '/api/v1/readings?device=acme1');
+  assert.equal(own.status, 200, JSON.stringify(own.json));
+  assert.equal(fieldsOf(own.json).length, 1);
+  const agg = await curl(acmeKey, '/api/v1/readings/aggregate?device=acme2&field=temp&every=1d&fn=max');
+  assert.equal(agg.status, 200);
+  for (const path of ['/api/v1/readings?device=globex1', '/api/v1/readings/aggregate?device=globex1&field=temp&every=1d&fn=max', '/api/v1/deadletters?device=globex1', '/api/v1/readings?device=nobody']) {
+    const other = await curl(acmeKey, path);
+    assert.equal(other.status, 403, path);
+    assert.equal((other.json.error as { code: string }).code, 'FORBIDDEN');
+  }
+  // Grafana lists its devices only and refuses a target of another customer.
+  const search = await curl(acmeKey, '/api/v1/grafana/search', { method: 'POST', body: '{"target":"devices"}' });
+  assert.deepEqual((search.json as unknown as string[]).sort(), ['acme1', 'acme2']);
+  const q = await curl(acmeKey, '/api/v1/grafana/query', { method: 'POST', body: JSON.stringify({ targets: [{ target: 'globex1:temp' }], range: { from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' }, intervalMs: 60000 }) });
+  assert.equal(q.status, 403);
+  // CroMFlaG2 /fetch with the key.
+  assert.equal((await curl(acmeKey, '/fetch/globex1')).status, 403);
+  assert.equal((await curl(acmeKey, '/fetch/acme1')).status, 200);
+});
+
+test('a scoped key gets none of the admin API; the key of the settings still has all of it', async () => {
+  for (const [method, path] of [['GET', '/api/v1/devices'], ['POST', '/api/v1/devices'], ['GET', '/api/v1/keys'], ['GET', '/api/v1/audit'], ['POST', '/api/v1/deadletters/replay'], ['POST', '/api/v1/rules'], ['GET', '/api/v1/alerts']]) {
+    const r = await curl(acmeKey, path, { method, ...(method === 'POST' ? { body: '{}' } : {}) });
+    assert.equal(r.status, 403, `${method} ${path}`);
+    assert.match((r.json.error as { message: string }).message, /admin scope/);
+  }
+  assert.equal((await curl(rt.apiKey, '/api/v1/keys')).status, 200);
+  assert.equal((await curl(rt.apiKey, '/api/v1/devices')).status, 200);
+  assert.equal((await curl('usk_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '/api/v1/readings?device=acme1')).status, 401);
+});
+
+test('sensitive fields: rounded or left out for a reader, as sent with read:sensitive and for the admin key; stored as sent', async () => {
+  const masked = fieldsOf((await curl(acmeKey, '/api/v1/readings?device=acme1')).json)[0];
+  assert.deepEqual(masked, { lat: 52.52, temp: 5 });
+  const fetched = await curl(acmeKey, '/fetch/acme1');
+  assert.equal(JSON.stringify(fetched.json).includes('52.520008'), false, JSON.stringify(fetched.json));
+  assert.equal(JSON.stringify(fetched.json).includes('Jane'), false);
+  assert.deepEqual(fieldsOf((await curl(sensitiveKey, '/api/v1/readings?device=acme1')).json)[0], { lat: 52.520008, owner: 'Jane Doe', temp: 5 });
+  assert.deepEqual(fieldsOf((await curl(rt.apiKey, '/api/v1/readings?device=acme1')).json)[0], { lat: 52.520008, owner: 'Jane Doe', temp: 5 });
+  const owner = await curl(acmeKey, '/api/v1/readings/aggregate?device=acme1&field=owner&every=1d&fn=last');
+  assert.equal(owner.status, 403);
+});
+
+test('a revoked key is refused at once', async () => {
+  const extra = await cli('keys', 'add', '--scope', 'read');
+  const key = /^key:\s+(\S+)$/m.exec(extra.out)![1];
+  const id = /^id:\s+(\S+)$/m.exec(extra.out)![1];
+  assert.equal((await curl(key, '/api/v1/readings?device=globex1')).status, 200);
+  const revoked = await cli('keys', 'revoke', id);
+  assert.equal(revoked.code, 0, revoked.err);
+  assert.equal((await curl(key, '/api/v1/readings?device=globex1')).status, 401);
+  assert.match((await cli('keys', 'list')).out, new RegExp(`^${id}\\s.*\\d{4}-\\d{2}-\\d{2}T\\S+Z\\s*$`, 'm'));
+});
+
+test('GET /api/v1/audit: the scoped key\'s reads and refusals, key changes; filters and paging', async () => {
+  const mine = await curl(rt.apiKey, `/api/v1/audit?actor=key:${acmeId}&limit=1000`);
+  assert.equal(mine.status, 200);
+  const entries = mine.json.entries as Array<{ action: string; target?: string; outcome: string; remote?: string; ts: string }>;
+  assert.ok(entries.some((e) => e.action === 'query.readings' && e.target === 'acme1' && e.outcome === 'ok'), JSON.stringify(entries));
+  assert.ok(entries.some((e) => e.action === 'query.readings' && e.target === 'globex1' && e.outcome === 'denied'));
+  assert.ok(entries.some((e) => e.action === 'acl.denied' && /\/api\/v1\/devices/.test(e.target ?? '')));
+  assert.ok(entries.every((e) => /^\d{4}-/.test(e.ts) && e.remote));
+  const keyChanges = await curl(rt.apiKey, '/api/v1/audit?action=key');
+  const changes = keyChanges.json.entries as Array<{ action: string; actor: string; target: string }>;
+  assert.ok(changes.some((e) => e.action === 'key.add' && e.actor === 'admin' && e.target === `key:${acmeId}`));
+  assert.ok(changes.some((e) => e.action === 'key.revoke'));
+  const failed = await curl(rt.apiKey, '/api/v1/audit?action=auth.failed');
+  assert.ok((failed.json.entries as unknown[]).length >= 1);
+  // Two pages of one entry each, the second older than the first.
+  const p1 = await curl(rt.apiKey, '/api/v1/audit?limit=1');
+  const p2 = await curl(rt.apiKey, `/api/v1/audit?limit=1&cursor=${p1.json.next as string}`);
+  const [a] = p1.json.entries as Array<{ ts: string; action: string }>;
+  const [b] = p2.json.entries as Array<{ ts: string; action: string }>;
+  assert.ok(b.ts <= a.ts);
+  assert.notDeepEqual(a, b);
+  assert.equal((await curl(rt.apiKey, '/api/v1/audit?from=yesterday')).status, 400);
+});
