@@ -40,6 +40,13 @@ const CASES: Case[] = [
   { name: 'iforest (100 trees)', detector: { type: 'iforest' }, warm: 700, memSeries: 100 },
   { name: 'flatline', detector: { type: 'flatline' }, warm: 200, memSeries: 5000 },
   { name: 'rate', detector: { type: 'rate' }, warm: 1100, memSeries: 1000 },
+  { name: 'novelty', detector: { type: 'novelty' }, warm: 2100, memSeries: 1000 },
+  {
+    name: 'likelihood over zscore + holtwinters + flatline (the default before novelty)',
+    detector: { type: 'likelihood', detector: { type: 'ensemble', members: [{ type: 'zscore' }, { type: 'holtwinters' }, { type: 'flatline' }] } },
+    warm: 2100,
+    memSeries: 500,
+  },
   { name: 'default (likelihood over ensemble)', detector: undefined, warm: 2100, memSeries: 500 },
 ];
 

@@ -3,10 +3,15 @@ import { readFileSync } from 'node:fs';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Load readings get ts = TS_BASE + their index: unique per device, so the store's primary key never collides. */
-export const TS_BASE = 1_600_000_000_000;
+const DAY = 86_400_000;
+/**
+ * Load readings get ts = TS_BASE + their index: unique and increasing per device, as a device sends them.
+ * Yesterday's midnight (UTC; the same in every process of a run): inside the default pack's retention, as
+ * live data is, so no reading is taken for imported history.
+ */
+export const TS_BASE = Math.floor(Date.now() / DAY) * DAY - DAY;
 /** Filler readings of probe batches live on their own device and time range. */
-export const PAD_BASE = 1_500_000_000_000;
+export const PAD_BASE = TS_BASE - 7 * DAY;
 
 /** What a publisher child process is told to do (passed as JSON in argv[2]). */
 export interface PublisherConfig {

@@ -1,292 +1,451 @@
 /**
- * The InfluxDB rows of `npm run bench` (BENCH_ONLY=influx runs only these;
- * BENCH_INFLUX=0 leaves them out). One Debian influxd 1.x for all rows, a
- * database per row; each row takes a burst of BENCH_INFLUX_READINGS (50,000)
- * QoS 1 single-reading MQTT messages as fast as the publishers get PUBACKs:
+ * The InfluxDB rows of `npm run bench` (BENCH_ONLY=influx runs only them).
  *
- *   Upperstack        the default pack (anomaly node disabled) with
- *                     UPPERSTACK_INFLUX_URL: journal → decode → validate → store
- *                     (DuckDB + InfluxDB sink, 5,000-line batches), embedded broker
- *   stock per message a plain Node-RED: mqtt in → function → influxdb out
- *                     (node-red-contrib-influxdb), Debian mosquitto
- *   stock batched     mqtt in → join 1000 (1 s) → function → influxdb batch
- *   bare writer       no MQTT: this process posts the same points as line
- *                     protocol in 5,000-line batches (the server's ceiling)
+ * Ingest: a burst of 50,000 single-reading QoS 1 messages (BENCH_INFLUX_READINGS),
+ * 2 publisher processes × 2 MQTT clients × 100 in flight, through a Debian
+ * mosquitto into the same Debian influxd 1.x (one database per phase), for:
  *
- * readings/s: first publish → the database holds its final count; lost: burst
- * minus what the database holds once the count has not moved for 10 s; peak RSS
- * of the consumer process. Plus a roll-up row: a year of 1-minute readings in the
- * embedded store, hourly means over the year, p50 latency from the 1-hour tier
- * and from the raw rows.
+ *   upperstack    the real runtime (`npm start` with UPPERSTACK_INFLUX_URL: the default pack,
+ *                 anomaly node disabled, journal → decode → validate → store → DuckDB + InfluxDB)
+ *   stock message mqtt in → function → influxdb out (node-red-contrib-influxdb, one write per message)
+ *   stock batch   mqtt in → function → join 1000 → influxdb batch
+ *   bare writer   MQTT.js + JSON.parse + line protocol, 5,000-line POSTs (bench/influx-bare.ts): the ceiling
+ *
+ * Each consumer gets a fresh broker and process. readings/s: first publish → the
+ * moment InfluxDB counts every reading (or its last new one); lost: published and
+ * acknowledged by the broker but never in InfluxDB (waited for until the count
+ * stops growing for 15 s); peak RSS of the consumer process (VmHWM or sampled).
+ *
+ * Roll-up query: one device with a year of 1-minute readings in an embedded
+ * store; hourly means over the year from the 1-hour tier and from the raw rows,
+ * p50 of repeated queries.
+ *
+ * Targets (issue 11): ≥ 2× the batched stock flow, ≥ 0.8× the bare writer, 0 lost.
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { freePort, startRuntime } from '../test/helpers/runtime';
-import { startMosquitto } from '../test/helpers/mosquitto';
+import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
+import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { influxQuery, startInfluxd, type TsdbServer } from '../test/helpers/influxd';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
-import { ProcWatch, percentile, sleep } from './common';
+import { ProcWatch, percentile, sleep, TS_BASE, type PublisherConfig, type PublisherReport } from './common';
+import { stockInfluxFlow } from './influx-flows';
 
 const env = process.env;
 const ROOT = join(__dirname, '..', '..');
-const BURST = Number(env.BENCH_INFLUX_READINGS) || 50_000;
-const CLIENTS = 4;
+const READINGS = Number(env.BENCH_INFLUX_READINGS) || 50_000;
+const ROUNDS = Number(env.BENCH_INFLUX_ROUNDS) || 1;
+/** BENCH_INFLUX_CONSUMERS: a comma list of upperstack, stock-message, stock-batch, bare (default all). */
+const CONSUMERS = new Set((env.BENCH_INFLUX_CONSUMERS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+/** BENCH_INFLUX_ROLLUP=0 leaves out the roll-up query row. */
+const ROLLUP = env.BENCH_INFLUX_ROLLUP !== '0';
+const PUBLISHERS = 2;
+const CLIENTS = 2;
 const INFLIGHT = 100;
-const DEVICES = 20;
-const T0 = 1_700_000_000_000;
-const SETTLE_MS = 10_000;
-const MAX_WAIT_MS = (Number(env.BENCH_INFLUX_WAIT_S) || 180) * 1000;
+/** After the last PUBACK, a count that has not grown for this long is final. */
+const SETTLE_MS = 15_000;
+const PHASE_LIMIT_MS = 600_000;
+
+export type InfluxConsumer = 'upperstack' | 'upperstack-duckdb' | 'stock-message' | 'stock-batch' | 'bare';
+
+export const INFLUX_CONSUMERS: Record<InfluxConsumer, string> = {
+  upperstack: 'Upperstack (default pack: DuckDB + InfluxDB sinks)',
+  'upperstack-duckdb': '(context) Upperstack, DuckDB sink only, counted in DuckDB',
+  'stock-message': 'stock: mqtt in → influxdb out (per message)',
+  'stock-batch': 'stock: mqtt in → join 1000 → influxdb batch',
+  bare: 'bare line-protocol writer, 5,000-line POSTs',
+};
 
 export interface InfluxBenchRow {
-  row: string;
+  consumer: InfluxConsumer;
+  round: number;
   readings: number;
   stored: number;
   lost: number;
-  rate: number;
   seconds: number;
-  peakRssMb?: number;
+  rate: number;
+  /** Seconds from the first publish to the last PUBACK of the broker. */
+  ackSeconds: number;
+  peakRssMb: number;
+  cores: number;
+  errors: string;
 }
 
 export interface RollupBenchRow {
-  readings: number;
-  tier: string;
-  p50TierMs: number;
-  p50RawMs: number;
   points: number;
+  writeSeconds: number;
+  buckets: number;
+  tier: string;
+  tierP50Ms: number;
+  rawP50Ms: number;
+  runs: number;
+  equal: boolean;
 }
 
-export interface InfluxBench {
-  rows: InfluxBenchRow[];
-  rollup?: RollupBenchRow;
-  load: { before: number[]; after: number[]; cpus: number };
+interface Consumer {
+  pid: number | undefined;
+  /** Counts somewhere else than InfluxDB (the DuckDB-only context row). */
+  count?(device: string): Promise<number>;
+  stop(): Promise<void>;
+  output(): string;
 }
 
-async function count(influx: TsdbServer, db: string): Promise<number> {
+const COUNT_Q = `SELECT count(temperature) FROM telemetry WHERE device =~ /^bench-/`;
+
+async function count(influx: TsdbServer, db: string, q = COUNT_Q): Promise<number> {
   try {
-    const [r] = await influxQuery(influx, 'SELECT count(seq) FROM telemetry', db);
-    return Number(r.series?.[0]?.values?.[0]?.[1] ?? 0);
+    const [res] = await influxQuery(influx, q, db);
+    return Number(res.series?.[0]?.values?.[0]?.[1] ?? 0);
   } catch {
     return 0;
   }
 }
 
-/** Waits until the database holds `expected` points, or its count has not moved for SETTLE_MS; returns the count and when it was reached. */
-async function settle(influx: TsdbServer, db: string, expected: number): Promise<{ stored: number; at: number }> {
-  let last = -1;
-  let lastChange = Date.now();
-  const end = Date.now() + MAX_WAIT_MS;
-  for (;;) {
-    const n = await count(influx, db);
-    if (n !== last) {
-      last = n;
-      lastChange = Date.now();
+/** Publishes a reading of device `warmup` until InfluxDB has it: the consumer is subscribed and writing. */
+async function warmUp(url: string, stored: () => Promise<number>, what: string): Promise<void> {
+  const client = await mqtt.connectAsync(url, { clientId: `bench-warmup-${process.pid}`, reconnectPeriod: 0 });
+  try {
+    const end = Date.now() + 120_000;
+    for (let i = 0; ; i++) {
+      await client.publishAsync('devices/warmup/telemetry', JSON.stringify({ device: 'warmup', ts: TS_BASE - 100_000 + i, temperature: 1, humidity: 1 }), { qos: 1 });
+      await sleep(500);
+      if ((await stored()) > 0) return;
+      if (Date.now() > end) throw new Error(`${what}: no warm-up reading was stored in 120 s`);
     }
-    if (n >= expected) return { stored: n, at: Date.now() };
-    if (Date.now() - lastChange > SETTLE_MS || Date.now() > end) return { stored: n, at: lastChange };
-    await sleep(100);
+  } finally {
+    await client.endAsync().catch(() => undefined);
   }
 }
 
-/** CLIENTS MQTT clients publish the burst (QoS 1, INFLIGHT each); resolves when every PUBACK is in (or the client gave up). */
-async function burst(port: number, topic: (device: string) => string, withDevice: boolean): Promise<number> {
-  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, c) => mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `bench-influx-${process.pid}-${c}`, reconnectPeriod: 1000 })));
-  const started = Date.now();
-  await Promise.all(
-    clients.map(async (client, c) => {
-      const mine: number[] = [];
-      for (let seq = c; seq < BURST; seq += CLIENTS) mine.push(seq);
-      let next = 0;
-      const worker = async () => {
-        while (next < mine.length) {
-          const seq = mine[next++];
-          const device = `inf-${seq % DEVICES}`;
-          const body = withDevice ? `{"device":"${device}","ts":${T0 + seq},"seq":${seq}}` : `{"ts":${T0 + seq},"seq":${seq}}`;
-          await client.publishAsync(topic(device), body, { qos: 1 }).catch(() => undefined);
-        }
-      };
-      await Promise.all(Array.from({ length: INFLIGHT }, worker));
-    }),
-  );
-  await Promise.all(clients.map((c) => c.endAsync().catch(() => undefined)));
-  return started;
+function forkChild(file: string, arg: unknown): ChildProcess {
+  return fork(join(__dirname, file), [JSON.stringify(arg)], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
 }
 
-async function upperstackRow(influx: TsdbServer): Promise<InfluxBenchRow> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-bench-influx-'));
+async function publish(url: string): Promise<{ total: number; firstPublish: number; lastAck: number }> {
+  const messagesPerClient = Math.floor(READINGS / (PUBLISHERS * CLIENTS));
+  const procs: ChildProcess[] = [];
+  const ready: Array<Promise<void>> = [];
+  const done: Array<Promise<{ firstPublish: number; lastAck: number }>> = [];
+  for (let i = 0; i < PUBLISHERS; i++) {
+    const cfg: PublisherConfig = { url, topicPrefix: 'devices', clients: CLIENTS, messagesPerClient, batch: 1, devicePrefix: 'bench', index: i, inflight: INFLIGHT, probeEveryMs: 0 };
+    const p = forkChild('publisher.js', cfg);
+    procs.push(p);
+    const failed = new Promise<never>((_, reject) => {
+      p.on('message', (m: PublisherReport) => m.type === 'error' && reject(new Error(`publisher ${i}: ${m.message}`)));
+      p.once('exit', (code) => reject(new Error(`publisher ${i} exited with ${code}`)));
+    });
+    failed.catch(() => undefined);
+    ready.push(Promise.race([failed, new Promise<void>((r) => p.on('message', (m: PublisherReport) => m.type === 'ready' && r()))]));
+    done.push(Promise.race([failed, new Promise<{ firstPublish: number; lastAck: number }>((r) => p.on('message', (m: PublisherReport) => m.type === 'done' && r(m)))]));
+  }
+  try {
+    await Promise.all(ready);
+    for (const p of procs) p.send({ type: 'go' });
+    const res = await Promise.all(done);
+    return { total: messagesPerClient * PUBLISHERS * CLIENTS, firstPublish: Math.min(...res.map((r) => r.firstPublish)), lastAck: Math.max(...res.map((r) => r.lastAck)) };
+  } finally {
+    for (const p of procs) {
+      p.removeAllListeners('exit');
+      if (p.connected) p.send({ type: 'exit' });
+    }
+  }
+}
+
+async function startUpperstack(brokerPort: number, influx: TsdbServer | undefined, db: string, dataDir: string): Promise<Consumer> {
   const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
   for (const n of flows) if (n.type === 'upperstack-anomaly') n.d = true;
+  flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${brokerPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
+  for (const n of flows) {
+    if (n.type === 'upperstack-mqtt-in') {
+      n.source = 'external';
+      n.connection = 'bench_conn';
+    }
+  }
+  // BENCH_INFLUX_FLUSH_MS / BENCH_INFLUX_BATCH: the pack's InfluxDB sink settings, for comparisons.
+  for (const n of flows) {
+    if (n.type !== 'upperstack-store-config') continue;
+    for (const sink of n.sinks as Array<Record<string, unknown>>) {
+      if (sink.kind !== 'influxdb') continue;
+      if (env.BENCH_INFLUX_FLUSH_MS) sink.flushMs = Number(env.BENCH_INFLUX_FLUSH_MS);
+      if (env.BENCH_INFLUX_BATCH) sink.batchSize = Number(env.BENCH_INFLUX_BATCH);
+    }
+  }
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  const rt = await startRuntime({ dataDir, env: { UPPERSTACK_INFLUX_URL: influx.url, UPPERSTACK_INFLUX_DB: 'bench_us' } });
-  try {
-    const watch = new ProcWatch(rt.proc.pid).begin();
-    const started = await burst(rt.mqttPort, (d) => `devices/${d}/telemetry`, false);
-    const { stored, at } = await settle(influx, 'bench_us', BURST);
-    const w = watch.end();
-    return { row: 'Upperstack (pack, DuckDB + InfluxDB sink)', readings: BURST, stored, lost: BURST - stored, rate: stored / ((at - started) / 1000), seconds: (at - started) / 1000, peakRssMb: w.peakRss / 1048576 };
-  } finally {
-    await rt.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-}
-
-function stockFlow(brokerPort: number, influxPort: number, db: string, batched: boolean): unknown[] {
-  const z = 'bench_influx_tab';
-  const broker = {
-    id: 'bench_broker', type: 'mqtt-broker', name: 'bench broker', broker: '127.0.0.1', port: String(brokerPort), clientid: `bench-stock-influx-${process.pid}`,
-    autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true, autoUnsubscribe: true,
-    birthTopic: '', birthQos: '0', birthPayload: '', birthMsg: {}, closeTopic: '', closeQos: '0', closePayload: '', closeMsg: {}, willTopic: '', willQos: '0', willPayload: '', willMsg: {}, userProps: '', sessionExpiry: '',
+  const rt: Runtime = await startRuntime({ dataDir, env: { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: '', UPPERSTACK_INFLUX_URL: influx ? influx.url : '', UPPERSTACK_INFLUX_DB: db } });
+  const count = async (device: string) => {
+    const res = await rt.get(`/api/v1/readings/aggregate?device=${encodeURIComponent(device)}&field=temperature&fn=count&every=10000d`);
+    if (res.status !== 200) return 0;
+    const body = (await res.json()) as { points: Array<{ value: number }> };
+    return body.points.reduce((n, p) => n + p.value, 0);
   };
-  const server = { id: 'bench_influxdb', type: 'influxdb', hostname: '127.0.0.1', port: String(influxPort), protocol: 'http', database: db, name: 'bench', usetls: false, tls: '', influxdbVersion: '1.x', url: '', rejectUnauthorized: false };
-  const mqttIn = (wire: string) => ({ id: 'bench_in', type: 'mqtt in', z, name: '', topic: 'bench/influx/+', qos: '1', datatype: 'json', broker: 'bench_broker', nl: false, rap: true, rh: 0, inputs: 0, x: 120, y: 80, wires: [[wire]] });
-  if (!batched) {
-    return [
-      { id: z, type: 'tab', label: 'stock influxdb out', disabled: false, info: '' },
-      broker,
-      server,
-      mqttIn('bench_fn'),
-      { id: 'bench_fn', type: 'function', z, name: 'to point', func: 'const p = msg.payload;\nmsg.payload = [{ seq: p.seq, time: p.ts }, { device: p.device }];\nreturn msg;', outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 300, y: 80, wires: [['bench_out']] },
-      { id: 'bench_out', type: 'influxdb out', z, influxdb: 'bench_influxdb', name: '', measurement: 'telemetry', precision: 'ms', retentionPolicy: '', database: db, precisionV18FluxV20: 'ms', retentionPolicyV18Flux: '', org: '', bucket: '', x: 480, y: 80, wires: [] },
-    ];
-  }
-  return [
-    { id: z, type: 'tab', label: 'stock influxdb batch', disabled: false, info: '' },
-    broker,
-    server,
-    mqttIn('bench_join'),
-    {
-      id: 'bench_join', type: 'join', z, name: 'join 1000', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg', key: 'topic', joiner: '\\n', joinerType: 'str',
-      useparts: false, accumulate: false, timeout: '1', count: '1000', reduceRight: false, reduceExp: '', reduceInit: '', reduceInitType: '', reduceFixup: '', x: 300, y: 80, wires: [['bench_fn']],
-    },
-    { id: 'bench_fn', type: 'function', z, name: 'to points', func: "msg.payload = msg.payload.map((p) => ({ measurement: 'telemetry', fields: { seq: p.seq }, tags: { device: p.device }, timestamp: new Date(p.ts) }));\nreturn msg;", outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 460, y: 80, wires: [['bench_out']] },
-    { id: 'bench_out', type: 'influxdb batch', z, influxdb: 'bench_influxdb', precision: 'ms', retentionPolicy: '', name: '', database: db, precisionV18FluxV20: 'ms', retentionPolicyV18Flux: '', org: '', bucket: '', x: 620, y: 80, wires: [] },
-  ];
+  return { pid: rt.proc.pid, stop: () => rt.stop(), output: () => rt.output(), count: influx ? undefined : count };
 }
 
-async function stockRow(influx: TsdbServer, batched: boolean): Promise<InfluxBenchRow> {
-  const db = batched ? 'bench_stock_batch' : 'bench_stock_each';
-  await influxQuery(influx, `CREATE DATABASE ${db}`);
-  const mosq = await startMosquitto();
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-stock-influx-'));
+async function startStock(mode: 'message' | 'batch', brokerPort: number, influx: TsdbServer, db: string, dir: string): Promise<Consumer> {
   const port = await freePort();
-  writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockFlow(mosq.port, influx.port, db, batched)));
-  const proc = spawn(process.execPath, [join(ROOT, 'node_modules', 'node-red', 'red.js'), '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
+  const { flows, credentials } = stockInfluxFlow({ mode, brokerPort, filter: 'devices/+/telemetry', influxPort: influx.port, database: db });
+  writeFileSync(join(dir, 'flows.json'), JSON.stringify(flows));
+  writeFileSync(join(dir, 'flows_cred.json'), JSON.stringify(credentials));
+  const red = join(ROOT, 'node_modules', 'node-red', 'red.js');
+  const proc = spawn(process.execPath, [red, '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
     cwd: dir,
-    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_LOG_LEVEL: 'info', BENCH_STOCK_PORT: String(port), BENCH_STOCK_NODES_DIR: join(ROOT, 'node_modules', 'node-red-contrib-influxdb') },
+    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-8192)));
-  proc.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-8192)));
-  try {
-    // Up once the mqtt in node has subscribed: give it the time Node-RED needs to start.
-    const end = Date.now() + 60_000;
-    while (!/Started flows/.test(out)) {
-      if (proc.exitCode !== null || Date.now() > end) throw new Error(`stock Node-RED did not start:\n${out}`);
-      await sleep(200);
+  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const consumer: Consumer = {
+    pid: proc.pid,
+    output: () => out,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGINT');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+    },
+  };
+  const end = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`stock Node-RED exited with ${proc.exitCode}:\n${out}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/bench/ready`).then((r) => r.status === 200, () => false);
+    if (ok) return consumer;
+    if (Date.now() > end) {
+      await consumer.stop();
+      throw new Error(`stock Node-RED did not start in 60 s:\n${out}`);
     }
-    await sleep(2000);
-    const watch = new ProcWatch(proc.pid).begin();
-    const started = await burst(mosq.port, (d) => `bench/influx/${d}`, true);
-    const { stored, at } = await settle(influx, db, BURST);
-    const w = watch.end();
-    return { row: batched ? 'stock: mqtt in → join 1000 → influxdb batch' : 'stock: mqtt in → influxdb out (per message)', readings: BURST, stored, lost: BURST - stored, rate: stored / ((at - started) / 1000), seconds: (at - started) / 1000, peakRssMb: w.peakRss / 1048576 };
+    await sleep(200);
+  }
+}
+
+async function startBare(brokerPort: number, influx: TsdbServer, db: string): Promise<Consumer & { errors: string[] }> {
+  const p = forkChild('influx-bare.js', { mqttUrl: `mqtt://127.0.0.1:${brokerPort}`, filter: 'devices/+/telemetry', influxUrl: influx.url, db });
+  const errors: string[] = [];
+  let out = '';
+  p.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  await new Promise<void>((resolve, reject) => {
+    p.on('message', (m: { type: string; message?: string }) => {
+      if (m.type === 'ready') resolve();
+      if (m.type === 'error') errors.push(m.message ?? '');
+    });
+    p.once('exit', (code) => reject(new Error(`bare writer exited with ${code}: ${out}`)));
+  });
+  p.removeAllListeners('exit');
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  return {
+    pid: p.pid,
+    errors,
+    output: () => out,
+    async stop() {
+      if (p.exitCode === null && p.signalCode === null) {
+        p.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbServer, log: (s: string) => void): Promise<InfluxBenchRow> {
+  const db = `bench_${consumerKind.replace('-', '_')}_${round}`;
+  await influxQuery(influx, `CREATE DATABASE "${db}"`);
+  const mosq: Mosquitto = await startMosquitto({ maxQueuedMessages: 10_000_000 });
+  const dir = mkdtempSync(join(tmpdir(), 'us-bench-influx-'));
+  let consumer: Consumer | undefined;
+  try {
+    let bare: (Consumer & { errors: string[] }) | undefined;
+    if (consumerKind === 'upperstack') consumer = await startUpperstack(mosq.port, influx, db, dir);
+    else if (consumerKind === 'upperstack-duckdb') consumer = await startUpperstack(mosq.port, undefined, db, dir);
+    else if (consumerKind === 'bare') consumer = bare = await startBare(mosq.port, influx, db);
+    else consumer = await startStock(consumerKind === 'stock-message' ? 'message' : 'batch', mosq.port, influx, db, dir);
+    const url = `mqtt://127.0.0.1:${mosq.port}`;
+    const c = consumer;
+    const DEVICES = Array.from({ length: PUBLISHERS * CLIENTS }, (_, i) => `bench-p${Math.floor(i / CLIENTS)}-c${i % CLIENTS}`);
+    const storedLoad = c.count ? async () => (await Promise.all(DEVICES.map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => count(influx, db);
+    await warmUp(url, c.count ? () => c.count!('warmup') : () => count(influx, db, `SELECT count(temperature) FROM telemetry WHERE device = 'warmup'`), consumerKind);
+    const watch = new ProcWatch(consumer.pid, 100).begin();
+    const pub = publish(url);
+    let acked: { total: number; firstPublish: number; lastAck: number } | undefined;
+    let pubFailed: unknown;
+    void pub.then((a) => (acked = a), (err: unknown) => (pubFailed = err));
+    let stored = 0;
+    let grewAt = Date.now();
+    const started = Date.now();
+    for (;;) {
+      await sleep(250);
+      if (pubFailed) throw pubFailed;
+      const n = await storedLoad();
+      if (n > stored) {
+        stored = n;
+        grewAt = Date.now();
+      }
+      if (acked && stored >= acked.total) break;
+      if (acked && Date.now() - Math.max(grewAt, acked.lastAck) > SETTLE_MS) break;
+      if (Date.now() - started > PHASE_LIMIT_MS) break;
+    }
+    const a = acked ?? (await pub);
+    const mem = watch.end();
+    const seconds = (grewAt - a.firstPublish) / 1000;
+    const errors = bare ? bare.errors : [...new Set((consumer.output().match(/\[error\][^\n]*/g) ?? []).map((l) => l.replace(/^\[error\]\s*/, '').slice(0, 120)))];
+    const row: InfluxBenchRow = {
+      consumer: consumerKind,
+      round,
+      readings: a.total,
+      stored,
+      lost: a.total - stored,
+      seconds,
+      rate: stored / seconds,
+      ackSeconds: (a.lastAck - a.firstPublish) / 1000,
+      peakRssMb: mem.peakRss / 1048576,
+      cores: mem.cores,
+      errors: errors.slice(0, 3).join(' | '),
+    };
+    if (row.lost > 0 && env.BENCH_INFLUX_VERBOSE) log(`  ${consumerKind} output:\n${consumer.output().slice(-4000)}`);
+    log(`  ${consumerKind} r${round}: ${Math.round(row.rate).toLocaleString('en-US')} readings/s, lost ${row.lost}, peak RSS ${Math.round(row.peakRssMb)} MB${row.errors ? `; errors: ${row.errors}` : ''}`);
+    return row;
+  } catch (err) {
+    log(`  ${consumerKind} failed: ${(err as Error).message}\n${consumer?.output().slice(-3000) ?? ''}`);
+    throw err;
   } finally {
-    proc.kill('SIGKILL');
-    await mosq.stop();
+    await consumer?.stop().catch(() => undefined);
+    await mosq.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
+    await influxQuery(influx, `DROP DATABASE "${db}"`).catch(() => undefined);
   }
 }
 
-/** The server's ceiling: the same points as line protocol, 5,000 lines per POST, one request at a time. */
-async function bareRow(influx: TsdbServer): Promise<InfluxBenchRow> {
-  const db = 'bench_bare';
-  await influxQuery(influx, `CREATE DATABASE ${db}`);
-  const started = Date.now();
-  for (let i = 0; i < BURST; i += 5000) {
-    const lines: string[] = [];
-    for (let seq = i; seq < Math.min(BURST, i + 5000); seq++) lines.push(`telemetry,device=inf-${seq % DEVICES} seq=${seq} ${T0 + seq}`);
-    const res = await fetch(`${influx.url}/write?db=${db}&precision=ms`, { method: 'POST', body: lines.join('\n') });
-    if (res.status !== 204) throw new Error(`bare writer: ${res.status} ${await res.text()}`);
-  }
-  const { stored, at } = await settle(influx, db, BURST);
-  return { row: 'bare line-protocol writer (5,000-line POSTs)', readings: BURST, stored, lost: BURST - stored, rate: stored / ((at - started) / 1000), seconds: (at - started) / 1000 };
-}
-
-/** A year of 1-minute readings in the embedded store; hourly means for the year from the 1-hour tier and from the raw rows. */
-async function rollupRow(): Promise<RollupBenchRow> {
+/** A year of 1-minute readings of one device; hourly means from the 1-hour tier vs from the raw rows. */
+export async function benchRollup(runs = 21): Promise<RollupBenchRow> {
   const dir = mkdtempSync(join(tmpdir(), 'us-bench-rollup-'));
-  const store = new DuckDbStore({ path: join(dir, 'year.duckdb'), memoryLimitMb: 256 });
+  const store = new DuckDbStore({ path: join(dir, 'year.duckdb'), rollups: true });
   try {
     await store.open();
     const from = Date.UTC(2025, 0, 1);
-    const n = 365 * 24 * 60;
-    for (let i = 0; i < n; i += 10_000) {
+    const points = 365 * 24 * 60;
+    const t0 = Date.now();
+    for (let i = 0; i < points; ) {
       const batch = [];
-      for (let k = i; k < Math.min(n, i + 10_000); k++) batch.push({ device: 'year', ts: from + k * 60_000, fields: { temperature: 20 + 5 * Math.sin(k / 1440), humidity: 40 + (k % 30) }, tags: {} });
+      for (let j = 0; j < 5000 && i < points; j++, i++) batch.push({ device: 'year', ts: from + i * 60_000, fields: { v: 20 + 5 * Math.sin(i / 720) + (i % 7) / 10 }, tags: {} });
       await store.write(batch);
     }
-    const q = { device: 'year', field: 'temperature', fn: 'mean' as const, everyMs: 3_600_000, from, to: from + n * 60_000 };
-    const time = async (fn: () => Promise<unknown>, runs: number) => {
-      const ms: number[] = [];
-      for (let r = 0; r < runs; r++) {
-        const t = performance.now();
-        await fn();
-        ms.push(performance.now() - t);
-      }
-      return percentile(ms.sort((a, b) => a - b), 50);
+    const writeSeconds = (Date.now() - t0) / 1000;
+    const q = { device: 'year', field: 'v', from, to: from + points * 60_000, everyMs: 3_600_000, fn: 'mean' as const };
+    const tiered: number[] = [];
+    let tier = '';
+    let fromTier: Array<{ ts: number; value: unknown }> = [];
+    for (let i = 0; i < runs; i++) {
+      const s = process.hrtime.bigint();
+      const r = await store.aggregateWithTier(q);
+      tiered.push(Number(process.hrtime.bigint() - s) / 1e6);
+      tier = r.tier;
+      fromTier = r.points;
+    }
+    const raw: number[] = [];
+    let fromRaw: Array<{ ts: number; value: unknown }> = [];
+    for (let i = 0; i < Math.max(3, Math.floor(runs / 4)); i++) {
+      const s = process.hrtime.bigint();
+      fromRaw = await store.aggregateRaw(q);
+      raw.push(Number(process.hrtime.bigint() - s) / 1e6);
+    }
+    const equal = fromTier.length === fromRaw.length && fromTier.every((p, i) => p.ts === fromRaw[i].ts && Math.abs(Number(p.value) - Number(fromRaw[i].value)) < 1e-9);
+    return {
+      points,
+      writeSeconds,
+      buckets: fromTier.length,
+      tier,
+      tierP50Ms: percentile(tiered.sort((a, b) => a - b), 50),
+      rawP50Ms: percentile(raw.sort((a, b) => a - b), 50),
+      runs,
+      equal,
     };
-    const first = await store.aggregateWithTier(q);
-    const p50TierMs = await time(() => store.aggregateWithTier(q), 21);
-    const p50RawMs = await time(() => store.aggregateRaw(q), 5);
-    return { readings: n, tier: first.tier, p50TierMs, p50RawMs, points: first.points.length };
   } finally {
-    await store.close();
+    await store.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-export async function benchInflux(log: (s: string) => void): Promise<InfluxBench> {
-  const before = loadavg();
+export async function benchInflux(log: (s: string) => void): Promise<{ rows: InfluxBenchRow[]; rollup?: RollupBenchRow; failures: string[] }> {
   const influx = await startInfluxd();
   const rows: InfluxBenchRow[] = [];
+  const failures: string[] = [];
   try {
-    for (const [name, run] of [
-      ['bare writer', () => bareRow(influx)],
-      ['Upperstack', () => upperstackRow(influx)],
-      ['stock batched', () => stockRow(influx, true)],
-      ['stock per message', () => stockRow(influx, false)],
-    ] as const) {
-      log(`  influx: ${name}, a burst of ${BURST.toLocaleString('en-US')} readings`);
-      rows.push(await run());
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const c of ['bare', 'upperstack', 'upperstack-duckdb', 'stock-batch', 'stock-message'] as InfluxConsumer[]) {
+        if (CONSUMERS.size && !CONSUMERS.has(c)) continue;
+        try {
+          rows.push(await phase(c, round, influx, log));
+        } catch (err) {
+          failures.push(`${c}: ${(err as Error).message.split('\n')[0]}`);
+        }
+      }
     }
   } finally {
     await influx.destroy();
   }
-  log('  influx: roll-up query, a year of 1-minute readings');
-  const rollup = await rollupRow();
-  return { rows, rollup, load: { before, after: loadavg(), cpus: cpus().length } };
+  let rollup: RollupBenchRow | undefined;
+  if (ROLLUP) {
+    log('  roll-up query: a year of 1-minute readings, hourly means');
+    try {
+      rollup = await benchRollup();
+    } catch (err) {
+      failures.push(`roll-up: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { rows, rollup, failures };
 }
 
-export function influxTable(b: InfluxBench): string {
-  const pad = (s: string, n: number) => s.padEnd(n);
-  const lines = [
-    `${pad('row', 48)} ${pad('readings/s', 11)} ${pad('lost', 8)} ${pad('stored', 8)} peak RSS`,
-    ...b.rows.map((r) => `${pad(r.row, 48)} ${pad(Math.round(r.rate).toLocaleString('en-US'), 11)} ${pad(String(r.lost), 8)} ${pad(String(r.stored), 8)} ${r.peakRssMb === undefined ? '-' : `${Math.round(r.peakRssMb)} MB`}`),
-  ];
-  const ours = b.rows.find((r) => r.row.startsWith('Upperstack'));
-  const batch = b.rows.find((r) => r.row.includes('batch'));
-  const bare = b.rows.find((r) => r.row.startsWith('bare'));
-  lines.push('');
-  if (ours && batch) lines.push(`Upperstack ÷ stock batched flow: ${(ours.rate / batch.rate).toFixed(2)}× (target ≥ 2×): ${ours.rate >= 2 * batch.rate ? 'PASS' : 'FAIL'}`);
-  if (ours && bare) lines.push(`Upperstack ÷ bare writer: ${(ours.rate / bare.rate).toFixed(2)}× (target ≥ 0.8×): ${ours.rate >= 0.8 * bare.rate ? 'PASS' : 'FAIL'}`);
-  if (ours) lines.push(`Upperstack readings lost on the burst: ${ours.lost} (target 0): ${ours.lost === 0 ? 'PASS' : 'FAIL'}`);
-  if (b.rollup) {
-    const r = b.rollup;
-    lines.push('', `roll-up query: ${r.readings.toLocaleString('en-US')} 1-minute readings (a year), hourly means (${r.points.toLocaleString('en-US')} points): p50 ${r.p50TierMs.toFixed(1)} ms from the ${r.tier} tier, ${r.p50RawMs.toFixed(1)} ms from the raw rows`);
+function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+function grid(lines: string[][]): string {
+  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  const fmt = (l: string[]) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  return [fmt(lines[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.slice(1).map(fmt)].join('\n');
+}
+
+export function influxTable(res: { rows: InfluxBenchRow[]; rollup?: RollupBenchRow; failures: string[] }): string {
+  const by = (c: InfluxConsumer) => res.rows.filter((r) => r.consumer === c);
+  const rate = (c: InfluxConsumer) => (by(c).length ? median(by(c).map((r) => r.rate)) : NaN);
+  const lines = [['consumer', 'readings/s', 'lost of burst', 'peak RSS MB', 'cores', 'acked in s', 'errors']];
+  for (const c of Object.keys(INFLUX_CONSUMERS) as InfluxConsumer[]) {
+    const rs = by(c);
+    if (!rs.length) continue;
+    lines.push([
+      INFLUX_CONSUMERS[c],
+      `${Math.round(rate(c)).toLocaleString('en-US')}${rs.length > 1 ? ` (${rs.map((r) => Math.round(r.rate).toLocaleString('en-US')).join(', ')})` : ''}`,
+      `${Math.max(...rs.map((r) => r.lost)).toLocaleString('en-US')} of ${rs[0].readings.toLocaleString('en-US')}`,
+      String(Math.round(Math.max(...rs.map((r) => r.peakRssMb)))),
+      median(rs.map((r) => r.cores)).toFixed(2),
+      median(rs.map((r) => r.ackSeconds)).toFixed(1),
+      rs.map((r) => r.errors).filter(Boolean)[0] ?? '',
+    ]);
   }
-  lines.push('', `machine: ${b.load.cpus} CPUs, load average ${b.load.before.map((x) => x.toFixed(1)).join(' / ')} before, ${b.load.after.map((x) => x.toFixed(1)).join(' / ')} after (1/5/15 min)`);
-  return lines.join('\n');
+  const out = [grid(lines), ''];
+  const ours = rate('upperstack');
+  const verdict = (name: string, ratio: number, target: number) => `- ${name}: ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}× (target ≥ ${target}×) ${Number.isFinite(ratio) ? (ratio >= target ? 'PASS' : 'FAIL') : ''}`;
+  out.push(verdict('Upperstack vs batched stock flow', ours / rate('stock-batch'), 2));
+  out.push(verdict('Upperstack vs bare writer', ours / rate('bare'), 0.8));
+  const lost = by('upperstack').reduce((s, r) => s + r.lost, 0);
+  if (by('upperstack').length) out.push(`- Upperstack lost: ${lost} (target 0) ${lost === 0 ? 'PASS' : 'FAIL'}`);
+  if (res.rollup) {
+    const r = res.rollup;
+    out.push(
+      '',
+      grid([
+        ['roll-up query', 'points', 'written in s', 'buckets', 'tier', 'p50 ms', 'raw rows p50 ms', 'same answer'],
+        ['hourly means over a year of 1-minute data', r.points.toLocaleString('en-US'), r.writeSeconds.toFixed(1), r.buckets.toLocaleString('en-US'), r.tier, r.tierP50Ms.toFixed(1), r.rawP50Ms.toFixed(1), r.equal ? 'yes' : 'NO'],
+      ]),
+    );
+  }
+  for (const f of res.failures) out.push(`- failed: ${f}`);
+  return out.join('\n');
 }

@@ -16,8 +16,6 @@ export = {
   // No editor: this process only runs the flow and its small HTTP read path.
   httpAdminRoot: false,
   httpNodeRoot: '/',
-  // The InfluxDB rows (bench/influx.ts) load node-red-contrib-influxdb from this package's node_modules.
-  ...(process.env.BENCH_STOCK_NODES_DIR ? { nodesDir: process.env.BENCH_STOCK_NODES_DIR } : {}),
   functionExternalModules: false,
   externalModules: { palette: { allowInstall: false } },
   functionGlobalContext: {

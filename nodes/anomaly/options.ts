@@ -5,12 +5,12 @@ import { DetectorConfigError } from '../lib/errors';
 import type { AnomalyEngineOptions } from '../lib/anomaly';
 import type { DetectorConfig } from '../lib/anomaly/types';
 
-export const ANOMALY_DETECTORS = ['default', 'zscore', 'robust-zscore', 'ewma', 'holtwinters', 'iforest', 'flatline', 'rate', 'limits'] as const;
+export const ANOMALY_DETECTORS = ['default', 'zscore', 'robust-zscore', 'ewma', 'holtwinters', 'iforest', 'flatline', 'rate', 'novelty', 'limits'] as const;
 export type AnomalyDetectorChoice = (typeof ANOMALY_DETECTORS)[number];
 
 export interface AnomalyOptions {
   name: string;
-  /** 'default' is the shipped likelihood layer over z-score, Holt-Winters and flatline. */
+  /** 'default' is the shipped likelihood layer over z-score, Holt-Winters, flatline and novelty. */
   detector: AnomalyDetectorChoice;
   /** Limits detector: lowest and highest normal value ('' = none). */
   min: string;
@@ -158,6 +158,7 @@ export function detectorConfigOf(o: AnomalyOptions): DetectorConfig | undefined 
     }
     case 'iforest':
     case 'flatline':
+    case 'novelty':
       base.type = o.detector;
       break;
     case 'rate':

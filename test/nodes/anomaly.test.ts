@@ -195,5 +195,6 @@ describe('anomaly node', () => {
     assert.deepEqual(o.detector, { type: 'zscore', robust: false, window: '1d' });
     assert.deepEqual(o.units, { temperature: '°C' });
     assert.equal(o.heartbeat, false);
+    assert.deepEqual(engineOptionsOf({ ...v1, detector: 'novelty', advanced: '{"horizon": 10000}' }).detector, { type: 'novelty', horizon: 10000 });
   });
 });

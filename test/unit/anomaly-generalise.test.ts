@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backtest, type Point } from '../../nodes/lib/anomaly/backtest';
-import { compileDetector } from '../../nodes/lib/anomaly/config';
+import { compileDetector, DEFAULT_DETECTOR } from '../../nodes/lib/anomaly/config';
 import { centreAndSpread } from '../../nodes/lib/anomaly/detectors/zscore';
 import { Prng, Window } from '../../nodes/lib/anomaly/stats';
 import { DetectorConfigError } from '../../nodes/lib/errors';
@@ -91,6 +91,67 @@ describe('spike trains: spikes that recur are the series, not news', () => {
     for (const st of old.streams) for (const k of ['seen', 'peak', 'total', 'gain']) delete st[k];
     const taken = make(JSON.parse(JSON.stringify(old)));
     assert.doesNotThrow(() => points.slice(3000).forEach((p) => taken.update(p.ts, p.value, { field: 'v' })));
+  });
+});
+
+/** The default before the novelty member: the likelihood layer over the three deviation detectors. */
+const PREVIOUS: DetectorConfig = { type: 'likelihood', detector: { type: 'ensemble', members: [{ type: 'zscore' }, { type: 'holtwinters' }, { type: 'flatline' }] } };
+
+describe('levels a series has not visited: the novelty member', () => {
+  it('reports a spike taller than anything in weeks that the z-score measures against a swing from its first readings', () => {
+    // Hourly readings. In the first day the z-score's window holds a few quiet readings, so a small bump there is a
+    // 300σ swing, and the z-score keeps it in mind for months; Holt-Winters has not started (1,000 readings).
+    const points = series(1600, (i, n) => (i < 25 ? 10 + 0.01 * n + (i === 22 ? 3 : 0) : 10 + n + 0.5 * Math.sin((2 * Math.PI * i) / 24) + (i === 400 ? 6 : 0)), 3).map((p, i) => ({ ...p, ts: T0 + i * 3_600_000 }));
+    assert.deepEqual(flagged(points, PREVIOUS), []);
+    assert.deepEqual(flagged(points, DEFAULT_DETECTOR), [400]);
+    const v = backtest(points, DEFAULT_DETECTOR, { field: 'cpc' }).verdicts[400]!;
+    assert.equal(v.detector, 'novelty');
+    assert.match(v.reason, /^cpc 15\.\d is higher than anything in the past 2\.4 weeks \(400 readings\); the highest before was about 13\.\d$/);
+  });
+
+  it('reports a move to a level never visited that is small next to the spikes of a spiky series', () => {
+    // Spikes on one reading in five; for 50 readings the base sits lower than it has ever been.
+    const points = series(4000, (i, n, rng) => (i >= 3000 && i < 3050 ? 7.5 : 10) + n + (rng.next() < 0.2 ? 8 * (0.5 + rng.next()) : 0), 5);
+    const during = (alarms: number[]) => alarms.filter((i) => i >= 3000 && i < 3050);
+    assert.deepEqual(during(flagged(points, PREVIOUS)), []);
+    assert.deepEqual(during(flagged(points, DEFAULT_DETECTOR)), [3001]);
+  });
+});
+
+describe('Holt-Winters while the layer learns it: alarms need a second opinion', () => {
+  // Bursts of 50 to 80 for two readings, about every 100 readings at random: a busy server's network traffic.
+  const bursty = (seed: number, extra: (i: number) => number = () => 0) => {
+    const heights = [50, 70, 60, 80, 55, 75];
+    let k = 0;
+    let left = 0;
+    return series(2000, (i, n, rng) => {
+      if (left === 0 && rng.next() < 0.01) {
+        left = 2;
+        k++;
+      }
+      const burst = left > 0 ? heights[k % 6] : 0;
+      if (left > 0) left--;
+      return 1 + 0.2 * n + burst + extra(i);
+    }, seed);
+  };
+  // Readings 1,000 to 1,600: Holt-Winters gives verdicts, the layer is still learning its usual deviations.
+  const learning = (alarms: number[]) => alarms.filter((i) => i >= 1000 && i < 1600);
+  const byHoltWinters = (points: Point[], config: DetectorConfig) =>
+    learning(backtest(points, config).verdicts.map((v, i) => (v?.isAnomaly && v.detector === 'holtwinters' ? i : -1)));
+
+  it('does not let ordinary bursts after a quiet spell alarm, where its own alarms did', () => {
+    let before = 0;
+    let after = 0;
+    for (let seed = 1; seed <= 6; seed++) {
+      before += byHoltWinters(bursty(seed), PREVIOUS).length;
+      after += byHoltWinters(bursty(seed), DEFAULT_DETECTOR).length;
+    }
+    assert.ok(before >= 10, `previous default: ${before} alarms by Holt-Winters`);
+    assert.equal(after, 0);
+  });
+
+  it('still reports a burst to a height never seen in that period', () => {
+    assert.deepEqual(learning(flagged(bursty(1, (i) => (i === 1500 ? 300 : 0)), DEFAULT_DETECTOR)), [1500]);
   });
 });
 

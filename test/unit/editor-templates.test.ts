@@ -218,6 +218,8 @@ test('the anomaly node flags exactly the settings the runtime refuses, each with
     [{ detector: 'rate', warmup: '0' }, { warmup: 'a whole number of readings, at least 1 for this detector' }],
     [{ detector: 'rate', warmup: '1' }, {}],
     [{ detector: 'holtwinters', warmup: '9' }, { warmup: 'a whole number of readings, at least 10 for this detector' }],
+    [{ detector: 'novelty', warmup: '9' }, { warmup: 'a whole number of readings, at least 10 for this detector' }],
+    [{ detector: 'novelty', warmup: '10' }, {}],
     [{ detector: 'iforest', warmup: '100' }, { warmup: 'a whole number of readings, at least 515 for this detector' }],
     [{ detector: 'iforest', warmup: '515' }, {}],
     [{ detector: 'iforest', warmup: '20', advanced: '{"window": 16, "shingle": 1}' }, {}],

@@ -14,6 +14,8 @@ import { FieldTypeRegistry, fieldTypesFromSchema, parseFieldTypes } from '../../
 import { parseRetention, retentionText } from '../../nodes/lib/store/retention';
 import { ConfigError } from '../../nodes/lib/errors';
 import { normalizeSinks } from '../../nodes/lib/store/sinks';
+import { parseTagMap } from '../../nodes/lib/influx/tag-map';
+import { influxSink } from '../../nodes/lib/store/sinks-influx';
 import type { Reading } from '../../nodes/lib/reading';
 
 const opts = (dialect: Dialect, extra: Partial<EncodeOptions> = {}): EncodeOptions => ({ dialect, precision: 'ms', mapping: DEFAULT_MAPPING, types: new FieldTypeRegistry(), ...extra });
@@ -23,6 +25,48 @@ test('default mapping: measurement telemetry, the device as a tag, the reading t
   const e = encodeReadings([r('d1', { t: 20.5, on: true, s: 'x' }, { site: 'a', floor: '2' })], opts('v1'));
   assert.equal(e.body, 'telemetry,device=d1,floor=2,site=a t=20.5,on=true,s="x" 1000');
   assert.equal(e.lines, 1);
+});
+
+test('tag mapping: * keeps every tag, names rename, -name leaves one out, a list without * writes only what it names', () => {
+  const reading = r('d1', { v: 1 }, { site: 'north', customer: 'acme', secret: 'x', floor: '2' });
+  const enc = (text: string) => encodeReadings([reading], opts('v1', { mapping: { ...DEFAULT_MAPPING, tags: parseTagMap(text, 'test', ['device']) } })).body;
+  assert.equal(enc('*'), 'telemetry,customer=acme,device=d1,floor=2,secret=x,site=north v=1 1000');
+  assert.equal(enc(''), enc('*'), 'empty means every tag');
+  assert.equal(enc('*, -secret, customer=client'), 'telemetry,client=acme,device=d1,floor=2,site=north v=1 1000');
+  assert.equal(enc('site, customer=client'), 'telemetry,client=acme,device=d1,site=north v=1 1000');
+  assert.equal(enc('nothing'), 'telemetry,device=d1 v=1 1000', 'no tag listed is present: the device tag alone');
+  // A tag named explicitly wins over one * brings along under the same written name, whatever the order of the reading's tags.
+  const both = r('d1', { v: 1 }, { client: 'from-device', customer: 'acme' });
+  const both2 = r('d1', { v: 1 }, { customer: 'acme', client: 'from-device' });
+  const map = { ...DEFAULT_MAPPING, tags: parseTagMap('*, customer=client', 'test', ['device']) };
+  assert.equal(encodeReadings([both], opts('v1', { mapping: map })).body, 'telemetry,client=acme,device=d1 v=1 1000');
+  assert.equal(encodeReadings([both2], opts('v1', { mapping: map })).body, 'telemetry,client=acme,device=d1 v=1 1000');
+  // The device id cannot be overwritten by a tag, mapped or not.
+  assert.equal(encodeReadings([r('d1', { v: 1 }, { device: 'other' })], opts('v1', { mapping: map })).body, 'telemetry,device=d1 v=1 1000');
+});
+
+test('tag mapping settings: refused with a reason naming the entry', () => {
+  const fails = (text: string, pattern: RegExp) => assert.throws(() => parseTagMap(text, 'sink influx', ['device']), (e: unknown) => e instanceof ConfigError && pattern.test(e.message));
+  fails('site=', /"site=" needs a tag name on both sides/);
+  fails('-', /"-" names no tag/);
+  fails('a=x, b=x', /"b=x" writes "x", as "a" does already/);
+  fails('a, a=b', /lists a tag twice/);
+  fails('-a, a', /also left out/);
+  fails('owner=device', /the device id is written under/);
+  fails('a=b\\', /backslash/);
+  const main = { id: 'main', kind: 'duckdb', path: '' };
+  assert.throws(() => normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', tags: 'a=x,b=x' }], '/data'), /sink influx: "b=x" writes "x"/);
+  assert.throws(() => normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', deviceTag: 'dev', tags: 'owner=dev' }], '/data'), /device id/);
+  const [, influx] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086' }], '/data');
+  assert.equal(influx.tags, '*', 'default: every tag');
+});
+
+test('server sink writes: start at 1,000 waiting lines or the longest wait, take up to the lines per write', () => {
+  const main = { id: 'main', kind: 'duckdb', path: '' };
+  const [, dflt] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086' }], '/data');
+  assert.deepEqual(influxSink.writerOptions!(dflt), { batchSize: 1000, maxWrite: 5000, flushMs: 1000 });
+  const [, small] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', batchSize: 300, flushMs: 50 }], '/data');
+  assert.deepEqual(influxSink.writerOptions!(small), { batchSize: 300, maxWrite: 300, flushMs: 50 });
 });
 
 test('a measurement tag (line protocol inputs keep the original measurement there) names the measurement', () => {

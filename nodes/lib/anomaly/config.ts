@@ -7,6 +7,7 @@ import { HoltWintersDetector, holtWintersSettings, type HoltWintersState } from 
 import { IsolationForestDetector, isolationForestSettings, type IsolationForestState } from './detectors/iforest';
 import { LikelihoodDetector, likelihoodSettings, type LikelihoodState } from './detectors/likelihood';
 import { LimitsDetector, limitsSettings, type LimitsState } from './detectors/limits';
+import { NoveltyDetector, noveltySettings, type NoveltyState } from './detectors/novelty';
 import { RateDetector, rateSettings, type RateState } from './detectors/rate';
 import { ZScoreDetector, zscoreSettings, type ZScoreState } from './detectors/zscore';
 import type { Detector, DetectorConfig, DetectorType, EnsembleConfig } from './types';
@@ -15,15 +16,17 @@ import type { Detector, DetectorConfig, DetectorType, EnsembleConfig } from './t
 export const STANDARD_ENSEMBLE: EnsembleConfig = {
   type: 'ensemble',
   combine: 'max',
-  members: [{ type: 'zscore' }, { type: 'holtwinters' }, { type: 'flatline' }],
+  members: [{ type: 'zscore' }, { type: 'holtwinters' }, { type: 'flatline' }, { type: 'novelty' }],
 };
 /**
  * What runs when nothing is configured: the standard members under the
- * likelihood layer. See docs/anomaly.md for how it was chosen.
+ * likelihood layer. Novelty reports single values at new levels, so the layer
+ * only has spells left to report and alarms at a stricter probability than
+ * its own default. See docs/anomaly.md for how both were chosen.
  */
-export const DEFAULT_DETECTOR: DetectorConfig = { type: 'likelihood', detector: STANDARD_ENSEMBLE };
+export const DEFAULT_DETECTOR: DetectorConfig = { type: 'likelihood', probability: 1e-7, detector: STANDARD_ENSEMBLE };
 
-export const DETECTOR_TYPES: readonly DetectorType[] = ['limits', 'zscore', 'ewma', 'holtwinters', 'iforest', 'flatline', 'rate', 'ensemble', 'likelihood'];
+export const DETECTOR_TYPES: readonly DetectorType[] = ['limits', 'zscore', 'ewma', 'holtwinters', 'iforest', 'flatline', 'rate', 'novelty', 'ensemble', 'likelihood'];
 
 /**
  * A factory per validated config: settings are worked out once, at deploy
@@ -82,6 +85,10 @@ export function compileDetector(config: DetectorConfig, warmup?: number): Detect
     case 'rate': {
       const s = rateSettings(c);
       return (st) => new RateDetector(s, st as RateState | undefined);
+    }
+    case 'novelty': {
+      const s = noveltySettings(c);
+      return (st) => new NoveltyDetector(s, st as NoveltyState | undefined);
     }
     case 'ensemble': {
       const combine = c.combine ?? 'max';

@@ -97,6 +97,15 @@ export interface FlatlineConfig extends Common {
   factor?: number;
 }
 
+/** A value at a level the series has not visited in its recent history. */
+export interface NoveltyConfig extends Common {
+  type: 'novelty';
+  /** Levels the usual range (the middle 90% of the warm-up) is split into; a value alarms a whole level away from every recent one. */
+  resolution?: number;
+  /** Readings after which a level the series visited counts as unvisited again. */
+  horizon?: number;
+}
+
 /** Change per second beyond a fixed maximum or beyond what the series usually does. */
 export interface RateConfig extends Adaptive {
   type: 'rate';
@@ -146,6 +155,7 @@ export type DetectorConfig =
   | IsolationForestConfig
   | FlatlineConfig
   | RateConfig
+  | NoveltyConfig
   | EnsembleConfig
   | LikelihoodConfig;
 
@@ -193,4 +203,10 @@ export interface Detector {
   update(ts: number, value: number, ctx: FieldContext): Outcome | null;
   /** Everything needed to continue exactly where this detector is. */
   toJSON(): unknown;
+  /**
+   * Its alarms are rare by construction (not a deviation whose usual size
+   * depends on the series), so a likelihood layer lets them stand instead of
+   * judging them against their own history.
+   */
+  readonly selfCalibrated?: boolean;
 }

@@ -19,6 +19,7 @@
  */
 import type { FieldValue, Reading } from '../reading';
 import { StoreFailedError } from '../errors';
+import { ALL_TAGS, mappedTag, type TagMap } from './tag-map';
 
 export type Dialect = 'v1' | 'v2';
 export type Precision = 'ns' | 'us' | 'ms' | 's';
@@ -33,6 +34,8 @@ export interface PointMapping {
   measurementTag: string;
   /** Tag key the device id is written under (default `device`). */
   deviceTag: string;
+  /** Which reading tags are written and under what names (tag-map.ts); absent: all, as they are. */
+  tags?: TagMap;
 }
 
 export const DEFAULT_MAPPING: PointMapping = { measurement: 'telemetry', measurementTag: 'measurement', deviceTag: 'device' };
@@ -228,19 +231,30 @@ function encodeOne(r: Reading, i: number, dialect: Dialect, precision: Precision
   const fromTag = mapping.measurementTag ? tags[mapping.measurementTag] : undefined;
   const measurement = typeof fromTag === 'string' && fromTag !== '' ? fromTag : mapping.measurement;
   let line = escapeMeasurement(measurement, dialect, who);
-  const keys: string[] = [];
+  // Written tag name → value.
+  const out = new Map<string, string>();
+  const map = mapping.tags === ALL_TAGS ? undefined : mapping.tags;
+  let named: Set<string> | undefined;
   for (const k in tags) {
     if (!Object.prototype.hasOwnProperty.call(tags, k) || k === mapping.measurementTag || k === mapping.deviceTag) continue;
     const v = tags[k];
     if (v === undefined || v === null || v === '') continue;
-    keys.push(k);
+    if (!map) {
+      out.set(k, String(v));
+      continue;
+    }
+    const to = mappedTag(map, k);
+    if (to === undefined) continue;
+    // A tag listed by name wins over one `*` brings along under the same name.
+    if (map.rename.has(k)) (named ??= new Set()).add(to);
+    else if (named?.has(to)) continue;
+    out.set(to, String(v));
   }
-  if (r.device !== '') keys.push(mapping.deviceTag);
-  keys.sort();
+  if (r.device !== '') out.set(mapping.deviceTag, r.device);
+  const keys = [...out.keys()].sort();
   for (const k of keys) {
     if (dialect === 'v1' && k === V1_RESERVED_KEY) throw new Refusal(`${who}: a tag named "time", which InfluxDB 1.x refuses`);
-    const v = k === mapping.deviceTag ? r.device : String(tags[k]);
-    line += `,${escapeKey(k, dialect, 'tag key', who)}=${escapeKey(v, dialect, 'tag value', `${who}, tag ${show(k)}`)}`;
+    line += `,${escapeKey(k, dialect, 'tag key', who)}=${escapeKey(out.get(k)!, dialect, 'tag value', `${who}, tag ${show(k)}`)}`;
   }
   let sep = ' ';
   let skipped = 0;

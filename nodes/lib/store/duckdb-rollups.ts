@@ -180,6 +180,12 @@ export async function sealedReadings(conn: DuckDBConnection, readings: readonly 
   return [...out].sort((a, b) => a - b);
 }
 
+/** Whether retention has sealed any bucket yet. */
+export async function anySealed(conn: DuckDBConnection): Promise<boolean> {
+  const rows = (await conn.runAndReadAll('SELECT EXISTS (SELECT 1 FROM rollup_1h WHERE sealed)')).getRows();
+  return rows[0][0] === true;
+}
+
 /** Readings before this may fall in a sealed hour: the latest raw cutoff, rounded up to the hour. */
 export function sealHorizon(rawCutoff: number | undefined): number | undefined {
   return rawCutoff === undefined ? undefined : Math.ceil(rawCutoff / HOUR) * HOUR;

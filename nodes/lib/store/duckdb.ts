@@ -21,7 +21,7 @@ import type {
   TimeSeriesStore,
 } from './types';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
-import { aggregateTier, applyRetention, rebuildAll, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { aggregateTier, anySealed, applyRetention, rebuildAll, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { encodeBatch, MAX_TS, raiseMarks, readMarks, writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
 import type { RegistryBackend } from '../devices/types';
@@ -211,7 +211,9 @@ export class DuckDbStore implements TimeSeriesStore {
     if (!raw && !rolled) return Promise.resolve();
     return this.enqueue('apply retention', async (conn) => {
       const cutoff = await applyRetention(conn, now, raw, rolled, this.rollups);
-      if (cutoff === undefined) return;
+      if (cutoff === undefined || !this.rollups) return;
+      // Until retention seals a bucket no reading can fall in one: writes skip the lookup (old history imported into a new store).
+      if (this.sealedBefore === undefined && !(await anySealed(conn))) return;
       const horizon = sealHorizon(cutoff)!;
       if (this.sealedBefore === undefined || horizon > this.sealedBefore) {
         this.sealedBefore = horizon;

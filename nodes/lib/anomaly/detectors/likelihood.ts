@@ -13,7 +13,7 @@ import { DetectorConfigError } from '../../errors';
 import { durationWords, formatNumber, withUnit } from '../format';
 import { bool, known, num } from '../params';
 import { deviationOf, ratioScore } from '../stats';
-import type { Detector, FieldContext, LikelihoodConfig, Outcome } from '../types';
+import type { Detector, DetectorType, FieldContext, LikelihoodConfig, Outcome } from '../types';
 
 export interface LikelihoodSettings {
   /** Readings averaged into the recent behaviour. */
@@ -98,6 +98,21 @@ function surprise(d: number): number {
   return d > 0 ? Math.min(MAX_SURPRISE, d * d) : 0;
 }
 
+/**
+ * Members whose spread follows their last hundred or so readings: Holt-Winters'
+ * forecast error, the EWMA's in-control spread. After a quiet stretch that
+ * spread is small, and the next ordinary burst of a bursty series is dozens
+ * of it, beyond the swings the member remembers. Once the layer has learned
+ * such a member it judges those bursts against the member's usual deviations;
+ * before that (Holt-Winters' readings 1,000 to 1,600 at the defaults) the
+ * member's own alarm stands only with a second opinion: a self-calibrated
+ * member (novelty) finds the value at least SUPPORT levels from anything the
+ * series did recently. The z-score's spread comes from a week of readings and
+ * does not shrink that fast, so its own alarms stand alone.
+ */
+const FAST_SPREAD: ReadonlySet<DetectorType> = new Set<DetectorType>(['holtwinters', 'ewma']);
+const SUPPORT = 0.5;
+
 /** ln erfc(z) for z >= 0 (Numerical Recipes' erfcc, relative error below 1.2e-7), kept in logs so the far tail does not round to 0. */
 function lnErfc(z: number): number {
   const t = 1 / (1 + 0.5 * z);
@@ -147,6 +162,8 @@ export class LikelihoodDetector implements Detector {
   private readonly alpha: number;
   /** -log10 of the alarm probability: the alarm level on the log scale. */
   private readonly level: number;
+  private readonly calibratedMember: boolean[];
+  private readonly fastSpread: boolean[];
 
   /** `members` come with their own restored state; `state` is the layer's own (absent when taking over a plain ensemble's). */
   constructor(
@@ -155,6 +172,8 @@ export class LikelihoodDetector implements Detector {
     state?: LikelihoodState,
   ) {
     this.alpha = 1 - Math.pow(0.5, 1 / s.long);
+    this.calibratedMember = members.map((m) => m.selfCalibrated === true);
+    this.fastSpread = members.map((m) => FAST_SPREAD.has(m.type));
     this.level = -Math.log10(s.probability);
     this.streams = members.map((_, i) => {
       const saved = state?.streams?.[i];
@@ -185,10 +204,24 @@ export class LikelihoodDetector implements Detector {
     let bestAt = -1;
     let learning: Outcome | null = null;
     let learningAt = -1;
+    // A fast-spread member still being learned, whose alarm needs support (see FAST_SPREAD).
+    let unsupported: Outcome | null = null;
+    let unsupportedAt = -1;
+    let calibrated: Outcome | null = null;
+    let calibratedAt = -1;
+    let support = -1;
     const short = this.s.short;
     for (let i = 0; i < this.members.length; i++) {
       const o = this.members[i].update(ts, value, ctx);
       if (!o) continue;
+      if (this.calibratedMember[i]) {
+        support = Math.max(support, deviationOf(o));
+        if (!calibrated || o.score > calibrated.score) {
+          calibrated = o;
+          calibratedAt = i;
+        }
+        continue;
+      }
       const st = this.streams[i];
       // Oldest first; at most `short` entries, so the shift is a few element moves.
       if (st.recent.length === short) {
@@ -211,12 +244,22 @@ export class LikelihoodDetector implements Detector {
           best = o;
           bestAt = i;
         }
+      } else if (o.score >= 0.5 && this.fastSpread[i]) {
+        if (!unsupported || o.score > unsupported.score) {
+          unsupported = o;
+          unsupportedAt = i;
+        }
       } else if (!learning || o.score > learning.score) {
         learning = o;
         learningAt = i;
       }
       this.learn(st, avg);
       if (this.s.recurrence) this.count(st, avg);
+    }
+    // Without a self-calibrated member there is no second opinion to ask: the alarm stands as before.
+    if (unsupported && (support < 0 || support >= SUPPORT) && (!learning || unsupported.score > learning.score)) {
+      learning = unsupported;
+      learningAt = unsupportedAt;
     }
     if (learning && !learning.detector) learning = { ...learning, detector: this.members[learningAt].type };
     let out: Outcome;
@@ -231,8 +274,16 @@ export class LikelihoodDetector implements Detector {
       // Until some member knows its usual behaviour, the members' own verdicts stand.
       out = learning;
       calmNow = learning.score < 0.5;
+    } else if (calibrated) {
+      out = { ...calibrated, detector: calibrated.detector ?? this.members[calibratedAt].type };
+      calmNow = calibrated.score < 0.5;
     } else {
       return null;
+    }
+    // A self-calibrated member's alarm stands as it is, within the one-alarm-per-episode rule.
+    if (calibrated && calibrated.score >= 0.5 && calibrated.score > out.score) {
+      out = { ...calibrated, detector: calibrated.detector ?? this.members[calibratedAt].type };
+      calmNow = false;
     }
     if (this.open) {
       this.calm = calmNow ? this.calm + 1 : 0;
