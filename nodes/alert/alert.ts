@@ -26,6 +26,8 @@ import { alertMigrations, recipients, type AlertCredentials, type AlertNodeDef, 
 import { serviceFor } from './service';
 import { alertRows } from './rows';
 import { registerAlertRoutes } from './routes';
+import { registerEventSource } from '../lib/report/sources';
+import { storedAlerts } from '../lib/report/alert-events';
 
 const TICK_MS = 1000;
 const SNAPSHOT_MS = 10_000;
@@ -171,7 +173,11 @@ export = function register(RED: NodeAPI): void {
       done();
     });
 
+    // Reports count "alerts raised" from the rows this node writes to its store.
+    const unregisterSource = storeNode?.store ? registerEventSource('alerts', storedAlerts(storeNode.store)) : () => undefined;
+
     onClose(node, async (removed) => {
+      unregisterSource();
       clearInterval(timer);
       unsubscribe();
       if (svc.attached?.node === node) svc.attached = undefined;

@@ -16,6 +16,7 @@ import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import type { AlertEvent, AlertRecord } from '../../nodes/lib/rules/types';
+import { summarizeEvents } from '../../nodes/lib/report/sources';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 let red: NodeAPI | undefined;
@@ -148,6 +149,11 @@ describe('upperstack-alert node', () => {
     });
     assert.deepEqual(rows.map((r) => r.fields['alert.hot']), ['pending', 'firing', 'acknowledged', 'cleared']);
     assert.equal(rows[2].tags.by, 'ann');
+    // Reports count it among "alerts raised", from those rows, while the node is deployed.
+    const raised = await summarizeEvents('alerts', true, undefined, { devices: ['dev1'], fields: [], from: 0, to: Date.now() + 60_000, limit: 10 });
+    assert.equal(raised.available, true, raised.note);
+    assert.equal(raised.total, 1);
+    assert.equal(raised.items[0].device, 'dev1');
 
     const audit = readFileSync(join(dataDir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string });
     assert.deepEqual(audit.slice(-3).map((a) => a.action), ['rule.create', 'alert.ack', 'rule.update']);
