@@ -161,6 +161,25 @@ function trustProxy(value: string | undefined): boolean | number | string | unde
   if (value === 'true' || value === 'false') return value === 'true';
   return /^\d+$/.test(value) ? Number(value) : value;
 }
+/**
+ * HTTPS from a PEM key and certificate (UPPERSTACK_HTTPS_KEY / _CERT, docs/security.md). A function, so
+ * Node-RED reads the files again every httpsRefreshInterval hours: a renewed certificate needs no restart.
+ */
+function httpsFromEnv(): { https?: () => { key: Buffer; cert: Buffer }; httpsRefreshInterval?: number } {
+  const keyFile = env.UPPERSTACK_HTTPS_KEY;
+  const certFile = env.UPPERSTACK_HTTPS_CERT;
+  if (!keyFile && !certFile) return {};
+  if (!keyFile || !certFile) throw new Error('HTTPS needs both UPPERSTACK_HTTPS_KEY and UPPERSTACK_HTTPS_CERT (PEM files)');
+  const read = () => ({ key: readFileSync(resolve(keyFile)), cert: readFileSync(resolve(certFile)) });
+  // Read once now, so a wrong path stops the start with the file's name instead of a TLS error later.
+  read();
+  return { https: read, httpsRefreshInterval: 12 };
+}
+const httpsSettings = httpsFromEnv();
+// The embedded broker's TLS listener takes the same files unless it is given its own (nodes/broker).
+if (env.UPPERSTACK_HTTPS_KEY && !env.UPPERSTACK_MQTT_TLS_KEY) env.UPPERSTACK_MQTT_TLS_KEY = resolve(env.UPPERSTACK_HTTPS_KEY);
+if (env.UPPERSTACK_HTTPS_CERT && !env.UPPERSTACK_MQTT_TLS_CERT) env.UPPERSTACK_MQTT_TLS_CERT = resolve(env.UPPERSTACK_HTTPS_CERT);
+
 const httpServerOptions: Record<string, unknown> = {};
 const trusted = trustProxy(env.UPPERSTACK_TRUST_PROXY);
 if (trusted !== undefined) httpServerOptions['trust proxy'] = trusted;
@@ -168,6 +187,7 @@ if (trusted !== undefined) httpServerOptions['trust proxy'] = trusted;
 export = {
   uiPort: Number(env.UPPERSTACK_HTTP_PORT),
   uiHost: env.UPPERSTACK_BIND,
+  ...httpsSettings,
   userDir: dataDir,
   flowFile: 'flows.json',
   flowFilePretty: true,
