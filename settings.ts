@@ -171,12 +171,19 @@ function trustProxy(value: string | undefined): boolean | number | string | unde
  * HTTPS from a PEM key and certificate (UPPERSTACK_HTTPS_KEY / _CERT, docs/security.md). A function, so
  * Node-RED reads the files again every httpsRefreshInterval hours: a renewed certificate needs no restart.
  */
-function httpsFromEnv(): { https?: () => { key: Buffer; cert: Buffer }; httpsRefreshInterval?: number } {
+function httpsFromEnv(): { https?: () => Record<string, unknown>; httpsRefreshInterval?: number } {
   const keyFile = env.UPPERSTACK_HTTPS_KEY;
   const certFile = env.UPPERSTACK_HTTPS_CERT;
+  const caFile = env.UPPERSTACK_HTTPS_CA;
   if (!keyFile && !certFile) return {};
   if (!keyFile || !certFile) throw new Error('HTTPS needs both UPPERSTACK_HTTPS_KEY and UPPERSTACK_HTTPS_CERT (PEM files)');
-  const read = () => ({ key: readFileSync(resolve(keyFile)), cert: readFileSync(resolve(certFile)) });
+  // With a device CA, a device may log in with a client certificate it signed (the CN is the device id);
+  // clients without one are still served and log in as before, so the CA never locks anyone out.
+  const read = () => ({
+    key: readFileSync(resolve(keyFile)),
+    cert: readFileSync(resolve(certFile)),
+    ...(caFile ? { ca: readFileSync(resolve(caFile)), requestCert: true, rejectUnauthorized: false } : {}),
+  });
   // Read once now, so a wrong path stops the start with the file's name instead of a TLS error later.
   read();
   return { https: read, httpsRefreshInterval: 12 };

@@ -68,3 +68,36 @@ test('MQTT over TLS: mosquitto_pub --cafile is accepted and stored; trusting ano
   const plain = await exec('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/tls2/telemetry', '-m', '{"t":2}']);
   assert.equal(plain.code, 0, plain.out);
 });
+
+test('HTTPS with a device CA: a registered device logs in with its client certificate (CN = device id); another CA\'s certificate does not', async () => {
+  const https = await startRuntime({
+    httpsCa: readFileSync(CERT, 'utf8'),
+    env: { UPPERSTACK_HTTPS_KEY: KEY, UPPERSTACK_HTTPS_CERT: CERT, UPPERSTACK_HTTPS_CA: join(TLS, 'ca.pem'), UPPERSTACK_MQTT_TLS_PORT: String(await freePort()) },
+  });
+  try {
+    const base = `https://localhost:${https.httpPort}`;
+    const curl = (args: string[]) => exec('curl', ['-s', '-S', '--cacert', CERT, '-w', '\n%{http_code}', ...args]);
+    for (const id of ['devA', 'devB']) {
+      const add = await curl(['-H', `Authorization: Bearer ${https.apiKey}`, '-H', 'content-type: application/json', '-d', JSON.stringify({ id }), `${base}/api/v1/devices`]);
+      assert.match(add.out, /\n201$/, add.out);
+    }
+    const post = (device: string, cert?: string) =>
+      curl([...(cert ? ['--cert', join(TLS, `${cert}.pem`), '--key', join(TLS, `${cert}-key.pem`)] : []), '-H', 'content-type: application/json', '-d', '{"t":1.5}', `${base}/ingest/${device}`]);
+    // The certificate alone is the login: no secret sent.
+    const own = await post('devA', 'client-devA');
+    assert.match(own.out, /\n202$/, own.out);
+    // Registered devices cannot write without it, and it does not make devA anyone else.
+    assert.match((await post('devA')).out, /\n401$/);
+    assert.match((await post('devB', 'client-devA')).out, /\n403$/);
+    // A certificate for devB signed by another CA is not a login.
+    assert.match((await post('devB', 'rogue-devB')).out, /\n401$/);
+    const stored = await eventually(async () => {
+      const r = await curl(['-H', `Authorization: Bearer ${https.apiKey}`, `${base}/api/v1/readings?device=devA`]);
+      const j = JSON.parse(r.out.slice(0, r.out.lastIndexOf('\n'))) as { readings: Array<{ fields: Record<string, number> }> };
+      return j.readings.length ? j : undefined;
+    });
+    assert.equal(stored.readings[0].fields.t, 1.5);
+  } finally {
+    await https.stop();
+  }
+});
