@@ -608,6 +608,8 @@ export class DuckDbStore implements TimeSeriesStore {
       await conn.run(SCHEMA);
       await migrateDeadLetters(conn);
       if (this.rollups) await this.prepareRollups(conn);
+      // Writes from now on leave the roll-ups behind: the next open with them rebuilds them.
+      else await conn.run(`DELETE FROM upperstack_meta WHERE key = 'rollups'`);
       this.instance = instance;
       this.conn = conn;
       return conn;
