@@ -3,10 +3,15 @@ import { readFileSync } from 'node:fs';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Load readings get ts = TS_BASE + their index: unique per device, so the store's primary key never collides. */
-export const TS_BASE = 1_600_000_000_000;
+const DAY = 86_400_000;
+/**
+ * Load readings get ts = TS_BASE + their index: unique and increasing per device, as a device sends them.
+ * Yesterday's midnight (UTC; the same in every process of a run): inside the default pack's retention, as
+ * live data is, so no reading is taken for imported history.
+ */
+export const TS_BASE = Math.floor(Date.now() / DAY) * DAY - DAY;
 /** Filler readings of probe batches live on their own device and time range. */
-export const PAD_BASE = 1_500_000_000_000;
+export const PAD_BASE = TS_BASE - 7 * DAY;
 
 /** What a publisher child process is told to do (passed as JSON in argv[2]). */
 export interface PublisherConfig {
@@ -26,6 +31,8 @@ export interface PublisherConfig {
   /** When set, client 0 interleaves a probe message (reading ts = send time) every probeEveryMs. */
   probeDevice?: string;
   probeEveryMs: number;
+  /** Messages per second per client (a fixed rate); absent: as fast as PUBACKs come back. */
+  rate?: number;
 }
 
 export type PublisherReport =
@@ -99,14 +106,15 @@ export class ProcWatch {
     return this;
   }
 
-  /** Peak RSS (max of sampled VmRSS and VmHWM), and average cores used while watched. */
-  end(): { peakRss: number; maxRss: number; hwm: number; cores: number } {
+  /** Peak RSS (max of sampled VmRSS and VmHWM), CPU seconds used while watched and their average in cores. */
+  end(): { peakRss: number; maxRss: number; hwm: number; cores: number; cpu: number } {
     if (this.timer) clearInterval(this.timer);
     const s = procSample(this.pid);
     const seconds = (Date.now() - this.startAt) / 1000;
-    const cores = s && this.start && seconds > 0 ? (s.cpu - this.start.cpu) / seconds : NaN;
+    const cpu = s && this.start ? s.cpu - this.start.cpu : NaN;
+    const cores = seconds > 0 ? cpu / seconds : NaN;
     const maxRss = Math.max(this.maxRss, s?.rss ?? 0);
-    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores };
+    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores, cpu };
   }
 }
 

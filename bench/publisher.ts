@@ -6,6 +6,9 @@
  * message in every probeEveryMs: a reading on the probe device whose ts is the
  * send time (ms), which the benchmark later finds in the store.
  *
+ * With `rate`, each client publishes that many messages per second instead
+ * (the latency row), still within the window of unacknowledged messages.
+ *
  * IPC: sends {type:'ready'} once connected, starts on {type:'go'}, sends
  * {type:'done'} when every message is acknowledged, exits on {type:'exit'}.
  */
@@ -90,8 +93,18 @@ async function main(): Promise<void> {
             if (sent === cfg.messagesPerClient && outstanding === 0) return resolve();
             pump();
           };
+          // At a fixed rate a message may go once its time has come (and the window has room).
+          const started = Date.now();
+          const due = () => (cfg.rate ? Math.min(cfg.messagesPerClient, Math.floor(((Date.now() - started) / 1000) * cfg.rate) + 1) : cfg.messagesPerClient);
+          if (cfg.rate) {
+            const tick = setInterval(() => {
+              if (sent >= cfg.messagesPerClient) clearInterval(tick);
+              else pump();
+            }, 2);
+          }
           const pump = () => {
-            while (outstanding < cfg.inflight && sent < cfg.messagesPerClient) {
+            const limit = due();
+            while (outstanding < cfg.inflight && sent < limit) {
               outstanding++;
               if (probing && Date.now() >= nextProbe) {
                 nextProbe = Date.now() + cfg.probeEveryMs;

@@ -165,3 +165,112 @@ test('a store written without roll-ups gets them built from its raw rows when op
   await assertTiersMatchRaw(on, ['d'], ['v'], T0, T0 + 5 * 3_600_000);
   await on.close();
 });
+
+async function tempPath(name: string): Promise<string> {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  return join(mkdtempSync(join(tmpdir(), 'us-rollup-')), name);
+}
+
+test('a batch mixing fresh readings with a replay and late data in the same buckets counts each reading once', async () => {
+  const store = new DuckDbStore({ path: ':memory:' });
+  await store.open();
+  const at = (s: number, v: number): Reading => ({ device: 'd', ts: T0 + s * 1000, fields: { v }, tags: {} });
+  await store.write([at(0, 1), at(10, 2), at(70, 3)]);
+  // A replay of 10 s with a new value, late data at 5 s, and fresh readings in the same minutes (20 s, 80 s) and a new one.
+  await store.write([at(10, 20), at(5, 5), at(20, 4), at(80, 6), at(130, 7)]);
+  await assertTiersMatchRaw(store, ['d'], ['v'], T0, T0 + 3_600_000);
+  const minutes = await store.aggregateWithTier({ device: 'd', field: 'v', fn: 'sum', everyMs: 60_000, from: T0, to: T0 + 3_600_000 });
+  assert.equal(minutes.tier, '1m');
+  assert.deepEqual(minutes.points, [
+    { ts: T0, value: 1 + 20 + 5 + 4 },
+    { ts: T0 + 60_000, value: 3 + 6 },
+    { ts: T0 + 120_000, value: 7 },
+  ]);
+  await store.close();
+});
+
+test('a batch whose rows were stored but whose roll-ups were not (a crash between them) is counted once when it comes again', async () => {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const path = await tempPath('crash.duckdb');
+  const first = new DuckDbStore({ path });
+  await first.open();
+  await first.write([{ device: 'd', ts: T0, fields: { v: 1 }, tags: {} }]);
+  await first.close();
+  // The raw insert of the next batch committed, then the process died before the merges.
+  const inst = await DuckDBInstance.create(path);
+  const conn = await inst.connect();
+  await conn.run(`INSERT INTO readings VALUES ('d', make_timestamp(${T0 + 1000}::BIGINT * 1000), 'v', 2, NULL, NULL, '{}'), ('d', make_timestamp(${T0 + 2000}::BIGINT * 1000), 'v', 3, NULL, NULL, '{}')`);
+  conn.closeSync();
+  inst.closeSync();
+  const store = new DuckDbStore({ path });
+  await store.open();
+  // The journal replays it after the restart.
+  await store.write([{ device: 'd', ts: T0 + 1000, fields: { v: 2 }, tags: {} }, { device: 'd', ts: T0 + 2000, fields: { v: 3 }, tags: {} }]);
+  const count = await store.aggregateWithTier({ device: 'd', field: 'v', fn: 'count', everyMs: 60_000, from: T0, to: T0 + 60_000 });
+  assert.equal(count.tier, '1m');
+  assert.deepEqual(count.points, [{ ts: T0, value: 3 }]);
+  assert.equal((await store.readings({ device: 'd', limit: 10 })).readings.length, 3);
+  await assertTiersMatchRaw(store, ['d'], ['v'], T0, T0 + 3_600_000);
+  await store.close();
+});
+
+test('a store from before (primary key on readings, no roll-ups) keeps its rows, gets its roll-ups, and takes replays once', async () => {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const path = await tempPath('v1.duckdb');
+  const inst = await DuckDBInstance.create(path);
+  const conn = await inst.connect();
+  const rows = Array.from({ length: 120 }, (_, i) => `('d', make_timestamp(${T0 + i * 45_000}::BIGINT * 1000), 'v', ${i % 13}, NULL, NULL, '{}')`);
+  await conn.run(`CREATE TABLE readings (device VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, field VARCHAR NOT NULL, value_double DOUBLE, value_bool BOOLEAN, value_text VARCHAR, tags JSON, PRIMARY KEY (device, ts, field));
+    CREATE TABLE upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR); INSERT INTO upperstack_meta VALUES ('schema_version', '1');
+    INSERT INTO readings VALUES ${rows.join(', ')}`);
+  conn.closeSync();
+  inst.closeSync();
+  const store = new DuckDbStore({ path });
+  await store.open();
+  await assertTiersMatchRaw(store, ['d'], ['v'], T0, T0 + 2 * 3_600_000);
+  // A replay of stored readings (one with a changed value) and a new one.
+  await store.write([
+    { device: 'd', ts: T0 + 45_000, fields: { v: 100 }, tags: {} },
+    { device: 'd', ts: T0 + 90_000, fields: { v: 2 }, tags: {} },
+    { device: 'd', ts: T0 + 120 * 45_000, fields: { v: 5 }, tags: {} },
+  ]);
+  const [c] = (await store.aggregateWithTier({ device: 'd', field: 'v', fn: 'count', everyMs: 24 * 3_600_000, from: T0, to: T0 + 24 * 3_600_000 })).points;
+  assert.equal(c.value, 121);
+  await assertTiersMatchRaw(store, ['d'], ['v'], T0, T0 + 2 * 3_600_000);
+  await store.close();
+});
+
+test('any order of writes, replays, late data and restarts keeps the roll-ups equal to the raw aggregates (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const reading = fc.record({
+    device: fc.constantFrom('a', 'b'),
+    // Seconds 0..300 in steps of 20: several readings per minute, replays and late ones likely.
+    ts: fc.integer({ min: 0, max: 15 }).map((s) => s * 20_000),
+    fields: fc.dictionary(fc.constantFrom('x', 'y'), fc.oneof(fc.integer({ min: -5, max: 5 }), fc.boolean(), fc.constantFrom('p', 'q')), { minKeys: 1 }),
+  });
+  const step = fc.oneof({ arbitrary: fc.array(reading, { minLength: 1, maxLength: 8 }).map((rs) => ({ write: rs })), weight: 4 }, { arbitrary: fc.constant({ restart: true as const }), weight: 1 });
+  await fc.assert(
+    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), async (steps) => {
+      const path = await tempPath('p.duckdb');
+      let s = new DuckDbStore({ path });
+      await s.open();
+      try {
+        for (const st of steps) {
+          if ('restart' in st) {
+            await s.close();
+            s = new DuckDbStore({ path });
+            await s.open();
+          } else {
+            await s.write(st.write.map((x) => ({ device: x.device, ts: T0 + x.ts, fields: x.fields, tags: {} })));
+          }
+        }
+        await assertTiersMatchRaw(s, ['a', 'b'], ['x', 'y'], T0, T0 + 3_600_000);
+      } finally {
+        await s.close();
+      }
+    }),
+    { numRuns: 12 },
+  );
+});

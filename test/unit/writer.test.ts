@@ -266,7 +266,7 @@ test('wide readings make smaller writes: one write takes at most maxWriteRows fi
   await w.close();
 });
 
-test('real DuckDB with a small memory limit: a batch of wide readings that runs out of memory is split until it fits, and a later reading is stored', async () => {
+test('real DuckDB with a small memory limit: a batch of large readings that runs out of memory is split until it fits, and a later reading is stored', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'us-w-oom-'));
   const db = new DuckDbStore({ path: join(dir, 'db.duckdb'), memoryLimitMb: 32 });
   await db.open();
@@ -290,12 +290,13 @@ test('real DuckDB with a small memory limit: a batch of wide readings that runs 
   };
   const w = new DurableWriter(sink, new Journal({ dir: join(dir, 'spool') }), { batchSize: 1000, flushMs: 5, maxWriteRows: Number.MAX_SAFE_INTEGER });
   w.start();
-  const wide = (i: number): Reading => ({ device: 'wide', ts: 1_767_225_600_000 + i, fields: Object.fromEntries(Array.from({ length: 20_000 }, (_, k) => [`f${k}`, k + i])), tags: {} });
+  // 12 texts of 3 MB do not fit in 32 MB at once; a few of them do.
+  const wide = (i: number): Reading => ({ device: 'wide', ts: 1_767_225_600_000 + i, fields: { n: i, text: `${i} ${'x'.repeat(3_000_000)}` }, tags: {} });
   await writeAsync(w, Array.from({ length: 12 }, (_, i) => wide(i)));
   assert.match(failures[0] ?? '', /^StoreFailedError: DuckDB write failed: Out of Memory Error/, 'out of memory for one batch is refused data, not an outage');
   assert.ok(writes >= 3, `the batch was split (${writes} writes)`);
   assert.equal(w.stats().spooled, 0, 'nothing was spooled');
-  const stored = (await db.readings({ device: 'wide', limit: 100, fields: ['f0'] })).readings.length;
+  const stored = (await db.readings({ device: 'wide', limit: 100, fields: ['n'] })).readings.length;
   const letters = (await db.deadLetters({ device: 'wide', limit: 100 })).filter((l) => l.code === 'STORE_REJECTED').length;
   assert.equal(stored + letters, 12, `every reading is stored (${stored}) or dead-lettered (${letters})`);
   await writeAsync(w, [{ device: 'normal', ts: 1_767_225_600_000, fields: { v: 1 }, tags: {} }]);

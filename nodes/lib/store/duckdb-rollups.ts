@@ -4,14 +4,15 @@
  * Two tiers, `rollup_1m` and `rollup_1h`: per device, field and bucket the
  * count of values (any type), the count, sum, min and max of the numeric ones
  * and the last value (by time, any type). They are kept up to date with each
- * write, in the same transaction:
+ * write (duckdb-write.ts), in DuckDB from the batch's staging table:
  *
- * - a batch of new rows (the usual case, late readings included) adds its own
- *   aggregates to the buckets it touches: computed here in JS over the batch,
- *   merged with one upsert per tier. Nothing is rescanned.
- * - a batch that replaces rows (a replay after a crash, a dead letter replayed,
- *   a reading sent twice) recomputes the buckets it touches from the raw rows,
- *   so a replayed reading is never counted twice.
+ * - fresh readings (later than anything their device has stored: the usual
+ *   case) add their own aggregates to the buckets they touch, merged with one
+ *   upsert per tier. Nothing is rescanned.
+ * - suspect readings (a replay after a crash, a dead letter replayed, a reading
+ *   sent twice, late data) replace their rows, and the buckets they touch are
+ *   recomputed from the raw rows in the same transaction, so a replayed
+ *   reading is never counted twice.
  *
  * Retention deletes raw rows older than its period and roll-up buckets that
  * ended before theirs, and *seals* the roll-up buckets whose raw rows it
@@ -21,7 +22,7 @@
  * that hold nothing yet (history imported for the first time) are taken: they
  * go into the roll-ups, and their raw rows go at the next retention pass.
  */
-import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Reading } from '../reading';
 import type { AggregatePoint, AggregateQuery } from './types';
 
@@ -41,17 +42,12 @@ const tableSql = (t: string) => `CREATE TABLE IF NOT EXISTS ${t} (
   sealed BOOLEAN NOT NULL DEFAULT false,
   PRIMARY KEY (device, field, bucket))`;
 
-const COLUMNS = 'device, field, bucket, n, n_num, v_sum, v_min, v_max, last_ts, last_double, last_bool, last_text';
+export const COLUMNS = 'device, field, bucket, n, n_num, v_sum, v_min, v_max, last_ts, last_double, last_bool, last_text';
 
 export const ROLLUP_SCHEMA = TIERS.map((t) => tableSql(t.table)).join(';\n');
 
-const MERGE_COLUMNS = `"d":["VARCHAR"],"f":["VARCHAR"],"b":["BIGINT"],"n":["BIGINT"],"nn":["BIGINT"],"s":["DOUBLE"],"mi":["DOUBLE"],"ma":["DOUBLE"],"lt":["BIGINT"],"ld":["DOUBLE"],"lb":["BOOLEAN"],"ls":["VARCHAR"]`;
-
-/** Adds a batch's aggregates to what a tier holds; nulls (no numeric value yet) are kept apart from zeros. */
-const mergeSql = (t: string) => `INSERT INTO ${t} (${COLUMNS})
-SELECT unnest(c.d), unnest(c.f), unnest(c.b), unnest(c.n), unnest(c.nn), unnest(c.s), unnest(c.mi), unnest(c.ma), unnest(c.lt), unnest(c.ld), unnest(c.lb), unnest(c.ls)
-FROM (SELECT json_transform($rows, '{${MERGE_COLUMNS}}') AS c)
-ON CONFLICT (device, field, bucket) DO UPDATE SET
+/** Adds a batch's aggregates (the row being inserted) to what a bucket holds; nulls (no numeric value yet) are kept apart from zeros. */
+export const MERGE_UPDATE = `ON CONFLICT (device, field, bucket) DO UPDATE SET
   n = n + excluded.n,
   n_num = n_num + excluded.n_num,
   v_sum = CASE WHEN excluded.n_num = 0 THEN v_sum WHEN n_num = 0 THEN excluded.v_sum ELSE v_sum + excluded.v_sum END,
@@ -62,122 +58,20 @@ ON CONFLICT (device, field, bucket) DO UPDATE SET
   last_text = CASE WHEN excluded.last_ts >= last_ts THEN excluded.last_text ELSE last_text END,
   last_ts = greatest(last_ts, excluded.last_ts)`;
 
-/** The aggregates of a tier's buckets straight from the raw rows, for the rows of `keys` (device, field, bucket). */
-const recomputeSql = (t: string, width: number, keys: string) => `INSERT OR REPLACE INTO ${t} (${COLUMNS})
+/**
+ * The aggregates of a tier's buckets straight from the raw rows, for the rows of `keys` (device, field, bucket).
+ * `where` may bound the raw rows' ts, which lets DuckDB skip row groups by their min/max.
+ */
+export const recomputeSql = (t: string, width: number, keys: string, where = '') => `INSERT OR REPLACE INTO ${t} (${COLUMNS})
 SELECT r.device, r.field, k.bucket, count(*), count(r.value_double), sum(r.value_double), min(r.value_double), max(r.value_double),
   max(epoch_ms(r.ts)), arg_max_null(r.value_double, r.ts), arg_max_null(r.value_bool, r.ts), arg_max_null(r.value_text, r.ts)
 FROM (${keys}) k
 JOIN readings r ON r.device = k.device AND r.field = k.field
-  AND r.ts >= make_timestamp(k.bucket * 1000) AND r.ts < make_timestamp((k.bucket + ${width}) * 1000)
+  AND r.ts >= make_timestamp(k.bucket * 1000) AND r.ts < make_timestamp((k.bucket + ${width}) * 1000)${where ? `\nWHERE ${where}` : ''}
 GROUP BY r.device, r.field, k.bucket`;
 
 function bucketOf(ts: number, width: number): number {
   return Math.floor(ts / width) * width;
-}
-
-interface Agg {
-  d: string;
-  f: string;
-  b: number;
-  n: number;
-  nn: number;
-  s: number | null;
-  mi: number | null;
-  ma: number | null;
-  lt: number;
-  lv: number | boolean | string;
-}
-
-/**
- * A batch's aggregates for each tier (1h, 1m), as the JSON texts mergeSql takes: one pass over the values,
- * keyed by device, field and bucket through nested maps. Readings were checked by the insert already.
- */
-export function batchAggregates(readings: readonly Reading[]): string[] {
-  const tiers = TIERS.map(() => new Map<string, Map<string, Map<number, Agg>>>());
-  const out = TIERS.map(() => [] as Agg[]);
-  for (const r of readings) {
-    const ts = Math.round(r.ts);
-    for (const f in r.fields) {
-      if (!Object.prototype.hasOwnProperty.call(r.fields, f)) continue;
-      const v = r.fields[f];
-      for (let t = 0; t < TIERS.length; t++) {
-        const b = bucketOf(ts, TIERS[t].width);
-        let byField = tiers[t].get(r.device);
-        if (!byField) tiers[t].set(r.device, (byField = new Map()));
-        let byBucket = byField.get(f);
-        if (!byBucket) byField.set(f, (byBucket = new Map()));
-        let a = byBucket.get(b);
-        if (!a) {
-          a = { d: r.device, f, b, n: 0, nn: 0, s: null, mi: null, ma: null, lt: ts, lv: v };
-          byBucket.set(b, a);
-          out[t].push(a);
-        }
-        a.n++;
-        if (typeof v === 'number') {
-          a.nn++;
-          a.s = a.s === null ? v : a.s + v;
-          a.mi = a.mi === null || v < a.mi ? v : a.mi;
-          a.ma = a.ma === null || v > a.ma ? v : a.ma;
-        }
-        // Within a batch the later reading of the same time wins, as in the raw insert.
-        if (ts >= a.lt) {
-          a.lt = ts;
-          a.lv = v;
-        }
-      }
-    }
-  }
-  return out.map(columnsJson);
-}
-
-function columnsJson(aggs: Agg[]): string {
-  const c = { d: [] as string[], f: [] as string[], b: [] as number[], n: [] as number[], nn: [] as number[], s: [] as Array<number | null>, mi: [] as Array<number | null>, ma: [] as Array<number | null>, lt: [] as number[], ld: [] as Array<number | null>, lb: [] as Array<boolean | null>, ls: [] as Array<string | null> };
-  for (const a of aggs) {
-    c.d.push(a.d);
-    c.f.push(a.f);
-    c.b.push(a.b);
-    c.n.push(a.n);
-    c.nn.push(a.nn);
-    c.s.push(a.s);
-    c.mi.push(a.mi);
-    c.ma.push(a.ma);
-    c.lt.push(a.lt);
-    c.ld.push(typeof a.lv === 'number' ? a.lv : null);
-    c.lb.push(typeof a.lv === 'boolean' ? a.lv : null);
-    c.ls.push(typeof a.lv === 'string' ? a.lv : null);
-  }
-  return JSON.stringify(c);
-}
-
-/**
- * Adds a batch of new rows to both tiers. Not in one transaction with the raw
- * insert (that costs a commit per batch): if the process dies between them, or
- * a merge fails, the batch is not reported written, so it comes again (journal
- * replay, spool, the writer's retry) as rows that exist, and that path
- * recomputes its buckets from the raw rows.
- */
-export async function mergeBatch(conn: DuckDBConnection, readings: readonly Reading[]): Promise<void> {
-  const json = batchAggregates(readings);
-  // Prepared once per connection: planning is a good part of the cost of these small statements.
-  let prepared = mergeStatements.get(conn);
-  if (!prepared) {
-    prepared = await Promise.all(TIERS.map((t) => conn.prepare(mergeSql(t.table))));
-    mergeStatements.set(conn, prepared);
-  }
-  for (let t = 0; t < TIERS.length; t++) {
-    prepared[t].bind({ rows: json[t] });
-    await prepared[t].run();
-  }
-}
-
-const mergeStatements = new WeakMap<DuckDBConnection, DuckDBPreparedStatement[]>();
-
-/** Recomputes from the raw rows every bucket the rows of `table` (device, ts, field) fall in. */
-export async function recomputeFrom(conn: DuckDBConnection, table: string): Promise<void> {
-  for (const t of TIERS) {
-    const keys = `SELECT DISTINCT device, field, (floor(epoch_ms(ts) / ${t.width}) * ${t.width})::BIGINT AS bucket FROM ${table}`;
-    await conn.run(recomputeSql(t.table, t.width, keys));
-  }
 }
 
 /** Builds both tiers from all raw rows (a store from before roll-ups, once). */
@@ -284,6 +178,12 @@ export async function sealedReadings(conn: DuckDBConnection, readings: readonly 
   const out = new Set<number>();
   for (const [d, f, b] of rows) for (const i of keys.get(JSON.stringify([d, f, Number(b)])) ?? []) out.add(i);
   return [...out].sort((a, b) => a - b);
+}
+
+/** Whether retention has sealed any bucket yet. */
+export async function anySealed(conn: DuckDBConnection): Promise<boolean> {
+  const rows = (await conn.runAndReadAll('SELECT EXISTS (SELECT 1 FROM rollup_1h WHERE sealed)')).getRows();
+  return rows[0][0] === true;
 }
 
 /** Readings before this may fall in a sealed hour: the latest raw cutoff, rounded up to the hour. */

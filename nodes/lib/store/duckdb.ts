@@ -2,15 +2,10 @@
  * TimeSeriesStore on an embedded DuckDB file. The tables are meant to be
  * queried by people with plain SQL, so the layout is long and boring: one row
  * per (device, ts, field), the value in the one column that matches its type.
+ * Writes go through duckdb-write.ts, which keeps (device, ts, field) unique
+ * without a primary key.
  */
-import {
-  DuckDBAppender,
-  DuckDBConnection,
-  DuckDBInstance,
-  DuckDBTimestampValue,
-  DuckDBValue,
-  listValue,
-} from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, DuckDBValue, listValue } from '@duckdb/node-api';
 import { BadParameterError, StoreFailedError, StoreUnavailableError, UpperstackError } from '../errors';
 import type { Reading } from '../reading';
 import type {
@@ -26,7 +21,8 @@ import type {
   TimeSeriesStore,
 } from './types';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
-import { aggregateTier, applyRetention, mergeBatch, rebuildAll, recomputeFrom, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, type Tier } from './duckdb-rollups';
+import { aggregateTier, anySealed, applyRetention, rebuildAll, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { encodeBatch, MAX_TS, raiseMarks, readMarks, writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
 import type { RegistryBackend } from '../devices/types';
 
@@ -57,35 +53,20 @@ export interface TieredAggregate {
   tier: Tier;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS readings (
+// No primary key: duckdb-write.ts keeps (device, ts, field) unique for less than the index costs.
+const READINGS = `CREATE TABLE IF NOT EXISTS readings (
   device VARCHAR NOT NULL,
   ts TIMESTAMP NOT NULL,
   field VARCHAR NOT NULL,
   value_double DOUBLE,
   value_bool BOOLEAN,
   value_text VARCHAR,
-  tags JSON,
-  PRIMARY KEY (device, ts, field)
-);
+  tags JSON
+)`;
+const SCHEMA = `
+${READINGS};
 CREATE TABLE IF NOT EXISTS upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-INSERT OR IGNORE INTO upperstack_meta VALUES ('schema_version', '1');`;
-
-// Only used when a batch collides with stored rows or with itself; `seq` lets
-// the newest of in-batch duplicates win.
-const STAGING = 'upperstack_staging';
-const CREATE_STAGING = `CREATE OR REPLACE TEMP TABLE ${STAGING} (
-  seq INTEGER, device VARCHAR, ts TIMESTAMP, field VARCHAR,
-  value_double DOUBLE, value_bool BOOLEAN, value_text VARCHAR, tags VARCHAR)`;
-const UPSERT = `INSERT INTO readings
-SELECT device, ts, field, value_double, value_bool, value_text, tags FROM temp.main.${STAGING}
-QUALIFY row_number() OVER (PARTITION BY device, ts, field ORDER BY seq DESC) = 1
-ON CONFLICT (device, ts, field) DO UPDATE SET
-  value_double = excluded.value_double, value_bool = excluded.value_bool,
-  value_text = excluded.value_text, tags = excluded.tags`;
-
-// The range of a JS Date; also keeps ts * 1000 inside DuckDB's int64 micros.
-const MAX_TS = 8.64e15;
+INSERT OR IGNORE INTO upperstack_meta VALUES ('schema_version', '2');`;
 
 // DuckDB reports files it cannot open, lock, read or write as IO errors; a
 // fatal error (e.g. a failed WAL write) invalidates the database until reopened.
@@ -95,8 +76,7 @@ const MAX_TS = 8.64e15;
 // the data's: StoreFailedError, and the writer isolates the readings.
 const UNAVAILABLE = /IO Error|Could not set lock|Permission denied|No space left|read-only|Cannot open|not a valid DuckDB database|Catalog Error|Connection Error|Interrupt/i;
 const INVALIDATED = /FATAL Error|invalidated/i;
-const DUPLICATE_KEY = /constraint violation|Duplicate key/i;
-const HEALTH_PROBE = `INSERT OR IGNORE INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
+const HEALTH_PROBE = `INSERT INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
 
 const NUMERIC_SQL: Record<string, string> = { mean: 'avg(value_double)', min: 'min(value_double)', max: 'max(value_double)', sum: 'sum(value_double)' };
 
@@ -122,159 +102,6 @@ export function decodeCursor(cursor: string): number {
   return ts;
 }
 
-/** Appends one row per field value; checks each row before it starts, so a throw never leaves half a row. */
-function appendRows(ap: DuckDBAppender, readings: Reading[], withSeq: boolean): void {
-  let seq = 0;
-  for (let i = 0; i < readings.length; i++) {
-    const r = readings[i];
-    if (typeof r?.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
-      throw new StoreFailedError(`reading [${i}] is not a Reading: it needs a device string and a fields object`);
-    }
-    if (!Number.isFinite(r.ts) || Math.abs(r.ts) > MAX_TS) {
-      throw new StoreFailedError(`reading [${i}] of device "${r.device}" has ts ${r.ts}; it must be epoch milliseconds`);
-    }
-    const ts = tsValue(Math.round(r.ts));
-    const tags = JSON.stringify(r.tags ?? {});
-    for (const field of Object.keys(r.fields)) {
-      const v = r.fields[field];
-      const kind = typeof v;
-      if ((kind === 'number' && !Number.isFinite(v)) || (kind !== 'number' && kind !== 'boolean' && kind !== 'string')) {
-        throw new StoreFailedError(`reading [${i}] of device "${r.device}": field "${field}" is ${String(v)}; only finite numbers, booleans and strings can be stored`);
-      }
-      if (withSeq) ap.appendInteger(seq++);
-      ap.appendVarchar(r.device);
-      ap.appendTimestamp(ts);
-      ap.appendVarchar(field);
-      if (kind === 'number') ap.appendDouble(v as number);
-      else ap.appendNull();
-      if (kind === 'boolean') ap.appendBoolean(v as boolean);
-      else ap.appendNull();
-      if (kind === 'string') ap.appendVarchar(v as string);
-      else ap.appendNull();
-      ap.appendVarchar(tags);
-      ap.endRow();
-    }
-  }
-}
-
-/**
- * The rows of a batch as one JSON text of columns. Inserting it is one
- * statement that DuckDB parses, checks against the primary key and writes on
- * its own threads; the appender would do that work (one native call per value,
- * then the index insert in closeSync) on the event loop. Same checks as
- * appendRows, before anything is sent.
- *
- * Columns that hold nothing in this batch (no boolean or no text values, or no
- * reading with tags) are left out of the text and become constants in the
- * statement: parsing and unnesting a column of nulls is a third of DuckDB's
- * work for the usual all-numeric readings.
- */
-export function rowsJson(readings: Reading[]): { sql: string; json: string } {
-  const d: string[] = [];
-  const t: number[] = [];
-  const f: string[] = [];
-  const n: Array<number | null> = [];
-  const b: Array<boolean | null> = [];
-  const s: Array<string | null> = [];
-  const g: string[] = [];
-  let numbers = false;
-  let bools = false;
-  let texts = false;
-  let tagged = false;
-  for (let i = 0; i < readings.length; i++) {
-    const r = readings[i];
-    if (typeof r?.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
-      throw new StoreFailedError(`reading [${i}] is not a Reading: it needs a device string and a fields object`);
-    }
-    if (!Number.isFinite(r.ts) || Math.abs(r.ts) > MAX_TS) {
-      throw new StoreFailedError(`reading [${i}] of device "${r.device}" has ts ${r.ts}; it must be epoch milliseconds`);
-    }
-    const ts = Math.round(r.ts);
-    const tags = hasKeys(r.tags) ? JSON.stringify(r.tags) : EMPTY_TAGS;
-    if (tags !== EMPTY_TAGS) tagged = true;
-    for (const field in r.fields) {
-      if (!Object.prototype.hasOwnProperty.call(r.fields, field)) continue;
-      const v = r.fields[field];
-      const kind = typeof v;
-      if ((kind === 'number' && !Number.isFinite(v)) || (kind !== 'number' && kind !== 'boolean' && kind !== 'string')) {
-        throw new StoreFailedError(`reading [${i}] of device "${r.device}": field "${field}" is ${String(v)}; only finite numbers, booleans and strings can be stored`);
-      }
-      d.push(r.device);
-      t.push(ts);
-      f.push(field);
-      if (kind === 'number') {
-        numbers = true;
-        n.push(v as number);
-        b.push(null);
-        s.push(null);
-      } else if (kind === 'boolean') {
-        bools = true;
-        n.push(null);
-        b.push(v as boolean);
-        s.push(null);
-      } else {
-        texts = true;
-        n.push(null);
-        b.push(null);
-        s.push(v as string);
-      }
-      g.push(tags);
-    }
-  }
-  const cols: Record<string, unknown[]> = { d, t, f };
-  if (numbers) cols.n = n;
-  if (bools) cols.b = b;
-  if (texts) cols.s = s;
-  if (tagged) cols.g = g;
-  return { sql: insertSql(numbers, bools, texts, tagged), json: JSON.stringify(cols) };
-}
-
-const EMPTY_TAGS = '{}';
-
-function hasKeys(o: object | undefined | null): boolean {
-  if (!o) return false;
-  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
-  return false;
-}
-
-const insertSqls = new Map<number, string>();
-
-/** The INSERT for a batch with these columns present; at most 16 texts, built once each. */
-function insertSql(numbers: boolean, bools: boolean, texts: boolean, tagged: boolean): string {
-  const key = (numbers ? 1 : 0) | (bools ? 2 : 0) | (texts ? 4 : 0) | (tagged ? 8 : 0);
-  let sql = insertSqls.get(key);
-  if (sql) return sql;
-  const types: string[] = ['"d":["VARCHAR"]', '"t":["BIGINT"]', '"f":["VARCHAR"]'];
-  const col = (present: boolean, name: string, type: string, absent: string) => {
-    if (!present) return absent;
-    types.push(`"${name}":["${type}"]`);
-    return `unnest(c.${name})`;
-  };
-  const values = [
-    'unnest(c.d)',
-    'make_timestamp(unnest(c.t) * 1000)',
-    'unnest(c.f)',
-    col(numbers, 'n', 'DOUBLE', 'NULL::DOUBLE'),
-    col(bools, 'b', 'BOOLEAN', 'NULL::BOOLEAN'),
-    col(texts, 's', 'VARCHAR', 'NULL::VARCHAR'),
-    col(tagged, 'g', 'VARCHAR', `'${EMPTY_TAGS}'`),
-  ];
-  sql = `INSERT INTO readings SELECT ${values.join(', ')} FROM (SELECT json_transform($rows, '{${types.join(',')}}') AS c)`;
-  insertSqls.set(key, sql);
-  return sql;
-}
-
-function discard(ap: DuckDBAppender | undefined): void {
-  if (!ap) return;
-  // A failed appender keeps its rows and would retry them when collected.
-  ap.clear();
-  try {
-    ap.closeSync();
-  } catch {
-    // nothing left to flush; the original error is the one that matters
-  }
-}
-
 type Params = Record<string, DuckDBValue>;
 
 /** Adds the from/to bounds of a query; they come from callers, so a bad one is a bad parameter. */
@@ -297,6 +124,29 @@ function rowValue(d: unknown, b: unknown, t: unknown): number | boolean | string
   return null;
 }
 
+/**
+ * Stores from before schema version 2 have a primary key on readings, which
+ * DuckDB cannot drop: the rows move once into a table without it.
+ */
+async function dropReadingsKey(conn: DuckDBConnection): Promise<void> {
+  const keyed = await conn.runAndReadAll(
+    `SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'readings' AND constraint_type = 'PRIMARY KEY'`,
+  );
+  if (Number(keyed.getRows()[0][0]) === 0) return;
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    await conn.run(READINGS.replace('IF NOT EXISTS readings', 'upperstack_readings_v2'));
+    await conn.run('INSERT INTO upperstack_readings_v2 SELECT * FROM readings');
+    await conn.run('DROP TABLE readings');
+    await conn.run('ALTER TABLE upperstack_readings_v2 RENAME TO readings');
+    await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('schema_version', '2')`);
+    await conn.run('COMMIT');
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
 export class DuckDbStore implements TimeSeriesStore {
   readonly kind = 'duckdb';
   readonly path: string;
@@ -307,6 +157,9 @@ export class DuckDbStore implements TimeSeriesStore {
   // One connection serves everything; the queue keeps its statements and
   // transactions from interleaving when callers fire writes during queries.
   private queue: Promise<unknown> = Promise.resolve();
+  /** Per device, the latest ts that may be in the table (duckdb-write.ts); read when the file is first opened. */
+  private marks = new Map<string, number>();
+  private marksRead = false;
   /** Readings before this may fall in an hour retention sealed (see duckdb-rollups.ts): those are looked up. */
   private sealedBefore?: number;
   private retentionTimer?: NodeJS.Timeout;
@@ -340,27 +193,11 @@ export class DuckDbStore implements TimeSeriesStore {
   write(readings: Reading[]): Promise<void> {
     if (readings.length === 0) return Promise.resolve();
     return this.enqueue('write', async (conn) => {
-      if (!this.rollups) {
-        try {
-          await this.appendDirect(conn, readings);
-        } catch (err) {
-          // Re-sent or overlapping data: rare, so the slower upsert only runs then.
-          if (err instanceof UpperstackError || !DUPLICATE_KEY.test(message(err))) throw err;
-          await this.upsert(conn, readings);
-        }
-        return;
-      }
       if (this.sealedBefore !== undefined) await this.refuseSealed(conn, readings, this.sealedBefore);
-      // New rows, then their roll-ups (why not in one transaction: mergeBatch).
-      try {
-        await this.appendDirect(conn, readings);
-      } catch (err) {
-        if (err instanceof UpperstackError || !DUPLICATE_KEY.test(message(err))) throw err;
-        // Rows that exist already (a replay): the buckets they touch are recomputed, never added to twice.
-        await this.inTransaction(conn, () => this.upsert(conn, readings, (table) => recomputeFrom(conn, table)));
-        return;
-      }
-      await mergeBatch(conn, readings);
+      // In queue order, so each batch is judged against the marks of every write before it.
+      const batch = encodeBatch(readings, this.marks);
+      raiseMarks(this.marks, batch);
+      await writeBatch(conn, batch, this.rollups ? TIERS : []);
     });
   }
 
@@ -374,7 +211,9 @@ export class DuckDbStore implements TimeSeriesStore {
     if (!raw && !rolled) return Promise.resolve();
     return this.enqueue('apply retention', async (conn) => {
       const cutoff = await applyRetention(conn, now, raw, rolled, this.rollups);
-      if (cutoff === undefined) return;
+      if (cutoff === undefined || !this.rollups) return;
+      // Until retention seals a bucket no reading can fall in one: writes skip the lookup (old history imported into a new store).
+      if (this.sealedBefore === undefined && !(await anySealed(conn))) return;
       const horizon = sealHorizon(cutoff)!;
       if (this.sealedBefore === undefined || horizon > this.sealedBefore) {
         this.sealedBefore = horizon;
@@ -606,10 +445,16 @@ export class DuckDbStore implements TimeSeriesStore {
       instance = await DuckDBInstance.create(this.path, limit ? { memory_limit: `${limit}MB` } : undefined);
       const conn = await instance.connect();
       await conn.run(SCHEMA);
+      await dropReadingsKey(conn);
       await migrateDeadLetters(conn);
       if (this.rollups) await this.prepareRollups(conn);
       // Writes from now on leave the roll-ups behind: the next open with them rebuilds them.
       else await conn.run(`DELETE FROM upperstack_meta WHERE key = 'rollups'`);
+      // Kept across a reopen: marks may be too high (a write that failed), never too low.
+      if (!this.marksRead) {
+        this.marks = await readMarks(conn);
+        this.marksRead = true;
+      }
       this.instance = instance;
       this.conn = conn;
       return conn;
@@ -656,29 +501,6 @@ export class DuckDbStore implements TimeSeriesStore {
       conn?.closeSync();
     } finally {
       instance?.closeSync();
-    }
-  }
-
-  /** The fast path: one INSERT statement (atomic), executed off the event loop. */
-  private async appendDirect(conn: DuckDBConnection, readings: Reading[]): Promise<void> {
-    const { sql, json } = rowsJson(readings);
-    await conn.run(sql, { rows: json });
-  }
-
-  /** Replaces rows that exist; one statement, so it is atomic without a transaction. `after` sees the staged rows (table name). */
-  private async upsert(conn: DuckDBConnection, readings: Reading[], after?: (table: string) => Promise<void>): Promise<void> {
-    await conn.run(CREATE_STAGING);
-    let ap: DuckDBAppender | undefined;
-    try {
-      ap = await conn.createAppender(STAGING, 'main', 'temp');
-      appendRows(ap, readings, true);
-      ap.closeSync();
-      ap = undefined;
-      await conn.run(UPSERT);
-      if (after) await after(`temp.main.${STAGING}`);
-    } finally {
-      discard(ap);
-      await conn.run(`DROP TABLE IF EXISTS temp.main.${STAGING}`).catch(() => undefined);
     }
   }
 }

@@ -1,0 +1,340 @@
+/**
+ * The write path of the DuckDB store.
+ *
+ * A batch goes to DuckDB as numbers: device, field, text value and tags as
+ * indexes into a few short lists of strings (bound as parameters), time and
+ * value as doubles. It is appended in data chunks to a temporary table and
+ * turned into rows of `readings` by one INSERT ... SELECT that DuckDB runs on
+ * its own threads. The event loop only fills typed vectors: no JSON text to
+ * build and parse, no native call per value.
+ *
+ * Idempotent without a primary key. `readings` has none (the index was about
+ * 40% of the insert's CPU and a good part of the memory). Instead the store
+ * keeps, per device, a mark: the latest ts that may already be in the table
+ * (read at open, raised before every write). A reading is *fresh* when its ts
+ * is above its device's mark and above every earlier reading of that device in
+ * the batch: nothing stored or in the batch can have its key, so it is simply
+ * appended. Every other reading (a replay after a crash, a retransmission, late
+ * or out-of-order data) is *suspect*: the rows with its keys are deleted first,
+ * in the same transaction, and the batch's own duplicates are settled by the
+ * last one winning, as an upsert would. Marks are raised before the write runs,
+ * so a write that failed halfway (or whose outcome is unknown) leaves them too
+ * high, never too low: its readings come back as suspects.
+ *
+ * Roll-ups (duckdb-rollups.ts) are kept from the same batch table, in the
+ * batch's transaction: fresh rows add their aggregates to their buckets; the
+ * buckets suspects touch are recomputed from the raw rows. (One transaction
+ * costs no more than the three autocommits it replaces.)
+ */
+import {
+  DOUBLE,
+  DuckDBDataChunk,
+  INTEGER,
+  LIST,
+  listValue,
+  UTINYINT,
+  VARCHAR,
+  type DuckDBConnection,
+  type DuckDBPreparedStatement,
+  type DuckDBVector,
+} from '@duckdb/node-api';
+import { StoreFailedError } from '../errors';
+import type { Reading } from '../reading';
+import { COLUMNS, MERGE_UPDATE, recomputeSql } from './duckdb-rollups';
+
+/** The temporary table a batch passes through (per connection). */
+export const BATCH_TABLE = 'upperstack_batch';
+const BATCH = `temp.main.${BATCH_TABLE}`;
+// d, f: 1-based indexes into $names; t: epoch ms; k: 0 number, 1 boolean (n 0/1), 2 text (n indexes $texts);
+// g: index into $tags; x: 1 for a suspect reading's rows.
+const CREATE_BATCH = `CREATE OR REPLACE TEMP TABLE ${BATCH_TABLE} (d INTEGER, t DOUBLE, f INTEGER, k UTINYINT, n DOUBLE, g INTEGER, x UTINYINT)`;
+const TYPES = [INTEGER, DOUBLE, INTEGER, UTINYINT, DOUBLE, INTEGER, UTINYINT];
+const STRINGS = LIST(VARCHAR);
+/** Rows per data chunk: DuckDB's vector size. */
+const CHUNK = 2048;
+
+// The range of a JS Date; also keeps ts * 1000 inside DuckDB's int64 micros.
+export const MAX_TS = 8.64e15;
+const EMPTY_TAGS = '{}';
+
+/** A batch ready for DuckDB: rows as columns, strings by index, and which readings are suspect. */
+export interface EncodedBatch {
+  rows: number;
+  cols: { d: number[]; t: number[]; f: number[]; k: number[]; n: number[]; g: number[]; x: number[] };
+  names: string[];
+  texts: string[];
+  tags: string[];
+  /** Value kinds present (number 1, boolean 2, text 4) and whether any reading has tags (8): picks the INSERT. */
+  shape: number;
+  /** Readings that may collide with stored rows or with each other. */
+  suspects: number;
+  /** Time range of the suspects' rows (epoch ms), which bounds the delete. */
+  lo: number;
+  hi: number;
+  /** Latest ts per device in this batch: the marks to raise. */
+  latest: Map<string, number>;
+}
+
+function hasKeys(o: object | undefined | null): boolean {
+  if (!o) return false;
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
+  return false;
+}
+
+/**
+ * Checks every reading (a throw stores nothing) and lays the batch out as
+ * columns. `marks` is the latest ts per device that may be in the table.
+ */
+export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<string, number>): EncodedBatch {
+  const cols: EncodedBatch['cols'] = { d: [], t: [], f: [], k: [], n: [], g: [], x: [] };
+  const names = new Map<string, number>();
+  const texts = new Map<string, number>();
+  const tagIds = new Map<string, number>();
+  const nameList: string[] = [];
+  const textList: string[] = [];
+  const tagList: string[] = [];
+  const latest = new Map<string, number>();
+  const intern = (map: Map<string, number>, list: string[], s: string) => {
+    let i = map.get(s);
+    if (i === undefined) {
+      list.push(s);
+      i = list.length;
+      map.set(s, i);
+    }
+    return i;
+  };
+  let shape = 0;
+  let suspects = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  let rows = 0;
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i];
+    if (typeof r?.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
+      throw new StoreFailedError(`reading [${i}] is not a Reading: it needs a device string and a fields object`);
+    }
+    if (!Number.isFinite(r.ts) || Math.abs(r.ts) > MAX_TS) {
+      throw new StoreFailedError(`reading [${i}] of device "${r.device}" has ts ${r.ts}; it must be epoch milliseconds`);
+    }
+    const ts = Math.round(r.ts);
+    const d = intern(names, nameList, r.device);
+    let g = 0;
+    if (hasKeys(r.tags)) {
+      g = intern(tagIds, tagList, JSON.stringify(r.tags));
+      shape |= 8;
+    }
+    // Fresh: later than anything of this device that is stored or earlier in this batch.
+    const before = latest.get(r.device) ?? marks.get(r.device);
+    const suspect = before !== undefined && ts <= before ? 1 : 0;
+    if (before === undefined || ts > before) latest.set(r.device, ts);
+    const first = rows;
+    for (const field in r.fields) {
+      if (!Object.prototype.hasOwnProperty.call(r.fields, field)) continue;
+      const v = r.fields[field];
+      const kind = typeof v;
+      if (kind === 'number') {
+        if (!Number.isFinite(v)) throw unstorable(i, r.device, field, v);
+        cols.k.push(0);
+        cols.n.push(v as number);
+        shape |= 1;
+      } else if (kind === 'boolean') {
+        cols.k.push(1);
+        cols.n.push(v ? 1 : 0);
+        shape |= 2;
+      } else if (kind === 'string') {
+        cols.k.push(2);
+        cols.n.push(intern(texts, textList, v as string));
+        shape |= 4;
+      } else {
+        throw unstorable(i, r.device, field, v);
+      }
+      cols.d.push(d);
+      cols.t.push(ts);
+      cols.f.push(intern(names, nameList, field));
+      cols.g.push(g);
+      cols.x.push(suspect);
+      rows++;
+    }
+    if (suspect && rows > first) {
+      suspects++;
+      if (ts < lo) lo = ts;
+      if (ts > hi) hi = ts;
+    }
+  }
+  return { rows, cols, names: nameList, texts: textList, tags: tagList, shape, suspects, lo, hi, latest };
+}
+
+function unstorable(i: number, device: string, field: string, v: unknown): StoreFailedError {
+  return new StoreFailedError(`reading [${i}] of device "${device}": field "${field}" is ${String(v)}; only finite numbers, booleans and strings can be stored`);
+}
+
+/** The SELECT list that turns batch rows into `readings` rows; only the value columns a batch uses are computed. */
+function selectList(shape: number): string {
+  const onlyNumbers = (shape & 7) === 1;
+  return [
+    '$names[d]',
+    'make_timestamp(t::BIGINT * 1000)',
+    '$names[f]',
+    onlyNumbers ? 'n' : shape & 1 ? 'CASE WHEN k = 0 THEN n END' : 'NULL::DOUBLE',
+    shape & 2 ? 'CASE WHEN k = 1 THEN n <> 0 END' : 'NULL::BOOLEAN',
+    shape & 4 ? 'CASE WHEN k = 2 THEN $texts[n::INTEGER] END' : 'NULL::VARCHAR',
+    shape & 8 ? `CASE WHEN g > 0 THEN $tags[g] ELSE '${EMPTY_TAGS}' END` : `'${EMPTY_TAGS}'`,
+  ].join(', ');
+}
+
+/** Appends fresh rows as they are. */
+const appendSql = (shape: number) => `INSERT INTO readings SELECT ${selectList(shape)} FROM ${BATCH}`;
+/** With suspects: the later of two rows with one key wins, as an upsert would. */
+const replaceSql = (shape: number) =>
+  `INSERT INTO readings SELECT ${selectList(shape)} FROM ${BATCH} QUALIFY row_number() OVER (PARTITION BY d, t, f ORDER BY rowid DESC) = 1`;
+/** Stored rows with a suspect's key; the time range lets DuckDB skip row groups by their min/max. */
+const DELETE_SQL = `DELETE FROM readings WHERE ts BETWEEN make_timestamp($lo::BIGINT * 1000) AND make_timestamp($hi::BIGINT * 1000)
+  AND (device, ts, field) IN (SELECT $names[d], make_timestamp(t::BIGINT * 1000), $names[f] FROM ${BATCH} WHERE x = 1)`;
+
+/** A roll-up tier the write keeps: its table and bucket width (ms). */
+export interface RollupTier {
+  table: string;
+  width: number;
+}
+
+const bucketOf = (col: string, width: number) => `(floor(${col} / ${width}) * ${width})::BIGINT`;
+
+/** The last value of each kind, by time; fresh rows never share a time within a bucket. */
+function lastValues(shape: number): string {
+  if ((shape & 7) === 1) return 'arg_max(n, t), NULL::BOOLEAN, NULL::VARCHAR';
+  return [
+    shape & 1 ? 'arg_max_null(CASE WHEN k = 0 THEN n END, t)' : 'NULL::DOUBLE',
+    shape & 2 ? 'arg_max_null(CASE WHEN k = 1 THEN n <> 0 END, t)' : 'NULL::BOOLEAN',
+    shape & 4 ? 'arg_max_null(CASE WHEN k = 2 THEN $texts[n::INTEGER] END, t)' : 'NULL::VARCHAR',
+  ].join(', ');
+}
+
+/**
+ * Adds the aggregates of the batch's fresh rows to a tier. With suspects in the
+ * batch, only for buckets no suspect touches: those are recomputed whole.
+ */
+function mergeSql(tier: RollupTier, shape: number, suspects: boolean): string {
+  const numeric = (shape & 7) === 1 ? '' : ' FILTER (WHERE k = 0)';
+  const where = suspects
+    ? ` WHERE b.x = 0 AND NOT EXISTS (SELECT 1 FROM ${BATCH} s WHERE s.x = 1 AND s.d = b.d AND s.f = b.f AND ${bucketOf('s.t', tier.width)} = ${bucketOf('b.t', tier.width)})`
+    : '';
+  return `INSERT INTO ${tier.table} (${COLUMNS})
+SELECT $names[d], $names[f], bucket, count(*), count(*)${numeric}, sum(n)${numeric}, min(n)${numeric}, max(n)${numeric}, max(t)::BIGINT, ${lastValues(shape)}
+FROM (SELECT d, f, t, k, n, ${bucketOf('b.t', tier.width)} AS bucket FROM ${BATCH} b${where})
+GROUP BY d, f, bucket
+${MERGE_UPDATE}`;
+}
+
+/** Recomputes from the raw rows the buckets of a tier the suspects fall in ($lo, $hi: those buckets' time range). */
+const recomputeSuspectsSql = (tier: RollupTier) =>
+  recomputeSql(
+    tier.table,
+    tier.width,
+    `SELECT DISTINCT $names[d] AS device, $names[f] AS field, ${bucketOf('t', tier.width)} AS bucket FROM ${BATCH} WHERE x = 1`,
+    'r.ts >= make_timestamp($lo::BIGINT * 1000) AND r.ts < make_timestamp($hi::BIGINT * 1000)',
+  );
+
+/** Prepared statements per connection: planning is a good part of a small statement's cost. */
+const prepared = new WeakMap<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
+
+async function statement(conn: DuckDBConnection, sql: string): Promise<DuckDBPreparedStatement> {
+  let byText = prepared.get(conn);
+  if (!byText) prepared.set(conn, (byText = new Map()));
+  let p = byText.get(sql);
+  if (!p) {
+    p = await conn.prepare(sql);
+    byText.set(sql, p);
+  }
+  return p;
+}
+
+/** Fills the batch table with the encoded rows, a data chunk at a time. */
+async function stage(conn: DuckDBConnection, b: EncodedBatch): Promise<void> {
+  await conn.run(CREATE_BATCH);
+  const ap = await conn.createAppender(BATCH_TABLE, 'main', 'temp');
+  try {
+    const c = b.cols;
+    const columns = [c.d, c.t, c.f, c.k, c.n, c.g, c.x];
+    for (let start = 0; start < b.rows; start += CHUNK) {
+      const size = Math.min(CHUNK, b.rows - start);
+      const chunk = DuckDBDataChunk.create(TYPES, size);
+      for (let col = 0; col < columns.length; col++) {
+        const values = columns[col];
+        const vector = chunk.getColumnVector(col) as DuckDBVector<number>;
+        for (let i = 0; i < size; i++) vector.setItem(i, values[start + i]);
+        vector.flush();
+      }
+      ap.appendDataChunk(chunk);
+    }
+    ap.closeSync();
+  } catch (err) {
+    ap.clear();
+    throw err;
+  }
+}
+
+async function run(conn: DuckDBConnection, sql: string, b: EncodedBatch, extra: Record<string, number> = {}): Promise<void> {
+  const p = await statement(conn, sql);
+  const values: Record<string, ReturnType<typeof listValue> | number> = { names: listValue(b.names), ...extra };
+  const types: Record<string, typeof STRINGS | undefined> = { names: STRINGS };
+  if (sql.includes('$texts')) {
+    values.texts = listValue(b.texts);
+    types.texts = STRINGS;
+  }
+  if (sql.includes('$tags')) {
+    values.tags = listValue(b.tags);
+    types.tags = STRINGS;
+  }
+  p.bind(values, types);
+  await p.run();
+}
+
+/**
+ * Writes an encoded batch and keeps the roll-up `tiers`: an INSERT (and a
+ * merge per tier) when every reading is fresh, else delete, insert and
+ * recompute. One transaction either way: all of it is written or none.
+ */
+export async function writeBatch(conn: DuckDBConnection, b: EncodedBatch, tiers: readonly RollupTier[] = []): Promise<void> {
+  if (b.rows === 0) return;
+  // The batch table stays until the next batch replaces it: dropping it would cost a statement per batch.
+  await stage(conn, b);
+  if (b.suspects === 0 && tiers.length === 0) {
+    await run(conn, appendSql(b.shape), b);
+    return;
+  }
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    if (b.suspects === 0) {
+      await run(conn, appendSql(b.shape), b);
+      for (const tier of tiers) await run(conn, mergeSql(tier, b.shape, false), b);
+    } else {
+      await run(conn, DELETE_SQL, b, { lo: b.lo, hi: b.hi });
+      await run(conn, replaceSql(b.shape), b);
+      for (const tier of tiers) {
+        const lo = Math.floor(b.lo / tier.width) * tier.width;
+        await run(conn, recomputeSuspectsSql(tier), b, { lo, hi: Math.floor(b.hi / tier.width) * tier.width + tier.width });
+        await run(conn, mergeSql(tier, b.shape, true), b);
+      }
+    }
+    await conn.run('COMMIT');
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The latest ts of every device in the table: the marks a store starts from. */
+export async function readMarks(conn: DuckDBConnection): Promise<Map<string, number>> {
+  const rows = (await conn.runAndReadAll('SELECT device, epoch_ms(max(ts))::DOUBLE FROM readings GROUP BY device')).getRows();
+  const marks = new Map<string, number>();
+  for (const [device, ts] of rows) marks.set(device as string, ts as number);
+  return marks;
+}
+
+/** Raises the marks to cover a batch about to be written (before it runs: see the top of this file). */
+export function raiseMarks(marks: Map<string, number>, b: EncodedBatch): void {
+  for (const [device, ts] of b.latest) {
+    const m = marks.get(device);
+    if (m === undefined || ts > m) marks.set(device, ts);
+  }
+}
