@@ -415,7 +415,7 @@ function grid(lines: string[][]): string {
 export function influxTable(res: { rows: InfluxBenchRow[]; rollup?: RollupBenchRow; failures: string[] }): string {
   const by = (c: InfluxConsumer) => res.rows.filter((r) => r.consumer === c);
   const rate = (c: InfluxConsumer) => (by(c).length ? median(by(c).map((r) => r.rate)) : NaN);
-  const lines = [['consumer', 'readings/s', 'lost of burst', 'peak RSS MB', 'cores', 'acked in s', 'errors']];
+  const lines = [['consumer', 'readings/s', 'lost of burst', 'peak RSS MB', 'cores', 'CPU µs/reading', 'acked in s', 'errors']];
   for (const c of Object.keys(INFLUX_CONSUMERS) as InfluxConsumer[]) {
     const rs = by(c);
     if (!rs.length) continue;
@@ -425,6 +425,8 @@ export function influxTable(res: { rows: InfluxBenchRow[]; rollup?: RollupBenchR
       `${Math.max(...rs.map((r) => r.lost)).toLocaleString('en-US')} of ${rs[0].readings.toLocaleString('en-US')}`,
       String(Math.round(Math.max(...rs.map((r) => r.peakRssMb)))),
       median(rs.map((r) => r.cores)).toFixed(2),
+      // CPU time of the consumer process (all its threads) per reading stored: what bounds readings/s on a busy machine.
+      String(Math.round(median(rs.map((r) => ((r.cores * r.seconds) / Math.max(1, r.stored)) * 1e6)))),
       median(rs.map((r) => r.ackSeconds)).toFixed(1),
       rs.map((r) => r.errors).filter(Boolean)[0] ?? '',
     ]);

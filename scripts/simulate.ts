@@ -58,7 +58,7 @@ Usage:
                      for one each (client id = device id); HTTP: sockets (default 64)
   --username U, --password P, --token T
                      device login (MQTT, HTTP basic) or bearer token (HTTP; CoAP
-                     ?token=); {device} is replaced by each device's id
+                     ?k=, as the device registry expects); {device} is replaced by each device's id
   --anomalies N      injected anomalies per simulated hour over the fleet (default 12, 0: none)
   --anomaly-kinds K  any of spike,shift,drift,stuck,dropout (default all)
   --truth FILE       ground-truth file of the injected anomalies (default simulate-truth.json)

@@ -9,6 +9,8 @@ import { brokerMigrations, brokerSetting, type BrokerCredentials, type BrokerNod
 import { dataDir, registerBroker, registerHealth, unregisterBroker, type EmbeddedBroker } from '../shared/runtime';
 import { join } from 'node:path';
 import { isLoopback } from '../lib/security/net';
+import { brokerAuth, setKeySource } from '../shared/devices';
+import { apiKeyInForce } from '../shared/http';
 
 /**
  * The shipped packs say `${UPPERSTACK_BIND}` and `${UPPERSTACK_MQTT_PORT}`. Node-RED leaves a
@@ -38,6 +40,16 @@ export = function register(RED: NodeAPI): void {
     let stopHealth = () => undefined as void;
 
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || undefined;
+    setKeySource(() => apiKeyInForce(RED));
+    // Refusals are in the audit log; the Node-RED log says it once a minute per client.
+    const lastWarned = new Map<string, number>();
+    const onRefused = (clientId: string, what: string, message: string) => {
+      const now = Date.now();
+      if ((lastWarned.get(clientId) ?? 0) > now - 60_000) return;
+      if (lastWarned.size > 1000) lastWarned.clear();
+      lastWarned.set(clientId, now);
+      node.warn(RED._('upperstack-broker.log.refused', { client: clientId, what, message }));
+    };
     const refusesAll = !username && !isLoopback(bind);
     const showClients = () => {
       if (!broker) return;
@@ -53,9 +65,11 @@ export = function register(RED: NodeAPI): void {
           tlsPort: parsePort(unlessUnresolved(config.tlsPort), 0),
           tlsKeyFile: config.tlsKey || undefined,
           tlsCertFile: config.tlsCert || undefined,
+          tlsCaFile: config.tlsCa || undefined,
           // The environment lets containers set the device login without opening the editor.
           username,
           password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || undefined,
+          auth: brokerAuth,
           // Sessions, queued and retained messages and wills outlive a restart or redeploy.
           dataDir: join(dataDir(RED), 'broker', node.id),
           maximumPacketSize: brokerSetting('maxPacketKb', config.maxPacketKb) * 1024,
@@ -64,6 +78,7 @@ export = function register(RED: NodeAPI): void {
         },
         {
           onError: (err) => node.error(RED._('upperstack-broker.errors.state', { message: describeError(err).message })),
+          onRefused,
           onClient: (id, connected) => {
             showClients();
             node.send({ topic: connected ? 'connect' : 'disconnect', payload: { clientId: id, connected } });
@@ -82,7 +97,7 @@ export = function register(RED: NodeAPI): void {
         handle = {
           id: node.id,
           subscribe: (filter, deliver) => b.subscribe(filter, deliver),
-          publish: (topic, payload, qos) => b.publish(topic, payload, qos),
+          publish: (topic, payload, qos, retain) => b.publish(topic, payload, qos, retain),
           listening: () => b.listening(),
           addresses: () => ({ ...b.addresses }),
           bind,

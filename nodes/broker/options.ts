@@ -10,6 +10,8 @@ export interface BrokerOptions {
   tlsPort: string;
   tlsKey: string;
   tlsCert: string;
+  /** CA (PEM file) of device client certificates: a verified certificate logs in the device its CN names. */
+  tlsCa: string;
   /** Largest MQTT packet accepted, in KiB. */
   maxPacketKb: number;
   /** QoS 1/2 messages an MQTT 5 client may have unacknowledged towards the broker. */
@@ -54,5 +56,7 @@ export const brokerMigrations: ReadonlyArray<Migration<BrokerOptions>> = [
     receiveMaximum: brokerSetting('receiveMaximum', old.receiveMaximum),
     maxQueued: brokerSetting('maxQueued', old.maxQueued),
   }),
+  // v2 → v3: a CA for device client certificates on the TLS listener (none: no certificate logins).
+  (old) => ({ ...old, tlsCa: typeof old.tlsCa === 'string' ? old.tlsCa.trim() : '' }),
 ];
 

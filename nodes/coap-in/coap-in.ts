@@ -153,15 +153,16 @@ export = function register(RED: NodeAPI): void {
     }
 
     let requests = 0;
-    const telemetry = async (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined) => {
+    const telemetry = async (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined, unwrapped?: Buffer, unwrappedType?: string) => {
       const requestBytes = req.payload.length + req.url.length + 8;
       const reply = (a: CoapAnswer) => {
         const bounded = authenticated ? a : boundAmplification(a, requestBytes);
         if (key) exchanges.finish(key, bounded);
         send(res, bounded);
       };
-      const rec: Received = { source: `coap:/telemetry/${device}`, payload: req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: { route: 'coap' } };
-      const ct = coapContentType(req.headers['Content-Format']);
+      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: { route: 'coap' } };
+      // An envelope without "ct": its body is taken to be in the envelope's own format.
+      const ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
       outcomes.set(rec, outcome);
@@ -286,7 +287,7 @@ export = function register(RED: NodeAPI): void {
       }
       if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
       if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
-      void access(url, req, device).then(
+      void access(url, req, device, tele !== null).then(
         (who) => {
           if (!who.ok) {
             const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
@@ -296,7 +297,7 @@ export = function register(RED: NodeAPI): void {
             if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes));
             return early(a);
           }
-          if (tele) return telemetry(req, res, device, who.authenticated, key);
+          if (tele) return telemetry(req, res, device, who.authenticated, key, who.payload, who.contentType);
           if (key) exchanges.forget(key);
           commands(req, res, device);
         },
@@ -304,7 +305,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     /** Who sends (`?k=<secret>` of the path's device, or `?u=&p=`), and may they use this device? */
-    const access = async (url: URL, req: IncomingMessage, device: string): Promise<{ ok: true; authenticated: boolean } | Refusal> => {
+    const access = async (url: URL, req: IncomingMessage, device: string, writes: boolean): Promise<{ ok: true; authenticated: boolean; payload?: Buffer; contentType?: string } | Refusal> => {
       const k = url.searchParams.get('k');
       const u = url.searchParams.get('u');
       const username = k !== null ? device : (u ?? undefined);
@@ -313,7 +314,15 @@ export = function register(RED: NodeAPI): void {
       const who = await auth.authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback: isLoopback(bind), shared: login });
       if (!who.ok) return who;
       const may = auth.canWrite(who.principal, device, 'coap', req.rsinfo.address);
-      return may.ok ? { ok: true, authenticated: who.principal.kind !== 'anonymous' } : may;
+      if (!may.ok) return may;
+      const authenticated = who.principal.kind !== 'anonymous';
+      if (!writes) return { ok: true, authenticated };
+      const admitted = await auth.admit(who.principal, device, req.rsinfo.address, 'coap');
+      if (!admitted.ok) return admitted;
+      // A device that signs sends an envelope; what goes on is the body it carried.
+      const signed = auth.unwrapSigned(who.principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', req.rsinfo.address);
+      if (!signed.ok) return signed;
+      return { ok: true, authenticated, payload: signed.payload, contentType: signed.contentType };
     };
 
     server.listen(port, bind, (err?: Error) => {

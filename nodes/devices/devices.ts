@@ -17,8 +17,11 @@ import { auditLogFor } from '../lib/audit/audit';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir } from '../shared/runtime';
-import { deployedDevices, requireAuthFromEnv, useDevices } from '../shared/devices';
+import { checkApiKey, deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
+import { apiKeyInForce } from '../shared/http';
 import { addDeviceRoutes } from '../shared/devices-routes';
+import { addGrantRoutes } from '../shared/market-routes';
+import { createMarket, endSubscriptionsOnExpiry } from '../shared/market';
 import type { StoreConfigNode } from '../store-config/options';
 import { devicesMigrations, type DevicesNode, type DevicesNodeDef, type DevicesOptions } from './options';
 
@@ -28,6 +31,8 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<DevicesOptions>(def as unknown as Record<string, unknown>, devicesMigrations);
     addDeviceRoutes(RED);
+    addGrantRoutes(RED);
+    setKeySource(() => apiKeyInForce(RED));
     const other = deployedDevices();
     if (other) {
       node.error(RED._('upperstack-devices.errors.twice'));
@@ -49,18 +54,25 @@ export = function register(RED: NodeAPI): void {
     }
     const audit = auditLogFor(dir, { onError: (err) => node.warn(RED._('upperstack-devices.errors.audit', { message: err.message })) });
     const registry = new DeviceRegistry(backend, { checkDigits: config.checkDigits, sealKey });
+    const market = createMarket(registry, backend);
     const auth = new DeviceAuth({
       registry,
+      keys: checkApiKey,
       requireAuth: config.requireAuth || requireAuthFromEnv(),
+      traffic: trafficFor(registry, { perDevice: config.perDevice, perAddress: config.perAddress }),
       audit: (entry, refusal) => (refusal ? audit.refusal(entry) : audit.record(entry)),
+      market,
     });
-    const release = useDevices({ owner: node, auth, registry, audit, store: storeNode.store });
-    registry.open().then(
+    const stopMarket = endSubscriptionsOnExpiry(market, auth, audit);
+    const release = useDevices({ owner: node, auth, registry, audit, store: storeNode.store, market });
+    Promise.all([registry.open(), market.open()]).then(
       () => node.log(RED._('upperstack-devices.log.loaded', { count: registry.size })),
       (err: unknown) => node.error(RED._('upperstack-devices.errors.load', { message: describeError(err).message })),
     );
     onClose(node, () => {
       release();
+      stopMarket();
+      market.close();
       auth.close();
     });
   }

@@ -15,7 +15,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import type { Server, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Intake, type IntakeItem } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
@@ -138,6 +138,13 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
       return send(res, answerError(route, may.status, may, may.retryAfterMs));
     }
   }
+  // The registry's rate limits: the route's device, else the device that logged in (InfluxDB routes).
+  const sender = device ?? (who.principal.kind === 'device' ? who.principal.id : undefined);
+  const admitted = await auth.admit(who.principal, sender, remote, 'http');
+  if (!admitted.ok) {
+    drain();
+    return send(res, answerError(route, admitted.status, admitted, admitted.retryAfterMs));
+  }
   if (input.limiter) {
     try {
       await input.limiter.consume(`${req.socket.remoteAddress ?? ''}|${device ?? ''}`);
@@ -153,6 +160,11 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
   } catch (err) {
     const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
     return send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
+  }
+  if (sender !== undefined) {
+    const signed = { ts: header(req, 'x-upperstack-timestamp'), nonce: header(req, 'x-upperstack-nonce'), sig: header(req, 'x-upperstack-signature') };
+    const verified = auth.verifySigned(who.principal, sender, payload, signed, 'http', remote);
+    if (!verified.ok) return send(res, answerError(route, verified.status, verified));
   }
   const ct = req.headers['content-type'];
   const rec: Received = { source: `http:${rr.path}`, payload, receivedAt: Date.now(), meta };
@@ -183,6 +195,11 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
   }
   input.count();
   send(res, answerOutcome(route, outcome));
+}
+
+function header(req: { headers: IncomingHttpHeaders }, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 export = function register(RED: NodeAPI): void {

@@ -5,12 +5,15 @@
  * request. While none is deployed, the rules of earlier releases hold (no
  * device is registered: the shared device login, or anonymous on loopback).
  */
-import { randomBytes } from 'node:crypto';
-import { DeviceAuth } from '../lib/security/device-auth';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { DeviceAuth, type KeyCheck, type Principal } from '../lib/security/device-auth';
+import type { BrokerAuth } from '../lib/broker/auth';
 import { DeviceRegistry } from '../lib/devices/registry';
 import { MemoryBackend } from '../lib/devices/types';
+import { Traffic } from '../lib/security/traffic';
 import type { AuditLog } from '../lib/audit/audit';
 import type { TimeSeriesStore } from '../lib/store/types';
+import type { Market } from '../lib/devices/market';
 
 /** What the deployed devices node offers the routes and the other nodes. */
 export interface DevicesRuntime {
@@ -20,10 +23,12 @@ export interface DevicesRuntime {
   readonly audit?: AuditLog;
   /** The store the registry lives in (also where device metadata readings are). */
   readonly store?: TimeSeriesStore;
+  /** The data market's clients and grants (nodes/shared/market.ts). */
+  readonly market?: Market;
 }
 
 let deployed: DevicesRuntime | undefined;
-let fallback: { requireAuth: boolean; auth: DeviceAuth } | undefined;
+let fallback: { key: string; auth: DeviceAuth } | undefined;
 let listeners: Array<(rt: DevicesRuntime | undefined) => void> = [];
 
 /** Called by the devices node; returns the function that takes it back. */
@@ -55,16 +60,74 @@ export function requireAuthFromEnv(): boolean {
   return /^(1|true|yes|on)$/i.test(process.env.UPPERSTACK_REQUIRE_AUTH ?? '');
 }
 
+function envCount(name: string): number {
+  const n = Number(process.env[name] ?? '');
+  return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+/**
+ * Rate limits and signature checks for a registry: the node's limits, or where it says 0 (and
+ * without a devices node) UPPERSTACK_RATE_PER_DEVICE / UPPERSTACK_RATE_PER_ADDRESS.
+ */
+export function trafficFor(registry: DeviceRegistry, limits: { perDevice?: number; perAddress?: number } = {}): Traffic {
+  return new Traffic({
+    perDevice: limits.perDevice || envCount('UPPERSTACK_RATE_PER_DEVICE'),
+    perAddress: limits.perAddress || envCount('UPPERSTACK_RATE_PER_ADDRESS'),
+    signingKey: (id) => registry.signingKey(id),
+  });
+}
+
+let keySource: (() => string) | undefined;
+
+/** Where the API key of the settings (or of the deployed API node) comes from; set by nodes that know the runtime. */
+export function setKeySource(source: () => string): void {
+  keySource = source;
+}
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** An API key presented as a password (MQTT `apikey` login): the settings' key is an admin key. */
+export const checkApiKey: KeyCheck = (secret) => {
+  const key = keySource?.() ?? '';
+  if (key && secret && timingSafeEqual(digest(secret), digest(key))) return Promise.resolve({ id: 'admin', scopes: ['admin'] });
+  return Promise.resolve(undefined);
+};
+
 /** The access rules in force: the deployed registry's, else those of a runtime without registered devices. */
 export function deviceAuth(): DeviceAuth {
   if (deployed) return deployed.auth;
   const requireAuth = requireAuthFromEnv();
-  if (!fallback || fallback.requireAuth !== requireAuth) {
+  const key = `${requireAuth}|${process.env.UPPERSTACK_RATE_PER_DEVICE ?? ''}|${process.env.UPPERSTACK_RATE_PER_ADDRESS ?? ''}`;
+  if (!fallback || fallback.key !== key) {
     const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
-    fallback = { requireAuth, auth: new DeviceAuth({ registry, requireAuth }) };
+    fallback = { key, auth: new DeviceAuth({ registry, requireAuth, keys: checkApiKey, traffic: trafficFor(registry) }) };
   }
   return fallback.auth;
 }
+
+/**
+ * The rules in force as the broker sees them: always the current ones, and a revocation from whichever
+ * registry is deployed. Deploying or removing a registry tells the broker to drop every client, so nobody
+ * keeps a session made under the old rules.
+ */
+export const brokerAuth: BrokerAuth = {
+  authenticate: (info) => deviceAuth().authenticate(info),
+  authorizePublish: (who, p, remote) => deviceAuth().authorizePublish(who, p, remote),
+  authorizeSubscribe: (who, filter, remote) => deviceAuth().authorizeSubscribe(who, filter, remote),
+  mayReceive: (who, topic) => deviceAuth().mayReceive(who, topic),
+  onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all') => void) {
+    let stopCurrent = deviceAuth().onRevoke(listener);
+    const stopChanges = onDevicesChange(() => {
+      stopCurrent();
+      stopCurrent = deviceAuth().onRevoke(listener);
+      listener(undefined, 'all');
+    });
+    return () => {
+      stopCurrent();
+      stopChanges();
+    };
+  },
+};
 
 let infoStore: { owner: object; store: TimeSeriesStore } | undefined;
 

@@ -13,7 +13,8 @@ export interface EmbeddedBroker {
   readonly id: string;
   /** Calls deliver for each matching publish; the publisher is acknowledged only after ack(). */
   subscribe(filter: string, deliver: (packet: InProcessPacket, ack: () => void) => void): () => void;
-  publish(topic: string, payload: Buffer, qos?: 0 | 1): Promise<void>;
+  /** In-process publish (not checked by the access rules); `retain` keeps it for later subscribers. */
+  publish(topic: string, payload: Buffer, qos?: 0 | 1, retain?: boolean): Promise<void>;
   listening(): boolean;
   /** Bound ports by listener: tcp, tls, ws. */
   addresses(): Record<string, number>;

@@ -63,7 +63,7 @@ after(async () => {
 test('the example rule through the API: 31 °C for 8 s fires once, 29 keeps it firing, 27 clears it; each transition on MQTT', { timeout: 120_000 }, async () => {
   const created = await api(rt, 'POST', '/api/v1/rules', RULE);
   assert.equal(created.status, 201, await created.clone().text());
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'alerts-e2e' });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'alerts-e2e', username: 'apikey', password: rt.apiKey });
   const seen: AlertEvent[] = [];
   await client.subscribeAsync('upperstack/alerts/#', { qos: 1 });
   client.on('message', (topic, payload) => {

@@ -49,7 +49,7 @@ describe('hostile payloads on the real runtime', () => {
   });
 
   test('JSON and MessagePack nested 5,000 to 100,000 deep: DEPTH_EXCEEDED dead letters, settled, not replayed at the next start', async () => {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'deep-device' });
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'deep-device', username: 'apikey', password: rt.apiKey });
     await client.subscribeAsync('upperstack/deadletter/#', { qos: 0 });
     const letters: Array<{ device: string; code: string; reason: string }> = [];
     client.on('message', (_t, p) => letters.push(JSON.parse(p.toString()) as (typeof letters)[number]));

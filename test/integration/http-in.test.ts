@@ -81,7 +81,7 @@ test('/ingest: 202 only with the readings stored, in every content type and gzip
 });
 
 test('/ingest: every error status names what is wrong, as JSON; what was read is dead-lettered', async () => {
-  const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
+  const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { username: 'apikey', password: rt.apiKey });
   const letters: Array<{ code: string; source: string }> = [];
   watcher.on('message', (_t, p) => letters.push(JSON.parse(p.toString()) as { code: string; source: string }));
   await watcher.subscribeAsync('upperstack/deadletter/h2', { qos: 0 });

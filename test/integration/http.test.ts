@@ -176,7 +176,7 @@ describe('startup', () => {
       for (const input of ['upperstack-http-in', 'upperstack-coap-in']) {
         assert.equal(out.split('\n').filter((l) => l.includes(`[warn] [${input}`) && /no device login/.test(l)).length, 1, `${input}:\n${out}`);
       }
-      assert.match(lines[0], /0\.0\.0\.0.*refuses every client.*UPPERSTACK_MQTT_USERNAME/);
+      assert.match(lines[0], /0\.0\.0\.0.*only devices registered.*UPPERSTACK_MQTT_USERNAME/);
     } finally {
       await rt.stop();
     }

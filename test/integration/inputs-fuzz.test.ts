@@ -32,7 +32,7 @@ function rssMb(pid: number): number {
 
 before(async () => {
   rt = await startRuntime();
-  watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
+  watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { username: 'apikey', password: rt.apiKey });
   watcher.on('message', (_t, p) => {
     const l = JSON.parse(p.toString()) as { device: string };
     letters.set(l.device, (letters.get(l.device) ?? 0) + 1);

@@ -81,7 +81,7 @@ describe('default pipeline, embedded broker', () => {
   let client: mqtt.MqttClient;
   before(async () => {
     rt = await startRuntime();
-    client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'e2e-device' });
+    client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'e2e-device', username: 'apikey', password: rt.apiKey });
   });
   after(async () => {
     await client?.endAsync();

@@ -28,6 +28,7 @@ const nodes = [
 const PACK = join(__dirname, '..', '..', '..', 'flows', 'pipeline.json');
 
 helper.init(require.resolve('node-red'));
+const API_KEY = 'pipeline-test-key';
 
 function flow() {
   return [
@@ -46,7 +47,7 @@ function flow() {
 
 describe('pipeline nodes', () => {
   before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-nodes-')) } });
+    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-nodes-')), apiKey: API_KEY } });
     await helper.startServer();
   });
   after(async () => {
@@ -65,7 +66,8 @@ describe('pipeline nodes', () => {
       };
       poll();
     });
-    return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
+    // Logged in with the API key: an anonymous client may not read upperstack/# (dead letters).
+    return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'apikey', password: API_KEY });
   }
 
   test('a batch published at QoS 1 reaches the store as one message and is queryable', async () => {

@@ -188,9 +188,18 @@ describe('DeviceRegistry', () => {
 });
 
 test('devices node v0 → v1: booleans from text, every option present', () => {
-  const out = migrate<Record<string, unknown>>({ id: 'd', store: 'cfg', checkDigits: 'true' }, devicesMigrations);
+  const out = migrate<Record<string, unknown>>({ id: 'd', store: 'cfg', checkDigits: 'true' }, devicesMigrations.slice(0, 1));
   assert.deepEqual(out, { id: 'd', store: 'cfg', checkDigits: true, requireAuth: false, configVersion: 1 });
   const blank = migrate<Record<string, unknown>>({}, devicesMigrations);
   assert.equal(blank.store, '');
   assert.equal(blank.checkDigits, false);
+});
+
+test('devices node v1 → v2: rate limits off (0) unless set; numbers from text; nonsense is 0', () => {
+  const v1 = { id: 'd', store: 'cfg', checkDigits: false, requireAuth: true, configVersion: 1 };
+  assert.deepEqual(migrate<Record<string, unknown>>(v1, devicesMigrations), { ...v1, perDevice: 0, perAddress: 0, configVersion: 2 });
+  const typed = migrate<Record<string, unknown>>({ ...v1, perDevice: '20', perAddress: 'lots' }, devicesMigrations);
+  assert.deepEqual([typed.perDevice, typed.perAddress], [20, 0]);
+  const v2 = { ...v1, perDevice: 5, perAddress: 50, configVersion: 2 };
+  assert.deepEqual(migrate<Record<string, unknown>>(v2, devicesMigrations), v2);
 });

@@ -16,6 +16,8 @@ import { parsePort } from '../../nodes/shared/config';
 import { normalizeSinks } from '../../nodes/lib/store/sinks';
 import { validateTariffs } from '../../nodes/lib/billing/tariff';
 import { DEFAULT_LIMITS, resolveLimits } from '../../nodes/lib/limits';
+import { topicLevelProblem } from '../../nodes/market/options';
+import { grantMinutes } from '../../nodes/lib/devices/market';
 
 type Validator = (this: unknown, v: unknown, opt?: object) => unknown;
 interface Property {
@@ -406,4 +408,23 @@ test('the store config flags a spool budget the runtime would not use, and a con
   assert.equal(fresh('upperstack-store-config', {}).spoolBudget, 1024);
   assert.equal(fresh('upperstack-store-config', {}).configVersion, 5);
   assert.deepEqual(problems('upperstack-store-config', { name: '', sinks: [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }], batchSize: 1000, flushMs: 100, configVersion: 3 }), {});
+});
+
+test('market and grant flag exactly the device ids and minutes their runtime refuses', () => {
+  for (const device of ['', 'plug1', 'a.b-c:d@e', '$SYS', 'a/b', 'a+', '#', 'x'.repeat(129)]) {
+    const editor = problems('upperstack-market', fresh('upperstack-market', { device })).device === undefined;
+    assert.equal(editor, topicLevelProblem(device) === undefined, `market device ${JSON.stringify(device)}`);
+  }
+  for (const minutes of ['60', '0.5', '1/60', '0.0167', '0.01', '0', '-1', 'soon', '527040', '600000', '']) {
+    const editor = problems('upperstack-grant', fresh('upperstack-grant', { minutes })).minutes === undefined;
+    let runtime = true;
+    try {
+      grantMinutes(minutes);
+    } catch {
+      runtime = false;
+    }
+    assert.equal(editor, runtime, `grant minutes ${JSON.stringify(minutes)}`);
+  }
+  assert.ok(problems('upperstack-grant', fresh('upperstack-grant', { device: 'a/b' })).device);
+  assert.equal(problems('upperstack-grant', fresh('upperstack-grant', { device: '' })).device, undefined);
 });

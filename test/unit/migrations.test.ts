@@ -17,13 +17,13 @@ import { apiMigrations } from '../../nodes/api/options';
 import { anomalyMigrations } from '../../nodes/anomaly/options';
 
 test('a current config passes through unchanged', () => {
-  const cfg = { id: 'n1', port: '1884', bind: '0.0.0.0', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', maxPacketKb: 64, receiveMaximum: 20, maxQueued: 0, configVersion: 2 };
+  const cfg = { id: 'n1', port: '1884', bind: '0.0.0.0', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', tlsCa: '', maxPacketKb: 64, receiveMaximum: 20, maxQueued: 0, configVersion: 3 };
   assert.deepEqual(migrate(cfg, brokerMigrations), cfg);
 });
 
 test('broker v1 → v2 adds the MQTT 5 limits at their defaults and keeps the listeners', () => {
   const v1 = { id: 'b', port: '1884', bind: '0.0.0.0', wsPort: '9001', tlsPort: '', tlsKey: '', tlsCert: '', configVersion: 1 };
-  const out = migrate<Record<string, unknown>>(v1, brokerMigrations);
+  const out = migrate<Record<string, unknown>>(v1, brokerMigrations.slice(0, 2));
   assert.deepEqual(out, { ...v1, maxPacketKb: 16384, receiveMaximum: 1000, maxQueued: 1000, configVersion: 2 });
   // Hand-written values are kept when usable, replaced by the default when not.
   const odd = migrate<Record<string, unknown>>({ ...v1, receiveMaximum: '50', maxQueued: -3 }, brokerMigrations);
@@ -36,7 +36,13 @@ test('broker v0 → v1 fills the listener options and keeps what was set', () =>
   assert.equal(out.port, '1999');
   assert.equal(out.wsPort, '');
   assert.equal(out.receiveMaximum, 1000);
-  assert.equal(out.configVersion, 2);
+  assert.equal(out.configVersion, 3);
+});
+
+test('broker v2 → v3 adds the device CA (none) and keeps the TLS files', () => {
+  const v2 = { id: 'b', port: '1883', bind: '', wsPort: '', tlsPort: '8883', tlsKey: '/k.pem', tlsCert: '/c.pem', maxPacketKb: 64, receiveMaximum: 20, maxQueued: 0, configVersion: 2 };
+  assert.deepEqual(migrate<Record<string, unknown>>(v2, brokerMigrations), { ...v2, tlsCa: '', configVersion: 3 });
+  assert.equal(migrate<Record<string, unknown>>({ ...v2, tlsCa: ' /ca.pem ' }, brokerMigrations).tlsCa, '/ca.pem');
 });
 
 test('mqtt-in v0 → v1 picks the source from the connection and makes qos a number', () => {

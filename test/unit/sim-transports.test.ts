@@ -72,7 +72,7 @@ test('HTTP: a user name and password go as basic auth; a server that is down is 
   await down.close();
 });
 
-test('CoAP: confirmable POST /telemetry/{device} with the Content-Format and ?token=; a 4.xx answer is an error with its diagnostic', async () => {
+test('CoAP: confirmable POST /telemetry/{device} with the Content-Format and ?k=; a 4.xx answer is an error with its diagnostic', async () => {
   const seen: Array<{ url: string; format: unknown; confirmable: boolean; payload: Buffer }> = [];
   const server = coap.createServer((req, res) => {
     seen.push({ url: req.url, format: req.headers['Content-Format'], confirmable: (req as unknown as { _packet: { confirmable: boolean } })._packet.confirmable, payload: req.payload });
@@ -99,7 +99,7 @@ test('CoAP: confirmable POST /telemetry/{device} with the Content-Format and ?to
   assert.ok(s.acked >= 1 && s.errors >= 1);
   assert.equal(s.lastError, 'CoAP 4.00: DECODE_FAILED: unexpected end of input at byte 3');
   const one = seen.find((x) => x.url.startsWith('/telemetry/sim-1'))!;
-  assert.equal(one.url, '/telemetry/sim-1?token=secret');
+  assert.equal(one.url, '/telemetry/sim-1?k=secret');
   assert.equal(one.format, 'application/json');
   assert.equal(one.confirmable, true);
   const sent = JSON.parse(one.payload.toString()) as { device: string } | Array<{ device: string }>;

@@ -22,6 +22,7 @@ import { BrokerPersistence, type PersistenceStats } from './persistence';
 import { ConnectionGate, gateOf, gateSawConnack, installWriteHook } from './connection';
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
 import { SharedSubscriptions } from './shared';
+import { installDeviceAuth, type AuthAedes, type BrokerAuth } from './auth';
 
 export interface BrokerOptions {
   port: number;
@@ -32,6 +33,11 @@ export interface BrokerOptions {
   tlsPort?: number;
   tlsKeyFile?: string;
   tlsCertFile?: string;
+  /**
+   * CA (PEM) that signs device client certificates: the TLS listener asks for one, and a certificate it
+   * verifies logs the device in by its CN (auth.ts). Clients without one still connect and log in as usual.
+   */
+  tlsCaFile?: string;
   /** One device login; when set, every client must present it. */
   username?: string;
   password?: string;
@@ -43,6 +49,8 @@ export interface BrokerOptions {
   receiveMaximum?: number;
   /** Messages kept per offline persistent session (and waiting per slow MQTT 5 client) before new ones are dropped. */
   maxQueued?: number;
+  /** The device registry's access rules (auth.ts); without them, only the login above. */
+  auth?: BrokerAuth;
 }
 
 export const BROKER_DEFAULTS = Object.freeze({
@@ -60,6 +68,8 @@ export interface BrokerEvents {
   onClientError?: (id: string, err: Error) => void;
   /** A broker-wide problem (e.g. its state file cannot be written). */
   onError?: (err: Error) => void;
+  /** A login, publish or subscription the access rules refused. */
+  onRefused?: (clientId: string, what: string, message: string) => void;
 }
 
 type Deliver = (p: { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string }, ack: () => void) => void;
@@ -73,6 +83,7 @@ export class EmbeddedMqttBroker {
   private sockets = new Set<Socket>();
   private isListening = false;
   private subscribers: Array<{ filter: string; deliver: Deliver }> = [];
+  private stopAuth: () => void = () => undefined;
   readonly addresses: Record<string, number> = {};
 
   constructor(private readonly opts: BrokerOptions, private readonly events: BrokerEvents = {}) {
@@ -145,6 +156,14 @@ export class EmbeddedMqttBroker {
       // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
       for (const t of targets) t.deliver(p, () => --waiting === 0 && cb(null));
     };
+    if (this.opts.auth) {
+      // The rules run first; the hooks above still run for what they allow.
+      this.stopAuth = installDeviceAuth(aedes as unknown as AuthAedes, this.opts.auth, {
+        loopback: anonymousAllowed,
+        shared: username ? { username, password: password ?? '' } : undefined,
+        onRefused: this.events.onRefused,
+      });
+    }
     let hookChecked = false;
     aedes.on('connackSent', (_connack, client) => {
       if (hookChecked) return;
@@ -162,7 +181,9 @@ export class EmbeddedMqttBroker {
     const tcp = createNetServer((socket) => this.track(socket, aedes));
     this.addresses.tcp = await this.listen(tcp, this.opts.port);
     if (this.opts.tlsPort) {
-      const tls = createTlsServer({ key: readFileSync(this.opts.tlsKeyFile!), cert: readFileSync(this.opts.tlsCertFile!) }, (socket) => this.track(socket, aedes));
+      // With a CA, a client certificate is asked for but not required: an unverified one is simply not used.
+      const clientCerts = this.opts.tlsCaFile ? { ca: readFileSync(this.opts.tlsCaFile), requestCert: true, rejectUnauthorized: false } : {};
+      const tls = createTlsServer({ key: readFileSync(this.opts.tlsKeyFile!), cert: readFileSync(this.opts.tlsCertFile!), ...clientCerts }, (socket) => this.track(socket, aedes));
       this.addresses.tls = await this.listen(tls, this.opts.tlsPort);
     }
     if (this.opts.wsPort) {
@@ -197,11 +218,11 @@ export class EmbeddedMqttBroker {
     };
   }
 
-  publish(topic: string, payload: Buffer, qos: 0 | 1 = 0): Promise<void> {
+  publish(topic: string, payload: Buffer, qos: 0 | 1 = 0, retain = false): Promise<void> {
     const aedes = this.aedes;
     if (!aedes) return Promise.reject(new ConfigError('the broker is not started'));
     return new Promise((resolve, reject) =>
-      aedes.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
+      aedes.publish({ cmd: 'publish', topic, payload, qos, retain, dup: false }, (err) => (err ? reject(err) : resolve())),
     );
   }
 
@@ -209,6 +230,7 @@ export class EmbeddedMqttBroker {
     // A stop during start (a quick redeploy) waits for it, or its listeners would outlive the stop.
     await this.starting?.catch(() => undefined);
     this.isListening = false;
+    this.stopAuth();
     // No new connections; closed() resolves once the last one is gone.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.servers = [];

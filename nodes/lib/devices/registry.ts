@@ -24,6 +24,8 @@ const MAX_TAG_VALUE = 256;
 const MAX_META = 64;
 const MAX_META_TEXT = 1024;
 const VERIFIED_MAX = 10_000;
+/** The MQTT user name of API keys (device-auth.ts API_KEY_USER). */
+const RESERVED_ID = 'apikey';
 
 export type SecretCheck = 'ok' | 'wrong' | 'unknown' | 'disabled';
 
@@ -187,6 +189,7 @@ export class DeviceRegistry {
           );
         }
       }
+      if (id === RESERVED_ID) throw new BadDeviceIdError(`"${RESERVED_ID}" is the user name API keys log in with; choose another device id`, { parameter: 'id' });
       if (this.devices.has(id)) throw new ConflictError(`device "${id}" is already registered; rotate its secret to issue a new one`, { id });
       const tags = checkTags(input.tags);
       const meta = checkMeta(input.meta);

@@ -10,6 +10,9 @@
  *   readings, subscribes only to `devices/{id}/commands/#` (and the public market);
  * - a data-market **client** (a login made by a grant): subscribes to the public
  *   market topics and to `market/{device}/live` while it holds a grant;
+ * - an **API key** (MQTT user name `apikey`, the key as password): reads device data and
+ *   `upperstack/#` (dead letters, alerts) within its scopes; with the admin scope it may also
+ *   publish what an anonymous client may;
  * - the **shared** device login of earlier releases (one user name and password for
  *   every device) and **anonymous** clients (only on a listener bound to loopback,
  *   and only while no shared login or "authentication for everyone" is set): may
@@ -18,7 +21,7 @@
  * In-process publishers and subscribers (the pipeline's own nodes) are not checked.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { DeviceChange, DeviceRegistry } from '../devices/registry';
 import type { AuditInput } from '../audit/audit';
 import { filtersIntersect, filterWithin, literalLevel } from './topics';
@@ -27,7 +30,11 @@ export type Principal =
   | { kind: 'device'; id: string }
   | { kind: 'client'; id: string }
   | { kind: 'shared'; id: string }
+  | { kind: 'key'; id: string; scopes: string[] }
   | { kind: 'anonymous' };
+
+/** The MQTT user name with which an API key logs in (the key is the password): dashboards, tools. */
+export const API_KEY_USER = 'apikey';
 
 export type Protocol = 'mqtt' | 'http' | 'coap';
 
@@ -93,10 +100,18 @@ export interface TrafficChecks {
   consume(device: string | undefined, remote: string | undefined): Promise<Decision>;
   /** Verifies and unwraps a signed MQTT/CoAP envelope of a device that must sign. */
   unwrap(device: string, payload: Buffer, contentType: string | undefined): PublishDecision;
+  /** Verifies a signature sent beside the body (HTTP headers) of a device that must sign. */
+  verify(device: string, body: Buffer, signed: { ts?: string; nonce?: string; sig?: string }): Decision;
 }
+
+/** An API key presented as a password: its id and scopes, or undefined when it is no key. */
+export type KeyCheck = (secret: string) => Promise<{ id: string; scopes: string[] } | undefined>;
 
 export interface DeviceAuthOptions {
   registry: DeviceRegistry;
+  keys?: KeyCheck;
+  /** Whether a key's scopes let it read a device's data (default: admin and read see every device). */
+  keySees?: (scopes: string[], device: string) => boolean;
   /** No anonymous clients anywhere, loopback included. */
   requireAuth?: boolean;
   market?: MarketAccess;
@@ -231,6 +246,11 @@ export class DeviceAuth {
     }
     const user = info.username ?? '';
     const pass = info.password === undefined ? '' : typeof info.password === 'string' ? info.password : info.password.toString('utf8');
+    if (user === API_KEY_USER && info.protocol === 'mqtt') {
+      const key = this.opts.keys ? await this.opts.keys(pass) : undefined;
+      if (key) return { ok: true, principal: { kind: 'key', id: key.id, scopes: key.scopes } };
+      return this.failed(info, 'anonymous', refuse(401, BAD_LOGIN, 'UNAUTHORIZED', 'that is not a valid API key'));
+    }
     if (user !== '' || pass !== '') {
       if (user !== '' && registry.isRegistered(user)) {
         const check = await registry.check(user, pass);
@@ -279,9 +299,10 @@ export class DeviceAuth {
       this.audit({ actor: principalName(who), action: 'acl.denied', via, target: device, remote, outcome: 'denied', reason: 'DEVICE_MISMATCH' });
       return refuse(403, NOT_AUTHORIZED, 'DEVICE_MISMATCH', `device "${who.id}" may only send its own readings, not those of "${device.slice(0, 128)}"`);
     }
-    if (who.kind === 'client') {
+    // An admin key may send what an anonymous client may (test data, tools); other keys and clients only read.
+    if (who.kind === 'client' || (who.kind === 'key' && !who.scopes.includes('admin'))) {
       this.audit({ actor: principalName(who), action: 'acl.denied', via, target: device, remote, outcome: 'denied', reason: 'FORBIDDEN' });
-      return refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', `client "${who.id}" may not send readings`);
+      return refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', `${who.kind === 'key' ? 'an API key without the admin scope' : `client "${who.id}"`} may not send readings`);
     }
     if (this.opts.registry.isRegistered(device)) {
       this.audit({ actor: principalName(who), action: 'acl.denied', via, target: device, remote, outcome: 'denied', reason: 'UNAUTHORIZED' });
@@ -290,18 +311,34 @@ export class DeviceAuth {
     return OK;
   }
 
-  /** Rate limits and signatures of one message of `device` (after canWrite). */
-  async admit(who: Principal, device: string | undefined, remote: string | undefined): Promise<Decision> {
+  /** The rate limits of one message of `device` (after canWrite); `device` undefined: only its address counts. */
+  async admit(who: Principal, device: string | undefined, remote: string | undefined, via?: Protocol): Promise<Decision> {
     const traffic = this.opts.traffic;
     if (!traffic) return OK;
     const d = await traffic.consume(device, remote);
-    if (!d.ok) this.audit({ actor: principalName(who), action: 'rate.limited', target: device, remote, outcome: 'denied', reason: d.code });
+    if (!d.ok) this.audit({ actor: principalName(who), action: 'rate.limited', via, target: device, remote, outcome: 'denied', reason: d.code, note: d.message });
     return d;
   }
 
   /** The signing requirement of a device, for HTTP (headers) and for envelopes. */
   signs(device: string): boolean {
-    return this.opts.registry.get(device)?.signing === true;
+    return this.opts.traffic !== undefined && this.opts.registry.get(device)?.signing === true;
+  }
+
+  /** A body signed in HTTP headers: refused (and audited) unless a device that signs sent it fresh and unaltered. */
+  verifySigned(who: Principal, device: string, body: Buffer, signed: { ts?: string; nonce?: string; sig?: string }, via: Protocol, remote?: string): Decision {
+    if (!this.opts.traffic || !this.signs(device)) return OK;
+    const d = this.opts.traffic.verify(device, body, signed);
+    if (!d.ok) this.audit({ actor: principalName(who), action: 'signature.refused', via, target: device, remote, outcome: 'denied', reason: d.code, note: d.message });
+    return d;
+  }
+
+  /** A signed envelope (MQTT, CoAP) of a device that signs, verified and unwrapped; others pass unchanged. */
+  unwrapSigned(who: Principal, device: string, payload: Buffer, contentType: string | undefined, via: Protocol, remote?: string): PublishDecision {
+    if (!this.opts.traffic || !this.signs(device)) return OK;
+    const u = this.opts.traffic.unwrap(device, payload, contentType);
+    if (!u.ok) this.audit({ actor: principalName(who), action: 'signature.refused', via, target: device, remote, outcome: 'denied', reason: u.code, note: u.message });
+    return u;
   }
 
   /** MQTT PUBLISH from a client (never called for in-process publishes). */
@@ -317,19 +354,14 @@ export class DeviceAuth {
     const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : undefined;
     if (device === undefined) {
       if (who.kind === 'device') return deny(`device "${who.id}" may only publish under devices/${who.id}/`);
-      if (who.kind === 'client') return deny(`client "${who.id}" may not publish`);
-      return OK;
+      if (who.kind === 'client' || (who.kind === 'key' && !who.scopes.includes('admin'))) return deny(`${principalName(who)} may not publish`);
+      return this.admit(who, undefined, remote, 'mqtt');
     }
     const w = this.canWrite(who, device, 'mqtt', remote);
     if (!w.ok) return w;
-    const admitted = await this.admit(who, device, remote);
+    const admitted = await this.admit(who, device, remote, 'mqtt');
     if (!admitted.ok) return admitted;
-    if (this.opts.traffic && this.signs(device)) {
-      const u = this.opts.traffic.unwrap(device, p.payload, p.contentType);
-      if (!u.ok) this.audit({ actor: principalName(who), action: 'signature.refused', via: 'mqtt', target: device, remote, outcome: 'denied', reason: u.code, note: u.message });
-      return u;
-    }
-    return OK;
+    return this.unwrapSigned(who, device, p.payload, p.contentType, 'mqtt', remote);
   }
 
   /** MQTT SUBSCRIBE: one filter. */
@@ -344,6 +376,11 @@ export class DeviceAuth {
     if (who.kind === 'device') {
       if (filterWithin(filter, `devices/${who.id}/commands/#`)) return OK;
       return deny(`device "${who.id}" may only subscribe to devices/${who.id}/commands/# and ${PUBLIC_MARKET}`);
+    }
+    if (who.kind === 'key') {
+      // What it may see of each device is decided per delivery (mayReceive), by its scopes.
+      if (who.scopes.some((sc) => sc === 'admin' || sc === 'read' || sc.startsWith('read:'))) return OK;
+      return deny('this API key has no read scope');
     }
     if (who.kind === 'client') {
       const device = literalLevel(filter, 1);
@@ -365,16 +402,21 @@ export class DeviceAuth {
     return OK;
   }
 
-  /** Each delivery to a client (aedes authorizeForward): the live market needs a grant that is still valid. */
+  /**
+   * Each delivery to a client (aedes authorizeForward): the live market needs a grant that is still valid;
+   * an API key sees the devices its scopes allow (`devices/{id}/…`, `upperstack/<kind>/{id}…`).
+   */
   mayReceive(who: Principal, topic: string): boolean {
-    if (!topic.startsWith('market/') || !topic.endsWith('/live')) return true;
-    if (who.kind !== 'client') return false;
-    const device = literalLevel(topic, 1);
-    return device !== undefined && this.opts.market?.granted(who.id, device) === true;
+    if (topic.startsWith('market/') && topic.endsWith('/live')) {
+      if (who.kind === 'key') return who.scopes.includes('admin');
+      if (who.kind !== 'client') return false;
+      const device = literalLevel(topic, 1);
+      return device !== undefined && this.opts.market?.granted(who.id, device) === true;
+    }
+    if (who.kind !== 'key' || who.scopes.includes('admin') || who.scopes.includes('read')) return true;
+    // devices/{id}/…, upperstack/deadletter/{id}, upperstack/alerts/{id}…
+    const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : topic.startsWith('upperstack/') ? literalLevel(topic, 2) : undefined;
+    if (device === undefined) return false;
+    return this.opts.keySees ? this.opts.keySees(who.scopes, device) : false;
   }
-}
-
-/** The retry time of a rate-limiter rejection. */
-export function retryMs(rej: unknown): number {
-  return rej instanceof RateLimiterRes ? Math.max(1, rej.msBeforeNext) : 1000;
 }

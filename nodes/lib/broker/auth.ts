@@ -1,0 +1,186 @@
+/**
+ * The device registry's access rules on the embedded broker: aedes' hooks call
+ * the rules (nodes/lib/security/device-auth.ts) and put their answers on the
+ * wire. A login becomes a principal kept on the aedes client; each PUBLISH
+ * (wills included), SUBSCRIBE and delivery is checked against it. A refused
+ * PUBLISH is answered, on MQTT 5, with the refusal's reason code (0x87 not
+ * authorized, 0x97 quota exceeded) and its message as reason string, and on
+ * MQTT 3.1.1 by closing the connection (it has no negative acknowledgement).
+ * A refused SUBSCRIBE gets 0x87 (v5) / 0x80 (v3) for that filter.
+ *
+ * The broker's own hooks (in-process delivery with the durable ack) keep
+ * running after an allowed PUBLISH, so installing this changes nothing for the
+ * pipeline's in-process subscribers and publishers, which are never checked.
+ */
+import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { AuthResult, ConnectInfo, Decision, Principal, PublishDecision, PublishPacket, SharedLogin } from '../security/device-auth';
+
+/** What the broker needs of the access rules: a DeviceAuth, or something that forwards to the one in force. */
+export interface BrokerAuth {
+  authenticate(info: ConnectInfo): Promise<AuthResult>;
+  authorizePublish(who: Principal, p: PublishPacket, remote?: string): Promise<PublishDecision>;
+  authorizeSubscribe(who: Principal, filter: string, remote?: string): Decision;
+  mayReceive(who: Principal, topic: string): boolean;
+  /** `who` undefined: the rules changed for everyone (a registry deployed or removed). */
+  onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all') => void): () => void;
+}
+
+interface Packet {
+  topic: string;
+  payload: Buffer | string;
+  qos: number;
+  properties?: Record<string, unknown> & { contentType?: string };
+}
+
+interface Sub {
+  topic: string;
+  qos: number;
+}
+
+export interface AuthClient {
+  id: string;
+  version: number | null;
+  clean: boolean;
+  conn: Duplex;
+  req?: IncomingMessage;
+  subscriptions: Record<string, unknown>;
+  /** aedes' own UNSUBSCRIBE handling (no UNSUBACK without a message id): the persisted subscription goes too. */
+  unsubscribe?(packet: { unsubscriptions: string[] }, done?: (err?: Error) => void): void;
+  disconnect?(opts: { reasonCode: number }, done?: () => void): void;
+  close(done?: () => void): void;
+  /** Set here when the client logs in. */
+  upperstackPrincipal?: Principal;
+}
+
+type Cb = (err?: Error | null) => void;
+
+export interface AuthAedes {
+  clients: Record<string, AuthClient>;
+  authenticate: (client: AuthClient, username: string | undefined, password: Buffer | undefined, cb: (err: (Error & { returnCode?: number; reasonCode?: number }) | null, ok: boolean) => void) => void;
+  authorizePublish: (client: AuthClient | null, packet: Packet, cb: Cb) => void;
+  authorizeSubscribe: (client: AuthClient, sub: Sub, cb: (err: Error | null, sub?: Sub | null) => void) => void;
+  authorizeForward: (client: AuthClient, packet: Packet) => Packet | null | undefined;
+}
+
+export interface ListenerFacts {
+  /** The broker listens on a loopback address only. */
+  loopback: boolean;
+  /** The broker node's shared device login, if any. */
+  shared?: SharedLogin;
+  /** Told of each refusal (the log). */
+  onRefused?: (clientId: string, what: string, message: string) => void;
+}
+
+/** An Error carrying the MQTT 5 reason code a refusal is answered with. */
+export function refusalError(message: string, reasonCode: number): Error & { reasonCode: number; returnCode: number } {
+  // CONNACK of MQTT 3.1.1: 4 bad user name or password, 5 not authorized, 3 server unavailable.
+  const returnCode = reasonCode === 0x86 ? 4 : reasonCode === 0x88 || reasonCode === 0x9f ? 3 : 5;
+  return Object.assign(new Error(message), { reasonCode, returnCode });
+}
+
+export function remoteOf(client: AuthClient): string | undefined {
+  const conn = client.conn as Partial<{ remoteAddress: string }>;
+  return conn.remoteAddress ?? client.req?.socket?.remoteAddress ?? undefined;
+}
+
+/** The CN of a client certificate the TLS listener verified against its CA. */
+export function certificateCN(conn: Duplex): string | undefined {
+  const tls = conn as Partial<TLSSocket>;
+  if (!tls.authorized || typeof tls.getPeerCertificate !== 'function') return undefined;
+  const cn = tls.getPeerCertificate()?.subject?.CN;
+  if (Array.isArray(cn)) return typeof cn[0] === 'string' ? cn[0] : undefined;
+  return typeof cn === 'string' && cn !== '' ? cn : undefined;
+}
+
+function samePrincipal(a: Principal | undefined, b: Principal): boolean {
+  if (!a || a.kind !== b.kind) return false;
+  return a.kind === 'anonymous' || (b.kind !== 'anonymous' && (a as { id: string }).id === b.id);
+}
+
+/**
+ * Installs the rules on an aedes instance whose own hooks are already set;
+ * returns the function that stops listening for revocations.
+ */
+export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: ListenerFacts): () => void {
+  const publishNext = aedes.authorizePublish;
+  const subscribeNext = aedes.authorizeSubscribe;
+  const forwardNext = aedes.authorizeForward;
+  const refused = (client: AuthClient, what: string, message: string) => facts.onRefused?.(client.id, what, message);
+
+  aedes.authenticate = (client, username, password, cb) => {
+    auth
+      .authenticate({ protocol: 'mqtt', clientId: client.id, username, password, remote: remoteOf(client), certCN: certificateCN(client.conn), loopback: facts.loopback, shared: facts.shared })
+      .then(
+        (r) => {
+          if (!r.ok) {
+            refused(client, 'login', r.message);
+            return cb(refusalError(r.message, r.reasonCode), false);
+          }
+          client.upperstackPrincipal = r.principal;
+          cb(null, true);
+        },
+        (err: unknown) => cb(refusalError(`the login cannot be checked now: ${err instanceof Error ? err.message : String(err)}`, 0x88), false),
+      );
+  };
+
+  aedes.authorizePublish = (client, packet, cb) => {
+    // In-process publishes (client null) are the pipeline's own.
+    if (!client) return publishNext(client, packet, cb);
+    const who = client.upperstackPrincipal;
+    if (!who) return cb(refusalError('not logged in', 0x87));
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    auth.authorizePublish(who, { topic: packet.topic, payload, qos: packet.qos, contentType: packet.properties?.contentType }, remoteOf(client)).then(
+      (d) => {
+        if (!d.ok) {
+          refused(client, `publish ${packet.topic.slice(0, 200)}`, d.message);
+          return cb(refusalError(d.message, d.reasonCode));
+        }
+        if (d.payload) {
+          // A verified signed envelope: subscribers get the body it carried.
+          packet.payload = d.payload;
+          if (d.contentType !== undefined) packet.properties = { ...packet.properties, contentType: d.contentType };
+        }
+        publishNext(client, packet, cb);
+      },
+      (err: unknown) => cb(refusalError(`the publish cannot be checked now: ${err instanceof Error ? err.message : String(err)}`, 0x80)),
+    );
+  };
+
+  aedes.authorizeSubscribe = (client, sub, cb) => {
+    const who = client.upperstackPrincipal;
+    const d: Decision = who ? auth.authorizeSubscribe(who, sub.topic, remoteOf(client)) : { ok: false, status: 401, reasonCode: 0x87, code: 'UNAUTHORIZED', message: 'not logged in' };
+    if (!d.ok) {
+      refused(client, `subscribe ${sub.topic.slice(0, 200)}`, d.message);
+      // A null subscription is "refused" for this filter (0x87 on MQTT 5, 0x80 on 3.1.1); the others still count.
+      return cb(null, null);
+    }
+    subscribeNext(client, sub, cb);
+  };
+
+  aedes.authorizeForward = (client, packet) => {
+    const who = client.upperstackPrincipal;
+    if (who && !auth.mayReceive(who, packet.topic)) return null;
+    return forwardNext(client, packet);
+  };
+
+  return auth.onRevoke((who, filters) => {
+    for (const client of Object.values(aedes.clients)) {
+      if (who !== undefined && !samePrincipal(client.upperstackPrincipal, who)) continue;
+      if (filters === 'all') {
+        // MQTT 5: "not authorized" before the close, so the device knows why.
+        if (client.disconnect) client.disconnect({ reasonCode: 0x87 });
+        else client.close();
+        continue;
+      }
+      for (const topic of filters) dropSubscription(client, topic);
+    }
+  });
+}
+
+/** Ends one subscription of a client as its own UNSUBSCRIBE would; deliveries are refused meanwhile anyway (mayReceive). */
+function dropSubscription(client: AuthClient, topic: string): void {
+  if (client.subscriptions[topic] === undefined || !client.unsubscribe) return;
+  client.unsubscribe({ unsubscriptions: [topic] }, () => undefined);
+}

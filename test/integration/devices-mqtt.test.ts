@@ -1,0 +1,162 @@
+/**
+ * Device identities on the embedded broker of the real runtime, with
+ * mosquitto_pub/mosquitto_sub (-u/-P, MQTT 5 and 3.1.1) and MQTT.js: device A
+ * publishes only under devices/A/, cannot publish or read as B, cannot use B's
+ * id anonymously; anonymous clients read neither device data nor upperstack/#;
+ * an API key logs in as `apikey` to read them; disabling a device or rotating
+ * its secret drops its connection and refuses it; all of it in the audit log.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import mqtt from 'mqtt';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+
+const run = promisify(execFile);
+let rt: Runtime;
+const dataDir = mkdtempSync(join(tmpdir(), 'us-devmqtt-'));
+const secrets: Record<string, string> = {};
+
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${rt.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${rt.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+/** mosquitto_pub; stdout+stderr and the exit code (it exits 0 with a warning when a v5 PUBACK refuses). */
+async function pub(args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout, stderr } = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), ...args], { timeout: 20_000 });
+    return { code: 0, out: `${stdout}${stderr}` };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, out: `${x.stdout}${x.stderr}` };
+  }
+}
+
+async function readings(device: string): Promise<Array<{ fields: Record<string, unknown> }>> {
+  const res = await rt.get(`/api/v1/readings?device=${device}&limit=1000`);
+  return ((await res.json()) as { readings: Array<{ fields: Record<string, unknown> }> }).readings;
+}
+
+function connect(opts: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { reconnectPeriod: 0, connectTimeout: 10_000, ...opts });
+}
+
+function audit(): Array<Record<string, unknown>> {
+  return readFileSync(join(dataDir, 'audit.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+before(async () => {
+  rt = await startRuntime({ dataDir });
+  for (const id of ['devA', 'devB']) {
+    const r = await api('POST', '/api/v1/devices', { id });
+    assert.equal(r.status, 201);
+    secrets[id] = r.json.secret as string;
+  }
+});
+
+after(async () => {
+  await rt?.stop();
+});
+
+test('mosquitto_pub: A publishes as A; as B refused with 0x87 (MQTT 5) or a closed connection (3.1.1)', async () => {
+  const A = ['-u', 'devA', '-P', secrets.devA, '-q', '1'];
+  assert.equal((await pub([...A, '-V', 'mqttv5', '-t', 'devices/devA/telemetry', '-m', '{"t":1}'])).out, '');
+  assert.equal((await pub([...A, '-V', 'mqttv311', '-t', 'devices/devA/telemetry', '-m', '{"t":2}'])).code, 0);
+  const v5 = await pub([...A, '-V', 'mqttv5', '-t', 'devices/devB/telemetry', '-m', '{"t":3}']);
+  assert.match(v5.out, /Publish 1 failed: Not authorized/);
+  const v3 = await pub([...A, '-V', 'mqttv311', '-t', 'devices/devB/telemetry', '-m', '{"t":4}']);
+  assert.notEqual(v3.code, 0, v3.out);
+  // Fake dead letters and other devices' topics are Upperstack's own.
+  assert.match((await pub([...A, '-V', 'mqttv5', '-t', 'upperstack/deadletter/devB', '-m', '{}'])).out, /Not authorized/);
+  await eventually(async () => ((await readings('devA')).length >= 2 ? true : undefined));
+  assert.deepEqual((await readings('devA')).map((r) => r.fields.t), [1, 2]);
+  assert.deepEqual(await readings('devB'), []);
+});
+
+test('B\'s id cannot be used without B\'s secret: anonymously, with A\'s secret, or with a wrong one', async () => {
+  const anon = await pub(['-V', 'mqttv5', '-q', '1', '-t', 'devices/devB/telemetry', '-m', '{"t":5}']);
+  assert.match(anon.out, /Not authorized/);
+  const withA = await pub(['-u', 'devB', '-P', secrets.devA, '-V', 'mqttv5', '-q', '1', '-t', 'devices/devB/telemetry', '-m', '{"t":6}']);
+  assert.notEqual(withA.code, 0);
+  assert.match(withA.out, /[Bb]ad user name or password|not authori[sz]ed/i);
+  // A device nobody registered still works anonymously on loopback.
+  assert.equal((await pub(['-V', 'mqttv5', '-q', '1', '-t', 'devices/free2/telemetry', '-m', '{"t":7}'])).out, '');
+  await eventually(async () => ((await readings('free2')).length === 1 ? true : undefined));
+  assert.deepEqual(await readings('devB'), []);
+});
+
+test('subscriptions: A its own commands only; anonymous neither device data nor upperstack/#; an API key reads both', async () => {
+  const a = await connect({ username: 'devA', password: secrets.devA, protocolVersion: 5 });
+  // The SUBACK's reason codes, as they come off the wire.
+  const subacks: number[][] = [];
+  a.on('packetreceive', (p) => {
+    if (p.cmd === 'suback') subacks.push((p as unknown as { granted: number[] }).granted);
+  });
+  await a.subscribeAsync(['devices/devA/commands', 'devices/devB/commands', 'devices/devB/telemetry', '#'], { qos: 1 }).catch((err: Error) => assert.match(err.message, /Not authorized/));
+  assert.deepEqual(subacks, [[1, 0x87, 0x87, 0x87]]);
+  await a.endAsync();
+  const anon = await connect({ protocolVersion: 4 });
+  anon.on('packetreceive', (p) => {
+    if (p.cmd === 'suback') subacks.push((p as unknown as { granted: number[] }).granted);
+  });
+  await anon.subscribeAsync(['#', 'devices/+/telemetry', 'upperstack/#', 'devices/free2/commands'], { qos: 0 }).catch(() => undefined);
+  assert.deepEqual(subacks[1], [128, 128, 128, 0], 'MQTT 3.1.1: 0x80 for each refused filter');
+  await anon.endAsync();
+  // mosquitto_sub with the API key sees a dead letter published by the pipeline.
+  const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'apikey', '-P', rt.apiKey, '-t', 'upperstack/deadletter/#', '-C', '1', '-W', '20']);
+  let out = '';
+  sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number>((r) => sub.once('exit', (code) => r(code ?? -1)));
+  await new Promise((r) => setTimeout(r, 500));
+  await pub(['-u', 'devA', '-P', secrets.devA, '-q', '1', '-t', 'devices/devA/telemetry', '-m', '{not json']);
+  assert.equal(await exited, 0, out);
+  assert.match(out, /DECODE_FAILED/);
+  const wrongKey = await pub(['-u', 'apikey', '-P', 'nope', '-q', '1', '-t', 'x', '-m', '1']);
+  assert.notEqual(wrongKey.code, 0);
+});
+
+test('disable drops A\'s connection and refuses it; a rotated secret is refused at once', async () => {
+  const a = await connect({ username: 'devA', password: secrets.devA, protocolVersion: 5 });
+  const closed = new Promise<number | undefined>((r) => {
+    a.once('disconnect', (p) => r(p.reasonCode));
+    a.once('close', () => r(undefined));
+  });
+  assert.equal((await api('PATCH', '/api/v1/devices/devA', { enabled: false })).status, 200);
+  const code = await closed;
+  assert.ok(code === 0x87 || code === undefined, String(code));
+  const refused = await pub(['-u', 'devA', '-P', secrets.devA, '-q', '1', '-t', 'devices/devA/telemetry', '-m', '{"t":8}']);
+  assert.notEqual(refused.code, 0);
+  await api('PATCH', '/api/v1/devices/devA', { enabled: true });
+
+  const b = await connect({ username: 'devB', password: secrets.devB, protocolVersion: 4 });
+  const bClosed = new Promise<void>((r) => b.once('close', () => r()));
+  const rotated = await api('POST', '/api/v1/devices/devB/rotate');
+  await bClosed;
+  const old = await pub(['-u', 'devB', '-P', secrets.devB, '-q', '1', '-t', 'devices/devB/telemetry', '-m', '{"t":9}']);
+  assert.notEqual(old.code, 0);
+  secrets.devB = rotated.json.secret as string;
+  assert.equal((await pub(['-u', 'devB', '-P', secrets.devB, '-q', '1', '-V', 'mqttv5', '-t', 'devices/devB/telemetry', '-m', '{"t":10}'])).out, '');
+  await eventually(async () => ((await readings('devB')).length === 1 ? true : undefined));
+});
+
+test('the audit log has the refused publishes, subscriptions and logins over MQTT', () => {
+  const entries = audit();
+  const has = (pred: (e: Record<string, unknown>) => boolean, what: string) => assert.ok(entries.some(pred), `${what}:\n${entries.map((e) => JSON.stringify(e)).join('\n')}`);
+  has((e) => e.action === 'acl.denied' && e.actor === 'device:devA' && e.via === 'mqtt' && e.target === 'devB', 'publish as B');
+  has((e) => e.action === 'acl.denied' && e.actor === 'device:devA' && e.via === 'mqtt' && e.target === 'devices/devB/commands', 'subscribe to B');
+  has((e) => e.action === 'acl.denied' && e.actor === 'anonymous' && e.target === '#', 'anonymous #');
+  has((e) => e.action === 'auth.failed' && e.via === 'mqtt' && e.target === 'devB', 'B with A\'s secret');
+  has((e) => e.action === 'auth.failed' && e.via === 'mqtt' && e.reason === 'DEVICE_DISABLED', 'disabled');
+});

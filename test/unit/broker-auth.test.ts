@@ -1,0 +1,138 @@
+/**
+ * The device registry's rules on the embedded broker (nodes/lib/broker/auth.ts)
+ * with real MQTT.js clients: a client certificate signed by the configured CA
+ * logs a device in by its CN over TLS (an unverified one does not); a revoked
+ * principal's subscription is removed or its connection ended; a market grant
+ * that lapses stops deliveries at once.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
+import { DeviceRegistry } from '../../nodes/lib/devices/registry';
+import { MemoryBackend } from '../../nodes/lib/devices/types';
+import { DeviceAuth } from '../../nodes/lib/security/device-auth';
+import type { AuditInput } from '../../nodes/lib/audit/audit';
+
+const TLS = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
+const pem = (f: string) => readFileSync(join(TLS, f));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function until(cond: () => boolean, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = () => {
+      if (cond()) return resolve();
+      if (Date.now() - started > 10_000) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(poll, 20);
+    };
+    poll();
+  });
+}
+
+describe('broker with the device registry', () => {
+  let broker: EmbeddedMqttBroker;
+  let auth: DeviceAuth;
+  let registry: DeviceRegistry;
+  const grants = new Set<string>();
+  const audit: AuditInput[] = [];
+  const got: string[] = [];
+  let johnSecret = '';
+
+  before(async () => {
+    registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+    johnSecret = randomBytes(8).toString('hex');
+    auth = new DeviceAuth({
+      registry,
+      requireAuth: true,
+      audit: (e) => audit.push(e),
+      market: {
+        hasClient: (id) => id === 'john',
+        checkClient: (id, secret) => Promise.resolve(id === 'john' && secret === johnSecret),
+        granted: (client, device) => grants.has(`${client}/${device}`),
+      },
+    });
+    await registry.add({ id: 'devA' });
+    await registry.add({ id: 'devB' });
+    broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', tlsPort: await freePort(), tlsKeyFile: join(TLS, 'key.pem'), tlsCertFile: join(TLS, 'cert.pem'), tlsCaFile: join(TLS, 'ca.pem'), auth });
+    await broker.start();
+    broker.subscribe('devices/+/telemetry', (p, ack) => {
+      got.push(p.topic);
+      ack();
+    });
+  });
+  after(async () => {
+    await broker?.stop();
+    auth?.close();
+  });
+
+  const tlsUrl = () => `mqtts://127.0.0.1:${broker.addresses.tls}`;
+
+  test('a client certificate signed by the CA logs in as the device its CN names, without a password', async () => {
+    const a = await mqtt.connectAsync(tlsUrl(), { protocolVersion: 5, reconnectPeriod: 0, rejectUnauthorized: false, key: pem('client-devA-key.pem'), cert: pem('client-devA.pem') });
+    const acks: number[] = [];
+    a.on('packetreceive', (p) => {
+      if (p.cmd === 'puback') acks.push((p as { reasonCode?: number }).reasonCode ?? 0);
+    });
+    await a.publishAsync('devices/devA/telemetry', '{"t":1}', { qos: 1 });
+    await a.publishAsync('devices/devB/telemetry', '{"t":2}', { qos: 1 }).catch(() => undefined);
+    await a.endAsync();
+    assert.deepEqual(acks, [0, 0x87]);
+    assert.deepEqual(got, ['devices/devA/telemetry']);
+  });
+
+  test('a certificate the CA did not sign is not a login (authentication for everyone: refused)', async () => {
+    await assert.rejects(
+      mqtt.connectAsync(tlsUrl(), { protocolVersion: 5, reconnectPeriod: 0, rejectUnauthorized: false, key: pem('rogue-devB-key.pem'), cert: pem('rogue-devB.pem') }),
+      /Not authorized|Bad User Name or Password/i,
+    );
+    assert.ok(audit.some((e) => e.action === 'auth.failed' && e.via === 'mqtt'));
+  });
+
+  test('a lapsed grant stops live deliveries at once; revoking its filter ends the subscription', async () => {
+    grants.add('john/plug1');
+    const john = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion: 5, reconnectPeriod: 0, username: 'john', password: johnSecret });
+    const live: string[] = [];
+    john.on('message', (_t, p) => live.push(p.toString()));
+    await john.subscribeAsync('market/plug1/live', { qos: 0 });
+    await broker.publish('market/plug1/live', Buffer.from('1'));
+    await until(() => live.length === 1, 'the first live message');
+    grants.delete('john/plug1');
+    await broker.publish('market/plug1/live', Buffer.from('2'));
+    auth.revoke({ kind: 'client', id: 'john' }, ['market/plug1/live']);
+    // A round trip after the revocation (its unsubscribe is done by then).
+    await john.subscribeAsync('market/plug1/1m', { qos: 0 });
+    grants.add('john/plug1');
+    // The subscription is gone, so even a renewed grant delivers nothing until john subscribes again.
+    await broker.publish('market/plug1/live', Buffer.from('3'));
+    await broker.publish('market/plug1/1m', Buffer.from('avg'));
+    await until(() => live.includes('avg'), 'the public average');
+    assert.deepEqual(live, ['1', 'avg']);
+    await john.endAsync();
+  });
+
+  test('disabling a device ends its session (MQTT 5 DISCONNECT 0x87)', async () => {
+    const secret = (await registry.rotate('devB')).secret;
+    const b = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion: 5, reconnectPeriod: 0, username: 'devB', password: secret });
+    const reason = new Promise<number | undefined>((resolve) => {
+      b.once('disconnect', (p) => resolve(p.reasonCode));
+      b.once('close', () => resolve(undefined));
+    });
+    await registry.update('devB', { enabled: false });
+    assert.equal(await reason, 0x87);
+  });
+});
