@@ -5,7 +5,7 @@
  * default flow pack.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { formatLogLine, loggingSettings } from './nodes/lib/log/json';
@@ -14,6 +14,7 @@ import { basicAuthGuard } from './nodes/lib/security/basic-auth';
 import { rememberDashboardUser } from './nodes/shared/dashboard';
 import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 import { usersFromFile } from './nodes/alert/users';
+import { startingFlows } from './scripts/flows';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -60,6 +61,8 @@ if (!env.UPPERSTACK_API_KEY && !secrets.apiKey) {
   firstStart.push(`  query API key:   ${secrets.apiKey}`);
 }
 const apiKey = env.UPPERSTACK_API_KEY || secrets.apiKey!;
+// Packs log in to the embedded broker as readers with ${UPPERSTACK_API_KEY} (user apikey), generated or not.
+env.UPPERSTACK_API_KEY = apiKey;
 
 let adminHash: string;
 if (env.UPPERSTACK_ADMIN_PASSWORD) {
@@ -93,7 +96,17 @@ try {
 if (!linked) symlinkSync(root, link, 'dir');
 
 const flowFile = join(dataDir, 'flows.json');
-if (!existsSync(flowFile)) copyFileSync(join(root, 'flows', 'pipeline.json'), flowFile);
+// A first start deploys the default pack, and the packs UPPERSTACK_PACKS names next to it.
+// Credentials the packs carry (${ENV} references) go to the credentials file, where Node-RED reads them.
+const startingCredentials: Record<string, unknown> = {};
+if (!existsSync(flowFile)) {
+  const flows = startingFlows(root, env.UPPERSTACK_PACKS);
+  for (const n of flows as Array<{ id: string; credentials?: unknown }>) {
+    if (n.credentials) startingCredentials[n.id] = n.credentials;
+    delete n.credentials;
+  }
+  writeFileSync(flowFile, JSON.stringify(flows, null, 4));
+}
 
 /**
  * The default pack's credentials, sealed in Node-RED's format (aes-256-ctr, key
@@ -106,7 +119,7 @@ if (!existsSync(flowFile)) copyFileSync(join(root, 'flows', 'pipeline.json'), fl
 const credFile = join(dataDir, 'flows_cred.json');
 const credText = existsSync(credFile) ? readFileSync(credFile, 'utf8').trim() : '';
 if (credText === '' || credText === '{}') {
-  const packCredentials = { us_store_cfg: { user1: '${UPPERSTACK_INFLUX_USER}', password1: '${UPPERSTACK_INFLUX_PASSWORD}', token1: '${UPPERSTACK_INFLUX_TOKEN}' } };
+  const packCredentials = { ...startingCredentials, us_store_cfg: { user1: '${UPPERSTACK_INFLUX_USER}', password1: '${UPPERSTACK_INFLUX_PASSWORD}', token1: '${UPPERSTACK_INFLUX_TOKEN}' } };
   const iv = randomBytes(16);
   const cipher = createCipheriv('aes-256-ctr', createHash('sha256').update(secrets.credentialSecret).digest(), iv);
   const sealed = iv.toString('hex') + cipher.update(JSON.stringify(packCredentials), 'utf8', 'base64') + cipher.final('base64');
@@ -148,6 +161,25 @@ function trustProxy(value: string | undefined): boolean | number | string | unde
   if (value === 'true' || value === 'false') return value === 'true';
   return /^\d+$/.test(value) ? Number(value) : value;
 }
+/**
+ * HTTPS from a PEM key and certificate (UPPERSTACK_HTTPS_KEY / _CERT, docs/security.md). A function, so
+ * Node-RED reads the files again every httpsRefreshInterval hours: a renewed certificate needs no restart.
+ */
+function httpsFromEnv(): { https?: () => { key: Buffer; cert: Buffer }; httpsRefreshInterval?: number } {
+  const keyFile = env.UPPERSTACK_HTTPS_KEY;
+  const certFile = env.UPPERSTACK_HTTPS_CERT;
+  if (!keyFile && !certFile) return {};
+  if (!keyFile || !certFile) throw new Error('HTTPS needs both UPPERSTACK_HTTPS_KEY and UPPERSTACK_HTTPS_CERT (PEM files)');
+  const read = () => ({ key: readFileSync(resolve(keyFile)), cert: readFileSync(resolve(certFile)) });
+  // Read once now, so a wrong path stops the start with the file's name instead of a TLS error later.
+  read();
+  return { https: read, httpsRefreshInterval: 12 };
+}
+const httpsSettings = httpsFromEnv();
+// The embedded broker's TLS listener takes the same files unless it is given its own (nodes/broker).
+if (env.UPPERSTACK_HTTPS_KEY && !env.UPPERSTACK_MQTT_TLS_KEY) env.UPPERSTACK_MQTT_TLS_KEY = resolve(env.UPPERSTACK_HTTPS_KEY);
+if (env.UPPERSTACK_HTTPS_CERT && !env.UPPERSTACK_MQTT_TLS_CERT) env.UPPERSTACK_MQTT_TLS_CERT = resolve(env.UPPERSTACK_HTTPS_CERT);
+
 const httpServerOptions: Record<string, unknown> = {};
 const trusted = trustProxy(env.UPPERSTACK_TRUST_PROXY);
 if (trusted !== undefined) httpServerOptions['trust proxy'] = trusted;
@@ -155,6 +187,7 @@ if (trusted !== undefined) httpServerOptions['trust proxy'] = trusted;
 export = {
   uiPort: Number(env.UPPERSTACK_HTTP_PORT),
   uiHost: env.UPPERSTACK_BIND,
+  ...httpsSettings,
   userDir: dataDir,
   flowFile: 'flows.json',
   flowFilePretty: true,

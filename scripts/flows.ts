@@ -253,6 +253,23 @@ async function runExport(args: string[], out: NodeJS.WritableStream): Promise<nu
   return 0;
 }
 
+/**
+ * The flows of a first start: the default pack, with the packs `UPPERSTACK_PACKS` names (comma-separated,
+ * e.g. "influx-grafana,alerts") imported next to it as `flows import` would.
+ */
+export function startingFlows(root: string, extra: string | undefined): FlowNode[] {
+  let flows = parsePack(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8'));
+  const names = (extra ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (!names.length) return flows;
+  const types = knownTypes();
+  const available = readdirSync(join(root, 'flows')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+  for (const name of names) {
+    if (!available.includes(name) || name === 'pipeline') throw new Error(`UPPERSTACK_PACKS names "${name}", which is not a pack to add (${available.filter((a) => a !== 'pipeline').join(', ')})`);
+    flows = planImport(parsePack(readFileSync(join(root, 'flows', `${name}.json`), 'utf8')), flows, { knownTypes: types }).flows;
+  }
+  return flows;
+}
+
 export async function runFlows(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [sub, file, ...rest] = argv;
   if (!sub || sub === '--help' || sub === '-h') {

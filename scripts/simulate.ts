@@ -27,6 +27,7 @@ import {
   type SimulatorStats,
   type Transport,
 } from '../nodes/lib/sim';
+import { apiCaller, registerFleet, registryCredentials } from '../nodes/lib/sim/register';
 
 export class SimulateUsageError extends Error {}
 
@@ -57,8 +58,13 @@ Usage:
   --connections N    MQTT connections shared by the devices (default 10), or "device"
                      for one each (client id = device id); HTTP: sockets (default 64)
   --username U, --password P, --token T
-                     device login (MQTT, HTTP basic) or bearer token (HTTP; CoAP
-                     ?k=, as the device registry expects); {device} is replaced by each device's id
+                     device login (MQTT, HTTP basic, CoAP ?u=&p=) or a device's secret
+                     (HTTP bearer, CoAP ?k=); {device} is replaced by each device's id
+  --register URL     add the devices to the device registry of the runtime at URL
+                     (e.g. http://127.0.0.1:1880; API key in UPPERSTACK_API_KEY or --key),
+                     or rotate the secret of those already there, and log each device in
+                     with its own secret (MQTT: one connection each)
+  --key K            API key for --register (default UPPERSTACK_API_KEY)
   --anomalies N      injected anomalies per simulated hour over the fleet (default 12, 0: none)
   --anomaly-kinds K  any of spike,shift,drift,stuck,dropout (default all)
   --truth FILE       ground-truth file of the injected anomalies (default simulate-truth.json)
@@ -118,6 +124,8 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
         username: { type: 'string' },
         password: { type: 'string' },
         token: { type: 'string' },
+        register: { type: 'string' },
+        key: { type: 'string' },
         anomalies: { type: 'string' },
         'anomaly-kinds': { type: 'string' },
         truth: { type: 'string' },
@@ -156,9 +164,17 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   const now = Date.now();
   const start = values.start !== undefined ? parseStart(values.start, now) : now;
   const seed = num(values.seed, 'seed', 1);
-  const credentials = templateCredentials({ username: values.username, password: values.password, token: values.token });
+  const key = values.key ?? process.env.UPPERSTACK_API_KEY ?? '';
+  if (values.register !== undefined) {
+    if (!key) throw new SimulateUsageError('--register needs the runtime\'s API key: --key or UPPERSTACK_API_KEY');
+    if (values.username !== undefined || values.password !== undefined || values.token !== undefined) throw new SimulateUsageError('--register gives each device its own secret: leave out --username, --password and --token');
+    if (values.connections !== undefined && values.connections !== 'device' && (values.protocol ?? 'mqtt') === 'mqtt') throw new SimulateUsageError('--register logs each device in on its own MQTT connection: leave out --connections or use "device"');
+  }
+  // Filled by --register once the fleet is known, before the first message.
+  const secrets = new Map<string, string>();
+  const credentials = values.register !== undefined ? registryCredentials(secrets) : templateCredentials({ username: values.username, password: values.password, token: values.token });
   const url = values.url ?? DEFAULT_URLS[protocol];
-  const connections = values.connections === 'device' ? 'device' : values.connections !== undefined ? num(values.connections, 'connections', 10) : undefined;
+  const connections = values.connections === 'device' || (values.register !== undefined && protocol === 'mqtt') ? 'device' : values.connections !== undefined ? num(values.connections, 'connections', 10) : undefined;
   if (connections !== undefined && connections !== 'device' && !(Number.isInteger(connections) && connections >= 1)) throw new SimulateUsageError('--connections must be a whole number of 1 or more, or "device"');
   const qos = num(values.qos, 'qos', 1);
   if (qos !== 0 && qos !== 1) throw new SimulateUsageError('--qos must be 0 or 1');
@@ -202,6 +218,26 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   };
 
   const err = out.stderr;
+  if (values.register !== undefined) {
+    const ids = sim.devices.map((d) => d.id);
+    const started = Date.now();
+    let shownAt = started;
+    try {
+      const issued = await registerFleet(ids, apiCaller(values.register, key), {
+        tags: { simulated: 'true' },
+        progress: (done, total) => {
+          if (values.quiet || Date.now() - shownAt < 2000) return;
+          shownAt = Date.now();
+          err.write(`registering devices: ${done}/${total}\n`);
+        },
+      });
+      for (const [id, secret] of issued) secrets.set(id, secret);
+    } catch (e) {
+      err.write(`upperstack simulate: ${(e as Error).message}\n`);
+      return 1;
+    }
+    err.write(`${ids.length} devices registered at ${values.register} (tag simulated=true) in ${formatDuration(Date.now() - started)}\n`);
+  }
   err.write(`simulating ${devices} devices over ${protocol.toUpperCase()} to ${url} (${codec}); ground truth in ${truthFile}\n`);
   await sim.start().catch((e: Error) => {
     throw new SimulateUsageError(e.message);

@@ -62,10 +62,11 @@ export = function register(RED: NodeAPI): void {
           port,
           bind,
           wsPort: parsePort(unlessUnresolved(config.wsPort), 0),
-          tlsPort: parsePort(unlessUnresolved(config.tlsPort), 0),
-          tlsKeyFile: config.tlsKey || undefined,
-          tlsCertFile: config.tlsCert || undefined,
-          tlsCaFile: config.tlsCa || undefined,
+          // The node's own TLS settings first, then the environment's (docs/security.md).
+          tlsPort: parsePort(unlessUnresolved(config.tlsPort) || process.env.UPPERSTACK_MQTT_TLS_PORT || '', 0),
+          tlsKeyFile: unlessUnresolved(config.tlsKey) || process.env.UPPERSTACK_MQTT_TLS_KEY || undefined,
+          tlsCertFile: unlessUnresolved(config.tlsCert) || process.env.UPPERSTACK_MQTT_TLS_CERT || undefined,
+          tlsCaFile: unlessUnresolved(config.tlsCa) || process.env.UPPERSTACK_MQTT_TLS_CA || undefined,
           // The environment lets containers set the device login without opening the editor.
           username,
           password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || undefined,

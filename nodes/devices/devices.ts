@@ -17,9 +17,10 @@ import { auditLogFor } from '../lib/audit/audit';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir } from '../shared/runtime';
-import { checkApiKey, deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
+import { deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
 import { apiKeyInForce } from '../shared/http';
 import { addDeviceRoutes } from '../shared/devices-routes';
+import { checkAnyApiKey, keySeesDevice } from '../shared/keys';
 import { addGrantRoutes } from '../shared/market-routes';
 import { createMarket, endSubscriptionsOnExpiry } from '../shared/market';
 import type { StoreConfigNode } from '../store-config/options';
@@ -57,7 +58,9 @@ export = function register(RED: NodeAPI): void {
     const market = createMarket(registry, backend);
     const auth = new DeviceAuth({
       registry,
-      keys: checkApiKey,
+      // The settings' key and the stored keys (their scopes decide what each delivery may carry).
+      keys: checkAnyApiKey,
+      keySees: keySeesDevice,
       requireAuth: config.requireAuth || requireAuthFromEnv(),
       traffic: trafficFor(registry, { perDevice: config.perDevice, perAddress: config.perAddress }),
       audit: (entry, refusal) => (refusal ? audit.refusal(entry) : audit.record(entry)),

@@ -32,7 +32,7 @@ import type { Reading } from '../lib/reading';
 import { isWired } from '../shared/batch';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose, type UpperstackMessage } from '../shared/input';
-import { maskSensitiveOf } from '../shared/keys';
+import { auditOf, maskSensitiveOf } from '../shared/keys';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
@@ -352,7 +352,7 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/ping', ping);
       RED.httpNode.head('/ping', ping);
       RED.httpNode.post('/query', (req: Request, res: Response) => void influxQuery(req, res));
-      RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(active, req, res));
+      RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(active, req, res, (entry) => auditOf(RED).refusal(entry)));
       const s = RED.settings as unknown as FastPathSettings;
       const server = (RED as unknown as { server?: Server }).server;
       if (server && fastPathAllowed(s)) installFastPath(server, String(s.httpNodeRoot ?? '/'), (route, rr, res) => void ingest(route, rr, res));

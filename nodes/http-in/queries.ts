@@ -9,7 +9,8 @@ import { BadParameterError } from '../lib/errors';
 import { bearerMatches } from '../lib/security/apikey';
 import { looksLikeStoredKey } from '../lib/security/keys';
 import { ADMIN, readsSome, type Access } from '../lib/security/scopes';
-import { ForbiddenError } from '../lib/errors';
+import { ForbiddenError, UpperstackError } from '../lib/errors';
+import type { AuditInput } from '../lib/audit/audit';
 import { keyStore } from '../shared/keys';
 import { storeForAccess } from '../shared/access';
 import { authenticateHttp } from './access';
@@ -44,13 +45,22 @@ async function keyAccess(authorization: string | undefined, apiKey: string): Pro
   return found ? { actor: `key:${found.id}`, scopes: found.scopes } : undefined;
 }
 
-export async function handleFetch(input: ActiveHttpIn | undefined, req: Request, res: Response): Promise<void> {
+/** Records a read in the audit log (folded when repeated). */
+export type ReadAudit = (entry: AuditInput) => void;
+
+export async function handleFetch(input: ActiveHttpIn | undefined, req: Request, res: Response, audit?: ReadAudit): Promise<void> {
   if (!input || input.config.cromflag === false) return sendError(res, 404, 'NOT_FOUND', '/fetch is not served: deploy an http in node with the CroMFlaG2 routes on');
   if (!input.store) return sendError(res, 503, 'NO_STORE', 'the http in node has no store to read from');
   const q = req.query as Record<string, unknown>;
   const device = String(req.params.device);
   const access = await keyAccess(req.headers.authorization, input.apiKey);
-  if (access && !readsSome(access.scopes)) return sendError(res, 403, 'FORBIDDEN', `this API key (scopes ${access.scopes.join(', ')}) has no read scope`);
+  const remote = req.socket.remoteAddress;
+  const record = (outcome: 'ok' | 'denied' | 'failed', reason?: string) =>
+    audit?.({ actor: access?.actor ?? `device:${device.slice(0, 128)}`, action: 'query.fetch', via: 'api', target: device.slice(0, 128), remote, outcome, ...(reason ? { reason } : {}) });
+  if (access && !readsSome(access.scopes)) {
+    record('denied', 'FORBIDDEN');
+    return sendError(res, 403, 'FORBIDDEN', `this API key (scopes ${access.scopes.join(', ')}) has no read scope`);
+  }
   if (!access) {
     // A device reads back its own data (CroMFlaG2 dashboards log in as the device).
     const who = await authenticateHttp(req, req.query as Record<string, unknown>, input, device);
@@ -74,8 +84,10 @@ export async function handleFetch(input: ActiveHttpIn | undefined, req: Request,
       cursor = page.nextCursor;
     } while (cursor);
     const info = await deviceInfo(store, device);
+    record('ok');
     res.status(200).type('application/json').send(fetchBody(rows, info));
   } catch (err) {
+    record(err instanceof ForbiddenError ? 'denied' : 'failed', err instanceof UpperstackError ? err.code : undefined);
     if (err instanceof ForbiddenError) return sendError(res, 403, err.code, err.message);
     if (err instanceof BadParameterError) return sendError(res, 400, err.code, err.message, { parameter: err.details.parameter });
     sendError(res, 503, 'STORE_UNAVAILABLE', err instanceof Error ? err.message : String(err));

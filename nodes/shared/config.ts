@@ -22,6 +22,7 @@ export function parsePort(value: unknown, fallback: number): number {
 }
 
 import type { NodeAPI } from 'node-red';
+import { installReadingsCopy } from './fan-out';
 
 /**
  * registerType with this package's node types: Node-RED's typings tie the
@@ -34,5 +35,6 @@ export function registerNode<TThis, TDef>(
   ctor: (this: TThis, def: TDef) => void,
   opts?: { credentials?: Record<string, { type: 'text' | 'password' }> },
 ): void {
+  installReadingsCopy(RED);
   RED.nodes.registerType(type, ctor as unknown as Parameters<NodeAPI['nodes']['registerType']>[1], opts as Parameters<NodeAPI['nodes']['registerType']>[2]);
 }

@@ -18,6 +18,7 @@ import type { IncomingMessage } from 'node:http';
 import bodyParser from 'body-parser';
 import { bearerMatches } from '../lib/security/apikey';
 import { looksLikeStoredKey } from '../lib/security/keys';
+import { FailureThrottle } from '../lib/security/throttle';
 import { ADMIN, isAdmin, readsSome, type Access } from '../lib/security/scopes';
 import { auditOf, keyStore } from './keys';
 import { codeForStatus, errorBody, httpErrorOf, HTTP_CODES } from '../lib/api/http-errors';
@@ -58,6 +59,9 @@ export function apiKeyInForce(RED: NodeAPI): string {
   return deployedKey?.key || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
 }
 
+/** Wrong secrets of stored keys per source address (20 a minute, then 429 until the minute is over). */
+const keyFailures = new FailureThrottle();
+
 /** What a route needs of the caller's key: the admin scope (the default), or some read scope. */
 export type KeyNeed = 'admin' | 'read';
 
@@ -86,21 +90,37 @@ export function accessOf(req: Request): Access {
 /**
  * Middleware: lets a request through only with `Authorization: Bearer <key>`
  * whose scopes meet `need` (admin unless the route says `read`); 401 JSON for
- * no or a wrong key, 403 JSON for a key without the scope. The caller is then
+ * no or a wrong key, 403 JSON for a key without the scope, 429 after 20 wrong
+ * secrets of stored keys a minute from one address. The caller is then
  * `accessOf(req)` (and `req.upperstackActor` for the audit log).
  */
 export function requireApiKey(RED: NodeAPI, need: KeyNeed = 'admin'): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    authenticateApi(RED, req.headers.authorization).then(
-      (access) => {
-        const route = `${req.method} ${req.baseUrl}${req.path}`.slice(0, 200);
-        const remote = req.socket.remoteAddress;
+    const route = `${req.method} ${req.baseUrl}${req.path}`.slice(0, 200);
+    const remote = req.socket.remoteAddress;
+    const check = async (): Promise<{ access?: Access; blocked: number }> => {
+      const blocked = await keyFailures.blockedMs(remote);
+      return blocked > 0 ? { blocked } : { access: await authenticateApi(RED, req.headers.authorization), blocked: 0 };
+    };
+    check().then(
+      ({ access, blocked }) => {
+        if (blocked > 0) {
+          req.resume();
+          res.setHeader('Retry-After', String(Math.ceil(blocked / 1000)));
+          auditOf(RED).refusal({ actor: 'anonymous', action: 'auth.throttled', via: 'api', target: route, remote, outcome: 'denied', reason: HTTP_CODES.tooManyRequests });
+          return sendError(res, 429, HTTP_CODES.tooManyRequests, `too many wrong API keys from this address; retry in ${Math.ceil(blocked / 1000)} s`);
+        }
         if (!access) {
           // Drained, so a kept-alive connection can carry the client's next request.
           req.resume();
           res.setHeader('WWW-Authenticate', 'Bearer');
           if (!apiKeyInForce(RED) && !keyStore()) return sendError(res, 401, HTTP_CODES.unauthorized, 'no API key is configured: set UPPERSTACK_API_KEY');
-          if (req.headers.authorization) auditOf(RED).refusal({ actor: 'anonymous', action: 'auth.failed', via: 'api', target: route, remote, outcome: 'denied', reason: HTTP_CODES.unauthorized });
+          if (req.headers.authorization) {
+            // Only wrong secrets of real key ids count: those cost a scrypt each (a stale or revoked key costs nothing).
+            const token = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization)?.[1] ?? '';
+            if (keyStore()?.namesLiveKey(token)) void keyFailures.failed(remote);
+            auditOf(RED).refusal({ actor: 'anonymous', action: 'auth.failed', via: 'api', target: route, remote, outcome: 'denied', reason: HTTP_CODES.unauthorized });
+          }
           return sendError(res, 401, HTTP_CODES.unauthorized, 'a valid API key is required: send "Authorization: Bearer <key>"');
         }
         const allowed = need === 'admin' ? isAdmin(access.scopes) : readsSome(access.scopes);

@@ -15,7 +15,7 @@ import { handleAudit } from '../lib/api/audit';
 import { HTTP_CODES } from '../lib/api/http-errors';
 import type { ApiKeyStore } from '../lib/security/keys';
 import { installJsonErrors, jsonBody, JSON_CONTENT_TYPE, readsOwnBody, requireApiKey, sendError, sendFailure } from './http';
-import { auditOf, keyStore } from './keys';
+import { auditOf, endKeySessions, keyStore } from './keys';
 
 const BODY_LIMIT = 16 * 1024;
 const added = new WeakSet<object>();
@@ -73,6 +73,8 @@ export function addKeyRoutes(RED: NodeAPI): void {
     const id = String(req.params.id).slice(0, 40);
     s.revoke(id).then(
       (apiKey) => {
+        // Dashboards logged in to the broker with it are disconnected at once.
+        endKeySessions(id);
         auditOf(RED).record({ actor: actor(req), action: 'key.revoke', via: 'api', target: `key:${id}`, remote: req.socket.remoteAddress, outcome: 'ok', after: apiKey });
         json(res, 200, { apiKey, revoked: true });
       },

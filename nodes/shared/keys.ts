@@ -5,12 +5,13 @@
  * audit log the API writes to.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { ApiKeyStore } from '../lib/security/keys';
+import { ApiKeyStore, looksLikeStoredKey } from '../lib/security/keys';
+import type { KeyCheck } from '../lib/security/device-auth';
 import { scopesSee } from '../lib/security/scopes';
 import { mergeMasks, sensitiveFields, type FieldMasks } from '../lib/security/masking';
 import { auditLogFor, type AuditLog } from '../lib/audit/audit';
 import type { DeviceRegistry } from '../lib/devices/registry';
-import { deployedDevices } from './devices';
+import { checkApiKey, deployedDevices } from './devices';
 import { dataDir } from './runtime';
 import { onClose } from './input';
 
@@ -68,4 +69,22 @@ export function sensitiveMasks(): FieldMasks {
 export function maskSensitiveOf(node: Node, schema: unknown): void {
   const release = useSensitiveFields(node, sensitiveFields(schema));
   onClose(node, release);
+}
+
+/**
+ * An API key presented as a password (the broker's `apikey` login): the key of
+ * the settings (admin), or a stored key with its scopes. What it then sees is
+ * decided per delivery by `keySeesDevice`.
+ */
+export const checkAnyApiKey: KeyCheck = async (secret) => {
+  const settings = await checkApiKey(secret);
+  if (settings) return settings;
+  if (!looksLikeStoredKey(secret)) return undefined;
+  const found = await keyStore()?.verify(secret);
+  return found ? { id: found.id, scopes: found.scopes } : undefined;
+};
+
+/** Ends the broker sessions a key logged in (called when it is revoked). */
+export function endKeySessions(id: string): void {
+  deployedDevices()?.auth.revoke({ kind: 'key', id, scopes: [] }, 'all');
 }

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
+import { get as httpsGet } from 'node:https';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,19 @@ export interface StartOptions {
   httpPort?: number;
   mqttPort?: number;
   env?: Record<string, string>;
+  /** The runtime serves HTTPS (UPPERSTACK_HTTPS_* in env): its URL is https://localhost:<port>, trusted with this CA (PEM). */
+  httpsCa?: string;
+}
+
+/** GET over HTTPS trusting `ca`; the status (fetch takes no CA of its own). */
+function httpsStatus(url: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
 }
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -91,7 +105,7 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = `http://127.0.0.1:${httpPort}`;
+  const url = opts.httpsCa ? `https://localhost:${httpPort}` : `http://127.0.0.1:${httpPort}`;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const rt: Runtime = {
     proc,
@@ -119,8 +133,8 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`runtime exited with ${proc.exitCode}:\n${out}`);
     try {
-      const res = await fetch(`${url}/health`);
-      if (res.status === 200) break;
+      const status = opts.httpsCa ? await httpsStatus(`${url}/health`, opts.httpsCa) : (await fetch(`${url}/health`)).status;
+      if (status === 200) break;
     } catch {
       // not listening yet
     }

@@ -202,6 +202,18 @@ test('MQTT and CoAP signed envelopes: the body is stored; a replay is refused (0
   assert.deepEqual(stored.map((r) => r.fields.s).sort(), [1, 2, 4]);
 });
 
+test('the README\'s shell example (openssl, curl) signs a request the runtime accepts', async () => {
+  const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('**Signed messages**'));
+  const script = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(script, 'the example is in the README');
+  const runnable = script.replace('curl ', "curl -s -w '\\n%{http_code}' ").replace('http://host:1880/ingest/plug1', `${rt.url}/ingest/signer`);
+  await nextWindow();
+  const { stdout } = await run('bash', ['-c', runnable], { env: { ...process.env, KEY: signingKey.toString('base64url'), SECRET: secrets.signer } });
+  assert.match(stdout, /202$/, stdout);
+  await eventually(async () => ((await readings('signer')).some((r) => r.fields.temperature === 21.5) ? true : undefined));
+});
+
 test('the audit log has the rate limits and the refused signatures on each protocol', () => {
   const entries = audit();
   const has = (pred: (e: Record<string, unknown>) => boolean, what: string) => assert.ok(entries.some(pred), `${what}:\n${entries.map((e) => JSON.stringify(e)).join('\n')}`);

@@ -59,6 +59,16 @@ async function coap(path: string, payload: string): Promise<string> {
   }
 }
 
+async function coapGet(path: string): Promise<string> {
+  try {
+    const { stdout, stderr } = await run('coap-client-notls', ['-m', 'get', '-t', '50', `coap://127.0.0.1:${rt.coapPort}${path}`], { timeout: 20_000 });
+    return `${stdout}${stderr}`;
+  } catch (e) {
+    const x = e as { stdout: string; stderr: string };
+    return `${x.stdout}${x.stderr}`;
+  }
+}
+
 async function readings(device: string): Promise<Array<{ fields: Record<string, unknown>; tags: Record<string, string> }>> {
   const res = await rt.get(`/api/v1/readings?device=${device}&limit=1000`);
   assert.equal(res.status, 200);
@@ -134,6 +144,11 @@ test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async
   assert.match(await coap(`/telemetry/devB?u=devA&p=${secrets.devA}`, '{"c":4}'), /4\.03/);
   await eventually(async () => ((await readings('devA')).some((r) => r.fields.c === 1) ? true : undefined));
   assert.deepEqual(await readings('devB'), []);
+  // Reading B's commands: A's secret under B's id, A logged in, or nobody: refused; A's own: allowed.
+  assert.match(await coapGet(`/commands/devB?k=${secrets.devA}`), /4\.01/);
+  assert.match(await coapGet(`/commands/devB?u=devA&p=${secrets.devA}`), /4\.03/);
+  assert.match(await coapGet('/commands/devB'), /4\.01/);
+  assert.match(await coapGet(`/commands/devA?k=${secrets.devA}`), /4\.04.*no command/);
 });
 
 test('a disabled device is refused everywhere until enabled; a rotated secret at once', async () => {

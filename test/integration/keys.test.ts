@@ -5,7 +5,8 @@
  * customer's tag sees only that customer's devices (query API, Grafana, /fetch,
  * dead letters) and none of the admin API; sensitive fields are rounded for it
  * and served as sent with read:sensitive; a revoked key is refused; the key of
- * the settings is still an admin key; the audit log (GET /api/v1/audit) has
+ * the settings is still an admin key; over MQTT (user name `apikey`) a scoped key
+ * receives only its devices' telemetry and revoking it disconnects it; the audit log (GET /api/v1/audit) has
  * each read, each refusal and each key change.
  */
 import { test, before, after } from 'node:test';
@@ -15,6 +16,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 
 const run = promisify(execFile);
@@ -165,6 +167,8 @@ test('GET /api/v1/audit: the scoped key\'s reads and refusals, key changes; filt
   assert.ok(entries.some((e) => e.action === 'query.readings' && e.target === 'acme1' && e.outcome === 'ok'), JSON.stringify(entries));
   assert.ok(entries.some((e) => e.action === 'query.readings' && e.target === 'globex1' && e.outcome === 'denied'));
   assert.ok(entries.some((e) => e.action === 'acl.denied' && /\/api\/v1\/devices/.test(e.target ?? '')));
+  assert.ok(entries.some((e) => e.action === 'query.fetch' && e.target === 'globex1' && e.outcome === 'denied'));
+  assert.ok(entries.some((e) => e.action === 'query.fetch' && e.target === 'acme1' && e.outcome === 'ok'));
   assert.ok(entries.every((e) => /^\d{4}-/.test(e.ts) && e.remote));
   const keyChanges = await curl(rt.apiKey, '/api/v1/audit?action=key');
   const changes = keyChanges.json.entries as Array<{ action: string; actor: string; target: string }>;
@@ -180,4 +184,41 @@ test('GET /api/v1/audit: the scoped key\'s reads and refusals, key changes; filt
   assert.ok(b.ts <= a.ts);
   assert.notDeepEqual(a, b);
   assert.equal((await curl(rt.apiKey, '/api/v1/audit?from=yesterday')).status, 400);
+});
+
+test('MQTT: a scoped key logs in as "apikey" and receives its devices\' telemetry only; revoking it disconnects it', async () => {
+  const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { username: 'apikey', password: acmeKey, reconnectPeriod: 0 });
+  const got: string[] = [];
+  watcher.on('message', (topic) => got.push(topic));
+  await watcher.subscribeAsync('devices/#', { qos: 1 });
+  const pub = (id: string) => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', id, '-P', secrets[id], '-q', '1', '-t', `devices/${id}/telemetry`, '-m', '{"t":1}']);
+  await pub('globex1');
+  await pub('acme2');
+  await eventually(async () => (got.includes('devices/acme2/telemetry') ? true : undefined));
+  assert.deepEqual(got, ['devices/acme2/telemetry'], 'nothing of globex1');
+  watcher.end();
+
+  const extra = await cli('keys', 'add', '--scope', 'read');
+  const key = /^key:\s+(\S+)$/m.exec(extra.out)![1];
+  const id = /^id:\s+(\S+)$/m.exec(extra.out)![1];
+  const reader = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { username: 'apikey', password: key, reconnectPeriod: 0 });
+  const closed = new Promise<void>((r) => reader.once('close', () => r()));
+  assert.equal((await cli('keys', 'revoke', id)).code, 0);
+  await closed;
+  const again = await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'apikey', '-P', key, '-t', 'devices/#', '-C', '1', '-W', '5']).catch((e: { stderr: string }) => e);
+  assert.match(String((again as { stderr?: string }).stderr), /not authori[sz]ed|bad user name or password|refused/i);
+  reader.end(true);
+});
+
+// Last: it blocks this address for the rest of the minute.
+test('wrong secrets of a key: 20 a minute from one address, then 429 with Retry-After, even for a good key', async () => {
+  // Keys that name no live key cost nothing to refuse and are not counted.
+  for (let i = 0; i < 25; i++) assert.equal((await curl(`wrong-${i}`, '/api/v1/readings?device=acme1')).status, 401);
+  let status = 0;
+  const wrongSecret = `usk_${acmeId}_${'A'.repeat(32)}`;
+  for (let i = 0; i < 25 && status !== 429; i++) status = (await curl(wrongSecret, '/api/v1/readings?device=acme1')).status;
+  assert.equal(status, 429);
+  const { stdout } = await run('curl', ['-s', '-D', '-', '-o', '/dev/null', '-H', `Authorization: Bearer ${rt.apiKey}`, `${rt.url}/api/v1/keys`]);
+  assert.match(stdout, /^HTTP\/1\.1 429/);
+  assert.match(stdout, /^retry-after: \d+\r?$/im);
 });

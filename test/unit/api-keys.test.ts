@@ -12,6 +12,7 @@ import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { AuditLog } from '../../nodes/lib/audit/audit';
 import { handleAudit } from '../../nodes/lib/api/audit';
+import { FailureThrottle } from '../../nodes/lib/security/throttle';
 import { handleQuery } from '../../nodes/lib/api/handlers';
 import { handleDeadLetters } from '../../nodes/lib/api/deadletters';
 import * as grafana from '../../nodes/lib/grafana/datasource';
@@ -52,7 +53,10 @@ describe('API key store', () => {
     assert.match(made.key, /^usk_[0-9a-f]{12}_[A-Za-z0-9_-]{32}$/);
     const stored = backend.data.api_keys[0];
     assert.match(stored.hash, /^scrypt\$/);
-    assert.ok(!JSON.stringify(backend.data).includes(made.key.split('_').pop()!), 'the secret is not stored');
+    // usk_<12 hex>_<secret>; the secret itself may hold "_".
+    const secret = made.key.slice('usk_'.length + 12 + 1);
+    assert.equal(secret.length, 32);
+    assert.ok(!JSON.stringify(backend.data).includes(secret), 'the secret is not stored');
     assert.deepEqual(await keys.verify(made.key), { id: made.apiKey.id, name: 'acme dashboard', scopes: ['read:tag=customer:acme'] });
     // Same id, another secret; a key of another shape.
     assert.equal(await keys.verify(`${made.key.slice(0, -1)}${made.key.endsWith('A') ? 'B' : 'A'}`), undefined);
@@ -230,5 +234,17 @@ describe('GET /api/v1/audit', () => {
     assert.deepEqual(byKey.entries.map((e) => e.target), ['d23', 'd21']);
     assert.equal(handleAudit(log, { outcome: 'maybe' }).status, 400);
     assert.equal(handleAudit(log, { cursor: '!!' }).status, 400);
+  });
+});
+
+describe('wrong API keys per address', () => {
+  test('an address is stopped after its budget; others are not', async () => {
+    const t = new FailureThrottle(3);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await t.blockedMs('10.0.0.1'), 0);
+      await t.failed('10.0.0.1');
+    }
+    assert.ok((await t.blockedMs('10.0.0.1')) >= 1000);
+    assert.equal(await t.blockedMs('10.0.0.2'), 0);
   });
 });

@@ -26,12 +26,12 @@ const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 const runtime = dockerfile.split(/^FROM /m)[2];
 
-/** Every UPPERSTACK_* variable the shipped code reads. */
+/** Every UPPERSTACK_* variable the shipped code and flow packs read. */
 function variablesRead(): Set<string> {
   const found = new Set<string>();
   const scan = (p: string) => {
     if (statSync(p).isDirectory()) return readdirSync(p).forEach((f) => scan(join(p, f)));
-    if (!/\.(ts|html)$/.test(p)) return;
+    if (!/\.(ts|html|json)$/.test(p)) return;
     for (const m of readFileSync(p, 'utf8').matchAll(/\bUPPERSTACK_[A-Z0-9_]+\b/g)) found.add(m[0]);
   };
   for (const p of ['settings.ts', 'nodes', 'scripts', 'flows']) scan(join(root, p));
@@ -122,5 +122,34 @@ test('grafana: the provisioning is mounted, its datasources name compose service
     const dash = JSON.parse(text) as { uid: string; panels: unknown[] };
     assert.ok(dash.uid && dash.panels.length, f);
     for (const m of text.matchAll(/"uid": "([^"]+)"/g)) if (m[1] !== dash.uid) assert.ok(uids.has(m[1]), `${f} uses datasource ${m[1]}`);
+  }
+});
+
+test('upperstack writes to the compose InfluxDB the Grafana datasource reads, and takes telemetry from the compose mosquitto', () => {
+  const env = compose.services.upperstack.environment!;
+  const influxPort = containerPort(compose.services.influxdb.ports![0]);
+  assert.equal(env.UPPERSTACK_INFLUX_URL, `http://influxdb:${influxPort}`);
+  const ds = parse(readFileSync(join(root, 'grafana', 'provisioning', 'datasources', 'upperstack.yaml'), 'utf8')) as { datasources: Array<{ type: string; jsonData?: { dbName?: string } }> };
+  assert.equal(env.UPPERSTACK_INFLUX_DB, ds.datasources.find((d) => d.type === 'influxdb')!.jsonData!.dbName);
+  assert.ok(compose.services.upperstack.depends_on?.influxdb && compose.services.upperstack.depends_on.mosquitto);
+  // The packs named exist, and the one that reads mosquitto is among them, pointed at its listener.
+  const packs = resolved(env.UPPERSTACK_PACKS).split(',').map((s) => s.trim());
+  for (const p of packs) assert.ok(existsSync(join(root, 'flows', `${p}.json`)), `flows/${p}.json`);
+  assert.ok(packs.includes('influx-grafana'));
+  const listener = Number(/^listener (\d+)/m.exec(readFileSync(join(root, 'compose', 'mosquitto.conf'), 'utf8'))![1]);
+  assert.equal(env.UPPERSTACK_MQTT_URL, `mqtt://mosquitto:${listener}`);
+  const pack = readFileSync(join(root, 'flows', 'influx-grafana.json'), 'utf8');
+  assert.match(pack, /\$\{UPPERSTACK_MQTT_URL\}/);
+  // The InfluxDB dashboard charts the measurement and device tag the default pack's sink writes.
+  const sink = (JSON.parse(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8')) as Array<{ type: string; sinks?: Array<{ kind: string; url?: string; measurement?: string; deviceTag?: string; database?: string }> }>)
+    .find((n) => n.type === 'upperstack-store-config')!.sinks!.find((s) => s.kind === 'influxdb')!;
+  assert.equal(sink.url, '${UPPERSTACK_INFLUX_URL}');
+  assert.equal(sink.database, '${UPPERSTACK_INFLUX_DB}');
+  const dash = readFileSync(join(root, 'grafana', 'dashboards', 'upperstack-influxdb.json'), 'utf8');
+  const queries = [...dash.matchAll(/"query": "((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
+  assert.ok(queries.length >= 5);
+  for (const q of queries) {
+    assert.ok(q.includes(`FROM "${sink.measurement}"`), q);
+    assert.ok(q.includes(`"${sink.deviceTag}"`), q);
   }
 });

@@ -41,6 +41,14 @@ test('chart points: per field since the last take, oldest first, booleans as 0/1
   assert.deepEqual(c.take(), [[], []]);
 });
 
+test('chart points: after many more points than the bound, a take has the latest ones, as many as the bound', () => {
+  const c = new ChartPoints(['temperature'], 3);
+  for (let i = 0; i < 20; i++) c.add([r('a', 100 - i, { temperature: i })]);
+  assert.deepEqual(c.take()[0].map((p) => p.value), [19, 18, 17], 'the three added last, oldest timestamp first');
+  c.add([r('a', 1, { temperature: 5 })]);
+  assert.deepEqual(c.take()[0].map((p) => p.value), [5]);
+});
+
 test('totals add up the inputs, sinks and dead letters; the rate meter turns them into per-second rates', () => {
   const before = pipelineTotals();
   received.child('test-proto').inc(30);

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImportRefusedError, planImport, selectTab, stripCredentials } from '../../nodes/lib/flows/import';
-import { parsePack, type FlowNode } from '../../nodes/lib/flows/validate';
-import { knownTypes } from '../../scripts/flows';
+import { parsePack, validatePack, type FlowNode } from '../../nodes/lib/flows/validate';
+import { knownTypes, startingFlows } from '../../scripts/flows';
 
 const root = join(__dirname, '..', '..', '..');
 const types = knownTypes();
@@ -106,4 +106,16 @@ test('nodes exported without a tab go on a new tab; export helpers strip credent
   assert.ok(tab.some((n) => n.type === 'ui-base') && tab.some((n) => n.type === 'ui-theme'), 'the dashboard\'s config nodes, through its groups and page');
   assert.ok(!tab.some((n) => n.z === 'us_tab_pipeline'));
   assert.throws(() => selectTab(pipeline, 'nope'), /no tab "nope"; the tabs are: "Upperstack pipeline", "Dashboard"/);
+});
+
+test('a first start with UPPERSTACK_PACKS: the default pack plus the named packs beside it, on its store; an unknown name is refused', () => {
+  assert.deepEqual(startingFlows(root, undefined), pipeline);
+  const flows = startingFlows(root, 'alerts, reports-invoices');
+  const tabs = flows.filter((n) => n.type === 'tab').map((n) => n.label);
+  assert.deepEqual(tabs, [...pipeline.filter((n) => n.type === 'tab').map((n) => n.label), 'Alert routing', 'Reports and invoices']);
+  assert.equal(flows.filter((n) => n.type === 'upperstack-store-config').length, 1, 'the report pack writes to the default store');
+  assert.equal(flows.filter((n) => n.type === 'ui-base').length, 1, 'the alert pack uses the default dashboard');
+  assert.deepEqual(validatePack(flows, { knownTypes: types }), []);
+  assert.throws(() => startingFlows(root, 'alerts,nope'), /UPPERSTACK_PACKS names "nope", which is not a pack to add \(.*alerts.*\)/);
+  assert.throws(() => startingFlows(root, 'pipeline'), /not a pack to add/);
 });

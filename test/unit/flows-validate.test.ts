@@ -35,6 +35,7 @@ test('a pack with an unknown type, a dangling reference, an inline secret or cre
     { id: 'c', type: 'upperstack-mqtt-connection', password: 'hunter2', apiKey: '${API_KEY}' },
     { id: 'd', type: 'upperstack-api', z: 't', store: 'c', credentials: { apiKey: 'abc' }, wires: [] },
     { id: 'd', type: 'comment', z: 't' },
+    { id: 'e', type: 'mqtt-broker', broker: '127.0.0.1', credentials: { user: 'apikey', password: '${UPPERSTACK_API_KEY}' } },
   ];
   const problems = validatePack(pack, { knownTypes: types });
   const said = problems.map((p) => `${p.node} ${p.property ?? ''}: ${p.message}`);
@@ -45,6 +46,7 @@ test('a pack with an unknown type, a dangling reference, an inline secret or cre
   assert.ok(!said.some((s) => /apiKey/.test(s) && /^c /.test(s)), 'an ${ENV} placeholder is not a secret');
   assert.ok(said.some((s) => /^d credentials: the pack carries credentials/.test(s)));
   assert.ok(said.some((s) => /the id d is used twice/.test(s)));
+  assert.ok(!said.some((s) => /^e /.test(s)), 'credentials of a user name and an ${ENV} placeholder carry no secret');
   assert.throws(() => parsePack('{"a":1}'), /JSON array of nodes/);
 });
 

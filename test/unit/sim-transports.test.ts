@@ -72,7 +72,7 @@ test('HTTP: a user name and password go as basic auth; a server that is down is 
   await down.close();
 });
 
-test('CoAP: confirmable POST /telemetry/{device} with the Content-Format and ?k=; a 4.xx answer is an error with its diagnostic', async () => {
+test('CoAP: confirmable POST /telemetry/{device} with the Content-Format and the device secret as ?k=; a 4.xx answer is an error with its diagnostic', async () => {
   const seen: Array<{ url: string; format: unknown; confirmable: boolean; payload: Buffer }> = [];
   const server = coap.createServer((req, res) => {
     seen.push({ url: req.url, format: req.headers['Content-Format'], confirmable: (req as unknown as { _packet: { confirmable: boolean } })._packet.confirmable, payload: req.payload });

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode } from '../../nodes/lib/codec';
+import { registerFleet, registryCredentials } from '../../nodes/lib/sim/register';
 import {
   FunctionTransport,
   makeDevice,
@@ -243,4 +244,25 @@ test('upperstack simulate: bad usage exits 2 with the reason', async () => {
   assert.match(err.join(''), /--protocol must be mqtt, http or coap/);
   assert.match(err.join(''), /devices must be a whole number from 1 to 10000/);
   assert.match(err.join(''), /rate must look like 1\/s/);
+});
+
+test('--register credentials: each device logs in as itself with its secret; a device without one, or a shared connection, has no login', async () => {
+  const hook = registryCredentials(new Map([['sim-1', 's3cret']]));
+  assert.deepEqual(hook({ id: 'sim-1', profile: 'env', index: 0 }), { username: 'sim-1', password: 's3cret', token: 's3cret' });
+  assert.deepEqual(hook({ id: 'sim-2', profile: 'env', index: 1 }), {});
+  assert.deepEqual(hook(undefined), {});
+  // A device that exists gets a new secret; a refusal names the device and the server's reason.
+  const calls: string[] = [];
+  const secrets = await registerFleet(['a', 'b'], async (method, path) => {
+    calls.push(`${method} ${path}`);
+    if (path === '/api/v1/devices' && calls.length === 1) return { status: 201, body: { device: { id: 'a' }, secret: 'sa' } };
+    if (path === '/api/v1/devices') return { status: 409, body: { error: { code: 'CONFLICT', message: 'exists' } } };
+    return { status: 200, body: { device: { id: 'b' }, secret: 'sb' } };
+  }, { parallel: 1 });
+  assert.deepEqual([...secrets], [['a', 'sa'], ['b', 'sb']]);
+  assert.deepEqual(calls, ['POST /api/v1/devices', 'POST /api/v1/devices', 'POST /api/v1/devices/b/rotate']);
+  await assert.rejects(
+    registerFleet(['c'], async () => ({ status: 403, body: { error: { code: 'FORBIDDEN', message: 'this key may only read' } } })),
+    /the API key may not register device "c": 403 FORBIDDEN: this key may only read/,
+  );
 });

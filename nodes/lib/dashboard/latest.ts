@@ -124,7 +124,8 @@ export class ChartPoints {
         const value = typeof v === 'number' ? v : typeof v === 'boolean' ? (v ? 1 : 0) : undefined;
         if (value === undefined || !Number.isFinite(value)) continue;
         const list = this.pending.get(f)!;
-        if (list.length >= this.maxPoints) list.shift();
+        // The oldest go in chunks, not one shift() per point: a full list would move every point, per reading.
+        if (list.length >= 2 * this.maxPoints) list.splice(0, list.length - this.maxPoints + 1);
         list.push({ device: r.device, ts: r.ts, value });
       }
     }
@@ -133,8 +134,9 @@ export class ChartPoints {
   /** The points of each field (in `fields` order) since the last call, oldest first. */
   take(): ChartPoint[][] {
     return this.fields.map((f) => {
-      const list = this.pending.get(f)!;
+      const all = this.pending.get(f)!;
       this.pending.set(f, []);
+      const list = all.length > this.maxPoints ? all.slice(all.length - this.maxPoints) : all;
       return list.sort((a, b) => a.ts - b.ts);
     });
   }

@@ -27,6 +27,9 @@ export interface ValidateOptions {
   deployedIds?: ReadonlySet<string>;
 }
 
+/** A value that names an environment variable, e.g. ${UPPERSTACK_API_KEY}. */
+const ENV_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+
 /** Property names that hold secrets; a pack carries them as credentials, never inline. */
 const SECRET_NAME = /(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential)s?$/i;
 /** Properties that name another node by id, besides the known config ones. */
@@ -59,15 +62,19 @@ export function validatePack(nodes: readonly FlowNode[], opts: ValidateOptions):
   for (const n of nodes) {
     const known = BUILTIN.has(n.type) || opts.knownTypes.has(n.type) || (n.type.startsWith('subflow:') && subflows.has(n.type.slice(8)));
     if (!known) problems.push({ node: n.id, type: n.type, message: `unknown node type "${n.type}": install the module that provides it` });
-    if ('credentials' in n && n.credentials && typeof n.credentials === 'object' && Object.values(n.credentials as object).some((v) => v !== '' && v !== undefined && v !== null)) {
-      problems.push({ node: n.id, type: n.type, property: 'credentials', message: 'the pack carries credentials: export without them and set them after import' });
+    // Credentials that name environment variables (Node-RED resolves them when the node starts) carry no secret,
+    // nor does a user name.
+    const carried = (k: string, v: unknown) => v !== '' && v !== undefined && v !== null && !(typeof v === 'string' && (ENV_REF.test(v) || /^(user|username)$/i.test(k)));
+    if ('credentials' in n && n.credentials && typeof n.credentials === 'object' && Object.entries(n.credentials as object).some(([k, v]) => carried(k, v))) {
+      problems.push({ node: n.id, type: n.type, property: 'credentials', message: 'the pack carries credentials: export without them and set them after import (or use ${ENV} variables)' });
     }
     for (const [key, value] of Object.entries(n)) {
       if (key === 'id' || key === 'type' || key === 'credentials') continue;
-      if (SECRET_NAME.test(key) && typeof value === 'string' && value !== '' && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value)) {
+      if (SECRET_NAME.test(key) && typeof value === 'string' && value !== '' && !ENV_REF.test(value)) {
         problems.push({ node: n.id, type: n.type, property: key, message: `"${key}" holds a secret inline: use a credential or an \${ENV} variable` });
       }
-      const isRef = REFERENCE_PROPS.has(key) || (n.type.startsWith('ui-') && UI_REFERENCE_PROPS.has(key));
+      // The core mqtt-broker config node's "broker" is its host name, not a node.
+      const isRef = (REFERENCE_PROPS.has(key) && !(n.type === 'mqtt-broker' && key === 'broker')) || (n.type.startsWith('ui-') && UI_REFERENCE_PROPS.has(key));
       const refs = key === 'wires' ? (Array.isArray(value) ? value.flat() : []) : isRef ? (Array.isArray(value) ? value : [value]) : [];
       for (const ref of refs) {
         if (typeof ref !== 'string' || ref === '') continue;

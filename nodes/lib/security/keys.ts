@@ -112,6 +112,13 @@ export class ApiKeyStore {
     });
   }
 
+  /** True when `token` names a live key (so checking its secret costs a scrypt). */
+  namesLiveKey(token: string): boolean {
+    const m = KEY.exec(token);
+    const rec = m ? this.keys.get(m[1]) : undefined;
+    return rec !== undefined && rec.revokedAt === undefined;
+  }
+
   /** The key's id, name and scopes when `token` is a live key; undefined otherwise. */
   async verify(token: string): Promise<VerifiedKey | undefined> {
     const m = KEY.exec(token);

@@ -14,7 +14,7 @@ import type { SimDevice } from './simulator';
 export interface Credentials {
   username?: string;
   password?: string;
-  /** A device secret: `Authorization: Bearer <token>` (HTTP) or the `k` URI query (CoAP), as the device registry expects. */
+  /** Sent as `Authorization: Bearer <token>` (HTTP) or the `k` URI query (CoAP): a device's secret. */
   token?: string;
 }
 
@@ -220,7 +220,8 @@ export class CoapTransport implements Transport {
   send(device: SimDevice, payload: Buffer, contentType: string): Promise<void> {
     const c = (this.o.credentials ?? none)(device);
     const path = fill(this.o.path ?? '/telemetry/{device}', encodeURIComponent(device.id));
-    const query = c.token ? `k=${encodeURIComponent(c.token)}` : '';
+    // The CoAP input's logins: `k` is the secret of the path's device, `u`/`p` a user name and password.
+    const query = c.token ? `k=${encodeURIComponent(c.token)}` : c.username !== undefined ? `u=${encodeURIComponent(c.username)}&p=${encodeURIComponent(c.password ?? '')}` : '';
     return new Promise((resolve, reject) => {
       const req = this.coap!.request({ hostname: this.host, port: this.port, method: 'POST', pathname: path, query, confirmable: true, agent: this.agent });
       const format = COAP_FORMATS[contentType];

@@ -1,0 +1,64 @@
+/**
+ * `upperstack simulate --register`: the simulated devices are added to the
+ * runtime's device registry and log in with their own secrets, on a runtime
+ * that turns away clients without a login (UPPERSTACK_REQUIRE_AUTH=true).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
+
+const CLI = join(__dirname, '..', '..', 'scripts', 'cli.js');
+
+function simulate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const truth = join(mkdtempSync(join(tmpdir(), 'us-simreg-')), 'truth.json');
+    const p = spawn(process.execPath, [CLI, 'simulate', '--truth', truth, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UPPERSTACK_API_KEY: rt.apiKey } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let rt: Runtime;
+let coapPort = 0;
+before(async () => {
+  coapPort = await freeUdpPort();
+  rt = await startRuntime({ env: { UPPERSTACK_COAP_PORT: String(coapPort), UPPERSTACK_REQUIRE_AUTH: 'true' } });
+});
+after(async () => {
+  await rt?.stop();
+});
+
+const count = async (device: string) => ((await (await rt.get(`/api/v1/readings?device=${device}&limit=10000`)).json()) as { readings: unknown[] }).readings.length;
+// One simulated minute of 3 environment sensors at 1/10s, sent in a few seconds.
+const fleet = (prefix: string) => ['--devices', '3', '--mix', 'env:1', '--rate', '1/10s', '--duration', '1m', '--speed', '20', '--start', '-1m', '--anomalies', '0', '--prefix', prefix];
+
+test('with --register each device is registered and its readings are stored over MQTT and CoAP; a second run rotates the secrets; without it every message is refused', { timeout: 180_000 }, async () => {
+  const mq = await simulate([...fleet('regm-'), '--url', `mqtt://127.0.0.1:${rt.mqttPort}`, '--register', rt.url]);
+  assert.equal(mq.code, 0, mq.stderr + mq.stdout);
+  assert.match(mq.stderr, /3 devices registered/);
+  assert.match(mq.stdout, /, 0 failed/);
+  const co = await simulate([...fleet('regc-'), '--protocol', 'coap', '--url', `coap://127.0.0.1:${coapPort}`, '--register', rt.url]);
+  assert.equal(co.code, 0, co.stderr + co.stdout);
+  for (const d of ['regm-1', 'regm-2', 'regm-3', 'regc-1', 'regc-2', 'regc-3']) {
+    await eventually(async () => ((await count(d)) >= 5 ? true : undefined), 30_000, `${d}'s readings`);
+  }
+  const list = (await (await rt.get('/api/v1/devices')).json()) as { devices: Array<{ id: string; tags: Record<string, string> }> };
+  const regm1 = list.devices.find((d) => d.id === 'regm-1');
+  assert.deepEqual(regm1?.tags, { simulated: 'true' });
+
+  // Run again: the devices exist, so they get new secrets and send again.
+  const again = await simulate([...fleet('regm-'), '--url', `mqtt://127.0.0.1:${rt.mqttPort}`, '--register', rt.url]);
+  assert.equal(again.code, 0, again.stderr + again.stdout);
+
+  // Without --register the same fleet is turned away (last: failed logins from one address get throttled).
+  const refused = await simulate([...fleet('anon-'), '--protocol', 'coap', '--url', `coap://127.0.0.1:${coapPort}`, '--duration', '10s']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /last error: CoAP 4\.(01|29)/);
+});
