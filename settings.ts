@@ -14,6 +14,8 @@ import { basicAuthGuard } from './nodes/lib/security/basic-auth';
 import { rememberDashboardUser } from './nodes/shared/dashboard';
 import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 import { usersFromFile } from './nodes/alert/users';
+import { clusterOptionsFromEnv } from './nodes/lib/cluster/config';
+import { clusterPack, type FlowNode as ClusterFlowNode } from './nodes/lib/cluster/pack';
 import { startingFlows } from './scripts/flows';
 
 function packageRoot(): string {
@@ -98,9 +100,13 @@ if (!linked) symlinkSync(root, link, 'dir');
 const flowFile = join(dataDir, 'flows.json');
 // A first start deploys the default pack, and the packs UPPERSTACK_PACKS names next to it.
 // Credentials the packs carry (${ENV} references) go to the credentials file, where Node-RED reads them.
+// UPPERSTACK_CLUSTER_BROKER makes this instance a cluster member (docs/scaling.md): the packs it starts with
+// take its share of the external broker's telemetry and store it in the shared server.
 const startingCredentials: Record<string, unknown> = {};
+const cluster = clusterOptionsFromEnv(env);
 if (!existsSync(flowFile)) {
-  const flows = startingFlows(root, env.UPPERSTACK_PACKS);
+  let flows = startingFlows(root, env.UPPERSTACK_PACKS);
+  if (cluster) flows = clusterPack(flows as ClusterFlowNode[], cluster) as typeof flows;
   for (const n of flows as Array<{ id: string; credentials?: unknown }>) {
     if (n.credentials) startingCredentials[n.id] = n.credentials;
     delete n.credentials;

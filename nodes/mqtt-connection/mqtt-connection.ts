@@ -31,6 +31,13 @@ import { mqttConnectionMigrations, type MqttConnectionNode, type Subscriber, typ
  */
 const TURN_MAX = 16;
 
+/**
+ * MQTT 5 ends a session at disconnect unless the client asks for an expiry, so
+ * a persistent connection asks for a week: what the broker holds for it while it
+ * restarts (unacknowledged and queued messages) is delivered when it is back.
+ */
+const SESSION_EXPIRY_S = 7 * 86_400;
+
 /** One corked turn: the intakes it fed and whether one of their writes failed. */
 interface Turn {
   stream: MqttClient['stream'];
@@ -112,6 +119,7 @@ export = function register(RED: NodeAPI): void {
         protocolVersion: config.protocolVersion,
         clean: !config.persistent,
         keepalive: config.keepalive,
+        ...(config.protocolVersion === 5 && config.persistent ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
         reconnectPeriod: 2000,
         username: node.credentials?.username || undefined,
         password: node.credentials?.password || undefined,

@@ -46,6 +46,11 @@ export function installReadingsCopy(RED: NodeAPI): void {
       if (!ev.cloneMessage) continue;
       const type = ev.source?.node?.type;
       if (typeof type !== 'string' || !type.startsWith('upperstack-')) continue;
+      // A message holding journal receipts is left to Node-RED: the settlement hook
+      // (settlement.ts) shares its receipts out among the events of one message, which it
+      // recognises by the message object they share; copies made here first would each
+      // look like a message of their own and keep a whole share, settling the entry early.
+      if (ev.msg.upperstack !== undefined) continue;
       const copy = copyForWire(ev.msg, cloneMessage);
       if (copy === undefined) continue;
       ev.msg = copy;

@@ -20,6 +20,12 @@ export interface StoreConfigOptions {
   flushMs: number;
   /** MB of disk each sink's spool may take; at the budget new writes are held, not reported durable. */
   spoolBudget: number;
+  /**
+   * The sink whose server answers reading queries (query API, reports, Grafana routes): '' the embedded store;
+   * an InfluxDB 1.x or VictoriaMetrics sink's id so every instance writing to it answers the same queries.
+   * Dead letters and the device registry stay in the embedded store.
+   */
+  querySink?: string;
   configVersion: number;
 }
 

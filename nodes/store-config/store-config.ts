@@ -5,7 +5,7 @@
  * it; the first queryable sink answers queries and keeps dead letters.
  */
 import type { NodeAPI } from 'node-red';
-import { SinkSet, normalizeSinks, type SinkConfig } from '../lib/store/sinks';
+import { SinkSet, normalizeSinks, querySource, type SinkConfig } from '../lib/store/sinks';
 import { writerEventText } from './events';
 import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
@@ -42,7 +42,20 @@ export = function register(RED: NodeAPI): void {
       node.warn(RED._('upperstack-store-config.errors.spoolBudget'));
       spoolBudget = DEFAULT_SPOOL_BUDGET_MB;
     }
+    // Readings for the query API from a server sink the instances of a cluster share; an optional sink that is
+    // switched off (its URL an unset environment variable) leaves queries on the embedded store.
+    let querySink = typeof config.querySink === 'string' ? config.querySink.trim() : '';
+    if (querySink && !sinks.some((s) => s.id === querySink) && Array.isArray(config.sinks) && config.sinks.some((s) => s?.id === querySink)) querySink = '';
+    try {
+      querySource(sinks, { dataDir: dir, siblings: sinks }, querySink);
+    } catch (err) {
+      node.error(RED._('upperstack-store-config.errors.sinks', { message: describeError(err).message }));
+      node.ready = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      node.ready.catch(() => undefined);
+      return;
+    }
     node.writer = SinkSet.create(sinks, {
+      querySink,
       dataDir: dir,
       configId: node.id,
       writer: { batchSize: config.batchSize, flushMs: config.flushMs, spoolBudgetBytes: spoolBudget * 1024 * 1024 },

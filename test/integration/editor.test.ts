@@ -154,8 +154,9 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
   { type: 'upperstack-encode', steps: [{ select: { format: 'protobuf' }, fill: { protoType: 'not a name' }, invalid: ['protoType'] }, { fill: { protoType: 'upperstack.Batch' }, valid: ['protoType', 'format'] }] },
   { type: 'upperstack-validate', steps: [{ select: { schemaSource: 'file' }, fill: { schemaFile: '' }, invalid: ['schemaFile'] }, { fill: { schemaFile: 'schema.json' }, valid: ['schemaFile'] }] },
   // The main DuckDB sink is the first row of the sink list.
-  { type: 'upperstack-store-config', config: true, steps: [{ fill: { batchSizeNum: '0', flushMsNum: '3600001', 'sinks-0-memoryLimit': '64.5' }, invalid: ['batchSizeNum', 'flushMsNum', 'sinks-0-memoryLimit'] }, { fill: { batchSizeNum: '1000000', flushMsNum: '1', 'sinks-0-memoryLimit': '0' }, valid: ['batchSizeNum', 'flushMsNum', 'sinks-0-memoryLimit'] }] },
+  { type: 'upperstack-store-config', config: true, steps: [{ fill: { batchSizeNum: '0', flushMsNum: '3600001', 'sinks-0-memoryLimit': '64.5', querySink: 'nope' }, invalid: ['batchSizeNum', 'flushMsNum', 'sinks-0-memoryLimit', 'querySink'] }, { fill: { batchSizeNum: '1000000', flushMsNum: '1', 'sinks-0-memoryLimit': '0', querySink: 'main' }, valid: ['batchSizeNum', 'flushMsNum', 'sinks-0-memoryLimit', 'querySink'] }] },
   { type: 'upperstack-store', steps: [{ valid: ['name'] }] },
+  { type: 'upperstack-partition', steps: [{ fill: { broker: 'http://b', partitions: '0', leaseSeconds: '1', group: 'a/b', prefix: 'p/#' }, invalid: ['broker', 'partitions', 'leaseSeconds', 'group', 'prefix'] }, { fill: { broker: 'mqtt://b:1883', partitions: '64', leaseSeconds: '15', group: 'g1', prefix: 'upperstack/p' }, valid: ['broker', 'partitions', 'leaseSeconds', 'group', 'prefix'] }] },
   { type: 'upperstack-deadletter', steps: [{ fill: { topic: 'dead/#' }, invalid: ['topic'] }, { fill: { topic: 'dead/letters/' }, invalid: ['topic'] }, { fill: { topic: 'dead' }, valid: ['topic', 'broker'] }] },
   { type: 'upperstack-query', steps: [{ valid: ['kind'] }] },
   { type: 'upperstack-api', steps: [{ valid: ['name'] }] },

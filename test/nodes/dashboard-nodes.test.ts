@@ -89,6 +89,23 @@ describe('dashboard data nodes', () => {
     assert.equal(table.length, 1);
   });
 
+  test('live: a burst of readings reaches the chart as its latest 500 points per field, every reading still in the table', async () => {
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab' },
+      { id: 'live', type: 'upperstack-live', z: 'tab', fields: 'temperature', columns: '', interval: 0.5, maxDevices: 10, configVersion: 1, wires: [['table'], ['t']] },
+      { id: 'table', type: 'helper', z: 'tab' },
+      { id: 't', type: 'helper', z: 'tab' },
+    ]);
+    const table = collect('table');
+    const t = collect('t');
+    receive('live', { payload: Array.from({ length: 2000 }, (_, i) => ({ device: 'burst', ts: 10_000 + i, fields: { temperature: i }, tags: {} })) });
+    await eventually(async () => (t.length ? true : undefined), 5000, 'a chart update');
+    const points = t[0].payload as Array<{ ts: number; value: number }>;
+    assert.equal(points.length, 500);
+    assert.deepEqual([points[0].value, points[499].value], [1500, 1999], 'the latest ones, oldest first');
+    assert.equal((table[0].payload as Array<{ temperature: number }>)[0].temperature, 1999);
+  });
+
   test('live: anything but readings is an error a Catch node sees', async () => {
     await helper.load(nodes, [
       { id: 'tab', type: 'tab' },

@@ -105,6 +105,12 @@ describe('DeviceAuth', () => {
     assert.deepEqual(login.ok ? null : login.code, 'BAD_DEVICE_ID');
   });
 
+  test('without check characters, a name no device could register goes on to the pipeline (which dead-letters what is bad)', async () => {
+    const { auth } = await setup({});
+    assert.equal(auth.canWrite({ kind: 'anonymous' }, 'zone 1 \u00e9', 'http').ok, true);
+    assert.equal(auth.canWrite({ kind: 'anonymous' }, '\ufffd\ufffd', 'mqtt').ok, true);
+  });
+
   test('MQTT publish: own devices/{id}/… only; Upperstack topics never; anonymous keeps other topics', async () => {
     const { auth } = await setup();
     const A: Principal = { kind: 'device', id: 'devA' };

@@ -289,7 +289,10 @@ export class DeviceAuth {
    * A mistyped id (wrong check character) is refused for everyone.
    */
   canWrite(who: Principal, device: string, via: Protocol, remote?: string): Decision {
-    const problem = this.opts.registry.idProblem(device);
+    // Names are judged at the edge only where the registry decides ids (check characters on). Otherwise a
+    // name no device could register goes on to the pipeline, which stores it or dead-letters it with its
+    // reason (a topic level that is not UTF-8: BAD_TOPIC), as it did before there was a registry.
+    const problem = this.opts.registry.checkDigits ? this.opts.registry.idProblem(device) : undefined;
     if (problem) {
       this.audit({ actor: principalName(who), action: 'acl.denied', via, target: device, remote, outcome: 'denied', reason: 'BAD_DEVICE_ID' });
       return refuse(400, NOT_AUTHORIZED, 'BAD_DEVICE_ID', problem);

@@ -10,6 +10,7 @@ import { ConfigError } from '../errors';
 import { DEFAULT_MAPPING, type FieldType, type Precision } from '../influx/line';
 import { FieldTypeRegistry, fieldTypesFromSchema, parseFieldTypes } from '../influx/field-types';
 import { InfluxSink, type ApiSetting, type ServerKind } from '../influx/sink';
+import { InfluxReader } from '../influx/query';
 import { parseTagMap } from '../influx/tag-map';
 import { parseRetention } from './retention';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
@@ -214,6 +215,23 @@ function kindOf(server: ServerKind): SinkKind {
         create: c.create,
         retentionMs: parseRetention(c.retention, 'retention'),
         onNotice: ctx.notice ? (t) => ctx.notice!(c.id, t) : undefined,
+      });
+    },
+    reader(config) {
+      const c = config as InfluxSinkConfig;
+      if (server === 'influxdb' && c.api !== 'v1' && c.api !== 'auto') {
+        throw new ConfigError(`sink ${c.id}: queries are read with InfluxQL (InfluxDB 1.x, or 2.x/3.x with the v1 compatibility API: api v1); this sink uses ${c.api}`, { setting: 'querySink', sink: c.id });
+      }
+      return new InfluxReader({
+        server,
+        url: c.url,
+        database: c.database,
+        retentionPolicy: c.retentionPolicy || (c.retention ? 'upperstack' : ''),
+        user: c.user,
+        password: c.password,
+        token: c.token,
+        mapping: { measurement: c.measurement, measurementTag: c.measurementTag, deviceTag: c.deviceTag },
+        timeoutMs: c.timeoutMs,
       });
     },
     describe: (config) => {

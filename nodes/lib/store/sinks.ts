@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { ConfigError } from '../errors';
 import { Journal } from '../journal/journal';
 import type { Reading } from '../reading';
-import type { DeadLetter, ReadingSink, TimeSeriesStore } from './types';
+import type { DeadLetter, ReadingSink, ReadingSource, TimeSeriesStore } from './types';
+import { withReadingSource } from './query-source';
 import { DurableWriter, type Durable, type WriterEvent, type WriterOptions, type WriterStats } from './writer';
 import { duckdbSink } from './sinks-duckdb';
 import { influxSink, victoriaSink } from './sinks-influx';
@@ -49,6 +50,8 @@ export interface SinkKind {
   /** Writer settings of its own (e.g. larger batches for a server), over the store config's. */
   writerOptions?(config: SinkConfig): WriterOptions;
   create(config: SinkConfig, ctx: SinkContext): ReadingSink;
+  /** Reads back what its sinks wrote, for a store config that names such a sink as its query source (`querySink`). */
+  reader?(config: SinkConfig, ctx: SinkContext): ReadingSource;
   /** Shown in labels and logs, e.g. `duckdb:/data/upperstack.duckdb`. */
   describe(config: SinkConfig, ctx: SinkContext): string;
 }
@@ -106,6 +109,18 @@ export function normalizeSinks(raw: unknown, dataDir: string): SinkConfig[] {
   return out;
 }
 
+/** The reader of the sink a store config reads readings from, checked: a sink of this config whose kind can read. */
+export function querySource(configs: readonly SinkConfig[], ctx: SinkContext, id: string | undefined): { id: string; reader: ReadingSource } | undefined {
+  const want = (id ?? '').trim();
+  if (want === '') return undefined;
+  const c = configs.find((x) => x.id === want);
+  if (!c) throw new ConfigError(`the query source "${want}" is not one of this store's sinks (${configs.map((x) => x.id).join(', ')})`, { setting: 'querySink' });
+  const kind = sinkKind(c.kind)!;
+  if (kind.queryable) return undefined;
+  if (!kind.reader) throw new ConfigError(`sink "${want}" (${c.kind}) cannot answer queries; choose an InfluxDB 1.x, VictoriaMetrics or DuckDB sink`, { setting: 'querySink' });
+  return { id: c.id, reader: kind.reader(c, ctx) };
+}
+
 export interface SinkEntry {
   id: string;
   kind: string;
@@ -133,11 +148,15 @@ export class SinkSet {
   readonly primary: TimeSeriesStore;
   private readonly primaryWriter: DurableWriter;
 
-  constructor(entries: SinkEntry[]) {
+  /** Where queries read readings when that is not the primary store (the store config's `querySink`). */
+  readonly source?: { id: string; reader: ReadingSource };
+
+  constructor(entries: SinkEntry[], source?: { id: string; reader: ReadingSource }) {
     this.entries = entries;
     const first = entries.find((e) => sinkKind(e.kind)?.queryable);
     if (!first) throw new ConfigError('a store needs a sink that answers queries and keeps dead letters', { setting: 'sinks' });
-    this.primary = first.sink as unknown as TimeSeriesStore;
+    this.source = source;
+    this.primary = source ? withReadingSource(first.sink as unknown as TimeSeriesStore, source.reader) : (first.sink as unknown as TimeSeriesStore);
     this.primaryWriter = first.writer;
   }
 
@@ -147,7 +166,15 @@ export class SinkSet {
    */
   static create(
     configs: readonly SinkConfig[],
-    opts: { dataDir: string; configId: string; writer?: WriterOptions; onEvent?: (sinkId: string, e: WriterEvent) => void; notice?: (sinkId: string, text: string) => void },
+    opts: {
+      dataDir: string;
+      configId: string;
+      writer?: WriterOptions;
+      onEvent?: (sinkId: string, e: WriterEvent) => void;
+      notice?: (sinkId: string, text: string) => void;
+      /** The sink whose server answers reading queries ('' or absent: the primary store). */
+      querySink?: string;
+    },
   ): SinkSet {
     const ctx: SinkContext = { dataDir: opts.dataDir, siblings: configs, configId: opts.configId, notice: opts.notice };
     const built = configs.map((c) => {
@@ -172,7 +199,7 @@ export class SinkSet {
       sink: b.sink,
       writer: i === primary ? primaryWriter : writerOf(b, primaryWriter),
     }));
-    return new SinkSet(entries);
+    return new SinkSet(entries, querySource(configs, ctx, opts.querySink));
   }
 
   /**

@@ -148,6 +148,20 @@ export interface ReadingSink {
 }
 
 /**
+ * Where the query API, reports and the Grafana routes read readings from when
+ * that is not the store that keeps dead letters: a time-series server the
+ * instances of a cluster share (nodes/lib/influx/query.ts), chosen in the store
+ * config (`querySink`).
+ */
+export interface ReadingSource {
+  readonly kind: string;
+  readings(q: ReadingsQuery): Promise<ReadingsPage>;
+  aggregate(q: AggregateQuery): Promise<AggregatePoint[]>;
+  devices?(q: DeviceQuery): Promise<DeviceSummary[]>;
+  health(): Promise<StoreHealth>;
+}
+
+/**
  * A sink that also answers queries and keeps dead letters (the query API,
  * anomaly backtests, reports). `kind` is optional here only so that stores
  * written before sinks had kinds still type-check.

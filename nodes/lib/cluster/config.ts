@@ -1,0 +1,66 @@
+/**
+ * Cluster member mode: the settings that turn `npm start` into one of several
+ * instances behind an external broker and a shared time-series server
+ * (docs/scaling.md). Read from the environment; absent UPPERSTACK_CLUSTER_BROKER
+ * means the default single-process pipeline.
+ */
+import { hostname } from 'node:os';
+import { ConfigError } from '../errors';
+
+export type SharedSinkKind = 'influxdb' | 'victoriametrics';
+
+export interface ClusterOptions {
+  /** The external broker devices publish to (mqtt://, mqtts://). */
+  broker: string;
+  /** Shared-subscription group: every member of it takes a share of `devices/+/telemetry`. */
+  group: string;
+  /** This member's name, stable across restarts (its broker session and partition claims carry it). */
+  member: string;
+  /** The time-series server every member writes to and reads from. */
+  sink: { kind: SharedSinkKind; url: string; database: string };
+  /** Analytics partitions (stable hash of the device id). */
+  partitions: number;
+  /** How long a partition claim lasts without renewal, ms; a failed member's partitions move after it. */
+  leaseMs: number;
+}
+
+export const DEFAULT_GROUP = 'upperstack';
+export const DEFAULT_PARTITIONS = 64;
+export const DEFAULT_LEASE_MS = 15_000;
+
+function whole(env: NodeJS.ProcessEnv, name: string, min: number, max: number, fallback: number): number {
+  const raw = (env[name] ?? '').trim();
+  if (raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`, { setting: name });
+  return n;
+}
+
+/** Names MQTT topics and client ids are built from: letters, digits, - and _. */
+function name(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
+  const v = (env[key] ?? '').trim() || fallback;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new ConfigError(`${key} must be 1 to 64 letters, digits, - or _ (got "${v.slice(0, 80)}")`, { setting: key });
+  return v;
+}
+
+/** The cluster settings from the environment, or undefined when this instance runs on its own. */
+export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ClusterOptions | undefined {
+  const broker = (env.UPPERSTACK_CLUSTER_BROKER ?? '').trim();
+  if (broker === '') return undefined;
+  if (!/^(mqtts?|wss?|tcp|ssl):\/\/[^\s/]+/i.test(broker)) throw new ConfigError(`UPPERSTACK_CLUSTER_BROKER must be a broker URL such as mqtt://broker:1883 (got "${broker.slice(0, 80)}")`, { setting: 'UPPERSTACK_CLUSTER_BROKER' });
+  const url = (env.UPPERSTACK_CLUSTER_SINK ?? '').trim();
+  if (!/^https?:\/\/[^\s/]+/i.test(url)) {
+    throw new ConfigError(`a cluster member needs UPPERSTACK_CLUSTER_SINK, the URL of the InfluxDB or VictoriaMetrics server every member writes to (got "${url.slice(0, 80)}")`, { setting: 'UPPERSTACK_CLUSTER_SINK' });
+  }
+  const kind = ((env.UPPERSTACK_CLUSTER_SINK_KIND ?? '').trim() || 'victoriametrics') as SharedSinkKind;
+  if (kind !== 'influxdb' && kind !== 'victoriametrics') throw new ConfigError(`UPPERSTACK_CLUSTER_SINK_KIND must be influxdb or victoriametrics (got "${kind}")`, { setting: 'UPPERSTACK_CLUSTER_SINK_KIND' });
+  const port = (env.UPPERSTACK_HTTP_PORT ?? '1880').trim();
+  return {
+    broker,
+    group: name(env, 'UPPERSTACK_CLUSTER_GROUP', DEFAULT_GROUP),
+    member: name(env, 'UPPERSTACK_CLUSTER_MEMBER', `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 48)}-${port}`),
+    sink: { kind, url, database: kind === 'influxdb' ? (env.UPPERSTACK_CLUSTER_SINK_DB ?? '').trim() || 'upperstack' : '' },
+    partitions: whole(env, 'UPPERSTACK_CLUSTER_PARTITIONS', 1, 4096, DEFAULT_PARTITIONS),
+    leaseMs: whole(env, 'UPPERSTACK_CLUSTER_LEASE_SECONDS', 2, 3600, DEFAULT_LEASE_MS / 1000) * 1000,
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * Which cluster member owns which analytics partition, coordinated through the
+ * broker the members already share (no protocol of our own between members):
+ *
+ * - A device belongs to partition `fnv1a(device) mod P` (P = 64 by default):
+ *   stable across restarts, versions and members.
+ * - Each member keeps a retained record `upperstack/cluster/<group>/members/<member>`
+ *   with a lease (`until`, epoch ms), renewed every third of the lease; its will
+ *   (sent by the broker when the connection dies without a DISCONNECT, kill -9
+ *   included) clears the record, so the others see it gone at once.
+ * - Every member computes the same target owner of each partition from the live
+ *   members (rendezvous hashing: the member with the highest hash of
+ *   (partition, member)), so a member joining or leaving moves about 1/N of them.
+ * - A partition is claimed with a retained `upperstack/cluster/<group>/claims/<p>`
+ *   record `{member, until}`. A member takes a partition only when it is the
+ *   target and the claim is free: no claim, its own, expired, or held by a
+ *   member whose record is gone. It renews its claims with its member record and
+ *   gives up (clears the claim) a partition whose target is now another member.
+ * - A member that cannot renew (cut off from the broker) stops counting a
+ *   partition as its own when its lease runs out, before anyone else may take
+ *   it: the others wait for the same lease. Clocks must agree to well within the
+ *   lease (NTP).
+ */
+import { EventEmitter } from 'node:events';
+import mqtt, { type MqttClient } from 'mqtt';
+
+/** FNV-1a, 32 bits, over the device id's UTF-8 bytes. */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(text, 'utf8')) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+export function partitionOf(device: string, partitions: number): number {
+  return fnv1a(device) % partitions;
+}
+
+/** The topic a device's readings are republished on for the partition's owner. */
+export function partitionTopic(device: string, partitions: number, prefix = 'upperstack/p'): string {
+  return `${prefix}/${partitionOf(device, partitions)}/${device}`;
+}
+
+/** The member that should own the partition among these (highest rendezvous hash); undefined with none. */
+export function targetOwner(partition: number, members: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const m of members) {
+    const score = fnv1a(`${partition}\u0000${m}`);
+    if (score > bestScore || (score === bestScore && best !== undefined && m < best)) {
+      best = m;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+export interface OwnershipOptions {
+  broker: string;
+  group: string;
+  member: string;
+  partitions: number;
+  leaseMs: number;
+  /** For tests: the clock. */
+  now?: () => number;
+}
+
+interface Lease {
+  member: string;
+  until: number;
+}
+
+/** One member's view and claims; emits `acquired`/`released` (partition number) as partitions come and go, `error` (Error). */
+export class Ownership extends EventEmitter {
+  private client?: MqttClient;
+  private readonly members = new Map<string, number>();
+  private readonly claims = new Map<number, Lease>();
+  /** Partitions this member counts as its own, with the lease it last renewed. */
+  private readonly owned = new Map<number, number>();
+  private timer?: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly base: string;
+
+  constructor(private readonly o: OwnershipOptions) {
+    super();
+    this.now = o.now ?? Date.now;
+    this.base = `upperstack/cluster/${o.group}`;
+  }
+
+  /** Partitions this member owns now. */
+  ownedPartitions(): number[] {
+    return [...this.owned.keys()].sort((a, b) => a - b);
+  }
+
+  owns(partition: number): boolean {
+    const until = this.owned.get(partition);
+    return until !== undefined && until > this.now();
+  }
+
+  /** Live members as this member sees them. */
+  liveMembers(): string[] {
+    const t = this.now();
+    return [...this.members.entries()].filter(([, until]) => until > t).map(([m]) => m).sort();
+  }
+
+  async start(): Promise<void> {
+    const c = await mqtt.connectAsync(this.o.broker, {
+      clientId: `upperstack-${this.o.group}-${this.o.member}-own`,
+      protocolVersion: 5,
+      clean: true,
+      keepalive: Math.max(2, Math.ceil(this.o.leaseMs / 3000)),
+      reconnectPeriod: 1000,
+      will: { topic: `${this.base}/members/${this.o.member}`, payload: Buffer.alloc(0), qos: 1, retain: true },
+    });
+    this.client = c;
+    c.on('message', (topic, payload) => this.onMessage(topic, payload));
+    c.on('error', (err) => this.emit('error', err));
+    // Cut off from the broker, this member's will tells the others it is gone and they may take its
+    // partitions at once: it stops counting them as its own now, not when its leases end.
+    c.on('close', () => {
+      for (const p of this.ownedPartitions()) {
+        this.owned.delete(p);
+        this.emit('released', p);
+      }
+    });
+    await c.subscribeAsync([`${this.base}/members/+`, `${this.base}/claims/+`], { qos: 1 });
+    await this.heartbeat();
+    // A first pass only once the retained claims are in (they arrive right after SUBACK).
+    await new Promise((r) => setTimeout(r, 200));
+    await this.rebalance();
+    this.timer = setInterval(() => void this.tick().catch((err: unknown) => this.emit('error', err as Error)), Math.max(200, Math.floor(this.o.leaseMs / 3)));
+  }
+
+  /** Gives up every partition (cleared claims, cleared member record) and disconnects. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const c = this.client;
+    this.client = undefined;
+    if (!c) return;
+    for (const p of this.ownedPartitions()) {
+      this.owned.delete(p);
+      this.emit('released', p);
+      await c.publishAsync(`${this.base}/claims/${p}`, '', { qos: 1, retain: true });
+    }
+    await c.publishAsync(`${this.base}/members/${this.o.member}`, '', { qos: 1, retain: true });
+    await c.endAsync();
+  }
+
+  /** As a crash: the connection dropped without DISCONNECT (the broker sends the will); nothing cleared. */
+  crash(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.client?.stream.destroy();
+    this.client?.end(true);
+    this.client = undefined;
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const rest = topic.slice(this.base.length + 1);
+    const [kind, key] = rest.split('/');
+    let lease: Lease | undefined;
+    if (payload.length) {
+      try {
+        const v = JSON.parse(payload.toString('utf8')) as Partial<Lease>;
+        if (typeof v.until === 'number') lease = { member: String(v.member ?? key), until: v.until };
+      } catch {
+        lease = undefined;
+      }
+    }
+    if (kind === 'members') {
+      if (lease) this.members.set(key, lease.until);
+      else this.members.delete(key);
+    } else if (kind === 'claims') {
+      const p = Number(key);
+      if (!Number.isInteger(p)) return;
+      if (lease) this.claims.set(p, lease);
+      else this.claims.delete(p);
+      // Another member holds what this one counted as its own (it was cut off too long): let it go.
+      if (lease && lease.member !== this.o.member && this.owned.has(p) && lease.until > this.now()) {
+        this.owned.delete(p);
+        this.emit('released', p);
+      }
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const t = this.now();
+    // Leases that ran out without a renewal the broker confirmed are no longer ours.
+    for (const [p, until] of this.owned) {
+      if (until <= t) {
+        this.owned.delete(p);
+        this.emit('released', p);
+      }
+    }
+    await this.heartbeat();
+    await this.rebalance();
+  }
+
+  private async heartbeat(): Promise<void> {
+    const until = this.now() + this.o.leaseMs;
+    await this.client?.publishAsync(`${this.base}/members/${this.o.member}`, JSON.stringify({ member: this.o.member, until }), { qos: 1, retain: true });
+    this.members.set(this.o.member, until);
+  }
+
+  private async rebalance(): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    const t = this.now();
+    const live = this.liveMembers();
+    for (let p = 0; p < this.o.partitions; p++) {
+      const target = targetOwner(p, live);
+      const claim = this.claims.get(p);
+      const mine = this.owned.has(p);
+      if (target !== this.o.member) {
+        if (mine) {
+          // Handed over: cleared, so the target need not wait for the lease.
+          this.owned.delete(p);
+          this.emit('released', p);
+          await c.publishAsync(`${this.base}/claims/${p}`, '', { qos: 1, retain: true });
+        }
+        continue;
+      }
+      const free = !claim || claim.member === this.o.member || claim.until <= t || !live.includes(claim.member);
+      if (!free) continue;
+      const until = t + this.o.leaseMs;
+      await c.publishAsync(`${this.base}/claims/${p}`, JSON.stringify({ member: this.o.member, until }), { qos: 1, retain: true });
+      this.claims.set(p, { member: this.o.member, until });
+      this.owned.set(p, until);
+      if (!mine) this.emit('acquired', p);
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Partition ownership through Debian's mosquitto (retained member records with
+ * leases and wills, retained claims): three members share 64 partitions with
+ * no partition owned twice at any moment sampled; a member that crashes (its
+ * connection dropped without DISCONNECT) has its partitions taken over by the
+ * others; a member that joins takes its share and the others hand it over; a
+ * member whose connection drops lets go at once and gets its share back.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Ownership, partitionOf, targetOwner } from '../../nodes/lib/cluster/partitions';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
+import { eventually } from '../helpers/runtime';
+
+const P = 64;
+let mosq: Mosquitto;
+
+before(async () => {
+  mosq = await startMosquitto();
+});
+
+after(async () => {
+  await mosq?.stop();
+});
+
+test('the partition of a device is stable and spread; targets move about 1/N when a member leaves', () => {
+  assert.equal(partitionOf('dev0001', 64), partitionOf('dev0001', 64));
+  const counts = new Array<number>(64).fill(0);
+  for (let i = 0; i < 10_000; i++) counts[partitionOf(`dev${i}`, 64)]++;
+  assert.ok(Math.min(...counts) > 100 && Math.max(...counts) < 230, `spread ${Math.min(...counts)}..${Math.max(...counts)}`);
+  let moved = 0;
+  for (let p = 0; p < 64; p++) if (targetOwner(p, ['a', 'b', 'c']) !== targetOwner(p, ['a', 'b']) ) moved++;
+  // Only c's partitions move.
+  for (let p = 0; p < 64; p++) if (targetOwner(p, ['a', 'b', 'c']) !== 'c') assert.equal(targetOwner(p, ['a', 'b']), targetOwner(p, ['a', 'b', 'c']));
+  assert.ok(moved > 0 && moved < 40);
+});
+
+test('three members own every partition once; a crashed member’s partitions move, a new one takes its share', async () => {
+  const url = `mqtt://127.0.0.1:${mosq.port}`;
+  const make = (member: string) => new Ownership({ broker: url, group: 'own-test', member, partitions: P, leaseMs: 3000 });
+  const live = new Map<string, Ownership>();
+  let overlap: string | undefined;
+  const sampler = setInterval(() => {
+    for (let p = 0; p < P; p++) {
+      const owners = [...live.entries()].filter(([, o]) => o.owns(p)).map(([m]) => m);
+      if (owners.length > 1) overlap ??= `partition ${p} owned by ${owners.join(' and ')}`;
+    }
+  }, 20);
+  const settled = (names: string[]) =>
+    eventually(async () => {
+      const sets = names.map((n) => live.get(n)!.ownedPartitions());
+      const all = sets.flat().sort((a, b) => a - b);
+      return all.length === P && new Set(all).size === P && sets.every((s) => s.length > 0) ? sets : undefined;
+    }, 30_000, `partitions settled on ${names.join(', ')}`);
+  try {
+    for (const m of ['m1', 'm2', 'm3']) {
+      const o = make(m);
+      live.set(m, o);
+      await o.start();
+    }
+    const three = await settled(['m1', 'm2', 'm3']);
+    for (const [i, m] of ['m1', 'm2', 'm3'].entries()) for (const p of three[i]) assert.equal(targetOwner(p, ['m1', 'm2', 'm3']), m);
+
+    const lost = live.get('m2')!.ownedPartitions();
+    live.get('m2')!.crash();
+    live.delete('m2');
+    const two = await settled(['m1', 'm3']);
+    for (const p of lost) assert.ok(two[0].includes(p) || two[1].includes(p), `partition ${p} taken over`);
+
+    const m4 = make('m4');
+    live.set('m4', m4);
+    await m4.start();
+    await settled(['m1', 'm3', 'm4']);
+
+    // m1's connection drops and MQTT.js reconnects: the broker sends its will, so it gives up its partitions
+    // at once (the others may take them) and gets its share back once it is a member again.
+    (live.get('m1') as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
+    await eventually(async () => (live.get('m1')!.ownedPartitions().length === 0 ? true : undefined), 10_000, 'm1 letting go while cut off');
+    await settled(['m1', 'm3', 'm4']);
+    assert.equal(overlap, undefined, overlap);
+  } finally {
+    clearInterval(sampler);
+    for (const o of live.values()) await o.stop();
+  }
+});

@@ -1,0 +1,53 @@
+/** Cluster member mode: the settings from the environment and the pack a member starts with. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { clusterOptionsFromEnv } from '../../nodes/lib/cluster/config';
+import { clusterPack, CLUSTER_CONNECTION_ID, type FlowNode } from '../../nodes/lib/cluster/pack';
+import { normalizeSinks } from '../../nodes/lib/store/sinks';
+
+const pack = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as FlowNode[];
+
+test('without UPPERSTACK_CLUSTER_BROKER an instance runs on its own', () => {
+  assert.equal(clusterOptionsFromEnv({}), undefined);
+  assert.equal(clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: ' ' }), undefined);
+});
+
+test('a member needs a shared sink and names that fit topics; errors name the variable', () => {
+  assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883' }), /UPPERSTACK_CLUSTER_SINK/);
+  assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'b:1883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428' }), /UPPERSTACK_CLUSTER_BROKER must be a broker URL/);
+  assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_GROUP: 'a/b' }), /UPPERSTACK_CLUSTER_GROUP/);
+  assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_SINK_KIND: 'mysql' }), /UPPERSTACK_CLUSTER_SINK_KIND/);
+  assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_PARTITIONS: '0' }), /UPPERSTACK_CLUSTER_PARTITIONS/);
+  const o = clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883', UPPERSTACK_CLUSTER_SINK: 'http://influx:8086', UPPERSTACK_CLUSTER_SINK_KIND: 'influxdb', UPPERSTACK_CLUSTER_MEMBER: 'm1' })!;
+  assert.deepEqual({ ...o }, { broker: 'mqtt://b:1883', group: 'upperstack', member: 'm1', sink: { kind: 'influxdb', url: 'http://influx:8086', database: 'upperstack' }, partitions: 64, leaseMs: 15_000 });
+});
+
+test('the member pack: shared subscription on the external broker, persistent MQTT 5 session, shared sink answering queries', () => {
+  const o = clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_GROUP: 'g1', UPPERSTACK_CLUSTER_MEMBER: 'node-a' })!;
+  const out = clusterPack(pack, o);
+  const ins = out.filter((n) => n.type === 'upperstack-mqtt-in');
+  assert.ok(ins.length >= 1);
+  for (const n of ins) assert.deepEqual([n.source, n.connection, n.group, n.qos], ['external', CLUSTER_CONNECTION_ID, 'g1', 1]);
+  const conn = out.find((n) => n.id === CLUSTER_CONNECTION_ID)!;
+  assert.deepEqual([conn.type, conn.url, conn.clientId, conn.protocolVersion, conn.persistent], ['upperstack-mqtt-connection', 'mqtt://b:1883', 'upperstack-g1-node-a', 5, true]);
+  const cfg = out.find((n) => n.type === 'upperstack-store-config')!;
+  assert.equal(cfg.querySink, 'shared');
+  const sinks = normalizeSinks(cfg.sinks, '/tmp');
+  assert.deepEqual(sinks.map((s) => [s.id, s.kind]), [['main', 'duckdb'], ['shared', 'victoriametrics']]);
+  // The pack it came from is untouched, and everything else is still there.
+  assert.equal(pack.find((n) => n.type === 'upperstack-mqtt-in')!.source, 'embedded');
+  // Store → partition → anomaly and alerts.
+  const store = out.find((n) => n.type === 'upperstack-store')!;
+  const part = out.find((n) => n.type === 'upperstack-partition')!;
+  const storeOut = (store.wires as string[][])[0];
+  assert.ok(storeOut.includes(part.id));
+  assert.ok(!storeOut.includes('us_anomaly') && !storeOut.includes('us_alert'));
+  // Whatever else the store fed (a dashboard link) it still feeds.
+  const before = (pack.find((n) => n.type === 'upperstack-store')!.wires as string[][])[0];
+  assert.deepEqual(storeOut.filter((id) => id !== part.id), before.filter((id) => id !== 'us_anomaly' && id !== 'us_alert'));
+  assert.deepEqual([...(part.wires as string[][])[0]].sort(), ['us_alert', 'us_anomaly']);
+  assert.deepEqual([part.broker, part.group, part.member, part.partitions, part.leaseSeconds], ['mqtt://b:1883', 'g1', 'node-a', 64, 15]);
+  assert.equal(out.length, pack.length + 2);
+});
