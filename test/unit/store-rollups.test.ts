@@ -155,6 +155,15 @@ test('a store written without roll-ups gets them built from its raw rows when op
   await store.open();
   await assertTiersMatchRaw(store, ['d'], ['v'], T0, T0 + 3 * 3_600_000);
   await store.close();
+  // Switched off again, written, switched back on: what came in meanwhile is in the roll-ups too.
+  const off = new DuckDbStore({ path, rollups: false });
+  await off.open();
+  await off.write(Array.from({ length: 200 }, (_, i) => ({ device: 'd', ts: T0 + 3 * 3_600_000 + i * 20_000, fields: { v: i % 5 }, tags: {} })));
+  await off.close();
+  const on = new DuckDbStore({ path });
+  await on.open();
+  await assertTiersMatchRaw(on, ['d'], ['v'], T0, T0 + 5 * 3_600_000);
+  await on.close();
 });
 
 async function tempPath(name: string): Promise<string> {

@@ -448,6 +448,8 @@ export class DuckDbStore implements TimeSeriesStore {
       await dropReadingsKey(conn);
       await migrateDeadLetters(conn);
       if (this.rollups) await this.prepareRollups(conn);
+      // Writes from now on leave the roll-ups behind: the next open with them rebuilds them.
+      else await conn.run(`DELETE FROM upperstack_meta WHERE key = 'rollups'`);
       // Kept across a reopen: marks may be too high (a write that failed), never too low.
       if (!this.marksRead) {
         this.marks = await readMarks(conn);
