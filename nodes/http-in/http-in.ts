@@ -55,16 +55,16 @@ const routesAdded = new WeakSet<object>();
 /** Plain Node response calls: the same answer whether Express or the fast path took the request. */
 function send(res: ServerResponse, a: HttpAnswer): void {
   if (res.headersSent) return;
-  for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
-  res.statusCode = a.status;
+  // One flat header list straight to writeHead: no header map built per answer.
+  const headers: string[] = [];
+  if (a.headers) for (const k in a.headers) headers.push(k, a.headers[k]);
   if (a.status === 204) {
-    res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
-    res.end();
+    headers.push('X-Influxdb-Version', INFLUX_VERSION);
+    res.writeHead(204, headers).end();
     return;
   }
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(a.body));
-  res.end(a.body);
+  headers.push('Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(a.body)));
+  res.writeHead(a.status, headers).end(a.body);
 }
 
 /** An Express request as the input routes take it. */
