@@ -50,6 +50,14 @@ import { join } from 'node:path';
 const EMIT_CHUNK = 500;
 
 let active: ActiveHttpIn | undefined;
+
+const ROUTE_META: Record<InputRoute, Record<string, string>> = {
+  ingest: { route: 'ingest' },
+  insert: { route: 'insert' },
+  'influx-v1': { route: 'influx-v1' },
+  'influx-v2': { route: 'influx-v2' },
+  coap: { route: 'coap' },
+};
 const routesAdded = new WeakSet<object>();
 
 /** Plain Node response calls: the same answer whether Express or the fast path took the request. */
@@ -104,7 +112,8 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
     return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${rr.path} is turned off on the http in node` }));
   }
   const q = rr.query;
-  const meta: Record<string, string> = { route };
+  // One meta object per route while it holds nothing else: the journal record serialises it once, not per request.
+  let meta = ROUTE_META[route];
   if (route === 'influx-v1' || route === 'influx-v2') {
     if (route === 'influx-v1' && !first(q.db)) {
       drain();
@@ -121,7 +130,7 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
       drain();
       return send(res, answerError(route, 400, err as UpperstackError));
     }
-    if (precision) meta.precision = precision;
+    if (precision) meta = { route, precision };
   }
   const device = route === 'ingest' || route === 'insert' ? String(rr.device) : undefined;
   const auth = deviceAuth();
@@ -262,7 +271,7 @@ export = function register(RED: NodeAPI): void {
           const msg: UpperstackMessage = { _msgid: newId(), topic: path, source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
           // How it came, so a dead letter of it can be replayed through this input.
           if (rec.contentType) msg.contentType = rec.contentType;
-          if (rec.meta) msg.meta = rec.meta;
+          if (rec.meta) msg.meta = { ...rec.meta };
           const d = f.device ?? rec.device;
           if (d !== undefined) msg.device = d;
           failed.push(msg);
