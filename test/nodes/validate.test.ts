@@ -36,7 +36,7 @@ test('a batch: the good readings on, each bad one alone with its index and path 
   (helper.getNode('good') as unknown as NodeJS.EventEmitter).on('input', (m: Out) => good.push(m));
   (helper.getNode('bad') as unknown as NodeJS.EventEmitter).on('input', (m: Out) => bad.push(m));
   const r = (fields: Record<string, unknown>) => ({ device: 'd1', ts: 1_767_225_600_000, fields, tags: {} });
-  helper.getNode('v').receive({ payload: [r({ t: 1 }), r({ s: 'too long' }), r({ t: 2 }), r({ 'bad name': 3 })] } as never);
+  helper.getNode('v')!.receive({ payload: [r({ t: 1 }), r({ s: 'too long' }), r({ t: 2 }), r({ 'bad name': 3 })] } as never);
   await eventually(async () => (good.length === 1 && bad.length === 2 ? true : undefined), 15_000, 'both outputs');
   assert.deepEqual(good.map((m) => m.payload), [[r({ t: 1 }), r({ t: 2 })]]);
   assert.equal(bad.length, 2);
@@ -47,7 +47,7 @@ test('a batch: the good readings on, each bad one alone with its index and path 
   assert.equal(bad[1].error?.index, 3);
   // A single reading over a limit names the field without a batch index.
   bad.length = 0;
-  helper.getNode('v').receive({ payload: r({ s: 'far too long' }) } as never);
+  helper.getNode('v')!.receive({ payload: r({ s: 'far too long' }) } as never);
   await eventually(async () => (bad.length === 1 ? true : undefined), 15_000, 'the failure');
   assert.equal(bad[0].error?.path, 'fields.s');
   assert.equal(bad[0].error?.index, undefined);
