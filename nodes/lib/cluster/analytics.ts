@@ -57,8 +57,11 @@ export class PartitionAnalytics extends EventEmitter {
   private readonly queued = new Map<string, Promise<void>>();
   private readonly lastReading = new Map<number, number>();
   private readonly lastCheckpoint = new Map<number, number>();
+  /** Per fed partition: marks its feed as being ended. */
+  private readonly ending = new Map<number, () => void>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private closingData = false;
   forwarded = 0;
   private readonly base: string;
   private probes = 0;
@@ -99,7 +102,14 @@ export class PartitionAnalytics extends EventEmitter {
 
   async start(): Promise<void> {
     const probeTopic = `${this.base}/probe/${this.o.member}`;
-    const c = mqtt.connect(this.o.broker, { ...this.o.connect, clientId: `upperstack-${this.o.group}-${this.o.member}-part`, protocolVersion: 5, clean: true, reconnectPeriod: 1000 });
+    const c = mqtt.connect(this.o.broker, { ...this.o.connect, clientId: `upperstack-${this.o.group}-${this.o.member}-part`,
+      protocolVersion: 5,
+      clean: true,
+      reconnectPeriod: 1000,
+      customHandleAcks: (_topic, _message, _packet, done) => {
+        if (!this.closingData) done(0);
+      },
+    });
     this.data = c;
     c.on('error', (err) => this.emit('error', err));
     c.on('message', (topic, payload) => {
@@ -129,8 +139,13 @@ export class PartitionAnalytics extends EventEmitter {
     if (this.o.registry.gate === this.gateFn) this.o.registry.gate = undefined;
     await this.own.stop();
     await Promise.all([...this.chain.values()]);
-    for (const f of this.feeds.values()) await f.endAsync().catch(() => undefined);
+    for (const [p, f] of this.feeds) {
+      this.ending.get(p)?.();
+      await f.endAsync().catch(() => undefined);
+    }
     this.feeds.clear();
+    this.ending.clear();
+    this.closingData = true;
     await this.data?.endAsync().catch(() => undefined);
   }
 
@@ -235,8 +250,15 @@ export class PartitionAnalytics extends EventEmitter {
     }
     this.emit('restored', p, [...cps.keys()]);
     if (!this.own.owns(p) || this.stopped) return;
+    // Once the feed is being ended, a message still arriving is neither passed on nor acknowledged: the
+    // broker gives it to the next owner (and MQTT.js would write the acknowledgement to an ended stream).
+    let ending = false;
+    this.ending.set(p, () => (ending = true));
     const feed = mqtt.connect(this.o.broker, {
       ...this.o.connect,
+      customHandleAcks: (_topic, _message, _packet, done) => {
+        if (!ending) done(0);
+      },
       clientId: `upperstack-${this.o.group}-p${p}`,
       protocolVersion: 5,
       clean: false,
@@ -279,6 +301,8 @@ export class PartitionAnalytics extends EventEmitter {
     const feed = this.feeds.get(p);
     if (!feed) return;
     // A DISCONNECT keeps the session: what comes for p from now on waits there for the next owner.
+    this.ending.get(p)?.();
+    this.ending.delete(p);
     await feed.endAsync().catch(() => undefined);
     if (checkpoint) {
       await new Promise((r) => setTimeout(r, DRAIN_MS));
