@@ -13,7 +13,6 @@ if (!port) throw new Error('the anomaly worker runs only as a worker thread');
 let engine: AnomalyEngine | null = null;
 // Heartbeats are judged against arrival times: a batch carries the time its readings reached the node.
 let now = Date.now();
-let timer: ReturnType<typeof setInterval> | null = null;
 
 function post(m: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(m, transfer);
@@ -33,7 +32,7 @@ port.on('message', (m: ToWorker) => {
         }
       }
       if (m.heartbeatEveryMs !== null) {
-        timer = setInterval(() => {
+        setInterval(() => {
           now = Date.now();
           const events = engine!.checkHeartbeats(now);
           if (events.length) post({ type: 'heartbeats', events, stats: engine!.stats() });
