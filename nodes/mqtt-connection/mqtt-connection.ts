@@ -27,7 +27,8 @@ import { mqttConnectionMigrations, type MqttConnectionNode, type Subscriber, typ
 /**
  * A turn ends early after this many messages. The broker sends only a window of
  * unacknowledged messages (mosquitto's max_inflight_messages, 20 by default), and
- * acknowledgements held for a whole turn would leave it waiting for them.
+ * acknowledgements held for a whole turn would leave it waiting for them. The
+ * intake still sends the event-loop turn's messages on together, as one batch.
  */
 const TURN_MAX = 16;
 
