@@ -89,3 +89,32 @@ test('a worker that cannot start is reported, so the caller can judge on its own
   const host = new WorkerEngineHost({ engine: { heartbeat: false }, heartbeatEveryMs: null, events: noHeartbeats }, '/nonexistent/anomaly-worker.js');
   await assert.rejects(host.start());
 });
+
+test('devices are exported, imported and forgotten through the worker as by the engine itself, after the readings handed over before', async () => {
+  const options = { heartbeat: false as const, detector: { type: 'zscore' as const, warmup: 5 } };
+  const local = new AnomalyEngine({ ...options, clock: () => 0 });
+  const host = new WorkerEngineHost({ engine: options, heartbeatEveryMs: null, events: noHeartbeats });
+  const other = new WorkerEngineHost({ engine: options, heartbeatEveryMs: null, events: noHeartbeats });
+  await Promise.all([host.start(), other.start()]);
+  try {
+    const readings: Reading[] = [];
+    for (let i = 0; i < 40; i++) for (const d of ['p1-a', 'p1-b', 'p2-c']) readings.push({ device: d, ts: T0 + i * 1000, fields: { v: (i * 7) % 11 }, tags: {} });
+    local.process(readings);
+    // Not awaited: the export must still see these readings.
+    const judged = host.process(readings);
+    const inP1 = (d: string) => d.startsWith('p1-');
+    const exported = await host.exportDevices(inP1);
+    await judged;
+    // Arrival times differ (the worker's clock is real); everything else is the same.
+    const arrivalLess = (st: typeof exported) => ({ ...st, devices: st.devices.map((d) => ({ ...d, lastSeen: 0 })) });
+    assert.deepEqual(arrivalLess(exported), arrivalLess(local.exportDevices(inP1)));
+    assert.deepEqual(exported.devices.map((d) => d.device).sort(), ['p1-a', 'p1-b']);
+    await other.importDevices(exported);
+    const next = { device: 'p1-a', ts: T0 + 40_000, fields: { v: 30 }, tags: {} };
+    assert.deepEqual(await other.process([next]), local.process([next]), 'the importing engine judges as the one that learned');
+    assert.equal(await host.forgetDevices(inP1), 2);
+    assert.equal(host.stats().devices, 1);
+  } finally {
+    await Promise.all([host.close(), other.close()]);
+  }
+});

@@ -50,6 +50,12 @@ export interface EngineHost {
   readonly restarts: number;
   /** The engine's state, for saving; the last one taken when the worker is down (undefined if none yet). */
   snapshot(): Promise<EngineState | undefined>;
+  /** The state of the devices `keep` accepts, after every reading handed over so far (for handing devices to another engine). */
+  exportDevices(keep: (device: string) => boolean): Promise<EngineState>;
+  /** Takes over devices another engine exported; what this one held for them is replaced. */
+  importDevices(state: EngineState): Promise<void>;
+  /** Drops the devices `drop` accepts; resolves with how many. */
+  forgetDevices(drop: (device: string) => boolean): Promise<number>;
   /** Waits for what was handed over, then stops; resolves with the final state to save (undefined when none is known). */
   close(): Promise<EngineState | undefined>;
 }
@@ -102,6 +108,18 @@ export class InProcessEngineHost implements EngineHost {
     return Promise.resolve(this.engine.toJSON());
   }
 
+  exportDevices(keep: (device: string) => boolean): Promise<EngineState> {
+    return Promise.resolve(this.engine.exportDevices(keep));
+  }
+
+  async importDevices(state: EngineState): Promise<void> {
+    this.engine.importDevices(state);
+  }
+
+  async forgetDevices(drop: (device: string) => boolean): Promise<number> {
+    return this.engine.forgetDevices(drop);
+  }
+
   close(): Promise<EngineState> {
     this.timer?.stop();
     return Promise.resolve(this.engine.toJSON());
@@ -125,6 +143,7 @@ export class WorkerEngineHost implements EngineHost {
   private waitingCount = 0;
   private readonly inflight = new Map<number, Part[]>();
   private readonly snapshots = new Map<number, { resolve(s: EngineState): void; reject(err: Error): void }>();
+  private readonly calls = new Map<number, { resolve(v: unknown): void; reject(err: Error): void }>();
   private nextId = 1;
   private flushScheduled = false;
   private last: EngineStats = { series: 0, devices: 0, offline: 0, evicted: 0 };
@@ -223,6 +242,16 @@ export class WorkerEngineHost implements EngineHost {
         this.last = m.stats;
         this.o.events.onHeartbeats(m.events);
         return;
+      case 'reply':
+      case 'replyError': {
+        const c = this.calls.get(m.id);
+        this.calls.delete(m.id);
+        if (m.type === 'reply') {
+          this.last = m.stats;
+          c?.resolve(m.value);
+        } else c?.reject(new EngineStoppedError(`the anomaly engine could not do this: ${m.message}`));
+        return;
+      }
       default:
         return;
     }
@@ -243,6 +272,8 @@ export class WorkerEngineHost implements EngineHost {
     this.inflight.clear();
     for (const s of this.snapshots.values()) s.reject(lost);
     this.snapshots.clear();
+    for (const c of this.calls.values()) c.reject(lost);
+    this.calls.clear();
     if (this.closing) {
       this.checkDrained();
       return;
@@ -320,6 +351,33 @@ export class WorkerEngineHost implements EngineHost {
       const m: ToWorker = { type: 'snapshot', id };
       w.postMessage(m);
     }).catch(() => this.lastState);
+  }
+
+  /** Sent after every reading handed over so far, so the worker answers on the state they left. */
+  private call(m: { op: 'devices' } | { op: 'export' | 'forget'; devices: string[] } | { op: 'import'; state: EngineState }): Promise<unknown> {
+    if (!this.ready || !this.worker) return Promise.reject(new EngineStoppedError('the anomaly worker is not running (it is restarting)'));
+    this.flush();
+    const id = this.nextId++;
+    const w = this.worker;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      w.postMessage({ type: 'call', id, ...m } as ToWorker);
+    });
+  }
+
+  async exportDevices(keep: (device: string) => boolean): Promise<EngineState> {
+    const names = (await this.call({ op: 'devices' })) as string[];
+    return (await this.call({ op: 'export', devices: names.filter(keep) })) as EngineState;
+  }
+
+  async importDevices(state: EngineState): Promise<void> {
+    await this.call({ op: 'import', state });
+  }
+
+  async forgetDevices(drop: (device: string) => boolean): Promise<number> {
+    const names = (await this.call({ op: 'devices' })) as string[];
+    const chosen = names.filter(drop);
+    return chosen.length ? ((await this.call({ op: 'forget', devices: chosen })) as number) : 0;
   }
 
   private checkDrained(): void {

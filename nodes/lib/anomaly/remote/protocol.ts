@@ -41,14 +41,19 @@ export interface ResultBatch {
 export type ToWorker =
   | { type: 'init'; options: Omit<AnomalyEngineOptions, 'clock'>; state?: EngineState; heartbeatEveryMs: number | null }
   | { type: 'batch'; id: number; now: number; batch: ReadingBatch }
-  | { type: 'snapshot'; id: number };
+  | { type: 'snapshot'; id: number }
+  | { type: 'call'; id: number; op: 'devices' }
+  | { type: 'call'; id: number; op: 'export' | 'forget'; devices: string[] }
+  | { type: 'call'; id: number; op: 'import'; state: EngineState };
 
 export type FromWorker =
   | { type: 'ready'; stats: EngineStats; restoreError?: string }
   | { type: 'results'; id: number; results: ResultBatch; stats: EngineStats }
   | { type: 'snapshot'; id: number; state: EngineState }
   | { type: 'heartbeats'; events: HeartbeatEvent[]; stats: EngineStats }
-  | { type: 'failed'; id: number; message: string };
+  | { type: 'failed'; id: number; message: string }
+  | { type: 'reply'; id: number; value: unknown; stats: EngineStats }
+  | { type: 'replyError'; id: number; message: string };
 
 /** Finite numbers only: the engine skips everything else anyway, so it never crosses the thread. */
 export function encodeReadings(readings: readonly Reading[]): ReadingBatch {

@@ -55,5 +55,20 @@ port.on('message', (m: ToWorker) => {
     case 'snapshot':
       post({ type: 'snapshot', id: m.id, state: engine!.toJSON() });
       return;
+    case 'call':
+      try {
+        const e = engine!;
+        let value: unknown;
+        if (m.op === 'devices') value = e.deviceNames();
+        else if (m.op === 'import') e.importDevices(m.state);
+        else {
+          const chosen = new Set(m.devices);
+          value = m.op === 'export' ? e.exportDevices((d) => chosen.has(d)) : e.forgetDevices((d) => chosen.has(d));
+        }
+        post({ type: 'reply', id: m.id, value, stats: e.stats() });
+      } catch (err) {
+        post({ type: 'replyError', id: m.id, message: err instanceof Error ? err.message : String(err) });
+      }
+      return;
   }
 });
