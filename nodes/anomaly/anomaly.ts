@@ -20,6 +20,7 @@ import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOptions } from './options';
 import { registerBacktestRoute } from './backtest-route';
+import { registerAnomaly } from '../lib/metrics';
 
 const SAVE_EVERY_MS = 30_000;
 const HOUR_MS = 3_600_000;
@@ -196,6 +197,13 @@ export = function register(RED: NodeAPI): void {
     });
     // For diagnostics and tests: where the engine runs now.
     Object.defineProperty(node, 'anomalyHost', { get: () => host, configurable: true });
+    const unregisterMetrics = registerAnomaly(node.id, {
+      name: (def as { name?: string }).name ?? '',
+      stats: () => {
+        const s = host.stats();
+        return { series: s.series, maxSeries: options.maxSeries ?? 10_000, evicted: s.evicted, queued: host.queued, refused, restarts: host.restarts };
+      },
+    });
 
     const saver = setInterval(() => {
       showStatus(true);
@@ -246,6 +254,7 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async (removed) => {
       closed = true;
       clearInterval(saver);
+      unregisterMetrics();
       await ready;
       const last = await host.close();
       if (removed) {

@@ -14,6 +14,7 @@ import helper from 'node-red-node-test-helper';
 import { migrate } from '../../nodes/shared/config';
 import { anomalyMigrations, type AnomalyOptions } from '../../nodes/anomaly/options';
 import type { EngineHost } from '../../nodes/lib/anomaly/remote/host';
+import { renderMetrics } from '../../nodes/lib/metrics';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const anomalyNode = require('../../nodes/anomaly/anomaly');
@@ -166,6 +167,13 @@ describe('anomaly node, engine in a worker thread', () => {
     assert.notEqual(tail[0].payload.anomaly, null, 'no new warm-up after the restart');
     assert.equal(tail[1].payload.anomaly?.isAnomaly, true);
     assert.equal(out2.at(-1)?.payload.fields.temperature, 60);
+    // /metrics tells the cap, the series, and the restart.
+    const body = (await renderMetrics()).body;
+    const metric = (name: string) => Number(new RegExp(`^${name}\\{node="crash",name=""\\} (\\S+)$`, 'm').exec(body)?.[1]);
+    assert.equal(metric('upperstack_anomaly_series'), 2);
+    assert.equal(metric('upperstack_anomaly_series_max'), 100);
+    assert.equal(metric('upperstack_anomaly_worker_restarts_total'), 1);
+    assert.equal(metric('upperstack_anomaly_queued_readings'), 0);
   });
 
   test('with the worker off the node judges on the main thread, the same verdicts', async () => {
