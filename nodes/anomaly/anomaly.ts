@@ -21,6 +21,7 @@ import { setStatus, throttledStatus } from '../shared/status';
 import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOptions } from './options';
 import { registerBacktestRoute } from './backtest-route';
 import { registerAnomaly } from '../lib/metrics';
+import { deviceStates } from '../shared/device-state';
 
 const SAVE_EVERY_MS = 30_000;
 const HOUR_MS = 3_600_000;
@@ -205,6 +206,25 @@ export = function register(RED: NodeAPI): void {
       },
     });
 
+    // On a cluster member, a partition's series move with it to the member that takes it over (docs/scaling.md).
+    const unregisterState = deviceStates(RED).register({
+      key: `upperstack-anomaly:${node.id}`,
+      exportDevices: async (keep) => {
+        await ready;
+        return host.exportDevices(keep);
+      },
+      importDevices: async (state) => {
+        await ready;
+        await host.importDevices(state as EngineState);
+        if (host.stats().series > 0) warm = true;
+        dirty = true;
+      },
+      forgetDevices: async (drop) => {
+        await ready;
+        if (await host.forgetDevices(drop)) dirty = true;
+      },
+    });
+
     const saver = setInterval(() => {
       showStatus(true);
       if (dirty) {
@@ -253,6 +273,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async (removed) => {
       closed = true;
+      unregisterState();
       clearInterval(saver);
       unregisterMetrics();
       await ready;
