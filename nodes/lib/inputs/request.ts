@@ -111,7 +111,13 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
     throw err;
   }
   if (req.device !== undefined && req.route !== 'insert') {
-    const other = items.readings.findIndex((r) => r.device !== req.device);
+    let other = -1;
+    for (let i = 0; i < items.readings.length; i++) {
+      if (items.readings[i].device !== req.device) {
+        other = i;
+        break;
+      }
+    }
     if (other !== -1) {
       const named = items.readings[other].device;
       return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; a device may only send its own readings`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device' }), req.payload, req.device);
@@ -121,16 +127,22 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
 }
 
 function validateAll(items: NormalizeResult, opts: InputOptions, device?: string, lines?: number[]): InputOutcome {
-  const readings: Reading[] = [];
+  const all = items.readings;
+  // The array normalising built is the answer while every reading passes; a copy only from the first that fails.
+  let kept: Reading[] | undefined;
   const failures: InputFailure[] = [];
   for (const r of items.rejected) failures.push({ error: r.error, payload: r.item, index: r.index, ...(lines ? { line: lines[r.index] } : {}), ...(device ? { device } : {}) });
-  for (let i = 0; i < items.readings.length; i++) {
-    const r = items.readings[i];
+  for (let i = 0; i < all.length; i++) {
+    const r = all[i];
     const v = opts.validate(r);
-    if (v.ok) readings.push(r);
-    else failures.push({ error: v.error, payload: r, index: i, device: r.device });
+    if (v.ok) {
+      if (kept) kept.push(r);
+    } else {
+      kept ??= all.slice(0, i);
+      failures.push({ error: v.error, payload: r, index: i, device: r.device });
+    }
   }
-  return { readings, failures };
+  return { readings: kept ?? all, failures };
 }
 
 function influx(req: InputRequest, opts: InputOptions): InputOutcome {
