@@ -22,11 +22,14 @@ export interface ClusterOptions {
   partitions: number;
   /** How long a partition claim lasts without renewal, ms; a failed member's partitions move after it. */
   leaseMs: number;
+  /** Cadence of a partition's analytics state checkpoints while its readings come in, ms. */
+  checkpointMs: number;
 }
 
 export const DEFAULT_GROUP = 'upperstack';
 export const DEFAULT_PARTITIONS = 64;
 export const DEFAULT_LEASE_MS = 15_000;
+export const DEFAULT_CHECKPOINT_MS = 30_000;
 
 function whole(env: NodeJS.ProcessEnv, name: string, min: number, max: number, fallback: number): number {
   const raw = (env[name] ?? '').trim();
@@ -62,5 +65,6 @@ export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Clu
     sink: { kind, url, database: kind === 'influxdb' ? (env.UPPERSTACK_CLUSTER_SINK_DB ?? '').trim() || 'upperstack' : '' },
     partitions: whole(env, 'UPPERSTACK_CLUSTER_PARTITIONS', 1, 4096, DEFAULT_PARTITIONS),
     leaseMs: whole(env, 'UPPERSTACK_CLUSTER_LEASE_SECONDS', 2, 3600, DEFAULT_LEASE_MS / 1000) * 1000,
+    checkpointMs: whole(env, 'UPPERSTACK_CLUSTER_CHECKPOINT_SECONDS', 1, 3600, DEFAULT_CHECKPOINT_MS / 1000) * 1000,
   };
 }
