@@ -277,6 +277,57 @@ export class AnomalyEngine {
     return { version: 1, options, series, devices };
   }
 
+  /** The state of the devices `keep` accepts (their series and heartbeat), for another engine's importDevices(). */
+  exportDevices(keep: (device: string) => boolean): EngineState {
+    const series: EngineState['series'] = [];
+    for (let s = this.tail; s; s = s.prev) if (keep(s.device)) series.push({ device: s.device, field: s.field, state: s.detector.toJSON() });
+    const devices: EngineState['devices'] = [];
+    for (const d of this.devices.values()) {
+      if (keep(d.name)) devices.push({ device: d.name, lastSeen: d.lastSeen, lastTs: Number.isNaN(d.lastTs) ? null : d.lastTs, gaps: d.cadence.toJSON(), offline: d.offline });
+    }
+    const { clock: _clock, ...options } = this.options;
+    return { version: 1, options, series, devices };
+  }
+
+  /**
+   * Takes over devices exported by another engine (exportDevices): what this
+   * engine held for them is replaced. Series learned under other detector
+   * settings are left out (they would be misread); the devices' heartbeat is kept.
+   */
+  importDevices(state: EngineState): void {
+    if (!state || state.version !== 1 || !Array.isArray(state.series) || !Array.isArray(state.devices)) {
+      throw new DetectorConfigError('anomaly state to take over is not in a known format (version 1)', { parameter: 'state' });
+    }
+    const ids = new Set<string>([...state.devices.map((d) => d.device), ...state.series.map((s) => s.device)]);
+    this.forgetDevices((id) => ids.has(id));
+    for (const d of state.devices) {
+      const dev = this.device(d.device);
+      dev.lastSeen = d.lastSeen;
+      dev.lastTs = d.lastTs ?? NaN;
+      dev.cadence = new Cadence(d.gaps);
+      dev.offline = d.offline;
+    }
+    if (detectorKey(this.options) !== detectorKey(state.options ?? {})) return;
+    const sink: SeriesRef[] = [];
+    for (const s of state.series) this.series(this.device(s.device), s.field, sink, s.state);
+    this.evictedTotal += sink.length;
+  }
+
+  /** Drops the devices `drop` accepts, series and heartbeat. Returns how many devices. */
+  forgetDevices(drop: (device: string) => boolean): number {
+    let n = 0;
+    for (const dev of [...this.devices.values()]) {
+      if (!drop(dev.name)) continue;
+      for (const s of dev.series.values()) {
+        this.unlink(s);
+        this.count--;
+      }
+      this.devices.delete(dev.name);
+      n++;
+    }
+    return n;
+  }
+
   /**
    * Continues from saved state. With `options`, the saved series are kept only
    * if the detector settings are unchanged: state learned by another detector

@@ -1021,17 +1021,7 @@ export class RuleEngine {
     const devices: DeviceJson[] = [];
     const slots: SlotJson[] = [];
     for (const d of this.devices.values()) {
-      const j: DeviceJson = { id: d.id };
-      if (!Number.isNaN(d.seenClock)) j.seen = d.seenClock;
-      if (Number.isFinite(d.lastTs)) j.last = d.lastTs;
-      if (d.fieldSeen?.size) j.fields = Object.fromEntries(d.fieldSeen);
-      if (this.usesTags && Object.keys(d.tags).length) j.tags = d.tags;
-      for (const c of this.rules.values()) {
-        if (c.bitBase < 0 || d.bits.length < c.bitBase + c.leaves.length) continue;
-        const part = Array.from(d.bits.subarray(c.bitBase, c.bitBase + c.leaves.length));
-        if (part.some((x) => x !== -1)) (j.bits ??= {})[c.id] = part;
-      }
-      devices.push(j);
+      devices.push(this.deviceJson(d));
       for (const s of d.slots) if (s && !(s.idle() && !s.windows)) slots.push(slotToJson(s));
     }
     this.progressed.clear();
@@ -1042,6 +1032,103 @@ export class RuleEngine {
     const activated: Record<string, number> = {};
     for (const c of this.rules.values()) activated[c.id] = c.activatedAt;
     return { version: 1, savedAt: this.clock(), devices, slots, records: [...this.records.values()], events: this.history(), activated };
+  }
+
+  // ---- per-device state (a cluster member hands devices over with it) ----
+
+  /**
+   * The state of the devices `keep` accepts: devices, their slots and alert
+   * records (not the history). For another engine's importDevices().
+   */
+  exportDevices(keep: (device: string) => boolean): EngineState {
+    const devices: DeviceJson[] = [];
+    const slots: SlotJson[] = [];
+    for (const d of this.devices.values()) {
+      if (!keep(d.id)) continue;
+      devices.push(this.deviceJson(d));
+      for (const s of d.slots) if (s && !(s.idle() && !s.windows)) slots.push(slotToJson(s));
+    }
+    const records: AlertRecord[] = [];
+    for (const r of this.records.values()) if (keep(r.device)) records.push({ ...r, severityHistory: [...r.severityHistory] });
+    return { version: 1, savedAt: this.clock(), devices, slots, records, events: [], activated: {} };
+  }
+
+  /**
+   * Takes over devices exported by another engine: whatever this engine held
+   * for them is replaced. Unlike importState (a restart), pending and recovery
+   * durations go on in event time: the readings in between are still to come.
+   * Emits nothing; the changes reach takeChanges() for the state log.
+   */
+  importDevices(state: EngineState): void {
+    const ids = new Set<string>([...(state.devices ?? []).map((d) => d.id), ...(state.slots ?? []).map((s) => s.d), ...(state.records ?? []).map((r) => r.device)]);
+    this.forgetDevices((id) => ids.has(id));
+    for (const j of state.devices ?? []) {
+      const d = this.device(j.id);
+      if (j.seen !== undefined) d.seenClock = j.seen;
+      if (j.last !== undefined) d.lastTs = j.last;
+      if (j.fields) d.fieldSeen = new Map(Object.entries(j.fields));
+      if (j.tags) {
+        d.tags = j.tags;
+        d.appliesVersion = -1;
+      }
+      for (const [id, part] of Object.entries(j.bits ?? {})) this.restoreBits(d, id, part);
+    }
+    for (const r of state.records ?? []) {
+      if (!this.rules.has(r.rule)) continue;
+      this.records.set(r.id, r);
+      this.changedRecords.add(r);
+    }
+    for (const j of state.slots ?? []) {
+      const c = this.rules.get(j.r);
+      if (!c) continue;
+      const s = slotFromJson(j);
+      s.resumed = false;
+      if (j.tr) this.restoreBits(this.device(j.d), c.id, j.tr);
+      s.record = this.records.get(`${c.id}:${j.d}`) ?? null;
+      const d = this.device(j.d);
+      while (d.slots.length <= c.slot) d.slots.push(undefined);
+      d.slots[c.slot] = s;
+      if (!s.idle()) this.active.add(s);
+      this.changedSlots.add(s);
+    }
+  }
+
+  /** Drops the devices `drop` accepts, with their slots and alert records; emits nothing. Returns how many. */
+  forgetDevices(drop: (device: string) => boolean): number {
+    let n = 0;
+    for (const d of [...this.devices.values()]) {
+      if (!drop(d.id)) continue;
+      for (const s of d.slots) {
+        if (!s) continue;
+        this.active.delete(s);
+        this.progressed.delete(s);
+        this.changedSlots.delete(s);
+        this.droppedSlots.push([s.rule, s.device]);
+      }
+      this.devices.delete(d.id);
+      n++;
+    }
+    for (const [id, r] of [...this.records]) {
+      if (!drop(r.device)) continue;
+      this.records.delete(id);
+      this.changedRecords.delete(r);
+      this.removedRecords.push(id);
+    }
+    return n;
+  }
+
+  private deviceJson(d: Device): DeviceJson {
+    const j: DeviceJson = { id: d.id };
+    if (!Number.isNaN(d.seenClock)) j.seen = d.seenClock;
+    if (Number.isFinite(d.lastTs)) j.last = d.lastTs;
+    if (d.fieldSeen?.size) j.fields = Object.fromEntries(d.fieldSeen);
+    if (this.usesTags && Object.keys(d.tags).length) j.tags = d.tags;
+    for (const c of this.rules.values()) {
+      if (c.bitBase < 0 || d.bits.length < c.bitBase + c.leaves.length) continue;
+      const part = Array.from(d.bits.subarray(c.bitBase, c.bitBase + c.leaves.length));
+      if (part.some((x) => x !== -1)) (j.bits ??= {})[c.id] = part;
+    }
+    return j;
   }
 
   private restoreBits(d: Device, rule: string, part: number[]): void {
