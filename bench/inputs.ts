@@ -11,7 +11,9 @@
  * → join → the same DuckDB writer as the MQTT stock row) and a bare node:http
  * server that only JSON.parses and answers 202 (the ceiling: no framework, no
  * journal, no store; bench/raw-http-server.ts). readings/s: first request
- * → all readings counted in the store; latency: request → answer (p50/p99).
+ * → all readings counted in the store; latency: request → answer (p50/p99);
+ * CPU µs/reading: CPU time of the consumer process (every thread) over the
+ * same span. bench/shared-path.ts adds the shared input path measured alone.
  */
 import { fork, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';

@@ -81,7 +81,8 @@ async function run(per: number, readings: number): Promise<SharedPathRow> {
     return { per, readings: stored, usPerReading: (used.user + used.system) / stored };
   } finally {
     intake.close();
-    rmSync(dir, { recursive: true, force: true });
+    // A background checkpoint of the journal may still be landing a file.
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 }
 

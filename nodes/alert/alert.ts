@@ -32,6 +32,16 @@ import type { EngineState } from '../lib/rules/engine';
 import { deviceStates } from '../shared/device-state';
 
 const TICK_MS = 1000;
+/** Longest a transition waits for its cluster checkpoint (a broker that is down): then it goes out all the same. */
+const GATE_MS = 5000;
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no checkpoint within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 const SNAPSHOT_MS = 10_000;
 
 export = function register(RED: NodeAPI): void {
@@ -138,7 +148,7 @@ export = function register(RED: NodeAPI): void {
         if (gate) {
           const devices = [...new Set(events.map((e) => e.device))];
           delivering = delivering
-            .then(() => gate(stateKey, devices))
+            .then(() => withTimeout(gate(stateKey, devices), GATE_MS))
             .catch((err: unknown) => node.warn(RED._('upperstack-alert.errors.checkpoint', { message: describeError(err).message })))
             .then(() => {
               deliver(events);

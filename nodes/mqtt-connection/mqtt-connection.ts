@@ -114,6 +114,16 @@ export = function register(RED: NodeAPI): void {
       if (++current.count >= TURN_MAX) endTurn();
     };
 
+    const login = (): IClientOptions => ({
+      username: node.credentials?.username || undefined,
+      password: node.credentials?.password || undefined,
+      rejectUnauthorized: config.rejectUnauthorized,
+      ca: config.ca ? readFileSync(config.ca) : undefined,
+      cert: config.cert ? readFileSync(config.cert) : undefined,
+      key: config.key ? readFileSync(config.key) : undefined,
+    });
+    node.brokerSettings = () => ({ url: config.url, options: login() });
+
     const connect = () => {
       const opts: IClientOptions = {
         clientId: config.clientId || `upperstack_${node.id.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}`,
@@ -122,12 +132,7 @@ export = function register(RED: NodeAPI): void {
         keepalive: config.keepalive,
         ...(config.protocolVersion === 5 && config.persistent ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
         reconnectPeriod: 2000,
-        username: node.credentials?.username || undefined,
-        password: node.credentials?.password || undefined,
-        rejectUnauthorized: config.rejectUnauthorized,
-        ca: config.ca ? readFileSync(config.ca) : undefined,
-        cert: config.cert ? readFileSync(config.cert) : undefined,
-        key: config.key ? readFileSync(config.key) : undefined,
+        ...login(),
         // Connect after the incoming store and handleMessage are replaced below.
         manualConnect: true,
       };

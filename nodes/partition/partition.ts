@@ -10,6 +10,8 @@
  * (nodes/lib/cluster/analytics.ts, docs/scaling.md).
  */
 import type { Node, NodeAPI } from 'node-red';
+import type { IClientOptions } from 'mqtt';
+import type { MqttConnectionNode } from '../mqtt-connection/options';
 import { PartitionAnalytics } from '../lib/cluster/analytics';
 import { ConfigError, InvalidReadingError, describeError } from '../lib/errors';
 import type { Reading } from '../lib/reading';
@@ -25,15 +27,32 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<PartitionOptions>(def as unknown as Record<string, unknown>, partitionMigrations);
     const member = config.member || node.id.replace(/[^A-Za-z0-9_-]/g, '');
-    if (!/^(mqtts?|wss?|tcp|ssl):\/\//i.test(config.broker) || !Number.isInteger(config.partitions) || config.partitions < 1 || config.partitions > 4096) {
-      const err = new ConfigError(RED._('upperstack-partition.errors.config', { broker: config.broker, partitions: config.partitions }));
+    // The broker's login and TLS from a connection node (the cluster member's), never from this node's config.
+    let connect: IClientOptions | undefined;
+    let broker = config.broker;
+    if (config.connection) {
+      const conn = RED.nodes.getNode(config.connection) as MqttConnectionNode | null;
+      try {
+        if (!conn || typeof conn.brokerSettings !== 'function') throw new ConfigError(RED._('upperstack-partition.errors.connection', { id: config.connection }));
+        const settings = conn.brokerSettings();
+        connect = settings.options;
+        broker ||= settings.url;
+      } catch (err) {
+        node.error(describeError(err).message);
+        setStatus(node, 'failed', describeError(err).message);
+        return;
+      }
+    }
+    if (!/^(mqtts?|wss?|tcp|ssl):\/\//i.test(broker) || !Number.isInteger(config.partitions) || config.partitions < 1 || config.partitions > 4096) {
+      const err = new ConfigError(RED._('upperstack-partition.errors.config', { broker, partitions: config.partitions }));
       node.error(err.message);
       setStatus(node, 'failed', err.message);
       return;
     }
     const P = config.partitions;
     const cluster = new PartitionAnalytics({
-      broker: config.broker,
+      broker,
+      connect,
       group: config.group,
       member,
       partitions: P,

@@ -79,11 +79,14 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
     protocolVersion: 5,
     persistent: true,
     keepalive: 30,
-    ca: '',
-    cert: '',
-    key: '',
+    ca: o.tls.ca,
+    cert: o.tls.cert,
+    key: o.tls.key,
     rejectUnauthorized: true,
     configVersion: 1,
+    // Moved to the credentials file by settings.ts; Node-RED resolves the references when it starts the node,
+    // so the secret stays in the environment and never appears in the flows.
+    ...(o.login ? { credentials: { username: '${UPPERSTACK_CLUSTER_BROKER_USERNAME}', password: '${UPPERSTACK_CLUSTER_BROKER_PASSWORD}' } } : {}),
   });
   return out;
 }

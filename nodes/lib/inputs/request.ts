@@ -80,13 +80,23 @@ function refuse(refusal: Refusal, error: UpperstackError, payload: Buffer, devic
   return { readings: [], failures: [{ error, payload, ...(device ? { device } : {}) }], refusal };
 }
 
+// Devices send the same Content-Type request after request: the last one's format is kept.
+let lastType: string | undefined;
+let lastFormat: Format | undefined;
+
 /** The format of a body, or why there is none; CoAP's octet-stream takes the configured codec. */
 export function formatOf(req: InputRequest, opts: InputOptions): Format {
+  if (lastFormat !== undefined && req.contentType === lastType) return lastFormat;
   const ct = req.contentType?.split(';')[0].trim().toLowerCase();
   if (!ct) throw new UnsupportedFormatError(`a Content-Type is required; use one of ${INGEST_TYPES.join(', ')}`);
   if (ct === 'application/octet-stream' && req.route === 'coap' && opts.octetFormat) return opts.octetFormat;
   const f = formatFromContentType(ct);
   if (!f) throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported; use one of ${INGEST_TYPES.join(', ')}`, { contentType: ct });
+  // Not octet-stream: its format depends on the route and the node, not on the type alone.
+  if (ct !== 'application/octet-stream') {
+    lastType = req.contentType;
+    lastFormat = f;
+  }
   return f;
 }
 
