@@ -29,10 +29,11 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
-import { influxQuery, startInfluxd, type TsdbServer } from '../test/helpers/influxd';
+import { influxQuery, startInfluxd, startVictoria, type TsdbServer } from '../test/helpers/influxd';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
 import { ProcWatch, percentile, sleep, TS_BASE, type PublisherConfig, type PublisherReport } from './common';
 import { stockInfluxFlow } from './influx-flows';
+import { benchSinkPath, type SinkPathRow } from './influx-sink';
 
 const env = process.env;
 const ROOT = join(__dirname, '..', '..');
@@ -40,6 +41,11 @@ const READINGS = Number(env.BENCH_INFLUX_READINGS) || 50_000;
 const ROUNDS = Number(env.BENCH_INFLUX_ROUNDS) || 1;
 /** BENCH_INFLUX_CONSUMERS: a comma list of upperstack, stock-message, stock-batch, bare (default all). */
 const CONSUMERS = new Set((env.BENCH_INFLUX_CONSUMERS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+/** BENCH_INFLUX_SERVERS: influxdb, victoriametrics (default both; the issue's targets are against InfluxDB 1.x). */
+const SERVERS = (env.BENCH_INFLUX_SERVERS ?? 'influxdb,victoriametrics').split(',').map((s) => s.trim()).filter(Boolean) as ServerKind[];
+/** BENCH_INFLUX_SINKPATH=0 leaves out the sink-path rows (bench/influx-sink.ts); BENCH_INFLUX_SINKPATH_READINGS per run. */
+const SINKPATH = env.BENCH_INFLUX_SINKPATH !== '0';
+const SINKPATH_READINGS = Number(env.BENCH_INFLUX_SINKPATH_READINGS) || 200_000;
 /** BENCH_INFLUX_ROLLUP=0 leaves out the roll-up query row. */
 const ROLLUP = env.BENCH_INFLUX_ROLLUP !== '0';
 const PUBLISHERS = 2;
@@ -48,6 +54,8 @@ const INFLIGHT = 100;
 /** After the last PUBACK, a count that has not grown for this long is final. */
 const SETTLE_MS = 15_000;
 const PHASE_LIMIT_MS = 600_000;
+
+export type ServerKind = 'influxdb' | 'victoriametrics';
 
 export type InfluxConsumer = 'upperstack' | 'upperstack-duckdb' | 'stock-message' | 'stock-batch' | 'bare';
 
@@ -61,6 +69,7 @@ export const INFLUX_CONSUMERS: Record<InfluxConsumer, string> = {
 
 export interface InfluxBenchRow {
   consumer: InfluxConsumer;
+  server: ServerKind;
   round: number;
   readings: number;
   stored: number;
@@ -87,6 +96,8 @@ export interface RollupBenchRow {
 
 interface Consumer {
   pid: number | undefined;
+  /** Runs bench/cpu-profile.ts: SIGWINCH starts and stops the profile. */
+  profiled?: boolean;
   /** Counts somewhere else than InfluxDB (the DuckDB-only context row). */
   count?(device: string): Promise<number>;
   stop(): Promise<void>;
@@ -94,6 +105,18 @@ interface Consumer {
 }
 
 const COUNT_Q = `SELECT count(temperature) FROM telemetry WHERE device =~ /^bench-/`;
+
+/** Samples VictoriaMetrics holds for a device regex (nocache: VictoriaMetrics caches rollup answers). */
+async function countVictoria(vm: TsdbServer, deviceRe: string): Promise<number> {
+  try {
+    const q = `sum(count_over_time(telemetry_temperature{device=~"${deviceRe}"}[3650d]))`;
+    const res = await fetch(`${vm.url}/api/v1/query?${new URLSearchParams({ query: q, nocache: '1' })}`);
+    const body = (await res.json()) as { data?: { result?: Array<{ value: [number, string] }> } };
+    return Number(body.data?.result?.[0]?.value?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
 
 async function count(influx: TsdbServer, db: string, q = COUNT_Q): Promise<number> {
   try {
@@ -174,14 +197,20 @@ async function startUpperstack(brokerPort: number, influx: TsdbServer | undefine
     }
   }
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  const rt: Runtime = await startRuntime({ dataDir, env: { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: '', UPPERSTACK_INFLUX_URL: influx ? influx.url : '', UPPERSTACK_INFLUX_DB: db } });
+  const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: '', UPPERSTACK_INFLUX_URL: influx ? influx.url : '', UPPERSTACK_INFLUX_DB: db };
+  if (env.BENCH_PROFILE_DIR) {
+    // The same sampling profiler as the pipeline rows (bench/cpu-profile.ts), over the measured burst only.
+    extra.NODE_OPTIONS = `--require ${join(__dirname, 'cpu-profile.js')}`;
+    extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `influx-${influx ? 'influx' : 'duckdb'}-${Date.now()}.cpuprofile`);
+  }
+  const rt: Runtime = await startRuntime({ dataDir, env: extra });
   const count = async (device: string) => {
     const res = await rt.get(`/api/v1/readings/aggregate?device=${encodeURIComponent(device)}&field=temperature&fn=count&every=10000d`);
     if (res.status !== 200) return 0;
     const body = (await res.json()) as { points: Array<{ value: number }> };
     return body.points.reduce((n, p) => n + p.value, 0);
   };
-  return { pid: rt.proc.pid, stop: () => rt.stop(), output: () => rt.output(), count: influx ? undefined : count };
+  return { pid: rt.proc.pid, stop: () => rt.stop(), output: () => rt.output(), count: influx ? undefined : count, profiled: !!env.BENCH_PROFILE_DIR };
 }
 
 async function startStock(mode: 'message' | 'batch', brokerPort: number, influx: TsdbServer, db: string, dir: string): Promise<Consumer> {
@@ -252,9 +281,12 @@ async function startBare(brokerPort: number, influx: TsdbServer, db: string): Pr
   };
 }
 
-async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbServer, log: (s: string) => void): Promise<InfluxBenchRow> {
+async function phase(consumerKind: InfluxConsumer, round: number, server: ServerKind, shared: TsdbServer | undefined, log: (s: string) => void): Promise<InfluxBenchRow> {
   const db = `bench_${consumerKind.replace('-', '_')}_${round}`;
-  await influxQuery(influx, `CREATE DATABASE "${db}"`);
+  // VictoriaMetrics has no databases: a fresh server per phase, so phases do not count each other's points.
+  const influx = server === 'victoriametrics' ? await startVictoria() : shared!;
+  if (server === 'influxdb') await influxQuery(influx, `CREATE DATABASE "${db}"`);
+  const stored_ = (deviceRe: string, q: string) => (server === 'victoriametrics' ? countVictoria(influx, deviceRe) : count(influx, db, q));
   const mosq: Mosquitto = await startMosquitto({ maxQueuedMessages: 10_000_000 });
   const dir = mkdtempSync(join(tmpdir(), 'us-bench-influx-'));
   let consumer: Consumer | undefined;
@@ -267,9 +299,10 @@ async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbSe
     const url = `mqtt://127.0.0.1:${mosq.port}`;
     const c = consumer;
     const DEVICES = Array.from({ length: PUBLISHERS * CLIENTS }, (_, i) => `bench-p${Math.floor(i / CLIENTS)}-c${i % CLIENTS}`);
-    const storedLoad = c.count ? async () => (await Promise.all(DEVICES.map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => count(influx, db);
-    await warmUp(url, c.count ? () => c.count!('warmup') : () => count(influx, db, `SELECT count(temperature) FROM telemetry WHERE device = 'warmup'`), consumerKind);
+    const storedLoad = c.count ? async () => (await Promise.all(DEVICES.map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => stored_('bench-.*', COUNT_Q);
+    await warmUp(url, c.count ? () => c.count!('warmup') : () => stored_('warmup', `SELECT count(temperature) FROM telemetry WHERE device = 'warmup'`), consumerKind);
     const watch = new ProcWatch(consumer.pid, 100).begin();
+    if (consumer.profiled && consumer.pid) process.kill(consumer.pid, 'SIGWINCH');
     const pub = publish(url);
     let acked: { total: number; firstPublish: number; lastAck: number } | undefined;
     let pubFailed: unknown;
@@ -291,10 +324,12 @@ async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbSe
     }
     const a = acked ?? (await pub);
     const mem = watch.end();
+    if (consumer.profiled && consumer.pid) process.kill(consumer.pid, 'SIGWINCH');
     const seconds = (grewAt - a.firstPublish) / 1000;
     const errors = bare ? bare.errors : [...new Set((consumer.output().match(/\[error\][^\n]*/g) ?? []).map((l) => l.replace(/^\[error\]\s*/, '').slice(0, 120)))];
     const row: InfluxBenchRow = {
       consumer: consumerKind,
+      server,
       round,
       readings: a.total,
       stored,
@@ -307,7 +342,7 @@ async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbSe
       errors: errors.slice(0, 3).join(' | '),
     };
     if (row.lost > 0 && env.BENCH_INFLUX_VERBOSE) log(`  ${consumerKind} output:\n${consumer.output().slice(-4000)}`);
-    log(`  ${consumerKind} r${round}: ${Math.round(row.rate).toLocaleString('en-US')} readings/s, lost ${row.lost}, peak RSS ${Math.round(row.peakRssMb)} MB${row.errors ? `; errors: ${row.errors}` : ''}`);
+    log(`  ${consumerKind} → ${server} r${round}: ${Math.round(row.rate).toLocaleString('en-US')} readings/s, lost ${row.lost}, peak RSS ${Math.round(row.peakRssMb)} MB${row.errors ? `; errors: ${row.errors}` : ''}`);
     return row;
   } catch (err) {
     log(`  ${consumerKind} failed: ${(err as Error).message}\n${consumer?.output().slice(-3000) ?? ''}`);
@@ -316,7 +351,8 @@ async function phase(consumerKind: InfluxConsumer, round: number, influx: TsdbSe
     await consumer?.stop().catch(() => undefined);
     await mosq.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
-    await influxQuery(influx, `DROP DATABASE "${db}"`).catch(() => undefined);
+    if (server === 'victoriametrics') await influx.destroy().catch(() => undefined);
+    else await influxQuery(influx, `DROP DATABASE "${db}"`).catch(() => undefined);
   }
 }
 
@@ -370,18 +406,40 @@ export async function benchRollup(runs = 21): Promise<RollupBenchRow> {
   }
 }
 
-export async function benchInflux(log: (s: string) => void): Promise<{ rows: InfluxBenchRow[]; rollup?: RollupBenchRow; failures: string[] }> {
+export async function benchInflux(log: (s: string) => void): Promise<{ rows: InfluxBenchRow[]; sinkPath: SinkPathRow[]; rollup?: RollupBenchRow; failures: string[] }> {
   const influx = await startInfluxd();
   const rows: InfluxBenchRow[] = [];
+  const sinkPath: SinkPathRow[] = [];
   const failures: string[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const c of ['bare', 'upperstack', 'upperstack-duckdb', 'stock-batch', 'stock-message'] as InfluxConsumer[]) {
-        if (CONSUMERS.size && !CONSUMERS.has(c)) continue;
+      for (const server of SERVERS) {
+        // The stock flows write InfluxDB 1.x's /write; against VictoriaMetrics only ours and the bare writer run.
+        const consumers: InfluxConsumer[] = server === 'influxdb' ? ['bare', 'upperstack', 'upperstack-duckdb', 'stock-batch', 'stock-message'] : ['bare', 'upperstack'];
+        for (const c of consumers) {
+          if (CONSUMERS.size && !CONSUMERS.has(c)) continue;
+          try {
+            rows.push(await phase(c, round, server, influx, log));
+          } catch (err) {
+            failures.push(`${c} → ${server}: ${(err as Error).message.split('\n')[0]}`);
+          }
+        }
+      }
+    }
+    if (SINKPATH) {
+      for (const server of SERVERS) {
+        log(`  sink path → ${server}: ${SINKPATH_READINGS.toLocaleString('en-US')} readings, the sink's writer against the bare writer in process`);
+        const vm = server === 'victoriametrics' ? await startVictoria() : undefined;
         try {
-          rows.push(await phase(c, round, influx, log));
+          const target = vm ?? influx;
+          const made = vm ? async () => undefined : async (name: string) => void (await influxQuery(influx, `CREATE DATABASE "${name}"`));
+          const got = await benchSinkPath(target, server, SINKPATH_READINGS, TS_BASE - 30 * 86_400_000, made);
+          for (const r of got) log(`    ${r.writer}: ${Math.round(r.rate).toLocaleString('en-US')} readings/s, ${r.cpuUsPerReading.toFixed(2)} µs CPU/reading`);
+          sinkPath.push(...got);
         } catch (err) {
-          failures.push(`${c}: ${(err as Error).message.split('\n')[0]}`);
+          failures.push(`sink path → ${server}: ${(err as Error).message.split('\n')[0]}`);
+        } finally {
+          await vm?.destroy().catch(() => undefined);
         }
       }
     }
@@ -397,7 +455,7 @@ export async function benchInflux(log: (s: string) => void): Promise<{ rows: Inf
       failures.push(`roll-up: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  return { rows, rollup, failures };
+  return { rows, sinkPath, rollup, failures };
 }
 
 function median(xs: number[]): number {
@@ -412,32 +470,55 @@ function grid(lines: string[][]): string {
   return [fmt(lines[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.slice(1).map(fmt)].join('\n');
 }
 
-export function influxTable(res: { rows: InfluxBenchRow[]; rollup?: RollupBenchRow; failures: string[] }): string {
-  const by = (c: InfluxConsumer) => res.rows.filter((r) => r.consumer === c);
-  const rate = (c: InfluxConsumer) => (by(c).length ? median(by(c).map((r) => r.rate)) : NaN);
-  const lines = [['consumer', 'readings/s', 'lost of burst', 'peak RSS MB', 'cores', 'CPU µs/reading', 'acked in s', 'errors']];
-  for (const c of Object.keys(INFLUX_CONSUMERS) as InfluxConsumer[]) {
-    const rs = by(c);
-    if (!rs.length) continue;
-    lines.push([
-      INFLUX_CONSUMERS[c],
-      `${Math.round(rate(c)).toLocaleString('en-US')}${rs.length > 1 ? ` (${rs.map((r) => Math.round(r.rate).toLocaleString('en-US')).join(', ')})` : ''}`,
-      `${Math.max(...rs.map((r) => r.lost)).toLocaleString('en-US')} of ${rs[0].readings.toLocaleString('en-US')}`,
-      String(Math.round(Math.max(...rs.map((r) => r.peakRssMb)))),
-      median(rs.map((r) => r.cores)).toFixed(2),
-      // CPU time of the consumer process (all its threads) per reading stored: what bounds readings/s on a busy machine.
-      String(Math.round(median(rs.map((r) => ((r.cores * r.seconds) / Math.max(1, r.stored)) * 1e6)))),
-      median(rs.map((r) => r.ackSeconds)).toFixed(1),
-      rs.map((r) => r.errors).filter(Boolean)[0] ?? '',
-    ]);
+const SERVER_NAME: Record<ServerKind, string> = { influxdb: 'InfluxDB 1.x', victoriametrics: 'VictoriaMetrics' };
+
+export function influxTable(res: { rows: InfluxBenchRow[]; sinkPath?: SinkPathRow[]; rollup?: RollupBenchRow; failures: string[] }): string {
+  const out: string[] = [];
+  for (const server of ['influxdb', 'victoriametrics'] as ServerKind[]) {
+    const by = (c: InfluxConsumer) => res.rows.filter((r) => r.consumer === c && r.server === server);
+    if (!res.rows.some((r) => r.server === server)) continue;
+    const rate = (c: InfluxConsumer) => (by(c).length ? median(by(c).map((r) => r.rate)) : NaN);
+    const lines = [[`consumer → ${SERVER_NAME[server]}`, 'readings/s', 'lost of burst', 'peak RSS MB', 'cores', 'CPU µs/reading', 'acked in s', 'errors']];
+    for (const c of Object.keys(INFLUX_CONSUMERS) as InfluxConsumer[]) {
+      const rs = by(c);
+      if (!rs.length) continue;
+      lines.push([
+        INFLUX_CONSUMERS[c],
+        `${Math.round(rate(c)).toLocaleString('en-US')}${rs.length > 1 ? ` (${rs.map((r) => Math.round(r.rate).toLocaleString('en-US')).join(', ')})` : ''}`,
+        `${Math.max(...rs.map((r) => r.lost)).toLocaleString('en-US')} of ${rs[0].readings.toLocaleString('en-US')}`,
+        String(Math.round(Math.max(...rs.map((r) => r.peakRssMb)))),
+        median(rs.map((r) => r.cores)).toFixed(2),
+        // CPU time of the consumer process (all its threads) per reading stored: what bounds readings/s on a busy machine.
+        String(Math.round(median(rs.map((r) => ((r.cores * r.seconds) / Math.max(1, r.stored)) * 1e6)))),
+        median(rs.map((r) => r.ackSeconds)).toFixed(1),
+        rs.map((r) => r.errors).filter(Boolean)[0] ?? '',
+      ]);
+    }
+    out.push(grid(lines), '');
+    const ours = rate('upperstack');
+    const verdict = (name: string, ratio: number, target: number) => `- ${name}: ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}× (target ≥ ${target}×) ${Number.isFinite(ratio) ? (ratio >= target ? 'PASS' : 'FAIL') : ''}`;
+    if (by('stock-batch').length) out.push(verdict('Upperstack vs batched stock flow', ours / rate('stock-batch'), 2));
+    out.push(verdict('Upperstack vs bare writer', ours / rate('bare'), 0.8));
+    const lost = by('upperstack').reduce((s, r) => s + r.lost, 0);
+    if (by('upperstack').length) out.push(`- Upperstack lost: ${lost} (target 0) ${lost === 0 ? 'PASS' : 'FAIL'}`);
+    out.push('');
   }
-  const out = [grid(lines), ''];
-  const ours = rate('upperstack');
-  const verdict = (name: string, ratio: number, target: number) => `- ${name}: ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}× (target ≥ ${target}×) ${Number.isFinite(ratio) ? (ratio >= target ? 'PASS' : 'FAIL') : ''}`;
-  out.push(verdict('Upperstack vs batched stock flow', ours / rate('stock-batch'), 2));
-  out.push(verdict('Upperstack vs bare writer', ours / rate('bare'), 0.8));
-  const lost = by('upperstack').reduce((s, r) => s + r.lost, 0);
-  if (by('upperstack').length) out.push(`- Upperstack lost: ${lost} (target 0) ${lost === 0 ? 'PASS' : 'FAIL'}`);
+  if (res.sinkPath?.length) {
+    const lines = [['sink path (in process, messages of 100)', 'server', 'readings/s (runs)', 'CPU µs/reading (runs)']];
+    for (const server of ['influxdb', 'victoriametrics'] as ServerKind[]) {
+      for (const w of ['sink', 'bare'] as const) {
+        const rs = res.sinkPath.filter((r) => r.server === server && r.writer === w);
+        if (!rs.length) continue;
+        lines.push([
+          w === 'sink' ? 'DurableWriter → InfluxSink (the pack settings)' : 'bare: line built inline, 5,000-line POSTs',
+          SERVER_NAME[server],
+          `${Math.round(median(rs.map((r) => r.rate))).toLocaleString('en-US')} (${rs.map((r) => Math.round(r.rate).toLocaleString('en-US')).join(', ')})`,
+          `${median(rs.map((r) => r.cpuUsPerReading)).toFixed(2)} (${rs.map((r) => r.cpuUsPerReading.toFixed(2)).join(', ')})`,
+        ]);
+      }
+    }
+    out.push(grid(lines));
+  }
   if (res.rollup) {
     const r = res.rollup;
     out.push(

@@ -11,7 +11,9 @@
  * → join → the same DuckDB writer as the MQTT stock row) and a bare node:http
  * server that only JSON.parses and answers 202 (the ceiling: no framework, no
  * journal, no store; bench/raw-http-server.ts). readings/s: first request
- * → all readings counted in the store; latency: request → answer (p50/p99).
+ * → all readings counted in the store; latency: request → answer (p50/p99);
+ * CPU µs/reading: CPU time of the consumer process (every thread) over the
+ * same span. bench/shared-path.ts adds the shared input path measured alone.
  */
 import { fork, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -40,6 +42,8 @@ export interface InputsBenchRow {
   p50: number;
   p99: number;
   peakRssMb: number;
+  /** CPU time of the consumer process (every thread) per reading, first request → all stored. */
+  cpuUsPerReading: number;
   errors: number;
 }
 
@@ -68,6 +72,7 @@ async function httpLoad(t: Target, prefix: string, readings: number, per: number
   let errors = 0;
   let peak = 0;
   const watch = setInterval(() => (peak = Math.max(peak, procSample(t.pid)?.rss ?? 0)), 100);
+  const cpu0 = procSample(t.pid)?.cpu ?? 0;
   const start = Date.now();
   await Promise.all(devs.map(async (device, c) => {
     for (let i = 0; i < requestsPerClient; i++) {
@@ -92,10 +97,11 @@ async function httpLoad(t: Target, prefix: string, readings: number, per: number
   const end = Date.now() + 120_000;
   while ((await t.count(devs)) < total - errors * per && Date.now() < end) await sleep(50);
   const elapsed = (Date.now() - start) / 1000;
+  const cpu = (procSample(t.pid)?.cpu ?? 0) - cpu0;
   clearInterval(watch);
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { row: `HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}`, consumer: t.consumer, readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, errors };
+  return { row: `HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}`, consumer: t.consumer, readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, cpuUsPerReading: (cpu * 1e6) / total, errors };
 }
 
 async function coapLoad(rt: Runtime, prefix: string, readings: number): Promise<InputsBenchRow> {
@@ -105,6 +111,7 @@ async function coapLoad(rt: Runtime, prefix: string, readings: number): Promise<
   let errors = 0;
   let peak = 0;
   const watch = setInterval(() => (peak = Math.max(peak, procSample(rt.proc.pid)?.rss ?? 0)), 100);
+  const cpu0 = procSample(rt.proc.pid)?.cpu ?? 0;
   const start = Date.now();
   await Promise.all(devs.map(async (device, c) => {
     const sock = createSocket('udp4');
@@ -142,9 +149,10 @@ async function coapLoad(rt: Runtime, prefix: string, readings: number): Promise<
   const end = Date.now() + 120_000;
   while ((await countOurs(rt, devs)) < total - errors && Date.now() < end) await sleep(50);
   const elapsed = (Date.now() - start) / 1000;
+  const cpu = (procSample(rt.proc.pid)?.cpu ?? 0) - cpu0;
   clearInterval(watch);
   latencies.sort((a, b) => a - b);
-  return { row: 'CoAP CON single readings', consumer: 'upperstack', readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, errors };
+  return { row: 'CoAP CON single readings', consumer: 'upperstack', readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, cpuUsPerReading: (cpu * 1e6) / total, errors };
 }
 
 async function countOurs(rt: Runtime, devs: string[]): Promise<number> {
@@ -252,8 +260,8 @@ export async function benchInputs(log: (s: string) => void): Promise<InputsBench
 }
 
 export function inputsTable(rows: InputsBenchRow[]): string {
-  const lines = [['row', 'consumer', 'readings', 'readings/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'errors']];
-  for (const r of rows) lines.push([r.row, r.consumer, String(r.readings), Math.round(r.rate).toLocaleString('en-US'), r.p50.toFixed(1), r.p99.toFixed(1), r.peakRssMb.toFixed(0), String(r.errors)]);
+  const lines = [['row', 'consumer', 'readings', 'readings/s', 'p50 ms', 'p99 ms', 'CPU µs/reading', 'peak RSS MB', 'errors']];
+  for (const r of rows) lines.push([r.row, r.consumer, String(r.readings), Math.round(r.rate).toLocaleString('en-US'), r.p50.toFixed(1), r.p99.toFixed(1), r.cpuUsPerReading.toFixed(1), r.peakRssMb.toFixed(0), String(r.errors)]);
   const find = (row: string, c: string) => rows.find((r) => r.row === row && r.consumer === c);
   const single = find('HTTP single readings', 'upperstack');
   const singleStock = find('HTTP single readings', 'stock');
@@ -266,6 +274,10 @@ export function inputsTable(rows: InputsBenchRow[]): string {
   if (single && singleStock) out.push(`HTTP single readings: ${(single.rate / singleStock.rate).toFixed(2)}× the stock flow (target ≥ 2×) at p99 ${single.p99.toFixed(1)} ms (target < 50 ms): ${single.rate >= 2 * singleStock.rate && single.p99 < 50 ? 'PASS' : 'FAIL'}`);
   if (single && singleRaw && singleStock) out.push(`HTTP single readings: Upperstack ${(single.rate / singleRaw.rate * 100).toFixed(0)}% of the bare node:http ceiling, which is ${(singleRaw.rate / singleStock.rate).toFixed(2)}× the stock flow`);
   if (batch && batchRaw) out.push(`HTTP 100-reading batches: Upperstack ${(batch.rate / batchRaw.rate * 100).toFixed(0)}% of the bare node:http ceiling (${Math.round(batchRaw.rate).toLocaleString('en-US')} readings/s)`);
+  const batchStock = find('HTTP 100-reading batches', 'stock');
+  for (const [name, ours, stock, raw] of [['single readings', single, singleStock, singleRaw], ['100-reading batches', batch, batchStock, batchRaw]] as const) {
+    if (ours && stock && raw) out.push(`HTTP ${name}: CPU per reading ${ours.cpuUsPerReading.toFixed(1)} µs = ${(ours.cpuUsPerReading / stock.cpuUsPerReading).toFixed(2)}× the stock flow's, ${(ours.cpuUsPerReading / raw.cpuUsPerReading).toFixed(1)}× the bare server's (every thread of each process: the store's DuckDB work included, none in the bare server)`);
+  }
   if (batch) out.push(`HTTP 100-reading batches: ${Math.round(batch.rate).toLocaleString('en-US')} readings/s (target ≥ 100,000): ${batch.rate >= 100_000 ? 'PASS' : 'FAIL'}`);
   return out.join('\n');
 }

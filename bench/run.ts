@@ -51,6 +51,7 @@ import { anomalyTable, benchAnomaly, type AnomalyBenchRow } from './anomaly';
 import { alertsTable, benchAlerts, type AlertsBenchRow } from './alerts';
 import { benchHostile, hostileTable, type HostileBenchRow } from './hostile';
 import { benchInputs, inputsTable, type InputsBenchRow } from './inputs';
+import { benchSharedPath, sharedPathTable } from './shared-path';
 import { benchInflux, influxTable } from './influx';
 
 const env = process.env;
@@ -953,6 +954,8 @@ async function main(): Promise<void> {
     try {
       inputsRows = await benchInputs(log);
       inputs = inputsTable(inputsRows);
+      log('inputs: the shared input path in-process (decode, normalise, validate, journal, intake, settle)');
+      inputs += `\n\nThe shared input path in this process (bench/shared-path.ts; no HTTP server, Node-RED or store):\n\n${sharedPathTable(await benchSharedPath())}`;
     } catch (err) {
       inputs = `inputs benchmark failed: ${(err as Error).message}`;
     }

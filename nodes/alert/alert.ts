@@ -28,8 +28,20 @@ import { alertRows } from './rows';
 import { registerAlertRoutes } from './routes';
 import { registerEventSource } from '../lib/report/sources';
 import { storedAlerts } from '../lib/report/alert-events';
+import type { EngineState } from '../lib/rules/engine';
+import { deviceStates } from '../shared/device-state';
 
 const TICK_MS = 1000;
+/** Longest a transition waits for its cluster checkpoint (a broker that is down): then it goes out all the same. */
+const GATE_MS = 5000;
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no checkpoint within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 const SNAPSHOT_MS = 10_000;
 
 export = function register(RED: NodeAPI): void {
@@ -120,17 +132,49 @@ export = function register(RED: NodeAPI): void {
       node.send([tell.length ? tell : null, all] as unknown as UpperstackMessage[]);
     }
 
+    // On a cluster member the partition node holds a gate: transitions go out once the state that
+    // has them is checkpointed for the member that may take the devices over (docs/scaling.md).
+    const states = deviceStates(RED);
+    const stateKey = `upperstack-alert:${node.id}`;
+    let delivering: Promise<void> = Promise.resolve();
+
     /** Engine work, then its transitions: on disk first (survives kill -9), then out. */
     function run(work: () => AlertEvent[]): AlertEvent[] {
       const events = work();
       const changes = engine.takeChanges(false);
       if (log.append(changes, events)) snapshotDue = true;
       if (events.length) {
-        deliver(events);
-        showStatus();
+        const gate = states.gate;
+        if (gate) {
+          const devices = [...new Set(events.map((e) => e.device))];
+          delivering = delivering
+            .then(() => withTimeout(gate(stateKey, devices), GATE_MS))
+            .catch((err: unknown) => node.warn(RED._('upperstack-alert.errors.checkpoint', { message: describeError(err).message })))
+            .then(() => {
+              deliver(events);
+              showStatus();
+            });
+        } else {
+          deliver(events);
+          showStatus();
+        }
       }
       return events;
     }
+
+    const unregisterState = states.register({
+      key: stateKey,
+      exportDevices: async (keep) => engine.exportDevices(keep),
+      importDevices: async (state) => {
+        engine.importDevices(state as EngineState);
+        if (log.append(engine.takeChanges(false))) snapshotDue = true;
+        showStatus(true);
+      },
+      forgetDevices: async (drop) => {
+        if (engine.forgetDevices(drop) && log.append(engine.takeChanges(false))) snapshotDue = true;
+        showStatus(true);
+      },
+    });
 
     function showStatus(force = false): void {
       const s = engine.stats();
@@ -178,6 +222,8 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async (removed) => {
       unregisterSource();
+      unregisterState();
+      await delivering;
       clearInterval(timer);
       unsubscribe();
       if (svc.attached?.node === node) svc.attached = undefined;

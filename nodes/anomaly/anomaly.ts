@@ -17,6 +17,7 @@ import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOptions } from './options';
 import { registerBacktestRoute } from './backtest-route';
+import { deviceStates } from '../shared/device-state';
 
 const SAVE_EVERY_MS = 30_000;
 const HOUR_MS = 3_600_000;
@@ -162,6 +163,25 @@ export = function register(RED: NodeAPI): void {
       }
     });
 
+    // On a cluster member, a partition's series move with it to the member that takes it over (docs/scaling.md).
+    const unregisterState = deviceStates(RED).register({
+      key: `upperstack-anomaly:${node.id}`,
+      exportDevices: async (keep) => {
+        await ready;
+        return engine.exportDevices(keep);
+      },
+      importDevices: async (state) => {
+        await ready;
+        engine.importDevices(state as EngineState);
+        if (engine.stats().series > 0) warm = true;
+        dirty = true;
+      },
+      forgetDevices: async (drop) => {
+        await ready;
+        if (engine.forgetDevices(drop)) dirty = true;
+      },
+    });
+
     const saver = setInterval(() => {
       showStatus(true);
       if (dirty) {
@@ -201,6 +221,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async (removed) => {
       closed = true;
+      unregisterState();
       clearInterval(saver);
       heartbeat?.stop();
       await ready;

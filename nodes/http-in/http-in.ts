@@ -50,21 +50,29 @@ import { join } from 'node:path';
 const EMIT_CHUNK = 500;
 
 let active: ActiveHttpIn | undefined;
+
+const ROUTE_META: Record<InputRoute, Record<string, string>> = {
+  ingest: { route: 'ingest' },
+  insert: { route: 'insert' },
+  'influx-v1': { route: 'influx-v1' },
+  'influx-v2': { route: 'influx-v2' },
+  coap: { route: 'coap' },
+};
 const routesAdded = new WeakSet<object>();
 
 /** Plain Node response calls: the same answer whether Express or the fast path took the request. */
 function send(res: ServerResponse, a: HttpAnswer): void {
   if (res.headersSent) return;
-  for (const [k, v] of Object.entries(a.headers ?? {})) res.setHeader(k, v);
-  res.statusCode = a.status;
+  // One flat header list straight to writeHead: no header map built per answer.
+  const headers: string[] = [];
+  if (a.headers) for (const k in a.headers) headers.push(k, a.headers[k]);
   if (a.status === 204) {
-    res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
-    res.end();
+    headers.push('X-Influxdb-Version', INFLUX_VERSION);
+    res.writeHead(204, headers).end();
     return;
   }
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(a.body));
-  res.end(a.body);
+  headers.push('Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(a.body)));
+  res.writeHead(a.status, headers).end(a.body);
 }
 
 /** An Express request as the input routes take it. */
@@ -104,7 +112,8 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
     return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${rr.path} is turned off on the http in node` }));
   }
   const q = rr.query;
-  const meta: Record<string, string> = { route };
+  // One meta object per route while it holds nothing else: the journal record serialises it once, not per request.
+  let meta = ROUTE_META[route];
   if (route === 'influx-v1' || route === 'influx-v2') {
     if (route === 'influx-v1' && !first(q.db)) {
       drain();
@@ -121,7 +130,7 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
       drain();
       return send(res, answerError(route, 400, err as UpperstackError));
     }
-    if (precision) meta.precision = precision;
+    if (precision) meta = { route, precision };
   }
   const device = route === 'ingest' || route === 'insert' ? String(rr.device) : undefined;
   const auth = deviceAuth();
@@ -262,7 +271,7 @@ export = function register(RED: NodeAPI): void {
           const msg: UpperstackMessage = { _msgid: newId(), topic: path, source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
           // How it came, so a dead letter of it can be replayed through this input.
           if (rec.contentType) msg.contentType = rec.contentType;
-          if (rec.meta) msg.meta = rec.meta;
+          if (rec.meta) msg.meta = { ...rec.meta };
           const d = f.device ?? rec.device;
           if (d !== undefined) msg.device = d;
           failed.push(msg);

@@ -234,6 +234,99 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
   return { device, ts, fields: fields.out, tags: tags.out };
 }
 
+/** A device name already checked for lone surrogates: most batches name one device throughout. */
+let checkedDevice = '';
+
+/**
+ * A scalar field value as stored; null: nothing to store (null or absent);
+ * undefined: not for the flat path (nested, non-finite, too long, not Unicode).
+ */
+function flatField(v: unknown, maxLength: number): FieldValue | null | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'string') return v.length <= maxLength && !LONE_SURROGATE.test(v) ? v : undefined;
+  if (typeof v === 'boolean') return v;
+  return v === null || v === undefined ? null : undefined;
+}
+
+/**
+ * The common reading, a flat object of scalars (and optionally flat `fields`
+ * and `tags` objects) within the limits, built in one pass: no flattener, no
+ * path strings, nothing besides the Reading itself. Whatever this does not
+ * take (nesting, a duplicate or reserved-looking name, a value or limit the
+ * general path must judge) returns undefined and goes through normalizeOne(),
+ * which builds the same Reading or throws the precise error.
+ */
+function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | undefined, receivedAt: number, limits: Limits): Reading | undefined {
+  const device = item.device ?? fallbackDevice;
+  if (typeof device !== 'string' || device.length === 0 || device.length > limits.maxStringLength) return undefined;
+  if (device !== checkedDevice) {
+    if (LONE_SURROGATE.test(device)) return undefined;
+    checkedDevice = device;
+  }
+  let t = item.ts;
+  if (t === undefined || t === null) t = item.timestamp;
+  if (t === undefined || t === null) t = item.time;
+  let ts: number;
+  if (t === undefined || t === null) ts = receivedAt;
+  else if (typeof t === 'number' && Number.isFinite(t) && t >= 0) ts = parseTimestamp(t);
+  else return undefined;
+  const { maxFields, maxStringLength } = limits;
+  const fields: Record<string, FieldValue> = {};
+  let count = 0;
+  const f = item.fields;
+  if (f !== undefined && f !== null) {
+    if (!isPlainObject(f)) return undefined;
+    let members = 0;
+    for (const k in f) {
+      if (!hasOwn.call(f, k)) continue;
+      // The general path counts every member of `fields` against the limit, null ones included.
+      if (++members > maxFields || k === '__proto__') return undefined;
+      const v = flatField(f[k], maxStringLength);
+      if (v === undefined) return undefined;
+      if (v === null) continue;
+      count++;
+      fields[k] = v;
+    }
+  }
+  for (const k in item) {
+    if (!hasOwn.call(item, k)) continue;
+    if (k === 'device' || k === 'ts' || k === 'fields' || k === 'tags' || k === 'timestamp' || k === 'time') continue;
+    const v = flatField(item[k], maxStringLength);
+    if (v === undefined || k === '__proto__') return undefined;
+    if (v === null) continue;
+    if (++count > maxFields || (f !== undefined && f !== null && hasOwn.call(fields, k))) return undefined;
+    fields[k] = v;
+  }
+  if (count === 0) return undefined;
+  const tags: Record<string, string> = {};
+  const g = item.tags;
+  if (g !== undefined && g !== null) {
+    if (!isPlainObject(g)) return undefined;
+    let n = 0;
+    for (const k in g) {
+      if (!hasOwn.call(g, k)) continue;
+      const v = g[k];
+      let text: string;
+      if (typeof v === 'string') text = v;
+      else if (typeof v === 'number' || typeof v === 'boolean') text = String(v);
+      else if (v === null || v === undefined) continue;
+      else return undefined;
+      if (++n > maxFields || k === '__proto__' || text.length > maxStringLength || LONE_SURROGATE.test(text)) return undefined;
+      tags[k] = text;
+    }
+  }
+  return { device, ts, fields, tags };
+}
+
+/**
+ * One item as normalizeReadings() takes it, by the general path only (nested
+ * values flattened, every problem a precise error); `path` names it in errors
+ * (`[3]` in a batch). Exported so tests can hold the flat path to it.
+ */
+export function normalizeReading(item: unknown, opts: NormalizeOptions, path = ''): Reading {
+  return normalizeOne(item, opts, path, opts.limits ?? DEFAULT_LIMITS);
+}
+
 export interface NormalizeResult {
   readings: Reading[];
   /** Items of a batch that did not fit the contract or broke a per-reading limit; the rest of the batch goes on. */
@@ -256,6 +349,11 @@ export function normalizeReadings(input: unknown, opts: NormalizeOptions): Norma
   const rejected: NormalizeResult['rejected'] = [];
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
+    const flat = isPlainObject(item) ? normalizeFlat(item, opts.device, opts.receivedAt, limits) : undefined;
+    if (flat !== undefined) {
+      readings.push(flat);
+      continue;
+    }
     try {
       readings.push(normalizeOne(item, opts, batch ? `[${index}]` : '', limits));
     } catch (err) {

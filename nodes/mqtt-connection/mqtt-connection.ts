@@ -27,7 +27,8 @@ import { mqttConnectionMigrations, type MqttConnectionNode, type Subscriber, typ
 /**
  * A turn ends early after this many messages. The broker sends only a window of
  * unacknowledged messages (mosquitto's max_inflight_messages, 20 by default), and
- * acknowledgements held for a whole turn would leave it waiting for them.
+ * acknowledgements held for a whole turn would leave it waiting for them. The
+ * intake still sends the event-loop turn's messages on together, as one batch.
  */
 const TURN_MAX = 16;
 
@@ -113,6 +114,16 @@ export = function register(RED: NodeAPI): void {
       if (++current.count >= TURN_MAX) endTurn();
     };
 
+    const login = (): IClientOptions => ({
+      username: node.credentials?.username || undefined,
+      password: node.credentials?.password || undefined,
+      rejectUnauthorized: config.rejectUnauthorized,
+      ca: config.ca ? readFileSync(config.ca) : undefined,
+      cert: config.cert ? readFileSync(config.cert) : undefined,
+      key: config.key ? readFileSync(config.key) : undefined,
+    });
+    node.brokerSettings = () => ({ url: config.url, options: login() });
+
     const connect = () => {
       const opts: IClientOptions = {
         clientId: config.clientId || `upperstack_${node.id.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}`,
@@ -121,12 +132,7 @@ export = function register(RED: NodeAPI): void {
         keepalive: config.keepalive,
         ...(config.protocolVersion === 5 && config.persistent ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
         reconnectPeriod: 2000,
-        username: node.credentials?.username || undefined,
-        password: node.credentials?.password || undefined,
-        rejectUnauthorized: config.rejectUnauthorized,
-        ca: config.ca ? readFileSync(config.ca) : undefined,
-        cert: config.cert ? readFileSync(config.cert) : undefined,
-        key: config.key ? readFileSync(config.key) : undefined,
+        ...login(),
         // Connect after the incoming store and handleMessage are replaced below.
         manualConnect: true,
       };

@@ -1,5 +1,6 @@
 /** Options of upperstack-mqtt-connection (an external broker), shared by the runtime and the editor. */
 import type { Node, NodeDef } from 'node-red';
+import type { IClientOptions } from 'mqtt';
 import type { Intake } from '../lib/ingest/intake';
 import type { StatusState } from '../shared/status';
 import type { Migration } from '../shared/config';
@@ -55,5 +56,7 @@ export interface Subscriber {
 
 export interface MqttConnectionNode extends Node<MqttConnectionCredentials> {
   register(owner: Node, sub: Subscriber): () => void;
+  /** The broker URL with its login and TLS (files read), for nodes that open clients of their own to it. */
+  brokerSettings(): { url: string; options: IClientOptions };
 }
 

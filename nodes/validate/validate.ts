@@ -62,7 +62,9 @@ export = function register(RED: NodeAPI): void {
       const batch = Array.isArray(msg.payload);
       for (let i = 0; i < readings.length; i++) {
         // The limits first: they bound what the schema (and its error messages) would walk.
-        let error: UpperstackError | undefined = checkReadingLimits(readings[i], limits, batch ? `[${i}]` : '');
+        let error: UpperstackError | undefined = checkReadingLimits(readings[i], limits);
+        // The reading's place in the batch is spelled out only for the error.
+        if (error && batch) error = checkReadingLimits(readings[i], limits, `[${i}]`);
         if (!error) {
           const r = validate(readings[i]);
           if (!r.ok) error = r.error;

@@ -6,6 +6,7 @@ import { get as httpsGet } from 'node:https';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RUNTIME_NODE_FLAGS } from '../../scripts/runtime-flags';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -81,13 +82,18 @@ export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
   }
 }
 
+/** The arguments `npm start` gives node (scripts/runtime-flags.ts), so tests and the bench run what ships. */
+export function runtimeCommand(startScript: string): string[] {
+  return [...RUNTIME_NODE_FLAGS, startScript];
+}
+
 async function startOnce(opts: StartOptions): Promise<Runtime> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'us-e2e-'));
   const httpPort = opts.httpPort ?? (await freePort());
   const mqttPort = opts.mqttPort ?? (await freePort());
   const coapPort = Number(opts.env?.UPPERSTACK_COAP_PORT ?? (await freeUdpPort()));
   const apiKey = 'test-key-0123456789';
-  const proc = spawn(process.execPath, [join(ROOT, 'dist', 'scripts', 'start.js')], {
+  const proc = spawn(process.execPath, runtimeCommand(join(ROOT, 'dist', 'scripts', 'start.js')), {
     cwd: ROOT,
     env: {
       ...process.env,

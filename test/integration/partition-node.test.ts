@@ -34,7 +34,7 @@ interface Out {
 
 test('each reading comes out once, at its partition’s owner; a member leaving hands its partitions over', async () => {
   const broker = `mqtt://127.0.0.1:${mosq.port}`;
-  const common = { type: 'upperstack-partition', broker, group: 'pn', partitions: 16, leaseSeconds: 3, prefix: 'upperstack/p', configVersion: 1 };
+  const common = { type: 'upperstack-partition', broker, group: 'pn', partitions: 16, leaseSeconds: 3, prefix: 'upperstack/p', checkpointSeconds: 5, connection: '', configVersion: 2 };
   await helper.load(partitionNode, [
     { id: 'p1', ...common, member: 'm1', wires: [['h1']] },
     { id: 'p2', ...common, member: 'm2', wires: [['h2']] },
@@ -56,6 +56,18 @@ test('each reading comes out once, at its partition’s owner; a member leaving 
   const ownedBy = (m: string) => [...claims.values()].filter((x) => x === m).length;
   const owners = () => eventually(async () => (claims.size === 16 && ownedBy('m1') > 0 && ownedBy('m2') > 0 ? true : undefined), 20_000, 'both members owning partitions');
   await owners();
+  // A partition's session exists from its first owner's subscription on: wait until every partition is read.
+  const probe = Array.from({ length: 16 }, (_, p) => {
+    for (let i = 0; ; i++) if (partitionOf(`probe${i}`, 16) === p) return `probe${i}`;
+  });
+  await eventually(async () => {
+    p1.receive({ payload: probe.map((device) => ({ device, ts: 1_767_225_500_000, fields: { v: 0 }, tags: {} })) });
+    await new Promise((r) => setTimeout(r, 300));
+    const out = new Set(got.h1.concat(got.h2).map((m) => m.partition));
+    return out.size === 16 ? true : undefined;
+  }, 20_000, 'every partition read by its owner');
+  got.h1.length = 0;
+  got.h2.length = 0;
 
   const readings: Reading[] = [];
   for (let i = 0; i < 100; i++) for (let k = 0; k < 5; k++) readings.push({ device: `d${i}`, ts: 1_767_225_600_000 + k, fields: { v: k }, tags: {} });

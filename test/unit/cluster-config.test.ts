@@ -20,8 +20,9 @@ test('a member needs a shared sink and names that fit topics; errors name the va
   assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_GROUP: 'a/b' }), /UPPERSTACK_CLUSTER_GROUP/);
   assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_SINK_KIND: 'mysql' }), /UPPERSTACK_CLUSTER_SINK_KIND/);
   assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_PARTITIONS: '0' }), /UPPERSTACK_CLUSTER_PARTITIONS/);
+  assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_CHECKPOINT_SECONDS: '0.5' }), /UPPERSTACK_CLUSTER_CHECKPOINT_SECONDS/);
   const o = clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883', UPPERSTACK_CLUSTER_SINK: 'http://influx:8086', UPPERSTACK_CLUSTER_SINK_KIND: 'influxdb', UPPERSTACK_CLUSTER_MEMBER: 'm1' })!;
-  assert.deepEqual({ ...o }, { broker: 'mqtt://b:1883', group: 'upperstack', member: 'm1', sink: { kind: 'influxdb', url: 'http://influx:8086', database: 'upperstack' }, partitions: 64, leaseMs: 15_000 });
+  assert.deepEqual({ ...o }, { broker: 'mqtt://b:1883', group: 'upperstack', member: 'm1', sink: { kind: 'influxdb', url: 'http://influx:8086', database: 'upperstack' }, partitions: 64, leaseMs: 15_000, checkpointMs: 30_000, login: false, tls: { ca: '', cert: '', key: '' } });
 });
 
 test('the member pack: shared subscription on the external broker, persistent MQTT 5 session, shared sink answering queries', () => {
@@ -48,6 +49,20 @@ test('the member pack: shared subscription on the external broker, persistent MQ
   const before = (pack.find((n) => n.type === 'upperstack-store')!.wires as string[][])[0];
   assert.deepEqual(storeOut.filter((id) => id !== part.id), before.filter((id) => id !== 'us_anomaly' && id !== 'us_alert'));
   assert.deepEqual([...(part.wires as string[][])[0]].sort(), ['us_alert', 'us_anomaly']);
-  assert.deepEqual([part.broker, part.group, part.member, part.partitions, part.leaseSeconds], ['mqtt://b:1883', 'g1', 'node-a', 64, 15]);
+  assert.deepEqual([part.broker, part.group, part.member, part.partitions, part.leaseSeconds, part.checkpointSeconds, part.connection], ['mqtt://b:1883', 'g1', 'node-a', 64, 15, 30, CLUSTER_CONNECTION_ID]);
   assert.equal(out.length, pack.length + 2);
+});
+
+test('broker login and TLS from the environment: the password stays a reference to its variable, files are checked at start', () => {
+  const base = { UPPERSTACK_CLUSTER_BROKER: 'mqtts://b:8883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_MEMBER: 'm1' };
+  const ca = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls', 'selfsigned-cert.pem');
+  const o = clusterOptionsFromEnv({ ...base, UPPERSTACK_CLUSTER_BROKER_USERNAME: 'member', UPPERSTACK_CLUSTER_BROKER_PASSWORD: 'pw-123', UPPERSTACK_CLUSTER_BROKER_CA: ca })!;
+  assert.deepEqual([o.login, o.tls], [true, { ca, cert: '', key: '' }]);
+  const conn = clusterPack(pack, o).find((n) => n.id === CLUSTER_CONNECTION_ID)!;
+  assert.equal(conn.ca, ca);
+  assert.deepEqual(conn.credentials, { username: '${UPPERSTACK_CLUSTER_BROKER_USERNAME}', password: '${UPPERSTACK_CLUSTER_BROKER_PASSWORD}' });
+  assert.ok(!JSON.stringify(clusterPack(pack, o)).includes('pw-123'));
+  assert.equal(clusterPack(pack, clusterOptionsFromEnv(base)!).find((n) => n.id === CLUSTER_CONNECTION_ID)!.credentials, undefined, 'no login: no credentials');
+  assert.throws(() => clusterOptionsFromEnv({ ...base, UPPERSTACK_CLUSTER_BROKER_CA: '/nonexistent/ca.pem' }), /UPPERSTACK_CLUSTER_BROKER_CA names a file that cannot be read/);
+  assert.throws(() => clusterOptionsFromEnv({ ...base, UPPERSTACK_CLUSTER_BROKER_PASSWORD: 'pw' }), /without UPPERSTACK_CLUSTER_BROKER_USERNAME/);
 });

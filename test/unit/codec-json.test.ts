@@ -78,6 +78,18 @@ describe('json codec', () => {
     assert.match(cut.message, /cuts off/);
   });
 
+  test('long payloads decode the same whether ASCII, other UTF-8, or broken far in', () => {
+    const pad = 'x'.repeat(600);
+    assert.deepEqual(decode('json', Buffer.from(`{"a":"${pad}","b":[1,2.5,true]}`)), { a: pad, b: [1, 2.5, true] });
+    assert.deepEqual(decode('json', Buffer.from(`{"a":"${pad}é€😀"}`)), { a: `${pad}é€😀` });
+    const broken = Buffer.concat([Buffer.from(`{"a":"${pad}`), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    const err = decodeError(broken);
+    assert.equal(err.details.offset, 606);
+    assert.match(err.message, /not valid UTF-8/);
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    assert.equal(decodeError(Buffer.concat([bom, Buffer.from(`{"a":"${pad}",}`)])).details.offset, 3 + 6 + 600 + 2);
+  });
+
   test('a UTF-8 BOM is accepted and counted in offsets', () => {
     const bom = Buffer.from([0xef, 0xbb, 0xbf]);
     assert.deepEqual(decode('json', Buffer.concat([bom, Buffer.from('{"a":1}')])), { a: 1 });

@@ -136,6 +136,27 @@ test('typed fields: 20 then 20.5 stays a float field; an integer field takes who
   assert.equal(types.get('telemetry', 't'), 'float');
 });
 
+test('a refused reading fixes no field type: the next reading of that field sets it', () => {
+  const types = new FieldTypeRegistry();
+  const e = encodeReadings([r('d', { x: 1, bad: NaN }), r('d', { x: 'text' }), r('d', { x: 'more', y: 2 })], opts('v1', { types }));
+  assert.equal(e.refused.length, 1);
+  assert.equal(e.body, 'telemetry,device=d x="text" 1000\ntelemetry,device=d x="more",y=2 1000');
+  assert.equal(types.get('telemetry', 'x'), 'string');
+  assert.equal(types.get('telemetry', 'bad'), undefined);
+});
+
+test('a batch of many readings: each line as the reading alone would give, field types fixed by the first reading of a field', () => {
+  const types = new FieldTypeRegistry({ n: 'integer' });
+  const batch: Reading[] = [];
+  for (let i = 0; i < 50; i++) batch.push(r(`dev ${i % 3}`, i % 2 ? { t: i, n: i, on: i % 4 === 1 } : { t: i + 0.5, s: `v"${i}` }, i % 5 ? { site: `s${i % 2}`, zone: 'a,b' } : {}, 1000 + i));
+  const whole = encodeReadings(batch, opts('v2', { types })).body.split('\n');
+  const single = batch.map((x) => encodeReadings([x], opts('v2', { types })).body);
+  assert.deepEqual(whole, single);
+  assert.equal(whole[1], 'telemetry,device=dev\\ 1,site=s1,zone=a\\,b t=1,n=1i,on=true 1001');
+  assert.equal(types.get('telemetry', 't'), 'float');
+  assert.equal(types.get('telemetry', 'on'), 'boolean');
+});
+
 test('conflicting values are converted when nothing is lost, refused otherwise', () => {
   assert.equal(fieldText('20.5', 'float', 'v1', 'f'), '20.5');
   assert.equal(fieldText(7, 'string', 'v1', 'f'), '"7"');

@@ -152,3 +152,22 @@ describe('device access', () => {
     assert.equal(checkAccess(undefined, undefined, undefined).ok, false);
   });
 });
+
+test('the format follows each request\'s Content-Type, whatever the request before it sent', () => {
+  const reading = { device: 'd1', ts: NOW, fields: { t: 1 }, tags: {} };
+  const cbor = encode('cbor', reading);
+  const json = encode('json', reading);
+  const coapOpts = { ...opts, octetFormat: 'cbor' as const };
+  const accepted = (r: InputRequest, o = opts) => processRequest(r, o).readings.length;
+  assert.equal(accepted(req({ contentType: 'application/json', payload: json, device: 'd1' })), 1);
+  assert.equal(accepted(req({ contentType: 'application/json', payload: json, device: 'd1' })), 1);
+  // octet-stream is the node's codec on CoAP, and no format on /ingest, each time.
+  assert.equal(accepted(req({ route: 'coap', contentType: 'application/octet-stream', payload: cbor, device: 'd1' }), coapOpts), 1);
+  assert.equal(processRequest(req({ contentType: 'application/octet-stream', payload: cbor, device: 'd1' }), opts).refusal, 'unsupported');
+  assert.equal(accepted(req({ route: 'coap', contentType: 'application/octet-stream', payload: cbor, device: 'd1' }), coapOpts), 1);
+  assert.equal(accepted(req({ contentType: 'application/cbor', payload: cbor, device: 'd1' })), 1);
+  assert.equal(processRequest(req({ contentType: 'application/cbor', payload: json, device: 'd1' }), opts).refusal, 'malformed');
+  assert.equal(processRequest(req({ contentType: 'image/png', payload: json, device: 'd1' }), opts).refusal, 'unsupported');
+  assert.equal(processRequest(req({ payload: json, device: 'd1' }), opts).refusal, 'unsupported');
+  assert.equal(accepted(req({ contentType: 'application/json; charset=utf-8', payload: json, device: 'd1' })), 1);
+});

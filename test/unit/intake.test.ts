@@ -90,15 +90,43 @@ test('the messages of one turn share one journal write, are acknowledged only af
   }
 });
 
-test('flush() ends a turn early: what came so far is one write, the rest the next', async () => {
+test('flush() ends a turn early: what came so far is one write, the rest the next; both leave together at the end of the event-loop turn', async () => {
   const { intake, emitted } = open();
-  intake.receive(rec('1'));
-  intake.receive(rec('2'));
-  assert.equal(intake.flush(), true);
-  intake.receive(rec('3'));
+  const w = watchWrites('early-');
+  try {
+    const acked: Array<[string, number]> = [];
+    intake.receive(rec('early-1'), () => acked.push(['early-1', w.writes()]));
+    intake.receive(rec('early-2'), () => acked.push(['early-2', w.writes()]));
+    assert.equal(intake.flush(), true);
+    assert.equal(w.writes(), 1);
+    assert.deepEqual(acked, [['early-1', 1], ['early-2', 1]], 'acknowledged once their write is done');
+    assert.equal(emitted.length, 0, 'sent on with the rest of the turn, not per write');
+    intake.receive(rec('early-3'), () => acked.push(['early-3', w.writes()]));
+    await turn();
+    assert.equal(w.writes(), 2);
+    assert.deepEqual(acked[2], ['early-3', 2]);
+    assert.deepEqual(emitted.map((e) => e.items.map((i) => i.rec.payload.toString())), [['early-1', 'early-2', 'early-3']]);
+    const seqs = emitted[0].items.map((i) => i.seq);
+    assert.deepEqual(seqs, [seqs[0], seqs[0] + 1, seqs[0] + 2]);
+  } finally {
+    w.restore();
+    intake.close();
+  }
+});
+
+test('what an early flush journaled but did not send on yet when the input closes replays at the next start', async () => {
+  const dir = tmp();
+  const first = open({ dir, id: 'early-close' });
+  first.intake.receive(rec('kept-1'), () => undefined);
+  assert.equal(first.intake.flush(), true);
+  first.intake.close();
   await turn();
-  assert.deepEqual(emitted.map((e) => e.items.map((i) => i.rec.payload.toString())), [['1', '2'], ['3']]);
-  intake.close();
+  assert.equal(first.emitted.length, 0, 'not sent into a flow that is stopping');
+  const again = open({ dir, id: 'early-close' });
+  assert.equal(again.replayCount, 1);
+  again.intake.replay();
+  assert.deepEqual(again.all().map((i) => i.rec.payload.toString()), ['kept-1']);
+  again.intake.close();
 });
 
 test('acks wait at the high-water mark and go out in order at the low-water mark; submits are refused meanwhile', async () => {

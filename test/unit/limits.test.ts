@@ -196,3 +196,14 @@ describe('SenML and XML', () => {
     throwsCode(() => decode('senml', deep), DepthExceededError, (e) => assert.equal(e.details.format, 'senml'));
   });
 });
+
+test('JSON limits hold from one payload to the next whatever came before: deeper limits, an abandoned scan', () => {
+  const nested = (d: number) => Buffer.from(`${'['.repeat(d)}1${']'.repeat(d)}`);
+  const wide = (n: number) => Buffer.from(`[[${Array.from({ length: n }, () => 1).join(',')}]]`);
+  decode('json', nested(200), { limits: { ...DEFAULT_LIMITS, maxDepth: 300 } });
+  throwsCode(() => decode('json', nested(5), { limits: { ...DEFAULT_LIMITS, maxDepth: 4 } }), DepthExceededError, (e) => assert.equal(e.details.offset, 4));
+  // A scan that stopped at a too-wide inner array leaves no count behind for the next payload.
+  throwsCode(() => decode('json', wide(4), { limits: { ...DEFAULT_LIMITS, maxFields: 3 } }), TooManyFieldsError);
+  assert.deepEqual(decode('json', wide(3), { limits: { ...DEFAULT_LIMITS, maxFields: 3 } }), [[1, 1, 1]]);
+  throwsCode(() => decode('json', Buffer.from('[{"a":1},{"a":1},{"a":1}]'), { limits: { ...DEFAULT_LIMITS, maxReadings: 2 } }), TooManyReadingsError, (e) => assert.equal(e.details.offset, 0));
+});

@@ -88,6 +88,45 @@ test('by default one write takes up to ten batches of what queued while the prev
   await w.close();
 });
 
+test('a reading after a quiet spell is written at once; while readings keep coming, at most one write starts per flushMs', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 });
+  const store = new SwitchableStore();
+  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 1000, flushMs: 60_000 });
+  const settled = async () => {
+    for (let i = 0; i < 20; i++) await new Promise<void>((r) => queueMicrotask(r));
+  };
+  try {
+    w.start();
+    // Just started: a reading waits out the interval, so readings that follow share its write.
+    w.write([reading(1)], () => undefined);
+    t.mock.timers.tick(59_999);
+    await settled();
+    assert.equal(store.writes, 0);
+    w.write([reading(2)], () => undefined);
+    t.mock.timers.tick(1);
+    await settled();
+    assert.deepEqual(store.sizes, [2]);
+    // Right after a write, the next reading waits for the rest of the interval.
+    w.write([reading(3)], () => undefined);
+    t.mock.timers.tick(30_000);
+    await settled();
+    assert.equal(store.writes, 1);
+    t.mock.timers.tick(30_000);
+    await settled();
+    assert.deepEqual(store.sizes, [2, 1]);
+    // After a quiet spell longer than the interval, a reading is written at once.
+    t.mock.timers.tick(120_000);
+    w.write([reading(4)], () => undefined);
+    t.mock.timers.tick(1);
+    await settled();
+    assert.deepEqual(store.sizes, [2, 1, 1]);
+    assert.equal(store.rows.size, 4);
+  } finally {
+    t.mock.timers.reset();
+    await w.close();
+  }
+});
+
 test('while the store is down, writes are spooled, reported durable, and land once it is back', async () => {
   const store = new SwitchableStore();
   store.up = false;

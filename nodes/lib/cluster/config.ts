@@ -4,6 +4,7 @@
  * (docs/scaling.md). Read from the environment; absent UPPERSTACK_CLUSTER_BROKER
  * means the default single-process pipeline.
  */
+import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors';
 
@@ -22,11 +23,18 @@ export interface ClusterOptions {
   partitions: number;
   /** How long a partition claim lasts without renewal, ms; a failed member's partitions move after it. */
   leaseMs: number;
+  /** Cadence of a partition's analytics state checkpoints while its readings come in, ms. */
+  checkpointMs: number;
+  /** The broker login is given (UPPERSTACK_CLUSTER_BROKER_USERNAME/_PASSWORD): the pack refers to those variables. */
+  login: boolean;
+  /** TLS files for mqtts:// (paths; empty: the system CAs, no client certificate). */
+  tls: { ca: string; cert: string; key: string };
 }
 
 export const DEFAULT_GROUP = 'upperstack';
 export const DEFAULT_PARTITIONS = 64;
 export const DEFAULT_LEASE_MS = 15_000;
+export const DEFAULT_CHECKPOINT_MS = 30_000;
 
 function whole(env: NodeJS.ProcessEnv, name: string, min: number, max: number, fallback: number): number {
   const raw = (env[name] ?? '').trim();
@@ -43,6 +51,18 @@ function name(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
   return v;
 }
 
+/** A file the runtime must read (a CA, a certificate): checked at start so a typo is a clear error, not a TLS failure later. */
+function file(env: NodeJS.ProcessEnv, key: string): string {
+  const path = (env[key] ?? '').trim();
+  if (path === '') return '';
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    throw new ConfigError(`${key} names a file that cannot be read: ${path.slice(0, 200)}`, { setting: key });
+  }
+  return path;
+}
+
 /** The cluster settings from the environment, or undefined when this instance runs on its own. */
 export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ClusterOptions | undefined {
   const broker = (env.UPPERSTACK_CLUSTER_BROKER ?? '').trim();
@@ -55,6 +75,10 @@ export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Clu
   const kind = ((env.UPPERSTACK_CLUSTER_SINK_KIND ?? '').trim() || 'victoriametrics') as SharedSinkKind;
   if (kind !== 'influxdb' && kind !== 'victoriametrics') throw new ConfigError(`UPPERSTACK_CLUSTER_SINK_KIND must be influxdb or victoriametrics (got "${kind}")`, { setting: 'UPPERSTACK_CLUSTER_SINK_KIND' });
   const port = (env.UPPERSTACK_HTTP_PORT ?? '1880').trim();
+  const login = (env.UPPERSTACK_CLUSTER_BROKER_USERNAME ?? '').trim() !== '';
+  if (!login && (env.UPPERSTACK_CLUSTER_BROKER_PASSWORD ?? '') !== '') {
+    throw new ConfigError('UPPERSTACK_CLUSTER_BROKER_PASSWORD is set without UPPERSTACK_CLUSTER_BROKER_USERNAME', { setting: 'UPPERSTACK_CLUSTER_BROKER_USERNAME' });
+  }
   return {
     broker,
     group: name(env, 'UPPERSTACK_CLUSTER_GROUP', DEFAULT_GROUP),
@@ -62,5 +86,8 @@ export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Clu
     sink: { kind, url, database: kind === 'influxdb' ? (env.UPPERSTACK_CLUSTER_SINK_DB ?? '').trim() || 'upperstack' : '' },
     partitions: whole(env, 'UPPERSTACK_CLUSTER_PARTITIONS', 1, 4096, DEFAULT_PARTITIONS),
     leaseMs: whole(env, 'UPPERSTACK_CLUSTER_LEASE_SECONDS', 2, 3600, DEFAULT_LEASE_MS / 1000) * 1000,
+    checkpointMs: whole(env, 'UPPERSTACK_CLUSTER_CHECKPOINT_SECONDS', 1, 3600, DEFAULT_CHECKPOINT_MS / 1000) * 1000,
+    login,
+    tls: { ca: file(env, 'UPPERSTACK_CLUSTER_BROKER_CA'), cert: file(env, 'UPPERSTACK_CLUSTER_BROKER_CERT'), key: file(env, 'UPPERSTACK_CLUSTER_BROKER_KEY') },
   };
 }

@@ -57,7 +57,9 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
       partitions: o.partitions,
       leaseSeconds: Math.round(o.leaseMs / 1000),
       prefix: 'upperstack/p',
-      configVersion: 1,
+      checkpointSeconds: Math.round(o.checkpointMs / 1000),
+      connection: CLUSTER_CONNECTION_ID,
+      configVersion: 2,
       x: typeof n.x === 'number' ? n.x + 120 : 0,
       y: typeof n.y === 'number' ? n.y + 60 : 0,
       wires: [[]],
@@ -77,11 +79,14 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
     protocolVersion: 5,
     persistent: true,
     keepalive: 30,
-    ca: '',
-    cert: '',
-    key: '',
+    ca: o.tls.ca,
+    cert: o.tls.cert,
+    key: o.tls.key,
     rejectUnauthorized: true,
     configVersion: 1,
+    // Moved to the credentials file by settings.ts; Node-RED resolves the references when it starts the node,
+    // so the secret stays in the environment and never appears in the flows.
+    ...(o.login ? { credentials: { username: '${UPPERSTACK_CLUSTER_BROKER_USERNAME}', password: '${UPPERSTACK_CLUSTER_BROKER_PASSWORD}' } } : {}),
   });
   return out;
 }

@@ -22,7 +22,7 @@
  *   lease (NTP).
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 
 /** FNV-1a, 32 bits, over the device id's UTF-8 bytes. */
 export function fnv1a(text: string): number {
@@ -63,6 +63,14 @@ export interface OwnershipOptions {
   member: string;
   partitions: number;
   leaseMs: number;
+  /** Login and TLS for the broker (everything but the client id, will and session). */
+  connect?: IClientOptions;
+  /**
+   * Called before this member gives up a partition it still holds (the
+   * partition now belongs to another member, or this one stops); the claim is
+   * cleared once it resolves, so the next owner starts after it (a checkpoint).
+   */
+  handOver?: (partition: number) => Promise<void>;
   /** For tests: the clock. */
   now?: () => number;
 }
@@ -107,6 +115,7 @@ export class Ownership extends EventEmitter {
 
   async start(): Promise<void> {
     const c = await mqtt.connectAsync(this.o.broker, {
+      ...this.o.connect,
       clientId: `upperstack-${this.o.group}-${this.o.member}-own`,
       protocolVersion: 5,
       clean: true,
@@ -140,11 +149,7 @@ export class Ownership extends EventEmitter {
     const c = this.client;
     this.client = undefined;
     if (!c) return;
-    for (const p of this.ownedPartitions()) {
-      this.owned.delete(p);
-      this.emit('released', p);
-      await c.publishAsync(`${this.base}/claims/${p}`, '', { qos: 1, retain: true });
-    }
+    await Promise.all(this.ownedPartitions().map((p) => this.handOver(c, p)));
     await c.publishAsync(`${this.base}/members/${this.o.member}`, '', { qos: 1, retain: true });
     await c.endAsync();
   }
@@ -156,6 +161,15 @@ export class Ownership extends EventEmitter {
     this.client?.stream.destroy();
     this.client?.end(true);
     this.client = undefined;
+  }
+
+  /** Gives p up on purpose: the hook first (while p is still ours), then the claim cleared, so the target need not wait for the lease. */
+  private async handOver(c: MqttClient, p: number): Promise<void> {
+    if (this.o.handOver) await this.o.handOver(p).catch((err: unknown) => this.emit('error', err as Error));
+    if (!this.owned.has(p)) return;
+    this.owned.delete(p);
+    this.emit('released', p);
+    await c.publishAsync(`${this.base}/claims/${p}`, '', { qos: 1, retain: true });
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -210,17 +224,13 @@ export class Ownership extends EventEmitter {
     if (!c) return;
     const t = this.now();
     const live = this.liveMembers();
+    const leaving: number[] = [];
     for (let p = 0; p < this.o.partitions; p++) {
       const target = targetOwner(p, live);
       const claim = this.claims.get(p);
       const mine = this.owned.has(p);
       if (target !== this.o.member) {
-        if (mine) {
-          // Handed over: cleared, so the target need not wait for the lease.
-          this.owned.delete(p);
-          this.emit('released', p);
-          await c.publishAsync(`${this.base}/claims/${p}`, '', { qos: 1, retain: true });
-        }
+        if (mine) leaving.push(p);
         continue;
       }
       const free = !claim || claim.member === this.o.member || claim.until <= t || !live.includes(claim.member);
@@ -231,5 +241,6 @@ export class Ownership extends EventEmitter {
       this.owned.set(p, until);
       if (!mine) this.emit('acquired', p);
     }
+    await Promise.all(leaving.map((p) => this.handOver(c, p)));
   }
 }

@@ -20,19 +20,43 @@ const CLOSE_ARRAY = 0x5d;
 // bytes is too long whatever it holds; the exact check (in characters) follows after parsing.
 const BYTES_PER_CHAR = 6;
 
+// What a byte is to the scanner; most bytes (digits, letters, spaces, colons) are nothing to it,
+// and one table look-up says so.
+const OTHER = 0;
+const IS_QUOTE = 1;
+const IS_OPEN = 2;
+const IS_CLOSE = 3;
+const IS_COMMA = 4;
+const CLASS = new Uint8Array(256);
+CLASS[QUOTE] = IS_QUOTE;
+CLASS[OPEN_OBJECT] = IS_OPEN;
+CLASS[OPEN_ARRAY] = IS_OPEN;
+CLASS[CLOSE_OBJECT] = IS_CLOSE;
+CLASS[CLOSE_ARRAY] = IS_CLOSE;
+CLASS[COMMA] = IS_COMMA;
+
+// Per-depth state, kept between calls (a scan runs to its end synchronously): a single reading
+// costs no allocation. Grown when a larger depth limit comes along.
+let commas = new Uint32Array(33);
+let isArray = new Uint8Array(33);
+let openedAt = new Uint32Array(33);
+
 export function scanJsonLimits(b: Uint8Array, limits: Limits): void {
   const { maxDepth } = limits;
+  if (commas.length < maxDepth + 1) {
+    commas = new Uint32Array(maxDepth + 1);
+    isArray = new Uint8Array(maxDepth + 1);
+    openedAt = new Uint32Array(maxDepth + 1);
+  }
   // Commas seen in each open container: members = commas + 1.
-  const commas = new Uint32Array(maxDepth + 1);
-  const isArray = new Uint8Array(maxDepth + 1);
-  const openedAt = new Uint32Array(maxDepth + 1);
   const maxRaw = limits.maxStringLength * BYTES_PER_CHAR;
   const objectMembers = limits.maxFields + RESERVED_MEMBERS;
   const n = b.length;
   let depth = 0;
   for (let i = 0; i < n; i++) {
-    const c = b[i];
-    if (c === QUOTE) {
+    const k = CLASS[b[i]];
+    if (k === OTHER) continue;
+    if (k === IS_QUOTE) {
       const start = i;
       i++;
       while (i < n) {
@@ -41,15 +65,15 @@ export function scanJsonLimits(b: Uint8Array, limits: Limits): void {
         i += d === BACKSLASH ? 2 : 1;
       }
       if (i - start - 1 > maxRaw) throw new StringTooLongError({ limit: limits.maxStringLength, format: 'json', offset: start });
-    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+    } else if (k === IS_OPEN) {
       if (depth === maxDepth) throw new DepthExceededError({ limit: maxDepth, format: 'json', offset: i });
       depth++;
       commas[depth] = 0;
-      isArray[depth] = c === OPEN_ARRAY ? 1 : 0;
+      isArray[depth] = b[i] === OPEN_ARRAY ? 1 : 0;
       openedAt[depth] = i;
-    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+    } else if (k === IS_CLOSE) {
       if (depth > 0) depth--;
-    } else if (c === COMMA && depth > 0) {
+    } else if (depth > 0) {
       const members = ++commas[depth] + 1;
       if (isArray[depth] && depth === 1) {
         if (members > limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'json', offset: openedAt[depth] });

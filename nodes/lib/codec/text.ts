@@ -1,4 +1,5 @@
 /** UTF-8 decoding for the text formats, with errors that say which byte is wrong. */
+import { isAscii } from 'node:buffer';
 import { DecodeError } from '../errors';
 
 // ignoreBOM keeps a leading BOM in the text so char indexes map back to bytes; we strip it ourselves.
@@ -10,8 +11,13 @@ export interface DecodedText {
   bomBytes: number;
 }
 
+// Past this size an ASCII check plus a one-byte-per-character copy beats the UTF-8 decoder.
+const ASCII_CHECK_FROM = 512;
+
 /** Decodes strictly: invalid UTF-8 is a DecodeError at the first bad byte, never U+FFFD. */
 export function decodeUtf8(buf: Uint8Array, format: string, label: string): DecodedText {
+  // ASCII is UTF-8 as it is, and holds no BOM.
+  if (buf.length >= ASCII_CHECK_FROM && isAscii(buf)) return { text: Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1'), bomBytes: 0 };
   let text: string;
   try {
     text = strictUtf8.decode(buf);

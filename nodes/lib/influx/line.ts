@@ -194,6 +194,22 @@ function timestampText(ms: number, precision: Precision): string {
   return String(BigInt(ms) * NS_FACTOR[precision]);
 }
 
+/** A field key as written and its type, for the measurement a batch is on. */
+interface FieldSlot {
+  key: string;
+  type: FieldType;
+}
+
+/**
+ * What one batch learns as it goes: escaped measurements and, per measurement,
+ * the escaped field keys with their types, so the checks and look-ups are made
+ * once per batch and not once per reading. Only what was written without
+ * refusal is kept, so a refused reading is checked again next time.
+ */
+class BatchCache {
+  readonly measurements = new Map<string, { text: string; fields: Map<string, FieldSlot> }>();
+}
+
 /**
  * One line per reading: `<measurement>,<device tag>=<device>,<tags...> <fields> <ts>`.
  * Tags are sorted (what InfluxDB recommends); empty tag values are left out,
@@ -201,48 +217,91 @@ function timestampText(ms: number, precision: Precision): string {
  * `refused` and left out of the body.
  */
 export function encodeReadings(readings: readonly Reading[], opts: EncodeOptions): Encoded {
-  const { dialect, precision, mapping, types } = opts;
-  const out: string[] = [];
   const refused: Encoded['refused'] = [];
+  const cache = new BatchCache();
+  let body = '';
+  let lines = 0;
   let skippedText = 0;
   let empty = 0;
+  const ctx: LineContext = { opts, cache, skipped: 0, victoria: opts.victoria === true };
   for (let i = 0; i < readings.length; i++) {
-    const r = readings[i];
+    ctx.skipped = 0;
     try {
-      const line = encodeOne(r, i, dialect, precision, mapping, types, opts.victoria === true);
-      if (line.skipped) skippedText += line.skipped;
-      if (line.text === undefined) empty++;
-      else out.push(line.text);
+      const line = encodeOne(readings[i], i, ctx);
+      skippedText += ctx.skipped;
+      if (line === undefined) empty++;
+      else {
+        body = lines === 0 ? line : `${body}\n${line}`;
+        lines++;
+      }
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       refused.push({ index: i, reason: err.message });
     }
   }
-  return { body: out.join('\n'), lines: out.length, refused, skippedText, empty };
+  return { body, lines, refused, skippedText, empty };
 }
 
-function encodeOne(r: Reading, i: number, dialect: Dialect, precision: Precision, mapping: PointMapping, types: FieldTypeSource, victoria: boolean): { text?: string; skipped: number } {
-  if (typeof r !== 'object' || r === null || typeof r.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
-    throw new Refusal(`reading [${i}] is not a Reading with a device and fields`);
+interface LineContext {
+  opts: EncodeOptions;
+  cache: BatchCache;
+  /** Text fields the current reading left out (victoria). */
+  skipped: number;
+  victoria: boolean;
+}
+
+function who(r: Reading): string {
+  return `device ${show(r.device)}`;
+}
+
+/** A tag key or value: as it is when nothing needs escaping (the usual case), else through escapeKey. */
+function tagText(s: string, dialect: Dialect, kind: 'tag key' | 'tag value', r: Reading, tag: string): string {
+  if (s !== '' && !(dialect === 'v1' ? NEEDS_V1_TAG : NEEDS_V2_TAG).test(s)) return s;
+  return escapeKey(s, dialect, kind, kind === 'tag value' ? `${who(r)}, tag ${show(tag)}` : who(r));
+}
+
+function measurementOf(m: string, ctx: LineContext, r: Reading): { text: string; fields: Map<string, FieldSlot> } {
+  let e = ctx.cache.measurements.get(m);
+  if (!e) {
+    e = { text: escapeMeasurement(m, ctx.opts.dialect, who(r)), fields: new Map() };
+    ctx.cache.measurements.set(m, e);
   }
-  const who = `device ${show(r.device)}`;
-  if (!Number.isFinite(r.ts) || Math.abs(r.ts) > 8.64e15) throw new Refusal(`${who}: ts ${String(r.ts)} is not epoch milliseconds`);
-  const tags = r.tags && typeof r.tags === 'object' ? r.tags : {};
-  const fromTag = mapping.measurementTag ? tags[mapping.measurementTag] : undefined;
-  const measurement = typeof fromTag === 'string' && fromTag !== '' ? fromTag : mapping.measurement;
-  let line = escapeMeasurement(measurement, dialect, who);
-  // Written tag name → value.
+  return e;
+}
+
+/** Tags in the order written: sorted by the written key, the device among them. */
+function tagsText(r: Reading, tags: Record<string, unknown>, mapping: PointMapping, dialect: Dialect): string {
+  const map = mapping.tags === undefined || mapping.tags === ALL_TAGS ? undefined : mapping.tags;
+  if (map) return mappedTagsText(r, tags, map, mapping, dialect);
+  const deviceTag = mapping.deviceTag;
+  const measurementTag = mapping.measurementTag;
+  // Every tag as it is: an object has no duplicate keys, so no tag replaces another.
+  const keys: string[] = [];
+  for (const k in tags) {
+    if (!Object.prototype.hasOwnProperty.call(tags, k) || k === measurementTag || k === deviceTag) continue;
+    const v = tags[k];
+    if (v === undefined || v === null || v === '') continue;
+    keys.push(k);
+  }
+  if (r.device !== '') keys.push(deviceTag);
+  if (keys.length > 1) keys.sort();
+  let out = '';
+  for (const k of keys) {
+    if (dialect === 'v1' && k === V1_RESERVED_KEY) throw new Refusal(`${who(r)}: a tag named "time", which InfluxDB 1.x refuses`);
+    const v = k === deviceTag ? r.device : String(tags[k]);
+    out += `,${tagText(k, dialect, 'tag key', r, k)}=${tagText(v, dialect, 'tag value', r, k)}`;
+  }
+  return out;
+}
+
+/** Tags through the sink's tag mapping (renamed, left out, or only those listed). */
+function mappedTagsText(r: Reading, tags: Record<string, unknown>, map: TagMap, mapping: PointMapping, dialect: Dialect): string {
   const out = new Map<string, string>();
-  const map = mapping.tags === ALL_TAGS ? undefined : mapping.tags;
   let named: Set<string> | undefined;
   for (const k in tags) {
     if (!Object.prototype.hasOwnProperty.call(tags, k) || k === mapping.measurementTag || k === mapping.deviceTag) continue;
     const v = tags[k];
     if (v === undefined || v === null || v === '') continue;
-    if (!map) {
-      out.set(k, String(v));
-      continue;
-    }
     const to = mappedTag(map, k);
     if (to === undefined) continue;
     // A tag listed by name wins over one `*` brings along under the same name.
@@ -251,38 +310,86 @@ function encodeOne(r: Reading, i: number, dialect: Dialect, precision: Precision
     out.set(to, String(v));
   }
   if (r.device !== '') out.set(mapping.deviceTag, r.device);
-  const keys = [...out.keys()].sort();
-  for (const k of keys) {
-    if (dialect === 'v1' && k === V1_RESERVED_KEY) throw new Refusal(`${who}: a tag named "time", which InfluxDB 1.x refuses`);
-    line += `,${escapeKey(k, dialect, 'tag key', who)}=${escapeKey(out.get(k)!, dialect, 'tag value', `${who}, tag ${show(k)}`)}`;
+  let text = '';
+  for (const k of [...out.keys()].sort()) {
+    if (dialect === 'v1' && k === V1_RESERVED_KEY) throw new Refusal(`${who(r)}: a tag named "time", which InfluxDB 1.x refuses`);
+    text += `,${tagText(k, dialect, 'tag key', r, k)}=${tagText(out.get(k)!, dialect, 'tag value', r, k)}`;
+  }
+  return text;
+}
+
+function hasOwnKey(o: object): boolean {
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
+  return false;
+}
+
+function encodeOne(r: Reading, i: number, ctx: LineContext): string | undefined {
+  if (typeof r !== 'object' || r === null || typeof r.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
+    throw new Refusal(`reading [${i}] is not a Reading with a device and fields`);
+  }
+  const { dialect, precision, mapping, types } = ctx.opts;
+  const ts = r.ts;
+  if (!Number.isFinite(ts) || Math.abs(ts) > 8.64e15) throw new Refusal(`${who(r)}: ts ${String(ts)} is not epoch milliseconds`);
+  const tags = (r.tags && typeof r.tags === 'object' ? r.tags : undefined) as Record<string, unknown> | undefined;
+  const fromTag = mapping.measurementTag && tags ? tags[mapping.measurementTag] : undefined;
+  const measurement = typeof fromTag === 'string' && fromTag !== '' ? fromTag : mapping.measurement;
+  const meas = measurementOf(measurement, ctx, r);
+  let line = meas.text;
+  if (tags && hasOwnKey(tags)) line += tagsText(r, tags, mapping, dialect);
+  else if (r.device !== '') {
+    // The usual reading: the device tag alone.
+    if (dialect === 'v1' && mapping.deviceTag === V1_RESERVED_KEY) throw new Refusal(`${who(r)}: a tag named "time", which InfluxDB 1.x refuses`);
+    line += `,${tagText(mapping.deviceTag, dialect, 'tag key', r, mapping.deviceTag)}=${tagText(r.device, dialect, 'tag value', r, mapping.deviceTag)}`;
   }
   let sep = ' ';
-  let skipped = 0;
   let n = 0;
-  for (const f in r.fields) {
-    if (!Object.prototype.hasOwnProperty.call(r.fields, f)) continue;
-    const v = r.fields[f];
-    const where = `${who}: field ${show(f)}`;
-    if (dialect === 'v1' && f === V1_RESERVED_KEY) throw new Refusal(`${who}: a field named "time", which InfluxDB 1.x refuses (or drops without a word)`);
-    if (victoria && typeof v === 'string') {
-      skipped++;
+  // Fields seen for the first time in this reading: their types are learnt once the whole reading is written.
+  let learnt: Array<[string, FieldSlot]> | undefined;
+  const fields = r.fields;
+  for (const f in fields) {
+    if (!Object.prototype.hasOwnProperty.call(fields, f)) continue;
+    const v = fields[f];
+    let slot = meas.fields.get(f);
+    if (slot === undefined) {
+      if (ctx.victoria && typeof v === 'string') {
+        ctx.skipped++;
+        continue;
+      }
+      slot = newField(r, measurement, f, v, ctx);
+      (learnt ??= []).push([f, slot]);
+    } else if (ctx.victoria && typeof v === 'string') {
+      ctx.skipped++;
       continue;
     }
-    if (victoria && f.includes('"')) throw new Refusal(`${where}: VictoriaMetrics cannot take a double quote in a field name (it reads the rest of the line as text)`);
-    let type = types.get(measurement, f);
-    const learn = type === undefined;
-    if (learn) type = naturalType(v);
-    const text = fieldText(v, type!, dialect, where);
-    line += `${sep}${escapeKey(f, dialect, 'field key', who)}=${text}`;
-    if (learn) types.learn(measurement, f, type!);
+    let text: string;
+    // The usual value: a finite number for a float field.
+    if (slot.type === 'float' && typeof v === 'number' && Number.isFinite(v)) text = v === 0 && 1 / v < 0 ? '-0' : `${v}`;
+    else text = fieldText(v, slot.type, dialect, `${who(r)}: field ${show(f)}`);
+    line += `${sep}${slot.key}=${text}`;
     sep = ',';
     n++;
   }
   if (n === 0) {
-    if (skipped) return { skipped };
-    throw new Refusal(`${who}: the reading has no fields; a point needs at least one`);
+    if (ctx.skipped) return undefined;
+    throw new Refusal(`${who(r)}: the reading has no fields; a point needs at least one`);
   }
-  return { text: `${line} ${timestampText(Math.round(r.ts), precision)}`, skipped };
+  if (learnt) {
+    for (const [f, slot] of learnt) {
+      if (types.get(measurement, f) === undefined) types.learn(measurement, f, slot.type);
+      meas.fields.set(f, slot);
+    }
+  }
+  return `${line} ${precision === 'ms' && Number.isInteger(ts) ? `${ts}` : timestampText(Math.round(ts), precision)}`;
+}
+
+/** The checks made the first time a batch meets a field: name allowed, key escaped, type known or taken from the value. */
+function newField(r: Reading, measurement: string, f: string, v: unknown, ctx: LineContext): FieldSlot {
+  const dialect = ctx.opts.dialect;
+  if (dialect === 'v1' && f === V1_RESERVED_KEY) throw new Refusal(`${who(r)}: a field named "time", which InfluxDB 1.x refuses (or drops without a word)`);
+  if (ctx.victoria && f.includes('"')) throw new Refusal(`${who(r)}: field ${show(f)}: VictoriaMetrics cannot take a double quote in a field name (it reads the rest of the line as text)`);
+  const key = escapeKey(f, dialect, 'field key', who(r));
+  const type = ctx.opts.types.get(measurement, f) ?? naturalType(v as FieldValue);
+  return { key, type };
 }
 
 /** Throws StoreFailedError naming what was refused, so the writer isolates those readings and dead-letters them. */

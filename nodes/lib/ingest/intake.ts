@@ -139,7 +139,19 @@ export class Intake {
   private scheduled = false;
   private readonly flushNow = () => {
     this.scheduled = false;
-    this.flush();
+    this.journalTurn();
+    this.emitOutbox();
+  };
+  /**
+   * Journaled messages not sent on yet. A transport that ends its turns early
+   * (the external broker's window) journals several groups per event-loop turn;
+   * they leave together at its end, as one batch message instead of one per group.
+   */
+  private outbox: IntakeItem[] = [];
+  private outboxScheduled = false;
+  private readonly emitOutboxNow = () => {
+    this.outboxScheduled = false;
+    this.emitOutbox();
   };
   private toReplay: IntakeItem[] = [];
   private unreadableEntries: Array<{ seq: number; data: Buffer; error: Error }> = [];
@@ -263,10 +275,21 @@ export class Intake {
   /**
    * Journals what this turn has received so far, with one write, now. Called at
    * the end of each turn; a transport that must bound a turn (the external
-   * broker's window of unacknowledged messages) calls it earlier. False when
-   * the write failed.
+   * broker's window of unacknowledged messages) calls it earlier. What it
+   * journals is sent on at the end of the event-loop turn, with the rest of
+   * that turn. False when the write failed.
    */
   flush(): boolean {
+    const ok = this.journalTurn();
+    if (this.outbox.length && !this.outboxScheduled) {
+      this.outboxScheduled = true;
+      setImmediate(this.emitOutboxNow);
+    }
+    return ok;
+  }
+
+  /** The write behind flush(): what it journals waits in the outbox. */
+  private journalTurn(): boolean {
     const recs = this.recs;
     const n = recs.length;
     if (n === 0) return true;
@@ -311,10 +334,17 @@ export class Intake {
     }
     // Closing: journaled and acknowledged, not sent into a flow that is stopping; the next start replays them.
     if (this.state !== 'open') return true;
-    const items = new Array<IntakeItem>(n);
-    for (let i = 0; i < n; i++) items[i] = { rec: recs[i], seq: first + i };
-    this.emit(items, false);
+    const out = this.outbox;
+    for (let i = 0; i < n; i++) out.push({ rec: recs[i], seq: first + i });
     return true;
+  }
+
+  /** Sends on what was journaled since the last call, in arrival order. */
+  private emitOutbox(): void {
+    const items = this.outbox;
+    if (items.length === 0) return;
+    this.outbox = [];
+    if (this.state === 'open') this.emit(items, false);
   }
 
   /** The input pauses (acks held, submits refused) while this is true. */
@@ -363,6 +393,7 @@ export class Intake {
     if (intakes.get(this.id) === this) intakes.delete(this.id);
     this.toReplay = [];
     this.unreadableEntries = [];
+    this.outbox = [];
     this.journal.close();
   }
 

@@ -46,14 +46,47 @@ const HEAD = 1 + 1 + 8 + 5 * 4;
 const NO_QOS = 255;
 const MAX_META = 64 * 1024;
 
+// size() and write() both need a record's meta as text, and an input asks for the size before the
+// journal does: the last one made is kept (HTTP metas are mostly one small object per request).
+let lastMeta: object | undefined;
+let lastMetaText = '';
+
 function metaText(meta: Record<string, string> | undefined): string {
   if (!meta) return '';
-  const text = JSON.stringify(meta);
-  return text === '{}' ? '' : text;
+  if (meta === lastMeta) return lastMetaText;
+  let text = JSON.stringify(meta);
+  if (text === '{}') text = '';
+  lastMeta = meta;
+  lastMetaText = text;
+  return text;
 }
 
+// The strings of a record are short and mostly ASCII (topics, paths, addresses, media types):
+// measured and copied here, not through a call into the runtime for each one.
+const SHORT = 64;
+
 function len(s: string | undefined): number {
-  return s ? Buffer.byteLength(s, 'utf8') : 0;
+  if (!s) return 0;
+  const n = s.length;
+  if (n > SHORT) return Buffer.byteLength(s, 'utf8');
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8');
+  return n;
+}
+
+/** Writes s at off; returns the bytes written. */
+function put(s: string | undefined, buf: Buffer, off: number): number {
+  if (!s) return 0;
+  const n = s.length;
+  if (n <= SHORT) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      buf[off + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return buf.write(s, off, 'utf8');
 }
 
 /** Writes version-2 records straight into the journal's group buffer. */
@@ -71,17 +104,12 @@ export const RECORD_ENCODER: RecordEncoder<Received> = {
     buf[offset + 1] = r.qos === undefined ? NO_QOS : r.qos;
     buf.writeDoubleLE(r.receivedAt, offset + 2);
     let off = offset + HEAD;
-    const put = (s: string | undefined, at: number) => {
-      const n = s ? buf.write(s, off, 'utf8') : 0;
-      buf.writeUInt32LE(n, offset + 10 + at * 4);
+    const strings = [r.source, r.remote, r.contentType, r.device, r.meta ? metaText(r.meta) : undefined];
+    for (let i = 0; i < 5; i++) {
+      const n = put(strings[i], buf, off);
+      buf.writeUInt32LE(n, offset + 10 + i * 4);
       off += n;
-    };
-    put(r.source, 0);
-    put(r.remote, 1);
-    put(r.contentType, 2);
-    put(r.device, 3);
-    // Protocol details are rare (HTTP parameters); serialising them twice costs nothing on the MQTT path.
-    put(r.meta ? metaText(r.meta) : undefined, 4);
+    }
     r.payload.copy(buf, off);
   },
 };

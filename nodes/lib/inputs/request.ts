@@ -80,13 +80,23 @@ function refuse(refusal: Refusal, error: UpperstackError, payload: Buffer, devic
   return { readings: [], failures: [{ error, payload, ...(device ? { device } : {}) }], refusal };
 }
 
+// Devices send the same Content-Type request after request: the last one's format is kept.
+let lastType: string | undefined;
+let lastFormat: Format | undefined;
+
 /** The format of a body, or why there is none; CoAP's octet-stream takes the configured codec. */
 export function formatOf(req: InputRequest, opts: InputOptions): Format {
+  if (lastFormat !== undefined && req.contentType === lastType) return lastFormat;
   const ct = req.contentType?.split(';')[0].trim().toLowerCase();
   if (!ct) throw new UnsupportedFormatError(`a Content-Type is required; use one of ${INGEST_TYPES.join(', ')}`);
   if (ct === 'application/octet-stream' && req.route === 'coap' && opts.octetFormat) return opts.octetFormat;
   const f = formatFromContentType(ct);
   if (!f) throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported; use one of ${INGEST_TYPES.join(', ')}`, { contentType: ct });
+  // Not octet-stream: its format depends on the route and the node, not on the type alone.
+  if (ct !== 'application/octet-stream') {
+    lastType = req.contentType;
+    lastFormat = f;
+  }
   return f;
 }
 
@@ -111,7 +121,13 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
     throw err;
   }
   if (req.device !== undefined && req.route !== 'insert') {
-    const other = items.readings.findIndex((r) => r.device !== req.device);
+    let other = -1;
+    for (let i = 0; i < items.readings.length; i++) {
+      if (items.readings[i].device !== req.device) {
+        other = i;
+        break;
+      }
+    }
     if (other !== -1) {
       const named = items.readings[other].device;
       return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; a device may only send its own readings`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device' }), req.payload, req.device);
@@ -121,16 +137,22 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
 }
 
 function validateAll(items: NormalizeResult, opts: InputOptions, device?: string, lines?: number[]): InputOutcome {
-  const readings: Reading[] = [];
+  const all = items.readings;
+  // The array normalising built is the answer while every reading passes; a copy only from the first that fails.
+  let kept: Reading[] | undefined;
   const failures: InputFailure[] = [];
   for (const r of items.rejected) failures.push({ error: r.error, payload: r.item, index: r.index, ...(lines ? { line: lines[r.index] } : {}), ...(device ? { device } : {}) });
-  for (let i = 0; i < items.readings.length; i++) {
-    const r = items.readings[i];
+  for (let i = 0; i < all.length; i++) {
+    const r = all[i];
     const v = opts.validate(r);
-    if (v.ok) readings.push(r);
-    else failures.push({ error: v.error, payload: r, index: i, device: r.device });
+    if (v.ok) {
+      if (kept) kept.push(r);
+    } else {
+      kept ??= all.slice(0, i);
+      failures.push({ error: v.error, payload: r, index: i, device: r.device });
+    }
   }
-  return { readings, failures };
+  return { readings: kept ?? all, failures };
 }
 
 function influx(req: InputRequest, opts: InputOptions): InputOutcome {

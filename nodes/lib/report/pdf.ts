@@ -4,7 +4,7 @@
  * standard PDF fonts are used, so nothing is embedded and the output depends
  * only on the content and the creation time.
  */
-import PDFDocument from 'pdfkit';
+import type PDFDocument from 'pdfkit';
 import { chartGeometry, type ChartGeometry } from './chart';
 import type { ReportData } from './compute';
 import { localText } from './period';
@@ -26,9 +26,13 @@ export function pdfText(s: string): string {
   return out;
 }
 
-export function pdfBuffer(draw: (doc: Doc) => void, info: { title: string; createdAt: number }): Promise<Buffer> {
+// Loaded with the first PDF: pdfkit and its font stack are ~4 MB of heap an idle runtime does not need.
+let pdfkit: Promise<typeof PDFDocument> | undefined;
+
+export async function pdfBuffer(draw: (doc: Doc) => void, info: { title: string; createdAt: number }): Promise<Buffer> {
+  const PDFKit = await (pdfkit ??= import('pdfkit').then((m) => m.default));
   return new Promise((resolve, reject) => {
-    const doc = new PDFDocument({
+    const doc = new PDFKit({
       size: 'A4',
       margin: 40,
       bufferPages: false,

@@ -156,12 +156,15 @@ const OK: Decision = { ok: true };
 
 export class DeviceAuth {
   readonly ready: Promise<void>;
+  private isLoaded = false;
   private failures: RateLimiterMemory;
   private revokeListeners: Array<(who: Principal, filters: string[] | 'all') => void> = [];
   private stopRegistry: () => void;
 
   constructor(private readonly opts: DeviceAuthOptions) {
-    this.ready = opts.registry.open().then(() => undefined);
+    this.ready = opts.registry.open().then(() => {
+      this.isLoaded = true;
+    });
     this.ready.catch(() => undefined);
     this.failures = new RateLimiterMemory({ keyPrefix: 'auth-fail', points: opts.failuresPerMinute ?? 20, duration: 60, blockDuration: 60 });
     this.stopRegistry = opts.registry.onChange((id, change: DeviceChange) => {
@@ -210,6 +213,8 @@ export class DeviceAuth {
   }
 
   private async loaded(): Promise<Refusal | undefined> {
+    // Once loaded, no timer and no race per login (HTTP and CoAP authenticate every request).
+    if (this.isLoaded) return undefined;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.opts.readyTimeoutMs ?? 15_000)));
     try {

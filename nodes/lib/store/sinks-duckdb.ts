@@ -1,7 +1,7 @@
 /** The embedded DuckDB sink kind: a database file (or ':memory:') with a memory limit. */
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors';
-import { DuckDbStore } from './duckdb';
+import { DuckDbStore, threadsFromEnv } from './duckdb';
 import { parseRetention } from './retention';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 
@@ -60,6 +60,7 @@ export const duckdbSink: SinkKind = {
     new DuckDbStore({
       path: fileOf(c, ctx),
       memoryLimitMb: Number(c.memoryLimit),
+      threads: threadsFromEnv(process.env.UPPERSTACK_DUCKDB_THREADS),
       retentionMs: parseRetention(c.retention, 'retention'),
       rollupRetentionMs: parseRetention(c.rollupRetention, 'rollupRetention'),
     }),

@@ -56,7 +56,7 @@ export interface WriterOptions {
   maxWrite?: number;
   /** The most field values (rows) one sink write takes (default 100,000), so wide readings make smaller writes. */
   maxWriteRows?: number;
-  /** Flush at least this often while anything is queued. */
+  /** Flush at least this often while anything is queued; a write after a quiet spell this long starts at once. */
   flushMs?: number;
   /** First retry delay after an outage; doubles up to maxRetryMs, each delay with up to `jitter` of it added at random. */
   retryMs?: number;
@@ -154,6 +154,8 @@ export class DurableWriter {
   private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, spooled: 0, rejected: 0, retries: 0 };
   private holding = false;
   private startedAt = Date.now();
+  /** When the last sink write started (see arm()). */
+  private lastWriteAt = Date.now();
   private closed = false;
   private readonly batchSize: number;
   private readonly maxWrite: number;
@@ -249,12 +251,23 @@ export class DurableWriter {
     this.spool.close();
   }
 
+  /**
+   * Schedules a write for what is queued below batchSize. A write's cost is
+   * mostly fixed (a statement and a commit), so while readings keep coming at
+   * most one write starts per flushMs; one after a quiet spell is written at
+   * once, so it is queryable after its own write, not after flushMs as well.
+   * (Under load writes run back to back from flush(), each taking what queued
+   * while the one before ran.)
+   */
   private arm(): void {
     if (!this.timer && !this.flushing) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.flushMs);
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          void this.flush();
+        },
+        Math.max(0, this.lastWriteAt + this.flushMs - Date.now()),
+      );
     }
   }
 
@@ -274,6 +287,7 @@ export class DurableWriter {
           break;
         }
         this.hold(false);
+        this.lastWriteAt = Date.now();
         const { readings, parts, finished } = this.take();
         const since = parts.length ? Math.min(...parts.map((p) => p.at)) : Date.now();
         const letters = this.letters.splice(0, this.letters.length);

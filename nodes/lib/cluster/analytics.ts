@@ -1,0 +1,293 @@
+/**
+ * The analytics side of a cluster member (docs/scaling.md): readings are
+ * republished by partition; the partitions this member owns come back to it
+ * and go to its anomaly and alert nodes, whose per-device state moves with
+ * the partition.
+ *
+ * - Each partition's readings topic is read through an MQTT session of the
+ *   partition's own (client id `upperstack-<group>-p<p>`, persistent, QoS 1):
+ *   whoever owns the partition connects with it. While the partition is
+ *   between owners the broker keeps what is published for it in that session,
+ *   and the next owner gets it; a second connection with the same id ends the
+ *   first (the broker's session takeover), so two members never read one
+ *   partition at once.
+ * - A partition's state (each registered holder's devices of the partition)
+ *   is checkpointed as retained messages `upperstack/cluster/<group>/state/<p>/<holder>`
+ *   on the same broker: every `checkpointMs` while readings come in, the
+ *   holder's own whenever it is about to announce a change (the gate), and
+ *   all when the partition is handed over (before its claim is cleared). The next owner imports it before
+ *   it connects the partition's session, so no reading of the partition is
+ *   judged by a member without the partition's state.
+ */
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Reading } from '../reading';
+import { Ownership, partitionOf } from './partitions';
+import { checkpointTopic, decodeCheckpoint, encodeCheckpoint, type Checkpoint, type DeviceStateRegistry } from './state';
+
+/** A week, as for the ingest sessions: long enough for any hand-over. */
+const SESSION_EXPIRY_S = 7 * 24 * 3600;
+/** Time for readings already passed on to reach the analytics nodes before a partition's state is exported. */
+const DRAIN_MS = 200;
+
+export interface PartitionAnalyticsOptions {
+  broker: string;
+  group: string;
+  member: string;
+  partitions: number;
+  leaseMs: number;
+  /** Readings of partition p travel on `<prefix>/<p>/readings`. */
+  prefix: string;
+  /** Checkpoint cadence while a partition's readings come in. */
+  checkpointMs: number;
+  /** Login and TLS for the broker (everything but the client id and session). */
+  connect?: IClientOptions;
+  registry: DeviceStateRegistry;
+  /** A partition's readings, to the analytics. */
+  deliver: (partition: number, readings: Reading[], topic: string) => void;
+}
+
+/** Emits `change` (ownership moved), `error` (Error), `checkpoint` (partition, holder, bytes), `restored` (partition, holders found). */
+export class PartitionAnalytics extends EventEmitter {
+  readonly own: Ownership;
+  private data?: MqttClient;
+  private readonly feeds = new Map<number, MqttClient>();
+  /** Per partition: the work on it (take over, checkpoint, hand over), one at a time. */
+  private readonly chain = new Map<number, Promise<void>>();
+  private readonly queued = new Map<string, Promise<void>>();
+  private readonly lastReading = new Map<number, number>();
+  private readonly lastCheckpoint = new Map<number, number>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  forwarded = 0;
+  private readonly base: string;
+  private probes = 0;
+  private readonly reads = new Map<string, { partition: number; got: Map<string, Buffer>; done: () => void }>();
+
+  constructor(private readonly o: PartitionAnalyticsOptions) {
+    super();
+    this.base = `upperstack/cluster/${o.group}`;
+    this.own = new Ownership({
+      broker: o.broker,
+      group: o.group,
+      member: o.member,
+      partitions: o.partitions,
+      leaseMs: o.leaseMs,
+      connect: o.connect,
+      handOver: (p) => this.handOver(p),
+    });
+    this.own.on('error', (err: Error) => this.emit('error', err));
+    this.own.on('acquired', (p: number) => {
+      void this.serial(p, () => this.takeOver(p)).catch((err: unknown) => this.emit('error', err as Error));
+      this.emit('change');
+    });
+    this.own.on('released', (p: number) => {
+      // Lost rather than handed over (cut off, lease ended, taken): no checkpoint, the state stays with the last one.
+      void this.serial(p, () => this.letGo(p, false)).catch((err: unknown) => this.emit('error', err as Error));
+      this.emit('change');
+    });
+  }
+
+  private topicOf(p: number): string {
+    return `${this.o.prefix}/${p}/readings`;
+  }
+
+  /** `<base>/state/<p>/+`: every holder's checkpoint of p. */
+  private stateFilter(p: number): string {
+    return `${this.base}/state/${p}/+`;
+  }
+
+  async start(): Promise<void> {
+    const probeTopic = `${this.base}/probe/${this.o.member}`;
+    const c = mqtt.connect(this.o.broker, { ...this.o.connect, clientId: `upperstack-${this.o.group}-${this.o.member}-part`, protocolVersion: 5, clean: true, reconnectPeriod: 1000 });
+    this.data = c;
+    c.on('error', (err) => this.emit('error', err));
+    c.on('message', (topic, payload) => {
+      if (topic === probeTopic) {
+        const r = this.reads.get(payload.toString('utf8'));
+        r?.done();
+        return;
+      }
+      for (const r of this.reads.values()) if (topic.startsWith(`${this.base}/state/${r.partition}/`)) r.got.set(topic, payload);
+    });
+    await new Promise<void>((resolve, reject) => {
+      c.once('connect', () => resolve());
+      c.once('error', reject);
+    });
+    await c.subscribeAsync(probeTopic, { qos: 1 });
+    // Checkpoints on the broker are the state of record: what this member kept locally (from before a
+    // restart, say) may be older than what another member did with the devices since.
+    for (const h of this.o.registry.holders.values()) await h.forgetDevices(() => true);
+    this.o.registry.gate = this.gateFn;
+    await this.own.start();
+    this.timer = setInterval(() => this.periodic(), Math.max(200, this.o.checkpointMs));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.o.registry.gate === this.gateFn) this.o.registry.gate = undefined;
+    await this.own.stop();
+    await Promise.all([...this.chain.values()]);
+    for (const f of this.feeds.values()) await f.endAsync().catch(() => undefined);
+    this.feeds.clear();
+    await this.data?.endAsync().catch(() => undefined);
+  }
+
+  /** Republishes readings to their partitions' topics (QoS 1). */
+  async publish(readings: readonly Reading[]): Promise<void> {
+    const groups = new Map<number, Reading[]>();
+    for (const r of readings) {
+      const p = partitionOf(r.device, this.o.partitions);
+      const g = groups.get(p);
+      if (g) g.push(r);
+      else groups.set(p, [r]);
+    }
+    const c = this.data;
+    if (!c) throw new Error('not connected to the cluster broker');
+    await Promise.all([...groups].map(([p, rs]) => c.publishAsync(this.topicOf(p), JSON.stringify(rs), { qos: 1 })));
+  }
+
+  /** Partitions whose readings this member reads now. */
+  fed(): number[] {
+    return [...this.feeds.keys()].sort((a, b) => a - b);
+  }
+
+  private serial(p: number, work: () => Promise<void>): Promise<void> {
+    const next = (this.chain.get(p) ?? Promise.resolve()).then(work);
+    this.chain.set(p, next.catch(() => undefined));
+    return next;
+  }
+
+  /** A checkpoint of p (of one holder, or all) after the work queued on it; joins one queued and not started yet. */
+  checkpoint(p: number, holder?: string): Promise<void> {
+    const key = `${p}\u0000${holder ?? ''}`;
+    const q = this.queued.get(key);
+    if (q) return q;
+    const next = this.serial(p, async () => {
+      this.queued.delete(key);
+      await this.writeCheckpoint(p, holder);
+    });
+    this.queued.set(key, next);
+    return next;
+  }
+
+  private readonly gateFn = (holder: string, devices: readonly string[]): Promise<void> => {
+    const ps = new Set(devices.map((d) => partitionOf(d, this.o.partitions)));
+    return Promise.all([...ps].filter((p) => this.feeds.has(p)).map((p) => this.checkpoint(p, holder))).then(() => undefined);
+  };
+
+  private periodic(): void {
+    for (const p of this.feeds.keys()) {
+      // Readings handed on just before a checkpoint may reach the analytics after it: one more round then.
+      if ((this.lastReading.get(p) ?? -Infinity) >= (this.lastCheckpoint.get(p) ?? -Infinity) - this.o.checkpointMs) {
+        this.checkpoint(p).catch((err: unknown) => this.emit('error', err as Error));
+      }
+    }
+  }
+
+  private async writeCheckpoint(p: number, only?: string): Promise<void> {
+    // Only the owner writes: one that lost the partition would overwrite its successor's state.
+    if (!this.feeds.has(p) || !this.own.owns(p) || !this.data) return;
+    if (only === undefined) this.lastCheckpoint.set(p, Date.now());
+    const keep = (d: string) => partitionOf(d, this.o.partitions) === p;
+    for (const [key, h] of this.o.registry.holders) {
+      if (only !== undefined && key !== only) continue;
+      const cp: Checkpoint = { version: 1, partition: p, holder: key, member: this.o.member, at: Date.now(), state: await h.exportDevices(keep) };
+      const payload = encodeCheckpoint(cp);
+      await this.data.publishAsync(checkpointTopic(this.o.group, p, key), payload, { qos: 1, retain: true });
+      this.emit('checkpoint', p, key, payload.length);
+    }
+  }
+
+  /** The retained checkpoints of p by holder: subscribe, then a probe to ourselves marks the end of what the broker had retained. */
+  private async readCheckpoints(p: number): Promise<Map<string, Checkpoint>> {
+    const c = this.data!;
+    const id = `${this.o.member}-${++this.probes}`;
+    let done!: () => void;
+    const arrived = new Promise<void>((resolve) => (done = resolve));
+    const read = { partition: p, got: new Map<string, Buffer>(), done };
+    this.reads.set(id, read);
+    try {
+      await c.subscribeAsync(this.stateFilter(p), { qos: 1 });
+      await c.publishAsync(`${this.base}/probe/${this.o.member}`, id, { qos: 1 });
+      await arrived;
+      await c.unsubscribeAsync(this.stateFilter(p));
+    } finally {
+      this.reads.delete(id);
+    }
+    const out = new Map<string, Checkpoint>();
+    for (const payload of read.got.values()) {
+      const cp = decodeCheckpoint(payload);
+      if (cp && cp.partition === p) out.set(cp.holder, cp);
+    }
+    return out;
+  }
+
+  private async takeOver(p: number): Promise<void> {
+    if (!this.own.owns(p) || this.feeds.has(p) || this.stopped) return;
+    const cps = await this.readCheckpoints(p);
+    const mine = (d: string) => partitionOf(d, this.o.partitions) === p;
+    for (const [key, h] of this.o.registry.holders) {
+      const cp = cps.get(key);
+      if (cp) await h.importDevices(cp.state);
+      else await h.forgetDevices(mine);
+    }
+    this.emit('restored', p, [...cps.keys()]);
+    if (!this.own.owns(p) || this.stopped) return;
+    const feed = mqtt.connect(this.o.broker, {
+      ...this.o.connect,
+      clientId: `upperstack-${this.o.group}-p${p}`,
+      protocolVersion: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
+      reconnectPeriod: 1000,
+    });
+    this.feeds.set(p, feed);
+    feed.on('error', (err) => this.emit('error', err));
+    // Handlers before the connection: the session's queued messages come right after CONNACK.
+    feed.on('message', (topic, payload) => {
+      let readings: Reading[];
+      try {
+        readings = JSON.parse(payload.toString('utf8')) as Reading[];
+      } catch {
+        return;
+      }
+      if (!Array.isArray(readings)) return;
+      this.forwarded += readings.length;
+      this.lastReading.set(p, Date.now());
+      this.o.deliver(p, readings, topic);
+    });
+    // Not ours any more (another member took the session over, or the lease ended): stop reconnecting.
+    feed.on('close', () => {
+      if (this.feeds.get(p) === feed && !this.own.owns(p)) void this.serial(p, () => this.letGo(p, false));
+    });
+    await new Promise<void>((resolve, reject) => {
+      feed.once('connect', () => resolve());
+      feed.once('error', reject);
+    });
+    await feed.subscribeAsync(this.topicOf(p), { qos: 1 });
+    this.emit('change');
+  }
+
+  /** Handing p over to another member: stop reading, let what was read reach the analytics, checkpoint, forget. */
+  private handOver(p: number): Promise<void> {
+    return this.serial(p, () => this.letGo(p, true));
+  }
+
+  private async letGo(p: number, checkpoint: boolean): Promise<void> {
+    const feed = this.feeds.get(p);
+    if (!feed) return;
+    // A DISCONNECT keeps the session: what comes for p from now on waits there for the next owner.
+    await feed.endAsync().catch(() => undefined);
+    if (checkpoint) {
+      await new Promise((r) => setTimeout(r, DRAIN_MS));
+      // Still counted as ours: the claim is cleared after this.
+      await this.writeCheckpoint(p).catch((err: unknown) => this.emit('error', err as Error));
+    }
+    this.feeds.delete(p);
+    const mine = (d: string) => partitionOf(d, this.o.partitions) === p;
+    for (const h of this.o.registry.holders.values()) await h.forgetDevices(mine);
+    this.emit('change');
+  }
+}

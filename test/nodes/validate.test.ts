@@ -1,0 +1,54 @@
+/**
+ * The validate node on a batch: valid readings leave together on output 1,
+ * each reading over a limit or against the schema alone on output 2, its error
+ * naming its place in the batch.
+ */
+import { after, afterEach, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import helper from 'node-red-node-test-helper';
+import { eventually } from '../helpers/runtime';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const nodes = [require('../../nodes/validate/validate')];
+
+helper.init(require.resolve('node-red'));
+
+before(async () => {
+  await helper.startServer();
+});
+after(async () => {
+  await helper.stopServer();
+});
+afterEach(async () => {
+  await helper.unload();
+});
+
+type Out = { payload: unknown; error?: { code: string; path?: string; index?: number } };
+
+test('a batch: the good readings on, each bad one alone with its index and path in the batch', async () => {
+  await helper.load(nodes, [
+    { id: 'v', type: 'upperstack-validate', schemaSource: 'default', maxFields: 3, maxStringLength: 5, maxReadings: 100, configVersion: 2, wires: [['good'], ['bad']] },
+    { id: 'good', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ]);
+  const good: Out[] = [];
+  const bad: Out[] = [];
+  (helper.getNode('good') as unknown as NodeJS.EventEmitter).on('input', (m: Out) => good.push(m));
+  (helper.getNode('bad') as unknown as NodeJS.EventEmitter).on('input', (m: Out) => bad.push(m));
+  const r = (fields: Record<string, unknown>) => ({ device: 'd1', ts: 1_767_225_600_000, fields, tags: {} });
+  helper.getNode('v')!.receive({ payload: [r({ t: 1 }), r({ s: 'too long' }), r({ t: 2 }), r({ 'bad name': 3 })] } as never);
+  await eventually(async () => (good.length === 1 && bad.length === 2 ? true : undefined), 15_000, 'both outputs');
+  assert.deepEqual(good.map((m) => m.payload), [[r({ t: 1 }), r({ t: 2 })]]);
+  assert.equal(bad.length, 2);
+  assert.equal(bad[0].error?.code, 'STRING_TOO_LONG');
+  assert.equal(bad[0].error?.path, '[1].fields.s');
+  assert.equal(bad[0].error?.index, 1);
+  assert.equal(bad[1].error?.code, 'SCHEMA_VIOLATION');
+  assert.equal(bad[1].error?.index, 3);
+  // A single reading over a limit names the field without a batch index.
+  bad.length = 0;
+  helper.getNode('v')!.receive({ payload: r({ s: 'far too long' }) } as never);
+  await eventually(async () => (bad.length === 1 ? true : undefined), 15_000, 'the failure');
+  assert.equal(bad[0].error?.path, 'fields.s');
+  assert.equal(bad[0].error?.index, undefined);
+});

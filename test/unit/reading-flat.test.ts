@@ -1,0 +1,113 @@
+/**
+ * Flat readings (the common case) are built in one pass; everything else goes
+ * the general way. Whichever way a reading goes, the outcome is the same: the
+ * same Reading, or the same error naming the same spot.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { normalizeReading, normalizeReadings, type NormalizeOptions, type Reading } from '../../nodes/lib/reading';
+import { DEFAULT_LIMITS } from '../../nodes/lib/limits';
+
+type Outcome = { reading: Reading } | { error: string; name: string };
+
+function general(item: unknown, opts: NormalizeOptions, path: string): Outcome {
+  try {
+    return { reading: normalizeReading(item, opts, path) };
+  } catch (err) {
+    return { error: (err as Error).message, name: (err as Error).name };
+  }
+}
+
+function viaBatch(items: unknown[], opts: NormalizeOptions): Outcome[] {
+  const { readings, rejected } = normalizeReadings(items, opts);
+  const out: Outcome[] = [];
+  let r = 0;
+  for (let i = 0; i < items.length; i++) {
+    const bad = rejected.find((x) => x.index === i);
+    out.push(bad ? { error: bad.error.message, name: bad.error.name } : { reading: readings[r++] });
+  }
+  return out;
+}
+
+// Small limits, so that the generated readings cross them often.
+const limits = { ...DEFAULT_LIMITS, maxFields: 3, maxStringLength: 6 };
+const key = fc.constantFrom('t', 'h', 'x.y', 'ts', 'time', 'timestamp', 'device', 'fields', 'tags', '__proto__', '0', 'a b');
+const scalar = fc.oneof(
+  fc.double(),
+  fc.integer(),
+  fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -1, 1_700_000_000, 1_700_000_000_123, null, undefined, true, false),
+  fc.string({ maxLength: 8 }),
+  fc.constantFrom('\ud800', 'ok\udfff', '2026-01-02T03:04:05Z', '12'),
+);
+const value = fc.oneof({ weight: 4, arbitrary: scalar }, { weight: 1, arbitrary: fc.dictionary(key, scalar, { maxKeys: 2 }) }, { weight: 1, arbitrary: fc.array(scalar, { maxLength: 2 }) });
+// Few names inside fields and tags, so that they meet the reading's own members.
+const inner = fc.dictionary(fc.constantFrom('t', 'h', 'x.y', '__proto__', 'k'), fc.oneof(scalar, fc.constantFrom(null, 1, '\ud800')), { maxKeys: 5 });
+const reading = fc
+  .tuple(fc.dictionary(key, value, { maxKeys: 5 }), fc.option(inner, { nil: undefined }), fc.option(inner, { nil: undefined }))
+  .map(([top, fields, tags]) => ({ ...top, ...(fields ? { fields } : {}), ...(tags ? { tags } : {}) }));
+const item = fc.oneof(
+  { weight: 5, arbitrary: reading },
+  { weight: 2, arbitrary: fc.dictionary(key, value, { maxKeys: 6 }) },
+  { weight: 1, arbitrary: scalar },
+  { weight: 1, arbitrary: fc.array(value, { maxLength: 2 }) },
+);
+
+test('a batch gives per item what the general path gives: the same Reading or the same error', () => {
+  fc.assert(
+    fc.property(fc.array(item, { minLength: 1, maxLength: 4 }), fc.option(fc.constantFrom('dev', 'd\ud800', 'toolong-device'), { nil: undefined }), (items, device) => {
+      const opts: NormalizeOptions = { receivedAt: 1_767_225_600_000, limits, ...(device !== undefined ? { device } : {}) };
+      const got = viaBatch(items, opts);
+      items.forEach((it, i) => assert.deepStrictEqual(got[i], general(it, opts, `[${i}]`), `item ${i}: ${JSON.stringify(it)}`));
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('a single reading too', () => {
+  fc.assert(
+    fc.property(item.filter((x) => !Array.isArray(x)), (it) => {
+      const opts: NormalizeOptions = { receivedAt: 5, device: 'dev', limits };
+      let got: Outcome;
+      try {
+        const { readings, rejected } = normalizeReadings(it, opts);
+        got = rejected.length ? { error: rejected[0].error.message, name: rejected[0].error.name } : { reading: readings[0] };
+      } catch (err) {
+        got = { error: (err as Error).message, name: (err as Error).name };
+      }
+      assert.deepStrictEqual(got, general(it, opts, ''));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('flat readings: fields in the order sent (members of "fields" first), tags as text, device and time from the reading', () => {
+  const { readings } = normalizeReadings([{ device: 'a', ts: 1_700_000_000, t: 1, fields: { h: 2 }, ok: true, tags: { room: 3, on: false } }, { temperature: 21.5, unit: 'C' }], { device: 'b', receivedAt: 9 });
+  assert.deepStrictEqual(readings, [
+    { device: 'a', ts: 1_700_000_000_000, fields: { h: 2, t: 1, ok: true }, tags: { room: '3', on: 'false' } },
+    { device: 'b', ts: 9, fields: { temperature: 21.5, unit: 'C' }, tags: {} },
+  ]);
+});
+
+test('a device name checked once is not trusted for a later one that differs', () => {
+  const opts = { receivedAt: 1 };
+  assert.equal(normalizeReadings({ device: 'ok', t: 1 }, opts).readings.length, 1);
+  const { rejected } = normalizeReadings([{ device: 'ok', t: 1 }, { device: 'ok\ud800', t: 1 }], opts);
+  assert.equal(rejected.length, 1);
+  assert.match(rejected[0].error.message, /\[1\]\.device holds half of a UTF-16 surrogate pair/);
+});
+
+test('the flat path keeps the general rules: members of "fields" count with their nulls, a name twice is refused, tags must be Unicode', () => {
+  const opts = { receivedAt: 1, device: 'd', limits: { ...DEFAULT_LIMITS, maxFields: 3 } };
+  const cases: Array<[unknown, RegExp]> = [
+    [{ fields: { a: 1, b: null, c: null, d: null } }, /more than 3 fields/],
+    [{ fields: { t: 1 }, t: 2 }, /would be stored as field "t", which the reading already has/],
+    [{ t: 1, tags: { site: 'x\udc00' } }, /tags\.site holds half of a UTF-16 surrogate pair/],
+    [{ t: Number.NaN }, /t is NaN; only finite numbers can be stored/],
+  ];
+  for (const [item, re] of cases) {
+    const { readings, rejected } = normalizeReadings([item], opts);
+    assert.equal(readings.length, 0, JSON.stringify(item));
+    assert.match(rejected[0].error.message, re);
+  }
+});
