@@ -16,6 +16,11 @@
  * acknowledged by the broker but never in InfluxDB (waited for until the count
  * stops growing for 15 s); peak RSS of the consumer process (VmHWM or sampled).
  *
+ * The same burst into VictoriaMetrics (a fresh server per phase; counted with
+ * count_over_time) for Upperstack and the bare writer. Sink path (bench/influx-sink.ts):
+ * the sink's writer alone against a bare writer in one process, CPU per reading.
+ * BENCH_PROFILE_DIR profiles the runtime over the measured burst (bench/cpu-profile.ts).
+ *
  * Roll-up query: one device with a year of 1-minute readings in an embedded
  * store; hourly means over the year from the 1-hour tier and from the raw rows,
  * p50 of repeated queries.
