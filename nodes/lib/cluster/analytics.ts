@@ -57,8 +57,13 @@ export class PartitionAnalytics extends EventEmitter {
   private readonly queued = new Map<string, Promise<void>>();
   private readonly lastReading = new Map<number, number>();
   private readonly lastCheckpoint = new Map<number, number>();
+  /** Partitions whose session is connected and subscribed. */
+  private readonly reading = new Set<number>();
+  /** Per fed partition: marks its feed as being ended. */
+  private readonly ending = new Map<number, () => void>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private closingData = false;
   forwarded = 0;
   private readonly base: string;
   private probes = 0;
@@ -78,7 +83,7 @@ export class PartitionAnalytics extends EventEmitter {
     });
     this.own.on('error', (err: Error) => this.emit('error', err));
     this.own.on('acquired', (p: number) => {
-      void this.serial(p, () => this.takeOver(p)).catch((err: unknown) => this.emit('error', err as Error));
+      this.takeOverSoon(p, 0);
       this.emit('change');
     });
     this.own.on('released', (p: number) => {
@@ -99,7 +104,14 @@ export class PartitionAnalytics extends EventEmitter {
 
   async start(): Promise<void> {
     const probeTopic = `${this.base}/probe/${this.o.member}`;
-    const c = mqtt.connect(this.o.broker, { ...this.o.connect, clientId: `upperstack-${this.o.group}-${this.o.member}-part`, protocolVersion: 5, clean: true, reconnectPeriod: 1000 });
+    const c = mqtt.connect(this.o.broker, { ...this.o.connect, clientId: `upperstack-${this.o.group}-${this.o.member}-part`,
+      protocolVersion: 5,
+      clean: true,
+      reconnectPeriod: 1000,
+      customHandleAcks: (_topic, _message, _packet, done) => {
+        if (!this.closingData) done(0);
+      },
+    });
     this.data = c;
     c.on('error', (err) => this.emit('error', err));
     c.on('message', (topic, payload) => {
@@ -129,8 +141,14 @@ export class PartitionAnalytics extends EventEmitter {
     if (this.o.registry.gate === this.gateFn) this.o.registry.gate = undefined;
     await this.own.stop();
     await Promise.all([...this.chain.values()]);
-    for (const f of this.feeds.values()) await f.endAsync().catch(() => undefined);
+    for (const [p, f] of this.feeds) {
+      this.ending.get(p)?.();
+      await f.endAsync().catch(() => undefined);
+    }
     this.feeds.clear();
+    this.ending.clear();
+    this.reading.clear();
+    this.closingData = true;
     await this.data?.endAsync().catch(() => undefined);
   }
 
@@ -148,9 +166,9 @@ export class PartitionAnalytics extends EventEmitter {
     await Promise.all([...groups].map(([p, rs]) => c.publishAsync(this.topicOf(p), JSON.stringify(rs), { qos: 1 })));
   }
 
-  /** Partitions whose readings this member reads now. */
+  /** Partitions whose readings this member reads now (session connected and subscribed). */
   fed(): number[] {
-    return [...this.feeds.keys()].sort((a, b) => a - b);
+    return [...this.reading].sort((a, b) => a - b);
   }
 
   private serial(p: number, work: () => Promise<void>): Promise<void> {
@@ -235,8 +253,15 @@ export class PartitionAnalytics extends EventEmitter {
     }
     this.emit('restored', p, [...cps.keys()]);
     if (!this.own.owns(p) || this.stopped) return;
+    // Once the feed is being ended, a message still arriving is neither passed on nor acknowledged: the
+    // broker gives it to the next owner (and MQTT.js would write the acknowledgement to an ended stream).
+    let ending = false;
+    this.ending.set(p, () => (ending = true));
     const feed = mqtt.connect(this.o.broker, {
       ...this.o.connect,
+      customHandleAcks: (_topic, _message, _packet, done) => {
+        if (!ending) done(0);
+      },
       clientId: `upperstack-${this.o.group}-p${p}`,
       protocolVersion: 5,
       clean: false,
@@ -260,14 +285,32 @@ export class PartitionAnalytics extends EventEmitter {
     });
     // Not ours any more (another member took the session over, or the lease ended): stop reconnecting.
     feed.on('close', () => {
-      if (this.feeds.get(p) === feed && !this.own.owns(p)) void this.serial(p, () => this.letGo(p, false));
+      if (this.feeds.get(p) !== feed) return;
+      this.reading.delete(p);
+      if (!this.own.owns(p)) void this.serial(p, () => this.letGo(p, false));
     });
-    await new Promise<void>((resolve, reject) => {
-      feed.once('connect', () => resolve());
-      feed.once('error', reject);
+    // At every connection (the session keeps the subscription, but a first one has none); not awaited, so a
+    // broker that is away holds up nothing else queued on p (its hand-over, say).
+    feed.on('connect', () => {
+      feed.subscribe(this.topicOf(p), { qos: 1 }, (err) => {
+        if (err) this.emit('error', err);
+        else if (this.feeds.get(p) === feed) {
+          this.reading.add(p);
+          this.emit('change');
+        }
+      });
     });
-    await feed.subscribeAsync(this.topicOf(p), { qos: 1 });
-    this.emit('change');
+  }
+
+  /** Takes p over; a failure (the broker gone while the checkpoint was read) is tried again while p is ours. */
+  private takeOverSoon(p: number, delayMs: number): void {
+    setTimeout(() => {
+      if (this.stopped || !this.own.owns(p) || this.feeds.has(p)) return;
+      this.serial(p, () => this.takeOver(p)).catch((err: unknown) => {
+        this.emit('error', err as Error);
+        this.takeOverSoon(p, 2000);
+      });
+    }, delayMs).unref?.();
   }
 
   /** Handing p over to another member: stop reading, let what was read reach the analytics, checkpoint, forget. */
@@ -279,6 +322,9 @@ export class PartitionAnalytics extends EventEmitter {
     const feed = this.feeds.get(p);
     if (!feed) return;
     // A DISCONNECT keeps the session: what comes for p from now on waits there for the next owner.
+    this.ending.get(p)?.();
+    this.ending.delete(p);
+    this.reading.delete(p);
     await feed.endAsync().catch(() => undefined);
     if (checkpoint) {
       await new Promise((r) => setTimeout(r, DRAIN_MS));

@@ -88,6 +88,7 @@ export class Ownership extends EventEmitter {
   /** Partitions this member counts as its own, with the lease it last renewed. */
   private readonly owned = new Map<number, number>();
   private timer?: NodeJS.Timeout;
+  private ending = false;
   private readonly now: () => number;
   private readonly base: string;
 
@@ -116,6 +117,10 @@ export class Ownership extends EventEmitter {
   async start(): Promise<void> {
     const c = await mqtt.connectAsync(this.o.broker, {
       ...this.o.connect,
+      // Nothing more is handled or acknowledged once the client is being ended (MQTT.js would write to an ended stream).
+      customHandleAcks: (_topic, _message, _packet, done) => {
+        if (!this.ending) done(0);
+      },
       clientId: `upperstack-${this.o.group}-${this.o.member}-own`,
       protocolVersion: 5,
       clean: true,
@@ -151,6 +156,7 @@ export class Ownership extends EventEmitter {
     if (!c) return;
     await Promise.all(this.ownedPartitions().map((p) => this.handOver(c, p)));
     await c.publishAsync(`${this.base}/members/${this.o.member}`, '', { qos: 1, retain: true });
+    this.ending = true;
     await c.endAsync();
   }
 

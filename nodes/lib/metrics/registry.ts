@@ -116,7 +116,7 @@ function build(): Registry {
   });
   new Counter({
     name: 'upperstack_sink_rejected_total',
-    help: 'Readings a sink refused for what they hold (dead-lettered as STORE_REJECTED), by sink.',
+    help: 'Readings a sink refused for what they hold (dead-lettered as STORE_REJECTED, or BEYOND_RETENTION when older than the sink keeps), by sink.',
     labelNames: ['sink', 'kind'],
     registers,
     collect() {
