@@ -34,4 +34,4 @@ VOLUME /data
 EXPOSE 1880 1883
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.UPPERSTACK_HTTP_PORT||1880)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=512", "dist/scripts/start.js"]
+CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/scripts/start.js"]

@@ -97,6 +97,26 @@ try {
 }
 if (!linked) symlinkSync(root, link, 'dir');
 
+/**
+ * Node-RED modules among this package's devDependencies (node-red-contrib-influxdb, for the bench's stock
+ * flow) are found by Node-RED's scan of the node_modules folders above its own and would show in the
+ * palette of a checkout's `npm start`: kept out, unless installed in the data folder on purpose.
+ */
+function devOnlyNodeModules(): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> };
+  const out: string[] = [];
+  for (const name of Object.keys(pkg.devDependencies ?? {})) {
+    let dev: { 'node-red'?: unknown };
+    try {
+      dev = JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as typeof dev;
+    } catch {
+      continue; // not installed (an install from npm has no devDependencies)
+    }
+    if (dev['node-red'] && !existsSync(join(dataDir, 'node_modules', name))) out.push(name.slice(name.lastIndexOf('/') + 1));
+  }
+  return out;
+}
+
 const flowFile = join(dataDir, 'flows.json');
 // A first start deploys the default pack, and the packs UPPERSTACK_PACKS names next to it.
 // Credentials the packs carry (${ENV} references) go to the credentials file, where Node-RED reads them.
@@ -218,6 +238,7 @@ export = {
 
   functionExternalModules: false,
   externalModules: { palette: { allowInstall: false } },
+  nodesExcludes: devOnlyNodeModules(),
   contextStorage: {
     default: { module: 'memory' },
     file: { module: 'localfilesystem' },

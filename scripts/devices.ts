@@ -3,9 +3,9 @@
  * its admin API (an API key with the admin scope). A secret is printed once,
  * when it is made; the runtime keeps only its hash.
  */
-import { parseArgs } from 'node:util';
+import { AdminUsageError, adminCall, parseAdminArgs, table, type AdminContext } from './admin-cli';
 
-export class AdminUsageError extends Error {}
+export { AdminUsageError };
 
 export const DEVICES_HELP = `upperstack devices: manage the device registry of a running runtime
 
@@ -31,41 +31,6 @@ Exit status: 0 done, 1 the runtime could not be reached or failed, 2 bad usage
 or refused (the message says why).
 `;
 
-export interface AdminContext {
-  url: string;
-  key: string;
-  out: (text: string) => void;
-}
-
-/** Calls the admin API; a refusal becomes an AdminUsageError with the server's message. */
-export async function adminCall(ctx: AdminContext, method: string, path: string, body?: unknown): Promise<unknown> {
-  if (!ctx.key) throw new AdminUsageError('an API key is needed: --key or UPPERSTACK_API_KEY');
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, ctx.url.endsWith('/') ? ctx.url : `${ctx.url}/`), {
-      method,
-      headers: { authorization: `Bearer ${ctx.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new Error(`cannot reach ${ctx.url}: ${(err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message}`, { cause: err });
-  }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  if (!res.ok) {
-    const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-    const message = `${res.status} ${e?.code ?? ''}: ${e?.message ?? text.slice(0, 200)}`;
-    if (res.status >= 500) throw new Error(message);
-    throw new AdminUsageError(message);
-  }
-  return json;
-}
-
 export function parseTagArgs(list: string[] | undefined): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const t of list ?? []) {
@@ -84,11 +49,6 @@ interface DeviceJson {
   createdAt: string;
 }
 
-export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
-}
-
 function printIssued(ctx: AdminContext, body: { device: DeviceJson; secret?: string; signingKey?: string }, json: boolean): void {
   if (json) return ctx.out(`${JSON.stringify(body, null, 2)}\n`);
   const lines = [`device:      ${body.device.id}`];
@@ -99,33 +59,9 @@ function printIssued(ctx: AdminContext, body: { device: DeviceJson; secret?: str
 }
 
 export async function runDevices(argv: string[], out: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        key: { type: 'string' },
-        tag: { type: 'string', multiple: true },
-        signing: { type: 'boolean' },
-        disabled: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new AdminUsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0) {
-    out(DEVICES_HELP);
-    return values.help ? 0 : 2;
-  }
-  const ctx: AdminContext = { url: values.url ?? process.env.UPPERSTACK_URL ?? 'http://127.0.0.1:1880', key: values.key ?? process.env.UPPERSTACK_API_KEY ?? '', out };
-  const [verb, id, ...extra] = positionals;
-  if (extra.length) throw new AdminUsageError(`unexpected "${extra.join(' ')}"`);
-  const json = values.json === true;
+  const args = parseAdminArgs(argv, { tag: { type: 'string', multiple: true }, signing: { type: 'boolean' }, disabled: { type: 'boolean' } }, DEVICES_HELP, out);
+  if (typeof args === 'number') return args;
+  const { values, verb, id, json, ctx } = args;
   const needId = () => {
     if (!id) throw new AdminUsageError(`${verb} needs a device id`);
     return encodeURIComponent(id);

@@ -3,8 +3,7 @@
  * (an API key with the admin scope). A new key is printed once; the runtime
  * keeps only its hash.
  */
-import { parseArgs } from 'node:util';
-import { AdminUsageError, adminCall, table, type AdminContext } from './devices';
+import { AdminUsageError, adminCall, parseAdminArgs, table } from './admin-cli';
 
 export const KEYS_HELP = `upperstack keys: manage the API keys of a running runtime
 
@@ -40,32 +39,9 @@ interface KeyJson {
 }
 
 export async function runKeys(argv: string[], out: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        key: { type: 'string' },
-        scope: { type: 'string', multiple: true },
-        name: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new AdminUsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0) {
-    out(KEYS_HELP);
-    return values.help ? 0 : 2;
-  }
-  const ctx: AdminContext = { url: values.url ?? process.env.UPPERSTACK_URL ?? 'http://127.0.0.1:1880', key: values.key ?? process.env.UPPERSTACK_API_KEY ?? '', out };
-  const [verb, id, ...extra] = positionals;
-  if (extra.length) throw new AdminUsageError(`unexpected "${extra.join(' ')}"`);
-  const json = values.json === true;
+  const args = parseAdminArgs(argv, { scope: { type: 'string', multiple: true }, name: { type: 'string' } }, KEYS_HELP, out);
+  if (typeof args === 'number') return args;
+  const { values, verb, id, json, ctx } = args;
   switch (verb) {
     case 'add': {
       if (id) throw new AdminUsageError(`unexpected "${id}": the runtime picks the key's id`);

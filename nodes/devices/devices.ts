@@ -20,7 +20,7 @@ import { dataDir } from '../shared/runtime';
 import { deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
 import { apiKeyInForce } from '../shared/http';
 import { addDeviceRoutes } from '../shared/devices-routes';
-import { checkAnyApiKey, keySeesDevice } from '../shared/keys';
+import { checkAnyApiKey, keyMasks, keySeesDevice } from '../shared/keys';
 import { addGrantRoutes } from '../shared/market-routes';
 import { createMarket, endSubscriptionsOnExpiry } from '../shared/market';
 import type { StoreConfigNode } from '../store-config/options';
@@ -61,6 +61,8 @@ export = function register(RED: NodeAPI): void {
       // The settings' key and the stored keys (their scopes decide what each delivery may carry).
       keys: checkAnyApiKey,
       keySees: keySeesDevice,
+      // Sensitive fields masked in MQTT deliveries to keys that may not see them.
+      keyMasks,
       requireAuth: config.requireAuth || requireAuthFromEnv(),
       traffic: trafficFor(registry, { perDevice: config.perDevice, perAddress: config.perAddress }),
       audit: (entry, refusal) => (refusal ? audit.refusal(entry) : audit.record(entry)),

@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'STRING_TOO_LONG'
   | 'TOO_MANY_READINGS'
   | 'STORE_REJECTED'
+  | 'BEYOND_RETENTION'
   | 'DETECTOR_CONFIG'
   | 'DEVICE_MISMATCH'
   | 'RATE_LIMITED'
@@ -33,7 +34,8 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'BAD_SIGNATURE'
   | 'STALE'
-  | 'REPLAYED';
+  | 'REPLAYED'
+  | 'ENGINE_STOPPED';
 
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
@@ -128,6 +130,33 @@ export class StoreRejectedError extends UpperstackError {
   }
 }
 
+/**
+ * A sink refuses readings of a write for their age alone: they are older than
+ * it keeps (its retention). Nothing of the write was stored. The sink names
+ * every reading it refuses for that (`indexes` into the write), so the writer
+ * dead-letters them together and writes the rest, instead of isolating them
+ * one by one. `cutoff` (epoch ms) is the boundary the sink applies.
+ */
+export class RetentionRefusedError extends UpperstackError {
+  override readonly name = 'RetentionRefusedError';
+  readonly indexes: readonly number[];
+  readonly cutoff: number;
+  /** Why, for every refused reading: completes "… at <time> is older than …". */
+  readonly why: string;
+  constructor(sink: string, indexes: number[], cutoff: number, why: string) {
+    super('BEYOND_RETENTION', `the ${sink} store refused ${indexes.length} reading(s) older than it keeps (cutoff ${new Date(cutoff).toISOString()}): ${why}`, { sink, cutoff, count: indexes.length });
+    this.indexes = indexes;
+    this.cutoff = cutoff;
+    this.why = why;
+  }
+
+  /** The dead letter's reason for one of the refused readings. */
+  reasonFor(device: string, ts: number): string {
+    const at = Number.isFinite(ts) ? new Date(ts).toISOString() : String(ts);
+    return `the ${String(this.details.sink)} store refused this reading of device "${device.slice(0, 128)}" at ${at}: it is older than the store keeps (cutoff ${new Date(this.cutoff).toISOString()}); ${this.why}`;
+  }
+}
+
 export class JournalError extends UpperstackError {
   override readonly name = 'JournalError';
   constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
@@ -148,6 +177,17 @@ export class BackpressureError extends UpperstackError {
 
   get retryAfterMs(): number {
     return this.details.retryAfterMs as number;
+  }
+}
+
+/**
+ * An engine running beside the pipeline (the anomaly worker thread) stopped
+ * while it held this message; it is restarted, and the message was not judged.
+ */
+export class EngineStoppedError extends UpperstackError {
+  override readonly name = 'EngineStoppedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ENGINE_STOPPED', message, {}, options);
   }
 }
 

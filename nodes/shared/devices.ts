@@ -115,6 +115,7 @@ export const brokerAuth: BrokerAuth = {
   authorizePublish: (who, p, remote) => deviceAuth().authorizePublish(who, p, remote),
   authorizeSubscribe: (who, filter, remote) => deviceAuth().authorizeSubscribe(who, filter, remote),
   mayReceive: (who, topic) => deviceAuth().mayReceive(who, topic),
+  delivery: (who, topic, payload, contentType) => deviceAuth().delivery(who, topic, payload, contentType),
   onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all') => void) {
     let stopCurrent = deviceAuth().onRevoke(listener);
     const stopChanges = onDevicesChange(() => {

@@ -7,9 +7,13 @@
  * message with Node-RED's own cloneMessage (which keeps msg.req/msg.res shared,
  * as Node-RED does). Every wire still gets its own copy; only the cost changes.
  * Messages of other nodes, and payloads of another shape, are left to Node-RED.
+ * A message holding journal receipts is copied the same way: the send's
+ * receipts are shared out among its destinations first (settlement.ts), so
+ * each copy carries a share that is already counted.
  */
 import type { NodeAPI } from 'node-red';
 import { cloneReadingsPayload } from '../lib/reading-clone';
+import { shareReceipts } from './settlement';
 
 const HOOK = 'onSend.upperstackReadingsCopy';
 
@@ -41,16 +45,14 @@ export function installReadingsCopy(RED: NodeAPI): void {
   // Registered once per runtime (the hooks are the runtime's); tests that reset the runtime reset them too.
   if (!hooks || typeof hooks.add !== 'function' || typeof hooks.has !== 'function' || !cloneMessage || hooks.has(HOOK)) return;
   hooks.add(HOOK, (events) => {
+    // Receipts are counted per send before any copy is made (whichever of the two hooks runs first),
+    // so each copy below carries a share already owed: see settlement.ts.
+    shareReceipts(events as Parameters<typeof shareReceipts>[0]);
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
       if (!ev.cloneMessage) continue;
       const type = ev.source?.node?.type;
       if (typeof type !== 'string' || !type.startsWith('upperstack-')) continue;
-      // A message holding journal receipts is left to Node-RED: the settlement hook
-      // (settlement.ts) shares its receipts out among the events of one message, which it
-      // recognises by the message object they share; copies made here first would each
-      // look like a message of their own and keep a whole share, settling the entry early.
-      if (ev.msg.upperstack !== undefined) continue;
       const copy = copyForWire(ev.msg, cloneMessage);
       if (copy === undefined) continue;
       ev.msg = copy;

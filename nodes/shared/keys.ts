@@ -7,7 +7,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import { ApiKeyStore, looksLikeStoredKey } from '../lib/security/keys';
 import type { KeyCheck } from '../lib/security/device-auth';
-import { scopesSee } from '../lib/security/scopes';
+import { scopesSee, seesSensitive } from '../lib/security/scopes';
 import { mergeMasks, sensitiveFields, type FieldMasks } from '../lib/security/masking';
 import { auditLogFor, type AuditLog } from '../lib/audit/audit';
 import type { DeviceRegistry } from '../lib/devices/registry';
@@ -59,6 +59,11 @@ export function useSensitiveFields(owner: object, masks: FieldMasks): () => void
 /** Every deployed schema's sensitive fields (a field marked in two schemas gets the stricter mask). */
 export function sensitiveMasks(): FieldMasks {
   return mergeMasks(sensitive.values());
+}
+
+/** The masks for a key with these scopes: none for admin and read:sensitive keys (MQTT deliveries, as the query API). */
+export function keyMasks(scopes: readonly string[]): FieldMasks | undefined {
+  return seesSensitive(scopes) ? undefined : sensitiveMasks();
 }
 
 /**

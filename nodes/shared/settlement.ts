@@ -11,6 +11,14 @@
  * destination ends without a store or dead-letter node has left the pipeline
  * on purpose: its share ends there.
  *
+ * The shares are counted once per send, before any copy for an extra wire is
+ * made: Node-RED passes a send's destinations as one array of events whose
+ * messages are still the objects the node sent, so the events of one message
+ * are those sharing its object. Any onSend hook that copies messages (the
+ * readings copy, nodes/shared/fan-out.ts) calls shareReceipts first; the copies
+ * then each carry a share already counted, whatever their identity, and the
+ * settlement hook leaves a send it has seen alone.
+ *
  * onComplete: a message that ends in done(err) for what it holds (an
  * Upperstack data error) with no Catch node that leads to a dead-letter node
  * has its share ended, so it does not replay forever. Other errors (a schema
@@ -91,8 +99,17 @@ function without(msg: Carrier): Carrier {
   return copy;
 }
 
-/** Shares out the receipts of each message among the destinations of one send. */
-export function onSend(events: SendEvent[]): void {
+/** The sends whose receipts are shared out: each send is counted once, by whichever hook sees it first. */
+const counted = new WeakSet<object>();
+
+/**
+ * Shares out the receipts of each message among the destinations of one send
+ * (the events array of one onSend call). Safe to call more than once per send:
+ * only the first call counts, so a hook that copies messages calls it before.
+ */
+export function shareReceipts(events: SendEvent[]): void {
+  if (counted.has(events)) return;
+  counted.add(events);
   const n = events.length;
   if (n === 1) return single(events[0]);
   // One send can carry many messages (a batch's failures), each usually to one destination: count the
@@ -128,6 +145,9 @@ export function onSend(events: SendEvent[]): void {
     if (reaching < c) for (let j = i; j < n; j++) if (events[j].msg === msg && !g.reaches(events[j].destination.id)) events[j].msg = without(msg);
   }
 }
+
+/** The onSend hook. */
+export const onSend = shareReceipts;
 
 /** A message to one destination: it keeps its share, unless nothing after that destination can settle it. */
 function single(e: SendEvent): void {

@@ -33,6 +33,11 @@ export interface SimulateOptions {
   prefix: string;
   /** Start on deploy; otherwise on a "start" message. */
   autoStart: boolean;
+  /**
+   * Add the devices to this runtime's device registry (the deployed devices node; a device there already
+   * gets a new secret) and log each one in as itself, instead of the login below.
+   */
+  register: boolean;
   configVersion: number;
 }
 
@@ -60,6 +65,7 @@ export const SIMULATE_DEFAULTS: Omit<SimulateOptions, 'name' | 'configVersion'> 
   topic: 'devices/{device}/telemetry',
   prefix: 'sim-',
   autoStart: true,
+  register: false,
 };
 
 export const simulateMigrations: ReadonlyArray<Migration<SimulateOptions>> = [
@@ -68,4 +74,6 @@ export const simulateMigrations: ReadonlyArray<Migration<SimulateOptions>> = [
     const o = { ...SIMULATE_DEFAULTS, ...old };
     return { ...o, devices: Number(o.devices), anomalies: Number(o.anomalies), seed: Number(o.seed), autoStart: String(o.autoStart) !== 'false' };
   },
+  // v1 → v2: registering the devices in the device registry, off unless set.
+  (old) => ({ ...old, register: old.register === true || old.register === 'true' }),
 ];

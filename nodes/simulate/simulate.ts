@@ -7,6 +7,9 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import { CoapTransport, FunctionTransport, HttpTransport, MqttTransport, Simulator, templateCredentials, type Anomaly, type CredentialsHook, type SimulatorOptions, type Transport } from '../lib/sim';
+import { registryCredentials } from '../lib/sim/register';
+import { deployedDevices } from '../shared/devices';
+import { registerInRuntime } from './register';
 import { simulatorOptions } from './config';
 import { describeError } from '../lib/errors';
 import { onClose, onInput } from '../shared/input';
@@ -58,7 +61,12 @@ export = function register(RED: NodeAPI): void {
     /** Started, waiting for the embedded broker to listen. */
     let waiting = false;
 
+    /** Secrets of the registered devices (option "register"), filled before the first message. */
+    const secrets = new Map<string, string>();
+    const registering = config.register && config.target !== 'output';
+
     const credentialsFor = (broker?: EmbeddedBroker): CredentialsHook => {
+      if (registering) return registryCredentials(secrets);
       // Without a login of its own it uses the embedded broker's device login.
       const b = broker ? (RED.nodes.getNode(broker.id) as (Node & { credentials?: { username?: string; password?: string } }) | null) : null;
       const username = own.username || b?.credentials?.username || (broker ? process.env.UPPERSTACK_MQTT_USERNAME : undefined) || undefined;
@@ -69,9 +77,10 @@ export = function register(RED: NodeAPI): void {
     const makeTransport = (broker?: EmbeddedBroker): Transport => {
       switch (config.target) {
         case 'embedded':
-          return new MqttTransport({ url: `mqtt://${brokerHost(broker!.bind)}:${broker!.addresses().tcp}`, topic: config.topic, credentials: credentialsFor(broker), connections: 4 });
+          // A registered device logs in as itself, so it needs a connection of its own.
+          return new MqttTransport({ url: `mqtt://${brokerHost(broker!.bind)}:${broker!.addresses().tcp}`, topic: config.topic, credentials: credentialsFor(broker), connections: registering ? 'device' : 4 });
         case 'mqtt':
-          return new MqttTransport({ url: config.url, topic: config.topic, credentials: credentialsFor() });
+          return new MqttTransport({ url: config.url, topic: config.topic, credentials: credentialsFor(), ...(registering ? { connections: 'device' as const } : {}) });
         case 'http':
           return new HttpTransport({ url: config.url, credentials: credentialsFor() });
         case 'coap':
@@ -120,19 +129,35 @@ export = function register(RED: NodeAPI): void {
       s.on('done', () => {
         if (sim === s) void stop();
       });
-      setStatus(node, 'connecting', RED._('upperstack-simulate.status.connecting'));
-      s.start().then(
-        () => {
-          if (closed) return void s.stop(0);
-          timer = setInterval(showStatus, 1000);
-          showStatus();
-        },
-        (err: unknown) => {
-          if (sim === s) sim = undefined;
-          setStatus(node, 'failed', describeError(err).message);
-          node.error(RED._('upperstack-simulate.errors.connect', { message: describeError(err).message }));
-        },
-      );
+      setStatus(node, 'connecting', RED._(registering ? 'upperstack-simulate.status.registering' : 'upperstack-simulate.status.connecting', { devices: s.devices.length }));
+      const register = async () => {
+        if (!registering) return;
+        const rt = deployedDevices();
+        if (!rt) throw new Error(RED._('upperstack-simulate.errors.noRegistry'));
+        const issued = await registerInRuntime(rt, s.devices.map((d) => d.id), { actor: `node:${node.id}`, cancelled: () => closed || sim !== s });
+        for (const [id, secret] of issued) secrets.set(id, secret);
+        setStatus(node, 'connecting', RED._('upperstack-simulate.status.connecting'));
+      };
+      let registered = !registering;
+      register()
+        .then(() => {
+          registered = true;
+          // Stopped or closed while registering: nothing to start.
+          return closed || sim !== s ? undefined : s.start();
+        })
+        .then(
+          () => {
+            if (closed) return void s.stop(0);
+            if (sim !== s) return;
+            timer = setInterval(showStatus, 1000);
+            showStatus();
+          },
+          (err: unknown) => {
+            if (sim === s) sim = undefined;
+            setStatus(node, 'failed', describeError(err).message);
+            node.error(RED._(registered ? 'upperstack-simulate.errors.connect' : 'upperstack-simulate.errors.register', { message: describeError(err).message }));
+          },
+        );
     };
 
     const begin = () => {

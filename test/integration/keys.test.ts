@@ -210,6 +210,41 @@ test('MQTT: a scoped key logs in as "apikey" and receives its devices\' telemetr
   reader.end(true);
 });
 
+test('MQTT: a key without read:sensitive gets sensitive fields masked in telemetry and dead letters; read:sensitive gets the bytes as sent', async () => {
+  const listen = async (key: string) => {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { username: 'apikey', password: key, reconnectPeriod: 0, protocolVersion: 5 });
+    const got: Array<{ topic: string; body: string; contentType?: string }> = [];
+    c.on('message', (topic, payload, packet) => got.push({ topic, body: payload.toString(), contentType: packet.properties?.contentType }));
+    await c.subscribeAsync(['devices/acme1/#', 'upperstack/deadletter/acme1'], { qos: 1 });
+    return { c, got };
+  };
+  const reader = await listen(acmeKey);
+  const engineer = await listen(sensitiveKey);
+  try {
+    const sent = '{"lat":52.520008,"owner":"Jane Doe","temp":7}';
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'acme1', '-P', secrets.acme1, '-q', '1', '-t', 'devices/acme1/telemetry', '-m', sent]);
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'acme1', '-P', secrets.acme1, '-q', '1', '-t', 'devices/acme1/telemetry', '-m', '{"owner":"Jane Doe","lat":']);
+    // The dead letter comes after both deliveries of the telemetry (the broker delivers before the pipeline decodes).
+    const done = (g: typeof reader.got) => g.some((m) => m.topic.startsWith('upperstack/deadletter/'));
+    await eventually(async () => (done(reader.got) && done(engineer.got) ? true : undefined), 20_000, 'both keys got the dead letter');
+    const [masked, undecodable] = reader.got.filter((m) => m.topic === 'devices/acme1/telemetry');
+    const reading = JSON.parse(masked.body) as { device: string; fields: Record<string, unknown> };
+    assert.equal(reading.device, 'acme1');
+    assert.deepEqual(reading.fields, { lat: 52.52, temp: 7 });
+    assert.equal(masked.contentType, 'application/json');
+    assert.equal(undecodable, undefined, 'a payload that cannot be decoded is withheld from the reader');
+    const letter = JSON.parse(reader.got.find((m) => m.topic.startsWith('upperstack/deadletter/'))!.body) as { code: string; payload: string };
+    assert.equal(letter.code, 'DECODE_FAILED');
+    assert.equal(letter.payload.includes('Jane'), false, letter.payload);
+    // read:sensitive: as sent.
+    assert.deepEqual(engineer.got.filter((m) => m.topic === 'devices/acme1/telemetry').map((m) => m.body), [sent, '{"owner":"Jane Doe","lat":']);
+    assert.ok(engineer.got.some((m) => m.topic.startsWith('upperstack/deadletter/') && m.body.includes('Jane')));
+  } finally {
+    reader.c.end(true);
+    engineer.c.end(true);
+  }
+});
+
 // Last: it blocks this address for the rest of the minute.
 test('wrong secrets of a key: 20 a minute from one address, then 429 with Retry-After, even for a good key', async () => {
   // Keys that name no live key cost nothing to refuse and are not counted.

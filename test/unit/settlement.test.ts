@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { registerJournal, consumeReceipts, type Receipt } from '../../nodes/lib/ingest/receipts';
-import { installSettlement, onSend, onComplete } from '../../nodes/shared/settlement';
+import { installSettlement, onSend, onComplete, shareReceipts } from '../../nodes/shared/settlement';
 import { StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 
 const flow = [
@@ -61,6 +61,22 @@ test('many distinct messages in one send (a batch of failures) keep one share ea
   assert.equal(journal.backlog(), 500);
   for (const e of send) consumeReceipts(e.msg.upperstack!.receipts);
   assert.equal(journal.backlog(), 0);
+});
+
+test('a send is counted once, by whichever hook sees it first: copies made after that carry shares already owed', () => {
+  for (const copies of [false, true]) {
+    const r = entry();
+    const m = msg(r);
+    const send = [ev(m, 'storeA'), ev(m, 'storeB')];
+    shareReceipts(send);
+    // A copying hook may replace the second destination's message with a copy of its own; then the settlement hook runs.
+    if (copies) send[1].msg = structuredClone(m);
+    onSend(send);
+    consumeReceipts(send[0].msg.upperstack!.receipts);
+    assert.equal(journal.backlog(), 1, 'the second store still owes its share');
+    consumeReceipts(send[1].msg.upperstack!.receipts);
+    assert.equal(journal.backlog(), 0, 'two stores, two shares: not one more');
+  }
 });
 
 test('a message that only goes where nothing stores it is let go as it leaves', () => {

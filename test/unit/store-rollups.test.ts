@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import type { AggregateFn, AggregatePoint } from '../../nodes/lib/store/types';
 import type { Reading } from '../../nodes/lib/reading';
-import { StoreFailedError } from '../../nodes/lib/errors';
+import { RetentionRefusedError } from '../../nodes/lib/errors';
 
 const T0 = Date.UTC(2026, 0, 1);
 const FNS: AggregateFn[] = ['mean', 'min', 'max', 'sum', 'count', 'last'];
@@ -127,7 +127,7 @@ test('retention deletes exactly the raw readings older than the period, roll-ups
   assert.ok(hours.points.length > 2 * 24);
   // A reading for an hour whose raw rows are gone cannot be told from a replay: refused. Its roll-up is unchanged.
   const old = readings.find((r) => r.ts > now - 4 * day && r.ts < now - 3 * day)!;
-  await assert.rejects(store.write([{ ...old, fields: { v: 1000 } }]), (err: Error) => err instanceof StoreFailedError && /cannot be told from a replay/.test(err.message));
+  await assert.rejects(store.write([{ ...old, fields: { v: 1000 } }]), (err: Error) => err instanceof RetentionRefusedError && err.code === 'BEYOND_RETENTION' && err.indexes.length === 1 && /cannot be told from a replay/.test(err.message));
   const again = await store.aggregateWithTier({ device: 'd', field: 'v', fn: 'count', everyMs: 3_600_000 });
   assert.deepEqual(again.points, hours.points);
   // Older history the store never held is taken (its raw rows go at the next retention pass), and so is a recent reading.

@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { AuthResult, ConnectInfo, Decision, Principal, PublishDecision, PublishPacket, SharedLogin } from '../security/device-auth';
+import type { MaskedDelivery } from '../security/mqtt-masking';
 
 /** What the broker needs of the access rules: a DeviceAuth, or something that forwards to the one in force. */
 export interface BrokerAuth {
@@ -23,6 +24,8 @@ export interface BrokerAuth {
   authorizePublish(who: Principal, p: PublishPacket, remote?: string): Promise<PublishDecision>;
   authorizeSubscribe(who: Principal, filter: string, remote?: string): Decision;
   mayReceive(who: Principal, topic: string): boolean;
+  /** A delivery as `who` may see it (sensitive fields masked): undefined as published, null withheld. */
+  delivery?(who: Principal, topic: string, payload: Buffer, contentType?: string): MaskedDelivery;
   /** `who` undefined: the rules changed for everyone (a registry deployed or removed). */
   onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all') => void): () => void;
 }
@@ -162,7 +165,10 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
   aedes.authorizeForward = (client, packet) => {
     const who = client.upperstackPrincipal;
     if (who && !auth.mayReceive(who, packet.topic)) return null;
-    return forwardNext(client, packet);
+    const shown = who && auth.delivery ? auth.delivery(who, packet.topic, typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload, packet.properties?.contentType) : undefined;
+    if (shown === null) return null;
+    // A copy: the packet itself goes to every other subscriber as published.
+    return forwardNext(client, shown ? { ...packet, payload: shown.payload, properties: { ...packet.properties, contentType: shown.contentType } } : packet);
   };
 
   return auth.onRevoke((who, filters) => {

@@ -25,6 +25,8 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { DeviceChange, DeviceRegistry } from '../devices/registry';
 import type { AuditInput } from '../audit/audit';
 import { filtersIntersect, filterWithin, literalLevel } from './topics';
+import type { FieldMasks } from './masking';
+import { maskDelivery, type MaskedDelivery } from './mqtt-masking';
 
 export type Principal =
   | { kind: 'device'; id: string }
@@ -112,6 +114,8 @@ export interface DeviceAuthOptions {
   keys?: KeyCheck;
   /** Whether a key's scopes let it read a device's data (default: admin and read see every device). */
   keySees?: (scopes: string[], device: string) => boolean;
+  /** The sensitive fields masked for a key with these scopes (none, or undefined: it sees them as sent). */
+  keyMasks?: (scopes: string[]) => FieldMasks | undefined;
   /** No anonymous clients anywhere, loopback included. */
   requireAuth?: boolean;
   market?: MarketAccess;
@@ -426,5 +430,15 @@ export class DeviceAuth {
     const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : topic.startsWith('upperstack/') ? literalLevel(topic, 2) : undefined;
     if (device === undefined) return false;
     return this.opts.keySees ? this.opts.keySees(who.scopes, device) : false;
+  }
+
+  /**
+   * Each delivery mayReceive let through: an API key without the right to see sensitive fields gets
+   * them masked (mqtt-masking.ts). `undefined`: deliver as published; `null`: withhold.
+   */
+  delivery(who: Principal, topic: string, payload: Buffer, contentType?: string): MaskedDelivery {
+    if (who.kind !== 'key') return undefined;
+    const masks = this.opts.keyMasks?.(who.scopes);
+    return masks && masks.size ? maskDelivery(topic, payload, contentType, masks) : undefined;
   }
 }

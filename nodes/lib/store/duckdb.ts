@@ -6,7 +6,7 @@
  * without a primary key.
  */
 import { DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, DuckDBValue, listValue } from '@duckdb/node-api';
-import { BadParameterError, ConfigError, StoreFailedError, StoreUnavailableError, UpperstackError } from '../errors';
+import { BadParameterError, ConfigError, RetentionRefusedError, StoreFailedError, StoreUnavailableError, UpperstackError } from '../errors';
 import type { Reading } from '../reading';
 import type {
   AggregatePoint,
@@ -274,16 +274,22 @@ export class DuckDbStore implements TimeSeriesStore {
     return { points, tier: tier.tier };
   }
 
-  /** A reading for an hour whose raw rows retention removed is refused: the writer isolates and dead-letters it. */
+  /**
+   * Readings for hours whose raw rows retention removed are refused, all of
+   * them named in one error: the writer dead-letters them together (code
+   * BEYOND_RETENTION) and writes the rest.
+   */
   private async refuseSealed(conn: DuckDBConnection, readings: Reading[], before: number): Promise<void> {
     let first = -1;
     for (let i = 0; i < readings.length && first < 0; i++) if (typeof readings[i]?.ts === 'number' && readings[i].ts < before) first = i;
     if (first < 0) return;
     const sealed = await sealedReadings(conn, readings, before);
     if (sealed.length === 0) return;
-    const r = readings[sealed[0]];
-    throw new StoreFailedError(
-      `reading [${sealed[0]}] of device "${String(r.device).slice(0, 128)}" at ${new Date(r.ts).toISOString()} is older than the store keeps raw readings, and its hour already holds readings whose raw rows retention removed: it cannot be told from a replay of one of them, so it is not added to the roll-ups twice; raise the retention to keep such readings`,
+    throw new RetentionRefusedError(
+      'duckdb',
+      sealed,
+      before,
+      'its hour already holds readings whose raw rows retention removed, so it cannot be told from a replay of one of them and is not added to the roll-ups twice; raise the retention to keep such readings',
     );
   }
 

@@ -17,11 +17,15 @@
  *   sink's own health check passes; if that fails too, the sink is down and the
  *   data is spooled. So nothing is retried forever for what is in it, and the
  *   spool is drained the same way.
+ * - RetentionRefusedError (readings older than the sink keeps): the sink names
+ *   each such reading up front, so they are dead-lettered together
+ *   (BEYOND_RETENTION, with the cutoff) and the rest is written at once: a
+ *   backfill of old readings does not go through the bisection one by one.
  */
 import type { Reading } from '../reading';
 import type { DeadLetter, ReadingSink } from './types';
 import { Journal } from '../journal/journal';
-import { StoreRejectedError, StoreUnavailableError } from '../errors';
+import { RetentionRefusedError, StoreRejectedError, StoreUnavailableError } from '../errors';
 import { previewJson } from '../preview';
 
 /** The sink as the writer uses it: dead letters only where the sink keeps them (or another target does). */
@@ -387,6 +391,12 @@ export class DurableWriter {
         continue;
       }
       if (err instanceof StoreUnavailableError) return err;
+      // Readings the sink names as too old for it: dead-lettered together, the rest written at once.
+      const kept = err instanceof RetentionRefusedError ? this.tooOld(part, err, refused) : undefined;
+      if (kept) {
+        if (kept.length) stack.push(kept);
+        continue;
+      }
       if (part.length > 1) {
         const mid = part.length >> 1;
         stack.push(part.slice(mid), part.slice(0, mid));
@@ -398,6 +408,27 @@ export class DurableWriter {
       refused.push(this.rejectedLetter(part[0], err));
     }
     return undefined;
+  }
+
+  /**
+   * Dead letters (BEYOND_RETENTION) for the readings a retention refusal names,
+   * and the readings left to write; undefined when the refusal names none of
+   * `part` (then the part is bisected like any refusal).
+   */
+  private tooOld(part: Reading[], err: RetentionRefusedError, refused: DeadLetter[]): Reading[] | undefined {
+    const named = new Set(err.indexes.filter((i) => Number.isInteger(i) && i >= 0 && i < part.length));
+    if (!named.size) return undefined;
+    const kept: Reading[] = [];
+    for (let i = 0; i < part.length; i++) {
+      const r = part[i];
+      if (!named.has(i)) {
+        kept.push(r);
+        continue;
+      }
+      const device = typeof r?.device === 'string' && r.device ? r.device : 'unknown';
+      refused.push({ ts: Date.now(), device, source: `store:${this.kind}`, code: err.code, reason: err.reasonFor(device, r?.ts), payload: previewJson(r, 4096) });
+    }
+    return kept;
   }
 
   private rejectedLetter(r: Reading, err: Error): DeadLetter {

@@ -1,0 +1,93 @@
+/**
+ * What the admin CLIs (`upperstack devices`, `upperstack keys`) share: their
+ * arguments (`<action> [<id>]`, --url, --key, --json, --help and their own
+ * options), the admin API call and the table they print.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class AdminUsageError extends Error {}
+
+export interface AdminContext {
+  url: string;
+  key: string;
+  out: (text: string) => void;
+}
+
+const COMMON = {
+  url: { type: 'string' },
+  key: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof COMMON & O }>>['values'];
+
+export interface AdminArgs<O extends Options> {
+  values: Values<O>;
+  /** The action, e.g. "add". */
+  verb: string;
+  /** The one argument after it, if any. */
+  id?: string;
+  json: boolean;
+  ctx: AdminContext;
+}
+
+/**
+ * Parses an admin CLI's arguments; with --help or no action it prints `help`
+ * and returns the exit status (0, 2). A bad option or an extra argument is an
+ * AdminUsageError.
+ */
+export function parseAdminArgs<O extends Options>(argv: string[], own: O, help: string, out: (text: string) => void): AdminArgs<O> | number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { ...COMMON, ...own } });
+  } catch (err) {
+    throw new AdminUsageError((err as Error).message);
+  }
+  const positionals = parsed.positionals;
+  const values = parsed.values as Record<string, string | boolean | Array<string | boolean> | undefined>;
+  if (values.help || positionals.length === 0) {
+    out(help);
+    return values.help ? 0 : 2;
+  }
+  const [verb, id, ...extra] = positionals;
+  if (extra.length) throw new AdminUsageError(`unexpected "${extra.join(' ')}"`);
+  const url = typeof values.url === 'string' ? values.url : (process.env.UPPERSTACK_URL ?? 'http://127.0.0.1:1880');
+  const key = typeof values.key === 'string' ? values.key : (process.env.UPPERSTACK_API_KEY ?? '');
+  return { values: values as unknown as Values<O>, verb, id, json: values.json === true, ctx: { url, key, out } };
+}
+
+/** Calls the admin API; a refusal becomes an AdminUsageError with the server's message. */
+export async function adminCall(ctx: AdminContext, method: string, path: string, body?: unknown): Promise<unknown> {
+  if (!ctx.key) throw new AdminUsageError('an API key is needed: --key or UPPERSTACK_API_KEY');
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, ctx.url.endsWith('/') ? ctx.url : `${ctx.url}/`), {
+      method,
+      headers: { authorization: `Bearer ${ctx.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new Error(`cannot reach ${ctx.url}: ${(err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message}`, { cause: err });
+  }
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const message = `${res.status} ${e?.code ?? ''}: ${e?.message ?? text.slice(0, 200)}`;
+    if (res.status >= 500) throw new Error(message);
+    throw new AdminUsageError(message);
+  }
+  return json;
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
+}

@@ -1,0 +1,40 @@
+/**
+ * The palette of a checkout's `npm start`: Upperstack's nodes and Dashboard 2
+ * are there, and node-red-contrib-influxdb (a devDependency, for the bench's
+ * stock flow) is not, though it sits in the checkout's node_modules where
+ * Node-RED looks for modules.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { startRuntime, type Runtime } from '../helpers/runtime';
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+let rt: Runtime;
+let token = '';
+before(async () => {
+  rt = await startRuntime();
+  const login = await fetch(`${rt.url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: 'admin', password: 'test-admin-password' }),
+  });
+  token = ((await login.json()) as { access_token: string }).access_token;
+});
+after(async () => {
+  await rt?.stop();
+});
+
+test('the palette lists the runtime\'s nodes and not the bench\'s node-red-contrib-influxdb', async () => {
+  assert.ok(existsSync(join(ROOT, 'node_modules', 'node-red-contrib-influxdb', 'package.json')), 'the devDependency is installed in this checkout');
+  const res = await fetch(`${rt.url}/nodes`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  assert.equal(res.status, 200, await res.clone().text());
+  const sets = (await res.json()) as Array<{ id: string; module: string; types: string[] }>;
+  const modules = new Set(sets.map((s) => s.module));
+  assert.ok(modules.has('node-red-contrib-upperstack'), [...modules].join(', '));
+  assert.ok(modules.has('@flowfuse/node-red-dashboard'), [...modules].join(', '));
+  assert.ok(!modules.has('node-red-contrib-influxdb'), 'node-red-contrib-influxdb is in the palette');
+  assert.ok(!sets.some((s) => s.types.includes('influxdb out')));
+});
