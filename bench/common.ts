@@ -65,6 +65,8 @@ export interface ProcSample {
   hwm: number;
   /** user + system CPU time in seconds. */
   cpu: number;
+  /** The same for the main thread alone (worker threads, libuv and V8 helper threads left out). */
+  mainCpu: number;
 }
 
 // CLK_TCK (clock ticks per second of /proc/<pid>/stat) is 100 on Linux.
@@ -79,7 +81,10 @@ export function procSample(pid: number | undefined): ProcSample | undefined {
     // Fields after the command name (which may hold spaces) start after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpu = (Number(rest[11]) + Number(rest[12])) / ticks;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu };
+    const main = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const mrest = main.slice(main.lastIndexOf(')') + 2).split(' ');
+    const mainCpu = (Number(mrest[11]) + Number(mrest[12])) / ticks;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu, mainCpu };
   } catch {
     return undefined;
   }
@@ -107,14 +112,15 @@ export class ProcWatch {
   }
 
   /** Peak RSS (max of sampled VmRSS and VmHWM), CPU seconds used while watched and their average in cores. */
-  end(): { peakRss: number; maxRss: number; hwm: number; cores: number; cpu: number } {
+  end(): { peakRss: number; maxRss: number; hwm: number; cores: number; cpu: number; mainCpu: number } {
     if (this.timer) clearInterval(this.timer);
     const s = procSample(this.pid);
     const seconds = (Date.now() - this.startAt) / 1000;
     const cpu = s && this.start ? s.cpu - this.start.cpu : NaN;
     const cores = seconds > 0 ? cpu / seconds : NaN;
     const maxRss = Math.max(this.maxRss, s?.rss ?? 0);
-    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores, cpu };
+    const mainCpu = s && this.start ? s.mainCpu - this.start.mainCpu : NaN;
+    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores, cpu, mainCpu };
   }
 }
 

@@ -122,6 +122,8 @@ interface Row {
   loadCores: number;
   /** CPU seconds of the consumer process, of a broker process of its own (0 when the consumer hosts it), and of the publishers. */
   consumerCpu: number;
+  /** CPU seconds of the consumer's main thread alone (the anomaly worker thread and helper threads left out). */
+  consumerMainCpu: number;
   brokerCpu: number;
   loadCpu: number;
   note: string;
@@ -480,6 +482,7 @@ async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> 
     brokerCores: ctx.brokerPid === target.pid ? NaN : brokerUsage.cores,
     loadCores: loads.reduce((n, l) => n + l.cores, 0),
     consumerCpu: usage.cpu,
+    consumerMainCpu: usage.mainCpu,
     brokerCpu: ctx.brokerPid === target.pid ? 0 : brokerUsage.cpu,
     loadCpu: loads.reduce((n, l) => n + l.cpu, 0),
     note,
@@ -564,6 +567,7 @@ async function rawPhase(ctx: PhaseContext): Promise<Row> {
       brokerCores: brokerUsage.cores,
       loadCores: loads.reduce((n, l) => n + l.cores, 0),
       consumerCpu: usage.cpu,
+      consumerMainCpu: usage.mainCpu,
       brokerCpu: brokerUsage.cpu,
       loadCpu: loads.reduce((n, l) => n + l.cpu, 0),
       note,
@@ -591,6 +595,8 @@ function benchFlows(opts: { anomaly: boolean; mqttPort?: number }): string {
   if (!flows.some((n) => n.type === 'upperstack-anomaly') && !opts.anomaly) log('  note: the flow pack has no anomaly node to disable');
   for (const n of flows) {
     if (n.type === 'upperstack-anomaly' && !opts.anomaly) n.d = true;
+    // BENCH_ANOMALY_WORKER=0: the anomaly engine on the main thread, as before it had a worker thread.
+    if (n.type === 'upperstack-anomaly' && env.BENCH_ANOMALY_WORKER === '0') n.worker = false;
   }
   if (opts.mqttPort !== undefined) {
     flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${opts.mqttPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
@@ -651,7 +657,7 @@ async function group(broker: Row['broker'], batch: number, rounds: number, mosqu
         // VmHWM: the peak since the runtime started (start-up, warm-ups and every round so far).
         row.peakRss = Math.max(row.peakRss, procSample(rt!.proc.pid)?.hwm ?? 0);
         out.push(row);
-        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading`);
+        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)})`);
       }
       if (want('raw') && mode !== 'ingest') {
         const row = await rawPhase(ctx);
@@ -749,6 +755,8 @@ interface Summary {
   loadCores: number;
   /** CPU seconds per reading: of the consumer process, and of every process involved (consumer, broker, publishers). */
   consumerPerReading: number;
+  /** CPU seconds per reading of the consumer's main thread alone. */
+  mainPerReading: number;
   allPerReading: number;
   notes: string;
 }
@@ -777,6 +785,7 @@ function summaries(from: Row[]): Summary[] {
       brokerCores: median(rs.map((x) => x.brokerCores)),
       loadCores: median(rs.map((x) => x.loadCores)),
       consumerPerReading: median(rs.map((x) => x.consumerCpu / x.readings)),
+      mainPerReading: median(rs.map((x) => x.consumerMainCpu / x.readings)),
       allPerReading: median(rs.map((x) => (x.consumerCpu + x.brokerCpu + x.loadCpu) / x.readings)),
       notes: rs.map((x) => x.note).filter(Boolean).join('; '),
     });
@@ -886,7 +895,7 @@ function verdicts(sums: Summary[], latency: Summary[]): Verdict[] {
       const ingest = find(broker, batch, 'upperstack-ingest');
       if (ours && ingest) {
         // Not paired by round: it ran on its own runtime after the main rounds.
-        out.push({ target: `(context) as shipped ÷ anomaly node disabled (${where})`, value: `${pct(ours.rate / ingest.rate)} of the readings/s; CPU ${fmtUs(ours.consumerPerReading)} vs ${fmtUs(ingest.consumerPerReading)} µs/reading`, pass: undefined });
+        out.push({ target: `(context) as shipped ÷ anomaly node disabled (${where})`, value: `${pct(ours.rate / ingest.rate)} of the readings/s; CPU ${fmtUs(ours.consumerPerReading)} vs ${fmtUs(ingest.consumerPerReading)} µs/reading, main thread ${fmtUs(ours.mainPerReading)} vs ${fmtUs(ingest.mainPerReading)}`, pass: undefined });
       }
     }
   }

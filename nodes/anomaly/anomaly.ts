@@ -4,19 +4,23 @@
  * message, each reading annotated. Output 2: only the anomalous readings, and
  * devices that went silent. The engine's state is kept in the node's context
  * (the `file` store when configured), so learning survives restarts and redeploys.
- * The editor's Backtest button is served by ./backtest-route.
+ * The engine runs in a worker thread unless the node says otherwise or worker
+ * threads cannot start (nodes/lib/anomaly/remote); messages leave in the order
+ * they came either way. The editor's Backtest button is served by ./backtest-route.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { AnomalyEngine, HeartbeatTimer, type EngineState, type HeartbeatEvent, type ReadingResult } from '../lib/anomaly';
+import type { EngineState, HeartbeatEvent, ReadingResult } from '../lib/anomaly';
+import { InProcessEngineHost, WorkerEngineHost, type EngineHost, type HostOptions } from '../lib/anomaly/remote/host';
 import type { Verdict } from '../lib/anomaly/types';
 import type { Reading } from '../lib/reading';
-import { describeError, InvalidReadingError } from '../lib/errors';
+import { BackpressureError, describeError, InvalidReadingError } from '../lib/errors';
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { readingsOf } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOptions } from './options';
 import { registerBacktestRoute } from './backtest-route';
+import { registerAnomaly } from '../lib/metrics';
 import { deviceStates } from '../shared/device-state';
 
 const SAVE_EVERY_MS = 30_000;
@@ -39,6 +43,13 @@ function worstVerdict(anomaly: Record<string, Verdict | null>): Verdict | null {
   return worst;
 }
 
+/** How often heartbeats are checked: often enough for short configured intervals, once a second otherwise; null when off. */
+function heartbeatEvery(hb: ReturnType<typeof engineOptionsOf>['heartbeat']): number | null {
+  if (hb === false) return null;
+  const ms = typeof hb?.interval === 'number' ? hb.interval : undefined;
+  return ms === undefined ? 1000 : Math.max(50, Math.min(1000, Math.floor(ms / 2)));
+}
+
 function annotate(reading: Reading, result: ReadingResult): AnnotatedReading {
   const out = reading as AnnotatedReading;
   out.anomaly = worstVerdict(result.anomaly);
@@ -53,10 +64,24 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<AnomalyOptions>(def as unknown as Record<string, unknown>, anomalyMigrations);
     let options: ReturnType<typeof engineOptionsOf>;
-    let engine: AnomalyEngine;
+    let host: EngineHost;
+    let hostOptions: HostOptions;
     try {
       options = engineOptionsOf(config);
-      engine = new AnomalyEngine(options);
+      hostOptions = {
+        engine: options,
+        heartbeatEveryMs: heartbeatEvery(options.heartbeat),
+        events: {
+          onHeartbeats: (events) => sendOffline(events),
+          onCrash: (err, inMs) => {
+            node.error(RED._('upperstack-anomaly.errors.worker', { message: err.message, seconds: Math.round(inMs / 1000) }));
+            setStatus(node, 'failed', RED._('upperstack-anomaly.status.restarting'));
+          },
+          onRestart: () => showStatus(true),
+        },
+      };
+      // Built here so a bad config is reported at once; the worker starts once the saved state is read.
+      host = config.worker === false ? new InProcessEngineHost(hostOptions) : new WorkerEngineHost(hostOptions);
     } catch (err) {
       setStatus(node, 'failed', describeError(err).message);
       node.error(RED._('upperstack-anomaly.errors.config', { message: describeError(err).message }));
@@ -72,6 +97,8 @@ export = function register(RED: NodeAPI): void {
 
     const status = throttledStatus(node);
     const recent: number[] = [];
+    /** Messages refused because the engine was too far behind, since deploy. */
+    let refused = 0;
     let warm = false;
     let dirty = false;
     let closed = false;
@@ -79,7 +106,7 @@ export = function register(RED: NodeAPI): void {
     function showStatus(force = false): void {
       const now = Date.now();
       while (recent.length && now - recent[0] > HOUR_MS) recent.shift();
-      const s = engine.stats();
+      const s = host.stats();
       let state: 'connected' | 'warning' | 'idle' = warm ? 'connected' : 'idle';
       let text = warm
         ? RED._('upperstack-anomaly.status.watching', { series: s.series, anomalies: recent.length })
@@ -89,22 +116,30 @@ export = function register(RED: NodeAPI): void {
         state = 'warning';
         text += RED._('upperstack-anomaly.status.evicted', { evicted: s.evicted });
       }
+      if (refused) {
+        state = 'warning';
+        text += RED._('upperstack-anomaly.status.behind', { refused });
+      }
       if (force) setStatus(node, state, text);
       else status(state, text);
     }
 
-    function save(cb: () => void = () => undefined): void {
-      let json: EngineState;
-      try {
-        json = engine.toJSON();
-      } catch (err) {
-        node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));
-        return cb();
-      }
+    function write(json: EngineState | undefined, cb: () => void): void {
+      if (!json) return cb();
       setState(json, (err) => {
         if (err) node.warn(RED._('upperstack-anomaly.errors.save', { message: err.message }));
         cb();
       });
+    }
+
+    function save(cb: () => void = () => undefined): void {
+      host.snapshot().then(
+        (json) => write(json, cb),
+        (err: unknown) => {
+          node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));
+          cb();
+        },
+      );
     }
 
     function sendOffline(events: HeartbeatEvent[]): void {
@@ -134,33 +169,41 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
+    async function startHost(saved: EngineState | undefined): Promise<void> {
+      let r: { restoreError?: string };
+      try {
+        r = await host.start(saved);
+      } catch (err) {
+        // Worker threads unavailable (or the worker cannot load): the same engine on this thread.
+        node.warn(RED._('upperstack-anomaly.errors.workerUnavailable', { message: describeError(err).message }));
+        host = new InProcessEngineHost(hostOptions);
+        r = await host.start(saved);
+      }
+      if (r.restoreError) node.warn(RED._('upperstack-anomaly.errors.restore', { message: r.restoreError }));
+      warm = host.stats().series > 0;
+    }
+
     // Messages wait for the saved state, so none is judged by a cold engine that is then replaced.
     const ready = new Promise<void>((resolve) => {
       getState((err, saved) => {
         if (err) node.warn(RED._('upperstack-anomaly.errors.restore', { message: err.message }));
-        else if (saved && !closed) {
-          try {
-            engine = AnomalyEngine.fromJSON(saved as EngineState, options);
-            warm = engine.stats().series > 0;
-          } catch (e) {
-            node.warn(RED._('upperstack-anomaly.errors.restore', { message: describeError(e).message }));
-          }
-        }
-        resolve();
+        startHost(err || closed ? undefined : (saved as EngineState | undefined)).then(resolve, (e: unknown) => {
+          node.error(RED._('upperstack-anomaly.errors.config', { message: describeError(e).message }));
+          resolve();
+        });
       });
     });
-
-    let heartbeat: HeartbeatTimer | null = null;
     void ready.then(() => {
-      if (closed) return;
-      showStatus(true);
-      if (options.heartbeat !== false) {
-        const iv = options.heartbeat?.interval;
-        const ms = typeof iv === 'number' ? iv : undefined;
-        // Check often enough for short configured intervals; once a second otherwise.
-        const every = ms === undefined ? 1000 : Math.max(50, Math.min(1000, Math.floor(ms / 2)));
-        heartbeat = new HeartbeatTimer(engine, sendOffline, every).start();
-      }
+      if (!closed) showStatus(true);
+    });
+    // For diagnostics and tests: where the engine runs now.
+    Object.defineProperty(node, 'anomalyHost', { get: () => host, configurable: true });
+    const unregisterMetrics = registerAnomaly(node.id, {
+      name: (def as { name?: string }).name ?? '',
+      stats: () => {
+        const s = host.stats();
+        return { series: s.series, maxSeries: options.maxSeries ?? 10_000, evicted: s.evicted, queued: host.queued, refused, restarts: host.restarts };
+      },
     });
 
     // On a cluster member, a partition's series move with it to the member that takes it over (docs/scaling.md).
@@ -168,17 +211,17 @@ export = function register(RED: NodeAPI): void {
       key: `upperstack-anomaly:${node.id}`,
       exportDevices: async (keep) => {
         await ready;
-        return engine.exportDevices(keep);
+        return host.exportDevices(keep);
       },
       importDevices: async (state) => {
         await ready;
-        engine.importDevices(state as EngineState);
-        if (engine.stats().series > 0) warm = true;
+        await host.importDevices(state as EngineState);
+        if (host.stats().series > 0) warm = true;
         dirty = true;
       },
       forgetDevices: async (drop) => {
         await ready;
-        if (engine.forgetDevices(drop)) dirty = true;
+        if (await host.forgetDevices(drop)) dirty = true;
       },
     });
 
@@ -195,7 +238,16 @@ export = function register(RED: NodeAPI): void {
       await ready;
       const readings = readingsOf(msg);
       if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before anomaly'));
-      const results = engine.process(readings);
+      let results: ReadingResult[];
+      try {
+        results = await host.process(readings);
+      } catch (err) {
+        if (err instanceof BackpressureError && err.details.reason === 'backlog') {
+          refused++;
+          showStatus();
+        }
+        throw err;
+      }
       dirty = true;
       const flagged: AnnotatedReading[] = [];
       const now = Date.now();
@@ -223,12 +275,13 @@ export = function register(RED: NodeAPI): void {
       closed = true;
       unregisterState();
       clearInterval(saver);
-      heartbeat?.stop();
+      unregisterMetrics();
       await ready;
+      const last = await host.close();
       if (removed) {
         await new Promise<void>((resolve) => setState(undefined, () => resolve()));
       } else {
-        await new Promise<void>((resolve) => save(resolve));
+        await new Promise<void>((resolve) => write(last, resolve));
       }
     });
   }

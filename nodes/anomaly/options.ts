@@ -41,12 +41,14 @@ export interface AnomalyOptions {
   heartbeatMissed: string;
   /** Id of the upperstack-store-config whose history the editor's backtest replays; '' = none chosen. */
   store: string;
+  /** Run the engine in a worker thread (off the main thread); false keeps it on the main thread. */
+  worker: boolean;
   configVersion: number;
 }
 
 export interface AnomalyNodeDef extends NodeDef, AnomalyOptions {}
 
-export const ANOMALY_DEFAULTS: Omit<AnomalyOptions, 'name' | 'configVersion' | 'store'> = {
+export const ANOMALY_DEFAULTS: Omit<AnomalyOptions, 'name' | 'configVersion' | 'store' | 'worker'> = {
   detector: 'default',
   min: '',
   max: '',
@@ -76,6 +78,8 @@ export const anomalyMigrations: ReadonlyArray<Migration<AnomalyOptions>> = [
   },
   // v1 → v2: a store to backtest against. None is chosen for existing nodes: judging live readings never needed one.
   (old) => ({ ...old, store: typeof old.store === 'string' ? old.store : '' }),
+  // v2 → v3: the engine in a worker thread, for existing nodes too (same verdicts, off the main thread).
+  (old) => ({ ...old, worker: old.worker !== false && old.worker !== 'false' }),
 ];
 
 function text(v: unknown): string {

@@ -34,7 +34,8 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'BAD_SIGNATURE'
   | 'STALE'
-  | 'REPLAYED';
+  | 'REPLAYED'
+  | 'ENGINE_STOPPED';
 
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
@@ -176,6 +177,17 @@ export class BackpressureError extends UpperstackError {
 
   get retryAfterMs(): number {
     return this.details.retryAfterMs as number;
+  }
+}
+
+/**
+ * An engine running beside the pipeline (the anomaly worker thread) stopped
+ * while it held this message; it is restarted, and the message was not judged.
+ */
+export class EngineStoppedError extends UpperstackError {
+  override readonly name = 'EngineStoppedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ENGINE_STOPPED', message, {}, options);
   }
 }
 

@@ -187,7 +187,7 @@ describe('anomaly node', () => {
     assert.throws(() => engineOptionsOf({ ...migrate<AnomalyOptions>({}, anomalyMigrations), advanced: '{"window": ' }), /advanced config is not valid JSON/);
     assert.throws(() => engineOptionsOf({ ...migrate<AnomalyOptions>({}, anomalyMigrations), detector: 'limits' }), /limits detector needs/);
     const v1 = migrate<AnomalyOptions>({ id: 'x', threshold: 0.7 }, anomalyMigrations);
-    assert.equal(v1.configVersion, 2);
+    assert.equal(v1.configVersion, 3);
     assert.equal(v1.store, '', 'no store chosen for an old node');
     assert.equal(v1.detector, 'default');
     assert.equal(v1.threshold, '0.7');

@@ -214,16 +214,20 @@ test('store, dead-letter, query and api v0 → v1 fill their options', () => {
   assert.equal(migrate<Record<string, unknown>>({ store: 's' }, apiMigrations).store, 's');
 });
 
-test('anomaly v1 → v2 adds an empty store and keeps every setting; v0 goes through both steps', () => {
+test('anomaly v1 → v2 adds an empty store and keeps every setting; v2 → v3 turns the worker thread on; v0 goes through every step', () => {
   const v1 = { id: 'a', name: 'boiler', detector: 'zscore', sigma: '4', threshold: '0.6', fields: 'temperature', configVersion: 1 };
   const out = migrate<Record<string, unknown>>(v1, anomalyMigrations);
-  assert.equal(out.configVersion, 2);
+  assert.equal(out.configVersion, 3);
   assert.equal(out.store, '');
-  assert.deepEqual({ ...out, store: undefined, configVersion: 1 }, { ...v1, store: undefined });
+  assert.equal(out.worker, true);
+  assert.deepEqual({ ...out, store: undefined, worker: undefined, configVersion: 1 }, { ...v1, store: undefined, worker: undefined });
   // A v1 node saved by a newer editor already carries its store: it is kept.
   assert.equal(migrate<Record<string, unknown>>({ ...v1, store: 'cfg1' }, anomalyMigrations).store, 'cfg1');
+  // A v2 node whose worker was turned off keeps it off.
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, configVersion: 2, store: '', worker: false }, anomalyMigrations).worker, false);
   const v0 = migrate<Record<string, unknown>>({ id: 'b', threshold: 0.7 }, anomalyMigrations);
-  assert.equal(v0.configVersion, 2);
+  assert.equal(v0.configVersion, 3);
   assert.equal(v0.threshold, '0.7');
   assert.equal(v0.store, '');
+  assert.equal(v0.worker, true);
 });

@@ -277,6 +277,11 @@ export class AnomalyEngine {
     return { version: 1, options, series, devices };
   }
 
+  /** Every device the engine holds (series or heartbeat). */
+  deviceNames(): string[] {
+    return [...this.devices.keys()];
+  }
+
   /** The state of the devices `keep` accepts (their series and heartbeat), for another engine's importDevices(). */
   exportDevices(keep: (device: string) => boolean): EngineState {
     const series: EngineState['series'] = [];

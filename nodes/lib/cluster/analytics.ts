@@ -29,6 +29,8 @@ import { checkpointTopic, decodeCheckpoint, encodeCheckpoint, type Checkpoint, t
 const SESSION_EXPIRY_S = 7 * 24 * 3600;
 /** Time for readings already passed on to reach the analytics nodes before a partition's state is exported. */
 const DRAIN_MS = 200;
+/** Longest wait for the probe that ends reading a partition's retained checkpoints. */
+const PROBE_MS = 10_000;
 
 export interface PartitionAnalyticsOptions {
   broker: string;
@@ -104,7 +106,9 @@ export class PartitionAnalytics extends EventEmitter {
 
   async start(): Promise<void> {
     const probeTopic = `${this.base}/probe/${this.o.member}`;
-    const c = mqtt.connect(this.o.broker, { ...this.o.connect, clientId: `upperstack-${this.o.group}-${this.o.member}-part`,
+    const c = mqtt.connect(this.o.broker, {
+      ...this.o.connect,
+      clientId: `upperstack-${this.o.group}-${this.o.member}-part`,
       protocolVersion: 5,
       clean: true,
       reconnectPeriod: 1000,
@@ -127,6 +131,8 @@ export class PartitionAnalytics extends EventEmitter {
       c.once('error', reject);
     });
     await c.subscribeAsync(probeTopic, { qos: 1 });
+    // A clean session: the probe's subscription is made again at every reconnection.
+    c.on('connect', () => c.subscribe(probeTopic, { qos: 1 }));
     // Checkpoints on the broker are the state of record: what this member kept locally (from before a
     // restart, say) may be older than what another member did with the devices since.
     for (const h of this.o.registry.holders.values()) await h.forgetDevices(() => true);
@@ -229,7 +235,9 @@ export class PartitionAnalytics extends EventEmitter {
     try {
       await c.subscribeAsync(this.stateFilter(p), { qos: 1 });
       await c.publishAsync(`${this.base}/probe/${this.o.member}`, id, { qos: 1 });
-      await arrived;
+      // The connection may drop meanwhile: the take-over is tried again rather than waiting for ever.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([arrived, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`partition ${p}: the broker did not return this member's probe within ${PROBE_MS / 1000} s`)), PROBE_MS)))]).finally(() => clearTimeout(timer));
       await c.unsubscribeAsync(this.stateFilter(p));
     } finally {
       this.reads.delete(id);

@@ -107,6 +107,40 @@ export function inputSources(): ReadonlyMap<string, InputSource> {
   return inputs;
 }
 
+/** An anomaly node's engine as /metrics reads it. */
+export interface AnomalyStats {
+  series: number;
+  /** The node's cap on series (maxSeries): at it, the least recently seen series make room. */
+  maxSeries: number;
+  /** Series evicted to stay within the cap since the engine started. */
+  evicted: number;
+  /** Readings handed to the engine and not yet judged. */
+  queued: number;
+  /** Messages refused because the engine was too far behind. */
+  refused: number;
+  /** Times its worker thread was restarted after dying. */
+  restarts: number;
+}
+
+export interface AnomalySource {
+  name: string;
+  stats(): AnomalyStats;
+}
+
+const anomalies = new Map<string, AnomalySource>();
+
+/** An anomaly node registers its engine (by node id); the returned function unregisters it. */
+export function registerAnomaly(id: string, source: AnomalySource): () => void {
+  anomalies.set(id, source);
+  return () => {
+    if (anomalies.get(id) === source) anomalies.delete(id);
+  };
+}
+
+export function anomalySources(): ReadonlyMap<string, AnomalySource> {
+  return anomalies;
+}
+
 /** "upperstack-mqtt-in" → "mqtt". */
 export function protocolOf(type: string): string {
   const m = /^upperstack-([a-z0-9]+)-in$/.exec(type);

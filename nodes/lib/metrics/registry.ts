@@ -7,7 +7,7 @@
  * same runtime cannot clash with it.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { decoded, deadLettered, dropped, inputSources, invalid, nodeErrors, nodeMessages, protocolOf, received, sinkSources, type InputStats } from './pipeline';
+import { anomalySources, decoded, deadLettered, dropped, inputSources, invalid, nodeErrors, nodeMessages, protocolOf, received, sinkSources, type AnomalyStats, type InputStats } from './pipeline';
 import type { LabeledTally, Tally } from './tally';
 
 let registry: Registry | undefined;
@@ -191,6 +191,27 @@ function build(): Registry {
     },
   });
   // nodejs_eventloop_lag_*, nodejs_heap_*, process_resident_memory_bytes, GC and handles.
+  const anomaly: Array<[string, 'gauge' | 'counter', keyof AnomalyStats, string]> = [
+    ['upperstack_anomaly_series', 'gauge', 'series', 'Series (device × field) an anomaly node is watching.'],
+    ['upperstack_anomaly_series_max', 'gauge', 'maxSeries', 'The cap on series of an anomaly node (max series): at it, the least recently seen series are evicted.'],
+    ['upperstack_anomaly_series_evicted_total', 'counter', 'evicted', 'Series an anomaly node evicted to stay within its cap (raise max series if this grows).'],
+    ['upperstack_anomaly_queued_readings', 'gauge', 'queued', 'Readings handed to an anomaly engine and not yet judged.'],
+    ['upperstack_anomaly_refused_total', 'counter', 'refused', 'Messages an anomaly node refused (BACKPRESSURE) because its engine was too far behind.'],
+    ['upperstack_anomaly_worker_restarts_total', 'counter', 'restarts', 'Times an anomaly node restarted its worker thread after it died.'],
+  ];
+  for (const [name, kind, key, help] of anomaly) {
+    const Metric = kind === 'gauge' ? Gauge : Counter;
+    new Metric({
+      name,
+      help,
+      labelNames: ['node', 'name'],
+      registers,
+      collect(this: Gauge | Counter) {
+        this.reset();
+        for (const [id, s] of anomalySources()) (this as Gauge).inc({ node: id, name: s.name }, s.stats()[key]);
+      },
+    });
+  }
   collectDefaultMetrics({ register: reg });
   return reg;
 }

@@ -1,0 +1,120 @@
+/**
+ * The anomaly engine behind a worker thread: the same results as the engine
+ * on this thread for any readings (batches cross as typed arrays and come
+ * back rebuilt), a bounded queue, and a clear failure when no worker starts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AnomalyEngine } from '../../nodes/lib/anomaly/engine';
+import { WorkerEngineHost } from '../../nodes/lib/anomaly/remote/host';
+import { decodeReadings, decodeResults, encodeReadings, encodeResults } from '../../nodes/lib/anomaly/remote/protocol';
+import { BackpressureError } from '../../nodes/lib/errors';
+import type { Reading } from '../../nodes/lib/reading';
+
+const T0 = Date.UTC(2026, 0, 1);
+const noHeartbeats = { onHeartbeats: () => undefined };
+
+test('results through the worker equal the engine run on this thread, for any readings (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const value = fc.oneof(
+    { arbitrary: fc.double({ min: -1e3, max: 1e3, noNaN: true }), weight: 8 },
+    { arbitrary: fc.constantFrom(NaN, Infinity, 'on', true, null), weight: 1 },
+  );
+  const message = fc.array(
+    fc.record({
+      device: fc.constantFrom('a', 'b', 'c'),
+      dt: fc.integer({ min: 0, max: 120_000 }),
+      fields: fc.dictionary(fc.constantFrom('t', 'h', 'p', '1'), value, { minKeys: 1 }),
+    }),
+    { minLength: 1, maxLength: 5 },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(message, { minLength: 20, maxLength: 120, size: 'max' }), fc.integer({ min: 3, max: 8 }), async (messages, maxSeries) => {
+      const options = { detector: { type: 'ensemble' as const, members: [{ type: 'zscore' as const, warmup: 5 }, { type: 'flatline' as const, warmup: 5 }, { type: 'novelty' as const, warmup: 10 }] }, maxSeries, heartbeat: false as const };
+      const local = new AnomalyEngine({ ...options, clock: () => 0 });
+      const host = new WorkerEngineHost({ engine: options, heartbeatEveryMs: null, events: noHeartbeats });
+      await host.start();
+      try {
+        let ts = T0;
+        const batches: Reading[][] = messages.map((m) => m.map((r) => ({ device: r.device, ts: (ts += r.dt), fields: r.fields as Reading['fields'], tags: {} })));
+        // Handed over all at once, as a burst of messages would be: several share one postMessage.
+        const remote = await Promise.all(batches.map((b) => host.process(b)));
+        for (let i = 0; i < batches.length; i++) assert.deepEqual(remote[i], local.process(batches[i]), `message ${i}`);
+        assert.deepEqual(host.stats(), local.stats());
+      } finally {
+        await host.close();
+      }
+    }),
+    { numRuns: 8 },
+  );
+});
+
+test('encoding keeps what the engine judges: finite numbers, in field order', () => {
+  const readings: Reading[] = [
+    { device: 'd', ts: T0, fields: { b: 1, a: 'x', c: NaN, d: 2.5, '7': 3 }, tags: { site: 'x' } },
+    { device: 'e', ts: T0 + 1, fields: {}, tags: {} },
+  ];
+  const back = decodeReadings(encodeReadings(readings));
+  assert.deepEqual(back, [
+    { device: 'd', ts: T0, fields: { '7': 3, b: 1, d: 2.5 }, tags: {} },
+    { device: 'e', ts: T0 + 1, fields: {}, tags: {} },
+  ]);
+  const engine = new AnomalyEngine({ detector: { type: 'limits', max: 2 }, heartbeat: false, maxSeries: 2 });
+  const results = engine.process([...readings, { device: 'f', ts: T0, fields: { z: 9 }, tags: {} }]);
+  assert.deepEqual(decodeResults([...readings, { device: 'f', ts: T0, fields: {}, tags: {} }], encodeResults(results)), results, 'verdicts, nulls and evictions come back as they were');
+});
+
+test('past maxQueued readings waiting, a message is refused with a BackpressureError; the others are judged', async () => {
+  const host = new WorkerEngineHost({ engine: { heartbeat: false }, heartbeatEveryMs: null, events: noHeartbeats, maxQueued: 100 });
+  await host.start();
+  try {
+    const msg = (k: number) => Array.from({ length: 40 }, (_, i) => ({ device: 'd', ts: T0 + (k * 40 + i) * 1000, fields: { v: i % 5 }, tags: {} }));
+    const settled = await Promise.allSettled([0, 1, 2, 3].map((k) => host.process(msg(k))));
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['fulfilled', 'fulfilled', 'rejected', 'rejected'],
+    );
+    const err = (settled[2] as PromiseRejectedResult).reason as BackpressureError;
+    assert.ok(err instanceof BackpressureError);
+    assert.equal(err.code, 'BACKPRESSURE');
+    assert.match(err.message, /80 readings behind/);
+    assert.equal(host.queued, 0, 'the queue empties once judged');
+    assert.equal((await host.process(msg(4))).length, 40, 'accepted again once the backlog is gone');
+  } finally {
+    await host.close();
+  }
+});
+
+test('a worker that cannot start is reported, so the caller can judge on its own thread', async () => {
+  const host = new WorkerEngineHost({ engine: { heartbeat: false }, heartbeatEveryMs: null, events: noHeartbeats }, '/nonexistent/anomaly-worker.js');
+  await assert.rejects(host.start());
+});
+
+test('devices are exported, imported and forgotten through the worker as by the engine itself, after the readings handed over before', async () => {
+  const options = { heartbeat: false as const, detector: { type: 'zscore' as const, warmup: 5 } };
+  const local = new AnomalyEngine({ ...options, clock: () => 0 });
+  const host = new WorkerEngineHost({ engine: options, heartbeatEveryMs: null, events: noHeartbeats });
+  const other = new WorkerEngineHost({ engine: options, heartbeatEveryMs: null, events: noHeartbeats });
+  await Promise.all([host.start(), other.start()]);
+  try {
+    const readings: Reading[] = [];
+    for (let i = 0; i < 40; i++) for (const d of ['p1-a', 'p1-b', 'p2-c']) readings.push({ device: d, ts: T0 + i * 1000, fields: { v: (i * 7) % 11 }, tags: {} });
+    local.process(readings);
+    // Not awaited: the export must still see these readings.
+    const judged = host.process(readings);
+    const inP1 = (d: string) => d.startsWith('p1-');
+    const exported = await host.exportDevices(inP1);
+    await judged;
+    // Arrival times differ (the worker's clock is real); everything else is the same.
+    const arrivalLess = (st: typeof exported) => ({ ...st, devices: st.devices.map((d) => ({ ...d, lastSeen: 0 })) });
+    assert.deepEqual(arrivalLess(exported), arrivalLess(local.exportDevices(inP1)));
+    assert.deepEqual(exported.devices.map((d) => d.device).sort(), ['p1-a', 'p1-b']);
+    await other.importDevices(exported);
+    const next = { device: 'p1-a', ts: T0 + 40_000, fields: { v: 30 }, tags: {} };
+    assert.deepEqual(await other.process([next]), local.process([next]), 'the importing engine judges as the one that learned');
+    assert.equal(await host.forgetDevices(inP1), 2);
+    assert.equal(host.stats().devices, 1);
+  } finally {
+    await Promise.all([host.close(), other.close()]);
+  }
+});
