@@ -193,7 +193,8 @@ export = function register(RED: NodeAPI): void {
     let lastSnapshot = Date.now();
     const timer = setInterval(() => {
       try {
-        run(() => engine.tick());
+        // A cluster member judges silences of the devices of its own partitions only.
+        run(() => engine.tick(undefined, states.owns));
         // Durations that moved without a transition, once a second rather than per reading.
         if (log.append(engine.takeChanges(true))) snapshotDue = true;
         log.sync();

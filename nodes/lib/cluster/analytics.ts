@@ -137,6 +137,7 @@ export class PartitionAnalytics extends EventEmitter {
     // restart, say) may be older than what another member did with the devices since.
     for (const h of this.o.registry.holders.values()) await h.forgetDevices(() => true);
     this.o.registry.gate = this.gateFn;
+    this.o.registry.owns = this.ownsFn;
     await this.own.start();
     this.timer = setInterval(() => this.periodic(), Math.max(200, this.o.checkpointMs));
   }
@@ -145,6 +146,7 @@ export class PartitionAnalytics extends EventEmitter {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.o.registry.gate === this.gateFn) this.o.registry.gate = undefined;
+    if (this.o.registry.owns === this.ownsFn) this.o.registry.owns = undefined;
     await this.own.stop();
     await Promise.all([...this.chain.values()]);
     for (const [p, f] of this.feeds) {
@@ -200,6 +202,9 @@ export class PartitionAnalytics extends EventEmitter {
     const ps = new Set(devices.map((d) => partitionOf(d, this.o.partitions)));
     return Promise.all([...ps].filter((p) => this.feeds.has(p)).map((p) => this.checkpoint(p, holder))).then(() => undefined);
   };
+
+  /** A partition is judged here from its take-over (checkpoint imported) until it is let go. */
+  private readonly ownsFn = (device: string): boolean => this.feeds.has(partitionOf(device, this.o.partitions));
 
   private periodic(): void {
     for (const p of this.feeds.keys()) {

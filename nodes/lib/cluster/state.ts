@@ -29,6 +29,12 @@ export class DeviceStateRegistry {
    * successor a checkpoint from before the change (which would fire again).
    */
   gate?: (holder: string, devices: readonly string[]) => Promise<void>;
+  /**
+   * Set by the partition node: whether a device's partition is this member's
+   * now (its checkpoint imported, not handed on). What time alone decides (a
+   * dead-man silence) is judged only for those devices; unset: all of them.
+   */
+  owns?: (device: string) => boolean;
 
   register(h: DeviceStateHolder): () => void {
     this.holders.set(h.key, h);

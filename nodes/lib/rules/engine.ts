@@ -832,17 +832,21 @@ export class RuleEngine {
    * without a further reading, escalation, reminders, the end of flapping.
    * Call it often (the node: once a second); cost grows with active alerts and
    * with devices × dead-man rules, not with readings.
+   *
+   * `owns` (a cluster member: the devices of the partitions it owns now) limits
+   * what time decides to those devices: another member judges the rest, and a
+   * listed device of another member's partition never reports here.
    */
-  tick(at?: number): AlertEvent[] {
+  tick(at?: number, owns?: (device: string) => boolean): AlertEvent[] {
     this.out = [];
     const now = at ?? this.clock();
     for (const s of [...this.active]) {
       const c = this.rules.get(s.rule);
       const dev = this.devices.get(s.device);
-      if (!c || !dev) continue;
+      if (!c || !dev || (owns && !owns(dev.id))) continue;
       this.timers(c, dev, s, now);
     }
-    for (const c of this.deadmanRules) this.deadman(c, now);
+    for (const c of this.deadmanRules) this.deadman(c, now, owns);
     this.trim();
     return this.take();
   }
@@ -883,9 +887,10 @@ export class RuleEngine {
     }
   }
 
-  private deadman(c: CompiledRule, now: number): void {
-    if (c.selector.kind === 'list') for (const id of c.selector.list) this.device(id);
+  private deadman(c: CompiledRule, now: number, owns?: (device: string) => boolean): void {
+    if (c.selector.kind === 'list') for (const id of c.selector.list) if (!owns || owns(id)) this.device(id);
     for (const dev of this.devices.values()) {
+      if (owns && !owns(dev.id)) continue;
       if (dev.appliesVersion !== this.version) this.computeApplies(dev);
       if (dev.applies[c.slot] !== 1) continue;
       if (c.tree === null && c.leaves.length === 1) {
