@@ -14,7 +14,9 @@
  *   published in between reached it);
  * - Y's alert does not fire a second time;
  * - W's first spike is judged anomalous (its detector did not start its
- *   warm-up again) and fires W's anomaly alert.
+ *   warm-up again) and fires W's anomaly alert;
+ * - the dead-man alert of Z (a listed device of the partition that never
+ *   reports) fired once, on the partition's owner, and no other member has it.
  * Without the checkpoints, X never fires (20 s of hot readings on the new
  * owner), Y fires twice and W's spike meets a detector still warming up.
  */
@@ -36,9 +38,12 @@ const GROUP = 'fo';
 const STEP = 4000;
 // Recent times: the embedded store's default retention refuses readings for buckets it has sealed.
 const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
+/** Never reports; in the partition of boiler-x, the partition A owns in the test. */
+const Z = devicesIn(partitionOf('boiler-x', P), 'silent-z', 1)[0];
 const RULES = [
   { id: 'hot', name: 'Too hot', devices: { all: true }, when: { field: 'temperature', op: 'above', value: 50, for: '60s' }, clear: { op: 'below', value: 40, for: '0s' }, severity: 'warning' },
   { id: 'ping', name: 'Ping', devices: { all: true }, when: { field: 'ping', op: 'above', value: 0 }, severity: 'info' },
+  { id: 'quiet', name: 'Quiet', devices: { list: [Z] }, when: { op: 'not-reported', for: '5s' }, severity: 'critical' },
   { id: 'odd', name: 'Odd level', devices: { all: true }, when: { field: 'level', op: 'anomalous' }, clear: { for: '5m' }, severity: 'warning' },
 ];
 
@@ -144,6 +149,8 @@ test('a pending alert fires once on the member that takes the partition over; a 
       const r = await alert(rtA, `hot:${x}`);
       return r?.state === 'pending' && r.lastSeen === T0 + 10 * STEP ? r : undefined;
     }, 30_000, 'X pending on A');
+    // Z's dead-man alert fires on the partition's owner (A): the other members do not judge Z.
+    await eventually(async () => ((await alert(rtA, `quiet:${Z}`))?.state === 'firing' ? true : undefined), 30_000, 'Z silent on A');
     const yBefore = await alert(rtA, `hot:${y}`);
     assert.equal(yBefore?.occurrences, 1);
 
@@ -192,9 +199,15 @@ test('a pending alert fires once on the member that takes the partition over; a 
     // W's spike, judged by the detector that learned on A.
     const odd = await eventually(async () => alert(rtNew, `odd:${w}`), 30_000, 'W’s anomaly alert on the new owner');
     assert.equal(odd.state, 'firing');
-    // No other member fired X or Y.
+    // Z: still the one firing from A, not fired again.
+    const zAfter = await alert(rtNew, `quiet:${Z}`);
+    assert.equal(zAfter?.state, 'firing');
+    assert.equal(zAfter.occurrences, 1, 'fired once in all');
+    assert.equal(zAfter.events.filter((e) => e.event === 'firing').length, 0, 'no firing on the new owner');
+    // No other member fired X, Y or Z.
     for (const rt of members.values()) {
       if (rt === rtNew) continue;
+      assert.equal(await alert(rt, `quiet:${Z}`), undefined, 'Z is judged by its partition\'s owner only');
       assert.equal((await alert(rt, `hot:${x}`))?.events.filter((e) => e.event === 'firing').length ?? 0, 0);
       assert.equal((await alert(rt, `hot:${y}`))?.events.filter((e) => e.event === 'firing').length ?? 0, 0);
     }
