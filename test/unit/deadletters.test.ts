@@ -300,6 +300,27 @@ describe('replayDeadLetters', () => {
     });
   });
 
+  test('a letter that fails again during the call is not taken again by the same call', async () => {
+    await withStore(async (s) => {
+      await s.writeDeadLetters(Array.from({ length: 3 }, (_, i) => letter(i, { body: body(`{"i":${i}}`) })));
+      let submits = 0;
+      const target = {
+        id: 'in',
+        // Each replayed message fails again at once: a new letter, later than every other.
+        submit: async (recs: Received[]) => {
+          submits += recs.length;
+          await s.writeDeadLetters(recs.map((r, i) => ({ ...letter(100 + submits + i, { body: r.payload.toString('base64') }), ts: Date.now() })));
+          return { accepted: recs.map((_, i) => i) };
+        },
+      };
+      const r = await replayDeadLetters(s, parseReplayParams({ limit: '100' }, undefined), () => target);
+      assert.deepEqual([r.replayed, r.ids], [3, [1, 2, 3]]);
+      assert.equal(submits, 3);
+      // The new letters wait for the next call.
+      assert.equal((await s.deadLetters({ replayed: false, limit: 10 })).length, 3);
+    });
+  });
+
   test('concurrent replays submit each letter once', async () => {
     await withStore(async (s) => {
       await s.writeDeadLetters(Array.from({ length: 20 }, (_, i) => letter(i, { body: body(`{"i":${i}}`) })));

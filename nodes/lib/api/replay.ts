@@ -119,11 +119,18 @@ export async function replayDeadLetters(store: ReplayStore, req: ReplayRequest, 
   const skip = (id: number, reason: string) => {
     if (result.skipped.length < LISTED) result.skipped.push({ id, reason });
   };
-  while (taken < limit && !result.incomplete) {
-    const page = await store.deadLetters({ ...base, replayable: true, withBody: true, limit: Math.min(PAGE, limit - taken), after });
-    if (page.length === 0) break;
-    const last = page[page.length - 1];
+  // Only the letters there were when the call began: one that fails again while
+  // this call pages on is a new letter after the cursor, and taking it too would
+  // replay (and dead-letter) the same message over and over within one call.
+  const newest = (await store.deadLetters({ order: 'desc', limit: 1 }))[0]?.id ?? 0;
+  let reachedNew = false;
+  while (taken < limit && !result.incomplete && !reachedNew) {
+    const fetched = await store.deadLetters({ ...base, replayable: true, withBody: true, limit: Math.min(PAGE, limit - taken), after });
+    if (fetched.length === 0) break;
+    const last = fetched[fetched.length - 1];
     after = { ts: last.ts, id: last.id! };
+    const page = fetched.filter((l) => l.id! <= newest);
+    reachedNew = page.length < fetched.length;
     taken += page.length;
     const groups = new Map<string, { target: ReplayTarget; letters: DeadLetter[] }>();
     for (const l of page) {
