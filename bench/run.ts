@@ -28,7 +28,7 @@
  * upperstack, raw, stock, upperstack-ingest), BENCH_PROFILE_DIR (the runtime
  * writes a V8 CPU profile there, see cpu-profile.ts), BENCH_JSON (write the
  * results there), BENCH_RUNTIME_NODE_OPTIONS (NODE_OPTIONS for the Upperstack
- * runtime only), BENCH_ANOMALY=0 (leave out the anomaly engine's table,
+ * runtime only; a heap flag set there replaces the shipped one), BENCH_ANOMALY=0 (leave out the anomaly engine's table,
  * bench/anomaly.ts), BENCH_ALERTS=0 (leave out the alert rule engine's table,
  * bench/alerts.ts; BENCH_ONLY=alerts runs only that), BENCH_HOSTILE=0 (leave out
  * the hostile-mix row, bench/hostile.ts; BENCH_ONLY=hostile runs only that;

@@ -17,6 +17,29 @@
  *
  * Together they cost ~8% (single readings) to ~19% (batches) more CPU per
  * reading in the bench (docs/performance.md, "Memory"). To run with other
- * values: `node <flags> dist/scripts/start.js`, or override the image's command.
+ * values: `node <flags> dist/scripts/start.js`, or override the image's command;
+ * the test/bench helper leaves out a default whose flag its NODE_OPTIONS sets
+ * (`BENCH_RUNTIME_NODE_OPTIONS`), since node lets its own command line win
+ * over NODE_OPTIONS.
  */
 export const RUNTIME_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
+
+/** `--max_semi_space_size=8` → `max-semi-space-size` (V8 takes `_` and `-` alike). */
+function flagName(option: string): string {
+  return option.replace(/^--(no-)?/, '').split('=')[0].replace(/_/g, '-');
+}
+
+/**
+ * The default flags less those `nodeOptions` (a NODE_OPTIONS value) sets
+ * itself, in either spelling or as `--no-…`: an explicit option is what the
+ * runtime then runs with.
+ */
+export function runtimeNodeFlags(nodeOptions = ''): string[] {
+  const given = new Set(
+    nodeOptions
+      .split(/\s+/)
+      .filter((w) => w.startsWith('--'))
+      .map(flagName),
+  );
+  return RUNTIME_NODE_FLAGS.filter((f) => !given.has(flagName(f)));
+}

@@ -6,7 +6,7 @@ import { get as httpsGet } from 'node:https';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RUNTIME_NODE_FLAGS } from '../../scripts/runtime-flags';
+import { runtimeNodeFlags } from '../../scripts/runtime-flags';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -82,9 +82,12 @@ export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
   }
 }
 
-/** The arguments `npm start` gives node (scripts/runtime-flags.ts), so tests and the bench run what ships. */
-export function runtimeCommand(startScript: string): string[] {
-  return [...RUNTIME_NODE_FLAGS, startScript];
+/**
+ * The arguments `npm start` gives node (scripts/runtime-flags.ts), so tests and the bench run what
+ * ships; a flag the runtime's NODE_OPTIONS sets (BENCH_RUNTIME_NODE_OPTIONS) replaces the default.
+ */
+export function runtimeCommand(startScript: string, nodeOptions?: string): string[] {
+  return [...runtimeNodeFlags(nodeOptions), startScript];
 }
 
 async function startOnce(opts: StartOptions): Promise<Runtime> {
@@ -93,7 +96,8 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
   const mqttPort = opts.mqttPort ?? (await freePort());
   const coapPort = Number(opts.env?.UPPERSTACK_COAP_PORT ?? (await freeUdpPort()));
   const apiKey = 'test-key-0123456789';
-  const proc = spawn(process.execPath, runtimeCommand(join(ROOT, 'dist', 'scripts', 'start.js')), {
+  const nodeOptions = opts.env?.NODE_OPTIONS ?? process.env.NODE_OPTIONS;
+  const proc = spawn(process.execPath, runtimeCommand(join(ROOT, 'dist', 'scripts', 'start.js'), nodeOptions), {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RUNTIME_NODE_FLAGS } from '../../scripts/runtime-flags';
+import { execFileSync } from 'node:child_process';
+import { RUNTIME_NODE_FLAGS, runtimeNodeFlags } from '../../scripts/runtime-flags';
 import { runtimeCommand } from '../helpers/runtime';
 
 const root = join(__dirname, '..', '..', '..');
@@ -41,4 +42,20 @@ test("the Docker image's command passes the flags to the runtime", () => {
 test('the integration tests and the bench start the runtime the same way', () => {
   const args = runtimeCommand('/x/dist/scripts/start.js');
   assert.deepEqual(args, [...RUNTIME_NODE_FLAGS, '/x/dist/scripts/start.js']);
+});
+
+test('an option the runtime is given in NODE_OPTIONS replaces the default (BENCH_RUNTIME_NODE_OPTIONS)', () => {
+  assert.deepEqual(runtimeCommand('/x/start.js', '--max-semi-space-size=16 --require /x/p.js'), ['--heap-growing-percent=50', '/x/start.js']);
+  assert.deepEqual(runtimeCommand('/x/start.js', '--heap_growing_percent=100'), ['--max-semi-space-size=4', '/x/start.js']);
+  assert.deepEqual(runtimeNodeFlags('--max-old-space-size=512'), [...RUNTIME_NODE_FLAGS]);
+  assert.deepEqual(runtimeNodeFlags(''), [...RUNTIME_NODE_FLAGS]);
+});
+
+test('node itself lets its command line win over NODE_OPTIONS: why the default has to be left out', () => {
+  // heap_size_limit shows which of two --max-old-space-size values V8 took.
+  const limitMb = (args: string[], nodeOptions: string) =>
+    Number(execFileSync(process.execPath, [...args, '-p', "Math.round(require('v8').getHeapStatistics().heap_size_limit / 1048576)"], { env: { ...process.env, NODE_OPTIONS: nodeOptions } }).toString());
+  const both = limitMb(['--max-old-space-size=600'], '--max-old-space-size=300');
+  const optionOnly = limitMb([], '--max-old-space-size=300');
+  assert.ok(both > optionOnly + 200, `command line ${both} MB vs NODE_OPTIONS alone ${optionOnly} MB`);
 });
