@@ -58,6 +58,12 @@ function annotate(reading: Reading, result: ReadingResult): AnnotatedReading {
   return out;
 }
 
+/** Saved state with no series and no device (or none saved): nothing for an engine to watch yet. */
+function isEmpty(state: EngineState | undefined): boolean {
+  if (state === undefined || state === null) return true;
+  return Array.isArray(state.series) && state.series.length === 0 && Array.isArray(state.devices) && state.devices.length === 0;
+}
+
 export = function register(RED: NodeAPI): void {
   function UpperstackAnomalyNode(this: Node, def: AnomalyNodeDef) {
     RED.nodes.createNode(this, def);
@@ -183,11 +189,25 @@ export = function register(RED: NodeAPI): void {
       warm = host.stats().series > 0;
     }
 
+    // The saved state until the engine has started from it.
+    let saved: EngineState | undefined;
+    let started: Promise<void> | null = null;
+    /** Starts the engine (once) from the saved state. */
+    function running(): Promise<void> {
+      started ??= startHost(saved).then(() => {
+        saved = undefined;
+      });
+      return started;
+    }
     // Messages wait for the saved state, so none is judged by a cold engine that is then replaced.
+    // An engine with devices to watch starts at once (heartbeats must run even if no reading comes);
+    // one with none starts with the first message: an idle worker thread holds ~10 MB of memory.
     const ready = new Promise<void>((resolve) => {
-      getState((err, saved) => {
+      getState((err, state) => {
         if (err) node.warn(RED._('upperstack-anomaly.errors.restore', { message: err.message }));
-        startHost(err || closed ? undefined : (saved as EngineState | undefined)).then(resolve, (e: unknown) => {
+        saved = err || closed ? undefined : (state as EngineState | undefined);
+        if (isEmpty(saved)) return resolve();
+        running().then(resolve, (e: unknown) => {
           node.error(RED._('upperstack-anomaly.errors.config', { message: describeError(e).message }));
           resolve();
         });
@@ -211,16 +231,21 @@ export = function register(RED: NodeAPI): void {
       key: `upperstack-anomaly:${node.id}`,
       exportDevices: async (keep) => {
         await ready;
+        await running();
         return host.exportDevices(keep);
       },
       importDevices: async (state) => {
         await ready;
+        await running();
         await host.importDevices(state as EngineState);
         if (host.stats().series > 0) warm = true;
         dirty = true;
       },
       forgetDevices: async (drop) => {
         await ready;
+        // Not started: it has judged nothing, so it holds no device.
+        if (!started) return;
+        await started;
         if (await host.forgetDevices(drop)) dirty = true;
       },
     });
@@ -236,6 +261,7 @@ export = function register(RED: NodeAPI): void {
 
     onInput(node, async (msg, send, done) => {
       await ready;
+      await running();
       const readings = readingsOf(msg);
       if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before anomaly'));
       let results: ReadingResult[];
@@ -277,6 +303,7 @@ export = function register(RED: NodeAPI): void {
       clearInterval(saver);
       unregisterMetrics();
       await ready;
+      await started?.catch(() => undefined);
       const last = await host.close();
       if (removed) {
         await new Promise<void>((resolve) => setState(undefined, () => resolve()));

@@ -183,6 +183,32 @@ describe('anomaly node', () => {
     assert.match(p.anomaly.reason, /pump-7 has sent nothing/);
   });
 
+  // The engine's worker thread starts with the first message when there is nothing saved to watch
+  // (an idle thread holds ~10 MB), and at once when there are devices: their silence must be reported
+  // even if none of them ever sends again.
+  test('the worker starts with the first message, or at once for saved devices that then stay silent', async () => {
+    const workerOf = (id: string) => (helper.getNode(id) as unknown as { anomalyHost: { mode: string; worker: unknown } }).anomalyHost;
+    const slow = { heartbeatInterval: '2000', heartbeatMissed: '2' };
+    await helper.load(anomalyNode, flow('lazy', slow));
+    let out1 = collect('lazy-out1');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(workerOf('lazy').mode, 'worker');
+    assert.equal(workerOf('lazy').worker, null, 'no thread before the first message');
+    for (let i = 0; i < 3; i++) input('lazy', { payload: normal(i, 'pump-9') });
+    await until(() => out1.length === 3, 10_000);
+    assert.notEqual(workerOf('lazy').worker, null);
+    await helper.unload(); // saves pump-9, not yet overdue
+
+    await helper.load(anomalyNode, flow('lazy', slow));
+    out1 = collect('lazy-out1');
+    const out2 = collect('lazy-out2');
+    await until(() => out2.length === 1, 20_000);
+    const p = out2[0].payload as unknown as { device: string; anomaly: Verdict };
+    assert.equal(p.device, 'pump-9');
+    assert.equal(p.anomaly.detector, 'heartbeat');
+    assert.equal(out1.length, 0, 'reported with no new message');
+  });
+
   test('options: a bad advanced config gives a clear error; v0 configs get defaults', () => {
     assert.throws(() => engineOptionsOf({ ...migrate<AnomalyOptions>({}, anomalyMigrations), advanced: '{"window": ' }), /advanced config is not valid JSON/);
     assert.throws(() => engineOptionsOf({ ...migrate<AnomalyOptions>({}, anomalyMigrations), detector: 'limits' }), /limits detector needs/);
