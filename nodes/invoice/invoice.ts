@@ -9,10 +9,10 @@
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
-import { DateTime } from 'luxon';
 import { BadParameterError, describeError } from '../lib/errors';
 import { Archive } from '../lib/report/archive';
 import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
+import { luxon } from '../lib/report/period';
 import { runInvoices, type InvoiceOutcome, type InvoiceRun, type InvoiceSettings } from '../lib/billing/produce';
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -127,7 +127,7 @@ export = function register(RED: NodeAPI): void {
 
     onInput(node, async (msg, send, done) => {
       const p = typeof msg.payload === 'object' && msg.payload !== null && !Array.isArray(msg.payload) && !Buffer.isBuffer(msg.payload) ? (msg.payload as Record<string, unknown>) : {};
-      const lastMonth = DateTime.now().setZone(settings.timezone).startOf('month').minus({ months: 1 }).toFormat('yyyy-LL');
+      const lastMonth = luxon().DateTime.now().setZone(settings.timezone).startOf('month').minus({ months: 1 }).toFormat('yyyy-LL');
       const month = p.period === undefined ? lastMonth : p.period;
       if (typeof month !== 'string') throw new BadParameterError('period', 'msg.payload.period must be a month written YYYY-MM, e.g. "2026-10"');
       if (p.customer !== undefined && typeof p.customer !== 'string') throw new BadParameterError('customer', 'msg.payload.customer must be the customer tag value');

@@ -21,7 +21,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzip } from 'node:zlib';
-import { InfluxDB, HttpError, type Transport } from '@influxdata/influxdb-client';
+import type { InfluxDB, HttpError, Transport } from '@influxdata/influxdb-client';
 import { StoreFailedError, StoreUnavailableError, type RetentionRefusedError } from '../errors';
 import type { Reading } from '../reading';
 import type { ReadingSink, StoreHealth } from '../store/types';
@@ -87,6 +87,18 @@ function quoteIdent(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
+let clientModule: typeof import('@influxdata/influxdb-client') | undefined;
+/** The InfluxDB client library, loaded with the first InfluxDB sink: a runtime without one does not hold it (~1 MB of heap). */
+function influxClient(): typeof import('@influxdata/influxdb-client') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (clientModule ??= require('@influxdata/influxdb-client') as typeof import('@influxdata/influxdb-client'));
+}
+
+/** An error the client library answered with an HTTP status (the library is loaded by then). */
+function isHttpError(err: unknown): err is HttpError {
+  return clientModule !== undefined && err instanceof clientModule.HttpError;
+}
+
 function serverMessage(err: HttpError): string {
   const json = err.json as { error?: unknown; message?: unknown } | undefined;
   const text = typeof json?.error === 'string' ? json.error : typeof json?.message === 'string' ? json.message : (err.body ?? err.message);
@@ -117,7 +129,7 @@ export class InfluxSink implements ReadingSink {
     const https = /^https:/i.test(o.url);
     this.agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 4 }) : new HttpAgent({ keepAlive: true, maxSockets: 4 });
     // The token goes in each request's headers (1.x takes user and password instead).
-    this.client = new InfluxDB({ url: o.url.replace(/\/+$/, ''), timeout: o.timeoutMs, transportOptions: { agent: this.agent } });
+    this.client = new (influxClient().InfluxDB)({ url: o.url.replace(/\/+$/, ''), timeout: o.timeoutMs, transportOptions: { agent: this.agent } });
     this.transport = this.client.transport;
     this.dialect = this.dialectOf();
     this.route = this.writePath();
@@ -184,7 +196,7 @@ export class InfluxSink implements ReadingSink {
   /** The server's "points beyond retention policy dropped=N" as the readings it dropped, named; undefined for any other failure. */
   private async retentionRefusal(err: unknown, readings: Reading[]): Promise<RetentionRefusedError | undefined> {
     const cause = (err as { cause?: unknown })?.cause;
-    if (!(cause instanceof HttpError)) return undefined;
+    if (!isHttpError(cause)) return undefined;
     return retentionRefusal(serverMessage(cause), readings, this.kind, this.describe(), () => this.retention());
   }
 
@@ -272,7 +284,7 @@ export class InfluxSink implements ReadingSink {
     try {
       await this.send(this.route, data, headers);
     } catch (err) {
-      if (this.api === 'v3' && !this.v3Fallback && err instanceof HttpError && (err.statusCode === 404 || err.statusCode === 405)) {
+      if (this.api === 'v3' && !this.v3Fallback && isHttpError(err) && (err.statusCode === 404 || err.statusCode === 405)) {
         // A server without the v3 route (InfluxDB 2.x, or 3.x behind a proxy that passes only v2): the v2 route.
         this.v3Fallback = true;
         this.route = this.writePath();
@@ -293,7 +305,7 @@ export class InfluxSink implements ReadingSink {
   /** HTTP answer → the two kinds of failure of the sink contract. */
   private classify(err: unknown): Error {
     const where = this.describe();
-    if (err instanceof HttpError) {
+    if (isHttpError(err)) {
       const msg = serverMessage(err);
       const s = err.statusCode;
       if (s === 401 || s === 403) return new StoreUnavailableError(`${where} refused the credentials (HTTP ${s}): ${msg}`, { cause: err });
@@ -309,7 +321,7 @@ export class InfluxSink implements ReadingSink {
   }
 
   private reason(err: unknown): string {
-    if (err instanceof HttpError) return `HTTP ${err.statusCode}: ${serverMessage(err)}`;
+    if (isHttpError(err)) return `HTTP ${err.statusCode}: ${serverMessage(err)}`;
     const e = err as { code?: string; message?: string };
     return [e?.code, e?.message].filter(Boolean).join(' ') || String(err);
   }

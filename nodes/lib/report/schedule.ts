@@ -12,7 +12,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import cron, { type ScheduledTask } from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
 import { ConfigError } from '../errors';
 import { checkZone, periodAt, type Period, type PeriodKind } from './period';
 
@@ -39,13 +39,21 @@ export function cronOf(preset: Preset, at: string, expression: string): string {
   }
 }
 
+type NodeCron = typeof import('node-cron').default;
+let nodeCron: NodeCron | undefined;
+/** node-cron, loaded with the first schedule or check: a runtime without reports does not hold it. */
+function cron(): NodeCron {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (nodeCron ??= (require('node-cron') as typeof import('node-cron')).default);
+}
+
 /** A five-field cron expression (minute hour day-of-month month day-of-week), checked by node-cron. */
 export function checkCron(expression: string): string {
   const e = typeof expression === 'string' ? expression.trim().replace(/\s+/g, ' ') : '';
   if (e.split(' ').length !== 5) {
     throw new ConfigError(`cron expression must have five fields (minute hour day month weekday), e.g. "0 6 * * 1-5", got ${JSON.stringify(expression)}`, { path: 'cron' });
   }
-  const v = cron.validateDetailed(e);
+  const v = cron().validateDetailed(e);
   if (!v.valid) throw new ConfigError(`cron expression ${JSON.stringify(e)}: ${v.errors.map((x) => x.message).join('; ')}`, { path: 'cron' });
   return e;
 }
@@ -56,9 +64,9 @@ export function checkCron(expression: string): string {
  * minutes that can be a matching local minute are tested.
  */
 export function slotsBetween(expression: string, timezone: string, after: number, until: number, max = 1000): number[] {
-  const task = cron.createTask(expression, () => undefined, { timezone });
+  const task = cron().createTask(expression, () => undefined, { timezone });
   try {
-    const minutes = cron.parse(expression).minute;
+    const minutes = cron().parse(expression).minute;
     const utcMinutes = new Set<number>();
     for (const m of minutes) for (const k of [0, 15, 30, 45]) utcMinutes.add((m - k + 60) % 60);
     const sorted = [...utcMinutes].sort((a, b) => a - b);
@@ -190,7 +198,7 @@ export class ReportSchedule {
   /** Produces what was missed while stopped, then follows the schedule. */
   start(): void {
     this.stopped = false;
-    this.task = cron.schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone });
+    this.task = cron().schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone });
     const now = this.now();
     const last = this.o.marks.lastSlot;
     if (last === undefined) this.o.marks.setLastSlot(now);
