@@ -261,12 +261,16 @@ export class LikelihoodDetector implements Detector {
       learning = unsupported;
       learningAt = unsupportedAt;
     }
-    if (learning && !learning.detector) learning = { ...learning, detector: this.members[learningAt].type };
+    // Members' outcomes are fresh objects each reading: they are changed in place rather than copied.
+    if (learning && !learning.detector) learning.detector = this.members[learningAt].type;
     let out: Outcome;
     let calmNow: boolean;
     if (best) {
-      out = { ...best, score: ratioScore(bestL / this.level), detector: best.detector ?? this.members[bestAt].type };
-      if (out.score >= 0.5) out.reason = this.explain(best, this.streams[bestAt], bestL, ctx);
+      const memberScore = best.score;
+      out = best;
+      out.score = ratioScore(bestL / this.level);
+      out.detector = best.detector ?? this.members[bestAt].type;
+      if (out.score >= 0.5) out.reason = this.explain(memberScore, out.reason, out.expected, this.streams[bestAt], bestL, ctx);
       calmNow = rawL < this.level / 2;
       // A member still learning keeps its own say: the layer must not hide what it would have reported alone.
       if (learning && learning.score >= 0.5 && learning.score > out.score) out = learning;
@@ -275,14 +279,16 @@ export class LikelihoodDetector implements Detector {
       out = learning;
       calmNow = learning.score < 0.5;
     } else if (calibrated) {
-      out = { ...calibrated, detector: calibrated.detector ?? this.members[calibratedAt].type };
+      out = calibrated;
+      out.detector = calibrated.detector ?? this.members[calibratedAt].type;
       calmNow = calibrated.score < 0.5;
     } else {
       return null;
     }
     // A self-calibrated member's alarm stands as it is, within the one-alarm-per-episode rule.
     if (calibrated && calibrated.score >= 0.5 && calibrated.score > out.score) {
-      out = { ...calibrated, detector: calibrated.detector ?? this.members[calibratedAt].type };
+      out = calibrated;
+      out.detector = calibrated.detector ?? this.members[calibratedAt].type;
       calmNow = false;
     }
     if (this.open) {
@@ -291,7 +297,9 @@ export class LikelihoodDetector implements Detector {
     }
     if (out.score < 0.5) return out;
     if (this.open) {
-      return { ...out, score: Math.min(out.score, 0.49), reason: `${out.reason}; part of the unusual spell already reported ${durationWords(Math.max(1000, ts - this.alarmTs))} ago` };
+      out.score = Math.min(out.score, 0.49);
+      out.reason = `${out.reason}; part of the unusual spell already reported ${durationWords(Math.max(1000, ts - this.alarmTs))} ago`;
+      return out;
     }
     this.open = true;
     this.calm = 0;
@@ -346,13 +354,14 @@ export class LikelihoodDetector implements Detector {
     st.variance = (1 - a) * (st.variance + a * d * d);
   }
 
-  private explain(o: Outcome, st: StreamState, l: number, ctx: FieldContext): string {
+  /** `score`, `reason` and `expected` are the member's own, before the layer rescored its outcome. */
+  private explain(score: number, reason: string, expected: number, st: StreamState, l: number, ctx: FieldContext): string {
     let far = 0;
     for (let k = 1; k < st.recent.length; k++) if (st.recent[k] > st.recent[far]) far = k;
     const n = st.recent.length;
     const spell = `${ctx.field} has been unusually far from normal over its last ${n} readings, furthest at ${withUnit(st.values[far], ctx.unit)} (a spell like this comes ${odds(l)})`;
     // A member that alarms on its own explains the latest reading best; one that does not would only say it looks normal.
-    return o.score >= 0.5 ? `${spell}; latest: ${o.reason}` : `${spell}; latest ${withUnit(st.values[n - 1], ctx.unit)}, expected about ${withUnit(o.expected, ctx.unit)}`;
+    return score >= 0.5 ? `${spell}; latest: ${reason}` : `${spell}; latest ${withUnit(st.values[n - 1], ctx.unit)}, expected about ${withUnit(expected, ctx.unit)}`;
   }
 
   toJSON(): LikelihoodState {
