@@ -224,6 +224,8 @@ export class WorkerEngineHost implements EngineHost {
           p.resolve(parts.length === 1 ? results : results.slice(at, at + n));
           at += n;
         }
+        // What arrived meanwhile goes now, as one batch.
+        if (this.inflight.size === 0) this.flush();
         this.checkDrained();
         return;
       }
@@ -235,6 +237,7 @@ export class WorkerEngineHost implements EngineHost {
           this.queued -= p.readings.length;
           p.reject(new EngineStoppedError(`the anomaly engine failed on this message: ${m.message}`));
         }
+        if (this.inflight.size === 0) this.flush();
         this.checkDrained();
         return;
       }
@@ -307,8 +310,11 @@ export class WorkerEngineHost implements EngineHost {
       this.waiting.push({ readings, resolve, reject });
       this.waitingCount += readings.length;
       this.queued += readings.length;
+      // While the worker judges a batch, what arrives waits for its results and goes as the next batch:
+      // the busier the node, the larger the batches, and each postMessage costs both threads far more
+      // than judging a reading does.
       if (this.waitingCount >= MAX_BATCH) this.flush();
-      else if (!this.flushScheduled) {
+      else if (this.inflight.size === 0 && !this.flushScheduled) {
         this.flushScheduled = true;
         // Everything that arrives in this turn of the event loop goes in one postMessage.
         setImmediate(() => {
