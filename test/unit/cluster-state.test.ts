@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { migrate } from '../../nodes/shared/config';
 import { partitionMigrations, type PartitionOptions } from '../../nodes/partition/options';
-import { gzipSync } from 'node:zlib';
+import { deflateRawSync, gzipSync } from 'node:zlib';
+import { encodeCbor } from '../../nodes/lib/codec/cbor';
 import { checkpointTopic, decodeCheckpoint, deviceStateRegistry, encodeCheckpoint, encodeCheckpointV1, type Checkpoint, type DeviceStateHolder } from '../../nodes/lib/cluster/state';
 import { AnomalyEngine, type EngineState } from '../../nodes/lib/anomaly/engine';
 import type { Reading } from '../../nodes/lib/reading';
@@ -114,8 +115,6 @@ test('a checkpoint nested deeper than any holder writes is not read (and does no
   let deep: Record<string, unknown> = { v: 1 };
   for (let i = 0; i < 100; i++) deep = { d: deep };
   // Written without the encoder's own walk, as a foreign member might.
-  const { Encoder } = require('cbor-x') as { Encoder: new (o: object) => { encode(v: unknown): Buffer } };
-  const { deflateRawSync } = require('node:zlib') as typeof import('node:zlib');
-  const body = new Encoder({ useRecords: false, mapsAsObjects: true }).encode({ version: 2, partition: 1, holder: 'h', member: 'm', at: 1, state: deep });
+  const body = encodeCbor({ version: 2, partition: 1, holder: 'h', member: 'm', at: 1, state: deep });
   assert.equal(decodeCheckpoint(Buffer.concat([Buffer.from('USCP\u0002', 'latin1'), deflateRawSync(body)])), undefined);
 });
