@@ -5,18 +5,25 @@
  * already holds a day of history, for batches of 50 and 1,000 readings, with
  * the roll-ups on and off. Wall and process CPU (every thread) per write, and
  * where a write's wall time goes by statement (BENCH_DUCKDB_STATEMENTS=1 times
- * every statement the connection runs).
+ * every statement the connection runs). Then the store behind its durable
+ * writer (store config defaults: 1,000 readings or 100 ms) at a fixed rate of
+ * single readings: from `write` to durable, p50 and p99, the store's share of
+ * publish → queryable.
  *
  *   node scripts/build.mjs && node dist/bench/duckdb-write.js
  *
  * Environment: BENCH_DUCKDB_WRITES (writes per row, default 200),
- * BENCH_DUCKDB_SIZES (comma list, default 50,1000).
+ * BENCH_DUCKDB_SIZES (comma list, default 50,1000), BENCH_DUCKDB_RATE (readings/s
+ * of the writer part, default 10000), BENCH_DUCKDB_SECONDS (8), BENCH_DUCKDB_FLUSH_MS
+ * (the writer's flushMs, default 100).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
+import { DurableWriter } from '../nodes/lib/store/writer';
+import { Journal } from '../nodes/lib/journal/journal';
 import type { Reading } from '../nodes/lib/reading';
 
 const env = process.env;
@@ -146,6 +153,59 @@ async function row(size: number, rollups: boolean): Promise<DuckDbWriteRow> {
   }
 }
 
+export interface WriterLatencyRow {
+  rate: number;
+  flushMs: number;
+  readings: number;
+  p50: number;
+  p99: number;
+  max: number;
+  cpuUsPerReading: number;
+}
+
+/** Single readings at a fixed rate through DurableWriter into the store: write → durable. */
+export async function benchWriterLatency(): Promise<WriterLatencyRow> {
+  const rate = Number(env.BENCH_DUCKDB_RATE) || 10_000;
+  const seconds = Number(env.BENCH_DUCKDB_SECONDS) || 8;
+  const flushMs = Number(env.BENCH_DUCKDB_FLUSH_MS) || 100;
+  const dir = mkdtempSync(join(tmpdir(), 'us-bench-writer-'));
+  try {
+    const store = new DuckDbStore({ path: join(dir, 'w.duckdb') });
+    await store.open();
+    const writer = new DurableWriter(store, new Journal({ dir: join(dir, 'spool') }), { batchSize: 1000, flushMs });
+    writer.start();
+    const lat: number[] = [];
+    const t = { ts: Date.now(), i: 0 };
+    const total = rate * seconds;
+    let sent = 0;
+    let done = 0;
+    const start = performance.now();
+    const cpu0 = process.cpuUsage();
+    await new Promise<void>((resolve) => {
+      // Every millisecond or so, the readings due by now, one write call each (as single-reading messages arrive).
+      const tick = () => {
+        const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000));
+        for (; sent < due; sent++) {
+          const at = performance.now();
+          writer.write(batch(t, 1), () => {
+            lat.push(performance.now() - at);
+            if (++done === total) resolve();
+          });
+        }
+        if (sent < total) setTimeout(tick, 1);
+      };
+      tick();
+    });
+    const cpu = process.cpuUsage(cpu0);
+    await writer.close();
+    await store.close();
+    lat.sort((a, b) => a - b);
+    return { rate, flushMs, readings: total, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1], cpuUsPerReading: (cpu.user + cpu.system) / total };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function benchDuckDbWrite(): Promise<DuckDbWriteRow[]> {
   instrument();
   const rows: DuckDbWriteRow[] = [];
@@ -170,11 +230,24 @@ export function duckDbWriteTable(rows: DuckDbWriteRow[]): string {
 
 if (require.main === module) {
   const load = loadavg()[0].toFixed(1);
-  benchDuckDbWrite().then(
-    (rows) => {
-      console.log(`DuckDB store writes (${WRITES} per row, load average ${load} → ${loadavg()[0].toFixed(1)})\n`);
-      console.log(duckDbWriteTable(rows));
-    },
+  (async () => {
+    const rows = env.BENCH_DUCKDB_WRITER_ONLY ? [] : await benchDuckDbWrite();
+    if (!rows.length) instrument();
+    timings.clear();
+    counts.clear();
+    maxima.clear();
+    timing = true;
+    const w = await benchWriterLatency();
+    timing = false;
+    console.log(`DuckDB store writes (${WRITES} per row, load average ${load} → ${loadavg()[0].toFixed(1)})\n`);
+    if (rows.length) console.log(duckDbWriteTable(rows));
+    console.log(
+      `\nwriter at ${w.rate} single readings/s, flushMs ${w.flushMs}, ${w.readings} readings: write → durable p50 ${w.p50.toFixed(0)} ms, p99 ${w.p99.toFixed(0)} ms, max ${w.max.toFixed(0)} ms; ${w.cpuUsPerReading.toFixed(1)} µs CPU/reading`,
+    );
+    const by = [...timings].sort((a, b) => b[1] - a[1]).map(([k, ms]) => `${k} ${ms.toFixed(0)} ms (${counts.get(k)}, longest ${maxima.get(k)?.toFixed(0)})`);
+    console.log(`statements: ${by.join(', ')}`);
+  })().then(
+    () => undefined,
     (err) => {
       console.error(err);
       process.exit(1);
