@@ -179,6 +179,34 @@ describe('InfluxDB 1.x (influxd 1.6.7)', () => {
     assert.equal(count.series![0].values[0][1], 499);
   });
 
+  test('points older than the retention policy (influxd answers "partial write: points beyond retention policy dropped=N") are dead-lettered together as BEYOND_RETENTION with the cutoff, without bisection; the rest is stored', async () => {
+    const letters: DeadLetter[] = [];
+    const sink = new InfluxSink(sinkOptions(server, { database: 'kept1h', retentionMs: 3_600_000 }));
+    await sink.open();
+    let writes = 0;
+    const write = sink.write.bind(sink);
+    sink.write = (r) => (writes++, write(r));
+    const w = writerFor(sink, letters);
+    w.start();
+    const now = Date.now();
+    // Old and recent readings interleaved: the server names only how many it dropped.
+    const input: Reading[] = Array.from({ length: 200 }, (_, i) => ({ device: `d${i % 4}`, ts: i % 3 === 0 ? now - 2 * 3_600_000 - i : now - i, fields: { v: i }, tags: {} }));
+    await writeAll(w, input, 200);
+    await w.close();
+    await sink.close();
+    const old = input.filter((_, i) => i % 3 === 0);
+    assert.equal(letters.length, old.length);
+    assert.ok(letters.every((l) => l.code === 'BEYOND_RETENTION'), letters.map((l) => l.code).join());
+    assert.deepEqual(letters.map((l) => JSON.parse(l.payload).ts).sort(), old.map((r) => r.ts).sort());
+    const cutoff = /cutoff (\S+)\)/.exec(letters[0].reason)?.[1];
+    assert.ok(cutoff && Math.abs(Date.parse(cutoff) - (now - 3_600_000)) < 600_000, letters[0].reason);
+    assert.match(letters[0].reason, /points beyond retention policy dropped=67.*retention policy "upperstack" keeps 1h/);
+    // The refused write and the rest written again: no reading-by-reading bisection.
+    assert.equal(writes, 2);
+    const [count] = await influxQuery(server, 'SELECT count(v) FROM telemetry', 'kept1h');
+    assert.equal(count.series![0].values[0][1], input.length - old.length);
+  });
+
   test('with authentication: the database is created with its retention policy when the user may, and the sink says so when not', async () => {
     const auth = { user: 'admin', password: 'secret pass' };
     const secured = await startInfluxd({ auth });

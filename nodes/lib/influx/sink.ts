@@ -12,18 +12,22 @@
  * bad lines are isolated and dead-letters them with the server's message).
  * InfluxDB 1.x answers a batch with some bad lines with 400 "partial write"
  * after writing the good ones; writing those again is harmless (a point with
- * the same series and time is replaced).
+ * the same series and time is replaced). Points older than the retention
+ * ("points beyond retention policy dropped=N", 1.x and 2.x) are named in one
+ * RetentionRefusedError: the writer dead-letters them together
+ * (BEYOND_RETENTION, with the cutoff) instead of bisecting to each.
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzip } from 'node:zlib';
 import { InfluxDB, HttpError, type Transport } from '@influxdata/influxdb-client';
-import { StoreFailedError, StoreUnavailableError } from '../errors';
+import { StoreFailedError, StoreUnavailableError, type RetentionRefusedError } from '../errors';
 import type { Reading } from '../reading';
 import type { ReadingSink, StoreHealth } from '../store/types';
 import { encodeReadings, refusalError, type Dialect, type FieldType, type PointMapping, type Precision } from './line';
 import type { FieldTypeRegistry } from './field-types';
+import { durationText, goDurationMs, retentionRefusal } from './retention';
 
 export type InfluxApi = 'v1' | 'v2' | 'v3';
 /** 'auto': asks the server (/ping): InfluxDB says its version in X-Influxdb-Version, VictoriaMetrics says nothing. */
@@ -78,13 +82,6 @@ const gzipAsync = promisify(gzip);
 const GZIP_OPTIONS = { level: zlibConstants.Z_BEST_SPEED };
 
 const PRECISION_V3: Record<Precision, string> = { ns: 'nanosecond', us: 'microsecond', ms: 'millisecond', s: 'second' };
-
-/** "30d" style, for InfluxQL and messages. */
-function durationText(ms: number): string {
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  return `${Math.max(1, Math.round(ms / 60_000))}m`;
-}
 
 function quoteIdent(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -177,7 +174,35 @@ export class InfluxSink implements ReadingSink {
     if (enc.lines === 0) return;
     // New field types are on disk before the points that fixed them count as written.
     this.o.types.save();
-    await this.post(enc.body);
+    try {
+      await this.post(enc.body);
+    } catch (err) {
+      throw (enc.empty === 0 && (await this.retentionRefusal(err, readings))) || err;
+    }
+  }
+
+  /** The server's "points beyond retention policy dropped=N" as the readings it dropped, named; undefined for any other failure. */
+  private async retentionRefusal(err: unknown, readings: Reading[]): Promise<RetentionRefusedError | undefined> {
+    const cause = (err as { cause?: unknown })?.cause;
+    if (!(cause instanceof HttpError)) return undefined;
+    return retentionRefusal(serverMessage(cause), readings, this.kind, this.describe(), () => this.retention());
+  }
+
+  /** The retention the writes go to, as the server has it: 1.x the policy written to (or the default), 2.x the bucket's. */
+  private async retention(): Promise<{ name: string; ms: number } | undefined> {
+    if (this.api === 'v1') {
+      const [r] = await this.influxql(`SHOW RETENTION POLICIES ON ${quoteIdent(this.database())}`);
+      const s = r?.series?.[0];
+      if (!s) return undefined;
+      const col = (c: string) => s.columns.indexOf(c);
+      const row = s.values.find((v) => (this.o.retentionPolicy ? v[col('name')] === this.o.retentionPolicy : v[col('default')] === true));
+      const ms = row ? goDurationMs(String(row[col('duration')])) : undefined;
+      return row && ms !== undefined ? { name: `retention policy "${String(row[col('name')])}"`, ms } : undefined;
+    }
+    const q = new URLSearchParams({ name: this.bucket(), ...(this.o.org ? { org: this.o.org } : {}) });
+    const res = (await this.transport.request(`/api/v2/buckets?${q}`, '', { method: 'GET', headers: this.headers() })) as { buckets?: Array<{ retentionRules?: Array<{ type?: string; everySeconds?: number }> }> };
+    const rule = res?.buckets?.[0]?.retentionRules?.find((r) => r.type === 'expire' && typeof r.everySeconds === 'number');
+    return rule ? { name: `bucket "${this.bucket()}"`, ms: rule.everySeconds! * 1000 } : undefined;
   }
 
   async health(): Promise<StoreHealth> {
