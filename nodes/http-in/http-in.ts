@@ -25,7 +25,7 @@ import { loadSchema } from '../lib/schema/validator';
 import { processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { checkAccess } from '../lib/inputs/auth';
-import { readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
+import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
 import { RateLimitedError } from '../lib/inputs/errors';
 import type { Reading } from '../lib/reading';
@@ -59,6 +59,7 @@ const ROUTE_META: Record<InputRoute, Record<string, string>> = {
   coap: { route: 'coap' },
 };
 const routesAdded = new WeakSet<object>();
+const ADMITTED = { ok: true } as const;
 
 /** Plain Node response calls: the same answer whether Express or the fast path took the request. */
 function send(res: ServerResponse, a: HttpAnswer): void {
@@ -101,14 +102,13 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
   const req = rr.raw;
   ownBody(req);
   const input = active;
-  const drain = () => req.resume();
   if (!input) {
-    drain();
+    req.resume();
     return send(res, answerError(route, 503, { code: 'NOT_DEPLOYED', message: 'no upperstack-http-in node is deployed' }, 5000));
   }
   const enabled = (route === 'ingest' ? input.config.ingest : route === 'insert' ? input.config.cromflag : input.config.influx) !== false;
   if (!enabled) {
-    drain();
+    req.resume();
     return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${rr.path} is turned off on the http in node` }));
   }
   const q = rr.query;
@@ -116,18 +116,18 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
   let meta = ROUTE_META[route];
   if (route === 'influx-v1' || route === 'influx-v2') {
     if (route === 'influx-v1' && !first(q.db)) {
-      drain();
+      req.resume();
       return send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'database is required' }));
     }
     if (route === 'influx-v2' && !first(q.bucket)) {
-      drain();
+      req.resume();
       return send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'bucket is required' }));
     }
     const precision = first(q.precision);
     try {
       influxPrecision(precision);
     } catch (err) {
-      drain();
+      req.resume();
       return send(res, answerError(route, 400, err as UpperstackError));
     }
     if (precision) meta = { route, precision };
@@ -136,41 +136,44 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
   const auth = deviceAuth();
   const who = await authenticateHttp(req, rr.query, input, device);
   if (!who.ok) {
-    drain();
+    req.resume();
     return send(res, answerError(route, who.status, who, who.retryAfterMs));
   }
   const remote = req.socket.remoteAddress;
   if (device !== undefined) {
     const may = auth.canWrite(who.principal, device, 'http', remote);
     if (!may.ok) {
-      drain();
+      req.resume();
       return send(res, answerError(route, may.status, may, may.retryAfterMs));
     }
   }
   // The registry's rate limits: the route's device, else the device that logged in (InfluxDB routes).
   const sender = device ?? (who.principal.kind === 'device' ? who.principal.id : undefined);
-  const admitted = await auth.admit(who.principal, sender, remote, 'http');
+  const admitted = auth.limitsTraffic ? await auth.admit(who.principal, sender, remote, 'http') : ADMITTED;
   if (!admitted.ok) {
-    drain();
+    req.resume();
     return send(res, answerError(route, admitted.status, admitted, admitted.retryAfterMs));
   }
   if (input.limiter) {
     try {
       await input.limiter.consume(`${req.socket.remoteAddress ?? ''}|${device ?? ''}`);
     } catch (rej) {
-      drain();
+      req.resume();
       const ms = rej instanceof RateLimiterRes ? rej.msBeforeNext : 1000;
       return send(res, answerError(route, 429, new RateLimitedError(`more than ${input.config.rateLimit} requests a second from this client; retry in ${Math.ceil(ms / 1000)} s`, ms), ms));
     }
   }
-  let payload: Buffer;
-  try {
-    payload = await readRequestBody(req, input.config.maxBytes);
-  } catch (err) {
-    const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
-    return send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
+  // A small body is all buffered by now: taken as it is, without a promise and listeners.
+  let payload = bufferedBody(req, input.config.maxBytes);
+  if (payload === undefined) {
+    try {
+      payload = await readRequestBody(req, input.config.maxBytes);
+    } catch (err) {
+      const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
+      return send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
+    }
   }
-  if (sender !== undefined) {
+  if (sender !== undefined && auth.signs(sender)) {
     const signed = { ts: header(req, 'x-upperstack-timestamp'), nonce: header(req, 'x-upperstack-nonce'), sig: header(req, 'x-upperstack-signature') };
     const verified = auth.verifySigned(who.principal, sender, payload, signed, 'http', remote);
     if (!verified.ok) return send(res, answerError(route, verified.status, verified));

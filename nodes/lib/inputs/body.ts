@@ -14,6 +14,27 @@ export class UnsupportedEncodingError extends UnsupportedFormatError {
   }
 }
 
+/**
+ * The body of a request whose every declared byte has arrived already (a small
+ * request comes in one packet with its headers, and the HTTP parser has
+ * buffered its body by the time the route has checked who sent it), taken at
+ * once without listeners or a promise; undefined when it must be read with
+ * readRequestBody (not all there yet, no Content-Length, encoded, parsed by a
+ * middleware, or over the limit, which that one answers).
+ */
+export function bufferedBody(req: IncomingMessage & { _body?: boolean }, limit: number): Buffer | undefined {
+  const declared = req.headers['content-length'];
+  if (declared === undefined || req._body === true || req.readableFlowing === true || req.readableEnded) return undefined;
+  const n = Number(declared);
+  if (!(n <= limit) || req.readableLength !== n) return undefined;
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding !== '' && encoding.trim().toLowerCase() !== 'identity') return undefined;
+  const b = req.read() as Buffer | null;
+  // The end of the message may still be on its way: flowing, the request ends (and closes) as usual.
+  req.resume();
+  return b ?? Buffer.alloc(0);
+}
+
 /** Raw bytes of a request, inflated. Rejects with PayloadTooLargeError, UnsupportedEncodingError or DecodeError. */
 export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?: boolean }, limit: number): Promise<Buffer> {
   const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();

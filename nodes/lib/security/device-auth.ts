@@ -27,6 +27,7 @@ import type { AuditInput } from '../audit/audit';
 import { filtersIntersect, filterWithin, literalLevel } from './topics';
 import type { FieldMasks } from './masking';
 import { maskDelivery, type MaskedDelivery } from './mqtt-masking';
+import type { OwnTopicMatch } from './own-topics';
 
 export type Principal =
   | { kind: 'device'; id: string }
@@ -100,6 +101,8 @@ export interface MarketAccess {
 export interface TrafficChecks {
   /** Counts one message of `device` from `remote`; a refusal says when to retry. */
   consume(device: string | undefined, remote: string | undefined): Promise<Decision>;
+  /** The limits consume() counts against (0: none); without it, consume() is always asked. */
+  readonly limits?: { perDevice: number; perAddress: number };
   /** Verifies and unwraps a signed MQTT/CoAP envelope of a device that must sign. */
   unwrap(device: string, payload: Buffer, contentType: string | undefined): PublishDecision;
   /** Verifies a signature sent beside the body (HTTP headers) of a device that must sign. */
@@ -116,6 +119,8 @@ export interface DeviceAuthOptions {
   keySees?: (scopes: string[], device: string) => boolean;
   /** The sensitive fields masked for a key with these scopes (none, or undefined: it sees them as sent). */
   keyMasks?: (scopes: string[]) => FieldMasks | undefined;
+  /** The dead-letter, alert and notification topics the flows configure (own-topics.ts), besides the default `upperstack/…` ones. */
+  ownTopic?: (topic: string) => OwnTopicMatch | undefined;
   /** No anonymous clients anywhere, loopback included. */
   requireAuth?: boolean;
   market?: MarketAccess;
@@ -158,6 +163,12 @@ export class DeviceAuth {
   readonly ready: Promise<void>;
   private isLoaded = false;
   private failures: RateLimiterMemory;
+  /**
+   * Addresses with a failed login in the last two minutes (when it was): only
+   * they are looked up in `failures`, so a request from an address that never
+   * failed (every HTTP and CoAP request authenticates) skips the limiter's promise.
+   */
+  private failedFrom = new Map<string, number>();
   private revokeListeners: Array<(who: Principal, filters: string[] | 'all') => void> = [];
   private stopRegistry: () => void;
 
@@ -231,15 +242,31 @@ export class DeviceAuth {
   /** A failed login: counted per address (an address over its budget is refused before any check) and audited. */
   private async failed(info: ConnectInfo, actor: string, r: Refusal): Promise<Refusal> {
     this.audit({ actor, action: 'auth.failed', via: info.protocol, target: info.username || undefined, remote: info.remote, outcome: 'denied', reason: r.code, note: r.message });
-    if (info.remote) await this.failures.penalty(info.remote, 1).catch(() => undefined);
+    if (info.remote) {
+      this.noteFailure(info.remote);
+      await this.failures.penalty(info.remote, 1).catch(() => undefined);
+    }
     return r;
   }
 
+  private noteFailure(remote: string): void {
+    const now = Date.now();
+    if (this.failedFrom.size >= 10_000 && !this.failedFrom.has(remote)) {
+      // The limiter forgets an address a minute after its last failure (two if it was blocked).
+      for (const [k, at] of this.failedFrom) if (now - at > 120_000) this.failedFrom.delete(k);
+    }
+    this.failedFrom.delete(remote);
+    this.failedFrom.set(remote, now);
+  }
+
   async authenticate(info: ConnectInfo): Promise<AuthResult> {
-    const notReady = await this.loaded();
-    if (notReady) return notReady;
-    if (info.remote) {
+    if (!this.isLoaded) {
+      const notReady = await this.loaded();
+      if (notReady) return notReady;
+    }
+    if (info.remote && this.failedFrom.has(info.remote)) {
       const state = await this.failures.get(info.remote).catch(() => null);
+      if (!state) this.failedFrom.delete(info.remote);
       if (state && state.consumedPoints > (this.opts.failuresPerMinute ?? 20)) {
         const ms = Math.max(1000, state.msBeforeNext);
         this.audit({ actor: 'anonymous', action: 'auth.throttled', via: info.protocol, remote: info.remote, outcome: 'denied', reason: 'TOO_MANY_REQUESTS' });
@@ -324,6 +351,14 @@ export class DeviceAuth {
   }
 
   /** The rate limits of one message of `device` (after canWrite); `device` undefined: only its address counts. */
+  /** Whether admit() counts anything (a rate limit per device or per address is set); when not, it always admits. */
+  get limitsTraffic(): boolean {
+    const traffic = this.opts.traffic;
+    if (!traffic) return false;
+    const limits = traffic.limits;
+    return limits === undefined || limits.perDevice > 0 || limits.perAddress > 0;
+  }
+
   async admit(who: Principal, device: string | undefined, remote: string | undefined, via?: Protocol): Promise<Decision> {
     const traffic = this.opts.traffic;
     if (!traffic) return OK;
@@ -426,8 +461,9 @@ export class DeviceAuth {
       return device !== undefined && this.opts.market?.granted(who.id, device) === true;
     }
     if (who.kind !== 'key' || who.scopes.includes('admin') || who.scopes.includes('read')) return true;
-    // devices/{id}/…, upperstack/deadletter/{id}, upperstack/alerts/{id}…
-    const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : topic.startsWith('upperstack/') ? literalLevel(topic, 2) : undefined;
+    // devices/{id}/…, upperstack/deadletter/{id}, upperstack/alerts/{id}…, and the configured dead-letter/alert topics.
+    const own = this.opts.ownTopic?.(topic);
+    const device = own ? own.device : topic.startsWith('devices/') ? literalLevel(topic, 1) : topic.startsWith('upperstack/') ? literalLevel(topic, 2) : undefined;
     if (device === undefined) return false;
     return this.opts.keySees ? this.opts.keySees(who.scopes, device) : false;
   }
@@ -439,6 +475,6 @@ export class DeviceAuth {
   delivery(who: Principal, topic: string, payload: Buffer, contentType?: string): MaskedDelivery {
     if (who.kind !== 'key') return undefined;
     const masks = this.opts.keyMasks?.(who.scopes);
-    return masks && masks.size ? maskDelivery(topic, payload, contentType, masks) : undefined;
+    return masks && masks.size ? maskDelivery(topic, payload, contentType, masks, this.opts.ownTopic?.(topic)) : undefined;
   }
 }
