@@ -10,12 +10,14 @@
  *   reconnect and go on sharing.
  * - The late member has the cluster's rules (and not the deleted one) before
  *   it takes partitions.
- * - A device registered on A logs in over HTTP on B (202); disabled on A, B
- *   refuses it (403 DEVICE_DISABLED); removed on A, B refuses it (401).
+ * - A device registered on A logs in over HTTP and CoAP on B; disabled on A,
+ *   B refuses it (403 DEVICE_DISABLED); its secret rotated on A, B takes only
+ *   the new one; removed on A, B refuses it (401).
  * Without the sharing, B has no rule (no alert) and does not know the device.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +71,13 @@ async function rule(r: Runtime, id: string): Promise<Rule | undefined> {
 async function alert(r: Runtime, id: string): Promise<AlertRecord | undefined> {
   const res = await api(r, 'GET', `/api/v1/alerts/${encodeURIComponent(id)}`);
   return res.status === 200 ? ((await res.json()) as AlertRecord) : undefined;
+}
+
+/** coap-client-notls POST to a member's CoAP input; its output (the answer code and text). */
+function coap(rt: Runtime, path: string, payload: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('coap-client-notls', ['-m', 'post', '-t', '50', '-e', payload, `coap://127.0.0.1:${rt.coapPort}${path}`], { timeout: 20_000 }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`));
+  });
 }
 
 before(async () => {
@@ -155,6 +164,11 @@ test('a rule made on one member is in force on every member; changes and deletes
 test('a device registered on one member logs in on another; disabled or removed there, it no longer does', { timeout: 120_000 }, async () => {
   const a = members.get('a')!;
   const b = members.get('b')!;
+  // Every shared device message from here on: the secrets must appear in none.
+  const reader = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`, { protocolVersion: 5 });
+  const seen: string[] = [];
+  reader.on('message', (_t, payload) => seen.push(payload.toString()));
+  await reader.subscribeAsync(`upperstack/cluster/${GROUP}/shared/devices/+`, { qos: 1 });
   const unknown = await fetch(`${b.url}/ingest/meter-1`, { method: 'POST', headers: { authorization: 'Bearer nobody-knows', 'content-type': 'application/json' }, body: '{"kwh":0}' });
   assert.equal(unknown.status, 401, 'a device nobody registered is refused');
   const made = await api(a, 'POST', '/api/v1/devices', { id: 'meter-1' });
@@ -170,16 +184,24 @@ test('a device registered on one member logs in on another; disabled or removed 
   await eventually(async () => ((await post(b, 3)).status === 403 ? true : undefined), 30_000, 'the device disabled on A refused on B (403 DEVICE_DISABLED)');
   assert.equal((await api(a, 'PATCH', '/api/v1/devices/meter-1', { enabled: true })).status, 200);
   await eventually(async () => ((await post(b, 4)).status === 202 ? true : undefined), 30_000, 'enabled again on A, accepted on B');
+  assert.match(await coap(b, `/telemetry/meter-1?k=${secret}`, '{"kwh":4}'), /"accepted":1/, 'CoAP on B with the login made on A');
+
+  // A new secret issued on A: the old one no longer works on B, the new one does.
+  const rotated = await api(a, 'POST', '/api/v1/devices/meter-1/rotate');
+  assert.equal(rotated.status, 200);
+  const fresh = ((await rotated.json()) as { secret: string }).secret;
+  await eventually(async () => ((await post(b, 5)).status === 401 ? true : undefined), 30_000, 'the old secret refused on B after the rotation on A');
+  const withFresh = await fetch(`${b.url}/ingest/meter-1`, { method: 'POST', headers: { authorization: `Bearer ${fresh}`, 'content-type': 'application/json' }, body: JSON.stringify({ ts: T0 + 6000, kwh: 6 }) });
+  assert.equal(withFresh.status, 202, 'the new secret accepted on B');
+  assert.match(await coap(b, `/telemetry/meter-1?k=${secret}`, '{"kwh":6}'), /4\.01/, 'the old secret refused over CoAP on B');
 
   assert.equal((await api(a, 'DELETE', '/api/v1/devices/meter-1')).status, 200);
   await eventually(async () => ((await api(b, 'GET', '/api/v1/devices')).json() as Promise<{ devices: Array<{ id: string }> }>).then((l) => (l.devices.some((d) => d.id === 'meter-1') ? undefined : true)), 30_000, 'removed on A, gone from B’s registry');
-  assert.equal((await post(b, 5)).status, 401, 'a removed device’s secret is refused on B');
-  // Only the salted hash travelled: the secret appears nowhere on the broker.
-  const reader = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`, { protocolVersion: 5 });
-  const seen: string[] = [];
-  reader.on('message', (_t, payload) => seen.push(payload.toString()));
-  await reader.subscribeAsync(`upperstack/cluster/${GROUP}/shared/devices/+`, { qos: 1 });
-  await eventually(async () => (seen.length > 0 ? true : undefined), 10_000, 'the retained device tombstone');
+  const removed = await fetch(`${b.url}/ingest/meter-1`, { method: 'POST', headers: { authorization: `Bearer ${fresh}`, 'content-type': 'application/json' }, body: '{"kwh":7}' });
+  assert.equal(removed.status, 401, 'a removed device’s secret is refused on B');
+  // Only the salted hash travelled: the secrets appear in no message, the hash in the first.
   await reader.endAsync();
-  assert.ok(seen.every((m) => !m.includes(secret)));
+  assert.ok(seen.length >= 5, `${seen.length} device messages`);
+  assert.ok(seen.every((m) => !m.includes(secret) && !m.includes(fresh)));
+  assert.match(seen[0], /"secretHash":"scrypt\$/);
 });

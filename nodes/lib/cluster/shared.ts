@@ -136,10 +136,19 @@ export class SharedDocs<T> extends EventEmitter {
     this.client = c;
     c.on('error', (err) => this.emit('error', err));
     c.on('message', (topic, payload) => this.onMessage(topic, payload));
-    c.on('connect', () => {
-      this.sync(c).catch((err: unknown) => this.emit('error', err as Error));
+    // A read that timed out (a slow broker) is tried again while the connection lasts; a new connection reads anyway.
+    const read = (): void => {
+      this.sync(c).catch((err: unknown) => {
+        this.emit('error', err as Error);
+        if (c.connected && !this.stopped) setTimeout(read, 2000).unref?.();
+      });
+    };
+    c.on('connect', read);
+    // A broker that refuses the login (or another protocol error) before the first read fails the start, as the partitions' own clients do.
+    await new Promise<void>((resolve, reject) => {
+      this.ready.then(resolve, reject);
+      c.once('error', (err) => reject(err));
     });
-    await this.ready;
   }
 
   async stop(): Promise<void> {
