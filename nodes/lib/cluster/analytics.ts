@@ -222,7 +222,7 @@ export class PartitionAnalytics extends EventEmitter {
     const keep = (d: string) => partitionOf(d, this.o.partitions) === p;
     for (const [key, h] of this.o.registry.holders) {
       if (only !== undefined && key !== only) continue;
-      const cp: Checkpoint = { version: 1, partition: p, holder: key, member: this.o.member, at: Date.now(), state: await h.exportDevices(keep) };
+      const cp: Checkpoint = { version: 2, partition: p, holder: key, member: this.o.member, at: Date.now(), state: await h.exportDevices(keep) };
       const payload = encodeCheckpoint(cp);
       await this.data.publishAsync(checkpointTopic(this.o.group, p, key), payload, { qos: 1, retain: true });
       this.emit('checkpoint', p, key, payload.length);
