@@ -17,6 +17,7 @@ import type { AlertEvent } from '../lib/rules/types';
 import { ConfigError, describeError, InvalidReadingError } from '../lib/errors';
 import { topicLevel } from '../lib/deadletter';
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
+import { ownTopics } from '../shared/own-topics';
 import { readingsOf } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
@@ -250,8 +251,12 @@ export = function register(RED: NodeAPI): void {
 
     // Reports count "alerts raised" from the rows this node writes to its store.
     const unregisterSource = storeNode?.store ? registerEventSource('alerts', storedAlerts(storeNode.store)) : () => undefined;
+    // API keys that may not see sensitive fields get alert values masked on these topics, whatever they are.
+    const forgetTopics = [ownTopics.add('alert', `${config.topic || 'upperstack/alerts'}/{device}`)];
+    if (config.mqttEnabled) forgetTopics.push(ownTopics.add('alert', config.mqttTopic || 'upperstack/notifications/{device}'));
 
     onClose(node, async (removed) => {
+      for (const forget of forgetTopics) forget();
       unregisterSource();
       unregisterState();
       await delivering;

@@ -17,7 +17,7 @@ import { BackpressureError, describeError, InvalidReadingError } from '../lib/er
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { readingsOf } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
-import { setStatus, throttledStatus } from '../shared/status';
+import { setStatus, type StatusState } from '../shared/status';
 import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOptions } from './options';
 import { registerBacktestRoute } from './backtest-route';
 import { registerAnomaly } from '../lib/metrics';
@@ -25,22 +25,19 @@ import { deviceStates } from '../shared/device-state';
 
 const SAVE_EVERY_MS = 30_000;
 const HOUR_MS = 3_600_000;
+/**
+ * The status is drawn at most this often. Its text (translated, with the
+ * engine's figures) cost more on the main thread than the rest of the node's
+ * work on a message; a call in between is caught up once the interval ends,
+ * so the status always ends on the latest figures.
+ */
+const STATUS_EVERY_MS = 500;
 
 /** A reading on output 1 or 2: the verdict of its most anomalous field, and all of them when there are several. */
 interface AnnotatedReading extends Reading {
   anomaly: Verdict | null;
   anomalies?: Record<string, Verdict | null>;
   heartbeat?: HeartbeatEvent;
-}
-
-/** The verdict with the highest score (anomalies first); null while every field warms up. */
-function worstVerdict(anomaly: Record<string, Verdict | null>): Verdict | null {
-  let worst: Verdict | null = null;
-  for (const v of Object.values(anomaly)) {
-    if (!v) continue;
-    if (!worst || (v.isAnomaly && !worst.isAnomaly) || (v.isAnomaly === worst.isAnomaly && v.score > worst.score)) worst = v;
-  }
-  return worst;
 }
 
 /** How often heartbeats are checked: often enough for short configured intervals, once a second otherwise; null when off. */
@@ -50,10 +47,19 @@ function heartbeatEvery(hb: ReturnType<typeof engineOptionsOf>['heartbeat']): nu
   return ms === undefined ? 1000 : Math.max(50, Math.min(1000, Math.floor(ms / 2)));
 }
 
+/** The reading with the verdict of its highest-scoring field (anomalies first; null while every field warms up), and all of them when there are several. */
 function annotate(reading: Reading, result: ReadingResult): AnnotatedReading {
   const out = reading as AnnotatedReading;
-  out.anomaly = worstVerdict(result.anomaly);
-  if (Object.keys(result.anomaly).length > 1) out.anomalies = result.anomaly;
+  let worst: Verdict | null = null;
+  let fields = 0;
+  for (const f in result.anomaly) {
+    fields++;
+    const v = result.anomaly[f];
+    if (!v) continue;
+    if (!worst || (v.isAnomaly && !worst.isAnomaly) || (v.isAnomaly === worst.isAnomaly && v.score > worst.score)) worst = v;
+  }
+  out.anomaly = worst;
+  if (fields > 1) out.anomalies = result.anomaly;
   if (result.heartbeat) out.heartbeat = result.heartbeat;
   return out;
 }
@@ -75,9 +81,10 @@ export = function register(RED: NodeAPI): void {
           onHeartbeats: (events) => sendOffline(events),
           onCrash: (err, inMs) => {
             node.error(RED._('upperstack-anomaly.errors.worker', { message: err.message, seconds: Math.round(inMs / 1000) }));
+            shown = '';
             setStatus(node, 'failed', RED._('upperstack-anomaly.status.restarting'));
           },
-          onRestart: () => showStatus(true),
+          onRestart: () => showStatus(),
         },
       };
       // Built here so a bad config is reported at once; the worker starts once the saved state is read.
@@ -95,7 +102,6 @@ export = function register(RED: NodeAPI): void {
     const getState = (cb: (err: Error | null, v: unknown) => void) => (store ? ctx.get('state', store, cb) : ctx.get('state', cb));
     const setState = (v: unknown, cb: (err?: Error | null) => void) => (store ? ctx.set('state', v, store, cb) : ctx.set('state', v, cb));
 
-    const status = throttledStatus(node);
     const recent: number[] = [];
     /** Messages refused because the engine was too far behind, since deploy. */
     let refused = 0;
@@ -103,11 +109,26 @@ export = function register(RED: NodeAPI): void {
     let dirty = false;
     let closed = false;
 
-    function showStatus(force = false): void {
+    let statusAt = 0;
+    let statusTimer: ReturnType<typeof setTimeout> | null = null;
+    let shown = '';
+
+    function showStatus(): void {
+      if (statusTimer || closed) return;
+      const wait = statusAt + STATUS_EVERY_MS - Date.now();
+      if (wait <= 0) return drawStatus();
+      statusTimer = setTimeout(() => {
+        statusTimer = null;
+        if (!closed) drawStatus();
+      }, wait);
+    }
+
+    function drawStatus(): void {
       const now = Date.now();
+      statusAt = now;
       while (recent.length && now - recent[0] > HOUR_MS) recent.shift();
       const s = host.stats();
-      let state: 'connected' | 'warning' | 'idle' = warm ? 'connected' : 'idle';
+      let state: StatusState = warm ? 'connected' : 'idle';
       let text = warm
         ? RED._('upperstack-anomaly.status.watching', { series: s.series, anomalies: recent.length })
         : RED._('upperstack-anomaly.status.warming', { series: s.series });
@@ -120,8 +141,9 @@ export = function register(RED: NodeAPI): void {
         state = 'warning';
         text += RED._('upperstack-anomaly.status.behind', { refused });
       }
-      if (force) setStatus(node, state, text);
-      else status(state, text);
+      if (state + text === shown) return;
+      shown = state + text;
+      setStatus(node, state, text);
     }
 
     function write(json: EngineState | undefined, cb: () => void): void {
@@ -165,7 +187,7 @@ export = function register(RED: NodeAPI): void {
       if (out.length) {
         dirty = true;
         node.send([null, out]);
-        showStatus(true);
+        showStatus();
       }
     }
 
@@ -194,7 +216,7 @@ export = function register(RED: NodeAPI): void {
       });
     });
     void ready.then(() => {
-      if (!closed) showStatus(true);
+      if (!closed) showStatus();
     });
     // For diagnostics and tests: where the engine runs now.
     Object.defineProperty(node, 'anomalyHost', { get: () => host, configurable: true });
@@ -226,7 +248,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     const saver = setInterval(() => {
-      showStatus(true);
+      showStatus();
       if (dirty) {
         dirty = false;
         save();
@@ -253,7 +275,7 @@ export = function register(RED: NodeAPI): void {
       const now = Date.now();
       for (let i = 0; i < readings.length; i++) {
         const a = annotate(readings[i], results[i]);
-        if (!warm && Object.values(results[i].anomaly).some((v) => v !== null)) warm = true;
+        if (!warm && a.anomaly) warm = true;
         if (results[i].isAnomaly) {
           flagged.push(a);
           recent.push(now);
@@ -267,7 +289,7 @@ export = function register(RED: NodeAPI): void {
         delete alert.upperstack;
       }
       send([msg, alert]);
-      showStatus(results.some((r) => r.isAnomaly || r.evicted.length > 0));
+      showStatus();
       done();
     });
 
@@ -275,6 +297,7 @@ export = function register(RED: NodeAPI): void {
       closed = true;
       unregisterState();
       clearInterval(saver);
+      if (statusTimer) clearTimeout(statusTimer);
       unregisterMetrics();
       await ready;
       const last = await host.close();

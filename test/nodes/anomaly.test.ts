@@ -1,7 +1,7 @@
 /** The anomaly node in a Node-RED test runtime: outputs, batches, saved state and heartbeats. */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import helper from 'node-red-node-test-helper';
@@ -23,6 +23,15 @@ contextModule.clean = () => Promise.resolve();
 const anomalyNode = [loadContextStores, anomalyRegister];
 
 helper.init(require.resolve('node-red'));
+
+const catalog = JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', 'anomaly', 'locales', 'en-US', 'anomaly.json'), 'utf8')) as Record<string, unknown>;
+/** The helper's RED._ returns the key; loaded as one more node module, this looks keys up in the node's en-US catalog, as Node-RED does. */
+const translated = (RED: { _: unknown }) => {
+  RED._ = (key: string, subs: Record<string, unknown> = {}) => {
+    const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
+    return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
+  };
+};
 
 interface Verdict {
   score: number;
@@ -181,6 +190,26 @@ describe('anomaly node', () => {
     assert.equal(p.anomaly.isAnomaly, true);
     assert.equal(p.anomaly.score, 1);
     assert.match(p.anomaly.reason, /pump-7 has sent nothing/);
+  });
+
+  test('a burst of anomalies draws the status a few times, not once per message, and it ends on the latest count', async () => {
+    await helper.load([...anomalyNode, translated], flow('burst', { detector: 'limits', max: '50', warmup: '0' }));
+    const node = helper.getNode('burst') as unknown as { status(s: { text?: string }): void };
+    const texts: string[] = [];
+    const status = node.status.bind(node);
+    node.status = (s) => {
+      texts.push(s.text ?? '');
+      status(s);
+    };
+    const out2 = collect('burst-out2');
+    const started = Date.now();
+    const n = 300;
+    for (let i = 0; i < n; i++) input('burst', { payload: { device: 'dev1', ts: T0 + i * 60_000, fields: { temperature: 60 }, tags: {} } });
+    await until(() => out2.length === n, 10_000);
+    const busy = Date.now() - started;
+    // Every message is an anomaly; the status is drawn at most every 500 ms plus the catch-up after the last.
+    assert.ok(texts.length <= 2 + Math.ceil(busy / 500), `${texts.length} status updates for ${n} messages in ${busy} ms`);
+    await until(() => texts.at(-1) === `watching 1 series, ${n} anomalies in the last hour`, 3000);
   });
 
   test('options: a bad advanced config gives a clear error; v0 configs get defaults', () => {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnomalyEngine } from '../../nodes/lib/anomaly/engine';
 import { WorkerEngineHost } from '../../nodes/lib/anomaly/remote/host';
-import { decodeReadings, decodeResults, encodeReadings, encodeResults } from '../../nodes/lib/anomaly/remote/protocol';
+import { decodeResults, encodeReadings, judgeBatch } from '../../nodes/lib/anomaly/remote/protocol';
 import { BackpressureError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 
@@ -49,19 +49,46 @@ test('results through the worker equal the engine run on this thread, for any re
   );
 });
 
-test('encoding keeps what the engine judges: finite numbers, in field order', () => {
+test('encoding keeps what the engine judges: finite numbers, in field order, each name once', () => {
   const readings: Reading[] = [
     { device: 'd', ts: T0, fields: { b: 1, a: 'x', c: NaN, d: 2.5, '7': 3 }, tags: { site: 'x' } },
     { device: 'e', ts: T0 + 1, fields: {}, tags: {} },
+    { device: 'd', ts: T0 + 2, fields: { d: 4, b: Infinity }, tags: {} },
   ];
-  const back = decodeReadings(encodeReadings(readings));
-  assert.deepEqual(back, [
-    { device: 'd', ts: T0, fields: { '7': 3, b: 1, d: 2.5 }, tags: {} },
-    { device: 'e', ts: T0 + 1, fields: {}, tags: {} },
-  ]);
-  const engine = new AnomalyEngine({ detector: { type: 'limits', max: 2 }, heartbeat: false, maxSeries: 2 });
-  const results = engine.process([...readings, { device: 'f', ts: T0, fields: { z: 9 }, tags: {} }]);
-  assert.deepEqual(decodeResults([...readings, { device: 'f', ts: T0, fields: {}, tags: {} }], encodeResults(results)), results, 'verdicts, nulls and evictions come back as they were');
+  const b = encodeReadings(readings);
+  assert.deepEqual(b.deviceTable, ['d', 'e']);
+  assert.deepEqual([...b.device], [0, 1, 0]);
+  assert.deepEqual([...b.ts], [T0, T0 + 1, T0 + 2]);
+  assert.deepEqual([...b.nf], [3, 0, 1]);
+  assert.deepEqual(b.nameTable, ['7', 'b', 'd']);
+  assert.deepEqual([...b.name].map((k) => b.nameTable[k]), ['7', 'b', 'd', 'd']);
+  assert.deepEqual([...b.values], [3, 1, 2.5, 4]);
+});
+
+test('a batch judged column by column gives the results of process(): verdicts, nulls, unwatched fields, evictions and comebacks', () => {
+  let now = 0;
+  const options = { detector: { type: 'limits' as const, max: 2, warmup: 1 }, fields: ['a', 'b', 'z'], heartbeat: { interval: 1000, missed: 1 }, maxSeries: 3, clock: () => now };
+  const readings: Reading[] = [
+    { device: 'd', ts: T0, fields: { a: 1, b: 5, c: 7, s: 'x' }, tags: {} },
+    { device: 'd', ts: T0 + 1, fields: { a: 3, b: 1, c: 7 }, tags: {} },
+    { device: 'e', ts: T0 + 2, fields: {}, tags: {} },
+    { device: 'f', ts: T0 + 3, fields: { z: 9, a: 0 }, tags: {} },
+  ];
+  const later: Reading[] = [{ device: 'd', ts: T0 + 10_000, fields: { a: 2.5 }, tags: {} }];
+  const local = new AnomalyEngine(options);
+  const columns = new AnomalyEngine(options);
+  const judge = (rs: Reading[]) => {
+    const b = encodeReadings(rs);
+    return decodeResults(rs, b, judgeBatch(columns, b));
+  };
+  assert.deepEqual(judge(readings), local.process(readings));
+  now = 5000;
+  assert.deepEqual(columns.checkHeartbeats(), local.checkHeartbeats());
+  const expected = local.process(later);
+  assert.ok(expected[0].heartbeat, 'd comes back online');
+  assert.ok(expected[0].evicted.length > 0, 'a series is evicted to make room');
+  assert.deepEqual(judge(later), expected);
+  assert.deepEqual(columns.toJSON(), local.toJSON());
 });
 
 test('past maxQueued readings waiting, a message is refused with a BackpressureError; the others are judged', async () => {

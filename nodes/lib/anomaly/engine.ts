@@ -8,7 +8,7 @@ import type { Reading } from '../reading';
 import { compileDetector, DEFAULT_DETECTOR, type DetectorFactory } from './config';
 import { parseDuration } from './format';
 import { Cadence, offlineEvent, onlineEvent, type HeartbeatEvent, type HeartbeatOptions } from './heartbeat';
-import type { Detector, DetectorConfig, FieldContext, Verdict } from './types';
+import type { Detector, DetectorConfig, FieldContext, Outcome, Verdict } from './types';
 
 export interface AnomalyEngineOptions {
   /** Detector for every series; the default ensemble needs no tuning. */
@@ -45,6 +45,33 @@ export interface ReadingResult {
   evicted: SeriesRef[];
   /** Set when the device had been reported offline and is sending again. */
   heartbeat?: HeartbeatEvent;
+}
+
+/**
+ * Readings column by column (see AnomalyEngine.processColumns). Names are
+ * given once per batch in a table and then by index: the same few device and
+ * field names recur on every reading.
+ */
+export interface ReadingColumns {
+  n: number;
+  /** Reading i is from deviceTable[device[i]]. */
+  deviceTable: readonly string[];
+  device: ArrayLike<number>;
+  ts: ArrayLike<number>;
+  /** Reading i has the next nf[i] entries. */
+  nf: ArrayLike<number>;
+  /** Entry k is field nameTable[name[k]] with value values[k], a finite number. */
+  nameTable: readonly string[];
+  name: ArrayLike<number>;
+  values: ArrayLike<number>;
+}
+
+/** Where processColumns puts what it judged. */
+export interface ColumnSink {
+  /** Field entry `entry` of reading `reading` is watched: its outcome (`detector` set), null while its series warms up. */
+  field(reading: number, entry: number, o: Outcome | null, isAnomaly: boolean): void;
+  /** Reading `reading` evicted series or brought its device back online (rare). */
+  extras(reading: number, evicted: SeriesRef[], heartbeat: HeartbeatEvent | undefined): void;
 }
 
 export interface EngineStats {
@@ -142,22 +169,15 @@ export class AnomalyEngine {
   }
 
   private one(r: Reading): ReadingResult {
-    const now = this.clock();
     const dev = this.device(r.device);
     const result: ReadingResult = { device: r.device, ts: r.ts, anomaly: {}, isAnomaly: false, evicted: [] };
-    if (dev.offline && this.heartbeat) {
-      result.heartbeat = onlineEvent(dev.name, dev.lastSeen, now, this.expectedEvery(dev) ?? 0);
-      dev.offline = false;
-    }
-    if (!Number.isNaN(dev.lastTs)) dev.cadence.add(r.ts - dev.lastTs);
-    dev.lastTs = r.ts;
-    dev.lastSeen = now;
+    const heartbeat = this.arrive(dev, r.ts);
+    if (heartbeat) result.heartbeat = heartbeat;
     for (const field in r.fields) {
       const v = r.fields[field];
       if (typeof v !== 'number' || !Number.isFinite(v)) continue;
-      if (this.watch && !this.watch.has(field)) continue;
-      const s = this.series(dev, field, result.evicted);
-      const o = s.detector.update(r.ts, v, s.ctx);
+      const o = this.judge(dev, field, r.ts, v, result.evicted);
+      if (o === undefined) continue;
       if (!o) {
         result.anomaly[field] = null;
         continue;
@@ -167,13 +187,60 @@ export class AnomalyEngine {
       result.anomaly[field] = {
         score: o.score,
         isAnomaly,
-        detector: o.detector ?? s.detector.type,
+        detector: o.detector!,
         expected: o.expected,
         band: [o.low, o.high],
         reason: o.reason,
       };
     }
     return result;
+  }
+
+  /**
+   * Judges readings given column-wise, as the worker thread receives them.
+   * The same judgement as
+   * process(), without a Reading or a result object per reading: `sink` gets
+   * each watched field's outcome as it is judged.
+   */
+  processColumns(b: ReadingColumns, sink: ColumnSink): void {
+    const evicted: SeriesRef[] = [];
+    let at = 0;
+    for (let i = 0; i < b.n; i++) {
+      const ts = b.ts[i];
+      const dev = this.device(b.deviceTable[b.device[i]]);
+      const heartbeat = this.arrive(dev, ts);
+      for (const end = at + b.nf[i]; at < end; at++) {
+        const o = this.judge(dev, b.nameTable[b.name[at]], ts, b.values[at], evicted);
+        if (o !== undefined) sink.field(i, at, o, o !== null && o.score >= this.threshold);
+      }
+      if (heartbeat || evicted.length) {
+        sink.extras(i, evicted.splice(0), heartbeat);
+      }
+    }
+  }
+
+  /** A reading of `dev` arrives: its cadence and arrival time; the online event when it had been reported offline. */
+  private arrive(dev: DeviceRec, ts: number): HeartbeatEvent | undefined {
+    const now = this.clock();
+    let event: HeartbeatEvent | undefined;
+    if (dev.offline && this.heartbeat) {
+      event = onlineEvent(dev.name, dev.lastSeen, now, this.expectedEvery(dev) ?? 0);
+      dev.offline = false;
+    }
+    if (!Number.isNaN(dev.lastTs)) dev.cadence.add(ts - dev.lastTs);
+    dev.lastTs = ts;
+    dev.lastSeen = now;
+    return event;
+  }
+
+  /** One numeric field: its detector's outcome (its `detector` set), null while the series warms up, undefined when the field is not watched. */
+  private judge(dev: DeviceRec, field: string, ts: number, v: number, evicted: SeriesRef[]): Outcome | null | undefined {
+    if (this.watch && !this.watch.has(field)) return undefined;
+    const s = this.series(dev, field, evicted);
+    const o = s.detector.update(ts, v, s.ctx);
+    // Outcomes are fresh objects each reading: naming the detector in place costs no copy.
+    if (o && o.detector === undefined) o.detector = s.detector.type;
+    return o;
   }
 
   private device(name: string): DeviceRec {

@@ -5,6 +5,7 @@
  */
 import { durationWords, withUnit } from '../format';
 import { known, num } from '../params';
+import { LazyOutcome } from '../outcome';
 import { ratioScore } from '../stats';
 import type { Detector, FieldContext, FlatlineConfig, Outcome } from '../types';
 
@@ -59,19 +60,42 @@ export class FlatlineDetector implements Detector {
     const score = st.run > 1 ? ratioScore(st.run / st.alarmAt) : 0;
     const stuck = st.run >= st.alarmAt;
     if (stuck) st.alarmAt *= 2;
-    const v = withUnit(st.value, ctx.unit);
-    const reason =
-      stuck
-        ? `${ctx.field} has been stuck at ${v} for ${durationWords(Math.max(1000, ts - st.since))} (${st.run} readings); before, it never stayed the same for more than ${st.longest} reading${st.longest === 1 ? '' : 's'}`
-        : st.run > 1
-          ? `${ctx.field} has stayed at ${v} for ${st.run} readings, within what it usually does`
-          : `${ctx.field} ${withUnit(value, ctx.unit)} is changing normally`;
     // Measured against the first alarm level of this run, not the doubled one: the run is no less stuck after an alarm.
     const first = Math.max(this.s.minReadings, this.s.factor * st.longest);
-    return { score, deviation: st.run > 1 ? st.run / first : 0, expected: st.value, low: st.value - this.s.tolerance, high: st.value + this.s.tolerance, reason };
+    return new FlatlineOutcome(score, st.run > 1 ? st.run / first : 0, st.value, st.value - this.s.tolerance, st.value + this.s.tolerance, stuck, value, ts - st.since, st.run, st.longest, ctx);
   }
 
   toJSON(): FlatlineState {
     return { ...this.st };
+  }
+}
+
+/** A flatline verdict, worded when read (see LazyOutcome). */
+class FlatlineOutcome extends LazyOutcome {
+  constructor(
+    score: number,
+    deviation: number,
+    expected: number,
+    low: number,
+    high: number,
+    private readonly stuck: boolean,
+    private readonly value: number,
+    /** Time since the run began. */
+    private readonly forMs: number,
+    private readonly run: number,
+    private readonly longest: number,
+    private readonly ctx: FieldContext,
+  ) {
+    super(score, deviation, expected, low, high);
+  }
+
+  protected word(): string {
+    const { ctx, run, longest } = this;
+    // The run's value is what it is expected to stay at.
+    const v = withUnit(this.expected, ctx.unit);
+    if (this.stuck) {
+      return `${ctx.field} has been stuck at ${v} for ${durationWords(Math.max(1000, this.forMs))} (${run} readings); before, it never stayed the same for more than ${longest} reading${longest === 1 ? '' : 's'}`;
+    }
+    return run > 1 ? `${ctx.field} has stayed at ${v} for ${run} readings, within what it usually does` : `${ctx.field} ${withUnit(this.value, ctx.unit)} is changing normally`;
   }
 }

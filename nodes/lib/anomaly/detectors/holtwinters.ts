@@ -5,6 +5,7 @@
  */
 import { durationAdjective, withUnit } from '../format';
 import { bool, known, num, duration } from '../params';
+import { LazyOutcome } from '../outcome';
 import { Surprise, type SurpriseState } from '../stats';
 import { alarmLevel, DEFAULT_MEMORY } from './zscore';
 import type { Detector, FieldContext, HoltWintersConfig, Outcome } from '../types';
@@ -199,28 +200,24 @@ export class HoltWintersDetector implements Detector {
     const sigma = Math.sqrt(m.variance);
     const z = sigma > 0 ? (value - expected) / sigma : value === expected ? 0 : value > expected ? Infinity : -Infinity;
     const level = this.surprise.level(z);
-    const out: Outcome = {
-      score: 0,
-      deviation: Math.abs(z) / this.s.threshold,
+    const out = new HoltWintersOutcome(
+      0,
+      Math.abs(z) / this.s.threshold,
       expected,
-      low: expected - this.surprise.level(-1) * sigma,
-      high: expected + this.surprise.level(1) * sigma,
-      reason: this.explain(m, value, expected, z, level, ctx),
-    };
+      expected - this.surprise.level(-1) * sigma,
+      expected + this.surprise.level(1) * sigma,
+      this.s.threshold,
+      m.season.length,
+      m.stepMs,
+      this.week?.st.active ?? false,
+      value,
+      z,
+      level,
+      ctx,
+    );
     out.score = this.surprise.score(z);
     this.learn(m, ts, value);
     return out;
-  }
-
-  private explain(m: Model, value: number, expected: number, z: number, level: number, ctx: FieldContext): string {
-    const what = `${ctx.field} ${withUnit(value, ctx.unit)}`;
-    const basis = m.season.length
-      ? `expected at this point of its ${durationAdjective(m.season.length * m.stepMs)}${this.week?.st.active ? ' and weekly' : ''} cycle${this.week?.st.active ? 's' : ''}`
-      : 'expected from its recent level and trend';
-    const exp = `the ${withUnit(expected, ctx.unit)} ${basis}`;
-    const a = Math.abs(z);
-    if (a < level) return `${what} is close to ${exp} (${a.toFixed(1)}σ)`;
-    return `${what} is ${Number.isFinite(a) ? `${a.toFixed(1)}σ` : 'far'} ${z > 0 ? 'above' : 'below'} ${exp}${alarmLevel(level, this.s.threshold)}`;
   }
 
   toJSON(): HoltWintersState {
@@ -229,5 +226,40 @@ export class HoltWintersDetector implements Detector {
       model: this.m && { ...this.m, season: [...this.m.season], ...(this.week ? { week: this.week.toJSON() } : {}) },
       surprise: this.surprise.toJSON(),
     };
+  }
+}
+
+/** A Holt-Winters verdict, worded when read (see LazyOutcome). */
+class HoltWintersOutcome extends LazyOutcome {
+  constructor(
+    score: number,
+    deviation: number,
+    expected: number,
+    low: number,
+    high: number,
+    private readonly threshold: number,
+    /** Readings per season, 0 without one. */
+    private readonly seasonLength: number,
+    private readonly stepMs: number,
+    /** The weekly profile was in use for this forecast. */
+    private readonly weekly: boolean,
+    private readonly value: number,
+    private readonly z: number,
+    private readonly level: number,
+    private readonly ctx: FieldContext,
+  ) {
+    super(score, deviation, expected, low, high);
+  }
+
+  protected word(): string {
+    const { ctx, z, level, weekly } = this;
+    const what = `${ctx.field} ${withUnit(this.value, ctx.unit)}`;
+    const basis = this.seasonLength
+      ? `expected at this point of its ${durationAdjective(this.seasonLength * this.stepMs)}${weekly ? ' and weekly' : ''} cycle${weekly ? 's' : ''}`
+      : 'expected from its recent level and trend';
+    const exp = `the ${withUnit(this.expected, ctx.unit)} ${basis}`;
+    const a = Math.abs(z);
+    if (a < level) return `${what} is close to ${exp} (${a.toFixed(1)}σ)`;
+    return `${what} is ${Number.isFinite(a) ? `${a.toFixed(1)}σ` : 'far'} ${z > 0 ? 'above' : 'below'} ${exp}${alarmLevel(level, this.threshold)}`;
   }
 }

@@ -145,8 +145,82 @@ const BINS = 40;
 /** Spells needed before they count as a pattern of the series: twice could be chance, three times is a habit. */
 const RECUR = 3;
 
-function freshStream(): StreamState {
-  return { n: 0, recent: [], values: [], mean: 0, variance: 0, seen: new Array<number>(BINS).fill(0), peak: -1, total: 0, gain: 1 };
+/**
+ * A member's stream as it runs: the last `short` surprises and values in
+ * rings (oldest at `head`) rather than lists shifted on every reading.
+ */
+class Stream {
+  n = 0;
+  mean = 0;
+  variance = 0;
+  seen: number[];
+  peak = -1;
+  total = 0;
+  gain = 1;
+  private readonly recent: Float64Array;
+  private readonly values: Float64Array;
+  private head = 0;
+  /** Entries in the rings. */
+  size = 0;
+
+  constructor(short: number, saved?: StreamState) {
+    this.recent = new Float64Array(short);
+    this.values = new Float64Array(short);
+    this.seen = new Array<number>(BINS).fill(0);
+    if (!saved) return;
+    this.n = saved.n;
+    this.mean = saved.mean;
+    this.variance = saved.variance;
+    // State saved before recurrence was judged starts counting now.
+    if (saved.seen) this.seen = [...saved.seen];
+    this.peak = saved.peak ?? -1;
+    this.total = saved.total ?? 0;
+    this.gain = saved.gain ?? 1;
+    const from = Math.max(0, saved.recent.length - short);
+    for (let k = from; k < saved.recent.length; k++) this.push(saved.recent[k], saved.values[k]);
+  }
+
+  /** Adds the newest surprise and value, dropping the oldest once `short` are kept. */
+  push(surprise: number, value: number): void {
+    const cap = this.recent.length;
+    if (this.size === cap) {
+      this.recent[this.head] = surprise;
+      this.values[this.head] = value;
+      this.head = (this.head + 1) % cap;
+    } else {
+      const i = (this.head + this.size) % cap;
+      this.recent[i] = surprise;
+      this.values[i] = value;
+      this.size++;
+    }
+  }
+
+  /** The k-th surprise kept, oldest first. */
+  surprise(k: number): number {
+    return this.recent[(this.head + k) % this.recent.length];
+  }
+
+  /** The k-th value kept, oldest first. */
+  value(k: number): number {
+    return this.values[(this.head + k) % this.values.length];
+  }
+
+  /** The average surprise, summed oldest first. */
+  average(): number {
+    let avg = 0;
+    for (let k = 0; k < this.size; k++) avg += this.surprise(k);
+    return avg / this.size;
+  }
+
+  toJSON(): StreamState {
+    const recent: number[] = [];
+    const values: number[] = [];
+    for (let k = 0; k < this.size; k++) {
+      recent.push(this.surprise(k));
+      values.push(this.value(k));
+    }
+    return { n: this.n, recent, values, mean: this.mean, variance: this.variance, seen: [...this.seen], peak: this.peak, total: this.total, gain: this.gain };
+  }
 }
 
 function binOf(avg: number): number {
@@ -155,7 +229,7 @@ function binOf(avg: number): number {
 
 export class LikelihoodDetector implements Detector {
   readonly type = 'likelihood';
-  private readonly streams: StreamState[];
+  private readonly streams: Stream[];
   private open = false;
   private calm = 0;
   private alarmTs = 0;
@@ -175,21 +249,7 @@ export class LikelihoodDetector implements Detector {
     this.calibratedMember = members.map((m) => m.selfCalibrated === true);
     this.fastSpread = members.map((m) => FAST_SPREAD.has(m.type));
     this.level = -Math.log10(s.probability);
-    this.streams = members.map((_, i) => {
-      const saved = state?.streams?.[i];
-      if (!saved) return freshStream();
-      const fresh = freshStream();
-      // State saved before recurrence was judged starts counting now.
-      return {
-        ...saved,
-        recent: [...saved.recent],
-        values: [...saved.values],
-        seen: saved.seen ? [...saved.seen] : fresh.seen,
-        peak: saved.peak ?? -1,
-        total: saved.total ?? 0,
-        gain: saved.gain ?? 1,
-      };
-    });
+    this.streams = members.map((_, i) => new Stream(s.short, state?.streams?.[i]));
     if (state) {
       this.open = state.open;
       this.calm = state.calm;
@@ -210,7 +270,6 @@ export class LikelihoodDetector implements Detector {
     let calibrated: Outcome | null = null;
     let calibratedAt = -1;
     let support = -1;
-    const short = this.s.short;
     for (let i = 0; i < this.members.length; i++) {
       const o = this.members[i].update(ts, value, ctx);
       if (!o) continue;
@@ -223,16 +282,8 @@ export class LikelihoodDetector implements Detector {
         continue;
       }
       const st = this.streams[i];
-      // Oldest first; at most `short` entries, so the shift is a few element moves.
-      if (st.recent.length === short) {
-        st.recent.shift();
-        st.values.shift();
-      }
-      st.recent.push(surprise(deviationOf(o)));
-      st.values.push(value);
-      let avg = 0;
-      for (let k = 0; k < st.recent.length; k++) avg += st.recent[k];
-      avg /= st.recent.length;
+      st.push(surprise(deviationOf(o)), value);
+      const avg = st.average();
       if (st.n >= this.s.learn) {
         let l = log10Tail((avg - st.mean) / Math.max(Math.sqrt(st.variance), MIN_SPREAD));
         // An episode ends on behaviour that is ordinary by the normal curve, not on a spell that is merely habitual.
@@ -261,12 +312,16 @@ export class LikelihoodDetector implements Detector {
       learning = unsupported;
       learningAt = unsupportedAt;
     }
-    if (learning && !learning.detector) learning = { ...learning, detector: this.members[learningAt].type };
+    // Members' outcomes are fresh objects each reading: they are changed in place rather than copied.
+    if (learning && !learning.detector) learning.detector = this.members[learningAt].type;
     let out: Outcome;
     let calmNow: boolean;
     if (best) {
-      out = { ...best, score: ratioScore(bestL / this.level), detector: best.detector ?? this.members[bestAt].type };
-      if (out.score >= 0.5) out.reason = this.explain(best, this.streams[bestAt], bestL, ctx);
+      const memberScore = best.score;
+      out = best;
+      out.score = ratioScore(bestL / this.level);
+      out.detector = best.detector ?? this.members[bestAt].type;
+      if (out.score >= 0.5) out.reason = this.explain(memberScore, out.reason, out.expected, this.streams[bestAt], bestL, ctx);
       calmNow = rawL < this.level / 2;
       // A member still learning keeps its own say: the layer must not hide what it would have reported alone.
       if (learning && learning.score >= 0.5 && learning.score > out.score) out = learning;
@@ -275,14 +330,16 @@ export class LikelihoodDetector implements Detector {
       out = learning;
       calmNow = learning.score < 0.5;
     } else if (calibrated) {
-      out = { ...calibrated, detector: calibrated.detector ?? this.members[calibratedAt].type };
+      out = calibrated;
+      out.detector = calibrated.detector ?? this.members[calibratedAt].type;
       calmNow = calibrated.score < 0.5;
     } else {
       return null;
     }
     // A self-calibrated member's alarm stands as it is, within the one-alarm-per-episode rule.
     if (calibrated && calibrated.score >= 0.5 && calibrated.score > out.score) {
-      out = { ...calibrated, detector: calibrated.detector ?? this.members[calibratedAt].type };
+      out = calibrated;
+      out.detector = calibrated.detector ?? this.members[calibratedAt].type;
       calmNow = false;
     }
     if (this.open) {
@@ -291,7 +348,9 @@ export class LikelihoodDetector implements Detector {
     }
     if (out.score < 0.5) return out;
     if (this.open) {
-      return { ...out, score: Math.min(out.score, 0.49), reason: `${out.reason}; part of the unusual spell already reported ${durationWords(Math.max(1000, ts - this.alarmTs))} ago` };
+      out.score = Math.min(out.score, 0.49);
+      out.reason = `${out.reason}; part of the unusual spell already reported ${durationWords(Math.max(1000, ts - this.alarmTs))} ago`;
+      return out;
     }
     this.open = true;
     this.calm = 0;
@@ -308,36 +367,36 @@ export class LikelihoodDetector implements Detector {
    * and whenever a member alarms on its own (beyond its recent largest
    * swing), this has no say (Infinity).
    */
-  private recurrence(st: StreamState, avg: number): number {
-    const seen = st.seen!;
+  private recurrence(st: Stream, avg: number): number {
+    const seen = st.seen;
     let tail = 0;
     for (let b = binOf(avg); b < BINS; b++) tail += seen[b];
-    const spells = tail / st.gain!;
-    return spells >= RECUR ? -Math.log10(tail / st.total!) : Infinity;
+    const spells = tail / st.gain;
+    return spells >= RECUR ? -Math.log10(tail / st.total) : Infinity;
   }
 
   /**
    * Counts spells: a spell runs while the average is above its usual range
    * (mean + 1 spread) and counts once, at its highest bin, when it ends.
    */
-  private count(st: StreamState, avg: number): void {
-    const g = st.gain!;
-    st.total! += g;
-    if (avg > st.mean + Math.max(Math.sqrt(st.variance), MIN_SPREAD)) st.peak = Math.max(st.peak!, binOf(avg));
-    else if (st.peak! >= 0) {
-      st.seen![st.peak!] += g;
+  private count(st: Stream, avg: number): void {
+    const g = st.gain;
+    st.total += g;
+    if (avg > st.mean + Math.max(Math.sqrt(st.variance), MIN_SPREAD)) st.peak = Math.max(st.peak, binOf(avg));
+    else if (st.peak >= 0) {
+      st.seen[st.peak] += g;
       st.peak = -1;
     }
     st.gain = g / (1 - this.alpha);
     // Rescaled long before the weights could overflow; only ratios are used.
     if (st.gain > 1e100) {
-      for (let b = 0; b < BINS; b++) st.seen![b] /= st.gain;
-      st.total! /= st.gain;
+      for (let b = 0; b < BINS; b++) st.seen[b] /= st.gain;
+      st.total /= st.gain;
       st.gain = 1;
     }
   }
 
-  private learn(st: StreamState, avg: number): void {
+  private learn(st: Stream, avg: number): void {
     st.n++;
     // A plain running mean at first, exponential later: an EW start from a single reading would be noise.
     const a = Math.max(this.alpha, 1 / st.n);
@@ -346,19 +405,20 @@ export class LikelihoodDetector implements Detector {
     st.variance = (1 - a) * (st.variance + a * d * d);
   }
 
-  private explain(o: Outcome, st: StreamState, l: number, ctx: FieldContext): string {
+  /** `score`, `reason` and `expected` are the member's own, before the layer rescored its outcome. */
+  private explain(score: number, reason: string, expected: number, st: Stream, l: number, ctx: FieldContext): string {
     let far = 0;
-    for (let k = 1; k < st.recent.length; k++) if (st.recent[k] > st.recent[far]) far = k;
-    const n = st.recent.length;
-    const spell = `${ctx.field} has been unusually far from normal over its last ${n} readings, furthest at ${withUnit(st.values[far], ctx.unit)} (a spell like this comes ${odds(l)})`;
+    for (let k = 1; k < st.size; k++) if (st.surprise(k) > st.surprise(far)) far = k;
+    const n = st.size;
+    const spell = `${ctx.field} has been unusually far from normal over its last ${n} readings, furthest at ${withUnit(st.value(far), ctx.unit)} (a spell like this comes ${odds(l)})`;
     // A member that alarms on its own explains the latest reading best; one that does not would only say it looks normal.
-    return o.score >= 0.5 ? `${spell}; latest: ${o.reason}` : `${spell}; latest ${withUnit(st.values[n - 1], ctx.unit)}, expected about ${withUnit(o.expected, ctx.unit)}`;
+    return score >= 0.5 ? `${spell}; latest: ${reason}` : `${spell}; latest ${withUnit(st.value(n - 1), ctx.unit)}, expected about ${withUnit(expected, ctx.unit)}`;
   }
 
   toJSON(): LikelihoodState {
     return {
       inner: this.members.map((m) => m.toJSON()),
-      streams: this.streams.map((st) => ({ ...st, recent: [...st.recent], values: [...st.values], seen: [...st.seen!] })),
+      streams: this.streams.map((st) => st.toJSON()),
       open: this.open,
       calm: this.calm,
       alarmTs: this.alarmTs,

@@ -13,6 +13,7 @@
  */
 import { durationWords, withUnit } from '../format';
 import { known, num } from '../params';
+import { LazyOutcome } from '../outcome';
 import { ratioScore } from '../stats';
 import type { Detector, FieldContext, NoveltyConfig, Outcome } from '../types';
 
@@ -166,22 +167,11 @@ export class NoveltyDetector implements Detector {
       }
     }
     const levels = d / STEPS;
-    const out: Outcome = {
-      score: ratioScore(levels),
-      deviation: levels,
-      expected: this.valueAt(near / STEPS),
-      low: this.valueAt(near / STEPS - 1),
-      high: this.valueAt(near / STEPS + 1),
-      reason: '',
-    };
-    out.reason = levels >= 1 ? this.explain(ts, value, k, ctx) : this.ordinary(value, levels, out.expected, ctx);
+    const out = new NoveltyOutcome(ratioScore(levels), levels, this.valueAt(near / STEPS), this.valueAt(near / STEPS - 1), this.valueAt(near / STEPS + 1), value, ctx);
+    // A new level is worded now: its sentence reads the visits, which this reading changes.
+    if (levels >= 1) out.reason = this.explain(ts, value, k, ctx);
     this.visit(k, st.n);
     return out;
-  }
-
-  private ordinary(value: number, levels: number, near: number, ctx: FieldContext): string {
-    const what = `${ctx.field} ${withUnit(value, ctx.unit)}`;
-    return levels === 0 ? `${what} is at a level it has visited recently` : `${what} is close to levels it has visited recently (about ${withUnit(near, ctx.unit)})`;
   }
 
   private explain(ts: number, value: number, k: number, ctx: FieldContext): string {
@@ -212,5 +202,25 @@ export class NoveltyDetector implements Detector {
 
   toJSON(): NoveltyState {
     return { ...this.st, history: this.st.history && [...this.st.history], last: Array.from(this.last) };
+  }
+}
+
+/** A novelty verdict; an ordinary one is worded when read (see LazyOutcome). */
+class NoveltyOutcome extends LazyOutcome {
+  constructor(
+    score: number,
+    levels: number,
+    expected: number,
+    low: number,
+    high: number,
+    private readonly value: number,
+    private readonly ctx: FieldContext,
+  ) {
+    super(score, levels, expected, low, high);
+  }
+
+  protected word(): string {
+    const what = `${this.ctx.field} ${withUnit(this.value, this.ctx.unit)}`;
+    return this.deviation === 0 ? `${what} is at a level it has visited recently` : `${what} is close to levels it has visited recently (about ${withUnit(this.expected, this.ctx.unit)})`;
   }
 }

@@ -1,6 +1,7 @@
 /** Rolling z-score: how many standard deviations a value is from its recent centre. */
 import { durationAdjective, withUnit } from '../format';
 import { bool, duration, known, num } from '../params';
+import { LazyOutcome } from '../outcome';
 import { Surprise, Window, type SurpriseState, type WindowState } from '../stats';
 import type { Detector, FieldContext, Outcome, ZScoreConfig } from '../types';
 
@@ -98,32 +99,47 @@ export class ZScoreDetector implements Detector {
       const up = this.surprise.level(1);
       const down = this.surprise.level(-1);
       const level = this.surprise.level(z);
-      out = {
-        score: this.surprise.score(z),
-        deviation: Math.abs(z) / this.s.threshold,
-        expected: centre,
-        low: centre - down * sigma,
-        high: centre + up * sigma,
-        reason: this.explain(ts, value, centre, z, level, ctx),
-      };
+      out = new ZScoreOutcome(this.surprise.score(z), Math.abs(z) / this.s.threshold, centre, centre - down * sigma, centre + up * sigma, this.s, ts, value, z, level, this.window.oldestTs, ctx);
     }
     this.window.push(ts, value);
     this.seen++;
     return out;
   }
 
-  private explain(ts: number, value: number, centre: number, z: number, level: number, ctx: FieldContext): string {
-    const what = `${ctx.field} ${withUnit(value, ctx.unit)}`;
+  toJSON(): ZScoreState {
+    return { seen: this.seen, window: this.window.toJSON(), surprise: this.surprise.toJSON() };
+  }
+}
+
+/** A z-score verdict, worded when read (see LazyOutcome). */
+class ZScoreOutcome extends LazyOutcome {
+  constructor(
+    score: number,
+    deviation: number,
+    centre: number,
+    low: number,
+    high: number,
+    private readonly s: ZScoreSettings,
+    private readonly ts: number,
+    private readonly value: number,
+    private readonly z: number,
+    private readonly level: number,
+    /** The window's oldest time before this reading joined it. */
+    private readonly oldestTs: number,
+    private readonly ctx: FieldContext,
+  ) {
+    super(score, deviation, centre, low, high);
+  }
+
+  protected word(): string {
+    const { ctx, z, level } = this;
+    const what = `${ctx.field} ${withUnit(this.value, ctx.unit)}`;
     const stat = this.s.robust ? 'median' : 'mean';
-    const span = durationAdjective(Math.max(1000, ts - this.window.oldestTs));
-    const ref = `its ${span} ${stat} of ${withUnit(centre, ctx.unit)}`;
+    const span = durationAdjective(Math.max(1000, this.ts - this.oldestTs));
+    const ref = `its ${span} ${stat} of ${withUnit(this.expected, ctx.unit)}`;
     if (!Number.isFinite(z)) return `${what} differs from ${ref}, which has not varied at all`;
     const a = Math.abs(z);
     if (a < level) return `${what} is within the usual range: ${a.toFixed(1)}σ from ${ref}`;
     return `${what} is ${a.toFixed(1)}σ ${z > 0 ? 'above' : 'below'} ${ref}${alarmLevel(level, this.s.threshold)}`;
-  }
-
-  toJSON(): ZScoreState {
-    return { seen: this.seen, window: this.window.toJSON(), surprise: this.surprise.toJSON() };
   }
 }

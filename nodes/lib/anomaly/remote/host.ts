@@ -16,7 +16,7 @@ import { BackpressureError, EngineStoppedError } from '../../errors';
 import type { Reading } from '../../reading';
 import { AnomalyEngine, type AnomalyEngineOptions, type EngineState, type EngineStats, type ReadingResult } from '../engine';
 import { HeartbeatTimer, type HeartbeatEvent } from '../heartbeat';
-import { decodeResults, encodeReadings, transferables, type FromWorker, type ToWorker } from './protocol';
+import { decodeResults, encodeReadings, transferables, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
 
 export interface HostEvents {
   /** Devices that have just gone silent. */
@@ -132,6 +132,13 @@ interface Part {
   reject(err: Error): void;
 }
 
+/** A batch in the worker: the messages it holds and what was sent (its counts and names, to rebuild the results). */
+interface Inflight {
+  parts: Part[];
+  readings: readonly Reading[];
+  batch: ReadingBatch;
+}
+
 /** The engine in a worker thread. */
 export class WorkerEngineHost implements EngineHost {
   readonly mode = 'worker' as const;
@@ -141,7 +148,7 @@ export class WorkerEngineHost implements EngineHost {
   /** Handed over, not yet posted: they go with the next batch. */
   private waiting: Part[] = [];
   private waitingCount = 0;
-  private readonly inflight = new Map<number, Part[]>();
+  private readonly inflight = new Map<number, Inflight>();
   private readonly snapshots = new Map<number, { resolve(s: EngineState): void; reject(err: Error): void }>();
   private readonly calls = new Map<number, { resolve(v: unknown): void; reject(err: Error): void }>();
   private nextId = 1;
@@ -203,13 +210,13 @@ export class WorkerEngineHost implements EngineHost {
   private receive(m: FromWorker): void {
     switch (m.type) {
       case 'results': {
-        const parts = this.inflight.get(m.id);
-        if (!parts) return;
+        const sent = this.inflight.get(m.id);
+        if (!sent) return;
         this.inflight.delete(m.id);
         this.last = m.stats;
         this.crashesInARow = 0;
-        const all = parts.length === 1 ? parts[0].readings : parts.flatMap((p) => p.readings);
-        const results = decodeResults(all, m.results);
+        const parts = sent.parts;
+        const results = decodeResults(sent.readings, sent.batch, m.results);
         let at = 0;
         for (const p of parts) {
           const n = p.readings.length;
@@ -217,17 +224,20 @@ export class WorkerEngineHost implements EngineHost {
           p.resolve(parts.length === 1 ? results : results.slice(at, at + n));
           at += n;
         }
+        // What arrived meanwhile goes now, as one batch.
+        if (this.inflight.size === 0) this.flush();
         this.checkDrained();
         return;
       }
       case 'failed': {
-        const parts = this.inflight.get(m.id);
-        if (!parts) return;
+        const sent = this.inflight.get(m.id);
+        if (!sent) return;
         this.inflight.delete(m.id);
-        for (const p of parts) {
+        for (const p of sent.parts) {
           this.queued -= p.readings.length;
           p.reject(new EngineStoppedError(`the anomaly engine failed on this message: ${m.message}`));
         }
+        if (this.inflight.size === 0) this.flush();
         this.checkDrained();
         return;
       }
@@ -263,7 +273,7 @@ export class WorkerEngineHost implements EngineHost {
     this.ready = false;
     void w.terminate().catch(() => undefined);
     const lost = new EngineStoppedError(`the anomaly worker stopped while judging this message (${err.message}); it restarts from the state saved last`, { cause: err });
-    for (const parts of this.inflight.values()) {
+    for (const { parts } of this.inflight.values()) {
       for (const p of parts) {
         this.queued -= p.readings.length;
         p.reject(lost);
@@ -300,8 +310,11 @@ export class WorkerEngineHost implements EngineHost {
       this.waiting.push({ readings, resolve, reject });
       this.waitingCount += readings.length;
       this.queued += readings.length;
+      // While the worker judges a batch, what arrives waits for its results and goes as the next batch:
+      // the busier the node, the larger the batches, and each postMessage costs both threads far more
+      // than judging a reading does.
       if (this.waitingCount >= MAX_BATCH) this.flush();
-      else if (!this.flushScheduled) {
+      else if (this.inflight.size === 0 && !this.flushScheduled) {
         this.flushScheduled = true;
         // Everything that arrives in this turn of the event loop goes in one postMessage.
         setImmediate(() => {
@@ -320,7 +333,7 @@ export class WorkerEngineHost implements EngineHost {
     const id = this.nextId++;
     const readings = parts.length === 1 ? parts[0].readings : parts.flatMap((p) => p.readings);
     const batch = encodeReadings(readings);
-    this.inflight.set(id, parts);
+    this.inflight.set(id, { parts, readings, batch });
     const m: ToWorker = { type: 'batch', id, now: Date.now(), batch };
     this.worker.postMessage(m, transferables(batch));
   }

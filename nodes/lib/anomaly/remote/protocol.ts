@@ -1,38 +1,39 @@
 /**
  * What the main thread and the anomaly worker say to each other. Readings go
  * over in batches as flat typed arrays (one postMessage per batch, the
- * buffers transferred, not copied); verdicts come back the same way, with
- * only the reasons, evictions and heartbeat events as strings and objects.
- * encode/decode here are the only code that knows the layout.
+ * buffers transferred, not copied), each distinct device and field name once.
+ * The worker judges them as they are (AnomalyEngine.processColumns), without
+ * a Reading or a result object per reading, and its verdicts come back as
+ * typed arrays too, with only the reasons, evictions and heartbeat events as
+ * strings and objects. The main thread keeps what it sent and rebuilds the
+ * results against it. The functions here are the only code that knows the layout.
  */
 import type { Reading } from '../../reading';
-import type { EngineState, EngineStats, ReadingResult, SeriesRef } from '../engine';
+import type { AnomalyEngine, AnomalyEngineOptions, ColumnSink, EngineState, EngineStats, ReadingColumns, ReadingResult, SeriesRef } from '../engine';
 import type { HeartbeatEvent } from '../heartbeat';
-import type { AnomalyEngineOptions } from '../engine';
-import type { DetectorType, Verdict } from '../types';
+import type { DetectorType, Outcome, Verdict } from '../types';
 import { DETECTOR_TYPES } from '../config';
 
-/** Readings of one batch: reading i has fields nf[i] fields, read in order from names/values. */
-export interface ReadingBatch {
-  n: number;
-  devices: string[];
+/** Readings of one batch, column by column (see ReadingColumns): finite numbers only, in field order. */
+export interface ReadingBatch extends ReadingColumns {
+  deviceTable: string[];
+  device: Uint32Array;
   ts: Float64Array;
   nf: Uint32Array;
-  names: string[];
+  nameTable: string[];
+  name: Uint32Array;
   values: Float64Array;
 }
 
-/** Verdicts of one batch: reading i has nv[i] entries (its watched numeric fields), in the engine's order. */
+/** Verdicts of one batch: one per entry (field value) of its ReadingBatch. */
 export interface ResultBatch {
-  nv: Uint32Array;
-  keys: string[];
-  /** 0: warming up (null), 1: a verdict, 2: an anomaly. */
+  /** 0: warming up (null), 1: a verdict, 2: an anomaly, 3: the field is not watched. */
   flags: Uint8Array;
   /** Index into DETECTOR_TYPES. */
   detector: Uint8Array;
   /** score, expected, low, high per entry. */
   num: Float64Array;
-  /** One per entry with a verdict. */
+  /** One per entry with a verdict, in order. */
   reasons: string[];
   /** Reading-level extras, rare: evictions and a device coming back. */
   extras: Array<{ i: number; evicted?: SeriesRef[]; heartbeat?: HeartbeatEvent }>;
@@ -58,116 +59,130 @@ export type FromWorker =
 /** Finite numbers only: the engine skips everything else anyway, so it never crosses the thread. */
 export function encodeReadings(readings: readonly Reading[]): ReadingBatch {
   const n = readings.length;
-  const devices = new Array<string>(n);
+  let entries = 0;
+  for (let i = 0; i < n; i++) {
+    const fields = readings[i].fields;
+    for (const f in fields) {
+      const v = fields[f];
+      if (typeof v === 'number' && Number.isFinite(v)) entries++;
+    }
+  }
+  const deviceTable: string[] = [];
+  const deviceIndex = new Map<string, number>();
+  const nameTable: string[] = [];
+  const nameIndex = new Map<string, number>();
+  const device = new Uint32Array(n);
   const ts = new Float64Array(n);
   const nf = new Uint32Array(n);
-  const names: string[] = [];
-  const vals: number[] = [];
+  const name = new Uint32Array(entries);
+  const values = new Float64Array(entries);
+  let at = 0;
   for (let i = 0; i < n; i++) {
     const r = readings[i];
-    devices[i] = r.device;
+    let d = deviceIndex.get(r.device);
+    if (d === undefined) {
+      d = deviceTable.push(r.device) - 1;
+      deviceIndex.set(r.device, d);
+    }
+    device[i] = d;
     ts[i] = r.ts;
-    let k = 0;
+    const start = at;
     const fields = r.fields;
     for (const f in fields) {
       const v = fields[f];
       if (typeof v !== 'number' || !Number.isFinite(v)) continue;
-      names.push(f);
-      vals.push(v);
-      k++;
+      let k = nameIndex.get(f);
+      if (k === undefined) {
+        k = nameTable.push(f) - 1;
+        nameIndex.set(f, k);
+      }
+      name[at] = k;
+      values[at] = v;
+      at++;
     }
-    nf[i] = k;
+    nf[i] = at - start;
   }
-  return { n, devices, ts, nf, names, values: Float64Array.from(vals) };
-}
-
-/** Readings as the engine takes them (tags are not judged, so none are sent). */
-export function decodeReadings(b: ReadingBatch): Reading[] {
-  const out = new Array<Reading>(b.n);
-  let at = 0;
-  for (let i = 0; i < b.n; i++) {
-    const fields: Record<string, number> = {};
-    for (let k = 0; k < b.nf[i]; k++, at++) fields[b.names[at]] = b.values[at];
-    out[i] = { device: b.devices[i], ts: b.ts[i], fields, tags: {} };
-  }
-  return out;
+  return { n, deviceTable, device, ts, nf, nameTable, name, values };
 }
 
 const DETECTOR_INDEX = new Map<string, number>(DETECTOR_TYPES.map((t, i) => [t, i]));
 
-export function encodeResults(results: readonly ReadingResult[]): ResultBatch {
-  const n = results.length;
-  const nv = new Uint32Array(n);
-  let entries = 0;
-  for (let i = 0; i < n; i++) {
-    let k = 0;
-    for (const _ in results[i].anomaly) k++;
-    nv[i] = k;
-    entries += k;
+/** Collects what the engine judges on a batch, entry by entry. */
+class ResultWriter implements ColumnSink {
+  readonly out: ResultBatch;
+
+  constructor(entries: number) {
+    this.out = { flags: new Uint8Array(entries).fill(3), detector: new Uint8Array(entries), num: new Float64Array(entries * 4), reasons: [], extras: [] };
   }
-  const keys = new Array<string>(entries);
-  const flags = new Uint8Array(entries);
-  const detector = new Uint8Array(entries);
-  const num = new Float64Array(entries * 4);
-  const reasons: string[] = [];
-  const extras: ResultBatch['extras'] = [];
-  let e = 0;
-  for (let i = 0; i < n; i++) {
-    const r = results[i];
-    for (const f in r.anomaly) {
-      keys[e] = f;
-      const v = r.anomaly[f];
-      if (v) {
-        flags[e] = v.isAnomaly ? 2 : 1;
-        detector[e] = DETECTOR_INDEX.get(v.detector) ?? 0;
-        num[4 * e] = v.score;
-        num[4 * e + 1] = v.expected;
-        num[4 * e + 2] = v.band[0];
-        num[4 * e + 3] = v.band[1];
-        reasons.push(v.reason);
-      }
-      e++;
+
+  field(_reading: number, e: number, o: Outcome | null, isAnomaly: boolean): void {
+    const b = this.out;
+    if (!o) {
+      b.flags[e] = 0;
+      return;
     }
-    if (r.evicted.length || r.heartbeat) extras.push({ i, ...(r.evicted.length ? { evicted: r.evicted } : {}), ...(r.heartbeat ? { heartbeat: r.heartbeat } : {}) });
+    b.flags[e] = isAnomaly ? 2 : 1;
+    b.detector[e] = DETECTOR_INDEX.get(o.detector!) ?? 0;
+    b.num[4 * e] = o.score;
+    b.num[4 * e + 1] = o.expected;
+    b.num[4 * e + 2] = o.low;
+    b.num[4 * e + 3] = o.high;
+    b.reasons.push(o.reason);
   }
-  return { nv, keys, flags, detector, num, reasons, extras };
+
+  extras(i: number, evicted: SeriesRef[], heartbeat: HeartbeatEvent | undefined): void {
+    this.out.extras.push({ i, ...(evicted.length ? { evicted } : {}), ...(heartbeat ? { heartbeat } : {}) });
+  }
 }
 
-/** The engine's results for the readings, rebuilt from a ResultBatch. */
-export function decodeResults(readings: readonly Reading[], b: ResultBatch): ReadingResult[] {
+/** The engine's verdicts on a batch, as they go back to the main thread. */
+export function judgeBatch(engine: AnomalyEngine, batch: ReadingColumns): ResultBatch {
+  const w = new ResultWriter(batch.values.length);
+  engine.processColumns(batch, w);
+  return w.out;
+}
+
+/** The engine's results for the readings of a batch (as encoded here; its typed arrays intact), from the worker's verdicts. */
+export function decodeResults(readings: readonly Reading[], b: ReadingBatch, r: ResultBatch): ReadingResult[] {
   const out = new Array<ReadingResult>(readings.length);
   let e = 0;
   let reason = 0;
   for (let i = 0; i < readings.length; i++) {
     const anomaly: Record<string, Verdict | null> = {};
     let isAnomaly = false;
-    for (let k = 0; k < b.nv[i]; k++, e++) {
-      const flag = b.flags[e];
+    for (const end = e + b.nf[i]; e < end; e++) {
+      const flag = r.flags[e];
+      if (flag === 3) continue;
+      const key = b.nameTable[b.name[e]];
       if (flag === 0) {
-        anomaly[b.keys[e]] = null;
+        anomaly[key] = null;
         continue;
       }
       if (flag === 2) isAnomaly = true;
-      anomaly[b.keys[e]] = {
-        score: b.num[4 * e],
+      anomaly[key] = {
+        score: r.num[4 * e],
         isAnomaly: flag === 2,
-        detector: DETECTOR_TYPES[b.detector[e]] as DetectorType,
-        expected: b.num[4 * e + 1],
-        band: [b.num[4 * e + 2], b.num[4 * e + 3]],
-        reason: b.reasons[reason++],
+        detector: DETECTOR_TYPES[r.detector[e]] as DetectorType,
+        expected: r.num[4 * e + 1],
+        band: [r.num[4 * e + 2], r.num[4 * e + 3]],
+        reason: r.reasons[reason++],
       };
     }
     out[i] = { device: readings[i].device, ts: readings[i].ts, anomaly, isAnomaly, evicted: [] };
   }
-  for (const x of b.extras) {
+  for (const x of r.extras) {
     if (x.evicted) out[x.i].evicted = x.evicted;
     if (x.heartbeat) out[x.i].heartbeat = x.heartbeat;
   }
   return out;
 }
 
-/** The typed arrays a batch can hand over instead of copying. */
+/**
+ * The buffers a message can hand over instead of copying. Of a reading batch
+ * only the times and values go: the sender keeps the counts and names to
+ * rebuild the results against.
+ */
 export function transferables(b: ReadingBatch | ResultBatch): ArrayBuffer[] {
-  const list = 'ts' in b ? [b.ts, b.nf, b.values] : [b.nv, b.flags, b.detector, b.num];
+  const list = 'ts' in b ? [b.ts, b.values] : [b.flags, b.detector, b.num];
   return list.map((a) => a.buffer as ArrayBuffer);
 }

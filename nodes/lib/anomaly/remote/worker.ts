@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { AnomalyEngine } from '../engine';
-import { decodeReadings, encodeResults, transferables, type FromWorker, type ToWorker } from './protocol';
+import { judgeBatch, transferables, type FromWorker, type ToWorker } from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('the anomaly worker runs only as a worker thread');
@@ -44,7 +44,7 @@ port.on('message', (m: ToWorker) => {
     case 'batch': {
       now = m.now;
       try {
-        const results = encodeResults(engine!.process(decodeReadings(m.batch)));
+        const results = judgeBatch(engine!, m.batch);
         post({ type: 'results', id: m.id, results, stats: engine!.stats() }, transferables(results));
       } catch (err) {
         // The engine throws on nothing it is given; should it, this batch fails and the worker carries on.
