@@ -16,7 +16,7 @@ import { BackpressureError, EngineStoppedError } from '../../errors';
 import type { Reading } from '../../reading';
 import { AnomalyEngine, type AnomalyEngineOptions, type EngineState, type EngineStats, type ReadingResult } from '../engine';
 import { HeartbeatTimer, type HeartbeatEvent } from '../heartbeat';
-import { decodeResults, encodeReadings, transferables, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
+import { decodeResults, encodeReadings, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
 
 export interface HostEvents {
   /** Devices that have just gone silent. */
@@ -346,7 +346,8 @@ export class WorkerEngineHost implements EngineHost {
     const batch = encodeReadings(readings);
     this.inflight.set(id, { parts, readings, batch });
     const m: ToWorker = { type: 'batch', id, now: Date.now(), batch };
-    this.worker.postMessage(m, transferables(batch));
+    // Copied, not handed over: the results are rebuilt against it.
+    this.worker.postMessage(m);
   }
 
   stats(): EngineStats {
