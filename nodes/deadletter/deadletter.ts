@@ -9,7 +9,8 @@ import { installSettlement } from '../shared/settlement';
 import { toDeadLetter, topicLevel } from '../lib/deadletter';
 import { replayFacts } from '../lib/deadletter-replay';
 import { deadLettered } from '../lib/metrics';
-import { onInput } from '../shared/input';
+import { onClose, onInput } from '../shared/input';
+import { ownTopics } from '../shared/own-topics';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { findBroker } from '../shared/runtime';
@@ -26,6 +27,9 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     let count = 0;
     setStatus(node, 'idle', RED._('upperstack-deadletter.status.none'));
+    // API keys that may not see sensitive fields get these letters without the payload, whatever the prefix.
+    const forgetTopic = ownTopics.add('deadletter', `${config.topic || 'upperstack/deadletter'}/{device}`);
+    onClose(node, () => forgetTopic());
 
     onInput(node, (msg, send, done) => {
       // Kept in the store with what a replay needs; published and passed on without the bytes.

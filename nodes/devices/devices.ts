@@ -21,6 +21,7 @@ import { deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevic
 import { apiKeyInForce } from '../shared/http';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import { checkAnyApiKey, keyMasks, keySeesDevice } from '../shared/keys';
+import { ownTopics } from '../shared/own-topics';
 import { addGrantRoutes } from '../shared/market-routes';
 import { createMarket, endSubscriptionsOnExpiry } from '../shared/market';
 import type { StoreConfigNode } from '../store-config/options';
@@ -63,6 +64,7 @@ export = function register(RED: NodeAPI): void {
       keySees: keySeesDevice,
       // Sensitive fields masked in MQTT deliveries to keys that may not see them.
       keyMasks,
+      ownTopic: (topic) => ownTopics.match(topic),
       requireAuth: config.requireAuth || requireAuthFromEnv(),
       traffic: trafficFor(registry, { perDevice: config.perDevice, perAddress: config.perAddress }),
       audit: (entry, refusal) => (refusal ? audit.refusal(entry) : audit.record(entry)),

@@ -28,6 +28,7 @@ const secrets: Record<string, string> = {};
 let acmeKey = '';
 let acmeId = '';
 let sensitiveKey = '';
+const DEAD_LETTERS = 'plant/errors';
 
 const SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -69,6 +70,8 @@ before(async () => {
   const httpIn = flows.find((n) => n.type === 'upperstack-http-in')!;
   httpIn.schemaSource = 'inline';
   httpIn.schema = JSON.stringify(SCHEMA);
+  // Dead letters on a topic of the integrator's choosing: masking and device scopes follow it.
+  flows.find((n) => n.type === 'upperstack-deadletter')!.topic = DEAD_LETTERS;
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
   rt = await startRuntime({ dataDir });
   for (const [id, customer] of [['acme1', 'acme'], ['acme2', 'acme'], ['globex1', 'globex']]) {
@@ -210,12 +213,12 @@ test('MQTT: a scoped key logs in as "apikey" and receives its devices\' telemetr
   reader.end(true);
 });
 
-test('MQTT: a key without read:sensitive gets sensitive fields masked in telemetry and dead letters; read:sensitive gets the bytes as sent', async () => {
+test('MQTT: a key without read:sensitive gets sensitive fields masked in telemetry and dead letters (on the topic the dead-letter node is configured with); read:sensitive gets the bytes as sent', async () => {
   const listen = async (key: string) => {
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { username: 'apikey', password: key, reconnectPeriod: 0, protocolVersion: 5 });
     const got: Array<{ topic: string; body: string; contentType?: string }> = [];
     c.on('message', (topic, payload, packet) => got.push({ topic, body: payload.toString(), contentType: packet.properties?.contentType }));
-    await c.subscribeAsync(['devices/acme1/#', 'upperstack/deadletter/acme1'], { qos: 1 });
+    await c.subscribeAsync(['devices/acme1/#', `${DEAD_LETTERS}/acme1`], { qos: 1 });
     return { c, got };
   };
   const reader = await listen(acmeKey);
@@ -225,7 +228,7 @@ test('MQTT: a key without read:sensitive gets sensitive fields masked in telemet
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'acme1', '-P', secrets.acme1, '-q', '1', '-t', 'devices/acme1/telemetry', '-m', sent]);
     await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'acme1', '-P', secrets.acme1, '-q', '1', '-t', 'devices/acme1/telemetry', '-m', '{"owner":"Jane Doe","lat":']);
     // The dead letter comes after both deliveries of the telemetry (the broker delivers before the pipeline decodes).
-    const done = (g: typeof reader.got) => g.some((m) => m.topic.startsWith('upperstack/deadletter/'));
+    const done = (g: typeof reader.got) => g.some((m) => m.topic.startsWith(`${DEAD_LETTERS}/`));
     await eventually(async () => (done(reader.got) && done(engineer.got) ? true : undefined), 20_000, 'both keys got the dead letter');
     const [masked, undecodable] = reader.got.filter((m) => m.topic === 'devices/acme1/telemetry');
     const reading = JSON.parse(masked.body) as { device: string; fields: Record<string, unknown> };
@@ -233,12 +236,12 @@ test('MQTT: a key without read:sensitive gets sensitive fields masked in telemet
     assert.deepEqual(reading.fields, { lat: 52.52, temp: 7 });
     assert.equal(masked.contentType, 'application/json');
     assert.equal(undecodable, undefined, 'a payload that cannot be decoded is withheld from the reader');
-    const letter = JSON.parse(reader.got.find((m) => m.topic.startsWith('upperstack/deadletter/'))!.body) as { code: string; payload: string };
+    const letter = JSON.parse(reader.got.find((m) => m.topic.startsWith(`${DEAD_LETTERS}/`))!.body) as { code: string; payload: string };
     assert.equal(letter.code, 'DECODE_FAILED');
     assert.equal(letter.payload.includes('Jane'), false, letter.payload);
     // read:sensitive: as sent.
     assert.deepEqual(engineer.got.filter((m) => m.topic === 'devices/acme1/telemetry').map((m) => m.body), [sent, '{"owner":"Jane Doe","lat":']);
-    assert.ok(engineer.got.some((m) => m.topic.startsWith('upperstack/deadletter/') && m.body.includes('Jane')));
+    assert.ok(engineer.got.some((m) => m.topic.startsWith(`${DEAD_LETTERS}/`) && m.body.includes('Jane')));
   } finally {
     reader.c.end(true);
     engineer.c.end(true);

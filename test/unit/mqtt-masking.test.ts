@@ -1,10 +1,15 @@
-/** Sensitive fields in MQTT deliveries to keys that may not see them (nodes/lib/security/mqtt-masking.ts). */
+/** Sensitive fields in MQTT deliveries to keys that may not see them (nodes/lib/security/mqtt-masking.ts), on the default topics and on those the flows configure (own-topics.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encode } from '../../nodes/lib/codec';
 import { maskDelivery } from '../../nodes/lib/security/mqtt-masking';
 import { WITHHELD_PAYLOAD } from '../../nodes/lib/security/scoped-store';
 import type { Mask } from '../../nodes/lib/security/masking';
+import { randomBytes } from 'node:crypto';
+import { OwnTopics } from '../../nodes/lib/security/own-topics';
+import { DeviceAuth } from '../../nodes/lib/security/device-auth';
+import { DeviceRegistry } from '../../nodes/lib/devices/registry';
+import { MemoryBackend } from '../../nodes/lib/devices/types';
 
 const masks = new Map<string, Mask>([
   ['lat', { kind: 'round', digits: 2 }],
@@ -42,4 +47,37 @@ test('market averages, alerts and dead letters', () => {
   assert.equal(maskDelivery('upperstack/alerts/d1', json({ field: 'temp', value: 40 }), undefined, masks), undefined);
   const l = maskDelivery('upperstack/deadletter/d1', json({ device: 'd1', code: 'DECODE_FAILED', payload: '{"owner":"Jane"' }), undefined, masks);
   assert.deepEqual(body(l), { device: 'd1', code: 'DECODE_FAILED', payload: WITHHELD_PAYLOAD });
+});
+
+test('dead-letter, alert and notification topics configured in the flows are masked as the default ones; a removed node\'s topic no longer is', () => {
+  const own = new OwnTopics();
+  const forgetLetters = own.add('deadletter', 'plant/errors/{device}');
+  own.add('alert', 'plant/alarms/{device}');
+  own.add('alert', 'ops/{severity}/x-{device}');
+  const letter = json({ device: 'd1', code: 'DECODE_FAILED', payload: '{"owner":"Jane"' });
+  const alert = json({ rule: 'r', device: 'd1', field: 'owner', value: 'Jane', message: 'owner changed' });
+  // Without the configuration these topics say nothing of what they carry: delivered as sent.
+  assert.equal(maskDelivery('plant/errors/d1', letter, undefined, masks), undefined);
+  assert.deepEqual(own.match('plant/errors/d1'), { kind: 'deadletter', device: 'd1' });
+  assert.deepEqual(body(maskDelivery('plant/errors/d1', letter, undefined, masks, own.match('plant/errors/d1'))), { device: 'd1', code: 'DECODE_FAILED', payload: WITHHELD_PAYLOAD });
+  assert.deepEqual(body(maskDelivery('plant/alarms/d1', alert, undefined, masks, own.match('plant/alarms/d1'))), { rule: 'r', device: 'd1', field: 'owner', message: 'owner changed' });
+  assert.deepEqual(own.match('ops/critical/x-d1'), { kind: 'alert', device: 'd1' });
+  assert.deepEqual(body(maskDelivery('ops/critical/x-d1', alert, undefined, masks, own.match('ops/critical/x-d1'))).value, undefined);
+  // Whole topics only.
+  assert.equal(own.match('plant/errors/d1/more'), undefined);
+  assert.equal(own.match('plant/errorsX/d1'), undefined);
+  forgetLetters();
+  assert.equal(own.match('plant/errors/d1'), undefined);
+});
+
+test('an API key over MQTT: configured topics are masked and judged by the device they name, as the default ones', () => {
+  const own = new OwnTopics();
+  own.add('deadletter', 'plant/errors/{device}');
+  const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+  const auth = new DeviceAuth({ registry, keySees: (_scopes, device) => device === 'd1', keyMasks: () => masks, ownTopic: (t) => own.match(t) });
+  const reader = { kind: 'key' as const, id: 'k', scopes: ['read:tag=customer=acme'] };
+  assert.equal(auth.mayReceive(reader, 'plant/errors/d1'), true);
+  assert.equal(auth.mayReceive(reader, 'plant/errors/d2'), false);
+  const shown = auth.delivery(reader, 'plant/errors/d1', json({ device: 'd1', code: 'DECODE_FAILED', payload: '{"owner":"Jane"' }));
+  assert.deepEqual(body(shown), { device: 'd1', code: 'DECODE_FAILED', payload: WITHHELD_PAYLOAD });
 });

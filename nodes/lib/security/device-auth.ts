@@ -27,6 +27,7 @@ import type { AuditInput } from '../audit/audit';
 import { filtersIntersect, filterWithin, literalLevel } from './topics';
 import type { FieldMasks } from './masking';
 import { maskDelivery, type MaskedDelivery } from './mqtt-masking';
+import type { OwnTopicMatch } from './own-topics';
 
 export type Principal =
   | { kind: 'device'; id: string }
@@ -118,6 +119,8 @@ export interface DeviceAuthOptions {
   keySees?: (scopes: string[], device: string) => boolean;
   /** The sensitive fields masked for a key with these scopes (none, or undefined: it sees them as sent). */
   keyMasks?: (scopes: string[]) => FieldMasks | undefined;
+  /** The dead-letter, alert and notification topics the flows configure (own-topics.ts), besides the default `upperstack/…` ones. */
+  ownTopic?: (topic: string) => OwnTopicMatch | undefined;
   /** No anonymous clients anywhere, loopback included. */
   requireAuth?: boolean;
   market?: MarketAccess;
@@ -458,8 +461,9 @@ export class DeviceAuth {
       return device !== undefined && this.opts.market?.granted(who.id, device) === true;
     }
     if (who.kind !== 'key' || who.scopes.includes('admin') || who.scopes.includes('read')) return true;
-    // devices/{id}/…, upperstack/deadletter/{id}, upperstack/alerts/{id}…
-    const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : topic.startsWith('upperstack/') ? literalLevel(topic, 2) : undefined;
+    // devices/{id}/…, upperstack/deadletter/{id}, upperstack/alerts/{id}…, and the configured dead-letter/alert topics.
+    const own = this.opts.ownTopic?.(topic);
+    const device = own ? own.device : topic.startsWith('devices/') ? literalLevel(topic, 1) : topic.startsWith('upperstack/') ? literalLevel(topic, 2) : undefined;
     if (device === undefined) return false;
     return this.opts.keySees ? this.opts.keySees(who.scopes, device) : false;
   }
@@ -471,6 +475,6 @@ export class DeviceAuth {
   delivery(who: Principal, topic: string, payload: Buffer, contentType?: string): MaskedDelivery {
     if (who.kind !== 'key') return undefined;
     const masks = this.opts.keyMasks?.(who.scopes);
-    return masks && masks.size ? maskDelivery(topic, payload, contentType, masks) : undefined;
+    return masks && masks.size ? maskDelivery(topic, payload, contentType, masks, this.opts.ownTopic?.(topic)) : undefined;
   }
 }

@@ -15,6 +15,8 @@
  *   `value` masked when `field` is sensitive.
  * - dead letters (`upperstack/deadletter/…`): the payload withheld, as the
  *   dead letters API does for such a key.
+ * - the same for the dead-letter, alert and notification topics configured in
+ *   the flows (own-topics.ts), whatever their prefix.
  * - anything else: as is.
  */
 import { decodeReadings } from '../codec/readings';
@@ -22,6 +24,7 @@ import { formatFromContentType } from '../codec/sniff';
 import type { FieldValue, Reading } from '../reading';
 import { maskFields, maskValue, type FieldMasks } from './masking';
 import { WITHHELD_PAYLOAD } from './scoped-store';
+import type { OwnTopicMatch } from './own-topics';
 
 /** The delivery as the key may see it: `undefined` as sent, `null` withheld, else the new body. */
 export type MaskedDelivery = { payload: Buffer; contentType?: string } | null | undefined;
@@ -91,9 +94,11 @@ function deadLetter(payload: Buffer): MaskedDelivery {
   return asJson({ ...body, payload: WITHHELD_PAYLOAD });
 }
 
-/** A delivery on `topic` as a key with these masks may see it (see the rules above). */
-export function maskDelivery(topic: string, payload: Buffer, contentType: string | undefined, masks: FieldMasks): MaskedDelivery {
+/** A delivery on `topic` as a key with these masks may see it (see the rules above); `own`: what a configured topic of Upperstack's the topic is. */
+export function maskDelivery(topic: string, payload: Buffer, contentType: string | undefined, masks: FieldMasks, own?: OwnTopicMatch): MaskedDelivery {
   if (masks.size === 0) return undefined;
+  if (own?.kind === 'deadletter') return deadLetter(payload);
+  if (own?.kind === 'alert') return alertBody(payload, masks);
   const levels = topic.split('/');
   if (levels[0] === 'devices' && levels.length > 2 && levels[2] !== 'commands') return deviceData(levels[1], payload, contentType, masks);
   if (levels[0] === 'market' && levels.length > 2) return marketBody(payload, masks);
