@@ -26,6 +26,7 @@ import { BEHIND_KEY, PendingRollups, repairBehind } from './duckdb-rollup-pendin
 import { encodeBatch, MAX_TS, raiseMarks, readMarks, writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
 import type { RegistryBackend } from '../devices/types';
+import { decodeCursor, encodeCursor } from './cursor';
 
 export interface DuckDbStoreOptions {
   /** Database file, or ':memory:'. Its directory must already exist. */
@@ -101,19 +102,6 @@ function message(err: unknown): string {
 
 function tsValue(ms: number): DuckDBTimestampValue {
   return new DuckDBTimestampValue(BigInt(ms) * 1000n);
-}
-
-export function encodeCursor(ts: number): string {
-  return Buffer.from(String(ts), 'utf8').toString('base64url');
-}
-
-export function decodeCursor(cursor: string): number {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const ts = Number(text);
-  if (!/^-?\d{1,16}$/.test(text) || !Number.isSafeInteger(ts)) {
-    throw new BadParameterError('cursor', `"cursor" must be the "next" value of a previous page, got "${cursor.slice(0, 40)}"`);
-  }
-  return ts;
 }
 
 type Params = Record<string, DuckDBValue>;
