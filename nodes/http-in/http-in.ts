@@ -156,7 +156,7 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
   }
   if (input.limiter) {
     try {
-      await input.limiter.consume(`${req.socket.remoteAddress ?? ''}|${device ?? ''}`);
+      await input.limiter.consume(`${remote ?? ''}|${device ?? ''}`);
     } catch (rej) {
       req.resume();
       const ms = rej instanceof RateLimiterRes ? rej.msBeforeNext : 1000;
@@ -182,7 +182,7 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
   const rec: Received = { source: `http:${rr.path}`, payload, receivedAt: Date.now(), meta };
   if (ct) rec.contentType = ct;
   if (device !== undefined) rec.device = device;
-  if (req.socket.remoteAddress) rec.remote = `${req.socket.remoteAddress}:${req.socket.remotePort ?? ''}`;
+  if (remote) rec.remote = `${remote}:${req.socket.remotePort ?? ''}`;
   const outcome = outcomeOf(rec, input.inputOptions);
   if (device === undefined) {
     // The InfluxDB routes name devices line by line: each one must be the caller's to write.
