@@ -31,6 +31,7 @@ import { registerEventSource } from '../lib/report/sources';
 import { storedAlerts } from '../lib/report/alert-events';
 import type { EngineState } from '../lib/rules/engine';
 import { deviceStates } from '../shared/device-state';
+import { Outbox } from '../lib/cluster/outbox';
 
 const TICK_MS = 1000;
 /** Longest a transition waits for its cluster checkpoint (a broker that is down): then it goes out all the same. */
@@ -138,6 +139,24 @@ export = function register(RED: NodeAPI): void {
     const states = deviceStates(RED);
     const stateKey = `upperstack-alert:${node.id}`;
     let delivering: Promise<void> = Promise.resolve();
+    // Transitions between their checkpoint and their send; they go with the devices' state to the next owner.
+    const outbox = new Outbox<AlertEvent>();
+    // Test hook of test/integration/cluster-outbox.test.ts: the process dies (SIGKILL) between the broker's
+    // confirmation of the checkpoint and the send of a transition of this rule.
+    const killBeforeSend = process.env.UPPERSTACK_TEST_KILL_BEFORE_SEND;
+
+    /** Sends what is still in the outbox of `events`, then lets a checkpoint record it as sent. */
+    function sendOut(events: AlertEvent[]): void {
+      const still = events.filter((e) => outbox.has(e));
+      if (!still.length) return;
+      deliver(still);
+      outbox.sent(still);
+      showStatus();
+      const gate = states.gate;
+      if (gate) {
+        gate(stateKey, [...new Set(still.map((e) => e.device))]).catch(() => undefined);
+      }
+    }
 
     /** Engine work, then its transitions: on disk first (survives kill -9), then out. */
     function run(work: () => AlertEvent[]): AlertEvent[] {
@@ -148,12 +167,13 @@ export = function register(RED: NodeAPI): void {
         const gate = states.gate;
         if (gate) {
           const devices = [...new Set(events.map((e) => e.device))];
+          outbox.add(events);
           delivering = delivering
             .then(() => withTimeout(gate(stateKey, devices), GATE_MS))
             .catch((err: unknown) => node.warn(RED._('upperstack-alert.errors.checkpoint', { message: describeError(err).message })))
             .then(() => {
-              deliver(events);
-              showStatus();
+              if (killBeforeSend && events.some((e) => e.rule === killBeforeSend && e.notify && outbox.has(e))) process.kill(process.pid, 'SIGKILL');
+              sendOut(events);
             });
         } else {
           deliver(events);
@@ -165,13 +185,23 @@ export = function register(RED: NodeAPI): void {
 
     const unregisterState = states.register({
       key: stateKey,
-      exportDevices: async (keep) => engine.exportDevices(keep),
+      exportDevices: async (keep) => ({ ...engine.exportDevices(keep), outbox: outbox.export(keep) }),
       importDevices: async (state) => {
-        engine.importDevices(state as EngineState);
+        const s = state as EngineState;
+        engine.importDevices(s);
         if (log.append(engine.takeChanges(false))) snapshotDue = true;
+        // What the previous owner had to send and may not have sent: sent from here, with the same keys.
+        const ids = new Set<string>([...(s.devices ?? []).map((d) => d.id), ...(s.records ?? []).map((r) => r.device), ...(s.slots ?? []).map((x) => x.d)]);
+        const pending = Outbox.read<AlertEvent>(state);
+        for (const e of pending) ids.add(e.device);
+        outbox.forget((d) => ids.has(d));
+        outbox.add(pending);
+        // Not awaited: the take-over that imports this is what a send's checkpoint would wait for.
+        if (pending.length) delivering = delivering.then(() => sendOut(pending));
         showStatus(true);
       },
       forgetDevices: async (drop) => {
+        outbox.forget(drop);
         if (engine.forgetDevices(drop) && log.append(engine.takeChanges(false))) snapshotDue = true;
         showStatus(true);
       },

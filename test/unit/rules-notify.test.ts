@@ -23,6 +23,7 @@ const EVENT: AlertEvent = {
   value: 31,
   since: Date.UTC(2026, 0, 5, 12) - 5000,
   occurrences: 1,
+  key: 'hot:dev1:2',
   notify: true,
 };
 
@@ -38,7 +39,7 @@ describe('notifications', () => {
   const mails: Array<{ from: string; to: string[]; data: string; user?: string }> = [];
   let smtp: SMTPServer;
   let smtpPort = 0;
-  const hits: Array<{ attempt: string; body: AlertEvent; auth?: string }> = [];
+  const hits: Array<{ attempt: string; body: AlertEvent; auth?: string; key?: string }> = [];
   let failFirst = 0;
   let http: Server;
   let httpUrl = '';
@@ -65,7 +66,7 @@ describe('notifications', () => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
-        hits.push({ attempt: String(req.headers['x-upperstack-attempt']), body: JSON.parse(body) as AlertEvent, auth: req.headers.authorization });
+        hits.push({ attempt: String(req.headers['x-upperstack-attempt']), body: JSON.parse(body) as AlertEvent, auth: req.headers.authorization, key: req.headers['idempotency-key'] as string | undefined });
         if (failFirst > 0) {
           failFirst--;
           res.writeHead(503).end('busy');
@@ -97,6 +98,34 @@ describe('notifications', () => {
     assert.match(mails[0].data, /Subject: \[WARNING\] Too hot: dev1/);
     assert.match(mails[0].data, /dev1: temperature is 31 \(above 30 since 2026-01-05 12:00:00 UTC\)/);
     assert.deepEqual(mails[1].to, ['ann@example.com']);
+  });
+
+  it('e-mail: the transition\'s idempotency key in a header, and one Message-ID for every send of it', async () => {
+    mails.length = 0;
+    const n = new Notifier({ email: { host: '127.0.0.1', port: smtpPort, secure: false, from: 'upperstack@example.com', to: ['ops@example.com'] } });
+    n.send(EVENT);
+    n.send({ ...EVENT });
+    n.send({ ...EVENT, key: 'hot:dev1:3', event: 'cleared' });
+    await eventually(() => mails.length >= 3);
+    await n.close();
+    const id = (m: { data: string }) => /^Message-ID: (.*)$/im.exec(m.data)?.[1];
+    assert.match(mails[0].data, /^X-Upperstack-Key: hot:dev1:2$/m);
+    assert.ok(id(mails[0]), mails[0].data);
+    assert.equal(id(mails[1]), id(mails[0]), 'the same transition sent again');
+    assert.notEqual(id(mails[2]), id(mails[0]), 'another transition');
+  });
+
+  it('webhook: the key in the Idempotency-Key header (percent-encoded when a device id is not plain ASCII)', async () => {
+    hits.length = 0;
+    const n = new Notifier({ webhook: { url: httpUrl } });
+    n.send(EVENT);
+    n.send({ ...EVENT, device: 'kühlraum 1', key: 'hot:kühlraum 1:7' });
+    await eventually(() => hits.length === 2);
+    await n.close();
+    assert.equal(hits[0].key, 'hot:dev1:2');
+    assert.equal(hits[0].body.key, 'hot:dev1:2');
+    assert.equal(decodeURIComponent(hits[1].key!), 'hot:kühlraum 1:7');
+    assert.equal(hits[1].body.key, 'hot:kühlraum 1:7');
   });
 
   it('webhook: a JSON POST of the transition, retried after a 503 until it is taken', async () => {
@@ -133,5 +162,6 @@ describe('notifications', () => {
     await n.close();
     assert.equal(got[0][0], 'alerts/warning/a_b_c');
     assert.equal((JSON.parse(got[0][1]) as AlertEvent).id, 'hot:dev1');
+    assert.equal((JSON.parse(got[0][1]) as AlertEvent).key, 'hot:dev1:2', 'the idempotency key in the payload');
   });
 });

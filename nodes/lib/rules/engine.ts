@@ -753,6 +753,7 @@ export class RuleEngine {
     rec.field = s.lastField ?? c.leaves[0]?.field;
     rec.value = s.lastValue;
     const silenced = NOTIFY.has(type) ? this.silencedBy(c, dev, ts) : undefined;
+    rec.seq = (rec.seq ?? 0) + 1;
     const ev: AlertEvent = {
       id: rec.id,
       rule: c.id,
@@ -767,6 +768,7 @@ export class RuleEngine {
       reason,
       since: rec.since,
       occurrences: rec.occurrences,
+      key: `${rec.id}:${rec.seq}`,
       notify: NOTIFY.has(type) && silenced === undefined,
     };
     if (rec.field !== undefined) ev.field = rec.field;

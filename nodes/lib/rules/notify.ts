@@ -4,8 +4,24 @@
  * broker or another broker). Sending never blocks the engine: each channel has
  * a bounded queue, and failures are reported to a callback, not thrown.
  */
+import { createHash } from 'node:crypto';
 import { createTransport, type Transporter } from 'nodemailer';
 import type { AlertEvent } from './types';
+
+/**
+ * The transition's idempotency key as an HTTP header value: header values
+ * are Latin-1 bytes without control characters, and a device id may hold
+ * anything, so a key with other characters is percent-encoded
+ * (encodeURIComponent); a key of printable ASCII is sent as it is.
+ */
+export function keyHeader(key: string): string {
+  return /^[\x21-\x7e]*$/.test(key) ? key : encodeURIComponent(key);
+}
+
+/** A Message-ID that is the same for every send of one transition, so a mailbox can drop a repeat. */
+export function messageIdOf(key: string): string {
+  return `<${createHash('sha256').update(key).digest('hex').slice(0, 40)}@alert.upperstack>`;
+}
 
 export interface EmailChannel {
   host: string;
@@ -139,7 +155,14 @@ export class Notifier {
     const to = Array.isArray(e.notifyChannels?.email) ? e.notifyChannels.email : m.to;
     if (!to.length) return;
     try {
-      await this.transport!.sendMail({ from: m.from, to, subject: subjectOf(e), text: textOf(e), headers: { 'X-Upperstack-Alert': e.id } });
+      await this.transport!.sendMail({
+        from: m.from,
+        to,
+        subject: subjectOf(e),
+        text: textOf(e),
+        ...(e.key ? { messageId: messageIdOf(e.key) } : {}),
+        headers: { 'X-Upperstack-Alert': e.id, ...(e.key ? { 'X-Upperstack-Key': keyHeader(e.key) } : {}) },
+      });
       this.opts.onSent?.('email', e);
     } catch (err) {
       this.opts.onError?.('email', err as Error, e);
@@ -156,7 +179,12 @@ export class Notifier {
       try {
         const res = await fetch(w.url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...(w.token ? { authorization: `Bearer ${w.token}` } : {}), 'x-upperstack-attempt': String(i + 1) },
+          headers: {
+            'content-type': 'application/json',
+            ...(w.token ? { authorization: `Bearer ${w.token}` } : {}),
+            'x-upperstack-attempt': String(i + 1),
+            ...(e.key ? { 'idempotency-key': keyHeader(e.key) } : {}),
+          },
           body: JSON.stringify(e),
           signal: AbortSignal.timeout(w.timeoutMs ?? 10_000),
         });

@@ -134,6 +134,13 @@ export interface AlertEvent {
   /** Start of the current occurrence (pending or firing), epoch ms. */
   since: number;
   occurrences: number;
+  /**
+   * Idempotency key of this transition, `<rule>:<device>:<seq>` (seq counts the
+   * alert's transitions and moves with its state): the same on every send of
+   * the same transition, e.g. when a cluster member that took the device over
+   * sends what its predecessor may already have sent (docs/scaling.md).
+   */
+  key?: string;
   /** False for transitions nobody is told about: pending, inactive, silenced or muted ones. */
   notify: boolean;
   silenced?: 'silence' | 'mute';
@@ -161,4 +168,6 @@ export interface AlertRecord {
   field?: string;
   value?: FieldValue;
   acknowledged?: { by: string; note?: string; ts: number };
+  /** Transitions so far (the last event's key ends with it). */
+  seq?: number;
 }
