@@ -7,7 +7,9 @@
  * /proc/thread-self/stat, the rest (worker thread, GC helpers) is the
  * process's CPU minus that. Run alone: node dist/bench/anomaly-cpu.js
  * (ANOMALY_CPU_READINGS, default 200,000; ANOMALY_CPU_TURN, messages per
- * turn of the event loop, default 64).
+ * turn of the event loop, default 64; ANOMALY_CPU_RATE, readings/s of the
+ * paced row, default 10,000, which hands over a millisecond's worth per
+ * timer tick, as a broker delivers them, rather than as fast as it can).
  */
 import { readFileSync } from 'node:fs';
 import { AnomalyEngine } from '../nodes/lib/anomaly/engine';
@@ -16,6 +18,7 @@ import type { Reading } from '../nodes/lib/reading';
 
 const READINGS = Number(process.env.ANOMALY_CPU_READINGS) || 200_000;
 const TURN = Number(process.env.ANOMALY_CPU_TURN) || 64;
+const RATE = Number(process.env.ANOMALY_CPU_RATE) || 10_000;
 /** Readings judged before measuring, so every series is past its warm-up. */
 const WARM = 20_000;
 const DEVICES = ['bench-p0-c0', 'bench-p0-c1', 'bench-p1-c0', 'bench-p1-c1'];
@@ -70,7 +73,7 @@ async function inProcess(rs: Reading[]): Promise<AnomalyCpuRow> {
   return { path: 'engine on this thread (one reading per call)', mainUs: t.main, otherUs: t.other };
 }
 
-async function worker(rs: Reading[]): Promise<AnomalyCpuRow> {
+async function worker(rs: Reading[], paced: boolean): Promise<AnomalyCpuRow> {
   const host = new WorkerEngineHost({ engine: { heartbeat: false }, heartbeatEveryMs: null, events: { onHeartbeats: () => undefined } });
   await host.start();
   const feed = async (from: number, to: number) => {
@@ -86,10 +89,23 @@ async function worker(rs: Reading[]): Promise<AnomalyCpuRow> {
     }
     await Promise.all(inflight);
   };
+  const pace = async (from: number, to: number) => {
+    const perTick = Math.max(1, Math.round(RATE / 1000));
+    const pending: Array<Promise<unknown>> = [];
+    const start = Date.now();
+    for (let k = from; k < to; k += perTick) {
+      for (let i = k; i < Math.min(to, k + perTick); i++) pending.push(host.process([rs[i]]));
+      // The next tick at its due time: a millisecond's worth of readings per tick.
+      const due = start + ((k - from) / perTick + 1);
+      await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+    }
+    await Promise.all(pending);
+  };
   try {
     await feed(0, WARM);
-    const t = await measure(rs.length - WARM, () => feed(WARM, rs.length));
-    return { path: `worker host (${TURN} messages of 1 reading per turn)`, mainUs: t.main, otherUs: t.other };
+    const t = await measure(rs.length - WARM, () => (paced ? pace(WARM, rs.length) : feed(WARM, rs.length)));
+    const path = paced ? `worker host (${RATE.toLocaleString('en-US')} messages of 1 reading/s)` : `worker host (${TURN} messages of 1 reading per turn)`;
+    return { path, mainUs: t.main, otherUs: t.other };
   } finally {
     await host.close();
   }
@@ -97,7 +113,8 @@ async function worker(rs: Reading[]): Promise<AnomalyCpuRow> {
 
 export async function benchAnomalyCpu(): Promise<AnomalyCpuRow[]> {
   const rs = readings(READINGS);
-  return [await inProcess(rs), await worker(rs)];
+  // The paced row takes READINGS / RATE seconds: 10 s at the defaults with 100,000 readings.
+  return [await inProcess(rs), await worker(rs, false), await worker(rs.slice(0, Math.min(rs.length, WARM + RATE * 10)), true)];
 }
 
 export function anomalyCpuTable(rows: AnomalyCpuRow[]): string {

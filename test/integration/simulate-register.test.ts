@@ -5,25 +5,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
+import { simulateCli } from '../helpers/simulate-cli';
 
-const CLI = join(__dirname, '..', '..', 'scripts', 'cli.js');
-
-function simulate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const truth = join(mkdtempSync(join(tmpdir(), 'us-simreg-')), 'truth.json');
-    const p = spawn(process.execPath, [CLI, 'simulate', '--truth', truth, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UPPERSTACK_API_KEY: rt.apiKey } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The CLI with the runtime's API key (for --register) and a ground-truth file of its own. */
+const simulate = (args: string[]) => simulateCli(['--truth', join(mkdtempSync(join(tmpdir(), 'us-simreg-')), 'truth.json'), ...args], { UPPERSTACK_API_KEY: rt.apiKey });
 
 let rt: Runtime;
 let coapPort = 0;

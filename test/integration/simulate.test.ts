@@ -6,26 +6,15 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto } from '../helpers/mosquitto';
+import { simulateCli } from '../helpers/simulate-cli';
 
-const CLI = join(__dirname, '..', '..', 'scripts', 'cli.js');
-
-function simulate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, 'simulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const simulate = (args: string[]) => simulateCli(args);
 
 let rt: Runtime;
 let coapPort = 0;

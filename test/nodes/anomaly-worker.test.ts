@@ -4,17 +4,16 @@
  * a worker that dies fails only what it held and comes back with what it had
  * saved, and with the worker turned off the node judges the same way.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import helper from 'node-red-node-test-helper';
 import { migrate } from '../../nodes/shared/config';
 import { anomalyMigrations, type AnomalyOptions } from '../../nodes/anomaly/options';
 import type { EngineHost } from '../../nodes/lib/anomaly/remote/host';
 import { renderMetrics } from '../../nodes/lib/metrics';
+import { collect as tap, input, until, useTestRuntime } from '../helpers/node-red';
+import { anomalyFlow, steadyReading, T0 } from '../helpers/anomaly-flow';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const anomalyNode = require('../../nodes/anomaly/anomaly');
@@ -23,11 +22,12 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
 helper.init(require.resolve('node-red'));
 
-const T0 = 1767225600000;
 interface Verdict {
   isAnomaly: boolean;
   reason: string;
 }
+const collect = (id: string) => tap<Out>(id);
+
 interface Out {
   _msgid: string;
   seq?: number;
@@ -35,52 +35,15 @@ interface Out {
   error?: { message: string; source?: { id: string } };
 }
 
-function reading(device: string, i: number, temperature = 20 + Math.sin(i * 1.7) * 0.5) {
-  return { device, ts: T0 + i * 60_000, fields: { temperature, humidity: 40 + Math.cos(i * 1.3) }, tags: {} };
-}
+const reading = steadyReading;
 
 function flow(id: string, extra: Record<string, unknown> = {}) {
-  return [
-    { id: 'tab', type: 'tab', label: 'test' },
-    {
-      id,
-      type: 'upperstack-anomaly',
-      z: 'tab',
-      detector: 'robust-zscore',
-      warmup: '10',
-      threshold: '0.5',
-      maxSeries: '100',
-      heartbeatMissed: '0',
-      configVersion: 3,
-      worker: true,
-      wires: [[`${id}-out1`], [`${id}-out2`]],
-      ...extra,
-    },
-    { id: `${id}-out1`, type: 'helper', z: 'tab' },
-    { id: `${id}-out2`, type: 'helper', z: 'tab' },
+  return anomalyFlow(id, { configVersion: 3, worker: true, ...extra }, [
     { id: `${id}-complete`, type: 'complete', z: 'tab', scope: [id], uncaught: false, wires: [[`${id}-done`]] },
     { id: `${id}-done`, type: 'helper', z: 'tab' },
     { id: `${id}-catch`, type: 'catch', z: 'tab', scope: [id], uncaught: false, wires: [[`${id}-caught`]] },
     { id: `${id}-caught`, type: 'helper', z: 'tab' },
-  ];
-}
-
-function collect(id: string): Out[] {
-  const got: Out[] = [];
-  (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('input', (m: Out) => got.push(m));
-  return got;
-}
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function input(id: string, msg: Record<string, unknown>): void {
-  (helper.getNode(id) as unknown as { receive(m: unknown): void }).receive(msg);
+  ]);
 }
 
 function hostOf(id: string): EngineHost {
@@ -88,17 +51,7 @@ function hostOf(id: string): EngineHost {
 }
 
 describe('anomaly node, engine in a worker thread', () => {
-  before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-anomaly-worker-'));
-    helper.settings({ upperstack: { dataDir: dir } });
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  useTestRuntime('us-anomaly-worker-');
 
   test('each message completes once, and output 1 keeps the order messages came in, device by device', async () => {
     await helper.load([anomalyNode, completeNode, catchNode], flow('order'));

@@ -1,12 +1,13 @@
 /** The anomaly node in a Node-RED test runtime: outputs, batches, saved state and heartbeats. */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { migrate } from '../../nodes/shared/config';
 import { anomalyMigrations, engineOptionsOf, type AnomalyOptions } from '../../nodes/anomaly/options';
+import { collect as tap, input, until, useTestRuntime } from '../helpers/node-red';
+import { anomalyFlow, steadyReading, T0 } from '../helpers/anomaly-flow';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const anomalyRegister = require('../../nodes/anomaly/anomaly');
@@ -47,72 +48,22 @@ interface Out {
   device?: string;
 }
 
-const T0 = 1767225600000;
 /** Normal readings with a little deterministic noise, one a minute. */
-function normal(i: number, device = 'dev1') {
-  return { device, ts: T0 + i * 60_000, fields: { temperature: 20 + Math.sin(i * 1.7) * 0.5, humidity: 40 + Math.cos(i * 1.3) }, tags: {} };
-}
+const normal = (i: number, device = 'dev1') => steadyReading(device, i);
 
 function flow(id: string, extra: Record<string, unknown> = {}) {
-  return [
-    { id: 'tab', type: 'tab', label: 'test' },
-    {
-      id,
-      type: 'upperstack-anomaly',
-      z: 'tab',
-      detector: 'robust-zscore',
-      warmup: '10',
-      threshold: '0.5',
-      maxSeries: '100',
-      fields: '',
-      units: 'temperature=°C, humidity=%',
-      heartbeatInterval: '',
-      heartbeatMissed: '0',
-      advanced: '',
-      configVersion: 1,
-      wires: [[`${id}-out1`], [`${id}-out2`]],
-      ...extra,
-    },
-    { id: `${id}-out1`, type: 'helper', z: 'tab' },
-    { id: `${id}-out2`, type: 'helper', z: 'tab' },
-  ];
+  return anomalyFlow(id, { fields: '', units: 'temperature=°C, humidity=%', heartbeatInterval: '', advanced: '', configVersion: 1, ...extra });
 }
 
-function collect(id: string): Out[] {
-  const got: Out[] = [];
-  (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('input', (m: Out) => got.push(m));
-  return got;
-}
-
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function input(id: string, msg: Record<string, unknown>): void {
-  (helper.getNode(id) as unknown as { receive(m: unknown): void }).receive(msg);
-}
+const collect = (id: string) => tap<Out>(id);
 
 describe('anomaly node', () => {
-  let dir = '';
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'us-anomaly-'));
-    helper.settings({
-      upperstack: { dataDir: dir },
-      // As settings.ts, with the file store writing through (no cache), so a new store sees what the old one wrote.
-      contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem', config: { dir, cache: false } } },
-    });
-    await helper.startServer();
+  // As settings.ts, with the file store writing through (no cache), so a new store sees what the old one wrote.
+  const { dataDir: dir } = useTestRuntime('us-anomaly-', {
+    settings: (d) => ({ contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem', config: { dir: d, cache: false } } } }),
   });
-  after(async () => {
+  after(() => {
     contextModule.clean = realClean;
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
   });
 
   test('normal readings pass on output 1 only; the spike also leaves output 2, with a reason, without receipts', async () => {
@@ -183,7 +134,7 @@ describe('anomaly node', () => {
     await helper.load(anomalyNode, flow('silent', { heartbeatInterval: '100', heartbeatMissed: '2' }));
     const out2 = collect('silent-out2');
     for (let i = 0; i < 3; i++) input('silent', { payload: normal(i, 'pump-7') });
-    await until(() => out2.length === 1, 1500);
+    await until(() => out2.length === 1, 'the heartbeat anomaly');
     const p = out2[0].payload as unknown as { device: string; ts: number; anomaly: Verdict };
     assert.equal(p.device, 'pump-7');
     assert.equal(p.anomaly.detector, 'heartbeat');
@@ -205,11 +156,11 @@ describe('anomaly node', () => {
     const started = Date.now();
     const n = 300;
     for (let i = 0; i < n; i++) input('burst', { payload: { device: 'dev1', ts: T0 + i * 60_000, fields: { temperature: 60 }, tags: {} } });
-    await until(() => out2.length === n, 10_000);
+    await until(() => out2.length === n, 'every anomaly on output 2');
     const busy = Date.now() - started;
     // Every message is an anomaly; the status is drawn at most every 500 ms plus the catch-up after the last.
     assert.ok(texts.length <= 2 + Math.ceil(busy / 500), `${texts.length} status updates for ${n} messages in ${busy} ms`);
-    await until(() => texts.at(-1) === `watching 1 series, ${n} anomalies in the last hour`, 3000);
+    await until(() => texts.at(-1) === `watching 1 series, ${n} anomalies in the last hour`, 'the latest count in the status');
   });
 
   test('options: a bad advanced config gives a clear error; v0 configs get defaults', () => {

@@ -8,17 +8,15 @@
  * through a stand-in for the embedded broker, so the test controls when they
  * arrive.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
-import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
-import { intakeStats } from '../../nodes/lib/ingest/intake';
 import { installReadingsCopy } from '../../nodes/shared/fan-out';
 import { onComplete, onSend } from '../../nodes/shared/settlement';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { collect, until } from '../helpers/node-red';
+import { duckStoreConfig, pendingOf as pending, useReceiptsGraph } from '../helpers/receipts-graph';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [
@@ -35,38 +33,16 @@ const util = require('@node-red/util').util as { cloneMessage(m: unknown): unkno
 
 helper.init(require.resolve('node-red'));
 
-type Deliver = (p: InProcessPacket, ack: () => void) => void;
-
-function fakeBroker(id: string): EmbeddedBroker & { deliver: Deliver } {
-  let deliver: Deliver | undefined;
-  return {
-    id,
-    subscribe(_filter, d) {
-      deliver = d;
-      return () => (deliver = undefined);
-    },
-    publish: async () => undefined,
-    listening: () => true,
-    addresses: () => ({ tcp: 0 }),
-    deliver: (p, ack) => {
-      if (!deliver) throw new Error('mqtt-in has not subscribed');
-      deliver(p, ack);
-    },
-  };
-}
-
 const T0 = Date.now() - 3_600_000;
-const packet = (device: string, body: unknown): InProcessPacket => ({ topic: `devices/${device}/telemetry`, payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false });
 const COPY = 'onSend.upperstackReadingsCopy';
 const SETTLE = 'onSend.upperstack-receipts';
 const SETTLE_DONE = 'onComplete.upperstack-receipts';
 
 describe('fan-out to several stores with the readings copy', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-fanout-receipts-'));
+  const graph = useReceiptsGraph('us-fanout-receipts-', nodes);
+  const dataDir = graph.dataDir;
   /** What the readings copier handed to cloneMessage: the message without its payload. */
   const copied: Array<Record<string, unknown>> = [];
-  let broker: ReturnType<typeof fakeBroker>;
-  let n = 0;
 
   /** Both hooks, in the order given (Node-RED runs a hook point's hooks in the order they were added). */
   function installHooks(order: 'copy first' | 'settlement first') {
@@ -85,49 +61,30 @@ describe('fan-out to several stores with the readings copy', () => {
     }
   }
 
-  before(async () => {
-    helper.settings({ upperstack: { dataDir } });
-    await helper.startServer();
-  });
-  after(async () => {
+  after(() => {
     for (const id of [COPY, SETTLE, SETTLE_DONE]) if (hooks.has(id)) hooks.remove(id);
-    await helper.stopServer();
   });
-  afterEach(async () => {
-    await helper.unload();
-    unregisterBroker(broker);
-  });
-
-  const pending = (id: string) => intakeStats().find((s) => s.id === id)?.pending;
-  const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
-    for (const end = Date.now() + 20_000; !(await cond()); ) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
 
   /** mqtt-in → decode → validate → the stores (each writing once `batchSize` readings wait) and a debug tap. */
   async function load(batchSizes: number[]) {
-    broker = fakeBroker(`fake-receipts-${++n}`);
-    registerBroker(broker);
-    const inId = `in-${n}`;
     const stores = batchSizes.map((_, i) => `store${i}`);
-    await helper.load(nodes, [
-      { id: 'tab', type: 'tab', label: 'test' },
-      { id: inId, type: 'upperstack-mqtt-in', z: 'tab', source: 'embedded', broker: broker.id, topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 3, coalesce: true, highWater: 0, lowWater: 0, journalBudgetMb: 64, wires: [['decode'], ['dead']] },
-      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
-      { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [[...stores, 'tap'], ['dead']] },
-      ...batchSizes.flatMap((batchSize, i) => [
-        { id: `cfg${i}`, type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb', path: join(dataDir, `s${i}-${n}.duckdb`), memoryLimit: 64 }], batchSize, flushMs: batchSize === 1 ? 1 : 3_600_000, configVersion: 3 },
-        { id: `store${i}`, type: 'upperstack-store', z: 'tab', store: `cfg${i}`, configVersion: 1, wires: [[]] },
-      ]),
-      { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg0', topic: 'upperstack/deadletter', configVersion: 1, wires: [[]] },
-      { id: 'tap', type: 'helper', z: 'tab' },
-    ]);
+    const n = graph.serial() + 1;
+    const inId = await graph.load(
+      [
+        { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
+        { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [[...stores, 'tap'], ['dead']] },
+        ...batchSizes.flatMap((batchSize, i) => [
+          duckStoreConfig(`cfg${i}`, join(dataDir, `s${i}-${n}.duckdb`), batchSize, batchSize === 1 ? 1 : 3_600_000),
+          { id: `store${i}`, type: 'upperstack-store', z: 'tab', store: `cfg${i}`, configVersion: 1, wires: [[]] },
+        ]),
+        { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg0', topic: 'upperstack/deadletter', configVersion: 1, wires: [[]] },
+        { id: 'tap', type: 'helper', z: 'tab' },
+      ],
+      [['decode'], ['dead']],
+    );
     const cfgs = batchSizes.map((_, i) => helper.getNode(`cfg${i}`) as unknown as StoreConfigNode);
     await Promise.all(cfgs.map((c) => c.ready));
-    const tapped: Array<{ upperstack?: unknown }> = [];
-    (helper.getNode('tap') as unknown as NodeJS.EventEmitter).on('input', (m: { upperstack?: unknown }) => tapped.push(m));
+    const tapped = collect<{ upperstack?: unknown }>('tap');
     const stored = async (device: string) => Promise.all(cfgs.map(async (c) => (await c.store.readings({ device, limit: 100 })).readings.length));
     return { inId, tapped, stored };
   }
@@ -140,7 +97,7 @@ describe('fan-out to several stores with the readings copy', () => {
       installHooks(order);
       copied.length = 0;
       const { inId, tapped, stored } = await load([1, 10]);
-      broker.deliver(packet('twin', five(0)), () => undefined);
+      graph.deliver('twin', five(0));
       await until(async () => (await stored('twin'))[0] === 5, 'the fast store');
       await until(() => tapped.length === 1, 'the tap');
       assert.equal(tapped[0].upperstack, undefined, 'the debug tap gets a copy without receipts');
@@ -148,7 +105,7 @@ describe('fan-out to several stores with the readings copy', () => {
       assert.ok(copied.every((m) => !('payload' in m)), 'payloads were copied as readings');
       assert.deepEqual(await stored('twin'), [5, 0]);
       assert.equal(pending(inId), 1, 'not settled while the slow store has not stored it');
-      broker.deliver(packet('twin', five(5)), () => undefined);
+      graph.deliver('twin', five(5));
       await until(() => pending(inId) === 0, 'both entries settled');
       assert.deepEqual(await stored('twin'), [10, 10]);
     });
@@ -157,15 +114,15 @@ describe('fan-out to several stores with the readings copy', () => {
       installHooks(order);
       copied.length = 0;
       const { inId, stored } = await load([1, 5, 15]);
-      broker.deliver(packet('triple', five(0)), () => undefined);
+      graph.deliver('triple', five(0));
       await until(async () => (await stored('triple'))[1] === 5, 'the first two stores');
       assert.deepEqual(await stored('triple'), [5, 5, 0]);
       assert.equal(pending(inId), 1);
-      broker.deliver(packet('triple', five(5)), () => undefined);
+      graph.deliver('triple', five(5));
       await until(async () => (await stored('triple'))[1] === 10, 'the first two stores');
       assert.deepEqual(await stored('triple'), [10, 10, 0]);
       assert.equal(pending(inId), 2, 'two stores have both entries, the third has neither: nothing settles');
-      broker.deliver(packet('triple', five(10)), () => undefined);
+      graph.deliver('triple', five(10));
       await until(() => pending(inId) === 0, 'all three entries settled');
       assert.deepEqual(await stored('triple'), [15, 15, 15]);
       assert.equal(withReceipts().length, 6, 'two copies with receipts per message, made by the readings copier');

@@ -7,15 +7,13 @@
  * forever. Messages come from mqtt-in through a stand-in for the embedded
  * broker, so the test controls when they arrive.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
-import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
-import { intakeStats } from '../../nodes/lib/ingest/intake';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { collect, until } from '../helpers/node-red';
+import { duckStoreConfig, pendingOf as pending, useReceiptsGraph } from '../helpers/receipts-graph';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [
@@ -30,73 +28,21 @@ const nodes = [
 
 helper.init(require.resolve('node-red'));
 
-type Deliver = (p: InProcessPacket, ack: () => void) => void;
-
-function fakeBroker(id: string): EmbeddedBroker & { deliver: Deliver } {
-  let deliver: Deliver | undefined;
-  return {
-    id,
-    subscribe(_filter, d) {
-      deliver = d;
-      return () => (deliver = undefined);
-    },
-    publish: async () => undefined,
-    listening: () => true,
-    addresses: () => ({ tcp: 0 }),
-    deliver: (p, ack) => {
-      if (!deliver) throw new Error('mqtt-in has not subscribed');
-      deliver(p, ack);
-    },
-  };
-}
-
 const T0 = Date.UTC(2026, 0, 1);
-const packet = (device: string, body: unknown): InProcessPacket => ({ topic: `devices/${device}/telemetry`, payload: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), qos: 1, retain: false });
 
 describe('receipts across the flow graph', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-fanout-'));
-  let broker: ReturnType<typeof fakeBroker>;
-  let n = 0;
-  before(async () => {
-    helper.settings({ upperstack: { dataDir } });
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    unregisterBroker(broker);
-  });
-
-  const pending = (id: string) => intakeStats().find((s) => s.id === id)?.pending;
-  const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
-    for (const end = Date.now() + 20_000; !(await cond()); ) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-
-  async function load(rest: Array<Record<string, unknown>>, inWires: string[][]) {
-    broker = fakeBroker(`fake-${++n}`);
-    registerBroker(broker);
-    const inId = `in-${n}`;
-    await helper.load(nodes, [
-      { id: 'tab', type: 'tab', label: 'test' },
-      { id: inId, type: 'upperstack-mqtt-in', z: 'tab', source: 'embedded', broker: broker.id, topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 3, coalesce: true, highWater: 0, lowWater: 0, journalBudgetMb: 64, wires: inWires },
-      ...rest,
-    ]);
-    return inId;
-  }
+  const graph = useReceiptsGraph('us-fanout-', nodes);
+  const { dataDir, load } = graph;
+  const n = graph.serial;
 
   test('validate wired to two stores, one slow, and a debug tap: the entry settles only once both stores have it', async () => {
     const inId = await load(
       [
         { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
         { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['storeFast', 'storeSlow', 'tap'], ['dead']] },
-        { id: 'fastCfg', type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb', path: join(dataDir, `fast-${n}.duckdb`), memoryLimit: 64 }], batchSize: 1, flushMs: 1, configVersion: 3 },
+        duckStoreConfig('fastCfg', join(dataDir, `fast-${n()}.duckdb`), 1, 1),
         // Writes only once 10 readings wait: the slow store.
-        { id: 'slowCfg', type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb', path: join(dataDir, `slow-${n}.duckdb`), memoryLimit: 64 }], batchSize: 10, flushMs: 3_600_000, configVersion: 3 },
+        duckStoreConfig('slowCfg', join(dataDir, `slow-${n()}.duckdb`), 10, 3_600_000),
         { id: 'storeFast', type: 'upperstack-store', z: 'tab', store: 'fastCfg', configVersion: 1, wires: [[]] },
         { id: 'storeSlow', type: 'upperstack-store', z: 'tab', store: 'slowCfg', configVersion: 1, wires: [[]] },
         { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'fastCfg', topic: 'upperstack/deadletter', configVersion: 1, wires: [[]] },
@@ -107,16 +53,15 @@ describe('receipts across the flow graph', () => {
     const fast = helper.getNode('fastCfg') as unknown as StoreConfigNode;
     const slow = helper.getNode('slowCfg') as unknown as StoreConfigNode;
     await Promise.all([fast.ready, slow.ready]);
-    const tapped: Array<{ upperstack?: unknown }> = [];
-    (helper.getNode('tap') as unknown as NodeJS.EventEmitter).on('input', (m: { upperstack?: unknown }) => tapped.push(m));
+    const tapped = collect<{ upperstack?: unknown }>('tap');
     const readings = (from: number) => Array.from({ length: 5 }, (_, i) => ({ ts: T0 + (from + i) * 1000, v: from + i }));
-    broker.deliver(packet('twin', readings(0)), () => undefined);
+    graph.deliver('twin', readings(0));
     await until(async () => (await fast.store.readings({ device: 'twin', limit: 100 })).readings.length === 5, 'the fast store');
     await until(() => tapped.length === 1, 'the tap');
     assert.equal(tapped[0].upperstack, undefined, 'the debug tap gets a copy without receipts');
     assert.equal(pending(inId), 1, 'not settled while the slow store has not stored it');
     assert.equal((await slow.store.readings({ device: 'twin', limit: 100 })).readings.length, 0);
-    broker.deliver(packet('twin', readings(5)), () => undefined);
+    graph.deliver('twin', readings(5));
     await until(() => pending(inId) === 0, 'both entries settled');
     assert.equal((await slow.store.readings({ device: 'twin', limit: 100 })).readings.length, 10);
     assert.equal((await fast.store.readings({ device: 'twin', limit: 100 })).readings.length, 10);
@@ -125,7 +70,7 @@ describe('receipts across the flow graph', () => {
   test('an output that leads to no store or dead-letter node lets go of its messages at once', async () => {
     const inId = await load([{ id: 'watch', type: 'helper', z: 'tab' }], [['watch'], []]);
     const got = new Promise<{ upperstack?: unknown; payload: Buffer }>((resolve) => (helper.getNode('watch') as unknown as NodeJS.EventEmitter).once('input', resolve));
-    broker.deliver(packet('solo', { v: 1 }), () => undefined);
+    graph.deliver('solo', { v: 1 });
     const m = await got;
     assert.equal(String(m.payload), '{"v":1}');
     assert.equal(m.upperstack, undefined);
@@ -138,9 +83,9 @@ describe('receipts across the flow graph', () => {
         { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], []] },
         { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], []] },
         // The store writes once 5 readings wait, so its share is still open when the dead letter is recorded.
-        { id: 'cfg', type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb', path: join(dataDir, `catch-${n}.duckdb`), memoryLimit: 64 }], batchSize: 5, flushMs: 3_600_000, configVersion: 3 },
+        duckStoreConfig('cfg', join(dataDir, `catch-${n()}.duckdb`), 5, 3_600_000),
         { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
-        { id: 'dlCfg', type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb', path: join(dataDir, `letters-${n}.duckdb`), memoryLimit: 64 }], batchSize: 1, flushMs: 1, configVersion: 3 },
+        duckStoreConfig('dlCfg', join(dataDir, `letters-${n()}.duckdb`), 1, 1),
         { id: 'catchDecode', type: 'catch', z: 'tab', scope: ['decode'], uncaught: false, wires: [['dead']] },
         { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'dlCfg', topic: 'upperstack/deadletter', configVersion: 1, wires: [['letters']] },
         { id: 'letters', type: 'helper', z: 'tab' },
@@ -150,14 +95,13 @@ describe('receipts across the flow graph', () => {
     const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
     const dl = helper.getNode('dlCfg') as unknown as StoreConfigNode;
     await Promise.all([cfg.ready, dl.ready]);
-    const letters: Array<{ payload: { code: string } }> = [];
-    (helper.getNode('letters') as unknown as NodeJS.EventEmitter).on('input', (m: { payload: { code: string } }) => letters.push(m));
+    const letters = collect<{ payload: { code: string } }>('letters');
     // One good reading and one decode refuses (no fields): split between the store and, through Catch, the dead letter.
-    broker.deliver(packet('half', [{ ts: T0, v: 1 }, { ts: T0 + 1000 }]), () => undefined);
+    graph.deliver('half', [{ ts: T0, v: 1 }, { ts: T0 + 1000 }]);
     await until(() => letters.length === 1, 'the dead letter');
     assert.equal(letters[0].payload.code, 'INVALID_READING');
     assert.equal(pending(inId), 1, 'the dead letter settled its share only: the store still has to write its reading');
-    broker.deliver(packet('half', [1, 2, 3, 4].map((i) => ({ ts: T0 + i * 10_000, v: i }))), () => undefined);
+    graph.deliver('half', [1, 2, 3, 4].map((i) => ({ ts: T0 + i * 10_000, v: i })));
     await until(() => pending(inId) === 0, 'settled by the store and the dead-letter node');
     assert.equal((await dl.store.deadLetters({ device: 'half', limit: 10 })).length, 1);
     assert.equal((await cfg.store.readings({ device: 'half', limit: 10 })).readings.length, 5);
@@ -168,7 +112,7 @@ describe('receipts across the flow graph', () => {
     const inId = await load(
       [
         { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], ['dead']] },
-        { id: 'cfg', type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb', path: join(dataDir, `nocatch-${n}.duckdb`), memoryLimit: 64 }], batchSize: 1, flushMs: 1, configVersion: 3 },
+        duckStoreConfig('cfg', join(dataDir, `nocatch-${n()}.duckdb`), 1, 1),
         { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
         { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg', topic: 'upperstack/deadletter', configVersion: 1, wires: [[]] },
       ],
@@ -176,7 +120,7 @@ describe('receipts across the flow graph', () => {
     );
     const validate = helper.getNode('validate') as unknown as NodeJS.EventEmitter;
     const failed = new Promise<void>((resolve) => validate.on('call:error', () => resolve()));
-    broker.deliver(packet('raw', { v: 1 }), () => undefined);
+    graph.deliver('raw', { v: 1 });
     await failed;
     await until(() => pending(inId) === 0, 'its share ended');
   });
@@ -192,7 +136,7 @@ describe('receipts across the flow graph', () => {
     );
     const store = helper.getNode('store') as unknown as NodeJS.EventEmitter;
     const failed = new Promise<void>((resolve) => store.on('call:error', (c: { args: unknown[] }) => c.args[1] && resolve()));
-    broker.deliver(packet('kept', { ts: T0, v: 1 }), () => undefined);
+    graph.deliver('kept', { ts: T0, v: 1 });
     await failed;
     await new Promise((r) => setImmediate(r));
     assert.equal(pending(inId), 1);

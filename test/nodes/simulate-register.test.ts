@@ -5,11 +5,8 @@
  * their own secrets, so their readings are stored; without the option the
  * same fleet is turned away, and without a devices node the node says why.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
@@ -18,38 +15,18 @@ import { findBroker } from '../../nodes/shared/runtime';
 import { simulateMigrations } from '../../nodes/simulate/options';
 import { migrate } from '../../nodes/shared/config';
 import { eventually } from '../helpers/runtime';
+import { useTestRuntime } from '../helpers/node-red';
+import { pipelineNodes, simulatePipeline } from '../helpers/simulate-flow';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const nodes = [
-  require('../../nodes/broker/broker'),
-  require('../../nodes/mqtt-in/mqtt-in'),
-  require('../../nodes/decode/decode'),
-  require('../../nodes/validate/validate'),
-  require('../../nodes/store-config/store-config'),
-  require('../../nodes/store/store'),
-  require('../../nodes/deadletter/deadletter'),
-  require('../../nodes/devices/devices'),
-  require('../../nodes/simulate/simulate'),
-];
+/* eslint-disable-next-line @typescript-eslint/no-require-imports */
+const nodes = [...pipelineNodes, require('../../nodes/devices/devices')];
 
 helper.init(require.resolve('node-red'));
 
 type Status = { fill?: string; text?: string };
 
-function flow(sim: Record<string, unknown>, withDevices = true) {
-  return [
-    { id: 'tab', type: 'tab', label: 'test' },
-    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, memoryLimit: 128, configVersion: 2 },
-    ...(withDevices ? [{ id: 'devs', type: 'upperstack-devices', store: 'cfg', checkDigits: false, requireAuth: true, perDevice: 0, perAddress: 0, configVersion: 2 }] : []),
-    { id: 'broker', type: 'upperstack-broker', z: 'tab', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
-    { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'embedded', broker: 'broker', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 1, wires: [['decode'], ['dead']] },
-    { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
-    { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], ['dead']] },
-    { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
-    { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg', broker: 'broker', topic: 'upperstack/deadletter', configVersion: 1, wires: [[]] },
-    { id: 'sim', type: 'upperstack-simulate', z: 'tab', broker: 'broker', devices: 3, rate: '5/s', plugRate: '5/s', mix: 'env:1', anomalies: 0, prefix: 'reg-', wires: [[], []], ...sim },
-  ];
-}
+const flow = (sim: Record<string, unknown>, withDevices = true) =>
+  simulatePipeline({ devices: 3, rate: '5/s', plugRate: '5/s', mix: 'env:1', anomalies: 0, prefix: 'reg-', ...sim }, { devicesNode: withDevices });
 
 /** The node's last status, as the editor shows it (the helper spies on status() of every node at once). */
 const lastStatus = (id: string): Status => {
@@ -59,16 +36,7 @@ const lastStatus = (id: string): Status => {
 };
 
 describe('upperstack-simulate registering its devices', () => {
-  before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-sim-reg-')) } });
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  useTestRuntime('us-sim-reg-');
 
   test('with "register", each device is registered and logs in as itself where every client must log in', async () => {
     await helper.load(nodes, flow({ register: true }));

@@ -4,11 +4,8 @@
  * DuckDB file through the pipeline nodes; the other targets, the anomaly
  * output, start/stop messages and the editor's button.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
@@ -17,19 +14,10 @@ import { decode } from '../../nodes/lib/codec';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { eventually } from '../helpers/runtime';
 import { nodeModulesFor as nodesFor, onFreePorts, readPack } from '../helpers/packs';
+import { useTestRuntime } from '../helpers/node-red';
+import { pipelineNodes, simulatePipeline } from '../helpers/simulate-flow';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const pipeline = [
-  require('../../nodes/broker/broker'),
-  require('../../nodes/mqtt-in/mqtt-in'),
-  require('../../nodes/decode/decode'),
-  require('../../nodes/validate/validate'),
-  require('../../nodes/store-config/store-config'),
-  require('../../nodes/store/store'),
-  require('../../nodes/deadletter/deadletter'),
-  require('../../nodes/simulate/simulate'),
-  (r: NodeAPI) => void (red = r),
-];
+const pipeline = [...pipelineNodes, (r: NodeAPI) => void (red = r)];
 let red: NodeAPI | undefined;
 
 helper.init(require.resolve('node-red'));
@@ -42,34 +30,10 @@ interface Msg {
   contentType?: string;
 }
 
-function pipelineFlow(sim: Record<string, unknown>) {
-  return [
-    { id: 'tab', type: 'tab', label: 'test' },
-    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, memoryLimit: 128, configVersion: 2 },
-    { id: 'broker', type: 'upperstack-broker', z: 'tab', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
-    { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'embedded', broker: 'broker', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 1, wires: [['decode'], ['dead']] },
-    { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
-    { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], ['dead']] },
-    { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
-    { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg', broker: 'broker', topic: 'upperstack/deadletter', configVersion: 1, wires: [['deadOut']] },
-    { id: 'deadOut', type: 'helper', z: 'tab' },
-    { id: 'sim', type: 'upperstack-simulate', z: 'tab', broker: 'broker', wires: [['simOut'], ['truth']], ...sim },
-    { id: 'simOut', type: 'helper', z: 'tab' },
-    { id: 'truth', type: 'helper', z: 'tab' },
-  ];
-}
+const pipelineFlow = (sim: Record<string, unknown>) => simulatePipeline(sim, { taps: true });
 
 describe('upperstack-simulate', () => {
-  before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-sim-')) } });
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  useTestRuntime('us-sim-');
 
   test('devices on the embedded broker: their readings go through the input, journal and store, and nothing is dead-lettered', async () => {
     await helper.load(pipeline, pipelineFlow({ devices: 6, rate: '5/s', plugRate: '5/s', anomalies: 0, codec: 'cbor' }));
@@ -161,16 +125,7 @@ describe('upperstack-simulate', () => {
 });
 
 describe('the simulator pack', () => {
-  before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-simpack-')) } });
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
+  useTestRuntime('us-simpack-');
 
   test('deployed next to the pipeline pack, its devices\' readings are stored and its anomalies leave output 2', async () => {
     const sim = readPack('simulator');

@@ -76,3 +76,46 @@ describe('missing heartbeat', () => {
     assert.deepEqual(resumed.checkHeartbeats().map((e) => e.silentFor), [3 * MIN]);
   });
 });
+
+describe('offline count', () => {
+  it('stats().offline is the number of devices saved as offline, through readings, silences, evictions, hand-overs and restores (property)', async () => {
+    const fc = (await import('fast-check')).default;
+    const device = fc.constantFrom('a', 'b', 'c', 'd', 'e');
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('read' as const), device, field: fc.constantFrom('t', 'h') }),
+      fc.record({ k: fc.constant('silence' as const), minutes: fc.integer({ min: 1, max: 30 }) }),
+      fc.record({ k: fc.constant('move' as const), device }),
+      fc.record({ k: fc.constant('forget' as const), device }),
+      fc.record({ k: fc.constant('restore' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 1, max: 6 }), (ops, maxSeries) => {
+        let now = 0;
+        const options = { detector: { type: 'limits' as const, max: 100 }, maxSeries, heartbeat: { interval: MIN, missed: 2 }, clock: () => now };
+        let engine = new AnomalyEngine(options);
+        const other = new AnomalyEngine(options);
+        const offline = (e: AnomalyEngine) => e.toJSON().devices.filter((d) => d.offline).length;
+        for (const o of ops) {
+          if (o.k === 'read') {
+            now += 1000;
+            engine.process({ device: o.device, ts: now, fields: { [o.field]: 1 }, tags: {} });
+          } else if (o.k === 'silence') {
+            now += o.minutes * MIN;
+            engine.checkHeartbeats();
+          } else if (o.k === 'move') {
+            other.importDevices(engine.exportDevices((d) => d === o.device));
+            engine.forgetDevices((d) => d === o.device);
+            engine.importDevices(other.exportDevices((d) => d === o.device));
+          } else if (o.k === 'forget') {
+            engine.forgetDevices((d) => d === o.device);
+          } else {
+            engine = AnomalyEngine.fromJSON(JSON.parse(JSON.stringify(engine.toJSON())), options);
+          }
+          assert.equal(engine.stats().offline, offline(engine));
+          assert.equal(other.stats().offline, offline(other));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

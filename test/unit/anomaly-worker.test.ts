@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnomalyEngine } from '../../nodes/lib/anomaly/engine';
 import { WorkerEngineHost } from '../../nodes/lib/anomaly/remote/host';
-import { decodeResults, encodeReadings, judgeBatch } from '../../nodes/lib/anomaly/remote/protocol';
+import { columns, decodeResults, encodeReadings, judgeBatch } from '../../nodes/lib/anomaly/remote/protocol';
 import { BackpressureError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 
@@ -55,14 +55,16 @@ test('encoding keeps what the engine judges: finite numbers, in field order, eac
     { device: 'e', ts: T0 + 1, fields: {}, tags: {} },
     { device: 'd', ts: T0 + 2, fields: { d: 4, b: Infinity }, tags: {} },
   ];
-  const b = encodeReadings(readings);
+  const batch = encodeReadings(readings);
+  assert.equal(batch.cols.length, 3 * 3 + 2 * 4, 'one array: three numbers per reading, two per value');
+  const b = columns(batch);
   assert.deepEqual(b.deviceTable, ['d', 'e']);
-  assert.deepEqual([...b.device], [0, 1, 0]);
-  assert.deepEqual([...b.ts], [T0, T0 + 1, T0 + 2]);
-  assert.deepEqual([...b.nf], [3, 0, 1]);
+  assert.deepEqual(Array.from(b.device), [0, 1, 0]);
+  assert.deepEqual(Array.from(b.ts), [T0, T0 + 1, T0 + 2]);
+  assert.deepEqual(Array.from(b.nf), [3, 0, 1]);
   assert.deepEqual(b.nameTable, ['7', 'b', 'd']);
-  assert.deepEqual([...b.name].map((k) => b.nameTable[k]), ['7', 'b', 'd', 'd']);
-  assert.deepEqual([...b.values], [3, 1, 2.5, 4]);
+  assert.deepEqual(Array.from(b.name).map((k) => b.nameTable[k]), ['7', 'b', 'd', 'd']);
+  assert.deepEqual(Array.from(b.values), [3, 1, 2.5, 4]);
 });
 
 test('a batch judged column by column gives the results of process(): verdicts, nulls, unwatched fields, evictions and comebacks', () => {

@@ -148,6 +148,8 @@ export class AnomalyEngine {
   private tail: Series | null = null;
   private count = 0;
   private evictedTotal = 0;
+  /** Devices with `offline` set, kept as they change: stats() goes with every batch the worker judges. */
+  private offlineDevices = 0;
 
   constructor(private readonly options: AnomalyEngineOptions = {}) {
     const r = resolveOptions(options);
@@ -225,7 +227,7 @@ export class AnomalyEngine {
     let event: HeartbeatEvent | undefined;
     if (dev.offline && this.heartbeat) {
       event = onlineEvent(dev.name, dev.lastSeen, now, this.expectedEvery(dev) ?? 0);
-      dev.offline = false;
+      this.setOffline(dev, false);
     }
     if (!Number.isNaN(dev.lastTs)) dev.cadence.add(ts - dev.lastTs);
     dev.lastTs = ts;
@@ -283,7 +285,7 @@ export class AnomalyEngine {
     this.evictedTotal++;
     s.dev.series.delete(s.field);
     // A device with no series left is forgotten too, heartbeat included, unless it is the one being handled.
-    if (s.dev.series.size === 0 && s.dev !== current) this.devices.delete(s.dev.name);
+    if (s.dev.series.size === 0 && s.dev !== current) this.dropDevice(s.dev);
     return { device: s.device, field: s.field };
   }
 
@@ -303,6 +305,17 @@ export class AnomalyEngine {
     s.prev = s.next = null;
   }
 
+  private setOffline(dev: DeviceRec, offline: boolean): void {
+    if (dev.offline === offline) return;
+    dev.offline = offline;
+    this.offlineDevices += offline ? 1 : -1;
+  }
+
+  private dropDevice(dev: DeviceRec): void {
+    this.devices.delete(dev.name);
+    if (dev.offline) this.offlineDevices--;
+  }
+
   private expectedEvery(dev: DeviceRec): number | undefined {
     return this.heartbeat?.intervalMs ?? dev.cadence.typical();
   }
@@ -319,7 +332,7 @@ export class AnomalyEngine {
       const every = this.expectedEvery(dev);
       if (every === undefined) continue;
       if (now - dev.lastSeen >= this.heartbeat.missed * every) {
-        dev.offline = true;
+        this.setOffline(dev, true);
         events.push(offlineEvent(dev.name, dev.lastSeen, now, every));
       }
     }
@@ -327,9 +340,7 @@ export class AnomalyEngine {
   }
 
   stats(): EngineStats {
-    let offline = 0;
-    for (const d of this.devices.values()) if (d.offline) offline++;
-    return { series: this.count, devices: this.devices.size, offline, evicted: this.evictedTotal };
+    return { series: this.count, devices: this.devices.size, offline: this.offlineDevices, evicted: this.evictedTotal };
   }
 
   /** Plain JSON (no typed arrays, NaN or Infinity), safe for Node-RED context stores. */
@@ -377,7 +388,7 @@ export class AnomalyEngine {
       dev.lastSeen = d.lastSeen;
       dev.lastTs = d.lastTs ?? NaN;
       dev.cadence = new Cadence(d.gaps);
-      dev.offline = d.offline;
+      this.setOffline(dev, Boolean(d.offline));
     }
     if (detectorKey(this.options) !== detectorKey(state.options ?? {})) return;
     const sink: SeriesRef[] = [];
@@ -394,7 +405,7 @@ export class AnomalyEngine {
         this.unlink(s);
         this.count--;
       }
-      this.devices.delete(dev.name);
+      this.dropDevice(dev);
       n++;
     }
     return n;
@@ -416,7 +427,7 @@ export class AnomalyEngine {
       dev.lastSeen = d.lastSeen;
       dev.lastTs = d.lastTs ?? NaN;
       dev.cadence = new Cadence(d.gaps);
-      dev.offline = d.offline;
+      engine.setOffline(dev, Boolean(d.offline));
     }
     if (same) {
       const sink: SeriesRef[] = [];

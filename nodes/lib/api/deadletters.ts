@@ -11,25 +11,13 @@ import { BadParameterError } from '../errors';
 import type { DeadLetter, DeadLetterQuery, TimeSeriesStore } from '../store/types';
 import { csvCell, CSV_TYPE, errorJson, isoTime, JSON_TYPE } from './format';
 import { statusOf, wantsCsv, type QueryResponse } from './handlers';
-import { parseRange, type QueryParams } from './params';
+import { parseRange, present, quote, type QueryParams } from './params';
 
 export const DEFAULT_DEADLETTER_LIMIT = 100;
 export const MAX_DEADLETTER_LIMIT = 1000;
 
 const CSV_HEADER = 'id,ts,device,source,code,reason,replayable,replayed_at,payload';
 const EOL = '\r\n';
-
-function quote(value: string): string {
-  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-}
-
-function present(q: QueryParams, name: string): string | undefined {
-  const v = q[name];
-  if (v === undefined) return undefined;
-  const t = v.trim();
-  if (t === '') throw new BadParameterError(name, `"${name}" is empty; leave it out or give a value`);
-  return t;
-}
 
 export function encodeDeadLetterCursor(l: { ts: number; id: number }): string {
   return Buffer.from(`${l.ts}:${l.id}`, 'utf8').toString('base64url');

@@ -17,11 +17,13 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?
 // The range of a JS Date, so every accepted time can be printed back as ISO 8601.
 const MAX_MS = 8.64e15;
 
-function quote(value: string): string {
+/** A value as a message quotes it: JSON, cut at 60 characters. */
+export function quote(value: string): string {
   return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
 }
 
-function present(q: QueryParams, name: string): string | undefined {
+/** A parameter that is given, trimmed; an empty one is an error (leave it out instead). */
+export function present(q: QueryParams, name: string): string | undefined {
   const v = q[name];
   if (v === undefined) return undefined;
   const t = v.trim();

@@ -14,8 +14,9 @@
  * - A partition is claimed with a retained `upperstack/cluster/<group>/claims/<p>`
  *   record `{member, until}`. A member takes a partition only when it is the
  *   target and the claim is free: no claim, its own, expired, or held by a
- *   member whose record is gone. It renews its claims with its member record and
- *   gives up (clears the claim) a partition whose target is now another member.
+ *   member whose record is gone. It renews its claims with its member record (a
+ *   claim's `until` is the record's, so neither outlives the other) and gives
+ *   up (clears the claim) a partition whose target is now another member.
  * - A member that cannot renew (cut off from the broker) stops counting a
  *   partition as its own when its lease runs out, before anyone else may take
  *   it: the others wait for the same lease. Clocks must agree to well within the
@@ -75,6 +76,9 @@ export interface OwnershipOptions {
   now?: () => number;
 }
 
+/** How long start() waits for its own record to come back before the first pass regardless. */
+const ECHO_WAIT_MS = 10_000;
+
 interface Lease {
   member: string;
   until: number;
@@ -91,6 +95,9 @@ export class Ownership extends EventEmitter {
   private ending = false;
   private readonly now: () => number;
   private readonly base: string;
+  /** Set while start() waits for the broker's copy of this member's first record. */
+  private echo?: () => void;
+  private firstUntil?: number;
 
   constructor(private readonly o: OwnershipOptions) {
     super();
@@ -140,9 +147,17 @@ export class Ownership extends EventEmitter {
       }
     });
     await c.subscribeAsync([`${this.base}/members/+`, `${this.base}/claims/+`], { qos: 1 });
+    // A first pass only once the retained member records and claims are in. The broker sends them on
+    // the subscription, before its copy of this member's own record published after SUBACK, so that
+    // copy coming back says they are all here (a timer could run before them on a busy event loop).
+    const echoed = new Promise<void>((resolve) => (this.echo = resolve));
+    this.firstUntil = undefined;
     await this.heartbeat();
-    // A first pass only once the retained claims are in (they arrive right after SUBACK).
-    await new Promise((r) => setTimeout(r, 200));
+    let wait: NodeJS.Timeout | undefined;
+    // A broker that does not send this member its own record (an ACL) still gets a first pass.
+    await Promise.race([echoed, new Promise<void>((r) => (wait = setTimeout(r, ECHO_WAIT_MS)))]);
+    clearTimeout(wait);
+    this.echo = undefined;
     await this.rebalance();
     this.timer = setInterval(() => void this.tick().catch((err: unknown) => this.emit('error', err as Error)), Math.max(200, Math.floor(this.o.leaseMs / 3)));
   }
@@ -191,6 +206,7 @@ export class Ownership extends EventEmitter {
       }
     }
     if (kind === 'members') {
+      if (key === this.o.member && lease?.until === this.firstUntil) this.echo?.();
       if (lease) this.members.set(key, lease.until);
       else this.members.delete(key);
     } else if (kind === 'claims') {
@@ -221,6 +237,7 @@ export class Ownership extends EventEmitter {
 
   private async heartbeat(): Promise<void> {
     const until = this.now() + this.o.leaseMs;
+    this.firstUntil ??= until;
     await this.client?.publishAsync(`${this.base}/members/${this.o.member}`, JSON.stringify({ member: this.o.member, until }), { qos: 1, retain: true });
     this.members.set(this.o.member, until);
   }
@@ -241,7 +258,10 @@ export class Ownership extends EventEmitter {
       }
       const free = !claim || claim.member === this.o.member || claim.until <= t || !live.includes(claim.member);
       if (!free) continue;
-      const until = t + this.o.leaseMs;
+      // A claim ends with the member record renewed with it: once the others may count this member
+      // gone (and take the partition), it no longer counts the partition as its own either.
+      const until = this.members.get(this.o.member) ?? t + this.o.leaseMs;
+      if (until <= t) continue;
       await c.publishAsync(`${this.base}/claims/${p}`, JSON.stringify({ member: this.o.member, until }), { qos: 1, retain: true });
       this.claims.set(p, { member: this.o.member, until });
       this.owned.set(p, until);

@@ -23,6 +23,7 @@ import { BadParameterError, StoreUnavailableError } from '../errors';
 import type { FieldValue } from '../reading';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingSource, ReadingsPage, ReadingsQuery, StoreHealth } from '../store/types';
 import type { PointMapping } from './line';
+import { decodeCursor, encodeCursor } from '../store/cursor';
 
 export interface InfluxReaderOptions {
   server: 'influxdb' | 'victoriametrics';
@@ -45,19 +46,6 @@ const DEFAULT_MAX_SAMPLES = 5_000_000;
 const MAX_INFLUX_MS = 8_640_000_000_000;
 /** VictoriaMetrics answers nothing for a lookback window of a century; the device list looks back at most this far. */
 const VM_LONGEST_WINDOW_S = 20_000 * 86_400;
-
-export function encodeCursor(ts: number): string {
-  return Buffer.from(String(ts), 'utf8').toString('base64url');
-}
-
-export function decodeCursor(cursor: string): number {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const ts = Number(text);
-  if (!/^-?\d{1,16}$/.test(text) || !Number.isSafeInteger(ts)) {
-    throw new BadParameterError('cursor', `"cursor" must be the "next" value of a previous page, got "${cursor.slice(0, 40)}"`);
-  }
-  return ts;
-}
 
 function checkLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new BadParameterError('limit', `"limit" must be a whole number of at least 1, got ${limit}`);

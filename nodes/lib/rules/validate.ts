@@ -11,6 +11,7 @@ import addFormats from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { RuleInvalidError } from '../errors';
 import { packageRoot } from '../paths';
+import { escapePointer, valueAt } from '../schema/pointer';
 import { durationMs } from './duration';
 import { TEMPLATE_FIELDS, placeholders } from './template';
 import type { Condition, Group, Rule, SubGroup } from './types';
@@ -29,19 +30,6 @@ function validator(): ValidateFunction {
 
 export function ruleSchema(): object {
   return JSON.parse(readFileSync(RULE_SCHEMA_PATH, 'utf8')) as object;
-}
-
-function escape(key: string): string {
-  return key.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-function valueAt(data: unknown, pointer: string): unknown {
-  let v = data;
-  for (const part of pointer.split('/').slice(1)) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
-  }
-  return v;
 }
 
 function show(v: unknown): string {
@@ -91,10 +79,10 @@ function schemaError(errors: ErrorObject[], data: unknown): RuleInvalidError {
   let pointer = e.instancePath;
   let message: string;
   if (e.keyword === 'required') {
-    pointer += `/${escape(String(p.missingProperty))}`;
+    pointer += `/${escapePointer(String(p.missingProperty))}`;
     message = `${pointer} is required`;
   } else if (e.keyword === 'additionalProperties') {
-    pointer += `/${escape(String(p.additionalProperty))}`;
+    pointer += `/${escapePointer(String(p.additionalProperty))}`;
     message = `${pointer} is not a key a rule can have here`;
   } else if (e.keyword === 'enum') {
     message = `${pointer || 'the rule'} must be one of ${(p.allowedValues as unknown[]).map(show).join(', ')} (got ${show(valueAt(data, pointer))})`;

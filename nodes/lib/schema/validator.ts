@@ -15,6 +15,7 @@ import { packageRoot } from '../paths';
 import { locateJsonError } from '../codec/json-locate';
 import { lineColumnOf } from '../codec/text';
 import { previewJson } from '../preview';
+import { escapePointer, valueAt } from './pointer';
 
 export const DEFAULT_SCHEMA_PATH = join(packageRoot(), 'schemas', 'reading.schema.json');
 
@@ -68,19 +69,6 @@ function newAjv(schema: object | boolean): Ajv {
   else throw new ConfigError(`schema declares $schema "${String(declared)}"; supported are draft 2020-12 and draft-07`, { $schema: declared });
   addFormats(ajv);
   return ajv;
-}
-
-function escapePointer(key: string): string {
-  return key.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-function valueAt(data: unknown, pointer: string): unknown {
-  let v = data;
-  for (const part of pointer.split('/').slice(1)) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
-  }
-  return v;
 }
 
 function preview(v: unknown): string {

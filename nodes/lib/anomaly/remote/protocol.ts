@@ -1,7 +1,8 @@
 /**
  * What the main thread and the anomaly worker say to each other. Readings go
- * over in batches as flat typed arrays (one postMessage per batch, the
- * buffers transferred, not copied), each distinct device and field name once.
+ * over in batches as one Float64Array of columns (one postMessage per batch;
+ * each typed array in a message costs more than the numbers in it, so there
+ * is one each way), each distinct device and field name once.
  * The worker judges them as they are (AnomalyEngine.processColumns), without
  * a Reading or a result object per reading, and its verdicts come back as
  * typed arrays too, with only the reasons, evictions and heartbeat events as
@@ -14,24 +15,45 @@ import type { HeartbeatEvent } from '../heartbeat';
 import type { DetectorType, Outcome, Verdict } from '../types';
 import { DETECTOR_TYPES } from '../config';
 
-/** Readings of one batch, column by column (see ReadingColumns): finite numbers only, in field order. */
-export interface ReadingBatch extends ReadingColumns {
+/**
+ * Readings of one batch: finite numbers only, in field order. `cols` holds,
+ * one after the other, ts (n), device (n, index into deviceTable), nf (n:
+ * the reading's entries), name (entries, index into nameTable) and values
+ * (entries); columns() gives them as ReadingColumns.
+ */
+export interface ReadingBatch {
+  n: number;
+  entries: number;
   deviceTable: string[];
-  device: Uint32Array;
-  ts: Float64Array;
-  nf: Uint32Array;
   nameTable: string[];
-  name: Uint32Array;
-  values: Float64Array;
+  cols: Float64Array;
 }
+
+/** The columns of a batch as views of its one array (no copy). */
+export function columns(b: ReadingBatch): ReadingColumns {
+  const { n, entries, cols } = b;
+  return {
+    n,
+    deviceTable: b.deviceTable,
+    ts: cols.subarray(0, n),
+    device: cols.subarray(n, 2 * n),
+    nf: cols.subarray(2 * n, 3 * n),
+    nameTable: b.nameTable,
+    name: cols.subarray(3 * n, 3 * n + entries),
+    values: cols.subarray(3 * n + entries, 3 * n + 2 * entries),
+  };
+}
+
+/** Numbers per entry of a ResultBatch: flag, detector, score, expected, low, high. */
+const PER_ENTRY = 6;
 
 /** Verdicts of one batch: one per entry (field value) of its ReadingBatch. */
 export interface ResultBatch {
-  /** 0: warming up (null), 1: a verdict, 2: an anomaly, 3: the field is not watched. */
-  flags: Uint8Array;
-  /** Index into DETECTOR_TYPES. */
-  detector: Uint8Array;
-  /** score, expected, low, high per entry. */
+  /**
+   * PER_ENTRY numbers per entry: the flag (0: warming up, null; 1: a verdict;
+   * 2: an anomaly; 3: the field is not watched), the detector (index into
+   * DETECTOR_TYPES), score, expected, low and high.
+   */
   num: Float64Array;
   /** One per entry with a verdict, in order. */
   reasons: string[];
@@ -71,11 +93,9 @@ export function encodeReadings(readings: readonly Reading[]): ReadingBatch {
   const deviceIndex = new Map<string, number>();
   const nameTable: string[] = [];
   const nameIndex = new Map<string, number>();
-  const device = new Uint32Array(n);
-  const ts = new Float64Array(n);
-  const nf = new Uint32Array(n);
-  const name = new Uint32Array(entries);
-  const values = new Float64Array(entries);
+  const cols = new Float64Array(3 * n + 2 * entries);
+  const name0 = 3 * n;
+  const value0 = 3 * n + entries;
   let at = 0;
   for (let i = 0; i < n; i++) {
     const r = readings[i];
@@ -84,8 +104,8 @@ export function encodeReadings(readings: readonly Reading[]): ReadingBatch {
       d = deviceTable.push(r.device) - 1;
       deviceIndex.set(r.device, d);
     }
-    device[i] = d;
-    ts[i] = r.ts;
+    cols[i] = r.ts;
+    cols[n + i] = d;
     const start = at;
     const fields = r.fields;
     for (const f in fields) {
@@ -96,13 +116,13 @@ export function encodeReadings(readings: readonly Reading[]): ReadingBatch {
         k = nameTable.push(f) - 1;
         nameIndex.set(f, k);
       }
-      name[at] = k;
-      values[at] = v;
+      cols[name0 + at] = k;
+      cols[value0 + at] = v;
       at++;
     }
-    nf[i] = at - start;
+    cols[2 * n + i] = at - start;
   }
-  return { n, deviceTable, device, ts, nf, nameTable, name, values };
+  return { n, entries, deviceTable, nameTable, cols };
 }
 
 const DETECTOR_INDEX = new Map<string, number>(DETECTOR_TYPES.map((t, i) => [t, i]));
@@ -112,21 +132,24 @@ class ResultWriter implements ColumnSink {
   readonly out: ResultBatch;
 
   constructor(entries: number) {
-    this.out = { flags: new Uint8Array(entries).fill(3), detector: new Uint8Array(entries), num: new Float64Array(entries * 4), reasons: [], extras: [] };
+    const num = new Float64Array(entries * PER_ENTRY);
+    for (let e = 0; e < entries; e++) num[e * PER_ENTRY] = 3;
+    this.out = { num, reasons: [], extras: [] };
   }
 
   field(_reading: number, e: number, o: Outcome | null, isAnomaly: boolean): void {
     const b = this.out;
+    const at = e * PER_ENTRY;
     if (!o) {
-      b.flags[e] = 0;
+      b.num[at] = 0;
       return;
     }
-    b.flags[e] = isAnomaly ? 2 : 1;
-    b.detector[e] = DETECTOR_INDEX.get(o.detector!) ?? 0;
-    b.num[4 * e] = o.score;
-    b.num[4 * e + 1] = o.expected;
-    b.num[4 * e + 2] = o.low;
-    b.num[4 * e + 3] = o.high;
+    b.num[at] = isAnomaly ? 2 : 1;
+    b.num[at + 1] = DETECTOR_INDEX.get(o.detector!) ?? 0;
+    b.num[at + 2] = o.score;
+    b.num[at + 3] = o.expected;
+    b.num[at + 4] = o.low;
+    b.num[at + 5] = o.high;
     b.reasons.push(o.reason);
   }
 
@@ -136,14 +159,16 @@ class ResultWriter implements ColumnSink {
 }
 
 /** The engine's verdicts on a batch, as they go back to the main thread. */
-export function judgeBatch(engine: AnomalyEngine, batch: ReadingColumns): ResultBatch {
-  const w = new ResultWriter(batch.values.length);
-  engine.processColumns(batch, w);
+export function judgeBatch(engine: AnomalyEngine, batch: ReadingBatch): ResultBatch {
+  const w = new ResultWriter(batch.entries);
+  engine.processColumns(columns(batch), w);
   return w.out;
 }
 
-/** The engine's results for the readings of a batch (as encoded here; its typed arrays intact), from the worker's verdicts. */
-export function decodeResults(readings: readonly Reading[], b: ReadingBatch, r: ResultBatch): ReadingResult[] {
+/** The engine's results for the readings of a batch (as encoded here, and kept: it is copied to the worker, not handed over), from the worker's verdicts. */
+export function decodeResults(readings: readonly Reading[], batch: ReadingBatch, r: ResultBatch): ReadingResult[] {
+  const b = columns(batch);
+  const num = r.num;
   const out = new Array<ReadingResult>(readings.length);
   let e = 0;
   let reason = 0;
@@ -151,7 +176,8 @@ export function decodeResults(readings: readonly Reading[], b: ReadingBatch, r: 
     const anomaly: Record<string, Verdict | null> = {};
     let isAnomaly = false;
     for (const end = e + b.nf[i]; e < end; e++) {
-      const flag = r.flags[e];
+      const at = e * PER_ENTRY;
+      const flag = num[at];
       if (flag === 3) continue;
       const key = b.nameTable[b.name[e]];
       if (flag === 0) {
@@ -160,11 +186,11 @@ export function decodeResults(readings: readonly Reading[], b: ReadingBatch, r: 
       }
       if (flag === 2) isAnomaly = true;
       anomaly[key] = {
-        score: r.num[4 * e],
+        score: num[at + 2],
         isAnomaly: flag === 2,
-        detector: DETECTOR_TYPES[r.detector[e]] as DetectorType,
-        expected: r.num[4 * e + 1],
-        band: [r.num[4 * e + 2], r.num[4 * e + 3]],
+        detector: DETECTOR_TYPES[num[at + 1]] as DetectorType,
+        expected: num[at + 3],
+        band: [num[at + 4], num[at + 5]],
         reason: r.reasons[reason++],
       };
     }
@@ -177,12 +203,7 @@ export function decodeResults(readings: readonly Reading[], b: ReadingBatch, r: 
   return out;
 }
 
-/**
- * The buffers a message can hand over instead of copying. Of a reading batch
- * only the times and values go: the sender keeps the counts and names to
- * rebuild the results against.
- */
-export function transferables(b: ReadingBatch | ResultBatch): ArrayBuffer[] {
-  const list = 'ts' in b ? [b.ts, b.values] : [b.flags, b.detector, b.num];
-  return list.map((a) => a.buffer as ArrayBuffer);
+/** The buffer a result batch hands over instead of copying (a reading batch is copied: the main thread keeps it). */
+export function transferables(b: ResultBatch): ArrayBuffer[] {
+  return [b.num.buffer as ArrayBuffer];
 }

@@ -1,0 +1,53 @@
+/**
+ * For the node tests (node-red-node-test-helper): the helper's runtime started
+ * once for a describe block with a data folder of its own, flows unloaded after
+ * each test, and the waits and taps those tests share.
+ */
+import { after, afterEach, before } from 'node:test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import helper from 'node-red-node-test-helper';
+
+/**
+ * Call inside a describe block: the runtime starts before its tests with
+ * `settings.upperstack.dataDir` a new temporary folder (plus `settings(dir)`),
+ * each test's flows are unloaded after it (then `afterEachTest` runs), and the
+ * runtime stops after the block.
+ */
+export function useTestRuntime(prefix: string, opts: { settings?: (dataDir: string) => Record<string, unknown>; afterEachTest?: () => void } = {}): { dataDir: string } {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  before(async () => {
+    helper.settings({ upperstack: { dataDir }, ...opts.settings?.(dataDir) });
+    await helper.startServer();
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    opts.afterEachTest?.();
+  });
+  return { dataDir };
+}
+
+/** Waits until `cond` holds, looking every 10 ms; fails naming `what` after `ms` (a cap for a busy machine, not a target). */
+export async function until(cond: () => boolean | Promise<boolean>, what = 'condition', ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Every message the node `id` (a helper node) receives from now on. */
+export function collect<T>(id: string): T[] {
+  const got: T[] = [];
+  (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('input', (m: T) => got.push(m));
+  return got;
+}
+
+/** Hands `msg` to the node `id` as if a wire brought it. */
+export function input(id: string, msg: Record<string, unknown>): void {
+  (helper.getNode(id) as unknown as { receive(m: unknown): void }).receive(msg);
+}
