@@ -19,6 +19,7 @@ import { onInput, onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { deviceStates } from '../shared/device-state';
+import { shareWithCluster } from '../shared/cluster-share';
 import { partitionMigrations, type PartitionNodeDef, type PartitionOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
@@ -67,8 +68,11 @@ export = function register(RED: NodeAPI): void {
     cluster.on('error', (err: Error) => node.warn(RED._('upperstack-partition.errors.broker', { message: err.message })));
     cluster.on('change', status);
 
+    // The cluster's alert rules and device records (nodes/shared/cluster-share.ts) are in before this member takes a partition.
+    const sharing = shareWithCluster(RED, { broker, connect, group: config.group, member }, (err) => node.warn(RED._('upperstack-partition.errors.broker', { message: err.message })));
+
     setStatus(node, 'connecting', RED._('upperstack-partition.status.connecting'));
-    const ready = cluster.start().then(status);
+    const ready = sharing.ready.then(() => cluster.start()).then(status);
     ready.catch((err: unknown) => {
       node.error(RED._('upperstack-partition.errors.broker', { message: describeError(err).message }));
       setStatus(node, 'failed', describeError(err).message);
@@ -89,6 +93,7 @@ export = function register(RED: NodeAPI): void {
       clearInterval(timer);
       await ready.catch(() => undefined);
       await cluster.stop().catch(() => undefined);
+      await sharing.stop().catch(() => undefined);
     });
   }
 

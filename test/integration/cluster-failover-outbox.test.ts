@@ -65,7 +65,12 @@ before(async () => {
       },
     });
     members.set(name, rt);
-    for (const rule of RULES) assert.equal((await api(rt, 'POST', '/api/v1/rules', rule)).status, 201);
+  }
+  // Rules made on one member are in force on every member (shared through the cluster broker).
+  const [first] = members.values();
+  for (const rule of RULES) assert.equal((await api(first, 'POST', '/api/v1/rules', rule)).status, 201);
+  for (const rt of members.values()) {
+    await eventually(async () => ((await (await api(rt, 'GET', '/api/v1/rules')).json()) as { rules: unknown[] }).rules.length === RULES.length || undefined, 30_000, 'the rules on every member');
   }
 });
 

@@ -112,6 +112,30 @@ function checkMeta(meta: unknown): Record<string, MetaValue> {
   return out;
 }
 
+/** A device record received from elsewhere (another cluster member), checked field by field; throws when it is not one. */
+export function checkDeviceRecord(id: string, v: unknown): DeviceRecord {
+  if (!isObject(v)) throw new BadParameterError('device', 'a device record is an object');
+  if (v.id !== id || !ID.test(id)) throw new BadDeviceIdError(`a device record's id must be its key ("${id.slice(0, 60)}")`, { id: id.slice(0, 128) });
+  if (typeof v.enabled !== 'boolean' || typeof v.signing !== 'boolean') throw new BadParameterError('device', '"enabled" and "signing" are true or false');
+  if (typeof v.secretHash !== 'string' || !v.secretHash.startsWith('scrypt$') || v.secretHash.length > 256) throw new BadParameterError('device', '"secretHash" is a scrypt hash');
+  if (v.signingKey !== undefined && (typeof v.signingKey !== 'string' || v.signingKey.length > 512)) throw new BadParameterError('device', '"signingKey" is a sealed key');
+  const times = [v.createdAt, v.updatedAt, ...(v.rotatedAt === undefined ? [] : [v.rotatedAt])];
+  if (!times.every((t) => typeof t === 'number' && Number.isFinite(t))) throw new BadParameterError('device', 'the times of a device record are epoch milliseconds');
+  const r: DeviceRecord = {
+    id,
+    enabled: v.enabled,
+    secretHash: v.secretHash,
+    signing: v.signing,
+    tags: checkTags(v.tags),
+    meta: checkMeta(v.meta),
+    createdAt: v.createdAt as number,
+    updatedAt: v.updatedAt as number,
+  };
+  if (typeof v.signingKey === 'string') r.signingKey = v.signingKey;
+  if (typeof v.rotatedAt === 'number') r.rotatedAt = v.rotatedAt;
+  return r;
+}
+
 export class DeviceRegistry {
   private devices = new Map<string, DeviceRecord>();
   /** id → generation; a change of the device bumps it, so remembered verifications lapse. */
@@ -271,6 +295,41 @@ export class DeviceRegistry {
       this.signingKeys.delete(id);
       this.emit(id, 'removed');
       return deviceView(old);
+    });
+  }
+
+  /**
+   * A record decided on another cluster member (nodes/lib/cluster/shared.ts), undefined when the device
+   * was removed there: written through and reported like a local change, so sessions of a disabled,
+   * rotated or removed device end here too. The signing key is sealed under each member's registry key:
+   * it travels sealed and opens only where that key is the same (docs/scaling.md).
+   */
+  applyShared(id: string, record: DeviceRecord | undefined): Promise<void> {
+    return this.serial(async () => {
+      const old = this.devices.get(id);
+      if (!record) {
+        if (!old) return;
+        await this.backend.remove('devices', id);
+        this.devices.delete(id);
+        this.bump(id);
+        this.signingKeys.delete(id);
+        this.emit(id, 'removed');
+        return;
+      }
+      await this.backend.put('devices', record);
+      this.devices.set(id, record);
+      this.bump(id);
+      this.signingKeys.delete(id);
+      const change: DeviceChange = !old
+        ? 'added'
+        : old.secretHash !== record.secretHash || old.signingKey !== record.signingKey
+          ? 'rotated'
+          : old.enabled && !record.enabled
+            ? 'disabled'
+            : !old.enabled && record.enabled
+              ? 'enabled'
+              : 'updated';
+      this.emit(id, change);
     });
   }
 

@@ -144,6 +144,28 @@ export class RuleStore {
     return { created, updated, deleted };
   }
 
+  /**
+   * A change decided elsewhere (another cluster member, nodes/lib/cluster/shared.ts): saved, audited
+   * and told to the listeners like a local one. undefined: the rule was deleted.
+   */
+  applyShared(id: string, data: unknown, who: Actor): void {
+    const before = this.rules.get(id);
+    if (data === undefined) {
+      if (!before) return;
+      this.rules.delete(id);
+      this.save();
+      appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.delete', target: id, before });
+      this.changed({ type: 'delete', id });
+      return;
+    }
+    const rule = validateRule(data);
+    if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the shared rule's key ("${id}")`, { pointer: '/id' });
+    this.rules.set(id, rule);
+    this.save();
+    appendAudit(this.audit, { ts: Date.now(), ...who, action: before ? 'rule.update' : 'rule.create', target: id, ...(before ? { before } : {}), after: rule });
+    this.changed({ type: 'upsert', rule });
+  }
+
   export(): { rules: Rule[] } {
     return { rules: this.list() };
   }

@@ -21,10 +21,11 @@
  * so a write that failed halfway (or whose outcome is unknown) leaves them too
  * high, never too low: its readings come back as suspects.
  *
- * Roll-ups (duckdb-rollups.ts) are kept from the same batch table, in the
- * batch's transaction: fresh rows add their aggregates to their buckets; the
- * buckets suspects touch are recomputed from the raw rows. (One transaction
- * costs no more than the three autocommits it replaces.)
+ * Roll-ups (duckdb-rollups.ts): a batch of fresh readings is written alone and
+ * its aggregates are applied afterwards (duckdb-rollup-pending.ts); a batch
+ * with suspects keeps the tiers here, from the same batch table, in the
+ * batch's transaction: fresh rows add their aggregates to their buckets, the
+ * buckets suspects touch are recomputed from the raw rows.
  */
 import {
   DOUBLE,
@@ -71,6 +72,8 @@ export interface EncodedBatch {
   /** Time range of the suspects' rows (epoch ms), which bounds the delete. */
   lo: number;
   hi: number;
+  /** The earliest ts in the batch (epoch ms). */
+  earliest: number;
   /** Latest ts per device in this batch: the marks to raise. */
   latest: Map<string, number>;
 }
@@ -107,6 +110,7 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
   let suspects = 0;
   let lo = Infinity;
   let hi = -Infinity;
+  let earliest = Infinity;
   let rows = 0;
   for (let i = 0; i < readings.length; i++) {
     const r = readings[i];
@@ -117,6 +121,7 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
       throw new StoreFailedError(`reading [${i}] of device "${r.device}" has ts ${r.ts}; it must be epoch milliseconds`);
     }
     const ts = Math.round(r.ts);
+    if (ts < earliest) earliest = ts;
     const d = intern(names, nameList, r.device);
     let g = 0;
     if (hasKeys(r.tags)) {
@@ -161,7 +166,7 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
       if (ts > hi) hi = ts;
     }
   }
-  return { rows, cols, names: nameList, texts: textList, tags: tagList, shape, suspects, lo, hi, latest };
+  return { rows, cols, names: nameList, texts: textList, tags: tagList, shape, suspects, lo, hi, earliest, latest };
 }
 
 function unstorable(i: number, device: string, field: string, v: unknown): StoreFailedError {

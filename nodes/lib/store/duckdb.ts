@@ -21,7 +21,8 @@ import type {
   TimeSeriesStore,
 } from './types';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
-import { aggregateTier, anySealed, applyRetention, rebuildAll, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { aggregateTier, anySealed, applyRetention, HOUR, rebuildAll, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { BEHIND_KEY, PendingRollups, repairBehind } from './duckdb-rollup-pending';
 import { encodeBatch, MAX_TS, raiseMarks, readMarks, writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
 import type { RegistryBackend } from '../devices/types';
@@ -51,7 +52,15 @@ export interface DuckDbStoreOptions {
   rollups?: boolean;
   /** How often retention runs (default every 10 minutes; also once at open). */
   retentionEveryMs?: number;
+  /**
+   * Roll-ups of fresh readings are applied at most this long after their write
+   * (default 1000 ms), and before anything reads the tiers; duckdb-rollup-pending.ts.
+   */
+  rollupEveryMs?: number;
 }
+
+/** Pending (device, field, minute) buckets past which they are applied at once rather than by the timer. */
+const MAX_PENDING = 20_000;
 
 /** An aggregate and the tier that answered it: the raw rows, or the 1-minute or 1-hour roll-ups. */
 export interface TieredAggregate {
@@ -184,6 +193,9 @@ export class DuckDbStore implements TimeSeriesStore {
   private sealedBefore?: number;
   private retentionTimer?: NodeJS.Timeout;
   private readonly rollups: boolean;
+  /** Aggregates of fresh readings written but not yet in the tiers. */
+  private readonly pending = new PendingRollups();
+  private rollupTimer?: NodeJS.Timeout;
 
   constructor(options: DuckDbStoreOptions) {
     if (!options || typeof options.path !== 'string' || options.path.length === 0) {
@@ -221,8 +233,41 @@ export class DuckDbStore implements TimeSeriesStore {
       // In queue order, so each batch is judged against the marks of every write before it.
       const batch = encodeBatch(readings, this.marks);
       raiseMarks(this.marks, batch);
-      await writeBatch(conn, batch, this.rollups ? TIERS : []);
+      if (!this.rollups) return writeBatch(conn, batch, []);
+      // Fresh readings at or after the seal horizon: the raw rows now, their roll-ups later
+      // (the only readings a repair after a crash is sure to find; duckdb-rollup-pending.ts).
+      if (batch.suspects === 0 && (this.sealedBefore === undefined || batch.earliest >= this.sealedBefore)) {
+        await writeBatch(conn, batch, []);
+        this.pending.add(batch);
+        if (this.pending.size >= MAX_PENDING) await this.applyPending(conn);
+        else this.armRollups();
+        return;
+      }
+      // Suspects' buckets are recomputed from the raw rows: what is pending goes first, or it would count twice.
+      await this.pending.apply(conn);
+      await writeBatch(conn, batch, TIERS);
     });
+  }
+
+  /** Applies the pending roll-ups; the write before is durable whatever happens here, so a failure only keeps them pending. */
+  private async applyPending(conn: DuckDBConnection): Promise<void> {
+    try {
+      await this.pending.apply(conn);
+    } catch (err) {
+      // A database DuckDB invalidated is reopened (and its tiers repaired) on next use.
+      this.translate('apply roll-ups', err);
+      this.armRollups();
+    }
+  }
+
+  private armRollups(): void {
+    if (this.rollupTimer || this.closed) return;
+    this.rollupTimer = setTimeout(() => {
+      this.rollupTimer = undefined;
+      if (this.pending.size === 0) return;
+      void this.enqueue('apply roll-ups', (conn) => this.applyPending(conn)).catch(() => undefined);
+    }, this.options.rollupEveryMs ?? 1000);
+    this.rollupTimer.unref?.();
   }
 
   /**
@@ -234,6 +279,8 @@ export class DuckDbStore implements TimeSeriesStore {
     const rolled = this.rollups ? (this.options.rollupRetentionMs ?? 0) : 0;
     if (!raw && !rolled) return Promise.resolve();
     return this.enqueue('apply retention', async (conn) => {
+      // Raw rows about to go must be in the tiers first.
+      await this.pending.apply(conn);
       const cutoff = await applyRetention(conn, now, raw, rolled, this.rollups);
       if (cutoff === undefined || !this.rollups) return;
       // Until retention seals a bucket no reading can fall in one: writes skip the lookup (old history imported into a new store).
@@ -258,7 +305,10 @@ export class DuckDbStore implements TimeSeriesStore {
     timeFilters(q, where, {});
     const tier = this.rollups ? tierFor(q) : undefined;
     if (!tier) return { points: await this.aggregateRaw(q), tier: 'raw' };
-    const points = await this.enqueue('aggregate', (conn) => aggregateTier(conn, tier.table, q, { device: q.device, field: q.field }));
+    const points = await this.enqueue('aggregate', async (conn) => {
+      await this.pending.apply(conn);
+      return aggregateTier(conn, tier.table, q, { device: q.device, field: q.field });
+    });
     return { points, tier: tier.tier };
   }
 
@@ -442,7 +492,19 @@ export class DuckDbStore implements TimeSeriesStore {
   close(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.retentionTimer = undefined;
+    if (this.rollupTimer) clearTimeout(this.rollupTimer);
+    this.rollupTimer = undefined;
     return this.serial(async () => {
+      const conn = this.conn;
+      if (conn && this.rollups) {
+        // Caught up: the next open need not repair. If this fails the marker stays and it does.
+        try {
+          await this.pending.apply(conn);
+          await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('${BEHIND_KEY}', '0')`);
+        } catch {
+          // Left to the repair at the next open.
+        }
+      }
       this.closed = true;
       this.shutdown();
     });
@@ -493,20 +555,36 @@ export class DuckDbStore implements TimeSeriesStore {
     }
   }
 
-  /** Creates the roll-up tables; a store whose roll-ups are not (or no longer) current gets them rebuilt from its raw rows once. */
+  /**
+   * Creates the roll-up tables; a store whose roll-ups are not (or no longer) current gets them rebuilt
+   * from its raw rows once, and one that did not close cleanly gets the buckets its last run may not
+   * have applied recomputed (duckdb-rollup-pending.ts).
+   */
   private async prepareRollups(conn: DuckDBConnection): Promise<void> {
     await conn.run(ROLLUP_SCHEMA);
-    const meta = (await conn.runAndReadAll(`SELECT key, value FROM upperstack_meta WHERE key IN ('rollups', 'sealed_before')`)).getRows();
+    const meta = (await conn.runAndReadAll(`SELECT key, value FROM upperstack_meta WHERE key IN ('rollups', 'sealed_before', '${BEHIND_KEY}')`)).getRows();
     const get = (k: string) => meta.find((r) => r[0] === k)?.[1] as string | undefined;
     const sealed = get('sealed_before');
     if (sealed !== undefined) this.sealedBefore = Number(sealed);
+    // The sealed buckets themselves bound the horizon too, should the meta row have missed a retention pass (a crash in between).
+    const top = (await conn.runAndReadAll('SELECT max(bucket) FROM rollup_1h WHERE sealed')).getRows()[0][0];
+    if (top !== null && top !== undefined) {
+      const horizon = Number(top) + HOUR;
+      if (this.sealedBefore === undefined || horizon > this.sealedBefore) this.sealedBefore = horizon;
+    }
     if (get('rollups') !== '1') {
       // Written while roll-ups were off (or before they existed): built once from the raw rows.
       await this.inTransaction(conn, async () => {
         await rebuildAll(conn);
         await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('rollups', '1')`);
       });
+    } else if (get(BEHIND_KEY) === '1') {
+      await repairBehind(conn, this.sealedBefore);
     }
+    // Whatever was pending is in the tiers now (this also runs when DuckDB invalidated the database and it is reopened).
+    this.pending.clear();
+    // Set before any write can defer its roll-ups; a clean close clears it.
+    await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('${BEHIND_KEY}', '1')`);
   }
 
   private translate(op: string, err: unknown): Error {

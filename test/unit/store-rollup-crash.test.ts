@@ -1,0 +1,124 @@
+/**
+ * Roll-ups of fresh readings are applied after their write (duckdb-rollup-pending.ts):
+ * a process killed with SIGKILL between a write and the apply leaves raw rows
+ * the tiers lack. Real DuckDB file, real kill: the next open repairs the tiers,
+ * and every aggregate from them equals the raw one, with buckets that were half
+ * applied before the kill counted once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import type { AggregateFn, AggregatePoint } from '../../nodes/lib/store/types';
+
+const FNS: AggregateFn[] = ['mean', 'min', 'max', 'sum', 'count', 'last'];
+const STORE = join(__dirname, '..', '..', 'nodes', 'lib', 'store', 'duckdb.js');
+
+/**
+ * The child: writes readings in batches with the roll-up timer out of the way;
+ * halfway an aggregate makes it apply what is pending, then it writes on
+ * (the same minutes and hours, and later ones), says so and waits to be killed.
+ */
+const CHILD = `
+const { DuckDbStore } = require(${JSON.stringify(STORE)});
+(async () => {
+  const [path, t0] = [process.argv[1], Number(process.argv[2])];
+  const store = new DuckDbStore({ path, rollupEveryMs: 3600000 });
+  await store.open();
+  const batch = (from, to) => {
+    const out = [];
+    for (let i = from; i < to; i++) for (const device of ['a', 'b']) {
+      const fields = { v: (i * 37) % 101 - 50, k: i % 3 };
+      if (i % 11 === 0) fields.s = i % 2 ? 'odd' : true;
+      out.push({ device, ts: t0 + i * 9000, fields, tags: {} });
+    }
+    return out;
+  };
+  for (let i = 0; i < 300; i += 50) await store.write(batch(i, i + 50));
+  await store.aggregate({ device: 'a', field: 'v', fn: 'count', everyMs: 3600000 });
+  for (let i = 300; i < 700; i += 50) await store.write(batch(i, i + 50));
+  process.stdout.write('written\\n');
+  setInterval(() => undefined, 1000);
+})().catch((err) => { console.error(err); process.exit(1); });
+`;
+
+function sameValue(a: AggregatePoint['value'], b: AggregatePoint['value'], what: string): void {
+  if (typeof a === 'number' && typeof b === 'number') {
+    assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
+  } else {
+    assert.deepEqual(a, b, what);
+  }
+}
+
+async function writeAndKill(path: string, t0: number): Promise<void> {
+  const child = spawn(process.execPath, ['-e', CHILD, path, String(t0)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('written') && resolve());
+    void exited.then((code) => reject(new Error(`the writer exited (${code}) before it wrote everything: ${err}`)));
+  });
+  child.kill('SIGKILL');
+  await exited;
+}
+
+test('killed between writes and their roll-ups: the next open repairs the tiers and they equal the raw aggregates', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'us-rollup-crash-'));
+  const path = join(dir, 'crash.duckdb');
+  // Recent, on an hour boundary, so the hour buckets are whole.
+  const t0 = Math.floor((Date.now() - 3 * 3_600_000) / 3_600_000) * 3_600_000;
+  try {
+    await writeAndKill(path, t0);
+    const store = new DuckDbStore({ path });
+    await store.open();
+    try {
+      for (const device of ['a', 'b']) {
+        for (const field of ['v', 'k', 's']) {
+          for (const fn of FNS) {
+            for (const everyMs of [60_000, 600_000, 3_600_000]) {
+              const q = { device, field, fn, everyMs, from: t0, to: t0 + 3 * 3_600_000 };
+              const raw = await store.aggregateRaw(q);
+              const { points, tier } = await store.aggregateWithTier(q);
+              assert.notEqual(tier, 'raw');
+              const what = `${device}/${field} ${fn} every ${everyMs}`;
+              assert.deepEqual(points.map((p) => p.ts), raw.map((p) => p.ts), `${what}: buckets`);
+              points.forEach((p, i) => sameValue(p.value, raw[i].value, `${what} @${p.ts}`));
+            }
+          }
+        }
+      }
+      const hours = (await store.aggregateWithTier({ device: 'a', field: 'v', fn: 'count', everyMs: 3_600_000 })).points;
+      assert.equal(hours.reduce((n, p) => n + (p.value as number), 0), 700, 'every reading counted once');
+    } finally {
+      await store.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a clean close applies what is pending: reopened, the tiers already equal the raw aggregates', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'us-rollup-close-'));
+  const path = join(dir, 'close.duckdb');
+  const t0 = Math.floor((Date.now() - 3_600_000) / 3_600_000) * 3_600_000;
+  try {
+    const first = new DuckDbStore({ path, rollupEveryMs: 3_600_000 });
+    await first.open();
+    await first.write(Array.from({ length: 400 }, (_, i) => ({ device: 'd', ts: t0 + i * 5000, fields: { v: i }, tags: {} })));
+    await first.close();
+    // Read the tier table straight, without a store that could repair it.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const db = await DuckDBInstance.create(path);
+    const conn = await db.connect();
+    const rows = (await conn.runAndReadAll(`SELECT sum(n)::INTEGER, sum(v_sum), (SELECT value FROM upperstack_meta WHERE key = 'rollups_behind') FROM rollup_1h WHERE device = 'd'`)).getRows();
+    conn.closeSync();
+    db.closeSync();
+    assert.deepEqual(rows, [[400, (399 * 400) / 2, '0']]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
