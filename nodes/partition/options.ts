@@ -25,7 +25,7 @@ export interface PartitionOptions {
 export interface PartitionNodeDef extends NodeDef, PartitionOptions {}
 
 export const DEFAULT_PREFIX = 'upperstack/p';
-export const DEFAULT_CHECKPOINT_SECONDS = 30;
+export const DEFAULT_CHECKPOINT_SECONDS = 10;
 
 export const partitionMigrations: ReadonlyArray<Migration<PartitionOptions>> = [
   // v0 (hand-written or imported flows) → v1: every option present, numbers as numbers.

@@ -128,6 +128,18 @@ test('an engine restored from saved state gives exactly the scores of one that n
   );
 });
 
+test('a series stuck at -0 judges the same after a restore (JSON keeps no -0)', () => {
+  const opts = { heartbeat: false as const, clock: () => 0 };
+  const values = [...Array(20).fill(0), ...Array(23).fill(-0), ...Array(20).fill(0)];
+  const whole = new AnomalyEngine(opts);
+  let part = new AnomalyEngine(opts);
+  values.forEach((v, i) => {
+    if (i === 21) part = AnomalyEngine.fromJSON(JSON.parse(JSON.stringify(part.toJSON())), opts);
+    const r = { device: 'd', ts: Date.UTC(2025, 0, 1) + (i + 1) * 60_000, fields: { v }, tags: {} };
+    assert.deepEqual(part.process(r).anomaly, whole.process(r).anomaly, `reading ${i}`);
+  });
+});
+
 test('times far apart or fractional are kept exactly', () => {
   const w = new Window(Infinity, 10, true);
   const times = [1_700_000_000_000, 1_700_000_000_000 + 30 * DAY, 1_700_000_000_000 + 30 * DAY + 0.5, -5, 2 ** 52];

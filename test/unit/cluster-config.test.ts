@@ -22,7 +22,7 @@ test('a member needs a shared sink and names that fit topics; errors name the va
   assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_PARTITIONS: '0' }), /UPPERSTACK_CLUSTER_PARTITIONS/);
   assert.throws(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_CHECKPOINT_SECONDS: '0.5' }), /UPPERSTACK_CLUSTER_CHECKPOINT_SECONDS/);
   const o = clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883', UPPERSTACK_CLUSTER_SINK: 'http://influx:8086', UPPERSTACK_CLUSTER_SINK_KIND: 'influxdb', UPPERSTACK_CLUSTER_MEMBER: 'm1' })!;
-  assert.deepEqual({ ...o }, { broker: 'mqtt://b:1883', group: 'upperstack', member: 'm1', sink: { kind: 'influxdb', url: 'http://influx:8086', database: 'upperstack' }, partitions: 64, leaseMs: 15_000, checkpointMs: 30_000, login: false, tls: { ca: '', cert: '', key: '' } });
+  assert.deepEqual({ ...o }, { broker: 'mqtt://b:1883', group: 'upperstack', member: 'm1', sink: { kind: 'influxdb', url: 'http://influx:8086', database: 'upperstack' }, partitions: 64, leaseMs: 15_000, checkpointMs: 10_000, login: false, tls: { ca: '', cert: '', key: '' } });
 });
 
 test('the member pack: shared subscription on the external broker, persistent MQTT 5 session, shared sink answering queries', () => {
@@ -49,7 +49,7 @@ test('the member pack: shared subscription on the external broker, persistent MQ
   const before = (pack.find((n) => n.type === 'upperstack-store')!.wires as string[][])[0];
   assert.deepEqual(storeOut.filter((id) => id !== part.id), before.filter((id) => id !== 'us_anomaly' && id !== 'us_alert'));
   assert.deepEqual([...(part.wires as string[][])[0]].sort(), ['us_alert', 'us_anomaly']);
-  assert.deepEqual([part.broker, part.group, part.member, part.partitions, part.leaseSeconds, part.checkpointSeconds, part.connection], ['mqtt://b:1883', 'g1', 'node-a', 64, 15, 30, CLUSTER_CONNECTION_ID]);
+  assert.deepEqual([part.broker, part.group, part.member, part.partitions, part.leaseSeconds, part.checkpointSeconds, part.connection], ['mqtt://b:1883', 'g1', 'node-a', 64, 15, 10, CLUSTER_CONNECTION_ID]);
   assert.equal(out.length, pack.length + 2);
 });
 

@@ -13,14 +13,14 @@ test('partition node v0 → v2: every option present, numbers as numbers', () =>
   const c = migrate<PartitionOptions>({ broker: 'mqtt://b:1883', partitions: '16' }, partitionMigrations);
   assert.deepEqual(
     { ...c },
-    { broker: 'mqtt://b:1883', member: '', prefix: 'upperstack/p', group: 'upperstack', partitions: 16, leaseSeconds: 15, checkpointSeconds: 30, connection: '', configVersion: 2 },
+    { broker: 'mqtt://b:1883', member: '', prefix: 'upperstack/p', group: 'upperstack', partitions: 16, leaseSeconds: 15, checkpointSeconds: 10, connection: '', configVersion: 2 },
   );
 });
 
 test('partition node v1 → v2: checkpoint cadence and connection added, the rest kept', () => {
   const v1 = { broker: 'mqtt://b:1883', member: 'm1', prefix: 'x/p', group: 'g', partitions: 8, leaseSeconds: 4, configVersion: 1 };
   const c = migrate<PartitionOptions>(v1, partitionMigrations);
-  assert.deepEqual({ ...c }, { ...v1, checkpointSeconds: 30, connection: '', configVersion: 2 });
+  assert.deepEqual({ ...c }, { ...v1, checkpointSeconds: 10, connection: '', configVersion: 2 });
   assert.equal(migrate<PartitionOptions>({ ...v1, checkpointSeconds: 30, connection: 'c1' }, partitionMigrations).checkpointSeconds, 30);
 });
 

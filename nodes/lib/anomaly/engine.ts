@@ -239,7 +239,8 @@ export class AnomalyEngine {
   private judge(dev: DeviceRec, field: string, ts: number, v: number, evicted: SeriesRef[]): Outcome | null | undefined {
     if (this.watch && !this.watch.has(field)) return undefined;
     const s = this.series(dev, field, evicted);
-    const o = s.detector.update(ts, v, s.ctx);
+    // -0 is the reading 0: a saved state (JSON) cannot tell them apart, so a restored detector must not either.
+    const o = s.detector.update(ts, v + 0, s.ctx);
     // Outcomes are fresh objects each reading: naming the detector in place costs no copy.
     if (o && o.detector === undefined) o.detector = s.detector.type;
     return o;
