@@ -52,7 +52,8 @@ describe('/health on the running pipeline', () => {
     assert.ok(first.body.disk.spools.length >= 1 && first.body.disk.spools.every((s) => s.budget > 0), JSON.stringify(first.body.disk));
 
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'health-device' });
-    await client.publishAsync('devices/h1/telemetry', '{"t":21.5,"ts":1767225600000}', { qos: 1 });
+    // A recent time: the redeployed store's retention pass (30 days) may run after the replayed write and would delete an old one.
+    await client.publishAsync('devices/h1/telemetry', JSON.stringify({ t: 21.5, ts: Date.now() - 3_600_000 }), { qos: 1 });
     await client.endAsync();
 
     const stuck = await eventually(async () => {
