@@ -5,7 +5,7 @@
 // temporary folders (test/helpers/temp.ts), so a name here is a test to fix.
 // Usage: node scripts/with-tmpdir.mjs <command> [args...]  ("node" is this node)
 import { spawn } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,6 +16,8 @@ if (!cmd) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'upperstack-run-'));
+// Like /tmp: servers the tests start that drop root (mosquitto) must reach their folders in it.
+chmodSync(dir, 0o1777);
 
 /** Bytes under `p` (not following links); a file gone meanwhile counts 0. */
 function size(p) {
