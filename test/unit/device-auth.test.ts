@@ -126,6 +126,20 @@ describe('DeviceAuth', () => {
     assert.equal((await pub(anon, 'home/lights')).ok, true);
   });
 
+  test('MQTT publish decided without a promise (no rate limits): the same answer as authorizePublish', async () => {
+    const { auth } = await setup();
+    const whos: Principal[] = [{ kind: 'device', id: 'devA' }, { kind: 'anonymous' }, { kind: 'client', id: 'c1' }, { kind: 'key', id: 'k', scopes: ['read'] }, { kind: 'key', id: 'adm', scopes: ['admin'] }];
+    const topics = ['devices/devA/telemetry', 'devices/devB/telemetry', 'devices/free/telemetry', 'upperstack/deadletter/x', 'market/devA/live', '$SYS/x', 'home/lights', 'devices/+/x', 'devices'];
+    for (const who of whos) {
+      for (const topic of topics) {
+        const p = { topic, payload: Buffer.from('{}'), qos: 1 };
+        const now = auth.authorizePublishNow(who, p);
+        assert.ok(now !== undefined, 'without rate limits nothing has to wait');
+        assert.deepEqual(now, await auth.authorizePublish(who, p), `${JSON.stringify(who)} ${topic}`);
+      }
+    }
+  });
+
   test('MQTT subscribe: a device its own commands; anonymous neither device data nor upperstack/#', async () => {
     const { auth } = await setup();
     const A: Principal = { kind: 'device', id: 'devA' };
