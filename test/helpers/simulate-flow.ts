@@ -5,8 +5,11 @@
  */
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-/** The node modules the pipeline needs (add the devices node for `devicesNode`). */
-export const pipelineNodes = [
+/**
+ * The node modules of the ingest pipeline: embedded broker, MQTT input, decode,
+ * validate, store (and its config) and dead letters (the node tests add theirs).
+ */
+export const ingestNodes = [
   require('../../nodes/broker/broker'),
   require('../../nodes/mqtt-in/mqtt-in'),
   require('../../nodes/decode/decode'),
@@ -14,8 +17,10 @@ export const pipelineNodes = [
   require('../../nodes/store-config/store-config'),
   require('../../nodes/store/store'),
   require('../../nodes/deadletter/deadletter'),
-  require('../../nodes/simulate/simulate'),
 ] as unknown[];
+
+/** The node modules the simulate pipeline needs (add the devices node for `devicesNode`). */
+export const pipelineNodes = [...ingestNodes, require('../../nodes/simulate/simulate')] as unknown[];
 
 /**
  * Store config `cfg`, broker `broker`, mqtt-in `in` → `decode` → `validate` →

@@ -13,18 +13,10 @@ import { findBroker } from '../../nodes/shared/runtime';
 import { journalBacklog } from '../../nodes/lib/journal/receipts';
 import { Journal } from '../../nodes/lib/journal/journal';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { ingestNodes } from '../helpers/simulate-flow';
 import { tempDir } from '../helpers/temp';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const nodes = [
-  require('../../nodes/broker/broker'),
-  require('../../nodes/mqtt-in/mqtt-in'),
-  require('../../nodes/decode/decode'),
-  require('../../nodes/validate/validate'),
-  require('../../nodes/store-config/store-config'),
-  require('../../nodes/store/store'),
-  require('../../nodes/deadletter/deadletter'),
-];
+const nodes = ingestNodes;
 
 helper.init(require.resolve('node-red'));
 

@@ -12,18 +12,13 @@ import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
 import { eventually } from '../helpers/runtime';
+import { ingestNodes } from '../helpers/simulate-flow';
 import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 let red: NodeAPI | undefined;
 const nodes = [
-  require('../../nodes/broker/broker'),
-  require('../../nodes/mqtt-in/mqtt-in'),
-  require('../../nodes/decode/decode'),
-  require('../../nodes/validate/validate'),
-  require('../../nodes/store-config/store-config'),
-  require('../../nodes/store/store'),
-  require('../../nodes/deadletter/deadletter'),
+  ...ingestNodes,
   require('../../nodes/api/api'),
   (r: NodeAPI) => void (red = r),
 ];

@@ -12,17 +12,12 @@ import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { nodeModulesFor, type FlowNode } from '../helpers/packs';
+import { ingestNodes } from '../helpers/simulate-flow';
 import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [
-  require('../../nodes/broker/broker'),
-  require('../../nodes/mqtt-in/mqtt-in'),
-  require('../../nodes/decode/decode'),
-  require('../../nodes/validate/validate'),
-  require('../../nodes/store-config/store-config'),
-  require('../../nodes/store/store'),
-  require('../../nodes/deadletter/deadletter'),
+  ...ingestNodes,
   require('@node-red/nodes/core/common/25-catch.js'),
 ];
 const PACK = join(__dirname, '..', '..', '..', 'flows', 'pipeline.json');
