@@ -14,11 +14,12 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
+import { registerBroker, unregisterBroker } from '../../nodes/shared/runtime';
 import { consume } from '../../nodes/shared/receipts';
 import { registerSettlingType } from '../../nodes/shared/settlement';
 import type { UpperstackMessage } from '../../nodes/shared/input';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { fakeBroker, telemetry } from '../helpers/receipts-graph';
 import { eventually } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
 
@@ -45,25 +46,6 @@ const capture = (r: NodeAPI) => {
 };
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [capture, require('../../nodes/store-config/store-config'), require('../../nodes/api/api'), require('../../nodes/store/store'), require('../../nodes/mqtt-in/mqtt-in')];
-
-type Deliver = (p: InProcessPacket, ack: () => void) => void;
-function fakeBroker(): EmbeddedBroker & { deliver: Deliver } {
-  let deliver: Deliver | undefined;
-  return {
-    id: `fake-${Math.random().toString(36).slice(2)}`,
-    subscribe(_filter, d) {
-      deliver = d;
-      return () => (deliver = undefined);
-    },
-    publish: async () => undefined,
-    listening: () => true,
-    addresses: () => ({ tcp: 0 }),
-    deliver: (p, ack) => {
-      if (!deliver) throw new Error('mqtt-in has not subscribed');
-      deliver(p, ack);
-    },
-  };
-}
 
 interface HealthBody {
   status: string;
@@ -97,7 +79,7 @@ describe('/health', () => {
   async function load(health: Record<string, number>, flow: Array<Record<string, unknown>>): Promise<void> {
     logged.length = 0;
     helper.settings({ upperstack: { dataDir: join(dir, `data${n++}`), apiKey: 'k', health } });
-    broker = fakeBroker();
+    broker = fakeBroker(`fake-health-${n}`);
     registerBroker(broker);
     await helper.load(nodes, [{ id: 'tab', type: 'tab', label: 'test' }, ...flow]);
     server = createServer(red!.httpNode as never);
@@ -134,7 +116,7 @@ describe('/health', () => {
     wires: [['sink']],
     ...extra,
   });
-  const packet = (device: string): InProcessPacket => ({ topic: `devices/${device}/telemetry`, payload: Buffer.from('{"t":1}'), qos: 1, retain: false });
+  const packet = (device: string) => telemetry(device, { t: 1 });
   const next = (): Promise<UpperstackMessage> => new Promise((resolve) => (helper.getNode('sink') as unknown as NodeJS.EventEmitter).once('input', resolve));
 
   test('a store that cannot be written: 503 with its error after the threshold, 200 once it can, logged once each way', async () => {

@@ -3,18 +3,19 @@
  * the test decides exactly which messages arrive in the same event-loop turn
  * and sees every acknowledgement.
  */
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
-import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
+import { registerBroker, unregisterBroker } from '../../nodes/shared/runtime';
 import { settleReceipts, journalBacklog, type Receipt } from '../../nodes/lib/journal/receipts';
 import { intakeStats } from '../../nodes/lib/ingest/intake';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { RECORD_ENCODER as LEGACY_ENCODER } from '../../nodes/lib/mqtt/record';
 import { registerSettlingType } from '../../nodes/shared/settlement';
-import { tempDir } from '../helpers/temp';
+import { useTestRuntime } from '../helpers/node-red';
+import { fakeBroker, pendingOf, telemetry } from '../helpers/receipts-graph';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/mqtt-in/mqtt-in'), require('../../nodes/decode/decode')];
@@ -22,28 +23,6 @@ const nodes = [require('../../nodes/mqtt-in/mqtt-in'), require('../../nodes/deco
 helper.init(require.resolve('node-red'));
 // The helper nodes stand in for the store: they settle what they receive (the tests call settleReceipts).
 registerSettlingType('helper');
-
-type Deliver = (p: InProcessPacket, ack: () => void) => void;
-
-function fakeBroker(id: string): EmbeddedBroker & { deliver: () => Deliver } {
-  let deliver: Deliver | undefined;
-  return {
-    id,
-    subscribe(_filter, d) {
-      deliver = d;
-      return () => (deliver = undefined);
-    },
-    publish: async () => undefined,
-    listening: () => true,
-    addresses: () => ({ tcp: 0 }),
-    deliver: () => {
-      if (!deliver) throw new Error('mqtt-in has not subscribed');
-      return deliver;
-    },
-  };
-}
-
-const packet = (device: string, body: string): InProcessPacket => ({ topic: `devices/${device}/telemetry`, payload: Buffer.from(body), qos: 1, retain: false });
 
 interface Msg {
   payload: unknown;
@@ -75,18 +54,7 @@ const turn = () => new Promise((r) => setImmediate(r));
 describe('upperstack-mqtt-in', () => {
   let broker: ReturnType<typeof fakeBroker>;
   let loaded = 0;
-  const dataDir = tempDir('us-mqtt-in-');
-  before(async () => {
-    helper.settings({ upperstack: { dataDir } });
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    unregisterBroker(broker);
-  });
+  const { dataDir } = useTestRuntime('us-mqtt-in-', { afterEachTest: () => unregisterBroker(broker) });
 
   function load(inNode: Record<string, unknown>, rest: Array<Record<string, unknown>>) {
     broker = fakeBroker(`fake-${Math.random().toString(36).slice(2)}`);
@@ -108,10 +76,10 @@ describe('upperstack-mqtt-in', () => {
     const writes = countWrites('devices/');
     const acks: number[] = [];
     try {
-      const deliver = broker.deliver();
-      deliver(packet('a', '{"ts":1767225600000,"t":1}'), () => acks.push(writes.count()));
-      deliver(packet('b', '{"t": 2,'), () => acks.push(writes.count()));
-      deliver(packet('c', '[{"ts":1767225601000,"t":3},{"ts":1767225602000,"t":4}]'), () => acks.push(writes.count()));
+      const deliver = broker.deliver;
+      deliver(telemetry('a', '{"ts":1767225600000,"t":1}'), () => acks.push(writes.count()));
+      deliver(telemetry('b', '{"t": 2,'), () => acks.push(writes.count()));
+      deliver(telemetry('c', '[{"ts":1767225601000,"t":3},{"ts":1767225602000,"t":4}]'), () => acks.push(writes.count()));
       assert.equal(acks.length, 0, 'nothing is acknowledged before the journal write');
       const [batch, failure] = await Promise.all([out, failed]);
       assert.equal(writes.count(), 1, 'one write for the three messages');
@@ -142,10 +110,10 @@ describe('upperstack-mqtt-in', () => {
     ]);
     const out = next('out');
     const bad = next('badTopic');
-    const deliver = broker.deliver();
-    deliver(packet('x', '{"t":1}'), () => undefined);
-    deliver({ ...packet('x', '{"t":2}'), topic: 'devices//telemetry' }, () => undefined);
-    deliver(packet('y', '{"t":3}'), () => undefined);
+    const deliver = broker.deliver;
+    deliver(telemetry('x', '{"t":1}'), () => undefined);
+    deliver({ ...telemetry('x', '{"t":2}'), topic: 'devices//telemetry' }, () => undefined);
+    deliver(telemetry('y', '{"t":3}'), () => undefined);
     const [batch, rejected] = await Promise.all([out, bad]);
     assert.deepEqual((batch.payload as Array<{ device: string }>).map((r) => r.device), ['x', 'y']);
     assert.equal(rejected.error?.code, 'BAD_TOPIC');
@@ -157,9 +125,9 @@ describe('upperstack-mqtt-in', () => {
     const raw = helper.getNode('raw') as unknown as NodeJS.EventEmitter;
     const got: Msg[] = [];
     const two = new Promise<void>((resolve) => raw.on('input', (m: Msg) => got.push(m) === 2 && resolve()));
-    const deliver = broker.deliver();
-    deliver(packet('a', '1'), () => undefined);
-    deliver(packet('b', '2'), () => undefined);
+    const deliver = broker.deliver;
+    deliver(telemetry('a', '1'), () => undefined);
+    deliver(telemetry('b', '2'), () => undefined);
     await two;
     assert.deepEqual(got.map((m) => [m.device, String(m.payload)]), [['a', '1'], ['b', '2']]);
   });
@@ -176,13 +144,13 @@ describe('upperstack-mqtt-in', () => {
     });
     const until = (n: number) => new Promise<void>((resolve) => ((wanted = n), (arrived = resolve), got.length >= n && resolve()));
     const acked: string[] = [];
-    const deliver = broker.deliver();
-    deliver(packet('a', '1'), () => acked.push('a'));
-    deliver(packet('b', '2'), () => acked.push('b'));
+    const deliver = broker.deliver;
+    deliver(telemetry('a', '1'), () => acked.push('a'));
+    deliver(telemetry('b', '2'), () => acked.push('b'));
     await until(2);
     assert.deepEqual(acked, ['a', 'b'], 'two unsettled is below the mark of three');
-    deliver(packet('c', '3'), () => acked.push('c'));
-    deliver(packet('d', '4'), () => acked.push('d'));
+    deliver(telemetry('c', '3'), () => acked.push('c'));
+    deliver(telemetry('d', '4'), () => acked.push('d'));
     await until(4);
     assert.deepEqual(acked, ['a', 'b'], 'four unsettled: c and d wait');
     const receipt = (i: number) => got[i].upperstack!.receipts;
@@ -213,13 +181,13 @@ describe('upperstack-mqtt-in', () => {
     const batch = await next('out');
     assert.deepEqual((batch.payload as Array<{ device: string; fields: { t: number } }>).map((r) => [r.device, r.fields.t]), [['legacy1', 21.5], ['legacy2', 22.5]]);
     settleReceipts(batch.upperstack!.receipts);
-    assert.equal(intakeStats().find((s) => s.id === id)?.pending, 0);
+    assert.equal(pendingOf(id), 0);
   });
 
   test('every message says where it came from (source mqtt:<topic>), alone and in a batch', async () => {
     await load({ wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
     const got = next('raw') as Promise<Msg & { source?: string; qos?: number }>;
-    broker.deliver()(packet('s1', '{"t":1}'), () => undefined);
+    broker.deliver(telemetry('s1', '{"t":1}'), () => undefined);
     const m = await got;
     assert.equal(m.source, 'mqtt:devices/s1/telemetry');
     assert.equal(m.topic, 'devices/s1/telemetry');
@@ -235,12 +203,12 @@ describe('upperstack-mqtt-in', () => {
     const got: Msg[] = [];
     raw.on('input', (m: Msg) => got.push(m));
     const acked: number[] = [];
-    const deliver = broker.deliver();
+    const deliver = broker.deliver;
     const body = (i: number) => `{"i":${i},"pad":"${'x'.repeat(200_000)}"}`;
     let sent = 0;
     while (!intakeStats().find((s) => s.id === inId)?.paused) {
       const i = sent++;
-      deliver(packet('big', body(i)), () => acked.push(i));
+      deliver(telemetry('big', body(i)), () => acked.push(i));
       await turn();
       await turn();
       assert.ok(sent <= 8, 'paused within the budget');
@@ -249,7 +217,7 @@ describe('upperstack-mqtt-in', () => {
     assert.equal(stats.pauseReason, 'disk');
     assert.ok(stats.bytes >= 1024 * 1024);
     assert.equal(acked.length, sent - 1, 'the message that reached the budget is not acknowledged');
-    deliver(packet('big', body(sent++)), () => acked.push(sent - 1));
+    deliver(telemetry('big', body(sent++)), () => acked.push(sent - 1));
     const until = async (cond: () => boolean, what: string) => {
       for (const end = Date.now() + 10_000; !cond(); ) {
         if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
