@@ -16,11 +16,11 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { checkpointTopic, decodeCheckpoint } from '../../nodes/lib/cluster/state';
 import { partitionOf } from '../../nodes/lib/cluster/partitions';
-import type { AlertEvent, AlertRecord } from '../../nodes/lib/rules/types';
-import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
+import type { AlertEvent } from '../../nodes/lib/rules/types';
+import { memberAlert as alert, shareRules, startClusterMembers } from '../helpers/cluster';
+import { eventually, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { startInfluxd, type TsdbServer } from '../helpers/influxd';
-import { tempDir } from '../helpers/temp';
 
 const P = 64;
 const GROUP = 'ob';
@@ -34,42 +34,16 @@ let mosq: Mosquitto;
 let influx: TsdbServer;
 const members = new Map<string, Runtime>();
 
-async function api(r: Runtime, method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(r.url + path, { method, headers: { authorization: `Bearer ${r.apiKey}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-}
-
-async function alert(r: Runtime, id: string): Promise<AlertRecord | undefined> {
-  const res = await api(r, 'GET', `/api/v1/alerts/${encodeURIComponent(id)}`);
-  return res.status === 200 ? ((await res.json()) as AlertRecord) : undefined;
-}
-
 before(async () => {
   mosq = await startMosquitto();
   influx = await startInfluxd();
-  for (const name of ['m1', 'm2']) {
-    const rt = await startRuntime({
-      dataDir: tempDir(`us-outbox-${name}-`),
-      httpPort: await freePort(),
-      mqttPort: await freePort(),
-      env: {
-        UPPERSTACK_CLUSTER_BROKER: `mqtt://127.0.0.1:${mosq.port}`,
-        UPPERSTACK_CLUSTER_GROUP: GROUP,
-        UPPERSTACK_CLUSTER_MEMBER: name,
-        UPPERSTACK_CLUSTER_SINK: influx.url,
-        UPPERSTACK_CLUSTER_SINK_KIND: 'influxdb',
-        UPPERSTACK_CLUSTER_LEASE_SECONDS: '6',
-        UPPERSTACK_CLUSTER_CHECKPOINT_SECONDS: '2',
-        UPPERSTACK_TEST_KILL_BEFORE_SEND: 'boom',
-      },
-    });
-    members.set(name, rt);
-  }
+  await startClusterMembers(
+    ['m1', 'm2'],
+    { broker: mosq, sink: influx, group: GROUP, env: { UPPERSTACK_CLUSTER_LEASE_SECONDS: '6', UPPERSTACK_CLUSTER_CHECKPOINT_SECONDS: '2', UPPERSTACK_TEST_KILL_BEFORE_SEND: 'boom' } },
+    members,
+  );
   // Rules made on one member are in force on every member (shared through the cluster broker).
-  const [first] = members.values();
-  for (const rule of RULES) assert.equal((await api(first, 'POST', '/api/v1/rules', rule)).status, 201);
-  for (const rt of members.values()) {
-    await eventually(async () => ((await (await api(rt, 'GET', '/api/v1/rules')).json()) as { rules: unknown[] }).rules.length === RULES.length || undefined, 30_000, 'the rules on every member');
-  }
+  await shareRules(members.values(), RULES);
 });
 
 after(async () => {

@@ -22,8 +22,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { partitionOf } from '../../nodes/lib/cluster/partitions';
-import type { AlertRecord, Rule } from '../../nodes/lib/rules/types';
-import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
+import type { Rule } from '../../nodes/lib/rules/types';
+import { memberAlert as alert, memberApi as api, startClusterMember } from '../helpers/cluster';
+import { eventually, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { startInfluxd, type TsdbServer } from '../helpers/influxd';
 import { tempDir } from '../helpers/temp';
@@ -38,39 +39,21 @@ let mosq: Mosquitto;
 let influx: TsdbServer;
 const members = new Map<string, Runtime>();
 
-async function member(name: string, dataDir = tempDir(`us-share-${name}-`)): Promise<Runtime> {
-  const rt = await startRuntime({
-    dataDir,
-    httpPort: await freePort(),
-    mqttPort: await freePort(),
-    env: {
-      UPPERSTACK_CLUSTER_BROKER: `mqtt://127.0.0.1:${mosq.port}`,
-      UPPERSTACK_CLUSTER_GROUP: GROUP,
-      UPPERSTACK_CLUSTER_MEMBER: name,
-      UPPERSTACK_CLUSTER_PARTITIONS: String(P),
-      UPPERSTACK_CLUSTER_SINK: influx.url,
-      UPPERSTACK_CLUSTER_SINK_KIND: 'influxdb',
-      UPPERSTACK_CLUSTER_LEASE_SECONDS: '6',
-      // No anonymous devices, loopback included: an unknown device is refused.
-      UPPERSTACK_REQUIRE_AUTH: 'true',
-    },
-  });
+async function member(name: string, dataDir?: string): Promise<Runtime> {
+  const env = {
+    UPPERSTACK_CLUSTER_PARTITIONS: String(P),
+    UPPERSTACK_CLUSTER_LEASE_SECONDS: '6',
+    // No anonymous devices, loopback included: an unknown device is refused.
+    UPPERSTACK_REQUIRE_AUTH: 'true',
+  };
+  const rt = await startClusterMember(name, { broker: mosq, sink: influx, group: GROUP, env }, dataDir);
   members.set(name, rt);
   return rt;
-}
-
-function api(r: Runtime, method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(r.url + path, { method, headers: { authorization: `Bearer ${r.apiKey}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
 async function rule(r: Runtime, id: string): Promise<Rule | undefined> {
   const res = await api(r, 'GET', `/api/v1/rules/${id}`);
   return res.status === 200 ? ((await res.json()) as Rule) : undefined;
-}
-
-async function alert(r: Runtime, id: string): Promise<AlertRecord | undefined> {
-  const res = await api(r, 'GET', `/api/v1/alerts/${encodeURIComponent(id)}`);
-  return res.status === 200 ? ((await res.json()) as AlertRecord) : undefined;
 }
 
 /** coap-client-notls POST to a member's CoAP input; its output (the answer code and text). */
