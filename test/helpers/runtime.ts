@@ -157,6 +157,23 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
   return rt;
 }
 
+/** An access token for Node-RED's admin API (`/flows`, `/nodes`): the admin logged in as the editor does. */
+export async function adminToken(rt: Runtime): Promise<string> {
+  const login = await fetch(`${rt.url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: 'admin', password: 'test-admin-password' }),
+  });
+  if (login.status !== 200) throw new Error(`the admin login answered ${login.status}: ${await login.text()}`);
+  return ((await login.json()) as { access_token: string }).access_token;
+}
+
+/** startRuntime, then the admin's token for Node-RED's admin API. */
+export async function startRuntimeAsAdmin(opts: StartOptions = {}): Promise<{ rt: Runtime; token: string }> {
+  const rt = await startRuntime(opts);
+  return { rt, token: await adminToken(rt) };
+}
+
 /** Polls fn until it returns a value that is not undefined. */
 export async function eventually<T>(fn: () => Promise<T | undefined>, ms = 15_000, what = 'condition'): Promise<T> {
   const end = Date.now() + ms;

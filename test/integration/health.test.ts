@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { adminToken, eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -67,12 +67,7 @@ describe('/health on the running pipeline', () => {
     assert.ok(j.oldestUnsettledMs! >= 1000);
 
     // Deploy the pack as shipped (Node-RED's admin API, logged in as the editor does).
-    const login = await fetch(`${rt.url}/auth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: 'admin', password: 'test-admin-password' }),
-    });
-    const { access_token: token } = (await login.json()) as { access_token: string };
+    const token = await adminToken(rt);
     const deploy = await fetch(`${rt.url}/flows`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },

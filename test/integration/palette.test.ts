@@ -8,20 +8,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRuntime, type Runtime } from '../helpers/runtime';
+import { startRuntimeAsAdmin, type Runtime } from '../helpers/runtime';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
 let rt: Runtime;
 let token = '';
 before(async () => {
-  rt = await startRuntime();
-  const login = await fetch(`${rt.url}/auth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: 'admin', password: 'test-admin-password' }),
-  });
-  token = ((await login.json()) as { access_token: string }).access_token;
+  ({ rt, token } = await startRuntimeAsAdmin());
 });
 after(async () => {
   await rt?.stop();

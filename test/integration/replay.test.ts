@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, startRuntimeAsAdmin, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -49,13 +49,7 @@ describe('POST /api/v1/deadletters/replay', () => {
   before(async () => {
     const dataDir = tempDir('us-replay-');
     writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(packWithMax(50)));
-    rt = await startRuntime({ dataDir });
-    const login = await fetch(`${rt.url}/auth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: 'admin', password: 'test-admin-password' }),
-    });
-    token = ((await login.json()) as { access_token: string }).access_token;
+    ({ rt, token } = await startRuntimeAsAdmin({ dataDir }));
   });
   after(async () => {
     await rt?.stop();
