@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore, type StoreTraceEvent } from '../../nodes/lib/store/duckdb';
-import { checkpointConfig } from '../../nodes/lib/store/duckdb-checkpoint';
+import { checkpointConfig, checkpointWalFromEnv } from '../../nodes/lib/store/duckdb-checkpoint';
+import { ConfigError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 
 const dir = mkdtempSync(join(tmpdir(), 'us-ckpt-'));
@@ -109,4 +110,13 @@ test('without vacuuming, the row groups retention empties are dropped: the file 
 test('checkpoint settings: none of its own when left to DuckDB, else no vacuuming and a backstop threshold', () => {
   assert.deepEqual(checkpointConfig(0), {});
   assert.deepEqual(checkpointConfig(1 << 21), { checkpoint_threshold: '64MB', max_vacuum_tasks: '0' });
+});
+
+test('UPPERSTACK_DUCKDB_CHECKPOINT_WAL: empty is the default, a whole number of bytes is taken (0: DuckDB checkpoints), anything else is a config error', () => {
+  assert.equal(checkpointWalFromEnv(undefined), undefined);
+  assert.equal(checkpointWalFromEnv(' '), undefined);
+  assert.equal(checkpointWalFromEnv('0'), 0);
+  assert.equal(checkpointWalFromEnv('4194304'), 4194304);
+  assert.throws(() => checkpointWalFromEnv('2MB'), ConfigError);
+  assert.throws(() => checkpointWalFromEnv('-1'), ConfigError);
 });

@@ -31,11 +31,22 @@
  */
 import { statSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { ConfigError } from '../errors';
 
 /** WAL bytes after which the store checkpoints: ~60,000 rows (6 s at 1,000 readings/s of 3 fields). */
 export const DEFAULT_CHECKPOINT_WAL_BYTES = 2 << 20;
 /** DuckDB's own threshold while the store checkpoints itself: only reached if its checkpoints fail. */
 const BACKSTOP = '64MB';
+
+/** UPPERSTACK_DUCKDB_CHECKPOINT_WAL: bytes of WAL after which the store checkpoints; 0 leaves it to DuckDB; empty or absent is the default. */
+export function checkpointWalFromEnv(value: string | undefined): number | undefined {
+  const text = (value ?? '').trim();
+  if (text === '') return undefined;
+  if (!/^\d{1,12}$/.test(text)) {
+    throw new ConfigError(`UPPERSTACK_DUCKDB_CHECKPOINT_WAL must be a whole number of bytes (0 leaves checkpoints to DuckDB), got "${text.slice(0, 40)}"`, { setting: 'UPPERSTACK_DUCKDB_CHECKPOINT_WAL' });
+  }
+  return Number(text);
+}
 
 /** DuckDB settings at open: `walBytes` 0 leaves checkpoints to DuckDB (16 MB, with vacuuming). */
 export function checkpointConfig(walBytes: number): Record<string, string> {

@@ -24,7 +24,7 @@ import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, 
 import { aggregateTier, rebuildAll, ROLLUP_SCHEMA, tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { BEHIND_KEY, PendingRollups, repairBehind } from './duckdb-rollup-pending';
 import { Retention } from './duckdb-retention';
-import { checkpointConfig, Checkpoints, DEFAULT_CHECKPOINT_WAL_BYTES, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
+import { checkpointConfig, checkpointWalFromEnv, Checkpoints, DEFAULT_CHECKPOINT_WAL_BYTES, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
 import { duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
 import { checkAggregate, planAggregateRaw, planDevices, planReadings } from './duckdb-query';
 import { encodeBatch, raiseMarks, readMarks, writeBatch } from './duckdb-write';
@@ -65,7 +65,8 @@ export interface DuckDbStoreOptions {
   rollupEveryMs?: number;
   /**
    * The store checkpoints after the write that takes the WAL past this many
-   * bytes (default 2 MiB); 0 leaves it to DuckDB (16 MB); duckdb-checkpoint.ts.
+   * bytes (default UPPERSTACK_DUCKDB_CHECKPOINT_WAL, else 2 MiB); 0 leaves it to
+   * DuckDB (16 MB); duckdb-checkpoint.ts.
    */
   checkpointWalBytes?: number;
   /** Gets the time of every write and checkpoint (default: UPPERSTACK_DUCKDB_TRACE=1 prints them to stderr). */
@@ -136,7 +137,7 @@ export class DuckDbStore implements TimeSeriesStore {
     this.path = options.path;
     this.options = options;
     this.rollups = options.rollups !== false;
-    const walBytes = options.checkpointWalBytes ?? DEFAULT_CHECKPOINT_WAL_BYTES;
+    const walBytes = options.checkpointWalBytes ?? checkpointWalFromEnv(process.env.UPPERSTACK_DUCKDB_CHECKPOINT_WAL) ?? DEFAULT_CHECKPOINT_WAL_BYTES;
     if (!Number.isSafeInteger(walBytes) || walBytes < 0) {
       throw new StoreFailedError(`DuckDB checkpoint threshold must be a whole number of bytes (0 for DuckDB's own), got ${walBytes}`);
     }
