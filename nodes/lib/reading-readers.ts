@@ -4,7 +4,8 @@
  * When an output fans out, each wire gets its own copy so that a branch that
  * edits its message changes nothing another branch sees. A destination that
  * never changes the readings and passes none of them on (the alert engine,
- * the live-values node, or a link node leading only to such nodes) cannot
+ * the live-values node, the anomaly node with its pass-through output unwired,
+ * or a link node leading only to such nodes) cannot
  * change what another branch sees, so all such destinations of one send may
  * share one copy: a copy is still made for every destination that may edit it
  * (any other node), so the isolation holds for them.
@@ -21,17 +22,29 @@ import type { FlowNode } from './ingest/graph';
 /** Node types whose input handler neither changes a reading nor sends one on. */
 export const READER_TYPES: ReadonlySet<string> = new Set(['upperstack-alert', 'upperstack-live']);
 
+/**
+ * Node types that pass their input on from one output and are readers while
+ * that output has no wire: the anomaly node annotates the readings it passes
+ * on output 1, and with output 1 unwired leaves them as they are (flagged
+ * readings go to output 2 as copies).
+ */
+export const READER_WHILE_UNWIRED: ReadonlyMap<string, number> = new Map([['upperstack-anomaly', 0]]);
+
 const ids = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []);
 
 export class ReadersGraph {
   private readonly readers = new Set<string>();
 
-  constructor(nodes: readonly FlowNode[], readerTypes: ReadonlySet<string> = READER_TYPES) {
+  constructor(nodes: readonly FlowNode[], readerTypes: ReadonlySet<string> = READER_TYPES, whileUnwired: ReadonlyMap<string, number> = READER_WHILE_UNWIRED) {
     // Link nodes pass the message object on as it is: a reader when everything after it is one.
     const links = new Map<string, string[]>();
     const wired = (n: FlowNode) => (Array.isArray(n.wires) ? (n.wires as unknown[]).flatMap(ids) : []);
     for (const n of nodes) {
       if (readerTypes.has(n.type)) this.readers.add(n.id);
+      else if (whileUnwired.has(n.type)) {
+        const port = Array.isArray(n.wires) ? (n.wires as unknown[])[whileUnwired.get(n.type)!] : undefined;
+        if (ids(port).length === 0) this.readers.add(n.id);
+      }
       else if (n.type === 'link in') links.set(n.id, wired(n));
       // At runtime a link out's wires are its links; the configuration may hold either.
       else if (n.type === 'link out' && n.mode !== 'return') links.set(n.id, [...ids(n.links), ...wired(n)]);

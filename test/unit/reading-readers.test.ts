@@ -11,7 +11,9 @@ import { copyForSend } from '../../nodes/shared/fan-out';
 const flow = [
   { id: 'live', type: 'upperstack-live', wires: [[], []] },
   { id: 'alert', type: 'upperstack-alert', wires: [[], []] },
-  { id: 'anomaly', type: 'upperstack-anomaly', wires: [[], []] },
+  // The anomaly node annotates what it passes on output 1: a reader only while output 1 has no wire.
+  { id: 'anomaly', type: 'upperstack-anomaly', wires: [[], ['alert']] },
+  { id: 'anomalyWired', type: 'upperstack-anomaly', wires: [['fn'], []] },
   { id: 'fn', type: 'function', wires: [[]] },
   { id: 'out1', type: 'link out', mode: 'link', links: ['in1'] },
   { id: 'in1', type: 'link in', wires: [['live', 'alert']] },
@@ -23,10 +25,10 @@ const flow = [
   { id: 'loopIn', type: 'link in', wires: [['live', 'loopOut']] },
 ];
 
-test('readers: alert and live nodes, link nodes leading only to readers (loops included); not anomaly, functions, return links or unknown ids', () => {
+test('readers: alert and live nodes, anomaly with output 1 unwired, link nodes leading only to readers (loops included); not functions, return links or unknown ids', () => {
   const g = new ReadersGraph(flow);
-  const readers = ['live', 'alert', 'out1', 'in1', 'loopOut', 'loopIn'];
-  const others = ['anomaly', 'fn', 'out2', 'in2', 'ret', 'nowhere'];
+  const readers = ['live', 'alert', 'anomaly', 'out1', 'in1', 'loopOut', 'loopIn'];
+  const others = ['anomalyWired', 'fn', 'out2', 'in2', 'ret', 'nowhere'];
   for (const id of readers) assert.equal(g.reader(id), true, id);
   for (const id of others) assert.equal(g.reader(id), false, id);
 });
@@ -46,7 +48,7 @@ const clone = (m: unknown) => structuredClone(m);
 
 test('a send to an editing node first and readers after: the readers share one copy, the other editor gets its own', () => {
   const original = batch();
-  const events = send(original, ['anomaly', 'alert', 'fn', 'out1', 'live']);
+  const events = send(original, ['anomalyWired', 'alert', 'fn', 'out1', 'live']);
   copyForSend(events, clone, new ReadersGraph(flow));
   const payloads = events.map((e) => e.msg.payload);
   assert.equal(payloads[0], original);
@@ -61,6 +63,14 @@ test('a send to an editing node first and readers after: the readers share one c
   assert.ok(events.every((e) => !e.cloneMessage));
 });
 
+test('the default pack: a store wired to anomaly (output 1 unwired), alert and a link to the live values: all share the original', () => {
+  const original = batch();
+  const events = send(original, ['anomaly', 'alert', 'out1']);
+  copyForSend(events, clone, new ReadersGraph(flow));
+  assert.ok(events.every((e) => e.msg.payload === original));
+  assert.equal(new Set(events.map((e) => e.msg)).size, 3);
+});
+
 test('the original held by a reader: the other readers share it, editors get copies', () => {
   const original = batch();
   const events = send(original, ['live', 'alert', 'fn']);
@@ -73,7 +83,7 @@ test('the original held by a reader: the other readers share it, editors get cop
 
 test('without the flow configuration every destination gets its own copy', () => {
   const original = batch();
-  const events = send(original, ['anomaly', 'alert', 'live']);
+  const events = send(original, ['anomalyWired', 'alert', 'live']);
   copyForSend(events, clone, undefined);
   assert.equal(new Set(events.map((e) => e.msg.payload)).size, 3);
 });
@@ -82,7 +92,7 @@ test('a payload of another shape is left to Node-RED, readers or not', () => {
   const events = send(Buffer.from('x'), ['live', 'alert']);
   copyForSend(events, clone, new ReadersGraph(flow));
   assert.equal(events[1].cloneMessage, true);
-  const nested = send([{ device: 'd', ts: 1, fields: { t: { deep: 1 } } }], ['anomaly', 'alert']);
+  const nested = send([{ device: 'd', ts: 1, fields: { t: { deep: 1 } } }], ['fn', 'alert']);
   copyForSend(nested, clone, new ReadersGraph(flow));
   assert.equal(nested[1].cloneMessage, true);
 });
