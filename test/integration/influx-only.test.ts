@@ -5,7 +5,8 @@
  *
  * - readings in over MQTT and HTTP (a registered device: the registry lives in
  *   a file), read back exactly through the query API and the aggregate route;
- *   a bad message is listed by the dead letters API; /health names the server;
+ *   a bad message is listed by the dead letters API and can be replayed (the
+ *   letters live in a file too); /health names the server;
  * - the server stopped mid-stream and started again: /health says the store is
  *   failing meanwhile, and every reading is there exactly once afterwards;
  * - the runtime killed (SIGKILL) mid-stream while the server is down, both
@@ -165,6 +166,16 @@ for (const kind of ['influxdb', 'victoriametrics'] as const) {
         return res.status === 200 && body.deadLetters?.length ? body.deadLetters : undefined;
       }, 30_000, 'the dead letter');
       assert.equal(letters[0].device, 'broken');
+      // Replayed through the input that took it: it fails again, so it is marked and a new letter takes its place.
+      const replay = await fetch(`${rt.url}/api/v1/deadletters/replay?device=broken`, { method: 'POST', headers: { authorization: `Bearer ${rt.apiKey}` } });
+      assert.equal(replay.status, 200, await replay.clone().text());
+      assert.equal(((await replay.json()) as { replayed: number }).replayed, 1);
+      const after = await eventually(async () => {
+        const body = (await (await rt.get('/api/v1/deadletters?device=broken')).json()) as { deadLetters: Array<{ id: number; replayedAt: string | null }> };
+        return body.deadLetters.length === 2 ? body.deadLetters.sort((a, b) => a.id - b.id) : undefined;
+      }, 30_000, 'the replayed letter marked and a new one');
+      assert.ok(after[0].replayedAt);
+      assert.equal(after[1].replayedAt, null);
 
       // kill -9 while the server is down.
       await server.stop();
