@@ -30,8 +30,7 @@
  * Targets (issue 11): ≥ 2× the batched stock flow, ≥ 0.8× the bare writer, 0 lost.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
@@ -42,6 +41,7 @@ import { serverOnlyPack } from '../nodes/lib/store/store-mode';
 import { ProcWatch, percentile, sleep, TS_BASE, type PublisherConfig, type PublisherReport } from './common';
 import { stockInfluxFlow } from './influx-flows';
 import { benchSinkPath, type SinkPathRow } from './influx-sink';
+import { tempDir } from '../test/helpers/temp';
 
 const env = process.env;
 const ROOT = join(__dirname, '..', '..');
@@ -299,7 +299,7 @@ async function phase(consumerKind: InfluxConsumer, round: number, server: Server
   if (server === 'influxdb') await influxQuery(influx, `CREATE DATABASE "${db}"`);
   const stored_ = (deviceRe: string, q: string) => (server === 'victoriametrics' ? countVictoria(influx, deviceRe) : count(influx, db, q));
   const mosq: Mosquitto = await startMosquitto({ maxQueuedMessages: 10_000_000 });
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-influx-'));
+  const dir = tempDir('us-bench-influx-');
   let consumer: Consumer | undefined;
   try {
     let bare: (Consumer & { errors: string[] }) | undefined;
@@ -370,7 +370,7 @@ async function phase(consumerKind: InfluxConsumer, round: number, server: Server
 
 /** A year of 1-minute readings of one device; hourly means from the 1-hour tier vs from the raw rows. */
 export async function benchRollup(runs = 21): Promise<RollupBenchRow> {
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-rollup-'));
+  const dir = tempDir('us-bench-rollup-');
   const store = new DuckDbStore({ path: join(dir, 'year.duckdb'), rollups: true });
   try {
     await store.open();
