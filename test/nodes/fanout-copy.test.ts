@@ -6,11 +6,9 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { installReadingsCopy } from '../../nodes/shared/fan-out';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/store-config/store-config'), require('../../nodes/store/store'), require('../../nodes/live/live'), require('@node-red/nodes/core/common/60-link')];
@@ -24,7 +22,7 @@ const T0 = Date.UTC(2026, 0, 1);
 type Msg = { _msgid?: string; topic?: string; payload: Array<{ device: string; ts: number; fields: Record<string, unknown>; tags: Record<string, string> }> };
 
 describe('store output fanned out to several nodes', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-fanout-copy-'));
+  const dataDir = tempDir('us-fanout-copy-');
   const copied: unknown[] = [];
   before(async () => {
     helper.settings({ upperstack: { dataDir } });

@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -11,6 +10,7 @@ import { encodeBatch } from '../../nodes/lib/store/duckdb-write';
 import { BadParameterError, StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 import type { AggregateFn } from '../../nodes/lib/store/types';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
 let dir: string;
@@ -36,7 +36,7 @@ function r(device: string, ts: number, fields: Reading['fields'], tags: Reading[
 }
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'upperstack-duckdb-'));
+  dir = tempDir('upperstack-duckdb-');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
