@@ -111,14 +111,14 @@ describe('upperstack-mqtt-in', () => {
     const writes = countWrites('devices/');
     const order: string[] = [];
     try {
-      const deliver = broker.deliver();
+      const deliver = broker.deliver;
       // A hop Node-RED has already queued (it delivers messages with setImmediate).
       setImmediate(() => order.push('queued work'));
-      deliver(packet('a', '{"ts":1767225600000,"t":1}'), () => order.push(`ack a after write ${writes.count()}`));
-      deliver(packet('b', '{"ts":1767225601000,"t":2}'), () => order.push(`ack b after write ${writes.count()}`));
+      deliver(telemetry('a', '{"ts":1767225600000,"t":1}'), () => order.push(`ack a after write ${writes.count()}`));
+      deliver(telemetry('b', '{"ts":1767225601000,"t":2}'), () => order.push(`ack b after write ${writes.count()}`));
       // A second read of a socket in the same turn of the event loop.
       await new Promise((r) => process.nextTick(r));
-      deliver(packet('c', '{"ts":1767225602000,"t":3}'), () => order.push(`ack c after write ${writes.count()}`));
+      deliver(telemetry('c', '{"ts":1767225602000,"t":3}'), () => order.push(`ack c after write ${writes.count()}`));
       const batch = await out;
       assert.deepEqual(order, ['ack a after write 1', 'ack b after write 1', 'ack c after write 2', 'queued work']);
       assert.deepEqual((batch.payload as Array<{ device: string }>).map((r) => r.device), ['a', 'b', 'c'], 'one batch message for the turn');
