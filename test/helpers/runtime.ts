@@ -4,10 +4,10 @@ import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { get as httpsGet } from 'node:https';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runtimeNodeFlags } from '../../scripts/runtime-flags';
+import { killBeforeCleanup, tempDir } from './temp';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -100,7 +100,7 @@ export function runtimeCommand(startScript: string, nodeOptions?: string): strin
 }
 
 async function startOnce(opts: StartOptions): Promise<Runtime> {
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'us-e2e-'));
+  const dataDir = opts.dataDir ?? tempDir('us-e2e-');
   const httpPort = opts.httpPort ?? (await freePort());
   const mqttPort = opts.mqttPort ?? (await freePort());
   const coapPort = Number(opts.env?.UPPERSTACK_COAP_PORT ?? (await freeUdpPort()));
@@ -126,6 +126,7 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killBeforeCleanup(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -5,8 +5,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import fs from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
@@ -15,6 +14,7 @@ import { intakeStats } from '../../nodes/lib/ingest/intake';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { RECORD_ENCODER as LEGACY_ENCODER } from '../../nodes/lib/mqtt/record';
 import { registerSettlingType } from '../../nodes/shared/settlement';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/mqtt-in/mqtt-in'), require('../../nodes/decode/decode')];
@@ -75,7 +75,7 @@ const turn = () => new Promise((r) => setImmediate(r));
 describe('upperstack-mqtt-in', () => {
   let broker: ReturnType<typeof fakeBroker>;
   let loaded = 0;
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-mqtt-in-'));
+  const dataDir = tempDir('us-mqtt-in-');
   before(async () => {
     helper.settings({ upperstack: { dataDir } });
     await helper.startServer();
