@@ -7,8 +7,11 @@ import { DetectorConfigError } from '../errors';
 import type { Reading } from '../reading';
 import { compileDetector, DEFAULT_DETECTOR, type DetectorFactory } from './config';
 import { parseDuration } from './format';
+import { judgeColumns, type ColumnJudge, type ColumnSink, type ReadingColumns, type SeriesRef } from './engine-columns';
 import { Cadence, offlineEvent, onlineEvent, type HeartbeatEvent, type HeartbeatOptions } from './heartbeat';
 import type { Detector, DetectorConfig, FieldContext, Outcome, Verdict } from './types';
+
+export type { ColumnSink, ReadingColumns, SeriesRef } from './engine-columns';
 
 export interface AnomalyEngineOptions {
   /** Detector for every series; the default ensemble needs no tuning. */
@@ -29,11 +32,6 @@ export interface AnomalyEngineOptions {
   clock?: () => number;
 }
 
-export interface SeriesRef {
-  device: string;
-  field: string;
-}
-
 export interface ReadingResult {
   device: string;
   ts: number;
@@ -45,33 +43,6 @@ export interface ReadingResult {
   evicted: SeriesRef[];
   /** Set when the device had been reported offline and is sending again. */
   heartbeat?: HeartbeatEvent;
-}
-
-/**
- * Readings column by column (see AnomalyEngine.processColumns). Names are
- * given once per batch in a table and then by index: the same few device and
- * field names recur on every reading.
- */
-export interface ReadingColumns {
-  n: number;
-  /** Reading i is from deviceTable[device[i]]. */
-  deviceTable: readonly string[];
-  device: ArrayLike<number>;
-  ts: ArrayLike<number>;
-  /** Reading i has the next nf[i] entries. */
-  nf: ArrayLike<number>;
-  /** Entry k is field nameTable[name[k]] with value values[k], a finite number. */
-  nameTable: readonly string[];
-  name: ArrayLike<number>;
-  values: ArrayLike<number>;
-}
-
-/** Where processColumns puts what it judged. */
-export interface ColumnSink {
-  /** Field entry `entry` of reading `reading` is watched: its outcome (`detector` set), null while its series warms up. */
-  field(reading: number, entry: number, o: Outcome | null, isAnomaly: boolean): void;
-  /** Reading `reading` evicted series or brought its device back online (rare). */
-  extras(reading: number, evicted: SeriesRef[], heartbeat: HeartbeatEvent | undefined): void;
 }
 
 export interface EngineStats {
@@ -135,9 +106,10 @@ function resolveOptions(o: AnomalyEngineOptions) {
   return { threshold, maxSeries, watch: o.fields ? new Set(o.fields) : null, heartbeat };
 }
 
-export class AnomalyEngine {
+export class AnomalyEngine implements ColumnJudge<DeviceRec> {
   private readonly make: DetectorFactory;
-  private readonly threshold: number;
+  /** Score at which a verdict is an anomaly. */
+  readonly threshold: number;
   private readonly maxSeries: number;
   private readonly watch: Set<string> | null;
   private readonly units: Record<string, string>;
@@ -199,30 +171,19 @@ export class AnomalyEngine {
   }
 
   /**
-   * Judges readings given column-wise, as the worker thread receives them.
-   * The same judgement as
-   * process(), without a Reading or a result object per reading: `sink` gets
-   * each watched field's outcome as it is judged.
+   * Judges readings given column-wise, as the worker thread receives them
+   * (engine-columns.ts): the same judgement as process(), without a Reading
+   * or a result object per reading.
    */
   processColumns(b: ReadingColumns, sink: ColumnSink): void {
-    const evicted: SeriesRef[] = [];
-    let at = 0;
-    for (let i = 0; i < b.n; i++) {
-      const ts = b.ts[i];
-      const dev = this.device(b.deviceTable[b.device[i]]);
-      const heartbeat = this.arrive(dev, ts);
-      for (const end = at + b.nf[i]; at < end; at++) {
-        const o = this.judge(dev, b.nameTable[b.name[at]], ts, b.values[at], evicted);
-        if (o !== undefined) sink.field(i, at, o, o !== null && o.score >= this.threshold);
-      }
-      if (heartbeat || evicted.length) {
-        sink.extras(i, evicted.splice(0), heartbeat);
-      }
-    }
+    judgeColumns<DeviceRec>(this, b, sink);
   }
 
-  /** A reading of `dev` arrives: its cadence and arrival time; the online event when it had been reported offline. */
-  private arrive(dev: DeviceRec, ts: number): HeartbeatEvent | undefined {
+  /**
+   * A reading of `dev` arrives: its cadence and arrival time; the online event when it had been reported offline.
+   * Public for engine-columns.ts only, like device() and judge().
+   */
+  arrive(dev: DeviceRec, ts: number): HeartbeatEvent | undefined {
     const now = this.clock();
     let event: HeartbeatEvent | undefined;
     if (dev.offline && this.heartbeat) {
@@ -236,7 +197,7 @@ export class AnomalyEngine {
   }
 
   /** One numeric field: its detector's outcome (its `detector` set), null while the series warms up, undefined when the field is not watched. */
-  private judge(dev: DeviceRec, field: string, ts: number, v: number, evicted: SeriesRef[]): Outcome | null | undefined {
+  judge(dev: DeviceRec, field: string, ts: number, v: number, evicted: SeriesRef[]): Outcome | null | undefined {
     if (this.watch && !this.watch.has(field)) return undefined;
     const s = this.series(dev, field, evicted);
     // -0 is the reading 0: a saved state (JSON) cannot tell them apart, so a restored detector must not either.
@@ -246,7 +207,8 @@ export class AnomalyEngine {
     return o;
   }
 
-  private device(name: string): DeviceRec {
+  /** The device's record, created on its first reading. */
+  device(name: string): DeviceRec {
     let dev = this.devices.get(name);
     if (!dev) {
       dev = { name, series: new Map(), lastSeen: 0, lastTs: NaN, cadence: new Cadence(), offline: false };

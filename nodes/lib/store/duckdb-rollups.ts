@@ -14,16 +14,9 @@
  *   recomputed from the raw rows in the same transaction, so a replayed
  *   reading is never counted twice.
  *
- * Retention deletes raw rows older than its period and roll-up buckets that
- * ended before theirs, and *seals* the roll-up buckets whose raw rows it
- * removed: such a bucket can no longer tell a replayed reading from a new one,
- * so a reading for it is refused (dead-lettered with the reason), as InfluxDB
- * refuses points older than its retention policy. Older readings for buckets
- * that hold nothing yet (history imported for the first time) are taken: they
- * go into the roll-ups, and their raw rows go at the next retention pass.
+ * Retention and the seal horizon: duckdb-retention.ts.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { Reading } from '../reading';
 import type { AggregatePoint, AggregateQuery } from './types';
 
 export const MINUTE = 60_000;
@@ -70,7 +63,7 @@ JOIN readings r ON r.device = k.device AND r.field = k.field
   AND r.ts >= make_timestamp(k.bucket * 1000) AND r.ts < make_timestamp((k.bucket + ${width}) * 1000)${where ? `\nWHERE ${where}` : ''}
 GROUP BY r.device, r.field, k.bucket`;
 
-function bucketOf(ts: number, width: number): number {
+export function bucketOf(ts: number, width: number): number {
   return Math.floor(ts / width) * width;
 }
 
@@ -122,71 +115,4 @@ export async function aggregateTier(conn: DuckDBConnection, table: string, q: Ag
     const value = r[1] ?? r[2] ?? r[3] ?? null;
     return { ts: Number(r[0]), value: value as AggregatePoint['value'] };
   });
-}
-
-/**
- * Deletes raw rows older than `now - rawMs` and roll-up buckets that ended
- * before `now - rollupMs` (0: kept forever). Returns the raw cutoff applied.
- */
-export async function applyRetention(conn: DuckDBConnection, now: number, rawMs: number, rollupMs: number, rollups: boolean): Promise<number | undefined> {
-  let cutoff: number | undefined;
-  if (rawMs > 0) {
-    cutoff = now - rawMs;
-    await conn.run('DELETE FROM readings WHERE ts < make_timestamp($cut * 1000)', { cut: cutoff });
-    // Buckets that may have lost raw rows: a reading for them can no longer be told from a replay.
-    if (rollups) for (const t of TIERS) await conn.run(`UPDATE ${t.table} SET sealed = true WHERE bucket < $cut AND NOT sealed`, { cut: cutoff });
-  }
-  if (rollupMs > 0) {
-    for (const t of TIERS) await conn.run(`DELETE FROM ${t.table} WHERE bucket + ${t.width} <= $cut`, { cut: now - rollupMs });
-  }
-  return cutoff;
-}
-
-/**
- * The readings (indexes) that fall in a sealed hour: retention removed raw rows
- * there, so they cannot be rolled up without maybe counting them twice. Only
- * readings before `horizon` (the latest raw cutoff, rounded up to the hour) are looked up.
- */
-export async function sealedReadings(conn: DuckDBConnection, readings: readonly Reading[], horizon: number): Promise<number[]> {
-  const keys = new Map<string, number[]>();
-  readings.forEach((r, i) => {
-    if (!(typeof r?.ts === 'number' && r.ts < horizon) || typeof r.fields !== 'object' || r.fields === null) return;
-    const b = bucketOf(Math.round(r.ts), HOUR);
-    for (const f in r.fields) {
-      if (!Object.prototype.hasOwnProperty.call(r.fields, f)) continue;
-      const k = JSON.stringify([r.device, f, b]);
-      const list = keys.get(k);
-      if (list) list.push(i);
-      else keys.set(k, [i]);
-    }
-  });
-  if (keys.size === 0) return [];
-  const c = { d: [] as string[], f: [] as string[], b: [] as number[] };
-  for (const k of keys.keys()) {
-    const [d, f, b] = JSON.parse(k) as [string, string, number];
-    c.d.push(d);
-    c.f.push(f);
-    c.b.push(b);
-  }
-  const rows = (
-    await conn.runAndReadAll(
-      `SELECT r.device, r.field, r.bucket FROM rollup_1h r JOIN (SELECT unnest(c.d) AS device, unnest(c.f) AS field, unnest(c.b) AS bucket
-        FROM (SELECT json_transform($keys, '{"d":["VARCHAR"],"f":["VARCHAR"],"b":["BIGINT"]}') AS c)) k USING (device, field, bucket) WHERE r.sealed`,
-      { keys: JSON.stringify(c) },
-    )
-  ).getRows();
-  const out = new Set<number>();
-  for (const [d, f, b] of rows) for (const i of keys.get(JSON.stringify([d, f, Number(b)])) ?? []) out.add(i);
-  return [...out].sort((a, b) => a - b);
-}
-
-/** Whether retention has sealed any bucket yet. */
-export async function anySealed(conn: DuckDBConnection): Promise<boolean> {
-  const rows = (await conn.runAndReadAll('SELECT EXISTS (SELECT 1 FROM rollup_1h WHERE sealed)')).getRows();
-  return rows[0][0] === true;
-}
-
-/** Readings before this may fall in a sealed hour: the latest raw cutoff, rounded up to the hour. */
-export function sealHorizon(rawCutoff: number | undefined): number | undefined {
-  return rawCutoff === undefined ? undefined : Math.ceil(rawCutoff / HOUR) * HOUR;
 }

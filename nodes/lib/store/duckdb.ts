@@ -5,8 +5,8 @@
  * Writes go through duckdb-write.ts, which keeps (device, ts, field) unique
  * without a primary key.
  */
-import { DuckDBConnection, DuckDBInstance, DuckDBTimestampValue, DuckDBValue, listValue } from '@duckdb/node-api';
-import { BadParameterError, ConfigError, RetentionRefusedError, StoreFailedError, StoreUnavailableError, UpperstackError } from '../errors';
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { StoreFailedError, StoreUnavailableError, UpperstackError } from '../errors';
 import type { Reading } from '../reading';
 import type {
   AggregatePoint,
@@ -21,12 +21,16 @@ import type {
   TimeSeriesStore,
 } from './types';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
-import { aggregateTier, anySealed, applyRetention, HOUR, rebuildAll, ROLLUP_SCHEMA, sealedReadings, sealHorizon, tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { aggregateTier, rebuildAll, ROLLUP_SCHEMA, tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { BEHIND_KEY, PendingRollups, repairBehind } from './duckdb-rollup-pending';
-import { encodeBatch, MAX_TS, raiseMarks, readMarks, writeBatch } from './duckdb-write';
+import { Retention } from './duckdb-retention';
+import { duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
+import { checkAggregate, planAggregateRaw, planDevices, planReadings } from './duckdb-query';
+import { encodeBatch, raiseMarks, readMarks, writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
 import type { RegistryBackend } from '../devices/types';
-import { decodeCursor, encodeCursor } from './cursor';
+
+export { DEFAULT_THREADS, duckDbConfig, threadsFromEnv } from './duckdb-schema';
 
 export interface DuckDbStoreOptions {
   /** Database file, or ':memory:'. Its directory must already exist. */
@@ -68,21 +72,6 @@ export interface TieredAggregate {
   tier: Tier;
 }
 
-// No primary key: duckdb-write.ts keeps (device, ts, field) unique for less than the index costs.
-const READINGS = `CREATE TABLE IF NOT EXISTS readings (
-  device VARCHAR NOT NULL,
-  ts TIMESTAMP NOT NULL,
-  field VARCHAR NOT NULL,
-  value_double DOUBLE,
-  value_bool BOOLEAN,
-  value_text VARCHAR,
-  tags JSON
-)`;
-const SCHEMA = `
-${READINGS};
-CREATE TABLE IF NOT EXISTS upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-INSERT OR IGNORE INTO upperstack_meta VALUES ('schema_version', '2');`;
-
 // DuckDB reports files it cannot open, lock, read or write as IO errors; a
 // fatal error (e.g. a failed WAL write) invalidates the database until reopened.
 // A missing table (someone dropped it) is the database's state, not the data's.
@@ -93,88 +82,13 @@ const UNAVAILABLE = /IO Error|Could not set lock|Permission denied|No space left
 const INVALIDATED = /FATAL Error|invalidated/i;
 const HEALTH_PROBE = `INSERT INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
 
-const NUMERIC_SQL: Record<string, string> = { mean: 'avg(value_double)', min: 'min(value_double)', max: 'max(value_double)', sum: 'sum(value_double)' };
-
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function tsValue(ms: number): DuckDBTimestampValue {
-  return new DuckDBTimestampValue(BigInt(ms) * 1000n);
-}
 
-type Params = Record<string, DuckDBValue>;
 
-/** Adds the from/to bounds of a query; they come from callers, so a bad one is a bad parameter. */
-function timeFilters(q: { from?: number; to?: number }, where: string[], params: Params): void {
-  for (const [name, op] of [['from', '>='], ['to', '<']] as const) {
-    const ms = q[name];
-    if (ms === undefined) continue;
-    if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TS) {
-      throw new BadParameterError(name, `"${name}" must be epoch milliseconds within the range of a date, got ${ms}`);
-    }
-    where.push(`ts ${op} $${name}`);
-    params[name] = tsValue(Math.round(ms));
-  }
-}
-
-function rowValue(d: unknown, b: unknown, t: unknown): number | boolean | string | null {
-  if (d !== null && d !== undefined) return d as number;
-  if (b !== null && b !== undefined) return b as boolean;
-  if (t !== null && t !== undefined) return t as string;
-  return null;
-}
-
-/**
- * Stores from before schema version 2 have a primary key on readings, which
- * DuckDB cannot drop: the rows move once into a table without it.
- */
-async function dropReadingsKey(conn: DuckDBConnection): Promise<void> {
-  const keyed = await conn.runAndReadAll(
-    `SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'readings' AND constraint_type = 'PRIMARY KEY'`,
-  );
-  if (Number(keyed.getRows()[0][0]) === 0) return;
-  await conn.run('BEGIN TRANSACTION');
-  try {
-    await conn.run(READINGS.replace('IF NOT EXISTS readings', 'upperstack_readings_v2'));
-    await conn.run('INSERT INTO upperstack_readings_v2 SELECT * FROM readings');
-    await conn.run('DROP TABLE readings');
-    await conn.run('ALTER TABLE upperstack_readings_v2 RENAME TO readings');
-    await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('schema_version', '2')`);
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}
-
-/**
- * One DuckDB thread by default. The store's work is many small transactions
- * from one connection while the event loop needs a core of its own: with a
- * thread per core, the same 400,000 readings took 45% more process CPU (and
- * more wall time on 2 cores) than with one, and the process held ~10 MB more,
- * while an aggregate over all of them took as long. Large queries on a machine
- * with idle cores are what more threads are for (UPPERSTACK_DUCKDB_THREADS).
- */
-export const DEFAULT_THREADS = 1;
-
-/** DuckDB settings given when the database is opened. */
-export function duckDbConfig(o: Pick<DuckDbStoreOptions, 'memoryLimitMb' | 'threads'>): Record<string, string> {
-  const config: Record<string, string> = {};
-  if (o.memoryLimitMb) config.memory_limit = `${o.memoryLimitMb}MB`;
-  const threads = o.threads ?? DEFAULT_THREADS;
-  if (threads > 0) config.threads = String(threads);
-  return config;
-}
-
-/** UPPERSTACK_DUCKDB_THREADS: empty or absent is the default (1), 0 DuckDB's own default (one per core). */
-export function threadsFromEnv(value: string | undefined): number | undefined {
-  const text = (value ?? '').trim();
-  if (text === '') return undefined;
-  if (!/^\d{1,4}$/.test(text)) throw new ConfigError(`UPPERSTACK_DUCKDB_THREADS must be a whole number of threads (0 for one per CPU core), got "${text.slice(0, 40)}"`, { setting: 'UPPERSTACK_DUCKDB_THREADS' });
-  return Number(text);
-}
 
 export class DuckDbStore implements TimeSeriesStore {
   readonly kind = 'duckdb';
@@ -189,8 +103,8 @@ export class DuckDbStore implements TimeSeriesStore {
   /** Per device, the latest ts that may be in the table (duckdb-write.ts); read when the file is first opened. */
   private marks = new Map<string, number>();
   private marksRead = false;
-  /** Readings before this may fall in an hour retention sealed (see duckdb-rollups.ts): those are looked up. */
-  private sealedBefore?: number;
+  /** Retention and the seal horizon it leaves (duckdb-retention.ts). */
+  private readonly retention: Retention;
   private retentionTimer?: NodeJS.Timeout;
   private readonly rollups: boolean;
   /** Aggregates of fresh readings written but not yet in the tiers. */
@@ -212,6 +126,7 @@ export class DuckDbStore implements TimeSeriesStore {
     this.path = options.path;
     this.options = options;
     this.rollups = options.rollups !== false;
+    this.retention = new Retention(options.retentionMs ?? 0, this.rollups ? (options.rollupRetentionMs ?? 0) : 0, this.rollups);
   }
 
   async open(): Promise<void> {
@@ -219,7 +134,7 @@ export class DuckDbStore implements TimeSeriesStore {
       this.closed = false;
       await this.connection();
     });
-    if ((this.options.retentionMs || this.options.rollupRetentionMs) && !this.retentionTimer) {
+    if (this.retention.enabled && !this.retentionTimer) {
       await this.applyRetention();
       this.retentionTimer = setInterval(() => void this.applyRetention().catch(() => undefined), this.options.retentionEveryMs ?? 600_000);
       this.retentionTimer.unref?.();
@@ -229,14 +144,14 @@ export class DuckDbStore implements TimeSeriesStore {
   write(readings: Reading[]): Promise<void> {
     if (readings.length === 0) return Promise.resolve();
     return this.enqueue('write', async (conn) => {
-      if (this.sealedBefore !== undefined) await this.refuseSealed(conn, readings, this.sealedBefore);
+      await this.retention.refuseSealed(conn, readings);
       // In queue order, so each batch is judged against the marks of every write before it.
       const batch = encodeBatch(readings, this.marks);
       raiseMarks(this.marks, batch);
       if (!this.rollups) return writeBatch(conn, batch, []);
       // Fresh readings at or after the seal horizon: the raw rows now, their roll-ups later
       // (the only readings a repair after a crash is sure to find; duckdb-rollup-pending.ts).
-      if (batch.suspects === 0 && (this.sealedBefore === undefined || batch.earliest >= this.sealedBefore)) {
+      if (batch.suspects === 0 && this.retention.after(batch.earliest)) {
         await writeBatch(conn, batch, []);
         this.pending.add(batch);
         if (this.pending.size >= MAX_PENDING) await this.applyPending(conn);
@@ -275,34 +190,17 @@ export class DuckDbStore implements TimeSeriesStore {
    * open and periodically. `now` is for tests.
    */
   applyRetention(now = Date.now()): Promise<void> {
-    const raw = this.options.retentionMs ?? 0;
-    const rolled = this.rollups ? (this.options.rollupRetentionMs ?? 0) : 0;
-    if (!raw && !rolled) return Promise.resolve();
+    if (!this.retention.enabled) return Promise.resolve();
     return this.enqueue('apply retention', async (conn) => {
       // Raw rows about to go must be in the tiers first.
       await this.pending.apply(conn);
-      const cutoff = await applyRetention(conn, now, raw, rolled, this.rollups);
-      if (cutoff === undefined || !this.rollups) return;
-      // Until retention seals a bucket no reading can fall in one: writes skip the lookup (old history imported into a new store).
-      if (this.sealedBefore === undefined && !(await anySealed(conn))) return;
-      const horizon = sealHorizon(cutoff)!;
-      if (this.sealedBefore === undefined || horizon > this.sealedBefore) {
-        this.sealedBefore = horizon;
-        await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('sealed_before', $v)`, { v: String(horizon) });
-      }
+      await this.retention.apply(conn, now);
     });
   }
 
   /** The aggregate and which tier answered it: the coarsest roll-up whose buckets fit the query exactly, else the raw rows. */
   async aggregateWithTier(q: AggregateQuery): Promise<TieredAggregate> {
-    if (!Number.isSafeInteger(q.everyMs) || q.everyMs < 1) {
-      throw new BadParameterError('every', `"every" must be a bucket width of at least 1 ms, got ${q.everyMs}`);
-    }
-    if (!['mean', 'min', 'max', 'sum', 'count', 'last'].includes(q.fn)) {
-      throw new BadParameterError('fn', `"fn" must be one of mean, min, max, sum, count, last, got "${String(q.fn)}"`);
-    }
-    const where: string[] = [];
-    timeFilters(q, where, {});
+    checkAggregate(q);
     const tier = this.rollups ? tierFor(q) : undefined;
     if (!tier) return { points: await this.aggregateRaw(q), tier: 'raw' };
     const points = await this.enqueue('aggregate', async (conn) => {
@@ -310,25 +208,6 @@ export class DuckDbStore implements TimeSeriesStore {
       return aggregateTier(conn, tier.table, q, { device: q.device, field: q.field });
     });
     return { points, tier: tier.tier };
-  }
-
-  /**
-   * Readings for hours whose raw rows retention removed are refused, all of
-   * them named in one error: the writer dead-letters them together (code
-   * BEYOND_RETENTION) and writes the rest.
-   */
-  private async refuseSealed(conn: DuckDBConnection, readings: Reading[], before: number): Promise<void> {
-    let first = -1;
-    for (let i = 0; i < readings.length && first < 0; i++) if (typeof readings[i]?.ts === 'number' && readings[i].ts < before) first = i;
-    if (first < 0) return;
-    const sealed = await sealedReadings(conn, readings, before);
-    if (sealed.length === 0) return;
-    throw new RetentionRefusedError(
-      'duckdb',
-      sealed,
-      before,
-      'its hour already holds readings whose raw rows retention removed, so it cannot be told from a replay of one of them and is not added to the roll-ups twice; raise the retention to keep such readings',
-    );
   }
 
   private async inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
@@ -347,54 +226,9 @@ export class DuckDbStore implements TimeSeriesStore {
     return this.enqueue('write dead letters', (conn) => insertDeadLetters(conn, letters, this.options.deadLetterBodyBudget));
   }
 
-
   async readings(q: ReadingsQuery): Promise<ReadingsPage> {
-    if (!Number.isSafeInteger(q.limit) || q.limit < 1) {
-      throw new BadParameterError('limit', `"limit" must be a whole number of at least 1, got ${q.limit}`);
-    }
-    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-    if (q.fields?.length === 0) return { readings: [] };
-    const where = ['device = $device'];
-    const params: Params = { device: q.device, lim: q.limit + 1 };
-    timeFilters(q, where, params);
-    if (after !== undefined) {
-      where.push('ts > $after');
-      params.after = tsValue(after);
-    }
-    if (q.fields !== undefined) {
-      where.push('list_contains($fields, field)');
-      params.fields = listValue(q.fields);
-    }
-    const cond = where.join(' AND ');
-    return this.enqueue('query readings', async (conn) => {
-      // One more timestamp than asked tells whether a next page exists.
-      const sql = `WITH page AS (SELECT DISTINCT ts FROM readings WHERE ${cond} ORDER BY ts LIMIT $lim)
-        SELECT epoch_ms(ts)::DOUBLE, field, value_double, value_bool, value_text, tags::VARCHAR
-        FROM readings WHERE ${cond} AND ts IN (SELECT ts FROM page) ORDER BY ts, field`;
-      const reader = await conn.runAndReadAll(sql, params);
-      if (reader.currentRowCount === 0) return { readings: [] };
-      const [tss, fields, ds, bs, txts, tagss] = reader.getColumns();
-      const out: ReadingsPage['readings'] = [];
-      let tagText: unknown;
-      for (let i = 0; i < tss.length; i++) {
-        const ts = tss[i] as number;
-        let cur = out[out.length - 1];
-        if (cur === undefined || cur.ts !== ts) {
-          if (out.length === q.limit) return { readings: out, nextCursor: encodeCursor(cur.ts) };
-          cur = { ts, fields: {}, tags: {} };
-          out.push(cur);
-          tagText = undefined;
-        }
-        const value = rowValue(ds[i], bs[i], txts[i]);
-        if (value !== null) cur.fields[fields[i] as string] = value;
-        // Fields of one timestamp may come from readings with different tags.
-        if (tagss[i] !== tagText && typeof tagss[i] === 'string') {
-          tagText = tagss[i];
-          Object.assign(cur.tags, JSON.parse(tagText as string));
-        }
-      }
-      return { readings: out };
-    });
+    const plan = planReadings(q);
+    return typeof plan === 'function' ? this.enqueue('query readings', plan) : plan;
   }
 
   async aggregate(q: AggregateQuery): Promise<AggregatePoint[]> {
@@ -403,29 +237,7 @@ export class DuckDbStore implements TimeSeriesStore {
 
   /** The aggregate over the raw rows (what the roll-ups must equal). */
   async aggregateRaw(q: AggregateQuery): Promise<AggregatePoint[]> {
-    if (!Number.isSafeInteger(q.everyMs) || q.everyMs < 1) {
-      throw new BadParameterError('every', `"every" must be a bucket width of at least 1 ms, got ${q.everyMs}`);
-    }
-    const where = ['device = $device', 'field = $field'];
-    const params: Params = { device: q.device, field: q.field, every: q.everyMs };
-    timeFilters(q, where, params);
-    return this.enqueue('aggregate', async (conn) => {
-      const bucket = 'floor(epoch_ms(ts) / $every) * $every';
-      let sql: string;
-      if (q.fn === 'last') {
-        sql = `SELECT ${bucket} AS b, value_double, value_bool, value_text FROM readings WHERE ${where.join(' AND ')}
-          QUALIFY row_number() OVER (PARTITION BY b ORDER BY ts DESC) = 1 ORDER BY b`;
-      } else if (q.fn === 'count') {
-        // Counts every value of the field, whatever its type.
-        sql = `SELECT ${bucket} AS b, count(*)::DOUBLE FROM readings WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b`;
-      } else if (NUMERIC_SQL[q.fn]) {
-        sql = `SELECT ${bucket} AS b, ${NUMERIC_SQL[q.fn]} FROM readings WHERE ${where.join(' AND ')} AND value_double IS NOT NULL GROUP BY b ORDER BY b`;
-      } else {
-        throw new BadParameterError('fn', `"fn" must be one of mean, min, max, sum, count, last, got "${String(q.fn)}"`);
-      }
-      const rows = (await conn.runAndReadAll(sql, params)).getRows();
-      return rows.map((r) => ({ ts: r[0] as number, value: r.length === 2 ? (r[1] as number) : rowValue(r[1], r[2], r[3]) }));
-    });
+    return this.enqueue('aggregate', planAggregateRaw(q));
   }
 
   deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]> {
@@ -440,7 +252,6 @@ export class DuckDbStore implements TimeSeriesStore {
     return this.enqueue('unmark dead letters', (conn) => unmarkReplayed(conn, letters));
   }
 
-
   /** The device registry's tables in this database (duckdb-registry.ts). */
   registry(): RegistryBackend {
     return (this.registryTables ??= new DuckDbRegistry((op, fn) => this.enqueue(op, fn)));
@@ -449,19 +260,7 @@ export class DuckDbStore implements TimeSeriesStore {
   private registryTables?: DuckDbRegistry;
 
   devices(q: DeviceQuery = {}): Promise<DeviceSummary[]> {
-    const where: string[] = [];
-    const params: Params = {};
-    timeFilters(q, where, params);
-    return this.enqueue('list devices', async (conn) => {
-      const sql = `SELECT device, arg_max(tags, ts)::VARCHAR, list(DISTINCT field ORDER BY field) FROM readings
-        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY device ORDER BY device`;
-      const rows = (await conn.runAndReadAll(sql, params)).getRows();
-      return rows.map(([device, tags, fields]) => ({
-        device: device as string,
-        tags: typeof tags === 'string' ? (JSON.parse(tags) as Record<string, string>) : {},
-        fields: ((fields as { items?: unknown[] } | null)?.items ?? []).map(String),
-      }));
-    });
+    return this.enqueue('list devices', planDevices(q));
   }
 
   async health(): Promise<StoreHealth> {
@@ -564,14 +363,7 @@ export class DuckDbStore implements TimeSeriesStore {
     await conn.run(ROLLUP_SCHEMA);
     const meta = (await conn.runAndReadAll(`SELECT key, value FROM upperstack_meta WHERE key IN ('rollups', 'sealed_before', '${BEHIND_KEY}')`)).getRows();
     const get = (k: string) => meta.find((r) => r[0] === k)?.[1] as string | undefined;
-    const sealed = get('sealed_before');
-    if (sealed !== undefined) this.sealedBefore = Number(sealed);
-    // The sealed buckets themselves bound the horizon too, should the meta row have missed a retention pass (a crash in between).
-    const top = (await conn.runAndReadAll('SELECT max(bucket) FROM rollup_1h WHERE sealed')).getRows()[0][0];
-    if (top !== null && top !== undefined) {
-      const horizon = Number(top) + HOUR;
-      if (this.sealedBefore === undefined || horizon > this.sealedBefore) this.sealedBefore = horizon;
-    }
+    await this.retention.read(conn, get('sealed_before'));
     if (get('rollups') !== '1') {
       // Written while roll-ups were off (or before they existed): built once from the raw rows.
       await this.inTransaction(conn, async () => {
@@ -579,7 +371,7 @@ export class DuckDbStore implements TimeSeriesStore {
         await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('rollups', '1')`);
       });
     } else if (get(BEHIND_KEY) === '1') {
-      await repairBehind(conn, this.sealedBefore);
+      await repairBehind(conn, this.retention.sealedBefore);
     }
     // Whatever was pending is in the tiers now (this also runs when DuckDB invalidated the database and it is reopened).
     this.pending.clear();

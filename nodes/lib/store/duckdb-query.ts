@@ -1,0 +1,150 @@
+/**
+ * The DuckDB store's queries over the raw rows: a page of readings, an
+ * aggregate by time bucket, the devices. Each plan checks its parameters when
+ * it is made (a bad one throws BadParameterError before anything is queued)
+ * and returns what runs on the store's connection.
+ */
+import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { BadParameterError } from '../errors';
+import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
+import { MAX_TS } from './duckdb-write';
+import { decodeCursor, encodeCursor } from './cursor';
+
+type Params = Record<string, DuckDBValue>;
+type Plan<T> = (conn: DuckDBConnection) => Promise<T>;
+
+const NUMERIC_SQL: Record<string, string> = { mean: 'avg(value_double)', min: 'min(value_double)', max: 'max(value_double)', sum: 'sum(value_double)' };
+const FNS = ['mean', 'min', 'max', 'sum', 'count', 'last'];
+
+function tsValue(ms: number): DuckDBTimestampValue {
+  return new DuckDBTimestampValue(BigInt(ms) * 1000n);
+}
+
+/** Adds the from/to bounds of a query; they come from callers, so a bad one is a bad parameter. */
+function timeFilters(q: { from?: number; to?: number }, where: string[], params: Params): void {
+  for (const [name, op] of [['from', '>='], ['to', '<']] as const) {
+    const ms = q[name];
+    if (ms === undefined) continue;
+    if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TS) {
+      throw new BadParameterError(name, `"${name}" must be epoch milliseconds within the range of a date, got ${ms}`);
+    }
+    where.push(`ts ${op} $${name}`);
+    params[name] = tsValue(Math.round(ms));
+  }
+}
+
+function rowValue(d: unknown, b: unknown, t: unknown): number | boolean | string | null {
+  if (d !== null && d !== undefined) return d as number;
+  if (b !== null && b !== undefined) return b as boolean;
+  if (t !== null && t !== undefined) return t as string;
+  return null;
+}
+
+function checkEvery(q: AggregateQuery): void {
+  if (!Number.isSafeInteger(q.everyMs) || q.everyMs < 1) {
+    throw new BadParameterError('every', `"every" must be a bucket width of at least 1 ms, got ${q.everyMs}`);
+  }
+}
+
+function badFn(q: AggregateQuery): BadParameterError {
+  return new BadParameterError('fn', `"fn" must be one of mean, min, max, sum, count, last, got "${String(q.fn)}"`);
+}
+
+/** Checks an aggregate's parameters (bucket width, function, time bounds) without planning it. */
+export function checkAggregate(q: AggregateQuery): void {
+  checkEvery(q);
+  if (!FNS.includes(q.fn)) throw badFn(q);
+  timeFilters(q, [], {});
+}
+
+/** A page of readings, or the empty page when no field is asked for. */
+export function planReadings(q: ReadingsQuery): ReadingsPage | Plan<ReadingsPage> {
+  if (!Number.isSafeInteger(q.limit) || q.limit < 1) {
+    throw new BadParameterError('limit', `"limit" must be a whole number of at least 1, got ${q.limit}`);
+  }
+  const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+  if (q.fields?.length === 0) return { readings: [] };
+  const where = ['device = $device'];
+  const params: Params = { device: q.device, lim: q.limit + 1 };
+  timeFilters(q, where, params);
+  if (after !== undefined) {
+    where.push('ts > $after');
+    params.after = tsValue(after);
+  }
+  if (q.fields !== undefined) {
+    where.push('list_contains($fields, field)');
+    params.fields = listValue(q.fields);
+  }
+  const cond = where.join(' AND ');
+  return async (conn) => {
+    // One more timestamp than asked tells whether a next page exists.
+    const sql = `WITH page AS (SELECT DISTINCT ts FROM readings WHERE ${cond} ORDER BY ts LIMIT $lim)
+      SELECT epoch_ms(ts)::DOUBLE, field, value_double, value_bool, value_text, tags::VARCHAR
+      FROM readings WHERE ${cond} AND ts IN (SELECT ts FROM page) ORDER BY ts, field`;
+    const reader = await conn.runAndReadAll(sql, params);
+    if (reader.currentRowCount === 0) return { readings: [] };
+    const [tss, fields, ds, bs, txts, tagss] = reader.getColumns();
+    const out: ReadingsPage['readings'] = [];
+    let tagText: unknown;
+    for (let i = 0; i < tss.length; i++) {
+      const ts = tss[i] as number;
+      let cur = out[out.length - 1];
+      if (cur === undefined || cur.ts !== ts) {
+        if (out.length === q.limit) return { readings: out, nextCursor: encodeCursor(cur.ts) };
+        cur = { ts, fields: {}, tags: {} };
+        out.push(cur);
+        tagText = undefined;
+      }
+      const value = rowValue(ds[i], bs[i], txts[i]);
+      if (value !== null) cur.fields[fields[i] as string] = value;
+      // Fields of one timestamp may come from readings with different tags.
+      if (tagss[i] !== tagText && typeof tagss[i] === 'string') {
+        tagText = tagss[i];
+        Object.assign(cur.tags, JSON.parse(tagText as string));
+      }
+    }
+    return { readings: out };
+  };
+}
+
+/** The aggregate over the raw rows (what the roll-ups must equal). */
+export function planAggregateRaw(q: AggregateQuery): Plan<AggregatePoint[]> {
+  checkEvery(q);
+  const where = ['device = $device', 'field = $field'];
+  const params: Params = { device: q.device, field: q.field, every: q.everyMs };
+  timeFilters(q, where, params);
+  const bucket = 'floor(epoch_ms(ts) / $every) * $every';
+  let sql: string;
+  if (q.fn === 'last') {
+    sql = `SELECT ${bucket} AS b, value_double, value_bool, value_text FROM readings WHERE ${where.join(' AND ')}
+      QUALIFY row_number() OVER (PARTITION BY b ORDER BY ts DESC) = 1 ORDER BY b`;
+  } else if (q.fn === 'count') {
+    // Counts every value of the field, whatever its type.
+    sql = `SELECT ${bucket} AS b, count(*)::DOUBLE FROM readings WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b`;
+  } else if (NUMERIC_SQL[q.fn]) {
+    sql = `SELECT ${bucket} AS b, ${NUMERIC_SQL[q.fn]} FROM readings WHERE ${where.join(' AND ')} AND value_double IS NOT NULL GROUP BY b ORDER BY b`;
+  } else {
+    throw badFn(q);
+  }
+  return async (conn) => {
+    const rows = (await conn.runAndReadAll(sql, params)).getRows();
+    return rows.map((r) => ({ ts: r[0] as number, value: r.length === 2 ? (r[1] as number) : rowValue(r[1], r[2], r[3]) }));
+  };
+}
+
+/** Every device with its latest tags and the fields it has sent, within the time bounds. */
+export function planDevices(q: DeviceQuery): Plan<DeviceSummary[]> {
+  const where: string[] = [];
+  const params: Params = {};
+  timeFilters(q, where, params);
+  return async (conn) => {
+    const sql = `SELECT device, arg_max(tags, ts)::VARCHAR, list(DISTINCT field ORDER BY field) FROM readings
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY device ORDER BY device`;
+    const rows = (await conn.runAndReadAll(sql, params)).getRows();
+    return rows.map(([device, tags, fields]) => ({
+      device: device as string,
+      tags: typeof tags === 'string' ? (JSON.parse(tags) as Record<string, string>) : {},
+      fields: ((fields as { items?: unknown[] } | null)?.items ?? []).map(String),
+    }));
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Retention of the embedded DuckDB store and the seal horizon it leaves.
+ *
+ * Retention deletes raw rows older than its period and roll-up buckets that
+ * ended before theirs, and *seals* the roll-up buckets whose raw rows it
+ * removed: such a bucket can no longer tell a replayed reading from a new one,
+ * so a reading for it is refused (dead-lettered with the reason), as InfluxDB
+ * refuses points older than its retention policy. Older readings for buckets
+ * that hold nothing yet (history imported for the first time) are taken: they
+ * go into the roll-ups (duckdb-rollups.ts), and their raw rows go at the next
+ * retention pass.
+ *
+ * The seal horizon is the latest raw cutoff rounded up to the hour: only
+ * readings before it can fall in a sealed bucket, so only those are looked up.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { RetentionRefusedError } from '../errors';
+import type { Reading } from '../reading';
+import { bucketOf, HOUR, TIERS } from './duckdb-rollups';
+
+/** Retention and the seal horizon of one store. */
+export class Retention {
+  /** Readings before this may fall in an hour retention sealed: those are looked up. */
+  sealedBefore?: number;
+
+  /** `rawMs`, `rollupMs`: periods (0 keeps forever); `rollups`: whether the store keeps roll-ups. */
+  constructor(
+    private readonly rawMs: number,
+    private readonly rollupMs: number,
+    private readonly rollups: boolean,
+  ) {}
+
+  get enabled(): boolean {
+    return this.rawMs > 0 || this.rollupMs > 0;
+  }
+
+  /** Whether every reading from `earliest` on is past the horizon (none can fall in a sealed hour). */
+  after(earliest: number): boolean {
+    return this.sealedBefore === undefined || earliest >= this.sealedBefore;
+  }
+
+  /**
+   * Deletes what retention says is too old and raises the horizon. Raw rows
+   * about to go must be in the roll-ups first: the caller applies what is pending.
+   */
+  async apply(conn: DuckDBConnection, now: number): Promise<void> {
+    const cutoff = await deleteExpired(conn, now, this.rawMs, this.rollupMs, this.rollups);
+    if (cutoff === undefined || !this.rollups) return;
+    // Until retention seals a bucket no reading can fall in one: writes skip the lookup (old history imported into a new store).
+    if (this.sealedBefore === undefined && !(await anySealed(conn))) return;
+    const horizon = sealHorizon(cutoff)!;
+    if (this.sealedBefore === undefined || horizon > this.sealedBefore) {
+      this.sealedBefore = horizon;
+      await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('sealed_before', $v)`, { v: String(horizon) });
+    }
+  }
+
+  /** The horizon at open: the meta row, or the sealed buckets themselves should the meta row have missed a retention pass (a crash in between). */
+  async read(conn: DuckDBConnection, metaValue: string | undefined): Promise<void> {
+    if (metaValue !== undefined) this.sealedBefore = Number(metaValue);
+    const top = (await conn.runAndReadAll('SELECT max(bucket) FROM rollup_1h WHERE sealed')).getRows()[0][0];
+    if (top !== null && top !== undefined) {
+      const horizon = Number(top) + HOUR;
+      if (this.sealedBefore === undefined || horizon > this.sealedBefore) this.sealedBefore = horizon;
+    }
+  }
+
+  /**
+   * Readings for hours whose raw rows retention removed are refused, all of
+   * them named in one error: the writer dead-letters them together (code
+   * BEYOND_RETENTION) and writes the rest.
+   */
+  async refuseSealed(conn: DuckDBConnection, readings: Reading[]): Promise<void> {
+    const before = this.sealedBefore;
+    if (before === undefined) return;
+    let first = -1;
+    for (let i = 0; i < readings.length && first < 0; i++) if (typeof readings[i]?.ts === 'number' && readings[i].ts < before) first = i;
+    if (first < 0) return;
+    const sealed = await sealedReadings(conn, readings, before);
+    if (sealed.length === 0) return;
+    throw new RetentionRefusedError(
+      'duckdb',
+      sealed,
+      before,
+      'its hour already holds readings whose raw rows retention removed, so it cannot be told from a replay of one of them and is not added to the roll-ups twice; raise the retention to keep such readings',
+    );
+  }
+}
+
+/**
+ * Deletes raw rows older than `now - rawMs` and roll-up buckets that ended
+ * before `now - rollupMs` (0: kept forever). Returns the raw cutoff applied.
+ */
+async function deleteExpired(conn: DuckDBConnection, now: number, rawMs: number, rollupMs: number, rollups: boolean): Promise<number | undefined> {
+  let cutoff: number | undefined;
+  if (rawMs > 0) {
+    cutoff = now - rawMs;
+    await conn.run('DELETE FROM readings WHERE ts < make_timestamp($cut * 1000)', { cut: cutoff });
+    // Buckets that may have lost raw rows: a reading for them can no longer be told from a replay.
+    if (rollups) for (const t of TIERS) await conn.run(`UPDATE ${t.table} SET sealed = true WHERE bucket < $cut AND NOT sealed`, { cut: cutoff });
+  }
+  if (rollupMs > 0) {
+    for (const t of TIERS) await conn.run(`DELETE FROM ${t.table} WHERE bucket + ${t.width} <= $cut`, { cut: now - rollupMs });
+  }
+  return cutoff;
+}
+
+/**
+ * The readings (indexes) that fall in a sealed hour: retention removed raw rows
+ * there, so they cannot be rolled up without maybe counting them twice. Only
+ * readings before `horizon` (the latest raw cutoff, rounded up to the hour) are looked up.
+ */
+async function sealedReadings(conn: DuckDBConnection, readings: readonly Reading[], horizon: number): Promise<number[]> {
+  const keys = new Map<string, number[]>();
+  readings.forEach((r, i) => {
+    if (!(typeof r?.ts === 'number' && r.ts < horizon) || typeof r.fields !== 'object' || r.fields === null) return;
+    const b = bucketOf(Math.round(r.ts), HOUR);
+    for (const f in r.fields) {
+      if (!Object.prototype.hasOwnProperty.call(r.fields, f)) continue;
+      const k = JSON.stringify([r.device, f, b]);
+      const list = keys.get(k);
+      if (list) list.push(i);
+      else keys.set(k, [i]);
+    }
+  });
+  if (keys.size === 0) return [];
+  const c = { d: [] as string[], f: [] as string[], b: [] as number[] };
+  for (const k of keys.keys()) {
+    const [d, f, b] = JSON.parse(k) as [string, string, number];
+    c.d.push(d);
+    c.f.push(f);
+    c.b.push(b);
+  }
+  const rows = (
+    await conn.runAndReadAll(
+      `SELECT r.device, r.field, r.bucket FROM rollup_1h r JOIN (SELECT unnest(c.d) AS device, unnest(c.f) AS field, unnest(c.b) AS bucket
+        FROM (SELECT json_transform($keys, '{"d":["VARCHAR"],"f":["VARCHAR"],"b":["BIGINT"]}') AS c)) k USING (device, field, bucket) WHERE r.sealed`,
+      { keys: JSON.stringify(c) },
+    )
+  ).getRows();
+  const out = new Set<number>();
+  for (const [d, f, b] of rows) for (const i of keys.get(JSON.stringify([d, f, Number(b)])) ?? []) out.add(i);
+  return [...out].sort((a, b) => a - b);
+}
+
+/** Whether retention has sealed any bucket yet. */
+async function anySealed(conn: DuckDBConnection): Promise<boolean> {
+  const rows = (await conn.runAndReadAll('SELECT EXISTS (SELECT 1 FROM rollup_1h WHERE sealed)')).getRows();
+  return rows[0][0] === true;
+}
+
+/** Readings before this may fall in a sealed hour: the latest raw cutoff, rounded up to the hour. */
+function sealHorizon(rawCutoff: number | undefined): number | undefined {
+  return rawCutoff === undefined ? undefined : Math.ceil(rawCutoff / HOUR) * HOUR;
+}

@@ -1,0 +1,54 @@
+/**
+ * One full garbage collection a little after the flows have (re)started.
+ *
+ * Starting the runtime loads ~2,300 modules and deploys the flows; while it
+ * does, V8 grows the young generation to its largest size (2 × 4 MB with the
+ * runtime's flags) and keeps it there until a collection finds the runtime
+ * allocating little. An idle runtime allocates so little (~75 KB/s) that the
+ * next collection comes 30–60 s later, and V8's own memory reducer follows
+ * about a minute after start. Until then an idle runtime holds ~7 MB more
+ * than it needs (docs/performance.md, "Memory"). One collection once the
+ * start is over lets V8 shrink the young generation and start its memory
+ * reducer at once; it costs one pause of a few tens of milliseconds per
+ * start or deploy.
+ */
+import type { EventEmitter } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** How long after `flows:started` the collection runs: the last startup work (dashboard, retention pass) is done by then. */
+export const SETTLE_AFTER_MS = 10_000;
+
+/**
+ * V8's collector as a function, without leaving `gc` in the contexts created
+ * afterwards (function nodes' sandboxes): the flag is on only while one new
+ * context is made.
+ */
+export function fullCollector(): () => void {
+  setFlagsFromString('--expose-gc');
+  try {
+    const gc = runInNewContext('gc') as (o?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
+    return () => gc({ type: 'major', execution: 'sync' });
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+}
+
+/**
+ * Runs `collect` once `afterMs` after each `flows:started` (a redeploy within
+ * that time postpones it). The timer never keeps the process alive. Returns a
+ * function that stops listening.
+ */
+export function settleAfterStart(events: EventEmitter, collect: () => void = fullCollector(), afterMs = SETTLE_AFTER_MS): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const started = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(collect, afterMs);
+    timer.unref();
+  };
+  events.on('flows:started', started);
+  return () => {
+    clearTimeout(timer);
+    events.off('flows:started', started);
+  };
+}
