@@ -17,6 +17,7 @@ import { usersFromFile } from './nodes/alert/users';
 import { clusterOptionsFromEnv } from './nodes/lib/cluster/config';
 import { clusterPack, type FlowNode as ClusterFlowNode } from './nodes/lib/cluster/pack';
 import { startingFlows } from './scripts/flows';
+import { serverOnlyPack, storeModeFromEnv } from './nodes/lib/store/store-mode';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -124,9 +125,12 @@ const flowFile = join(dataDir, 'flows.json');
 // take its share of the external broker's telemetry and store it in the shared server.
 const startingCredentials: Record<string, unknown> = {};
 const cluster = clusterOptionsFromEnv(env);
+// UPPERSTACK_STORE=influxdb|victoriametrics: that server is the only store (no embedded DuckDB), set when the flows are first written.
+const storeMode = storeModeFromEnv(env);
 if (!existsSync(flowFile)) {
   let flows = startingFlows(root, env.UPPERSTACK_PACKS);
   if (cluster) flows = clusterPack(flows as ClusterFlowNode[], cluster) as typeof flows;
+  if (storeMode !== 'duckdb') flows = serverOnlyPack(flows as ClusterFlowNode[], storeMode) as typeof flows;
   for (const n of flows as Array<{ id: string; credentials?: unknown }>) {
     if (n.credentials) startingCredentials[n.id] = n.credentials;
     delete n.credentials;

@@ -12,12 +12,11 @@
  *   node dist/bench/broker.js [messages=40000] [rounds=3]
  */
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../nodes/lib/broker/embedded';
 import { topicMatches } from '../nodes/lib/mqtt/topic';
+import { tempDir } from '../test/helpers/temp';
 
 interface Target {
   port: number;
@@ -45,7 +44,7 @@ async function bareAedes(): Promise<Target> {
 }
 
 async function embedded(): Promise<Target> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-bench-broker-'));
+  const dataDir = tempDir('us-bench-broker-');
   const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', dataDir });
   await broker.start();
   broker.subscribe('devices/+/telemetry', (_p, ack) => ack());

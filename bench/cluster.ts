@@ -16,9 +16,7 @@
  * BENCH_CLUSTER_MEMORY=0 skips the 10,000-device phase.
  * A measurement, not a test.
  */
-import { mkdtempSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
@@ -29,6 +27,7 @@ import { FieldTypeRegistry } from '../nodes/lib/influx/field-types';
 import { DEFAULT_MAPPING } from '../nodes/lib/influx/line';
 import { startInfluxd } from '../test/helpers/influxd';
 import type { Reading } from '../nodes/lib/reading';
+import { removeTempDir, tempDir } from '../test/helpers/temp';
 
 const env = process.env;
 const READINGS = Number(env.BENCH_CLUSTER_READINGS) || 60_000;
@@ -80,7 +79,7 @@ async function phase(mosq: Mosquitto, vm: TsdbServer, members: number, devices: 
   for (let m = 1; m <= members; m++) {
     rts.push(
       await startRuntime({
-        dataDir: mkdtempSync(join(tmpdir(), 'us-bench-cluster-')),
+        dataDir: tempDir('us-bench-cluster-'),
         httpPort: await freePort(),
         mqttPort: await freePort(),
         env: { UPPERSTACK_CLUSTER_BROKER: `mqtt://127.0.0.1:${mosq.port}`, UPPERSTACK_CLUSTER_GROUP: group, UPPERSTACK_CLUSTER_MEMBER: `m${m}`, UPPERSTACK_CLUSTER_SINK: vm.url, UPPERSTACK_LOG_LEVEL: 'warn' },
@@ -120,7 +119,10 @@ async function phase(mosq: Mosquitto, vm: TsdbServer, members: number, devices: 
     };
   } finally {
     await Promise.all(clients.map((c) => c.endAsync()));
-    for (const rt of rts) await rt.stop();
+    for (const rt of rts) {
+      await rt.stop();
+      removeTempDir(rt.dataDir);
+    }
   }
 }
 

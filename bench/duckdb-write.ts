@@ -17,14 +17,15 @@
  * of the writer part, default 10000), BENCH_DUCKDB_SECONDS (8), BENCH_DUCKDB_FLUSH_MS
  * (the writer's flushMs, default 100).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, loadavg } from 'node:os';
+import { rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
 import { DurableWriter } from '../nodes/lib/store/writer';
 import { Journal } from '../nodes/lib/journal/journal';
 import type { Reading } from '../nodes/lib/reading';
+import { tempDir } from '../test/helpers/temp';
 
 const env = process.env;
 const WRITES = Number(env.BENCH_DUCKDB_WRITES) || 200;
@@ -107,7 +108,7 @@ function instrument(): void {
 }
 
 async function row(size: number, rollups: boolean): Promise<DuckDbWriteRow> {
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-duckdb-'));
+  const dir = tempDir('us-bench-duckdb-');
   try {
     const path = join(dir, 'w.duckdb');
     const store = new DuckDbStore({ path, rollups });
@@ -168,7 +169,7 @@ export async function benchWriterLatency(): Promise<WriterLatencyRow> {
   const rate = Number(env.BENCH_DUCKDB_RATE) || 10_000;
   const seconds = Number(env.BENCH_DUCKDB_SECONDS) || 8;
   const flushMs = Number(env.BENCH_DUCKDB_FLUSH_MS) || 100;
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-writer-'));
+  const dir = tempDir('us-bench-writer-');
   try {
     const store = new DuckDbStore({ path: join(dir, 'w.duckdb') });
     await store.open();

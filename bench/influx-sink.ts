@@ -8,9 +8,7 @@
  * readings written: the sink's own cost, without the pipeline in front of it,
  * which is what the end-to-end rows cannot separate.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { InfluxSink } from '../nodes/lib/influx/sink';
 import { FieldTypeRegistry } from '../nodes/lib/influx/field-types';
 import { DEFAULT_MAPPING } from '../nodes/lib/influx/line';
@@ -19,6 +17,7 @@ import { Journal } from '../nodes/lib/journal/journal';
 import { influxSink, INFLUX_DEFAULTS } from '../nodes/lib/store/sinks-influx';
 import type { Reading } from '../nodes/lib/reading';
 import type { TsdbServer } from '../test/helpers/influxd';
+import { tempDir } from '../test/helpers/temp';
 
 export interface SinkPathRow {
   server: 'influxdb' | 'victoriametrics';
@@ -51,7 +50,7 @@ function measure<T>(run: () => Promise<T>): Promise<{ seconds: number; cpuUs: nu
 
 /** The pack's InfluxDB sink settings (writer options from the sink kind), on a spool in a temporary folder. */
 async function viaSink(server: TsdbServer, kind: 'influxdb' | 'victoriametrics', db: string, data: Reading[]): Promise<{ seconds: number; cpuUs: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-sinkpath-'));
+  const dir = tempDir('us-bench-sinkpath-');
   const sink = new InfluxSink({
     server: kind,
     url: server.url,

@@ -7,6 +7,8 @@
  *
  *   upperstack    the real runtime (`npm start` with UPPERSTACK_INFLUX_URL: the default pack,
  *                 anomaly node disabled, journal → decode → validate → store → DuckDB + InfluxDB)
+ *   upperstack-only  the same with UPPERSTACK_STORE=influxdb (victoriametrics on that server): the
+ *                 server is the only store, no DuckDB; dashboard and alerts still fed
  *   stock message mqtt in → function → influxdb out (node-red-contrib-influxdb, one write per message)
  *   stock batch   mqtt in → function → join 1000 → influxdb batch
  *   bare writer   MQTT.js + JSON.parse + line protocol, 5,000-line POSTs (bench/influx-bare.ts): the ceiling
@@ -28,17 +30,18 @@
  * Targets (issue 11): ≥ 2× the batched stock flow, ≥ 0.8× the bare writer, 0 lost.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { influxQuery, startInfluxd, startVictoria, type TsdbServer } from '../test/helpers/influxd';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
+import { serverOnlyPack } from '../nodes/lib/store/store-mode';
 import { ProcWatch, percentile, sleep, TS_BASE, type PublisherConfig, type PublisherReport } from './common';
 import { stockInfluxFlow } from './influx-flows';
 import { benchSinkPath, type SinkPathRow } from './influx-sink';
+import { tempDir } from '../test/helpers/temp';
 
 const env = process.env;
 const ROOT = join(__dirname, '..', '..');
@@ -62,10 +65,11 @@ const PHASE_LIMIT_MS = 600_000;
 
 export type ServerKind = 'influxdb' | 'victoriametrics';
 
-export type InfluxConsumer = 'upperstack' | 'upperstack-duckdb' | 'stock-message' | 'stock-batch' | 'bare';
+export type InfluxConsumer = 'upperstack' | 'upperstack-only' | 'upperstack-duckdb' | 'stock-message' | 'stock-batch' | 'bare';
 
 export const INFLUX_CONSUMERS: Record<InfluxConsumer, string> = {
   upperstack: 'Upperstack (default pack: DuckDB + InfluxDB sinks)',
+  'upperstack-only': 'Upperstack (InfluxDB only)',
   'upperstack-duckdb': '(context) Upperstack, DuckDB sink only, counted in DuckDB',
   'stock-message': 'stock: mqtt in → influxdb out (per message)',
   'stock-batch': 'stock: mqtt in → join 1000 → influxdb batch',
@@ -182,8 +186,10 @@ async function publish(url: string): Promise<{ total: number; firstPublish: numb
   }
 }
 
-async function startUpperstack(brokerPort: number, influx: TsdbServer | undefined, db: string, dataDir: string): Promise<Consumer> {
-  const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
+async function startUpperstack(brokerPort: number, influx: TsdbServer | undefined, db: string, dataDir: string, only?: ServerKind): Promise<Consumer> {
+  let flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown> & { id: string; type: string }>;
+  // UPPERSTACK_STORE=influxdb|victoriametrics: the pack settings.ts writes at a first start in that mode.
+  if (only) flows = serverOnlyPack(flows, only);
   for (const n of flows) if (n.type === 'upperstack-anomaly') n.d = true;
   flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${brokerPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
   for (const n of flows) {
@@ -196,17 +202,17 @@ async function startUpperstack(brokerPort: number, influx: TsdbServer | undefine
   for (const n of flows) {
     if (n.type !== 'upperstack-store-config') continue;
     for (const sink of n.sinks as Array<Record<string, unknown>>) {
-      if (sink.kind !== 'influxdb') continue;
+      if (sink.kind !== 'influxdb' && sink.kind !== 'victoriametrics') continue;
       if (env.BENCH_INFLUX_FLUSH_MS) sink.flushMs = Number(env.BENCH_INFLUX_FLUSH_MS);
       if (env.BENCH_INFLUX_BATCH) sink.batchSize = Number(env.BENCH_INFLUX_BATCH);
     }
   }
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: '', UPPERSTACK_INFLUX_URL: influx ? influx.url : '', UPPERSTACK_INFLUX_DB: db };
+  const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: '', UPPERSTACK_INFLUX_URL: influx ? influx.url : '', UPPERSTACK_INFLUX_DB: db, UPPERSTACK_STORE: only ?? '' };
   if (env.BENCH_PROFILE_DIR) {
     // The same sampling profiler as the pipeline rows (bench/cpu-profile.ts), over the measured burst only.
     extra.NODE_OPTIONS = `--require ${join(__dirname, 'cpu-profile.js')}`;
-    extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `influx-${influx ? 'influx' : 'duckdb'}-${Date.now()}.cpuprofile`);
+    extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `influx-${only ? 'only' : influx ? 'influx' : 'duckdb'}-${Date.now()}.cpuprofile`);
   }
   const rt: Runtime = await startRuntime({ dataDir, env: extra });
   const count = async (device: string) => {
@@ -293,11 +299,12 @@ async function phase(consumerKind: InfluxConsumer, round: number, server: Server
   if (server === 'influxdb') await influxQuery(influx, `CREATE DATABASE "${db}"`);
   const stored_ = (deviceRe: string, q: string) => (server === 'victoriametrics' ? countVictoria(influx, deviceRe) : count(influx, db, q));
   const mosq: Mosquitto = await startMosquitto({ maxQueuedMessages: 10_000_000 });
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-influx-'));
+  const dir = tempDir('us-bench-influx-');
   let consumer: Consumer | undefined;
   try {
     let bare: (Consumer & { errors: string[] }) | undefined;
     if (consumerKind === 'upperstack') consumer = await startUpperstack(mosq.port, influx, db, dir);
+    else if (consumerKind === 'upperstack-only') consumer = await startUpperstack(mosq.port, influx, db, dir, server);
     else if (consumerKind === 'upperstack-duckdb') consumer = await startUpperstack(mosq.port, undefined, db, dir);
     else if (consumerKind === 'bare') consumer = bare = await startBare(mosq.port, influx, db);
     else consumer = await startStock(consumerKind === 'stock-message' ? 'message' : 'batch', mosq.port, influx, db, dir);
@@ -363,7 +370,7 @@ async function phase(consumerKind: InfluxConsumer, round: number, server: Server
 
 /** A year of 1-minute readings of one device; hourly means from the 1-hour tier vs from the raw rows. */
 export async function benchRollup(runs = 21): Promise<RollupBenchRow> {
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-rollup-'));
+  const dir = tempDir('us-bench-rollup-');
   const store = new DuckDbStore({ path: join(dir, 'year.duckdb'), rollups: true });
   try {
     await store.open();
@@ -420,7 +427,7 @@ export async function benchInflux(log: (s: string) => void): Promise<{ rows: Inf
     for (let round = 1; round <= ROUNDS; round++) {
       for (const server of SERVERS) {
         // The stock flows write InfluxDB 1.x's /write; against VictoriaMetrics only ours and the bare writer run.
-        const consumers: InfluxConsumer[] = server === 'influxdb' ? ['bare', 'upperstack', 'upperstack-duckdb', 'stock-batch', 'stock-message'] : ['bare', 'upperstack'];
+        const consumers: InfluxConsumer[] = server === 'influxdb' ? ['bare', 'upperstack', 'upperstack-only', 'upperstack-duckdb', 'stock-batch', 'stock-message'] : ['bare', 'upperstack', 'upperstack-only'];
         for (const c of consumers) {
           if (CONSUMERS.size && !CONSUMERS.has(c)) continue;
           try {
@@ -488,7 +495,8 @@ export function influxTable(res: { rows: InfluxBenchRow[]; sinkPath?: SinkPathRo
       const rs = by(c);
       if (!rs.length) continue;
       lines.push([
-        INFLUX_CONSUMERS[c],
+        // UPPERSTACK_STORE=<server>: the server is the only store, no DuckDB.
+        c === 'upperstack-only' ? `Upperstack (${SERVER_NAME[server]} only)` : INFLUX_CONSUMERS[c],
         `${Math.round(rate(c)).toLocaleString('en-US')}${rs.length > 1 ? ` (${rs.map((r) => Math.round(r.rate).toLocaleString('en-US')).join(', ')})` : ''}`,
         `${Math.max(...rs.map((r) => r.lost)).toLocaleString('en-US')} of ${rs[0].readings.toLocaleString('en-US')}`,
         String(Math.round(Math.max(...rs.map((r) => r.peakRssMb)))),
@@ -500,12 +508,15 @@ export function influxTable(res: { rows: InfluxBenchRow[]; sinkPath?: SinkPathRo
       ]);
     }
     out.push(grid(lines), '');
-    const ours = rate('upperstack');
     const verdict = (name: string, ratio: number, target: number) => `- ${name}: ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}× (target ≥ ${target}×) ${Number.isFinite(ratio) ? (ratio >= target ? 'PASS' : 'FAIL') : ''}`;
-    if (by('stock-batch').length) out.push(verdict('Upperstack vs batched stock flow', ours / rate('stock-batch'), 2));
-    out.push(verdict('Upperstack vs bare writer', ours / rate('bare'), 0.8));
-    const lost = by('upperstack').reduce((s, r) => s + r.lost, 0);
-    if (by('upperstack').length) out.push(`- Upperstack lost: ${lost} (target 0) ${lost === 0 ? 'PASS' : 'FAIL'}`);
+    for (const [c, name] of [['upperstack', 'Upperstack'], ['upperstack-only', `Upperstack (${SERVER_NAME[server]} only)`]] as Array<[InfluxConsumer, string]>) {
+      if (!by(c).length) continue;
+      const ours = rate(c);
+      if (by('stock-batch').length) out.push(verdict(`${name} vs batched stock flow`, ours / rate('stock-batch'), 2));
+      out.push(verdict(`${name} vs bare writer`, ours / rate('bare'), 0.8));
+      const lost = by(c).reduce((s, r) => s + r.lost, 0);
+      out.push(`- ${name} lost: ${lost} (target 0) ${lost === 0 ? 'PASS' : 'FAIL'}`);
+    }
     out.push('');
   }
   if (res.sinkPath?.length) {

@@ -17,14 +17,14 @@
  */
 import { fork, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { generate, parse } from 'coap-packet';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
 import { percentile, procSample, sleep } from './common';
 import { stockHttpFlow } from './stock-flow';
+import { tempDir } from '../test/helpers/temp';
 
 const env = process.env;
 const ROOT = join(__dirname, '..', '..');
@@ -194,7 +194,7 @@ function ourCounter(rt: Runtime): (devs: string[], each: number) => Promise<numb
 }
 
 async function startStockHttp(): Promise<{ port: number; pid: number; query(q: string): Promise<unknown>; stop(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-stock-http-'));
+  const dir = tempDir('us-bench-stock-http-');
   const port = await freePort();
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockHttpFlow()));
   const proc = spawn(process.execPath, [join(ROOT, 'node_modules', 'node-red', 'red.js'), '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
@@ -244,7 +244,7 @@ async function startRawHttp(): Promise<{ port: number; pid: number; count(prefix
 }
 
 async function startOurs(): Promise<Runtime> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-bench-inputs-'));
+  const dataDir = tempDir('us-bench-inputs-');
   const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
   for (const n of flows) if (n.type === 'upperstack-anomaly') n.d = true;
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));

@@ -39,8 +39,8 @@
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { delimiter, join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
@@ -53,6 +53,7 @@ import { benchHostile, hostileTable, type HostileBenchRow } from './hostile';
 import { benchInputs, inputsTable, type InputsBenchRow } from './inputs';
 import { benchSharedPath, sharedPathTable } from './shared-path';
 import { benchInflux, influxTable } from './influx';
+import { tempDir } from '../test/helpers/temp';
 
 const env = process.env;
 const READINGS = Number(env.BENCH_READINGS) || 100_000;
@@ -158,7 +159,7 @@ interface Stock {
 }
 
 async function startStock(brokerPort: number): Promise<Stock> {
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-stock-'));
+  const dir = tempDir('us-bench-stock-');
   const port = await freePort();
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockFlow({ brokerPort, filter: 'bench/stock/+/telemetry' })));
   const red = join(ROOT, 'node_modules', 'node-red', 'red.js');
@@ -627,7 +628,7 @@ async function group(broker: Row['broker'], batch: number, rounds: number, mosqu
   let mosq: Mosquitto | undefined;
   let rt: Runtime | undefined;
   let stock: Stock | undefined;
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-bench-data-'));
+  const dataDir = tempDir('us-bench-data-');
   try {
     if (broker === 'mosquitto') {
       // The per-client queue never drops a QoS 1 message for a slow subscriber (the default would,
@@ -686,7 +687,7 @@ async function group(broker: Row['broker'], batch: number, rounds: number, mosqu
 /** RSS of a fresh runtime with the pack as shipped, IDLE_SECONDS after it answers /health. */
 async function measureIdle(): Promise<void> {
   log(`idle: a fresh runtime with the pack as shipped, RSS ${IDLE_SECONDS} s after start`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-bench-idle-'));
+  const dataDir = tempDir('us-bench-idle-');
   let rt: Runtime | undefined;
   try {
     writeFileSync(join(dataDir, 'flows.json'), benchFlows({ anomaly: true }));

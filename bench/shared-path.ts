@@ -7,14 +7,13 @@
  * when that path does, whatever else runs on the machine, which the end-to-end
  * rows cannot say.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Intake } from '../nodes/lib/ingest/intake';
 import type { Received } from '../nodes/lib/ingest/record';
 import { consumeReceipts } from '../nodes/lib/ingest/receipts';
 import { processRequest, type InputOptions, type InputOutcome } from '../nodes/lib/inputs/request';
 import { loadSchema } from '../nodes/lib/schema/validator';
+import { tempDir } from '../test/helpers/temp';
 
 export interface SharedPathRow {
   per: number;
@@ -35,7 +34,7 @@ function body(device: string, i: number, per: number): Buffer {
 }
 
 async function run(per: number, readings: number): Promise<SharedPathRow> {
-  const dir = mkdtempSync(join(tmpdir(), 'us-bench-shared-'));
+  const dir = tempDir('us-bench-shared-');
   const opts: InputOptions = { validate: loadSchema({}).validate, maxBytes: 1_048_576, deviceTag: 'device' };
   let stored = 0;
   // As the input node does: the outcome computed for the answer goes out with the journaled request.

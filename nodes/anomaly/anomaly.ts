@@ -15,7 +15,8 @@ import type { Verdict } from '../lib/anomaly/types';
 import type { Reading } from '../lib/reading';
 import { BackpressureError, describeError, InvalidReadingError } from '../lib/errors';
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
-import { readingsOf } from '../shared/batch';
+import { isWired, readingsOf } from '../shared/batch';
+import { cloneReadingsPayload } from '../lib/reading-clone';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, type StatusState } from '../shared/status';
 import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOptions } from './options';
@@ -62,6 +63,11 @@ function annotate(reading: Reading, result: ReadingResult): AnnotatedReading {
   if (fields > 1) out.anomalies = result.anomaly;
   if (result.heartbeat) out.heartbeat = result.heartbeat;
   return out;
+}
+
+/** A reading of its own for output 2, sharing no object with the one given. */
+function copyOf(r: Reading): Reading {
+  return (cloneReadingsPayload(r) as Reading | undefined) ?? structuredClone(r);
 }
 
 /** Saved state with no series and no device (or none saved): nothing for an engine to watch yet. */
@@ -299,10 +305,19 @@ export = function register(RED: NodeAPI): void {
       dirty = true;
       const flagged: AnnotatedReading[] = [];
       const now = Date.now();
+      // With output 1 unwired no node sees these readings again: they are left as they came and the
+      // flagged ones leave on output 2 as annotated copies. So this node only reads what it is given,
+      // and after a store it shares one payload with the other readers (nodes/lib/reading-readers.ts).
+      const passOn = isWired(node as unknown as { wires?: string[][] }, 0);
       for (let i = 0; i < readings.length; i++) {
-        const a = annotate(readings[i], results[i]);
+        const res = results[i];
+        if (!passOn && !res.isAnomaly) {
+          if (!warm) for (const f in res.anomaly) if (res.anomaly[f]) warm = true;
+          continue;
+        }
+        const a = annotate(passOn ? readings[i] : copyOf(readings[i]), res);
         if (!warm && a.anomaly) warm = true;
-        if (results[i].isAnomaly) {
+        if (res.isAnomaly) {
           flagged.push(a);
           recent.push(now);
         }

@@ -76,3 +76,33 @@ export function cloneReadingsPayload(payload: unknown): unknown {
   }
   return out;
 }
+
+function flatShape(o: object): boolean {
+  if (Array.isArray(o) || !isPlain(o)) return false;
+  const src = o as Record<string, unknown>;
+  for (const k in src) {
+    if (!Object.prototype.hasOwnProperty.call(src, k)) continue;
+    if (k === '__proto__' || !primitive(src[k])) return false;
+  }
+  return true;
+}
+
+function readingShape(r: unknown): boolean {
+  if (r === null || typeof r !== 'object' || Array.isArray(r) || !isPlain(r)) return false;
+  const src = r as Record<string, unknown>;
+  for (const k in src) {
+    if (!Object.prototype.hasOwnProperty.call(src, k)) continue;
+    if (k === '__proto__') return false;
+    const v = src[k];
+    if (primitive(v)) continue;
+    if (typeof v !== 'object' || !flatShape(v as object)) return false;
+  }
+  return true;
+}
+
+/** Whether cloneReadingsPayload would copy this payload (without copying it). */
+export function isReadingsPayload(payload: unknown): boolean {
+  if (!Array.isArray(payload)) return readingShape(payload);
+  for (let i = 0; i < payload.length; i++) if (!readingShape(payload[i])) return false;
+  return true;
+}

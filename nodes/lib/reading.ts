@@ -343,8 +343,15 @@ export interface NormalizeResult {
 export function normalizeReadings(input: unknown, opts: NormalizeOptions): NormalizeResult {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const batch = Array.isArray(input);
+  const count = batch ? (input as unknown[]).length : 1;
+  if (count > limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, count });
+  // One reading per message is the common case: no list for the input, and a result list of
+  // exactly one (a list grown by push() starts with room for 17).
+  if (!batch && isPlainObject(input)) {
+    const flat = normalizeFlat(input, opts.device, opts.receivedAt, limits);
+    if (flat !== undefined) return { readings: [flat], rejected: [] };
+  }
   const items = batch ? (input as unknown[]) : [input];
-  if (items.length > limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, count: items.length });
   const readings: Reading[] = [];
   const rejected: NormalizeResult['rejected'] = [];
   for (let index = 0; index < items.length; index++) {

@@ -46,6 +46,8 @@ interface Turn {
   count: number;
   failed: boolean;
   ended: boolean;
+  /** One for the turn: a write failure of any of its intakes fails it all. */
+  fail: (err: Error) => void;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -61,7 +63,17 @@ export = function register(RED: NodeAPI): void {
       for (const s of subs.values()) s.status(state, text);
     };
 
-    const matching = (topic: string) => [...subs.values()].filter((s) => topicMatches(s.filter, topic));
+    /** The inputs whose filter matches: one, several, or none; no array per message for the usual single input. */
+    const matching = (topic: string): Subscriber | Subscriber[] | undefined => {
+      let one: Subscriber | undefined;
+      let several: Subscriber[] | undefined;
+      for (const s of subs.values()) {
+        if (!topicMatches(s.filter, topic)) continue;
+        if (one === undefined) one = s;
+        else (several ??= [one]).push(s);
+      }
+      return several ?? one;
+    };
 
     let turn: Turn | undefined;
 
@@ -91,25 +103,30 @@ export = function register(RED: NodeAPI): void {
      */
     const deliver = (packet: IPublishPacket, c: MqttClient, ack: () => void) => {
       const to = matching(packet.topic);
-      if (to.length === 0) return ack();
+      if (to === undefined) return ack();
       let t = turn;
       if (!t) {
         const stream = c.stream;
         stream.cork();
-        const started: Turn = { stream, intakes: new Set(), count: 0, failed: false, ended: false };
+        const started: Turn = { stream, intakes: new Set(), count: 0, failed: false, ended: false, fail: (err) => failTurn(started, err) };
         turn = t = started;
         setImmediate(() => turn === started && endTurn());
       }
       const current = t;
       const rec = mqttReceived(packet.topic, packet.payload, packet.qos, packet.properties?.contentType);
-      let waiting = to.length;
+      let waiting = Array.isArray(to) ? to.length : 1;
       const admitted = () => --waiting === 0 && !current.failed && ack();
-      const failed = (err: Error) => failTurn(current, err);
-      for (const sub of to) {
-        // Early: MQTT.js parses the next packet only once this one is acknowledged, and the
-        // acknowledgement waits in the corked stream until endTurn() has the turn journaled.
-        sub.intake.receive(rec, admitted, failed, true);
-        current.intakes.add(sub.intake);
+      const failed = current.fail;
+      // Early: MQTT.js parses the next packet only once this one is acknowledged, and the
+      // acknowledgement waits in the corked stream until endTurn() has the turn journaled.
+      if (!Array.isArray(to)) {
+        to.intake.receive(rec, admitted, failed, true);
+        current.intakes.add(to.intake);
+      } else {
+        for (const sub of to) {
+          sub.intake.receive(rec, admitted, failed, true);
+          current.intakes.add(sub.intake);
+        }
       }
       if (++current.count >= TURN_MAX) endTurn();
     };

@@ -113,6 +113,7 @@ export function deviceAuth(): DeviceAuth {
 export const brokerAuth: BrokerAuth = {
   authenticate: (info) => deviceAuth().authenticate(info),
   authorizePublish: (who, p, remote) => deviceAuth().authorizePublish(who, p, remote),
+  authorizePublishNow: (who, p, remote) => deviceAuth().authorizePublishNow(who, p, remote),
   authorizeSubscribe: (who, filter, remote) => deviceAuth().authorizeSubscribe(who, filter, remote),
   mayReceive: (who, topic) => deviceAuth().mayReceive(who, topic),
   delivery: (who, topic, payload, contentType) => deviceAuth().delivery(who, topic, payload, contentType),

@@ -4,10 +4,10 @@
  * and started again on the same port and data folder (an outage), or killed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './runtime';
+import { killBeforeCleanup, removeTempDir, tempDir } from './temp';
 
 export interface TsdbServer {
   url: string;
@@ -59,6 +59,7 @@ function managed(spec: ServerSpec, port: number, dir: string, startTimeoutMs: nu
       if (running()) return;
       const p = spawn(spec.bin, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
       proc = p;
+      killBeforeCleanup(p);
       const keep = (d: Buffer) => {
         out = (out + d.toString()).slice(-65536);
       };
@@ -94,7 +95,7 @@ function managed(spec: ServerSpec, port: number, dir: string, startTimeoutMs: nu
     },
     async destroy() {
       await server.stop();
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     },
   };
   return server;
@@ -115,7 +116,7 @@ export interface ServerOptions {
 export async function startInfluxd(opts: ServerOptions = {}): Promise<TsdbServer> {
   const port = await freePort();
   const rpc = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'us-influxd-'));
+  const dir = tempDir('us-influxd-');
   const conf = join(dir, 'influxdb.conf');
   writeFileSync(
     conf,
@@ -154,7 +155,7 @@ export async function startInfluxd(opts: ServerOptions = {}): Promise<TsdbServer
 /** VictoriaMetrics single-node (Debian's victoria-metrics). */
 export async function startVictoria(opts: ServerOptions = {}): Promise<TsdbServer> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'us-vm-'));
+  const dir = tempDir('us-vm-');
   const args = [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${join(dir, 'data')}`, '-retentionPeriod=100y', '-search.latencyOffset=0s', '-loggerLevel=ERROR'];
   const server = managed({ name: 'victoria-metrics', bin: 'victoria-metrics', args, aptPackage: 'victoria-metrics', readyPath: '/health' }, port, dir, opts.startTimeoutMs ?? 30_000);
   await server.start();

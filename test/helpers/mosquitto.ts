@@ -1,10 +1,10 @@
 /** Starts Debian's mosquitto on a free loopback port, for the integration tests and the benchmark. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './runtime';
+import { killBeforeCleanup, removeTempDir, tempDir } from './temp';
 
 export interface Mosquitto {
   port: number;
@@ -33,7 +33,7 @@ export interface MosquittoOptions {
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'us-mosq-'));
+  const dir = tempDir('us-mosq-');
   const conf = join(dir, 'mosquitto.conf');
   // Run as root, mosquitto drops to its own user, which must be able to write its persistence file here.
   if (opts.persistence) chmodSync(dir, 0o777);
@@ -47,7 +47,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   ];
   writeFileSync(conf, lines.join('\n') + '\n');
   let proc = await launch(opts, conf, port).catch((err: unknown) => {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
     throw err;
   });
   const kill = async () => {
@@ -67,7 +67,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     },
     stop: async () => {
       await kill();
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     },
   };
   return handle;
@@ -75,6 +75,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
 
 async function launch(opts: MosquittoOptions, conf: string, port: number): Promise<ChildProcess> {
   const proc = spawn(opts.bin ?? 'mosquitto', ['-c', conf], { stdio: 'ignore' });
+  killBeforeCleanup(proc);
   const failed = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`cannot start mosquitto (apt-get install mosquitto): ${e.message}`))));
   const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`mosquitto exited with ${code} before it listened`))));
   const ready = (async () => {

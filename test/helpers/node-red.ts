@@ -4,10 +4,8 @@
  * each test, and the waits and taps those tests share.
  */
 import { after, afterEach, before } from 'node:test';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
+import { tempDir } from './temp';
 
 /**
  * Call inside a describe block: the runtime starts before its tests with
@@ -16,7 +14,7 @@ import helper from 'node-red-node-test-helper';
  * runtime stops after the block.
  */
 export function useTestRuntime(prefix: string, opts: { settings?: (dataDir: string) => Record<string, unknown>; afterEachTest?: () => void } = {}): { dataDir: string } {
-  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const dataDir = tempDir(prefix);
   before(async () => {
     helper.settings({ upperstack: { dataDir }, ...opts.settings?.(dataDir) });
     await helper.startServer();

@@ -3,10 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { get as httpsGet } from 'node:https';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runtimeNodeFlags } from '../../scripts/runtime-flags';
+import { killBeforeCleanup, tempDir } from './temp';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,7 +90,7 @@ export function runtimeCommand(startScript: string, nodeOptions?: string): strin
 }
 
 async function startOnce(opts: StartOptions): Promise<Runtime> {
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'us-e2e-'));
+  const dataDir = opts.dataDir ?? tempDir('us-e2e-');
   const httpPort = opts.httpPort ?? (await freePort());
   const mqttPort = opts.mqttPort ?? (await freePort());
   const coapPort = Number(opts.env?.UPPERSTACK_COAP_PORT ?? (await freeUdpPort()));
@@ -112,6 +111,7 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killBeforeCleanup(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -8,13 +8,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import mqtt from 'mqtt';
 import { chromium, type Browser } from 'playwright-core';
 import { startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const ARTIFACTS = process.env.TEST_ARTIFACTS ? join(process.env.TEST_ARTIFACTS, 'alerts') : join(ROOT, 'test-artifacts', 'alerts');
@@ -23,7 +23,7 @@ let rt: Runtime;
 let browser: Browser;
 
 before(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-alerts-page-'));
+  const dataDir = tempDir('us-alerts-page-');
   const hash = bcrypt.hashSync('pw-123456', 8);
   writeFileSync(
     join(dataDir, 'upperstack-users.json'),

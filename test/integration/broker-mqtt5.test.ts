@@ -6,14 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { defineScenarios } from '../helpers/mqtt5-scenarios';
 import { startMosquitto } from '../helpers/mosquitto';
+import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 
@@ -34,7 +33,7 @@ defineScenarios('mosquitto', async (o) => {
 
 /** Debian's mosquitto command-line clients speaking MQTT 5 to the embedded broker. */
 async function withEmbedded(fn: (port: number) => Promise<void>): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-broker5-cli-'));
+  const dataDir = tempDir('us-broker5-cli-');
   const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', dataDir });
   await broker.start();
   try {

@@ -11,8 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
@@ -20,6 +19,7 @@ import { partitionOf } from '../../nodes/lib/cluster/partitions';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { influxQuery, startInfluxd, type TsdbServer } from '../helpers/influxd';
+import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
@@ -34,7 +34,7 @@ let ca = '';
 
 before(async () => {
   // Readable by the user mosquitto drops to.
-  const dir = mkdtempSync(join(tmpdir(), 'us-cluster-auth-'));
+  const dir = tempDir('us-cluster-auth-');
   chmodSync(dir, 0o755);
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');

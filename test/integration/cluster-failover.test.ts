@@ -22,9 +22,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { checkpointTopic, decodeCheckpoint } from '../../nodes/lib/cluster/state';
 import { partitionOf } from '../../nodes/lib/cluster/partitions';
@@ -32,6 +29,7 @@ import type { AlertEvent, AlertRecord } from '../../nodes/lib/rules/types';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { influxQuery, startInfluxd, type TsdbServer } from '../helpers/influxd';
+import { tempDir } from '../helpers/temp';
 
 const P = 64;
 const GROUP = 'fo';
@@ -72,7 +70,7 @@ before(async () => {
   influx = await startInfluxd();
   for (const name of ['m1', 'm2', 'm3']) {
     const rt = await startRuntime({
-      dataDir: mkdtempSync(join(tmpdir(), `us-failover-${name}-`)),
+      dataDir: tempDir(`us-failover-${name}-`),
       httpPort: await freePort(),
       mqttPort: await freePort(),
       env: {

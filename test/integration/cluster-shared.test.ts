@@ -18,8 +18,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { partitionOf } from '../../nodes/lib/cluster/partitions';
@@ -27,6 +26,7 @@ import type { AlertRecord, Rule } from '../../nodes/lib/rules/types';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { startInfluxd, type TsdbServer } from '../helpers/influxd';
+import { tempDir } from '../helpers/temp';
 
 const P = 8;
 const GROUP = 'share';
@@ -38,7 +38,7 @@ let mosq: Mosquitto;
 let influx: TsdbServer;
 const members = new Map<string, Runtime>();
 
-async function member(name: string, dataDir = mkdtempSync(join(tmpdir(), `us-share-${name}-`))): Promise<Runtime> {
+async function member(name: string, dataDir = tempDir(`us-share-${name}-`)): Promise<Runtime> {
   const rt = await startRuntime({
     dataDir,
     httpPort: await freePort(),
@@ -145,7 +145,7 @@ test('a rule made on one member is in force on every member; changes and deletes
     await eventually(async () => ((await api(b, 'GET', '/api/v1/rules/hot')).status === 404 ? true : undefined), 30_000, 'the rule deleted on A gone on B');
 
     // A member started later, on a data folder that still has "hot" (deleted meanwhile) and a rule of its own.
-    const dir = mkdtempSync(join(tmpdir(), 'us-share-c-'));
+    const dir = tempDir('us-share-c-');
     mkdirSync(join(dir, 'alerts'), { recursive: true });
     const own = { ...COLD, id: 'own', name: 'Own' };
     writeFileSync(join(dir, 'alerts', 'rules.json'), JSON.stringify({ version: 1, rules: [HOT, own] }));

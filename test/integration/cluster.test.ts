@@ -15,13 +15,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { influxQuery, startInfluxd, type TsdbServer } from '../helpers/influxd';
+import { tempDir } from '../helpers/temp';
 
 const DEVICES = 1000;
 const READINGS = Number(process.env.UPPERSTACK_CLUSTER_TEST_READINGS || 100_000);
@@ -40,7 +38,7 @@ function device(i: number): string {
 async function startMember(n: number, again?: (typeof members)[number]): Promise<(typeof members)[number]> {
   const m = again ?? {
     rt: undefined as unknown as Runtime,
-    dataDir: mkdtempSync(join(tmpdir(), `us-cluster-${n}-`)),
+    dataDir: tempDir(`us-cluster-${n}-`),
     httpPort: await freePort(),
     mqttPort: await freePort(),
     env: {

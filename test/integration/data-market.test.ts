@@ -9,15 +9,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..', '..');
-const dataDir = mkdtempSync(join(tmpdir(), 'us-market-'));
+const dataDir = tempDir('us-market-');
 const MARKET_SECRET = 'payment-provider-shared-secret';
 let rt: Runtime;
 let mqttPort: number;

@@ -11,18 +11,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import * as coapLib from 'coap';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 const PER_DEVICE = 5;
 let rt: Runtime;
-const dataDir = mkdtempSync(join(tmpdir(), 'us-devtraffic-'));
+const dataDir = tempDir('us-devtraffic-');
 const secrets: Record<string, string> = {};
 let signingKey: Buffer;
 

@@ -9,17 +9,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'scripts', 'cli.js');
 let rt: Runtime;
-const dataDir = mkdtempSync(join(tmpdir(), 'us-devices-'));
+const dataDir = tempDir('us-devices-');
 const secrets: Record<string, string> = {};
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -2,20 +2,20 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { encode } from '../../nodes/lib/codec';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
+import { tempDir } from '../helpers/temp';
 
 let mosq: Mosquitto;
 let rt: Runtime;
 
 before(async () => {
   mosq = await startMosquitto();
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-ext-'));
+  const dataDir = tempDir('us-ext-');
   // The default pack, with its input switched to the external broker.
   const flows = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
   flows.push({ id: 'ext_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-e2e', protocolVersion: 5, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });

@@ -8,12 +8,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import { tempDir } from '../helpers/temp';
 
 const TOTAL = 12_000;
 const DEVICE = 'fanout';
@@ -53,7 +53,7 @@ async function journalPending(rt: Runtime): Promise<number> {
 }
 
 test('kill -9 with validate wired to two stores, one slow: every acknowledged reading is in both after the restart', { timeout: 300_000 }, async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-fanout-crash-'));
+  const dataDir = tempDir('us-fanout-crash-');
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows(dataDir)));
   const first = await startRuntime({ dataDir });
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${first.mqttPort}`, { clientId: 'fanout-device', reconnectPeriod: 0 });

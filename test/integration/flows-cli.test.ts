@@ -8,12 +8,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminClient } from '../../scripts/flows';
 import type { FlowNode } from '../../nodes/lib/flows/validate';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const CLI = join(__dirname, '..', '..', 'scripts', 'cli.js');
@@ -21,7 +21,7 @@ const PASSWORD = 'test-admin-password';
 
 let rt: Runtime;
 let admin: AdminClient;
-const dir = mkdtempSync(join(tmpdir(), 'us-flows-cli-'));
+const dir = tempDir('us-flows-cli-');
 
 function cli(args: string[], env: Record<string, string | undefined> = { UPPERSTACK_PASSWORD: PASSWORD }): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

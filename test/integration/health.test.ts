@@ -7,11 +7,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const pipeline = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
@@ -30,7 +30,7 @@ describe('/health on the running pipeline', () => {
   const component = `journal:${String(telemetry.name)}`;
 
   before(async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'us-health-e2e-'));
+    const dataDir = tempDir('us-health-e2e-');
     // The pack with the telemetry input wired to nothing: what it receives is never settled.
     const dropping = pipeline.map((n) => (n.id === telemetry.id ? { ...n, wires: [[], []] } : n));
     writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(dropping));

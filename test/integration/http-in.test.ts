@@ -6,19 +6,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
 import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { packageRoot } from '../../nodes/lib/paths';
+import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 let rt: Runtime;
-const scratch = mkdtempSync(join(tmpdir(), 'us-http-'));
+const scratch = tempDir('us-http-');
 
 interface CurlResult {
   status: number;
@@ -208,7 +208,7 @@ test('InfluxDB: @influxdata/influxdb-client on /api/v2/write, and InfluxDB-style
 test('401 without the device login, 429 over the rate limit, 503 with Retry-After under backpressure', async () => {
   // A flow whose readings go nowhere (nothing settles, so the input pauses at 3), a rate limit of
   // 5 requests a second and a device login from the environment.
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-http-limits-'));
+  const dataDir = tempDir('us-http-limits-');
   const flows = [
     { id: 't', type: 'tab', label: 't' },
     { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 1000, flushMs: 100, memoryLimit: 128, configVersion: 2 },

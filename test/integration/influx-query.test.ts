@@ -9,9 +9,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { InfluxSink } from '../../nodes/lib/influx/sink';
 import { InfluxReader } from '../../nodes/lib/influx/query';
 import { FieldTypeRegistry } from '../../nodes/lib/influx/field-types';
@@ -22,6 +19,7 @@ import type { AggregateFn, ReadingSource, ReadingsPage } from '../../nodes/lib/s
 import type { Reading } from '../../nodes/lib/reading';
 import { startInfluxd, startVictoria, type TsdbServer } from '../helpers/influxd';
 import { eventually } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -146,7 +144,7 @@ for (const server of ['influxdb', 'victoriametrics'] as const) {
 
 test('store config: querySink makes the store answer reading queries from the server, dead letters stay embedded', async () => {
   const vm = await startVictoria();
-  const dir = mkdtempSync(join(tmpdir(), 'us-query-sink-'));
+  const dir = tempDir('us-query-sink-');
   try {
     const sinks = normalizeSinks([{ id: 'main', kind: 'duckdb' }, { id: 'vm', kind: 'victoriametrics', url: vm.url }], dir);
     // Another instance wrote these to the shared server; this one's embedded store has never seen them.

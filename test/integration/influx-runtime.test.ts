@@ -13,12 +13,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { influxQuery, startInfluxd, type TsdbServer } from '../helpers/influxd';
+import { tempDir } from '../helpers/temp';
 
 const BASE = Date.UTC(2026, 0, 1);
 let influx: TsdbServer;
@@ -165,7 +165,7 @@ test('kill -9 of the runtime while InfluxDB is down: after both restart, every a
 
 test('spool budget reached while InfluxDB is down: the input pushes back, nothing is dropped, the backlog drains after recovery', { timeout: 300_000 }, async () => {
   // The default pack with a spool budget of 1 MB per sink (about 10,000 readings).
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-influx-budget-'));
+  const dataDir = tempDir('us-influx-budget-');
   const pack = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
   const cfg = pack.find((n) => n.id === 'us_store_cfg') as { spoolBudget: number };
   cfg.spoolBudget = 1;

@@ -7,9 +7,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { InfluxSink, type InfluxSinkOptions } from '../../nodes/lib/influx/sink';
 import { FieldTypeRegistry } from '../../nodes/lib/influx/field-types';
 import { DEFAULT_MAPPING } from '../../nodes/lib/influx/line';
@@ -18,6 +15,7 @@ import { Journal } from '../../nodes/lib/journal/journal';
 import type { DeadLetter } from '../../nodes/lib/store/types';
 import type { Reading } from '../../nodes/lib/reading';
 import { influxQuery, startInfluxd, startVictoria, type TsdbServer } from '../helpers/influxd';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -40,7 +38,7 @@ function sinkOptions(server: TsdbServer, extra: Partial<InfluxSinkOptions>): Inf
 
 /** A writer on a sink, with a spool in a temporary folder and dead letters collected. */
 function writerFor(sink: InfluxSink, letters: DeadLetter[]): DurableWriter {
-  const spool = new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-influx-spool-')) });
+  const spool = new Journal({ dir: tempDir('us-influx-spool-') });
   return new DurableWriter(sink, spool, {
     batchSize: 5000,
     maxWrite: 5000,

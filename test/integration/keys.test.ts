@@ -12,18 +12,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'scripts', 'cli.js');
 let rt: Runtime;
-const dataDir = mkdtempSync(join(tmpdir(), 'us-keys-'));
+const dataDir = tempDir('us-keys-');
 const secrets: Record<string, string> = {};
 let acmeKey = '';
 let acmeId = '';

@@ -9,8 +9,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
@@ -20,6 +19,7 @@ import { AdminClient, knownTypes } from '../../scripts/flows';
 import { startInfluxd, influxQuery, type TsdbServer } from '../helpers/influxd';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const run = promisify(execFile);
@@ -33,7 +33,7 @@ after(async () => {
 
 /** Starts the runtime with these flows as its flows file. */
 async function deploy(flows: FlowNode[], env: Record<string, string> = {}): Promise<Runtime> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-pack-'));
+  const dataDir = tempDir('us-pack-');
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
   // Ports are picked free and bound a moment later: on a busy machine another process can take one between.
   for (let attempt = 1; ; attempt++) {
@@ -49,7 +49,7 @@ async function deploy(flows: FlowNode[], env: Record<string, string> = {}): Prom
 
 /** Starts the runtime on an empty data folder: settings.ts writes the first flows (UPPERSTACK_PACKS). */
 async function firstStart(env: Record<string, string>): Promise<Runtime> {
-  const rt = await startRuntime({ dataDir: mkdtempSync(join(tmpdir(), 'us-pack-')), env });
+  const rt = await startRuntime({ dataDir: tempDir('us-pack-'), env });
   cleanup.push(() => rt.stop());
   return rt;
 }

@@ -6,13 +6,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import mqtt from 'mqtt';
 import { encode } from '../../nodes/lib/codec';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 /** CONNECT + QoS 1 PUBLISH with arbitrary topic bytes; resolves on PUBACK. */
 function rawPublish(port: number, topic: Buffer, payload: Buffer): Promise<void> {
@@ -122,7 +122,7 @@ describe('default pipeline, embedded broker', () => {
 
   test('MQTT 5 devices: mosquitto_pub -V mqttv5 and mqtt.js v5, with the content type choosing the decoder', async () => {
     // Protobuf cannot be recognised by sniffing, so only the content type can make this decode.
-    const dir = mkdtempSync(join(tmpdir(), 'us-v5-'));
+    const dir = tempDir('us-v5-');
     const file = join(dir, 'reading.pb');
     writeFileSync(file, encode('protobuf', { device: 'v5-pub', ts: 1767225600000, fields: { v: 5.5 }, tags: {} }, { protoType: 'upperstack.Reading' }));
     execFileSync('mosquitto_pub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/v5-pub/telemetry', '-D', 'publish', 'content-type', 'application/x-protobuf', '-f', file]);

@@ -8,11 +8,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const pipeline = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
@@ -47,7 +47,7 @@ describe('POST /api/v1/deadletters/replay', () => {
   const T0 = Date.UTC(2026, 0, 1);
 
   before(async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'us-replay-'));
+    const dataDir = tempDir('us-replay-');
     writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(packWithMax(50)));
     rt = await startRuntime({ dataDir });
     const login = await fetch(`${rt.url}/auth/token`, {

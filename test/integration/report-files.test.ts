@@ -7,8 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
@@ -17,6 +16,7 @@ import { checkDefinition } from '../../nodes/lib/report/definition';
 import { periodAt } from '../../nodes/lib/report/period';
 import { produceReport, type Produced } from '../../nodes/lib/report/produce';
 import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const ARTIFACTS = process.env.ARTIFACTS_DIR ?? join(ROOT, 'test-artifacts');
@@ -66,7 +66,7 @@ function readPpm(path: string): { w: number; h: number; px: Buffer } {
 }
 
 test('the PDF has a plotted chart on page 1 (pdftoppm)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-pdf-'));
+  const dir = tempDir('us-pdf-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const r = await produce(dir);
   const pdf = join(dir, 'report.pdf');
@@ -93,7 +93,7 @@ test('the PDF has a plotted chart on page 1 (pdftoppm)', async (t) => {
 });
 
 test('the HTML renders offline in headless Chromium; screenshot kept as an artifact', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-html-'));
+  const dir = tempDir('us-html-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const r = await produce(dir);
   const file = join(dir, 'report.html');

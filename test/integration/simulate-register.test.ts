@@ -5,14 +5,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
 import { simulateCli } from '../helpers/simulate-cli';
+import { tempDir } from '../helpers/temp';
 
 /** The CLI with the runtime's API key (for --register) and a ground-truth file of its own. */
-const simulate = (args: string[]) => simulateCli(['--truth', join(mkdtempSync(join(tmpdir(), 'us-simreg-')), 'truth.json'), ...args], { UPPERSTACK_API_KEY: rt.apiKey });
+const simulate = (args: string[]) => simulateCli(['--truth', join(tempDir('us-simreg-'), 'truth.json'), ...args], { UPPERSTACK_API_KEY: rt.apiKey });
 
 let rt: Runtime;
 let coapPort = 0;

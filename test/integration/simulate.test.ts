@@ -6,13 +6,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto } from '../helpers/mosquitto';
 import { simulateCli } from '../helpers/simulate-cli';
+import { tempDir } from '../helpers/temp';
 
 const simulate = (args: string[]) => simulateCli(args);
 
@@ -27,7 +27,7 @@ after(async () => {
 });
 
 test('simulated devices over MQTT reach the store through the default pack; acked = sent, progress shown, ground truth written', { timeout: 180_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-simcli-'));
+  const dir = tempDir('us-simcli-');
   const truth = join(dir, 'truth.json');
   // Three simulated hours of 30 devices in about 6 s, many anomalies.
   const r = await simulate(['--devices', '30', '--rate', '1/min', '--plug-rate', '2/min', '--duration', '3h', '--speed', '1800', '--start', '-3h', '--anomalies', '20', '--url', `mqtt://127.0.0.1:${rt.mqttPort}`, '--truth', truth, '--progress', '1s', '--seed', '9']);
@@ -66,7 +66,7 @@ test('10,000 devices from one process against mosquitto: every device publishes 
   await sub.subscribeAsync('devices/+/telemetry', { qos: 0 });
   try {
     // One report per device every 10 s for 12 s: about 1000 messages a second.
-    const r = await simulate(['--devices', '10000', '--rate', '1/10s', '--plug-rate', '1/10s', '--duration', '12s', '--anomalies', '0', '--url', `mqtt://127.0.0.1:${broker.port}`, '--connections', '20', '--truth', join(mkdtempSync(join(tmpdir(), 'us-sim10k-')), 't.json')]);
+    const r = await simulate(['--devices', '10000', '--rate', '1/10s', '--plug-rate', '1/10s', '--duration', '12s', '--anomalies', '0', '--url', `mqtt://127.0.0.1:${broker.port}`, '--connections', '20', '--truth', join(tempDir('us-sim10k-'), 't.json')]);
     assert.equal(r.code, 0, r.stderr);
     const m = /(\d+) messages .*?, (\d+) acked, (\d+) failed/.exec(r.stdout)!;
     assert.equal(Number(m[2]), Number(m[1]));
@@ -80,7 +80,7 @@ test('10,000 devices from one process against mosquitto: every device publishes 
 });
 
 test('over HTTP (bearer token) and CoAP (CBOR) to the default pack\'s inputs: every message acknowledged and stored', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-simhttp-'));
+  const dir = tempDir('us-simhttp-');
   const http = await simulate(['--protocol', 'http', '--url', rt.url, '--token', rt.apiKey, '--devices', '4', '--mix', 'env', '--duration', '3s', '--prefix', 'web-', '--anomalies', '0', '--truth', join(dir, 'a.json')]);
   assert.equal(http.code, 0, http.stdout + http.stderr);
   const coap = await simulate(['--protocol', 'coap', '--url', `coap://127.0.0.1:${coapPort}`, '--codec', 'cbor', '--devices', '4', '--mix', 'env', '--duration', '3s', '--prefix', 'udp-', '--anomalies', '0', '--truth', join(dir, 'b.json')]);

@@ -8,8 +8,7 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
@@ -17,6 +16,7 @@ import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import type { AlertEvent, AlertRecord } from '../../nodes/lib/rules/types';
 import { summarizeEvents } from '../../nodes/lib/report/sources';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 let red: NodeAPI | undefined;
@@ -72,7 +72,7 @@ describe('upperstack-alert node', () => {
   const all: AlertEvent[] = [];
 
   before(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'us-alert-node-'));
+    dataDir = tempDir('us-alert-node-');
     helper.settings({ upperstack: { dataDir, apiKey: KEY } });
     await helper.startServer();
   });

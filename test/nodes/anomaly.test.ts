@@ -109,6 +109,25 @@ describe('anomaly node', () => {
     assert.equal(out2[0].payload[0].anomaly?.isAnomaly, true);
   });
 
+  test('with output 1 unwired the readings given are left as they came; the flagged ones leave output 2 annotated, as with it wired', async () => {
+    const batch = Array.from({ length: 40 }, (_, i) => normal(i));
+    batch.push({ device: 'dev1', ts: T0 + 40 * 60_000, fields: { temperature: 45, humidity: 40 }, tags: {} });
+    const given = structuredClone(batch);
+    const flows = flow('unwired').map((n) => (n.id === 'unwired' ? { ...n, wires: [[], ['unwired-out2']] } : n));
+    await helper.load(anomalyNode, flows);
+    const out2 = collect('unwired-out2');
+    input('unwired', { payload: given });
+    await until(() => out2.length === 1);
+    // The node only read them (other branches after a store may share these very objects).
+    assert.deepEqual(given, batch);
+    assert.equal(out2[0].payload.length, 1);
+    const flagged = out2[0].payload[0] as Out['payload'][number] & { anomalies?: Record<string, Verdict | null> };
+    assert.notEqual(flagged, given[40]);
+    assert.equal(flagged.fields.temperature, 45);
+    assert.equal(flagged.anomaly?.isAnomaly, true);
+    assert.ok(flagged.anomalies?.temperature && 'humidity' in flagged.anomalies, 'all per-field verdicts');
+  });
+
   // A redeploy is unload() (closes the node, which saves to the file store) then load() with the same
   // node id; load() re-initialises the context module, so the state can only come from the file.
   test('learned state survives a redeploy: no new warm-up', async () => {

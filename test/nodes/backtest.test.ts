@@ -6,13 +6,13 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const catalog = JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', 'anomaly', 'locales', 'en-US', 'anomaly.json'), 'utf8')) as Record<string, unknown>;
@@ -68,7 +68,7 @@ describe('backtest over HTTP', () => {
   let admin = '';
 
   before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-backtest-')), apiKey: KEY } });
+    helper.settings({ upperstack: { dataDir: tempDir('us-backtest-'), apiKey: KEY } });
     await helper.startServer();
   });
   after(async () => {

@@ -5,12 +5,10 @@
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const brokerNode = require('../../nodes/broker/broker');
@@ -18,7 +16,7 @@ const brokerNode = require('../../nodes/broker/broker');
 helper.init(require.resolve('node-red'));
 
 before(async () => {
-  helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-broker-node-')) } });
+  helper.settings({ upperstack: { dataDir: tempDir('us-broker-node-') } });
   await helper.startServer();
 });
 after(async () => {

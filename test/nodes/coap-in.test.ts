@@ -8,13 +8,13 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
 import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -22,7 +22,7 @@ const commandNode = require('../../nodes/command/command');
 
 const run = promisify(execFile);
 helper.init(require.resolve('node-red'));
-const scratch = mkdtempSync(join(tmpdir(), 'us-coap-node-'));
+const scratch = tempDir('us-coap-node-');
 
 async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4');
@@ -76,7 +76,7 @@ async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
 }
 
 before(async () => {
-  helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-coap-data-')) } });
+  helper.settings({ upperstack: { dataDir: tempDir('us-coap-data-') } });
   await helper.startServer();
 });
 after(async () => {

@@ -4,15 +4,13 @@
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
 import { commandBoard, type Command } from '../../nodes/lib/inputs/commands';
 import { commandMigrations } from '../../nodes/command/options';
 import { migrate } from '../../nodes/shared/config';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const brokerNode = require('../../nodes/broker/broker');
@@ -21,7 +19,7 @@ const commandNode = require('../../nodes/command/command');
 helper.init(require.resolve('node-red'));
 
 before(async () => {
-  helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-command-node-')) } });
+  helper.settings({ upperstack: { dataDir: tempDir('us-command-node-') } });
   await helper.startServer();
 });
 after(async () => {

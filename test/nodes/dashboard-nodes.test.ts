@@ -6,8 +6,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
@@ -16,6 +15,7 @@ import { serviceFor } from '../../nodes/shared/alerts';
 import { rememberDashboardUser } from '../../nodes/shared/dashboard';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { eventually } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const catalog: Record<string, unknown> = Object.assign(
   {},
@@ -54,7 +54,7 @@ const receive = (id: string, msg: Record<string, unknown>) => (helper.getNode(id
 
 describe('dashboard data nodes', () => {
   before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-dash-nodes-')), apiKey: 'k' } });
+    helper.settings({ upperstack: { dataDir: tempDir('us-dash-nodes-'), apiKey: 'k' } });
     await helper.startServer();
   });
   after(async () => {

@@ -6,13 +6,12 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
 
 helper.init(require.resolve('node-red'));
 
@@ -49,7 +48,7 @@ describe('dead letters: node and API', () => {
   let url = '';
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'us-deadletters-'));
+    dir = tempDir('us-deadletters-');
     helper.settings({ upperstack: { dataDir: dir, apiKey: KEY } });
     await helper.startServer();
   });

@@ -6,13 +6,12 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 let red: NodeAPI | undefined;
@@ -27,7 +26,7 @@ describe('Grafana JSON datasource', () => {
   let server: Server;
   let url = '';
   before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-grafana-')), apiKey: KEY } });
+    helper.settings({ upperstack: { dataDir: tempDir('us-grafana-'), apiKey: KEY } });
     await helper.startServer();
   });
   after(async () => {
@@ -35,7 +34,7 @@ describe('Grafana JSON datasource', () => {
   });
   let run = 0;
   beforeEach(async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'us-grafana-db-')), `run-${++run}.duckdb`);
+    const path = join(tempDir('us-grafana-db-'), `run-${++run}.duckdb`);
     await helper.load(nodes, [
       { id: 'tab', type: 'tab', label: 'test' },
       { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path, batchSize: 100, flushMs: 10, memoryLimit: 128, configVersion: 2 },

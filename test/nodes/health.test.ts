@@ -9,8 +9,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
@@ -21,6 +20,7 @@ import { registerSettlingType } from '../../nodes/shared/settlement';
 import type { UpperstackMessage } from '../../nodes/shared/input';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { eventually } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 helper.init(require.resolve('node-red'));
 // The helper node stands in for a store that has not settled yet (a plain helper leads to no store, so
@@ -78,7 +78,7 @@ describe('/health', () => {
   let url = '';
   let broker: ReturnType<typeof fakeBroker> | undefined;
   let n = 0;
-  const dir = mkdtempSync(join(tmpdir(), 'us-health-'));
+  const dir = tempDir('us-health-');
 
   before(async () => {
     await helper.startServer();

@@ -6,8 +6,6 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
@@ -15,6 +13,7 @@ import { findBroker } from '../../nodes/shared/runtime';
 import { journalBacklog } from '../../nodes/lib/journal/receipts';
 import { Journal } from '../../nodes/lib/journal/journal';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [
@@ -29,7 +28,7 @@ const nodes = [
 
 helper.init(require.resolve('node-red'));
 
-const dataDir = mkdtempSync(join(tmpdir(), 'us-hostile-'));
+const dataDir = tempDir('us-hostile-');
 
 function flow(opts: { decode?: Record<string, unknown>; validate?: Record<string, unknown>; store?: Record<string, unknown> } = {}) {
   return [

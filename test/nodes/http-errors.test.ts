@@ -7,14 +7,12 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
 
 helper.init(require.resolve('node-red'));
 
@@ -57,7 +55,7 @@ describe('JSON errors on httpNode and httpAdmin', () => {
   let url = '';
 
   before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-http-errors-')), apiKey: KEY } });
+    helper.settings({ upperstack: { dataDir: tempDir('us-http-errors-'), apiKey: KEY } });
     await helper.startServer();
   });
   after(async () => {

@@ -6,12 +6,10 @@
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const brokerNode = require('../../nodes/broker/broker');
@@ -22,7 +20,7 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 helper.init(require.resolve('node-red'));
 
 before(async () => {
-  helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-market-node-')) } });
+  helper.settings({ upperstack: { dataDir: tempDir('us-market-node-') } });
   await helper.startServer();
 });
 after(async () => {

@@ -6,15 +6,13 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
 import { eventually } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 let red: NodeAPI | undefined;
@@ -59,7 +57,7 @@ describe('GET /metrics', () => {
   let settings: Record<string, unknown> = {};
 
   before(async () => {
-    settings = { upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-metrics-')), apiKey: KEY } };
+    settings = { upperstack: { dataDir: tempDir('us-metrics-'), apiKey: KEY } };
     helper.settings(settings);
     await helper.startServer();
   });

@@ -6,14 +6,14 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import fs, { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { settleReceipts, type Receipt } from '../../nodes/lib/journal/receipts';
 import { registerSettlingType } from '../../nodes/shared/settlement';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/mqtt-connection/mqtt-connection'), require('../../nodes/mqtt-in/mqtt-in')];
@@ -32,7 +32,7 @@ interface AckEvents {
   on(event: 'ack', fn: (packet: { payload: Buffer | string }) => void): void;
 }
 
-const dataDir = mkdtempSync(join(tmpdir(), 'us-mqtt-conn-'));
+const dataDir = tempDir('us-mqtt-conn-');
 
 /** Everything the input's journal holds on disk right now. */
 function journalText(nodeId: string): string {

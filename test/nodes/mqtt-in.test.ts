@@ -5,8 +5,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import fs from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
@@ -15,6 +14,7 @@ import { intakeStats } from '../../nodes/lib/ingest/intake';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { RECORD_ENCODER as LEGACY_ENCODER } from '../../nodes/lib/mqtt/record';
 import { registerSettlingType } from '../../nodes/shared/settlement';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/mqtt-in/mqtt-in'), require('../../nodes/decode/decode')];
@@ -75,7 +75,7 @@ const turn = () => new Promise((r) => setImmediate(r));
 describe('upperstack-mqtt-in', () => {
   let broker: ReturnType<typeof fakeBroker>;
   let loaded = 0;
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-mqtt-in-'));
+  const dataDir = tempDir('us-mqtt-in-');
   before(async () => {
     helper.settings({ upperstack: { dataDir } });
     await helper.startServer();
@@ -128,6 +128,33 @@ describe('upperstack-mqtt-in', () => {
       assert.equal(new Set(receiptSeqs).size, 3, 'every message keeps its own journal entry');
       settleReceipts(batch.upperstack!.receipts);
       settleReceipts(failure.upperstack!.receipts);
+      assert.equal(journalBacklog().pending, 0);
+    } finally {
+      writes.restore();
+    }
+  });
+
+  test('what one read of the broker brought is journaled and acknowledged before work the flow has queued, and leaves with the rest of the turn as one batch', async () => {
+    await load({ wires: [['decode'], []] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+    ]);
+    const out = next('out');
+    const writes = countWrites('devices/');
+    const order: string[] = [];
+    try {
+      const deliver = broker.deliver();
+      // A hop Node-RED has already queued (it delivers messages with setImmediate).
+      setImmediate(() => order.push('queued work'));
+      deliver(packet('a', '{"ts":1767225600000,"t":1}'), () => order.push(`ack a after write ${writes.count()}`));
+      deliver(packet('b', '{"ts":1767225601000,"t":2}'), () => order.push(`ack b after write ${writes.count()}`));
+      // A second read of a socket in the same turn of the event loop.
+      await new Promise((r) => process.nextTick(r));
+      deliver(packet('c', '{"ts":1767225602000,"t":3}'), () => order.push(`ack c after write ${writes.count()}`));
+      const batch = await out;
+      assert.deepEqual(order, ['ack a after write 1', 'ack b after write 1', 'ack c after write 2', 'queued work']);
+      assert.deepEqual((batch.payload as Array<{ device: string }>).map((r) => r.device), ['a', 'b', 'c'], 'one batch message for the turn');
+      settleReceipts(batch.upperstack!.receipts);
       assert.equal(journalBacklog().pending, 0);
     } finally {
       writes.restore();

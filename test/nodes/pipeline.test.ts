@@ -5,14 +5,14 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { nodeModulesFor, type FlowNode } from '../helpers/packs';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [
@@ -47,7 +47,7 @@ function flow() {
 
 describe('pipeline nodes', () => {
   before(async () => {
-    helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-nodes-')), apiKey: API_KEY } });
+    helper.settings({ upperstack: { dataDir: tempDir('us-nodes-'), apiKey: API_KEY } });
     await helper.startServer();
   });
   after(async () => {

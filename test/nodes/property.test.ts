@@ -10,8 +10,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import fc from 'fast-check';
@@ -19,6 +17,7 @@ import { encode, type Format } from '../../nodes/lib/codec';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { registerJournal, unregisterJournal } from '../../nodes/lib/ingest/receipts';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [
@@ -31,7 +30,7 @@ const nodes = [
 
 helper.init(require.resolve('node-red'));
 
-const dataDir = mkdtempSync(join(tmpdir(), 'us-prop-'));
+const dataDir = tempDir('us-prop-');
 const flow = [
   { id: 'tab', type: 'tab', label: 'property' },
   { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 5, configVersion: 1 },

@@ -6,13 +6,13 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const catalogs = ['report', 'invoice'].map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>);
@@ -96,7 +96,7 @@ describe('report and invoice nodes', () => {
     await helper.stopServer();
   });
   beforeEach(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'us-report-node-'));
+    dataDir = tempDir('us-report-node-');
     helper.settings({ upperstack: { dataDir, apiKey: KEY } });
   });
   afterEach(async () => {

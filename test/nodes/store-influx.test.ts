@@ -6,13 +6,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import type { Node } from 'node-red';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { influxQuery, startInfluxd, type TsdbServer } from '../helpers/influxd';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/store-config/store-config'), require('../../nodes/store/store')];
@@ -23,7 +21,7 @@ let influx: TsdbServer;
 
 before(async () => {
   influx = await startInfluxd({ auth });
-  helper.settings({ upperstack: { dataDir: mkdtempSync(join(tmpdir(), 'us-store-influx-')) } });
+  helper.settings({ upperstack: { dataDir: tempDir('us-store-influx-') } });
   await helper.startServer();
 });
 after(async () => {

@@ -6,14 +6,14 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { registerJournal, unregisterJournal } from '../../nodes/lib/ingest/receipts';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/store-config/store-config'), require('../../nodes/store/store')];
@@ -23,7 +23,7 @@ helper.init(require.resolve('node-red'));
 const T0 = Date.UTC(2026, 0, 1);
 
 describe('upperstack-store on several sinks', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-store-'));
+  const dataDir = tempDir('us-store-');
   let journal: Journal;
   before(async () => {
     helper.settings({ upperstack: { dataDir } });

@@ -1,10 +1,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 // Compiled to dist/test/unit: the CLI is dist/scripts/cli.js, the fixture stays in the source tree.
@@ -24,7 +24,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 describe('upperstack backtest', () => {
   let dir: string;
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'upperstack-cli-'));
+    dir = tempDir('upperstack-cli-');
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

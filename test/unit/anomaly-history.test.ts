@@ -1,8 +1,7 @@
 /** Backtests on stored history, against a real DuckDB file in a temp folder. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { backtest } from '../../nodes/lib/anomaly/backtest';
@@ -10,6 +9,7 @@ import { backtestHistory } from '../../nodes/lib/anomaly/history';
 import { BadParameterError, DetectorConfigError } from '../../nodes/lib/errors';
 import type { DetectorConfig } from '../../nodes/lib/anomaly/types';
 import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
 const MIN = 60_000;
@@ -38,7 +38,7 @@ let dir = '';
 let store: DuckDbStore;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'us-history-'));
+  dir = tempDir('us-history-');
   store = new DuckDbStore({ path: join(dir, 'history.duckdb') });
   await store.open();
   // Written out of order and with another device: the replay must sort by time and keep to its series.

@@ -1,11 +1,11 @@
 /** POST /api/v1/anomaly/backtest without a transport: body rules, errors and the answer's shape. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { handleBacktest, parseBacktestBody } from '../../nodes/lib/api/backtest';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
 const MIN = 60_000;
@@ -14,7 +14,7 @@ let dir = '';
 let store: DuckDbStore;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'us-api-backtest-'));
+  dir = tempDir('us-api-backtest-');
   store = new DuckDbStore({ path: join(dir, 'api.duckdb') });
   await store.open();
   await store.write(

@@ -1,8 +1,6 @@
 /** API keys with scopes, the store as a scoped key sees it, masking of sensitive fields, and the audit route's paging. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiKeyStore } from '../../nodes/lib/security/keys';
 import { checkScopes, scopesSee, seesSensitive } from '../../nodes/lib/security/scopes';
@@ -18,6 +16,7 @@ import { handleDeadLetters } from '../../nodes/lib/api/deadletters';
 import * as grafana from '../../nodes/lib/grafana/datasource';
 import { BadParameterError, ConfigError, ForbiddenError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
 function keyStore(backend = new MemoryBackend()) {
   return { backend, keys: new ApiKeyStore(backend, () => backend.load()) };
@@ -76,7 +75,7 @@ describe('API key store', () => {
   });
 
   test('a key made by one store works in another over the same tables (restart), in DuckDB', async () => {
-    const store = new DuckDbStore({ path: join(mkdtempSync(join(tmpdir(), 'us-keys-')), 'db.duckdb') });
+    const store = new DuckDbStore({ path: join(tempDir('us-keys-'), 'db.duckdb') });
     await store.open();
     try {
       const backend = store.registry();
@@ -134,7 +133,7 @@ describe('masking', () => {
 
 describe('the store as a scoped key sees it', () => {
   async function filled() {
-    const store = new DuckDbStore({ path: join(mkdtempSync(join(tmpdir(), 'us-scoped-')), 'db.duckdb') });
+    const store = new DuckDbStore({ path: join(tempDir('us-scoped-'), 'db.duckdb') });
     await store.open();
     const t0 = Date.UTC(2026, 0, 1);
     const readings: Reading[] = [];
@@ -211,7 +210,7 @@ describe('the store as a scoped key sees it', () => {
 describe('GET /api/v1/audit', () => {
   test('filters by time, actor, action family and outcome; pages newest first without losing entries of one millisecond', () => {
     let now = 1_000_000;
-    const log = new AuditLog(mkdtempSync(join(tmpdir(), 'us-audit-')), { now: () => now });
+    const log = new AuditLog(tempDir('us-audit-'), { now: () => now });
     for (let i = 0; i < 25; i++) {
       if (i % 5 === 0) now += 1000; // five entries per millisecond
       log.record({ actor: i % 2 ? 'key:aaaaaaaaaaaa' : 'admin', action: i % 3 ? 'query.readings' : 'auth.failed', via: 'api', target: `d${i}`, outcome: i % 3 ? 'ok' : 'denied' });

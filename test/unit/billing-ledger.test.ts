@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvoiceLedger } from '../../nodes/lib/billing/ledger';
 import type { InvoiceBody } from '../../nodes/lib/billing/invoice';
+import { tempDir } from '../helpers/temp';
 
 function body(customer: string, label: string, total = '10.00'): InvoiceBody {
   return {
@@ -22,7 +22,7 @@ function body(customer: string, label: string, total = '10.00'): InvoiceBody {
 }
 
 test('numbers are gap-free per series; a period already invoiced gets its invoice back', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-ledger-'));
+  const dir = tempDir('us-ledger-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const ledger = new InvoiceLedger(dir, 'INV');
   const a = await ledger.issue(body('acme', '2026-10'), Date.UTC(2026, 10, 1, 6));
@@ -46,7 +46,7 @@ test('numbers are gap-free per series; a period already invoiced gets its invoic
 });
 
 test('concurrent issues from two ledgers on one folder never share or skip a number', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-ledger-'));
+  const dir = tempDir('us-ledger-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const one = new InvoiceLedger(dir, 'S');
   const two = new InvoiceLedger(dir, 'S');

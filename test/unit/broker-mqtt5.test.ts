@@ -3,14 +3,13 @@
  * (test/helpers/mqtt5-scenarios.ts; test/integration runs the same ones
  * against mosquitto), each on a fresh broker with its own data folder.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { EmbeddedMqttBroker, type BrokerOptions } from '../../nodes/lib/broker/embedded';
 import { defineScenarios } from '../helpers/mqtt5-scenarios';
+import { tempDir } from '../helpers/temp';
 
 defineScenarios('embedded', async (o) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'us-broker5-'));
+  const dataDir = tempDir('us-broker5-');
   const opts: BrokerOptions = { port: 0, bind: '127.0.0.1', dataDir, maximumPacketSize: o.maximumPacketSize, receiveMaximum: o.receiveMaximum };
   let broker = new EmbeddedMqttBroker(opts);
   await broker.start();

@@ -5,11 +5,11 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrokerPersistence, type StoredPacket } from '../../nodes/lib/broker/persistence';
 import { StateLog } from '../../nodes/lib/broker/statelog';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const abstractPersistence = require('aedes-persistence/abstract.js') as (opts: object) => void;
@@ -19,7 +19,7 @@ describe('aedes-persistence abstract suite, in memory', () => {
 });
 
 describe('aedes-persistence abstract suite, on disk', () => {
-  abstractPersistence({ test, testAsync: true, persistence: async () => new BrokerPersistence({ dir: mkdtempSync(join(tmpdir(), 'us-bp-')) }) });
+  abstractPersistence({ test, testAsync: true, persistence: async () => new BrokerPersistence({ dir: tempDir('us-bp-') }) });
 });
 
 const broker = { id: 'b1' };
@@ -32,7 +32,7 @@ const drain = async (s: NodeJS.ReadableStream) => {
 
 describe('broker state on disk', () => {
   test('subscriptions, queues, in-flight ids, QoS 2 state, retained messages, wills and expiries survive a restart', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-bp-'));
+    const dir = tempDir('us-bp-');
     const a = new BrokerPersistence({ dir });
     await a.setup(broker);
     const client = { id: 'dev1' };
@@ -73,7 +73,7 @@ describe('broker state on disk', () => {
   });
 
   test('a record torn by a crash mid-write is cut off; everything before it is kept', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-bp-'));
+    const dir = tempDir('us-bp-');
     const a = new BrokerPersistence({ dir });
     await a.setup(broker);
     await a.storeRetained(pkt('t/1', 'kept', { retain: true }));
@@ -94,7 +94,7 @@ describe('broker state on disk', () => {
   });
 
   test('a log much larger than the state is rewritten as a snapshot', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-bp-'));
+    const dir = tempDir('us-bp-');
     const log = new StateLog<[string, number]>({ dir, minCompactBytes: 1000, compactFactor: 2 });
     log.open(() => undefined);
     for (let i = 0; i < 500; i++) await log.append(['v', i]);

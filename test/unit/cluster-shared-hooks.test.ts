@@ -8,19 +8,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuleStore, type RuleChange } from '../../nodes/lib/rules/store';
 import { DeviceRegistry, checkDeviceRecord, type DeviceChange } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { docHash } from '../../nodes/lib/cluster/shared';
+import { tempDir } from '../helpers/temp';
 
 const who = { actor: 'cluster member b', via: 'cluster' };
 const HOT = { id: 'hot', name: 'Too hot', devices: { all: true }, when: { field: 'temperature', op: 'above', value: 50 }, severity: 'warning' };
 
 test('a rule decided elsewhere is saved, audited and told to listeners; a delete too; a wrong one is refused', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-shared-rules-'));
+  const dir = tempDir('us-shared-rules-');
   const store = new RuleStore(dir);
   const seen: RuleChange[] = [];
   store.onChange((c) => seen.push(c));

@@ -1,14 +1,14 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clearProtoCache, decode, defaultProtoDir, encode, listProtoTypes } from '../../nodes/lib/codec';
 import { ConfigError, DecodeError, InvalidReadingError } from '../../nodes/lib/errors';
 import { packageRoot } from '../../nodes/lib/paths';
 import { normalizeReadings } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
-const tmp = mkdtempSync(join(tmpdir(), 'upperstack-proto-'));
+const tmp = tempDir('upperstack-proto-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function decodeError(buf: Uint8Array, protoType?: string): DecodeError {

@@ -1,6 +1,7 @@
 /** nodes/lib/dashboard: latest values per device, chart points per field, totals and rates. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { ChartPoints, LatestValues, pipelineTotals, RateMeter } from '../../nodes/lib/dashboard';
 import { deadLettered, received, registerSink } from '../../nodes/lib/metrics';
 
@@ -29,6 +30,24 @@ test('latest values: chosen columns in their order; numbers rounded to four deci
   assert.deepEqual(rows.map((x) => x.device), ['x', 'z'], 'y was heard from least recently');
   assert.deepEqual(rows[0], { device: 'x', time: new Date(2).toISOString(), temperature: 1.2346, power: 4 });
   assert.deepEqual(Object.keys(rows[0]), ['device', 'time', 'temperature', 'power']);
+});
+
+test('latest values: the devices kept are the ones heard from most recently, whatever the order (property)', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 4 }), { maxLength: 60 }), (max, sends) => {
+      const l = new LatestValues({ maxDevices: max });
+      // The reference: a list of names, most recently heard from last.
+      let order: string[] = [];
+      let ts = 0;
+      for (const names of sends) {
+        l.add(names.map((n) => r(`d${n}`, ++ts, { v: ts })));
+        for (const n of names) order = [...order.filter((x) => x !== `d${n}`), `d${n}`];
+      }
+      const kept = order.slice(-max).sort();
+      assert.deepEqual(l.rows().map((x) => x.device), kept);
+      assert.equal(l.size, kept.length);
+    }),
+  );
 });
 
 test('chart points: per field since the last take, oldest first, booleans as 0/1, text skipped, bounded', () => {

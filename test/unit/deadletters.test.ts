@@ -5,8 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
@@ -18,6 +17,7 @@ import { handleReplay, parseReplayParams, replayDeadLetters } from '../../nodes/
 import { Intake, type IntakeItem, type IntakeOptions, type SubmitResult } from '../../nodes/lib/ingest/intake';
 import type { Received } from '../../nodes/lib/ingest/record';
 import type { TimeSeriesStore } from '../../nodes/lib/store/types';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
 let dir: string;
@@ -25,7 +25,7 @@ let n = 0;
 const dbPath = () => join(dir, `d${n++}.duckdb`);
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'upperstack-deadletters-'));
+  dir = tempDir('upperstack-deadletters-');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

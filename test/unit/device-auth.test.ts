@@ -1,9 +1,7 @@
 /** Access rules (nodes/lib/security/device-auth.ts), topic filter relations and the audit log. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
@@ -11,6 +9,7 @@ import { withCheck } from '../../nodes/lib/devices/checkdigit';
 import { DeviceAuth, type AuthResult, type Principal } from '../../nodes/lib/security/device-auth';
 import { filtersIntersect, filterWithin } from '../../nodes/lib/security/topics';
 import { AuditLog, type AuditInput } from '../../nodes/lib/audit/audit';
+import { tempDir } from '../helpers/temp';
 
 describe('topic filter relations', () => {
   test('intersects', () => {
@@ -127,6 +126,20 @@ describe('DeviceAuth', () => {
     assert.equal((await pub(anon, 'home/lights')).ok, true);
   });
 
+  test('MQTT publish decided without a promise (no rate limits): the same answer as authorizePublish', async () => {
+    const { auth } = await setup();
+    const whos: Principal[] = [{ kind: 'device', id: 'devA' }, { kind: 'anonymous' }, { kind: 'client', id: 'c1' }, { kind: 'key', id: 'k', scopes: ['read'] }, { kind: 'key', id: 'adm', scopes: ['admin'] }];
+    const topics = ['devices/devA/telemetry', 'devices/devB/telemetry', 'devices/free/telemetry', 'upperstack/deadletter/x', 'market/devA/live', '$SYS/x', 'home/lights', 'devices/+/x', 'devices'];
+    for (const who of whos) {
+      for (const topic of topics) {
+        const p = { topic, payload: Buffer.from('{}'), qos: 1 };
+        const now = auth.authorizePublishNow(who, p);
+        assert.ok(now !== undefined, 'without rate limits nothing has to wait');
+        assert.deepEqual(now, await auth.authorizePublish(who, p), `${JSON.stringify(who)} ${topic}`);
+      }
+    }
+  });
+
   test('MQTT subscribe: a device its own commands; anonymous neither device data nor upperstack/#', async () => {
     const { auth } = await setup();
     const A: Principal = { kind: 'device', id: 'devA' };
@@ -178,7 +191,7 @@ describe('DeviceAuth', () => {
 
 describe('AuditLog', () => {
   test('entries as JSON lines, newest first in queries, filtered; rotated by size', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-audit-'));
+    const dir = tempDir('us-audit-');
     let now = 1000;
     const log = new AuditLog(dir, { maxBytes: 1000, keep: 3, now: () => now++ });
     for (let i = 0; i < 40; i++) log.record({ actor: 'admin', action: i % 2 ? 'device.add' : 'key.create', target: `d${i}` });
@@ -193,7 +206,7 @@ describe('AuditLog', () => {
   });
 
   test('repeated refusals are folded: one entry per quiet window, the next says how many', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-audit-'));
+    const dir = tempDir('us-audit-');
     let now = 0;
     const log = new AuditLog(dir, { quietMs: 10_000, now: () => now });
     for (let i = 0; i < 50; i++) log.refusal({ actor: 'device:x', action: 'acl.denied', target: 'devices/y/t', reason: '0x87' });

@@ -1,8 +1,7 @@
 /** The device registry: check characters, secrets, the registry itself and its DuckDB tables. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { checkCharacter, hasValidCheck, withCheck } from '../../nodes/lib/devices/checkdigit';
@@ -13,6 +12,7 @@ import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { BadDeviceIdError, ConflictError, NotFoundError } from '../../nodes/lib/errors';
 import { migrate } from '../../nodes/shared/config';
 import { devicesMigrations } from '../../nodes/devices/options';
+import { tempDir } from '../helpers/temp';
 
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -76,7 +76,7 @@ describe('secrets', () => {
   });
 
   test('the registry key file is made once, private to its owner', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-key-'));
+    const dir = tempDir('us-key-');
     const file = join(dir, 'k.key');
     const a = loadOrCreateKey(file);
     assert.deepEqual(loadOrCreateKey(file), a);
@@ -161,7 +161,7 @@ describe('DeviceRegistry', () => {
   });
 
   test('kept in DuckDB tables: a reopened store has the same devices, secrets still verify', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-reg-'));
+    const dir = tempDir('us-reg-');
     const path = join(dir, 'db.duckdb');
     const sealKey = randomBytes(32);
     let store = new DuckDbStore({ path });

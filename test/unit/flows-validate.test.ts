@@ -1,11 +1,11 @@
 /** `upperstack flows validate`: what it refuses in a pack, and every shipped pack passes. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePack, validatePack } from '../../nodes/lib/flows/validate';
 import { knownTypes, runFlows } from '../../scripts/flows';
+import { tempDir } from '../helpers/temp';
 
 const root = join(__dirname, '..', '..', '..');
 const types = knownTypes();
@@ -51,7 +51,7 @@ test('a pack with an unknown type, a dangling reference, an inline secret or cre
 });
 
 test('upperstack flows validate exits 0 for a valid pack and 1 listing the problems', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-flows-'));
+  const dir = tempDir('us-flows-');
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, JSON.stringify([{ id: 'x', type: 'nope', wires: [['y']] }]));
   const lines: string[] = [];

@@ -1,14 +1,12 @@
 /** Backpressure: acknowledgements withheld above the high-water mark, released at the low-water mark. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { AckGate } from '../../nodes/lib/journal/gate';
+import { tempDir } from '../helpers/temp';
 
 function journal(): Journal {
-  const j = new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-gate-')) });
+  const j = new Journal({ dir: tempDir('us-gate-') });
   j.open();
   return j;
 }

@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeReadings, DEFAULT_MAPPING, fieldText, type Dialect, type EncodeOptions } from '../../nodes/lib/influx/line';
 import { FieldTypeRegistry, fieldTypesFromSchema, parseFieldTypes } from '../../nodes/lib/influx/field-types';
@@ -17,6 +16,7 @@ import { normalizeSinks } from '../../nodes/lib/store/sinks';
 import { parseTagMap } from '../../nodes/lib/influx/tag-map';
 import { influxSink } from '../../nodes/lib/store/sinks-influx';
 import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
 const opts = (dialect: Dialect, extra: Partial<EncodeOptions> = {}): EncodeOptions => ({ dialect, precision: 'ms', mapping: DEFAULT_MAPPING, types: new FieldTypeRegistry(), ...extra });
 const r = (device: string, fields: Reading['fields'], tags: Reading['tags'] = {}, ts = 1000): Reading => ({ device, ts, fields, tags });
@@ -173,7 +173,7 @@ test('conflicting values are converted when nothing is lost, refused otherwise',
 });
 
 test('a field type is fixed the first time and kept in a file; the file is read back', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-ftypes-'));
+  const dir = tempDir('us-ftypes-');
   const file = join(dir, 'types.json');
   const a = new FieldTypeRegistry({}, file);
   encodeReadings([r('d', { t: 20, s: 'x' })], opts('v1', { types: a }));

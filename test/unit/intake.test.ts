@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import fs, { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Intake, intakeStats, type IntakeItem, type IntakeOptions } from '../../nodes/lib/ingest/intake';
 import { consumeReceipts } from '../../nodes/lib/ingest/receipts';
@@ -15,8 +14,9 @@ import type { Received } from '../../nodes/lib/ingest/record';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { RECORD_ENCODER as LEGACY_ENCODER, type ReceivedMessage } from '../../nodes/lib/mqtt/record';
 import { BackpressureError } from '../../nodes/lib/errors';
+import { tempDir } from '../helpers/temp';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'us-intake-'));
+const tmp = () => tempDir('us-intake-');
 const turn = () => new Promise((r) => setImmediate(r));
 let ids = 0;
 

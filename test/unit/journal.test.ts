@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, { mkdtempSync, readdirSync, statSync, truncateSync, appendFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import fs, { readdirSync, statSync, truncateSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Journal } from '../../nodes/lib/journal/journal';
+import { tempDir } from '../helpers/temp';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'us-journal-'));
+const tmp = () => tempDir('us-journal-');
 
 test('entries left unsettled are handed back on the next open, in order', () => {
   const dir = tmp();

@@ -1,19 +1,17 @@
 /** The receipts API: forward, split, consume, fail, and what they do to a journal entry. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { registerJournal, unregisterJournal, consumeReceipts, splitReceipts, isReceiptList } from '../../nodes/lib/ingest/receipts';
 import { settleReceipts, holdReceipts } from '../../nodes/lib/journal/receipts';
 import { consume, fail, forward, split, withoutReceipts, receiptsOf } from '../../nodes/shared/receipts';
 import type { UpperstackMessage } from '../../nodes/shared/input';
+import { tempDir } from '../helpers/temp';
 
 let n = 0;
 function journal() {
   const id = `receipts-${++n}`;
-  const j = new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-receipts-')) });
+  const j = new Journal({ dir: tempDir('us-receipts-') });
   j.open();
   registerJournal(id, j);
   const entry = () => ({ j: id, s: j.append(Buffer.from('x')) });

@@ -1,13 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { alertRows } from '../../nodes/alert/rows';
 import { storedAlerts } from '../../nodes/lib/report/alert-events';
 import { registerEventSource, summarizeEvents } from '../../nodes/lib/report/sources';
 import type { AlertEvent, AlertEventType, AlertState } from '../../nodes/lib/rules/types';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 9, 1);
 let dir: string;
@@ -18,7 +18,7 @@ function ev(device: string, rule: string, event: AlertEventType, state: AlertSta
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'us-alert-events-'));
+  dir = tempDir('us-alert-events-');
   store = new DuckDbStore({ path: join(dir, 'a.duckdb') });
   await store.open();
   // The rows exactly as the alert node writes them: transitions of two occurrences on plug1, one on plug2,

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { Archive } from '../../nodes/lib/report/archive';
@@ -11,6 +10,7 @@ import { produceReport } from '../../nodes/lib/report/produce';
 import { runInvoices } from '../../nodes/lib/billing/produce';
 import { validateTariffs } from '../../nodes/lib/billing/tariff';
 import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
 const MIN = 60_000;
 const FROM = Date.UTC(2026, 9, 4);
@@ -30,7 +30,7 @@ function day(): Reading[] {
 }
 
 test('report files: CSV row per series, JSON in ISO time, HTML self-contained without scripts, PDF; kept with a retention count', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-rep-'));
+  const dir = tempDir('us-rep-');
   const store = await storeWith(day());
   t.after(async () => {
     await store.close();
@@ -75,7 +75,7 @@ test('report files: CSV row per series, JSON in ISO time, HTML self-contained wi
 });
 
 test('invoices: numbered per series, the same files when a period is produced again, the readings billed listed', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-inv-'));
+  const dir = tempDir('us-inv-');
   const readings: Reading[] = [];
   const oct = Date.UTC(2026, 9, 1);
   for (let d = 0; d < 31; d++) {

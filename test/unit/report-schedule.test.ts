@@ -5,11 +5,11 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkCron, cronOf, Marks, ReportSchedule, slotsBetween } from '../../nodes/lib/report/schedule';
 import type { Period, PeriodKind } from '../../nodes/lib/report/period';
+import { tempDir } from '../helpers/temp';
 
 const HOUR = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -22,7 +22,7 @@ interface Run {
 }
 
 function harness(t: TestContext, startIso: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'us-sched-'));
+  const dir = tempDir('us-sched-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse(startIso) });
   const runs: Run[] = [];

@@ -1,20 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuleEngine } from '../../nodes/lib/rules/engine';
 import { StateLog } from '../../nodes/lib/rules/persist';
 import { RuleStore } from '../../nodes/lib/rules/store';
 import { RuleInvalidError } from '../../nodes/lib/errors';
 import type { Rule } from '../../nodes/lib/rules/types';
+import { tempDir } from '../helpers/temp';
 
 const HOT: Rule = { id: 'hot', name: 'Too hot', devices: { all: true }, when: { field: 't', op: 'above', value: 30, for: '5s' }, severity: 'warning' };
 const T0 = Date.UTC(2026, 0, 5, 12);
 
 describe('alert state on disk', () => {
   it('transitions appended to the log survive a crash without a snapshot; a torn last line is skipped', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-alert-state-'));
+    const dir = tempDir('us-alert-state-');
     let now = T0;
     const engine = new RuleEngine([HOT], { clock: () => now });
     const log = new StateLog(dir);
@@ -40,7 +40,7 @@ describe('alert state on disk', () => {
   });
 
   it('a snapshot replaces the log; the next load reads the snapshot and the new log', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-alert-state-'));
+    const dir = tempDir('us-alert-state-');
     let now = T0;
     const engine = new RuleEngine([HOT], { clock: () => now });
     const log = new StateLog(dir);
@@ -62,7 +62,7 @@ describe('alert state on disk', () => {
 
 describe('rule store', () => {
   it('keeps the rule set in rules.json, audit-logs every change with before and after, and names bad values', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-rules-'));
+    const dir = tempDir('us-rules-');
     const store = new RuleStore(dir);
     const seen: string[] = [];
     store.onChange((c) => seen.push(c.type === 'upsert' ? `upsert ${c.rule.id}` : `delete ${c.id}`));
@@ -83,7 +83,7 @@ describe('rule store', () => {
   });
 
   it('imports a rule pack only when every rule is valid; replace deletes what the pack lacks', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-rules-'));
+    const dir = tempDir('us-rules-');
     const store = new RuleStore(dir);
     const who = { actor: 'api', via: 'api' };
     store.create({ ...HOT, id: 'old' }, who);
@@ -95,7 +95,7 @@ describe('rule store', () => {
   });
 
   it('a rules.json edited by hand into an invalid rule: the rule is reported, the others load', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'us-rules-'));
+    const dir = tempDir('us-rules-');
     new RuleStore(dir).create(HOT, { actor: 'x', via: 'api' });
     const file = join(dir, 'alerts', 'rules.json');
     const data = JSON.parse(readFileSync(file, 'utf8')) as { rules: unknown[] };

@@ -1,14 +1,14 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSchema, DEFAULT_SCHEMA_PATH, loadSchema, schemaHash, type ReadingValidator } from '../../nodes/lib/schema/validator';
 import { ConfigError, SchemaViolationError } from '../../nodes/lib/errors';
 import { packageRoot } from '../../nodes/lib/paths';
 import { normalizeReadings, type Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
-const tmp = mkdtempSync(join(tmpdir(), 'upperstack-schema-'));
+const tmp = tempDir('upperstack-schema-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const good: Reading = { device: 'dev-1', ts: 1700000000000, fields: { temperature: 21.5, on: true, mode: 'eco' }, tags: { site: 'north' } };

@@ -2,14 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { registerJournal, consumeReceipts, type Receipt } from '../../nodes/lib/ingest/receipts';
 import { installSettlement, onSend, onComplete, shareReceipts } from '../../nodes/shared/settlement';
 import { StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
+import { tempDir } from '../helpers/temp';
 
 const flow = [
   { id: 'tab', type: 'tab' },
@@ -23,7 +21,7 @@ const flow = [
 const events = new EventEmitter();
 installSettlement({ nodes: { eachNode: (cb: (n: unknown) => void) => flow.forEach(cb) }, events, hooks: { add: () => undefined, has: () => true } } as unknown as NodeAPI);
 
-const journal = new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-settle-')) });
+const journal = new Journal({ dir: tempDir('us-settle-') });
 journal.open();
 registerJournal('in', journal);
 const entry = (): Receipt => ({ j: 'in', s: journal.append(Buffer.from('m')) });

@@ -5,8 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SinkSet, normalizeSinks, spoolDir, sinkKinds, type SinkEntry } from '../../nodes/lib/store/sinks';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
@@ -15,8 +14,9 @@ import { Journal } from '../../nodes/lib/journal/journal';
 import { registerJournal, unregisterJournal, consumeReceipts } from '../../nodes/lib/ingest/receipts';
 import { ConfigError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'us-sinks-'));
+const tmp = () => tempDir('us-sinks-');
 const T0 = Date.UTC(2026, 0, 1);
 const readings = (device: string, from: number, n: number): Reading[] => Array.from({ length: n }, (_, i) => ({ device, ts: T0 + (from + i) * 1000, fields: { v: from + i }, tags: {} }));
 

@@ -1,15 +1,15 @@
 /** What the embedded store asks of DuckDB when it opens: memory limit and threads (nodes/lib/store/duckdb.ts). */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DEFAULT_THREADS, DuckDbStore, duckDbConfig, threadsFromEnv } from '../../nodes/lib/store/duckdb';
 import { ConfigError, StoreFailedError } from '../../nodes/lib/errors';
 import { duckdbSink } from '../../nodes/lib/store/sinks-duckdb';
+import { tempDir } from '../helpers/temp';
 
-const dir = mkdtempSync(join(tmpdir(), 'us-duckcfg-'));
+const dir = tempDir('us-duckcfg-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** DuckDB's own view of a setting on the store's connection. */

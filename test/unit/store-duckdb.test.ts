@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -11,6 +10,7 @@ import { encodeBatch } from '../../nodes/lib/store/duckdb-write';
 import { BadParameterError, StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 import type { AggregateFn } from '../../nodes/lib/store/types';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
 let dir: string;
@@ -36,7 +36,7 @@ function r(device: string, ts: number, fields: Reading['fields'], tags: Reading[
 }
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'upperstack-duckdb-'));
+  dir = tempDir('upperstack-duckdb-');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -230,7 +230,7 @@ describe('DuckDbStore keeps (device, ts, field) unique without a primary key', (
       [r('a', T0 + 5, { x: 1 }), r('a', T0 + 11, { x: 1, y: 2 }), r('a', T0 + 11, { y: 3 }), r('b', T0, { x: 1 }), r('b', T0 + 1, {}), r('b', T0 + 2, { x: 2 })],
       marks,
     );
-    assert.deepEqual(b.cols.x, [1, 0, 0, 1, 0, 0]);
+    assert.deepEqual([...b.cols.x.subarray(0, b.rows)], [1, 0, 0, 1, 0, 0]);
     assert.equal(b.suspects, 2);
     assert.deepEqual([b.lo, b.hi], [T0 + 5, T0 + 11]);
     assert.deepEqual([...b.latest], [['a', T0 + 11], ['b', T0 + 2]]);
@@ -246,6 +246,21 @@ describe('DuckDbStore keeps (device, ts, field) unique without a primary key', (
       await s.close();
     }
     assert.deepEqual(await rowsOf(path), ['d|' + T0 + '|a=1.0|{"site":"lab"}', 'd|' + T0 + '|b=s:x|{"site":"lab"}', 'd|' + (T0 + 1000) + '|a=2.0|{}', 'e|' + T0 + '|on=true|{}']);
+  });
+
+  test('a batch wider and longer than the encoder\'s first columns and one data chunk comes back value for value', async () => {
+    // 1,500 readings of up to 5 fields (the columns start with room for 2 a reading) = 6,000 rows: three data chunks.
+    const batch = Array.from({ length: 1500 }, (_, i) =>
+      r(`w${i % 7}`, T0 + i, i % 3 === 0 ? { a: i + 0.25, b: i % 2 === 0, c: `t${i % 11}`, d: -i, e: 1e300 } : { a: i + 0.25, b: i % 2 === 0, c: `t${i % 11}` }, i % 5 === 0 ? { k: `v${i}` } : {}),
+    );
+    await withStore(async (s) => {
+      await s.write(batch);
+      for (const device of ['w0', 'w6']) {
+        const page = await s.readings({ device, limit: 1000 });
+        const want = batch.filter((x) => x.device === device).map((x) => ({ ts: x.ts, fields: x.fields, tags: x.tags }));
+        assert.deepEqual(page.readings, want, device);
+      }
+    });
   });
 
   test('late readings are stored, a retransmitted one replaces its row, and fresh readings around them stay', async () => {

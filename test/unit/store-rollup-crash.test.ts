@@ -8,11 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import type { AggregateFn, AggregatePoint } from '../../nodes/lib/store/types';
+import { tempDir } from '../helpers/temp';
 
 const FNS: AggregateFn[] = ['mean', 'min', 'max', 'sum', 'count', 'last'];
 const STORE = join(__dirname, '..', '..', 'nodes', 'lib', 'store', 'duckdb.js');
@@ -67,7 +67,7 @@ async function writeAndKill(path: string, t0: number): Promise<void> {
 }
 
 test('killed between writes and their roll-ups: the next open repairs the tiers and they equal the raw aggregates', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-rollup-crash-'));
+  const dir = tempDir('us-rollup-crash-');
   const path = join(dir, 'crash.duckdb');
   // Recent, on an hour boundary, so the hour buckets are whole.
   const t0 = Math.floor((Date.now() - 3 * 3_600_000) / 3_600_000) * 3_600_000;
@@ -102,7 +102,7 @@ test('killed between writes and their roll-ups: the next open repairs the tiers 
 });
 
 test('a clean close applies what is pending: reopened, the tiers already equal the raw aggregates', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-rollup-close-'));
+  const dir = tempDir('us-rollup-close-');
   const path = join(dir, 'close.duckdb');
   const t0 = Math.floor((Date.now() - 3_600_000) / 3_600_000) * 3_600_000;
   try {

@@ -12,6 +12,7 @@ import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import type { AggregateFn, AggregatePoint } from '../../nodes/lib/store/types';
 import type { Reading } from '../../nodes/lib/reading';
 import { RetentionRefusedError } from '../../nodes/lib/errors';
+import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
 const FNS: AggregateFn[] = ['mean', 'min', 'max', 'sum', 'count', 'last'];
@@ -97,10 +98,8 @@ test('the aggregate picks the coarsest tier that answers exactly, and the raw ro
 
 test('retention deletes exactly the raw readings older than the period, roll-ups by theirs; a reading for a removed hour is refused', async () => {
   const day = 86_400_000;
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const path = join(mkdtempSync(join(tmpdir(), 'us-retention-')), 'r.duckdb');
+  const path = join(tempDir('us-retention-'), 'r.duckdb');
   // Ten days of hourly readings, written while the store kept everything.
   const base = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 10 * day;
   const readings = Array.from({ length: 10 * 24 }, (_, h) => ({ device: 'd', ts: base + h * 3_600_000 + 1000, fields: { v: h }, tags: {} }));
@@ -143,10 +142,8 @@ test('retention deletes exactly the raw readings older than the period, roll-ups
 });
 
 test('a store written without roll-ups gets them built from its raw rows when opened with them', async () => {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const path = join(mkdtempSync(join(tmpdir(), 'us-rollup-')), 'old.duckdb');
+  const path = join(tempDir('us-rollup-'), 'old.duckdb');
   const old = new DuckDbStore({ path, rollups: false });
   await old.open();
   await old.write(Array.from({ length: 300 }, (_, i) => ({ device: 'd', ts: T0 + i * 20_000, fields: { v: i % 17 }, tags: {} })));
@@ -167,10 +164,8 @@ test('a store written without roll-ups gets them built from its raw rows when op
 });
 
 async function tempPath(name: string): Promise<string> {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  return join(mkdtempSync(join(tmpdir(), 'us-rollup-')), name);
+  return join(tempDir('us-rollup-'), name);
 }
 
 test('a batch mixing fresh readings with a replay and late data in the same buckets counts each reading once', async () => {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { parseTopicTemplate, topicMatches } from '../../nodes/lib/mqtt/topic';
 import { decodeRecord, encodeRecord } from '../../nodes/lib/mqtt/record';
 import { BadTopicError, ConfigError } from '../../nodes/lib/errors';
@@ -49,4 +50,36 @@ test('journal records keep topic, content type, QoS, time and bytes', () => {
   assert.deepEqual(decodeRecord(encodeRecord(noCt)), noCt);
   const unicode = { ...m, topic: 'devices/dévice-ü/telemetry', contentType: 'text/plain; charset=utf-8' };
   assert.deepEqual(decodeRecord(encodeRecord(unicode)), unicode);
+});
+
+test('deviceOf names the same device, or refuses for the same reason, as splitting the topic at "/"', () => {
+  // The reference: what deviceOf did before it stopped splitting every topic.
+  const reference = (deviceLevel: number, topic: string): string => {
+    const seg = topic.split('/')[deviceLevel];
+    if (seg === undefined || seg === '') return 'error: no device';
+    if (seg.includes('\uFFFD')) return 'error: not valid UTF-8';
+    if (seg.length > 128) return 'error: longer than';
+    if (/[\u0000-\u001f\u007f]/.test(seg)) return 'error: control characters';
+    return seg;
+  };
+  const actual = (t: ReturnType<typeof parseTopicTemplate>, topic: string): string => {
+    try {
+      return t.deviceOf(topic) as string;
+    } catch (err) {
+      assert.ok(err instanceof BadTopicError);
+      const m = /no device|not valid UTF-8|longer than|control characters/.exec(err.message);
+      return `error: ${m ? m[0] : err.message}`;
+    }
+  };
+  const templates = ['{device}', 'devices/{device}/telemetry', 'a/b/{device}', 'x/{device}/#'];
+  const level = fc.oneof(fc.constantFrom('', 'd1', 'boiler-7', '\uFFFD', 'a\u0000b', 'x\u007f', 'é', 'a'.repeat(129), 'a'.repeat(128)), fc.string({ maxLength: 6 }));
+  fc.assert(
+    fc.property(fc.constantFrom(...templates), fc.array(level, { minLength: 0, maxLength: 5 }), (template, levels) => {
+      const t = parseTopicTemplate(template);
+      const deviceLevel = template.split('/').indexOf('{device}');
+      const topic = levels.join('/');
+      assert.equal(actual(t, topic), reference(deviceLevel, topic));
+    }),
+    { numRuns: 2000 },
+  );
 });

@@ -137,6 +137,24 @@ describe('DeviceAuth with traffic checks', () => {
   });
 });
 
+describe('DeviceAuth decisions without a promise', () => {
+  test('a rate limit leaves the decision to authorizePublish; without one, a signed envelope is unwrapped at once and its replay refused', async () => {
+    const reg = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+    const s = await reg.add({ id: 's', signing: true });
+    const key = Buffer.from(s.signingKey as string, 'base64url');
+    const limited = new DeviceAuth({ registry: reg, traffic: new Traffic({ perDevice: 3, signingKey: (d) => reg.signingKey(d) }) });
+    assert.equal(limited.authorizePublishNow({ kind: 'device', id: 's' }, { topic: 'devices/s/telemetry', payload: body(), qos: 1 }), undefined);
+    const open = new DeviceAuth({ registry: reg, traffic: new Traffic({ signingKey: (d) => reg.signingKey(d) }) });
+    const ts = String(Date.now());
+    const env = Buffer.from(JSON.stringify({ ts, nonce: 'n1', body: '{"t":2}', sig: sign(key, ts, 'n1', Buffer.from('{"t":2}')) }));
+    const p = { topic: 'devices/s/telemetry', payload: env, qos: 1 };
+    const first = open.authorizePublishNow({ kind: 'device', id: 's' }, p);
+    assert.ok(first?.ok && first.payload?.toString() === '{"t":2}');
+    const again = open.authorizePublishNow({ kind: 'device', id: 's' }, p);
+    assert.ok(again && !again.ok && again.code === 'REPLAYED');
+  });
+});
+
 function body(): Buffer {
   return Buffer.from('{"t":1}');
 }

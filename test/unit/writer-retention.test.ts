@@ -6,8 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DurableWriter } from '../../nodes/lib/store/writer';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
@@ -15,11 +13,12 @@ import { Journal } from '../../nodes/lib/journal/journal';
 import { RetentionRefusedError, StoreFailedError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 import type { DeadLetter, TimeSeriesStore } from '../../nodes/lib/store/types';
+import { tempDir } from '../helpers/temp';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const writeAsync = (w: DurableWriter, r: Reading[]) => new Promise<void>((res, rej) => w.write(r, (e) => (e ? rej(e) : res())));
-const spool = () => new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-wr-')) });
+const spool = () => new Journal({ dir: tempDir('us-wr-') });
 
 /** A sink with a retention cutoff (it names every older reading of a write, as DuckDB does) and readings it refuses for their content. */
 class RetentionSink implements TimeSeriesStore {
@@ -101,7 +100,7 @@ test('a retention refusal that names no reading of the write is bisected like an
 });
 
 test('real DuckDB: a backfill of 5,000 readings for hours retention has sealed is dead-lettered in one go, and the new readings beside it are stored', async () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'us-wr-duck-')), 'r.duckdb');
+  const path = join(tempDir('us-wr-duck-'), 'r.duckdb');
   const base = Math.floor(Date.now() / HOUR) * HOUR - 10 * DAY;
   // Ten days of hourly readings, written while the store kept everything.
   const history = Array.from({ length: 10 * 24 }, (_, h): Reading => ({ device: 'd', ts: base + h * HOUR, fields: { v: h }, tags: {} }));

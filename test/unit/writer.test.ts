@@ -1,7 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DurableWriter, type WriterEvent } from '../../nodes/lib/store/writer';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
@@ -9,6 +7,7 @@ import { Journal } from '../../nodes/lib/journal/journal';
 import { StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 import type { DeadLetter, TimeSeriesStore } from '../../nodes/lib/store/types';
+import { tempDir } from '../helpers/temp';
 
 /** A store whose availability the test switches; it keeps rows like the real one (last write wins per key). */
 class SwitchableStore implements TimeSeriesStore {
@@ -54,7 +53,7 @@ const until = async (cond: () => boolean, ms = 5000) => {
 
 test('many small writes become few store writes', async () => {
   const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 500, flushMs: 20 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 500, flushMs: 20 });
   w.start();
   await Promise.all(Array.from({ length: 1000 }, (_, i) => writeAsync(w, [reading(i)])));
   assert.equal(store.rows.size, 1000);
@@ -64,7 +63,7 @@ test('many small writes become few store writes', async () => {
 
 test('a message larger than the largest write is written in parts and reported once, after its last part', async () => {
   const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 1000, maxWrite: 1000, flushMs: 5 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 1000, maxWrite: 1000, flushMs: 5 });
   w.start();
   const calls: string[] = [];
   const big = Array.from({ length: 2500 }, (_, i) => reading(i));
@@ -78,7 +77,7 @@ test('a message larger than the largest write is written in parts and reported o
 
 test('by default one write takes up to ten batches of what queued while the previous write ran', async () => {
   const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 100, flushMs: 5 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 100, flushMs: 5 });
   w.start();
   const done = Array.from({ length: 25 }, (_, k) => writeAsync(w, Array.from({ length: 100 }, (_, i) => reading(k * 100 + i))));
   await Promise.all(done);
@@ -91,7 +90,7 @@ test('by default one write takes up to ten batches of what queued while the prev
 test('a reading after a quiet spell is written at once; while readings keep coming, at most one write starts per flushMs', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 });
   const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 1000, flushMs: 60_000 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 1000, flushMs: 60_000 });
   const settled = async () => {
     for (let i = 0; i < 20; i++) await new Promise<void>((r) => queueMicrotask(r));
   };
@@ -130,7 +129,7 @@ test('a reading after a quiet spell is written at once; while readings keep comi
 test('while the store is down, writes are spooled, reported durable, and land once it is back', async () => {
   const store = new SwitchableStore();
   store.up = false;
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5, retryMs: 20, maxRetryMs: 40 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20, maxRetryMs: 40 });
   w.start();
   await writeAsync(w, [reading(1), reading(2)]);
   await writeAsync(w, [reading(3)]);
@@ -143,7 +142,7 @@ test('while the store is down, writes are spooled, reported durable, and land on
 });
 
 test('a spool survives a restart: what was spooled is written by the next run', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-w-'));
+  const dir = tempDir('us-w-');
   const down = new SwitchableStore();
   down.up = false;
   const w1 = new DurableWriter(down, new Journal({ dir }), { flushMs: 5, retryMs: 60_000 });
@@ -161,7 +160,7 @@ test('a spool survives a restart: what was spooled is written by the next run', 
 test('dead letters are batched and spooled like readings', async () => {
   const store = new SwitchableStore();
   store.up = false;
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5, retryMs: 20 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20 });
   w.start();
   const letter: DeadLetter = { ts: 1, device: 'd', source: 'mqtt:x', code: 'DECODE_FAILED', reason: 'bad', payload: 'zz' };
   await new Promise<void>((res, rej) => w.writeDeadLetters([letter], (e) => (e ? rej(e) : res())));
@@ -176,7 +175,7 @@ const letterOf = (store: SwitchableStore, ts: number) => store.letters.find((l) 
 test('a reading the store refuses is isolated by halving: it is dead-lettered with the store\'s reason, the rest of its batch is stored, in order', async () => {
   const store = new SwitchableStore();
   const events: WriterEvent[] = [];
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 1000, flushMs: 5, onEvent: (e) => events.push(e) });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 1000, flushMs: 5, onEvent: (e) => events.push(e) });
   w.start();
   const batch = Array.from({ length: 1000 }, (_, i) => ({ ...reading(i), device: i === 500 ? 'bad-dev' : 'd' }));
   for (const i of [3, 500, 999]) store.poison.add(batch[i].ts);
@@ -207,7 +206,7 @@ test('a reading the store refuses is isolated by halving: it is dead-lettered wi
 test('a reading refused while the store also fails its health check is not blamed: it is spooled and written once the store is well', async () => {
   const store = new SwitchableStore();
   store.healthy = false;
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5, retryMs: 20, maxRetryMs: 40 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20, maxRetryMs: 40 });
   w.start();
   store.poison.add(reading(1).ts);
   await writeAsync(w, [reading(1), reading(2)]);
@@ -225,7 +224,7 @@ test('a poisoned batch in the spool is isolated when the spool drains: the readi
   const store = new SwitchableStore();
   store.up = false;
   const events: WriterEvent[] = [];
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, onEvent: (e) => events.push(e) });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, onEvent: (e) => events.push(e) });
   w.start();
   await writeAsync(w, Array.from({ length: 10 }, (_, i) => reading(i)));
   await writeAsync(w, [reading(100)]);
@@ -250,7 +249,7 @@ test('a poisoned batch in the spool is isolated when the spool drains: the readi
 test('the outage is reported once when it starts and once when it ends, however many writes spool meanwhile', async () => {
   const store = new SwitchableStore();
   const events: WriterEvent[] = [];
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, onEvent: (e) => events.push(e) });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, onEvent: (e) => events.push(e) });
   w.start();
   store.up = false;
   for (let i = 0; i < 20; i++) await writeAsync(w, [reading(i)]);
@@ -264,13 +263,13 @@ test('the outage is reported once when it starts and once when it ends, however 
 
 test('a sink without dead letters hands the readings it refuses to another target (the primary store\'s writer)', async () => {
   const primary = new SwitchableStore();
-  const pw = new DurableWriter(primary, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5 });
+  const pw = new DurableWriter(primary, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5 });
   pw.start();
   const other = new SwitchableStore();
   other.poison.add(reading(2).ts);
   // A write-only sink (as an InfluxDB one would be): no writeDeadLetters.
   const sink = { kind: 'test', open: () => other.open(), write: (r: Reading[]) => other.write(r), health: () => other.health(), close: () => other.close() };
-  const w = new DurableWriter(sink, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5, deadLetters: pw });
+  const w = new DurableWriter(sink, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, deadLetters: pw });
   w.start();
   await writeAsync(w, [reading(1), reading(2), reading(3)]);
   assert.equal(other.rows.size, 2);
@@ -286,7 +285,7 @@ test('a dead letter the store refuses for its text is kept without the payload',
     if (l.some((x) => x.payload.includes('\u0000'))) throw new StoreFailedError('cannot store NUL');
     store.letters.push(...l);
   };
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5 });
   w.start();
   const good: DeadLetter = { ts: 1, device: 'd', source: 'mqtt:x', code: 'DECODE_FAILED', reason: 'bad', payload: 'zz' };
   await new Promise<void>((res, rej) => w.writeDeadLetters([good, { ...good, device: 'nul', payload: 'a\u0000b' }], (e) => (e ? rej(e) : res())));
@@ -297,7 +296,7 @@ test('a dead letter the store refuses for its text is kept without the payload',
 
 test('wide readings make smaller writes: one write takes at most maxWriteRows field values', async () => {
   const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { batchSize: 100, flushMs: 5, maxWriteRows: 1000 });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 100, flushMs: 5, maxWriteRows: 1000 });
   w.start();
   const wide = (i: number): Reading => ({ device: 'w', ts: 1_700_000_000_000 + i, fields: Object.fromEntries(Array.from({ length: 300 }, (_, k) => [`f${k}`, k])), tags: {} });
   await writeAsync(w, Array.from({ length: 10 }, (_, i) => wide(i)));
@@ -306,7 +305,7 @@ test('wide readings make smaller writes: one write takes at most maxWriteRows fi
 });
 
 test('real DuckDB with a small memory limit: a batch of large readings that runs out of memory is split until it fits, and a later reading is stored', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'us-w-oom-'));
+  const dir = tempDir('us-w-oom-');
   const db = new DuckDbStore({ path: join(dir, 'db.duckdb'), memoryLimitMb: 32 });
   await db.open();
   const failures: string[] = [];
@@ -349,7 +348,7 @@ test('at its disk budget the spool takes no more: new writes are held, not repor
   const store = new SwitchableStore();
   store.up = false;
   const events: WriterEvent[] = [];
-  const w = new DurableWriter(store, new Journal({ dir: mkdtempSync(join(tmpdir(), 'us-w-')) }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, spoolBudgetBytes: 2000, onEvent: (e) => events.push(e) });
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, spoolBudgetBytes: 2000, onEvent: (e) => events.push(e) });
   w.start();
   const reported: number[] = [];
   // Each write spools one record of about 100 bytes until the budget is reached.

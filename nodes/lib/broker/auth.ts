@@ -22,6 +22,8 @@ import type { MaskedDelivery } from '../security/mqtt-masking';
 export interface BrokerAuth {
   authenticate(info: ConnectInfo): Promise<AuthResult>;
   authorizePublish(who: Principal, p: PublishPacket, remote?: string): Promise<PublishDecision>;
+  /** The decision now when it needs no waiting (no rate limit to count), else undefined. */
+  authorizePublishNow?(who: Principal, p: PublishPacket, remote?: string): PublishDecision | undefined;
   authorizeSubscribe(who: Principal, filter: string, remote?: string): Decision;
   mayReceive(who: Principal, topic: string): boolean;
   /** A delivery as `who` may see it (sensitive fields masked): undefined as published, null withheld. */
@@ -134,21 +136,30 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
     const who = client.upperstackPrincipal;
     if (!who) return cb(refusalError('not logged in', 0x87));
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    auth.authorizePublish(who, { topic: packet.topic, payload, qos: packet.qos, contentType: packet.properties?.contentType }, remoteOf(client)).then(
-      (d) => {
-        if (!d.ok) {
-          refused(client, `publish ${packet.topic.slice(0, 200)}`, d.message);
-          return cb(refusalError(d.message, d.reasonCode));
-        }
-        if (d.payload) {
-          // A verified signed envelope: subscribers get the body it carried.
-          packet.payload = d.payload;
-          if (d.contentType !== undefined) packet.properties = { ...packet.properties, contentType: d.contentType };
-        }
-        publishNext(client, packet, cb);
-      },
-      (err: unknown) => cb(refusalError(`the publish cannot be checked now: ${err instanceof Error ? err.message : String(err)}`, 0x80)),
-    );
+    const p = { topic: packet.topic, payload, qos: packet.qos, contentType: packet.properties?.contentType };
+    const remote = remoteOf(client);
+    const decided = (d: PublishDecision) => {
+      if (!d.ok) {
+        refused(client, `publish ${packet.topic.slice(0, 200)}`, d.message);
+        return cb(refusalError(d.message, d.reasonCode));
+      }
+      if (d.payload) {
+        // A verified signed envelope: subscribers get the body it carried.
+        packet.payload = d.payload;
+        if (d.contentType !== undefined) packet.properties = { ...packet.properties, contentType: d.contentType };
+      }
+      publishNext(client, packet, cb);
+    };
+    let now: PublishDecision | undefined;
+    try {
+      now = auth.authorizePublishNow?.(who, p, remote);
+    } catch (err) {
+      return cb(refusalError(`the publish cannot be checked now: ${err instanceof Error ? err.message : String(err)}`, 0x80));
+    }
+    if (now) return decided(now);
+    auth
+      .authorizePublish(who, p, remote)
+      .then(decided, (err: unknown) => cb(refusalError(`the publish cannot be checked now: ${err instanceof Error ? err.message : String(err)}`, 0x80)));
   };
 
   aedes.authorizeSubscribe = (client, sub, cb) => {

@@ -148,13 +148,21 @@ export class EmbeddedMqttBroker {
     aedes.authorizePublish = (_client, packet, cb) => {
       if (packet.topic.startsWith('$SYS')) return cb(new Error('$SYS topics are reserved'));
       stripWillProperties(packet);
-      const targets = this.subscribers.filter((s) => topicMatches(s.filter, packet.topic));
-      if (targets.length === 0) return cb(null);
+      // Counted first, so that a message for one subscriber (the usual case) needs no array of targets.
+      const subs = this.subscribers;
+      let count = 0;
+      for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) count++;
+      if (count === 0) return cb(null);
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       const p = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
-      let waiting = targets.length;
+      let waiting = count;
+      const acked = () => --waiting === 0 && cb(null);
       // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
-      for (const t of targets) t.deliver(p, () => --waiting === 0 && cb(null));
+      for (let i = 0; i < subs.length && count > 0; i++) {
+        if (!topicMatches(subs[i].filter, packet.topic)) continue;
+        count--;
+        subs[i].deliver(p, acked);
+      }
     };
     if (this.opts.auth) {
       // The rules run first; the hooks above still run for what they allow.

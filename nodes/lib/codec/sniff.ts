@@ -110,11 +110,16 @@ export function sniffDecoded(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): 
   while (i < buf.length && isSpace(buf[i])) i++;
   if (i >= buf.length) return undefined;
   if (buf[i] === 0x7b || buf[i] === 0x5b) {
-    const json = attempt(() => decodeJson(buf, limits));
-    if (ok(json) && isSenmlPack(json.value)) return { format: 'senml', decoded: { value: senmlRecords(json.value, 'senml') } };
-    if (ok(json)) return { format: 'json', decoded: json };
-    if (json && 'limit' in json) throw json.limit;
-    return { format: looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json' };
+    // As attempt(), without its closure and wrapper: JSON is what most messages are.
+    let value: unknown;
+    try {
+      value = decodeJson(buf, limits);
+    } catch (err) {
+      if (isLimitError(err)) throw err;
+      return { format: looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json' };
+    }
+    if (isSenmlPack(value)) return { format: 'senml', decoded: { value: senmlRecords(value, 'senml') } };
+    return { format: 'json', decoded: { value } };
   }
   if (buf[i] === 0x3c) return { format: 'xml' };
   return looksLikeLineProtocol(buf) ? { format: 'lineprotocol' } : undefined;

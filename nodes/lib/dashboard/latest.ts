@@ -19,15 +19,24 @@ export interface LatestOptions {
 export type LatestRow = { device: string; time: string } & Record<string, FieldValue>;
 
 interface DeviceState {
+  device: string;
   ts: number;
   fields: Map<string, FieldValue>;
+  /** Neighbours in the order devices were last heard from (an intrusive list: moving one allocates nothing). */
+  newer: DeviceState | undefined;
+  older: DeviceState | undefined;
 }
 
 /** Fields a device may keep in the table; readings wider than this keep the first ones seen. */
 const MAX_FIELDS_PER_DEVICE = 100;
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
 export class LatestValues {
   private readonly devices = new Map<string, DeviceState>();
+  /** The device heard from most recently and the one heard from least recently. */
+  private newest: DeviceState | undefined;
+  private oldest: DeviceState | undefined;
   private readonly seen = new Set<string>();
   private readonly maxDevices: number;
   private readonly maxColumns: number;
@@ -38,27 +47,62 @@ export class LatestValues {
     this.maxColumns = opts.maxColumns ?? 12;
   }
 
+  /**
+   * Called for every message after the store: it allocates nothing per reading
+   * once a device and its fields are known (no entry arrays, no map re-insertion).
+   */
   add(readings: readonly Reading[]): void {
-    for (const r of readings) {
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i];
       let d = this.devices.get(r.device);
-      if (d) {
-        // Re-inserted so the map's order is least recently seen first.
-        this.devices.delete(r.device);
-      } else {
-        d = { ts: r.ts, fields: new Map() };
-        if (this.devices.size >= this.maxDevices) this.devices.delete(this.devices.keys().next().value as string);
+      if (d) this.touch(d);
+      else {
+        if (this.devices.size >= this.maxDevices && this.oldest) this.forget(this.oldest);
+        d = { device: r.device, ts: r.ts, fields: new Map(), newer: undefined, older: undefined };
+        this.devices.set(r.device, d);
+        this.link(d);
       }
-      this.devices.set(r.device, d);
       if (r.ts >= d.ts) d.ts = r.ts;
-      for (const [name, value] of Object.entries(r.fields)) {
+      const fields = r.fields;
+      for (const name in fields) {
+        if (!hasOwn.call(fields, name)) continue;
         // A late reading never overwrites a newer value of the same field.
         if (r.ts < d.ts && d.fields.has(name)) continue;
         if (!d.fields.has(name) && d.fields.size >= MAX_FIELDS_PER_DEVICE) continue;
-        d.fields.set(name, value);
+        d.fields.set(name, fields[name]);
         if (this.seen.size < MAX_FIELDS_PER_DEVICE * 10) this.seen.add(name);
       }
       this.changed = true;
     }
+  }
+
+  /** Puts a new device at the newest end. */
+  private link(d: DeviceState): void {
+    d.older = this.newest;
+    d.newer = undefined;
+    if (this.newest) this.newest.newer = d;
+    this.newest = d;
+    if (!this.oldest) this.oldest = d;
+  }
+
+  private unlink(d: DeviceState): void {
+    if (d.newer) d.newer.older = d.older;
+    else this.newest = d.older;
+    if (d.older) d.older.newer = d.newer;
+    else this.oldest = d.newer;
+    d.newer = d.older = undefined;
+  }
+
+  /** Moves a device heard from again to the newest end. */
+  private touch(d: DeviceState): void {
+    if (this.newest === d) return;
+    this.unlink(d);
+    this.link(d);
+  }
+
+  private forget(d: DeviceState): void {
+    this.unlink(d);
+    this.devices.delete(d.device);
   }
 
   /** True once after readings arrived: whether rows() has something new to show. */
@@ -105,39 +149,72 @@ export interface ChartPoint {
   value: number;
 }
 
+/** The points of one field since the last take: a ring of the latest `max`, in columns (no object per point). */
+class PointRing {
+  readonly device: string[] = [];
+  readonly ts: Float64Array;
+  readonly value: Float64Array;
+  /** Where the next point goes, and how many are held. */
+  next = 0;
+  count = 0;
+
+  constructor(readonly max: number) {
+    this.ts = new Float64Array(max);
+    this.value = new Float64Array(max);
+  }
+
+  push(device: string, ts: number, value: number): void {
+    const i = this.next;
+    this.device[i] = device;
+    this.ts[i] = ts;
+    this.value[i] = value;
+    this.next = i + 1 === this.max ? 0 : i + 1;
+    if (this.count < this.max) this.count++;
+  }
+
+  /** The points held, oldest added first, then emptied. */
+  take(): ChartPoint[] {
+    const out: ChartPoint[] = new Array(this.count);
+    let i = (this.next - this.count + this.max) % this.max;
+    for (let k = 0; k < this.count; k++) {
+      out[k] = { device: this.device[i], ts: this.ts[i], value: this.value[i] };
+      i = i + 1 === this.max ? 0 : i + 1;
+    }
+    this.count = 0;
+    this.next = 0;
+    // Device names are kept until overwritten: at most `max` strings per field.
+    return out;
+  }
+}
+
 /** Points per field since the last take(); numbers (and booleans as 0/1) only. */
 export class ChartPoints {
-  private readonly pending = new Map<string, ChartPoint[]>();
+  private readonly rings: PointRing[];
 
   /** @param maxPoints points kept per field between two takes; the oldest go first. */
   constructor(
     readonly fields: readonly string[],
-    private readonly maxPoints = 5000,
+    maxPoints = 5000,
   ) {
-    for (const f of fields) this.pending.set(f, []);
+    const max = Math.max(1, Math.floor(maxPoints));
+    this.rings = fields.map(() => new PointRing(max));
   }
 
   add(readings: readonly Reading[]): void {
-    for (const r of readings) {
-      for (const f of this.fields) {
-        const v = r.fields[f];
+    const fields = this.fields;
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i];
+      for (let f = 0; f < fields.length; f++) {
+        const v = r.fields[fields[f]];
         const value = typeof v === 'number' ? v : typeof v === 'boolean' ? (v ? 1 : 0) : undefined;
         if (value === undefined || !Number.isFinite(value)) continue;
-        const list = this.pending.get(f)!;
-        // The oldest go in chunks, not one shift() per point: a full list would move every point, per reading.
-        if (list.length >= 2 * this.maxPoints) list.splice(0, list.length - this.maxPoints + 1);
-        list.push({ device: r.device, ts: r.ts, value });
+        this.rings[f].push(r.device, r.ts, value);
       }
     }
   }
 
   /** The points of each field (in `fields` order) since the last call, oldest first. */
   take(): ChartPoint[][] {
-    return this.fields.map((f) => {
-      const all = this.pending.get(f)!;
-      this.pending.set(f, []);
-      const list = all.length > this.maxPoints ? all.slice(all.length - this.maxPoints) : all;
-      return list.sort((a, b) => a.ts - b.ts);
-    });
+    return this.rings.map((ring) => ring.take().sort((a, b) => a.ts - b.ts));
   }
 }

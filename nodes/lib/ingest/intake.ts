@@ -133,8 +133,11 @@ export class Intake {
   private recs: Received[] = [];
   private acks: Array<(() => void) | undefined> = [];
   private fails: Array<((err: Error) => void) | undefined> = [];
-  /** Acks admitted before the write (early): marked so that a held one never runs if the write fails. */
-  private early: Array<{ dropped: boolean }> = [];
+  /**
+   * Acks admitted before the write (early) share their turn's mark, so that one
+   * the gate still holds never runs if that write fails.
+   */
+  private early: { dropped: boolean } | undefined;
   private submissions: Submission[] = [];
   private scheduled = false;
   private readonly flushNow = () => {
@@ -228,8 +231,7 @@ export class Intake {
     this.recs.push(rec);
     this.fails.push(fail);
     if (early && ack) {
-      const mark = { dropped: false };
-      this.early.push(mark);
+      const mark = (this.early ??= { dropped: false });
       this.acks.push(undefined);
       this.gate.admit(() => mark.dropped || ack());
     } else {
@@ -300,7 +302,7 @@ export class Intake {
     this.recs = [];
     this.acks = [];
     this.fails = [];
-    this.early = [];
+    this.early = undefined;
     this.submissions = [];
     let first: number;
     try {
@@ -308,7 +310,7 @@ export class Intake {
     } catch (err) {
       const e = err instanceof JournalError ? err : new JournalError(`cannot write the journal of ${this.name}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
       this.lastError = e.message;
-      for (const mark of early) mark.dropped = true;
+      if (early) early.dropped = true;
       for (const fail of fails) fail?.(e);
       for (const s of submissions) s.resolve(this.refuse('journal', e));
       this.opts.onWriteError?.(e);

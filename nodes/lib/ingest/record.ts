@@ -89,6 +89,13 @@ function put(s: string | undefined, buf: Buffer, off: number): number {
   return buf.write(s, off, 'utf8');
 }
 
+/** Writes s at off and its length at lenAt; returns the offset after it. */
+function putField(s: string | undefined, buf: Buffer, off: number, lenAt: number): number {
+  const n = put(s, buf, off);
+  buf.writeUInt32LE(n, lenAt);
+  return off + n;
+}
+
 /** Writes version-2 records straight into the journal's group buffer. */
 export const RECORD_ENCODER: RecordEncoder<Received> = {
   size(r) {
@@ -104,12 +111,12 @@ export const RECORD_ENCODER: RecordEncoder<Received> = {
     buf[offset + 1] = r.qos === undefined ? NO_QOS : r.qos;
     buf.writeDoubleLE(r.receivedAt, offset + 2);
     let off = offset + HEAD;
-    const strings = [r.source, r.remote, r.contentType, r.device, r.meta ? metaText(r.meta) : undefined];
-    for (let i = 0; i < 5; i++) {
-      const n = put(strings[i], buf, off);
-      buf.writeUInt32LE(n, offset + 10 + i * 4);
-      off += n;
-    }
+    // Field by field (no array per record): this runs for every message an input receives.
+    off = putField(r.source, buf, off, offset + 10);
+    off = putField(r.remote, buf, off, offset + 14);
+    off = putField(r.contentType, buf, off, offset + 18);
+    off = putField(r.device, buf, off, offset + 22);
+    off = putField(r.meta ? metaText(r.meta) : undefined, buf, off, offset + 26);
     r.payload.copy(buf, off);
   },
 };

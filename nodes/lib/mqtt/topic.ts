@@ -37,13 +37,27 @@ export function parseTopicTemplate(template: string): TopicTemplate {
     matches: (topic) => topicMatches(filter, topic),
     deviceOf(topic) {
       if (deviceLevel < 0) return undefined;
-      const seg = topic.split('/')[deviceLevel];
-      // MQTT topics are UTF-8; bytes that were not arrive as U+FFFD from the packet parser.
-      if (seg === undefined || seg === '') throw new BadTopicError(`topic "${topic}" has no device at level ${deviceLevel + 1}`, { topic });
-      if (seg.includes('\uFFFD')) throw new BadTopicError(`the device segment of topic "${topic}" is not valid UTF-8`, { topic });
-      if (seg.length > MAX_DEVICE) throw new BadTopicError(`device name in topic is longer than ${MAX_DEVICE} characters`, { topic: topic.slice(0, 200) });
-      if (/[\u0000-\u001f\u007f]/.test(seg)) throw new BadTopicError(`the device segment of topic "${topic}" contains control characters`, { topic });
-      return seg;
+      // Runs for every message: the level is found and checked without splitting the topic.
+      let start = 0;
+      for (let i = 0; i < deviceLevel && start >= 0; i++) {
+        const slash = topic.indexOf('/', start);
+        start = slash < 0 ? -1 : slash + 1;
+      }
+      let end = start < 0 ? -1 : topic.indexOf('/', start);
+      if (end < 0) end = topic.length;
+      if (start < 0 || end === start) throw new BadTopicError(`topic "${topic}" has no device at level ${deviceLevel + 1}`, { topic });
+      let replaced = false;
+      let control = false;
+      for (let i = start; i < end; i++) {
+        const c = topic.charCodeAt(i);
+        // MQTT topics are UTF-8; bytes that were not arrive as U+FFFD from the packet parser.
+        if (c === 0xfffd) replaced = true;
+        else if (c < 0x20 || c === 0x7f) control = true;
+      }
+      if (replaced) throw new BadTopicError(`the device segment of topic "${topic}" is not valid UTF-8`, { topic });
+      if (end - start > MAX_DEVICE) throw new BadTopicError(`device name in topic is longer than ${MAX_DEVICE} characters`, { topic: topic.slice(0, 200) });
+      if (control) throw new BadTopicError(`the device segment of topic "${topic}" contains control characters`, { topic });
+      return topic.slice(start, end);
     },
   };
 }

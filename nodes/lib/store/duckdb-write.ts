@@ -5,8 +5,8 @@
  * indexes into a few short lists of strings (bound as parameters), time and
  * value as doubles. It is appended in data chunks to a temporary table and
  * turned into rows of `readings` by one INSERT ... SELECT that DuckDB runs on
- * its own threads. The event loop only fills typed vectors: no JSON text to
- * build and parse, no native call per value.
+ * its own threads. The event loop only fills typed arrays and copies them into
+ * DuckDB's vectors: no JSON text to build and parse, no native call per value.
  *
  * Idempotent without a primary key. `readings` has none (the index was about
  * 40% of the insert's CPU and a good part of the memory). Instead the store
@@ -67,10 +67,21 @@ const CHUNK = 2048;
 export const MAX_TS = 8.64e15;
 const EMPTY_TAGS = '{}';
 
+/** The batch's rows as typed columns (their `rows` first entries are the batch). */
+export interface BatchColumns {
+  d: Int32Array;
+  t: Float64Array;
+  f: Int32Array;
+  k: Uint8Array;
+  n: Float64Array;
+  g: Int32Array;
+  x: Uint8Array;
+}
+
 /** A batch ready for DuckDB: rows as columns, strings by index, and which readings are suspect. */
 export interface EncodedBatch {
   rows: number;
-  cols: { d: number[]; t: number[]; f: number[]; k: number[]; n: number[]; g: number[]; x: number[] };
+  cols: BatchColumns;
   names: string[];
   texts: string[];
   tags: string[];
@@ -93,19 +104,48 @@ function hasKeys(o: object | undefined | null): boolean {
   return false;
 }
 
+function columns(capacity: number): BatchColumns {
+  return {
+    d: new Int32Array(capacity),
+    t: new Float64Array(capacity),
+    f: new Int32Array(capacity),
+    k: new Uint8Array(capacity),
+    n: new Float64Array(capacity),
+    g: new Int32Array(capacity),
+    x: new Uint8Array(capacity),
+  };
+}
+
+/** The columns with room for twice as many rows, the first `rows` kept. */
+function grown(c: BatchColumns, rows: number): BatchColumns {
+  const out = columns(Math.max(16, c.d.length * 2));
+  out.d.set(c.d.subarray(0, rows));
+  out.t.set(c.t.subarray(0, rows));
+  out.f.set(c.f.subarray(0, rows));
+  out.k.set(c.k.subarray(0, rows));
+  out.n.set(c.n.subarray(0, rows));
+  out.g.set(c.g.subarray(0, rows));
+  out.x.set(c.x.subarray(0, rows));
+  return out;
+}
+
 /**
  * Checks every reading (a throw stores nothing) and lays the batch out as
  * columns. `marks` is the latest ts per device that may be in the table.
+ *
+ * It runs for every reading the store takes, so it allocates per batch, not
+ * per reading or row: typed columns (sized for two fields a reading, doubled
+ * when a batch has more), and the latest ts per device kept by the device's
+ * string index in a double array, not boxed in a map per reading.
  */
 export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<string, number>): EncodedBatch {
-  const cols: EncodedBatch['cols'] = { d: [], t: [], f: [], k: [], n: [], g: [], x: [] };
+  let cols = columns(Math.max(16, readings.length * 2));
   const names = new Map<string, number>();
   const texts = new Map<string, number>();
   const tagIds = new Map<string, number>();
   const nameList: string[] = [];
   const textList: string[] = [];
   const tagList: string[] = [];
-  const latest = new Map<string, number>();
   const intern = (map: Map<string, number>, list: string[], s: string) => {
     let i = map.get(s);
     if (i === undefined) {
@@ -115,6 +155,10 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
     }
     return i;
   };
+  // By name index: the latest ts of that device stored or earlier in this batch (NaN: none), and whether this batch raised it.
+  const before: number[] = [NaN];
+  const raised: number[] = [0];
+  const devices: number[] = [];
   let shape = 0;
   let suspects = 0;
   let lo = Infinity;
@@ -132,41 +176,57 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
     const ts = Math.round(r.ts);
     if (ts < earliest) earliest = ts;
     const d = intern(names, nameList, r.device);
+    while (before.length <= d) {
+      before.push(NaN);
+      raised.push(0);
+    }
+    if (raised[d] === 0 && Number.isNaN(before[d])) {
+      const m = marks.get(r.device);
+      if (m !== undefined) before[d] = m;
+    }
     let g = 0;
     if (hasKeys(r.tags)) {
       g = intern(tagIds, tagList, JSON.stringify(r.tags));
       shape |= 8;
     }
     // Fresh: later than anything of this device that is stored or earlier in this batch.
-    const before = latest.get(r.device) ?? marks.get(r.device);
-    const suspect = before !== undefined && ts <= before ? 1 : 0;
-    if (before === undefined || ts > before) latest.set(r.device, ts);
+    const prev = before[d];
+    const suspect = ts <= prev ? 1 : 0;
+    if (!(ts <= prev)) {
+      before[d] = ts;
+      if (raised[d] === 0) {
+        raised[d] = 1;
+        devices.push(d);
+      }
+    }
     const first = rows;
-    for (const field in r.fields) {
-      if (!Object.prototype.hasOwnProperty.call(r.fields, field)) continue;
-      const v = r.fields[field];
+    const fields = r.fields;
+    for (const field in fields) {
+      if (!Object.prototype.hasOwnProperty.call(fields, field)) continue;
+      const v = fields[field];
       const kind = typeof v;
+      if (rows === cols.d.length) cols = grown(cols, rows);
       if (kind === 'number') {
         if (!Number.isFinite(v)) throw unstorable(i, r.device, field, v);
-        cols.k.push(0);
-        cols.n.push(v as number);
+        cols.k[rows] = 0;
+        cols.n[rows] = v as number;
         shape |= 1;
       } else if (kind === 'boolean') {
-        cols.k.push(1);
-        cols.n.push(v ? 1 : 0);
+        cols.k[rows] = 1;
+        cols.n[rows] = v ? 1 : 0;
         shape |= 2;
       } else if (kind === 'string') {
-        cols.k.push(2);
-        cols.n.push(intern(texts, textList, v as string));
+        cols.k[rows] = 2;
+        cols.n[rows] = intern(texts, textList, v as string);
         shape |= 4;
       } else {
         throw unstorable(i, r.device, field, v);
       }
-      cols.d.push(d);
-      cols.t.push(ts);
-      cols.f.push(intern(names, nameList, field));
-      cols.g.push(g);
-      cols.x.push(suspect);
+      cols.d[rows] = d;
+      cols.t[rows] = ts;
+      cols.f[rows] = intern(names, nameList, field);
+      cols.g[rows] = g;
+      cols.x[rows] = suspect;
       rows++;
     }
     if (suspect && rows > first) {
@@ -175,6 +235,8 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
       if (ts > hi) hi = ts;
     }
   }
+  const latest = new Map<string, number>();
+  for (const d of devices) latest.set(nameList[d - 1], before[d]);
   return { rows, cols, names: nameList, texts: textList, tags: tagList, shape, suspects, lo, hi, earliest, latest };
 }
 
@@ -262,20 +324,35 @@ async function statement(conn: DuckDBConnection, sql: string): Promise<DuckDBPre
   return p;
 }
 
+/**
+ * A new vector's own typed array, when the installed @duckdb/node-api keeps one
+ * (it does as of 1.5) and no validity mask is allocated (every value valid, as
+ * in a new chunk); otherwise undefined and values go through setItem.
+ */
+function itemsOf(vector: DuckDBVector<number>): Int32Array | Float64Array | Uint8Array | undefined {
+  const v = vector as unknown as { items?: unknown; validity?: { data?: unknown } };
+  if (!v.validity || v.validity.data !== null) return undefined;
+  const items = v.items;
+  return items instanceof Int32Array || items instanceof Float64Array || items instanceof Uint8Array ? items : undefined;
+}
+
 /** Fills the batch table with the encoded rows, a data chunk at a time. */
 async function stage(conn: DuckDBConnection, b: EncodedBatch): Promise<void> {
   await conn.run(CREATE_BATCH);
   const ap = await conn.createAppender(BATCH_TABLE, 'main', 'temp');
   try {
     const c = b.cols;
-    const columns = [c.d, c.t, c.f, c.k, c.n, c.g, c.x];
+    const cols = [c.d, c.t, c.f, c.k, c.n, c.g, c.x];
     for (let start = 0; start < b.rows; start += CHUNK) {
       const size = Math.min(CHUNK, b.rows - start);
       const chunk = DuckDBDataChunk.create(TYPES, size);
-      for (let col = 0; col < columns.length; col++) {
-        const values = columns[col];
+      for (let col = 0; col < cols.length; col++) {
+        const values = cols[col];
         const vector = chunk.getColumnVector(col) as DuckDBVector<number>;
-        for (let i = 0; i < size; i++) vector.setItem(i, values[start + i]);
+        const items = itemsOf(vector);
+        // Same element type (TYPES matches the columns): one copy, no call or boxed double per value.
+        if (items && items.constructor === values.constructor && items.length >= size) items.set(values.subarray(start, start + size));
+        else for (let i = 0; i < size; i++) vector.setItem(i, values[start + i]);
         vector.flush();
       }
       ap.appendDataChunk(chunk);

@@ -24,6 +24,7 @@ import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, 
 import { aggregateTier, rebuildAll, ROLLUP_SCHEMA, tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { BEHIND_KEY, PendingRollups, repairBehind } from './duckdb-rollup-pending';
 import { Retention } from './duckdb-retention';
+import { checkpointConfig, checkpointWalFromEnv, Checkpoints, DEFAULT_CHECKPOINT_WAL_BYTES, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
 import { duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
 import { checkAggregate, planAggregateRaw, planDevices, planReadings } from './duckdb-query';
 import { encodeBatch, raiseMarks, readMarks, writeBatch } from './duckdb-write';
@@ -31,6 +32,7 @@ import { DuckDbRegistry } from './duckdb-registry';
 import type { RegistryBackend } from '../devices/types';
 
 export { DEFAULT_THREADS, duckDbConfig, threadsFromEnv } from './duckdb-schema';
+export type { StoreTraceEvent } from './duckdb-checkpoint';
 
 export interface DuckDbStoreOptions {
   /** Database file, or ':memory:'. Its directory must already exist. */
@@ -61,6 +63,14 @@ export interface DuckDbStoreOptions {
    * (default 1000 ms), and before anything reads the tiers; duckdb-rollup-pending.ts.
    */
   rollupEveryMs?: number;
+  /**
+   * The store checkpoints after the write that takes the WAL past this many
+   * bytes (default UPPERSTACK_DUCKDB_CHECKPOINT_WAL, else 2 MiB); 0 leaves it to
+   * DuckDB (16 MB); duckdb-checkpoint.ts.
+   */
+  checkpointWalBytes?: number;
+  /** Gets the time of every write and checkpoint (default: UPPERSTACK_DUCKDB_TRACE=1 prints them to stderr). */
+  trace?: (e: StoreTraceEvent) => void;
 }
 
 /** Pending (device, field, minute) buckets past which they are applied at once rather than by the timer. */
@@ -82,11 +92,9 @@ const UNAVAILABLE = /IO Error|Could not set lock|Permission denied|No space left
 const INVALIDATED = /FATAL Error|invalidated/i;
 const HEALTH_PROBE = `INSERT INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
 
-
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
-
 
 
 
@@ -110,6 +118,9 @@ export class DuckDbStore implements TimeSeriesStore {
   /** Aggregates of fresh readings written but not yet in the tiers. */
   private readonly pending = new PendingRollups();
   private rollupTimer?: NodeJS.Timeout;
+  private readonly checkpoints: Checkpoints;
+  private readonly trace?: (e: StoreTraceEvent) => void;
+  private checkpointQueued = false;
 
   constructor(options: DuckDbStoreOptions) {
     if (!options || typeof options.path !== 'string' || options.path.length === 0) {
@@ -126,6 +137,13 @@ export class DuckDbStore implements TimeSeriesStore {
     this.path = options.path;
     this.options = options;
     this.rollups = options.rollups !== false;
+    const walBytes = options.checkpointWalBytes ?? checkpointWalFromEnv(process.env.UPPERSTACK_DUCKDB_CHECKPOINT_WAL) ?? DEFAULT_CHECKPOINT_WAL_BYTES;
+    if (!Number.isSafeInteger(walBytes) || walBytes < 0) {
+      throw new StoreFailedError(`DuckDB checkpoint threshold must be a whole number of bytes (0 for DuckDB's own), got ${walBytes}`);
+    }
+    this.trace = options.trace ?? traceFromEnv();
+    const trace = this.trace;
+    this.checkpoints = new Checkpoints(options.path, walBytes, trace && ((e) => trace({ kind: 'checkpoint', ...e })));
     this.retention = new Retention(options.retentionMs ?? 0, this.rollups ? (options.rollupRetentionMs ?? 0) : 0, this.rollups);
   }
 
@@ -143,24 +161,46 @@ export class DuckDbStore implements TimeSeriesStore {
 
   write(readings: Reading[]): Promise<void> {
     if (readings.length === 0) return Promise.resolve();
-    return this.enqueue('write', async (conn) => {
-      await this.retention.refuseSealed(conn, readings);
-      // In queue order, so each batch is judged against the marks of every write before it.
-      const batch = encodeBatch(readings, this.marks);
-      raiseMarks(this.marks, batch);
-      if (!this.rollups) return writeBatch(conn, batch, []);
-      // Fresh readings at or after the seal horizon: the raw rows now, their roll-ups later
-      // (the only readings a repair after a crash is sure to find; duckdb-rollup-pending.ts).
-      if (batch.suspects === 0 && this.retention.after(batch.earliest)) {
-        await writeBatch(conn, batch, []);
-        this.pending.add(batch);
-        if (this.pending.size >= MAX_PENDING) await this.applyPending(conn);
-        else this.armRollups();
-        return;
-      }
-      // Suspects' buckets are recomputed from the raw rows: what is pending goes first, or it would count twice.
-      await this.pending.apply(conn);
-      await writeBatch(conn, batch, TIERS);
+    const done = this.enqueue('write', async (conn) => {
+      const t0 = this.trace ? performance.now() : 0;
+      await this.writeNow(conn, readings);
+      if (this.trace) this.trace({ kind: 'write', ms: performance.now() - t0, readings: readings.length });
+    });
+    // Right after the write, before the next: the write is acknowledged without waiting for it.
+    void done.then(() => this.checkpointIfDue(), () => undefined);
+    return done;
+  }
+
+  private async writeNow(conn: DuckDBConnection, readings: Reading[]): Promise<void> {
+    await this.retention.refuseSealed(conn, readings);
+    // In queue order, so each batch is judged against the marks of every write before it.
+    const batch = encodeBatch(readings, this.marks);
+    raiseMarks(this.marks, batch);
+    if (!this.rollups) return writeBatch(conn, batch, []);
+    // Fresh readings at or after the seal horizon: the raw rows now, their roll-ups later
+    // (the only readings a repair after a crash is sure to find; duckdb-rollup-pending.ts).
+    if (batch.suspects === 0 && this.retention.after(batch.earliest)) {
+      await writeBatch(conn, batch, []);
+      this.pending.add(batch);
+      if (this.pending.size >= MAX_PENDING) await this.applyPending(conn);
+      else this.armRollups();
+      return;
+    }
+    // Suspects' buckets are recomputed from the raw rows: what is pending goes first, or it would count twice.
+    await this.pending.apply(conn);
+    await writeBatch(conn, batch, TIERS);
+  }
+
+  /** Queues a checkpoint when the WAL is past the threshold (once: writes queued meanwhile do not add more). */
+  private checkpointIfDue(): void {
+    if (this.checkpointQueued || this.closed || !this.checkpoints.due()) return;
+    this.checkpointQueued = true;
+    void this.enqueue('checkpoint', async (conn) => {
+      this.checkpointQueued = false;
+      if (this.checkpoints.due()) await this.checkpoints.run(conn);
+    }).catch(() => {
+      // Left to the next write past the threshold, and to DuckDB's own threshold (duckdb-checkpoint.ts).
+      this.checkpointQueued = false;
     });
   }
 
@@ -304,6 +344,9 @@ export class DuckDbStore implements TimeSeriesStore {
           // Left to the repair at the next open.
         }
       }
+      // The file holds everything and the WAL is empty. DuckDB checkpoints at shutdown too, but
+      // silently: this one is traced, and a failure leaves the WAL to be replayed at the next open.
+      if (conn) await this.checkpoints.run(conn).catch(() => undefined);
       this.closed = true;
       this.shutdown();
     });
@@ -332,7 +375,7 @@ export class DuckDbStore implements TimeSeriesStore {
     if (this.conn) return this.conn;
     let instance: DuckDBInstance | undefined;
     try {
-      instance = await DuckDBInstance.create(this.path, duckDbConfig(this.options));
+      instance = await DuckDBInstance.create(this.path, { ...duckDbConfig(this.options), ...checkpointConfig(this.checkpoints.walBytes) });
       const conn = await instance.connect();
       await conn.run(SCHEMA);
       await dropReadingsKey(conn);

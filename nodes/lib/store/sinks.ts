@@ -3,7 +3,10 @@
  * DurableWriter and spool; a write is reported durable (and the journal entries
  * behind it may settle) only once every sink has it, in its database or in its
  * spool. The first sink that answers queries is the store the query API,
- * backtests and reports read, and the one that keeps dead letters.
+ * backtests and reports read, and the one that keeps dead letters. A store of
+ * server sinks only (InfluxDB, VictoriaMetrics without DuckDB) reads back from
+ * the first of them, and keeps dead letters and the registry in files
+ * (server-store.ts).
  *
  * Sink kinds come from a registry, so a new kind is one SinkKind (settings
  * normalised with specific errors, a factory) plus its editor fields.
@@ -16,6 +19,7 @@ import type { DeadLetter, ReadingSink, ReadingSource, TimeSeriesStore } from './
 import { withReadingSource } from './query-source';
 import { DurableWriter, type Durable, type WriterEvent, type WriterOptions, type WriterStats } from './writer';
 import { duckdbSink } from './sinks-duckdb';
+import { ServerStore, serverStoreFiles } from './server-store';
 import { influxSink, victoriaSink } from './sinks-influx';
 
 /** One sink's settings as saved in the store config: its id, kind and the kind's own options. */
@@ -104,9 +108,22 @@ export function normalizeSinks(raw: unknown, dataDir: string): SinkConfig[] {
     out.push(kind.normalize({ ...kind.defaults(), ...r, id, kind: kind.kind }, { dataDir, siblings: out }));
   }
   if (!out.some((s) => sinkKind(s.kind)!.queryable)) {
-    throw new ConfigError(`a store needs a sink that answers queries and keeps dead letters (${[...kinds.values()].filter((k) => k.queryable).map((k) => k.kind).join(', ')})`, { setting: 'sinks' });
+    // Without the embedded store, a server sink that can read back answers queries (server-store.ts).
+    const server = serverOnly(out);
+    if (!server) {
+      const can = [...kinds.values()].filter((k) => k.queryable || k.reader).map((k) => k.kind);
+      throw new ConfigError(`a store needs a sink that answers queries (${can.join(', ')})`, { setting: 'sinks' });
+    }
+    // Checks that it can answer them (InfluxDB 2.x/3.x only through the v1 compatibility API).
+    sinkKind(server.kind)!.reader!(server, { dataDir, siblings: out });
   }
   return out;
+}
+
+/** The sink that answers queries of a store without a queryable sink: the first whose kind reads back; undefined when one is queryable. */
+export function serverOnly(configs: readonly SinkConfig[]): SinkConfig | undefined {
+  if (configs.some((c) => sinkKind(c.kind)?.queryable)) return undefined;
+  return configs.find((c) => sinkKind(c.kind)?.reader);
 }
 
 /** The reader of the sink a store config reads readings from, checked: a sink of this config whose kind can read. */
@@ -153,7 +170,7 @@ export class SinkSet {
 
   constructor(entries: SinkEntry[], source?: { id: string; reader: ReadingSource }) {
     this.entries = entries;
-    const first = entries.find((e) => sinkKind(e.kind)?.queryable);
+    const first = entries.find((e) => sinkKind(e.kind)?.queryable || e.sink instanceof ServerStore);
     if (!first) throw new ConfigError('a store needs a sink that answers queries and keeps dead letters', { setting: 'sinks' });
     this.source = source;
     this.primary = source ? withReadingSource(first.sink as unknown as TimeSeriesStore, source.reader) : (first.sink as unknown as TimeSeriesStore);
@@ -177,12 +194,16 @@ export class SinkSet {
     },
   ): SinkSet {
     const ctx: SinkContext = { dataDir: opts.dataDir, siblings: configs, configId: opts.configId, notice: opts.notice };
+    const server = serverOnly(configs);
     const built = configs.map((c) => {
       const kind = sinkKind(c.kind);
       if (!kind) throw new ConfigError(`unknown sink kind "${c.kind}"`, { setting: 'sinks' });
-      return { c, kind, sink: kind.create(c, ctx) };
+      const sink = kind.create(c, ctx);
+      // The only store: it reads back from its server, dead letters and the registry go to files.
+      if (c === server) return { c, kind, sink: new ServerStore(sink, kind.reader!(c, ctx), serverStoreFiles(opts.dataDir, opts.configId)) as ReadingSink };
+      return { c, kind, sink };
     });
-    const primary = built.findIndex((b) => b.kind.queryable);
+    const primary = server ? configs.indexOf(server) : built.findIndex((b) => b.kind.queryable);
     if (primary < 0) throw new ConfigError('a store needs a sink that answers queries and keeps dead letters', { setting: 'sinks' });
     const writerOf = (b: (typeof built)[number], deadLetters?: DurableWriter) =>
       new DurableWriter(b.sink, new Journal({ dir: spoolDir(opts.dataDir, opts.configId, b.c.id) }), {
@@ -199,7 +220,7 @@ export class SinkSet {
       sink: b.sink,
       writer: i === primary ? primaryWriter : writerOf(b, primaryWriter),
     }));
-    return new SinkSet(entries, querySource(configs, ctx, opts.querySink));
+    return new SinkSet(entries, server ? undefined : querySource(configs, ctx, opts.querySink));
   }
 
   /**

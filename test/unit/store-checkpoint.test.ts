@@ -1,0 +1,122 @@
+/**
+ * The DuckDB store checkpoints itself (duckdb-checkpoint.ts): the WAL stays
+ * near the threshold instead of growing to DuckDB's 16 MB, close leaves no
+ * WAL, and with vacuuming off the row groups retention empties still go.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDbStore, type StoreTraceEvent } from '../../nodes/lib/store/duckdb';
+import { checkpointConfig, checkpointWalFromEnv } from '../../nodes/lib/store/duckdb-checkpoint';
+import { ConfigError } from '../../nodes/lib/errors';
+import type { Reading } from '../../nodes/lib/reading';
+
+const dir = mkdtempSync(join(tmpdir(), 'us-ckpt-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const HOUR = 3_600_000;
+const walSize = (file: string) => (existsSync(`${file}.wal`) ? statSync(`${file}.wal`).size : 0);
+
+/** `n` readings of 10 devices with 3 fields, one per device per second from `from` on. */
+function readings(from: number, n: number): Reading[] {
+  return Array.from({ length: n }, (_, i) => ({
+    device: `d${i % 10}`,
+    ts: from + Math.floor(i / 10) * 1000,
+    fields: { t: 20 + (i % 7), h: 40 + (i % 13), ok: i % 3 === 0 },
+    tags: { site: 'a' },
+  }));
+}
+
+async function rawCount(file: string, sql: string): Promise<number> {
+  const instance = await DuckDBInstance.create(file);
+  try {
+    const conn = await instance.connect();
+    return Number((await conn.runAndReadAll(sql)).getRows()[0][0]);
+  } finally {
+    instance.closeSync();
+  }
+}
+
+async function writeMany(store: DuckDbStore, file: string, from: number, batches: number): Promise<number> {
+  let largest = 0;
+  for (let b = 0; b < batches; b++) {
+    await store.write(readings(from + b * 100_000, 1000));
+    // Queued after the checkpoint the write may have made due.
+    await store.devices();
+    largest = Math.max(largest, walSize(file));
+  }
+  return largest;
+}
+
+test('the store checkpoints after the write that takes the WAL past its threshold, so the WAL stays near it', async () => {
+  const file = join(dir, 'bounded.duckdb');
+  const events: StoreTraceEvent[] = [];
+  const store = new DuckDbStore({ path: file, checkpointWalBytes: 64 * 1024, trace: (e) => events.push(e) });
+  await store.open();
+  const largest = await writeMany(store, file, Date.now() - 2 * HOUR, 40);
+  const checkpoints = events.filter((e) => e.kind === 'checkpoint');
+  assert.ok(checkpoints.length >= 5, `checkpoints: ${checkpoints.length}`);
+  assert.ok(checkpoints.every((e) => e.kind === 'checkpoint' && !e.error));
+  assert.equal(events.filter((e) => e.kind === 'write').length, 40);
+  // Below the threshold after each checkpoint, so never above it by more than one write's rows.
+  assert.ok(largest < 64 * 1024 + 200 * 1024, `largest WAL ${largest}`);
+  assert.equal((await store.devices()).length, 10);
+  await store.close();
+  assert.equal(await rawCount(file, 'SELECT count(*) FROM readings'), 40 * 1000 * 3);
+});
+
+test("left to DuckDB (threshold 0) the same writes grow the WAL past that bound: the store's checkpoints are what keep it there", async () => {
+  const file = join(dir, 'duckdb-own.duckdb');
+  const events: StoreTraceEvent[] = [];
+  const store = new DuckDbStore({ path: file, checkpointWalBytes: 0, trace: (e) => events.push(e) });
+  await store.open();
+  const largest = await writeMany(store, file, Date.now() - 2 * HOUR, 40);
+  assert.ok(largest > 64 * 1024 + 200 * 1024, `largest WAL ${largest}`);
+  assert.equal(events.filter((e) => e.kind === 'checkpoint').length, 0);
+  await store.close();
+});
+
+test('close checkpoints: everything is in the file and no WAL is left', async () => {
+  const file = join(dir, 'close.duckdb');
+  const events: StoreTraceEvent[] = [];
+  const store = new DuckDbStore({ path: file, trace: (e) => events.push(e) });
+  await store.open();
+  await store.write(readings(Date.now() - HOUR, 500));
+  assert.ok(walSize(file) > 0);
+  await store.close();
+  assert.equal(events.at(-1)?.kind, 'checkpoint');
+  assert.equal(walSize(file), 0);
+  assert.equal(await rawCount(file, 'SELECT count(*) FROM readings'), 1500);
+});
+
+test('without vacuuming, the row groups retention empties are dropped: the file holds only what is kept', async () => {
+  const file = join(dir, 'retention.duckdb');
+  const now = Date.now();
+  const store = new DuckDbStore({ path: file, checkpointWalBytes: 64 * 1024, retentionMs: 24 * HOUR, rollupRetentionMs: 48 * HOUR });
+  await store.open();
+  // Old readings, many small checkpoints (many small row groups), then a day later the fresh ones.
+  await writeMany(store, file, now - 3 * 24 * HOUR, 30);
+  await store.write(readings(now - HOUR, 1000));
+  await store.applyRetention(now);
+  await store.close();
+  assert.equal(await rawCount(file, 'SELECT count(*) FROM readings'), 3000);
+  // The 30 × 3,000 old rows were in many row groups; what is left fits in one or two.
+  assert.ok((await rawCount(file, `SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('readings')`)) <= 2);
+});
+
+test('checkpoint settings: none of its own when left to DuckDB, else no vacuuming and a backstop threshold', () => {
+  assert.deepEqual(checkpointConfig(0), {});
+  assert.deepEqual(checkpointConfig(1 << 21), { checkpoint_threshold: '64MB', max_vacuum_tasks: '0' });
+});
+
+test('UPPERSTACK_DUCKDB_CHECKPOINT_WAL: empty is the default, a whole number of bytes is taken (0: DuckDB checkpoints), anything else is a config error', () => {
+  assert.equal(checkpointWalFromEnv(undefined), undefined);
+  assert.equal(checkpointWalFromEnv(' '), undefined);
+  assert.equal(checkpointWalFromEnv('0'), 0);
+  assert.equal(checkpointWalFromEnv('4194304'), 4194304);
+  assert.throws(() => checkpointWalFromEnv('2MB'), ConfigError);
+  assert.throws(() => checkpointWalFromEnv('-1'), ConfigError);
+});
