@@ -69,8 +69,24 @@ export = function register(RED: NodeAPI): void {
       }
     } else {
       setStatus(node, 'connecting', RED._('upperstack-mqtt-in.status.waiting'));
+      // aedes reads a client's next packets only once the ones it has are acknowledged, and the
+      // intake's own end-of-turn write runs behind the flow's queued work (Node-RED delivers each hop
+      // with setImmediate). So what one read of a socket brought is journaled, and acknowledged, as
+      // soon as the broker has handed it all over; it still leaves towards decode with the rest of
+      // the event-loop turn, as one batch message.
+      let flushQueued = false;
+      const flushRead = () => {
+        flushQueued = false;
+        input.intake.flush();
+      };
       const attach = (broker: EmbeddedBroker) => {
-        unsubscribe = broker.subscribe(template.filter, (p, ack) => input.receive(mqttReceived(p.topic, p.payload, p.qos, p.contentType), ack));
+        unsubscribe = broker.subscribe(template.filter, (p, ack) => {
+          input.receive(mqttReceived(p.topic, p.payload, p.qos, p.contentType), ack);
+          if (!flushQueued) {
+            flushQueued = true;
+            process.nextTick(flushRead);
+          }
+        });
         setStatus(node, 'connected', RED._('upperstack-mqtt-in.status.subscribed', { topic: template.filter }));
         input.setHealthy(true);
       };

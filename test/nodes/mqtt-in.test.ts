@@ -134,6 +134,33 @@ describe('upperstack-mqtt-in', () => {
     }
   });
 
+  test('what one read of the broker brought is journaled and acknowledged before work the flow has queued, and leaves with the rest of the turn as one batch', async () => {
+    await load({ wires: [['decode'], []] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+    ]);
+    const out = next('out');
+    const writes = countWrites('devices/');
+    const order: string[] = [];
+    try {
+      const deliver = broker.deliver();
+      // A hop Node-RED has already queued (it delivers messages with setImmediate).
+      setImmediate(() => order.push('queued work'));
+      deliver(packet('a', '{"ts":1767225600000,"t":1}'), () => order.push(`ack a after write ${writes.count()}`));
+      deliver(packet('b', '{"ts":1767225601000,"t":2}'), () => order.push(`ack b after write ${writes.count()}`));
+      // A second read of a socket in the same turn of the event loop.
+      await new Promise((r) => process.nextTick(r));
+      deliver(packet('c', '{"ts":1767225602000,"t":3}'), () => order.push(`ack c after write ${writes.count()}`));
+      const batch = await out;
+      assert.deepEqual(order, ['ack a after write 1', 'ack b after write 1', 'ack c after write 2', 'queued work']);
+      assert.deepEqual((batch.payload as Array<{ device: string }>).map((r) => r.device), ['a', 'b', 'c'], 'one batch message for the turn');
+      settleReceipts(batch.upperstack!.receipts);
+      assert.equal(journalBacklog().pending, 0);
+    } finally {
+      writes.restore();
+    }
+  });
+
   test('a bad topic in a batch goes to output 2 alone; the rest still leave together', async () => {
     await load({ topic: 'devices/{device}/#', wires: [['decode'], ['badTopic']] }, [
       { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
