@@ -12,7 +12,7 @@
  *
  * Environment: BENCH_STALL_RATE (readings/s, 10000), BENCH_STALL_SECONDS (30),
  * BENCH_STALL_ROUNDS (2), BENCH_STALL_MODES (comma list of checkpoint WAL
- * thresholds in bytes, 0 = DuckDB's own; default "0,1048576"),
+ * thresholds in bytes, 0 = DuckDB's own; default "0,2097152"),
  * BENCH_STALL_SAMPLE_S (print WAL and file size every so many seconds; 0 = never).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -27,7 +27,7 @@ const env = process.env;
 const RATE = Number(env.BENCH_STALL_RATE) || 10_000;
 const SECONDS = Number(env.BENCH_STALL_SECONDS) || 30;
 const ROUNDS = Number(env.BENCH_STALL_ROUNDS) || 2;
-const MODES = (env.BENCH_STALL_MODES ?? `0,${1 << 20}`).split(',').map(Number);
+const MODES = (env.BENCH_STALL_MODES ?? `0,${2 << 20}`).split(',').map(Number);
 const SAMPLE_S = Number(env.BENCH_STALL_SAMPLE_S) || 0;
 const DEVICES = 10;
 const DAY = 86_400_000;

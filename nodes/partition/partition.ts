@@ -19,6 +19,7 @@ import { onInput, onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { deviceStates } from '../shared/device-state';
+import { registerHealth } from '../shared/runtime';
 import { shareWithCluster } from '../shared/cluster-share';
 import { partitionMigrations, type PartitionNodeDef, type PartitionOptions } from './options';
 
@@ -63,17 +64,34 @@ export = function register(RED: NodeAPI): void {
       registry: deviceStates(RED),
       deliver: (partition, readings, topic) => node.send({ payload: readings, partition, topic }),
     });
+    let keyProblem: Error | undefined;
     const status = () =>
-      setStatus(node, 'connected', RED._('upperstack-partition.status.owned', { owned: cluster.fed().length, partitions: P, members: cluster.own.liveMembers().length, forwarded: cluster.forwarded }));
+      keyProblem ? setStatus(node, 'failed', keyProblem.message) : setStatus(node, 'connected', RED._('upperstack-partition.status.owned', { owned: cluster.fed().length, partitions: P, members: cluster.own.liveMembers().length, forwarded: cluster.forwarded }));
     cluster.on('error', (err: Error) => node.warn(RED._('upperstack-partition.errors.broker', { message: err.message })));
     cluster.on('change', status);
 
     // The cluster's alert rules and device records (nodes/shared/cluster-share.ts) are in before this member takes a partition.
-    const sharing = shareWithCluster(RED, { broker, connect, group: config.group, member }, (err) => node.warn(RED._('upperstack-partition.errors.broker', { message: err.message })));
+    // A registry key that is not the group's stops the member: red status, /health failing, partitions left to the others.
+    let stopHealth: (() => void) | undefined;
+    const sharing = shareWithCluster(
+      RED,
+      { broker, connect, group: config.group, member },
+      (err) => node.warn(RED._('upperstack-partition.errors.broker', { message: err.message })),
+      (err) => {
+        if (keyProblem) return;
+        keyProblem = err;
+        node.error(err.message);
+        setStatus(node, 'failed', err.message);
+        stopHealth = registerHealth(`cluster:${member}`, () => ({ ok: false, detail: err.message }));
+        // Found after the start (another member's key won a race): its partitions go to the members that can serve them.
+        void cluster.stop().catch(() => undefined);
+      },
+    );
 
     setStatus(node, 'connecting', RED._('upperstack-partition.status.connecting'));
     const ready = sharing.ready.then(() => cluster.start()).then(status);
     ready.catch((err: unknown) => {
+      if (err === sharing.problem()) return; // told already
       node.error(RED._('upperstack-partition.errors.broker', { message: describeError(err).message }));
       setStatus(node, 'failed', describeError(err).message);
     });
@@ -91,6 +109,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       clearInterval(timer);
+      stopHealth?.();
       await ready.catch(() => undefined);
       await cluster.stop().catch(() => undefined);
       await sharing.stop().catch(() => undefined);

@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { get as httpsGet } from 'node:https';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runtimeNodeFlags } from '../../scripts/runtime-flags';
 import { killBeforeCleanup, tempDir } from './temp';
@@ -50,7 +52,15 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** The runtime serves HTTPS (UPPERSTACK_HTTPS_* in env): its URL is https://localhost:<port>, trusted with this CA (PEM). */
   httpsCa?: string;
+  /** 'answering': return once /health answers at all (a runtime expected to report a problem); default: once it answers 200. */
+  ready?: 'healthy' | 'answering';
 }
+
+/**
+ * Cluster members (UPPERSTACK_CLUSTER_BROKER) need the same device registry key file, as in a
+ * deployment (docs/scaling.md): members started here get this one unless their data folder has one.
+ */
+const CLUSTER_REGISTRY_KEY = `${randomBytes(32).toString('base64url')}\n`;
 
 /** GET over HTTPS trusting `ca`; the status (fetch takes no CA of its own). */
 function httpsStatus(url: string, ca: string): Promise<number> {
@@ -95,6 +105,11 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
   const mqttPort = opts.mqttPort ?? (await freePort());
   const coapPort = Number(opts.env?.UPPERSTACK_COAP_PORT ?? (await freeUdpPort()));
   const apiKey = 'test-key-0123456789';
+  const keyFile = join(dataDir, 'upperstack-registry.key');
+  if (opts.env?.UPPERSTACK_CLUSTER_BROKER && !existsSync(keyFile)) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(keyFile, CLUSTER_REGISTRY_KEY, { mode: 0o600 });
+  }
   const nodeOptions = opts.env?.NODE_OPTIONS ?? process.env.NODE_OPTIONS;
   const proc = spawn(process.execPath, runtimeCommand(join(ROOT, 'dist', 'scripts', 'start.js'), nodeOptions), {
     cwd: ROOT,
@@ -144,7 +159,7 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
     if (proc.exitCode !== null) throw new Error(`runtime exited with ${proc.exitCode}:\n${out}`);
     try {
       const status = opts.httpsCa ? await httpsStatus(`${url}/health`, opts.httpsCa) : (await fetch(`${url}/health`)).status;
-      if (status === 200) break;
+      if (status === 200 || (opts.ready === 'answering' && status > 0)) break;
     } catch {
       // not listening yet
     }

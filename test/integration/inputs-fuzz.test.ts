@@ -145,7 +145,13 @@ test(`HTTP: ${N} generated and mutated requests, each answered and accounted for
     const payload = r.other && r.b.ct === 'application/json' && body[0] === 0x7b ? Buffer.from(JSON.stringify({ device: 'someone-else', t: 1 })) : body;
     let res: Response;
     for (;;) {
-      res = await fetch(`${rt.url}/ingest/${device}`, { method: 'POST', headers, body: new Uint8Array(payload) });
+      try {
+        res = await fetch(`${rt.url}/ingest/${device}`, { method: 'POST', headers, body: new Uint8Array(payload) });
+      } catch (err) {
+        // Say why the connection failed and what the runtime said, not just "fetch failed".
+        const cause = (err as Error & { cause?: unknown }).cause;
+        throw new Error(`request ${i} (${r.b.ct || 'no type'}, ${payload.length} bytes${r.gzip ? ', gzip' : ''}): ${String(err)}; cause: ${String(cause)}; runtime exit ${rt.proc.exitCode ?? rt.proc.signalCode ?? 'none'}; runtime output:\n${rt.output().slice(-4000)}`, { cause: err });
+      }
       if (res.status !== 503) break;
       await new Promise((w) => setTimeout(w, 200));
     }

@@ -119,6 +119,21 @@ describe('series cap', () => {
     assert.deepEqual(engine.stats(), { series: 3, devices: 3, offline: 0, evicted: 2 });
     assert.deepEqual(read('a', 7).evicted, []);
   });
+
+  it('watches at most maxSeriesPerDevice fields of one device: its further fields evict nobody', () => {
+    const engine = new AnomalyEngine({ ...OPTIONS, maxSeries: 10, maxSeriesPerDevice: 3 });
+    engine.process({ device: 'other', ts: 1, fields: { v: 1 }, tags: {} });
+    const wide = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, i]));
+    const r = engine.process({ device: 'noisy', ts: 2, fields: wide, tags: {} });
+    // The first three fields are watched (warming up); the rest are not, and nothing was evicted.
+    assert.deepEqual(Object.keys(r.anomaly), ['f0', 'f1', 'f2']);
+    assert.deepEqual(r.evicted, []);
+    assert.deepEqual(engine.stats(), { series: 4, devices: 2, offline: 0, evicted: 0 });
+    // A new field name on the next reading is still not watched; the watched ones keep learning.
+    assert.deepEqual(Object.keys(engine.process({ device: 'noisy', ts: 3, fields: { f0: 1, zz: 2 }, tags: {} }).anomaly), ['f0']);
+    assert.equal(engine.stats().series, 4);
+    assert.throws(() => new AnomalyEngine({ maxSeriesPerDevice: 0 }), /maxSeriesPerDevice/);
+  });
 });
 
 describe('state', () => {

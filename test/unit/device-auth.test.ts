@@ -172,6 +172,21 @@ describe('DeviceAuth', () => {
     assert.ok(!blocked.ok && blocked.retryAfterMs! > 0);
     assert.equal((await auth.authenticate({ protocol: 'http', username: 'devA', password: a.secret, remote: '10.1.1.2', loopback: false })).ok, true, 'another address is not affected');
   });
+
+  test('failed logins spread over many addresses: what is kept of them stays bounded, and an address past its budget is still refused', async () => {
+    const reg = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+    const auth = new DeviceAuth({ registry: reg, failuresPerMinute: 2, failedAddressesKept: 100 });
+    const a = await reg.add({ id: 'devA' });
+    const login = (remote: string, password: string) => auth.authenticate({ protocol: 'http', username: 'devA', password, remote, loopback: false });
+    for (let i = 0; i < 3; i++) await login('10.0.0.1', 'bad');
+    // A login nobody has (no hashing): 1,000 more addresses fail once each.
+    for (let i = 0; i < 1000; i++) await auth.authenticate({ protocol: 'http', username: 'nobody', password: 'x', remote: `10.9.${i >> 8}.${i & 255}`, loopback: false });
+    assert.ok(auth.failedAddresses <= 100, `${auth.failedAddresses} addresses kept`);
+    const blocked = await login('10.0.0.1', a.secret);
+    assert.deepEqual(blocked.ok ? null : [blocked.status, blocked.code], [429, 'TOO_MANY_REQUESTS'], 'the address past its budget is refused though newer failures pushed it out');
+    assert.equal((await login('10.0.0.2', a.secret)).ok, true, 'an address that never failed logs in');
+    assert.equal((await login('10.9.0.7', a.secret)).ok, true, 'one failure is within the budget');
+  });
 });
 
 describe('AuditLog', () => {

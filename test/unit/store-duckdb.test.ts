@@ -78,6 +78,24 @@ describe('DuckDbStore writes and reads', () => {
     });
   });
 
+  test('a small batch (appended as it is) and a large one (through the batch table) store the same rows', async () => {
+    const mixed = (device: string) => [
+      r(device, -1500, { a: -2.25 }, { site: 'before 1970' }),
+      r(device, T0, { a: 1, on: false, mode: 'eco, "quiet" ✓' }, { k: 'v' }),
+      r(device, T0 + 1, { on: true, mode: '' }),
+      r(device, T0 + 2, { a: 0 }),
+    ];
+    const filler = Array.from({ length: 2100 }, (_, i) => r('filler', T0 + i, { a: i }));
+    await withStore(async (s) => {
+      await s.write(mixed('small'));
+      await s.write([...filler, ...mixed('large')]);
+      const small = await s.readings({ device: 'small', limit: 10 });
+      assert.deepEqual(small.readings, mixed('small').map(({ ts, fields, tags }) => ({ ts, fields, tags })));
+      assert.deepEqual((await s.readings({ device: 'large', limit: 10 })).readings, small.readings);
+      assert.equal((await s.readings({ device: 'filler', limit: 5000 })).readings.length, 2100);
+    });
+  });
+
   test('writing the same readings twice keeps one row per (device, ts, field)', async () => {
     await withStore(async (s) => {
       const batch = [r('d', T0, { a: 1, b: 'x' }), r('d', T0 + 1000, { a: 2 })];

@@ -107,6 +107,27 @@ describe('signatures', () => {
     const plain = t.unwrap('plain', body, undefined);
     assert.ok(plain.ok && plain.payload === undefined, 'a device that does not sign passes unchanged');
   });
+
+  test('a signing key sealed under another registry key: 503 naming the key file, for headers and envelopes alike', async () => {
+    const backend = new MemoryBackend();
+    const sealedHere = new DeviceRegistry(backend, { sealKey: KEY });
+    await sealedHere.open();
+    const made = await sealedHere.add({ id: 'signer', signing: true });
+    // The same record on a server whose registry key file is another one (a cluster member with its own key).
+    const elsewhere = new DeviceRegistry(backend, { sealKey: randomBytes(32) });
+    await elsewhere.open();
+    const t = new Traffic({ signingKey: (d) => elsewhere.signingKey(d), now: () => T0 });
+    const key = Buffer.from(made.signingKey!, 'base64url');
+    const ts = String(T0);
+    assert.equal(t.signs('signer'), true);
+    for (const d of [t.verify('signer', body, { ts, nonce: 'k1', sig: sign(key, ts, 'k1', body) }), t.unwrap('signer', Buffer.from(JSON.stringify({ ts, nonce: 'k2', body: body.toString(), sig: sign(key, ts, 'k2', body) })), undefined)]) {
+      assert.ok(!d.ok);
+      assert.equal(d.status, 503);
+      assert.equal(d.reasonCode, 0x88, 'MQTT: server unavailable');
+      assert.equal(d.code, 'SIGNING_KEY_UNAVAILABLE');
+      assert.match(d.message, /device "signer" signs its messages, but this server cannot check them: .*upperstack-registry\.key/);
+    }
+  });
 });
 
 describe('DeviceAuth with traffic checks', () => {

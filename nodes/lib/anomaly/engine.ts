@@ -20,6 +20,12 @@ export interface AnomalyEngineOptions {
   threshold?: number;
   /** Most series kept; the least recently seen is dropped to make room. */
   maxSeries?: number;
+  /**
+   * Most series one device may have (default 100): its further fields are not
+   * watched, so one device sending ever new field names cannot evict the other
+   * devices' learned series.
+   */
+  maxSeriesPerDevice?: number;
   /** Only these fields are watched; all numeric fields when absent. */
   fields?: string[];
   /** Units for reasons, by field name: {"temperature": "°C"}. */
@@ -79,6 +85,9 @@ interface DeviceRec {
   offline: boolean;
 }
 
+/** Series one device may have unless configured otherwise: as many fields as a dashboard row keeps. */
+export const DEFAULT_MAX_SERIES_PER_DEVICE = 100;
+
 function resolveOptions(o: AnomalyEngineOptions) {
   const threshold = o.threshold ?? 0.5;
   if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
@@ -87,6 +96,10 @@ function resolveOptions(o: AnomalyEngineOptions) {
   const maxSeries = o.maxSeries ?? 10_000;
   if (!Number.isInteger(maxSeries) || maxSeries < 1) {
     throw new DetectorConfigError(`maxSeries must be a whole number of at least 1, got ${JSON.stringify(maxSeries)}`, { parameter: 'maxSeries' });
+  }
+  const maxSeriesPerDevice = o.maxSeriesPerDevice ?? DEFAULT_MAX_SERIES_PER_DEVICE;
+  if (!Number.isInteger(maxSeriesPerDevice) || maxSeriesPerDevice < 1) {
+    throw new DetectorConfigError(`maxSeriesPerDevice must be a whole number of at least 1, got ${JSON.stringify(maxSeriesPerDevice)}`, { parameter: 'maxSeriesPerDevice' });
   }
   if (o.fields !== undefined && (!Array.isArray(o.fields) || o.fields.some((f) => typeof f !== 'string'))) {
     throw new DetectorConfigError('fields must be a list of field names', { parameter: 'fields' });
@@ -103,7 +116,7 @@ function resolveOptions(o: AnomalyEngineOptions) {
     }
     heartbeat = { intervalMs: hb.interval === undefined ? undefined : parseDuration(hb.interval, 'heartbeat.interval'), missed };
   }
-  return { threshold, maxSeries, watch: o.fields ? new Set(o.fields) : null, heartbeat };
+  return { threshold, maxSeries, maxSeriesPerDevice, watch: o.fields ? new Set(o.fields) : null, heartbeat };
 }
 
 export class AnomalyEngine implements ColumnJudge<DeviceRec> {
@@ -111,6 +124,7 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
   /** Score at which a verdict is an anomaly. */
   readonly threshold: number;
   private readonly maxSeries: number;
+  private readonly maxSeriesPerDevice: number;
   private readonly watch: Set<string> | null;
   private readonly units: Record<string, string>;
   private readonly heartbeat: { intervalMs?: number; missed: number } | null;
@@ -127,6 +141,7 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
     const r = resolveOptions(options);
     this.threshold = r.threshold;
     this.maxSeries = r.maxSeries;
+    this.maxSeriesPerDevice = r.maxSeriesPerDevice;
     this.watch = r.watch;
     this.heartbeat = r.heartbeat;
     this.units = { ...(options.units ?? {}) };
@@ -200,6 +215,7 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
   judge(dev: DeviceRec, field: string, ts: number, v: number, evicted: SeriesRef[]): Outcome | null | undefined {
     if (this.watch && !this.watch.has(field)) return undefined;
     const s = this.series(dev, field, evicted);
+    if (!s) return undefined;
     // -0 is the reading 0: a saved state (JSON) cannot tell them apart, so a restored detector must not either.
     const o = s.detector.update(ts, v + 0, s.ctx);
     // Outcomes are fresh objects each reading: naming the detector in place costs no copy.
@@ -217,7 +233,8 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
     return dev;
   }
 
-  private series(dev: DeviceRec, field: string, evicted: SeriesRef[], state?: unknown): Series {
+  /** The series of `field` on `dev`, made when new; undefined when the device already has as many series as it may. */
+  private series(dev: DeviceRec, field: string, evicted: SeriesRef[], state?: unknown): Series | undefined {
     let s = dev.series.get(field);
     if (s) {
       if (s !== this.head) {
@@ -226,6 +243,8 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
       }
       return s;
     }
+    // Checked before anything is allocated or evicted.
+    if (dev.series.size >= this.maxSeriesPerDevice) return undefined;
     while (this.count >= this.maxSeries && this.tail) evicted.push(this.evict(this.tail, dev));
     s = {
       device: dev.name,

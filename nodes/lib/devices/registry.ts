@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { BadDeviceIdError, BadParameterError, ConflictError, NotFoundError } from '../errors';
 import { hasValidCheck, withCheck } from './checkdigit';
-import { fingerprint, hashSecret, newSecret, seal, unseal, verifySecret } from './secret';
+import { fingerprint, hashSecret, keyFingerprint, newSecret, seal, unseal, verifySecret } from './secret';
 import type { DeviceRecord, DeviceView, MetaValue, RegistryBackend, RegistryData } from './types';
 
 /** Letters, digits and `. _ - : @`, 1 to 128 characters: safe as an MQTT topic level, a URL segment and a file name part. */
@@ -351,6 +351,11 @@ export class DeviceRegistry {
     }
     if (!ok) return 'wrong';
     return d.enabled ? 'ok' : 'disabled';
+  }
+
+  /** The fingerprint of the key signing keys are sealed under (never the key): cluster members compare it. */
+  keyFingerprint(): string {
+    return keyFingerprint(this.opts.sealKey);
   }
 
   /** The HMAC key of a device that signs its messages. */

@@ -5,7 +5,7 @@
  * blocks the event loop; its cost is why verifications are cached (registry.ts)
  * and why failed logins are rate limited per source address (device-auth.ts).
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors';
@@ -77,6 +77,15 @@ export function unseal(sealed: string, key: Buffer): Buffer {
   } catch {
     throw new ConfigError('a sealed key in the device registry cannot be opened: the registry key file (upperstack-registry.key in the data folder) is not the one it was sealed with');
   }
+}
+
+/**
+ * What cluster members compare to tell whether they hold the same registry key
+ * (nodes/shared/cluster-share.ts): an HMAC of a fixed text under the key, so
+ * it says nothing about the key itself.
+ */
+export function keyFingerprint(key: Buffer): string {
+  return createHmac('sha256', key).update('upperstack registry key fingerprint', 'utf8').digest('base64url').slice(0, 22);
 }
 
 /** The registry key (32 bytes) from its file, made on first use (mode 0600). */

@@ -21,116 +21,17 @@
  * In-process publishers and subscribers (the pipeline's own nodes) are not checked.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { DeviceChange, DeviceRegistry } from '../devices/registry';
 import type { AuditInput } from '../audit/audit';
 import { filtersIntersect, filterWithin, literalLevel } from './topics';
-import type { FieldMasks } from './masking';
 import { maskDelivery, type MaskedDelivery } from './mqtt-masking';
-import type { OwnTopicMatch } from './own-topics';
+import { FailedLogins } from './failed-logins';
+import type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin } from './device-auth-types';
+export type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, KeyCheck, MarketAccess, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin, TrafficChecks } from './device-auth-types';
 
-export type Principal =
-  | { kind: 'device'; id: string }
-  | { kind: 'client'; id: string }
-  | { kind: 'shared'; id: string }
-  | { kind: 'key'; id: string; scopes: string[] }
-  | { kind: 'anonymous' };
 
 /** The MQTT user name with which an API key logs in (the key is the password): dashboards, tools. */
 export const API_KEY_USER = 'apikey';
-
-export type Protocol = 'mqtt' | 'http' | 'coap';
-
-export interface ConnectInfo {
-  protocol: Protocol;
-  clientId?: string;
-  username?: string;
-  password?: Buffer | string;
-  /** Peer address. */
-  remote?: string;
-  /** CN of a client certificate the TLS listener verified against its CA. */
-  certCN?: string;
-  /** The listener is bound to a loopback address (only this machine can reach it). */
-  loopback: boolean;
-  /** The listener's shared device login of earlier releases (node credentials or UPPERSTACK_MQTT_USERNAME/PASSWORD). */
-  shared?: SharedLogin;
-}
-
-export interface SharedLogin {
-  username: string;
-  password: string;
-}
-
-/**
- * A refusal, with what each protocol needs to say it: an MQTT 5 reason code
- * (0x86 bad user name or password, 0x87 not authorized, 0x8A banned, 0x88 server
- * unavailable, 0x97 quota exceeded, 0x9F connection rate exceeded), an HTTP status
- * (CoAP uses the same class: 401 → 4.01, 403 → 4.03, 429 → 4.29), an error code and
- * a message a person can act on.
- */
-export interface Refusal {
-  ok: false;
-  reasonCode: number;
-  status: 400 | 401 | 403 | 429 | 503;
-  code: string;
-  message: string;
-  retryAfterMs?: number;
-}
-
-export type AuthResult = { ok: true; principal: Principal } | Refusal;
-export type Decision = { ok: true } | Refusal;
-/** `payload` set: the verified body of a signed envelope, to use instead of what was published. */
-export type PublishDecision = { ok: true; payload?: Buffer; contentType?: string } | Refusal;
-
-export interface PublishPacket {
-  topic: string;
-  payload: Buffer;
-  qos: number;
-  contentType?: string;
-}
-
-/** The data market's part (nodes/lib/devices/market.ts). */
-export interface MarketAccess {
-  hasClient(id: string): boolean;
-  checkClient(id: string, secret: string): Promise<boolean>;
-  /** True while `client` holds a grant for `device`. */
-  granted(client: string, device: string): boolean;
-}
-
-/** Signed messages and rate limits (nodes/lib/security/traffic.ts). */
-export interface TrafficChecks {
-  /** Counts one message of `device` from `remote`; a refusal says when to retry. */
-  consume(device: string | undefined, remote: string | undefined): Promise<Decision>;
-  /** The limits consume() counts against (0: none); without it, consume() is always asked. */
-  readonly limits?: { perDevice: number; perAddress: number };
-  /** Verifies and unwraps a signed MQTT/CoAP envelope of a device that must sign. */
-  unwrap(device: string, payload: Buffer, contentType: string | undefined): PublishDecision;
-  /** Verifies a signature sent beside the body (HTTP headers) of a device that must sign. */
-  verify(device: string, body: Buffer, signed: { ts?: string; nonce?: string; sig?: string }): Decision;
-}
-
-/** An API key presented as a password: its id and scopes, or undefined when it is no key. */
-export type KeyCheck = (secret: string) => Promise<{ id: string; scopes: string[] } | undefined>;
-
-export interface DeviceAuthOptions {
-  registry: DeviceRegistry;
-  keys?: KeyCheck;
-  /** Whether a key's scopes let it read a device's data (default: admin and read see every device). */
-  keySees?: (scopes: string[], device: string) => boolean;
-  /** The sensitive fields masked for a key with these scopes (none, or undefined: it sees them as sent). */
-  keyMasks?: (scopes: string[]) => FieldMasks | undefined;
-  /** The dead-letter, alert and notification topics the flows configure (own-topics.ts), besides the default `upperstack/…` ones. */
-  ownTopic?: (topic: string) => OwnTopicMatch | undefined;
-  /** No anonymous clients anywhere, loopback included. */
-  requireAuth?: boolean;
-  market?: MarketAccess;
-  traffic?: TrafficChecks;
-  audit?: (entry: AuditInput, refusal: boolean) => void;
-  /** Failed logins one address may make per minute before it is refused for a minute (default 20). */
-  failuresPerMinute?: number;
-  /** How long authenticate waits for the registry to load (default 15 s). */
-  readyTimeoutMs?: number;
-}
 
 export const PUBLIC_MARKET = 'market/+/1m';
 export const MARKET_LIVE = 'market/+/live';
@@ -162,13 +63,7 @@ const OK: Decision = { ok: true };
 export class DeviceAuth {
   readonly ready: Promise<void>;
   private isLoaded = false;
-  private failures: RateLimiterMemory;
-  /**
-   * Addresses with a failed login in the last two minutes (when it was): only
-   * they are looked up in `failures`, so a request from an address that never
-   * failed (every HTTP and CoAP request authenticates) skips the limiter's promise.
-   */
-  private failedFrom = new Map<string, number>();
+  private readonly failures: FailedLogins;
   private revokeListeners: Array<(who: Principal, filters: string[] | 'all') => void> = [];
   private stopRegistry: () => void;
 
@@ -177,7 +72,7 @@ export class DeviceAuth {
       this.isLoaded = true;
     });
     this.ready.catch(() => undefined);
-    this.failures = new RateLimiterMemory({ keyPrefix: 'auth-fail', points: opts.failuresPerMinute ?? 20, duration: 60, blockDuration: 60 });
+    this.failures = new FailedLogins({ perMinute: opts.failuresPerMinute ?? 20, capacity: opts.failedAddressesKept });
     this.stopRegistry = opts.registry.onChange((id, change: DeviceChange) => {
       if (change === 'disabled' || change === 'rotated' || change === 'removed') this.revoke({ kind: 'device', id }, 'all');
     });
@@ -242,21 +137,13 @@ export class DeviceAuth {
   /** A failed login: counted per address (an address over its budget is refused before any check) and audited. */
   private async failed(info: ConnectInfo, actor: string, r: Refusal): Promise<Refusal> {
     this.audit({ actor, action: 'auth.failed', via: info.protocol, target: info.username || undefined, remote: info.remote, outcome: 'denied', reason: r.code, note: r.message });
-    if (info.remote) {
-      this.noteFailure(info.remote);
-      await this.failures.penalty(info.remote, 1).catch(() => undefined);
-    }
+    if (info.remote) await this.failures.failed(info.remote);
     return r;
   }
 
-  private noteFailure(remote: string): void {
-    const now = Date.now();
-    if (this.failedFrom.size >= 10_000 && !this.failedFrom.has(remote)) {
-      // The limiter forgets an address a minute after its last failure (two if it was blocked).
-      for (const [k, at] of this.failedFrom) if (now - at > 120_000) this.failedFrom.delete(k);
-    }
-    this.failedFrom.delete(remote);
-    this.failedFrom.set(remote, now);
+  /** Addresses with a failed login in the last two minutes that are kept track of (at most failedAddressesKept). */
+  get failedAddresses(): number {
+    return this.failures.tracked;
   }
 
   async authenticate(info: ConnectInfo): Promise<AuthResult> {
@@ -264,11 +151,10 @@ export class DeviceAuth {
       const notReady = await this.loaded();
       if (notReady) return notReady;
     }
-    if (info.remote && this.failedFrom.has(info.remote)) {
-      const state = await this.failures.get(info.remote).catch(() => null);
-      if (!state) this.failedFrom.delete(info.remote);
-      if (state && state.consumedPoints > (this.opts.failuresPerMinute ?? 20)) {
-        const ms = Math.max(1000, state.msBeforeNext);
+    // An address that never failed (most, and HTTP and CoAP authenticate every request) skips the limiter's promise.
+    if (info.remote && this.failures.suspect(info.remote)) {
+      const ms = await this.failures.blockedFor(info.remote);
+      if (ms !== undefined) {
         this.audit({ actor: 'anonymous', action: 'auth.throttled', via: info.protocol, remote: info.remote, outcome: 'denied', reason: 'TOO_MANY_REQUESTS' });
         return refuse(429, CONNECTION_RATE, 'TOO_MANY_REQUESTS', `too many failed logins from this address; retry in ${Math.ceil(ms / 1000)} s`, ms);
       }

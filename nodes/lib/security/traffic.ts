@@ -39,6 +39,7 @@ export const DEFAULT_SKEW_MS = 5 * 60_000;
 export const MAX_NONCE_LENGTH = 128;
 const NOT_AUTHORIZED = 0x87;
 const QUOTA_EXCEEDED = 0x97;
+const SERVER_UNAVAILABLE = 0x88;
 
 function refuse(status: Refusal['status'], reasonCode: number, code: string, message: string, retryAfterMs?: number): Refusal {
   const r: Refusal = { ok: false, status, reasonCode, code, message };
@@ -139,14 +140,30 @@ export class Traffic {
     return OK;
   }
 
+  /**
+   * The device's signing key, undefined when it does not sign, or a refusal
+   * when its key cannot be opened here (sealed under another registry key:
+   * a cluster member with another key file). That is this server's fault, not
+   * the device's: 503, and the message says which file.
+   */
+  private keyOf(device: string): Buffer | undefined | Refusal {
+    try {
+      return this.opts.signingKey(device);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return refuse(503, SERVER_UNAVAILABLE, 'SIGNING_KEY_UNAVAILABLE', `device "${device}" signs its messages, but this server cannot check them: ${why}`);
+    }
+  }
+
   signs(device: string): boolean {
-    return this.opts.signingKey(device) !== undefined;
+    return this.keyOf(device) !== undefined;
   }
 
   /** Checks a signature (HTTP headers, or the fields of an envelope). */
   verify(device: string, body: Buffer, s: Partial<Signed>): Decision {
-    const key = this.opts.signingKey(device);
+    const key = this.keyOf(device);
     if (!key) return OK;
+    if (!Buffer.isBuffer(key)) return key;
     if (!s.ts || !s.nonce || !s.sig) {
       return refuse(401, NOT_AUTHORIZED, 'SIGNATURE_REQUIRED', `device "${device}" signs its messages: timestamp, nonce and signature are required`);
     }

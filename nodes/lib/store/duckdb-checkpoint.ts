@@ -15,8 +15,8 @@
  *   plain one, which is why a lower threshold alone gave more stalls, not
  *   shorter ones.
  *
- * So the store checkpoints itself: in its queue right after the write that
- * took the WAL past `walBytes` (default 2 MiB, ~60,000 rows), without
+ * So the store can checkpoint itself: in its queue right after the write that
+ * took the WAL past `walBytes` (2 MiB measured, ~60,000 rows; off by default, see below), without
  * vacuuming, which keeps every checkpoint small and of the same size. DuckDB's
  * own threshold stays as a backstop (BACKSTOP), should the store's checkpoints
  * fail. Row groups stay as small as the checkpoints that wrote them: the file
@@ -33,8 +33,15 @@ import { statSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ConfigError } from '../errors';
 
-/** WAL bytes after which the store checkpoints: ~60,000 rows (6 s at 1,000 readings/s of 3 fields). */
-export const DEFAULT_CHECKPOINT_WAL_BYTES = 2 << 20;
+/**
+ * 0: DuckDB's own checkpoints unless UPPERSTACK_DUCKDB_CHECKPOINT_WAL says otherwise. 2 MiB (~60,000 rows)
+ * removed the long stall from the store's own write path (bench/duckdb-stall.ts), but on the latency row
+ * of a loaded machine (load 6–13) it gave a worse p99 in 3 of 3 alternating pairs (docs/performance.md):
+ * not the default until a quiet run says it helps.
+ */
+export const DEFAULT_CHECKPOINT_WAL_BYTES = 0;
+/** The threshold measured (UPPERSTACK_DUCKDB_CHECKPOINT_WAL=2097152): ~60,000 rows. */
+export const MEASURED_CHECKPOINT_WAL_BYTES = 2 << 20;
 /** DuckDB's own threshold while the store checkpoints itself: only reached if its checkpoints fail. */
 const BACKSTOP = '64MB';
 
