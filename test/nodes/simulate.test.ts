@@ -139,8 +139,10 @@ describe('the simulator pack', () => {
     const truth: Msg[] = [];
     (helper.getNode('truthOut') as unknown as Listener).on('input', (m: Msg) => truth.push(m));
     const cfg = helper.getNode('us_store_cfg') as unknown as StoreConfigNode;
-    await eventually(async () => ((await cfg.store.readings({ device: 'sim-5', limit: 10 })).readings.length >= 3 ? true : undefined), 30_000, 'readings of sim-5 stored');
-    await eventually(async () => (truth.length > 0 ? true : undefined), 30_000, 'an injected anomaly');
+    // Generous waits: the whole pipeline pack starts in this process, and on a loaded machine its first
+    // stored readings have taken over 30 s (the waits bound a hang; they measure nothing).
+    await eventually(async () => ((await cfg.store.readings({ device: 'sim-5', limit: 10 })).readings.length >= 3 ? true : undefined), 60_000, 'readings of sim-5 stored');
+    await eventually(async () => (truth.length > 0 ? true : undefined), 45_000, 'an injected anomaly');
     assert.match((truth[0].payload as { kind: string }).kind, /^(spike|shift|drift|stuck|dropout)$/);
   });
 });
