@@ -242,7 +242,11 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
         await page.dispatchEvent(`#${prefix}-${field}`, 'change');
       }
       for (const [field, bad] of [...(step.invalid ?? []).map((f) => [f, true] as const), ...(step.valid ?? []).map((f) => [f, false] as const)]) {
-        const marked = await page.$eval(`#${prefix}-${field}`, (el) => el.classList.contains('input-error'));
+        // The editor marks fields from its own change handlers, which may run after dispatchEvent returns:
+        // give the expected marking a moment to appear, then assert what the field shows.
+        const sel = `#${prefix}-${field}`;
+        await page.waitForFunction(({ sel, bad }) => document.querySelector(sel)?.classList.contains('input-error') === bad, { sel, bad }, { timeout: 5_000 }).catch(() => undefined);
+        const marked = await page.$eval(sel, (el) => el.classList.contains('input-error'));
         assert.equal(marked, bad, `${type} step ${i + 1}: ${field} is ${bad ? '' : 'not '}marked invalid`);
       }
     }
