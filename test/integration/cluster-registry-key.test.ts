@@ -12,25 +12,25 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { startInfluxd, type TsdbServer } from '../helpers/influxd';
+import { memberApi } from '../helpers/cluster';
+import { tempDir } from '../helpers/temp';
 
 const GROUP = 'keys';
 let mosq: Mosquitto;
 let influx: TsdbServer;
 const started: Runtime[] = [];
-const dirs: string[] = [];
 
 function newKey(): string {
   return `${randomBytes(32).toString('base64url')}\n`;
 }
 
-async function member(name: string, dataDir: string, ready: 'healthy' | 'answering' = 'healthy'): Promise<Runtime> {
+async function member(name: string, dataDir: string, ready: 'healthy' | 'answering' = 'healthy', group = GROUP): Promise<Runtime> {
   const rt = await startRuntime({
     dataDir,
     httpPort: await freePort(),
@@ -38,7 +38,7 @@ async function member(name: string, dataDir: string, ready: 'healthy' | 'answeri
     ready,
     env: {
       UPPERSTACK_CLUSTER_BROKER: `mqtt://127.0.0.1:${mosq.port}`,
-      UPPERSTACK_CLUSTER_GROUP: GROUP,
+      UPPERSTACK_CLUSTER_GROUP: group,
       UPPERSTACK_CLUSTER_MEMBER: name,
       UPPERSTACK_CLUSTER_PARTITIONS: '4',
       UPPERSTACK_CLUSTER_SINK: influx.url,
@@ -51,9 +51,7 @@ async function member(name: string, dataDir: string, ready: 'healthy' | 'answeri
 }
 
 function dataDir(name: string): string {
-  const d = mkdtempSync(join(tmpdir(), `us-regkey-${name}-`));
-  dirs.push(d);
-  return d;
+  return tempDir(`us-regkey-${name}-`);
 }
 
 interface Health {
@@ -76,7 +74,6 @@ after(async () => {
   for (const rt of started) await rt.stop().catch(() => undefined);
   await influx?.stop();
   await mosq?.stop();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 test('a member whose registry key differs from the group\'s does not serve, and says which file', { timeout: 180_000 }, async () => {
@@ -113,24 +110,9 @@ test('a member whose registry key differs from the group\'s does not serve, and 
 test('a signing device whose key cannot be opened on this member gets 503 JSON with the reason, not a 500', { timeout: 180_000 }, async () => {
   const aDir = dataDir('a2');
   writeFileSync(join(aDir, 'upperstack-registry.key'), newKey(), { mode: 0o600 });
-  const api = (rt: Runtime, method: string, path: string, body?: unknown) =>
-    fetch(rt.url + path, { method, headers: { authorization: `Bearer ${rt.apiKey}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   // Its own group, so this member's key is the group's at first.
-  const a = await startRuntime({
-    dataDir: aDir,
-    httpPort: await freePort(),
-    mqttPort: await freePort(),
-    env: {
-      UPPERSTACK_CLUSTER_BROKER: `mqtt://127.0.0.1:${mosq.port}`,
-      UPPERSTACK_CLUSTER_GROUP: 'keys2',
-      UPPERSTACK_CLUSTER_MEMBER: 'a',
-      UPPERSTACK_CLUSTER_PARTITIONS: '4',
-      UPPERSTACK_CLUSTER_SINK: influx.url,
-      UPPERSTACK_CLUSTER_SINK_KIND: 'influxdb',
-    },
-  });
-  started.push(a);
-  const made = await api(a, 'POST', '/api/v1/devices', { id: 'signer', signing: true });
+  const a = await member('a', aDir, 'healthy', 'keys2');
+  const made = await memberApi(a, 'POST', '/api/v1/devices', { id: 'signer', signing: true });
   assert.equal(made.status, 201, await made.clone().text());
   const { secret, signingKey } = (await made.json()) as { secret: string; signingKey: string };
   const key = Buffer.from(signingKey, 'base64url');
@@ -150,19 +132,7 @@ test('a signing device whose key cannot be opened on this member gets 503 JSON w
   // The key file replaced (another member's copied over by mistake), the runtime restarted on the same data.
   await a.stop();
   writeFileSync(join(aDir, 'upperstack-registry.key'), newKey(), { mode: 0o600 });
-  const again = await startRuntime({
-    dataDir: aDir,
-    ready: 'answering',
-    env: {
-      UPPERSTACK_CLUSTER_BROKER: `mqtt://127.0.0.1:${mosq.port}`,
-      UPPERSTACK_CLUSTER_GROUP: 'keys2',
-      UPPERSTACK_CLUSTER_MEMBER: 'a',
-      UPPERSTACK_CLUSTER_PARTITIONS: '4',
-      UPPERSTACK_CLUSTER_SINK: influx.url,
-      UPPERSTACK_CLUSTER_SINK_KIND: 'influxdb',
-    },
-  });
-  started.push(again);
+  const again = await member('a', aDir, 'answering', 'keys2');
   const res = await eventually(async () => {
     const r = await signed(again, 2);
     return r.status === 503 ? r : undefined;
