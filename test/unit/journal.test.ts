@@ -164,3 +164,30 @@ test('whenBacklogAtMost calls back once enough entries are settled, and at once 
   assert.equal(called, 2);
   j.close();
 });
+
+test('weigh: an unsettled entry counts its readings until it is settled; unknown and settled entries are ignored', () => {
+  const j = new Journal({ dir: tempDir('us-journal-weigh-') });
+  j.open();
+  const a = j.append(Buffer.from('a'));
+  const b = j.append(Buffer.from('b'));
+  assert.equal(j.readings(), 2, 'not weighed: one reading each');
+  j.weigh(a, 10);
+  j.weigh(a, 10);
+  assert.equal(j.readings(), 11);
+  j.weigh(999, 50);
+  assert.equal(j.readings(), 11, 'an unknown entry is ignored');
+  // Split in two: the weight leaves with the last share.
+  j.hold(a);
+  j.settle(a);
+  assert.equal(j.readings(), 11);
+  j.settle(a);
+  assert.equal(j.readings(), 1);
+  j.weigh(a, 10);
+  assert.equal(j.readings(), 1, 'a settled entry is ignored');
+  let drained = false;
+  j.whenDrained(10, Infinity, () => (drained = true), 0);
+  assert.equal(drained, false, 'one reading is above a readings limit of 0');
+  j.settle(b);
+  assert.equal(drained, true);
+  j.close();
+});

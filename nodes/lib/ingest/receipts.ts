@@ -22,6 +22,8 @@ export interface Receipt {
 export interface ReceiptJournal {
   settle(seq: number): void;
   hold(seq: number, extra?: number): void;
+  /** The entry holds this many readings (backpressure counts readings); optional for older journals. */
+  weigh?(seq: number, readings: number): void;
   stats(): { pending: number; bytes: number };
 }
 
@@ -55,6 +57,15 @@ export function splitReceipts(receipts: readonly Receipt[] | undefined, parts: n
     const r = receipts[i];
     journals.get(r.j)?.hold(r.s, parts - 1);
   }
+}
+
+/**
+ * The entry behind this receipt holds `readings` readings: told by the step that
+ * decodes it, so the input's backpressure counts readings rather than messages
+ * (nodes/lib/journal/gate.ts). One reading, the default, needs no call.
+ */
+export function weighReceipt(receipt: Receipt, readings: number): void {
+  journals.get(receipt.j)?.weigh?.(receipt.s, readings);
 }
 
 /** True when a value has the shape of a receipt list (messages may come from anywhere). */
