@@ -79,7 +79,7 @@ export = function register(RED: NodeAPI): void {
           protoDir: config.protoDir || undefined,
           limits,
         });
-        if (result.readings.length > 1) weigh(msg, result.readings.length);
+        weigh(msg, result.readings.length);
         if (result.readings.length) {
           const single = !Array.isArray(msg.payload) && result.readings.length === 1 && result.rejected.length === 0;
           copies.push({ ...msg, format: result.format, payload: single ? result.readings[0] : result.readings });

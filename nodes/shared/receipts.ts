@@ -21,7 +21,7 @@
  * Anything else passes the message on unchanged and the receipts with it.
  * docs/architecture.md states the rule for people writing their own nodes.
  */
-import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
+import { consumeReceipts, decodedReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import type { UpperstackMessage } from './input';
 import { caughtToSettle } from './settlement';
 
@@ -50,7 +50,9 @@ export function split(msg: UpperstackMessage, parts: number): void {
 /** The message holds `readings` readings (shared out evenly when it stands for several entries). */
 export function weigh(msg: UpperstackMessage, readings: number): void {
   const r = receiptsOf(msg);
-  if (!r || !(readings > r.length)) return;
+  if (!r) return;
+  decodedReceipts(r, readings);
+  if (!(readings > r.length)) return;
   const each = Math.ceil(readings / r.length);
   for (let i = 0; i < r.length; i++) weighReceipt(r[i], each);
 }

@@ -8,9 +8,10 @@
  * `paused()` and refuse while it is true.
  *
  * Two marks count the backlog: unsettled messages, and the readings in them.
- * A message counts as one reading until the step that decodes it tells the
- * journal how many it holds (Journal.weigh, through weighReceipts), so with
- * 10-reading batches the input pauses at a tenth of the messages it would
+ * The step that decodes a message tells the journal how many readings it holds
+ * (Journal.weigh and decoded, through weighReceipt and decodedReceipts); entries
+ * it has not reached yet count as the readings per message it saw lately. So
+ * with 10-reading batches the input pauses at a tenth of the messages it would
  * with single readings: what the runtime holds in flight is readings. A single
  * message above the readings mark still passes: the gate only withholds acks
  * of later messages until the backlog has drained.

@@ -86,6 +86,13 @@ export class Journal {
    */
   private weights = new Map<number, number>();
   private extraReadings = 0;
+  /**
+   * Entries after this one are not decoded yet; they count as `perEntry`
+   * readings each (the recent readings per decoded entry), so a burst that
+   * decode has not reached yet does not look like one reading per message.
+   */
+  private decodedUpTo = 0;
+  private perEntry = 1;
   /** Bytes of all segment files (kept up to date, so the disk budget costs no stat calls). */
   private totalBytes = 0;
   /** The periodic fsync and checkpoint run on the libuv pool; one of each at a time. */
@@ -220,7 +227,7 @@ export class Journal {
    * waiter at a time; a new call replaces the previous one.
    */
   whenDrained(limit: number, bytesBelow: number, cb: () => void, readings = Infinity): void {
-    if (this.pending.size <= limit && this.totalBytes < bytesBelow && this.pending.size + this.extraReadings <= readings) {
+    if (this.pending.size <= limit && this.totalBytes < bytesBelow && (readings === Infinity || this.readings() <= readings)) {
       this.drainWaiter = undefined;
       cb();
       return;
@@ -242,9 +249,24 @@ export class Journal {
     this.extraReadings += extra - before;
   }
 
-  /** Readings in unsettled entries (an entry not weighed counts as one). */
+  /**
+   * Entries up to `upTo` are decoded; the last ones decoded were `entries`
+   * entries holding `readings` readings (weigh() has the exact count of each).
+   */
+  decoded(upTo: number, entries: number, readings: number): void {
+    if (upTo > this.decodedUpTo) this.decodedUpTo = upTo;
+    if (entries > 0 && readings >= 0) this.perEntry += (readings / entries - this.perEntry) * 0.25;
+  }
+
+  /**
+   * Readings in unsettled entries: weighed entries count what they hold, others
+   * one, and entries not decoded yet the readings per entry decode saw lately.
+   */
   readings(): number {
-    return this.pending.size + this.extraReadings;
+    const n = this.pending.size + this.extraReadings;
+    if (this.perEntry <= 1) return n;
+    const undecoded = this.nextSeq - 1 - Math.max(this.decodedUpTo, this.settledUpTo);
+    return undecoded > 0 ? n + Math.round(undecoded * (this.perEntry - 1)) : n;
   }
 
   /** One more settle is needed before seq is done (the message was split). */
@@ -281,7 +303,7 @@ export class Journal {
 
   private checkDrained(): void {
     const w = this.drainWaiter;
-    if (w && this.pending.size <= w.limit && this.totalBytes < w.bytesBelow && this.pending.size + this.extraReadings <= w.readings) {
+    if (w && this.pending.size <= w.limit && this.totalBytes < w.bytesBelow && (w.readings === Infinity || this.readings() <= w.readings)) {
       this.drainWaiter = undefined;
       w.cb();
     }
@@ -343,6 +365,8 @@ export class Journal {
     this.pending.clear();
     this.weights.clear();
     this.extraReadings = 0;
+    this.decodedUpTo = 0;
+    this.perEntry = 1;
     this.drainWaiter = undefined;
   }
 
