@@ -220,6 +220,8 @@ export = function register(RED: NodeAPI): void {
     // The saved state until the engine has started from it.
     let saved: EngineState | undefined;
     let started: Promise<void> | null = null;
+    /** The saved state was read and the engine has started from it: messages need not wait for either. */
+    let live = false;
     /** Starts the engine (once) from the saved state. */
     function running(): Promise<void> {
       started ??= startHost(saved).then(() => {
@@ -288,8 +290,11 @@ export = function register(RED: NodeAPI): void {
     saver.unref?.();
 
     onInput(node, async (msg, send, done) => {
-      await ready;
-      await running();
+      if (!live) {
+        await ready;
+        await running();
+        live = true;
+      }
       const readings = readingsOf(msg);
       if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before anomaly'));
       // With output 1 unwired no node sees these readings again: they are left as they came and the
