@@ -88,17 +88,17 @@ test('mqtt-in v2 → v3 gives the journal a disk budget of 1 GiB and keeps one a
   assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: 'lots' }, mqttInMigrations).journalBudgetMb, 1024);
 });
 
-test('mqtt-in v3 → v4 adds the readings mark (20,000), off when backpressure was off, and keeps one already set', () => {
+test('mqtt-in v3 → v4 adds the readings mark (10,000), off when backpressure was off, and keeps one already set', () => {
   const v3 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', coalesce: true, highWater: 5000, lowWater: 2500, journalBudgetMb: 1024, configVersion: 3 };
   const out = migrate<Record<string, unknown>>(v3, mqttInMigrations);
   assert.equal(out.configVersion, 4);
-  assert.equal(out.highWaterReadings, 20000);
+  assert.equal(out.highWaterReadings, 10000);
   assert.equal(out.highWater, 5000);
   assert.equal(migrate<Record<string, unknown>>({ ...v3, highWater: 0, lowWater: 0 }, mqttInMigrations).highWaterReadings, 0);
   assert.equal(migrate<Record<string, unknown>>({ ...v3, highWaterReadings: '800' }, mqttInMigrations).highWaterReadings, 800);
-  assert.equal(migrate<Record<string, unknown>>({ ...v3, highWaterReadings: -1 }, mqttInMigrations).highWaterReadings, 20000);
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, highWaterReadings: -1 }, mqttInMigrations).highWaterReadings, 10000);
   // v0 goes through every step.
-  assert.equal(migrate<Record<string, unknown>>({}, mqttInMigrations).highWaterReadings, 20000);
+  assert.equal(migrate<Record<string, unknown>>({}, mqttInMigrations).highWaterReadings, 10000);
 });
 
 test('mqtt-connection v0 → v1 types the protocol version and keepalive', () => {
