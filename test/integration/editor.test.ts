@@ -181,9 +181,6 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
         valid: ['advanced', 'threshold', 'warmup', 'maxSeries', 'maxSeriesPerDevice', 'heartbeatMissed', 'units'],
         invalid: ['heartbeatInterval'],
       },
-      // More series per device than in all: marked, and cleared by raising the total.
-      { fill: { maxSeriesPerDevice: '2' }, invalid: ['maxSeriesPerDevice'] },
-      { fill: { maxSeries: '500' }, valid: ['maxSeriesPerDevice', 'maxSeries'] },
       { fill: { heartbeatInterval: '5m' }, valid: ['heartbeatInterval'] },
       // Heartbeats off: the interval is not used.
       { fill: { heartbeatInterval: 'often', heartbeatMissed: '0' }, valid: ['heartbeatInterval', 'heartbeatMissed'] },
