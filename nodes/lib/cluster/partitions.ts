@@ -107,8 +107,8 @@ export class Ownership extends EventEmitter {
   /** Partitions this member counts as its own, with the lease it last renewed. */
   private readonly owned = new Map<number, number>();
   private timer?: NodeJS.Timeout;
-  /** A tick still waiting on the broker: the next one is skipped rather than stacked behind it. */
-  private ticking = false;
+  /** When the tick still waiting on the broker began: the next one is skipped rather than stacked behind it (for a lease at most). */
+  private tickingSince?: number;
   private ending = false;
   private readonly now: () => number;
   private readonly base: string;
@@ -177,11 +177,14 @@ export class Ownership extends EventEmitter {
     this.echo = undefined;
     await this.rebalance();
     this.timer = setInterval(() => {
-      if (this.ticking) return;
-      this.ticking = true;
+      const began = Date.now();
+      if (this.tickingSince !== undefined && began - this.tickingSince < this.o.leaseMs) return;
+      this.tickingSince = began;
       this.tick()
         .catch((err: unknown) => this.emit('error', err as Error))
-        .finally(() => (this.ticking = false));
+        .finally(() => {
+          if (this.tickingSince === began) this.tickingSince = undefined;
+        });
     }, Math.max(200, Math.floor(this.o.leaseMs / 3)));
   }
 
