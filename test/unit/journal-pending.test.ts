@@ -48,7 +48,10 @@ test('pending counts answer like a map of seq → settles left, whatever the ord
         assert.equal(p.lowest(), sorted[0]);
         assert.deepEqual(p.keys(), sorted);
       }
-      for (let s = 0; s <= next; s++) assert.equal(p.get(s), model.get(s), `seq ${s}`);
+      for (let s = 0; s <= next; s++) {
+        assert.equal(p.get(s), model.get(s), `seq ${s}`);
+        assert.equal(p.has(s), model.has(s), `seq ${s}`);
+      }
     }),
   );
 });

@@ -41,6 +41,10 @@ export class PendingCounts {
     return i < this.head ? this.far.get(seq) : undefined;
   }
 
+  has(seq: number): boolean {
+    return this.get(seq) !== undefined;
+  }
+
   /**
    * Adds a pending entry. Sequence numbers must ascend from one call to the
    * next (the journal appends in order); gaps are settled slots.
