@@ -9,7 +9,9 @@
  * (ANOMALY_CPU_READINGS, default 200,000; ANOMALY_CPU_TURN, messages per
  * turn of the event loop, default 64; ANOMALY_CPU_RATE, readings/s of the
  * paced row, default 10,000, which hands over a millisecond's worth per
- * timer tick, as a broker delivers them, rather than as fast as it can).
+ * timer tick, as a broker delivers them, rather than as fast as it can;
+ * ANOMALY_CPU_MESSAGE, readings per message, default 1). The "only anomalous
+ * readings" row is the pack's node (output 1 unwired: processFlagged).
  */
 import { readFileSync } from 'node:fs';
 import { AnomalyEngine } from '../nodes/lib/anomaly/engine';
@@ -19,6 +21,7 @@ import type { Reading } from '../nodes/lib/reading';
 const READINGS = Number(process.env.ANOMALY_CPU_READINGS) || 200_000;
 const TURN = Number(process.env.ANOMALY_CPU_TURN) || 64;
 const RATE = Number(process.env.ANOMALY_CPU_RATE) || 10_000;
+const PER_MESSAGE = Number(process.env.ANOMALY_CPU_MESSAGE) || 1;
 /** Readings judged before measuring, so every series is past its warm-up. */
 const WARM = 20_000;
 const DEVICES = ['bench-p0-c0', 'bench-p0-c1', 'bench-p1-c0', 'bench-p1-c1'];
@@ -73,16 +76,17 @@ async function inProcess(rs: Reading[]): Promise<AnomalyCpuRow> {
   return { path: 'engine on this thread (one reading per call)', mainUs: t.main, otherUs: t.other };
 }
 
-async function worker(rs: Reading[], paced: boolean): Promise<AnomalyCpuRow> {
+async function worker(rs: Reading[], paced: boolean, flaggedOnly = false): Promise<AnomalyCpuRow> {
   const host = new WorkerEngineHost({ engine: { heartbeat: false }, heartbeatEveryMs: null, events: { onHeartbeats: () => undefined } });
   await host.start();
+  const judge = (from: number) => (flaggedOnly ? host.processFlagged(rs.slice(from, from + PER_MESSAGE)) : host.process(rs.slice(from, from + PER_MESSAGE)));
   const feed = async (from: number, to: number) => {
     // TURN messages per turn of the event loop, up to 8 turns in flight: the worker works while the main thread hands over more.
     const inflight: Array<Promise<unknown>> = [];
-    for (let k = from; k < to; k += TURN) {
-      const end = Math.min(to, k + TURN);
+    for (let k = from; k < to; k += TURN * PER_MESSAGE) {
+      const end = Math.min(to, k + TURN * PER_MESSAGE);
       const turn: Array<Promise<unknown>> = [];
-      for (let i = k; i < end; i++) turn.push(host.process([rs[i]]));
+      for (let i = k; i < end; i += PER_MESSAGE) turn.push(judge(i));
       inflight.push(Promise.all(turn));
       if (inflight.length >= 8) await inflight.shift();
       await new Promise((r) => setImmediate(r));
@@ -94,7 +98,7 @@ async function worker(rs: Reading[], paced: boolean): Promise<AnomalyCpuRow> {
     const pending: Array<Promise<unknown>> = [];
     const start = Date.now();
     for (let k = from; k < to; k += perTick) {
-      for (let i = k; i < Math.min(to, k + perTick); i++) pending.push(host.process([rs[i]]));
+      for (let i = k; i < Math.min(to, k + perTick); i += PER_MESSAGE) pending.push(judge(i));
       // The next tick at its due time: a millisecond's worth of readings per tick.
       const due = start + ((k - from) / perTick + 1);
       await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
@@ -104,7 +108,8 @@ async function worker(rs: Reading[], paced: boolean): Promise<AnomalyCpuRow> {
   try {
     await feed(0, WARM);
     const t = await measure(rs.length - WARM, () => (paced ? pace(WARM, rs.length) : feed(WARM, rs.length)));
-    const path = paced ? `worker host (${RATE.toLocaleString('en-US')} messages of 1 reading/s)` : `worker host (${TURN} messages of 1 reading per turn)`;
+    const only = flaggedOnly ? ', only anomalous readings back' : '';
+    const path = paced ? `worker host (${RATE.toLocaleString('en-US')} readings/s in messages of ${PER_MESSAGE}${only})` : `worker host (${TURN} messages of ${PER_MESSAGE} reading(s) per turn${only})`;
     return { path, mainUs: t.main, otherUs: t.other };
   } finally {
     await host.close();
@@ -114,7 +119,8 @@ async function worker(rs: Reading[], paced: boolean): Promise<AnomalyCpuRow> {
 export async function benchAnomalyCpu(): Promise<AnomalyCpuRow[]> {
   const rs = readings(READINGS);
   // The paced row takes READINGS / RATE seconds: 10 s at the defaults with 100,000 readings.
-  return [await inProcess(rs), await worker(rs, false), await worker(rs.slice(0, Math.min(rs.length, WARM + RATE * 10)), true)];
+  const paced = rs.slice(0, Math.min(rs.length, WARM + RATE * 10));
+  return [await inProcess(rs), await worker(rs, false), await worker(rs, false, true), await worker(paced, true), await worker(paced, true, true)];
 }
 
 export function anomalyCpuTable(rows: AnomalyCpuRow[]): string {

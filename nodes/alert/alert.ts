@@ -13,6 +13,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { RuleEngine } from '../lib/rules/engine';
 import { StateLog } from '../lib/rules/persist';
 import { Notifier, type NotifierOptions } from '../lib/rules/notify';
+import { NotifyOutbox, type Channel } from '../lib/rules/notify-outbox';
 import type { AlertEvent } from '../lib/rules/types';
 import { ConfigError, describeError, InvalidReadingError } from '../lib/errors';
 import { topicLevel } from '../lib/deadletter';
@@ -32,6 +33,7 @@ import { storedAlerts } from '../lib/report/alert-events';
 import type { EngineState } from '../lib/rules/engine';
 import { deviceStates } from '../shared/device-state';
 import { Outbox } from '../lib/cluster/outbox';
+import { join } from 'node:path';
 
 const TICK_MS = 1000;
 /** Longest a transition waits for its cluster checkpoint (a broker that is down): then it goes out all the same. */
@@ -65,11 +67,14 @@ export = function register(RED: NodeAPI): void {
 
     let engine: RuleEngine;
     let log: StateLog;
+    // Notifications not yet accepted by their receivers, on disk (README, "Alerts"): sent again after a restart.
+    let unsent: NotifyOutbox;
     try {
       engine = new RuleEngine(svc.rules.list());
       log = new StateLog(svc.dir);
       const saved = log.load();
       if (saved) engine.importState(saved);
+      unsent = new NotifyOutbox(join(svc.dir, 'alerts', 'outbox'), {}, (ch, e, reason) => node.warn(RED._('upperstack-alert.errors.dropped', { channel: ch, alert: e.id, key: e.key ?? '', reason })));
     } catch (err) {
       setStatus(node, 'failed', describeError(err).message);
       node.error(RED._('upperstack-alert.errors.state', { message: describeError(err).message }));
@@ -104,11 +109,20 @@ export = function register(RED: NodeAPI): void {
         },
       };
     }
+    for (const ch of ['email', 'webhook', 'mqtt'] as Channel[]) {
+      if (channels[ch]) continue;
+      const n = unsent.discard(ch);
+      if (n) node.warn(RED._('upperstack-alert.errors.channelOff', { count: n, channel: ch }));
+    }
+    channels.queue = unsent;
+    channels.onRecovered = () => showStatus(true);
+    channels.onSent = () => showStatus();
     const notifier = new Notifier(channels);
     let brokerWarned = false;
     let snapshotDue = false;
 
-    function deliver(events: AlertEvent[]): void {
+    /** Sends transitions on; `notify` false: the notifications are queued already. */
+    function deliver(events: AlertEvent[], notify = true): void {
       const all: UpperstackMessage[] = [];
       const tell: UpperstackMessage[] = [];
       const prefix = config.topic || 'upperstack/alerts';
@@ -124,8 +138,8 @@ export = function register(RED: NodeAPI): void {
           brokerWarned = true;
           node.warn(RED._('upperstack-alert.errors.noBroker'));
         }
-        notifier.send(e);
       }
+      if (notify) notifier.send(events);
       if (storeNode?.writer) {
         storeNode.writer.write(alertRows(events), (err) => {
           if (err) node.warn(RED._('upperstack-alert.errors.store', { message: err.message }));
@@ -162,10 +176,15 @@ export = function register(RED: NodeAPI): void {
     function run(work: () => AlertEvent[]): AlertEvent[] {
       const events = work();
       const changes = engine.takeChanges(false);
+      // A single instance: the notifications go into the outbox (fsync'd) before the state log has their
+      // transitions, so no kill -9 finds a transition recorded and its notification not. (A cluster member's
+      // go there once the checkpoint that has them is confirmed.)
+      const gated = !!states.gate;
+      if (!gated && events.length) notifier.send(events);
       if (log.append(changes, events)) snapshotDue = true;
       if (events.length) {
         const gate = states.gate;
-        if (gate) {
+        if (gated && gate) {
           const devices = [...new Set(events.map((e) => e.device))];
           outbox.add(events);
           delivering = delivering
@@ -176,7 +195,7 @@ export = function register(RED: NodeAPI): void {
               sendOut(events);
             });
         } else {
-          deliver(events);
+          deliver(events, false);
           showStatus();
         }
       }
@@ -209,7 +228,8 @@ export = function register(RED: NodeAPI): void {
 
     function showStatus(force = false): void {
       const s = engine.stats();
-      const text = RED._('upperstack-alert.status.watching', { rules: s.rules, active: s.active });
+      const waiting = unsent.size;
+      const text = RED._('upperstack-alert.status.watching', { rules: s.rules, active: s.active }) + (waiting ? RED._('upperstack-alert.status.waiting', { count: waiting }) : '');
       if (force) setStatus(node, s.active ? 'warning' : 'connected', text);
       else status(s.active ? 'warning' : 'connected', text);
     }
@@ -270,6 +290,7 @@ export = function register(RED: NodeAPI): void {
         log.close();
       }
       await notifier.close(removed ? 0 : 3000);
+      unsent.close();
       if (client) await client.endAsync().catch(() => undefined);
     });
   }

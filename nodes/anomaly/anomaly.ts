@@ -220,6 +220,8 @@ export = function register(RED: NodeAPI): void {
     // The saved state until the engine has started from it.
     let saved: EngineState | undefined;
     let started: Promise<void> | null = null;
+    /** The saved state was read and the engine has started from it: messages need not wait for either. */
+    let live = false;
     /** Starts the engine (once) from the saved state. */
     function running(): Promise<void> {
       started ??= startHost(saved).then(() => {
@@ -288,13 +290,28 @@ export = function register(RED: NodeAPI): void {
     saver.unref?.();
 
     onInput(node, async (msg, send, done) => {
-      await ready;
-      await running();
+      if (!live) {
+        await ready;
+        await running();
+        live = true;
+      }
       const readings = readingsOf(msg);
       if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before anomaly'));
+      // With output 1 unwired no node sees these readings again: they are left as they came and the
+      // flagged ones leave on output 2 as annotated copies. So this node only reads what it is given,
+      // and after a store it shares one payload with the other readers (nodes/lib/reading-readers.ts);
+      // and only the flagged readings' verdicts are worded and rebuilt.
+      const passOn = isWired(node as unknown as { wires?: string[][] }, 0);
       let results: ReadingResult[];
+      let index: number[] | null = null;
       try {
-        results = await host.process(readings);
+        if (passOn) results = await host.process(readings);
+        else {
+          const f = await host.processFlagged(readings);
+          if (f.judged) warm = true;
+          results = f.results;
+          index = f.index;
+        }
       } catch (err) {
         if (err instanceof BackpressureError && err.details.reason === 'backlog') {
           refused++;
@@ -305,17 +322,9 @@ export = function register(RED: NodeAPI): void {
       dirty = true;
       const flagged: AnnotatedReading[] = [];
       const now = Date.now();
-      // With output 1 unwired no node sees these readings again: they are left as they came and the
-      // flagged ones leave on output 2 as annotated copies. So this node only reads what it is given,
-      // and after a store it shares one payload with the other readers (nodes/lib/reading-readers.ts).
-      const passOn = isWired(node as unknown as { wires?: string[][] }, 0);
-      for (let i = 0; i < readings.length; i++) {
-        const res = results[i];
-        if (!passOn && !res.isAnomaly) {
-          if (!warm) for (const f in res.anomaly) if (res.anomaly[f]) warm = true;
-          continue;
-        }
-        const a = annotate(passOn ? readings[i] : copyOf(readings[i]), res);
+      for (let k = 0; k < results.length; k++) {
+        const res = results[k];
+        const a = annotate(index ? copyOf(readings[index[k]]) : readings[k], res);
         if (!warm && a.anomaly) warm = true;
         if (res.isAnomaly) {
           flagged.push(a);

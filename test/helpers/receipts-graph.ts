@@ -41,9 +41,12 @@ export const telemetry = (device: string, body: unknown): InProcessPacket => ({
 /** Journal entries of the input `id` not settled yet. */
 export const pendingOf = (id: string): number | undefined => intakeStats().find((s) => s.id === id)?.pending;
 
-/** A store config with one DuckDB sink that writes once `batchSize` readings wait (or after `flushMs`). */
-export function duckStoreConfig(id: string, path: string, batchSize: number, flushMs: number): Record<string, unknown> {
-  return { id, type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb', path, memoryLimit: 64 }], batchSize, flushMs, configVersion: 3 };
+/**
+ * A store config with one DuckDB sink that writes once `writeAt` readings wait (or after `flushMs`):
+ * a write starts at a quarter of the batch size.
+ */
+export function duckStoreConfig(id: string, path: string, writeAt: number, flushMs: number): Record<string, unknown> {
+  return { id, type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb', path, memoryLimit: 64 }], batchSize: writeAt * 4, flushMs, configVersion: 3 };
 }
 
 /**

@@ -65,7 +65,7 @@ describe('fan-out to several stores with the readings copy', () => {
     for (const id of [COPY, SETTLE, SETTLE_DONE]) if (hooks.has(id)) hooks.remove(id);
   });
 
-  /** mqtt-in → decode → validate → the stores (each writing once `batchSize` readings wait) and a debug tap. */
+  /** mqtt-in → decode → validate → the stores (each writing once `batchSize` readings wait, see duckStoreConfig) and a debug tap. */
   async function load(batchSizes: number[]) {
     const stores = batchSizes.map((_, i) => `store${i}`);
     const n = graph.serial() + 1;

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnomalyEngine, type ReadingResult } from '../../nodes/lib/anomaly/engine';
 import { parseSeriesCsv } from '../../nodes/lib/anomaly/csv';
-import { WorkerEngineHost } from '../../nodes/lib/anomaly/remote/host';
+import { InProcessEngineHost, WorkerEngineHost, type EngineHost } from '../../nodes/lib/anomaly/remote/host';
 import type { Reading } from '../../nodes/lib/reading';
 
 const DIR = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'anomaly', 'nab');
@@ -87,6 +87,47 @@ test('the worker thread gives the same results on the same NAB readings', async 
     await host.close();
   }
 });
+
+/** Messages of 1 to 7 readings. */
+function messagesOf(rs: Reading[]): Reading[][] {
+  const messages: Reading[][] = [];
+  for (let i = 0, n = 1; i < rs.length; i += n, n = (n % 7) + 1) messages.push(rs.slice(i, i + n));
+  return messages;
+}
+
+for (const mode of ['worker', 'in-process'] as const) {
+  test(`only the anomalous readings, through the ${mode} host: the same results as the engine gives them, at the same positions`, async () => {
+    const rs = readings();
+    const engine = new AnomalyEngine({ ...OPTIONS, clock: () => 0 });
+    const o = { engine: OPTIONS, heartbeatEveryMs: null, events: { onHeartbeats: () => undefined } };
+    const host: EngineHost = mode === 'worker' ? new WorkerEngineHost(o) : new InProcessEngineHost(o);
+    await host.start();
+    try {
+      const messages = messagesOf(rs);
+      // Some messages in full among the flagged-only ones: a batch to the worker may hold both.
+      const remote = await Promise.all(messages.map((m, i) => (i % 5 === 0 ? host.process(m) : host.processFlagged(m))));
+      const local = messages.map((m) => engine.process(m));
+      let flaggedSeen = 0;
+      let judgedSeen = 0;
+      remote.forEach((r, i) => {
+        if (Array.isArray(r)) return assert.deepEqual(r, local[i]);
+        const want = local[i].flatMap((x, k) => (x.isAnomaly ? [k] : []));
+        assert.deepEqual(r.index, want, `message ${i}`);
+        assert.deepEqual(r.results, want.map((k) => local[i][k]), `message ${i}`);
+        const judged = local[i].some((x) => Object.values(x.anomaly).some((v) => v !== null));
+        // A batch to the worker says whether any of its readings had a verdict: at least this message's.
+        if (judged) assert.equal(r.judged, true, `message ${i}`);
+        if (mode === 'in-process') assert.equal(r.judged, judged, `message ${i}`);
+        flaggedSeen += want.length;
+        if (judged) judgedSeen++;
+      });
+      assert.ok(flaggedSeen >= 10, `anomalies among the flagged-only messages: ${flaggedSeen}`);
+      assert.ok(judgedSeen > 0);
+    } finally {
+      await host.close();
+    }
+  });
+}
 
 /** sha256 of every result as JSON, one line per reading, from the engine at 8d79167. */
 const EXPECTED = '0f22c7a8fb89f1badc6dca5fb219553ff1fc724a0b28d501474e06e2aeca9908';

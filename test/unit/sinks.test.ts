@@ -48,7 +48,7 @@ test('a journal entry settles only once every sink has the readings: the slower 
   // The slow sink writes only once 10 readings are waiting (its timer is far away).
   const entries: SinkEntry[] = [
     { id: 'main', kind: 'duckdb', label: 'fast', sink: fast, writer: new DurableWriter(fast, new Journal({ dir: join(dir, 'spool-fast') }), { batchSize: 1, flushMs: 1 }) },
-    { id: 'slow', kind: 'duckdb', label: 'slow', sink: slow, writer: new DurableWriter(slow, new Journal({ dir: join(dir, 'spool-slow') }), { batchSize: 10, flushMs: 3_600_000 }) },
+    { id: 'slow', kind: 'duckdb', label: 'slow', sink: slow, writer: new DurableWriter(slow, new Journal({ dir: join(dir, 'spool-slow') }), { batchSize: 10, minWrite: 10, flushMs: 3_600_000 }) },
   ];
   const set = new SinkSet(entries);
   await set.open();

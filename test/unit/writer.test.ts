@@ -87,6 +87,30 @@ test('by default one write takes up to ten batches of what queued while the prev
   await w.close();
 });
 
+test('a write that ran quickly is not followed at once by one for a handful of readings: the next starts at minWrite queued (a quarter of batchSize) or flushMs after', async () => {
+  const store = new SwitchableStore();
+  let release: (() => void) | undefined;
+  const write = store.write.bind(store);
+  // The first write waits until the test lets it finish, so readings queue while it runs.
+  store.write = async (r: Reading[]) => {
+    if (store.writes === 0) await new Promise<void>((res) => (release = res));
+    return write(r);
+  };
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 100, flushMs: 60_000 });
+  w.start();
+  const first = writeAsync(w, Array.from({ length: 30 }, (_, i) => reading(i)));
+  await until(() => release !== undefined);
+  const few = writeAsync(w, Array.from({ length: 5 }, (_, i) => reading(100 + i)));
+  release!();
+  await first;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(store.sizes, [30], 'the 5 readings that queued meanwhile wait for more');
+  const more = writeAsync(w, Array.from({ length: 20 }, (_, i) => reading(200 + i)));
+  await Promise.all([few, more]);
+  assert.deepEqual(store.sizes, [30, 25]);
+  await w.close();
+});
+
 test('a reading after a quiet spell is written at once; while readings keep coming, at most one write starts per flushMs', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 });
   const store = new SwitchableStore();

@@ -27,7 +27,7 @@
  * tiers hold) and only at or after the seal horizon (tiers below it may hold
  * rows whose raw rows retention removed).
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { BOOLEAN, DOUBLE, LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { EncodedBatch } from './duckdb-write';
 import { COLUMNS, HOUR, MERGE_UPDATE, MINUTE, recomputeSql, TIERS } from './duckdb-rollups';
 
@@ -47,12 +47,70 @@ interface Delta {
   last: number | boolean | string;
 }
 
-const DELTA_TABLE = 'upperstack_rollup_delta';
-const CREATE_DELTA = `CREATE OR REPLACE TEMP TABLE ${DELTA_TABLE} (
-  w BIGINT, device VARCHAR, field VARCHAR, bucket BIGINT, n BIGINT, n_num BIGINT, v_sum DOUBLE, v_min DOUBLE, v_max DOUBLE,
-  last_ts BIGINT, last_double DOUBLE, last_bool BOOLEAN, last_text VARCHAR)`;
-const upsertSql = (table: string, width: number) =>
-  `INSERT INTO ${table} (${COLUMNS}) SELECT ${COLUMNS} FROM temp.main.${DELTA_TABLE} WHERE w = ${width}\n${MERGE_UPDATE}`;
+/**
+ * One upsert per tier with the deltas bound as lists (unnested side by side):
+ * no batch table to create and fill first. A table's CREATE OR REPLACE is a
+ * catalog change, which waits for a running checkpoint and costs a statement
+ * of its own; a handful of deltas a second need neither.
+ */
+const upsertSql = (table: string) => `INSERT INTO ${table} (${COLUMNS})
+SELECT device, field, bucket::BIGINT, n::BIGINT, n_num::BIGINT, v_sum, v_min, v_max, last_ts::BIGINT, last_double, last_bool, last_text
+FROM (SELECT unnest($device) AS device, unnest($field) AS field, unnest($bucket) AS bucket, unnest($n) AS n, unnest($n_num) AS n_num,
+  unnest($v_sum) AS v_sum, unnest($v_min) AS v_min, unnest($v_max) AS v_max, unnest($last_ts) AS last_ts,
+  unnest($last_double) AS last_double, unnest($last_bool) AS last_bool, unnest($last_text) AS last_text)
+${MERGE_UPDATE}`;
+const TEXTS = LIST(VARCHAR);
+const NUMBERS = LIST(DOUBLE);
+const BOOLS = LIST(BOOLEAN);
+const TYPES = {
+  device: TEXTS,
+  field: TEXTS,
+  bucket: NUMBERS,
+  n: NUMBERS,
+  n_num: NUMBERS,
+  v_sum: NUMBERS,
+  v_min: NUMBERS,
+  v_max: NUMBERS,
+  last_ts: NUMBERS,
+  last_double: NUMBERS,
+  last_bool: BOOLS,
+  last_text: TEXTS,
+};
+
+/** The upsert of each tier, prepared once per connection. */
+const prepared = new WeakMap<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
+
+async function upsert(conn: DuckDBConnection, table: string, deltas: Iterable<Delta>): Promise<void> {
+  let byTable = prepared.get(conn);
+  if (!byTable) prepared.set(conn, (byTable = new Map()));
+  let p = byTable.get(table);
+  if (!p) {
+    p = await conn.prepare(upsertSql(table));
+    byTable.set(table, p);
+  }
+  const c = { device: [] as string[], field: [] as string[], bucket: [] as number[], n: [] as number[], n_num: [] as number[] };
+  const v = { v_sum: [] as Array<number | null>, v_min: [] as Array<number | null>, v_max: [] as Array<number | null>, last_ts: [] as number[] };
+  const last = { last_double: [] as Array<number | null>, last_bool: [] as Array<boolean | null>, last_text: [] as Array<string | null> };
+  for (const x of deltas) {
+    c.device.push(x.device);
+    c.field.push(x.field);
+    c.bucket.push(x.bucket);
+    c.n.push(x.n);
+    c.n_num.push(x.nNum);
+    const numeric = x.nNum > 0;
+    v.v_sum.push(numeric ? x.sum : null);
+    v.v_min.push(numeric ? x.min : null);
+    v.v_max.push(numeric ? x.max : null);
+    v.last_ts.push(x.lastTs);
+    last.last_double.push(x.lastKind === 0 ? (x.last as number) : null);
+    last.last_bool.push(x.lastKind === 1 ? (x.last as boolean) : null);
+    last.last_text.push(x.lastKind === 2 ? (x.last as string) : null);
+  }
+  const values: Record<string, ReturnType<typeof listValue>> = {};
+  for (const [k, list] of Object.entries({ ...c, ...v, ...last })) values[k] = listValue(list);
+  p.bind(values, TYPES);
+  await p.run();
+}
 
 /** The meta key that says the tiers may be behind the raw rows (a crash would leave it set). */
 export const BEHIND_KEY = 'rollups_behind';
@@ -150,47 +208,9 @@ export class PendingRollups {
       if (h === undefined) hours.set(key, { ...m, bucket });
       else fold(h, m);
     }
-    await conn.run(CREATE_DELTA);
-    const ap = await conn.createAppender(DELTA_TABLE, 'main', 'temp');
-    try {
-      for (const [width, deltas] of [
-        [MINUTE, this.minutes],
-        [HOUR, hours],
-      ] as const) {
-        for (const x of deltas.values()) {
-          ap.appendBigInt(BigInt(width));
-          ap.appendVarchar(x.device);
-          ap.appendVarchar(x.field);
-          ap.appendBigInt(BigInt(x.bucket));
-          ap.appendBigInt(BigInt(x.n));
-          ap.appendBigInt(BigInt(x.nNum));
-          if (x.nNum > 0) {
-            ap.appendDouble(x.sum);
-            ap.appendDouble(x.min);
-            ap.appendDouble(x.max);
-          } else {
-            ap.appendNull();
-            ap.appendNull();
-            ap.appendNull();
-          }
-          ap.appendBigInt(BigInt(x.lastTs));
-          if (x.lastKind === 0) ap.appendDouble(x.last as number);
-          else ap.appendNull();
-          if (x.lastKind === 1) ap.appendBoolean(x.last as boolean);
-          else ap.appendNull();
-          if (x.lastKind === 2) ap.appendVarchar(x.last as string);
-          else ap.appendNull();
-          ap.endRow();
-        }
-      }
-      ap.closeSync();
-    } catch (err) {
-      ap.clear();
-      throw err;
-    }
     await conn.run('BEGIN TRANSACTION');
     try {
-      for (const tier of TIERS) await conn.run(upsertSql(tier.table, tier.width));
+      for (const tier of TIERS) await upsert(conn, tier.table, (tier.width === MINUTE ? this.minutes : hours).values());
       await conn.run('COMMIT');
     } catch (err) {
       await conn.run('ROLLBACK').catch(() => undefined);

@@ -105,9 +105,18 @@ export class DuckDbStore implements TimeSeriesStore {
   private conn?: DuckDBConnection;
   private closed = false;
   private readonly options: DuckDbStoreOptions;
-  // One connection serves everything; the queue keeps its statements and
-  // transactions from interleaving when callers fire writes during queries.
+  // One connection serves writes and everything that must follow them in order
+  // (roll-ups, retention, dead letters, the registry); the queue keeps its
+  // statements and transactions from interleaving.
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Queries of the raw rows run on a second connection, in their own queue: a
+   * committed write is visible to them, and they do not wait behind writes,
+   * roll-up applies or checkpoints (a poll for fresh readings would otherwise
+   * wait for all of those).
+   */
+  private reader?: DuckDBConnection;
+  private readQueue: Promise<unknown> = Promise.resolve();
   /** Per device, the latest ts that may be in the table (duckdb-write.ts); read when the file is first opened. */
   private marks = new Map<string, number>();
   private marksRead = false;
@@ -268,7 +277,7 @@ export class DuckDbStore implements TimeSeriesStore {
 
   async readings(q: ReadingsQuery): Promise<ReadingsPage> {
     const plan = planReadings(q);
-    return typeof plan === 'function' ? this.enqueue('query readings', plan) : plan;
+    return typeof plan === 'function' ? this.read('query readings', plan) : plan;
   }
 
   async aggregate(q: AggregateQuery): Promise<AggregatePoint[]> {
@@ -277,7 +286,7 @@ export class DuckDbStore implements TimeSeriesStore {
 
   /** The aggregate over the raw rows (what the roll-ups must equal). */
   async aggregateRaw(q: AggregateQuery): Promise<AggregatePoint[]> {
-    return this.enqueue('aggregate', planAggregateRaw(q));
+    return this.read('aggregate', planAggregateRaw(q));
   }
 
   deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]> {
@@ -300,7 +309,7 @@ export class DuckDbStore implements TimeSeriesStore {
   private registryTables?: DuckDbRegistry;
 
   devices(q: DeviceQuery = {}): Promise<DeviceSummary[]> {
-    return this.enqueue('list devices', planDevices(q));
+    return this.read('list devices', planDevices(q));
   }
 
   async health(): Promise<StoreHealth> {
@@ -348,6 +357,8 @@ export class DuckDbStore implements TimeSeriesStore {
       // silently: this one is traced, and a failure leaves the WAL to be replayed at the next open.
       if (conn) await this.checkpoints.run(conn).catch(() => undefined);
       this.closed = true;
+      // Queries already running finish on the reading connection; later ones find the store closed.
+      await this.readQueue;
       this.shutdown();
     });
   }
@@ -356,6 +367,30 @@ export class DuckDbStore implements TimeSeriesStore {
     const run = this.queue.then(fn);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Runs a query of committed rows on the reading connection (opened with the store's). */
+  private read<T>(op: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const run = this.readQueue.then(async () => {
+      const conn = await this.readConnection();
+      try {
+        return await fn(conn);
+      } catch (err) {
+        throw this.translate(op, err);
+      }
+    });
+    this.readQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async readConnection(): Promise<DuckDBConnection> {
+    if (this.closed) throw new StoreUnavailableError(`DuckDB store "${this.path}" is closed`);
+    // Opening (or reopening) the database is the write queue's job.
+    if (!this.instance) await this.serial(() => this.connection());
+    const instance = this.instance;
+    if (!instance) throw new StoreUnavailableError(`DuckDB store "${this.path}" is closed`);
+    if (!this.reader) this.reader = await instance.connect();
+    return this.reader;
   }
 
   private enqueue<T>(op: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -436,10 +471,12 @@ export class DuckDbStore implements TimeSeriesStore {
   }
 
   private shutdown(): void {
-    const { conn, instance } = this;
+    const { conn, reader, instance } = this;
     this.conn = undefined;
+    this.reader = undefined;
     this.instance = undefined;
     try {
+      reader?.closeSync();
       conn?.closeSync();
     } finally {
       instance?.closeSync();

@@ -193,7 +193,10 @@ function kindOf(server: ServerKind): SinkKind {
     // A write starts once FLUSH_AT lines wait (or after flushMs) and takes up to batchSize lines: what
     // came in while the previous write ran. Waiting for a full 5,000 would hold the inputs paused (they
     // pause at 5,000 unsettled messages) while each write runs, instead of overlapping the two.
-    writerOptions: (c) => ({ batchSize: Math.min(FLUSH_AT, Number(c.batchSize)), maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) }),
+    writerOptions: (c) => {
+      const at = Math.min(FLUSH_AT, Number(c.batchSize));
+      return { batchSize: at, minWrite: at, maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) };
+    },
     create(config, ctx) {
       const c = config as InfluxSinkConfig;
       return new InfluxSink({

@@ -2,7 +2,7 @@
  * DurableWriter sits between the nodes and one sink. It batches readings (one
  * sink write per batch, not per message; what queued while a write ran goes
  * into the next one, up to maxWrite readings or maxWriteRows field values, and
- * a larger message is written in parts). A caller's callback fires only once
+ * a larger message is written in parts; fewer than minWrite wait for flushMs). A caller's callback fires only once
  * its data is durable: in the sink, in the spool, or dead-lettered; that is
  * when input journals may settle.
  *
@@ -50,8 +50,15 @@ export type WriterEvent =
   | { type: 'budget'; full: boolean; bytes: number; budget: number };
 
 export interface WriterOptions {
-  /** Flush once this many readings are queued. */
+  /** Sets minWrite (a quarter of it) and maxWrite (10 ×) unless they are given (default 1000). */
   batchSize?: number;
+  /**
+   * While readings keep coming, a write starts once this many are queued and no
+   * write runs (default a quarter of batchSize); fewer wait for flushMs after the
+   * last write started. Each write has a fixed cost (a statement, a commit), so
+   * this bounds the writes per second under a steady trickle.
+   */
+  minWrite?: number;
   /** The most readings one sink write takes (default 10 × batchSize); larger messages go in parts. */
   maxWrite?: number;
   /** The most field values (rows) one sink write takes (default 100,000), so wide readings make smaller writes. */
@@ -158,6 +165,7 @@ export class DurableWriter {
   private lastWriteAt = Date.now();
   private closed = false;
   private readonly batchSize: number;
+  private readonly minWrite: number;
   private readonly maxWrite: number;
   private readonly maxWriteRows: number;
   private readonly flushMs: number;
@@ -172,6 +180,7 @@ export class DurableWriter {
     private readonly opts: WriterOptions = {},
   ) {
     this.batchSize = opts.batchSize ?? 1000;
+    this.minWrite = Math.max(1, Math.min(this.batchSize, opts.minWrite ?? Math.ceil(this.batchSize / 4)));
     // Larger statements cost DuckDB less per row; the caps keep one statement's text and the
     // wait for its settlement bounded.
     this.maxWrite = opts.maxWrite ?? 10 * this.batchSize;
@@ -201,7 +210,7 @@ export class DurableWriter {
     this.pending.push({ readings, taken: 0, durable, at: Date.now() });
     this.queued += readings.length;
     this.stats_.queued = this.queued;
-    if (this.queued >= this.batchSize) void this.flush();
+    if (this.queued >= this.minWrite) void this.flush();
     else this.arm();
   }
 
@@ -252,12 +261,13 @@ export class DurableWriter {
   }
 
   /**
-   * Schedules a write for what is queued below batchSize. A write's cost is
+   * Schedules a write for what is queued below minWrite. A write's cost is
    * mostly fixed (a statement and a commit), so while readings keep coming at
    * most one write starts per flushMs; one after a quiet spell is written at
    * once, so it is queryable after its own write, not after flushMs as well.
    * (Under load writes run back to back from flush(), each taking what queued
-   * while the one before ran.)
+   * while the one before ran, as long as that is at least minWrite: a write
+   * that ran quickly is not followed at once by one for a handful of readings.)
    */
   private arm(): void {
     if (!this.timer && !this.flushing) {
@@ -278,6 +288,7 @@ export class DurableWriter {
       this.timer = undefined;
     }
     this.flushing = true;
+    let wait = false;
     try {
       while (this.pending.length || this.letters.length) {
         // New data would go behind a spool that is at its budget: it waits in memory, unreported,
@@ -306,10 +317,16 @@ export class DurableWriter {
         if (err) for (const p of parts) p.err ??= err;
         for (const p of finished) p.durable(p.err);
         for (const d of lettersWaiting) d(err);
+        // Too little for a write of its own yet: it waits for more, or for flushMs after this write started.
+        if (this.queued < this.minWrite && !this.closed && (this.pending.length || this.letters.length)) {
+          wait = true;
+          break;
+        }
       }
     } finally {
       this.flushing = false;
     }
+    if (wait) this.arm();
   }
 
   /** Up to maxWrite queued readings (and maxWriteRows values), the calls they come from, and the calls they complete. */

@@ -72,21 +72,34 @@ export class FlatlineDetector implements Detector {
 
 /** A flatline verdict, worded when read (see LazyOutcome). */
 class FlatlineOutcome extends LazyOutcome {
+  declare private readonly stuck: boolean;
+  declare private readonly value: number;
+  /** Time since the run began. */
+  declare private readonly forMs: number;
+  declare private readonly run: number;
+  declare private readonly longest: number;
+  declare private readonly ctx: FieldContext;
+
   constructor(
     score: number,
     deviation: number,
     expected: number,
     low: number,
     high: number,
-    private readonly stuck: boolean,
-    private readonly value: number,
-    /** Time since the run began. */
-    private readonly forMs: number,
-    private readonly run: number,
-    private readonly longest: number,
-    private readonly ctx: FieldContext,
+    stuck: boolean,
+    value: number,
+    forMs: number,
+    run: number,
+    longest: number,
+    ctx: FieldContext,
   ) {
     super(score, deviation, expected, low, high);
+    this.stuck = stuck;
+    this.value = value;
+    this.forMs = forMs;
+    this.run = run;
+    this.longest = longest;
+    this.ctx = ctx;
   }
 
   protected word(): string {

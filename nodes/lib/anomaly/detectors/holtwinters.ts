@@ -231,24 +231,41 @@ export class HoltWintersDetector implements Detector {
 
 /** A Holt-Winters verdict, worded when read (see LazyOutcome). */
 class HoltWintersOutcome extends LazyOutcome {
+  declare private readonly threshold: number;
+  /** Readings per season, 0 without one. */
+  declare private readonly seasonLength: number;
+  declare private readonly stepMs: number;
+  /** The weekly profile was in use for this forecast. */
+  declare private readonly weekly: boolean;
+  declare private readonly value: number;
+  declare private readonly z: number;
+  declare private readonly level: number;
+  declare private readonly ctx: FieldContext;
+
   constructor(
     score: number,
     deviation: number,
     expected: number,
     low: number,
     high: number,
-    private readonly threshold: number,
-    /** Readings per season, 0 without one. */
-    private readonly seasonLength: number,
-    private readonly stepMs: number,
-    /** The weekly profile was in use for this forecast. */
-    private readonly weekly: boolean,
-    private readonly value: number,
-    private readonly z: number,
-    private readonly level: number,
-    private readonly ctx: FieldContext,
+    threshold: number,
+    seasonLength: number,
+    stepMs: number,
+    weekly: boolean,
+    value: number,
+    z: number,
+    level: number,
+    ctx: FieldContext,
   ) {
     super(score, deviation, expected, low, high);
+    this.threshold = threshold;
+    this.seasonLength = seasonLength;
+    this.stepMs = stepMs;
+    this.weekly = weekly;
+    this.value = value;
+    this.z = z;
+    this.level = level;
+    this.ctx = ctx;
   }
 
   protected word(): string {

@@ -207,8 +207,13 @@ class Stream {
 
   /** The average surprise, summed oldest first. */
   average(): number {
+    // Oldest first without a modulo per entry: from the head to the end of the ring, then from its start.
+    const r = this.recent;
+    const cap = r.length;
+    const end = this.head + this.size;
     let avg = 0;
-    for (let k = 0; k < this.size; k++) avg += this.surprise(k);
+    for (let k = this.head; k < Math.min(end, cap); k++) avg += r[k];
+    for (let k = 0; k < end - cap; k++) avg += r[k];
     return avg / this.size;
   }
 

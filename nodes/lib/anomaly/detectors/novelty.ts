@@ -207,16 +207,21 @@ export class NoveltyDetector implements Detector {
 
 /** A novelty verdict; an ordinary one is worded when read (see LazyOutcome). */
 class NoveltyOutcome extends LazyOutcome {
+  declare private readonly value: number;
+  declare private readonly ctx: FieldContext;
+
   constructor(
     score: number,
     levels: number,
     expected: number,
     low: number,
     high: number,
-    private readonly value: number,
-    private readonly ctx: FieldContext,
+    value: number,
+    ctx: FieldContext,
   ) {
     super(score, levels, expected, low, high);
+    this.value = value;
+    this.ctx = ctx;
   }
 
   protected word(): string {

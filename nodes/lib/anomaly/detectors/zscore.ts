@@ -113,22 +113,37 @@ export class ZScoreDetector implements Detector {
 
 /** A z-score verdict, worded when read (see LazyOutcome). */
 class ZScoreOutcome extends LazyOutcome {
+  declare private readonly s: ZScoreSettings;
+  declare private readonly ts: number;
+  declare private readonly value: number;
+  declare private readonly z: number;
+  declare private readonly level: number;
+  /** The window's oldest time before this reading joined it. */
+  declare private readonly oldestTs: number;
+  declare private readonly ctx: FieldContext;
+
   constructor(
     score: number,
     deviation: number,
     centre: number,
     low: number,
     high: number,
-    private readonly s: ZScoreSettings,
-    private readonly ts: number,
-    private readonly value: number,
-    private readonly z: number,
-    private readonly level: number,
-    /** The window's oldest time before this reading joined it. */
-    private readonly oldestTs: number,
-    private readonly ctx: FieldContext,
+    s: ZScoreSettings,
+    ts: number,
+    value: number,
+    z: number,
+    level: number,
+    oldestTs: number,
+    ctx: FieldContext,
   ) {
     super(score, deviation, centre, low, high);
+    this.s = s;
+    this.ts = ts;
+    this.value = value;
+    this.z = z;
+    this.level = level;
+    this.oldestTs = oldestTs;
+    this.ctx = ctx;
   }
 
   protected word(): string {

@@ -16,7 +16,9 @@ import { BackpressureError, EngineStoppedError } from '../../errors';
 import type { Reading } from '../../reading';
 import { AnomalyEngine, type AnomalyEngineOptions, type EngineState, type EngineStats, type ReadingResult } from '../engine';
 import { HeartbeatTimer, type HeartbeatEvent } from '../heartbeat';
-import { decodeResults, encodeReadings, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
+import { decodeFlagged, decodeResults, encodeReadings, flaggedOf, type FlaggedResults, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
+
+export type { FlaggedResults } from './protocol';
 
 export interface HostEvents {
   /** Devices that have just gone silent. */
@@ -42,6 +44,12 @@ export interface EngineHost {
   start(state?: EngineState): Promise<{ restoreError?: string }>;
   /** The engine's result for each reading, in order. */
   process(readings: readonly Reading[]): Promise<ReadingResult[]>;
+  /**
+   * Judges the readings like process() but gives only the anomalous ones'
+   * results: for a node that passes nothing else on. The others' reasons are
+   * never worded and no object is made for them.
+   */
+  processFlagged(readings: readonly Reading[]): Promise<FlaggedResults>;
   /** As of the last batch judged. */
   stats(): EngineStats;
   /** Readings handed over and not yet judged. */
@@ -110,6 +118,10 @@ export class InProcessEngineHost implements EngineHost {
     return Promise.resolve(this.engine.process(readings));
   }
 
+  processFlagged(readings: readonly Reading[]): Promise<FlaggedResults> {
+    return Promise.resolve(flaggedOf(this.engine.process(readings)));
+  }
+
   stats(): EngineStats {
     return this.engine.stats();
   }
@@ -138,7 +150,9 @@ export class InProcessEngineHost implements EngineHost {
 
 interface Part {
   readings: readonly Reading[];
-  resolve(r: ReadingResult[]): void;
+  /** Only the anomalous readings' results are wanted (processFlagged). */
+  flaggedOnly: boolean;
+  resolve(r: ReadingResult[] | FlaggedResults): void;
   reject(err: Error): void;
 }
 
@@ -147,6 +161,19 @@ interface Inflight {
   parts: Part[];
   readings: readonly Reading[];
   batch: ReadingBatch;
+  /** Every part wants only the anomalous readings: the worker words no other reason. */
+  flaggedOnly: boolean;
+}
+
+/** The flagged results of readings [from, from + n) of a batch, positions made relative to `from`. */
+function sliceFlagged(f: FlaggedResults, from: number, n: number, at: { k: number }): FlaggedResults {
+  const out: FlaggedResults = { index: [], results: [], judged: f.judged };
+  while (at.k < f.index.length && f.index[at.k] < from + n) {
+    out.index.push(f.index[at.k] - from);
+    out.results.push(f.results[at.k]);
+    at.k++;
+  }
+  return out;
 }
 
 /** The engine in a worker thread. */
@@ -226,13 +253,26 @@ export class WorkerEngineHost implements EngineHost {
         this.last = m.stats;
         this.crashesInARow = 0;
         const parts = sent.parts;
-        const results = decodeResults(sent.readings, sent.batch, m.results);
-        let at = 0;
-        for (const p of parts) {
-          const n = p.readings.length;
-          this.queued -= n;
-          p.resolve(parts.length === 1 ? results : results.slice(at, at + n));
-          at += n;
+        if (sent.flaggedOnly) {
+          const flagged = decodeFlagged(sent.readings, sent.batch, m.results);
+          const k = { k: 0 };
+          let at = 0;
+          for (const p of parts) {
+            const n = p.readings.length;
+            this.queued -= n;
+            p.resolve(parts.length === 1 ? flagged : sliceFlagged(flagged, at, n, k));
+            at += n;
+          }
+        } else {
+          const results = decodeResults(sent.readings, sent.batch, m.results);
+          let at = 0;
+          for (const p of parts) {
+            const n = p.readings.length;
+            this.queued -= n;
+            const mine = parts.length === 1 ? results : results.slice(at, at + n);
+            p.resolve(p.flaggedOnly ? flaggedOf(mine) : mine);
+            at += n;
+          }
         }
         // What arrived meanwhile goes now, as one batch.
         if (this.inflight.size === 0) this.flush();
@@ -313,11 +353,19 @@ export class WorkerEngineHost implements EngineHost {
   }
 
   process(readings: readonly Reading[]): Promise<ReadingResult[]> {
+    return this.enqueue<ReadingResult[]>(readings, false, []);
+  }
+
+  processFlagged(readings: readonly Reading[]): Promise<FlaggedResults> {
+    return this.enqueue<FlaggedResults>(readings, true, { index: [], results: [], judged: false });
+  }
+
+  private enqueue<T extends ReadingResult[] | FlaggedResults>(readings: readonly Reading[], flaggedOnly: boolean, none: T): Promise<T> {
     if (this.closing) return Promise.reject(new BackpressureError('the anomaly node is closing; this message was not judged', { reason: 'closed', retryAfterMs: 1000 }));
-    if (readings.length === 0) return Promise.resolve([]);
+    if (readings.length === 0) return Promise.resolve(none);
     if (this.queued > 0 && this.queued + readings.length > this.maxQueued) return Promise.reject(backlog(this.queued, this.maxQueued));
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ readings, resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({ readings, flaggedOnly, resolve: resolve as (r: ReadingResult[] | FlaggedResults) => void, reject });
       this.waitingCount += readings.length;
       this.queued += readings.length;
       // A batch waits BATCH_WAIT_MS for more readings, and while the worker judges one, what arrives
@@ -344,8 +392,10 @@ export class WorkerEngineHost implements EngineHost {
     const id = this.nextId++;
     const readings = parts.length === 1 ? parts[0].readings : parts.flatMap((p) => p.readings);
     const batch = encodeReadings(readings);
-    this.inflight.set(id, { parts, readings, batch });
-    const m: ToWorker = { type: 'batch', id, now: Date.now(), batch };
+    let flaggedOnly = true;
+    for (const p of parts) if (!p.flaggedOnly) flaggedOnly = false;
+    this.inflight.set(id, { parts, readings, batch, flaggedOnly });
+    const m: ToWorker = { type: 'batch', id, now: Date.now(), batch, flaggedOnly };
     // Copied, not handed over: the results are rebuilt against it.
     this.worker.postMessage(m);
   }

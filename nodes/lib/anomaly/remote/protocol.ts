@@ -55,7 +55,10 @@ export interface ResultBatch {
    * DETECTOR_TYPES), score, expected, low and high.
    */
   num: Float64Array;
-  /** One per entry with a verdict, in order. */
+  /**
+   * One per entry with a verdict, in order; in a batch judged `flaggedOnly`,
+   * only those of readings with an anomaly (the others' are never worded).
+   */
   reasons: string[];
   /** Reading-level extras, rare: evictions and a device coming back. */
   extras: Array<{ i: number; evicted?: SeriesRef[]; heartbeat?: HeartbeatEvent }>;
@@ -63,7 +66,7 @@ export interface ResultBatch {
 
 export type ToWorker =
   | { type: 'init'; options: Omit<AnomalyEngineOptions, 'clock'>; state?: EngineState; heartbeatEveryMs: number | null }
-  | { type: 'batch'; id: number; now: number; batch: ReadingBatch }
+  | { type: 'batch'; id: number; now: number; batch: ReadingBatch; flaggedOnly: boolean }
   | { type: 'snapshot'; id: number }
   | { type: 'call'; id: number; op: 'devices' }
   | { type: 'call'; id: number; op: 'export' | 'forget'; devices: string[] }
@@ -130,16 +133,24 @@ const DETECTOR_INDEX = new Map<string, number>(DETECTOR_TYPES.map((t, i) => [t, 
 /** Collects what the engine judges on a batch, entry by entry. */
 class ResultWriter implements ColumnSink {
   readonly out: ResultBatch;
+  /** flaggedOnly: the current reading's outcomes, worded only if one of them is an anomaly. */
+  private readonly pending: Outcome[] = [];
+  private current = -1;
+  private currentFlagged = false;
 
-  constructor(entries: number) {
+  constructor(
+    entries: number,
+    private readonly flaggedOnly: boolean,
+  ) {
     const num = new Float64Array(entries * PER_ENTRY);
     for (let e = 0; e < entries; e++) num[e * PER_ENTRY] = 3;
     this.out = { num, reasons: [], extras: [] };
   }
 
-  field(_reading: number, e: number, o: Outcome | null, isAnomaly: boolean): void {
+  field(reading: number, e: number, o: Outcome | null, isAnomaly: boolean): void {
     const b = this.out;
     const at = e * PER_ENTRY;
+    if (this.flaggedOnly && reading !== this.current) this.settle(reading);
     if (!o) {
       b.num[at] = 0;
       return;
@@ -150,7 +161,20 @@ class ResultWriter implements ColumnSink {
     b.num[at + 3] = o.expected;
     b.num[at + 4] = o.low;
     b.num[at + 5] = o.high;
-    b.reasons.push(o.reason);
+    if (!this.flaggedOnly) {
+      b.reasons.push(o.reason);
+      return;
+    }
+    this.pending.push(o);
+    if (isAnomaly) this.currentFlagged = true;
+  }
+
+  /** The reading before `next` is complete: its reasons when it has an anomaly. */
+  settle(next: number): void {
+    if (this.currentFlagged) for (const o of this.pending) this.out.reasons.push(o.reason);
+    this.pending.length = 0;
+    this.currentFlagged = false;
+    this.current = next;
   }
 
   extras(i: number, evicted: SeriesRef[], heartbeat: HeartbeatEvent | undefined): void {
@@ -158,11 +182,42 @@ class ResultWriter implements ColumnSink {
   }
 }
 
-/** The engine's verdicts on a batch, as they go back to the main thread. */
-export function judgeBatch(engine: AnomalyEngine, batch: ReadingBatch): ResultBatch {
-  const w = new ResultWriter(batch.entries);
+/**
+ * The engine's verdicts on a batch, as they go back to the main thread.
+ * `flaggedOnly`: only readings with an anomaly will be looked at (decodeFlagged),
+ * so the others' reasons are not worded (their numbers still go back).
+ */
+export function judgeBatch(engine: AnomalyEngine, batch: ReadingBatch, flaggedOnly = false): ResultBatch {
+  const w = new ResultWriter(batch.entries, flaggedOnly);
   engine.processColumns(columns(batch), w);
+  if (flaggedOnly) w.settle(-1);
   return w.out;
+}
+
+/** One reading's result from its entries [e, end) of a result batch; `reason` is where its reasons start. */
+function resultOf(reading: Reading, b: ReadingColumns, num: Float64Array, reasons: string[], e: number, end: number, reason: number): ReadingResult {
+  const anomaly: Record<string, Verdict | null> = {};
+  let isAnomaly = false;
+  for (; e < end; e++) {
+    const at = e * PER_ENTRY;
+    const flag = num[at];
+    if (flag === 3) continue;
+    const key = b.nameTable[b.name[e]];
+    if (flag === 0) {
+      anomaly[key] = null;
+      continue;
+    }
+    if (flag === 2) isAnomaly = true;
+    anomaly[key] = {
+      score: num[at + 2],
+      isAnomaly: flag === 2,
+      detector: DETECTOR_TYPES[num[at + 1]] as DetectorType,
+      expected: num[at + 3],
+      band: [num[at + 4], num[at + 5]],
+      reason: reasons[reason++],
+    };
+  }
+  return { device: reading.device, ts: reading.ts, anomaly, isAnomaly, evicted: [] };
 }
 
 /** The engine's results for the readings of a batch (as encoded here, and kept: it is copied to the worker, not handed over), from the worker's verdicts. */
@@ -173,32 +228,76 @@ export function decodeResults(readings: readonly Reading[], batch: ReadingBatch,
   let e = 0;
   let reason = 0;
   for (let i = 0; i < readings.length; i++) {
-    const anomaly: Record<string, Verdict | null> = {};
-    let isAnomaly = false;
-    for (const end = e + b.nf[i]; e < end; e++) {
-      const at = e * PER_ENTRY;
-      const flag = num[at];
-      if (flag === 3) continue;
-      const key = b.nameTable[b.name[e]];
-      if (flag === 0) {
-        anomaly[key] = null;
-        continue;
-      }
-      if (flag === 2) isAnomaly = true;
-      anomaly[key] = {
-        score: num[at + 2],
-        isAnomaly: flag === 2,
-        detector: DETECTOR_TYPES[num[at + 1]] as DetectorType,
-        expected: num[at + 3],
-        band: [num[at + 4], num[at + 5]],
-        reason: r.reasons[reason++],
-      };
-    }
-    out[i] = { device: readings[i].device, ts: readings[i].ts, anomaly, isAnomaly, evicted: [] };
+    const end = e + b.nf[i];
+    out[i] = resultOf(readings[i], b, num, r.reasons, e, end, reason);
+    for (; e < end; e++) if (num[e * PER_ENTRY] === 1 || num[e * PER_ENTRY] === 2) reason++;
   }
   for (const x of r.extras) {
     if (x.evicted) out[x.i].evicted = x.evicted;
     if (x.heartbeat) out[x.i].heartbeat = x.heartbeat;
+  }
+  return out;
+}
+
+/**
+ * Only the anomalous readings of a batch, for a node that passes on nothing
+ * else: the readings with no anomaly cost no object at all.
+ */
+export interface FlaggedResults {
+  /** Positions (in the readings given) of the readings with an anomaly, in order. */
+  index: number[];
+  /** Their results, as process() gives them. */
+  results: ReadingResult[];
+  /** Some reading of the batch had a verdict (a series past its warm-up). */
+  judged: boolean;
+}
+
+/** decodeResults() for the anomalous readings only, of a batch judged `flaggedOnly`. */
+export function decodeFlagged(readings: readonly Reading[], batch: ReadingBatch, r: ResultBatch): FlaggedResults {
+  const b = columns(batch);
+  const num = r.num;
+  const out: FlaggedResults = { index: [], results: [], judged: false };
+  let e = 0;
+  let reason = 0;
+  let extra = 0;
+  for (let i = 0; i < readings.length; i++) {
+    const start = e;
+    const end = e + b.nf[i];
+    let flagged = false;
+    let verdicts = 0;
+    for (; e < end; e++) {
+      const flag = num[e * PER_ENTRY];
+      if (flag === 2) flagged = true;
+      if (flag === 1 || flag === 2) verdicts++;
+    }
+    if (verdicts) out.judged = true;
+    if (!flagged) continue;
+    const res = resultOf(readings[i], b, num, r.reasons, start, end, reason);
+    reason += verdicts;
+    while (extra < r.extras.length && r.extras[extra].i < i) extra++;
+    const x = r.extras[extra];
+    if (x && x.i === i) {
+      if (x.evicted) res.evicted = x.evicted;
+      if (x.heartbeat) res.heartbeat = x.heartbeat;
+    }
+    out.index.push(i);
+    out.results.push(res);
+  }
+  return out;
+}
+
+/** The anomalous readings among full results (the in-process engine, a batch judged in full). */
+export function flaggedOf(results: readonly ReadingResult[]): FlaggedResults {
+  const out: FlaggedResults = { index: [], results: [], judged: false };
+  for (let i = 0; i < results.length; i++) {
+    const res = results[i];
+    if (res.isAnomaly) {
+      out.index.push(i);
+      out.results.push(res);
+      out.judged = true;
+    } else if (!out.judged) {
+      for (const f in res.anomaly) if (res.anomaly[f]) out.judged = true;
+    }
   }
   return out;
 }

@@ -44,7 +44,7 @@ port.on('message', (m: ToWorker) => {
     case 'batch': {
       now = m.now;
       try {
-        const results = judgeBatch(engine!, m.batch);
+        const results = judgeBatch(engine!, m.batch, m.flaggedOnly);
         post({ type: 'results', id: m.id, results, stats: engine!.stats() }, transferables(results));
       } catch (err) {
         // The engine throws on nothing it is given; should it, this batch fails and the worker carries on.
