@@ -7,7 +7,7 @@
 import { decodeReadings, type DecodeReadingsOptions } from '../lib/codec/readings';
 import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
 import { describeError, UpperstackError } from '../lib/errors';
-import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
+import { consumeReceipts, decodedReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import type { Reading } from '../lib/reading';
 import type { Failure } from '../shared/batch';
 import type { UpperstackMessage } from '../shared/input';
@@ -64,6 +64,8 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
       const rs = result.readings;
       if (rs.length) {
         for (let k = 0; k < rs.length; k++) readings.push(rs[k]);
+        // The input's backpressure counts the readings in flight, not the messages.
+        if (rs.length > 1) weighReceipt(receipt, rs.length);
         good.push(receipt);
         shares++;
         if (format === undefined) format = result.format;
@@ -81,6 +83,7 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
     if (shares > 1) splitReceipts([receipt], shares);
     else if (shares === 0) empty.push(receipt);
   }
+  decodedReceipts(upperstack.receipts, readings.length);
   // A message with no readings at all (e.g. "[]") has nothing to store and nothing wrong with it.
   consumeReceipts(empty);
   if (!readings.length) return { out: null, failures };

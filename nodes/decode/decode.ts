@@ -8,7 +8,7 @@ import { previewJson } from '../lib/preview';
 import { onInput, type Done, type Send, type UpperstackMessage } from '../shared/input';
 import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
-import { consume, fail } from '../shared/receipts';
+import { consume, fail, weigh } from '../shared/receipts';
 import { decodeBatch } from './batch';
 import { decoded, invalid } from '../lib/metrics';
 import { migrate, registerNode } from '../shared/config';
@@ -79,6 +79,7 @@ export = function register(RED: NodeAPI): void {
           protoDir: config.protoDir || undefined,
           limits,
         });
+        weigh(msg, result.readings.length);
         if (result.readings.length) {
           const single = !Array.isArray(msg.payload) && result.readings.length === 1 && result.rejected.length === 0;
           copies.push({ ...msg, format: result.format, payload: single ? result.readings[0] : result.readings });

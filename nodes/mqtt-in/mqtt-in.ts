@@ -40,6 +40,7 @@ export = function register(RED: NodeAPI): void {
       budgetBytes: journalBudget(config.journalBudgetMb) * MIB,
       highWater: config.highWater,
       lowWater: config.lowWater,
+      highWaterReadings: config.highWaterReadings,
       coalesce: config.coalesce,
       batchTopic: template.filter,
       describe: (rec) => ({

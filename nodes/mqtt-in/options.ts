@@ -24,6 +24,11 @@ export interface MqttInOptions {
   highWater: number;
   /** Unsettled messages at or below which withheld acknowledgements are released. */
   lowWater: number;
+  /**
+   * Unsettled readings at which acknowledgements are withheld (resumed at half);
+   * 0 turns this mark off. A message counts as one reading until decode has read it.
+   */
+  highWaterReadings: number;
   /** Disk the journal may take, in MiB; at it, acknowledgements are withheld until the flow has caught up. */
   journalBudgetMb: number;
   configVersion: number;
@@ -51,6 +56,8 @@ export const mqttInMigrations: ReadonlyArray<Migration<MqttInOptions>> = [
   }),
   // v2 → v3: a disk budget for the journal (1 GiB), so a stalled flow cannot fill the disk.
   (old) => ({ ...old, journalBudgetMb: journalBudget(old.journalBudgetMb) }),
+  // v3 → v4: backpressure also counts readings (20,000), unless it was turned off.
+  (old) => ({ ...old, highWaterReadings: readingsMark(old.highWaterReadings, old.highWater) }),
 ];
 
 /** Default disk budget of an input's journal, in MiB. */
@@ -74,4 +81,21 @@ export function waterMarks(high: unknown, low: unknown): { highWater: number; lo
   const l = low === undefined || low === null || low === '' ? Math.floor(highWater / 2) : Number(low);
   const lowWater = Number.isInteger(l) && l >= 0 && (l < highWater || highWater === 0) ? l : Math.floor(highWater / 2);
   return { highWater, lowWater };
+}
+
+/**
+ * Default pause mark in unsettled readings. Decoded readings are what the
+ * runtime holds in flight: with the message mark alone, 10-reading batches
+ * held up to 50,000 of them and peaked above 300 MB (docs/performance.md, Memory).
+ */
+export const DEFAULT_HIGH_WATER_READINGS = 20000;
+
+/**
+ * The readings mark from the editor (or hand-written flows); unset, it is the
+ * default, or 0 when the message mark is 0 (backpressure turned off).
+ */
+export function readingsMark(v: unknown, highWater?: unknown): number {
+  if (v === undefined || v === null || v === '') return Number(highWater) === 0 && highWater !== '' && highWater !== null ? 0 : DEFAULT_HIGH_WATER_READINGS;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_HIGH_WATER_READINGS;
 }

@@ -33,6 +33,8 @@ export interface InputIntakeOptions {
   budgetBytes: number;
   highWater: number;
   lowWater: number;
+  /** Unsettled readings at which the input pauses (resumes at half); absent: the intake's default. */
+  highWaterReadings?: number;
   /** Send the messages of one turn as one batch message (only towards BATCH_READERS). */
   coalesce: boolean;
   /** What a batch as a whole came in on (the topic filter, the route). */
@@ -115,6 +117,7 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     budgetBytes: opts.budgetBytes,
     highWater: opts.highWater,
     lowWater: opts.lowWater,
+    highWaterReadings: opts.highWaterReadings,
     emit,
     unreadable: (seq, _data, err) => {
       node.warn(t('errors.unreadable', { seq, message: err.message }));
@@ -146,6 +149,8 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
   const showPaused = () => {
     const s = intake.stats();
     if (s.pauseReason === 'disk') status('warning', () => t('status.full', { bytes: mib(s.bytes), budget: mib(s.budgetBytes) }));
+    // Messages holding several readings each: the readings mark is the one that paused it.
+    else if (opts.highWaterReadings && s.pendingReadings > s.pending && !(opts.highWater > 0 && s.pending >= opts.highWater)) status('warning', () => t('status.pausedReadings', { readings: s.pendingReadings, high: opts.highWaterReadings ?? 0 }));
     else status('warning', () => t('status.paused', { pending: s.pending, high: opts.highWater }));
   };
 

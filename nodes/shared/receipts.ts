@@ -15,10 +15,13 @@
  *   the message and the dead-letter node settles them; otherwise its share
  *   ends here (the log has the error) and the receipts leave the message.
  *
+ * And one report: weigh(msg, readings) when a node learns how many readings the
+ * message holds (decode), so the input's backpressure counts readings.
+ *
  * Anything else passes the message on unchanged and the receipts with it.
  * docs/architecture.md states the rule for people writing their own nodes.
  */
-import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
+import { consumeReceipts, decodedReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import type { UpperstackMessage } from './input';
 import { caughtToSettle } from './settlement';
 
@@ -42,6 +45,16 @@ export function forward<T extends UpperstackMessage>(from: UpperstackMessage, to
 /** The message goes on as `parts` messages, each carrying its receipts. */
 export function split(msg: UpperstackMessage, parts: number): void {
   splitReceipts(receiptsOf(msg), parts);
+}
+
+/** The message holds `readings` readings (shared out evenly when it stands for several entries). */
+export function weigh(msg: UpperstackMessage, readings: number): void {
+  const r = receiptsOf(msg);
+  if (!r) return;
+  decodedReceipts(r, readings);
+  if (!(readings > r.length)) return;
+  const each = Math.ceil(readings / r.length);
+  for (let i = 0; i < r.length; i++) weighReceipt(r[i], each);
 }
 
 /** Terminal: the message's data is durable here. */

@@ -189,6 +189,50 @@ describe('upperstack-mqtt-in', () => {
     settleReceipts(receipt(3));
   });
 
+  test('with batches the input pauses at its readings mark, not its message mark, and a message holding more readings than the mark still passes', async () => {
+    await load({ highWater: 100, lowWater: 50, highWaterReadings: 30, configVersion: 4, wires: [['decode'], []] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+    ]);
+    const inId = `in-${loaded}`;
+    const stats = () => intakeStats().find((st) => st.id === inId)!;
+    const readings = (n: number, from: number) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ ts: 1767225600000 + (from + i) * 1000, t: i })));
+    const acked: string[] = [];
+    const deliver = broker.deliver;
+    let out = next('out');
+    deliver(telemetry('a', readings(10, 0)), () => acked.push('a'));
+    deliver(telemetry('b', readings(10, 10)), () => acked.push('b'));
+    deliver(telemetry('c', readings(10, 20)), () => acked.push('c'));
+    const first = await out;
+    assert.equal((first.payload as unknown[]).length, 30);
+    assert.deepEqual(acked, ['a', 'b', 'c'], 'acknowledged when journaled: three messages, not decoded yet');
+    assert.equal(stats().pendingReadings, 30, 'decode told the journal how many readings each holds');
+    out = next('out');
+    deliver(telemetry('d', readings(10, 30)), () => acked.push('d'));
+    const second = await out;
+    assert.deepEqual(acked, ['a', 'b', 'c'], 'four messages, far below the message mark of 100, but 30 readings: d waits');
+    assert.equal(stats().paused, true);
+    assert.equal(stats().pendingReadings, 40);
+    settleReceipts(first.upperstack!.receipts);
+    assert.deepEqual(acked, ['a', 'b', 'c', 'd'], 'released at 15 readings or fewer');
+    assert.equal(stats().paused, false);
+    // One message of 100 readings against a mark of 30: it passes, and the input pauses until it is stored.
+    out = next('out');
+    deliver(telemetry('e', readings(100, 40)), () => acked.push('e'));
+    const big = await out;
+    assert.equal((big.payload as unknown[]).length, 100);
+    assert.deepEqual(acked.slice(4), ['e']);
+    out = next('out');
+    deliver(telemetry('f', readings(1, 140)), () => acked.push('f'));
+    const last = await out;
+    assert.deepEqual(acked.slice(4), ['e'], 'f waits behind the big one');
+    settleReceipts(second.upperstack!.receipts);
+    settleReceipts(big.upperstack!.receipts);
+    assert.deepEqual(acked.slice(4), ['e', 'f']);
+    settleReceipts(last.upperstack!.receipts);
+    assert.equal(pendingOf(inId), 0);
+  });
+
   test('a journal left by the previous release (MQTT-only records) is replayed through decode after the upgrade', async () => {
     const id = `in-${++loaded}-upgraded`;
     const old = new Journal({ dir: join(dataDir, 'journal', id) });

@@ -68,3 +68,44 @@ test('closing releases what is withheld: those messages are journaled and replay
   assert.equal(acked, 1);
   j.close();
 });
+
+test('the readings mark: an entry counts its weighed readings; acks wait until half the mark is left', () => {
+  const j = journal();
+  const gate = new AckGate(j, { highWater: 100, lowWater: 50, highReadings: 30 });
+  const seqs = ['a', 'b', 'c'].map((s) => j.append(Buffer.from(s)));
+  let acked = 0;
+  gate.admit(() => acked++);
+  assert.equal(acked, 1, 'three entries not decoded yet count as three readings');
+  for (const s of seqs) j.weigh(s, 10);
+  assert.equal(j.readings(), 30);
+  seqs.push(j.append(Buffer.from('d')));
+  j.weigh(seqs[3], 10);
+  gate.admit(() => acked++);
+  assert.equal(acked, 1, '40 readings in 4 messages: paused by the readings mark, far below 100 messages');
+  assert.deepEqual(gate.pauseState()?.reason, 'backlog');
+  j.settle(seqs[0]);
+  j.settle(seqs[1]);
+  assert.equal(acked, 1, '20 readings left: above half the mark');
+  j.settle(seqs[2]);
+  assert.equal(j.readings(), 10);
+  assert.equal(acked, 2, 'released at 15 readings or fewer');
+  assert.ok(!gate.isPaused());
+  j.close();
+});
+
+test('one entry holding more readings than the mark is not stuck: later acks wait until it is settled', () => {
+  const j = journal();
+  const gate = new AckGate(j, { highWater: 100, lowWater: 50, highReadings: 30 });
+  const big = j.append(Buffer.from('big'));
+  let acked = 0;
+  gate.admit(() => acked++);
+  assert.equal(acked, 1, 'acknowledged before it was decoded');
+  j.weigh(big, 1000);
+  j.append(Buffer.from('next'));
+  gate.admit(() => acked++);
+  assert.equal(acked, 1);
+  j.settle(big);
+  assert.equal(j.readings(), 1);
+  assert.equal(acked, 2);
+  j.close();
+});

@@ -164,3 +164,50 @@ test('whenBacklogAtMost calls back once enough entries are settled, and at once 
   assert.equal(called, 2);
   j.close();
 });
+
+test('weigh: an unsettled entry counts its readings until it is settled; unknown and settled entries are ignored', () => {
+  const j = new Journal({ dir: tempDir('us-journal-weigh-') });
+  j.open();
+  const a = j.append(Buffer.from('a'));
+  const b = j.append(Buffer.from('b'));
+  assert.equal(j.readings(), 2, 'not weighed: one reading each');
+  j.weigh(a, 10);
+  j.weigh(a, 10);
+  assert.equal(j.readings(), 11);
+  j.weigh(999, 50);
+  assert.equal(j.readings(), 11, 'an unknown entry is ignored');
+  // Split in two: the weight leaves with the last share.
+  j.hold(a);
+  j.settle(a);
+  assert.equal(j.readings(), 11);
+  j.settle(a);
+  assert.equal(j.readings(), 1);
+  j.weigh(a, 10);
+  assert.equal(j.readings(), 1, 'a settled entry is ignored');
+  let drained = false;
+  j.whenDrained(10, Infinity, () => (drained = true), 0);
+  assert.equal(drained, false, 'one reading is above a readings limit of 0');
+  j.settle(b);
+  assert.equal(drained, true);
+  j.close();
+});
+
+test('decoded: entries decode has not reached yet count as the readings per entry it saw lately', () => {
+  const j = new Journal({ dir: tempDir('us-journal-decoded-') });
+  j.open();
+  const seqs = Array.from({ length: 10 }, (_, i) => j.append(Buffer.from(String(i))));
+  assert.equal(j.readings(), 10, 'nothing decoded yet: one reading each');
+  // Decode reports the first four: 10 readings each.
+  for (const s of seqs.slice(0, 4)) j.weigh(s, 10);
+  for (let k = 0; k < 20; k++) j.decoded(seqs[3], 4, 40);
+  const estimate = j.readings();
+  assert.ok(estimate > 90 && estimate <= 100, `40 exact + 6 entries not decoded at about 10 each: ${estimate}`);
+  for (const s of seqs.slice(4)) j.weigh(s, 10);
+  j.decoded(seqs[9], 6, 60);
+  assert.equal(j.readings(), 100, 'all decoded: exact');
+  // Single readings keep the estimate at one per entry.
+  for (let k = 0; k < 40; k++) j.decoded(seqs[9], 5, 5);
+  j.append(Buffer.from('x'));
+  assert.equal(j.readings(), 101);
+  j.close();
+});

@@ -59,7 +59,7 @@ test('mqtt-in v0 → v1 picks the source from the connection and makes qos a num
 test('mqtt-in v1 → v2 turns batching and backpressure on and keeps set values', () => {
   const v1 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', configVersion: 1 };
   const out = migrate<Record<string, unknown>>(v1, mqttInMigrations);
-  assert.equal(out.configVersion, 3);
+  assert.equal(out.configVersion, 4);
   assert.equal(out.coalesce, true);
   assert.equal(out.highWater, 5000);
   assert.equal(out.lowWater, 2500);
@@ -79,13 +79,26 @@ test('mqtt-in v1 → v2 turns batching and backpressure on and keeps set values'
 test('mqtt-in v2 → v3 gives the journal a disk budget of 1 GiB and keeps one already set', () => {
   const v2 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', coalesce: true, highWater: 5000, lowWater: 2500, configVersion: 2 };
   const out = migrate<Record<string, unknown>>(v2, mqttInMigrations);
-  assert.equal(out.configVersion, 3);
+  assert.equal(out.configVersion, 4);
   assert.equal(out.journalBudgetMb, 1024);
   assert.equal(out.highWater, 5000);
   assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: '64' }, mqttInMigrations).journalBudgetMb, 64);
   // Below one MiB, or not a number: the default, since the journal could not hold a segment.
   assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: 0 }, mqttInMigrations).journalBudgetMb, 1024);
   assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: 'lots' }, mqttInMigrations).journalBudgetMb, 1024);
+});
+
+test('mqtt-in v3 → v4 adds the readings mark (20,000), off when backpressure was off, and keeps one already set', () => {
+  const v3 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', coalesce: true, highWater: 5000, lowWater: 2500, journalBudgetMb: 1024, configVersion: 3 };
+  const out = migrate<Record<string, unknown>>(v3, mqttInMigrations);
+  assert.equal(out.configVersion, 4);
+  assert.equal(out.highWaterReadings, 20000);
+  assert.equal(out.highWater, 5000);
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, highWater: 0, lowWater: 0 }, mqttInMigrations).highWaterReadings, 0);
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, highWaterReadings: '800' }, mqttInMigrations).highWaterReadings, 800);
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, highWaterReadings: -1 }, mqttInMigrations).highWaterReadings, 20000);
+  // v0 goes through every step.
+  assert.equal(migrate<Record<string, unknown>>({}, mqttInMigrations).highWaterReadings, 20000);
 });
 
 test('mqtt-connection v0 → v1 types the protocol version and keepalive', () => {

@@ -1,18 +1,26 @@
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import type { Decoder, Encoder } from '@msgpack/msgpack';
 import { DecodeError, InvalidReadingError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { findMsgpackProblem } from './msgpack-scan';
 
-const decoder = new Decoder();
-// ignoreUndefined drops undefined properties, as JSON does, instead of writing nil.
-const encoder = new Encoder({ ignoreUndefined: true });
+// Loaded with the first MessagePack payload: a runtime whose devices send JSON does not hold it.
+let codec: { decoder: Decoder; encoder: Encoder } | undefined;
+function msgpack(): { decoder: Decoder; encoder: Encoder } {
+  if (!codec) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const lib = require('@msgpack/msgpack') as typeof import('@msgpack/msgpack');
+    // ignoreUndefined drops undefined properties, as JSON does, instead of writing nil.
+    codec = { decoder: new lib.Decoder(), encoder: new lib.Encoder({ ignoreUndefined: true }) };
+  }
+  return codec;
+}
 
 /** The bytes are walked first (iteratively), so limits hold before the decoder builds anything. */
 export function decodeMsgpack(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
   const problem = findMsgpackProblem(buf, limits);
   if (problem) throw problem.error ?? new DecodeError(problem.message, { format: 'msgpack', offset: problem.offset });
   try {
-    return decoder.decode(buf);
+    return msgpack().decoder.decode(buf);
   } catch (err) {
     // Well-formed but not representable, e.g. a map whose key is itself a map.
     const reason = err instanceof Error ? err.message : String(err);
@@ -23,7 +31,7 @@ export function decodeMsgpack(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS):
 export function encodeMsgpack(value: unknown): Buffer {
   let bytes: Uint8Array;
   try {
-    bytes = encoder.encode(value);
+    bytes = msgpack().encoder.encode(value);
   } catch (err) {
     throw new InvalidReadingError(`value cannot be written as MessagePack: ${err instanceof Error ? err.message : String(err)}`);
   }

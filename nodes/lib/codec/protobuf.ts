@@ -6,7 +6,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Reader, Root, Type, type NamespaceBase } from 'protobufjs';
+import type { NamespaceBase, Reader, Root, Type } from 'protobufjs';
 import type { FieldValue, Reading } from '../reading';
 import { ConfigError, DecodeError, DepthExceededError, InvalidReadingError, TooManyFieldsError, TooManyReadingsError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
@@ -22,13 +22,20 @@ interface Loaded {
 
 const cache = new Map<string, Loaded>();
 
+// Loaded with the first .proto folder: a runtime whose devices send JSON does not hold protobufjs.
+let lib: typeof import('protobufjs') | undefined;
+function protobufjs(): typeof import('protobufjs') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (lib ??= require('protobufjs') as typeof import('protobufjs'));
+}
+
 export function defaultProtoDir(): string {
   return join(packageRoot(), 'proto');
 }
 
 function collectTypes(ns: NamespaceBase, out: string[]): string[] {
   for (const child of ns.nestedArray) {
-    if (child instanceof Type) out.push(child.fullName.slice(1));
+    if (child instanceof protobufjs().Type) out.push(child.fullName.slice(1));
     // protobufjs does not export NamespaceBase at run time; namespaces and types both have nestedArray.
     if ('nestedArray' in child) collectTypes(child as NamespaceBase, out);
   }
@@ -47,7 +54,7 @@ function load(dir: string = defaultProtoDir()): Loaded {
     throw new ConfigError(`protobuf folder ${key} cannot be read${code === 'ENOENT' ? ': it does not exist' : `: ${code ?? String(err)}`}`, { dir: key });
   }
   if (files.length === 0) throw new ConfigError(`protobuf folder ${key} holds no .proto files`, { dir: key });
-  const root = new Root();
+  const root = new (protobufjs().Root)();
   try {
     // keepCase: field names stay as written in the .proto (battery_level, not batteryLevel),
     // so decoded objects match the device's documentation.
@@ -127,7 +134,7 @@ function toReading(obj: Record<string, any>, limits: Limits, path: string): Part
 export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE, dir?: string, limits: Limits = DEFAULT_LIMITS): unknown {
   const type = lookup(protoType, dir);
   const name = type.fullName.slice(1);
-  const reader = Reader.create(buf);
+  const reader = protobufjs().Reader.create(buf);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
   let obj: Record<string, any>;
   try {

@@ -22,11 +22,18 @@
  * is ISO 8601 or epoch s/ms; absent means the time of receipt. Namespace
  * prefixes are ignored (`<u:reading>` is a reading).
  */
-import { SaxesParser, type SaxesTag } from 'saxes';
+import type { SaxesParser as SaxesParserType, SaxesTag } from 'saxes';
 import { DecodeError, isLimitError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import type { FieldValue } from '../reading';
 import { byteOffsetOf, decodeUtf8 } from './text';
+
+// Loaded with the first XML payload: a runtime whose devices send JSON does not hold it.
+let Parser: typeof SaxesParserType | undefined;
+function saxes(): typeof SaxesParserType {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (Parser ??= (require('saxes') as typeof import('saxes')).SaxesParser);
+}
 
 /** A reading as read from XML, before normalizeReadings() checks it. */
 export interface XmlReading {
@@ -60,7 +67,7 @@ interface Leaf {
 export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): XmlReading[] {
   const { text, bomBytes } = decodeUtf8(buf, 'xml', 'XML payload');
   if (text.trim() === '') throw new DecodeError('XML payload is empty', { format: 'xml', offset: 0 });
-  const parser = new SaxesParser({ position: true, xmlns: false });
+  const parser = new (saxes())({ position: true, xmlns: false });
   const readings: XmlReading[] = [];
   let rootSeen = false;
   let wrapper: { device?: string; ts?: string } | undefined;

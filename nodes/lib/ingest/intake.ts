@@ -54,6 +54,13 @@ export interface IntakeOptions {
   highWater?: number;
   /** Unsettled messages at or below which it resumes (default half the high-water mark). */
   lowWater?: number;
+  /**
+   * Unsettled readings at which the input pauses (default and 0: no such mark);
+   * a message counts as one until decode weighs it (weighReceipt).
+   */
+  highWaterReadings?: number;
+  /** Unsettled readings at or below which it resumes (default half that mark). */
+  lowWaterReadings?: number;
   fsync?: FsyncPolicy;
   /** Journal segment size; default an eighth of the budget, at most 64 MiB. */
   segmentBytes?: number;
@@ -84,6 +91,8 @@ export interface IntakeStats {
   budgetBytes: number;
   /** Journaled messages not settled yet. */
   pending: number;
+  /** Readings in them (a message counts as one until it is decoded). */
+  pendingReadings: number;
   /** When the oldest unsettled message was received (epoch ms). */
   oldestUnsettledAt?: number;
   paused: boolean;
@@ -128,6 +137,7 @@ export class Intake {
   private readonly journal: Journal;
   private readonly gate: AckGate;
   private readonly highWater: number;
+  private readonly highWaterReadings: number;
   private state: 'new' | 'open' | 'closed' = 'new';
   // The current turn: records, and per record its ack and failure callbacks.
   private recs: Received[] = [];
@@ -171,11 +181,14 @@ export class Intake {
     this.name = opts.name ?? opts.id;
     this.budgetBytes = opts.budgetBytes && opts.budgetBytes > 0 ? opts.budgetBytes : DEFAULT_JOURNAL_BUDGET;
     this.highWater = opts.highWater ?? DEFAULT_HIGH_WATER;
+    this.highWaterReadings = opts.highWaterReadings ?? 0;
     const segmentBytes = opts.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(4096, Math.floor(this.budgetBytes / 8)));
     this.journal = new Journal({ dir: opts.dir, fsync: opts.fsync, segmentBytes });
     this.gate = new AckGate(this.journal, {
       highWater: this.highWater,
       lowWater: opts.lowWater ?? Math.floor(this.highWater / 2),
+      highReadings: this.highWaterReadings,
+      lowReadings: opts.lowWaterReadings,
       budgetBytes: this.budgetBytes,
       onChange: (paused, reason) => opts.onPause?.(paused, reason),
     });
@@ -362,6 +375,7 @@ export class Intake {
       bytes: this.state === 'open' ? this.journal.bytes() : 0,
       budgetBytes: this.budgetBytes,
       pending: this.state === 'open' ? this.journal.backlog() : 0,
+      pendingReadings: this.state === 'open' ? this.journal.readings() : 0,
       paused: pause !== undefined,
       heldAcks: this.gate.waiting(),
       received: this.received,
@@ -413,7 +427,9 @@ export class Intake {
     const secs = Math.ceil(retryAfterMs / 1000);
     const why =
       reason === 'backlog'
-        ? `${this.journal.backlog()} messages are waiting to be stored (pause mark ${this.highWater})`
+        ? this.highWaterReadings > 0 && this.journal.readings() >= this.highWaterReadings
+          ? `${this.journal.readings()} readings are waiting to be stored (pause mark ${this.highWaterReadings} readings)`
+          : `${this.journal.backlog()} messages are waiting to be stored (pause mark ${this.highWater})`
         : reason === 'disk'
           ? `its journal has reached its disk budget of ${formatBytes(this.budgetBytes)}`
           : reason === 'journal'

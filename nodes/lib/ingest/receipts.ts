@@ -22,6 +22,10 @@ export interface Receipt {
 export interface ReceiptJournal {
   settle(seq: number): void;
   hold(seq: number, extra?: number): void;
+  /** The entry holds this many readings (backpressure counts readings); optional for older journals. */
+  weigh?(seq: number, readings: number): void;
+  /** Entries up to seq are decoded, the last `entries` of them holding `readings` readings. */
+  decoded?(upTo: number, entries: number, readings: number): void;
   stats(): { pending: number; bytes: number };
 }
 
@@ -55,6 +59,36 @@ export function splitReceipts(receipts: readonly Receipt[] | undefined, parts: n
     const r = receipts[i];
     journals.get(r.j)?.hold(r.s, parts - 1);
   }
+}
+
+/**
+ * The entry behind this receipt holds `readings` readings: told by the step that
+ * decodes it, so the input's backpressure counts readings rather than messages
+ * (nodes/lib/journal/gate.ts). One reading, the default, needs no call.
+ */
+export function weighReceipt(receipt: Receipt, readings: number): void {
+  journals.get(receipt.j)?.weigh?.(receipt.s, readings);
+}
+
+/**
+ * The entries behind these receipts are decoded and hold `readings` readings in
+ * all: the input estimates from this what the entries decode has not reached
+ * yet hold. Called once per decoded message, with or without weighReceipt.
+ */
+export function decodedReceipts(receipts: readonly Receipt[] | undefined, readings: number): void {
+  if (!receipts || receipts.length === 0) return;
+  // A batch comes from one input; receipts of several journals report to each.
+  const first = receipts[0].j;
+  let upTo = receipts[0].s;
+  let mixed = false;
+  for (let i = 1; i < receipts.length; i++) {
+    const r = receipts[i];
+    if (r.j !== first) mixed = true;
+    else if (r.s > upTo) upTo = r.s;
+  }
+  if (!mixed) return void journals.get(first)?.decoded?.(upTo, receipts.length, readings);
+  const per = readings / receipts.length;
+  for (const r of receipts) journals.get(r.j)?.decoded?.(r.s, 1, per);
 }
 
 /** True when a value has the shape of a receipt list (messages may come from anywhere). */

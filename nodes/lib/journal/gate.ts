@@ -7,8 +7,17 @@
  * letting the runtime queue without bound. Request/response protocols ask
  * `paused()` and refuse while it is true.
  *
- * Hysteresis: once the backlog reaches the high-water mark (or the journal its
- * budget), acks are held until the backlog is down to the low-water mark and
+ * Two marks count the backlog: unsettled messages, and the readings in them.
+ * The step that decodes a message tells the journal how many readings it holds
+ * (Journal.weigh and decoded, through weighReceipt and decodedReceipts); entries
+ * it has not reached yet count as the readings per message it saw lately. So
+ * with 10-reading batches the input pauses at a tenth of the messages it would
+ * with single readings: what the runtime holds in flight is readings. A single
+ * message above the readings mark still passes: the gate only withholds acks
+ * of later messages until the backlog has drained.
+ *
+ * Hysteresis: once the backlog reaches a high-water mark (or the journal its
+ * budget), acks are held until the backlog is down to the low-water marks and
  * the journal below its budget, then released in arrival order. The journal
  * shrinks a whole segment at a time, which is the hysteresis for the budget.
  */
@@ -21,13 +30,17 @@ export interface AckGateOptions {
   highWater: number;
   /** Unsettled messages at or below which withheld acks are released. */
   lowWater: number;
+  /** Unsettled readings at which acks are withheld; 0 or absent: no such mark. */
+  highReadings?: number;
+  /** Unsettled readings at or below which withheld acks are released (default half the mark). */
+  lowReadings?: number;
   /** Journal bytes at which acks are withheld; 0 or absent: no budget. */
   budgetBytes?: number;
   /** Told when the gate closes (true) and opens again (false). */
   onChange?: (paused: boolean, reason?: PauseReason) => void;
 }
 
-type GateJournal = Pick<Journal, 'backlog' | 'whenDrained'> & Partial<Pick<Journal, 'bytes'>>;
+type GateJournal = Pick<Journal, 'backlog' | 'whenDrained'> & Partial<Pick<Journal, 'bytes' | 'readings'>>;
 
 export class AckGate {
   private held: Array<() => void> = [];
@@ -37,10 +50,15 @@ export class AckGate {
   private readonly high: number;
   private readonly low: number;
   private readonly budget: number;
+  private readonly highReadings: number;
+  private readonly lowReadings: number;
 
   constructor(private readonly journal: GateJournal, private readonly opts: AckGateOptions) {
     this.high = opts.highWater > 0 ? opts.highWater : Infinity;
     this.low = Math.max(0, Math.min(opts.lowWater, this.high - 1));
+    this.highReadings = opts.highReadings && opts.highReadings > 0 && journal.readings ? opts.highReadings : Infinity;
+    const lowReadings = opts.lowReadings ?? Math.floor(this.highReadings / 2);
+    this.lowReadings = Math.max(0, Math.min(lowReadings, this.highReadings - 1));
     this.budget = opts.budgetBytes && opts.budgetBytes > 0 ? opts.budgetBytes : Infinity;
   }
 
@@ -56,13 +74,13 @@ export class AckGate {
    */
   check(): boolean {
     if (this.paused) return true;
-    const reason = this.journal.backlog() >= this.high ? 'backlog' : this.bytes() >= this.budget ? 'disk' : undefined;
+    const reason = this.journal.backlog() >= this.high || this.readings() >= this.highReadings ? 'backlog' : this.bytes() >= this.budget ? 'disk' : undefined;
     if (!reason) return false;
     this.paused = true;
     this.reason = reason;
     this.since = Date.now();
     this.opts.onChange?.(true, reason);
-    this.journal.whenDrained(this.low, this.budget, () => this.release());
+    this.journal.whenDrained(this.low, this.budget, () => this.release(), this.lowReadings);
     return this.paused;
   }
 
@@ -88,6 +106,10 @@ export class AckGate {
   close(): void {
     this.paused = true;
     this.release();
+  }
+
+  private readings(): number {
+    return this.highReadings !== Infinity ? this.journal.readings!() : 0;
   }
 
   private bytes(): number {

@@ -78,7 +78,21 @@ export class Journal {
   private dirty = false;
   private timers: NodeJS.Timeout[] = [];
   private opened = false;
-  private drainWaiter: { limit: number; bytesBelow: number; cb: () => void } | undefined;
+  private drainWaiter: { limit: number; bytesBelow: number; readings: number; cb: () => void } | undefined;
+  /**
+   * Readings beyond one per unsettled entry, as weigh() was told them (by
+   * decode): backpressure that counts readings, not messages. Only entries
+   * with more than one reading are in the map, so single readings cost nothing.
+   */
+  private weights = new Map<number, number>();
+  private extraReadings = 0;
+  /**
+   * Entries after this one are not decoded yet; they count as `perEntry`
+   * readings each (the recent readings per decoded entry), so a burst that
+   * decode has not reached yet does not look like one reading per message.
+   */
+  private decodedUpTo = 0;
+  private perEntry = 1;
   /** Bytes of all segment files (kept up to date, so the disk budget costs no stat calls). */
   private totalBytes = 0;
   /** The periodic fsync and checkpoint run on the libuv pool; one of each at a time. */
@@ -212,13 +226,47 @@ export class Journal {
    * take fewer than `bytesBelow` bytes (at once when that is so already). One
    * waiter at a time; a new call replaces the previous one.
    */
-  whenDrained(limit: number, bytesBelow: number, cb: () => void): void {
-    if (this.pending.size <= limit && this.totalBytes < bytesBelow) {
+  whenDrained(limit: number, bytesBelow: number, cb: () => void, readings = Infinity): void {
+    if (this.pending.size <= limit && this.totalBytes < bytesBelow && (readings === Infinity || this.readings() <= readings)) {
       this.drainWaiter = undefined;
       cb();
       return;
     }
-    this.drainWaiter = { limit, bytesBelow, cb };
+    this.drainWaiter = { limit, bytesBelow, readings, cb };
+  }
+
+  /**
+   * The unsettled entry seq holds `readings` readings (told once its message is
+   * decoded); until then, and for unknown or settled seqs, an entry counts as one.
+   */
+  weigh(seq: number, readings: number): void {
+    if (!this.pending.has(seq)) return;
+    const extra = readings > 1 ? Math.floor(readings) - 1 : 0;
+    const before = this.weights.get(seq) ?? 0;
+    if (extra === before) return;
+    if (extra === 0) this.weights.delete(seq);
+    else this.weights.set(seq, extra);
+    this.extraReadings += extra - before;
+  }
+
+  /**
+   * Entries up to `upTo` are decoded; the last ones decoded were `entries`
+   * entries holding `readings` readings (weigh() has the exact count of each).
+   */
+  decoded(upTo: number, entries: number, readings: number): void {
+    if (upTo > this.decodedUpTo) this.decodedUpTo = upTo;
+    if (entries > 0 && readings >= 0) this.perEntry += (readings / entries - this.perEntry) * 0.25;
+  }
+
+  /**
+   * Readings in unsettled entries: weighed entries count what they hold, others
+   * one, and entries not decoded yet the readings per entry decode saw lately.
+   */
+  readings(): number {
+    const n = this.pending.size + this.extraReadings;
+    if (this.perEntry <= 1) return n;
+    const undecoded = this.nextSeq - 1 - Math.max(this.decodedUpTo, this.settledUpTo);
+    return undecoded > 0 ? n + Math.round(undecoded * (this.perEntry - 1)) : n;
   }
 
   /** One more settle is needed before seq is done (the message was split). */
@@ -236,6 +284,7 @@ export class Journal {
       return;
     }
     this.pending.delete(seq);
+    if (this.extraReadings !== 0) this.unweigh(seq);
     if (seq === this.settledUpTo + 1) {
       let s = seq;
       while (s + 1 < this.nextSeq && !this.pending.has(s + 1)) s++;
@@ -245,9 +294,16 @@ export class Journal {
     this.checkDrained();
   }
 
+  private unweigh(seq: number): void {
+    const extra = this.weights.get(seq);
+    if (extra === undefined) return;
+    this.weights.delete(seq);
+    this.extraReadings -= extra;
+  }
+
   private checkDrained(): void {
     const w = this.drainWaiter;
-    if (w && this.pending.size <= w.limit && this.totalBytes < w.bytesBelow) {
+    if (w && this.pending.size <= w.limit && this.totalBytes < w.bytesBelow && (w.readings === Infinity || this.readings() <= w.readings)) {
       this.drainWaiter = undefined;
       w.cb();
     }
@@ -307,6 +363,10 @@ export class Journal {
     this.segments = [];
     this.totalBytes = 0;
     this.pending.clear();
+    this.weights.clear();
+    this.extraReadings = 0;
+    this.decodedUpTo = 0;
+    this.perEntry = 1;
     this.drainWaiter = undefined;
   }
 
