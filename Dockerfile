@@ -15,6 +15,7 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     UPPERSTACK_DATA=/data \
     UPPERSTACK_BIND=0.0.0.0 \
     UPPERSTACK_HTTP_PORT=1880 \

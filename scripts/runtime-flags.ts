@@ -24,6 +24,21 @@
  */
 export const RUNTIME_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
 
+/**
+ * Environment the runtime starts with, where `npm start`, the Docker image and
+ * the test/bench helper set it alike (a value already in the environment wins).
+ *
+ * - `MALLOC_ARENA_MAX=2`: glibc gives each thread that allocates its own malloc
+ *   arena (up to 8 per core); the runtime's main thread, anomaly worker, V8's
+ *   and libuv's pools and DuckDB's thread each kept freed memory in theirs. Two
+ *   arenas: idle RSS 153–154 MB against 161–162 (alternating runs), peak RSS of
+ *   the single-reading rows 8 MB lower, CPU per reading within the bench's
+ *   spread (docs/performance.md, Memory). It must be in the environment before
+ *   the process starts (glibc reads it at its first allocation), so the start
+ *   script cannot set it; other C libraries (musl) ignore it.
+ */
+export const RUNTIME_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+
 /** `--max_semi_space_size=8` → `max-semi-space-size` (V8 takes `_` and `-` alike). */
 function flagName(option: string): string {
   return option.replace(/^--(no-)?/, '').split('=')[0].replace(/_/g, '-');

@@ -1,10 +1,20 @@
 /** `npm start`: Node-RED with the Upperstack settings. */
 import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
 import { settleAfterStart } from './settle-memory';
+import { keepConnections } from './server-timeouts';
 
 const settings = join(__dirname, '..', 'settings.js');
 process.argv.splice(2, 0, '--settings', settings);
 // red.js parses process.argv and starts the runtime when it is loaded.
 require('node-red/red.js');
-settleAfterStart((require('node-red') as { events: EventEmitter }).events);
+const RED = require('node-red') as { events: EventEmitter; server: Server | null };
+settleAfterStart(RED.events);
+// red.js makes its HTTP server once the settings' HTTPS options resolve (a promise turn after loading),
+// before it listens; applied again when the flows start in case that took longer.
+const configure = () => {
+  if (RED.server) keepConnections(RED.server);
+};
+setImmediate(configure);
+RED.events.once('flows:started', configure);

@@ -29,6 +29,8 @@ export interface AnomalyOptions {
   /** Score (0..1] at which a verdict is an anomaly. */
   threshold: string;
   maxSeries: string;
+  /** Most series (fields) one device may have; its further fields are not watched ('' = 100). */
+  maxSeriesPerDevice: string;
   /** Comma-separated field names; empty = every numeric field. */
   fields: string;
   /** "temperature=°C, humidity=%". */
@@ -48,7 +50,7 @@ export interface AnomalyOptions {
 
 export interface AnomalyNodeDef extends NodeDef, AnomalyOptions {}
 
-export const ANOMALY_DEFAULTS: Omit<AnomalyOptions, 'name' | 'configVersion' | 'store' | 'worker'> = {
+export const ANOMALY_DEFAULTS: Omit<AnomalyOptions, 'name' | 'configVersion' | 'store' | 'worker' | 'maxSeriesPerDevice'> = {
   detector: 'default',
   min: '',
   max: '',
@@ -80,6 +82,9 @@ export const anomalyMigrations: ReadonlyArray<Migration<AnomalyOptions>> = [
   (old) => ({ ...old, store: typeof old.store === 'string' ? old.store : '' }),
   // v2 → v3: the engine in a worker thread, for existing nodes too (same verdicts, off the main thread).
   (old) => ({ ...old, worker: old.worker !== false && old.worker !== 'false' }),
+  // v3 → v4: the per-device series cap in the dialog, at 100: the engine's default that applied to these nodes
+  // already (a fixed value here: a later change of the engine's default must not change what this step did).
+  (old) => ({ ...old, maxSeriesPerDevice: typeof old.maxSeriesPerDevice === 'number' || typeof old.maxSeriesPerDevice === 'string' ? String(old.maxSeriesPerDevice) : '100' }),
 ];
 
 function text(v: unknown): string {
@@ -192,6 +197,7 @@ export function engineOptionsOf(o: AnomalyOptions): AnomalyEngineOptions {
     detector: detectorConfigOf(o),
     threshold: num(o.threshold, 'threshold') ?? 0.5,
     maxSeries: int(o.maxSeries, 'maxSeries', 1) ?? 10_000,
+    maxSeriesPerDevice: int(o.maxSeriesPerDevice, 'maxSeriesPerDevice', 1),
     fields: parseFields(o.fields),
     units: parseUnits(o.units),
     warmup: int(o.warmup, 'warmup', 0),

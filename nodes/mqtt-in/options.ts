@@ -56,7 +56,7 @@ export const mqttInMigrations: ReadonlyArray<Migration<MqttInOptions>> = [
   }),
   // v2 → v3: a disk budget for the journal (1 GiB), so a stalled flow cannot fill the disk.
   (old) => ({ ...old, journalBudgetMb: journalBudget(old.journalBudgetMb) }),
-  // v3 → v4: backpressure also counts readings (20,000), unless it was turned off.
+  // v3 → v4: backpressure also counts readings (10,000), unless it was turned off.
   (old) => ({ ...old, highWaterReadings: readingsMark(old.highWaterReadings, old.highWater) }),
 ];
 
@@ -88,7 +88,7 @@ export function waterMarks(high: unknown, low: unknown): { highWater: number; lo
  * runtime holds in flight: with the message mark alone, 10-reading batches
  * held up to 50,000 of them and peaked above 300 MB (docs/performance.md, Memory).
  */
-export const DEFAULT_HIGH_WATER_READINGS = 20000;
+export const DEFAULT_HIGH_WATER_READINGS = 10000;
 
 /**
  * The readings mark from the editor (or hand-written flows); unset, it is the

@@ -6,7 +6,7 @@ import { get as httpsGet } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runtimeNodeFlags } from '../../scripts/runtime-flags';
+import { RUNTIME_ENV, runtimeNodeFlags } from '../../scripts/runtime-flags';
 import { killBeforeCleanup, tempDir } from './temp';
 
 export async function freePort(): Promise<number> {
@@ -99,6 +99,11 @@ export function runtimeCommand(startScript: string, nodeOptions?: string): strin
   return [...runtimeNodeFlags(nodeOptions), startScript];
 }
 
+/** The environment `npm start` gives the runtime (RUNTIME_ENV), under what `env` already sets. */
+export function runtimeEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...RUNTIME_ENV, ...env };
+}
+
 async function startOnce(opts: StartOptions): Promise<Runtime> {
   const dataDir = opts.dataDir ?? tempDir('us-e2e-');
   const httpPort = opts.httpPort ?? (await freePort());
@@ -114,7 +119,7 @@ async function startOnce(opts: StartOptions): Promise<Runtime> {
   const proc = spawn(process.execPath, runtimeCommand(join(ROOT, 'dist', 'scripts', 'start.js'), nodeOptions), {
     cwd: ROOT,
     env: {
-      ...process.env,
+      ...runtimeEnvironment(process.env),
       UPPERSTACK_DATA: dataDir,
       UPPERSTACK_HTTP_PORT: String(httpPort),
       UPPERSTACK_MQTT_PORT: String(mqttPort),

@@ -173,12 +173,12 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
       { select: { detector: 'holtwinters' }, fill: { season: 'weekly' }, invalid: ['season'] },
       { fill: { season: '1d' }, valid: ['season'] },
       {
-        fill: { advanced: '{', threshold: '1.5', warmup: '2.5', maxSeries: '0', heartbeatMissed: '-1', units: 'temperature' },
-        invalid: ['advanced', 'threshold', 'warmup', 'maxSeries', 'heartbeatMissed', 'units'],
+        fill: { advanced: '{', threshold: '1.5', warmup: '2.5', maxSeries: '0', maxSeriesPerDevice: '0.5', heartbeatMissed: '-1', units: 'temperature' },
+        invalid: ['advanced', 'threshold', 'warmup', 'maxSeries', 'maxSeriesPerDevice', 'heartbeatMissed', 'units'],
       },
       {
-        fill: { advanced: '', threshold: '1', warmup: '10', maxSeries: '1', heartbeatMissed: '2', heartbeatInterval: 'often', units: 'temperature=°C' },
-        valid: ['advanced', 'threshold', 'warmup', 'maxSeries', 'heartbeatMissed', 'units'],
+        fill: { advanced: '', threshold: '1', warmup: '10', maxSeries: '1', maxSeriesPerDevice: '1', heartbeatMissed: '2', heartbeatInterval: 'often', units: 'temperature=°C' },
+        valid: ['advanced', 'threshold', 'warmup', 'maxSeries', 'maxSeriesPerDevice', 'heartbeatMissed', 'units'],
         invalid: ['heartbeatInterval'],
       },
       { fill: { heartbeatInterval: '5m' }, valid: ['heartbeatInterval'] },

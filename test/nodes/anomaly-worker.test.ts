@@ -152,6 +152,6 @@ describe('anomaly node, engine in a worker thread', () => {
     const v2 = { id: 'x', configVersion: 2, detector: 'default' };
     assert.equal(migrate<AnomalyOptions>(v2, anomalyMigrations).worker, true);
     assert.equal(migrate<AnomalyOptions>({ ...v2, worker: false }, anomalyMigrations).worker, false);
-    assert.equal(migrate<AnomalyOptions>({ id: 'y' }, anomalyMigrations).configVersion, 3);
+    assert.equal(migrate<AnomalyOptions>({ id: 'y' }, anomalyMigrations).configVersion, 4);
   });
 });

@@ -208,11 +208,25 @@ describe('anomaly node', () => {
     await until(() => texts.at(-1) === `watching 1 series, ${n} anomalies in the last hour`, 'the latest count in the status');
   });
 
+  test('the dialog\'s per-device series cap: a device\'s fields beyond it are not judged', async () => {
+    const limits = { detector: 'limits', max: '50', warmup: '0', units: '', configVersion: 4 };
+    await helper.load(anomalyNode, [...flow('capped', { ...limits, maxSeriesPerDevice: '2' }), ...flow('uncapped', { ...limits, maxSeriesPerDevice: '100' })]);
+    const capped = collect('capped-out1');
+    const uncapped = collect('uncapped-out1');
+    const reading = () => ({ device: 'dev1', ts: T0, fields: { a: 60, b: 60, c: 60 }, tags: {} });
+    input('capped', { payload: reading() });
+    input('uncapped', { payload: reading() });
+    await until(() => capped.length === 1 && uncapped.length === 1);
+    const judged = (o: Out) => Object.entries(o.payload.anomalies ?? {}).filter(([, v]) => v).map(([k]) => k);
+    assert.deepEqual(judged(capped[0]), ['a', 'b']);
+    assert.deepEqual(judged(uncapped[0]), ['a', 'b', 'c']);
+  });
+
   test('options: a bad advanced config gives a clear error; v0 configs get defaults', () => {
     assert.throws(() => engineOptionsOf({ ...migrate<AnomalyOptions>({}, anomalyMigrations), advanced: '{"window": ' }), /advanced config is not valid JSON/);
     assert.throws(() => engineOptionsOf({ ...migrate<AnomalyOptions>({}, anomalyMigrations), detector: 'limits' }), /limits detector needs/);
     const v1 = migrate<AnomalyOptions>({ id: 'x', threshold: 0.7 }, anomalyMigrations);
-    assert.equal(v1.configVersion, 3);
+    assert.equal(v1.configVersion, 4);
     assert.equal(v1.store, '', 'no store chosen for an old node');
     assert.equal(v1.detector, 'default');
     assert.equal(v1.threshold, '0.7');
@@ -221,5 +235,9 @@ describe('anomaly node', () => {
     assert.deepEqual(o.units, { temperature: '°C' });
     assert.equal(o.heartbeat, false);
     assert.deepEqual(engineOptionsOf({ ...v1, detector: 'novelty', advanced: '{"horizon": 10000}' }).detector, { type: 'novelty', horizon: 10000 });
+    assert.equal(engineOptionsOf(v1).maxSeriesPerDevice, 100);
+    assert.equal(engineOptionsOf({ ...v1, maxSeriesPerDevice: ' 3 ' }).maxSeriesPerDevice, 3);
+    assert.equal(engineOptionsOf({ ...v1, maxSeriesPerDevice: '' }).maxSeriesPerDevice, undefined, 'blank: the engine default');
+    assert.throws(() => engineOptionsOf({ ...v1, maxSeriesPerDevice: '0' }), /maxSeriesPerDevice must be a whole number of at least 1/);
   });
 });

@@ -208,6 +208,13 @@ test('the anomaly node flags exactly the settings the runtime refuses, each with
     [{ maxSeries: '2.5' }, { maxSeries: 'a whole number, at least 1' }],
     [{ maxSeries: 'many' }, { maxSeries: 'a whole number, at least 1' }],
     [{ maxSeries: '1' }, {}],
+    [{ maxSeriesPerDevice: '0' }, { maxSeriesPerDevice: 'a whole number, at least 1' }],
+    [{ maxSeriesPerDevice: '1.5' }, { maxSeriesPerDevice: 'a whole number, at least 1' }],
+    [{ maxSeriesPerDevice: 'few' }, { maxSeriesPerDevice: 'a whole number, at least 1' }],
+    [{ maxSeriesPerDevice: '' }, {}],
+    // Above Max series is no error: the total still caps all of them.
+    [{ maxSeries: '1', maxSeriesPerDevice: '1' }, {}],
+    [{ maxSeries: '5', maxSeriesPerDevice: '100' }, {}],
     [{ detector: 'zscore', warmup: '-1' }, { warmup: 'a whole number of readings, 0 or more' }],
     [{ detector: 'limits', max: '80', warmup: '2.5' }, { warmup: 'a whole number of readings, 0 or more' }],
     [{ detector: 'flatline', warmup: 'soon' }, { warmup: 'a whole number of readings, 0 or more' }],

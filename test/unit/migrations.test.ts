@@ -88,17 +88,17 @@ test('mqtt-in v2 → v3 gives the journal a disk budget of 1 GiB and keeps one a
   assert.equal(migrate<Record<string, unknown>>({ ...v2, journalBudgetMb: 'lots' }, mqttInMigrations).journalBudgetMb, 1024);
 });
 
-test('mqtt-in v3 → v4 adds the readings mark (20,000), off when backpressure was off, and keeps one already set', () => {
+test('mqtt-in v3 → v4 adds the readings mark (10,000), off when backpressure was off, and keeps one already set', () => {
   const v3 = { id: 'i', source: 'embedded', broker: '', connection: '', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: '', coalesce: true, highWater: 5000, lowWater: 2500, journalBudgetMb: 1024, configVersion: 3 };
   const out = migrate<Record<string, unknown>>(v3, mqttInMigrations);
   assert.equal(out.configVersion, 4);
-  assert.equal(out.highWaterReadings, 20000);
+  assert.equal(out.highWaterReadings, 10000);
   assert.equal(out.highWater, 5000);
   assert.equal(migrate<Record<string, unknown>>({ ...v3, highWater: 0, lowWater: 0 }, mqttInMigrations).highWaterReadings, 0);
   assert.equal(migrate<Record<string, unknown>>({ ...v3, highWaterReadings: '800' }, mqttInMigrations).highWaterReadings, 800);
-  assert.equal(migrate<Record<string, unknown>>({ ...v3, highWaterReadings: -1 }, mqttInMigrations).highWaterReadings, 20000);
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, highWaterReadings: -1 }, mqttInMigrations).highWaterReadings, 10000);
   // v0 goes through every step.
-  assert.equal(migrate<Record<string, unknown>>({}, mqttInMigrations).highWaterReadings, 20000);
+  assert.equal(migrate<Record<string, unknown>>({}, mqttInMigrations).highWaterReadings, 10000);
 });
 
 test('mqtt-connection v0 → v1 types the protocol version and keepalive', () => {
@@ -230,17 +230,29 @@ test('store, dead-letter, query and api v0 → v1 fill their options', () => {
 test('anomaly v1 → v2 adds an empty store and keeps every setting; v2 → v3 turns the worker thread on; v0 goes through every step', () => {
   const v1 = { id: 'a', name: 'boiler', detector: 'zscore', sigma: '4', threshold: '0.6', fields: 'temperature', configVersion: 1 };
   const out = migrate<Record<string, unknown>>(v1, anomalyMigrations);
-  assert.equal(out.configVersion, 3);
+  assert.equal(out.configVersion, 4);
   assert.equal(out.store, '');
   assert.equal(out.worker, true);
-  assert.deepEqual({ ...out, store: undefined, worker: undefined, configVersion: 1 }, { ...v1, store: undefined, worker: undefined });
+  assert.equal(out.maxSeriesPerDevice, '100');
+  assert.deepEqual({ ...out, store: undefined, worker: undefined, maxSeriesPerDevice: undefined, configVersion: 1 }, { ...v1, store: undefined, worker: undefined, maxSeriesPerDevice: undefined });
   // A v1 node saved by a newer editor already carries its store: it is kept.
   assert.equal(migrate<Record<string, unknown>>({ ...v1, store: 'cfg1' }, anomalyMigrations).store, 'cfg1');
   // A v2 node whose worker was turned off keeps it off.
   assert.equal(migrate<Record<string, unknown>>({ ...v1, configVersion: 2, store: '', worker: false }, anomalyMigrations).worker, false);
   const v0 = migrate<Record<string, unknown>>({ id: 'b', threshold: 0.7 }, anomalyMigrations);
-  assert.equal(v0.configVersion, 3);
+  assert.equal(v0.configVersion, 4);
   assert.equal(v0.threshold, '0.7');
   assert.equal(v0.store, '');
   assert.equal(v0.worker, true);
+  assert.equal(v0.maxSeriesPerDevice, '100');
+});
+
+test('anomaly v3 → v4 puts the per-device series cap in the dialog at the 100 the engine applied, keeping every setting', () => {
+  const v3 = { id: 'c', name: 'boiler', detector: 'default', maxSeries: '5000', store: 's1', worker: false, configVersion: 3 };
+  const out = migrate<Record<string, unknown>>(v3, anomalyMigrations);
+  assert.deepEqual(out, { ...v3, maxSeriesPerDevice: '100', configVersion: 4 });
+  // A hand-written v3 node that already names one (a number, as in a JSON flow) keeps it, as text like the others.
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, maxSeriesPerDevice: 12 }, anomalyMigrations).maxSeriesPerDevice, '12');
+  // A v4 node is left as it is.
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, maxSeriesPerDevice: '7', configVersion: 4 }, anomalyMigrations).maxSeriesPerDevice, '7');
 });

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { RUNTIME_NODE_FLAGS, runtimeNodeFlags } from '../../scripts/runtime-flags';
-import { runtimeCommand } from '../helpers/runtime';
+import { RUNTIME_ENV, RUNTIME_NODE_FLAGS, runtimeNodeFlags } from '../../scripts/runtime-flags';
+import { runtimeCommand, runtimeEnvironment } from '../helpers/runtime';
 
 const root = join(__dirname, '..', '..', '..');
 
@@ -31,6 +31,26 @@ test('npm start passes the flags to the runtime', () => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   const last = pkg.scripts.start.split('&&').at(-1)!.trim().split(/\s+/);
   assert.deepEqual(flagsBefore('dist/scripts/start.js', last), [...RUNTIME_NODE_FLAGS]);
+});
+
+test('npm start, the Docker image and the test/bench helper start the runtime with the same environment (MALLOC_ARENA_MAX)', () => {
+  assert.equal(RUNTIME_ENV.MALLOC_ARENA_MAX, '2');
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const last = pkg.scripts.start.split('&&').at(-1)!.trim().split(/\s+/);
+  const before = last.slice(0, last.indexOf('node'));
+  for (const [k, v] of Object.entries(RUNTIME_ENV)) {
+    // A value the user already has wins: ${NAME:-default}.
+    assert.ok(before.includes(`${k}=\${${k}:-${v}}`), `npm start sets ${k}: ${pkg.scripts.start}`);
+    const docker = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    assert.match(docker, new RegExp(`^\\s*(ENV\\s+)?${k}=${v}\\b`, 'm'), `the image sets ${k}`);
+  }
+  // The shell npm runs scripts with expands it as the runtime gets it.
+  const seen = execFileSync('sh', ['-c', `${before.join(' ')} node -p process.env.MALLOC_ARENA_MAX`], { env: { ...process.env, MALLOC_ARENA_MAX: '' } }).toString().trim();
+  assert.equal(seen, RUNTIME_ENV.MALLOC_ARENA_MAX);
+  const mine = execFileSync('sh', ['-c', `${before.join(' ')} node -p process.env.MALLOC_ARENA_MAX`], { env: { ...process.env, MALLOC_ARENA_MAX: '4' } }).toString().trim();
+  assert.equal(mine, '4', 'a value already set is kept');
+  assert.equal(runtimeEnvironment({}).MALLOC_ARENA_MAX, '2', 'the integration tests and the bench');
+  assert.equal(runtimeEnvironment({ MALLOC_ARENA_MAX: '8' }).MALLOC_ARENA_MAX, '8');
 });
 
 test("the Docker image's command passes the flags to the runtime", () => {

@@ -201,7 +201,7 @@ export class Notifier {
 
   /**
    * Sends the channel's transitions oldest first. A receiver that cannot be reached holds the channel:
-   * with a durable queue the same transition is tried again after a pause that doubles up to maxRetryMs.
+   * with a durable queue the same transition is tried again after a pause that doubles up to maxResendMs.
    */
   private async drain(ch: Channel): Promise<void> {
     const first = this.opts.resendMs ?? 5000;
