@@ -13,10 +13,23 @@
  *   stock batch   mqtt in → function → join 1000 → influxdb batch
  *   bare writer   MQTT.js + JSON.parse + line protocol, 5,000-line POSTs (bench/influx-bare.ts): the ceiling
  *
- * Each consumer gets a fresh broker and process. readings/s: first publish → the
- * moment InfluxDB counts every reading (or its last new one); lost: published and
- * acknowledged by the broker but never in InfluxDB (waited for until the count
- * stops growing for 15 s); peak RSS of the consumer process (VmHWM or sampled).
+ * Each consumer gets a fresh broker and process and is measured two ways
+ * (BENCH_INFLUX_MODE=live|drain|both, default both):
+ *
+ *   live   the burst is published while the consumer runs; readings/s: first publish →
+ *          the moment InfluxDB counts every reading (or its last new one). On this 2-core
+ *          machine the publishers, mosquitto, influxd and the consumer share the CPU, and a
+ *          consumer cannot be faster than the burst is published: a fast one measures the
+ *          publishers (docs/performance.md).
+ *   drain  the consumer is stopped (SIGSTOP; its connection and session stay), a second
+ *          burst is published and queued by mosquitto for it, then it is continued
+ *          (SIGCONT): readings/s from SIGCONT to the moment InfluxDB counts every reading of
+ *          that burst. The backlog a consumer catches up after a pause, with no publisher
+ *          running; the same for every consumer.
+ *
+ * lost: published and acknowledged by the broker but never in InfluxDB (waited for until
+ * the count stops growing for 15 s); peak RSS of the consumer process (VmHWM or sampled);
+ * CPU µs/reading: CPU time of the consumer process (all threads) while measured / readings stored.
  *
  * The same burst into VictoriaMetrics (a fresh server per phase; counted with
  * count_over_time) for Upperstack and the bare writer. Sink path (bench/influx-sink.ts):
@@ -56,6 +69,10 @@ const SINKPATH = env.BENCH_INFLUX_SINKPATH !== '0';
 const SINKPATH_READINGS = Number(env.BENCH_INFLUX_SINKPATH_READINGS) || 200_000;
 /** BENCH_INFLUX_ROLLUP=0 leaves out the roll-up query row. */
 const ROLLUP = env.BENCH_INFLUX_ROLLUP !== '0';
+/** BENCH_INFLUX_MODE: live, drain or both (default): how a phase measures (see above). */
+const MODE = (env.BENCH_INFLUX_MODE ?? 'both').trim() || 'both';
+const MODES: Measure[] = MODE === 'both' ? ['live', 'drain'] : [MODE as Measure];
+if (!MODES.every((m) => m === 'live' || m === 'drain')) throw new Error(`BENCH_INFLUX_MODE must be live, drain or both (got ${MODE})`);
 const PUBLISHERS = 2;
 const CLIENTS = 2;
 const INFLIGHT = 100;
@@ -64,6 +81,9 @@ const SETTLE_MS = 15_000;
 const PHASE_LIMIT_MS = 600_000;
 
 export type ServerKind = 'influxdb' | 'victoriametrics';
+
+/** live: published while the consumer runs; drain: queued at the broker while it is stopped, then drained. */
+export type Measure = 'live' | 'drain';
 
 export type InfluxConsumer = 'upperstack' | 'upperstack-only' | 'upperstack-duckdb' | 'stock-message' | 'stock-batch' | 'bare';
 
@@ -79,6 +99,7 @@ export const INFLUX_CONSUMERS: Record<InfluxConsumer, string> = {
 export interface InfluxBenchRow {
   consumer: InfluxConsumer;
   server: ServerKind;
+  measure: Measure;
   round: number;
   readings: number;
   stored: number;
@@ -89,6 +110,8 @@ export interface InfluxBenchRow {
   ackSeconds: number;
   peakRssMb: number;
   cores: number;
+  /** CPU seconds of the consumer process (all threads) while measured. */
+  cpuSeconds: number;
   errors: string;
 }
 
@@ -113,7 +136,7 @@ interface Consumer {
   output(): string;
 }
 
-const COUNT_Q = `SELECT count(temperature) FROM telemetry WHERE device =~ /^bench-/`;
+const countQuery = (prefix: string) => `SELECT count(temperature) FROM telemetry WHERE device =~ /^${prefix}-/`;
 
 /** Samples VictoriaMetrics holds for a device regex (nocache: VictoriaMetrics caches rollup answers). */
 async function countVictoria(vm: TsdbServer, deviceRe: string): Promise<number> {
@@ -127,7 +150,7 @@ async function countVictoria(vm: TsdbServer, deviceRe: string): Promise<number> 
   }
 }
 
-async function count(influx: TsdbServer, db: string, q = COUNT_Q): Promise<number> {
+async function count(influx: TsdbServer, db: string, q: string): Promise<number> {
   try {
     const [res] = await influxQuery(influx, q, db);
     return Number(res.series?.[0]?.values?.[0]?.[1] ?? 0);
@@ -156,13 +179,13 @@ function forkChild(file: string, arg: unknown): ChildProcess {
   return fork(join(__dirname, file), [JSON.stringify(arg)], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
 }
 
-async function publish(url: string): Promise<{ total: number; firstPublish: number; lastAck: number }> {
+async function publish(url: string, devicePrefix: string): Promise<{ total: number; firstPublish: number; lastAck: number }> {
   const messagesPerClient = Math.floor(READINGS / (PUBLISHERS * CLIENTS));
   const procs: ChildProcess[] = [];
   const ready: Array<Promise<void>> = [];
   const done: Array<Promise<{ firstPublish: number; lastAck: number }>> = [];
   for (let i = 0; i < PUBLISHERS; i++) {
-    const cfg: PublisherConfig = { url, topicPrefix: 'devices', clients: CLIENTS, messagesPerClient, batch: 1, devicePrefix: 'bench', index: i, inflight: INFLIGHT, probeEveryMs: 0 };
+    const cfg: PublisherConfig = { url, topicPrefix: 'devices', clients: CLIENTS, messagesPerClient, batch: 1, devicePrefix, index: i, inflight: INFLIGHT, probeEveryMs: 0 };
     const p = forkChild('publisher.js', cfg);
     procs.push(p);
     const failed = new Promise<never>((_, reject) => {
@@ -208,10 +231,11 @@ async function startUpperstack(brokerPort: number, influx: TsdbServer | undefine
     }
   }
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: '', UPPERSTACK_INFLUX_URL: influx ? influx.url : '', UPPERSTACK_INFLUX_DB: db, UPPERSTACK_STORE: only ?? '' };
+  // BENCH_RUNTIME_NODE_OPTIONS: NODE_OPTIONS of the runtime (as in bench/run.ts; a heap flag set there replaces the shipped one).
+  const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '', UPPERSTACK_INFLUX_URL: influx ? influx.url : '', UPPERSTACK_INFLUX_DB: db, UPPERSTACK_STORE: only ?? '' };
   if (env.BENCH_PROFILE_DIR) {
     // The same sampling profiler as the pipeline rows (bench/cpu-profile.ts), over the measured burst only.
-    extra.NODE_OPTIONS = `--require ${join(__dirname, 'cpu-profile.js')}`;
+    extra.NODE_OPTIONS = `${extra.NODE_OPTIONS} --require ${join(__dirname, 'cpu-profile.js')}`.trim();
     extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `influx-${only ? 'only' : influx ? 'influx' : 'duckdb'}-${Date.now()}.cpuprofile`);
   }
   const rt: Runtime = await startRuntime({ dataDir, env: extra });
@@ -292,13 +316,77 @@ async function startBare(brokerPort: number, influx: TsdbServer, db: string): Pr
   };
 }
 
-async function phase(consumerKind: InfluxConsumer, round: number, server: ServerKind, shared: TsdbServer | undefined, log: (s: string) => void): Promise<InfluxBenchRow> {
+/** Every consumer's devices of one burst: `<prefix>-p<publisher>-c<client>` (bench/publisher.ts). */
+const burstDevices = (prefix: string) => Array.from({ length: PUBLISHERS * CLIENTS }, (_, i) => `${prefix}-p${Math.floor(i / CLIENTS)}-c${i % CLIENTS}`);
+
+/**
+ * One burst into a running consumer, measured `live` (published while it runs) or `drain` (published
+ * while it is stopped with SIGSTOP, queued by mosquitto in its session, then drained after SIGCONT).
+ */
+async function burst(measure: Measure, url: string, consumer: Consumer, stored_: (deviceRe: string, q: string) => Promise<number>): Promise<{ readings: number; stored: number; seconds: number; ackSeconds: number; peakRss: number; cores: number; cpu: number }> {
+  const prefix = measure === 'live' ? 'bench' : 'drain';
+  const c = consumer;
+  const storedLoad = c.count ? async () => (await Promise.all(burstDevices(prefix).map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => stored_(`${prefix}-.*`, countQuery(prefix));
+  let acked: { total: number; firstPublish: number; lastAck: number } | undefined;
+  let pubFailed: unknown;
+  let started: number;
+  let watch: ProcWatch;
+  if (measure === 'live') {
+    watch = new ProcWatch(c.pid, 100).begin();
+    if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
+    void publish(url, prefix).then((a) => (acked = a), (err: unknown) => (pubFailed = err));
+    started = Date.now();
+  } else {
+    process.kill(c.pid!, 'SIGSTOP');
+    try {
+      acked = await publish(url, prefix);
+    } finally {
+      process.kill(c.pid!, 'SIGCONT');
+    }
+    // The profile's start signal waits in the stopped process: it starts with the drain.
+    if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
+    watch = new ProcWatch(c.pid, 100).begin();
+    started = Date.now();
+  }
+  // Drains last a second or two: a finer poll than the live burst's keeps the end exact to ~5%.
+  const poll = measure === 'live' ? 250 : 100;
+  let stored = 0;
+  let grewAt = started;
+  for (;;) {
+    await sleep(poll);
+    if (pubFailed) throw pubFailed;
+    const n = await storedLoad();
+    if (n > stored) {
+      stored = n;
+      grewAt = Date.now();
+    }
+    if (acked && stored >= acked.total) break;
+    if (acked && Date.now() - Math.max(grewAt, acked.lastAck) > SETTLE_MS) break;
+    if (Date.now() - started > PHASE_LIMIT_MS) break;
+  }
+  const mem = watch.end();
+  if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
+  const a = acked!;
+  return {
+    readings: a.total,
+    stored,
+    seconds: (grewAt - (measure === 'live' ? a.firstPublish : started)) / 1000,
+    ackSeconds: (a.lastAck - a.firstPublish) / 1000,
+    peakRss: mem.peakRss,
+    cores: mem.cores,
+    cpu: mem.cpu,
+  };
+}
+
+async function phase(consumerKind: InfluxConsumer, round: number, server: ServerKind, shared: TsdbServer | undefined, log: (s: string) => void): Promise<InfluxBenchRow[]> {
   const db = `bench_${consumerKind.replace('-', '_')}_${round}`;
   // VictoriaMetrics has no databases: a fresh server per phase, so phases do not count each other's points.
   const influx = server === 'victoriametrics' ? await startVictoria() : shared!;
   if (server === 'influxdb') await influxQuery(influx, `CREATE DATABASE "${db}"`);
   const stored_ = (deviceRe: string, q: string) => (server === 'victoriametrics' ? countVictoria(influx, deviceRe) : count(influx, db, q));
-  const mosq: Mosquitto = await startMosquitto({ maxQueuedMessages: 10_000_000 });
+  // BENCH_INFLUX_BROKER_CONF: more mosquitto.conf lines, `;`-separated (e.g. `max_inflight_messages 20`, mosquitto's default).
+  const conf = (env.BENCH_INFLUX_BROKER_CONF ?? '').split(';').map((l) => l.trim()).filter(Boolean);
+  const mosq: Mosquitto = await startMosquitto({ maxQueuedMessages: 10_000_000, conf });
   const dir = tempDir('us-bench-influx-');
   let consumer: Consumer | undefined;
   try {
@@ -310,52 +398,32 @@ async function phase(consumerKind: InfluxConsumer, round: number, server: Server
     else consumer = await startStock(consumerKind === 'stock-message' ? 'message' : 'batch', mosq.port, influx, db, dir);
     const url = `mqtt://127.0.0.1:${mosq.port}`;
     const c = consumer;
-    const DEVICES = Array.from({ length: PUBLISHERS * CLIENTS }, (_, i) => `bench-p${Math.floor(i / CLIENTS)}-c${i % CLIENTS}`);
-    const storedLoad = c.count ? async () => (await Promise.all(DEVICES.map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => stored_('bench-.*', COUNT_Q);
     await warmUp(url, c.count ? () => c.count!('warmup') : () => stored_('warmup', `SELECT count(temperature) FROM telemetry WHERE device = 'warmup'`), consumerKind);
-    const watch = new ProcWatch(consumer.pid, 100).begin();
-    if (consumer.profiled && consumer.pid) process.kill(consumer.pid, 'SIGWINCH');
-    const pub = publish(url);
-    let acked: { total: number; firstPublish: number; lastAck: number } | undefined;
-    let pubFailed: unknown;
-    void pub.then((a) => (acked = a), (err: unknown) => (pubFailed = err));
-    let stored = 0;
-    let grewAt = Date.now();
-    const started = Date.now();
-    for (;;) {
-      await sleep(250);
-      if (pubFailed) throw pubFailed;
-      const n = await storedLoad();
-      if (n > stored) {
-        stored = n;
-        grewAt = Date.now();
-      }
-      if (acked && stored >= acked.total) break;
-      if (acked && Date.now() - Math.max(grewAt, acked.lastAck) > SETTLE_MS) break;
-      if (Date.now() - started > PHASE_LIMIT_MS) break;
+    const rows: InfluxBenchRow[] = [];
+    for (const measure of MODES) {
+      const b = await burst(measure, url, c, stored_);
+      const errors = bare ? bare.errors : [...new Set((consumer.output().match(/\[error\][^\n]*/g) ?? []).map((l) => l.replace(/^\[error\]\s*/, '').slice(0, 120)))];
+      const row: InfluxBenchRow = {
+        consumer: consumerKind,
+        server,
+        measure,
+        round,
+        readings: b.readings,
+        stored: b.stored,
+        lost: b.readings - b.stored,
+        seconds: b.seconds,
+        rate: b.stored / b.seconds,
+        ackSeconds: b.ackSeconds,
+        peakRssMb: b.peakRss / 1048576,
+        cores: b.cores,
+        cpuSeconds: b.cpu,
+        errors: errors.slice(0, 3).join(' | '),
+      };
+      if (row.lost > 0 && env.BENCH_INFLUX_VERBOSE) log(`  ${consumerKind} output:\n${consumer.output().slice(-4000)}`);
+      log(`  ${consumerKind} → ${server} r${round} ${measure}: ${Math.round(row.rate).toLocaleString('en-US')} readings/s, lost ${row.lost}, ${Math.round((row.cpuSeconds / Math.max(1, row.stored)) * 1e6)} µs CPU/reading, peak RSS ${Math.round(row.peakRssMb)} MB${row.errors ? `; errors: ${row.errors}` : ''}`);
+      rows.push(row);
     }
-    const a = acked ?? (await pub);
-    const mem = watch.end();
-    if (consumer.profiled && consumer.pid) process.kill(consumer.pid, 'SIGWINCH');
-    const seconds = (grewAt - a.firstPublish) / 1000;
-    const errors = bare ? bare.errors : [...new Set((consumer.output().match(/\[error\][^\n]*/g) ?? []).map((l) => l.replace(/^\[error\]\s*/, '').slice(0, 120)))];
-    const row: InfluxBenchRow = {
-      consumer: consumerKind,
-      server,
-      round,
-      readings: a.total,
-      stored,
-      lost: a.total - stored,
-      seconds,
-      rate: stored / seconds,
-      ackSeconds: (a.lastAck - a.firstPublish) / 1000,
-      peakRssMb: mem.peakRss / 1048576,
-      cores: mem.cores,
-      errors: errors.slice(0, 3).join(' | '),
-    };
-    if (row.lost > 0 && env.BENCH_INFLUX_VERBOSE) log(`  ${consumerKind} output:\n${consumer.output().slice(-4000)}`);
-    log(`  ${consumerKind} → ${server} r${round}: ${Math.round(row.rate).toLocaleString('en-US')} readings/s, lost ${row.lost}, peak RSS ${Math.round(row.peakRssMb)} MB${row.errors ? `; errors: ${row.errors}` : ''}`);
-    return row;
+    return rows;
   } catch (err) {
     log(`  ${consumerKind} failed: ${(err as Error).message}\n${consumer?.output().slice(-3000) ?? ''}`);
     throw err;
@@ -431,7 +499,7 @@ export async function benchInflux(log: (s: string) => void): Promise<{ rows: Inf
         for (const c of consumers) {
           if (CONSUMERS.size && !CONSUMERS.has(c)) continue;
           try {
-            rows.push(await phase(c, round, server, influx, log));
+            rows.push(...(await phase(c, round, server, influx, log)));
           } catch (err) {
             failures.push(`${c} → ${server}: ${(err as Error).message.split('\n')[0]}`);
           }
@@ -486,38 +554,46 @@ const SERVER_NAME: Record<ServerKind, string> = { influxdb: 'InfluxDB 1.x', vict
 
 export function influxTable(res: { rows: InfluxBenchRow[]; sinkPath?: SinkPathRow[]; rollup?: RollupBenchRow; failures: string[] }): string {
   const out: string[] = [];
+  const MEASURE_NAME: Record<Measure, string> = {
+    live: 'live burst: published while the consumer runs, first publish → stored',
+    drain: 'backlog drain: queued at the broker while the consumer is stopped, continue → stored',
+  };
   for (const server of ['influxdb', 'victoriametrics'] as ServerKind[]) {
-    const by = (c: InfluxConsumer) => res.rows.filter((r) => r.consumer === c && r.server === server);
-    if (!res.rows.some((r) => r.server === server)) continue;
-    const rate = (c: InfluxConsumer) => (by(c).length ? median(by(c).map((r) => r.rate)) : NaN);
-    const lines = [[`consumer → ${SERVER_NAME[server]}`, 'readings/s', 'lost of burst', 'peak RSS MB', 'cores', 'CPU µs/reading', 'acked in s', 'errors']];
-    for (const c of Object.keys(INFLUX_CONSUMERS) as InfluxConsumer[]) {
-      const rs = by(c);
-      if (!rs.length) continue;
-      lines.push([
-        // UPPERSTACK_STORE=<server>: the server is the only store, no DuckDB.
-        c === 'upperstack-only' ? `Upperstack (${SERVER_NAME[server]} only)` : INFLUX_CONSUMERS[c],
-        `${Math.round(rate(c)).toLocaleString('en-US')}${rs.length > 1 ? ` (${rs.map((r) => Math.round(r.rate).toLocaleString('en-US')).join(', ')})` : ''}`,
-        `${Math.max(...rs.map((r) => r.lost)).toLocaleString('en-US')} of ${rs[0].readings.toLocaleString('en-US')}`,
-        String(Math.round(Math.max(...rs.map((r) => r.peakRssMb)))),
-        median(rs.map((r) => r.cores)).toFixed(2),
-        // CPU time of the consumer process (all its threads) per reading stored: what bounds readings/s on a busy machine.
-        String(Math.round(median(rs.map((r) => ((r.cores * r.seconds) / Math.max(1, r.stored)) * 1e6)))),
-        median(rs.map((r) => r.ackSeconds)).toFixed(1),
-        rs.map((r) => r.errors).filter(Boolean)[0] ?? '',
-      ]);
+    for (const measure of ['live', 'drain'] as Measure[]) {
+      // Rows written before the drain measure existed have no `measure`: they are live bursts.
+      const by = (c: InfluxConsumer) => res.rows.filter((r) => r.consumer === c && r.server === server && (r.measure ?? 'live') === measure);
+      if (!res.rows.some((r) => r.server === server && (r.measure ?? 'live') === measure)) continue;
+      const rate = (c: InfluxConsumer) => (by(c).length ? median(by(c).map((r) => r.rate)) : NaN);
+      out.push(`${SERVER_NAME[server]}, ${MEASURE_NAME[measure]}`, '');
+      const lines = [[`consumer → ${SERVER_NAME[server]}`, 'readings/s', 'lost of burst', 'peak RSS MB', 'cores', 'CPU µs/reading', 'acked in s', 'errors']];
+      for (const c of Object.keys(INFLUX_CONSUMERS) as InfluxConsumer[]) {
+        const rs = by(c);
+        if (!rs.length) continue;
+        lines.push([
+          // UPPERSTACK_STORE=<server>: the server is the only store, no DuckDB.
+          c === 'upperstack-only' ? `Upperstack (${SERVER_NAME[server]} only)` : INFLUX_CONSUMERS[c],
+          `${Math.round(rate(c)).toLocaleString('en-US')}${rs.length > 1 ? ` (${rs.map((r) => Math.round(r.rate).toLocaleString('en-US')).join(', ')})` : ''}`,
+          `${Math.max(...rs.map((r) => r.lost)).toLocaleString('en-US')} of ${rs[0].readings.toLocaleString('en-US')}`,
+          String(Math.round(Math.max(...rs.map((r) => r.peakRssMb)))),
+          median(rs.map((r) => r.cores)).toFixed(2),
+          // CPU time of the consumer process (all its threads) per reading stored: what bounds readings/s on a busy machine.
+          String(Math.round(median(rs.map((r) => ((r.cpuSeconds ?? r.cores * r.seconds) / Math.max(1, r.stored)) * 1e6)))),
+          median(rs.map((r) => r.ackSeconds)).toFixed(1),
+          rs.map((r) => r.errors).filter(Boolean)[0] ?? '',
+        ]);
+      }
+      out.push(grid(lines), '');
+      const verdict = (name: string, ratio: number, target: number) => `- ${name}: ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}× (target ≥ ${target}×) ${Number.isFinite(ratio) ? (ratio >= target ? 'PASS' : 'FAIL') : ''}`;
+      for (const [c, name] of [['upperstack', 'Upperstack'], ['upperstack-only', `Upperstack (${SERVER_NAME[server]} only)`]] as Array<[InfluxConsumer, string]>) {
+        if (!by(c).length) continue;
+        const ours = rate(c);
+        if (by('stock-batch').length) out.push(verdict(`${name} vs batched stock flow (${measure})`, ours / rate('stock-batch'), 2));
+        out.push(verdict(`${name} vs bare writer (${measure})`, ours / rate('bare'), 0.8));
+        const lost = by(c).reduce((s, r) => s + r.lost, 0);
+        out.push(`- ${name} lost (${measure}): ${lost} (target 0) ${lost === 0 ? 'PASS' : 'FAIL'}`);
+      }
+      out.push('');
     }
-    out.push(grid(lines), '');
-    const verdict = (name: string, ratio: number, target: number) => `- ${name}: ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}× (target ≥ ${target}×) ${Number.isFinite(ratio) ? (ratio >= target ? 'PASS' : 'FAIL') : ''}`;
-    for (const [c, name] of [['upperstack', 'Upperstack'], ['upperstack-only', `Upperstack (${SERVER_NAME[server]} only)`]] as Array<[InfluxConsumer, string]>) {
-      if (!by(c).length) continue;
-      const ours = rate(c);
-      if (by('stock-batch').length) out.push(verdict(`${name} vs batched stock flow`, ours / rate('stock-batch'), 2));
-      out.push(verdict(`${name} vs bare writer`, ours / rate('bare'), 0.8));
-      const lost = by(c).reduce((s, r) => s + r.lost, 0);
-      out.push(`- ${name} lost: ${lost} (target 0) ${lost === 0 ? 'PASS' : 'FAIL'}`);
-    }
-    out.push('');
   }
   if (res.sinkPath?.length) {
     const lines = [['sink path (in process, messages of 100)', 'server', 'readings/s (runs)', 'CPU µs/reading (runs)']];

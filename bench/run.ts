@@ -34,7 +34,8 @@
  * the hostile-mix row, bench/hostile.ts; BENCH_ONLY=hostile runs only that;
  * BENCH_HOSTILE_MESSAGES, default 10000), BENCH_INFLUX=0 (leave out the InfluxDB
  * rows, bench/influx.ts; BENCH_ONLY=influx runs only those; BENCH_INFLUX_READINGS,
- * default 50000; BENCH_INFLUX_ROUNDS, default 1).
+ * default 50000; BENCH_INFLUX_ROUNDS, default 1; BENCH_INFLUX_MODE live, drain or both,
+ * default both).
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */
@@ -1018,7 +1019,7 @@ async function main(): Promise<void> {
     ...(anomaly ? ['', 'Anomaly engine (bench/anomaly.ts): 100,000 points through AnomalyEngine.process() over 20 warmed-up series; heap per series with full windows', '', anomaly, ''] : []),
     ...(inputs ? ['', 'HTTP and CoAP inputs (bench/inputs.ts): JSON readings into the default pack (anomaly node disabled) a stock Node-RED http in → json → http response + join → DuckDB writer flow, and a bare node:http server that only JSON.parses (the ceiling); readings/s counted in the store, latency request → answer', '', inputs, ''] : []),
     ...(hostile ? ['', 'Hostile mix (bench/hostile.ts): the default flow pack takes 10,000 QoS 1 messages (test/helpers/hostile-mix.ts), half ordinary, half hostile; peak RSS of the runtime while it works through them, and seconds from the last PUBACK until a new device is queryable, /health is 200 and the journals are settled', '', hostile, ''] : []),
-    ...(influx ? ['', 'InfluxDB 1.x (bench/influx.ts): a burst of 50,000 single-reading QoS 1 messages through mosquitto into influxd, one consumer at a time; readings/s first publish → counted in InfluxDB, lost = acknowledged by the broker and never stored, peak RSS of the consumer; roll-up query on the embedded store', '', influx, ''] : []),
+    ...(influx ? ['', 'InfluxDB 1.x (bench/influx.ts): a burst of 50,000 single-reading QoS 1 messages through mosquitto into influxd, one consumer at a time, measured live (published while it runs: first publish → counted in InfluxDB) and as a backlog drain (queued at the broker while it is stopped: continue → counted); lost = acknowledged by the broker and never stored, peak RSS of the consumer; roll-up query on the embedded store', '', influx, ''] : []),
     ...(alerts ? ['', 'Alert rule engine (bench/alerts.ts): 400,000 readings (5 fields each) through RuleEngine.process() in messages of 100, 100 rules of every kind over 10,000 devices, one timer tick per 10,000 readings; heap per (rule, device) pair (target: 200,000 readings/s per core)', '', alerts, ''] : []),
     `total ${Math.round((Date.now() - started) / 1000)} s`,
     '',

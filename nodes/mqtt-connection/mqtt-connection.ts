@@ -166,7 +166,8 @@ export = function register(RED: NodeAPI): void {
       };
       c.handleMessage = (packet, callback) => {
         if (packet.qos === 2) return callback();
-        deliver(packet, c, () => callback());
+        // MQTT.js's callback writes the PUBACK; called without an error.
+        deliver(packet, c, callback);
       };
       c.on('connect', () => {
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: config.url }));

@@ -8,12 +8,30 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { MqttClient } from 'mqtt';
 import { Ownership, partitionOf, targetOwner } from '../../nodes/lib/cluster/partitions';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { eventually } from '../helpers/runtime';
 
 const P = 64;
 let mosq: Mosquitto;
+
+/** Fails with the step's name when p has not settled within ms: a stuck step fails the test, it cannot hold the process. */
+async function step<T>(what: string, p: Promise<T>, ms = 120_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A member as the partition node runs it: connection errors (a missed keepalive under load) are reported, not thrown. */
+function member(url: string, name: string, leaseMs: number, group = 'own-test'): Ownership {
+  const o = new Ownership({ broker: url, group, member: name, partitions: P, leaseMs });
+  o.on('error', (err: Error) => console.log(`${name}: ${err.message}`));
+  return o;
+}
 
 before(async () => {
   mosq = await startMosquitto();
@@ -39,7 +57,7 @@ test('three members own every partition once; a crashed member’s partitions mo
   const url = `mqtt://127.0.0.1:${mosq.port}`;
   // A lease (and MQTT keepalive, a third of it) that a busy 2-core machine does not outlast by
   // stalling the event loop: every step below waits on messages, not on the lease running out.
-  const make = (member: string) => new Ownership({ broker: url, group: 'own-test', member, partitions: P, leaseMs: 9000 });
+  const make = (name: string) => member(url, name, 30_000);
   const live = new Map<string, Ownership>();
   let overlap: string | undefined;
   const sampler = setInterval(() => {
@@ -58,7 +76,7 @@ test('three members own every partition once; a crashed member’s partitions mo
     for (const m of ['m1', 'm2', 'm3']) {
       const o = make(m);
       live.set(m, o);
-      await o.start();
+      await step(`${m} started`, o.start());
     }
     const three = await settled(['m1', 'm2', 'm3']);
     for (const [i, m] of ['m1', 'm2', 'm3'].entries()) for (const p of three[i]) assert.equal(targetOwner(p, ['m1', 'm2', 'm3']), m);
@@ -71,7 +89,7 @@ test('three members own every partition once; a crashed member’s partitions mo
 
     const m4 = make('m4');
     live.set('m4', m4);
-    await m4.start();
+    await step('m4 started', m4.start());
     await settled(['m1', 'm3', 'm4']);
 
     // m1's connection drops and MQTT.js reconnects: the broker sends its will, so it gives up its partitions
@@ -80,6 +98,7 @@ test('three members own every partition once; a crashed member’s partitions mo
     // share back about a second later, which a poll on a busy machine can miss.
     const m1 = live.get('m1')!;
     const held = m1.ownedPartitions();
+    assert.ok(held.length > 0, 'm1 owns partitions before its connection drops');
     const letGo = new Promise<number[]>((resolve) => {
       const released: number[] = [];
       const onReleased = (p: number) => {
@@ -92,11 +111,32 @@ test('three members own every partition once; a crashed member’s partitions mo
       m1.on('released', onReleased);
     });
     (m1 as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
-    assert.deepEqual((await letGo).sort((a, b) => a - b), held, 'm1 let go of all it held while cut off');
+    assert.deepEqual((await step('m1 let go after its connection dropped', letGo)).sort((a, b) => a - b), held, 'm1 let go of all it held while cut off');
     await settled(['m1', 'm3', 'm4']);
     assert.equal(overlap, undefined, overlap);
   } finally {
     clearInterval(sampler);
-    for (const o of live.values()) await o.stop();
+    // stop() does not wait on a broker it cannot reach; bounded here too, so a stuck stop fails the test instead of holding it.
+    for (const [m, o] of live) await step(`${m} stopped`, o.stop(), 30_000);
+  }
+});
+
+test('a member cut off from a broker that is gone stops at once (its will and leases do the rest) instead of waiting to reconnect', { timeout: 120_000 }, async () => {
+  const own = await startMosquitto();
+  const o = member(`mqtt://127.0.0.1:${own.port}`, 'alone', 3000, 'own-gone');
+  let client: MqttClient | undefined;
+  try {
+    await step('alone started', o.start());
+    await step('alone owns every partition', eventually(async () => (o.ownedPartitions().length === P ? true : undefined), 60_000, 'alone owns every partition'));
+    client = (o as unknown as { client?: MqttClient }).client;
+    await own.stop();
+    await step('alone sees the broker gone', eventually(async () => (o.ownedPartitions().length === 0 ? true : undefined), 60_000, 'alone lets go'));
+    let stopped = false;
+    const stopping = o.stop().then(() => (stopped = true));
+    await step('alone stopped', stopping, 60_000).catch(() => undefined);
+    assert.ok(stopped, 'stop() settled with the broker gone');
+  } finally {
+    client?.end(true);
+    await own.stop();
   }
 });

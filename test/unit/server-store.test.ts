@@ -60,6 +60,87 @@ test('dead letters in a file: ids in order, filters, paging both ways, bodies fo
   assert.ok(!readFileSync(file, 'utf8').includes('"id":99'), 'the torn line is cut at the reopen');
 });
 
+/** The letters as the file says, folded from every line: what any query must agree with. */
+function foldFile(file: string): DeadLetter[] {
+  const byId = new Map<number, DeadLetter>();
+  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+    if (!raw) continue;
+    const line = JSON.parse(raw) as { l?: DeadLetter; m?: number; at?: number; u?: number; b?: string };
+    if (line.l) byId.set(line.l.id!, { ...line.l });
+    else if (line.m !== undefined && byId.has(line.m)) Object.assign(byId.get(line.m)!, { replayedAt: line.at, body: undefined });
+    else if (line.u !== undefined && byId.has(line.u)) {
+      const l = byId.get(line.u)!;
+      delete l.replayedAt;
+      if (line.b !== undefined) l.body = line.b;
+    }
+  }
+  return [...byId.values()];
+}
+
+test('dead letters in a file: a query reads only the letters it answers, and every answer agrees with the whole file folded', async (t) => {
+  const file = join(tmp(t), 'store', 'cfg.deadletters.jsonl');
+  const a = new FileDeadLetters(file);
+  await a.open();
+  // A flood: 3,000 letters with 1 KB messages kept for replay, some replayed, some put back.
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+  const devices = ['d0', 'd1', 'd2', 'd3 with space', 'd4 ✓'];
+  for (let i = 0; i < 30; i++) {
+    const batch: DeadLetter[] = [];
+    for (let j = 0; j < 100; j++) {
+      const k = i * 100 + j;
+      // Times mostly rise with ids, not always (a late letter), and repeat.
+      batch.push(letter(devices[rnd(5)], 1000 + k * 10 - rnd(3) * 500, { code: rnd(4) === 0 ? 'SCHEMA_VIOLATION' : 'DECODE_FAILED', payload: `{"k":${k},"pad":"${'p'.repeat(1000)}"` }));
+    }
+    await a.write(batch);
+    const ids = Array.from({ length: 20 }, () => 1 + rnd((i + 1) * 100));
+    const marked = await a.markReplayed(ids, 1_000_000 + i);
+    if (marked.length) await a.unmarkReplayed(marked.filter((id) => id % 3 === 0).map((id) => (id % 2 ? { id } : { id, body: Buffer.from(`again ${id}`).toString('base64') })));
+  }
+  const size = readFileSync(file).length;
+  assert.ok(size > 3_000_000, `the file holds the flood (${size} bytes)`);
+
+  const before = a.readBytes;
+  const newest = await a.query({ limit: 5 });
+  assert.equal(newest.length, 5);
+  const read = a.readBytes - before;
+  assert.ok(read > 0 && read < 5 * 4096, `a page of 5 read ${read} bytes of a ${size}-byte file`);
+
+  const expect = (letters: DeadLetter[], q: Parameters<FileDeadLetters['query']>[0]) => {
+    const desc = q.order !== 'asc';
+    return letters
+      .filter((l) => (q.device === undefined || l.device === q.device) && (!q.codes?.length || q.codes.includes(l.code)) && (q.from === undefined || l.ts >= q.from) && (q.to === undefined || l.ts < q.to))
+      .filter((l) => !q.after || (desc ? (l.ts === q.after.ts ? l.id! < q.after.id : l.ts < q.after.ts) : l.ts === q.after.ts ? l.id! > q.after.id : l.ts > q.after.ts))
+      .filter((l) => (q.replayed === undefined || (l.replayedAt !== undefined) === q.replayed) && (q.replayable === undefined || (typeof l.body === 'string') === q.replayable) && (!q.ids || q.ids.includes(l.id!)))
+      .sort((x, y) => (x.ts === y.ts ? x.id! - y.id! : x.ts - y.ts) * (desc ? -1 : 1))
+      .slice(0, q.limit)
+      .map((l) => {
+        const { body, ...rest } = l;
+        const shown: DeadLetter = { ...rest, replayable: typeof body === 'string' };
+        if (shown.replayedAt === undefined) delete shown.replayedAt;
+        if (q.withBody && typeof body === 'string') shown.body = body;
+        return shown;
+      });
+  };
+  const b = new FileDeadLetters(file);
+  await b.open();
+  const truth = foldFile(file);
+  for (let i = 0; i < 60; i++) {
+    const q: Parameters<FileDeadLetters['query']>[0] = { limit: 1 + rnd(40), order: rnd(2) ? 'asc' : 'desc', withBody: rnd(2) === 1 };
+    if (rnd(3) === 0) q.device = devices[rnd(5)];
+    if (rnd(4) === 0) q.codes = ['SCHEMA_VIOLATION'];
+    if (rnd(3) === 0) q.from = 1000 + rnd(30_000);
+    if (rnd(4) === 0) q.to = 1000 + rnd(30_000);
+    if (rnd(3) === 0) q.replayed = rnd(2) === 1;
+    if (rnd(3) === 0) q.replayable = rnd(2) === 1;
+    if (rnd(5) === 0) q.ids = Array.from({ length: 10 }, () => 1 + rnd(3000));
+    if (rnd(3) === 0) q.after = { ts: 1000 + rnd(30_000), id: 1 + rnd(3000) };
+    const want = expect(truth, q);
+    assert.deepEqual(await a.query(q), want, `query ${JSON.stringify(q)}`);
+    assert.deepEqual(await b.query(q), want, `query ${JSON.stringify(q)} after a reopen`);
+  }
+});
+
 test('the device registry in a file: put, replace, remove, kept across a reopen', async (t) => {
   const file = join(tmp(t), 'store', 'cfg.registry.json');
   const a = new FileRegistryBackend(file);

@@ -79,6 +79,21 @@ export interface OwnershipOptions {
 /** How long start() waits for its own record to come back before the first pass regardless. */
 const ECHO_WAIT_MS = 10_000;
 
+/** How long stop() waits for the broker to confirm each step (hand-overs, cleared record) before it just disconnects. */
+const STOP_WAIT_MS = 5_000;
+
+/** Resolves true when p settles within ms, false otherwise (p's own failure included). */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
 interface Lease {
   member: string;
   until: number;
@@ -92,6 +107,8 @@ export class Ownership extends EventEmitter {
   /** Partitions this member counts as its own, with the lease it last renewed. */
   private readonly owned = new Map<number, number>();
   private timer?: NodeJS.Timeout;
+  /** When the tick still waiting on the broker began: the next one is skipped rather than stacked behind it (for a lease at most). */
+  private tickingSince?: number;
   private ending = false;
   private readonly now: () => number;
   private readonly base: string;
@@ -159,20 +176,39 @@ export class Ownership extends EventEmitter {
     clearTimeout(wait);
     this.echo = undefined;
     await this.rebalance();
-    this.timer = setInterval(() => void this.tick().catch((err: unknown) => this.emit('error', err as Error)), Math.max(200, Math.floor(this.o.leaseMs / 3)));
+    this.timer = setInterval(() => {
+      const began = Date.now();
+      if (this.tickingSince !== undefined && began - this.tickingSince < this.o.leaseMs) return;
+      this.tickingSince = began;
+      this.tick()
+        .catch((err: unknown) => this.emit('error', err as Error))
+        .finally(() => {
+          if (this.tickingSince === began) this.tickingSince = undefined;
+        });
+    }, Math.max(200, Math.floor(this.o.leaseMs / 3)));
   }
 
-  /** Gives up every partition (cleared claims, cleared member record) and disconnects. */
+  /**
+   * Gives up every partition (cleared claims, cleared member record) and disconnects. Cut off from
+   * the broker it does not wait to reconnect (MQTT.js would hold the publishes until then, forever
+   * with the broker gone): it drops the connection and the will and leases do the rest.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     const c = this.client;
     this.client = undefined;
     if (!c) return;
-    await Promise.all(this.ownedPartitions().map((p) => this.handOver(c, p)));
-    await c.publishAsync(`${this.base}/members/${this.o.member}`, '', { qos: 1, retain: true });
+    // The hooks run in full (a checkpoint does not need the broker); only the broker's answers are bounded.
+    const handed = await Promise.all(this.ownedPartitions().map((p) => this.handOver(c, p, STOP_WAIT_MS)));
+    const clean =
+      handed.every(Boolean) && c.connected && (await within(c.publishAsync(`${this.base}/members/${this.o.member}`, '', { qos: 1, retain: true }), STOP_WAIT_MS));
     this.ending = true;
-    await c.endAsync();
+    for (const p of this.ownedPartitions()) {
+      this.owned.delete(p);
+      this.emit('released', p);
+    }
+    if (!clean || !(await within(c.endAsync(), STOP_WAIT_MS))) c.end(true);
   }
 
   /** As a crash: the connection dropped without DISCONNECT (the broker sends the will); nothing cleared. */
@@ -185,12 +221,16 @@ export class Ownership extends EventEmitter {
   }
 
   /** Gives p up on purpose: the hook first (while p is still ours), then the claim cleared, so the target need not wait for the lease. */
-  private async handOver(c: MqttClient, p: number): Promise<void> {
+  private async handOver(c: MqttClient, p: number, waitMs?: number): Promise<boolean> {
     if (this.o.handOver) await this.o.handOver(p).catch((err: unknown) => this.emit('error', err as Error));
-    if (!this.owned.has(p)) return;
+    if (!this.owned.has(p)) return true;
     this.owned.delete(p);
     this.emit('released', p);
-    await c.publishAsync(`${this.base}/claims/${p}`, '', { qos: 1, retain: true });
+    if (waitMs === undefined) {
+      await c.publishAsync(`${this.base}/claims/${p}`, '', { qos: 1, retain: true });
+      return true;
+    }
+    return c.connected && (await within(c.publishAsync(`${this.base}/claims/${p}`, '', { qos: 1, retain: true }), waitMs));
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -224,6 +264,9 @@ export class Ownership extends EventEmitter {
 
   private async tick(): Promise<void> {
     const t = this.now();
+    // Offline, a publish would wait for the reconnection (and ticks pile up behind it): leases run
+    // out below, and the first tick after the reconnection renews the record and claims again.
+    const offline = !this.client?.connected;
     // Leases that ran out without a renewal the broker confirmed are no longer ours.
     for (const [p, until] of this.owned) {
       if (until <= t) {
@@ -231,6 +274,7 @@ export class Ownership extends EventEmitter {
         this.emit('released', p);
       }
     }
+    if (offline) return;
     await this.heartbeat();
     await this.rebalance();
   }

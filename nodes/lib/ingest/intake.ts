@@ -246,7 +246,9 @@ export class Intake {
     if (early && ack) {
       const mark = (this.early ??= { dropped: false });
       this.acks.push(undefined);
-      this.gate.admit(() => mark.dropped || ack());
+      // While the gate is open the ack runs now, before the write that could drop it: no wrapper needed.
+      if (!this.gate.check()) ack();
+      else this.gate.admit(() => mark.dropped || ack());
     } else {
       this.acks.push(ack);
     }

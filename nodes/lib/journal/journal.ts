@@ -13,6 +13,7 @@ import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdi
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { JournalError } from '../errors';
+import { PendingCounts } from './pending';
 
 export type FsyncPolicy = 'always' | 'interval' | 'never';
 
@@ -71,7 +72,7 @@ export class Journal {
   private fd = -1;
   private nextSeq = 1;
   /** Outstanding settles per unsettled seq (a message split in two needs two). */
-  private pending = new Map<number, number>();
+  private pending = new PendingCounts();
   /** Every seq at or below this is settled. */
   private settledUpTo = 0;
   private checkpointed = 0;
@@ -137,7 +138,12 @@ export class Journal {
     }
     const last = this.segments[this.segments.length - 1];
     this.nextSeq = Math.max(last ? last.lastSeq + 1 : 1, this.settledUpTo + 1);
-    for (const e of unsettled) this.pending.set(e.seq, 1);
+    // Ascending, each once (segments are read in order; a seq met twice counts once).
+    let prev = 0;
+    for (const e of unsettled) {
+      if (e.seq > prev) this.pending.add(e.seq, 1);
+      prev = Math.max(prev, e.seq);
+    }
     if (unsettled.length === 0) this.settledUpTo = this.nextSeq - 1;
     else this.settledUpTo = unsettled[0].seq - 1;
     this.dropSettledSegments();
@@ -209,7 +215,7 @@ export class Journal {
     this.totalBytes += total;
     if (seg.firstSeq === 0) seg.firstSeq = first;
     seg.lastSeq = first + n - 1;
-    for (let i = 0; i < n; i++) this.pending.set(first + i, holds);
+    for (let i = 0; i < n; i++) this.pending.add(first + i, holds);
     return first;
   }
 
@@ -286,9 +292,7 @@ export class Journal {
     this.pending.delete(seq);
     if (this.extraReadings !== 0) this.unweigh(seq);
     if (seq === this.settledUpTo + 1) {
-      let s = seq;
-      while (s + 1 < this.nextSeq && !this.pending.has(s + 1)) s++;
-      this.settledUpTo = s;
+      this.settledUpTo = (this.pending.lowest() ?? this.nextSeq) - 1;
       this.dirty = true;
     }
     this.checkDrained();
@@ -352,7 +356,7 @@ export class Journal {
     this.checkpoint();
     // A clean close knows exactly what is unsettled, so the next open replays only that.
     try {
-      writeFileSync(join(this.dir, 'pending.json'), JSON.stringify([...this.pending.keys()]));
+      writeFileSync(join(this.dir, 'pending.json'), JSON.stringify(this.pending.keys()));
     } catch {
       // Without the list the next open replays from the checkpoint, which is safe.
     }
