@@ -7,7 +7,7 @@
  * declared type, else the value's own) and kept in a file beside the spool, so
  * a restart keeps it; a type the server reports for a field wins over both.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors';
 import { FIELD_TYPES, type FieldType, type FieldTypeSource } from './line';
@@ -101,8 +101,17 @@ export class FieldTypeRegistry implements FieldTypeSource {
     for (const [m, fields] of this.learnt) body.fields[m] = Object.fromEntries(fields);
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(body));
+    // On disk before the points that fixed these types are reported written: after a power loss the
+    // file must not be older than what the server holds, or a replayed 20.5 would meet an integer field.
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, JSON.stringify(body));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.file);
+    syncDir(dirname(this.file));
     this.dirty = false;
   }
 
@@ -134,5 +143,18 @@ export class FieldTypeRegistry implements FieldTypeSource {
       for (const [f, t] of Object.entries(fields)) if ((FIELD_TYPES as readonly string[]).includes(t)) map.set(f, t);
       this.learnt.set(m, map);
     }
+  }
+}
+
+/** Makes a rename in `dir` durable; a platform that cannot open a folder (Windows) skips it. */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // best effort: the rename itself is atomic
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
