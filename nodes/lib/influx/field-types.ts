@@ -7,9 +7,10 @@
  * declared type, else the value's own) and kept in a file beside the spool, so
  * a restart keeps it; a type the server reports for a field wins over both.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors';
+import { writeFileAtomic } from '../fs-atomic';
 import { FIELD_TYPES, type FieldType, type FieldTypeSource } from './line';
 
 const FILE_VERSION = 1;
@@ -100,18 +101,9 @@ export class FieldTypeRegistry implements FieldTypeSource {
     const body: TypesFile = { version: FILE_VERSION, fields: {} };
     for (const [m, fields] of this.learnt) body.fields[m] = Object.fromEntries(fields);
     mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
     // On disk before the points that fixed these types are reported written: after a power loss the
     // file must not be older than what the server holds, or a replayed 20.5 would meet an integer field.
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, JSON.stringify(body));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
-    syncDir(dirname(this.file));
+    writeFileAtomic(this.file, JSON.stringify(body));
     this.dirty = false;
   }
 
@@ -143,18 +135,5 @@ export class FieldTypeRegistry implements FieldTypeSource {
       for (const [f, t] of Object.entries(fields)) if ((FIELD_TYPES as readonly string[]).includes(t)) map.set(f, t);
       this.learnt.set(m, map);
     }
-  }
-}
-
-/** Makes a rename in `dir` durable; a platform that cannot open a folder (Windows) skips it. */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // best effort: the rename itself is atomic
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

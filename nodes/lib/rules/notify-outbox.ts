@@ -14,7 +14,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AlertEvent } from './types';
-import { writeFileAtomic } from './store';
+import { writeFileAtomic } from '../fs-atomic';
 
 export type Channel = 'email' | 'webhook' | 'mqtt';
 

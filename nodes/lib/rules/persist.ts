@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { EngineChanges, EngineState } from './engine';
 import type { SlotJson } from './slot';
 import type { AlertEvent, AlertRecord } from './types';
-import { writeFileAtomic } from './store';
+import { writeFileAtomic } from '../fs-atomic';
 
 interface Snapshot {
   logSeq: number;

@@ -5,9 +5,10 @@
  * editor dialog all edit it through here; listeners (the running engine) apply
  * a change at once, without a deploy.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError, RuleInvalidError } from '../errors';
+import { writeFileAtomic } from '../fs-atomic';
 import { appendAudit, auditFile } from '../audit/log';
 import { validatePack, validateRule } from './validate';
 import type { Rule, Silence } from './types';
@@ -18,18 +19,6 @@ export interface Actor {
 }
 
 export type RuleChange = { type: 'upsert'; rule: Rule } | { type: 'delete'; id: string };
-
-export function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
 
 export class RuleStore {
   readonly dir: string;
