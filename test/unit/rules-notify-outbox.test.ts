@@ -12,6 +12,7 @@ import { Notifier } from '../../nodes/lib/rules/notify';
 import { NotifyOutbox, type Channel } from '../../nodes/lib/rules/notify-outbox';
 import type { AlertEvent } from '../../nodes/lib/rules/types';
 import { tempDir } from '../helpers/temp';
+import { eventually } from '../helpers/runtime';
 
 function event(n: number, device = 'dev1', message = 'dev1: temperature is 31'): AlertEvent {
   return {
@@ -31,14 +32,6 @@ function event(n: number, device = 'dev1', message = 'dev1: temperature is 31'):
     key: `hot:${device}:${n}`,
     notify: true,
   };
-}
-
-async function eventually(check: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** The keys a new start on the (closed) outbox's folder would send on the channel, in order. */
@@ -152,7 +145,7 @@ describe('Notifier with the outbox', () => {
     const n = new Notifier({ webhook: { url, attempts: 2, retryMs: 5 }, queue: o, resendMs: 10, maxResendMs: 40, onError: (_c, err) => errors.push(err.message), onSent: (_c, e) => sent.push(e.key!) });
     n.send([event(1), event(2)]);
     assert.equal(o.size, 2, 'on disk before any send');
-    await eventually(() => sent.length === 2);
+    await eventually(async () => (sent.length === 2) || undefined, 15_000, 'sent.length === 2');
     await n.close();
     o.close();
     // 2 attempts per round: rounds 1-3 fail on 503s (6 requests), the 7th is the 4th round's first attempt (503), then 204.
@@ -170,7 +163,7 @@ describe('Notifier with the outbox', () => {
     const first = new NotifyOutbox(dir);
     const a = new Notifier({ webhook: { url }, queue: first });
     a.send(event(5));
-    await eventually(() => hits.length === 1);
+    await eventually(async () => (hits.length === 1) || undefined, 15_000, 'hits.length === 1');
     await a.close(0);
     first.close();
     answer = (_q, res) => res.writeHead(200).end('{}');
@@ -178,7 +171,7 @@ describe('Notifier with the outbox', () => {
     assert.equal(second.size, 1);
     const sent: string[] = [];
     const b = new Notifier({ webhook: { url }, queue: second, onSent: (_c, e) => sent.push(e.key!) });
-    await eventually(() => sent.length === 1);
+    await eventually(async () => (sent.length === 1) || undefined, 15_000, 'sent.length === 1');
     await b.close();
     second.close();
     assert.deepEqual(hits.map((h) => h.key), ['hot:dev1:5', 'hot:dev1:5']);
@@ -194,7 +187,7 @@ describe('Notifier with the outbox', () => {
     const errors: string[] = [];
     const n = new Notifier({ webhook: { url, retryMs: 5 }, queue: o, resendMs: 10, onError: (_c, err) => errors.push(err.message) });
     n.send(event(9));
-    await eventually(() => errors.length === 1 && o.size === 0);
+    await eventually(async () => (errors.length === 1 && o.size === 0) || undefined, 15_000, 'errors.length === 1 && o.size === 0');
     await n.close();
     o.close();
     assert.equal(hits.length, 1);

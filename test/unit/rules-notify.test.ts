@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { Notifier } from '../../nodes/lib/rules/notify';
 import type { AlertEvent } from '../../nodes/lib/rules/types';
+import { eventually } from '../helpers/runtime';
 
 const EVENT: AlertEvent = {
   id: 'hot:dev1',
@@ -26,14 +27,6 @@ const EVENT: AlertEvent = {
   key: 'hot:dev1:2',
   notify: true,
 };
-
-async function eventually(check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('notifications', () => {
   const mails: Array<{ from: string; to: string[]; data: string; user?: string }> = [];
@@ -88,7 +81,7 @@ describe('notifications', () => {
     n.send({ ...EVENT, id: 'hot:dev2', device: 'dev2', notifyChannels: { email: ['ann@example.com'] } });
     n.send({ ...EVENT, notify: false });
     n.send({ ...EVENT, notifyChannels: { email: false } });
-    await eventually(() => mails.length >= 2);
+    await eventually(async () => (mails.length >= 2) || undefined, 10_000, 'mails.length >= 2');
     await n.close();
     assert.deepEqual(errors, []);
     assert.equal(mails.length, 2);
@@ -106,7 +99,7 @@ describe('notifications', () => {
     n.send(EVENT);
     n.send({ ...EVENT });
     n.send({ ...EVENT, key: 'hot:dev1:3', event: 'cleared' });
-    await eventually(() => mails.length >= 3);
+    await eventually(async () => (mails.length >= 3) || undefined, 10_000, 'mails.length >= 3');
     await n.close();
     const id = (m: { data: string }) => /^Message-ID: (.*)$/im.exec(m.data)?.[1];
     assert.match(mails[0].data, /^X-Upperstack-Key: hot:dev1:2$/m);
@@ -120,7 +113,7 @@ describe('notifications', () => {
     const n = new Notifier({ webhook: { url: httpUrl } });
     n.send(EVENT);
     n.send({ ...EVENT, device: 'kühlraum 1', key: 'hot:kühlraum 1:7' });
-    await eventually(() => hits.length === 2);
+    await eventually(async () => (hits.length === 2) || undefined, 10_000, 'hits.length === 2');
     await n.close();
     assert.equal(hits[0].key, 'hot:dev1:2');
     assert.equal(hits[0].body.key, 'hot:dev1:2');
@@ -134,7 +127,7 @@ describe('notifications', () => {
     const sent: string[] = [];
     const n = new Notifier({ webhook: { url: httpUrl, token: 'hook-token', retryMs: 20 }, onSent: (c, e) => sent.push(`${c}:${e.id}`) });
     n.send(EVENT);
-    await eventually(() => sent.length === 1);
+    await eventually(async () => (sent.length === 1) || undefined, 10_000, 'sent.length === 1');
     await n.close();
     assert.deepEqual(hits.map((h) => h.attempt), ['1', '2', '3']);
     assert.deepEqual(hits[2].body, EVENT);
@@ -147,7 +140,7 @@ describe('notifications', () => {
     const errors: string[] = [];
     const n = new Notifier({ webhook: { url: httpUrl, attempts: 3, retryMs: 10 }, onError: (c, e) => errors.push(`${c}: ${e.message}`) });
     n.send(EVENT);
-    await eventually(() => errors.length === 1);
+    await eventually(async () => (errors.length === 1) || undefined, 10_000, 'errors.length === 1');
     await n.close();
     failFirst = 0;
     assert.equal(hits.length, 3);
@@ -158,7 +151,7 @@ describe('notifications', () => {
     const got: Array<[string, string]> = [];
     const n = new Notifier({ mqtt: { topic: 'alerts/{severity}/{device}', publish: async (t, p) => void got.push([t, p]) } });
     n.send({ ...EVENT, device: 'a/b+c' });
-    await eventually(() => got.length === 1);
+    await eventually(async () => (got.length === 1) || undefined, 10_000, 'got.length === 1');
     await n.close();
     assert.equal(got[0][0], 'alerts/warning/a_b_c');
     assert.equal((JSON.parse(got[0][1]) as AlertEvent).id, 'hot:dev1');
