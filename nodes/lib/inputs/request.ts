@@ -26,7 +26,7 @@ export interface InputRequest {
   /** The body, already inflated. */
   payload: Buffer;
   receivedAt: number;
-  /** Route parameters: `precision` on the Influx routes. */
+  /** Route parameters: `precision` on the Influx routes (other keys, such as `route`, are ignored). */
   meta?: Record<string, string>;
 }
 
