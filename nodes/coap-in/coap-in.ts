@@ -14,10 +14,10 @@ import { createServer, type IncomingMessage, type OutgoingMessage, type Server }
 import { generate, parse as parsePacket } from 'coap-packet';
 import { Intake, type IntakeItem } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
-import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
+import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
-import { processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, wellKnownCore, type CoapAnswer } from '../lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
@@ -93,9 +93,12 @@ export = function register(RED: NodeAPI): void {
       const failed: UpperstackMessage[] = [];
       for (const item of items) {
         const rec = item.rec;
-        const outcome = (!replayed && outcomes.get(rec)) || outcomeOf(rec, inputOptions);
-        outcomes.delete(rec);
+        const own = replayed ? undefined : outcomes.get(rec);
+        const outcome = own ?? outcomeOf(rec, inputOptions);
         const receipt: Receipt = { j: node.id, s: item.seq };
+        // Weighed when it was journaled if it was answered here; else (a replay, a dead letter sent back) now.
+        if (own) outcomes.delete(rec);
+        else weighReceipt(receipt, outcomeWeight(outcome));
         const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
         if (shares === 0) {
           consumeReceipts([receipt]);
@@ -136,6 +139,7 @@ export = function register(RED: NodeAPI): void {
       name: config.name || `coap in ${node.id}`,
       dir: join(dataDir(RED), 'journal', node.id),
       highWater: config.highWater,
+      highWaterReadings: config.highWaterReadings,
       emit,
       onEmitError: (err) => node.error(describeError(err).message),
       onWriteError: (err) => setStatus(node, 'failed', err.message),
@@ -177,6 +181,9 @@ export = function register(RED: NodeAPI): void {
         if (key) exchanges.forget(key);
         return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes));
       }
+      // The readings mark counts what the request holds, not one per request.
+      const weight = outcomeWeight(outcome);
+      if (weight > 1) weighReceipt({ j: intake.id, s: result.accepted[0] }, weight);
       requests++;
       reply(coapOutcomeAnswer(outcome));
     };

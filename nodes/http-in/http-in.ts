@@ -19,10 +19,10 @@ import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Intake, type IntakeItem } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
-import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
+import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import { describeError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
-import { processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { checkAccess } from '../lib/inputs/auth';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
@@ -257,6 +257,9 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
   try {
     input.intake.submitThen([rec], (result) => {
       if ('refused' in result) return send(res, answerError(route, 503, result.error, result.retryAfterMs));
+      // The readings mark counts what the request holds, not one per request.
+      const weight = outcomeWeight(outcome);
+      if (weight > 1) weighReceipt({ j: input.intake.id, s: result.accepted[0] }, weight);
       input.count();
       send(res, answerOutcome(route, outcome));
     });
@@ -307,8 +310,10 @@ export = function register(RED: NodeAPI): void {
         const rec = item.rec;
         const own = replayed ? undefined : (rec as HttpRecord).outcome;
         const outcome = own ?? outcomeOf(rec, inputOptions);
-        if (own) (rec as HttpRecord).outcome = undefined;
         const receipt: Receipt = { j: node.id, s: item.seq };
+        // Weighed when it was journaled if it was answered here; else (a replay, a dead letter sent back) now.
+        if (own) (rec as HttpRecord).outcome = undefined;
+        else weighReceipt(receipt, outcomeWeight(outcome));
         const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
         if (shares === 0) {
           consumeReceipts([receipt]);
@@ -360,6 +365,7 @@ export = function register(RED: NodeAPI): void {
       name: config.name || `http in ${node.id}`,
       dir: join(dataDir(RED), 'journal', node.id),
       highWater: config.highWater,
+      highWaterReadings: config.highWaterReadings,
       emit,
       onEmitError: (err) => node.error(RED._('upperstack-http-in.errors.emit', { message: describeError(err).message })),
       onWriteError: (err) => setStatus(node, 'failed', err.message),

@@ -62,6 +62,14 @@ export interface InputOutcome {
   refusal?: Refusal;
 }
 
+/**
+ * What a journaled request holds in flight, for the input's readings mark: its
+ * readings, and the items it dead-letters (each leaves as a message of its own).
+ */
+export function outcomeWeight(o: InputOutcome): number {
+  return o.readings.length + o.failures.length;
+}
+
 /** Media types /ingest takes, for 415 answers. */
 export const INGEST_TYPES = [
   'application/json',
