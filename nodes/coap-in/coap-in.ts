@@ -12,9 +12,8 @@ import type { Socket, RemoteInfo } from 'node:dgram';
 import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import { generate, parse as parsePacket } from 'coap-packet';
-import { Intake, type IntakeItem } from '../lib/ingest/intake';
+import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
-import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
 import { processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
@@ -25,17 +24,14 @@ import { isLoopback } from '../lib/security/net';
 import type { Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
 import { commandBoard } from '../lib/inputs/commands';
-import type { Reading } from '../lib/reading';
-import { isWired } from '../shared/batch';
-import { onClose, type UpperstackMessage } from '../shared/input';
+import { requestEmitter } from '../shared/request-emit';
+import { onClose } from '../shared/input';
 import { maskSensitiveOf } from '../shared/keys';
 import { migrate, parsePort, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
 import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptions } from './options';
 import { join } from 'node:path';
-
-const EMIT_CHUNK = 500;
 
 function send(res: OutgoingMessage, a: CoapAnswer): void {
   res.code = a.code;
@@ -82,54 +78,8 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     const outcomes = new WeakMap<Received, InputOutcome>();
     const exchanges = new ExchangeCache();
-    const newId = () => RED.util.generateId();
 
-    const emit = (items: IntakeItem[], replayed: boolean) => {
-      for (let i = 0; i < items.length; i += EMIT_CHUNK) emitPart(items.length > EMIT_CHUNK ? items.slice(i, i + EMIT_CHUNK) : items, replayed);
-    };
-    const emitPart = (items: IntakeItem[], replayed: boolean) => {
-      const readings: Reading[] = [];
-      const receipts: Receipt[] = [];
-      const failed: UpperstackMessage[] = [];
-      for (const item of items) {
-        const rec = item.rec;
-        const outcome = (!replayed && outcomes.get(rec)) || outcomeOf(rec, inputOptions);
-        outcomes.delete(rec);
-        const receipt: Receipt = { j: node.id, s: item.seq };
-        const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
-        if (shares === 0) {
-          consumeReceipts([receipt]);
-          continue;
-        }
-        splitReceipts([receipt], shares);
-        if (outcome.readings.length) {
-          for (const r of outcome.readings) readings.push(r);
-          receipts.push(receipt);
-        }
-        for (const f of outcome.failures) {
-          const error: Record<string, unknown> = { ...describeError(f.error) };
-          if (f.index !== undefined) error.index = f.index;
-          const msg: UpperstackMessage = { _msgid: newId(), topic: rec.source.slice('coap:'.length), source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
-          // How it came, so a dead letter of it can be replayed through this input.
-          if (rec.contentType) msg.contentType = rec.contentType;
-          if (rec.meta) msg.meta = rec.meta;
-          const d = f.device ?? rec.device;
-          if (d !== undefined) msg.device = d;
-          failed.push(msg);
-        }
-      }
-      const out: UpperstackMessage | null = readings.length ? { _msgid: newId(), topic: 'coap', payload: readings.length === 1 ? readings[0] : readings, receivedAt: items[0].rec.receivedAt, upperstack: { receipts } } : null;
-      if (failed.length && !isWired({ wires }, 1)) {
-        for (const m of failed) {
-          consumeReceipts(m.upperstack?.receipts);
-          delete m.upperstack;
-          node.error(String((m.error as { message?: string }).message), m);
-        }
-        if (out) node.send([out, null]);
-        return;
-      }
-      node.send([out, failed.length ? failed : null]);
-    };
+    const emit = requestEmitter({ node, wires, topic: 'coap', outcomes, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
 
     const intake = new Intake({
       id: node.id,
