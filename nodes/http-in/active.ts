@@ -30,6 +30,14 @@ export interface HttpRecord extends Received {
   outcome: InputOutcome | undefined;
 }
 
+/** The outcome kept on an HttpRecord, for the input's emitter (nodes/shared/request-emit.ts). */
+export const RECORD_OUTCOMES = {
+  get: (rec: Received): InputOutcome | undefined => (rec as Partial<HttpRecord>).outcome,
+  delete: (rec: Received): void => {
+    (rec as Partial<HttpRecord>).outcome = undefined;
+  },
+};
+
 /** The request a journaled record stands for (the route and its parameters travel in meta). */
 export function toInputRequest(rec: Received): InputRequest {
   const meta = rec.meta;
