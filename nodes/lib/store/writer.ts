@@ -21,122 +21,21 @@
  *   each such reading up front, so they are dead-lettered together
  *   (BEYOND_RETENTION, with the cutoff) and the rest is written at once: a
  *   backfill of old readings does not go through the bisection one by one.
+ *
+ * The bisection and dead letters are in writer-refusals.ts, the options,
+ * events and stats in writer-types.ts.
  */
 import type { Reading } from '../reading';
-import type { DeadLetter, ReadingSink } from './types';
+import type { DeadLetter } from './types';
+import type { Durable, Outcome, Pending, SpoolRecord, WriterOptions, WriterSink, WriterStats } from './writer-types';
 import { Journal } from '../journal/journal';
-import { RetentionRefusedError, StoreRejectedError, StoreUnavailableError } from '../errors';
-import { previewJson } from '../preview';
+import { StoreUnavailableError } from '../errors';
+import { asError, isolate, storeLetters } from './writer-refusals';
+import { WriteRate } from './write-rate';
 
-/** The sink as the writer uses it: dead letters only where the sink keeps them (or another target does). */
-export type WriterSink = Omit<ReadingSink, 'kind'> & { readonly kind?: string; writeDeadLetters?(letters: DeadLetter[]): Promise<void> };
-
-export type Durable = (err?: Error) => void;
-
-/** Where the readings a sink refuses go as dead letters when the sink keeps none itself (e.g. the primary store's writer). */
-export interface DeadLetterTarget {
-  writeDeadLetters(letters: DeadLetter[], durable: Durable): void;
-}
-
-/** What changed, once per change: a node turns these into log lines. */
-export type WriterEvent =
-  /** The sink became unavailable: writes go to the spool until it is back. */
-  | { type: 'spooling'; error: string }
-  /** The spool is drained and the sink takes writes again. */
-  | { type: 'recovered'; downMs: number }
-  /** Readings the sink refused were dead-lettered (STORE_REJECTED). */
-  | { type: 'rejected'; count: number; devices: string[]; error: string }
-  /** The spool reached its disk budget (new writes are held, not reported durable), or has room again. */
-  | { type: 'budget'; full: boolean; bytes: number; budget: number };
-
-export interface WriterOptions {
-  /** Sets minWrite (a quarter of it) and maxWrite (10 ×) unless they are given (default 1000). */
-  batchSize?: number;
-  /**
-   * While readings keep coming, a write starts once this many are queued and no
-   * write runs (default a quarter of batchSize); fewer wait for flushMs after the
-   * last write started. Each write has a fixed cost (a statement, a commit), so
-   * this bounds the writes per second under a steady trickle.
-   */
-  minWrite?: number;
-  /** The most readings one sink write takes (default 10 × batchSize); larger messages go in parts. */
-  maxWrite?: number;
-  /** The most field values (rows) one sink write takes (default 100,000), so wide readings make smaller writes. */
-  maxWriteRows?: number;
-  /** Flush at least this often while anything is queued; a write after a quiet spell this long starts at once. */
-  flushMs?: number;
-  /** First retry delay after an outage; doubles up to maxRetryMs, each delay with up to `jitter` of it added at random. */
-  retryMs?: number;
-  maxRetryMs?: number;
-  /** Share of a retry delay added at random (default 0.2), so many writers do not retry in step after an outage. */
-  jitter?: number;
-  /** Where refused readings are dead-lettered; default the sink itself. */
-  deadLetters?: DeadLetterTarget;
-  /**
-   * Disk the spool may take (default 1 GiB). At the budget new writes are held
-   * in memory and not reported durable, so the inputs' journals keep them and
-   * their backpressure slows the devices down; nothing is dropped.
-   */
-  spoolBudgetBytes?: number;
-  onEvent?: (e: WriterEvent) => void;
-}
-
-export interface WriterStats {
-  /** Readings written to the sink since start. */
-  written: number;
-  /** Readings queued in memory, waiting for the next flush. */
-  queued: number;
-  /** Readings (and dead letters) waiting in the spool for the sink to come back. */
-  spooled: number;
-  /** Readings the sink refused and that were dead-lettered (STORE_REJECTED) since start. */
-  rejected: number;
-  /** The last sink error, while the sink is failing. */
-  lastError?: string;
-  /** Why the sink refused the last dead-lettered reading. */
-  lastRejected?: string;
-  /** Epoch ms since when the sink has been unavailable; absent while it takes writes. */
-  failingSince?: number;
-  /** Bytes the spool takes on disk. */
-  spoolBytes: number;
-  /** The spool's disk budget in bytes. */
-  spoolBudget: number;
-  /** True while the spool is at its budget and new writes are held (not reported durable). */
-  overBudget: boolean;
-  /** Attempts to write the spool again after an outage, since start. */
-  retries: number;
-  /** Epoch ms when the oldest reading not yet in the sink (queued or spooled) was handed to the writer. */
-  oldestAt?: number;
-  /** Readings written to the sink per second, over the last 10 seconds. */
-  writtenPerSec: number;
-}
-
-/** One write() call: its readings leave in order, possibly over several sink writes. */
-interface Pending {
-  readings: Reading[];
-  /** Readings already taken into a sink write. */
-  taken: number;
-  durable: Durable;
-  /** The first failure of any of its parts; reported once the last part is through. */
-  err?: Error;
-  /** When it was handed to the writer (epoch ms). */
-  at: number;
-}
-
-interface SpoolRecord {
-  r?: Reading[];
-  d?: DeadLetter[];
-  /** When the oldest of its readings was handed to the writer (epoch ms). */
-  t?: number;
-}
-
-/** How a batch ended: all of it handled (stored or dead-lettered), or an outage and what is left for the spool. */
-type Outcome = { outage?: undefined } | { outage: Error; left: SpoolRecord };
+export type { DeadLetterTarget, Durable, WriterEvent, WriterOptions, WriterSink, WriterStats } from './writer-types';
 
 const DEFAULT_SPOOL_BUDGET = 1024 * 1024 * 1024;
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 function fieldCount(r: Reading): number {
   let n = 0;
@@ -155,7 +54,7 @@ export class DurableWriter {
   private timer: NodeJS.Timeout | undefined;
   private spooledEntries: Array<{ seq: number; rec: SpoolRecord; count: number }> = [];
   /** Readings written in each of the last 10 seconds (by second % 10), for writtenPerSec. */
-  private readonly rate = { counts: new Array<number>(10).fill(0), seconds: new Array<number>(10).fill(-1) };
+  private readonly rate = new WriteRate();
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
   private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, spooled: 0, rejected: 0, retries: 0 };
@@ -222,7 +121,7 @@ export class DurableWriter {
   }
 
   stats(): WriterStats {
-    const s: WriterStats = { ...this.stats_, spoolBytes: this.spoolBytes(), spoolBudget: this.spoolBudget, overBudget: this.holding, writtenPerSec: this.writtenPerSec() };
+    const s: WriterStats = { ...this.stats_, spoolBytes: this.spoolBytes(), spoolBudget: this.spoolBudget, overBudget: this.holding, writtenPerSec: this.rate.perSec() };
     // Spool records of older versions carry no time: they count from when this run read them.
     const spooledAt = this.spooledEntries.length ? (this.spooledEntries[0].rec.t ?? this.startedAt) : undefined;
     const queuedAt = this.pending.find((p) => p.taken < p.readings.length)?.at;
@@ -233,21 +132,7 @@ export class DurableWriter {
 
   private countWritten(n: number): void {
     this.stats_.written += n;
-    const sec = Math.floor(Date.now() / 1000);
-    const i = sec % 10;
-    if (this.rate.seconds[i] !== sec) {
-      this.rate.seconds[i] = sec;
-      this.rate.counts[i] = 0;
-    }
-    this.rate.counts[i] += n;
-  }
-
-  private writtenPerSec(): number {
-    const now = Math.floor(Date.now() / 1000);
-    let n = 0;
-    // The current second is still filling: the 10 seconds before it.
-    for (let i = 0; i < 10; i++) if (this.rate.seconds[i] < now && this.rate.seconds[i] >= now - 10) n += this.rate.counts[i];
-    return n / 10;
+    this.rate.add(n);
   }
 
   /** Flushes what is queued (into the sink or the spool) and stops retrying. */
@@ -368,7 +253,7 @@ export class DurableWriter {
   private async deliver(readings: Reading[], letters: DeadLetter[]): Promise<Outcome> {
     const refused: DeadLetter[] = [];
     if (readings.length) {
-      const outage = await this.isolate(readings, refused);
+      const outage = await isolate(this.store, this.kind, readings, refused, (n) => this.countWritten(n));
       if (outage) {
         this.failing(outage);
         return { outage, left: { r: readings, d: letters } };
@@ -391,105 +276,11 @@ export class DurableWriter {
     return {};
   }
 
-  /** Bisects until every reading is stored or refused (collected in `refused`); returns the outage that stopped it, if any. */
-  private async isolate(readings: Reading[], refused: DeadLetter[]): Promise<Error | undefined> {
-    // A stack of slices, left half on top, so the sink still sees the readings in order.
-    const stack: Reading[][] = [readings];
-    while (stack.length) {
-      const part = stack.pop()!;
-      let err: Error | undefined;
-      try {
-        await this.store.write(part);
-      } catch (e) {
-        err = asError(e);
-      }
-      if (!err) {
-        this.countWritten(part.length);
-        continue;
-      }
-      if (err instanceof StoreUnavailableError) return err;
-      // Readings the sink names as too old for it: dead-lettered together, the rest written at once.
-      const kept = err instanceof RetentionRefusedError ? this.tooOld(part, err, refused) : undefined;
-      if (kept) {
-        if (kept.length) stack.push(kept);
-        continue;
-      }
-      if (part.length > 1) {
-        const mid = part.length >> 1;
-        stack.push(part.slice(mid), part.slice(0, mid));
-        continue;
-      }
-      // One reading is refused. Only a sink that is otherwise fine can blame the reading.
-      const health = await this.store.health().catch((e: unknown) => ({ ok: false, detail: asError(e).message }));
-      if (!health.ok) return new StoreUnavailableError(`the ${this.kind} store refused a write and fails its health check: ${health.detail}`, { cause: err });
-      refused.push(this.rejectedLetter(part[0], err));
-    }
-    return undefined;
-  }
-
-  /**
-   * Dead letters (BEYOND_RETENTION) for the readings a retention refusal names,
-   * and the readings left to write; undefined when the refusal names none of
-   * `part` (then the part is bisected like any refusal).
-   */
-  private tooOld(part: Reading[], err: RetentionRefusedError, refused: DeadLetter[]): Reading[] | undefined {
-    const named = new Set(err.indexes.filter((i) => Number.isInteger(i) && i >= 0 && i < part.length));
-    if (!named.size) return undefined;
-    const kept: Reading[] = [];
-    for (let i = 0; i < part.length; i++) {
-      const r = part[i];
-      if (!named.has(i)) {
-        kept.push(r);
-        continue;
-      }
-      const device = typeof r?.device === 'string' && r.device ? r.device : 'unknown';
-      refused.push({ ts: Date.now(), device, source: `store:${this.kind}`, code: err.code, reason: err.reasonFor(device, r?.ts), payload: previewJson(r, 4096) });
-    }
-    return kept;
-  }
-
-  private rejectedLetter(r: Reading, err: Error): DeadLetter {
-    const device = typeof r?.device === 'string' && r.device ? r.device : 'unknown';
-    const e = new StoreRejectedError(this.kind, device, err.message);
-    return { ts: Date.now(), device, source: `store:${this.kind}`, code: e.code, reason: e.message, payload: previewJson(r, 4096) };
-  }
-
   /** Dead letters to the target, or to the sink itself; returns the outage that stopped them, if any. */
   private deliverLetters(letters: DeadLetter[]): Promise<Error | undefined> {
     const target = this.opts.deadLetters;
     if (target) return new Promise((resolve) => target.writeDeadLetters(letters, (err) => resolve(err)));
-    return this.storeLetters(letters);
-  }
-
-  private async storeLetters(letters: DeadLetter[]): Promise<Error | undefined> {
-    const write = this.store.writeDeadLetters?.bind(this.store);
-    if (!write) return new StoreUnavailableError(`the ${this.kind} store keeps no dead letters and no other store was given for them`);
-    const stack: DeadLetter[][] = [letters];
-    while (stack.length) {
-      const part = stack.pop()!;
-      try {
-        await write(part);
-        continue;
-      } catch (e) {
-        const err = asError(e);
-        if (err instanceof StoreUnavailableError) return err;
-        if (part.length > 1) {
-          const mid = part.length >> 1;
-          stack.push(part.slice(mid), part.slice(0, mid));
-          continue;
-        }
-        // A dead letter refused for its text: kept without the payload, which is what a store cannot take.
-        const bare = { ...part[0], payload: '', reason: `${part[0].reason} (payload not kept: ${err.message})`.slice(0, 4096) };
-        try {
-          await write([bare]);
-        } catch (e2) {
-          if (e2 instanceof StoreUnavailableError) return e2;
-          // Nothing of it can be stored; reporting it is all that is left.
-          this.opts.onEvent?.({ type: 'rejected', count: 0, devices: [part[0].device], error: `a dead letter could not be stored: ${asError(e2).message}` });
-        }
-      }
-    }
-    return undefined;
+    return storeLetters(this.store, this.kind, letters, this.opts.onEvent);
   }
 
   private spoolBytes(): number {
