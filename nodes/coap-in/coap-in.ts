@@ -14,9 +14,10 @@ import { createServer, type IncomingMessage, type OutgoingMessage, type Server }
 import { generate, parse as parsePacket } from 'coap-packet';
 import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
+import { weighReceipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
-import { processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
@@ -86,6 +87,7 @@ export = function register(RED: NodeAPI): void {
       name: config.name || `coap in ${node.id}`,
       dir: join(dataDir(RED), 'journal', node.id),
       highWater: config.highWater,
+      highWaterReadings: config.highWaterReadings,
       emit,
       onEmitError: (err) => node.error(describeError(err).message),
       onWriteError: (err) => setStatus(node, 'failed', err.message),
@@ -129,6 +131,9 @@ export = function register(RED: NodeAPI): void {
         if (key) exchanges.forget(key);
         return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
       }
+      // The readings mark counts what the request holds, not one per request.
+      const weight = outcomeWeight(outcome);
+      if (weight > 1) weighReceipt({ j: intake.id, s: result.accepted[0] }, weight);
       requests++;
       reply(coapOutcomeAnswer(outcome));
     };

@@ -39,6 +39,15 @@ const TURN_MAX = 16;
  */
 const SESSION_EXPIRY_S = 7 * 86_400;
 
+/**
+ * MQTT.js logs through `debug` about ten times per message it takes in, and each
+ * call builds its arguments (a rest array, often an object) even when the
+ * logger is off: about a tenth of all the runtime allocated per reading with
+ * 10-reading batches on mosquitto.
+ * Its own logger stays when DEBUG is set (e.g. DEBUG=mqttjs*).
+ */
+const quietLog = process.env.DEBUG ? undefined : () => undefined;
+
 /** One corked turn: the intakes it fed and whether one of their writes failed. */
 interface Turn {
   stream: MqttClient['stream'];
@@ -149,6 +158,7 @@ export = function register(RED: NodeAPI): void {
         keepalive: config.keepalive,
         ...(config.protocolVersion === 5 && config.persistent ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
         reconnectPeriod: 2000,
+        ...(quietLog ? { log: quietLog } : {}),
         ...login(),
         // Connect after the incoming store and handleMessage are replaced below.
         manualConnect: true,

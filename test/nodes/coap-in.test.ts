@@ -140,6 +140,30 @@ test('4.00 with a diagnostic, 4.15, 4.03, 4.13 with Size1; bad requests are dead
   assert.equal(stored.length, 0);
 });
 
+test('40-reading requests pause the input at its readings mark of 50: 5.03 with Max-Age naming the readings', async () => {
+  // The helper nodes settle nothing: every request's readings stay in flight.
+  await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  try {
+    const post = async (mid: number) => {
+      const answer = new Promise<Buffer>((r) => sock.once('message', r));
+      const body = JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ t: mid * 100 + i })));
+      sock.send(generate({ code: 'POST', messageId: mid, token: Buffer.from([mid]), confirmable: true, payload: Buffer.from(body), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('k9') }, { name: 'Content-Format', value: Buffer.from([50]) }] }), port, '127.0.0.1');
+      return parse(await answer);
+    };
+    assert.equal((await post(1)).code, '2.04');
+    // 40 readings in flight, below 50: taken; then 80.
+    assert.equal((await post(2)).code, '2.04');
+    const busy = await post(3);
+    assert.equal(busy.code, '5.03');
+    assert.match(busy.payload.toString(), /80 readings are waiting to be stored \(pause mark 50 readings\)/);
+    assert.ok(busy.options.some((o) => o.name === 'Max-Age'));
+  } finally {
+    sock.close();
+  }
+});
+
 test('a retransmitted CON (same message ID, same endpoint) is stored once and answered the same', async () => {
   await load();
   const sock = createSocket('udp4');
