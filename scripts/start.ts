@@ -4,6 +4,7 @@ import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { settleAfterStart } from './settle-memory';
 import { keepConnections } from './server-timeouts';
+import { answerClientErrors } from './client-errors';
 
 const settings = join(__dirname, '..', 'settings.js');
 process.argv.splice(2, 0, '--settings', settings);
@@ -14,7 +15,10 @@ settleAfterStart(RED.events);
 // red.js makes its HTTP server once the settings' HTTPS options resolve (a promise turn after loading),
 // before it listens; applied again when the flows start in case that took longer.
 const configure = () => {
-  if (RED.server) keepConnections(RED.server);
+  if (RED.server) {
+    keepConnections(RED.server);
+    answerClientErrors(RED.server);
+  }
 };
 setImmediate(configure);
 RED.events.once('flows:started', configure);

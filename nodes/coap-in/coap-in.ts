@@ -164,7 +164,13 @@ export = function register(RED: NodeAPI): void {
     };
     const filterDatagram = (msg: Buffer, rinfo: RemoteInfo, sock: Socket): Buffer | undefined => {
       const check = checkDatagram(msg, Infinity);
-      if (check.messageId === undefined) return msg; // not CoAP: the library ignores it
+      if (check.messageId === undefined) {
+        // Not a message we can read. The library would answer it 5.00 with its parser's error, to any
+        // (forgeable) sender; RFC 7252 §4.2-4.3: a malformed confirmable message gets a Reset, anything else nothing.
+        const rst = resetFor(msg);
+        if (rst) sock.send(rst, rinfo.port, rinfo.address);
+        return undefined;
+      }
       const exchange = `${rinfo.address}:${rinfo.port}/${check.messageId}`;
       const again = assembled.get(exchange);
       if (again) return again.datagram;
@@ -371,6 +377,12 @@ function wellKnown(packet: RequestPacket | undefined, res: OutgoingMessage, requ
   res.setOption('Content-Format', LINK_FORMAT);
   if (block.block2) res.setOption('Block2', block.block2);
   res.end(block.payload);
+}
+
+/** A Reset (4 bytes, empty) for a confirmable CoAP 1 message that cannot be parsed; undefined for anything else. */
+function resetFor(msg: Buffer): Buffer | undefined {
+  if (msg.length < 4 || msg[0] >> 6 !== 1 || ((msg[0] >> 4) & 3) !== 0) return undefined;
+  return Buffer.from([0x70, 0, msg[2], msg[3]]);
 }
 
 /** The CoAP code of an HTTP status: 401 → 4.01, 429 → 4.29, 503 → 5.03. */

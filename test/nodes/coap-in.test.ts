@@ -262,3 +262,26 @@ test('anonymous discovery and 4.04 answers stay within 3x the datagram; libcoap 
   const whole = await client(['-m', 'get', `coap://127.0.0.1:${port}/.well-known/core`]);
   assert.match(whole.stdout, /<\/telemetry>;rt="upperstack.telemetry";if="core.p";ct="50 60 110 112 42 41 0";title="POST or PUT \/telemetry\/\{device\}",<\/commands>;rt="upperstack.commands";if="core.s";obs;ct=50;title="GET \/commands\/\{device\} with Observe"/);
 });
+
+test('a datagram that is not readable CoAP gets a Reset (confirmable) or nothing, never a 5.00 with the parser\'s error', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const answers: Buffer[] = [];
+    sock.on('message', (m) => answers.push(m));
+    // Confirmable, message ID 0x1234, an option whose extended delta byte is missing.
+    sock.send(Buffer.from([0x40, 0x02, 0x12, 0x34, 0xd1]), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 0 ? true : undefined), 'the Reset');
+    assert.deepEqual([...answers[0]], [0x70, 0x00, 0x12, 0x34]);
+    // Version 2 and a non-confirmable malformed message are ignored: the next answer is the discovery's.
+    sock.send(Buffer.from([0x80, 0x01, 0x00, 0x01]), port, '127.0.0.1');
+    sock.send(Buffer.from([0x50, 0x02, 0x00, 0x02, 0x0d]), port, '127.0.0.1');
+    sock.send(generate({ code: 'GET', messageId: 3, confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('.well-known') }, { name: 'Uri-Path', value: Buffer.from('core') }] }), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 1 ? true : undefined), 'the discovery answer');
+    const next = parse(answers[1]);
+    assert.equal(next.code, '2.05');
+    assert.equal(next.messageId, 3);
+  } finally {
+    sock.close();
+  }
+});
