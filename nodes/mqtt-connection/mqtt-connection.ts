@@ -19,6 +19,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type P
 import { topicMatches } from '../lib/mqtt/topic';
 import { mqttReceived } from '../lib/mqtt/received';
 import { describeError } from '../lib/errors';
+import { mqttClientLog } from '../lib/lean-debug';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
@@ -149,6 +150,8 @@ export = function register(RED: NodeAPI): void {
         keepalive: config.keepalive,
         ...(config.protocolVersion === 5 && config.persistent ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
         reconnectPeriod: 2000,
+        // The client logs on every packet; its own `debug` logger allocates per call even while off.
+        log: mqttClientLog(),
         ...login(),
         // Connect after the incoming store and handleMessage are replaced below.
         manualConnect: true,
