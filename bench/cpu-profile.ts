@@ -9,6 +9,12 @@
  * process that exits while profiling writes what it has. Alongside it,
  * `<out>.memory.json` has process.memoryUsage() every 100 ms of that window, to
  * tell the JS heap (queued messages) from native memory (DuckDB, buffers).
+ * With BENCH_HEAP_PROFILE=1 the V8 sampling heap profiler runs over the same
+ * window (a sample every 512 bytes, objects already collected included) and
+ * writes `<out>.heapprofile` (DevTools' memory tab, or
+ * `node dist/bench/heap-summary.js <file> <readings>`): what the runtime
+ * allocates per reading, which the load on the machine does not move the way it
+ * moves CPU time.
  */
 import { Session } from 'node:inspector';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +32,7 @@ if (out) {
   let written = false;
   const memory: Array<{ t: number } & NodeJS.MemoryUsage> = [];
   let memTimer: NodeJS.Timeout | undefined;
+  const heap = process.env.BENCH_HEAP_PROFILE === '1';
   // The in-process inspector session answers synchronously, so this also works inside 'exit'.
   const stop = () => {
     if (!profiling || written) return;
@@ -33,6 +40,11 @@ if (out) {
     written = true;
     if (memTimer) clearInterval(memTimer);
     writeFileSync(`${out}.memory.json`, JSON.stringify(memory));
+    if (heap) {
+      session.post('HeapProfiler.stopSampling', (err, res) => {
+        if (!err && res) writeFileSync(`${out}.heapprofile`, JSON.stringify(res.profile));
+      });
+    }
     session.post('Profiler.stop', (err, res) => {
       if (!err && res) writeFileSync(out, JSON.stringify(res.profile));
     });
@@ -42,6 +54,10 @@ if (out) {
     if (!profiling) {
       profiling = true;
       session.post('Profiler.start');
+      if (heap) {
+        session.post('HeapProfiler.enable');
+        session.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      }
       const t0 = Date.now();
       memTimer = setInterval(() => memory.push({ t: Date.now() - t0, ...process.memoryUsage() }), 100);
       memTimer.unref();

@@ -12,30 +12,26 @@ import type { Socket, RemoteInfo } from 'node:dgram';
 import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import { generate, parse as parsePacket } from 'coap-packet';
-import { Intake, type IntakeItem } from '../lib/ingest/intake';
+import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
-import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
 import { processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
-import { boundAmplification, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, wellKnownCore, type CoapAnswer } from '../lib/inputs/coap';
+import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
 import type { Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
 import { commandBoard } from '../lib/inputs/commands';
-import type { Reading } from '../lib/reading';
-import { isWired } from '../shared/batch';
-import { onClose, type UpperstackMessage } from '../shared/input';
+import { requestEmitter } from '../shared/request-emit';
+import { onClose } from '../shared/input';
 import { maskSensitiveOf } from '../shared/keys';
 import { migrate, parsePort, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
 import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptions } from './options';
 import { join } from 'node:path';
-
-const EMIT_CHUNK = 500;
 
 function send(res: OutgoingMessage, a: CoapAnswer): void {
   res.code = a.code;
@@ -82,54 +78,8 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     const outcomes = new WeakMap<Received, InputOutcome>();
     const exchanges = new ExchangeCache();
-    const newId = () => RED.util.generateId();
 
-    const emit = (items: IntakeItem[], replayed: boolean) => {
-      for (let i = 0; i < items.length; i += EMIT_CHUNK) emitPart(items.length > EMIT_CHUNK ? items.slice(i, i + EMIT_CHUNK) : items, replayed);
-    };
-    const emitPart = (items: IntakeItem[], replayed: boolean) => {
-      const readings: Reading[] = [];
-      const receipts: Receipt[] = [];
-      const failed: UpperstackMessage[] = [];
-      for (const item of items) {
-        const rec = item.rec;
-        const outcome = (!replayed && outcomes.get(rec)) || outcomeOf(rec, inputOptions);
-        outcomes.delete(rec);
-        const receipt: Receipt = { j: node.id, s: item.seq };
-        const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
-        if (shares === 0) {
-          consumeReceipts([receipt]);
-          continue;
-        }
-        splitReceipts([receipt], shares);
-        if (outcome.readings.length) {
-          for (const r of outcome.readings) readings.push(r);
-          receipts.push(receipt);
-        }
-        for (const f of outcome.failures) {
-          const error: Record<string, unknown> = { ...describeError(f.error) };
-          if (f.index !== undefined) error.index = f.index;
-          const msg: UpperstackMessage = { _msgid: newId(), topic: rec.source.slice('coap:'.length), source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
-          // How it came, so a dead letter of it can be replayed through this input.
-          if (rec.contentType) msg.contentType = rec.contentType;
-          if (rec.meta) msg.meta = rec.meta;
-          const d = f.device ?? rec.device;
-          if (d !== undefined) msg.device = d;
-          failed.push(msg);
-        }
-      }
-      const out: UpperstackMessage | null = readings.length ? { _msgid: newId(), topic: 'coap', payload: readings.length === 1 ? readings[0] : readings, receivedAt: items[0].rec.receivedAt, upperstack: { receipts } } : null;
-      if (failed.length && !isWired({ wires }, 1)) {
-        for (const m of failed) {
-          consumeReceipts(m.upperstack?.receipts);
-          delete m.upperstack;
-          node.error(String((m.error as { message?: string }).message), m);
-        }
-        if (out) node.send([out, null]);
-        return;
-      }
-      node.send([out, failed.length ? failed : null]);
-    };
+    const emit = requestEmitter({ node, wires, topic: 'coap', outcomes, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
 
     const intake = new Intake({
       id: node.id,
@@ -154,9 +104,11 @@ export = function register(RED: NodeAPI): void {
 
     let requests = 0;
     const telemetry = async (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined, unwrapped?: Buffer, unwrappedType?: string) => {
-      const requestBytes = req.payload.length + req.url.length + 8;
+      const packet = packetOf(req);
+      const requestBytes = requestSize(packet);
+      const tokenLength = packet?.token?.length ?? 8;
       const reply = (a: CoapAnswer) => {
-        const bounded = authenticated ? a : boundAmplification(a, requestBytes);
+        const bounded = authenticated ? a : boundAmplification(a, requestBytes, tokenLength);
         if (key) exchanges.finish(key, bounded);
         send(res, bounded);
       };
@@ -175,7 +127,7 @@ export = function register(RED: NodeAPI): void {
       if ('refused' in result) {
         outcomes.delete(rec);
         if (key) exchanges.forget(key);
-        return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes));
+        return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
       }
       requests++;
       reply(coapOutcomeAnswer(outcome));
@@ -201,7 +153,7 @@ export = function register(RED: NodeAPI): void {
     // Reassembled requests by endpoint and message ID, so a retransmitted last block is the same request again.
     const assembled = new Map<string, { at: number; datagram: Buffer }>();
     const reply = (sock: Socket, rinfo: RemoteInfo, check: { messageId?: number; token?: Buffer; confirmable?: boolean }, code: string, payload: Buffer | undefined, options: Array<{ name: string; value: Buffer }>, requestBytes: number) => {
-      const bounded = boundAmplification({ code, payload }, requestBytes);
+      const bounded = boundAmplification({ code, payload }, requestBytes, check.token?.length ?? 8);
       const out = generate({ code, messageId: check.messageId, token: check.token, ack: check.confirmable, confirmable: false, reset: false, payload: bounded.payload, options: options as Parameters<typeof generate>[0]['options'] });
       sock.send(out, rinfo.port, rinfo.address);
     };
@@ -248,7 +200,9 @@ export = function register(RED: NodeAPI): void {
 
     const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500 });
     server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
-      const packet = (req as unknown as { _packet?: { messageId?: number } })._packet;
+      const packet = packetOf(req);
+      const requestBytes = requestSize(packet);
+      const tokenLength = packet?.token?.length ?? 8;
       // Duplicate detection by endpoint and message ID, for CON and NON alike (RFC 7252 §4.5).
       const key = packet?.messageId !== undefined ? `${req.rsinfo.address}:${req.rsinfo.port}/${packet.messageId}` : undefined;
       if (key) {
@@ -260,21 +214,21 @@ export = function register(RED: NodeAPI): void {
       try {
         url = new URL(req.url, 'coap://device');
       } catch {
-        return send(res, coapError('4.00', 'the request URI cannot be read'));
+        return send(res, boundAmplification(coapError('4.00', 'the request URI cannot be read'), requestBytes, tokenLength));
       }
       const path = url.pathname;
       const method = req.method;
       if (path === '/.well-known/core') {
-        if (method !== 'GET') return send(res, coapError('4.05', 'GET only'));
-        res.setOption('Content-Format', 'application/link-format');
-        return res.end(wellKnownCore());
+        // Discovery is a GET anyone may send again: nothing to remember per message ID.
+        if (key) exchanges.forget(key);
+        if (method !== 'GET') return send(res, boundAmplification(coapError('4.05', 'GET only'), requestBytes, tokenLength));
+        return wellKnown(packet, res, requestBytes, tokenLength);
       }
       const tele = /^\/telemetry\/([^/]+)$/.exec(path);
       const cmd = /^\/commands\/([^/]+)$/.exec(path);
-      const requestBytes = req.payload.length + req.url.length + 8;
       // Answers before the request is handled are remembered like the others, so a retransmission gets them too.
       const early = (a: CoapAnswer, authenticated = false) => {
-        const bounded = authenticated ? a : boundAmplification(a, requestBytes);
+        const bounded = authenticated ? a : boundAmplification(a, requestBytes, tokenLength);
         if (key) exchanges.finish(key, bounded);
         send(res, bounded);
       };
@@ -294,7 +248,7 @@ export = function register(RED: NodeAPI): void {
             // A refusal that says to come back later must not be replayed to a retransmission after that.
             if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
             const a = coapError(coapCode(who.status), who.message, extra);
-            if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes));
+            if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
             return early(a);
           }
           if (tele) return telemetry(req, res, device, who.authenticated, key, who.payload, who.contentType);
@@ -383,6 +337,36 @@ export = function register(RED: NodeAPI): void {
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
 };
+
+interface RequestPacket extends CoapPacketShape {
+  messageId?: number;
+  options?: Array<{ name: string | number; value: Buffer }>;
+}
+
+/** The parsed request node-coap keeps on the message (header, token, options, payload). */
+function packetOf(req: IncomingMessage): RequestPacket | undefined {
+  return (req as unknown as { _packet?: RequestPacket })._packet;
+}
+
+const LINK_FORMAT = 'application/link-format';
+
+/**
+ * /.well-known/core, the resource an attacker would ask for with a forged
+ * source address: sent block-wise (Block2) in blocks small enough that no
+ * answer is more than 3× its request. The library's own Block2 handling is
+ * kept out of it (it would send 1 KiB blocks and cache them per token).
+ */
+function wellKnown(packet: RequestPacket | undefined, res: OutgoingMessage, requestBytes: number, tokenLength: number): void {
+  const asked = packet?.options?.find((o) => o.name === 'Block2');
+  const requested = asked ? parseBlock2(asked.value) : undefined;
+  if (asked && packet?.options) packet.options = packet.options.filter((o) => o !== asked);
+  if (asked && !requested) return send(res, boundAmplification(coapError('4.02', 'the Block2 option cannot be read'), requestBytes, tokenLength));
+  const block = boundedBlock2(Buffer.from(wellKnownCore()), requestBytes, tokenLength, requested, { 'Content-Format': LINK_FORMAT });
+  if (!block) return send(res, boundAmplification(coapError('4.02', 'no such block'), requestBytes, tokenLength));
+  res.setOption('Content-Format', LINK_FORMAT);
+  if (block.block2) res.setOption('Block2', block.block2);
+  res.end(block.payload);
+}
 
 /** The CoAP code of an HTTP status: 401 → 4.01, 429 → 4.29, 503 → 5.03. */
 function coapCode(status: number): string {

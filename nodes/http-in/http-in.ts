@@ -17,9 +17,8 @@ import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import { Intake, type IntakeItem } from '../lib/ingest/intake';
+import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
-import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
 import { describeError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
 import { processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
@@ -28,10 +27,9 @@ import { checkAccess } from '../lib/inputs/auth';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
 import { RateLimitedError } from '../lib/inputs/errors';
-import type { Reading } from '../lib/reading';
-import { isWired } from '../shared/batch';
+import { requestEmitter } from '../shared/request-emit';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
-import { onClose, type UpperstackMessage } from '../shared/input';
+import { onClose } from '../shared/input';
 import { auditOf, maskSensitiveOf } from '../shared/keys';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
@@ -45,9 +43,6 @@ import { toInputRequest, type ActiveHttpIn } from './active';
 import { fastPathAllowed, installFastPath, type FastPathSettings, type RouteRequest } from '../lib/inputs/fast-path';
 import { httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
 import { join } from 'node:path';
-
-/** Most journaled requests whose readings leave in one message. */
-const EMIT_CHUNK = 500;
 
 let active: ActiveHttpIn | undefined;
 
@@ -237,66 +232,9 @@ export = function register(RED: NodeAPI): void {
     const inputOptions: InputOptions = { validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device' };
     const status = throttledStatus(node);
 
-    const newId = () => RED.util.generateId();
-    const emit = (items: IntakeItem[], replayed: boolean) => {
-      for (let i = 0; i < items.length; i += EMIT_CHUNK) emitPart(items.length > EMIT_CHUNK ? items.slice(i, i + EMIT_CHUNK) : items, replayed);
-    };
-    const emitPart = (items: IntakeItem[], replayed: boolean) => {
-      const readings: Reading[] = [];
-      const receipts: Receipt[] = [];
-      const failed: UpperstackMessage[] = [];
-      let device: string | undefined;
-      let sameDevice = true;
-      for (const item of items) {
-        const rec = item.rec;
-        const outcome = (!replayed && input.outcomes.get(rec)) || outcomeOf(rec, inputOptions);
-        input.outcomes.delete(rec);
-        const receipt: Receipt = { j: node.id, s: item.seq };
-        const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
-        if (shares === 0) {
-          consumeReceipts([receipt]);
-          continue;
-        }
-        splitReceipts([receipt], shares);
-        if (outcome.readings.length) {
-          for (const r of outcome.readings) {
-            readings.push(r);
-            if (device === undefined) device = r.device;
-            else if (r.device !== device) sameDevice = false;
-          }
-          receipts.push(receipt);
-        }
-        const path = rec.source.slice('http:'.length);
-        for (const f of outcome.failures) {
-          const error: Record<string, unknown> = { ...describeError(f.error) };
-          if (f.index !== undefined) error.index = f.index;
-          if (f.line !== undefined) error.line = f.line;
-          const msg: UpperstackMessage = { _msgid: newId(), topic: path, source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
-          // How it came, so a dead letter of it can be replayed through this input.
-          if (rec.contentType) msg.contentType = rec.contentType;
-          if (rec.meta) msg.meta = { ...rec.meta };
-          const d = f.device ?? rec.device;
-          if (d !== undefined) msg.device = d;
-          failed.push(msg);
-        }
-      }
-      let out: UpperstackMessage | null = null;
-      if (readings.length) {
-        out = { _msgid: newId(), topic: 'http', payload: readings.length === 1 ? readings[0] : readings, receivedAt: items[0].rec.receivedAt, upperstack: { receipts } };
-        if (sameDevice && device !== undefined) out.device = device;
-      }
-      if (failed.length && !isWired({ wires }, 1)) {
-        // Nowhere to route them: the log and Catch nodes see them, and they must not replay forever.
-        for (const m of failed) {
-          consumeReceipts(m.upperstack?.receipts);
-          delete m.upperstack;
-          node.error(String((m.error as { message?: string }).message), m);
-        }
-        if (out) node.send([out, null]);
-        return;
-      }
-      node.send([out, failed.length ? failed : null]);
-    };
+    // Outcomes worked out while answering, so the journaled request is not decoded twice.
+    const outcomes = new WeakMap<Received, InputOutcome>();
+    const emit = requestEmitter({ node, wires, topic: 'http', outcomes, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
 
     const intake = new Intake({
       id: node.id,
@@ -335,7 +273,7 @@ export = function register(RED: NodeAPI): void {
       intake,
       inputOptions,
       bind: settings.uiHost ?? process.env.UPPERSTACK_BIND,
-      outcomes: new WeakMap(),
+      outcomes,
       store: config.store ? ((RED.nodes.getNode(config.store) as StoreConfigNode | null) ?? undefined) : undefined,
       apiKey: settings.upperstack?.apiKey || process.env.UPPERSTACK_API_KEY || '',
       count: () => requests++,

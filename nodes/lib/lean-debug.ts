@@ -12,7 +12,8 @@
  * the logger whether it is on before it passes anything. installLeanDebug()
  * makes every logger created from then on (the `debug` copy MQTT.js and
  * mqtt-packet load) such a wrapper; `npm start` calls it before Node-RED loads
- * anything. Nothing changes for someone who turns logging on (DEBUG=mqttjs*,
+ * anything, so mqtt-packet's parser and writer loggers are lean too (the MQTT
+ * connection node gives its client a no-op logger unless DEBUG is set). Nothing changes for someone who turns logging on (DEBUG=mqttjs*,
  * or debug.enable() at run time): `enabled` is read on every call, and the
  * wrapper passes the arguments on, up to eight (a trailing `undefined` is
  * left out, as a call with fewer arguments would have been written).
@@ -95,8 +96,3 @@ export function installLeanDebug(): boolean {
   return true;
 }
 
-/** The logger MQTT.js's client would make for itself (`mqttjs:client`), lean; for its `log` option. */
-export function mqttClientLog(): DebugLogger | undefined {
-  const found = mqttDebugModule();
-  return found ? leanDebug(found.createDebug('mqttjs:client')) : undefined;
-}

@@ -377,22 +377,26 @@ export function normalizeReadings(input: unknown, opts: NormalizeOptions): Norma
  * Counts stop at the limit, so a huge reading costs no more than a legal one.
  */
 export function checkReadingLimits(r: Reading, limits: Limits, path = ''): TooManyFieldsError | StringTooLongError | undefined {
-  const at = (k: string) => (path ? `${path}.${k}` : k);
+  // Paths are spelled out only for an error: this runs for every reading of every batch.
   let count = 0;
   for (const k in r.fields) {
     if (!hasOwn.call(r.fields, k)) continue;
     if (++count > limits.maxFields) return new TooManyFieldsError({ limit: limits.maxFields, path: path || undefined });
     const v = r.fields[k];
-    if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: at(`fields.${k}`) });
+    if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: pathTo(path, `fields.${k}`) });
   }
   count = 0;
   for (const k in r.tags) {
     if (!hasOwn.call(r.tags, k)) continue;
     if (++count > limits.maxFields) return new TooManyFieldsError({ limit: limits.maxFields, path: path || undefined, what: 'tags' });
     const v = r.tags[k];
-    if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: at(`tags.${k}`) });
+    if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: pathTo(path, `tags.${k}`) });
   }
   return undefined;
+}
+
+function pathTo(path: string, k: string): string {
+  return path ? `${path}.${k}` : k;
 }
 
 /** True when v already has the exact Reading shape (cheap check on the hot path). */

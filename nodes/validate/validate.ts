@@ -6,7 +6,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import { loadSchema, type ReadingValidator } from '../lib/schema/validator';
 import { describeError, InvalidReadingError, TooManyReadingsError, type UpperstackError } from '../lib/errors';
-import { checkReadingLimits } from '../lib/reading';
+import { checkReadingLimits, type Reading } from '../lib/reading';
 import { resolveLimits } from '../lib/limits';
 import { onInput } from '../shared/input';
 import { readingsOf, routeResult, type Failure } from '../shared/batch';
@@ -57,7 +57,8 @@ export = function register(RED: NodeAPI): void {
         invalid += readings.length;
         return routeResult(node as unknown as { wires?: string[][] }, msg, send, done, null, [{ msg: { ...msg, error: err.toJSON() }, error: err }]);
       }
-      const good = [];
+      // The readings that pass are listed only once one has failed: the common case passes msg on as it is.
+      let good: Reading[] | undefined;
       const bad: Failure[] = [];
       const batch = Array.isArray(msg.payload);
       for (let i = 0; i < readings.length; i++) {
@@ -69,18 +70,20 @@ export = function register(RED: NodeAPI): void {
           const r = validate(readings[i]);
           if (!r.ok) error = r.error;
         }
-        if (!error) good.push(readings[i]);
+        if (!error) good?.push(readings[i]);
         else {
+          good ??= readings.slice(0, i);
           const described = batch ? { ...error.toJSON(), index: i } : error.toJSON();
           bad.push({ msg: { ...msg, _msgid: RED.util.generateId(), device: readings[i].device, payload: readings[i], error: described }, error });
         }
       }
-      valid += good.length;
+      const passed = good?.length ?? readings.length;
+      valid += passed;
       invalid += bad.length;
       invalidTally.inc(bad.length);
       status(invalid ? 'warning' : 'connected', () => RED._('upperstack-validate.status.counts', { valid, invalid }));
       // The common case passes the message on untouched.
-      const out = bad.length === 0 ? msg : good.length ? { ...msg, payload: Array.isArray(msg.payload) ? good : good[0] } : null;
+      const out = good === undefined ? msg : passed ? { ...msg, payload: Array.isArray(msg.payload) ? good : good[0] } : null;
       routeResult(node as unknown as { wires?: string[][] }, msg, send, done, out, bad);
     });
   }

@@ -212,3 +212,29 @@ test('a device login is required when configured; 4.01 answers stay within 3x th
     delete process.env.UPPERSTACK_MQTT_PASSWORD;
   }
 });
+
+test('anonymous discovery and 4.04 answers stay within 3x the datagram; libcoap still reads the whole list block-wise', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const ask = async (req: Buffer) => {
+      const answer = new Promise<Buffer>((r) => sock.once('message', r));
+      sock.send(req, port, '127.0.0.1');
+      const a = await answer;
+      assert.ok(a.length <= 3 * req.length, `${a.length} > 3 x ${req.length} bytes`);
+      return parse(a);
+    };
+    const path = (...segments: string[]) => segments.map((s) => ({ name: 'Uri-Path' as const, value: Buffer.from(s) }));
+    // 21 bytes: the smallest discovery request there is (no token).
+    const core = await ask(generate({ code: 'GET', messageId: 11, confirmable: true, options: path('.well-known', 'core') }));
+    assert.equal(core.code, '2.05');
+    assert.ok(core.options.some((o) => o.name === 'Block2'), 'a list longer than 3x the request goes block-wise');
+    assert.match(core.payload.toString(), /^<\/telemetry>/);
+    const missing = await ask(generate({ code: 'GET', messageId: 12, confirmable: true, options: path('x') }));
+    assert.equal(missing.code, '4.04');
+  } finally {
+    sock.close();
+  }
+  const whole = await client(['-m', 'get', `coap://127.0.0.1:${port}/.well-known/core`]);
+  assert.match(whole.stdout, /<\/telemetry>;rt="upperstack.telemetry";if="core.p";ct="50 60 110 112 42 41 0";title="POST or PUT \/telemetry\/\{device\}",<\/commands>;rt="upperstack.commands";if="core.s";obs;ct=50;title="GET \/commands\/\{device\} with Observe"/);
+});

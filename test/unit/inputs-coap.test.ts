@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { generate } from 'coap-packet';
-import { boundAmplification, checkDatagram, coapContentType, coapOutcomeAnswer, ExchangeCache, wellKnownCore } from '../../nodes/lib/inputs/coap';
+import { generate, parse } from 'coap-packet';
+import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore } from '../../nodes/lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../../nodes/lib/inputs/block1';
 import { CommandBoard, commandBytes, commandDevice, commandTopic } from '../../nodes/lib/inputs/commands';
 import { DecodeError } from '../../nodes/lib/errors';
@@ -26,10 +26,52 @@ describe('CoAP input pieces', () => {
   test('no answer is more than 3× its request', () => {
     const long = { code: '4.00', payload: Buffer.from('é'.repeat(200)) };
     const cut = boundAmplification(long, 20);
-    assert.ok(cut.payload!.length + 16 <= 60);
+    // Header (4), the longest token (8) and the payload marker (1) around the cut payload.
+    assert.ok(cut.payload!.length + 13 <= 60);
     assert.doesNotThrow(() => new TextDecoder('utf-8', { fatal: true }).decode(cut.payload));
     assert.equal(boundAmplification(long, 4).payload, undefined);
     assert.equal(boundAmplification(long, 1000).payload!.length, 400);
+  });
+
+  test('the bound counts the answer\'s token and options, and the request\'s real size', () => {
+    // GET /x without a token is a 6-byte datagram: a 4.04 with a diagnostic may be at most 18 bytes.
+    const get = generate({ code: 'GET', messageId: 9, confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('x') }] });
+    assert.equal(requestSize(parse(get)), get.length);
+    const notFound = boundAmplification({ code: '4.04', payload: Buffer.from('resources: /telemetry/{device}'), options: { 'Content-Format': 'text/plain' } }, requestSize(parse(get)), 0);
+    const out = generate({ code: '4.04', messageId: 9, ack: true, payload: notFound.payload, options: notFound.payload ? [{ name: 'Content-Format', value: Buffer.from([0]) }] : [] });
+    assert.ok(out.length <= 3 * get.length, `${out.length} > 3 x ${get.length}`);
+    const withToken = generate({ code: 'POST', messageId: 10, token: Buffer.alloc(8, 1), confirmable: true, payload: Buffer.from('{'), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('d') }] });
+    assert.equal(requestSize(parse(withToken)), withToken.length);
+  });
+
+  test('/.well-known/core is answered block-wise within 3× a small request, and reassembles to the whole list', () => {
+    const body = Buffer.from(wellKnownCore());
+    const request = (num?: number, szx?: number) => {
+      const options = [{ name: 'Uri-Path', value: Buffer.from('.well-known') }, { name: 'Uri-Path', value: Buffer.from('core') }];
+      if (num !== undefined) options.push({ name: 'Block2', value: Buffer.from([num * 16 + szx!]) });
+      return generate({ code: 'GET', messageId: 1, confirmable: true, options });
+    };
+    const first = request();
+    const a0 = boundedBlock2(body, requestSize(parse(first)), 0, undefined, { 'Content-Format': 'application/link-format' })!;
+    assert.ok(a0.block2, 'a 21-byte request cannot get the whole list at once');
+    const szx = parseBlock2(a0.block2)!.szx;
+    const parts = [a0.payload];
+    let more = (a0.block2[0] & 8) !== 0;
+    for (let num = 1; more; num++) {
+      const req = request(num, szx);
+      const a = boundedBlock2(body, requestSize(parse(req)), 0, parseBlock2(Buffer.from([num * 16 + szx])), { 'Content-Format': 'application/link-format' })!;
+      const wire = generate({ code: '2.05', messageId: 1, ack: true, payload: a.payload, options: [{ name: 'Content-Format', value: Buffer.from([40]) }, { name: 'Block2', value: a.block2! }] });
+      assert.ok(wire.length <= 3 * req.length, `block ${num}: ${wire.length} > 3 x ${req.length}`);
+      parts.push(a.payload);
+      more = (a.block2![a.block2!.length - 1] & 8) !== 0;
+    }
+    assert.equal(Buffer.concat(parts).toString(), body.toString());
+    // A client asking for bigger blocks gets the same offset in smaller ones; a block past the end is refused.
+    const big = boundedBlock2(body, 23, 0, { num: 1, szx: 2 })!;
+    assert.equal(big.payload.toString(), body.subarray(64, 64 + big.payload.length).toString());
+    assert.equal(boundedBlock2(body, 23, 0, { num: 1000, szx: 0 }), undefined);
+    // A large enough request gets it whole.
+    assert.equal(boundedBlock2(body, 1000, 0)!.block2, undefined);
   });
 
   test('a Block1 transfer that would pass the limit is refused with 4.13 and Size1 before reassembly', () => {

@@ -19,109 +19,22 @@
  * Journaled messages leave through `emit` in arrival order, a turn at a time.
  * No Node-RED here: nodes/shared/intake.ts is the glue for input nodes.
  */
-import { Journal, type FsyncPolicy } from '../journal/journal';
-import { AckGate, type PauseReason } from '../journal/gate';
-import { BackpressureError, JournalError } from '../errors';
+import { Journal } from '../journal/journal';
+import { AckGate } from '../journal/gate';
+import { JournalError } from '../errors';
+import { DEFAULT_HIGH_WATER, DEFAULT_JOURNAL_BUDGET, DEFAULT_RETRY, type IntakeItem, type IntakeOptions, type IntakeStats, type RefusalReason, type SubmitResult } from './intake-options';
+import { registerIntake, unregisterIntake } from './intake-registry';
 import { decodeRecord, RECORD_ENCODER, receivedAtOf, type Received } from './record';
 import { registerJournal, unregisterJournal } from './receipts';
+import { refusalError } from './refusal';
+import { UnsettledAges } from './unsettled-ages';
 
-/** Default disk budget of one input's journal: 1 GiB. */
-export const DEFAULT_JOURNAL_BUDGET = 1024 * 1024 * 1024;
-export const DEFAULT_HIGH_WATER = 5000;
+export { DEFAULT_HIGH_WATER, DEFAULT_JOURNAL_BUDGET, type IntakeItem, type IntakeOptions, type IntakeStats, type RefusalReason, type SubmitResult } from './intake-options';
+export { findIntake, intakeStats } from './intake-registry';
+
 /** Journal record header (nodes/lib/journal/journal.ts), counted when a submit checks the budget. */
 const RECORD_HEADER = 16;
 
-/** A journaled message and its sequence number in the input's journal. */
-export interface IntakeItem {
-  rec: Received;
-  seq: number;
-}
-
-export type RefusalReason = 'backlog' | 'disk' | 'journal' | 'closed';
-
-export type SubmitResult = { accepted: number[] } | { refused: RefusalReason; retryAfterMs: number; error: BackpressureError };
-
-export interface IntakeOptions {
-  /** The input node's id: names the journal in receipts and in stats. */
-  id: string;
-  /** For messages and /health (the node's name, or its type). */
-  name?: string;
-  /** The journal's folder. */
-  dir: string;
-  /** Journal bytes at which the input pauses (default 1 GiB). */
-  budgetBytes?: number;
-  /** Unsettled messages at which the input pauses (default 5000; 0: no mark). */
-  highWater?: number;
-  /** Unsettled messages at or below which it resumes (default half the high-water mark). */
-  lowWater?: number;
-  /**
-   * Unsettled readings at which the input pauses (default and 0: no such mark);
-   * a message counts as one until decode weighs it (weighReceipt).
-   */
-  highWaterReadings?: number;
-  /** Unsettled readings at or below which it resumes (default half that mark). */
-  lowWaterReadings?: number;
-  fsync?: FsyncPolicy;
-  /** Journal segment size; default an eighth of the budget, at most 64 MiB. */
-  segmentBytes?: number;
-  /** Messages per emit() call when replaying. */
-  replayChunk?: number;
-  /** What a refusal tells the sender to wait, per reason (ms). */
-  retryAfterMs?: Partial<Record<RefusalReason, number>>;
-  /** Journaled messages, in order; `replayed` for what the last run left unsettled. */
-  emit(items: IntakeItem[], replayed: boolean): void;
-  /** An unsettled record of the last run that cannot be read; default: settled (it can never be processed). */
-  unreadable?(seq: number, data: Buffer, err: Error): void;
-  /** The gate closed (true, with why) or opened again (false). */
-  onPause?(paused: boolean, reason?: PauseReason): void;
-  /** A journal write failed; nothing of that turn was acknowledged or accepted. */
-  onWriteError?(err: Error): void;
-  /** The first write that worked after a failure. */
-  onRecovered?(): void;
-  /** emit() threw (a bug downstream); the messages stay journaled and replay at the next start. */
-  onEmitError?(err: unknown): void;
-}
-
-/** What /health and status show of an input (names agreed in the team notes). */
-export interface IntakeStats {
-  id: string;
-  name?: string;
-  /** Journal bytes on disk. */
-  bytes: number;
-  budgetBytes: number;
-  /** Journaled messages not settled yet. */
-  pending: number;
-  /** Readings in them (a message counts as one until it is decoded). */
-  pendingReadings: number;
-  /** When the oldest unsettled message was received (epoch ms). */
-  oldestUnsettledAt?: number;
-  paused: boolean;
-  /** When the gate closed (epoch ms). */
-  pausedSince?: number;
-  pauseReason?: PauseReason;
-  /** Acknowledgements held by the gate. */
-  heldAcks: number;
-  /** Messages journaled since start (replays not counted). */
-  received: number;
-  /** submit() calls refused since start. */
-  refused: number;
-  /** The last journal write failure, while writes fail. */
-  lastError?: string;
-}
-
-const DEFAULT_RETRY: Record<RefusalReason, number> = { backlog: 1000, disk: 5000, journal: 5000, closed: 1000 };
-
-const intakes = new Map<string, Intake>();
-
-/** Stats of every open intake in this process (for /health and /metrics). */
-export function intakeStats(): IntakeStats[] {
-  return [...intakes.values()].map((i) => i.stats());
-}
-
-/** The open intake with this id (its input node's id): dead-letter replays go back in through it. */
-export function findIntake(id: string): Intake | undefined {
-  return intakes.get(id);
-}
 
 interface Submission {
   start: number;
@@ -168,9 +81,8 @@ export class Intake {
   };
   private toReplay: IntakeItem[] = [];
   private unreadableEntries: Array<{ seq: number; data: Buffer; error: Error }> = [];
-  /** Pairs (first seq of a journal write, receive time), ascending: the age of the oldest unsettled message. */
-  private ages: number[] = [];
-  private agesHead = 0;
+  /** The age of the oldest unsettled message. */
+  private ages = new UnsettledAges();
   private received = 0;
   private refused = 0;
   private lastError: string | undefined;
@@ -204,14 +116,14 @@ export class Intake {
     const entries = this.journal.open();
     this.state = 'open';
     registerJournal(this.id, this.journal);
-    intakes.set(this.id, this);
+    registerIntake(this);
     for (const e of entries) {
       try {
         this.toReplay.push({ rec: decodeRecord(e.data), seq: e.seq });
       } catch (err) {
         this.unreadableEntries.push({ seq: e.seq, data: e.data, error: err instanceof Error ? err : new Error(String(err)) });
       }
-      this.ages.push(e.seq, receivedAtOf(e.data) ?? Date.now());
+      this.ages.add(e.seq, receivedAtOf(e.data) ?? Date.now());
     }
     return entries.length;
   }
@@ -408,7 +320,7 @@ export class Intake {
     this.flush();
     this.gate.close();
     unregisterJournal(this.id, this.journal);
-    if (intakes.get(this.id) === this) intakes.delete(this.id);
+    unregisterIntake(this);
     this.toReplay = [];
     this.unreadableEntries = [];
     this.outbox = [];
@@ -426,50 +338,27 @@ export class Intake {
   private refuse(reason: RefusalReason, cause?: Error): SubmitResult {
     this.refused++;
     const retryAfterMs = this.opts.retryAfterMs?.[reason] ?? DEFAULT_RETRY[reason];
-    const secs = Math.ceil(retryAfterMs / 1000);
-    const why =
-      reason === 'backlog'
-        ? this.highWaterReadings > 0 && this.journal.readings() >= this.highWaterReadings
-          ? `${this.journal.readings()} readings are waiting to be stored (pause mark ${this.highWaterReadings} readings)`
-          : `${this.journal.backlog()} messages are waiting to be stored (pause mark ${this.highWater})`
-        : reason === 'disk'
-          ? `its journal has reached its disk budget of ${formatBytes(this.budgetBytes)}`
-          : reason === 'journal'
-            ? `its journal cannot be written (${cause?.message ?? 'unknown error'})`
-            : 'it is stopping';
-    const error = new BackpressureError(`${this.name} cannot take more now: ${why}; retry in ${secs} s`, { reason, retryAfterMs }, cause ? { cause } : undefined);
+    const error = refusalError({
+      name: this.name,
+      reason,
+      retryAfterMs,
+      readings: () => this.journal.readings(),
+      backlog: () => this.journal.backlog(),
+      highWater: this.highWater,
+      highWaterReadings: this.highWaterReadings,
+      budgetBytes: this.budgetBytes,
+      cause,
+    });
     return { refused: reason, retryAfterMs, error };
   }
 
   private noteAge(seq: number, at: number): void {
-    this.ages.push(seq, at);
     // Drop what is settled now and then, so the list stays as short as the backlog.
-    if (this.ages.length - this.agesHead > 512) this.oldestUnsettledAt();
+    if (this.ages.add(seq, at) > 512) this.oldestUnsettledAt();
   }
 
   private oldestUnsettledAt(): number | undefined {
     if (this.state !== 'open') return undefined;
-    const oldest = this.journal.oldestPending();
-    if (oldest === undefined) {
-      this.ages = [];
-      this.agesHead = 0;
-      return undefined;
-    }
-    const a = this.ages;
-    let h = this.agesHead;
-    while (h + 2 < a.length && a[h + 2] <= oldest) h += 2;
-    if (h > 1024) {
-      this.ages = a.slice(h);
-      h = 0;
-    }
-    this.agesHead = h;
-    return h < this.ages.length ? this.ages[h + 1] : undefined;
+    return this.ages.oldest(this.journal.oldestPending());
   }
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 * 1024 * 1024) return `${+(n / (1024 * 1024 * 1024)).toFixed(1)} GiB`;
-  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MiB`;
-  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
 }

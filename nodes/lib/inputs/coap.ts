@@ -61,22 +61,100 @@ export function coapError(code: string, text: string, options: Record<string, st
   return a;
 }
 
-/** CoAP header, token and a few options around a payload: what an answer costs beyond its payload. */
-const ANSWER_OVERHEAD = 16;
+/** Most bytes an answer's option takes on the wire (header, extended delta and value), by option. */
+const OPTION_BYTES: Record<string, number> = { 'Content-Format': 3, 'Max-Age': 5, Size1: 6, Block2: 5 };
+
+/** Header, token, options and payload marker of an answer: what it costs beyond its payload (an upper bound). */
+function answerOverhead(options: Record<string, string | number> | undefined, tokenLength: number): number {
+  let n = 4 + tokenLength + 1;
+  for (const k of Object.keys(options ?? {})) n += OPTION_BYTES[k] ?? 7;
+  return n;
+}
+
+/** The parts of a parsed request that make its size. */
+export interface CoapPacketShape {
+  token?: Buffer;
+  payload?: Buffer;
+  options?: ReadonlyArray<{ value?: unknown }>;
+}
+
+/**
+ * The fewest bytes the datagram of a parsed request can have had: header,
+ * token, one byte per option besides its value, payload and marker. A lower
+ * bound, so 3× of it never lets an answer grow past 3× the real request.
+ */
+export function requestSize(packet: CoapPacketShape | undefined): number {
+  if (!packet) return 4;
+  let n = 4 + (packet.token?.length ?? 0);
+  for (const o of packet.options ?? []) n += 1 + (Buffer.isBuffer(o.value) ? o.value.length : 0);
+  const payload = packet.payload?.length ?? 0;
+  return payload > 0 ? n + 1 + payload : n;
+}
 
 /**
  * Cuts the payload so the whole answer stays within 3× the request (RFC 7252
  * §11.3); diagnostics are cut at a character boundary and may vanish entirely.
+ * `tokenLength` is the request's token, which the answer repeats (8, the most,
+ * when unknown).
  */
-export function boundAmplification(answer: CoapAnswer, requestBytes: number): CoapAnswer {
+export function boundAmplification(answer: CoapAnswer, requestBytes: number, tokenLength = 8): CoapAnswer {
   if (!answer.payload) return answer;
-  const room = Math.max(0, 3 * requestBytes - ANSWER_OVERHEAD);
+  const room = Math.max(0, 3 * requestBytes - answerOverhead(answer.options, tokenLength));
   if (answer.payload.length <= room) return answer;
   if (room === 0) return { code: answer.code, options: stripContentFormat(answer.options) };
   let cut = room;
   // Do not split a UTF-8 character.
   while (cut > 0 && (answer.payload[cut] & 0xc0) === 0x80) cut--;
+  if (cut === 0) return { code: answer.code, options: stripContentFormat(answer.options) };
   return { ...answer, payload: answer.payload.subarray(0, cut) };
+}
+
+/** One block of a Block2 answer (RFC 7959): the payload slice and the option's value. */
+export interface Block2Answer {
+  payload: Buffer;
+  block2?: Buffer;
+}
+
+/** The Block2 option value of NUM, M and SZX: a uint of 0-3 bytes. */
+export function block2Value(num: number, more: boolean, szx: number): Buffer {
+  const v = num * 16 + (more ? 8 : 0) + szx;
+  if (v === 0) return Buffer.alloc(0);
+  if (v < 256) return Buffer.from([v]);
+  if (v < 65536) return Buffer.from([v >> 8, v & 255]);
+  return Buffer.from([(v >> 16) & 255, (v >> 8) & 255, v & 255]);
+}
+
+/** NUM and SZX of a request's Block2 option; undefined when it cannot be read. */
+export function parseBlock2(value: Buffer): { num: number; szx: number } | undefined {
+  if (value.length > 3) return undefined;
+  let v = 0;
+  for (const b of value) v = v * 256 + b;
+  const szx = v & 7;
+  if (szx === 7) return undefined;
+  return { num: Math.floor(v / 16), szx };
+}
+
+/**
+ * A resource body answered to an unauthenticated request (e.g. /.well-known/core,
+ * the classic amplification target): whole when it fits within 3× the request,
+ * otherwise block-wise (Block2) in the largest block size that does, starting
+ * with the block the client asked for (at most the size it asked for).
+ * Undefined: the block asked for is past the end (4.02).
+ */
+export function boundedBlock2(body: Buffer, requestBytes: number, tokenLength: number, requested?: { num: number; szx: number }, options: Record<string, string | number> = {}): Block2Answer | undefined {
+  const overhead = answerOverhead(options, tokenLength);
+  if (!requested && body.length <= 3 * requestBytes - overhead) return { payload: body };
+  const room = 3 * requestBytes - overhead - OPTION_BYTES.Block2;
+  let szx = 0;
+  while (szx < 6 && 2 ** (szx + 5) <= room) szx++;
+  if (requested && requested.szx < szx) szx = requested.szx;
+  let num = requested?.num ?? 0;
+  if (requested && requested.szx > szx) num = Math.floor((num * 2 ** (requested.szx + 4)) / 2 ** (szx + 4)); // RFC 7959 §2.4: same offset, smaller blocks
+  const size = 2 ** (szx + 4);
+  const start = num * size;
+  if (start >= body.length && !(start === 0 && body.length === 0)) return undefined;
+  const more = start + size < body.length;
+  return { payload: body.subarray(start, start + size), block2: block2Value(num, more, szx) };
 }
 
 function stripContentFormat(options: Record<string, string | number> | undefined): Record<string, string | number> | undefined {

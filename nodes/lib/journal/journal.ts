@@ -9,11 +9,15 @@
  * additionally needs fsync, which `fsync` controls ('interval' by default, so a
  * burst costs one fsync, not one per message).
  */
-import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rename, renameSync, unlinkSync, writeFile, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { JournalError } from '../errors';
+import { readCheckpoint, takePendingList, writeCheckpointInBackground, writeCheckpointSync, writePendingList } from './checkpoint-file';
 import { PendingCounts } from './pending';
+import { BUFFER_RECORDS, encodeGroup, scanSegment, type JournalEntry, type RecordEncoder, type Segment } from './segment-file';
+import { ReadingWeights } from './weights';
+
+export type { JournalEntry, RecordEncoder } from './segment-file';
 
 export type FsyncPolicy = 'always' | 'interval' | 'never';
 
@@ -27,11 +31,6 @@ export interface JournalOptions {
   checkpointIntervalMs?: number;
 }
 
-export interface JournalEntry {
-  seq: number;
-  data: Buffer;
-}
-
 export interface JournalStats {
   /** Entries appended but not settled yet. */
   pending: number;
@@ -39,27 +38,6 @@ export interface JournalStats {
   bytes: number;
   segments: number;
   lastSeq: number;
-}
-
-const HEADER = 16; // u32 length, u32 crc32(payload), f64 seq
-const MAX_RECORD = 256 * 1024 * 1024;
-
-/** Writes items as journal records without an intermediate buffer per record. */
-export interface RecordEncoder<T> {
-  size(item: T): number;
-  write(item: T, buf: Buffer, offset: number): void;
-}
-
-const BUFFER_RECORDS: RecordEncoder<Buffer> = {
-  size: (b) => b.length,
-  write: (b, buf, offset) => void b.copy(buf, offset),
-};
-
-interface Segment {
-  firstSeq: number;
-  lastSeq: number;
-  path: string;
-  size: number;
 }
 
 export class Journal {
@@ -80,20 +58,8 @@ export class Journal {
   private timers: NodeJS.Timeout[] = [];
   private opened = false;
   private drainWaiter: { limit: number; bytesBelow: number; readings: number; cb: () => void } | undefined;
-  /**
-   * Readings beyond one per unsettled entry, as weigh() was told them (by
-   * decode): backpressure that counts readings, not messages. Only entries
-   * with more than one reading are in the map, so single readings cost nothing.
-   */
-  private weights = new Map<number, number>();
-  private extraReadings = 0;
-  /**
-   * Entries after this one are not decoded yet; they count as `perEntry`
-   * readings each (the recent readings per decoded entry), so a burst that
-   * decode has not reached yet does not look like one reading per message.
-   */
-  private decodedUpTo = 0;
-  private perEntry = 1;
+  /** Readings in unsettled entries, as decode weighed them: backpressure that counts readings. */
+  private weights = new ReadingWeights();
   /** Bytes of all segment files (kept up to date, so the disk budget costs no stat calls). */
   private totalBytes = 0;
   /** The periodic fsync and checkpoint run on the libuv pool; one of each at a time. */
@@ -118,14 +84,14 @@ export class Journal {
     } catch (err) {
       throw new JournalError(`cannot create journal folder ${this.dir}: ${(err as Error).message}`, { dir: this.dir }, { cause: err });
     }
-    this.settledUpTo = this.readCheckpoint();
+    this.settledUpTo = readCheckpoint(this.dir);
     this.checkpointed = this.settledUpTo;
-    const exact = this.takePendingList();
+    const exact = takePendingList(this.dir);
     const unsettled: JournalEntry[] = [];
     const files = readdirSync(this.dir).filter((f) => /^seg-\d+\.log$/.test(f)).sort();
     for (const file of files) {
       const path = join(this.dir, file);
-      const seg = this.scanSegment(path, unsettled);
+      const seg = scanSegment(path, this.settledUpTo, unsettled);
       if (seg) {
         this.segments.push(seg);
         this.totalBytes += seg.size;
@@ -171,30 +137,13 @@ export class Journal {
     if (!this.opened) throw new JournalError(`journal ${this.dir} is not open`);
     const n = items.length;
     if (n === 0) return this.nextSeq;
-    const sizes = new Array<number>(n);
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      const size = encoder.size(items[i]);
-      if (size > MAX_RECORD) throw new JournalError(`a journal record of ${size} bytes is larger than the limit of ${MAX_RECORD}`);
-      sizes[i] = size;
-      total += HEADER + size;
-    }
     const first = this.nextSeq;
+    const buf = encodeGroup(items, encoder, first);
+    const total = buf.length;
     let seg = this.segments[this.segments.length - 1];
     if (seg.size > 0 && seg.size + total > this.segmentBytes) {
       this.rotate(first);
       seg = this.segments[this.segments.length - 1];
-    }
-    const buf = Buffer.allocUnsafe(total);
-    let off = 0;
-    for (let i = 0; i < n; i++) {
-      const size = sizes[i];
-      const body = off + HEADER;
-      encoder.write(items[i], buf, body);
-      buf.writeUInt32LE(size, off);
-      buf.writeUInt32LE(crc32(buf.subarray(body, body + size)), off + 4);
-      buf.writeDoubleLE(first + i, off + 8);
-      off = body + size;
     }
     try {
       // One write: a torn group can only be at the end, and open() cuts it off at the first bad record.
@@ -246,13 +195,7 @@ export class Journal {
    * decoded); until then, and for unknown or settled seqs, an entry counts as one.
    */
   weigh(seq: number, readings: number): void {
-    if (!this.pending.has(seq)) return;
-    const extra = readings > 1 ? Math.floor(readings) - 1 : 0;
-    const before = this.weights.get(seq) ?? 0;
-    if (extra === before) return;
-    if (extra === 0) this.weights.delete(seq);
-    else this.weights.set(seq, extra);
-    this.extraReadings += extra - before;
+    if (this.pending.has(seq)) this.weights.weigh(seq, readings);
   }
 
   /**
@@ -260,8 +203,7 @@ export class Journal {
    * entries holding `readings` readings (weigh() has the exact count of each).
    */
   decoded(upTo: number, entries: number, readings: number): void {
-    if (upTo > this.decodedUpTo) this.decodedUpTo = upTo;
-    if (entries > 0 && readings >= 0) this.perEntry += (readings / entries - this.perEntry) * 0.25;
+    this.weights.decoded(upTo, entries, readings);
   }
 
   /**
@@ -269,10 +211,7 @@ export class Journal {
    * one, and entries not decoded yet the readings per entry decode saw lately.
    */
   readings(): number {
-    const n = this.pending.size + this.extraReadings;
-    if (this.perEntry <= 1) return n;
-    const undecoded = this.nextSeq - 1 - Math.max(this.decodedUpTo, this.settledUpTo);
-    return undecoded > 0 ? n + Math.round(undecoded * (this.perEntry - 1)) : n;
+    return this.weights.readings(this.pending.size, this.nextSeq - 1, this.settledUpTo);
   }
 
   /** One more settle is needed before seq is done (the message was split). */
@@ -290,19 +229,12 @@ export class Journal {
       return;
     }
     this.pending.delete(seq);
-    if (this.extraReadings !== 0) this.unweigh(seq);
+    if (this.weights.extra !== 0) this.weights.unweigh(seq);
     if (seq === this.settledUpTo + 1) {
       this.settledUpTo = (this.pending.lowest() ?? this.nextSeq) - 1;
       this.dirty = true;
     }
     this.checkDrained();
-  }
-
-  private unweigh(seq: number): void {
-    const extra = this.weights.get(seq);
-    if (extra === undefined) return;
-    this.weights.delete(seq);
-    this.extraReadings -= extra;
   }
 
   private checkDrained(): void {
@@ -355,11 +287,7 @@ export class Journal {
     this.generation++;
     this.checkpoint();
     // A clean close knows exactly what is unsettled, so the next open replays only that.
-    try {
-      writeFileSync(join(this.dir, 'pending.json'), JSON.stringify(this.pending.keys()));
-    } catch {
-      // Without the list the next open replays from the checkpoint, which is safe.
-    }
+    writePendingList(this.dir, this.pending.keys());
     this.sync();
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
@@ -368,9 +296,6 @@ export class Journal {
     this.totalBytes = 0;
     this.pending.clear();
     this.weights.clear();
-    this.extraReadings = 0;
-    this.decodedUpTo = 0;
-    this.perEntry = 1;
     this.drainWaiter = undefined;
   }
 
@@ -401,89 +326,27 @@ export class Journal {
     if (!this.dirty || this.settledUpTo === this.checkpointed || this.checkpointing) return;
     const value = this.settledUpTo;
     const generation = this.generation;
-    const tmp = join(this.dir, 'settled.next');
     this.checkpointing = true;
-    writeFile(tmp, String(value), (err) => {
-      if (err) {
-        this.checkpointing = false;
-        return;
-      }
-      rename(tmp, join(this.dir, 'settled'), (err2) => {
-        this.checkpointing = false;
-        // Without a checkpoint a crash replays more than needed, which the idempotent store absorbs.
-        if (err2 || generation !== this.generation || value <= this.checkpointed) return;
-        this.checkpointed = value;
-        if (this.settledUpTo === value) this.dirty = false;
-        this.dropSettledSegments();
-      });
+    writeCheckpointInBackground(this.dir, value, (err) => {
+      this.checkpointing = false;
+      // Without a checkpoint a crash replays more than needed, which the idempotent store absorbs.
+      if (err || generation !== this.generation || value <= this.checkpointed) return;
+      this.checkpointed = value;
+      if (this.settledUpTo === value) this.dirty = false;
+      this.dropSettledSegments();
     });
   }
 
   private checkpoint(): void {
     if (!this.dirty || this.settledUpTo === this.checkpointed) return;
-    const tmp = join(this.dir, 'settled.tmp');
     try {
-      writeFileSync(tmp, String(this.settledUpTo));
-      renameSync(tmp, join(this.dir, 'settled'));
+      writeCheckpointSync(this.dir, this.settledUpTo);
       this.checkpointed = this.settledUpTo;
       this.dirty = false;
       this.dropSettledSegments();
     } catch {
       // Without a checkpoint a crash replays more than needed, which the idempotent store absorbs.
     }
-  }
-
-  /** The exact unsettled list of a clean close; removed so a later crash cannot trust a stale one. */
-  private takePendingList(): Set<number> | undefined {
-    const path = join(this.dir, 'pending.json');
-    if (!existsSync(path)) return undefined;
-    try {
-      const list = JSON.parse(readFileSync(path, 'utf8')) as number[];
-      unlinkSync(path);
-      return new Set(list);
-    } catch {
-      return undefined;
-    }
-  }
-
-  private readCheckpoint(): number {
-    const path = join(this.dir, 'settled');
-    if (!existsSync(path)) return 0;
-    const n = Number(readFileSync(path, 'utf8').trim());
-    return Number.isFinite(n) && n >= 0 ? n : 0;
-  }
-
-  /** Reads a segment, collects unsettled records and cuts off a torn tail. */
-  private scanSegment(path: string, unsettled: JournalEntry[]): Segment | undefined {
-    const buf = readFileSync(path);
-    let off = 0;
-    let firstSeq = 0;
-    let lastSeq = 0;
-    while (off + HEADER <= buf.length) {
-      const len = buf.readUInt32LE(off);
-      const crc = buf.readUInt32LE(off + 4);
-      const seq = buf.readDoubleLE(off + 8);
-      if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
-      const data = buf.subarray(off + HEADER, off + HEADER + len);
-      if (crc32(data) !== crc) break;
-      if (firstSeq === 0) firstSeq = seq;
-      lastSeq = seq;
-      if (seq > this.settledUpTo) unsettled.push({ seq, data: Buffer.from(data) });
-      off += HEADER + len;
-    }
-    if (off < buf.length) {
-      const fd = openSync(path, 'r+');
-      try {
-        ftruncateSync(fd, off);
-      } finally {
-        closeSync(fd);
-      }
-    }
-    if (off === 0) {
-      unlinkSync(path);
-      return undefined;
-    }
-    return { firstSeq, lastSeq, path, size: off };
   }
 
   private dropSettledSegments(): void {

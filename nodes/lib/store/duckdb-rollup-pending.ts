@@ -29,7 +29,8 @@
  */
 import { BOOLEAN, DOUBLE, LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { EncodedBatch } from './duckdb-write';
-import { COLUMNS, HOUR, MERGE_UPDATE, MINUTE, recomputeSql, TIERS } from './duckdb-rollups';
+import { COLUMNS, HOUR, MERGE_UPDATE, MINUTE, rebuildAll, recomputeSql, ROLLUP_SCHEMA, TIERS } from './duckdb-rollups';
+import type { Retention } from './duckdb-retention';
 
 /** The aggregates of one (device, field, bucket) for the rows folded in so far. */
 interface Delta {
@@ -248,4 +249,40 @@ export async function repairBehind(conn: DuckDBConnection, from: number | undefi
   }
   await conn.run('DROP TABLE temp.main.upperstack_behind');
   return behind;
+}
+
+/**
+ * Creates the roll-up tables; a store whose roll-ups are not (or no longer) current gets them rebuilt
+ * from its raw rows once, and one that did not close cleanly gets the buckets its last run may not
+ * have applied recomputed (repairBehind).
+ */
+export async function openRollups(conn: DuckDBConnection, retention: Retention, pending: PendingRollups): Promise<void> {
+  await conn.run(ROLLUP_SCHEMA);
+  const meta = (await conn.runAndReadAll(`SELECT key, value FROM upperstack_meta WHERE key IN ('rollups', 'sealed_before', '${BEHIND_KEY}')`)).getRows();
+  const get = (k: string) => meta.find((r) => r[0] === k)?.[1] as string | undefined;
+  await retention.read(conn, get('sealed_before'));
+  if (get('rollups') !== '1') {
+    // Written while roll-ups were off (or before they existed): built once from the raw rows.
+    await inTransaction(conn, async () => {
+      await rebuildAll(conn);
+      await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('rollups', '1')`);
+    });
+  } else if (get(BEHIND_KEY) === '1') {
+    await repairBehind(conn, retention.sealedBefore);
+  }
+  // Whatever was pending is in the tiers now (this also runs when DuckDB invalidated the database and it is reopened).
+  pending.clear();
+  // Set before any write can defer its roll-ups; a clean close clears it.
+  await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('${BEHIND_KEY}', '1')`);
+}
+
+async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    await fn();
+    await conn.run('COMMIT');
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }

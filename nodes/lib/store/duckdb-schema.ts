@@ -1,6 +1,7 @@
 /**
  * The DuckDB store's own table of raw readings, its settings at open and the
- * migration of stores from before schema version 2.
+ * migration of stores from before schema version 2, and the health check
+ * that writes to it.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ConfigError } from '../errors';
@@ -68,4 +69,21 @@ export function threadsFromEnv(value: string | undefined): number | undefined {
   if (text === '') return undefined;
   if (!/^\d{1,4}$/.test(text)) throw new ConfigError(`UPPERSTACK_DUCKDB_THREADS must be a whole number of threads (0 for one per CPU core), got "${text.slice(0, 40)}"`, { setting: 'UPPERSTACK_DUCKDB_THREADS' });
   return Number(text);
+}
+
+const HEALTH_PROBE = `INSERT INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
+
+/** A committed write, not just a read (a full disk or lost file shows here); the database's memory use. */
+export async function checkWritable(conn: DuckDBConnection): Promise<{ memory_usage?: string; memory_limit?: string } | undefined> {
+  await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('health_checked_at', $now)`, { now: new Date().toISOString() });
+  // A row in the readings table too, rolled back: its index and the memory a write needs are
+  // what readings depend on (the writer asks this before it blames a reading the store refused).
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    await conn.run(HEALTH_PROBE);
+  } finally {
+    await conn.run('ROLLBACK');
+  }
+  const r = await conn.runAndReadAll(`SELECT memory_usage, memory_limit FROM pragma_database_size() WHERE database_name = current_database()`);
+  return r.getRowObjects()[0] as { memory_usage?: string; memory_limit?: string } | undefined;
 }

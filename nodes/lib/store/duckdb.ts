@@ -6,7 +6,7 @@
  * without a primary key.
  */
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { StoreFailedError, StoreUnavailableError, UpperstackError } from '../errors';
+import { StoreFailedError, StoreUnavailableError } from '../errors';
 import type { Reading } from '../reading';
 import type {
   AggregatePoint,
@@ -21,12 +21,14 @@ import type {
   TimeSeriesStore,
 } from './types';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
-import { aggregateTier, rebuildAll, ROLLUP_SCHEMA, tierFor, TIERS, type Tier } from './duckdb-rollups';
-import { BEHIND_KEY, PendingRollups, repairBehind } from './duckdb-rollup-pending';
+import { aggregateTier, tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { BEHIND_KEY, openRollups, PendingRollups } from './duckdb-rollup-pending';
 import { Retention } from './duckdb-retention';
 import { checkpointConfig, checkpointWalFromEnv, Checkpoints, DEFAULT_CHECKPOINT_WAL_BYTES, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
-import { duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
-import { checkAggregate, planAggregateRaw, planDevices, planReadings } from './duckdb-query';
+import { checkWritable, duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
+import { checkAggregate } from './duckdb-query';
+import { DuckDbReader } from './duckdb-reader';
+import { message, translateError } from './duckdb-errors';
 import { encodeBatch, raiseMarks, readMarks, writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
 import type { RegistryBackend } from '../devices/types';
@@ -82,21 +84,6 @@ export interface TieredAggregate {
   tier: Tier;
 }
 
-// DuckDB reports files it cannot open, lock, read or write as IO errors; a
-// fatal error (e.g. a failed WAL write) invalidates the database until reopened.
-// A missing table (someone dropped it) is the database's state, not the data's.
-// Everything else a write statement raises (Out of Memory for one too-large
-// batch, conversion, invalid input such as a lone surrogate, constraints) is
-// the data's: StoreFailedError, and the writer isolates the readings.
-const UNAVAILABLE = /IO Error|Could not set lock|Permission denied|No space left|read-only|Cannot open|not a valid DuckDB database|Catalog Error|Connection Error|Interrupt/i;
-const INVALIDATED = /FATAL Error|invalidated/i;
-const HEALTH_PROBE = `INSERT INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-
 
 export class DuckDbStore implements TimeSeriesStore {
   readonly kind = 'duckdb';
@@ -109,14 +96,8 @@ export class DuckDbStore implements TimeSeriesStore {
   // (roll-ups, retention, dead letters, the registry); the queue keeps its
   // statements and transactions from interleaving.
   private queue: Promise<unknown> = Promise.resolve();
-  /**
-   * Queries of the raw rows run on a second connection, in their own queue: a
-   * committed write is visible to them, and they do not wait behind writes,
-   * roll-up applies or checkpoints (a poll for fresh readings would otherwise
-   * wait for all of those).
-   */
-  private reader?: DuckDBConnection;
-  private readQueue: Promise<unknown> = Promise.resolve();
+  /** Queries of the raw rows: a second connection with its own queue (duckdb-reader.ts). */
+  private readonly reader: DuckDbReader;
   /** Per device, the latest ts that may be in the table (duckdb-write.ts); read when the file is first opened. */
   private marks = new Map<string, number>();
   private marksRead = false;
@@ -153,6 +134,16 @@ export class DuckDbStore implements TimeSeriesStore {
     this.trace = options.trace ?? traceFromEnv();
     const trace = this.trace;
     this.checkpoints = new Checkpoints(options.path, walBytes, trace && ((e) => trace({ kind: 'checkpoint', ...e })));
+    this.reader = new DuckDbReader({
+      path: this.path,
+      isClosed: () => this.closed,
+      database: async () => {
+        // Opening (or reopening) the database is the write queue's job.
+        if (!this.instance) await this.serial(() => this.connection());
+        return this.instance;
+      },
+      translate: (op, err) => this.translate(op, err),
+    });
     this.retention = new Retention(options.retentionMs ?? 0, this.rollups ? (options.rollupRetentionMs ?? 0) : 0, this.rollups);
   }
 
@@ -259,25 +250,13 @@ export class DuckDbStore implements TimeSeriesStore {
     return { points, tier: tier.tier };
   }
 
-  private async inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
-    await conn.run('BEGIN TRANSACTION');
-    try {
-      await fn();
-      await conn.run('COMMIT');
-    } catch (err) {
-      await conn.run('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-  }
-
   writeDeadLetters(letters: DeadLetter[]): Promise<void> {
     if (letters.length === 0) return Promise.resolve();
     return this.enqueue('write dead letters', (conn) => insertDeadLetters(conn, letters, this.options.deadLetterBodyBudget));
   }
 
-  async readings(q: ReadingsQuery): Promise<ReadingsPage> {
-    const plan = planReadings(q);
-    return typeof plan === 'function' ? this.read('query readings', plan) : plan;
+  readings(q: ReadingsQuery): Promise<ReadingsPage> {
+    return this.reader.readings(q);
   }
 
   async aggregate(q: AggregateQuery): Promise<AggregatePoint[]> {
@@ -285,8 +264,8 @@ export class DuckDbStore implements TimeSeriesStore {
   }
 
   /** The aggregate over the raw rows (what the roll-ups must equal). */
-  async aggregateRaw(q: AggregateQuery): Promise<AggregatePoint[]> {
-    return this.read('aggregate', planAggregateRaw(q));
+  aggregateRaw(q: AggregateQuery): Promise<AggregatePoint[]> {
+    return this.reader.aggregateRaw(q);
   }
 
   deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]> {
@@ -309,7 +288,7 @@ export class DuckDbStore implements TimeSeriesStore {
   private registryTables?: DuckDbRegistry;
 
   devices(q: DeviceQuery = {}): Promise<DeviceSummary[]> {
-    return this.read('list devices', planDevices(q));
+    return this.reader.devices(q);
   }
 
   async health(): Promise<StoreHealth> {
@@ -317,19 +296,7 @@ export class DuckDbStore implements TimeSeriesStore {
     if (this.closed) return { ok: false, detail: `${where} is closed` };
     try {
       // A committed write, not just a read: a full disk or lost file shows here.
-      const memory = await this.enqueue('health check', async (conn) => {
-        await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('health_checked_at', $now)`, { now: new Date().toISOString() });
-        // A row in the readings table too, rolled back: its index and the memory a write needs are
-        // what readings depend on (the writer asks this before it blames a reading the store refused).
-        await conn.run('BEGIN TRANSACTION');
-        try {
-          await conn.run(HEALTH_PROBE);
-        } finally {
-          await conn.run('ROLLBACK');
-        }
-        const r = await conn.runAndReadAll(`SELECT memory_usage, memory_limit FROM pragma_database_size() WHERE database_name = current_database()`);
-        return r.getRowObjects()[0] as { memory_usage?: string; memory_limit?: string } | undefined;
-      });
+      const memory = await this.enqueue('health check', checkWritable);
       return { ok: true, detail: `${where} is writable; memory ${memory?.memory_usage ?? '?'} of ${memory?.memory_limit ?? '?'}` };
     } catch (err) {
       return { ok: false, detail: message(err) };
@@ -358,7 +325,7 @@ export class DuckDbStore implements TimeSeriesStore {
       if (conn) await this.checkpoints.run(conn).catch(() => undefined);
       this.closed = true;
       // Queries already running finish on the reading connection; later ones find the store closed.
-      await this.readQueue;
+      await this.reader.idle();
       this.shutdown();
     });
   }
@@ -367,30 +334,6 @@ export class DuckDbStore implements TimeSeriesStore {
     const run = this.queue.then(fn);
     this.queue = run.catch(() => undefined);
     return run;
-  }
-
-  /** Runs a query of committed rows on the reading connection (opened with the store's). */
-  private read<T>(op: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
-    const run = this.readQueue.then(async () => {
-      const conn = await this.readConnection();
-      try {
-        return await fn(conn);
-      } catch (err) {
-        throw this.translate(op, err);
-      }
-    });
-    this.readQueue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async readConnection(): Promise<DuckDBConnection> {
-    if (this.closed) throw new StoreUnavailableError(`DuckDB store "${this.path}" is closed`);
-    // Opening (or reopening) the database is the write queue's job.
-    if (!this.instance) await this.serial(() => this.connection());
-    const instance = this.instance;
-    if (!instance) throw new StoreUnavailableError(`DuckDB store "${this.path}" is closed`);
-    if (!this.reader) this.reader = await instance.connect();
-    return this.reader;
   }
 
   private enqueue<T>(op: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -415,7 +358,7 @@ export class DuckDbStore implements TimeSeriesStore {
       await conn.run(SCHEMA);
       await dropReadingsKey(conn);
       await migrateDeadLetters(conn);
-      if (this.rollups) await this.prepareRollups(conn);
+      if (this.rollups) await openRollups(conn, this.retention, this.pending);
       // Writes from now on leave the roll-ups behind: the next open with them rebuilds them.
       else await conn.run(`DELETE FROM upperstack_meta WHERE key = 'rollups'`);
       // Kept across a reopen: marks may be too high (a write that failed), never too low.
@@ -432,48 +375,14 @@ export class DuckDbStore implements TimeSeriesStore {
     }
   }
 
-  /**
-   * Creates the roll-up tables; a store whose roll-ups are not (or no longer) current gets them rebuilt
-   * from its raw rows once, and one that did not close cleanly gets the buckets its last run may not
-   * have applied recomputed (duckdb-rollup-pending.ts).
-   */
-  private async prepareRollups(conn: DuckDBConnection): Promise<void> {
-    await conn.run(ROLLUP_SCHEMA);
-    const meta = (await conn.runAndReadAll(`SELECT key, value FROM upperstack_meta WHERE key IN ('rollups', 'sealed_before', '${BEHIND_KEY}')`)).getRows();
-    const get = (k: string) => meta.find((r) => r[0] === k)?.[1] as string | undefined;
-    await this.retention.read(conn, get('sealed_before'));
-    if (get('rollups') !== '1') {
-      // Written while roll-ups were off (or before they existed): built once from the raw rows.
-      await this.inTransaction(conn, async () => {
-        await rebuildAll(conn);
-        await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('rollups', '1')`);
-      });
-    } else if (get(BEHIND_KEY) === '1') {
-      await repairBehind(conn, this.retention.sealedBefore);
-    }
-    // Whatever was pending is in the tiers now (this also runs when DuckDB invalidated the database and it is reopened).
-    this.pending.clear();
-    // Set before any write can defer its roll-ups; a clean close clears it.
-    await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('${BEHIND_KEY}', '1')`);
-  }
-
   private translate(op: string, err: unknown): Error {
-    if (err instanceof UpperstackError) return err;
-    const text = message(err);
-    if (INVALIDATED.test(text)) {
-      this.shutdown();
-      return new StoreUnavailableError(`DuckDB database "${this.path}" failed and will be reopened (${op}): ${text}`, { cause: err });
-    }
-    if (UNAVAILABLE.test(text)) {
-      return new StoreUnavailableError(`DuckDB database "${this.path}" cannot be used (${op}): ${text}`, { cause: err });
-    }
-    return new StoreFailedError(`DuckDB ${op} failed: ${text}`, { cause: err });
+    return translateError(this.path, op, err, () => this.shutdown());
   }
 
   private shutdown(): void {
-    const { conn, reader, instance } = this;
+    const { conn, instance } = this;
+    const reader = this.reader.detach();
     this.conn = undefined;
-    this.reader = undefined;
     this.instance = undefined;
     try {
       reader?.closeSync();

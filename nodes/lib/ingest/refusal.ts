@@ -1,0 +1,40 @@
+/** The error a request/response input answers with when its intake cannot take more now. */
+import { BackpressureError } from '../errors';
+import type { RefusalReason } from './intake-options';
+
+export interface RefusalContext {
+  /** The input's name. */
+  name: string;
+  reason: RefusalReason;
+  retryAfterMs: number;
+  /** Unsettled readings and messages, with their pause marks (readings mark 0: none). */
+  readings: () => number;
+  backlog: () => number;
+  highWater: number;
+  highWaterReadings: number;
+  budgetBytes: number;
+  cause?: Error;
+}
+
+export function refusalError(c: RefusalContext): BackpressureError {
+  const { reason, retryAfterMs, cause } = c;
+  const secs = Math.ceil(retryAfterMs / 1000);
+  const why =
+    reason === 'backlog'
+      ? c.highWaterReadings > 0 && c.readings() >= c.highWaterReadings
+        ? `${c.readings()} readings are waiting to be stored (pause mark ${c.highWaterReadings} readings)`
+        : `${c.backlog()} messages are waiting to be stored (pause mark ${c.highWater})`
+      : reason === 'disk'
+        ? `its journal has reached its disk budget of ${formatBytes(c.budgetBytes)}`
+        : reason === 'journal'
+          ? `its journal cannot be written (${cause?.message ?? 'unknown error'})`
+          : 'it is stopping';
+  return new BackpressureError(`${c.name} cannot take more now: ${why}; retry in ${secs} s`, { reason, retryAfterMs }, cause ? { cause } : undefined);
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 * 1024) return `${+(n / (1024 * 1024 * 1024)).toFixed(1)} GiB`;
+  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MiB`;
+  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
+  return `${n} bytes`;
+}

@@ -1,0 +1,100 @@
+/**
+ * The journal's on-disk format: segment files of records, each a 16-byte
+ * header (u32 length, u32 crc32 of the payload, f64 sequence number) and the
+ * payload. Writing a group of records into one buffer, and reading a segment
+ * back (cutting off a torn tail) live here; nodes/lib/journal/journal.ts
+ * decides when.
+ */
+import { closeSync, ftruncateSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { JournalError } from '../errors';
+
+export const HEADER = 16; // u32 length, u32 crc32(payload), f64 seq
+export const MAX_RECORD = 256 * 1024 * 1024;
+
+export interface JournalEntry {
+  seq: number;
+  data: Buffer;
+}
+
+/** Writes items as journal records without an intermediate buffer per record. */
+export interface RecordEncoder<T> {
+  size(item: T): number;
+  write(item: T, buf: Buffer, offset: number): void;
+}
+
+export const BUFFER_RECORDS: RecordEncoder<Buffer> = {
+  size: (b) => b.length,
+  write: (b, buf, offset) => void b.copy(buf, offset),
+};
+
+export interface Segment {
+  firstSeq: number;
+  lastSeq: number;
+  path: string;
+  size: number;
+}
+
+/**
+ * One buffer holding a record per item, numbered from `first` on. Throws
+ * JournalError for a record over MAX_RECORD (nothing written then).
+ */
+export function encodeGroup<T>(items: readonly T[], encoder: RecordEncoder<T>, first: number): Buffer {
+  const n = items.length;
+  const sizes = new Array<number>(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const size = encoder.size(items[i]);
+    if (size > MAX_RECORD) throw new JournalError(`a journal record of ${size} bytes is larger than the limit of ${MAX_RECORD}`);
+    sizes[i] = size;
+    total += HEADER + size;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    const size = sizes[i];
+    const body = off + HEADER;
+    encoder.write(items[i], buf, body);
+    buf.writeUInt32LE(size, off);
+    buf.writeUInt32LE(crc32(buf.subarray(body, body + size)), off + 4);
+    buf.writeDoubleLE(first + i, off + 8);
+    off = body + size;
+  }
+  return buf;
+}
+
+/**
+ * Reads a segment, collects its records numbered above `settledUpTo` into
+ * `unsettled` and cuts off a torn tail. An empty segment is removed (undefined).
+ */
+export function scanSegment(path: string, settledUpTo: number, unsettled: JournalEntry[]): Segment | undefined {
+  const buf = readFileSync(path);
+  let off = 0;
+  let firstSeq = 0;
+  let lastSeq = 0;
+  while (off + HEADER <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    const crc = buf.readUInt32LE(off + 4);
+    const seq = buf.readDoubleLE(off + 8);
+    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
+    const data = buf.subarray(off + HEADER, off + HEADER + len);
+    if (crc32(data) !== crc) break;
+    if (firstSeq === 0) firstSeq = seq;
+    lastSeq = seq;
+    if (seq > settledUpTo) unsettled.push({ seq, data: Buffer.from(data) });
+    off += HEADER + len;
+  }
+  if (off < buf.length) {
+    const fd = openSync(path, 'r+');
+    try {
+      ftruncateSync(fd, off);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  if (off === 0) {
+    unlinkSync(path);
+    return undefined;
+  }
+  return { firstSeq, lastSeq, path, size: off };
+}

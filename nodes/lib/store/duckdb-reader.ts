@@ -1,0 +1,77 @@
+/**
+ * The DuckDB store's read side: queries of the raw rows (a page of readings,
+ * an aggregate over them, the devices) on a second connection of the store's
+ * database, in their own queue. A committed write is visible to them, and they
+ * do not wait behind writes, roll-up applies or checkpoints (a poll for fresh
+ * readings would otherwise wait for all of those).
+ */
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { StoreUnavailableError } from '../errors';
+import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
+import { planAggregateRaw, planDevices, planReadings } from './duckdb-query';
+
+/** What the reader needs of its store: the database (opened by the store's write queue) and its error wording. */
+export interface ReaderHost {
+  readonly path: string;
+  /** Whether the store is closed (later queries find it so). */
+  isClosed(): boolean;
+  /** The open database, opening (or reopening) it first. */
+  database(): Promise<DuckDBInstance | undefined>;
+  translate(op: string, err: unknown): Error;
+}
+
+export class DuckDbReader {
+  private conn?: DuckDBConnection;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly host: ReaderHost) {}
+
+  async readings(q: ReadingsQuery): Promise<ReadingsPage> {
+    const plan = planReadings(q);
+    return typeof plan === 'function' ? this.read('query readings', plan) : plan;
+  }
+
+  /** The aggregate over the raw rows (what the roll-ups must equal). */
+  aggregateRaw(q: AggregateQuery): Promise<AggregatePoint[]> {
+    return this.read('aggregate', planAggregateRaw(q));
+  }
+
+  devices(q: DeviceQuery): Promise<DeviceSummary[]> {
+    return this.read('list devices', planDevices(q));
+  }
+
+  /** Settles when the queries queued so far have finished. */
+  idle(): Promise<unknown> {
+    return this.queue;
+  }
+
+  /** Drops the connection (the store closes the database right after). */
+  detach(): DuckDBConnection | undefined {
+    const conn = this.conn;
+    this.conn = undefined;
+    return conn;
+  }
+
+  /** Runs a query of committed rows on the reading connection (opened with the store's). */
+  private read<T>(op: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      const conn = await this.connection();
+      try {
+        return await fn(conn);
+      } catch (err) {
+        throw this.host.translate(op, err);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async connection(): Promise<DuckDBConnection> {
+    const closed = () => new StoreUnavailableError(`DuckDB store "${this.host.path}" is closed`);
+    if (this.host.isClosed()) throw closed();
+    const instance = await this.host.database();
+    if (!instance) throw closed();
+    if (!this.conn) this.conn = await instance.connect();
+    return this.conn;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * What the request inputs (HTTP, CoAP) send once their intake has journaled a
+ * run of requests: the readings of every request in one message on output 1
+ * (batches are never split per reading) and one message per rejected item on
+ * output 2, each carrying its share of the request's journal receipt.
+ */
+import type { Node } from 'node-red';
+import type { IntakeItem } from '../lib/ingest/intake';
+import type { Received } from '../lib/ingest/record';
+import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
+import type { InputOutcome } from '../lib/inputs/request';
+import { describeError } from '../lib/errors';
+import type { Reading } from '../lib/reading';
+import { isWired } from './batch';
+import type { UpperstackMessage } from './input';
+
+/** Most journaled requests whose readings leave in one message. */
+const EMIT_CHUNK = 500;
+
+export interface RequestEmitOptions {
+  node: Node;
+  /** The node's wires: rejected items go to output 2 only when it is wired. */
+  wires: string[][] | undefined;
+  /** `topic` of the readings message (`http`, `coap`). */
+  topic: string;
+  /** Outcomes worked out when the request was answered, dropped once sent. */
+  outcomes: WeakMap<Received, InputOutcome>;
+  /** Decodes a journaled request again (after a restart, or when no outcome is kept). */
+  decode: (rec: Received) => InputOutcome;
+  newId: () => string;
+}
+
+export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], replayed: boolean) => void {
+  const { node, outcomes } = o;
+  const prefixLength = o.topic.length + 1;
+  const emitPart = (items: IntakeItem[], replayed: boolean): void => {
+    const readings: Reading[] = [];
+    const receipts: Receipt[] = [];
+    const failed: UpperstackMessage[] = [];
+    let device: string | undefined;
+    let sameDevice = true;
+    for (const item of items) {
+      const rec = item.rec;
+      const outcome = (!replayed && outcomes.get(rec)) || o.decode(rec);
+      outcomes.delete(rec);
+      const receipt: Receipt = { j: node.id, s: item.seq };
+      const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
+      if (shares === 0) {
+        consumeReceipts([receipt]);
+        continue;
+      }
+      splitReceipts([receipt], shares);
+      if (outcome.readings.length) {
+        for (const r of outcome.readings) {
+          readings.push(r);
+          if (device === undefined) device = r.device;
+          else if (r.device !== device) sameDevice = false;
+        }
+        receipts.push(receipt);
+      }
+      for (const f of outcome.failures) {
+        const error: Record<string, unknown> = { ...describeError(f.error) };
+        if (f.index !== undefined) error.index = f.index;
+        if (f.line !== undefined) error.line = f.line;
+        const msg: UpperstackMessage = { _msgid: o.newId(), topic: rec.source.slice(prefixLength), source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
+        // How it came, so a dead letter of it can be replayed through this input.
+        if (rec.contentType) msg.contentType = rec.contentType;
+        if (rec.meta) msg.meta = { ...rec.meta };
+        const d = f.device ?? rec.device;
+        if (d !== undefined) msg.device = d;
+        failed.push(msg);
+      }
+    }
+    let out: UpperstackMessage | null = null;
+    if (readings.length) {
+      out = { _msgid: o.newId(), topic: o.topic, payload: readings.length === 1 ? readings[0] : readings, receivedAt: items[0].rec.receivedAt, upperstack: { receipts } };
+      if (sameDevice && device !== undefined) out.device = device;
+    }
+    if (failed.length && !isWired({ wires: o.wires }, 1)) {
+      // Nowhere to route them: the log and Catch nodes see them, and they must not replay forever.
+      for (const m of failed) {
+        consumeReceipts(m.upperstack?.receipts);
+        delete m.upperstack;
+        node.error(String((m.error as { message?: string }).message), m);
+      }
+      if (out) node.send([out, null]);
+      return;
+    }
+    node.send([out, failed.length ? failed : null]);
+  };
+  return (items, replayed) => {
+    for (let i = 0; i < items.length; i += EMIT_CHUNK) emitPart(items.length > EMIT_CHUNK ? items.slice(i, i + EMIT_CHUNK) : items, replayed);
+  };
+}
