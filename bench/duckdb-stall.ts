@@ -13,7 +13,10 @@
  * Environment: BENCH_STALL_RATE (readings/s, 10000), BENCH_STALL_SECONDS (30),
  * BENCH_STALL_ROUNDS (2), BENCH_STALL_MODES (comma list of checkpoint WAL
  * thresholds in bytes, 0 = DuckDB's own; default "0,2097152"),
- * BENCH_STALL_SAMPLE_S (print WAL and file size every so many seconds; 0 = never).
+ * BENCH_STALL_SAMPLE_S (print WAL and file size every so many seconds; 0 = never),
+ * BENCH_STALL_READS=1 (also poll as the latency row of `npm run bench` does
+ * while it publishes: dev-0's new readings every 25 ms; reports write →
+ * queryable for dev-0's readings and the polls' own times).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -29,6 +32,7 @@ const SECONDS = Number(env.BENCH_STALL_SECONDS) || 30;
 const ROUNDS = Number(env.BENCH_STALL_ROUNDS) || 2;
 const MODES = (env.BENCH_STALL_MODES ?? `0,${2 << 20}`).split(',').map(Number);
 const SAMPLE_S = Number(env.BENCH_STALL_SAMPLE_S) || 0;
+const READS = env.BENCH_STALL_READS === '1';
 const DEVICES = 10;
 const DAY = 86_400_000;
 
@@ -41,6 +45,8 @@ export interface StallRow {
   maxWalBytes: number;
   fileBytes: number;
   cpuUsPerReading: number;
+  /** With BENCH_STALL_READS=1: write call → first poll that returns the reading (dev-0), and the polls' own times. */
+  queryable?: { p50: number; p99: number; max: number; polls: number; pollP99: number };
 }
 
 const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
@@ -73,6 +79,12 @@ export async function stallRow(walBytes: number): Promise<StallRow> {
     writer.start();
     const lat: number[] = [];
     const t = { ts: Date.now() - 3_600_000, i: 0 };
+    // dev-0's readings by ts → when they were handed to the writer (BENCH_STALL_READS).
+    const sentAt = new Map<number, number>();
+    const seen: number[] = [];
+    const polls: number[] = [];
+    let polling = true;
+    const reads = READS ? pollReads(store, sentAt, seen, polls, () => polling) : Promise.resolve();
     const total = RATE * SECONDS;
     let sent = 0;
     let done = 0;
@@ -90,6 +102,7 @@ export async function stallRow(walBytes: number): Promise<StallRow> {
         const due = Math.min(total, Math.floor(((performance.now() - start) * RATE) / 1000));
         for (; sent < due; sent++) {
           const at = performance.now();
+          if (READS && t.i % DEVICES === 0) sentAt.set(t.ts + 1, at);
           writer.write([reading(t)], () => {
             lat.push(performance.now() - at);
             if (++done === total) resolve();
@@ -100,6 +113,8 @@ export async function stallRow(walBytes: number): Promise<StallRow> {
       tick();
     });
     clearInterval(sampler);
+    polling = false;
+    await reads;
     const cpu = process.cpuUsage(cpu0);
     await writer.close();
     await store.close();
@@ -115,10 +130,35 @@ export async function stallRow(walBytes: number): Promise<StallRow> {
       maxWalBytes: maxWal,
       fileBytes: size(file),
       cpuUsPerReading: (cpu.user + cpu.system) / total,
+      queryable: READS ? queryableOf(seen, polls) : undefined,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The latency row's probe poll against the store alone: dev-0's new readings every 25 ms. */
+async function pollReads(store: DuckDbStore, sentAt: Map<number, number>, seen: number[], polls: number[], on: () => boolean): Promise<void> {
+  let last = 0;
+  while (on()) {
+    const t0 = performance.now();
+    const page = await store.readings({ device: 'dev-0', from: last + 1, fields: ['temperature'], limit: 10_000 });
+    const now = performance.now();
+    polls.push(now - t0);
+    for (const r of page.readings) {
+      const at = sentAt.get(r.ts);
+      if (at !== undefined) seen.push(now - at);
+      sentAt.delete(r.ts);
+      last = Math.max(last, r.ts);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function queryableOf(seen: number[], polls: number[]): NonNullable<StallRow['queryable']> {
+  const s = [...seen].sort((a, b) => a - b);
+  const p = [...polls].sort((a, b) => a - b);
+  return { p50: pct(s, 50), p99: pct(s, 99), max: s[s.length - 1] ?? 0, polls: p.length, pollP99: pct(p, 99) };
 }
 
 export function stallLine(r: StallRow): string {
@@ -128,7 +168,11 @@ export function stallLine(r: StallRow): string {
     `${mode}: write → durable p50 ${f(r.durable.p50)} ms, p99 ${f(r.durable.p99)}, max ${f(r.durable.max)}; ` +
     `store writes ${r.writes.count} p50 ${r.writes.p50.toFixed(1)} ms, p99 ${f(r.writes.p99)}, max ${f(r.writes.max)}, ${r.writes.over50} over 50 ms; ` +
     `checkpoints ${r.checkpoints.count} p50 ${f(r.checkpoints.p50)} ms, max ${f(r.checkpoints.max)}; ` +
-    `WAL ≤ ${(r.maxWalBytes / 1e6).toFixed(1)} MB, file ${(r.fileBytes / 1e6).toFixed(1)} MB; ${r.cpuUsPerReading.toFixed(1)} µs CPU/reading`
+    `WAL ≤ ${(r.maxWalBytes / 1e6).toFixed(1)} MB, file ${(r.fileBytes / 1e6).toFixed(1)} MB; ${r.cpuUsPerReading.toFixed(1)} µs CPU/reading` +
+    (r.queryable
+      ? `; write → queryable (dev-0) p50 ${f(r.queryable.p50)} ms, p99 ${f(r.queryable.p99)}, max ${f(r.queryable.max)}; ` +
+        `${r.queryable.polls} polls p99 ${f(r.queryable.pollP99)} ms`
+      : '')
   );
 }
 

@@ -35,12 +35,13 @@
  * BENCH_HOSTILE_MESSAGES, default 10000), BENCH_INFLUX=0 (leave out the InfluxDB
  * rows, bench/influx.ts; BENCH_ONLY=influx runs only those; BENCH_INFLUX_READINGS,
  * default 50000; BENCH_INFLUX_ROUNDS, default 1; BENCH_INFLUX_MODE live, drain or both,
- * default both).
+ * default both), BENCH_PROBE_LOG (append each latency probe's send time and latency
+ * in ms to that file, to line the tail up with UPPERSTACK_DUCKDB_TRACE's writes and checkpoints).
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { delimiter, join } from 'node:path';
 import mqtt from 'mqtt';
@@ -431,6 +432,7 @@ async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> 
     const now = Date.now();
     for (const ts of seen) {
       latencies.push(now - ts);
+      if (env.BENCH_PROBE_LOG) appendFileSync(env.BENCH_PROBE_LOG, `${ts} ${now - ts}\n`);
       if (ts > lastProbe) lastProbe = ts;
     }
   };

@@ -4,6 +4,7 @@ import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { settleAfterStart } from './settle-memory';
 import { keepConnections } from './server-timeouts';
+import { answerClientErrors } from './client-errors';
 import { installLeanDebug } from '../nodes/lib/lean-debug';
 
 // Before Node-RED loads MQTT.js, mqtt-packet and aedes: their `debug` loggers then cost nothing while off.
@@ -18,7 +19,10 @@ settleAfterStart(RED.events);
 // red.js makes its HTTP server once the settings' HTTPS options resolve (a promise turn after loading),
 // before it listens; applied again when the flows start in case that took longer.
 const configure = () => {
-  if (RED.server) keepConnections(RED.server);
+  if (RED.server) {
+    keepConnections(RED.server);
+    answerClientErrors(RED.server);
+  }
 };
 setImmediate(configure);
 RED.events.once('flows:started', configure);

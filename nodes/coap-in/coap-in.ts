@@ -14,9 +14,10 @@ import { createServer, type IncomingMessage, type OutgoingMessage, type Server }
 import { generate, parse as parsePacket } from 'coap-packet';
 import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
+import { weighReceipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
-import { processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
@@ -86,6 +87,7 @@ export = function register(RED: NodeAPI): void {
       name: config.name || `coap in ${node.id}`,
       dir: join(dataDir(RED), 'journal', node.id),
       highWater: config.highWater,
+      highWaterReadings: config.highWaterReadings,
       emit,
       onEmitError: (err) => node.error(describeError(err).message),
       onWriteError: (err) => setStatus(node, 'failed', err.message),
@@ -129,6 +131,9 @@ export = function register(RED: NodeAPI): void {
         if (key) exchanges.forget(key);
         return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
       }
+      // The readings mark counts what the request holds, not one per request.
+      const weight = outcomeWeight(outcome);
+      if (weight > 1) weighReceipt({ j: intake.id, s: result.accepted[0] }, weight);
       requests++;
       reply(coapOutcomeAnswer(outcome));
     };
@@ -159,7 +164,13 @@ export = function register(RED: NodeAPI): void {
     };
     const filterDatagram = (msg: Buffer, rinfo: RemoteInfo, sock: Socket): Buffer | undefined => {
       const check = checkDatagram(msg, Infinity);
-      if (check.messageId === undefined) return msg; // not CoAP: the library ignores it
+      if (check.messageId === undefined) {
+        // Not a message we can read. The library would answer it 5.00 with its parser's error, to any
+        // (forgeable) sender; RFC 7252 §4.2-4.3: a malformed confirmable message gets a Reset, anything else nothing.
+        const rst = resetFor(msg);
+        if (rst) sock.send(rst, rinfo.port, rinfo.address);
+        return undefined;
+      }
       const exchange = `${rinfo.address}:${rinfo.port}/${check.messageId}`;
       const again = assembled.get(exchange);
       if (again) return again.datagram;
@@ -366,6 +377,12 @@ function wellKnown(packet: RequestPacket | undefined, res: OutgoingMessage, requ
   res.setOption('Content-Format', LINK_FORMAT);
   if (block.block2) res.setOption('Block2', block.block2);
   res.end(block.payload);
+}
+
+/** A Reset (4 bytes, empty) for a confirmable CoAP 1 message that cannot be parsed; undefined for anything else. */
+function resetFor(msg: Buffer): Buffer | undefined {
+  if (msg.length < 4 || msg[0] >> 6 !== 1 || ((msg[0] >> 4) & 3) !== 0) return undefined;
+  return Buffer.from([0x70, 0, msg[2], msg[3]]);
 }
 
 /** The CoAP code of an HTTP status: 401 → 4.01, 429 → 4.29, 503 → 5.03. */

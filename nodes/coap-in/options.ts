@@ -1,6 +1,7 @@
 /** Options of upperstack-coap-in, shared by the runtime and the editor. */
 import type { Node, NodeDef } from 'node-red';
 import type { Migration } from '../shared/config';
+import { inputReadingsMark } from '../lib/inputs/marks';
 
 export interface CoapInOptions {
   name: string;
@@ -18,6 +19,11 @@ export interface CoapInOptions {
   schemaFile: string;
   /** Unsettled requests at which the input answers 5.03 with Max-Age (0: no mark). */
   highWater: number;
+  /**
+   * Unsettled readings at which the input answers 5.03 with Max-Age as well, resuming at
+   * half (0: no such mark); a request counts the readings it holds.
+   */
+  highWaterReadings: number;
   configVersion: number;
 }
 
@@ -47,4 +53,6 @@ export const coapInMigrations: ReadonlyArray<Migration<CoapInOptions>> = [
     maxBytes: num(old.maxBytes, DEFAULT_COAP_MAX_BYTES) || DEFAULT_COAP_MAX_BYTES,
     highWater: num(old.highWater, 5000),
   }),
+  // v1 → v2: a pause mark in readings too (a 100-reading request weighs 100).
+  (old) => ({ ...old, highWaterReadings: inputReadingsMark(old.highWaterReadings, old.highWater) }),
 ];

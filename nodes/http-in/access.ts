@@ -27,6 +27,22 @@ export function verifiedCN(req: IncomingMessage): string | undefined {
   return typeof cn === 'string' && cn !== '' ? cn : Array.isArray(cn) && typeof cn[0] === 'string' ? cn[0] : undefined;
 }
 
+/** The listener is bound to loopback: anonymous devices may write (the rule of nodes/lib/inputs/auth.ts). */
+export function onLoopback(bind: string | undefined): boolean {
+  return bind !== undefined && bind !== '' && isLoopback(bind);
+}
+
+/**
+ * authenticateHttp() decided at once for a request that presents no login and
+ * no client certificate, when the registry can (nodes/lib/security/device-auth.ts
+ * anonymousNow); undefined when the request must wait for authenticateHttp().
+ */
+export function authenticateHttpNow(req: IncomingMessage, q: Record<string, unknown>, input: ActiveHttpIn): AuthResult | undefined {
+  if (req.headers.authorization !== undefined || q.u !== undefined || q.p !== undefined) return undefined;
+  if ((req.socket as Partial<TLSSocket>).authorized) return undefined;
+  return deviceAuth().anonymousNow(req.socket.remoteAddress, input.loopback, input.login);
+}
+
 /** `device` is the device the route names: a bare secret (Bearer) is that device's. */
 export function authenticateHttp(req: IncomingMessage, q: Record<string, unknown>, input: ActiveHttpIn, device?: string): Promise<AuthResult> {
   const presented = presentedLogin(req.headers.authorization, { u: first(q.u), p: first(q.p) });
@@ -38,7 +54,7 @@ export function authenticateHttp(req: IncomingMessage, q: Record<string, unknown
     password: presented?.password,
     remote: req.socket.remoteAddress,
     certCN: verifiedCN(req),
-    loopback: input.bind !== undefined && input.bind !== '' && isLoopback(input.bind),
+    loopback: input.loopback,
     shared: input.login,
   });
 }

@@ -14,20 +14,33 @@ export interface ActiveHttpIn {
   inputOptions: InputOptions;
   login?: DeviceLogin;
   bind?: string;
+  /** `bind` is a loopback address (worked out once). */
+  loopback: boolean;
   limiter?: RateLimiterMemory;
-  /** Outcomes computed while answering, used when the same records are emitted. */
-  outcomes: WeakMap<Received, InputOutcome>;
   store?: StoreConfigNode;
   apiKey: string;
   count(): void;
 }
 
+/**
+ * A journal record of this input, with the outcome worked out while answering
+ * it, for the emit of the same record (one replayed after a restart has none).
+ */
+export interface HttpRecord extends Received {
+  outcome: InputOutcome | undefined;
+}
+
+/** The outcome kept on an HttpRecord, for the input's emitter (nodes/shared/request-emit.ts). */
+export const RECORD_OUTCOMES = {
+  get: (rec: Received): InputOutcome | undefined => (rec as Partial<HttpRecord>).outcome,
+  delete: (rec: Received): void => {
+    (rec as Partial<HttpRecord>).outcome = undefined;
+  },
+};
+
 /** The request a journaled record stands for (the route and its parameters travel in meta). */
 export function toInputRequest(rec: Received): InputRequest {
   const meta = rec.meta;
-  // The route's other parameters, copied by hand: an object rest pattern costs a call into the runtime per request.
-  const rest: Record<string, string> = {};
-  if (meta) for (const k in meta) if (k !== 'route') rest[k] = meta[k];
-  return { route: (meta?.route as InputRoute | undefined) ?? 'ingest', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt, meta: rest };
+  // meta goes as it is: the decoders read only the route's own parameters from it (`precision`).
+  return { route: (meta?.route as InputRoute | undefined) ?? 'ingest', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt, meta };
 }
-

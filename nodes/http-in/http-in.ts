@@ -19,10 +19,11 @@ import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
+import { weighReceipt } from '../lib/ingest/receipts';
 import { describeError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
-import { processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
-import { answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
+import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { checkAccess } from '../lib/inputs/auth';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
@@ -36,10 +37,11 @@ import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
 import type { StoreConfigNode } from '../store-config/options';
 import { handleFetch } from './queries';
-import { authenticateHttp } from './access';
+import { authenticateHttp, authenticateHttpNow, onLoopback } from './access';
 import { deviceAuth, useInfoStore } from '../shared/devices';
+import type { Principal } from '../lib/security/device-auth';
 import { addDeviceRoutes } from '../shared/devices-routes';
-import { toInputRequest, type ActiveHttpIn } from './active';
+import { RECORD_OUTCOMES, toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
 import { fastPathAllowed, installFastPath, type FastPathSettings, type RouteRequest } from '../lib/inputs/fast-path';
 import { httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
 import { join } from 'node:path';
@@ -56,9 +58,15 @@ const ROUTE_META: Record<InputRoute, Record<string, string>> = {
 const routesAdded = new WeakSet<object>();
 const ADMITTED = { ok: true } as const;
 
+const ACCEPTED_ONE_HEADERS = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(ACCEPTED_ONE.body))];
+
 /** Plain Node response calls: the same answer whether Express or the fast path took the request. */
 function send(res: ServerResponse, a: HttpAnswer): void {
   if (res.headersSent) return;
+  if (a === ACCEPTED_ONE) {
+    res.writeHead(202, ACCEPTED_ONE_HEADERS).end(a.body);
+    return;
+  }
   // One flat header list straight to writeHead: no header map built per answer.
   const headers: string[] = [];
   if (a.headers) for (const k in a.headers) headers.push(k, a.headers[k]);
@@ -93,7 +101,14 @@ function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
   }
 }
 
-async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse): Promise<void> {
+/**
+ * A write request on one of the input routes. Most run through without waiting
+ * until their journal turn (an anonymous device on loopback, no rate limit to
+ * consult, the body all here): no promise, no suspended frame, per request.
+ * Anything else (a login to check, a limiter to ask, a body still arriving)
+ * takes the same steps with waits (ingestWaiting).
+ */
+function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse): void {
   const req = rr.raw;
   ownBody(req);
   const input = active;
@@ -106,28 +121,62 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
     req.resume();
     return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${rr.path} is turned off on the http in node` }));
   }
-  const q = rr.query;
-  // One meta object per route while it holds nothing else: the journal record serialises it once, not per request.
-  let meta = ROUTE_META[route];
-  if (route === 'influx-v1' || route === 'influx-v2') {
-    if (route === 'influx-v1' && !first(q.db)) {
-      req.resume();
-      return send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'database is required' }));
-    }
-    if (route === 'influx-v2' && !first(q.bucket)) {
-      req.resume();
-      return send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'bucket is required' }));
-    }
-    const precision = first(q.precision);
-    try {
-      influxPrecision(precision);
-    } catch (err) {
-      req.resume();
-      return send(res, answerError(route, 400, err as UpperstackError));
-    }
-    if (precision) meta = { route, precision };
-  }
+  const meta = routeMeta(route, rr, res);
+  if (meta === undefined) return;
   const device = route === 'ingest' || route === 'insert' ? String(rr.device) : undefined;
+  const auth = deviceAuth();
+  const who = auth.limitsTraffic || input.limiter ? undefined : authenticateHttpNow(req, rr.query, input);
+  if (who === undefined) return void ingestWaiting(route, rr, res, input, meta, device);
+  if (!who.ok) {
+    req.resume();
+    return send(res, answerError(route, who.status, who, who.retryAfterMs));
+  }
+  const remote = req.socket.remoteAddress;
+  if (device !== undefined) {
+    const may = auth.canWrite(who.principal, device, 'http', remote);
+    if (!may.ok) {
+      req.resume();
+      return send(res, answerError(route, may.status, may, may.retryAfterMs));
+    }
+  }
+  // A small body is all buffered by now: taken as it is, without a promise and listeners.
+  const payload = bufferedBody(req, input.config.maxBytes);
+  if (payload !== undefined) return journal(route, rr, res, input, meta, device, who.principal, remote, payload);
+  void readBody(route, req, res, input).then((body) => {
+    if (body) journal(route, rr, res, input, meta, device, who.principal, remote, body);
+  });
+}
+
+/** The route's parameters for its journal record; undefined once a bad one is answered. */
+function routeMeta(route: InputRoute, rr: RouteRequest, res: ServerResponse): Record<string, string> | undefined {
+  // One meta object per route while it holds nothing else: the journal record serialises it once, not per request.
+  if (route !== 'influx-v1' && route !== 'influx-v2') return ROUTE_META[route];
+  const q = rr.query;
+  const req = rr.raw;
+  if (route === 'influx-v1' && !first(q.db)) {
+    req.resume();
+    send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'database is required' }));
+    return undefined;
+  }
+  if (route === 'influx-v2' && !first(q.bucket)) {
+    req.resume();
+    send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'bucket is required' }));
+    return undefined;
+  }
+  const precision = first(q.precision);
+  try {
+    influxPrecision(precision);
+  } catch (err) {
+    req.resume();
+    send(res, answerError(route, 400, err as UpperstackError));
+    return undefined;
+  }
+  return precision ? { route, precision } : ROUTE_META[route];
+}
+
+/** ingest() for a request that must wait: a login to check, rate limits to ask, a body still arriving. */
+async function ingestWaiting(route: InputRoute, rr: RouteRequest, res: ServerResponse, input: ActiveHttpIn, meta: Record<string, string>, device: string | undefined): Promise<void> {
+  const req = rr.raw;
   const auth = deviceAuth();
   const who = await authenticateHttp(req, rr.query, input, device);
   if (!who.ok) {
@@ -158,23 +207,33 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
       return send(res, answerError(route, 429, new RateLimitedError(`more than ${input.config.rateLimit} requests a second from this client; retry in ${Math.ceil(ms / 1000)} s`, ms), ms));
     }
   }
-  // A small body is all buffered by now: taken as it is, without a promise and listeners.
-  let payload = bufferedBody(req, input.config.maxBytes);
-  if (payload === undefined) {
-    try {
-      payload = await readRequestBody(req, input.config.maxBytes);
-    } catch (err) {
-      const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
-      return send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
-    }
+  const payload = bufferedBody(req, input.config.maxBytes) ?? (await readBody(route, req, res, input));
+  if (payload) journal(route, rr, res, input, meta, device, who.principal, remote, payload);
+}
+
+/** The body read to its end and inflated; undefined once a failure is answered (413, 415, 400). */
+async function readBody(route: InputRoute, req: RouteRequest['raw'], res: ServerResponse, input: ActiveHttpIn): Promise<Buffer | undefined> {
+  try {
+    return await readRequestBody(req, input.config.maxBytes);
+  } catch (err) {
+    const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
+    send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
+    return undefined;
   }
+}
+
+/** Decodes and checks the body, journals it with its turn and answers once that is durable. */
+function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input: ActiveHttpIn, meta: Record<string, string>, device: string | undefined, principal: Principal, remote: string | undefined, payload: Buffer): void {
+  const req = rr.raw;
+  const auth = deviceAuth();
+  const sender = device ?? (principal.kind === 'device' ? principal.id : undefined);
   if (sender !== undefined && auth.signs(sender)) {
     const signed = { ts: header(req, 'x-upperstack-timestamp'), nonce: header(req, 'x-upperstack-nonce'), sig: header(req, 'x-upperstack-signature') };
-    const verified = auth.verifySigned(who.principal, sender, payload, signed, 'http', remote);
+    const verified = auth.verifySigned(principal, sender, payload, signed, 'http', remote);
     if (!verified.ok) return send(res, answerError(route, verified.status, verified));
   }
   const ct = req.headers['content-type'];
-  const rec: Received = { source: `http:${rr.path}`, payload, receivedAt: Date.now(), meta };
+  const rec: HttpRecord = { source: `http:${rr.path}`, payload, receivedAt: Date.now(), meta, outcome: undefined };
   if (ct) rec.contentType = ct;
   if (device !== undefined) rec.device = device;
   if (remote) rec.remote = `${remote}:${req.socket.remotePort ?? ''}`;
@@ -185,23 +244,24 @@ async function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse):
     for (const r of outcome.readings) {
       if (seen.has(r.device)) continue;
       seen.add(r.device);
-      const may = auth.canWrite(who.principal, r.device, 'http', remote);
+      const may = auth.canWrite(principal, r.device, 'http', remote);
       if (!may.ok) return send(res, answerError(route, may.status, may, may.retryAfterMs));
     }
   }
-  input.outcomes.set(rec, outcome);
-  let result;
+  // Kept for the emit of this record (a replayed one is processed again).
+  rec.outcome = outcome;
   try {
-    result = await input.intake.submit([rec]);
+    input.intake.submitThen([rec], (result) => {
+      if ('refused' in result) return send(res, answerError(route, 503, result.error, result.retryAfterMs));
+      // The readings mark counts what the request holds, not one per request.
+      const weight = outcomeWeight(outcome);
+      if (weight > 1) weighReceipt({ j: input.intake.id, s: result.accepted[0] }, weight);
+      input.count();
+      send(res, answerOutcome(route, outcome));
+    });
   } catch (err) {
-    return send(res, answerError(route, 413, err instanceof UpperstackError ? err : { code: 'PAYLOAD_TOO_LARGE', message: String(err) }));
+    send(res, answerError(route, 413, err instanceof UpperstackError ? err : { code: 'PAYLOAD_TOO_LARGE', message: String(err) }));
   }
-  if ('refused' in result) {
-    input.outcomes.delete(rec);
-    return send(res, answerError(route, 503, result.error, result.retryAfterMs));
-  }
-  input.count();
-  send(res, answerOutcome(route, outcome));
 }
 
 function header(req: { headers: IncomingHttpHeaders }, name: string): string | undefined {
@@ -232,15 +292,15 @@ export = function register(RED: NodeAPI): void {
     const inputOptions: InputOptions = { validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device' };
     const status = throttledStatus(node);
 
-    // Outcomes worked out while answering, so the journaled request is not decoded twice.
-    const outcomes = new WeakMap<Received, InputOutcome>();
-    const emit = requestEmitter({ node, wires, topic: 'http', outcomes, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
+    // Outcomes worked out while answering travel on the record itself (no WeakMap entry per request).
+    const emit = requestEmitter({ node, wires, topic: 'http', outcomes: RECORD_OUTCOMES, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
 
     const intake = new Intake({
       id: node.id,
       name: config.name || `http in ${node.id}`,
       dir: join(dataDir(RED), 'journal', node.id),
       highWater: config.highWater,
+      highWaterReadings: config.highWaterReadings,
       emit,
       onEmitError: (err) => node.error(RED._('upperstack-http-in.errors.emit', { message: describeError(err).message })),
       onWriteError: (err) => setStatus(node, 'failed', err.message),
@@ -266,14 +326,15 @@ export = function register(RED: NodeAPI): void {
     }, 1000);
 
     const settings = RED.settings as unknown as { uiHost?: string; upperstack?: { apiKey?: string } };
+    const bind = settings.uiHost ?? process.env.UPPERSTACK_BIND;
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || '';
     const input: ActiveHttpIn = {
       node,
       config,
       intake,
       inputOptions,
-      bind: settings.uiHost ?? process.env.UPPERSTACK_BIND,
-      outcomes,
+      bind,
+      loopback: onLoopback(bind),
       store: config.store ? ((RED.nodes.getNode(config.store) as StoreConfigNode | null) ?? undefined) : undefined,
       apiKey: settings.upperstack?.apiKey || process.env.UPPERSTACK_API_KEY || '',
       count: () => requests++,
@@ -289,7 +350,7 @@ export = function register(RED: NodeAPI): void {
       // These routes read their own bodies (raw bytes for the journal, gzip, their own limit and errors).
       for (const path of [/^\/ingest\/[^/]+$/, /^\/insert\/[^/]+$/, '/write', '/api/v2/write', '/query']) readsOwnBody(path);
       installJsonErrors(RED);
-      const on = (route: InputRoute) => (req: Request, res: Response) => void ingest(route, routeRequest(req), res);
+      const on = (route: InputRoute) => (req: Request, res: Response) => ingest(route, routeRequest(req), res);
       RED.httpNode.post('/ingest/:device', on('ingest'));
       RED.httpNode.post('/insert/:device', on('insert'));
       RED.httpNode.post('/write', on('influx-v1'));
@@ -305,7 +366,8 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(active, req, res, (entry) => auditOf(RED).refusal(entry)));
       const s = RED.settings as unknown as FastPathSettings;
       const server = (RED as unknown as { server?: Server }).server;
-      if (server && fastPathAllowed(s)) installFastPath(server, String(s.httpNodeRoot ?? '/'), (route, rr, res) => void ingest(route, rr, res));
+      // Taken up once the HTTP parser is done with the packet that brought the request: a small body is all there then.
+      if (server && fastPathAllowed(s)) installFastPath(server, String(s.httpNodeRoot ?? '/'), (route, rr, res) => queueMicrotask(() => ingest(route, rr, res)));
     }
     // GET /api/v1/devices/{id}: the device's metadata from this node's store while no devices node has a store.
     addDeviceRoutes(RED);

@@ -1,6 +1,7 @@
 /** Options of upperstack-http-in, shared by the runtime and the editor. */
 import type { Node, NodeDef } from 'node-red';
 import type { Migration } from '../shared/config';
+import { inputReadingsMark } from '../lib/inputs/marks';
 
 export interface HttpInOptions {
   name: string;
@@ -26,6 +27,11 @@ export interface HttpInOptions {
   protoType: string;
   /** Unsettled requests at which the input answers 503 with Retry-After (0: no mark). */
   highWater: number;
+  /**
+   * Unsettled readings at which the input answers 503 with Retry-After as well, resuming at
+   * half (0: no such mark); a request counts the readings it holds.
+   */
+  highWaterReadings: number;
   configVersion: number;
 }
 
@@ -60,4 +66,6 @@ export const httpInMigrations: ReadonlyArray<Migration<HttpInOptions>> = [
     rateLimit: num(old.rateLimit, 0),
     highWater: num(old.highWater, 5000),
   }),
+  // v1 → v2: a pause mark in readings too (a 100-reading request weighs 100).
+  (old) => ({ ...old, highWaterReadings: inputReadingsMark(old.highWaterReadings, old.highWater) }),
 ];

@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
 import { Intake, type IntakeItem, type SubmitResult } from '../lib/ingest/intake';
-import { BATCH_CHUNK, batchBodies, singleBody, type Described } from '../lib/ingest/batch';
+import { BATCH_CHUNK, batchBody, singleBody, type Described } from '../lib/ingest/batch';
 import type { Received } from '../lib/ingest/record';
 import { describeError } from '../lib/errors';
 import { dataDir } from './runtime';
@@ -78,7 +78,11 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
   };
 
   const newId = () => RED.util.generateId();
-  const single = (item: IntakeItem, d: Described): UpperstackMessage => ({ _msgid: newId(), ...singleBody(node.id, item, d) }) as UpperstackMessage;
+  const single = (item: IntakeItem, d: Described): UpperstackMessage => {
+    const msg = singleBody(node.id, item, d) as unknown as UpperstackMessage;
+    msg._msgid = newId();
+    return msg;
+  };
 
   const rejected = (item: IntakeItem, err: unknown) => {
     const msg = single(item, {});
@@ -90,23 +94,38 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
   };
 
   const emit = (items: IntakeItem[]) => {
-    const good: Array<{ item: IntakeItem; described: Described }> = [];
-    for (const item of items) {
+    // Two arrays side by side (no pair object per message); `good` is `items` itself when none is rejected.
+    const described = new Array<Described>(items.length);
+    let good = items;
+    for (let i = 0; i < items.length; i++) {
       try {
-        good.push({ item, described: opts.describe(item.rec) });
+        described[i] = opts.describe(items[i].rec);
       } catch (err) {
-        rejected(item, err);
+        rejected(items[i], err);
+        if (good === items) good = items.slice(0, i);
+        continue;
+      }
+      if (good !== items) {
+        described[good.length] = described[i];
+        good.push(items[i]);
       }
     }
-    if (good.length === 0) return;
-    if (good.length === 1 || !batchable()) {
-      node.send([good.map(({ item, described }) => single(item, described)), null]);
+    const n = good.length;
+    if (n === 0) return;
+    if (n === 1 || !batchable()) {
+      const msgs = new Array<UpperstackMessage>(n);
+      for (let i = 0; i < n; i++) msgs[i] = single(good[i], described[i]);
+      node.send([msgs, null]);
       return;
     }
-    for (let i = 0; i < good.length; i += BATCH_CHUNK) {
-      const part = good.length > BATCH_CHUNK ? good.slice(i, i + BATCH_CHUNK) : good;
-      if (part.length === 1) node.send([single(part[0].item, part[0].described), null]);
-      else node.send([{ _msgid: newId(), ...batchBodies(node.id, part, opts.batchTopic, part.length)[0] } as unknown as UpperstackMessage, null]);
+    for (let i = 0; i < n; i += BATCH_CHUNK) {
+      const count = Math.min(BATCH_CHUNK, n - i);
+      if (count === 1) node.send([single(good[i], described[i]), null]);
+      else {
+        const msg = batchBody(node.id, good, described, i, count, opts.batchTopic) as unknown as UpperstackMessage;
+        msg._msgid = newId();
+        node.send([msg, null]);
+      }
     }
   };
 

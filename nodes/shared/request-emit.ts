@@ -7,8 +7,8 @@
 import type { Node } from 'node-red';
 import type { IntakeItem } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
-import { consumeReceipts, splitReceipts, type Receipt } from '../lib/ingest/receipts';
-import type { InputOutcome } from '../lib/inputs/request';
+import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
+import { outcomeWeight, type InputOutcome } from '../lib/inputs/request';
 import { describeError } from '../lib/errors';
 import type { Reading } from '../lib/reading';
 import { isWired } from './batch';
@@ -17,14 +17,20 @@ import type { UpperstackMessage } from './input';
 /** Most journaled requests whose readings leave in one message. */
 const EMIT_CHUNK = 500;
 
+/** Where an input keeps the outcome of a request it answered until the journaled request is sent. */
+export interface OutcomeKeeper {
+  get(rec: Received): InputOutcome | undefined;
+  delete(rec: Received): unknown;
+}
+
 export interface RequestEmitOptions {
   node: Node;
   /** The node's wires: rejected items go to output 2 only when it is wired. */
   wires: string[][] | undefined;
   /** `topic` of the readings message (`http`, `coap`). */
   topic: string;
-  /** Outcomes worked out when the request was answered, dropped once sent. */
-  outcomes: WeakMap<Received, InputOutcome>;
+  /** Outcomes worked out when the request was answered, dropped once sent (a WeakMap, or the record itself). */
+  outcomes: OutcomeKeeper;
   /** Decodes a journaled request again (after a restart, or when no outcome is kept). */
   decode: (rec: Received) => InputOutcome;
   newId: () => string;
@@ -41,9 +47,12 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
     let sameDevice = true;
     for (const item of items) {
       const rec = item.rec;
-      const outcome = (!replayed && outcomes.get(rec)) || o.decode(rec);
-      outcomes.delete(rec);
+      const own = replayed ? undefined : outcomes.get(rec);
+      const outcome = own ?? o.decode(rec);
       const receipt: Receipt = { j: node.id, s: item.seq };
+      // The input weighed a request it answered when it was journaled; one replayed or sent back in is weighed now.
+      if (own) outcomes.delete(rec);
+      else weighReceipt(receipt, outcomeWeight(outcome));
       const shares = (outcome.readings.length ? 1 : 0) + outcome.failures.length;
       if (shares === 0) {
         consumeReceipts([receipt]);

@@ -205,6 +205,22 @@ test('InfluxDB: @influxdata/influxdb-client on /api/v2/write, and InfluxDB-style
   await readingsCount('e1', 1);
 });
 
+test('InfluxDB: a line break inside a string field is part of the string, as InfluxDB takes it (the client sends it raw)', async () => {
+  const client = new InfluxDB({ url: rt.url, token: 'ignored-on-loopback' });
+  const write = client.getWriteApi('org', 'bucket', 'ms', { maxRetries: 0 });
+  write.writePoint(new Point('log').tag('device', 'nl1').stringField('msg', 'first line\nsecond "quoted"\r\nthird \\').floatField('n', 1).timestamp(1767225600000));
+  write.writePoint(new Point('log').tag('device', 'nl1').stringField('msg', 'one line').floatField('n', 2).timestamp(1767225601000));
+  await write.close();
+  const stored = await readingsCount('nl1', 2);
+  assert.deepEqual(stored.map((r) => r.fields), [{ msg: 'first line\nsecond "quoted"\r\nthird \\', n: 1 }, { msg: 'one line', n: 2 }]);
+  // A bad line after a string that spans lines: the others are stored, and the error counts the lines as they are.
+  const v1 = await post('/write?db=x&precision=s', 'm,device=nl2 s="a\nb" 1767225600\nm,device=nl2 v=oops\nm,device=nl2 v=3 1767225601\n', 'text/plain');
+  assert.equal(v1.status, 400);
+  assert.equal((JSON.parse(v1.body) as { line: number }).line, 3);
+  const nl2 = await readingsCount('nl2', 2);
+  assert.deepEqual(nl2.map((r) => r.fields), [{ s: 'a\nb' }, { v: 3 }]);
+});
+
 test('401 without the device login, 429 over the rate limit, 503 with Retry-After under backpressure', async () => {
   // A flow whose readings go nowhere (nothing settles, so the input pauses at 3), a rate limit of
   // 5 requests a second and a device login from the environment.

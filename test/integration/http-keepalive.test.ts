@@ -46,3 +46,30 @@ test('a keep-alive connection idle for 6 s is still open and answers the next re
     agent.destroy();
   }
 });
+
+test('requests the HTTP parser refuses are answered with a JSON error that names the problem, not a bare status line', async () => {
+  const { connect } = await import('node:net');
+  const raw = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const url = new URL(rt.url);
+      const s = connect(Number(url.port), url.hostname, () => s.write(text));
+      let got = '';
+      s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+  const body = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+  const badLength = await raw('POST /ingest/dev1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{"t":1}');
+  assert.match(badLength, /^HTTP\/1\.1 400 /);
+  assert.match(badLength, /Content-Type: application\/json/i);
+  assert.deepEqual(body(badLength).error, { code: 'MALFORMED_REQUEST', message: 'the Content-Length header is not a single number' });
+  const big = await raw(`POST /ingest/dev1 HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\nContent-Length: 2\r\n\r\n{}`);
+  assert.match(big, /^HTTP\/1\.1 431 /);
+  assert.equal(body(big).error.code, 'HEADERS_TOO_LARGE');
+  const junk = await raw('\u0001\u0002 / HTTP/1.1\r\n\r\n');
+  assert.match(junk, /^HTTP\/1\.1 400 /);
+  assert.equal(body(junk).error.code, 'MALFORMED_REQUEST');
+  // The server goes on answering.
+  const health = await fetch(`${rt.url}/health`);
+  assert.equal(health.status, 200);
+});

@@ -140,6 +140,30 @@ test('4.00 with a diagnostic, 4.15, 4.03, 4.13 with Size1; bad requests are dead
   assert.equal(stored.length, 0);
 });
 
+test('40-reading requests pause the input at its readings mark of 50: 5.03 with Max-Age naming the readings', async () => {
+  // The helper nodes settle nothing: every request's readings stay in flight.
+  await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  try {
+    const post = async (mid: number) => {
+      const answer = new Promise<Buffer>((r) => sock.once('message', r));
+      const body = JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ t: mid * 100 + i })));
+      sock.send(generate({ code: 'POST', messageId: mid, token: Buffer.from([mid]), confirmable: true, payload: Buffer.from(body), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('k9') }, { name: 'Content-Format', value: Buffer.from([50]) }] }), port, '127.0.0.1');
+      return parse(await answer);
+    };
+    assert.equal((await post(1)).code, '2.04');
+    // 40 readings in flight, below 50: taken; then 80.
+    assert.equal((await post(2)).code, '2.04');
+    const busy = await post(3);
+    assert.equal(busy.code, '5.03');
+    assert.match(busy.payload.toString(), /80 readings are waiting to be stored \(pause mark 50 readings\)/);
+    assert.ok(busy.options.some((o) => o.name === 'Max-Age'));
+  } finally {
+    sock.close();
+  }
+});
+
 test('a retransmitted CON (same message ID, same endpoint) is stored once and answered the same', async () => {
   await load();
   const sock = createSocket('udp4');
@@ -237,4 +261,27 @@ test('anonymous discovery and 4.04 answers stay within 3x the datagram; libcoap 
   }
   const whole = await client(['-m', 'get', `coap://127.0.0.1:${port}/.well-known/core`]);
   assert.match(whole.stdout, /<\/telemetry>;rt="upperstack.telemetry";if="core.p";ct="50 60 110 112 42 41 0";title="POST or PUT \/telemetry\/\{device\}",<\/commands>;rt="upperstack.commands";if="core.s";obs;ct=50;title="GET \/commands\/\{device\} with Observe"/);
+});
+
+test('a datagram that is not readable CoAP gets a Reset (confirmable) or nothing, never a 5.00 with the parser\'s error', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const answers: Buffer[] = [];
+    sock.on('message', (m) => answers.push(m));
+    // Confirmable, message ID 0x1234, an option whose extended delta byte is missing.
+    sock.send(Buffer.from([0x40, 0x02, 0x12, 0x34, 0xd1]), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 0 ? true : undefined), 'the Reset');
+    assert.deepEqual([...answers[0]], [0x70, 0x00, 0x12, 0x34]);
+    // Version 2 and a non-confirmable malformed message are ignored: the next answer is the discovery's.
+    sock.send(Buffer.from([0x80, 0x01, 0x00, 0x01]), port, '127.0.0.1');
+    sock.send(Buffer.from([0x50, 0x02, 0x00, 0x02, 0x0d]), port, '127.0.0.1');
+    sock.send(generate({ code: 'GET', messageId: 3, confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('.well-known') }, { name: 'Uri-Path', value: Buffer.from('core') }] }), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 1 ? true : undefined), 'the discovery answer');
+    const next = parse(answers[1]);
+    assert.equal(next.code, '2.05');
+    assert.equal(next.messageId, 3);
+  } finally {
+    sock.close();
+  }
 });

@@ -108,6 +108,15 @@ describe('JSON errors on httpNode and httpAdmin', () => {
     assert.equal(await later.text(), 'served');
   });
 
+  test('a path parameter that is not valid percent-encoding is a 400 that says so', async () => {
+    red!.httpNode.get('/things/:id', (_req, res) => void res.send('served'));
+    for (const bad of ['%ff', '%', 'a%2']) {
+      const err = await expectError(await fetch(`${url}/things/${bad}`), 400, 'BAD_PATH');
+      assert.match(err.message, new RegExp(`the path cannot be decoded \\(Failed to decode param '${bad}'\\): percent-encode it as UTF-8`));
+    }
+    assert.equal(await (await fetch(`${url}/things/%C3%BC`)).text(), 'served');
+  });
+
   test('a bug in a route is a 500 JSON error with a generic message; the details stay in the log', async () => {
     red!.httpNode.get('/boom', () => {
       throw new Error('secret at /opt/install/path');

@@ -103,6 +103,20 @@ describe('line protocol parsing', () => {
     }
   });
 
+  test('a line break inside a quoted string value belongs to the string, as in InfluxDB', () => {
+    const readings = parse('m,t=a s="one\ntwo \\"q\\"\r\nthree",f=1 1000000\nn f=2\r\no s="x"');
+    assert.deepEqual(readings.map((r) => r.fields), [{ s: 'one\ntwo "q"\r\nthree', f: 1 }, { f: 2 }, { s: 'x' }]);
+    assert.equal(readings[0].ts, 1);
+    // Lines after it keep their numbers.
+    const err = parseError('m s="a\nb"\nm f=bad');
+    assert.equal(err.details.line, 3);
+    // Each bad line is reported and the next line is parsed, a string spanning lines included.
+    const bad: number[] = [];
+    const rest = parseLineProtocol(Buffer.from('m f=1x\nm s="a\nb"\nm f="open\nm f=2'), 'ns', undefined, (_e, line) => bad.push(line));
+    assert.deepEqual(bad, [1, 4]);
+    assert.deepEqual(rest.map((r) => r.fields), [{ s: 'a\nb' }, { f: 2 }]);
+  });
+
   test('the byte offset of an error counts earlier lines and multi-byte characters', () => {
     const err = parseError('m,t=ü f=1\nm f=bad');
     assert.equal(err.details.offset, Buffer.byteLength('m,t=ü f=1\n') + 4);

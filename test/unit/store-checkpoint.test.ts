@@ -5,12 +5,12 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore, type StoreTraceEvent } from '../../nodes/lib/store/duckdb';
-import { checkpointConfig, checkpointWalFromEnv } from '../../nodes/lib/store/duckdb-checkpoint';
+import { checkpointConfig, checkpointWalFromEnv, traceFromEnv } from '../../nodes/lib/store/duckdb-checkpoint';
 import { ConfigError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 
@@ -120,4 +120,22 @@ test('UPPERSTACK_DUCKDB_CHECKPOINT_WAL: empty is the default, a whole number of 
   assert.equal(checkpointWalFromEnv('4194304'), 4194304);
   assert.throws(() => checkpointWalFromEnv('2MB'), ConfigError);
   assert.throws(() => checkpointWalFromEnv('-1'), ConfigError);
+});
+
+test('UPPERSTACK_DUCKDB_TRACE with an absolute path appends one line per write and checkpoint to that file', () => {
+  const file = join(dir, 'trace.txt');
+  const before = process.env.UPPERSTACK_DUCKDB_TRACE;
+  process.env.UPPERSTACK_DUCKDB_TRACE = file;
+  try {
+    const trace = traceFromEnv();
+    assert.ok(trace);
+    trace({ kind: 'write', ms: 12.34, readings: 250 });
+    trace({ kind: 'checkpoint', ms: 40, walBytes: 2 << 20 });
+  } finally {
+    if (before === undefined) delete process.env.UPPERSTACK_DUCKDB_TRACE;
+    else process.env.UPPERSTACK_DUCKDB_TRACE = before;
+  }
+  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l.replace(/^duckdb /, '')) as Record<string, unknown>);
+  assert.deepEqual(lines.map((l) => [l.kind, l.ms]), [['write', 12.3], ['checkpoint', 40]]);
+  assert.equal(lines[1].walBytes, 2 << 20);
 });

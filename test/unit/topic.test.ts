@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { parseTopicTemplate, topicMatches } from '../../nodes/lib/mqtt/topic';
 import { decodeRecord, encodeRecord } from '../../nodes/lib/mqtt/record';
 import { BadTopicError, ConfigError } from '../../nodes/lib/errors';
+import { literalLevel } from '../../nodes/lib/security/topics';
 
 test('a topic template becomes a filter and names the device', () => {
   const t = parseTopicTemplate('devices/{device}/telemetry');
@@ -82,4 +83,23 @@ test('deviceOf names the same device, or refuses for the same reason, as splitti
     }),
     { numRuns: 2000 },
   );
+});
+
+test('literalLevel names the same level as splitting the filter on "/" (property)', () => {
+  const bySplit = (f: string, i: number) => {
+    const l = f.split('/')[i];
+    return l === undefined || l === '+' || l === '#' ? undefined : l;
+  };
+  const level = fc.constantFrom('', 'a', 'devices', 'boiler-7', '+', '#', 'x/y', '//');
+  fc.assert(
+    fc.property(fc.array(level, { maxLength: 6 }), fc.nat(7), (parts, i) => {
+      const f = parts.join('/');
+      assert.equal(literalLevel(f, i), bySplit(f, i));
+    }),
+    { numRuns: 2000 },
+  );
+  assert.equal(literalLevel('devices/boiler-7/telemetry', 1), 'boiler-7');
+  assert.equal(literalLevel('devices/+/telemetry', 1), undefined);
+  assert.equal(literalLevel('devices', 1), undefined);
+  assert.equal(literalLevel('devices/', 1), '');
 });

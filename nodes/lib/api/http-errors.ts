@@ -146,6 +146,11 @@ export function httpErrorOf(err: unknown): HttpError {
     const parsed = fromParser(e);
     if (parsed) return parsed;
     const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
+    // Express could not percent-decode a route parameter (`/ingest/%ff`): its message quotes the part.
+    if (status === 400 && err instanceof URIError) {
+      const what = String(e.message ?? '').replace(/[^\x20-\x7e]/g, '?').slice(0, 160);
+      return { status, code: 'BAD_PATH', message: `the path cannot be decoded (${what}): percent-encode it as UTF-8, %XX with two hex digits`, details: {}, internal: false };
+    }
     // http-errors marks the 4xx whose message is meant for the client as exposable.
     if (status >= 400 && status < 500 && e.expose === true && typeof e.message === 'string') {
       return { status, code: codeForStatus(status), message: e.message, details: {}, internal: false };

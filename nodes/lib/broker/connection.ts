@@ -172,7 +172,59 @@ export class ConnectionGate {
   }
 
   private send(packet: AedesPacket, opts?: object): boolean {
+    if (packet.cmd === 'puback' && typeof packet.messageId === 'number') return this.queueAck(packet, opts);
+    if (this.acks) this.flushAcks();
     return originalWrite!(packet, this.stream, opts);
+  }
+
+  /**
+   * PUBACKs of one tick leave as one buffer, in order. mqtt-packet would write
+   * each as three chunks (corked until the next tick, so they would leave then
+   * too) after several debug() calls; at one PUBACK per received message that
+   * was a tenth of the broker's garbage. Any other packet flushes them first,
+   * so the order on the wire stays the order aedes wrote in.
+   */
+  private acks: Buffer | undefined;
+  private acksLength = 0;
+  private readonly flushAcksNow = () => this.flushAcks();
+
+  private queueAck(packet: AedesPacket, opts?: object): boolean {
+    const version = (opts as { protocolVersion?: number } | undefined)?.protocolVersion ?? 4;
+    const ack = packet as AedesPacket & { reasonCode?: number; properties?: object };
+    // MQTT 3.1/3.1.1 (and 5 with success, no properties, [MQTT-3.4.2-1]): fixed header, length 2, message id.
+    const short = version !== 5 || (ack.reasonCode === 0 && ack.properties === undefined);
+    const long = short ? undefined : aedesMqttPacket().generate(packet, opts);
+    const size = long ? long.length : 4;
+    let buf = this.acks;
+    if (!buf) {
+      buf = this.acks = Buffer.allocUnsafe(Math.max(64, size));
+      this.acksLength = 0;
+      process.nextTick(this.flushAcksNow);
+    } else if (this.acksLength + size > buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, this.acksLength + size));
+      buf.copy(grown, 0, 0, this.acksLength);
+      buf = this.acks = grown;
+    }
+    const at = this.acksLength;
+    if (long) long.copy(buf, at);
+    else {
+      const id = packet.messageId!;
+      buf[at] = 0x40;
+      buf[at + 1] = 2;
+      buf[at + 2] = id >> 8;
+      buf[at + 3] = id & 0xff;
+    }
+    this.acksLength = at + size;
+    return true;
+  }
+
+  private flushAcks(): void {
+    const buf = this.acks;
+    if (!buf) return;
+    this.acks = undefined;
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) return;
+    stream.write(this.acksLength === buf.length ? buf : buf.subarray(0, this.acksLength));
   }
 
   private publish(client: AedesClient, packet: AedesPacket, opts?: object): boolean {

@@ -115,6 +115,9 @@ function revive(p: StoredPacket, withMessageId = false): StoredPacket {
   return pkt;
 }
 
+/** Shared by every publish that matches no kept subscription: aedes only reads it. */
+const NO_SUBSCRIPTIONS: Promise<Array<{ clientId: string; topic: string; qos: number }>> = Promise.resolve(Object.freeze([]) as unknown as Array<{ clientId: string; topic: string; qos: number }>);
+
 export class BrokerPersistence {
   private retained = new Map<string, StoredPacket>();
   private subscriptions = new Map<string, Map<string, StoredSub>>();
@@ -190,8 +193,14 @@ export class BrokerPersistence {
     return { subsCount: this.trie.subscriptionsCount, clientsCount: this.subscriptions.size };
   }
 
-  async subscriptionsByTopic(topic: string): Promise<Array<{ clientId: string; topic: string; qos: number }>> {
-    return this.trie.match(topic);
+  subscriptionsByTopic(topic: string): Promise<Array<{ clientId: string; topic: string; qos: number }>> {
+    // Asked for every QoS 1/2 publish; with no QoS 1/2 subscription kept, the answer needs no topic split or match.
+    if (this.trie.subscriptionsCount === 0) return NO_SUBSCRIPTIONS;
+    try {
+      return Promise.resolve(this.trie.match(topic));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async cleanSubscriptions(client: ClientRef): Promise<ClientRef> {

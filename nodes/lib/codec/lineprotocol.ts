@@ -46,16 +46,23 @@ export function checkPrecision(precision: unknown): Precision {
   throw new ConfigError(`line protocol precision must be ns, us, ms or s, not "${String(precision)}"`, { precision });
 }
 
+/**
+ * Parses the line of `s` that starts at `start` and ends at `end` (its line
+ * break or a trailing CR). A quoted string field value may run past `end`: as
+ * in InfluxDB, a line break inside the quotes is part of the string, and the
+ * line then ends at the first line break after the closing quote (`end` moves;
+ * the caller reads it back).
+ */
 class LineParser {
   private p = 0;
-  constructor(private readonly s: string, private readonly lineNo: number, private readonly lineStartByte: number, private readonly limits: Limits) {}
+  constructor(private readonly s: string, private readonly start: number, public end: number, private readonly lineNo: number, private readonly lineStartByte: number, private readonly limits: Limits) {}
 
   byteAt(at: number): number {
-    return this.lineStartByte + Buffer.byteLength(this.s.slice(0, at), 'utf8');
+    return this.lineStartByte + Buffer.byteLength(this.s.slice(this.start, at), 'utf8');
   }
 
   fail(message: string, at = this.p): never {
-    const column = at + 1;
+    const column = at - this.start + 1;
     const offset = this.byteAt(at);
     throw new DecodeError(`line protocol line ${this.lineNo}, column ${column}: ${message}`, { format: 'lineprotocol', line: this.lineNo, column, offset });
   }
@@ -63,10 +70,10 @@ class LineParser {
   /** Reads up to an unescaped stop character. `\\` and `\<special>` unescape; any other backslash is literal. */
   token(stops: string, specials: string): string {
     let out = '';
-    const { s } = this;
-    while (this.p < s.length) {
+    const { s, end } = this;
+    while (this.p < end) {
       const ch = s[this.p];
-      if (ch === '\\' && this.p + 1 < s.length && (s[this.p + 1] === '\\' || specials.includes(s[this.p + 1]))) {
+      if (ch === '\\' && this.p + 1 < end && (s[this.p + 1] === '\\' || specials.includes(s[this.p + 1]))) {
         out += s[this.p + 1];
         this.p += 2;
         continue;
@@ -81,7 +88,7 @@ class LineParser {
   /** `from` skips leading whitespace while columns still count from the real line start. */
   parse(precision: Precision, from: number): LineReading {
     const { s } = this;
-    this.p = from;
+    this.p = this.start + from;
     const measurement = this.token(', ', ', ');
     if (measurement === '') this.fail('the measurement name is missing');
     const tags: Record<string, string> = {};
@@ -102,9 +109,9 @@ class LineParser {
     this.skipSpaces();
     const fields = this.fieldSet();
     let ts: number | undefined;
-    if (s[this.p] === ' ') {
+    if (s[this.p] === ' ' && this.p < this.end) {
       this.skipSpaces();
-      if (this.p < s.length) ts = this.timestamp(precision);
+      if (this.p < this.end) ts = this.timestamp(precision);
     }
     const { device, ...rest } = tags;
     return { device: device ?? measurement, ...(ts === undefined ? {} : { ts }), fields, tags: { ...rest, measurement } };
@@ -112,7 +119,7 @@ class LineParser {
 
   // Only spaces separate the sections (the format is whitespace-sensitive); a run of them is tolerated.
   private skipSpaces(): void {
-    while (this.s[this.p] === ' ') this.p++;
+    while (this.p < this.end && this.s[this.p] === ' ') this.p++;
   }
 
   private fieldSet(): Record<string, FieldValue> {
@@ -123,15 +130,15 @@ class LineParser {
       const keyAt = this.p;
       if (++count > this.limits.maxFields) throw new TooManyFieldsError({ limit: this.limits.maxFields, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) });
       const key = this.token(',= ', ',= ');
-      if (key === '') this.fail(this.p >= s.length ? 'the field set is missing after the space' : 'a field key is missing');
+      if (key === '') this.fail(this.p >= this.end ? 'the field set is missing after the space' : 'a field key is missing');
       if (s[this.p] !== '=') this.fail(`field ${q(key)} has no "=value"`, keyAt);
       this.p++;
-      fields[key] = s[this.p] === '"' ? this.stringValue(key) : this.scalarValue(key);
-      if (s[this.p] === ',') {
+      fields[key] = s[this.p] === '"' && this.p < this.end ? this.stringValue(key) : this.scalarValue(key);
+      if (this.p < this.end && s[this.p] === ',') {
         this.p++;
         continue;
       }
-      if (this.p < s.length && s[this.p] !== ' ') this.fail(`expected "," or a space after the value of field ${q(key)}, found ${q(s[this.p])}`);
+      if (this.p < this.end && s[this.p] !== ' ') this.fail(`expected "," or a space after the value of field ${q(key)}, found ${q(s[this.p])}`);
       return fields;
     }
   }
@@ -145,6 +152,11 @@ class LineParser {
       const ch = s[this.p];
       if (ch === '"') {
         this.p++;
+        // A line break inside the quotes belonged to the string: the line goes on to the next one.
+        if (this.p > this.end) {
+          const next = s.indexOf('\n', this.p);
+          this.end = next === -1 ? s.length : next > this.p && s[next - 1] === '\r' ? next - 1 : next;
+        }
         return out;
       }
       if (out.length >= max) throw new StringTooLongError({ limit: max, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(start), path: `field ${q(key)}` });
@@ -154,7 +166,7 @@ class LineParser {
       }
       out += ch;
     }
-    return this.fail(`the string value of field ${q(key)} has no closing double quote (line protocol strings cannot span lines)`, start);
+    return this.fail(`the string value of field ${q(key)} has no closing double quote`, start);
   }
 
   private scalarValue(key: string): FieldValue {
@@ -184,7 +196,7 @@ class LineParser {
     const raw = this.token(' ', '');
     if (!/^-?\d+$/.test(raw)) this.fail(`timestamp ${q(raw)} must be an integer (unix time in ${precision})`, at);
     this.skipSpaces();
-    if (this.p < this.s.length) this.fail(`unexpected text after the timestamp: ${q(this.s.slice(this.p))}`);
+    if (this.p < this.end) this.fail(`unexpected text after the timestamp: ${q(this.s.slice(this.p, this.end))}`);
     const t = raw.length > 21 ? INT64_MAX + 1n : BigInt(raw);
     if (t < INT64_MIN || t > INT64_MAX) this.fail(`timestamp ${q(raw)} is outside the 64-bit range`, at);
     // Integer division truncates toward zero; flooring keeps pre-1970 times in the right millisecond.
@@ -195,7 +207,12 @@ class LineParser {
   }
 }
 
-export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', limits: Limits = DEFAULT_LIMITS): LineReading[] {
+/**
+ * Parses every line of the payload. Without `onBadLine` the first bad line
+ * throws; with it, each bad line is reported (its number and text, up to its
+ * line break) and parsing goes on with the next line, as InfluxDB does.
+ */
+export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', limits: Limits = DEFAULT_LIMITS, onBadLine?: (err: DecodeError, lineNo: number, text: string) => void): LineReading[] {
   checkPrecision(precision);
   const { text, bomBytes } = decodeUtf8(buf, 'lineprotocol', 'line protocol payload');
   const readings: LineReading[] = [];
@@ -203,19 +220,30 @@ export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', 
   let lineNo = 0;
   let start = 0;
   while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
+    let next = text.indexOf('\n', start);
+    if (next === -1) next = text.length;
     lineNo++;
-    let line = text.slice(start, end);
-    if (line.endsWith('\r')) line = line.slice(0, -1);
+    const end = next > start && text[next - 1] === '\r' ? next - 1 : next;
+    const line = text.slice(start, end);
     const body = line.trimStart();
-    const indent = line.length - body.length;
     if (body !== '' && body[0] !== '#') {
       if (readings.length === limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'lineprotocol', line: lineNo, offset: lineStartByte });
-      readings.push(new LineParser(line, lineNo, lineStartByte, limits).parse(precision, indent));
+      const parser = new LineParser(text, start, end, lineNo, lineStartByte, limits);
+      try {
+        readings.push(parser.parse(precision, line.length - body.length));
+        if (parser.end > end) {
+          // Line breaks inside a string value: the next line is counted after them.
+          for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;
+          next = text.indexOf('\n', parser.end);
+          if (next === -1) next = text.length;
+        }
+      } catch (err) {
+        if (!onBadLine || !(err instanceof DecodeError)) throw err;
+        onBadLine(err, lineNo, line);
+      }
     }
-    lineStartByte += Buffer.byteLength(text.slice(start, end), 'utf8') + 1;
-    start = end + 1;
+    lineStartByte += Buffer.byteLength(text.slice(start, next), 'utf8') + 1;
+    start = next + 1;
   }
   return readings;
 }

@@ -101,28 +101,35 @@ export function singleBody(journal: string, item: IntakeItem, d: Described): Sin
  * a whole came in on (the input's topic filter or route).
  */
 export function batchBodies(journal: string, items: ReadonlyArray<{ item: IntakeItem; described: Described }>, topic: string, chunk = BATCH_CHUNK): BatchBody[] {
+  const its = items.map((x) => x.item);
+  const ds = items.map((x) => x.described);
   const out: BatchBody[] = [];
-  for (let start = 0; start < items.length; start += chunk) {
-    const n = Math.min(chunk, items.length - start);
-    const payload = new Array<Buffer>(n);
-    const batch = new Array<BatchItem>(n);
-    const receipts = new Array<Receipt>(n);
-    let device: string | undefined;
-    let same = true;
-    for (let i = 0; i < n; i++) {
-      const { item, described } = items[start + i];
-      payload[i] = item.rec.payload;
-      const b = batchItem(item.rec, described);
-      batch[i] = b;
-      receipts[i] = receiptOf(journal, item);
-      if (i === 0) device = b.device;
-      else if (b.device !== device) same = false;
-    }
-    const body: BatchBody = { topic, payload, batch, receivedAt: items[start].item.rec.receivedAt, upperstack: { receipts } };
-    if (same && device !== undefined) body.device = device;
-    out.push(body);
-  }
+  for (let start = 0; start < items.length; start += chunk) out.push(batchBody(journal, its, ds, start, Math.min(chunk, items.length - start), topic));
   return out;
+}
+
+/**
+ * The batch body of `n` journaled messages from `start` on, `described[i]`
+ * what the input added to `items[i]` (two arrays: no pair object per message).
+ */
+export function batchBody(journal: string, items: readonly IntakeItem[], described: readonly Described[], start: number, n: number, topic: string): BatchBody {
+  const payload = new Array<Buffer>(n);
+  const batch = new Array<BatchItem>(n);
+  const receipts = new Array<Receipt>(n);
+  let device: string | undefined;
+  let same = true;
+  for (let i = 0; i < n; i++) {
+    const item = items[start + i];
+    payload[i] = item.rec.payload;
+    const b = batchItem(item.rec, described[start + i]);
+    batch[i] = b;
+    receipts[i] = receiptOf(journal, item);
+    if (i === 0) device = b.device;
+    else if (b.device !== device) same = false;
+  }
+  const body: BatchBody = { topic, payload, batch, receivedAt: items[start].rec.receivedAt, upperstack: { receipts } };
+  if (same && device !== undefined) body.device = device;
+  return body;
 }
 
 /** True when msg has the batch shape: as many payloads, items and receipts. */

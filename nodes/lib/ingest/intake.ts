@@ -177,28 +177,32 @@ export class Intake {
    * only for a record that can never be journaled (protocol details over 64 KiB).
    */
   submit(recs: readonly Received[]): Promise<SubmitResult> {
-    if (this.state !== 'open') return Promise.resolve(this.refuse('closed'));
-    if (recs.length === 0) return Promise.resolve({ accepted: [] });
-    if (this.gate.check()) return Promise.resolve(this.refuse(this.gate.pauseState()?.reason ?? 'backlog'));
+    return new Promise<SubmitResult>((resolve) => this.submitThen(recs, resolve));
+  }
+
+  /**
+   * submit() with a callback instead of a promise, for inputs that answer every
+   * request (HTTP, CoAP): `done` runs once, at once for a refusal, else when the
+   * journal write of this turn is done. Throws for a record that can never be
+   * journaled (protocol details over 64 KiB); then `done` never runs.
+   */
+  submitThen(recs: readonly Received[], done: (result: SubmitResult) => void): void {
+    if (this.state !== 'open') return done(this.refuse('closed'));
+    if (recs.length === 0) return done({ accepted: [] });
+    if (this.gate.check()) return done(this.refuse(this.gate.pauseState()?.reason ?? 'backlog'));
     let size = 0;
-    try {
-      for (const r of recs) size += RECORD_HEADER + RECORD_ENCODER.size(r);
-    } catch (err) {
-      return Promise.reject(err);
+    for (const r of recs) size += RECORD_HEADER + RECORD_ENCODER.size(r);
+    if (this.journal.bytes() + size > this.budgetBytes) return done(this.refuse('disk'));
+    this.submissions.push({ start: this.recs.length, count: recs.length, resolve: done });
+    for (const r of recs) {
+      this.recs.push(r);
+      this.acks.push(undefined);
+      this.fails.push(undefined);
     }
-    if (this.journal.bytes() + size > this.budgetBytes) return Promise.resolve(this.refuse('disk'));
-    return new Promise<SubmitResult>((resolve) => {
-      this.submissions.push({ start: this.recs.length, count: recs.length, resolve });
-      for (const r of recs) {
-        this.recs.push(r);
-        this.acks.push(undefined);
-        this.fails.push(undefined);
-      }
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.flushNow);
-      }
-    });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+    }
   }
 
   /**

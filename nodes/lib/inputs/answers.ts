@@ -16,6 +16,9 @@ export interface HttpAnswer {
 
 const JSON_ERRORS_LISTED = 20;
 
+/** The answer to a request of one reading that was accepted: the same object each time (not to be changed). */
+export const ACCEPTED_ONE: HttpAnswer = Object.freeze({ status: 202, body: '{"accepted":1,"deadLettered":0}' });
+
 const REFUSAL_STATUS = { malformed: 400, forbidden: 403, unsupported: 415 } as const;
 
 /** `{code, message, path|line|offset|index}` of one failure, for answers. */
@@ -56,8 +59,8 @@ export function answerOutcome(route: InputRoute, outcome: InputOutcome): HttpAns
       }),
     };
   }
-  // The common answer, spelled as JSON.stringify would, without the object.
-  if (failures.length === 0) return { status: 202, body: `{"accepted":${readings.length},"deadLettered":0}` };
+  // The common answers, spelled as JSON.stringify would, without the object.
+  if (failures.length === 0) return readings.length === 1 ? ACCEPTED_ONE : { status: 202, body: `{"accepted":${readings.length},"deadLettered":0}` };
   const body: Record<string, unknown> = { accepted: readings.length, deadLettered: failures.length };
   if (failures.length) body.errors = failures.slice(0, JSON_ERRORS_LISTED).map(failureJson);
   return { status: 202, body: JSON.stringify(body) };

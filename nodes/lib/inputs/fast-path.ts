@@ -33,21 +33,24 @@ const installed = new WeakMap<Server, { handler?: FastHandler; root: string }>()
 export function matchRoute(path: string): { route: FastRoute; device?: string } | undefined {
   if (path === '/write') return { route: 'influx-v1' };
   if (path === '/api/v2/write') return { route: 'influx-v2' };
-  const m = /^\/(ingest|insert)\/([^/]+)$/.exec(path);
-  if (!m) return undefined;
-  let device: string;
+  // `/ingest/{device}` or `/insert/{device}`, one segment: read off the string, no pattern match per request.
+  const route = path.startsWith('/ingest/') ? 'ingest' : path.startsWith('/insert/') ? 'insert' : undefined;
+  if (route === undefined || path.length === 8 || path.indexOf('/', 8) !== -1) return undefined;
+  const segment = path.slice(8);
+  if (segment.indexOf('%') === -1) return { route, device: segment };
   try {
-    device = decodeURIComponent(m[2]);
+    return { route, device: decodeURIComponent(segment) };
   } catch {
     return undefined; // left to the framework, which answers a malformed path itself
   }
-  return { route: m[1] as 'ingest' | 'insert', device };
 }
 
-/** Query string as the framework's simple parser gives it: repeated keys become arrays. */
+const NO_QUERY: Record<string, string | string[]> = Object.freeze(Object.create(null) as Record<string, string | string[]>);
+
+/** Query string as the framework's simple parser gives it: repeated keys become arrays. Read-only. */
 export function parseQuery(search: string): Record<string, string | string[]> {
+  if (!search) return NO_QUERY;
   const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-  if (!search) return out;
   for (const [k, v] of new URLSearchParams(search)) {
     const prev = out[k];
     out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];

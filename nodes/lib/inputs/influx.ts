@@ -13,7 +13,6 @@
  */
 import type { LineReading, Precision } from '../codec/lineprotocol';
 import { parseLineProtocol } from '../codec/lineprotocol';
-import { decodeUtf8 } from '../codec/text';
 import { DecodeError, UpperstackError } from '../errors';
 
 /** Sent on /ping and every answer, as InfluxDB does; clients read it to pick the API version. */
@@ -66,28 +65,9 @@ export interface ParsedLines {
  */
 export function parseInfluxLines(body: Buffer, precision: string | undefined, deviceTag = 'device'): ParsedLines {
   const p = influxPrecision(precision);
-  let readings: LineReading[];
   const failures: LineFailure[] = [];
-  try {
-    readings = parseLineProtocol(body, p.parse);
-  } catch (err) {
-    if (!(err instanceof DecodeError)) throw err;
-    if (err.details.line === undefined) throw err; // not UTF-8 at all: the whole body is bad
-    readings = [];
-    const { text } = decodeUtf8(body, 'lineprotocol', 'line protocol payload');
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i];
-      if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
-      try {
-        for (const r of parseLineProtocol(Buffer.from(line, 'utf8'), p.parse)) readings.push(r);
-      } catch (e) {
-        if (!(e instanceof DecodeError)) throw e;
-        const msg = e.message.replace(/^line protocol line 1,/, `line protocol line ${i + 1},`);
-        failures.push({ line: i + 1, text: line, error: new DecodeError(msg, { ...e.details, format: 'lineprotocol', line: i + 1 }) });
-      }
-    }
-  }
+  // One pass: a bad line is reported with its number and the parser goes on with the next line.
+  const readings: LineReading[] = parseLineProtocol(body, p.parse, undefined, (error, line, text) => failures.push({ line, text, error }));
   for (const r of readings) {
     if (p.factor !== 1 && r.ts !== undefined) r.ts *= p.factor;
     if (deviceTag !== 'device' && r.tags[deviceTag] !== undefined) {

@@ -26,7 +26,7 @@ export interface InputRequest {
   /** The body, already inflated. */
   payload: Buffer;
   receivedAt: number;
-  /** Route parameters: `precision` on the Influx routes. */
+  /** Route parameters: `precision` on the Influx routes (other keys, such as `route`, are ignored). */
   meta?: Record<string, string>;
 }
 
@@ -60,6 +60,14 @@ export interface InputOutcome {
   readings: Reading[];
   failures: InputFailure[];
   refusal?: Refusal;
+}
+
+/**
+ * What a journaled request holds in flight, for the input's readings mark: its
+ * readings, and the items it dead-letters (each leaves as a message of its own).
+ */
+export function outcomeWeight(o: InputOutcome): number {
+  return o.readings.length + o.failures.length;
 }
 
 /** Media types /ingest takes, for 415 answers. */

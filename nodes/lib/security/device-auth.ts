@@ -59,6 +59,7 @@ function refuse(status: Refusal['status'], reasonCode: number, code: string, mes
 }
 
 const OK: Decision = { ok: true };
+const ANONYMOUS: AuthResult = Object.freeze({ ok: true, principal: Object.freeze({ kind: 'anonymous' }) });
 
 export class DeviceAuth {
   readonly ready: Promise<void>;
@@ -144,6 +145,18 @@ export class DeviceAuth {
   /** Addresses with a failed login in the last two minutes that are kept track of (at most failedAddressesKept). */
   get failedAddresses(): number {
     return this.failures.tracked;
+  }
+
+  /**
+   * authenticate() for a client that presents nothing, decided without waiting when
+   * it can be: the registry is loaded, the listener lets anonymous clients in and the
+   * address has no recent failed login. Undefined otherwise (then ask authenticate()).
+   * HTTP and CoAP authenticate every request, most of them this way on loopback.
+   */
+  anonymousNow(remote: string | undefined, loopback: boolean, shared?: SharedLogin): AuthResult | undefined {
+    if (!this.isLoaded || !this.anonymousAllowed(loopback, shared)) return undefined;
+    if (remote && this.failures.suspect(remote)) return undefined;
+    return ANONYMOUS;
   }
 
   async authenticate(info: ConnectInfo): Promise<AuthResult> {

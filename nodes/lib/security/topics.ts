@@ -45,6 +45,14 @@ export function filterWithin(filter: string, allowed: string): boolean {
 
 /** The literal level `i` of a filter, or undefined when it is a wildcard or missing. */
 export function literalLevel(filter: string, i: number): string | undefined {
-  const l = levels(filter)[i];
-  return l === undefined || l === '+' || l === '#' ? undefined : l;
+  // Asked for every PUBLISH (the device level of its topic): found by indexOf, without splitting the topic.
+  let start = 0;
+  for (let k = 0; k < i; k++) {
+    const slash = filter.indexOf('/', start);
+    if (slash < 0) return undefined;
+    start = slash + 1;
+  }
+  const end = filter.indexOf('/', start);
+  const l = end < 0 ? filter.slice(start) : filter.slice(start, end);
+  return l === '+' || l === '#' ? undefined : l;
 }

@@ -2,10 +2,14 @@
  * When the DuckDB store checkpoints (moves what its write-ahead log holds into
  * the database file), and what a checkpoint costs.
  *
- * Left to itself DuckDB checkpoints inside the commit that takes the WAL past
- * 16 MB: about every 15 s at 10,000 readings/s, that one write stalls for the
- * whole checkpoint (190–500 ms here), and every write queued behind it waits
- * too. Two things made it long:
+ * Left to itself DuckDB checkpoints inside a commit: at the commit of any
+ * transaction that wrote (a store write, a roll-up apply, the health check's
+ * meta row) whose WAL plus its own changes pass `checkpoint_threshold` (16 MB by
+ * default), when no other write transaction holds the checkpoint lock. That
+ * commit returns only after the checkpoint (a large transaction skips its WAL
+ * write and goes straight into the checkpoint). About every 15 s at 10,000
+ * readings/s, that one write stalls for the whole checkpoint (190–500 ms
+ * here), and every write queued behind it waits too. Two things made it long:
  *
  * - its size: 16 MB of WAL is ~450,000 rows to compress and write at once;
  * - vacuuming: each checkpoint leaves the rows it wrote as a row group of their
@@ -29,15 +33,17 @@
  * not in others, and the batch table a write creates and any update waited
  * for the whole checkpoint, so it removed nothing for sure.
  */
-import { statSync } from 'node:fs';
+import { appendFileSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ConfigError } from '../errors';
 
 /**
  * 0: DuckDB's own checkpoints unless UPPERSTACK_DUCKDB_CHECKPOINT_WAL says otherwise. 2 MiB (~60,000 rows)
  * removed the long stall from the store's own write path (bench/duckdb-stall.ts), but on the latency row
- * of a loaded machine (load 6–13) it gave a worse p99 in 3 of 3 alternating pairs (docs/performance.md):
- * not the default until a quiet run says it helps.
+ * (15 s, where DuckDB's own 16 MB checkpoint falls inside the window at most once) it gave a worse p99
+ * in 7 of 7 alternating pairs on a loaded machine (docs/performance.md): its ~8 small stalls per window
+ * delay more probes than DuckDB's one long one. Not the default until a quiet run says it helps.
  */
 export const DEFAULT_CHECKPOINT_WAL_BYTES = 0;
 /** The threshold measured (UPPERSTACK_DUCKDB_CHECKPOINT_WAL=2097152): ~60,000 rows. */
@@ -125,7 +131,17 @@ export class Checkpoints {
 /** A write (its rows, time in the queue's turn) or a checkpoint, for finding stalls. */
 export type StoreTraceEvent = { kind: 'write'; ms: number; readings: number } | ({ kind: 'checkpoint' } & CheckpointEvent);
 
+/** UPPERSTACK_DUCKDB_TRACE: 1 prints every write and checkpoint to stderr; an absolute path appends them to that file. */
 export function traceFromEnv(): ((e: StoreTraceEvent) => void) | undefined {
-  if (!process.env.UPPERSTACK_DUCKDB_TRACE) return undefined;
-  return (e) => process.stderr.write(`duckdb ${JSON.stringify({ at: Date.now(), ...e, ms: Math.round(e.ms * 10) / 10 })}\n`);
+  const to = process.env.UPPERSTACK_DUCKDB_TRACE;
+  if (!to) return undefined;
+  const line = (e: StoreTraceEvent) => `duckdb ${JSON.stringify({ at: Date.now(), ...e, ms: Math.round(e.ms * 10) / 10 })}\n`;
+  if (!isAbsolute(to)) return (e) => process.stderr.write(line(e));
+  return (e) => {
+    try {
+      appendFileSync(to, line(e));
+    } catch {
+      // A trace that cannot be written is no reason to fail a write.
+    }
+  };
 }

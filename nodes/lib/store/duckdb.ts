@@ -68,10 +68,10 @@ export interface DuckDbStoreOptions {
   /**
    * The store checkpoints after the write that takes the WAL past this many
    * bytes (default UPPERSTACK_DUCKDB_CHECKPOINT_WAL, else 0); 0 leaves it to
-   * DuckDB (16 MB); duckdb-checkpoint.ts.
+   * DuckDB (16 MB, inside a write's commit); duckdb-checkpoint.ts.
    */
   checkpointWalBytes?: number;
-  /** Gets the time of every write and checkpoint (default: UPPERSTACK_DUCKDB_TRACE=1 prints them to stderr). */
+  /** Gets the time of every write and checkpoint (default: UPPERSTACK_DUCKDB_TRACE, 1 for stderr or a file's absolute path). */
   trace?: (e: StoreTraceEvent) => void;
 }
 

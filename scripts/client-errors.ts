@@ -1,0 +1,48 @@
+/**
+ * Requests Node's HTTP parser refuses before any route sees them (a malformed request line or header, a
+ * Content-Length that is not a number or given twice, headers over the size limit) get Node's default
+ * answer: a status line and no body. Devices and their developers are told what is wrong instead, in the
+ * same JSON error shape as every other answer of the server. The connection is closed afterwards, as the
+ * parser cannot tell where the next request would start.
+ */
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+interface ParserError extends Error {
+  code?: string;
+}
+
+const REASONS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'the request headers are larger than the server takes (16 KiB)'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'the request did not arrive in time'],
+  HPE_INVALID_CONTENT_LENGTH: [400, 'MALFORMED_REQUEST', 'the Content-Length header is not a single number'],
+  HPE_UNEXPECTED_CONTENT_LENGTH: [400, 'MALFORMED_REQUEST', 'the request has both Content-Length and Transfer-Encoding: chunked'],
+  HPE_INVALID_TRANSFER_ENCODING: [400, 'MALFORMED_REQUEST', 'the Transfer-Encoding header is not valid'],
+  HPE_INVALID_CHUNK_SIZE: [400, 'MALFORMED_REQUEST', 'a chunk size of the chunked body is not valid'],
+  HPE_INVALID_METHOD: [400, 'MALFORMED_REQUEST', 'the request method is not valid'],
+  HPE_INVALID_URL: [400, 'MALFORMED_REQUEST', 'the request target is not valid'],
+  HPE_INVALID_HEADER_TOKEN: [400, 'MALFORMED_REQUEST', 'a header name or value holds characters HTTP does not allow'],
+};
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/** The raw response for a parser error: status line, JSON headers and body. */
+export function clientErrorResponse(err: ParserError): string {
+  const [status, code, message] = REASONS[err.code ?? ''] ?? [400, 'MALFORMED_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`];
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+export function answerClientErrors(server: Pick<Server, 'on' | 'listenerCount'>): void {
+  if ((server as unknown as { upperstackClientErrors?: boolean }).upperstackClientErrors) return;
+  (server as unknown as { upperstackClientErrors?: boolean }).upperstackClientErrors = true;
+  server.on('clientError', (err: ParserError, socket: Duplex) => {
+    // A reset, a socket already half gone, or one whose response has begun has nobody to read an answer.
+    const started = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (err.code === 'ECONNRESET' || !socket.writable || started) {
+      socket.destroy();
+      return;
+    }
+    socket.end(clientErrorResponse(err));
+  });
+}
