@@ -77,7 +77,8 @@ export = function register(RED: NodeAPI): void {
       if (key === last && !force) return;
       last = key;
       node.send([{ _msgid: RED.util.generateId(), topic: 'alerts', payload: rows } as UpperstackMessage, null]);
-      setStatus(node, rows.length ? 'warning' : 'connected', RED._('upperstack-alert-list.status.active', { count: rows.length }));
+      // A string count: a number makes i18next resolve plural forms (there are none) through ICU (docs/performance.md, Memory).
+      setStatus(node, rows.length ? 'warning' : 'connected', RED._('upperstack-alert-list.status.active', { count: String(rows.length) }));
     };
     const timer = setInterval(look, config.interval * 1000);
     const first = setTimeout(() => look(true), 500);

@@ -49,7 +49,7 @@ export = function register(RED: NodeAPI): void {
       } else if (s.spooled > 0) {
         status('failed', RED._('upperstack-store.status.spooling', { backlog, error: s.lastError ?? '' }));
       } else {
-        const letters = s.rejected ? RED._('upperstack-store.status.rejected', { count: s.rejected }) : '';
+        const letters = s.rejected ? RED._('upperstack-store.status.rejected', { count: String(s.rejected) }) : '';
         status('connected', RED._('upperstack-store.status.rate', { rate, backlog }) + letters);
       }
     }, 1000);

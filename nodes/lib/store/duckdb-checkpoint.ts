@@ -42,7 +42,7 @@ import { ConfigError } from '../errors';
  * 0: DuckDB's own checkpoints unless UPPERSTACK_DUCKDB_CHECKPOINT_WAL says otherwise. 2 MiB (~60,000 rows)
  * removed the long stall from the store's own write path (bench/duckdb-stall.ts), but on the latency row
  * (15 s, where DuckDB's own 16 MB checkpoint falls inside the window at most once) it gave a worse p99
- * in 7 of 7 alternating pairs on a loaded machine (docs/performance.md): its ~8 small stalls per window
+ * in 7 of 8 alternating pairs on a loaded machine (docs/performance.md): its ~8 small stalls per window
  * delay more probes than DuckDB's one long one. Not the default until a quiet run says it helps.
  */
 export const DEFAULT_CHECKPOINT_WAL_BYTES = 0;
