@@ -219,6 +219,13 @@ async function startUpperstack(brokerPort: number, influx: TsdbServer | undefine
     if (n.type === 'upperstack-mqtt-in') {
       n.source = 'external';
       n.connection = 'bench_conn';
+      // BENCH_INFLUX_HIGH_WATER: the input's unsettled-message mark (the readings mark follows at 2×), for comparisons.
+      if (env.BENCH_INFLUX_HIGH_WATER) {
+        const high = Number(env.BENCH_INFLUX_HIGH_WATER);
+        n.highWater = high;
+        n.lowWater = Math.floor(high / 2);
+        n.highWaterReadings = 2 * high;
+      }
     }
   }
   // BENCH_INFLUX_FLUSH_MS / BENCH_INFLUX_BATCH: the pack's InfluxDB sink settings, for comparisons.

@@ -5,6 +5,10 @@ import type { Server } from 'node:http';
 import { settleAfterStart } from './settle-memory';
 import { keepConnections } from './server-timeouts';
 import { answerClientErrors } from './client-errors';
+import { installLeanDebug } from '../nodes/lib/lean-debug';
+
+// Before Node-RED loads MQTT.js, mqtt-packet and aedes: their `debug` loggers then cost nothing while off.
+installLeanDebug();
 
 const settings = join(__dirname, '..', 'settings.js');
 process.argv.splice(2, 0, '--settings', settings);
