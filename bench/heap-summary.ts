@@ -6,6 +6,7 @@
  * Run: node dist/bench/heap-summary.js <file.heapprofile> <readings in the window> [top]
  */
 import { readFileSync } from 'node:fs';
+import { frameOwner } from './frame-owner';
 
 interface CallFrame {
   functionName: string;
@@ -18,17 +19,6 @@ interface HeapNode {
   children?: HeapNode[];
 }
 
-function where(url: string): string {
-  if (!url) return '(native/vm)';
-  const nm = url.lastIndexOf('node_modules/');
-  if (nm >= 0) {
-    const rest = url.slice(nm + 'node_modules/'.length).split('/');
-    return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
-  }
-  const dist = url.indexOf('/dist/');
-  if (dist >= 0) return url.slice(dist + 1).replace(/^file:\/\//, '');
-  return url.replace(/^file:\/\//, '');
-}
 
 function main(): void {
   const [file, readingsArg, topArg] = process.argv.slice(2);
@@ -46,8 +36,8 @@ function main(): void {
   const todo: Array<{ n: HeapNode; ours: string | undefined }> = [{ n: head, ours: undefined }];
   while (todo.length) {
     const { n, ours } = todo.pop()!;
-    const key = `${n.callFrame.functionName || '(anonymous)'}  ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
-    const mine = where(n.callFrame.url).startsWith('dist/') ? key : ours;
+    const key = `${n.callFrame.functionName || '(anonymous)'}  ${frameOwner(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+    const mine = frameOwner(n.callFrame.url).startsWith('dist/') ? key : ours;
     total += n.selfSize;
     if (n.selfSize) {
       self.set(key, (self.get(key) ?? 0) + n.selfSize);

@@ -4,6 +4,7 @@
  * Upperstack functions. Run: node dist/bench/profile-summary.js <file.cpuprofile> [top]
  */
 import { readFileSync } from 'node:fs';
+import { frameOwner } from './frame-owner';
 
 interface CallFrame {
   functionName: string;
@@ -23,18 +24,6 @@ interface Profile {
   endTime: number;
 }
 
-function where(url: string): string {
-  if (!url) return '(native/vm)';
-  const nm = url.lastIndexOf('node_modules/');
-  if (nm >= 0) {
-    const rest = url.slice(nm + 'node_modules/'.length).split('/');
-    return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
-  }
-  const dist = url.indexOf('/dist/');
-  if (dist >= 0) return url.slice(dist + 1).replace(/^file:\/\//, '');
-  if (url.startsWith('node:')) return url;
-  return url.replace(/^file:\/\//, '');
-}
 
 function main(): void {
   const file = process.argv[2];
@@ -55,16 +44,16 @@ function main(): void {
   const fileSelf = new Map<string, number>();
   // Inclusive time per function, counted once per sample even under recursion.
   const fnTotal = new Map<string, number>();
-  const key = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}  ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+  const key = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}  ${frameOwner(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
   for (const [id, us] of self) {
     const n = byId.get(id)!;
     fnSelf.set(key(n), (fnSelf.get(key(n)) ?? 0) + us);
-    const w = n.callFrame.url ? where(n.callFrame.url) : n.callFrame.functionName || '(native)';
+    const w = n.callFrame.url ? frameOwner(n.callFrame.url) : n.callFrame.functionName || '(native)';
     fileSelf.set(w, (fileSelf.get(w) ?? 0) + us);
     if (!isOurs(n)) {
       let cur = parent.get(id);
       while (cur !== undefined && !isOurs(byId.get(cur)!)) cur = parent.get(cur);
-      const w2 = n.callFrame.url ? where(n.callFrame.url) : n.callFrame.functionName || '(native)';
+      const w2 = n.callFrame.url ? frameOwner(n.callFrame.url) : n.callFrame.functionName || '(native)';
       const k2 = `${w2}  <-  ${cur === undefined ? '(no Upperstack caller)' : key(byId.get(cur)!)}`;
       charged.set(k2, (charged.get(k2) ?? 0) + us);
     }

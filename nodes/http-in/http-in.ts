@@ -15,7 +15,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
@@ -132,19 +132,23 @@ function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse): void 
     return send(res, answerError(route, who.status, who, who.retryAfterMs));
   }
   const remote = req.socket.remoteAddress;
-  if (device !== undefined) {
-    const may = auth.canWrite(who.principal, device, 'http', remote);
-    if (!may.ok) {
-      req.resume();
-      return send(res, answerError(route, may.status, may, may.retryAfterMs));
-    }
-  }
+  if (refusedWriter(route, req, res, who.principal, device, remote)) return;
   // A small body is all buffered by now: taken as it is, without a promise and listeners.
   const payload = bufferedBody(req, input.config.maxBytes);
   if (payload !== undefined) return journal(route, rr, res, input, meta, device, who.principal, remote, payload);
   void readBody(route, req, res, input).then((body) => {
     if (body) journal(route, rr, res, input, meta, device, who.principal, remote, body);
   });
+}
+
+/** Answers and returns true when the path's device may not be written by whoever logged in. */
+function refusedWriter(route: InputRoute, req: IncomingMessage, res: ServerResponse, principal: Principal, device: string | undefined, remote: string | undefined): boolean {
+  if (device === undefined) return false;
+  const may = deviceAuth().canWrite(principal, device, 'http', remote);
+  if (may.ok) return false;
+  req.resume();
+  send(res, answerError(route, may.status, may, may.retryAfterMs));
+  return true;
 }
 
 /** The route's parameters for its journal record; undefined once a bad one is answered. */
@@ -184,13 +188,7 @@ async function ingestWaiting(route: InputRoute, rr: RouteRequest, res: ServerRes
     return send(res, answerError(route, who.status, who, who.retryAfterMs));
   }
   const remote = req.socket.remoteAddress;
-  if (device !== undefined) {
-    const may = auth.canWrite(who.principal, device, 'http', remote);
-    if (!may.ok) {
-      req.resume();
-      return send(res, answerError(route, may.status, may, may.retryAfterMs));
-    }
-  }
+  if (refusedWriter(route, req, res, who.principal, device, remote)) return;
   // The registry's rate limits: the route's device, else the device that logged in (InfluxDB routes).
   const sender = device ?? (who.principal.kind === 'device' ? who.principal.id : undefined);
   const admitted = auth.limitsTraffic ? await auth.admit(who.principal, sender, remote, 'http') : ADMITTED;
