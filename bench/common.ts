@@ -1,5 +1,5 @@
 /** Small helpers shared by the pipeline benchmark's processes (no dependencies beyond Node). */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -67,6 +67,22 @@ export interface ProcSample {
   cpu: number;
   /** The same for the main thread alone (worker threads, libuv and V8 helper threads left out). */
   mainCpu: number;
+  /** CPU seconds of every thread by thread id (Linux names them all "node"; the id's order is their start order). */
+  threads: Map<number, number>;
+}
+
+function threadCpu(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), (Number(rest[11]) + Number(rest[12])) / ticks);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }
 
 // CLK_TCK (clock ticks per second of /proc/<pid>/stat) is 100 on Linux.
@@ -84,10 +100,16 @@ export function procSample(pid: number | undefined): ProcSample | undefined {
     const main = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
     const mrest = main.slice(main.lastIndexOf(')') + 2).split(' ');
     const mainCpu = (Number(mrest[11]) + Number(mrest[12])) / ticks;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu, mainCpu };
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu, mainCpu, threads: threadCpu(pid) };
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds of one thread while watched; `tid` is relative to the process id (0 = main thread). */
+export interface ThreadCpu {
+  tid: number;
+  cpu: number;
 }
 
 /** Samples a process's RSS every `ms` and keeps the maximum; also reports CPU used between start and stop. */
@@ -112,7 +134,7 @@ export class ProcWatch {
   }
 
   /** Peak RSS (max of sampled VmRSS and VmHWM), CPU seconds used while watched and their average in cores. */
-  end(): { peakRss: number; maxRss: number; hwm: number; cores: number; cpu: number; mainCpu: number } {
+  end(): { peakRss: number; maxRss: number; hwm: number; cores: number; cpu: number; mainCpu: number; threads: ThreadCpu[] } {
     if (this.timer) clearInterval(this.timer);
     const s = procSample(this.pid);
     const seconds = (Date.now() - this.startAt) / 1000;
@@ -120,7 +142,12 @@ export class ProcWatch {
     const cores = seconds > 0 ? cpu / seconds : NaN;
     const maxRss = Math.max(this.maxRss, s?.rss ?? 0);
     const mainCpu = s && this.start ? s.mainCpu - this.start.mainCpu : NaN;
-    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores, cpu, mainCpu };
+    const threads: ThreadCpu[] = [];
+    if (s && this.start && this.pid) {
+      for (const [tid, c] of s.threads) threads.push({ tid: tid - this.pid, cpu: c - (this.start.threads.get(tid) ?? 0) });
+      threads.sort((a, b) => b.cpu - a.cpu);
+    }
+    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores, cpu, mainCpu, threads };
   }
 }
 

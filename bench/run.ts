@@ -47,7 +47,7 @@ import { delimiter, join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
-import { ProcWatch, percentile, procSample, readingJson, sleep, type PublisherConfig, type PublisherReport, type RawReport, type RawSubscriberConfig } from './common';
+import { ProcWatch, percentile, procSample, readingJson, sleep, type PublisherConfig, type PublisherReport, type RawReport, type RawSubscriberConfig, type ThreadCpu } from './common';
 import { stockFlow } from './stock-flow';
 import { anomalyTable, benchAnomaly, type AnomalyBenchRow } from './anomaly';
 import { alertsTable, benchAlerts, type AlertsBenchRow } from './alerts';
@@ -127,12 +127,20 @@ interface Row {
   consumerCpu: number;
   /** CPU seconds of the consumer's main thread alone (the anomaly worker thread and helper threads left out). */
   consumerMainCpu: number;
+  /** The consumer's threads by CPU while measured, busiest first (only in the round's log line). */
+  consumerThreads?: ThreadCpu[];
   brokerCpu: number;
   loadCpu: number;
   note: string;
 }
 
 const rows: Row[] = [];
+
+/** The busiest threads in µs per reading, as `+<tid − pid>:<µs>` (+0 is the main thread, +1…+4 V8's helpers). */
+function threadShares(row: Row): string {
+  const top = (row.consumerThreads ?? []).filter((t) => t.cpu > 0).slice(0, 8);
+  return top.map((t) => `+${t.tid}:${fmtUs(t.cpu / row.readings)}`).join(' ');
+}
 /** Phases at a fixed publish rate (the latency row). */
 const latencyRows: Row[] = [];
 let idleRss: { rss: number; afterSeconds: number } | undefined;
@@ -487,6 +495,7 @@ async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> 
     loadCores: loads.reduce((n, l) => n + l.cores, 0),
     consumerCpu: usage.cpu,
     consumerMainCpu: usage.mainCpu,
+    consumerThreads: usage.threads,
     brokerCpu: ctx.brokerPid === target.pid ? 0 : brokerUsage.cpu,
     loadCpu: loads.reduce((n, l) => n + l.cpu, 0),
     note,
@@ -661,7 +670,7 @@ async function group(broker: Row['broker'], batch: number, rounds: number, mosqu
         // VmHWM: the peak since the runtime started (start-up, warm-ups and every round so far).
         row.peakRss = Math.max(row.peakRss, procSample(rt!.proc.pid)?.hwm ?? 0);
         out.push(row);
-        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)})`);
+        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)})`);
       }
       if (want('raw') && mode !== 'ingest') {
         const row = await rawPhase(ctx);
