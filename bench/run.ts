@@ -129,6 +129,11 @@ interface Row {
   consumerMainCpu: number;
   /** The consumer's threads by CPU while measured, busiest first (only in the round's log line). */
   consumerThreads?: ThreadCpu[];
+  /**
+   * CPU seconds the consumer still used after the last reading was stored, until it went quiet (the
+   * anomaly worker's queue: it judges after the store). Not in consumerCpu; only in the round's log line.
+   */
+  consumerAfterCpu?: number;
   brokerCpu: number;
   loadCpu: number;
   note: string;
@@ -136,7 +141,32 @@ interface Row {
 
 const rows: Row[] = [];
 
-/** The busiest threads in µs per reading, as `+<tid − pid>:<µs>` (+0 is the main thread, +1…+4 V8's helpers). */
+/**
+ * Waits until a process is quiet (under a tenth of a core over 200 ms, at most 10 s) and returns the
+ * CPU seconds it used meanwhile: work a consumer defers past the phase would otherwise be charged to
+ * the next consumer measured on the same cores.
+ */
+async function settleCpu(pid: number | undefined): Promise<number> {
+  const first = procSample(pid)?.cpu;
+  if (first === undefined) return 0;
+  let last = first;
+  for (const until = Date.now() + 10_000; Date.now() < until; ) {
+    await sleep(200);
+    const now = procSample(pid)?.cpu;
+    if (now === undefined) break;
+    const used = now - last;
+    last = now;
+    if (used < 0.02) break;
+  }
+  return last - first;
+}
+
+/**
+ * The busiest threads in µs per reading, as `+<tid − pid>:<µs>`. +0 is the main thread; the others are
+ * numbered in creation order (other processes' threads take ids in between): V8's four platform
+ * workers (garbage collection, compilation) right after the start, the libuv pool's four later, the
+ * anomaly worker last.
+ */
 function threadShares(row: Row): string {
   const top = (row.consumerThreads ?? []).filter((t) => t.cpu > 0).slice(0, 8);
   return top.map((t) => `+${t.tid}:${fmtUs(t.cpu / row.readings)}`).join(' ');
@@ -420,6 +450,8 @@ async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> 
   await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
   await waitCount(target, `${warmPrefix}-`, devicesOf(warmPrefix), warm.total, Date.now() + PHASE_TIMEOUT_MS);
   await warm.stop();
+  // The warm-up's deferred work (the anomaly worker judges after the store) must not run in the measured phase.
+  await settleCpu(target.pid);
 
   const prefix = `${tag}-m`;
   const probeDevice = `${tag}-probe`;
@@ -472,6 +504,7 @@ async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> 
   const brokerUsage = brokerWatch.end();
   const loads = loadWatch.map((w) => w.end());
   await pubs.stop();
+  const afterCpu = await settleCpu(target.pid);
   if (count < pubs.total) note ||= `timeout: ${count} of ${pubs.total} stored after ${PHASE_TIMEOUT_MS / 1000} s`;
   latencies.sort((a, b) => a - b);
   const seconds = (at - firstPublish) / 1000;
@@ -496,6 +529,7 @@ async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> 
     consumerCpu: usage.cpu,
     consumerMainCpu: usage.mainCpu,
     consumerThreads: usage.threads,
+    consumerAfterCpu: afterCpu,
     brokerCpu: ctx.brokerPid === target.pid ? 0 : brokerUsage.cpu,
     loadCpu: loads.reduce((n, l) => n + l.cpu, 0),
     note,
@@ -670,7 +704,7 @@ async function group(broker: Row['broker'], batch: number, rounds: number, mosqu
         // VmHWM: the peak since the runtime started (start-up, warm-ups and every round so far).
         row.peakRss = Math.max(row.peakRss, procSample(rt!.proc.pid)?.hwm ?? 0);
         out.push(row);
-        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)})`);
+        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)}), then ${fmtUs((row.consumerAfterCpu ?? 0) / row.readings)} µs/reading until quiet`);
       }
       if (want('raw') && mode !== 'ingest') {
         const row = await rawPhase(ctx);
