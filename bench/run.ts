@@ -16,7 +16,8 @@
  * compete. Then the three at a fixed 10,000 readings/s (latency), and the RSS of
  * an idle runtime. Method notes are in docs/performance.md.
  *
- * Environment: BENCH_READINGS (per phase, default 100000), BENCH_PUBLISHERS (2),
+ * Environment: BENCH_READINGS (per phase, default 100000), BENCH_WARM_READINGS
+ * (before each phase, default a twentieth of that), BENCH_PUBLISHERS (2),
  * BENCH_CLIENTS (MQTT clients per publisher, 2), BENCH_INFLIGHT (100),
  * BENCH_ROUNDS (rounds with 1 reading/msg, 3), BENCH_BATCH_ROUNDS (rounds with
  * 10 readings/msg, 1), BENCH_INGEST_ROW=0 (leave out the informational row with
@@ -59,6 +60,12 @@ import { tempDir } from '../test/helpers/temp';
 
 const env = process.env;
 const READINGS = Number(env.BENCH_READINGS) || 100_000;
+/**
+ * Readings each consumer gets before its measured phase (BENCH_WARM_READINGS, default a twentieth of
+ * a phase): a young runtime's JIT is still optimising (and re-optimising) the hot path then, on V8's
+ * helper threads, which a short warm-up leaves inside the measured phase.
+ */
+const WARM_READINGS = Number(env.BENCH_WARM_READINGS) || Math.max(2000, READINGS / 20);
 const PUBLISHERS = Number(env.BENCH_PUBLISHERS) || 2;
 const CLIENTS = Number(env.BENCH_CLIENTS) || 2;
 const INFLIGHT = Number(env.BENCH_INFLIGHT) || 100;
@@ -446,7 +453,7 @@ async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> 
 
   // Warm-up: JIT, DuckDB table growth and connections, not measured.
   const warmPrefix = `${tag}-w`;
-  const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, Math.max(2000, READINGS / 20));
+  const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, WARM_READINGS);
   await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
   await waitCount(target, `${warmPrefix}-`, devicesOf(warmPrefix), warm.total, Date.now() + PHASE_TIMEOUT_MS);
   await warm.stop();
@@ -540,7 +547,7 @@ async function rawPhase(ctx: PhaseContext): Promise<Row> {
   const tag = `${ctx.tag}-raw`;
   const topicPrefix = 'bench/raw';
   const probeDevice = `${tag}-probe`;
-  const warmReadings = Math.max(2000, READINGS / 20);
+  const warmReadings = WARM_READINGS;
   const warmTotal = Math.max(1, Math.floor(warmReadings / (PUBLISHERS * CLIENTS * ctx.batch))) * PUBLISHERS * CLIENTS * ctx.batch;
   const cfg: RawSubscriberConfig = { url: ctx.url, filter: `${topicPrefix}/#`, expected: warmTotal, batch: ctx.batch, probeTopic: `${topicPrefix}/${probeDevice}/telemetry` };
   const sub = fork(join(__dirname, 'raw-subscriber.js'), [JSON.stringify(cfg)], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
