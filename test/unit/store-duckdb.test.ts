@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import type { ReadingsPage } from '../../nodes/lib/store/types';
 import { encodeBatch } from '../../nodes/lib/store/duckdb-encode';
 import { BadParameterError, StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
@@ -196,6 +197,31 @@ describe('DuckDbStore writes and reads', () => {
       assert.ok(one.nextCursor);
       const rest = await s.readings({ device: 'd', limit: 1, fields: ['c'], cursor: one.nextCursor });
       assert.deepEqual(rest.readings, [{ ts: T0 + 1, fields: { c: 4 }, tags: {} }]);
+    });
+  });
+
+  test('pages asked for by fields hold each timestamp whole, and the last page has no next cursor', async () => {
+    await withStore(async (s) => {
+      // Timestamps with one, two or three fields (one not asked for), and a suspect rewrite of one of them.
+      const all = Array.from({ length: 9 }, (_, i) => r('d', T0 + i, i % 3 === 0 ? { a: i } : i % 3 === 1 ? { a: i, b: -i } : { a: i, b: -i, c: 0 }));
+      await s.write(all);
+      await s.write([r('d', T0 + 4, { a: 40, b: -40 })]);
+      const pages: ReadingsPage['readings'][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await s.readings({ device: 'd', limit: 2, fields: ['a', 'b'], cursor });
+        pages.push(page.readings);
+        cursor = page.nextCursor;
+      } while (cursor && pages.length < 10);
+      assert.deepEqual(pages.map((p) => p.length), [2, 2, 2, 2, 1]);
+      const want = all.map((x, i) => {
+        const v = i === 4 ? 40 : i;
+        return { ts: x.ts, fields: i % 3 === 0 ? { a: v } : { a: v, b: -v }, tags: {} };
+      });
+      assert.deepEqual(pages.flat(), want);
+      const exact = await s.readings({ device: 'd', limit: 9, fields: ['b', 'a'] });
+      assert.equal(exact.readings.length, 9);
+      assert.equal(exact.nextCursor, undefined);
     });
   });
 
