@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { settleAfterStart } from './settle-memory';
-import { keepConnections } from './server-timeouts';
+import { keepConnections } from '../nodes/lib/server-timeouts';
 import { answerClientErrors } from '../nodes/lib/client-errors';
 import { installLeanDebug } from '../nodes/lib/lean-debug';
 

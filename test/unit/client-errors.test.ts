@@ -1,9 +1,11 @@
+/** What the package sets up on the runtime's HTTP server (nodes/shared/server-setup.ts), whoever started it. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { answerClientErrors, clientErrorResponse } from '../../nodes/lib/client-errors';
 import { prepareServer } from '../../nodes/shared/server-setup';
+import { KEEP_ALIVE_TIMEOUT_MS, NODE_DEFAULT_KEEP_ALIVE_MS } from '../../nodes/lib/server-timeouts';
 
 test('the parser-error answer is installed once per server however many callers ask (npm start, the plugin, each HTTP node)', async () => {
   const server = createServer((_req, res) => res.end('ok'));
@@ -27,4 +29,16 @@ test('the parser-error answer is installed once per server however many callers 
   } finally {
     server.close();
   }
+});
+
+test('the runtime server keeps idle keep-alive connections 65 s unless its owner set a timeout of their own', () => {
+  const fresh = createServer();
+  assert.equal(fresh.keepAliveTimeout, NODE_DEFAULT_KEEP_ALIVE_MS);
+  prepareServer({ server: fresh });
+  assert.equal(fresh.keepAliveTimeout, KEEP_ALIVE_TIMEOUT_MS);
+  assert.ok(fresh.headersTimeout > fresh.keepAliveTimeout);
+  const owned = createServer();
+  owned.keepAliveTimeout = 10_000;
+  prepareServer({ server: owned });
+  assert.equal(owned.keepAliveTimeout, 10_000);
 });
