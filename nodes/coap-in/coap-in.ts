@@ -11,15 +11,14 @@
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
-import { generate, parse as parsePacket } from 'coap-packet';
 import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
 import { weighReceipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
-import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
-import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
+import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
+import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
 import type { Refusal } from '../lib/security/device-auth';
@@ -154,60 +153,7 @@ export = function register(RED: NodeAPI): void {
       res.on('error', stop);
     };
 
-    const blocks = new Block1Assembler(config.maxBytes);
-    // Reassembled requests by endpoint and message ID, so a retransmitted last block is the same request again.
-    const assembled = new Map<string, { at: number; datagram: Buffer }>();
-    const reply = (sock: Socket, rinfo: RemoteInfo, check: { messageId?: number; token?: Buffer; confirmable?: boolean }, code: string, payload: Buffer | undefined, options: Array<{ name: string; value: Buffer }>, requestBytes: number) => {
-      const bounded = boundAmplification({ code, payload }, requestBytes, check.token?.length ?? 8);
-      const out = generate({ code, messageId: check.messageId, token: check.token, ack: check.confirmable, confirmable: false, reset: false, payload: bounded.payload, options: options as Parameters<typeof generate>[0]['options'] });
-      sock.send(out, rinfo.port, rinfo.address);
-    };
-    const filterDatagram = (msg: Buffer, rinfo: RemoteInfo, sock: Socket): Buffer | undefined => {
-      const check = checkDatagram(msg, Infinity);
-      if (check.messageId === undefined) {
-        // Not a message we can read. The library would answer it 5.00 with its parser's error, to any
-        // (forgeable) sender; RFC 7252 §4.2-4.3: a malformed confirmable message gets a Reset, anything else nothing.
-        const rst = resetFor(msg);
-        if (rst) sock.send(rst, rinfo.port, rinfo.address);
-        return undefined;
-      }
-      const exchange = `${rinfo.address}:${rinfo.port}/${check.messageId}`;
-      const again = assembled.get(exchange);
-      if (again) return again.datagram;
-      const packet = parsePacket(msg);
-      const b1 = packet.options.find((o) => o.name === 'Block1');
-      if (!b1) {
-        if (packet.payload.length > config.maxBytes) {
-          reply(sock, rinfo, check, '4.13', Buffer.from(`the payload is more than ${config.maxBytes} bytes`), [{ name: 'Size1', value: uint(config.maxBytes) }], msg.length);
-          return undefined;
-        }
-        return msg;
-      }
-      const block = parseBlock1(b1.value);
-      if (!block) {
-        reply(sock, rinfo, check, '4.00', Buffer.from('the Block1 option cannot be read'), [], msg.length);
-        return undefined;
-      }
-      const path = packet.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8')).join('/');
-      const tag = packet.options.find((o) => o.name === 292)?.value.toString('hex') ?? '';
-      const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}#${tag}`, block, packet.payload);
-      if (result.type === 'error') {
-        reply(sock, rinfo, check, result.code, Buffer.from(result.message), result.code === '4.13' ? [{ name: 'Size1', value: uint(config.maxBytes) }] : [], msg.length);
-        return undefined;
-      }
-      if (result.type === 'continue') {
-        reply(sock, rinfo, check, '2.31', undefined, [{ name: 'Block1', value: block1Value(block) }], msg.length);
-        return undefined;
-      }
-      const whole = generate({ ...packet, options: packet.options.filter((o) => o.name !== 'Block1' && o.name !== 'Size1'), payload: result.payload }, result.payload.length + 2048);
-      const now = Date.now();
-      for (const [k, v] of assembled) {
-        if (assembled.size < 1000 && now - v.at < EXCHANGE_LIFETIME_MS) break;
-        assembled.delete(k);
-      }
-      assembled.set(exchange, { at: now, datagram: whole });
-      return whole;
-    };
+    const filterDatagram = datagramFilter(config.maxBytes);
 
     const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500 });
     server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
@@ -296,9 +242,7 @@ export = function register(RED: NodeAPI): void {
         node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: err.message }));
         return;
       }
-      // Every datagram passes here before the library sees it: sizes are checked, and Block1 transfers are
-      // reassembled per endpoint and resource (clients such as libcoap give each block its own token,
-      // which the library's own reassembly does not expect), so the library sees one request.
+      // Every datagram passes datagrams.ts before the library sees it (sizes, Block1 reassembly).
       const sock = (server as unknown as { _sock?: Socket })._sock;
       if (sock) {
         const handlers = sock.listeners('message') as Array<(msg: Buffer, rinfo: RemoteInfo) => void>;
@@ -379,22 +323,8 @@ function wellKnown(packet: RequestPacket | undefined, res: OutgoingMessage, requ
   res.end(block.payload);
 }
 
-/** A Reset (4 bytes, empty) for a confirmable CoAP 1 message that cannot be parsed; undefined for anything else. */
-function resetFor(msg: Buffer): Buffer | undefined {
-  if (msg.length < 4 || msg[0] >> 6 !== 1 || ((msg[0] >> 4) & 3) !== 0) return undefined;
-  return Buffer.from([0x70, 0, msg[2], msg[3]]);
-}
 
 /** The CoAP code of an HTTP status: 401 → 4.01, 429 → 4.29, 503 → 5.03. */
 function coapCode(status: number): string {
   return `${Math.floor(status / 100)}.${String(status % 100).padStart(2, '0')}`;
-}
-
-function uint(n: number): Buffer {
-  if (n < 256) return Buffer.from([n]);
-  if (n < 65536) return Buffer.from([n >> 8, n & 255]);
-  if (n < 16777216) return Buffer.from([n >> 16, (n >> 8) & 255, n & 255]);
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
 }
