@@ -21,7 +21,7 @@ import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutc
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
-import type { Refusal } from '../lib/security/device-auth';
+import type { Principal, Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
 import { commandBoard } from '../lib/inputs/commands';
 import { requestEmitter } from '../shared/request-emit';
@@ -32,6 +32,17 @@ import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
 import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptions } from './options';
 import { join } from 'node:path';
+
+/** One meta object for every record: the journal record serialises it once, not per request. */
+const COAP_META: Record<string, string> = { route: 'coap' };
+
+/** A request that may go on: whether it was authenticated, and the body a device that signs carried. */
+interface Access {
+  ok: true;
+  authenticated: boolean;
+  payload?: Buffer;
+  contentType?: string;
+}
 
 function send(res: OutgoingMessage, a: CoapAnswer): void {
   res.code = a.code;
@@ -75,6 +86,7 @@ export = function register(RED: NodeAPI): void {
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || '';
     const login: DeviceLogin | undefined = username ? { username, password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || '' } : undefined;
     if (!login && !checkAccess(undefined, undefined, bind).ok) node.warn(RED._('upperstack-coap-in.errors.noLogin'));
+    const loopback = isLoopback(bind);
     const status = throttledStatus(node);
     const outcomes = new WeakMap<Received, InputOutcome>();
     const exchanges = new ExchangeCache();
@@ -104,7 +116,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     let requests = 0;
-    const telemetry = async (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined, unwrapped?: Buffer, unwrappedType?: string) => {
+    // No promise per request: the answer goes from the journal turn's callback (Intake.submitThen).
+    const telemetry = (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined, unwrapped?: Buffer, unwrappedType?: string): void => {
       const packet = packetOf(req);
       const requestBytes = requestSize(packet);
       const tokenLength = packet?.token?.length ?? 8;
@@ -113,28 +126,29 @@ export = function register(RED: NodeAPI): void {
         if (key) exchanges.finish(key, bounded);
         send(res, bounded);
       };
-      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: { route: 'coap' } };
+      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: COAP_META };
       // An envelope without "ct": its body is taken to be in the envelope's own format.
       const ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
       outcomes.set(rec, outcome);
-      let result;
       try {
-        result = await intake.submit([rec]);
+        intake.submitThen([rec], (result) => {
+          if ('refused' in result) {
+            outcomes.delete(rec);
+            if (key) exchanges.forget(key);
+            return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
+          }
+          // The readings mark counts what the request holds, not one per request.
+          const weight = outcomeWeight(outcome);
+          if (weight > 1) weighReceipt({ j: intake.id, s: result.accepted[0] }, weight);
+          requests++;
+          reply(coapOutcomeAnswer(outcome));
+        });
       } catch (err) {
-        return reply(coapError('4.13', describeError(err).message, { Size1: config.maxBytes }));
-      }
-      if ('refused' in result) {
         outcomes.delete(rec);
-        if (key) exchanges.forget(key);
-        return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
+        reply(coapError('4.13', describeError(err).message, { Size1: config.maxBytes }));
       }
-      // The readings mark counts what the request holds, not one per request.
-      const weight = outcomeWeight(outcome);
-      if (weight > 1) weighReceipt({ j: intake.id, s: result.accepted[0] }, weight);
-      requests++;
-      reply(coapOutcomeAnswer(outcome));
     };
 
     const commands = (req: IncomingMessage, res: OutgoingMessage, device: string) => {
@@ -198,31 +212,64 @@ export = function register(RED: NodeAPI): void {
       }
       if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
       if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
-      void access(url, req, device, tele !== null).then(
-        (who) => {
-          if (!who.ok) {
-            const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
-            // A refusal that says to come back later must not be replayed to a retransmission after that.
-            if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
-            const a = coapError(coapCode(who.status), who.message, extra);
-            if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
-            return early(a);
-          }
-          if (tele) return telemetry(req, res, device, who.authenticated, key, who.payload, who.contentType);
-          if (key) exchanges.forget(key);
-          commands(req, res, device);
-        },
-      ).catch((err: unknown) => send(res, coapError('4.00', describeError(err).message)));
+      const decided = (who: Access | Refusal): void => {
+        if (!who.ok) {
+          const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
+          // A refusal that says to come back later must not be replayed to a retransmission after that.
+          if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
+          const a = coapError(coapCode(who.status), who.message, extra);
+          if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
+          return early(a);
+        }
+        if (tele) return telemetry(req, res, device, who.authenticated, key, who.payload, who.contentType);
+        if (key) exchanges.forget(key);
+        commands(req, res, device);
+      };
+      const failed = (err: unknown) => send(res, coapError('4.00', describeError(err).message));
+      try {
+        const now = accessNow(url, req, device, tele !== null);
+        if (now) return decided(now);
+      } catch (err) {
+        return failed(err);
+      }
+      void access(url, req, device, tele !== null).then(decided).catch(failed);
     });
 
+    /**
+     * access() decided at once for a request that presents no secret or login,
+     * when the registry can (an anonymous device on loopback, no rate limit to
+     * count); undefined when the request must wait for access().
+     */
+    const accessNow = (url: URL, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | undefined => {
+      if (url.search !== '' && (url.searchParams.has('k') || url.searchParams.has('u') || url.searchParams.has('p'))) return undefined;
+      const auth = deviceAuth();
+      if (writes && auth.limitsTraffic) return undefined;
+      const who = auth.anonymousNow(req.rsinfo.address, loopback, login);
+      if (who === undefined || !who.ok) return who;
+      return decideAccess(who.principal, req, device, writes);
+    };
+
+    /** Whether `principal` may use the device, and the body a device that signs carried (after admit()). */
+    const decideAccess = (principal: Principal, req: IncomingMessage, device: string, writes: boolean): Access | Refusal => {
+      const auth = deviceAuth();
+      const may = auth.canWrite(principal, device, 'coap', req.rsinfo.address);
+      if (!may.ok) return may;
+      const authenticated = principal.kind !== 'anonymous';
+      if (!writes) return { ok: true, authenticated };
+      // A device that signs sends an envelope; what goes on is the body it carried.
+      const signed = auth.unwrapSigned(principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', req.rsinfo.address);
+      if (!signed.ok) return signed;
+      return { ok: true, authenticated, payload: signed.payload, contentType: signed.contentType };
+    };
+
     /** Who sends (`?k=<secret>` of the path's device, or `?u=&p=`), and may they use this device? */
-    const access = async (url: URL, req: IncomingMessage, device: string, writes: boolean): Promise<{ ok: true; authenticated: boolean; payload?: Buffer; contentType?: string } | Refusal> => {
+    const access = async (url: URL, req: IncomingMessage, device: string, writes: boolean): Promise<Access | Refusal> => {
       const k = url.searchParams.get('k');
       const u = url.searchParams.get('u');
       const username = k !== null ? device : (u ?? undefined);
       const password = k !== null ? k : (url.searchParams.get('p') ?? undefined);
       const auth = deviceAuth();
-      const who = await auth.authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback: isLoopback(bind), shared: login });
+      const who = await auth.authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback, shared: login });
       if (!who.ok) return who;
       const may = auth.canWrite(who.principal, device, 'coap', req.rsinfo.address);
       if (!may.ok) return may;
