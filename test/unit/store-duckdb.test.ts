@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
-import { encodeBatch } from '../../nodes/lib/store/duckdb-write';
+import { encodeBatch } from '../../nodes/lib/store/duckdb-encode';
 import { BadParameterError, StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 import type { AggregateFn } from '../../nodes/lib/store/types';
