@@ -7,7 +7,7 @@
 import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { BadParameterError } from '../errors';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
-import { MAX_TS } from './duckdb-write';
+import { MAX_TS } from './duckdb-encode';
 import { decodeCursor, encodeCursor } from './cursor';
 
 type Params = Record<string, DuckDBValue>;

@@ -28,7 +28,7 @@
  * rows whose raw rows retention removed).
  */
 import { BOOLEAN, DOUBLE, LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
-import type { EncodedBatch } from './duckdb-write';
+import type { EncodedBatch } from './duckdb-encode';
 import { COLUMNS, HOUR, MERGE_UPDATE, MINUTE, rebuildAll, recomputeSql, ROLLUP_SCHEMA, TIERS } from './duckdb-rollups';
 import type { Retention } from './duckdb-retention';
 

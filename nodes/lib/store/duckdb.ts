@@ -29,7 +29,8 @@ import { checkWritable, duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-s
 import { checkAggregate } from './duckdb-query';
 import { DuckDbReader } from './duckdb-reader';
 import { message, translateError } from './duckdb-errors';
-import { encodeBatch, raiseMarks, readMarks, writeBatch } from './duckdb-write';
+import { encodeBatch, raiseMarks } from './duckdb-encode';
+import { readMarks, writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
 import type { RegistryBackend } from '../devices/types';
 
