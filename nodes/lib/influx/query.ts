@@ -23,7 +23,8 @@ import { BadParameterError, StoreUnavailableError } from '../errors';
 import type { FieldValue } from '../reading';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingSource, ReadingsPage, ReadingsQuery, StoreHealth } from '../store/types';
 import type { PointMapping } from './line';
-import { decodeCursor, encodeCursor } from '../store/cursor';
+import { decodeCursor } from '../store/cursor';
+import { aggregateSamples, checkLimit, ident, lit, page, promString, type InfluxSeries, type Row } from './query-samples';
 
 export interface InfluxReaderOptions {
   server: 'influxdb' | 'victoriametrics';
@@ -46,83 +47,6 @@ const DEFAULT_MAX_SAMPLES = 5_000_000;
 const MAX_INFLUX_MS = 8_640_000_000_000;
 /** VictoriaMetrics answers nothing for a lookback window of a century; the device list looks back at most this far. */
 const VM_LONGEST_WINDOW_S = 20_000 * 86_400;
-
-function checkLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new BadParameterError('limit', `"limit" must be a whole number of at least 1, got ${limit}`);
-}
-
-/** InfluxQL string literal. */
-function lit(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
-/** InfluxQL identifier. */
-function ident(s: string): string {
-  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
-
-/** PromQL/MetricsQL string inside a label matcher. */
-function promString(s: string): string {
-  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
-}
-
-interface InfluxSeries {
-  name: string;
-  tags?: Record<string, string>;
-  columns: string[];
-  values: unknown[][];
-}
-
-type Row = { ts: number; fields: Record<string, FieldValue>; tags: Record<string, string> };
-
-function bucketOf(ts: number, every: number): number {
-  return Math.floor(ts / every) * every;
-}
-
-/** Folds samples of one field into `[start, start + every)` buckets. */
-function aggregateSamples(samples: Array<[number, FieldValue]>, q: AggregateQuery): AggregatePoint[] {
-  samples.sort((a, b) => a[0] - b[0]);
-  const out: AggregatePoint[] = [];
-  let bucket = NaN;
-  let n = 0;
-  let acc = 0;
-  let last: FieldValue | null = null;
-  const flush = () => {
-    if (Number.isNaN(bucket)) return;
-    if (q.fn === 'last') out.push({ ts: bucket, value: last });
-    else if (q.fn === 'count') out.push({ ts: bucket, value: n });
-    else if (n > 0) out.push({ ts: bucket, value: q.fn === 'mean' ? acc / n : acc });
-  };
-  for (const [ts, v] of samples) {
-    const b = bucketOf(ts, q.everyMs);
-    if (b !== bucket) {
-      flush();
-      bucket = b;
-      n = 0;
-      acc = q.fn === 'min' ? Infinity : q.fn === 'max' ? -Infinity : 0;
-      last = null;
-    }
-    last = v;
-    if (q.fn === 'count') {
-      n++;
-      continue;
-    }
-    if (typeof v !== 'number') continue;
-    n++;
-    if (q.fn === 'min') acc = Math.min(acc, v);
-    else if (q.fn === 'max') acc = Math.max(acc, v);
-    else acc += v;
-  }
-  flush();
-  return out;
-}
-
-/** Readings rows (already one per timestamp) → one page of `limit` timestamps. */
-function page(rows: Row[], limit: number): ReadingsPage {
-  rows.sort((a, b) => a.ts - b.ts);
-  if (rows.length > limit) return { readings: rows.slice(0, limit), nextCursor: encodeCursor(rows[limit - 1].ts) };
-  return { readings: rows };
-}
 
 export class InfluxReader implements ReadingSource {
   readonly kind: string;

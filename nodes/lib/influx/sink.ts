@@ -21,89 +21,22 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzip } from 'node:zlib';
-import type { InfluxDB, HttpError, Transport } from '@influxdata/influxdb-client';
+import type { InfluxDB, Transport } from '@influxdata/influxdb-client';
 import { StoreFailedError, StoreUnavailableError, type RetentionRefusedError } from '../errors';
 import type { Reading } from '../reading';
 import type { ReadingSink, StoreHealth } from '../store/types';
-import { encodeReadings, refusalError, type Dialect, type FieldType, type PointMapping, type Precision } from './line';
-import type { FieldTypeRegistry } from './field-types';
+import { encodeReadings, refusalError, type Dialect, type FieldType, type Precision } from './line';
+import { influxClient, isHttpError, quoteIdent, serverMessage } from './sink-client';
+import type { InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
 import { durationText, goDurationMs, retentionRefusal } from './retention';
 
-export type InfluxApi = 'v1' | 'v2' | 'v3';
-/** 'auto': asks the server (/ping): InfluxDB says its version in X-Influxdb-Version, VictoriaMetrics says nothing. */
-export type ApiSetting = InfluxApi | 'auto';
-export type ServerKind = 'influxdb' | 'victoriametrics';
-
-export interface InfluxSinkOptions {
-  server: ServerKind;
-  /** Base URL, e.g. http://localhost:8086 (a path prefix is kept). */
-  url: string;
-  /** Which write API (VictoriaMetrics: v2); 'auto' asks the server before the first write. */
-  api: ApiSetting;
-  /** 1.x and 3.x: the database. */
-  database?: string;
-  /** 1.x: the retention policy ('' the database's default). */
-  retentionPolicy?: string;
-  /** 2.x: organisation and bucket (3.x: the bucket is the database on the v2 route). */
-  org?: string;
-  bucket?: string;
-  /** 1.x credentials (basic auth). */
-  user?: string;
-  password?: string;
-  /** 2.x/3.x (and VictoriaMetrics behind a proxy): `Authorization: Token ...`. */
-  token?: string;
-  precision: Precision;
-  mapping: PointMapping;
-  types: FieldTypeRegistry;
-  /** Bodies larger than this many bytes are sent gzipped; 0 never. */
-  gzipAbove: number;
-  /** Per request. */
-  timeoutMs: number;
-  /** Create the database (1.x), retention policy or bucket when missing, if the credentials allow. */
-  create: boolean;
-  /** Retention to give what is created, in ms; 0 keeps data forever (or leaves the server's setting). */
-  retentionMs: number;
-  /** Messages for the log (database created, cannot create it, text fields left out). */
-  onNotice?: (text: string) => void;
-}
-
-/** What /health and the node status show besides the writer's figures. */
-export interface InfluxSinkStats {
-  /** Text fields left out because the server keeps numbers only (VictoriaMetrics). */
-  skippedText: number;
-  /** What provisioning did or why it could not: e.g. 'database "x" created'. */
-  provisioning?: string;
-  /** The write route in use (3.x falls back to the v2 route). */
-  route: string;
-}
+export type { ApiSetting, InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
 
 const gzipAsync = promisify(gzip);
 /** Line protocol compresses about 8:1 at the fastest level already; higher levels cost several times the CPU for a few per cent. */
 const GZIP_OPTIONS = { level: zlibConstants.Z_BEST_SPEED };
 
 const PRECISION_V3: Record<Precision, string> = { ns: 'nanosecond', us: 'microsecond', ms: 'millisecond', s: 'second' };
-
-function quoteIdent(s: string): string {
-  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
-
-let clientModule: typeof import('@influxdata/influxdb-client') | undefined;
-/** The InfluxDB client library, loaded with the first InfluxDB sink: a runtime without one does not hold it (~1 MB of heap). */
-function influxClient(): typeof import('@influxdata/influxdb-client') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (clientModule ??= require('@influxdata/influxdb-client') as typeof import('@influxdata/influxdb-client'));
-}
-
-/** An error the client library answered with an HTTP status (the library is loaded by then). */
-function isHttpError(err: unknown): err is HttpError {
-  return clientModule !== undefined && err instanceof clientModule.HttpError;
-}
-
-function serverMessage(err: HttpError): string {
-  const json = err.json as { error?: unknown; message?: unknown } | undefined;
-  const text = typeof json?.error === 'string' ? json.error : typeof json?.message === 'string' ? json.message : (err.body ?? err.message);
-  return String(text).trim().slice(0, 2000);
-}
 
 export class InfluxSink implements ReadingSink {
   readonly kind: string;
@@ -187,7 +120,7 @@ export class InfluxSink implements ReadingSink {
     // New field types are on disk before the points that fixed them count as written.
     this.o.types.save();
     try {
-      await this.post(enc.body);
+      await this.post(enc.bytes);
     } catch (err) {
       throw (enc.empty === 0 && (await this.retentionRefusal(err, readings))) || err;
     }
@@ -273,9 +206,9 @@ export class InfluxSink implements ReadingSink {
     return h;
   }
 
-  private async post(body: string): Promise<void> {
+  private async post(body: Buffer): Promise<void> {
     // One buffer per batch; gzipped (on the libuv pool, at the fastest level) only above the size set.
-    let data = Buffer.from(body, 'utf8');
+    let data = body;
     const headers = this.headers();
     if (this.o.gzipAbove > 0 && data.length > this.o.gzipAbove) {
       data = await gzipAsync(data, GZIP_OPTIONS);
