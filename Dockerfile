@@ -19,7 +19,8 @@ ENV NODE_ENV=production \
     UPPERSTACK_DATA=/data \
     UPPERSTACK_BIND=0.0.0.0 \
     UPPERSTACK_HTTP_PORT=1880 \
-    UPPERSTACK_MQTT_PORT=1883
+    UPPERSTACK_MQTT_PORT=1883 \
+    UPPERSTACK_COAP_PORT=5683
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
@@ -32,7 +33,7 @@ COPY --from=build /app/resources ./resources
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data
-EXPOSE 1880 1883
+EXPOSE 1880 1883 5683/udp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.UPPERSTACK_HTTP_PORT||1880)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/scripts/start.js"]

@@ -51,6 +51,7 @@ import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { influxQuery, startInfluxd, startVictoria, type TsdbServer } from '../test/helpers/influxd';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
 import { serverOnlyPack } from '../nodes/lib/store/store-mode';
+import { DEFAULT_RECEIVE_MAXIMUM } from '../nodes/mqtt-connection/options';
 import { ProcWatch, percentile, sleep, TS_BASE, type PublisherConfig, type PublisherReport } from './common';
 import { stockInfluxFlow } from './influx-flows';
 import { benchSinkPath, type SinkPathRow } from './influx-sink';
@@ -214,7 +215,11 @@ async function startUpperstack(brokerPort: number, influx: TsdbServer | undefine
   // UPPERSTACK_STORE=influxdb|victoriametrics: the pack settings.ts writes at a first start in that mode.
   if (only) flows = serverOnlyPack(flows, only);
   for (const n of flows) if (n.type === 'upperstack-anomaly') n.d = true;
-  flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${brokerPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
+  // BENCH_INFLUX_MQTT_VERSION (5 as the InfluxDB pack ships, or 4) and BENCH_INFLUX_RECEIVE_MAXIMUM (MQTT 5; 0 announces
+  // none, the broker's window then): the connection's settings, for comparisons.
+  const protocolVersion = env.BENCH_INFLUX_MQTT_VERSION === '4' ? 4 : 5;
+  const receiveMaximum = env.BENCH_INFLUX_RECEIVE_MAXIMUM === undefined ? DEFAULT_RECEIVE_MAXIMUM : Number(env.BENCH_INFLUX_RECEIVE_MAXIMUM);
+  flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${brokerPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, receiveMaximum, configVersion: 2 });
   for (const n of flows) {
     if (n.type === 'upperstack-mqtt-in') {
       n.source = 'external';

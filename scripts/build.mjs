@@ -29,6 +29,9 @@ if (process.argv.includes('--if-stale') && existsSync(join(dist, '.built'))) {
   if (Math.max(...sources) <= built) process.exit(0);
 }
 
+// --clean (npm pack's prepare): a dist/ without what earlier builds left, so a moved or deleted module is not published.
+if (process.argv.includes('--clean')) rmSync(dist, { recursive: true, force: true });
+
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
 

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { settleAfterStart } from './settle-memory';
-import { keepConnections } from './server-timeouts';
-import { answerClientErrors } from './client-errors';
+import { keepConnections } from '../nodes/lib/server-timeouts';
+import { answerClientErrors } from '../nodes/lib/client-errors';
 import { installLeanDebug } from '../nodes/lib/lean-debug';
 
 // Before Node-RED loads MQTT.js, mqtt-packet and aedes: their `debug` loggers then cost nothing while off.

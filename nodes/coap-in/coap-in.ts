@@ -11,18 +11,17 @@
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
-import { generate, parse as parsePacket } from 'coap-packet';
 import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
 import { weighReceipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
-import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapError, coapOutcomeAnswer, EXCHANGE_LIFETIME_MS, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
-import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
+import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
+import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
-import type { Refusal } from '../lib/security/device-auth';
+import type { Principal, Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
 import { commandBoard } from '../lib/inputs/commands';
 import { requestEmitter } from '../shared/request-emit';
@@ -33,6 +32,17 @@ import { setStatus, throttledStatus } from '../shared/status';
 import { dataDir } from '../shared/runtime';
 import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptions } from './options';
 import { join } from 'node:path';
+
+/** One meta object for every record: the journal record serialises it once, not per request. */
+const COAP_META: Record<string, string> = { route: 'coap' };
+
+/** A request that may go on: whether it was authenticated, and the body a device that signs carried. */
+interface Access {
+  ok: true;
+  authenticated: boolean;
+  payload?: Buffer;
+  contentType?: string;
+}
 
 function send(res: OutgoingMessage, a: CoapAnswer): void {
   res.code = a.code;
@@ -76,6 +86,7 @@ export = function register(RED: NodeAPI): void {
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || '';
     const login: DeviceLogin | undefined = username ? { username, password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || '' } : undefined;
     if (!login && !checkAccess(undefined, undefined, bind).ok) node.warn(RED._('upperstack-coap-in.errors.noLogin'));
+    const loopback = isLoopback(bind);
     const status = throttledStatus(node);
     const outcomes = new WeakMap<Received, InputOutcome>();
     const exchanges = new ExchangeCache();
@@ -105,7 +116,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     let requests = 0;
-    const telemetry = async (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined, unwrapped?: Buffer, unwrappedType?: string) => {
+    // No promise per request: the answer goes from the journal turn's callback (Intake.submitThen).
+    const telemetry = (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined, unwrapped?: Buffer, unwrappedType?: string): void => {
       const packet = packetOf(req);
       const requestBytes = requestSize(packet);
       const tokenLength = packet?.token?.length ?? 8;
@@ -114,28 +126,29 @@ export = function register(RED: NodeAPI): void {
         if (key) exchanges.finish(key, bounded);
         send(res, bounded);
       };
-      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: { route: 'coap' } };
+      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: COAP_META };
       // An envelope without "ct": its body is taken to be in the envelope's own format.
       const ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
       outcomes.set(rec, outcome);
-      let result;
       try {
-        result = await intake.submit([rec]);
+        intake.submitThen([rec], (result) => {
+          if ('refused' in result) {
+            outcomes.delete(rec);
+            if (key) exchanges.forget(key);
+            return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
+          }
+          // The readings mark counts what the request holds, not one per request.
+          const weight = outcomeWeight(outcome);
+          if (weight > 1) weighReceipt({ j: intake.id, s: result.accepted[0] }, weight);
+          requests++;
+          reply(coapOutcomeAnswer(outcome));
+        });
       } catch (err) {
-        return reply(coapError('4.13', describeError(err).message, { Size1: config.maxBytes }));
-      }
-      if ('refused' in result) {
         outcomes.delete(rec);
-        if (key) exchanges.forget(key);
-        return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
+        reply(coapError('4.13', describeError(err).message, { Size1: config.maxBytes }));
       }
-      // The readings mark counts what the request holds, not one per request.
-      const weight = outcomeWeight(outcome);
-      if (weight > 1) weighReceipt({ j: intake.id, s: result.accepted[0] }, weight);
-      requests++;
-      reply(coapOutcomeAnswer(outcome));
     };
 
     const commands = (req: IncomingMessage, res: OutgoingMessage, device: string) => {
@@ -154,60 +167,7 @@ export = function register(RED: NodeAPI): void {
       res.on('error', stop);
     };
 
-    const blocks = new Block1Assembler(config.maxBytes);
-    // Reassembled requests by endpoint and message ID, so a retransmitted last block is the same request again.
-    const assembled = new Map<string, { at: number; datagram: Buffer }>();
-    const reply = (sock: Socket, rinfo: RemoteInfo, check: { messageId?: number; token?: Buffer; confirmable?: boolean }, code: string, payload: Buffer | undefined, options: Array<{ name: string; value: Buffer }>, requestBytes: number) => {
-      const bounded = boundAmplification({ code, payload }, requestBytes, check.token?.length ?? 8);
-      const out = generate({ code, messageId: check.messageId, token: check.token, ack: check.confirmable, confirmable: false, reset: false, payload: bounded.payload, options: options as Parameters<typeof generate>[0]['options'] });
-      sock.send(out, rinfo.port, rinfo.address);
-    };
-    const filterDatagram = (msg: Buffer, rinfo: RemoteInfo, sock: Socket): Buffer | undefined => {
-      const check = checkDatagram(msg, Infinity);
-      if (check.messageId === undefined) {
-        // Not a message we can read. The library would answer it 5.00 with its parser's error, to any
-        // (forgeable) sender; RFC 7252 §4.2-4.3: a malformed confirmable message gets a Reset, anything else nothing.
-        const rst = resetFor(msg);
-        if (rst) sock.send(rst, rinfo.port, rinfo.address);
-        return undefined;
-      }
-      const exchange = `${rinfo.address}:${rinfo.port}/${check.messageId}`;
-      const again = assembled.get(exchange);
-      if (again) return again.datagram;
-      const packet = parsePacket(msg);
-      const b1 = packet.options.find((o) => o.name === 'Block1');
-      if (!b1) {
-        if (packet.payload.length > config.maxBytes) {
-          reply(sock, rinfo, check, '4.13', Buffer.from(`the payload is more than ${config.maxBytes} bytes`), [{ name: 'Size1', value: uint(config.maxBytes) }], msg.length);
-          return undefined;
-        }
-        return msg;
-      }
-      const block = parseBlock1(b1.value);
-      if (!block) {
-        reply(sock, rinfo, check, '4.00', Buffer.from('the Block1 option cannot be read'), [], msg.length);
-        return undefined;
-      }
-      const path = packet.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8')).join('/');
-      const tag = packet.options.find((o) => o.name === 292)?.value.toString('hex') ?? '';
-      const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}#${tag}`, block, packet.payload);
-      if (result.type === 'error') {
-        reply(sock, rinfo, check, result.code, Buffer.from(result.message), result.code === '4.13' ? [{ name: 'Size1', value: uint(config.maxBytes) }] : [], msg.length);
-        return undefined;
-      }
-      if (result.type === 'continue') {
-        reply(sock, rinfo, check, '2.31', undefined, [{ name: 'Block1', value: block1Value(block) }], msg.length);
-        return undefined;
-      }
-      const whole = generate({ ...packet, options: packet.options.filter((o) => o.name !== 'Block1' && o.name !== 'Size1'), payload: result.payload }, result.payload.length + 2048);
-      const now = Date.now();
-      for (const [k, v] of assembled) {
-        if (assembled.size < 1000 && now - v.at < EXCHANGE_LIFETIME_MS) break;
-        assembled.delete(k);
-      }
-      assembled.set(exchange, { at: now, datagram: whole });
-      return whole;
-    };
+    const filterDatagram = datagramFilter(config.maxBytes);
 
     const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500 });
     server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
@@ -252,31 +212,64 @@ export = function register(RED: NodeAPI): void {
       }
       if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
       if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
-      void access(url, req, device, tele !== null).then(
-        (who) => {
-          if (!who.ok) {
-            const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
-            // A refusal that says to come back later must not be replayed to a retransmission after that.
-            if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
-            const a = coapError(coapCode(who.status), who.message, extra);
-            if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
-            return early(a);
-          }
-          if (tele) return telemetry(req, res, device, who.authenticated, key, who.payload, who.contentType);
-          if (key) exchanges.forget(key);
-          commands(req, res, device);
-        },
-      ).catch((err: unknown) => send(res, coapError('4.00', describeError(err).message)));
+      const decided = (who: Access | Refusal): void => {
+        if (!who.ok) {
+          const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
+          // A refusal that says to come back later must not be replayed to a retransmission after that.
+          if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
+          const a = coapError(coapCode(who.status), who.message, extra);
+          if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
+          return early(a);
+        }
+        if (tele) return telemetry(req, res, device, who.authenticated, key, who.payload, who.contentType);
+        if (key) exchanges.forget(key);
+        commands(req, res, device);
+      };
+      const failed = (err: unknown) => send(res, coapError('4.00', describeError(err).message));
+      try {
+        const now = accessNow(url, req, device, tele !== null);
+        if (now) return decided(now);
+      } catch (err) {
+        return failed(err);
+      }
+      void access(url, req, device, tele !== null).then(decided).catch(failed);
     });
 
+    /**
+     * access() decided at once for a request that presents no secret or login,
+     * when the registry can (an anonymous device on loopback, no rate limit to
+     * count); undefined when the request must wait for access().
+     */
+    const accessNow = (url: URL, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | undefined => {
+      if (url.search !== '' && (url.searchParams.has('k') || url.searchParams.has('u') || url.searchParams.has('p'))) return undefined;
+      const auth = deviceAuth();
+      if (writes && auth.limitsTraffic) return undefined;
+      const who = auth.anonymousNow(req.rsinfo.address, loopback, login);
+      if (who === undefined || !who.ok) return who;
+      return decideAccess(who.principal, req, device, writes);
+    };
+
+    /** Whether `principal` may use the device, and the body a device that signs carried (after admit()). */
+    const decideAccess = (principal: Principal, req: IncomingMessage, device: string, writes: boolean): Access | Refusal => {
+      const auth = deviceAuth();
+      const may = auth.canWrite(principal, device, 'coap', req.rsinfo.address);
+      if (!may.ok) return may;
+      const authenticated = principal.kind !== 'anonymous';
+      if (!writes) return { ok: true, authenticated };
+      // A device that signs sends an envelope; what goes on is the body it carried.
+      const signed = auth.unwrapSigned(principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', req.rsinfo.address);
+      if (!signed.ok) return signed;
+      return { ok: true, authenticated, payload: signed.payload, contentType: signed.contentType };
+    };
+
     /** Who sends (`?k=<secret>` of the path's device, or `?u=&p=`), and may they use this device? */
-    const access = async (url: URL, req: IncomingMessage, device: string, writes: boolean): Promise<{ ok: true; authenticated: boolean; payload?: Buffer; contentType?: string } | Refusal> => {
+    const access = async (url: URL, req: IncomingMessage, device: string, writes: boolean): Promise<Access | Refusal> => {
       const k = url.searchParams.get('k');
       const u = url.searchParams.get('u');
       const username = k !== null ? device : (u ?? undefined);
       const password = k !== null ? k : (url.searchParams.get('p') ?? undefined);
       const auth = deviceAuth();
-      const who = await auth.authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback: isLoopback(bind), shared: login });
+      const who = await auth.authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback, shared: login });
       if (!who.ok) return who;
       const may = auth.canWrite(who.principal, device, 'coap', req.rsinfo.address);
       if (!may.ok) return may;
@@ -296,9 +289,7 @@ export = function register(RED: NodeAPI): void {
         node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: err.message }));
         return;
       }
-      // Every datagram passes here before the library sees it: sizes are checked, and Block1 transfers are
-      // reassembled per endpoint and resource (clients such as libcoap give each block its own token,
-      // which the library's own reassembly does not expect), so the library sees one request.
+      // Every datagram passes datagrams.ts before the library sees it (sizes, Block1 reassembly).
       const sock = (server as unknown as { _sock?: Socket })._sock;
       if (sock) {
         const handlers = sock.listeners('message') as Array<(msg: Buffer, rinfo: RemoteInfo) => void>;
@@ -379,22 +370,8 @@ function wellKnown(packet: RequestPacket | undefined, res: OutgoingMessage, requ
   res.end(block.payload);
 }
 
-/** A Reset (4 bytes, empty) for a confirmable CoAP 1 message that cannot be parsed; undefined for anything else. */
-function resetFor(msg: Buffer): Buffer | undefined {
-  if (msg.length < 4 || msg[0] >> 6 !== 1 || ((msg[0] >> 4) & 3) !== 0) return undefined;
-  return Buffer.from([0x70, 0, msg[2], msg[3]]);
-}
 
 /** The CoAP code of an HTTP status: 401 → 4.01, 429 → 4.29, 503 → 5.03. */
 function coapCode(status: number): string {
   return `${Math.floor(status / 100)}.${String(status % 100).padStart(2, '0')}`;
-}
-
-function uint(n: number): Buffer {
-  if (n < 256) return Buffer.from([n]);
-  if (n < 65536) return Buffer.from([n >> 8, n & 255]);
-  if (n < 16777216) return Buffer.from([n >> 16, (n >> 8) & 255, n & 255]);
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
 }

@@ -83,6 +83,13 @@ export async function handleFetch(input: ActiveHttpIn | undefined, req: Request,
       if (rows.length > FETCH_MAX) throw new BadParameterError('from', `more than ${FETCH_MAX} readings between "from" and "to"; ask for a shorter range`);
       cursor = page.nextCursor;
     } while (cursor);
+    // A device nothing was ever stored for is not there (404, as GET /api/v1/devices/{id} says of an unknown
+    // id); one that has readings, only none in the range asked, is answered with an empty tsdata.
+    const known = rows.length > 0 || ((from !== undefined || to !== undefined) && (await store.readings({ device, limit: 1 })).readings.length > 0);
+    if (!known) {
+      record('ok');
+      return sendError(res, 404, 'NOT_FOUND', `no reading of device "${device.slice(0, 128)}" is stored`, { device: device.slice(0, 128) });
+    }
     const info = await deviceInfo(store, device);
     record('ok');
     res.status(200).type('application/json').send(fetchBody(rows, info));

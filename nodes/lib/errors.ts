@@ -207,8 +207,12 @@ export class BadTopicError extends UpperstackError {
 
 export class PayloadTooLargeError extends UpperstackError {
   override readonly name = 'PayloadTooLargeError';
-  constructor(size: number, limit: number) {
-    super('PAYLOAD_TOO_LARGE', `payload is ${size} bytes, more than the limit of ${limit} bytes`, { size, limit });
+  /**
+   * `size` undefined when the whole size is not known (a stream cut off at the limit, a
+   * compressed body that would inflate past it): then `message` says what is known instead.
+   */
+  constructor(size: number | undefined, limit: number, message?: string, details: Record<string, unknown> = {}) {
+    super('PAYLOAD_TOO_LARGE', message ?? `payload is ${size} bytes, more than the limit of ${limit} bytes`, size === undefined ? { limit, ...details } : { size, limit, ...details });
   }
 }
 

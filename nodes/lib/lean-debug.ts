@@ -10,10 +10,13 @@
  *
  * leanDebug() wraps one logger in a function with fixed parameters that asks
  * the logger whether it is on before it passes anything. installLeanDebug()
- * makes every logger created from then on (the `debug` copy MQTT.js and
- * mqtt-packet load) such a wrapper; `npm start` calls it before Node-RED loads
- * anything, so mqtt-packet's parser and writer loggers are lean too (the MQTT
- * connection node gives its client a no-op logger unless DEBUG is set). Nothing changes for someone who turns logging on (DEBUG=mqttjs*,
+ * makes every logger created from then on by the `debug` copies MQTT.js, aedes
+ * and mqtt-packet load such a wrapper. `npm start` calls it before Node-RED
+ * loads anything, and so does the upperstack-runtime plugin in any Node-RED
+ * the package is installed into (Node-RED loads plugins before nodes), so
+ * mqtt-packet's parser and writer loggers are lean too (the MQTT connection
+ * node gives its client a no-op logger unless DEBUG is set). Nothing changes
+ * for someone who turns logging on (DEBUG=mqttjs*,
  * or debug.enable() at run time): `enabled` is read on every call, and the
  * wrapper passes the arguments on, up to eight (a trailing `undefined` is
  * left out, as a call with fewer arguments would have been written).
@@ -59,33 +62,47 @@ export function leanDebug(d: DebugLogger): DebugLogger {
   return lean;
 }
 
-/** The `debug` package as the MQTT client library loads it, or undefined when it cannot be found. */
-function mqttDebugModule(): { path: string; createDebug: CreateDebug } | undefined {
-  try {
-    // mqtt-packet is MQTT.js's (and aedes') own dependency: resolved from there, it is the copy they share.
-    const fromMqtt = createRequire(require.resolve('mqtt'));
-    const fromPacket = createRequire(fromMqtt.resolve('mqtt-packet'));
-    const path = fromPacket.resolve('debug');
-    return { path, createDebug: fromPacket('debug') as CreateDebug };
-  } catch {
-    return undefined;
+/**
+ * The copies of the `debug` package MQTT.js, mqtt-packet and aedes load, by file. Installed
+ * from the registry they may be two or three (mqtt and mqtt-packet each get a debug 4 of their
+ * own when the install's top-level `debug` is an older major); in this repository's install, one.
+ */
+function mqttDebugModules(): Map<string, CreateDebug> {
+  const found = new Map<string, CreateDebug>();
+  const add = (from: NodeJS.Require) => {
+    try {
+      const path = from.resolve('debug');
+      if (!found.has(path)) found.set(path, from('debug') as CreateDebug);
+    } catch {
+      // that library is not installed, or has no `debug`: nothing of it to make lean
+    }
+  };
+  const packetsOf = (from: NodeJS.Require) => {
+    try {
+      add(createRequire(from.resolve('mqtt-packet')));
+    } catch {
+      // not installed
+    }
+  };
+  for (const lib of ['mqtt', 'aedes']) {
+    let from: NodeJS.Require;
+    try {
+      from = createRequire(require.resolve(lib));
+    } catch {
+      continue;
+    }
+    add(from);
+    packetsOf(from);
   }
+  return found;
 }
 
-/**
- * Makes the `debug` package MQTT.js and mqtt-packet use hand out lean loggers
- * from now on. Loggers made before (a module that has already loaded) stay as
- * they are, so call it before the MQTT libraries are loaded. Returns whether
- * it is in place.
- */
-export function installLeanDebug(): boolean {
-  const found = mqttDebugModule();
-  if (!found) return false;
-  const cached = require.cache[found.path];
+/** Replaces one loaded `debug` module's exports with a factory of lean loggers. */
+function makeLean(path: string, createDebug: CreateDebug): boolean {
+  const cached = require.cache[path];
   if (!cached) return false;
   const current = cached.exports as CreateDebug;
   if ((current as unknown as Record<symbol, unknown>)[LEAN]) return true;
-  const createDebug = found.createDebug;
   // A Proxy, so enable(), disable(), formatters and the rest stay the package's own, shared state.
   const lean = new Proxy(createDebug, {
     apply: (target, _self, args: [string]) => leanDebug(target(...args)),
@@ -96,3 +113,15 @@ export function installLeanDebug(): boolean {
   return true;
 }
 
+/**
+ * Makes the `debug` packages MQTT.js, mqtt-packet and aedes use hand out lean
+ * loggers from now on. Loggers made before (a module that has already loaded)
+ * stay as they are, so call it before the MQTT libraries are loaded. Returns
+ * whether it is in place (false when no such library is installed).
+ */
+export function installLeanDebug(): boolean {
+  const found = mqttDebugModules();
+  let all = found.size > 0;
+  for (const [path, createDebug] of found) all = makeLean(path, createDebug) && all;
+  return all;
+}

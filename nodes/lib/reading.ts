@@ -5,6 +5,10 @@
  */
 import { DepthExceededError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from './errors';
 import { DEFAULT_LIMITS, type Limits } from './limits';
+import { countKeys, fieldConverter, Flattener, hasOwn, isPlainObject, LONE_SURROGATE, notUnicode, tagConverter } from './reading-flatten';
+import { parseTimestamp } from './reading-time';
+
+export { parseTimestamp } from './reading-time';
 
 export type FieldValue = number | boolean | string;
 
@@ -28,170 +32,11 @@ export interface NormalizeOptions {
 const TIME_KEYS = ['ts', 'timestamp', 'time'] as const;
 const RESERVED = new Set<string>(['device', 'tags', 'fields', ...TIME_KEYS]);
 
-// Epoch seconds below this are taken as seconds (until year 2286 in ms terms, 1e11 s
-// is year 5138), epoch values above as milliseconds; above 1e14 as micro/nanoseconds.
-const SECONDS_LIMIT = 1e11;
-
-/** Parses ISO 8601 or epoch s / ms / µs / ns into epoch milliseconds. */
-export function parseTimestamp(value: unknown, path = 'ts'): number {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new InvalidReadingError(`${path} must be a non-negative epoch time, got ${value}`, { path });
-    if (value < SECONDS_LIMIT) return Math.round(value * 1000);
-    if (value < 1e14) return Math.round(value);
-    if (value < 1e17) return Math.round(value / 1000);
-    return Math.round(value / 1e6);
-  }
-  if (typeof value === 'bigint') return parseTimestamp(Number(value), path);
-  if (typeof value === 'string') {
-    const trimmed = value.trim();
-    if (/^\d+(\.\d+)?$/.test(trimmed)) return parseTimestamp(Number(trimmed), path);
-    // Only accept full ISO 8601 date-times; Date.parse alone is too lenient.
-    const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(trimmed);
-    if (iso) {
-      // Without an offset the time is UTC, as in the query API, never the server's zone.
-      const ms = Date.parse(iso[1] && !iso[4] ? `${trimmed.replace(' ', 'T')}Z` : trimmed);
-      if (!Number.isNaN(ms)) return ms;
-    }
-    throw new InvalidReadingError(`${path} "${value.slice(0, 40)}" is not ISO 8601 or epoch time`, { path });
-  }
-  if (value instanceof Date && !Number.isNaN(value.getTime())) return value.getTime();
-  throw new InvalidReadingError(`${path} must be ISO 8601 text or epoch number, got ${typeof value}`, { path });
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof Date);
-}
-
-const hasOwn = Object.prototype.hasOwnProperty;
-
-/** obj[key] = value, also for "__proto__", which an assignment would take as the prototype. */
-function put<T>(obj: Record<string, T>, key: string, value: T): void {
-  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-  else obj[key] = value;
-}
-
 /** A reading problem that rejects one item of a batch; anything else fails the whole message. */
 export type ReadingProblem = InvalidReadingError | TooManyFieldsError | StringTooLongError | DepthExceededError;
 
 function isReadingProblem(err: unknown): err is ReadingProblem {
   return err instanceof InvalidReadingError || err instanceof TooManyFieldsError || err instanceof StringTooLongError || err instanceof DepthExceededError;
-}
-
-/**
- * Collects the scalars of one reading (fields, or tags) under their names,
- * flattening nested objects and arrays to dotted names (`n.a`, `list.0`) without
- * recursion, so depth and width are checked while walking.
- */
-class Flattener<T extends FieldValue> {
-  readonly out: Record<string, T> = {};
-  private count = 0;
-  constructor(
-    private readonly limits: Limits,
-    private readonly what: 'fields' | 'tags',
-    /** Names the reading in messages: '' for a single one, '[3]' in a batch. */
-    private readonly reading: string,
-    private readonly convert: (v: unknown, path: string) => T | undefined,
-  ) {}
-
-  /** Adds value under name; `depth` is the nesting level of the object that holds it (the reading is 1 or 2). */
-  add(name: string, value: unknown, path: string, depth: number): void {
-    if (typeof value === 'object' && value !== null && (Array.isArray(value) || isPlainObject(value))) {
-      this.walk(name, value, path, depth + 1);
-      return;
-    }
-    const v = this.convert(value, path);
-    if (v === undefined) return;
-    if (hasOwn.call(this.out, name)) {
-      throw new InvalidReadingError(`${path} would be stored as ${this.what === 'fields' ? 'field' : 'tag'} "${name}", which the reading already has: two values cannot have the same name`, { path });
-    }
-    if (++this.count > this.limits.maxFields) {
-      throw new TooManyFieldsError({ limit: this.limits.maxFields, path: this.reading || undefined, what: this.what });
-    }
-    put(this.out, name, v);
-  }
-
-  private walk(name: string, root: object, path: string, depth: number): void {
-    const { limits } = this;
-    const stack: Array<{ v: object; keys: string[] | undefined; i: number; name: string; path: string; depth: number }> = [];
-    const enter = (v: object, n: string, p: string, d: number) => {
-      if (d > limits.maxDepth) throw new DepthExceededError({ limit: limits.maxDepth, path: p });
-      const width = Array.isArray(v) ? v.length : countKeys(v, limits.maxFields + 1);
-      if (width > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, path: this.reading || undefined, what: this.what });
-      stack.push({ v, keys: Array.isArray(v) ? undefined : Object.keys(v), i: 0, name: n, path: p, depth: d });
-    };
-    enter(root, name, path, depth);
-    while (stack.length) {
-      const f = stack[stack.length - 1];
-      let key: string;
-      let child: unknown;
-      if (f.keys === undefined) {
-        const arr = f.v as unknown[];
-        if (f.i >= arr.length) {
-          stack.pop();
-          continue;
-        }
-        key = String(f.i);
-        child = arr[f.i++];
-      } else {
-        if (f.i >= f.keys.length) {
-          stack.pop();
-          continue;
-        }
-        key = f.keys[f.i++];
-        child = (f.v as Record<string, unknown>)[key];
-      }
-      const childName = `${f.name}.${key}`;
-      const childPath = `${f.path}.${key}`;
-      if (typeof child === 'object' && child !== null && (Array.isArray(child) || isPlainObject(child))) enter(child, childName, childPath, f.depth + 1);
-      else this.add(childName, child, childPath, f.depth);
-    }
-  }
-}
-
-/** Own enumerable keys of o, counting no further than stop. */
-function countKeys(o: object, stop: number): number {
-  let n = 0;
-  for (const k in o) {
-    if (hasOwn.call(o, k) && ++n >= stop) break;
-  }
-  return n;
-}
-
-// JSON text may escape half of a surrogate pair ("\ud800"): a valid JS string, but no Unicode
-// text a store can keep. Without the g flag, test() keeps no state between calls.
-const LONE_SURROGATE = /\p{Cs}/u;
-
-function notUnicode(path: string): InvalidReadingError {
-  return new InvalidReadingError(`${path} holds half of a UTF-16 surrogate pair (e.g. "\\ud800" without its partner), which is not valid Unicode text`, { path });
-}
-
-function fieldConverter(limits: Limits): (v: unknown, path: string) => FieldValue | undefined {
-  return (v, path) => {
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new InvalidReadingError(`${path} is ${v}; only finite numbers can be stored`, { path });
-      return v;
-    }
-    if (typeof v === 'string') {
-      if (v.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path });
-      if (LONE_SURROGATE.test(v)) throw notUnicode(path);
-      return v;
-    }
-    if (typeof v === 'boolean') return v;
-    if (typeof v === 'bigint') return Number(v);
-    if (v === null || v === undefined) return undefined;
-    throw new InvalidReadingError(`${path} must be a number, boolean or string, got ${v instanceof Uint8Array ? 'binary data' : v instanceof Date ? 'a date' : typeof v}`, { path });
-  };
-}
-
-function tagConverter(limits: Limits): (v: unknown, path: string) => string | undefined {
-  return (v, path) => {
-    if (v === null || v === undefined) return undefined;
-    if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') throw new InvalidReadingError(`${path} must be a string, number or boolean`, { path });
-    const text = String(v);
-    if (text.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: text.length, path });
-    if (LONE_SURROGATE.test(text)) throw notUnicode(path);
-    return text;
-  };
 }
 
 function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limits: Limits): Reading {

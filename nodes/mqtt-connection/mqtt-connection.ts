@@ -22,15 +22,7 @@ import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
-import { mqttConnectionMigrations, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
-
-/**
- * A turn ends early after this many messages. The broker sends only a window of
- * unacknowledged messages (mosquitto's max_inflight_messages, 20 by default), and
- * acknowledgements held for a whole turn would leave it waiting for them. The
- * intake still sends the event-loop turn's messages on together, as one batch.
- */
-const TURN_MAX = 16;
+import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
 
 /**
  * MQTT 5 ends a session at disconnect unless the client asks for an expiry, so
@@ -85,6 +77,13 @@ export = function register(RED: NodeAPI): void {
     };
 
     let turn: Turn | undefined;
+    /**
+     * A turn ends early after this many messages. The broker sends only a window of
+     * unacknowledged messages (the receive maximum), and acknowledgements held for a
+     * whole turn would leave it waiting for them. The intake still sends the
+     * event-loop turn's messages on together, as one batch.
+     */
+    const turnMax = turnMaximum(config);
 
     /** The turn's intakes journal what they took; then the acknowledgements go out, or the connection is dropped. */
     const endTurn = () => {
@@ -137,7 +136,7 @@ export = function register(RED: NodeAPI): void {
           current.intakes.add(sub.intake);
         }
       }
-      if (++current.count >= TURN_MAX) endTurn();
+      if (++current.count >= turnMax) endTurn();
     };
 
     const login = (): IClientOptions => ({
@@ -156,7 +155,14 @@ export = function register(RED: NodeAPI): void {
         protocolVersion: config.protocolVersion,
         clean: !config.persistent,
         keepalive: config.keepalive,
-        ...(config.protocolVersion === 5 && config.persistent ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
+        ...(config.protocolVersion === 5
+          ? {
+              properties: {
+                ...(config.persistent ? { sessionExpiryInterval: SESSION_EXPIRY_S } : {}),
+                ...(config.receiveMaximum > 0 ? { receiveMaximum: config.receiveMaximum } : {}),
+              },
+            }
+          : {}),
         reconnectPeriod: 2000,
         ...(quietLog ? { log: quietLog } : {}),
         ...login(),

@@ -19,7 +19,41 @@ export interface MqttConnectionOptions {
   cert: string;
   key: string;
   rejectUnauthorized: boolean;
+  /**
+   * MQTT 5: the most unacknowledged QoS 1/2 messages the broker may send this
+   * client at once (Receive Maximum in CONNECT); 0 announces none, leaving the
+   * broker's own limit (mosquitto: max_inflight_messages, 20 by default).
+   * MQTT 3.1.1 cannot say it.
+   */
+  receiveMaximum: number;
   configVersion: number;
+}
+
+/**
+ * A window of 100 lets the connection journal and acknowledge a backlog about
+ * 80 messages at a time instead of 16 (mosquitto's 20 less room for the next
+ * ones), about a fifth of the per-turn work (docs/performance.md); past the
+ * input's pause mark it is also the most the broker can still send unasked.
+ */
+export const DEFAULT_RECEIVE_MAXIMUM = 100;
+export const RECEIVE_MAXIMUM_RANGE = Object.freeze({ min: 0, max: 65535 });
+
+/** A receive maximum from the editor or a hand-written flow; anything unusable is the default. */
+export function receiveMaximumSetting(v: unknown): number {
+  if (v === undefined || v === null || v === '') return DEFAULT_RECEIVE_MAXIMUM;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= RECEIVE_MAXIMUM_RANGE.min && n <= RECEIVE_MAXIMUM_RANGE.max ? n : DEFAULT_RECEIVE_MAXIMUM;
+}
+
+/**
+ * Messages journaled (and acknowledged) together at most. Short of the broker's
+ * window, so that it can send the next messages while a turn is written: 16 of
+ * mosquitto's default 20 when the window is the broker's (MQTT 3.1.1, or no
+ * receive maximum announced), four fifths of the announced one otherwise.
+ */
+export function turnMaximum(o: Pick<MqttConnectionOptions, 'protocolVersion' | 'receiveMaximum'>): number {
+  if (o.protocolVersion !== 5 || o.receiveMaximum <= 0) return 16;
+  return Math.max(1, o.receiveMaximum - Math.ceil(o.receiveMaximum / 5));
 }
 
 export interface MqttConnectionNodeDef extends NodeDef, MqttConnectionOptions {}
@@ -43,6 +77,8 @@ export const mqttConnectionMigrations: ReadonlyArray<Migration<MqttConnectionOpt
     protocolVersion: Number(old.protocolVersion ?? 4) === 5 ? 5 : 4,
     keepalive: Number(old.keepalive ?? 60),
   }),
+  // v1 → v2: MQTT 5 connections announce a receive maximum (longer journal turns on a backlog).
+  (old) => ({ ...old, receiveMaximum: receiveMaximumSetting(old.receiveMaximum) }),
 ];
 
 /** An input on this connection: its subscription and the intake its messages go to. */

@@ -23,6 +23,7 @@ import { ADMIN, isAdmin, readsSome, type Access } from '../lib/security/scopes';
 import { auditOf, keyStore } from './keys';
 import { codeForStatus, errorBody, httpErrorOf, HTTP_CODES } from '../lib/api/http-errors';
 import { upperstackSettings } from './runtime';
+import { prepareServer } from './server-setup';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -269,6 +270,8 @@ function topApp(RED: NodeAPI): App | undefined {
  * admin and node apps mounted before these, so they are never shadowed.
  */
 export function installJsonErrors(RED: NodeAPI): void {
+  // Also where no plugin was loaded (an embedding that registers nodes itself): parser errors answered in JSON too.
+  prepareServer(RED);
   const app = topApp(RED);
   if (!app || installed.has(app)) return;
   installed.add(app);

@@ -262,3 +262,54 @@ test('401 without the device login, 429 over the rate limit, 503 with Retry-Afte
     await limited.stop();
   }
 });
+
+test('a gzip bomb\'s 413 names the limit and the bytes sent, never a payload size it did not measure', async () => {
+  // 20 MiB of zeros gzips to ~20 KB: under the 1 MiB limit as sent, far over it inflated.
+  const bomb = gzipSync(Buffer.alloc(20 * 1024 * 1024));
+  const r = await post('/ingest/bomb1', bomb, 'application/json', ['-H', 'Content-Encoding: gzip']);
+  assert.equal(r.status, 413, r.body);
+  const error = (JSON.parse(r.body) as { error: Record<string, unknown> }).error;
+  assert.equal(error.code, 'PAYLOAD_TOO_LARGE');
+  assert.equal(error.message, `the gzip body inflates to more than the limit of 1048576 bytes (${bomb.length} bytes as sent)`);
+  assert.equal(error.limit, 1048576);
+  assert.equal(error.size, undefined);
+});
+
+test('JSON labelled with a charset other than UTF-8 is refused with 415 naming it, not read as UTF-8', async () => {
+  // "°C" in ISO-8859-1: read as UTF-8 it would become a replacement character without a word.
+  const latin1 = Buffer.from('{"unit":"\u00b0C","t":21.5}', 'latin1');
+  const r = await post('/ingest/latin1', latin1, 'application/json; charset=ISO-8859-1');
+  assert.equal(r.status, 415, r.body);
+  const error = (JSON.parse(r.body) as { error: Record<string, unknown> }).error;
+  assert.equal(error.code, 'UNSUPPORTED_FORMAT');
+  assert.match(String(error.message), /charset ISO-8859-1 is not supported: send the body as UTF-8/);
+  const insert = await post('/insert/latin1', latin1, 'application/json; charset=latin1');
+  assert.equal(insert.status, 415, insert.body);
+  // UTF-8 said out loud, in any case, is what JSON is anyway.
+  const utf8 = await post('/ingest/latin1', Buffer.from('{"unit":"\u00b0C","t":21.5}', 'utf8'), 'application/json; charset=UTF-8');
+  assert.equal(utf8.status, 202, utf8.body);
+  assert.deepEqual((await readingsCount('latin1', 1))[0].fields, { unit: '\u00b0C', t: 21.5 });
+});
+
+test('GET /fetch of a device nothing was ever stored for is 404 naming it; a known device with nothing in the range is 200 with an empty tsdata', async () => {
+  const unknown = await curl([`${rt.url}/fetch/never-sent`]);
+  assert.equal(unknown.status, 404, unknown.body);
+  assert.deepEqual(JSON.parse(unknown.body), { error: { code: 'NOT_FOUND', message: 'no reading of device "never-sent" is stored', device: 'never-sent' } });
+  const ts = Date.now() - 60_000;
+  assert.equal((await post('/ingest/fetch1', JSON.stringify({ ts, t: 1 }), 'application/json')).status, 202);
+  await readingsCount('fetch1', 1);
+  const empty = await curl([`${rt.url}/fetch/fetch1?from=0&to=1000`]);
+  assert.equal(empty.status, 200, empty.body);
+  assert.deepEqual(JSON.parse(empty.body), { deviceinfo: { deviceid: 'fetch1' }, tsdata: [] });
+});
+
+test('CoAP: an unsupported Content-Format is answered 4.15 naming the Content-Format and the ones the input takes', async () => {
+  const file = join(scratch, 'exi.bin');
+  writeFileSync(file, 'x');
+  const { stdout, stderr } = await run('coap-client-notls', ['-m', 'post', '-t', '47', '-f', file, `coap://127.0.0.1:${rt.coapPort}/telemetry/exi1`], { timeout: 20_000 });
+  const answer = `${stdout}${stderr}`;
+  // The diagnostic is cut to three times the request's size (no amplification): its start is what counts.
+  assert.match(answer, /4\.15/);
+  assert.match(answer, /UNSUPPORTED_FORMAT: Content-Format application\/exi is not/);
+  assert.doesNotMatch(answer, /Content-Type/);
+});

@@ -1,6 +1,6 @@
 /**
  * The runtime's HTTP server keeps an idle keep-alive connection open longer than Node's default 5 s
- * (scripts/server-timeouts.ts): a client that holds a connection idle for 6 s sends its next request on
+ * (nodes/lib/server-timeouts.ts): a client that holds a connection idle for 6 s sends its next request on
  * the same socket and is answered, instead of racing the server's close (ECONNRESET on a reused socket).
  * One socket at most (maxSockets 1), so "the same socket" is what the client's agent says (reusedSocket)
  * and the local port it used.

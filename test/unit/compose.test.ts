@@ -39,7 +39,11 @@ function variablesRead(): Set<string> {
 }
 
 /** "HOST:CONTAINER" or "IP:HOST:CONTAINER" → the container port. */
-const containerPort = (p: string) => Number(p.split(':').pop());
+/** The container side of a published port, with its protocol when not TCP: 1883, "5683/udp". */
+const containerPort = (p: string): number | string => {
+  const side = p.split(':').pop()!;
+  return /\/udp$/.test(side) ? side : Number(side);
+};
 /** The value before ${VAR:-default} substitution, or the default. */
 const resolved = (v: string) => /^\$\{[A-Z_]+:-([^}]*)\}$/.exec(v)?.[1] ?? v;
 
@@ -69,9 +73,13 @@ test('upperstack: every variable is one the app reads, and the ports, data volum
   assert.match(env.UPPERSTACK_API_KEY, /:\?/, 'the API key must be set, not generated inside the container');
   const http = Number(resolved(env.UPPERSTACK_HTTP_PORT));
   const mqtt = Number(resolved(env.UPPERSTACK_MQTT_PORT));
-  const exposed = /^EXPOSE (.+)$/m.exec(runtime)![1].split(/\s+/).map(Number);
-  assert.deepEqual(app.ports!.map(containerPort).sort(), [http, mqtt].sort());
-  assert.deepEqual(exposed.sort(), [http, mqtt].sort(), 'the Dockerfile exposes the same ports');
+  // The default pack's CoAP input listens on UDP: devices outside the container reach it only if published.
+  const coap = `${Number(resolved(env.UPPERSTACK_COAP_PORT))}/udp`;
+  assert.equal(/UPPERSTACK_COAP_PORT=(\d+)/.exec(runtime)?.[1], resolved(env.UPPERSTACK_COAP_PORT));
+  const exposed = /^EXPOSE (.+)$/m.exec(runtime)![1].split(/\s+/).map((p) => (/\/udp$/.test(p) ? p : Number(p)));
+  const order = (a: number | string, b: number | string) => String(a).localeCompare(String(b));
+  assert.deepEqual(app.ports!.map(containerPort).sort(order), [http, mqtt, coap].sort(order));
+  assert.deepEqual(exposed.sort(order), [http, mqtt, coap].sort(order), 'the Dockerfile exposes the same ports');
   const volume = /^VOLUME (\S+)$/m.exec(runtime)![1];
   assert.equal(env.UPPERSTACK_DATA, volume);
   assert.equal(/UPPERSTACK_DATA=(\S+)/.exec(runtime)![1], volume);

@@ -79,3 +79,39 @@ test('bodies not all there, chunked, encoded or over the limit are left to readR
     await s.close();
   }
 });
+
+test('a 413 names only sizes that are true: the limit, and for a gzip bomb or a cut-off stream what was sent, never a made-up payload size', async () => {
+  const server = createServer((req, res) => {
+    readRequestBody(req, LIMIT).then(
+      (b) => res.end(`read ${b.length}`),
+      (err: PayloadTooLargeError) => res.end(JSON.stringify({ message: err.message, details: err.details })),
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  const post = (headers: Record<string, string | number>, body: Buffer | string) =>
+    new Promise<{ message: string; details: Record<string, unknown> }>((resolve, reject) => {
+      const req = request({ port, host: '127.0.0.1', method: 'POST', path: '/', headers }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString('utf8')));
+        res.on('end', () => resolve(JSON.parse(text) as { message: string; details: Record<string, unknown> }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    // 256 KiB of zeros gzips to about 300 bytes: under the limit as sent, 256 times over it inflated.
+    const bomb = gzipSync(Buffer.alloc(256 * 1024));
+    assert.ok(bomb.length < LIMIT);
+    const inflated = await post({ 'content-length': bomb.length, 'content-encoding': 'gzip' }, bomb);
+    assert.equal(inflated.message, `the gzip body inflates to more than the limit of ${LIMIT} bytes (${bomb.length} bytes as sent)`);
+    assert.deepEqual(inflated.details, { limit: LIMIT, contentEncoding: 'gzip' });
+    const streamed = await post({ 'transfer-encoding': 'chunked' }, 'x'.repeat(LIMIT * 3));
+    assert.match(streamed.message, new RegExp(`^the body is more than the limit of ${LIMIT} bytes \\(cut off after \\d+ bytes\\)$`));
+    assert.deepEqual(streamed.details, { limit: LIMIT });
+    const declared = await post({ 'content-length': LIMIT + 5 }, 'x'.repeat(LIMIT + 5));
+    assert.equal(declared.message, `payload is ${LIMIT + 5} bytes, more than the limit of ${LIMIT} bytes`);
+  } finally {
+    server.close();
+  }
+});

@@ -56,6 +56,23 @@ describe('HTTP/CoAP request outcome', () => {
     assert.match(other.failures[0].error.message, /names device "d2" but the path names "d1"/);
   });
 
+  test('a text body labelled with a charset other than UTF-8 is refused naming it; binary formats ignore the parameter; CoAP speaks of Content-Format', () => {
+    for (const [contentType, route] of [['application/json; charset=ISO-8859-1', 'ingest'], ['application/json;charset="latin1"', 'insert'], ['text/plain; charset=utf-16', 'ingest'], ['application/senml+json; charset=windows-1252', 'ingest']] as const) {
+      const out = processRequest(req({ route, device: 'd', contentType, payload: '{"t":1}' }), opts);
+      assert.equal(out.refusal, 'unsupported', contentType);
+      assert.match(out.failures[0].error.message, /^Content-Type charset \S+ is not supported: send the body as UTF-8/, contentType);
+    }
+    for (const contentType of ['application/json; charset=utf-8', 'application/json; charset=UTF8', 'application/json; charset=us-ascii']) {
+      assert.equal(processRequest(req({ device: 'd', contentType, payload: '{"t":1}' }), opts).readings.length, 1, contentType);
+    }
+    const cbor = encode('cbor', { device: 'd', ts: NOW, fields: { t: 1 }, tags: {} });
+    assert.equal(processRequest(req({ device: 'd', contentType: 'application/cbor; charset=latin1', payload: cbor }), opts).readings.length, 1);
+    const coap = processRequest(req({ route: 'coap', device: 'd', contentType: 'application/exi', payload: 'x' }), opts);
+    assert.equal(coap.refusal, 'unsupported');
+    assert.match(coap.failures[0].error.message, /^Content-Format application\/exi is not supported; use 50 \(JSON\), 60 \(CBOR\)/);
+    assert.match(processRequest(req({ route: 'coap', device: 'd', payload: 'x' }), opts).failures[0].error.message, /^a Content-Format is required/);
+  });
+
   test('a partly invalid batch keeps the valid readings and reports each invalid one', () => {
     const out = processRequest(req({ device: 'd', contentType: 'application/json', payload: '[{"t":1},{"t":null},{"ts":"yesterday","t":3},{"t":4}]' }), opts);
     assert.equal(out.refusal, undefined);

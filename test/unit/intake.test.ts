@@ -1,69 +1,14 @@
 /**
  * The shared intake: one journal write per event-loop turn, acknowledgements
  * only after it, backpressure on the backlog and on the disk budget (held acks,
- * refused submits, nothing dropped), replay of the last run (old record format
- * included), and what close() does with what is in flight.
+ * refused submits, nothing dropped), a journal that cannot be written, and its
+ * stats. Replay of the last run and close(): intake-restart.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Intake, intakeStats, type IntakeItem, type IntakeOptions } from '../../nodes/lib/ingest/intake';
-import { consumeReceipts } from '../../nodes/lib/ingest/receipts';
-import type { Received } from '../../nodes/lib/ingest/record';
-import { Journal } from '../../nodes/lib/journal/journal';
-import { RECORD_ENCODER as LEGACY_ENCODER, type ReceivedMessage } from '../../nodes/lib/mqtt/record';
+import { intakeStats } from '../../nodes/lib/ingest/intake';
 import { BackpressureError } from '../../nodes/lib/errors';
-import { tempDir } from '../helpers/temp';
-
-const tmp = () => tempDir('us-intake-');
-const turn = () => new Promise((r) => setImmediate(r));
-let ids = 0;
-
-function rec(body: string, source = 'mqtt:devices/d/telemetry'): Received {
-  return { source, payload: Buffer.from(body), receivedAt: Date.now(), qos: 1 };
-}
-
-function open(opts: Partial<IntakeOptions> = {}) {
-  const emitted: Array<{ items: IntakeItem[]; replayed: boolean }> = [];
-  const intake = new Intake({ id: `intake-${++ids}`, dir: tmp(), highWater: 0, emit: (items, replayed) => emitted.push({ items, replayed }), ...opts });
-  const replayCount = intake.open();
-  const settle = (items: IntakeItem[]) => consumeReceipts(items.map((i) => ({ j: intake.id, s: i.seq })));
-  return { intake, emitted, replayCount, settle, all: () => emitted.flatMap((e) => e.items) };
-}
-
-/** Counts write(2) calls carrying `marker`; the first `failures` of them fail with ENOSPC. */
-function watchWrites(marker: string, failures = 0) {
-  const original = fs.writeSync;
-  let writes = 0;
-  let left = failures;
-  (fs as { writeSync: unknown }).writeSync = (fd: number, buf: unknown, ...rest: unknown[]) => {
-    if (Buffer.isBuffer(buf) && buf.includes(marker)) {
-      if (left > 0) {
-        left--;
-        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      }
-      writes++;
-    }
-    return (original as (...a: unknown[]) => number)(fd, buf, ...rest);
-  };
-  return { writes: () => writes, restore: () => ((fs as { writeSync: unknown }).writeSync = original) };
-}
-
-function journalText(dir: string): string {
-  return readdirSync(dir)
-    .filter((f) => f.startsWith('seg-'))
-    .map((f) => readFileSync(join(dir, f)).toString('latin1'))
-    .join('');
-}
-
-async function eventually(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { eventually, journalText, open, rec, tmp, turn, watchWrites } from '../helpers/intake';
 
 test('the messages of one turn share one journal write, are acknowledged only after it, and are emitted together in order', async () => {
   const { intake, emitted } = open();
@@ -226,137 +171,6 @@ test('a submit that would take the journal past its budget is refused before any
   const small = await intake.submit([rec('small', 'http:/small')]);
   assert.ok('accepted' in small);
   intake.close();
-});
-
-test('what the last run left unsettled is replayed on the next open, in order, and only that', async () => {
-  const dir = tmp();
-  const first = open({ dir, id: 'replay-node' });
-  for (const n of ['r1', 'r2', 'r3']) first.intake.receive(rec(n));
-  await first.intake.submit([{ source: 'http:/ingest', payload: Buffer.from('r4'), receivedAt: 1767225600000, remote: '192.0.2.1:4000', contentType: 'application/json', device: 'dev9' }]);
-  const items = first.all();
-  first.settle([items[1]]);
-  first.intake.close();
-
-  const second = open({ dir, id: 'replay-node' });
-  assert.equal(second.replayCount, 3);
-  assert.equal(second.emitted.length, 0, 'nothing is sent before replay()');
-  second.intake.replay();
-  second.intake.replay();
-  assert.equal(second.emitted.length, 1, 'replay() sends once');
-  assert.equal(second.emitted[0].replayed, true);
-  const replayed = second.emitted[0].items;
-  assert.deepEqual(replayed.map((i) => i.rec.payload.toString()), ['r1', 'r3', 'r4']);
-  assert.deepEqual(replayed[2].rec, { source: 'http:/ingest', payload: Buffer.from('r4'), receivedAt: 1767225600000, remote: '192.0.2.1:4000', contentType: 'application/json', device: 'dev9' });
-  second.settle(replayed);
-  second.intake.close();
-  const third = open({ dir, id: 'replay-node' });
-  assert.equal(third.replayCount, 0);
-  third.intake.close();
-});
-
-test('a journal written by the MQTT-only record of earlier releases replays after the upgrade, next to new records', async () => {
-  const dir = tmp();
-  // The previous release: its own encoder, killed before anything settled (no close).
-  const old = new Journal({ dir });
-  old.open();
-  const legacy: ReceivedMessage[] = [
-    { topic: 'devices/old1/telemetry', payload: Buffer.from('{"t":1}'), qos: 1, receivedAt: Date.UTC(2026, 0, 1) },
-    { topic: 'devices/old2/telemetry', payload: Buffer.from([0xa1, 0x61, 0x74, 0x02]), qos: 2, contentType: 'application/cbor', receivedAt: Date.UTC(2026, 0, 1, 0, 0, 1) },
-  ];
-  old.appendGroup(legacy, LEGACY_ENCODER);
-  old.close();
-
-  const upgraded = open({ dir, id: 'upgraded' });
-  assert.equal(upgraded.replayCount, 2);
-  // The upgraded run receives more, then dies too.
-  upgraded.intake.receive(rec('{"t":3}', 'mqtt:devices/new/telemetry'));
-  await turn();
-  upgraded.intake.close();
-
-  const next = open({ dir, id: 'upgraded' });
-  next.intake.replay();
-  const items = next.all();
-  assert.deepEqual(
-    items.map((i) => [i.rec.source, i.rec.qos, i.rec.contentType, i.rec.payload.toString('hex'), i.rec.receivedAt]),
-    [
-      ['mqtt:devices/old1/telemetry', 1, undefined, Buffer.from('{"t":1}').toString('hex'), Date.UTC(2026, 0, 1)],
-      ['mqtt:devices/old2/telemetry', 2, 'application/cbor', 'a1617402', Date.UTC(2026, 0, 1, 0, 0, 1)],
-      ['mqtt:devices/new/telemetry', 1, undefined, Buffer.from('{"t":3}').toString('hex'), items[2].rec.receivedAt],
-    ],
-  );
-  assert.equal(next.intake.stats().oldestUnsettledAt, Date.UTC(2026, 0, 1), 'the age of the backlog counts from the old record');
-  next.settle(items);
-  next.intake.close();
-});
-
-test('an unsettled record that cannot be read is reported once and settled, not replayed forever', () => {
-  const dir = tmp();
-  const j = new Journal({ dir });
-  j.open();
-  j.append(Buffer.from([9, 9, 9, 9]));
-  j.close();
-  const seen: number[] = [];
-  const first = open({ dir, id: 'unreadable', unreadable: (seq) => seen.push(seq) });
-  assert.equal(first.replayCount, 1);
-  first.intake.replay();
-  assert.equal(seen.length, 1);
-  assert.equal(first.emitted.length, 0);
-  first.intake.close();
-  const defaults = open({ dir: tmp(), id: 'unreadable-default' });
-  defaults.intake.close();
-  // Without a handler the intake settles it itself.
-  const d2 = tmp();
-  const j2 = new Journal({ dir: d2 });
-  j2.open();
-  j2.append(Buffer.from([7]));
-  j2.close();
-  const a = open({ dir: d2, id: 'u2' });
-  a.intake.replay();
-  a.intake.close();
-  const b = open({ dir: d2, id: 'u2' });
-  assert.equal(b.replayCount, 0);
-  b.intake.close();
-});
-
-test('close() journals and acknowledges what the turn has not written yet, sends nothing, refuses what comes after, and the next start replays it', async () => {
-  const dir = tmp();
-  const { intake, emitted, all } = open({ dir, id: 'closing' });
-  const acked: string[] = [];
-  intake.receive(rec('c1'), () => acked.push('c1'));
-  await turn();
-  intake.receive(rec('c2'), () => acked.push('c2'));
-  const late = intake.submit([rec('c3', 'http:/x')]);
-  intake.close();
-  assert.deepEqual(acked, ['c1', 'c2'], 'journaled on close, so acknowledged');
-  const submitted = await late;
-  assert.ok('accepted' in submitted, 'a submit of the closing turn is durable and accepted');
-  assert.equal(emitted.length, 1, 'the closing turn is not sent into a stopping flow');
-  assert.equal(all().length, 1);
-  let failed: Error | undefined;
-  intake.receive(rec('c4'), () => acked.push('c4'), (err) => (failed = err));
-  assert.ok(failed, 'after close a message is failed, not acknowledged');
-  assert.equal(acked.length, 2);
-  const refused = await intake.submit([rec('c5', 'http:/x')]);
-  assert.ok('refused' in refused && refused.refused === 'closed');
-  const again = open({ dir, id: 'closing' });
-  again.intake.replay();
-  assert.deepEqual(again.all().map((i) => i.rec.payload.toString()), ['c1', 'c2', 'c3']);
-  again.settle(again.all());
-  again.intake.close();
-});
-
-test('close() releases the acks the gate holds: their messages are journaled and replay at the next start', async () => {
-  const dir = tmp();
-  const { intake } = open({ dir, id: 'closing-held', highWater: 1, lowWater: 0 });
-  const acked: string[] = [];
-  intake.receive(rec('h1'), () => acked.push('h1'));
-  await turn();
-  assert.equal(acked.length, 0, 'one unsettled at a mark of one: held');
-  intake.close();
-  assert.deepEqual(acked, ['h1']);
-  const again = open({ dir, id: 'closing-held' });
-  assert.equal(again.replayCount, 1);
-  again.intake.close();
 });
 
 test('when the journal cannot be written nothing is acknowledged or accepted, an early ack the gate holds is dropped, and the next write recovers', async () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { migrate } from '../../nodes/shared/config';
 import { brokerMigrations } from '../../nodes/broker/options';
 import { mqttInMigrations } from '../../nodes/mqtt-in/options';
-import { mqttConnectionMigrations } from '../../nodes/mqtt-connection/options';
+import { mqttConnectionMigrations, turnMaximum } from '../../nodes/mqtt-connection/options';
 import { decodeMigrations } from '../../nodes/decode/options';
 import { encodeMigrations } from '../../nodes/encode/options';
 import { validateMigrations } from '../../nodes/validate/options';
@@ -107,6 +107,25 @@ test('mqtt-connection v0 → v1 types the protocol version and keepalive', () =>
   assert.equal(out.keepalive, 15);
   assert.equal(out.url, 'mqtts://broker:8883');
   assert.equal(out.rejectUnauthorized, true);
+});
+
+test('mqtt-connection v1 → v2 adds the MQTT 5 receive maximum at 100 and keeps a usable one set by hand', () => {
+  const v1 = { id: 'c', url: 'mqtt://broker:1883', clientId: '', protocolVersion: 5, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 };
+  assert.deepEqual(migrate<Record<string, unknown>>(v1, mqttConnectionMigrations), { ...v1, receiveMaximum: 100, configVersion: 2 });
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, receiveMaximum: '0' }, mqttConnectionMigrations).receiveMaximum, 0);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, receiveMaximum: 500 }, mqttConnectionMigrations).receiveMaximum, 500);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, receiveMaximum: 70000 }, mqttConnectionMigrations).receiveMaximum, 100);
+  assert.equal(migrate<Record<string, unknown>>({ ...v1, receiveMaximum: 2.5 }, mqttConnectionMigrations).receiveMaximum, 100);
+  // v0 goes through both steps.
+  assert.equal(migrate<Record<string, unknown>>({ url: 'mqtt://broker:1883' }, mqttConnectionMigrations).receiveMaximum, 100);
+});
+
+test('mqtt-connection turns: 16 messages on the broker\'s window, four fifths of an announced MQTT 5 receive maximum', () => {
+  assert.equal(turnMaximum({ protocolVersion: 4, receiveMaximum: 100 }), 16);
+  assert.equal(turnMaximum({ protocolVersion: 5, receiveMaximum: 0 }), 16);
+  assert.equal(turnMaximum({ protocolVersion: 5, receiveMaximum: 20 }), 16);
+  assert.equal(turnMaximum({ protocolVersion: 5, receiveMaximum: 100 }), 80);
+  assert.equal(turnMaximum({ protocolVersion: 5, receiveMaximum: 1 }), 1);
 });
 
 test('decode v0 → v1 defaults to auto and a 1 MiB limit', () => {

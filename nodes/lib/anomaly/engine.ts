@@ -6,66 +6,15 @@
 import { DetectorConfigError } from '../errors';
 import type { Reading } from '../reading';
 import { compileDetector, DEFAULT_DETECTOR, type DetectorFactory } from './config';
-import { parseDuration } from './format';
 import { judgeColumns, type ColumnJudge, type ColumnSink, type ReadingColumns, type SeriesRef } from './engine-columns';
-import { Cadence, offlineEvent, onlineEvent, type HeartbeatEvent, type HeartbeatOptions } from './heartbeat';
-import type { Detector, DetectorConfig, FieldContext, Outcome, Verdict } from './types';
+import { Cadence, offlineEvent, onlineEvent, type HeartbeatEvent } from './heartbeat';
+import type { Detector, FieldContext, Outcome } from './types';
+import type { AnomalyEngineOptions, EngineState, EngineStats, ReadingResult } from './engine-types';
+import { detectorKey, resolveOptions } from './engine-options';
 
 export type { ColumnSink, ReadingColumns, SeriesRef } from './engine-columns';
-
-export interface AnomalyEngineOptions {
-  /** Detector for every series; the default ensemble needs no tuning. */
-  detector?: DetectorConfig;
-  /** Score at which a verdict becomes an anomaly (0..1). */
-  threshold?: number;
-  /** Most series kept; the least recently seen is dropped to make room. */
-  maxSeries?: number;
-  /**
-   * Most series one device may have (default 100): its further fields are not
-   * watched, so one device sending ever new field names cannot evict the other
-   * devices' learned series.
-   */
-  maxSeriesPerDevice?: number;
-  /** Only these fields are watched; all numeric fields when absent. */
-  fields?: string[];
-  /** Units for reasons, by field name: {"temperature": "°C"}. */
-  units?: Record<string, string>;
-  /** Readings each series needs before verdicts, for detectors that set none. */
-  warmup?: number;
-  /** false turns heartbeat tracking off. */
-  heartbeat?: HeartbeatOptions | false;
-  /** Arrival time for heartbeats; Date.now unless a test or a replay says otherwise. */
-  clock?: () => number;
-}
-
-export interface ReadingResult {
-  device: string;
-  ts: number;
-  /** One entry per watched numeric field: its verdict, or null while that series warms up. */
-  anomaly: Record<string, Verdict | null>;
-  /** True when any field's verdict is an anomaly. */
-  isAnomaly: boolean;
-  /** Series dropped to stay within maxSeries while handling this reading. */
-  evicted: SeriesRef[];
-  /** Set when the device had been reported offline and is sending again. */
-  heartbeat?: HeartbeatEvent;
-}
-
-export interface EngineStats {
-  series: number;
-  devices: number;
-  offline: number;
-  /** Series evicted since the engine started (or was restored). */
-  evicted: number;
-}
-
-export interface EngineState {
-  version: 1;
-  options: Omit<AnomalyEngineOptions, 'clock'>;
-  /** Least recently seen first. */
-  series: Array<{ device: string; field: string; state: unknown }>;
-  devices: Array<{ device: string; lastSeen: number; lastTs: number | null; gaps: number[]; offline: boolean }>;
-}
+export type { AnomalyEngineOptions, EngineState, EngineStats, ReadingResult } from './engine-types';
+export { DEFAULT_MAX_SERIES_PER_DEVICE } from './engine-options';
 
 interface Series extends SeriesRef {
   detector: Detector;
@@ -83,40 +32,6 @@ interface DeviceRec {
   lastTs: number;
   cadence: Cadence;
   offline: boolean;
-}
-
-/** Series one device may have unless configured otherwise: as many fields as a dashboard row keeps. */
-export const DEFAULT_MAX_SERIES_PER_DEVICE = 100;
-
-function resolveOptions(o: AnomalyEngineOptions) {
-  const threshold = o.threshold ?? 0.5;
-  if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
-    throw new DetectorConfigError(`threshold must be a number above 0 and at most 1, got ${JSON.stringify(threshold)}`, { parameter: 'threshold' });
-  }
-  const maxSeries = o.maxSeries ?? 10_000;
-  if (!Number.isInteger(maxSeries) || maxSeries < 1) {
-    throw new DetectorConfigError(`maxSeries must be a whole number of at least 1, got ${JSON.stringify(maxSeries)}`, { parameter: 'maxSeries' });
-  }
-  const maxSeriesPerDevice = o.maxSeriesPerDevice ?? DEFAULT_MAX_SERIES_PER_DEVICE;
-  if (!Number.isInteger(maxSeriesPerDevice) || maxSeriesPerDevice < 1) {
-    throw new DetectorConfigError(`maxSeriesPerDevice must be a whole number of at least 1, got ${JSON.stringify(maxSeriesPerDevice)}`, { parameter: 'maxSeriesPerDevice' });
-  }
-  if (o.fields !== undefined && (!Array.isArray(o.fields) || o.fields.some((f) => typeof f !== 'string'))) {
-    throw new DetectorConfigError('fields must be a list of field names', { parameter: 'fields' });
-  }
-  if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || o.warmup < 0)) {
-    throw new DetectorConfigError(`warmup must be a whole number of readings, got ${JSON.stringify(o.warmup)}`, { parameter: 'warmup' });
-  }
-  let heartbeat: { intervalMs?: number; missed: number } | null = null;
-  if (o.heartbeat !== false) {
-    const hb = o.heartbeat ?? {};
-    const missed = hb.missed ?? 3;
-    if (typeof missed !== 'number' || !(missed > 0)) {
-      throw new DetectorConfigError(`heartbeat.missed must be a positive number of intervals, got ${JSON.stringify(missed)}`, { parameter: 'heartbeat.missed' });
-    }
-    heartbeat = { intervalMs: hb.interval === undefined ? undefined : parseDuration(hb.interval, 'heartbeat.interval'), missed };
-  }
-  return { threshold, maxSeries, maxSeriesPerDevice, watch: o.fields ? new Set(o.fields) : null, heartbeat };
 }
 
 export class AnomalyEngine implements ColumnJudge<DeviceRec> {
@@ -418,8 +333,4 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
     }
     return engine;
   }
-}
-
-function detectorKey(o: AnomalyEngineOptions): string {
-  return JSON.stringify([o.detector ?? DEFAULT_DETECTOR, o.warmup ?? null]);
 }

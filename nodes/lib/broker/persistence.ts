@@ -13,64 +13,11 @@
  */
 import { Readable } from 'node:stream';
 import { QlobberTrue } from 'qlobber';
-import QlobberSub from 'qlobber/aedes/qlobber-sub';
 import { StateLog } from './statelog';
+import { plain, QLOBBER, type BrokerRef, type ClientRef, type Op, type StoredPacket, type StoredSub } from './persistence-records';
+import { PersistedState } from './persistence-state';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const Packet = require('aedes-packet') as new (p: object, broker?: object) => StoredPacket;
-
-const QLOBBER = { wildcard_one: '+', wildcard_some: '#', separator: '/', match_empty_levels: true };
-
-export interface StoredPacket {
-  cmd: string;
-  brokerId?: string;
-  brokerCounter?: number;
-  topic: string;
-  payload: Buffer | string;
-  qos: number;
-  retain: boolean;
-  dup?: boolean;
-  messageId?: number;
-  properties?: Record<string, unknown>;
-  messageExpiry?: number;
-  clientId?: string;
-}
-
-export interface StoredSub {
-  topic: string;
-  qos: number;
-  rh?: number;
-  rap?: boolean;
-  nl?: boolean;
-  subscriptionIdentifier?: number;
-}
-
-interface ClientRef {
-  id: string;
-}
-
-interface BrokerRef {
-  id: string;
-}
-
-type Op =
-  | ['ret', string, StoredPacket | null]
-  | ['sub', string, StoredSub[]]
-  | ['unsub', string, string[]]
-  | ['clean', string]
-  | ['enq', string[], StoredPacket]
-  | ['upd', string, string | undefined, number | undefined, number | undefined]
-  | ['rel', string, number]
-  | ['relq', string, number]
-  | ['clr', string, number | undefined]
-  | ['in', string, StoredPacket]
-  | ['indel', string, number]
-  | ['will', string, StoredPacket]
-  | ['delwill', string]
-  | ['exp', string, number | null]
-  | ['drop', string]
-  | ['ssub', string, StoredSub]
-  | ['sunsub', string, string];
+export type { StoredPacket, StoredSub } from './persistence-records';
 
 export interface PersistenceOptions {
   /** Where the state file lives; without it nothing survives a restart. */
@@ -88,52 +35,18 @@ export interface PersistenceStats {
   bytes: number;
 }
 
-/** The fields of a packet worth keeping on disk (aedes-packet plus the MQTT 5 extras aedes adds). */
-function plain(p: StoredPacket, withMessageId = false): StoredPacket {
-  const out: StoredPacket = { cmd: p.cmd, topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain };
-  if (p.brokerId !== undefined) out.brokerId = p.brokerId;
-  if (p.brokerCounter !== undefined) out.brokerCounter = p.brokerCounter;
-  if (p.dup) out.dup = true;
-  if (withMessageId && p.messageId !== undefined) out.messageId = p.messageId;
-  if (p.properties !== undefined) out.properties = p.properties;
-  if (p.messageExpiry !== undefined) out.messageExpiry = p.messageExpiry;
-  if (p.clientId !== undefined) out.clientId = p.clientId;
-  return out;
-}
-
-/** A payload read back from disk: CBOR gives byte strings as Uint8Array, aedes wants Buffers (strings stay strings). */
-function payloadOf(v: unknown): Buffer | string {
-  if (typeof v === 'string' || Buffer.isBuffer(v)) return v;
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  return Buffer.alloc(0);
-}
-
-/** A packet as aedes expects it back (an aedes-packet), optionally with its message id. */
-function revive(p: StoredPacket, withMessageId = false): StoredPacket {
-  const pkt = new Packet({ ...p, payload: payloadOf(p.payload) });
-  if (withMessageId && p.messageId !== undefined) pkt.messageId = p.messageId;
-  return pkt;
-}
-
 /** Shared by every publish that matches no kept subscription: aedes only reads it. */
 const NO_SUBSCRIPTIONS: Promise<Array<{ clientId: string; topic: string; qos: number }>> = Promise.resolve(Object.freeze([]) as unknown as Array<{ clientId: string; topic: string; qos: number }>);
 
-export class BrokerPersistence {
-  private retained = new Map<string, StoredPacket>();
-  private subscriptions = new Map<string, Map<string, StoredSub>>();
-  private outgoing = new Map<string, StoredPacket[]>();
-  private incoming = new Map<string, Map<number, StoredPacket>>();
-  private wills = new Map<string, StoredPacket>();
-  private expiries = new Map<string, number>();
-  /** Shared subscriptions of persistent sessions (aedes knows nothing of them), by client and `$share/...` filter. */
-  private shared = new Map<string, Map<string, StoredSub>>();
-  private trie = new QlobberSub(QLOBBER);
+export class BrokerPersistence extends PersistedState {
   private broker: BrokerRef | undefined;
   private log: StateLog<Op> | undefined;
   private dropped = 0;
   private compactTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: PersistenceOptions = {}) {}
+  constructor(private readonly opts: PersistenceOptions = {}) {
+    super();
+  }
 
   async setup(broker: BrokerRef): Promise<void> {
     this.broker = broker;
@@ -374,145 +287,9 @@ export class BrokerPersistence {
     this.log = undefined;
   }
 
-  // ---- state changes, the same for live operations and replay ----
+  // ---- the state log (apply() in persistence-state.ts changes the state, live and on replay) ----
 
   private write(op: Op): Promise<void> {
     return this.log ? this.log.append(op) : Promise.resolve();
-  }
-
-  /** `live`: the object as given, kept as it is in memory (replay builds one from the record). */
-  private apply(op: Op, live?: StoredPacket): void {
-    switch (op[0]) {
-      case 'ret':
-        if (op[2]) this.retained.set(op[1], live ?? { ...op[2], payload: payloadOf(op[2].payload) });
-        else this.retained.delete(op[1]);
-        break;
-      case 'sub': {
-        let stored = this.subscriptions.get(op[1]);
-        if (!stored) this.subscriptions.set(op[1], (stored = new Map()));
-        for (const s of op[2]) {
-          const before = stored.get(s.topic);
-          if (s.qos > 0) this.trie.add(s.topic, { clientId: op[1], topic: s.topic, qos: s.qos, rh: s.rh, rap: s.rap, nl: s.nl });
-          else if (before && before.qos > 0) this.trie.remove(s.topic, { clientId: op[1], topic: s.topic });
-          stored.set(s.topic, s);
-        }
-        break;
-      }
-      case 'unsub': {
-        const stored = this.subscriptions.get(op[1]);
-        if (!stored) break;
-        for (const topic of op[2]) {
-          const s = stored.get(topic);
-          if (!s) continue;
-          if (s.qos > 0) this.trie.remove(topic, { clientId: op[1], topic });
-          stored.delete(topic);
-        }
-        if (stored.size === 0) this.subscriptions.delete(op[1]);
-        break;
-      }
-      case 'clean': {
-        this.shared.delete(op[1]);
-        const stored = this.subscriptions.get(op[1]);
-        if (!stored) break;
-        for (const [topic, s] of stored) if (s.qos > 0) this.trie.remove(topic, { clientId: op[1], topic });
-        this.subscriptions.delete(op[1]);
-        break;
-      }
-      case 'enq':
-        for (const id of op[1]) {
-          let q = this.outgoing.get(id);
-          if (!q) this.outgoing.set(id, (q = []));
-          q.push(revive(op[2]));
-        }
-        break;
-      case 'upd': {
-        const q = this.outgoing.get(op[1]);
-        const found = q?.find((p) => p.brokerId === op[2] && p.brokerCounter === op[3]);
-        if (found) found.messageId = op[4];
-        break;
-      }
-      case 'rel': {
-        const q = this.outgoing.get(op[1]);
-        const i = q ? q.findIndex((p) => p.messageId === op[2]) : -1;
-        if (q && i >= 0) q[i] = live ?? ({ cmd: 'pubrel', messageId: op[2] } as StoredPacket);
-        break;
-      }
-      case 'relq': {
-        let q = this.outgoing.get(op[1]);
-        if (!q) this.outgoing.set(op[1], (q = []));
-        q.push({ cmd: 'pubrel', messageId: op[2] } as StoredPacket);
-        break;
-      }
-      case 'clr': {
-        const q = this.outgoing.get(op[1]);
-        const i = q ? q.findIndex((p) => p.messageId === op[2]) : -1;
-        if (q && i >= 0) {
-          q.splice(i, 1);
-          if (q.length === 0) this.outgoing.delete(op[1]);
-        }
-        break;
-      }
-      case 'in': {
-        let m = this.incoming.get(op[1]);
-        if (!m) this.incoming.set(op[1], (m = new Map()));
-        m.set(op[2].messageId!, revive(op[2], true));
-        break;
-      }
-      case 'indel': {
-        const m = this.incoming.get(op[1]);
-        m?.delete(op[2]);
-        if (m && m.size === 0) this.incoming.delete(op[1]);
-        break;
-      }
-      case 'will':
-        this.wills.set(op[1], revive(op[2]));
-        break;
-      case 'delwill':
-        this.wills.delete(op[1]);
-        break;
-      case 'exp':
-        if (op[2] === null) this.expiries.delete(op[1]);
-        else this.expiries.set(op[1], op[2]);
-        break;
-      case 'ssub': {
-        let m = this.shared.get(op[1]);
-        if (!m) this.shared.set(op[1], (m = new Map()));
-        m.set(op[2].topic, op[2]);
-        break;
-      }
-      case 'sunsub': {
-        const m = this.shared.get(op[1]);
-        m?.delete(op[2]);
-        if (m && m.size === 0) this.shared.delete(op[1]);
-        break;
-      }
-      case 'drop':
-        this.apply(['clean', op[1]]);
-        this.outgoing.delete(op[1]);
-        this.incoming.delete(op[1]);
-        this.wills.delete(op[1]);
-        this.expiries.delete(op[1]);
-        break;
-    }
-  }
-
-  /** Ops that rebuild the current state, for compaction. */
-  private *snapshot(): Iterable<Op> {
-    for (const [topic, p] of this.retained) yield ['ret', topic, plain(p)];
-    for (const [id, subs] of this.subscriptions) yield ['sub', id, [...subs.values()]];
-    for (const [id, q] of this.outgoing) {
-      for (const p of q) {
-        if (p.cmd === 'pubrel') {
-          yield ['relq', id, p.messageId!];
-          continue;
-        }
-        yield ['enq', [id], plain(p)];
-        if (p.messageId !== undefined) yield ['upd', id, p.brokerId, p.brokerCounter, p.messageId];
-      }
-    }
-    for (const [id, m] of this.incoming) for (const p of m.values()) yield ['in', id, plain(p, true)];
-    for (const [id, w] of this.wills) yield ['will', id, plain(w)];
-    for (const [id, at] of this.expiries) yield ['exp', id, at];
-    for (const [id, m] of this.shared) for (const sub of m.values()) yield ['ssub', id, sub];
   }
 }

@@ -120,7 +120,7 @@ export class InfluxSink implements ReadingSink {
     // New field types are on disk before the points that fixed them count as written.
     this.o.types.save();
     try {
-      await this.post(enc.body);
+      await this.post(enc.bytes);
     } catch (err) {
       throw (enc.empty === 0 && (await this.retentionRefusal(err, readings))) || err;
     }
@@ -206,9 +206,9 @@ export class InfluxSink implements ReadingSink {
     return h;
   }
 
-  private async post(body: string): Promise<void> {
+  private async post(body: Buffer): Promise<void> {
     // One buffer per batch; gzipped (on the libuv pool, at the fastest level) only above the size set.
-    let data = Buffer.from(body, 'utf8');
+    let data = body;
     const headers = this.headers();
     if (this.o.gzipAbove > 0 && data.length > this.o.gzipAbove) {
       data = await gzipAsync(data, GZIP_OPTIONS);

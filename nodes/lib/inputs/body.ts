@@ -63,7 +63,8 @@ export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?:
         failed = true;
         req.removeListener('data', onData);
         req.resume();
-        reject(new PayloadTooLargeError(size, limit));
+        // The rest is not read: how large the body is in all is not known, only that it passed the limit.
+        reject(new PayloadTooLargeError(undefined, limit, `the body is more than the limit of ${limit} bytes (cut off after ${size} bytes)`));
         return;
       }
       chunks.push(chunk);
@@ -78,7 +79,11 @@ export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?:
       if (encoding === 'identity' || encoding === '') return resolve(raw);
       const done = (err: Error | null, out: Buffer) => {
         if (!err) return resolve(out);
-        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return reject(new PayloadTooLargeError(limit + 1, limit));
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+          // Inflation stops at the limit (a gzip bomb never gets further): the inflated size is not known.
+          const message = `the ${encoding} body inflates to more than the limit of ${limit} bytes (${raw.length} bytes as sent)`;
+          return reject(new PayloadTooLargeError(undefined, limit, message, { contentEncoding: encoding }));
+        }
         reject(new DecodeError(`the ${encoding} body cannot be inflated: ${err.message}`, { format: encoding, offset: 0 }));
       };
       if (encoding === 'deflate') inflate(raw, { maxOutputLength: limit }, done);

@@ -92,14 +92,41 @@ function refuse(refusal: Refusal, error: UpperstackError, payload: Buffer, devic
 let lastType: string | undefined;
 let lastFormat: Format | undefined;
 
+/** CoAP names its media types by Content-Format number: the ones /telemetry takes, for 4.15 diagnostics. */
+const COAP_TYPES = '50 (JSON), 60 (CBOR), 110 (SenML JSON), 112 (SenML CBOR), 42 (octet-stream: the node\'s codec), 41 (XML), 0 (line protocol)';
+
+/** Formats that are text: their bytes are read as UTF-8. */
+const TEXT_FORMATS: ReadonlySet<Format> = new Set<Format>(['json', 'senml', 'lineprotocol', 'xml']);
+
+/**
+ * JSON is UTF-8 by definition (RFC 8259 §8.1; application/json has no charset parameter) and so is line
+ * protocol; the body is journaled and decoded as UTF-8 bytes. A text body labelled with another charset
+ * (latin1, utf-16...) would be read wrongly without a word, so it is refused with 415 naming the charset,
+ * as Express's body parser (Node-RED's own `http in`) does. UTF-8 and its subset US-ASCII pass.
+ */
+export function checkCharset(contentType: string | undefined, format: Format): void {
+  if (!contentType || !TEXT_FORMATS.has(format)) return;
+  const m = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType);
+  if (!m) return;
+  const charset = m[1].toLowerCase();
+  if (charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii' || charset === 'ascii') return;
+  const named = m[1].slice(0, 40);
+  throw new UnsupportedFormatError(`Content-Type charset ${named} is not supported: send the body as UTF-8 (charset=utf-8, or no charset)`, { contentType: contentType.slice(0, 100), charset: named });
+}
+
 /** The format of a body, or why there is none; CoAP's octet-stream takes the configured codec. */
 export function formatOf(req: InputRequest, opts: InputOptions): Format {
   if (lastFormat !== undefined && req.contentType === lastType) return lastFormat;
   const ct = req.contentType?.split(';')[0].trim().toLowerCase();
-  if (!ct) throw new UnsupportedFormatError(`a Content-Type is required; use one of ${INGEST_TYPES.join(', ')}`);
+  if (!ct) {
+    if (req.route === 'coap') throw new UnsupportedFormatError(`a Content-Format is required; use ${COAP_TYPES}`);
+    throw new UnsupportedFormatError(`a Content-Type is required; use one of ${INGEST_TYPES.join(', ')}`);
+  }
   if (ct === 'application/octet-stream' && req.route === 'coap' && opts.octetFormat) return opts.octetFormat;
   const f = formatFromContentType(ct);
+  if (!f && req.route === 'coap') throw new UnsupportedFormatError(`Content-Format ${ct.slice(0, 60)} is not supported; use ${COAP_TYPES}`, { contentFormat: ct });
   if (!f) throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported; use one of ${INGEST_TYPES.join(', ')}`, { contentType: ct });
+  checkCharset(req.contentType, f);
   // Not octet-stream: its format depends on the route and the node, not on the type alone.
   if (ct !== 'application/octet-stream') {
     lastType = req.contentType;
@@ -116,6 +143,7 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
     if (req.route === 'insert') {
       const ct = req.contentType?.split(';')[0].trim().toLowerCase();
       if (ct && ct !== 'application/json') throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported here; /insert takes application/json`, { contentType: ct });
+      checkCharset(req.contentType, 'json');
       items = insertReadings(decodeJson(req.payload), req.device ?? '', req.receivedAt);
     } else {
       const format = formatOf(req, opts);
@@ -123,7 +151,7 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
     }
   } catch (err) {
     if (err instanceof DeviceMismatchError) return refuse('forbidden', err, req.payload, req.device);
-    if (err instanceof UnsupportedFormatError && /Content-Type/.test(err.message)) return refuse('unsupported', err, req.payload, req.device);
+    if (err instanceof UnsupportedFormatError && /Content-(Type|Format)/.test(err.message)) return refuse('unsupported', err, req.payload, req.device);
     if (err instanceof ConfigError) return refuse('unsupported', new UnsupportedFormatError(`this input cannot decode ${req.contentType ?? 'the body'}: ${err.message}`), req.payload, req.device);
     if (err instanceof UpperstackError) return refuse('malformed', err, req.payload, req.device);
     throw err;

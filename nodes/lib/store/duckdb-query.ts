@@ -4,7 +4,7 @@
  * it is made (a bad one throws BadParameterError before anything is queued)
  * and returns what runs on the store's connection.
  */
-import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
 import { BadParameterError } from '../errors';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
 import { MAX_TS } from './duckdb-encode';
@@ -15,6 +15,22 @@ type Plan<T> = (conn: DuckDBConnection) => Promise<T>;
 
 const NUMERIC_SQL: Record<string, string> = { mean: 'avg(value_double)', min: 'min(value_double)', max: 'max(value_double)', sum: 'sum(value_double)' };
 const FNS = ['mean', 'min', 'max', 'sum', 'count', 'last'];
+
+/** Prepared statements per connection and SQL text: a poll for new readings is a small query, and planning was a good part of it. */
+const prepared = new WeakMap<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
+
+/** Runs a query through the connection's prepared statement for its text (queries on one connection run one at a time). */
+async function query(conn: DuckDBConnection, sql: string, params: Params): Promise<DuckDBResultReader> {
+  let byText = prepared.get(conn);
+  if (!byText) prepared.set(conn, (byText = new Map()));
+  let p = byText.get(sql);
+  if (!p) {
+    p = await conn.prepare(sql);
+    byText.set(sql, p);
+  }
+  p.bind(params);
+  return p.runAndReadAll();
+}
 
 function tsValue(ms: number): DuckDBTimestampValue {
   return new DuckDBTimestampValue(BigInt(ms) * 1000n);
@@ -65,7 +81,7 @@ export function planReadings(q: ReadingsQuery): ReadingsPage | Plan<ReadingsPage
   const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
   if (q.fields?.length === 0) return { readings: [] };
   const where = ['device = $device'];
-  const params: Params = { device: q.device, lim: q.limit + 1 };
+  const params: Params = { device: q.device };
   timeFilters(q, where, params);
   if (after !== undefined) {
     where.push('ts > $after');
@@ -76,12 +92,22 @@ export function planReadings(q: ReadingsQuery): ReadingsPage | Plan<ReadingsPage
     params.fields = listValue(q.fields);
   }
   const cond = where.join(' AND ');
+  const select = 'SELECT epoch_ms(ts)::DOUBLE, field, value_double, value_bool, value_text, tags::VARCHAR FROM readings';
+  let sql: string;
+  if (q.fields !== undefined) {
+    // A key (device, ts, field) is stored once, so a timestamp has at most one row per field asked for: the
+    // first (limit + 1) × fields rows hold the page's timestamps whole and show whether one more exists.
+    // One scan (and no page of timestamps to join back): the latency row's poll is this query.
+    params.rows = (q.limit + 1) * q.fields.length;
+    sql = `${select} WHERE ${cond} ORDER BY ts, field LIMIT $rows`;
+  } else {
+    // Any number of fields per timestamp: one more timestamp than asked tells whether a next page exists.
+    params.lim = q.limit + 1;
+    sql = `WITH page AS (SELECT DISTINCT ts FROM readings WHERE ${cond} ORDER BY ts LIMIT $lim)
+      ${select} WHERE ${cond} AND ts IN (SELECT ts FROM page) ORDER BY ts, field`;
+  }
   return async (conn) => {
-    // One more timestamp than asked tells whether a next page exists.
-    const sql = `WITH page AS (SELECT DISTINCT ts FROM readings WHERE ${cond} ORDER BY ts LIMIT $lim)
-      SELECT epoch_ms(ts)::DOUBLE, field, value_double, value_bool, value_text, tags::VARCHAR
-      FROM readings WHERE ${cond} AND ts IN (SELECT ts FROM page) ORDER BY ts, field`;
-    const reader = await conn.runAndReadAll(sql, params);
+    const reader = await query(conn, sql, params);
     if (reader.currentRowCount === 0) return { readings: [] };
     const [tss, fields, ds, bs, txts, tagss] = reader.getColumns();
     const out: ReadingsPage['readings'] = [];

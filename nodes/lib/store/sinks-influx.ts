@@ -10,6 +10,7 @@ import { ConfigError } from '../errors';
 import { DEFAULT_MAPPING, type FieldType, type Precision } from '../influx/line';
 import { FieldTypeRegistry, fieldTypesFromSchema, parseFieldTypes } from '../influx/field-types';
 import { InfluxSink, type ApiSetting, type ServerKind } from '../influx/sink';
+import { gzipThreshold } from '../influx/loopback';
 import { InfluxReader } from '../influx/query';
 import { parseTagMap } from '../influx/tag-map';
 import { parseRetention } from './retention';
@@ -213,7 +214,8 @@ function kindOf(server: ServerKind): SinkKind {
         precision: c.precision,
         mapping: { measurement: c.measurement, measurementTag: c.measurementTag, deviceTag: c.deviceTag, tags: parseTagMap(c.tags, `sink ${c.id}`, [c.deviceTag]) },
         types: new FieldTypeRegistry(declaredTypes(c, ctx), fieldTypesFile(ctx, c.id)),
-        gzipAbove: c.gzipAbove,
+        // Not to a server on this machine: compressing there costs CPU and saves nothing.
+        gzipAbove: gzipThreshold(c.url, c.gzipAbove),
         timeoutMs: c.timeoutMs,
         create: c.create,
         retentionMs: parseRetention(c.retention, 'retention'),

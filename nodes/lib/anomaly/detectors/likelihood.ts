@@ -10,10 +10,15 @@
  * stays quiet until the behaviour has looked ordinary for a while.
  */
 import { DetectorConfigError } from '../../errors';
-import { durationWords, formatNumber, withUnit } from '../format';
+import { durationWords, withUnit } from '../format';
 import { bool, known, num } from '../params';
 import { deviationOf, ratioScore } from '../stats';
 import type { Detector, DetectorType, FieldContext, LikelihoodConfig, Outcome } from '../types';
+import { BINS, binOf, Stream, surprise, type StreamState } from './likelihood-stream';
+import { log10Tail, odds } from './likelihood-tail';
+
+export type { StreamState } from './likelihood-stream';
+export { log10Tail } from './likelihood-tail';
 
 export interface LikelihoodSettings {
   /** Readings averaged into the recent behaviour. */
@@ -48,27 +53,6 @@ export function likelihoodSettings(c: LikelihoodConfig): LikelihoodSettings {
   };
 }
 
-/** One member's recent surprises and the long-run distribution of their average. */
-export interface StreamState {
-  n: number;
-  recent: number[];
-  /** The readings behind `recent`, to name the furthest one in a reason. */
-  values: number[];
-  mean: number;
-  variance: number;
-  /**
-   * Past spells by the bin of their highest average, exponentially weighted
-   * like the mean, unnormalised: each new spell weighs `gain`, which grows
-   * with every reading instead of every count fading (absent in state saved
-   * before recurrence was judged).
-   */
-  seen?: number[];
-  /** Highest bin of the spell going on, -1 when the average is ordinary. */
-  peak?: number;
-  total?: number;
-  gain?: number;
-}
-
 export interface LikelihoodState {
   /** Member states, in the shape an ensemble of the same members saves. */
   inner: unknown[];
@@ -87,18 +71,6 @@ export interface LikelihoodState {
 const MIN_SPREAD = 0.03;
 
 /**
- * Deviation (1 = the member's own alarm level) as a surprise. Squared, so
- * ordinary noise (a third of the alarm level) adds about 0.1; capped at
- * twice a reading at the alarm level, so that one wild reading on a quiet
- * series is enough to alarm, but cannot swamp the average of a lively one.
- */
-const MAX_SURPRISE = 2;
-
-function surprise(d: number): number {
-  return d > 0 ? Math.min(MAX_SURPRISE, d * d) : 0;
-}
-
-/**
  * Members whose spread follows their last hundred or so readings: Holt-Winters'
  * forecast error, the EWMA's in-control spread. After a quiet stretch that
  * spread is small, and the next ordinary burst of a bursty series is dozens
@@ -113,124 +85,8 @@ function surprise(d: number): number {
 const FAST_SPREAD: ReadonlySet<DetectorType> = new Set<DetectorType>(['holtwinters', 'ewma']);
 const SUPPORT = 0.5;
 
-/** ln erfc(z) for z >= 0 (Numerical Recipes' erfcc, relative error below 1.2e-7), kept in logs so the far tail does not round to 0. */
-function lnErfc(z: number): number {
-  const t = 1 / (1 + 0.5 * z);
-  return (
-    Math.log(t) -
-    z * z -
-    1.26551223 +
-    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-  );
-}
-
-/** -log10 of the upper tail of the standard normal distribution at x: 1.3 at x = 1.64, 6.5 at x = 5. */
-export function log10Tail(x: number): number {
-  if (x >= 0) return -(lnErfc(x / Math.SQRT2) + Math.log(0.5)) / Math.LN10;
-  // Below the mean the tail is more than half: nothing unusual.
-  return -Math.log10(1 - 0.5 * Math.exp(lnErfc(-x / Math.SQRT2)));
-}
-
-/** "about once in 49,181 readings", "... 3.2 million readings", from -log10 of a probability. */
-function odds(l: number): string {
-  const once = Math.pow(10, l);
-  if (once < 1e6) return `about once in ${Math.round(once).toLocaleString('en-US')} readings`;
-  if (once < 1e9) return `about once in ${formatNumber(once / 1e6)} million readings`;
-  if (once < 1e12) return `about once in ${formatNumber(once / 1e9)} billion readings`;
-  return 'less than once in a million million readings';
-}
-
-/** Bins of the recent average surprise (0 to MAX_SURPRISE) whose past frequency is kept. */
-const BINS = 40;
 /** Spells needed before they count as a pattern of the series: twice could be chance, three times is a habit. */
 const RECUR = 3;
-
-/**
- * A member's stream as it runs: the last `short` surprises and values in
- * rings (oldest at `head`) rather than lists shifted on every reading.
- */
-class Stream {
-  n = 0;
-  mean = 0;
-  variance = 0;
-  seen: number[];
-  peak = -1;
-  total = 0;
-  gain = 1;
-  private readonly recent: Float64Array;
-  private readonly values: Float64Array;
-  private head = 0;
-  /** Entries in the rings. */
-  size = 0;
-
-  constructor(short: number, saved?: StreamState) {
-    this.recent = new Float64Array(short);
-    this.values = new Float64Array(short);
-    this.seen = new Array<number>(BINS).fill(0);
-    if (!saved) return;
-    this.n = saved.n;
-    this.mean = saved.mean;
-    this.variance = saved.variance;
-    // State saved before recurrence was judged starts counting now.
-    if (saved.seen) this.seen = [...saved.seen];
-    this.peak = saved.peak ?? -1;
-    this.total = saved.total ?? 0;
-    this.gain = saved.gain ?? 1;
-    const from = Math.max(0, saved.recent.length - short);
-    for (let k = from; k < saved.recent.length; k++) this.push(saved.recent[k], saved.values[k]);
-  }
-
-  /** Adds the newest surprise and value, dropping the oldest once `short` are kept. */
-  push(surprise: number, value: number): void {
-    const cap = this.recent.length;
-    if (this.size === cap) {
-      this.recent[this.head] = surprise;
-      this.values[this.head] = value;
-      this.head = (this.head + 1) % cap;
-    } else {
-      const i = (this.head + this.size) % cap;
-      this.recent[i] = surprise;
-      this.values[i] = value;
-      this.size++;
-    }
-  }
-
-  /** The k-th surprise kept, oldest first. */
-  surprise(k: number): number {
-    return this.recent[(this.head + k) % this.recent.length];
-  }
-
-  /** The k-th value kept, oldest first. */
-  value(k: number): number {
-    return this.values[(this.head + k) % this.values.length];
-  }
-
-  /** The average surprise, summed oldest first. */
-  average(): number {
-    // Oldest first without a modulo per entry: from the head to the end of the ring, then from its start.
-    const r = this.recent;
-    const cap = r.length;
-    const end = this.head + this.size;
-    let avg = 0;
-    for (let k = this.head; k < Math.min(end, cap); k++) avg += r[k];
-    for (let k = 0; k < end - cap; k++) avg += r[k];
-    return avg / this.size;
-  }
-
-  toJSON(): StreamState {
-    const recent: number[] = [];
-    const values: number[] = [];
-    for (let k = 0; k < this.size; k++) {
-      recent.push(this.surprise(k));
-      values.push(this.value(k));
-    }
-    return { n: this.n, recent, values, mean: this.mean, variance: this.variance, seen: [...this.seen], peak: this.peak, total: this.total, gain: this.gain };
-  }
-}
-
-function binOf(avg: number): number {
-  return Math.min(BINS - 1, Math.floor((avg / MAX_SURPRISE) * BINS));
-}
 
 export class LikelihoodDetector implements Detector {
   readonly type = 'likelihood';

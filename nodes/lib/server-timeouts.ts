@@ -11,6 +11,9 @@ import type { Server } from 'node:http';
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 export const HEADERS_TIMEOUT_MS = 66_000;
 
+/** Node's own default keep-alive timeout: a server that still has it was not set by its owner. */
+export const NODE_DEFAULT_KEEP_ALIVE_MS = 5_000;
+
 export function keepConnections(server: Pick<Server, 'keepAliveTimeout' | 'headersTimeout'>): void {
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;

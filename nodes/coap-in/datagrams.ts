@@ -1,0 +1,83 @@
+/**
+ * What the CoAP input's socket does with a datagram before the library sees
+ * it: sizes are checked, and Block1 transfers are reassembled per endpoint and
+ * resource (clients such as libcoap give each block its own token, which the
+ * library's own reassembly does not expect), so the library sees one request.
+ */
+import type { Socket, RemoteInfo } from 'node:dgram';
+import { generate, parse as parsePacket } from 'coap-packet';
+import { boundAmplification, checkDatagram, EXCHANGE_LIFETIME_MS } from '../lib/inputs/coap';
+import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
+
+/** The datagram the library is to see (a reassembled one for a last block), or undefined once it is answered here. */
+export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInfo, sock: Socket) => Buffer | undefined {
+  const blocks = new Block1Assembler(maxBytes);
+  // Reassembled requests by endpoint and message ID, so a retransmitted last block is the same request again.
+  const assembled = new Map<string, { at: number; datagram: Buffer }>();
+  const reply = (sock: Socket, rinfo: RemoteInfo, check: { messageId?: number; token?: Buffer; confirmable?: boolean }, code: string, payload: Buffer | undefined, options: Array<{ name: string; value: Buffer }>, requestBytes: number) => {
+    const bounded = boundAmplification({ code, payload }, requestBytes, check.token?.length ?? 8);
+    const out = generate({ code, messageId: check.messageId, token: check.token, ack: check.confirmable, confirmable: false, reset: false, payload: bounded.payload, options: options as Parameters<typeof generate>[0]['options'] });
+    sock.send(out, rinfo.port, rinfo.address);
+  };
+  return (msg: Buffer, rinfo: RemoteInfo, sock: Socket): Buffer | undefined => {
+    const check = checkDatagram(msg, Infinity);
+    if (check.messageId === undefined) {
+      // Not a message we can read. The library would answer it 5.00 with its parser's error, to any
+      // (forgeable) sender; RFC 7252 §4.2-4.3: a malformed confirmable message gets a Reset, anything else nothing.
+      const rst = resetFor(msg);
+      if (rst) sock.send(rst, rinfo.port, rinfo.address);
+      return undefined;
+    }
+    const exchange = `${rinfo.address}:${rinfo.port}/${check.messageId}`;
+    const again = assembled.get(exchange);
+    if (again) return again.datagram;
+    const packet = parsePacket(msg);
+    const b1 = packet.options.find((o) => o.name === 'Block1');
+    if (!b1) {
+      if (packet.payload.length > maxBytes) {
+        reply(sock, rinfo, check, '4.13', Buffer.from(`the payload is more than ${maxBytes} bytes`), [{ name: 'Size1', value: uint(maxBytes) }], msg.length);
+        return undefined;
+      }
+      return msg;
+    }
+    const block = parseBlock1(b1.value);
+    if (!block) {
+      reply(sock, rinfo, check, '4.00', Buffer.from('the Block1 option cannot be read'), [], msg.length);
+      return undefined;
+    }
+    const path = packet.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8')).join('/');
+    const tag = packet.options.find((o) => o.name === 292)?.value.toString('hex') ?? '';
+    const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}#${tag}`, block, packet.payload);
+    if (result.type === 'error') {
+      reply(sock, rinfo, check, result.code, Buffer.from(result.message), result.code === '4.13' ? [{ name: 'Size1', value: uint(maxBytes) }] : [], msg.length);
+      return undefined;
+    }
+    if (result.type === 'continue') {
+      reply(sock, rinfo, check, '2.31', undefined, [{ name: 'Block1', value: block1Value(block) }], msg.length);
+      return undefined;
+    }
+    const whole = generate({ ...packet, options: packet.options.filter((o) => o.name !== 'Block1' && o.name !== 'Size1'), payload: result.payload }, result.payload.length + 2048);
+    const now = Date.now();
+    for (const [k, v] of assembled) {
+      if (assembled.size < 1000 && now - v.at < EXCHANGE_LIFETIME_MS) break;
+      assembled.delete(k);
+    }
+    assembled.set(exchange, { at: now, datagram: whole });
+    return whole;
+  };
+}
+
+/** A Reset (4 bytes, empty) for a confirmable CoAP 1 message that cannot be parsed; undefined for anything else. */
+function resetFor(msg: Buffer): Buffer | undefined {
+  if (msg.length < 4 || msg[0] >> 6 !== 1 || ((msg[0] >> 4) & 3) !== 0) return undefined;
+  return Buffer.from([0x70, 0, msg[2], msg[3]]);
+}
+
+function uint(n: number): Buffer {
+  if (n < 256) return Buffer.from([n]);
+  if (n < 65536) return Buffer.from([n >> 8, n & 255]);
+  if (n < 16777216) return Buffer.from([n >> 16, (n >> 8) & 255, n & 255]);
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}

@@ -1,0 +1,253 @@
+/**
+ * The write routes of upperstack-http-in: a request is authenticated, its body
+ * read, decoded and checked, journaled through the node's intake and answered
+ * once durable (202/204), or answered with the error that says what is wrong.
+ * The deployed node serving the routes is `activeHttpIn()`.
+ */
+import type { Request } from 'express';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { RateLimiterRes } from 'rate-limiter-flexible';
+import type { Received } from '../lib/ingest/record';
+import { weighReceipt } from '../lib/ingest/receipts';
+import { PayloadTooLargeError, UpperstackError } from '../lib/errors';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
+import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
+import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
+import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
+import { RateLimitedError } from '../lib/inputs/errors';
+import { ownBody } from '../shared/http';
+import { authenticateHttp, authenticateHttpNow } from './access';
+import { deviceAuth } from '../shared/devices';
+import type { Principal } from '../lib/security/device-auth';
+import { toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
+import type { RouteRequest } from '../lib/inputs/fast-path';
+
+let active: ActiveHttpIn | undefined;
+
+/** The node whose routes serve requests (the one deployed last), if any. */
+export function activeHttpIn(): ActiveHttpIn | undefined {
+  return active;
+}
+
+/** Makes `input` the serving node; `undefined` only while `current` still is. */
+export function setActiveHttpIn(input: ActiveHttpIn | undefined, current?: ActiveHttpIn): void {
+  if (input !== undefined || active === current) active = input;
+}
+
+const ROUTE_META: Record<InputRoute, Record<string, string>> = {
+  ingest: { route: 'ingest' },
+  insert: { route: 'insert' },
+  'influx-v1': { route: 'influx-v1' },
+  'influx-v2': { route: 'influx-v2' },
+  coap: { route: 'coap' },
+};
+const ADMITTED = { ok: true } as const;
+
+const ACCEPTED_ONE_HEADERS = ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(ACCEPTED_ONE.body))];
+
+/** Plain Node response calls: the same answer whether Express or the fast path took the request. */
+export function send(res: ServerResponse, a: HttpAnswer): void {
+  if (res.headersSent) return;
+  if (a === ACCEPTED_ONE) {
+    res.writeHead(202, ACCEPTED_ONE_HEADERS).end(a.body);
+    return;
+  }
+  // One flat header list straight to writeHead: no header map built per answer.
+  const headers: string[] = [];
+  if (a.headers) for (const k in a.headers) headers.push(k, a.headers[k]);
+  if (a.status === 204) {
+    headers.push('X-Influxdb-Version', INFLUX_VERSION);
+    res.writeHead(204, headers).end();
+    return;
+  }
+  headers.push('Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(Buffer.byteLength(a.body)));
+  res.writeHead(a.status, headers).end(a.body);
+}
+
+/** An Express request as the input routes take it. */
+export function routeRequest(req: Request): RouteRequest {
+  const r: RouteRequest = { raw: req, path: req.path, query: req.query as Record<string, string | string[]> };
+  if (typeof req.params.device === 'string') r.device = req.params.device;
+  return r;
+}
+
+export function first(v: unknown): string | undefined {
+  if (Array.isArray(v)) return first(v[0]);
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The outcome of a record; a bug in a decoder becomes a failure of the whole request, never a crash. */
+export function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
+  try {
+    return processRequest(toInputRequest(rec), opts);
+  } catch (err) {
+    const error = err instanceof UpperstackError ? err : new UnsupportedEncodingError(`(internal) ${err instanceof Error ? err.message : String(err)}`);
+    return { readings: [], failures: [{ error, payload: rec.payload }], refusal: 'malformed' };
+  }
+}
+
+/**
+ * A write request on one of the input routes. Most run through without waiting
+ * until their journal turn (an anonymous device on loopback, no rate limit to
+ * consult, the body all here): no promise, no suspended frame, per request.
+ * Anything else (a login to check, a limiter to ask, a body still arriving)
+ * takes the same steps with waits (ingestWaiting).
+ */
+export function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse): void {
+  const req = rr.raw;
+  ownBody(req);
+  const input = active;
+  if (!input) {
+    req.resume();
+    return send(res, answerError(route, 503, { code: 'NOT_DEPLOYED', message: 'no upperstack-http-in node is deployed' }, 5000));
+  }
+  const enabled = (route === 'ingest' ? input.config.ingest : route === 'insert' ? input.config.cromflag : input.config.influx) !== false;
+  if (!enabled) {
+    req.resume();
+    return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${rr.path} is turned off on the http in node` }));
+  }
+  const meta = routeMeta(route, rr, res);
+  if (meta === undefined) return;
+  const device = route === 'ingest' || route === 'insert' ? String(rr.device) : undefined;
+  const auth = deviceAuth();
+  const who = auth.limitsTraffic || input.limiter ? undefined : authenticateHttpNow(req, rr.query, input);
+  if (who === undefined) return void ingestWaiting(route, rr, res, input, meta, device);
+  if (!who.ok) {
+    req.resume();
+    return send(res, answerError(route, who.status, who, who.retryAfterMs));
+  }
+  const remote = req.socket.remoteAddress;
+  if (refusedWriter(route, req, res, who.principal, device, remote)) return;
+  // A small body is all buffered by now: taken as it is, without a promise and listeners.
+  const payload = bufferedBody(req, input.config.maxBytes);
+  if (payload !== undefined) return journal(route, rr, res, input, meta, device, who.principal, remote, payload);
+  void readBody(route, req, res, input).then((body) => {
+    if (body) journal(route, rr, res, input, meta, device, who.principal, remote, body);
+  });
+}
+
+/** Answers and returns true when the path's device may not be written by whoever logged in. */
+function refusedWriter(route: InputRoute, req: IncomingMessage, res: ServerResponse, principal: Principal, device: string | undefined, remote: string | undefined): boolean {
+  if (device === undefined) return false;
+  const may = deviceAuth().canWrite(principal, device, 'http', remote);
+  if (may.ok) return false;
+  req.resume();
+  send(res, answerError(route, may.status, may, may.retryAfterMs));
+  return true;
+}
+
+/** The route's parameters for its journal record; undefined once a bad one is answered. */
+function routeMeta(route: InputRoute, rr: RouteRequest, res: ServerResponse): Record<string, string> | undefined {
+  // One meta object per route while it holds nothing else: the journal record serialises it once, not per request.
+  if (route !== 'influx-v1' && route !== 'influx-v2') return ROUTE_META[route];
+  const q = rr.query;
+  const req = rr.raw;
+  if (route === 'influx-v1' && !first(q.db)) {
+    req.resume();
+    send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'database is required' }));
+    return undefined;
+  }
+  if (route === 'influx-v2' && !first(q.bucket)) {
+    req.resume();
+    send(res, answerError(route, 400, { code: 'BAD_PARAMETER', message: 'bucket is required' }));
+    return undefined;
+  }
+  const precision = first(q.precision);
+  try {
+    influxPrecision(precision);
+  } catch (err) {
+    req.resume();
+    send(res, answerError(route, 400, err as UpperstackError));
+    return undefined;
+  }
+  return precision ? { route, precision } : ROUTE_META[route];
+}
+
+/** ingest() for a request that must wait: a login to check, rate limits to ask, a body still arriving. */
+async function ingestWaiting(route: InputRoute, rr: RouteRequest, res: ServerResponse, input: ActiveHttpIn, meta: Record<string, string>, device: string | undefined): Promise<void> {
+  const req = rr.raw;
+  const auth = deviceAuth();
+  const who = await authenticateHttp(req, rr.query, input, device);
+  if (!who.ok) {
+    req.resume();
+    return send(res, answerError(route, who.status, who, who.retryAfterMs));
+  }
+  const remote = req.socket.remoteAddress;
+  if (refusedWriter(route, req, res, who.principal, device, remote)) return;
+  // The registry's rate limits: the route's device, else the device that logged in (InfluxDB routes).
+  const sender = device ?? (who.principal.kind === 'device' ? who.principal.id : undefined);
+  const admitted = auth.limitsTraffic ? await auth.admit(who.principal, sender, remote, 'http') : ADMITTED;
+  if (!admitted.ok) {
+    req.resume();
+    return send(res, answerError(route, admitted.status, admitted, admitted.retryAfterMs));
+  }
+  if (input.limiter) {
+    try {
+      await input.limiter.consume(`${remote ?? ''}|${device ?? ''}`);
+    } catch (rej) {
+      req.resume();
+      const ms = rej instanceof RateLimiterRes ? rej.msBeforeNext : 1000;
+      return send(res, answerError(route, 429, new RateLimitedError(`more than ${input.config.rateLimit} requests a second from this client; retry in ${Math.ceil(ms / 1000)} s`, ms), ms));
+    }
+  }
+  const payload = bufferedBody(req, input.config.maxBytes) ?? (await readBody(route, req, res, input));
+  if (payload) journal(route, rr, res, input, meta, device, who.principal, remote, payload);
+}
+
+/** The body read to its end and inflated; undefined once a failure is answered (413, 415, 400). */
+async function readBody(route: InputRoute, req: RouteRequest['raw'], res: ServerResponse, input: ActiveHttpIn): Promise<Buffer | undefined> {
+  try {
+    return await readRequestBody(req, input.config.maxBytes);
+  } catch (err) {
+    const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
+    send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
+    return undefined;
+  }
+}
+
+/** Decodes and checks the body, journals it with its turn and answers once that is durable. */
+function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input: ActiveHttpIn, meta: Record<string, string>, device: string | undefined, principal: Principal, remote: string | undefined, payload: Buffer): void {
+  const req = rr.raw;
+  const auth = deviceAuth();
+  const sender = device ?? (principal.kind === 'device' ? principal.id : undefined);
+  if (sender !== undefined && auth.signs(sender)) {
+    const signed = { ts: header(req, 'x-upperstack-timestamp'), nonce: header(req, 'x-upperstack-nonce'), sig: header(req, 'x-upperstack-signature') };
+    const verified = auth.verifySigned(principal, sender, payload, signed, 'http', remote);
+    if (!verified.ok) return send(res, answerError(route, verified.status, verified));
+  }
+  const ct = req.headers['content-type'];
+  const rec: HttpRecord = { source: `http:${rr.path}`, payload, receivedAt: Date.now(), meta, outcome: undefined };
+  if (ct) rec.contentType = ct;
+  if (device !== undefined) rec.device = device;
+  if (remote) rec.remote = `${remote}:${req.socket.remotePort ?? ''}`;
+  const outcome = outcomeOf(rec, input.inputOptions);
+  if (device === undefined) {
+    // The InfluxDB routes name devices line by line: each one must be the caller's to write.
+    const seen = new Set<string>();
+    for (const r of outcome.readings) {
+      if (seen.has(r.device)) continue;
+      seen.add(r.device);
+      const may = auth.canWrite(principal, r.device, 'http', remote);
+      if (!may.ok) return send(res, answerError(route, may.status, may, may.retryAfterMs));
+    }
+  }
+  // Kept for the emit of this record (a replayed one is processed again).
+  rec.outcome = outcome;
+  try {
+    input.intake.submitThen([rec], (result) => {
+      if ('refused' in result) return send(res, answerError(route, 503, result.error, result.retryAfterMs));
+      // The readings mark counts what the request holds, not one per request.
+      const weight = outcomeWeight(outcome);
+      if (weight > 1) weighReceipt({ j: input.intake.id, s: result.accepted[0] }, weight);
+      input.count();
+      send(res, answerOutcome(route, outcome));
+    });
+  } catch (err) {
+    send(res, answerError(route, 413, err instanceof UpperstackError ? err : { code: 'PAYLOAD_TOO_LARGE', message: String(err) }));
+  }
+}
+
+function header(req: { headers: IncomingHttpHeaders }, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,124 @@
+/** A likelihood member's stream: its surprises (deviations squared and capped), the recent ones in rings, and the bins of past spells. */
+
+/** One member's recent surprises and the long-run distribution of their average. */
+export interface StreamState {
+  n: number;
+  recent: number[];
+  /** The readings behind `recent`, to name the furthest one in a reason. */
+  values: number[];
+  mean: number;
+  variance: number;
+  /**
+   * Past spells by the bin of their highest average, exponentially weighted
+   * like the mean, unnormalised: each new spell weighs `gain`, which grows
+   * with every reading instead of every count fading (absent in state saved
+   * before recurrence was judged).
+   */
+  seen?: number[];
+  /** Highest bin of the spell going on, -1 when the average is ordinary. */
+  peak?: number;
+  total?: number;
+  gain?: number;
+}
+
+/**
+ * Deviation (1 = the member's own alarm level) as a surprise. Squared, so
+ * ordinary noise (a third of the alarm level) adds about 0.1; capped at
+ * twice a reading at the alarm level, so that one wild reading on a quiet
+ * series is enough to alarm, but cannot swamp the average of a lively one.
+ */
+const MAX_SURPRISE = 2;
+
+export function surprise(d: number): number {
+  return d > 0 ? Math.min(MAX_SURPRISE, d * d) : 0;
+}
+
+/** Bins of the recent average surprise (0 to MAX_SURPRISE) whose past frequency is kept. */
+export const BINS = 40;
+
+/**
+ * A member's stream as it runs: the last `short` surprises and values in
+ * rings (oldest at `head`) rather than lists shifted on every reading.
+ */
+export class Stream {
+  n = 0;
+  mean = 0;
+  variance = 0;
+  seen: number[];
+  peak = -1;
+  total = 0;
+  gain = 1;
+  private readonly recent: Float64Array;
+  private readonly values: Float64Array;
+  private head = 0;
+  /** Entries in the rings. */
+  size = 0;
+
+  constructor(short: number, saved?: StreamState) {
+    this.recent = new Float64Array(short);
+    this.values = new Float64Array(short);
+    this.seen = new Array<number>(BINS).fill(0);
+    if (!saved) return;
+    this.n = saved.n;
+    this.mean = saved.mean;
+    this.variance = saved.variance;
+    // State saved before recurrence was judged starts counting now.
+    if (saved.seen) this.seen = [...saved.seen];
+    this.peak = saved.peak ?? -1;
+    this.total = saved.total ?? 0;
+    this.gain = saved.gain ?? 1;
+    const from = Math.max(0, saved.recent.length - short);
+    for (let k = from; k < saved.recent.length; k++) this.push(saved.recent[k], saved.values[k]);
+  }
+
+  /** Adds the newest surprise and value, dropping the oldest once `short` are kept. */
+  push(surprise: number, value: number): void {
+    const cap = this.recent.length;
+    if (this.size === cap) {
+      this.recent[this.head] = surprise;
+      this.values[this.head] = value;
+      this.head = (this.head + 1) % cap;
+    } else {
+      const i = (this.head + this.size) % cap;
+      this.recent[i] = surprise;
+      this.values[i] = value;
+      this.size++;
+    }
+  }
+
+  /** The k-th surprise kept, oldest first. */
+  surprise(k: number): number {
+    return this.recent[(this.head + k) % this.recent.length];
+  }
+
+  /** The k-th value kept, oldest first. */
+  value(k: number): number {
+    return this.values[(this.head + k) % this.values.length];
+  }
+
+  /** The average surprise, summed oldest first. */
+  average(): number {
+    // Oldest first without a modulo per entry: from the head to the end of the ring, then from its start.
+    const r = this.recent;
+    const cap = r.length;
+    const end = this.head + this.size;
+    let avg = 0;
+    for (let k = this.head; k < Math.min(end, cap); k++) avg += r[k];
+    for (let k = 0; k < end - cap; k++) avg += r[k];
+    return avg / this.size;
+  }
+
+  toJSON(): StreamState {
+    const recent: number[] = [];
+    const values: number[] = [];
+    for (let k = 0; k < this.size; k++) {
+      recent.push(this.surprise(k));
+      values.push(this.value(k));
+    }
+    return { n: this.n, recent, values, mean: this.mean, variance: this.variance, seen: [...this.seen], peak: this.peak, total: this.total, gain: this.gain };
+  }
+}
+
+export function binOf(avg: number): number {
+  return Math.min(BINS - 1, Math.floor((avg / MAX_SURPRISE) * BINS));
+}

@@ -1,0 +1,32 @@
+/** Timestamps as devices send them (ISO 8601, epoch s / ms / µs / ns) turned into epoch milliseconds. */
+import { InvalidReadingError } from './errors';
+
+// Epoch seconds below this are taken as seconds (until year 2286 in ms terms, 1e11 s
+// is year 5138), epoch values above as milliseconds; above 1e14 as micro/nanoseconds.
+const SECONDS_LIMIT = 1e11;
+
+/** Parses ISO 8601 or epoch s / ms / µs / ns into epoch milliseconds. */
+export function parseTimestamp(value: unknown, path = 'ts'): number {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) throw new InvalidReadingError(`${path} must be a non-negative epoch time, got ${value}`, { path });
+    if (value < SECONDS_LIMIT) return Math.round(value * 1000);
+    if (value < 1e14) return Math.round(value);
+    if (value < 1e17) return Math.round(value / 1000);
+    return Math.round(value / 1e6);
+  }
+  if (typeof value === 'bigint') return parseTimestamp(Number(value), path);
+  if (typeof value === 'string') {
+    const trimmed = value.trim();
+    if (/^\d+(\.\d+)?$/.test(trimmed)) return parseTimestamp(Number(trimmed), path);
+    // Only accept full ISO 8601 date-times; Date.parse alone is too lenient.
+    const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(trimmed);
+    if (iso) {
+      // Without an offset the time is UTC, as in the query API, never the server's zone.
+      const ms = Date.parse(iso[1] && !iso[4] ? `${trimmed.replace(' ', 'T')}Z` : trimmed);
+      if (!Number.isNaN(ms)) return ms;
+    }
+    throw new InvalidReadingError(`${path} "${value.slice(0, 40)}" is not ISO 8601 or epoch time`, { path });
+  }
+  if (value instanceof Date && !Number.isNaN(value.getTime())) return value.getTime();
+  throw new InvalidReadingError(`${path} must be ISO 8601 text or epoch number, got ${typeof value}`, { path });
+}

@@ -1,0 +1,261 @@
+/**
+ * Judging readings against the rules: each field's watching leaves, the rules a
+ * reading touched evaluated once after all its fields, and the anomaly node's
+ * verdicts for "anomalous" conditions.
+ */
+import type { FieldValue, Reading } from '../reading';
+import { ABOVE, BELOW, CHANGED, EQUAL, INSIDE, NOT_EQUAL, NOT_REPORTED, OUTSIDE, type CompiledRule, type Leaf } from './compile';
+import { ChangeWindow, Slot, type Device } from './slot';
+import type { AlertEvent } from './types';
+import { RuleTransitions } from './engine-transitions';
+
+function tagNumber(dev: Device, tag: string | undefined, fallback: number): number {
+  if (tag === undefined) return fallback;
+  const s = dev.tags[tag];
+  if (s === undefined || s.trim() === '') return fallback;
+  const n = Number(s);
+  return Number.isFinite(n) ? n : fallback;
+}
+
+function sameTags(a: Record<string, string>, b: Record<string, string>): boolean {
+  if (a === b) return true;
+  let n = 0;
+  for (const k in b) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in a) n--;
+  return n === 0;
+}
+
+export abstract class RuleEvaluation extends RuleTransitions {
+  /** Judges readings (one or a batch); returns the transitions they caused, oldest first. */
+  process(input: Reading | Reading[]): AlertEvent[] {
+    this.out = [];
+    const now = this.clock();
+    if (Array.isArray(input)) for (let i = 0; i < input.length; i++) this.processOne(input[i], now);
+    else this.processOne(input, now);
+    return this.take();
+  }
+
+  protected processOne(r: Reading, now: number): void {
+    if (r === null || typeof r !== 'object' || typeof r.device !== 'string' || r.fields === null || typeof r.fields !== 'object') return;
+    const fields = r.fields;
+    const dev = this.device(r.device);
+    dev.seenClock = now;
+    const deadmanFields = this.deadmanFields;
+    for (let i = 0; i < deadmanFields.length; i++) {
+      if (fields[deadmanFields[i]] !== undefined) (dev.fieldSeen ??= new Map()).set(deadmanFields[i], now);
+    }
+    const annotated = r as Reading & { anomaly?: unknown; anomalies?: unknown };
+    if (annotated.anomaly !== undefined || annotated.anomalies !== undefined) return this.processVerdict(dev, r, now);
+    if (!(r.ts >= dev.lastTs)) {
+      this.counts.late++;
+      return;
+    }
+    this.counts.readings++;
+    dev.lastTs = r.ts;
+    if (r.tags !== undefined && r.tags !== dev.tags) {
+      if (this.usesTags) {
+        // A reading without tags says nothing about the device's tags.
+        if (!sameTags(dev.tags, r.tags) && Object.keys(r.tags).length) {
+          dev.tags = r.tags;
+          dev.appliesVersion = -1;
+        }
+      } else if (Object.keys(dev.tags).length === 0) dev.tags = r.tags;
+    }
+    if (dev.appliesVersion !== this.version) this.computeApplies(dev);
+    const applies = dev.applies;
+    const stamp = ++this.seq;
+    const ts = r.ts;
+    for (const f in fields) {
+      const entries = this.byField.get(f);
+      if (entries === undefined) continue;
+      const v = fields[f];
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        const c = e.rule;
+        if (applies[c.slot] !== 1) continue;
+        if (c.fast) {
+          this.stepFast(c, dev, this.evalLeaf(e.leaf, v, dev, undefined, ts), v, f, ts, now);
+          continue;
+        }
+        if (e.leaf.op === NOT_REPORTED && c.tree === null) {
+          const s = dev.slots[c.slot];
+          if (s !== undefined) this.step(c, dev, s, 0, 1, 0, ts, now, 'reading');
+          continue;
+        }
+        this.touchLeaf(c, dev, e.leaf, v, f, ts, stamp);
+      }
+    }
+    const any = this.anyReading;
+    for (let i = 0; i < any.length; i++) {
+      const e = any[i];
+      const c = e.rule;
+      if (applies[c.slot] !== 1) continue;
+      if (c.tree === null) {
+        const s = dev.slots[c.slot];
+        if (s !== undefined) this.step(c, dev, s, 0, 1, 0, ts, now, 'reading');
+      } else this.touchLeaf(c, dev, e.leaf, undefined, undefined, ts, stamp);
+    }
+    if (this.touchedRules.length) this.evaluateTouched(dev, fields, ts, now);
+  }
+
+  /** Records a leaf's truth in the device's bits; the rule is evaluated once, after all the reading's fields. */
+  protected touchLeaf(c: CompiledRule, dev: Device, leaf: Leaf, v: FieldValue | undefined, f: string | undefined, ts: number, stamp: number): void {
+    // A changed-by window lives in the slot; other leaves need none until the rule holds.
+    const s = c.changes ? this.slotFor(c, dev) : dev.slots[c.slot];
+    const t = v === undefined ? 0 : this.evalLeaf(leaf, v, dev, s, ts);
+    if (t >= 0) dev.bits[c.bitBase + leaf.index] = t;
+    // Only values a message may show are kept: storing every number would box it (an allocation per reading).
+    if (s !== undefined && leaf.role === 0 && v !== undefined && (t === 1 || !s.idle())) {
+      s.lastValue = v;
+      s.lastField = f;
+    }
+    if (this.touchStamp[c.slot] !== stamp) {
+      this.touchStamp[c.slot] = stamp;
+      this.touchedRules.push(c);
+    }
+  }
+
+  protected evaluateTouched(dev: Device, fields: Reading['fields'], ts: number, now: number): void {
+    const rules = this.touchedRules;
+    for (let i = 0; i < rules.length; i++) {
+      const c = rules[i];
+      let s = dev.slots[c.slot];
+      if (s === undefined) {
+        if (this.whenHolds(c, dev.bits) !== 1 || !this.scheduled(c, ts)) continue;
+        s = this.slotFor(c, dev);
+        for (const leaf of c.leaves) {
+          if (leaf.role === 0 && leaf.field !== undefined && fields[leaf.field] !== undefined && dev.bits[c.bitBase + leaf.index] === 1) {
+            s.lastField = leaf.field;
+            s.lastValue = fields[leaf.field];
+            break;
+          }
+        }
+      }
+      this.evaluateSlot(c, dev, s, ts, now, 'reading');
+    }
+    rules.length = 0;
+  }
+
+  /** A rule with stored leaf truths: its group, clear and escalation from them. */
+  protected evaluateSlot(c: CompiledRule, dev: Device, s: Slot, ts: number, now: number, by: 'reading' | 'timer'): void {
+    const tr = dev.bits;
+    const t = this.whenHolds(c, tr);
+    const clr = c.clearLeaf >= 0 ? (tr[c.bitBase + c.clearLeaf] === 1 ? 1 : 0) : t ? 0 : 1;
+    const esc = c.escLeaf >= 0 && tr[c.bitBase + c.escLeaf] === 1 ? 1 : 0;
+    this.step(c, dev, s, t, clr, esc, ts, now, by);
+  }
+
+  protected whenHolds(c: CompiledRule, tr: Int8Array): number {
+    const b = c.bitBase;
+    if (b < 0) return 0;
+    if (c.tree === null) return tr[b] === 1 ? 1 : 0;
+    const { any, items } = c.tree;
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i];
+      let v: boolean;
+      if (typeof it === 'number') v = tr[b + it] === 1;
+      else {
+        v = !it.any;
+        for (const l of it.leaves) {
+          if (it.any ? tr[b + l] === 1 : tr[b + l] !== 1) {
+            v = it.any;
+            break;
+          }
+        }
+      }
+      if (any && v) return 1;
+      if (!any && !v) return 0;
+    }
+    return any ? 0 : 1;
+  }
+
+  /** 1 holds, 0 does not, -1 cannot tell (e.g. text in a numeric comparison). */
+  protected evalLeaf(l: Leaf, v: FieldValue, dev: Device, s: Slot | undefined, ts: number): number {
+    switch (l.op) {
+      case ABOVE:
+        if (typeof v !== 'number') return -1;
+        return v > (l.valueTag === undefined ? l.value : tagNumber(dev, l.valueTag, l.value)) ? 1 : 0;
+      case BELOW:
+        if (typeof v !== 'number') return -1;
+        return v < (l.valueTag === undefined ? l.value : tagNumber(dev, l.valueTag, l.value)) ? 1 : 0;
+      case OUTSIDE:
+        if (typeof v !== 'number') return -1;
+        return v < tagNumber(dev, l.lowTag, l.low) || v > tagNumber(dev, l.highTag, l.high) ? 1 : 0;
+      case INSIDE:
+        if (typeof v !== 'number') return -1;
+        return v >= tagNumber(dev, l.lowTag, l.low) && v <= tagNumber(dev, l.highTag, l.high) ? 1 : 0;
+      case EQUAL:
+        return v === l.text ? 1 : 0;
+      case NOT_EQUAL:
+        return v !== l.text ? 1 : 0;
+      case CHANGED: {
+        if (typeof v !== 'number' || s === undefined) return -1;
+        const wins = (s.windows ??= []);
+        const w = (wins[l.index] ??= new ChangeWindow());
+        const d = w.push(ts, v, l.withinMs);
+        const x = tagNumber(dev, l.valueTag, l.value);
+        return d.up > x || d.down > x ? 1 : 0;
+      }
+      default:
+        // not-reported: a reading is a report; anomalous: a reading without a verdict is not anomalous.
+        return 0;
+    }
+  }
+
+  protected stepFast(c: CompiledRule, dev: Device, t: number, v: FieldValue | undefined, f: string | undefined, ts: number, now: number): void {
+    if (t < 0) return;
+    let s = dev.slots[c.slot];
+    if (s === undefined) {
+      if (t === 0 || !this.scheduled(c, ts)) return;
+      s = new Slot(c.id, dev.id);
+      dev.slots[c.slot] = s;
+    }
+    if (v !== undefined) {
+      s.lastValue = v;
+      s.lastField = f;
+    }
+    let clr = t === 1 ? 0 : 1;
+    let esc = 0;
+    if (s.firing && v !== undefined) {
+      if (c.clearLeaf >= 0) clr = this.evalLeaf(c.leaves[c.clearLeaf], v, dev, s, ts) === 1 ? 1 : 0;
+      if (c.escLeaf >= 0) esc = this.evalLeaf(c.leaves[c.escLeaf], v, dev, s, ts) === 1 ? 1 : 0;
+    }
+    this.step(c, dev, s, t, clr, esc, ts, now, 'reading');
+  }
+
+  /** An annotated reading from the anomaly node: only "anomalous" conditions learn from it. */
+  protected processVerdict(dev: Device, r: Reading, now: number): void {
+    if (this.verdictEntries.length === 0) return;
+    if (dev.appliesVersion !== this.version) this.computeApplies(dev);
+    // A verdict may arrive after the next plain reading; it counts when it arrives.
+    const ts = Number.isFinite(dev.lastTs) ? Math.max(r.ts, dev.lastTs) : r.ts;
+    dev.lastTs = Math.max(dev.lastTs, ts);
+    const stamp = ++this.seq;
+    const a = r as Reading & { anomaly?: { score?: number } | null; anomalies?: Record<string, { score?: number } | null> };
+    for (const e of this.verdictEntries) {
+      const c = e.rule;
+      if (dev.applies[c.slot] !== 1) continue;
+      const field = e.leaf.field;
+      let score: number | undefined;
+      if (a.anomalies) {
+        if (field !== undefined) score = a.anomalies[field]?.score;
+        else for (const v of Object.values(a.anomalies)) if (v && (score === undefined || v.score! > score)) score = v.score;
+      } else if (a.anomaly && (field === undefined || typeof r.fields[field] === 'number')) score = a.anomaly.score;
+      if (typeof score !== 'number') continue;
+      const t = score >= e.leaf.score ? 1 : 0;
+      const v = field !== undefined ? r.fields[field] : undefined;
+      if (c.tree === null && c.leaves.length === 1) this.stepFast(c, dev, t, v, field, ts, now);
+      else {
+        dev.bits[c.bitBase + e.leaf.index] = t;
+        if (this.touchStamp[c.slot] !== stamp) {
+          this.touchStamp[c.slot] = stamp;
+          this.touchedRules.push(c);
+        }
+      }
+    }
+    if (this.touchedRules.length) this.evaluateTouched(dev, r.fields, ts, now);
+  }
+}

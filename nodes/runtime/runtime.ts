@@ -1,0 +1,21 @@
+/**
+ * upperstack-runtime: a Node-RED plugin, loaded before any node of any module
+ * (Node-RED loads plugins first), so what Upperstack needs of the process is in
+ * place in any Node-RED the package is installed into, not only under
+ * `npm start`:
+ * - the lean `debug` loggers of MQTT.js and mqtt-packet (nodes/lib/lean-debug.ts),
+ *   installed when this file is required, before the broker and MQTT nodes load
+ *   those libraries;
+ * - JSON answers to requests Node's HTTP parser refuses (nodes/lib/client-errors.ts)
+ *   on the runtime's HTTP server.
+ * Both are idempotent, so `npm start`, which installs them itself, gets each once.
+ */
+import { installLeanDebug } from '../lib/lean-debug';
+import { prepareServer, type RuntimeWithServer } from '../shared/server-setup';
+
+installLeanDebug();
+
+export = function (RED: RuntimeWithServer): void {
+  installLeanDebug();
+  prepareServer(RED);
+};

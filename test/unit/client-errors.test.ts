@@ -1,0 +1,44 @@
+/** What the package sets up on the runtime's HTTP server (nodes/shared/server-setup.ts), whoever started it. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { answerClientErrors, clientErrorResponse } from '../../nodes/lib/client-errors';
+import { prepareServer } from '../../nodes/shared/server-setup';
+import { KEEP_ALIVE_TIMEOUT_MS, NODE_DEFAULT_KEEP_ALIVE_MS } from '../../nodes/lib/server-timeouts';
+
+test('the parser-error answer is installed once per server however many callers ask (npm start, the plugin, each HTTP node)', async () => {
+  const server = createServer((_req, res) => res.end('ok'));
+  answerClientErrors(server);
+  assert.equal(prepareServer({ server }), true);
+  answerClientErrors(server);
+  assert.equal(server.listenerCount('clientError'), 1);
+  assert.equal(prepareServer({ server: null }), false);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n'));
+      let got = '';
+      s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+    assert.equal(answer, clientErrorResponse({ name: 'Error', message: '', code: 'HPE_INVALID_CONTENT_LENGTH' } as Error));
+    assert.match(answer, /"code":"MALFORMED_REQUEST"/);
+  } finally {
+    server.close();
+  }
+});
+
+test('the runtime server keeps idle keep-alive connections 65 s unless its owner set a timeout of their own', () => {
+  const fresh = createServer();
+  assert.equal(fresh.keepAliveTimeout, NODE_DEFAULT_KEEP_ALIVE_MS);
+  prepareServer({ server: fresh });
+  assert.equal(fresh.keepAliveTimeout, KEEP_ALIVE_TIMEOUT_MS);
+  assert.ok(fresh.headersTimeout > fresh.keepAliveTimeout);
+  const owned = createServer();
+  owned.keepAliveTimeout = 10_000;
+  prepareServer({ server: owned });
+  assert.equal(owned.keepAliveTimeout, 10_000);
+});

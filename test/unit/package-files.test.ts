@@ -1,0 +1,32 @@
+/**
+ * What `npm install node-red-contrib-upperstack` puts in a user's Node-RED folder (npm pack's file
+ * list): every file package.json names for Node-RED (nodes, plugins, their editor HTML), the flow packs
+ * under examples/, and not the compiled tests and benchmarks, which only a checkout runs.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../nodes/lib/paths';
+
+const root = packageRoot();
+
+test('the published package holds what Node-RED loads and the packs, and no compiled tests or benchmarks', () => {
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const out = execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const files = new Set((JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path));
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { main: string; bin: Record<string, string>; 'node-red': { nodes: Record<string, string>; plugins: Record<string, string> } };
+  const loaded = [...Object.values(pkg['node-red'].nodes), ...Object.values(pkg['node-red'].plugins), pkg.main, ...Object.values(pkg.bin)];
+  for (const file of loaded) {
+    assert.ok(existsSync(join(root, file)), `package.json names ${file}, which the build did not make`);
+    assert.ok(files.has(file), `${file} is not in the package`);
+  }
+  for (const file of Object.values(pkg['node-red'].nodes)) {
+    const html = file.replace(/\.js$/, '.html');
+    if (existsSync(join(root, html))) assert.ok(files.has(html), `${html} is not in the package`);
+  }
+  assert.ok(files.has('examples/pipeline.json'));
+  const extra = [...files].filter((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/'));
+  assert.deepEqual(extra.slice(0, 5), [], `${extra.length} compiled test/bench files in the package`);
+});
