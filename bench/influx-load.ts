@@ -1,0 +1,80 @@
+/** The load side of an InfluxDB phase: counting what the server holds, the warm-up reading and the publisher processes. */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { influxQuery, type TsdbServer } from '../test/helpers/influxd';
+import { sleep, TS_BASE, type PublisherConfig, type PublisherReport } from './common';
+import { CLIENTS, INFLIGHT, PUBLISHERS, READINGS, env } from './influx-knobs';
+
+export const countQuery = (prefix: string) => `SELECT count(temperature) FROM telemetry WHERE device =~ /^${prefix}-/`;
+
+/** Samples VictoriaMetrics holds for a device regex (nocache: VictoriaMetrics caches rollup answers). */
+export async function countVictoria(vm: TsdbServer, deviceRe: string): Promise<number> {
+  try {
+    const q = `sum(count_over_time(telemetry_temperature{device=~"${deviceRe}"}[3650d]))`;
+    const res = await fetch(`${vm.url}/api/v1/query?${new URLSearchParams({ query: q, nocache: '1' })}`);
+    const body = (await res.json()) as { data?: { result?: Array<{ value: [number, string] }> } };
+    return Number(body.data?.result?.[0]?.value?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+export async function count(influx: TsdbServer, db: string, q: string): Promise<number> {
+  try {
+    const [res] = await influxQuery(influx, q, db);
+    return Number(res.series?.[0]?.values?.[0]?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Publishes a reading of device `warmup` until InfluxDB has it: the consumer is subscribed and writing. */
+export async function warmUp(url: string, stored: () => Promise<number>, what: string): Promise<void> {
+  const client = await mqtt.connectAsync(url, { clientId: `bench-warmup-${process.pid}`, reconnectPeriod: 0 });
+  try {
+    const end = Date.now() + 120_000;
+    for (let i = 0; ; i++) {
+      await client.publishAsync('devices/warmup/telemetry', JSON.stringify({ device: 'warmup', ts: TS_BASE - 100_000 + i, temperature: 1, humidity: 1 }), { qos: 1 });
+      await sleep(500);
+      if ((await stored()) > 0) return;
+      if (Date.now() > end) throw new Error(`${what}: no warm-up reading was stored in 120 s`);
+    }
+  } finally {
+    await client.endAsync().catch(() => undefined);
+  }
+}
+
+export function forkChild(file: string, arg: unknown): ChildProcess {
+  return fork(join(__dirname, file), [JSON.stringify(arg)], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
+}
+
+export async function publish(url: string, devicePrefix: string): Promise<{ total: number; firstPublish: number; lastAck: number }> {
+  const messagesPerClient = Math.floor(READINGS / (PUBLISHERS * CLIENTS));
+  const procs: ChildProcess[] = [];
+  const ready: Array<Promise<void>> = [];
+  const done: Array<Promise<{ firstPublish: number; lastAck: number }>> = [];
+  for (let i = 0; i < PUBLISHERS; i++) {
+    const cfg: PublisherConfig = { url, topicPrefix: 'devices', clients: CLIENTS, messagesPerClient, batch: 1, devicePrefix, index: i, inflight: INFLIGHT, probeEveryMs: 0 };
+    const p = forkChild('publisher.js', cfg);
+    procs.push(p);
+    const failed = new Promise<never>((_, reject) => {
+      p.on('message', (m: PublisherReport) => m.type === 'error' && reject(new Error(`publisher ${i}: ${m.message}`)));
+      p.once('exit', (code) => reject(new Error(`publisher ${i} exited with ${code}`)));
+    });
+    failed.catch(() => undefined);
+    ready.push(Promise.race([failed, new Promise<void>((r) => p.on('message', (m: PublisherReport) => m.type === 'ready' && r()))]));
+    done.push(Promise.race([failed, new Promise<{ firstPublish: number; lastAck: number }>((r) => p.on('message', (m: PublisherReport) => m.type === 'done' && r(m)))]));
+  }
+  try {
+    await Promise.all(ready);
+    for (const p of procs) p.send({ type: 'go' });
+    const res = await Promise.all(done);
+    return { total: messagesPerClient * PUBLISHERS * CLIENTS, firstPublish: Math.min(...res.map((r) => r.firstPublish)), lastAck: Math.max(...res.map((r) => r.lastAck)) };
+  } finally {
+    for (const p of procs) {
+      p.removeAllListeners('exit');
+      if (p.connected) p.send({ type: 'exit' });
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/** One measured InfluxDB phase: a consumer on a fresh broker, one burst live or drained, and what was lost. */
+import { rmSync } from 'node:fs';
+import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
+import { influxQuery, startVictoria, type TsdbServer } from '../test/helpers/influxd';
+import { ProcWatch, sleep } from './common';
+import { tempDir } from '../test/helpers/temp';
+import { CLIENTS, MODES, PHASE_LIMIT_MS, PUBLISHERS, SETTLE_MS, env, type Consumer, type InfluxBenchRow, type InfluxConsumer, type Measure, type ServerKind } from './influx-knobs';
+import { count, countQuery, countVictoria, publish, warmUp } from './influx-load';
+import { startBare, startStock, startUpperstack } from './influx-consumers';
+
+/** Every consumer's devices of one burst: `<prefix>-p<publisher>-c<client>` (bench/publisher.ts). */
+export const burstDevices = (prefix: string) => Array.from({ length: PUBLISHERS * CLIENTS }, (_, i) => `${prefix}-p${Math.floor(i / CLIENTS)}-c${i % CLIENTS}`);
+
+/**
+ * One burst into a running consumer, measured `live` (published while it runs) or `drain` (published
+ * while it is stopped with SIGSTOP, queued by mosquitto in its session, then drained after SIGCONT).
+ */
+export async function burst(measure: Measure, url: string, consumer: Consumer, stored_: (deviceRe: string, q: string) => Promise<number>): Promise<{ readings: number; stored: number; seconds: number; ackSeconds: number; peakRss: number; cores: number; cpu: number }> {
+  const prefix = measure === 'live' ? 'bench' : 'drain';
+  const c = consumer;
+  const storedLoad = c.count ? async () => (await Promise.all(burstDevices(prefix).map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => stored_(`${prefix}-.*`, countQuery(prefix));
+  let acked: { total: number; firstPublish: number; lastAck: number } | undefined;
+  let pubFailed: unknown;
+  let started: number;
+  let watch: ProcWatch;
+  if (measure === 'live') {
+    watch = new ProcWatch(c.pid, 100).begin();
+    if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
+    void publish(url, prefix).then((a) => (acked = a), (err: unknown) => (pubFailed = err));
+    started = Date.now();
+  } else {
+    process.kill(c.pid!, 'SIGSTOP');
+    try {
+      acked = await publish(url, prefix);
+    } finally {
+      process.kill(c.pid!, 'SIGCONT');
+    }
+    // The profile's start signal waits in the stopped process: it starts with the drain.
+    if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
+    watch = new ProcWatch(c.pid, 100).begin();
+    started = Date.now();
+  }
+  // Drains last a second or two: a finer poll than the live burst's keeps the end exact to ~5%.
+  const poll = measure === 'live' ? 250 : 100;
+  let stored = 0;
+  let grewAt = started;
+  for (;;) {
+    await sleep(poll);
+    if (pubFailed) throw pubFailed;
+    const n = await storedLoad();
+    if (n > stored) {
+      stored = n;
+      grewAt = Date.now();
+    }
+    if (acked && stored >= acked.total) break;
+    if (acked && Date.now() - Math.max(grewAt, acked.lastAck) > SETTLE_MS) break;
+    if (Date.now() - started > PHASE_LIMIT_MS) break;
+  }
+  const mem = watch.end();
+  if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
+  const a = acked!;
+  return {
+    readings: a.total,
+    stored,
+    seconds: (grewAt - (measure === 'live' ? a.firstPublish : started)) / 1000,
+    ackSeconds: (a.lastAck - a.firstPublish) / 1000,
+    peakRss: mem.peakRss,
+    cores: mem.cores,
+    cpu: mem.cpu,
+  };
+}
+
+export async function phase(consumerKind: InfluxConsumer, round: number, server: ServerKind, shared: TsdbServer | undefined, log: (s: string) => void): Promise<InfluxBenchRow[]> {
+  const db = `bench_${consumerKind.replace('-', '_')}_${round}`;
+  // VictoriaMetrics has no databases: a fresh server per phase, so phases do not count each other's points.
+  const influx = server === 'victoriametrics' ? await startVictoria() : shared!;
+  if (server === 'influxdb') await influxQuery(influx, `CREATE DATABASE "${db}"`);
+  const stored_ = (deviceRe: string, q: string) => (server === 'victoriametrics' ? countVictoria(influx, deviceRe) : count(influx, db, q));
+  // BENCH_INFLUX_BROKER_CONF: more mosquitto.conf lines, `;`-separated (e.g. `max_inflight_messages 20`, mosquitto's default).
+  const conf = (env.BENCH_INFLUX_BROKER_CONF ?? '').split(';').map((l) => l.trim()).filter(Boolean);
+  const mosq: Mosquitto = await startMosquitto({ maxQueuedMessages: 10_000_000, conf });
+  const dir = tempDir('us-bench-influx-');
+  let consumer: Consumer | undefined;
+  try {
+    let bare: (Consumer & { errors: string[] }) | undefined;
+    if (consumerKind === 'upperstack') consumer = await startUpperstack(mosq.port, influx, db, dir);
+    else if (consumerKind === 'upperstack-only') consumer = await startUpperstack(mosq.port, influx, db, dir, server);
+    else if (consumerKind === 'upperstack-duckdb') consumer = await startUpperstack(mosq.port, undefined, db, dir);
+    else if (consumerKind === 'bare') consumer = bare = await startBare(mosq.port, influx, db);
+    else consumer = await startStock(consumerKind === 'stock-message' ? 'message' : 'batch', mosq.port, influx, db, dir);
+    const url = `mqtt://127.0.0.1:${mosq.port}`;
+    const c = consumer;
+    await warmUp(url, c.count ? () => c.count!('warmup') : () => stored_('warmup', `SELECT count(temperature) FROM telemetry WHERE device = 'warmup'`), consumerKind);
+    const rows: InfluxBenchRow[] = [];
+    for (const measure of MODES) {
+      const b = await burst(measure, url, c, stored_);
+      const errors = bare ? bare.errors : [...new Set((consumer.output().match(/\[error\][^\n]*/g) ?? []).map((l) => l.replace(/^\[error\]\s*/, '').slice(0, 120)))];
+      const row: InfluxBenchRow = {
+        consumer: consumerKind,
+        server,
+        measure,
+        round,
+        readings: b.readings,
+        stored: b.stored,
+        lost: b.readings - b.stored,
+        seconds: b.seconds,
+        rate: b.stored / b.seconds,
+        ackSeconds: b.ackSeconds,
+        peakRssMb: b.peakRss / 1048576,
+        cores: b.cores,
+        cpuSeconds: b.cpu,
+        errors: errors.slice(0, 3).join(' | '),
+      };
+      if (row.lost > 0 && env.BENCH_INFLUX_VERBOSE) log(`  ${consumerKind} output:\n${consumer.output().slice(-4000)}`);
+      log(`  ${consumerKind} → ${server} r${round} ${measure}: ${Math.round(row.rate).toLocaleString('en-US')} readings/s, lost ${row.lost}, ${Math.round((row.cpuSeconds / Math.max(1, row.stored)) * 1e6)} µs CPU/reading, peak RSS ${Math.round(row.peakRssMb)} MB${row.errors ? `; errors: ${row.errors}` : ''}`);
+      rows.push(row);
+    }
+    return rows;
+  } catch (err) {
+    log(`  ${consumerKind} failed: ${(err as Error).message}\n${consumer?.output().slice(-3000) ?? ''}`);
+    throw err;
+  } finally {
+    await consumer?.stop().catch(() => undefined);
+    await mosq.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    if (server === 'victoriametrics') await influx.destroy().catch(() => undefined);
+    else await influxQuery(influx, `DROP DATABASE "${db}"`).catch(() => undefined);
+  }
+}

@@ -1,0 +1,151 @@
+/** The consumers' start-up and store access: mosquitto, the stock Node-RED flow, our runtime and the stock flow as store targets. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import mqtt from 'mqtt';
+import { freePort, type Runtime } from '../test/helpers/runtime';
+import { tempDir } from '../test/helpers/temp';
+import { readingJson, sleep } from './common';
+import { stockFlow } from './stock-flow';
+import { CLIENTS, PUBLISHERS, ROOT, env, type Consumer } from './pipeline-knobs';
+
+// ---------------------------------------------------------------- processes
+
+export function findMosquitto(): string | undefined {
+  // BENCH_MOSQUITTO=none runs as if it were not installed; a path picks a binary.
+  if (env.BENCH_MOSQUITTO) return env.BENCH_MOSQUITTO === 'none' ? undefined : env.BENCH_MOSQUITTO;
+  const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
+  for (const d of dirs) if (d && existsSync(join(d, 'mosquitto'))) return join(d, 'mosquitto');
+  return undefined;
+}
+
+export interface Stock {
+  proc: ChildProcess;
+  port: number;
+  dir: string;
+  query(q: string): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+export async function startStock(brokerPort: number): Promise<Stock> {
+  const dir = tempDir('us-bench-stock-');
+  const port = await freePort();
+  writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockFlow({ brokerPort, filter: 'bench/stock/+/telemetry' })));
+  const red = join(ROOT, 'node_modules', 'node-red', 'red.js');
+  const proc = spawn(process.execPath, [red, '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
+    cwd: dir,
+    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const query = async (q: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}/bench/query?${q}`);
+    if (res.status !== 200) throw new Error(`stock query ${q}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  const stock: Stock = {
+    proc,
+    port,
+    dir,
+    query,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGINT');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const end = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`stock Node-RED exited with ${proc.exitCode}:\n${out}`);
+    try {
+      await query('count=none');
+      break;
+    } catch {
+      if (Date.now() > end) {
+        await stock.stop();
+        throw new Error(`stock Node-RED did not start in 60 s:\n${out}`);
+      }
+      await sleep(200);
+    }
+  }
+  return stock;
+}
+
+
+export interface StoreTarget {
+  consumer: Consumer;
+  topicPrefix: string;
+  pid: number;
+  /** Load readings visible in the store for these devices (all start with prefix). */
+  count(prefix: string, devices: string[]): Promise<number>;
+  /** Probe timestamps (epoch ms) visible after `after`. */
+  probes(device: string, after: number): Promise<number[]>;
+}
+
+export function devicesOf(prefix: string): string[] {
+  const out: string[] = [];
+  for (let p = 0; p < PUBLISHERS; p++) for (let c = 0; c < CLIENTS; c++) out.push(`${prefix}-p${p}-c${c}`);
+  return out;
+}
+
+export function oursTarget(rt: Runtime, consumer: Consumer = 'upperstack'): StoreTarget {
+  return {
+    consumer,
+    topicPrefix: 'devices',
+    pid: rt.proc.pid!,
+    async count(_prefix, devices) {
+      let n = 0;
+      for (const d of devices) {
+        const res = await rt.get(`/api/v1/readings/aggregate?device=${encodeURIComponent(d)}&field=temperature&fn=count&every=10000d`);
+        if (res.status !== 200) throw new Error(`count ${d}: ${res.status} ${await res.text()}`);
+        const body = (await res.json()) as { points: Array<{ value: number }> };
+        for (const p of body.points) n += p.value;
+      }
+      return n;
+    },
+    async probes(device, after) {
+      const res = await rt.get(`/api/v1/readings?device=${encodeURIComponent(device)}&from=${after + 1}&fields=temperature&limit=10000`);
+      if (res.status !== 200) throw new Error(`probe ${device}: ${res.status} ${await res.text()}`);
+      const body = (await res.json()) as { readings: Array<{ ts: string }> };
+      return body.readings.map((r) => Date.parse(r.ts));
+    },
+  };
+}
+
+export function stockTarget(stock: Stock): StoreTarget {
+  return {
+    consumer: 'stock',
+    topicPrefix: 'bench/stock',
+    pid: stock.proc.pid!,
+    async count(prefix) {
+      return ((await stock.query(`count=${encodeURIComponent(prefix)}`)) as { count: number }).count;
+    },
+    async probes(device, after) {
+      return ((await stock.query(`probe=${encodeURIComponent(device)}&after=${after}`)) as { ts: number[] }).ts;
+    },
+  };
+}
+
+/** Publishes one reading a few times until the consumer has it: its subscription is live. */
+export async function awaitSubscribed(url: string, target: StoreTarget, tag: string): Promise<void> {
+  const client = await mqtt.connectAsync(url, { clientId: `bench-ready-${process.pid}-${tag}`, reconnectPeriod: 0 });
+  const device = `${tag}-ready`;
+  try {
+    const end = Date.now() + 30_000;
+    for (let i = 0; ; i++) {
+      await client.publishAsync(`${target.topicPrefix}/${device}/telemetry`, readingJson(device, 1_600_000_000_000 + i, i), { qos: 1 });
+      await sleep(200);
+      if ((await target.count(device, [device]).catch(() => 0)) > 0) return;
+      if (Date.now() > end) throw new Error(`${target.consumer} never stored the readiness reading`);
+    }
+  } finally {
+    await client.endAsync();
+  }
+}

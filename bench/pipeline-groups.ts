@@ -1,0 +1,132 @@
+/** One broker × message shape × mode (a runtime, the stock flow and the raw subscriber taking turns per round), and the idle RSS. */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startRuntime, type Runtime } from '../test/helpers/runtime';
+import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
+import { tempDir } from '../test/helpers/temp';
+import { procSample, sleep } from './common';
+import { IDLE_SECONDS, LATENCY_RATE, LATENCY_SECONDS, ROOT, env, latencyRows, log, rows, skipped, want, type Consumer, type Row } from './pipeline-knobs';
+import { oursTarget, startStock, stockTarget, type Stock } from './pipeline-consumers';
+import { rawPhase, storePhase, type PhaseContext } from './pipeline-phase';
+import { fmtMb, fmtMs, fmtRate, fmtUs, threadShares } from './pipeline-format';
+
+/** RSS of the idle runtime (measureIdle), for the verdicts. */
+export let idleRss: { rss: number; afterSeconds: number } | undefined;
+
+
+/**
+ * The default flow pack as the runtime deploys it: as shipped (anomaly and alert nodes on), or with
+ * the anomaly node disabled (`anomaly: false`, `d: true`; Node-RED drops the wire from the store to
+ * it) for the informational row. `mqttPort` switches the inputs to an external broker.
+ */
+export function benchFlows(opts: { anomaly: boolean; mqttPort?: number }): string {
+  const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
+  if (!flows.some((n) => n.type === 'upperstack-anomaly') && !opts.anomaly) log('  note: the flow pack has no anomaly node to disable');
+  for (const n of flows) {
+    if (n.type === 'upperstack-anomaly' && !opts.anomaly) n.d = true;
+    // BENCH_ANOMALY_WORKER=0: the anomaly engine on the main thread, as before it had a worker thread.
+    if (n.type === 'upperstack-anomaly' && env.BENCH_ANOMALY_WORKER === '0') n.worker = false;
+  }
+  if (opts.mqttPort !== undefined) {
+    flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${opts.mqttPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
+    for (const n of flows) {
+      if (n.type === 'upperstack-mqtt-in') {
+        n.source = 'external';
+        n.connection = 'bench_conn';
+      }
+    }
+  }
+  return JSON.stringify(flows);
+}
+
+/**
+ * How a group runs: `main` (our runtime as shipped, the raw subscriber and the stock flow, as fast
+ * as acknowledgements come back), `ingest` (only our runtime, anomaly node disabled: informational)
+ * or `latency` (all three at a fixed publish rate; its rows go to the latency table).
+ */
+export type GroupMode = 'main' | 'ingest' | 'latency';
+
+/** One runtime (and stock process) per broker, message shape and mode. */
+export async function group(broker: Row['broker'], batch: number, rounds: number, mosquittoBin: string | undefined, mode: GroupMode = 'main'): Promise<void> {
+  const tag = `${broker === 'embedded' ? 'emb' : 'mosq'}-${batch}${mode === 'main' ? '' : `-${mode}`}`;
+  const what = mode === 'ingest' ? ', anomaly node disabled' : mode === 'latency' ? `, fixed ${fmtRate(LATENCY_RATE)} readings/s` : '';
+  log(`${broker}, ${batch === 1 ? 'single-reading messages' : `${batch}-reading batches`}${what}, ${rounds} round(s)`);
+  const ours: Consumer = mode === 'ingest' ? 'upperstack-ingest' : 'upperstack';
+  const out = mode === 'latency' ? latencyRows : rows;
+  let mosq: Mosquitto | undefined;
+  let rt: Runtime | undefined;
+  let stock: Stock | undefined;
+  const dataDir = tempDir('us-bench-data-');
+  try {
+    if (broker === 'mosquitto') {
+      // The per-client queue never drops a QoS 1 message for a slow subscriber (the default would,
+      // and the phase could never complete).
+      mosq = await startMosquitto({ bin: mosquittoBin!, maxQueuedMessages: 10_000_000 });
+    }
+    // Written before the first start, so the runtime deploys this instead of copying the pack.
+    writeFileSync(join(dataDir, 'flows.json'), benchFlows({ anomaly: mode !== 'ingest', mqttPort: mosq?.port }));
+    if (broker === 'embedded' || want(ours)) {
+      const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '' };
+      if (env.BENCH_PROFILE_DIR && want(ours)) {
+        // --cpu-prof is refused in NODE_OPTIONS; a preload starts the same sampling profiler.
+        extra.NODE_OPTIONS += ` --require ${join(__dirname, 'cpu-profile.js')}`;
+        extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `upperstack-${tag}-${Date.now()}.cpuprofile`);
+      }
+      rt = await startRuntime({ dataDir, env: extra });
+    }
+    const brokerPort = mosq ? mosq.port : rt!.mqttPort;
+    const brokerPid = mosq ? mosq.proc.pid! : rt!.proc.pid!;
+    if (want('stock') && mode !== 'ingest') stock = await startStock(brokerPort);
+    const fixed = mode === 'latency' ? { rate: LATENCY_RATE, readings: LATENCY_RATE * LATENCY_SECONDS } : {};
+    // Consumers take turns within a round, so each pair compared ran close together in time.
+    for (let round = 1; round <= rounds; round++) {
+      const ctx: PhaseContext = { broker, url: `mqtt://127.0.0.1:${brokerPort}`, batch, tag: `${tag}-r${round}`, round, brokerPid, ...fixed };
+      if (want(ours)) {
+        const row = await storePhase(ctx, oursTarget(rt!, ours));
+        // VmHWM: the peak since the runtime started (start-up, warm-ups and every round so far).
+        row.peakRss = Math.max(row.peakRss, procSample(rt!.proc.pid)?.hwm ?? 0);
+        out.push(row);
+        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)}), then ${fmtUs((row.consumerAfterCpu ?? 0) / row.readings)} µs/reading until quiet`);
+      }
+      if (want('raw') && mode !== 'ingest') {
+        const row = await rawPhase(ctx);
+        out.push(row);
+        log(`  round ${round} raw:        ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB`);
+      }
+      if (stock) {
+        const row = await storePhase(ctx, stockTarget(stock));
+        row.peakRss = Math.max(row.peakRss, procSample(stock.proc.pid)?.hwm ?? 0);
+        out.push(row);
+        log(`  round ${round} stock:      ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading`);
+      }
+    }
+  } catch (err) {
+    log(`  failed: ${(err as Error).stack ?? String(err)}`);
+    if (rt) log(`  runtime output (exit ${rt.proc.exitCode ?? rt.proc.signalCode ?? 'still running'}):\n${rt.output().slice(-3000)}`);
+    skipped.push(`${broker}/${batch === 1 ? 'single' : 'batch'}${mode === 'main' ? '' : `/${mode}`}: failed: ${(err as Error).message.split('\n')[0]}`);
+  } finally {
+    await stock?.stop().catch(() => undefined);
+    await rt?.stop().catch(() => undefined);
+    await mosq?.stop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** RSS of a fresh runtime with the pack as shipped, IDLE_SECONDS after it answers /health. */
+export async function measureIdle(): Promise<void> {
+  log(`idle: a fresh runtime with the pack as shipped, RSS ${IDLE_SECONDS} s after start`);
+  const dataDir = tempDir('us-bench-idle-');
+  let rt: Runtime | undefined;
+  try {
+    writeFileSync(join(dataDir, 'flows.json'), benchFlows({ anomaly: true }));
+    rt = await startRuntime({ dataDir, env: { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '' } });
+    await sleep(IDLE_SECONDS * 1000);
+    idleRss = { rss: procSample(rt.proc.pid)?.rss ?? NaN, afterSeconds: IDLE_SECONDS };
+    log(`  idle RSS ${fmtMb(idleRss.rss)} MB`);
+  } catch (err) {
+    skipped.push(`idle: failed: ${(err as Error).message.split('\n')[0]}`);
+  } finally {
+    await rt?.stop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

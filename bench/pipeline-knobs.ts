@@ -1,0 +1,100 @@
+/** The pipeline benchmark's knobs (environment), constants, BENCH_ONLY filter and the rows it collects. */
+import { join } from 'node:path';
+import type { ThreadCpu } from './common';
+
+export const env = process.env;
+export const READINGS = Number(env.BENCH_READINGS) || 100_000;
+/**
+ * Readings each consumer gets before its measured phase (BENCH_WARM_READINGS, default a twentieth of
+ * a phase): a young runtime's JIT is still optimising (and re-optimising) the hot path then, on V8's
+ * helper threads, which a short warm-up leaves inside the measured phase.
+ */
+export const WARM_READINGS = Number(env.BENCH_WARM_READINGS) || Math.max(2000, READINGS / 20);
+export const PUBLISHERS = Number(env.BENCH_PUBLISHERS) || 2;
+export const CLIENTS = Number(env.BENCH_CLIENTS) || 2;
+export const INFLIGHT = Number(env.BENCH_INFLIGHT) || 100;
+export const ROUNDS = Number(env.BENCH_ROUNDS) || 3;
+export const BATCH_ROUNDS = Number(env.BENCH_BATCH_ROUNDS) || 1;
+export const INGEST_ROUNDS = Number(env.BENCH_INGEST_ROUNDS) || 1;
+export const LATENCY_RATE = Number(env.BENCH_LATENCY_RATE) || 10_000;
+export const LATENCY_SECONDS = Number(env.BENCH_LATENCY_SECONDS) || 15;
+export const IDLE_SECONDS = Number(env.BENCH_IDLE_SECONDS) || 15;
+export const PHASE_TIMEOUT_MS = (Number(env.BENCH_PHASE_TIMEOUT_S) || 60) * 1000;
+export const ONLY = new Set((env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+export const PROBE_EVERY_MS = 10;
+export const POLL_MS = 25;
+export const ROOT = join(__dirname, '..', '..');
+
+// BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.
+export const GROUPS: Record<string, string[]> = {
+  part: ['pipeline', 'latency', 'idle', 'anomaly', 'alerts', 'inputs', 'hostile', 'influx'],
+  broker: ['embedded', 'mosquitto'],
+  shape: ['single', 'batch'],
+  consumer: ['upperstack', 'raw', 'stock', 'upperstack-ingest'],
+};
+// BENCH_ANOMALY=0 leaves out the anomaly engine's table (BENCH_ONLY=anomaly runs only that).
+export const ANOMALY = env.BENCH_ANOMALY !== '0' && want('anomaly');
+// BENCH_INGEST_ROW=0 leaves out the informational row with the anomaly node disabled.
+export const INGEST_ROW = env.BENCH_INGEST_ROW !== '0';
+// BENCH_ALERTS=0 leaves out the alert rule engine's table (BENCH_ONLY=alerts runs only it).
+export const ALERTS = env.BENCH_ALERTS !== '0' && want('alerts');
+// BENCH_HOSTILE=0 leaves out the hostile-mix row (BENCH_ONLY=hostile runs only it).
+export const HOSTILE = env.BENCH_HOSTILE !== '0' && want('hostile');
+export function want(value: string): boolean {
+  if (ONLY.size === 0) return true;
+  const g = Object.values(GROUPS).find((gr) => gr.includes(value));
+  if (!g || !g.some((v) => ONLY.has(v))) return true;
+  return ONLY.has(value);
+}
+
+/** upperstack: the flow pack as shipped; upperstack-ingest: the same with its anomaly node disabled (informational). */
+export type Consumer = 'upperstack' | 'raw' | 'stock' | 'upperstack-ingest';
+
+/** One measured phase: one consumer, one round. */
+export interface Row {
+  broker: 'embedded' | 'mosquitto';
+  batch: number;
+  consumer: Consumer;
+  round: number;
+  /** Probe latencies (ms) of this phase. */
+  latencies: number[];
+  readings: number;
+  seconds: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  samples: number;
+  /** Seconds from the first publish to the last PUBACK (publishers see no back-pressure past this). */
+  ackSeconds: number;
+  /** Peak RSS of the consumer process (bytes): the larger of VmHWM (since the process started) and VmRSS sampled every 100 ms. */
+  peakRss: number;
+  /** Largest VmRSS sampled during this phase alone. */
+  phaseRss: number;
+  consumerCores: number;
+  brokerCores: number;
+  /** Cores used by all publisher processes together. */
+  loadCores: number;
+  /** CPU seconds of the consumer process, of a broker process of its own (0 when the consumer hosts it), and of the publishers. */
+  consumerCpu: number;
+  /** CPU seconds of the consumer's main thread alone (the anomaly worker thread and helper threads left out). */
+  consumerMainCpu: number;
+  /** The consumer's threads by CPU while measured, busiest first (only in the round's log line). */
+  consumerThreads?: ThreadCpu[];
+  /**
+   * CPU seconds the consumer still used after the last reading was stored, until it went quiet (the
+   * anomaly worker's queue: it judges after the store). Not in consumerCpu; only in the round's log line.
+   */
+  consumerAfterCpu?: number;
+  brokerCpu: number;
+  loadCpu: number;
+  note: string;
+}
+
+export const rows: Row[] = [];
+/** Phases at a fixed publish rate (the latency row). */
+export const latencyRows: Row[] = [];
+export const skipped: string[] = [];
+
+export function log(text: string): void {
+  process.stderr.write(`[bench] ${text}\n`);
+}

@@ -1,0 +1,221 @@
+/** One measured phase: publishers, latency probes and waiting for the counts, against a store-backed consumer or the raw subscriber. */
+import { fork } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProcWatch, percentile, sleep, type RawReport, type RawSubscriberConfig } from './common';
+import { CLIENTS, PHASE_TIMEOUT_MS, POLL_MS, PUBLISHERS, READINGS, WARM_READINGS, env, log, type Row } from './pipeline-knobs';
+import { settleCpu, startPublishers, withTimeout } from './pipeline-load';
+import { awaitSubscribed, devicesOf, type StoreTarget } from './pipeline-consumers';
+
+export async function waitCount(target: StoreTarget, prefix: string, devices: string[], total: number, deadline: number): Promise<{ at: number; count: number }> {
+  for (;;) {
+    const count = await target.count(prefix, devices);
+    const at = Date.now();
+    if (count >= total || at > deadline) return { at, count };
+    // Counting costs the consumer a query: rarely while far from done, every 20 ms near the end.
+    await sleep(count < 0.9 * total ? 250 : 20);
+  }
+}
+
+export interface PhaseContext {
+  broker: Row['broker'];
+  url: string;
+  batch: number;
+  tag: string;
+  round: number;
+  brokerPid: number;
+  /** Readings per second to publish at (the latency row); absent: as fast as acknowledged. */
+  rate?: number;
+  /** Readings to publish (default BENCH_READINGS). */
+  readings?: number;
+}
+
+export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> {
+  const tag = `${ctx.tag}-${target.consumer}`;
+  await awaitSubscribed(ctx.url, target, tag);
+
+  // Warm-up: JIT, DuckDB table growth and connections, not measured.
+  const warmPrefix = `${tag}-w`;
+  const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, WARM_READINGS);
+  await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
+  await waitCount(target, `${warmPrefix}-`, devicesOf(warmPrefix), warm.total, Date.now() + PHASE_TIMEOUT_MS);
+  await warm.stop();
+  // The warm-up's deferred work (the anomaly worker judges after the store) must not run in the measured phase.
+  await settleCpu(target.pid);
+
+  const prefix = `${tag}-m`;
+  const probeDevice = `${tag}-probe`;
+  const pubs = await startPublishers(ctx.url, target.topicPrefix, prefix, ctx.batch, ctx.readings ?? READINGS, probeDevice, ctx.rate);
+  const consumerWatch = new ProcWatch(target.pid).begin();
+  const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
+  const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
+  const profiling = target.consumer !== 'stock' && !!env.BENCH_PROFILE_DIR;
+  if (profiling) process.kill(target.pid, 'SIGWINCH');
+
+  // Latency probes: poll the store for new probe readings; a probe's latency is the time the
+  // poll that first returned it came back, minus its ts (the send time).
+  const latencies: number[] = [];
+  let lastProbe = 0;
+  let polling = true;
+  const pollOnce = async () => {
+    const seen = await target.probes(probeDevice, lastProbe);
+    const now = Date.now();
+    for (const ts of seen) {
+      latencies.push(now - ts);
+      if (env.BENCH_PROBE_LOG) appendFileSync(env.BENCH_PROBE_LOG, `${ts} ${now - ts}\n`);
+      if (ts > lastProbe) lastProbe = ts;
+    }
+  };
+  const poller = (async () => {
+    while (polling) {
+      await pollOnce().catch((err: Error) => log(`probe poll failed: ${err.message}`));
+      await sleep(POLL_MS);
+    }
+  })();
+
+  const deadline = Date.now() + PHASE_TIMEOUT_MS;
+  let note = '';
+  const started = Date.now();
+  let firstPublish = started;
+  let lastAck = NaN;
+  try {
+    const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
+    firstPublish = acked.firstPublish;
+    lastAck = acked.lastAck;
+  } catch (err) {
+    note = `timeout: ${(err as Error).message}`;
+  }
+  const { at, count } = await waitCount(target, `${prefix}-`, devicesOf(prefix), pubs.total, deadline);
+  if (profiling) process.kill(target.pid, 'SIGWINCH');
+  polling = false;
+  await poller;
+  await pollOnce().catch(() => undefined);
+  const usage = consumerWatch.end();
+  const brokerUsage = brokerWatch.end();
+  const loads = loadWatch.map((w) => w.end());
+  await pubs.stop();
+  const afterCpu = await settleCpu(target.pid);
+  if (count < pubs.total) note ||= `timeout: ${count} of ${pubs.total} stored after ${PHASE_TIMEOUT_MS / 1000} s`;
+  latencies.sort((a, b) => a - b);
+  const seconds = (at - firstPublish) / 1000;
+  return {
+    broker: ctx.broker,
+    batch: ctx.batch,
+    consumer: target.consumer,
+    round: ctx.round,
+    latencies,
+    readings: count,
+    seconds,
+    rate: count / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    samples: latencies.length,
+    ackSeconds: (lastAck - firstPublish) / 1000,
+    peakRss: usage.peakRss,
+    phaseRss: usage.maxRss,
+    consumerCores: usage.cores,
+    brokerCores: ctx.brokerPid === target.pid ? NaN : brokerUsage.cores,
+    loadCores: loads.reduce((n, l) => n + l.cores, 0),
+    consumerCpu: usage.cpu,
+    consumerMainCpu: usage.mainCpu,
+    consumerThreads: usage.threads,
+    consumerAfterCpu: afterCpu,
+    brokerCpu: ctx.brokerPid === target.pid ? 0 : brokerUsage.cpu,
+    loadCpu: loads.reduce((n, l) => n + l.cpu, 0),
+    note,
+  };
+}
+
+export async function rawPhase(ctx: PhaseContext): Promise<Row> {
+  const tag = `${ctx.tag}-raw`;
+  const topicPrefix = 'bench/raw';
+  const probeDevice = `${tag}-probe`;
+  const warmReadings = WARM_READINGS;
+  const warmTotal = Math.max(1, Math.floor(warmReadings / (PUBLISHERS * CLIENTS * ctx.batch))) * PUBLISHERS * CLIENTS * ctx.batch;
+  const cfg: RawSubscriberConfig = { url: ctx.url, filter: `${topicPrefix}/#`, expected: warmTotal, batch: ctx.batch, probeTopic: `${topicPrefix}/${probeDevice}/telemetry` };
+  const sub = fork(join(__dirname, 'raw-subscriber.js'), [JSON.stringify(cfg)], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
+  const next = (type: RawReport['type']) =>
+    new Promise<RawReport>((resolve, reject) => {
+      const on = (m: RawReport) => {
+        if (m.type !== type) return;
+        sub.off('message', on);
+        resolve(m);
+      };
+      sub.on('message', on);
+      sub.once('exit', (code) => reject(new Error(`raw subscriber exited with ${code}`)));
+    });
+  try {
+    await withTimeout(next('ready'), 20_000, 'the raw subscriber');
+    const warm = await startPublishers(ctx.url, topicPrefix, `${tag}-w`, ctx.batch, warmReadings);
+    const warmDone = next('complete');
+    await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
+    await withTimeout(warmDone, PHASE_TIMEOUT_MS, 'the raw warm-up');
+    await warm.stop();
+
+    const pubs = await startPublishers(ctx.url, topicPrefix, `${tag}-m`, ctx.batch, ctx.readings ?? READINGS, probeDevice, ctx.rate);
+    sub.send({ type: 'reset', expected: pubs.total });
+    const consumerWatch = new ProcWatch(sub.pid).begin();
+    const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
+    const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
+    const complete = next('complete');
+    let note = '';
+    let firstPublish = Date.now();
+    let lastAck = NaN;
+    const deadline = Date.now() + PHASE_TIMEOUT_MS;
+    try {
+      const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
+      firstPublish = acked.firstPublish;
+      lastAck = acked.lastAck;
+    } catch (err) {
+      note = `timeout: ${(err as Error).message}`;
+    }
+    let result: RawReport;
+    try {
+      result = await withTimeout(complete, Math.max(1, deadline - Date.now()), 'the raw subscriber');
+    } catch {
+      sub.send({ type: 'report' });
+      result = await next('progress');
+      note ||= `timeout: ${result.type === 'progress' ? result.readings : 0} of ${pubs.total} received`;
+    }
+    const usage = consumerWatch.end();
+    const brokerUsage = brokerWatch.end();
+    const loads = loadWatch.map((w) => w.end());
+    await pubs.stop();
+    if (result.type === 'ready') throw new Error('unexpected report');
+    const lat = [...result.latencies].sort((a, b) => a - b);
+    const end = note ? Date.now() : result.lastAt;
+    const seconds = (end - firstPublish) / 1000;
+    return {
+      broker: ctx.broker,
+      batch: ctx.batch,
+      consumer: 'raw',
+      round: ctx.round,
+      latencies: lat,
+      readings: result.readings,
+      seconds,
+      rate: result.readings / seconds,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      samples: lat.length,
+      ackSeconds: (lastAck - firstPublish) / 1000,
+      peakRss: usage.peakRss,
+      phaseRss: usage.maxRss,
+      consumerCores: usage.cores,
+      brokerCores: brokerUsage.cores,
+      loadCores: loads.reduce((n, l) => n + l.cores, 0),
+      consumerCpu: usage.cpu,
+      consumerMainCpu: usage.mainCpu,
+      brokerCpu: brokerUsage.cpu,
+      loadCpu: loads.reduce((n, l) => n + l.cpu, 0),
+      note,
+    };
+  } finally {
+    if (sub.exitCode === null) {
+      const gone = new Promise<void>((r) => sub.once('exit', () => r()));
+      if (sub.connected) sub.send({ type: 'exit' });
+      const t = setTimeout(() => sub.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(t);
+    }
+  }
+}
