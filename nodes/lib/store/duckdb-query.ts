@@ -4,10 +4,11 @@
  * it is made (a bad one throws BadParameterError before anything is queued)
  * and returns what runs on the store's connection.
  */
-import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
 import { BadParameterError } from '../errors';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
 import { MAX_TS } from './duckdb-encode';
+import { preparedStatement } from './duckdb-prepared';
 import { decodeCursor, encodeCursor } from './cursor';
 
 type Params = Record<string, DuckDBValue>;
@@ -16,18 +17,9 @@ type Plan<T> = (conn: DuckDBConnection) => Promise<T>;
 const NUMERIC_SQL: Record<string, string> = { mean: 'avg(value_double)', min: 'min(value_double)', max: 'max(value_double)', sum: 'sum(value_double)' };
 const FNS = ['mean', 'min', 'max', 'sum', 'count', 'last'];
 
-/** Prepared statements per connection and SQL text: a poll for new readings is a small query, and planning was a good part of it. */
-const prepared = new WeakMap<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
-
-/** Runs a query through the connection's prepared statement for its text (queries on one connection run one at a time). */
+/** Runs a query through the connection's prepared statement for its text (the latency row's poll is one). */
 async function query(conn: DuckDBConnection, sql: string, params: Params): Promise<DuckDBResultReader> {
-  let byText = prepared.get(conn);
-  if (!byText) prepared.set(conn, (byText = new Map()));
-  let p = byText.get(sql);
-  if (!p) {
-    p = await conn.prepare(sql);
-    byText.set(sql, p);
-  }
+  const p = await preparedStatement(conn, sql);
   p.bind(params);
   return p.runAndReadAll();
 }

@@ -45,11 +45,11 @@ import {
   UTINYINT,
   VARCHAR,
   type DuckDBConnection,
-  type DuckDBPreparedStatement,
   type DuckDBVector,
 } from '@duckdb/node-api';
 import type { EncodedBatch } from './duckdb-encode';
 import { COLUMNS, MERGE_UPDATE, recomputeSql } from './duckdb-rollups';
+import { preparedStatement } from './duckdb-prepared';
 
 /** The temporary table a batch passes through (per connection). */
 export const BATCH_TABLE = 'upperstack_batch';
@@ -129,20 +129,6 @@ const recomputeSuspectsSql = (tier: RollupTier) =>
     `SELECT DISTINCT $names[d] AS device, $names[f] AS field, ${bucketOf('t', tier.width)} AS bucket FROM ${BATCH} WHERE x = 1`,
     'r.ts >= make_timestamp($lo::BIGINT * 1000) AND r.ts < make_timestamp($hi::BIGINT * 1000)',
   );
-
-/** Prepared statements per connection: planning is a good part of a small statement's cost. */
-const prepared = new WeakMap<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
-
-async function statement(conn: DuckDBConnection, sql: string): Promise<DuckDBPreparedStatement> {
-  let byText = prepared.get(conn);
-  if (!byText) prepared.set(conn, (byText = new Map()));
-  let p = byText.get(sql);
-  if (!p) {
-    p = await conn.prepare(sql);
-    byText.set(sql, p);
-  }
-  return p;
-}
 
 /**
  * A new vector's own typed array, when the installed @duckdb/node-api keeps one
@@ -233,7 +219,7 @@ async function appendRows(conn: DuckDBConnection, b: EncodedBatch): Promise<void
 }
 
 async function run(conn: DuckDBConnection, sql: string, b: EncodedBatch, extra: Record<string, number> = {}): Promise<void> {
-  const p = await statement(conn, sql);
+  const p = await preparedStatement(conn, sql);
   const values: Record<string, ReturnType<typeof listValue> | number> = { names: listValue(b.names), ...extra };
   const types: Record<string, typeof STRINGS | undefined> = { names: STRINGS };
   if (sql.includes('$texts')) {
