@@ -213,6 +213,15 @@ test('numbers and timestamps are written as JavaScript prints them; a refused or
   assert.equal(vm.empty, 1);
 });
 
+test('fractional numbers are written as JavaScript prints them (the digits are made without that string)', () => {
+  const values: number[] = [0.1 + 0.2, 1.15, 1.005, 2.675, 1e-6, 1.5e-6, 9.5e-7, 999999999.999999, 1e15 + 0.5, 123456.7891, -0.07];
+  for (let i = -3000; i <= 3000; i += 7) values.push(i / 10, i / 100, i / 1000, i / 7, i * 0.1, i / 1e6);
+  const fields: Record<string, number> = {};
+  values.forEach((v, i) => (fields[`f${i}`] = v));
+  const body = encodeReadings([r('d', fields)], opts('v1')).body;
+  assert.equal(body, `telemetry,device=d ${values.map((v, i) => `f${i}=${String(v)}`).join(',')} 1000`);
+});
+
 test('non-ASCII names and values, long text and a body larger than first guessed come out whole', () => {
   const long = `${'ä"\\'.repeat(2000)}🌡`;
   const batch = [r('dév 🌡', { 'tempé rature': 21.5, note: long }, {}, 1000), r('dév 🌡', { 'tempé rature': 22 }, { 'sité': 'nörth' }, 1001)];

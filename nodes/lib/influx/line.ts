@@ -286,7 +286,7 @@ function encodeOne(r: Reading, i: number, ctx: LineContext): boolean {
     // The usual value: a finite number for a float field.
     if (slot.type === 'float' && typeof v === 'number' && Number.isFinite(v)) {
       if (Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0)) out.integer(v);
-      else out.text(v === 0 ? '-0' : `${v}`);
+      else if (!out.decimal(v)) out.text(v === 0 ? '-0' : `${v}`);
     } else out.text(fieldText(v, slot.type, dialect, `${who(r)}: field ${show(f)}`));
     sep = 0x2c;
     n++;
