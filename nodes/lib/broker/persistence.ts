@@ -14,10 +14,11 @@
 import { Readable } from 'node:stream';
 import { QlobberTrue } from 'qlobber';
 import { StateLog } from './statelog';
-import { plain, QLOBBER, type BrokerRef, type ClientRef, type Op, type StoredPacket, type StoredSub } from './persistence-records';
+import type { AedesPacket } from './aedes-types';
+import { plain, QLOBBER, type BrokerRef, type ClientRef, type Op, type StoredSub } from './persistence-records';
 import { PersistedState } from './persistence-state';
 
-export type { StoredPacket, StoredSub } from './persistence-records';
+export type { StoredSub } from './persistence-records';
 
 export interface PersistenceOptions {
   /** Where the state file lives; without it nothing survives a restart. */
@@ -60,7 +61,7 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- retained ----
 
-  async storeRetained(pkt: StoredPacket): Promise<void> {
+  async storeRetained(pkt: AedesPacket): Promise<void> {
     const copy = { ...pkt };
     const op: Op = ['ret', copy.topic, copy.payload.length === 0 ? null : plain(copy)];
     this.apply(op, copy);
@@ -69,7 +70,7 @@ export class BrokerPersistence extends PersistedState {
 
   createRetainedStreamCombi(patterns: string[]): Readable {
     const matchers = patterns.map((p) => new QlobberTrue(QLOBBER).add(p));
-    const out: StoredPacket[] = [];
+    const out: AedesPacket[] = [];
     for (const m of matchers) for (const [topic, packet] of this.retained) if (m.test(topic)) out.push(packet);
     return Readable.from(out);
   }
@@ -150,11 +151,11 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- outgoing (queued and in flight towards a session) ----
 
-  async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+  async outgoingEnqueue(sub: { clientId: string }, packet: AedesPacket): Promise<void> {
     return this.outgoingEnqueueCombi([sub], packet);
   }
 
-  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: AedesPacket): Promise<void> {
     // The hot path for every QoS 1/2 publish: nothing to write when no offline session matches.
     if (subs.length === 0) return;
     const max = this.opts.maxQueued ?? 0;
@@ -172,7 +173,7 @@ export class BrokerPersistence extends PersistedState {
     await this.write(op);
   }
 
-  async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
+  async outgoingUpdate(client: ClientRef, packet: AedesPacket): Promise<void> {
     const queue = this.outgoing.get(client.id) ?? [];
     for (let i = 0; i < queue.length; i++) {
       const q = queue[i];
@@ -191,7 +192,7 @@ export class BrokerPersistence extends PersistedState {
     throw new Error('no such packet');
   }
 
-  async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+  async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<AedesPacket | undefined> {
     const queue = this.outgoing.get(client.id);
     const found = queue?.find((q) => q.messageId === packet.messageId);
     if (!found) return undefined;
@@ -207,13 +208,13 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- incoming QoS 2 ----
 
-  async incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void> {
+  async incomingStorePacket(client: ClientRef, packet: AedesPacket): Promise<void> {
     const op: Op = ['in', client.id, plain(packet, true)];
     this.apply(op);
     await this.write(op);
   }
 
-  async incomingGetPacket(client: ClientRef, packet: { messageId: number }): Promise<StoredPacket> {
+  async incomingGetPacket(client: ClientRef, packet: { messageId: number }): Promise<AedesPacket> {
     const p = this.incoming.get(client.id)?.get(packet.messageId);
     if (!p) throw new Error('no such packet');
     return p;
@@ -228,7 +229,7 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- wills ----
 
-  async putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
+  async putWill(client: ClientRef, packet: AedesPacket): Promise<void> {
     packet.brokerId = this.broker?.id;
     packet.clientId = client.id;
     const op: Op = ['will', client.id, plain(packet)];
@@ -237,11 +238,11 @@ export class BrokerPersistence extends PersistedState {
     await this.write(op);
   }
 
-  async getWill(client: ClientRef): Promise<StoredPacket | undefined> {
+  async getWill(client: ClientRef): Promise<AedesPacket | undefined> {
     return this.wills.get(client.id);
   }
 
-  async delWill(client: ClientRef): Promise<StoredPacket | undefined> {
+  async delWill(client: ClientRef): Promise<AedesPacket | undefined> {
     const will = this.wills.get(client.id);
     if (!will) return undefined;
     const op: Op = ['delwill', client.id];

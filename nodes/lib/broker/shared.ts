@@ -14,7 +14,7 @@
  * session (also across restarts) and restored when it is resumed.
  */
 import type { AedesClient, AedesInstance, AedesPacket, AedesSubscription } from './aedes-types';
-import type { BrokerPersistence, StoredPacket, StoredSub } from './persistence';
+import type { BrokerPersistence, StoredSub } from './persistence';
 
 const PREFIX = '$share/';
 const NOT_AUTHORIZED = 0x87;
@@ -232,7 +232,7 @@ export class SharedSubscriptions {
       // Nobody online: queue it in one offline persistent session, in turn.
       const offline = group.members[group.next % Math.max(n, 1)];
       group.next = (group.next + 1) % Math.max(n, 1);
-      if (offline && packet.qos > 0) this.persistence.outgoingEnqueue({ clientId: offline.clientId }, this.copy(packet, offline.sub) as StoredPacket).then(cb, (err: Error) => (this.onError(err), cb()));
+      if (offline && packet.qos > 0) this.persistence.outgoingEnqueue({ clientId: offline.clientId }, this.copy(packet, offline.sub)).then(cb, (err: Error) => (this.onError(err), cb()));
       else cb();
       return;
     }
