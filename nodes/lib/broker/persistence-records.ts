@@ -3,21 +3,12 @@
  * state-log operations that change them, and packets converted to and from
  * their on-disk form.
  */
-import type { AedesPacket } from './aedes-types';
+import type { AedesPacket, AedesSubscription } from './aedes-types';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const Packet = require('aedes-packet') as new (p: object, broker?: object) => AedesPacket;
 
 export const QLOBBER = { wildcard_one: '+', wildcard_some: '#', separator: '/', match_empty_levels: true };
-
-export interface StoredSub {
-  topic: string;
-  qos: number;
-  rh?: number;
-  rap?: boolean;
-  nl?: boolean;
-  subscriptionIdentifier?: number;
-}
 
 export interface ClientRef {
   id: string;
@@ -29,7 +20,7 @@ export interface BrokerRef {
 
 export type Op =
   | ['ret', string, AedesPacket | null]
-  | ['sub', string, StoredSub[]]
+  | ['sub', string, AedesSubscription[]]
   | ['unsub', string, string[]]
   | ['clean', string]
   | ['enq', string[], AedesPacket]
@@ -43,7 +34,7 @@ export type Op =
   | ['delwill', string]
   | ['exp', string, number | null]
   | ['drop', string]
-  | ['ssub', string, StoredSub]
+  | ['ssub', string, AedesSubscription]
   | ['sunsub', string, string];
 
 /** The fields of a packet worth keeping on disk (aedes-packet plus the MQTT 5 extras aedes adds). */

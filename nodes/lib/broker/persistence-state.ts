@@ -5,18 +5,18 @@
  * log; snapshot() gives the operations that rebuild it, for compaction.
  */
 import QlobberSub from 'qlobber/aedes/qlobber-sub';
-import type { AedesPacket } from './aedes-types';
-import { payloadOf, plain, QLOBBER, revive, type Op, type StoredSub } from './persistence-records';
+import type { AedesPacket, AedesSubscription } from './aedes-types';
+import { payloadOf, plain, QLOBBER, revive, type Op } from './persistence-records';
 
 export abstract class PersistedState {
   protected retained = new Map<string, AedesPacket>();
-  protected subscriptions = new Map<string, Map<string, StoredSub>>();
+  protected subscriptions = new Map<string, Map<string, AedesSubscription>>();
   protected outgoing = new Map<string, AedesPacket[]>();
   protected incoming = new Map<string, Map<number, AedesPacket>>();
   protected wills = new Map<string, AedesPacket>();
   protected expiries = new Map<string, number>();
   /** Shared subscriptions of persistent sessions (aedes knows nothing of them), by client and `$share/...` filter. */
-  protected shared = new Map<string, Map<string, StoredSub>>();
+  protected shared = new Map<string, Map<string, AedesSubscription>>();
   protected trie = new QlobberSub(QLOBBER);
 
   /** `live`: the object as given, kept as it is in memory (replay builds one from the record). */

@@ -14,11 +14,9 @@
 import { Readable } from 'node:stream';
 import { QlobberTrue } from 'qlobber';
 import { StateLog } from './statelog';
-import type { AedesPacket } from './aedes-types';
-import { plain, QLOBBER, type BrokerRef, type ClientRef, type Op, type StoredSub } from './persistence-records';
+import type { AedesPacket, AedesSubscription } from './aedes-types';
+import { plain, QLOBBER, type BrokerRef, type ClientRef, type Op } from './persistence-records';
 import { PersistedState } from './persistence-state';
-
-export type { StoredSub } from './persistence-records';
 
 export interface PersistenceOptions {
   /** Where the state file lives; without it nothing survives a restart. */
@@ -81,9 +79,9 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- subscriptions ----
 
-  async addSubscriptions(client: ClientRef, subs: StoredSub[]): Promise<void> {
+  async addSubscriptions(client: ClientRef, subs: AedesSubscription[]): Promise<void> {
     const clean = subs.map((s) => {
-      const r: StoredSub = { topic: s.topic, qos: s.qos, rh: s.rh, rap: s.rap, nl: s.nl };
+      const r: AedesSubscription = { topic: s.topic, qos: s.qos, rh: s.rh, rap: s.rap, nl: s.nl };
       if (s.subscriptionIdentifier !== undefined) r.subscriptionIdentifier = s.subscriptionIdentifier;
       return r;
     });
@@ -98,7 +96,7 @@ export class BrokerPersistence extends PersistedState {
     await this.write(op);
   }
 
-  async subscriptionsByClient(client: ClientRef): Promise<StoredSub[]> {
+  async subscriptionsByClient(client: ClientRef): Promise<AedesSubscription[]> {
     const stored = this.subscriptions.get(client.id);
     return stored ? [...stored.values()].map((s) => ({ ...s })) : [];
   }
@@ -132,7 +130,7 @@ export class BrokerPersistence extends PersistedState {
     return Readable.from(ids);
   }
 
-  async addSharedSubscription(clientId: string, sub: StoredSub): Promise<void> {
+  async addSharedSubscription(clientId: string, sub: AedesSubscription): Promise<void> {
     const op: Op = ['ssub', clientId, sub];
     this.apply(op);
     await this.write(op);
@@ -145,7 +143,7 @@ export class BrokerPersistence extends PersistedState {
     await this.write(op);
   }
 
-  sharedSubscriptions(clientId: string): StoredSub[] {
+  sharedSubscriptions(clientId: string): AedesSubscription[] {
     return [...(this.shared.get(clientId)?.values() ?? [])];
   }
 
