@@ -21,15 +21,15 @@
  * request of each process by thread name), BENCH_PROFILE_DIR (profiles our
  * runtime over each HTTP row's load, bench/cpu-profile.ts).
  */
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { generate, parse } from 'coap-packet';
-import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
+import { startRuntime, type Runtime } from '../test/helpers/runtime';
 import { percentile, procSample, sleep } from './common';
-import { stockHttpFlow } from './stock-flow';
+import { startStockRed, stockHttpFlow, type StockRed } from './stock-flow';
 import { tempDir } from '../test/helpers/temp';
 
 const env = process.env;
@@ -226,44 +226,10 @@ function ourCounter(rt: Runtime): (devs: string[], each: number) => Promise<numb
   };
 }
 
-async function startStockHttp(): Promise<{ port: number; pid: number; query(q: string): Promise<unknown>; stop(): Promise<void> }> {
+async function startStockHttp(): Promise<StockRed> {
   const dir = tempDir('us-bench-stock-http-');
-  const port = await freePort();
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockHttpFlow()));
-  const proc = spawn(process.execPath, [join(ROOT, 'node_modules', 'node-red', 'red.js'), '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
-    cwd: dir,
-    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
-    stdio: 'ignore',
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const query = async (q: string) => {
-    const res = await fetch(`http://127.0.0.1:${port}/bench/query?${q}`);
-    if (res.status !== 200) throw new Error(`stock query ${q}: ${res.status}`);
-    return res.json();
-  };
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGINT');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const end = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await query('count=none');
-      break;
-    } catch {
-      if (Date.now() > end || proc.exitCode !== null) {
-        await stop();
-        throw new Error('stock Node-RED (HTTP flow) did not start in 60 s');
-      }
-      await sleep(200);
-    }
-  }
-  return { port, pid: proc.pid!, query, stop };
+  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true });
 }
 
 async function startRawHttp(): Promise<{ port: number; pid: number; count(prefix: string): Promise<number>; stop(): void }> {
@@ -311,7 +277,7 @@ export async function benchInputs(log: (s: string) => void): Promise<InputsBench
     }
     const stock = await startStockHttp();
     try {
-      rows.push(await httpLoad({ consumer: 'stock', url: (d) => `http://127.0.0.1:${stock.port}/bench/ingest/${d}`, pid: stock.pid, count: async () => ((await stock.query(`count=${encodeURIComponent(`bench-s${per}`)}`)) as { count: number }).count }, `bench-s${per}`, readings, per));
+      rows.push(await httpLoad({ consumer: 'stock', url: (d) => `http://127.0.0.1:${stock.port}/bench/ingest/${d}`, pid: stock.proc.pid!, count: async () => ((await stock.query(`count=${encodeURIComponent(`bench-s${per}`)}`)) as { count: number }).count }, `bench-s${per}`, readings, per));
     } finally {
       await stock.stop();
     }
