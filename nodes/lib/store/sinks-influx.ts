@@ -193,12 +193,10 @@ function kindOf(server: ServerKind): SinkKind {
     normalize: (raw) => normalizeInflux(raw, server),
     // A write starts once FLUSH_AT lines wait (or after flushMs) and takes up to batchSize lines: what
     // came in while the previous write ran. Waiting for a full 5,000 would hold the inputs paused (they
-    // pause at 5,000 unsettled messages) while each write runs, instead of overlapping the two. The write
-    // starts at the end of the event loop's round (gatherRound): the turns of an MQTT backlog reach the store
-    // node in one round, and they go in one POST instead of 1,000 lines and then the rest after its answer.
+    // pause at 5,000 unsettled messages) while each write runs, instead of overlapping the two.
     writerOptions: (c) => {
       const at = Math.min(FLUSH_AT, Number(c.batchSize));
-      return { batchSize: at, minWrite: at, maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs), gatherRound: true };
+      return { batchSize: at, minWrite: at, maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) };
     },
     create(config, ctx) {
       const c = config as InfluxSinkConfig;
