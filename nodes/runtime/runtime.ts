@@ -16,11 +16,12 @@ import { installLeanDebug } from '../lib/lean-debug';
 import { installLeanBufferList } from '../lib/lean-buffer-list';
 import { prepareServer, type RuntimeWithServer } from '../shared/server-setup';
 
+// Once, at require: Node-RED's loader requires this file and calls the function
+// below in the same synchronous step, so a second install there would find
+// nothing new to make lean.
 installLeanDebug();
 installLeanBufferList();
 
 export = function (RED: RuntimeWithServer): void {
-  installLeanDebug();
-  installLeanBufferList();
   prepareServer(RED);
 };
