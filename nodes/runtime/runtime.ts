@@ -13,9 +13,11 @@
 import { installLeanDebug } from '../lib/lean-debug';
 import { prepareServer, type RuntimeWithServer } from '../shared/server-setup';
 
+// Once, at require: Node-RED's loader requires this file and calls the function
+// below in the same synchronous step, so a second install there would find
+// nothing new to make lean.
 installLeanDebug();
 
 export = function (RED: RuntimeWithServer): void {
-  installLeanDebug();
   prepareServer(RED);
 };

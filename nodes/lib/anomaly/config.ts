@@ -39,7 +39,7 @@ function withWarmup(c: DetectorConfig, warmup: number | undefined): DetectorConf
   return warmup === undefined || c.warmup !== undefined ? c : { ...c, warmup };
 }
 
-function compileMembers(c: EnsembleConfig, warmup: number | undefined): DetectorFactory[] {
+function compileMembers(c: EnsembleConfig, warmup: number | undefined, reuse: boolean): DetectorFactory[] {
   if (!Array.isArray(c.members) || c.members.length === 0) {
     throw new DetectorConfigError('ensemble needs a non-empty "members" list of detector configs', { parameter: 'ensemble.members' });
   }
@@ -48,10 +48,16 @@ function compileMembers(c: EnsembleConfig, warmup: number | undefined): Detector
     throw new DetectorConfigError(`ensemble.combine must be "max" or "mean", got ${JSON.stringify(combine)}`, { parameter: 'ensemble.combine' });
   }
   const own = withWarmup(c, warmup).warmup;
-  return c.members.map((m) => compileDetector(m, own));
+  return c.members.map((m) => compileDetector(m, own, reuse));
 }
 
-export function compileDetector(config: DetectorConfig, warmup?: number): DetectorFactory {
+/**
+ * The factory for a detector config. With `reuse`, each detector keeps one
+ * outcome and sets it again on every reading, so an outcome holds only until
+ * that detector's next update (what the engine needs, without an object per
+ * member per reading); without it every update gives a fresh outcome.
+ */
+export function compileDetector(config: DetectorConfig, warmup?: number, reuse = false): DetectorFactory {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new DetectorConfigError('a detector config must be an object with a "type"', { parameter: 'type' });
   }
@@ -64,7 +70,7 @@ export function compileDetector(config: DetectorConfig, warmup?: number): Detect
     }
     case 'zscore': {
       const s = zscoreSettings(c);
-      return (st) => new ZScoreDetector(s, st as ZScoreState | undefined);
+      return (st) => new ZScoreDetector(s, st as ZScoreState | undefined, reuse);
     }
     case 'ewma': {
       const s = ewmaSettings(c);
@@ -72,7 +78,7 @@ export function compileDetector(config: DetectorConfig, warmup?: number): Detect
     }
     case 'holtwinters': {
       const s = holtWintersSettings(c);
-      return (st) => new HoltWintersDetector(s, st as HoltWintersState | undefined);
+      return (st) => new HoltWintersDetector(s, st as HoltWintersState | undefined, reuse);
     }
     case 'iforest': {
       const s = isolationForestSettings(c);
@@ -80,7 +86,7 @@ export function compileDetector(config: DetectorConfig, warmup?: number): Detect
     }
     case 'flatline': {
       const s = flatlineSettings(c);
-      return (st) => new FlatlineDetector(s, st as FlatlineState | undefined);
+      return (st) => new FlatlineDetector(s, st as FlatlineState | undefined, reuse);
     }
     case 'rate': {
       const s = rateSettings(c);
@@ -88,11 +94,11 @@ export function compileDetector(config: DetectorConfig, warmup?: number): Detect
     }
     case 'novelty': {
       const s = noveltySettings(c);
-      return (st) => new NoveltyDetector(s, st as NoveltyState | undefined);
+      return (st) => new NoveltyDetector(s, st as NoveltyState | undefined, reuse);
     }
     case 'ensemble': {
       const combine = c.combine ?? 'max';
-      const members = compileMembers(c, warmup);
+      const members = compileMembers(c, warmup, reuse);
       return (st) => {
         const states = Array.isArray(st) ? st : [];
         return new EnsembleDetector(members.map((make, i) => make(states[i])), combine);
@@ -102,7 +108,7 @@ export function compileDetector(config: DetectorConfig, warmup?: number): Detect
       const s = likelihoodSettings(c);
       const inner = c.detector ?? STANDARD_ENSEMBLE;
       // An ensemble's members are judged one by one: each has its own usual deviations.
-      const members = inner.type === 'ensemble' ? compileMembers(inner, c.warmup) : [compileDetector(inner, c.warmup)];
+      const members = inner.type === 'ensemble' ? compileMembers(inner, c.warmup, reuse) : [compileDetector(inner, c.warmup, reuse)];
       return (st) => {
         // A plain ensemble's saved members (the default before this layer) carry on under it.
         const states = Array.isArray(st) ? st : Array.isArray((st as LikelihoodState | undefined)?.inner) ? (st as LikelihoodState).inner : [];

@@ -61,7 +61,8 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
     this.heartbeat = r.heartbeat;
     this.units = { ...(options.units ?? {}) };
     this.clock = options.clock ?? Date.now;
-    this.make = compileDetector(options.detector ?? DEFAULT_DETECTOR, options.warmup);
+    // The engine reads each outcome before its series' next reading: the detectors may set one outcome again each time.
+    this.make = compileDetector(options.detector ?? DEFAULT_DETECTOR, options.warmup, true);
   }
 
   /** Judges every watched numeric field of one reading, or of each reading of a batch. */
@@ -133,7 +134,7 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
     if (!s) return undefined;
     // -0 is the reading 0: a saved state (JSON) cannot tell them apart, so a restored detector must not either.
     const o = s.detector.update(ts, v + 0, s.ctx);
-    // Outcomes are fresh objects each reading: naming the detector in place costs no copy.
+    // Outcomes are the detector's own, set afresh each reading: naming the detector in place costs no copy.
     if (o && o.detector === undefined) o.detector = s.detector.type;
     return o;
   }

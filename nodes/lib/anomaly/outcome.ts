@@ -6,12 +6,18 @@
  * its sentence needs, taken when it judged, since the detector's own state
  * moves on with the next reading; the sentence is then the same whenever it
  * is read.
+ *
+ * A detector compiled for the engine (compileDetector's `reuse`) keeps one
+ * outcome and sets it again on every reading: the engine reads an outcome
+ * (its numbers, its reason) before that series' next reading, and a fresh
+ * object per member per field was most of what judging allocated. Its
+ * numbers are then held in the object's own boxes, written in place.
  */
 import type { DetectorType, Outcome } from './types';
 
 export abstract class LazyOutcome implements Outcome {
-  // Declared and assigned in the constructor rather than as class fields: one is made for every member
-  // on every reading, and defining fields (what class fields compile to) cost ~10% of judging.
+  // Declared and assigned in begin() rather than as class fields: defining fields (what class fields
+  // compile to) on a fresh outcome per reading cost ~10% of judging.
   declare score: number;
   declare deviation: number;
   declare expected: number;
@@ -20,7 +26,8 @@ export abstract class LazyOutcome implements Outcome {
   declare detector?: DetectorType;
   declare private text: string | undefined;
 
-  constructor(score: number, deviation: number, expected: number, low: number, high: number) {
+  /** Starts the outcome of a new reading: what a layer above set, or a sentence worded, for the last one is forgotten. */
+  protected begin(score: number, deviation: number, expected: number, low: number, high: number): void {
     this.score = score;
     this.deviation = deviation;
     this.expected = expected;

@@ -30,7 +30,7 @@ export class EnsembleDetector implements Detector {
     }
     // Members still warming up give no opinion rather than a vote for "normal".
     if (!best || !bestMember) return null;
-    // The member's outcome is its own fresh object each reading: changed in place rather than copied.
+    // The member's outcome is its alone until its next reading: changed in place rather than copied.
     if (this.combine === 'mean') best.score = sum / count;
     best.detector = best.detector ?? bestMember.type;
     return best;

@@ -39,8 +39,11 @@ export interface FlatlineState {
 export class FlatlineDetector implements Detector {
   readonly type = 'flatline';
   private st: FlatlineState = { seen: 0, value: 0, since: 0, run: 0, longest: 0, alarmAt: 0 };
+  /** The one outcome this detector sets on every reading, when compiled for the engine (see LazyOutcome). */
+  private readonly kept: FlatlineOutcome | null;
 
-  constructor(private readonly s: FlatlineSettings, state?: FlatlineState) {
+  constructor(private readonly s: FlatlineSettings, state?: FlatlineState, reuse = false) {
+    this.kept = reuse ? new FlatlineOutcome() : null;
     if (state) this.st = { ...state };
   }
 
@@ -62,7 +65,7 @@ export class FlatlineDetector implements Detector {
     if (stuck) st.alarmAt *= 2;
     // Measured against the first alarm level of this run, not the doubled one: the run is no less stuck after an alarm.
     const first = Math.max(this.s.minReadings, this.s.factor * st.longest);
-    return new FlatlineOutcome(score, st.run > 1 ? st.run / first : 0, st.value, st.value - this.s.tolerance, st.value + this.s.tolerance, stuck, value, ts - st.since, st.run, st.longest, ctx);
+    return (this.kept ?? new FlatlineOutcome()).set(score, st.run > 1 ? st.run / first : 0, st.value, st.value - this.s.tolerance, st.value + this.s.tolerance, stuck, value, ts - st.since, st.run, st.longest, ctx);
   }
 
   toJSON(): FlatlineState {
@@ -72,15 +75,15 @@ export class FlatlineDetector implements Detector {
 
 /** A flatline verdict, worded when read (see LazyOutcome). */
 class FlatlineOutcome extends LazyOutcome {
-  declare private readonly stuck: boolean;
-  declare private readonly value: number;
+  declare private stuck: boolean;
+  declare private value: number;
   /** Time since the run began. */
-  declare private readonly forMs: number;
-  declare private readonly run: number;
-  declare private readonly longest: number;
-  declare private readonly ctx: FieldContext;
+  declare private forMs: number;
+  declare private run: number;
+  declare private longest: number;
+  declare private ctx: FieldContext;
 
-  constructor(
+  set(
     score: number,
     deviation: number,
     expected: number,
@@ -92,14 +95,15 @@ class FlatlineOutcome extends LazyOutcome {
     run: number,
     longest: number,
     ctx: FieldContext,
-  ) {
-    super(score, deviation, expected, low, high);
+  ): this {
+    this.begin(score, deviation, expected, low, high);
     this.stuck = stuck;
     this.value = value;
     this.forMs = forMs;
     this.run = run;
     this.longest = longest;
     this.ctx = ctx;
+    return this;
   }
 
   protected word(): string {

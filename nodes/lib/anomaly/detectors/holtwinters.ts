@@ -69,8 +69,11 @@ export class HoltWintersDetector implements Detector {
   private m: Model | null = null;
   private readonly surprise: Surprise;
   private week: WeekProfile | null = null;
+  /** The one outcome this detector sets on every reading, when compiled for the engine (see LazyOutcome). */
+  private readonly kept: HoltWintersOutcome | null;
 
-  constructor(private readonly s: HoltWintersSettings, state?: HoltWintersState) {
+  constructor(private readonly s: HoltWintersSettings, state?: HoltWintersState, reuse = false) {
+    this.kept = reuse ? new HoltWintersOutcome() : null;
     this.surprise = new Surprise(s.threshold, s.memory, state?.surprise);
     if (state) {
       this.history = state.history && { t: [...state.history.t], v: [...state.history.v] };
@@ -200,7 +203,7 @@ export class HoltWintersDetector implements Detector {
     const sigma = Math.sqrt(m.variance);
     const z = sigma > 0 ? (value - expected) / sigma : value === expected ? 0 : value > expected ? Infinity : -Infinity;
     const level = this.surprise.level(z);
-    const out = new HoltWintersOutcome(
+    const out = (this.kept ?? new HoltWintersOutcome()).set(
       0,
       Math.abs(z) / this.s.threshold,
       expected,
@@ -231,18 +234,18 @@ export class HoltWintersDetector implements Detector {
 
 /** A Holt-Winters verdict, worded when read (see LazyOutcome). */
 class HoltWintersOutcome extends LazyOutcome {
-  declare private readonly threshold: number;
+  declare private threshold: number;
   /** Readings per season, 0 without one. */
-  declare private readonly seasonLength: number;
-  declare private readonly stepMs: number;
+  declare private seasonLength: number;
+  declare private stepMs: number;
   /** The weekly profile was in use for this forecast. */
-  declare private readonly weekly: boolean;
-  declare private readonly value: number;
-  declare private readonly z: number;
-  declare private readonly level: number;
-  declare private readonly ctx: FieldContext;
+  declare private weekly: boolean;
+  declare private value: number;
+  declare private z: number;
+  declare private level: number;
+  declare private ctx: FieldContext;
 
-  constructor(
+  set(
     score: number,
     deviation: number,
     expected: number,
@@ -256,8 +259,8 @@ class HoltWintersOutcome extends LazyOutcome {
     z: number,
     level: number,
     ctx: FieldContext,
-  ) {
-    super(score, deviation, expected, low, high);
+  ): this {
+    this.begin(score, deviation, expected, low, high);
     this.threshold = threshold;
     this.seasonLength = seasonLength;
     this.stepMs = stepMs;
@@ -266,6 +269,7 @@ class HoltWintersOutcome extends LazyOutcome {
     this.z = z;
     this.level = level;
     this.ctx = ctx;
+    return this;
   }
 
   protected word(): string {

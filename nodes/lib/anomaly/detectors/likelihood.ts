@@ -173,7 +173,7 @@ export class LikelihoodDetector implements Detector {
       learning = unsupported;
       learningAt = unsupportedAt;
     }
-    // Members' outcomes are fresh objects each reading: they are changed in place rather than copied.
+    // Members' outcomes are theirs alone until their next reading: they are changed in place rather than copied.
     if (learning && !learning.detector) learning.detector = this.members[learningAt].type;
     let out: Outcome;
     let calmNow: boolean;

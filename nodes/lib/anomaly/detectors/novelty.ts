@@ -71,8 +71,11 @@ export class NoveltyDetector implements Detector {
   /** Half the resolution: levels from the median to the edge of the usual range. */
   private readonly half: number;
   private readonly maxLevel: number;
+  /** The one outcome this detector sets on every reading, when compiled for the engine (see LazyOutcome). */
+  private readonly kept: NoveltyOutcome | null;
 
-  constructor(private readonly s: NoveltySettings, state?: NoveltyState) {
+  constructor(private readonly s: NoveltySettings, state?: NoveltyState, reuse = false) {
+    this.kept = reuse ? new NoveltyOutcome() : null;
     this.half = s.resolution / 2;
     this.maxLevel = this.half * (1 + MAX_EFOLDS);
     this.st = state ? { ...state, history: state.history && [...state.history], last: [] } : { n: 0, firstTs: NaN, history: [], centre: 0, unit: 0, base: 0, last: [] };
@@ -167,7 +170,7 @@ export class NoveltyDetector implements Detector {
       }
     }
     const levels = d / STEPS;
-    const out = new NoveltyOutcome(ratioScore(levels), levels, this.valueAt(near / STEPS), this.valueAt(near / STEPS - 1), this.valueAt(near / STEPS + 1), value, ctx);
+    const out = (this.kept ?? new NoveltyOutcome()).set(ratioScore(levels), levels, this.valueAt(near / STEPS), this.valueAt(near / STEPS - 1), this.valueAt(near / STEPS + 1), value, ctx);
     // A new level is worded now: its sentence reads the visits, which this reading changes.
     if (levels >= 1) out.reason = this.explain(ts, value, k, ctx);
     this.visit(k, st.n);
@@ -207,10 +210,10 @@ export class NoveltyDetector implements Detector {
 
 /** A novelty verdict; an ordinary one is worded when read (see LazyOutcome). */
 class NoveltyOutcome extends LazyOutcome {
-  declare private readonly value: number;
-  declare private readonly ctx: FieldContext;
+  declare private value: number;
+  declare private ctx: FieldContext;
 
-  constructor(
+  set(
     score: number,
     levels: number,
     expected: number,
@@ -218,10 +221,11 @@ class NoveltyOutcome extends LazyOutcome {
     high: number,
     value: number,
     ctx: FieldContext,
-  ) {
-    super(score, levels, expected, low, high);
+  ): this {
+    this.begin(score, levels, expected, low, high);
     this.value = value;
     this.ctx = ctx;
+    return this;
   }
 
   protected word(): string {

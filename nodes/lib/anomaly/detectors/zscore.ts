@@ -41,14 +41,24 @@ const MIN_TAIL_POINTS = 20;
  * away. On a series without bursts both agree.
  */
 export function centreAndSpread(w: Window, robust: boolean, tails = false): [number, number] {
-  if (!robust) return [w.mean(), w.std()];
-  const med = w.median();
-  let sigma = 1.4826 * w.mad(med);
+  const centre = centreOf(w, robust);
+  return [centre, spreadOf(w, robust, tails, centre)];
+}
+
+/** The centre of centreAndSpread, without the pair (the z-score asks on every reading). */
+export function centreOf(w: Window, robust: boolean): number {
+  return robust ? w.median() : w.mean();
+}
+
+/** The spread of centreAndSpread around `centre` (which is centreOf(w, robust)). */
+export function spreadOf(w: Window, robust: boolean, tails: boolean, centre: number): number {
+  if (!robust) return w.std();
+  let sigma = 1.4826 * w.mad(centre);
   if (tails && w.size >= MIN_TAIL_POINTS) sigma = Math.max(sigma, (w.quantile(0.95) - w.quantile(0.05)) / 3.29);
   // Mostly-constant series (a counter that is usually 0) have MAD 0; the mean
   // absolute deviation still sees the occasional excursions.
-  if (sigma === 0) sigma = 1.2533 * w.meanAbsDev(med);
-  return [med, sigma];
+  if (sigma === 0) sigma = 1.2533 * w.meanAbsDev(centre);
+  return sigma;
 }
 
 /** Readings over which a large past deviation fades to half its weight. */
@@ -75,8 +85,11 @@ export class ZScoreDetector implements Detector {
   private readonly window: Window;
   private readonly surprise: Surprise;
   private seen = 0;
+  /** The one outcome this detector sets on every reading, when compiled for the engine (see LazyOutcome). */
+  private readonly kept: ZScoreOutcome | null;
 
-  constructor(private readonly s: ZScoreSettings, state?: ZScoreState) {
+  constructor(private readonly s: ZScoreSettings, state?: ZScoreState, reuse = false) {
+    this.kept = reuse ? new ZScoreOutcome() : null;
     this.window = new Window(s.windowMs, s.maxPoints, s.robust);
     this.surprise = new Surprise(s.threshold, s.memory, state?.surprise);
     if (state) {
@@ -90,16 +103,17 @@ export class ZScoreDetector implements Detector {
     if (this.seen < this.s.warmup || this.window.size < 2) {
       // The second half of the warm-up already teaches the alarm levels the usual swings.
       if (this.seen >= this.s.warmup >> 1 && this.window.size >= 2) {
-        const [centre, sigma] = centreAndSpread(this.window, this.s.robust, this.s.tails);
-        this.surprise.learn(zOf(value, centre, sigma), true);
+        const centre = centreOf(this.window, this.s.robust);
+        this.surprise.learn(zOf(value, centre, spreadOf(this.window, this.s.robust, this.s.tails, centre)), true);
       }
     } else {
-      const [centre, sigma] = centreAndSpread(this.window, this.s.robust, this.s.tails);
+      const centre = centreOf(this.window, this.s.robust);
+      const sigma = spreadOf(this.window, this.s.robust, this.s.tails, centre);
       const z = zOf(value, centre, sigma);
       const up = this.surprise.level(1);
       const down = this.surprise.level(-1);
       const level = this.surprise.level(z);
-      out = new ZScoreOutcome(this.surprise.score(z), Math.abs(z) / this.s.threshold, centre, centre - down * sigma, centre + up * sigma, this.s, ts, value, z, level, this.window.oldestTs, ctx);
+      out = (this.kept ?? new ZScoreOutcome()).set(this.surprise.score(z), Math.abs(z) / this.s.threshold, centre, centre - down * sigma, centre + up * sigma, this.s, ts, value, z, level, this.window.oldestTs, ctx);
     }
     this.window.push(ts, value);
     this.seen++;
@@ -113,16 +127,16 @@ export class ZScoreDetector implements Detector {
 
 /** A z-score verdict, worded when read (see LazyOutcome). */
 class ZScoreOutcome extends LazyOutcome {
-  declare private readonly s: ZScoreSettings;
-  declare private readonly ts: number;
-  declare private readonly value: number;
-  declare private readonly z: number;
-  declare private readonly level: number;
+  declare private s: ZScoreSettings;
+  declare private ts: number;
+  declare private value: number;
+  declare private z: number;
+  declare private level: number;
   /** The window's oldest time before this reading joined it. */
-  declare private readonly oldestTs: number;
-  declare private readonly ctx: FieldContext;
+  declare private oldestTs: number;
+  declare private ctx: FieldContext;
 
-  constructor(
+  set(
     score: number,
     deviation: number,
     centre: number,
@@ -135,8 +149,8 @@ class ZScoreOutcome extends LazyOutcome {
     level: number,
     oldestTs: number,
     ctx: FieldContext,
-  ) {
-    super(score, deviation, centre, low, high);
+  ): this {
+    this.begin(score, deviation, centre, low, high);
     this.s = s;
     this.ts = ts;
     this.value = value;
@@ -144,6 +158,7 @@ class ZScoreOutcome extends LazyOutcome {
     this.level = level;
     this.oldestTs = oldestTs;
     this.ctx = ctx;
+    return this;
   }
 
   protected word(): string {

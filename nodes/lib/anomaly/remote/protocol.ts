@@ -133,8 +133,13 @@ const DETECTOR_INDEX = new Map<string, number>(DETECTOR_TYPES.map((t, i) => [t, 
 /** Collects what the engine judges on a batch, entry by entry. */
 class ResultWriter implements ColumnSink {
   readonly out: ResultBatch;
-  /** flaggedOnly: the current reading's outcomes, worded only if one of them is an anomaly. */
+  /**
+   * flaggedOnly: the current reading's outcomes (the first `pendingCount`), worded only if one of them is
+   * an anomaly. Kept at its size between readings: emptying it (length = 0) dropped its storage, and every
+   * reading grew a new one.
+   */
   private readonly pending: Outcome[] = [];
+  private pendingCount = 0;
   private current = -1;
   private currentFlagged = false;
 
@@ -165,14 +170,14 @@ class ResultWriter implements ColumnSink {
       b.reasons.push(o.reason);
       return;
     }
-    this.pending.push(o);
+    this.pending[this.pendingCount++] = o;
     if (isAnomaly) this.currentFlagged = true;
   }
 
   /** The reading before `next` is complete: its reasons when it has an anomaly. */
   settle(next: number): void {
-    if (this.currentFlagged) for (const o of this.pending) this.out.reasons.push(o.reason);
-    this.pending.length = 0;
+    if (this.currentFlagged) for (let k = 0; k < this.pendingCount; k++) this.out.reasons.push(this.pending[k].reason);
+    this.pendingCount = 0;
     this.currentFlagged = false;
     this.current = next;
   }
