@@ -1,13 +1,12 @@
 /** The consumers' start-up: our runtime, the stock Node-RED flows and the bare writer, each writing to the server. */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
+import { startRuntime, type Runtime } from '../test/helpers/runtime';
 import type { TsdbServer } from '../test/helpers/influxd';
 import { serverOnlyPack } from '../nodes/lib/store/store-mode';
 import { DEFAULT_RECEIVE_MAXIMUM } from '../nodes/mqtt-connection/options';
-import { sleep } from './common';
 import { stockInfluxFlow } from './influx-flows';
+import { startStockRed } from './stock-flow';
 import { ROOT, env, type Consumer, type ServerKind } from './influx-knobs';
 import { forkChild } from './influx-load';
 
@@ -62,44 +61,11 @@ export async function startUpperstack(brokerPort: number, influx: TsdbServer | u
 }
 
 export async function startStock(mode: 'message' | 'batch', brokerPort: number, influx: TsdbServer, db: string, dir: string): Promise<Consumer> {
-  const port = await freePort();
   const { flows, credentials } = stockInfluxFlow({ mode, brokerPort, filter: 'devices/+/telemetry', influxPort: influx.port, database: db });
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(flows));
   writeFileSync(join(dir, 'flows_cred.json'), JSON.stringify(credentials));
-  const red = join(ROOT, 'node_modules', 'node-red', 'red.js');
-  const proc = spawn(process.execPath, [red, '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
-    cwd: dir,
-    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const consumer: Consumer = {
-    pid: proc.pid,
-    output: () => out,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGINT');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
-  };
-  const end = Date.now() + 60_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`stock Node-RED exited with ${proc.exitCode}:\n${out}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/bench/ready`).then((r) => r.status === 200, () => false);
-    if (ok) return consumer;
-    if (Date.now() > end) {
-      await consumer.stop();
-      throw new Error(`stock Node-RED did not start in 60 s:\n${out}`);
-    }
-    await sleep(200);
-  }
+  const stock = await startStockRed({ dir, readyPath: '/bench/ready' });
+  return { pid: stock.proc.pid, output: stock.output, stop: stock.stop };
 }
 
 export async function startBare(brokerPort: number, influx: TsdbServer, db: string): Promise<Consumer & { errors: string[] }> {

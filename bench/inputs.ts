@@ -14,16 +14,22 @@
  * → all readings counted in the store; latency: request → answer (p50/p99);
  * CPU µs/reading: CPU time of the consumer process (every thread) over the
  * same span. bench/shared-path.ts adds the shared input path measured alone.
+ *
+ * Knobs: BENCH_INPUT_SINGLE, BENCH_INPUT_BATCH, BENCH_INPUT_COAP (readings per
+ * row; COAP 0 leaves the CoAP row out), BENCH_INPUT_CLIENTS, BENCH_INPUT_ROWS
+ * (`1`, `100` or `1,100`: which HTTP rows), BENCH_INPUT_THREADS=1 (CPU per
+ * request of each process by thread name), BENCH_PROFILE_DIR (profiles our
+ * runtime over each HTTP row's load, bench/cpu-profile.ts).
  */
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { generate, parse } from 'coap-packet';
-import { freePort, startRuntime, type Runtime } from '../test/helpers/runtime';
+import { startRuntime, type Runtime } from '../test/helpers/runtime';
 import { percentile, procSample, sleep } from './common';
-import { stockHttpFlow } from './stock-flow';
+import { startStockRed, stockHttpFlow, type StockRed } from './stock-flow';
 import { tempDir } from '../test/helpers/temp';
 
 const env = process.env;
@@ -31,7 +37,9 @@ const ROOT = join(__dirname, '..', '..');
 const CLIENTS = Number(env.BENCH_INPUT_CLIENTS) || 32;
 const SINGLE = Number(env.BENCH_INPUT_SINGLE) || 20_000;
 const BATCH_READINGS = Number(env.BENCH_INPUT_BATCH) || 200_000;
-const COAP = Number(env.BENCH_INPUT_COAP) || 20_000;
+const COAP = env.BENCH_INPUT_COAP === '0' ? 0 : Number(env.BENCH_INPUT_COAP) || 20_000;
+/** Readings per request of the HTTP rows run: BENCH_INPUT_ROWS=1 runs only the single-reading row. */
+const ROWS = (env.BENCH_INPUT_ROWS ?? '1,100').split(',').map(Number).filter((n) => n === 1 || n === 100);
 const T0 = 1_600_000_000_000;
 
 export interface InputsBenchRow {
@@ -73,6 +81,9 @@ async function httpLoad(t: Target, prefix: string, readings: number, per: number
   let errors = 0;
   let peak = 0;
   const watch = setInterval(() => (peak = Math.max(peak, procSample(t.pid)?.rss ?? 0)), 100);
+  const profiling = t.consumer === 'upperstack' && !!env.BENCH_PROFILE_DIR;
+  if (profiling) process.kill(t.pid, 'SIGWINCH');
+  const threads0 = env.BENCH_INPUT_THREADS === '1' ? threadsByName(t.pid) : undefined;
   const cpu0 = procSample(t.pid)?.cpu ?? 0;
   const start = Date.now();
   await Promise.all(devs.map(async (device, c) => {
@@ -99,10 +110,32 @@ async function httpLoad(t: Target, prefix: string, readings: number, per: number
   while ((await t.count(devs, errors ? 0 : requestsPerClient * per)) < total - errors * per && Date.now() < end) await sleep(50);
   const elapsed = (Date.now() - start) / 1000;
   const cpu = (procSample(t.pid)?.cpu ?? 0) - cpu0;
+  if (profiling) process.kill(t.pid, 'SIGWINCH');
+  if (threads0) {
+    const parts: string[] = [];
+    for (const [name, s] of threadsByName(t.pid)) parts.push(`${name} ${(((s - (threads0.get(name) ?? 0)) * 1e6) / (requestsPerClient * CLIENTS)).toFixed(1)}`);
+    console.log(`[bench] inputs: ${t.consumer} ${per}-reading requests, CPU µs per request by thread: ${parts.join(', ')}`);
+  }
   clearInterval(watch);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return { row: `HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}`, consumer: t.consumer, readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, cpuUsPerReading: (cpu * 1e6) / total, errors };
+}
+
+/** CPU seconds of a process's threads, summed by thread name (main, libuv pool, V8 workers...). */
+function threadsByName(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = Number(tid) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(rest[11]) + Number(rest[12])) / 100);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }
 
 async function coapLoad(rt: Runtime, prefix: string, readings: number): Promise<InputsBenchRow> {
@@ -193,44 +226,10 @@ function ourCounter(rt: Runtime): (devs: string[], each: number) => Promise<numb
   };
 }
 
-async function startStockHttp(): Promise<{ port: number; pid: number; query(q: string): Promise<unknown>; stop(): Promise<void> }> {
+async function startStockHttp(): Promise<StockRed> {
   const dir = tempDir('us-bench-stock-http-');
-  const port = await freePort();
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockHttpFlow()));
-  const proc = spawn(process.execPath, [join(ROOT, 'node_modules', 'node-red', 'red.js'), '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
-    cwd: dir,
-    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
-    stdio: 'ignore',
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const query = async (q: string) => {
-    const res = await fetch(`http://127.0.0.1:${port}/bench/query?${q}`);
-    if (res.status !== 200) throw new Error(`stock query ${q}: ${res.status}`);
-    return res.json();
-  };
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGINT');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const end = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await query('count=none');
-      break;
-    } catch {
-      if (Date.now() > end || proc.exitCode !== null) {
-        await stop();
-        throw new Error('stock Node-RED (HTTP flow) did not start in 60 s');
-      }
-      await sleep(200);
-    }
-  }
-  return { port, pid: proc.pid!, query, stop };
+  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true });
 }
 
 async function startRawHttp(): Promise<{ port: number; pid: number; count(prefix: string): Promise<number>; stop(): void }> {
@@ -243,20 +242,27 @@ async function startRawHttp(): Promise<{ port: number; pid: number; count(prefix
   return { port, pid: proc.pid!, count, stop: () => proc.kill('SIGKILL') };
 }
 
-async function startOurs(): Promise<Runtime> {
+async function startOurs(tag: string): Promise<Runtime> {
   const dataDir = tempDir('us-bench-inputs-');
   const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
   for (const n of flows) if (n.type === 'upperstack-anomaly') n.d = true;
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  return startRuntime({ dataDir, env: { UPPERSTACK_LOG_LEVEL: 'warn' } });
+  const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '' };
+  if (env.BENCH_PROFILE_DIR) {
+    // --cpu-prof is refused in NODE_OPTIONS; a preload starts the same sampling profiler (bench/cpu-profile.ts),
+    // and the row's load signals the start and end of its window with SIGWINCH.
+    extra.NODE_OPTIONS += ` --require ${join(__dirname, 'cpu-profile.js')}`;
+    extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `upperstack-inputs-${tag}-${Date.now()}.cpuprofile`);
+  }
+  return startRuntime({ dataDir, env: extra });
 }
 
 export async function benchInputs(log: (s: string) => void): Promise<InputsBenchRow[]> {
   const rows: InputsBenchRow[] = [];
-  for (const per of [1, 100]) {
+  for (const per of ROWS) {
     const readings = per === 1 ? SINGLE : BATCH_READINGS;
     log(`inputs: HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}, ${readings} readings, ${CLIENTS} keep-alive clients`);
-    const rt = await startOurs();
+    const rt = await startOurs(`h${per}`);
     try {
       rows.push(await httpLoad({ consumer: 'upperstack', url: (d) => `${rt.url}/ingest/${d}`, pid: rt.proc.pid!, count: ourCounter(rt) }, `bench-h${per}`, readings, per));
     } finally {
@@ -271,13 +277,14 @@ export async function benchInputs(log: (s: string) => void): Promise<InputsBench
     }
     const stock = await startStockHttp();
     try {
-      rows.push(await httpLoad({ consumer: 'stock', url: (d) => `http://127.0.0.1:${stock.port}/bench/ingest/${d}`, pid: stock.pid, count: async () => ((await stock.query(`count=${encodeURIComponent(`bench-s${per}`)}`)) as { count: number }).count }, `bench-s${per}`, readings, per));
+      rows.push(await httpLoad({ consumer: 'stock', url: (d) => `http://127.0.0.1:${stock.port}/bench/ingest/${d}`, pid: stock.proc.pid!, count: async () => ((await stock.query(`count=${encodeURIComponent(`bench-s${per}`)}`)) as { count: number }).count }, `bench-s${per}`, readings, per));
     } finally {
       await stock.stop();
     }
   }
+  if (!COAP) return rows;
   log(`inputs: CoAP CON, ${COAP} readings, ${CLIENTS} clients`);
-  const rt = await startOurs();
+  const rt = await startOurs('coap');
   try {
     rows.push(await coapLoad(rt, 'bench-c', COAP));
   } finally {

@@ -1,13 +1,12 @@
 /** The consumers' start-up and store access: mosquitto, the stock Node-RED flow, our runtime and the stock flow as store targets. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import mqtt from 'mqtt';
-import { freePort, type Runtime } from '../test/helpers/runtime';
+import type { Runtime } from '../test/helpers/runtime';
 import { tempDir } from '../test/helpers/temp';
 import { readingJson, sleep } from './common';
-import { stockFlow } from './stock-flow';
-import { CLIENTS, PUBLISHERS, ROOT, env, type Consumer } from './pipeline-knobs';
+import { startStockRed, stockFlow, type StockRed } from './stock-flow';
+import { CLIENTS, PUBLISHERS, env, type Consumer } from './pipeline-knobs';
 
 // ---------------------------------------------------------------- processes
 
@@ -19,65 +18,13 @@ export function findMosquitto(): string | undefined {
   return undefined;
 }
 
-export interface Stock {
-  proc: ChildProcess;
-  port: number;
-  dir: string;
-  query(q: string): Promise<unknown>;
-  stop(): Promise<void>;
-}
+export type Stock = StockRed;
 
 export async function startStock(brokerPort: number): Promise<Stock> {
   const dir = tempDir('us-bench-stock-');
-  const port = await freePort();
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockFlow({ brokerPort, filter: 'bench/stock/+/telemetry' })));
-  const red = join(ROOT, 'node_modules', 'node-red', 'red.js');
-  const proc = spawn(process.execPath, [red, '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
-    cwd: dir,
-    env: { ...env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const query = async (q: string) => {
-    const res = await fetch(`http://127.0.0.1:${port}/bench/query?${q}`);
-    if (res.status !== 200) throw new Error(`stock query ${q}: ${res.status} ${await res.text()}`);
-    return res.json();
-  };
-  const stock: Stock = {
-    proc,
-    port,
-    dir,
-    query,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGINT');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(t);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  const end = Date.now() + 60_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`stock Node-RED exited with ${proc.exitCode}:\n${out}`);
-    try {
-      await query('count=none');
-      break;
-    } catch {
-      if (Date.now() > end) {
-        await stock.stop();
-        throw new Error(`stock Node-RED did not start in 60 s:\n${out}`);
-      }
-      await sleep(200);
-    }
-  }
-  return stock;
+  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true });
 }
-
 
 export interface StoreTarget {
   consumer: Consumer;

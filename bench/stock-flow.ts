@@ -8,7 +8,17 @@
  * as Upperstack's, in one transaction per joined group, through the same single
  * connection the read path uses (as Upperstack's store does). It is what a
  * careful user would build by hand: no journal, no validation, no spool.
+ *
+ * startStockRed() runs such a flow (these, or bench/influx-flows.ts) in a stock
+ * Node-RED with bench/stock-settings.ts.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../test/helpers/runtime';
+import { sleep } from './common';
+
+const ROOT = join(__dirname, '..', '..');
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS readings (
   device VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, field VARCHAR NOT NULL,
@@ -136,4 +146,66 @@ export function stockHttpFlow(opts: { joinCount?: number; joinTimeoutS?: number 
     { id: 'bench_query', type: 'function', z, name: 'DuckDB query', func: QUERY, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 350, y: 200, wires: [['bench_resp']] },
     { id: 'bench_resp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 540, y: 200, wires: [] },
   ];
+}
+
+export interface StockRed {
+  proc: ChildProcess;
+  /** The port of its HTTP endpoints (/bench/query, /bench/ready, /bench/ingest). */
+  port: number;
+  /** The last 20,000 characters it printed. */
+  output(): string;
+  /** GET /bench/query?<q> (the DuckDB flows' count and probe queries), parsed. */
+  query(q: string): Promise<unknown>;
+  /** SIGINT, SIGKILL after 10 s; removes `dir` when asked to at the start. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a stock Node-RED over the flows already written to `dir` (flows.json, and
+ * flows_cred.json where the flow has credentials) on a free port, and resolves once
+ * GET `readyPath` answers 200; it gives up after 60 s or when the process exits.
+ */
+export async function startStockRed(opts: { dir: string; readyPath: string; removeDir?: boolean }): Promise<StockRed> {
+  const { dir } = opts;
+  const port = await freePort();
+  const proc = spawn(process.execPath, [join(ROOT, 'node_modules', 'node-red', 'red.js'), '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
+    cwd: dir,
+    env: { ...process.env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const stock: StockRed = {
+    proc,
+    port,
+    output: () => out,
+    async query(q) {
+      const res = await fetch(`http://127.0.0.1:${port}/bench/query?${q}`);
+      if (res.status !== 200) throw new Error(`stock query ${q}: ${res.status} ${await res.text()}`);
+      return res.json();
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGINT');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+      if (opts.removeDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const end = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`stock Node-RED exited with ${proc.exitCode}:\n${out}`);
+    const ok = await fetch(`http://127.0.0.1:${port}${opts.readyPath}`).then((r) => r.status === 200, () => false);
+    if (ok) return stock;
+    if (Date.now() > end) {
+      await stock.stop();
+      throw new Error(`stock Node-RED did not start in 60 s:\n${out}`);
+    }
+    await sleep(200);
+  }
 }

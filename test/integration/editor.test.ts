@@ -122,8 +122,9 @@ test('the anomaly node\'s Backtest button replays stored readings with the dialo
 
 /** The part of the editor's RED the dialog test drives. */
 type Red = {
-  nodes: { id(): string; import(n: unknown[], o: unknown): void; node(id: string): unknown; remove(id: string): void };
+  nodes: { id(): string; import(n: unknown[], o: unknown): void; node(id: string): unknown; remove(id: string): void; eachConfig(cb: (n: { id: string; type: string }) => void): void; dirty(): boolean };
   workspaces: { active(): string };
+  settings: { get(key: string): unknown };
   editor: { edit(n: unknown): void; editConfig(name: string, type: string, id: string): void };
 };
 
@@ -148,7 +149,19 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
       { fill: { tlsKey: '', tlsCert: '', tlsPort: '' }, valid: ['tlsPort', 'tlsKey', 'tlsCert'] },
     ],
   },
-  { type: 'upperstack-mqtt-connection', config: true, steps: [{ fill: { keepaliveSec: '70000' }, invalid: ['keepaliveSec'] }, { fill: { keepaliveSec: '0', url: 'http://host' }, valid: ['keepaliveSec'], invalid: ['url'] }, { fill: { url: 'mqtts://host', cert: 'c.pem' }, valid: ['url'], invalid: ['cert'] }] },
+  {
+    type: 'upperstack-mqtt-connection',
+    config: true,
+    steps: [
+      { fill: { keepaliveSec: '70000' }, invalid: ['keepaliveSec'] },
+      { fill: { keepaliveSec: '0', url: 'http://host' }, valid: ['keepaliveSec'], invalid: ['url'] },
+      { fill: { url: 'mqtts://host', cert: 'c.pem' }, valid: ['url'], invalid: ['cert'] },
+      // The receive maximum shows with MQTT 5 only: 0 (the broker decides) to 65535.
+      { select: { protocolVersionSel: '5' }, fill: { receiveMaximumNum: '65536' }, invalid: ['receiveMaximumNum'] },
+      { fill: { receiveMaximumNum: 'many' }, invalid: ['receiveMaximumNum'] },
+      { fill: { receiveMaximumNum: '0' }, valid: ['receiveMaximumNum'] },
+    ],
+  },
   { type: 'upperstack-mqtt-in', steps: [{ fill: { highWater: '-1' }, invalid: ['highWater'] }, { fill: { highWater: '100', lowWater: '150' }, valid: ['highWater'], invalid: ['lowWater'] }, { fill: { lowWater: '50', topic: 'a/#/b' }, valid: ['lowWater'], invalid: ['topic'] }] },
   { type: 'upperstack-decode', steps: [{ fill: { maxBytesNum: '0' }, invalid: ['maxBytesNum'] }, { fill: { maxBytesNum: '2048', protoType: '1bad' }, valid: ['maxBytesNum'], invalid: ['protoType'] }] },
   { type: 'upperstack-encode', steps: [{ select: { format: 'protobuf' }, fill: { protoType: 'not a name' }, invalid: ['protoType'] }, { fill: { protoType: 'upperstack.Batch' }, valid: ['protoType', 'format'] }] },
@@ -364,5 +377,53 @@ test('a node saved with a bad setting shows the warning triangle with the reason
     assert.deepEqual(fixed, { valid: true, reasons: [], triangle: false }, `${what}: valid once corrected`);
     await page.evaluate((id) => (window as unknown as { RED: Red }).RED.nodes.remove(id), id);
   }
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the MQTT connection\'s receive maximum: 100 for a new connection, a value set in the dialog is deployed and shown again', { timeout: 180_000 }, async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page);
+  const connections = () =>
+    page.evaluate(() => {
+      const ids: string[] = [];
+      (window as unknown as { RED: Red }).RED.nodes.eachConfig((n) => void (n.type === 'upperstack-mqtt-connection' && ids.push(n.id)));
+      return ids;
+    });
+  const before = await connections();
+
+  await page.evaluate(() => (window as unknown as { RED: Red }).RED.editor.editConfig('', 'upperstack-mqtt-connection', '_ADD_'));
+  await page.waitForSelector('#node-config-input-name', { state: 'visible', timeout: 30_000 });
+  assert.equal(await page.isVisible('#node-config-input-receiveMaximumNum'), false, 'hidden with MQTT 3.1.1, which cannot announce it');
+  await page.selectOption('#node-config-input-protocolVersionSel', '5');
+  assert.equal(await page.inputValue('#node-config-input-receiveMaximumNum'), '100', 'the default a new connection announces');
+  await page.fill('#node-config-input-name', 'receive maximum test');
+  await page.fill('#node-config-input-receiveMaximumNum', '250');
+  await page.dispatchEvent('#node-config-input-receiveMaximumNum', 'change');
+  await page.click('#node-config-dialog-ok');
+  await page.waitForSelector('#node-config-dialog-ok', { state: 'detached', timeout: 30_000 });
+  const added = (await connections()).filter((id) => !before.includes(id));
+  assert.equal(added.length, 1, 'the dialog added one connection');
+
+  await page.click('#red-ui-header-button-deploy');
+  await page.waitForFunction(() => !(window as unknown as { RED: Red }).RED.nodes.dirty(), undefined, { timeout: 30_000 });
+  // What the runtime now holds, read back with the editor's own login.
+  const deployed = await page.evaluate(async (id) => {
+    const RED = (window as unknown as { RED: Red }).RED;
+    const tokens = RED.settings.get('auth-tokens') as { access_token?: string } | null;
+    const res = await fetch('flows', { headers: { authorization: `Bearer ${tokens?.access_token ?? ''}` } });
+    const flows = (await res.json()) as Array<Record<string, unknown>>;
+    return flows.find((n) => n.id === id);
+  }, added[0]);
+  assert.ok(deployed, 'the connection is in the deployed flow');
+  assert.deepEqual({ protocolVersion: deployed.protocolVersion, receiveMaximum: deployed.receiveMaximum, configVersion: deployed.configVersion }, { protocolVersion: 5, receiveMaximum: 250, configVersion: 2 });
+
+  // Opened again, the dialog shows the deployed value.
+  await page.evaluate((id) => (window as unknown as { RED: Red }).RED.editor.editConfig('', 'upperstack-mqtt-connection', id), added[0]);
+  await page.waitForSelector('#node-config-input-receiveMaximumNum', { state: 'visible', timeout: 30_000 });
+  assert.equal(await page.inputValue('#node-config-input-receiveMaximumNum'), '250');
+  await page.click('#node-config-dialog-cancel');
+  await page.waitForSelector('#node-config-dialog-cancel', { state: 'detached', timeout: 30_000 });
   assert.deepEqual(pageErrors, []);
 });

@@ -7,7 +7,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BrokerPersistence, type StoredPacket } from '../../nodes/lib/broker/persistence';
+import { BrokerPersistence } from '../../nodes/lib/broker/persistence';
+import type { AedesPacket } from '../../nodes/lib/broker/aedes-types';
 import { StateLog } from '../../nodes/lib/broker/statelog';
 import { tempDir } from '../helpers/temp';
 
@@ -23,10 +24,10 @@ describe('aedes-persistence abstract suite, on disk', () => {
 });
 
 const broker = { id: 'b1' };
-const pkt = (topic: string, payload: string, extra: Partial<StoredPacket> = {}): StoredPacket => ({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, brokerId: 'b1', brokerCounter: 1, ...extra });
+const pkt = (topic: string, payload: string, extra: Partial<AedesPacket> = {}): AedesPacket => ({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, brokerId: 'b1', brokerCounter: 1, ...extra });
 const drain = async (s: NodeJS.ReadableStream) => {
-  const out: StoredPacket[] = [];
-  for await (const p of s) out.push(p as unknown as StoredPacket);
+  const out: AedesPacket[] = [];
+  for await (const p of s) out.push(p as unknown as AedesPacket);
   return out;
 };
 

@@ -83,6 +83,18 @@ describe('rule engine: handing devices over', () => {
     b.process({ device: 'd1', ts: T0 + 10 * S, fields: { temperature: 40 }, tags: {} });
     assert.equal(b.alert('hot:d1'), undefined, 'event time carried over: an older reading is late');
   });
+
+  it('a moved device keeps its tags: a dead-man rule for devices chosen by tag watches it at the new engine', () => {
+    const SILENT: Rule = { id: 'silent', name: 'Silent', devices: { tags: { site: 'lab' } }, when: { op: 'not-reported', for: '15m' }, severity: 'critical' };
+    let now = T0;
+    const a = new RuleEngine([SILENT], { clock: () => now });
+    a.process({ device: 'd1', ts: T0, fields: { temperature: 20 }, tags: { site: 'lab' } });
+    a.process({ device: 'd2', ts: T0, fields: { temperature: 20 }, tags: { site: 'home' } });
+    const b = new RuleEngine([SILENT], { clock: () => now });
+    b.importDevices(json(a.exportDevices(() => true)));
+    now = T0 + 16 * 60 * S;
+    assert.deepEqual(b.tick().map((e) => `${e.rule}:${e.device}:${e.event}`), ['silent:d1:firing'], 'only the device tagged site=lab, silent since its last reading at the old engine');
+  });
 });
 
 describe('anomaly engine: handing devices over', () => {

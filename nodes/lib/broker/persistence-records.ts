@@ -3,34 +3,12 @@
  * state-log operations that change them, and packets converted to and from
  * their on-disk form.
  */
+import type { AedesPacket, AedesSubscription } from './aedes-types';
+
 /* eslint-disable @typescript-eslint/no-require-imports */
-const Packet = require('aedes-packet') as new (p: object, broker?: object) => StoredPacket;
+const Packet = require('aedes-packet') as new (p: object, broker?: object) => AedesPacket;
 
 export const QLOBBER = { wildcard_one: '+', wildcard_some: '#', separator: '/', match_empty_levels: true };
-
-export interface StoredPacket {
-  cmd: string;
-  brokerId?: string;
-  brokerCounter?: number;
-  topic: string;
-  payload: Buffer | string;
-  qos: number;
-  retain: boolean;
-  dup?: boolean;
-  messageId?: number;
-  properties?: Record<string, unknown>;
-  messageExpiry?: number;
-  clientId?: string;
-}
-
-export interface StoredSub {
-  topic: string;
-  qos: number;
-  rh?: number;
-  rap?: boolean;
-  nl?: boolean;
-  subscriptionIdentifier?: number;
-}
 
 export interface ClientRef {
   id: string;
@@ -41,27 +19,27 @@ export interface BrokerRef {
 }
 
 export type Op =
-  | ['ret', string, StoredPacket | null]
-  | ['sub', string, StoredSub[]]
+  | ['ret', string, AedesPacket | null]
+  | ['sub', string, AedesSubscription[]]
   | ['unsub', string, string[]]
   | ['clean', string]
-  | ['enq', string[], StoredPacket]
+  | ['enq', string[], AedesPacket]
   | ['upd', string, string | undefined, number | undefined, number | undefined]
   | ['rel', string, number]
   | ['relq', string, number]
   | ['clr', string, number | undefined]
-  | ['in', string, StoredPacket]
+  | ['in', string, AedesPacket]
   | ['indel', string, number]
-  | ['will', string, StoredPacket]
+  | ['will', string, AedesPacket]
   | ['delwill', string]
   | ['exp', string, number | null]
   | ['drop', string]
-  | ['ssub', string, StoredSub]
+  | ['ssub', string, AedesSubscription]
   | ['sunsub', string, string];
 
 /** The fields of a packet worth keeping on disk (aedes-packet plus the MQTT 5 extras aedes adds). */
-export function plain(p: StoredPacket, withMessageId = false): StoredPacket {
-  const out: StoredPacket = { cmd: p.cmd, topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain };
+export function plain(p: AedesPacket, withMessageId = false): AedesPacket {
+  const out: AedesPacket = { cmd: p.cmd, topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain };
   if (p.brokerId !== undefined) out.brokerId = p.brokerId;
   if (p.brokerCounter !== undefined) out.brokerCounter = p.brokerCounter;
   if (p.dup) out.dup = true;
@@ -80,7 +58,7 @@ export function payloadOf(v: unknown): Buffer | string {
 }
 
 /** A packet as aedes expects it back (an aedes-packet), optionally with its message id. */
-export function revive(p: StoredPacket, withMessageId = false): StoredPacket {
+export function revive(p: AedesPacket, withMessageId = false): AedesPacket {
   const pkt = new Packet({ ...p, payload: payloadOf(p.payload) });
   if (withMessageId && p.messageId !== undefined) pkt.messageId = p.messageId;
   return pkt;

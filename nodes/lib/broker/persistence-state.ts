@@ -5,21 +5,22 @@
  * log; snapshot() gives the operations that rebuild it, for compaction.
  */
 import QlobberSub from 'qlobber/aedes/qlobber-sub';
-import { payloadOf, plain, QLOBBER, revive, type Op, type StoredPacket, type StoredSub } from './persistence-records';
+import type { AedesPacket, AedesSubscription } from './aedes-types';
+import { payloadOf, plain, QLOBBER, revive, type Op } from './persistence-records';
 
 export abstract class PersistedState {
-  protected retained = new Map<string, StoredPacket>();
-  protected subscriptions = new Map<string, Map<string, StoredSub>>();
-  protected outgoing = new Map<string, StoredPacket[]>();
-  protected incoming = new Map<string, Map<number, StoredPacket>>();
-  protected wills = new Map<string, StoredPacket>();
+  protected retained = new Map<string, AedesPacket>();
+  protected subscriptions = new Map<string, Map<string, AedesSubscription>>();
+  protected outgoing = new Map<string, AedesPacket[]>();
+  protected incoming = new Map<string, Map<number, AedesPacket>>();
+  protected wills = new Map<string, AedesPacket>();
   protected expiries = new Map<string, number>();
   /** Shared subscriptions of persistent sessions (aedes knows nothing of them), by client and `$share/...` filter. */
-  protected shared = new Map<string, Map<string, StoredSub>>();
+  protected shared = new Map<string, Map<string, AedesSubscription>>();
   protected trie = new QlobberSub(QLOBBER);
 
   /** `live`: the object as given, kept as it is in memory (replay builds one from the record). */
-  protected apply(op: Op, live?: StoredPacket): void {
+  protected apply(op: Op, live?: AedesPacket): void {
     switch (op[0]) {
       case 'ret':
         if (op[2]) this.retained.set(op[1], live ?? { ...op[2], payload: payloadOf(op[2].payload) });
@@ -72,13 +73,13 @@ export abstract class PersistedState {
       case 'rel': {
         const q = this.outgoing.get(op[1]);
         const i = q ? q.findIndex((p) => p.messageId === op[2]) : -1;
-        if (q && i >= 0) q[i] = live ?? ({ cmd: 'pubrel', messageId: op[2] } as StoredPacket);
+        if (q && i >= 0) q[i] = live ?? ({ cmd: 'pubrel', messageId: op[2] } as AedesPacket);
         break;
       }
       case 'relq': {
         let q = this.outgoing.get(op[1]);
         if (!q) this.outgoing.set(op[1], (q = []));
-        q.push({ cmd: 'pubrel', messageId: op[2] } as StoredPacket);
+        q.push({ cmd: 'pubrel', messageId: op[2] } as AedesPacket);
         break;
       }
       case 'clr': {

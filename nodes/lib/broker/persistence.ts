@@ -14,10 +14,9 @@
 import { Readable } from 'node:stream';
 import { QlobberTrue } from 'qlobber';
 import { StateLog } from './statelog';
-import { plain, QLOBBER, type BrokerRef, type ClientRef, type Op, type StoredPacket, type StoredSub } from './persistence-records';
+import type { AedesPacket, AedesSubscription } from './aedes-types';
+import { plain, QLOBBER, type BrokerRef, type ClientRef, type Op } from './persistence-records';
 import { PersistedState } from './persistence-state';
-
-export type { StoredPacket, StoredSub } from './persistence-records';
 
 export interface PersistenceOptions {
   /** Where the state file lives; without it nothing survives a restart. */
@@ -60,7 +59,7 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- retained ----
 
-  async storeRetained(pkt: StoredPacket): Promise<void> {
+  async storeRetained(pkt: AedesPacket): Promise<void> {
     const copy = { ...pkt };
     const op: Op = ['ret', copy.topic, copy.payload.length === 0 ? null : plain(copy)];
     this.apply(op, copy);
@@ -69,7 +68,7 @@ export class BrokerPersistence extends PersistedState {
 
   createRetainedStreamCombi(patterns: string[]): Readable {
     const matchers = patterns.map((p) => new QlobberTrue(QLOBBER).add(p));
-    const out: StoredPacket[] = [];
+    const out: AedesPacket[] = [];
     for (const m of matchers) for (const [topic, packet] of this.retained) if (m.test(topic)) out.push(packet);
     return Readable.from(out);
   }
@@ -80,9 +79,9 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- subscriptions ----
 
-  async addSubscriptions(client: ClientRef, subs: StoredSub[]): Promise<void> {
+  async addSubscriptions(client: ClientRef, subs: AedesSubscription[]): Promise<void> {
     const clean = subs.map((s) => {
-      const r: StoredSub = { topic: s.topic, qos: s.qos, rh: s.rh, rap: s.rap, nl: s.nl };
+      const r: AedesSubscription = { topic: s.topic, qos: s.qos, rh: s.rh, rap: s.rap, nl: s.nl };
       if (s.subscriptionIdentifier !== undefined) r.subscriptionIdentifier = s.subscriptionIdentifier;
       return r;
     });
@@ -97,7 +96,7 @@ export class BrokerPersistence extends PersistedState {
     await this.write(op);
   }
 
-  async subscriptionsByClient(client: ClientRef): Promise<StoredSub[]> {
+  async subscriptionsByClient(client: ClientRef): Promise<AedesSubscription[]> {
     const stored = this.subscriptions.get(client.id);
     return stored ? [...stored.values()].map((s) => ({ ...s })) : [];
   }
@@ -131,7 +130,7 @@ export class BrokerPersistence extends PersistedState {
     return Readable.from(ids);
   }
 
-  async addSharedSubscription(clientId: string, sub: StoredSub): Promise<void> {
+  async addSharedSubscription(clientId: string, sub: AedesSubscription): Promise<void> {
     const op: Op = ['ssub', clientId, sub];
     this.apply(op);
     await this.write(op);
@@ -144,17 +143,17 @@ export class BrokerPersistence extends PersistedState {
     await this.write(op);
   }
 
-  sharedSubscriptions(clientId: string): StoredSub[] {
+  sharedSubscriptions(clientId: string): AedesSubscription[] {
     return [...(this.shared.get(clientId)?.values() ?? [])];
   }
 
   // ---- outgoing (queued and in flight towards a session) ----
 
-  async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+  async outgoingEnqueue(sub: { clientId: string }, packet: AedesPacket): Promise<void> {
     return this.outgoingEnqueueCombi([sub], packet);
   }
 
-  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: AedesPacket): Promise<void> {
     // The hot path for every QoS 1/2 publish: nothing to write when no offline session matches.
     if (subs.length === 0) return;
     const max = this.opts.maxQueued ?? 0;
@@ -172,7 +171,7 @@ export class BrokerPersistence extends PersistedState {
     await this.write(op);
   }
 
-  async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
+  async outgoingUpdate(client: ClientRef, packet: AedesPacket): Promise<void> {
     const queue = this.outgoing.get(client.id) ?? [];
     for (let i = 0; i < queue.length; i++) {
       const q = queue[i];
@@ -191,7 +190,7 @@ export class BrokerPersistence extends PersistedState {
     throw new Error('no such packet');
   }
 
-  async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+  async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<AedesPacket | undefined> {
     const queue = this.outgoing.get(client.id);
     const found = queue?.find((q) => q.messageId === packet.messageId);
     if (!found) return undefined;
@@ -207,13 +206,13 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- incoming QoS 2 ----
 
-  async incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void> {
+  async incomingStorePacket(client: ClientRef, packet: AedesPacket): Promise<void> {
     const op: Op = ['in', client.id, plain(packet, true)];
     this.apply(op);
     await this.write(op);
   }
 
-  async incomingGetPacket(client: ClientRef, packet: { messageId: number }): Promise<StoredPacket> {
+  async incomingGetPacket(client: ClientRef, packet: { messageId: number }): Promise<AedesPacket> {
     const p = this.incoming.get(client.id)?.get(packet.messageId);
     if (!p) throw new Error('no such packet');
     return p;
@@ -228,7 +227,7 @@ export class BrokerPersistence extends PersistedState {
 
   // ---- wills ----
 
-  async putWill(client: ClientRef, packet: StoredPacket): Promise<void> {
+  async putWill(client: ClientRef, packet: AedesPacket): Promise<void> {
     packet.brokerId = this.broker?.id;
     packet.clientId = client.id;
     const op: Op = ['will', client.id, plain(packet)];
@@ -237,11 +236,11 @@ export class BrokerPersistence extends PersistedState {
     await this.write(op);
   }
 
-  async getWill(client: ClientRef): Promise<StoredPacket | undefined> {
+  async getWill(client: ClientRef): Promise<AedesPacket | undefined> {
     return this.wills.get(client.id);
   }
 
-  async delWill(client: ClientRef): Promise<StoredPacket | undefined> {
+  async delWill(client: ClientRef): Promise<AedesPacket | undefined> {
     const will = this.wills.get(client.id);
     if (!will) return undefined;
     const op: Op = ['delwill', client.id];

@@ -14,7 +14,7 @@
  * session (also across restarts) and restored when it is resumed.
  */
 import type { AedesClient, AedesInstance, AedesPacket, AedesSubscription } from './aedes-types';
-import type { BrokerPersistence, StoredPacket, StoredSub } from './persistence';
+import type { BrokerPersistence } from './persistence';
 
 const PREFIX = '$share/';
 const NOT_AUTHORIZED = 0x87;
@@ -46,7 +46,7 @@ function validFilter(filter: string): boolean {
 interface Member {
   clientId: string;
   client: AedesClient | undefined;
-  sub: StoredSub;
+  sub: AedesSubscription;
 }
 
 interface Group {
@@ -123,7 +123,7 @@ export class SharedSubscriptions {
           granted[i] = v5 ? (err as { reasonCode?: number } | null)?.reasonCode ?? NOT_AUTHORIZED : V3_FAILURE;
           return finish();
         }
-        const sub: StoredSub = { topic: s.topic, qos: Math.min(allowed.qos ?? s.qos, 2), rap: s.rap, rh: s.rh };
+        const sub: AedesSubscription = { topic: s.topic, qos: Math.min(allowed.qos ?? s.qos, 2), rap: s.rap, rh: s.rh };
         if (si !== undefined) sub.subscriptionIdentifier = si;
         this.join(client.id, client, sub);
         granted[i] = sub.qos;
@@ -157,7 +157,7 @@ export class SharedSubscriptions {
     if (m?.delete(brokerCounter) && m.size === 0) this.pending.delete(client.id);
   }
 
-  private join(clientId: string, client: AedesClient | undefined, sub: StoredSub): void {
+  private join(clientId: string, client: AedesClient | undefined, sub: AedesSubscription): void {
     const [, filter] = parseShared(sub.topic)!;
     const key = sub.topic;
     let g = this.groups.get(key);
@@ -232,7 +232,7 @@ export class SharedSubscriptions {
       // Nobody online: queue it in one offline persistent session, in turn.
       const offline = group.members[group.next % Math.max(n, 1)];
       group.next = (group.next + 1) % Math.max(n, 1);
-      if (offline && packet.qos > 0) this.persistence.outgoingEnqueue({ clientId: offline.clientId }, this.copy(packet, offline.sub) as StoredPacket).then(cb, (err: Error) => (this.onError(err), cb()));
+      if (offline && packet.qos > 0) this.persistence.outgoingEnqueue({ clientId: offline.clientId }, this.copy(packet, offline.sub)).then(cb, (err: Error) => (this.onError(err), cb()));
       else cb();
       return;
     }
@@ -248,7 +248,7 @@ export class SharedSubscriptions {
   }
 
   /** The message as this member receives it: its QoS, Retain As Published, Subscription Identifier; a broker counter of its own. */
-  private copy(packet: AedesPacket, sub: StoredSub): AedesPacket {
+  private copy(packet: AedesPacket, sub: AedesSubscription): AedesPacket {
     const out: AedesPacket = {
       cmd: 'publish',
       topic: packet.topic,

@@ -3,7 +3,7 @@
  * file, a whole snapshot for a restart, and per-device export/import when a
  * cluster member hands devices over.
  */
-import { slotFromJson, slotToJson, type Device, type DeviceJson, type SlotJson } from './slot';
+import { slotFromJson, slotToJson, type Device, type DeviceJson, type Slot, type SlotJson } from './slot';
 import type { AlertRecord } from './types';
 import type { EngineChanges, EngineState } from './engine-types';
 import { RuleTimers } from './engine-timers';
@@ -31,12 +31,7 @@ export abstract class RuleEngineState extends RuleTimers {
   }
 
   exportState(): EngineState {
-    const devices: DeviceJson[] = [];
-    const slots: SlotJson[] = [];
-    for (const d of this.devices.values()) {
-      devices.push(this.deviceJson(d));
-      for (const s of d.slots) if (s && !(s.idle() && !s.windows)) slots.push(slotToJson(s));
-    }
+    const { devices, slots } = this.devicesJson(() => true);
     this.progressed.clear();
     this.changedSlots.clear();
     this.changedRecords.clear();
@@ -54,13 +49,7 @@ export abstract class RuleEngineState extends RuleTimers {
    * records (not the history). For another engine's importDevices().
    */
   exportDevices(keep: (device: string) => boolean): EngineState {
-    const devices: DeviceJson[] = [];
-    const slots: SlotJson[] = [];
-    for (const d of this.devices.values()) {
-      if (!keep(d.id)) continue;
-      devices.push(this.deviceJson(d));
-      for (const s of d.slots) if (s && !(s.idle() && !s.windows)) slots.push(slotToJson(s));
-    }
+    const { devices, slots } = this.devicesJson(keep);
     const records: AlertRecord[] = [];
     for (const r of this.records.values()) if (keep(r.device)) records.push({ ...r, severityHistory: [...r.severityHistory] });
     return { version: 1, savedAt: this.clock(), devices, slots, records, events: [], activated: {} };
@@ -75,34 +64,15 @@ export abstract class RuleEngineState extends RuleTimers {
   importDevices(state: EngineState): void {
     const ids = new Set<string>([...(state.devices ?? []).map((d) => d.id), ...(state.slots ?? []).map((s) => s.d), ...(state.records ?? []).map((r) => r.device)]);
     this.forgetDevices((id) => ids.has(id));
-    for (const j of state.devices ?? []) {
-      const d = this.device(j.id);
-      if (j.seen !== undefined) d.seenClock = j.seen;
-      if (j.last !== undefined) d.lastTs = j.last;
-      if (j.fields) d.fieldSeen = new Map(Object.entries(j.fields));
-      if (j.tags) {
-        d.tags = j.tags;
-        d.appliesVersion = -1;
-      }
-      for (const [id, part] of Object.entries(j.bits ?? {})) this.restoreBits(d, id, part);
-    }
+    for (const j of state.devices ?? []) this.restoreDevice(j);
     for (const r of state.records ?? []) {
       if (!this.rules.has(r.rule)) continue;
       this.records.set(r.id, r);
       this.changedRecords.add(r);
     }
     for (const j of state.slots ?? []) {
-      const c = this.rules.get(j.r);
-      if (!c) continue;
-      const s = slotFromJson(j);
-      s.resumed = false;
-      if (j.tr) this.restoreBits(this.device(j.d), c.id, j.tr);
-      s.record = this.records.get(`${c.id}:${j.d}`) ?? null;
-      const d = this.device(j.d);
-      while (d.slots.length <= c.slot) d.slots.push(undefined);
-      d.slots[c.slot] = s;
-      if (!s.idle()) this.active.add(s);
-      this.changedSlots.add(s);
+      const s = this.restoreSlot(j, false);
+      if (s) this.changedSlots.add(s);
     }
   }
 
@@ -144,6 +114,52 @@ export abstract class RuleEngineState extends RuleTimers {
     return j;
   }
 
+  /** The devices `keep` accepts and their slots that hold anything (an idle slot without change windows is what a new one would be). */
+  private devicesJson(keep: (device: string) => boolean): { devices: DeviceJson[]; slots: SlotJson[] } {
+    const devices: DeviceJson[] = [];
+    const slots: SlotJson[] = [];
+    for (const d of this.devices.values()) {
+      if (!keep(d.id)) continue;
+      devices.push(this.deviceJson(d));
+      for (const s of d.slots) if (s && !(s.idle() && !s.windows)) slots.push(slotToJson(s));
+    }
+    return { devices, slots };
+  }
+
+  /** One saved device back in place, for a restart and for a hand-over alike. */
+  private restoreDevice(j: DeviceJson): void {
+    const d = this.device(j.id);
+    if (j.seen !== undefined) d.seenClock = j.seen;
+    if (j.last !== undefined) d.lastTs = j.last;
+    if (j.fields) d.fieldSeen = new Map(Object.entries(j.fields));
+    if (j.tags) {
+      d.tags = j.tags;
+      // Which rules cover the device is cached per rule-set version; new tags may change it.
+      d.appliesVersion = -1;
+    }
+    for (const [id, part] of Object.entries(j.bits ?? {})) this.restoreBits(d, id, part);
+  }
+
+  /**
+   * One saved slot back in its device, with its alert record (restore records
+   * first); undefined when its rule is gone. `resume`: durations continue from
+   * the first reading after a restart (importState); a hand-over continues in
+   * event time instead.
+   */
+  private restoreSlot(j: SlotJson, resume: boolean): Slot | undefined {
+    const c = this.rules.get(j.r);
+    if (!c) return undefined;
+    const s = slotFromJson(j);
+    if (!resume) s.resumed = false;
+    if (j.tr) this.restoreBits(this.device(j.d), c.id, j.tr);
+    s.record = this.records.get(`${c.id}:${j.d}`) ?? null;
+    const d = this.device(j.d);
+    while (d.slots.length <= c.slot) d.slots.push(undefined);
+    d.slots[c.slot] = s;
+    if (!s.idle()) this.active.add(s);
+    return s;
+  }
+
   protected restoreBits(d: Device, rule: string, part: number[]): void {
     const c = this.rules.get(rule);
     if (!c || c.bitBase < 0 || part.length !== c.leaves.length) return;
@@ -164,26 +180,9 @@ export abstract class RuleEngineState extends RuleTimers {
       const c = this.rules.get(id);
       if (c) c.activatedAt = at;
     }
-    for (const j of state.devices ?? []) {
-      const d = this.device(j.id);
-      if (j.seen !== undefined) d.seenClock = j.seen;
-      if (j.last !== undefined) d.lastTs = j.last;
-      if (j.fields) d.fieldSeen = new Map(Object.entries(j.fields));
-      if (j.tags) d.tags = j.tags;
-      for (const [id, part] of Object.entries(j.bits ?? {})) this.restoreBits(d, id, part);
-    }
+    for (const j of state.devices ?? []) this.restoreDevice(j);
     for (const r of state.records ?? []) if (this.rules.has(r.rule)) this.records.set(r.id, r);
-    for (const j of state.slots ?? []) {
-      const c = this.rules.get(j.r);
-      if (!c) continue;
-      const s = slotFromJson(j);
-      if (j.tr) this.restoreBits(this.device(j.d), c.id, j.tr);
-      s.record = this.records.get(`${c.id}:${j.d}`) ?? null;
-      const d = this.device(j.d);
-      while (d.slots.length <= c.slot) d.slots.push(undefined);
-      d.slots[c.slot] = s;
-      if (!s.idle()) this.active.add(s);
-    }
+    for (const j of state.slots ?? []) this.restoreSlot(j, true);
     this.recent = [...(state.events ?? [])];
   }
 }
