@@ -64,9 +64,9 @@ test('tag mapping settings: refused with a reason naming the entry', () => {
 test('server sink writes: start at 1,000 waiting lines or the longest wait, take up to the lines per write', () => {
   const main = { id: 'main', kind: 'duckdb', path: '' };
   const [, dflt] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086' }], '/data');
-  assert.deepEqual(influxSink.writerOptions!(dflt), { batchSize: 1000, minWrite: 1000, maxWrite: 5000, flushMs: 1000 });
+  assert.deepEqual(influxSink.writerOptions!(dflt), { batchSize: 1000, minWrite: 1000, maxWrite: 5000, flushMs: 1000, gatherRound: true });
   const [, small] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', batchSize: 300, flushMs: 50 }], '/data');
-  assert.deepEqual(influxSink.writerOptions!(small), { batchSize: 300, minWrite: 300, maxWrite: 300, flushMs: 50 });
+  assert.deepEqual(influxSink.writerOptions!(small), { batchSize: 300, minWrite: 300, maxWrite: 300, flushMs: 50, gatherRound: true });
 });
 
 test('a measurement tag (line protocol inputs keep the original measurement there) names the measurement', () => {
@@ -191,6 +191,44 @@ test('VictoriaMetrics keeps numbers only: text fields are left out and counted, 
   assert.equal(e.skippedText, 2);
   assert.equal(e.empty, 1);
   assert.match(e.refused[0].reason, /VictoriaMetrics cannot take a double quote in a field name/);
+});
+
+test('numbers and timestamps are written as JavaScript prints them; a refused or empty reading leaves no part of its line', () => {
+  const values = [0, -0, 20, -7, 21.3, -0.5, 1e21, 0.1 + 0.2, 2 ** 53 + 2, -1.5e-7, 123456789012345, 2 ** 31, -(2 ** 31) - 1];
+  const fields: Record<string, number> = {};
+  values.forEach((v, i) => (fields[`f${i}`] = v));
+  const text = values.map((v, i) => `f${i}=${Object.is(v, -0) ? '-0' : String(v)}`).join(',');
+  assert.equal(text.split(',')[1], 'f1=-0');
+  for (const ts of [0, -1, 99_999_999, 100_000_000, 100_000_001, 1_700_000_000_123, -1_700_000_000_123, 8.64e15]) {
+    assert.equal(encodeReadings([r('d', fields, {}, ts)], opts('v1')).body, `telemetry,device=d ${text} ${ts}`);
+  }
+  // Refused after part of its line was made (NaN is the second field), first, in the middle and last.
+  const half = (device: string) => r(device, { a: 1, b: NaN });
+  const e = encodeReadings([half('x0'), r('d1', { a: 1 }), half('x1'), r('d2', { a: 2 }), half('x2')], opts('v1'));
+  assert.equal(e.body, 'telemetry,device=d1 a=1 1000\ntelemetry,device=d2 a=2 1000');
+  assert.deepEqual(e.refused.map((x) => x.index), [0, 2, 4]);
+  // VictoriaMetrics: a reading with text fields only has nothing to write and leaves no empty line.
+  const vm = encodeReadings([r('a', { v: 1 }), r('b', { s: 'text' }), r('c', { v: 2 })], opts('v2', { victoria: true }));
+  assert.equal(vm.body, 'telemetry,device=a v=1 1000\ntelemetry,device=c v=2 1000');
+  assert.equal(vm.empty, 1);
+});
+
+test('fractional numbers are written as JavaScript prints them (the digits are made without that string)', () => {
+  const values: number[] = [0.1 + 0.2, 1.15, 1.005, 2.675, 1e-6, 1.5e-6, 9.5e-7, 999999999.999999, 1e15 + 0.5, 123456.7891, -0.07];
+  for (let i = -3000; i <= 3000; i += 7) values.push(i / 10, i / 100, i / 1000, i / 7, i * 0.1, i / 1e6);
+  const fields: Record<string, number> = {};
+  values.forEach((v, i) => (fields[`f${i}`] = v));
+  const body = encodeReadings([r('d', fields)], opts('v1')).body;
+  assert.equal(body, `telemetry,device=d ${values.map((v, i) => `f${i}=${String(v)}`).join(',')} 1000`);
+});
+
+test('non-ASCII names and values, long text and a body larger than first guessed come out whole', () => {
+  const long = `${'ä"\\'.repeat(2000)}🌡`;
+  const batch = [r('dév 🌡', { 'tempé rature': 21.5, note: long }, {}, 1000), r('dév 🌡', { 'tempé rature': 22 }, { 'sité': 'nörth' }, 1001)];
+  const e = encodeReadings(batch, opts('v1'));
+  const escaped = `"${long.replace(/["\\]/g, '\\$&')}"`;
+  assert.equal(e.body, `telemetry,device=dév\\ 🌡 tempé\\ rature=21.5,note=${escaped} 1000\ntelemetry,device=dév\\ 🌡,sité=nörth tempé\\ rature=22 1001`);
+  assert.equal(e.bytes.length, Buffer.byteLength(e.body));
 });
 
 test('precision: ns, us, ms and s', () => {

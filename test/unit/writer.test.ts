@@ -44,6 +44,21 @@ test('by default one write takes up to ten batches of what queued while the prev
   await w.close();
 });
 
+test('gatherRound: what reaches the writer in one round of the event loop goes into one write, not a first write of minWrite', async () => {
+  const sizes = async (gatherRound: boolean) => {
+    const store = new SwitchableStore();
+    const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 100, minWrite: 100, maxWrite: 5000, flushMs: 60_000, gatherRound });
+    w.start();
+    // 25 messages of 100 in the same round, as an MQTT backlog's turns reach the store node together.
+    await Promise.all(Array.from({ length: 25 }, (_, k) => writeAsync(w, Array.from({ length: 100 }, (_, i) => reading(k * 100 + i)))));
+    assert.equal(store.rows.size, 2500);
+    await w.close();
+    return store.sizes;
+  };
+  assert.deepEqual(await sizes(false), [100, 2400]);
+  assert.deepEqual(await sizes(true), [2500]);
+});
+
 test('a write that ran quickly is not followed at once by one for a handful of readings: the next starts at minWrite queued (a quarter of batchSize) or flushMs after', async () => {
   const store = new SwitchableStore();
   let release: (() => void) | undefined;

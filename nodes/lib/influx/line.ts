@@ -20,6 +20,7 @@
 import type { FieldValue, Reading } from '../reading';
 import { StoreFailedError } from '../errors';
 import { ALL_TAGS, mappedTag, type TagMap } from './tag-map';
+import { LineBuffer } from './line-buffer';
 import { escapeKey, escapeMeasurement, fieldText, naturalType, NEEDS_V1_TAG, NEEDS_V2_TAG, Refusal, show, timestampText } from './line-text';
 
 export { fieldText, naturalType } from './line-text';
@@ -87,19 +88,27 @@ interface FieldSlot {
   type: FieldType;
 }
 
-/**
- * What one batch learns as it goes: escaped measurements and, per measurement,
- * the escaped field keys with their types, so the checks and look-ups are made
- * once per batch and not once per reading. Only what was written without
- * refusal is kept, so a refused reading is checked again next time.
- */
-/** A first guess at a line's length: a device tag, a few fields and a timestamp. */
-const BYTES_PER_LINE = 96;
-
-class BatchCache {
-  readonly measurements = new Map<string, { text: string; fields: Map<string, FieldSlot> }>();
+/** A measurement as written and what a batch learnt on it: field slots, and the line start per device of a device-only reading. */
+interface MeasurementEntry {
+  text: string;
+  fields: Map<string, FieldSlot>;
+  /** `<measurement>,<device tag>=<device>`, escaped: the same for every reading of a device without other tags. */
+  starts: Map<string, string>;
 }
 
+/**
+ * What one batch learns as it goes: escaped measurements and, per measurement,
+ * the escaped field keys with their types and the line starts of the devices,
+ * so the checks and look-ups are made once per batch and not once per reading.
+ * Only what was written without refusal is kept, so a refused reading is
+ * checked again next time.
+ */
+class BatchCache {
+  readonly measurements = new Map<string, MeasurementEntry>();
+}
+
+/** A first guess at a line's length: a device tag, a few fields and a timestamp. */
+const BYTES_PER_LINE = 96;
 /**
  * One line per reading: `<measurement>,<device tag>=<device>,<tags...> <fields> <ts>`.
  * Tags are sorted (what InfluxDB recommends); empty tag values are left out,
@@ -108,39 +117,31 @@ class BatchCache {
  */
 export function encodeReadings(readings: readonly Reading[], opts: EncodeOptions): Encoded {
   const refused: Encoded['refused'] = [];
-  const cache = new BatchCache();
-  // Each line goes into one buffer as it is made: no string of the whole batch (a rope of every
-  // line, alive until the end and copied by each scavenge meanwhile, then flattened and copied again).
-  let buf = Buffer.allocUnsafe(Math.max(4096, readings.length * BYTES_PER_LINE));
-  let off = 0;
+  const out = new LineBuffer(Math.max(4096, readings.length * BYTES_PER_LINE));
   let lines = 0;
   let skippedText = 0;
   let empty = 0;
-  const ctx: LineContext = { opts, cache, skipped: 0, victoria: opts.victoria === true };
+  const ctx: LineContext = { opts, cache: new BatchCache(), out, skipped: 0, victoria: opts.victoria === true };
   for (let i = 0; i < readings.length; i++) {
     ctx.skipped = 0;
+    const start = out.off;
+    if (lines > 0) out.byte(0x0a);
     try {
-      const line = encodeOne(readings[i], i, ctx);
+      const written = encodeOne(readings[i], i, ctx);
       skippedText += ctx.skipped;
-      if (line === undefined) empty++;
+      if (written) lines++;
       else {
-        // At most 3 UTF-8 bytes per UTF-16 unit, and the newline.
-        const need = off + 1 + 3 * line.length;
-        if (need > buf.length) {
-          const bigger = Buffer.allocUnsafe(Math.max(need, 2 * buf.length));
-          buf.copy(bigger, 0, 0, off);
-          buf = bigger;
-        }
-        if (lines > 0) buf[off++] = 0x0a;
-        off += buf.write(line, off);
-        lines++;
+        out.off = start;
+        empty++;
       }
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
+      // Whatever the line had written so far goes: the body holds whole lines only.
+      out.off = start;
       refused.push({ index: i, reason: err.message });
     }
   }
-  const bytes = buf.subarray(0, off);
+  const bytes = out.buf.subarray(0, out.off);
   return {
     bytes,
     get body() {
@@ -156,6 +157,7 @@ export function encodeReadings(readings: readonly Reading[], opts: EncodeOptions
 interface LineContext {
   opts: EncodeOptions;
   cache: BatchCache;
+  out: LineBuffer;
   /** Text fields the current reading left out (victoria). */
   skipped: number;
   victoria: boolean;
@@ -171,10 +173,10 @@ function tagText(s: string, dialect: Dialect, kind: 'tag key' | 'tag value', r: 
   return escapeKey(s, dialect, kind, kind === 'tag value' ? `${who(r)}, tag ${show(tag)}` : who(r));
 }
 
-function measurementOf(m: string, ctx: LineContext, r: Reading): { text: string; fields: Map<string, FieldSlot> } {
+function measurementOf(m: string, ctx: LineContext, r: Reading): MeasurementEntry {
   let e = ctx.cache.measurements.get(m);
   if (!e) {
-    e = { text: escapeMeasurement(m, ctx.opts.dialect, who(r)), fields: new Map() };
+    e = { text: escapeMeasurement(m, ctx.opts.dialect, who(r)), fields: new Map(), starts: new Map() };
     ctx.cache.measurements.set(m, e);
   }
   return e;
@@ -234,25 +236,31 @@ function hasOwnKey(o: object): boolean {
   return false;
 }
 
-function encodeOne(r: Reading, i: number, ctx: LineContext): string | undefined {
+/** Writes the reading's line into ctx.out; false when nothing was left to write (victoria's text fields). */
+function encodeOne(r: Reading, i: number, ctx: LineContext): boolean {
   if (typeof r !== 'object' || r === null || typeof r.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
     throw new Refusal(`reading [${i}] is not a Reading with a device and fields`);
   }
   const { dialect, precision, mapping, types } = ctx.opts;
+  const out = ctx.out;
   const ts = r.ts;
   if (!Number.isFinite(ts) || Math.abs(ts) > 8.64e15) throw new Refusal(`${who(r)}: ts ${String(ts)} is not epoch milliseconds`);
   const tags = (r.tags && typeof r.tags === 'object' ? r.tags : undefined) as Record<string, unknown> | undefined;
   const fromTag = mapping.measurementTag && tags ? tags[mapping.measurementTag] : undefined;
   const measurement = typeof fromTag === 'string' && fromTag !== '' ? fromTag : mapping.measurement;
   const meas = measurementOf(measurement, ctx, r);
-  let line = meas.text;
-  if (tags && hasOwnKey(tags)) line += tagsText(r, tags, mapping, dialect);
+  if (tags && hasOwnKey(tags)) out.text(meas.text + tagsText(r, tags, mapping, dialect));
   else if (r.device !== '') {
-    // The usual reading: the device tag alone.
-    if (dialect === 'v1' && mapping.deviceTag === V1_RESERVED_KEY) throw new Refusal(`${who(r)}: a tag named "time", which InfluxDB 1.x refuses`);
-    line += `,${tagText(mapping.deviceTag, dialect, 'tag key', r, mapping.deviceTag)}=${tagText(r.device, dialect, 'tag value', r, mapping.deviceTag)}`;
-  }
-  let sep = ' ';
+    // The usual reading: the device tag alone, its line start escaped once per batch.
+    let start = meas.starts.get(r.device);
+    if (start === undefined) {
+      if (dialect === 'v1' && mapping.deviceTag === V1_RESERVED_KEY) throw new Refusal(`${who(r)}: a tag named "time", which InfluxDB 1.x refuses`);
+      start = `${meas.text},${tagText(mapping.deviceTag, dialect, 'tag key', r, mapping.deviceTag)}=${tagText(r.device, dialect, 'tag value', r, mapping.deviceTag)}`;
+      meas.starts.set(r.device, start);
+    }
+    out.text(start);
+  } else out.text(meas.text);
+  let sep = 0x20;
   let n = 0;
   // Fields seen for the first time in this reading: their types are learnt once the whole reading is written.
   let learnt: Array<[string, FieldSlot]> | undefined;
@@ -272,16 +280,19 @@ function encodeOne(r: Reading, i: number, ctx: LineContext): string | undefined 
       ctx.skipped++;
       continue;
     }
-    let text: string;
+    out.byte(sep);
+    out.text(slot.key);
+    out.byte(0x3d);
     // The usual value: a finite number for a float field.
-    if (slot.type === 'float' && typeof v === 'number' && Number.isFinite(v)) text = v === 0 && 1 / v < 0 ? '-0' : `${v}`;
-    else text = fieldText(v, slot.type, dialect, `${who(r)}: field ${show(f)}`);
-    line += `${sep}${slot.key}=${text}`;
-    sep = ',';
+    if (slot.type === 'float' && typeof v === 'number' && Number.isFinite(v)) {
+      if (Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0)) out.integer(v);
+      else if (!out.decimal(v)) out.text(v === 0 ? '-0' : `${v}`);
+    } else out.text(fieldText(v, slot.type, dialect, `${who(r)}: field ${show(f)}`));
+    sep = 0x2c;
     n++;
   }
   if (n === 0) {
-    if (ctx.skipped) return undefined;
+    if (ctx.skipped) return false;
     throw new Refusal(`${who(r)}: the reading has no fields; a point needs at least one`);
   }
   if (learnt) {
@@ -290,7 +301,10 @@ function encodeOne(r: Reading, i: number, ctx: LineContext): string | undefined 
       meas.fields.set(f, slot);
     }
   }
-  return `${line} ${precision === 'ms' && Number.isInteger(ts) ? `${ts}` : timestampText(Math.round(ts), precision)}`;
+  out.byte(0x20);
+  if (precision === 'ms' && Number.isSafeInteger(ts)) out.integer(ts);
+  else out.text(timestampText(Math.round(ts), precision));
+  return true;
 }
 
 /** The checks made the first time a batch meets a field: name allowed, key escaped, type known or taken from the value. */

@@ -196,7 +196,7 @@ function kindOf(server: ServerKind): SinkKind {
     // pause at 5,000 unsettled messages) while each write runs, instead of overlapping the two.
     writerOptions: (c) => {
       const at = Math.min(FLUSH_AT, Number(c.batchSize));
-      return { batchSize: at, minWrite: at, maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) };
+      return { batchSize: at, minWrite: at, maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs), gatherRound: true };
     },
     create(config, ctx) {
       const c = config as InfluxSinkConfig;

@@ -33,6 +33,14 @@ export interface WriterOptions {
    * this bounds the writes per second under a steady trickle.
    */
   minWrite?: number;
+  /**
+   * A write that minWrite queued readings call for starts once the event loop's
+   * current round of callbacks is over (setImmediate), not at once: the messages
+   * that one round hands over (a turn of an MQTT backlog reaches the store node
+   * together) go into one write instead of a first write of minWrite and a
+   * second that waits for its answer. Off by default; the server sinks set it.
+   */
+  gatherRound?: boolean;
   /** The most readings one sink write takes (default 10 × batchSize); larger messages go in parts. */
   maxWrite?: number;
   /** The most field values (rows) one sink write takes (default 100,000), so wide readings make smaller writes. */

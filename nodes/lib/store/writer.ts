@@ -52,6 +52,8 @@ export class DurableWriter {
   private lettersWaiting: Durable[] = [];
   private flushing = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The write gatherRound put off to the end of the event loop's round. */
+  private soon: NodeJS.Immediate | undefined;
   private spooledEntries: Array<{ seq: number; rec: SpoolRecord; count: number }> = [];
   /** Readings written in each of the last 10 seconds (by second % 10), for writtenPerSec. */
   private readonly rate = new WriteRate();
@@ -109,8 +111,19 @@ export class DurableWriter {
     this.pending.push({ readings, taken: 0, durable, at: Date.now() });
     this.queued += readings.length;
     this.stats_.queued = this.queued;
-    if (this.queued >= this.minWrite) void this.flush();
+    if (this.queued >= this.minWrite) this.startWrite();
     else this.arm();
+  }
+
+  /** Writes what is queued: at once, or with gatherRound after the rest of this round's messages have queued too. */
+  private startWrite(): void {
+    if (!this.opts.gatherRound) return void this.flush();
+    // A running write takes what queued meanwhile when it is done.
+    if (this.soon || this.flushing) return;
+    this.soon = setImmediate(() => {
+      this.soon = undefined;
+      void this.flush();
+    });
   }
 
   writeDeadLetters(letters: DeadLetter[], durable: Durable): void {
@@ -139,6 +152,7 @@ export class DurableWriter {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.soon) clearImmediate(this.soon);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     while (this.flushing) await new Promise((r) => setTimeout(r, 5));
     await this.flush();
@@ -171,6 +185,10 @@ export class DurableWriter {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
+    }
+    if (this.soon) {
+      clearImmediate(this.soon);
+      this.soon = undefined;
     }
     this.flushing = true;
     let wait = false;
