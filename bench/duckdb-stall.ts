@@ -72,7 +72,10 @@ export async function stallRow(walBytes: number): Promise<StallRow> {
     const file = join(dir, 's.duckdb');
     const writes: number[] = [];
     const checkpoints: number[] = [];
-    const trace = (e: StoreTraceEvent) => (e.kind === 'write' ? writes : checkpoints).push(e.ms);
+    const trace = (e: StoreTraceEvent) => {
+      if (e.kind === 'write') writes.push(e.ms);
+      else if (e.kind === 'checkpoint') checkpoints.push(e.ms);
+    };
     const store = new DuckDbStore({ path: file, checkpointWalBytes: walBytes, retentionMs: 30 * DAY, rollupRetentionMs: 365 * DAY, trace });
     await store.open();
     const writer = new DurableWriter(store, new Journal({ dir: join(dir, 'spool') }), { batchSize: 1000, flushMs: 100 });

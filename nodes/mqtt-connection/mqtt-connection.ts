@@ -9,15 +9,17 @@
  * messages of one event-loop turn can still be journaled with one write, the
  * intakes let the acknowledgements through their gates before the write
  * (`early`), and the client's stream is corked for the turn: acknowledgements
- * queue in it and reach the broker only after the intakes have journaled the
- * turn (and never, if that failed: the connection is dropped and the broker
- * resends, and an acknowledgement still held by backpressure is never sent).
+ * queue in it (the PUBACKs as one buffer, nodes/lib/mqtt/acks.ts) and reach the
+ * broker only after the intakes have journaled the turn (and never, if that
+ * failed: the connection is dropped and the broker resends, and an
+ * acknowledgement still held by backpressure is never sent).
  */
 import { readFileSync } from 'node:fs';
 import type { Node, NodeAPI } from 'node-red';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { topicMatches } from '../lib/mqtt/topic';
 import { mqttReceived } from '../lib/mqtt/received';
+import { AckBatch, collectAcks, installAckHook, stopCollecting } from '../lib/mqtt/acks';
 import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -52,6 +54,7 @@ interface Turn {
 }
 
 export = function register(RED: NodeAPI): void {
+  installAckHook();
   function UpperstackMqttConnectionNode(this: MqttConnectionNode, def: MqttConnectionNodeDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -84,6 +87,8 @@ export = function register(RED: NodeAPI): void {
      * event-loop turn's messages on together, as one batch.
      */
     const turnMax = turnMaximum(config);
+    /** The PUBACKs of the open turn (see lib/mqtt/acks.ts); one batch reused turn after turn. */
+    const acks = new AckBatch(Math.min(turnMax, 256));
 
     /** The turn's intakes journal what they took; then the acknowledgements go out, or the connection is dropped. */
     const endTurn = () => {
@@ -92,12 +97,15 @@ export = function register(RED: NodeAPI): void {
       turn = undefined;
       for (const intake of t.intakes) intake.flush();
       t.ended = true;
+      // The turn's PUBACKs, one write; a failed turn's are dropped with the connection.
+      stopCollecting(t.stream, !t.failed);
       if (!t.failed) t.stream.uncork();
     };
 
     const failTurn = (t: Turn, err: Error) => {
       if (t.failed) return;
       t.failed = true;
+      stopCollecting(t.stream, false);
       // The queued acknowledgements must not go out: dropping the connection discards them, and the
       // broker resends the messages once MQTT.js has reconnected.
       t.stream.destroy();
@@ -116,6 +124,7 @@ export = function register(RED: NodeAPI): void {
       if (!t) {
         const stream = c.stream;
         stream.cork();
+        collectAcks(stream, acks);
         const started: Turn = { stream, intakes: new Set(), count: 0, failed: false, ended: false, fail: (err) => failTurn(started, err) };
         turn = t = started;
         setImmediate(() => turn === started && endTurn());

@@ -6,17 +6,21 @@
  * - the lean `debug` loggers of MQTT.js and mqtt-packet (nodes/lib/lean-debug.ts),
  *   installed when this file is required, before the broker and MQTT nodes load
  *   those libraries;
+ * - reads from mqtt-packet's buffer lists without a Buffer per read
+ *   (nodes/lib/lean-buffer-list.ts);
  * - JSON answers to requests Node's HTTP parser refuses (nodes/lib/client-errors.ts)
  *   on the runtime's HTTP server.
- * Both are idempotent, so `npm start`, which installs them itself, gets each once.
+ * All are idempotent, so `npm start`, which installs them itself, gets each once.
  */
 import { installLeanDebug } from '../lib/lean-debug';
+import { installLeanBufferList } from '../lib/lean-buffer-list';
 import { prepareServer, type RuntimeWithServer } from '../shared/server-setup';
 
 // Once, at require: Node-RED's loader requires this file and calls the function
 // below in the same synchronous step, so a second install there would find
 // nothing new to make lean.
 installLeanDebug();
+installLeanBufferList();
 
 export = function (RED: RuntimeWithServer): void {
   prepareServer(RED);

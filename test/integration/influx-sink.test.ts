@@ -249,13 +249,25 @@ describe('VictoriaMetrics through @influxdata/influxdb-client (/api/v2/write)', 
     await server?.destroy();
   });
 
-  /** Every series as VictoriaMetrics exports it: `<measurement>_<field>` with the tags as labels. */
-  async function exported(match: string): Promise<Array<{ metric: Record<string, string>; values: number[]; timestamps: number[] }>> {
-    await fetch(`${server.url}/internal/force_flush`).catch(() => undefined);
-    const res = await fetch(`${server.url}/api/v1/export?${new URLSearchParams({ 'match[]': match })}`);
-    assert.equal(res.status, 200);
-    const text = await res.text();
-    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { metric: Record<string, string>; values: number[]; timestamps: number[] });
+  type Exported = Array<{ metric: Record<string, string>; values: number[]; timestamps: number[] }>;
+  /**
+   * Every series as VictoriaMetrics exports it: `<measurement>_<field>` with the tags as labels.
+   * VictoriaMetrics makes new series searchable a little after it answered the write (its index is
+   * updated in the background, later still on a loaded machine), so this asks again until at least
+   * `samples` samples are exported or 30 s have passed; the test then checks what came back.
+   */
+  async function exported(match: string, samples: number): Promise<Exported> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      await fetch(`${server.url}/internal/force_flush`).catch(() => undefined);
+      const res = await fetch(`${server.url}/api/v1/export?${new URLSearchParams({ 'match[]': match })}`);
+      assert.equal(res.status, 200);
+      const text = await res.text();
+      const series = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Exported[number]);
+      const count = series.reduce((n, s) => n + s.timestamps.length, 0);
+      if (count >= samples || Date.now() > deadline) return series;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   test('escaping: device ids, tags, field names and measurements read back identical, a trailing backslash too; text fields are left out, not stored as 0', async () => {
@@ -274,7 +286,8 @@ describe('VictoriaMetrics through @influxdata/influxdb-client (/api/v2/write)', 
     assert.equal(sink.stats().skippedText, NASTY_TEXT.length);
     assert.equal(letters.length, 1);
     assert.match(letters[0].reason, /double quote in a field name/);
-    const series = await exported('{__name__=~".+"}');
+    const expected = input.reduce((n, r) => n + Object.values(r.fields).filter((v) => typeof v !== 'string').length, 0);
+    const series = await exported('{__name__=~".+"}', expected);
     const got = new Map<string, number>();
     for (const s of series) {
       const { __name__: name, ...labels } = s.metric;
@@ -318,7 +331,7 @@ describe('VictoriaMetrics through @influxdata/influxdb-client (/api/v2/write)', 
       ['n', (r: Reading) => r.fields.n],
       ['ok', (r: Reading) => (r.fields.ok ? 1 : 0)],
     ] as const) {
-      const series = await exported(`bulk_${field}`);
+      const series = await exported(`bulk_${field}`, 100_000);
       let seen = 0;
       for (const s of series) {
         s.timestamps.forEach((t, i) => {

@@ -129,13 +129,35 @@ test('UPPERSTACK_DUCKDB_TRACE with an absolute path appends one line per write a
   try {
     const trace = traceFromEnv();
     assert.ok(trace);
-    trace({ kind: 'write', ms: 12.34, readings: 250 });
+    trace({ kind: 'write', ms: 12.34, waitMs: 31.26, readings: 250 });
     trace({ kind: 'checkpoint', ms: 40, walBytes: 2 << 20 });
+    trace({ kind: 'rollups', ms: 5.55, buckets: 30 });
   } finally {
     if (before === undefined) delete process.env.UPPERSTACK_DUCKDB_TRACE;
     else process.env.UPPERSTACK_DUCKDB_TRACE = before;
   }
   const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l.replace(/^duckdb /, '')) as Record<string, unknown>);
-  assert.deepEqual(lines.map((l) => [l.kind, l.ms]), [['write', 12.3], ['checkpoint', 40]]);
+  assert.deepEqual(lines.map((l) => [l.kind, l.ms]), [['write', 12.3], ['checkpoint', 40], ['rollups', 5.6]]);
+  assert.equal(lines[0].waitMs, 31.3);
   assert.equal(lines[1].walBytes, 2 << 20);
+  assert.equal(lines[2].buckets, 30);
+});
+
+test('the trace reports each roll-up apply with its buckets, and every write with its wait in the queue', async () => {
+  const events: StoreTraceEvent[] = [];
+  const store = new DuckDbStore({ path: ':memory:', trace: (e) => events.push(e) });
+  await store.open();
+  const from = Date.UTC(2026, 0, 1);
+  // 10 devices × 3 fields, all in one minute: 30 buckets pending after the first write, none new after the second.
+  await store.write(readings(from, 10));
+  await store.write(readings(from + 1000, 10));
+  // Answered from the 1-minute tier: what is pending is applied first.
+  const { tier } = await store.aggregateWithTier({ device: 'd0', field: 't', fn: 'count', everyMs: 60_000, from, to: from + 60_000 });
+  assert.equal(tier, '1m');
+  const applies = events.filter((e) => e.kind === 'rollups');
+  assert.deepEqual(applies.map((e) => e.kind === 'rollups' && e.buckets), [30]);
+  const writes = events.filter((e) => e.kind === 'write');
+  assert.equal(writes.length, 2);
+  assert.ok(writes.every((e) => e.kind === 'write' && Number.isFinite(e.waitMs) && e.waitMs >= 0));
+  await store.close();
 });

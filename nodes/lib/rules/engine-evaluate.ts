@@ -28,6 +28,12 @@ function sameTags(a: Record<string, string>, b: Record<string, string>): boolean
   return n === 0;
 }
 
+/** No own key: asked for every reading, so without the array Object.keys() would make. */
+function isEmpty(o: Record<string, string>): boolean {
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return false;
+  return true;
+}
+
 export abstract class RuleEvaluation extends RuleTransitions {
   /** Judges readings (one or a batch); returns the transitions they caused, oldest first. */
   process(input: Reading | Reading[]): AlertEvent[] {
@@ -58,11 +64,11 @@ export abstract class RuleEvaluation extends RuleTransitions {
     if (r.tags !== undefined && r.tags !== dev.tags) {
       if (this.usesTags) {
         // A reading without tags says nothing about the device's tags.
-        if (!sameTags(dev.tags, r.tags) && Object.keys(r.tags).length) {
+        if (!sameTags(dev.tags, r.tags) && !isEmpty(r.tags)) {
           dev.tags = r.tags;
           dev.appliesVersion = -1;
         }
-      } else if (Object.keys(dev.tags).length === 0) dev.tags = r.tags;
+      } else if (isEmpty(dev.tags)) dev.tags = r.tags;
     }
     if (dev.appliesVersion !== this.version) this.computeApplies(dev);
     const applies = dev.applies;

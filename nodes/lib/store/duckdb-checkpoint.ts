@@ -128,14 +128,22 @@ export class Checkpoints {
   }
 }
 
-/** A write (its rows, time in the queue's turn) or a checkpoint, for finding stalls. */
-export type StoreTraceEvent = { kind: 'write'; ms: number; readings: number } | ({ kind: 'checkpoint' } & CheckpointEvent);
+/**
+ * For finding stalls: a write (its rows, its time in the queue's turn, and how long it waited in the
+ * queue for that turn), a checkpoint, or a roll-up apply (its time in the queue's turn, its buckets).
+ */
+export type StoreTraceEvent =
+  | { kind: 'write'; ms: number; waitMs: number; readings: number }
+  | ({ kind: 'checkpoint' } & CheckpointEvent)
+  | { kind: 'rollups'; ms: number; buckets: number };
 
-/** UPPERSTACK_DUCKDB_TRACE: 1 prints every write and checkpoint to stderr; an absolute path appends them to that file. */
+/** UPPERSTACK_DUCKDB_TRACE: 1 prints every write, checkpoint and roll-up apply to stderr; an absolute path appends them to that file. */
 export function traceFromEnv(): ((e: StoreTraceEvent) => void) | undefined {
   const to = process.env.UPPERSTACK_DUCKDB_TRACE;
   if (!to) return undefined;
-  const line = (e: StoreTraceEvent) => `duckdb ${JSON.stringify({ at: Date.now(), ...e, ms: Math.round(e.ms * 10) / 10 })}\n`;
+  const round = (ms: number) => Math.round(ms * 10) / 10;
+  const line = (e: StoreTraceEvent) =>
+    `duckdb ${JSON.stringify({ at: Date.now(), ...e, ms: round(e.ms), ...(e.kind === 'write' ? { waitMs: round(e.waitMs) } : {}) })}\n`;
   if (!isAbsolute(to)) return (e) => process.stderr.write(line(e));
   return (e) => {
     try {

@@ -162,10 +162,11 @@ export class DuckDbStore implements TimeSeriesStore {
 
   write(readings: Reading[]): Promise<void> {
     if (readings.length === 0) return Promise.resolve();
+    const queued = this.trace ? performance.now() : 0;
     const done = this.enqueue('write', async (conn) => {
       const t0 = this.trace ? performance.now() : 0;
       await this.writeNow(conn, readings);
-      if (this.trace) this.trace({ kind: 'write', ms: performance.now() - t0, readings: readings.length });
+      if (this.trace) this.trace({ kind: 'write', ms: performance.now() - t0, waitMs: t0 - queued, readings: readings.length });
     });
     // Right after the write, before the next: the write is acknowledged without waiting for it.
     void done.then(() => this.checkpointIfDue(), () => undefined);
@@ -188,7 +189,7 @@ export class DuckDbStore implements TimeSeriesStore {
       return;
     }
     // Suspects' buckets are recomputed from the raw rows: what is pending goes first, or it would count twice.
-    await this.pending.apply(conn);
+    await this.applyNow(conn);
     await writeBatch(conn, batch, TIERS);
   }
 
@@ -208,12 +209,21 @@ export class DuckDbStore implements TimeSeriesStore {
   /** Applies the pending roll-ups; the write before is durable whatever happens here, so a failure only keeps them pending. */
   private async applyPending(conn: DuckDBConnection): Promise<void> {
     try {
-      await this.pending.apply(conn);
+      await this.applyNow(conn);
     } catch (err) {
       // A database DuckDB invalidated is reopened (and its tiers repaired) on next use.
       this.translate('apply roll-ups', err);
       this.armRollups();
     }
+  }
+
+  /** Applies what is pending (traced: an apply holds the queue, and a write waiting behind it is the latency row's tail). */
+  private async applyNow(conn: DuckDBConnection): Promise<void> {
+    const buckets = this.pending.size;
+    if (!this.trace || buckets === 0) return this.pending.apply(conn);
+    const t0 = performance.now();
+    await this.pending.apply(conn);
+    this.trace({ kind: 'rollups', ms: performance.now() - t0, buckets });
   }
 
   private armRollups(): void {
@@ -234,7 +244,7 @@ export class DuckDbStore implements TimeSeriesStore {
     if (!this.retention.enabled) return Promise.resolve();
     return this.enqueue('apply retention', async (conn) => {
       // Raw rows about to go must be in the tiers first.
-      await this.pending.apply(conn);
+      await this.applyNow(conn);
       await this.retention.apply(conn, now);
     });
   }
@@ -245,7 +255,7 @@ export class DuckDbStore implements TimeSeriesStore {
     const tier = this.rollups ? tierFor(q) : undefined;
     if (!tier) return { points: await this.aggregateRaw(q), tier: 'raw' };
     const points = await this.enqueue('aggregate', async (conn) => {
-      await this.pending.apply(conn);
+      await this.applyNow(conn);
       return aggregateTier(conn, tier.table, q, { device: q.device, field: q.field });
     });
     return { points, tier: tier.tier };
@@ -315,7 +325,7 @@ export class DuckDbStore implements TimeSeriesStore {
       if (conn && this.rollups) {
         // Caught up: the next open need not repair. If this fails the marker stays and it does.
         try {
-          await this.pending.apply(conn);
+          await this.applyNow(conn);
           await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('${BEHIND_KEY}', '0')`);
         } catch {
           // Left to the repair at the next open.

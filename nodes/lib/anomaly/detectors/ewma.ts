@@ -4,7 +4,7 @@
  */
 import { withUnit } from '../format';
 import { known, num } from '../params';
-import { Surprise, type SurpriseState } from '../stats';
+import { Surprise, type SurpriseState } from '../surprise';
 import { alarmLevel, DEFAULT_MEMORY } from './zscore';
 import type { Detector, EwmaConfig, FieldContext, Outcome } from '../types';
 

@@ -6,7 +6,7 @@
 import { durationAdjective, withUnit } from '../format';
 import { bool, known, num, duration } from '../params';
 import { LazyOutcome } from '../outcome';
-import { Surprise, type SurpriseState } from '../stats';
+import { Surprise, type SurpriseState } from '../surprise';
 import { alarmLevel, DEFAULT_MEMORY } from './zscore';
 import type { Detector, FieldContext, HoltWintersConfig, Outcome } from '../types';
 import { detectSeason, medianStep } from './season';

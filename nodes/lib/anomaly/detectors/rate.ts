@@ -1,7 +1,8 @@
 /** Rate of change: a value that moves faster than a fixed maximum or than it usually does. */
 import { durationWords, formatNumber, withUnit } from '../format';
 import { duration, known, num } from '../params';
-import { ratioScore, Surprise, Window, type SurpriseState, type WindowState } from '../stats';
+import { ratioScore, Window, type WindowState } from '../stats';
+import { Surprise, type SurpriseState } from '../surprise';
 import type { Detector, FieldContext, Outcome, RateConfig } from '../types';
 import { centreAndSpread, DEFAULT_MEMORY, zOf } from './zscore';
 

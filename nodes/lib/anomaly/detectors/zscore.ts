@@ -2,7 +2,8 @@
 import { durationAdjective, withUnit } from '../format';
 import { bool, duration, known, num } from '../params';
 import { LazyOutcome } from '../outcome';
-import { Surprise, Window, type SurpriseState, type WindowState } from '../stats';
+import { Window, type WindowState } from '../stats';
+import { Surprise, type SurpriseState } from '../surprise';
 import type { Detector, FieldContext, Outcome, ZScoreConfig } from '../types';
 
 export interface ZScoreSettings {
