@@ -64,9 +64,9 @@ test('tag mapping settings: refused with a reason naming the entry', () => {
 test('server sink writes: start at 1,000 waiting lines or the longest wait, take up to the lines per write', () => {
   const main = { id: 'main', kind: 'duckdb', path: '' };
   const [, dflt] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086' }], '/data');
-  assert.deepEqual(influxSink.writerOptions!(dflt), { batchSize: 1000, minWrite: 1000, maxWrite: 5000, flushMs: 1000 });
+  assert.deepEqual(influxSink.writerOptions!(dflt), { batchSize: 1000, minWrite: 1000, maxWrite: 5000, flushMs: 1000, quietMs: 100 });
   const [, small] = normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'http://h:8086', batchSize: 300, flushMs: 50 }], '/data');
-  assert.deepEqual(influxSink.writerOptions!(small), { batchSize: 300, minWrite: 300, maxWrite: 300, flushMs: 50 });
+  assert.deepEqual(influxSink.writerOptions!(small), { batchSize: 300, minWrite: 300, maxWrite: 300, flushMs: 50, quietMs: 5 });
 });
 
 test('a measurement tag (line protocol inputs keep the original measurement there) names the measurement', () => {

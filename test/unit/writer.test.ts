@@ -107,6 +107,67 @@ test('a reading after a quiet spell is written at once; while readings keep comi
   }
 });
 
+test('after a backlog write, the readings left below minWrite are written once nothing new has come for quietMs; while more keep coming they wait for flushMs', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 });
+  const store = new SwitchableStore();
+  const write = store.write.bind(store);
+  // Each write is held until the test lets it finish, so readings queue while it runs.
+  let release: (() => void) | undefined;
+  store.write = async (r: Reading[]) => {
+    await new Promise<void>((res) => (release = res));
+    return write(r);
+  };
+  // minWrite 25, flushMs 60 s, a quiet window of 6 s.
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { batchSize: 100, flushMs: 60_000, quietMs: 6_000 });
+  const settled = async () => {
+    for (let i = 0; i < 50; i++) await new Promise<void>((r) => queueMicrotask(r));
+  };
+  const letGo = async () => {
+    await settled();
+    const r = release;
+    release = undefined;
+    r?.();
+    await settled();
+  };
+  try {
+    w.start();
+    // The end of a burst: 30 readings are written, 5 come in meanwhile and nothing after them.
+    w.write(Array.from({ length: 30 }, (_, i) => reading(i)), () => undefined);
+    w.write(Array.from({ length: 5 }, (_, i) => reading(100 + i)), () => undefined);
+    await letGo();
+    assert.deepEqual(store.sizes, [30]);
+    t.mock.timers.tick(5_999);
+    await letGo();
+    assert.deepEqual(store.sizes, [30], 'not before the quiet window is over');
+    t.mock.timers.tick(1);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5], 'the last 5 are written 6 s after, not 60 s');
+
+    // Again, but a reading comes during the quiet window: the stream goes on, so the cadence is flushMs.
+    t.mock.timers.tick(120_000);
+    w.write(Array.from({ length: 30 }, (_, i) => reading(200 + i)), () => undefined);
+    w.write(Array.from({ length: 5 }, (_, i) => reading(300 + i)), () => undefined);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5, 30]);
+    t.mock.timers.tick(3_000);
+    w.write([reading(400)], () => undefined);
+    t.mock.timers.tick(3_000);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5, 30], 'a reading came during the window: no write yet');
+    t.mock.timers.tick(53_999);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5, 30]);
+    t.mock.timers.tick(1);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5, 30, 6], 'flushMs after the backlog write started');
+    assert.equal(store.rows.size, 71);
+  } finally {
+    t.mock.timers.reset();
+    release?.();
+    await w.close();
+  }
+});
+
 test('while the store is down, writes are spooled, reported durable, and land once it is back', async () => {
   const store = new SwitchableStore();
   store.up = false;

@@ -196,7 +196,8 @@ function kindOf(server: ServerKind): SinkKind {
     // pause at 5,000 unsettled messages) while each write runs, instead of overlapping the two.
     writerOptions: (c) => {
       const at = Math.min(FLUSH_AT, Number(c.batchSize));
-      return { batchSize: at, minWrite: at, maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs) };
+      // A burst's last lines are written once a tenth of flushMs brings nothing new, not after flushMs.
+      return { batchSize: at, minWrite: at, maxWrite: Number(c.batchSize), flushMs: Number(c.flushMs), quietMs: Math.max(1, Math.round(Number(c.flushMs) / 10)) };
     },
     create(config, ctx) {
       const c = config as InfluxSinkConfig;

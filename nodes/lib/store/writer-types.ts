@@ -39,6 +39,12 @@ export interface WriterOptions {
   maxWriteRows?: number;
   /** Flush at least this often while anything is queued; a write after a quiet spell this long starts at once. */
   flushMs?: number;
+  /**
+   * After a write of at least minWrite readings, what is left below minWrite is written
+   * once nothing new has come for this long, instead of waiting for flushMs (default:
+   * off). For sinks with a long flushMs, so a burst's last readings are not held for it.
+   */
+  quietMs?: number;
   /** First retry delay after an outage; doubles up to maxRetryMs, each delay with up to `jitter` of it added at random. */
   retryMs?: number;
   maxRetryMs?: number;

@@ -2,7 +2,8 @@
  * DurableWriter sits between the nodes and one sink. It batches readings (one
  * sink write per batch, not per message; what queued while a write ran goes
  * into the next one, up to maxWrite readings or maxWriteRows field values, and
- * a larger message is written in parts; fewer than minWrite wait for flushMs). A caller's callback fires only once
+ * a larger message is written in parts; fewer than minWrite wait for flushMs, or
+ * after a backlog write, with quietMs, only until nothing new comes). A caller's callback fires only once
  * its data is durable: in the sink, in the spool, or dead-lettered; that is
  * when input journals may settle.
  *
@@ -62,12 +63,16 @@ export class DurableWriter {
   private startedAt = Date.now();
   /** When the last sink write started (see arm()). */
   private lastWriteAt = Date.now();
+  /** Readings ever queued: armQuiet() tells by it whether any came during its window. */
+  private arrived = 0;
   private closed = false;
   private readonly batchSize: number;
   private readonly minWrite: number;
   private readonly maxWrite: number;
   private readonly maxWriteRows: number;
   private readonly flushMs: number;
+  /** 0: off (see armQuiet). */
+  private readonly quietMs: number;
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
   private readonly kind: string;
@@ -85,6 +90,7 @@ export class DurableWriter {
     this.maxWrite = opts.maxWrite ?? 10 * this.batchSize;
     this.maxWriteRows = opts.maxWriteRows ?? 100_000;
     this.flushMs = opts.flushMs ?? 100;
+    this.quietMs = opts.quietMs ?? 0;
     this.retryMs = opts.retryMs ?? 500;
     this.maxRetryMs = opts.maxRetryMs ?? 15_000;
     this.retryDelay = this.retryMs;
@@ -108,6 +114,7 @@ export class DurableWriter {
     if (this.closed) return durable(new StoreUnavailableError('the store is closing'));
     this.pending.push({ readings, taken: 0, durable, at: Date.now() });
     this.queued += readings.length;
+    this.arrived += readings.length;
     this.stats_.queued = this.queued;
     if (this.queued >= this.minWrite) void this.flush();
     else this.arm();
@@ -166,6 +173,23 @@ export class DurableWriter {
     }
   }
 
+  /**
+   * After a write of at least minWrite readings (a backlog being worked off), what
+   * is left below minWrite is written as soon as nothing new has come for quietMs:
+   * that is the end of a burst, and its last readings would otherwise wait the whole
+   * flushMs (a second for an InfluxDB sink) with no more coming to share their write. While readings keep coming it is arm()'s cadence as before, so this
+   * adds at most one write per backlog write, never a write per trickling reading.
+   */
+  private armQuiet(): void {
+    if (this.timer || this.flushing) return;
+    const seen = this.arrived;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.arrived === seen) void this.flush();
+      else this.arm();
+    }, this.quietMs);
+  }
+
   private async flush(): Promise<void> {
     if (this.flushing) return;
     if (this.timer) {
@@ -174,6 +198,7 @@ export class DurableWriter {
     }
     this.flushing = true;
     let wait = false;
+    let backlog = false;
     try {
       while (this.pending.length || this.letters.length) {
         // New data would go behind a spool that is at its budget: it waits in memory, unreported,
@@ -185,6 +210,7 @@ export class DurableWriter {
         this.hold(false);
         this.lastWriteAt = Date.now();
         const { readings, parts, finished } = this.take();
+        backlog = readings.length >= this.minWrite;
         const since = parts.length ? Math.min(...parts.map((p) => p.at)) : Date.now();
         const letters = this.letters.splice(0, this.letters.length);
         const lettersWaiting = this.lettersWaiting.splice(0, this.lettersWaiting.length);
@@ -211,7 +237,10 @@ export class DurableWriter {
     } finally {
       this.flushing = false;
     }
-    if (wait) this.arm();
+    if (wait) {
+      if (backlog && this.quietMs > 0) this.armQuiet();
+      else this.arm();
+    }
   }
 
   /** Up to maxWrite queued readings (and maxWriteRows values), the calls they come from, and the calls they complete. */
