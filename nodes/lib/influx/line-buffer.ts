@@ -2,9 +2,7 @@
  * The bytes of a line protocol body (line.ts), written in place as each line
  * is made: names and values are copied in, timestamps written as digits.
  */
-
-/** Names and numbers up to this length are copied byte by byte when ASCII (cheaper than a call into the UTF-8 encoder). */
-const SHORT_TEXT = 48;
+import { putUtf8 } from '../utf8-put';
 
 /** 10^k for the fractional digits tried by decimal(). */
 const TENS = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000];
@@ -35,24 +33,9 @@ export class LineBuffer {
   }
 
   text(s: string): void {
-    const n = s.length;
     // At most 3 UTF-8 bytes per UTF-16 unit.
-    this.room(3 * n);
-    const buf = this.buf;
-    const off = this.off;
-    if (n <= SHORT_TEXT) {
-      let i = 0;
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c > 0x7f) break;
-        buf[off + i] = c;
-      }
-      if (i === n) {
-        this.off = off + n;
-        return;
-      }
-    }
-    this.off = off + buf.write(s, off);
+    this.room(3 * s.length);
+    this.off += putUtf8(s, this.buf, this.off);
   }
 
   /** A safe integer in decimal (a timestamp): no string made; in two parts below 2^31 so the digits come from small-integer arithmetic. */

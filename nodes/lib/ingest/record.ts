@@ -20,6 +20,7 @@
  */
 import type { RecordEncoder } from '../journal/journal';
 import { JournalError } from '../errors';
+import { putUtf8 } from '../utf8-put';
 
 export const RECORD_VERSION = 2;
 
@@ -75,18 +76,7 @@ function len(s: string | undefined): number {
 
 /** Writes s at off; returns the bytes written. */
 function put(s: string | undefined, buf: Buffer, off: number): number {
-  if (!s) return 0;
-  const n = s.length;
-  if (n <= SHORT) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 0x7f) break;
-      buf[off + i] = c;
-    }
-    if (i === n) return n;
-  }
-  return buf.write(s, off, 'utf8');
+  return s ? putUtf8(s, buf, off) : 0;
 }
 
 /** Writes s at off and its length at lenAt; returns the offset after it. */
