@@ -107,7 +107,7 @@ test('a reading after a quiet spell is written at once; while readings keep comi
   }
 });
 
-test('after a backlog write, the readings left below minWrite are written once nothing new has come for quietMs; while more keep coming they wait for flushMs', async (t) => {
+test('after a backlog write, the readings below minWrite (left from it or coming after it) are written once nothing new has come for quietMs; a steady trickle still waits for flushMs', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_700_000_000_000 });
   const store = new SwitchableStore();
   const write = store.write.bind(store);
@@ -129,11 +129,13 @@ test('after a backlog write, the readings left below minWrite are written once n
     r?.();
     await settled();
   };
+  let next = 0;
+  const readings = (n: number) => Array.from({ length: n }, () => reading(next++));
   try {
     w.start();
     // The end of a burst: 30 readings are written, 5 come in meanwhile and nothing after them.
-    w.write(Array.from({ length: 30 }, (_, i) => reading(i)), () => undefined);
-    w.write(Array.from({ length: 5 }, (_, i) => reading(100 + i)), () => undefined);
+    w.write(readings(30), () => undefined);
+    w.write(readings(5), () => undefined);
     await letGo();
     assert.deepEqual(store.sizes, [30]);
     t.mock.timers.tick(5_999);
@@ -143,26 +145,68 @@ test('after a backlog write, the readings left below minWrite are written once n
     await letGo();
     assert.deepEqual(store.sizes, [30, 5], 'the last 5 are written 6 s after, not 60 s');
 
-    // Again, but a reading comes during the quiet window: the stream goes on, so the cadence is flushMs.
+    // A live burst's end: after the backlog write, its last readings keep coming less than
+    // quietMs apart for a while, then stop. They are written quietMs after the last one.
     t.mock.timers.tick(120_000);
-    w.write(Array.from({ length: 30 }, (_, i) => reading(200 + i)), () => undefined);
-    w.write(Array.from({ length: 5 }, (_, i) => reading(300 + i)), () => undefined);
+    w.write(readings(30), () => undefined);
+    w.write(readings(5), () => undefined);
     await letGo();
     assert.deepEqual(store.sizes, [30, 5, 30]);
-    t.mock.timers.tick(3_000);
-    w.write([reading(400)], () => undefined);
-    t.mock.timers.tick(3_000);
-    await letGo();
-    assert.deepEqual(store.sizes, [30, 5, 30], 'a reading came during the window: no write yet');
-    t.mock.timers.tick(53_999);
+    for (let i = 0; i < 4; i++) {
+      t.mock.timers.tick(4_000);
+      w.write(readings(2), () => undefined);
+      await letGo();
+    }
+    assert.deepEqual(store.sizes, [30, 5, 30], 'readings still coming: no write yet');
+    t.mock.timers.tick(5_999);
     await letGo();
     assert.deepEqual(store.sizes, [30, 5, 30]);
     t.mock.timers.tick(1);
     await letGo();
-    assert.deepEqual(store.sizes, [30, 5, 30, 6], 'flushMs after the backlog write started');
-    assert.equal(store.rows.size, 71);
+    assert.deepEqual(store.sizes, [30, 5, 30, 13], 'written 6 s after the last reading (22 s after the backlog write), not 60 s after');
+
+    // The same when the backlog write took everything queued and the last readings come after it.
+    t.mock.timers.tick(120_000);
+    w.write(readings(30), () => undefined);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5, 30, 13, 30]);
+    for (let i = 0; i < 3; i++) {
+      t.mock.timers.tick(4_000);
+      w.write(readings(3), () => undefined);
+      await letGo();
+    }
+    t.mock.timers.tick(5_999);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5, 30, 13, 30]);
+    t.mock.timers.tick(1);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5, 30, 13, 30, 9], 'written 6 s after the last reading, not 60 s after the backlog write');
+
+    // A steady trickle after a backlog write: one write at flushMs after the backlog write
+    // started, then one per flushMs, not one per quiet check.
+    t.mock.timers.tick(120_000);
+    w.write(readings(30), () => undefined);
+    await letGo();
+    assert.deepEqual(store.sizes, [30, 5, 30, 13, 30, 9, 30]);
+    for (let i = 0; i < 29; i++) {
+      t.mock.timers.tick(4_000);
+      w.write(readings(1), () => undefined);
+      await letGo();
+    }
+    assert.deepEqual(store.sizes, [30, 5, 30, 13, 30, 9, 30, 14], 'one write 60 s after the backlog write started');
+    for (let i = 0; i < 15; i++) {
+      t.mock.timers.tick(4_000);
+      w.write(readings(1), () => undefined);
+      await letGo();
+    }
+    assert.deepEqual(store.sizes, [30, 5, 30, 13, 30, 9, 30, 14, 15], 'and the next 60 s after that one');
+    t.mock.timers.tick(60_000);
+    await letGo();
+    assert.equal(store.rows.size, next, 'every reading written once');
   } finally {
     t.mock.timers.reset();
+    // What a failed assertion left queued is written without holding, so close() ends.
+    store.write = write;
     release?.();
     await w.close();
   }

@@ -40,8 +40,9 @@ export interface WriterOptions {
   /** Flush at least this often while anything is queued; a write after a quiet spell this long starts at once. */
   flushMs?: number;
   /**
-   * After a write of at least minWrite readings, what is left below minWrite is written
-   * once nothing new has come for this long, instead of waiting for flushMs (default:
+   * After a write of at least minWrite readings, what is queued below minWrite (left from
+   * it or coming after it) is written once nothing new has come for this long (at the
+   * latest flushMs after that write started), instead of waiting for flushMs (default:
    * off). For sinks with a long flushMs, so a burst's last readings are not held for it.
    */
   quietMs?: number;

@@ -63,8 +63,10 @@ export class DurableWriter {
   private startedAt = Date.now();
   /** When the last sink write started (see arm()). */
   private lastWriteAt = Date.now();
-  /** Readings ever queued: armQuiet() tells by it whether any came during its window. */
-  private arrived = 0;
+  /** When the last readings were queued: armQuiet() tells by it whether any came during its window. */
+  private lastArrivalAt = 0;
+  /** The last write took at least minWrite readings: what is queued below that waits by armQuiet(). */
+  private afterBacklog = false;
   private closed = false;
   private readonly batchSize: number;
   private readonly minWrite: number;
@@ -112,12 +114,13 @@ export class DurableWriter {
 
   write(readings: Reading[], durable: Durable): void {
     if (this.closed) return durable(new StoreUnavailableError('the store is closing'));
-    this.pending.push({ readings, taken: 0, durable, at: Date.now() });
+    const at = Date.now();
+    this.pending.push({ readings, taken: 0, durable, at });
     this.queued += readings.length;
-    this.arrived += readings.length;
+    this.lastArrivalAt = at;
     this.stats_.queued = this.queued;
     if (this.queued >= this.minWrite) void this.flush();
-    else this.arm();
+    else this.armNext();
   }
 
   writeDeadLetters(letters: DeadLetter[], durable: Durable): void {
@@ -173,21 +176,38 @@ export class DurableWriter {
     }
   }
 
+  /** A wait for what is queued below minWrite: armQuiet() right after a backlog write (with quietMs), arm() otherwise. */
+  private armNext(): void {
+    if (this.afterBacklog && this.quietMs > 0) this.armQuiet();
+    else this.arm();
+  }
+
   /**
    * After a write of at least minWrite readings (a backlog being worked off), what
-   * is left below minWrite is written as soon as nothing new has come for quietMs:
-   * that is the end of a burst, and its last readings would otherwise wait the whole
-   * flushMs (a second for an InfluxDB sink) with no more coming to share their write. While readings keep coming it is arm()'s cadence as before, so this
-   * adds at most one write per backlog write, never a write per trickling reading.
+   * is queued below minWrite (left from it, or coming after it) is written once
+   * nothing new has come for quietMs: that is the end of a burst, and its last
+   * readings would otherwise wait the whole flushMs (a second for an InfluxDB sink)
+   * with no more coming to share their write. A reading that comes meanwhile moves the
+   * check to quietMs after it: a live burst's last readings keep coming closer together
+   * than quietMs, often after the last backlog write has taken everything queued.
+   * While readings keep coming, the write is made flushMs after the backlog write
+   * started at the latest, as arm() would; it is a small write, so the ones after it
+   * go by arm(): at most one write more per backlog write, never one per trickling reading.
    */
   private armQuiet(): void {
     if (this.timer || this.flushing) return;
-    const seen = this.arrived;
-    this.timer = setTimeout(() => {
+    const deadline = this.lastWriteAt + this.flushMs;
+    // The window starts when the write ended, or at a later reading.
+    let quietFrom = Date.now();
+    const check = (): void => {
       this.timer = undefined;
-      if (this.arrived === seen) void this.flush();
-      else this.arm();
-    }, this.quietMs);
+      const now = Date.now();
+      quietFrom = Math.max(quietFrom, this.lastArrivalAt);
+      const quietAt = quietFrom + this.quietMs;
+      if (now >= quietAt || now >= deadline) void this.flush();
+      else this.timer = setTimeout(check, Math.min(quietAt, deadline) - now);
+    };
+    this.timer = setTimeout(check, Math.min(this.quietMs, Math.max(0, deadline - quietFrom)));
   }
 
   private async flush(): Promise<void> {
@@ -198,7 +218,6 @@ export class DurableWriter {
     }
     this.flushing = true;
     let wait = false;
-    let backlog = false;
     try {
       while (this.pending.length || this.letters.length) {
         // New data would go behind a spool that is at its budget: it waits in memory, unreported,
@@ -210,7 +229,7 @@ export class DurableWriter {
         this.hold(false);
         this.lastWriteAt = Date.now();
         const { readings, parts, finished } = this.take();
-        backlog = readings.length >= this.minWrite;
+        this.afterBacklog = readings.length >= this.minWrite;
         const since = parts.length ? Math.min(...parts.map((p) => p.at)) : Date.now();
         const letters = this.letters.splice(0, this.letters.length);
         const lettersWaiting = this.lettersWaiting.splice(0, this.lettersWaiting.length);
@@ -237,10 +256,7 @@ export class DurableWriter {
     } finally {
       this.flushing = false;
     }
-    if (wait) {
-      if (backlog && this.quietMs > 0) this.armQuiet();
-      else this.arm();
-    }
+    if (wait) this.armNext();
   }
 
   /** Up to maxWrite queued readings (and maxWriteRows values), the calls they come from, and the calls they complete. */
