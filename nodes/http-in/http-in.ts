@@ -17,7 +17,6 @@ import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import type { Server } from 'node:http';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { Intake } from '../lib/ingest/intake';
 import { describeError } from '../lib/errors';
 import { loadSchema } from '../lib/schema/validator';
 import type { InputOptions, InputRoute } from '../lib/inputs/request';
@@ -28,6 +27,7 @@ import { INFLUX_VERSION } from '../lib/inputs/influx';
 import { requestEmitter } from '../shared/request-emit';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose } from '../shared/input';
+import { startIntake } from '../shared/intake-start';
 import { auditOf, maskSensitiveOf } from '../shared/keys';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
@@ -41,7 +41,6 @@ import { RECORD_OUTCOMES, type ActiveHttpIn } from './active';
 import { activeHttpIn, first, ingest, outcomeOf, routeRequest, send, setActiveHttpIn } from './ingest';
 import { fastPathAllowed, installFastPath, type FastPathSettings } from '../lib/inputs/fast-path';
 import { httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
-import { join } from 'node:path';
 
 const routesAdded = new WeakSet<object>();
 
@@ -71,10 +70,8 @@ export = function register(RED: NodeAPI): void {
     // Outcomes worked out while answering travel on the record itself (no WeakMap entry per request).
     const emit = requestEmitter({ node, wires, topic: 'http', outcomes: RECORD_OUTCOMES, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
 
-    const intake = new Intake({
-      id: node.id,
+    const started = startIntake(RED, node, {
       name: config.name || `http in ${node.id}`,
-      dir: join(dataDir(RED), 'journal', node.id),
       highWater: config.highWater,
       highWaterReadings: config.highWaterReadings,
       emit,
@@ -84,14 +81,8 @@ export = function register(RED: NodeAPI): void {
         if (paused) setStatus(node, 'warning', RED._('upperstack-http-in.status.paused'));
       },
     });
-    try {
-      const replay = intake.open();
-      if (replay) node.log(RED._('upperstack-http-in.log.replay', { count: replay }));
-    } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(describeError(err).message);
-      return;
-    }
+    if (!started) return;
+    const intake = started.intake;
     let requests = 0;
     let shown = 0;
     const rateTimer = setInterval(() => {
@@ -150,23 +141,12 @@ export = function register(RED: NodeAPI): void {
     const releaseInfo = input.store ? useInfoStore(node, input.store.store) : () => undefined;
     setActiveHttpIn(input);
     setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
-    // Downstream nodes must exist before the replay is sent.
-    let replayed = false;
-    const doReplay = () => {
-      if (replayed) return;
-      replayed = true;
-      intake.replay();
-    };
-    RED.events.once('flows:started', doReplay);
-    const replayTimer = setTimeout(doReplay, 1000);
 
     onClose(node, () => {
       setActiveHttpIn(undefined, input);
       releaseInfo();
       clearInterval(rateTimer);
-      clearTimeout(replayTimer);
-      RED.events.removeListener('flows:started', doReplay);
-      intake.close();
+      started.close();
     });
   }
 
