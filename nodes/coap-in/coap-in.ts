@@ -14,7 +14,6 @@ import { createServer, type IncomingMessage, type OutgoingMessage, type Server }
 import type { Received } from '../lib/ingest/record';
 import { weighReceipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
-import { loadSchema } from '../lib/schema/validator';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
 import { datagramFilter } from './datagrams';
@@ -26,10 +25,9 @@ import { commandBoard } from '../lib/inputs/commands';
 import { requestEmitter } from '../shared/request-emit';
 import { onClose } from '../shared/input';
 import { startIntake } from '../shared/intake-start';
-import { maskSensitiveOf } from '../shared/keys';
+import { loadNodeSchema } from '../shared/schema';
 import { migrate, parsePort, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
-import { dataDir } from '../shared/runtime';
 import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptions } from './options';
 
 /** One meta object for every record: the journal record serialises it once, not per request. */
@@ -71,17 +69,9 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('upperstack-coap-in.errors.port', { port: config.port }));
       return;
     }
-    let validate;
-    try {
-      const loaded = loadSchema({ inline: config.schemaSource === 'inline' ? config.schema : undefined, file: config.schemaSource === 'file' ? config.schemaFile : undefined, baseDir: dataDir(RED) });
-      validate = loaded.validate;
-      maskSensitiveOf(node, loaded.schema);
-    } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(RED._('upperstack-coap-in.errors.schema', { message: describeError(err).message }));
-      return;
-    }
-    const inputOptions: InputOptions = { validate, maxBytes: config.maxBytes, octetFormat: config.octetFormat, protoType: config.protoType || undefined };
+    const schema = loadNodeSchema(RED, node, config);
+    if (!schema.ok) return;
+    const inputOptions: InputOptions = { validate: schema.validate, maxBytes: config.maxBytes, octetFormat: config.octetFormat, protoType: config.protoType || undefined };
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || '';
     const login: DeviceLogin | undefined = username ? { username, password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || '' } : undefined;
     if (!login && !checkAccess(undefined, undefined, bind).ok) node.warn(RED._('upperstack-coap-in.errors.noLogin'));

@@ -18,7 +18,6 @@ import type { Request, Response } from 'express';
 import type { Server } from 'node:http';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { describeError } from '../lib/errors';
-import { loadSchema } from '../lib/schema/validator';
 import type { InputOptions, InputRoute } from '../lib/inputs/request';
 import { answerError } from '../lib/inputs/answers';
 import { checkAccess } from '../lib/inputs/auth';
@@ -28,10 +27,10 @@ import { requestEmitter } from '../shared/request-emit';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose } from '../shared/input';
 import { startIntake } from '../shared/intake-start';
-import { auditOf, maskSensitiveOf } from '../shared/keys';
+import { auditOf } from '../shared/keys';
+import { loadNodeSchema } from '../shared/schema';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
-import { dataDir } from '../shared/runtime';
 import type { StoreConfigNode } from '../store-config/options';
 import { handleFetch } from './queries';
 import { authenticateHttp, onLoopback } from './access';
@@ -50,21 +49,9 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<HttpInOptions>(def as unknown as Record<string, unknown>, httpInMigrations);
     const wires = (node as unknown as { wires?: string[][] }).wires;
-    let validate;
-    try {
-      const loaded = loadSchema({
-        inline: config.schemaSource === 'inline' ? config.schema : undefined,
-        file: config.schemaSource === 'file' ? config.schemaFile : undefined,
-        baseDir: dataDir(RED),
-      });
-      validate = loaded.validate;
-      maskSensitiveOf(node, loaded.schema);
-    } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(RED._('upperstack-http-in.errors.schema', { message: describeError(err).message }));
-      return;
-    }
-    const inputOptions: InputOptions = { validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device' };
+    const schema = loadNodeSchema(RED, node, config);
+    if (!schema.ok) return;
+    const inputOptions: InputOptions = { validate: schema.validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device' };
     const status = throttledStatus(node);
 
     // Outcomes worked out while answering travel on the record itself (no WeakMap entry per request).
