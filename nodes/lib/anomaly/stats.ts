@@ -139,7 +139,9 @@ export class Window {
     }
     if (this.size === this.vs.length) this.grow();
     const off = this.offset(ts);
-    const i = (this.head + this.size) % this.vs.length;
+    // Ring positions wrap by a comparison, not a modulo: this runs for every reading of every series.
+    let i = this.head + this.size;
+    if (i >= this.vs.length) i -= this.vs.length;
     this.ts[i] = off;
     this.vs[i] = v;
     this.size++;
@@ -187,7 +189,7 @@ export class Window {
     const slot = this.head;
     const v = this.vs[slot];
     const n = this.size;
-    this.head = (this.head + 1) % this.vs.length;
+    this.head = this.head + 1 === this.vs.length ? 0 : this.head + 1;
     this.size--;
     const d = v - this.ref;
     this.sum -= d;
