@@ -87,12 +87,12 @@ const SUPPORT = 0.5;
 
 /**
  * A member whose average is this far below its mean (x, in spreads) has a tail of at most FAR_BELOW_MAX:
- * log10Tail(-0.01) is 0.2975786, and its erfc is within 1.2e-7 of the true one, which falls as x does. Every
- * member above it (0.3010 at the mean) is more improbable, so such a member's tail is worked out only when no
- * member's is above FAR_BELOW_MAX (see update()): on ordinary readings most members are below their mean.
+ * log10Tail(-0.01) is 0.2975786, and its erfc is within 1.2e-7 of the true one, which falls as x does. A member
+ * at or above its mean is at 0.3010 or more, so a far-below member's tail (a log, an exp and a log10) is worked
+ * out only when no other member's is above FAR_BELOW_MAX (see update()); on ordinary readings most are below.
  */
-const FAR_BELOW = -0.01;
-const FAR_BELOW_MAX = 0.2976;
+export const FAR_BELOW = -0.01;
+export const FAR_BELOW_MAX = 0.2976;
 
 /** Spells needed before they count as a pattern of the series: twice could be chance, three times is a habit. */
 const RECUR = 3;
