@@ -71,13 +71,30 @@ export interface ProcSample {
   threads: Map<number, number>;
 }
 
-function threadCpu(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
+// CLK_TCK (clock ticks per second of /proc/<pid>/stat) is 100 on Linux.
+const ticks = Number(process.env.BENCH_CLK_TCK) || 100;
+
+/** User + system CPU seconds of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line. */
+function statCpu(stat: string): number {
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / ticks;
+}
+
+/** A thread of a process: its id, its name (the kernel's comm: "node" for most of Node's) and CPU seconds. */
+export interface ThreadStat {
+  tid: number;
+  name: string;
+  cpu: number;
+}
+
+/** Every thread of a process now (those that end while being read are left out). */
+export function threadStats(pid: number): ThreadStat[] {
+  const out: ThreadStat[] = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), (Number(rest[11]) + Number(rest[12])) / ticks);
+      out.push({ tid: Number(tid), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpu: statCpu(stat) });
     } catch {
       // The thread ended between the listing and the read.
     }
@@ -85,22 +102,26 @@ function threadCpu(pid: number): Map<number, number> {
   return out;
 }
 
-// CLK_TCK (clock ticks per second of /proc/<pid>/stat) is 100 on Linux.
-const ticks = Number(process.env.BENCH_CLK_TCK) || 100;
+/** CPU seconds of a process's threads, summed by thread name ("main" for the main thread; libuv pool, V8 workers...). */
+export function threadCpuByName(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of threadStats(pid)) {
+    const name = t.tid === pid ? 'main' : t.name;
+    out.set(name, (out.get(name) ?? 0) + t.cpu);
+  }
+  return out;
+}
 
 export function procSample(pid: number | undefined): ProcSample | undefined {
   if (!pid) return undefined;
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpu = (Number(rest[11]) + Number(rest[12])) / ticks;
-    const main = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    const mrest = main.slice(main.lastIndexOf(')') + 2).split(' ');
-    const mainCpu = (Number(mrest[11]) + Number(mrest[12])) / ticks;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu, mainCpu, threads: threadCpu(pid) };
+    const cpu = statCpu(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    const mainCpu = statCpu(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
+    const threads = new Map<number, number>();
+    for (const t of threadStats(pid)) threads.set(t.tid, t.cpu);
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu, mainCpu, threads };
   } catch {
     return undefined;
   }

@@ -23,12 +23,12 @@
  */
 import { fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { generate, parse } from 'coap-packet';
 import { startRuntime, type Runtime } from '../test/helpers/runtime';
-import { percentile, procSample, sleep } from './common';
+import { percentile, procSample, sleep, threadCpuByName } from './common';
 import { startStockRed, stockHttpFlow, type StockRed } from './stock-flow';
 import { tempDir } from '../test/helpers/temp';
 
@@ -83,7 +83,7 @@ async function httpLoad(t: Target, prefix: string, readings: number, per: number
   const watch = setInterval(() => (peak = Math.max(peak, procSample(t.pid)?.rss ?? 0)), 100);
   const profiling = t.consumer === 'upperstack' && !!env.BENCH_PROFILE_DIR;
   if (profiling) process.kill(t.pid, 'SIGWINCH');
-  const threads0 = env.BENCH_INPUT_THREADS === '1' ? threadsByName(t.pid) : undefined;
+  const threads0 = env.BENCH_INPUT_THREADS === '1' ? threadCpuByName(t.pid) : undefined;
   const cpu0 = procSample(t.pid)?.cpu ?? 0;
   const start = Date.now();
   await Promise.all(devs.map(async (device, c) => {
@@ -113,29 +113,13 @@ async function httpLoad(t: Target, prefix: string, readings: number, per: number
   if (profiling) process.kill(t.pid, 'SIGWINCH');
   if (threads0) {
     const parts: string[] = [];
-    for (const [name, s] of threadsByName(t.pid)) parts.push(`${name} ${(((s - (threads0.get(name) ?? 0)) * 1e6) / (requestsPerClient * CLIENTS)).toFixed(1)}`);
+    for (const [name, s] of threadCpuByName(t.pid)) parts.push(`${name} ${(((s - (threads0.get(name) ?? 0)) * 1e6) / (requestsPerClient * CLIENTS)).toFixed(1)}`);
     console.log(`[bench] inputs: ${t.consumer} ${per}-reading requests, CPU µs per request by thread: ${parts.join(', ')}`);
   }
   clearInterval(watch);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return { row: `HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}`, consumer: t.consumer, readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, cpuUsPerReading: (cpu * 1e6) / total, errors };
-}
-
-/** CPU seconds of a process's threads, summed by thread name (main, libuv pool, V8 workers...). */
-function threadsByName(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = Number(tid) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(rest[11]) + Number(rest[12])) / 100);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return out;
 }
 
 async function coapLoad(rt: Runtime, prefix: string, readings: number): Promise<InputsBenchRow> {

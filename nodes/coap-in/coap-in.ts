@@ -11,11 +11,9 @@
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
-import { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
 import { weighReceipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
-import { loadSchema } from '../lib/schema/validator';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
 import { datagramFilter } from './datagrams';
@@ -26,12 +24,11 @@ import { deviceAuth } from '../shared/devices';
 import { commandBoard } from '../lib/inputs/commands';
 import { requestEmitter } from '../shared/request-emit';
 import { onClose } from '../shared/input';
-import { maskSensitiveOf } from '../shared/keys';
+import { startIntake } from '../shared/intake-start';
+import { loadNodeSchema } from '../shared/schema';
 import { migrate, parsePort, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
-import { dataDir } from '../shared/runtime';
 import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptions } from './options';
-import { join } from 'node:path';
 
 /** One meta object for every record: the journal record serialises it once, not per request. */
 const COAP_META: Record<string, string> = { route: 'coap' };
@@ -72,17 +69,9 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('upperstack-coap-in.errors.port', { port: config.port }));
       return;
     }
-    let validate;
-    try {
-      const loaded = loadSchema({ inline: config.schemaSource === 'inline' ? config.schema : undefined, file: config.schemaSource === 'file' ? config.schemaFile : undefined, baseDir: dataDir(RED) });
-      validate = loaded.validate;
-      maskSensitiveOf(node, loaded.schema);
-    } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(RED._('upperstack-coap-in.errors.schema', { message: describeError(err).message }));
-      return;
-    }
-    const inputOptions: InputOptions = { validate, maxBytes: config.maxBytes, octetFormat: config.octetFormat, protoType: config.protoType || undefined };
+    const schema = loadNodeSchema(RED, node, config);
+    if (!schema.ok) return;
+    const inputOptions: InputOptions = { validate: schema.validate, maxBytes: config.maxBytes, octetFormat: config.octetFormat, protoType: config.protoType || undefined };
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || '';
     const login: DeviceLogin | undefined = username ? { username, password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || '' } : undefined;
     if (!login && !checkAccess(undefined, undefined, bind).ok) node.warn(RED._('upperstack-coap-in.errors.noLogin'));
@@ -93,10 +82,8 @@ export = function register(RED: NodeAPI): void {
 
     const emit = requestEmitter({ node, wires, topic: 'coap', outcomes, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
 
-    const intake = new Intake({
-      id: node.id,
+    const started = startIntake(RED, node, {
       name: config.name || `coap in ${node.id}`,
-      dir: join(dataDir(RED), 'journal', node.id),
       highWater: config.highWater,
       highWaterReadings: config.highWaterReadings,
       emit,
@@ -106,14 +93,8 @@ export = function register(RED: NodeAPI): void {
         if (paused) setStatus(node, 'warning', RED._('upperstack-coap-in.status.paused'));
       },
     });
-    try {
-      const n = intake.open();
-      if (n) node.log(RED._('upperstack-coap-in.log.replay', { count: n }));
-    } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(describeError(err).message);
-      return;
-    }
+    if (!started) return;
+    const intake = started.intake;
 
     let requests = 0;
     // No promise per request: the answer goes from the journal turn's callback (Intake.submitThen).
@@ -311,19 +292,10 @@ export = function register(RED: NodeAPI): void {
       status('connected', RED._('upperstack-coap-in.status.rate', { rate: requests, pending: intake.stats().pending }));
       requests = 0;
     }, 1000);
-    let replayed = false;
-    const doReplay = () => {
-      if (replayed) return;
-      replayed = true;
-      intake.replay();
-    };
-    RED.events.once('flows:started', doReplay);
-    const replayTimer = setTimeout(doReplay, 1000);
 
     onClose(node, async () => {
       clearInterval(rateTimer);
-      clearTimeout(replayTimer);
-      RED.events.removeListener('flows:started', doReplay);
+      started.stopReplay();
       await new Promise<void>((resolve) => {
         try {
           server.close(() => resolve());
@@ -331,7 +303,7 @@ export = function register(RED: NodeAPI): void {
           resolve();
         }
       });
-      intake.close();
+      started.close();
     });
   }
 

@@ -16,10 +16,8 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import type { Server } from 'node:http';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { Intake } from '../lib/ingest/intake';
+import { RateLimiterMemory } from '../lib/security/rate-limiter';
 import { describeError } from '../lib/errors';
-import { loadSchema } from '../lib/schema/validator';
 import type { InputOptions, InputRoute } from '../lib/inputs/request';
 import { answerError } from '../lib/inputs/answers';
 import { checkAccess } from '../lib/inputs/auth';
@@ -28,10 +26,11 @@ import { INFLUX_VERSION } from '../lib/inputs/influx';
 import { requestEmitter } from '../shared/request-emit';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose } from '../shared/input';
-import { auditOf, maskSensitiveOf } from '../shared/keys';
+import { startIntake } from '../shared/intake-start';
+import { auditOf } from '../shared/keys';
+import { loadNodeSchema } from '../shared/schema';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
-import { dataDir } from '../shared/runtime';
 import type { StoreConfigNode } from '../store-config/options';
 import { handleFetch } from './queries';
 import { authenticateHttp, onLoopback } from './access';
@@ -41,7 +40,6 @@ import { RECORD_OUTCOMES, type ActiveHttpIn } from './active';
 import { activeHttpIn, first, ingest, outcomeOf, routeRequest, send, setActiveHttpIn } from './ingest';
 import { fastPathAllowed, installFastPath, type FastPathSettings } from '../lib/inputs/fast-path';
 import { httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
-import { join } from 'node:path';
 
 const routesAdded = new WeakSet<object>();
 
@@ -51,30 +49,16 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<HttpInOptions>(def as unknown as Record<string, unknown>, httpInMigrations);
     const wires = (node as unknown as { wires?: string[][] }).wires;
-    let validate;
-    try {
-      const loaded = loadSchema({
-        inline: config.schemaSource === 'inline' ? config.schema : undefined,
-        file: config.schemaSource === 'file' ? config.schemaFile : undefined,
-        baseDir: dataDir(RED),
-      });
-      validate = loaded.validate;
-      maskSensitiveOf(node, loaded.schema);
-    } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(RED._('upperstack-http-in.errors.schema', { message: describeError(err).message }));
-      return;
-    }
-    const inputOptions: InputOptions = { validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device' };
+    const schema = loadNodeSchema(RED, node, config);
+    if (!schema.ok) return;
+    const inputOptions: InputOptions = { validate: schema.validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device' };
     const status = throttledStatus(node);
 
     // Outcomes worked out while answering travel on the record itself (no WeakMap entry per request).
     const emit = requestEmitter({ node, wires, topic: 'http', outcomes: RECORD_OUTCOMES, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
 
-    const intake = new Intake({
-      id: node.id,
+    const started = startIntake(RED, node, {
       name: config.name || `http in ${node.id}`,
-      dir: join(dataDir(RED), 'journal', node.id),
       highWater: config.highWater,
       highWaterReadings: config.highWaterReadings,
       emit,
@@ -84,14 +68,8 @@ export = function register(RED: NodeAPI): void {
         if (paused) setStatus(node, 'warning', RED._('upperstack-http-in.status.paused'));
       },
     });
-    try {
-      const replay = intake.open();
-      if (replay) node.log(RED._('upperstack-http-in.log.replay', { count: replay }));
-    } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(describeError(err).message);
-      return;
-    }
+    if (!started) return;
+    const intake = started.intake;
     let requests = 0;
     let shown = 0;
     const rateTimer = setInterval(() => {
@@ -150,23 +128,12 @@ export = function register(RED: NodeAPI): void {
     const releaseInfo = input.store ? useInfoStore(node, input.store.store) : () => undefined;
     setActiveHttpIn(input);
     setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
-    // Downstream nodes must exist before the replay is sent.
-    let replayed = false;
-    const doReplay = () => {
-      if (replayed) return;
-      replayed = true;
-      intake.replay();
-    };
-    RED.events.once('flows:started', doReplay);
-    const replayTimer = setTimeout(doReplay, 1000);
 
     onClose(node, () => {
       setActiveHttpIn(undefined, input);
       releaseInfo();
       clearInterval(rateTimer);
-      clearTimeout(replayTimer);
-      RED.events.removeListener('flows:started', doReplay);
-      intake.close();
+      started.close();
     });
   }
 

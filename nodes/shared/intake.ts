@@ -6,20 +6,21 @@
  * received message; a message the input cannot name a device for goes to
  * output 2.
  *
- * An input node (MQTT, HTTP, CoAP) creates one with openInputIntake(), feeds it
- * with intake.receive() or intake.submit(), and on close stops its transport
- * first, then calls close(). Status, log and error texts come from the node's
+ * The MQTT input creates one with openInputIntake(), feeds it with
+ * intake.receive() or intake.submit(), and on close stops its transport
+ * first, then calls close(). The request inputs (HTTP, CoAP) answer from the
+ * outcome themselves: they start a bare intake (startIntake(), intake-start.ts,
+ * which all three share) and send through request-emit.ts. Status, log and error texts come from the node's
  * own catalogue: `<type>.status.rate|paused|full`, `<type>.log.replay`,
  * `<type>.errors.rejected|unreadable`.
  */
-import { join } from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
-import { Intake, type IntakeItem, type SubmitResult } from '../lib/ingest/intake';
+import type { Intake, IntakeItem, SubmitResult } from '../lib/ingest/intake';
 import { BATCH_CHUNK, batchBody, singleBody, type Described } from '../lib/ingest/batch';
 import type { Received } from '../lib/ingest/record';
 import { describeError } from '../lib/errors';
-import { dataDir } from './runtime';
 import { setStatus, throttledStatus, type StatusState } from './status';
+import { startIntake } from './intake-start';
 import { isWired } from './batch';
 import { consume } from './receipts';
 import { installSettlement } from './settlement';
@@ -129,10 +130,8 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     }
   };
 
-  const intake = new Intake({
-    id: node.id,
+  const started = startIntake(RED, node, {
     name: (node as Node & { name?: string }).name || `${type} ${node.id}`,
-    dir: join(dataDir(RED), 'journal', node.id),
     budgetBytes: opts.budgetBytes,
     highWater: opts.highWater,
     lowWater: opts.lowWater,
@@ -156,14 +155,8 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     },
     onEmitError: (err) => node.error(describeError(err).message),
   });
-  try {
-    const count = intake.open();
-    if (count) node.log(t('log.replay', { count }));
-  } catch (err) {
-    setStatus(node, 'failed', describeError(err).message);
-    node.error(describeError(err).message);
-    return undefined;
-  }
+  if (!started) return undefined;
+  const intake = started.intake;
 
   const showPaused = () => {
     const s = intake.stats();
@@ -185,12 +178,6 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     else status('connected', t('status.rate', { rate, pending: s.pending }));
   }, 1000);
 
-  // Downstream nodes must exist before the replay is sent: at flows:started, or after a second
-  // when this node was started on its own (a partial deploy does not always emit the event).
-  const doReplay = () => intake.replay();
-  RED.events.once('flows:started', doReplay);
-  const replayTimer = setTimeout(doReplay, 1000);
-
   return {
     intake,
     setHealthy: (h) => {
@@ -200,10 +187,8 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     submit: (recs) => intake.submit(recs),
     close: () => {
       clearInterval(rateTimer);
-      clearTimeout(replayTimer);
-      RED.events.removeListener('flows:started', doReplay);
       stopMetrics();
-      intake.close();
+      started.close();
     },
   };
 }

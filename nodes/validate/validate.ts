@@ -4,16 +4,14 @@
  * with msg.error = {code, path, message}.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { loadSchema, type ReadingValidator } from '../lib/schema/validator';
-import { describeError, InvalidReadingError, TooManyReadingsError, type UpperstackError } from '../lib/errors';
+import { InvalidReadingError, TooManyReadingsError, type UpperstackError } from '../lib/errors';
 import { checkReadingLimits, type Reading } from '../lib/reading';
 import { resolveLimits } from '../lib/limits';
 import { onInput } from '../shared/input';
 import { readingsOf, routeResult, type Failure } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
-import { setStatus, throttledStatus } from '../shared/status';
-import { dataDir } from '../shared/runtime';
-import { maskSensitiveOf } from '../shared/keys';
+import { throttledStatus } from '../shared/status';
+import { loadNodeSchema } from '../shared/schema';
 import { invalid as invalidTotal } from '../lib/metrics';
 import { validateMigrations, type ValidateNodeDef, type ValidateOptions } from './options';
 
@@ -22,24 +20,14 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const config = migrate<ValidateOptions>(def as unknown as Record<string, unknown>, validateMigrations);
-    let validate: ReadingValidator;
-    try {
-      const loaded = loadSchema({
-        inline: config.schemaSource === 'inline' ? config.schema : undefined,
-        file: config.schemaSource === 'file' ? config.schemaFile : undefined,
-        baseDir: dataDir(RED),
-      });
-      validate = loaded.validate;
-      // Fields the schema marks sensitive are masked for API keys without read:sensitive.
-      maskSensitiveOf(node, loaded.schema);
-    } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(RED._('upperstack-validate.errors.schema', { message: describeError(err).message }));
+    const schema = loadNodeSchema(RED, node, config);
+    if (!schema.ok) {
       // Messages still arriving fail visibly (Catch nodes see them); their journal entries stay
       // unsettled and replay once the schema is fixed and the runtime restarts.
-      onInput(node, (_msg, _send, done) => done(err instanceof Error ? err : new Error(String(err))));
+      onInput(node, (_msg, _send, done) => done(schema.error));
       return;
     }
+    const validate = schema.validate;
     const status = throttledStatus(node);
     let valid = 0;
     let invalid = 0;

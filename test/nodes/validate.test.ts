@@ -52,3 +52,30 @@ test('a batch: the good readings on, each bad one alone with its index and path 
   assert.equal(bad[0].error?.path, 'fields.s');
   assert.equal(bad[0].error?.index, undefined);
 });
+
+test('a schema file that does not exist: a red status naming it, and every message that arrives fails with that error', async () => {
+  await helper.load(nodes, [
+    { id: 'v', type: 'upperstack-validate', schemaSource: 'file', schemaFile: 'no-such-schema.json', configVersion: 2, wires: [['good'], ['bad']] },
+    { id: 'good', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ]);
+  const v = helper.getNode('v')!;
+  const statuses = (v.status as unknown as { getCalls(): Array<{ thisValue: unknown; args: [{ fill?: string; text?: string }] }> })
+    .getCalls()
+    .filter((c) => c.thisValue === v)
+    .map((c) => c.args[0]);
+  const last = statuses.at(-1);
+  assert.equal(last?.fill, 'red');
+  assert.match(String(last?.text), /no-such-schema\.json does not exist/);
+  const passed: unknown[] = [];
+  (helper.getNode('good') as unknown as NodeJS.EventEmitter).on('input', (m: unknown) => passed.push(m));
+  (helper.getNode('bad') as unknown as NodeJS.EventEmitter).on('input', (m: unknown) => passed.push(m));
+  let failure: unknown;
+  (v as unknown as NodeJS.EventEmitter).on('call:error', (c: { args: unknown[] }) => {
+    if (c.args[1]) failure = c.args[0];
+  });
+  v.receive({ payload: { device: 'd1', ts: 1_767_225_600_000, fields: { t: 1 }, tags: {} } } as never);
+  await eventually(async () => failure, 15_000, 'the message failing');
+  assert.match(String(failure), /no-such-schema\.json does not exist/);
+  assert.deepEqual(passed, []);
+});

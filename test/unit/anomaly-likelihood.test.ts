@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backtest, type Point } from '../../nodes/lib/anomaly/backtest';
 import { compileDetector, DEFAULT_DETECTOR, STANDARD_ENSEMBLE } from '../../nodes/lib/anomaly/config';
-import { log10Tail } from '../../nodes/lib/anomaly/detectors/likelihood';
+import { FAR_BELOW, FAR_BELOW_MAX, log10Tail } from '../../nodes/lib/anomaly/detectors/likelihood';
 import { AnomalyEngine, type AnomalyEngineOptions } from '../../nodes/lib/anomaly/engine';
 import { Prng } from '../../nodes/lib/anomaly/stats';
 import { DetectorConfigError } from '../../nodes/lib/errors';
@@ -39,6 +39,12 @@ describe('likelihood: the tail probability', () => {
     assert.ok(Math.abs(log10Tail(-1.6449) - -Math.log10(0.95)) < 1e-4);
     // Far in the tail the probability no longer fits in a double; its logarithm still does.
     assert.ok(Math.abs(log10Tail(40) - 349.0) < 1);
+  });
+
+  it('is at most FAR_BELOW_MAX at and below FAR_BELOW, and above it from the mean up, so the layer may judge far-below members last', () => {
+    for (let x = FAR_BELOW; x > -40; x *= 1.001) assert.ok(log10Tail(x) <= FAR_BELOW_MAX, `x = ${x}`);
+    // Around the mean the approximation is not monotonic (just below 0 is higher than 0): both sides count.
+    for (const x of [-1e-9, -Number.MIN_VALUE, 0, Number.MIN_VALUE, 1e-9, 0.01, 1, 5, 40]) assert.ok(log10Tail(x) > FAR_BELOW_MAX, `x = ${x}`);
   });
 });
 

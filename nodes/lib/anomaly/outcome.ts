@@ -16,26 +16,19 @@
 import type { DetectorType, Outcome } from './types';
 
 export abstract class LazyOutcome implements Outcome {
-  // Declared and assigned in begin() rather than as class fields: defining fields (what class fields
-  // compile to) on a fresh outcome per reading cost ~10% of judging.
+  // Declared here and assigned by each subclass's set(), which starts the outcome of a new reading (forgetting what
+  // a layer above set, or a sentence worded, for the last one): not class fields, since defining fields on a fresh
+  // outcome per reading cost ~10% of judging; and not in a shared method of this class, whose stores would each
+  // see every detector's outcome class (polymorphic property stores were ~20% of judging: the set() of each class
+  // stores to one shape only).
   declare score: number;
   declare deviation: number;
   declare expected: number;
   declare low: number;
   declare high: number;
   declare detector?: DetectorType;
-  declare private text: string | undefined;
-
-  /** Starts the outcome of a new reading: what a layer above set, or a sentence worded, for the last one is forgotten. */
-  protected begin(score: number, deviation: number, expected: number, low: number, high: number): void {
-    this.score = score;
-    this.deviation = deviation;
-    this.expected = expected;
-    this.low = low;
-    this.high = high;
-    this.detector = undefined;
-    this.text = undefined;
-  }
+  /** The sentence, once worded or set; set() clears it. */
+  declare protected text: string | undefined;
 
   get reason(): string {
     if (this.text === undefined) this.text = this.word();

@@ -130,10 +130,18 @@ export class Window {
 
   push(ts: number, v: number): void {
     if (Number.isNaN(this.ref)) this.ref = v;
-    while (this.size > 0 && (this.size >= this.maxPoints || ts - this.tsAt(this.head) > this.spanMs)) this.shift();
+    // The order position of the last point dropped is left open and closed by the insertion below: one move of
+    // the entries between where the old point was and where the new one goes, not two moves of the order's tail.
+    let gap = -1;
+    while (this.size > 0 && (this.size >= this.maxPoints || ts - this.tsAt(this.head) > this.spanMs)) {
+      if (gap >= 0) this.order!.copyWithin(gap, gap + 1, this.size + 1);
+      gap = this.drop();
+    }
     if (this.size === this.vs.length) this.grow();
     const off = this.offset(ts);
-    const i = (this.head + this.size) % this.vs.length;
+    // Ring positions wrap by a comparison, not a modulo: this runs for every reading of every series.
+    let i = this.head + this.size;
+    if (i >= this.vs.length) i -= this.vs.length;
     this.ts[i] = off;
     this.vs[i] = v;
     this.size++;
@@ -141,10 +149,23 @@ export class Window {
     this.sum += d;
     this.sumSq += d * d;
     if (this.order) {
-      const n = this.size - 1;
-      const pos = this.upperBound(v, n);
-      this.order.copyWithin(pos + 1, pos, n);
-      this.order[pos] = i;
+      const o = this.order;
+      if (gap < 0) {
+        const n = this.size - 1;
+        const pos = this.upperBound(v, 0, n);
+        o.copyWithin(pos + 1, pos, n);
+        o[pos] = i;
+      } else if (gap > 0 && this.vs[o[gap - 1]] > v) {
+        // Below the gap: the entries from its place up to the gap move up by one.
+        const pos = this.upperBound(v, 0, gap);
+        o.copyWithin(pos + 1, pos, gap);
+        o[pos] = i;
+      } else {
+        // At or above the gap: the entries after the gap up to its place move down by one.
+        const pos = this.upperBound(v, gap + 1, this.size);
+        o.copyWithin(gap, gap + 1, pos);
+        o[pos - 1] = i;
+      }
     }
     // Adding and removing for months leaves rounding dust in the sums; start them afresh now and then.
     if (++this.pushes % 4096 === 0) this.resum();
@@ -160,22 +181,25 @@ export class Window {
     }
   }
 
-  private shift(): void {
+  /**
+   * Drops the oldest point. Its entry in the order is left in place, for the caller to close: returns its
+   * position (-1 without an order), the order then holding size + 1 entries.
+   */
+  private drop(): number {
     const slot = this.head;
     const v = this.vs[slot];
     const n = this.size;
-    this.head = (this.head + 1) % this.vs.length;
+    this.head = this.head + 1 === this.vs.length ? 0 : this.head + 1;
     this.size--;
     const d = v - this.ref;
     this.sum -= d;
     this.sumSq -= d * d;
-    if (this.order) {
-      const o = this.order;
-      let pos = this.lowerBound(v, n);
-      // The oldest point is the first of its equals; the scan only guards that invariant.
-      while (pos < n - 1 && o[pos] !== slot) pos++;
-      o.copyWithin(pos, pos + 1, n);
-    }
+    if (!this.order) return -1;
+    const o = this.order;
+    let pos = this.lowerBound(v, n);
+    // The oldest point is the first of its equals; the scan only guards that invariant.
+    while (pos < n - 1 && o[pos] !== slot) pos++;
+    return pos;
   }
 
   /** First of the n ordered positions whose value is not below v. */
@@ -192,12 +216,10 @@ export class Window {
     return lo;
   }
 
-  /** First of the n ordered positions whose value is above v: a new point goes after its equals. */
-  private upperBound(v: number, n: number): number {
+  /** First of the ordered positions [lo, hi) whose value is above v (hi if none): a new point goes after its equals. */
+  private upperBound(v: number, lo: number, hi: number): number {
     const o = this.order!;
     const vs = this.vs;
-    let lo = 0;
-    let hi = n;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (vs[o[mid]] <= v) lo = mid + 1;

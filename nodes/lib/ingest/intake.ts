@@ -28,6 +28,7 @@ import { decodeRecord, RECORD_ENCODER, receivedAtOf, type Received } from './rec
 import { registerJournal, unregisterJournal } from './receipts';
 import { refusalError } from './refusal';
 import { UnsettledAges } from './unsettled-ages';
+import { intakeTraceFromEnv } from './trace';
 
 export { DEFAULT_HIGH_WATER, DEFAULT_JOURNAL_BUDGET, type IntakeItem, type IntakeOptions, type IntakeStats, type RefusalReason, type SubmitResult } from './intake-options';
 export { findIntake, intakeStats } from './intake-registry';
@@ -96,13 +97,17 @@ export class Intake {
     this.highWaterReadings = opts.highWaterReadings ?? 0;
     const segmentBytes = opts.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(4096, Math.floor(this.budgetBytes / 8)));
     this.journal = new Journal({ dir: opts.dir, fsync: opts.fsync, segmentBytes });
+    const trace = intakeTraceFromEnv();
     this.gate = new AckGate(this.journal, {
       highWater: this.highWater,
       lowWater: opts.lowWater ?? Math.floor(this.highWater / 2),
       highReadings: this.highWaterReadings,
       lowReadings: opts.lowWaterReadings,
       budgetBytes: this.budgetBytes,
-      onChange: (paused, reason) => opts.onPause?.(paused, reason),
+      onChange: (paused, reason) => {
+        trace?.({ input: this.id, paused, reason, messages: this.journal.backlog(), readings: this.journal.readings() });
+        opts.onPause?.(paused, reason);
+      },
     });
   }
 

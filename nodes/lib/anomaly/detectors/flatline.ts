@@ -96,7 +96,13 @@ class FlatlineOutcome extends LazyOutcome {
     longest: number,
     ctx: FieldContext,
   ): this {
-    this.begin(score, deviation, expected, low, high);
+    this.score = score;
+    this.deviation = deviation;
+    this.expected = expected;
+    this.low = low;
+    this.high = high;
+    this.detector = undefined;
+    this.text = undefined;
     this.stuck = stuck;
     this.value = value;
     this.forMs = forMs;

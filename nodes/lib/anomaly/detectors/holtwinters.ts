@@ -260,7 +260,13 @@ class HoltWintersOutcome extends LazyOutcome {
     level: number,
     ctx: FieldContext,
   ): this {
-    this.begin(score, deviation, expected, low, high);
+    this.score = score;
+    this.deviation = deviation;
+    this.expected = expected;
+    this.low = low;
+    this.high = high;
+    this.detector = undefined;
+    this.text = undefined;
     this.threshold = threshold;
     this.seasonLength = seasonLength;
     this.stepMs = stepMs;

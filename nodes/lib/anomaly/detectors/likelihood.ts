@@ -85,6 +85,15 @@ const MIN_SPREAD = 0.03;
 const FAST_SPREAD: ReadonlySet<DetectorType> = new Set<DetectorType>(['holtwinters', 'ewma']);
 const SUPPORT = 0.5;
 
+/**
+ * A member whose average is this far below its mean (x, in spreads) has a tail of at most FAR_BELOW_MAX:
+ * log10Tail(-0.01) is 0.2975786, and its erfc is within 1.2e-7 of the true one, which falls as x does. A member
+ * at or above its mean is at 0.3010 or more, so a far-below member's tail (a log, an exp and a log10) is worked
+ * out only when no other member's is above FAR_BELOW_MAX (see update()); on ordinary readings most are below.
+ */
+export const FAR_BELOW = -0.01;
+export const FAR_BELOW_MAX = 0.2976;
+
 /** Spells needed before they count as a pattern of the series: twice could be chance, three times is a habit. */
 const RECUR = 3;
 
@@ -99,6 +108,10 @@ export class LikelihoodDetector implements Detector {
   private readonly level: number;
   private readonly calibratedMember: boolean[];
   private readonly fastSpread: boolean[];
+  /** Members far below their mean on this reading (FAR_BELOW), their tail not worked out yet: position, x and outcome. */
+  private readonly belowAt: number[];
+  private readonly belowX: Float64Array;
+  private readonly belowOut: Array<Outcome | null>;
 
   /** `members` come with their own restored state; `state` is the layer's own (absent when taking over a plain ensemble's). */
   constructor(
@@ -111,6 +124,9 @@ export class LikelihoodDetector implements Detector {
     this.fastSpread = members.map((m) => FAST_SPREAD.has(m.type));
     this.level = -Math.log10(s.probability);
     this.streams = members.map((_, i) => new Stream(s.short, state?.streams?.[i]));
+    this.belowAt = members.map(() => -1);
+    this.belowX = new Float64Array(members.length);
+    this.belowOut = members.map(() => null);
     if (state) {
       this.open = state.open;
       this.calm = state.calm;
@@ -131,6 +147,7 @@ export class LikelihoodDetector implements Detector {
     let calibrated: Outcome | null = null;
     let calibratedAt = -1;
     let support = -1;
+    let below = 0;
     for (let i = 0; i < this.members.length; i++) {
       const o = this.members[i].update(ts, value, ctx);
       if (!o) continue;
@@ -146,15 +163,23 @@ export class LikelihoodDetector implements Detector {
       st.push(surprise(deviationOf(o)), value);
       const avg = st.average();
       if (st.n >= this.s.learn) {
-        let l = log10Tail((avg - st.mean) / Math.max(Math.sqrt(st.variance), MIN_SPREAD));
-        // An episode ends on behaviour that is ordinary by the normal curve, not on a spell that is merely habitual.
-        if (l > rawL) rawL = l;
-        // Only an alarm can change: the recurrence check is skipped on ordinary readings.
-        if (this.s.recurrence && l >= this.level / 2 && o.score < 0.5) l = Math.min(l, this.recurrence(st, avg));
-        if (l > bestL) {
-          bestL = l;
-          best = o;
-          bestAt = i;
+        const x = (avg - st.mean) / Math.max(Math.sqrt(st.variance), MIN_SPREAD);
+        if (x <= FAR_BELOW) {
+          // At most FAR_BELOW_MAX, below level / 2 (the recurrence check's and the calm bound's): only bestL can change.
+          this.belowAt[below] = i;
+          this.belowX[below] = x;
+          this.belowOut[below++] = o;
+        } else {
+          let l = log10Tail(x);
+          // An episode ends on behaviour that is ordinary by the normal curve, not on a spell that is merely habitual.
+          if (l > rawL) rawL = l;
+          // Only an alarm can change: the recurrence check is skipped on ordinary readings.
+          if (this.s.recurrence && l >= this.level / 2 && o.score < 0.5) l = Math.min(l, this.recurrence(st, avg));
+          if (l > bestL) {
+            bestL = l;
+            best = o;
+            bestAt = i;
+          }
         }
       } else if (o.score >= 0.5 && this.fastSpread[i]) {
         if (!unsupported || o.score > unsupported.score) {
@@ -167,6 +192,18 @@ export class LikelihoodDetector implements Detector {
       }
       this.learn(st, avg);
       if (this.s.recurrence) this.count(st, avg);
+    }
+    // The members far below their mean, as judging all in turn would take them: the highest tail, the first of equals.
+    if (below > 0 && !(bestL > FAR_BELOW_MAX)) {
+      for (let k = 0; k < below; k++) {
+        const l = log10Tail(this.belowX[k]);
+        const i = this.belowAt[k];
+        if (l > bestL || (l === bestL && i < bestAt)) {
+          bestL = l;
+          best = this.belowOut[k];
+          bestAt = i;
+        }
+      }
     }
     // Without a self-calibrated member there is no second opinion to ask: the alarm stands as before.
     if (unsupported && (support < 0 || support >= SUPPORT) && (!learning || unsupported.score > learning.score)) {

@@ -222,7 +222,13 @@ class NoveltyOutcome extends LazyOutcome {
     value: number,
     ctx: FieldContext,
   ): this {
-    this.begin(score, levels, expected, low, high);
+    this.score = score;
+    this.deviation = levels;
+    this.expected = expected;
+    this.low = low;
+    this.high = high;
+    this.detector = undefined;
+    this.text = undefined;
     this.value = value;
     this.ctx = ctx;
     return this;

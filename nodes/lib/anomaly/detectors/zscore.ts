@@ -151,7 +151,13 @@ class ZScoreOutcome extends LazyOutcome {
     oldestTs: number,
     ctx: FieldContext,
   ): this {
-    this.begin(score, deviation, centre, low, high);
+    this.score = score;
+    this.deviation = deviation;
+    this.expected = centre;
+    this.low = low;
+    this.high = high;
+    this.detector = undefined;
+    this.text = undefined;
     this.s = s;
     this.ts = ts;
     this.value = value;
