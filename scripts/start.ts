@@ -7,11 +7,14 @@ import { keepConnections } from '../nodes/lib/server-timeouts';
 import { answerClientErrors } from '../nodes/lib/client-errors';
 import { installLeanDebug } from '../nodes/lib/lean-debug';
 import { installLeanBufferList } from '../nodes/lib/lean-buffer-list';
+import { installDeferredModules } from './deferred-modules';
 
 // Before Node-RED loads MQTT.js, mqtt-packet and aedes: their `debug` loggers then cost nothing while off.
 installLeanDebug();
 // mqtt-packet's parsers read each packet's header, lengths, topic and id without a Buffer per read.
 installLeanBufferList();
+// Libraries Node-RED and Dashboard 2 require at load but call only for one feature: loaded with it.
+installDeferredModules();
 
 const settings = join(__dirname, '..', 'settings.js');
 process.argv.splice(2, 0, '--settings', settings);

@@ -16,6 +16,7 @@ import { healthJson } from '../lib/api/health-json';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
+import { requiredStore } from '../shared/store-node';
 import { upperstackSettings } from '../shared/runtime';
 import { healthReport, watchHealth } from '../shared/health';
 import { apiKeyInForce, installJsonErrors, JSON_CONTENT_TYPE, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
@@ -151,12 +152,8 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const config = migrate<ApiOptions>(def as unknown as Record<string, unknown>, apiMigrations);
-    const store = RED.nodes.getNode(config.store) as StoreConfigNode | null;
-    if (!store) {
-      setStatus(node, 'failed', RED._('upperstack-api.errors.noStore'));
-      node.error(RED._('upperstack-api.errors.noStore'));
-      return;
-    }
+    const store = requiredStore(RED, node, config.store);
+    if (!store) return;
     const key = node.credentials?.apiKey || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
     if (!routesAdded.has(RED.httpNode)) {
       routesAdded.add(RED.httpNode);

@@ -1,5 +1,5 @@
 /** The deployed upperstack-http-in as its routes see it (one serves at a time: the one deployed last). */
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { RateLimiterMemory } from '../lib/security/rate-limiter';
 import type { Intake } from '../lib/ingest/intake';
 import type { Received } from '../lib/ingest/record';
 import type { DeviceLogin } from '../lib/inputs/auth';

@@ -16,7 +16,7 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import type { Server } from 'node:http';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from '../lib/security/rate-limiter';
 import { describeError } from '../lib/errors';
 import type { InputOptions, InputRoute } from '../lib/inputs/request';
 import { answerError } from '../lib/inputs/answers';

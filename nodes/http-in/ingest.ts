@@ -6,7 +6,7 @@
  */
 import type { Request } from 'express';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from '../lib/security/rate-limiter';
 import type { Received } from '../lib/ingest/record';
 import { weighReceipt } from '../lib/ingest/receipts';
 import { PayloadTooLargeError, UpperstackError } from '../lib/errors';

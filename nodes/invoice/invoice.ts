@@ -17,7 +17,7 @@ import { runInvoices, type InvoiceOutcome, type InvoiceRun, type InvoiceSettings
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
-import type { StoreConfigNode } from '../store-config/options';
+import { requiredStore } from '../shared/store-node';
 import { attachments, fileMessages } from '../shared/report-messages';
 import { invoicesDir, ledgerDir, provideInvoices, registerRoutes } from '../shared/report-routes';
 import { localText } from '../lib/report/period';
@@ -32,12 +32,8 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const config = migrate<InvoiceOptions>(def as unknown as Record<string, unknown>, invoiceMigrations);
-    const storeNode = RED.nodes.getNode(config.store) as StoreConfigNode | null;
-    if (!storeNode) {
-      setStatus(node, 'failed', RED._('upperstack-invoice.errors.noStore'));
-      node.error(RED._('upperstack-invoice.errors.noStore'));
-      return;
-    }
+    const storeNode = requiredStore(RED, node, config.store);
+    if (!storeNode) return;
     let settings: InvoiceSettings;
     let expression: string | undefined;
     try {

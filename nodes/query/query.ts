@@ -9,8 +9,7 @@ import { aggregateJson, readingsJson } from '../lib/api/format';
 import { BadParameterError } from '../lib/errors';
 import { onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
-import { setStatus } from '../shared/status';
-import type { StoreConfigNode } from '../store-config/options';
+import { requiredStore } from '../shared/store-node';
 import { queryMigrations, type QueryNodeDef, type QueryOptions } from './options';
 
 function toParams(payload: unknown): QueryParams {
@@ -30,12 +29,8 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const config = migrate<QueryOptions>(def as unknown as Record<string, unknown>, queryMigrations);
-    const storeNode = RED.nodes.getNode(config.store) as StoreConfigNode | null;
-    if (!storeNode) {
-      setStatus(node, 'failed', RED._('upperstack-query.errors.noStore'));
-      node.error(RED._('upperstack-query.errors.noStore'));
-      return;
-    }
+    const storeNode = requiredStore(RED, node, config.store);
+    if (!storeNode) return;
 
     onInput(node, async (msg, send, done) => {
       const q = toParams(msg.payload);

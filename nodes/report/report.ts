@@ -19,7 +19,7 @@ import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
-import type { StoreConfigNode } from '../store-config/options';
+import { requiredStore } from '../shared/store-node';
 import { attachments, fileMessages } from '../shared/report-messages';
 import { definitionOf, reportMigrations, type ReportNodeDef, type ReportOptions } from './options';
 import { provideReport, registerRoutes, reportsDir } from '../shared/report-routes';
@@ -45,12 +45,8 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const config = migrate<ReportOptions>(def as unknown as Record<string, unknown>, reportMigrations);
-    const storeNode = RED.nodes.getNode(config.store) as StoreConfigNode | null;
-    if (!storeNode) {
-      setStatus(node, 'failed', RED._('upperstack-report.errors.noStore'));
-      node.error(RED._('upperstack-report.errors.noStore'));
-      return;
-    }
+    const storeNode = requiredStore(RED, node, config.store);
+    if (!storeNode) return;
     let definition: ReportDefinition;
     let expression: string | undefined;
     try {

@@ -141,16 +141,8 @@ export class DeviceRegistry {
       const secret = newSecret();
       const now = this.now();
       const record: DeviceRecord = { id, enabled: input.enabled !== false, secretHash: await hashSecret(secret), signing: input.signing === true, tags, meta, createdAt: now, updatedAt: now };
-      let signingKey: Buffer | undefined;
-      if (record.signing) {
-        signingKey = randomBytes(32);
-        record.signingKey = seal(signingKey, this.opts.sealKey);
-      }
-      await this.backend.put('devices', record);
-      this.devices.set(id, record);
-      this.bump(id);
-      if (signingKey) this.signingKeys.set(id, signingKey);
-      this.emit(id, 'added');
+      const signingKey = record.signing ? this.newSigningKey(record) : undefined;
+      await this.save(record, signingKey, 'added');
       return { device: deviceView(record), secret, ...(signingKey ? { signingKey: signingKey.toString('base64url') } : {}) };
     });
   }
@@ -169,19 +161,10 @@ export class DeviceRegistry {
       if (patch.signing !== undefined) {
         if (typeof patch.signing !== 'boolean') throw new BadParameterError('signing', '"signing" must be true or false');
         next.signing = patch.signing;
-        if (patch.signing && !old.signing) {
-          signingKey = randomBytes(32);
-          next.signingKey = seal(signingKey, this.opts.sealKey);
-        }
+        if (patch.signing && !old.signing) signingKey = this.newSigningKey(next);
         if (!patch.signing) delete next.signingKey;
       }
-      await this.backend.put('devices', next);
-      this.devices.set(id, next);
-      this.bump(id);
-      if (signingKey) this.signingKeys.set(id, signingKey);
-      if (!next.signing) this.signingKeys.delete(id);
-      const change: DeviceChange = old.enabled && !next.enabled ? 'disabled' : !old.enabled && next.enabled ? 'enabled' : 'updated';
-      this.emit(id, change);
+      await this.save(next, signingKey, old.enabled && !next.enabled ? 'disabled' : !old.enabled && next.enabled ? 'enabled' : 'updated');
       return { device: deviceView(next), ...(signingKey ? { signingKey: signingKey.toString('base64url') } : {}) };
     });
   }
@@ -193,16 +176,8 @@ export class DeviceRegistry {
       const secret = newSecret();
       const now = this.now();
       const next: DeviceRecord = { ...old, secretHash: await hashSecret(secret), updatedAt: now, rotatedAt: now };
-      let signingKey: Buffer | undefined;
-      if (next.signing) {
-        signingKey = randomBytes(32);
-        next.signingKey = seal(signingKey, this.opts.sealKey);
-      }
-      await this.backend.put('devices', next);
-      this.devices.set(id, next);
-      this.bump(id);
-      if (signingKey) this.signingKeys.set(id, signingKey);
-      this.emit(id, 'rotated');
+      const signingKey = next.signing ? this.newSigningKey(next) : undefined;
+      await this.save(next, signingKey, 'rotated');
       return { device: deviceView(next), secret, ...(signingKey ? { signingKey: signingKey.toString('base64url') } : {}) };
     });
   }
@@ -303,6 +278,23 @@ export class DeviceRegistry {
     const d = this.devices.get(id);
     if (!d) throw new NotFoundError(`no device "${String(id).slice(0, 128)}" is registered`, { id });
     return d;
+  }
+
+  /** A new signing key sealed into `record`; the plain key is handed out once and kept in memory. */
+  private newSigningKey(record: DeviceRecord): Buffer {
+    const key = randomBytes(32);
+    record.signingKey = seal(key, this.opts.sealKey);
+    return key;
+  }
+
+  /** Stores a changed record, keeps its new signing key (forgets the key of one that no longer signs) and tells the listeners. */
+  private async save(record: DeviceRecord, signingKey: Buffer | undefined, change: DeviceChange): Promise<void> {
+    await this.backend.put('devices', record);
+    this.devices.set(record.id, record);
+    this.bump(record.id);
+    if (signingKey) this.signingKeys.set(record.id, signingKey);
+    else if (!record.signing) this.signingKeys.delete(record.id);
+    this.emit(record.id, change);
   }
 
   private bump(id: string): void {

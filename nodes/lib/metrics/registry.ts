@@ -6,7 +6,7 @@
  * prom-client's global one so that another package using prom-client in the
  * same runtime cannot clash with it.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
 import { anomalySources, decoded, deadLettered, dropped, inputSources, invalid, nodeErrors, nodeMessages, protocolOf, received, sinkSources, type AnomalyStats, type InputStats } from './pipeline';
 import type { LabeledTally, Tally } from './tally';
 
@@ -25,6 +25,10 @@ function fromLabeled(metric: Counter | Gauge, tally: LabeledTally): void {
 }
 
 function build(): Registry {
+  // Loaded with the first scrape: prom-client and the OpenTelemetry API it loads are 88 modules,
+  // ~1.4 MB of heap an idle runtime nobody scrapes would hold (docs/performance.md, Memory).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { collectDefaultMetrics, Counter, Gauge, Registry } = require('prom-client') as typeof import('prom-client');
   const reg = new Registry();
   const registers = [reg];
   new Counter({

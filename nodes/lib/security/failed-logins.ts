@@ -10,7 +10,7 @@
  * address over its budget is still refused.
  */
 import { LRUCache } from 'lru-cache';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from './rate-limiter';
 
 /** The limiter forgets an address a minute after its last failure, two if that blocked it. */
 const REMEMBER_MS = 120_000;

@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import bodyParser from 'body-parser';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes } from './rate-limiter';
 import { errorBody, HTTP_CODES } from '../api/http-errors';
 
 export interface LoginThrottleOptions {

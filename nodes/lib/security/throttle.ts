@@ -5,7 +5,7 @@
  * while every other address goes on as usual. The same budget as device logins
  * (device-auth.ts).
  */
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from './rate-limiter';
 
 export class FailureThrottle {
   private readonly limiter: RateLimiterMemory;

@@ -16,7 +16,7 @@
  * them is refused as STALE, so a forgotten nonce can never be replayed.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes } from './rate-limiter';
 import { decodeCbor } from '../codec/cbor';
 import { decodeJson } from '../codec/json';
 import type { Decision, PublishDecision, Refusal } from './device-auth';
