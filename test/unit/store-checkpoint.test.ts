@@ -122,7 +122,7 @@ test('UPPERSTACK_DUCKDB_CHECKPOINT_WAL: empty is the default, a whole number of 
   assert.throws(() => checkpointWalFromEnv('-1'), ConfigError);
 });
 
-test('UPPERSTACK_DUCKDB_TRACE with an absolute path appends one line per write and checkpoint to that file', () => {
+test('UPPERSTACK_DUCKDB_TRACE with an absolute path appends one line per write, checkpoint, apply and queue turn to that file', () => {
   const file = join(dir, 'trace.txt');
   const before = process.env.UPPERSTACK_DUCKDB_TRACE;
   process.env.UPPERSTACK_DUCKDB_TRACE = file;
@@ -132,12 +132,14 @@ test('UPPERSTACK_DUCKDB_TRACE with an absolute path appends one line per write a
     trace({ kind: 'write', ms: 12.34, waitMs: 31.26, readings: 250 });
     trace({ kind: 'checkpoint', ms: 40, walBytes: 2 << 20 });
     trace({ kind: 'rollups', ms: 5.55, buckets: 30 });
+    trace({ kind: 'op', op: 'health check', ms: 7.71, waitMs: 2.04 });
   } finally {
     if (before === undefined) delete process.env.UPPERSTACK_DUCKDB_TRACE;
     else process.env.UPPERSTACK_DUCKDB_TRACE = before;
   }
   const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l.replace(/^duckdb /, '')) as Record<string, unknown>);
-  assert.deepEqual(lines.map((l) => [l.kind, l.ms]), [['write', 12.3], ['checkpoint', 40], ['rollups', 5.6]]);
+  assert.deepEqual(lines.map((l) => [l.kind, l.ms]), [['write', 12.3], ['checkpoint', 40], ['rollups', 5.6], ['op', 7.7]]);
+  assert.deepEqual([lines[3].op, lines[3].waitMs], ['health check', 2]);
   assert.equal(lines[0].waitMs, 31.3);
   assert.equal(lines[1].walBytes, 2 << 20);
   assert.equal(lines[2].buckets, 30);
@@ -159,5 +161,10 @@ test('the trace reports each roll-up apply with its buckets, and every write wit
   const writes = events.filter((e) => e.kind === 'write');
   assert.equal(writes.length, 2);
   assert.ok(writes.every((e) => e.kind === 'write' && Number.isFinite(e.waitMs) && e.waitMs >= 0));
+  // Every other turn of the queue a write could wait behind is there too, by name.
+  await store.health();
+  const ops = events.flatMap((e) => (e.kind === 'op' ? [e] : []));
+  assert.deepEqual(ops.map((e) => e.op).filter((op) => op === 'aggregate' || op === 'health check'), ['aggregate', 'health check']);
+  assert.ok(ops.every((e) => Number.isFinite(e.ms) && e.ms >= 0 && Number.isFinite(e.waitMs) && e.waitMs >= 0));
   await store.close();
 });

@@ -130,20 +130,23 @@ export class Checkpoints {
 
 /**
  * For finding stalls: a write (its rows, its time in the queue's turn, and how long it waited in the
- * queue for that turn), a checkpoint, or a roll-up apply (its time in the queue's turn, its buckets).
+ * queue for that turn), a checkpoint, a roll-up apply (its time in the queue's turn, its buckets), or
+ * any other turn of the queue (`op`: a health check, an aggregate, dead letters, the registry, the
+ * timer's roll-up apply; its time and wait), since a write may wait behind it.
  */
 export type StoreTraceEvent =
   | { kind: 'write'; ms: number; waitMs: number; readings: number }
   | ({ kind: 'checkpoint' } & CheckpointEvent)
-  | { kind: 'rollups'; ms: number; buckets: number };
+  | { kind: 'rollups'; ms: number; buckets: number }
+  | { kind: 'op'; op: string; ms: number; waitMs: number };
 
-/** UPPERSTACK_DUCKDB_TRACE: 1 prints every write, checkpoint and roll-up apply to stderr; an absolute path appends them to that file. */
+/** UPPERSTACK_DUCKDB_TRACE: 1 prints every write, checkpoint, roll-up apply and other queue turn to stderr; an absolute path appends them to that file. */
 export function traceFromEnv(): ((e: StoreTraceEvent) => void) | undefined {
   const to = process.env.UPPERSTACK_DUCKDB_TRACE;
   if (!to) return undefined;
   const round = (ms: number) => Math.round(ms * 10) / 10;
   const line = (e: StoreTraceEvent) =>
-    `duckdb ${JSON.stringify({ at: Date.now(), ...e, ms: round(e.ms), ...(e.kind === 'write' ? { waitMs: round(e.waitMs) } : {}) })}\n`;
+    `duckdb ${JSON.stringify({ at: Date.now(), ...e, ms: round(e.ms), ...(e.kind === 'write' || e.kind === 'op' ? { waitMs: round(e.waitMs) } : {}) })}\n`;
   if (!isAbsolute(to)) return (e) => process.stderr.write(line(e));
   return (e) => {
     try {

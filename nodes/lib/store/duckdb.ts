@@ -348,12 +348,18 @@ export class DuckDbStore implements TimeSeriesStore {
   }
 
   private enqueue<T>(op: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    // Writes trace themselves; any other turn is traced too, since a write may wait behind it.
+    const trace = op === 'write' ? undefined : this.trace;
+    const queued = trace ? performance.now() : 0;
     return this.serial(async () => {
+      const t0 = trace ? performance.now() : 0;
       const conn = await this.connection();
       try {
         return await fn(conn);
       } catch (err) {
         throw this.translate(op, err);
+      } finally {
+        if (trace) trace({ kind: 'op', op, ms: performance.now() - t0, waitMs: t0 - queued });
       }
     });
   }
