@@ -6,8 +6,7 @@
  * cycle traced"). 1 prints to stderr; an absolute path appends to that file
  * (the same file as the store's trace keeps one timeline).
  */
-import { appendFileSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { traceOut } from '../trace-out';
 import type { PauseReason } from '../journal/gate';
 
 export interface IntakeTraceEvent {
@@ -20,16 +19,8 @@ export interface IntakeTraceEvent {
 }
 
 export function intakeTraceFromEnv(env: NodeJS.ProcessEnv = process.env): ((e: IntakeTraceEvent) => void) | undefined {
-  const to = env.UPPERSTACK_INTAKE_TRACE;
-  if (!to) return undefined;
+  const out = traceOut(env.UPPERSTACK_INTAKE_TRACE);
+  if (!out) return undefined;
   // `p` (ms on this process's monotonic clock) orders events closer than Date.now() can.
-  const line = (e: IntakeTraceEvent) => `intake ${JSON.stringify({ at: Date.now(), p: Math.round(performance.now() * 10) / 10, ...e })}\n`;
-  if (!isAbsolute(to)) return (e) => process.stderr.write(line(e));
-  return (e) => {
-    try {
-      appendFileSync(to, line(e));
-    } catch {
-      // A trace that cannot be written is no reason to hold up an input.
-    }
-  };
+  return (e) => out(`intake ${JSON.stringify({ at: Date.now(), p: Math.round(performance.now() * 10) / 10, ...e })}\n`);
 }

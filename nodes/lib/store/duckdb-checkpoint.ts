@@ -33,10 +33,10 @@
  * not in others, and the batch table a write creates and any update waited
  * for the whole checkpoint, so it removed nothing for sure.
  */
-import { appendFileSync, statSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { statSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ConfigError } from '../errors';
+import { traceOut } from '../trace-out';
 
 /**
  * 0: DuckDB's own checkpoints unless UPPERSTACK_DUCKDB_CHECKPOINT_WAL says otherwise. 2 MiB (~60,000 rows)
@@ -142,17 +142,9 @@ export type StoreTraceEvent =
 
 /** UPPERSTACK_DUCKDB_TRACE: 1 prints every write, checkpoint, roll-up apply and other queue turn to stderr; an absolute path appends them to that file. */
 export function traceFromEnv(): ((e: StoreTraceEvent) => void) | undefined {
-  const to = process.env.UPPERSTACK_DUCKDB_TRACE;
-  if (!to) return undefined;
+  const out = traceOut(process.env.UPPERSTACK_DUCKDB_TRACE);
+  if (!out) return undefined;
   const round = (ms: number) => Math.round(ms * 10) / 10;
-  const line = (e: StoreTraceEvent) =>
-    `duckdb ${JSON.stringify({ at: Date.now(), ...e, ms: round(e.ms), ...(e.kind === 'write' || e.kind === 'op' ? { waitMs: round(e.waitMs) } : {}) })}\n`;
-  if (!isAbsolute(to)) return (e) => process.stderr.write(line(e));
-  return (e) => {
-    try {
-      appendFileSync(to, line(e));
-    } catch {
-      // A trace that cannot be written is no reason to fail a write.
-    }
-  };
+  return (e) =>
+    out(`duckdb ${JSON.stringify({ at: Date.now(), ...e, ms: round(e.ms), ...(e.kind === 'write' || e.kind === 'op' ? { waitMs: round(e.waitMs) } : {}) })}\n`);
 }
