@@ -36,6 +36,17 @@ async function login(page: Page): Promise<void> {
   await page.waitForSelector('#red-ui-workspace-chart .red-ui-flow-node', { timeout: 30_000 });
 }
 
+/**
+ * Waits until an edit dialog has finished opening. Its fields show at once, but the tray slides in on timers
+ * and, once in place, moves the focus to its first field. Playwright's fill focuses a field and types in a
+ * second step; under load the move can fall between the two, and the keys go to the first field instead.
+ * A person waits for the dialog too.
+ */
+async function dialogOpened(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector, { state: 'visible', timeout: 30_000 });
+  await page.waitForFunction(() => document.activeElement?.closest('.red-ui-tray') != null, undefined, { timeout: 30_000 });
+}
+
 test('the editor asks for a login, then shows the pipeline graph with the Upperstack palette', { timeout: 120_000 }, async () => {
   const page = await browser.newPage();
   const pageErrors: string[] = [];
@@ -89,7 +100,7 @@ test('the anomaly node\'s Backtest button replays stored readings with the dialo
     return id;
   });
   assert.ok(opened, 'the default pack has an anomaly node');
-  await page.waitForSelector('#upperstack-anomaly-bt-run', { state: 'visible', timeout: 30_000 });
+  await dialogOpened(page, '#upperstack-anomaly-bt-run');
   assert.equal(await page.inputValue('#upperstack-anomaly-bt-range'), '24h', 'the last 24 hours unless chosen otherwise');
   await page.fill('#upperstack-anomaly-bt-device', device);
   await page.fill('#upperstack-anomaly-bt-field', 'temperature');
@@ -247,7 +258,7 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
       },
       { type, config },
     );
-    await page.waitForSelector(`#${prefix}-name`, { state: 'visible', timeout: 30_000 });
+    await dialogOpened(page, `#${prefix}-name`);
     for (const [i, step] of steps.entries()) {
       for (const [field, value] of Object.entries(step.select ?? {})) await page.selectOption(`#${prefix}-${field}`, value);
       for (const [field, value] of Object.entries(step.fill ?? {})) {
@@ -255,11 +266,8 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
         await page.dispatchEvent(`#${prefix}-${field}`, 'change');
       }
       for (const [field, bad] of [...(step.invalid ?? []).map((f) => [f, true] as const), ...(step.valid ?? []).map((f) => [f, false] as const)]) {
-        // The editor marks fields from its own change handlers, which may run after dispatchEvent returns:
-        // give the expected marking a moment to appear, then assert what the field shows.
-        const sel = `#${prefix}-${field}`;
-        await page.waitForFunction(({ sel, bad }) => document.querySelector(sel)?.classList.contains('input-error') === bad, { sel, bad }, { timeout: 5_000 }).catch(() => undefined);
-        const marked = await page.$eval(sel, (el) => el.classList.contains('input-error'));
+        // The editor marks fields in its change handlers, which have run when dispatchEvent returns.
+        const marked = await page.$eval(`#${prefix}-${field}`, (el) => el.classList.contains('input-error'));
         assert.equal(marked, bad, `${type} step ${i + 1}: ${field} is ${bad ? '' : 'not '}marked invalid`);
       }
     }
@@ -344,7 +352,7 @@ test('a node saved with a bad setting shows the warning triangle with the reason
       const RED = (window as unknown as { RED: Red }).RED;
       RED.editor.edit(RED.nodes.node(id));
     }, id);
-    await page.waitForSelector('#node-input-name', { state: 'visible', timeout: 30_000 });
+    await dialogOpened(page, '#node-input-name');
     for (const [field, value] of Object.entries(step.select ?? {})) await page.selectOption(`#node-input-${field}`, value);
     for (const [field, value] of Object.entries(step.fill ?? {})) {
       await page.fill(`#node-input-${field}`, value);
@@ -394,7 +402,7 @@ test('the MQTT connection\'s receive maximum: 100 for a new connection, a value 
   const before = await connections();
 
   await page.evaluate(() => (window as unknown as { RED: Red }).RED.editor.editConfig('', 'upperstack-mqtt-connection', '_ADD_'));
-  await page.waitForSelector('#node-config-input-name', { state: 'visible', timeout: 30_000 });
+  await dialogOpened(page, '#node-config-input-name');
   assert.equal(await page.isVisible('#node-config-input-receiveMaximumNum'), false, 'hidden with MQTT 3.1.1, which cannot announce it');
   await page.selectOption('#node-config-input-protocolVersionSel', '5');
   assert.equal(await page.inputValue('#node-config-input-receiveMaximumNum'), '100', 'the default a new connection announces');
@@ -421,7 +429,7 @@ test('the MQTT connection\'s receive maximum: 100 for a new connection, a value 
 
   // Opened again, the dialog shows the deployed value.
   await page.evaluate((id) => (window as unknown as { RED: Red }).RED.editor.editConfig('', 'upperstack-mqtt-connection', id), added[0]);
-  await page.waitForSelector('#node-config-input-receiveMaximumNum', { state: 'visible', timeout: 30_000 });
+  await dialogOpened(page, '#node-config-input-receiveMaximumNum');
   assert.equal(await page.inputValue('#node-config-input-receiveMaximumNum'), '250');
   await page.click('#node-config-dialog-cancel');
   await page.waitForSelector('#node-config-dialog-cancel', { state: 'detached', timeout: 30_000 });
