@@ -139,12 +139,14 @@ type Red = {
   editor: { edit(n: unknown): void; editConfig(name: string, type: string, id: string): void };
 };
 
-/** One dialog interaction: fill fields (text or select), then which fields the editor marks red and which not. */
+/** One dialog interaction: fill fields (text or select), then which fields the editor marks red and which not, and which it shows. */
 interface Step {
   fill?: Record<string, string>;
   select?: Record<string, string>;
   invalid?: string[];
   valid?: string[];
+  shown?: string[];
+  hidden?: string[];
 }
 
 /** Per node type, edits a fresh node would get wrong; the templates' shared helpers (number limits, legacy options, broker list, form values) decide. */
@@ -171,6 +173,30 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
       { select: { protocolVersionSel: '5' }, fill: { receiveMaximumNum: '65536' }, invalid: ['receiveMaximumNum'] },
       { fill: { receiveMaximumNum: 'many' }, invalid: ['receiveMaximumNum'] },
       { fill: { receiveMaximumNum: '0' }, valid: ['receiveMaximumNum'] },
+    ],
+  },
+  {
+    type: 'upperstack-http-in',
+    steps: [
+      { hidden: ['schema', 'schemaFile'] },
+      { fill: { deviceTag: 'a b', maxBytes: '0', rateLimit: '-1', protoType: '1bad' }, invalid: ['deviceTag', 'maxBytes', 'rateLimit', 'protoType'] },
+      { fill: { deviceTag: 'site', maxBytes: '268435456', rateLimit: '0', protoType: '' }, valid: ['deviceTag', 'maxBytes', 'rateLimit', 'protoType'] },
+      { fill: { highWater: 'x', highWaterReadings: '100000001' }, invalid: ['highWater', 'highWaterReadings'] },
+      { fill: { highWater: '0', highWaterReadings: '0' }, valid: ['highWater', 'highWaterReadings'] },
+      { select: { schemaSource: 'file' }, shown: ['schemaFile'], hidden: ['schema'] },
+      { select: { schemaSource: 'inline' }, shown: ['schema'], hidden: ['schemaFile'] },
+    ],
+  },
+  {
+    type: 'upperstack-coap-in',
+    steps: [
+      { hidden: ['schema', 'schemaFile'] },
+      { fill: { port: '70000', maxBytes: '16777217', protoType: 'a..b' }, invalid: ['port', 'maxBytes', 'protoType'] },
+      { fill: { port: '${COAP_PORT}', maxBytes: '1', protoType: 'upperstack.Reading' }, valid: ['port', 'maxBytes', 'protoType'] },
+      { fill: { highWater: '-1', highWaterReadings: 'many' }, invalid: ['highWater', 'highWaterReadings'] },
+      { fill: { highWater: '5000', highWaterReadings: '50000' }, valid: ['highWater', 'highWaterReadings'] },
+      { select: { schemaSource: 'inline' }, shown: ['schema'], hidden: ['schemaFile'] },
+      { select: { schemaSource: 'file' }, shown: ['schemaFile'], hidden: ['schema'] },
     ],
   },
   { type: 'upperstack-mqtt-in', steps: [{ fill: { highWater: '-1' }, invalid: ['highWater'] }, { fill: { highWater: '100', lowWater: '150' }, valid: ['highWater'], invalid: ['lowWater'] }, { fill: { lowWater: '50', topic: 'a/#/b' }, valid: ['lowWater'], invalid: ['topic'] }] },
@@ -270,6 +296,8 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
         const marked = await page.$eval(`#${prefix}-${field}`, (el) => el.classList.contains('input-error'));
         assert.equal(marked, bad, `${type} step ${i + 1}: ${field} is ${bad ? '' : 'not '}marked invalid`);
       }
+      for (const field of step.shown ?? []) assert.equal(await page.isVisible(`#${prefix}-${field}`), true, `${type} step ${i + 1}: ${field} shows`);
+      for (const field of step.hidden ?? []) assert.equal(await page.isVisible(`#${prefix}-${field}`), false, `${type} step ${i + 1}: ${field} is hidden`);
     }
     if (type === 'upperstack-mqtt-in' || type === 'upperstack-deadletter') {
       // The pack's one embedded broker is listed; only mqtt in preselects it.
@@ -331,6 +359,18 @@ const afterDone: { type: string; bad: Step; reasons: string[]; good: Step }[] = 
     bad: { select: { detector: 'zscore' }, fill: { sigma: 'x', window: 'week' } },
     reasons: ['must be a number', 'a duration such as 30s, 5m, 1h, 1d or 1w'],
     good: { fill: { sigma: '4', window: '1w' } },
+  },
+  {
+    type: 'upperstack-http-in',
+    bad: { fill: { highWaterReadings: 'many', deviceTag: 'a b' } },
+    reasons: ['a whole number of readings, 0 for no mark', 'a tag key without spaces, commas or ='],
+    good: { fill: { highWaterReadings: '50000', deviceTag: 'device' } },
+  },
+  {
+    type: 'upperstack-coap-in',
+    bad: { fill: { port: '70000', highWater: 'x' } },
+    reasons: ['a UDP port (0 to 65535) or ${VARIABLE}', 'a whole number of requests, 0 for no mark'],
+    good: { fill: { port: '5683', highWater: '0' } },
   },
   {
     // The connection picker's "none" is saved as "".
