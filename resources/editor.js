@@ -200,9 +200,10 @@
                 show();
             },
             oneditsave: function () {
-                // Saved from this form: every option is set, the readings mark included.
-                if (this.highWaterReadings === undefined || this.highWaterReadings === '') this.highWaterReadings = Number(this.highWater) === 0 ? 0 : 50000;
-                this.highWaterReadings = Number(this.highWaterReadings);
+                // Saved from this form: every option is set, the readings mark included. Node-RED copies
+                // the form's fields into the node after this runs, so an empty mark is filled in the field.
+                var marks = $('#node-input-highWaterReadings');
+                if (String(marks.val()).trim() === '') marks.val(Number($('#node-input-highWater').val()) === 0 ? 0 : 50000);
                 this.configVersion = 2;
             }
         };

@@ -322,7 +322,8 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
 });
 
 /** A bad setting left in the dialog: after Done the node carries the warning triangle and lists the reason; fixed, both go. */
-const afterDone: { type: string; bad: Step; reasons: string[]; good: Step }[] = [
+/** `saved`: properties the node holds once corrected (as Node-RED keeps a text field: a string). */
+const afterDone: { type: string; bad: Step; reasons: string[]; good: Step; saved?: Record<string, string> }[] = [
   {
     type: 'upperstack-broker',
     bad: { fill: { tlsPort: '8883', tlsKey: 'key.pem' } },
@@ -367,6 +368,21 @@ const afterDone: { type: string; bad: Step; reasons: string[]; good: Step }[] = 
     good: { fill: { highWaterReadings: '50000', deviceTag: 'device' } },
   },
   {
+    // An emptied readings mark is saved as the default, not as an invalid "".
+    type: 'upperstack-http-in',
+    bad: { fill: { highWaterReadings: '', deviceTag: 'a b' } },
+    reasons: ['a tag key without spaces, commas or ='],
+    good: { fill: { highWaterReadings: '', deviceTag: 'device' } },
+    saved: { highWaterReadings: '50000' },
+  },
+  {
+    type: 'upperstack-coap-in',
+    bad: { fill: { highWaterReadings: '', highWater: '0', port: '70000' } },
+    reasons: ['a UDP port (0 to 65535) or ${VARIABLE}'],
+    good: { fill: { highWaterReadings: '', port: '5683' } },
+    saved: { highWaterReadings: '0' },
+  },
+  {
     type: 'upperstack-coap-in',
     bad: { fill: { port: '70000', highWater: 'x' } },
     reasons: ['a UDP port (0 to 65535) or ${VARIABLE}', 'a whole number of requests, 0 for no mark'],
@@ -408,7 +424,7 @@ test('a node saved with a bad setting shows the warning triangle with the reason
     }, id);
   };
 
-  for (const [i, { type, bad, reasons, good }] of afterDone.entries()) {
+  for (const [i, { type, bad, reasons, good, saved: props }] of afterDone.entries()) {
     const what = `${type} (case ${i + 1})`;
     const id = await page.evaluate((type) => {
       const RED = (window as unknown as { RED: Red }).RED;
@@ -423,6 +439,10 @@ test('a node saved with a bad setting shows the warning triangle with the reason
     for (const reason of reasons) assert.ok(saved.reasons.some((r) => r.startsWith(reason)), `${what}: lists "${reason}" among ${saved.reasons.join(' | ')}`);
     const fixed = await edit(id, good);
     assert.deepEqual(fixed, { valid: true, reasons: [], triangle: false }, `${what}: valid once corrected`);
+    for (const [prop, value] of Object.entries(props ?? {})) {
+      const held = await page.evaluate(([id, prop]) => String((((window as unknown as { RED: Red }).RED.nodes.node(id) as unknown as Record<string, unknown>)[prop]) ?? ''), [id, prop]);
+      assert.equal(held, value, `${what}: ${prop} saved`);
+    }
     await page.evaluate((id) => (window as unknown as { RED: Red }).RED.nodes.remove(id), id);
   }
   assert.deepEqual(pageErrors, []);
