@@ -36,6 +36,17 @@ async function login(page: Page): Promise<void> {
   await page.waitForSelector('#red-ui-workspace-chart .red-ui-flow-node', { timeout: 30_000 });
 }
 
+/**
+ * Waits until an edit dialog has finished opening. Its fields show at once, but the tray slides in on timers
+ * and, once in place, moves the focus to its first field. Playwright's fill focuses a field and types in a
+ * second step; under load the move can fall between the two, and the keys go to the first field instead.
+ * A person waits for the dialog too.
+ */
+async function dialogOpened(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector, { state: 'visible', timeout: 30_000 });
+  await page.waitForFunction(() => document.activeElement?.closest('.red-ui-tray') != null, undefined, { timeout: 30_000 });
+}
+
 test('the editor asks for a login, then shows the pipeline graph with the Upperstack palette', { timeout: 120_000 }, async () => {
   const page = await browser.newPage();
   const pageErrors: string[] = [];
@@ -89,7 +100,7 @@ test('the anomaly node\'s Backtest button replays stored readings with the dialo
     return id;
   });
   assert.ok(opened, 'the default pack has an anomaly node');
-  await page.waitForSelector('#upperstack-anomaly-bt-run', { state: 'visible', timeout: 30_000 });
+  await dialogOpened(page, '#upperstack-anomaly-bt-run');
   assert.equal(await page.inputValue('#upperstack-anomaly-bt-range'), '24h', 'the last 24 hours unless chosen otherwise');
   await page.fill('#upperstack-anomaly-bt-device', device);
   await page.fill('#upperstack-anomaly-bt-field', 'temperature');
@@ -128,12 +139,14 @@ type Red = {
   editor: { edit(n: unknown): void; editConfig(name: string, type: string, id: string): void };
 };
 
-/** One dialog interaction: fill fields (text or select), then which fields the editor marks red and which not. */
+/** One dialog interaction: fill fields (text or select), then which fields the editor marks red and which not, and which it shows. */
 interface Step {
   fill?: Record<string, string>;
   select?: Record<string, string>;
   invalid?: string[];
   valid?: string[];
+  shown?: string[];
+  hidden?: string[];
 }
 
 /** Per node type, edits a fresh node would get wrong; the templates' shared helpers (number limits, legacy options, broker list, form values) decide. */
@@ -160,6 +173,30 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
       { select: { protocolVersionSel: '5' }, fill: { receiveMaximumNum: '65536' }, invalid: ['receiveMaximumNum'] },
       { fill: { receiveMaximumNum: 'many' }, invalid: ['receiveMaximumNum'] },
       { fill: { receiveMaximumNum: '0' }, valid: ['receiveMaximumNum'] },
+    ],
+  },
+  {
+    type: 'upperstack-http-in',
+    steps: [
+      { hidden: ['schema', 'schemaFile'] },
+      { fill: { deviceTag: 'a b', maxBytes: '0', rateLimit: '-1', protoType: '1bad' }, invalid: ['deviceTag', 'maxBytes', 'rateLimit', 'protoType'] },
+      { fill: { deviceTag: 'site', maxBytes: '268435456', rateLimit: '0', protoType: '' }, valid: ['deviceTag', 'maxBytes', 'rateLimit', 'protoType'] },
+      { fill: { highWater: 'x', highWaterReadings: '100000001' }, invalid: ['highWater', 'highWaterReadings'] },
+      { fill: { highWater: '0', highWaterReadings: '0' }, valid: ['highWater', 'highWaterReadings'] },
+      { select: { schemaSource: 'file' }, shown: ['schemaFile'], hidden: ['schema'] },
+      { select: { schemaSource: 'inline' }, shown: ['schema'], hidden: ['schemaFile'] },
+    ],
+  },
+  {
+    type: 'upperstack-coap-in',
+    steps: [
+      { hidden: ['schema', 'schemaFile'] },
+      { fill: { port: '70000', maxBytes: '16777217', protoType: 'a..b' }, invalid: ['port', 'maxBytes', 'protoType'] },
+      { fill: { port: '${COAP_PORT}', maxBytes: '1', protoType: 'upperstack.Reading' }, valid: ['port', 'maxBytes', 'protoType'] },
+      { fill: { highWater: '-1', highWaterReadings: 'many' }, invalid: ['highWater', 'highWaterReadings'] },
+      { fill: { highWater: '5000', highWaterReadings: '50000' }, valid: ['highWater', 'highWaterReadings'] },
+      { select: { schemaSource: 'inline' }, shown: ['schema'], hidden: ['schemaFile'] },
+      { select: { schemaSource: 'file' }, shown: ['schemaFile'], hidden: ['schema'] },
     ],
   },
   { type: 'upperstack-mqtt-in', steps: [{ fill: { highWater: '-1' }, invalid: ['highWater'] }, { fill: { highWater: '100', lowWater: '150' }, valid: ['highWater'], invalid: ['lowWater'] }, { fill: { lowWater: '50', topic: 'a/#/b' }, valid: ['lowWater'], invalid: ['topic'] }] },
@@ -247,7 +284,7 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
       },
       { type, config },
     );
-    await page.waitForSelector(`#${prefix}-name`, { state: 'visible', timeout: 30_000 });
+    await dialogOpened(page, `#${prefix}-name`);
     for (const [i, step] of steps.entries()) {
       for (const [field, value] of Object.entries(step.select ?? {})) await page.selectOption(`#${prefix}-${field}`, value);
       for (const [field, value] of Object.entries(step.fill ?? {})) {
@@ -255,13 +292,12 @@ test('every Upperstack dialog opens for a new node and flags bad values as befor
         await page.dispatchEvent(`#${prefix}-${field}`, 'change');
       }
       for (const [field, bad] of [...(step.invalid ?? []).map((f) => [f, true] as const), ...(step.valid ?? []).map((f) => [f, false] as const)]) {
-        // The editor marks fields from its own change handlers, which may run after dispatchEvent returns:
-        // give the expected marking a moment to appear, then assert what the field shows.
-        const sel = `#${prefix}-${field}`;
-        await page.waitForFunction(({ sel, bad }) => document.querySelector(sel)?.classList.contains('input-error') === bad, { sel, bad }, { timeout: 5_000 }).catch(() => undefined);
-        const marked = await page.$eval(sel, (el) => el.classList.contains('input-error'));
+        // The editor marks fields in its change handlers, which have run when dispatchEvent returns.
+        const marked = await page.$eval(`#${prefix}-${field}`, (el) => el.classList.contains('input-error'));
         assert.equal(marked, bad, `${type} step ${i + 1}: ${field} is ${bad ? '' : 'not '}marked invalid`);
       }
+      for (const field of step.shown ?? []) assert.equal(await page.isVisible(`#${prefix}-${field}`), true, `${type} step ${i + 1}: ${field} shows`);
+      for (const field of step.hidden ?? []) assert.equal(await page.isVisible(`#${prefix}-${field}`), false, `${type} step ${i + 1}: ${field} is hidden`);
     }
     if (type === 'upperstack-mqtt-in' || type === 'upperstack-deadletter') {
       // The pack's one embedded broker is listed; only mqtt in preselects it.
@@ -325,6 +361,18 @@ const afterDone: { type: string; bad: Step; reasons: string[]; good: Step }[] = 
     good: { fill: { sigma: '4', window: '1w' } },
   },
   {
+    type: 'upperstack-http-in',
+    bad: { fill: { highWaterReadings: 'many', deviceTag: 'a b' } },
+    reasons: ['a whole number of readings, 0 for no mark', 'a tag key without spaces, commas or ='],
+    good: { fill: { highWaterReadings: '50000', deviceTag: 'device' } },
+  },
+  {
+    type: 'upperstack-coap-in',
+    bad: { fill: { port: '70000', highWater: 'x' } },
+    reasons: ['a UDP port (0 to 65535) or ${VARIABLE}', 'a whole number of requests, 0 for no mark'],
+    good: { fill: { port: '5683', highWater: '0' } },
+  },
+  {
     // The connection picker's "none" is saved as "".
     type: 'upperstack-mqtt-in',
     bad: { select: { source: 'external' } },
@@ -344,7 +392,7 @@ test('a node saved with a bad setting shows the warning triangle with the reason
       const RED = (window as unknown as { RED: Red }).RED;
       RED.editor.edit(RED.nodes.node(id));
     }, id);
-    await page.waitForSelector('#node-input-name', { state: 'visible', timeout: 30_000 });
+    await dialogOpened(page, '#node-input-name');
     for (const [field, value] of Object.entries(step.select ?? {})) await page.selectOption(`#node-input-${field}`, value);
     for (const [field, value] of Object.entries(step.fill ?? {})) {
       await page.fill(`#node-input-${field}`, value);
@@ -394,7 +442,7 @@ test('the MQTT connection\'s receive maximum: 100 for a new connection, a value 
   const before = await connections();
 
   await page.evaluate(() => (window as unknown as { RED: Red }).RED.editor.editConfig('', 'upperstack-mqtt-connection', '_ADD_'));
-  await page.waitForSelector('#node-config-input-name', { state: 'visible', timeout: 30_000 });
+  await dialogOpened(page, '#node-config-input-name');
   assert.equal(await page.isVisible('#node-config-input-receiveMaximumNum'), false, 'hidden with MQTT 3.1.1, which cannot announce it');
   await page.selectOption('#node-config-input-protocolVersionSel', '5');
   assert.equal(await page.inputValue('#node-config-input-receiveMaximumNum'), '100', 'the default a new connection announces');
@@ -421,7 +469,7 @@ test('the MQTT connection\'s receive maximum: 100 for a new connection, a value 
 
   // Opened again, the dialog shows the deployed value.
   await page.evaluate((id) => (window as unknown as { RED: Red }).RED.editor.editConfig('', 'upperstack-mqtt-connection', id), added[0]);
-  await page.waitForSelector('#node-config-input-receiveMaximumNum', { state: 'visible', timeout: 30_000 });
+  await dialogOpened(page, '#node-config-input-receiveMaximumNum');
   assert.equal(await page.inputValue('#node-config-input-receiveMaximumNum'), '250');
   await page.click('#node-config-dialog-cancel');
   await page.waitForSelector('#node-config-dialog-cancel', { state: 'detached', timeout: 30_000 });
