@@ -17,17 +17,23 @@
  *
  * Knobs: BENCH_INPUT_SINGLE, BENCH_INPUT_BATCH, BENCH_INPUT_COAP (readings per
  * row; COAP 0 leaves the CoAP row out), BENCH_INPUT_CLIENTS, BENCH_INPUT_ROWS
- * (`1`, `100` or `1,100`: which HTTP rows), BENCH_INPUT_THREADS=1 (CPU per
+ * (`1`, `100` or `1,100`: which HTTP rows), BENCH_INPUT_CLIENT=node (node:http's
+ * client instead of the lighter bench/http-client.ts), BENCH_INPUT_THREADS=1 (CPU per
  * request of each process by thread name), BENCH_PROFILE_DIR (profiles our
- * runtime over each HTTP row's load, bench/cpu-profile.ts).
+ * runtime over each HTTP row's load, bench/cpu-profile.ts), BENCH_INPUT_BOUND=1
+ * (what bounds each HTTP row: over the load window, the server's main-thread
+ * busy share, the client's CPU per request, the machine's busy share, and
+ * inside the server where a request's time goes: bench/bound-probe.ts; with
+ * BENCH_PROFILE_DIR the profile then ends with the load, not after the drain).
  */
 import { fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { generate, parse } from 'coap-packet';
 import { startRuntime, type Runtime } from '../test/helpers/runtime';
+import { KeepAliveClient } from './http-client';
 import { percentile, procSample, sleep, threadCpuByName } from './common';
 import { startStockRed, stockHttpFlow, type StockRed } from './stock-flow';
 import { tempDir } from '../test/helpers/temp';
@@ -41,6 +47,25 @@ const COAP = env.BENCH_INPUT_COAP === '0' ? 0 : Number(env.BENCH_INPUT_COAP) || 
 /** Readings per request of the HTTP rows run: BENCH_INPUT_ROWS=1 runs only the single-reading row. */
 const ROWS = (env.BENCH_INPUT_ROWS ?? '1,100').split(',').map(Number).filter((n) => n === 1 || n === 100);
 const T0 = 1_600_000_000_000;
+const BOUND = env.BENCH_INPUT_BOUND === '1';
+/** BENCH_INPUT_CLIENT=node: node:http's client and Agent, as before the lighter one (bench/http-client.ts). */
+const NODE_CLIENT = env.BENCH_INPUT_CLIENT === 'node';
+const PROBE = join(__dirname, 'bound-probe.js');
+let probeFiles = 0;
+
+/** Where a server's bound probe writes (BENCH_INPUT_BOUND=1), and its preload; empty without the knob. */
+function probeEnv(): { out?: string; env: Record<string, string> } {
+  if (!BOUND) return { env: {} };
+  const out = join(tempDir('us-bench-bound-'), `bound-${++probeFiles}.json`);
+  return { out, env: { BENCH_BOUND_OUT: out } };
+}
+
+/** Busy and total jiffies of the whole machine (every core), from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total };
+}
 
 export interface InputsBenchRow {
   row: string;
@@ -59,6 +84,8 @@ interface Target {
   consumer: 'upperstack' | 'stock' | 'raw';
   url: (device: string) => string;
   pid: number;
+  /** The bound probe's output file (BENCH_INPUT_BOUND=1). */
+  probeOut?: string;
   /** Readings stored for `devices`, each of which was sent `each`. */
   count(devices: string[], each: number): Promise<number>;
 }
@@ -82,35 +109,45 @@ async function httpLoad(t: Target, prefix: string, readings: number, per: number
   let peak = 0;
   const watch = setInterval(() => (peak = Math.max(peak, procSample(t.pid)?.rss ?? 0)), 100);
   const profiling = t.consumer === 'upperstack' && !!env.BENCH_PROFILE_DIR;
-  if (profiling) process.kill(t.pid, 'SIGWINCH');
+  if (profiling || t.probeOut) process.kill(t.pid, 'SIGWINCH');
+  const client0 = process.cpuUsage();
+  const machine0 = machineTicks();
+  const main0 = procSample(t.pid)?.mainCpu ?? 0;
   const threads0 = env.BENCH_INPUT_THREADS === '1' ? threadCpuByName(t.pid) : undefined;
   const cpu0 = procSample(t.pid)?.cpu ?? 0;
   const start = Date.now();
   await Promise.all(devs.map(async (device, c) => {
+    const url = new URL(t.url(device));
+    const path = url.pathname + url.search;
+    const light = NODE_CLIENT ? undefined : new KeepAliveClient(url.hostname, Number(url.port));
     for (let i = 0; i < requestsPerClient; i++) {
       const payload = body(device, c, i, per);
       const sent = performance.now();
-      const status = await new Promise<number>((resolve) => {
-        const req = request(t.url(device), { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
-        req.on('error', () => resolve(0));
-        req.end(payload);
-      });
+      const status = light
+        ? await light.post(path, 'application/json', payload)
+        : await new Promise<number>((resolve) => {
+            const req = request(t.url(device), { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            });
+            req.on('error', () => resolve(0));
+            req.end(payload);
+          });
       latencies.push(performance.now() - sent);
       if (status === 503) {
         i--;
         await sleep(50);
       } else if (status !== 202) errors++;
     }
+    light?.close();
   }));
+  if (t.probeOut) await boundReport(t, start, client0, machine0, main0, requestsPerClient * CLIENTS, per);
   const total = requestsPerClient * CLIENTS * per;
   const end = Date.now() + 120_000;
   while ((await t.count(devs, errors ? 0 : requestsPerClient * per)) < total - errors * per && Date.now() < end) await sleep(50);
   const elapsed = (Date.now() - start) / 1000;
   const cpu = (procSample(t.pid)?.cpu ?? 0) - cpu0;
-  if (profiling) process.kill(t.pid, 'SIGWINCH');
+  if (profiling && !t.probeOut) process.kill(t.pid, 'SIGWINCH');
   if (threads0) {
     const parts: string[] = [];
     for (const [name, s] of threadCpuByName(t.pid)) parts.push(`${name} ${(((s - (threads0.get(name) ?? 0)) * 1e6) / (requestsPerClient * CLIENTS)).toFixed(1)}`);
@@ -120,6 +157,41 @@ async function httpLoad(t: Target, prefix: string, readings: number, per: number
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return { row: `HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}`, consumer: t.consumer, readings: total, rate: total / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), peakRssMb: peak / 1024 / 1024, cpuUsPerReading: (cpu * 1e6) / total, errors };
+}
+
+/**
+ * Over the load window (first request → last answer, the store's drain not in it): what the server's
+ * main thread, the client (this process) and the machine were busy with, and the probe's split.
+ */
+async function boundReport(t: Target, start: number, client0: NodeJS.CpuUsage, machine0: { busy: number; total: number }, main0: number, requests: number, per: number): Promise<void> {
+  const wallS = (Date.now() - start) / 1000;
+  const client = process.cpuUsage(client0);
+  const m = machineTicks();
+  const mainS = (procSample(t.pid)?.mainCpu ?? 0) - main0;
+  process.kill(t.pid, 'SIGWINCH');
+  const until = Date.now() + 5000;
+  while (!existsSync(t.probeOut!) && Date.now() < until) await sleep(20);
+  const probe = existsSync(t.probeOut!) ? (JSON.parse(readFileSync(t.probeOut!, 'utf8')) as Record<string, unknown>) : {};
+  const cores = 2;
+  const fmt = (d: unknown) => {
+    const x = d as { p50: number; p99: number; mean: number } | undefined;
+    return x ? `${x.p50}/${x.p99}/${x.mean}` : '-';
+  };
+  const j = probe.journal as { writes: number; records: number; writeMs: number; maxRecords: number } | undefined;
+  const fs = probe.fsyncs as { calls: number; ms: number; maxMs: number } | undefined;
+  const parts = [
+    `${t.consumer} ${per}-reading: load ${wallS.toFixed(2)} s, ${Math.round(requests / wallS)} req/s`,
+    `server main thread busy ${((mainS / wallS) * 100).toFixed(0)}% (/proc) ${(Number(probe.eventLoopBusy ?? 0) * 100).toFixed(0)}% (event loop)`,
+    `client CPU ${(((client.user + client.system) / requests)).toFixed(1)} µs/request = ${(((client.user + client.system) / 1e6 / wallS) * 100).toFixed(0)}% of a core`,
+    `machine busy ${(((m.busy - machine0.busy) / (m.total - machine0.total)) * 100).toFixed(0)}% of ${cores} cores`,
+    `in server ms p50/p99/mean ${fmt(probe.inServerMs)}`,
+  ];
+  if (j && j.writes) {
+    parts.push(`request→submit ${fmt(probe.toSubmitMs)}, submit→journaled ${fmt(probe.toDurableMs)}, journaled→answer sent ${fmt(probe.afterDurableMs)}`);
+    parts.push(`journal writes ${j.writes} (${(j.records / j.writes).toFixed(1)} records each, max ${j.maxRecords}, ${((j.writeMs * 1000) / j.writes).toFixed(0)} µs each)`);
+  }
+  if (fs) parts.push(`fsyncs ${fs.calls} (${fs.calls ? Math.round(requests / fs.calls) : '-'} requests each, ${fs.calls ? (fs.ms / fs.calls).toFixed(1) : '-'} ms each, max ${fs.maxMs.toFixed(1)})`);
+  console.log(`[bench] inputs bound: ${parts.join('; ')}`);
 }
 
 async function coapLoad(rt: Runtime, prefix: string, readings: number): Promise<InputsBenchRow> {
@@ -210,14 +282,14 @@ function ourCounter(rt: Runtime): (devs: string[], each: number) => Promise<numb
   };
 }
 
-async function startStockHttp(): Promise<StockRed> {
+async function startStockHttp(probe: { env: Record<string, string> }): Promise<StockRed> {
   const dir = tempDir('us-bench-stock-http-');
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockHttpFlow()));
-  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true });
+  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true, env: probe.env.BENCH_BOUND_OUT ? { ...probe.env, NODE_OPTIONS: `--require ${PROBE}` } : {} });
 }
 
-async function startRawHttp(): Promise<{ port: number; pid: number; count(prefix: string): Promise<number>; stop(): void }> {
-  const proc = fork(join(__dirname, 'raw-http-server.js'), [], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
+async function startRawHttp(probe: { env: Record<string, string> }): Promise<{ port: number; pid: number; count(prefix: string): Promise<number>; stop(): void }> {
+  const proc = fork(join(__dirname, 'raw-http-server.js'), [], { execArgv: probe.env.BENCH_BOUND_OUT ? ['--require', PROBE] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: '', ...probe.env } });
   const port = await new Promise<number>((resolve, reject) => {
     proc.once('message', (m) => resolve((m as { port: number }).port));
     proc.once('exit', (code) => reject(new Error(`raw HTTP server exited with ${code}`)));
@@ -226,12 +298,13 @@ async function startRawHttp(): Promise<{ port: number; pid: number; count(prefix
   return { port, pid: proc.pid!, count, stop: () => proc.kill('SIGKILL') };
 }
 
-async function startOurs(tag: string): Promise<Runtime> {
+async function startOurs(tag: string, probe: { env: Record<string, string> } = { env: {} }): Promise<Runtime> {
   const dataDir = tempDir('us-bench-inputs-');
   const flows = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
   for (const n of flows) if (n.type === 'upperstack-anomaly') n.d = true;
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '' };
+  const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '', ...probe.env };
+  if (probe.env.BENCH_BOUND_OUT) extra.NODE_OPTIONS += ` --require ${PROBE}`;
   if (env.BENCH_PROFILE_DIR) {
     // --cpu-prof is refused in NODE_OPTIONS; a preload starts the same sampling profiler (bench/cpu-profile.ts),
     // and the row's load signals the start and end of its window with SIGWINCH.
@@ -246,22 +319,25 @@ export async function benchInputs(log: (s: string) => void): Promise<InputsBench
   for (const per of ROWS) {
     const readings = per === 1 ? SINGLE : BATCH_READINGS;
     log(`inputs: HTTP ${per === 1 ? 'single readings' : `${per}-reading batches`}, ${readings} readings, ${CLIENTS} keep-alive clients`);
-    const rt = await startOurs(`h${per}`);
+    const ourProbe = probeEnv();
+    const rt = await startOurs(`h${per}`, ourProbe);
     try {
-      rows.push(await httpLoad({ consumer: 'upperstack', url: (d) => `${rt.url}/ingest/${d}`, pid: rt.proc.pid!, count: ourCounter(rt) }, `bench-h${per}`, readings, per));
+      rows.push(await httpLoad({ consumer: 'upperstack', url: (d) => `${rt.url}/ingest/${d}`, pid: rt.proc.pid!, probeOut: ourProbe.out, count: ourCounter(rt) }, `bench-h${per}`, readings, per));
     } finally {
       await rt.stop();
       rmSync(rt.dataDir, { recursive: true, force: true });
     }
-    const raw = await startRawHttp();
+    const rawProbe = probeEnv();
+    const raw = await startRawHttp(rawProbe);
     try {
-      rows.push(await httpLoad({ consumer: 'raw', url: (d) => `http://127.0.0.1:${raw.port}/ingest/${d}`, pid: raw.pid, count: () => raw.count(`bench-r${per}`) }, `bench-r${per}`, readings, per));
+      rows.push(await httpLoad({ consumer: 'raw', url: (d) => `http://127.0.0.1:${raw.port}/ingest/${d}`, pid: raw.pid, probeOut: rawProbe.out, count: () => raw.count(`bench-r${per}`) }, `bench-r${per}`, readings, per));
     } finally {
       raw.stop();
     }
-    const stock = await startStockHttp();
+    const stockProbe = probeEnv();
+    const stock = await startStockHttp(stockProbe);
     try {
-      rows.push(await httpLoad({ consumer: 'stock', url: (d) => `http://127.0.0.1:${stock.port}/bench/ingest/${d}`, pid: stock.proc.pid!, count: async () => ((await stock.query(`count=${encodeURIComponent(`bench-s${per}`)}`)) as { count: number }).count }, `bench-s${per}`, readings, per));
+      rows.push(await httpLoad({ consumer: 'stock', url: (d) => `http://127.0.0.1:${stock.port}/bench/ingest/${d}`, pid: stock.proc.pid!, probeOut: stockProbe.out, count: async () => ((await stock.query(`count=${encodeURIComponent(`bench-s${per}`)}`)) as { count: number }).count }, `bench-s${per}`, readings, per));
     } finally {
       await stock.stop();
     }

@@ -165,12 +165,12 @@ export interface StockRed {
  * flows_cred.json where the flow has credentials) on a free port, and resolves once
  * GET `readyPath` answers 200; it gives up after 60 s or when the process exits.
  */
-export async function startStockRed(opts: { dir: string; readyPath: string; removeDir?: boolean }): Promise<StockRed> {
+export async function startStockRed(opts: { dir: string; readyPath: string; removeDir?: boolean; env?: Record<string, string> }): Promise<StockRed> {
   const { dir } = opts;
   const port = await freePort();
   const proc = spawn(process.execPath, [join(ROOT, 'node_modules', 'node-red', 'red.js'), '-s', join(__dirname, 'stock-settings.js'), '-u', dir], {
     cwd: dir,
-    env: { ...process.env, NODE_OPTIONS: '', BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
+    env: { ...process.env, NODE_OPTIONS: '', ...opts.env, BENCH_STOCK_PORT: String(port), BENCH_STOCK_DB: join(dir, 'stock.duckdb') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -144,6 +144,69 @@
     }
 
     var FORMATS = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol', 'senml', 'senml-cbor', 'xml'];
+    var PROTO_TYPE = /^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+    /**
+     * The parts the HTTP and CoAP inputs' editors share: both answer requests once journaled, with the same
+     * schema choice, message type, backpressure marks and device login. type is the node type, whose catalogue
+     * holds the same errors.* and outputLabels.* keys; getDef() gives its definition, whose catalogue
+     * registerType adds later.
+     */
+    function requestInput(type, getDef) {
+        function tr(key, subs, fallback) { return translator(getDef())(type + '.' + key, subs, fallback); }
+        /** A whole number from min to max; key names the reason in the catalogue's errors. */
+        function whole(min, max, key, fallback) {
+            return function (v, opt) {
+                if (legacyUnset(this, v)) return true;
+                var s = String(v === undefined || v === null ? '' : v).trim();
+                return /^\d+$/.test(s) && Number(s) >= min && Number(s) <= max ? true : tr('errors.' + key, {}, fallback);
+            };
+        }
+        return {
+            whole: whole,
+            defaults: {
+                protoType: {
+                    value: 'upperstack.Reading',
+                    validate: function (v, opt) {
+                        if (legacyUnset(this, v) || v === '') return true;
+                        return PROTO_TYPE.test(String(v)) ? true : tr('errors.protoType', {}, 'a message type is a dotted name, e.g. upperstack.Reading');
+                    }
+                },
+                schemaSource: { value: 'default', validate: oneOf(['default', 'inline', 'file'], function () { return tr('errors.schemaSource', {}, 'choose where the schema comes from'); }) },
+                highWater: { value: 5000, validate: whole(0, 10000000, 'highWater', 'a whole number of requests, 0 for no mark') },
+                highWaterReadings: {
+                    value: 50000,
+                    validate: function (v, opt) {
+                        // Nodes saved before this option had none: the runtime gives them the default.
+                        if ((v === undefined || v === null) && !(Number(this.configVersion) >= 2)) return true;
+                        return whole(0, 100000000, 'highWaterReadings', 'a whole number of readings, 0 for no mark').call(this, v, opt);
+                    }
+                }
+            },
+            credentials: {
+                username: { type: 'text' },
+                password: { type: 'password' }
+            },
+            outputLabels: function (i) {
+                return i === 0 ? tr('outputLabels.readings', {}, 'readings') : tr('outputLabels.failed', {}, 'failed');
+            },
+            oneditprepare: function () {
+                var show = function () {
+                    var s = $('#node-input-schemaSource').val();
+                    $('.' + type + '-inline').toggle(s === 'inline');
+                    $('.' + type + '-file').toggle(s === 'file');
+                };
+                $('#node-input-schemaSource').on('change', show);
+                show();
+            },
+            oneditsave: function () {
+                // Saved from this form: every option is set, the readings mark included.
+                if (this.highWaterReadings === undefined || this.highWaterReadings === '') this.highWaterReadings = Number(this.highWater) === 0 ? 0 : 50000;
+                this.highWaterReadings = Number(this.highWaterReadings);
+                this.configVersion = 2;
+            }
+        };
+    }
 
     root.UpperstackEditor = {
         legacyUnset: legacyUnset,
@@ -164,6 +227,7 @@
         FORMATS: FORMATS,
         DECODE_FORMATS: ['auto'].concat(FORMATS),
         /** A protobuf message type: a dotted name. */
-        PROTO_TYPE: /^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/
+        PROTO_TYPE: PROTO_TYPE,
+        requestInput: requestInput
     };
 })(window);

@@ -28,10 +28,12 @@
  * groups retention empties are still dropped, so the file stays bounded.
  * `close` checkpoints too.
  *
- * A checkpoint on a second connection, next to the writes, was measured too:
- * DuckDB 1.5 let a plain insert commit during a checkpoint in some tries and
- * not in others, and the batch table a write creates and any update waited
- * for the whole checkpoint, so it removed nothing for sure.
+ * A checkpoint on a second connection, next to the writes, was measured too
+ * (bench/duckdb-checkpoint-side.ts): in DuckDB 1.5 a write into the file being
+ * checkpointed waits for the checkpoint whatever its shape (the store's appender,
+ * an INSERT, a catalog change, an update), since its first write takes the
+ * checkpoint lock the checkpoint holds; with the appender that wait would even
+ * fall on the event loop (its close is synchronous). So it removes nothing.
  */
 import { statSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
