@@ -8,12 +8,18 @@
  * IPC: {type:'ready'} after SUBACK; {type:'complete'} when `expected` load
  * readings arrived; {type:'progress'} whenever asked with {type:'report'};
  * {type:'reset', expected} starts counting again (after the warm-up).
+ *
+ * BENCH_PROBE_LOG=<file>: each probe's send time and latency also go to
+ * `<file>.raw`, as the store-backed rows' go to `<file>`, so the first second
+ * of the phase can be told apart for the broker and load generator alone.
  */
+import { appendFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { RawReport, RawSubscriberConfig } from './common';
 
 const cfg = JSON.parse(process.argv[2]) as RawSubscriberConfig;
 const report = (r: RawReport) => process.send?.(r);
+const probeLog = process.env.BENCH_PROBE_LOG ? `${process.env.BENCH_PROBE_LOG}.raw` : undefined;
 
 let readings = 0;
 let firstAt = 0;
@@ -29,6 +35,7 @@ async function main(): Promise<void> {
     if (topic === cfg.probeTopic) {
       const first = (Array.isArray(data) ? data[0] : data) as { ts: number };
       latencies.push(now - first.ts);
+      if (probeLog) appendFileSync(probeLog, `${first.ts} ${now - first.ts}\n`);
       return;
     }
     if (firstAt === 0) firstAt = now;
