@@ -15,13 +15,15 @@
  *   the message and the dead-letter node settles them; otherwise its share
  *   ends here (the log has the error) and the receipts leave the message.
  *
- * And one report: weigh(msg, readings) when a node learns how many readings the
- * message holds (decode), so the input's backpressure counts readings.
+ * And two reports: weigh(msg, readings) when a node learns how many readings the
+ * message holds (decode), so the input's backpressure counts readings; and
+ * taken(msg) when a store write has taken the message's data, so that
+ * backpressure counts only readings no write has taken yet.
  *
  * Anything else passes the message on unchanged and the receipts with it.
  * docs/architecture.md states the rule for people writing their own nodes.
  */
-import { consumeReceipts, decodedReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
+import { consumeReceipts, decodedReceipts, splitReceipts, takeReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import type { UpperstackMessage } from './input';
 import { caughtToSettle } from './settlement';
 
@@ -55,6 +57,15 @@ export function weigh(msg: UpperstackMessage, readings: number): void {
   if (!(readings > r.length)) return;
   const each = Math.ceil(readings / r.length);
   for (let i = 0; i < r.length; i++) weighReceipt(r[i], each);
+}
+
+/**
+ * A store write has taken the message's data (not durable yet: consume() comes
+ * when it is). The input's readings mark stops counting it, so the next readings
+ * arrive while the write runs; the entries still replay if the process dies.
+ */
+export function taken(msg: UpperstackMessage): void {
+  takeReceipts(receiptsOf(msg));
 }
 
 /** Terminal: the message's data is durable here. */

@@ -4,7 +4,7 @@
  * store or in the spool; it then leaves the output for whatever comes next.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { consume } from '../shared/receipts';
+import { consume, taken } from '../shared/receipts';
 import { installSettlement } from '../shared/settlement';
 import { InvalidReadingError } from '../lib/errors';
 import { onInput } from '../shared/input';
@@ -64,13 +64,18 @@ export = function register(RED: NodeAPI): void {
         return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before the store'));
       }
       applyRegistryTags(readings);
-      storeNode.writer.write(readings, (err) => {
-        if (err) return done(err);
-        // Terminal for the journal: what comes after the store gets the message without receipts.
-        consume(msg);
-        send(msg);
-        done();
-      });
+      storeNode.writer.write(
+        readings,
+        (err) => {
+          if (err) return done(err);
+          // Terminal for the journal: what comes after the store gets the message without receipts.
+          consume(msg);
+          send(msg);
+          done();
+        },
+        // In a write now: the input may take the next readings while it commits (nodes/lib/journal/gate.ts).
+        () => taken(msg),
+      );
     });
 
     node.on('close', () => clearInterval(timer));

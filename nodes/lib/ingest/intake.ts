@@ -105,7 +105,7 @@ export class Intake {
       lowReadings: opts.lowWaterReadings,
       budgetBytes: this.budgetBytes,
       onChange: (paused, reason) => {
-        trace?.({ input: this.id, paused, reason, messages: this.journal.backlog(), readings: this.journal.readings() });
+        trace?.({ input: this.id, paused, reason, messages: this.journal.backlog(), readings: this.journal.readings(), untaken: this.journal.untakenReadings() });
         opts.onPause?.(paused, reason);
       },
     });

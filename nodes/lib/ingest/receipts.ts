@@ -24,6 +24,8 @@ export interface ReceiptJournal {
   hold(seq: number, extra?: number): void;
   /** The entry holds this many readings (backpressure counts readings); optional for older journals. */
   weigh?(seq: number, readings: number): void;
+  /** A store write has taken one share of seq's data (backpressure counts what is not taken yet); optional. */
+  take?(seq: number): void;
   /** Entries up to seq are decoded, the last `entries` of them holding `readings` readings. */
   decoded?(upTo: number, entries: number, readings: number): void;
   stats(): { pending: number; bytes: number };
@@ -49,6 +51,19 @@ export function consumeReceipts(receipts: readonly Receipt[] | undefined): void 
   for (let i = 0; i < receipts.length; i++) {
     const r = receipts[i];
     journals.get(r.j)?.settle(r.s);
+  }
+}
+
+/**
+ * A store write has taken this message's data; it is not durable yet (the
+ * entries settle when consumeReceipts comes), but the input may take the next
+ * readings meanwhile: nodes/lib/journal/gate.ts counts only readings not taken.
+ */
+export function takeReceipts(receipts: readonly Receipt[] | undefined): void {
+  if (!receipts) return;
+  for (let i = 0; i < receipts.length; i++) {
+    const r = receipts[i];
+    journals.get(r.j)?.take?.(r.s);
   }
 }
 

@@ -16,6 +16,8 @@ export interface IntakeTraceEvent {
   /** Unsettled messages, and the readings in them, when the gate changed. */
   messages: number;
   readings: number;
+  /** Of those readings, the ones no store write has taken yet (what the readings mark counts). */
+  untaken?: number;
 }
 
 export function intakeTraceFromEnv(env: NodeJS.ProcessEnv = process.env): ((e: IntakeTraceEvent) => void) | undefined {

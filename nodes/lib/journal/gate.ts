@@ -16,6 +16,13 @@
  * message above the readings mark still passes: the gate only withholds acks
  * of later messages until the backlog has drained.
  *
+ * The readings mark counts only readings no store write has taken yet
+ * (Journal.take, through takeReceipts): readings in a write that has not
+ * committed stay unsettled, but the next ones may arrive meanwhile, so intake
+ * and store overlap instead of taking turns. What is in flight stays bounded by
+ * a ceiling on all unsettled readings, taken or not (three times the mark by
+ * default), checked with the mark before any ack is let through.
+ *
  * Hysteresis: once the backlog reaches a high-water mark (or the journal its
  * budget), acks are held until the backlog is down to the low-water marks and
  * the journal below its budget, then released in arrival order. The journal
@@ -34,13 +41,15 @@ export interface AckGateOptions {
   highReadings?: number;
   /** Unsettled readings at or below which withheld acks are released (default half the mark). */
   lowReadings?: number;
+  /** All unsettled readings, taken into a store write or not, at which acks are withheld (default three times highReadings). */
+  ceilingReadings?: number;
   /** Journal bytes at which acks are withheld; 0 or absent: no budget. */
   budgetBytes?: number;
   /** Told when the gate closes (true) and opens again (false). */
   onChange?: (paused: boolean, reason?: PauseReason) => void;
 }
 
-type GateJournal = Pick<Journal, 'backlog' | 'whenDrained'> & Partial<Pick<Journal, 'bytes' | 'readings'>>;
+type GateJournal = Pick<Journal, 'backlog' | 'whenDrained'> & Partial<Pick<Journal, 'bytes' | 'readings' | 'untakenReadings'>>;
 
 export class AckGate {
   private held: Array<() => void> = [];
@@ -52,6 +61,9 @@ export class AckGate {
   private readonly budget: number;
   private readonly highReadings: number;
   private readonly lowReadings: number;
+  private readonly ceiling: number;
+  /** Below this, after the ceiling was reached, acks go out again. */
+  private readonly ceilingLow: number;
 
   constructor(private readonly journal: GateJournal, private readonly opts: AckGateOptions) {
     this.high = opts.highWater > 0 ? opts.highWater : Infinity;
@@ -59,6 +71,8 @@ export class AckGate {
     this.highReadings = opts.highReadings && opts.highReadings > 0 && journal.readings ? opts.highReadings : Infinity;
     const lowReadings = opts.lowReadings ?? Math.floor(this.highReadings / 2);
     this.lowReadings = Math.max(0, Math.min(lowReadings, this.highReadings - 1));
+    this.ceiling = this.highReadings === Infinity ? Infinity : Math.max(this.highReadings, opts.ceilingReadings ?? 3 * this.highReadings);
+    this.ceilingLow = this.ceiling === Infinity ? Infinity : this.ceiling - (this.highReadings - this.lowReadings);
     this.budget = opts.budgetBytes && opts.budgetBytes > 0 ? opts.budgetBytes : Infinity;
   }
 
@@ -74,13 +88,13 @@ export class AckGate {
    */
   check(): boolean {
     if (this.paused) return true;
-    const reason = this.journal.backlog() >= this.high || this.readings() >= this.highReadings ? 'backlog' : this.bytes() >= this.budget ? 'disk' : undefined;
+    const reason = this.journal.backlog() >= this.high || this.untaken() >= this.highReadings || this.readings() >= this.ceiling ? 'backlog' : this.bytes() >= this.budget ? 'disk' : undefined;
     if (!reason) return false;
     this.paused = true;
     this.reason = reason;
     this.since = Date.now();
     this.opts.onChange?.(true, reason);
-    this.journal.whenDrained(this.low, this.budget, () => this.release(), this.lowReadings);
+    this.journal.whenDrained(this.low, this.budget, () => this.release(), this.lowReadings, this.ceilingLow);
     return this.paused;
   }
 
@@ -110,6 +124,12 @@ export class AckGate {
 
   private readings(): number {
     return this.highReadings !== Infinity ? this.journal.readings!() : 0;
+  }
+
+  /** Readings no store write has taken yet (all unsettled ones for a journal that does not tell). */
+  private untaken(): number {
+    if (this.highReadings === Infinity) return 0;
+    return this.journal.untakenReadings ? this.journal.untakenReadings() : this.journal.readings!();
   }
 
   private bytes(): number {

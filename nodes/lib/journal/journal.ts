@@ -16,6 +16,7 @@ import { readCheckpoint, takePendingList, writeCheckpointInBackground, writeChec
 import { PendingCounts } from './pending';
 import { BUFFER_RECORDS, encodeGroup, scanSegment, type JournalEntry, type RecordEncoder, type Segment } from './segment-file';
 import { ReadingWeights } from './weights';
+import { TakenEntries } from './taken';
 
 export type { JournalEntry, RecordEncoder } from './segment-file';
 
@@ -40,6 +41,16 @@ export interface JournalStats {
   lastSeq: number;
 }
 
+interface DrainWaiter {
+  limit: number;
+  bytesBelow: number;
+  /** Readings no store write has taken yet. */
+  readings: number;
+  /** All unsettled readings, taken or not: stays below this. */
+  ceiling: number;
+  cb: () => void;
+}
+
 export class Journal {
   readonly dir: string;
   private readonly segmentBytes: number;
@@ -57,9 +68,11 @@ export class Journal {
   private dirty = false;
   private timers: NodeJS.Timeout[] = [];
   private opened = false;
-  private drainWaiter: { limit: number; bytesBelow: number; readings: number; cb: () => void } | undefined;
+  private drainWaiter: DrainWaiter | undefined;
   /** Readings in unsettled entries, as decode weighed them: backpressure that counts readings. */
   private weights = new ReadingWeights();
+  /** Unsettled entries a store write has taken (take()), and the readings they hold. */
+  private taken = new TakenEntries();
   /** Bytes of all segment files (kept up to date, so the disk budget costs no stat calls). */
   private totalBytes = 0;
   /** The periodic fsync and checkpoint run on the libuv pool; one of each at a time. */
@@ -177,17 +190,26 @@ export class Journal {
   }
 
   /**
-   * Calls cb once at most `limit` entries are unsettled and the segment files
-   * take fewer than `bytesBelow` bytes (at once when that is so already). One
-   * waiter at a time; a new call replaces the previous one.
+   * Calls cb once at most `limit` entries are unsettled, the segment files
+   * take fewer than `bytesBelow` bytes, at most `readings` readings are in
+   * entries no store write has taken yet, and fewer than `ceiling` readings are
+   * unsettled in all (at once when that is so already). One waiter at a time;
+   * a new call replaces the previous one.
    */
-  whenDrained(limit: number, bytesBelow: number, cb: () => void, readings = Infinity): void {
-    if (this.pending.size <= limit && this.totalBytes < bytesBelow && (readings === Infinity || this.readings() <= readings)) {
+  whenDrained(limit: number, bytesBelow: number, cb: () => void, readings = Infinity, ceiling = Infinity): void {
+    const w = { limit, bytesBelow, readings, ceiling, cb };
+    if (this.drained(w)) {
       this.drainWaiter = undefined;
       cb();
       return;
     }
-    this.drainWaiter = { limit, bytesBelow, readings, cb };
+    this.drainWaiter = w;
+  }
+
+  private drained(w: DrainWaiter): boolean {
+    if (this.pending.size > w.limit || this.totalBytes >= w.bytesBelow) return false;
+    if (w.readings !== Infinity && this.untakenReadings() > w.readings) return false;
+    return w.ceiling === Infinity || this.readings() < w.ceiling;
   }
 
   /**
@@ -214,10 +236,34 @@ export class Journal {
     return this.weights.readings(this.pending.size, this.nextSeq - 1, this.settledUpTo);
   }
 
+  /**
+   * Readings in unsettled entries that no store write has taken yet: what the
+   * input's readings mark counts (gate.ts), so the next readings arrive while a
+   * write runs instead of waiting for it to commit.
+   */
+  untakenReadings(): number {
+    const r = this.readings();
+    return this.taken.readings >= r ? 0 : r - this.taken.readings;
+  }
+
+  /**
+   * A store write has taken seq's data (one share of it: an entry split among
+   * several stores counts as taken once every share is). It stays unsettled,
+   * and replays after a crash, until the write is durable and settle() comes.
+   */
+  take(seq: number): void {
+    const n = this.pending.get(seq);
+    if (n === undefined) return;
+    if (this.taken.take(seq, n, this.weights.of(seq))) this.checkDrained();
+  }
+
   /** One more settle is needed before seq is done (the message was split). */
   hold(seq: number, extra = 1): void {
     const n = this.pending.get(seq);
-    if (n !== undefined) this.pending.set(seq, n + extra);
+    if (n !== undefined) {
+      this.pending.set(seq, n + extra);
+      this.taken.hold(seq, extra);
+    }
   }
 
   /** Marks seq as durable elsewhere. Unknown or already settled seqs are ignored. */
@@ -229,6 +275,7 @@ export class Journal {
       return;
     }
     this.pending.delete(seq);
+    if (this.taken.size !== 0) this.taken.settled(seq);
     if (this.weights.extra !== 0) this.weights.unweigh(seq);
     if (seq === this.settledUpTo + 1) {
       this.settledUpTo = (this.pending.lowest() ?? this.nextSeq) - 1;
@@ -239,7 +286,7 @@ export class Journal {
 
   private checkDrained(): void {
     const w = this.drainWaiter;
-    if (w && this.pending.size <= w.limit && this.totalBytes < w.bytesBelow && (w.readings === Infinity || this.readings() <= w.readings)) {
+    if (w && this.drained(w)) {
       this.drainWaiter = undefined;
       w.cb();
     }
@@ -296,6 +343,7 @@ export class Journal {
     this.totalBytes = 0;
     this.pending.clear();
     this.weights.clear();
+    this.taken.clear();
     this.drainWaiter = undefined;
   }
 

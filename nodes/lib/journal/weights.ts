@@ -51,6 +51,11 @@ export class ReadingWeights {
     return undecoded > 0 ? n + Math.round(undecoded * (this.perEntry - 1)) : n;
   }
 
+  /** The readings unsettled entry seq counts as once decoded (one unless weighed). */
+  of(seq: number): number {
+    return 1 + (this.weights.get(seq) ?? 0);
+  }
+
   /** seq is settled: its readings no longer count. */
   unweigh(seq: number): void {
     const extra = this.weights.get(seq);

@@ -245,18 +245,29 @@ export class SinkSet {
 
   /**
    * Hands the readings to every sink's writer; `durable` runs once all of them
-   * have them in their database or spool, with the first error any reported.
+   * have them in their database or spool, with the first error any reported,
+   * and `taken` once every writer has them in a write that has started.
    */
-  write(readings: Reading[], durable: Durable): void {
+  write(readings: Reading[], durable: Durable, taken?: () => void): void {
     const n = this.entries.length;
-    if (n === 1) return this.entries[0].writer.write(readings, durable);
+    if (n === 1) return this.entries[0].writer.write(readings, durable, taken);
     let left = n;
+    let untaken = n;
     let failure: Error | undefined;
+    const one = taken
+      ? () => {
+          if (--untaken === 0) taken();
+        }
+      : undefined;
     for (const e of this.entries) {
-      e.writer.write(readings, (err) => {
-        if (err && !failure) failure = err;
-        if (--left === 0) durable(failure);
-      });
+      e.writer.write(
+        readings,
+        (err) => {
+          if (err && !failure) failure = err;
+          if (--left === 0) durable(failure);
+        },
+        one,
+      );
     }
   }
 

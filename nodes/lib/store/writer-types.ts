@@ -97,6 +97,8 @@ export interface Pending {
   /** Readings already taken into a sink write. */
   taken: number;
   durable: Durable;
+  /** Told once all its readings are in a sink (or spool) write that has started. */
+  onTaken?: () => void;
   /** The first failure of any of its parts; reported once the last part is through. */
   err?: Error;
   /** When it was handed to the writer (epoch ms). */

@@ -112,10 +112,15 @@ export class DurableWriter {
     if (this.spooledEntries.length) this.scheduleRetry(0);
   }
 
-  write(readings: Reading[], durable: Durable): void {
+  /**
+   * Queues readings for the sink. `durable` runs once they are durable;
+   * `taken`, if given, once every one of them is in a write that has started
+   * (before durable, never after it): the input may take more meanwhile.
+   */
+  write(readings: Reading[], durable: Durable, taken?: () => void): void {
     if (this.closed) return durable(new StoreUnavailableError('the store is closing'));
     const at = Date.now();
-    this.pending.push({ readings, taken: 0, durable, at });
+    this.pending.push(taken ? { readings, taken: 0, durable, at, onTaken: taken } : { readings, taken: 0, durable, at });
     this.queued += readings.length;
     this.lastArrivalAt = at;
     this.stats_.queued = this.queued;
@@ -229,6 +234,7 @@ export class DurableWriter {
         this.hold(false);
         this.lastWriteAt = Date.now();
         const { readings, parts, finished } = this.take();
+        for (const p of finished) this.tellTaken(p);
         this.afterBacklog = readings.length >= this.minWrite;
         const since = parts.length ? Math.min(...parts.map((p) => p.at)) : Date.now();
         const letters = this.letters.splice(0, this.letters.length);
@@ -257,6 +263,15 @@ export class DurableWriter {
       this.flushing = false;
     }
     if (wait) this.armNext();
+  }
+
+  /** Advisory (it lets the input take more): a throwing callback must not stop the write its caller waits on. */
+  private tellTaken(p: Pending): void {
+    try {
+      p.onTaken?.();
+    } catch {
+      // The readings are still written and their durable callback runs; only the early resume is lost.
+    }
   }
 
   /** Up to maxWrite queued readings (and maxWriteRows values), the calls they come from, and the calls they complete. */
