@@ -9,6 +9,7 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { StoreUnavailableError } from '../errors';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
 import { planAggregateRaw, planDevices, planReadings } from './duckdb-query';
+import { readMemory, type StoreMemory } from './duckdb-schema';
 
 /** What the reader needs of its store: the database (opened by the store's write queue) and its error wording. */
 export interface ReaderHost {
@@ -38,6 +39,11 @@ export class DuckDbReader {
 
   devices(q: DeviceQuery): Promise<DeviceSummary[]> {
     return this.read('list devices', planDevices(q));
+  }
+
+  /** The database's memory use and limit, read beside the writes. */
+  memory(): Promise<StoreMemory | undefined> {
+    return this.read('read memory use', readMemory);
   }
 
   /** Settles when the queries queued so far have finished. */

@@ -73,8 +73,19 @@ export function threadsFromEnv(value: string | undefined): number | undefined {
 
 const HEALTH_PROBE = `INSERT INTO readings VALUES ('upperstack health probe', TIMESTAMP '1970-01-01', 'probe', 0, NULL, NULL, '{}')`;
 
+export interface StoreMemory {
+  memory_usage?: string;
+  memory_limit?: string;
+}
+
+/** The database's memory use and limit (any connection of the instance). */
+export async function readMemory(conn: DuckDBConnection): Promise<StoreMemory | undefined> {
+  const r = await conn.runAndReadAll(`SELECT memory_usage, memory_limit FROM pragma_database_size() WHERE database_name = current_database()`);
+  return r.getRowObjects()[0] as StoreMemory | undefined;
+}
+
 /** A committed write, not just a read (a full disk or lost file shows here); the database's memory use. */
-export async function checkWritable(conn: DuckDBConnection): Promise<{ memory_usage?: string; memory_limit?: string } | undefined> {
+export async function checkWritable(conn: DuckDBConnection): Promise<StoreMemory | undefined> {
   await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('health_checked_at', $now)`, { now: new Date().toISOString() });
   // A row in the readings table too, rolled back: its index and the memory a write needs are
   // what readings depend on (the writer asks this before it blames a reading the store refused).
@@ -84,6 +95,5 @@ export async function checkWritable(conn: DuckDBConnection): Promise<{ memory_us
   } finally {
     await conn.run('ROLLBACK');
   }
-  const r = await conn.runAndReadAll(`SELECT memory_usage, memory_limit FROM pragma_database_size() WHERE database_name = current_database()`);
-  return r.getRowObjects()[0] as { memory_usage?: string; memory_limit?: string } | undefined;
+  return readMemory(conn);
 }
