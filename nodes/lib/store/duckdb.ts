@@ -316,7 +316,8 @@ export class DuckDbStore implements TimeSeriesStore {
       // every few seconds while /health is watched) just when the store is busiest.
       const since = Date.now() - this.committedAt;
       if (this.committedAt > this.failedAt && since < RECENT_COMMIT_MS) {
-        const memory = await this.reader.memory();
+        // The figures are extra: a failing read of them says nothing about the writes.
+        const memory = await this.reader.memory().catch(() => undefined);
         return { ok: true, detail: `${where} is writable (a write committed ${since} ms ago); memory ${memory?.memory_usage ?? '?'} of ${memory?.memory_limit ?? '?'}` };
       }
       // A committed write, not just a read: a full disk or lost file shows here.

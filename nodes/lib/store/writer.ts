@@ -120,7 +120,7 @@ export class DurableWriter {
   write(readings: Reading[], durable: Durable, taken?: () => void): void {
     if (this.closed) return durable(new StoreUnavailableError('the store is closing'));
     const at = Date.now();
-    this.pending.push(taken ? { readings, taken: 0, durable, at, onTaken: taken } : { readings, taken: 0, durable, at });
+    this.pending.push({ readings, taken: 0, durable, at, onTaken: taken });
     this.queued += readings.length;
     this.lastArrivalAt = at;
     this.stats_.queued = this.queued;
