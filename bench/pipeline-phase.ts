@@ -17,6 +17,21 @@ export async function waitCount(target: StoreTarget, prefix: string, devices: st
   }
 }
 
+/**
+ * Starts the publishers and waits for every acknowledgement, at most PHASE_TIMEOUT_MS: when the first
+ * message left and the last acknowledgement came, or, past the time, when the wait began and a note.
+ */
+async function acknowledged(pubs: Publishers, tag: string): Promise<{ firstPublish: number; lastAck: number; note: string }> {
+  const began = Date.now();
+  try {
+    const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
+    logFirstChunk(tag, acked);
+    return { firstPublish: acked.firstPublish, lastAck: acked.lastAck, note: '' };
+  } catch (err) {
+    return { firstPublish: began, lastAck: NaN, note: `timeout: ${(err as Error).message}` };
+  }
+}
+
 export interface PhaseContext {
   broker: Row['broker'];
   url: string;
@@ -45,7 +60,7 @@ function logFirstChunk(tag: string, p: Published): void {
 
 /**
  * The measured phase's publishers: the warm-up's, given the measured job. BENCH_PUB_FRESH=1 forks
- * fresh ones instead (the method before 2026-11-30 23:00, kept for comparisons).
+ * fresh ones instead (the method before 2026-11-30 23:20, kept for comparisons).
  */
 async function measuredPublishers(warm: Publishers, ctx: PhaseContext, topicPrefix: string, prefix: string, probeDevice: string): Promise<Publishers> {
   if (env.BENCH_PUB_FRESH !== '1') return warm.reuse(prefix, ctx.readings ?? READINGS, probeDevice, ctx.rate);
@@ -97,18 +112,8 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   })();
 
   const deadline = Date.now() + PHASE_TIMEOUT_MS;
-  let note = '';
-  const started = Date.now();
-  let firstPublish = started;
-  let lastAck = NaN;
-  try {
-    const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
-    firstPublish = acked.firstPublish;
-    lastAck = acked.lastAck;
-    logFirstChunk(tag, acked);
-  } catch (err) {
-    note = `timeout: ${(err as Error).message}`;
-  }
+  const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs, tag);
+  let note = ackNote;
   const { at, count } = await waitCount(target, `${prefix}-`, devicesOf(prefix), pubs.total, deadline);
   if (profiling) process.kill(target.pid, 'SIGWINCH');
   polling = false;
@@ -181,18 +186,9 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
     const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
     const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
     const complete = next('complete');
-    let note = '';
-    let firstPublish = Date.now();
-    let lastAck = NaN;
     const deadline = Date.now() + PHASE_TIMEOUT_MS;
-    try {
-      const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
-      firstPublish = acked.firstPublish;
-      lastAck = acked.lastAck;
-      logFirstChunk(tag, acked);
-    } catch (err) {
-      note = `timeout: ${(err as Error).message}`;
-    }
+    const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs, tag);
+    let note = ackNote;
     let result: RawReport;
     try {
       result = await withTimeout(complete, Math.max(1, deadline - Date.now()), 'the raw subscriber');

@@ -40,7 +40,7 @@
  * in ms to that file, to line the tail up with UPPERSTACK_DUCKDB_TRACE's writes and checkpoints;
  * the publishers' CPU per reading, first chunk and the rest, goes to <file>.pub),
  * BENCH_PUB_FRESH=1 (fork fresh publishers for each measured phase instead of going on with the
- * warm-up's, the method before 2026-11-30 23:00).
+ * warm-up's, the method before 2026-11-30 23:20).
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */
