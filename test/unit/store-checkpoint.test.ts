@@ -80,6 +80,27 @@ test("left to DuckDB (threshold 0) the same writes grow the WAL past that bound:
   await store.close();
 });
 
+test('with no setting the store checkpoints itself at 2 MiB of WAL: the WAL stays near that instead of growing to DuckDB\'s 16 MB', async () => {
+  const before = process.env.UPPERSTACK_DUCKDB_CHECKPOINT_WAL;
+  delete process.env.UPPERSTACK_DUCKDB_CHECKPOINT_WAL;
+  const file = join(dir, 'default.duckdb');
+  const events: StoreTraceEvent[] = [];
+  const store = new DuckDbStore({ path: file, trace: (e) => events.push(e) });
+  try {
+    await store.open();
+    const largest = await writeMany(store, file, Date.now() - 2 * HOUR, 80);
+    const checkpoints = events.filter((e) => e.kind === 'checkpoint');
+    assert.ok(checkpoints.length >= 1, `checkpoints: ${checkpoints.length}, largest WAL ${largest}`);
+    // Not earlier than 2 MiB, and never more than one write past it.
+    assert.ok(checkpoints.every((e) => e.kind === 'checkpoint' && !e.error && e.walBytes >= 2 << 20), JSON.stringify(checkpoints));
+    assert.ok(largest < (2 << 20) + 200 * 1024, `largest WAL ${largest}`);
+  } finally {
+    await store.close();
+    if (before === undefined) delete process.env.UPPERSTACK_DUCKDB_CHECKPOINT_WAL;
+    else process.env.UPPERSTACK_DUCKDB_CHECKPOINT_WAL = before;
+  }
+});
+
 test('close checkpoints: everything is in the file and no WAL is left', async () => {
   const file = join(dir, 'close.duckdb');
   const events: StoreTraceEvent[] = [];

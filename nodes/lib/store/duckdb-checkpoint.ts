@@ -20,7 +20,7 @@
  *   shorter ones.
  *
  * So the store can checkpoint itself: in its queue right after the write that
- * took the WAL past `walBytes` (2 MiB measured, ~60,000 rows; off by default, see below), without
+ * took the WAL past `walBytes` (2 MiB by default, ~60,000 rows, see below), without
  * vacuuming, which keeps every checkpoint small and of the same size. DuckDB's
  * own threshold stays as a backstop (BACKSTOP), should the store's checkpoints
  * fail. Row groups stay as small as the checkpoints that wrote them: the file
@@ -41,15 +41,13 @@ import { ConfigError } from '../errors';
 import { traceOut } from '../trace-out';
 
 /**
- * 0: DuckDB's own checkpoints unless UPPERSTACK_DUCKDB_CHECKPOINT_WAL says otherwise. 2 MiB (~60,000 rows)
- * removed the long stall from the store's own write path (bench/duckdb-stall.ts), but on the latency row
- * (15 s, where DuckDB's own 16 MB checkpoint falls inside the window at most once) it gave a worse p99
- * in 7 of 8 alternating pairs on a loaded machine (docs/performance.md): its ~8 small stalls per window
- * delay more probes than DuckDB's one long one. Not the default until a quiet run says it helps.
+ * 2 MiB (~60,000 rows) unless UPPERSTACK_DUCKDB_CHECKPOINT_WAL says otherwise (0: DuckDB's own). On the
+ * latency row (10,000 readings/s) DuckDB's own checkpoint held the one write queue 175–370 ms inside a
+ * write; the store's 2 MiB checkpoints, ~11 per 15 s, took at most 70–110 ms each, and the longest turn
+ * of the queue was shorter in every alternating pair; 512 KiB and 1 MiB gave 20–37 checkpoints of up to
+ * 150–185 ms (docs/performance.md, "The latency row: warm publishers, the store's 2 MiB checkpoints").
  */
-export const DEFAULT_CHECKPOINT_WAL_BYTES = 0;
-/** The threshold measured (UPPERSTACK_DUCKDB_CHECKPOINT_WAL=2097152): ~60,000 rows. */
-export const MEASURED_CHECKPOINT_WAL_BYTES = 2 << 20;
+export const DEFAULT_CHECKPOINT_WAL_BYTES = 2 << 20;
 /** DuckDB's own threshold while the store checkpoints itself: only reached if its checkpoints fail. */
 const BACKSTOP = '64MB';
 

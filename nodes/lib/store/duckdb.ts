@@ -68,7 +68,7 @@ export interface DuckDbStoreOptions {
   rollupEveryMs?: number;
   /**
    * The store checkpoints after the write that takes the WAL past this many
-   * bytes (default UPPERSTACK_DUCKDB_CHECKPOINT_WAL, else 0); 0 leaves it to
+   * bytes (default UPPERSTACK_DUCKDB_CHECKPOINT_WAL, else 2 MiB); 0 leaves it to
    * DuckDB (16 MB, inside a write's commit); duckdb-checkpoint.ts.
    */
   checkpointWalBytes?: number;
