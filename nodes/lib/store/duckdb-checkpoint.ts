@@ -42,10 +42,10 @@ import { traceOut } from '../trace-out';
 
 /**
  * 2 MiB (~60,000 rows) unless UPPERSTACK_DUCKDB_CHECKPOINT_WAL says otherwise (0: DuckDB's own). On the
- * latency row (10,000 readings/s) DuckDB's own checkpoint held the one write queue 175–370 ms inside a
- * write; the store's 2 MiB checkpoints, ~11 per 15 s, took at most 70–110 ms each, and the longest turn
- * of the queue was shorter in every alternating pair; 512 KiB and 1 MiB gave 20–37 checkpoints of up to
- * 150–185 ms (docs/performance.md, "The latency row: warm publishers, the store's 2 MiB checkpoints").
+ * latency row (10,000 readings/s) DuckDB's own checkpoint held the write queue 181–232 ms inside a write;
+ * the store's 2 MiB checkpoints, ~10 per 15 s, took 24–153 ms each, and the queue's longest turn was
+ * shorter in every alternating pair; 512 KiB and 1 MiB gave 19–38 checkpoints for no shorter longest turn
+ * (docs/performance.md, "The latency row: warm publishers, and the store's 2 MiB checkpoints by default").
  */
 export const DEFAULT_CHECKPOINT_WAL_BYTES = 2 << 20;
 /** DuckDB's own threshold while the store checkpoints itself: only reached if its checkpoints fail. */
