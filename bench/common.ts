@@ -1,7 +1,19 @@
 /** Small helpers shared by the pipeline benchmark's processes (no dependencies beyond Node). */
 import { readFileSync, readdirSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A full collection on demand (gc is exposed at run time, so the bench needs no flag): twice, so what the first frees is gone too. */
+export function collectGarbage(): () => void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  return () => {
+    gc();
+    gc();
+  };
+}
 
 const DAY = 86_400_000;
 /**

@@ -4,7 +4,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProcWatch, percentile, sleep, type RawReport, type RawSubscriberConfig } from './common';
 import { CLIENTS, PHASE_TIMEOUT_MS, POLL_MS, PUBLISHERS, READINGS, WARM_READINGS, env, log, type Row } from './pipeline-knobs';
-import { settleCpu, startPublishers, withTimeout } from './pipeline-load';
+import { settleCpu, startPublishers, withTimeout, type Publishers } from './pipeline-load';
 import { awaitSubscribed, devicesOf, type StoreTarget } from './pipeline-consumers';
 
 export async function waitCount(target: StoreTarget, prefix: string, devices: string[], total: number, deadline: number): Promise<{ at: number; count: number }> {
@@ -14,6 +14,20 @@ export async function waitCount(target: StoreTarget, prefix: string, devices: st
     if (count >= total || at > deadline) return { at, count };
     // Counting costs the consumer a query: rarely while far from done, every 20 ms near the end.
     await sleep(count < 0.9 * total ? 250 : 20);
+  }
+}
+
+/**
+ * Starts the publishers and waits for every acknowledgement, at most PHASE_TIMEOUT_MS: when the first
+ * message left and the last acknowledgement came, or, past the time, when the wait began and a note.
+ */
+async function acknowledged(pubs: Publishers): Promise<{ firstPublish: number; lastAck: number; note: string }> {
+  const began = Date.now();
+  try {
+    const { firstPublish, lastAck } = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
+    return { firstPublish, lastAck, note: '' };
+  } catch (err) {
+    return { firstPublish: began, lastAck: NaN, note: `timeout: ${(err as Error).message}` };
   }
 }
 
@@ -74,17 +88,8 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   })();
 
   const deadline = Date.now() + PHASE_TIMEOUT_MS;
-  let note = '';
-  const started = Date.now();
-  let firstPublish = started;
-  let lastAck = NaN;
-  try {
-    const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
-    firstPublish = acked.firstPublish;
-    lastAck = acked.lastAck;
-  } catch (err) {
-    note = `timeout: ${(err as Error).message}`;
-  }
+  const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs);
+  let note = ackNote;
   const { at, count } = await waitCount(target, `${prefix}-`, devicesOf(prefix), pubs.total, deadline);
   if (profiling) process.kill(target.pid, 'SIGWINCH');
   polling = false;
@@ -158,17 +163,9 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
     const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
     const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
     const complete = next('complete');
-    let note = '';
-    let firstPublish = Date.now();
-    let lastAck = NaN;
     const deadline = Date.now() + PHASE_TIMEOUT_MS;
-    try {
-      const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
-      firstPublish = acked.firstPublish;
-      lastAck = acked.lastAck;
-    } catch (err) {
-      note = `timeout: ${(err as Error).message}`;
-    }
+    const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs);
+  let note = ackNote;
     let result: RawReport;
     try {
       result = await withTimeout(complete, Math.max(1, deadline - Date.now()), 'the raw subscriber');
