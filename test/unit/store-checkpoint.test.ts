@@ -151,13 +151,16 @@ test('the trace reports each roll-up apply with its buckets, and every write wit
   await store.open();
   // Before any write, so the health check is the probe on the queue (a write just committed would stand for it).
   await store.health();
+  const probed = events.length;
   const from = Date.UTC(2026, 0, 1);
   // 10 devices × 3 fields, all in one minute: 30 buckets pending after the first write, none new after the second.
   await store.write(readings(from, 10));
   await store.write(readings(from + 1000, 10));
-  // Answered from the 1-minute tier: what is pending is applied first.
-  const { tier } = await store.aggregateWithTier({ device: 'd0', field: 't', fn: 'count', everyMs: 60_000, from, to: from + 60_000 });
-  assert.equal(tier, '1m');
+  // An aggregate from the 1-minute tier applies nothing (it merges what is pending); an apply asked for does.
+  const { tier, points } = await store.aggregateWithTier({ device: 'd0', field: 't', fn: 'count', everyMs: 60_000, from, to: from + 60_000 });
+  assert.deepEqual([tier, points], ['1m', [{ ts: from, value: 2 }]]);
+  assert.deepEqual(events.slice(probed).filter((e) => e.kind === 'rollups' || e.kind === 'op'), []);
+  await store.applyRollups();
   const applies = events.filter((e) => e.kind === 'rollups');
   assert.deepEqual(applies.map((e) => e.kind === 'rollups' && e.buckets), [30]);
   const writes = events.filter((e) => e.kind === 'write');
@@ -165,7 +168,7 @@ test('the trace reports each roll-up apply with its buckets, and every write wit
   assert.ok(writes.every((e) => e.kind === 'write' && Number.isFinite(e.waitMs) && e.waitMs >= 0));
   // Every other turn of the queue a write could wait behind is there too, by name.
   const ops = events.flatMap((e) => (e.kind === 'op' ? [e] : []));
-  assert.deepEqual(ops.map((e) => e.op).filter((op) => op === 'aggregate' || op === 'health check'), ['health check', 'aggregate']);
+  assert.deepEqual(ops.map((e) => e.op).filter((op) => op === 'apply roll-ups' || op === 'health check'), ['health check', 'apply roll-ups']);
   assert.ok(ops.every((e) => Number.isFinite(e.ms) && e.ms >= 0 && Number.isFinite(e.waitMs) && e.waitMs >= 0));
   await store.close();
 });

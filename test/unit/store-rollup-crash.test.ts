@@ -19,7 +19,7 @@ const STORE = join(__dirname, '..', '..', 'nodes', 'lib', 'store', 'duckdb.js');
 
 /**
  * The child: writes readings in batches with the roll-up timer out of the way;
- * halfway an aggregate makes it apply what is pending, then it writes on
+ * halfway it applies what is pending, then it writes on
  * (the same minutes and hours, and later ones), says so and waits to be killed.
  */
 const CHILD = `
@@ -38,7 +38,7 @@ const { DuckDbStore } = require(${JSON.stringify(STORE)});
     return out;
   };
   for (let i = 0; i < 300; i += 50) await store.write(batch(i, i + 50));
-  await store.aggregate({ device: 'a', field: 'v', fn: 'count', everyMs: 3600000 });
+  await store.applyRollups();
   for (let i = 300; i < 700; i += 50) await store.write(batch(i, i + 50));
   process.stdout.write('written\\n');
   setInterval(() => undefined, 1000);

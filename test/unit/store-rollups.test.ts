@@ -269,3 +269,54 @@ test('any order of writes, replays, late data and restarts keeps the roll-ups eq
     { numRuns: 12 },
   );
 });
+
+test('an aggregate from a tier adds the roll-ups still pending, also while an apply runs beside it (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const reading = fc.record({
+    device: fc.constantFrom('a', 'b'),
+    // Steps of 20 s from the latest reading so far: mostly later (fresh), now and then earlier (late) or the same (a replay).
+    dt: fc.integer({ min: -3, max: 6 }),
+    fields: fc.dictionary(fc.constantFrom('x', 'y'), fc.oneof(fc.integer({ min: -5, max: 5 }), fc.boolean(), fc.constantFrom('p', 'q')), { minKeys: 1 }),
+  });
+  const step = fc.oneof(
+    { arbitrary: fc.array(reading, { minLength: 1, maxLength: 8 }).map((rs) => ({ write: rs })), weight: 4 },
+    { arbitrary: fc.constant({ apply: true as const }), weight: 1 },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 8 }), fc.boolean(), async (steps, race) => {
+      // The timer out of the way: what is pending stays so until a late reading, a replay or an apply asked for.
+      const store = new DuckDbStore({ path: ':memory:', rollupEveryMs: 3_600_000 });
+      await store.open();
+      try {
+        let clock = 0;
+        for (const st of steps) {
+          if ('apply' in st) {
+            await store.applyRollups();
+            continue;
+          }
+          await store.write(
+            st.write.map((x) => {
+              const s = Math.max(0, clock + x.dt * 20);
+              clock = Math.max(clock, s);
+              return { device: x.device, ts: T0 + s * 1000, fields: x.fields, tags: {} };
+            }),
+          );
+        }
+        const queries = ['a', 'b'].flatMap((device) => ['x', 'y'].flatMap((field) => FNS.flatMap((fn) => [60_000, 3_600_000].map((everyMs) => ({ device, field, fn, everyMs, from: T0, to: T0 + 3 * 3_600_000 })))));
+        const raw = await Promise.all(queries.map((q) => store.aggregateRaw(q)));
+        // Every read asked for at once, with an apply queued beside them when `race`: each counts every reading once.
+        const applied = race ? store.applyRollups() : undefined;
+        const tiered = await Promise.all(queries.map((q) => store.aggregateWithTier(q)));
+        await applied;
+        queries.forEach((q, i) => {
+          assert.equal(tiered[i].tier, q.everyMs === 60_000 ? '1m' : '1h');
+          // Whole numbers: sums and means are exact whatever the order of adding.
+          assert.deepEqual(tiered[i].points, raw[i], `${q.device}/${q.field} ${q.fn} every ${q.everyMs}`);
+        });
+      } finally {
+        await store.close();
+      }
+    }),
+    { numRuns: 20 },
+  );
+});

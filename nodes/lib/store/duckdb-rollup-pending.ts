@@ -11,10 +11,11 @@
  * everything written since the last time (the hour tier folded from the
  * minute deltas).
  *
- * Nothing reads a tier that is behind: the store applies what is pending
- * before it answers an aggregate from a tier, before a write it cannot defer
- * (suspects, whose buckets are recomputed from the raw rows), before
- * retention, and when it closes; a timer applies it in between.
+ * The store applies what is pending before a write it cannot defer (suspects,
+ * whose buckets are recomputed from the raw rows), before retention, and when
+ * it closes; a timer applies it in between. An aggregate from a tier does not
+ * wait for it: it reads the tier and adds the deltas still pending
+ * (duckdb-rollup-read.ts; why each counts once: PendingRollups.capture).
  *
  * A crash between a write and the apply loses only the in-memory deltas; the
  * raw rows are in the table. While a store runs, the meta key `rollups_behind`
@@ -137,13 +138,61 @@ function fold(into: Delta, from: Delta): void {
   }
 }
 
+/** The deltas of the writes since the last apply, and the apply attempt that carries them to the tiers. */
+class Chunk {
+  /**
+   * The generation of the apply attempt carrying these deltas (set before its transaction begins,
+   * cleared if it fails); undefined while no apply has taken them.
+   */
+  gen?: number;
+  /** Minute deltas by device and field, then by minute: a tier read looks up one (device, field). */
+  readonly pairs = new Map<string, Map<number, Delta>>();
+  size = 0;
+
+  *deltas(): IterableIterator<Delta> {
+    for (const byMinute of this.pairs.values()) yield* byMinute.values();
+  }
+
+  /** The delta of one (device, field, minute), made empty when new. */
+  at(device: string, field: string, bucket: number): Delta {
+    const pair = `${device}\u0000${field}`;
+    let byMinute = this.pairs.get(pair);
+    if (byMinute === undefined) this.pairs.set(pair, (byMinute = new Map()));
+    let delta = byMinute.get(bucket);
+    if (delta === undefined) {
+      delta = { device, field, bucket, n: 0, nNum: 0, sum: 0, min: 0, max: 0, lastTs: -Infinity, lastKind: 0, last: 0 };
+      byMinute.set(bucket, delta);
+      this.size++;
+    }
+    return delta;
+  }
+}
+
+/**
+ * The deltas a tier read must add to the tier rows it read: captured when the read is asked
+ * for, chosen once its snapshot's generation is known (PendingRollups.capture).
+ */
+export interface PendingView {
+  /** Copies of the captured deltas that a snapshot of the tiers at generation `applied` lacks. */
+  since(applied: number): Delta[];
+}
+
+export type { Delta as PendingDelta };
+
+/** The meta key holding the generation of the last apply committed to the tiers (a tier read reads it in the same snapshot). */
+export const GEN_KEY = 'rollups_gen';
+
 export class PendingRollups {
-  /** Minute deltas by device, field and minute. */
-  private readonly minutes = new Map<string, Delta>();
+  /** What writes add to; taken whole by the next apply. */
+  private current = new Chunk();
+  /** The chunk an apply is writing to the tiers right now. */
+  private applying?: Chunk;
+  /** The last generation handed out; only grows, across reopens too. */
+  private gen = 0;
 
   /** (device, field, minute) buckets waiting to be applied. */
   get size(): number {
-    return this.minutes.size;
+    return this.current.size;
   }
 
   /**
@@ -152,6 +201,7 @@ export class PendingRollups {
    */
   add(b: EncodedBatch): void {
     const { d, t, f, k, n } = b.cols;
+    const chunk = this.current;
     // The delta the previous row of a (device, field) went to: consecutive rows mostly share it.
     const recent = new Map<number, Delta>();
     const stride = b.names.length + 1;
@@ -161,14 +211,7 @@ export class PendingRollups {
       const pair = d[i] * stride + f[i];
       let delta = recent.get(pair);
       if (delta === undefined || delta.bucket !== bucket) {
-        const device = b.names[d[i] - 1];
-        const field = b.names[f[i] - 1];
-        const key = `${device}\u0000${field}\u0000${bucket}`;
-        delta = this.minutes.get(key);
-        if (delta === undefined) {
-          delta = { device, field, bucket, n: 0, nNum: 0, sum: 0, min: 0, max: 0, lastTs: -Infinity, lastKind: 0, last: 0 };
-          this.minutes.set(key, delta);
-        }
+        delta = chunk.at(b.names[d[i] - 1], b.names[f[i] - 1], bucket);
         recent.set(pair, delta);
       }
       const kind = k[i];
@@ -194,30 +237,88 @@ export class PendingRollups {
     }
   }
 
-  clear(): void {
-    this.minutes.clear();
+  /**
+   * Everything pending is in the tiers (the open that repaired them): labelled with a new
+   * generation, which the caller records in the meta table, so a read that captured it
+   * leaves it out once it sees that generation. Returns the generation.
+   */
+  settle(): number {
+    this.current.gen = ++this.gen;
+    this.current = new Chunk();
+    return this.gen;
+  }
+
+  /**
+   * The pending deltas of one (device, field) with minutes in [from, to) (bounds on minute
+   * boundaries), for a tier read that runs after this call.
+   *
+   * Why a read counts every reading once, whatever apply runs meanwhile: an apply labels its
+   * chunk with generation g before its transaction begins and writes g to the meta table in
+   * that transaction; the read reads the generation G in the same statement (one snapshot) as
+   * the tier rows, and adds a captured delta iff its chunk's label is unset or above G.
+   * - Every captured delta's raw rows committed before this call (a write adds its deltas after
+   *   its commit), so before the read's snapshot: the delta belongs in the answer.
+   * - Label g <= G: the apply of g committed within the snapshot (g is never written by
+   *   a failed attempt, and the first apply to commit after a failed one carries its deltas,
+   *   with a higher label), and it held every delta the chunk had when captured (deltas are
+   *   only ever added to a chunk before its apply): the tier rows have it, leave it out.
+   * - Label unset or above G: no apply carrying it committed within the snapshot (the label is
+   *   set in this thread before the apply's transaction begins, so an apply the snapshot sees
+   *   has labelled its chunk before the read's result is handled): the tier rows lack it, add it.
+   * The copies are taken now, so deltas folded in later (writes after this call) are not added.
+   * A reopen (openRollups) repairs the tiers from the raw rows and settles the chunks the same way.
+   */
+  capture(device: string, field: string, from: number | undefined, to: number | undefined): PendingView {
+    const parts: Array<{ chunk: Chunk; deltas: Delta[] }> = [];
+    for (const chunk of [this.applying, this.current]) {
+      const byMinute = chunk?.pairs.get(`${device}\u0000${field}`);
+      if (!chunk || !byMinute) continue;
+      const deltas: Delta[] = [];
+      for (const x of byMinute.values()) {
+        if ((from === undefined || x.bucket >= from) && (to === undefined || x.bucket < to)) deltas.push({ ...x });
+      }
+      if (deltas.length > 0) parts.push({ chunk, deltas });
+    }
+    return {
+      since: (applied) => parts.flatMap((p) => (p.chunk.gen === undefined || p.chunk.gen > applied ? p.deltas : [])),
+    };
   }
 
   /** Applies what is pending to both tiers in one transaction; kept for the next try if it fails. */
   async apply(conn: DuckDBConnection): Promise<void> {
-    if (this.minutes.size === 0) return;
-    const hours = new Map<string, Delta>();
-    for (const m of this.minutes.values()) {
-      const bucket = Math.floor(m.bucket / HOUR) * HOUR;
-      const key = `${m.device}\u0000${m.field}\u0000${bucket}`;
-      const h = hours.get(key);
-      if (h === undefined) hours.set(key, { ...m, bucket });
-      else fold(h, m);
-    }
-    await conn.run('BEGIN TRANSACTION');
+    const chunk = this.current;
+    if (chunk.size === 0) return;
+    const gen = ++this.gen;
+    chunk.gen = gen;
+    this.applying = chunk;
+    this.current = new Chunk();
     try {
-      for (const tier of TIERS) await upsert(conn, tier.table, (tier.width === MINUTE ? this.minutes : hours).values());
-      await conn.run('COMMIT');
+      const hours = new Map<string, Delta>();
+      for (const m of chunk.deltas()) {
+        const bucket = Math.floor(m.bucket / HOUR) * HOUR;
+        const key = `${m.device}\u0000${m.field}\u0000${bucket}`;
+        const h = hours.get(key);
+        if (h === undefined) hours.set(key, { ...m, bucket });
+        else fold(h, m);
+      }
+      await conn.run('BEGIN TRANSACTION');
+      try {
+        for (const tier of TIERS) await upsert(conn, tier.table, tier.width === MINUTE ? chunk.deltas() : hours.values());
+        await conn.run(`UPDATE upperstack_meta SET value = '${gen}' WHERE key = '${GEN_KEY}'`);
+        await conn.run('COMMIT');
+      } catch (err) {
+        await conn.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
     } catch (err) {
-      await conn.run('ROLLBACK').catch(() => undefined);
+      // Not in the tiers: pending again, unlabelled (writes cannot run during an apply, but what came meanwhile is kept).
+      chunk.gen = undefined;
+      for (const x of this.current.deltas()) fold(chunk.at(x.device, x.field, x.bucket), x);
+      this.current = chunk;
       throw err;
+    } finally {
+      this.applying = undefined;
     }
-    this.minutes.clear();
   }
 }
 
@@ -271,9 +372,9 @@ export async function openRollups(conn: DuckDBConnection, retention: Retention, 
     await repairBehind(conn, retention.sealedBefore);
   }
   // Whatever was pending is in the tiers now (this also runs when DuckDB invalidated the database and it is reopened).
-  pending.clear();
+  const gen = pending.settle();
   // Set before any write can defer its roll-ups; a clean close clears it.
-  await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('${BEHIND_KEY}', '1')`);
+  await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('${BEHIND_KEY}', '1'), ('${GEN_KEY}', '${gen}')`);
 }
 
 async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {

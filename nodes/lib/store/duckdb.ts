@@ -21,7 +21,7 @@ import type {
   TimeSeriesStore,
 } from './types';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
-import { aggregateTier, tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { BEHIND_KEY, openRollups, PendingRollups } from './duckdb-rollup-pending';
 import { Retention } from './duckdb-retention';
 import { checkpointConfig, checkpointWalFromEnv, Checkpoints, DEFAULT_CHECKPOINT_WAL_BYTES, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
@@ -63,7 +63,7 @@ export interface DuckDbStoreOptions {
   retentionEveryMs?: number;
   /**
    * Roll-ups of fresh readings are applied at most this long after their write
-   * (default 1000 ms), and before anything reads the tiers; duckdb-rollup-pending.ts.
+   * (default 1000 ms); a tier read merges in what is still pending; duckdb-rollup-pending.ts.
    */
   rollupEveryMs?: number;
   /**
@@ -254,16 +254,24 @@ export class DuckDbStore implements TimeSeriesStore {
     });
   }
 
-  /** The aggregate and which tier answered it: the coarsest roll-up whose buckets fit the query exactly, else the raw rows. */
+  /**
+   * The aggregate and which tier answered it: the coarsest roll-up whose buckets fit the query exactly, else the raw rows.
+   * A tier is read on the reading connection with the roll-ups still pending merged in (duckdb-rollup-read.ts): an
+   * aggregate neither waits behind writes nor makes them wait for an apply.
+   */
   async aggregateWithTier(q: AggregateQuery): Promise<TieredAggregate> {
     checkAggregate(q);
     const tier = this.rollups ? tierFor(q) : undefined;
     if (!tier) return { points: await this.aggregateRaw(q), tier: 'raw' };
-    const points = await this.enqueue('aggregate', async (conn) => {
-      await this.applyNow(conn);
-      return aggregateTier(conn, tier.table, q, { device: q.device, field: q.field });
-    });
-    return { points, tier: tier.tier };
+    // Captured now, before the read's snapshot: the argument is at PendingRollups.capture.
+    const pending = this.pending.capture(q.device, q.field, q.from, q.to);
+    return { points: await this.reader.aggregateTier(tier.table, q, pending), tier: tier.tier };
+  }
+
+  /** Applies the roll-ups pending now, rather than at the timer's next turn (a write waits behind it). */
+  applyRollups(): Promise<void> {
+    if (!this.rollups) return Promise.resolve();
+    return this.enqueue('apply roll-ups', (conn) => this.applyNow(conn));
   }
 
   writeDeadLetters(letters: DeadLetter[]): Promise<void> {
