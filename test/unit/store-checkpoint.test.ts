@@ -58,9 +58,13 @@ test('the store checkpoints after the write that takes the WAL past its threshol
   const store = new DuckDbStore({ path: file, checkpointWalBytes: 64 * 1024, trace: (e) => events.push(e) });
   await store.open();
   const largest = await writeMany(store, file, Date.now() - 2 * HOUR, 40);
-  const checkpoints = events.filter((e) => e.kind === 'checkpoint');
-  assert.ok(checkpoints.length >= 5, `checkpoints: ${checkpoints.length}`);
-  assert.ok(checkpoints.every((e) => e.kind === 'checkpoint' && !e.error));
+  const checkpoints = events.flatMap((e) => (e.kind === 'checkpoint' ? [e] : []));
+  // DuckDB refuses one while a read that began before the last commit still runs (here `devices()` beside a
+  // roll-up apply); the store tries it again once the reads are done, and nothing else may fail.
+  const refused = checkpoints.flatMap((e, i) => (e.error ? [i] : []));
+  assert.ok(refused.every((i) => /other write transactions active/.test(checkpoints[i].error ?? '')), JSON.stringify(checkpoints));
+  assert.ok(refused.every((i) => checkpoints.slice(i + 1).some((e) => !e.error)), 'a refused checkpoint is followed by one that ran');
+  assert.ok(checkpoints.length - refused.length >= 5, `checkpoints: ${checkpoints.length}`);
   assert.equal(events.filter((e) => e.kind === 'write').length, 40);
   // Below the threshold after each checkpoint, so never above it by more than one write's rows.
   assert.ok(largest < 64 * 1024 + 200 * 1024, `largest WAL ${largest}`);

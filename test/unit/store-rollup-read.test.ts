@@ -6,6 +6,9 @@
  * merged, with applies (succeeding or failing at their commit), reopens (repair), fresh, late and
  * replayed writes before, between and after those steps. Each answer must equal the aggregate over
  * the raw rows as they were when the read was asked for: a bucket applied while the read runs counts once.
+ * The pending deltas are kept in chunks applied one at a time (what the store's timer does, a chunk per
+ * turn of its write queue); reads between those applies, and a crash after some of them (the pending
+ * deltas lost, the tiers repaired from the raw rows at the next open), must be exact too.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +16,8 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { Reading } from '../../nodes/lib/reading';
 import type { AggregateFn, AggregateQuery } from '../../nodes/lib/store/types';
 import { SCHEMA, dropReadingsKey } from '../../nodes/lib/store/duckdb-schema';
-import { openRollups, PendingRollups, type PendingView } from '../../nodes/lib/store/duckdb-rollup-pending';
+import { PendingRollups, type PendingView } from '../../nodes/lib/store/duckdb-rollup-pending';
+import { openRollups } from '../../nodes/lib/store/duckdb-rollup-open';
 import { mergePending, readTier, type TierSnapshot } from '../../nodes/lib/store/duckdb-rollup-read';
 import { tierFor, TIERS } from '../../nodes/lib/store/duckdb-rollups';
 import { Retention } from '../../nodes/lib/store/duckdb-retention';
@@ -26,21 +30,25 @@ const FNS: AggregateFn[] = ['mean', 'min', 'max', 'sum', 'count', 'last'];
 
 /** The store's write path (DuckDbStore.writeNow without retention): fresh batches defer their roll-ups, others apply first. */
 class Harness {
-  readonly pending = new PendingRollups();
+  pending: PendingRollups;
   private readonly marks = new Map<string, number>();
   private readonly retention = new Retention(0, 0, true);
   private constructor(
     private readonly instance: DuckDBInstance,
     readonly writer: DuckDBConnection,
     readonly reader: DuckDBConnection,
-  ) {}
+    private readonly chunk?: number,
+  ) {
+    this.pending = new PendingRollups(chunk);
+  }
 
-  static async open(): Promise<Harness> {
+  /** `chunk`: buckets per chunk of pending deltas (what one applyNext applies). */
+  static async open(chunk?: number): Promise<Harness> {
     const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
     const writer = await instance.connect();
     await writer.run(SCHEMA);
     await dropReadingsKey(writer);
-    const h = new Harness(instance, writer, await instance.connect());
+    const h = new Harness(instance, writer, await instance.connect(), chunk);
     await h.reopen();
     return h;
   }
@@ -66,6 +74,17 @@ class Harness {
 
   apply(): Promise<void> {
     return this.pending.apply(this.writer);
+  }
+
+  /** One chunk, the oldest, as a turn of the store's timer applies it. */
+  next(): Promise<number> {
+    return this.pending.applyNext(this.writer);
+  }
+
+  /** The process dies: what was pending in memory is gone, and the next open repairs the tiers from the raw rows. */
+  crash(): Promise<void> {
+    this.pending = new PendingRollups(this.chunk);
+    return this.reopen();
   }
 
   /** An apply whose commit fails (rolled back): what it carried stays pending. */
@@ -250,6 +269,126 @@ test('any interleaving of writes, applies, failed applies and reopens with a rea
           for (const a of r.after) await run(h, a);
           merge(reads, 'read');
         }
+      } finally {
+        h.close();
+      }
+    }),
+    { numRuns: 15 },
+  );
+});
+
+test('applied a chunk at a time: a read between the applies counts each reading once, and a crash after some of them is repaired exactly', async () => {
+  const h = await Harness.open(2);
+  try {
+    const fresh = async (rs: Reading[]) => assert.equal(await h.write(rs), true, 'fresh: their roll-ups left pending');
+    const all = (): Promise<Read[]> => capture(h, ['a', 'b'], ['v', 's'], T0, T0 + 4 * 3_600_000);
+    // Three writes of two or more buckets each: three chunks, applied oldest first, one per applyNext.
+    await fresh([at('a', 0, { v: 1, s: 'x' }), at('b', 10, { v: 2 })]);
+    await fresh([at('a', 70, { v: 3 }), at('b', 80, { v: 4, s: true }), at('a', 3700, { v: 5 })]);
+    await fresh([at('a', 3710, { v: 6, s: 'y' }), at('b', 3720, { v: 7 })]);
+    assert.equal(h.pending.chunkCount, 3);
+
+    let reads = await all();
+    assert.equal(await h.next(), 3, 'the oldest chunk: a/v, a/s, b/v in minute 0');
+    await snapshot(h, reads);
+    merge(reads, 'captured before the first chunk was applied, read after it');
+    reads = await all();
+    await snapshot(h, reads);
+    await h.next();
+    merge(reads, 'read between two applies, merged after the second');
+    assert.equal(h.pending.chunkCount, 1);
+
+    // More written after the partial applies, then the process dies with two chunks pending.
+    await fresh([at('a', 3730, { v: 8 }), at('b', 7300, { v: 9, s: false })]);
+    assert.equal(h.pending.chunkCount, 2);
+    await h.crash();
+    assert.equal(h.pending.size, 0);
+    reads = await all();
+    await snapshot(h, reads);
+    merge(reads, 'after the crash: the tiers alone, repaired');
+
+    // A chunk whose apply fails stays the oldest and is applied first next time.
+    await fresh([at('a', 7310, { v: 10 }), at('b', 7320, { v: 11 })]);
+    await fresh([at('a', 7330, { v: 12 }), at('b', 7340, { v: 13 })]);
+    await h.failedApply();
+    assert.equal(h.pending.chunkCount, 2);
+    assert.equal(await h.next(), 2);
+    await h.crash();
+    reads = await all();
+    await snapshot(h, reads);
+    merge(reads, 'a failed apply, one chunk applied, then a crash');
+  } finally {
+    h.close();
+  }
+});
+
+test('chunks applied one at a time, failing or not, with reads, reopens and crashes between them, keep tier plus pending equal to the raw aggregate (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const reading = fc.record({
+    device: fc.constantFrom('a', 'b'),
+    dt: fc.integer({ min: -3, max: 6 }),
+    fields: fc.dictionary(fc.constantFrom('x', 'y'), fc.oneof(fc.integer({ min: -5, max: 5 }), fc.boolean(), fc.constantFrom('p', 'q')), { minKeys: 1 }),
+  });
+  const write = fc.array(reading, { minLength: 1, maxLength: 6 }).map((rs) => ({ write: rs }));
+  type Op = 'next' | 'apply' | 'fail' | 'reopen';
+  const settle = fc.constantFrom<{ op: Op }>({ op: 'next' }, { op: 'next' }, { op: 'apply' }, { op: 'fail' }, { op: 'reopen' });
+  const read = fc.record({
+    during: fc.boolean(),
+    before: fc.array(settle, { maxLength: 3 }),
+    after: fc.array(fc.oneof(settle, write), { maxLength: 3 }),
+  });
+  const step = fc.oneof(
+    { arbitrary: write, weight: 4 },
+    { arbitrary: settle, weight: 2 },
+    { arbitrary: fc.constant({ crash: true as const }), weight: 1 },
+    { arbitrary: read.map((r) => ({ read: r })), weight: 2 },
+  );
+  let clock = 0;
+  const run = async (h: Harness, st: { write: Array<{ device: string; dt: number; fields: Reading['fields'] }> } | { op: Op }): Promise<void> => {
+    if ('write' in st) {
+      await h.write(
+        st.write.map((x) => {
+          const s = Math.max(0, clock + x.dt * 20);
+          clock = Math.max(clock, s);
+          return at(x.device, s, x.fields);
+        }),
+      );
+    } else if (st.op === 'next') await h.next();
+    else if (st.op === 'apply') await h.apply();
+    else if (st.op === 'fail') await h.failedApply();
+    else await h.reopen();
+  };
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(step, { minLength: 1, maxLength: 10 }), async (chunk, steps) => {
+      const h = await Harness.open(chunk);
+      clock = 0;
+      try {
+        for (const st of steps) {
+          if ('crash' in st) {
+            await h.crash();
+            continue;
+          }
+          if (!('read' in st)) {
+            await run(h, st);
+            continue;
+          }
+          const r = st.read;
+          // Captured while a chunk's apply is under way, or between turns.
+          const applying = r.during ? h.next() : undefined;
+          const reads = await capture(h, ['a', 'b'], ['x', 'y'], T0, T0 + 3 * 3_600_000);
+          await applying;
+          for (const b of r.before) await run(h, b);
+          await snapshot(h, reads);
+          for (const a of r.after) await run(h, a);
+          merge(reads, 'read');
+        }
+        // Whatever is left applied (or lost to a crash and repaired): the tiers alone equal the raw rows.
+        if (steps.length % 2 === 0) await h.apply();
+        else await h.crash();
+        const reads = await capture(h, ['a', 'b'], ['x', 'y'], T0, T0 + 3 * 3_600_000);
+        assert.equal(h.pending.size, 0);
+        await snapshot(h, reads);
+        merge(reads, 'at the end');
       } finally {
         h.close();
       }

@@ -10,7 +10,8 @@
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { AggregatePoint, AggregateQuery } from './types';
-import { GEN_KEY, type PendingDelta, type PendingView } from './duckdb-rollup-pending';
+import { GEN_KEY } from './duckdb-rollups';
+import type { PendingDelta, PendingView } from './duckdb-rollup-pending';
 import { preparedStatement } from './duckdb-prepared';
 
 /** Per output bucket, what the tier rows hold for the query's function. */

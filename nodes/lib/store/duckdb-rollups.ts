@@ -22,6 +22,10 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { AggregateQuery } from './types';
 
 export const MINUTE = 60_000;
+/** The meta key that says the tiers may be behind the raw rows (a crash would leave it set; duckdb-rollup-open.ts). */
+export const BEHIND_KEY = 'rollups_behind';
+/** The meta key holding the generation of the last apply committed to the tiers (a tier read reads it in the same snapshot). */
+export const GEN_KEY = 'rollups_gen';
 export const HOUR = 3_600_000;
 
 export type Tier = 'raw' | '1m' | '1h';
