@@ -23,32 +23,25 @@
  *   (BEYOND_RETENTION, with the cutoff) and the rest is written at once: a
  *   backfill of old readings does not go through the bisection one by one.
  *
- * The bisection and dead letters are in writer-refusals.ts, the options,
+ * The bisection and dead letters are in writer-refusals.ts, the queue of
+ * write() calls and what one write takes of it in writer-queue.ts, the options,
  * events and stats in writer-types.ts.
  */
 import type { Reading } from '../reading';
 import type { DeadLetter } from './types';
-import type { Durable, Outcome, Pending, SpoolRecord, WriterOptions, WriterSink, WriterStats } from './writer-types';
+import type { Durable, Outcome, SpoolRecord, WriterOptions, WriterSink, WriterStats } from './writer-types';
 import { Journal } from '../journal/journal';
 import { StoreUnavailableError } from '../errors';
 import { asError, isolate, storeLetters } from './writer-refusals';
+import { WriteQueue, tellTaken } from './writer-queue';
 import { WriteRate } from './write-rate';
 
 export type { DeadLetterTarget, Durable, WriterEvent, WriterOptions, WriterSink, WriterStats } from './writer-types';
 
 const DEFAULT_SPOOL_BUDGET = 1024 * 1024 * 1024;
 
-function fieldCount(r: Reading): number {
-  let n = 0;
-  const f = r?.fields;
-  if (typeof f === 'object' && f !== null) for (const k in f) if (Object.prototype.hasOwnProperty.call(f, k)) n++;
-  return n;
-}
-
 export class DurableWriter {
-  private pending: Pending[] = [];
-  /** Readings in `pending` not taken yet. */
-  private queued = 0;
+  private readonly queue: WriteQueue;
   private letters: DeadLetter[] = [];
   private lettersWaiting: Durable[] = [];
   private flushing = false;
@@ -70,8 +63,6 @@ export class DurableWriter {
   private closed = false;
   private readonly batchSize: number;
   private readonly minWrite: number;
-  private readonly maxWrite: number;
-  private readonly maxWriteRows: number;
   private readonly flushMs: number;
   /** 0: off (see armQuiet). */
   private readonly quietMs: number;
@@ -89,8 +80,7 @@ export class DurableWriter {
     this.minWrite = Math.max(1, Math.min(this.batchSize, opts.minWrite ?? Math.ceil(this.batchSize / 4)));
     // Larger statements cost DuckDB less per row; the caps keep one statement's text and the
     // wait for its settlement bounded.
-    this.maxWrite = opts.maxWrite ?? 10 * this.batchSize;
-    this.maxWriteRows = opts.maxWriteRows ?? 100_000;
+    this.queue = new WriteQueue(opts.maxWrite ?? 10 * this.batchSize, opts.maxWriteRows ?? 100_000);
     this.flushMs = opts.flushMs ?? 100;
     this.quietMs = opts.quietMs ?? 0;
     this.retryMs = opts.retryMs ?? 500;
@@ -120,11 +110,10 @@ export class DurableWriter {
   write(readings: Reading[], durable: Durable, taken?: () => void): void {
     if (this.closed) return durable(new StoreUnavailableError('the store is closing'));
     const at = Date.now();
-    this.pending.push({ readings, taken: 0, durable, at, onTaken: taken });
-    this.queued += readings.length;
+    this.queue.add(readings, durable, at, taken);
     this.lastArrivalAt = at;
-    this.stats_.queued = this.queued;
-    if (this.queued >= this.minWrite) void this.flush();
+    this.stats_.queued = this.queue.queued;
+    if (this.queue.queued >= this.minWrite) void this.flush();
     else this.armNext();
   }
 
@@ -139,7 +128,7 @@ export class DurableWriter {
     const s: WriterStats = { ...this.stats_, spoolBytes: this.spoolBytes(), spoolBudget: this.spoolBudget, overBudget: this.holding, writtenPerSec: this.rate.perSec() };
     // Spool records of older versions carry no time: they count from when this run read them.
     const spooledAt = this.spooledEntries.length ? (this.spooledEntries[0].rec.t ?? this.startedAt) : undefined;
-    const queuedAt = this.pending.find((p) => p.taken < p.readings.length)?.at;
+    const queuedAt = this.queue.oldestAt();
     const oldest = Math.min(spooledAt ?? Infinity, queuedAt ?? Infinity);
     if (Number.isFinite(oldest)) s.oldestAt = oldest;
     return s;
@@ -224,7 +213,7 @@ export class DurableWriter {
     this.flushing = true;
     let wait = false;
     try {
-      while (this.pending.length || this.letters.length) {
+      while (this.queue.calls || this.letters.length) {
         // New data would go behind a spool that is at its budget: it waits in memory, unreported,
         // until the spool drains (the callers' journals hold it meanwhile).
         if (this.spooledEntries.length && this.spoolFull()) {
@@ -233,8 +222,9 @@ export class DurableWriter {
         }
         this.hold(false);
         this.lastWriteAt = Date.now();
-        const { readings, parts, finished } = this.take();
-        for (const p of finished) this.tellTaken(p);
+        const { readings, parts, finished } = this.queue.take();
+        this.stats_.queued = this.queue.queued;
+        for (const p of finished) tellTaken(p);
         this.afterBacklog = readings.length >= this.minWrite;
         const since = parts.length ? Math.min(...parts.map((p) => p.at)) : Date.now();
         const letters = this.letters.splice(0, this.letters.length);
@@ -254,7 +244,7 @@ export class DurableWriter {
         for (const p of finished) p.durable(p.err);
         for (const d of lettersWaiting) d(err);
         // Too little for a write of its own yet: it waits for more, or for flushMs after this write started.
-        if (this.queued < this.minWrite && !this.closed && (this.pending.length || this.letters.length)) {
+        if (this.queue.queued < this.minWrite && !this.closed && (this.queue.calls || this.letters.length)) {
           wait = true;
           break;
         }
@@ -263,45 +253,6 @@ export class DurableWriter {
       this.flushing = false;
     }
     if (wait) this.armNext();
-  }
-
-  /** Advisory (it lets the input take more): a throwing callback must not stop the write its caller waits on. */
-  private tellTaken(p: Pending): void {
-    try {
-      p.onTaken?.();
-    } catch {
-      // The readings are still written and their durable callback runs; only the early resume is lost.
-    }
-  }
-
-  /** Up to maxWrite queued readings (and maxWriteRows values), the calls they come from, and the calls they complete. */
-  private take(): { readings: Reading[]; parts: Pending[]; finished: Pending[] } {
-    const readings: Reading[] = [];
-    const parts: Pending[] = [];
-    const finished: Pending[] = [];
-    let rows = 0;
-    while (this.pending.length) {
-      const p = this.pending[0];
-      if (p.taken === p.readings.length) {
-        // An empty call (or one fully taken) completes with this write.
-        finished.push(this.pending.shift()!);
-        parts.push(p);
-        continue;
-      }
-      if (readings.length >= this.maxWrite || rows >= this.maxWriteRows) break;
-      let i = p.taken;
-      while (i < p.readings.length && readings.length < this.maxWrite && (rows < this.maxWriteRows || readings.length === 0)) {
-        readings.push(p.readings[i]);
-        rows += fieldCount(p.readings[i]);
-        i++;
-      }
-      p.taken = i;
-      parts.push(p);
-      if (p.taken === p.readings.length) finished.push(this.pending.shift()!);
-    }
-    this.queued -= readings.length;
-    this.stats_.queued = this.queued;
-    return { readings, parts, finished };
   }
 
   /**
@@ -440,6 +391,6 @@ export class DurableWriter {
     if (this.closed) return;
     this.retryDelay = this.retryMs;
     this.recovered();
-    if (this.pending.length || this.letters.length) void this.flush();
+    if (this.queue.calls || this.letters.length) void this.flush();
   }
 }
