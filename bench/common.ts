@@ -47,9 +47,22 @@ export interface PublisherConfig {
   rate?: number;
 }
 
+/** What a later `go` publishes on the same connections (PublisherConfig's fields of the same names). */
+export type PublisherJob = Pick<PublisherConfig, 'devicePrefix' | 'messagesPerClient' | 'probeDevice' | 'rate'>;
+
 export type PublisherReport =
   | { type: 'ready' }
-  | { type: 'done'; firstPublish: number; lastAck: number; messages: number; readings: number; probes: number }
+  | {
+      type: 'done';
+      firstPublish: number;
+      lastAck: number;
+      messages: number;
+      readings: number;
+      probes: number;
+      /** CPU (µs) of this job, and of its first readings when it published more than those. */
+      cpuUs: number;
+      firstChunk?: { readings: number; cpuUs: number };
+    }
   | { type: 'error'; message: string };
 
 export interface RawSubscriberConfig {
