@@ -6,8 +6,7 @@
  * (rule, device) pair once every device has reported.
  * Run alone: node dist/bench/alerts.js
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { collectGarbage } from './common';
 import { RuleEngine } from '../nodes/lib/rules/engine';
 import type { Rule } from '../nodes/lib/rules/types';
 import type { Reading } from '../nodes/lib/reading';
@@ -90,15 +89,6 @@ function readingsFor(round: number, t0: number): Reading[] {
     out[d] = { device: `dev-${d}`, ts: t0 + round * 10_000, fields, tags: { site: `site-${d % 4}` } };
   }
   return out;
-}
-
-function collectGarbage(): () => void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  return () => {
-    gc();
-    gc();
-  };
 }
 
 export async function benchAlerts(): Promise<AlertsBenchRow[]> {

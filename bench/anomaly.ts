@@ -6,8 +6,7 @@
  * with many series, each fed enough points to fill its windows.
  * Run alone: node dist/bench/anomaly.js
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { collectGarbage } from './common';
 import { AnomalyEngine } from '../nodes/lib/anomaly/engine';
 import type { DetectorConfig } from '../nodes/lib/anomaly/types';
 import type { Reading } from '../nodes/lib/reading';
@@ -83,15 +82,6 @@ function throughput(c: Case): { wall: number; cpu: number } {
   // Using the result keeps the loop from being optimised away.
   if (flagged < 0) console.log(flagged);
   return { wall: total / seconds, cpu: total / ((cpu.user + cpu.system) / 1e6) };
-}
-
-function collectGarbage(): () => void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  return () => {
-    gc();
-    gc();
-  };
 }
 
 /** Typed arrays live outside the JS heap, so their buffers are counted too. */

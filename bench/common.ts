@@ -1,7 +1,19 @@
 /** Small helpers shared by the pipeline benchmark's processes (no dependencies beyond Node). */
 import { readFileSync, readdirSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A full collection on demand (gc is exposed at run time, so the bench needs no flag): twice, so what the first frees is gone too. */
+export function collectGarbage(): () => void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  return () => {
+    gc();
+    gc();
+  };
+}
 
 const DAY = 86_400_000;
 /**
@@ -35,9 +47,22 @@ export interface PublisherConfig {
   rate?: number;
 }
 
+/** What a later `go` publishes on the same connections (PublisherConfig's fields of the same names). */
+export type PublisherJob = Pick<PublisherConfig, 'devicePrefix' | 'messagesPerClient' | 'probeDevice' | 'rate'>;
+
 export type PublisherReport =
   | { type: 'ready' }
-  | { type: 'done'; firstPublish: number; lastAck: number; messages: number; readings: number; probes: number }
+  | {
+      type: 'done';
+      firstPublish: number;
+      lastAck: number;
+      messages: number;
+      readings: number;
+      probes: number;
+      /** CPU (µs) of this job, and of its first readings when it published more than those. */
+      cpuUs: number;
+      firstChunk?: { readings: number; cpuUs: number };
+    }
   | { type: 'error'; message: string };
 
 export interface RawSubscriberConfig {

@@ -4,7 +4,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProcWatch, percentile, sleep, type RawReport, type RawSubscriberConfig } from './common';
 import { CLIENTS, PHASE_TIMEOUT_MS, POLL_MS, PUBLISHERS, READINGS, WARM_READINGS, env, log, type Row } from './pipeline-knobs';
-import { settleCpu, startPublishers, withTimeout } from './pipeline-load';
+import { settleCpu, startPublishers, withTimeout, type Published, type Publishers } from './pipeline-load';
 import { awaitSubscribed, devicesOf, type StoreTarget } from './pipeline-consumers';
 
 export async function waitCount(target: StoreTarget, prefix: string, devices: string[], total: number, deadline: number): Promise<{ at: number; count: number }> {
@@ -14,6 +14,21 @@ export async function waitCount(target: StoreTarget, prefix: string, devices: st
     if (count >= total || at > deadline) return { at, count };
     // Counting costs the consumer a query: rarely while far from done, every 20 ms near the end.
     await sleep(count < 0.9 * total ? 250 : 20);
+  }
+}
+
+/**
+ * Starts the publishers and waits for every acknowledgement, at most PHASE_TIMEOUT_MS: when the first
+ * message left and the last acknowledgement came, or, past the time, when the wait began and a note.
+ */
+async function acknowledged(pubs: Publishers, tag: string): Promise<{ firstPublish: number; lastAck: number; note: string }> {
+  const began = Date.now();
+  try {
+    const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
+    logFirstChunk(tag, acked);
+    return { firstPublish: acked.firstPublish, lastAck: acked.lastAck, note: '' };
+  } catch (err) {
+    return { firstPublish: began, lastAck: NaN, note: `timeout: ${(err as Error).message}` };
   }
 }
 
@@ -30,6 +45,29 @@ export interface PhaseContext {
   readings?: number;
 }
 
+/**
+ * The publishers' CPU per reading, first chunk against the rest (logged; with BENCH_PROBE_LOG also
+ * appended to `<file>.pub` as "<tag> <first µs> <rest µs>"): a cold load generator shows as a dear
+ * first chunk, CPU taken from the consumer's cores in the phase's first moments.
+ */
+function logFirstChunk(tag: string, p: Published): void {
+  if (p.firstChunkUs === undefined || p.restUs === undefined) return;
+  const first = p.firstChunkUs.toFixed(1);
+  const rest = p.restUs.toFixed(1);
+  log(`  ${tag}: publishers' CPU ${first} µs per reading over each one's first readings, ${rest} after`);
+  if (env.BENCH_PROBE_LOG) appendFileSync(`${env.BENCH_PROBE_LOG}.pub`, `${tag} ${first} ${rest}\n`);
+}
+
+/**
+ * The measured phase's publishers: the warm-up's, given the measured job. BENCH_PUB_FRESH=1 forks
+ * fresh ones instead (the method before 2026-11-30 23:20, kept for comparisons).
+ */
+async function measuredPublishers(warm: Publishers, ctx: PhaseContext, topicPrefix: string, prefix: string, probeDevice: string): Promise<Publishers> {
+  if (env.BENCH_PUB_FRESH !== '1') return warm.reuse(prefix, ctx.readings ?? READINGS, probeDevice, ctx.rate);
+  await warm.stop();
+  return startPublishers(ctx.url, topicPrefix, prefix, ctx.batch, ctx.readings ?? READINGS, probeDevice, ctx.rate);
+}
+
 export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promise<Row> {
   const tag = `${ctx.tag}-${target.consumer}`;
   await awaitSubscribed(ctx.url, target, tag);
@@ -39,13 +77,13 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, WARM_READINGS);
   await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
   await waitCount(target, `${warmPrefix}-`, devicesOf(warmPrefix), warm.total, Date.now() + PHASE_TIMEOUT_MS);
-  await warm.stop();
   // The warm-up's deferred work (the anomaly worker judges after the store) must not run in the measured phase.
   await settleCpu(target.pid);
 
   const prefix = `${tag}-m`;
   const probeDevice = `${tag}-probe`;
-  const pubs = await startPublishers(ctx.url, target.topicPrefix, prefix, ctx.batch, ctx.readings ?? READINGS, probeDevice, ctx.rate);
+  // The warm-up's publishers, warm, go on with the measured load (the raw phase does the same).
+  const pubs = await measuredPublishers(warm, ctx, target.topicPrefix, prefix, probeDevice);
   const consumerWatch = new ProcWatch(target.pid).begin();
   const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
   const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
@@ -74,17 +112,8 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   })();
 
   const deadline = Date.now() + PHASE_TIMEOUT_MS;
-  let note = '';
-  const started = Date.now();
-  let firstPublish = started;
-  let lastAck = NaN;
-  try {
-    const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
-    firstPublish = acked.firstPublish;
-    lastAck = acked.lastAck;
-  } catch (err) {
-    note = `timeout: ${(err as Error).message}`;
-  }
+  const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs, tag);
+  let note = ackNote;
   const { at, count } = await waitCount(target, `${prefix}-`, devicesOf(prefix), pubs.total, deadline);
   if (profiling) process.kill(target.pid, 'SIGWINCH');
   polling = false;
@@ -150,25 +179,16 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
     const warmDone = next('complete');
     await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
     await withTimeout(warmDone, PHASE_TIMEOUT_MS, 'the raw warm-up');
-    await warm.stop();
 
-    const pubs = await startPublishers(ctx.url, topicPrefix, `${tag}-m`, ctx.batch, ctx.readings ?? READINGS, probeDevice, ctx.rate);
+    const pubs = await measuredPublishers(warm, ctx, topicPrefix, `${tag}-m`, probeDevice);
     sub.send({ type: 'reset', expected: pubs.total });
     const consumerWatch = new ProcWatch(sub.pid).begin();
     const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
     const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
     const complete = next('complete');
-    let note = '';
-    let firstPublish = Date.now();
-    let lastAck = NaN;
     const deadline = Date.now() + PHASE_TIMEOUT_MS;
-    try {
-      const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
-      firstPublish = acked.firstPublish;
-      lastAck = acked.lastAck;
-    } catch (err) {
-      note = `timeout: ${(err as Error).message}`;
-    }
+    const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs, tag);
+    let note = ackNote;
     let result: RawReport;
     try {
       result = await withTimeout(complete, Math.max(1, deadline - Date.now()), 'the raw subscriber');

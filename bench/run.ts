@@ -37,7 +37,10 @@
  * rows, bench/influx.ts; BENCH_ONLY=influx runs only those; BENCH_INFLUX_READINGS,
  * default 50000; BENCH_INFLUX_ROUNDS, default 1; BENCH_INFLUX_MODE live, drain or both,
  * default both), BENCH_PROBE_LOG (append each latency probe's send time and latency
- * in ms to that file, to line the tail up with UPPERSTACK_DUCKDB_TRACE's writes and checkpoints).
+ * in ms to that file, to line the tail up with UPPERSTACK_DUCKDB_TRACE's writes and checkpoints;
+ * the publishers' CPU per reading, first chunk and the rest, goes to <file>.pub),
+ * BENCH_PUB_FRESH=1 (fork fresh publishers for each measured phase instead of going on with the
+ * warm-up's, the method before 2026-11-30 23:20).
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */

@@ -96,6 +96,26 @@ db.chain = db.chain.then(run).then(
 return null;
 `;
 
+/**
+ * What both stock references end in: a join of up to joinCount messages into the DuckDB writer, and the
+ * query endpoint the bench reads counts from (GET /bench/query), on the row below.
+ */
+function joinWriteQuery(z: string, join: { id: string; x: number; y: number }, opts: { joinCount?: number; joinTimeoutS?: number }): unknown[] {
+  const { y } = join;
+  return [
+    {
+      id: join.id, type: 'join', z, name: 'join 1000', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg',
+      key: 'topic', joiner: '\\n', joinerType: 'str', useparts: false, accumulate: false,
+      timeout: String(opts.joinTimeoutS ?? 0.1), count: String(opts.joinCount ?? 1000), reduceRight: false, reduceExp: '',
+      reduceInit: '', reduceInitType: '', reduceFixup: '', x: join.x, y, wires: [['bench_write']],
+    },
+    { id: 'bench_write', type: 'function', z, name: 'DuckDB write', func: WRITER, outputs: 0, timeout: 0, noerr: 0, initialize: WRITER_INIT, finalize: '', libs: [], x: 630, y, wires: [] },
+    { id: 'bench_http', type: 'http in', z, name: '', url: '/bench/query', method: 'get', upload: false, swaggerDoc: '', x: 140, y: y + 80, wires: [['bench_query']] },
+    { id: 'bench_query', type: 'function', z, name: 'DuckDB query', func: QUERY, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 350, y: y + 80, wires: [['bench_resp']] },
+    { id: 'bench_resp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 540, y: y + 80, wires: [] },
+  ];
+}
+
 export function stockFlow(opts: { brokerPort: number; filter: string; joinCount?: number; joinTimeoutS?: number }): unknown[] {
   const z = 'bench_tab';
   return [
@@ -109,16 +129,7 @@ export function stockFlow(opts: { brokerPort: number; filter: string; joinCount?
     },
     { id: 'bench_in', type: 'mqtt in', z, name: 'telemetry', topic: opts.filter, qos: '1', datatype: 'utf8', broker: 'bench_broker', nl: false, rap: true, rh: 0, inputs: 0, x: 120, y: 80, wires: [['bench_json']] },
     { id: 'bench_json', type: 'json', z, name: '', property: 'payload', action: 'obj', pretty: false, x: 290, y: 80, wires: [['bench_join']] },
-    {
-      id: 'bench_join', type: 'join', z, name: 'join 1000', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg',
-      key: 'topic', joiner: '\\n', joinerType: 'str', useparts: false, accumulate: false,
-      timeout: String(opts.joinTimeoutS ?? 0.1), count: String(opts.joinCount ?? 1000), reduceRight: false, reduceExp: '',
-      reduceInit: '', reduceInitType: '', reduceFixup: '', x: 450, y: 80, wires: [['bench_write']],
-    },
-    { id: 'bench_write', type: 'function', z, name: 'DuckDB write', func: WRITER, outputs: 0, timeout: 0, noerr: 0, initialize: WRITER_INIT, finalize: '', libs: [], x: 630, y: 80, wires: [] },
-    { id: 'bench_http', type: 'http in', z, name: '', url: '/bench/query', method: 'get', upload: false, swaggerDoc: '', x: 140, y: 160, wires: [['bench_query']] },
-    { id: 'bench_query', type: 'function', z, name: 'DuckDB query', func: QUERY, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 350, y: 160, wires: [['bench_resp']] },
-    { id: 'bench_resp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 540, y: 160, wires: [] },
+    ...joinWriteQuery(z, { id: 'bench_join', x: 450, y: 80 }, opts),
   ];
 }
 
@@ -135,16 +146,7 @@ export function stockHttpFlow(opts: { joinCount?: number; joinTimeoutS?: number 
     { id: 'bench_hjson', type: 'json', z, name: '', property: 'payload', action: 'obj', pretty: false, x: 300, y: 80, wires: [['bench_hok', 'bench_hjoin']] },
     { id: 'bench_hok', type: 'change', z, name: '202', rules: [{ t: 'set', p: 'statusCode', pt: 'msg', to: '202', tot: 'num' }, { t: 'set', p: 'payload', pt: 'msg', to: '{}', tot: 'json' }], x: 460, y: 40, wires: [['bench_hresp']] },
     { id: 'bench_hresp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 620, y: 40, wires: [] },
-    {
-      id: 'bench_hjoin', type: 'join', z, name: 'join 1000', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg',
-      key: 'topic', joiner: '\\n', joinerType: 'str', useparts: false, accumulate: false,
-      timeout: String(opts.joinTimeoutS ?? 0.1), count: String(opts.joinCount ?? 1000), reduceRight: false, reduceExp: '',
-      reduceInit: '', reduceInitType: '', reduceFixup: '', x: 460, y: 120, wires: [['bench_write']],
-    },
-    { id: 'bench_write', type: 'function', z, name: 'DuckDB write', func: WRITER, outputs: 0, timeout: 0, noerr: 0, initialize: WRITER_INIT, finalize: '', libs: [], x: 630, y: 120, wires: [] },
-    { id: 'bench_http', type: 'http in', z, name: '', url: '/bench/query', method: 'get', upload: false, swaggerDoc: '', x: 140, y: 200, wires: [['bench_query']] },
-    { id: 'bench_query', type: 'function', z, name: 'DuckDB query', func: QUERY, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 350, y: 200, wires: [['bench_resp']] },
-    { id: 'bench_resp', type: 'http response', z, name: '', statusCode: '', headers: {}, x: 540, y: 200, wires: [] },
+    ...joinWriteQuery(z, { id: 'bench_hjoin', x: 460, y: 120 }, opts),
   ];
 }
 

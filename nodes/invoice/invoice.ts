@@ -14,7 +14,7 @@ import { Archive } from '../lib/report/archive';
 import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
 import { luxon } from '../lib/report/period';
 import { runInvoices, type InvoiceOutcome, type InvoiceRun, type InvoiceSettings } from '../lib/billing/produce';
-import { onClose, onInput, type UpperstackMessage } from '../shared/input';
+import { onClose, onInput, refuseOnConfig, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { requiredStore } from '../shared/store-node';
@@ -40,13 +40,7 @@ export = function register(RED: NodeAPI): void {
       settings = settingsOf(config);
       if (config.schedule === 'monthly') expression = cronOf('monthly', config.at, '');
     } catch (err) {
-      const message = describeError(err).message;
-      setStatus(node, 'failed', message);
-      node.error(RED._('upperstack-invoice.errors.config', { message }));
-      // Messages still get an answer Catch nodes see.
-      onInput(node, () => {
-        throw err;
-      });
+      refuseOnConfig(node, err, (message) => RED._('upperstack-invoice.errors.config', { message }));
       return;
     }
     const archive = new Archive(invoicesDir(RED));

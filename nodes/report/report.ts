@@ -16,7 +16,7 @@ import { checkDefinition, slug, type ReportDefinition } from '../lib/report/defi
 import { explicitPeriod, localText, periodAt, type Period } from '../lib/report/period';
 import { produceReport, type Produced } from '../lib/report/produce';
 import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
-import { onClose, onInput, type UpperstackMessage } from '../shared/input';
+import { onClose, onInput, refuseOnConfig, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { requiredStore } from '../shared/store-node';
@@ -53,13 +53,7 @@ export = function register(RED: NodeAPI): void {
       definition = definitionOf(config);
       if (config.schedule !== 'none') expression = cronOf(config.schedule, config.at, config.cron);
     } catch (err) {
-      const message = describeError(err).message;
-      setStatus(node, 'failed', message);
-      node.error(RED._('upperstack-report.errors.config', { message }));
-      // Messages still get an answer Catch nodes see.
-      onInput(node, () => {
-        throw err;
-      });
+      refuseOnConfig(node, err, (message) => RED._('upperstack-report.errors.config', { message }));
       return;
     }
     const keep = Number.isInteger(config.keep) && config.keep >= 0 ? config.keep : 30;

@@ -6,6 +6,8 @@
 import type { Node, NodeMessageInFlow } from 'node-red';
 import type { Receipt } from '../lib/journal/receipts';
 import { nodeTallies } from '../lib/metrics/pipeline';
+import { describeError } from '../lib/errors';
+import { setStatus } from './status';
 
 export type Send = (msg: UpperstackMessage | Array<UpperstackMessage | UpperstackMessage[] | null>) => void;
 export type Done = (err?: Error) => void;
@@ -41,6 +43,19 @@ export function onInput(
     } catch (err) {
       once(err instanceof Error ? err : new Error(String(err)));
     }
+  });
+}
+
+/**
+ * A node whose options cannot work: a red status with the reason, the reason in the log (`logged`
+ * words it), and every message it is sent ends in the error, so Catch nodes see it.
+ */
+export function refuseOnConfig(node: Node, err: unknown, logged: (message: string) => string): void {
+  const message = describeError(err).message;
+  setStatus(node, 'failed', message);
+  node.error(logged(message));
+  onInput(node, () => {
+    throw err;
   });
 }
 

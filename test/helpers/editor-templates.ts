@@ -34,11 +34,19 @@ function loadTemplates(): Map<string, Def> {
       },
     },
   };
-  runInNewContext(readFileSync(join(root, 'resources', 'editor.js'), 'utf8'), context);
+  // The package's resources/ scripts a template loads before its own (editor.js, store-sinks.js, ...), each once.
+  const loaded = new Set<string>();
   for (const dir of readdirSync(join(root, 'nodes'))) {
     const file = join(root, 'nodes', dir, `${dir}.html`);
     if (!existsSync(file)) continue;
-    for (const m of readFileSync(file, 'utf8').matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
+    const html = readFileSync(file, 'utf8');
+    for (const m of html.matchAll(/<script src="resources\/node-red-contrib-upperstack\/([\w.-]+\.js)"><\/script>/g)) {
+      if (loaded.has(m[1])) continue;
+      loaded.add(m[1]);
+      const script = join(root, 'resources', m[1]);
+      runInNewContext(readFileSync(script, 'utf8'), context, { filename: script });
+    }
+    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) {
       runInNewContext(m[1], context, { filename: file });
     }
   }

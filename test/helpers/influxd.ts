@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './runtime';
+import { freePort } from './ports';
 import { killBeforeCleanup, removeTempDir, tempDir } from './temp';
 
 export interface TsdbServer {

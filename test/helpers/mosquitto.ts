@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from './runtime';
+import { freePort } from './ports';
 import { killBeforeCleanup, removeTempDir, tempDir } from './temp';
 
 export interface Mosquitto {

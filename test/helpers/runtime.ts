@@ -1,33 +1,14 @@
 /** Starts the real Upperstack runtime (`dist/scripts/start.js`) on free ports, for end-to-end tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { get as httpsGet } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUNTIME_ENV, runtimeNodeFlags } from '../../scripts/runtime-flags';
 import { killBeforeCleanup, tempDir } from './temp';
+import { freePort, freeUdpPort } from './ports';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A UDP port nothing listens on now (for the CoAP input). */
-export async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', () => resolve()));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+export { freePort, freeUdpPort } from './ports';
 
 export interface Runtime {
   proc: ChildProcess;
@@ -76,22 +57,6 @@ function httpsStatus(url: string, ca: string): Promise<number> {
 const ROOT = join(__dirname, '..', '..', '..');
 
 /**
- * Starts the runtime; when a port picked here was taken by another process
- * between picking and listening (tests of several checkouts share the
- * machine), starts again on fresh ports.
- */
-export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
-  const picked = opts.httpPort === undefined && opts.mqttPort === undefined && opts.env?.UPPERSTACK_COAP_PORT === undefined;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(opts);
-    } catch (err) {
-      if (!picked || attempt >= 3 || !/port in use|EADDRINUSE/i.test(String((err as Error).message))) throw err;
-    }
-  }
-}
-
-/**
  * The arguments `npm start` gives node (scripts/runtime-flags.ts), so tests and the bench run what
  * ships; a flag the runtime's NODE_OPTIONS sets (BENCH_RUNTIME_NODE_OPTIONS) replaces the default.
  */
@@ -104,7 +69,8 @@ export function runtimeEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...RUNTIME_ENV, ...env };
 }
 
-async function startOnce(opts: StartOptions): Promise<Runtime> {
+/** Starts the runtime on ports reserved for this process (ports.ts) unless `opts` names them. */
+export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
   const dataDir = opts.dataDir ?? tempDir('us-e2e-');
   const httpPort = opts.httpPort ?? (await freePort());
   const mqttPort = opts.mqttPort ?? (await freePort());

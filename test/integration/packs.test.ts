@@ -18,7 +18,7 @@ import { parsePack, validatePack, type FlowNode } from '../../nodes/lib/flows/va
 import { AdminClient, knownTypes } from '../../scripts/flows';
 import { startInfluxd, influxQuery, type TsdbServer } from '../helpers/influxd';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
-import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -35,16 +35,9 @@ after(async () => {
 async function deploy(flows: FlowNode[], env: Record<string, string> = {}): Promise<Runtime> {
   const dataDir = tempDir('us-pack-');
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  // Ports are picked free and bound a moment later: on a busy machine another process can take one between.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const rt = await startRuntime({ dataDir, env });
-      cleanup.push(() => rt.stop());
-      return rt;
-    } catch (err) {
-      if (attempt === 3 || !/port in use|EADDRINUSE/.test(String(err))) throw err;
-    }
-  }
+  const rt = await startRuntime({ dataDir, env });
+  cleanup.push(() => rt.stop());
+  return rt;
 }
 
 /** Starts the runtime on an empty data folder: settings.ts writes the first flows (UPPERSTACK_PACKS). */
@@ -108,9 +101,8 @@ describe('http-gateway', () => {
 
 describe('coap-devices', () => {
   test('a confirmable CoAP POST is answered 2.04 and stored; a bad one gets 4.00 and a dead letter', { timeout: 120_000 }, async () => {
-    const port = await freeUdpPort();
-    const rt = await deploy(pack('coap-devices'), { UPPERSTACK_COAP_PORT: String(port) });
-    const post = (device: string, body: string) => run('coap-client-notls', ['-m', 'post', '-t', 'application/json', '-e', body, `coap://127.0.0.1:${port}/telemetry/${device}`], { timeout: 20_000 });
+    const rt = await deploy(pack('coap-devices'));
+    const post = (device: string, body: string) => run('coap-client-notls', ['-m', 'post', '-t', 'application/json', '-e', body, `coap://127.0.0.1:${rt.coapPort}/telemetry/${device}`], { timeout: 20_000 });
     const good = await eventually(async () => post('cd-1', '{"temperature": 19.5, "humidity": 40}'), 20_000, 'the CoAP input answering');
     assert.doesNotMatch(good.stdout + good.stderr, /4\.\d\d|5\.\d\d/);
     await eventually(async () => ((await readings(rt, 'cd-1')).length === 1 ? true : undefined), 20_000, 'the reading stored');

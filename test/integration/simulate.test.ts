@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto } from '../helpers/mosquitto';
 import { simulateCli } from '../helpers/simulate-cli';
 import { tempDir } from '../helpers/temp';
@@ -19,7 +19,7 @@ const simulate = (args: string[]) => simulateCli(args);
 let rt: Runtime;
 let coapPort = 0;
 before(async () => {
-  coapPort = await freePort();
+  coapPort = await freeUdpPort();
   rt = await startRuntime({ env: { UPPERSTACK_COAP_PORT: String(coapPort) } });
 });
 after(async () => {

@@ -15,6 +15,7 @@ import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
 import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
+import { freeUdpPort } from '../helpers/ports';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -23,14 +24,6 @@ const commandNode = require('../../nodes/command/command');
 const run = promisify(execFile);
 helper.init(require.resolve('node-red'));
 const scratch = tempDir('us-coap-node-');
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 let port = 0;
 let stored: Reading[] = [];

@@ -9,7 +9,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
@@ -17,20 +16,10 @@ import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import type { AuditInput } from '../../nodes/lib/audit/audit';
+import { freePort } from '../helpers/ports';
 
 const TLS = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
 const pem = (f: string) => readFileSync(join(TLS, f));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function until(cond: () => boolean, what: string): Promise<void> {
   return new Promise((resolve, reject) => {

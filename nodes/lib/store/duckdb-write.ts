@@ -50,6 +50,7 @@ import {
 import type { EncodedBatch } from './duckdb-encode';
 import { COLUMNS, MERGE_UPDATE, recomputeSql } from './duckdb-rollups';
 import { preparedStatement } from './duckdb-prepared';
+import { fillTimestamps, NullMask } from './duckdb-vectors';
 
 /** The temporary table a batch passes through (per connection). */
 export const BATCH_TABLE = 'upperstack_batch';
@@ -188,16 +189,32 @@ async function appendRows(conn: DuckDBConnection, b: EncodedBatch): Promise<void
   const bool = chunk.getColumnVector(4) as DuckDBVector<boolean | null>;
   const text = chunk.getColumnVector(5) as DuckDBVector<string | null>;
   const tagsOf = chunk.getColumnVector(6) as DuckDBVector<string | null>;
+  // Each value column is null where a row holds another kind: only values are set, the nulls by one mask.
+  const numMask = new NullMask(b.rows);
+  const boolMask = new NullMask(b.rows);
+  const textMask = new NullMask(b.rows);
+  fillTimestamps(ts, t, b.rows);
   for (let i = 0; i < b.rows; i++) {
     device.setItem(i, names[d[i] - 1]);
-    ts.setItem(i, new DuckDBTimestampValue(BigInt(t[i]) * 1000n));
     field.setItem(i, names[f[i] - 1]);
     const kind = k[i];
-    num.setItem(i, kind === 0 ? n[i] : null);
-    bool.setItem(i, kind === 1 ? n[i] !== 0 : null);
-    text.setItem(i, kind === 2 ? texts[n[i] - 1] : null);
+    if (kind === 0) {
+      num.setItem(i, n[i]);
+      numMask.valid(i);
+    } else numMask.null();
+    if (kind === 1) {
+      bool.setItem(i, n[i] !== 0);
+      boolMask.valid(i);
+    } else boolMask.null();
+    if (kind === 2) {
+      text.setItem(i, texts[n[i] - 1]);
+      textMask.valid(i);
+    } else textMask.null();
     tagsOf.setItem(i, g[i] > 0 ? tags[g[i] - 1] : EMPTY_TAGS);
   }
+  numMask.apply(num);
+  boolMask.apply(bool);
+  textMask.apply(text);
   for (const v of [device, ts, field, num, bool, text, tagsOf]) v.flush();
   // The appender only has a synchronous close: inside a transaction it appends, and the
   // commit (the WAL write and its fsync) runs off the event loop like any statement.

@@ -1,0 +1,68 @@
+/**
+ * Ports for servers a test must tell a number to (the runtime's listeners, mosquitto, influxd,
+ * victoria-metrics, a stock Node-RED), with no moment at which another process can take them.
+ *
+ * Picking a port by listening on 0 and closing again leaves it free until the server binds it:
+ * a test run beside this one (or any outgoing connection, which takes a port from the same range)
+ * may get it meanwhile, and the server under test fails with "address in use" or, worse, the test
+ * talks to the other run's server. Instead this process keeps the port bound, without listening,
+ * until it exits, with SO_REUSEADDR set:
+ * - the server binds beside it, since on Linux two sockets that both set SO_REUSEADDR share an
+ *   address while neither listens on it yet (Node's libuv, Go's net package and mosquitto all set it
+ *   on their listeners; a UDP server must ask for it: the coap package does so by default);
+ * - the kernel gives a bound port to no one else: not to a bind to port 0, not to an outgoing
+ *   connection, not to a socket without SO_REUSEADDR;
+ * - a server restarted on the same port (after a kill -9 in a crash test) finds it still reserved.
+ * A UDP datagram goes to the socket bound last, the server, while it runs.
+ *
+ * Node offers no TCP bind without listen, so the TCP holder is libuv's own socket handle
+ * (`process.binding('tcp_wrap')`, the handle net.Server wraps); its bind sets SO_REUSEADDR.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+
+interface TcpHandle {
+  bind(address: string, port: number): number;
+  getsockname(out: { port?: number }): number;
+  close(): void;
+}
+
+interface TcpWrap {
+  TCP: new (type: number) => TcpHandle;
+  constants: { SOCKET: number };
+}
+
+const held = new Map<string, TcpHandle | Socket>();
+
+function tcpWrap(): TcpWrap {
+  return (process as unknown as { binding(name: string): TcpWrap }).binding('tcp_wrap');
+}
+
+/** A loopback TCP port reserved for this process; a server given it may listen on it at any time. */
+export async function freePort(): Promise<number> {
+  const { TCP, constants } = tcpWrap();
+  const handle = new TCP(constants.SOCKET);
+  const err = handle.bind('127.0.0.1', 0);
+  const out: { port?: number } = {};
+  if (err === 0) handle.getsockname(out);
+  if (err !== 0 || !out.port) {
+    handle.close();
+    throw new Error(`cannot reserve a TCP port (error ${err})`);
+  }
+  held.set(`tcp:${out.port}`, handle);
+  return out.port;
+}
+
+/** A loopback UDP port reserved for this process (for a CoAP input: its socket sets SO_REUSEADDR). */
+export async function freeUdpPort(): Promise<number> {
+  const s = createSocket({ type: 'udp4', reuseAddr: true });
+  // Datagrams that reach the holder while no server runs are read and dropped.
+  s.on('message', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => resolve());
+  });
+  s.unref();
+  const port = s.address().port;
+  held.set(`udp:${port}`, s);
+  return port;
+}

@@ -1,0 +1,71 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DOUBLE, DuckDBDataChunk, DuckDBTimestampValue, TIMESTAMP, type DuckDBVector } from '@duckdb/node-api';
+import { fillTimestamps, NullMask } from '../../nodes/lib/store/duckdb-vectors';
+import type { Reading } from '../../nodes/lib/reading';
+import { duckdbFiles, r, T0 } from '../helpers/duckdb-store';
+
+const { withStore } = duckdbFiles();
+
+describe('DuckDB null masks', () => {
+  test('a small batch whose value kinds change across several mask words stores every value and no extra one', async () => {
+    // 200 rows in one appended chunk: nulls in every 64-row word of each value column, and a word with none.
+    const kinds = (i: number): Reading['fields'] => (i < 70 ? { v: i } : i % 3 === 0 ? { v: i + 0.5 } : i % 3 === 1 ? { v: i % 2 === 0 } : { v: `t${i}` });
+    const readings = Array.from({ length: 200 }, (_, i) => r('mixed', T0 + i, kinds(i)));
+    await withStore(async (s) => {
+      await s.write(readings);
+      const page = await s.readings({ device: 'mixed', limit: 500 });
+      assert.deepEqual(page.readings, readings.map(({ ts, fields, tags }) => ({ ts, fields, tags })));
+    });
+  });
+
+  test('a vector that already keeps its own mask gets its null rows through setItem, the rest untouched', () => {
+    const chunk = DuckDBDataChunk.create([DOUBLE], 130);
+    const vector = chunk.getColumnVector(0) as DuckDBVector<number | null>;
+    const mask = new NullMask(130);
+    for (let i = 0; i < 130; i++) {
+      if (i % 5 === 0) mask.null();
+      else {
+        vector.setItem(i, i);
+        mask.valid(i);
+      }
+    }
+    // A null set by the library first: the mask can no longer be installed in its place.
+    vector.setItem(0, null);
+    mask.apply(vector);
+    for (let i = 0; i < 130; i++) assert.equal(vector.getItem(i), i % 5 === 0 ? null : i, `row ${i}`);
+  });
+
+  test('an installed mask reads back through the vector: values where set, null elsewhere', () => {
+    const chunk = DuckDBDataChunk.create([DOUBLE], 130);
+    const vector = chunk.getColumnVector(0) as DuckDBVector<number | null>;
+    const mask = new NullMask(130);
+    for (let i = 0; i < 130; i++) {
+      if (i % 7 === 3) mask.null();
+      else {
+        vector.setItem(i, i * 2);
+        mask.valid(i);
+      }
+    }
+    mask.apply(vector);
+    for (let i = 0; i < 130; i++) assert.equal(vector.getItem(i), i % 7 === 3 ? null : i * 2, `row ${i}`);
+  });
+
+  test('times go in as the same microseconds setItem writes, before 1970, across 2^32 µs and at the edges of the fast range', () => {
+    const ms = [0, 1, -1, -1500, 4_294_967, 4_294_968, -4_294_968, Date.UTC(2026, 0, 1), Date.UTC(1900, 0, 1), 9_007_199_254_740, -9_007_199_254_740, 9_007_199_254_741, 8_640_000_000_000_000];
+    const t = Float64Array.from(ms);
+    const chunk = DuckDBDataChunk.create([TIMESTAMP], ms.length);
+    const vector = chunk.getColumnVector(0) as DuckDBVector<DuckDBTimestampValue | null>;
+    fillTimestamps(vector, t, ms.length);
+    assert.deepEqual(
+      ms.map((_, i) => vector.getItem(i)?.micros),
+      ms.map((v) => BigInt(v) * 1000n),
+    );
+  });
+
+  test('a time with a fraction of a millisecond still fails as it did', () => {
+    const chunk = DuckDBDataChunk.create([TIMESTAMP], 2);
+    const vector = chunk.getColumnVector(0) as DuckDBVector<DuckDBTimestampValue | null>;
+    assert.throws(() => fillTimestamps(vector, Float64Array.from([1, 1.5]), 2), RangeError);
+  });
+});
