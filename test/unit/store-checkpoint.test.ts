@@ -58,9 +58,16 @@ test('the store checkpoints after the write that takes the WAL past its threshol
   const store = new DuckDbStore({ path: file, checkpointWalBytes: 64 * 1024, trace: (e) => events.push(e) });
   await store.open();
   const largest = await writeMany(store, file, Date.now() - 2 * HOUR, 40);
-  const checkpoints = events.filter((e) => e.kind === 'checkpoint');
-  assert.ok(checkpoints.length >= 5, `checkpoints: ${checkpoints.length}`);
-  assert.ok(checkpoints.every((e) => e.kind === 'checkpoint' && !e.error));
+  // A refused checkpoint is tried again once the reads are done: give the last one's retry its turn.
+  const lastRefused = () => events.filter((e) => e.kind === 'checkpoint').at(-1)?.error !== undefined;
+  for (let i = 0; i < 100 && lastRefused(); i++) await new Promise((r) => setTimeout(r, 20));
+  const checkpoints = events.flatMap((e) => (e.kind === 'checkpoint' ? [e] : []));
+  // DuckDB refuses one while a read that began before the last commit still runs (here `devices()` beside a
+  // roll-up apply); the store tries it again once the reads are done, and nothing else may fail.
+  const refused = checkpoints.flatMap((e, i) => (e.error ? [i] : []));
+  assert.ok(refused.every((i) => /other write transactions active/.test(checkpoints[i].error ?? '')), JSON.stringify(checkpoints));
+  assert.ok(refused.every((i) => checkpoints.slice(i + 1).some((e) => !e.error)), 'a refused checkpoint is followed by one that ran');
+  assert.ok(checkpoints.length - refused.length >= 5, `checkpoints: ${checkpoints.length}`);
   assert.equal(events.filter((e) => e.kind === 'write').length, 40);
   // Below the threshold after each checkpoint, so never above it by more than one write's rows.
   assert.ok(largest < 64 * 1024 + 200 * 1024, `largest WAL ${largest}`);
@@ -89,11 +96,12 @@ test('with no setting the store checkpoints itself at 2 MiB of WAL: the WAL stay
   try {
     await store.open();
     const largest = await writeMany(store, file, Date.now() - 2 * HOUR, 80);
-    const checkpoints = events.filter((e) => e.kind === 'checkpoint');
-    assert.ok(checkpoints.length >= 1, `checkpoints: ${checkpoints.length}, largest WAL ${largest}`);
-    // Not earlier than 2 MiB, and never more than one write past it.
-    assert.ok(checkpoints.every((e) => e.kind === 'checkpoint' && !e.error && e.walBytes >= 2 << 20), JSON.stringify(checkpoints));
-    assert.ok(largest < (2 << 20) + 200 * 1024, `largest WAL ${largest}`);
+    const checkpoints = events.flatMap((e) => (e.kind === 'checkpoint' ? [e] : []));
+    // One refused beside a read is tried again (see the first test); at least one ran.
+    assert.ok(checkpoints.some((e) => !e.error), `checkpoints: ${JSON.stringify(checkpoints)}, largest WAL ${largest}`);
+    // Not earlier than 2 MiB, and near it after: the same writes left to DuckDB reach ~9 MB.
+    assert.ok(checkpoints.every((e) => e.walBytes >= 2 << 20), JSON.stringify(checkpoints));
+    assert.ok(largest < 3 << 20, `largest WAL ${largest}`);
   } finally {
     await store.close();
     if (before === undefined) delete process.env.UPPERSTACK_DUCKDB_CHECKPOINT_WAL;
@@ -172,13 +180,16 @@ test('the trace reports each roll-up apply with its buckets, and every write wit
   await store.open();
   // Before any write, so the health check is the probe on the queue (a write just committed would stand for it).
   await store.health();
+  const probed = events.length;
   const from = Date.UTC(2026, 0, 1);
   // 10 devices × 3 fields, all in one minute: 30 buckets pending after the first write, none new after the second.
   await store.write(readings(from, 10));
   await store.write(readings(from + 1000, 10));
-  // Answered from the 1-minute tier: what is pending is applied first.
-  const { tier } = await store.aggregateWithTier({ device: 'd0', field: 't', fn: 'count', everyMs: 60_000, from, to: from + 60_000 });
-  assert.equal(tier, '1m');
+  // An aggregate from the 1-minute tier applies nothing (it merges what is pending); an apply asked for does.
+  const { tier, points } = await store.aggregateWithTier({ device: 'd0', field: 't', fn: 'count', everyMs: 60_000, from, to: from + 60_000 });
+  assert.deepEqual([tier, points], ['1m', [{ ts: from, value: 2 }]]);
+  assert.deepEqual(events.slice(probed).filter((e) => e.kind === 'rollups' || e.kind === 'op'), []);
+  await store.applyRollups();
   const applies = events.filter((e) => e.kind === 'rollups');
   assert.deepEqual(applies.map((e) => e.kind === 'rollups' && e.buckets), [30]);
   const writes = events.filter((e) => e.kind === 'write');
@@ -186,7 +197,7 @@ test('the trace reports each roll-up apply with its buckets, and every write wit
   assert.ok(writes.every((e) => e.kind === 'write' && Number.isFinite(e.waitMs) && e.waitMs >= 0));
   // Every other turn of the queue a write could wait behind is there too, by name.
   const ops = events.flatMap((e) => (e.kind === 'op' ? [e] : []));
-  assert.deepEqual(ops.map((e) => e.op).filter((op) => op === 'aggregate' || op === 'health check'), ['health check', 'aggregate']);
+  assert.deepEqual(ops.map((e) => e.op).filter((op) => op === 'apply roll-ups' || op === 'health check'), ['health check', 'apply roll-ups']);
   assert.ok(ops.every((e) => Number.isFinite(e.ms) && e.ms >= 0 && Number.isFinite(e.waitMs) && e.waitMs >= 0));
   await store.close();
 });

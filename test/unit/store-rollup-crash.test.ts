@@ -19,14 +19,18 @@ const STORE = join(__dirname, '..', '..', 'nodes', 'lib', 'store', 'duckdb.js');
 
 /**
  * The child: writes readings in batches with the roll-up timer out of the way;
- * halfway an aggregate makes it apply what is pending, then it writes on
+ * halfway it applies what is pending, then it writes on
  * (the same minutes and hours, and later ones), says so and waits to be killed.
+ * Given a chunk size and a count, it then applies that many of the pending chunks
+ * (as the timer's turns would, one by one) before it says so: killed with the
+ * roll-ups of the later writes partly applied. It reports the applies it traced.
  */
 const CHILD = `
 const { DuckDbStore } = require(${JSON.stringify(STORE)});
 (async () => {
-  const [path, t0] = [process.argv[1], Number(process.argv[2])];
-  const store = new DuckDbStore({ path, rollupEveryMs: 3600000 });
+  const [path, t0, chunk, partial] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])];
+  let applies = 0;
+  const store = new DuckDbStore({ path, rollupEveryMs: 3600000, rollupChunkBuckets: chunk || undefined, trace: (e) => { if (e.kind === 'rollups') applies++; } });
   await store.open();
   const batch = (from, to) => {
     const out = [];
@@ -38,9 +42,11 @@ const { DuckDbStore } = require(${JSON.stringify(STORE)});
     return out;
   };
   for (let i = 0; i < 300; i += 50) await store.write(batch(i, i + 50));
-  await store.aggregate({ device: 'a', field: 'v', fn: 'count', everyMs: 3600000 });
+  await store.applyRollups();
   for (let i = 300; i < 700; i += 50) await store.write(batch(i, i + 50));
-  process.stdout.write('written\\n');
+  applies = 0;
+  if (partial) await store.applyRollups(partial);
+  process.stdout.write('written ' + applies + '\\n');
   setInterval(() => undefined, 1000);
 })().catch((err) => { console.error(err); process.exit(1); });
 `;
@@ -53,17 +59,51 @@ function sameValue(a: AggregatePoint['value'], b: AggregatePoint['value'], what:
   }
 }
 
-async function writeAndKill(path: string, t0: number): Promise<void> {
-  const child = spawn(process.execPath, ['-e', CHILD, path, String(t0)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the child until it has written everything; returns the roll-up applies it made after its second phase. */
+async function writeAndKill(path: string, t0: number, chunk = 0, partial = 0): Promise<number> {
+  const child = spawn(process.execPath, ['-e', CHILD, path, String(t0), String(chunk), String(partial)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => d.toString().includes('written') && resolve());
+  let out = '';
+  const applies = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /written (\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
     void exited.then((code) => reject(new Error(`the writer exited (${code}) before it wrote everything: ${err}`)));
   });
   child.kill('SIGKILL');
   await exited;
+  return applies;
+}
+
+/** Opens the killed store's file: every aggregate from the tiers equals the raw one, and each reading counts once. */
+async function assertRepaired(path: string, t0: number): Promise<void> {
+  const store = new DuckDbStore({ path });
+  await store.open();
+  try {
+    for (const device of ['a', 'b']) {
+      for (const field of ['v', 'k', 's']) {
+        for (const fn of FNS) {
+          for (const everyMs of [60_000, 600_000, 3_600_000]) {
+            const q = { device, field, fn, everyMs, from: t0, to: t0 + 3 * 3_600_000 };
+            const raw = await store.aggregateRaw(q);
+            const { points, tier } = await store.aggregateWithTier(q);
+            assert.notEqual(tier, 'raw');
+            const what = `${device}/${field} ${fn} every ${everyMs}`;
+            assert.deepEqual(points.map((p) => p.ts), raw.map((p) => p.ts), `${what}: buckets`);
+            points.forEach((p, i) => sameValue(p.value, raw[i].value, `${what} @${p.ts}`));
+          }
+        }
+      }
+    }
+    const hours = (await store.aggregateWithTier({ device: 'a', field: 'v', fn: 'count', everyMs: 3_600_000 })).points;
+    assert.equal(hours.reduce((n, p) => n + (p.value as number), 0), 700, 'every reading counted once');
+  } finally {
+    await store.close();
+  }
 }
 
 test('killed between writes and their roll-ups: the next open repairs the tiers and they equal the raw aggregates', { timeout: 120_000 }, async () => {
@@ -72,30 +112,21 @@ test('killed between writes and their roll-ups: the next open repairs the tiers 
   // Recent, on an hour boundary, so the hour buckets are whole.
   const t0 = Math.floor((Date.now() - 3 * 3_600_000) / 3_600_000) * 3_600_000;
   try {
-    await writeAndKill(path, t0);
-    const store = new DuckDbStore({ path });
-    await store.open();
-    try {
-      for (const device of ['a', 'b']) {
-        for (const field of ['v', 'k', 's']) {
-          for (const fn of FNS) {
-            for (const everyMs of [60_000, 600_000, 3_600_000]) {
-              const q = { device, field, fn, everyMs, from: t0, to: t0 + 3 * 3_600_000 };
-              const raw = await store.aggregateRaw(q);
-              const { points, tier } = await store.aggregateWithTier(q);
-              assert.notEqual(tier, 'raw');
-              const what = `${device}/${field} ${fn} every ${everyMs}`;
-              assert.deepEqual(points.map((p) => p.ts), raw.map((p) => p.ts), `${what}: buckets`);
-              points.forEach((p, i) => sameValue(p.value, raw[i].value, `${what} @${p.ts}`));
-            }
-          }
-        }
-      }
-      const hours = (await store.aggregateWithTier({ device: 'a', field: 'v', fn: 'count', everyMs: 3_600_000 })).points;
-      assert.equal(hours.reduce((n, p) => n + (p.value as number), 0), 700, 'every reading counted once');
-    } finally {
-      await store.close();
-    }
+    assert.equal(await writeAndKill(path, t0), 0);
+    await assertRepaired(path, t0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('killed with the later writes\' roll-ups applied in part (3 of 8 chunks): the next open repairs the rest exactly', { timeout: 120_000 }, async () => {
+  const dir = tempDir('us-rollup-partial-');
+  const path = join(dir, 'partial.duckdb');
+  const t0 = Math.floor((Date.now() - 3 * 3_600_000) / 3_600_000) * 3_600_000;
+  try {
+    // Each batch of the second phase (about 48 buckets) is a chunk of its own at 8 buckets a chunk: 8 chunks, 3 applied.
+    assert.equal(await writeAndKill(path, t0, 8, 3), 3);
+    await assertRepaired(path, t0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import { DuckDbStore, type StoreTraceEvent } from '../../nodes/lib/store/duckdb';
 import type { AggregateFn, AggregatePoint } from '../../nodes/lib/store/types';
 import type { Reading } from '../../nodes/lib/reading';
 import { RetentionRefusedError } from '../../nodes/lib/errors';
@@ -268,4 +268,84 @@ test('any order of writes, replays, late data and restarts keeps the roll-ups eq
     }),
     { numRuns: 12 },
   );
+});
+
+test('an aggregate from a tier adds the roll-ups still pending, also while an apply runs beside it (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const reading = fc.record({
+    device: fc.constantFrom('a', 'b'),
+    // Steps of 20 s from the latest reading so far: mostly later (fresh), now and then earlier (late) or the same (a replay).
+    dt: fc.integer({ min: -3, max: 6 }),
+    fields: fc.dictionary(fc.constantFrom('x', 'y'), fc.oneof(fc.integer({ min: -5, max: 5 }), fc.boolean(), fc.constantFrom('p', 'q')), { minKeys: 1 }),
+  });
+  const step = fc.oneof(
+    { arbitrary: fc.array(reading, { minLength: 1, maxLength: 8 }).map((rs) => ({ write: rs })), weight: 4 },
+    { arbitrary: fc.constant({ apply: true as const }), weight: 1 },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 8 }), fc.boolean(), fc.constantFrom(undefined, 1, 4), async (steps, race, chunk) => {
+      // The timer out of the way: what is pending stays so until a late reading, a replay or an apply asked for.
+      // With small chunks an apply racing the reads applies only the oldest chunk.
+      const store = new DuckDbStore({ path: ':memory:', rollupEveryMs: 3_600_000, rollupChunkBuckets: chunk });
+      await store.open();
+      try {
+        let clock = 0;
+        for (const st of steps) {
+          if ('apply' in st) {
+            await store.applyRollups();
+            continue;
+          }
+          await store.write(
+            st.write.map((x) => {
+              const s = Math.max(0, clock + x.dt * 20);
+              clock = Math.max(clock, s);
+              return { device: x.device, ts: T0 + s * 1000, fields: x.fields, tags: {} };
+            }),
+          );
+        }
+        const queries = ['a', 'b'].flatMap((device) => ['x', 'y'].flatMap((field) => FNS.flatMap((fn) => [60_000, 3_600_000].map((everyMs) => ({ device, field, fn, everyMs, from: T0, to: T0 + 3 * 3_600_000 })))));
+        const raw = await Promise.all(queries.map((q) => store.aggregateRaw(q)));
+        // Every read asked for at once, with an apply queued beside them when `race`: each counts every reading once.
+        const applied = race ? store.applyRollups(chunk === undefined ? Infinity : 1) : undefined;
+        const tiered = await Promise.all(queries.map((q) => store.aggregateWithTier(q)));
+        await applied;
+        queries.forEach((q, i) => {
+          assert.equal(tiered[i].tier, q.everyMs === 60_000 ? '1m' : '1h');
+          // Whole numbers: sums and means are exact whatever the order of adding.
+          assert.deepEqual(tiered[i].points, raw[i], `${q.device}/${q.field} ${q.fn} every ${q.everyMs}`);
+        });
+      } finally {
+        await store.close();
+      }
+    }),
+    { numRuns: 20 },
+  );
+});
+
+test('the timer applies pending roll-ups a chunk per turn of the write queue, and a write queued meanwhile goes between them', async () => {
+  const events: StoreTraceEvent[] = [];
+  let wrote: Promise<void> | undefined;
+  const store: DuckDbStore = new DuckDbStore({
+    path: ':memory:',
+    rollupEveryMs: 50,
+    rollupChunkBuckets: 2,
+    trace: (e) => {
+      events.push(e);
+      // Queued while the first chunk's apply holds the queue.
+      if (e.kind === 'rollups' && !wrote) wrote = store.write([{ device: 'late', ts: T0 + 5000, fields: { x: 1 }, tags: {} }]);
+    },
+  });
+  await store.open();
+  try {
+    // Three writes of three buckets each (a device's three fields in one minute): three chunks at two buckets a chunk.
+    await Promise.all([0, 1, 2].map((i) => store.write([{ device: `d${i}`, ts: T0 + i * 1000, fields: { x: i, y: true, z: 'v' }, tags: {} }])));
+    while (events.filter((e) => e.kind === 'rollups').length < 4) await new Promise((r) => setTimeout(r, 20));
+    await wrote;
+    const seq = events.flatMap((e) => (e.kind === 'rollups' ? [`apply ${e.buckets}`] : e.kind === 'write' ? ['write'] : e.kind === 'op' && e.op === 'apply roll-ups' ? ['turn'] : []));
+    // Each turn of the timer applied one chunk, and the write queued during the first went before the second.
+    assert.deepEqual(seq, ['write', 'write', 'write', 'apply 3', 'turn', 'write', 'apply 3', 'turn', 'apply 3', 'turn', 'apply 1', 'turn']);
+    await assertTiersMatchRaw(store, ['d0', 'd1', 'd2', 'late'], ['x', 'y', 'z'], T0, T0 + 3_600_000);
+  } finally {
+    await store.close();
+  }
 });

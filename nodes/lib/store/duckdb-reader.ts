@@ -1,6 +1,6 @@
 /**
  * The DuckDB store's read side: queries of the raw rows (a page of readings,
- * an aggregate over them, the devices) on a second connection of the store's
+ * an aggregate over them, the devices) and of the roll-up tiers on a second connection of the store's
  * database, in their own queue. A committed write is visible to them, and they
  * do not wait behind writes, roll-up applies or checkpoints (a poll for fresh
  * readings would otherwise wait for all of those).
@@ -10,6 +10,8 @@ import { StoreUnavailableError } from '../errors';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
 import { planAggregateRaw, planDevices, planReadings } from './duckdb-query';
 import { readMemory, type StoreMemory } from './duckdb-schema';
+import { planAggregateTier } from './duckdb-rollup-read';
+import type { PendingView } from './duckdb-rollup-pending';
 
 /** What the reader needs of its store: the database (opened by the store's write queue) and its error wording. */
 export interface ReaderHost {
@@ -35,6 +37,11 @@ export class DuckDbReader {
   /** The aggregate over the raw rows (what the roll-ups must equal). */
   aggregateRaw(q: AggregateQuery): Promise<AggregatePoint[]> {
     return this.read('aggregate', planAggregateRaw(q));
+  }
+
+  /** The aggregate from a roll-up tier, with the pending deltas its snapshot lacks (duckdb-rollup-read.ts). */
+  aggregateTier(table: string, q: AggregateQuery, pending: PendingView): Promise<AggregatePoint[]> {
+    return this.read('aggregate', planAggregateTier(table, q, pending));
   }
 
   devices(q: DeviceQuery): Promise<DeviceSummary[]> {

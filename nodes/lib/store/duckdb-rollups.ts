@@ -14,12 +14,18 @@
  *   recomputed from the raw rows in the same transaction, so a replayed
  *   reading is never counted twice.
  *
+ * Fresh readings' aggregates are applied after the write (duckdb-rollup-pending.ts);
+ * an aggregate from a tier merges in what is still pending (duckdb-rollup-read.ts).
  * Retention and the seal horizon: duckdb-retention.ts.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { AggregatePoint, AggregateQuery } from './types';
+import type { AggregateQuery } from './types';
 
 export const MINUTE = 60_000;
+/** The meta key that says the tiers may be behind the raw rows (a crash would leave it set; duckdb-rollup-open.ts). */
+export const BEHIND_KEY = 'rollups_behind';
+/** The meta key holding the generation of the last apply committed to the tiers (a tier read reads it in the same snapshot). */
+export const GEN_KEY = 'rollups_gen';
 export const HOUR = 3_600_000;
 
 export type Tier = 'raw' | '1m' | '1h';
@@ -83,36 +89,4 @@ export async function rebuildAll(conn: DuckDBConnection): Promise<void> {
 export function tierFor(q: Pick<AggregateQuery, 'everyMs' | 'from' | 'to'>): (typeof TIERS)[number] | undefined {
   const on = (ms: number | undefined, w: number) => ms === undefined || (Number.isSafeInteger(ms) && ms % w === 0);
   return TIERS.find((t) => q.everyMs % t.width === 0 && on(q.from, t.width) && on(q.to, t.width));
-}
-
-const TIER_SQL: Record<string, string> = {
-  mean: 'sum(v_sum) / sum(n_num)',
-  min: 'min(v_min)',
-  max: 'max(v_max)',
-  sum: 'sum(v_sum)',
-};
-
-/** The aggregate from a tier; same buckets and values as over the raw rows (sums up to rounding). */
-export async function aggregateTier(conn: DuckDBConnection, table: string, q: AggregateQuery, params: Record<string, unknown>): Promise<AggregatePoint[]> {
-  const where = ['device = $device', 'field = $field'];
-  if (q.from !== undefined) where.push('bucket >= $fromMs');
-  if (q.to !== undefined) where.push('bucket < $toMs');
-  const b = `floor(bucket / $every) * $every`;
-  let sql: string;
-  if (q.fn === 'last') {
-    sql = `SELECT ${b} AS b, arg_max_null(last_double, last_ts), arg_max_null(last_bool, last_ts), arg_max_null(last_text, last_ts) FROM ${table} WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b`;
-  } else if (q.fn === 'count') {
-    sql = `SELECT ${b} AS b, sum(n)::DOUBLE FROM ${table} WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b`;
-  } else {
-    sql = `SELECT ${b} AS b, ${TIER_SQL[q.fn]} FROM ${table} WHERE ${where.join(' AND ')} AND n_num > 0 GROUP BY b ORDER BY b`;
-  }
-  const p: Record<string, unknown> = { device: params.device, field: params.field, every: q.everyMs };
-  if (q.from !== undefined) p.fromMs = Math.round(q.from);
-  if (q.to !== undefined) p.toMs = Math.round(q.to);
-  const rows = (await conn.runAndReadAll(sql, p as never)).getRows();
-  return rows.map((r) => {
-    if (r.length === 2) return { ts: Number(r[0]), value: r[1] as number };
-    const value = r[1] ?? r[2] ?? r[3] ?? null;
-    return { ts: Number(r[0]), value: value as AggregatePoint['value'] };
-  });
 }

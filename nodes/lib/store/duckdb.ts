@@ -6,7 +6,7 @@
  * without a primary key.
  */
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { StoreFailedError, StoreUnavailableError } from '../errors';
+import { StoreUnavailableError } from '../errors';
 import type { Reading } from '../reading';
 import type {
   AggregatePoint,
@@ -20,11 +20,14 @@ import type {
   StoreHealth,
   TimeSeriesStore,
 } from './types';
+import { checkOptions, walBytesOf, type DuckDbStoreOptions } from './duckdb-options';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
-import { aggregateTier, tierFor, TIERS, type Tier } from './duckdb-rollups';
-import { BEHIND_KEY, openRollups, PendingRollups } from './duckdb-rollup-pending';
+import { tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { BEHIND_KEY } from './duckdb-rollups';
+import { openRollups } from './duckdb-rollup-open';
+import { RollupTimer } from './duckdb-rollup-timer';
 import { Retention } from './duckdb-retention';
-import { checkpointConfig, checkpointWalFromEnv, Checkpoints, DEFAULT_CHECKPOINT_WAL_BYTES, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
+import { checkpointConfig, Checkpoints, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
 import { checkWritable, duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
 import { checkAggregate } from './duckdb-query';
 import { DuckDbReader } from './duckdb-reader';
@@ -36,48 +39,8 @@ import type { RegistryBackend } from '../devices/types';
 
 export { DEFAULT_THREADS, duckDbConfig, threadsFromEnv } from './duckdb-schema';
 export type { StoreTraceEvent } from './duckdb-checkpoint';
+export type { DuckDbStoreOptions } from './duckdb-options';
 
-export interface DuckDbStoreOptions {
-  /** Database file, or ':memory:'. Its directory must already exist. */
-  path: string;
-  /**
-   * DuckDB's memory limit in MB; 0 or absent leaves DuckDB's default (80% of
-   * RAM). Its buffer pool keeps table and index blocks cached up to the limit, so
-   * without one a long-running store grows with the data it holds.
-   */
-  memoryLimitMb?: number;
-  /**
-   * DuckDB's worker threads (default 1, DEFAULT_THREADS); 0 leaves DuckDB's
-   * default of one per CPU core.
-   */
-  threads?: number;
-  /** Bytes of dead-letter bodies kept for replay (default 256 MiB); see duckdb-deadletters.ts. */
-  deadLetterBodyBudget?: number;
-  /** Raw readings older than this (ms) are deleted; 0 or absent keeps them forever. */
-  retentionMs?: number;
-  /** Roll-up buckets older than this (ms) are deleted; 0 or absent keeps them forever. */
-  rollupRetentionMs?: number;
-  /** Keep the 1-minute and 1-hour roll-ups (default true); duckdb-rollups.ts. */
-  rollups?: boolean;
-  /** How often retention runs (default every 10 minutes; also once at open). */
-  retentionEveryMs?: number;
-  /**
-   * Roll-ups of fresh readings are applied at most this long after their write
-   * (default 1000 ms), and before anything reads the tiers; duckdb-rollup-pending.ts.
-   */
-  rollupEveryMs?: number;
-  /**
-   * The store checkpoints after the write that takes the WAL past this many
-   * bytes (default UPPERSTACK_DUCKDB_CHECKPOINT_WAL, else 2 MiB); 0 leaves it to
-   * DuckDB (16 MB, inside a write's commit); duckdb-checkpoint.ts.
-   */
-  checkpointWalBytes?: number;
-  /** Gets the time of every write and checkpoint (default: UPPERSTACK_DUCKDB_TRACE, 1 for stderr or a file's absolute path). */
-  trace?: (e: StoreTraceEvent) => void;
-}
-
-/** Pending (device, field, minute) buckets past which they are applied at once rather than by the timer. */
-const MAX_PENDING = 20_000;
 /** How recent a committed write of readings must be for health() to take it as the proof of writability. */
 const RECENT_COMMIT_MS = 5_000;
 
@@ -108,9 +71,8 @@ export class DuckDbStore implements TimeSeriesStore {
   private readonly retention: Retention;
   private retentionTimer?: NodeJS.Timeout;
   private readonly rollups: boolean;
-  /** Aggregates of fresh readings written but not yet in the tiers. */
-  private readonly pending = new PendingRollups();
-  private rollupTimer?: NodeJS.Timeout;
+  /** Aggregates of fresh readings written but not yet in the tiers, and when they are applied. */
+  private readonly rollupTimer: RollupTimer;
   private readonly checkpoints: Checkpoints;
   private readonly trace?: (e: StoreTraceEvent) => void;
   private checkpointQueued = false;
@@ -119,24 +81,11 @@ export class DuckDbStore implements TimeSeriesStore {
   private failedAt = 0;
 
   constructor(options: DuckDbStoreOptions) {
-    if (!options || typeof options.path !== 'string' || options.path.length === 0) {
-      throw new StoreFailedError('DuckDbStore needs a path: a database file or ":memory:"');
-    }
-    const limit = options.memoryLimitMb;
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
-      throw new StoreFailedError(`DuckDB memory limit must be a whole number of MB (0 for DuckDB's default), got ${limit}`);
-    }
-    const threads = options.threads;
-    if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) {
-      throw new StoreFailedError(`DuckDB threads must be a whole number (0 for DuckDB's default), got ${threads}`);
-    }
+    checkOptions(options);
     this.path = options.path;
     this.options = options;
     this.rollups = options.rollups !== false;
-    const walBytes = options.checkpointWalBytes ?? checkpointWalFromEnv(process.env.UPPERSTACK_DUCKDB_CHECKPOINT_WAL) ?? DEFAULT_CHECKPOINT_WAL_BYTES;
-    if (!Number.isSafeInteger(walBytes) || walBytes < 0) {
-      throw new StoreFailedError(`DuckDB checkpoint threshold must be a whole number of bytes (0 for DuckDB's own), got ${walBytes}`);
-    }
+    const walBytes = walBytesOf(options);
     this.trace = options.trace ?? traceFromEnv();
     const trace = this.trace;
     this.checkpoints = new Checkpoints(options.path, walBytes, trace && ((e) => trace({ kind: 'checkpoint', ...e })));
@@ -150,6 +99,16 @@ export class DuckDbStore implements TimeSeriesStore {
       },
       translate: (op, err) => this.translate(op, err),
     });
+    this.rollupTimer = new RollupTimer(
+      {
+        enqueue: (op, fn) => this.enqueue(op, fn),
+        translate: (op, err) => this.translate(op, err),
+        isClosed: () => this.closed,
+        trace: this.trace,
+      },
+      options.rollupEveryMs ?? 1000,
+      options.rollupChunkBuckets,
+    );
     this.retention = new Retention(options.retentionMs ?? 0, this.rollups ? (options.rollupRetentionMs ?? 0) : 0, this.rollups);
   }
 
@@ -185,60 +144,31 @@ export class DuckDbStore implements TimeSeriesStore {
     raiseMarks(this.marks, batch);
     if (!this.rollups) return writeBatch(conn, batch, []);
     // Fresh readings at or after the seal horizon: the raw rows now, their roll-ups later
-    // (the only readings a repair after a crash is sure to find; duckdb-rollup-pending.ts).
+    // (the only readings a repair after a crash is sure to find; duckdb-rollup-open.ts).
     if (batch.suspects === 0 && this.retention.after(batch.earliest)) {
       await writeBatch(conn, batch, []);
-      this.pending.add(batch);
-      if (this.pending.size >= MAX_PENDING) await this.applyPending(conn);
-      else this.armRollups();
-      return;
+      return this.rollupTimer.deferred(conn, batch);
     }
     // Suspects' buckets are recomputed from the raw rows: what is pending goes first, or it would count twice.
-    await this.applyNow(conn);
+    await this.rollupTimer.applyAll(conn);
     await writeBatch(conn, batch, TIERS);
   }
 
   /** Queues a checkpoint when the WAL is past the threshold (once: writes queued meanwhile do not add more). */
-  private checkpointIfDue(): void {
+  private checkpointIfDue(retry = false): void {
     if (this.checkpointQueued || this.closed || !this.checkpoints.due()) return;
     this.checkpointQueued = true;
     void this.enqueue('checkpoint', async (conn) => {
       this.checkpointQueued = false;
       if (this.checkpoints.due()) await this.checkpoints.run(conn);
-    }).catch(() => {
-      // Left to the next write past the threshold, and to DuckDB's own threshold (duckdb-checkpoint.ts).
+    }).catch((err: unknown) => {
       this.checkpointQueued = false;
+      // DuckDB refuses while a query on the reading connection that began before the last commit
+      // still runs (that commit is not cleaned up yet): tried again once those queries are done,
+      // without holding the writes meanwhile. Otherwise left to the next write past the threshold,
+      // and to DuckDB's own threshold (duckdb-checkpoint.ts).
+      if (!retry && /other write transactions active/.test(message(err))) void this.reader.idle().then(() => this.checkpointIfDue(true));
     });
-  }
-
-  /** Applies the pending roll-ups; the write before is durable whatever happens here, so a failure only keeps them pending. */
-  private async applyPending(conn: DuckDBConnection): Promise<void> {
-    try {
-      await this.applyNow(conn);
-    } catch (err) {
-      // A database DuckDB invalidated is reopened (and its tiers repaired) on next use.
-      this.translate('apply roll-ups', err);
-      this.armRollups();
-    }
-  }
-
-  /** Applies what is pending (traced: an apply holds the queue, and a write waiting behind it is the latency row's tail). */
-  private async applyNow(conn: DuckDBConnection): Promise<void> {
-    const buckets = this.pending.size;
-    if (!this.trace || buckets === 0) return this.pending.apply(conn);
-    const t0 = performance.now();
-    await this.pending.apply(conn);
-    this.trace({ kind: 'rollups', ms: performance.now() - t0, buckets });
-  }
-
-  private armRollups(): void {
-    if (this.rollupTimer || this.closed) return;
-    this.rollupTimer = setTimeout(() => {
-      this.rollupTimer = undefined;
-      if (this.pending.size === 0) return;
-      void this.enqueue('apply roll-ups', (conn) => this.applyPending(conn)).catch(() => undefined);
-    }, this.options.rollupEveryMs ?? 1000);
-    this.rollupTimer.unref?.();
   }
 
   /**
@@ -249,21 +179,32 @@ export class DuckDbStore implements TimeSeriesStore {
     if (!this.retention.enabled) return Promise.resolve();
     return this.enqueue('apply retention', async (conn) => {
       // Raw rows about to go must be in the tiers first.
-      await this.applyNow(conn);
+      await this.rollupTimer.applyAll(conn);
       await this.retention.apply(conn, now);
     });
   }
 
-  /** The aggregate and which tier answered it: the coarsest roll-up whose buckets fit the query exactly, else the raw rows. */
+  /**
+   * The aggregate and which tier answered it: the coarsest roll-up whose buckets fit the query exactly, else the raw rows.
+   * A tier is read on the reading connection with the roll-ups still pending merged in (duckdb-rollup-read.ts): an
+   * aggregate neither waits behind writes nor makes them wait for an apply.
+   */
   async aggregateWithTier(q: AggregateQuery): Promise<TieredAggregate> {
     checkAggregate(q);
     const tier = this.rollups ? tierFor(q) : undefined;
     if (!tier) return { points: await this.aggregateRaw(q), tier: 'raw' };
-    const points = await this.enqueue('aggregate', async (conn) => {
-      await this.applyNow(conn);
-      return aggregateTier(conn, tier.table, q, { device: q.device, field: q.field });
-    });
-    return { points, tier: tier.tier };
+    // Captured now, before the read's snapshot: the argument is at PendingRollups.capture.
+    const pending = this.rollupTimer.pending.capture(q.device, q.field, q.from, q.to);
+    return { points: await this.reader.aggregateTier(tier.table, q, pending), tier: tier.tier };
+  }
+
+  /**
+   * Applies the roll-ups pending now, rather than at the timer's next turn (a write waits behind it);
+   * `chunks` stops after that many of them, oldest first, as the timer's turns would (tests, the crash child).
+   */
+  applyRollups(chunks = Infinity): Promise<void> {
+    if (!this.rollups) return Promise.resolve();
+    return this.enqueue('apply roll-ups', (conn) => this.rollupTimer.applyAll(conn, chunks));
   }
 
   writeDeadLetters(letters: DeadLetter[]): Promise<void> {
@@ -332,14 +273,13 @@ export class DuckDbStore implements TimeSeriesStore {
   close(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.retentionTimer = undefined;
-    if (this.rollupTimer) clearTimeout(this.rollupTimer);
-    this.rollupTimer = undefined;
+    this.rollupTimer.stop();
     return this.serial(async () => {
       const conn = this.conn;
       if (conn && this.rollups) {
         // Caught up: the next open need not repair. If this fails the marker stays and it does.
         try {
-          await this.applyNow(conn);
+          await this.rollupTimer.applyAll(conn);
           await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('${BEHIND_KEY}', '0')`);
         } catch {
           // Left to the repair at the next open.
@@ -392,7 +332,7 @@ export class DuckDbStore implements TimeSeriesStore {
       await conn.run(SCHEMA);
       await dropReadingsKey(conn);
       await migrateDeadLetters(conn);
-      if (this.rollups) await openRollups(conn, this.retention, this.pending);
+      if (this.rollups) await openRollups(conn, this.retention, this.rollupTimer.pending);
       // Writes from now on leave the roll-ups behind: the next open with them rebuilds them.
       else await conn.run(`DELETE FROM upperstack_meta WHERE key = 'rollups'`);
       // Kept across a reopen: marks may be too high (a write that failed), never too low.

@@ -1,0 +1,140 @@
+/**
+ * The SQL of a roll-up apply: per (device, field, minute) deltas of fresh
+ * readings merged into both tiers in one transaction, with the generation of
+ * the apply written in the same transaction (a tier read takes it from its
+ * snapshot to tell which pending deltas the tier rows already hold:
+ * PendingRollups.capture). Every statement is prepared once per connection,
+ * at open (prepareApply), so the first apply of a run does not plan them
+ * while writes wait behind it.
+ */
+import { BOOLEAN, DOUBLE, LIST, listValue, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
+import { COLUMNS, GEN_KEY, HOUR, MERGE_UPDATE, MINUTE, TIERS } from './duckdb-rollups';
+import { preparedStatement } from './duckdb-prepared';
+
+/** The aggregates of one (device, field, bucket) for the rows folded in so far. */
+export interface Delta {
+  device: string;
+  field: string;
+  bucket: number;
+  n: number;
+  nNum: number;
+  sum: number;
+  min: number;
+  max: number;
+  lastTs: number;
+  /** 0 number, 1 boolean, 2 text: which last_* column holds the last value. */
+  lastKind: number;
+  last: number | boolean | string;
+}
+
+export function emptyDelta(device: string, field: string, bucket: number): Delta {
+  return { device, field, bucket, n: 0, nNum: 0, sum: 0, min: 0, max: 0, lastTs: -Infinity, lastKind: 0, last: 0 };
+}
+
+/** Adds `from` to `into`, as MERGE_UPDATE adds a delta to a tier row. */
+export function fold(into: Delta, from: Delta): void {
+  into.n += from.n;
+  if (from.nNum > 0) {
+    if (into.nNum === 0) {
+      into.sum = from.sum;
+      into.min = from.min;
+      into.max = from.max;
+    } else {
+      into.sum += from.sum;
+      if (from.min < into.min) into.min = from.min;
+      if (from.max > into.max) into.max = from.max;
+    }
+    into.nNum += from.nNum;
+  }
+  if (from.lastTs >= into.lastTs) {
+    into.lastTs = from.lastTs;
+    into.lastKind = from.lastKind;
+    into.last = from.last;
+  }
+}
+
+/**
+ * One upsert per tier with the deltas bound as lists (unnested side by side):
+ * no batch table to create and fill first. A table's CREATE OR REPLACE is a
+ * catalog change, which waits for a running checkpoint and costs a statement
+ * of its own; a handful of deltas a second need neither.
+ */
+const upsertSql = (table: string) => `INSERT INTO ${table} (${COLUMNS})
+SELECT device, field, bucket::BIGINT, n::BIGINT, n_num::BIGINT, v_sum, v_min, v_max, last_ts::BIGINT, last_double, last_bool, last_text
+FROM (SELECT unnest($device) AS device, unnest($field) AS field, unnest($bucket) AS bucket, unnest($n) AS n, unnest($n_num) AS n_num,
+  unnest($v_sum) AS v_sum, unnest($v_min) AS v_min, unnest($v_max) AS v_max, unnest($last_ts) AS last_ts,
+  unnest($last_double) AS last_double, unnest($last_bool) AS last_bool, unnest($last_text) AS last_text)
+${MERGE_UPDATE}`;
+const GEN_SQL = `UPDATE upperstack_meta SET value = $gen WHERE key = '${GEN_KEY}'`;
+const TEXTS = LIST(VARCHAR);
+const NUMBERS = LIST(DOUBLE);
+const BOOLS = LIST(BOOLEAN);
+const TYPES = {
+  device: TEXTS,
+  field: TEXTS,
+  bucket: NUMBERS,
+  n: NUMBERS,
+  n_num: NUMBERS,
+  v_sum: NUMBERS,
+  v_min: NUMBERS,
+  v_max: NUMBERS,
+  last_ts: NUMBERS,
+  last_double: NUMBERS,
+  last_bool: BOOLS,
+  last_text: TEXTS,
+};
+
+/** Prepares the apply's statements on `conn` (the tables and the meta row must exist). */
+export async function prepareApply(conn: DuckDBConnection): Promise<void> {
+  for (const tier of TIERS) await preparedStatement(conn, upsertSql(tier.table));
+  await preparedStatement(conn, GEN_SQL);
+}
+
+async function upsert(conn: DuckDBConnection, table: string, deltas: Iterable<Delta>): Promise<void> {
+  const p = await preparedStatement(conn, upsertSql(table));
+  const c = { device: [] as string[], field: [] as string[], bucket: [] as number[], n: [] as number[], n_num: [] as number[] };
+  const v = { v_sum: [] as Array<number | null>, v_min: [] as Array<number | null>, v_max: [] as Array<number | null>, last_ts: [] as number[] };
+  const last = { last_double: [] as Array<number | null>, last_bool: [] as Array<boolean | null>, last_text: [] as Array<string | null> };
+  for (const x of deltas) {
+    c.device.push(x.device);
+    c.field.push(x.field);
+    c.bucket.push(x.bucket);
+    c.n.push(x.n);
+    c.n_num.push(x.nNum);
+    const numeric = x.nNum > 0;
+    v.v_sum.push(numeric ? x.sum : null);
+    v.v_min.push(numeric ? x.min : null);
+    v.v_max.push(numeric ? x.max : null);
+    v.last_ts.push(x.lastTs);
+    last.last_double.push(x.lastKind === 0 ? (x.last as number) : null);
+    last.last_bool.push(x.lastKind === 1 ? (x.last as boolean) : null);
+    last.last_text.push(x.lastKind === 2 ? (x.last as string) : null);
+  }
+  const values: Record<string, ReturnType<typeof listValue>> = {};
+  for (const [k, list] of Object.entries({ ...c, ...v, ...last })) values[k] = listValue(list);
+  p.bind(values, TYPES);
+  await p.run();
+}
+
+/** Merges minute deltas into both tiers (the hour tier's folded from them) and records `gen`, in one transaction. */
+export async function applyDeltas(conn: DuckDBConnection, minutes: Delta[], gen: number): Promise<void> {
+  const hours = new Map<string, Delta>();
+  for (const m of minutes) {
+    const bucket = Math.floor(m.bucket / HOUR) * HOUR;
+    const key = `${m.device}\u0000${m.field}\u0000${bucket}`;
+    const h = hours.get(key);
+    if (h === undefined) hours.set(key, { ...m, bucket });
+    else fold(h, m);
+  }
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    for (const tier of TIERS) await upsert(conn, tier.table, tier.width === MINUTE ? minutes : hours.values());
+    const p = await preparedStatement(conn, GEN_SQL);
+    p.bind({ gen: String(gen) });
+    await p.run();
+    await conn.run('COMMIT');
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
