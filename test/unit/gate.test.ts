@@ -109,3 +109,21 @@ test('one entry holding more readings than the mark is not stuck: later acks wai
   assert.equal(acked, 2);
   j.close();
 });
+
+test('with the messages mark off, a pause from the readings mark ends at half that mark, with messages still unsettled', () => {
+  const j = journal();
+  const gate = new AckGate(j, { highWater: 0, lowWater: 0, highReadings: 30 });
+  const seqs = ['a', 'b', 'c', 'd'].map((s) => j.append(Buffer.from(s)));
+  for (const s of seqs) j.weigh(s, 10);
+  let acked = 0;
+  gate.admit(() => acked++);
+  assert.equal(acked, 0, '40 readings: paused by the readings mark');
+  j.settle(seqs[0]);
+  j.settle(seqs[1]);
+  assert.equal(acked, 0, '20 readings left: above half the mark');
+  j.settle(seqs[2]);
+  assert.equal(j.backlog(), 1);
+  assert.equal(acked, 1, '10 readings in one unsettled message: released');
+  assert.ok(!gate.isPaused());
+  j.close();
+});

@@ -67,7 +67,9 @@ export class AckGate {
 
   constructor(private readonly journal: GateJournal, private readonly opts: AckGateOptions) {
     this.high = opts.highWater > 0 ? opts.highWater : Infinity;
-    this.low = Math.max(0, Math.min(opts.lowWater, this.high - 1));
+    // With no messages mark, how many messages are unsettled is no reason to stay paused (a pause from
+    // the readings mark or the budget would otherwise last until every message had settled).
+    this.low = this.high === Infinity ? Infinity : Math.max(0, Math.min(opts.lowWater, this.high - 1));
     this.highReadings = opts.highReadings && opts.highReadings > 0 && journal.readings ? opts.highReadings : Infinity;
     const lowReadings = opts.lowReadings ?? Math.floor(this.highReadings / 2);
     this.lowReadings = Math.max(0, Math.min(lowReadings, this.highReadings - 1));
