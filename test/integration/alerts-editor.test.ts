@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { chromium, type Browser } from 'playwright-core';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { login } from '../helpers/editor-page';
 
 let rt: Runtime;
 let browser: Browser;
@@ -41,12 +42,7 @@ test('the alert dialog edits the shared rule set with a form and previews it on 
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(rt.url + '/');
-  await page.waitForSelector('#node-dialog-login-username', { timeout: 30_000 });
-  await page.fill('#node-dialog-login-username', 'admin');
-  await page.fill('#node-dialog-login-password', 'test-admin-password');
-  await page.click('#node-dialog-login-submit');
-  await page.waitForSelector('#red-ui-workspace-chart .red-ui-flow-node', { timeout: 30_000 });
+  await login(page, rt);
   const opened = await page.evaluate(() => {
     const RED = (window as unknown as { RED: { nodes: { eachNode(cb: (n: { type: string; id: string }) => void): void; node(id: string): unknown }; editor: { edit(n: unknown): void } } }).RED;
     let id = '';
