@@ -21,9 +21,10 @@ export const MODES: Measure[] = MODE === 'both' ? ['live', 'drain'] : [MODE as M
 if (!MODES.every((m) => m === 'live' || m === 'drain')) throw new Error(`BENCH_INFLUX_MODE must be live, drain or both (got ${MODE})`);
 /**
  * BENCH_INFLUX_WARM_BURST: readings of a burst published and stored after the warm-up reading, before the
- * measured bursts (default 0): a consumer whose JIT has compiled its path, for comparisons.
+ * measured bursts (default 20,000; 0 for none, the method before 2026-12-01). Every consumer starts the
+ * measured bursts with its path compiled by the JIT, and a whole number of the stock flow's `join` groups.
  */
-export const WARM_BURST = Number(env.BENCH_INFLUX_WARM_BURST) || 0;
+export const WARM_BURST = env.BENCH_INFLUX_WARM_BURST === undefined ? 20_000 : Number(env.BENCH_INFLUX_WARM_BURST);
 export const PUBLISHERS = 2;
 export const CLIENTS = 2;
 export const INFLIGHT = 100;

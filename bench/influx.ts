@@ -28,7 +28,9 @@
  *          running; the same for every consumer.
  *
  * Before either, a warm-up reading every 500 ms until one is stored, then until every warm-up
- * reading is (bench/influx-load.ts): no consumer starts a burst with a batch or `join` group open.
+ * reading is (bench/influx-load.ts), then an unmeasured burst of 20,000 (BENCH_INFLUX_WARM_BURST)
+ * until all of it is stored: every consumer starts warm (its path compiled), with no batch or
+ * `join` group open.
  *
  * lost: published and acknowledged by the broker but never in InfluxDB (waited for until
  * the count stops growing for 15 s); peak RSS of the consumer process (VmHWM or sampled);
