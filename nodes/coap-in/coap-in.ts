@@ -41,9 +41,27 @@ interface Access {
   contentType?: string;
 }
 
+/**
+ * The library's answer to a GET with Observe (its ObserveWriteStream) reads `statusCode`, not `code`,
+ * and sends whatever is written as a notification with an Observe option.
+ */
+interface ObserveStream {
+  statusCode?: string;
+  _doSend?: (data?: Buffer) => void;
+}
+
 function send(res: OutgoingMessage, a: CoapAnswer): void {
   res.code = a.code;
   for (const [k, v] of Object.entries(a.options ?? {})) res.setOption(k as Parameters<OutgoingMessage['setOption']>[0], typeof v === 'number' ? v : v);
+  const observe = res as unknown as ObserveStream;
+  if (typeof observe._doSend === 'function' && !a.code.startsWith('2.')) {
+    // An error ends the observation it was asked for: sent once with its own code and no Observe
+    // option (RFC 7641 §4.2), not as a 2.05 notification the client would take for a registration.
+    // Not ended afterwards: ending a stream that wrote nothing sends its (empty) answer again.
+    observe.statusCode = a.code;
+    observe._doSend(a.payload);
+    return;
+  }
   res.end(a.payload);
 }
 

@@ -278,3 +278,40 @@ test('a datagram that is not readable CoAP gets a Reset (confirmable) or nothing
     sock.close();
   }
 });
+
+test('a Uri-Path that is not UTF-8 is 4.00, never stored under a device name with U+FFFD in it', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const answer = new Promise<Buffer>((r) => sock.once('message', r));
+    sock.send(generate({ code: 'POST', messageId: 31, token: Buffer.from([3]), confirmable: true, payload: Buffer.from('{"t":1}'), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from([0x61, 0xff, 0x62]) }, { name: 'Content-Format', value: Buffer.from([50]) }] }), port, '127.0.0.1');
+    const p = parse(await answer);
+    assert.equal(p.code, '4.00');
+    assert.equal(p.messageId, 31);
+    assert.equal(p.payload.toString(), 'a Uri-Path option is not UTF-8 text');
+  } finally {
+    sock.close();
+  }
+  // The same device name in valid UTF-8 is stored: the input itself is fine.
+  const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":2}', `coap://127.0.0.1:${port}/telemetry/a%C3%BFb`]);
+  assert.match(ok.stdout, /"accepted":1/);
+  await waitFor(() => (stored.length ? true : undefined), 'the reading');
+  assert.deepEqual(stored.map((r) => [r.device, r.fields.t]), [['a\u00ffb', 2]]);
+});
+
+test('an Observe GET that is refused gets its 4.xx code without an Observe option, not a 2.05 notification', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const answer = new Promise<Buffer>((r) => sock.once('message', r));
+    // GET /commands with Observe but without a device: no such resource.
+    sock.send(generate({ code: 'GET', messageId: 41, token: Buffer.from([4, 1]), confirmable: true, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('commands') }] }), port, '127.0.0.1');
+    const p = parse(await answer);
+    assert.equal(p.code, '4.04');
+    assert.equal(p.messageId, 41);
+    assert.equal(p.options.find((o) => o.name === 'Observe'), undefined);
+    assert.match(p.payload.toString(), /^resources: /);
+  } finally {
+    sock.close();
+  }
+});
