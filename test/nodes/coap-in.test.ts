@@ -16,6 +16,7 @@ import { generate, parse } from 'coap-packet';
 import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
 import { freeUdpPort } from '../helpers/ports';
+import { checkHealth } from '../../nodes/shared/runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -313,5 +314,31 @@ test('an Observe GET that is refused gets its 4.xx code without an Observe optio
     assert.match(p.payload.toString(), /^resources: /);
   } finally {
     sock.close();
+  }
+});
+
+test('a CoAP port already in use fails the input and /health, and the runtime keeps running', async () => {
+  // Held without SO_REUSEADDR (the library binds with it), so the input cannot share it.
+  const taken = createSocket('udp4');
+  await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
+  const busy = taken.address().port;
+  try {
+    // Before, the library's socket error had no listener: an uncaught exception ended this process.
+    await helper.load([coapNode], [{ id: 'busy', type: 'upperstack-coap-in', name: 'busy port', port: String(busy), bind: '127.0.0.1', wires: [[], []] }]);
+    const health = await waitFor(() => {
+      let h: Awaited<ReturnType<typeof checkHealth>> | undefined;
+      void checkHealth().then((r) => (h = r));
+      return h?.['coap:busy port']?.ok === false ? h : undefined;
+    }, 'the failing health check').catch(async () => checkHealth());
+    assert.equal(health['coap:busy port']?.ok, false);
+    assert.match(health['coap:busy port'].detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`));
+    // The rest of the runtime still answers: a second input on a free port takes a reading.
+    await helper.unload();
+    await load();
+    const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":3}', `coap://127.0.0.1:${port}/telemetry/k8`]);
+    assert.match(ok.stdout, /"accepted":1/);
+    assert.equal((await checkHealth())['coap:busy port'], undefined);
+  } finally {
+    taken.close();
   }
 });
