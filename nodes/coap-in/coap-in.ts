@@ -172,6 +172,13 @@ export = function register(RED: NodeAPI): void {
     const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500 });
     server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
       const packet = packetOf(req);
+      // Not requests, though the library hands them on: a Reset it has no exchange for (it tests
+      // `ack ?? reset`), and empty messages. An empty confirmable one is a ping: a Reset answers it (RFC 7252 §4.3).
+      if (packet?.reset || packet?.ack) return;
+      if (packet?.code === '0.00') {
+        if (packet.confirmable) res.reset();
+        return;
+      }
       const requestBytes = requestSize(packet);
       const tokenLength = packet?.token?.length ?? 8;
       // Duplicate detection by endpoint and message ID, for CON and NON alike (RFC 7252 §4.5).
@@ -352,6 +359,10 @@ export = function register(RED: NodeAPI): void {
 
 interface RequestPacket extends CoapPacketShape {
   messageId?: number;
+  code?: string;
+  confirmable?: boolean;
+  reset?: boolean;
+  ack?: boolean;
   options?: Array<{ name: string | number; value: Buffer }>;
 }
 

@@ -342,3 +342,29 @@ test('a CoAP port already in use fails the input and /health, and the runtime ke
     taken.close();
   }
 });
+
+test('a ping (empty CON) gets a Reset; a stray Reset, an empty NON and a 9-byte token get no request answer', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const answers: Buffer[] = [];
+    sock.on('message', (m) => answers.push(m));
+    // A Reset for no exchange of ours, an empty NON, an empty CON (ping): only the ping is answered.
+    sock.send(Buffer.from([0x70, 0x00, 0x00, 0x06]), port, '127.0.0.1');
+    sock.send(Buffer.from([0x50, 0x00, 0x00, 0x07]), port, '127.0.0.1');
+    sock.send(Buffer.from([0x40, 0x00, 0x00, 0x08]), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 0 ? true : undefined), 'the Reset');
+    // A CON whose token length nibble is 9 (reserved): a message format error, so a Reset, never 4.04.
+    sock.send(Buffer.concat([Buffer.from([0x49, 0x02, 0x00, 0x09]), Buffer.from('123456789')]), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 1 ? true : undefined), 'the second Reset');
+    sock.send(generate({ code: 'GET', messageId: 10, confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('.well-known') }, { name: 'Uri-Path', value: Buffer.from('core') }] }), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 2 ? true : undefined), 'the discovery answer');
+    const [ping, tkl, next] = answers.map((a) => parse(a));
+    assert.deepEqual([ping.reset, ping.code, ping.messageId], [true, '0.00', 8]);
+    assert.deepEqual([tkl.reset, tkl.messageId], [true, 9]);
+    assert.deepEqual([next.code, next.messageId], ['2.05', 10]);
+    assert.equal(answers.length, 3);
+  } finally {
+    sock.close();
+  }
+});
