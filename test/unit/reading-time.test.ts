@@ -17,3 +17,10 @@ test('the last day of each month, leap days and the end of a day (24:00) are rea
   assert.equal(parseTimestamp('2026-01-31T24:00:00Z'), Date.UTC(2026, 1, 1));
   assert.equal(parseTimestamp('2026-03-31 08:00+02:00'), Date.UTC(2026, 2, 31, 6));
 });
+
+test('an epoch number past the last date is refused in the unit it was read in, not as the scaled value', () => {
+  assert.throws(() => parseTimestamp(1e300), (err: unknown) => err instanceof InvalidReadingError && err.message === 'ts 1e+300 read as epoch nanoseconds is past the last date there is (+275760-09-13)');
+  assert.throws(() => parseTimestamp('9000000000000000000000'), /ts 9e\+21 read as epoch nanoseconds is past the last date/);
+  assert.equal(parseTimestamp(8.64e21), 8.64e15);
+  assert.equal(parseTimestamp(1767225600000000000), 1767225600000);
+});
