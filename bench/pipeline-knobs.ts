@@ -10,6 +10,11 @@ export const READINGS = Number(env.BENCH_READINGS) || 100_000;
  * helper threads, which a short warm-up leaves inside the measured phase.
  */
 export const WARM_READINGS = Number(env.BENCH_WARM_READINGS) || Math.max(2000, READINGS / 20);
+/**
+ * NODE_OPTIONS given to every consumer process alike (our runtime, after BENCH_RUNTIME_NODE_OPTIONS; the
+ * stock flow; the raw subscriber): a diagnostic preload (e.g. one that turns on --trace-opt) sees all three.
+ */
+export const CONSUMER_NODE_OPTIONS = env.BENCH_CONSUMER_NODE_OPTIONS ?? '';
 export const PUBLISHERS = Number(env.BENCH_PUBLISHERS) || 2;
 export const CLIENTS = Number(env.BENCH_CLIENTS) || 2;
 export const INFLIGHT = Number(env.BENCH_INFLIGHT) || 100;
@@ -78,6 +83,11 @@ export interface Row {
   consumerCpu: number;
   /** CPU seconds of the consumer's main thread alone (the anomaly worker thread and helper threads left out). */
   consumerMainCpu: number;
+  /**
+   * The raw subscriber's CPU (µs) per reading over the phase's first half and its second (only in the
+   * round's log line): a process still getting faster shows a dearer first half.
+   */
+  halves?: [number, number];
   /** The consumer's threads by CPU while measured, busiest first (only in the round's log line). */
   consumerThreads?: ThreadCpu[];
   /**
