@@ -3,8 +3,8 @@ import { fork } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProcWatch, percentile, procSample, sleep, type RawReport, type RawSubscriberConfig } from './common';
-import { CLIENTS, CONSUMER_NODE_OPTIONS, PHASE_TIMEOUT_MS, POLL_MS, PUBLISHERS, READINGS, WARM_READINGS, env, log, type Row } from './pipeline-knobs';
-import { settleCpu, startPublishers, withTimeout, type Published, type Publishers } from './pipeline-load';
+import { CONSUMER_NODE_OPTIONS, PHASE_TIMEOUT_MS, POLL_MS, READINGS, WARM_READINGS, env, log, type Row } from './pipeline-knobs';
+import { publishedReadings, settleCpu, startPublishers, withTimeout, type Published, type Publishers } from './pipeline-load';
 import { awaitSubscribed, devicesOf, type StoreTarget } from './pipeline-consumers';
 
 export async function waitCount(target: StoreTarget, prefix: string, devices: string[], total: number, deadline: number): Promise<{ at: number; count: number }> {
@@ -55,6 +55,16 @@ class HalfMark {
   }
 }
 
+/**
+ * Between a warm-up and its measured phase, for every consumer alike: waits until the consumer and the
+ * broker are quiet, so the warm-up's deferred work (the anomaly worker judges after the store; a broker's
+ * queues) does not run in the measured phase.
+ */
+async function settled(consumerPid: number | undefined, brokerPid: number): Promise<void> {
+  await settleCpu(consumerPid);
+  if (brokerPid !== consumerPid) await settleCpu(brokerPid);
+}
+
 export interface PhaseContext {
   broker: Row['broker'];
   url: string;
@@ -95,13 +105,12 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   const tag = `${ctx.tag}-${target.consumer}`;
   await awaitSubscribed(ctx.url, target, tag);
 
-  // Warm-up: JIT, DuckDB table growth and connections, not measured.
+  // Warm-up (WARM_READINGS, the same for every consumer): JIT, DuckDB table growth and connections, not measured.
   const warmPrefix = `${tag}-w`;
   const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, WARM_READINGS);
   await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
   await waitCount(target, `${warmPrefix}-`, devicesOf(warmPrefix), warm.total, Date.now() + PHASE_TIMEOUT_MS);
-  // The warm-up's deferred work (the anomaly worker judges after the store) must not run in the measured phase.
-  await settleCpu(target.pid);
+  await settled(target.pid, ctx.brokerPid);
 
   const prefix = `${tag}-m`;
   const probeDevice = `${tag}-probe`;
@@ -182,9 +191,7 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
   const tag = `${ctx.tag}-raw`;
   const topicPrefix = 'bench/raw';
   const probeDevice = `${tag}-probe`;
-  const warmReadings = WARM_READINGS;
-  const warmTotal = Math.max(1, Math.floor(warmReadings / (PUBLISHERS * CLIENTS * ctx.batch))) * PUBLISHERS * CLIENTS * ctx.batch;
-  const cfg: RawSubscriberConfig = { url: ctx.url, filter: `${topicPrefix}/#`, expected: warmTotal, batch: ctx.batch, probeTopic: `${topicPrefix}/${probeDevice}/telemetry` };
+  const cfg: RawSubscriberConfig = { url: ctx.url, filter: `${topicPrefix}/#`, expected: publishedReadings(WARM_READINGS, ctx.batch), batch: ctx.batch, probeTopic: `${topicPrefix}/${probeDevice}/telemetry` };
   const sub = fork(join(__dirname, 'raw-subscriber.js'), [JSON.stringify(cfg)], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: CONSUMER_NODE_OPTIONS } });
   const next = (type: RawReport['type']) =>
     new Promise<RawReport>((resolve, reject) => {
@@ -198,10 +205,12 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
     });
   try {
     await withTimeout(next('ready'), 20_000, 'the raw subscriber');
-    const warm = await startPublishers(ctx.url, topicPrefix, `${tag}-w`, ctx.batch, warmReadings);
+    // The same warm-up as the store-backed consumers': readings, messages, publishers and the quiet after it.
+    const warm = await startPublishers(ctx.url, topicPrefix, `${tag}-w`, ctx.batch, WARM_READINGS);
     const warmDone = next('complete');
     await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
     await withTimeout(warmDone, PHASE_TIMEOUT_MS, 'the raw warm-up');
+    await settled(sub.pid, ctx.brokerPid);
 
     const pubs = await measuredPublishers(warm, ctx, topicPrefix, `${tag}-m`, probeDevice);
     sub.send({ type: 'reset', expected: pubs.total });
