@@ -60,9 +60,13 @@ class HalfMark {
  * broker are quiet, so the warm-up's deferred work (the anomaly worker judges after the store; a broker's
  * queues) does not run in the measured phase.
  */
-async function settled(consumerPid: number | undefined, brokerPid: number): Promise<void> {
-  await settleCpu(consumerPid);
-  if (brokerPid !== consumerPid) await settleCpu(brokerPid);
+async function settled(consumerPid: number | undefined, brokerPid: number, tag: string): Promise<void> {
+  for (const pid of brokerPid === consumerPid ? [consumerPid] : [consumerPid, brokerPid]) {
+    const began = Date.now();
+    const cpu = await settleCpu(pid);
+    // settleCpu gives up after 10 s: then the phase starts with the warm-up's work still running.
+    if (Date.now() - began >= 10_000) log(`  ${tag}: ${pid === consumerPid ? 'the consumer' : 'the broker'} was still busy 10 s after the warm-up (${cpu.toFixed(1)} CPU s)`);
+  }
 }
 
 export interface PhaseContext {
@@ -110,7 +114,7 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, WARM_READINGS);
   await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
   await waitCount(target, `${warmPrefix}-`, devicesOf(warmPrefix), warm.total, Date.now() + PHASE_TIMEOUT_MS);
-  await settled(target.pid, ctx.brokerPid);
+  await settled(target.pid, ctx.brokerPid, tag);
 
   const prefix = `${tag}-m`;
   const probeDevice = `${tag}-probe`;
@@ -210,7 +214,7 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
     const warmDone = next('complete');
     await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
     await withTimeout(warmDone, PHASE_TIMEOUT_MS, 'the raw warm-up');
-    await settled(sub.pid, ctx.brokerPid);
+    await settled(sub.pid, ctx.brokerPid, tag);
 
     const pubs = await measuredPublishers(warm, ctx, topicPrefix, `${tag}-m`, probeDevice);
     sub.send({ type: 'reset', expected: pubs.total });
