@@ -5,15 +5,22 @@ import type { ThreadCpu } from './common';
 export const env = process.env;
 export const READINGS = Number(env.BENCH_READINGS) || 100_000;
 /**
- * Readings each consumer (ours, the stock flow, the raw subscriber alike, in the same messages from the
- * same publishers) gets before its measured phase: BENCH_WARM_READINGS, default 100,000, as many as a
- * phase. A young runtime's JIT is still compiling its hot paths on V8's helper threads; with the
- * twentieth of a phase used before 2026-12-01 (5,000 readings, 500 messages of 10) ~190 of our runtime's
- * TurboFan compilations, ~115 of the stock flow's and ~60 of the raw subscriber's still landed in the
- * 10-reading batch phase. A fixed count, not a share of BENCH_READINGS: how warm a runtime is depends on
- * how much it has run, not on how long the phase after it is.
+ * Messages each consumer (ours, the stock flow, the raw subscriber alike, in the same messages from the
+ * same publishers) gets before its measured phase: BENCH_WARM_MESSAGES, default 10,000, i.e. 10,000
+ * readings before a single-reading phase and 100,000 before a 10-reading batch phase. A young runtime's
+ * JIT is still compiling its hot paths on V8's helper threads: with the 5,000 readings used before
+ * 2026-12-01 (500 messages of 10) ~190 of our runtime's TurboFan compilations, ~115 of the stock flow's
+ * and ~60 of the raw subscriber's still landed in the batch phase. Counted in messages because a
+ * message's path (the broker, MQTT parsing, a flow's per-message hops) warms per message; 100,000
+ * readings before single-reading phases too bought none of the three any CPU per reading and cost
+ * the stock flow some (its larger store). A fixed count, not a share of BENCH_READINGS: how warm a
+ * runtime is depends on how much it has run, not on how long the phase after it is.
  */
-export const WARM_READINGS = Number(env.BENCH_WARM_READINGS) || 100_000;
+export const WARM_MESSAGES = Number(env.BENCH_WARM_MESSAGES) || 10_000;
+/** Readings of the warm-up for messages of `batch` readings; BENCH_WARM_READINGS sets it in readings for every shape instead. */
+export function warmReadings(batch: number): number {
+  return Number(env.BENCH_WARM_READINGS) || WARM_MESSAGES * batch;
+}
 /**
  * NODE_OPTIONS given to every consumer process alike (our runtime, after BENCH_RUNTIME_NODE_OPTIONS; the
  * stock flow; the raw subscriber): a diagnostic preload (e.g. one that turns on --trace-opt) sees all three.

@@ -3,7 +3,7 @@ import { fork } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProcWatch, percentile, procSample, sleep, type RawReport, type RawSubscriberConfig } from './common';
-import { CONSUMER_NODE_OPTIONS, PHASE_TIMEOUT_MS, POLL_MS, READINGS, WARM_READINGS, env, log, type Row } from './pipeline-knobs';
+import { CONSUMER_NODE_OPTIONS, PHASE_TIMEOUT_MS, POLL_MS, READINGS, env, log, warmReadings, type Row } from './pipeline-knobs';
 import { publishedReadings, settleCpu, startPublishers, withTimeout, type Published, type Publishers } from './pipeline-load';
 import { awaitSubscribed, devicesOf, type StoreTarget } from './pipeline-consumers';
 
@@ -109,9 +109,9 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   const tag = `${ctx.tag}-${target.consumer}`;
   await awaitSubscribed(ctx.url, target, tag);
 
-  // Warm-up (WARM_READINGS, the same for every consumer): JIT, DuckDB table growth and connections, not measured.
+  // Warm-up (WARM_MESSAGES, the same for every consumer): JIT, DuckDB table growth and connections, not measured.
   const warmPrefix = `${tag}-w`;
-  const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, WARM_READINGS);
+  const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, warmReadings(ctx.batch));
   await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
   await waitCount(target, `${warmPrefix}-`, devicesOf(warmPrefix), warm.total, Date.now() + PHASE_TIMEOUT_MS);
   await settled(target.pid, ctx.brokerPid, tag);
@@ -195,7 +195,7 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
   const tag = `${ctx.tag}-raw`;
   const topicPrefix = 'bench/raw';
   const probeDevice = `${tag}-probe`;
-  const cfg: RawSubscriberConfig = { url: ctx.url, filter: `${topicPrefix}/#`, expected: publishedReadings(WARM_READINGS, ctx.batch), batch: ctx.batch, probeTopic: `${topicPrefix}/${probeDevice}/telemetry` };
+  const cfg: RawSubscriberConfig = { url: ctx.url, filter: `${topicPrefix}/#`, expected: publishedReadings(warmReadings(ctx.batch), ctx.batch), batch: ctx.batch, probeTopic: `${topicPrefix}/${probeDevice}/telemetry` };
   const sub = fork(join(__dirname, 'raw-subscriber.js'), [JSON.stringify(cfg)], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: CONSUMER_NODE_OPTIONS } });
   const next = (type: RawReport['type']) =>
     new Promise<RawReport>((resolve, reject) => {
@@ -210,7 +210,7 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
   try {
     await withTimeout(next('ready'), 20_000, 'the raw subscriber');
     // The same warm-up as the store-backed consumers': readings, messages, publishers and the quiet after it.
-    const warm = await startPublishers(ctx.url, topicPrefix, `${tag}-w`, ctx.batch, WARM_READINGS);
+    const warm = await startPublishers(ctx.url, topicPrefix, `${tag}-w`, ctx.batch, warmReadings(ctx.batch));
     const warmDone = next('complete');
     await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
     await withTimeout(warmDone, PHASE_TIMEOUT_MS, 'the raw warm-up');

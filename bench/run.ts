@@ -16,8 +16,9 @@
  * compete. Then the three at a fixed 10,000 readings/s (latency), and the RSS of
  * an idle runtime. Method notes are in docs/performance.md.
  *
- * Environment: BENCH_READINGS (per phase, default 100000), BENCH_WARM_READINGS
- * (before each phase, every consumer alike, default 100000), BENCH_PUBLISHERS (2),
+ * Environment: BENCH_READINGS (per phase, default 100000), BENCH_WARM_MESSAGES
+ * (before each phase, every consumer alike, default 10000; BENCH_WARM_READINGS sets
+ * readings instead), BENCH_PUBLISHERS (2),
  * BENCH_CLIENTS (MQTT clients per publisher, 2), BENCH_INFLIGHT (100),
  * BENCH_ROUNDS (rounds with 1 reading/msg, 3), BENCH_BATCH_ROUNDS (rounds with
  * 10 readings/msg, 1), BENCH_INGEST_ROW=0 (leave out the informational row with
