@@ -76,14 +76,22 @@
         for (var i = 0; i < OPS.length; i++) if (OPS[i][0] === op) return OPS[i][1];
         return op;
     }
-    function summary(rule) {
-        var l = leaves(rule.when);
-        var parts = l.list.map(function (c) {
-            var v = c.op === 'outside' || c.op === 'inside' ? c.low + '–' + c.high : c.op === 'not-reported' ? c['for'] : c.op === 'anomalous' ? 'score ' + (c.score || 0.5) : c.value;
-            return (c.field || 'device') + ' ' + opLabel(c.op) + ' ' + (v === undefined ? '' : v) + (c.op === 'changed-by' ? ' within ' + c.within : '');
-        });
-        return parts.join(l.combine === 'any' ? ' OR ' : ' AND ') + (l.forText ? ' for ' + l.forText : '');
+    /** Whether a group holds groups: the form shows such a condition but does not edit it (it keeps it). */
+    function nested(when) {
+        return isGroup(when) && (when.all || when.any || []).some(function (c) { return !('op' in c); });
     }
+    function conditionText(c) {
+        if (!('op' in c)) return '(' + (c.all || c.any || []).map(conditionText).join(c.any ? ' OR ' : ' AND ') + ')';
+        var v = c.op === 'outside' || c.op === 'inside' ? c.low + '–' + c.high : c.op === 'not-reported' ? c['for'] : c.op === 'anomalous' ? 'score ' + (c.score || 0.5) : c.value;
+        return (c.field || 'device') + ' ' + opLabel(c.op) + ' ' + (v === undefined ? '' : v) + (c.op === 'changed-by' ? ' within ' + c.within : '');
+    }
+    function summary(rule) {
+        var when = rule.when;
+        if (!isGroup(when)) return conditionText(when) + (when.op !== 'not-reported' && when['for'] ? ' for ' + when['for'] : '');
+        var key = when.any ? 'any' : 'all';
+        return (when[key] || []).map(conditionText).join(key === 'any' ? ' OR ' : ' AND ') + (when['for'] ? ' for ' + when['for'] : '');
+    }
+    function copy(x) { return x === undefined ? undefined : JSON.parse(JSON.stringify(x)); }
 
     /**
      * mount(container, {request(method, path, body) → Promise, canWrite, hours}) draws the
@@ -175,7 +183,8 @@
         function row(label, control, cls) {
             return el('div', { class: 'usaf-row ' + (cls || '') }, [el('label', { text: label }), control]);
         }
-        function conditionRow(c, list) {
+        /** inGroup: the condition is one of a group's, whose own `for` the form does not show and keeps. */
+        function conditionRow(c, list, inGroup) {
             c = c || { op: 'above' };
             var r = el('div', { class: 'usaf-cond' });
             var field = el('input', { type: 'text', class: 'usaf-field', value: c.field || '', placeholder: 'field, e.g. temperature', list: 'usaf-fields' });
@@ -186,10 +195,12 @@
             var within = duration('usaf-within', c.within);
             var silence = duration('usaf-silence', c.op === 'not-reported' ? c['for'] : '');
             var score = num('usaf-score', c.score, '0.5');
-            var tag = el('input', { type: 'text', class: 'usaf-valuetag', value: c.valueTag || '', placeholder: 'device tag (optional)' });
+            var tag = el('input', { type: 'text', class: 'usaf-valuetag', value: c.valueTag || '', placeholder: 'device tag (optional)', title: 'a device tag whose value replaces this number for devices that have it' });
+            var lowTag = el('input', { type: 'text', class: 'usaf-lowtag', value: c.lowTag || '', placeholder: 'device tag for "from" (optional)', title: 'a device tag whose value replaces "from" for devices that have it' });
+            var highTag = el('input', { type: 'text', class: 'usaf-hightag', value: c.highTag || '', placeholder: 'device tag for "to" (optional)', title: 'a device tag whose value replaces "to" for devices that have it' });
             var unit = el('span', { class: 'usaf-unit-label' });
             var rm = el('button', { type: 'button', class: 'usaf-remove-cond', text: '×', title: 'remove this condition', onclick: function () { r.remove(); changed(); } });
-            [field, op, value, unit, el('span', { class: 'usaf-and', text: 'and' }), low, high, within, silence, score, tag, rm].forEach(function (x) { r.appendChild(x); });
+            [field, op, value, unit, el('span', { class: 'usaf-and', text: 'and' }), low, high, within, silence, score, tag, lowTag, highTag, rm].forEach(function (x) { r.appendChild(x); });
             function show() {
                 var o = op.value;
                 var isEq = o === 'equal' || o === 'not-equal';
@@ -204,7 +215,8 @@
                 within.hidden = o !== 'changed-by';
                 silence.hidden = o !== 'not-reported';
                 score.hidden = o !== 'anomalous';
-                tag.hidden = !(o === 'above' || o === 'below');
+                tag.hidden = !(o === 'above' || o === 'below' || o === 'changed-by');
+                lowTag.hidden = highTag.hidden = low.hidden;
                 unit.hidden = value.hidden && low.hidden;
                 field.placeholder = o === 'not-reported' || o === 'anomalous' ? 'field (empty = any)' : 'field, e.g. temperature';
             }
@@ -223,11 +235,14 @@
                 if (o === 'changed-by') out.within = durationOf(within);
                 if (o === 'not-reported') out['for'] = durationOf(silence);
                 if (o === 'anomalous' && numberOf(score) !== undefined) out.score = numberOf(score);
-                if ((o === 'above' || o === 'below') && tag.value.trim()) out.valueTag = tag.value.trim();
+                if ((o === 'above' || o === 'below' || o === 'changed-by') && tag.value.trim()) out.valueTag = tag.value.trim();
+                if ((o === 'outside' || o === 'inside') && lowTag.value.trim()) out.lowTag = lowTag.value.trim();
+                if ((o === 'outside' || o === 'inside') && highTag.value.trim()) out.highTag = highTag.value.trim();
+                if (inGroup && c['for'] && o !== 'not-reported') out['for'] = c['for'];
                 Object.keys(out).forEach(function (k) { if (out[k] === undefined) delete out[k]; });
                 return out;
             };
-            r._inputs = { field: field, op: op, value: function () { return value; }, low: low, high: high, within: within, 'for': silence, score: score, valueTag: tag };
+            r._inputs = { field: field, op: op, value: function () { return value; }, low: low, high: high, within: within, 'for': silence, score: score, valueTag: tag, lowTag: lowTag, highTag: highTag };
             list.appendChild(r);
             return r;
         }
@@ -253,8 +268,17 @@
             f.conds = el('div', { class: 'usaf-conds' });
             form.appendChild(row('When', el('span', {}, [f.combine])));
             form.appendChild(f.conds);
-            l.list.forEach(function (c) { conditionRow(c, f.conds); });
-            form.appendChild(el('button', { type: 'button', class: 'usaf-add-cond', text: '+ condition', onclick: function () { conditionRow(null, f.conds); changed(); } }));
+            f.nested = nested(r.when);
+            if (f.nested) {
+                // Saving a flattened copy would turn "(a OR b) AND c" into "a AND b AND c": shown, kept, not edited.
+                var bare = copy(r.when);
+                delete bare['for'];
+                f.keptWhen = el('div', { class: 'usaf-kept usaf-kept-when', text: summary({ when: bare }) + ' (groups inside groups: kept as they are; change them with Export pack and Import pack)' });
+                form.appendChild(row('When', f.keptWhen));
+            } else {
+                l.list.forEach(function (c) { conditionRow(c, f.conds, isGroup(r.when)); });
+                form.appendChild(el('button', { type: 'button', class: 'usaf-add-cond', text: '+ condition', onclick: function () { conditionRow(null, f.conds); changed(); } }));
+            }
             f.forD = duration('usaf-for', l.forText);
             form.appendChild(row('For at least', f.forD));
             f.unit = el('input', { type: 'text', class: 'usaf-unit', value: r.unit || '', placeholder: 'e.g. °C', size: '6' });
@@ -267,8 +291,30 @@
                 chips.appendChild(el('button', { type: 'button', class: 'usaf-chip', text: '{' + p + '}', onclick: function () { f.message.value += '{' + p + '}'; changed(); } }));
             });
             form.appendChild(row('Message', el('span', {}, [f.message, chips])));
+            var nt = r.notify;
+            f.notifyKind = select('usaf-notify-kind', [['all', 'on every channel of the alert node'], ['some', 'only on']], nt ? 'some' : 'all');
+            f.notifyEmail = el('input', { type: 'checkbox', class: 'usaf-notify-email' });
+            f.notifyEmail.checked = !nt || nt.email !== false;
+            f.notifyTo = el('input', { type: 'text', class: 'usaf-notify-to', value: nt && Array.isArray(nt.email) ? nt.email.join(', ') : '', placeholder: "to (empty = the node's recipients)" });
+            f.notifyWebhook = el('input', { type: 'checkbox', class: 'usaf-notify-webhook' });
+            f.notifyWebhook.checked = !nt || nt.webhook !== false;
+            f.notifyMqtt = el('input', { type: 'checkbox', class: 'usaf-notify-mqtt' });
+            f.notifyMqtt.checked = !nt || nt.mqtt !== false;
+            f.notifyChannels = el('span', { class: 'usaf-notify-channels' }, [
+                el('label', {}, [f.notifyEmail, ' e-mail ']), f.notifyTo, el('label', {}, [f.notifyWebhook, ' webhook ']), el('label', {}, [f.notifyMqtt, ' MQTT'])
+            ]);
+            form.appendChild(row('Notify', el('span', {}, [f.notifyKind, f.notifyChannels])));
             var clearKind = r.clear && r.clear.op ? r.clear.op : 'auto';
-            f.clearKind = select('usaf-clear-kind', [['auto', 'when the condition no longer holds'], ['below', 'when the value goes below'], ['above', 'when the value goes above']], clearKind);
+            var clearOptions = [['auto', 'when the condition no longer holds'], ['below', 'when the value goes below'], ['above', 'when the value goes above']];
+            var c0 = r.clear || {};
+            if ((c0.op && c0.op !== 'below' && c0.op !== 'above') || c0.field || c0.low !== undefined || c0.high !== undefined || c0.valueTag || c0.lowTag || c0.highTag) {
+                // A recovery condition the dropdown cannot show is offered as it is, so saving keeps it.
+                var keptClear = copy(c0);
+                delete keptClear['for'];
+                clearKind = 'kept';
+                clearOptions.push(['kept', 'when ' + conditionText(keptClear) + ' (as set)']);
+            }
+            f.clearKind = select('usaf-clear-kind', clearOptions, clearKind);
             f.clearValue = num('usaf-clear-value', r.clear && r.clear.value, 'recovery value');
             f.clearFor = duration('usaf-clear-for', r.clear && r.clear['for']);
             form.appendChild(row('Clear', el('span', {}, [f.clearKind, f.clearValue, el('span', { text: ' back to normal for ' }), f.clearFor])));
@@ -286,6 +332,8 @@
             form.appendChild(row('Flapping if more than', el('span', {}, [f.flapChanges, el('span', { text: ' changes within ' }), f.flapWithin])));
             var zones = (Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : ['UTC']).slice();
             if (zones.indexOf('UTC') === -1) zones.unshift('UTC');
+            // A valid zone the browser does not list (an alias such as Europe/Kiev) stays the rule's zone.
+            if (r.timezone && zones.indexOf(r.timezone) === -1) zones.unshift(r.timezone);
             f.tz = select('usaf-tz', zones.map(function (z) { return [z, z]; }), r.timezone || 'UTC');
             form.appendChild(row('Time zone', f.tz));
             function windowRow(cls, w) {
@@ -299,10 +347,17 @@
                 box.appendChild(el('input', { type: 'time', class: cls + '-to', value: w ? (w.to === '24:00' ? '23:59' : w.to) : '18:00' }));
                 return box;
             }
+            // The form edits a rule's first window; the others are listed and kept.
+            function moreWindows(cls, list) {
+                var more = (list || []).slice(1);
+                return more.length ? el('div', { class: cls + '-more', text: 'and ' + more.map(function (w) { return w.days.join(', ') + ' ' + w.from + '–' + w.to; }).join('; ') + ' (kept as they are)' }) : null;
+            }
             f.sched = windowRow('usaf-sched', r.schedule && r.schedule[0]);
-            form.appendChild(row('Active only on (none = always)', f.sched));
+            f.schedMore = (r.schedule || []).slice(1);
+            form.appendChild(row('Active only on (none = always)', el('span', {}, [f.sched, moreWindows('usaf-sched', r.schedule)])));
             f.mute = windowRow('usaf-mute', r.mute && r.mute[0]);
-            form.appendChild(row('No notifications on (mute)', f.mute));
+            f.muteMore = (r.mute || []).slice(1);
+            form.appendChild(row('No notifications on (mute)', el('span', {}, [f.mute, moreWindows('usaf-mute', r.mute)])));
             f.enabled = el('input', { type: 'checkbox', class: 'usaf-enabled' });
             f.enabled.checked = r.enabled !== false;
             form.appendChild(row('Enabled', f.enabled));
@@ -320,8 +375,10 @@
                 var k = f.devKind.value;
                 f.devList.hidden = k !== 'list';
                 f.tagName.hidden = f.tagValue.hidden = k !== 'tag';
-                f.clearValue.hidden = f.clearKind.value === 'auto';
-                f.combine.parentNode.parentNode.hidden = f.conds.children.length < 2;
+                f.clearValue.hidden = f.clearKind.value === 'auto' || f.clearKind.value === 'kept';
+                f.combine.parentNode.parentNode.hidden = f.nested || f.conds.children.length < 2;
+                f.notifyChannels.hidden = f.notifyKind.value !== 'some';
+                f.notifyTo.hidden = !f.notifyEmail.checked;
                 var unitText = f.unit.value;
                 form.querySelectorAll('.usaf-unit-label').forEach(function (u) { u.textContent = unitText; });
             }
@@ -336,7 +393,9 @@
             var f = state.fields;
             var at = {};
             var conds = Array.prototype.slice.call(f.conds.children).map(function (r, i) { return r; });
+            var orig = state.editing || {};
             var rule = { id: state.editing ? state.editing.id : slug(f.name.value), name: f.name.value.trim() };
+            if (orig.description !== undefined) rule.description = orig.description;
             at['/name'] = f.name;
             at['/id'] = f.name;
             var k = f.devKind.value;
@@ -345,7 +404,13 @@
             else rule.devices = { all: true };
             at['/devices'] = k === 'list' ? f.devList : k === 'tag' ? f.tagName : f.devKind;
             var forText = durationOf(f.forD);
-            if (conds.length === 1) {
+            if (f.nested) {
+                rule.when = copy(orig.when);
+                delete rule.when['for'];
+                if (forText) rule.when['for'] = forText;
+                at['/when'] = f.keptWhen;
+                at['/when/for'] = f.forD;
+            } else if (conds.length === 1) {
                 rule.when = conds[0]._read();
                 if (forText && rule.when.op !== 'not-reported') rule.when['for'] = forText;
                 at['/when'] = conds[0];
@@ -365,8 +430,18 @@
             rule.severity = f.severity.value;
             if (f.message.value.trim()) rule.message = f.message.value;
             at['/message'] = f.message;
+            if (f.notifyKind.value === 'some') {
+                var to = f.notifyTo.value.split(',').map(function (x) { return x.trim(); }).filter(Boolean);
+                rule.notify = { email: f.notifyEmail.checked ? (to.length ? to : true) : false, webhook: f.notifyWebhook.checked, mqtt: f.notifyMqtt.checked };
+            }
+            at['/notify'] = f.notifyKind;
+            at['/notify/email'] = f.notifyTo;
             var clearFor = durationOf(f.clearFor);
-            if (f.clearKind.value !== 'auto' || clearFor) {
+            if (f.clearKind.value === 'kept') {
+                rule.clear = copy(orig.clear);
+                delete rule.clear['for'];
+                if (clearFor) rule.clear['for'] = clearFor;
+            } else if (f.clearKind.value !== 'auto' || clearFor) {
                 rule.clear = {};
                 if (f.clearKind.value !== 'auto') { rule.clear.op = f.clearKind.value; rule.clear.value = numberOf(f.clearValue); }
                 if (clearFor) rule.clear['for'] = clearFor;
@@ -378,10 +453,15 @@
             if (durationOf(f.keep)) rule.keepFiringFor = durationOf(f.keep);
             at['/keepFiringFor'] = f.keep;
             if (f.escSeverity.value) {
+                var was = orig.escalate || {};
                 rule.escalate = { severity: f.escSeverity.value };
                 if (durationOf(f.escAfter)) rule.escalate.after = durationOf(f.escAfter);
                 var first = conds[0] && conds[0]._read();
-                if (numberOf(f.escValue) !== undefined) { rule.escalate.op = first && first.op === 'below' ? 'below' : 'above'; rule.escalate.value = numberOf(f.escValue); }
+                if (numberOf(f.escValue) !== undefined) {
+                    rule.escalate.op = was.op || (first && first.op === 'below' ? 'below' : 'above');
+                    rule.escalate.value = numberOf(f.escValue);
+                    if (was.field) rule.escalate.field = was.field;
+                }
             }
             at['/escalate'] = f.escSeverity;
             at['/escalate/after'] = f.escAfter;
@@ -395,10 +475,14 @@
             ['sched', 'mute'].forEach(function (w) {
                 var box = f[w];
                 var days = Array.prototype.slice.call(box.querySelectorAll('.usaf-' + w + '-day')).filter(function (c) { return c.checked; }).map(function (c) { return c.value; });
-                if (!days.length) return;
-                var win = { days: days, from: box.querySelector('.usaf-' + w + '-from').value, to: box.querySelector('.usaf-' + w + '-to').value };
-                if (win.to === '23:59') win.to = '24:00';
-                rule[w === 'sched' ? 'schedule' : 'mute'] = [win];
+                var list = copy(f[w + 'More']);
+                if (days.length) {
+                    var win = { days: days, from: box.querySelector('.usaf-' + w + '-from').value, to: box.querySelector('.usaf-' + w + '-to').value };
+                    if (win.to === '23:59') win.to = '24:00';
+                    list.unshift(win);
+                }
+                if (!list.length) return;
+                rule[w === 'sched' ? 'schedule' : 'mute'] = list;
                 at['/' + (w === 'sched' ? 'schedule' : 'mute')] = box;
             });
             if (state.editing && state.editing.silences) rule.silences = state.editing.silences;
@@ -437,11 +521,30 @@
             var d = new Date(ts);
             return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
         }
+        /**
+         * What the form itself can tell before asking the server: a number field the browser cannot read (its
+         * value is then empty, and the server would only say "required"), a missing name, a name in use.
+         */
+        function formProblem(read) {
+            var bad = Array.prototype.filter.call(form.querySelectorAll('input'), function (i) { return i.validity && i.validity.badInput && !i.closest('[hidden]'); })[0];
+            if (bad) return { element: bad, message: 'not a number this field can hold (too large, or not a number at all)' };
+            if (!read.rule.name) return { pointer: '/name', message: 'give the rule a name' };
+            var name = read.rule.name.toLowerCase();
+            var self = state.editing ? state.editing.id : null;
+            var other = state.rules.filter(function (r) { return r.id !== self && String(r.name).trim().toLowerCase() === name; })[0];
+            if (other) return { pointer: '/name', message: 'a rule named "' + other.name + '" exists already: give this one another name' };
+            return null;
+        }
+        function showProblem(read, p) {
+            markError(read.at, p);
+            if (p.element) p.element.classList.add('usaf-invalid');
+        }
         function runPreview() {
             var read = readForm();
             var f = state.fields;
             var seq = ++state.seq;
-            if (!read.rule.name) { markError(read.at, { pointer: '/name', message: 'give the rule a name' }); return; }
+            var problem = formProblem(read);
+            if (problem) { showProblem(read, problem); f.preview.textContent = ''; return; }
             f.preview.textContent = 'checking against the last ' + (opts.hours || 24) + ' h of stored data…';
             opts.request('POST', 'preview', { rule: read.rule, hours: opts.hours || 24, store: opts.store ? opts.store() : undefined }).then(function (p) {
                 if (seq !== state.seq) return;
@@ -464,6 +567,8 @@
             var editing = state.editing;
             var path = editing ? 'rules/' + encodeURIComponent(editing.id) : 'rules';
             if (!editing && state.rules.some(function (r) { return r.id === read.rule.id; })) read.rule.id = read.rule.id + '-' + Date.now().toString(36).slice(-4);
+            var problem = formProblem(read);
+            if (problem) { showProblem(read, problem); return; }
             opts.request(editing ? 'PUT' : 'POST', path, read.rule).then(function (saved) {
                 form.hidden = true;
                 state.editing = null;

@@ -5,6 +5,11 @@ import { InvalidReadingError } from './errors';
 // is year 5138), epoch values above as milliseconds; above 1e14 as micro/nanoseconds.
 const SECONDS_LIMIT = 1e11;
 
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 /** Parses ISO 8601 or epoch s / ms / µs / ns into epoch milliseconds. */
 export function parseTimestamp(value: unknown, path = 'ts'): number {
   if (typeof value === 'number') {
@@ -21,6 +26,12 @@ export function parseTimestamp(value: unknown, path = 'ts'): number {
     // Only accept full ISO 8601 date-times; Date.parse alone is too lenient.
     const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(trimmed);
     if (iso) {
+      // Date.parse rolls a day the month does not have over into the next month (2026-02-30 is
+      // 2 March): a device clock that wrote such a date is wrong, and storing it elsewhere hides that.
+      const day = Number(trimmed.slice(8, 10));
+      if (day > daysInMonth(Number(trimmed.slice(0, 4)), Number(trimmed.slice(5, 7)))) {
+        throw new InvalidReadingError(`${path} "${value.slice(0, 40)}" is not a date: month ${trimmed.slice(5, 7)} of ${trimmed.slice(0, 4)} has no day ${day}`, { path });
+      }
       // Without an offset the time is UTC, as in the query API, never the server's zone.
       const ms = Date.parse(iso[1] && !iso[4] ? `${trimmed.replace(' ', 'T')}Z` : trimmed);
       if (!Number.isNaN(ms)) return ms;

@@ -9,11 +9,10 @@
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
-import { parseTime } from '../lib/api/params';
 import { BadParameterError, describeError } from '../lib/errors';
 import { Archive } from '../lib/report/archive';
 import { checkDefinition, slug, type ReportDefinition } from '../lib/report/definition';
-import { explicitPeriod, localText, periodAt, type Period } from '../lib/report/period';
+import { explicitPeriod, localText, periodAt, periodTime, type Period } from '../lib/report/period';
 import { produceReport, type Produced } from '../lib/report/produce';
 import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
 import { onClose, onInput, refuseOnConfig, type UpperstackMessage } from '../shared/input';
@@ -33,7 +32,7 @@ function periodOfMessage(payload: Record<string, unknown>, def: ReportDefinition
       if (v instanceof Date) return String(v.getTime());
       throw new BadParameterError(name, `msg.payload.${name} is required with msg.payload.${name === 'from' ? 'to' : 'from'}: ISO 8601 or epoch milliseconds`);
     };
-    return explicitPeriod(parseTime('from', text('from')), parseTime('to', text('to')), def.timezone);
+    return explicitPeriod(periodTime('from', text('from'), def.timezone), periodTime('to', text('to'), def.timezone), def.timezone);
   }
   return periodAt(def.period, now, def.timezone);
 }

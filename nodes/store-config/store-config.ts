@@ -63,6 +63,7 @@ export = function register(RED: NodeAPI): void {
       onEvent: (sinkId, e) => node.warn(sinks.length > 1 ? `${sinkId}: ${writerEventText(RED, e)}` : writerEventText(RED, e)),
       // A server sink's news (database created, cannot be created, version found): logged, once each.
       notice: (sinkId, text) => node.log(`${sinkId}: ${text}`),
+      owner: `store config "${config.name || node.id}" (${node.id})`,
     });
     node.store = node.writer.primary;
     node.label = node.writer.entries.map((e) => e.label).join(' + ');
@@ -71,7 +72,13 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('upperstack-store-config.errors.open', { path: entry.label, message: describeError(err).message }));
     });
     node.ready.catch(() => undefined);
-    const name = config.name || node.id;
+    // Two store configs of one name (an editor import copies a pack's "embedded DuckDB") would share one
+    // /health entry, the later hiding the other: each is then told apart by its id.
+    let twins = 0;
+    RED.nodes.eachNode((n) => {
+      if (n.type === 'upperstack-store-config' && (n as { name?: string }).name === config.name) twins++;
+    });
+    const name = !config.name ? node.id : twins > 1 ? `${config.name} (${node.id})` : config.name;
     const stopHealth = node.writer.entries.map((entry) =>
       registerHealth(entry.id === 'main' || node.writer.entries.length === 1 ? `store:${name}` : `store:${name}/${entry.id}`, async () => {
         const h = await entry.sink.health();

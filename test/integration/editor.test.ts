@@ -45,6 +45,17 @@ test('the editor asks for a login, then shows the pipeline graph with the Uppers
     assert.ok(info.palette.includes(t), `the palette offers ${t}`);
   }
   assert.equal(info.unknown, 0, 'no node is unknown to the editor');
+  // The condition of the editor's "You have some unused configuration nodes" after a deploy, and of its
+  // search for them: the default pack's config nodes are all in use (the device registry was listed).
+  const unused = await page.evaluate(() => {
+    const RED = (window as unknown as { RED: { nodes: { eachConfig(cb: (n: { type: string; users: unknown[]; _def: { hasUsers?: boolean } }) => void): void } } }).RED;
+    const list: string[] = [];
+    RED.nodes.eachConfig((n) => {
+      if (n._def.hasUsers !== false && n.users.length === 0) list.push(n.type);
+    });
+    return list;
+  });
+  assert.deepEqual(unused, [], 'no configuration node of the default pack is offered as unused');
   assert.deepEqual(pageErrors, []);
   await page.screenshot({ path: `${rt.dataDir}/editor.png` });
 });

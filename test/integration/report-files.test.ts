@@ -90,6 +90,8 @@ test('the PDF has a plotted chart on page 1 (pdftoppm)', async (t) => {
   const text = execFileSync('pdftotext', ['-f', '1', '-l', '1', pdf, '-']).toString();
   assert.match(text, /Heating – daily report/);
   assert.match(text, /heat-pump-1/);
+  // Anomalies were not asked for: the PDF says so, as the HTML does, rather than that they cannot be had.
+  assert.match(text, /Anomalies flagged: not included in this report/);
 });
 
 test('the HTML renders offline in headless Chromium; screenshot kept as an artifact', async (t) => {

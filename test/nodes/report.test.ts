@@ -164,9 +164,14 @@ describe('report and invoice nodes', () => {
     // Run by the name of the deployed report node: its settings, this period.
     const byName = await post('/api/v1/reports/run', { name: 'meters daily', from: '2026-10-01', to: '2026-10-02' });
     assert.equal(byName.status, 201);
+    // Dates are days of the report's time zone: Berlin's 1 October, not UTC's (which would be 02:00 – 02:00 there).
+    const berlin = await post('/api/v1/reports/run', { name: 'berlin day', timezone: 'Europe/Berlin', from: '2026-10-01', to: '2026-10-02', formats: ['json'] });
+    assert.equal(berlin.status, 201);
+    const day = ((await berlin.json()) as { period: { from: string; to: string; label: string } }).period;
+    assert.deepEqual(day, { ...day, from: '2026-09-30T22:00:00.000Z', to: '2026-10-01T22:00:00.000Z', label: '1 Oct 2026 00:00 – 2 Oct 2026 00:00' });
 
     const list = (await (await fetch(`${api}/api/v1/reports`, { headers: withKey })).json()) as { reports: Array<{ id: string }> };
-    assert.deepEqual(list.reports.map((r) => r.id).sort(), ['globex-october-20261001T0000-20261101T0000', 'meters-daily-20261001T0000-20261002T0000']);
+    assert.deepEqual(list.reports.map((r) => r.id).sort(), ['berlin-day-20261001T0000-20261002T0000', 'globex-october-20261001T0000-20261101T0000', 'meters-daily-20261001T0000-20261002T0000']);
     const named = (await (await fetch(`${api}/api/v1/reports?name=meters%20daily`, { headers: withKey })).json()) as { reports: unknown[] };
     assert.equal(named.reports.length, 1);
 

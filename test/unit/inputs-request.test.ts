@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processRequest, type InputRequest } from '../../nodes/lib/inputs/request';
 import { parseInfluxLines, describeLineFailures, influxPrecision } from '../../nodes/lib/inputs/influx';
+import { answerOutcome } from '../../nodes/lib/inputs/answers';
 import { fetchBody, insertReadings } from '../../nodes/lib/inputs/cromflag';
 import { checkAccess, presentedLogin } from '../../nodes/lib/inputs/auth';
 import { loadSchema } from '../../nodes/lib/schema/validator';
@@ -147,6 +148,39 @@ describe('InfluxDB write semantics', () => {
     assert.equal(part.refusal, undefined);
     assert.deepEqual(part.readings.map((r) => [r.device, r.ts]), [['a', NOW]]);
     assert.equal(part.failures[0].line, 2);
+  });
+});
+
+describe('InfluxDB times and partial writes', () => {
+  test('a time past what 64-bit nanoseconds carry is a bad line, in every precision', () => {
+    // The influx CLI sent nanoseconds with -precision=s: that would be the year 57886.
+    const { readings, failures } = parseInfluxLines(Buffer.from('m v=1 1764553000000000000\nm v=2 1764553000\nm v=3 9223372036\nm v=4 9223372037\n'), 's');
+    assert.deepEqual(readings.map((r) => [r.fields.v, r.ts]), [[2, 1764553000000], [3, 9223372036000]]);
+    assert.deepEqual(failures.map((f) => f.line), [1, 4]);
+    assert.match(failures[0].error.message, /^line protocol line 1, column 7: timestamp "1764553000000000000" in s is outside the time line protocol can carry \(1677-09-21 to 2262-04-11 UTC\)$/);
+    assert.deepEqual(parseInfluxLines(Buffer.from('m v=1 9223372036855\nm v=2 -9223372036855'), 'ms').failures.map((f) => f.line), [1, 2]);
+    assert.equal(parseInfluxLines(Buffer.from('m v=1 9223372036854775807'), 'ns').failures.length, 0);
+    // Minutes and hours scale seconds: the scaled time is checked too, with its line.
+    const hours = parseInfluxLines(Buffer.from('m v=1 1\n\nm v=2 2562048\nm v=3 2562047'), 'h');
+    assert.deepEqual(hours.readings.map((r) => r.fields.v), [1, 3]);
+    assert.deepEqual(hours.lines, [1, 4]);
+    assert.deepEqual(hours.failures.map((f) => [f.line, f.text]), [[3, 'm v=2 2562048']]);
+    assert.match(hours.failures[0].error.message, /the timestamp in h is outside the time line protocol can carry/);
+  });
+
+  test('a partial write names the first bad line and counts every line dropped, the schema\'s too', () => {
+    const body = 'm,device=a ok=1\nm,device=a bad\\ name=2\nm,device=a v=\nm,device=a ok=3 5\nm,device=a ünits=4\n';
+    const out = processRequest(req({ route: 'influx-v1', payload: body }), opts);
+    assert.deepEqual(out.readings.map((r) => r.fields), [{ ok: 1 }, { ok: 3 }]);
+    assert.deepEqual(out.failures.map((f) => f.line), [2, 3, 5]);
+    const v1 = answerOutcome('influx-v1', out);
+    assert.equal(v1.status, 400);
+    const { error, line } = JSON.parse(v1.body) as { error: string; line: number };
+    assert.equal(line, 2);
+    assert.match(error, /^partial write: line 2: \/fields\/bad name: .* \(and 2 more bad lines\) dropped=3$/);
+    // A parse failure first is quoted as InfluxDB quotes it; the count is still every line dropped.
+    const v2 = JSON.parse(answerOutcome('influx-v2', processRequest(req({ route: 'influx-v2', payload: 'm,device=a v=\nm,device=a ünits=4\nm,device=a ok=1\n' }), opts)).body) as { message: string };
+    assert.match(v2.message, /^partial write: unable to parse 'm,device=a v=': line 1, .* \(and 1 more bad line\) dropped=2$/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explicitPeriod, monthPeriod, periodAt } from '../../nodes/lib/report/period';
+import { explicitPeriod, monthPeriod, periodAt, periodTime } from '../../nodes/lib/report/period';
 import { BadParameterError, ConfigError } from '../../nodes/lib/errors';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -45,4 +45,19 @@ test('rolling periods end at the minute of the run; month periods and explicit r
   assert.throws(() => periodAt('previous-day', 0, 'Mars/Olympus'), ConfigError);
   assert.equal(explicitPeriod(0, 3_600_000, 'UTC').key, '19700101T0000-19700101T0100');
   assert.throws(() => explicitPeriod(10, 10, 'UTC'), /after/);
+});
+
+test('a run\'s from and to without an offset are wall-clock times of the report\'s zone; with one, or in epoch ms, instants', () => {
+  // Berlin's 1 October 2026 (summer time) starts at 22:00 UTC the day before; the DST day of 25 October has 25 hours.
+  assert.equal(iso(periodTime('from', '2026-10-01', 'Europe/Berlin')), '2026-09-30T22:00:00.000Z');
+  assert.equal(iso(periodTime('from', '2026-10-01T06:00', 'Europe/Berlin')), '2026-10-01T04:00:00.000Z');
+  assert.equal(iso(periodTime('from', '2026-11-01 00:00:00', 'America/New_York')), '2026-11-01T04:00:00.000Z');
+  const p = explicitPeriod(periodTime('from', '2026-10-25', 'Europe/Berlin'), periodTime('to', '2026-10-26', 'Europe/Berlin'), 'Europe/Berlin');
+  assert.equal((p.to - p.from) / 3_600_000, 25);
+  assert.equal(p.label, '25 Oct 2026 00:00 – 26 Oct 2026 00:00');
+  assert.equal(iso(periodTime('from', '2026-10-01T00:00:00Z', 'Europe/Berlin')), '2026-10-01T00:00:00.000Z');
+  assert.equal(iso(periodTime('from', '2026-10-01T00:00:00+02:00', 'UTC')), '2026-09-30T22:00:00.000Z');
+  assert.equal(periodTime('from', '1790000000000', 'Europe/Berlin'), 1790000000000);
+  assert.throws(() => periodTime('from', '2026-02-30', 'Europe/Berlin'), (e: Error) => e instanceof BadParameterError && /"from" must be ISO 8601/.test(e.message));
+  assert.throws(() => periodTime('to', 'yesterday', 'UTC'), BadParameterError);
 });

@@ -28,8 +28,13 @@ export interface LineReading {
 }
 
 const NS_PER: Record<Precision, bigint> = { ns: 1_000_000n, us: 1_000n, ms: 1n, s: 1n };
+/** Nanoseconds in one unit of each precision. */
+export const NS_IN: Record<Precision, bigint> = { ns: 1n, us: 1_000n, ms: 1_000_000n, s: 1_000_000_000n };
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+/** The epoch milliseconds 64-bit nanoseconds reach: 1677-09-21T00:12:43.145Z to 2262-04-11T23:47:16.854Z. */
+export const LINE_TIME_MS = { min: -9_223_372_036_854, max: 9_223_372_036_854 };
+export const TIME_RANGE = '1677-09-21 to 2262-04-11 UTC';
 const UINT64_MAX = 2n ** 64n - 1n;
 const TRUE = new Set(['t', 'T', 'true', 'True', 'TRUE']);
 const FALSE = new Set(['f', 'F', 'false', 'False', 'FALSE']);
@@ -199,6 +204,10 @@ class LineParser {
     if (this.p < this.end) this.fail(`unexpected text after the timestamp: ${q(this.s.slice(this.p, this.end))}`);
     const t = raw.length > 21 ? INT64_MAX + 1n : BigInt(raw);
     if (t < INT64_MIN || t > INT64_MAX) this.fail(`timestamp ${q(raw)} is outside the 64-bit range`, at);
+    // Line protocol time is 64-bit nanoseconds whatever the precision it is sent in, as InfluxDB
+    // checks it: 1677-09-21 to 2262-04-11. A coarser precision scales a value past that range.
+    const ns = precision === 'ns' ? t : t * NS_IN[precision];
+    if (ns < INT64_MIN || ns > INT64_MAX) this.fail(`timestamp ${q(raw)} in ${precision} is outside the time line protocol can carry (${TIME_RANGE})`, at);
     // Integer division truncates toward zero; flooring keeps pre-1970 times in the right millisecond.
     if (precision === 's') return Number(t * 1000n);
     const div = NS_PER[precision];
@@ -211,8 +220,9 @@ class LineParser {
  * Parses every line of the payload. Without `onBadLine` the first bad line
  * throws; with it, each bad line is reported (its number and text, up to its
  * line break) and parsing goes on with the next line, as InfluxDB does.
+ * `lineNumbers`, when given, gets the line number of each reading returned.
  */
-export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', limits: Limits = DEFAULT_LIMITS, onBadLine?: (err: DecodeError, lineNo: number, text: string) => void): LineReading[] {
+export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', limits: Limits = DEFAULT_LIMITS, onBadLine?: (err: DecodeError, lineNo: number, text: string) => void, lineNumbers?: number[]): LineReading[] {
   checkPrecision(precision);
   const { text, bomBytes } = decodeUtf8(buf, 'lineprotocol', 'line protocol payload');
   const readings: LineReading[] = [];
@@ -231,6 +241,7 @@ export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', 
       const parser = new LineParser(text, start, end, lineNo, lineStartByte, limits);
       try {
         readings.push(parser.parse(precision, line.length - body.length));
+        lineNumbers?.push(lineNo);
         if (parser.end > end) {
           // Line breaks inside a string value: the next line is counted after them.
           for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;

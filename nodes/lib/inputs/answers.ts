@@ -36,9 +36,10 @@ export function answerOutcome(route: InputRoute, outcome: InputOutcome): HttpAns
   const { readings, failures, refusal } = outcome;
   if (route === 'influx-v1' || route === 'influx-v2') {
     if (failures.length === 0) return { status: 204, body: '' };
-    const lineFailures = failures.filter((f) => f.line !== undefined).map((f) => ({ line: f.line as number, text: typeof f.payload === 'string' ? f.payload : '', error: f.error }));
+    // Every line dropped counts, those that did not parse and those the schema refused.
+    const lineFailures = failures[0].line === undefined ? [] : failures.map((f) => ({ line: f.line ?? 0, text: typeof f.payload === 'string' ? f.payload : '', error: f.error }));
     let message: string;
-    if (lineFailures.length) message = describeLineFailures(lineFailures as Parameters<typeof describeLineFailures>[0], readings.length);
+    if (lineFailures.length) message = describeLineFailures(lineFailures, readings.length);
     else message = `${readings.length ? 'partial write: ' : ''}${failures[0].error.message}${readings.length ? ` dropped=${failures.length}` : ''}`;
     const line = failures[0].line;
     return { status: 400, body: route === 'influx-v1' ? v1Error(message, line) : v2Error('invalid', message, line) };

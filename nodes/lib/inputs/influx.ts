@@ -12,7 +12,7 @@
  * other tags write the same fields of the same device, and the later wins.
  */
 import type { LineReading, Precision } from '../codec/lineprotocol';
-import { parseLineProtocol } from '../codec/lineprotocol';
+import { LINE_TIME_MS, parseLineProtocol, TIME_RANGE } from '../codec/lineprotocol';
 import { DecodeError, UpperstackError } from '../errors';
 
 /** Sent on /ping and every answer, as InfluxDB does; clients read it to pick the API version. */
@@ -49,12 +49,14 @@ export function influxPrecision(value: string | undefined): { parse: Precision; 
 export interface LineFailure {
   /** 1-based line number in the body. */
   line: number;
-  error: DecodeError;
+  error: UpperstackError;
   text: string;
 }
 
 export interface ParsedLines {
   readings: LineReading[];
+  /** The line number of each reading. */
+  lines: number[];
   failures: LineFailure[];
 }
 
@@ -66,10 +68,11 @@ export interface ParsedLines {
 export function parseInfluxLines(body: Buffer, precision: string | undefined, deviceTag = 'device'): ParsedLines {
   const p = influxPrecision(precision);
   const failures: LineFailure[] = [];
+  const lines: number[] = [];
   // One pass: a bad line is reported with its number and the parser goes on with the next line.
-  const readings: LineReading[] = parseLineProtocol(body, p.parse, undefined, (error, line, text) => failures.push({ line, text, error }));
+  let readings: LineReading[] = parseLineProtocol(body, p.parse, undefined, (error, line, text) => failures.push({ line, text, error }), lines);
+  if (p.factor !== 1) readings = scaleTimes(body, readings, lines, precision as string, p.factor, failures);
   for (const r of readings) {
-    if (p.factor !== 1 && r.ts !== undefined) r.ts *= p.factor;
     if (deviceTag !== 'device' && r.tags[deviceTag] !== undefined) {
       // The parser took a `device` tag as the device; with another device tag it stays a tag.
       if (r.device !== r.tags.measurement) r.tags.device = r.device;
@@ -77,7 +80,36 @@ export function parseInfluxLines(body: Buffer, precision: string | undefined, de
       delete r.tags[deviceTag];
     }
   }
-  return { readings, failures };
+  if (failures.length > 1) failures.sort((a, b) => a.line - b.line);
+  return { readings, lines, failures };
+}
+
+/**
+ * Minutes and hours are parsed as seconds and scaled here; a time the scale takes past what
+ * line protocol carries (64-bit nanoseconds) is a bad line, as InfluxDB has it.
+ */
+function scaleTimes(body: Buffer, readings: LineReading[], lines: number[], unit: string, factor: number, failures: LineFailure[]): LineReading[] {
+  const kept: LineReading[] = [];
+  const keptLines: number[] = [];
+  let text: string[] | undefined;
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i];
+    if (r.ts !== undefined) {
+      r.ts *= factor;
+      if (r.ts < LINE_TIME_MS.min || r.ts > LINE_TIME_MS.max) {
+        text ??= body.toString('utf8').split('\n');
+        const line = text[lines[i] - 1]?.replace(/\r$/, '') ?? '';
+        const error = new DecodeError(`line protocol line ${lines[i]}: the timestamp in ${unit} is outside the time line protocol can carry (${TIME_RANGE})`, { format: 'lineprotocol', line: lines[i] });
+        failures.push({ line: lines[i], text: line, error });
+        continue;
+      }
+    }
+    kept.push(r);
+    keptLines.push(lines[i]);
+  }
+  lines.length = 0;
+  lines.push(...keptLines);
+  return kept;
 }
 
 /** InfluxDB 1.x error bodies: `{"error":"..."}` (with `line` where one line is at fault). */
@@ -94,7 +126,8 @@ export function v2Error(code: string, message: string, line?: number): string {
 export function describeLineFailures(failures: readonly LineFailure[], written: number): string {
   const first = failures[0];
   const quoted = first.text.length > 60 ? `${first.text.slice(0, 60)}...` : first.text;
-  const what = `unable to parse '${quoted}': ${first.error.message.replace(/^line protocol /, '')}`;
+  // A line that parsed but holds a reading the input refuses (its schema) has no parse error to quote.
+  const what = first.error instanceof DecodeError ? `unable to parse '${quoted}': ${first.error.message.replace(/^line protocol /, '')}` : `line ${first.line}: ${first.error.message}`;
   const more = failures.length > 1 ? ` (and ${failures.length - 1} more bad line${failures.length > 2 ? 's' : ''})` : '';
   return written > 0 ? `partial write: ${what}${more} dropped=${failures.length}` : `${what}${more}`;
 }

@@ -178,6 +178,9 @@ function validateAll(items: NormalizeResult, opts: InputOptions, device?: string
   let kept: Reading[] | undefined;
   const failures: InputFailure[] = [];
   for (const r of items.rejected) failures.push({ error: r.error, payload: r.item, index: r.index, ...(lines ? { line: lines[r.index] } : {}), ...(device ? { device } : {}) });
+  // The item each reading came from (readings skip the rejected items), for the line a failure names.
+  let item = 0;
+  let nextRejected = 0;
   for (let i = 0; i < all.length; i++) {
     const r = all[i];
     const v = opts.validate(r);
@@ -185,7 +188,12 @@ function validateAll(items: NormalizeResult, opts: InputOptions, device?: string
       if (kept) kept.push(r);
     } else {
       kept ??= all.slice(0, i);
-      failures.push({ error: v.error, payload: r, index: i, device: r.device });
+      const failure: InputFailure = { error: v.error, payload: r, index: i, device: r.device };
+      if (lines) {
+        for (; nextRejected < items.rejected.length && items.rejected[nextRejected].index <= item + i; nextRejected++) item++;
+        failure.line = lines[item + i];
+      }
+      failures.push(failure);
     }
   }
   return { readings: kept ?? all, failures };
@@ -200,8 +208,10 @@ function influx(req: InputRequest, opts: InputOptions): InputOutcome {
     throw err;
   }
   const items = normalizeReadings(parsed.readings, { receivedAt: req.receivedAt });
-  const out = validateAll(items, opts);
+  const out = validateAll(items, opts, undefined, parsed.lines);
   for (const f of parsed.failures) out.failures.push({ error: f.error, payload: f.text, line: f.line });
+  // Failures in the order of their lines: the answer names the first, as InfluxDB does.
+  if (out.failures.length > 1) out.failures.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   if (out.readings.length === 0 && out.failures.length > 0) out.refusal = 'malformed';
   return out;
 }

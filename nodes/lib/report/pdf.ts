@@ -116,8 +116,9 @@ export function reportPdf(d: ReportData, id: string, createdAt: number): Promise
       doc.font('Helvetica').fontSize(10).fillColor('#555555');
       doc.text(pdfText(`${d.period.label} (${localText(d.period.from, zone)} – ${localText(d.period.to, zone)} ${zone})`));
       doc.text(pdfText(`${d.devices.length} devices · ${d.series.length} series · report ${id} · generated ${localText(d.generatedAt, zone)}`));
-      const alerts = d.alerts.available ? String(d.alerts.total) : 'not available';
-      const anomalies = d.anomalies.available ? String(d.anomalies.total) : 'not available';
+      // As the HTML says it: "not included in this report" is not "not available".
+      const alerts = d.alerts.available ? String(d.alerts.total) : d.alerts.note;
+      const anomalies = d.anomalies.available ? String(d.anomalies.total) : d.anomalies.note;
       doc.text(pdfText(`Alerts raised: ${alerts} · Anomalies flagged: ${anomalies}`));
       doc.fillColor('#000000').moveDown(0.5);
       if (d.series.length === 0) doc.fontSize(11).text('No readings matched this report in the period.');

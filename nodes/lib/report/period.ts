@@ -6,6 +6,7 @@
  */
 import type { DateTime } from 'luxon';
 import { BadParameterError, ConfigError } from '../errors';
+import { parseTime } from '../api/params';
 
 export const PERIOD_KINDS = ['previous-hour', 'previous-day', 'previous-week', 'previous-month', 'last-24h', 'last-7d', 'last-month'] as const;
 export type PeriodKind = (typeof PERIOD_KINDS)[number];
@@ -96,6 +97,23 @@ export function monthPeriod(text: string, zone: string, parameter = 'period'): P
 }
 
 /** An explicit range; the key names both ends in the zone's local time. */
+/** A date, or a date and time, without an offset. */
+const WALL_CLOCK = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)?$/;
+
+/**
+ * The `from` or `to` of a report run: "2026-10-01" or "2026-10-01T06:00" is that wall-clock time in the
+ * report's zone (a report of Berlin's 1 October starts at its midnight, not at UTC's); epoch ms and ISO 8601
+ * with an offset are that instant.
+ */
+export function periodTime(name: string, value: string, zone: string): number {
+  const text = value.trim();
+  if (!WALL_CLOCK.test(text)) return parseTime(name, text);
+  checkZone(zone);
+  const t = luxon().DateTime.fromISO(text.replace(' ', 'T'), { zone });
+  if (!t.isValid) throw new BadParameterError(name, `"${name}" must be ISO 8601 or epoch milliseconds, got ${JSON.stringify(text.slice(0, 40))}`);
+  return t.toMillis();
+}
+
 export function explicitPeriod(from: number, to: number, zone: string): Period {
   checkZone(zone);
   if (!(to > from)) throw new BadParameterError('to', `"to" must be after "from"`);

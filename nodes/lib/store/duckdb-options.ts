@@ -42,6 +42,8 @@ export interface DuckDbStoreOptions {
    * DuckDB (16 MB, inside a write's commit); duckdb-checkpoint.ts.
    */
   checkpointWalBytes?: number;
+  /** Who holds the file, for people: named when another store in this process is refused it (duckdb-holders.ts). */
+  owner?: string;
   /** Gets the time of every write and checkpoint (default: UPPERSTACK_DUCKDB_TRACE, 1 for stderr or a file's absolute path). */
   trace?: (e: StoreTraceEvent) => void;
 }

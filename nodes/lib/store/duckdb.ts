@@ -35,6 +35,7 @@ import { message, translateError } from './duckdb-errors';
 import { encodeBatch, raiseMarks } from './duckdb-encode';
 import { readMarks, writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
+import { holdFile, releaseFile } from './duckdb-holders';
 import type { RegistryBackend } from '../devices/types';
 
 export { DEFAULT_THREADS, duckDbConfig, threadsFromEnv } from './duckdb-schema';
@@ -291,7 +292,11 @@ export class DuckDbStore implements TimeSeriesStore {
       this.closed = true;
       // Queries already running finish on the reading connection; later ones find the store closed.
       await this.reader.idle();
-      this.shutdown();
+      try {
+        this.shutdown();
+      } finally {
+        releaseFile(this.path, this);
+      }
     });
   }
 
@@ -325,6 +330,7 @@ export class DuckDbStore implements TimeSeriesStore {
   private async connection(): Promise<DuckDBConnection> {
     if (this.closed) throw new StoreUnavailableError(`DuckDB store "${this.path}" is closed`);
     if (this.conn) return this.conn;
+    holdFile(this.path, this, this.options.owner ?? 'another store');
     let instance: DuckDBInstance | undefined;
     try {
       instance = await DuckDBInstance.create(this.path, { ...duckDbConfig(this.options), ...checkpointConfig(this.checkpoints.walBytes) });
@@ -345,6 +351,7 @@ export class DuckDbStore implements TimeSeriesStore {
       return conn;
     } catch (err) {
       instance?.closeSync();
+      releaseFile(this.path, this);
       throw new StoreUnavailableError(`cannot open DuckDB database "${this.path}": ${message(err)}`, { cause: err });
     }
   }

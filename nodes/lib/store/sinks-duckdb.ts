@@ -63,6 +63,7 @@ export const duckdbSink: SinkKind = {
       threads: threadsFromEnv(process.env.UPPERSTACK_DUCKDB_THREADS),
       retentionMs: parseRetention(c.retention, 'retention'),
       rollupRetentionMs: parseRetention(c.rollupRetention, 'rollupRetention'),
+      owner: ctx.owner ?? (ctx.configId ? `store config ${ctx.configId}` : undefined),
     }),
   describe: (c, ctx) => `duckdb:${fileOf(c, ctx)}`,
 };

@@ -39,6 +39,8 @@ export interface SinkContext {
   configId?: string;
   /** Where a sink reports what a person should know (created a database, cannot create it). */
   notice?: (sinkId: string, text: string) => void;
+  /** The store as people know it (`store config "embedded DuckDB" (id)`), named when another is refused its file. */
+  owner?: string;
 }
 
 export interface SinkKind {
@@ -191,9 +193,11 @@ export class SinkSet {
       notice?: (sinkId: string, text: string) => void;
       /** The sink whose server answers reading queries ('' or absent: the primary store). */
       querySink?: string;
+      /** SinkContext.owner. */
+      owner?: string;
     },
   ): SinkSet {
-    const ctx: SinkContext = { dataDir: opts.dataDir, siblings: configs, configId: opts.configId, notice: opts.notice };
+    const ctx: SinkContext = { dataDir: opts.dataDir, siblings: configs, configId: opts.configId, notice: opts.notice, owner: opts.owner };
     const server = serverOnly(configs);
     const built = configs.map((c) => {
       const kind = sinkKind(c.kind);

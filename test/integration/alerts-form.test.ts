@@ -1,0 +1,141 @@
+/**
+ * The alert rule form on /upperstack/alerts with what a person meets beyond the first rule: opening a rule
+ * written through the API (nested groups, per-device thresholds, a second schedule window, notification
+ * targets) and saving it unchanged leaves it as it was; notification targets chosen in the form; a name
+ * already in use; a number too large for the field. In Debian's headless Chromium on the real runtime.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startRuntime, type Runtime } from '../helpers/runtime';
+
+let rt: Runtime;
+let browser: Browser;
+let page: Page;
+
+before(async () => {
+  rt = await startRuntime();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+  await page.goto(`${rt.url}/upperstack/alerts`);
+  await page.waitForSelector('#login-form', { state: 'visible', timeout: 30_000 });
+  await page.fill('#username', 'admin');
+  await page.fill('#password', 'test-admin-password');
+  await page.click('#login-submit');
+  await page.waitForSelector('#app', { state: 'visible', timeout: 30_000 });
+});
+
+after(async () => {
+  await browser?.close();
+  await rt?.stop();
+});
+
+async function api(method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(`${rt.url}/api/v1/${path}`, {
+    method,
+    headers: { authorization: `Bearer ${rt.apiKey}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+async function rules(): Promise<{ id: string; name: string }[]> {
+  return ((await (await api('GET', 'rules')).json()) as { rules: { id: string; name: string }[] }).rules;
+}
+
+/** The Rules tab, drawn afresh from the server. */
+async function openRules(): Promise<void> {
+  await page.click('nav button[data-tab="active"]');
+  await page.reload();
+  await page.waitForSelector('#app', { state: 'visible', timeout: 30_000 });
+  await page.click('nav button[data-tab="rules"]');
+  await page.waitForSelector('#usaf-add', { timeout: 30_000 });
+}
+
+test('a rule opened in the form and saved unchanged keeps everything the API gave it', { timeout: 120_000 }, async () => {
+  const rich = {
+    id: 'rich',
+    name: 'Hot and humid, or power off its band',
+    description: 'written through the API',
+    devices: { tags: { site: 'lab' } },
+    when: {
+      all: [
+        { any: [{ field: 'temperature', op: 'above', value: 30 }, { field: 'humidity', op: 'above', value: 90 }] },
+        { field: 'power', op: 'outside', low: 1, high: 5, lowTag: 'p_min', highTag: 'p_max' },
+      ],
+      for: '10s',
+    },
+    clear: { field: 'power', op: 'inside', low: 2, high: 4, for: '5s' },
+    escalate: { severity: 'critical', op: 'above', value: 40, field: 'temperature' },
+    schedule: [
+      { days: ['mon'], from: '08:00', to: '12:00' },
+      { days: ['tue'], from: '13:00', to: '18:00' },
+    ],
+    severity: 'warning',
+    notify: { email: ['ann@example.org'], webhook: false, mqtt: true },
+  };
+  assert.equal((await api('POST', 'rules', rich)).status, 201);
+  await openRules();
+  // The table says what the rule means, groups included.
+  assert.match((await page.textContent('tr[data-rule="rich"]')) ?? '', /\(temperature is above 30 OR humidity is above 90\) AND power is outside 1–5 for 10s/);
+  await page.click('button.usaf-edit[data-rule="rich"]');
+  await page.waitForSelector('#usaf-name', { state: 'visible' });
+  await page.click('#usaf-save');
+  await page.waitForFunction(() => /saved "Hot and humid/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+  assert.deepEqual(await (await api('GET', 'rules/rich')).json(), rich);
+});
+
+test('notification targets are chosen in the form: only e-mail, to one person', { timeout: 120_000 }, async () => {
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Door open');
+  await page.fill('.usaf-cond .usaf-field', 'door');
+  await page.selectOption('.usaf-cond .usaf-op', 'equal');
+  await page.fill('.usaf-cond .usaf-value', 'true');
+  assert.equal(await page.isVisible('.usaf-notify-webhook'), false, 'every channel until the person says otherwise');
+  await page.selectOption('.usaf-notify-kind', 'some');
+  await page.uncheck('.usaf-notify-webhook');
+  await page.uncheck('.usaf-notify-mqtt');
+  await page.fill('.usaf-notify-to', 'bob@example.org');
+  await page.click('#usaf-save');
+  await page.waitForSelector('tr[data-rule="door-open"]', { timeout: 30_000 });
+  const saved = (await (await api('GET', 'rules/door-open')).json()) as { notify?: unknown };
+  assert.deepEqual(saved.notify, { email: ['bob@example.org'], webhook: false, mqtt: false });
+
+  // A recipient that is no e-mail address is marked on its field, with the server's reason.
+  await page.click('button.usaf-edit[data-rule="door-open"]');
+  await page.fill('.usaf-notify-to', 'bob at example');
+  await page.click('#usaf-save');
+  await page.waitForSelector('.usaf-notify-to.usaf-invalid', { timeout: 30_000 });
+  assert.match((await page.textContent('.usaf-error')) ?? '', /notify\/email/);
+  await page.click('.usaf-cancel');
+});
+
+test('a name already in use and a number too large are refused in the form, and nothing is saved', { timeout: 120_000 }, async () => {
+  assert.equal((await api('POST', 'rules', { id: 'too-hot', name: 'Too hot', devices: { all: true }, when: { field: 'temperature', op: 'above', value: 30 }, severity: 'warning' })).status, 201);
+  const before = await rules();
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', '  too HOT ');
+  await page.fill('.usaf-cond .usaf-field', 'humidity');
+  await page.fill('.usaf-cond .usaf-value', '80');
+  await page.click('#usaf-save');
+  await page.waitForSelector('#usaf-name.usaf-invalid', { timeout: 30_000 });
+  assert.match((await page.textContent('.usaf-error')) ?? '', /a rule named "Too hot" exists already/);
+
+  await page.fill('#usaf-name', 'Too humid');
+  await page.fill('.usaf-cond .usaf-value', '1e400');
+  await page.click('#usaf-save');
+  await page.waitForSelector('.usaf-cond .usaf-value.usaf-invalid', { timeout: 30_000 });
+  assert.match((await page.textContent('.usaf-error')) ?? '', /not a number this field can hold/);
+  assert.deepEqual(await rules(), before);
+
+  // Renaming a rule to its own name in other letters is no clash.
+  await page.click('.usaf-cancel');
+  await page.click('button.usaf-edit[data-rule="too-hot"]');
+  await page.fill('#usaf-name', 'TOO HOT');
+  await page.click('#usaf-save');
+  await page.waitForFunction(() => /saved "TOO HOT"/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+});
