@@ -1,5 +1,6 @@
 /** The InfluxDB rows' knobs (environment), constants, row types and what a consumer under test offers. */
 import { join } from 'node:path';
+import type { CpuBudget } from './influx-budget';
 
 export const env = process.env;
 export const ROOT = join(__dirname, '..', '..');
@@ -18,6 +19,12 @@ export const ROLLUP = env.BENCH_INFLUX_ROLLUP !== '0';
 export const MODE = (env.BENCH_INFLUX_MODE ?? 'both').trim() || 'both';
 export const MODES: Measure[] = MODE === 'both' ? ['live', 'drain'] : [MODE as Measure];
 if (!MODES.every((m) => m === 'live' || m === 'drain')) throw new Error(`BENCH_INFLUX_MODE must be live, drain or both (got ${MODE})`);
+/**
+ * BENCH_INFLUX_WARM_BURST: readings of a burst published and stored after the warm-up reading, before the
+ * measured bursts (default 20,000; 0 for none, the method before 2026-12-01). Every consumer starts the
+ * measured bursts with its path compiled by the JIT, and a whole number of the stock flow's `join` groups.
+ */
+export const WARM_BURST = env.BENCH_INFLUX_WARM_BURST === undefined ? 20_000 : Number(env.BENCH_INFLUX_WARM_BURST);
 export const PUBLISHERS = 2;
 export const CLIENTS = 2;
 export const INFLIGHT = 100;
@@ -57,6 +64,10 @@ export interface InfluxBenchRow {
   cores: number;
   /** CPU seconds of the consumer process (all threads) while measured. */
   cpuSeconds: number;
+  /** CPU seconds of every process in the burst's window, by part (bench/influx-budget.ts). */
+  budget?: CpuBudget;
+  /** Each new count of the burst's readings in the server and when it was seen, ms from the burst's start. */
+  progress?: Array<[number, number]>;
   errors: string;
 }
 

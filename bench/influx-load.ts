@@ -29,16 +29,32 @@ export async function count(influx: TsdbServer, db: string, q: string): Promise<
   }
 }
 
-/** Publishes a reading of device `warmup` until InfluxDB has it: the consumer is subscribed and writing. */
+/**
+ * Publishes a reading of device `warmup` every 500 ms until the consumer stores one (it is subscribed and
+ * writing), then waits until it holds every warm-up reading published. The second wait gives every consumer
+ * the same start: nothing of the warm-up is left pending when the burst begins. Without it the stock batched
+ * flow's `join` could start the burst with a group the last warm-up reading opened, whose 1 s timer (set at
+ * the group's first message, never moved) cut a group short mid-burst and left the burst's last group short
+ * of 1,000, waiting up to 1 s for its timer: the live figure moved with where the warm-up ended
+ * (docs/performance.md). BENCH_INFLUX_WARM_SETTLE=0 returns at the first stored reading (the method before
+ * 2026-12-01), for comparisons.
+ */
 export async function warmUp(url: string, stored: () => Promise<number>, what: string): Promise<void> {
   const client = await mqtt.connectAsync(url, { clientId: `bench-warmup-${process.pid}`, reconnectPeriod: 0 });
   try {
     const end = Date.now() + 120_000;
-    for (let i = 0; ; i++) {
-      await client.publishAsync('devices/warmup/telemetry', JSON.stringify({ device: 'warmup', ts: TS_BASE - 100_000 + i, temperature: 1, humidity: 1 }), { qos: 1 });
+    let published = 0;
+    for (;;) {
+      await client.publishAsync('devices/warmup/telemetry', JSON.stringify({ device: 'warmup', ts: TS_BASE - 100_000 + published, temperature: 1, humidity: 1 }), { qos: 1 });
+      published++;
       await sleep(500);
-      if ((await stored()) > 0) return;
+      if ((await stored()) > 0) break;
       if (Date.now() > end) throw new Error(`${what}: no warm-up reading was stored in 120 s`);
+    }
+    if (env.BENCH_INFLUX_WARM_SETTLE === '0') return;
+    while ((await stored()) < published) {
+      if (Date.now() > end) throw new Error(`${what}: ${published} warm-up readings published, not all stored in 120 s`);
+      await sleep(100);
     }
   } finally {
     await client.endAsync().catch(() => undefined);
@@ -49,11 +65,12 @@ export function forkChild(file: string, arg: unknown): ChildProcess {
   return fork(join(__dirname, file), [JSON.stringify(arg)], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
 }
 
-export async function publish(url: string, devicePrefix: string): Promise<{ total: number; firstPublish: number; lastAck: number }> {
-  const messagesPerClient = Math.floor(READINGS / (PUBLISHERS * CLIENTS));
+/** `beforeGo` runs once every publisher is connected, just before they start; `cpu`: their CPU seconds over the job. */
+export async function publish(url: string, devicePrefix: string, beforeGo?: () => void, readings = READINGS): Promise<{ total: number; firstPublish: number; lastAck: number; cpu: number }> {
+  const messagesPerClient = Math.floor(readings / (PUBLISHERS * CLIENTS));
   const procs: ChildProcess[] = [];
   const ready: Array<Promise<void>> = [];
-  const done: Array<Promise<{ firstPublish: number; lastAck: number }>> = [];
+  const done: Array<Promise<{ firstPublish: number; lastAck: number; cpuUs: number }>> = [];
   for (let i = 0; i < PUBLISHERS; i++) {
     const cfg: PublisherConfig = { url, topicPrefix: 'devices', clients: CLIENTS, messagesPerClient, batch: 1, devicePrefix, index: i, inflight: INFLIGHT, probeEveryMs: 0 };
     const p = forkChild('publisher.js', cfg);
@@ -64,13 +81,14 @@ export async function publish(url: string, devicePrefix: string): Promise<{ tota
     });
     failed.catch(() => undefined);
     ready.push(Promise.race([failed, new Promise<void>((r) => p.on('message', (m: PublisherReport) => m.type === 'ready' && r()))]));
-    done.push(Promise.race([failed, new Promise<{ firstPublish: number; lastAck: number }>((r) => p.on('message', (m: PublisherReport) => m.type === 'done' && r(m)))]));
+    done.push(Promise.race([failed, new Promise<{ firstPublish: number; lastAck: number; cpuUs: number }>((r) => p.on('message', (m: PublisherReport) => m.type === 'done' && r(m)))]));
   }
   try {
     await Promise.all(ready);
+    beforeGo?.();
     for (const p of procs) p.send({ type: 'go' });
     const res = await Promise.all(done);
-    return { total: messagesPerClient * PUBLISHERS * CLIENTS, firstPublish: Math.min(...res.map((r) => r.firstPublish)), lastAck: Math.max(...res.map((r) => r.lastAck)) };
+    return { total: messagesPerClient * PUBLISHERS * CLIENTS, firstPublish: Math.min(...res.map((r) => r.firstPublish)), lastAck: Math.max(...res.map((r) => r.lastAck)), cpu: res.reduce((n, r) => n + r.cpuUs, 0) / 1e6 };
   } finally {
     for (const p of procs) {
       p.removeAllListeners('exit');

@@ -4,9 +4,10 @@ import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { influxQuery, startVictoria, type TsdbServer } from '../test/helpers/influxd';
 import { ProcWatch, sleep } from './common';
 import { tempDir } from '../test/helpers/temp';
-import { CLIENTS, MODES, PHASE_LIMIT_MS, PUBLISHERS, SETTLE_MS, env, type Consumer, type InfluxBenchRow, type InfluxConsumer, type Measure, type ServerKind } from './influx-knobs';
+import { CLIENTS, MODES, PHASE_LIMIT_MS, PUBLISHERS, SETTLE_MS, WARM_BURST, env, type Consumer, type InfluxBenchRow, type InfluxConsumer, type Measure, type ServerKind } from './influx-knobs';
 import { count, countQuery, countVictoria, publish, warmUp } from './influx-load';
 import { startBare, startStock, startUpperstack } from './influx-consumers';
+import { BudgetWatch, budgetLine, childPid, type CpuBudget } from './influx-budget';
 
 /** Every consumer's devices of one burst: `<prefix>-p<publisher>-c<client>` (bench/publisher.ts). */
 export const burstDevices = (prefix: string) => Array.from({ length: PUBLISHERS * CLIENTS }, (_, i) => `${prefix}-p${Math.floor(i / CLIENTS)}-c${i % CLIENTS}`);
@@ -15,18 +16,19 @@ export const burstDevices = (prefix: string) => Array.from({ length: PUBLISHERS 
  * One burst into a running consumer, measured `live` (published while it runs) or `drain` (published
  * while it is stopped with SIGSTOP, queued by mosquitto in its session, then drained after SIGCONT).
  */
-export async function burst(measure: Measure, url: string, consumer: Consumer, stored_: (deviceRe: string, q: string) => Promise<number>): Promise<{ readings: number; stored: number; seconds: number; ackSeconds: number; peakRss: number; cores: number; cpu: number }> {
+export async function burst(measure: Measure, url: string, consumer: Consumer, stored_: (deviceRe: string, q: string) => Promise<number>, pids: { broker?: number; server?: number }): Promise<{ readings: number; stored: number; seconds: number; ackSeconds: number; peakRss: number; cores: number; cpu: number; budget: CpuBudget; progress: Array<[number, number]> }> {
   const prefix = measure === 'live' ? 'bench' : 'drain';
   const c = consumer;
   const storedLoad = c.count ? async () => (await Promise.all(burstDevices(prefix).map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => stored_(`${prefix}-.*`, countQuery(prefix));
-  let acked: { total: number; firstPublish: number; lastAck: number } | undefined;
+  let acked: { total: number; firstPublish: number; lastAck: number; cpu: number } | undefined;
+  const budget = new BudgetWatch({ consumer: c.pid, broker: pids.broker, server: pids.server });
   let pubFailed: unknown;
   let started: number;
   let watch: ProcWatch;
   if (measure === 'live') {
     watch = new ProcWatch(c.pid, 100).begin();
     if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
-    void publish(url, prefix).then((a) => (acked = a), (err: unknown) => (pubFailed = err));
+    void publish(url, prefix, () => budget.begin()).then((a) => (acked = a), (err: unknown) => (pubFailed = err));
     started = Date.now();
   } else {
     process.kill(c.pid!, 'SIGSTOP');
@@ -38,12 +40,15 @@ export async function burst(measure: Measure, url: string, consumer: Consumer, s
     // The profile's start signal waits in the stopped process: it starts with the drain.
     if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
     watch = new ProcWatch(c.pid, 100).begin();
+    budget.begin();
     started = Date.now();
   }
   // Drains last a second or two: a finer poll than the live burst's keeps the end exact to ~5%.
   const poll = measure === 'live' ? 250 : 100;
   let stored = 0;
   let grewAt = started;
+  // Each new count and when it was seen (ms from the start): where a burst's last readings waited.
+  const progress: Array<[number, number]> = [];
   for (;;) {
     await sleep(poll);
     if (pubFailed) throw pubFailed;
@@ -51,12 +56,14 @@ export async function burst(measure: Measure, url: string, consumer: Consumer, s
     if (n > stored) {
       stored = n;
       grewAt = Date.now();
+      progress.push([grewAt - started, n]);
     }
     if (acked && stored >= acked.total) break;
     if (acked && Date.now() - Math.max(grewAt, acked.lastAck) > SETTLE_MS) break;
     if (Date.now() - started > PHASE_LIMIT_MS) break;
   }
   const mem = watch.end();
+  const spent = budget.end(measure === 'live' ? acked?.cpu ?? 0 : 0);
   if (c.profiled && c.pid) process.kill(c.pid, 'SIGWINCH');
   const a = acked!;
   return {
@@ -67,6 +74,8 @@ export async function burst(measure: Measure, url: string, consumer: Consumer, s
     peakRss: mem.peakRss,
     cores: mem.cores,
     cpu: mem.cpu,
+    budget: spent,
+    progress,
   };
 }
 
@@ -91,9 +100,19 @@ export async function phase(consumerKind: InfluxConsumer, round: number, server:
     const url = `mqtt://127.0.0.1:${mosq.port}`;
     const c = consumer;
     await warmUp(url, c.count ? () => c.count!('warmup') : () => stored_('warmup', `SELECT count(temperature) FROM telemetry WHERE device = 'warmup'`), consumerKind);
+    if (WARM_BURST > 0) {
+      const w = await publish(url, 'warm', undefined, WARM_BURST);
+      const storedWarm = c.count ? async () => (await Promise.all(burstDevices('warm').map((d) => c.count!(d)))).reduce((a, b) => a + b, 0) : () => stored_('warm-.*', countQuery('warm'));
+      const end = Date.now() + PHASE_LIMIT_MS;
+      while ((await storedWarm()) < w.total) {
+        if (Date.now() > end) throw new Error(`${consumerKind}: the warm burst was not all stored`);
+        await sleep(100);
+      }
+    }
     const rows: InfluxBenchRow[] = [];
+    const pids = { broker: mosq.proc.pid, server: childPid(server === 'victoriametrics' ? 'victoria-metrics' : 'influxd') };
     for (const measure of MODES) {
-      const b = await burst(measure, url, c, stored_);
+      const b = await burst(measure, url, c, stored_, pids);
       const errors = bare ? bare.errors : [...new Set((consumer.output().match(/\[error\][^\n]*/g) ?? []).map((l) => l.replace(/^\[error\]\s*/, '').slice(0, 120)))];
       const row: InfluxBenchRow = {
         consumer: consumerKind,
@@ -109,10 +128,13 @@ export async function phase(consumerKind: InfluxConsumer, round: number, server:
         peakRssMb: b.peakRss / 1048576,
         cores: b.cores,
         cpuSeconds: b.cpu,
+        budget: b.budget,
+        progress: b.progress,
         errors: errors.slice(0, 3).join(' | '),
       };
       if (row.lost > 0 && env.BENCH_INFLUX_VERBOSE) log(`  ${consumerKind} output:\n${consumer.output().slice(-4000)}`);
       log(`  ${consumerKind} → ${server} r${round} ${measure}: ${Math.round(row.rate).toLocaleString('en-US')} readings/s, lost ${row.lost}, ${Math.round((row.cpuSeconds / Math.max(1, row.stored)) * 1e6)} µs CPU/reading, peak RSS ${Math.round(row.peakRssMb)} MB${row.errors ? `; errors: ${row.errors}` : ''}`);
+      log(`    ${budgetLine(b.budget, b.stored)}`);
       rows.push(row);
     }
     return rows;

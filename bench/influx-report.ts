@@ -59,6 +59,31 @@ export function influxTable(res: { rows: InfluxBenchRow[]; sinkPath?: SinkPathRo
       out.push('');
     }
   }
+  const budgeted = res.rows.filter((r) => r.budget);
+  if (budgeted.length) {
+    // bench/influx-budget.ts: every process of the burst's window, per reading stored (one row per burst).
+    const us = (r: InfluxBenchRow, s: number) => ((s / Math.max(1, r.stored)) * 1e6).toFixed(1);
+    const lines = [['CPU µs per reading stored', 'burst', 'main thread', 'V8 helpers', 'other threads', 'mosquitto', 'server', 'publishers', 'bench', 'all of these', '2 cores ÷ all, readings/s', 'rest of the machine']];
+    for (const r of budgeted) {
+      const b = r.budget!;
+      const all = b.main + b.v8 + b.rest + b.broker + b.server + b.load + b.bench;
+      lines.push([
+        r.consumer === 'upperstack-only' ? `Upperstack (${SERVER_NAME[r.server]} only)` : INFLUX_CONSUMERS[r.consumer],
+        `${r.measure} r${r.round}`,
+        us(r, b.main),
+        us(r, b.v8),
+        us(r, b.rest),
+        us(r, b.broker),
+        us(r, b.server),
+        us(r, b.load),
+        us(r, b.bench),
+        us(r, all),
+        Math.round(2 / (all / Math.max(1, r.stored))).toLocaleString('en-US'),
+        us(r, b.other),
+      ]);
+    }
+    out.push(grid(lines), '');
+  }
   if (res.sinkPath?.length) {
     const lines = [['sink path (in process, messages of 100)', 'server', 'readings/s (runs)', 'CPU µs/reading (runs)']];
     for (const server of ['influxdb', 'victoriametrics'] as ServerKind[]) {

@@ -27,9 +27,17 @@
  *          that burst. The backlog a consumer catches up after a pause, with no publisher
  *          running; the same for every consumer.
  *
+ * Before either, a warm-up reading every 500 ms until one is stored, then until every warm-up
+ * reading is (bench/influx-load.ts), then an unmeasured burst of 20,000 (BENCH_INFLUX_WARM_BURST)
+ * until all of it is stored: every consumer starts warm (its path compiled), with no batch or
+ * `join` group open.
+ *
  * lost: published and acknowledged by the broker but never in InfluxDB (waited for until
  * the count stops growing for 15 s); peak RSS of the consumer process (VmHWM or sampled);
  * CPU µs/reading: CPU time of the consumer process (all threads) while measured / readings stored.
+ * CPU budget (bench/influx-budget.ts): every process of the burst's window per reading stored
+ * (the consumer's main thread, V8's helper threads and the rest; mosquitto; the server; the
+ * publishers; the machine's other busy time), and the rate two cores allow at that total.
  *
  * The same burst into VictoriaMetrics (a fresh server per phase; counted with
  * count_over_time) for Upperstack and the bare writer. Sink path (bench/influx-sink.ts):

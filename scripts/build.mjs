@@ -29,7 +29,9 @@ if (process.argv.includes('--if-stale') && existsSync(join(dist, '.built'))) {
   if (Math.max(...sources) <= built) process.exit(0);
 }
 
-// --clean (npm pack's prepare): a dist/ without what earlier builds left, so a moved or deleted module is not published.
+// --clean (npm pack's prepack): a dist/ without what earlier builds left, so a moved or deleted module is not published.
+// Not on prepare: npx runs prepare in a checkout the first time it is asked for the package's own bin
+// (`npx upperstack devices add`), and a clean build there deleted the dist/ a running `npm start` loads from.
 if (process.argv.includes('--clean')) rmSync(dist, { recursive: true, force: true });
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -21,6 +21,7 @@ import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
 import type { Principal, Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
+import { registerHealth } from '../shared/runtime';
 import { commandBoard } from '../lib/inputs/commands';
 import { requestEmitter } from '../shared/request-emit';
 import { onClose } from '../shared/input';
@@ -41,9 +42,27 @@ interface Access {
   contentType?: string;
 }
 
+/**
+ * The library's answer to a GET with Observe (its ObserveWriteStream) reads `statusCode`, not `code`,
+ * and sends whatever is written as a notification with an Observe option.
+ */
+interface ObserveStream {
+  statusCode?: string;
+  _doSend?: (data?: Buffer) => void;
+}
+
 function send(res: OutgoingMessage, a: CoapAnswer): void {
   res.code = a.code;
   for (const [k, v] of Object.entries(a.options ?? {})) res.setOption(k as Parameters<OutgoingMessage['setOption']>[0], typeof v === 'number' ? v : v);
+  const observe = res as unknown as ObserveStream;
+  if (typeof observe._doSend === 'function' && !a.code.startsWith('2.')) {
+    // An error ends the observation it was asked for: sent once with its own code and no Observe
+    // option (RFC 7641 §4.2), not as a 2.05 notification the client would take for a registration.
+    // Not ended afterwards: ending a stream that wrote nothing sends its (empty) answer again.
+    observe.statusCode = a.code;
+    observe._doSend(a.payload);
+    return;
+  }
   res.end(a.payload);
 }
 
@@ -153,6 +172,13 @@ export = function register(RED: NodeAPI): void {
     const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500 });
     server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
       const packet = packetOf(req);
+      // Not requests, though the library hands them on: a Reset it has no exchange for (it tests
+      // `ack ?? reset`), and empty messages. An empty confirmable one is a ping: a Reset answers it (RFC 7252 §4.3).
+      if (packet?.reset || packet?.ack) return;
+      if (packet?.code === '0.00') {
+        if (packet.confirmable) res.reset();
+        return;
+      }
       const requestBytes = requestSize(packet);
       const tokenLength = packet?.token?.length ?? 8;
       // Duplicate detection by endpoint and message ID, for CON and NON alike (RFC 7252 §4.5).
@@ -264,12 +290,30 @@ export = function register(RED: NodeAPI): void {
       return { ok: true, authenticated, payload: signed.payload, contentType: signed.contentType };
     };
 
+    // The library re-emits its socket's errors on the server: without a listener one (the port in use)
+    // ended the whole runtime. Before the socket is bound it is the input's failure, and /health says so.
+    let listening = false;
+    let listenError: string | undefined;
+    const stopHealth = registerHealth(`coap:${node.name || node.id}`, () =>
+      listenError !== undefined ? { ok: false, detail: `not listening on udp ${bind}:${port}: ${listenError}` } : { ok: true, detail: listening ? `listening on udp ${bind}:${port}` : 'starting' });
+    server.on('error', (err: Error) => {
+      const message = describeError(err).message;
+      if (listening) {
+        node.warn(message);
+        return;
+      }
+      listenError = message;
+      setStatus(node, 'failed', message);
+      node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message }));
+    });
     server.listen(port, bind, (err?: Error) => {
       if (err) {
+        listenError = err.message;
         setStatus(node, 'failed', err.message);
         node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: err.message }));
         return;
       }
+      listening = true;
       // Every datagram passes datagrams.ts before the library sees it (sizes, Block1 reassembly).
       const sock = (server as unknown as { _sock?: Socket })._sock;
       if (sock) {
@@ -295,6 +339,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       clearInterval(rateTimer);
+      stopHealth();
       started.stopReplay();
       await new Promise<void>((resolve) => {
         try {
@@ -314,6 +359,10 @@ export = function register(RED: NodeAPI): void {
 
 interface RequestPacket extends CoapPacketShape {
   messageId?: number;
+  code?: string;
+  confirmable?: boolean;
+  reset?: boolean;
+  ack?: boolean;
   options?: Array<{ name: string | number; value: Buffer }>;
 }
 

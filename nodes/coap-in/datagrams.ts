@@ -4,6 +4,7 @@
  * resource (clients such as libcoap give each block its own token, which the
  * library's own reassembly does not expect), so the library sees one request.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import { generate, parse as parsePacket } from 'coap-packet';
 import { boundAmplification, checkDatagram, EXCHANGE_LIFETIME_MS } from '../lib/inputs/coap';
@@ -32,6 +33,14 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
     const again = assembled.get(exchange);
     if (again) return again.datagram;
     const packet = parsePacket(msg);
+    // Uri-Path is UTF-8 text (RFC 7252 §5.10.1); the library would read bad bytes as U+FFFD and the
+    // request would go on under a device name the device never sent.
+    for (const o of packet.options) {
+      if ((o.name === 'Uri-Path' || o.name === 'Uri-Query') && !isUtf8(o.value)) {
+        reply(sock, rinfo, check, '4.00', Buffer.from(`a ${o.name} option is not UTF-8 text`), [], msg.length);
+        return undefined;
+      }
+    }
     const b1 = packet.options.find((o) => o.name === 'Block1');
     if (!b1) {
       if (packet.payload.length > maxBytes) {

@@ -16,6 +16,7 @@ import { generate, parse } from 'coap-packet';
 import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
 import { freeUdpPort } from '../helpers/ports';
+import { checkHealth } from '../../nodes/shared/runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -274,6 +275,95 @@ test('a datagram that is not readable CoAP gets a Reset (confirmable) or nothing
     const next = parse(answers[1]);
     assert.equal(next.code, '2.05');
     assert.equal(next.messageId, 3);
+  } finally {
+    sock.close();
+  }
+});
+
+test('a Uri-Path that is not UTF-8 is 4.00, never stored under a device name with U+FFFD in it', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const answer = new Promise<Buffer>((r) => sock.once('message', r));
+    sock.send(generate({ code: 'POST', messageId: 31, token: Buffer.from([3]), confirmable: true, payload: Buffer.from('{"t":1}'), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from([0x61, 0xff, 0x62]) }, { name: 'Content-Format', value: Buffer.from([50]) }] }), port, '127.0.0.1');
+    const p = parse(await answer);
+    assert.equal(p.code, '4.00');
+    assert.equal(p.messageId, 31);
+    assert.equal(p.payload.toString(), 'a Uri-Path option is not UTF-8 text');
+  } finally {
+    sock.close();
+  }
+  // The same device name in valid UTF-8 is stored: the input itself is fine.
+  const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":2}', `coap://127.0.0.1:${port}/telemetry/a%C3%BFb`]);
+  assert.match(ok.stdout, /"accepted":1/);
+  await waitFor(() => (stored.length ? true : undefined), 'the reading');
+  assert.deepEqual(stored.map((r) => [r.device, r.fields.t]), [['a\u00ffb', 2]]);
+});
+
+test('an Observe GET that is refused gets its 4.xx code without an Observe option, not a 2.05 notification', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const answer = new Promise<Buffer>((r) => sock.once('message', r));
+    // GET /commands with Observe but without a device: no such resource.
+    sock.send(generate({ code: 'GET', messageId: 41, token: Buffer.from([4, 1]), confirmable: true, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('commands') }] }), port, '127.0.0.1');
+    const p = parse(await answer);
+    assert.equal(p.code, '4.04');
+    assert.equal(p.messageId, 41);
+    assert.equal(p.options.find((o) => o.name === 'Observe'), undefined);
+    assert.match(p.payload.toString(), /^resources: /);
+  } finally {
+    sock.close();
+  }
+});
+
+test('a CoAP port already in use fails the input and /health, and the runtime keeps running', async () => {
+  // Held without SO_REUSEADDR (the library binds with it), so the input cannot share it.
+  const taken = createSocket('udp4');
+  await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
+  const busy = taken.address().port;
+  try {
+    // Before, the library's socket error had no listener: an uncaught exception ended this process.
+    await helper.load([coapNode], [{ id: 'busy', type: 'upperstack-coap-in', name: 'busy port', port: String(busy), bind: '127.0.0.1', wires: [[], []] }]);
+    const health = await waitFor(() => {
+      let h: Awaited<ReturnType<typeof checkHealth>> | undefined;
+      void checkHealth().then((r) => (h = r));
+      return h?.['coap:busy port']?.ok === false ? h : undefined;
+    }, 'the failing health check').catch(async () => checkHealth());
+    assert.equal(health['coap:busy port']?.ok, false);
+    assert.match(health['coap:busy port'].detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`));
+    // The rest of the runtime still answers: a second input on a free port takes a reading.
+    await helper.unload();
+    await load();
+    const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":3}', `coap://127.0.0.1:${port}/telemetry/k8`]);
+    assert.match(ok.stdout, /"accepted":1/);
+    assert.equal((await checkHealth())['coap:busy port'], undefined);
+  } finally {
+    taken.close();
+  }
+});
+
+test('a ping (empty CON) gets a Reset; a stray Reset, an empty NON and a 9-byte token get no request answer', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  try {
+    const answers: Buffer[] = [];
+    sock.on('message', (m) => answers.push(m));
+    // A Reset for no exchange of ours, an empty NON, an empty CON (ping): only the ping is answered.
+    sock.send(Buffer.from([0x70, 0x00, 0x00, 0x06]), port, '127.0.0.1');
+    sock.send(Buffer.from([0x50, 0x00, 0x00, 0x07]), port, '127.0.0.1');
+    sock.send(Buffer.from([0x40, 0x00, 0x00, 0x08]), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 0 ? true : undefined), 'the Reset');
+    // A CON whose token length nibble is 9 (reserved): a message format error, so a Reset, never 4.04.
+    sock.send(Buffer.concat([Buffer.from([0x49, 0x02, 0x00, 0x09]), Buffer.from('123456789')]), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 1 ? true : undefined), 'the second Reset');
+    sock.send(generate({ code: 'GET', messageId: 10, confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('.well-known') }, { name: 'Uri-Path', value: Buffer.from('core') }] }), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 2 ? true : undefined), 'the discovery answer');
+    const [ping, tkl, next] = answers.map((a) => parse(a));
+    assert.deepEqual([ping.reset, ping.code, ping.messageId], [true, '0.00', 8]);
+    assert.deepEqual([tkl.reset, tkl.messageId], [true, 9]);
+    assert.deepEqual([next.code, next.messageId], ['2.05', 10]);
+    assert.equal(answers.length, 3);
   } finally {
     sock.close();
   }

@@ -30,3 +30,11 @@ test('the published package holds what Node-RED loads and the packs, and no comp
   const extra = [...files].filter((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/'));
   assert.deepEqual(extra.slice(0, 5), [], `${extra.length} compiled test/bench files in the package`);
 });
+
+test('npm\'s prepare keeps a built dist/ (npx upperstack beside a running runtime); only packing builds it afresh', () => {
+  // npx runs the checkout's prepare the first time `npx upperstack ...` is used in it: it must not delete
+  // the dist/ that `npm start` is running from, nor rebuild what is already built.
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  assert.equal(scripts.prepare, 'node scripts/build.mjs --if-stale');
+  assert.equal(scripts.prepack, 'node scripts/build.mjs --clean');
+});

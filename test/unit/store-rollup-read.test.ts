@@ -91,9 +91,11 @@ class Harness {
   async failedApply(): Promise<void> {
     if (this.pending.size === 0) return;
     const real = this.writer;
+    const fail = () => Promise.reject(new Error('commit failed'));
+    // The COMMIT fails whether it runs as text or prepared.
     const failing = {
-      run: (sql: string) => (sql === 'COMMIT' ? Promise.reject(new Error('commit failed')) : real.run(sql)),
-      prepare: (sql: string) => real.prepare(sql),
+      run: (sql: string) => (sql === 'COMMIT' ? fail() : real.run(sql)),
+      prepare: async (sql: string) => (sql === 'COMMIT' ? { run: fail } : real.prepare(sql)),
     } as unknown as DuckDBConnection;
     await assert.rejects(this.pending.apply(failing), /commit failed/);
   }

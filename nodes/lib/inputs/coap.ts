@@ -177,6 +177,8 @@ export interface DatagramCheck {
  * with 4.13 and Size1 before anything is reassembled or allocated.
  */
 export function checkDatagram(raw: Buffer, maxBytes: number): DatagramCheck {
+  // Token lengths 9-15 are reserved: a message format error (RFC 7252 §3), which the parser lets through.
+  if (raw.length > 0 && (raw[0] & 0x0f) > 8) return {};
   let packet;
   try {
     packet = parsePacket(raw);

@@ -16,6 +16,7 @@ import { locateJsonError } from '../codec/json-locate';
 import { lineColumnOf } from '../codec/text';
 import { previewJson } from '../preview';
 import { escapePointer, valueAt } from './pointer';
+import { limitProperties } from './limit-properties';
 
 export const DEFAULT_SCHEMA_PATH = join(packageRoot(), 'schemas', 'reading.schema.json');
 
@@ -68,6 +69,8 @@ function newAjv(schema: object | boolean): Ajv {
   else if (/json-schema\.org\/draft-07\//.test(String(declared))) ajv = new Ajv(opts);
   else throw new ConfigError(`schema declares $schema "${String(declared)}"; supported are draft 2020-12 and draft-07`, { $schema: declared });
   addFormats(ajv);
+  for (const keyword of ['minProperties', 'maxProperties']) ajv.removeKeyword(keyword);
+  ajv.addKeyword(limitProperties);
   return ajv;
 }
 

@@ -9,7 +9,7 @@
  */
 import { BOOLEAN, DOUBLE, LIST, listValue, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
 import { COLUMNS, GEN_KEY, HOUR, MERGE_UPDATE, MINUTE, TIERS } from './duckdb-rollups';
-import { preparedStatement } from './duckdb-prepared';
+import { inTransaction, preparedStatement } from './duckdb-prepared';
 
 /** The aggregates of one (device, field, bucket) for the rows folded in so far. */
 export interface Delta {
@@ -126,15 +126,10 @@ export async function applyDeltas(conn: DuckDBConnection, minutes: Delta[], gen:
     if (h === undefined) hours.set(key, { ...m, bucket });
     else fold(h, m);
   }
-  await conn.run('BEGIN TRANSACTION');
-  try {
+  await inTransaction(conn, async () => {
     for (const tier of TIERS) await upsert(conn, tier.table, tier.width === MINUTE ? minutes : hours.values());
     const p = await preparedStatement(conn, GEN_SQL);
     p.bind({ gen: String(gen) });
     await p.run();
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  });
 }
