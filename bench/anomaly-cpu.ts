@@ -10,8 +10,11 @@
  * turn of the event loop, default 64; ANOMALY_CPU_RATE, readings/s of the
  * paced row, default 10,000, which hands over a millisecond's worth per
  * timer tick, as a broker delivers them, rather than as fast as it can;
- * ANOMALY_CPU_MESSAGE, readings per message, default 1). The "only anomalous
- * readings" row is the pack's node (output 1 unwired: processFlagged).
+ * ANOMALY_CPU_MESSAGE, readings per message, default 1; ANOMALY_CPU_FRESH=1,
+ * the measured readings come from 4 devices not seen in the warm-up, as in
+ * the pipeline benchmark's measured phase, so their series warm up while
+ * measured). The "only anomalous readings" row is the pack's node (output 1
+ * unwired: processFlagged).
  */
 import { readFileSync } from 'node:fs';
 import { AnomalyEngine } from '../nodes/lib/anomaly/engine';
@@ -22,6 +25,7 @@ const READINGS = Number(process.env.ANOMALY_CPU_READINGS) || 200_000;
 const TURN = Number(process.env.ANOMALY_CPU_TURN) || 64;
 const RATE = Number(process.env.ANOMALY_CPU_RATE) || 10_000;
 const PER_MESSAGE = Number(process.env.ANOMALY_CPU_MESSAGE) || 1;
+const FRESH = process.env.ANOMALY_CPU_FRESH === '1';
 /** Readings judged before measuring, so every series is past its warm-up. */
 const WARM = 20_000;
 const DEVICES = ['bench-p0-c0', 'bench-p0-c1', 'bench-p1-c0', 'bench-p1-c1'];
@@ -38,7 +42,8 @@ export interface AnomalyCpuRow {
 function readings(n: number): Reading[] {
   const out: Reading[] = [];
   for (let k = 0; k < n; k++) {
-    out.push({ device: DEVICES[k % 4], ts: 1_700_000_000_000 + Math.floor(k / 4), fields: { temperature: (200 + (k % 150)) / 10, humidity: (400 + (k % 97)) / 10 }, tags: {} });
+    const device = FRESH && k >= WARM ? `${DEVICES[k % 4]}-m` : DEVICES[k % 4];
+    out.push({ device, ts: 1_700_000_000_000 + Math.floor(k / 4), fields: { temperature: (200 + (k % 150)) / 10, humidity: (400 + (k % 97)) / 10 }, tags: {} });
   }
   return out;
 }

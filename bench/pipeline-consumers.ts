@@ -6,7 +6,7 @@ import type { Runtime } from '../test/helpers/runtime';
 import { tempDir } from '../test/helpers/temp';
 import { readingJson, sleep } from './common';
 import { startStockRed, stockFlow, type StockRed } from './stock-flow';
-import { CLIENTS, PUBLISHERS, env, type Consumer } from './pipeline-knobs';
+import { CLIENTS, CONSUMER_NODE_OPTIONS, PUBLISHERS, env, type Consumer } from './pipeline-knobs';
 
 // ---------------------------------------------------------------- processes
 
@@ -23,7 +23,7 @@ export type Stock = StockRed;
 export async function startStock(brokerPort: number): Promise<Stock> {
   const dir = tempDir('us-bench-stock-');
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockFlow({ brokerPort, filter: 'bench/stock/+/telemetry' })));
-  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true });
+  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true, env: { NODE_OPTIONS: CONSUMER_NODE_OPTIONS } });
 }
 
 export interface StoreTarget {

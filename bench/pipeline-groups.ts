@@ -5,7 +5,7 @@ import { startRuntime, type Runtime } from '../test/helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { tempDir } from '../test/helpers/temp';
 import { procSample, sleep } from './common';
-import { IDLE_SECONDS, LATENCY_RATE, LATENCY_SECONDS, ROOT, env, latencyRows, log, rows, skipped, want, type Consumer, type Row } from './pipeline-knobs';
+import { CONSUMER_NODE_OPTIONS, IDLE_SECONDS, LATENCY_RATE, LATENCY_SECONDS, ROOT, env, latencyRows, log, rows, skipped, want, type Consumer, type Row } from './pipeline-knobs';
 import { oursTarget, startStock, stockTarget, type Stock } from './pipeline-consumers';
 import { rawPhase, storePhase, type PhaseContext } from './pipeline-phase';
 import { fmtMb, fmtMs, fmtRate, fmtUs, threadShares } from './pipeline-format';
@@ -66,7 +66,7 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
     // Written before the first start, so the runtime deploys this instead of copying the pack.
     writeFileSync(join(dataDir, 'flows.json'), benchFlows({ anomaly: mode !== 'ingest', mqttPort: mosq?.port }));
     if (broker === 'embedded' || want(ours)) {
-      const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '' };
+      const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: `${env.BENCH_RUNTIME_NODE_OPTIONS ?? ''} ${CONSUMER_NODE_OPTIONS}`.trim() };
       if (env.BENCH_PROFILE_DIR && want(ours)) {
         // --cpu-prof is refused in NODE_OPTIONS; a preload starts the same sampling profiler.
         extra.NODE_OPTIONS += ` --require ${join(__dirname, 'cpu-profile.js')}`;
@@ -91,7 +91,7 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
       if (want('raw') && mode !== 'ingest') {
         const row = await rawPhase(ctx);
         out.push(row);
-        log(`  round ${round} raw:        ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB`);
+        log(`  round ${round} raw:        ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (${halvesText(row)})`);
       }
       if (stock) {
         const row = await storePhase(ctx, stockTarget(stock));
@@ -110,6 +110,11 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
     await mosq?.stop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** "halves a / b": the raw subscriber's CPU per reading over the phase's first half and its second. */
+function halvesText(row: Row): string {
+  return row.halves ? `halves ${row.halves[0].toFixed(1)} / ${row.halves[1].toFixed(1)}` : 'halves –';
 }
 
 /** RSS of a fresh runtime with the pack as shipped, IDLE_SECONDS after it answers /health. */

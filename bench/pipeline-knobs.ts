@@ -5,11 +5,27 @@ import type { ThreadCpu } from './common';
 export const env = process.env;
 export const READINGS = Number(env.BENCH_READINGS) || 100_000;
 /**
- * Readings each consumer gets before its measured phase (BENCH_WARM_READINGS, default a twentieth of
- * a phase): a young runtime's JIT is still optimising (and re-optimising) the hot path then, on V8's
- * helper threads, which a short warm-up leaves inside the measured phase.
+ * Messages each consumer (ours, the stock flow, the raw subscriber alike, in the same messages from the
+ * same publishers) gets before its measured phase: BENCH_WARM_MESSAGES, default 10,000, i.e. 10,000
+ * readings before a single-reading phase and 100,000 before a 10-reading batch phase. A young runtime's
+ * JIT is still compiling its hot paths on V8's helper threads: with the 5,000 readings used before
+ * 2026-12-01 (500 messages of 10) ~190 of our runtime's TurboFan compilations, ~115 of the stock flow's
+ * and ~60 of the raw subscriber's still landed in the batch phase. Counted in messages because a
+ * message's path (the broker, MQTT parsing, a flow's per-message hops) warms per message; 100,000
+ * readings before single-reading phases too bought none of the three any CPU per reading and cost
+ * the stock flow some (its larger store). A fixed count, not a share of BENCH_READINGS: how warm a
+ * runtime is depends on how much it has run, not on how long the phase after it is.
  */
-export const WARM_READINGS = Number(env.BENCH_WARM_READINGS) || Math.max(2000, READINGS / 20);
+export const WARM_MESSAGES = Number(env.BENCH_WARM_MESSAGES) || 10_000;
+/** Readings of the warm-up for messages of `batch` readings; BENCH_WARM_READINGS sets it in readings for every shape instead. */
+export function warmReadings(batch: number): number {
+  return Number(env.BENCH_WARM_READINGS) || WARM_MESSAGES * batch;
+}
+/**
+ * NODE_OPTIONS given to every consumer process alike (our runtime, after BENCH_RUNTIME_NODE_OPTIONS; the
+ * stock flow; the raw subscriber): a diagnostic preload (e.g. one that turns on --trace-opt) sees all three.
+ */
+export const CONSUMER_NODE_OPTIONS = env.BENCH_CONSUMER_NODE_OPTIONS ?? '';
 export const PUBLISHERS = Number(env.BENCH_PUBLISHERS) || 2;
 export const CLIENTS = Number(env.BENCH_CLIENTS) || 2;
 export const INFLIGHT = Number(env.BENCH_INFLIGHT) || 100;
@@ -78,6 +94,11 @@ export interface Row {
   consumerCpu: number;
   /** CPU seconds of the consumer's main thread alone (the anomaly worker thread and helper threads left out). */
   consumerMainCpu: number;
+  /**
+   * The raw subscriber's CPU (µs) per reading over the phase's first half and its second (only in the
+   * round's log line): a process still getting faster shows a dearer first half.
+   */
+  halves?: [number, number];
   /** The consumer's threads by CPU while measured, busiest first (only in the round's log line). */
   consumerThreads?: ThreadCpu[];
   /**

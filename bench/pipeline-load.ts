@@ -47,11 +47,21 @@ export interface Publishers {
   stop(): Promise<void>;
 }
 
+/** Messages each client publishes for about `readings` readings in messages of `batch` (at least one). */
+function messagesPerClientOf(readings: number, batch: number): number {
+  return Math.max(1, Math.floor(readings / (PUBLISHERS * CLIENTS * batch)));
+}
+
+/** The readings startPublishers sends for about `readings`: every consumer's warm-up and phase is cut the same way. */
+export function publishedReadings(readings: number, batch: number): number {
+  return messagesPerClientOf(readings, batch) * PUBLISHERS * CLIENTS * batch;
+}
+
 export async function startPublishers(url: string, topicPrefix: string, devicePrefix: string, batch: number, readings: number, probeDevice?: string, readingsPerSec?: number): Promise<Publishers> {
   const procs: ChildProcess[] = [];
   const ready: Array<Promise<void>> = [];
   const job = (prefix: string, count: number, probe: string | undefined, rate: number | undefined) => {
-    const messagesPerClient = Math.max(1, Math.floor(count / (PUBLISHERS * CLIENTS * batch)));
+    const messagesPerClient = messagesPerClientOf(count, batch);
     return {
       total: messagesPerClient * PUBLISHERS * CLIENTS * batch,
       of: (i: number): PublisherJob => ({

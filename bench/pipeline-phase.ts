@@ -2,9 +2,9 @@
 import { fork } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ProcWatch, percentile, sleep, type RawReport, type RawSubscriberConfig } from './common';
-import { CLIENTS, PHASE_TIMEOUT_MS, POLL_MS, PUBLISHERS, READINGS, WARM_READINGS, env, log, type Row } from './pipeline-knobs';
-import { settleCpu, startPublishers, withTimeout, type Published, type Publishers } from './pipeline-load';
+import { ProcWatch, percentile, procSample, sleep, type RawReport, type RawSubscriberConfig } from './common';
+import { CONSUMER_NODE_OPTIONS, PHASE_TIMEOUT_MS, POLL_MS, READINGS, env, log, warmReadings, type Row } from './pipeline-knobs';
+import { publishedReadings, settleCpu, startPublishers, withTimeout, type Published, type Publishers } from './pipeline-load';
 import { awaitSubscribed, devicesOf, type StoreTarget } from './pipeline-consumers';
 
 export async function waitCount(target: StoreTarget, prefix: string, devices: string[], total: number, deadline: number): Promise<{ at: number; count: number }> {
@@ -29,6 +29,43 @@ async function acknowledged(pubs: Publishers, tag: string): Promise<{ firstPubli
     return { firstPublish: acked.firstPublish, lastAck: acked.lastAck, note: '' };
   } catch (err) {
     return { firstPublish: began, lastAck: NaN, note: `timeout: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * The raw subscriber's CPU once it has received half the phase's readings, to split the phase's CPU per
+ * reading into its first half and its second. Only for raw: a store-backed consumer acknowledges ahead of
+ * what it has stored, so a split at a stored count would charge the first half with later readings' intake.
+ */
+class HalfMark {
+  private readonly cpu0: number;
+  private mark: { readings: number; cpu: number } | undefined;
+  constructor(private readonly pid: number | undefined, private readonly total: number) {
+    this.cpu0 = procSample(pid)?.cpu ?? NaN;
+  }
+  seen(readings: number): void {
+    if (this.mark || readings < this.total / 2) return;
+    this.mark = { readings, cpu: procSample(this.pid)?.cpu ?? NaN };
+  }
+  /** µs per reading over each half, given the CPU and readings at the phase's end. */
+  halves(cpuEnd: number, readings: number): [number, number] | undefined {
+    const m = this.mark;
+    if (!m || readings <= m.readings) return undefined;
+    return [((m.cpu - this.cpu0) / m.readings) * 1e6, ((cpuEnd - m.cpu) / (readings - m.readings)) * 1e6];
+  }
+}
+
+/**
+ * Between a warm-up and its measured phase, for every consumer alike: waits until the consumer and the
+ * broker are quiet, so the warm-up's deferred work (the anomaly worker judges after the store; a broker's
+ * queues) does not run in the measured phase.
+ */
+async function settled(consumerPid: number | undefined, brokerPid: number, tag: string): Promise<void> {
+  for (const pid of brokerPid === consumerPid ? [consumerPid] : [consumerPid, brokerPid]) {
+    const began = Date.now();
+    const cpu = await settleCpu(pid);
+    // settleCpu gives up after 10 s: then the phase starts with the warm-up's work still running.
+    if (Date.now() - began >= 10_000) log(`  ${tag}: ${pid === consumerPid ? 'the consumer' : 'the broker'} was still busy 10 s after the warm-up (${cpu.toFixed(1)} CPU s)`);
   }
 }
 
@@ -72,13 +109,12 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   const tag = `${ctx.tag}-${target.consumer}`;
   await awaitSubscribed(ctx.url, target, tag);
 
-  // Warm-up: JIT, DuckDB table growth and connections, not measured.
+  // Warm-up (WARM_MESSAGES, the same for every consumer): JIT, DuckDB table growth and connections, not measured.
   const warmPrefix = `${tag}-w`;
-  const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, WARM_READINGS);
+  const warm = await startPublishers(ctx.url, target.topicPrefix, warmPrefix, ctx.batch, warmReadings(ctx.batch));
   await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
   await waitCount(target, `${warmPrefix}-`, devicesOf(warmPrefix), warm.total, Date.now() + PHASE_TIMEOUT_MS);
-  // The warm-up's deferred work (the anomaly worker judges after the store) must not run in the measured phase.
-  await settleCpu(target.pid);
+  await settled(target.pid, ctx.brokerPid, tag);
 
   const prefix = `${tag}-m`;
   const probeDevice = `${tag}-probe`;
@@ -159,10 +195,8 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
   const tag = `${ctx.tag}-raw`;
   const topicPrefix = 'bench/raw';
   const probeDevice = `${tag}-probe`;
-  const warmReadings = WARM_READINGS;
-  const warmTotal = Math.max(1, Math.floor(warmReadings / (PUBLISHERS * CLIENTS * ctx.batch))) * PUBLISHERS * CLIENTS * ctx.batch;
-  const cfg: RawSubscriberConfig = { url: ctx.url, filter: `${topicPrefix}/#`, expected: warmTotal, batch: ctx.batch, probeTopic: `${topicPrefix}/${probeDevice}/telemetry` };
-  const sub = fork(join(__dirname, 'raw-subscriber.js'), [JSON.stringify(cfg)], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
+  const cfg: RawSubscriberConfig = { url: ctx.url, filter: `${topicPrefix}/#`, expected: publishedReadings(warmReadings(ctx.batch), ctx.batch), batch: ctx.batch, probeTopic: `${topicPrefix}/${probeDevice}/telemetry` };
+  const sub = fork(join(__dirname, 'raw-subscriber.js'), [JSON.stringify(cfg)], { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...env, NODE_OPTIONS: CONSUMER_NODE_OPTIONS } });
   const next = (type: RawReport['type']) =>
     new Promise<RawReport>((resolve, reject) => {
       const on = (m: RawReport) => {
@@ -175,13 +209,21 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
     });
   try {
     await withTimeout(next('ready'), 20_000, 'the raw subscriber');
-    const warm = await startPublishers(ctx.url, topicPrefix, `${tag}-w`, ctx.batch, warmReadings);
+    // The same warm-up as the store-backed consumers': readings, messages, publishers and the quiet after it.
+    const warm = await startPublishers(ctx.url, topicPrefix, `${tag}-w`, ctx.batch, warmReadings(ctx.batch));
     const warmDone = next('complete');
     await withTimeout(warm.go(), PHASE_TIMEOUT_MS, 'warm-up acknowledgements');
     await withTimeout(warmDone, PHASE_TIMEOUT_MS, 'the raw warm-up');
+    await settled(sub.pid, ctx.brokerPid, tag);
 
     const pubs = await measuredPublishers(warm, ctx, topicPrefix, `${tag}-m`, probeDevice);
     sub.send({ type: 'reset', expected: pubs.total });
+    const half = new HalfMark(sub.pid, pubs.total);
+    // The subscriber reports its progress unasked once past half the readings.
+    const onHalf = (m: RawReport) => {
+      if (m.type === 'progress') half.seen(m.readings);
+    };
+    sub.on('message', onHalf);
     const consumerWatch = new ProcWatch(sub.pid).begin();
     const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
     const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
@@ -197,6 +239,8 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
       result = await next('progress');
       note ||= `timeout: ${result.type === 'progress' ? result.readings : 0} of ${pubs.total} received`;
     }
+    const cpuEnd = procSample(sub.pid)?.cpu ?? NaN;
+    sub.off('message', onHalf);
     const usage = consumerWatch.end();
     const brokerUsage = brokerWatch.end();
     const loads = loadWatch.map((w) => w.end());
@@ -225,6 +269,7 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
       loadCores: loads.reduce((n, l) => n + l.cores, 0),
       consumerCpu: usage.cpu,
       consumerMainCpu: usage.mainCpu,
+      halves: half.halves(cpuEnd, result.readings),
       brokerCpu: brokerUsage.cpu,
       loadCpu: loads.reduce((n, l) => n + l.cpu, 0),
       note,

@@ -6,7 +6,8 @@
  * minus the send time embedded as the probe reading's ts.
  *
  * IPC: {type:'ready'} after SUBACK; {type:'complete'} when `expected` load
- * readings arrived; {type:'progress'} whenever asked with {type:'report'};
+ * readings arrived; {type:'progress'} whenever asked with {type:'report'}, and
+ * once unasked when half of `expected` arrived (the bench splits the phase's CPU there);
  * {type:'reset', expected} starts counting again (after the warm-up).
  *
  * BENCH_PROBE_LOG=<file>: each probe's send time and latency also go to
@@ -25,6 +26,7 @@ let readings = 0;
 let firstAt = 0;
 let lastAt = 0;
 let completed = false;
+let halfReported = false;
 const latencies: number[] = [];
 
 async function main(): Promise<void> {
@@ -41,6 +43,11 @@ async function main(): Promise<void> {
     if (firstAt === 0) firstAt = now;
     readings += Array.isArray(data) ? data.length : 1;
     lastAt = now;
+    // Unasked, once past half: the bench splits the phase's CPU there.
+    if (!halfReported && readings >= cfg.expected / 2) {
+      halfReported = true;
+      report({ type: 'progress', readings, firstAt, lastAt, latencies: [] });
+    }
     if (!completed && readings >= cfg.expected) {
       completed = true;
       report({ type: 'complete', readings, firstAt, lastAt, latencies });
@@ -55,6 +62,7 @@ async function main(): Promise<void> {
       firstAt = 0;
       lastAt = 0;
       completed = false;
+      halfReported = false;
       latencies.length = 0;
       cfg.expected = (m as { expected: number }).expected;
     }

@@ -16,8 +16,9 @@
  * compete. Then the three at a fixed 10,000 readings/s (latency), and the RSS of
  * an idle runtime. Method notes are in docs/performance.md.
  *
- * Environment: BENCH_READINGS (per phase, default 100000), BENCH_WARM_READINGS
- * (before each phase, default a twentieth of that), BENCH_PUBLISHERS (2),
+ * Environment: BENCH_READINGS (per phase, default 100000), BENCH_WARM_MESSAGES
+ * (before each phase, every consumer alike, default 10000; BENCH_WARM_READINGS sets
+ * readings instead), BENCH_PUBLISHERS (2),
  * BENCH_CLIENTS (MQTT clients per publisher, 2), BENCH_INFLIGHT (100),
  * BENCH_ROUNDS (rounds with 1 reading/msg, 3), BENCH_BATCH_ROUNDS (rounds with
  * 10 readings/msg, 1), BENCH_INGEST_ROW=0 (leave out the informational row with
@@ -40,7 +41,8 @@
  * in ms to that file, to line the tail up with UPPERSTACK_DUCKDB_TRACE's writes and checkpoints;
  * the publishers' CPU per reading, first chunk and the rest, goes to <file>.pub),
  * BENCH_PUB_FRESH=1 (fork fresh publishers for each measured phase instead of going on with the
- * warm-up's, the method before 2026-11-30 23:20).
+ * warm-up's, the method before 2026-11-30 23:20), BENCH_CONSUMER_NODE_OPTIONS (NODE_OPTIONS for every
+ * consumer alike: our runtime, the stock flow and the raw subscriber; e.g. a --trace-opt preload).
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */

@@ -4,6 +4,8 @@ import { InvalidReadingError } from './errors';
 // Epoch seconds below this are taken as seconds (until year 2286 in ms terms, 1e11 s
 // is year 5138), epoch values above as milliseconds; above 1e14 as micro/nanoseconds.
 const SECONDS_LIMIT = 1e11;
+/** The last epoch millisecond a Date (and the store) holds. */
+const MAX_DATE_MS = 8.64e15;
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
@@ -17,7 +19,10 @@ export function parseTimestamp(value: unknown, path = 'ts'): number {
     if (value < SECONDS_LIMIT) return Math.round(value * 1000);
     if (value < 1e14) return Math.round(value);
     if (value < 1e17) return Math.round(value / 1000);
-    return Math.round(value / 1e6);
+    const ms = Math.round(value / 1e6);
+    // Said here, in the unit it was read in: the schema's bound would name only the scaled value.
+    if (ms > MAX_DATE_MS) throw new InvalidReadingError(`${path} ${value} read as epoch nanoseconds is past the last date there is (+275760-09-13)`, { path });
+    return ms;
   }
   if (typeof value === 'bigint') return parseTimestamp(Number(value), path);
   if (typeof value === 'string') {

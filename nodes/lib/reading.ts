@@ -101,6 +101,9 @@ function flatField(v: unknown, maxLength: number): FieldValue | null | undefined
  * general path must judge) returns undefined and goes through normalizeOne(),
  * which builds the same Reading or throws the precise error.
  */
+/** The last date there is, in epoch nanoseconds (parseTimestamp's largest unit). */
+const LAST_NS = 8.64e21;
+
 function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | undefined, receivedAt: number, limits: Limits): Reading | undefined {
   const device = item.device ?? fallbackDevice;
   if (typeof device !== 'string' || device.length === 0 || device.length > limits.maxStringLength) return undefined;
@@ -113,7 +116,8 @@ function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | u
   if (t === undefined || t === null) t = item.time;
   let ts: number;
   if (t === undefined || t === null) ts = receivedAt;
-  else if (typeof t === 'number' && Number.isFinite(t) && t >= 0) ts = parseTimestamp(t);
+  // Past the last date (as nanoseconds) parseTimestamp throws: the general path makes that this item's error alone.
+  else if (typeof t === 'number' && t >= 0 && t <= LAST_NS) ts = parseTimestamp(t);
   else return undefined;
   const { maxFields, maxStringLength } = limits;
   const fields: Record<string, FieldValue> = {};

@@ -130,6 +130,13 @@ test('a name already in use and a number too large are refused in the form, and 
   await page.click('#usaf-save');
   await page.waitForSelector('.usaf-cond .usaf-value.usaf-invalid', { timeout: 30_000 });
   assert.match((await page.textContent('.usaf-error')) ?? '', /not a number this field can hold/);
+
+  // "devices with the tag" and no tag name: a rule that would never fire; the tag field is marked.
+  await page.fill('.usaf-cond .usaf-value', '80');
+  await page.selectOption('.usaf-devices-kind', 'tag');
+  await page.click('#usaf-save');
+  await page.waitForSelector('.usaf-tag-name.usaf-invalid', { timeout: 30_000 });
+  assert.match((await page.textContent('.usaf-error')) ?? '', /needs a tag name/);
   assert.deepEqual(await rules(), before);
 
   // Renaming a rule to its own name in other letters is no clash.

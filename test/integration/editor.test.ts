@@ -1,18 +1,22 @@
 /**
  * The editor as a person sees it, in Debian's headless Chromium: the login is
  * required, and after it the default pack shows the whole pipeline with every
- * Upperstack node known to the palette (no "unknown node" placeholders); the
+ * Upperstack node known to the palette (no "unknown node" placeholders), no
+ * configuration node offered as unused, and no node of any pack drawn on another; the
  * anomaly node's Backtest button replays readings stored earlier; the MQTT
  * connection's receive maximum is deployed as set. The dialogs' checks are in
  * editor-dialogs.test.ts.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import type { Browser } from 'playwright-core';
 import { eventually, type Runtime } from '../helpers/runtime';
 import { dialogOpened, login, startEditor, type Red } from '../helpers/editor-page';
 
+const ROOT = join(__dirname, '..', '..', '..');
 let rt: Runtime;
 let browser: Browser;
 
@@ -56,6 +60,40 @@ test('the editor asks for a login, then shows the pipeline graph with the Uppers
     return list;
   });
   assert.deepEqual(unused, [], 'no configuration node of the default pack is offered as unused');
+
+  // Every pack as the editor draws it once imported (not deployed): no node or comment lies on another (the
+  // default pack's alert node sat under a link, its dead-letter node under two comments), so each can be read
+  // and clicked.
+  const overlaps: Record<string, string[]> = {};
+  for (const file of readdirSync(join(ROOT, 'flows')).filter((f) => f.endsWith('.json'))) {
+    const pack = JSON.parse(readFileSync(join(ROOT, 'flows', file), 'utf8')) as unknown[];
+    overlaps[file] = await page.evaluate(async (nodes) => {
+      type Drawn = { z: string; name?: string; type: string; x: number; y: number; w?: number; h?: number };
+      const RED = (window as unknown as {
+        RED: { nodes: { eachWorkspace(cb: (w: { id: string }) => void): void; eachNode(cb: (n: Drawn) => void): void }; workspaces: { show(id: string): void }; view: { importNodes(n: unknown[], o: unknown): void } };
+      }).RED;
+      const before = new Set<string>();
+      RED.nodes.eachWorkspace((w) => void before.add(w.id));
+      RED.view.importNodes(nodes, { generateIds: true });
+      const found: string[] = [];
+      const tabs: string[] = [];
+      RED.nodes.eachWorkspace((w) => void (before.has(w.id) || tabs.push(w.id)));
+      for (const tab of tabs) {
+        RED.workspaces.show(tab);
+        await new Promise((r) => setTimeout(r, 300));
+        const boxes: Drawn[] = [];
+        RED.nodes.eachNode((n) => void (n.z === tab && n.w && boxes.push(n)));
+        for (let i = 0; i < boxes.length; i++) {
+          for (let j = i + 1; j < boxes.length; j++) {
+            const [a, b] = [boxes[i], boxes[j]];
+            if (Math.abs(a.x - b.x) * 2 < a.w! + b.w! && Math.abs(a.y - b.y) * 2 < a.h! + b.h!) found.push(`${a.name || a.type} / ${b.name || b.type}`);
+          }
+        }
+      }
+      return found;
+    }, pack);
+  }
+  assert.deepEqual(Object.values(overlaps).flat(), [], JSON.stringify(overlaps));
   assert.deepEqual(pageErrors, []);
   await page.screenshot({ path: `${rt.dataDir}/editor.png` });
 });

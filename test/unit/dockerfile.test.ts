@@ -30,3 +30,34 @@ test('the build stage has the source of every shipped folder that is not built',
   const missing = sources.filter((d) => existsSync(join(root, d)) && !new RegExp(`^COPY ${d} \\./${d}\\s*$`, 'm').test(build));
   assert.deepEqual(missing, []);
 });
+
+/** The README's `docker run` under "## Docker", joined across its continuation lines. */
+function readmeDockerRun(): string {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('\n## Docker\n'));
+  const block = /```sh\n([\s\S]*?)```/.exec(section)![1];
+  const lines = block.split('\n');
+  let i = lines.findIndex((l) => l.startsWith('docker run'));
+  let run = lines[i];
+  while (run.endsWith('\\')) run = `${run.slice(0, -1).trimEnd()} ${lines[++i].trim()}`;
+  return run;
+}
+
+test('the README\'s docker run publishes every port the image exposes, mounts its data volume, and says what the image does', () => {
+  const run = readmeDockerRun();
+  const runtime = stages[1];
+  const exposed = /^EXPOSE (.+)$/m.exec(runtime)![1].split(/\s+/).sort();
+  // "-p HOST:CONTAINER[/udp]": CoAP devices reach the default pack's CoAP input only if its UDP port is published.
+  const published = [...run.matchAll(/-p (\S+)/g)].map((m) => m[1].split(':').pop()!).sort();
+  assert.deepEqual(published, exposed);
+  const volume = /^VOLUME (\S+)$/m.exec(runtime)![1];
+  assert.match(run, new RegExp(`-v \\S+:${volume}(\\s|$)`));
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  assert.match(readme, /The image binds to `0\.0\.0\.0`, runs as a non-root user, keeps everything in `\/data` and checks `\/health`/);
+  assert.match(runtime, /UPPERSTACK_BIND=0\.0\.0\.0/);
+  assert.match(runtime, /^USER node$/m);
+  assert.equal(volume, '/data');
+  assert.match(runtime, /^HEALTHCHECK [\s\S]*\/health/m);
+  // Bound off loopback the broker takes only registered devices or the shared login the command sets.
+  assert.match(run, /-e UPPERSTACK_MQTT_USERNAME=\S+ -e UPPERSTACK_MQTT_PASSWORD=\S+/);
+});

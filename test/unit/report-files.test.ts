@@ -54,6 +54,7 @@ test('report files: CSV row per series, JSON in ISO time, HTML self-contained wi
   assert.match(html, /<svg[^>]*class="chart"/);
   assert.match(html, /boiler &lt;1&gt;/, 'device names are escaped');
   assert.match(html, /not available: no alert history is recorded yet/);
+  assert.match(html, / · 1 device · /, 'one device, not "1 devices"');
   const pdf = r.files[3].data;
   assert.equal(pdf.subarray(0, 5).toString(), '%PDF-');
 

@@ -36,6 +36,8 @@ describe('rule validation', () => {
     assert.equal(pointerOf({ ...EXAMPLE, when: { ...EXAMPLE.when, for: '5 minutes' } }), '/when/for');
     assert.equal(pointerOf({ ...EXAMPLE, severity: 'bad' }), '/severity');
     assert.equal(pointerOf({ ...EXAMPLE, devices: { list: [] } }), '/devices/list');
+    assert.equal(pointerOf({ ...EXAMPLE, devices: { tags: { '': '' } } }), '/devices/tags', 'devices by a tag without a name');
+    assert.equal(pointerOf({ ...EXAMPLE, devices: { tags: { site: 'lab', ' ': 'x' } } }), '/devices/tags');
     assert.equal(pointerOf({ ...EXAMPLE, clear: { op: 'below', value: 28, fro: '1m' } }), '/clear/fro');
     assert.equal(pointerOf({ ...EXAMPLE, when: { all: [EXAMPLE.when, { field: 'h', op: 'outside', low: 5 }] } }), '/when/all/1/high');
     assert.equal(pointerOf({ ...EXAMPLE, when: { all: [{ field: 'h', op: 'outside', low: 50, high: 5 }] } }), '/when/all/0/low');

@@ -67,8 +67,9 @@ export class Window {
   // Sums are kept relative to the first value seen so that large offsets
   // (a taxi count of 20,000) do not swallow a small variance.
   private ref = NaN;
-  private sum = 0;
-  private sumSq = 0;
+  // Doubles from the start (NaN, then 0 in the constructor): see Stream in likelihood-stream.ts.
+  private sum = NaN;
+  private sumSq = NaN;
   private order: Uint16Array | Uint32Array | null;
   private pushes = 0;
 
@@ -77,6 +78,8 @@ export class Window {
     readonly maxPoints: number,
     robust: boolean,
   ) {
+    this.sum = 0;
+    this.sumSq = 0;
     const cap = Math.min(maxPoints, 64);
     this.ts = new Int32Array(cap);
     this.vs = new Float64Array(cap);

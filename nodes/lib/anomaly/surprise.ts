@@ -26,8 +26,10 @@ const LAG = 32;
  * alarm raises the bar at once. Both keep alarms rare enough to be trusted.
  */
 export class Surprise {
-  private up: number;
-  private down: number;
+  // Doubles (NaN) before the constructor sets them: a field declared without a value starts as undefined and then
+  // holds each new fraction in a box of its own (two per reading here); see also Stream in likelihood-stream.ts.
+  private up = NaN;
+  private down = NaN;
   /**
    * Deviations not yet learned, the oldest at `head`: a ring rather than a list shifted and pushed on
    * every reading, which grew new storage each time. State saved with more than LAG keeps them all, as

@@ -115,7 +115,7 @@ export function reportPdf(d: ReportData, id: string, createdAt: number): Promise
       doc.font('Helvetica-Bold').fontSize(18).text(pdfText(d.title), LEFT, 40);
       doc.font('Helvetica').fontSize(10).fillColor('#555555');
       doc.text(pdfText(`${d.period.label} (${localText(d.period.from, zone)} – ${localText(d.period.to, zone)} ${zone})`));
-      doc.text(pdfText(`${d.devices.length} devices · ${d.series.length} series · report ${id} · generated ${localText(d.generatedAt, zone)}`));
+      doc.text(pdfText(`${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · ${d.series.length} series · report ${id} · generated ${localText(d.generatedAt, zone)}`));
       // As the HTML says it: "not included in this report" is not "not available".
       const alerts = d.alerts.available ? String(d.alerts.total) : d.alerts.note;
       const anomalies = d.anomalies.available ? String(d.anomalies.total) : d.anomalies.note;

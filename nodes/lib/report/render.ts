@@ -131,7 +131,7 @@ export function reportHtml(d: ReportData, id: string): string {
   const parts: string[] = [];
   parts.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`);
   parts.push(`<title>${escapeXml(d.title)} – ${escapeXml(d.period.label)}</title><style>${CSS}</style></head><body>`);
-  parts.push(`<h1>${escapeXml(d.title)}</h1><p class="meta">${escapeXml(d.period.label)} (${escapeXml(localText(d.period.from, zone))} – ${escapeXml(localText(d.period.to, zone))} ${escapeXml(zone)}) · ${d.devices.length} devices · generated ${escapeXml(localText(d.generatedAt, zone, 'yyyy-LL-dd HH:mm'))} · report ${escapeXml(id)}</p>`);
+  parts.push(`<h1>${escapeXml(d.title)}</h1><p class="meta">${escapeXml(d.period.label)} (${escapeXml(localText(d.period.from, zone))} – ${escapeXml(localText(d.period.to, zone))} ${escapeXml(zone)}) · ${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · generated ${escapeXml(localText(d.generatedAt, zone, 'yyyy-LL-dd HH:mm'))} · report ${escapeXml(id)}</p>`);
   parts.push('<h2>Summary</h2><table><tr><th>device</th><th>field</th><th>count</th><th>min</th><th>max</th><th>mean</th><th>last</th><th>integral</th><th>complete</th><th>gaps</th></tr>');
   for (const s of d.series) {
     const st = s.stats;

@@ -145,6 +145,9 @@ export function conditionsOf(when: Condition | Group): Array<{ cond: Condition; 
 }
 
 function checkSemantics(rule: Rule): void {
+  // A blank tag name (the form's tag field left empty) matches no device: the rule would never fire.
+  const tags = 'tags' in rule.devices ? rule.devices.tags : undefined;
+  if (tags && Object.keys(tags).some((k) => k.trim() === '')) fail('/devices/tags', 'needs a tag name, such as "site" with the value "lab"');
   const grouped = isGroup(rule.when);
   const leaves = conditionsOf(rule.when);
   for (const { cond, at } of leaves) checkCondition(cond, at, grouped);

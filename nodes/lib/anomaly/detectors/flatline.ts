@@ -5,7 +5,7 @@
  */
 import { durationWords, withUnit } from '../format';
 import { known, num } from '../params';
-import { LazyOutcome } from '../outcome';
+import { LazyOutcome, type Wording } from '../outcome';
 import { ratioScore } from '../stats';
 import type { Detector, FieldContext, FlatlineConfig, Outcome } from '../types';
 
@@ -38,12 +38,12 @@ export interface FlatlineState {
 
 export class FlatlineDetector implements Detector {
   readonly type = 'flatline';
-  private st: FlatlineState = { seen: 0, value: 0, since: 0, run: 0, longest: 0, alarmAt: 0 };
+  private st: FlatlineState = freshState();
   /** The one outcome this detector sets on every reading, when compiled for the engine (see LazyOutcome). */
-  private readonly kept: FlatlineOutcome | null;
+  private readonly kept: LazyOutcome<FlatlineWording> | null;
 
   constructor(private readonly s: FlatlineSettings, state?: FlatlineState, reuse = false) {
-    this.kept = reuse ? new FlatlineOutcome() : null;
+    this.kept = reuse ? new LazyOutcome(new FlatlineWording()) : null;
     if (state) this.st = { ...state };
   }
 
@@ -65,7 +65,16 @@ export class FlatlineDetector implements Detector {
     if (stuck) st.alarmAt *= 2;
     // Measured against the first alarm level of this run, not the doubled one: the run is no less stuck after an alarm.
     const first = Math.max(this.s.minReadings, this.s.factor * st.longest);
-    return (this.kept ?? new FlatlineOutcome()).set(score, st.run > 1 ? st.run / first : 0, st.value, st.value - this.s.tolerance, st.value + this.s.tolerance, stuck, value, ts - st.since, st.run, st.longest, ctx);
+    const o = this.kept ?? new LazyOutcome(new FlatlineWording());
+    o.set(score, st.run > 1 ? st.run / first : 0, st.value, st.value - this.s.tolerance, st.value + this.s.tolerance);
+    const why = o.why;
+    why.stuck = stuck;
+    why.value = value;
+    why.forMs = ts - st.since;
+    why.run = st.run;
+    why.longest = st.longest;
+    why.ctx = ctx;
+    return o;
   }
 
   toJSON(): FlatlineState {
@@ -73,49 +82,33 @@ export class FlatlineDetector implements Detector {
   }
 }
 
-/** A flatline verdict, worded when read (see LazyOutcome). */
-class FlatlineOutcome extends LazyOutcome {
-  declare private stuck: boolean;
-  declare private value: number;
+/**
+ * A fresh series' state. The value, its time and the alarm level take fractions (and times beyond a small
+ * integer) later: their fields are doubles from the start (NaN first), so the object keeps its hidden class.
+ */
+function freshState(): FlatlineState {
+  const st = { seen: 0, value: NaN, since: NaN, run: 0, longest: 0, alarmAt: NaN };
+  st.value = 0;
+  st.since = 0;
+  st.alarmAt = 0;
+  return st;
+}
+
+/** What a flatline verdict's sentence needs (see LazyOutcome). */
+class FlatlineWording implements Wording {
+  stuck = false;
+  value = NaN;
   /** Time since the run began. */
-  declare private forMs: number;
-  declare private run: number;
-  declare private longest: number;
-  declare private ctx: FieldContext;
+  forMs = NaN;
+  run = 0;
+  longest = 0;
+  ctx: FieldContext | null = null;
 
-  set(
-    score: number,
-    deviation: number,
-    expected: number,
-    low: number,
-    high: number,
-    stuck: boolean,
-    value: number,
-    forMs: number,
-    run: number,
-    longest: number,
-    ctx: FieldContext,
-  ): this {
-    this.score = score;
-    this.deviation = deviation;
-    this.expected = expected;
-    this.low = low;
-    this.high = high;
-    this.detector = undefined;
-    this.text = undefined;
-    this.stuck = stuck;
-    this.value = value;
-    this.forMs = forMs;
-    this.run = run;
-    this.longest = longest;
-    this.ctx = ctx;
-    return this;
-  }
-
-  protected word(): string {
-    const { ctx, run, longest } = this;
+  word(o: LazyOutcome): string {
+    const { run, longest } = this;
+    const ctx = this.ctx!;
     // The run's value is what it is expected to stay at.
-    const v = withUnit(this.expected, ctx.unit);
+    const v = withUnit(o.expected, ctx.unit);
     if (this.stuck) {
       return `${ctx.field} has been stuck at ${v} for ${durationWords(Math.max(1000, this.forMs))} (${run} readings); before, it never stayed the same for more than ${longest} reading${longest === 1 ? '' : 's'}`;
     }

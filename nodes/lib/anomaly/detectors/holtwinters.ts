@@ -5,7 +5,7 @@
  */
 import { durationAdjective, withUnit } from '../format';
 import { bool, known, num, duration } from '../params';
-import { LazyOutcome } from '../outcome';
+import { LazyOutcome, type Wording } from '../outcome';
 import { Surprise, type SurpriseState } from '../surprise';
 import { alarmLevel, DEFAULT_MEMORY } from './zscore';
 import type { Detector, FieldContext, HoltWintersConfig, Outcome } from '../types';
@@ -70,10 +70,10 @@ export class HoltWintersDetector implements Detector {
   private readonly surprise: Surprise;
   private week: WeekProfile | null = null;
   /** The one outcome this detector sets on every reading, when compiled for the engine (see LazyOutcome). */
-  private readonly kept: HoltWintersOutcome | null;
+  private readonly kept: LazyOutcome<HoltWintersWording> | null;
 
   constructor(private readonly s: HoltWintersSettings, state?: HoltWintersState, reuse = false) {
-    this.kept = reuse ? new HoltWintersOutcome() : null;
+    this.kept = reuse ? new LazyOutcome(new HoltWintersWording(s.threshold)) : null;
     this.surprise = new Surprise(s.threshold, s.memory, state?.surprise);
     if (state) {
       this.history = state.history && { t: [...state.history.t], v: [...state.history.v] };
@@ -203,22 +203,18 @@ export class HoltWintersDetector implements Detector {
     const sigma = Math.sqrt(m.variance);
     const z = sigma > 0 ? (value - expected) / sigma : value === expected ? 0 : value > expected ? Infinity : -Infinity;
     const level = this.surprise.level(z);
-    const out = (this.kept ?? new HoltWintersOutcome()).set(
-      0,
-      Math.abs(z) / this.s.threshold,
-      expected,
-      expected - this.surprise.level(-1) * sigma,
-      expected + this.surprise.level(1) * sigma,
-      this.s.threshold,
-      m.season.length,
-      m.stepMs,
-      this.week?.st.active ?? false,
-      value,
-      z,
-      level,
-      ctx,
-    );
-    out.score = this.surprise.score(z);
+    // The band's levels are read before score() takes z in.
+    const low = expected - this.surprise.level(-1) * sigma;
+    const high = expected + this.surprise.level(1) * sigma;
+    const out = (this.kept ?? new LazyOutcome(new HoltWintersWording(this.s.threshold))).set(this.surprise.score(z), Math.abs(z) / this.s.threshold, expected, low, high);
+    const why = out.why;
+    why.seasonLength = m.season.length;
+    why.stepMs = m.stepMs;
+    why.weekly = this.week?.st.active ?? false;
+    why.value = value;
+    why.z = z;
+    why.level = level;
+    why.ctx = ctx;
     this.learn(m, ts, value);
     return out;
   }
@@ -232,59 +228,28 @@ export class HoltWintersDetector implements Detector {
   }
 }
 
-/** A Holt-Winters verdict, worded when read (see LazyOutcome). */
-class HoltWintersOutcome extends LazyOutcome {
-  declare private threshold: number;
+/** What a Holt-Winters verdict's sentence needs (see LazyOutcome). */
+class HoltWintersWording implements Wording {
   /** Readings per season, 0 without one. */
-  declare private seasonLength: number;
-  declare private stepMs: number;
+  seasonLength = 0;
+  stepMs = NaN;
   /** The weekly profile was in use for this forecast. */
-  declare private weekly: boolean;
-  declare private value: number;
-  declare private z: number;
-  declare private level: number;
-  declare private ctx: FieldContext;
+  weekly = false;
+  value = NaN;
+  z = NaN;
+  level = NaN;
+  ctx: FieldContext | null = null;
 
-  set(
-    score: number,
-    deviation: number,
-    expected: number,
-    low: number,
-    high: number,
-    threshold: number,
-    seasonLength: number,
-    stepMs: number,
-    weekly: boolean,
-    value: number,
-    z: number,
-    level: number,
-    ctx: FieldContext,
-  ): this {
-    this.score = score;
-    this.deviation = deviation;
-    this.expected = expected;
-    this.low = low;
-    this.high = high;
-    this.detector = undefined;
-    this.text = undefined;
-    this.threshold = threshold;
-    this.seasonLength = seasonLength;
-    this.stepMs = stepMs;
-    this.weekly = weekly;
-    this.value = value;
-    this.z = z;
-    this.level = level;
-    this.ctx = ctx;
-    return this;
-  }
+  constructor(private readonly threshold: number) {}
 
-  protected word(): string {
-    const { ctx, z, level, weekly } = this;
+  word(o: LazyOutcome): string {
+    const { z, level, weekly } = this;
+    const ctx = this.ctx!;
     const what = `${ctx.field} ${withUnit(this.value, ctx.unit)}`;
     const basis = this.seasonLength
       ? `expected at this point of its ${durationAdjective(this.seasonLength * this.stepMs)}${weekly ? ' and weekly' : ''} cycle${weekly ? 's' : ''}`
       : 'expected from its recent level and trend';
-    const exp = `the ${withUnit(this.expected, ctx.unit)} ${basis}`;
+    const exp = `the ${withUnit(o.expected, ctx.unit)} ${basis}`;
     const a = Math.abs(z);
     if (a < level) return `${what} is close to ${exp} (${a.toFixed(1)}σ)`;
     return `${what} is ${Number.isFinite(a) ? `${a.toFixed(1)}σ` : 'far'} ${z > 0 ? 'above' : 'below'} ${exp}${alarmLevel(level, this.threshold)}`;

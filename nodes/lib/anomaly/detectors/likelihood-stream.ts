@@ -42,12 +42,15 @@ export const BINS = 40;
  */
 export class Stream {
   n = 0;
-  mean = 0;
-  variance = 0;
+  // Fractions after the first readings: declared as doubles (NaN) and then given their start, since a field first
+  // stored as a small integer changes the object's hidden class when it takes a fraction, and the optimised code
+  // that met the first class is thrown away (see outcome.ts).
+  mean = NaN;
+  variance = NaN;
   seen: number[];
   peak = -1;
-  total = 0;
-  gain = 1;
+  total = NaN;
+  gain = NaN;
   private readonly recent: Float64Array;
   private readonly values: Float64Array;
   private head = 0;
@@ -55,6 +58,10 @@ export class Stream {
   size = 0;
 
   constructor(short: number, saved?: StreamState) {
+    this.mean = 0;
+    this.variance = 0;
+    this.total = 0;
+    this.gain = 1;
     this.recent = new Float64Array(short);
     this.values = new Float64Array(short);
     this.seen = new Array<number>(BINS).fill(0);

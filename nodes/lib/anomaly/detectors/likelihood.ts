@@ -102,7 +102,8 @@ export class LikelihoodDetector implements Detector {
   private readonly streams: Stream[];
   private open = false;
   private calm = 0;
-  private alarmTs = 0;
+  /** A time, beyond a small integer: a double from the start (NaN, then 0 in the constructor; see Stream). */
+  private alarmTs = NaN;
   private readonly alpha: number;
   /** -log10 of the alarm probability: the alarm level on the log scale. */
   private readonly level: number;
@@ -119,6 +120,7 @@ export class LikelihoodDetector implements Detector {
     readonly members: Detector[],
     state?: LikelihoodState,
   ) {
+    this.alarmTs = 0;
     this.alpha = 1 - Math.pow(0.5, 1 / s.long);
     this.calibratedMember = members.map((m) => m.selfCalibrated === true);
     this.fastSpread = members.map((m) => FAST_SPREAD.has(m.type));

@@ -13,7 +13,7 @@
  */
 import { durationWords, withUnit } from '../format';
 import { known, num } from '../params';
-import { LazyOutcome } from '../outcome';
+import { LazyOutcome, type Wording } from '../outcome';
 import { ratioScore } from '../stats';
 import type { Detector, FieldContext, NoveltyConfig, Outcome } from '../types';
 
@@ -72,13 +72,13 @@ export class NoveltyDetector implements Detector {
   private readonly half: number;
   private readonly maxLevel: number;
   /** The one outcome this detector sets on every reading, when compiled for the engine (see LazyOutcome). */
-  private readonly kept: NoveltyOutcome | null;
+  private readonly kept: LazyOutcome<NoveltyWording> | null;
 
   constructor(private readonly s: NoveltySettings, state?: NoveltyState, reuse = false) {
-    this.kept = reuse ? new NoveltyOutcome() : null;
+    this.kept = reuse ? new LazyOutcome(new NoveltyWording()) : null;
     this.half = s.resolution / 2;
     this.maxLevel = this.half * (1 + MAX_EFOLDS);
-    this.st = state ? { ...state, history: state.history && [...state.history], last: [] } : { n: 0, firstTs: NaN, history: [], centre: 0, unit: 0, base: 0, last: [] };
+    this.st = state ? { ...state, history: state.history && [...state.history], last: [] } : freshState();
     this.last = Float64Array.from(state?.last ?? []);
   }
 
@@ -170,7 +170,9 @@ export class NoveltyDetector implements Detector {
       }
     }
     const levels = d / STEPS;
-    const out = (this.kept ?? new NoveltyOutcome()).set(ratioScore(levels), levels, this.valueAt(near / STEPS), this.valueAt(near / STEPS - 1), this.valueAt(near / STEPS + 1), value, ctx);
+    const out = (this.kept ?? new LazyOutcome(new NoveltyWording())).set(ratioScore(levels), levels, this.valueAt(near / STEPS), this.valueAt(near / STEPS - 1), this.valueAt(near / STEPS + 1));
+    out.why.value = value;
+    out.why.ctx = ctx;
     // A new level is worded now: its sentence reads the visits, which this reading changes.
     if (levels >= 1) out.reason = this.explain(ts, value, k, ctx);
     this.visit(k, st.n);
@@ -208,34 +210,22 @@ export class NoveltyDetector implements Detector {
   }
 }
 
-/** A novelty verdict; an ordinary one is worded when read (see LazyOutcome). */
-class NoveltyOutcome extends LazyOutcome {
-  declare private value: number;
-  declare private ctx: FieldContext;
+/** A fresh series' state; the scale's centre and unit are fractions once set, so their fields are doubles from the start (NaN first). */
+function freshState(): NoveltyState {
+  const st: NoveltyState = { n: 0, firstTs: NaN, history: [], centre: NaN, unit: NaN, base: 0, last: [] };
+  st.centre = 0;
+  st.unit = 0;
+  return st;
+}
 
-  set(
-    score: number,
-    levels: number,
-    expected: number,
-    low: number,
-    high: number,
-    value: number,
-    ctx: FieldContext,
-  ): this {
-    this.score = score;
-    this.deviation = levels;
-    this.expected = expected;
-    this.low = low;
-    this.high = high;
-    this.detector = undefined;
-    this.text = undefined;
-    this.value = value;
-    this.ctx = ctx;
-    return this;
-  }
+/** What an ordinary novelty verdict's sentence needs (see LazyOutcome). */
+class NoveltyWording implements Wording {
+  value = NaN;
+  ctx: FieldContext | null = null;
 
-  protected word(): string {
-    const what = `${this.ctx.field} ${withUnit(this.value, this.ctx.unit)}`;
-    return this.deviation === 0 ? `${what} is at a level it has visited recently` : `${what} is close to levels it has visited recently (about ${withUnit(this.expected, this.ctx.unit)})`;
+  word(o: LazyOutcome): string {
+    const ctx = this.ctx!;
+    const what = `${ctx.field} ${withUnit(this.value, ctx.unit)}`;
+    return o.deviation === 0 ? `${what} is at a level it has visited recently` : `${what} is close to levels it has visited recently (about ${withUnit(o.expected, ctx.unit)})`;
   }
 }

@@ -1,7 +1,7 @@
 /** Rolling z-score: how many standard deviations a value is from its recent centre. */
 import { durationAdjective, withUnit } from '../format';
 import { bool, duration, known, num } from '../params';
-import { LazyOutcome } from '../outcome';
+import { LazyOutcome, type Wording } from '../outcome';
 import { Window, type WindowState } from '../stats';
 import { Surprise, type SurpriseState } from '../surprise';
 import type { Detector, FieldContext, Outcome, ZScoreConfig } from '../types';
@@ -87,10 +87,10 @@ export class ZScoreDetector implements Detector {
   private readonly surprise: Surprise;
   private seen = 0;
   /** The one outcome this detector sets on every reading, when compiled for the engine (see LazyOutcome). */
-  private readonly kept: ZScoreOutcome | null;
+  private readonly kept: LazyOutcome<ZScoreWording> | null;
 
   constructor(private readonly s: ZScoreSettings, state?: ZScoreState, reuse = false) {
-    this.kept = reuse ? new ZScoreOutcome() : null;
+    this.kept = reuse ? new LazyOutcome(new ZScoreWording(s)) : null;
     this.window = new Window(s.windowMs, s.maxPoints, s.robust);
     this.surprise = new Surprise(s.threshold, s.memory, state?.surprise);
     if (state) {
@@ -114,7 +114,15 @@ export class ZScoreDetector implements Detector {
       const up = this.surprise.level(1);
       const down = this.surprise.level(-1);
       const level = this.surprise.level(z);
-      out = (this.kept ?? new ZScoreOutcome()).set(this.surprise.score(z), Math.abs(z) / this.s.threshold, centre, centre - down * sigma, centre + up * sigma, this.s, ts, value, z, level, this.window.oldestTs, ctx);
+      const o = this.kept ?? new LazyOutcome(new ZScoreWording(this.s));
+      out = o.set(this.surprise.score(z), Math.abs(z) / this.s.threshold, centre, centre - down * sigma, centre + up * sigma);
+      const why = o.why;
+      why.ts = ts;
+      why.value = value;
+      why.z = z;
+      why.level = level;
+      why.oldestTs = this.window.oldestTs;
+      why.ctx = ctx;
     }
     this.window.push(ts, value);
     this.seen++;
@@ -126,54 +134,26 @@ export class ZScoreDetector implements Detector {
   }
 }
 
-/** A z-score verdict, worded when read (see LazyOutcome). */
-class ZScoreOutcome extends LazyOutcome {
-  declare private s: ZScoreSettings;
-  declare private ts: number;
-  declare private value: number;
-  declare private z: number;
-  declare private level: number;
+/** What a z-score verdict's sentence needs (see LazyOutcome). */
+class ZScoreWording implements Wording {
+  // Doubles from the start (NaN), like the outcome's own fields.
+  ts = NaN;
+  value = NaN;
+  z = NaN;
+  level = NaN;
   /** The window's oldest time before this reading joined it. */
-  declare private oldestTs: number;
-  declare private ctx: FieldContext;
+  oldestTs = NaN;
+  ctx: FieldContext | null = null;
 
-  set(
-    score: number,
-    deviation: number,
-    centre: number,
-    low: number,
-    high: number,
-    s: ZScoreSettings,
-    ts: number,
-    value: number,
-    z: number,
-    level: number,
-    oldestTs: number,
-    ctx: FieldContext,
-  ): this {
-    this.score = score;
-    this.deviation = deviation;
-    this.expected = centre;
-    this.low = low;
-    this.high = high;
-    this.detector = undefined;
-    this.text = undefined;
-    this.s = s;
-    this.ts = ts;
-    this.value = value;
-    this.z = z;
-    this.level = level;
-    this.oldestTs = oldestTs;
-    this.ctx = ctx;
-    return this;
-  }
+  constructor(private readonly s: ZScoreSettings) {}
 
-  protected word(): string {
-    const { ctx, z, level } = this;
+  word(o: LazyOutcome): string {
+    const { z, level } = this;
+    const ctx = this.ctx!;
     const what = `${ctx.field} ${withUnit(this.value, ctx.unit)}`;
     const stat = this.s.robust ? 'median' : 'mean';
     const span = durationAdjective(Math.max(1000, this.ts - this.oldestTs));
-    const ref = `its ${span} ${stat} of ${withUnit(this.expected, ctx.unit)}`;
+    const ref = `its ${span} ${stat} of ${withUnit(o.expected, ctx.unit)}`;
     if (!Number.isFinite(z)) return `${what} differs from ${ref}, which has not varied at all`;
     const a = Math.abs(z);
     if (a < level) return `${what} is within the usual range: ${a.toFixed(1)}σ from ${ref}`;
