@@ -31,13 +31,15 @@ export async function count(influx: TsdbServer, db: string, q: string): Promise<
 
 /**
  * Publishes a reading of device `warmup` every 500 ms until the consumer stores one (it is subscribed and
- * writing), then waits until it holds every warm-up reading published. The second wait gives every consumer
- * the same start: nothing of the warm-up is left pending when the burst begins. Without it the stock batched
- * flow's `join` could start the burst with a group the last warm-up reading opened, whose 1 s timer (set at
- * the group's first message, never moved) cut a group short mid-burst and left the burst's last group short
- * of 1,000, waiting up to 1 s for its timer: the live figure moved with where the warm-up ended
- * (docs/performance.md). BENCH_INFLUX_WARM_SETTLE=0 returns at the first stored reading (the method before
- * 2026-12-01), for comparisons.
+ * writing), then waits until nothing of the warm-up is left pending in it. That wait gives every consumer
+ * the same start. Without it the stock batched flow's `join` could start the burst with a group the last
+ * warm-up reading opened, whose 1 s timer (set at the group's first message, never moved) cut a group short
+ * mid-burst and left the burst's last group short of 1,000, waiting up to 1 s for its timer: the live figure
+ * moved with where the warm-up ended (docs/performance.md). The wait ends once every warm-up reading is
+ * stored, or once the count has not moved for SETTLED_MS since the last publish: a reading published before
+ * the consumer had subscribed (the stock flow answers its ready URL before its MQTT subscription is made)
+ * was never delivered, so waiting for it would never end. BENCH_INFLUX_WARM_SETTLE=0 returns at the first
+ * stored reading (the method before 2026-12-01), for comparisons.
  */
 export async function warmUp(url: string, stored: () => Promise<number>, what: string): Promise<void> {
   const client = await mqtt.connectAsync(url, { clientId: `bench-warmup-${process.pid}`, reconnectPeriod: 0 });
@@ -52,14 +54,23 @@ export async function warmUp(url: string, stored: () => Promise<number>, what: s
       if (Date.now() > end) throw new Error(`${what}: no warm-up reading was stored in 120 s`);
     }
     if (env.BENCH_INFLUX_WARM_SETTLE === '0') return;
-    while ((await stored()) < published) {
-      if (Date.now() > end) throw new Error(`${what}: ${published} warm-up readings published, not all stored in 120 s`);
+    let seen = -1;
+    let movedAt = Date.now();
+    for (;;) {
+      const n = await stored();
+      if (n >= published) return;
+      if (n !== seen) [seen, movedAt] = [n, Date.now()];
+      else if (Date.now() - movedAt > SETTLED_MS) return;
+      if (Date.now() > end) throw new Error(`${what}: ${published} warm-up readings published, ${n} of them stored in 120 s`);
       await sleep(100);
     }
   } finally {
     await client.endAsync().catch(() => undefined);
   }
 }
+
+/** Longer than any consumer holds a reading before writing it (the stock flow's join and our writer: 1 s). */
+const SETTLED_MS = 2_500;
 
 export function forkChild(file: string, arg: unknown): ChildProcess {
   return fork(join(__dirname, file), [JSON.stringify(arg)], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...env, NODE_OPTIONS: '' } });
