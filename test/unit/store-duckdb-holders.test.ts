@@ -4,6 +4,7 @@
  * so both opened, and the second never saw what the first stored after it opened (a report on it missed the
  * day's readings). The second is now refused as unavailable, naming the first, until the first closes.
  */
+import { relative } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
@@ -51,4 +52,17 @@ test('a store that closes lets its file go, and one that reopens keeps it', asyn
   await c.open();
   assert.equal((await c.readings({ device: 'd', limit: 10 })).readings.length, 1);
   await c.close();
+});
+
+test('the same file named by a relative path is the same file', async () => {
+  const path = dbPath();
+  const first = new DuckDbStore({ path, owner: 'store config "a" (a)' });
+  const second = new DuckDbStore({ path: relative(process.cwd(), path), owner: 'store config "b" (b)' });
+  try {
+    await first.open();
+    await assert.rejects(second.open(), /is open in store config "a" \(a\) already/);
+  } finally {
+    await first.close();
+    await second.close();
+  }
 });
