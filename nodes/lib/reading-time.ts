@@ -5,7 +5,7 @@ import { InvalidReadingError } from './errors';
 // is year 5138), epoch values above as milliseconds; above 1e14 as micro/nanoseconds.
 const SECONDS_LIMIT = 1e11;
 /** The last epoch millisecond a Date (and the store) holds. */
-const MAX_DATE_MS = 8.64e15;
+export const MAX_DATE_MS = 8.64e15;
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;

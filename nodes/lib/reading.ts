@@ -6,7 +6,7 @@
 import { DepthExceededError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from './errors';
 import { DEFAULT_LIMITS, type Limits } from './limits';
 import { countKeys, fieldConverter, Flattener, hasOwn, isPlainObject, LONE_SURROGATE, notUnicode, tagConverter } from './reading-flatten';
-import { parseTimestamp } from './reading-time';
+import { MAX_DATE_MS, parseTimestamp } from './reading-time';
 
 export { parseTimestamp } from './reading-time';
 
@@ -93,6 +93,9 @@ function flatField(v: unknown, maxLength: number): FieldValue | null | undefined
   return v === null || v === undefined ? null : undefined;
 }
 
+/** The last date there is, in epoch nanoseconds (parseTimestamp's largest unit). */
+const LAST_NS = MAX_DATE_MS * 1e6;
+
 /**
  * The common reading, a flat object of scalars (and optionally flat `fields`
  * and `tags` objects) within the limits, built in one pass: no flattener, no
@@ -101,9 +104,6 @@ function flatField(v: unknown, maxLength: number): FieldValue | null | undefined
  * general path must judge) returns undefined and goes through normalizeOne(),
  * which builds the same Reading or throws the precise error.
  */
-/** The last date there is, in epoch nanoseconds (parseTimestamp's largest unit). */
-const LAST_NS = 8.64e21;
-
 function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | undefined, receivedAt: number, limits: Limits): Reading | undefined {
   const device = item.device ?? fallbackDevice;
   if (typeof device !== 'string' || device.length === 0 || device.length > limits.maxStringLength) return undefined;

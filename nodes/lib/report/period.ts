@@ -96,7 +96,6 @@ export function monthPeriod(text: string, zone: string, parameter = 'period'): P
   return span(from, from.plus({ months: 1 }), zone, from.toFormat('yyyy-LL'), from.toFormat('LLLL yyyy'));
 }
 
-/** An explicit range; the key names both ends in the zone's local time. */
 /** A date, or a date and time, without an offset. */
 const WALL_CLOCK = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)?$/;
 
@@ -114,6 +113,7 @@ export function periodTime(name: string, value: string, zone: string): number {
   return t.toMillis();
 }
 
+/** An explicit range; the key names both ends in the zone's local time. */
 export function explicitPeriod(from: number, to: number, zone: string): Period {
   checkZone(zone);
   if (!(to > from)) throw new BadParameterError('to', `"to" must be after "from"`);
