@@ -104,7 +104,7 @@ export = function register(RED: NodeAPI): void {
           bind,
         };
         registerBroker(handle);
-        stopHealth = registerHealth(`broker:${node.name || node.id}`, () => ({
+        stopHealth = registerHealth(`broker:${node.name || node.id}`, node.id, () => ({
           ok: b.listening(),
           detail: b.listening() ? `listening on ${bind}:${b.addresses.tcp}, ${b.clients()} clients${sessionsDetail(b)}` : 'not listening',
         }));
@@ -116,7 +116,7 @@ export = function register(RED: NodeAPI): void {
       (err: unknown) => {
         setStatus(node, 'failed', describeError(err).message);
         node.error(RED._('upperstack-broker.errors.start', { message: describeError(err).message }));
-        stopHealth = registerHealth(`broker:${node.name || node.id}`, () => ({ ok: false, detail: describeError(err).message }));
+        stopHealth = registerHealth(`broker:${node.name || node.id}`, node.id, () => ({ ok: false, detail: describeError(err).message }));
       },
     );
 

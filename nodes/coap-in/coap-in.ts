@@ -294,7 +294,7 @@ export = function register(RED: NodeAPI): void {
     // ended the whole runtime. Before the socket is bound it is the input's failure, and /health says so.
     let listening = false;
     let listenError: string | undefined;
-    const stopHealth = registerHealth(`coap:${node.name || node.id}`, () =>
+    const stopHealth = registerHealth(`coap:${node.name || node.id}`, node.id, () =>
       listenError !== undefined ? { ok: false, detail: `not listening on udp ${bind}:${port}: ${listenError}` } : { ok: true, detail: listening ? `listening on udp ${bind}:${port}` : 'starting' });
     server.on('error', (err: Error) => {
       const message = describeError(err).message;

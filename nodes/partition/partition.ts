@@ -82,7 +82,7 @@ export = function register(RED: NodeAPI): void {
         keyProblem = err;
         node.error(err.message);
         setStatus(node, 'failed', err.message);
-        stopHealth = registerHealth(`cluster:${member}`, () => ({ ok: false, detail: err.message }));
+        stopHealth = registerHealth(`cluster:${member}`, node.id, () => ({ ok: false, detail: err.message }));
         // Found after the start (another member's key won a race): its partitions go to the members that can serve them.
         void cluster.stop().catch(() => undefined);
       },

@@ -40,7 +40,14 @@ export type HealthCheck = ComponentSample;
 
 const brokers = new Map<string, EmbeddedBroker>();
 const brokerWaiters = new Map<string, Array<(b: EmbeddedBroker) => void>>();
-const health = new Map<string, () => Promise<HealthCheck> | HealthCheck>();
+interface HealthEntry {
+  name: string;
+  owner: string;
+  check: () => Promise<HealthCheck> | HealthCheck;
+}
+// Entries are kept apart by registration, not by name: two nodes may carry one name (an import copies a pack's
+// named config nodes), and one must not hide the other.
+const health = new Set<HealthEntry>();
 
 export function registerBroker(broker: EmbeddedBroker): void {
   brokers.set(broker.id, broker);
@@ -82,20 +89,30 @@ export function whenBroker(brokerId: string, cb: (b: EmbeddedBroker) => void): (
   };
 }
 
-export function registerHealth(name: string, check: () => Promise<HealthCheck> | HealthCheck): () => void {
-  health.set(name, check);
+/**
+ * Adds a component to /health under `name`; `owner` (the node's id) tells apart two components registered
+ * under one name: both are then listed as `name (owner)`. Returns the function that removes this entry.
+ */
+export function registerHealth(name: string, owner: string, check: () => Promise<HealthCheck> | HealthCheck): () => void {
+  const entry: HealthEntry = { name, owner, check };
+  health.add(entry);
   return () => {
-    if (health.get(name) === check) health.delete(name);
+    health.delete(entry);
   };
 }
 
 export async function checkHealth(): Promise<Record<string, HealthCheck>> {
+  const named = new Map<string, number>();
+  for (const e of health) named.set(e.name, (named.get(e.name) ?? 0) + 1);
   const out: Record<string, HealthCheck> = {};
-  for (const [name, check] of health) {
+  for (const e of health) {
+    let key = (named.get(e.name) ?? 0) > 1 ? `${e.name} (${e.owner})` : e.name;
+    // An owner registering one name twice still gets both entries.
+    for (let n = 2; key in out; n++) key = `${e.name} (${e.owner} #${n})`;
     try {
-      out[name] = await check();
+      out[key] = await e.check();
     } catch (err) {
-      out[name] = { ok: false, detail: err instanceof Error ? err.message : String(err) };
+      out[key] = { ok: false, detail: err instanceof Error ? err.message : String(err) };
     }
   }
   return out;

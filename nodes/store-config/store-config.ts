@@ -72,15 +72,10 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('upperstack-store-config.errors.open', { path: entry.label, message: describeError(err).message }));
     });
     node.ready.catch(() => undefined);
-    // Two store configs of one name (an editor import copies a pack's "embedded DuckDB") would share one
-    // /health entry, the later hiding the other: each is then told apart by its id.
-    let twins = 0;
-    RED.nodes.eachNode((n) => {
-      if (n.type === 'upperstack-store-config' && (n as { name?: string }).name === config.name) twins++;
-    });
-    const name = !config.name ? node.id : twins > 1 ? `${config.name} (${node.id})` : config.name;
+    // Two store configs of one name (an editor import copies a pack's "embedded DuckDB") are told apart by id.
+    const name = config.name || node.id;
     const stopHealth = node.writer.entries.map((entry) =>
-      registerHealth(entry.id === 'main' || node.writer.entries.length === 1 ? `store:${name}` : `store:${name}/${entry.id}`, async () => {
+      registerHealth(entry.id === 'main' || node.writer.entries.length === 1 ? `store:${name}` : `store:${name}/${entry.id}`, node.id, async () => {
         const h = await entry.sink.health();
         const s = entry.writer.stats();
         const backlog = s.queued + s.spooled;

@@ -343,6 +343,42 @@ test('a CoAP port already in use fails the input and /health, and the runtime ke
   }
 });
 
+test('two CoAP inputs of one name are both in /health, told apart by id: a failing one is not hidden by the other', async () => {
+  const taken = createSocket('udp4');
+  await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
+  const busy = taken.address().port;
+  const free = await freeUdpPort();
+  try {
+    await helper.load([coapNode], [
+      { id: 'twinBusy', type: 'upperstack-coap-in', name: 'field', port: String(busy), bind: '127.0.0.1', wires: [[], []] },
+      { id: 'twinFree', type: 'upperstack-coap-in', name: 'field', port: String(free), bind: '127.0.0.1', wires: [[], []] },
+    ]);
+    let health: Awaited<ReturnType<typeof checkHealth>> = {};
+    for (let i = 0; i < 200; i++) {
+      health = await checkHealth();
+      if (health['coap:field (twinBusy)']?.ok === false && /^listening/.test(health['coap:field (twinFree)']?.detail ?? '')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(health['coap:field (twinBusy)']?.ok, false, 'the input on the taken port is listed, failing');
+    assert.match(health['coap:field (twinBusy)'].detail, /EADDRINUSE/);
+    assert.equal(health['coap:field (twinFree)']?.ok, true, 'the other is listed, healthy');
+    assert.equal(health['coap:field (twinFree)'].detail, `listening on udp 127.0.0.1:${free}`);
+    assert.equal(health['coap:field'], undefined);
+    // With one of them gone, the other is under its name alone again.
+    await helper.unload();
+    await helper.load([coapNode], [{ id: 'twinFree', type: 'upperstack-coap-in', name: 'field', port: String(free), bind: '127.0.0.1', wires: [[], []] }]);
+    const alone = await waitFor(() => {
+      let h: Awaited<ReturnType<typeof checkHealth>> | undefined;
+      void checkHealth().then((r) => (h = r));
+      return h?.['coap:field']?.ok === true ? h : undefined;
+    }, 'the lone input under its name').catch(async () => checkHealth());
+    assert.equal(alone['coap:field']?.ok, true);
+    assert.equal(alone['coap:field (twinFree)'], undefined);
+  } finally {
+    taken.close();
+  }
+});
+
 test('a ping (empty CON) gets a Reset; a stray Reset, an empty NON and a 9-byte token get no request answer', async () => {
   await load();
   const sock = createSocket('udp4');
