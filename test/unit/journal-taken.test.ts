@@ -146,3 +146,98 @@ test('the writer tells a call its readings are taken when the write holding the 
   assert.deepEqual(events, ['big taken', 'small taken', 'big durable', 'small durable']);
   await w.close();
 });
+
+test('single-reading messages a store write has taken no longer hold the input back by the messages mark: it resumes while the write runs, and they replay if the process dies before it commits', async () => {
+  const dir = tempDir('us-taken-');
+  const j = new Journal({ dir });
+  j.open();
+  const gate = new AckGate(j, { highWater: 4, lowWater: 2, highReadings: 1000 });
+  const store = new HeldStore();
+  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-taken-spool-') }), { batchSize: 4, minWrite: 4, flushMs: 1000 });
+  w.start();
+  const seqs = ['a', 'b', 'c', 'd'].map((t) => j.append(Buffer.from(t)));
+  let acked = 0;
+  gate.admit(() => acked++);
+  assert.equal(acked, 0, '4 messages waiting: the input pauses');
+  assert.equal(gate.pauseState()?.reason, 'backlog');
+  const durable: number[] = [];
+  for (const s of seqs) w.write([reading(s)], () => durable.push(s), () => j.take(s));
+  await until(() => store.waiting === 1);
+  assert.equal(acked, 1, 'released while the write runs: its messages count no more');
+  assert.equal(j.backlog(), 4, 'still unsettled');
+  assert.equal(j.untakenBacklog(), 0);
+  assert.deepEqual(durable, []);
+  j.close();
+  const again = new Journal({ dir });
+  assert.deepEqual(
+    again.open().map((e) => e.seq),
+    seqs,
+    'the taken messages replay',
+  );
+  again.close();
+  store.commit();
+  await until(() => durable.length === 4);
+  await w.close();
+});
+
+test('the messages mark counts only messages no write has taken whole; one sent on to two stores counts until both have taken it', () => {
+  const j = new Journal({ dir: tempDir('us-taken-') });
+  j.open();
+  const gate = new AckGate(j, { highWater: 4, lowWater: 2 });
+  const seqs = ['a', 'b', 'c', 'd'].map((t) => j.append(Buffer.from(t)));
+  j.hold(seqs[0], 1);
+  let acked = 0;
+  gate.admit(() => acked++);
+  assert.equal(acked, 0, 'paused at 4');
+  j.take(seqs[0]);
+  j.take(seqs[1]);
+  assert.equal(j.untakenBacklog(), 3, 'the first message is owed to two stores: one has taken it');
+  assert.equal(acked, 0, '3 not taken: above the low-water mark');
+  j.take(seqs[0]);
+  assert.equal(j.untakenBacklog(), 2);
+  assert.equal(acked, 1, 'down to the low-water mark counting only what is not taken: released');
+  j.settle(seqs[1]);
+  assert.equal(j.backlog(), 3);
+  assert.equal(j.untakenBacklog(), 2, 'a settled entry leaves both counts');
+  j.settle(seqs[0]);
+  assert.equal(j.untakenBacklog(), 2, 'one share still owed: still taken, still unsettled');
+  assert.equal(j.backlog(), 3);
+  j.close();
+});
+
+test('a ceiling on all unsettled messages, taken or not, bounds what is in flight', () => {
+  const j = new Journal({ dir: tempDir('us-taken-') });
+  j.open();
+  const gate = new AckGate(j, { highWater: 4, lowWater: 2, ceilingWater: 8 });
+  const seqs: number[] = [];
+  let acked = 0;
+  for (let i = 0; i < 8; i++) {
+    const s = j.append(Buffer.from(String(i)));
+    seqs.push(s);
+    j.take(s);
+    gate.admit(() => acked++);
+  }
+  assert.equal(j.untakenBacklog(), 0);
+  assert.equal(acked, 7, 'the eighth message reaches 8 in flight: paused though every write has taken its message');
+  assert.equal(gate.pauseState()?.reason, 'backlog');
+  j.settle(seqs[0]);
+  j.settle(seqs[1]);
+  assert.equal(acked, 7, '6 in flight: not below the ceiling less the mark\'s hysteresis (6)');
+  j.settle(seqs[2]);
+  assert.equal(acked, 8);
+  j.close();
+});
+
+test('by default the messages ceiling is three times the mark', () => {
+  const j = new Journal({ dir: tempDir('us-taken-') });
+  j.open();
+  const gate = new AckGate(j, { highWater: 2, lowWater: 1 });
+  let acked = 0;
+  for (let i = 0; i < 6; i++) {
+    j.take(j.append(Buffer.from(String(i))));
+    gate.admit(() => acked++);
+  }
+  assert.equal(acked, 5);
+  assert.ok(gate.isPaused());
+  j.close();
+});

@@ -16,12 +16,15 @@
  * message above the readings mark still passes: the gate only withholds acks
  * of later messages until the backlog has drained.
  *
- * The readings mark counts only readings no store write has taken yet
- * (Journal.take, through takeReceipts): readings in a write that has not
+ * Both marks count only what no store write has taken yet (Journal.take,
+ * through takeReceipts): messages and readings in a write that has not
  * committed stay unsettled, but the next ones may arrive meanwhile, so intake
- * and store overlap instead of taking turns. What is in flight stays bounded by
- * a ceiling on all unsettled readings, taken or not (three times the mark by
- * default), checked with the mark before any ack is let through.
+ * and store overlap instead of taking turns. A message sent on to several
+ * stores counts until every one has taken it. What is in flight stays bounded
+ * by ceilings on all unsettled messages and readings, taken or not (three
+ * times each mark by default), checked with the marks before any ack is let
+ * through; past a ceiling, acks wait until the backlog is the mark's
+ * hysteresis below it.
  *
  * Hysteresis: once the backlog reaches a high-water mark (or the journal its
  * budget), acks are held until the backlog is down to the low-water marks and
@@ -33,11 +36,13 @@ import type { Journal } from './journal';
 export type PauseReason = 'backlog' | 'disk';
 
 export interface AckGateOptions {
-  /** Unsettled messages at which acks are withheld; 0 turns this mark off. */
+  /** Unsettled messages no store write has taken yet at which acks are withheld; 0 turns this mark off. */
   highWater: number;
-  /** Unsettled messages at or below which withheld acks are released. */
+  /** Such messages at or below which withheld acks are released. */
   lowWater: number;
-  /** Unsettled readings at which acks are withheld; 0 or absent: no such mark. */
+  /** All unsettled messages, taken into a store write or not, at which acks are withheld (default three times highWater). */
+  ceilingWater?: number;
+  /** Unsettled readings no store write has taken yet at which acks are withheld; 0 or absent: no such mark. */
   highReadings?: number;
   /** Unsettled readings at or below which withheld acks are released (default half the mark). */
   lowReadings?: number;
@@ -49,7 +54,7 @@ export interface AckGateOptions {
   onChange?: (paused: boolean, reason?: PauseReason) => void;
 }
 
-type GateJournal = Pick<Journal, 'backlog' | 'whenDrained'> & Partial<Pick<Journal, 'bytes' | 'readings' | 'untakenReadings'>>;
+type GateJournal = Pick<Journal, 'backlog' | 'whenDrained'> & Partial<Pick<Journal, 'bytes' | 'readings' | 'untakenReadings' | 'untakenBacklog'>>;
 
 export class AckGate {
   private held: Array<() => void> = [];
@@ -64,12 +69,17 @@ export class AckGate {
   private readonly ceiling: number;
   /** Below this, after the ceiling was reached, acks go out again. */
   private readonly ceilingLow: number;
+  /** The same two for all unsettled messages. */
+  private readonly ceilingMessages: number;
+  private readonly ceilingMessagesLow: number;
 
   constructor(private readonly journal: GateJournal, private readonly opts: AckGateOptions) {
     this.high = opts.highWater > 0 ? opts.highWater : Infinity;
     // With no messages mark, how many messages are unsettled is no reason to stay paused (a pause from
     // the readings mark or the budget would otherwise last until every message had settled).
     this.low = this.high === Infinity ? Infinity : Math.max(0, Math.min(opts.lowWater, this.high - 1));
+    this.ceilingMessages = this.high === Infinity ? Infinity : Math.max(this.high, opts.ceilingWater ?? 3 * this.high);
+    this.ceilingMessagesLow = this.ceilingMessages === Infinity ? Infinity : this.ceilingMessages - (this.high - this.low);
     this.highReadings = opts.highReadings && opts.highReadings > 0 && journal.readings ? opts.highReadings : Infinity;
     const lowReadings = opts.lowReadings ?? Math.floor(this.highReadings / 2);
     this.lowReadings = Math.max(0, Math.min(lowReadings, this.highReadings - 1));
@@ -90,13 +100,13 @@ export class AckGate {
    */
   check(): boolean {
     if (this.paused) return true;
-    const reason = this.journal.backlog() >= this.high || this.untaken() >= this.highReadings || this.readings() >= this.ceiling ? 'backlog' : this.bytes() >= this.budget ? 'disk' : undefined;
+    const reason = this.backlogFull() || this.untaken() >= this.highReadings || this.readings() >= this.ceiling ? 'backlog' : this.bytes() >= this.budget ? 'disk' : undefined;
     if (!reason) return false;
     this.paused = true;
     this.reason = reason;
     this.since = Date.now();
     this.opts.onChange?.(true, reason);
-    this.journal.whenDrained(this.low, this.budget, () => this.release(), this.lowReadings, this.ceilingLow);
+    this.journal.whenDrained(this.low, this.budget, () => this.release(), this.lowReadings, this.ceilingLow, this.ceilingMessagesLow);
     return this.paused;
   }
 
@@ -122,6 +132,14 @@ export class AckGate {
   close(): void {
     this.paused = true;
     this.release();
+  }
+
+  /** The messages mark (counting what no write has taken) or the ceiling on all unsettled messages is reached. */
+  private backlogFull(): boolean {
+    if (this.high === Infinity) return false;
+    const all = this.journal.backlog();
+    if (all >= this.ceilingMessages) return true;
+    return (this.journal.untakenBacklog ? this.journal.untakenBacklog() : all) >= this.high;
   }
 
   private readings(): number {

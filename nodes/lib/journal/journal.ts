@@ -42,7 +42,10 @@ export interface JournalStats {
 }
 
 interface DrainWaiter {
+  /** Entries no store write has taken yet. */
   limit: number;
+  /** All unsettled entries, taken or not: stays below this. */
+  backlogBelow: number;
   bytesBelow: number;
   /** Readings no store write has taken yet. */
   readings: number;
@@ -186,18 +189,19 @@ export class Journal {
    * it already is). One waiter at a time; a new call replaces the previous one.
    */
   whenBacklogAtMost(limit: number, cb: () => void): void {
-    this.whenDrained(limit, Infinity, cb);
+    this.whenDrained(Infinity, Infinity, cb, Infinity, Infinity, limit + 1);
   }
 
   /**
-   * Calls cb once at most `limit` entries are unsettled, the segment files
-   * take fewer than `bytesBelow` bytes, at most `readings` readings are in
-   * entries no store write has taken yet, and fewer than `ceiling` readings are
-   * unsettled in all (at once when that is so already). One waiter at a time;
-   * a new call replaces the previous one.
+   * Calls cb once at most `limit` unsettled entries are ones no store write has
+   * taken yet, the segment files take fewer than `bytesBelow` bytes, at most
+   * `readings` readings are in entries not taken, fewer than `ceiling` readings
+   * and fewer than `backlogBelow` entries are unsettled in all, taken or not
+   * (at once when that is so already). One waiter at a time; a new call
+   * replaces the previous one.
    */
-  whenDrained(limit: number, bytesBelow: number, cb: () => void, readings = Infinity, ceiling = Infinity): void {
-    const w = { limit, bytesBelow, readings, ceiling, cb };
+  whenDrained(limit: number, bytesBelow: number, cb: () => void, readings = Infinity, ceiling = Infinity, backlogBelow = Infinity): void {
+    const w = { limit, backlogBelow, bytesBelow, readings, ceiling, cb };
     if (this.drained(w)) {
       this.drainWaiter = undefined;
       cb();
@@ -207,7 +211,8 @@ export class Journal {
   }
 
   private drained(w: DrainWaiter): boolean {
-    if (this.pending.size > w.limit || this.totalBytes >= w.bytesBelow) return false;
+    if (this.pending.size >= w.backlogBelow || this.totalBytes >= w.bytesBelow) return false;
+    if (w.limit !== Infinity && this.untakenBacklog() > w.limit) return false;
     if (w.readings !== Infinity && this.untakenReadings() > w.readings) return false;
     return w.ceiling === Infinity || this.readings() < w.ceiling;
   }
@@ -244,6 +249,16 @@ export class Journal {
   untakenReadings(): number {
     const r = this.readings();
     return this.taken.readings >= r ? 0 : r - this.taken.readings;
+  }
+
+  /**
+   * Unsettled entries that no store write has taken whole yet: what the input's
+   * messages mark counts (gate.ts), so with single-reading messages too the
+   * next ones arrive while a write runs. An entry owed to several stores counts
+   * until every share is taken.
+   */
+  untakenBacklog(): number {
+    return this.pending.size - this.taken.whole;
   }
 
   /**

@@ -1,9 +1,9 @@
 /**
  * Unsettled journal entries that a store write has taken: their data is in a
  * write that has not committed yet. They stay unsettled (a crash replays them)
- * but no longer hold the input back by the readings mark, so the next readings
- * arrive while the write runs (nodes/lib/journal/gate.ts counts the rest; a
- * ceiling on all unsettled readings keeps memory bounded).
+ * but no longer hold the input back by its marks (messages and readings), so
+ * the next ones arrive while the write runs (nodes/lib/journal/gate.ts counts
+ * the rest; ceilings on all unsettled messages and readings keep memory bounded).
  *
  * An entry owed several shares (one message sent on to several stores) counts
  * as taken only once every share still owed is taken; a share settled without
@@ -20,6 +20,11 @@ export class TakenEntries {
   /** Entries taken, or partly taken. */
   get size(): number {
     return this.entries.size + this.partial.size;
+  }
+
+  /** Entries taken whole (every share owed): what the messages mark no longer counts. */
+  get whole(): number {
+    return this.entries.size;
   }
 
   /**
