@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import type { ThreadCpu } from './common';
 
 export const env = process.env;
-export const READINGS = Number(env.BENCH_READINGS) || 100_000;
+/**
+ * Readings per measured phase: BENCH_READINGS, default 400,000. A phase's rate is its readings over the time from
+ * the first publish to the moment the last one is counted, so it carries a fixed tail: the last readings' way into
+ * the store, the count's poll, and how the phase's first second goes. With 100,000 readings (before 2026-12-01) a
+ * 10-reading batch phase of ours lasted 0.8–1.2 s, of which 0.1–0.5 s was more than its steady rate accounts for,
+ * and the same build read 86,000–130,000 readings/s on the mosquitto batch row from run to run; with 400,000 it read
+ * 140,000–150,000 (docs/performance.md, "Phases long enough for the steady state").
+ */
+export const READINGS = Number(env.BENCH_READINGS) || 400_000;
 /**
  * Messages each consumer (ours, the stock flow, the raw subscriber alike, in the same messages from the
  * same publishers) gets before its measured phase: BENCH_WARM_MESSAGES, default 10,000, i.e. 10,000

@@ -16,7 +16,7 @@
  * compete. Then the three at a fixed 10,000 readings/s (latency), and the RSS of
  * an idle runtime. Method notes are in docs/performance.md.
  *
- * Environment: BENCH_READINGS (per phase, default 100000), BENCH_WARM_MESSAGES
+ * Environment: BENCH_READINGS (per phase, default 400000), BENCH_WARM_MESSAGES
  * (before each phase, every consumer alike, default 10000; BENCH_WARM_READINGS sets
  * readings instead), BENCH_PUBLISHERS (2),
  * BENCH_CLIENTS (MQTT clients per publisher, 2), BENCH_INFLIGHT (100),
