@@ -69,6 +69,18 @@ async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
+type Health = Awaited<ReturnType<typeof checkHealth>>;
+
+/** /health's components once `ready` holds of them, or as they are after 10 s (the assertions then say what is wrong). */
+async function healthWhen(ready: (h: Health) => boolean): Promise<Health> {
+  for (let i = 0; i < 200; i++) {
+    const h = await checkHealth();
+    if (ready(h)) return h;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return checkHealth();
+}
+
 before(async () => {
   helper.settings({ upperstack: { dataDir: tempDir('us-coap-data-') } });
   await helper.startServer();
@@ -325,11 +337,7 @@ test('a CoAP port already in use fails the input and /health, and the runtime ke
   try {
     // Before, the library's socket error had no listener: an uncaught exception ended this process.
     await helper.load([coapNode], [{ id: 'busy', type: 'upperstack-coap-in', name: 'busy port', port: String(busy), bind: '127.0.0.1', wires: [[], []] }]);
-    const health = await waitFor(() => {
-      let h: Awaited<ReturnType<typeof checkHealth>> | undefined;
-      void checkHealth().then((r) => (h = r));
-      return h?.['coap:busy port']?.ok === false ? h : undefined;
-    }, 'the failing health check').catch(async () => checkHealth());
+    const health = await healthWhen((h) => h['coap:busy port']?.ok === false);
     assert.equal(health['coap:busy port']?.ok, false);
     assert.match(health['coap:busy port'].detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`));
     // The rest of the runtime still answers: a second input on a free port takes a reading.
@@ -353,12 +361,7 @@ test('two CoAP inputs of one name are both in /health, told apart by id: a faili
       { id: 'twinBusy', type: 'upperstack-coap-in', name: 'field', port: String(busy), bind: '127.0.0.1', wires: [[], []] },
       { id: 'twinFree', type: 'upperstack-coap-in', name: 'field', port: String(free), bind: '127.0.0.1', wires: [[], []] },
     ]);
-    let health: Awaited<ReturnType<typeof checkHealth>> = {};
-    for (let i = 0; i < 200; i++) {
-      health = await checkHealth();
-      if (health['coap:field (twinBusy)']?.ok === false && /^listening/.test(health['coap:field (twinFree)']?.detail ?? '')) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const health = await healthWhen((h) => h['coap:field (twinBusy)']?.ok === false && /^listening/.test(h['coap:field (twinFree)']?.detail ?? ''));
     assert.equal(health['coap:field (twinBusy)']?.ok, false, 'the input on the taken port is listed, failing');
     assert.match(health['coap:field (twinBusy)'].detail, /EADDRINUSE/);
     assert.equal(health['coap:field (twinFree)']?.ok, true, 'the other is listed, healthy');
@@ -367,11 +370,7 @@ test('two CoAP inputs of one name are both in /health, told apart by id: a faili
     // With one of them gone, the other is under its name alone again.
     await helper.unload();
     await helper.load([coapNode], [{ id: 'twinFree', type: 'upperstack-coap-in', name: 'field', port: String(free), bind: '127.0.0.1', wires: [[], []] }]);
-    const alone = await waitFor(() => {
-      let h: Awaited<ReturnType<typeof checkHealth>> | undefined;
-      void checkHealth().then((r) => (h = r));
-      return h?.['coap:field']?.ok === true ? h : undefined;
-    }, 'the lone input under its name').catch(async () => checkHealth());
+    const alone = await healthWhen((h) => h['coap:field']?.ok === true);
     assert.equal(alone['coap:field']?.ok, true);
     assert.equal(alone['coap:field (twinFree)'], undefined);
   } finally {
