@@ -1,11 +1,12 @@
 /**
- * Dead letters as data: the DuckDB table (version 2 and the migration from
- * version 1), filters and paging, replay marks, the body budget, what the
- * dead-letter node keeps for a replay, and the API's parameters and bodies.
+ * Dead letters as data: the DuckDB table (version 3, its bodies in files
+ * beside the database, and the migrations from versions 1 and 2), filters and
+ * paging, replay marks, the body budget, what the dead-letter node keeps for a
+ * replay, and the API's parameters and bodies.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
@@ -141,6 +142,114 @@ describe('deadletters table', () => {
     });
   });
 
+  test('bodies are kept in files beside the database, not in its table, and come back byte for byte', async () => {
+    const path = dbPath();
+    const big = (c: number) => Buffer.alloc(300_000, c);
+    await withStore(
+      async (s) => {
+        await s.writeDeadLetters([1, 2, 3].map((c) => letter(c, { body: big(c).toString('base64') })));
+        const got = await s.deadLetters({ limit: 10, order: 'asc', withBody: true });
+        assert.deepEqual(got.map((l) => Buffer.from(l.body!, 'base64').equals(big(l.id!))), [true, true, true]);
+      },
+      { path },
+    );
+    const folder = `${path}.bodies`;
+    assert.equal(readdirSync(folder).reduce((n, f) => n + statSync(`${folder}/${f}`).size, 0), 900_000);
+    const inst = await DuckDBInstance.create(path);
+    const conn = await inst.connect();
+    const types = (await conn.runAndReadAll(`SELECT data_type FROM information_schema.columns WHERE table_name = 'deadletters'`)).getRows().map((r) => String(r[0]));
+    conn.closeSync();
+    inst.closeSync();
+    assert.equal(types.includes('BLOB'), false);
+  });
+
+  test('replays free the body files; beyond twice the budget on disk a body is not kept even under the budget', async () => {
+    const path = dbPath();
+    const folderBytes = () => readdirSync(`${path}.bodies`).reduce((n, f) => n + statSync(`${path}.bodies/${f}`).size, 0);
+    const body = (c: number) => Buffer.alloc(400, c).toString('base64');
+    const replayable = async (s: DuckDbStore) => (await s.deadLetters({ limit: 1, order: 'desc' }))[0].replayable;
+    await withStore(
+      async (s) => {
+        await s.writeDeadLetters([letter(0, { body: body(1) }), letter(1, { body: body(2) })]);
+        await s.markDeadLettersReplayed([1, 2], T0);
+        await s.writeDeadLetters([letter(2, { body: body(3) }), letter(3, { body: body(4) })]);
+        await s.markDeadLettersReplayed([3, 4], T0);
+        // 0 bytes wait for replay, but the segment being written holds 1,600 of replayed bodies.
+        await s.writeDeadLetters([letter(4, { body: body(5) })]);
+        assert.equal(await replayable(s), true);
+        await s.writeDeadLetters([letter(5, { body: body(6) })]);
+        assert.equal(await replayable(s), false);
+        assert.equal(folderBytes(), 2000);
+      },
+      { path, budget: 1000 },
+    );
+    // Opened again: the old segment stays while a body in it waits, and goes once that one is replayed.
+    await withStore(
+      async (s) => {
+        assert.equal(folderBytes(), 2000);
+        await s.markDeadLettersReplayed([5], T0);
+        assert.equal(folderBytes(), 0);
+        await s.writeDeadLetters([letter(6, { body: body(7) })]);
+        assert.equal(await replayable(s), true);
+        assert.equal(folderBytes(), 400);
+        const [again] = await s.deadLetters({ limit: 1, order: 'desc', withBody: true });
+        assert.equal(again.body, body(7));
+      },
+      { path, budget: 1000 },
+    );
+  });
+
+  test('a body file lost outside the runtime: the letter is still listed, as not replayable', async () => {
+    const path = dbPath();
+    await withStore(
+      async (s) => {
+        await s.writeDeadLetters([letter(0, { body: 'AAEC' })]);
+        rmSync(`${path}.bodies`, { recursive: true });
+        const [l] = await s.deadLetters({ limit: 1, withBody: true });
+        assert.deepEqual([l.id, l.reason, l.replayable, l.body], [1, 'reason 0', false, undefined]);
+      },
+      { path },
+    );
+  });
+
+  test('a version 2 table is migrated: bodies move to files, ids, marks and the budget carry on', async () => {
+    const path = dbPath();
+    const inst = await DuckDBInstance.create(path);
+    const conn = await inst.connect();
+    await conn.run(`CREATE TABLE deadletters (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, device VARCHAR, source VARCHAR, code VARCHAR, reason VARCHAR,
+        payload VARCHAR, body BLOB, content_type VARCHAR, format VARCHAR, meta VARCHAR, input VARCHAR, received_at TIMESTAMP, replayed_at TIMESTAMP);
+      CREATE SEQUENCE deadletter_id START 4;
+      CREATE TABLE upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+      INSERT INTO upperstack_meta VALUES ('schema_version', '1'), ('deadletters_version', '2');
+      INSERT INTO deadletters VALUES
+        (1, TIMESTAMP '2026-01-01 00:00:01', 'a', 'mqtt:t/a', 'DECODE_FAILED', 'raw', 'base64:AP8Q', from_base64('AP8Q'), 'application/cbor', 'cbor', '{"k":"v"}', 'in1', TIMESTAMP '2026-01-01 00:00:00', NULL),
+        (2, TIMESTAMP '2026-01-01 00:00:02', 'b', 'mqtt:t/b', 'SCHEMA_VIOLATION', 'replayed', '{}', NULL, NULL, NULL, NULL, NULL, NULL, TIMESTAMP '2026-01-02 00:00:00'),
+        (3, TIMESTAMP '2026-01-01 00:00:03', 'c', 'mqtt:t/c', 'DECODE_FAILED', 'cut', 'zz…', NULL, NULL, NULL, NULL, NULL, NULL, NULL);`);
+    conn.closeSync();
+    inst.closeSync();
+    await withStore(
+      async (s) => {
+        const got = await s.deadLetters({ limit: 10, order: 'asc', withBody: true });
+        assert.deepEqual(
+          got.map((l) => [l.id, l.reason, l.body, l.replayable, l.contentType, l.meta, l.input, l.replayedAt]),
+          [
+            [1, 'raw', 'AP8Q', true, 'application/cbor', { k: 'v' }, 'in1', undefined],
+            [2, 'replayed', undefined, false, undefined, undefined, undefined, Date.UTC(2026, 0, 2)],
+            [3, 'cut', undefined, false, undefined, undefined, undefined, undefined],
+          ],
+        );
+        assert.deepEqual(readdirSync(`${path}.bodies`), ['1.bin']);
+        // The 3 bytes moved count against the budget of 5.
+        await s.writeDeadLetters([letter(9, { body: 'AQID' })]);
+        const [newest] = await s.deadLetters({ limit: 1, order: 'desc' });
+        assert.deepEqual([newest.id, newest.replayable], [4, false]);
+        assert.deepEqual(await s.markDeadLettersReplayed([1], T0), [1]);
+      },
+      { path, budget: 5 },
+    );
+    await withStore(async (s) => assert.equal((await s.deadLetters({ limit: 10, replayable: true })).length, 0), { path });
+  });
+
   test('a version 1 table is migrated: ids in time order, complete excerpts become bodies, nothing lost', async () => {
     const path = dbPath();
     const inst = await DuckDBInstance.create(path);
@@ -171,7 +280,7 @@ describe('deadletters table', () => {
       },
       { path },
     );
-    // Opening again leaves version 2 as it is.
+    // Opening again leaves the table as it is.
     await withStore(async (s) => assert.equal((await s.deadLetters({ limit: 10 })).length, 4), { path });
   });
 });

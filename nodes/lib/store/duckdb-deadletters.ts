@@ -1,95 +1,40 @@
 /**
- * The `deadletters` table of the DuckDB store: its schema and migration,
+ * The `deadletters` table of the DuckDB store: its schema and migrations,
  * inserts, filtered and paged queries, and replay marks.
  *
- * Version 2 of the table keeps what a replay needs beside the readable excerpt:
- * the whole message (`body`, up to the size the caller kept), its content type,
- * format, the input's extra facts and the input node that journaled it, plus an
- * `id` for paging and `replayed_at`. The bodies of letters not replayed yet are
- * kept only up to a disk budget; beyond it a letter keeps its excerpt only, so
- * a flood of bad messages cannot fill the disk through this table.
+ * Since version 2 a letter keeps what a replay needs beside the readable
+ * excerpt: the whole message (its body, up to the size the caller kept), its
+ * content type, format, the input's extra facts and the input node that
+ * journaled it, plus an `id` for paging and `replayed_at`. Version 3 keeps the
+ * bodies in files beside the database (deadletter-bodies.ts; why is there)
+ * and in the table only where each lies (`body_seg`, `body_off`, `body_len`).
+ * The bodies of letters not replayed yet are kept only up to a budget, and the
+ * body files to twice it; beyond either a letter keeps its excerpt only, so a
+ * flood of bad messages cannot fill the disk.
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { listValue, DuckDBTimestampValue } from '@duckdb/node-api';
 import { BadParameterError } from '../errors';
 import type { DeadLetter, DeadLetterQuery } from './types';
+import type { BodyRef, DeadLetterBodies } from './deadletter-bodies';
 
-export const DEADLETTERS_VERSION = 2;
+import { dropUnusedBodies, EXCERPT } from './duckdb-deadletters-migrate';
+
+export { DEADLETTERS_VERSION, migrateDeadLetters } from './duckdb-deadletters-migrate';
 /** Default budget for the bodies of dead letters not yet replayed. */
 export const DEFAULT_BODY_BUDGET = 256 * 1024 * 1024;
-/** The excerpt of version 1 (and of the readable `payload`): shorter than this, it is the whole message. */
-const EXCERPT = 4096;
-// One statement carries at most this much body text, so a flood of letters is not one huge JSON text.
-const STATEMENT_BYTES = 8 * 1024 * 1024;
+/** The body files may take this many times the budget (space of replayed bodies not freed yet included). */
+const DISK_FACTOR = 2;
+// One statement carries at most this much text (excerpts, reasons), so a flood of letters is not one huge JSON text.
+const STATEMENT_BYTES = 2 * 1024 * 1024;
 // The range of a JS Date; also keeps ts * 1000 inside DuckDB's int64 micros.
 const MAX_TS = 8.64e15;
 const LONE_SURROGATE = /\p{Cs}/gu;
-
-const COLUMNS = `
-  id BIGINT NOT NULL,
-  ts TIMESTAMP NOT NULL,
-  device VARCHAR,
-  source VARCHAR,
-  code VARCHAR,
-  reason VARCHAR,
-  payload VARCHAR,
-  body BLOB,
-  content_type VARCHAR,
-  format VARCHAR,
-  meta VARCHAR,
-  input VARCHAR,
-  received_at TIMESTAMP,
-  replayed_at TIMESTAMP`;
 
 type Params = Record<string, DuckDBValue>;
 
 /** Bytes a budget has left, per connection (a reopened database counts again). */
 const usage = new WeakMap<DuckDBConnection, { bodyBytes: number }>();
-
-async function columnsOf(conn: DuckDBConnection): Promise<string[]> {
-  const r = await conn.runAndReadAll(`SELECT column_name FROM information_schema.columns WHERE table_name = 'deadletters' AND table_schema = 'main'`);
-  return r.getRows().map((row) => String(row[0]));
-}
-
-/**
- * Creates the table, or brings a version 1 table (ts, device, source, code,
- * reason, payload) to version 2 in one transaction: ids in time order, and as
- * body the old excerpt where it was the whole message.
- */
-export async function migrateDeadLetters(conn: DuckDBConnection): Promise<void> {
-  const cols = await columnsOf(conn);
-  if (cols.includes('id')) {
-    await conn.run(`CREATE SEQUENCE IF NOT EXISTS deadletter_id`);
-    return;
-  }
-  if (cols.length === 0) {
-    await conn.run(`CREATE SEQUENCE IF NOT EXISTS deadletter_id; CREATE TABLE IF NOT EXISTS deadletters (${COLUMNS});`);
-    return;
-  }
-  await conn.run('BEGIN TRANSACTION');
-  try {
-    const count = Number((await conn.runAndReadAll('SELECT count(*) FROM deadletters')).getRows()[0][0]);
-    await conn.run(`CREATE TABLE deadletters_v2 (${COLUMNS})`);
-    // An excerpt shorter than the cut is the message itself: text as UTF-8, 'base64:' as the bytes it stands for.
-    await conn.run(`INSERT INTO deadletters_v2
-      SELECT row_number() OVER (ORDER BY ts, rowid), ts, device, source, code, reason, payload,
-        CASE WHEN payload LIKE 'base64:%' THEN
-               CASE WHEN octet_length(from_base64(substr(payload, 8))) < ${EXCERPT} THEN from_base64(substr(payload, 8)) END
-             WHEN payload IS NOT NULL AND octet_length(encode(payload)) < ${EXCERPT} AND NOT ends_with(payload, '…') THEN encode(payload)
-        END,
-        NULL, NULL, NULL, NULL, NULL, NULL
-      FROM deadletters`);
-    await conn.run('DROP TABLE deadletters');
-    await conn.run('ALTER TABLE deadletters_v2 RENAME TO deadletters');
-    await conn.run(`DROP SEQUENCE IF EXISTS deadletter_id`);
-    await conn.run(`CREATE SEQUENCE deadletter_id START ${count + 1}`);
-    await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('deadletters_version', '${DEADLETTERS_VERSION}')`);
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}
 
 /** The whole message as a replay needs it, when the letter carries it or its excerpt is complete. */
 function bodyOf(l: DeadLetter): Buffer | undefined {
@@ -103,66 +48,92 @@ function bodyOf(l: DeadLetter): Buffer | undefined {
 async function bodyBytes(conn: DuckDBConnection): Promise<{ bodyBytes: number }> {
   let u = usage.get(conn);
   if (!u) {
-    const r = await conn.runAndReadAll('SELECT coalesce(sum(octet_length(body)), 0)::DOUBLE FROM deadletters WHERE replayed_at IS NULL');
+    const r = await conn.runAndReadAll('SELECT coalesce(sum(body_len), 0)::DOUBLE FROM deadletters WHERE replayed_at IS NULL');
     u = { bodyBytes: Number(r.getRows()[0][0]) };
     usage.set(conn, u);
   }
   return u;
 }
 
-const INSERT = `INSERT INTO deadletters
-  SELECT nextval('deadletter_id'), make_timestamp(r.t * 1000), r.d, r.s, r.c, r.r, r.p, from_base64(r.b), r.ct, r.f, r.m, r.i,
-    make_timestamp(r.a * 1000), NULL
+const INSERT = `INSERT INTO deadletters (id, ts, device, source, code, reason, payload, content_type, format, meta, input, received_at, replayed_at, body_seg, body_off, body_len)
+  SELECT nextval('deadletter_id'), make_timestamp(r.t * 1000), r.d, r.s, r.c, r.r, r.p, r.ct, r.f, r.m, r.i, make_timestamp(r.a * 1000), NULL, r.bs, r.bo, r.bl
   FROM (SELECT unnest(c.t) AS t, unnest(c.d) AS d, unnest(c.s) AS s, unnest(c.c) AS c, unnest(c.r) AS r, unnest(c.p) AS p,
-               unnest(c.b) AS b, unnest(c.ct) AS ct, unnest(c.f) AS f, unnest(c.m) AS m, unnest(c.i) AS i, unnest(c.a) AS a
-        FROM (SELECT json_transform($rows, '{"t":["BIGINT"],"d":["VARCHAR"],"s":["VARCHAR"],"c":["VARCHAR"],"r":["VARCHAR"],"p":["VARCHAR"],"b":["VARCHAR"],"ct":["VARCHAR"],"f":["VARCHAR"],"m":["VARCHAR"],"i":["VARCHAR"],"a":["BIGINT"]}') AS c)) AS r`;
+               unnest(c.ct) AS ct, unnest(c.f) AS f, unnest(c.m) AS m, unnest(c.i) AS i, unnest(c.a) AS a,
+               unnest(c.bs) AS bs, unnest(c.bo) AS bo, unnest(c.bl) AS bl
+        FROM (SELECT json_transform($rows, '{"t":["BIGINT"],"d":["VARCHAR"],"s":["VARCHAR"],"c":["VARCHAR"],"r":["VARCHAR"],"p":["VARCHAR"],"ct":["VARCHAR"],"f":["VARCHAR"],"m":["VARCHAR"],"i":["VARCHAR"],"a":["BIGINT"],"bs":["INTEGER"],"bo":["BIGINT"],"bl":["INTEGER"]}') AS c)) AS r`;
 
-/** Appends letters, each statement atomic; bodies beyond the budget are left out (the excerpt stays). */
-export async function insertDeadLetters(conn: DuckDBConnection, letters: DeadLetter[], budget = DEFAULT_BODY_BUDGET): Promise<void> {
+/**
+ * Appends letters, each statement atomic, their bodies made durable in the
+ * body files first; bodies beyond the budget (or the files' cap) are left out
+ * (the excerpt stays).
+ */
+export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLetterBodies, letters: DeadLetter[], budget = DEFAULT_BODY_BUDGET): Promise<void> {
   const u = await bodyBytes(conn);
   let cols = empty();
+  let kept: Array<{ row: number; bytes: Buffer }> = [];
   let size = 0;
   const flush = async () => {
     if (cols.t.length === 0) return;
+    const refs = await bodies.append(kept.map((k) => k.bytes));
+    kept.forEach((k, i) => {
+      cols.bs[k.row] = refs[i].seg;
+      cols.bo[k.row] = refs[i].off;
+      cols.bl[k.row] = refs[i].len;
+    });
     await conn.run(INSERT, { rows: JSON.stringify(cols) });
     cols = empty();
+    kept = [];
     size = 0;
   };
+  // DuckDB keeps UTF-8: a lone surrogate (valid in a JS string) would make the row invalid.
+  const text = (v: unknown) => (v === undefined || v === null ? null : String(v).replace(LONE_SURROGATE, '\uFFFD'));
   for (const l of letters) {
-    // DuckDB keeps UTF-8: a lone surrogate (valid in a JS string) would make the row invalid.
-    const text = (v: unknown) => (v === undefined || v === null ? null : String(v).replace(LONE_SURROGATE, '\uFFFD'));
     const body = bodyOf(l);
-    const keep = body !== undefined && u.bodyBytes + body.length <= budget;
-    if (keep) u.bodyBytes += body.length;
-    const b64 = keep ? body.toString('base64') : null;
-    if (b64 && size + b64.length > STATEMENT_BYTES) await flush();
+    const keep = body !== undefined && u.bodyBytes + body.length <= budget && bodies.diskBytes() + pendingBytes(kept) + body.length <= DISK_FACTOR * budget;
+    const row = { p: text(l.payload), r: text(l.reason) };
+    const rowBytes = (row.p?.length ?? 0) + (row.r?.length ?? 0) + 256;
+    if (size + rowBytes > STATEMENT_BYTES) await flush();
+    if (keep) {
+      u.bodyBytes += body.length;
+      kept.push({ row: cols.t.length, bytes: body });
+    }
     cols.t.push(Number.isFinite(l.ts) && Math.abs(l.ts) <= MAX_TS ? Math.round(l.ts) : Date.now());
     cols.d.push(text(l.device));
     cols.s.push(text(l.source));
     cols.c.push(text(l.code));
-    cols.r.push(text(l.reason));
-    cols.p.push(text(l.payload));
-    cols.b.push(b64);
+    cols.r.push(row.r);
+    cols.p.push(row.p);
     cols.ct.push(text(l.contentType));
     cols.f.push(text(l.format));
     cols.m.push(l.meta && typeof l.meta === 'object' ? text(JSON.stringify(l.meta)) : null);
     cols.i.push(text(l.input));
     cols.a.push(typeof l.receivedAt === 'number' && Number.isFinite(l.receivedAt) && Math.abs(l.receivedAt) <= MAX_TS ? Math.round(l.receivedAt) : null);
-    size += b64?.length ?? 0;
+    cols.bs.push(null);
+    cols.bo.push(null);
+    cols.bl.push(null);
+    size += rowBytes;
   }
   await flush();
 }
 
+function pendingBytes(kept: Array<{ bytes: Buffer }>): number {
+  let n = 0;
+  for (const k of kept) n += k.bytes.length;
+  return n;
+}
+
 function empty() {
-  return { t: [] as number[], d: [] as Array<string | null>, s: [] as Array<string | null>, c: [] as Array<string | null>, r: [] as Array<string | null>, p: [] as Array<string | null>, b: [] as Array<string | null>, ct: [] as Array<string | null>, f: [] as Array<string | null>, m: [] as Array<string | null>, i: [] as Array<string | null>, a: [] as Array<number | null> };
+  const texts = () => [] as Array<string | null>;
+  const ints = () => [] as Array<number | null>;
+  return { t: [] as number[], d: texts(), s: texts(), c: texts(), r: texts(), p: texts(), ct: texts(), f: texts(), m: texts(), i: texts(), a: ints(), bs: ints(), bo: ints(), bl: ints() };
 }
 
 function tsValue(ms: number): DuckDBTimestampValue {
   return new DuckDBTimestampValue(BigInt(Math.round(ms)) * 1000n);
 }
 
-/** Letters matching the query, by recording time then id; `withBody` adds the replay bytes. */
-export async function queryDeadLetters(conn: DuckDBConnection, q: DeadLetterQuery): Promise<DeadLetter[]> {
+/** Letters matching the query, by recording time then id; `withBody` adds the replay bytes (read from the body files). */
+export async function queryDeadLetters(conn: DuckDBConnection, bodies: DeadLetterBodies, q: DeadLetterQuery): Promise<DeadLetter[]> {
   if (!Number.isSafeInteger(q.limit) || q.limit < 1) throw new BadParameterError('limit', `"limit" must be a whole number of at least 1, got ${q.limit}`);
   const where: string[] = [];
   const params: Params = { lim: q.limit };
@@ -189,16 +160,18 @@ export async function queryDeadLetters(conn: DuckDBConnection, q: DeadLetterQuer
     params.afterId = BigInt(q.after.id);
   }
   if (q.replayed !== undefined) where.push(q.replayed ? 'replayed_at IS NOT NULL' : 'replayed_at IS NULL');
-  if (q.replayable !== undefined) where.push(q.replayable ? 'body IS NOT NULL' : 'body IS NULL');
+  if (q.replayable !== undefined) where.push(q.replayable ? 'body_seg IS NOT NULL' : 'body_seg IS NULL');
   if (q.ids !== undefined) {
     where.push('list_contains($ids, id)');
     params.ids = listValue(q.ids.map((i) => BigInt(i)));
   }
-  const sql = `SELECT id, epoch_ms(ts)::DOUBLE, device, source, code, reason, payload, ${q.withBody ? 'to_base64(body)' : 'NULL'}, body IS NOT NULL,
+  const sql = `SELECT id, epoch_ms(ts)::DOUBLE, device, source, code, reason, payload, body_seg, body_off::DOUBLE, body_len,
       content_type, format, meta, input, epoch_ms(received_at)::DOUBLE, epoch_ms(replayed_at)::DOUBLE
     FROM deadletters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts ${desc ? 'DESC' : 'ASC'}, id ${desc ? 'DESC' : 'ASC'} LIMIT $lim`;
   const rows = (await conn.runAndReadAll(sql, params)).getRows();
-  return rows.map(([id, ts, device, source, code, reason, payload, body, hasBody, contentType, format, meta, input, receivedAt, replayedAt]) => {
+  const out: DeadLetter[] = [];
+  for (const [id, ts, device, source, code, reason, payload, seg, off, len, contentType, format, meta, input, receivedAt, replayedAt] of rows) {
+    const ref: BodyRef | undefined = typeof seg === 'number' ? { seg, off: off as number, len: len as number } : undefined;
     const l: DeadLetter = {
       id: Number(id),
       ts: ts as number,
@@ -207,17 +180,23 @@ export async function queryDeadLetters(conn: DuckDBConnection, q: DeadLetterQuer
       code: (code ?? '') as string,
       reason: (reason ?? '') as string,
       payload: (payload ?? '') as string,
-      replayable: hasBody === true,
+      replayable: ref !== undefined,
     };
-    if (typeof body === 'string') l.body = body;
+    if (ref && q.withBody) {
+      const bytes = await bodies.read(ref);
+      // A body file lost outside the runtime (a folder not copied with the database): listed, not replayable.
+      if (bytes) l.body = bytes.toString('base64');
+      else l.replayable = false;
+    }
     if (typeof contentType === 'string') l.contentType = contentType;
     if (typeof format === 'string') l.format = format;
     if (typeof meta === 'string') l.meta = JSON.parse(meta) as Record<string, string>;
     if (typeof input === 'string') l.input = input;
     if (typeof receivedAt === 'number') l.receivedAt = receivedAt;
     if (typeof replayedAt === 'number') l.replayedAt = replayedAt;
-    return l;
-  });
+    out.push(l);
+  }
+  return out;
 }
 
 /**
@@ -225,20 +204,27 @@ export async function queryDeadLetters(conn: DuckDBConnection, q: DeadLetterQuer
  * replayed letter is never replayed again; if the replay fails, the new dead
  * letter keeps the body). Resolves the ids this call marked.
  */
-export async function markReplayed(conn: DuckDBConnection, ids: number[], at: number): Promise<number[]> {
+export async function markReplayed(conn: DuckDBConnection, bodies: DeadLetterBodies, ids: number[], at: number): Promise<number[]> {
   if (ids.length === 0) return [];
   const r = await conn.runAndReadAll(
-    `UPDATE deadletters SET replayed_at = $at, body = NULL WHERE list_contains($ids, id) AND replayed_at IS NULL RETURNING id`,
+    `UPDATE deadletters SET replayed_at = $at, body_seg = NULL, body_off = NULL, body_len = NULL WHERE list_contains($ids, id) AND replayed_at IS NULL RETURNING id`,
     { at: tsValue(at), ids: listValue(ids.map((i) => BigInt(i))) },
   );
   usage.delete(conn);
+  await dropUnusedBodies(conn, bodies);
   return r.getRows().map((row) => Number(row[0])).sort((a, b) => a - b);
 }
 
 /** Undoes the mark of letters whose replay could not be submitted, bodies included. */
-export async function unmarkReplayed(conn: DuckDBConnection, letters: Array<{ id: number; body?: string }>): Promise<void> {
+export async function unmarkReplayed(conn: DuckDBConnection, bodies: DeadLetterBodies, letters: Array<{ id: number; body?: string }>): Promise<void> {
   for (const l of letters) {
-    await conn.run(`UPDATE deadletters SET replayed_at = NULL, body = from_base64($body) WHERE id = $id`, { id: BigInt(l.id), body: l.body ?? null });
+    const [ref] = typeof l.body === 'string' ? await bodies.append([Buffer.from(l.body, 'base64')]) : [];
+    await conn.run(`UPDATE deadletters SET replayed_at = NULL, body_seg = $seg, body_off = $off, body_len = $len WHERE id = $id`, {
+      id: BigInt(l.id),
+      seg: ref?.seg ?? null,
+      off: ref === undefined ? null : BigInt(ref.off),
+      len: ref?.len ?? null,
+    });
   }
   usage.delete(conn);
 }

@@ -22,6 +22,7 @@ import type {
 } from './types';
 import { checkOptions, walBytesOf, type DuckDbStoreOptions } from './duckdb-options';
 import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
+import { DeadLetterBodies } from './deadletter-bodies';
 import { tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { BEHIND_KEY } from './duckdb-rollups';
 import { openRollups } from './duckdb-rollup-open';
@@ -80,11 +81,14 @@ export class DuckDbStore implements TimeSeriesStore {
   /** When a write of readings last committed, and when any queued statement last failed (health()). */
   private committedAt = 0;
   private failedAt = 0;
+  /** Dead letters' bodies, beside the database file (deadletter-bodies.ts). */
+  private readonly bodies: DeadLetterBodies;
 
   constructor(options: DuckDbStoreOptions) {
     checkOptions(options);
     this.path = options.path;
     this.options = options;
+    this.bodies = new DeadLetterBodies(options.path === ':memory:' ? undefined : `${options.path}.bodies`);
     this.rollups = options.rollups !== false;
     const walBytes = walBytesOf(options);
     this.trace = options.trace ?? traceFromEnv();
@@ -133,7 +137,16 @@ export class DuckDbStore implements TimeSeriesStore {
       await this.writeNow(conn, readings);
       if (this.trace) this.trace({ kind: 'write', ms: performance.now() - t0, waitMs: t0 - queued, readings: readings.length });
     });
-    // Right after the write, before the next: the write is acknowledged without waiting for it.
+    return this.checkpointAfter(done);
+  }
+
+  /**
+   * Queues the checkpoint a write has made due right after it, before the next
+   * write; the write is acknowledged without waiting for it. Dead letters and
+   * replay marks grow the WAL as readings do, so a flood of bad messages alone
+   * checkpoints too.
+   */
+  private checkpointAfter<T>(done: Promise<T>): Promise<T> {
     void done.then(() => this.checkpointIfDue(), () => undefined);
     return done;
   }
@@ -210,7 +223,7 @@ export class DuckDbStore implements TimeSeriesStore {
 
   writeDeadLetters(letters: DeadLetter[]): Promise<void> {
     if (letters.length === 0) return Promise.resolve();
-    return this.enqueue('write dead letters', (conn) => insertDeadLetters(conn, letters, this.options.deadLetterBodyBudget));
+    return this.checkpointAfter(this.enqueue('write dead letters', (conn) => insertDeadLetters(conn, this.bodies, letters, this.options.deadLetterBodyBudget)));
   }
 
   readings(q: ReadingsQuery): Promise<ReadingsPage> {
@@ -227,15 +240,15 @@ export class DuckDbStore implements TimeSeriesStore {
   }
 
   deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]> {
-    return this.enqueue('query dead letters', (conn) => queryDeadLetters(conn, q));
+    return this.enqueue('query dead letters', (conn) => queryDeadLetters(conn, this.bodies, q));
   }
 
   markDeadLettersReplayed(ids: number[], at: number): Promise<number[]> {
-    return this.enqueue('mark dead letters replayed', (conn) => markReplayed(conn, ids, at));
+    return this.checkpointAfter(this.enqueue('mark dead letters replayed', (conn) => markReplayed(conn, this.bodies, ids, at)));
   }
 
   unmarkDeadLettersReplayed(letters: Array<{ id: number; body?: string }>): Promise<void> {
-    return this.enqueue('unmark dead letters', (conn) => unmarkReplayed(conn, letters));
+    return this.checkpointAfter(this.enqueue('unmark dead letters', (conn) => unmarkReplayed(conn, this.bodies, letters)));
   }
 
   /** The device registry's tables in this database (duckdb-registry.ts). */
@@ -296,6 +309,7 @@ export class DuckDbStore implements TimeSeriesStore {
         this.shutdown();
       } finally {
         releaseFile(this.path, this);
+        await this.bodies.close();
       }
     });
   }
@@ -337,7 +351,7 @@ export class DuckDbStore implements TimeSeriesStore {
       const conn = await instance.connect();
       await conn.run(SCHEMA);
       await dropReadingsKey(conn);
-      await migrateDeadLetters(conn);
+      await migrateDeadLetters(conn, this.bodies);
       if (this.rollups) await openRollups(conn, this.retention, this.rollupTimer.pending);
       // Writes from now on leave the roll-ups behind: the next open with them rebuilds them.
       else await conn.run(`DELETE FROM upperstack_meta WHERE key = 'rollups'`);
