@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { backtest, type Point } from '../../nodes/lib/anomaly/backtest';
 import { compileDetector, DEFAULT_DETECTOR, STANDARD_ENSEMBLE } from '../../nodes/lib/anomaly/config';
 import { FAR_BELOW, FAR_BELOW_MAX, log10Tail } from '../../nodes/lib/anomaly/detectors/likelihood';
+import { BINS, rings, Stream } from '../../nodes/lib/anomaly/detectors/likelihood-stream';
 import { AnomalyEngine, type AnomalyEngineOptions } from '../../nodes/lib/anomaly/engine';
 import { Prng } from '../../nodes/lib/anomaly/stats';
 import { DetectorConfigError } from '../../nodes/lib/errors';
@@ -161,6 +162,23 @@ describe('likelihood: state and config', () => {
     const o = restored.update(points[1499].ts + STEP, 20, { field: 'v' });
     assert.ok(o);
     assert.doesNotThrow(() => JSON.stringify(restored.toJSON()));
+  });
+
+  it("members' streams share one array of rings without touching each other's readings", () => {
+    const ring = rings(3, 3);
+    const streams = [0, 1, 2].map((i) => new Stream(3, undefined, ring, i));
+    // Stream 1 wraps around its ring; the others keep what they were given.
+    for (let k = 0; k < 5; k++) streams[1].push(k, 100 + k);
+    streams[0].push(0.5, 7);
+    streams[2].push(1.5, 9);
+    streams[2].push(0.25, 10);
+    const kept = (st: Stream) => Array.from({ length: st.size }, (_, k) => [st.surprise(k), st.value(k)]);
+    assert.deepEqual(streams.map(kept), [[[0.5, 7]], [[2, 102], [3, 103], [4, 104]], [[1.5, 9], [0.25, 10]]]);
+    assert.deepEqual(streams.map((st) => st.average()), [0.5, 3, 0.875]);
+    // Saved and restored into a ring of its own, a stream keeps its readings; bins no spell has reached save as 0.
+    const saved = JSON.parse(JSON.stringify(streams[1].toJSON())) as ReturnType<Stream['toJSON']>;
+    assert.deepEqual(saved.seen, new Array(BINS).fill(0));
+    assert.deepEqual(kept(new Stream(3, saved)), kept(streams[1]));
   });
 
   it('rejects bad parameters with DetectorConfigError', () => {

@@ -80,7 +80,8 @@ export class Window {
   ) {
     this.sum = 0;
     this.sumSq = 0;
-    const cap = Math.min(maxPoints, 64);
+    // Grown by doubling (grow()): a series seen once holds 8 points' room, not 64 (~750 bytes less).
+    const cap = Math.min(maxPoints, 8);
     this.ts = new Int32Array(cap);
     this.vs = new Float64Array(cap);
     this.order = robust ? this.slots(cap) : null;

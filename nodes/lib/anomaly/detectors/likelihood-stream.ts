@@ -39,6 +39,11 @@ export const BINS = 40;
 /**
  * A member's stream as it runs: the last `short` surprises and values in
  * rings (oldest at `head`) rather than lists shifted on every reading.
+ *
+ * The rings are two stretches of one Float64Array that the layer shares among
+ * its members' streams (rings(), at `at`): a typed array costs ~250 bytes of
+ * its own besides its numbers, and with eight per series they were a fifth of
+ * what a series held (~11 KB with the default detector).
  */
 export class Stream {
   n = 0;
@@ -47,24 +52,28 @@ export class Stream {
   // that met the first class is thrown away (see outcome.ts).
   mean = NaN;
   variance = NaN;
-  seen: number[];
+  /** `seen` of StreamState; null while every bin is 0 (most series never end a spell: 40 numbers each saved). */
+  seen: number[] | null = null;
   peak = -1;
   total = NaN;
   gain = NaN;
-  private readonly recent: Float64Array;
-  private readonly values: Float64Array;
+  /** Surprises at [at, at + cap), their values at [at + cap, at + 2 cap). */
+  private readonly ring: Float64Array;
+  private readonly at: number;
+  private readonly cap: number;
   private head = 0;
   /** Entries in the rings. */
   size = 0;
 
-  constructor(short: number, saved?: StreamState) {
+  /** `ring` from rings(short, streams), this stream being number `index` of them. */
+  constructor(short: number, saved: StreamState | undefined, ring: Float64Array = rings(short, 1), index = 0) {
     this.mean = 0;
     this.variance = 0;
     this.total = 0;
     this.gain = 1;
-    this.recent = new Float64Array(short);
-    this.values = new Float64Array(short);
-    this.seen = new Array<number>(BINS).fill(0);
+    this.ring = ring;
+    this.cap = short;
+    this.at = 2 * short * index;
     if (!saved) return;
     this.n = saved.n;
     this.mean = saved.mean;
@@ -80,38 +89,40 @@ export class Stream {
 
   /** Adds the newest surprise and value, dropping the oldest once `short` are kept. */
   push(surprise: number, value: number): void {
-    const cap = this.recent.length;
+    const cap = this.cap;
+    const r = this.ring;
     if (this.size === cap) {
-      this.recent[this.head] = surprise;
-      this.values[this.head] = value;
+      r[this.at + this.head] = surprise;
+      r[this.at + cap + this.head] = value;
       this.head = (this.head + 1) % cap;
     } else {
       const i = (this.head + this.size) % cap;
-      this.recent[i] = surprise;
-      this.values[i] = value;
+      r[this.at + i] = surprise;
+      r[this.at + cap + i] = value;
       this.size++;
     }
   }
 
   /** The k-th surprise kept, oldest first. */
   surprise(k: number): number {
-    return this.recent[(this.head + k) % this.recent.length];
+    return this.ring[this.at + ((this.head + k) % this.cap)];
   }
 
   /** The k-th value kept, oldest first. */
   value(k: number): number {
-    return this.values[(this.head + k) % this.values.length];
+    return this.ring[this.at + this.cap + ((this.head + k) % this.cap)];
   }
 
   /** The average surprise, summed oldest first. */
   average(): number {
     // Oldest first without a modulo per entry: from the head to the end of the ring, then from its start.
-    const r = this.recent;
-    const cap = r.length;
+    const r = this.ring;
+    const at = this.at;
+    const cap = this.cap;
     const end = this.head + this.size;
     let avg = 0;
-    for (let k = this.head; k < Math.min(end, cap); k++) avg += r[k];
-    for (let k = 0; k < end - cap; k++) avg += r[k];
+    for (let k = this.head; k < Math.min(end, cap); k++) avg += r[at + k];
+    for (let k = 0; k < end - cap; k++) avg += r[at + k];
     return avg / this.size;
   }
 
@@ -122,8 +133,13 @@ export class Stream {
       recent.push(this.surprise(k));
       values.push(this.value(k));
     }
-    return { n: this.n, recent, values, mean: this.mean, variance: this.variance, seen: [...this.seen], peak: this.peak, total: this.total, gain: this.gain };
+    return { n: this.n, recent, values, mean: this.mean, variance: this.variance, seen: this.seen ? [...this.seen] : new Array<number>(BINS).fill(0), peak: this.peak, total: this.total, gain: this.gain };
   }
+}
+
+/** The rings of `streams` streams of `short` readings each, in one array. */
+export function rings(short: number, streams: number): Float64Array {
+  return new Float64Array(2 * short * streams);
 }
 
 export function binOf(avg: number): number {

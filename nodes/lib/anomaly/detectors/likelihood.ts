@@ -14,7 +14,7 @@ import { durationWords, withUnit } from '../format';
 import { bool, known, num } from '../params';
 import { deviationOf, ratioScore } from '../stats';
 import type { Detector, DetectorType, FieldContext, LikelihoodConfig, Outcome } from '../types';
-import { BINS, binOf, Stream, surprise, type StreamState } from './likelihood-stream';
+import { BINS, binOf, rings, Stream, surprise, type StreamState } from './likelihood-stream';
 import { log10Tail, odds } from './likelihood-tail';
 
 export type { StreamState } from './likelihood-stream';
@@ -85,6 +85,18 @@ const MIN_SPREAD = 0.03;
 const FAST_SPREAD: ReadonlySet<DetectorType> = new Set<DetectorType>(['holtwinters', 'ewma']);
 const SUPPORT = 0.5;
 
+/** Which members are self-calibrated and fast-spread, by the members' types: one pair of lists per ensemble, not per series. */
+const kinds = new Map<string, { calibrated: readonly boolean[]; fast: readonly boolean[] }>();
+function memberKinds(members: readonly Detector[]): { calibrated: readonly boolean[]; fast: readonly boolean[] } {
+  const key = members.map((m) => `${m.type}${m.selfCalibrated === true ? '!' : ''}`).join(',');
+  let k = kinds.get(key);
+  if (!k) {
+    k = { calibrated: members.map((m) => m.selfCalibrated === true), fast: members.map((m) => FAST_SPREAD.has(m.type)) };
+    kinds.set(key, k);
+  }
+  return k;
+}
+
 /**
  * A member whose average is this far below its mean (x, in spreads) has a tail of at most FAR_BELOW_MAX:
  * log10Tail(-0.01) is 0.2975786, and its erfc is within 1.2e-7 of the true one, which falls as x does. A member
@@ -107,12 +119,14 @@ export class LikelihoodDetector implements Detector {
   private readonly alpha: number;
   /** -log10 of the alarm probability: the alarm level on the log scale. */
   private readonly level: number;
-  private readonly calibratedMember: boolean[];
-  private readonly fastSpread: boolean[];
-  /** Members far below their mean on this reading (FAR_BELOW), their tail not worked out yet: position, x and outcome. */
-  private readonly belowAt: number[];
-  private readonly belowX: Float64Array;
-  private readonly belowOut: Array<Outcome | null>;
+  /** Member i is self-calibrated; its type is in FAST_SPREAD (lists shared by every series with these members: memberKinds). */
+  private readonly calibratedMember: readonly boolean[];
+  private readonly fastSpread: readonly boolean[];
+  /**
+   * Members far below their mean on this reading (FAR_BELOW), their tail not
+   * worked out yet: position, x and outcome. Made the first time one is.
+   */
+  private below?: { at: number[]; x: number[]; out: Array<Outcome | null> };
 
   /** `members` come with their own restored state; `state` is the layer's own (absent when taking over a plain ensemble's). */
   constructor(
@@ -122,13 +136,10 @@ export class LikelihoodDetector implements Detector {
   ) {
     this.alarmTs = 0;
     this.alpha = 1 - Math.pow(0.5, 1 / s.long);
-    this.calibratedMember = members.map((m) => m.selfCalibrated === true);
-    this.fastSpread = members.map((m) => FAST_SPREAD.has(m.type));
+    ({ calibrated: this.calibratedMember, fast: this.fastSpread } = memberKinds(members));
     this.level = -Math.log10(s.probability);
-    this.streams = members.map((_, i) => new Stream(s.short, state?.streams?.[i]));
-    this.belowAt = members.map(() => -1);
-    this.belowX = new Float64Array(members.length);
-    this.belowOut = members.map(() => null);
+    const ring = rings(s.short, members.length);
+    this.streams = members.map((_, i) => new Stream(s.short, state?.streams?.[i], ring, i));
     if (state) {
       this.open = state.open;
       this.calm = state.calm;
@@ -168,9 +179,10 @@ export class LikelihoodDetector implements Detector {
         const x = (avg - st.mean) / Math.max(Math.sqrt(st.variance), MIN_SPREAD);
         if (x <= FAR_BELOW) {
           // At most FAR_BELOW_MAX, below level / 2 (the recurrence check's and the calm bound's): only bestL can change.
-          this.belowAt[below] = i;
-          this.belowX[below] = x;
-          this.belowOut[below++] = o;
+          const far = (this.below ??= { at: [], x: [], out: [] });
+          far.at[below] = i;
+          far.x[below] = x;
+          far.out[below++] = o;
         } else {
           let l = log10Tail(x);
           // An episode ends on behaviour that is ordinary by the normal curve, not on a spell that is merely habitual.
@@ -197,12 +209,13 @@ export class LikelihoodDetector implements Detector {
     }
     // The members far below their mean, as judging all in turn would take them: the highest tail, the first of equals.
     if (below > 0 && !(bestL > FAR_BELOW_MAX)) {
+      const far = this.below!;
       for (let k = 0; k < below; k++) {
-        const l = log10Tail(this.belowX[k]);
-        const i = this.belowAt[k];
+        const l = log10Tail(far.x[k]);
+        const i = far.at[k];
         if (l > bestL || (l === bestL && i < bestAt)) {
           bestL = l;
-          best = this.belowOut[k];
+          best = far.out[k];
           bestAt = i;
         }
       }
@@ -269,6 +282,8 @@ export class LikelihoodDetector implements Detector {
    */
   private recurrence(st: Stream, avg: number): number {
     const seen = st.seen;
+    // No spell has ended yet: every bin is 0.
+    if (!seen) return Infinity;
     let tail = 0;
     for (let b = binOf(avg); b < BINS; b++) tail += seen[b];
     const spells = tail / st.gain;
@@ -284,13 +299,14 @@ export class LikelihoodDetector implements Detector {
     st.total += g;
     if (avg > st.mean + Math.max(Math.sqrt(st.variance), MIN_SPREAD)) st.peak = Math.max(st.peak, binOf(avg));
     else if (st.peak >= 0) {
-      st.seen[st.peak] += g;
+      (st.seen ??= new Array<number>(BINS).fill(0))[st.peak] += g;
       st.peak = -1;
     }
     st.gain = g / (1 - this.alpha);
     // Rescaled long before the weights could overflow; only ratios are used.
     if (st.gain > 1e100) {
-      for (let b = 0; b < BINS; b++) st.seen[b] /= st.gain;
+      const seen = st.seen;
+      if (seen) for (let b = 0; b < BINS; b++) seen[b] /= st.gain;
       st.total /= st.gain;
       st.gain = 1;
     }
