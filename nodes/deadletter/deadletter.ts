@@ -34,7 +34,7 @@ export = function register(RED: NodeAPI): void {
     onInput(node, (msg, send, done) => {
       // Kept in the store with what a replay needs; published and passed on without the bytes.
       const letter = { ...toDeadLetter({ ...msg, error: msg.error ?? (msg as { _error?: unknown })._error }), ...replayFacts(msg) };
-      const { body: _body, ...shown } = letter;
+      const { bytes: _bytes, ...shown } = letter;
       const finish = (err?: Error) => {
         if (err) return done(err);
         const broker = findBroker(config.broker || undefined);

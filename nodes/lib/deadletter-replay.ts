@@ -17,7 +17,7 @@ import type { DeadLetter } from './store/types';
 /** The largest message kept for replay: the default payload limit of the inputs. */
 export const MAX_REPLAY_BYTES = DEFAULT_LIMITS.maxBytes;
 
-export type ReplayFacts = Pick<DeadLetter, 'body' | 'contentType' | 'format' | 'meta' | 'input' | 'receivedAt'>;
+export type ReplayFacts = Pick<DeadLetter, 'bytes' | 'contentType' | 'format' | 'meta' | 'input' | 'receivedAt'>;
 
 export interface FailedMessageFacts {
   payload?: unknown;
@@ -75,6 +75,14 @@ export function replayFacts(msg: FailedMessageFacts, max = MAX_REPLAY_BYTES): Re
       facts.format = 'json';
     }
   }
-  if (bytes && bytes.length <= max) facts.body = bytes.toString('base64');
+  // The message's own bytes, not a copy: the letter is written while the message is still held.
+  if (bytes && bytes.length <= max) facts.bytes = bytes;
   return facts;
+}
+
+/** A letter as JSON can hold it: `bytes` becomes `body` (base64). */
+export function spoolSafe(l: DeadLetter): DeadLetter {
+  if (l.bytes === undefined) return l;
+  const { bytes, ...rest } = l;
+  return { ...rest, body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import type { DeadLetter } from '../../nodes/lib/store/types';
-import { replayFacts } from '../../nodes/lib/deadletter-replay';
+import { replayFacts, spoolSafe } from '../../nodes/lib/deadletter-replay';
 import { decodeDeadLetterCursor, encodeDeadLetterCursor, handleDeadLetters, parseDeadLetterParams } from '../../nodes/lib/api/deadletters';
 import { BackpressureError, BadParameterError } from '../../nodes/lib/errors';
 import { handleReplay, parseReplayParams, replayDeadLetters } from '../../nodes/lib/api/replay';
@@ -290,13 +290,27 @@ describe('replayFacts', () => {
 
   test('raw bytes are kept with their content type, format, meta, input and arrival time', () => {
     const payload = Buffer.from([1, 2, 3]);
-    assert.deepEqual(replayFacts({ payload, contentType: 'application/cbor', format: 'cbor', meta: { precision: 's' }, receivedAt: 5, upperstack: { receipts } }), {
+    const facts = replayFacts({ payload, contentType: 'application/cbor', format: 'cbor', meta: { precision: 's' }, receivedAt: 5, upperstack: { receipts } });
+    assert.deepEqual(facts, {
       input: 'mqtt-in-1',
       receivedAt: 5,
       meta: { precision: 's' },
       contentType: 'application/cbor',
       format: 'cbor',
-      body: 'AQID',
+      bytes: payload,
+    });
+    // The message's own bytes, not a copy of them.
+    assert.equal(facts.bytes!.buffer, payload.buffer);
+  });
+
+  test('a letter with bytes goes to a spool as JSON with them as its base64 body, and is stored the same either way', async () => {
+    const bytes = Buffer.from([0, 0xff, 7]);
+    const spooled = JSON.parse(JSON.stringify(spoolSafe(letter(0, { bytes })))) as DeadLetter;
+    assert.deepEqual([spooled.body, 'bytes' in spooled], ['AP8H', false]);
+    await withStore(async (s) => {
+      await s.writeDeadLetters([letter(0, { bytes }), spooled]);
+      const got = await s.deadLetters({ limit: 2, order: 'asc', withBody: true });
+      assert.deepEqual(got.map((l) => l.body), ['AP8H', 'AP8H']);
     });
   });
 
@@ -304,13 +318,13 @@ describe('replayFacts', () => {
     const r = { device: 'd', ts: 1, fields: { t: 'x' }, tags: {} };
     const facts = replayFacts({ payload: [r, r], contentType: 'application/cbor', format: 'cbor', meta: { route: 'insert' } });
     assert.deepEqual([facts.format, facts.contentType, facts.meta], ['json', 'application/json', undefined]);
-    assert.deepEqual(JSON.parse(Buffer.from(facts.body!, 'base64').toString()), [r, r]);
-    assert.equal(replayFacts({ payload: Buffer.alloc(11) }, 10).body, undefined);
+    assert.deepEqual(JSON.parse(Buffer.from(facts.bytes!).toString()), [r, r]);
+    assert.equal(replayFacts({ payload: Buffer.alloc(11) }, 10).bytes, undefined);
     // 10,000 levels deep: written without recursion, cut, so not kept (and no RangeError).
     let deep: unknown = 1;
     for (let i = 0; i < 10_000; i++) deep = { a: deep };
-    assert.equal(replayFacts({ payload: deep }, 1000).body, undefined);
-    assert.equal(replayFacts({ payload: { x: [1, 2] } }).body, Buffer.from('{"x":[1,2]}').toString('base64'));
+    assert.equal(replayFacts({ payload: deep }, 1000).bytes, undefined);
+    assert.equal(Buffer.from(replayFacts({ payload: { x: [1, 2] } }).bytes!).toString(), '{"x":[1,2]}');
   });
 });
 

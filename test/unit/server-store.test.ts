@@ -200,3 +200,13 @@ test('a sink list without an embedded store: a server that reads back answers qu
   const both = SinkSet.create(normalizeSinks([{ id: 'main', kind: 'duckdb', path: ':memory:' }, { id: 'vm', kind: 'victoriametrics', url: 'http://127.0.0.1:1' }], dataDir), { dataDir, configId: 'cfg2' });
   assert.ok(!(both.primary instanceof ServerStore));
 });
+
+test('a letter given as bytes (as the dead-letter node gives it) is kept in the file as its base64 body, not as a JSON Buffer', async (t) => {
+  const file = join(tmp(t), 'store', 'cfg.deadletters.jsonl');
+  const a = new FileDeadLetters(file);
+  await a.open();
+  await a.write([letter('d1', 1000, { payload: 'x'.repeat(5000) + '…', bytes: Buffer.from([0, 0xff, 7]) })]);
+  const [l] = await a.query({ limit: 1, withBody: true });
+  assert.deepEqual([l.replayable, l.body, 'bytes' in l], [true, 'AP8H', false]);
+  assert.equal(readFileSync(file, 'utf8').includes('"Buffer"'), false);
+});

@@ -37,7 +37,8 @@ type Params = Record<string, DuckDBValue>;
 const usage = new WeakMap<DuckDBConnection, { bodyBytes: number }>();
 
 /** The whole message as a replay needs it, when the letter carries it or its excerpt is complete. */
-function bodyOf(l: DeadLetter): Buffer | undefined {
+function bodyOf(l: DeadLetter): Uint8Array | undefined {
+  if (l.bytes !== undefined) return l.bytes;
   if (typeof l.body === 'string') return Buffer.from(l.body, 'base64');
   const p = l.payload;
   if (typeof p !== 'string') return undefined;
@@ -70,7 +71,7 @@ const INSERT = `INSERT INTO deadletters (id, ts, device, source, code, reason, p
 export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLetterBodies, letters: DeadLetter[], budget = DEFAULT_BODY_BUDGET): Promise<void> {
   const u = await bodyBytes(conn);
   let cols = empty();
-  let kept: Array<{ row: number; bytes: Buffer }> = [];
+  let kept: Array<{ row: number; bytes: Uint8Array }> = [];
   let size = 0;
   const flush = async () => {
     if (cols.t.length === 0) return;
@@ -116,7 +117,7 @@ export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLett
   await flush();
 }
 
-function pendingBytes(kept: Array<{ bytes: Buffer }>): number {
+function pendingBytes(kept: Array<{ bytes: Uint8Array }>): number {
   let n = 0;
   for (const k of kept) n += k.bytes.length;
   return n;

@@ -36,6 +36,7 @@ interface Line {
 }
 
 function bodyOf(l: DeadLetter): string | undefined {
+  if (l.bytes !== undefined) return Buffer.from(l.bytes.buffer, l.bytes.byteOffset, l.bytes.byteLength).toString('base64');
   if (typeof l.body === 'string') return l.body;
   const p = l.payload;
   if (typeof p !== 'string') return undefined;
@@ -278,7 +279,7 @@ export class FileDeadLetters {
         const body = bodyOf(l);
         const keep = body !== undefined && bytes + body.length <= this.budget;
         if (keep) bytes += body.length;
-        const { replayable: _r, replayedAt: _p, ...rest } = l;
+        const { replayable: _r, replayedAt: _p, bytes: _b, ...rest } = l;
         const kept: DeadLetter = { ...rest, id: id++, ts: Number.isFinite(l.ts) ? Math.round(l.ts) : Date.now() };
         if (keep) kept.body = body;
         else delete kept.body;

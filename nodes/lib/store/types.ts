@@ -58,6 +58,12 @@ export interface DeadLetter {
    * line-protocol precision), the node id of the input that journaled it and when it arrived.
    */
   body?: string;
+  /**
+   * The body as bytes, inside the process only: the dead-letter node gives the message's own bytes here
+   * instead of `body`, so a large message is not copied into base64 text on its way to the store, which
+   * takes `bytes` before `body`. Not JSON-safe: the writer's spool turns it into `body` (spoolSafe).
+   */
+  bytes?: Uint8Array;
   contentType?: string;
   format?: string;
   meta?: Record<string, string>;

@@ -29,6 +29,7 @@
  */
 import type { Reading } from '../reading';
 import type { DeadLetter } from './types';
+import { spoolSafe } from '../deadletter-replay';
 import type { Durable, Outcome, SpoolRecord, WriterOptions, WriterSink, WriterStats } from './writer-types';
 import { Journal } from '../journal/journal';
 import { StoreUnavailableError } from '../errors';
@@ -335,7 +336,7 @@ export class DurableWriter {
     if (count === 0) return undefined;
     const clean: SpoolRecord = {};
     if (r) clean.r = r;
-    if (d) clean.d = d;
+    if (d) clean.d = d.map(spoolSafe);
     clean.t = rec.t ?? Date.now();
     try {
       const seq = this.spool.append(Buffer.from(JSON.stringify(clean)));
