@@ -30,6 +30,18 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A database as an older version left it: `sql` run on a plain DuckDB file. */
+async function seed(path: string, sql: string): Promise<void> {
+  const inst = await DuckDBInstance.create(path);
+  const conn = await inst.connect();
+  try {
+    await conn.run(sql);
+  } finally {
+    conn.closeSync();
+    inst.closeSync();
+  }
+}
+
 async function withStore(fn: (s: DuckDbStore) => Promise<void>, opts: { path?: string; budget?: number } = {}): Promise<void> {
   const s = new DuckDbStore({ path: opts.path ?? dbPath(), deadLetterBodyBudget: opts.budget });
   await s.open();
@@ -214,9 +226,9 @@ describe('deadletters table', () => {
 
   test('a version 2 table is migrated: bodies move to files, ids, marks and the budget carry on', async () => {
     const path = dbPath();
-    const inst = await DuckDBInstance.create(path);
-    const conn = await inst.connect();
-    await conn.run(`CREATE TABLE deadletters (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, device VARCHAR, source VARCHAR, code VARCHAR, reason VARCHAR,
+    await seed(
+      path,
+      `CREATE TABLE deadletters (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, device VARCHAR, source VARCHAR, code VARCHAR, reason VARCHAR,
         payload VARCHAR, body BLOB, content_type VARCHAR, format VARCHAR, meta VARCHAR, input VARCHAR, received_at TIMESTAMP, replayed_at TIMESTAMP);
       CREATE SEQUENCE deadletter_id START 4;
       CREATE TABLE upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -224,9 +236,8 @@ describe('deadletters table', () => {
       INSERT INTO deadletters VALUES
         (1, TIMESTAMP '2026-01-01 00:00:01', 'a', 'mqtt:t/a', 'DECODE_FAILED', 'raw', 'base64:AP8Q', from_base64('AP8Q'), 'application/cbor', 'cbor', '{"k":"v"}', 'in1', TIMESTAMP '2026-01-01 00:00:00', NULL),
         (2, TIMESTAMP '2026-01-01 00:00:02', 'b', 'mqtt:t/b', 'SCHEMA_VIOLATION', 'replayed', '{}', NULL, NULL, NULL, NULL, NULL, NULL, TIMESTAMP '2026-01-02 00:00:00'),
-        (3, TIMESTAMP '2026-01-01 00:00:03', 'c', 'mqtt:t/c', 'DECODE_FAILED', 'cut', 'zz…', NULL, NULL, NULL, NULL, NULL, NULL, NULL);`);
-    conn.closeSync();
-    inst.closeSync();
+        (3, TIMESTAMP '2026-01-01 00:00:03', 'c', 'mqtt:t/c', 'DECODE_FAILED', 'cut', 'zz…', NULL, NULL, NULL, NULL, NULL, NULL, NULL);`,
+    );
     await withStore(
       async (s) => {
         const got = await s.deadLetters({ limit: 10, order: 'asc', withBody: true });
@@ -252,17 +263,16 @@ describe('deadletters table', () => {
 
   test('a version 1 table is migrated: ids in time order, complete excerpts become bodies, nothing lost', async () => {
     const path = dbPath();
-    const inst = await DuckDBInstance.create(path);
-    const conn = await inst.connect();
-    await conn.run(`CREATE TABLE deadletters (ts TIMESTAMP NOT NULL, device VARCHAR, source VARCHAR, code VARCHAR, reason VARCHAR, payload VARCHAR);
+    await seed(
+      path,
+      `CREATE TABLE deadletters (ts TIMESTAMP NOT NULL, device VARCHAR, source VARCHAR, code VARCHAR, reason VARCHAR, payload VARCHAR);
       CREATE TABLE upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
       INSERT INTO upperstack_meta VALUES ('schema_version', '1');
       INSERT INTO deadletters VALUES
         (TIMESTAMP '2026-01-01 00:00:02', 'b', 'mqtt:t/b', 'SCHEMA_VIOLATION', 'later', '{"v":"x"}'),
         (TIMESTAMP '2026-01-01 00:00:01', 'a', 'mqtt:t/a', 'DECODE_FAILED', 'earlier', 'base64:AP8Q'),
-        (TIMESTAMP '2026-01-01 00:00:03', 'c', 'mqtt:t/c', 'DECODE_FAILED', 'cut', '${'z'.repeat(4096)}');`);
-    conn.closeSync();
-    inst.closeSync();
+        (TIMESTAMP '2026-01-01 00:00:03', 'c', 'mqtt:t/c', 'DECODE_FAILED', 'cut', '${'z'.repeat(4096)}');`,
+    );
     await withStore(
       async (s) => {
         const got = await s.deadLetters({ limit: 10, order: 'asc', withBody: true });

@@ -15,15 +15,17 @@ export const EXCERPT = 4096;
 /** Bodies moved to files per statement in the step to version 3. */
 const MOVE_ROWS = 256;
 
-const COLUMNS_V2 = `
+/** Every version's first columns (version 1 had ts to payload only). */
+const LETTER = `
   id BIGINT NOT NULL,
   ts TIMESTAMP NOT NULL,
   device VARCHAR,
   source VARCHAR,
   code VARCHAR,
   reason VARCHAR,
-  payload VARCHAR,
-  body BLOB,
+  payload VARCHAR`;
+/** What a replay needs besides the body, and the replay mark (since version 2). */
+const FACTS = `
   content_type VARCHAR,
   format VARCHAR,
   meta VARCHAR,
@@ -31,24 +33,9 @@ const COLUMNS_V2 = `
   received_at TIMESTAMP,
   replayed_at TIMESTAMP`;
 
-/** Version 3: version 2's columns with, instead of `body`, where the body lies in the body files. */
-const COLUMNS = `
-  id BIGINT NOT NULL,
-  ts TIMESTAMP NOT NULL,
-  device VARCHAR,
-  source VARCHAR,
-  code VARCHAR,
-  reason VARCHAR,
-  payload VARCHAR,
-  content_type VARCHAR,
-  format VARCHAR,
-  meta VARCHAR,
-  input VARCHAR,
-  received_at TIMESTAMP,
-  replayed_at TIMESTAMP,
-  body_seg INTEGER,
-  body_off BIGINT,
-  body_len INTEGER`;
+const COLUMNS_V2 = `${LETTER}, body BLOB, ${FACTS}`;
+/** Version 3: instead of `body`, where the body lies in the body files. */
+const COLUMNS = `${LETTER}, ${FACTS}, body_seg INTEGER, body_off BIGINT, body_len INTEGER`;
 
 async function columnsOf(conn: DuckDBConnection): Promise<string[]> {
   const r = await conn.runAndReadAll(`SELECT column_name FROM information_schema.columns WHERE table_name = 'deadletters' AND table_schema = 'main'`);
