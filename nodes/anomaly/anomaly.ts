@@ -10,7 +10,7 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { EngineState, HeartbeatEvent, ReadingResult } from '../lib/anomaly';
-import { InProcessEngineHost, WorkerEngineHost, type EngineHost, type HostOptions } from '../lib/anomaly/remote/host';
+import { InProcessEngineHost, stateOf, WorkerEngineHost, type EngineHost, type HostOptions } from '../lib/anomaly/remote/host';
 import type { Verdict } from '../lib/anomaly/types';
 import type { Reading } from '../lib/reading';
 import { BackpressureError, describeError, InvalidReadingError } from '../lib/errors';
@@ -158,7 +158,12 @@ export = function register(RED: NodeAPI): void {
       setStatus(node, state, text);
     }
 
-    function write(json: EngineState | undefined, cb: () => void): void {
+    /**
+     * Saves the state as the JSON text the worker wrote: in the file context store that is one string
+     * (no indentation: 8.5 MB against 58.7 for 5,867 series), and this thread keeps that string rather than a copy of
+     * the state's objects in the store's cache. State saved as an object by earlier versions is read too.
+     */
+    function write(json: string | undefined, cb: () => void): void {
       if (!json) return cb();
       setState(json, (err) => {
         if (err) node.warn(RED._('upperstack-anomaly.errors.save', { message: err.message }));
@@ -235,7 +240,14 @@ export = function register(RED: NodeAPI): void {
     const ready = new Promise<void>((resolve) => {
       getState((err, state) => {
         if (err) node.warn(RED._('upperstack-anomaly.errors.restore', { message: err.message }));
-        saved = err || closed ? undefined : (state as EngineState | undefined);
+        saved = undefined;
+        if (!err && !closed && state !== undefined && state !== null) {
+          try {
+            saved = stateOf(state as EngineState | string);
+          } catch (e) {
+            node.warn(RED._('upperstack-anomaly.errors.restore', { message: describeError(e).message }));
+          }
+        }
         if (isEmpty(saved)) return resolve();
         running().then(resolve, (e: unknown) => {
           node.error(RED._('upperstack-anomaly.errors.config', { message: describeError(e).message }));

@@ -1,7 +1,7 @@
 /** The anomaly node in a Node-RED test runtime: outputs, batches, saved state and heartbeats. */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { migrate } from '../../nodes/shared/config';
@@ -137,6 +137,11 @@ describe('anomaly node', () => {
     await until(() => out1.length === 30);
     await helper.unload(); // closes the node, which saves its state to the file store
     assert.ok(existsSync(join(dir, 'context', 'tab', 'redeploy.json')), 'the state is in the file store');
+    // Saved as the JSON text the worker wrote: one string, not an indented copy of the state's objects.
+    const file = join(dir, 'context', 'tab', 'redeploy.json');
+    const saved = (JSON.parse(readFileSync(file, 'utf8')) as { state: unknown }).state;
+    assert.equal(typeof saved, 'string');
+    assert.equal((JSON.parse(saved as string) as { series: unknown[] }).series.length, 2);
 
     await helper.load(anomalyNode, flow('redeploy'));
     out1 = collect('redeploy-out1');
@@ -147,6 +152,24 @@ describe('anomaly node', () => {
     assert.notEqual(out1[0].payload.anomaly, null, 'the first reading after the redeploy has a verdict');
     assert.equal(out1[0].payload.anomaly?.isAnomaly, false);
     assert.equal(out2[0].payload.fields.temperature, 45);
+  });
+
+  test('state saved by an earlier version, as an object, is read: no new warm-up', async () => {
+    await helper.load(anomalyNode, flow('older'));
+    let out1 = collect('older-out1');
+    for (let i = 0; i < 30; i++) input('older', { payload: normal(i) });
+    await until(() => out1.length === 30);
+    await helper.unload();
+    // What earlier versions wrote: the state's objects, indented by the file store.
+    const file = join(dir, 'context', 'tab', 'older.json');
+    const text = (JSON.parse(readFileSync(file, 'utf8')) as { state: string }).state;
+    writeFileSync(file, JSON.stringify({ state: JSON.parse(text) as unknown }, null, 4));
+
+    await helper.load(anomalyNode, flow('older'));
+    out1 = collect('older-out1');
+    input('older', { payload: normal(30) });
+    await until(() => out1.length === 1);
+    assert.notEqual(out1[0].payload.anomaly, null, 'the first reading after the upgrade has a verdict');
   });
 
   test('a silent device leaves output 2 as a heartbeat anomaly', async () => {

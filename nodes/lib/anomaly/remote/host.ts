@@ -14,10 +14,10 @@ import type { Reading } from '../../reading';
 import { AnomalyEngine, type EngineState, type EngineStats, type ReadingResult } from '../engine';
 import { HeartbeatTimer } from '../heartbeat';
 import { flaggedOf, type FlaggedResults } from './protocol';
-import type { EngineHost, HostOptions } from './host-types';
+import { stateOf, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
 
 export type { FlaggedResults } from './protocol';
-export { DEFAULT_MAX_QUEUED, type EngineHost, type HostEvents, type HostOptions } from './host-types';
+export { DEFAULT_MAX_QUEUED, stateOf, type EngineHost, type HostEvents, type HostOptions, type SavedEngineState } from './host-types';
 export { WorkerEngineHost } from './worker-host';
 
 /** The engine on the calling thread: what runs where worker threads are unavailable or turned off. */
@@ -32,11 +32,11 @@ export class InProcessEngineHost implements EngineHost {
     this.engine = new AnomalyEngine(o.engine);
   }
 
-  start(state?: EngineState): Promise<{ restoreError?: string }> {
+  start(state?: SavedEngineState): Promise<{ restoreError?: string }> {
     let restoreError: string | undefined;
     if (state) {
       try {
-        this.engine = AnomalyEngine.fromJSON(state, this.o.engine);
+        this.engine = AnomalyEngine.fromJSON(stateOf(state), this.o.engine);
       } catch (err) {
         restoreError = err instanceof Error ? err.message : String(err);
       }
@@ -57,8 +57,8 @@ export class InProcessEngineHost implements EngineHost {
     return this.engine.stats();
   }
 
-  snapshot(): Promise<EngineState> {
-    return Promise.resolve(this.engine.toJSON());
+  snapshot(): Promise<string> {
+    return Promise.resolve(JSON.stringify(this.engine.toJSON()));
   }
 
   exportDevices(keep: (device: string) => boolean): Promise<EngineState> {
@@ -73,8 +73,8 @@ export class InProcessEngineHost implements EngineHost {
     return this.engine.forgetDevices(drop);
   }
 
-  close(): Promise<EngineState> {
+  close(): Promise<string> {
     this.timer?.stop();
-    return Promise.resolve(this.engine.toJSON());
+    return Promise.resolve(JSON.stringify(this.engine.toJSON()));
   }
 }

@@ -65,7 +65,7 @@ export interface ResultBatch {
 }
 
 export type ToWorker =
-  | { type: 'init'; options: Omit<AnomalyEngineOptions, 'clock'>; state?: EngineState; heartbeatEveryMs: number | null }
+  | { type: 'init'; options: Omit<AnomalyEngineOptions, 'clock'>; state?: EngineState | string; heartbeatEveryMs: number | null }
   | { type: 'batch'; id: number; now: number; batch: ReadingBatch; flaggedOnly: boolean }
   | { type: 'snapshot'; id: number }
   | { type: 'call'; id: number; op: 'devices' }
@@ -75,7 +75,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready'; stats: EngineStats; restoreError?: string }
   | { type: 'results'; id: number; results: ResultBatch; stats: EngineStats }
-  | { type: 'snapshot'; id: number; state: EngineState }
+  | { type: 'snapshot'; id: number; json: string }
   | { type: 'heartbeats'; events: HeartbeatEvent[]; stats: EngineStats }
   | { type: 'failed'; id: number; message: string }
   | { type: 'reply'; id: number; value: unknown; stats: EngineStats }

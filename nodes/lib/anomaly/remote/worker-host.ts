@@ -9,7 +9,7 @@ import { BackpressureError, EngineStoppedError } from '../../errors';
 import type { Reading } from '../../reading';
 import type { EngineState, EngineStats, ReadingResult } from '../engine';
 import { decodeFlagged, decodeResults, encodeReadings, flaggedOf, type FlaggedResults, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
-import { DEFAULT_MAX_QUEUED, type EngineHost, type HostOptions } from './host-types';
+import { DEFAULT_MAX_QUEUED, stateText, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
 
 /** Readings per postMessage at most; more wait for the next batch. */
 const MAX_BATCH = 4096;
@@ -69,12 +69,12 @@ export class WorkerEngineHost implements EngineHost {
   private waiting: Part[] = [];
   private waitingCount = 0;
   private readonly inflight = new Map<number, Inflight>();
-  private readonly snapshots = new Map<number, { resolve(s: EngineState): void; reject(err: Error): void }>();
+  private readonly snapshots = new Map<number, { resolve(s: string): void; reject(err: Error): void }>();
   private readonly calls = new Map<number, { resolve(v: unknown): void; reject(err: Error): void }>();
   private nextId = 1;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private last: EngineStats = { series: 0, devices: 0, offline: 0, evicted: 0 };
-  private lastState: EngineState | undefined;
+  private lastState: SavedEngineState | undefined;
   private crashesInARow = 0;
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
   private drained: (() => void) | null = null;
@@ -91,7 +91,7 @@ export class WorkerEngineHost implements EngineHost {
   }
 
   /** Rejects when the worker cannot be started at all (worker threads unavailable): use InProcessEngineHost then. */
-  start(state?: EngineState): Promise<{ restoreError?: string }> {
+  start(state?: SavedEngineState): Promise<{ restoreError?: string }> {
     this.lastState = state;
     return this.spawn();
   }
@@ -177,8 +177,8 @@ export class WorkerEngineHost implements EngineHost {
       case 'snapshot': {
         const s = this.snapshots.get(m.id);
         this.snapshots.delete(m.id);
-        this.lastState = m.state;
-        s?.resolve(m.state);
+        this.lastState = m.json;
+        s?.resolve(m.json);
         return;
       }
       case 'heartbeats':
@@ -287,14 +287,14 @@ export class WorkerEngineHost implements EngineHost {
     return this.last;
   }
 
-  snapshot(timeoutMs = 10_000): Promise<EngineState | undefined> {
-    if (!this.ready || !this.worker) return Promise.resolve(this.lastState);
+  snapshot(timeoutMs = 10_000): Promise<string | undefined> {
+    if (!this.ready || !this.worker) return Promise.resolve(stateText(this.lastState));
     const id = this.nextId++;
     const w = this.worker;
-    return new Promise<EngineState | undefined>((resolve, reject) => {
+    return new Promise<string | undefined>((resolve, reject) => {
       const t = setTimeout(() => {
         this.snapshots.delete(id);
-        resolve(this.lastState);
+        resolve(stateText(this.lastState));
       }, timeoutMs);
       this.snapshots.set(id, {
         resolve: (s) => {
@@ -308,7 +308,7 @@ export class WorkerEngineHost implements EngineHost {
       });
       const m: ToWorker = { type: 'snapshot', id };
       w.postMessage(m);
-    }).catch(() => this.lastState);
+    }).catch(() => stateText(this.lastState));
   }
 
   /** Sent after every reading handed over so far, so the worker answers on the state they left. */
@@ -342,7 +342,7 @@ export class WorkerEngineHost implements EngineHost {
     if (this.drained && this.inflight.size === 0 && (this.waiting.length === 0 || !this.worker)) this.drained();
   }
 
-  async close(): Promise<EngineState | undefined> {
+  async close(): Promise<string | undefined> {
     this.closing = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.flush();

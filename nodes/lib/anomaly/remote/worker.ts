@@ -4,7 +4,7 @@
  * timer. Started by WorkerEngineHost (./host.ts); never imported elsewhere.
  */
 import { parentPort } from 'node:worker_threads';
-import { AnomalyEngine } from '../engine';
+import { AnomalyEngine, type EngineState } from '../engine';
 import { judgeBatch, transferables, type FromWorker, type ToWorker } from './protocol';
 
 const port = parentPort;
@@ -26,7 +26,7 @@ port.on('message', (m: ToWorker) => {
       engine = new AnomalyEngine(options);
       if (m.state) {
         try {
-          engine = AnomalyEngine.fromJSON(m.state, options);
+          engine = AnomalyEngine.fromJSON(typeof m.state === 'string' ? (JSON.parse(m.state) as EngineState) : m.state, options);
         } catch (err) {
           restoreError = err instanceof Error ? err.message : String(err);
         }
@@ -53,7 +53,8 @@ port.on('message', (m: ToWorker) => {
       return;
     }
     case 'snapshot':
-      post({ type: 'snapshot', id: m.id, state: engine!.toJSON() });
+      // Written here, off the main thread, which only stores the text.
+      post({ type: 'snapshot', id: m.id, json: JSON.stringify(engine!.toJSON()) });
       return;
     case 'call':
       try {
