@@ -72,6 +72,8 @@ export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLett
   const u = await bodyBytes(conn);
   let cols = empty();
   let kept: Array<{ row: number; bytes: Uint8Array }> = [];
+  /** Bytes of `kept`, not in the body files yet. */
+  let keptBytes = 0;
   let size = 0;
   const flush = async () => {
     if (cols.t.length === 0) return;
@@ -84,19 +86,21 @@ export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLett
     await conn.run(INSERT, { rows: JSON.stringify(cols) });
     cols = empty();
     kept = [];
+    keptBytes = 0;
     size = 0;
   };
   // DuckDB keeps UTF-8: a lone surrogate (valid in a JS string) would make the row invalid.
   const text = (v: unknown) => (v === undefined || v === null ? null : String(v).replace(LONE_SURROGATE, '\uFFFD'));
   for (const l of letters) {
     const body = bodyOf(l);
-    const keep = body !== undefined && u.bodyBytes + body.length <= budget && bodies.diskBytes() + pendingBytes(kept) + body.length <= DISK_FACTOR * budget;
+    const keep = body !== undefined && u.bodyBytes + body.length <= budget && bodies.diskBytes() + keptBytes + body.length <= DISK_FACTOR * budget;
     const row = { p: text(l.payload), r: text(l.reason) };
     const rowBytes = (row.p?.length ?? 0) + (row.r?.length ?? 0) + 256;
     if (size + rowBytes > STATEMENT_BYTES) await flush();
     if (keep) {
       u.bodyBytes += body.length;
       kept.push({ row: cols.t.length, bytes: body });
+      keptBytes += body.length;
     }
     cols.t.push(Number.isFinite(l.ts) && Math.abs(l.ts) <= MAX_TS ? Math.round(l.ts) : Date.now());
     cols.d.push(text(l.device));
@@ -115,12 +119,6 @@ export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLett
     size += rowBytes;
   }
   await flush();
-}
-
-function pendingBytes(kept: Array<{ bytes: Uint8Array }>): number {
-  let n = 0;
-  for (const k of kept) n += k.bytes.length;
-  return n;
 }
 
 function empty() {
