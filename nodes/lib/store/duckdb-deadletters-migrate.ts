@@ -8,6 +8,7 @@
  */
 import type { DuckDBBlobValue, DuckDBConnection } from '@duckdb/node-api';
 import type { DeadLetterBodies } from './deadletter-bodies';
+import { inTransaction } from './duckdb-prepared';
 
 export const DEADLETTERS_VERSION = 3;
 /** The excerpt of version 1 (and of the readable `payload`): shorter than this, it is the whole message. */
@@ -42,17 +43,6 @@ async function columnsOf(conn: DuckDBConnection): Promise<string[]> {
   return r.getRows().map((row) => String(row[0]));
 }
 
-async function inTransaction(conn: DuckDBConnection, work: () => Promise<void>): Promise<void> {
-  await conn.run('BEGIN TRANSACTION');
-  try {
-    await work();
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}
-
 const setVersion = (v: number) => `INSERT OR REPLACE INTO upperstack_meta VALUES ('deadletters_version', '${v}')`;
 
 /** Version 1 → 2: ids in time order, and as body the old excerpt where it was the whole message. */
@@ -77,7 +67,10 @@ async function toVersion2(conn: DuckDBConnection): Promise<void> {
   });
 }
 
-const V2_FIELDS = 'id, ts, device, source, code, reason, payload, content_type, format, meta, input, received_at, replayed_at';
+/** The names of a list of column definitions. */
+const namesOf = (columns: string) => columns.split(',').map((c) => c.trim().split(/\s+/)[0]);
+/** What versions 2 and 3 have in common, in version 3's order. */
+const SHARED = [...namesOf(LETTER), ...namesOf(FACTS)];
 
 /**
  * Version 2 → 3: a new table, every body moved to the body files (made
@@ -88,7 +81,7 @@ const V2_FIELDS = 'id, ts, device, source, code, reason, payload, content_type, 
 async function toVersion3(conn: DuckDBConnection, bodies: DeadLetterBodies): Promise<void> {
   await inTransaction(conn, async () => {
     await conn.run(`CREATE TABLE deadletters_v3 (${COLUMNS})`);
-    await conn.run(`INSERT INTO deadletters_v3 SELECT ${V2_FIELDS}, NULL, NULL, NULL FROM deadletters WHERE body IS NULL`);
+    await conn.run(`INSERT INTO deadletters_v3 SELECT ${SHARED.join(', ')}, NULL, NULL, NULL FROM deadletters WHERE body IS NULL`);
     let after = -1n;
     for (;;) {
       const rows = (await conn.runAndReadAll(`SELECT id, body FROM deadletters WHERE body IS NOT NULL AND id > $after ORDER BY id LIMIT ${MOVE_ROWS}`, { after })).getRows();
@@ -96,7 +89,7 @@ async function toVersion3(conn: DuckDBConnection, bodies: DeadLetterBodies): Pro
       const ids = rows.map((r) => BigInt(r[0] as bigint | number));
       const refs = await bodies.append(rows.map((r) => (r[1] as DuckDBBlobValue).bytes));
       await conn.run(
-        `INSERT INTO deadletters_v3 SELECT ${V2_FIELDS.split(', ').map((f) => `d.${f}`).join(', ')}, r.s, r.o, r.l
+        `INSERT INTO deadletters_v3 SELECT ${SHARED.map((f) => `d.${f}`).join(', ')}, r.s, r.o, r.l
          FROM deadletters d JOIN (SELECT unnest(c.i) AS i, unnest(c.s) AS s, unnest(c.o) AS o, unnest(c.l) AS l
                FROM (SELECT json_transform($refs, '{"i":["BIGINT"],"s":["INTEGER"],"o":["BIGINT"],"l":["INTEGER"]}') AS c)) AS r
          ON d.id = r.i`,
@@ -113,11 +106,11 @@ async function toVersion3(conn: DuckDBConnection, bodies: DeadLetterBodies): Pro
 /** Creates the table, or brings an older one to this version a step at a time; then drops body files no letter needs. */
 export async function migrateDeadLetters(conn: DuckDBConnection, bodies: DeadLetterBodies): Promise<void> {
   let cols = await columnsOf(conn);
+  await conn.run(`CREATE SEQUENCE IF NOT EXISTS deadletter_id`);
   if (cols.length === 0) {
-    await conn.run(`CREATE SEQUENCE IF NOT EXISTS deadletter_id; CREATE TABLE IF NOT EXISTS deadletters (${COLUMNS});`);
+    await conn.run(`CREATE TABLE IF NOT EXISTS deadletters (${COLUMNS})`);
     cols = await columnsOf(conn);
   }
-  await conn.run(`CREATE SEQUENCE IF NOT EXISTS deadletter_id`);
   if (!cols.includes('id')) {
     await toVersion2(conn);
     cols = await columnsOf(conn);

@@ -19,6 +19,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { BEHIND_KEY, GEN_KEY, rebuildAll, recomputeSql, ROLLUP_SCHEMA, TIERS } from './duckdb-rollups';
 import { prepareApply } from './duckdb-rollup-apply';
+import { inTransaction } from './duckdb-prepared';
 import type { PendingRollups } from './duckdb-rollup-pending';
 import type { Retention } from './duckdb-retention';
 
@@ -73,13 +74,3 @@ export async function openRollups(conn: DuckDBConnection, retention: Retention, 
   await prepareApply(conn);
 }
 
-async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
-  await conn.run('BEGIN TRANSACTION');
-  try {
-    await fn();
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}

@@ -4,7 +4,8 @@
  * timer. Started by WorkerEngineHost (./host.ts); never imported elsewhere.
  */
 import { parentPort } from 'node:worker_threads';
-import { AnomalyEngine, type EngineState } from '../engine';
+import { AnomalyEngine } from '../engine';
+import { stateOf } from './host-types';
 import { judgeBatch, transferables, type FromWorker, type ToWorker } from './protocol';
 
 const port = parentPort;
@@ -26,7 +27,7 @@ port.on('message', (m: ToWorker) => {
       engine = new AnomalyEngine(options);
       if (m.state) {
         try {
-          engine = AnomalyEngine.fromJSON(typeof m.state === 'string' ? (JSON.parse(m.state) as EngineState) : m.state, options);
+          engine = AnomalyEngine.fromJSON(stateOf(m.state), options);
         } catch (err) {
           restoreError = err instanceof Error ? err.message : String(err);
         }
