@@ -433,6 +433,29 @@ describe('replayDeadLetters', () => {
     });
   });
 
+  test('a letter whose body file was lost is skipped with a reason, not replayed as an empty message nor marked', async () => {
+    const path = dbPath();
+    await withStore(
+      async (s) => {
+        await s.writeDeadLetters([letter(0, { body: body('{"t":1}') })]);
+        rmSync(`${path}.bodies`, { recursive: true });
+        const submitted: Received[] = [];
+        const target = {
+          id: 'in',
+          submit: async (recs: Received[]): Promise<SubmitResult> => {
+            submitted.push(...recs);
+            return { accepted: recs.map((_, i) => i) };
+          },
+        };
+        const r = await replayDeadLetters(s, parseReplayParams({}, undefined), () => target);
+        assert.deepEqual(r, { replayed: 0, ids: [], skipped: [{ id: 1, reason: 'its message could not be read back from the store' }], notReplayable: 0 });
+        assert.equal(submitted.length, 0);
+        assert.equal((await s.deadLetters({ ids: [1], limit: 1 }))[0].replayedAt, undefined);
+      },
+      { path },
+    );
+  });
+
   test('a letter that fails again during the call is not taken again by the same call', async () => {
     await withStore(async (s) => {
       await s.writeDeadLetters(Array.from({ length: 3 }, (_, i) => letter(i, { body: body(`{"i":${i}}`) })));

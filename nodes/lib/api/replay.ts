@@ -138,6 +138,12 @@ export async function replayDeadLetters(store: ReplayStore, req: ReplayRequest, 
         skip(l.id!, 'another replay is taking it now');
         continue;
       }
+      // Listed as kept, but the store could not read its message back (a body file lost outside the runtime):
+      // replaying it would send an empty message in its place and mark it done.
+      if (l.body === undefined) {
+        skip(l.id!, 'its message could not be read back from the store');
+        continue;
+      }
       const target = targetFor(l);
       if (typeof target === 'string') {
         skip(l.id!, target);
