@@ -1,9 +1,28 @@
 /** The store config, decode and validate dialogs flag exactly the sinks, limits and spool budgets their runtime refuses (see editor-templates.test.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { normalizeSinks } from '../../nodes/lib/store/sinks';
+import { DEFAULT_MEMORY_LIMIT_MB } from '../../nodes/lib/store/sinks-duckdb';
 import { DEFAULT_LIMITS, resolveLimits } from '../../nodes/lib/limits';
 import { fresh, problems } from '../helpers/editor-templates';
+
+test('a store added in the editor and the stores of the shipped packs get the runtime\'s default DuckDB memory limit (64 MB)', () => {
+  assert.equal(DEFAULT_MEMORY_LIMIT_MB, 64);
+  const sinks = fresh('upperstack-store-config', {}).sinks as Array<Record<string, unknown>>;
+  assert.equal(sinks[0].memoryLimit, DEFAULT_MEMORY_LIMIT_MB);
+  const flows = join(__dirname, '..', '..', '..', 'flows');
+  let seen = 0;
+  for (const file of readdirSync(flows).filter((f) => f.endsWith('.json'))) {
+    const text = readFileSync(join(flows, file), 'utf8');
+    for (const m of text.matchAll(/"memoryLimit":\s*(\d+)/g)) {
+      assert.equal(Number(m[1]), DEFAULT_MEMORY_LIMIT_MB, `${file} ships memoryLimit ${m[1]}`);
+      seen++;
+    }
+  }
+  assert.ok(seen >= 6, `the packs' DuckDB sinks were found (${seen})`);
+});
 
 test('the store config flags exactly the sink lists the runtime refuses', () => {
   const runtimeRefuses = (sinks: unknown) => {

@@ -169,10 +169,10 @@ test('validate v0 → v1 infers where the schema comes from', () => {
   assert.equal(migrate<Record<string, unknown>>({}, validateMigrations).schemaSource, 'default');
 });
 
-test('store-config v1 → v2 adds the memory limit (128 MB) and keeps one already set', () => {
+test('store-config v1 → v2 adds the memory limit (the default, 64 MB) and keeps one already set', () => {
   const toV2 = storeConfigMigrations.slice(0, 2);
   const out = migrate<Record<string, unknown>>({ batchSize: 500, flushMs: 100, configVersion: 1 }, toV2);
-  assert.equal(out.memoryLimit, 128);
+  assert.equal(out.memoryLimit, 64);
   assert.equal(out.batchSize, 500);
   assert.equal(out.configVersion, 2);
   const set = migrate<Record<string, unknown>>({ batchSize: 500, flushMs: 100, memoryLimit: '0', configVersion: 1 }, toV2);
@@ -196,7 +196,7 @@ test('store-config v2 → v3 turns the one database into the sink "main" (which 
   assert.equal(out.name, 'db');
   assert.ok(!('path' in out) && !('memoryLimit' in out) && !('kind' in out), 'the old top-level settings are gone');
   // v0 goes through every step.
-  assert.deepEqual(migrate<Record<string, unknown>>({}, storeConfigMigrations.slice(0, 3)).sinks, [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 }]);
+  assert.deepEqual(migrate<Record<string, unknown>>({}, storeConfigMigrations.slice(0, 3)).sinks, [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 64 }]);
 });
 
 test('store-config v4 → v5: DuckDB sinks saved before retention keep everything (nothing deleted by an upgrade); other sinks and set values stay', () => {
@@ -223,7 +223,7 @@ test('store-config v4 → v5: DuckDB sinks saved before retention keep everythin
   const sinks = normalizeSinks(out.sinks, '/data');
   assert.equal(sinks[0].retention, '');
   // A new store (no saved sinks) gets the defaults: 30 days raw, a year of roll-ups.
-  assert.deepEqual(normalizeSinks([{ id: 'main', kind: 'duckdb' }], '/data')[0], { id: 'main', kind: 'duckdb', path: '', memoryLimit: 128, retention: '30d', rollupRetention: '1y' });
+  assert.deepEqual(normalizeSinks([{ id: 'main', kind: 'duckdb' }], '/data')[0], { id: 'main', kind: 'duckdb', path: '', memoryLimit: 64, retention: '30d', rollupRetention: '1y' });
 });
 
 test('store-config v3 → v4 adds a 1 GiB spool budget and keeps one already set; v0 goes through every step', () => {

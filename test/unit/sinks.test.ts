@@ -169,6 +169,6 @@ test('sink lists are checked with errors that name the problem', () => {
   fails([{ ...main, memoryLimit: -1 }], /memory limit/);
   fails([{ ...main, path: '/srv/a.duckdb' }, { id: 'b', kind: 'duckdb', path: '/srv/a.duckdb' }], /both write \/srv\/a\.duckdb/);
   const ok = normalizeSinks([main, { id: 'b', kind: 'duckdb' }], dataDir);
-  assert.deepEqual(ok[1], { id: 'b', kind: 'duckdb', path: '', memoryLimit: 128, retention: '30d', rollupRetention: '1y' }, 'defaults fill what a sink leaves out');
+  assert.deepEqual(ok[1], { id: 'b', kind: 'duckdb', path: '', memoryLimit: 64, retention: '30d', rollupRetention: '1y' }, 'defaults fill what a sink leaves out');
   assert.deepEqual(sinkKinds(), ['duckdb', 'influxdb', 'victoriametrics']);
 });

@@ -5,7 +5,14 @@ import { DuckDbStore, threadsFromEnv } from './duckdb';
 import { parseRetention } from './retention';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 
-export const DEFAULT_MEMORY_LIMIT_MB = 128;
+/**
+ * DuckDB keeps every block it writes or reads cached until this limit, so in a
+ * store that keeps taking readings the process grows by the whole limit (about
+ * 10 MB per million readings until it is reached). 64 MB leaves a single-thread
+ * DuckDB room to sort and group millions of rows (spilling beside the file),
+ * while the cache stays a minor part of the pack's memory. See docs/performance.md.
+ */
+export const DEFAULT_MEMORY_LIMIT_MB = 64;
 /** Raw readings and roll-ups of a new store (a store saved before retention keeps everything: see the store config's migrations). */
 export const DEFAULT_RETENTION = '30d';
 export const DEFAULT_ROLLUP_RETENTION = '1y';
