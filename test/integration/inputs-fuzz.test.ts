@@ -33,7 +33,7 @@ function rssMb(pid: number): number {
 /**
  * Each protocol's run gets a runtime of its own, so its peak is what 10,000 hostile requests of that protocol
  * cost. The bound covers what the default pack keeps by design: per-device state of the anomaly node (up to
- * 10,000 series; these runs make about 4,500 devices), DuckDB's memory limit (128 MB) and V8's heap headroom.
+ * 10,000 series; these runs make about 4,500 devices), DuckDB's memory limit (64 MB by default) and V8's heap headroom.
  */
 const RSS_LIMIT_MB = 900;
 
