@@ -5,6 +5,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ConfigError } from '../errors';
+import { inTransaction } from './duckdb-prepared';
 
 // No primary key: duckdb-write.ts keeps (device, ts, field) unique for less than the index costs.
 export const READINGS = `CREATE TABLE IF NOT EXISTS readings (
@@ -30,18 +31,13 @@ export async function dropReadingsKey(conn: DuckDBConnection): Promise<void> {
     `SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'readings' AND constraint_type = 'PRIMARY KEY'`,
   );
   if (Number(keyed.getRows()[0][0]) === 0) return;
-  await conn.run('BEGIN TRANSACTION');
-  try {
+  await inTransaction(conn, async () => {
     await conn.run(READINGS.replace('IF NOT EXISTS readings', 'upperstack_readings_v2'));
     await conn.run('INSERT INTO upperstack_readings_v2 SELECT * FROM readings');
     await conn.run('DROP TABLE readings');
     await conn.run('ALTER TABLE upperstack_readings_v2 RENAME TO readings');
     await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('schema_version', '2')`);
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  });
 }
 
 /**
