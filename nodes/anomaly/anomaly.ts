@@ -10,7 +10,7 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { EngineState, HeartbeatEvent, ReadingResult } from '../lib/anomaly';
-import { InProcessEngineHost, stateOf, WorkerEngineHost, type EngineHost, type HostOptions } from '../lib/anomaly/remote/host';
+import { InProcessEngineHost, WorkerEngineHost, type EngineHost, type HostOptions, type SavedEngineState } from '../lib/anomaly/remote/host';
 import type { Verdict } from '../lib/anomaly/types';
 import type { Reading } from '../lib/reading';
 import { BackpressureError, describeError, InvalidReadingError } from '../lib/errors';
@@ -71,8 +71,10 @@ function copyOf(r: Reading): Reading {
 }
 
 /** Saved state with no series and no device (or none saved): nothing for an engine to watch yet. */
-function isEmpty(state: EngineState | undefined): boolean {
+function isEmpty(state: SavedEngineState | undefined): boolean {
   if (state === undefined || state === null) return true;
+  // The worker's text ends with its two lists (JSON.stringify of EngineState); other text starts the engine at once.
+  if (typeof state === 'string') return state.endsWith('"series":[],"devices":[]}');
   return Array.isArray(state.series) && state.series.length === 0 && Array.isArray(state.devices) && state.devices.length === 0;
 }
 
@@ -208,7 +210,7 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
-    async function startHost(saved: EngineState | undefined): Promise<void> {
+    async function startHost(saved: SavedEngineState | undefined): Promise<void> {
       let r: { restoreError?: string };
       try {
         r = await host.start(saved);
@@ -223,7 +225,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     // The saved state until the engine has started from it.
-    let saved: EngineState | undefined;
+    let saved: SavedEngineState | undefined;
     let started: Promise<void> | null = null;
     /** The saved state was read and the engine has started from it: messages need not wait for either. */
     let live = false;
@@ -240,14 +242,9 @@ export = function register(RED: NodeAPI): void {
     const ready = new Promise<void>((resolve) => {
       getState((err, state) => {
         if (err) node.warn(RED._('upperstack-anomaly.errors.restore', { message: err.message }));
-        saved = undefined;
-        if (!err && !closed && state !== undefined && state !== null) {
-          try {
-            saved = stateOf(state as EngineState | string);
-          } catch (e) {
-            node.warn(RED._('upperstack-anomaly.errors.restore', { message: describeError(e).message }));
-          }
-        }
+        // Handed to the engine as it was saved: text is parsed where the engine runs, and state it cannot
+        // use is reported from there (restoreError), so this thread neither parses nor copies its objects.
+        saved = err || closed ? undefined : ((state ?? undefined) as SavedEngineState | undefined);
         if (isEmpty(saved)) return resolve();
         running().then(resolve, (e: unknown) => {
           node.error(RED._('upperstack-anomaly.errors.config', { message: describeError(e).message }));

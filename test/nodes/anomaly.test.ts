@@ -8,6 +8,7 @@ import { migrate } from '../../nodes/shared/config';
 import { anomalyMigrations, engineOptionsOf, type AnomalyOptions } from '../../nodes/anomaly/options';
 import { collect as tap, input, until, useTestRuntime } from '../helpers/node-red';
 import { anomalyFlow, steadyReading, T0 } from '../helpers/anomaly-flow';
+import { WorkerEngineHost, type SavedEngineState } from '../../nodes/lib/anomaly/remote/host';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const anomalyRegister = require('../../nodes/anomaly/anomaly');
@@ -170,6 +171,45 @@ describe('anomaly node', () => {
     input('older', { payload: normal(30) });
     await until(() => out1.length === 1);
     assert.notEqual(out1[0].payload.anomaly, null, 'the first reading after the upgrade has a verdict');
+  });
+
+  test('saved text goes to the engine as it is, not parsed on this thread; text that is no state is reported and the node judges afresh', async () => {
+    await helper.load(anomalyNode, flow('astext'));
+    let out1 = collect('astext-out1');
+    for (let i = 0; i < 30; i++) input('astext', { payload: normal(i) });
+    await until(() => out1.length === 30);
+    await helper.unload();
+
+    const proto = WorkerEngineHost.prototype;
+    const start = proto.start;
+    const given: unknown[] = [];
+    proto.start = function (this: WorkerEngineHost, state?: SavedEngineState) {
+      given.push(state);
+      return start.call(this, state);
+    };
+    try {
+      await helper.load(anomalyNode, flow('astext'));
+      out1 = collect('astext-out1');
+      input('astext', { payload: normal(30) });
+      await until(() => out1.length === 1);
+      assert.equal(typeof given[0], 'string', 'the saved text, not an object parsed from it');
+      assert.notEqual(out1[0].payload.anomaly, null, 'restored: no new warm-up');
+      await helper.unload();
+    } finally {
+      proto.start = start;
+    }
+
+    const file = join(dir, 'context', 'tab', 'astext.json');
+    writeFileSync(file, JSON.stringify({ state: '{"version":1,"series":[' }));
+    await helper.load(anomalyNode, flow('astext'));
+    out1 = collect('astext-out1');
+    input('astext', { payload: normal(31) });
+    await until(() => out1.length === 1);
+    assert.equal(out1[0].payload.anomaly, null, 'a fresh engine, warming up');
+    // The test helper's spy on the runtime's log (not in its types); level 30 is a warning.
+    const log = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown; id?: string }]> } }).log();
+    const warned = log.args.map((a) => a[0]).filter((e) => e.id === 'astext' && e.level === 30).map((e) => String(e.msg));
+    assert.ok(warned.some((m) => /errors\.restore|saved state/i.test(m)), `a warning that the saved state could not be restored: ${JSON.stringify(warned)}`);
   });
 
   test('a silent device leaves output 2 as a heartbeat anomaly', async () => {
