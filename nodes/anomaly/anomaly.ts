@@ -2,9 +2,10 @@
  * upperstack-anomaly: judges every numeric field of each Reading against its
  * series' history (device × field) and says why in words. Output 1: every
  * message, each reading annotated. Output 2: only the anomalous readings, and
- * devices that went silent. The engine's state is kept in the node's context
- * (the `file` store when configured), so learning survives restarts and redeploys.
- * The engine runs in a worker thread unless the node says otherwise or worker
+ * devices that went silent. The engine saves its state every 30 s to a file in
+ * the data folder (<data>/anomaly/<node id>.jsonl, nodes/lib/anomaly/state-file.ts),
+ * so learning survives restarts and redeploys; state that earlier versions kept
+ * in the node's context is read once and moved there. The engine runs in a worker thread unless the node says otherwise or worker
  * threads cannot start (nodes/lib/anomaly/remote); messages leave in the order
  * they came either way. The editor's Backtest button is served by ./backtest-route.
  */
@@ -23,6 +24,8 @@ import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOp
 import { registerBacktestRoute } from './backtest-route';
 import { registerAnomaly } from '../lib/metrics';
 import { deviceStates } from '../shared/device-state';
+import { dataDir } from '../shared/runtime';
+import { removeStateFile, stateFileHead, stateFileOf } from '../lib/anomaly/state-file';
 
 const SAVE_EVERY_MS = 30_000;
 const HOUR_MS = 3_600_000;
@@ -70,7 +73,7 @@ function copyOf(r: Reading): Reading {
   return (cloneReadingsPayload(r) as Reading | undefined) ?? structuredClone(r);
 }
 
-/** Saved state with no series and no device (or none saved): nothing for an engine to watch yet. */
+/** State an earlier version saved in context with no series and no device (or none saved): nothing for an engine to watch yet. */
 function isEmpty(state: SavedEngineState | undefined): boolean {
   if (state === undefined || state === null) return true;
   // The worker's text ends with its two lists (JSON.stringify of EngineState); other text starts the engine at once.
@@ -86,10 +89,12 @@ export = function register(RED: NodeAPI): void {
     let options: ReturnType<typeof engineOptionsOf>;
     let host: EngineHost;
     let hostOptions: HostOptions;
+    const stateFile = stateFileOf(dataDir(RED), node.id);
     try {
       options = engineOptionsOf(config);
       hostOptions = {
         engine: options,
+        stateFile,
         heartbeatEveryMs: heartbeatEvery(options.heartbeat),
         events: {
           onHeartbeats: (events) => sendOffline(events),
@@ -109,7 +114,7 @@ export = function register(RED: NodeAPI): void {
       return;
     }
 
-    // The file store when settings.js has one (settings.ts does), else the default store.
+    // Where earlier versions saved the state: the file store when settings.js has one, else the default store.
     const storage = (RED.settings as unknown as { contextStorage?: Record<string, unknown> }).contextStorage;
     const store: string | undefined = storage && Object.prototype.hasOwnProperty.call(storage, 'file') ? 'file' : undefined;
     const ctx = node.context();
@@ -160,22 +165,27 @@ export = function register(RED: NodeAPI): void {
       setStatus(node, state, text);
     }
 
-    /**
-     * Saves the state as the JSON text the worker wrote: in the file context store that is one string
-     * (no indentation: 8.5 MB against 58.7 for 5,867 series), and this thread keeps that string rather than a copy of
-     * the state's objects in the store's cache. State saved as an object by earlier versions is read too.
-     */
-    function write(json: string | undefined, cb: () => void): void {
-      if (!json) return cb();
-      setState(json, (err) => {
-        if (err) node.warn(RED._('upperstack-anomaly.errors.save', { message: err.message }));
-        cb();
+    /** The context still holds state an earlier version saved there: removed once the file has a save. */
+    let inContext = false;
+
+    function moved(): Promise<void> {
+      if (!inContext) return Promise.resolve();
+      inContext = false;
+      return new Promise((resolve) => {
+        setState(undefined, (err) => {
+          if (err) node.warn(RED._('upperstack-anomaly.errors.save', { message: err.message }));
+          resolve();
+        });
       });
     }
 
+    /** The engine writes its state file where it runs; this thread sees only how large it was. */
     function save(cb: () => void = () => undefined): void {
-      host.snapshot().then(
-        (json) => write(json, cb),
+      host.save().then(
+        (saved) => {
+          if (saved) void moved().then(cb);
+          else cb();
+        },
         (err: unknown) => {
           node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));
           cb();
@@ -224,7 +234,7 @@ export = function register(RED: NodeAPI): void {
       warm = host.stats().series > 0;
     }
 
-    // The saved state until the engine has started from it.
+    // State an earlier version saved in context, until the engine has started from it.
     let saved: SavedEngineState | undefined;
     let started: Promise<void> | null = null;
     /** The saved state was read and the engine has started from it: messages need not wait for either. */
@@ -242,10 +252,25 @@ export = function register(RED: NodeAPI): void {
     const ready = new Promise<void>((resolve) => {
       getState((err, state) => {
         if (err) node.warn(RED._('upperstack-anomaly.errors.restore', { message: err.message }));
-        // Handed to the engine as it was saved: text is parsed where the engine runs, and state it cannot
-        // use is reported from there (restoreError), so this thread neither parses nor copies its objects.
-        saved = err || closed ? undefined : ((state ?? undefined) as SavedEngineState | undefined);
-        if (isEmpty(saved)) return resolve();
+        const legacy = err || closed ? undefined : ((state ?? undefined) as SavedEngineState | undefined);
+        inContext = legacy !== undefined;
+        // Moved to the file by the first save.
+        if (inContext) dirty = true;
+        // Only the file's head line is read here; the engine reads the rest where it runs.
+        let head: { devices: number; series: number } | undefined;
+        let unreadable = false;
+        try {
+          head = stateFileHead(stateFile);
+        } catch {
+          // Reported by the engine, which cannot use it either (restoreError), then replaced by its first save.
+          unreadable = true;
+        }
+        // The file is newer than anything in context. Context state goes to the engine as it was saved: text is
+        // parsed where the engine runs, and state it cannot use is reported from there, so this thread neither
+        // parses nor copies its objects.
+        saved = head || unreadable ? undefined : legacy;
+        const empty = unreadable ? false : head ? head.devices + head.series === 0 : isEmpty(saved);
+        if (empty) return resolve();
         running().then(resolve, (e: unknown) => {
           node.error(RED._('upperstack-anomaly.errors.config', { message: describeError(e).message }));
           resolve();
@@ -359,12 +384,24 @@ export = function register(RED: NodeAPI): void {
       if (statusTimer) clearTimeout(statusTimer);
       unregisterMetrics();
       await ready;
-      await started?.catch(() => undefined);
-      const last = await host.close();
+      const ran = started !== null && (await started.then(
+        () => true,
+        () => false,
+      ));
+      try {
+        // An engine that never started has learned nothing: the file, if any, stays as it is.
+        const saved = await host.close(ran && !removed);
+        if (saved) await moved();
+      } catch (err) {
+        node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));
+      }
       if (removed) {
+        try {
+          removeStateFile(stateFile);
+        } catch (err) {
+          node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));
+        }
         await new Promise<void>((resolve) => setState(undefined, () => resolve()));
-      } else {
-        await new Promise<void>((resolve) => write(last, resolve));
       }
     });
   }

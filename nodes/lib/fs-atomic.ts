@@ -3,20 +3,46 @@
  * file, fsynced, renamed over it, and the rename made durable. A reader sees
  * the old file or the new one, never a torn one.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export function writeFileAtomic(file: string, text: string): void {
+  writeFileAtomicParts(file, [text]);
+}
+
+/** Text written a part at a time, gathered into writes of about this many characters. */
+const WRITE_CHARS = 1 << 20;
+
+/**
+ * As writeFileAtomic, for text made a part at a time: only one write's worth
+ * of it exists at once, however large the file. Resolves with the bytes written.
+ */
+export function writeFileAtomicParts(file: string, parts: Iterable<string>): number {
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', 0o600);
+  let bytes = 0;
   try {
-    writeSync(fd, text);
+    let pending: string[] = [];
+    let chars = 0;
+    for (const part of parts) {
+      pending.push(part);
+      chars += part.length;
+      if (chars < WRITE_CHARS) continue;
+      bytes += writeSync(fd, pending.join(''));
+      pending = [];
+      chars = 0;
+    }
+    if (chars > 0) bytes += writeSync(fd, pending.join(''));
     fsyncSync(fd);
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
   }
+  closeSync(fd);
   renameSync(tmp, file);
   syncDir(dirname(file));
+  return bytes;
 }
 
 /** Makes a rename in `dir` durable; a platform that cannot open a folder (Windows) skips it. */

@@ -1,7 +1,7 @@
 /** The anomaly node in a Node-RED test runtime: outputs, batches, saved state and heartbeats. */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { migrate } from '../../nodes/shared/config';
@@ -9,6 +9,7 @@ import { anomalyMigrations, engineOptionsOf, type AnomalyOptions } from '../../n
 import { collect as tap, input, until, useTestRuntime } from '../helpers/node-red';
 import { anomalyFlow, steadyReading, T0 } from '../helpers/anomaly-flow';
 import { WorkerEngineHost, type SavedEngineState } from '../../nodes/lib/anomaly/remote/host';
+import { readStateFile, stateFileOf } from '../../nodes/lib/anomaly/state-file';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const anomalyRegister = require('../../nodes/anomaly/anomaly');
@@ -66,6 +67,10 @@ describe('anomaly node', () => {
   after(() => {
     contextModule.clean = realClean;
   });
+  const stateFile = (id: string) => stateFileOf(dir, id);
+  /** Where the file context store keeps the node's context (the flow in anomalyFlow is "tab"). */
+  const contextFile = (id: string) => join(dir, 'context', 'tab', `${id}.json`);
+  const contextState = (id: string): unknown => (existsSync(contextFile(id)) ? (JSON.parse(readFileSync(contextFile(id), 'utf8')) as { state?: unknown }).state : undefined);
 
   test('normal readings pass on output 1 only; the spike also leaves output 2, with a reason, without receipts', async () => {
     await helper.load(anomalyNode, flow('spike'));
@@ -129,87 +134,110 @@ describe('anomaly node', () => {
     assert.ok(flagged.anomalies?.temperature && 'humidity' in flagged.anomalies, 'all per-field verdicts');
   });
 
-  // A redeploy is unload() (closes the node, which saves to the file store) then load() with the same
-  // node id; load() re-initialises the context module, so the state can only come from the file.
-  test('learned state survives a redeploy: no new warm-up', async () => {
-    await helper.load(anomalyNode, flow('redeploy'));
-    let out1 = collect('redeploy-out1');
-    for (let i = 0; i < 30; i++) input('redeploy', { payload: normal(i) });
-    await until(() => out1.length === 30);
-    await helper.unload(); // closes the node, which saves its state to the file store
-    assert.ok(existsSync(join(dir, 'context', 'tab', 'redeploy.json')), 'the state is in the file store');
-    // Saved as the JSON text the worker wrote: one string, not an indented copy of the state's objects.
-    const file = join(dir, 'context', 'tab', 'redeploy.json');
-    const saved = (JSON.parse(readFileSync(file, 'utf8')) as { state: unknown }).state;
-    assert.equal(typeof saved, 'string');
-    assert.equal((JSON.parse(saved as string) as { series: unknown[] }).series.length, 2);
+  // A redeploy is unload() (closes the node, which saves its state file) then load() with the same node id.
+  test('learned state survives a redeploy: no new warm-up; it is saved in the data folder, not in context', async () => {
+    // With the engine in its worker thread (the default) and on the main thread: both save alike.
+    for (const [id, worker] of [['redeploy', true], ['redeploy-main', false]] as const) {
+      await helper.load(anomalyNode, flow(id, { worker }));
+      let out1 = collect(`${id}-out1`);
+      for (let i = 0; i < 30; i++) input(id, { payload: normal(i) });
+      await until(() => out1.length === 30);
+      await helper.unload(); // closes the node, which saves its state
+      const lines = readFileSync(stateFile(id), 'utf8').trimEnd().split('\n');
+      const head = JSON.parse(lines[0]) as { format: string; devices: number; series: number };
+      assert.equal(head.format, 'upperstack-anomaly-state');
+      assert.deepEqual([head.devices, head.series, lines.length], [1, 2, 4], `${id}: a head line, one line for the device and one per series`);
+      assert.equal(contextState(id), undefined, `${id}: nothing in the context store`);
 
-    await helper.load(anomalyNode, flow('redeploy'));
-    out1 = collect('redeploy-out1');
-    const out2 = collect('redeploy-out2');
-    input('redeploy', { payload: normal(30) });
-    input('redeploy', { payload: { device: 'dev1', ts: T0 + 31 * 60_000, fields: { temperature: 45, humidity: 40 }, tags: {} } });
-    await until(() => out1.length === 2 && out2.length === 1);
-    assert.notEqual(out1[0].payload.anomaly, null, 'the first reading after the redeploy has a verdict');
-    assert.equal(out1[0].payload.anomaly?.isAnomaly, false);
-    assert.equal(out2[0].payload.fields.temperature, 45);
-  });
-
-  test('state saved by an earlier version, as an object, is read: no new warm-up', async () => {
-    await helper.load(anomalyNode, flow('older'));
-    let out1 = collect('older-out1');
-    for (let i = 0; i < 30; i++) input('older', { payload: normal(i) });
-    await until(() => out1.length === 30);
-    await helper.unload();
-    // What earlier versions wrote: the state's objects, indented by the file store.
-    const file = join(dir, 'context', 'tab', 'older.json');
-    const text = (JSON.parse(readFileSync(file, 'utf8')) as { state: string }).state;
-    writeFileSync(file, JSON.stringify({ state: JSON.parse(text) as unknown }, null, 4));
-
-    await helper.load(anomalyNode, flow('older'));
-    out1 = collect('older-out1');
-    input('older', { payload: normal(30) });
-    await until(() => out1.length === 1);
-    assert.notEqual(out1[0].payload.anomaly, null, 'the first reading after the upgrade has a verdict');
-  });
-
-  test('saved text goes to the engine as it is, not parsed on this thread; text that is no state is reported and the node judges afresh', async () => {
-    await helper.load(anomalyNode, flow('astext'));
-    let out1 = collect('astext-out1');
-    for (let i = 0; i < 30; i++) input('astext', { payload: normal(i) });
-    await until(() => out1.length === 30);
-    await helper.unload();
-
-    const proto = WorkerEngineHost.prototype;
-    const start = proto.start;
-    const given: unknown[] = [];
-    proto.start = function (this: WorkerEngineHost, state?: SavedEngineState) {
-      given.push(state);
-      return start.call(this, state);
-    };
-    try {
-      await helper.load(anomalyNode, flow('astext'));
-      out1 = collect('astext-out1');
-      input('astext', { payload: normal(30) });
-      await until(() => out1.length === 1);
-      assert.equal(typeof given[0], 'string', 'the saved text, not an object parsed from it');
-      assert.notEqual(out1[0].payload.anomaly, null, 'restored: no new warm-up');
+      await helper.load(anomalyNode, flow(id, { worker }));
+      out1 = collect(`${id}-out1`);
+      const out2 = collect(`${id}-out2`);
+      input(id, { payload: normal(30) });
+      input(id, { payload: { device: 'dev1', ts: T0 + 31 * 60_000, fields: { temperature: 45, humidity: 40 }, tags: {} } });
+      await until(() => out1.length === 2 && out2.length === 1);
+      assert.equal((helper.getNode(id) as unknown as { anomalyHost: { mode: string } }).anomalyHost.mode, worker ? 'worker' : 'in-process');
+      assert.notEqual(out1[0].payload.anomaly, null, `${id}: the first reading after the redeploy has a verdict`);
+      assert.equal(out1[0].payload.anomaly?.isAnomaly, false);
+      assert.equal(out2[0].payload.fields.temperature, 45);
       await helper.unload();
-    } finally {
-      proto.start = start;
     }
+  });
 
-    const file = join(dir, 'context', 'tab', 'astext.json');
-    writeFileSync(file, JSON.stringify({ state: '{"version":1,"series":[' }));
-    await helper.load(anomalyNode, flow('astext'));
-    out1 = collect('astext-out1');
-    input('astext', { payload: normal(31) });
-    await until(() => out1.length === 1);
-    assert.equal(out1[0].payload.anomaly, null, 'a fresh engine, warming up');
-    // The test helper's spy on the runtime's log (not in its types); level 30 is a warning.
-    const log = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown; id?: string }]> } }).log();
-    const warned = log.args.map((a) => a[0]).filter((e) => e.id === 'astext' && e.level === 30).map((e) => String(e.msg));
-    assert.ok(warned.some((m) => /errors\.restore|saved state/i.test(m)), `a warning that the saved state could not be restored: ${JSON.stringify(warned)}`);
+  test('state an earlier version saved in context (as text or as an object) is read, then moved to the state file', async () => {
+    for (const [id, asObject] of [['astext', false], ['asobject', true]] as const) {
+      await helper.load(anomalyNode, flow(id));
+      let out1 = collect(`${id}-out1`);
+      for (let i = 0; i < 30; i++) input(id, { payload: normal(i) });
+      await until(() => out1.length === 30);
+      await helper.unload();
+      // What earlier versions left: no state file, the state in the file context store, as the worker's
+      // JSON text or (before that) the state's objects, indented by the store.
+      const state = readStateFile(stateFile(id))!.toJSON();
+      rmSync(stateFile(id));
+      mkdirSync(dirname(contextFile(id)), { recursive: true });
+      writeFileSync(contextFile(id), asObject ? JSON.stringify({ state }, null, 4) : JSON.stringify({ state: JSON.stringify(state) }));
+
+      const proto = WorkerEngineHost.prototype;
+      const start = proto.start;
+      const given: unknown[] = [];
+      proto.start = function (this: WorkerEngineHost, saved?: SavedEngineState) {
+        given.push(saved);
+        return start.call(this, saved);
+      };
+      try {
+        await helper.load(anomalyNode, flow(id));
+        out1 = collect(`${id}-out1`);
+        input(id, { payload: normal(30) });
+        await until(() => out1.length === 1);
+      } finally {
+        proto.start = start;
+      }
+      assert.equal(typeof given[0], asObject ? 'object' : 'string', 'saved text goes to the engine as it is, not parsed on this thread');
+      assert.notEqual(out1[0].payload.anomaly, null, `${id}: the first reading after the upgrade has a verdict`);
+      await helper.unload();
+      assert.equal(readStateFile(stateFile(id))?.stats().series, 2, `${id}: the state is in the state file now`);
+      assert.equal(contextState(id), undefined, `${id}: and no longer in context`);
+    }
+  });
+
+  test('saved state that cannot be used (torn context text, a broken state file) is reported and the node judges afresh, then saves whole', async () => {
+    const warnings = (id: string) => {
+      // The test helper's spy on the runtime's log (not in its types); level 30 is a warning.
+      const log = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown; id?: string }]> } }).log();
+      return log.args.map((a) => a[0]).filter((e) => e.id === id && e.level === 30).map((e) => String(e.msg));
+    };
+    mkdirSync(dirname(contextFile('torn')), { recursive: true });
+    writeFileSync(contextFile('torn'), JSON.stringify({ state: '{"version":1,"series":[' }));
+    const lines = (n: number) => [JSON.stringify({ format: 'upperstack-anomaly-state', version: 1, options: {}, devices: 1, series: 2 }), JSON.stringify({ device: 'dev1', lastSeen: 0, lastTs: null, gaps: [], offline: false })].slice(0, n).join('\n');
+    mkdirSync(dirname(stateFile('broken')), { recursive: true });
+    writeFileSync(stateFile('broken'), lines(2)); // announces two series, holds none
+
+    for (const id of ['torn', 'broken']) {
+      await helper.load(anomalyNode, flow(id));
+      const out1 = collect(`${id}-out1`);
+      input(id, { payload: normal(31) });
+      await until(() => out1.length === 1);
+      assert.equal(out1[0].payload.anomaly, null, `${id}: a fresh engine, warming up`);
+      assert.ok(
+        warnings(id).some((m) => /errors\.restore|saved (anomaly )?state/i.test(m)),
+        `${id}: a warning that the saved state could not be restored: ${JSON.stringify(warnings(id))}`,
+      );
+      await helper.unload();
+      assert.equal(readStateFile(stateFile(id))?.stats().series, 2, `${id}: the node's own save replaced it`);
+    }
+  });
+
+  test('a node removed from the flows deletes its state file', async () => {
+    await helper.load(anomalyNode, flow('removed'));
+    const out1 = collect('removed-out1');
+    for (let i = 0; i < 3; i++) input('removed', { payload: normal(i) });
+    await until(() => out1.length === 3);
+    await helper.unload();
+    assert.ok(existsSync(stateFile('removed')));
+    await helper.load(anomalyNode, flow('removed'));
+    // What a deploy does with a node deleted from the flows.
+    await (helper.getNode('removed') as unknown as { close(removed: boolean): Promise<void> }).close(true);
+    assert.equal(existsSync(stateFile('removed')), false);
   });
 
   test('a silent device leaves output 2 as a heartbeat anomaly', async () => {

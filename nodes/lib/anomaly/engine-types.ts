@@ -49,10 +49,33 @@ export interface EngineStats {
   evicted: number;
 }
 
+export interface SeriesState {
+  device: string;
+  field: string;
+  state: unknown;
+}
+
+export interface DeviceState {
+  device: string;
+  lastSeen: number;
+  lastTs: number | null;
+  gaps: number[];
+  offline: boolean;
+}
+
 export interface EngineState {
   version: 1;
   options: Omit<AnomalyEngineOptions, 'clock'>;
   /** Least recently seen first. */
-  series: Array<{ device: string; field: string; state: unknown }>;
-  devices: Array<{ device: string; lastSeen: number; lastTs: number | null; gaps: number[]; offline: boolean }>;
+  series: SeriesState[];
+  devices: DeviceState[];
 }
+
+/** What precedes a saved state's parts when it is written a part at a time. */
+export interface StateHead {
+  version: 1;
+  options: Omit<AnomalyEngineOptions, 'clock'>;
+  devices: number;
+  series: number;
+}
+

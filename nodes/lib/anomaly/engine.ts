@@ -9,11 +9,11 @@ import { compileDetector, DEFAULT_DETECTOR, type DetectorFactory } from './confi
 import { judgeColumns, type ColumnJudge, type ColumnSink, type ReadingColumns, type SeriesRef } from './engine-columns';
 import { Cadence, offlineEvent, onlineEvent, type HeartbeatEvent } from './heartbeat';
 import type { Detector, FieldContext, Outcome } from './types';
-import type { AnomalyEngineOptions, EngineState, EngineStats, ReadingResult } from './engine-types';
+import type { AnomalyEngineOptions, DeviceState, EngineState, EngineStats, ReadingResult, SeriesState, StateHead } from './engine-types';
 import { detectorKey, resolveOptions } from './engine-options';
 
 export type { ColumnSink, ReadingColumns, SeriesRef } from './engine-columns';
-export type { AnomalyEngineOptions, EngineState, EngineStats, ReadingResult } from './engine-types';
+export type { AnomalyEngineOptions, DeviceState, EngineState, EngineStats, ReadingResult, SeriesState, StateHead } from './engine-types';
 export { DEFAULT_MAX_SERIES_PER_DEVICE } from './engine-options';
 
 interface Series extends SeriesRef {
@@ -23,6 +23,13 @@ interface Series extends SeriesRef {
   // Intrusive list, most recent at head: moving a series costs four pointer writes.
   prev: Series | null;
   next: Series | null;
+}
+
+/** An engine being restored a part at a time: every device, then every series, then done(). */
+export interface EngineRestore {
+  device(d: DeviceState): void;
+  series(s: SeriesState): void;
+  done(): AnomalyEngine;
 }
 
 interface DeviceRec {
@@ -243,14 +250,29 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
 
   /** Plain JSON (no typed arrays, NaN or Infinity), safe for Node-RED context stores. */
   toJSON(): EngineState {
-    const series: EngineState['series'] = [];
-    for (let s = this.tail; s; s = s.prev) series.push({ device: s.device, field: s.field, state: s.detector.toJSON() });
-    const devices: EngineState['devices'] = [];
-    for (const d of this.devices.values()) {
-      devices.push({ device: d.name, lastSeen: d.lastSeen, lastTs: Number.isNaN(d.lastTs) ? null : d.lastTs, gaps: d.cadence.toJSON(), offline: d.offline });
-    }
+    return this.exportDevices(() => true);
+  }
+
+  /** What a saved state says before its parts: the options and how many devices and series follow. */
+  stateHead(): StateHead {
     const { clock: _clock, ...options } = this.options;
-    return { version: 1, options, series, devices };
+    return { version: 1, options, devices: this.devices.size, series: this.count };
+  }
+
+  /**
+   * The saved devices, one at a time, in the order restoring() takes them: with toJSON() a state of
+   * thousands of series is one object and one text at once; a part at a time it is written out
+   * while only one part exists (state-file.ts).
+   */
+  *deviceStates(keep: (device: string) => boolean = () => true): Generator<DeviceState> {
+    for (const d of this.devices.values()) {
+      if (keep(d.name)) yield { device: d.name, lastSeen: d.lastSeen, lastTs: Number.isNaN(d.lastTs) ? null : d.lastTs, gaps: d.cadence.toJSON(), offline: d.offline };
+    }
+  }
+
+  /** The saved series, one at a time, least recently seen first (so restoring them leaves the same order). */
+  *seriesStates(keep: (device: string) => boolean = () => true): Generator<SeriesState> {
+    for (let s = this.tail; s; s = s.prev) if (keep(s.device)) yield { device: s.device, field: s.field, state: s.detector.toJSON() };
   }
 
   /** Every device the engine holds (series or heartbeat). */
@@ -260,14 +282,8 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
 
   /** The state of the devices `keep` accepts (their series and heartbeat), for another engine's importDevices(). */
   exportDevices(keep: (device: string) => boolean): EngineState {
-    const series: EngineState['series'] = [];
-    for (let s = this.tail; s; s = s.prev) if (keep(s.device)) series.push({ device: s.device, field: s.field, state: s.detector.toJSON() });
-    const devices: EngineState['devices'] = [];
-    for (const d of this.devices.values()) {
-      if (keep(d.name)) devices.push({ device: d.name, lastSeen: d.lastSeen, lastTs: Number.isNaN(d.lastTs) ? null : d.lastTs, gaps: d.cadence.toJSON(), offline: d.offline });
-    }
-    const { clock: _clock, ...options } = this.options;
-    return { version: 1, options, series, devices };
+    const { devices: _d, series: _s, ...head } = this.stateHead();
+    return { ...head, series: [...this.seriesStates(keep)], devices: [...this.deviceStates(keep)] };
   }
 
   /**
@@ -318,20 +334,39 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
     if (!state || state.version !== 1 || !Array.isArray(state.series) || !Array.isArray(state.devices)) {
       throw new DetectorConfigError('saved anomaly state is not in a known format (version 1)', { parameter: 'state' });
     }
-    const engine = new AnomalyEngine(options ?? state.options);
-    const same = !options || detectorKey(options) === detectorKey(state.options);
-    for (const d of state.devices) {
-      const dev = engine.device(d.device);
-      dev.lastSeen = d.lastSeen;
-      dev.lastTs = d.lastTs ?? NaN;
-      dev.cadence = new Cadence(d.gaps);
-      engine.setOffline(dev, Boolean(d.offline));
-    }
-    if (same) {
-      const sink: SeriesRef[] = [];
-      for (const s of state.series) engine.series(engine.device(s.device), s.field, sink, s.state);
-      engine.evictedTotal = 0;
-    }
-    return engine;
+    const r = AnomalyEngine.restoring(state.options, options);
+    for (const d of state.devices) r.device(d);
+    for (const s of state.series) r.series(s);
+    return r.done();
+  }
+
+  /**
+   * An engine restored a part at a time, devices first, then series in the saved order: for state
+   * read line by line (state-file.ts) without the whole of it in memory. Series learned under other
+   * detector settings than `options` are left out (they would be misread); devices are kept.
+   */
+  static restoring(saved: Omit<AnomalyEngineOptions, 'clock'>, options?: AnomalyEngineOptions): EngineRestore {
+    const engine = new AnomalyEngine(options ?? saved);
+    const same = !options || detectorKey(options) === detectorKey(saved ?? {});
+    const sink: SeriesRef[] = [];
+    return {
+      device(d) {
+        const dev = engine.device(d.device);
+        dev.lastSeen = d.lastSeen;
+        dev.lastTs = d.lastTs ?? NaN;
+        dev.cadence = new Cadence(d.gaps);
+        engine.setOffline(dev, Boolean(d.offline));
+      },
+      series(s) {
+        if (!same) return;
+        engine.series(engine.device(s.device), s.field, sink, s.state);
+        sink.length = 0;
+      },
+      done() {
+        // A restore that had to evict (a lower cap than when saved) is not an eviction the user's readings caused.
+        engine.evictedTotal = 0;
+        return engine;
+      },
+    };
   }
 }

@@ -2,6 +2,7 @@
 import type { Reading } from '../../reading';
 import type { AnomalyEngineOptions, EngineState, EngineStats, ReadingResult } from '../engine';
 import type { HeartbeatEvent } from '../heartbeat';
+import type { SavedStateFile } from '../state-file';
 import type { FlaggedResults } from './protocol';
 
 export interface HostEvents {
@@ -17,22 +18,21 @@ export interface HostOptions {
   engine: Omit<AnomalyEngineOptions, 'clock'>;
   /** How often heartbeats are checked; null when heartbeats are off. */
   heartbeatEveryMs: number | null;
+  /**
+   * Where the engine saves its state (state-file.ts) and starts from: written and read where the
+   * engine runs. Without one, save() saves nothing.
+   */
+  stateFile?: string;
   /** Readings waiting to be judged before new messages are refused (default 50,000). */
   maxQueued?: number;
   events: HostEvents;
 }
 
 /**
- * Saved engine state: the EngineState, or its JSON text, which is what snapshot()
- * and close() give: the worker writes it, so the main thread neither copies the
- * state's objects across nor writes them out (tens of MB with thousands of series).
+ * State saved in the node's context by earlier versions: the EngineState, or its
+ * JSON text. Read once, when there is no state file yet.
  */
 export type SavedEngineState = EngineState | string;
-
-/** Saved state as JSON text. */
-export function stateText(state: SavedEngineState | undefined): string | undefined {
-  return state === undefined || typeof state === 'string' ? state : JSON.stringify(state);
-}
 
 /** Saved state as an EngineState; throws on JSON text that is not one. */
 export function stateOf(state: SavedEngineState): EngineState {
@@ -41,7 +41,10 @@ export function stateOf(state: SavedEngineState): EngineState {
 
 export interface EngineHost {
   readonly mode: 'worker' | 'in-process';
-  /** Starts the engine, from saved state when given; says why saved state could not be used. */
+  /**
+   * Starts the engine from the state file when there is one, else from `state` when given
+   * (what an earlier version saved elsewhere); says why saved state could not be used.
+   */
   start(state?: SavedEngineState): Promise<{ restoreError?: string }>;
   /** The engine's result for each reading, in order. */
   process(readings: readonly Reading[]): Promise<ReadingResult[]>;
@@ -57,16 +60,23 @@ export interface EngineHost {
   readonly queued: number;
   /** Times the worker has been restarted after dying. */
   readonly restarts: number;
-  /** The engine's state as JSON text, for saving; the last one taken when the worker is down (undefined if none yet). */
-  snapshot(): Promise<string | undefined>;
+  /**
+   * Saves the engine's state to the state file, after every reading handed over so far. Resolves
+   * with what was written; undefined when there is no state file or the worker is restarting (the
+   * file keeps the last save). Rejects when the file cannot be written.
+   */
+  save(): Promise<SavedStateFile | undefined>;
   /** The state of the devices `keep` accepts, after every reading handed over so far (for handing devices to another engine). */
   exportDevices(keep: (device: string) => boolean): Promise<EngineState>;
   /** Takes over devices another engine exported; what this one held for them is replaced. */
   importDevices(state: EngineState): Promise<void>;
   /** Drops the devices `drop` accepts; resolves with how many. */
   forgetDevices(drop: (device: string) => boolean): Promise<number>;
-  /** Waits for what was handed over, then stops; resolves with the final state to save, as JSON text (undefined when none is known). */
-  close(): Promise<string | undefined>;
+  /**
+   * Waits for what was handed over, saves (unless `save` is false: the node was removed), then stops.
+   * Rejects when the last save failed; the engine is stopped either way.
+   */
+  close(save?: boolean): Promise<SavedStateFile | undefined>;
 }
 
 export const DEFAULT_MAX_QUEUED = 50_000;

@@ -7,12 +7,15 @@
  * BackpressureError instead of memory growing without limit.
  *
  * A worker that dies (a bug, out of memory) fails the batches it held with
- * EngineStoppedError and is started again from the last snapshot, sooner
+ * EngineStoppedError and is started again from the state it saved last, sooner
  * the first time, then backing off up to 30 s while it keeps dying.
+ *
+ * Both save the engine's state to a file where the engine runs (../state-file.ts).
  */
 import type { Reading } from '../../reading';
 import { AnomalyEngine, type EngineState, type EngineStats, type ReadingResult } from '../engine';
 import { HeartbeatTimer } from '../heartbeat';
+import { readStateFile, writeStateFile, type SavedStateFile } from '../state-file';
 import { flaggedOf, type FlaggedResults } from './protocol';
 import { stateOf, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
 
@@ -34,12 +37,12 @@ export class InProcessEngineHost implements EngineHost {
 
   start(state?: SavedEngineState): Promise<{ restoreError?: string }> {
     let restoreError: string | undefined;
-    if (state) {
-      try {
-        this.engine = AnomalyEngine.fromJSON(stateOf(state), this.o.engine);
-      } catch (err) {
-        restoreError = err instanceof Error ? err.message : String(err);
-      }
+    try {
+      const fromFile = this.o.stateFile ? readStateFile(this.o.stateFile, this.o.engine) : undefined;
+      if (fromFile) this.engine = fromFile;
+      else if (state) this.engine = AnomalyEngine.fromJSON(stateOf(state), this.o.engine);
+    } catch (err) {
+      restoreError = err instanceof Error ? err.message : String(err);
     }
     if (this.o.heartbeatEveryMs !== null) this.timer = new HeartbeatTimer(this.engine, (e) => this.o.events.onHeartbeats(e), this.o.heartbeatEveryMs).start();
     return Promise.resolve(restoreError ? { restoreError } : {});
@@ -57,8 +60,12 @@ export class InProcessEngineHost implements EngineHost {
     return this.engine.stats();
   }
 
-  snapshot(): Promise<string> {
-    return Promise.resolve(JSON.stringify(this.engine.toJSON()));
+  save(): Promise<SavedStateFile | undefined> {
+    try {
+      return Promise.resolve(this.o.stateFile ? writeStateFile(this.o.stateFile, this.engine) : undefined);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   exportDevices(keep: (device: string) => boolean): Promise<EngineState> {
@@ -73,8 +80,8 @@ export class InProcessEngineHost implements EngineHost {
     return this.engine.forgetDevices(drop);
   }
 
-  close(): Promise<string> {
+  close(save = true): Promise<SavedStateFile | undefined> {
     this.timer?.stop();
-    return Promise.resolve(JSON.stringify(this.engine.toJSON()));
+    return save ? this.save() : Promise.resolve(undefined);
   }
 }

@@ -12,6 +12,7 @@
 import type { Reading } from '../../reading';
 import type { AnomalyEngine, AnomalyEngineOptions, ColumnSink, EngineState, EngineStats, ReadingColumns, ReadingResult, SeriesRef } from '../engine';
 import type { HeartbeatEvent } from '../heartbeat';
+import type { SavedStateFile } from '../state-file';
 import type { DetectorType, Outcome, Verdict } from '../types';
 import { DETECTOR_TYPES } from '../config';
 
@@ -65,9 +66,9 @@ export interface ResultBatch {
 }
 
 export type ToWorker =
-  | { type: 'init'; options: Omit<AnomalyEngineOptions, 'clock'>; state?: EngineState | string; heartbeatEveryMs: number | null }
+  | { type: 'init'; options: Omit<AnomalyEngineOptions, 'clock'>; stateFile?: string; state?: EngineState | string; heartbeatEveryMs: number | null }
   | { type: 'batch'; id: number; now: number; batch: ReadingBatch; flaggedOnly: boolean }
-  | { type: 'snapshot'; id: number }
+  | { type: 'save'; id: number }
   | { type: 'call'; id: number; op: 'devices' }
   | { type: 'call'; id: number; op: 'export' | 'forget'; devices: string[] }
   | { type: 'call'; id: number; op: 'import'; state: EngineState };
@@ -75,7 +76,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready'; stats: EngineStats; restoreError?: string }
   | { type: 'results'; id: number; results: ResultBatch; stats: EngineStats }
-  | { type: 'snapshot'; id: number; json: string }
+  | { type: 'saved'; id: number; saved: SavedStateFile }
+  | { type: 'saveFailed'; id: number; message: string }
   | { type: 'heartbeats'; events: HeartbeatEvent[]; stats: EngineStats }
   | { type: 'failed'; id: number; message: string }
   | { type: 'reply'; id: number; value: unknown; stats: EngineStats }

@@ -1,7 +1,7 @@
 /**
  * The anomaly engine in a worker thread: readings batched to it, results
  * rebuilt from what it sends back; a worker that dies fails the batches it held
- * and is started again from the last snapshot, with backoff (see host.ts).
+ * and is started again from the state file it saved last, with backoff (see host.ts).
  */
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
@@ -9,7 +9,8 @@ import { BackpressureError, EngineStoppedError } from '../../errors';
 import type { Reading } from '../../reading';
 import type { EngineState, EngineStats, ReadingResult } from '../engine';
 import { decodeFlagged, decodeResults, encodeReadings, flaggedOf, type FlaggedResults, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
-import { DEFAULT_MAX_QUEUED, stateText, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
+import type { SavedStateFile } from '../state-file';
+import { DEFAULT_MAX_QUEUED, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
 
 /** Readings per postMessage at most; more wait for the next batch. */
 const MAX_BATCH = 4096;
@@ -69,12 +70,13 @@ export class WorkerEngineHost implements EngineHost {
   private waiting: Part[] = [];
   private waitingCount = 0;
   private readonly inflight = new Map<number, Inflight>();
-  private readonly snapshots = new Map<number, { resolve(s: string): void; reject(err: Error): void }>();
+  private readonly saves = new Map<number, { resolve(s: SavedStateFile): void; reject(err: Error): void }>();
   private readonly calls = new Map<number, { resolve(v: unknown): void; reject(err: Error): void }>();
   private nextId = 1;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private last: EngineStats = { series: 0, devices: 0, offline: 0, evicted: 0 };
-  private lastState: SavedEngineState | undefined;
+  /** State given to start() (saved by an earlier version), until a save to the state file replaces it. */
+  private given: SavedEngineState | undefined;
   private crashesInARow = 0;
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
   private drained: (() => void) | null = null;
@@ -92,7 +94,7 @@ export class WorkerEngineHost implements EngineHost {
 
   /** Rejects when the worker cannot be started at all (worker threads unavailable): use InProcessEngineHost then. */
   start(state?: SavedEngineState): Promise<{ restoreError?: string }> {
-    this.lastState = state;
+    this.given = state;
     return this.spawn();
   }
 
@@ -122,7 +124,7 @@ export class WorkerEngineHost implements EngineHost {
         if (!started) reject(new EngineStoppedError(`the anomaly worker exited with code ${code} before it started`));
         else this.crashed(w, new EngineStoppedError(`the anomaly worker exited with code ${code}`));
       });
-      const init: ToWorker = { type: 'init', options: this.o.engine, state: this.lastState, heartbeatEveryMs: this.o.heartbeatEveryMs };
+      const init: ToWorker = { type: 'init', options: this.o.engine, stateFile: this.o.stateFile, state: this.given, heartbeatEveryMs: this.o.heartbeatEveryMs };
       w.postMessage(init);
     });
   }
@@ -174,11 +176,17 @@ export class WorkerEngineHost implements EngineHost {
         this.checkDrained();
         return;
       }
-      case 'snapshot': {
-        const s = this.snapshots.get(m.id);
-        this.snapshots.delete(m.id);
-        this.lastState = m.json;
-        s?.resolve(m.json);
+      case 'saved':
+      case 'saveFailed': {
+        const s = this.saves.get(m.id);
+        this.saves.delete(m.id);
+        if (m.type === 'saveFailed') {
+          s?.reject(new Error(m.message));
+          return;
+        }
+        // A restart now starts from the file.
+        this.given = undefined;
+        s?.resolve(m.saved);
         return;
       }
       case 'heartbeats':
@@ -213,8 +221,8 @@ export class WorkerEngineHost implements EngineHost {
       }
     }
     this.inflight.clear();
-    for (const s of this.snapshots.values()) s.reject(lost);
-    this.snapshots.clear();
+    for (const s of this.saves.values()) s.reject(lost);
+    this.saves.clear();
     for (const c of this.calls.values()) c.reject(lost);
     this.calls.clear();
     if (this.closing) {
@@ -287,28 +295,17 @@ export class WorkerEngineHost implements EngineHost {
     return this.last;
   }
 
-  snapshot(timeoutMs = 10_000): Promise<string | undefined> {
-    if (!this.ready || !this.worker) return Promise.resolve(stateText(this.lastState));
+  save(): Promise<SavedStateFile | undefined> {
+    if (!this.o.stateFile || !this.ready || !this.worker) return Promise.resolve(undefined);
+    // After what is waiting, so the save holds every reading handed over so far.
+    this.flush();
     const id = this.nextId++;
     const w = this.worker;
-    return new Promise<string | undefined>((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.snapshots.delete(id);
-        resolve(stateText(this.lastState));
-      }, timeoutMs);
-      this.snapshots.set(id, {
-        resolve: (s) => {
-          clearTimeout(t);
-          resolve(s);
-        },
-        reject: (e) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      });
-      const m: ToWorker = { type: 'snapshot', id };
+    return new Promise<SavedStateFile>((resolve, reject) => {
+      this.saves.set(id, { resolve, reject });
+      const m: ToWorker = { type: 'save', id };
       w.postMessage(m);
-    }).catch(() => stateText(this.lastState));
+    });
   }
 
   /** Sent after every reading handed over so far, so the worker answers on the state they left. */
@@ -342,7 +339,7 @@ export class WorkerEngineHost implements EngineHost {
     if (this.drained && this.inflight.size === 0 && (this.waiting.length === 0 || !this.worker)) this.drained();
   }
 
-  async close(): Promise<string | undefined> {
+  async close(save = true): Promise<SavedStateFile | undefined> {
     this.closing = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.flush();
@@ -359,11 +356,26 @@ export class WorkerEngineHost implements EngineHost {
     // Messages that never reached a worker (it was down) are not judged.
     for (const p of this.waiting) p.reject(new BackpressureError('the anomaly node closed before this message could be judged', { reason: 'closed', retryAfterMs: 1000 }));
     this.waiting = [];
-    const state = await this.snapshot();
+    let saved: SavedStateFile | undefined;
+    let failed: unknown;
+    if (save) {
+      // A worker that does not answer in time is stopped anyway: the file keeps its last whole save.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), CLOSE_WAIT_MS);
+      });
+      saved = await Promise.race([this.save(), timeout])
+        .catch((err: unknown) => {
+          failed = err;
+          return undefined;
+        })
+        .finally(() => clearTimeout(timer));
+    }
     const w = this.worker;
     this.worker = null;
     this.ready = false;
     if (w) await w.terminate();
-    return state;
+    if (failed) throw failed;
+    return saved;
   }
 }

@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { AnomalyEngine } from '../engine';
+import { readStateFile, writeStateFile } from '../state-file';
 import { stateOf } from './host-types';
 import { judgeBatch, transferables, type FromWorker, type ToWorker } from './protocol';
 
@@ -12,6 +13,7 @@ const port = parentPort;
 if (!port) throw new Error('the anomaly worker runs only as a worker thread');
 
 let engine: AnomalyEngine | null = null;
+let stateFile: string | undefined;
 // Heartbeats are judged against arrival times: a batch carries the time its readings reached the node.
 let now = Date.now();
 
@@ -24,13 +26,16 @@ port.on('message', (m: ToWorker) => {
     case 'init': {
       const options = { ...m.options, clock: () => now };
       let restoreError: string | undefined;
+      stateFile = m.stateFile;
       engine = new AnomalyEngine(options);
-      if (m.state) {
-        try {
-          engine = AnomalyEngine.fromJSON(stateOf(m.state), options);
-        } catch (err) {
-          restoreError = err instanceof Error ? err.message : String(err);
-        }
+      try {
+        // The file is the newest save (a restart after a crash reads it too); state given is what an
+        // earlier version saved in the node's context, until the first save here replaces it.
+        const fromFile = stateFile ? readStateFile(stateFile, options) : undefined;
+        if (fromFile) engine = fromFile;
+        else if (m.state) engine = AnomalyEngine.fromJSON(stateOf(m.state), options);
+      } catch (err) {
+        restoreError = err instanceof Error ? err.message : String(err);
       }
       if (m.heartbeatEveryMs !== null) {
         setInterval(() => {
@@ -53,9 +58,14 @@ port.on('message', (m: ToWorker) => {
       }
       return;
     }
-    case 'snapshot':
-      // Written here, off the main thread, which only stores the text.
-      post({ type: 'snapshot', id: m.id, json: JSON.stringify(engine!.toJSON()) });
+    case 'save':
+      // Written here, a part at a time: the main thread never holds the state or its text.
+      try {
+        if (!stateFile) throw new Error('no state file was given');
+        post({ type: 'saved', id: m.id, saved: writeStateFile(stateFile, engine!) });
+      } catch (err) {
+        post({ type: 'saveFailed', id: m.id, message: err instanceof Error ? err.message : String(err) });
+      }
       return;
     case 'call':
       try {
