@@ -5,9 +5,9 @@
  * devices that went silent. The engine saves its state every 30 s to a file in
  * the data folder (<data>/anomaly/<node id>.jsonl, nodes/lib/anomaly/state-file.ts),
  * so learning survives restarts and redeploys; state that earlier versions kept
- * in the node's context is read once and moved there. The engine runs in a worker thread unless the node says otherwise or worker
- * threads cannot start (nodes/lib/anomaly/remote); messages leave in the order
- * they came either way. The editor's Backtest button is served by ./backtest-route.
+ * in the node's context is read once and moved there. The engine runs in a
+ * worker thread unless the node says otherwise or worker threads cannot start
+ * (nodes/lib/anomaly/remote); messages leave in the order they came either way. The editor's Backtest button is served by ./backtest-route.
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { EngineState, HeartbeatEvent, ReadingResult } from '../lib/anomaly';

@@ -8,3 +8,4 @@ export { parseSeriesCsv, formatScoresCsv } from './csv';
 export type * from './types';
 export { backtestHistory, MAX_BACKTEST_POINTS, MAX_LISTED, DEFAULT_LISTED, type HistoryBacktestQuery, type HistoryBacktestResult, type FlaggedReading } from './history';
 export { leaveOneCategoryOut, categoryOf, type LocoCandidate, type LocoReport, type LocoFold, type CategoryScore } from './loco';
+export { writeStateFile, readStateFile, stateFileHead, stateFileOf, removeStateFile, type SavedStateFile } from './state-file';
