@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { DuckDbStore, type StoreTraceEvent } from '../../nodes/lib/store/duckdb';
 import type { AggregateFn, AggregatePoint } from '../../nodes/lib/store/types';
 import type { Reading } from '../../nodes/lib/reading';
-import { RetentionRefusedError } from '../../nodes/lib/errors';
+import { BadParameterError, RetentionRefusedError } from '../../nodes/lib/errors';
+import { MAX_AGGREGATE_POINTS } from '../../nodes/lib/store/aggregate-limit';
 import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -348,4 +349,37 @@ test('the timer applies pending roll-ups a chunk per turn of the write queue, an
   } finally {
     await store.close();
   }
+});
+
+test('an aggregate answers with at most 100,000 buckets: more is refused, saying which bucket width fits, from raw rows and from a tier alike', async () => {
+  const store = new DuckDbStore({ path: ':memory:', retentionMs: 0, rollupRetentionMs: 0 });
+  await store.open();
+  // One reading a minute for MAX + 1 minutes (about 69 days): one bucket per reading at 1 minute or finer.
+  const n = MAX_AGGREGATE_POINTS + 1;
+  for (let i = 0; i < n; i += 5_000) {
+    const batch: Reading[] = [];
+    for (let k = i; k < Math.min(n, i + 5_000); k++) batch.push({ device: 'd', ts: T0 + k * 60_000, fields: { v: k % 10 }, tags: {} });
+    await store.write(batch);
+  }
+  const range = { from: T0, to: T0 + n * 60_000 };
+  for (const [everyMs, tier] of [
+    [60_000, '1m'],
+    [30_000, 'raw'],
+  ] as const) {
+    const q = { device: 'd', field: 'v', fn: 'mean' as const, everyMs, ...range };
+    await assert.rejects(store.aggregateWithTier(q), (err: Error) => {
+      assert.ok(err instanceof BadParameterError, `${tier}: ${err.message}`);
+      assert.match(err.message, new RegExp(`buckets of ${everyMs} ms give more than 100000 points with data; .*"every" must be at least 60001 ms`));
+      return true;
+    });
+    // Without bounds the message still says what to change.
+    await assert.rejects(store.aggregateWithTier({ device: 'd', field: 'v', fn: 'count', everyMs }), /ask for wider buckets or a shorter range$/);
+  }
+  const twoMinutes = await store.aggregateWithTier({ device: 'd', field: 'v', fn: 'count', everyMs: 120_000, ...range });
+  assert.equal(twoMinutes.tier, '1m');
+  assert.equal(twoMinutes.points.length, Math.ceil(n / 2));
+  assert.equal(twoMinutes.points.reduce((s, p) => s + (p.value as number), 0), n);
+  // Exactly the limit is answered.
+  assert.equal((await store.aggregateWithTier({ device: 'd', field: 'v', fn: 'last', everyMs: 60_000, from: T0, to: T0 + MAX_AGGREGATE_POINTS * 60_000 })).points.length, MAX_AGGREGATE_POINTS);
+  await store.close();
 });

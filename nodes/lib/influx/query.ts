@@ -24,6 +24,7 @@ import type { FieldValue } from '../reading';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingSource, ReadingsPage, ReadingsQuery, StoreHealth } from '../store/types';
 import type { PointMapping } from './line';
 import { decodeCursor } from '../store/cursor';
+import { MAX_AGGREGATE_POINTS, withinBucketLimit } from '../store/aggregate-limit';
 import { aggregateSamples, checkLimit, ident, lit, page, promString, type InfluxSeries, type Row } from './query-samples';
 
 export interface InfluxReaderOptions {
@@ -183,7 +184,7 @@ export class InfluxReader implements ReadingSource {
   private async influxAggregate(q: AggregateQuery): Promise<AggregatePoint[]> {
     const f = ident(q.field);
     const where = [`${ident(this.o.mapping.deviceTag)} = ${lit(q.device)}`, ...this.timeWhere({ from: q.from ?? 0, to: q.to ?? MAX_INFLUX_MS })];
-    const group = `GROUP BY time(${q.everyMs}ms) fill(none)`;
+    const group = `GROUP BY time(${q.everyMs}ms) fill(none) LIMIT ${MAX_AGGREGATE_POINTS + 1}`;
     if (q.fn === 'last') {
       // The last value of each bucket, of whichever measurement holds it: the raw rows, folded here (a bucket's `last()` carries no time of its own).
       const series = await this.influxql(`SELECT ${f} FROM ${this.from()} WHERE ${where.join(' AND ')} ORDER BY time ASC`);
@@ -194,7 +195,7 @@ export class InfluxReader implements ReadingSource {
         for (const v of s.values) if (v[c] !== null && v[c] !== undefined) samples.push([Number(v[t]), v[c] as FieldValue]);
       }
       this.checkSamples(samples.length);
-      return aggregateSamples(samples, q);
+      return withinBucketLimit(aggregateSamples(samples, q), q);
     }
     // Count, sum, min and max combine across measurements; a mean is a sum over a count.
     const fns = q.fn === 'mean' ? ['sum', 'count'] : [q.fn];
@@ -226,7 +227,7 @@ export class InfluxReader implements ReadingSource {
         out.push({ ts, value: a[q.fn as 'sum' | 'count'] });
       }
     }
-    return out;
+    return withinBucketLimit(out, q);
   }
 
   private async influxDevices(q: DeviceQuery): Promise<DeviceSummary[]> {
@@ -331,7 +332,7 @@ export class InfluxReader implements ReadingSource {
       if (this.vmField(s.metric.__name__ ?? '').field !== q.field) continue;
       for (let i = 0; i < s.timestamps.length; i++) byTs.set(s.timestamps[i], s.values[i]);
     }
-    return aggregateSamples([...byTs.entries()], q);
+    return withinBucketLimit(aggregateSamples([...byTs.entries()], q), q);
   }
 
   private async vmDevices(q: DeviceQuery): Promise<DeviceSummary[]> {

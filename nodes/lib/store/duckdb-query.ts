@@ -4,6 +4,7 @@
  * it is made (a bad one throws BadParameterError before anything is queued)
  * and returns what runs on the store's connection.
  */
+import { MAX_AGGREGATE_POINTS, withinBucketLimit } from './aggregate-limit';
 import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
 import { BadParameterError } from '../errors';
 import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
@@ -135,17 +136,17 @@ export function planAggregateRaw(q: AggregateQuery): Plan<AggregatePoint[]> {
   let sql: string;
   if (q.fn === 'last') {
     sql = `SELECT ${bucket} AS b, value_double, value_bool, value_text FROM readings WHERE ${where.join(' AND ')}
-      QUALIFY row_number() OVER (PARTITION BY b ORDER BY ts DESC) = 1 ORDER BY b`;
+      QUALIFY row_number() OVER (PARTITION BY b ORDER BY ts DESC) = 1 ORDER BY b LIMIT ${MAX_AGGREGATE_POINTS + 1}`;
   } else if (q.fn === 'count') {
     // Counts every value of the field, whatever its type.
-    sql = `SELECT ${bucket} AS b, count(*)::DOUBLE FROM readings WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b`;
+    sql = `SELECT ${bucket} AS b, count(*)::DOUBLE FROM readings WHERE ${where.join(' AND ')} GROUP BY b ORDER BY b LIMIT ${MAX_AGGREGATE_POINTS + 1}`;
   } else if (NUMERIC_SQL[q.fn]) {
-    sql = `SELECT ${bucket} AS b, ${NUMERIC_SQL[q.fn]} FROM readings WHERE ${where.join(' AND ')} AND value_double IS NOT NULL GROUP BY b ORDER BY b`;
+    sql = `SELECT ${bucket} AS b, ${NUMERIC_SQL[q.fn]} FROM readings WHERE ${where.join(' AND ')} AND value_double IS NOT NULL GROUP BY b ORDER BY b LIMIT ${MAX_AGGREGATE_POINTS + 1}`;
   } else {
     throw badFn(q);
   }
   return async (conn) => {
-    const rows = (await conn.runAndReadAll(sql, params)).getRows();
+    const rows = withinBucketLimit((await conn.runAndReadAll(sql, params)).getRows(), q);
     return rows.map((r) => ({ ts: r[0] as number, value: r.length === 2 ? (r[1] as number) : rowValue(r[1], r[2], r[3]) }));
   };
 }

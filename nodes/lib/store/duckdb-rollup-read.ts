@@ -8,6 +8,7 @@
  * pending one on a tie). Holding the write queue for an apply before each
  * aggregate made every poll of a dashboard pause the writes behind it.
  */
+import { MAX_AGGREGATE_POINTS, withinBucketLimit } from './aggregate-limit';
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { AggregatePoint, AggregateQuery } from './types';
 import { GEN_KEY } from './duckdb-rollups';
@@ -37,7 +38,7 @@ function tierSql(table: string, q: AggregateQuery): string {
   if (q.fn !== 'count' && q.fn !== 'last') where.push('n_num > 0');
   return `SELECT g.gen, t.* FROM (SELECT CAST(value AS BIGINT)::DOUBLE AS gen FROM upperstack_meta WHERE key = '${GEN_KEY}') g
 LEFT JOIN (SELECT floor(bucket / $every) * $every AS b, ${COLUMNS[q.fn]} FROM ${table} WHERE ${where.join(' AND ')} GROUP BY b) t ON true
-ORDER BY t.b`;
+ORDER BY t.b LIMIT ${MAX_AGGREGATE_POINTS + 1}`;
 }
 
 /** One output bucket while merging: the tier's part and the pending part. */
@@ -120,7 +121,7 @@ export async function readTier(conn: DuckDBConnection, table: string, q: Aggrega
   if (q.to !== undefined) params.toMs = Math.round(q.to);
   const p = await preparedStatement(conn, tierSql(table, q));
   p.bind(params);
-  const rows = (await p.runAndReadAll()).getRows();
+  const rows = withinBucketLimit((await p.runAndReadAll()).getRows(), q);
   // The meta row is written at open; without it nothing is known to be applied.
   return { applied: rows.length > 0 ? Number(rows[0][0]) : -Infinity, rows };
 }
@@ -145,5 +146,5 @@ export function mergePending(snap: TierSnapshot, q: AggregateQuery, pending: Pen
  * (captured before this runs) that the snapshot's tier rows lack.
  */
 export function planAggregateTier(table: string, q: AggregateQuery, pending: PendingView) {
-  return async (conn: DuckDBConnection): Promise<AggregatePoint[]> => mergePending(await readTier(conn, table, q), q, pending);
+  return async (conn: DuckDBConnection): Promise<AggregatePoint[]> => withinBucketLimit(mergePending(await readTier(conn, table, q), q, pending), q);
 }
