@@ -148,19 +148,20 @@ test('a group torn by a crash replays the records written before the tear', () =
   again.close();
 });
 
-test('whenBacklogAtMost calls back once enough entries are settled, and at once when they already are', () => {
+test('whenDrained with only a backlog bound calls back once enough entries are settled, and at once when they already are', () => {
   const j = new Journal({ dir: tmp() });
   j.open();
   const seqs = [1, 2, 3, 4].map((i) => j.append(Buffer.from(String(i))));
   let called = 0;
-  j.whenBacklogAtMost(2, () => called++);
+  const whenBacklogBelow = (n: number, cb: () => void) => j.whenDrained(Infinity, Infinity, cb, Infinity, Infinity, n);
+  whenBacklogBelow(3, () => called++);
   j.settle(seqs[3]);
   assert.equal(called, 0, 'three are still unsettled');
   j.settle(seqs[0]);
   assert.equal(called, 1);
   j.settle(seqs[1]);
   assert.equal(called, 1, 'a waiter is called once');
-  j.whenBacklogAtMost(5, () => called++);
+  whenBacklogBelow(6, () => called++);
   assert.equal(called, 2);
   j.close();
 });

@@ -185,14 +185,6 @@ export class Journal {
   }
 
   /**
-   * Calls cb once the unsettled backlog is at most `limit` entries (at once when
-   * it already is). One waiter at a time; a new call replaces the previous one.
-   */
-  whenBacklogAtMost(limit: number, cb: () => void): void {
-    this.whenDrained(Infinity, Infinity, cb, Infinity, Infinity, limit + 1);
-  }
-
-  /**
    * Calls cb once at most `limit` unsettled entries are ones no store write has
    * taken yet, the segment files take fewer than `bytesBelow` bytes, at most
    * `readings` readings are in entries not taken, fewer than `ceiling` readings
