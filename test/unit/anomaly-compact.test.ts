@@ -6,8 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Window } from '../../nodes/lib/anomaly/stats';
+import { Window, type WindowState } from '../../nodes/lib/anomaly/stats';
+import { DetectorConfigError } from '../../nodes/lib/errors';
 import { AnomalyEngine } from '../../nodes/lib/anomaly/engine';
+
+/** The saved times, read as WindowState documents them: plain, or a first time and gaps ([gap, n] for n equal ones). */
+function timesIn(s: WindowState): number[] {
+  if (s.t) return s.t;
+  const t = [s.t0!];
+  for (const g of s.dt!) for (let k = 0; k < (Array.isArray(g) ? g[1] : 1); k++) t.push(t[t.length - 1] + (Array.isArray(g) ? g[0] : g));
+  return t;
+}
 
 /** The window as a plain list: the same eviction rule, statistics from a sorted copy. */
 class PlainWindow {
@@ -85,9 +94,15 @@ test('the compact window answers exactly like a plain list of the same points (p
         assert.equal(w.quantile(0.05), plain.quantile(0.05));
         assert.equal(w.quantile(0.95), plain.quantile(0.95));
       }
-      const saved = w.toJSON();
-      assert.deepEqual(saved.t, plain.t);
+      const saved = JSON.parse(JSON.stringify(w.toJSON())) as WindowState;
+      assert.deepEqual(timesIn(saved), plain.t);
       assert.deepEqual(saved.v, plain.v);
+      const back = new Window(span, maxPoints, true);
+      back.restore(saved);
+      // The same points (a restored window may keep them in the other of its two time forms).
+      const again = back.toJSON();
+      assert.deepEqual([timesIn(again), again.v, again.sum, again.sumSq], [plain.t, plain.v, saved.sum, saved.sumSq], 'restored, it holds the same points');
+      assert.equal(back.median(), plain.median());
     }),
     { numRuns: 150 },
   );
@@ -165,4 +180,36 @@ test('a window that slides by time, then fills faster, keeps its order as its bu
     assert.equal(w.mad(med), plain.mad(med));
     assert.equal(w.quantile(0.05), plain.quantile(0.05));
   }
+});
+
+test('whole-millisecond times are saved as the first and the gaps: regular readings as one pair, however many', () => {
+  const t0 = Date.UTC(2025, 0, 1);
+  const regular = new Window(Infinity, 2016, true);
+  for (let i = 0; i < 3000; i++) regular.push(t0 + i * 300_000, i % 7);
+  const saved = regular.toJSON();
+  assert.deepEqual([saved.t, saved.t0, saved.dt], [undefined, t0 + 984 * 300_000, [[300_000, 2015]]]);
+  assert.ok(JSON.stringify(saved).length < 2016 * 3, `${JSON.stringify(saved).length} characters: the values and a few numbers`);
+
+  // Jittered and late readings: gaps one by one, runs where they repeat, negative where a reading came late.
+  const jitter = new Window(Infinity, 100, false);
+  const times = [t0, t0 + 60_012, t0 + 119_987, t0 + 179_987, t0 + 239_987, t0 + 200_000, t0 + 300_000];
+  times.forEach((t, i) => jitter.push(t, i));
+  assert.deepEqual(jitter.toJSON().dt, [60_012, 59_975, [60_000, 2], -39_987, 100_000]);
+  const back = new Window(Infinity, 100, false);
+  back.restore(JSON.parse(JSON.stringify(jitter.toJSON())) as WindowState);
+  assert.deepEqual(timesIn(back.toJSON()), times);
+});
+
+test('a window saved with plain times (earlier versions) restores; saved times that do not match the values are refused before anything is built', () => {
+  const t = [1_000, 2_000, 4_000];
+  const w = new Window(Infinity, 10, true);
+  w.restore({ t, v: [1, 2, 3], ref: 1, sum: 3, sumSq: 5, pushes: 3 });
+  assert.deepEqual(timesIn(w.toJSON()), t);
+  assert.deepEqual(w.toJSON().dt, [1_000, 2_000]);
+  const bad = (state: Partial<WindowState>) => () => new Window(Infinity, 10, true).restore({ v: [1, 2, 3], ref: 1, sum: 3, sumSq: 5, pushes: 3, ...state });
+  assert.throws(bad({ t0: 1_000, dt: [[1_000, 2 ** 40]] }), (e: Error) => e instanceof DetectorConfigError && /do not match its 3 values/.test(e.message));
+  assert.throws(bad({ t0: 1_000, dt: [1_000] }), /2 times for 3 values/);
+  assert.throws(bad({ t0: 1_000, dt: [[1_000, 0], 5, 5] }), /do not match/);
+  assert.throws(bad({ dt: [1, 1] }), /not a first time and gaps/);
+  assert.throws(bad({ t: [1, 2] }), /2 times for 3 values/);
 });
