@@ -63,14 +63,16 @@ function busyEngine(): { engine: AnomalyEngine; next: (i: number) => Reading[] }
   return { engine, next };
 }
 
-test('a detector checkpoint is binary: the same state as the JSON one, at most 60% of its gzip size', () => {
+// Against gzip'd JSON of the same state. Since windows save regular times as a first time and gaps (anomaly/window.ts),
+// that JSON shrank too (76 → 53 kB here) while the binary form stayed at 35 kB: 46% of it before, 65% now.
+test('a detector checkpoint is binary: the same state as the JSON one, at most 70% of its gzip size', () => {
   const { engine } = busyEngine();
   const state = engine.exportDevices(() => true);
   const cp: Checkpoint = { version: 2, partition: 5, holder: 'upperstack-anomaly:n1', member: 'm1', at: 1, state };
   const binary = encodeCheckpoint(cp);
   const json = encodeCheckpointV1(cp);
   assert.equal(binary.subarray(0, 5).toString('latin1'), 'USCP\u0002', 'format 2');
-  assert.ok(binary.length < 0.6 * json.length, `format 2 ${binary.length} bytes, gzip'd JSON ${json.length}`);
+  assert.ok(binary.length < 0.7 * json.length, `format 2 ${binary.length} bytes, gzip'd JSON ${json.length}`);
   // The import gets what JSON would have given it, number for number.
   assert.deepEqual(decodeCheckpoint(binary)?.state, JSON.parse(JSON.stringify(state)));
 });
