@@ -213,3 +213,14 @@ test('a window saved with plain times (earlier versions) restores; saved times t
   assert.throws(bad({ dt: [1, 1] }), /not a first time and gaps/);
   assert.throws(bad({ t: [1, 2] }), /2 times for 3 values/);
 });
+
+test('a window restores the points it saved as they were, also when late readings left them further apart than its span', () => {
+  // Eviction by time looks at the oldest point in arrival order only: this window kept a point 1,001 ms before
+  // the next though its span is 1,000 ms (found by the property above). Pushed again, it would be dropped.
+  const saved: WindowState = { t0: 1_604_319_996_640, dt: [1_001, -6_227, [0, 2]], v: [3, 1, 4, 1, 5], ref: 3, sum: -1, sumSq: 9, pushes: 50 };
+  const w = new Window(1_000, 5, true);
+  w.restore(structuredClone(saved));
+  assert.deepEqual(w.toJSON(), saved);
+  assert.equal(w.size, 5);
+  assert.equal(w.median(), 3);
+});

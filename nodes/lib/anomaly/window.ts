@@ -49,6 +49,12 @@ export class Window {
   private sumSq = NaN;
   private order: Uint16Array | Uint32Array | null;
   private pushes = 0;
+  /**
+   * Set while restore() puts saved points back: they are kept as they were. Eviction by time looks only at the
+   * oldest point in arrival order, so after late readings a window may hold points further apart than its span;
+   * pushed again, they would be evicted and the restored window would judge differently.
+   */
+  private restoring = false;
 
   constructor(
     readonly spanMs: number,
@@ -114,7 +120,7 @@ export class Window {
     // The order position of the last point dropped is left open and closed by the insertion below: one move of
     // the entries between where the old point was and where the new one goes, not two moves of the order's tail.
     let gap = -1;
-    while (this.size > 0 && (this.size >= this.maxPoints || ts - this.tsAt(this.head) > this.spanMs)) {
+    while (this.size > 0 && (this.size >= this.maxPoints || (ts - this.tsAt(this.head) > this.spanMs && !this.restoring))) {
       if (gap >= 0) this.order!.copyWithin(gap, gap + 1, this.size + 1);
       gap = this.drop();
     }
@@ -367,7 +373,12 @@ export class Window {
    */
   restore(state: WindowState): void {
     const t = Window.timesOf(state);
-    for (let k = 0; k < state.v.length; k++) this.push(t[k], state.v[k]);
+    this.restoring = true;
+    try {
+      for (let k = 0; k < state.v.length; k++) this.push(t[k], state.v[k]);
+    } finally {
+      this.restoring = false;
+    }
     this.ref = state.ref ?? NaN;
     this.sum = state.sum;
     this.sumSq = state.sumSq;
