@@ -13,6 +13,7 @@ import { partitionOf } from '../../nodes/lib/cluster/partitions';
 import type { Reading } from '../../nodes/lib/reading';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { eventually } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const partitionNode = require('../../nodes/partition/partition');
@@ -21,6 +22,8 @@ helper.init(require.resolve('node-red'));
 let mosq: Mosquitto;
 before(async () => {
   mosq = await startMosquitto();
+  // A data folder of its own: without one the nodes would keep their files in <os temp>/upperstack.
+  helper.settings({ upperstack: { dataDir: tempDir('us-partition-node-') } });
 });
 after(async () => {
   await helper.unload();
