@@ -2,12 +2,14 @@
  * upperstack-anomaly: judges every numeric field of each Reading against its
  * series' history (device × field) and says why in words. Output 1: every
  * message, each reading annotated. Output 2: only the anomalous readings, and
- * devices that went silent. The engine saves its state every 30 s to a file in
- * the data folder (<data>/anomaly/<node id>.jsonl, nodes/lib/anomaly/state-file.ts),
- * so learning survives restarts and redeploys; state that earlier versions kept
+ * devices that went silent. The engine saves its state to a file in the data
+ * folder (<data>/anomaly/<node id>.jsonl, nodes/lib/anomaly/state-file.ts)
+ * every 30 s, less often when it is large, and when the node closes, so
+ * learning survives restarts and redeploys; state that earlier versions kept
  * in the node's context is read once and moved there. The engine runs in a
  * worker thread unless the node says otherwise or worker threads cannot start
- * (nodes/lib/anomaly/remote); messages leave in the order they came either way. The editor's Backtest button is served by ./backtest-route.
+ * (nodes/lib/anomaly/remote); messages leave in the order they came either
+ * way. The editor's Backtest button is served by ./backtest-route.
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { EngineState, HeartbeatEvent, ReadingResult } from '../lib/anomaly';
@@ -25,8 +27,9 @@ import { registerBacktestRoute } from './backtest-route';
 import { registerAnomaly } from '../lib/metrics';
 import { deviceStates } from '../shared/device-state';
 import { dataDir } from '../shared/runtime';
-import { removeStateFile, stateFileHead, stateFileOf } from '../lib/anomaly/state-file';
+import { removeStateFile, saveIntervalMs, stateFileHead, stateFileOf } from '../lib/anomaly/state-file';
 
+/** How often the node looks whether to save; a large state waits longer (saveIntervalMs). */
 const SAVE_EVERY_MS = 30_000;
 const HOUR_MS = 3_600_000;
 /**
@@ -179,10 +182,17 @@ export = function register(RED: NodeAPI): void {
       });
     }
 
+    /** No periodic save before this time: the larger the last save, the longer until the next. */
+    let nextSaveAt = 0;
+    let saving = false;
+
     /** The engine writes its state file where it runs; this thread sees only how large it was. */
     function save(cb: () => void = () => undefined): void {
+      const at = Date.now();
       host.save().then(
         (saved) => {
+          // A second's slack: the saver's next look comes SAVE_EVERY_MS after this one, not after the save ended.
+          if (saved) nextSaveAt = at + saveIntervalMs(saved.bytes) - 1000;
           if (saved) void moved().then(cb);
           else cb();
         },
@@ -316,9 +326,12 @@ export = function register(RED: NodeAPI): void {
 
     const saver = setInterval(() => {
       showStatus();
-      if (dirty) {
+      if (dirty && !saving && Date.now() >= nextSaveAt) {
         dirty = false;
-        save();
+        saving = true;
+        save(() => {
+          saving = false;
+        });
       }
     }, SAVE_EVERY_MS);
     saver.unref?.();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AnomalyEngine, type AnomalyEngineOptions } from '../../nodes/lib/anomaly/engine';
-import { readStateFile, removeStateFile, stateFileHead, stateFileOf, writeStateFile } from '../../nodes/lib/anomaly/state-file';
+import { readStateFile, removeStateFile, saveIntervalMs, stateFileHead, stateFileOf, writeStateFile } from '../../nodes/lib/anomaly/state-file';
 import { Prng } from '../../nodes/lib/anomaly/stats';
 import { DetectorConfigError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
@@ -122,5 +122,15 @@ describe('anomaly state file', () => {
     removeStateFile(a);
     assert.deepEqual(readdirSync(dirname(a)).filter((n) => n.includes('x_y') || n.startsWith('other')), ['other.jsonl']);
     removeStateFile(stateFileOf(dir, 'never-saved'));
+  });
+
+  it('saves a large state less often: about 32 kB a second on average, every 30 s at most, every hour at least', () => {
+    const MB = 1 << 20;
+    assert.equal(saveIntervalMs(20_000), 30_000, 'a few series: every 30 s');
+    assert.equal(saveIntervalMs(3.4 * MB), 109_000);
+    assert.equal(saveIntervalMs(90 * MB), 2_880_000, '90 MB: every 48 minutes');
+    assert.equal(saveIntervalMs(500 * MB), 3_600_000, 'never less often than hourly');
+    // Written per hour at the interval a state of that size gets: about 113 MB, whatever the size past 1 MB.
+    for (const bytes of [MB, 10 * MB, 90 * MB]) assert.ok((bytes * 3_600_000) / saveIntervalMs(bytes) <= 32 * 1024 * 3600);
   });
 });

@@ -23,6 +23,19 @@ const READ_BYTES = 1 << 20;
 /** Far above any part the engine writes (a series' window is under 100 kB); a longer line is not one of ours. */
 const MAX_LINE_CHARS = 64 << 20;
 
+/**
+ * What saving may write on average, in bytes a second. Every save rewrites the whole file, and a fleet's
+ * state runs to tens of MB: every 30 s that would be gigabytes an hour, wearing out the SD card or flash of
+ * a small gateway. A large state is therefore saved less often (90 MB about every 48 minutes); a closing
+ * node always saves, so only a crash loses what was learned since the last save.
+ */
+export const SAVE_BYTES_PER_SECOND = 32 * 1024;
+
+/** How long to wait after a save of `bytes` before the next: at least `minMs`, at most `maxMs`. */
+export function saveIntervalMs(bytes: number, minMs = 30_000, maxMs = 3_600_000): number {
+  return Math.min(maxMs, Math.max(minMs, Math.ceil(bytes / SAVE_BYTES_PER_SECOND) * 1000));
+}
+
 export interface SavedStateFile {
   bytes: number;
   devices: number;
