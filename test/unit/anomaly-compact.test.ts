@@ -8,7 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Window, type WindowState } from '../../nodes/lib/anomaly/stats';
 import { DetectorConfigError } from '../../nodes/lib/errors';
+import { join } from 'node:path';
 import { AnomalyEngine } from '../../nodes/lib/anomaly/engine';
+import { readStateFile, writeStateFile } from '../../nodes/lib/anomaly/state-file';
+import { tempDir } from '../helpers/temp';
 
 /** The saved times, read as WindowState documents them: plain, or a first time and gaps ([gap, n] for n equal ones). */
 function timesIn(s: WindowState): number[] {
@@ -223,4 +226,31 @@ test('a window restores the points it saved as they were, also when late reading
   assert.deepEqual(w.toJSON(), saved);
   assert.equal(w.size, 5);
   assert.equal(w.median(), 3);
+});
+
+test('with jittered and late readings too, an engine restored from its state file gives exactly the scores of one that never stopped (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const dir = tempDir('us-anomaly-compact-');
+  // Gaps around a minute with jitter, now and then a reading that arrives late (its time before the previous one's).
+  const gap = fc.oneof({ arbitrary: fc.integer({ min: 59_000, max: 61_000 }), weight: 8 }, { arbitrary: fc.constant(60_000), weight: 8 }, { arbitrary: fc.integer({ min: -300_000, max: -1 }), weight: 1 });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(gap, fc.double({ min: -20, max: 20, noNaN: true })), { minLength: 100, maxLength: 700 }), fc.double({ min: 0.05, max: 0.95, noNaN: true }), (steps, at) => {
+      const opts = { heartbeat: false as const, clock: () => 0 };
+      const whole = new AnomalyEngine(opts);
+      let part = new AnomalyEngine(opts);
+      const cut = Math.floor(steps.length * at);
+      const file = join(dir, 'state.jsonl');
+      let ts = Date.UTC(2025, 0, 1);
+      steps.forEach(([g, v], i) => {
+        if (i === cut) {
+          writeStateFile(file, part);
+          part = readStateFile(file, opts)!;
+        }
+        ts += g;
+        const r = { device: 'd', ts, fields: { v: 50 + v + (i % 97 === 0 ? 30 : 0) }, tags: {} };
+        assert.deepEqual(part.process(r).anomaly, whole.process(r).anomaly, `reading ${i} (restored at ${cut})`);
+      });
+    }),
+    { numRuns: 15 },
+  );
 });
