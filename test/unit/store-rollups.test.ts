@@ -13,6 +13,7 @@ import type { AggregateFn, AggregatePoint } from '../../nodes/lib/store/types';
 import type { Reading } from '../../nodes/lib/reading';
 import { BadParameterError, RetentionRefusedError } from '../../nodes/lib/errors';
 import { MAX_AGGREGATE_POINTS } from '../../nodes/lib/store/aggregate-limit';
+import { handleQuery } from '../../nodes/lib/api/handlers';
 import { tempDir } from '../helpers/temp';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -379,6 +380,13 @@ test('an aggregate answers with at most 100,000 buckets: more is refused, saying
   assert.equal(twoMinutes.tier, '1m');
   assert.equal(twoMinutes.points.length, Math.ceil(n / 2));
   assert.equal(twoMinutes.points.reduce((s, p) => s + (p.value as number), 0), n);
+  // What an API client gets: 400 naming `every`, with the width that fits.
+  const answer = await handleQuery(store, 'aggregate', { device: 'd', field: 'v', fn: 'mean', every: '1m', from: String(range.from), to: String(range.to) }, undefined);
+  assert.equal(answer.status, 400);
+  const body = JSON.parse(answer.body) as { error: { code: string; message: string; parameter?: string } };
+  assert.equal(body.error.code, 'BAD_PARAMETER');
+  assert.equal(body.error.parameter, 'every');
+  assert.match(body.error.message, /at least 60001 ms/);
   // Exactly the limit is answered.
   assert.equal((await store.aggregateWithTier({ device: 'd', field: 'v', fn: 'last', everyMs: 60_000, from: T0, to: T0 + MAX_AGGREGATE_POINTS * 60_000 })).points.length, MAX_AGGREGATE_POINTS);
   await store.close();
