@@ -1,8 +1,8 @@
 /** What an anomaly engine host is, for the node and both hosts (host.ts in-process, worker-host.ts in a worker thread). */
 import type { Reading } from '../../reading';
-import type { AnomalyEngineOptions, EngineState, EngineStats, ReadingResult } from '../engine';
+import { AnomalyEngine, type AnomalyEngineOptions, type EngineState, type EngineStats, type ReadingResult } from '../engine';
 import type { HeartbeatEvent } from '../heartbeat';
-import type { SavedStateFile } from '../state-file';
+import { readStateFile, type SavedStateFile } from '../state-file';
 import type { FlaggedResults } from './protocol';
 
 export interface HostEvents {
@@ -37,6 +37,17 @@ export type SavedEngineState = EngineState | string;
 /** Saved state as an EngineState; throws on JSON text that is not one. */
 export function stateOf(state: SavedEngineState): EngineState {
   return typeof state === 'string' ? (JSON.parse(state) as EngineState) : state;
+}
+
+/**
+ * The engine a host starts from: the state file when there is one (the newest save; a worker restarted
+ * after a crash reads it too), else `given` (what an earlier version kept in the node's context); undefined
+ * when there is neither. Throws when the state found cannot be used (the host reports it as restoreError).
+ */
+export function savedEngine(stateFile: string | undefined, given: SavedEngineState | undefined, options: AnomalyEngineOptions): AnomalyEngine | undefined {
+  const fromFile = stateFile ? readStateFile(stateFile, options) : undefined;
+  if (fromFile || !given) return fromFile;
+  return AnomalyEngine.fromJSON(stateOf(given), options);
 }
 
 export interface EngineHost {

@@ -15,9 +15,9 @@
 import type { Reading } from '../../reading';
 import { AnomalyEngine, type EngineState, type EngineStats, type ReadingResult } from '../engine';
 import { HeartbeatTimer } from '../heartbeat';
-import { readStateFile, writeStateFile, type SavedStateFile } from '../state-file';
+import { writeStateFile, type SavedStateFile } from '../state-file';
 import { flaggedOf, type FlaggedResults } from './protocol';
-import { stateOf, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
+import { savedEngine, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
 
 export type { FlaggedResults } from './protocol';
 export { DEFAULT_MAX_QUEUED, stateOf, type EngineHost, type HostEvents, type HostOptions, type SavedEngineState } from './host-types';
@@ -38,9 +38,7 @@ export class InProcessEngineHost implements EngineHost {
   start(state?: SavedEngineState): Promise<{ restoreError?: string }> {
     let restoreError: string | undefined;
     try {
-      const fromFile = this.o.stateFile ? readStateFile(this.o.stateFile, this.o.engine) : undefined;
-      if (fromFile) this.engine = fromFile;
-      else if (state) this.engine = AnomalyEngine.fromJSON(stateOf(state), this.o.engine);
+      this.engine = savedEngine(this.o.stateFile, state, this.o.engine) ?? this.engine;
     } catch (err) {
       restoreError = err instanceof Error ? err.message : String(err);
     }

@@ -5,8 +5,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { AnomalyEngine } from '../engine';
-import { readStateFile, writeStateFile } from '../state-file';
-import { stateOf } from './host-types';
+import { writeStateFile } from '../state-file';
+import { savedEngine } from './host-types';
 import { judgeBatch, transferables, type FromWorker, type ToWorker } from './protocol';
 
 const port = parentPort;
@@ -29,11 +29,7 @@ port.on('message', (m: ToWorker) => {
       stateFile = m.stateFile;
       engine = new AnomalyEngine(options);
       try {
-        // The file is the newest save (a restart after a crash reads it too); state given is what an
-        // earlier version saved in the node's context, until the first save here replaces it.
-        const fromFile = stateFile ? readStateFile(stateFile, options) : undefined;
-        if (fromFile) engine = fromFile;
-        else if (m.state) engine = AnomalyEngine.fromJSON(stateOf(m.state), options);
+        engine = savedEngine(stateFile, m.state, options) ?? engine;
       } catch (err) {
         restoreError = err instanceof Error ? err.message : String(err);
       }
