@@ -191,10 +191,10 @@ export = function register(RED: NodeAPI): void {
       const at = Date.now();
       host.save().then(
         (saved) => {
+          if (!saved) return cb();
           // A second's slack: the saver's next look comes SAVE_EVERY_MS after this one, not after the save ended.
-          if (saved) nextSaveAt = at + saveIntervalMs(saved.bytes) - 1000;
-          if (saved) void moved().then(cb);
-          else cb();
+          nextSaveAt = at + saveIntervalMs(saved.bytes) - 1000;
+          void moved().then(cb);
         },
         (err: unknown) => {
           node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));

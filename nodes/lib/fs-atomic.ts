@@ -15,7 +15,7 @@ const WRITE_CHARS = 1 << 20;
 
 /**
  * As writeFileAtomic, for text made a part at a time: only one write's worth
- * of it exists at once, however large the file. Resolves with the bytes written.
+ * of it exists at once, however large the file. Returns the bytes written.
  */
 export function writeFileAtomicParts(file: string, parts: Iterable<string>): number {
   const tmp = `${file}.tmp-${process.pid}`;
