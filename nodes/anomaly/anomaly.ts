@@ -27,9 +27,10 @@ import { registerBacktestRoute } from './backtest-route';
 import { registerAnomaly } from '../lib/metrics';
 import { deviceStates } from '../shared/device-state';
 import { dataDir } from '../shared/runtime';
-import { removeStateFile, saveIntervalMs, stateFileHead, stateFileOf } from '../lib/anomaly/state-file';
+import { removeStateFile, stateFileHead, stateFileOf } from '../lib/anomaly/state-file';
+import { SaveSchedule } from '../lib/anomaly/save-schedule';
 
-/** How often the node looks whether to save; a large state waits longer (saveIntervalMs). */
+/** How often the node looks whether to save; a large state waits longer (SaveSchedule). */
 const SAVE_EVERY_MS = 30_000;
 const HOUR_MS = 3_600_000;
 /**
@@ -128,7 +129,7 @@ export = function register(RED: NodeAPI): void {
     /** Messages refused because the engine was too far behind, since deploy. */
     let refused = 0;
     let warm = false;
-    let dirty = false;
+    const schedule = new SaveSchedule();
     let closed = false;
 
     let statusAt = 0;
@@ -182,23 +183,18 @@ export = function register(RED: NodeAPI): void {
       });
     }
 
-    /** No periodic save before this time: the larger the last save, the longer until the next. */
-    let nextSaveAt = 0;
-    let saving = false;
-
-    /** The engine writes its state file where it runs; this thread sees only how large it was. */
-    function save(cb: () => void = () => undefined): void {
-      const at = Date.now();
+    /** A periodic save when one is due; the engine writes its state file where it runs, this thread sees only how large it was. */
+    function saveIfDue(): void {
+      const at = schedule.begin();
+      if (at === undefined) return;
       host.save().then(
         (saved) => {
-          if (!saved) return cb();
-          // A second's slack: the saver's next look comes SAVE_EVERY_MS after this one, not after the save ended.
-          nextSaveAt = at + saveIntervalMs(saved.bytes) - 1000;
-          void moved().then(cb);
+          schedule.done(at, saved?.bytes);
+          if (saved) void moved();
         },
         (err: unknown) => {
+          schedule.failed();
           node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));
-          cb();
         },
       );
     }
@@ -224,7 +220,7 @@ export = function register(RED: NodeAPI): void {
         recent.push(now);
       }
       if (out.length) {
-        dirty = true;
+        schedule.change();
         node.send([null, out]);
         showStatus();
       }
@@ -265,7 +261,7 @@ export = function register(RED: NodeAPI): void {
         const legacy = err || closed ? undefined : ((state ?? undefined) as SavedEngineState | undefined);
         inContext = legacy !== undefined;
         // Moved to the file by the first save.
-        if (inContext) dirty = true;
+        if (inContext) schedule.change();
         // Only the file's head line is read here; the engine reads the rest where it runs.
         let head: { devices: number; series: number } | undefined;
         let unreadable = false;
@@ -313,26 +309,20 @@ export = function register(RED: NodeAPI): void {
         await running();
         await host.importDevices(state as EngineState);
         if (host.stats().series > 0) warm = true;
-        dirty = true;
+        schedule.change();
       },
       forgetDevices: async (drop) => {
         await ready;
         // Not started: it has judged nothing, so it holds no device.
         if (!started) return;
         await started;
-        if (await host.forgetDevices(drop)) dirty = true;
+        if (await host.forgetDevices(drop)) schedule.change();
       },
     });
 
     const saver = setInterval(() => {
       showStatus();
-      if (dirty && !saving && Date.now() >= nextSaveAt) {
-        dirty = false;
-        saving = true;
-        save(() => {
-          saving = false;
-        });
-      }
+      saveIfDue();
     }, SAVE_EVERY_MS);
     saver.unref?.();
 
@@ -366,7 +356,7 @@ export = function register(RED: NodeAPI): void {
         }
         throw err;
       }
-      dirty = true;
+      schedule.change();
       const flagged: AnnotatedReading[] = [];
       const now = Date.now();
       for (let k = 0; k < results.length; k++) {

@@ -35,7 +35,8 @@ export type ErrorCode =
   | 'BAD_SIGNATURE'
   | 'STALE'
   | 'REPLAYED'
-  | 'ENGINE_STOPPED';
+  | 'ENGINE_STOPPED'
+  | 'STATE_SAVE_FAILED';
 
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
@@ -188,6 +189,18 @@ export class EngineStoppedError extends UpperstackError {
   override readonly name = 'EngineStoppedError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ENGINE_STOPPED', message, {}, options);
+  }
+}
+
+/**
+ * The anomaly node could not write what it learned to its state file (`file`):
+ * the disk is full or read-only, say. The engine keeps running on what it has
+ * and the next save tries again; a crash before then loses what was learned since the last good save.
+ */
+export class StateSaveError extends UpperstackError {
+  override readonly name = 'StateSaveError';
+  constructor(message: string, details: { file: string } & Record<string, unknown>, options?: { cause?: unknown }) {
+    super('STATE_SAVE_FAILED', message, details, options);
   }
 }
 

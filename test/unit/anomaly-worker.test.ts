@@ -6,9 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnomalyEngine } from '../../nodes/lib/anomaly/engine';
-import { WorkerEngineHost } from '../../nodes/lib/anomaly/remote/host';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InProcessEngineHost, WorkerEngineHost } from '../../nodes/lib/anomaly/remote/host';
 import { columns, decodeResults, encodeReadings, judgeBatch } from '../../nodes/lib/anomaly/remote/protocol';
-import { BackpressureError } from '../../nodes/lib/errors';
+import { BackpressureError, StateSaveError } from '../../nodes/lib/errors';
+import { tempDir } from '../helpers/temp';
 import type { Reading } from '../../nodes/lib/reading';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -111,6 +114,31 @@ test('past maxQueued readings waiting, a message is refused with a BackpressureE
     assert.equal((await host.process(msg(4))).length, 40, 'accepted again once the backlog is gone');
   } finally {
     await host.close();
+  }
+});
+
+test('a save that cannot be written fails with a StateSaveError naming the file, on either thread, and the engine goes on', async () => {
+  const dir = tempDir('anomaly-save-');
+  // A file where the state's folder should be: no folder can be made there.
+  writeFileSync(join(dir, 'anomaly'), 'not a folder');
+  const stateFile = join(dir, 'anomaly', 'node-1.jsonl');
+  const options = { engine: { heartbeat: false as const }, heartbeatEveryMs: null, events: noHeartbeats, stateFile };
+  for (const host of [new WorkerEngineHost(options), new InProcessEngineHost(options)]) {
+    await host.start();
+    try {
+      await host.process([{ device: 'd', ts: T0, fields: { v: 1 }, tags: {} }]);
+      const err = await host.save().then(
+        () => assert.fail('the save should have failed'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof StateSaveError, `${host.constructor.name}: ${String(err)}`);
+      assert.equal(err.code, 'STATE_SAVE_FAILED');
+      assert.equal(err.details.file, stateFile);
+      assert.match(err.message, /cannot write .*node-1\.jsonl: .*(ENOTDIR|EEXIST)/);
+      assert.equal((await host.process([{ device: 'd', ts: T0 + 1000, fields: { v: 2 }, tags: {} }])).length, 1, 'still judging');
+    } finally {
+      await host.close(false);
+    }
   }
 });
 

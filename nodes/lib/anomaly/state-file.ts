@@ -14,7 +14,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { DetectorConfigError } from '../errors';
+import { DetectorConfigError, StateSaveError } from '../errors';
 import { writeFileAtomicParts } from '../fs-atomic';
 import { AnomalyEngine, type AnomalyEngineOptions, type DeviceState, type SeriesState, type StateHead } from './engine';
 
@@ -58,11 +58,22 @@ function* lines(engine: AnomalyEngine): Generator<string> {
   for (const s of engine.seriesStates()) yield `${JSON.stringify(s)}\n`;
 }
 
-/** Saves the engine's state to `file`, replacing what was there. */
+/** Saves the engine's state to `file`, replacing what was there; throws a StateSaveError when it cannot. */
 export function writeStateFile(file: string, engine: AnomalyEngine): SavedStateFile {
-  mkdirSync(dirname(file), { recursive: true });
-  const { devices, series } = engine.stateHead();
-  return { bytes: writeFileAtomicParts(file, lines(engine)), devices, series };
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const { devices, series } = engine.stateHead();
+    return { bytes: writeFileAtomicParts(file, lines(engine)), devices, series };
+  } catch (err) {
+    throw stateSaveError(file, err);
+  }
+}
+
+/** A failed save as the node reports it, wherever the engine runs (a worker thread sends only its message). */
+export function stateSaveError(file: string, err: unknown): StateSaveError {
+  if (err instanceof StateSaveError) return err;
+  const why = err instanceof Error ? err.message : String(err);
+  return new StateSaveError(`cannot write ${file}: ${why}`, { file }, { cause: err });
 }
 
 /** The file's lines, read a buffer at a time. */

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import { BackpressureError, EngineStoppedError } from '../../errors';
+import { BackpressureError, EngineStoppedError, StateSaveError } from '../../errors';
 import type { Reading } from '../../reading';
 import type { EngineState, EngineStats, ReadingResult } from '../engine';
 import { decodeFlagged, decodeResults, encodeReadings, flaggedOf, type FlaggedResults, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
@@ -181,7 +181,8 @@ export class WorkerEngineHost implements EngineHost {
         const s = this.saves.get(m.id);
         this.saves.delete(m.id);
         if (m.type === 'saveFailed') {
-          s?.reject(new Error(m.message));
+          // The worker's StateSaveError, which cannot cross the thread as it is.
+          s?.reject(new StateSaveError(m.message, { file: this.o.stateFile ?? '' }));
           return;
         }
         // A restart now starts from the file.
