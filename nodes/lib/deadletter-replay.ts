@@ -79,10 +79,3 @@ export function replayFacts(msg: FailedMessageFacts, max = MAX_REPLAY_BYTES): Re
   if (bytes && bytes.length <= max) facts.bytes = bytes;
   return facts;
 }
-
-/** A letter as JSON can hold it: `bytes` becomes `body` (base64). */
-export function spoolSafe(l: DeadLetter): DeadLetter {
-  if (l.bytes === undefined) return l;
-  const { bytes, ...rest } = l;
-  return { ...rest, body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
-}

@@ -50,3 +50,10 @@ export function topicLevel(device: string): string {
   const clean = device.replace(/[+#/\u0000\uFFFD]/g, '_');
   return clean || 'unknown';
 }
+
+/** A letter as JSON can hold it: `bytes` becomes `body` (base64). */
+export function spoolSafe(l: DeadLetter): DeadLetter {
+  if (l.bytes === undefined) return l;
+  const { bytes, ...rest } = l;
+  return { ...rest, body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
+}

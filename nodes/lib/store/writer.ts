@@ -29,7 +29,7 @@
  */
 import type { Reading } from '../reading';
 import type { DeadLetter } from './types';
-import { spoolSafe } from '../deadletter-replay';
+import { spoolSafe } from '../deadletter';
 import type { Durable, Outcome, SpoolRecord, WriterOptions, WriterSink, WriterStats } from './writer-types';
 import { Journal } from '../journal/journal';
 import { StoreUnavailableError } from '../errors';
