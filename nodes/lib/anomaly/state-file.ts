@@ -70,7 +70,7 @@ export function writeStateFile(file: string, engine: AnomalyEngine): SavedStateF
 }
 
 /** A failed save as the node reports it, wherever the engine runs (a worker thread sends only its message). */
-export function stateSaveError(file: string, err: unknown): StateSaveError {
+function stateSaveError(file: string, err: unknown): StateSaveError {
   if (err instanceof StateSaveError) return err;
   const why = err instanceof Error ? err.message : String(err);
   return new StateSaveError(`cannot write ${file}: ${why}`, { file }, { cause: err });
