@@ -40,7 +40,13 @@ export function writeFileAtomicParts(file: string, parts: Iterable<string>): num
     throw err;
   }
   closeSync(fd);
-  renameSync(tmp, file);
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    // Something in the way of the file (a folder, a file system gone read-only): the old file stands, the new one goes.
+    rmSync(tmp, { force: true });
+    throw err;
+  }
   syncDir(dirname(file));
   return bytes;
 }
