@@ -1,7 +1,7 @@
 /** The anomaly node in a Node-RED test runtime: outputs, batches, saved state and heartbeats. */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { migrate } from '../../nodes/shared/config';
@@ -71,6 +71,11 @@ describe('anomaly node', () => {
   /** Where the file context store keeps the node's context (the flow in anomalyFlow is "tab"). */
   const contextFile = (id: string) => join(dir, 'context', 'tab', `${id}.json`);
   const contextState = (id: string): unknown => (existsSync(contextFile(id)) ? (JSON.parse(readFileSync(contextFile(id), 'utf8')) as { state?: unknown }).state : undefined);
+  const warnings = (id: string) => {
+    // The test helper's spy on the runtime's log (not in its types); level 30 is a warning.
+    const log = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown; id?: string }]> } }).log();
+    return log.args.map((a) => a[0]).filter((e) => e.id === id && e.level === 30).map((e) => String(e.msg));
+  };
 
   test('normal readings pass on output 1 only; the spike also leaves output 2, with a reason, without receipts', async () => {
     await helper.load(anomalyNode, flow('spike'));
@@ -201,11 +206,6 @@ describe('anomaly node', () => {
   });
 
   test('saved state that cannot be used (torn context text, a broken state file) is reported and the node judges afresh, then saves whole', async () => {
-    const warnings = (id: string) => {
-      // The test helper's spy on the runtime's log (not in its types); level 30 is a warning.
-      const log = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown; id?: string }]> } }).log();
-      return log.args.map((a) => a[0]).filter((e) => e.id === id && e.level === 30).map((e) => String(e.msg));
-    };
     mkdirSync(dirname(contextFile('torn')), { recursive: true });
     writeFileSync(contextFile('torn'), JSON.stringify({ state: '{"version":1,"series":[' }));
     const lines = (n: number) => [JSON.stringify({ format: 'upperstack-anomaly-state', version: 1, options: {}, devices: 1, series: 2 }), JSON.stringify({ device: 'dev1', lastSeen: 0, lastTs: null, gaps: [], offline: false })].slice(0, n).join('\n');
@@ -224,6 +224,32 @@ describe('anomaly node', () => {
       );
       await helper.unload();
       assert.equal(readStateFile(stateFile(id))?.stats().series, 2, `${id}: the node's own save replaced it`);
+    }
+  });
+
+  test('a save that cannot be written is a warning naming the file, and leaves no part-written file', async () => {
+    for (const [id, worker] of [['unsaved', true], ['unsaved-main', false]] as const) {
+      // A folder where the state file goes: no file can be renamed over it.
+      mkdirSync(join(stateFile(id), 'in-the-way'), { recursive: true });
+      await helper.load([...anomalyNode, translated], flow(id, { worker }));
+      const out1 = collect(`${id}-out1`);
+      for (let i = 0; i < 3; i++) input(id, { payload: normal(i) });
+      await until(() => out1.length === 3);
+      // The helper stops spying on the log before it closes the nodes: the node's own warn() is watched instead.
+      const node = helper.getNode(id) as unknown as { warn(m: unknown): void };
+      const warned: string[] = [];
+      const warn = node.warn.bind(node);
+      node.warn = (m: unknown) => {
+        warned.push(String(m));
+        warn(m);
+      };
+      await helper.unload(); // closes the node, which saves its state
+      const saveWarnings = warned.filter((m) => m.startsWith('could not save the anomaly state'));
+      assert.equal(saveWarnings.length, 1, `${id}: ${JSON.stringify(warned)}`);
+      assert.match(saveWarnings[0], new RegExp(`^could not save the anomaly state: cannot write .*${id}\\.jsonl: `));
+      assert.ok(existsSync(join(stateFile(id), 'in-the-way')), `${id}: what was in the way is left alone`);
+      const left = readdirSync(dirname(stateFile(id))).filter((f) => f.startsWith(`${id}.jsonl.`));
+      assert.deepEqual(left, [], `${id}: the file written beside it is removed`);
     }
   });
 
