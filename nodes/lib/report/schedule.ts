@@ -10,7 +10,8 @@
  * - a period whose run failed is kept and tried again at every run until produced;
  * - the first start of a new schedule produces nothing until its first run time.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../fs-atomic';
 import { dirname } from 'node:path';
 import type { ScheduledTask } from 'node-cron';
 import { ConfigError } from '../errors';
@@ -154,9 +155,8 @@ export class Marks {
 
   private save(): void {
     mkdirSync(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.data));
-    renameSync(tmp, this.path);
+    // Fsynced with its rename: after a power loss, a period marked produced must not be produced again.
+    writeFileAtomic(this.path, JSON.stringify(this.data));
   }
 }
 
