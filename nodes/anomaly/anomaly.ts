@@ -14,12 +14,9 @@
 import type { Node, NodeAPI } from 'node-red';
 import type { EngineState, HeartbeatEvent, ReadingResult } from '../lib/anomaly';
 import { InProcessEngineHost, WorkerEngineHost, type EngineHost, type HostOptions, type SavedEngineState } from '../lib/anomaly/remote/host';
-import type { Verdict } from '../lib/anomaly/types';
-import type { Reading } from '../lib/reading';
 import { BackpressureError, describeError, InvalidReadingError } from '../lib/errors';
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { isWired, readingsOf } from '../shared/batch';
-import { cloneReadingsPayload } from '../lib/reading-clone';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, type StatusState } from '../shared/status';
 import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOptions } from './options';
@@ -29,6 +26,7 @@ import { deviceStates } from '../shared/device-state';
 import { dataDir } from '../shared/runtime';
 import { removeStateFile, stateFileHead, stateFileOf } from '../lib/anomaly/state-file';
 import { SaveSchedule } from '../lib/anomaly/save-schedule';
+import { annotate, copyOf, type AnnotatedReading } from './annotate';
 
 /** How often the node looks whether to save; a large state waits longer (SaveSchedule). */
 const SAVE_EVERY_MS = 30_000;
@@ -41,40 +39,11 @@ const HOUR_MS = 3_600_000;
  */
 const STATUS_EVERY_MS = 500;
 
-/** A reading on output 1 or 2: the verdict of its most anomalous field, and all of them when there are several. */
-interface AnnotatedReading extends Reading {
-  anomaly: Verdict | null;
-  anomalies?: Record<string, Verdict | null>;
-  heartbeat?: HeartbeatEvent;
-}
-
 /** How often heartbeats are checked: often enough for short configured intervals, once a second otherwise; null when off. */
 function heartbeatEvery(hb: ReturnType<typeof engineOptionsOf>['heartbeat']): number | null {
   if (hb === false) return null;
   const ms = typeof hb?.interval === 'number' ? hb.interval : undefined;
   return ms === undefined ? 1000 : Math.max(50, Math.min(1000, Math.floor(ms / 2)));
-}
-
-/** The reading with the verdict of its highest-scoring field (anomalies first; null while every field warms up), and all of them when there are several. */
-function annotate(reading: Reading, result: ReadingResult): AnnotatedReading {
-  const out = reading as AnnotatedReading;
-  let worst: Verdict | null = null;
-  let fields = 0;
-  for (const f in result.anomaly) {
-    fields++;
-    const v = result.anomaly[f];
-    if (!v) continue;
-    if (!worst || (v.isAnomaly && !worst.isAnomaly) || (v.isAnomaly === worst.isAnomaly && v.score > worst.score)) worst = v;
-  }
-  out.anomaly = worst;
-  if (fields > 1) out.anomalies = result.anomaly;
-  if (result.heartbeat) out.heartbeat = result.heartbeat;
-  return out;
-}
-
-/** A reading of its own for output 2, sharing no object with the one given. */
-function copyOf(r: Reading): Reading {
-  return (cloneReadingsPayload(r) as Reading | undefined) ?? structuredClone(r);
 }
 
 /** State an earlier version saved in context with no series and no device (or none saved): nothing for an engine to watch yet. */
