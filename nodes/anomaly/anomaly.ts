@@ -99,6 +99,8 @@ export = function register(RED: NodeAPI): void {
     let refused = 0;
     let warm = false;
     const schedule = new SaveSchedule();
+    /** The last periodic save failed (warned once per failure): the status says so until one succeeds. */
+    let unsaved = false;
     let closed = false;
 
     let statusAt = 0;
@@ -133,6 +135,10 @@ export = function register(RED: NodeAPI): void {
         state = 'warning';
         text += RED._('upperstack-anomaly.status.behind', { refused });
       }
+      if (unsaved) {
+        state = 'warning';
+        text += RED._('upperstack-anomaly.status.unsaved');
+      }
       if (state + text === shown) return;
       shown = state + text;
       setStatus(node, state, text);
@@ -160,10 +166,16 @@ export = function register(RED: NodeAPI): void {
         (saved) => {
           schedule.done(at, saved?.bytes);
           if (saved) void moved();
+          if (unsaved) {
+            unsaved = false;
+            showStatus();
+          }
         },
         (err: unknown) => {
           schedule.failed();
+          unsaved = true;
           node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));
+          showStatus();
         },
       );
     }

@@ -253,6 +253,44 @@ describe('anomaly node', () => {
     }
   });
 
+  test('a periodic save that fails turns the status yellow, and the next look saves and clears it', async (t) => {
+    // The node looks every 30 s: its interval timer is driven here (only setInterval is mocked).
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    for (const [id, worker] of [['unsaved-later', true], ['unsaved-later-main', false]] as const) {
+      const inTheWay = join(stateFile(id), 'in-the-way');
+      mkdirSync(inTheWay, { recursive: true });
+      await helper.load([...anomalyNode, translated], flow(id, { worker }));
+      const node = helper.getNode(id) as unknown as { status(s: { fill?: string; text?: string }): void; warn(m: unknown): void };
+      const statuses: Array<{ fill?: string; text?: string }> = [];
+      const status = node.status.bind(node);
+      node.status = (st) => {
+        statuses.push(st);
+        status(st);
+      };
+      const warned: string[] = [];
+      const warn = node.warn.bind(node);
+      node.warn = (m: unknown) => {
+        warned.push(String(m));
+        warn(m);
+      };
+      const out1 = collect(`${id}-out1`);
+      for (let i = 0; i < 3; i++) input(id, { payload: normal(i) });
+      await until(() => out1.length === 3);
+      const last = () => statuses[statuses.length - 1];
+      t.mock.timers.tick(30_000);
+      await until(() => last()?.text?.includes('learned state not saved') === true);
+      assert.equal(last().fill, 'yellow', `${id}: yellow while the state is not saved`);
+      assert.match(warned.find((m) => m.startsWith('could not save')) ?? '', new RegExp(`cannot write .*${id}\\.jsonl`));
+      rmSync(stateFile(id), { recursive: true });
+      // No reading since: the failed save is tried again at the next look.
+      t.mock.timers.tick(30_000);
+      await until(() => existsSync(stateFile(id)) && last()?.text?.includes('not saved') === false);
+      assert.equal(readStateFile(stateFile(id))?.stats().series, 2, `${id}: saved whole`);
+      assert.notEqual(last().fill, 'yellow', `${id}: the status clears once a save succeeds`);
+      await helper.unload();
+    }
+  });
+
   test('a node removed from the flows deletes its state file', async () => {
     await helper.load(anomalyNode, flow('removed'));
     const out1 = collect('removed-out1');
