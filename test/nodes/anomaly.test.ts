@@ -71,6 +71,17 @@ describe('anomaly node', () => {
   /** Where the file context store keeps the node's context (the flow in anomalyFlow is "tab"). */
   const contextFile = (id: string) => join(dir, 'context', 'tab', `${id}.json`);
   const contextState = (id: string): unknown => (existsSync(contextFile(id)) ? (JSON.parse(readFileSync(contextFile(id), 'utf8')) as { state?: unknown }).state : undefined);
+  /** What a node's own warn() or status() is called with from now on (the helper stops spying on the log before it closes the nodes). */
+  const calls = <T>(id: string, method: 'warn' | 'status'): T[] => {
+    const node = helper.getNode(id) as unknown as Record<string, (arg: unknown) => void>;
+    const seen: T[] = [];
+    const original = node[method].bind(node);
+    node[method] = (arg: unknown) => {
+      seen.push(arg as T);
+      original(arg);
+    };
+    return seen;
+  };
   const warnings = (id: string) => {
     // The test helper's spy on the runtime's log (not in its types); level 30 is a warning.
     const log = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown; id?: string }]> } }).log();
@@ -235,14 +246,7 @@ describe('anomaly node', () => {
       const out1 = collect(`${id}-out1`);
       for (let i = 0; i < 3; i++) input(id, { payload: normal(i) });
       await until(() => out1.length === 3);
-      // The helper stops spying on the log before it closes the nodes: the node's own warn() is watched instead.
-      const node = helper.getNode(id) as unknown as { warn(m: unknown): void };
-      const warned: string[] = [];
-      const warn = node.warn.bind(node);
-      node.warn = (m: unknown) => {
-        warned.push(String(m));
-        warn(m);
-      };
+      const warned = calls<string>(id, 'warn');
       await helper.unload(); // closes the node, which saves its state
       const saveWarnings = warned.filter((m) => m.startsWith('could not save the anomaly state'));
       assert.equal(saveWarnings.length, 1, `${id}: ${JSON.stringify(warned)}`);
@@ -260,19 +264,8 @@ describe('anomaly node', () => {
       const inTheWay = join(stateFile(id), 'in-the-way');
       mkdirSync(inTheWay, { recursive: true });
       await helper.load([...anomalyNode, translated], flow(id, { worker }));
-      const node = helper.getNode(id) as unknown as { status(s: { fill?: string; text?: string }): void; warn(m: unknown): void };
-      const statuses: Array<{ fill?: string; text?: string }> = [];
-      const status = node.status.bind(node);
-      node.status = (st) => {
-        statuses.push(st);
-        status(st);
-      };
-      const warned: string[] = [];
-      const warn = node.warn.bind(node);
-      node.warn = (m: unknown) => {
-        warned.push(String(m));
-        warn(m);
-      };
+      const statuses = calls<{ fill?: string; text?: string }>(id, 'status');
+      const warned = calls<string>(id, 'warn');
       const out1 = collect(`${id}-out1`);
       for (let i = 0; i < 3; i++) input(id, { payload: normal(i) });
       await until(() => out1.length === 3);
