@@ -99,8 +99,11 @@ export = function register(RED: NodeAPI): void {
     let refused = 0;
     let warm = false;
     const schedule = new SaveSchedule();
-    /** The last periodic save failed (warned once per failure): the status says so until one succeeds. */
-    let unsaved = false;
+    /**
+     * Why the last periodic save failed, until one succeeds: the status says so meanwhile, and the log
+     * hears it once, not every 30 s while the disk stays full (again only when the reason changes).
+     */
+    let unsaved: string | undefined;
     let closed = false;
 
     let statusAt = 0;
@@ -135,7 +138,7 @@ export = function register(RED: NodeAPI): void {
         state = 'warning';
         text += RED._('upperstack-anomaly.status.behind', { refused });
       }
-      if (unsaved) {
+      if (unsaved !== undefined) {
         state = 'warning';
         text += RED._('upperstack-anomaly.status.unsaved');
       }
@@ -166,15 +169,17 @@ export = function register(RED: NodeAPI): void {
         (saved) => {
           schedule.done(at, saved?.bytes);
           if (saved) void moved();
-          if (unsaved) {
-            unsaved = false;
+          if (unsaved !== undefined) {
+            unsaved = undefined;
+            node.log(RED._('upperstack-anomaly.log.saved'));
             showStatus();
           }
         },
         (err: unknown) => {
           schedule.failed();
-          unsaved = true;
-          node.warn(RED._('upperstack-anomaly.errors.save', { message: describeError(err).message }));
+          const message = describeError(err).message;
+          if (message !== unsaved) node.warn(RED._('upperstack-anomaly.errors.save', { message }));
+          unsaved = message;
           showStatus();
         },
       );

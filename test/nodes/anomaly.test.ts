@@ -269,11 +269,21 @@ describe('anomaly node', () => {
       const out1 = collect(`${id}-out1`);
       for (let i = 0; i < 3; i++) input(id, { payload: normal(i) });
       await until(() => out1.length === 3);
+      // Saves that ended, failed or not (the engine's host, as the node exposes it for diagnostics).
+      const saves = { ended: 0 };
+      const host = (helper.getNode(id) as unknown as { anomalyHost: { save(): Promise<unknown> } }).anomalyHost;
+      const save = host.save.bind(host);
+      host.save = () => save().finally(() => saves.ended++);
       const last = () => statuses[statuses.length - 1];
       t.mock.timers.tick(30_000);
       await until(() => last()?.text?.includes('learned state not saved') === true);
       assert.equal(last().fill, 'yellow', `${id}: yellow while the state is not saved`);
       assert.match(warned.find((m) => m.startsWith('could not save')) ?? '', new RegExp(`cannot write .*${id}\\.jsonl`));
+      // Tried again at every look; the log hears the same reason once.
+      t.mock.timers.tick(30_000);
+      await until(() => saves.ended === 2);
+      assert.equal(warned.filter((m) => m.startsWith('could not save')).length, 1, `${id}: one warning for the same reason: ${JSON.stringify(warned)}`);
+      assert.equal(last().fill, 'yellow');
       rmSync(stateFile(id), { recursive: true });
       // No reading since: the failed save is tried again at the next look.
       t.mock.timers.tick(30_000);
