@@ -168,7 +168,9 @@ export = function register(RED: NodeAPI): void {
       host.save().then(
         (saved) => {
           schedule.done(at, saved?.bytes);
-          if (saved) void moved();
+          // Nothing written (the worker is restarting): not a save that succeeded.
+          if (!saved) return;
+          void moved();
           if (unsaved !== undefined) {
             unsaved = undefined;
             node.log(RED._('upperstack-anomaly.log.saved'));
