@@ -19,7 +19,7 @@ const WRITE_CHARS = 1 << 20;
  */
 export function writeFileAtomicParts(file: string, parts: Iterable<string>): number {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
+  let fd: number | undefined = openSync(tmp, 'w', 0o600);
   let bytes = 0;
   try {
     let pending: string[] = [];
@@ -34,16 +34,14 @@ export function writeFileAtomicParts(file: string, parts: Iterable<string>): num
     }
     if (chars > 0) bytes += writeSync(fd, pending.join(''));
     fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  try {
+    const done = fd;
+    fd = undefined;
+    closeSync(done);
     renameSync(tmp, file);
   } catch (err) {
-    // Something in the way of the file (a folder, a file system gone read-only): the old file stands, the new one goes.
+    // A write that failed, or something in the way of the file (a folder, a file system gone read-only):
+    // the old file stands, the new one goes.
+    if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
   }
