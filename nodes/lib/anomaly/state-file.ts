@@ -65,15 +65,8 @@ export function writeStateFile(file: string, engine: AnomalyEngine): SavedStateF
     const { devices, series } = engine.stateHead();
     return { bytes: writeFileAtomicParts(file, lines(engine)), devices, series };
   } catch (err) {
-    throw stateSaveError(file, err);
+    throw new StateSaveError(`cannot write ${file}: ${err instanceof Error ? err.message : String(err)}`, { file }, { cause: err });
   }
-}
-
-/** A failed save as the node reports it, wherever the engine runs (a worker thread sends only its message). */
-function stateSaveError(file: string, err: unknown): StateSaveError {
-  if (err instanceof StateSaveError) return err;
-  const why = err instanceof Error ? err.message : String(err);
-  return new StateSaveError(`cannot write ${file}: ${why}`, { file }, { cause: err });
 }
 
 /** The file's lines, read a buffer at a time. */
