@@ -11,10 +11,10 @@
  * - the first start of a new schedule produces nothing until its first run time.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../fs-atomic';
 import { dirname } from 'node:path';
 import type { ScheduledTask } from 'node-cron';
 import { ConfigError } from '../errors';
+import { writeFileAtomic } from '../fs-atomic';
 import { checkZone, periodAt, type Period, type PeriodKind } from './period';
 
 export const PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'cron'] as const;
