@@ -33,7 +33,7 @@ import { intakeTraceFromEnv } from './trace';
 export { DEFAULT_HIGH_WATER, DEFAULT_JOURNAL_BUDGET, type IntakeItem, type IntakeOptions, type IntakeStats, type RefusalReason, type SubmitResult } from './intake-options';
 export { findIntake, intakeStats } from './intake-registry';
 
-/** Journal record header (nodes/lib/journal/journal.ts), counted when a submit checks the budget. */
+/** Journal record header (nodes/lib/journal/segment-file.ts), counted when a submit checks the budget. */
 const RECORD_HEADER = 16;
 
 

@@ -9,12 +9,12 @@
  * additionally needs fsync, which `fsync` controls ('interval' by default, so a
  * burst costs one fsync, not one per message).
  */
-import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { JournalError } from '../errors';
 import { readCheckpoint, takePendingList, writeCheckpointInBackground, writeCheckpointSync, writePendingList } from './checkpoint-file';
 import { PendingCounts } from './pending';
-import { BUFFER_RECORDS, encodeGroup, scanSegment, type JournalEntry, type RecordEncoder, type Segment } from './segment-file';
+import { BUFFER_RECORDS, encodeGroup, type JournalEntry, type RecordEncoder } from './segment-file';
+import { SegmentFiles } from './segments';
 import { ReadingWeights } from './weights';
 import { TakenEntries } from './taken';
 
@@ -56,12 +56,10 @@ interface DrainWaiter {
 
 export class Journal {
   readonly dir: string;
-  private readonly segmentBytes: number;
   private readonly fsyncPolicy: FsyncPolicy;
   private readonly fsyncIntervalMs: number;
   private readonly checkpointIntervalMs: number;
-  private segments: Segment[] = [];
-  private fd = -1;
+  private readonly segments: SegmentFiles;
   private nextSeq = 1;
   /** Outstanding settles per unsettled seq (a message split in two needs two). */
   private pending = new PendingCounts();
@@ -76,17 +74,14 @@ export class Journal {
   private weights = new ReadingWeights();
   /** Unsettled entries a store write has taken (take()), and the readings they hold. */
   private taken = new TakenEntries();
-  /** Bytes of all segment files (kept up to date, so the disk budget costs no stat calls). */
-  private totalBytes = 0;
-  /** The periodic fsync and checkpoint run on the libuv pool; one of each at a time. */
-  private syncing = false;
+  /** The periodic checkpoint runs on the libuv pool; one at a time. */
   private checkpointing = false;
   /** Bumped by close(), so a background checkpoint finishing late leaves a reopened journal alone. */
   private generation = 0;
 
   constructor(opts: JournalOptions) {
     this.dir = opts.dir;
-    this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.segments = new SegmentFiles(opts.dir, opts.segmentBytes ?? 64 * 1024 * 1024);
     this.fsyncPolicy = opts.fsync ?? 'interval';
     this.fsyncIntervalMs = opts.fsyncIntervalMs ?? 1000;
     this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 200;
@@ -104,22 +99,13 @@ export class Journal {
     this.checkpointed = this.settledUpTo;
     const exact = takePendingList(this.dir);
     const unsettled: JournalEntry[] = [];
-    const files = readdirSync(this.dir).filter((f) => /^seg-\d+\.log$/.test(f)).sort();
-    for (const file of files) {
-      const path = join(this.dir, file);
-      const seg = scanSegment(path, this.settledUpTo, unsettled);
-      if (seg) {
-        this.segments.push(seg);
-        this.totalBytes += seg.size;
-      }
-    }
+    const lastOnDisk = this.segments.load(this.settledUpTo, unsettled);
     if (exact) {
       const keep = unsettled.filter((e) => exact.has(e.seq));
       unsettled.length = 0;
       unsettled.push(...keep);
     }
-    const last = this.segments[this.segments.length - 1];
-    this.nextSeq = Math.max(last ? last.lastSeq + 1 : 1, this.settledUpTo + 1);
+    this.nextSeq = Math.max(lastOnDisk + 1, this.settledUpTo + 1);
     // Ascending, each once (segments are read in order; a seq met twice counts once).
     let prev = 0;
     for (const e of unsettled) {
@@ -129,11 +115,11 @@ export class Journal {
     if (unsettled.length === 0) this.settledUpTo = this.nextSeq - 1;
     else this.settledUpTo = unsettled[0].seq - 1;
     this.dropSettledSegments();
-    this.openSegmentForAppend();
+    this.segments.openForAppend(this.nextSeq);
     this.opened = true;
     // In the background: on ext4 the rename of a checkpoint waits for the new file's data to be
     // written out, and fsync for the disk, both for milliseconds the event loop would stand still.
-    if (this.fsyncPolicy === 'interval') this.every(this.fsyncIntervalMs, () => this.syncInBackground());
+    if (this.fsyncPolicy === 'interval') this.every(this.fsyncIntervalMs, () => this.segments.syncInBackground());
     this.every(this.checkpointIntervalMs, () => this.checkpointInBackground());
     return unsettled;
   }
@@ -154,32 +140,8 @@ export class Journal {
     const n = items.length;
     if (n === 0) return this.nextSeq;
     const first = this.nextSeq;
-    const buf = encodeGroup(items, encoder, first);
-    const total = buf.length;
-    let seg = this.segments[this.segments.length - 1];
-    if (seg.size > 0 && seg.size + total > this.segmentBytes) {
-      this.rotate(first);
-      seg = this.segments[this.segments.length - 1];
-    }
-    try {
-      // One write: a torn group can only be at the end, and open() cuts it off at the first bad record.
-      let written = 0;
-      while (written < total) written += writeSync(this.fd, buf, written, total - written);
-    } catch (err) {
-      // A partial write would leave records whose numbers the next append reuses.
-      try {
-        ftruncateSync(this.fd, seg.size);
-      } catch {
-        // open() still cuts a torn tail; a complete record here only replays into the idempotent store.
-      }
-      throw new JournalError(`cannot write journal ${seg.path}: ${(err as Error).message}`, { path: seg.path }, { cause: err });
-    }
-    if (this.fsyncPolicy === 'always') fsyncSync(this.fd);
+    this.segments.write(encodeGroup(items, encoder, first), first, n, this.fsyncPolicy === 'always');
     this.nextSeq = first + n;
-    seg.size += total;
-    this.totalBytes += total;
-    if (seg.firstSeq === 0) seg.firstSeq = first;
-    seg.lastSeq = first + n - 1;
     for (let i = 0; i < n; i++) this.pending.add(first + i, holds);
     return first;
   }
@@ -203,7 +165,7 @@ export class Journal {
   }
 
   private drained(w: DrainWaiter): boolean {
-    if (this.pending.size >= w.backlogBelow || this.totalBytes >= w.bytesBelow) return false;
+    if (this.pending.size >= w.backlogBelow || this.segments.bytes >= w.bytesBelow) return false;
     if (w.limit !== Infinity && this.untakenBacklog() > w.limit) return false;
     if (w.readings !== Infinity && this.untakenReadings() > w.readings) return false;
     return w.ceiling === Infinity || this.readings() < w.ceiling;
@@ -306,7 +268,7 @@ export class Journal {
 
   /** Bytes the segment files take on disk. */
   bytes(): number {
-    return this.totalBytes;
+    return this.segments.bytes;
   }
 
   /** The lowest unsettled sequence number, or undefined when everything is settled. */
@@ -317,21 +279,15 @@ export class Journal {
   stats(): JournalStats {
     return {
       pending: this.pending.size,
-      bytes: this.totalBytes,
-      segments: this.segments.length,
+      bytes: this.segments.bytes,
+      segments: this.segments.count,
       lastSeq: this.nextSeq - 1,
     };
   }
 
   /** Flushes to stable storage (power-loss durability). */
   sync(): void {
-    if (this.fd >= 0) {
-      try {
-        fsyncSync(this.fd);
-      } catch {
-        // A failed fsync leaves the data in the page cache; the next tick tries again.
-      }
-    }
+    this.segments.sync();
   }
 
   close(): void {
@@ -342,12 +298,8 @@ export class Journal {
     this.checkpoint();
     // A clean close knows exactly what is unsettled, so the next open replays only that.
     writePendingList(this.dir, this.pending.keys());
-    this.sync();
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
+    this.segments.close();
     this.opened = false;
-    this.segments = [];
-    this.totalBytes = 0;
     this.pending.clear();
     this.weights.clear();
     this.taken.clear();
@@ -358,17 +310,6 @@ export class Journal {
     const t = setInterval(fn, ms);
     t.unref();
     this.timers.push(t);
-  }
-
-  /** fsync on the libuv pool; appends go on meanwhile (the next tick covers them). */
-  private syncInBackground(): void {
-    if (this.fd < 0 || this.syncing) return;
-    this.syncing = true;
-    // Should rotate() close this fd meanwhile, it has synced the segment itself; a reused number
-    // only syncs another file.
-    fsync(this.fd, () => {
-      this.syncing = false;
-    });
   }
 
   /**
@@ -405,43 +346,7 @@ export class Journal {
   }
 
   private dropSettledSegments(): void {
-    // A full segment whose every entry is settled and checkpointed is cut off, so an idle journal
-    // shrinks to an empty segment instead of keeping the last burst on disk (the disk budget counts it).
-    const last = this.segments[this.segments.length - 1];
-    if (this.fd >= 0 && last && this.pending.size === 0 && last.size >= this.segmentBytes && last.lastSeq <= this.checkpointed && this.settledUpTo === this.nextSeq - 1) {
-      this.rotate(this.nextSeq);
-    }
-    // The segment being written stays even when fully settled.
-    while (this.segments.length > 1 && this.segments[0].lastSeq <= this.checkpointed) {
-      const seg = this.segments.shift()!;
-      this.totalBytes -= seg.size;
-      try {
-        unlinkSync(seg.path);
-      } catch {
-        // Already gone is fine.
-      }
-    }
+    this.segments.dropSettled(this.checkpointed, this.pending.size === 0 && this.settledUpTo === this.nextSeq - 1, this.nextSeq);
     this.checkDrained();
-  }
-
-  private openSegmentForAppend(): void {
-    const last = this.segments[this.segments.length - 1];
-    if (last && last.size < this.segmentBytes) {
-      this.fd = openSync(last.path, 'a');
-      return;
-    }
-    this.rotate(this.nextSeq);
-  }
-
-  private rotate(firstSeq: number): void {
-    if (this.fd >= 0) {
-      this.sync();
-      closeSync(this.fd);
-    }
-    const path = join(this.dir, `seg-${String(firstSeq).padStart(16, '0')}.log`);
-    this.fd = openSync(path, 'a');
-    const size = fstatSync(this.fd).size;
-    this.segments.push({ firstSeq: 0, lastSeq: 0, path, size });
-    this.totalBytes += size;
   }
 }

@@ -2,8 +2,8 @@
  * The journal's on-disk format: segment files of records, each a 16-byte
  * header (u32 length, u32 crc32 of the payload, f64 sequence number) and the
  * payload. Writing a group of records into one buffer, and reading a segment
- * back (cutting off a torn tail) live here; nodes/lib/journal/journal.ts
- * decides when.
+ * back (cutting off a torn tail), live here; segments.ts keeps the set of
+ * files, and journal.ts decides when to write and what is settled.
  */
 import { closeSync, ftruncateSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
