@@ -3,10 +3,17 @@
  * decoded on its own, the Readings of all leave together as one message, and
  * each message that fails leaves alone with its own topic, device, reason and
  * journal receipt.
+ *
+ * The readings limit is per device message, and the messages of one turn may
+ * hold more together (two publishes of 6,000 under a limit of 10,000): those
+ * leave as several messages of whole device messages, each within the limit,
+ * so the validate node after decode, which checks its limit per message, never
+ * refuses readings the decode passed.
  */
 import { decodeReadings, type DecodeReadingsOptions } from '../lib/codec/readings';
 import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
 import { describeError, UpperstackError } from '../lib/errors';
+import { DEFAULT_LIMITS } from '../lib/limits';
 import { consumeReceipts, decodedReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import type { Reading } from '../lib/reading';
 import type { Failure } from '../shared/batch';
@@ -16,18 +23,33 @@ import type { BatchMessage } from '../shared/mqtt-batch';
 const FORMATS = new Set<string>(CODEC_FORMATS);
 
 export interface BatchResult {
-  out: UpperstackMessage | null;
+  /** The readings: one message, or several when together they pass the readings limit. */
+  outs: UpperstackMessage[];
   failures: Failure[];
 }
 
 export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions, 'device' | 'receivedAt'>, newId: () => string): BatchResult {
   const { batch, payload, upperstack, ...common } = msg;
-  const readings: Reading[] = [];
-  const good: Receipt[] = [];
+  const max = opts.limits?.maxReadings ?? DEFAULT_LIMITS.maxReadings;
+  const outs: UpperstackMessage[] = [];
+  let readings: Reading[] = [];
+  let good: Receipt[] = [];
   const failures: Failure[] = [];
   const empty: Receipt[] = [];
+  let total = 0;
   let format: string | undefined;
   let mixed = false;
+  const flush = () => {
+    const out: UpperstackMessage = { ...common, payload: readings, upperstack: { receipts: good } };
+    if (outs.length) out._msgid = newId();
+    if (format !== undefined && !mixed) out.format = format;
+    else delete out.format;
+    outs.push(out);
+    readings = [];
+    good = [];
+    format = undefined;
+    mixed = false;
+  };
   // One options object for all items: decodeReadings reads it synchronously.
   const itemOpts: DecodeReadingsOptions = { ...opts, device: undefined, receivedAt: 0 };
   const failed = (i: number, error: UpperstackError, body: unknown, extra?: object) => {
@@ -63,7 +85,9 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
       const result = decodeReadings(payload[i], itemOpts);
       const rs = result.readings;
       if (rs.length) {
+        if (readings.length && readings.length + rs.length > max) flush();
         for (let k = 0; k < rs.length; k++) readings.push(rs[k]);
+        total += rs.length;
         // The input's backpressure counts the readings in flight, not the messages.
         if (rs.length > 1) weighReceipt(receipt, rs.length);
         good.push(receipt);
@@ -83,12 +107,9 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
     if (shares > 1) splitReceipts([receipt], shares);
     else if (shares === 0) empty.push(receipt);
   }
-  decodedReceipts(upperstack.receipts, readings.length);
+  decodedReceipts(upperstack.receipts, total);
   // A message with no readings at all (e.g. "[]") has nothing to store and nothing wrong with it.
   consumeReceipts(empty);
-  if (!readings.length) return { out: null, failures };
-  const out: UpperstackMessage = { ...common, payload: readings, upperstack: { receipts: good } };
-  if (format !== undefined && !mixed) out.format = format;
-  else delete out.format;
-  return { out, failures };
+  if (readings.length) flush();
+  return { outs, failures };
 }

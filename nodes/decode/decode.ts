@@ -45,10 +45,11 @@ export = function register(RED: NodeAPI): void {
 
     /** A batch from upperstack-mqtt-in: one message of Readings on, each failed MQTT message alone. */
     const onBatch = (msg: BatchMessage, send: Send, done: Done) => {
-      const { out, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId());
-      ok += out ? 1 : 0;
+      const { outs, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId());
+      ok += outs.length;
       failed += failures.length;
-      if (out) decoded.inc(Array.isArray(out.payload) ? out.payload.length : 1);
+      for (const out of outs) decoded.inc((out.payload as unknown[]).length);
+      const out = outs.length > 1 ? outs : (outs[0] ?? null);
       invalidTally.inc(failures.length);
       status(failed ? 'warning' : 'connected', () => RED._('upperstack-decode.status.counts', { ok, failed }));
       if (failures.length && !isWired(node as unknown as { wires?: string[][] }, 1)) {

@@ -2,7 +2,11 @@
  * What the request inputs (HTTP, CoAP) send once their intake has journaled a
  * run of requests: the readings of every request in one message on output 1
  * (batches are never split per reading) and one message per rejected item on
- * output 2, each carrying its share of the request's journal receipt.
+ * output 2, each carrying its share of the request's journal receipt. Should
+ * the requests of a run hold more readings together than one message may
+ * (the readings limit, which each request kept on its own), they leave as
+ * several messages of whole requests, so a validate node wired after the
+ * input passes what the input accepted.
  */
 import type { Node } from 'node-red';
 import type { IntakeItem } from '../lib/ingest/intake';
@@ -10,6 +14,7 @@ import type { Received } from '../lib/ingest/record';
 import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import { outcomeWeight, type InputOutcome } from '../lib/inputs/request';
 import { describeError } from '../lib/errors';
+import { DEFAULT_LIMITS } from '../lib/limits';
 import type { Reading } from '../lib/reading';
 import { isWired } from './batch';
 import type { UpperstackMessage } from './input';
@@ -40,11 +45,23 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
   const { node, outcomes } = o;
   const prefixLength = o.topic.length + 1;
   const emitPart = (items: IntakeItem[], replayed: boolean): void => {
-    const readings: Reading[] = [];
-    const receipts: Receipt[] = [];
+    let readings: Reading[] = [];
+    let receipts: Receipt[] = [];
+    let first: IntakeItem | undefined;
+    const outs: UpperstackMessage[] = [];
     const failed: UpperstackMessage[] = [];
     let device: string | undefined;
     let sameDevice = true;
+    const flush = () => {
+      const out: UpperstackMessage = { _msgid: o.newId(), topic: o.topic, payload: readings.length === 1 ? readings[0] : readings, receivedAt: first!.rec.receivedAt, upperstack: { receipts } };
+      if (sameDevice && device !== undefined) out.device = device;
+      outs.push(out);
+      readings = [];
+      receipts = [];
+      first = undefined;
+      device = undefined;
+      sameDevice = true;
+    };
     for (const item of items) {
       const rec = item.rec;
       const own = replayed ? undefined : outcomes.get(rec);
@@ -60,6 +77,8 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
       }
       splitReceipts([receipt], shares);
       if (outcome.readings.length) {
+        if (readings.length && readings.length + outcome.readings.length > DEFAULT_LIMITS.maxReadings) flush();
+        first ??= item;
         for (const r of outcome.readings) {
           readings.push(r);
           if (device === undefined) device = r.device;
@@ -80,11 +99,8 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
         failed.push(msg);
       }
     }
-    let out: UpperstackMessage | null = null;
-    if (readings.length) {
-      out = { _msgid: o.newId(), topic: o.topic, payload: readings.length === 1 ? readings[0] : readings, receivedAt: items[0].rec.receivedAt, upperstack: { receipts } };
-      if (sameDevice && device !== undefined) out.device = device;
-    }
+    if (readings.length) flush();
+    const out = outs.length > 1 ? outs : (outs[0] ?? null);
     if (failed.length && !isWired({ wires: o.wires }, 1)) {
       // Nowhere to route them: the log and Catch nodes see them, and they must not replay forever.
       for (const m of failed) {

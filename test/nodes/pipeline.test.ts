@@ -81,6 +81,32 @@ describe('pipeline nodes', () => {
     await client.endAsync();
   });
 
+  test('messages of one turn holding more readings together than the limit are all stored, none dead-lettered', async () => {
+    // The limit is per device message: 3 readings each, under 5, however many arrive in one turn.
+    const small = flow().map((n) => (n.id === 'decode' || n.id === 'validate' ? { ...n, maxReadings: 5 } : n));
+    await helper.load(nodes, small);
+    const deadOut = helper.getNode('deadOut') as unknown as NodeJS.EventEmitter;
+    const letters: unknown[] = [];
+    deadOut.on('input', (m: { payload: unknown }) => letters.push(m.payload));
+    const client = await connect();
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const batch = [0, 1, 2].map((k) => ({ ts: 1767225600000 + (i * 3 + k) * 1000, fields: { t: i * 3 + k } }));
+      sends.push(client.publishAsync(`devices/turn${i % 4}/telemetry`, JSON.stringify(batch), { qos: 1 }));
+    }
+    await Promise.all(sends);
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    let stored = 0;
+    for (let i = 0; i < 200 && stored < 120; i++) {
+      stored = 0;
+      for (let d = 0; d < 4; d++) stored += (await cfg.store.readings({ device: `turn${d}`, limit: 100 })).readings.length;
+      if (stored < 120) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(letters, []);
+    assert.equal(stored, 120);
+    await client.endAsync();
+  });
+
   test('a batch with one bad reading is split: the good ones are stored, the bad one is dead-lettered with its path', async () => {
     await helper.load(nodes, flow());
     const deadOut = helper.getNode('deadOut') as unknown as NodeJS.EventEmitter;
