@@ -361,6 +361,8 @@ describe('GET /api/v1/deadletters handler', () => {
       [{ cursor: 'nope' }, 'cursor'],
       [{ from: '2026-13-01' }, 'from'],
       [{ device: ' ' }, 'device'],
+      // A misspelt filter is refused, not read as no filter.
+      [{ devcie: 'd' }, 'devcie'],
     ] as const) {
       assert.throws(() => parseDeadLetterParams(q), (e: unknown) => e instanceof BadParameterError && e.details.parameter === parameter, JSON.stringify(q));
     }
@@ -521,6 +523,8 @@ describe('replayDeadLetters', () => {
       query: { limit: 1000, order: 'asc', from: 1000, device: 'd', codes: ['SCHEMA_VIOLATION'], ids: [3, 4] },
       input: 'in1',
     });
+    // ids in the query string, as a comma-separated list.
+    assert.deepEqual(parseReplayParams({ ids: '2,3' }, undefined).query.ids, [2, 3]);
     for (const [q, b, parameter] of [
       [{ cursor: 'x' }, undefined, 'cursor'],
       [{}, { replayed: true }, 'replayed'],
@@ -529,6 +533,10 @@ describe('replayDeadLetters', () => {
       [{ limit: '10001' }, undefined, 'limit'],
       [{}, [1, 2], 'body'],
       [{}, { device: 3 }, 'device'],
+      // A misspelt filter in the query string would replay every letter: refused by name.
+      [{ devcie: 'dev9' }, undefined, 'devcie'],
+      [{ ids: 'all' }, undefined, 'ids'],
+      [{ ids: '2,,3' }, undefined, 'ids'],
     ] as const) {
       assert.throws(() => parseReplayParams(q, b), (e: unknown) => e instanceof BadParameterError && e.details.parameter === parameter, JSON.stringify([q, b]));
     }

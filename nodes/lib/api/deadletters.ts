@@ -33,8 +33,14 @@ export function decodeDeadLetterCursor(cursor: string): { ts: number; id: number
   return { ts, id };
 }
 
+const LIST_PARAMS = ['device', 'code', 'from', 'to', 'limit', 'cursor', 'order', 'replayed'];
+
 /** The filters of the list and replay routes; `limit` is the page size (list) or how many to replay. */
 export function parseDeadLetterParams(q: QueryParams, limits = { default: DEFAULT_DEADLETTER_LIMIT, max: MAX_DEADLETTER_LIMIT }): DeadLetterQuery {
+  // A filter with a typo in its name would otherwise be no filter at all.
+  for (const k of Object.keys(q)) {
+    if (!LIST_PARAMS.includes(k)) throw new BadParameterError(k, `"${k}" is not a dead-letter parameter; give ${LIST_PARAMS.join(', ')}`);
+  }
   const out: DeadLetterQuery = { limit: limits.default, order: 'asc', ...parseRange(q) };
   if (out.from === undefined) delete out.from;
   if (out.to === undefined) delete out.to;

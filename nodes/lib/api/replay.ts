@@ -67,10 +67,28 @@ export function recordOf(l: DeadLetter): Received {
   return rec;
 }
 
+const REPLAY_PARAMS = ['device', 'code', 'from', 'to', 'limit', 'ids', 'input'];
+/** Listing parameters a replay refuses with a reason of its own. */
+const LIST_ONLY_PARAMS = ['cursor', 'order', 'replayed'];
+
+/** Dead-letter ids from a JSON list or the query string's comma-separated `ids`. */
+function idList(items: readonly unknown[], given: unknown): number[] {
+  const ids = items.map((x) => (typeof x === 'string' && /^\d{1,15}$/.test(x.trim()) ? Number(x) : x));
+  if (ids.length > MAX_REPLAY_LIMIT || !ids.every((x) => Number.isSafeInteger(x) && (x as number) > 0)) {
+    throw new BadParameterError('ids', `"ids" must be a list of at most ${MAX_REPLAY_LIMIT} dead-letter ids (whole numbers), got ${JSON.stringify(given)}`);
+  }
+  return ids as number[];
+}
+
 /** Filters as for GET /api/v1/deadletters, from the query string and an optional JSON body, plus `ids` and `input`. */
 export function parseReplayParams(query: QueryParams, body: unknown): ReplayRequest {
   const q: QueryParams = { ...query };
-  let ids: number[] | undefined;
+  // A replay acts on what its filters match: one it does not know (a typo) would widen it to every letter.
+  for (const k of Object.keys(query)) {
+    if (!REPLAY_PARAMS.includes(k) && !LIST_ONLY_PARAMS.includes(k)) throw new BadParameterError(k, `"${k}" is not a replay parameter; give ${REPLAY_PARAMS.join(', ')}`);
+  }
+  let ids = query.ids === undefined ? undefined : idList(query.ids.split(','), query.ids);
+  delete q.ids;
   let input: string | undefined = query.input;
   if (body !== undefined && body !== null) {
     if (typeof body !== 'object' || Array.isArray(body)) {
@@ -78,10 +96,8 @@ export function parseReplayParams(query: QueryParams, body: unknown): ReplayRequ
     }
     for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
       if (k === 'ids') {
-        if (!Array.isArray(v) || v.length > MAX_REPLAY_LIMIT || !v.every((x) => Number.isSafeInteger(x) && (x as number) > 0)) {
-          throw new BadParameterError('ids', `"ids" must be a list of at most ${MAX_REPLAY_LIMIT} dead-letter ids (whole numbers)`);
-        }
-        ids = v as number[];
+        if (!Array.isArray(v)) throw new BadParameterError('ids', `"ids" must be a list of at most ${MAX_REPLAY_LIMIT} dead-letter ids (whole numbers)`);
+        ids = idList(v, v);
       } else if (k === 'input') {
         if (typeof v !== 'string' || v === '') throw new BadParameterError('input', '"input" must be the id of an input node');
         input = v;
@@ -90,11 +106,11 @@ export function parseReplayParams(query: QueryParams, body: unknown): ReplayRequ
         else if (typeof v === 'string' || (typeof v === 'number' && k !== 'device' && k !== 'code')) q[k] = String(v);
         else throw new BadParameterError(k, `"${k}" must be ${k === 'code' ? 'a code or a list of codes' : k === 'device' ? 'text' : 'text or a number'}`);
       } else {
-        throw new BadParameterError(k, `"${k}" is not a replay parameter; give device, code, from, to, limit, ids or input`);
+        throw new BadParameterError(k, `"${k}" is not a replay parameter; give ${REPLAY_PARAMS.join(', ')}`);
       }
     }
   }
-  for (const k of ['cursor', 'order', 'replayed']) {
+  for (const k of LIST_ONLY_PARAMS) {
     if (q[k] !== undefined) throw new BadParameterError(k, `"${k}" does not apply to a replay: it takes the letters not replayed yet, oldest first`);
   }
   delete q.input;
