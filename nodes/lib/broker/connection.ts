@@ -31,6 +31,12 @@ interface MqttPacketModule {
 }
 
 const GATE = Symbol.for('upperstack.broker.connectionGate');
+/**
+ * Bytes a subscriber may leave unread on its socket before it is disconnected. aedes waits for a full
+ * socket to drain before it takes the publisher's next message (up to its drainTimeout, 60 s), so one
+ * subscriber that stops reading would hold up every device publishing to a topic it subscribed to.
+ */
+export const SLOW_SUBSCRIBER_BYTES = 8 * 1024 * 1024;
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 const ERROR_THRESHOLD = 0x80;
 const NOT_AUTHORIZED = 0x87;
@@ -174,7 +180,20 @@ export class ConnectionGate {
   private send(packet: AedesPacket, opts?: object): boolean {
     if (packet.cmd === 'puback' && typeof packet.messageId === 'number') return this.queueAck(packet, opts);
     if (this.acks) this.flushAcks();
-    return originalWrite!(packet, this.stream, opts);
+    const written = originalWrite!(packet, this.stream, opts);
+    // Only a PUBLISH towards this client makes others wait; its own acknowledgements may wait for it.
+    return written || packet.cmd !== 'publish' || this.slowSubscriber();
+  }
+
+  /** A PUBLISH found the socket full: the publisher goes on, and a subscriber too far behind is cut off. */
+  private slowSubscriber(): true {
+    const stream = this.stream;
+    if (stream.writableLength > SLOW_SUBSCRIBER_BYTES && !stream.destroyed) {
+      const id = this.client?.id ?? 'a client';
+      stream.destroy();
+      if (this.client) this.opts.onProblem?.(this.client, new Error(`${id} was disconnected: it fell ${stream.writableLength} bytes behind reading its messages (at most ${SLOW_SUBSCRIBER_BYTES})`));
+    }
+    return true;
   }
 
   /**
