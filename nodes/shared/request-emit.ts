@@ -2,7 +2,11 @@
  * What the request inputs (HTTP, CoAP) send once their intake has journaled a
  * run of requests: the readings of every request in one message on output 1
  * (batches are never split per reading) and one message per rejected item on
- * output 2, each carrying its share of the request's journal receipt.
+ * output 2, each carrying its share of the request's journal receipt. These
+ * inputs decode and validate requests themselves, so they count for /metrics
+ * what decode and validate nodes count for MQTT (readings decoded, invalid by
+ * stage), once per run, for every journaled request sent on (replays too, as
+ * a decode node counts them).
  */
 import type { Node } from 'node-red';
 import type { IntakeItem } from '../lib/ingest/intake';
@@ -10,6 +14,7 @@ import type { Received } from '../lib/ingest/record';
 import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import { outcomeWeight, type InputOutcome } from '../lib/inputs/request';
 import { describeError } from '../lib/errors';
+import { decoded, invalid } from '../lib/metrics/pipeline';
 import type { Reading } from '../lib/reading';
 import { isWired } from './batch';
 import type { UpperstackMessage } from './input';
@@ -39,16 +44,22 @@ export interface RequestEmitOptions {
 export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], replayed: boolean) => void {
   const { node, outcomes } = o;
   const prefixLength = o.topic.length + 1;
+  const invalidDecode = invalid.child('decode');
+  const invalidValidate = invalid.child('validate');
   const emitPart = (items: IntakeItem[], replayed: boolean): void => {
     const readings: Reading[] = [];
     const receipts: Receipt[] = [];
     const failed: UpperstackMessage[] = [];
     let device: string | undefined;
     let sameDevice = true;
+    let schemaRefused = 0;
+    let failures = 0;
     for (const item of items) {
       const rec = item.rec;
       const own = replayed ? undefined : outcomes.get(rec);
       const outcome = own ?? o.decode(rec);
+      schemaRefused += outcome.schemaRefused ?? 0;
+      failures += outcome.failures.length;
       const receipt: Receipt = { j: node.id, s: item.seq };
       // The input weighed a request it answered when it was journaled; one replayed or sent back in is weighed now.
       if (own) outcomes.delete(rec);
@@ -80,6 +91,10 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
         failed.push(msg);
       }
     }
+    // Decoded: the readings sent on and the ones the schema refused, as a decode node before validate sees them.
+    decoded.inc(readings.length + schemaRefused);
+    invalidDecode.inc(failures - schemaRefused);
+    invalidValidate.inc(schemaRefused);
     let out: UpperstackMessage | null = null;
     if (readings.length) {
       out = { _msgid: o.newId(), topic: o.topic, payload: readings.length === 1 ? readings[0] : readings, receivedAt: items[0].rec.receivedAt, upperstack: { receipts } };

@@ -33,7 +33,7 @@ function build(): Registry {
   const registers = [reg];
   new Counter({
     name: 'upperstack_messages_received_total',
-    help: 'Messages accepted by an input (journaled, then acknowledged), by protocol.',
+    help: 'Messages accepted by an input (journaled, then acknowledged or answered), by protocol (mqtt, http, coap).',
     labelNames: ['protocol'],
     registers,
     collect() {
