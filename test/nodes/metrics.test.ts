@@ -163,7 +163,10 @@ describe('GET /metrics', () => {
     assert.equal(delta(t, 'upperstack_node_messages_total{node="cin",type="upperstack-coap-in",name="udp"}'), 2);
     for (const [type, id] of [['http', 'hin'], ['coap', 'cin'], ['mqtt', 'in']]) {
       assert.ok(t.split('\n').includes(`upperstack_journal_oldest_age_seconds${journal(type, id)} 0`), `${id}'s journal is listed`);
+      // The journal's files on disk, not the settled backlog: what was written stays in the current file.
+      if (type !== 'mqtt') assert.ok(series(t, `upperstack_journal_backlog_bytes${journal(type, id)}`) > 0, `${id}'s journal file holds its settled requests`);
     }
+    assert.match(t, /^# HELP upperstack_journal_backlog_bytes Bytes of the journal's segment files on disk \(settled entries included/m);
   });
 
   test('a scrape without the key, or with a wrong one, is refused with a JSON error', async () => {
