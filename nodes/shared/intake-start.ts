@@ -1,13 +1,15 @@
 /**
  * How every input node (MQTT, HTTP, CoAP) starts its intake: the journal in
- * the data folder under the node's id, opened at deploy, and what the last run
- * left unsettled sent on once the flows have started. The log text is the
- * node's own `<type>.log.replay`.
+ * the data folder under the node's id, opened at deploy, registered with
+ * /metrics (messages received by protocol, the journal's levels, the node's
+ * count), and what the last run left unsettled sent on once the flows have
+ * started. The log text is the node's own `<type>.log.replay`.
  */
 import { join } from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
 import { Intake, type IntakeOptions } from '../lib/ingest/intake';
 import { describeError } from '../lib/errors';
+import { registerInput } from '../lib/metrics/pipeline';
 import { dataDir } from './runtime';
 import { setStatus } from './status';
 
@@ -43,11 +45,14 @@ export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 
     clearTimeout(replayTimer);
     RED.events.removeListener('flows:started', doReplay);
   };
+  // Read only when /metrics is scraped: nothing on the hot path. The protocol label comes from the node type.
+  const stopMetrics = registerInput(node.id, { type: node.type, name: (node as Node & { name?: string }).name ?? '', stats: () => intake.stats() });
   return {
     intake,
     stopReplay,
     close: () => {
       stopReplay();
+      stopMetrics();
       intake.close();
     },
   };

@@ -24,7 +24,6 @@ import { startIntake } from './intake-start';
 import { isWired } from './batch';
 import { consume } from './receipts';
 import { installSettlement } from './settlement';
-import { registerInput } from '../lib/metrics/pipeline';
 import type { UpperstackMessage } from './input';
 
 /** Node types that read the batch shape (nodes/lib/ingest/batch.ts). */
@@ -166,8 +165,6 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     else status('warning', () => t('status.paused', { pending: s.pending, high: opts.highWater }));
   };
 
-  const stopMetrics = registerInput(node.id, { type, name: (node as Node & { name?: string }).name ?? '', stats: () => intake.stats() });
-
   let lastCount = 0;
   const rateTimer = setInterval(() => {
     if (!healthy || journalFailed) return;
@@ -187,7 +184,6 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     submit: (recs) => intake.submit(recs),
     close: () => {
       clearInterval(rateTimer);
-      stopMetrics();
       started.close();
     },
   };

@@ -6,7 +6,11 @@
  * the requests of a run hold more readings together than one message may
  * (the readings limit, which each request kept on its own), they leave as
  * several messages of whole requests, so a validate node wired after the
- * input passes what the input accepted.
+ * input passes what the input accepted. These inputs decode and validate
+ * requests themselves, so they count for /metrics what decode and validate
+ * nodes count for MQTT (readings decoded, invalid by stage), once per run,
+ * for every journaled request sent on (replays too, as a decode node counts
+ * them).
  */
 import type { Node } from 'node-red';
 import type { IntakeItem } from '../lib/ingest/intake';
@@ -15,6 +19,7 @@ import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../l
 import { outcomeWeight, type InputOutcome } from '../lib/inputs/request';
 import { describeError } from '../lib/errors';
 import { DEFAULT_LIMITS } from '../lib/limits';
+import { decoded, invalid } from '../lib/metrics/pipeline';
 import type { Reading } from '../lib/reading';
 import { isWired } from './batch';
 import type { UpperstackMessage } from './input';
@@ -44,6 +49,8 @@ export interface RequestEmitOptions {
 export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], replayed: boolean) => void {
   const { node, outcomes } = o;
   const prefixLength = o.topic.length + 1;
+  const invalidDecode = invalid.child('decode');
+  const invalidValidate = invalid.child('validate');
   const emitPart = (items: IntakeItem[], replayed: boolean): void => {
     let readings: Reading[] = [];
     let receipts: Receipt[] = [];
@@ -52,6 +59,7 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
     const failed: UpperstackMessage[] = [];
     let device: string | undefined;
     let sameDevice = true;
+    let sent = 0;
     const flush = () => {
       const out: UpperstackMessage = { _msgid: o.newId(), topic: o.topic, payload: readings.length === 1 ? readings[0] : readings, receivedAt: first!.rec.receivedAt, upperstack: { receipts } };
       if (sameDevice && device !== undefined) out.device = device;
@@ -62,10 +70,14 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
       device = undefined;
       sameDevice = true;
     };
+    let schemaRefused = 0;
+    let failures = 0;
     for (const item of items) {
       const rec = item.rec;
       const own = replayed ? undefined : outcomes.get(rec);
       const outcome = own ?? o.decode(rec);
+      schemaRefused += outcome.schemaRefused ?? 0;
+      failures += outcome.failures.length;
       const receipt: Receipt = { j: node.id, s: item.seq };
       // The input weighed a request it answered when it was journaled; one replayed or sent back in is weighed now.
       if (own) outcomes.delete(rec);
@@ -79,6 +91,7 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
       if (outcome.readings.length) {
         if (readings.length && readings.length + outcome.readings.length > DEFAULT_LIMITS.maxReadings) flush();
         first ??= item;
+        sent += outcome.readings.length;
         for (const r of outcome.readings) {
           readings.push(r);
           if (device === undefined) device = r.device;
@@ -100,6 +113,10 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
       }
     }
     if (readings.length) flush();
+    // Decoded: the readings sent on and the ones the schema refused, as a decode node before validate sees them.
+    decoded.inc(sent + schemaRefused);
+    invalidDecode.inc(failures - schemaRefused);
+    invalidValidate.inc(schemaRefused);
     const out = outs.length > 1 ? outs : (outs[0] ?? null);
     if (failed.length && !isWired({ wires: o.wires }, 1)) {
       // Nowhere to route them: the log and Catch nodes see them, and they must not replay forever.

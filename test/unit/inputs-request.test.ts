@@ -79,6 +79,7 @@ describe('HTTP/CoAP request outcome', () => {
     assert.equal(out.refusal, undefined);
     assert.deepEqual(out.readings.map((r) => r.fields.t), [1, 4]);
     assert.deepEqual(out.failures.map((f) => [f.index, f.error.code]), [[1, 'INVALID_READING'], [2, 'INVALID_READING']]);
+    assert.equal(out.schemaRefused, 0, 'items that do not normalise failed to decode, for /metrics');
   });
 
   test('schema violations are failures with their JSON pointer', () => {
@@ -88,6 +89,7 @@ describe('HTTP/CoAP request outcome', () => {
     assert.equal(out.failures[0].error.code, 'SCHEMA_VIOLATION');
     assert.equal(out.failures[0].error.details.path, '/fields/t');
     assert.equal(out.failures[0].index, 1);
+    assert.equal(out.schemaRefused, 1, 'a reading the schema refuses counts as validate in /metrics');
   });
 
   test('the CroMFlaG2 sample: six readings at their timestamps and the deviceinfo reading', () => {

@@ -60,6 +60,12 @@ export interface InputOutcome {
   readings: Reading[];
   failures: InputFailure[];
   refusal?: Refusal;
+  /**
+   * How many of `failures` are decoded readings the schema refused; the rest
+   * failed to decode (or the request was refused as a whole). /metrics counts
+   * them as a validate and a decode node would (invalid_total by stage).
+   */
+  schemaRefused?: number;
 }
 
 /**
@@ -196,7 +202,7 @@ function validateAll(items: NormalizeResult, opts: InputOptions, device?: string
       failures.push(failure);
     }
   }
-  return { readings: kept ?? all, failures };
+  return { readings: kept ?? all, failures, schemaRefused: failures.length - items.rejected.length };
 }
 
 function influx(req: InputRequest, opts: InputOptions): InputOutcome {

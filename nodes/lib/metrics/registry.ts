@@ -33,7 +33,7 @@ function build(): Registry {
   const registers = [reg];
   new Counter({
     name: 'upperstack_messages_received_total',
-    help: 'Messages accepted by an input (journaled, then acknowledged), by protocol.',
+    help: 'Messages accepted by an input (journaled, then acknowledged or answered), by protocol (mqtt, http, coap).',
     labelNames: ['protocol'],
     registers,
     collect() {
@@ -154,7 +154,9 @@ function build(): Registry {
   });
   new Gauge({
     name: 'upperstack_journal_backlog_bytes',
-    help: 'Bytes the journal holds on disk, by journal.',
+    // The files, not the unsettled entries: what the disk budget counts. Settled entries stay in the file
+    // being written until it is full (an eighth of the budget, at most 64 MiB), so this is not 0 with no backlog.
+    help: 'Bytes of the journal\'s segment files on disk (settled entries included until their file is removed; what the journal\'s disk budget counts), by journal.',
     labelNames: ['journal', 'type'],
     registers,
     collect() {
