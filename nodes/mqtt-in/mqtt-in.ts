@@ -81,8 +81,8 @@ export = function register(RED: NodeAPI): void {
         input.intake.flush();
       };
       const attach = (broker: EmbeddedBroker) => {
-        unsubscribe = broker.subscribe(template.filter, (p, ack) => {
-          input.receive(mqttReceived(p.topic, p.payload, p.qos, p.contentType), ack);
+        unsubscribe = broker.subscribe(template.filter, (p, ack, fail) => {
+          input.receive(mqttReceived(p.topic, p.payload, p.qos, p.contentType), ack, fail);
           if (!flushQueued) {
             flushQueued = true;
             process.nextTick(flushRead);

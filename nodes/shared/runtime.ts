@@ -11,8 +11,11 @@ import type { ComponentSample } from '../lib/api/health';
 /** What an in-process subscriber needs of an embedded broker. */
 export interface EmbeddedBroker {
   readonly id: string;
-  /** Calls deliver for each matching publish; the publisher is acknowledged only after ack(). */
-  subscribe(filter: string, deliver: (packet: InProcessPacket, ack: () => void) => void): () => void;
+  /**
+   * Calls deliver for each matching publish; the publisher is acknowledged only after ack(). fail(): the
+   * message could not be made durable and ack() will not come (a QoS 2 copy resent then is delivered anew).
+   */
+  subscribe(filter: string, deliver: (packet: InProcessPacket, ack: () => void, fail?: () => void) => void): () => void;
   /** In-process publish (not checked by the access rules); `retain` keeps it for later subscribers. */
   publish(topic: string, payload: Buffer, qos?: 0 | 1, retain?: boolean): Promise<void>;
   listening(): boolean;

@@ -34,20 +34,23 @@ export interface RawConnectOptions {
   will?: Record<string, unknown>;
   username?: string;
   password?: Buffer;
+  /** 5 unless told (4: MQTT 3.1.1). */
+  protocolVersion?: 4 | 5;
 }
 
-/** Connects with MQTT 5 and waits for the CONNACK, which is returned with the client. */
+/** Connects (MQTT 5 unless told) and waits for the CONNACK, which is returned with the client. */
 export async function rawConnect(port: number, opts: RawConnectOptions): Promise<{ client: RawClient; connack: RawPacket }> {
   const socket = connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  const client = wrap(socket);
+  const version = opts.protocolVersion ?? 5;
+  const client = wrap(socket, version);
   client.send({
     cmd: 'connect',
     protocolId: 'MQTT',
-    protocolVersion: 5,
+    protocolVersion: version,
     clean: opts.clean ?? true,
     clientId: opts.clientId,
     keepalive: opts.keepalive ?? 60,
@@ -60,8 +63,8 @@ export async function rawConnect(port: number, opts: RawConnectOptions): Promise
   return { client, connack };
 }
 
-function wrap(socket: Socket): RawClient {
-  const parser = mqttPacket.parser({ protocolVersion: 5 });
+function wrap(socket: Socket, protocolVersion: 4 | 5): RawClient {
+  const parser = mqttPacket.parser({ protocolVersion });
   const received: RawPacket[] = [];
   const taken = new Set<RawPacket>();
   const waiters: Array<() => void> = [];
@@ -107,7 +110,7 @@ function wrap(socket: Socket): RawClient {
     });
   return {
     received,
-    send: (packet) => void socket.write(mqttPacket.generate(packet as unknown as mqttPacket.Packet, { protocolVersion: 5 })),
+    send: (packet) => void socket.write(mqttPacket.generate(packet as unknown as mqttPacket.Packet, { protocolVersion })),
     sendRaw: (buf) => void socket.write(buf),
     next,
     arrives: (match, ms) =>

@@ -94,6 +94,14 @@ export interface GateOptions {
   onProblem?: (client: AedesClient, err: Error) => void;
   /** Takes SUBSCRIBE/UNSUBSCRIBE packets that name a shared subscription, and hears which messages were acknowledged. */
   shared?: SharedSubscriptions;
+  /** Whether the client resumed a session the broker holds (sessions.ts): its CONNACK then says Session Present. */
+  resumes?: (client: AedesClient) => boolean;
+}
+
+interface ConnackFields {
+  sessionPresent?: boolean;
+  returnCode?: number;
+  reasonCode?: number;
 }
 
 interface Waiting {
@@ -155,6 +163,7 @@ export class ConnectionGate {
       this.sawConnack = true;
       // The protocol version aedes encodes with, for the packets this layer writes itself.
       this.wireOpts = opts;
+      if (client) this.sessionPresent(client, packet as AedesPacket & ConnackFields);
     }
     if (!client || client.version !== 5) return this.send(packet, opts);
     switch (packet.cmd) {
@@ -175,6 +184,13 @@ export class ConnectionGate {
       default:
         return this.send(packet, opts);
     }
+  }
+
+  /** aedes says Session Present only when it restored subscriptions; a session holding other state is present too. */
+  private sessionPresent(client: AedesClient, connack: ConnackFields): void {
+    // MQTT 3.1 has no such flag; a refused connection never has a session.
+    if (connack.sessionPresent || (client.version ?? 0) < 4 || (connack.returnCode ?? connack.reasonCode ?? 0) !== 0) return;
+    if (this.opts.resumes?.(client)) connack.sessionPresent = true;
   }
 
   private send(packet: AedesPacket, opts?: object): boolean {

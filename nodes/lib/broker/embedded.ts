@@ -17,11 +17,12 @@ import type { Duplex } from 'node:stream';
 import { ConfigError } from '../errors';
 import { isLoopback } from '../security/net';
 import { topicMatches } from '../mqtt/topic';
-import type { AedesClient, AedesInstance } from './aedes-types';
+import type { AedesClient, AedesInstance, AedesPacket } from './aedes-types';
 import { BrokerPersistence, type PersistenceStats } from './persistence';
 import { ConnectionGate, gateOf, gateSawConnack, installWriteHook } from './connection';
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
 import { SharedSubscriptions } from './shared';
+import { InboundQos2 } from './qos2';
 import { installDeviceAuth, type AuthAedes, type BrokerAuth } from './auth';
 
 export interface BrokerOptions {
@@ -72,7 +73,11 @@ export interface BrokerEvents {
   onRefused?: (clientId: string, what: string, message: string) => void;
 }
 
-type Deliver = (p: { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string }, ack: () => void) => void;
+type InProcessPacket = { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string };
+/** `fail`: the subscriber cannot make the message durable (ack will not come); a subscriber that never fails ignores it. */
+type Deliver = (p: InProcessPacket, ack: () => void, fail: () => void) => void;
+
+const noop = (): void => undefined;
 
 export class EmbeddedMqttBroker {
   private aedes: AedesInstance | undefined;
@@ -131,7 +136,13 @@ export class EmbeddedMqttBroker {
     });
     this.aedes = aedes;
     (aedes as unknown as { on(e: 'error', fn: (err: Error) => void): void }).on('error', onError);
-    this.sessions = installSessionFixes(aedes, persistence, onError);
+    const qos2 = new InboundQos2(persistence, {
+      cap: s.receiveMaximum,
+      onError,
+      onEvicted: (id, messageId) =>
+        this.events.onClientError?.(id, new Error(`${id} has ${s.receiveMaximum} QoS 2 messages awaiting PUBREL: the oldest (packet id ${messageId}) is no longer held`)),
+    });
+    this.sessions = installSessionFixes(aedes, persistence, onError, (id) => qos2.forget(id));
     this.shared = new SharedSubscriptions(aedes, persistence, onError);
     const anonymousAllowed = isLoopback(this.opts.bind);
     const { username, password } = this.opts;
@@ -145,28 +156,14 @@ export class EmbeddedMqttBroker {
       // Listening beyond loopback without a device login would open the broker to anyone.
       cb(Object.assign(new Error('not authorized: set a device login to accept clients off loopback'), { returnCode: 5 }), false);
     };
-    aedes.authorizePublish = (_client, packet, cb) => {
+    aedes.authorizePublish = (client, packet, cb) => {
       if (packet.topic.startsWith('$SYS')) return cb(new Error('$SYS topics are reserved'));
       stripWillProperties(packet);
-      // Counted first, so that a message for one subscriber (the usual case) needs no array of targets.
-      const subs = this.subscribers;
-      let count = 0;
-      for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) count++;
-      if (count === 0) return cb(null);
-      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      const p = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
-      if (count === 1) {
-        // The usual case: aedes' own callback is the ack (it takes no error), no counting closure per message.
-        for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) return subs[i].deliver(p, cb as () => void);
+      // QoS 2: a copy of a message whose PUBREL has not come yet is answered, not delivered again (qos2.ts).
+      if (packet.qos === 2 && client && packet.messageId !== undefined) {
+        return qos2.admit(client.id, packet, (ack, failed) => this.deliver(packet, ack, failed), cb as () => void);
       }
-      let waiting = count;
-      const acked = () => --waiting === 0 && cb(null);
-      // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
-      for (let i = 0; i < subs.length && count > 0; i++) {
-        if (!topicMatches(subs[i].filter, packet.topic)) continue;
-        count--;
-        subs[i].deliver(p, acked);
-      }
+      this.deliver(packet, cb as () => void, noop);
     };
     if (this.opts.auth) {
       // The rules run first; the hooks above still run for what they allow.
@@ -258,6 +255,35 @@ export class EmbeddedMqttBroker {
     this.persistence = undefined;
   }
 
+  /** To every in-process subscriber of the topic; `ack` once all have made it durable, `failed` when one cannot. */
+  private deliver(packet: AedesPacket, ack: () => void, failed: () => void): void {
+    // Counted first, so that a message for one subscriber (the usual case) needs no array of targets.
+    const subs = this.subscribers;
+    let count = 0;
+    for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) count++;
+    if (count === 0) return ack();
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const p = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
+    if (count === 1) {
+      // The usual case: aedes' own callback is the ack (it takes no error), no counting closure per message.
+      for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) return subs[i].deliver(p, ack, failed);
+    }
+    let waiting = count;
+    let failedOnce = false;
+    const acked = () => --waiting === 0 && ack();
+    const fail = () => {
+      if (failedOnce) return;
+      failedOnce = true;
+      failed();
+    };
+    // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
+    for (let i = 0; i < subs.length && count > 0; i++) {
+      if (!topicMatches(subs[i].filter, packet.topic)) continue;
+      count--;
+      subs[i].deliver(p, acked, fail);
+    }
+  }
+
   private track(socket: Socket, aedes: AedesInstance): void {
     this.trackSocket(socket);
     this.handle(socket, aedes);
@@ -270,6 +296,7 @@ export class EmbeddedMqttBroker {
       maxPending: s.maxQueued > 0 ? s.maxQueued : 65535,
       onProblem: (client: AedesClient, err: Error) => this.events.onClientError?.(client.id, err),
       shared: this.shared,
+      resumes: (client: AedesClient) => this.sessions?.resumes(client) === true,
     });
     const client = aedes.handle(conn, req);
     gate.attach(client);

@@ -34,6 +34,8 @@ export type Op =
   | ['delwill', string]
   | ['exp', string, number | null]
   | ['drop', string]
+  | ['ses', string]
+  | ['endses', string]
   | ['ssub', string, AedesSubscription]
   | ['sunsub', string, string];
 

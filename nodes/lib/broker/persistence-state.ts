@@ -15,6 +15,11 @@ export abstract class PersistedState {
   protected incoming = new Map<string, Map<number, AedesPacket>>();
   protected wills = new Map<string, AedesPacket>();
   protected expiries = new Map<string, number>();
+  /**
+   * Client ids with a session that outlives its connection (clean session off, MQTT 5 Session Expiry > 0),
+   * whether or not it holds anything: a device that only publishes has no subscriptions to show for it.
+   */
+  protected sessions = new Set<string>();
   /** Shared subscriptions of persistent sessions (aedes knows nothing of them), by client and `$share/...` filter. */
   protected shared = new Map<string, Map<string, AedesSubscription>>();
   protected trie = new QlobberSub(QLOBBER);
@@ -125,8 +130,16 @@ export abstract class PersistedState {
         if (m && m.size === 0) this.shared.delete(op[1]);
         break;
       }
+      case 'ses':
+        this.sessions.add(op[1]);
+        break;
+      case 'endses':
+        this.sessions.delete(op[1]);
+        this.incoming.delete(op[1]);
+        break;
       case 'drop':
         this.apply(['clean', op[1]]);
+        this.sessions.delete(op[1]);
         this.outgoing.delete(op[1]);
         this.incoming.delete(op[1]);
         this.wills.delete(op[1]);
@@ -152,6 +165,7 @@ export abstract class PersistedState {
     for (const [id, m] of this.incoming) for (const p of m.values()) yield ['in', id, plain(p, true)];
     for (const [id, w] of this.wills) yield ['will', id, plain(w)];
     for (const [id, at] of this.expiries) yield ['exp', id, at];
+    for (const id of this.sessions) yield ['ses', id];
     for (const [id, m] of this.shared) for (const sub of m.values()) yield ['ssub', id, sub];
   }
 }

@@ -218,6 +218,17 @@ export class BrokerPersistence extends PersistedState {
     return p;
   }
 
+  /** Whether a QoS 2 message with this id from this client awaits its PUBREL (aedes' check, asked before delivery). */
+  hasIncoming(clientId: string, messageId: number): boolean {
+    return this.incoming.get(clientId)?.has(messageId) === true;
+  }
+
+  /** QoS 2 messages of this client awaiting PUBREL, oldest first. */
+  incomingIds(clientId: string): number[] {
+    const m = this.incoming.get(clientId);
+    return m ? [...m.keys()] : [];
+  }
+
   async incomingDelPacket(client: ClientRef, packet: { messageId: number }): Promise<void> {
     if (!this.incoming.get(client.id)?.has(packet.messageId)) throw new Error('no such packet');
     const op: Op = ['indel', client.id, packet.messageId];
@@ -267,6 +278,29 @@ export class BrokerPersistence extends PersistedState {
     return [...this.expiries];
   }
 
+  // ---- sessions (aedes only knows of those with subscriptions) ----
+
+  /** Whether the broker holds a session for this client id: marked as one, or holding any state. */
+  hasSession(clientId: string): boolean {
+    return this.sessions.has(clientId) || this.subscriptions.has(clientId) || this.shared.has(clientId) || this.incoming.has(clientId) || this.outgoing.has(clientId);
+  }
+
+  /** A connection whose session outlives it; kept until the session ends. */
+  async markSession(clientId: string): Promise<void> {
+    if (this.sessions.has(clientId)) return;
+    const op: Op = ['ses', clientId];
+    this.apply(op);
+    await this.write(op);
+  }
+
+  /** A session ended: its mark and its QoS 2 messages awaiting PUBREL go (aedes clears the rest itself). */
+  async endSession(clientId: string): Promise<void> {
+    if (!this.sessions.has(clientId) && !this.incoming.has(clientId)) return;
+    const op: Op = ['endses', clientId];
+    this.apply(op);
+    await this.write(op);
+  }
+
   /** Everything of a session: subscriptions, queue, incoming QoS 2 state, will, expiry. */
   async dropSession(clientId: string): Promise<void> {
     const op: Op = ['drop', clientId];
@@ -277,7 +311,7 @@ export class BrokerPersistence extends PersistedState {
   stats(): PersistenceStats {
     let queued = 0;
     for (const q of this.outgoing.values()) queued += q.length;
-    return { sessions: new Set([...this.subscriptions.keys(), ...this.shared.keys()]).size, queued, retained: this.retained.size, dropped: this.dropped, bytes: this.log?.size() ?? 0 };
+    return { sessions: new Set([...this.sessions, ...this.subscriptions.keys(), ...this.shared.keys()]).size, queued, retained: this.retained.size, dropped: this.dropped, bytes: this.log?.size() ?? 0 };
   }
 
   async destroy(): Promise<void> {

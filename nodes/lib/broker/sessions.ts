@@ -12,6 +12,14 @@
  *   folder, so a restart neither forgets to expire it nor expires it early.
  * - A connection that takes over a session with Clean Start ends that session,
  *   so the old connection's delayed will is published then (aedes dropped it).
+ * - A session is a session without subscriptions too: aedes sets CONNACK's
+ *   Session Present only when it restores subscriptions, so a device that only
+ *   publishes was told it had none while the broker still held its QoS 2 state
+ *   ([MQTT-3.2.2-2]; a client told 0 discards its own state, and a packet id it
+ *   reuses would then be taken for a copy). Sessions are marked in the
+ *   persistence and CONNACK says so (resumes(), applied by connection.ts).
+ * - When a session ends (clean session or expiry 0 at disconnect, Clean Start,
+ *   expiry) its QoS 2 messages awaiting PUBREL go with it (aedes kept them).
  */
 import type { AedesClient, AedesInstance, AedesPacket } from './aedes-types';
 import type { BrokerPersistence } from './persistence';
@@ -22,9 +30,16 @@ const MAX_TIMER = 2 ** 31 - 1;
 export interface SessionHooks {
   /** Stops the expiry timers armed for sessions restored from disk. */
   stop(): void;
+  /** Whether this connection resumed a session the broker holds (its CONNACK says Session Present). */
+  resumes(client: AedesClient): boolean;
 }
 
-export function installSessionFixes(aedes: AedesInstance, persistence: BrokerPersistence, onError: (err: Error) => void): SessionHooks {
+export function installSessionFixes(
+  aedes: AedesInstance,
+  persistence: BrokerPersistence,
+  onError: (err: Error) => void,
+  onSessionEnd: (clientId: string) => void = () => undefined,
+): SessionHooks {
   aedes.on('connackSent', (connack, client) => {
     if (client.version === 5 && connack.sessionPresent && client.clean) client.clean = false;
   });
@@ -58,20 +73,37 @@ export function installSessionFixes(aedes: AedesInstance, persistence: BrokerPer
     if (t) clearTimeout(t);
     timers.delete(id);
   };
+  const endSession = (id: string) => {
+    onSessionEnd(id);
+    persistence.endSession(id).catch(onError);
+  };
+  // Decided when the connection is registered, before CONNACK is written and before its packets are read.
+  const resumed = new WeakSet<AedesClient>();
   aedes.on('client', (client) => {
     cleanTakeover.delete(client.id);
     forget(client.id);
     persistence.setSessionExpiry(client.id, null).catch(onError);
+    if (client._cleanStart) endSession(client.id);
+    else if (persistence.hasSession(client.id)) resumed.add(client);
+    if (!client.clean) persistence.markSession(client.id).catch(onError);
+  });
+  aedes.on('clientDisconnect', (client) => {
+    // Also during a takeover: a session that ends with its connection does not pass to the next one.
+    if (client.clean) endSession(client.id);
   });
   (aedes as unknown as { on(e: 'sessionExpired', fn: (c: AedesClient) => void): void }).on('sessionExpired', (client) => {
     persistence.setSessionExpiry(client.id, null).catch(onError);
+    endSession(client.id);
   });
 
   // Sessions that were offline when the broker last stopped.
   const arm = (id: string, at: number) => {
     const left = at - Date.now();
     if (left <= 0) {
-      if (!aedes.clients[id]) persistence.dropSession(id).catch(onError);
+      if (!aedes.clients[id]) {
+        onSessionEnd(id);
+        persistence.dropSession(id).catch(onError);
+      }
       return;
     }
     const t = setTimeout(() => {
@@ -88,6 +120,7 @@ export function installSessionFixes(aedes: AedesInstance, persistence: BrokerPer
       for (const t of timers.values()) clearTimeout(t);
       timers.clear();
     },
+    resumes: (client) => resumed.has(client),
   };
 }
 
