@@ -6,6 +6,7 @@ import { compileSchema, DEFAULT_SCHEMA_PATH, loadSchema, schemaHash, type Readin
 import { ConfigError, SchemaViolationError } from '../../nodes/lib/errors';
 import { packageRoot } from '../../nodes/lib/paths';
 import { normalizeReadings, type Reading } from '../../nodes/lib/reading';
+import { decodeReadings } from '../../nodes/lib/codec/readings';
 import { tempDir } from '../helpers/temp';
 
 const tmp = tempDir('upperstack-schema-');
@@ -41,6 +42,16 @@ describe('default reading schema', () => {
     for (const r of readings) assert.deepEqual(validate(r), { ok: true });
   });
 
+  test('accepts SenML names (RFC 8428 base names, LwM2M paths) as the SenML decoder resolves them', () => {
+    for (const records of [[{ bn: 'urn:dev:ow:10e2073a01080063:', n: 'temp', v: 23.1 }], [{ bn: '/3303/0/', n: '5700', v: 21 }]]) {
+      const { readings } = decodeReadings(Buffer.from(JSON.stringify(records)), { format: 'senml', device: 'ow', receivedAt: 1 });
+      assert.equal(readings.length, 1);
+      assert.deepEqual(validate(readings[0]), { ok: true }, JSON.stringify(readings[0].fields));
+    }
+    // Spaces inside a device id stay allowed.
+    assert.deepEqual(validate({ ...good, device: 'boiler room 2' }), { ok: true });
+  });
+
   test('rejects each broken part with a JSON pointer and the value', () => {
     const cases: Array<[unknown, string, RegExp]> = [
       [{ ...good, device: '' }, '/device', /^\/device must NOT have fewer than 1 characters \(got ""\)$/],
@@ -50,6 +61,10 @@ describe('default reading schema', () => {
       [{ ...good, fields: {} }, '/fields', /must NOT have fewer than 1 properties/],
       [{ ...good, fields: { t: { nested: 1 } } }, '/fields/t', /^\/fields\/t must be number,boolean,string \(got \{"nested":1\}\)$/],
       [{ ...good, fields: { 'bad name!': 1 } }, '/fields/bad name!', /^\/fields\/bad name!: the property name "bad name!" must match pattern/],
+      // A space at either end of the device: the query API trims what it is asked, so it could never be read back.
+      [{ ...good, device: 'tr ' }, '/device', /^\/device must match pattern/],
+      [{ ...good, device: ' tr' }, '/device', /^\/device must match pattern/],
+      [{ ...good, fields: { '.hidden': 1 } }, '/fields/.hidden', /must match pattern/],
       [{ ...good, tags: { site: 7 } }, '/tags/site', /must be string \(got 7\)/],
       [{ ts: 1, fields: { a: 1 } }, '/device', /^\/device is required but missing$/],
       ['text', '', /^the reading must be object \(got "text"\)$/],
