@@ -9,10 +9,16 @@
  * leave as several messages of whole device messages, each within the limit,
  * so the validate node after decode, which checks its limit per message, never
  * refuses readings the decode passed.
+ *
+ * A payload's device wins over the topic's (a gateway publishes for the devices
+ * behind it), except a registered device: only that device may send its
+ * readings, so a message naming one under another device's topic is refused
+ * whole (DEVICE_MISMATCH), as the HTTP and CoAP inputs refuse it.
  */
 import { decodeReadings, type DecodeReadingsOptions } from '../lib/codec/readings';
 import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
 import { describeError, UpperstackError } from '../lib/errors';
+import { DeviceMismatchError } from '../lib/inputs/errors';
 import { DEFAULT_LIMITS } from '../lib/limits';
 import { consumeReceipts, decodedReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import type { Reading } from '../lib/reading';
@@ -28,7 +34,27 @@ export interface BatchResult {
   failures: Failure[];
 }
 
-export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions, 'device' | 'receivedAt'>, newId: () => string): BatchResult {
+/** Devices whose readings only they may send (nodes/shared/devices.ts isRegisteredDevice). */
+export type Registered = (device: string) => boolean;
+
+/** The first reading naming a registered device other than the topic's, as the refusal of the whole message. */
+export function impostor(readings: readonly Reading[], topicDevice: string | undefined, registered: Registered): DeviceMismatchError | undefined {
+  if (topicDevice === undefined) return undefined;
+  let checked: string | undefined;
+  for (let i = 0; i < readings.length; i++) {
+    const d = readings[i].device;
+    if (d === topicDevice || d === checked) continue;
+    if (registered(d)) {
+      return new DeviceMismatchError(`the payload names device "${d.slice(0, 60)}" but the topic names "${topicDevice}"; only a registered device may send its readings`, {
+        path: readings.length > 1 ? `[${i}].device` : 'device',
+      });
+    }
+    checked = d;
+  }
+  return undefined;
+}
+
+export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions, 'device' | 'receivedAt'>, newId: () => string, registered: Registered = () => false): BatchResult {
   const { batch, payload, upperstack, ...common } = msg;
   const max = opts.limits?.maxReadings ?? DEFAULT_LIMITS.maxReadings;
   const outs: UpperstackMessage[] = [];
@@ -84,6 +110,8 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
     try {
       const result = decodeReadings(payload[i], itemOpts);
       const rs = result.readings;
+      const refused = impostor(rs, item.device, registered);
+      if (refused) throw refused;
       if (rs.length) {
         if (readings.length && readings.length + rs.length > max) flush();
         for (let k = 0; k < rs.length; k++) readings.push(rs[k]);

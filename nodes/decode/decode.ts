@@ -9,7 +9,8 @@ import { onInput, type Done, type Send, type UpperstackMessage } from '../shared
 import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
 import { consume, fail, weigh } from '../shared/receipts';
-import { decodeBatch } from './batch';
+import { isRegisteredDevice } from '../shared/devices';
+import { decodeBatch, impostor } from './batch';
 import { decoded, invalid } from '../lib/metrics';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
@@ -45,7 +46,7 @@ export = function register(RED: NodeAPI): void {
 
     /** A batch from upperstack-mqtt-in: one message of Readings on, each failed MQTT message alone. */
     const onBatch = (msg: BatchMessage, send: Send, done: Done) => {
-      const { outs, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId());
+      const { outs, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId(), isRegisteredDevice);
       ok += outs.length;
       failed += failures.length;
       for (const out of outs) decoded.inc((out.payload as unknown[]).length);
@@ -80,6 +81,9 @@ export = function register(RED: NodeAPI): void {
           protoDir: config.protoDir || undefined,
           limits,
         });
+        // A message of one device's topic (msg.device) may not carry a registered device's readings.
+        const refused = impostor(result.readings, typeof msg.device === 'string' ? msg.device : undefined, isRegisteredDevice);
+        if (refused) throw refused;
         weigh(msg, result.readings.length);
         if (result.readings.length) {
           const single = !Array.isArray(msg.payload) && result.readings.length === 1 && result.rejected.length === 0;

@@ -146,6 +146,16 @@ export function metadataStore(): TimeSeriesStore | undefined {
 }
 
 /**
+ * Whether the deployed registry knows this device id: its readings may come only from it (the inputs check
+ * who logged in; decode checks a payload that names another device than its topic). A cheap no when nobody
+ * is registered.
+ */
+export function isRegisteredDevice(id: string): boolean {
+  const registry = deployed?.registry;
+  return registry !== undefined && registry.size > 0 && registry.isRegistered(id);
+}
+
+/**
  * Copies the registry's tags of each reading's device onto it (the store node does this before writing, so
  * every protocol and every flow gets them). The registry's tags win over tags of the same name the device
  * sent: a device cannot place itself under another customer.

@@ -137,6 +137,25 @@ test('HTTP: A writes as A; not as B, nor with its secret under B\'s id; nobody u
   assert.match(fetchA.stdout, /200$/);
 });
 
+test('MQTT: a payload naming a registered device under another topic is dead-lettered, not stored as it', async () => {
+  const pub = (topic: string, body: string, login: string[] = []) => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', ...login, '-t', topic, '-m', body]);
+  // Anonymous on loopback, under a free id, naming B.
+  await pub('devices/free2/telemetry', '{"device":"devB","t":8}');
+  // A logged in as itself, line protocol naming B.
+  await pub('devices/devA/telemetry', 'm,device=devB t=9', ['-u', 'devA', '-P', secrets.devA]);
+  // A gateway naming a device nobody registered: stored under that name, as the message contract says.
+  await pub('devices/free2/telemetry', '{"device":"behind-gw","t":10}');
+  await eventually(async () => ((await readings('behind-gw')).length === 1 ? true : undefined));
+  const letters = await eventually(async () => {
+    const res = await rt.get('/api/v1/deadletters?code=DEVICE_MISMATCH');
+    const list = ((await res.json()) as { deadLetters: Array<{ device: string; reason: string }> }).deadLetters;
+    return list.length >= 2 ? list : undefined;
+  });
+  assert.deepEqual(letters.map((l) => l.device).sort(), ['devA', 'free2']);
+  for (const l of letters) assert.match(l.reason, /names device "devB" but the topic names/);
+  assert.equal((await readings('devB')).filter((r) => r.fields.t === 8 || r.fields.t === 9).length, 0);
+});
+
 test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async () => {
   assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, '{"c":1}'), /"accepted":1/);
   assert.match(await coap('/telemetry/devB', '{"c":2}'), /4\.01/);

@@ -61,3 +61,20 @@ test('a device message over the limit is refused on its own; the others of its t
   assert.equal(outs.length, 1);
   assert.deepEqual(outs[0].upperstack?.receipts?.map((r) => r.s), [1, 3]);
 });
+
+test('a payload naming a registered device under another device\'s topic is refused whole; unregistered ones pass as before', () => {
+  const body = (device: string) => Buffer.from(JSON.stringify([{ ts: 1767225600000, fields: { t: 1 } }, { device, ts: 1767225601000, fields: { t: 2 } }]));
+  const msg = batchOf([1, 1]);
+  msg.payload = [body('sec2'), body('behind-gateway')];
+  const registered = (d: string) => d === 'sec2' || d === 'dev0';
+  const { outs, failures } = decodeBatch(msg, { format: 'auto' }, newId, registered);
+  assert.equal(failures.length, 1);
+  const err = failures[0].msg.error as { code: string; path: string; message: string };
+  assert.equal(err.code, 'DEVICE_MISMATCH');
+  assert.equal(err.path, '[1].device');
+  assert.match(err.message, /names device "sec2" but the topic names "dev0"/);
+  assert.equal(failures[0].msg.device, 'dev0');
+  // The gateway's message: a device nobody registered is stored under the name its payload gives.
+  assert.equal(outs.length, 1);
+  assert.deepEqual((outs[0].payload as Reading[]).map((r) => r.device), ['dev1', 'behind-gateway']);
+});
