@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RuleEngine } from '../../nodes/lib/rules/engine';
 import { StateLog } from '../../nodes/lib/rules/persist';
 import { RuleStore } from '../../nodes/lib/rules/store';
-import { RuleInvalidError } from '../../nodes/lib/errors';
+import { ConflictError, RuleInvalidError } from '../../nodes/lib/errors';
 import type { Rule } from '../../nodes/lib/rules/types';
 import { tempDir } from '../helpers/temp';
 
@@ -61,6 +61,18 @@ describe('alert state on disk', () => {
 });
 
 describe('rule store', () => {
+  it('refuses a name another rule has (any case, spaces around), as the form does', () => {
+    const store = new RuleStore(tempDir('us-rules-'));
+    const who = { actor: 'ann', via: 'api' };
+    store.create(HOT, who);
+    assert.throws(() => store.create({ ...HOT, id: 'hot2', name: ` ${HOT.name.toUpperCase()} ` }, who), (e: ConflictError) => e.details.pointer === '/name' && /a rule named ".*" exists already \(hot\)/.test(e.message));
+    store.create({ ...HOT, id: 'hot2', name: 'Too hot, second floor' }, who);
+    assert.throws(() => store.update('hot2', { ...HOT, id: undefined, name: HOT.name }, who), (e: ConflictError) => e.details.pointer === '/name');
+    // A rule keeps its own name when it changes otherwise.
+    store.update('hot', { ...HOT, id: undefined, severity: 'critical' }, who);
+    assert.deepEqual(store.list().map((r) => r.name), [HOT.name, 'Too hot, second floor']);
+  });
+
   it('keeps the rule set in rules.json, audit-logs every change with before and after, and names bad values', () => {
     const dir = tempDir('us-rules-');
     const store = new RuleStore(dir);

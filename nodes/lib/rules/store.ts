@@ -80,6 +80,7 @@ export class RuleStore {
   create(data: unknown, who: Actor): Rule {
     const rule = validateRule(data);
     if (this.rules.has(rule.id)) throw new ConflictError(`a rule "${rule.id}" exists already; change it with PUT /api/v1/rules/${rule.id}`, { rule: rule.id, pointer: '/id' });
+    this.checkName(rule);
     this.rules.set(rule.id, rule);
     this.save();
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.create', target: rule.id, after: rule });
@@ -92,11 +93,22 @@ export class RuleStore {
     const body = data && typeof data === 'object' && !Array.isArray(data) && (data as { id?: unknown }).id === undefined ? { ...(data as object), id } : data;
     const rule = validateRule(body);
     if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the rule in the URL ("${id}"); a rule's id cannot change`, { pointer: '/id' });
+    this.checkName(rule);
     this.rules.set(id, rule);
     this.save();
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.update', target: id, before, after: rule });
     this.changed({ type: 'upsert', rule });
     return rule;
+  }
+
+  /** Names tell rules apart for the people who read alerts: the form's rule (trimmed, any case) holds for the API too. */
+  private checkName(rule: Rule): void {
+    const name = rule.name.trim().toLowerCase();
+    for (const other of this.rules.values()) {
+      if (other.id !== rule.id && other.name.trim().toLowerCase() === name) {
+        throw new ConflictError(`a rule named "${other.name}" exists already (${other.id}): give this one another name`, { rule: other.id, pointer: '/name' });
+      }
+    }
   }
 
   remove(id: string, who: Actor): Rule {
