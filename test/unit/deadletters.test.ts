@@ -430,6 +430,17 @@ describe('replayDeadLetters', () => {
         );
         // Marked; taken once only.
         assert.deepEqual((await replayDeadLetters(s, parseReplayParams({}, undefined), targetFor)).replayed, 0);
+        // Named ids that are not replayed say why: replayed already, message not kept, no such letter.
+        const named = await replayDeadLetters(s, parseReplayParams({}, { ids: [1, 2, 99] }), targetFor);
+        assert.equal(named.replayed, 0);
+        assert.deepEqual(
+          named.skipped.map((x) => [x.id, x.reason.replace(/at .*$/, 'at T')]),
+          [
+            [1, 'it was replayed already, at T'],
+            [2, 'its message was not kept, so it cannot be replayed'],
+            [99, 'no dead letter has this id'],
+          ],
+        );
         const [marked] = await s.deadLetters({ ids: [1], limit: 1 });
         assert.ok(marked.replayedAt !== undefined);
       });

@@ -188,7 +188,29 @@ export async function replayDeadLetters(store: ReplayStore, req: ReplayRequest, 
   }
   const without = await store.deadLetters({ ...base, replayable: false, limit: LISTED + 1 });
   result.notReplayable = without.length;
+  if (req.query.ids && !result.incomplete) await explainNamed(store, req.query, result);
   return result;
+}
+
+/** Ids asked for by name that were not replayed get a reason each, instead of vanishing from the answer. */
+async function explainNamed(store: ReplayStore, query: DeadLetterQuery, result: ReplayResult): Promise<void> {
+  const done = new Set([...result.ids, ...result.skipped.map((s) => s.id)]);
+  const missing = query.ids!.filter((id) => !done.has(id));
+  if (missing.length === 0) return;
+  const found = new Map((await store.deadLetters({ ids: missing, order: 'asc', limit: missing.length })).map((l) => [l.id!, l]));
+  for (const id of missing) {
+    if (result.skipped.length >= LISTED) break;
+    const l = found.get(id);
+    const reason =
+      l === undefined
+        ? 'no dead letter has this id'
+        : l.replayedAt !== undefined
+          ? `it was replayed already, at ${new Date(l.replayedAt).toISOString()}`
+          : l.replayable === false
+            ? 'its message was not kept, so it cannot be replayed'
+            : 'it does not match the other filters of this call';
+    result.skipped.push({ id, reason });
+  }
 }
 
 /** The handler: 200 with what happened; 503 with Retry-After when an input refused before anything went in. */
