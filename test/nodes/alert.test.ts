@@ -164,8 +164,8 @@ describe('upperstack-alert node', () => {
   test('a redeploy keeps a firing alert and a pending duration', async () => {
     tell.length = 0;
     all.length = 0;
-    assert.equal((await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'hot2', when: { ...HOT.when, for: '1h' } })).status, 201);
-    assert.equal((await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'now', when: { ...HOT.when, for: '0s' } })).status, 201);
+    assert.equal((await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'hot2', name: 'hot, for an hour', when: { ...HOT.when, for: '1h' } })).status, 201);
+    assert.equal((await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'now', name: 'hot, at once', when: { ...HOT.when, for: '0s' } })).status, 201);
     const t0 = Date.now();
     send(35, t0, 'dev9');
     await eventually(() => (all.length >= 2 ? true : undefined));
