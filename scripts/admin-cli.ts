@@ -7,6 +7,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export class AdminUsageError extends Error {}
 
+/** The runtime did not answer (not running, wrong --url): said in one line, without a stack trace. */
+export class AdminConnectionError extends Error {}
+
 export interface AdminContext {
   url: string;
   key: string;
@@ -69,7 +72,7 @@ export async function adminCall(ctx: AdminContext, method: string, path: string,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new Error(`cannot reach ${ctx.url}: ${(err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message}`, { cause: err });
+    throw new AdminConnectionError(`cannot reach ${ctx.url}: ${(err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message} (is the runtime running there? --url or UPPERSTACK_URL)`, { cause: err });
   }
   const text = await res.text();
   let json: unknown;

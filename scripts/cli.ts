@@ -22,6 +22,7 @@ import {
 } from '../nodes/lib/anomaly';
 import { runSimulate, SIMULATE_HELP, SimulateUsageError } from './simulate';
 import { AdminUsageError, DEVICES_HELP, runDevices } from './devices';
+import { AdminConnectionError } from './admin-cli';
 import { KEYS_HELP, runKeys } from './keys';
 import { FLOWS_HELP, FlowsUsageError, runFlows } from './flows';
 import { parseCandidates, runLoco, type Candidate, type LabelledSeries } from './loco';
@@ -267,6 +268,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError || err instanceof SimulateUsageError || err instanceof FlowsUsageError || err instanceof AdminUsageError || err instanceof UpperstackError) {
       process.stderr.write(`upperstack ${name}: ${err.message}\n`);
       return 2;
+    }
+    if (err instanceof AdminConnectionError) {
+      process.stderr.write(`upperstack ${name}: ${err.message}\n`);
+      return 1;
     }
     process.stderr.write(`upperstack ${name}: ${(err as Error)?.stack ?? String(err)}\n`);
     return 1;
