@@ -45,7 +45,9 @@ export = function register(RED: NodeAPI): void {
       batchTopic: template.filter,
       describe: (rec) => ({
         device: template.deviceOf(mqttTopic(rec.source)),
-        format: fixedFormat ?? (rec.contentType ? formatFromContentType(rec.contentType) : undefined),
+        // A replayed dead letter says what its bytes are now: a message that failed after decoding was kept as
+        // the JSON of its readings, which this input's fixed format (protobuf, say) could never read.
+        format: (rec.meta?.replayOf !== undefined && rec.contentType ? formatFromContentType(rec.contentType) : undefined) ?? fixedFormat ?? (rec.contentType ? formatFromContentType(rec.contentType) : undefined),
       }),
     });
     if (!input) return;

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import protobuf from 'protobufjs';
 import { eventually, startRuntimeAsAdmin, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
 
@@ -80,11 +81,17 @@ describe('POST /api/v1/deadletters/replay', () => {
     for (const [i, t] of [60, 70, 80].entries()) {
       await client.publishAsync('devices/rp-1/telemetry', JSON.stringify({ temperature: t, ts: T0 + i * 1000 }), { qos: 1 });
     }
+    // A protobuf device: its letter keeps the decoded reading as JSON, which must replay through the protobuf input.
+    const proto = await protobuf.load(join(ROOT, 'proto', 'telemetry.proto'));
+    const Reading = proto.lookupType('upperstack.Reading');
+    const pb = Reading.encode(Reading.fromObject({ ts: T0 + 5000, fields: { temperature: { number: 90 } } })).finish();
+    await client.publishAsync('devices/rp-3/protobuf', Buffer.from(pb), { qos: 1 });
     // Undecodable: it fails again when replayed.
     await client.publishAsync('devices/rp-2/telemetry', '{"temperature": 20,', { qos: 1 });
     await client.endAsync();
     await eventually(async () => ((await letters('device=rp-1')).length === 3 ? true : undefined), 20_000, '3 dead letters of rp-1');
     await eventually(async () => ((await letters('device=rp-2')).length === 1 ? true : undefined), 20_000, 'the dead letter of rp-2');
+    await eventually(async () => ((await letters('device=rp-3')).length === 1 ? true : undefined), 20_000, 'the dead letter of rp-3');
     assert.deepEqual((await letters('device=rp-1')).map((l) => [l.code, l.replayable]), [['SCHEMA_VIOLATION', true], ['SCHEMA_VIOLATION', true], ['SCHEMA_VIOLATION', true]]);
     assert.deepEqual(await readings('rp-1'), []);
 
@@ -121,6 +128,15 @@ describe('POST /api/v1/deadletters/replay', () => {
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await readings('rp-1')).length, 3);
     assert.equal((await letters('device=rp-1&replayed=false')).length, 0);
+
+    const r3 = (await (await replay('device=rp-3')).json()) as Replayed;
+    assert.equal(r3.replayed, 1, JSON.stringify(r3));
+    const pbStored = await eventually(async () => {
+      const rs = await readings('rp-3');
+      return rs.length === 1 ? rs : undefined;
+    }, 20_000, 'the replayed protobuf reading');
+    assert.deepEqual(pbStored.map((r) => [r.ts, r.fields.temperature]), [['2026-01-01T00:00:05.000Z', 90]]);
+    assert.deepEqual((await letters('device=rp-3')).map((l) => l.code), ['SCHEMA_VIOLATION'], 'no new dead letter');
   });
 
   test('a letter that fails again is marked, and a new dead letter takes its place', async () => {
