@@ -122,3 +122,19 @@ test('two mosquitto_sub -V mqttv5 in one shared group split what mosquitto_pub s
     }
   });
 });
+
+test('CONNACK does not tell an MQTT 5 client that shared subscriptions are unavailable, as mosquitto does not', async () => {
+  await withEmbedded(async (port) => {
+    const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0 });
+    try {
+      const connack = await new Promise<{ properties?: { sharedSubscriptionAvailable?: boolean } }>((resolve, reject) => {
+        client.once('connect', resolve);
+        client.once('error', reject);
+      });
+      // Absent means available ([MQTT-3.2.2-13] asks a client not to use them when it is 0).
+      assert.notEqual(connack.properties?.sharedSubscriptionAvailable, false);
+    } finally {
+      client.end(true);
+    }
+  });
+});

@@ -164,6 +164,10 @@ export class ConnectionGate {
       // The protocol version aedes encodes with, for the packets this layer writes itself.
       this.wireOpts = opts;
       if (client) this.sessionPresent(client, packet as AedesPacket & ConnackFields);
+      // aedes says shared subscriptions are not available, since it has none; shared.ts serves them, and a client
+      // that follows [MQTT-3.2.2-13] would not use them. Left out, the property means "available".
+      const props = (packet as AedesPacket & { properties?: { sharedSubscriptionAvailable?: boolean } }).properties;
+      if (this.opts.shared && props?.sharedSubscriptionAvailable === false) delete props.sharedSubscriptionAvailable;
     }
     if (!client || client.version !== 5) return this.send(packet, opts);
     switch (packet.cmd) {
