@@ -125,3 +125,41 @@ describe('broker with the device registry', () => {
     assert.equal(await reason, 0x87);
   });
 });
+
+describe('failed logins on the broker', () => {
+  let broker: EmbeddedMqttBroker;
+  let auth: DeviceAuth;
+  let secret = '';
+
+  before(async () => {
+    const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+    auth = new DeviceAuth({ registry, failuresPerMinute: 3 });
+    secret = (await registry.add({ id: 'devC' })).secret;
+    broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', auth });
+    await broker.start();
+  });
+  after(async () => {
+    await broker?.stop();
+    auth?.close();
+  });
+
+  /** The CONNACK's reason code (MQTT 5) or return code (3.1.1): 0 when the login succeeded. */
+  const connack = (password: string, protocolVersion: 4 | 5) =>
+    new Promise<number>((resolve) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion, username: 'devC', password, reconnectPeriod: 0 });
+      c.once('connect', () => {
+        c.end(true);
+        resolve(0);
+      });
+      c.once('error', (err: Error & { code?: number }) => {
+        c.end(true);
+        resolve(err.code ?? -1);
+      });
+    });
+
+  test('the budget\'s failures are told "bad user name or password"; the next try, right password or not, 0x9F (3 on MQTT 3.1.1)', async () => {
+    assert.deepEqual([await connack('bad', 5), await connack('bad', 5), await connack('bad', 5)], [0x86, 0x86, 0x86]);
+    assert.equal(await connack(secret, 5), 0x9f, 'connection rate exceeded, not 0x88 server unavailable');
+    assert.equal(await connack(secret, 4), 3);
+  });
+});

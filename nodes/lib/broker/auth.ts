@@ -17,6 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { AuthResult, ConnectInfo, Decision, Principal, PublishDecision, PublishPacket, SharedLogin } from '../security/device-auth';
 import type { MaskedDelivery } from '../security/mqtt-masking';
+import { gateOf } from './connection';
 
 /** What the broker needs of the access rules: a DeviceAuth, or something that forwards to the one in force. */
 export interface BrokerAuth {
@@ -121,6 +122,7 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
         (r) => {
           if (!r.ok) {
             refused(client, 'login', r.message);
+            gateOf(client.conn)?.refuseConnect(r.reasonCode);
             return cb(refusalError(r.message, r.reasonCode), false);
           }
           client.upperstackPrincipal = r.principal;

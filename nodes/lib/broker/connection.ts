@@ -120,6 +120,11 @@ export class ConnectionGate {
   /** Broker counter of each QoS 1/2 message in flight to the client, by message id (for shared subscriptions). */
   private readonly counters = new Map<number, number>();
   private flushing = false;
+  /**
+   * Reason code a refused login is answered with. aedes maps a refusal to one of four MQTT 3.1.1 return codes,
+   * so 0x9F (connection rate exceeded) would reach an MQTT 5 client as 0x88 and 0x8A (banned) as 0x87.
+   */
+  private connackRefusal: number | undefined;
   /** Reason code of a refusal aedes is about to acknowledge with its fixed 0x87 (see noteRefusal). */
   private refusal: number | undefined;
   private wireOpts: object | undefined;
@@ -164,6 +169,10 @@ export class ConnectionGate {
       // The protocol version aedes encodes with, for the packets this layer writes itself.
       this.wireOpts = opts;
       if (client) this.sessionPresent(client, packet as AedesPacket & ConnackFields);
+      if (this.connackRefusal !== undefined && client?.version === 5) {
+        const connack = packet as AedesPacket & ConnackFields;
+        if ((connack.reasonCode ?? 0) >= ERROR_THRESHOLD) connack.reasonCode = this.connackRefusal;
+      }
       // aedes says shared subscriptions are not available, since it has none; shared.ts serves them, and a client
       // that follows [MQTT-3.2.2-13] would not use them. Left out, the property means "available".
       const props = (packet as AedesPacket & { properties?: { sharedSubscriptionAvailable?: boolean } }).properties;
@@ -188,6 +197,11 @@ export class ConnectionGate {
       default:
         return this.send(packet, opts);
     }
+  }
+
+  /** The login is refused with this MQTT 5 reason code: the CONNACK about to be written carries it. */
+  refuseConnect(reasonCode: number): void {
+    this.connackRefusal = reasonCode;
   }
 
   /** aedes says Session Present only when it restored subscriptions; a session holding other state is present too. */

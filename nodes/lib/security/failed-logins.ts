@@ -58,7 +58,8 @@ export class FailedLogins {
       this.recent.delete(remote);
       return undefined;
     }
-    return state.consumedPoints > this.perMinute ? Math.max(1000, state.msBeforeNext) : undefined;
+    // The budget's last failure blocks: with 20 a minute, the 21st try is refused.
+    return state.consumedPoints >= this.perMinute ? Math.max(1000, state.msBeforeNext) : undefined;
   }
 
   /** Counts a failed login from `remote`. */
