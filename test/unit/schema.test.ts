@@ -62,8 +62,9 @@ describe('default reading schema', () => {
       [{ ...good, fields: { t: { nested: 1 } } }, '/fields/t', /^\/fields\/t must be number,boolean,string \(got \{"nested":1\}\)$/],
       [{ ...good, fields: { 'bad name!': 1 } }, '/fields/bad name!', /^\/fields\/bad name!: the property name "bad name!" must match pattern/],
       // A space at either end of the device: the query API trims what it is asked, so it could never be read back.
-      [{ ...good, device: 'tr ' }, '/device', /^\/device must match pattern/],
-      [{ ...good, device: ' tr' }, '/device', /^\/device must match pattern/],
+      [{ ...good, device: 'tr ' }, '/device', /^\/device must be a device id without control characters and without a space at either end \(got "tr "\)$/],
+      [{ ...good, device: ' tr' }, '/device', /^\/device must be a device id without control characters and without a space at either end/],
+      [{ ...good, device: 'a\u0007b' }, '/device', /^\/device must be a device id without control characters/],
       [{ ...good, fields: { '.hidden': 1 } }, '/fields/.hidden', /must match pattern/],
       [{ ...good, tags: { site: 7 } }, '/tags/site', /must be string \(got 7\)/],
       [{ ts: 1, fields: { a: 1 } }, '/device', /^\/device is required but missing$/],

@@ -63,7 +63,8 @@ function newAjv(schema: object | boolean): Ajv {
   const declared = typeof schema === 'object' ? (schema as { $schema?: unknown }).$schema : undefined;
   // strict: false lets users' schemas carry keywords Ajv does not know (title-like
   // annotations, editor hints); allErrors: false stops at the first problem, which is all we report.
-  const opts = { strict: false, allErrors: false, logger: false as const };
+  // verbose: a failed pattern can be explained by its schema's description instead of the regular expression.
+  const opts = { strict: false, allErrors: false, logger: false as const, verbose: true };
   let ajv: Ajv;
   if (declared === undefined || /json-schema\.org\/draft\/2020-12\//.test(String(declared))) ajv = new Ajv2020(opts);
   else if (/json-schema\.org\/draft-07\//.test(String(declared))) ajv = new Ajv(opts);
@@ -96,6 +97,9 @@ function violation(e: ErrorObject, data: unknown): SchemaViolationError {
     path += `/${escapePointer(propertyName)}`;
     const why = e.keyword === 'propertyNames' ? 'is not allowed by the schema' : e.message ?? 'is not allowed by the schema';
     message = `${path}: the property name ${preview(propertyName)} ${why}`;
+  } else if (e.keyword === 'pattern' && typeof (e.parentSchema as { description?: unknown } | undefined)?.description === 'string') {
+    // A regular expression tells a person little; the schema's description of the value says what is wanted.
+    message = `${path || 'the reading'} must be ${(e.parentSchema as { description: string }).description} (got ${preview(valueAt(data, path))})`;
   } else if (e.keyword === 'enum') {
     message = `${path || 'the reading'} must be one of ${(p.allowedValues as unknown[]).map(preview).join(', ')} (got ${preview(valueAt(data, path))})`;
   } else {
