@@ -37,7 +37,8 @@ Usage:
   upperstack simulate [--devices 1000] [--rate 1/s] [--duration 10m]
                       [--protocol mqtt|http|coap] [--codec json|cbor|msgpack|protobuf|senml]
 
-  --devices N        devices, 1 to 10000 (default 10); ids sim-0001, sim-0002, ...
+  --devices N        devices, 1 to 10000 (default 10); ids sim-01, sim-02, ...
+                     (as many digits as the fleet size has: sim-0001 for 1000)
   --rate R           reports per device of the environment and motion sensors:
                      1/s, 10/min, 0.5/s, 1/10s (default 1/s)
   --plug-rate R      reports per smart plug (default 2/s: power twice a second)
