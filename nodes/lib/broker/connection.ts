@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { AedesClient, AedesInstance, AedesPacket, AedesSubscription } from './aedes-types';
 import { isShared, type SharedSubscriptions } from './shared';
+import { adjustConnack } from './connack';
 
 type WriteToStream = ((packet: AedesPacket, stream: Duplex, opts?: object) => boolean) & { cacheNumbers?: boolean };
 
@@ -98,12 +99,6 @@ export interface GateOptions {
   resumes?: (client: AedesClient) => boolean;
 }
 
-interface ConnackFields {
-  sessionPresent?: boolean;
-  returnCode?: number;
-  reasonCode?: number;
-}
-
 interface Waiting {
   packet: AedesPacket;
   opts?: object;
@@ -120,10 +115,7 @@ export class ConnectionGate {
   /** Broker counter of each QoS 1/2 message in flight to the client, by message id (for shared subscriptions). */
   private readonly counters = new Map<number, number>();
   private flushing = false;
-  /**
-   * Reason code a refused login is answered with. aedes maps a refusal to one of four MQTT 3.1.1 return codes,
-   * so 0x9F (connection rate exceeded) would reach an MQTT 5 client as 0x88 and 0x8A (banned) as 0x87.
-   */
+  /** Reason code a refused login is answered with (connack.ts). */
   private connackRefusal: number | undefined;
   /** Reason code of a refusal aedes is about to acknowledge with its fixed 0x87 (see noteRefusal). */
   private refusal: number | undefined;
@@ -168,15 +160,7 @@ export class ConnectionGate {
       this.sawConnack = true;
       // The protocol version aedes encodes with, for the packets this layer writes itself.
       this.wireOpts = opts;
-      if (client) this.sessionPresent(client, packet as AedesPacket & ConnackFields);
-      if (this.connackRefusal !== undefined && client?.version === 5) {
-        const connack = packet as AedesPacket & ConnackFields;
-        if ((connack.reasonCode ?? 0) >= ERROR_THRESHOLD) connack.reasonCode = this.connackRefusal;
-      }
-      // aedes says shared subscriptions are not available, since it has none; shared.ts serves them, and a client
-      // that follows [MQTT-3.2.2-13] would not use them. Left out, the property means "available".
-      const props = (packet as AedesPacket & { properties?: { sharedSubscriptionAvailable?: boolean } }).properties;
-      if (this.opts.shared && props?.sharedSubscriptionAvailable === false) delete props.sharedSubscriptionAvailable;
+      adjustConnack(packet, client, { resumes: this.opts.resumes, refusal: this.connackRefusal, shared: this.opts.shared !== undefined });
     }
     if (!client || client.version !== 5) return this.send(packet, opts);
     switch (packet.cmd) {
@@ -204,13 +188,6 @@ export class ConnectionGate {
     this.connackRefusal = reasonCode;
   }
 
-  /** aedes says Session Present only when it restored subscriptions; a session holding other state is present too. */
-  private sessionPresent(client: AedesClient, connack: ConnackFields): void {
-    // MQTT 3.1 has no such flag; a refused connection never has a session.
-    if (connack.sessionPresent || (client.version ?? 0) < 4 || (connack.returnCode ?? connack.reasonCode ?? 0) !== 0) return;
-    if (this.opts.resumes?.(client)) connack.sessionPresent = true;
-  }
-
   private send(packet: AedesPacket, opts?: object): boolean {
     if (packet.cmd === 'puback' && typeof packet.messageId === 'number') return this.queueAck(packet, opts);
     if (this.acks) this.flushAcks();
@@ -222,10 +199,10 @@ export class ConnectionGate {
   /** A PUBLISH found the socket full: the publisher goes on, and a subscriber too far behind is cut off. */
   private slowSubscriber(): true {
     const stream = this.stream;
-    if (stream.writableLength > SLOW_SUBSCRIBER_BYTES && !stream.destroyed) {
-      const id = this.client?.id ?? 'a client';
+    const behind = stream.writableLength;
+    if (behind > SLOW_SUBSCRIBER_BYTES && !stream.destroyed) {
       stream.destroy();
-      if (this.client) this.opts.onProblem?.(this.client, new Error(`${id} was disconnected: it fell ${stream.writableLength} bytes behind reading its messages (at most ${SLOW_SUBSCRIBER_BYTES})`));
+      if (this.client) this.opts.onProblem?.(this.client, new Error(`${this.client.id} was disconnected: it fell ${behind} bytes behind reading its messages (at most ${SLOW_SUBSCRIBER_BYTES})`));
     }
     return true;
   }

@@ -17,7 +17,7 @@
  *   publishes was told it had none while the broker still held its QoS 2 state
  *   ([MQTT-3.2.2-2]; a client told 0 discards its own state, and a packet id it
  *   reuses would then be taken for a copy). Sessions are marked in the
- *   persistence and CONNACK says so (resumes(), applied by connection.ts).
+ *   persistence and CONNACK says so (resumes(), applied by connack.ts).
  * - When a session ends (clean session or expiry 0 at disconnect, Clean Start,
  *   expiry) its QoS 2 messages awaiting PUBREL go with it (aedes kept them).
  */
