@@ -67,6 +67,9 @@ export function answerOutcome(route: InputRoute, outcome: InputOutcome): HttpAns
   return { status: 202, body: JSON.stringify(body) };
 }
 
+/** InfluxDB 2's error codes by status (its `errors.go`); a client may branch on the code. */
+const V2_CODES: Readonly<Record<number, string>> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not found', 413: 'request too large', 415: 'unsupported media type', 429: 'too many requests', 503: 'unavailable' };
+
 /** An answer before anything was journaled (401, 413, 415 encoding, 429, 503, bad parameters). */
 export function answerError(route: InputRoute, status: number, err: UpperstackError | { code: string; message: string }, retryAfterMs?: number): HttpAnswer {
   const headers: Record<string, string> = {};
@@ -75,8 +78,7 @@ export function answerError(route: InputRoute, status: number, err: UpperstackEr
   const { code, message } = 'toJSON' in err ? describeError(err) : err;
   if (route === 'influx-v1') return { status, headers, body: v1Error(status === 401 ? `authorization failed: ${message}` : message) };
   if (route === 'influx-v2') {
-    const v2code = status === 401 ? 'unauthorized' : status === 413 ? 'request too large' : status === 429 ? 'too many requests' : status === 503 ? 'unavailable' : 'invalid';
-    return { status, headers, body: v2Error(v2code, message) };
+    return { status, headers, body: v2Error(V2_CODES[status] ?? 'invalid', message) };
   }
   const error: Record<string, unknown> = { code, message };
   if ('details' in err) {

@@ -1,0 +1,65 @@
+/**
+ * upperstack-http-in on the test helper's server: what a client is told about
+ * requests the input refuses before journaling them.
+ */
+import { after, afterEach, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import helper from 'node-red-node-test-helper';
+import { DeviceAuth } from '../../nodes/lib/security/device-auth';
+import { DeviceRegistry } from '../../nodes/lib/devices/registry';
+import { MemoryBackend } from '../../nodes/lib/devices/types';
+import { useDevices } from '../../nodes/shared/devices';
+import { tempDir } from '../helpers/temp';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const httpIn = require('../../nodes/http-in/http-in');
+
+helper.init(require.resolve('node-red'));
+
+let loads = 0;
+const url = () => (helper as unknown as { url(): string }).url();
+
+before(async () => {
+  helper.settings({ uiHost: '127.0.0.1', upperstack: { dataDir: tempDir('us-http-hardening-') } });
+  await helper.startServer();
+});
+after(async () => {
+  await helper.stopServer();
+});
+afterEach(async () => {
+  await helper.unload();
+});
+
+/** A fresh input (and journal) per test; `ok` receives what was journaled. */
+async function load(options: Record<string, unknown> = {}) {
+  const id = `h${++loads}`;
+  await helper.load([httpIn], [
+    { id, type: 'upperstack-http-in', configVersion: 2, ...options, wires: [['ok'], ['bad']] },
+    { id: 'ok', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ]);
+}
+
+test('InfluxDB v2 route: a 403 carries InfluxDB 2\'s code "forbidden", a 401 "unauthorized"', async () => {
+  await load();
+  const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+  const auth = new DeviceAuth({ registry });
+  await auth.ready;
+  const { secret } = await registry.add({ id: 'sensor-1' });
+  const release = useDevices({ owner: {}, auth, registry });
+  try {
+    const write = (authorization: string) =>
+      fetch(`${url()}/api/v2/write?org=o&bucket=b`, { method: 'POST', headers: { 'content-type': 'text/plain', authorization }, body: 'm,device=sensor-2 t=1' });
+    const other = await write(`Token sensor-1:${secret}`);
+    assert.equal(other.status, 403);
+    const forbidden = (await other.json()) as { code: string; message: string };
+    assert.equal(forbidden.code, 'forbidden');
+    assert.match(forbidden.message, /may only send its own readings/);
+    const wrong = await write('Token sensor-1:not-the-secret');
+    assert.equal(wrong.status, 401);
+    assert.equal(((await wrong.json()) as { code: string }).code, 'unauthorized');
+  } finally {
+    release();
+  }
+});
