@@ -10,13 +10,16 @@ import type { Duplex } from 'node:stream';
 
 interface ParserError extends Error {
   code?: string;
+  /** llhttp's own wording, which tells apart failures that share a code. */
+  reason?: string;
 }
 
 const REASONS: Record<string, [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'the request headers are larger than the server takes (16 KiB)'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'the request did not arrive in time'],
   HPE_INVALID_CONTENT_LENGTH: [400, 'MALFORMED_REQUEST', 'the Content-Length header is not a single number'],
-  HPE_UNEXPECTED_CONTENT_LENGTH: [400, 'MALFORMED_REQUEST', 'the request has both Content-Length and Transfer-Encoding: chunked'],
+  // llhttp's code for a second Content-Length header, whether or not it repeats the first.
+  HPE_UNEXPECTED_CONTENT_LENGTH: [400, 'MALFORMED_REQUEST', 'the request has more than one Content-Length header; send exactly one'],
   HPE_INVALID_TRANSFER_ENCODING: [400, 'MALFORMED_REQUEST', 'the Transfer-Encoding header is not valid'],
   HPE_INVALID_CHUNK_SIZE: [400, 'MALFORMED_REQUEST', 'a chunk size of the chunked body is not valid'],
   HPE_INVALID_METHOD: [400, 'MALFORMED_REQUEST', 'the request method is not valid'],
@@ -24,11 +27,20 @@ const REASONS: Record<string, [number, string, string]> = {
   HPE_INVALID_HEADER_TOKEN: [400, 'MALFORMED_REQUEST', 'a header name or value holds characters HTTP does not allow'],
 };
 
+/**
+ * Content-Length with Transfer-Encoding is reported under the code of whichever header came second
+ * (HPE_INVALID_CONTENT_LENGTH or HPE_INVALID_TRANSFER_ENCODING); only the reason names the clash.
+ */
+const BOTH_LENGTHS = /can't be present with/;
+const BOTH_LENGTHS_MESSAGE = 'the request has both Content-Length and Transfer-Encoding; send one of them';
+
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
 /** The raw response for a parser error: status line, JSON headers and body. */
 export function clientErrorResponse(err: ParserError): string {
-  const [status, code, message] = REASONS[err.code ?? ''] ?? [400, 'MALFORMED_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`];
+  const [status, code, message] = typeof err.reason === 'string' && BOTH_LENGTHS.test(err.reason)
+    ? [400, 'MALFORMED_REQUEST', BOTH_LENGTHS_MESSAGE]
+    : (REASONS[err.code ?? ''] ?? [400, 'MALFORMED_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`]);
   const body = JSON.stringify({ error: { code, message } });
   return `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

@@ -42,3 +42,34 @@ test('the runtime server keeps idle keep-alive connections 65 s unless its owner
   prepareServer({ server: owned });
   assert.equal(owned.keepAliveTimeout, 10_000);
 });
+
+/** What a raw client reads back for `head` (a request line and headers) sent to a server with the JSON answers. */
+async function rawAnswer(head: string): Promise<string> {
+  const server = createServer((_req, res) => res.end('ok'));
+  answerClientErrors(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    return await new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.write(head));
+      let got = '';
+      s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+  } finally {
+    server.close();
+  }
+}
+
+test('two Content-Length headers are told apart from a Content-Length beside Transfer-Encoding', async () => {
+  const twice = await rawAnswer('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd');
+  assert.match(twice, /^HTTP\/1\.1 400 /);
+  assert.match(twice, /"code":"MALFORMED_REQUEST","message":"the request has more than one Content-Length header; send exactly one"/);
+  assert.doesNotMatch(twice, /chunked|Transfer-Encoding/);
+  for (const order of ['Content-Length: 3\r\nTransfer-Encoding: chunked', 'Transfer-Encoding: chunked\r\nContent-Length: 3']) {
+    const both = await rawAnswer(`POST / HTTP/1.1\r\nHost: x\r\n${order}\r\n\r\n0\r\n\r\n`);
+    assert.match(both, /^HTTP\/1\.1 400 /);
+    assert.match(both, /"message":"the request has both Content-Length and Transfer-Encoding; send one of them"/, order);
+  }
+});
