@@ -41,7 +41,10 @@ function isReadingProblem(err: unknown): err is ReadingProblem {
 
 function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limits: Limits): Reading {
   if (!isPlainObject(item)) {
-    throw new InvalidReadingError(`${path || 'payload'} must be an object, got ${Array.isArray(item) ? 'array' : item === null ? 'null' : typeof item}`, { path });
+    const got = Array.isArray(item) ? 'array' : item === null ? 'null' : typeof item;
+    // The whole payload: valid data (JSON 42) that is not a reading, and a batch would have done too.
+    if (!path) throw new InvalidReadingError(`the payload must be a reading object or an array of readings, got ${got}`, { path });
+    throw new InvalidReadingError(`${path} must be an object, got ${got}`, { path });
   }
   const at = (k: string) => (path ? `${path}.${k}` : k);
   const device = item.device ?? opts.device;

@@ -47,12 +47,17 @@ describe('sniff', () => {
     assert.equal(sniff(Buffer.from('# exported\n\nweather\\ station,site=a temp=1.5 1\n')), 'lineprotocol');
   });
 
-  test('protobuf, plain text, scalars and nothing are not guessed', () => {
+  test('protobuf, plain text and nothing are not guessed', () => {
     assert.equal(sniff(Buffer.from([0x0a, 0x02, 0x64, 0x31, 0x10, 0x05])), undefined);
     assert.equal(sniff(Buffer.from('hello world')), undefined);
-    assert.equal(sniff(Buffer.from('42')), undefined);
+    assert.equal(sniff(Buffer.from('4 2')), undefined);
     assert.equal(sniff(Buffer.alloc(0)), undefined);
     assert.equal(sniff(Buffer.from('   ')), undefined);
+  });
+
+  test('a JSON scalar is JSON (a reading it is not, which normalising says)', () => {
+    for (const text of ['42', '-0.5e-3 ', '"on"', 'true', 'false', 'null']) assert.equal(sniff(Buffer.from(text)), 'json', text);
+    for (const text of ['042', '"open', 'nulls', 'True']) assert.equal(sniff(Buffer.from(text)), undefined, text);
   });
 });
 

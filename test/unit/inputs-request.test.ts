@@ -10,6 +10,8 @@ import { checkAccess, presentedLogin } from '../../nodes/lib/inputs/auth';
 import { loadSchema } from '../../nodes/lib/schema/validator';
 import { packageRoot } from '../../nodes/lib/paths';
 import { encode } from '../../nodes/lib/codec';
+import { decodeReadings } from '../../nodes/lib/codec/readings';
+import { coapContentType } from '../../nodes/lib/inputs/coap';
 
 const NOW = 1767225600000;
 const validate = loadSchema({}).validate;
@@ -223,4 +225,22 @@ test('the format follows each request\'s Content-Type, whatever the request befo
   assert.equal(processRequest(req({ contentType: 'image/png', payload: json, device: 'd1' }), opts).refusal, 'unsupported');
   assert.equal(processRequest(req({ payload: json, device: 'd1' }), opts).refusal, 'unsupported');
   assert.equal(accepted(req({ contentType: 'application/json; charset=utf-8', payload: json, device: 'd1' })), 1);
+});
+
+test('a JSON value that is not a reading (42, "x", true, null) is INVALID_READING on MQTT, HTTP and CoAP alike, saying what is expected', () => {
+  for (const body of ['42', ' -1.5e3\n', '"x"', 'true', 'null']) {
+    // MQTT: the decode node's default format is auto (sniffed from the bytes).
+    const mqtt = decodeReadings(Buffer.from(body), { format: 'auto', device: 'd1', receivedAt: NOW });
+    assert.equal(mqtt.format, 'json', body);
+    const http = processRequest(req({ route: 'ingest', device: 'd1', contentType: 'application/json', payload: body }), opts);
+    const coap = processRequest(req({ route: 'coap', device: 'd1', contentType: coapContentType(50), payload: body }), opts);
+    for (const [error, via] of [[mqtt.rejected[0]?.error, 'mqtt'], [http.failures[0]?.error, 'http'], [coap.failures[0]?.error, 'coap']] as const) {
+      assert.equal(error?.code, 'INVALID_READING', `${via} ${body}`);
+      assert.match(error?.message ?? '', /^the payload must be a reading object or an array of readings, got (number|string|boolean|null)$/, `${via} ${body}`);
+    }
+    assert.equal(http.refusal, undefined);
+    assert.equal(answerOutcome('ingest', http).status, 422);
+  }
+  // Bytes that are no JSON at all stay an unknown format.
+  assert.throws(() => decodeReadings(Buffer.from('4 2'), { format: 'auto', device: 'd1', receivedAt: NOW }), { code: 'UNSUPPORTED_FORMAT' });
 });

@@ -122,7 +122,27 @@ export function sniffDecoded(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): 
     return { format: 'json', decoded: { value } };
   }
   if (buf[i] === 0x3c) return { format: 'xml' };
-  return looksLikeLineProtocol(buf) ? { format: 'lineprotocol' } : undefined;
+  if (looksLikeLineProtocol(buf)) return { format: 'lineprotocol' };
+  return jsonScalar(buf, i);
+}
+
+const JSON_SCALAR = /^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null|"(?:[^"\\\u0000-\u001f]|\\.)*")$/;
+
+/**
+ * A payload that is a JSON number, string, boolean or null is JSON, only not a reading: decoded as such, so
+ * the device is told a reading object or array is expected rather than that its format is unknown.
+ */
+function jsonScalar(buf: Uint8Array, from: number): Sniffed | undefined {
+  const b = buf[from];
+  // Only what a JSON number, string, true, false or null can start with is turned into text.
+  if (!(b === 0x2d || (b >= 0x30 && b <= 0x39) || b === 0x22 || b === 0x74 || b === 0x66 || b === 0x6e)) return undefined;
+  const text = Buffer.from(buf.buffer, buf.byteOffset + from, buf.byteLength - from).toString('utf8').trimEnd();
+  if (!JSON_SCALAR.test(text)) return undefined;
+  try {
+    return { format: 'json', decoded: { value: JSON.parse(text) as unknown } };
+  } catch {
+    return undefined;
+  }
 }
 
 const BY_TYPE = new Map<string, Format>(Object.entries({
