@@ -9,7 +9,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { RateLimiterRes } from '../lib/security/rate-limiter';
 import type { Received } from '../lib/ingest/record';
 import { weighReceipt } from '../lib/ingest/receipts';
-import { PayloadTooLargeError, UpperstackError } from '../lib/errors';
+import { BadDeviceIdError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
+import { deviceIdProblem } from '../lib/devices/record';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
@@ -129,6 +130,13 @@ export function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse)
 /** Answers and returns true when the path's device may not be written by whoever logged in. */
 function refusedWriter(route: InputRoute, req: IncomingMessage, res: ServerResponse, principal: Principal, device: string | undefined, remote: string | undefined): boolean {
   if (device === undefined) return false;
+  // Refused even where no registry decides ids: a device named so now could never be registered and secured.
+  const malformed = deviceIdProblem(device);
+  if (malformed !== undefined) {
+    req.resume();
+    send(res, answerError(route, 400, new BadDeviceIdError(malformed)));
+    return true;
+  }
   const may = deviceAuth().canWrite(principal, device, 'http', remote);
   if (may.ok) return false;
   req.resume();

@@ -41,6 +41,13 @@ async function load(options: Record<string, unknown> = {}) {
   ]);
 }
 
+/** The next message the input journals and sends on (its readings output). */
+function nextJournaled(): Promise<unknown> {
+  const ok = helper.getNode('ok');
+  assert.ok(ok);
+  return new Promise((resolve) => ok.once('input', resolve));
+}
+
 test('InfluxDB v2 route: a 403 carries InfluxDB 2\'s code "forbidden", a 401 "unauthorized"', async () => {
   await load();
   const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
@@ -62,4 +69,22 @@ test('InfluxDB v2 route: a 403 carries InfluxDB 2\'s code "forbidden", a 401 "un
   } finally {
     release();
   }
+});
+
+test('an anonymous device may not name itself an id the registry refuses: 400 BAD_DEVICE_ID in the registry\'s words', async () => {
+  await load();
+  const firstJournaled = nextJournaled();
+  const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+  await registry.open();
+  for (const [path, id] of [['/ingest/a%2Fb', 'a/b'], ['/ingest/temp%20sensor', 'temp sensor'], ['/insert/d%C3%A9v', 'dév']]) {
+    const res = await fetch(url() + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":1}' });
+    const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(res.status, 400, path);
+    assert.equal(error.code, 'BAD_DEVICE_ID');
+    assert.equal(error.message, registry.idProblem(id));
+    await assert.rejects(registry.add({ id }), { code: 'BAD_DEVICE_ID', message: error.message });
+  }
+  const good = await fetch(`${url()}/ingest/site-1:pump_2`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":2}' });
+  assert.equal(good.status, 202);
+  assert.match(JSON.stringify(await firstJournaled), /"t":2/);
 });

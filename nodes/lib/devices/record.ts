@@ -8,6 +8,14 @@ import type { DeviceRecord, DeviceView, MetaValue } from './types';
 
 /** Letters, digits and `. _ - : @`, 1 to 128 characters: safe as an MQTT topic level, a URL segment and a file name part. */
 export const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+/**
+ * Why `id` cannot be a device id, in the registry's words, or undefined: the one rule for ids the
+ * registry issues and for ids a device names itself by where no registry decides (anonymous HTTP).
+ */
+export function deviceIdProblem(id: string): string | undefined {
+  return ID.test(id) ? undefined : `"${id.slice(0, 60)}" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@"`;
+}
+
 const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_TAGS = 32;
 const MAX_TAG_VALUE = 256;

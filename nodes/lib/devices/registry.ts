@@ -15,9 +15,9 @@ import { BadDeviceIdError, BadParameterError, ConflictError, NotFoundError } fro
 import { hasValidCheck, withCheck } from './checkdigit';
 import { fingerprint, hashSecret, keyFingerprint, newSecret, seal, unseal, verifySecret } from './secret';
 import type { DeviceRecord, DeviceView, RegistryBackend, RegistryData } from './types';
-import { checkMeta, checkTags, deviceView, ID } from './record';
+import { checkMeta, checkTags, deviceIdProblem, deviceView } from './record';
 
-export { checkDeviceRecord, checkTags, deviceView } from './record';
+export { checkDeviceRecord, checkTags, deviceIdProblem, deviceView } from './record';
 
 const VERIFIED_MAX = 10_000;
 /** The MQTT user name of API keys (device-auth.ts API_KEY_USER). */
@@ -106,7 +106,8 @@ export class DeviceRegistry {
 
   /** Why an id presented at the edge cannot be a device id (malformed, wrong check character), or undefined. */
   idProblem(id: string): string | undefined {
-    if (!ID.test(id)) return `"${id.slice(0, 60)}" is not a device id: 1 to 128 letters, digits, ".", "_", "-", ":" or "@"`;
+    const malformed = deviceIdProblem(id);
+    if (malformed) return malformed;
     if (this.checkDigits && !hasValidCheck(id)) return `"${id.slice(0, 60)}" is not a valid device id: its last character is not its check character (mistyped?)`;
     return undefined;
   }
@@ -123,7 +124,8 @@ export class DeviceRegistry {
       let id = input.id === undefined || input.id === '' ? undefined : String(input.id);
       if (id === undefined) id = this.generateId();
       else {
-        if (!ID.test(id)) throw new BadDeviceIdError(`"${id.slice(0, 60)}" cannot be a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@"`, { parameter: 'id' });
+        const malformed = deviceIdProblem(id);
+        if (malformed) throw new BadDeviceIdError(malformed, { parameter: 'id' });
         if (this.checkDigits && !hasValidCheck(id)) {
           const fixed = withCheck(id);
           throw new BadDeviceIdError(
