@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { RateLimiterRes } from '../lib/security/rate-limiter';
 import type { Received } from '../lib/ingest/record';
 import { weighReceipt } from '../lib/ingest/receipts';
-import { BadDeviceIdError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
+import { BadDeviceIdError, BadParameterError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
@@ -21,7 +21,7 @@ import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
 import type { Principal } from '../lib/security/device-auth';
 import { toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
-import type { RouteRequest } from '../lib/inputs/fast-path';
+import { malformedQueryParameter, type RouteRequest } from '../lib/inputs/fast-path';
 
 let active: ActiveHttpIn | undefined;
 
@@ -107,6 +107,7 @@ export function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse)
     req.resume();
     return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${rr.path} is turned off on the http in node` }));
   }
+  if (refusedQuery(route, req, res)) return;
   const meta = routeMeta(route, rr, res);
   if (meta === undefined) return;
   const device = route === 'ingest' || route === 'insert' ? String(rr.device) : undefined;
@@ -141,6 +142,18 @@ function refusedWriter(route: InputRoute, req: IncomingMessage, res: ServerRespo
   if (may.ok) return false;
   req.resume();
   send(res, answerError(route, may.status, may, may.retryAfterMs));
+  return true;
+}
+
+/** Answers 400 and returns true when a query parameter is not valid percent-encoding (it would be read literally). */
+function refusedQuery(route: InputRoute, req: IncomingMessage, res: ServerResponse): boolean {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  if (q === -1) return false;
+  const bad = malformedQueryParameter(url.slice(q + 1));
+  if (bad === undefined) return false;
+  req.resume();
+  send(res, answerError(route, 400, new BadParameterError(bad, `the query parameter "${bad}" is not valid percent-encoding: encode its UTF-8 bytes as %XX`)));
   return true;
 }
 

@@ -71,6 +71,26 @@ test('InfluxDB v2 route: a 403 carries InfluxDB 2\'s code "forbidden", a 401 "un
   }
 });
 
+test('a query parameter that is not valid percent-encoding is a 400 naming it, on every write route; nothing is journaled', async () => {
+  await load();
+  const firstJournaled = nextJournaled();
+  const ingest = await fetch(`${url()}/ingest/d1?tag=ok&u=x%FC`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":1}' });
+  assert.equal(ingest.status, 400);
+  const error = ((await ingest.json()) as { error: { code: string; parameter: string; message: string } }).error;
+  assert.deepEqual([error.code, error.parameter], ['BAD_PARAMETER', 'u']);
+  assert.match(error.message, /"u" is not valid percent-encoding/);
+  const v1 = await fetch(`${url()}/write?db=%FC`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'm t=1' });
+  assert.equal(v1.status, 400);
+  assert.match(((await v1.json()) as { error: string }).error, /"db" is not valid percent-encoding/);
+  const v2 = await fetch(`${url()}/api/v2/write?org=o&bucket=b%&precision=s`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'm t=1' });
+  assert.equal(v2.status, 400);
+  assert.deepEqual(Object.keys((await v2.json()) as object), ['code', 'message']);
+  // A well-formed request afterwards is taken, and it is the first thing journaled: the refusals kept nothing.
+  const good = await fetch(`${url()}/ingest/d1?note=%C3%BC`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":2}' });
+  assert.equal(good.status, 202);
+  assert.match(JSON.stringify(await firstJournaled), /"t":2/);
+});
+
 test('an anonymous device may not name itself an id the registry refuses: 400 BAD_DEVICE_ID in the registry\'s words', async () => {
   await load();
   const firstJournaled = nextJournaled();

@@ -59,6 +59,34 @@ export function parseQuery(search: string): Record<string, string | string[]> {
 }
 
 /**
+ * The name of the first query parameter whose name or value is not valid
+ * percent-encoded UTF-8 (`%FC`, `%G1`, a lone `%`), or undefined when every
+ * one is. URLSearchParams and the framework's parser both keep such bytes
+ * literally, so a device's `db=%FC` would be taken as the three characters.
+ * The name is given decoded where it can be, else as sent (at most 40 characters).
+ */
+export function malformedQueryParameter(search: string): string | undefined {
+  if (search.indexOf('%') === -1) return undefined;
+  for (const pair of search.split('&')) {
+    if (pair.indexOf('%') === -1) continue;
+    const eq = pair.indexOf('=');
+    const name = eq === -1 ? pair : pair.slice(0, eq);
+    const decodedName = decodes(name);
+    if (decodedName === undefined) return name.slice(0, 40);
+    if (eq !== -1 && decodes(pair.slice(eq + 1)) === undefined) return decodedName.slice(0, 40);
+  }
+  return undefined;
+}
+
+function decodes(part: string): string | undefined {
+  try {
+    return decodeURIComponent(part.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Serves the input routes under `root` (Node-RED's httpNodeRoot) straight
  * from `server`. Calling it again replaces the handler (a redeploy), never
  * stacks dispatchers.
