@@ -17,6 +17,8 @@ export interface ActiveHttpIn {
   /** `bind` is a loopback address (worked out once). */
   loopback: boolean;
   limiter?: RateLimiterMemory;
+  /** How long a request body may take to arrive (ms; 0: no limit of the input's own). */
+  bodyTimeoutMs: number;
   store?: StoreConfigNode;
   apiKey: string;
   count(): void;

@@ -37,9 +37,10 @@ import { authenticateHttp, onLoopback } from './access';
 import { useInfoStore } from '../shared/devices';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import { RECORD_OUTCOMES, type ActiveHttpIn } from './active';
-import { activeHttpIn, first, ingest, outcomeOf, routeRequest, send, setActiveHttpIn } from './ingest';
+import { activeHttpIn, first, ingest, outcomeOf, routeRequest, send, sendTimeout, setActiveHttpIn } from './ingest';
+import { BodyTimeoutError } from '../lib/inputs/errors';
 import { fastPathAllowed, installFastPath, type FastPathSettings } from '../lib/inputs/fast-path';
-import { httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
+import { bodyTimeoutMs, httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
 
 const routesAdded = new WeakSet<object>();
 
@@ -91,6 +92,7 @@ export = function register(RED: NodeAPI): void {
       loopback: onLoopback(bind),
       store: config.store ? ((RED.nodes.getNode(config.store) as StoreConfigNode | null) ?? undefined) : undefined,
       apiKey: settings.upperstack?.apiKey || process.env.UPPERSTACK_API_KEY || '',
+      bodyTimeoutMs: bodyTimeoutMs(config),
       count: () => requests++,
     };
     if (username) input.login = { username, password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || '' };
@@ -148,9 +150,10 @@ export = function register(RED: NodeAPI): void {
       if (body && typeof body === 'object') text = first((body as Record<string, unknown>).q);
       else {
         try {
-          const raw = await readRequestBody(req, 64 * 1024);
+          const raw = await readRequestBody(req, 64 * 1024, input?.bodyTimeoutMs ?? 0);
           text = new URLSearchParams(raw.toString('utf8')).get('q') ?? undefined;
-        } catch {
+        } catch (err) {
+          if (err instanceof BodyTimeoutError) return sendTimeout('influx-v1', res, err);
           text = undefined;
         }
       }

@@ -15,7 +15,7 @@ import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, ty
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
-import { RateLimitedError } from '../lib/inputs/errors';
+import { BodyTimeoutError, RateLimitedError } from '../lib/inputs/errors';
 import { ownBody } from '../shared/http';
 import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
@@ -215,15 +215,29 @@ async function ingestWaiting(route: InputRoute, rr: RouteRequest, res: ServerRes
   if (payload) journal(route, rr, res, input, meta, device, who.principal, remote, payload);
 }
 
-/** The body read to its end and inflated; undefined once a failure is answered (413, 415, 400). */
+/** The body read to its end and inflated; undefined once a failure is answered (413, 415, 408, 400). */
 async function readBody(route: InputRoute, req: RouteRequest['raw'], res: ServerResponse, input: ActiveHttpIn): Promise<Buffer | undefined> {
   try {
-    return await readRequestBody(req, input.config.maxBytes);
+    return await readRequestBody(req, input.config.maxBytes, input.bodyTimeoutMs);
   } catch (err) {
+    if (err instanceof BodyTimeoutError) {
+      sendTimeout(route, res, err);
+      return undefined;
+    }
     const status = err instanceof PayloadTooLargeError ? 413 : err instanceof UnsupportedEncodingError ? 415 : 400;
     send(res, answerError(route, status, err instanceof UpperstackError ? err : { code: 'BAD_REQUEST', message: String(err) }));
     return undefined;
   }
+}
+
+/**
+ * 408 for a body that stopped arriving, and the connection closed once it is written: the rest of the body
+ * may still come, and nothing on the connection could be read as the next request.
+ */
+export function sendTimeout(route: InputRoute, res: ServerResponse, err: BodyTimeoutError): void {
+  const answer = answerError(route, 408, err);
+  // With Connection: close the server ends the socket once the answer is written (it never reads on).
+  send(res, { ...answer, headers: { ...answer.headers, Connection: 'close' } });
 }
 
 /** Decodes and checks the body, journals it with its turn and answers once that is durable. */

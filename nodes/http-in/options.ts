@@ -17,6 +17,12 @@ export interface HttpInOptions {
   deviceTag: string;
   /** Request bodies larger than this (after inflating) are refused with 413. */
   maxBytes: number;
+  /**
+   * Seconds a request body may take to arrive once its headers are in; then 408 and the connection is
+   * closed. 0: no limit of the input's own (the server's request timeout, 300 s by default, still holds).
+   * Absent in flows saved before it existed: DEFAULT_BODY_TIMEOUT_S.
+   */
+  bodyTimeout?: number;
   /** Requests a second per client address and device; 0 turns rate limiting off. */
   rateLimit: number;
   /** 'default': the shipped reading schema; 'inline': `schema`; 'file': `schemaFile`. */
@@ -46,8 +52,14 @@ export interface HttpInNodeDef extends NodeDef, HttpInOptions {}
 export type HttpInNode = Node<HttpInCredentials>;
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
+export const DEFAULT_BODY_TIMEOUT_S = 30;
 
 const num = (v: unknown, fallback: number) => (v === undefined || v === null || v === '' || !Number.isFinite(Number(v)) || Number(v) < 0 ? fallback : Number(v));
+
+/** The body timeout in milliseconds: a number of seconds, the default when absent or not a number. */
+export function bodyTimeoutMs(config: Pick<HttpInOptions, 'bodyTimeout'>): number {
+  return Math.round(num(config.bodyTimeout, DEFAULT_BODY_TIMEOUT_S) * 1000);
+}
 
 export const httpInMigrations: ReadonlyArray<Migration<HttpInOptions>> = [
   // v0 (no version: hand-written or imported flows) → v1: every option present, numbers as numbers.

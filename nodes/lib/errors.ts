@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'BAD_TOPIC'
   | 'PAYLOAD_TOO_LARGE'
+  | 'REQUEST_TIMEOUT'
   | 'DEPTH_EXCEEDED'
   | 'TOO_MANY_FIELDS'
   | 'STRING_TOO_LONG'

@@ -5,6 +5,7 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import helper from 'node-red-node-test-helper';
 import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
@@ -105,6 +106,38 @@ test('an anonymous device may not name itself an id the registry refuses: 400 BA
     await assert.rejects(registry.add({ id }), { code: 'BAD_DEVICE_ID', message: error.message });
   }
   const good = await fetch(`${url()}/ingest/site-1:pump_2`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":2}' });
+  assert.equal(good.status, 202);
+  assert.match(JSON.stringify(await firstJournaled), /"t":2/);
+});
+
+/** Sends `head` on a raw connection and reads until the server closes it; `closed` says whether it did. */
+function stalledRequest(head: string): Promise<{ answer: string; closed: boolean }> {
+  const { hostname, port } = new URL(url());
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => s.write(head));
+    let answer = '';
+    s.on('data', (c: Buffer) => (answer += c.toString('utf8')));
+    s.on('end', () => resolve({ answer, closed: true }));
+    s.on('error', reject);
+  });
+}
+
+test('a body that stalls is answered 408 after the body timeout, the connection closed and nothing journaled', { timeout: 30_000 }, async () => {
+  await load({ bodyTimeout: 0.3 });
+  const firstJournaled = nextJournaled();
+  // Headers and 10 of the 100 bytes announced, then nothing.
+  const ingest = await stalledRequest('POST /ingest/d1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"t":1,"u"');
+  assert.match(ingest.answer, /^HTTP\/1\.1 408 /);
+  assert.match(ingest.answer, /\r\nconnection: close\r\n/i);
+  const body = JSON.parse(ingest.answer.slice(ingest.answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+  assert.equal(body.error.code, 'REQUEST_TIMEOUT');
+  assert.match(body.error.message, /did not arrive within 0\.3 s \(10 bytes received\); nothing was stored/);
+  assert.ok(ingest.closed);
+  // The InfluxDB routes answer in their own shape.
+  const v2 = await stalledRequest('POST /api/v2/write?org=o&bucket=b HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nm t=1\r\n');
+  assert.match(v2.answer, /^HTTP\/1\.1 408 /);
+  assert.match(v2.answer, /\{"code":"invalid","message":"the request body did not arrive within 0\.3 s/);
+  const good = await fetch(`${url()}/ingest/d1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":2}' });
   assert.equal(good.status, 202);
   assert.match(JSON.stringify(await firstJournaled), /"t":2/);
 });

@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import { gunzip, inflate } from 'node:zlib';
 import { DecodeError, PayloadTooLargeError, UnsupportedFormatError } from '../errors';
+import { BodyTimeoutError } from './errors';
 
 export class UnsupportedEncodingError extends UnsupportedFormatError {
   constructor(encoding: string) {
@@ -35,8 +36,12 @@ export function bufferedBody(req: IncomingMessage & { _body?: boolean }, limit: 
   return b ?? Buffer.alloc(0);
 }
 
-/** Raw bytes of a request, inflated. Rejects with PayloadTooLargeError, UnsupportedEncodingError or DecodeError. */
-export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?: boolean }, limit: number): Promise<Buffer> {
+/**
+ * Raw bytes of a request, inflated. Rejects with PayloadTooLargeError, UnsupportedEncodingError or DecodeError,
+ * and with BodyTimeoutError when the body has not all arrived `timeoutMs` after reading began (0: no limit):
+ * a client that stalls mid-body would otherwise hold its socket until the server's own request timeout.
+ */
+export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?: boolean }, limit: number, timeoutMs = 0): Promise<Buffer> {
   const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip' && encoding !== 'deflate' && encoding !== '') {
     req.resume();
@@ -57,9 +62,16 @@ export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?:
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const timer = timeoutMs > 0 ? setTimeout(() => {
+      if (failed) return;
+      failed = true;
+      req.removeListener('data', onData);
+      reject(new BodyTimeoutError(timeoutMs, size));
+    }, timeoutMs) : undefined;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        clearTimeout(timer);
         failed = true;
         req.removeListener('data', onData);
         req.resume();
@@ -71,9 +83,13 @@ export function readRequestBody(req: IncomingMessage & { body?: unknown; _body?:
     };
     req.on('data', onData);
     req.on('error', (err) => {
+      clearTimeout(timer);
       if (!failed) reject(err);
     });
+    // A client that goes away mid-body: nothing is left to wait for.
+    req.on('close', () => clearTimeout(timer));
     req.on('end', () => {
+      clearTimeout(timer);
       if (failed) return;
       const raw = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
       if (encoding === 'identity' || encoding === '') return resolve(raw);

@@ -9,6 +9,17 @@ export class DeviceMismatchError extends UpperstackError {
   }
 }
 
+/**
+ * A request body that stopped arriving (408): the client sent part of it and then nothing within the
+ * input's body timeout. Nothing of it is kept.
+ */
+export class BodyTimeoutError extends UpperstackError {
+  override readonly name = 'BodyTimeoutError';
+  constructor(readonly timeoutMs: number, received: number) {
+    super('REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs / 1000} s (${received} bytes received); nothing was stored, send the request again`, { timeoutMs, received });
+  }
+}
+
 /** Too many requests from one client (429 / 4.29); `retryAfterMs` says when to try again. */
 export class RateLimitedError extends UpperstackError {
   override readonly name = 'RateLimitedError';
