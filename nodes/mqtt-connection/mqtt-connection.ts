@@ -185,8 +185,12 @@ export = function register(RED: NodeAPI): void {
       const store = c.incomingStore;
       const put = store.put.bind(store);
       store.put = (packet: Packet, cb: (err?: Error) => void) => {
-        if (packet.cmd === 'publish' && packet.qos === 2) deliver(packet, c, () => put(packet, cb));
-        else put(packet, cb);
+        if (packet.cmd !== 'publish' || packet.qos !== 2) put(packet, cb);
+        // A packet id the store still holds awaits its PUBREL: this is a copy the broker resent
+        // (DUP, or after a reconnect to the session) of a message already journaled. MQTT.js puts it
+        // again; it gets its PUBREC, not a second journal entry. MQTT.js drops the
+        // ids when a session is not resumed, so a new session's reused id is a new message.
+        else store.get(packet, (missing) => (missing ? deliver(packet, c, () => put(packet, cb)) : cb()));
         return store;
       };
       c.handleMessage = (packet, callback) => {

@@ -2,12 +2,13 @@
  * The broker node as a pack deploys it: placeholders for variables that are not
  * set (a pack imported into a runtime started without Upperstack's settings)
  * fall back to the defaults instead of failing to start.
+ * Sessions as the broker node keeps them, and as /health counts them.
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
-import { findBroker } from '../../nodes/shared/runtime';
+import { checkHealth, findBroker } from '../../nodes/shared/runtime';
 import { tempDir } from '../helpers/temp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -98,4 +99,52 @@ test('a persistent session and its queued message outlive a redeploy of the brok
   } finally {
     back.end(true);
   }
+});
+
+/** The broker node's line in /health once it matches `re` (or the last one seen, after 10 s). */
+async function healthDetail(id: string, re: RegExp): Promise<string> {
+  let detail = '';
+  for (let i = 0; i < 1000; i++) {
+    detail = (await checkHealth())[`broker:${id}`]?.detail ?? '';
+    if (re.test(detail)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return detail;
+}
+
+test('MQTT 5: a session resumed with Session Expiry 0 gets its queue and ends when that connection closes (/health agrees)', async () => {
+  await helper.load(brokerNode, [{ id: 'b5', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', configVersion: 2, wires: [[]] }]);
+  const url = `mqtt://127.0.0.1:${await tcpPort('b5')}`;
+  const opts = { protocolVersion: 5 as const, clientId: 'exp0-dev', reconnectPeriod: 0 };
+  const dev = await mqtt.connectAsync(url, { ...opts, properties: { sessionExpiryInterval: 3600 } });
+  await dev.subscribeAsync('devices/exp0-dev/commands/#', { qos: 1 });
+  await dev.endAsync();
+  const app = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+  await app.publishAsync('devices/exp0-dev/commands/reboot', 'queued', { qos: 1 });
+  assert.match(await healthDetail('b5', /, 1 queued/), /, 1 persistent sessions, 1 queued messages/);
+
+  // Back without a Session Expiry of its own (0): the session it resumes still delivers what waited.
+  const back = mqtt.connect(url, { ...opts, clean: false });
+  const got: string[] = [];
+  back.on('message', (_t, p) => got.push(p.toString()));
+  const connack = await new Promise<{ sessionPresent: boolean }>((r) => back.once('connect', (p) => r(p as { sessionPresent: boolean })));
+  assert.equal(connack.sessionPresent, true);
+  for (let i = 0; i < 500 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got, ['queued']);
+  await back.endAsync();
+  assert.match(await healthDetail('b5', / 1 clients/), / 1 clients/, 'the broker saw it go');
+
+  // Session Expiry 0: the session ended with that connection, nothing is kept or queued for it.
+  await app.publishAsync('devices/exp0-dev/commands/reboot', 'after the session ended', { qos: 1 });
+  await app.endAsync();
+  assert.match(await healthDetail('b5', / 0 clients/), /, 0 persistent sessions, 0 queued messages/);
+  const again = mqtt.connect(url, { ...opts, clean: false });
+  const later: string[] = [];
+  again.on('message', (_t, p) => later.push(p.toString()));
+  const connack2 = await new Promise<{ sessionPresent: boolean }>((r) => again.once('connect', (p) => r(p as { sessionPresent: boolean })));
+  // A round trip, so that anything still queued would have been delivered by now.
+  await again.subscribeAsync('nothing/here', { qos: 1 });
+  await again.endAsync();
+  assert.equal(connack2.sessionPresent, false, 'no session is left to resume');
+  assert.deepEqual(later, []);
 });

@@ -5,7 +5,7 @@
  * - A session resumed by a connection that itself sets no Session Expiry (it
  *   ends with this connection) is still the old session: its queued messages
  *   are delivered, not dropped (aedes took "expires with the connection" to
- *   mean "nothing queued").
+ *   mean "nothing queued"). It still ends when that connection closes.
  * - The Will Delay Interval is a property of the will, not of the PUBLISH that
  *   carries it; sent along, strict clients (Paho) reject the message.
  * - When an offline session expires is kept with the session in the data
@@ -89,7 +89,8 @@ export function installSessionFixes(
   });
   aedes.on('clientDisconnect', (client) => {
     // Also during a takeover: a session that ends with its connection does not pass to the next one.
-    if (client.clean) endSession(client.id);
+    // An MQTT 5 Session Expiry of 0 ends it too, though `clean` was turned off above to deliver its queue.
+    if (client.clean || (client.version === 5 && client.sessionExpiryInterval === 0)) endSession(client.id);
   });
   (aedes as unknown as { on(e: 'sessionExpired', fn: (c: AedesClient) => void): void }).on('sessionExpired', (client) => {
     persistence.setSessionExpiry(client.id, null).catch(onError);

@@ -12,7 +12,7 @@
  *   market topics and to `market/{device}/live` while it holds a grant;
  * - an **API key** (MQTT user name `apikey`, the key as password): reads device data and
  *   `upperstack/#` (dead letters, alerts) within its scopes; with the admin scope it may also
- *   publish what an anonymous client may;
+ *   publish what an anonymous client may and read the broker's `$SYS/#` (nobody else may);
  * - the **shared** device login of earlier releases (one user name and password for
  *   every device) and **anonymous** clients (only on a listener bound to loopback,
  *   and only while no shared login or "authentication for everyone" is set): may
@@ -28,7 +28,6 @@ import { maskDelivery, type MaskedDelivery } from './mqtt-masking';
 import { FailedLogins } from './failed-logins';
 import type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin } from './device-auth-types';
 export type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, KeyCheck, MarketAccess, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin, TrafficChecks } from './device-auth-types';
-
 
 /** The MQTT user name with which an API key logs in (the key is the password): dashboards, tools. */
 export const API_KEY_USER = 'apikey';
@@ -340,6 +339,10 @@ export class DeviceAuth {
       return refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', message);
     };
     if (filterWithin(filter, PUBLIC_MARKET)) return OK;
+    // The broker's own status (client ids, their subscriptions, counters): for administrators only.
+    if (filter === '$SYS' || filter.startsWith('$SYS/')) {
+      return who.kind === 'key' && who.scopes.includes('admin') ? OK : deny(`"${requested.slice(0, 128)}" is the broker's own status: log in with an admin API key to read it`);
+    }
     if (who.kind === 'device') {
       if (filterWithin(filter, `devices/${who.id}/commands/#`)) return OK;
       return deny(`device "${who.id}" may only subscribe to devices/${who.id}/commands/# and ${PUBLIC_MARKET}`);
