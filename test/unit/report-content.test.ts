@@ -12,6 +12,10 @@ import { Archive } from '../../nodes/lib/report/archive';
 import { checkDefinition } from '../../nodes/lib/report/definition';
 import { explicitPeriod } from '../../nodes/lib/report/period';
 import { produceReport, type Produced } from '../../nodes/lib/report/produce';
+import { storedAlerts } from '../../nodes/lib/report/alert-events';
+import { registerEventSource } from '../../nodes/lib/report/sources';
+import { alertRows } from '../../nodes/alert/rows';
+import type { AlertEvent } from '../../nodes/lib/rules/types';
 import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
 
@@ -24,7 +28,9 @@ async function produce(t: { after: (fn: () => unknown) => void }, readings: Read
   const store = new DuckDbStore({ path: ':memory:' });
   await store.open();
   await store.write(readings);
+  const stop = registerEventSource('alerts', storedAlerts(store));
   t.after(async () => {
+    stop();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -75,4 +81,26 @@ test('the integral of a field without a unit has no dangling "·h": CSV, HTML an
     assert.match(text, /integral 47\.967 \(value × hours\)/, `${what}: flow's integral`);
     assert.match(text, /integral 23,983\.333 W·h/, `${what}: power's integral`);
   }
+});
+
+test('alert transitions stored beside the readings stay out of the field tables and count under "alerts raised"; the device keeps its tags', async (t) => {
+  const readings: Reading[] = [];
+  for (let i = 0; i < 1440; i++) readings.push({ device: 'boiler', ts: FROM + i * MIN, fields: { temp: i >= 600 && i < 700 ? 95 : 60 }, tags: { site: 'north' } });
+  // As the alert node writes them, the last row of the period being an alert's.
+  const alert = (event: 'firing' | 'cleared', ts: number): AlertEvent => ({
+    id: 'hot:boiler', rule: 'hot', ruleName: 'hot', device: 'boiler', event, state: event, previous: 'inactive', severity: 'critical',
+    ts, message: 'boiler too hot', reason: 'temp 95 above 90', since: ts, occurrences: 1, notify: true,
+  });
+  readings.push(...alertRows([alert('firing', FROM + 600 * MIN), alert('cleared', TO - 1)]));
+  const r = await produce(t, readings, { devices: { mode: 'tag', tag: 'site', value: 'north' } });
+  assert.deepEqual(r.data.devices, ['boiler'], 'selected by its own tag, not by the alert\'s');
+  assert.deepEqual(r.data.series.map((s) => s.field), ['temp']);
+  assert.deepEqual(r.data.series[0].tags, { site: 'north' });
+  assert.deepEqual(csvRows(r).map((x) => x.field), ['temp']);
+  assert.equal(r.data.alerts.total, 1);
+  const html = htmlText(r);
+  assert.doesNotMatch(html, /alert\.hot/);
+  assert.match(html, /Alerts raised: 1/);
+  assert.match(html, /critical: boiler too hot/);
+  assert.doesNotMatch(pdfText(r), /alert\.hot/);
 });

@@ -6,7 +6,7 @@
  */
 import { BadParameterError } from '../errors';
 import type { FieldValue } from '../reading';
-import type { TimeSeriesStore } from '../store/types';
+import { ALERT_FIELD_PREFIX, type DeviceSummary, type TimeSeriesStore } from '../store/types';
 import { durationMs, INTEGRAL_PER_MS, MAX_SERIES, type ReportDefinition } from './definition';
 import type { Period } from './period';
 import { medianInterval, SeriesAccumulator, type FieldStats } from './stats';
@@ -43,10 +43,15 @@ export interface ReportContext {
   now: number;
 }
 
-async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory): Promise<Array<{ device: string; tags: Record<string, string>; fields: string[] }>> {
+/** The device's measurements: its alert transitions are in the report's "alerts raised", not in its field tables. */
+function measured(d: DeviceSummary): DeviceSummary {
+  return { ...d, fields: d.fields.filter((f) => !f.startsWith(ALERT_FIELD_PREFIX)) };
+}
+
+async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory): Promise<DeviceSummary[]> {
   const sel = def.devices;
   const needDirectory = sel.mode !== 'list' || def.fields.length === 0;
-  const known = needDirectory ? await directory.devices(period) : [];
+  const known = needDirectory ? (await directory.devices(period)).map(measured) : [];
   if (sel.mode === 'list') {
     return sel.list.map((device) => known.find((k) => k.device === device) ?? { device, tags: {}, fields: [] });
   }
