@@ -104,3 +104,34 @@ test('alert transitions stored beside the readings stay out of the field tables 
   assert.match(html, /critical: boiler too hot/);
   assert.doesNotMatch(pdfText(r), /alert\.hot/);
 });
+
+test('a period not over yet ("this month" mid-month) counts gaps and completeness up to now, and says so', async (t) => {
+  const month = Date.UTC(2026, 9, 1);
+  const nextMonth = Date.UTC(2026, 10, 1);
+  const now = Date.UTC(2026, 9, 15, 12, 0, 30);
+  const every = 5 * MIN;
+  const readings: Reading[] = [];
+  // Every 5 minutes up to now, with one outage of an hour on the 10th.
+  const outage = [Date.UTC(2026, 9, 10, 8), Date.UTC(2026, 9, 10, 9)];
+  for (let ts = month; ts < now; ts += every) if (ts < outage[0] || ts >= outage[1]) readings.push({ device: 'm1', ts, fields: { power: 500 }, tags: {} });
+  const r = await produce(t, readings, { fields: ['power'], units: { power: 'W' } }, month, nextMonth, now);
+  const elapsedSlots = Math.round((now - month) / every);
+  const s = r.data.series[0].stats;
+  assert.equal(s.count, readings.length);
+  assert.deepEqual(s.gaps.map((g) => [new Date(g.from).toISOString(), new Date(g.to).toISOString()]), [['2026-10-10T07:55:00.000Z', '2026-10-10T09:00:00.000Z']], 'only the outage, not the rest of the month');
+  assert.equal(s.completeness?.expected, elapsedSlots);
+  assert.equal(csvRows(r)[0].gaps, '1');
+  assert.equal(csvRows(r)[0].completeness_pct, ((readings.length / elapsedSlots) * 100).toFixed(2));
+  const json = JSON.parse(file(r, '.json').toString('utf8'));
+  assert.equal(json.period.finished, false);
+  assert.equal(json.period.coveredUntil, new Date(now).toISOString());
+  const says = /This period is not over yet: gaps and completeness cover it up to 2026-10-15 12:00, not the time still to come\./;
+  assert.match(htmlText(r), says);
+  assert.match(pdfText(r).replace(/\s+/g, ' '), says);
+
+  // A period that is over says nothing of the kind.
+  const over = await produce(t, readings, { fields: ['power'] }, month, nextMonth, nextMonth + MIN);
+  assert.equal(JSON.parse(file(over, '.json').toString('utf8')).period.finished, true);
+  assert.doesNotMatch(htmlText(over), /not over yet/);
+  assert.equal(over.data.series[0].stats.gapCount, 2, 'the outage and the rest of the month, now that it has passed');
+});

@@ -28,6 +28,11 @@ export interface ReportData {
   title: string;
   generatedAt: number;
   period: Period;
+  /**
+   * Set when the period was not over at `generatedAt` (e.g. this month, mid-month): gaps and completeness
+   * cover the period up to then, not the part still to come.
+   */
+  unfinished?: { until: number };
   devices: string[];
   fields: string[];
   series: SeriesReport[];
@@ -76,6 +81,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
   }
   const fixedEvery = durationMs(def.expectedEvery, 'expectedEvery');
   const gapMs = durationMs(def.gapsLongerThan, 'gapsLongerThan');
+  const until = Math.max(period.from, Math.min(period.to, ctx.now));
   const series: SeriesReport[] = [];
   const allFields = new Set<string>();
   for (const d of devices) {
@@ -90,6 +96,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
         new SeriesAccumulator({
           from: period.from,
           to: period.to,
+          until,
           expectedEveryMs: fixedEvery ?? every?.get(f),
           gapMs,
           above: def.thresholds[f]?.above,
@@ -117,6 +124,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
     title: def.title || def.name,
     generatedAt: ctx.now,
     period,
+    ...(until < period.to ? { unfinished: { until } } : {}),
     devices: q.devices,
     fields: q.fields,
     series,

@@ -71,6 +71,12 @@ export function reportCsv(d: ReportData): string {
   return rows.join(EOL) + EOL;
 }
 
+/** What a report of a period not over yet says about it; undefined for a period that is over. */
+export function unfinishedText(d: ReportData): string | undefined {
+  if (!d.unfinished) return undefined;
+  return `This period is not over yet: gaps and completeness cover it up to ${localText(d.unfinished.until, d.period.timezone)}, not the time still to come.`;
+}
+
 export function reportJson(d: ReportData, id: string): string {
   const iso = (ms: number) => new Date(ms).toISOString();
   const events = (e: EventSummary) => ({ ...e, items: e.items.map((i) => ({ ...i, ts: iso(i.ts) })) });
@@ -80,7 +86,15 @@ export function reportJson(d: ReportData, id: string): string {
       name: d.name,
       title: d.title,
       generatedAt: iso(d.generatedAt),
-      period: { key: d.period.key, label: d.period.label, from: iso(d.period.from), to: iso(d.period.to), timezone: d.period.timezone },
+      period: {
+        key: d.period.key,
+        label: d.period.label,
+        from: iso(d.period.from),
+        to: iso(d.period.to),
+        timezone: d.period.timezone,
+        finished: d.unfinished === undefined,
+        ...(d.unfinished ? { coveredUntil: iso(d.unfinished.until) } : {}),
+      },
       devices: d.devices,
       fields: d.fields,
       integralPer: d.integralPer,
@@ -144,6 +158,8 @@ export function reportHtml(d: ReportData, id: string): string {
   parts.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`);
   parts.push(`<title>${escapeXml(d.title)} – ${escapeXml(d.period.label)}</title><style>${CSS}</style></head><body>`);
   parts.push(`<h1>${escapeXml(d.title)}</h1><p class="meta">${escapeXml(d.period.label)} (${escapeXml(localText(d.period.from, zone))} – ${escapeXml(localText(d.period.to, zone))} ${escapeXml(zone)}) · ${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · generated ${escapeXml(localText(d.generatedAt, zone, 'yyyy-LL-dd HH:mm'))} · report ${escapeXml(id)}</p>`);
+  const unfinished = unfinishedText(d);
+  if (unfinished) parts.push(`<p class="na">${escapeXml(unfinished)}</p>`);
   parts.push('<h2>Summary</h2><table><tr><th>device</th><th>field</th><th>count</th><th>min</th><th>max</th><th>mean</th><th>last</th><th>integral</th><th>complete</th><th>gaps</th></tr>');
   for (const s of d.series) {
     const st = s.stats;
