@@ -1,5 +1,6 @@
 /** Alert transitions as store rows. */
 import type { Reading } from '../lib/reading';
+import { ALERT_FIELD_PREFIX } from '../lib/store/types';
 import type { AlertEvent } from '../lib/rules/types';
 
 /** Transitions as store rows: field alert.<rule> holds the state, tags the rest. Two at one instant become one row. */
@@ -19,7 +20,7 @@ export function alertRows(events: AlertEvent[]): Reading[] {
     };
     if (e.by) tags.by = e.by;
     if (e.note) tags.note = e.note.slice(0, 1000);
-    rows.set(key, { device: e.device, ts: e.ts, fields: { [`alert.${e.rule}`]: e.state }, tags });
+    rows.set(key, { device: e.device, ts: e.ts, fields: { [`${ALERT_FIELD_PREFIX}${e.rule}`]: e.state }, tags });
   }
   return [...rows.values()];
 }

@@ -74,6 +74,10 @@ export async function handleFetch(input: ActiveHttpIn | undefined, req: Request,
   try {
     const from = epochParam(q, 'from');
     const to = epochParam(q, 'to');
+    // As the query API's routes answer an inverted range: an empty 200 would read as "no data there".
+    if (from !== undefined && to !== undefined && from > to) {
+      throw new BadParameterError('from', `"from" (${from}) is after "to" (${to}); "from" must be earlier`);
+    }
     const store = access ? storeForAccess(access, input.store.store) : input.store.store;
     const rows: Array<Pick<Reading, 'ts' | 'fields'>> = [];
     let cursor: string | undefined;

@@ -303,6 +303,19 @@ test('GET /fetch of a device nothing was ever stored for is 404 naming it; a kno
   assert.deepEqual(JSON.parse(empty.body), { deviceinfo: { deviceid: 'fetch1' }, tsdata: [] });
 });
 
+test('GET /fetch with "from" after "to" is 400 naming both, as the query API answers an inverted range', async () => {
+  assert.equal((await post('/ingest/fetch2', JSON.stringify({ ts: Date.now() - 60_000, t: 1 }), 'application/json')).status, 202);
+  await readingsCount('fetch2', 1);
+  const r = await curl([`${rt.url}/fetch/fetch2?from=2000&to=1000`]);
+  assert.equal(r.status, 400, r.body);
+  assert.match(r.headers, /content-type: application\/json/i);
+  assert.deepEqual(JSON.parse(r.body), {
+    error: { code: 'BAD_PARAMETER', message: '"from" (2000) is after "to" (1000); "from" must be earlier', parameter: 'from' },
+  });
+  // The same instant at both ends is an empty range, not an error.
+  assert.equal((await curl([`${rt.url}/fetch/fetch2?from=1000&to=1000`])).status, 200);
+});
+
 test('CoAP: an unsupported Content-Format is answered 4.15 naming the Content-Format and the ones the input takes', async () => {
   const file = join(scratch, 'exi.bin');
   writeFileSync(file, 'x');

@@ -15,9 +15,17 @@ export function isoTime(ts: number): string {
   return new Date(ts).toISOString();
 }
 
+// A spreadsheet opening the file runs a cell starting with one of these as a formula.
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * One CSV cell, for every CSV the product writes (readings, aggregates, reports, invoices, dead letters).
+ * Text that a spreadsheet would run as a formula (a device's "=HYPERLINK(...)") gets a leading `'`, which
+ * spreadsheets show as text; numbers are never touched, so -3.5 stays a number.
+ */
 export function csvCell(value: FieldValue | null): string {
   if (value === null) return '';
-  const text = String(value);
+  const text = typeof value === 'string' && FORMULA_START.test(value) ? `'${value}` : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -34,7 +42,7 @@ export function readingsJson(device: string, page: ReadingsPage): string {
   return JSON.stringify(body);
 }
 
-/** One line per field value. CSV has no place for the next-page cursor. */
+/** One line per field value. CSV has no place for the next-page cursor: it goes in the Next-Cursor header. */
 export function readingsCsv(device: string, page: ReadingsPage): string {
   const dev = csvCell(device);
   const rows: string[] = [];

@@ -34,7 +34,7 @@ export async function handleQuery(store: TimeSeriesStore, kind: QueryKind, query
       const q = parseReadingsParams(query);
       const page = await store.readings(q);
       return csv
-        ? { status: 200, contentType: CSV_TYPE, body: readingsCsv(q.device, page) }
+        ? { status: 200, contentType: CSV_TYPE, body: readingsCsv(q.device, page), ...(page.nextCursor === undefined ? {} : { headers: { 'Next-Cursor': page.nextCursor } }) }
         : { status: 200, contentType: JSON_TYPE, body: readingsJson(q.device, page) };
     }
     const q = parseAggregateParams(query);

@@ -15,11 +15,11 @@ const EOL = '\r\n';
 export function invoiceCsv(inv: Invoice): string {
   const rows = ['invoice,customer,period,line,description,quantity,unit,unit_price,amount,currency'];
   inv.lines.forEach((l, i) => {
-    rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), String(i + 1), csvCell(l.description), l.quantity, csvCell(l.unit), l.unitPrice, l.amount, inv.currency].join(','));
+    rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), String(i + 1), csvCell(l.description), l.quantity, csvCell(l.unit), l.unitPrice, l.amount, csvCell(inv.currency)].join(','));
   });
-  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', 'net', '', '', '', inv.net, inv.currency].join(','));
-  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', `tax ${inv.tax.percent}%`, '', '', '', inv.tax.amount, inv.currency].join(','));
-  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', 'total', '', '', '', inv.total, inv.currency].join(','));
+  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', 'net', '', '', '', inv.net, csvCell(inv.currency)].join(','));
+  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', `tax ${inv.tax.percent}%`, '', '', '', inv.tax.amount, csvCell(inv.currency)].join(','));
+  rows.push([csvCell(inv.number), csvCell(inv.customer), csvCell(inv.period.label), '', 'total', '', '', '', inv.total, csvCell(inv.currency)].join(','));
   return rows.join(EOL) + EOL;
 }
 

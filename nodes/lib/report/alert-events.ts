@@ -6,7 +6,7 @@
  * before a restart. An alert counts once per occurrence, when it starts
  * firing (a flapping alert that fires again within one occurrence is not a new one).
  */
-import type { TimeSeriesStore } from '../store/types';
+import { ALERT_FIELD_PREFIX, type TimeSeriesStore } from '../store/types';
 import type { EventSource, ReportEvent } from './sources';
 
 const PAGE = 1000;
@@ -28,7 +28,7 @@ export function storedAlerts(store: TimeSeriesStore): EventSource {
       const found = await store.devices({ from: q.from, to: q.to });
       for (const d of found) {
         if (!wanted.has(d.device)) continue;
-        const fields = d.fields.filter((f) => f.startsWith('alert.'));
+        const fields = d.fields.filter((f) => f.startsWith(ALERT_FIELD_PREFIX));
         if (!fields.length) continue;
         const seen = new Set<string>();
         let cursor: string | undefined;
@@ -43,7 +43,7 @@ export function storedAlerts(store: TimeSeriesStore): EventSource {
             byDevice[d.device] = (byDevice[d.device] ?? 0) + 1;
             if (items.length < q.limit) {
               const t = r.tags ?? {};
-              const what = t.message || t.reason || `rule ${t.rule ?? Object.keys(r.fields)[0]?.slice('alert.'.length) ?? ''}`;
+              const what = t.message || t.reason || `rule ${t.rule ?? Object.keys(r.fields)[0]?.slice(ALERT_FIELD_PREFIX.length) ?? ''}`;
               items.push({ ts: r.ts, device: d.device, text: t.severity ? `${t.severity}: ${what}` : what });
             }
           }

@@ -6,7 +6,7 @@
  */
 import { BadParameterError } from '../errors';
 import type { FieldValue } from '../reading';
-import type { TimeSeriesStore } from '../store/types';
+import { ALERT_FIELD_PREFIX, type DeviceSummary, type TimeSeriesStore } from '../store/types';
 import { durationMs, INTEGRAL_PER_MS, MAX_SERIES, type ReportDefinition } from './definition';
 import type { Period } from './period';
 import { medianInterval, SeriesAccumulator, type FieldStats } from './stats';
@@ -28,6 +28,11 @@ export interface ReportData {
   title: string;
   generatedAt: number;
   period: Period;
+  /**
+   * Set when the period was not over at `generatedAt` (e.g. this month, mid-month): gaps and completeness
+   * cover the period up to then, not the part still to come.
+   */
+  unfinished?: { until: number };
   devices: string[];
   fields: string[];
   series: SeriesReport[];
@@ -43,10 +48,15 @@ export interface ReportContext {
   now: number;
 }
 
-async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory): Promise<Array<{ device: string; tags: Record<string, string>; fields: string[] }>> {
+/** The device's measurements: its alert transitions are in the report's "alerts raised", not in its field tables. */
+function measured(d: DeviceSummary): DeviceSummary {
+  return { ...d, fields: d.fields.filter((f) => !f.startsWith(ALERT_FIELD_PREFIX)) };
+}
+
+async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory): Promise<DeviceSummary[]> {
   const sel = def.devices;
   const needDirectory = sel.mode !== 'list' || def.fields.length === 0;
-  const known = needDirectory ? await directory.devices(period) : [];
+  const known = needDirectory ? (await directory.devices(period)).map(measured) : [];
   if (sel.mode === 'list') {
     return sel.list.map((device) => known.find((k) => k.device === device) ?? { device, tags: {}, fields: [] });
   }
@@ -71,6 +81,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
   }
   const fixedEvery = durationMs(def.expectedEvery, 'expectedEvery');
   const gapMs = durationMs(def.gapsLongerThan, 'gapsLongerThan');
+  const until = Math.max(period.from, Math.min(period.to, ctx.now));
   const series: SeriesReport[] = [];
   const allFields = new Set<string>();
   for (const d of devices) {
@@ -85,6 +96,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
         new SeriesAccumulator({
           from: period.from,
           to: period.to,
+          until,
           expectedEveryMs: fixedEvery ?? every?.get(f),
           gapMs,
           above: def.thresholds[f]?.above,
@@ -112,6 +124,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
     title: def.title || def.name,
     generatedAt: ctx.now,
     period,
+    ...(until < period.to ? { unfinished: { until } } : {}),
     devices: q.devices,
     fields: q.fields,
     series,

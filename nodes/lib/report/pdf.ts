@@ -8,7 +8,7 @@ import type PDFDocument from 'pdfkit';
 import { chartGeometry, type ChartGeometry } from './chart';
 import type { ReportData } from './compute';
 import { localText } from './period';
-import { durationText, factsOf, gapsText } from './render';
+import { durationText, factsOf, gapsText, unfinishedText } from './render';
 import type { EventSummary } from './sources';
 
 type Doc = InstanceType<typeof PDFDocument>;
@@ -120,6 +120,8 @@ export function reportPdf(d: ReportData, id: string, createdAt: number): Promise
       const alerts = d.alerts.available ? String(d.alerts.total) : d.alerts.note;
       const anomalies = d.anomalies.available ? String(d.anomalies.total) : d.anomalies.note;
       doc.text(pdfText(`Alerts raised: ${alerts} · Anomalies flagged: ${anomalies}`));
+      const unfinished = unfinishedText(d);
+      if (unfinished) doc.fillColor('#8a6d3b').text(pdfText(unfinished), LEFT, undefined, { width: WIDTH });
       doc.fillColor('#000000').moveDown(0.5);
       if (d.series.length === 0) doc.fontSize(11).text('No readings matched this report in the period.');
       for (const s of d.series) {

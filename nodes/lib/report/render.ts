@@ -29,13 +29,25 @@ export function durationText(ms: number | null): string {
   return parts.length ? parts.join(' ') : '0s';
 }
 
+/** "W·h" for a field in W; a field without a unit has no unit to multiply, so its integral has none either. */
 export function integralUnit(s: SeriesReport, per: string): string {
-  return s.unit ? `${s.unit}·${per}` : `·${per}`;
+  return s.unit ? `${s.unit}·${per}` : '';
+}
+
+const PER_WORDS: Record<string, string> = { s: 'seconds', min: 'minutes', h: 'hours', d: 'days' };
+
+/** The integral as people read it: "12.5 W·h", or "12.5 (value × hours)" for a field without a unit. */
+export function integralText(s: SeriesReport, per: string): string {
+  const value = formatNumber(s.stats.integral);
+  const unit = integralUnit(s, per);
+  return unit ? `${value} ${unit}` : `${value} (value × ${PER_WORDS[per] ?? per})`;
 }
 
 const CSV_COLUMNS = [
   'device', 'field', 'unit', 'count', 'min', 'max', 'mean', 'last', 'last_ts', 'sum', 'integral', 'integral_unit',
   'completeness_pct', 'expected_every_s', 'gaps', 'gap_limit_s', 'longest_gap_s', 'above', 'time_above_s', 'below', 'time_below_s',
+  // Last, so files read by column position keep their columns: the time unit of the integral (value × it).
+  'integral_per',
 ];
 
 const num = (v: number | null | undefined) => (v === null || v === undefined ? '' : String(v));
@@ -52,11 +64,17 @@ export function reportCsv(d: ReportData): string {
         st.last ? csvCell(st.last.value) : '', st.last ? localIso(st.last.ts, d.period.timezone) : '', num(st.sum), num(st.integral),
         csvCell(st.integral === null ? '' : integralUnit(s, d.integralPer)), st.completeness ? st.completeness.percent.toFixed(2) : '',
         secs(st.completeness?.expectedEveryMs), String(st.gapCount), secs(st.gapMs), st.gapCount ? String(longest / 1000) : '',
-        num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs),
+        num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs), st.integral === null ? '' : csvCell(d.integralPer),
       ].join(','),
     );
   }
   return rows.join(EOL) + EOL;
+}
+
+/** What a report of a period not over yet says about it; undefined for a period that is over. */
+export function unfinishedText(d: ReportData): string | undefined {
+  if (!d.unfinished) return undefined;
+  return `This period is not over yet: gaps and completeness cover it up to ${localText(d.unfinished.until, d.period.timezone)}, not the time still to come.`;
 }
 
 export function reportJson(d: ReportData, id: string): string {
@@ -68,7 +86,15 @@ export function reportJson(d: ReportData, id: string): string {
       name: d.name,
       title: d.title,
       generatedAt: iso(d.generatedAt),
-      period: { key: d.period.key, label: d.period.label, from: iso(d.period.from), to: iso(d.period.to), timezone: d.period.timezone },
+      period: {
+        key: d.period.key,
+        label: d.period.label,
+        from: iso(d.period.from),
+        to: iso(d.period.to),
+        timezone: d.period.timezone,
+        finished: d.unfinished === undefined,
+        ...(d.unfinished ? { coveredUntil: iso(d.unfinished.until) } : {}),
+      },
       devices: d.devices,
       fields: d.fields,
       integralPer: d.integralPer,
@@ -113,7 +139,7 @@ function factsOf(s: SeriesReport, d: ReportData): string[] {
   const u = s.unit ? ` ${s.unit}` : '';
   const facts = [`${st.count} readings`];
   if (st.numeric) {
-    facts.push(`min ${formatNumber(st.min)}${u}`, `max ${formatNumber(st.max)}${u}`, `mean ${formatNumber(st.mean)}${u}`, `sum ${formatNumber(st.sum)}`, `integral ${formatNumber(st.integral)} ${integralUnit(s, d.integralPer)}`);
+    facts.push(`min ${formatNumber(st.min)}${u}`, `max ${formatNumber(st.max)}${u}`, `mean ${formatNumber(st.mean)}${u}`, `sum ${formatNumber(st.sum)}`, `integral ${integralText(s, d.integralPer)}`);
   }
   if (st.last) facts.push(`last ${typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)}${typeof st.last.value === 'number' ? u : ''} at ${localText(st.last.ts, d.period.timezone)}`);
   if (st.completeness) facts.push(`completeness ${st.completeness.percent.toFixed(1)}% (${st.completeness.received} of ${st.completeness.expected}, every ${durationText(st.completeness.expectedEveryMs)})`);
@@ -132,11 +158,13 @@ export function reportHtml(d: ReportData, id: string): string {
   parts.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`);
   parts.push(`<title>${escapeXml(d.title)} – ${escapeXml(d.period.label)}</title><style>${CSS}</style></head><body>`);
   parts.push(`<h1>${escapeXml(d.title)}</h1><p class="meta">${escapeXml(d.period.label)} (${escapeXml(localText(d.period.from, zone))} – ${escapeXml(localText(d.period.to, zone))} ${escapeXml(zone)}) · ${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · generated ${escapeXml(localText(d.generatedAt, zone, 'yyyy-LL-dd HH:mm'))} · report ${escapeXml(id)}</p>`);
+  const unfinished = unfinishedText(d);
+  if (unfinished) parts.push(`<p class="na">${escapeXml(unfinished)}</p>`);
   parts.push('<h2>Summary</h2><table><tr><th>device</th><th>field</th><th>count</th><th>min</th><th>max</th><th>mean</th><th>last</th><th>integral</th><th>complete</th><th>gaps</th></tr>');
   for (const s of d.series) {
     const st = s.stats;
     parts.push(
-      `<tr><td>${escapeXml(s.device)}</td><td>${escapeXml(s.field)}${s.unit ? ` (${escapeXml(s.unit)})` : ''}</td><td>${st.count}</td><td>${formatNumber(st.min)}</td><td>${formatNumber(st.max)}</td><td>${formatNumber(st.mean)}</td><td>${st.last ? escapeXml(typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)) : ''}</td><td>${st.integral === null ? '' : `${formatNumber(st.integral)} ${escapeXml(integralUnit(s, d.integralPer))}`}</td><td>${st.completeness ? `${st.completeness.percent.toFixed(1)}%` : ''}</td><td>${st.gapCount}</td></tr>`,
+      `<tr><td>${escapeXml(s.device)}</td><td>${escapeXml(s.field)}${s.unit ? ` (${escapeXml(s.unit)})` : ''}</td><td>${st.count}</td><td>${formatNumber(st.min)}</td><td>${formatNumber(st.max)}</td><td>${formatNumber(st.mean)}</td><td>${st.last ? escapeXml(typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)) : ''}</td><td>${st.integral === null ? '' : escapeXml(integralText(s, d.integralPer))}</td><td>${st.completeness ? `${st.completeness.percent.toFixed(1)}%` : ''}</td><td>${st.gapCount}</td></tr>`,
     );
   }
   parts.push('</table>');

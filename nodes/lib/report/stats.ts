@@ -10,13 +10,16 @@
  *   and adds nothing to the integral or the time above/below (the data is missing);
  *   so are the stretches from the period's start to the first reading and from
  *   the last reading to the period's end when longer than the gap limit;
- * - completeness: readings received ÷ readings expected (period ÷ expected interval), at most 100%.
+ * - a period not over yet counts only up to now (`until`): the time still to come is not missing data;
+ * - completeness: readings received ÷ readings expected (elapsed period ÷ expected interval), at most 100%.
  */
 import type { FieldValue } from '../reading';
 
 export interface SeriesOptions {
   from: number;
   to: number;
+  /** End of the elapsed part of a period not over yet (default `to`): gaps and completeness stop there. */
+  until?: number;
   /** Expected interval between readings, ms; absent: completeness is not computed. */
   expectedEveryMs?: number;
   /** Intervals longer than this are gaps; absent: 3 × expectedEveryMs, or no gap detection. */
@@ -135,8 +138,9 @@ export class SeriesAccumulator {
   }
 
   result(): FieldStats {
+    const until = Math.max(this.o.from, Math.min(this.o.to, this.o.until ?? this.o.to));
     const end = this.prevTs ?? this.o.from;
-    if (this.gapMs !== null && this.o.to - end > this.gapMs) this.gap(end, this.o.to);
+    if (this.gapMs !== null && until - end > this.gapMs) this.gap(end, until);
     const per = this.o.integralPerMs ?? HOUR;
     const has = this.numeric > 0;
     const chart: ChartBucket[] = [];
@@ -146,8 +150,9 @@ export class SeriesAccumulator {
     }
     let completeness: FieldStats['completeness'] = null;
     const every = this.o.expectedEveryMs;
-    if (every && every > 0) {
-      const expected = Math.max(1, Math.round((this.o.to - this.o.from) / every));
+    // Nothing elapsed yet: nothing was expected, so there is no completeness to state.
+    if (every && every > 0 && until > this.o.from) {
+      const expected = Math.max(1, Math.round((until - this.o.from) / every));
       completeness = { expectedEveryMs: every, expected, received: this.count, percent: Math.min(100, (this.count / expected) * 100) };
     }
     return {

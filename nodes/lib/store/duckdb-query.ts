@@ -7,7 +7,7 @@
 import { MAX_AGGREGATE_POINTS, withinBucketLimit } from './aggregate-limit';
 import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
 import { BadParameterError } from '../errors';
-import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
+import { ALERT_FIELD_PREFIX, type AggregatePoint, type AggregateQuery, type DeviceQuery, type DeviceSummary, type ReadingsPage, type ReadingsQuery } from './types';
 import { MAX_TS } from './duckdb-encode';
 import { preparedStatement } from './duckdb-prepared';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -157,7 +157,9 @@ export function planDevices(q: DeviceQuery): Plan<DeviceSummary[]> {
   const params: Params = {};
   timeFilters(q, where, params);
   return async (conn) => {
-    const sql = `SELECT device, arg_max(tags, ts)::VARCHAR, list(DISTINCT field ORDER BY field) FROM readings
+    // An alert transition's tags are the alert's (severity, message...): a device selected by its tags keeps them.
+    const sql = `SELECT device, (arg_max(tags, ts) FILTER (WHERE NOT starts_with(field, '${ALERT_FIELD_PREFIX}')))::VARCHAR,
+      list(DISTINCT field ORDER BY field) FROM readings
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY device ORDER BY device`;
     const rows = (await conn.runAndReadAll(sql, params)).getRows();
     return rows.map(([device, tags, fields]) => ({

@@ -107,9 +107,15 @@ export interface DeviceQuery {
   to?: number;
 }
 
+/**
+ * Field prefix of the alert transitions the alert node keeps in the store beside the readings
+ * (`alert.<rule>` = state, the alert's details as tags): rows about a device, not measurements of it.
+ */
+export const ALERT_FIELD_PREFIX = 'alert.';
+
 export interface DeviceSummary {
   device: string;
-  /** Tags of the device's latest reading in the range. */
+  /** Tags of the device's latest reading in the range (alert transition rows carry the alert's details, not the device's tags). */
   tags: Record<string, string>;
   /** Field names seen in the range, sorted. */
   fields: string[];

@@ -1,0 +1,137 @@
+/**
+ * What a report's files say, read the way people read them: the CSV by column name, the HTML's text and the
+ * PDF's text as poppler's pdftotext extracts it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import { Archive } from '../../nodes/lib/report/archive';
+import { checkDefinition } from '../../nodes/lib/report/definition';
+import { explicitPeriod } from '../../nodes/lib/report/period';
+import { produceReport, type Produced } from '../../nodes/lib/report/produce';
+import { storedAlerts } from '../../nodes/lib/report/alert-events';
+import { registerEventSource } from '../../nodes/lib/report/sources';
+import { alertRows } from '../../nodes/alert/rows';
+import type { AlertEvent } from '../../nodes/lib/rules/types';
+import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
+
+const MIN = 60_000;
+const FROM = Date.UTC(2026, 9, 4);
+const TO = FROM + 1440 * MIN;
+
+async function produce(t: { after: (fn: () => unknown) => void }, readings: Reading[], raw: Record<string, unknown>, from = FROM, to = TO, now = TO + MIN): Promise<Produced> {
+  const dir = tempDir('us-repc-');
+  const store = new DuckDbStore({ path: ':memory:' });
+  await store.open();
+  await store.write(readings);
+  const stop = registerEventSource('alerts', storedAlerts(store));
+  t.after(async () => {
+    stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const def = checkDefinition({ name: 'content', ...raw });
+  return produceReport(def, explicitPeriod(from, to, 'UTC'), { store, archive: new Archive(join(dir, 'reports')), now, keep: 0, trigger: 'api' });
+}
+
+function file(r: Produced, ext: string): Buffer {
+  return r.files.find((f) => f.name.endsWith(ext))!.data;
+}
+
+/** CSV rows as objects keyed by the header (no quoted commas in these reports). */
+function csvRows(r: Produced): Array<Record<string, string>> {
+  const [head, ...lines] = file(r, '.csv').toString('utf8').trimEnd().split('\r\n');
+  const names = head.split(',');
+  return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [names[i], v])));
+}
+
+function pdfText(r: Produced): string {
+  const dir = tempDir('us-repc-pdf-');
+  try {
+    const path = join(dir, 'r.pdf');
+    writeFileSync(path, file(r, '.pdf'));
+    return execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function htmlText(r: Produced): string {
+  return file(r, '.html').toString('utf8').replace(/<[^>]+>/g, ' ').replace(/&times;/g, '×');
+}
+
+test('the integral of a field without a unit has no dangling "·h": CSV, HTML and PDF say it is value × hours', async (t) => {
+  const readings: Reading[] = [];
+  for (let i = 0; i < 1440; i++) readings.push({ device: 'm1', ts: FROM + i * MIN, fields: { flow: 2, power: 1000 }, tags: {} });
+  const r = await produce(t, readings, { fields: ['flow', 'power'], units: { power: 'W' } });
+  const rows = csvRows(r);
+  const flow = rows.find((x) => x.field === 'flow')!;
+  const power = rows.find((x) => x.field === 'power')!;
+  assert.equal(Number(flow.integral), (2 * 1439) / 60);
+  assert.equal(flow.integral_unit, '');
+  assert.equal(flow.integral_per, 'h');
+  assert.equal(power.integral_unit, 'W·h');
+  assert.equal(power.integral_per, 'h');
+  for (const [what, text] of [['HTML', htmlText(r)], ['PDF', pdfText(r)]]) {
+    assert.doesNotMatch(text, /(^|[\s(])·h/m, `${what}: no unit-less "·h"`);
+    assert.match(text, /integral 47\.967 \(value × hours\)/, `${what}: flow's integral`);
+    assert.match(text, /integral 23,983\.333 W·h/, `${what}: power's integral`);
+  }
+});
+
+test('alert transitions stored beside the readings stay out of the field tables and count under "alerts raised"; the device keeps its tags', async (t) => {
+  const readings: Reading[] = [];
+  for (let i = 0; i < 1440; i++) readings.push({ device: 'boiler', ts: FROM + i * MIN, fields: { temp: i >= 600 && i < 700 ? 95 : 60 }, tags: { site: 'north' } });
+  // As the alert node writes them, the last row of the period being an alert's.
+  const alert = (event: 'firing' | 'cleared', ts: number): AlertEvent => ({
+    id: 'hot:boiler', rule: 'hot', ruleName: 'hot', device: 'boiler', event, state: event, previous: 'inactive', severity: 'critical',
+    ts, message: 'boiler too hot', reason: 'temp 95 above 90', since: ts, occurrences: 1, notify: true,
+  });
+  readings.push(...alertRows([alert('firing', FROM + 600 * MIN), alert('cleared', TO - 1)]));
+  const r = await produce(t, readings, { devices: { mode: 'tag', tag: 'site', value: 'north' } });
+  assert.deepEqual(r.data.devices, ['boiler'], 'selected by its own tag, not by the alert\'s');
+  assert.deepEqual(r.data.series.map((s) => s.field), ['temp']);
+  assert.deepEqual(r.data.series[0].tags, { site: 'north' });
+  assert.deepEqual(csvRows(r).map((x) => x.field), ['temp']);
+  assert.equal(r.data.alerts.total, 1);
+  const html = htmlText(r);
+  assert.doesNotMatch(html, /alert\.hot/);
+  assert.match(html, /Alerts raised: 1/);
+  assert.match(html, /critical: boiler too hot/);
+  assert.doesNotMatch(pdfText(r), /alert\.hot/);
+});
+
+test('a period not over yet ("this month" mid-month) counts gaps and completeness up to now, and says so', async (t) => {
+  const month = Date.UTC(2026, 9, 1);
+  const nextMonth = Date.UTC(2026, 10, 1);
+  const now = Date.UTC(2026, 9, 15, 12, 0, 30);
+  const every = 5 * MIN;
+  const readings: Reading[] = [];
+  // Every 5 minutes up to now, with one outage of an hour on the 10th.
+  const outage = [Date.UTC(2026, 9, 10, 8), Date.UTC(2026, 9, 10, 9)];
+  for (let ts = month; ts < now; ts += every) if (ts < outage[0] || ts >= outage[1]) readings.push({ device: 'm1', ts, fields: { power: 500 }, tags: {} });
+  const r = await produce(t, readings, { fields: ['power'], units: { power: 'W' } }, month, nextMonth, now);
+  const elapsedSlots = Math.round((now - month) / every);
+  const s = r.data.series[0].stats;
+  assert.equal(s.count, readings.length);
+  assert.deepEqual(s.gaps.map((g) => [new Date(g.from).toISOString(), new Date(g.to).toISOString()]), [['2026-10-10T07:55:00.000Z', '2026-10-10T09:00:00.000Z']], 'only the outage, not the rest of the month');
+  assert.equal(s.completeness?.expected, elapsedSlots);
+  assert.equal(csvRows(r)[0].gaps, '1');
+  assert.equal(csvRows(r)[0].completeness_pct, ((readings.length / elapsedSlots) * 100).toFixed(2));
+  const json = JSON.parse(file(r, '.json').toString('utf8'));
+  assert.equal(json.period.finished, false);
+  assert.equal(json.period.coveredUntil, new Date(now).toISOString());
+  const says = /This period is not over yet: gaps and completeness cover it up to 2026-10-15 12:00, not the time still to come\./;
+  assert.match(htmlText(r), says);
+  assert.match(pdfText(r).replace(/\s+/g, ' '), says);
+
+  // A period that is over says nothing of the kind.
+  const over = await produce(t, readings, { fields: ['power'] }, month, nextMonth, nextMonth + MIN);
+  assert.equal(JSON.parse(file(over, '.json').toString('utf8')).period.finished, true);
+  assert.doesNotMatch(htmlText(over), /not over yet/);
+  assert.equal(over.data.series[0].stats.gapCount, 2, 'the outage and the rest of the month, now that it has passed');
+});
