@@ -186,6 +186,19 @@ describe('InfluxDB times and partial writes', () => {
   });
 });
 
+describe('InfluxDB lines refused and counted', () => {
+  test('times before 1970 pass the reading schema and keep their instant, in every precision', () => {
+    const out = processRequest(req({ route: 'influx-v1', payload: 'm,device=a v=1 -9223372036\nm,device=a v=2 -1\nm,device=a v=3 86400\n', meta: { precision: 's' } }), opts);
+    assert.deepEqual(out.failures, []);
+    assert.deepEqual(out.readings.map((r) => r.ts), [-9223372036000, -1000, 86_400_000]);
+    const n = processRequest(req({ route: 'influx-v2', payload: 'm,device=a v=1 -1500000\nm,device=a v=2 1000000\n' }), opts);
+    assert.deepEqual(n.readings.map((r) => r.ts), [-2, 1]);
+    // The same lines on /ingest (and the decode node) keep their times as well.
+    const ingest = processRequest(req({ device: 'a', contentType: 'text/plain', payload: 'm,device=a v=1 -86400000000000\nm,device=a v=2 86400000000000' }), opts);
+    assert.deepEqual(ingest.readings.map((r) => r.ts), [-86_400_000, 86_400_000]);
+  });
+});
+
 describe('device access', () => {
   test('Basic auth, InfluxDB u/p, and the v2 token form', () => {
     assert.deepEqual(presentedLogin(`Basic ${Buffer.from('dev:s:e:c').toString('base64')}`), { username: 'dev', password: 's:e:c' });

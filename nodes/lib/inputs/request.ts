@@ -213,7 +213,7 @@ function influx(req: InputRequest, opts: InputOptions): InputOutcome {
     if (err instanceof UpperstackError) return refuse('malformed', err, req.payload);
     throw err;
   }
-  const items = normalizeReadings(parsed.readings, { receivedAt: req.receivedAt });
+  const items = normalizeReadings(parsed.readings, { receivedAt: req.receivedAt, epochMs: true });
   const out = validateAll(items, opts, undefined, parsed.lines);
   for (const f of parsed.failures) out.failures.push({ error: f.error, payload: f.text, line: f.line });
   // Failures in the order of their lines: the answer names the first, as InfluxDB does.
