@@ -68,6 +68,30 @@ test('times before 1970 are stored and read back, down to 1677-09-21 as InfluxDB
   assert.deepEqual((await readings('pre1970', '&from=1969-12-31&to=1970-01-01')).map((x) => x.fields.v), [2, 3]);
 });
 
+test('a tag given twice refuses its line as InfluxDB does ("duplicate tags"); a field given twice keeps the last value unless its type changes', async () => {
+  const cases = [
+    { body: 'dup,device=dupt,device=other v=1 1767225600000', status: 400, error: /duplicate tags/ },
+    { body: 'dup,device=dupt,room=a,room=b v=1 1767225600000', status: 400, error: /duplicate tags/ },
+    { body: 'dup,device=dupt v=1,v=2 1767225601000', status: 204 },
+    { body: 'dupx,device=dupt v=1,v="s" 1767225602000', status: 400, error: /field type conflict/ },
+  ];
+  for (const c of cases) {
+    const theirs = await write(influxd.url, '/write?db=d&precision=ms', c.body);
+    const ours = await write(rt.url, '/write?db=x&precision=ms', c.body);
+    assert.equal(theirs.status, c.status, `influxd: ${c.body}: ${theirs.body}`);
+    assert.equal(ours.status, c.status, `upperstack: ${c.body}: ${ours.body}`);
+    if (c.error) {
+      assert.match(theirs.body, c.error);
+      assert.match(ours.body, c.error);
+    }
+  }
+  const room = await write(rt.url, '/write?db=x&precision=ms', 'dup,device=dupt,room=a,room=b v=1 1767225600000');
+  assert.match((JSON.parse(room.body) as { error: string }).error, /tag "room" appears twice \(duplicate tags\)/);
+  assert.deepEqual(await influxSelect('SELECT v FROM dup'), [[1767225601000, 2]]);
+  const r = await stored('dupt', 1);
+  assert.deepEqual(r.map((x) => [x.ts, x.fields]), [['2026-01-01T00:00:01.000Z', { v: 2 }]]);
+});
+
 test('every precision reads the same instant; digits finer than a millisecond are dropped (rounded down)', async () => {
   const at = [
     ['n', '1767225600123456789'],
