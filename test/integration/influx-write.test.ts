@@ -119,3 +119,20 @@ test('every precision reads the same instant; digits finer than a millisecond ar
   const same = await stored('prec-same', 2);
   assert.deepEqual(same.map((x) => [x.ts, x.fields.v]), [['2026-01-01T00:00:00.000Z', 2], ['2026-01-01T00:00:00.001Z', 3]]);
 });
+
+test('a refused line\'s dead letter names the device the line names; "unknown" only when none can be read', async () => {
+  const since = new Date(Date.now() - 1000).toISOString();
+  const res = await write(rt.url, '/write?db=x', 'dl,device=dl-named v=oops\ndl,device=dl-named,device=dl-named v=1\nnothing-readable\ndl-measurement v=\n');
+  assert.equal(res.status, 400);
+  const letters = await eventually(async () => {
+    const page = (await (await rt.get(`/api/v1/deadletters?from=${since}&limit=100`)).json()) as { deadLetters: Array<{ device: string; payload: unknown }> };
+    const ours = page.deadLetters.filter((l) => typeof l.payload === 'string' && /^(dl|nothing)/.test(l.payload));
+    return ours.length >= 4 ? ours : undefined;
+  }, 20_000, '4 dead letters');
+  assert.deepEqual(letters.map((l) => [l.payload, l.device]).sort(), [
+    ['dl,device=dl-named v=oops', 'dl-named'],
+    ['dl,device=dl-named,device=dl-named v=1', 'dl-named'],
+    ['dl-measurement v=', 'dl-measurement'],
+    ['nothing-readable', 'unknown'],
+  ]);
+});

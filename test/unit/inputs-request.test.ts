@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processRequest, type InputRequest } from '../../nodes/lib/inputs/request';
-import { parseInfluxLines, describeLineFailures, influxPrecision } from '../../nodes/lib/inputs/influx';
+import { parseInfluxLines, describeLineFailures, influxPrecision, deviceOfLine } from '../../nodes/lib/inputs/influx';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
 import { fetchBody, insertReadings } from '../../nodes/lib/inputs/cromflag';
 import { checkAccess, presentedLogin } from '../../nodes/lib/inputs/auth';
@@ -196,6 +196,19 @@ describe('InfluxDB lines refused and counted', () => {
     // The same lines on /ingest (and the decode node) keep their times as well.
     const ingest = processRequest(req({ device: 'a', contentType: 'text/plain', payload: 'm,device=a v=1 -86400000000000\nm,device=a v=2 86400000000000' }), opts);
     assert.deepEqual(ingest.readings.map((r) => r.ts), [-86_400_000, 86_400_000]);
+  });
+
+  test('a refused line names the device its series key names; none when it cannot be read', () => {
+    assert.equal(deviceOfLine('m,device=d1,room=a v=oops'), 'd1');
+    assert.equal(deviceOfLine('m,room=a v='), 'm');
+    assert.equal(deviceOfLine('  cpu,host=h\\ 1 usage=x', 'host'), 'h 1');
+    assert.equal(deviceOfLine('cpu,device=x usage=x', 'host'), 'x');
+    assert.equal(deviceOfLine('m,device=a,device=a v='), 'a');
+    assert.equal(deviceOfLine('m,device=a,device=b v=1'), undefined);
+    assert.equal(deviceOfLine('garbage'), undefined);
+    assert.equal(deviceOfLine('m,device= v=1'), undefined);
+    const out = processRequest(req({ route: 'influx-v1', payload: 'm,device=d1 v=oops\nbad\n' }), opts);
+    assert.deepEqual(out.failures.map((f) => [f.line, f.device]), [[1, 'd1'], [2, undefined]]);
   });
 });
 

@@ -51,6 +51,8 @@ export interface LineFailure {
   line: number;
   error: UpperstackError;
   text: string;
+  /** The device the line names, when it can be read although the line is refused. */
+  device?: string;
 }
 
 export interface ParsedLines {
@@ -70,7 +72,11 @@ export function parseInfluxLines(body: Buffer, precision: string | undefined, de
   const failures: LineFailure[] = [];
   const lines: number[] = [];
   // One pass: a bad line is reported with its number and the parser goes on with the next line.
-  let readings: LineReading[] = parseLineProtocol(body, p.parse, undefined, (error, line, text) => failures.push({ line, text, error }), lines);
+  const onBadLine = (error: DecodeError, line: number, text: string) => {
+    const device = deviceOfLine(text, deviceTag);
+    failures.push(device === undefined ? { line, text, error } : { line, text, error, device });
+  };
+  let readings: LineReading[] = parseLineProtocol(body, p.parse, undefined, onBadLine, lines);
   if (p.factor !== 1) readings = scaleTimes(body, readings, lines, precision as string, p.factor, failures);
   for (const r of readings) {
     if (deviceTag !== 'device' && r.tags[deviceTag] !== undefined) {
@@ -82,6 +88,52 @@ export function parseInfluxLines(body: Buffer, precision: string | undefined, de
   }
   if (failures.length > 1) failures.sort((a, b) => a.line - b.line);
   return { readings, lines, failures };
+}
+
+/**
+ * The device a refused line names, read from its series key (measurement and
+ * tags, up to the first unescaped space) as the parser would name it: the
+ * device tag, else the `device` tag, else the measurement. Undefined when the
+ * series key cannot be read to its end, or names the device twice differently.
+ */
+export function deviceOfLine(text: string, deviceTag = 'device'): string | undefined {
+  // Raw (still escaped) parts split at unescaped commas; the series key ends at the first unescaped space.
+  const parts: string[] = [];
+  let from = text.length - text.trimStart().length;
+  let ended = false;
+  for (let i = from; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '\\') i++;
+    else if (ch === ',' || ch === ' ') {
+      parts.push(text.slice(from, i));
+      from = i + 1;
+      if (ch === ' ') {
+        ended = true;
+        break;
+      }
+    }
+  }
+  const measurement = unescapeKey(parts[0] ?? '');
+  if (!ended || measurement === '' || measurement.startsWith('#')) return undefined;
+  const named: Record<string, string | undefined> = {};
+  for (let k = 1; k < parts.length; k++) {
+    const raw = parts[k];
+    let eq = 0;
+    while (eq < raw.length && raw[eq] !== '=') eq += raw[eq] === '\\' ? 2 : 1;
+    if (eq === 0 || eq >= raw.length - 1) return undefined;
+    const key = unescapeKey(raw.slice(0, eq));
+    if (key !== deviceTag && key !== 'device') continue;
+    const value = unescapeKey(raw.slice(eq + 1));
+    // Two different values: which device the sender meant is unknowable.
+    if (named[key] !== undefined && named[key] !== value) return undefined;
+    named[key] = value;
+  }
+  return named[deviceTag] ?? named.device ?? measurement;
+}
+
+/** As the parser reads names: `\\` and a backslash before a comma, equals sign or space unescape; other backslashes stay. */
+function unescapeKey(raw: string): string {
+  return raw.includes('\\') ? raw.replace(/\\([\\,= ])/g, '$1') : raw;
 }
 
 /**
@@ -100,7 +152,7 @@ function scaleTimes(body: Buffer, readings: LineReading[], lines: number[], unit
         text ??= body.toString('utf8').split('\n');
         const line = text[lines[i] - 1]?.replace(/\r$/, '') ?? '';
         const error = new DecodeError(`line protocol line ${lines[i]}: the timestamp in ${unit} is outside the time line protocol can carry (${TIME_RANGE})`, { format: 'lineprotocol', line: lines[i] });
-        failures.push({ line: lines[i], text: line, error });
+        failures.push({ line: lines[i], text: line, error, device: r.device });
         continue;
       }
     }
