@@ -136,3 +136,29 @@ test('a refused line\'s dead letter names the device the line names; "unknown" o
     ['nothing-readable', 'unknown'],
   ]);
 });
+
+test('more lines than a request may hold is 413 naming the limit, before anything is kept, so clients split and resend', async () => {
+  const lines = (n: number, device: string, from = 0) => Array.from({ length: n }, (_, i) => `big,device=${device} v=${from + i} ${1767225600000 + from + i}`).join('\n') + '\n';
+  const since = new Date(Date.now() - 1000).toISOString();
+  const v1 = await write(rt.url, '/write?db=x&precision=ms', lines(10_001, 'big-over'));
+  assert.equal(v1.status, 413);
+  assert.match((JSON.parse(v1.body) as { error: string }).error, /10,001 lines .*the limit is 10,000 lines per request/);
+  const v2 = await write(rt.url, '/api/v2/write?org=o&bucket=b&precision=ms', lines(10_001, 'big-over'));
+  assert.equal(v2.status, 413);
+  const e2 = JSON.parse(v2.body) as { code: string; message: string };
+  assert.equal(e2.code, 'request too large');
+  assert.match(e2.message, /the limit is 10,000 lines/);
+  // Line breaks inside string values are not points: the parser counts, and still refuses one past the limit.
+  const strings = `big,device=big-over s="a\nb" 1767225500000\n${lines(10_000, 'big-over')}`;
+  assert.equal((await write(rt.url, '/write?db=x&precision=ms', strings)).status, 413);
+  // Comments and blank lines do not count; a body at the limit is written whole.
+  const atLimit = `# a comment\n\n${lines(9_999, 'big-at')}big,device=big-at s="x\ny" 1767225700000\n`;
+  const ok = await write(rt.url, '/write?db=x&precision=ms', atLimit);
+  assert.equal(ok.status, 204, ok.body);
+  assert.equal((await stored('big-at', 10_000)).length, 10_000);
+  // Written after the refused ones: once it is stored, they would be too, had they been kept.
+  assert.equal((await write(rt.url, '/write?db=x&precision=ms', lines(1, 'big-over', 20_000))).status, 204);
+  assert.deepEqual((await stored('big-over', 1)).map((x) => x.fields.v), [20_000]);
+  const letters = (await (await rt.get(`/api/v1/deadletters?from=${since}&device=big-over`)).json()) as { deadLetters: unknown[] };
+  assert.equal(letters.deadLetters.length, 0);
+});

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processRequest, type InputRequest } from '../../nodes/lib/inputs/request';
-import { parseInfluxLines, describeLineFailures, influxPrecision, deviceOfLine } from '../../nodes/lib/inputs/influx';
+import { parseInfluxLines, describeLineFailures, influxPrecision, deviceOfLine, countLinesOver } from '../../nodes/lib/inputs/influx';
+import { TooManyLinesError } from '../../nodes/lib/inputs/errors';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
 import { fetchBody, insertReadings } from '../../nodes/lib/inputs/cromflag';
 import { checkAccess, presentedLogin } from '../../nodes/lib/inputs/auth';
@@ -209,6 +210,19 @@ describe('InfluxDB lines refused and counted', () => {
     assert.equal(deviceOfLine('m,device= v=1'), undefined);
     const out = processRequest(req({ route: 'influx-v1', payload: 'm,device=d1 v=oops\nbad\n' }), opts);
     assert.deepEqual(out.failures.map((f) => [f.line, f.device]), [[1, 'd1'], [2, undefined]]);
+  });
+
+  test('lines are counted from the bytes; comments, blank lines and string values\' line breaks do not make a body too large', () => {
+    const lines = (n: number) => 'm v=1\n'.repeat(n);
+    assert.equal(countLinesOver(Buffer.from(lines(10)), 10), undefined);
+    assert.equal(countLinesOver(Buffer.from(lines(10).slice(0, -1)), 10), undefined);
+    assert.equal(countLinesOver(Buffer.from(`# c\n\n  \r\n${lines(10)}`), 10), undefined);
+    const over = countLinesOver(Buffer.from(lines(11)), 10);
+    assert.ok(over instanceof TooManyLinesError);
+    assert.equal(over.message, 'the body holds 11 lines of line protocol; the limit is 10 lines per request: send smaller batches');
+    assert.deepEqual([over.code, over.details], ['TOO_MANY_READINGS', { limit: 10, count: 11 }]);
+    // Quotes may hide line breaks inside strings: the parser has the last word.
+    assert.equal(countLinesOver(Buffer.from(`m s="a\nb"\n${lines(9)}`), 10), undefined);
   });
 });
 

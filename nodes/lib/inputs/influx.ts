@@ -14,6 +14,7 @@
 import type { LineReading, Precision } from '../codec/lineprotocol';
 import { LINE_TIME_MS, parseLineProtocol, TIME_RANGE } from '../codec/lineprotocol';
 import { DecodeError, UpperstackError } from '../errors';
+import { TooManyLinesError } from './errors';
 
 /** Sent on /ping and every answer, as InfluxDB does; clients read it to pick the API version. */
 export const INFLUX_VERSION = '1.8.10';
@@ -162,6 +163,34 @@ function scaleTimes(body: Buffer, readings: LineReading[], lines: number[], unit
   lines.length = 0;
   lines.push(...keptLines);
   return kept;
+}
+
+const NEWLINE = 0x0a;
+const QUOTE = 0x22;
+
+/**
+ * Whether a body holds more lines than `limit`, counted from its bytes before
+ * anything is decoded. Blank and comment lines are not points and do not count.
+ * A body with a double quote may hold line breaks inside string values: when
+ * its lines are over the limit, the parser has the last word (it stops one past
+ * the limit), so such a body is never refused for lines it does not have.
+ */
+export function countLinesOver(body: Buffer, limit: number): TooManyLinesError | undefined {
+  let breaks = 0;
+  for (let at = body.indexOf(NEWLINE); at !== -1 && breaks <= limit; at = body.indexOf(NEWLINE, at + 1)) breaks++;
+  // Physical lines are at most one more than the line breaks.
+  if (breaks < limit) return undefined;
+  let points = 0;
+  for (let start = 0; start < body.length; ) {
+    let end = body.indexOf(NEWLINE, start);
+    if (end === -1) end = body.length;
+    let i = start;
+    while (i < end && (body[i] === 0x20 || (body[i] >= 0x09 && body[i] <= 0x0d))) i++;
+    if (i < end && body[i] !== 0x23) points++;
+    start = end + 1;
+  }
+  if (points <= limit || body.includes(QUOTE)) return undefined;
+  return new TooManyLinesError(limit, points);
 }
 
 /** InfluxDB 1.x error bodies: `{"error":"..."}` (with `line` where one line is at fault). */
