@@ -9,13 +9,14 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { RateLimiterRes } from '../lib/security/rate-limiter';
 import type { Received } from '../lib/ingest/record';
 import { weighReceipt } from '../lib/ingest/receipts';
-import { BadDeviceIdError, BadParameterError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
+import { BadDeviceIdError, BadParameterError, PayloadTooLargeError, TooManyReadingsError, UpperstackError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
+import { DEFAULT_LIMITS } from '../lib/limits';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
-import { influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
-import { BodyTimeoutError, RateLimitedError } from '../lib/inputs/errors';
+import { countLinesOver, influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
+import { BodyTimeoutError, RateLimitedError, TooManyLinesError } from '../lib/inputs/errors';
 import { ownBody } from '../shared/http';
 import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
@@ -250,12 +251,20 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
     const verified = auth.verifySigned(principal, sender, payload, signed, 'http', remote);
     if (!verified.ok) return send(res, answerError(route, verified.status, verified));
   }
+  const influx = route === 'influx-v1' || route === 'influx-v2';
+  // Too many lines is 413 before anything is kept, as InfluxDB answers a body over its size: clients split and resend.
+  const over = influx ? countLinesOver(payload, DEFAULT_LIMITS.maxReadings) : undefined;
+  if (over) return send(res, answerError(route, 413, over));
   const ct = req.headers['content-type'];
   const rec: HttpRecord = { source: `http:${rr.path}`, payload, receivedAt: Date.now(), meta, outcome: undefined };
   if (ct) rec.contentType = ct;
   if (device !== undefined) rec.device = device;
   if (remote) rec.remote = `${remote}:${req.socket.remotePort ?? ''}`;
   const outcome = outcomeOf(rec, input.inputOptions);
+  // A body whose string values hold line breaks is counted by the parser, which stops one line past the limit.
+  if (influx && outcome.refusal && outcome.failures[0]?.error instanceof TooManyReadingsError) {
+    return send(res, answerError(route, 413, new TooManyLinesError(DEFAULT_LIMITS.maxReadings)));
+  }
   if (device === undefined) {
     // The InfluxDB routes name devices line by line: each one must be the caller's to write.
     const seen = new Set<string>();

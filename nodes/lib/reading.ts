@@ -27,6 +27,11 @@ export interface NormalizeOptions {
   receivedAt: number;
   /** Depth, fields per reading, string length, readings per message; default DEFAULT_LIMITS. */
   limits?: Limits;
+  /**
+   * Numeric times are epoch milliseconds already, of either sign (line protocol gives them so):
+   * not guessed as seconds or nanoseconds by their size, and times before 1970 kept.
+   */
+  epochMs?: boolean;
 }
 
 const TIME_KEYS = ['ts', 'timestamp', 'time'] as const;
@@ -54,7 +59,8 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
   if (device.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: device.length, path: at('device') });
   if (LONE_SURROGATE.test(device)) throw notUnicode(at('device'));
   const timeKey = TIME_KEYS.find((k) => item[k] !== undefined && item[k] !== null);
-  const ts = timeKey ? parseTimestamp(item[timeKey], at(timeKey)) : opts.receivedAt;
+  const t = timeKey ? item[timeKey] : undefined;
+  const ts = timeKey === undefined ? opts.receivedAt : opts.epochMs && Number.isInteger(t) ? (t as number) : parseTimestamp(t, at(timeKey));
   // The reading object is at depth 1, or 2 inside a batch.
   const depth = path ? 2 : 1;
 
@@ -107,7 +113,7 @@ const LAST_NS = MAX_DATE_MS * 1e6;
  * general path must judge) returns undefined and goes through normalizeOne(),
  * which builds the same Reading or throws the precise error.
  */
-function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | undefined, receivedAt: number, limits: Limits): Reading | undefined {
+function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | undefined, receivedAt: number, limits: Limits, epochMs: boolean): Reading | undefined {
   const device = item.device ?? fallbackDevice;
   if (typeof device !== 'string' || device.length === 0 || device.length > limits.maxStringLength) return undefined;
   if (device !== checkedDevice) {
@@ -120,6 +126,7 @@ function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | u
   let ts: number;
   if (t === undefined || t === null) ts = receivedAt;
   // Past the last date (as nanoseconds) parseTimestamp throws: the general path makes that this item's error alone.
+  else if (epochMs && Number.isInteger(t)) ts = t as number;
   else if (typeof t === 'number' && t >= 0 && t <= LAST_NS) ts = parseTimestamp(t);
   else return undefined;
   const { maxFields, maxStringLength } = limits;
@@ -200,15 +207,16 @@ export function normalizeReadings(input: unknown, opts: NormalizeOptions): Norma
   // One reading per message is the common case: no list for the input, and a result list of
   // exactly one (a list grown by push() starts with room for 17).
   if (!batch && isPlainObject(input)) {
-    const flat = normalizeFlat(input, opts.device, opts.receivedAt, limits);
+    const flat = normalizeFlat(input, opts.device, opts.receivedAt, limits, opts.epochMs === true);
     if (flat !== undefined) return { readings: [flat], rejected: [] };
   }
   const items = batch ? (input as unknown[]) : [input];
+  const epochMs = opts.epochMs === true;
   const readings: Reading[] = [];
   const rejected: NormalizeResult['rejected'] = [];
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
-    const flat = isPlainObject(item) ? normalizeFlat(item, opts.device, opts.receivedAt, limits) : undefined;
+    const flat = isPlainObject(item) ? normalizeFlat(item, opts.device, opts.receivedAt, limits, epochMs) : undefined;
     if (flat !== undefined) {
       readings.push(flat);
       continue;

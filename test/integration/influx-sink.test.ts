@@ -311,6 +311,23 @@ describe('VictoriaMetrics through @influxdata/influxdb-client (/api/v2/write)', 
     assert.equal(series.filter((s) => s.metric.__name__ === 'telemetry_s').length, 0, 'no text field became a series of zeros');
   });
 
+  test('a reading before 1970, which VictoriaMetrics answers 204 and does not keep, is dead-lettered saying so rather than lost', async () => {
+    const raw = await fetch(`${server.url}/api/v2/write?precision=ms`, { method: 'POST', body: 'early,device=raw v=1 -86400000\nearly,device=raw v=2 86400000\n' });
+    assert.equal(raw.status, 204);
+    const sink = new InfluxSink(sinkOptions(server, { server: 'victoriametrics', api: 'v2' }));
+    await sink.open();
+    const letters: DeadLetter[] = [];
+    const w = writerFor(sink, letters);
+    w.start();
+    await writeAll(w, [{ device: 'pre', ts: -86_400_000, fields: { v: 1 }, tags: { measurement: 'early' } }, { device: 'pre', ts: T0, fields: { v: 2 }, tags: { measurement: 'early' } }]);
+    await w.close();
+    await sink.close();
+    assert.equal(letters.length, 1);
+    assert.match(letters[0].reason, /^the victoriametrics store refused this reading of device "pre": .*ts 1969-12-31T00:00:00\.000Z is before 1970, which VictoriaMetrics cannot keep$/);
+    const series = await exported('{__name__="early_v"}', 2);
+    assert.deepEqual(series.map((x) => [x.metric.device, x.timestamps]).sort(), [['pre', [T0]], ['raw', [86_400_000]]]);
+  });
+
   test('100,000 readings are read back with their exact values (numbers of up to 12 significant digits; booleans as 1 and 0)', async () => {
     const letters: DeadLetter[] = [];
     const sink = new InfluxSink(sinkOptions(server, { server: 'victoriametrics', api: 'v2', mapping: { ...DEFAULT_MAPPING, measurement: 'bulk' } }));

@@ -76,6 +76,14 @@ describe('line protocol parsing', () => {
     ]);
   });
 
+  test('a tag given twice is a bad line naming it, as InfluxDB refuses "duplicate tags"; a field given twice keeps the last value of its type', () => {
+    assert.match(parseError('m,device=a,device=b f=1').message, /^line protocol line 1, column 12: tag "device" appears twice \(duplicate tags\)$/);
+    assert.match(parseError('m,room=a,x=1,room=a f=1').message, /column 14: tag "room" appears twice/);
+    assert.deepEqual(parse('m f=1,g=2,f=3')[0].fields, { f: 3, g: 2 });
+    assert.match(parseError('m f=1,f="one"').message, /^line protocol line 1, column 9: field "f" is given twice, as a number and as a string \(field type conflict\)$/);
+    assert.match(parseError('m f=t,f=1i').message, /as a boolean and as a number/);
+  });
+
   test('errors name the line and column', () => {
     const cases: Array<[string, number, number, RegExp]> = [
       ['ok f=1\ncpu', 2, 4, /measurement "cpu" has no fields/],

@@ -193,6 +193,15 @@ test('VictoriaMetrics keeps numbers only: text fields are left out and counted, 
   assert.match(e.refused[0].reason, /VictoriaMetrics cannot take a double quote in a field name/);
 });
 
+test('VictoriaMetrics refuses a reading before 1970, which it would answer 204 and not keep; InfluxDB takes it', () => {
+  const readings = [r('d', { v: 1 }, {}, -86_400_000), r('d', { v: 2 }, {}, 0)];
+  const vm = encodeReadings(readings, opts('v2', { victoria: true }));
+  assert.equal(vm.body, 'telemetry,device=d v=2 0');
+  assert.deepEqual(vm.refused.map((x) => x.index), [0]);
+  assert.match(vm.refused[0].reason, /ts 1969-12-31T00:00:00\.000Z is before 1970, which VictoriaMetrics cannot keep/);
+  assert.equal(encodeReadings(readings, opts('v1')).body, 'telemetry,device=d v=1 -86400000\ntelemetry,device=d v=2 0');
+});
+
 test('numbers and timestamps are written as JavaScript prints them; a refused or empty reading leaves no part of its line', () => {
   const values = [0, -0, 20, -7, 21.3, -0.5, 1e21, 0.1 + 0.2, 2 ** 53 + 2, -1.5e-7, 123456789012345, 2 ** 31, -(2 ** 31) - 1];
   const fields: Record<string, number> = {};

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processRequest, type InputRequest } from '../../nodes/lib/inputs/request';
-import { parseInfluxLines, describeLineFailures, influxPrecision } from '../../nodes/lib/inputs/influx';
+import { parseInfluxLines, describeLineFailures, influxPrecision, deviceOfLine, countLinesOver } from '../../nodes/lib/inputs/influx';
+import { TooManyLinesError } from '../../nodes/lib/inputs/errors';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
 import { fetchBody, insertReadings } from '../../nodes/lib/inputs/cromflag';
 import { checkAccess, presentedLogin } from '../../nodes/lib/inputs/auth';
@@ -185,6 +186,45 @@ describe('InfluxDB times and partial writes', () => {
     // A parse failure first is quoted as InfluxDB quotes it; the count is still every line dropped.
     const v2 = JSON.parse(answerOutcome('influx-v2', processRequest(req({ route: 'influx-v2', payload: 'm,device=a v=\nm,device=a ünits=4\nm,device=a ok=1\n' }), opts)).body) as { message: string };
     assert.match(v2.message, /^partial write: unable to parse 'm,device=a v=': line 1, .* \(and 1 more bad line\) dropped=2$/);
+  });
+});
+
+describe('InfluxDB lines refused and counted', () => {
+  test('times before 1970 pass the reading schema and keep their instant, in every precision', () => {
+    const out = processRequest(req({ route: 'influx-v1', payload: 'm,device=a v=1 -9223372036\nm,device=a v=2 -1\nm,device=a v=3 86400\n', meta: { precision: 's' } }), opts);
+    assert.deepEqual(out.failures, []);
+    assert.deepEqual(out.readings.map((r) => r.ts), [-9223372036000, -1000, 86_400_000]);
+    const n = processRequest(req({ route: 'influx-v2', payload: 'm,device=a v=1 -1500000\nm,device=a v=2 1000000\n' }), opts);
+    assert.deepEqual(n.readings.map((r) => r.ts), [-2, 1]);
+    // The same lines on /ingest (and the decode node) keep their times as well.
+    const ingest = processRequest(req({ device: 'a', contentType: 'text/plain', payload: 'm,device=a v=1 -86400000000000\nm,device=a v=2 86400000000000' }), opts);
+    assert.deepEqual(ingest.readings.map((r) => r.ts), [-86_400_000, 86_400_000]);
+  });
+
+  test('a refused line names the device its series key names; none when it cannot be read', () => {
+    assert.equal(deviceOfLine('m,device=d1,room=a v=oops'), 'd1');
+    assert.equal(deviceOfLine('m,room=a v='), 'm');
+    assert.equal(deviceOfLine('  cpu,host=h\\ 1 usage=x', 'host'), 'h 1');
+    assert.equal(deviceOfLine('cpu,device=x usage=x', 'host'), 'x');
+    assert.equal(deviceOfLine('m,device=a,device=a v='), 'a');
+    assert.equal(deviceOfLine('m,device=a,device=b v=1'), undefined);
+    assert.equal(deviceOfLine('garbage'), undefined);
+    assert.equal(deviceOfLine('m,device= v=1'), undefined);
+    const out = processRequest(req({ route: 'influx-v1', payload: 'm,device=d1 v=oops\nbad\n' }), opts);
+    assert.deepEqual(out.failures.map((f) => [f.line, f.device]), [[1, 'd1'], [2, undefined]]);
+  });
+
+  test('lines are counted from the bytes; comments, blank lines and string values\' line breaks do not make a body too large', () => {
+    const lines = (n: number) => 'm v=1\n'.repeat(n);
+    assert.equal(countLinesOver(Buffer.from(lines(10)), 10), undefined);
+    assert.equal(countLinesOver(Buffer.from(lines(10).slice(0, -1)), 10), undefined);
+    assert.equal(countLinesOver(Buffer.from(`# c\n\n  \r\n${lines(10)}`), 10), undefined);
+    const over = countLinesOver(Buffer.from(lines(11)), 10);
+    assert.ok(over instanceof TooManyLinesError);
+    assert.equal(over.message, 'the body holds 11 lines of line protocol; the limit is 10 lines per request: send smaller batches');
+    assert.deepEqual([over.code, over.details], ['TOO_MANY_READINGS', { limit: 10, count: 11 }]);
+    // Quotes may hide line breaks inside strings: the parser has the last word.
+    assert.equal(countLinesOver(Buffer.from(`m s="a\nb"\n${lines(9)}`), 10), undefined);
   });
 });
 

@@ -37,11 +37,11 @@ export function required(q: QueryParams, name: string, what: string): string {
   return v;
 }
 
-/** ISO 8601 date or date-time, or epoch milliseconds. A time without an offset is UTC, whatever the server's zone. */
+/** ISO 8601 date or date-time, or epoch milliseconds (negative before 1970). A time without an offset is UTC, whatever the server's zone. */
 export function parseTime(name: string, value: string): number {
   const fail = () => new BadParameterError(name, `"${name}" must be ISO 8601 or epoch milliseconds, got ${quote(value)}`);
   let ms: number;
-  if (/^\d+$/.test(value)) {
+  if (/^-?\d+$/.test(value)) {
     ms = Number(value);
   } else {
     const m = ISO.exec(value);
@@ -54,7 +54,7 @@ export function parseTime(name: string, value: string): number {
     const text = value.replace(' ', 'T');
     ms = Date.parse(h !== undefined && m[7] === undefined ? `${text}Z` : text);
   }
-  if (!Number.isFinite(ms) || ms > MAX_MS) throw fail();
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_MS) throw fail();
   return ms;
 }
 

@@ -45,6 +45,10 @@ function q(s: string): string {
   return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
 }
 
+function typeName(v: FieldValue): string {
+  return typeof v === 'number' ? 'number' : typeof v;
+}
+
 export function checkPrecision(precision: unknown): Precision {
   if (precision === undefined) return 'ns';
   if (precision === 'ns' || precision === 'us' || precision === 'ms' || precision === 's') return precision;
@@ -108,6 +112,8 @@ class LineParser {
       // The spec asks for \= in tag values, but the key already ended at the first "=", so a bare one is unambiguous.
       const value = this.token(', ', ',= ');
       if (value === '') this.fail(`tag ${q(key)} has an empty value (omit the tag instead)`, valueAt);
+      // InfluxDB refuses the point rather than pick one of the values: which the sender meant is unknowable.
+      if (Object.hasOwn(tags, key)) this.fail(`tag ${q(key)} appears twice (duplicate tags)`, keyAt);
       tags[key] = value;
     }
     if (s[this.p] !== ' ') this.fail(`measurement ${q(measurement)} has no fields: expected a space and then key=value`);
@@ -138,7 +144,13 @@ class LineParser {
       if (key === '') this.fail(this.p >= this.end ? 'the field set is missing after the space' : 'a field key is missing');
       if (s[this.p] !== '=') this.fail(`field ${q(key)} has no "=value"`, keyAt);
       this.p++;
-      fields[key] = s[this.p] === '"' && this.p < this.end ? this.stringValue(key) : this.scalarValue(key);
+      const valueAt = this.p;
+      const value = s[this.p] === '"' && this.p < this.end ? this.stringValue(key) : this.scalarValue(key);
+      // As InfluxDB: a field given twice keeps the last value, unless the two are of different types.
+      if (Object.hasOwn(fields, key) && typeof fields[key] !== typeof value) {
+        this.fail(`field ${q(key)} is given twice, as a ${typeName(fields[key])} and as a ${typeName(value)} (field type conflict)`, valueAt);
+      }
+      fields[key] = value;
       if (this.p < this.end && s[this.p] === ',') {
         this.p++;
         continue;

@@ -42,7 +42,7 @@ export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): N
     // SenML times may be relative to receipt and its base name may name the device: resolved here, where both are known.
     if (format === 'senml' || format === 'senml-cbor') data = resolveSenml(data as SenmlRecord[], { device: opts.device, receivedAt: opts.receivedAt }, format);
   }
-  const out = normalizeReadings(data, { device: opts.device, receivedAt: opts.receivedAt, limits }) as NormalizeResult & { format: Format | 'object' };
+  const out = normalizeReadings(data, { device: opts.device, receivedAt: opts.receivedAt, limits, epochMs: format === 'lineprotocol' }) as NormalizeResult & { format: Format | 'object' };
   out.format = format;
   return out;
 }

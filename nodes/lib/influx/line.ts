@@ -245,6 +245,8 @@ function encodeOne(r: Reading, i: number, ctx: LineContext): boolean {
   const out = ctx.out;
   const ts = r.ts;
   if (!Number.isFinite(ts) || Math.abs(ts) > 8.64e15) throw new Refusal(`${who(r)}: ts ${String(ts)} is not epoch milliseconds`);
+  // VictoriaMetrics answers 204 to a sample before 1970 and keeps nothing of it: refused here, it is dead-lettered instead of lost.
+  if (ctx.victoria && ts < 0) throw new Refusal(`${who(r)}: ts ${new Date(ts).toISOString()} is before 1970, which VictoriaMetrics cannot keep`);
   const tags = (r.tags && typeof r.tags === 'object' ? r.tags : undefined) as Record<string, unknown> | undefined;
   const fromTag = mapping.measurementTag && tags ? tags[mapping.measurementTag] : undefined;
   const measurement = typeof fromTag === 'string' && fromTag !== '' ? fromTag : mapping.measurement;

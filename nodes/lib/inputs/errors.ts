@@ -27,3 +27,15 @@ export class RateLimitedError extends UpperstackError {
     super('RATE_LIMITED', message, { retryAfterMs });
   }
 }
+
+/**
+ * A line protocol body of more points than one request may hold (413 on the InfluxDB routes, as
+ * InfluxDB answers a body over its size limit): clients such as Telegraf split the batch and resend.
+ */
+export class TooManyLinesError extends UpperstackError {
+  override readonly name = 'TooManyLinesError';
+  constructor(readonly limit: number, count?: number) {
+    const what = count === undefined ? `more than ${limit.toLocaleString('en-US')}` : count.toLocaleString('en-US');
+    super('TOO_MANY_READINGS', `the body holds ${what} lines of line protocol; the limit is ${limit.toLocaleString('en-US')} lines per request: send smaller batches`, { limit, ...(count === undefined ? {} : { count }) });
+  }
+}

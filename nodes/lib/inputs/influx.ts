@@ -14,6 +14,7 @@
 import type { LineReading, Precision } from '../codec/lineprotocol';
 import { LINE_TIME_MS, parseLineProtocol, TIME_RANGE } from '../codec/lineprotocol';
 import { DecodeError, UpperstackError } from '../errors';
+import { TooManyLinesError } from './errors';
 
 /** Sent on /ping and every answer, as InfluxDB does; clients read it to pick the API version. */
 export const INFLUX_VERSION = '1.8.10';
@@ -51,6 +52,8 @@ export interface LineFailure {
   line: number;
   error: UpperstackError;
   text: string;
+  /** The device the line names, when it can be read although the line is refused. */
+  device?: string;
 }
 
 export interface ParsedLines {
@@ -70,7 +73,11 @@ export function parseInfluxLines(body: Buffer, precision: string | undefined, de
   const failures: LineFailure[] = [];
   const lines: number[] = [];
   // One pass: a bad line is reported with its number and the parser goes on with the next line.
-  let readings: LineReading[] = parseLineProtocol(body, p.parse, undefined, (error, line, text) => failures.push({ line, text, error }), lines);
+  const onBadLine = (error: DecodeError, line: number, text: string) => {
+    const device = deviceOfLine(text, deviceTag);
+    failures.push(device === undefined ? { line, text, error } : { line, text, error, device });
+  };
+  let readings: LineReading[] = parseLineProtocol(body, p.parse, undefined, onBadLine, lines);
   if (p.factor !== 1) readings = scaleTimes(body, readings, lines, precision as string, p.factor, failures);
   for (const r of readings) {
     if (deviceTag !== 'device' && r.tags[deviceTag] !== undefined) {
@@ -82,6 +89,52 @@ export function parseInfluxLines(body: Buffer, precision: string | undefined, de
   }
   if (failures.length > 1) failures.sort((a, b) => a.line - b.line);
   return { readings, lines, failures };
+}
+
+/**
+ * The device a refused line names, read from its series key (measurement and
+ * tags, up to the first unescaped space) as the parser would name it: the
+ * device tag, else the `device` tag, else the measurement. Undefined when the
+ * series key cannot be read to its end, or names the device twice differently.
+ */
+export function deviceOfLine(text: string, deviceTag = 'device'): string | undefined {
+  // Raw (still escaped) parts split at unescaped commas; the series key ends at the first unescaped space.
+  const parts: string[] = [];
+  let from = text.length - text.trimStart().length;
+  let ended = false;
+  for (let i = from; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '\\') i++;
+    else if (ch === ',' || ch === ' ') {
+      parts.push(text.slice(from, i));
+      from = i + 1;
+      if (ch === ' ') {
+        ended = true;
+        break;
+      }
+    }
+  }
+  const measurement = unescapeKey(parts[0] ?? '');
+  if (!ended || measurement === '' || measurement.startsWith('#')) return undefined;
+  const named: Record<string, string | undefined> = {};
+  for (let k = 1; k < parts.length; k++) {
+    const raw = parts[k];
+    let eq = 0;
+    while (eq < raw.length && raw[eq] !== '=') eq += raw[eq] === '\\' ? 2 : 1;
+    if (eq === 0 || eq >= raw.length - 1) return undefined;
+    const key = unescapeKey(raw.slice(0, eq));
+    if (key !== deviceTag && key !== 'device') continue;
+    const value = unescapeKey(raw.slice(eq + 1));
+    // Two different values: which device the sender meant is unknowable.
+    if (named[key] !== undefined && named[key] !== value) return undefined;
+    named[key] = value;
+  }
+  return named[deviceTag] ?? named.device ?? measurement;
+}
+
+/** As the parser reads names: `\\` and a backslash before a comma, equals sign or space unescape; other backslashes stay. */
+function unescapeKey(raw: string): string {
+  return raw.includes('\\') ? raw.replace(/\\([\\,= ])/g, '$1') : raw;
 }
 
 /**
@@ -100,7 +153,7 @@ function scaleTimes(body: Buffer, readings: LineReading[], lines: number[], unit
         text ??= body.toString('utf8').split('\n');
         const line = text[lines[i] - 1]?.replace(/\r$/, '') ?? '';
         const error = new DecodeError(`line protocol line ${lines[i]}: the timestamp in ${unit} is outside the time line protocol can carry (${TIME_RANGE})`, { format: 'lineprotocol', line: lines[i] });
-        failures.push({ line: lines[i], text: line, error });
+        failures.push({ line: lines[i], text: line, error, device: r.device });
         continue;
       }
     }
@@ -110,6 +163,34 @@ function scaleTimes(body: Buffer, readings: LineReading[], lines: number[], unit
   lines.length = 0;
   lines.push(...keptLines);
   return kept;
+}
+
+const NEWLINE = 0x0a;
+const QUOTE = 0x22;
+
+/**
+ * Whether a body holds more lines than `limit`, counted from its bytes before
+ * anything is decoded. Blank and comment lines are not points and do not count.
+ * A body with a double quote may hold line breaks inside string values: when
+ * its lines are over the limit, the parser has the last word (it stops one past
+ * the limit), so such a body is never refused for lines it does not have.
+ */
+export function countLinesOver(body: Buffer, limit: number): TooManyLinesError | undefined {
+  let breaks = 0;
+  for (let at = body.indexOf(NEWLINE); at !== -1 && breaks <= limit; at = body.indexOf(NEWLINE, at + 1)) breaks++;
+  // Physical lines are at most one more than the line breaks.
+  if (breaks < limit) return undefined;
+  let points = 0;
+  for (let start = 0; start < body.length; ) {
+    let end = body.indexOf(NEWLINE, start);
+    if (end === -1) end = body.length;
+    let i = start;
+    while (i < end && (body[i] === 0x20 || (body[i] >= 0x09 && body[i] <= 0x0d))) i++;
+    if (i < end && body[i] !== 0x23) points++;
+    start = end + 1;
+  }
+  if (points <= limit || body.includes(QUOTE)) return undefined;
+  return new TooManyLinesError(limit, points);
 }
 
 /** InfluxDB 1.x error bodies: `{"error":"..."}` (with `line` where one line is at fault). */

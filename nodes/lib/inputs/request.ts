@@ -213,9 +213,9 @@ function influx(req: InputRequest, opts: InputOptions): InputOutcome {
     if (err instanceof UpperstackError) return refuse('malformed', err, req.payload);
     throw err;
   }
-  const items = normalizeReadings(parsed.readings, { receivedAt: req.receivedAt });
+  const items = normalizeReadings(parsed.readings, { receivedAt: req.receivedAt, epochMs: true });
   const out = validateAll(items, opts, undefined, parsed.lines);
-  for (const f of parsed.failures) out.failures.push({ error: f.error, payload: f.text, line: f.line });
+  for (const f of parsed.failures) out.failures.push(f.device === undefined ? { error: f.error, payload: f.text, line: f.line } : { error: f.error, payload: f.text, line: f.line, device: f.device });
   // Failures in the order of their lines: the answer names the first, as InfluxDB does.
   if (out.failures.length > 1) out.failures.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   if (out.readings.length === 0 && out.failures.length > 0) out.refusal = 'malformed';
