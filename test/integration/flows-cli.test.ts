@@ -57,9 +57,10 @@ test('the login comes from UPPERSTACK_PASSWORD; a wrong one or none at all is a 
   const none = await cli(['export', '--url', rt.url], { UPPERSTACK_PASSWORD: undefined });
   assert.equal(none.code, 2);
   assert.match(none.stderr, /set UPPERSTACK_PASSWORD/);
-  const noUrl = await cli(['export']);
-  assert.equal(noUrl.code, 2);
-  assert.match(noUrl.stderr, /--url is required/);
+  // Without --url: $UPPERSTACK_URL, as devices and keys do.
+  const noUrl = await cli(['export'], { UPPERSTACK_PASSWORD: PASSWORD, UPPERSTACK_URL: rt.url });
+  assert.equal(noUrl.code, 0, noUrl.stderr);
+  assert.ok((JSON.parse(noUrl.stdout) as FlowNode[]).some((n) => n.type === 'tab'));
 });
 
 test('import adds the simulator pack on a new tab with fresh ids, and its devices\' readings reach the deployed store', { timeout: 120_000 }, async () => {
