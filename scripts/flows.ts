@@ -34,8 +34,11 @@ Usage:
              second store on the same DuckDB file, a second broker or CoAP input
              on the same port, a second HTTP input, query API or alert node, a
              dashboard or HTTP route already served, a node type the runtime
-             lacks or a reference that does not resolve. --dry-run only says
-             what it would do. Exit status 0 when imported, 1 when refused.
+             lacks or a reference that does not resolve. A \${ENV} property is
+             named by the value it runs with (this command's environment, else
+             the node's default), e.g. "port 5683 (\${UPPERSTACK_COAP_PORT})";
+             the flow keeps the reference. --dry-run only says what it would
+             do. Exit status 0 when imported, 1 when refused.
   export     prints the deployed flows (or one tab with the config nodes it
              uses) without credentials, ready to share or import elsewhere.
 
@@ -220,7 +223,7 @@ async function runImport(args: string[], out: NodeJS.WritableStream): Promise<nu
     const { rev, flows } = await client.flows();
     let plan;
     try {
-      plan = planImport(pack, flows, { knownTypes: types });
+      plan = planImport(pack, flows, { knownTypes: types, env: process.env });
     } catch (err) {
       if (!(err instanceof ImportRefusedError)) throw err;
       out.write(`${basename(file)} was not imported; the deployed flows are unchanged:\n`);
@@ -274,7 +277,7 @@ export function startingFlows(root: string, extra: string | undefined): FlowNode
   const available = readdirSync(join(root, 'flows')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
   for (const name of names) {
     if (!available.includes(name) || name === 'pipeline') throw new Error(`UPPERSTACK_PACKS names "${name}", which is not a pack to add (${available.filter((a) => a !== 'pipeline').join(', ')})`);
-    flows = planImport(parsePack(readFileSync(join(root, 'flows', `${name}.json`), 'utf8')), flows, { knownTypes: types }).flows;
+    flows = planImport(parsePack(readFileSync(join(root, 'flows', `${name}.json`), 'utf8')), flows, { knownTypes: types, env: process.env }).flows;
   }
   return flows;
 }
