@@ -1,5 +1,5 @@
 /**
- * What the admin CLIs (`upperstack devices`, `upperstack keys`) share: their
+ * What the admin CLIs (`upperstack devices`, `upperstack keys`; `flows` for the address) share: their
  * arguments (`<action> [<id>]`, --url, --key, --json, --help and their own
  * options), the admin API call and the table they print.
  */
@@ -56,9 +56,19 @@ export function parseAdminArgs<O extends Options>(argv: string[], own: O, help: 
   }
   const [verb, id, ...extra] = positionals;
   if (extra.length) throw new AdminUsageError(`unexpected "${extra.join(' ')}"`);
-  const url = typeof values.url === 'string' ? values.url : (process.env.UPPERSTACK_URL ?? 'http://127.0.0.1:1880');
+  const url = runtimeUrl(typeof values.url === 'string' ? values.url : undefined);
   const key = typeof values.key === 'string' ? values.key : (process.env.UPPERSTACK_API_KEY ?? '');
   return { values: values as unknown as Values<O>, verb, id, json: values.json === true, ctx: { url, key, out } };
+}
+
+/** The runtime the admin commands talk to: --url, else $UPPERSTACK_URL, else the local one of `npm start`. */
+export function runtimeUrl(flag: string | undefined): string {
+  return flag || process.env.UPPERSTACK_URL || 'http://127.0.0.1:1880';
+}
+
+/** The one line for a runtime that did not answer `err` (a failed fetch) at `url`. */
+export function unreachable(url: string, err: unknown): AdminConnectionError {
+  return new AdminConnectionError(`cannot reach ${url}: ${(err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message} (is the runtime running there? --url or UPPERSTACK_URL)`, { cause: err });
 }
 
 /** Calls the admin API; a refusal becomes an AdminUsageError with the server's message. */
@@ -72,7 +82,7 @@ export async function adminCall(ctx: AdminContext, method: string, path: string,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new AdminConnectionError(`cannot reach ${ctx.url}: ${(err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message} (is the runtime running there? --url or UPPERSTACK_URL)`, { cause: err });
+    throw unreachable(ctx.url, err);
   }
   const text = await res.text();
   let json: unknown;

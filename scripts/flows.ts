@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { ImportRefusedError, planImport, selectTab, stripCredentials } from '../nodes/lib/flows/import';
 import { parsePack, typesFromTemplates, validatePack, type FlowNode } from '../nodes/lib/flows/validate';
+import { runtimeUrl, unreachable } from './admin-cli';
 
 export class FlowsUsageError extends Error {}
 
@@ -15,8 +16,10 @@ export const FLOWS_HELP = `upperstack flows: work with flow packs
 
 Usage:
   upperstack flows validate <pack.json> [--types extra-types.txt]
-  upperstack flows import <pack.json> --url <editor url> [--user admin] [--dry-run]
-  upperstack flows export --url <editor url> [--user admin] [--tab <label>] [--out flows.json]
+  upperstack flows import <pack.json> [--url <editor url>] [--user admin] [--dry-run]
+  upperstack flows export [--url <editor url>] [--user admin] [--tab <label>] [--out flows.json]
+
+  --url URL  the runtime's editor (default $UPPERSTACK_URL, else http://127.0.0.1:1880)
 
   validate   every node type resolves (Node-RED's core nodes, this package's and
              Dashboard 2's), every reference (wires, store, broker, links, scope,
@@ -31,14 +34,18 @@ Usage:
              second store on the same DuckDB file, a second broker or CoAP input
              on the same port, a second HTTP input, query API or alert node, a
              dashboard or HTTP route already served, a node type the runtime
-             lacks or a reference that does not resolve. --dry-run only says
-             what it would do. Exit status 0 when imported, 1 when refused.
+             lacks or a reference that does not resolve. A \${ENV} property is
+             named by the value it runs with (this command's environment, else
+             the node's default), e.g. "port 5683 (\${UPPERSTACK_COAP_PORT})";
+             the flow keeps the reference. --dry-run only says what it would
+             do. Exit status 0 when imported, 1 when refused.
   export     prints the deployed flows (or one tab with the config nodes it
              uses) without credentials, ready to share or import elsewhere.
 
   Login: the editor's user (--user, default admin) and password, taken from
   UPPERSTACK_PASSWORD or asked for on the terminal (never on the command line).
-  An editor without a login needs neither.
+  An editor without a login needs neither. A runtime that does not answer is
+  said in one line, exit status 1.
 `;
 
 function htmlFiles(dir: string): string[] {
@@ -110,7 +117,7 @@ export class AdminClient {
     try {
       login = await fetch(`${c.url}/auth/login`);
     } catch (err) {
-      throw new FlowsUsageError(`cannot reach the editor at ${url}: ${(err as Error).message}`);
+      throw unreachable(url, err);
     }
     const scheme = (await login.json().catch(() => ({}))) as { type?: string };
     if (scheme.type === 'credentials') {
@@ -129,11 +136,16 @@ export class AdminClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
-    const res = await fetch(this.url + path, {
-      method,
-      headers: { accept: 'application/json', 'Node-RED-API-Version': 'v2', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, {
+        method,
+        headers: { accept: 'application/json', 'Node-RED-API-Version': 'v2', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw unreachable(this.url, err);
+    }
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -165,13 +177,13 @@ interface LoginOptions {
 }
 
 async function connect(values: LoginOptions): Promise<AdminClient> {
-  if (!values.url) throw new FlowsUsageError(`--url is required: the editor's address, e.g. http://127.0.0.1:1880\n\n${FLOWS_HELP}`);
+  const url = runtimeUrl(values.url);
   const user = values.user ?? process.env.UPPERSTACK_USER ?? 'admin';
-  return AdminClient.connect(values.url, user, async () => {
+  return AdminClient.connect(url, user, async () => {
     const env = process.env.UPPERSTACK_PASSWORD;
     if (env) return env;
     if (!process.stdin.isTTY) throw new FlowsUsageError('the editor needs a login: set UPPERSTACK_PASSWORD (no terminal to ask on)');
-    return askPassword(`password for ${user} at ${values.url}: `);
+    return askPassword(`password for ${user} at ${url}: `);
   });
 }
 
@@ -211,7 +223,7 @@ async function runImport(args: string[], out: NodeJS.WritableStream): Promise<nu
     const { rev, flows } = await client.flows();
     let plan;
     try {
-      plan = planImport(pack, flows, { knownTypes: types });
+      plan = planImport(pack, flows, { knownTypes: types, env: process.env });
     } catch (err) {
       if (!(err instanceof ImportRefusedError)) throw err;
       out.write(`${basename(file)} was not imported; the deployed flows are unchanged:\n`);
@@ -265,7 +277,7 @@ export function startingFlows(root: string, extra: string | undefined): FlowNode
   const available = readdirSync(join(root, 'flows')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
   for (const name of names) {
     if (!available.includes(name) || name === 'pipeline') throw new Error(`UPPERSTACK_PACKS names "${name}", which is not a pack to add (${available.filter((a) => a !== 'pipeline').join(', ')})`);
-    flows = planImport(parsePack(readFileSync(join(root, 'flows', `${name}.json`), 'utf8')), flows, { knownTypes: types }).flows;
+    flows = planImport(parsePack(readFileSync(join(root, 'flows', `${name}.json`), 'utf8')), flows, { knownTypes: types, env: process.env }).flows;
   }
   return flows;
 }

@@ -81,6 +81,42 @@ Usage:
 Exit status: 0 when every message was acknowledged, 1 when some failed, 2 on bad usage.
 `;
 
+const OPTIONS = {
+  devices: { type: 'string' },
+  rate: { type: 'string' },
+  'plug-rate': { type: 'string' },
+  mix: { type: 'string' },
+  duration: { type: 'string' },
+  protocol: { type: 'string' },
+  url: { type: 'string' },
+  codec: { type: 'string' },
+  topic: { type: 'string' },
+  qos: { type: 'string' },
+  'mqtt-version': { type: 'string' },
+  connections: { type: 'string' },
+  username: { type: 'string' },
+  password: { type: 'string' },
+  token: { type: 'string' },
+  register: { type: 'string' },
+  key: { type: 'string' },
+  anomalies: { type: 'string' },
+  'anomaly-kinds': { type: 'string' },
+  truth: { type: 'string' },
+  seed: { type: 'string' },
+  start: { type: 'string' },
+  speed: { type: 'string' },
+  prefix: { type: 'string' },
+  progress: { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Options that take a value. */
+const VALUE_OPTIONS = new Set(Object.entries(OPTIONS).filter(([, o]) => o.type === 'string').map(([name]) => name));
+
+/** The simulator's own bound (nodes/lib/sim/simulator.ts). */
+const MAX_SPEED = 1_000_000;
+
 const DEFAULT_URLS: Record<string, string> = { mqtt: 'mqtt://127.0.0.1:1883', http: 'http://127.0.0.1:1880', coap: 'coap://127.0.0.1:5683' };
 
 function parseStart(text: string, now: number): number {
@@ -99,9 +135,11 @@ function progressLine(s: SimulatorStats, rate: number, duration: number | undefi
 }
 
 export async function runSimulate(argv: string[], out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } } = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  // "--start -24h" reads naturally; parseArgs would take "-24h" for an option.
-  const args = argv.map((a, i) => (argv[i - 1] === '--start' && /^-\d/.test(a) ? `=${a}` : a)).reduce<string[]>((out, a) => {
-    if (a.startsWith('=') && out[out.length - 1] === '--start') out[out.length - 1] = `--start${a}`;
+  // "--start -24h" reads naturally, and "--speed -1" deserves "must be above 0" rather than parseArgs'
+  // "ambiguous": a negative number after an option taking a value is that option's value.
+  const args = argv.reduce<string[]>((out, a) => {
+    const prev = out[out.length - 1];
+    if (/^-\.?\d/.test(a) && prev && /^--[a-z-]+$/.test(prev) && VALUE_OPTIONS.has(prev.slice(2))) out[out.length - 1] = `${prev}=${a}`;
     else out.push(a);
     return out;
   }, []);
@@ -109,35 +147,7 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   try {
     ({ values } = parseArgs({
       args,
-      options: {
-        devices: { type: 'string' },
-        rate: { type: 'string' },
-        'plug-rate': { type: 'string' },
-        mix: { type: 'string' },
-        duration: { type: 'string' },
-        protocol: { type: 'string' },
-        url: { type: 'string' },
-        codec: { type: 'string' },
-        topic: { type: 'string' },
-        qos: { type: 'string' },
-        'mqtt-version': { type: 'string' },
-        connections: { type: 'string' },
-        username: { type: 'string' },
-        password: { type: 'string' },
-        token: { type: 'string' },
-        register: { type: 'string' },
-        key: { type: 'string' },
-        anomalies: { type: 'string' },
-        'anomaly-kinds': { type: 'string' },
-        truth: { type: 'string' },
-        seed: { type: 'string' },
-        start: { type: 'string' },
-        speed: { type: 'string' },
-        prefix: { type: 'string' },
-        progress: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
       strict: true,
     }));
   } catch (err) {
@@ -161,6 +171,7 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   const kinds = values['anomaly-kinds'] ? (values['anomaly-kinds'].split(',').map((s) => s.trim()).filter(Boolean) as AnomalyKind[]) : [...ANOMALY_KINDS];
   for (const k of kinds) if (!ANOMALY_KINDS.includes(k)) throw new SimulateUsageError(`--anomaly-kinds: unknown kind "${k}"; use ${ANOMALY_KINDS.join(', ')}`);
   const speed = num(values.speed, 'speed', 1);
+  if (!(speed > 0 && speed <= MAX_SPEED)) throw new SimulateUsageError(`--speed must be a positive number (simulated seconds per real second, at most ${MAX_SPEED}), got "${values.speed}"`);
   const duration = values.duration !== undefined ? parseDuration(values.duration, 'duration') : undefined;
   const now = Date.now();
   const start = values.start !== undefined ? parseStart(values.start, now) : now;

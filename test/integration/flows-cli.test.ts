@@ -57,9 +57,10 @@ test('the login comes from UPPERSTACK_PASSWORD; a wrong one or none at all is a 
   const none = await cli(['export', '--url', rt.url], { UPPERSTACK_PASSWORD: undefined });
   assert.equal(none.code, 2);
   assert.match(none.stderr, /set UPPERSTACK_PASSWORD/);
-  const noUrl = await cli(['export']);
-  assert.equal(noUrl.code, 2);
-  assert.match(noUrl.stderr, /--url is required/);
+  // Without --url: $UPPERSTACK_URL, as devices and keys do.
+  const noUrl = await cli(['export'], { UPPERSTACK_PASSWORD: PASSWORD, UPPERSTACK_URL: rt.url });
+  assert.equal(noUrl.code, 0, noUrl.stderr);
+  assert.ok((JSON.parse(noUrl.stdout) as FlowNode[]).some((n) => n.type === 'tab'));
 });
 
 test('import adds the simulator pack on a new tab with fresh ids, and its devices\' readings reach the deployed store', { timeout: 120_000 }, async () => {
@@ -111,11 +112,12 @@ test('a pack that would break the deployed flows is refused with the reason, and
     { id: 'x2', type: 'lamp-controller', z: 't1', wires: [] },
   ]);
   const before = await admin.flows();
-  const r = await cli(['import', file, '--url', rt.url]);
+  // The command runs in the runtime's environment: the port it names is the one the runtime resolves.
+  const r = await cli(['import', file, '--url', rt.url], { UPPERSTACK_PASSWORD: PASSWORD, UPPERSTACK_MQTT_PORT: String(rt.mqttPort) });
   assert.equal(r.code, 1);
   assert.match(r.stdout, /clash\.json was not imported; the deployed flows are unchanged/);
   assert.match(r.stdout, /node c2 \(upperstack-store-config\): a second store on the DuckDB file <data>\/upperstack\.duckdb.*"embedded DuckDB"/);
-  assert.match(r.stdout, /node b2 \(upperstack-broker\): a second embedded broker on port \$\{UPPERSTACK_MQTT_PORT\}/);
+  assert.match(r.stdout, new RegExp(`node b2 \\(upperstack-broker\\): a second embedded broker on port ${rt.mqttPort} \\(\\$\\{UPPERSTACK_MQTT_PORT\\}\\), which the deployed one listens on`));
   assert.match(r.stdout, /node s2 \(upperstack-store\) wires: wires names gone, which is neither in the pack nor deployed/);
   assert.match(r.stdout, /node x2 \(lamp-controller\): unknown node type "lamp-controller"/);
   assert.equal((await admin.flows()).rev, before.rev);

@@ -133,7 +133,7 @@ describe('alerts', () => {
     assert.equal(rule.status, 201);
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
     cleanup.push(() => client.endAsync(true));
-    // The pack's subscriber connects once the embedded broker listens (a retry after the start).
+    // The pack's subscriber connects as the embedded broker starts (test/integration/alerts-pack-start.test.ts).
     await eventually(async () => (/\[mqtt-broker:embedded broker \(loopback\)\] Connected to broker/.test(rt.output()) ? true : undefined), 30_000, 'the pack\'s subscriber connected');
     await client.publishAsync('devices/kettle/telemetry', JSON.stringify({ temperature: 99 }), { qos: 1 });
     await eventually(async () => (/\[debug:critical\] kettle boils at 99/.test(rt.output()) ? true : undefined), 30_000, 'the critical alert in the log');

@@ -161,6 +161,16 @@ describe('upperstack-alert node', () => {
     assert.equal((await call('GET', `${api}/api/v1/rules/hot`)).status, 404);
   });
 
+  test('POST /api/v1/rules/import refuses a pack with two rules of one name: 409 naming it, no rule imported', async () => {
+    const before = ((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules;
+    const r = await call('POST', `${api}/api/v1/rules/import?mode=merge`, { rules: [{ ...HOT, id: 'twin1', name: 'Twin' }, { ...HOT, id: 'twin2', name: 'twin' }] });
+    assert.equal(r.status, 409);
+    const e = ((await r.json()) as { error: { code: string; pointer: string; message: string } }).error;
+    assert.deepEqual([e.code, e.pointer], ['CONFLICT', '/rules/1/name']);
+    assert.match(e.message, /two rules of the pack are named "twin"/);
+    assert.deepEqual(((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules, before);
+  });
+
   test('a redeploy keeps a firing alert and a pending duration', async () => {
     tell.length = 0;
     all.length = 0;

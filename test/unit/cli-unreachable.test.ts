@@ -1,5 +1,5 @@
 /**
- * The admin commands (devices, keys) when the runtime is not there: one line that says so and where it
+ * The admin commands (devices, keys, flows) when the runtime is not there: one line that says so and where it
  * looked, exit 1, no stack trace. The port is reserved and never listened on, so the connection is refused.
  */
 import { test } from 'node:test';
@@ -23,5 +23,20 @@ for (const command of [['devices', 'list'], ['keys', 'list']]) {
     assert.match(r.stderr, new RegExp(`^upperstack ${command[0]}: cannot reach ${url.replace(/\./g, '\\.')}: .*is the runtime running there\\?`));
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+}
+
+const PACK = join(__dirname, '..', '..', '..', 'flows', 'simulator.json');
+
+for (const command of [['flows', 'export'], ['flows', 'import', PACK]]) {
+  test(`upperstack ${command.slice(0, 2).join(' ')} without --url goes to $UPPERSTACK_URL; no runtime there: the same one line, exit 1`, async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const r = await run(process.execPath, [CLI, ...command], { env: { ...process.env, UPPERSTACK_URL: url, UPPERSTACK_PASSWORD: 'x' } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^upperstack flows: cannot reach ${url.replace(/\./g, '\\.')}: .*is the runtime running there\\? --url or UPPERSTACK_URL\\)$`, 'm'));
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   });
 }

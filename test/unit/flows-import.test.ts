@@ -62,7 +62,7 @@ test('refused: a second DuckDB store on the same file, a second broker or CoAP i
     { id: 'ui2', type: 'ui-base', name: 'mine', path: '/dashboard' },
   ]);
   assert.ok(said.some((s) => /^db2: a second store on the DuckDB file <data>\/upperstack.duckdb/.test(s)), said.join('\n'));
-  assert.ok(said.some((s) => /^b2: a second embedded broker on port \$\{UPPERSTACK_MQTT_PORT\}/.test(s)));
+  assert.ok(said.some((s) => /^b2: a second embedded broker on port 1883 \(\$\{UPPERSTACK_MQTT_PORT\}\)/.test(s)), said.join('\n'));
   assert.ok(said.some((s) => /^c2: a second CoAP input on port/.test(s)));
   assert.ok(said.some((s) => /^h2: a second upperstack-http-in node/.test(s)));
   assert.ok(said.some((s) => /^a2: a second upperstack-api node/.test(s)));
@@ -118,4 +118,31 @@ test('a first start with UPPERSTACK_PACKS: the default pack plus the named packs
   assert.deepEqual(validatePack(flows, { knownTypes: types }), []);
   assert.throws(() => startingFlows(root, 'alerts,nope'), /UPPERSTACK_PACKS names "nope", which is not a pack to add \(.*alerts.*\)/);
   assert.throws(() => startingFlows(root, 'pipeline'), /not a pack to add/);
+});
+
+test('refusals name the port a ${ENV} property runs with (the environment, else the node\'s default), and the imported flow keeps the reference', () => {
+  const coap = (port: string): FlowNode[] => [
+    { id: 't', type: 'tab', label: 'x' },
+    { id: 'c2', type: 'upperstack-coap-in', z: 't', port, wires: [[], []] },
+  ];
+  const said = (pack: FlowNode[], env: Record<string, string>) => {
+    try {
+      planImport(pack, pipeline, { knownTypes: types, env });
+    } catch (err) {
+      assert.ok(err instanceof ImportRefusedError);
+      return err.problems.map((p) => `${p.node}: ${p.message}`);
+    }
+    return [];
+  };
+  assert.deepEqual(said(coap('${UPPERSTACK_COAP_PORT}'), {}), ['c2: a second CoAP input on port 5683 (${UPPERSTACK_COAP_PORT}), which the deployed one listens on']);
+  assert.deepEqual(said(coap('${UPPERSTACK_COAP_PORT}'), { UPPERSTACK_COAP_PORT: '5999' }), ['c2: a second CoAP input on port 5999 (${UPPERSTACK_COAP_PORT}), which the deployed one listens on']);
+  // The number the deployed placeholder stands for clashes too; another one does not.
+  assert.deepEqual(said(coap('5999'), { UPPERSTACK_COAP_PORT: '5999' }), ['c2: a second CoAP input on port 5999, which the deployed one listens on']);
+  assert.deepEqual(said(coap('5700'), { UPPERSTACK_COAP_PORT: '5999' }), []);
+  // A tab's own environment comes first, as in Node-RED.
+  const onTab = coap('${UPPERSTACK_COAP_PORT}');
+  onTab[0].env = [{ name: 'UPPERSTACK_COAP_PORT', value: '5700', type: 'str' }];
+  assert.deepEqual(said(onTab, { UPPERSTACK_COAP_PORT: '5999' }), []);
+  const plan = planImport(coap('${UPPERSTACK_COAP_PORT}'), pipeline.filter((n) => n.type !== 'upperstack-coap-in'), { knownTypes: types, env: { UPPERSTACK_COAP_PORT: '5999' } });
+  assert.equal(plan.added.find((n) => n.type === 'upperstack-coap-in')!.port, '${UPPERSTACK_COAP_PORT}');
 });

@@ -98,12 +98,33 @@ describe('rule store', () => {
     const dir = tempDir('us-rules-');
     const store = new RuleStore(dir);
     const who = { actor: 'api', via: 'api' };
-    store.create({ ...HOT, id: 'old' }, who);
+    store.create({ ...HOT, id: 'old', name: 'Old' }, who);
     assert.throws(() => store.import({ rules: [HOT, { ...HOT, id: 'b', severity: 'loud' }] }, 'merge', who), (e: RuleInvalidError) => e.details.pointer === '/rules/1/severity');
     assert.deepEqual(store.list().map((r) => r.id), ['old'], 'nothing changed');
     assert.deepEqual(store.import({ rules: [HOT] }, 'merge', who), { created: ['hot'], updated: [], deleted: [] });
     assert.deepEqual(store.import({ rules: [HOT] }, 'replace', who), { created: [], updated: [], deleted: ['old'] });
     assert.deepEqual(store.export(), { rules: [HOT] });
+  });
+
+  it('a pack with two rules of one name (any case) is refused, naming it, before anything changes; so is a merge onto a kept rule of its name', () => {
+    const dir = tempDir('us-rules-');
+    const store = new RuleStore(dir);
+    const who = { actor: 'api', via: 'api' };
+    store.create({ ...HOT, id: 'old', name: 'Old' }, who);
+    const twice = { rules: [{ ...HOT, id: 'a' }, { ...HOT, id: 'b', name: ' too HOT ' }] };
+    assert.throws(
+      () => store.import(twice, 'replace', who),
+      (e: ConflictError) => e.code === 'CONFLICT' && e.details.pointer === '/rules/1/name' && /two rules of the pack are named "too HOT" \(\/rules\/0 and \/rules\/1\)/.test(e.message),
+    );
+    assert.throws(() => store.import(twice.rules, 'merge', who), (e: ConflictError) => e.details.pointer === '/1/name');
+    assert.throws(
+      () => store.import({ rules: [HOT, { ...HOT, id: 'new', name: 'old' }] }, 'merge', who),
+      (e: ConflictError) => e.code === 'CONFLICT' && e.details.pointer === '/rules/1/name' && /a rule named "Old" exists already \(old\)/.test(e.message),
+    );
+    assert.deepEqual(store.list().map((r) => r.id), ['old'], 'nothing changed');
+    assert.deepEqual(new RuleStore(dir).list().map((r) => r.id), ['old'], 'nothing changed on disk');
+    // Replacing the kept rule frees its name; so does the pack's own rule of the same id.
+    assert.deepEqual(store.import({ rules: [{ ...HOT, id: 'old', name: 'Older' }, { ...HOT, id: 'new', name: 'Old' }] }, 'merge', who), { created: ['new'], updated: ['old'], deleted: [] });
   });
 
   it('a rules.json edited by hand into an invalid rule: the rule is reported, the others load', () => {

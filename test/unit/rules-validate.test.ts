@@ -50,8 +50,9 @@ describe('rule validation', () => {
     assert.equal(pointerOf({ ...EXAMPLE, id: 'has space' }), '/id');
   });
 
-  it('rule packs: errors point into the pack; ids are unique', () => {
-    assert.equal(validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b' }] }).length, 2);
+  it('rule packs: errors point into the pack; ids and names are unique', () => {
+    assert.equal(validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b', name: 'Another' }] }).length, 2);
+    assert.throws(() => validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b' }] }), (e: RuleInvalidError) => e.code === 'CONFLICT' && e.details.pointer === '/rules/1/name');
     assert.throws(() => validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b', severity: 'x' }] }), (e: RuleInvalidError) => e.details.pointer === '/rules/1/severity');
     assert.throws(() => validatePack([EXAMPLE, EXAMPLE]), (e: RuleInvalidError) => e.details.pointer === '/1/id');
   });

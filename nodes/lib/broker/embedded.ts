@@ -122,6 +122,20 @@ export class EmbeddedMqttBroker {
   }
 
   private async doStart(): Promise<void> {
+    // The port is bound before aedes and its persistence are ready (that takes a while on a data folder with
+    // sessions): a client started next to the broker, such as a flow's mqtt-broker config node, then connects
+    // at once instead of being refused and retrying seconds later with a clean session that missed what was
+    // published meanwhile. Its CONNECT waits in the socket until aedes takes it.
+    const early: { aedes?: AedesInstance } = {};
+    const waiting: Socket[] = [];
+    const tcp = createNetServer((socket) => {
+      if (early.aedes) return this.track(socket, early.aedes);
+      this.trackSocket(socket);
+      waiting.push(socket);
+    });
+    const tcpPort = this.listen(tcp, this.opts.port);
+    // Awaited below, after aedes: a refusal (port in use) must not go unhandled meanwhile.
+    tcpPort.catch(noop);
     installWriteHook();
     const { Aedes } = (await import('aedes')) as unknown as { Aedes: { createBroker(o: object): Promise<AedesInstance> } };
     const s = this.settings();
@@ -187,8 +201,9 @@ export class EmbeddedMqttBroker {
       this.events.onClientError?.(c.id, err);
     });
 
-    const tcp = createNetServer((socket) => this.track(socket, aedes));
-    this.addresses.tcp = await this.listen(tcp, this.opts.port);
+    this.addresses.tcp = await tcpPort;
+    early.aedes = aedes;
+    for (const socket of waiting.splice(0)) if (!socket.destroyed) this.handle(socket, aedes);
     if (this.opts.tlsPort) {
       // With a CA, a client certificate is asked for but not required: an unverified one is simply not used.
       const clientCerts = this.opts.tlsCaFile ? { ca: readFileSync(this.opts.tlsCaFile), requestCert: true, rejectUnauthorized: false } : {};

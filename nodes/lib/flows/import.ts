@@ -42,30 +42,77 @@ export function freshId(): string {
   return randomBytes(8).toString('hex');
 }
 
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Node-RED's whole-property reference, `${NAME}`: replaced when NAME is set, left as written when not. */
+const ENV_REF = /^\$\{(\S+)\}$/;
+
+/**
+ * A property as Node-RED hands it to the node: a `${NAME}` property takes the value of the node's tab's
+ * environment (its `str` entries), else the global one (`global-config`), else the process's (`env`).
+ */
+function envResolver(flows: readonly FlowNode[], env: Env): (n: FlowNode, v: string) => string {
+  const scopes = new Map<string, Map<string, string>>();
+  for (const f of flows) {
+    if ((f.type !== 'tab' && f.type !== 'global-config') || !Array.isArray(f.env)) continue;
+    const vars = new Map<string, string>();
+    for (const e of f.env as Array<{ name?: unknown; value?: unknown; type?: unknown }>) {
+      if (typeof e?.name === 'string' && (e.type === 'str' || e.type === undefined) && typeof e.value === 'string') vars.set(e.name, e.value);
+    }
+    scopes.set(f.type === 'tab' ? f.id : '\u0000global', vars);
+  }
+  return (n, v) => {
+    const name = ENV_REF.exec(v)?.[1];
+    if (!name) return v;
+    for (const scope of [n.z ? scopes.get(n.z) : undefined, scopes.get('\u0000global')]) {
+      const value = scope?.get(name);
+      if (value !== undefined) return value;
+    }
+    return env[name] ?? v;
+  };
+}
+
 /**
  * What one running instance can have only once, as a key: a node of the pack
  * whose key a deployed node (not reused) already has would break one of them.
+ * Keys hold the values the nodes run with (`${ENV}` resolved, the nodes' own
+ * defaults when unset), so a placeholder and the number it stands for clash;
+ * `shown` is that value as the refusal says it, with the reference beside it.
  */
-function exclusiveKey(n: FlowNode): { key: string; why: string } | undefined {
+function exclusiveKey(n: FlowNode, resolve: (n: FlowNode, v: string) => string): { key: string; why: string; shown: string } | undefined {
   const s = (v: unknown) => (v === undefined || v === null ? '' : String(v).trim());
+  let shown = '';
+  // The value a node runs with: the reference resolved, else the node's default (an unset one means "not set").
+  const r = (v: unknown, fallback = ''): string => {
+    const raw = s(v);
+    const value = resolve(n, raw).trim();
+    const effective = value === '' || ENV_REF.test(value) ? fallback || value : value;
+    shown = ENV_REF.test(raw) && effective !== raw ? `${effective} (${raw})` : effective;
+    return effective;
+  };
+  const k = exclusiveKeyOf(n, s, r);
+  return k && { ...k, shown };
+}
+
+function exclusiveKeyOf(n: FlowNode, s: (v: unknown) => string, r: (v: unknown, fallback?: string) => string): { key: string; why: string } | undefined {
   switch (n.type) {
     case 'upperstack-store-config': {
       const sinks = Array.isArray(n.sinks) ? (n.sinks as Array<Record<string, unknown>>) : [{ kind: n.kind ?? 'duckdb', path: n.path ?? '' }];
       const duck = sinks.find((k) => s(k.kind || 'duckdb') === 'duckdb');
       if (!duck) return undefined;
-      const path = s(duck.path) || '<data>/upperstack.duckdb';
-      return { key: `duckdb:${path}`, why: `a second store on the DuckDB file ${path}: DuckDB lets one store hold a file, so one of them would fail to open. Name the pack's store config like the deployed one ("{deployed}") to share it, or give it another file` };
+      const path = r(duck.path, '<data>/upperstack.duckdb');
+      return { key: `duckdb:${path}`, why: `a second store on the DuckDB file {value}: DuckDB lets one store hold a file, so one of them would fail to open. Name the pack's store config like the deployed one ("{deployed}") to share it, or give it another file` };
     }
     case 'upperstack-broker':
-      return { key: `mqtt-port:${s(n.port) || '1883'}`, why: 'a second embedded broker on port {value}, which the deployed one listens on' };
+      return { key: `mqtt-port:${r(n.port, '1883')}`, why: 'a second embedded broker on port {value}, which the deployed one listens on' };
     case 'upperstack-coap-in':
-      return { key: `coap-port:${s(n.port) || '5683'}`, why: 'a second CoAP input on port {value}, which the deployed one listens on' };
+      return { key: `coap-port:${r(n.port, '5683')}`, why: 'a second CoAP input on port {value}, which the deployed one listens on' };
     case 'upperstack-http-in':
     case 'upperstack-api':
     case 'upperstack-alert':
       return { key: n.type, why: `a second ${n.type} node: its routes (and, for alerts, the one rule set) exist once per runtime, and one is deployed already ("{deployed}")` };
     case 'ui-base':
-      return { key: `ui-path:${s(n.path) || '/dashboard'}`, why: 'a second Dashboard 2 base at {value}, which the deployed dashboard serves' };
+      return { key: `ui-path:${r(n.path, '/dashboard')}`, why: 'a second Dashboard 2 base at {value}, which the deployed dashboard serves' };
     case 'http in':
       return { key: `http:${s(n.method).toUpperCase()} ${s(n.url)}`, why: 'the HTTP route {value} is served by a deployed http in node already' };
     default:
@@ -96,7 +143,11 @@ function remap(n: FlowNode, ids: ReadonlyMap<string, string>): FlowNode {
   return out;
 }
 
-export function planImport(pack: readonly FlowNode[], deployed: readonly FlowNode[], opts: { knownTypes: ReadonlySet<string> }): ImportPlan {
+/**
+ * `env`: the environment `${NAME}` properties are resolved in for the refusals' keys and messages (the
+ * runtime's when the caller runs beside it); the flows keep the references as written.
+ */
+export function planImport(pack: readonly FlowNode[], deployed: readonly FlowNode[], opts: { knownTypes: ReadonlySet<string>; env?: Env }): ImportPlan {
   const problems: Problem[] = [];
   // Deployed config nodes by type and name: the pack's of the same type and name are the same thing.
   const byName = new Map<string, FlowNode>();
@@ -116,16 +167,17 @@ export function planImport(pack: readonly FlowNode[], deployed: readonly FlowNod
   const added = pack.filter((n) => !reusedIds.has(ids.get(n.id)!)).map((n) => remap(n, ids));
 
   const taken = new Map<string, FlowNode>();
+  const resolve = envResolver([...deployed, ...added], opts.env ?? {});
   for (const n of active(deployed)) {
-    const k = exclusiveKey(n);
+    const k = exclusiveKey(n, resolve);
     if (k) taken.set(k.key, n);
   }
   for (const n of active(added)) {
-    const k = exclusiveKey(n);
+    const k = exclusiveKey(n, resolve);
     const other = k ? taken.get(k.key) : undefined;
     if (k && other) {
       const packId = [...ids].find(([, to]) => to === n.id)?.[0] ?? n.id;
-      problems.push({ node: packId, type: n.type, message: k.why.replace('{value}', valueOf(k.key)).replace('{deployed}', String(other.name || other.id)) });
+      problems.push({ node: packId, type: n.type, message: k.why.replace('{value}', k.shown || valueOf(k.key)).replace('{deployed}', String(other.name || other.id)) });
     } else if (k) {
       taken.set(k.key, n);
     }

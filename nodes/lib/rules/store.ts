@@ -130,6 +130,15 @@ export class RuleStore {
     const updated: string[] = [];
     const deleted: string[] = [];
     const incoming = new Set(rules.map((r) => r.id));
+    if (mode === 'merge') {
+      // A rule the merge keeps holds its name: the pack may not bring a second rule of it.
+      const base = Array.isArray(pack) ? '' : '/rules';
+      rules.forEach((r, i) => {
+        const name = r.name.trim().toLowerCase();
+        const other = [...this.rules.values()].find((o) => !incoming.has(o.id) && o.name.trim().toLowerCase() === name);
+        if (other) throw new ConflictError(`a rule named "${other.name}" exists already (${other.id}), and ${base}/${i} (${r.id}) has its name: give it another name, or import with mode=replace; nothing was imported`, { rule: other.id, pointer: `${base}/${i}/name` });
+      });
+    }
     if (mode === 'replace') for (const id of this.rules.keys()) if (!incoming.has(id)) deleted.push(id);
     for (const id of deleted) this.rules.delete(id);
     for (const r of rules) {

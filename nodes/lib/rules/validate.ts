@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { RuleInvalidError } from '../errors';
+import { ConflictError, RuleInvalidError } from '../errors';
 import { packageRoot } from '../paths';
 import { escapePointer, valueAt } from '../schema/pointer';
 import { durationMs } from './duration';
@@ -207,12 +207,14 @@ export function validatePack(data: unknown): Rule[] {
   if (!Array.isArray(list)) throw new RuleInvalidError('a rule pack is {"rules": [...]} or an array of rules', { pointer: base });
   if (list.length > 10_000) throw new RuleInvalidError(`a rule pack holds at most 10000 rules, this one ${list.length}`, { pointer: base });
   const ids = new Set<string>();
+  // The rules API refuses a second rule of a name (trimmed, any case) with 409; a pack may not bring two either.
+  const names = new Map<string, number>();
   return list.map((r, i) => {
+    let rule: Rule;
     try {
-      const rule = validateRule(r);
+      rule = validateRule(r);
       if (ids.has(rule.id)) throw new RuleInvalidError(`/id "${rule.id}" appears twice in the pack`, { pointer: '/id' });
       ids.add(rule.id);
-      return rule;
     } catch (err) {
       if (err instanceof RuleInvalidError) {
         const pointer = `${base}/${i}${String(err.details.pointer)}`;
@@ -221,5 +223,12 @@ export function validatePack(data: unknown): Rule[] {
       }
       throw err;
     }
+    const name = rule.name.trim().toLowerCase();
+    const first = names.get(name);
+    if (first !== undefined) {
+      throw new ConflictError(`two rules of the pack are named "${rule.name.trim()}" (${base}/${first} and ${base}/${i}): give each rule a name of its own; nothing was imported`, { pointer: `${base}/${i}/name`, rule: rule.id });
+    }
+    names.set(name, i);
+    return rule;
   });
 }
