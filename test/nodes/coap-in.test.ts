@@ -146,6 +146,35 @@ test('4.00 with a diagnostic, 4.15, 4.03, 4.13 with Size1; bad requests are dead
   assert.equal(stored.length, 0);
 });
 
+test('a Block1 upload whose Size1 announces more than the limit is refused 4.13 with Size1 at its first block', async () => {
+  await load();
+  const file = join(scratch, 'too-big.json');
+  writeFileSync(file, JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ ts: 1767225600000 + i, t: i, note: 'y'.repeat(20) }))));
+  const url = `coap://127.0.0.1:${port}/telemetry/k7`;
+  // libcoap announces the whole body's size (Size1) with its first block.
+  const out = await client(['-m', 'post', '-t', '50', '-b', '64', '-f', file, url]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${out.stdout}${out.stderr}`, /4\.13/);
+  assert.match(`${out.stdout}${out.stderr}`, /Size1 \d{5} bytes\) is more than 8192 bytes/);
+  // Block 0 of 64 bytes announcing 20,000: answered 4.13 with the limit in Size1 and a diagnostic, not 2.31 Continue.
+  const sock = createSocket('udp4');
+  try {
+    const answer = new Promise<Buffer>((r) => sock.once('message', r));
+    const size1 = Buffer.alloc(2);
+    size1.writeUInt16BE(20000);
+    sock.send(generate({ code: 'POST', messageId: 4343, token: Buffer.from([3, 4]), confirmable: true, payload: Buffer.alloc(64, 0x20), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('k7') }, { name: 'Block1', value: Buffer.from([0x0a]) }, { name: 'Size1', value: size1 }] }), port, '127.0.0.1');
+    const p = parse(await answer);
+    assert.equal(p.code, '4.13');
+    assert.equal(p.messageId, 4343);
+    const limit = p.options.find((o) => o.name === 'Size1')!.value;
+    assert.equal(limit.readUIntBE(0, limit.length), 8192);
+    assert.equal(p.payload.toString(), 'the payload announced (Size1 20000 bytes) is more than 8192 bytes');
+  } finally {
+    sock.close();
+  }
+  assert.equal(stored.length, 0);
+  assert.equal(failed.length, 0);
+});
+
 test('40-reading requests pause the input at its readings mark of 50: 5.03 with Max-Age naming the readings', async () => {
   // The helper nodes settle nothing: every request's readings stay in flight.
   await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
