@@ -17,6 +17,7 @@ import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
 import { freeUdpPort } from '../helpers/ports';
 import { checkHealth } from '../../nodes/shared/runtime';
+import { intakeStats } from '../../nodes/lib/ingest';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -196,6 +197,29 @@ test('40-reading requests pause the input at its readings mark of 50: 5.03 with 
     assert.ok(busy.options.some((o) => o.name === 'Max-Age'));
   } finally {
     sock.close();
+  }
+});
+
+test('a burst of 40-reading requests from several clients at once: 2.04 up to the readings mark of 50, 5.03 beyond', async () => {
+  // The helper nodes settle nothing: every accepted request's readings stay in flight.
+  await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
+  const socks = Array.from({ length: 5 }, () => createSocket('udp4'));
+  try {
+    await Promise.all(socks.map((s) => new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()))));
+    // All sent before any is answered, as devices do that post at the same moment.
+    const answers = socks.map((s) => new Promise<ReturnType<typeof parse>>((r) => s.once('message', (m) => r(parse(m)))));
+    socks.forEach((s, n) => {
+      const body = JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ t: n * 100 + i })));
+      s.send(generate({ code: 'POST', messageId: 500 + n, token: Buffer.from([n]), confirmable: true, payload: Buffer.from(body), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from(`b${n}`) }, { name: 'Content-Format', value: Buffer.from([50]) }] }), port, '127.0.0.1');
+    });
+    const codes = (await Promise.all(answers)).map((p) => p.code);
+    // Below the mark a request is taken, so the one that reaches it is the last: 40, then 80 readings in flight.
+    assert.deepEqual(codes.filter((c) => c === '2.04').length, 2, codes.join(' '));
+    assert.deepEqual(codes.filter((c) => c === '5.03').length, 3, codes.join(' '));
+    const pending = intakeStats().find((s) => s.id === `c${loads}`)!;
+    assert.equal(pending.pendingReadings, 80);
+  } finally {
+    for (const s of socks) s.close();
   }
 });
 
