@@ -12,7 +12,6 @@ import type { Socket, RemoteInfo } from 'node:dgram';
 import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import type { Received } from '../lib/ingest/record';
-import { weighReceipt } from '../lib/ingest/receipts';
 import { describeError, UpperstackError } from '../lib/errors';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
@@ -139,12 +138,10 @@ export = function register(RED: NodeAPI): void {
             if (key) exchanges.forget(key);
             return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
           }
-          // The readings mark counts what the request holds, not one per request.
-          const weight = outcomeWeight(outcome);
-          if (weight > 1) weighReceipt({ j: intake.id, s: result.accepted[0] }, weight);
           requests++;
           reply(coapOutcomeAnswer(outcome));
-        });
+          // The readings mark counts what the request holds, not one per request.
+        }, outcomeWeight(outcome));
       } catch (err) {
         outcomes.delete(rec);
         reply(coapError('4.13', describeError(err).message, { Size1: config.maxBytes }));

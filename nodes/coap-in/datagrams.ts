@@ -56,7 +56,9 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
     }
     const path = packet.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8')).join('/');
     const tag = packet.options.find((o) => o.name === 292)?.value.toString('hex') ?? '';
-    const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}#${tag}`, block, packet.payload);
+    const size1 = packet.options.find((o) => o.name === 'Size1')?.value;
+    const announced = size1 === undefined || size1.length > 4 ? undefined : size1.length === 0 ? 0 : size1.readUIntBE(0, size1.length);
+    const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}#${tag}`, block, packet.payload, Date.now(), announced);
     if (result.type === 'error') {
       reply(sock, rinfo, check, result.code, Buffer.from(result.message), result.code === '4.13' ? [{ name: 'Size1', value: uint(maxBytes) }] : [], msg.length);
       return undefined;

@@ -6,7 +6,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import { consume } from '../shared/receipts';
 import { installSettlement } from '../shared/settlement';
-import { toDeadLetter, topicLevel } from '../lib/deadletter';
+import { keptOf, toDeadLetter, topicLevel } from '../lib/deadletter';
 import { replayFacts } from '../lib/deadletter-replay';
 import { deadLettered } from '../lib/metrics';
 import { onClose, onInput } from '../shared/input';
@@ -32,8 +32,9 @@ export = function register(RED: NodeAPI): void {
     onClose(node, () => forgetTopic());
 
     onInput(node, (msg, send, done) => {
-      // Kept in the store with what a replay needs; published and passed on without the bytes.
-      const letter = { ...toDeadLetter({ ...msg, error: msg.error ?? (msg as { _error?: unknown })._error }), ...replayFacts(msg) };
+      // Kept in the store with what a replay needs (an impostor's body not at all); published and passed on without the bytes.
+      const failed = keptOf({ ...msg, error: msg.error ?? (msg as { _error?: unknown })._error });
+      const letter = { ...toDeadLetter(failed), ...replayFacts(failed) };
       const { bytes: _bytes, ...shown } = letter;
       const finish = (err?: Error) => {
         if (err) return done(err);

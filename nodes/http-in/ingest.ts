@@ -8,7 +8,6 @@ import type { Request } from 'express';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { RateLimiterRes } from '../lib/security/rate-limiter';
 import type { Received } from '../lib/ingest/record';
-import { weighReceipt } from '../lib/ingest/receipts';
 import { BadDeviceIdError, BadParameterError, PayloadTooLargeError, TooManyReadingsError, UpperstackError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
 import { DEFAULT_LIMITS } from '../lib/limits';
@@ -280,12 +279,10 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
   try {
     input.intake.submitThen([rec], (result) => {
       if ('refused' in result) return send(res, answerError(route, 503, result.error, result.retryAfterMs));
-      // The readings mark counts what the request holds, not one per request.
-      const weight = outcomeWeight(outcome);
-      if (weight > 1) weighReceipt({ j: input.intake.id, s: result.accepted[0] }, weight);
       input.count();
       send(res, answerOutcome(route, outcome));
-    });
+      // The readings mark counts what the request holds, not one per request.
+    }, outcomeWeight(outcome));
   } catch (err) {
     send(res, answerError(route, 413, err instanceof UpperstackError ? err : { code: 'PAYLOAD_TOO_LARGE', message: String(err) }));
   }

@@ -45,6 +45,20 @@ export function toDeadLetter(msg: FailedMessage, now = Date.now()): DeadLetter {
   };
 }
 
+/**
+ * Failures whose body a dead letter does not keep: a message that names
+ * another device than its path or topic (DEVICE_MISMATCH) is an impostor's,
+ * so only why it was refused is recorded, whichever input it came through.
+ */
+const BODY_NOT_KEPT: ReadonlySet<string> = new Set(['DEVICE_MISMATCH']);
+
+/** The failed message as its dead letter may keep it: without the body when the failure is an impostor's. */
+export function keptOf<T extends FailedMessage>(msg: T): T {
+  const err = msg.error as { code?: unknown } | undefined;
+  if (typeof err !== 'object' || err === null || typeof err.code !== 'string' || !BODY_NOT_KEPT.has(err.code)) return msg;
+  return { ...msg, payload: undefined };
+}
+
 /** A device name safe to use as one topic level. */
 export function topicLevel(device: string): string {
   const clean = device.replace(/[+#/\u0000\uFFFD]/g, '_');

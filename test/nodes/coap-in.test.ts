@@ -17,6 +17,7 @@ import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
 import { freeUdpPort } from '../helpers/ports';
 import { checkHealth } from '../../nodes/shared/runtime';
+import { intakeStats } from '../../nodes/lib/ingest';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -146,6 +147,35 @@ test('4.00 with a diagnostic, 4.15, 4.03, 4.13 with Size1; bad requests are dead
   assert.equal(stored.length, 0);
 });
 
+test('a Block1 upload whose Size1 announces more than the limit is refused 4.13 with Size1 at its first block', async () => {
+  await load();
+  const file = join(scratch, 'too-big.json');
+  writeFileSync(file, JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ ts: 1767225600000 + i, t: i, note: 'y'.repeat(20) }))));
+  const url = `coap://127.0.0.1:${port}/telemetry/k7`;
+  // libcoap announces the whole body's size (Size1) with its first block.
+  const out = await client(['-m', 'post', '-t', '50', '-b', '64', '-f', file, url]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${out.stdout}${out.stderr}`, /4\.13/);
+  assert.match(`${out.stdout}${out.stderr}`, /Size1 \d{5} bytes\) is more than 8192 bytes/);
+  // Block 0 of 64 bytes announcing 20,000: answered 4.13 with the limit in Size1 and a diagnostic, not 2.31 Continue.
+  const sock = createSocket('udp4');
+  try {
+    const answer = new Promise<Buffer>((r) => sock.once('message', r));
+    const size1 = Buffer.alloc(2);
+    size1.writeUInt16BE(20000);
+    sock.send(generate({ code: 'POST', messageId: 4343, token: Buffer.from([3, 4]), confirmable: true, payload: Buffer.alloc(64, 0x20), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('k7') }, { name: 'Block1', value: Buffer.from([0x0a]) }, { name: 'Size1', value: size1 }] }), port, '127.0.0.1');
+    const p = parse(await answer);
+    assert.equal(p.code, '4.13');
+    assert.equal(p.messageId, 4343);
+    const limit = p.options.find((o) => o.name === 'Size1')!.value;
+    assert.equal(limit.readUIntBE(0, limit.length), 8192);
+    assert.equal(p.payload.toString(), 'the payload announced (Size1 20000 bytes) is more than 8192 bytes');
+  } finally {
+    sock.close();
+  }
+  assert.equal(stored.length, 0);
+  assert.equal(failed.length, 0);
+});
+
 test('40-reading requests pause the input at its readings mark of 50: 5.03 with Max-Age naming the readings', async () => {
   // The helper nodes settle nothing: every request's readings stay in flight.
   await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
@@ -167,6 +197,29 @@ test('40-reading requests pause the input at its readings mark of 50: 5.03 with 
     assert.ok(busy.options.some((o) => o.name === 'Max-Age'));
   } finally {
     sock.close();
+  }
+});
+
+test('a burst of 40-reading requests from several clients at once: 2.04 up to the readings mark of 50, 5.03 beyond', async () => {
+  // The helper nodes settle nothing: every accepted request's readings stay in flight.
+  await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
+  const socks = Array.from({ length: 5 }, () => createSocket('udp4'));
+  try {
+    await Promise.all(socks.map((s) => new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()))));
+    // All sent before any is answered, as devices do that post at the same moment.
+    const answers = socks.map((s) => new Promise<ReturnType<typeof parse>>((r) => s.once('message', (m) => r(parse(m)))));
+    socks.forEach((s, n) => {
+      const body = JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ t: n * 100 + i })));
+      s.send(generate({ code: 'POST', messageId: 500 + n, token: Buffer.from([n]), confirmable: true, payload: Buffer.from(body), options: [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from(`b${n}`) }, { name: 'Content-Format', value: Buffer.from([50]) }] }), port, '127.0.0.1');
+    });
+    const codes = (await Promise.all(answers)).map((p) => p.code);
+    // Below the mark a request is taken, so the one that reaches it is the last: 40, then 80 readings in flight.
+    assert.deepEqual(codes.filter((c) => c === '2.04').length, 2, codes.join(' '));
+    assert.deepEqual(codes.filter((c) => c === '5.03').length, 3, codes.join(' '));
+    const pending = intakeStats().find((s) => s.id === `c${loads}`)!;
+    assert.equal(pending.pendingReadings, 80);
+  } finally {
+    for (const s of socks) s.close();
   }
 });
 

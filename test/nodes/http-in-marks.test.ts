@@ -6,8 +6,10 @@
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createConnection, type Socket } from 'node:net';
 import helper from 'node-red-node-test-helper';
 import { tempDir } from '../helpers/temp';
+import { intakeStats } from '../../nodes/lib/ingest';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const httpIn = require('../../nodes/http-in/http-in');
@@ -62,4 +64,44 @@ test('with the readings mark at 0, only the request mark counts', async () => {
     { id: 'bad', type: 'helper' },
   ]);
   for (let i = 0; i < 4; i++) assert.equal((await post('m2', batch('m2', 100, i * 100))).status, 202);
+});
+
+/** A connected socket to the runtime's HTTP server. */
+function connect(): Promise<Socket> {
+  const { port } = new URL((helper as unknown as { url(): string }).url());
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ host: '127.0.0.1', port: Number(port) }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+test('8 clients posting 900-reading batches at the same moment: in flight stays within the mark plus one request, the rest is 503 with Retry-After', async () => {
+  // Nothing here is ever settled: whatever is answered 202 stays in flight.
+  const id = `h${++loads}`;
+  await helper.load([httpIn], [
+    { id, type: 'upperstack-http-in', highWater: 1000, highWaterReadings: 5000, configVersion: 2, wires: [['ok'], ['bad']] },
+    { id: 'ok', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ]);
+  const sockets = await Promise.all(Array.from({ length: 8 }, () => connect()));
+  const answers = sockets.map((s) => new Promise<string>((resolve) => {
+    let text = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => (text += d));
+    s.on('end', () => resolve(text));
+  }));
+  // Every request is on the wire before the server reads any of them, as when devices post at once.
+  sockets.forEach((s, c) => {
+    const body = batch(`burst${c}`, 900, 0);
+    s.write(`POST /ingest/burst${c} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  const texts = await Promise.all(answers);
+  const statuses = texts.map((t) => Number(/^HTTP\/1\.1 (\d{3})/.exec(t)?.[1]));
+  const accepted = statuses.filter((st) => st === 202).length * 900;
+  // Below the mark (5,000) a request is taken, so the one that reaches it is the last: at most 4,999 + 900.
+  assert.equal(accepted, 5400, statuses.join(' '));
+  assert.equal(intakeStats().find((st) => st.id === id)?.pendingReadings, accepted);
+  const refused = texts.filter((t) => t.startsWith('HTTP/1.1 503'));
+  assert.equal(refused.length, 2, statuses.join(' '));
+  for (const t of refused) assert.match(t, /\r\nretry-after: \d+\r\n/i);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toDeadLetter, topicLevel } from '../../nodes/lib/deadletter';
+import { keptOf, toDeadLetter, topicLevel } from '../../nodes/lib/deadletter';
 import { bearerMatches } from '../../nodes/lib/security/apikey';
 import { isLoopback } from '../../nodes/lib/security/net';
 
@@ -34,4 +34,13 @@ test('API keys must match exactly as a Bearer token', () => {
 test('only loopback addresses count as loopback', () => {
   for (const h of ['127.0.0.1', '127.5.0.9', 'localhost', '::1']) assert.ok(isLoopback(h), h);
   for (const h of ['0.0.0.0', '192.168.1.2', '::', 'example.org']) assert.ok(!isLoopback(h), h);
+});
+
+test('an impostor\'s body (DEVICE_MISMATCH) is left out of its letter, whatever the input; other failures keep theirs', () => {
+  const error = { code: 'DEVICE_MISMATCH', message: 'the payload names device "b" but the topic names "a"' };
+  const mqtt = keptOf({ device: 'a', topic: 'devices/a/telemetry', payload: Buffer.from('{"device":"b","t":1}'), error });
+  assert.equal(toDeadLetter(mqtt).payload, '');
+  assert.equal(toDeadLetter(mqtt).reason, error.message);
+  const bad = { device: 'a', payload: Buffer.from('{"t":'), error: { code: 'DECODE_FAILED', message: 'JSON ends early' } };
+  assert.equal(keptOf(bad), bad);
 });

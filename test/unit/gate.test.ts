@@ -127,3 +127,20 @@ test('with the messages mark off, a pause from the readings mark ends at half th
   assert.ok(!gate.isPaused());
   j.close();
 });
+
+test('fullWith counts what is not written yet with the journal, against the marks and the ceiling, without closing the gate', () => {
+  const j = journal();
+  const gate = new AckGate(j, { highWater: 10, lowWater: 5, highReadings: 100 });
+  const seq = j.append(Buffer.from('a'));
+  j.weigh(seq, 40);
+  assert.equal(gate.fullWith(0, 0), false);
+  assert.equal(gate.fullWith(1, 59), false, '40 + 59 is below the readings mark');
+  assert.equal(gate.fullWith(1, 60), true, '40 + 60 reaches it');
+  assert.equal(gate.fullWith(9, 9), true, '1 + 9 messages reach the messages mark');
+  // Taken by a store write: out of the mark, still under the ceiling of three times it.
+  j.take(seq);
+  assert.equal(gate.fullWith(1, 99), false);
+  assert.equal(gate.fullWith(1, 260), true, '40 taken + 260 reach the ceiling of 300');
+  assert.equal(gate.isPaused(), false);
+  j.close();
+});

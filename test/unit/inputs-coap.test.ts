@@ -145,6 +145,10 @@ describe('Block1 reassembly', () => {
     assert.equal((a.add('g', { num: 2, more: true, szx: 0 }, b16(0)) as { code: string }).code, '4.08');
     assert.equal((a.add('big', { num: 100, more: false, szx: 6 }, b16(0)) as { code: string }).code, '4.13');
     assert.equal((a.add('short', { num: 0, more: true, szx: 1 }, b16(0)) as { code: string }).code, '4.00');
+    // Size1 announcing more than the limit: refused at block 0, nothing kept of the transfer.
+    assert.deepEqual(a.add('announced', { num: 0, more: true, szx: 0 }, b16(0), Date.now(), 201), { type: 'error', code: '4.13', message: 'the payload announced (Size1 201 bytes) is more than 200 bytes' });
+    assert.equal((a.add('announced', { num: 1, more: true, szx: 0 }, b16(0)) as { code: string }).code, '4.08');
+    assert.deepEqual(a.add('fits', { num: 0, more: true, szx: 0 }, b16(0), Date.now(), 200), { type: 'continue' });
     assert.deepEqual(parseBlock1(block1Value({ num: 4000, more: true, szx: 2 })), { num: 4000, more: true, szx: 2 });
   });
 });

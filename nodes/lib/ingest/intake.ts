@@ -40,6 +40,8 @@ const RECORD_HEADER = 16;
 interface Submission {
   start: number;
   count: number;
+  /** Readings each of its records holds (its weight for the readings mark). */
+  each: number;
   resolve(r: SubmitResult): void;
 }
 
@@ -63,6 +65,13 @@ export class Intake {
    */
   private early: { dropped: boolean } | undefined;
   private submissions: Submission[] = [];
+  /**
+   * Records and readings of this turn's submissions, not journaled yet: counted
+   * with the journal's, so the requests of one turn (one per client at once)
+   * do not each pass the mark the journal alone has not reached.
+   */
+  private queuedRecords = 0;
+  private queuedReadings = 0;
   private scheduled = false;
   private readonly flushNow = () => {
     this.scheduled = false;
@@ -188,17 +197,24 @@ export class Intake {
   /**
    * submit() with a callback instead of a promise, for inputs that answer every
    * request (HTTP, CoAP): `done` runs once, at once for a refusal, else when the
-   * journal write of this turn is done. Throws for a record that can never be
+   * journal write of this turn is done. `readings`: how many readings the
+   * records hold in all (their weight for the readings mark, default one each),
+   * known before they are journaled. Throws for a record that can never be
    * journaled (protocol details over 64 KiB); then `done` never runs.
    */
-  submitThen(recs: readonly Received[], done: (result: SubmitResult) => void): void {
+  submitThen(recs: readonly Received[], done: (result: SubmitResult) => void, readings = recs.length): void {
     if (this.state !== 'open') return done(this.refuse('closed'));
     if (recs.length === 0) return done({ accepted: [] });
     if (this.gate.check()) return done(this.refuse(this.gate.pauseState()?.reason ?? 'backlog'));
+    // What this turn took already counts: past a mark with it, the next request waits (503) like the ones after the write.
+    if (this.gate.fullWith(this.queuedRecords, this.queuedReadings)) return done(this.refuse('backlog'));
     let size = 0;
     for (const r of recs) size += RECORD_HEADER + RECORD_ENCODER.size(r);
     if (this.journal.bytes() + size > this.budgetBytes) return done(this.refuse('disk'));
-    this.submissions.push({ start: this.recs.length, count: recs.length, resolve: done });
+    const each = Math.max(1, Math.ceil(readings / recs.length));
+    this.submissions.push({ start: this.recs.length, count: recs.length, each, resolve: done });
+    this.queuedRecords += recs.length;
+    this.queuedReadings += each * recs.length;
     for (const r of recs) {
       this.recs.push(r);
       this.acks.push(undefined);
@@ -240,6 +256,8 @@ export class Intake {
     this.fails = [];
     this.early = undefined;
     this.submissions = [];
+    this.queuedRecords = 0;
+    this.queuedReadings = 0;
     let first: number;
     try {
       first = this.journal.appendGroup(recs, RECORD_ENCODER);
@@ -260,6 +278,10 @@ export class Intake {
     // time it first arrived (readings without a time of their own take it), yet it is not stuck.
     this.noteAge(first, Math.max(recs[0].receivedAt, Date.now()));
     this.received += n;
+    // Weighed before the gate looks: a write that reaches the readings mark pauses the input now.
+    for (const s of submissions) {
+      if (s.each > 1) for (let k = 0; k < s.count; k++) this.journal.weigh(first + s.start + k, s.each);
+    }
     for (let i = 0; i < n; i++) {
       const ack = acks[i];
       if (ack) this.gate.admit(ack);
@@ -351,8 +373,8 @@ export class Intake {
       name: this.name,
       reason,
       retryAfterMs,
-      readings: () => this.journal.readings(),
-      backlog: () => this.journal.backlog(),
+      readings: () => this.journal.readings() + this.queuedReadings,
+      backlog: () => this.journal.backlog() + this.queuedRecords,
       highWater: this.highWater,
       highWaterReadings: this.highWaterReadings,
       budgetBytes: this.budgetBytes,

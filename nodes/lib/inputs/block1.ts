@@ -3,8 +3,9 @@
  * CoAP input itself: per endpoint and resource (and Request-Tag), since clients
  * such as libcoap send each block with a new token. Blocks must come in order;
  * a repeated block (a retransmission) is acknowledged again; a transfer that
- * would pass the size limit is refused before it is kept. Bounded in number and
- * age of transfers.
+ * would pass the size limit, or whose Size1 option announces more (RFC 7959
+ * §4), is refused before it is kept, at the first block that shows it. Bounded
+ * in number and age of transfers.
  */
 export interface Block1 {
   num: number;
@@ -46,9 +47,14 @@ export class Block1Assembler {
   private readonly transfers = new Map<string, Transfer>();
   constructor(private readonly maxBytes: number, private readonly maxTransfers = 1000, private readonly lifetimeMs = 247_000) {}
 
-  add(key: string, block: Block1, payload: Buffer, now = Date.now()): BlockResult {
+  /** `announced`: the request's Size1 option, the size of the whole body as the client tells it. */
+  add(key: string, block: Block1, payload: Buffer, now = Date.now(), announced?: number): BlockResult {
     this.prune(now);
     if (block.szx === 7) return { type: 'error', code: '4.00', message: 'Block1 size exponent 7 is reserved' };
+    if (announced !== undefined && announced > this.maxBytes) {
+      this.transfers.delete(key);
+      return { type: 'error', code: '4.13', message: `the payload announced (Size1 ${announced} bytes) is more than ${this.maxBytes} bytes` };
+    }
     const size = 2 ** (block.szx + 4);
     if (block.more && payload.length !== size) return { type: 'error', code: '4.00', message: `block ${block.num} holds ${payload.length} bytes; every block but the last holds ${size}` };
     const start = block.num * size;

@@ -110,6 +110,22 @@ export class AckGate {
     return this.paused;
   }
 
+  /**
+   * Whether the marks or ceilings would be reached with `messages` and
+   * `readings` more than the journal holds: what a request/response input has
+   * taken this turn but not written yet. Changes nothing (the gate closes once
+   * they are written); false with nothing more.
+   */
+  fullWith(messages: number, readings: number): boolean {
+    if (messages === 0 && readings === 0) return false;
+    if (this.high !== Infinity) {
+      if (this.journal.backlog() + messages >= this.ceilingMessages) return true;
+      if ((this.journal.untakenBacklog ? this.journal.untakenBacklog() : this.journal.backlog()) + messages >= this.high) return true;
+    }
+    if (this.highReadings === Infinity) return false;
+    return this.untaken() + readings >= this.highReadings || this.readings() + readings >= this.ceiling;
+  }
+
   /** Acks withheld right now. */
   waiting(): number {
     return this.held.length;

@@ -41,7 +41,8 @@ function bodyOf(l: DeadLetter): Uint8Array | undefined {
   if (l.bytes !== undefined) return l.bytes;
   if (typeof l.body === 'string') return Buffer.from(l.body, 'base64');
   const p = l.payload;
-  if (typeof p !== 'string') return undefined;
+  // An empty excerpt is a body not kept (an impostor's, one the store refused to hold), not an empty body.
+  if (typeof p !== 'string' || p === '') return undefined;
   const bytes = p.startsWith('base64:') ? Buffer.from(p.slice(7), 'base64') : Buffer.from(p, 'utf8');
   return bytes.length < EXCERPT && !p.endsWith('…') ? bytes : undefined;
 }

@@ -39,7 +39,8 @@ function bodyOf(l: DeadLetter): string | undefined {
   if (l.bytes !== undefined) return Buffer.from(l.bytes.buffer, l.bytes.byteOffset, l.bytes.byteLength).toString('base64');
   if (typeof l.body === 'string') return l.body;
   const p = l.payload;
-  if (typeof p !== 'string') return undefined;
+  // An empty excerpt is a body not kept (an impostor's, one the store refused to hold), not an empty body.
+  if (typeof p !== 'string' || p === '') return undefined;
   const bytes = p.startsWith('base64:') ? Buffer.from(p.slice(7), 'base64') : Buffer.from(p, 'utf8');
   return bytes.length < EXCERPT && !p.endsWith('…') ? bytes.toString('base64') : undefined;
 }
