@@ -18,6 +18,7 @@ import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutc
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
+import { deviceIdProblem } from '../lib/devices/record';
 import type { Principal, Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
 import { registerHealth } from '../shared/runtime';
@@ -216,6 +217,9 @@ export = function register(RED: NodeAPI): void {
       }
       if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
       if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
+      // Refused even where no registry decides ids, as over HTTP: a device named so now could never be registered and secured.
+      const malformed = deviceIdProblem(device);
+      if (malformed !== undefined) return early(coapError('4.00', `BAD_DEVICE_ID: ${malformed}`));
       const decided = (who: Access | Refusal): void => {
         if (!who.ok) {
           const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};

@@ -23,6 +23,7 @@ import { answerError } from '../lib/inputs/answers';
 import { checkAccess } from '../lib/inputs/auth';
 import { readRequestBody } from '../lib/inputs/body';
 import { INFLUX_VERSION } from '../lib/inputs/influx';
+import { queryEncodingError } from '../lib/inputs/fast-path';
 import { requestEmitter } from '../shared/request-emit';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose } from '../shared/input';
@@ -144,6 +145,8 @@ export = function register(RED: NodeAPI): void {
     ownBody(req);
     const input = activeHttpIn();
     const q = req.query as Record<string, unknown>;
+    // As on the write routes: a parameter sent as %FC (in the query string or a form body) would be read literally.
+    let malformed = queryEncodingError(req.originalUrl);
     let text = first(q.q);
     if (text === undefined) {
       const body = (req as { body?: unknown }).body;
@@ -151,7 +154,9 @@ export = function register(RED: NodeAPI): void {
       else {
         try {
           const raw = await readRequestBody(req, 64 * 1024, input?.bodyTimeoutMs ?? 0);
-          text = new URLSearchParams(raw.toString('utf8')).get('q') ?? undefined;
+          const form = raw.toString('utf8');
+          malformed ??= queryEncodingError(`?${form}`);
+          text = new URLSearchParams(form).get('q') ?? undefined;
         } catch (err) {
           if (err instanceof BodyTimeoutError) return sendTimeout('influx-v1', res, err);
           text = undefined;
@@ -159,6 +164,7 @@ export = function register(RED: NodeAPI): void {
       }
     } else req.resume();
     if (!input || input.config.influx === false) return send(res, answerError('influx-v1', 404, { code: 'NOT_FOUND', message: 'the InfluxDB routes are not served' }));
+    if (malformed) return send(res, answerError('influx-v1', 400, malformed));
     const who = await authenticateHttp(req, req.query as Record<string, unknown>, input);
     if (!who.ok) return send(res, answerError('influx-v1', who.status, who, who.retryAfterMs));
     if (text !== undefined && /^\s*CREATE\s+DATABASE\b/i.test(text)) {

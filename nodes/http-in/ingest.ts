@@ -8,7 +8,7 @@ import type { Request } from 'express';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { RateLimiterRes } from '../lib/security/rate-limiter';
 import type { Received } from '../lib/ingest/record';
-import { BadDeviceIdError, BadParameterError, PayloadTooLargeError, TooManyReadingsError, UpperstackError } from '../lib/errors';
+import { BadDeviceIdError, PayloadTooLargeError, TooManyReadingsError, UpperstackError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
 import { DEFAULT_LIMITS } from '../lib/limits';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
@@ -21,7 +21,7 @@ import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
 import type { Principal } from '../lib/security/device-auth';
 import { toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
-import { malformedQueryParameter, type RouteRequest } from '../lib/inputs/fast-path';
+import { queryEncodingError, type RouteRequest } from '../lib/inputs/fast-path';
 
 let active: ActiveHttpIn | undefined;
 
@@ -147,13 +147,10 @@ function refusedWriter(route: InputRoute, req: IncomingMessage, res: ServerRespo
 
 /** Answers 400 and returns true when a query parameter is not valid percent-encoding (it would be read literally). */
 function refusedQuery(route: InputRoute, req: IncomingMessage, res: ServerResponse): boolean {
-  const url = req.url ?? '';
-  const q = url.indexOf('?');
-  if (q === -1) return false;
-  const bad = malformedQueryParameter(url.slice(q + 1));
+  const bad = queryEncodingError(req.url ?? '');
   if (bad === undefined) return false;
   req.resume();
-  send(res, answerError(route, 400, new BadParameterError(bad, `the query parameter "${bad}" is not valid percent-encoding: encode its UTF-8 bytes as %XX`)));
+  send(res, answerError(route, 400, bad));
   return true;
 }
 

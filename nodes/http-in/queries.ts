@@ -16,6 +16,7 @@ import { storeForAccess } from '../shared/access';
 import { authenticateHttp } from './access';
 import { deviceAuth } from '../shared/devices';
 import { fetchBody } from '../lib/inputs/cromflag';
+import { queryEncodingError } from '../lib/inputs/fast-path';
 import { deviceInfo } from '../lib/api/devices';
 import type { Reading } from '../lib/reading';
 import type { ActiveHttpIn } from './active';
@@ -50,6 +51,9 @@ export type ReadAudit = (entry: AuditInput) => void;
 
 export async function handleFetch(input: ActiveHttpIn | undefined, req: Request, res: Response, audit?: ReadAudit): Promise<void> {
   if (!input || input.config.cromflag === false) return sendError(res, 404, 'NOT_FOUND', '/fetch is not served: deploy an http in node with the CroMFlaG2 routes on');
+  // As on the write routes: a login or range parameter sent as %FC would otherwise be read literally.
+  const malformed = queryEncodingError(req.originalUrl);
+  if (malformed) return sendError(res, 400, malformed.code, malformed.message, { parameter: malformed.details.parameter });
   if (!input.store) return sendError(res, 503, 'NO_STORE', 'the http in node has no store to read from');
   const q = req.query as Record<string, unknown>;
   const device = String(req.params.device);

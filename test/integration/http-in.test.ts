@@ -316,6 +316,28 @@ test('GET /fetch with "from" after "to" is 400 naming both, as the query API ans
   assert.equal((await curl([`${rt.url}/fetch/fetch2?from=1000&to=1000`])).status, 200);
 });
 
+test('GET /fetch and POST /query: a query parameter that is not valid percent-encoding is 400 BAD_PARAMETER naming it, as on the write routes', async () => {
+  assert.equal((await post('/ingest/fetch3', JSON.stringify({ ts: Date.now() - 60_000, t: 1 }), 'application/json')).status, 202);
+  await readingsCount('fetch3', 1);
+  const fetched = await curl([`${rt.url}/fetch/fetch3?from=0&u=fetch3%FC&p=x`]);
+  assert.equal(fetched.status, 400, fetched.body);
+  assert.deepEqual(JSON.parse(fetched.body), {
+    error: { code: 'BAD_PARAMETER', message: 'the query parameter "u" is not valid percent-encoding: encode its UTF-8 bytes as %XX', parameter: 'u' },
+  });
+  // Well-formed percent-encoding is read as before.
+  const good = await curl([`${rt.url}/fetch/fetch3?from=0&note=%C3%BC`]);
+  assert.equal(good.status, 200, good.body);
+  assert.equal((JSON.parse(good.body) as { tsdata: unknown[] }).tsdata.length, 1);
+  // The InfluxDB route answers in InfluxDB 1.x's error shape, for the query string and a form body alike.
+  for (const args of [['-X', 'POST', `${rt.url}/query?q=CREATE%20DATABASE%20a%FC`], ['--data-binary', 'q=CREATE+DATABASE+a%FC', `${rt.url}/query`]]) {
+    const query = await curl(args);
+    assert.equal(query.status, 400, query.body);
+    assert.deepEqual(JSON.parse(query.body), { error: 'the query parameter "q" is not valid percent-encoding: encode its UTF-8 bytes as %XX' });
+  }
+  const create = await curl(['--data-binary', 'q=CREATE+DATABASE+%C3%BC', `${rt.url}/query`]);
+  assert.equal(create.status, 200, create.body);
+});
+
 test('CoAP: an unsupported Content-Format is answered 4.15 naming the Content-Format and the ones the input takes', async () => {
   const file = join(scratch, 'exi.bin');
   writeFileSync(file, 'x');

@@ -17,6 +17,8 @@ import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { SinkSet, normalizeSinks } from '../../nodes/lib/store/sinks';
 import type { AggregateFn, ReadingSource, ReadingsPage } from '../../nodes/lib/store/types';
 import type { Reading } from '../../nodes/lib/reading';
+import type { AlertEvent } from '../../nodes/lib/rules/types';
+import { alertRows } from '../../nodes/alert/rows';
 import { startInfluxd, startVictoria, type TsdbServer } from '../helpers/influxd';
 import { eventually } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
@@ -141,6 +143,42 @@ for (const server of ['influxdb', 'victoriametrics'] as const) {
     });
   });
 }
+
+test('InfluxDB: a device listed after its latest row was an alert transition keeps the tags of its readings, as from DuckDB', async () => {
+  const influx = await startInfluxd();
+  const sink = new InfluxSink({ server: 'influxdb', url: influx.url, api: 'v1', database: 'upperstack', precision: 'ms', mapping: DEFAULT_MAPPING, types: new FieldTypeRegistry(), gzipAbove: 65536, timeoutMs: 10_000, create: true, retentionMs: 0 });
+  const ref = new DuckDbStore({ path: ':memory:' });
+  try {
+    await sink.open();
+    await ref.open();
+    // A reading field named as one of the alert's tags: still a field, never the alert's tag.
+    const rows: Reading[] = [
+      { device: 'boiler', ts: T0, fields: { temp: 60, message: 'ok' }, tags: { site: 'north' } },
+      { device: 'boiler', ts: T0 + 60_000, fields: { temp: 95 }, tags: { site: 'north' } },
+      { device: 'quiet', ts: T0, fields: { temp: 20 }, tags: { site: 'south' } },
+    ];
+    // As the alert node writes them: the boiler's last row is an alert's, and one device has nothing else.
+    const alert = (device: string, ts: number): AlertEvent => ({
+      id: `hot:${device}`, rule: 'hot', ruleName: 'hot', device, event: 'firing', state: 'firing', previous: 'pending', severity: 'critical',
+      ts, message: `${device} too hot`, reason: 'temp 95 above 90', since: ts, occurrences: 1, notify: true,
+    });
+    rows.push(...alertRows([alert('boiler', T0 + 120_000), alert('alarm-only', T0 + 5_000)]));
+    await sink.write(rows);
+    await ref.write(rows);
+    const reader = new InfluxReader({ server: 'influxdb', url: influx.url, database: 'upperstack', mapping: DEFAULT_MAPPING, timeoutMs: 10_000 });
+    const got = await reader.devices({});
+    assert.deepEqual(got.map((d) => [d.device, d.tags]), [['alarm-only', {}], ['boiler', { site: 'north' }], ['quiet', { site: 'south' }]]);
+    assert.deepEqual(got, await ref.devices({}));
+    // In a range that holds the reading and the alert row only, as well.
+    const range = { from: T0 + 30_000, to: T0 + 200_000 };
+    assert.deepEqual((await reader.devices(range)).find((d) => d.device === 'boiler')?.tags, { site: 'north' });
+    assert.deepEqual(await reader.devices(range), await ref.devices(range));
+  } finally {
+    await sink.close();
+    await ref.close();
+    await influx.destroy();
+  }
+});
 
 test('store config: querySink makes the store answer reading queries from the server, dead letters stay embedded', async () => {
   const vm = await startVictoria();

@@ -358,11 +358,32 @@ test('a Uri-Path that is not UTF-8 is 4.00, never stored under a device name wit
   } finally {
     sock.close();
   }
-  // The same device name in valid UTF-8 is stored: the input itself is fine.
-  const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":2}', `coap://127.0.0.1:${port}/telemetry/a%C3%BFb`]);
+  // A device id by the rule is stored: the input itself is fine.
+  const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":2}', `coap://127.0.0.1:${port}/telemetry/a-b`]);
   assert.match(ok.stdout, /"accepted":1/);
   await waitFor(() => (stored.length ? true : undefined), 'the reading');
-  assert.deepEqual(stored.map((r) => [r.device, r.fields.t]), [['a\u00ffb', 2]]);
+  assert.deepEqual(stored.map((r) => [r.device, r.fields.t]), [['a-b', 2]]);
+});
+
+test('a device id in the path that breaks the id rule is 4.00 BAD_DEVICE_ID naming the rule, without a registry', async () => {
+  await load();
+  const body = '{"ts":1767225600000,"t":21.5}';
+  for (const [path, shown] of [['telemetry/temp%20sensor', 'temp sensor'], ['telemetry/a,b', 'a,b'], ['telemetry/a%C3%BFb', 'a..b']] as const) {
+    const res = await client(['-m', 'post', '-t', '50', '-e', body, `coap://127.0.0.1:${port}/${path}`]).catch((e: { stdout: string; stderr: string }) => e);
+    const out = `${res.stdout}${res.stderr}`;
+    assert.match(out, /4\.00/, path);
+    // libcoap prints the diagnostic payload of an error answer on stderr, bytes past ASCII as dots.
+    assert.ok(out.includes(`BAD_DEVICE_ID: "${shown}" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@"`), `${path}: ${out}`);
+  }
+  // Observing the commands of such a name is refused alike (the diagnostic of a GET without a body is cut at 3x its size).
+  const get = await client(['-m', 'get', '-B', '2', `coap://127.0.0.1:${port}/commands/temp%20sensor`]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${get.stdout}${get.stderr}`, /4\.00 BAD_DEVICE_ID: "temp sensor" is not a device id/);
+  // Not dead-lettered either: nothing was journaled under such a name.
+  const ok = await client(['-m', 'post', '-t', '50', '-e', body, `coap://127.0.0.1:${port}/telemetry/temp-sensor`]);
+  assert.match(ok.stdout, /"accepted":1/);
+  await waitFor(() => (stored.length ? true : undefined), 'the reading');
+  assert.deepEqual(stored.map((r) => r.device), ['temp-sensor']);
+  assert.deepEqual(failed, []);
 });
 
 test('an Observe GET that is refused gets its 4.xx code without an Observe option, not a 2.05 notification', async () => {

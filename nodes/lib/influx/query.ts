@@ -21,7 +21,7 @@
  */
 import { BadParameterError, StoreUnavailableError } from '../errors';
 import type { FieldValue } from '../reading';
-import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingSource, ReadingsPage, ReadingsQuery, StoreHealth } from '../store/types';
+import { ALERT_FIELD_PREFIX, type AggregatePoint, type AggregateQuery, type DeviceQuery, type DeviceSummary, type ReadingSource, type ReadingsPage, type ReadingsQuery, type StoreHealth } from '../store/types';
 import type { PointMapping } from './line';
 import { decodeCursor } from '../store/cursor';
 import { MAX_AGGREGATE_POINTS, withinBucketLimit } from '../store/aggregate-limit';
@@ -232,33 +232,54 @@ export class InfluxReader implements ReadingSource {
 
   private async influxDevices(q: DeviceQuery): Promise<DeviceSummary[]> {
     const where = this.timeWhere(q);
-    // One row per series with its latest time: its tags are the device's, its non-empty columns its fields.
-    const series = await this.influxql(`SELECT * FROM ${this.from()}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} GROUP BY * ORDER BY time DESC LIMIT 1`);
+    const whereText = where.length ? ` WHERE ${where.join(' AND ')}` : '';
     const byDevice = new Map<string, { ts: number; tags: Record<string, string>; fields: Set<string> }>();
-    for (const s of series) {
-      const device = s.tags?.[this.o.mapping.deviceTag];
-      if (!device) continue;
-      const t = s.columns.indexOf('time');
-      const d = byDevice.get(device) ?? { ts: -Infinity, tags: {}, fields: new Set<string>() };
-      const v = s.values[0] ?? [];
-      if (Number(v[t]) >= d.ts) {
-        d.ts = Number(v[t]);
-        d.tags = this.readingTags(s);
+    const entry = (device: string) => {
+      let d = byDevice.get(device);
+      if (!d) byDevice.set(device, (d = { ts: -Infinity, tags: {}, fields: new Set<string>() }));
+      return d;
+    };
+    const keys = await this.influxql(`SHOW FIELD KEYS FROM ${this.from()}`);
+    // An alert transition's tags are the alert's (severity, message...), in series of their own: a device
+    // selected by its tags keeps those of its latest reading, so the latest row is asked of reading fields only.
+    const readingFields = new Set<string>();
+    let alerts = false;
+    for (const k of keys) {
+      for (const v of k.values) {
+        const name = String(v[0]);
+        if (name.startsWith(ALERT_FIELD_PREFIX)) alerts = true;
+        else readingFields.add(name);
       }
-      byDevice.set(device, d);
+    }
+    if (readingFields.size > 0) {
+      // ::field: a reading field named as an alert's tag (message, severity) must not select that tag.
+      const sel = alerts ? [...readingFields].map((n) => `${ident(n)}::field`).join(', ') : '*';
+      // One row per series with its latest time: its tags are the device's.
+      const series = await this.influxql(`SELECT ${sel} FROM ${this.from()}${whereText} GROUP BY * ORDER BY time DESC LIMIT 1`);
+      for (const s of series) {
+        const device = s.tags?.[this.o.mapping.deviceTag];
+        if (!device) continue;
+        const t = s.columns.indexOf('time');
+        const d = entry(device);
+        const v = s.values[0] ?? [];
+        if (Number(v[t]) >= d.ts) {
+          d.ts = Number(v[t]);
+          d.tags = this.readingTags(s);
+        }
+      }
     }
     // The fields: SHOW FIELD KEYS has no per-device filter, so the fields each device has are asked per measurement.
-    const keys = await this.influxql(`SHOW FIELD KEYS FROM ${this.from()}`);
     for (const k of keys) {
       const names = k.values.map((v) => String(v[0]));
       if (names.length === 0) continue;
-      const cnt = await this.influxql(`SELECT ${names.map((n) => `count(${ident(n)}) AS ${ident(n)}`).join(', ')} FROM ${ident(k.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} GROUP BY ${ident(this.o.mapping.deviceTag)}`);
+      const cnt = await this.influxql(`SELECT ${names.map((n) => `count(${ident(n)}) AS ${ident(n)}`).join(', ')} FROM ${ident(k.name)}${whereText} GROUP BY ${ident(this.o.mapping.deviceTag)}`);
       for (const s of cnt) {
-        const d = byDevice.get(s.tags?.[this.o.mapping.deviceTag] ?? '');
-        if (!d) continue;
+        const device = s.tags?.[this.o.mapping.deviceTag];
+        if (!device) continue;
         const v = s.values[0] ?? [];
         s.columns.forEach((c, i) => {
-          if (c !== 'time' && typeof v[i] === 'number' && (v[i] as number) > 0) d.fields.add(c);
+          // A device with nothing but alert transitions in the range is listed, without tags, as from DuckDB.
+          if (c !== 'time' && typeof v[i] === 'number' && (v[i] as number) > 0) entry(device).fields.add(c);
         });
       }
     }

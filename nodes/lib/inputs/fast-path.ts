@@ -12,6 +12,7 @@
  * answers 503 while no input is deployed, as the framework routes do).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { BadParameterError } from '../errors';
 
 export type FastRoute = 'ingest' | 'insert' | 'influx-v1' | 'influx-v2';
 
@@ -76,6 +77,19 @@ export function malformedQueryParameter(search: string): string | undefined {
     if (eq !== -1 && decodes(pair.slice(eq + 1)) === undefined) return decodedName.slice(0, 40);
   }
   return undefined;
+}
+
+/**
+ * BAD_PARAMETER naming the first query parameter of a request URL (path and
+ * query) that is not valid percent-encoding, or undefined when there is none:
+ * the one answer of every input route (writes, /fetch, /query) to such a parameter.
+ */
+export function queryEncodingError(url: string): BadParameterError | undefined {
+  const q = url.indexOf('?');
+  if (q === -1) return undefined;
+  const bad = malformedQueryParameter(url.slice(q + 1));
+  if (bad === undefined) return undefined;
+  return new BadParameterError(bad, `the query parameter "${bad}" is not valid percent-encoding: encode its UTF-8 bytes as %XX`);
 }
 
 function decodes(part: string): string | undefined {

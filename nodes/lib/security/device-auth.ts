@@ -19,12 +19,13 @@
  *   write as devices that are not registered, never as registered ones, and may not
  *   subscribe to device data or to `upperstack/#`.
  * In-process publishers and subscribers (the pipeline's own nodes) are not checked.
+ * The MQTT topic rules of each principal are in mqtt-rules.ts.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DeviceChange, DeviceRegistry } from '../devices/registry';
 import type { AuditInput } from '../audit/audit';
-import { filtersIntersect, filterWithin, literalLevel } from './topics';
-import { maskDelivery, type MaskedDelivery } from './mqtt-masking';
+import type { MaskedDelivery } from './mqtt-masking';
+import { delivery, mayReceive, principalName, publishRule, subscribeRefusal } from './mqtt-rules';
 import { FailedLogins } from './failed-logins';
 import type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin } from './device-auth-types';
 export type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, KeyCheck, MarketAccess, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin, TrafficChecks } from './device-auth-types';
@@ -32,9 +33,8 @@ export type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, KeyCheck, Ma
 /** The MQTT user name with which an API key logs in (the key is the password): dashboards, tools. */
 export const API_KEY_USER = 'apikey';
 
-export const PUBLIC_MARKET = 'market/+/1m';
-export const MARKET_LIVE = 'market/+/live';
-const PROTECTED_SPACES = ['upperstack/#', 'devices/#', 'market/#'];
+export { MARKET_LIVE, principalName, PUBLIC_MARKET } from './mqtt-rules';
+
 // MQTT 5 reason codes.
 const BAD_LOGIN = 0x86;
 const NOT_AUTHORIZED = 0x87;
@@ -45,10 +45,6 @@ const CONNECTION_RATE = 0x9f;
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 function same(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
-}
-
-export function principalName(p: Principal): string {
-  return p.kind === 'anonymous' ? 'anonymous' : `${p.kind}:${p.id}`;
 }
 
 function refuse(status: Refusal['status'], reasonCode: number, code: string, message: string, retryAfterMs?: number): Refusal {
@@ -312,92 +308,32 @@ export class DeviceAuth {
 
   /** The rules of a PUBLISH that need no counting: a refusal, or the device it writes for (none outside devices/). */
   private publishTarget(who: Principal, topic: string, remote: string | undefined): { refused?: Refusal; device?: string } {
-    const deny = (message: string): { refused: Refusal } => {
+    const rule = publishRule(who, topic);
+    if ('refused' in rule) {
       this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: topic.slice(0, 256), remote, outcome: 'denied', reason: '0x87' });
-      return { refused: refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', message) };
-    };
-    if (topic.startsWith('$') || topic.startsWith('upperstack/') || topic === 'upperstack' || topic.startsWith('market/') || topic === 'market') {
-      return deny(`"${topic.slice(0, 128)}" is published by Upperstack itself`);
+      return { refused: refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', rule.refused) };
     }
-    const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : undefined;
-    if (device === undefined) {
-      if (who.kind === 'device') return deny(`device "${who.id}" may only publish under devices/${who.id}/`);
-      if (who.kind === 'client' || (who.kind === 'key' && !who.scopes.includes('admin'))) return deny(`${principalName(who)} may not publish`);
-      return {};
-    }
-    const w = this.canWrite(who, device, 'mqtt', remote);
+    if (rule.device === undefined) return {};
+    const w = this.canWrite(who, rule.device, 'mqtt', remote);
     if (!w.ok) return { refused: w };
-    return { device };
+    return { device: rule.device };
   }
 
   /** MQTT SUBSCRIBE: one filter. */
   authorizeSubscribe(who: Principal, requested: string, remote?: string): Decision {
-    // A shared subscription ($share/<group>/<filter>) is judged by its filter.
-    const filter = requested.startsWith('$share/') ? requested.split('/').slice(2).join('/') : requested;
-    const deny = (message: string): Refusal => {
-      this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: requested.slice(0, 256), remote, outcome: 'denied', reason: '0x87' });
-      return refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', message);
-    };
-    if (filterWithin(filter, PUBLIC_MARKET)) return OK;
-    // The broker's own status (client ids, their subscriptions, counters): for administrators only.
-    if (filter === '$SYS' || filter.startsWith('$SYS/')) {
-      return who.kind === 'key' && who.scopes.includes('admin') ? OK : deny(`"${requested.slice(0, 128)}" is the broker's own status: log in with an admin API key to read it`);
-    }
-    if (who.kind === 'device') {
-      if (filterWithin(filter, `devices/${who.id}/commands/#`)) return OK;
-      return deny(`device "${who.id}" may only subscribe to devices/${who.id}/commands/# and ${PUBLIC_MARKET}`);
-    }
-    if (who.kind === 'key') {
-      // What it may see of each device is decided per delivery (mayReceive), by its scopes.
-      if (who.scopes.some((sc) => sc === 'admin' || sc === 'read' || sc.startsWith('read:'))) return OK;
-      return deny('this API key has no read scope');
-    }
-    if (who.kind === 'client') {
-      const device = literalLevel(filter, 1);
-      if (device !== undefined && filter === `market/${device}/live`) {
-        if (this.opts.market?.granted(who.id, device)) return OK;
-        return deny(`client "${who.id}" holds no grant for ${device}'s live data`);
-      }
-      return deny(`client "${who.id}" may subscribe to ${PUBLIC_MARKET} and, with a grant, market/{device}/live`);
-    }
-    // Anonymous and the shared login: commands of a device that is not registered, and what is not device data.
-    const device = filter.startsWith('devices/') ? literalLevel(filter, 1) : undefined;
-    if (device !== undefined && filterWithin(filter, `devices/${device}/commands/#`)) {
-      if (!this.opts.registry.isRegistered(device)) return OK;
-      return deny(`device "${device}" is registered: log in as it to receive its commands`);
-    }
-    for (const space of PROTECTED_SPACES) {
-      if (filtersIntersect(filter, space)) return deny(`"${requested.slice(0, 128)}" would receive ${space === 'upperstack/#' ? "Upperstack's own messages" : 'device data'}; log in as a device or use the query API`);
-    }
-    return OK;
+    const refused = subscribeRefusal(who, requested, this.opts);
+    if (refused === undefined) return OK;
+    this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: requested.slice(0, 256), remote, outcome: 'denied', reason: '0x87' });
+    return refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', refused);
   }
 
-  /**
-   * Each delivery to a client (aedes authorizeForward): the live market needs a grant that is still valid;
-   * an API key sees the devices its scopes allow (`devices/{id}/…`, `upperstack/<kind>/{id}…`).
-   */
+  /** Each delivery to a client (aedes authorizeForward): see mayReceive() in mqtt-rules.ts. */
   mayReceive(who: Principal, topic: string): boolean {
-    if (topic.startsWith('market/') && topic.endsWith('/live')) {
-      if (who.kind === 'key') return who.scopes.includes('admin');
-      if (who.kind !== 'client') return false;
-      const device = literalLevel(topic, 1);
-      return device !== undefined && this.opts.market?.granted(who.id, device) === true;
-    }
-    if (who.kind !== 'key' || who.scopes.includes('admin') || who.scopes.includes('read')) return true;
-    // devices/{id}/…, upperstack/deadletter/{id}, upperstack/alerts/{id}…, and the configured dead-letter/alert topics.
-    const own = this.opts.ownTopic?.(topic);
-    const device = own ? own.device : topic.startsWith('devices/') ? literalLevel(topic, 1) : topic.startsWith('upperstack/') ? literalLevel(topic, 2) : undefined;
-    if (device === undefined) return false;
-    return this.opts.keySees ? this.opts.keySees(who.scopes, device) : false;
+    return mayReceive(who, topic, this.opts);
   }
 
-  /**
-   * Each delivery mayReceive let through: an API key without the right to see sensitive fields gets
-   * them masked (mqtt-masking.ts). `undefined`: deliver as published; `null`: withhold.
-   */
+  /** Each delivery mayReceive let through, masked for an API key that may not see sensitive fields: see mqtt-rules.ts. */
   delivery(who: Principal, topic: string, payload: Buffer, contentType?: string): MaskedDelivery {
-    if (who.kind !== 'key') return undefined;
-    const masks = this.opts.keyMasks?.(who.scopes);
-    return masks && masks.size ? maskDelivery(topic, payload, contentType, masks, this.opts.ownTopic?.(topic)) : undefined;
+    return delivery(who, topic, payload, contentType, this.opts);
   }
 }
