@@ -15,7 +15,7 @@ import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, ty
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { countLinesOver, influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
-import { BodyTimeoutError, RateLimitedError, TooManyLinesError, TooManyRequestReadingsError } from '../lib/inputs/errors';
+import { BodyTimeoutError, DeviceMismatchError, RateLimitedError, TooManyLinesError, TooManyRequestReadingsError } from '../lib/inputs/errors';
 import { ownBody } from '../shared/http';
 import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
@@ -266,6 +266,10 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
   if (outcome.refusal && outcome.failures[0]?.error instanceof TooManyReadingsError) {
     const max = DEFAULT_LIMITS.maxReadings;
     return send(res, answerError(route, 413, influx ? new TooManyLinesError(max) : new TooManyRequestReadingsError(max)));
+  }
+  const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
+  if (refused instanceof DeviceMismatchError && device !== undefined) {
+    auth.bodyNamesOther(principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'http', remote);
   }
   if (device === undefined) {
     // The InfluxDB routes name devices line by line: each one must be the caller's to write.

@@ -1,7 +1,7 @@
 /** Errors of the HTTP and CoAP inputs, in the one hierarchy of nodes/lib/errors.ts. */
 import { UpperstackError } from '../errors';
 
-/** The body names another device than the path or the credentials (403 / 4.03). */
+/** The body names another device than the path or the credentials (403 / 4.03); `claimed` in the details is the one it names. */
 export class DeviceMismatchError extends UpperstackError {
   override readonly name = 'DeviceMismatchError';
   constructor(message: string, details: Record<string, unknown> = {}) {
