@@ -23,6 +23,7 @@ import type { Principal, Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
 import { registerHealth } from '../shared/runtime';
 import { commandBoard } from '../lib/inputs/commands';
+import { DeviceMismatchError } from '../lib/inputs/errors';
 import { requestEmitter } from '../shared/request-emit';
 import { onClose } from '../shared/input';
 import { startIntake } from '../shared/intake-start';
@@ -37,6 +38,7 @@ const COAP_META: Record<string, string> = { route: 'coap' };
 /** A request that may go on: whether it was authenticated, and the body a device that signs carried. */
 interface Access {
   ok: true;
+  principal: Principal;
   authenticated: boolean;
   payload?: Buffer;
   contentType?: string;
@@ -117,7 +119,8 @@ export = function register(RED: NodeAPI): void {
 
     let requests = 0;
     // No promise per request: the answer goes from the journal turn's callback (Intake.submitThen).
-    const telemetry = (req: IncomingMessage, res: OutgoingMessage, device: string, authenticated: boolean, key: string | undefined, unwrapped?: Buffer, unwrappedType?: string): void => {
+    const telemetry = (req: IncomingMessage, res: OutgoingMessage, device: string, who: Access, key: string | undefined): void => {
+      const { authenticated, payload: unwrapped, contentType: unwrappedType } = who;
       const packet = packetOf(req);
       const requestBytes = requestSize(packet);
       const tokenLength = packet?.token?.length ?? 8;
@@ -131,6 +134,8 @@ export = function register(RED: NodeAPI): void {
       const ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
+      const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
+      if (refused instanceof DeviceMismatchError) deviceAuth().bodyNamesOther(who.principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'coap', req.rsinfo.address);
       outcomes.set(rec, outcome);
       try {
         intake.submitThen([rec], (result) => {
@@ -229,7 +234,7 @@ export = function register(RED: NodeAPI): void {
           if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
           return early(a);
         }
-        if (tele) return telemetry(req, res, device, who.authenticated, key, who.payload, who.contentType);
+        if (tele) return telemetry(req, res, device, who, key);
         if (key) exchanges.forget(key);
         commands(req, res, device);
       };
@@ -263,11 +268,11 @@ export = function register(RED: NodeAPI): void {
       const may = auth.canWrite(principal, device, 'coap', req.rsinfo.address);
       if (!may.ok) return may;
       const authenticated = principal.kind !== 'anonymous';
-      if (!writes) return { ok: true, authenticated };
+      if (!writes) return { ok: true, principal, authenticated };
       // A device that signs sends an envelope; what goes on is the body it carried.
       const signed = auth.unwrapSigned(principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', req.rsinfo.address);
       if (!signed.ok) return signed;
-      return { ok: true, authenticated, payload: signed.payload, contentType: signed.contentType };
+      return { ok: true, principal, authenticated, payload: signed.payload, contentType: signed.contentType };
     };
 
     /** Who sends (`?k=<secret>` of the path's device, or `?u=&p=`), and may they use this device? */
@@ -282,13 +287,13 @@ export = function register(RED: NodeAPI): void {
       const may = auth.canWrite(who.principal, device, 'coap', req.rsinfo.address);
       if (!may.ok) return may;
       const authenticated = who.principal.kind !== 'anonymous';
-      if (!writes) return { ok: true, authenticated };
+      if (!writes) return { ok: true, principal: who.principal, authenticated };
       const admitted = await auth.admit(who.principal, device, req.rsinfo.address, 'coap');
       if (!admitted.ok) return admitted;
       // A device that signs sends an envelope; what goes on is the body it carried.
       const signed = auth.unwrapSigned(who.principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', req.rsinfo.address);
       if (!signed.ok) return signed;
-      return { ok: true, authenticated, payload: signed.payload, contentType: signed.contentType };
+      return { ok: true, principal: who.principal, authenticated, payload: signed.payload, contentType: signed.contentType };
     };
 
     // The library re-emits its socket's errors on the server: without a listener one (the port in use)

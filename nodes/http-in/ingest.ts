@@ -15,7 +15,7 @@ import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, ty
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { countLinesOver, influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
-import { BodyTimeoutError, RateLimitedError, TooManyLinesError } from '../lib/inputs/errors';
+import { BodyTimeoutError, DeviceMismatchError, RateLimitedError, TooManyLinesError, TooManyRequestReadingsError } from '../lib/inputs/errors';
 import { ownBody } from '../shared/http';
 import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
@@ -257,9 +257,16 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
   if (device !== undefined) rec.device = device;
   if (remote) rec.remote = `${remote}:${req.socket.remotePort ?? ''}`;
   const outcome = outcomeOf(rec, input.inputOptions);
-  // A body whose string values hold line breaks is counted by the parser, which stops one line past the limit.
-  if (influx && outcome.refusal && outcome.failures[0]?.error instanceof TooManyReadingsError) {
-    return send(res, answerError(route, 413, new TooManyLinesError(DEFAULT_LIMITS.maxReadings)));
+  // More readings than a request may hold is 413 before anything is kept, on every route: clients split the
+  // batch and resend it, where a 400 tells them to drop it. Line protocol whose string values hold line
+  // breaks gets here too: the parser counts its lines and stops one past the limit.
+  if (outcome.refusal && outcome.failures[0]?.error instanceof TooManyReadingsError) {
+    const max = DEFAULT_LIMITS.maxReadings;
+    return send(res, answerError(route, 413, influx ? new TooManyLinesError(max) : new TooManyRequestReadingsError(max)));
+  }
+  const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
+  if (refused instanceof DeviceMismatchError && device !== undefined) {
+    auth.bodyNamesOther(principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'http', remote);
   }
   if (device === undefined) {
     // The InfluxDB routes name devices line by line: each one must be the caller's to write.

@@ -170,6 +170,30 @@ test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async
   assert.match(await coapGet(`/commands/devA?k=${secrets.devA}`), /4\.04.*no command/);
 });
 
+test('a body naming another device than the one that sends it (403 / 4.03 DEVICE_MISMATCH) is in the audit log: who, the device claimed, the input, the address', async () => {
+  const since = new Date().toISOString();
+  const asB = await curl('/ingest/devA', '{"device":"devC","t":30}', [bearer(secrets.devA)]);
+  assert.equal(asB.status, 403, asB.body);
+  assert.equal((JSON.parse(asB.body) as { error: { code: string } }).error.code, 'DEVICE_MISMATCH');
+  // Devices not claimed before in this file: a refusal like an earlier one (same actor, input, target and
+  // reason) within 10 s is folded into the next entry, not written at once.
+  const insert = await curl('/insert/devA', JSON.stringify({ deviceinfo: { deviceid: 'devD' }, tsdata: [] }), [bearer(secrets.devA)]);
+  assert.equal(insert.status, 403, insert.body);
+  assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, '{"device":"devC","c":31}'), /4\.03/);
+  // Anonymous under a free id on loopback: the path's device is in the note.
+  assert.equal((await curl('/ingest/free3', '{"device":"devB","t":32}')).status, 403);
+  const res = await rt.get(`/api/v1/audit?from=${since}&action=acl.denied&limit=100`);
+  assert.equal(res.status, 200);
+  const entries = ((await res.json()) as { entries: Array<Record<string, unknown>> }).entries.filter((e) => e.reason === 'DEVICE_MISMATCH');
+  const seen = entries.map((e) => [e.actor, e.via, e.target, e.remote, e.outcome, e.note].join(' ')).sort();
+  assert.deepEqual(seen, [
+    'anonymous http devB 127.0.0.1 denied the body sent for device "free3" names device "devB"',
+    'device:devA coap devC 127.0.0.1 denied the body sent for device "devA" names device "devC"',
+    'device:devA http devC 127.0.0.1 denied the body sent for device "devA" names device "devC"',
+    'device:devA http devD 127.0.0.1 denied the body sent for device "devA" names device "devD"',
+  ]);
+});
+
 test('a disabled device is refused everywhere until enabled; a rotated secret at once', async () => {
   assert.equal((await cli('disable', 'devA')).code, 0);
   const off = await curl('/ingest/devA', '{"t":10}', [bearer(secrets.devA)]);

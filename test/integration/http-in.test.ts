@@ -137,6 +137,25 @@ test('/ingest: every error status names what is wrong, as JSON; what was read is
   await watcher.endAsync();
 });
 
+test('/ingest: a body of more readings than a request may hold is 413 naming the limit, whatever its format, and nothing of it is kept', async () => {
+  const since = new Date(Date.now() - 1000).toISOString();
+  const json = JSON.stringify(Array.from({ length: 10_001 }, (_, i) => ({ ts: 1767225600000 + i, v: i })));
+  const lp = Array.from({ length: 10_001 }, (_, i) => `m v=${i} ${1767225600000 + i}000000`).join('\n');
+  const senml = JSON.stringify(Array.from({ length: 10_001 }, (_, i) => ({ n: 'v', v: i, t: 1767225600 + i })));
+  for (const [body, type] of [[json, 'application/json'], [lp, 'text/plain'], [senml, 'application/senml+json']]) {
+    const res = await post('/ingest/h-many', body, type);
+    assert.equal(res.status, 413, `${type}: ${res.body}`);
+    const e = (JSON.parse(res.body) as { error: { code: string; message: string; limit: number } }).error;
+    assert.deepEqual([e.code, e.limit], ['TOO_MANY_READINGS', 10_000]);
+    assert.match(e.message, /the limit is 10,000 readings per request: send smaller batches/);
+  }
+  // Sent after the refused ones: once it is stored, their dead letters would be listed, had they been kept.
+  assert.equal((await post('/ingest/h-many', JSON.stringify({ ts: 1767225600000, v: -1 }), 'application/json')).status, 202);
+  assert.deepEqual((await readingsCount('h-many', 1)).map((r) => r.fields.v), [-1]);
+  const letters = (await (await rt.get(`/api/v1/deadletters?from=${since}&device=h-many`)).json()) as { deadLetters: unknown[] };
+  assert.equal(letters.deadLetters.length, 0);
+});
+
 test('CroMFlaG2: the sample verbatim, read back through /api/v1/readings, /fetch and /api/v1/devices', async () => {
   const sample = readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', 'http-insert-sample.json'));
   const wrong = await post('/insert/not-sample', sample, 'application/json');

@@ -162,3 +162,29 @@ test('more lines than a request may hold is 413 naming the limit, before anythin
   const letters = (await (await rt.get(`/api/v1/deadletters?from=${since}&device=big-over`)).json()) as { deadLetters: unknown[] };
   assert.equal(letters.deadLetters.length, 0);
 });
+
+test('a line over a per-reading limit (fields, string length) is refused on its own as a bad line: the other lines of the body are written', async () => {
+  const since = new Date(Date.now() - 1000).toISOString();
+  // influxd answers a body with one bad line 400 "partial write" and writes the rest; ours does the same.
+  const parseBad = 'pw,device=pw-ok v=1 1767225600000\npw,device=pw-ok v=oops 1767225601000\n';
+  const theirs = await write(influxd.url, '/write?db=d&precision=ms', parseBad);
+  assert.equal(theirs.status, 400, theirs.body);
+  assert.match(theirs.body, /partial write/);
+  const manyFields = `pw,device=pw-fields ${Array.from({ length: 1001 }, (_, i) => `f${i}=${i}`).join(',')} 1767225602000`;
+  // A line break inside the long string is part of it: the line after the string is read as the next line.
+  const longString = `pw,device=pw-string s="${'x'.repeat(40_000)}\n${'y'.repeat(30_000)}",v=2 1767225603000`;
+  const body = `pw,device=pw-lim v=1 1767225600000\n${manyFields}\n${longString}\npw,device=pw-lim v=4 1767225604000\n`;
+  for (const path of ['/write?db=x&precision=ms', '/api/v2/write?org=o&bucket=b&precision=ms']) {
+    const ours = await write(rt.url, path, body);
+    assert.equal(ours.status, 400, ours.body);
+    const message = path.startsWith('/write') ? (JSON.parse(ours.body) as { error: string }).error : (JSON.parse(ours.body) as { code: string; message: string }).message;
+    assert.match(message, /^partial write: unable to parse 'pw,device=pw-fields .*line 2 has more than 1,000 fields.*\(and 1 more bad line\) dropped=2$/);
+  }
+  assert.deepEqual((await stored('pw-lim', 2)).map((x) => x.fields.v), [1, 4]);
+  const letters = await eventually(async () => {
+    const page = (await (await rt.get(`/api/v1/deadletters?from=${since}&limit=100`)).json()) as { deadLetters: Array<{ device: string; code: string }> };
+    const ours = page.deadLetters.filter((l) => l.device === 'pw-fields' || l.device === 'pw-string');
+    return ours.length >= 4 ? ours : undefined;
+  }, 20_000, '4 dead letters');
+  assert.deepEqual(letters.map((l) => `${l.device} ${l.code}`).sort(), ['pw-fields TOO_MANY_FIELDS', 'pw-fields TOO_MANY_FIELDS', 'pw-string STRING_TOO_LONG', 'pw-string STRING_TOO_LONG']);
+});

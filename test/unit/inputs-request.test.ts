@@ -140,6 +140,16 @@ describe('InfluxDB write semantics', () => {
     assert.match(describeLineFailures(failures.slice(0, 1), 0), /^unable to parse 'm v=oops'/);
   });
 
+  test('a line over a reading limit is a bad line of its own, line breaks in its strings included; the next lines keep their numbers', () => {
+    const fields = Array.from({ length: 1001 }, (_, i) => `f${i}=1`).join(',');
+    const long = `"${'x'.repeat(40_000)}\n${'y'.repeat(30_000)}\n"`;
+    const body = `m v=1 1\nm ${fields},s="a\nb" 2\nm v=3 3\nm s=${long},t="c\nd" 4\nm v=5 5\nm s="e\nf",v=oops 6\nm v=7 7\n`;
+    const { readings, failures } = parseInfluxLines(Buffer.from(body), 's');
+    assert.deepEqual(readings.map((r) => r.fields.v), [1, 3, 5, 7]);
+    assert.deepEqual(failures.map((f) => [f.line, f.error.code]), [[2, 'TOO_MANY_FIELDS'], [5, 'STRING_TOO_LONG'], [10, 'DECODE_FAILED']]);
+    assert.match(describeLineFailures(failures, 4), /^partial write: unable to parse 'm f0=1,.*': line 2 has more than 1,000 fields.* \(and 2 more bad lines\) dropped=3$/);
+  });
+
   test('a configured device tag names the device; a device tag then stays a tag', () => {
     const [r] = parseInfluxLines(Buffer.from('cpu,host=h1,device=x,cpu=cpu0 usage=1'), undefined, 'host').readings;
     assert.equal(r.device, 'h1');

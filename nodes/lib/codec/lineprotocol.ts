@@ -19,6 +19,9 @@ import { decodeUtf8 } from './text';
 
 export type Precision = 'ns' | 'us' | 'ms' | 's';
 
+/** Why one line is refused while the others are read: it does not parse, or it is over a per-reading limit. */
+export type LineError = DecodeError | TooManyFieldsError | StringTooLongError;
+
 /** A parsed line: a Reading whose ts is absent when the line carried no timestamp. */
 export interface LineReading {
   device: string;
@@ -139,7 +142,11 @@ class LineParser {
     let count = 0;
     for (;;) {
       const keyAt = this.p;
-      if (++count > this.limits.maxFields) throw new TooManyFieldsError({ limit: this.limits.maxFields, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) });
+      if (++count > this.limits.maxFields) {
+        const error = new TooManyFieldsError({ limit: this.limits.maxFields, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) });
+        this.skipFields();
+        throw error;
+      }
       const key = this.token(',= ', ',= ');
       if (key === '') this.fail(this.p >= this.end ? 'the field set is missing after the space' : 'a field key is missing');
       if (s[this.p] !== '=') this.fail(`field ${q(key)} has no "=value"`, keyAt);
@@ -176,7 +183,12 @@ class LineParser {
         }
         return out;
       }
-      if (out.length >= max) throw new StringTooLongError({ limit: max, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(start), path: `field ${q(key)}` });
+      if (out.length >= max) {
+        const error = new StringTooLongError({ limit: max, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(start), path: `field ${q(key)}` });
+        this.p = start;
+        this.skipFields();
+        throw error;
+      }
       if (ch === '\\' && (s[this.p + 1] === '"' || s[this.p + 1] === '\\')) {
         out += s[++this.p];
         continue;
@@ -184,6 +196,29 @@ class LineParser {
       out += ch;
     }
     return this.fail(`the string value of field ${q(key)} has no closing double quote`, start);
+  }
+
+  /**
+   * Moves `end` past the rest of a refused line's field set without building anything, so that line
+   * breaks inside its quoted string values stay part of it and the next line is read where it starts.
+   * A string value starts at a quote right after "=".
+   */
+  private skipFields(): void {
+    const { s } = this;
+    let quoted = false;
+    for (let i = this.p; i < s.length; i++) {
+      const ch = s[i];
+      if (quoted) {
+        if (ch === '\\' && (s[i + 1] === '"' || s[i + 1] === '\\')) i++;
+        else if (ch === '"') quoted = false;
+      } else if (ch === '"' && s[i - 1] === '=') {
+        quoted = true;
+      } else if (ch === '\n' || (ch === '\r' && s[i + 1] === '\n')) {
+        if (i > this.end) this.end = i;
+        return;
+      }
+    }
+    if (!quoted) this.end = Math.max(this.end, s.length);
   }
 
   private scalarValue(key: string): FieldValue {
@@ -230,11 +265,12 @@ class LineParser {
 
 /**
  * Parses every line of the payload. Without `onBadLine` the first bad line
- * throws; with it, each bad line is reported (its number and text, up to its
+ * throws; with it, each bad line (one that does not parse, or holds more fields
+ * or a longer string than a reading may) is reported (its number and text, up to its
  * line break) and parsing goes on with the next line, as InfluxDB does.
  * `lineNumbers`, when given, gets the line number of each reading returned.
  */
-export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', limits: Limits = DEFAULT_LIMITS, onBadLine?: (err: DecodeError, lineNo: number, text: string) => void, lineNumbers?: number[]): LineReading[] {
+export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', limits: Limits = DEFAULT_LIMITS, onBadLine?: (err: LineError, lineNo: number, text: string) => void, lineNumbers?: number[]): LineReading[] {
   checkPrecision(precision);
   const { text, bomBytes } = decodeUtf8(buf, 'lineprotocol', 'line protocol payload');
   const readings: LineReading[] = [];
@@ -261,8 +297,14 @@ export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', 
           if (next === -1) next = text.length;
         }
       } catch (err) {
-        if (!onBadLine || !(err instanceof DecodeError)) throw err;
+        if (!onBadLine || !(err instanceof DecodeError || err instanceof TooManyFieldsError || err instanceof StringTooLongError)) throw err;
         onBadLine(err, lineNo, line);
+        if (parser.end > end) {
+          // The refused line went on past a line break inside a string value: so does the line count.
+          for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;
+          next = text.indexOf('\n', parser.end);
+          if (next === -1) next = text.length;
+        }
       }
     }
     lineStartByte += Buffer.byteLength(text.slice(start, next), 'utf8') + 1;

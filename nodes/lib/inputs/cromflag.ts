@@ -36,7 +36,7 @@ export function insertReadings(body: unknown, device: string, receivedAt: number
   if (!isObject(info)) throw new InvalidReadingError('"deviceinfo" must be an object with "deviceid"', { path: 'deviceinfo' });
   if (typeof info.deviceid !== 'string' && typeof info.deviceid !== 'number') throw new InvalidReadingError('"deviceinfo.deviceid" must name the device', { path: 'deviceinfo.deviceid' });
   if (String(info.deviceid) !== device) {
-    throw new DeviceMismatchError(`deviceinfo.deviceid "${String(info.deviceid).slice(0, 60)}" is not the device of the path, "${device}"`, { path: 'deviceinfo.deviceid' });
+    throw new DeviceMismatchError(`deviceinfo.deviceid "${String(info.deviceid).slice(0, 60)}" is not the device of the path, "${device}"`, { path: 'deviceinfo.deviceid', claimed: String(info.deviceid).slice(0, 128) });
   }
   const tsdata = body.tsdata ?? [];
   if (!Array.isArray(tsdata)) throw new InvalidReadingError('"tsdata" must be an array of readings', { path: 'tsdata' });

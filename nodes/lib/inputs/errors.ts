@@ -1,7 +1,7 @@
 /** Errors of the HTTP and CoAP inputs, in the one hierarchy of nodes/lib/errors.ts. */
 import { UpperstackError } from '../errors';
 
-/** The body names another device than the path or the credentials (403 / 4.03). */
+/** The body names another device than the path or the credentials (403 / 4.03); `claimed` in the details is the one it names. */
 export class DeviceMismatchError extends UpperstackError {
   override readonly name = 'DeviceMismatchError';
   constructor(message: string, details: Record<string, unknown> = {}) {
@@ -37,5 +37,17 @@ export class TooManyLinesError extends UpperstackError {
   constructor(readonly limit: number, count?: number) {
     const what = count === undefined ? `more than ${limit.toLocaleString('en-US')}` : count.toLocaleString('en-US');
     super('TOO_MANY_READINGS', `the body holds ${what} lines of line protocol; the limit is ${limit.toLocaleString('en-US')} lines per request: send smaller batches`, { limit, ...(count === undefined ? {} : { count }) });
+  }
+}
+
+/**
+ * A request body of more readings than one request may hold (413 on /ingest and /insert): the client is
+ * told to split the batch and send it again, and nothing of it is kept.
+ */
+export class TooManyRequestReadingsError extends UpperstackError {
+  override readonly name = 'TooManyRequestReadingsError';
+  constructor(readonly limit: number) {
+    const n = limit.toLocaleString('en-US');
+    super('TOO_MANY_READINGS', `the body holds more than ${n} readings; the limit is ${n} readings per request: send smaller batches`, { limit });
   }
 }

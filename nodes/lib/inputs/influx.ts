@@ -11,9 +11,9 @@
  * keyed by (device, ts, field): two lines at the same time that differ only in
  * other tags write the same fields of the same device, and the later wins.
  */
-import type { LineReading, Precision } from '../codec/lineprotocol';
+import type { LineError, LineReading, Precision } from '../codec/lineprotocol';
 import { LINE_TIME_MS, parseLineProtocol, TIME_RANGE } from '../codec/lineprotocol';
-import { DecodeError, UpperstackError } from '../errors';
+import { DecodeError, StringTooLongError, TooManyFieldsError, UpperstackError } from '../errors';
 import { TooManyLinesError } from './errors';
 
 /** Sent on /ping and every answer, as InfluxDB does; clients read it to pick the API version. */
@@ -73,7 +73,7 @@ export function parseInfluxLines(body: Buffer, precision: string | undefined, de
   const failures: LineFailure[] = [];
   const lines: number[] = [];
   // One pass: a bad line is reported with its number and the parser goes on with the next line.
-  const onBadLine = (error: DecodeError, line: number, text: string) => {
+  const onBadLine = (error: LineError, line: number, text: string) => {
     const device = deviceOfLine(text, deviceTag);
     failures.push(device === undefined ? { line, text, error } : { line, text, error, device });
   };
@@ -208,7 +208,7 @@ export function describeLineFailures(failures: readonly LineFailure[], written: 
   const first = failures[0];
   const quoted = first.text.length > 60 ? `${first.text.slice(0, 60)}...` : first.text;
   // A line that parsed but holds a reading the input refuses (its schema) has no parse error to quote.
-  const what = first.error instanceof DecodeError ? `unable to parse '${quoted}': ${first.error.message.replace(/^line protocol /, '')}` : `line ${first.line}: ${first.error.message}`;
+  const what = first.error instanceof DecodeError || first.error instanceof TooManyFieldsError || first.error instanceof StringTooLongError ? `unable to parse '${quoted}': ${first.error.message.replace(/^line protocol /, '')}` : `line ${first.line}: ${first.error.message}`;
   const more = failures.length > 1 ? ` (and ${failures.length - 1} more bad line${failures.length > 2 ? 's' : ''})` : '';
   return written > 0 ? `partial write: ${what}${more} dropped=${failures.length}` : `${what}${more}`;
 }

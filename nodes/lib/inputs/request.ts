@@ -172,7 +172,7 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
     }
     if (other !== -1) {
       const named = items.readings[other].device;
-      return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; a device may only send its own readings`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device' }), req.payload, req.device);
+      return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; a device may only send its own readings`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device', claimed: named.slice(0, 128) }), req.payload, req.device);
     }
   }
   return validateAll(items, opts, req.device);

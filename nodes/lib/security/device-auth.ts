@@ -244,6 +244,15 @@ export class DeviceAuth {
     return OK;
   }
 
+  /**
+   * Audits a request sent under the path of `device` (which `who` may write) whose body names `claimed`
+   * instead: refused as canWrite refuses writing as another device, and recorded the same way.
+   */
+  bodyNamesOther(who: Principal, device: string, claimed: string | undefined, via: Protocol, remote?: string): void {
+    const named = claimed === undefined ? 'another device' : `device "${claimed}"`;
+    this.audit({ actor: principalName(who), action: 'acl.denied', via, target: claimed ?? device, remote, outcome: 'denied', reason: 'DEVICE_MISMATCH', note: `the body sent for device "${device}" names ${named}` });
+  }
+
   /** The rate limits of one message of `device` (after canWrite); `device` undefined: only its address counts. */
   /** Whether admit() counts anything (a rate limit per device or per address is set); when not, it always admits. */
   get limitsTraffic(): boolean {
