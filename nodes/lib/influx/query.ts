@@ -21,7 +21,7 @@
  */
 import { BadParameterError, StoreUnavailableError } from '../errors';
 import type { FieldValue } from '../reading';
-import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingSource, ReadingsPage, ReadingsQuery, StoreHealth } from '../store/types';
+import { ALERT_FIELD_PREFIX, type AggregatePoint, type AggregateQuery, type DeviceQuery, type DeviceSummary, type ReadingSource, type ReadingsPage, type ReadingsQuery, type StoreHealth } from '../store/types';
 import type { PointMapping } from './line';
 import { decodeCursor } from '../store/cursor';
 import { MAX_AGGREGATE_POINTS, withinBucketLimit } from '../store/aggregate-limit';
@@ -165,13 +165,15 @@ export class InfluxReader implements ReadingSource {
     for (const s of series) {
       const tags = this.readingTags(s);
       const timeCol = s.columns.indexOf('time');
+      // Alert transitions are about the device, not measured by it (the alerts API serves them): only named fields bring them.
+      const skipped = s.columns.map((c) => !q.fields && c.startsWith(ALERT_FIELD_PREFIX));
       for (const v of s.values) {
         const ts = Number(v[timeCol]);
         let row = byTs.get(ts);
         if (!row) byTs.set(ts, (row = { ts, fields: {}, tags: {} }));
         let any = false;
         for (let i = 0; i < s.columns.length; i++) {
-          if (i === timeCol || v[i] === null || v[i] === undefined) continue;
+          if (i === timeCol || v[i] === null || v[i] === undefined || skipped[i]) continue;
           row.fields[s.columns[i]] = v[i] as FieldValue;
           any = true;
         }
