@@ -20,6 +20,7 @@ import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
 import { describeError, UpperstackError } from '../lib/errors';
 import { DeviceMismatchError } from '../lib/inputs/errors';
 import { DEFAULT_LIMITS } from '../lib/limits';
+import { rejectedBody, withRejectedBody, type RejectedBody } from '../lib/deadletter-replay';
 import { consumeReceipts, decodedReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import type { Reading } from '../lib/reading';
 import type { Failure } from '../shared/batch';
@@ -78,11 +79,11 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
   };
   // One options object for all items: decodeReadings reads it synchronously.
   const itemOpts: DecodeReadingsOptions = { ...opts, device: undefined, receivedAt: 0 };
-  const failed = (i: number, error: UpperstackError, body: unknown, extra?: object) => {
+  const failed = (i: number, error: UpperstackError, body: RejectedBody, extra?: object) => {
     const item = batch[i];
     failures.push({
       error,
-      msg: {
+      msg: withRejectedBody({
         ...common,
         _msgid: newId(),
         topic: item.topic,
@@ -94,10 +95,9 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
         device: item.device,
         qos: item.qos,
         receivedAt: item.receivedAt,
-        payload: body,
         error: { ...describeError(error), ...extra },
         upperstack: { receipts: [upperstack.receipts[i]] },
-      },
+      }, body),
     });
   };
   for (let i = 0; i < batch.length; i++) {
@@ -124,12 +124,12 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
         else if (format !== result.format) mixed = true;
       }
       for (const r of result.rejected) {
-        failed(i, r.error, r.item, { index: r.index });
+        failed(i, r.error, rejectedBody(r.item, { bytes: payload[i], readings: rs.length, rejected: result.rejected.length }), { index: r.index });
         shares++;
       }
     } catch (err) {
       if (!(err instanceof UpperstackError)) throw err;
-      failed(i, err, payload[i]);
+      failed(i, err, { payload: payload[i] });
       shares++;
     }
     if (shares > 1) splitReceipts([receipt], shares);

@@ -5,6 +5,7 @@ import { FORMATS as CODEC_FORMATS, type Format } from '../lib/codec';
 import { DepthExceededError, describeError, UpperstackError } from '../lib/errors';
 import { resolveLimits } from '../lib/limits';
 import { previewJson } from '../lib/preview';
+import { rejectedBody, withRejectedBody } from '../lib/deadletter-replay';
 import { onInput, type Done, type Send, type UpperstackMessage } from '../shared/input';
 import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
@@ -90,7 +91,9 @@ export = function register(RED: NodeAPI): void {
           copies.push({ ...msg, format: result.format, payload: single ? result.readings[0] : result.readings });
         }
         for (const r of result.rejected) {
-          failures.push({ msg: { ...msg, _msgid: RED.util.generateId(), payload: safePayload(r.item, r.error), error: { ...r.error.toJSON(), index: r.index } }, error: r.error });
+          const body = rejectedBody(r.item, { bytes: msg.payload, readings: result.readings.length, rejected: result.rejected.length });
+          body.payload = safePayload(body.payload, r.error);
+          failures.push({ msg: withRejectedBody({ ...msg, _msgid: RED.util.generateId(), error: { ...r.error.toJSON(), index: r.index } }, body), error: r.error });
         }
       } catch (err) {
         if (!(err instanceof UpperstackError)) throw err;

@@ -6,7 +6,7 @@
  *
  * Raw bytes (a message decode could not read) are kept as they are; Readings
  * (a reading validate or the store refused) as their JSON, which decodes back
- * to the same Readings. Anything else is written with the bounded,
+ * to the same Readings; a scalar item decode refused as rejectedBody says. Anything else is written with the bounded,
  * non-recursive previewJson and kept only when it fits whole.
  */
 import { DEFAULT_LIMITS } from './limits';
@@ -78,4 +78,32 @@ export function replayFacts(msg: FailedMessageFacts, max = MAX_REPLAY_BYTES): Re
   // The message's own bytes, not a copy: the letter is written while the message is still held.
   if (bytes && bytes.length <= max) facts.bytes = bytes;
   return facts;
+}
+
+/** How a failure carries one item decoding rejected: its payload, and whether that payload is now JSON of its own. */
+export interface RejectedBody {
+  payload: unknown;
+  /** The payload is the item written as JSON: the message's content type, format and route facts no longer describe it. */
+  json?: true;
+}
+
+/**
+ * A decoded scalar (a JSON `"on"`, a `null`) is not the bytes that arrived: kept as text it would
+ * replay as other bytes (`on`, nothing) and fail for another reason. When the item is the whole
+ * message, the message's bytes are kept as they came; inside an array, the item's own JSON. An
+ * object item stays as it is (replayFacts writes it as JSON).
+ */
+export function rejectedBody(item: unknown, message: { bytes: unknown; readings: number; rejected: number }): RejectedBody {
+  if (typeof item === 'object' && item !== null) return { payload: item };
+  const b = message.bytes;
+  if (message.readings === 0 && message.rejected === 1 && (typeof b === 'string' || b instanceof Uint8Array)) return { payload: b };
+  // Scalars only: JSON.stringify cannot recurse here.
+  return { payload: Buffer.from(JSON.stringify(item) ?? 'null', 'utf8'), json: true };
+}
+
+/** The failure message's facts for a RejectedBody: as it came, or as JSON. */
+export function withRejectedBody<T extends { payload?: unknown; contentType?: unknown; format?: unknown; meta?: unknown }>(msg: T, body: RejectedBody): T {
+  if (!body.json) return { ...msg, payload: body.payload };
+  const { meta: _meta, ...rest } = msg;
+  return { ...rest, payload: body.payload, contentType: 'application/json', format: 'json' } as T;
 }

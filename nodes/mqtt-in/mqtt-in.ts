@@ -10,7 +10,8 @@
 import type { Node, NodeAPI } from 'node-red';
 import { parseTopicTemplate, type TopicTemplate } from '../lib/mqtt/topic';
 import { mqttReceived, mqttTopic } from '../lib/mqtt/received';
-import { describeError } from '../lib/errors';
+import { BadDeviceIdError, describeError } from '../lib/errors';
+import { deviceIdProblem } from '../lib/devices/record';
 import { formatFromContentType } from '../lib/codec';
 import { setStatus } from '../shared/status';
 import { onClose } from '../shared/input';
@@ -21,6 +22,18 @@ import { journalBudget, mqttInMigrations, type MqttInNodeDef, type MqttInOptions
 import type { MqttConnectionNode } from '../mqtt-connection/options';
 
 const MIB = 1024 * 1024;
+
+/**
+ * The topic's device, held to the rule HTTP and the registry use: a name like "m q" could never be
+ * registered and given a secret, so it is refused (output 2, a dead letter) rather than stored.
+ */
+function deviceOfTopic(template: TopicTemplate, topic: string): string | undefined {
+  const device = template.deviceOf(topic);
+  if (device === undefined) return undefined;
+  const problem = deviceIdProblem(device);
+  if (problem !== undefined) throw new BadDeviceIdError(problem, { topic: topic.slice(0, 200) });
+  return device;
+}
 
 export = function register(RED: NodeAPI): void {
   function UpperstackMqttInNode(this: Node, def: MqttInNodeDef) {
@@ -44,7 +57,7 @@ export = function register(RED: NodeAPI): void {
       coalesce: config.coalesce,
       batchTopic: template.filter,
       describe: (rec) => ({
-        device: template.deviceOf(mqttTopic(rec.source)),
+        device: deviceOfTopic(template, mqttTopic(rec.source)),
         // A replayed dead letter says what its bytes are now: a message that failed after decoding was kept as
         // the JSON of its readings, which this input's fixed format (protobuf, say) could never read.
         format: (rec.meta?.replayOf !== undefined && rec.contentType ? formatFromContentType(rec.contentType) : undefined) ?? fixedFormat ?? (rec.contentType ? formatFromContentType(rec.contentType) : undefined),

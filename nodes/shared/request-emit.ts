@@ -104,9 +104,14 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
         if (f.index !== undefined) error.index = f.index;
         if (f.line !== undefined) error.line = f.line;
         const msg: UpperstackMessage = { _msgid: o.newId(), topic: rec.source.slice(prefixLength), source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
-        // How it came, so a dead letter of it can be replayed through this input.
-        if (rec.contentType) msg.contentType = rec.contentType;
-        if (rec.meta) msg.meta = { ...rec.meta };
+        // How it came, so a dead letter of it can be replayed through this input; an item written as JSON says so.
+        if (f.json) {
+          msg.contentType = 'application/json';
+          msg.format = 'json';
+        } else {
+          if (rec.contentType) msg.contentType = rec.contentType;
+          if (rec.meta) msg.meta = { ...rec.meta };
+        }
         const d = f.device ?? rec.device;
         if (d !== undefined) msg.device = d;
         failed.push(msg);

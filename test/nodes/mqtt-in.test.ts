@@ -147,6 +147,34 @@ describe('upperstack-mqtt-in', () => {
     assert.equal(rejected.topic, 'devices//telemetry');
   });
 
+  test('a topic naming a device id HTTP would refuse goes to output 2 as BAD_DEVICE_ID; the rest are stored and nothing stays unsettled', async () => {
+    await load({ topic: 'devices/{device}/#', wires: [['decode'], ['badId']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'badId', type: 'helper', z: 'tab' },
+    ]);
+    const badNode = helper.getNode('badId') as unknown as NodeJS.EventEmitter;
+    const refused: Msg[] = [];
+    const two = new Promise<void>((resolve) => badNode.on('input', (m: Msg) => refused.push(m) === 2 && resolve()));
+    const out = next('out');
+    broker.deliver({ ...telemetry('x', '{"t":1}'), topic: 'devices/m q/telemetry' }, () => undefined);
+    broker.deliver({ ...telemetry('x', '{"t":2}'), topic: 'devices/é€/telemetry' }, () => undefined);
+    broker.deliver(telemetry('ok-1', '{"t":3}'), () => undefined);
+    const [batch] = await Promise.all([out, two]);
+    assert.deepEqual([batch.payload].flat().map((r) => (r as { device: string }).device), ['ok-1']);
+    assert.deepEqual(
+      refused.map((m) => [m.topic, m.error?.code, m.device]),
+      [
+        ['devices/m q/telemetry', 'BAD_DEVICE_ID', undefined],
+        ['devices/é€/telemetry', 'BAD_DEVICE_ID', undefined],
+      ],
+    );
+    assert.match((refused[0].error as { message?: string }).message ?? '', /"m q" is not a device id/);
+    settleReceipts(batch.upperstack!.receipts);
+    for (const m of refused) settleReceipts(m.upperstack!.receipts);
+    assert.equal(journalBacklog().pending, 0);
+  });
+
   test('towards anything but decode nodes, messages of one turn still leave one by one', async () => {
     await load({ wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
     const raw = helper.getNode('raw') as unknown as NodeJS.EventEmitter;

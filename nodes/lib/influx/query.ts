@@ -165,13 +165,15 @@ export class InfluxReader implements ReadingSource {
     for (const s of series) {
       const tags = this.readingTags(s);
       const timeCol = s.columns.indexOf('time');
+      // Alert transitions are about the device, not measured by it (the alerts API serves them): only named fields bring them.
+      const skipped = s.columns.map((c) => !q.fields && c.startsWith(ALERT_FIELD_PREFIX));
       for (const v of s.values) {
         const ts = Number(v[timeCol]);
         let row = byTs.get(ts);
         if (!row) byTs.set(ts, (row = { ts, fields: {}, tags: {} }));
         let any = false;
         for (let i = 0; i < s.columns.length; i++) {
-          if (i === timeCol || v[i] === null || v[i] === undefined) continue;
+          if (i === timeCol || v[i] === null || v[i] === undefined || skipped[i]) continue;
           row.fields[s.columns[i]] = v[i] as FieldValue;
           any = true;
         }

@@ -14,6 +14,7 @@ import type { ReadingValidator } from '../schema/validator';
 import { parseInfluxLines } from './influx';
 import { insertReadings } from './cromflag';
 import { DeviceMismatchError } from './errors';
+import { rejectedBody } from '../deadletter-replay';
 
 /** Which route a request came in on. */
 export type InputRoute = 'ingest' | 'insert' | 'influx-v1' | 'influx-v2' | 'coap';
@@ -51,6 +52,8 @@ export interface InputFailure {
   index?: number;
   line?: number;
   device?: string;
+  /** The payload is the item's own JSON, not the request's bytes (nodes/lib/deadletter-replay.ts rejectedBody). */
+  json?: true;
 }
 
 /** Why the request as a whole is turned down (its failures are still dead-lettered). */
@@ -175,15 +178,23 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
       return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; a device may only send its own readings`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device', claimed: named.slice(0, 128) }), req.payload, req.device);
     }
   }
-  return validateAll(items, opts, req.device);
+  return validateAll(items, opts, req.device, undefined, req.payload);
 }
 
-function validateAll(items: NormalizeResult, opts: InputOptions, device?: string, lines?: number[]): InputOutcome {
+function validateAll(items: NormalizeResult, opts: InputOptions, device?: string, lines?: number[], body?: Uint8Array): InputOutcome {
   const all = items.readings;
   // The array normalising built is the answer while every reading passes; a copy only from the first that fails.
   let kept: Reading[] | undefined;
   const failures: InputFailure[] = [];
-  for (const r of items.rejected) failures.push({ error: r.error, payload: r.item, index: r.index, ...(lines ? { line: lines[r.index] } : {}), ...(device ? { device } : {}) });
+  for (const r of items.rejected) {
+    const f: InputFailure = { error: r.error, payload: r.item, index: r.index, ...(lines ? { line: lines[r.index] } : {}), ...(device ? { device } : {}) };
+    if (body !== undefined) {
+      const carried = rejectedBody(r.item, { bytes: body, readings: all.length, rejected: items.rejected.length });
+      f.payload = carried.payload;
+      if (carried.json) f.json = true;
+    }
+    failures.push(f);
+  }
   // The item each reading came from (readings skip the rejected items), for the line a failure names.
   let item = 0;
   let nextRejected = 0;

@@ -83,6 +83,10 @@ export function planReadings(q: ReadingsQuery): ReadingsPage | Plan<ReadingsPage
   if (q.fields !== undefined) {
     where.push('list_contains($fields, field)');
     params.fields = listValue(q.fields);
+  } else {
+    // Alert transitions are about the device, not measured by it (the alerts API serves them): only named fields bring them.
+    where.push('NOT starts_with(field, $alertPrefix)');
+    params.alertPrefix = ALERT_FIELD_PREFIX;
   }
   const cond = where.join(' AND ');
   const select = 'SELECT epoch_ms(ts)::DOUBLE, field, value_double, value_bool, value_text, tags::VARCHAR FROM readings';
