@@ -203,6 +203,15 @@ describe('report and invoice nodes', () => {
   test('invoices over HTTP: numbered once, the same invoice when run again, listed and downloadable', async () => {
     const { iout1: invMsgs } = await deploy(flow());
     const post = (body: unknown) => fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
+    const typo = await post({ period: '2026-10', customer: 'acmee' });
+    assert.equal(typo.status, 404);
+    assert.deepEqual(((await typo.json()) as { error: { code: string; message: string } }).error, {
+      code: 'NOT_FOUND',
+      message: 'no device has customer "acmee" (tag "customer"); known customers: acme, globex',
+      parameter: 'customer',
+      customer: 'acmee',
+      known: ['acme', 'globex'],
+    });
     const res = await post({ period: '2026-10', customer: 'acme' });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { invoices: Array<{ id: string; number: string; total: string; reissued: boolean; files: Array<{ name: string; url: string }> }> };
