@@ -238,6 +238,26 @@ describe('report and invoice nodes', () => {
     assert.equal((await post({ period: '2026-10', tariff: 'x' })).status, 400);
   });
 
+  test('two invoice nodes deployed with one series: a run says so (409) instead of asking to choose between "INV, INV"; no number is taken', async () => {
+    const twin = { id: 'inv2', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'INV', tariffs: TARIFFS, schedule: 'none', timezone: 'UTC', wires: [[], []] };
+    await deploy(flow([twin]));
+    const post = (body: unknown) => fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
+    for (const body of [{ period: '2026-10' }, { period: '2026-10', series: 'INV' }]) {
+      const res = await post(body);
+      assert.equal(res.status, 409);
+      assert.deepEqual(((await res.json()) as { error: unknown }).error, {
+        code: 'CONFLICT',
+        message: '2 invoice nodes are deployed with the series "INV": a series is numbered by one node; give the others a series of their own and deploy',
+        series: 'INV',
+      });
+    }
+    const other = await post({ period: '2026-10', series: 'B' });
+    assert.equal(other.status, 400);
+    assert.match(((await other.json()) as { error: { message: string } }).error.message, /must name the series of a deployed invoice node: INV$/);
+    const list = (await (await fetch(`${api}/api/v1/invoices`, { headers: withKey })).json()) as { invoices: unknown[] };
+    assert.deepEqual(list.invoices, []);
+  });
+
   test('a daily schedule produces the days missed while the runtime was down, once', async () => {
     // Marks as a runtime that last ran the schedule three days ago would have left them.
     const now = Date.now();
