@@ -180,6 +180,7 @@ async function runInvoices(raw: unknown): Promise<{ status: number; body: unknow
         changed: o.changed,
       })),
       skipped: run.skipped,
+      withoutReadings: run.withoutReadings,
     },
   };
 }

@@ -143,7 +143,10 @@ test('invoices: a customer no device has, or a month before its first reading, i
     series: 'INV',
     customerTag: 'customer',
     timezone: 'UTC',
-    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', minimumCharge: '10', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] }]),
+    tariffs: validateTariffs([
+      { name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', minimumCharge: '10', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] },
+      { name: 'key account', customers: ['initech'], currency: 'EUR', standingCharge: '50', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.20' } }] },
+    ]),
   };
   const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 11, 5) };
   await assert.rejects(runInvoices(settings, '2026-11', 'acmee', ctx), (err: Error & { code?: string }) => {
@@ -156,4 +159,9 @@ test('invoices: a customer no device has, or a month before its first reading, i
   // A month without readings after the first ones is still billed (standing charge), and the first number is the one taken.
   const nov = await runInvoices(settings, '2026-11', 'acme', ctx);
   assert.deepEqual(nov.invoices.map((i) => [i.invoice.customer, i.invoice.number, i.invoice.meterReadings.length]), [['acme', 'INV-000001', 0]]);
+  // The run over every customer (as the monthly schedule does it): a customer a tariff names without readings is said, not numbered.
+  await assert.rejects(runInvoices(settings, '2026-10', 'initech', ctx), /no device has customer "initech"/);
+  const all = await runInvoices(settings, '2026-10', undefined, ctx);
+  assert.deepEqual(all.invoices.map((i) => [i.invoice.customer, i.invoice.number]), [['acme', 'INV-000002'], ['globex', 'INV-000003']]);
+  assert.deepEqual(all.withoutReadings, ['initech']);
 });

@@ -51,6 +51,8 @@ export interface InvoiceRun {
   invoices: InvoiceOutcome[];
   /** Customers with readings but no tariff: not invoiced. */
   skipped: string[];
+  /** Customers a tariff names whose devices sent no readings in the period: not invoiced, no number taken. */
+  withoutReadings: string[];
 }
 
 const CUSTOMER = /^[^\u0000-\u001f]{1,80}$/;
@@ -81,7 +83,11 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
   const directory = ctx.directory ?? storeDirectory(ctx.store);
   const customers = customer !== undefined ? [await knownCustomer(directory, settings.customerTag, customer, period, ctx.now)] : await customersIn(directory, settings.customerTag, period);
   const ledger = new InvoiceLedger(ctx.ledgerRoot, settings.series, settings.prefix || undefined);
-  const out: InvoiceRun = { period: period.key, invoices: [], skipped: [] };
+  const out: InvoiceRun = { period: period.key, invoices: [], skipped: [], withoutReadings: [] };
+  if (customer === undefined) {
+    const billed = new Set(customers);
+    out.withoutReadings = [...new Set(settings.tariffs.flatMap((t) => t.customers))].filter((c) => c !== '*' && !billed.has(c)).sort();
+  }
   for (const c of customers) {
     const tariff = tariffFor(settings.tariffs, c);
     if (!tariff) {
