@@ -529,9 +529,11 @@
             var bad = Array.prototype.filter.call(form.querySelectorAll('input'), function (i) { return i.validity && i.validity.badInput && !i.closest('[hidden]'); })[0];
             if (bad) return { element: bad, message: 'not a number this field can hold (too large, or not a number at all)' };
             if (!read.rule.name) return { pointer: '/name', message: 'give the rule a name' };
-            var name = read.rule.name.toLowerCase();
+            // As the server compares names: composed and decomposed accents, spaces around and case alike.
+            var key = function (n) { return String(n).normalize('NFC').trim().toLowerCase(); };
+            var name = key(read.rule.name);
             var self = state.editing ? state.editing.id : null;
-            var other = state.rules.filter(function (r) { return r.id !== self && String(r.name).trim().toLowerCase() === name; })[0];
+            var other = state.rules.filter(function (r) { return r.id !== self && key(r.name) === name; })[0];
             if (other) return { pointer: '/name', message: 'a rule named "' + other.name + '" exists already: give this one another name' };
             return null;
         }

@@ -14,6 +14,7 @@ import {
   formatDuration,
   HttpTransport,
   MqttTransport,
+  mqttTopicProblem,
   parseDuration,
   parseMix,
   parseRate,
@@ -76,9 +77,12 @@ Usage:
   --prefix P         device id prefix (default sim-)
   --progress D       how often the progress line is printed (default 1s on a terminal,
                      where it is redrawn in place, 10s otherwise)
+  --drain D          how long the end of the run waits for acknowledgements (default 10s);
+                     messages still unacknowledged then count as "not acknowledged"
   --quiet            no progress line
 
-Exit status: 0 when every message was acknowledged, 1 when some failed, 2 on bad usage.
+Exit status: 0 when every message was acknowledged, 1 when some failed or were not
+acknowledged, 2 on bad usage.
 `;
 
 const OPTIONS = {
@@ -107,6 +111,7 @@ const OPTIONS = {
   speed: { type: 'string' },
   prefix: { type: 'string' },
   progress: { type: 'string' },
+  drain: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -193,10 +198,18 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   const version = num(values['mqtt-version'], 'mqtt-version', 5);
   if (version !== 4 && version !== 5) throw new SimulateUsageError('--mqtt-version must be 4 (MQTT 3.1.1) or 5');
 
+  const prefix = values.prefix ?? 'sim-';
+  const topic = values.topic ?? (codec === 'protobuf' ? 'devices/{device}/protobuf' : 'devices/{device}/telemetry');
+  if (protocol === 'mqtt') {
+    const problem = mqttTopicProblem(topic, prefix);
+    if (problem) throw new SimulateUsageError(problem);
+  }
+  const drainMs = values.drain !== undefined ? parseDuration(values.drain, 'drain') : undefined;
+
   let transport: Transport;
   try {
     if (protocol === 'mqtt') {
-      transport = new MqttTransport({ url, topic: values.topic ?? (codec === 'protobuf' ? 'devices/{device}/protobuf' : 'devices/{device}/telemetry'), qos, connections, protocolVersion: version, credentials });
+      transport = new MqttTransport({ url, topic, qos, connections, protocolVersion: version, credentials });
     } else if (protocol === 'http') {
       transport = new HttpTransport({ url, connections: connections === 'device' ? devices : connections, credentials });
     } else {
@@ -218,8 +231,9 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
       seed,
       anomaliesPerHour: num(values.anomalies, 'anomalies', 12),
       anomalyKinds: kinds,
-      prefix: values.prefix ?? 'sim-',
+      prefix,
       codec,
+      drainMs,
     },
     transport,
   );
@@ -291,9 +305,11 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   const s = finalStats;
   const avg = s.elapsedMs > 0 ? (s.sent * 1000) / s.elapsedMs : 0;
   out.stdout.write(
-    `${s.devices} devices: ${s.sent} messages (${s.readings} readings) sent in ${formatDuration(s.elapsedMs)} (${Math.round(avg)}/s), ${s.acked} acked, ${s.errors} failed` +
+    `${s.devices} devices: ${s.sent} messages (${s.readings} readings) sent in ${formatDuration(s.elapsedMs)} (${Math.round(avg)}/s), ${s.acked} acked, ${s.errors + s.unacked} failed` +
+      `${s.unacked ? ` (${s.unacked} not acknowledged)` : ''}` +
       `${s.lost ? `, ${s.lost} readings lost to full device buffers` : ''}; ${s.anomalies} anomalies injected (${s.suppressed} readings held back by dropouts), ground truth in ${truthFile}\n`,
   );
   if (s.errors) out.stderr.write(`last error: ${s.lastError}\n`);
-  return s.errors > 0 ? 1 : 0;
+  if (s.unacked) out.stderr.write(`${s.unacked} messages were not acknowledged within ${formatDuration(drainMs ?? 10_000)} of the end: the broker or server may have refused them or closed the connection\n`);
+  return s.errors > 0 || s.unacked > 0 ? 1 : 0;
 }

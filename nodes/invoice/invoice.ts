@@ -64,6 +64,7 @@ export = function register(RED: NodeAPI): void {
         files.push(...m.files);
         if (o.changed) node.warn(RED._('upperstack-invoice.warnings.changed', { number: o.invoice.number, customer: o.invoice.customer, period: run.period }));
       }
+      if (run.withoutReadings.length) node.warn(RED._('upperstack-invoice.warnings.noReadings', { customers: run.withoutReadings.join(', '), period: run.period }));
       if (run.skipped.length) node.warn(RED._('upperstack-invoice.warnings.noTariff', { customers: run.skipped.join(', '), period: run.period }));
       if (ones.length) send([ones, files]);
     }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { bodyObject } from '../lib/api/backtest';
-import { BadParameterError, ConfigError, StoreUnavailableError } from '../lib/errors';
+import { BadParameterError, ConfigError, ConflictError, StoreUnavailableError } from '../lib/errors';
 import { Archive, type ArchiveEntry } from '../lib/report/archive';
 import { checkDefinition, type ReportDefinition } from '../lib/report/definition';
 import { explicitPeriod, periodAt, periodTime } from '../lib/report/period';
@@ -158,12 +158,13 @@ async function runInvoices(raw: unknown): Promise<{ status: number; body: unknow
   if (body.customer !== undefined && typeof body.customer !== 'string') throw new BadParameterError('customer', '"customer" must be text');
   const nodes = [...invoiceNodes];
   if (nodes.length === 0) throw new NotDeployedError('no upperstack-invoice node is deployed: deploy one with your tariffs');
-  let node = nodes[0];
-  if (body.series !== undefined || nodes.length > 1) {
-    const found = nodes.find((n) => n.series === body.series);
-    if (!found) throw new BadParameterError('series', `"series" must name the series of a deployed invoice node: ${nodes.map((n) => n.series).join(', ')}`);
-    node = found;
-  }
+  const series = [...new Set(nodes.map((n) => n.series))];
+  const wanted = body.series ?? (series.length === 1 ? series[0] : undefined);
+  const found = nodes.filter((n) => n.series === wanted);
+  if (found.length === 0) throw new BadParameterError('series', `"series" must name the series of a deployed invoice node: ${series.join(', ')}`);
+  // Two nodes numbering one series would each bill the same customers and months: neither is the one to run.
+  if (found.length > 1) throw new ConflictError(`${found.length} invoice nodes are deployed with the series "${String(wanted)}": a series is numbered by one node; give the others a series of their own and deploy`, { series: wanted });
+  const node = found[0];
   const run = await node.run(body.period, body.customer as string | undefined, 'api');
   return {
     status: 200,
@@ -179,6 +180,7 @@ async function runInvoices(raw: unknown): Promise<{ status: number; body: unknow
         changed: o.changed,
       })),
       skipped: run.skipped,
+      withoutReadings: run.withoutReadings,
     },
   };
 }

@@ -110,7 +110,7 @@ export = function register(RED: NodeAPI): void {
       if (running) {
         await running.stop(2000);
         const s = running.stats();
-        if (!closed) setStatus(node, 'idle', RED._('upperstack-simulate.status.stopped', { sent: s.sent, acked: s.acked, errors: s.errors }));
+        if (!closed) setStatus(node, 'idle', RED._('upperstack-simulate.status.stopped', { sent: s.sent, acked: s.acked, errors: s.errors + s.unacked }));
       }
     };
 

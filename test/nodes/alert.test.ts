@@ -171,6 +171,32 @@ describe('upperstack-alert node', () => {
     assert.deepEqual(((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules, before);
   });
 
+  test('rule names over the API: a blank name is refused with 400 naming /name; composed and decomposed accents are one name in create, update and import', async () => {
+    const before = ((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules;
+    const blank = await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'blank', name: '   ' });
+    assert.equal(blank.status, 400);
+    const e = ((await blank.json()) as { error: { code: string; pointer: string; message: string } }).error;
+    assert.deepEqual([e.code, e.pointer], ['RULE_INVALID', '/name']);
+    assert.match(e.message, /^\/name must not be blank/);
+    const blankPack = await call('POST', `${api}/api/v1/rules/import?mode=merge`, { rules: [{ ...HOT, id: 'blank', name: ' ' }] });
+    assert.equal(blankPack.status, 400);
+    assert.equal(((await blankPack.json()) as { error: { pointer: string } }).error.pointer, '/rules/0/name');
+
+    const composed = 'Temp\u00e9rature';
+    const decomposed = 'Tempe\u0301rature';
+    assert.equal((await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'temp1', name: composed })).status, 201);
+    assert.equal((await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'temp2', name: ` ${decomposed.toUpperCase()}` })).status, 409);
+    assert.equal((await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'temp2', name: 'Humidity' })).status, 201);
+    assert.equal((await call('PUT', `${api}/api/v1/rules/temp2`, { ...HOT, id: 'temp2', name: decomposed })).status, 409);
+    assert.equal((await call('POST', `${api}/api/v1/rules/import?mode=merge`, { rules: [{ ...HOT, id: 'temp3', name: decomposed }] })).status, 409);
+    const twins = await call('POST', `${api}/api/v1/rules/import?mode=replace`, { rules: [{ ...HOT, id: 'a', name: composed }, { ...HOT, id: 'b', name: decomposed }] });
+    assert.equal(twins.status, 409);
+    assert.equal(((await twins.json()) as { error: { pointer: string } }).error.pointer, '/rules/1/name');
+    await call('DELETE', `${api}/api/v1/rules/temp1`);
+    await call('DELETE', `${api}/api/v1/rules/temp2`);
+    assert.deepEqual(((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules, before);
+  });
+
   test('a redeploy keeps a firing alert and a pending duration', async () => {
     tell.length = 0;
     all.length = 0;

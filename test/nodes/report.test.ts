@@ -203,6 +203,15 @@ describe('report and invoice nodes', () => {
   test('invoices over HTTP: numbered once, the same invoice when run again, listed and downloadable', async () => {
     const { iout1: invMsgs } = await deploy(flow());
     const post = (body: unknown) => fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
+    const typo = await post({ period: '2026-10', customer: 'acmee' });
+    assert.equal(typo.status, 404);
+    assert.deepEqual(((await typo.json()) as { error: { code: string; message: string } }).error, {
+      code: 'NOT_FOUND',
+      message: 'no device has customer "acmee" (tag "customer"); known customers: acme, globex',
+      parameter: 'customer',
+      customer: 'acmee',
+      known: ['acme', 'globex'],
+    });
     const res = await post({ period: '2026-10', customer: 'acme' });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { invoices: Array<{ id: string; number: string; total: string; reissued: boolean; files: Array<{ name: string; url: string }> }> };
@@ -227,6 +236,26 @@ describe('report and invoice nodes', () => {
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { error: { parameter: string } }).error.parameter, 'period');
     assert.equal((await post({ period: '2026-10', tariff: 'x' })).status, 400);
+  });
+
+  test('two invoice nodes deployed with one series: a run says so (409) instead of asking to choose between "INV, INV"; no number is taken', async () => {
+    const twin = { id: 'inv2', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'INV', tariffs: TARIFFS, schedule: 'none', timezone: 'UTC', wires: [[], []] };
+    await deploy(flow([twin]));
+    const post = (body: unknown) => fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
+    for (const body of [{ period: '2026-10' }, { period: '2026-10', series: 'INV' }]) {
+      const res = await post(body);
+      assert.equal(res.status, 409);
+      assert.deepEqual(((await res.json()) as { error: unknown }).error, {
+        code: 'CONFLICT',
+        message: '2 invoice nodes are deployed with the series "INV": a series is numbered by one node; give the others a series of their own and deploy',
+        series: 'INV',
+      });
+    }
+    const other = await post({ period: '2026-10', series: 'B' });
+    assert.equal(other.status, 400);
+    assert.match(((await other.json()) as { error: { message: string } }).error.message, /must name the series of a deployed invoice node: INV$/);
+    const list = (await (await fetch(`${api}/api/v1/invoices`, { headers: withKey })).json()) as { invoices: unknown[] };
+    assert.deepEqual(list.invoices, []);
   });
 
   test('a daily schedule produces the days missed while the runtime was down, once', async () => {

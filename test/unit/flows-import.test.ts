@@ -11,6 +11,7 @@ const root = join(__dirname, '..', '..', '..');
 const types = knownTypes();
 const pipeline = parsePack(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8'));
 const simulator = parsePack(readFileSync(join(root, 'flows', 'simulator.json'), 'utf8'));
+const reportsInvoices = parsePack(readFileSync(join(root, 'flows', 'reports-invoices.json'), 'utf8'));
 
 function refused(pack: FlowNode[], deployed: FlowNode[] = pipeline): string[] {
   try {
@@ -146,3 +147,13 @@ test('refusals name the port a ${ENV} property runs with (the environment, else 
   const plan = planImport(coap('${UPPERSTACK_COAP_PORT}'), pipeline.filter((n) => n.type !== 'upperstack-coap-in'), { knownTypes: types, env: { UPPERSTACK_COAP_PORT: '5999' } });
   assert.equal(plan.added.find((n) => n.type === 'upperstack-coap-in')!.port, '${UPPERSTACK_COAP_PORT}');
 });
+
+test('refused: the reports-invoices pack imported a second time (a second invoice node of the series INV); another series is fine', () => {
+  const once = planImport(reportsInvoices, pipeline, { knownTypes: types });
+  assert.deepEqual(refused(reportsInvoices, once.flows), [
+    'us_rep_invoice: a second invoice node of the series INV, which the deployed one ("monthly invoices") numbers: both would bill the same customers and months from one gap-free series. Give the pack\'s invoice node a series of its own, or keep the deployed one',
+  ]);
+  const own = reportsInvoices.map((n) => (n.type === 'upperstack-invoice' ? { ...n, series: 'INV2' } : n));
+  assert.equal(planImport(own, once.flows, { knownTypes: types }).added.filter((n) => n.type === 'upperstack-invoice').length, 1);
+});
+

@@ -126,3 +126,42 @@ test('invoices: numbered per series, the same files when a period is produced ag
   const next = await runInvoices(settings, '2026-09', undefined, ctx);
   assert.deepEqual(next.invoices, [], 'no readings in September: no customers, no numbers used');
 });
+
+test('invoices: a customer no device has, or a month before its first reading, is refused without taking a number', async (t) => {
+  const dir = tempDir('us-inv-');
+  const oct = Date.UTC(2026, 9, 1);
+  const store = await storeWith([
+    { device: 'meter-1', ts: oct, fields: { kwh: 1000 }, tags: { customer: 'acme' } },
+    { device: 'meter-1', ts: oct + 20 * 86_400_000, fields: { kwh: 1100 }, tags: { customer: 'acme' } },
+    { device: 'meter-2', ts: oct, fields: { kwh: 5 }, tags: { customer: 'globex' } },
+  ]);
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const settings = {
+    series: 'INV',
+    customerTag: 'customer',
+    timezone: 'UTC',
+    tariffs: validateTariffs([
+      { name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', minimumCharge: '10', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] },
+      { name: 'key account', customers: ['initech'], currency: 'EUR', standingCharge: '50', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.20' } }] },
+    ]),
+  };
+  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 11, 5) };
+  await assert.rejects(runInvoices(settings, '2026-11', 'acmee', ctx), (err: Error & { code?: string }) => {
+    assert.equal(err.name, 'NotFoundError');
+    assert.equal(err.message, 'no device has customer "acmee" (tag "customer"); known customers: acme, globex');
+    return true;
+  });
+  await assert.rejects(runInvoices(settings, '2026-09', 'acme', ctx), /customer "acme" has no readings up to the end of 2026-09/);
+  assert.deepEqual(ctx.archive.list({ kind: 'invoice' }), []);
+  // A month without readings after the first ones is still billed (standing charge), and the first number is the one taken.
+  const nov = await runInvoices(settings, '2026-11', 'acme', ctx);
+  assert.deepEqual(nov.invoices.map((i) => [i.invoice.customer, i.invoice.number, i.invoice.meterReadings.length]), [['acme', 'INV-000001', 0]]);
+  // The run over every customer (as the monthly schedule does it): a customer a tariff names without readings is said, not numbered.
+  await assert.rejects(runInvoices(settings, '2026-10', 'initech', ctx), /no device has customer "initech"/);
+  const all = await runInvoices(settings, '2026-10', undefined, ctx);
+  assert.deepEqual(all.invoices.map((i) => [i.invoice.customer, i.invoice.number]), [['acme', 'INV-000002'], ['globex', 'INV-000003']]);
+  assert.deepEqual(all.withoutReadings, ['initech']);
+});

@@ -18,3 +18,22 @@ test('a negative number stays the value of the option before it: --start -24h, -
   assert.doesNotMatch(r.stderr, /ambiguous/);
   assert.match(r.stderr, /anomalies/);
 });
+
+test('a prefix or topic that cannot form a device topic is refused before connecting: one clear line, exit 2', async () => {
+  // The URL has nothing listening: a refusal up front never gets that far.
+  const common = ['--duration', '1s', '--devices', '1', '--quiet', '--url', 'mqtt://127.0.0.1:9'];
+  const plus = await simulateCli([...common, '--prefix', 'x+']);
+  assert.equal(plus.code, 2);
+  assert.equal(plus.stderr, 'upperstack simulate: --prefix "x+" cannot start a device id in an MQTT topic: "+" is not allowed there (+ and # are wildcards, / separates topic levels)\n');
+  for (const prefix of ['a#', 'site/']) {
+    const r = await simulateCli([...common, '--prefix', prefix]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^upperstack simulate: --prefix ".+" cannot start a device id in an MQTT topic/);
+  }
+  const topic = await simulateCli([...common, '--topic', 'devices/+/{device}']);
+  assert.equal(topic.code, 2);
+  assert.match(topic.stderr, /^upperstack simulate: --topic "devices\/\+\/\{device\}" holds "\+": a device cannot publish to a topic with a wildcard/);
+  // Over HTTP the id is one escaped path segment: the same prefix is fine there (refused only for the missing server).
+  const http = await simulateCli(['--duration', '1s', '--devices', '1', '--quiet', '--protocol', 'http', '--url', 'http://127.0.0.1:9', '--prefix', 'x+', '--drain', '0s']);
+  assert.doesNotMatch(http.stderr, /--prefix/);
+});

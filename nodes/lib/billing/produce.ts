@@ -4,7 +4,7 @@
  * ledger (or get the issued one back) and keep its files in the archive.
  * Invoices are records: the archive never prunes them.
  */
-import { BadParameterError } from '../errors';
+import { BadParameterError, NotFoundError } from '../errors';
 import type { TimeSeriesStore } from '../store/types';
 import type { Archive, ArchiveEntry } from '../report/archive';
 import { monthPeriod } from '../report/period';
@@ -51,9 +51,28 @@ export interface InvoiceRun {
   invoices: InvoiceOutcome[];
   /** Customers with readings but no tariff: not invoiced. */
   skipped: string[];
+  /** Customers a tariff names whose devices sent no readings in the period: not invoiced, no number taken. */
+  withoutReadings: string[];
 }
 
 const CUSTOMER = /^[^\u0000-\u001f]{1,80}$/;
+/** Known customers are listed in the refusal up to this many. */
+const LISTED = 20;
+
+/**
+ * A customer named in a request must be one whose devices sent readings by
+ * the end of the period: a mistyped name or a month before the customer's
+ * first reading would otherwise take a number of the gap-free series for good.
+ */
+async function knownCustomer(directory: DeviceDirectory, customerTag: string, customer: string, period: { key: string; to: number }, now: number): Promise<string> {
+  if ((await customersIn(directory, customerTag, { from: 0, to: period.to })).includes(customer)) return customer;
+  const known = await customersIn(directory, customerTag, { from: 0, to: Math.max(now, period.to) });
+  if (known.includes(customer)) {
+    throw new NotFoundError(`customer "${customer}" has no readings up to the end of ${period.key}: nothing to invoice for that month, and no number is taken`, { parameter: 'customer', customer });
+  }
+  const list = known.length === 0 ? 'no device has a customer tag yet' : known.length <= LISTED ? `known customers: ${known.join(', ')}` : `${known.length} customers are known`;
+  throw new NotFoundError(`no device has customer "${customer}" (tag "${customerTag}"); ${list}`, { parameter: 'customer', customer, ...(known.length <= LISTED ? { known } : {}) });
+}
 
 export async function runInvoices(settings: InvoiceSettings, month: string, customer: string | undefined, ctx: InvoiceRunContext): Promise<InvoiceRun> {
   const period = monthPeriod(month, settings.timezone);
@@ -62,9 +81,13 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
   }
   if (period.to > ctx.now) throw new BadParameterError('period', `"period" ${period.key} has not ended yet; invoice it from ${new Date(period.to).toISOString()} on`);
   const directory = ctx.directory ?? storeDirectory(ctx.store);
-  const customers = customer !== undefined ? [customer] : await customersIn(directory, settings.customerTag, period);
+  const customers = customer !== undefined ? [await knownCustomer(directory, settings.customerTag, customer, period, ctx.now)] : await customersIn(directory, settings.customerTag, period);
   const ledger = new InvoiceLedger(ctx.ledgerRoot, settings.series, settings.prefix || undefined);
-  const out: InvoiceRun = { period: period.key, invoices: [], skipped: [] };
+  const out: InvoiceRun = { period: period.key, invoices: [], skipped: [], withoutReadings: [] };
+  if (customer === undefined) {
+    const billed = new Set(customers);
+    out.withoutReadings = [...new Set(settings.tariffs.flatMap((t) => t.customers))].filter((c) => c !== '*' && !billed.has(c)).sort();
+  }
   for (const c of customers) {
     const tariff = tariffFor(settings.tariffs, c);
     if (!tariff) {

@@ -5,7 +5,7 @@
  * anything), its config nodes are reused when one of the same type and name is
  * deployed, and the import is refused, with the reason, when it would break
  * what is deployed: a second DuckDB store on the same file (DuckDB locks it),
- * a second broker or CoAP input on the same port, a second HTTP input, query
+ * a second broker or CoAP input on the same port, a second invoice node of a series, a second HTTP input, query
  * API or alert node (their routes and the one rule set exist once per
  * runtime), a second dashboard on the same path, an HTTP route already taken,
  * or a reference the runtime cannot resolve.
@@ -111,6 +111,8 @@ function exclusiveKeyOf(n: FlowNode, s: (v: unknown) => string, r: (v: unknown, 
     case 'upperstack-api':
     case 'upperstack-alert':
       return { key: n.type, why: `a second ${n.type} node: its routes (and, for alerts, the one rule set) exist once per runtime, and one is deployed already ("{deployed}")` };
+    case 'upperstack-invoice':
+      return { key: `invoice-series:${r(n.series, 'INV')}`, why: 'a second invoice node of the series {value}, which the deployed one ("{deployed}") numbers: both would bill the same customers and months from one gap-free series. Give the pack\'s invoice node a series of its own, or keep the deployed one' };
     case 'ui-base':
       return { key: `ui-path:${r(n.path, '/dashboard')}`, why: 'a second Dashboard 2 base at {value}, which the deployed dashboard serves' };
     case 'http in':

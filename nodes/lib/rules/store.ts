@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ConflictError, NotFoundError, RuleInvalidError } from '../errors';
 import { writeFileAtomic } from '../fs-atomic';
 import { appendAudit, auditFile } from '../audit/log';
-import { validatePack, validateRule } from './validate';
+import { newRuleNameKey, ruleNameKey, validatePack, validateRule } from './validate';
 import type { Rule, Silence } from './types';
 
 export interface Actor {
@@ -101,11 +101,11 @@ export class RuleStore {
     return rule;
   }
 
-  /** Names tell rules apart for the people who read alerts: the form's rule (trimmed, any case) holds for the API too. */
+  /** Names tell rules apart for the people who read alerts: the form's rule (ruleNameKey) holds for the API too. */
   private checkName(rule: Rule): void {
-    const name = rule.name.trim().toLowerCase();
+    const name = newRuleNameKey(rule.name);
     for (const other of this.rules.values()) {
-      if (other.id !== rule.id && other.name.trim().toLowerCase() === name) {
+      if (other.id !== rule.id && ruleNameKey(other.name) === name) {
         throw new ConflictError(`a rule named "${other.name}" exists already (${other.id}): give this one another name`, { rule: other.id, pointer: '/name' });
       }
     }
@@ -134,8 +134,8 @@ export class RuleStore {
       // A rule the merge keeps holds its name: the pack may not bring a second rule of it.
       const base = Array.isArray(pack) ? '' : '/rules';
       rules.forEach((r, i) => {
-        const name = r.name.trim().toLowerCase();
-        const other = [...this.rules.values()].find((o) => !incoming.has(o.id) && o.name.trim().toLowerCase() === name);
+        const name = ruleNameKey(r.name);
+        const other = [...this.rules.values()].find((o) => !incoming.has(o.id) && ruleNameKey(o.name) === name);
         if (other) throw new ConflictError(`a rule named "${other.name}" exists already (${other.id}), and ${base}/${i} (${r.id}) has its name: give it another name, or import with mode=replace; nothing was imported`, { rule: other.id, pointer: `${base}/${i}/name` });
       });
     }

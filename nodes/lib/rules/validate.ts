@@ -144,6 +144,26 @@ export function conditionsOf(when: Condition | Group): Array<{ cond: Condition; 
   return out;
 }
 
+/**
+ * What makes two rule names the same for the people who read alerts: spaces
+ * around, case, and the composed or decomposed form of an accented letter
+ * ("Température" typed on two systems) do not tell rules apart.
+ */
+export function ruleNameKey(name: string): string {
+  return name.normalize('NFC').trim().toLowerCase();
+}
+
+/**
+ * The key of a rule's name as it is created, changed or imported: a name of
+ * spaces only shows as nothing in the alert list and in notifications. Rules
+ * already stored are not checked, so one saved before still loads.
+ */
+export function newRuleNameKey(name: string): string {
+  const key = ruleNameKey(name);
+  if (key === '') fail('/name', 'must not be blank: give the rule a name people will recognise in alerts, such as "Boiler too hot"');
+  return key;
+}
+
 function checkSemantics(rule: Rule): void {
   // A blank tag name (the form's tag field left empty) matches no device: the rule would never fire.
   const tags = 'tags' in rule.devices ? rule.devices.tags : undefined;
@@ -207,12 +227,14 @@ export function validatePack(data: unknown): Rule[] {
   if (!Array.isArray(list)) throw new RuleInvalidError('a rule pack is {"rules": [...]} or an array of rules', { pointer: base });
   if (list.length > 10_000) throw new RuleInvalidError(`a rule pack holds at most 10000 rules, this one ${list.length}`, { pointer: base });
   const ids = new Set<string>();
-  // The rules API refuses a second rule of a name (trimmed, any case) with 409; a pack may not bring two either.
+  // The rules API refuses a second rule of a name (ruleNameKey) with 409; a pack may not bring two either.
   const names = new Map<string, number>();
   return list.map((r, i) => {
     let rule: Rule;
+    let name: string;
     try {
       rule = validateRule(r);
+      name = newRuleNameKey(rule.name);
       if (ids.has(rule.id)) throw new RuleInvalidError(`/id "${rule.id}" appears twice in the pack`, { pointer: '/id' });
       ids.add(rule.id);
     } catch (err) {
@@ -223,7 +245,6 @@ export function validatePack(data: unknown): Rule[] {
       }
       throw err;
     }
-    const name = rule.name.trim().toLowerCase();
     const first = names.get(name);
     if (first !== undefined) {
       throw new ConflictError(`two rules of the pack are named "${rule.name.trim()}" (${base}/${first} and ${base}/${i}): give each rule a name of its own; nothing was imported`, { pointer: `${base}/${i}/name`, rule: rule.id });

@@ -57,6 +57,8 @@ export interface SimulatorOptions {
   maxBuffer?: number;
   /** Timer period, ms (default 25). */
   tickMs?: number;
+  /** How long the end of a timed run waits for acknowledgements, ms (default 10,000). */
+  drainMs?: number;
 }
 
 export interface SimulatorStats {
@@ -70,6 +72,8 @@ export interface SimulatorStats {
   lost: number;
   suppressed: number;
   inFlight: number;
+  /** Messages still unacknowledged when the drain at stop() gave up: neither acked nor failed. */
+  unacked: number;
   anomalies: number;
   lastError?: string;
   /** Simulated time reached, epoch ms, and real time since start. */
@@ -151,6 +155,8 @@ export class Simulator extends EventEmitter {
   private lastSim: number;
   private running = false;
   private finished = false;
+  /** Set once the drain at stop() is over: later outcomes are not counted. */
+  private gaveUp = false;
   private readonly s: SimulatorStats;
   private idle: Array<() => void> = [];
 
@@ -167,6 +173,7 @@ export class Simulator extends EventEmitter {
       codec: 'json',
       maxBuffer: Math.min(10_000, Math.ceil(100 * Math.max(1, options.speed ?? 1))),
       tickMs: 25,
+      drainMs: 10_000,
       // An option passed as undefined keeps its default.
       ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     } as typeof this.opts;
@@ -194,7 +201,7 @@ export class Simulator extends EventEmitter {
       this.s.anomalies++;
       this.emit('anomaly', a);
     });
-    this.s = { devices: this.members.length, sent: 0, acked: 0, errors: 0, readings: 0, lost: 0, suppressed: 0, inFlight: 0, anomalies: 0, simTime: this.simStart, elapsedMs: 0 };
+    this.s = { devices: this.members.length, sent: 0, acked: 0, errors: 0, readings: 0, lost: 0, suppressed: 0, inFlight: 0, unacked: 0, anomalies: 0, simTime: this.simStart, elapsedMs: 0 };
   }
 
   get devices(): readonly SimDevice[] {
@@ -212,9 +219,11 @@ export class Simulator extends EventEmitter {
 
   /**
    * Stops making readings, waits (up to `drainMs`) for the messages in flight to
-   * be acknowledged, and closes the transport. Emits "done".
+   * be acknowledged, and closes the transport. Emits "done". Messages still in
+   * flight then count as unacked; what becomes of them while closing is ignored,
+   * so each message is counted once.
    */
-  async stop(drainMs = 10_000): Promise<void> {
+  async stop(drainMs = this.opts.drainMs): Promise<void> {
     if (this.finished) return;
     this.finished = true;
     this.running = false;
@@ -229,6 +238,8 @@ export class Simulator extends EventEmitter {
         });
       });
     }
+    this.s.unacked = this.s.inFlight;
+    this.gaveUp = true;
     await this.transport.close();
     this.emit('done', this.stats());
   }
@@ -321,6 +332,7 @@ export class Simulator extends EventEmitter {
   }
 
   private settled(m: Member, err: unknown): void {
+    if (this.gaveUp) return;
     this.s.inFlight--;
     if (err === undefined) this.s.acked++;
     else this.fail(err);

@@ -34,6 +34,24 @@ export function fill(template: string, device: string): string {
   return template.split('{device}').join(device);
 }
 
+/**
+ * Why an MQTT topic template and device id prefix cannot form a topic a device
+ * may publish to, or undefined when they can: a wildcard (+, #) is refused by
+ * the broker, and a "/" in the id moves it to another topic level, so every
+ * message would fail or land where no flow reads the device from.
+ */
+export function mqttTopicProblem(template: string, prefix: string): string | undefined {
+  const bad = (t: string) => [...t].find((c) => c === '+' || c === '#' || c === '\u0000');
+  const inPrefix = bad(prefix) ?? (prefix.includes('/') ? '/' : undefined);
+  if (inPrefix !== undefined && template.includes('{device}')) {
+    return `--prefix "${prefix}" cannot start a device id in an MQTT topic: "${inPrefix === '\u0000' ? '\\0' : inPrefix}" is not allowed there (+ and # are wildcards, / separates topic levels)`;
+  }
+  const inTopic = bad(template);
+  if (inTopic !== undefined) return `--topic "${template}" holds "${inTopic === '\u0000' ? '\\0' : inTopic}": a device cannot publish to a topic with a wildcard (+ or #)`;
+  if (template === '') return '--topic must not be empty';
+  return undefined;
+}
+
 /** Expands {device} in every credential for that device. */
 export function templateCredentials(c: Credentials): CredentialsHook {
   return (d) => {
