@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type OutgoingMessage, type Server }
 import type { Received } from '../lib/ingest/record';
 import { describeError, UpperstackError } from '../lib/errors';
 import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
-import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
+import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
@@ -131,7 +131,8 @@ export = function register(RED: NodeAPI): void {
       };
       const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: COAP_META };
       // An envelope without "ct": its body is taken to be in the envelope's own format.
-      const ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
+      let ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
+      if (ct === 'application/octet-stream' && req.url.includes('?')) ct = octetStreamType(ct, new URL(req.url, 'coap://device').searchParams);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
       const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;

@@ -105,6 +105,7 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
     const receipt = upperstack.receipts[i];
     itemOpts.format = opts.format === 'auto' && item.format && FORMATS.has(item.format) ? (item.format as Format) : opts.format;
     itemOpts.device = item.device;
+    itemOpts.contentType = item.contentType;
     itemOpts.receivedAt = item.receivedAt;
     let shares = 0;
     try {

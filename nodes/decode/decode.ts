@@ -80,6 +80,7 @@ export = function register(RED: NodeAPI): void {
           receivedAt: typeof msg.receivedAt === 'number' ? msg.receivedAt : Date.now(),
           protoType: config.protoType || undefined,
           protoDir: config.protoDir || undefined,
+          contentType: typeof msg.contentType === 'string' ? msg.contentType : undefined,
           limits,
         });
         // A message of one device's topic (msg.device) may not carry a registered device's readings.

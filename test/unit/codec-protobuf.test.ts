@@ -2,8 +2,10 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { clearProtoCache, decode, defaultProtoDir, encode, listProtoTypes } from '../../nodes/lib/codec';
-import { ConfigError, DecodeError, InvalidReadingError } from '../../nodes/lib/errors';
+import { clearProtoCache, decode, defaultProtoDir, encode, listProtoTypes, protobufMessageType } from '../../nodes/lib/codec';
+import { scanTopLevel } from '../../nodes/lib/codec/protobuf';
+import { DEFAULT_LIMITS } from '../../nodes/lib/limits';
+import { ConfigError, DecodeError, InvalidReadingError, TooManyReadingsError, UnsupportedFormatError } from '../../nodes/lib/errors';
 import { packageRoot } from '../../nodes/lib/paths';
 import { normalizeReadings } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
@@ -11,9 +13,9 @@ import { tempDir } from '../helpers/temp';
 const tmp = tempDir('upperstack-proto-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function decodeError(buf: Uint8Array, protoType?: string): DecodeError {
+function decodeError(buf: Uint8Array, protoType?: string, messageType?: string): DecodeError {
   try {
-    decode('protobuf', Buffer.from(buf), { protoType });
+    decode('protobuf', Buffer.from(buf), { protoType, messageType });
   } catch (err) {
     assert.ok(err instanceof DecodeError, `expected DecodeError, got ${String(err)}`);
     assert.equal(err.details.format, 'protobuf');
@@ -55,10 +57,49 @@ describe('protobuf codec', () => {
   });
 
   test('bytes of another message type are a DecodeError naming the type and byte', () => {
-    const err = decodeError(encode('protobuf', { device: 'd1', ts: 5, fields: { t: 1 }, tags: {} }), 'upperstack.Batch');
+    const err = decodeError(encode('protobuf', { device: 'd1', ts: 5, fields: { t: 1 }, tags: {} }), undefined, 'upperstack.Batch');
     assert.match(err.message, /^upperstack\.Batch cannot be decoded: invalid wire type 4 at byte 3/);
     assert.equal(err.details.offset, 3);
     assert.equal(err.details.protoType, 'upperstack.Batch');
+  });
+
+  test('with upperstack.Reading or upperstack.Batch configured, the bytes tell a Batch from a Reading', () => {
+    const reading = { device: 'd1', ts: 5, fields: { t: 1 }, tags: { k: 'v' } };
+    const batch = [reading, { device: 'd2', ts: 6, fields: { u: true }, tags: {} }];
+    for (const protoType of ['upperstack.Reading', 'upperstack.Batch', undefined]) {
+      assert.deepEqual(decode('protobuf', encode('protobuf', batch), { protoType }), batch, String(protoType));
+      assert.deepEqual(decode('protobuf', encode('protobuf', reading), { protoType }), reading, String(protoType));
+    }
+    // A batch of readings that name no device (the topic or URL does) is still only field 1.
+    assert.deepEqual(decode('protobuf', encode('protobuf', [{ fields: { t: 1 } }, { fields: { t: 2 } }] as never)), [{ fields: { t: 1 }, tags: {} }, { fields: { t: 2 }, tags: {} }]);
+  });
+
+  test('a message type named in the content type is decoded as named, and a wrong one says how to name a Batch', () => {
+    const batch = encode('protobuf', [{ device: 'd1', ts: 1767225600000, fields: { t: 1.5 }, tags: {} }, { device: 'd1', ts: 1767225601000, fields: { t: 2 }, tags: {} }]);
+    const err = decodeError(batch, undefined, 'upperstack.Reading');
+    assert.doesNotMatch(err.message, /has a string field/);
+    assert.match(err.message, /^upperstack\.Reading cannot be decoded/);
+    assert.match(err.message, /the content type names upperstack\.Reading; an upperstack\.Batch is sent as "application\/x-protobuf; messageType=upperstack\.Batch"/);
+    assert.throws(
+      () => decode('protobuf', batch, { messageType: 'acme.Nope' }),
+      (e: unknown) => e instanceof UnsupportedFormatError && /names protobuf message type "acme\.Nope".*upperstack\.Batch, upperstack\.Reading/.test(e.message),
+    );
+  });
+
+  test('the readings of a Batch are counted on the bytes, before any is decoded', () => {
+    // Three readings whose insides are not even valid: the count is refused first.
+    const three = Buffer.from([0x0a, 0x01, 0xff, 0x0a, 0x01, 0xff, 0x0a, 0x01, 0xff]);
+    assert.throws(() => decode('protobuf', three, { limits: { ...DEFAULT_LIMITS, maxReadings: 2 } }), (e: unknown) => e instanceof TooManyReadingsError && e.details.count === 3 && e.details.limit === 2);
+    assert.deepEqual(scanTopLevel(three), { onlyField1: true, count: 3 });
+    assert.equal(scanTopLevel(Buffer.from([0x0a, 0x05, 0x01])), undefined);
+  });
+
+  test('the message type parameter of a content type', () => {
+    assert.equal(protobufMessageType('application/x-protobuf; messageType=upperstack.Batch'), 'upperstack.Batch');
+    assert.equal(protobufMessageType('application/x-protobuf;messagetype="upperstack.Batch"'), 'upperstack.Batch');
+    assert.equal(protobufMessageType('application/vnd.google.protobuf; proto=upperstack.Reading; encoding=delimited'), 'upperstack.Reading');
+    assert.equal(protobufMessageType('application/x-protobuf'), undefined);
+    assert.equal(protobufMessageType(undefined), undefined);
   });
 
   test('truncated bytes say where they end', () => {
@@ -73,7 +114,7 @@ describe('protobuf codec', () => {
   });
 
   test('invalid UTF-8 in a string field is reported as such', () => {
-    assert.match(decodeError(Buffer.from([0x0a, 0x02, 0xff, 0xfe])).message, /not valid UTF-8/);
+    assert.match(decodeError(Buffer.from([0x0a, 0x02, 0xff, 0xfe, 0x10, 0x05])).message, /^upperstack\.Reading cannot be decoded: a string field ending before byte 4 is not valid UTF-8/);
   });
 
   test('an unknown message type is a ConfigError listing the defined ones', () => {

@@ -19,8 +19,13 @@ export type Format = 'json' | 'cbor' | 'msgpack' | 'protobuf' | 'lineprotocol' |
 export const FORMATS: readonly Format[] = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol', 'senml', 'senml-cbor', 'xml'];
 
 export interface CodecOptions {
-  /** Protobuf message type, e.g. "upperstack.Batch"; default upperstack.Reading (decode) or by value shape (encode). */
+  /**
+   * Protobuf message type, e.g. "upperstack.Batch"; default upperstack.Reading (decode) or by value shape (encode).
+   * On decode upperstack.Reading and upperstack.Batch are told apart by their bytes.
+   */
   protoType?: string;
+  /** Protobuf message type the sender named (its content type): decoded as exactly that. */
+  messageType?: string;
   /** Folder of .proto files; default the package's proto/. */
   protoDir?: string;
   /** Line protocol timestamp precision; default ns. */
@@ -30,7 +35,7 @@ export interface CodecOptions {
 }
 
 export type { Precision, LineReading } from './lineprotocol';
-export { sniff, sniffDecoded, formatFromContentType, type Sniffed } from './sniff';
+export { sniff, sniffDecoded, formatFromContentType, protobufMessageType, type Sniffed } from './sniff';
 export { listProtoTypes, clearProtoCache, defaultProtoDir, READING_TYPE, BATCH_TYPE } from './protobuf';
 export { parseLineProtocol, serializeLineProtocol } from './lineprotocol';
 export { resolveSenml, isSenmlPack, isSenmlCborPack, toSenmlPack, type SenmlRecord, type SenmlReading } from './senml';
@@ -64,7 +69,7 @@ export function decode(format: Format, buf: Uint8Array, opts: CodecOptions = {})
     case 'msgpack':
       return decodeMsgpack(buf, limits);
     case 'protobuf':
-      return decodeProtobuf(buf, opts.protoType, opts.protoDir, limits);
+      return decodeProtobuf(buf, opts.protoType, opts.protoDir, limits, opts.messageType);
     case 'lineprotocol':
       return parseLineProtocol(buf, checkPrecision(opts.precision), limits);
     case 'senml':

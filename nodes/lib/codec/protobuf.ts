@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NamespaceBase, Reader, Root, Type } from 'protobufjs';
 import type { FieldValue, Reading } from '../reading';
-import { ConfigError, DecodeError, DepthExceededError, InvalidReadingError, TooManyFieldsError, TooManyReadingsError } from '../errors';
+import { ConfigError, DecodeError, UnsupportedFormatError, DepthExceededError, InvalidReadingError, TooManyFieldsError, TooManyReadingsError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { packageRoot } from '../paths';
 
@@ -89,29 +89,93 @@ function lookup(typeName: string, dir?: string): Type {
   return root.lookupType(name);
 }
 
-function decodeError(name: string, buf: Uint8Array, reader: Reader, err: unknown, limits: Limits): DecodeError | DepthExceededError {
+/** A type the sender names (content type parameter): one it cannot use is its mistake, not the input's setup. */
+function lookupNamed(typeName: string, dir?: string): Type {
+  const { root, types } = load(dir);
+  const name = typeName.replace(/^\./, '');
+  if (!types.includes(name)) {
+    throw new UnsupportedFormatError(`the content type names protobuf message type "${typeName.slice(0, 100)}", which this input does not know; it knows ${types.join(', ')}`, { format: 'protobuf', protoType: typeName.slice(0, 100) });
+  }
+  return root.lookupType(name);
+}
+
+/** How the message type was chosen, for an error that tells the sender how to name the right one. */
+export type TypeChoice = 'named' | 'configured' | 'shape';
+
+function typeHint(name: string, choice: TypeChoice): string {
+  const upperstack = name === READING_TYPE || name === BATCH_TYPE;
+  const other = name === BATCH_TYPE ? READING_TYPE : BATCH_TYPE;
+  if (choice === 'named') return ` (the content type names ${name}${upperstack ? `; an ${other} is sent as "application/x-protobuf; messageType=${other}"` : ''})`;
+  const why = choice === 'shape' ? 'its bytes hold only field 1, as a Batch does' : "the input's protobuf message type";
+  return upperstack
+    ? ` (tried as ${name}: ${why}); to send an ${other}, say so in the content type: "application/x-protobuf; messageType=${other}"`
+    : ` (tried as ${name}: ${why}); to name another type, use the content type "application/x-protobuf; messageType=<type>"`;
+}
+
+function decodeError(name: string, choice: TypeChoice, buf: Uint8Array, reader: Reader, err: unknown, limits: Limits): DecodeError | DepthExceededError {
   const text = err instanceof Error ? err.message : String(err);
   const format = 'protobuf';
   const pos = Math.min(reader.pos, buf.length);
+  const hint = typeHint(name, choice);
   // protobufjs stops at its own recursion limit (100) for nested messages and groups.
   if (/max depth exceeded/.test(text)) return new DepthExceededError({ limit: limits.maxDepth, format, offset: pos });
   let m = /invalid wire type (\d+) at offset (\d+)/.exec(text);
   if (m) {
     const offset = Number(m[2]);
-    return new DecodeError(`${name} cannot be decoded: invalid wire type ${m[1]} at byte ${offset}; the bytes are corrupt or hold another message type`, { format, offset, protoType: name }, { cause: err });
+    return new DecodeError(`${name} cannot be decoded: invalid wire type ${m[1]} at byte ${offset}; the bytes are corrupt or hold another message type${hint}`, { format, offset, protoType: name }, { cause: err });
   }
   if (/index out of range/.test(text)) {
     m = /(\d+) \+ (\d+) > (\d+)/.exec(text);
     const offset = m ? Number(m[1]) : pos;
     const need = m ? `: ${m[2]} more byte(s) needed` : '';
-    return new DecodeError(`${name} data ends early at byte ${offset} of ${buf.length}${need}; the bytes are cut off or hold another message type`, { format, offset, protoType: name }, { cause: err });
+    return new DecodeError(`${name} data ends early at byte ${offset} of ${buf.length}${need}; the bytes are cut off or hold another message type${hint}`, { format, offset, protoType: name }, { cause: err });
   }
   m = /missing required '([^']+)'/.exec(text);
-  if (m) return new DecodeError(`${name} is missing its required field "${m[1]}"`, { format, field: m[1], protoType: name }, { cause: err });
+  if (m) return new DecodeError(`${name} is missing its required field "${m[1]}"${hint}`, { format, field: m[1], protoType: name }, { cause: err });
   if (/utf-8/i.test(text)) {
-    return new DecodeError(`${name} has a string field that is not valid UTF-8, ending before byte ${pos}`, { format, offset: pos, protoType: name }, { cause: err });
+    // What a payload of another message type most often runs into: its bytes read as one of this type's strings.
+    return new DecodeError(`${name} cannot be decoded: a string field ending before byte ${pos} is not valid UTF-8, so the bytes are corrupt or hold another message type${hint}`, { format, offset: pos, protoType: name }, { cause: err });
   }
-  return new DecodeError(`${name} cannot be decoded at byte ${pos}: ${text}`, { format, offset: pos, protoType: name }, { cause: err });
+  return new DecodeError(`${name} cannot be decoded at byte ${pos}: ${text}${hint}`, { format, offset: pos, protoType: name }, { cause: err });
+}
+
+/**
+ * The top level of a payload, read without decoding it: whether every field in it is field 1,
+ * length-delimited (what an upperstack.Batch holds: its readings), and how many of those there are.
+ * undefined when the bytes do not even split into fields (the decoder then says where).
+ */
+export function scanTopLevel(buf: Uint8Array): { onlyField1: boolean; count: number } | undefined {
+  let i = 0;
+  let count = 0;
+  let onlyField1 = true;
+  const varint = (): number | undefined => {
+    let v = 0;
+    for (let shift = 0; shift < 64; shift += 7) {
+      if (i >= buf.length) return undefined;
+      const b = buf[i++];
+      v += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return v;
+    }
+    return undefined;
+  };
+  while (i < buf.length) {
+    const tag = varint();
+    if (tag === undefined || tag < 8) return undefined;
+    const wire = tag % 8;
+    if (wire === 0) {
+      if (varint() === undefined) return undefined;
+    } else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else if (wire === 2) {
+      const len = varint();
+      if (len === undefined) return undefined;
+      i += len;
+    } else return undefined; // groups: neither Reading nor Batch has any
+    if (i > buf.length) return undefined;
+    if (tag === 0x0a) count++;
+    else onlyField1 = false;
+  }
+  return { onlyField1, count };
 }
 
 /** A decoded upperstack.Reading; device and ts are left out when unset so the topic/URL device and time of receipt apply. */
@@ -131,27 +195,48 @@ function toReading(obj: Record<string, any>, limits: Limits, path: string): Part
   return out;
 }
 
-export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE, dir?: string, limits: Limits = DEFAULT_LIMITS): unknown {
-  const type = lookup(protoType, dir);
-  const name = type.fullName.slice(1);
+/**
+ * upperstack.Reading and upperstack.Batch tell themselves apart: a Batch holds only field 1 (its
+ * readings), while a Reading that carries anything to store has field 2, 3 or 4 (ts, fields, tags).
+ * Bytes with field 1 alone could be a Reading with only a device, which has no fields and would be
+ * refused anyway, so taking them for a Batch never stores or loses a reading a sender meant.
+ * With either of the two configured, the bytes decide; a type the sender names is decoded as named.
+ */
+export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE, dir?: string, limits: Limits = DEFAULT_LIMITS, messageType?: string): unknown {
+  let choice: TypeChoice = messageType === undefined ? 'configured' : 'named';
+  let type = messageType === undefined ? lookup(protoType, dir) : lookupNamed(messageType, dir);
+  let name = type.fullName.slice(1);
+  const scan = name === READING_TYPE || name === BATCH_TYPE ? scanTopLevel(buf) : undefined;
+  if (scan && choice === 'configured') {
+    const shaped = scan.onlyField1 && scan.count > 0 ? BATCH_TYPE : READING_TYPE;
+    if (shaped !== name) {
+      type = lookup(shaped, dir);
+      name = shaped;
+      choice = 'shape';
+    }
+  }
+  // Counted on the bytes, before protobufjs builds a single reading.
+  if (name === BATCH_TYPE && scan && scan.count > limits.maxReadings) {
+    throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: scan.count });
+  }
   const reader = protobufjs().Reader.create(buf);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
   let obj: Record<string, any>;
   try {
     const message = type.decode(reader) as unknown as { readings?: unknown[] };
-    // Checked before toObject copies the whole batch once more.
+    // Bytes the scan could not split (the decoder skipped what it did not know): checked before toObject copies the batch.
     if (name === BATCH_TYPE && (message.readings?.length ?? 0) > limits.maxReadings) {
       throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: message.readings!.length });
     }
     obj = type.toObject(message as never, { longs: Number, enums: String, defaults: false });
   } catch (err) {
     if (err instanceof TooManyReadingsError) throw err;
-    throw decodeError(name, buf, reader, err, limits);
+    throw decodeError(name, choice, buf, reader, err, limits);
   }
   if (name === READING_TYPE) {
     // An empty result means none of Reading's field numbers occurred: almost surely another message type.
     if (Object.keys(obj).length === 0) {
-      throw new DecodeError(`${name} decoded to nothing: none of its fields occur in the ${buf.length} bytes, so they probably hold another message type`, { format: 'protobuf', offset: 0, protoType: name });
+      throw new DecodeError(`${name} decoded to nothing: none of its fields occur in the ${buf.length} bytes, so they probably hold another message type${typeHint(name, choice)}`, { format: 'protobuf', offset: 0, protoType: name });
     }
     return toReading(obj, limits, '');
   }

@@ -4,6 +4,7 @@
  * (HTTP, CoAP).
  */
 import { decode, sniffDecoded, type Format } from './index';
+import { protobufMessageType } from './sniff';
 import { normalizeReadings, type NormalizeResult } from '../reading';
 import { PayloadTooLargeError, UnsupportedFormatError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
@@ -15,6 +16,8 @@ export interface DecodeReadingsOptions {
   receivedAt: number;
   protoType?: string;
   protoDir?: string;
+  /** The MQTT 5 content type or Content-Type it came with: a protobuf message type named in it wins over protoType. */
+  contentType?: string;
   /** Payload size limit in bytes; overrides limits.maxBytes when given. */
   maxBytes?: number;
   /** Depth, fields per reading, string length and readings per message; default DEFAULT_LIMITS. */
@@ -38,7 +41,7 @@ export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): N
     const sniffed = opts.format === 'auto' ? sniffDecoded(buf, limits) : { format: opts.format };
     if (!sniffed) throw new UnsupportedFormatError('cannot tell the payload format from its bytes (protobuf needs a fixed format); set the format or an MQTT 5 content type', { bytes: buf.length });
     format = sniffed.format;
-    data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir, limits });
+    data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir, messageType: format === 'protobuf' ? protobufMessageType(opts.contentType) : undefined, limits });
     // SenML times may be relative to receipt and its base name may name the device: resolved here, where both are known.
     if (format === 'senml' || format === 'senml-cbor') data = resolveSenml(data as SenmlRecord[], { device: opts.device, receivedAt: opts.receivedAt }, format);
   }

@@ -179,3 +179,14 @@ export function formatFromContentType(contentType: string | undefined | null): F
   if (mediaType.endsWith('+xml')) return 'xml';
   return undefined;
 }
+
+/**
+ * The protobuf message type a content type names: `application/x-protobuf; messageType=upperstack.Batch`
+ * (the parameter several HTTP clients and gateways use), or `proto=` (as in Prometheus'
+ * `application/vnd.google.protobuf; proto=...`). undefined when it names none.
+ */
+export function protobufMessageType(contentType: string | undefined | null): string | undefined {
+  if (!contentType) return undefined;
+  const m = /;\s*(?:messagetype|proto)\s*=\s*("?)([^";\s]+)\1/i.exec(contentType);
+  return m ? m[2] : undefined;
+}

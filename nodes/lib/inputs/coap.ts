@@ -35,6 +35,17 @@ export function coapContentType(format: unknown): string | undefined {
   return String(format);
 }
 
+/**
+ * CoAP has no Content-Format for protobuf: a device sends it as octet-stream (42) with the Uri-Query
+ * `format=protobuf` (and `messageType=<type>` to name the message type), whatever codec the node gives
+ * other octet-stream bodies. The media type it stands for, as the journal keeps it; else `ct` unchanged.
+ */
+export function octetStreamType(ct: string | undefined, query: URLSearchParams): string | undefined {
+  if (ct !== 'application/octet-stream' || query.get('format') !== 'protobuf') return ct;
+  const type = query.get('messageType');
+  return type && /^[A-Za-z0-9_.]{1,200}$/.test(type) ? `application/x-protobuf; messageType=${type}` : 'application/x-protobuf';
+}
+
 const DIAGNOSTIC = 'text/plain';
 
 function diagnostic(code: string, text: string): CoapAnswer {

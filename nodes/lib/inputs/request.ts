@@ -102,7 +102,7 @@ let lastType: string | undefined;
 let lastFormat: Format | undefined;
 
 /** CoAP names its media types by Content-Format number: the ones /telemetry takes, for 4.15 diagnostics. */
-const COAP_TYPES = '50 (JSON), 60 (CBOR), 110 (SenML JSON), 112 (SenML CBOR), 42 (octet-stream: the node\'s codec), 41 (XML), 0 (line protocol)';
+const COAP_TYPES = '50 (JSON), 60 (CBOR), 110 (SenML JSON), 112 (SenML CBOR), 42 (octet-stream: the node\'s codec, or protobuf with the query ?format=protobuf), 41 (XML), 0 (line protocol)';
 
 /** Formats that are text: their bytes are read as UTF-8. */
 const TEXT_FORMATS: ReadonlySet<Format> = new Set<Format>(['json', 'senml', 'lineprotocol', 'xml']);
@@ -156,7 +156,7 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
       items = insertReadings(decodeJson(req.payload), req.device ?? '', req.receivedAt);
     } else {
       const format = formatOf(req, opts);
-      items = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes });
+      items = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes });
     }
   } catch (err) {
     if (err instanceof DeviceMismatchError) return refuse('forbidden', err, req.payload, req.device);
