@@ -13,7 +13,8 @@
     var UNITS = [['s', 'seconds'], ['m', 'minutes'], ['h', 'hours'], ['d', 'days']];
     var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
     var SEVERITIES = ['info', 'warning', 'critical'];
-    var PLACEHOLDERS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity'];
+    var DEVICE_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+    var PLACEHOLDERS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity', 'reason'];
 
     function el(tag, attrs, children) {
         var e = document.createElement(tag);
@@ -242,6 +243,8 @@
                 Object.keys(out).forEach(function (k) { if (out[k] === undefined) delete out[k]; });
                 return out;
             };
+            r._op = function () { return op.value; };
+            r._silence = silence;
             r._inputs = { field: field, op: op, value: function () { return value; }, low: low, high: high, within: within, 'for': silence, score: score, valueTag: tag, lowTag: lowTag, highTag: highTag };
             list.appendChild(r);
             return r;
@@ -280,7 +283,8 @@
                 form.appendChild(el('button', { type: 'button', class: 'usaf-add-cond', text: '+ condition', onclick: function () { conditionRow(null, f.conds); changed(); } }));
             }
             f.forD = duration('usaf-for', l.forText);
-            form.appendChild(row('For at least', f.forD));
+            f.forRow = row('For at least', f.forD, 'usaf-for-row');
+            form.appendChild(f.forRow);
             f.unit = el('input', { type: 'text', class: 'usaf-unit', value: r.unit || '', placeholder: 'e.g. °C', size: '6' });
             form.appendChild(row('Unit', f.unit));
             f.severity = select('usaf-severity', SEVERITIES.map(function (s) { return [s, s]; }), r.severity);
@@ -379,6 +383,15 @@
                 f.combine.parentNode.parentNode.hidden = f.nested || f.conds.children.length < 2;
                 f.notifyChannels.hidden = f.notifyKind.value !== 'some';
                 f.notifyTo.hidden = !f.notifyEmail.checked;
+                // "has not reported for" has its own duration: a "For at least" typed before choosing it moves
+                // there; shown only while it still holds something the rule would not use.
+                var deadman = deadmanRow();
+                if (deadman && durationOf(f.forD) && !durationOf(deadman._silence)) {
+                    deadman._silence.querySelector('input').value = f.forD.querySelector('input').value;
+                    deadman._silence.querySelector('select').value = f.forD.querySelector('select').value;
+                    f.forD.querySelector('input').value = '';
+                }
+                f.forRow.hidden = !!deadman && !durationOf(f.forD);
                 var unitText = f.unit.value;
                 form.querySelectorAll('.usaf-unit-label').forEach(function (u) { u.textContent = unitText; });
             }
@@ -386,6 +399,13 @@
             show();
             changed();
             f.name.focus();
+        }
+
+        /** The only condition, when it is "has not reported for" (whose duration is its own, not "For at least"). */
+        function deadmanRow() {
+            var f = state.fields;
+            var only = !f.nested && f.conds.children.length === 1 ? f.conds.children[0] : null;
+            return only && only._op() === 'not-reported' ? only : null;
         }
 
         /** The rule the form describes, and where each value came from (for errors). */
@@ -499,15 +519,58 @@
             }
             return null;
         }
-        function markError(at, err) {
+        /** A text of the locale catalog (opts.t), or null where it has none. */
+        function words(key, subs) {
+            var t = opts.t ? opts.t('form.' + key, subs) : null;
+            return typeof t === 'string' && t !== '' ? t : null;
+        }
+        /** The condition a pointer under /when is about, and its number in a group (1-based, 0 = the only one). */
+        function conditionAt(rule, parts) {
+            var w = rule && rule.when;
+            if (!w || parts[0] !== 'when') return { cond: null, n: 0 };
+            if ('op' in w) return { cond: w, n: 0 };
+            var list = w[parts[1]];
+            var i = Number(parts[2]);
+            return { cond: list && list[i] && 'op' in list[i] ? list[i] : null, n: Number.isInteger(i) ? i + 1 : 0 };
+        }
+        // Schema checks say what kind of value is wanted: the field's hint says it in words. Other checks
+        // (a band upside down, a name in use) have their own sentence, kept after the field's label.
+        var HINTED = { required: 1, type: 1, pattern: 1, minimum: 1, maximum: 1, exclusiveMinimum: 1, exclusiveMaximum: 1, minLength: 1, maxLength: 1, minItems: 1, multipleOf: 1 };
+        /**
+         * The API's error ("/when/value is required") as a person reads it next to the field: "Value: enter a
+         * number". The pointer names the field; the locale names its label and what it wants.
+         */
+        function errorWords(e, rule, target) {
+            var pointer = e.pointer === undefined ? '' : String(e.pointer).replace(/^\/rule/, '');
+            var raw = String(e.message || '');
+            var detail = pointer && raw.indexOf(pointer) === 0 ? raw.slice(pointer.length).replace(/^[\s:]+/, '') : raw;
+            var parts = pointer.split('/').filter(Boolean);
+            var at = conditionAt(rule, parts);
+            var key = parts.filter(function (x) { return !/^\d+$/.test(x) && x !== 'all' && x !== 'any'; }).join('-');
+            if (at.cond && key === 'when-for' && at.cond.op === 'not-reported') key = 'when-silence';
+            if (at.cond && key === 'when-value' && (at.cond.op === 'equal' || at.cond.op === 'not-equal')) key = 'when-text';
+            var rowLabel = target && target.closest('.usaf-row') ? target.closest('.usaf-row').querySelector('label') : null;
+            var label = (key && (words('labels.' + key) || words('labels.' + parts[0]))) || (rowLabel ? rowLabel.textContent : null);
+            if (!label) return raw;
+            var hint = e.keyword && HINTED[e.keyword] ? words('hints.' + key) : null;
+            var band = /^must be below high \((\S+) is not below (\S+)\)$/.exec(detail);
+            if (band) hint = words('lowAboveHigh', { low: band[1], high: band[2] });
+            var text = label + ': ' + (hint || detail);
+            if (at.n && rule.when && !('op' in rule.when)) text = (words('condition', { n: at.n }) || 'condition ' + at.n) + ', ' + text;
+            return text;
+        }
+        function markError(at, err, rule) {
             var f = state.fields;
             form.querySelectorAll('.usaf-invalid').forEach(function (x) { x.classList.remove('usaf-invalid'); });
+            form.querySelectorAll('.usaf-field-error').forEach(function (x) { x.remove(); });
             if (!err) { f.error.textContent = ''; return; }
             var e = err.error || err;
-            f.error.textContent = e.message || String(e);
-            if (e.pointer !== undefined) {
-                var target = elementFor(at, String(e.pointer).replace(/^\/rule/, ''));
-                if (target) target.classList.add('usaf-invalid');
+            var target = e.element || (e.pointer !== undefined ? elementFor(at, String(e.pointer).replace(/^\/rule/, '')) : null);
+            var text = errorWords(e, rule, target);
+            f.error.textContent = text;
+            if (target) {
+                target.classList.add('usaf-invalid');
+                target.insertAdjacentElement('afterend', el('div', { class: 'usaf-field-error', role: 'alert', text: text }));
             }
         }
 
@@ -527,19 +590,25 @@
          */
         function formProblem(read) {
             var bad = Array.prototype.filter.call(form.querySelectorAll('input'), function (i) { return i.validity && i.validity.badInput && !i.closest('[hidden]'); })[0];
-            if (bad) return { element: bad, message: 'not a number this field can hold (too large, or not a number at all)' };
-            if (!read.rule.name) return { pointer: '/name', message: 'give the rule a name' };
+            if (bad) return { element: bad, message: words('notNumber') || 'not a number this field can hold (too large, or not a number at all)' };
+            var deadman = deadmanRow();
+            if (deadman && durationOf(state.fields.forD)) return { element: state.fields.forD, message: words('forNotUsed') || 'not used by "has not reported for", whose own box says how long: empty this one' };
+            var list = read.rule.devices && read.rule.devices.list;
+            // The device id rule of the inputs and the device registry (nodes/lib/devices/record.ts): a listed id
+            // outside it could never match a device.
+            var badId = list ? list.filter(function (id) { return !DEVICE_ID.test(id); })[0] : undefined;
+            if (badId !== undefined) return { pointer: '/devices/list/' + list.indexOf(badId), message: words('deviceId', { id: badId }) || '"' + badId + '" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@", separate ids with commas' };
+            if (!read.rule.name) return { pointer: '/name', message: words('noName') || 'give the rule a name' };
             // As the server compares names: composed and decomposed accents, spaces around and case alike.
             var key = function (n) { return String(n).normalize('NFC').trim().toLowerCase(); };
             var name = key(read.rule.name);
             var self = state.editing ? state.editing.id : null;
             var other = state.rules.filter(function (r) { return r.id !== self && key(r.name) === name; })[0];
-            if (other) return { pointer: '/name', message: 'a rule named "' + other.name + '" exists already: give this one another name' };
+            if (other) return { pointer: '/name', message: words('nameTaken', { name: other.name }) || 'a rule named "' + other.name + '" exists already: give this one another name' };
             return null;
         }
         function showProblem(read, p) {
-            markError(read.at, p);
-            if (p.element) p.element.classList.add('usaf-invalid');
+            markError(read.at, p, read.rule);
         }
         function runPreview() {
             var read = readForm();
@@ -559,7 +628,7 @@
             }, function (err) {
                 if (seq !== state.seq) return;
                 var e = err && err.error;
-                if (e && e.code === 'RULE_INVALID') { markError(read.at, e); f.preview.textContent = ''; }
+                if (e && e.code === 'RULE_INVALID') { markError(read.at, e, read.rule); f.preview.textContent = ''; }
                 else { markError(read.at, null); f.preview.textContent = 'no preview: ' + failText(err); }
             });
         }
@@ -577,7 +646,7 @@
                 say('saved "' + saved.name + '"; it applies now');
                 if (opts.onSaved) opts.onSaved(saved);
                 return load();
-            }, function (err) { markError(read.at, err && err.error ? err.error : err); });
+            }, function (err) { markError(read.at, err && err.error ? err.error : err, read.rule); });
         }
 
         var datalist = el('datalist', { id: 'usaf-fields' });

@@ -72,7 +72,9 @@ test('the alert dialog edits the shared rule set with a form and previews it on 
   await page.fill('.usaf-cond .usaf-low', '90');
   await page.fill('.usaf-cond .usaf-high', '50');
   await page.waitForSelector('.usaf-cond .usaf-low.usaf-invalid', { timeout: 30_000 });
-  assert.match((await page.textContent('#upperstack-alert-rules .usaf-error')) ?? '', /\/when\/low must be below high/);
+  // In words, under the field's label (the editor's locale), at the top and next to the field.
+  assert.equal(await page.textContent('#upperstack-alert-rules .usaf-error'), 'From: must be below "To" (90 is not below 50)');
+  assert.equal(await page.textContent('.usaf-cond .usaf-low.usaf-invalid + .usaf-field-error'), 'From: must be below "To" (90 is not below 50)');
   await page.selectOption('.usaf-cond .usaf-op', 'above');
   await page.waitForSelector('#upperstack-alert-rules .usaf-invalid', { state: 'detached', timeout: 30_000 });
   await page.click('#usaf-save');

@@ -109,7 +109,7 @@ test('notification targets are chosen in the form: only e-mail, to one person', 
   await page.fill('.usaf-notify-to', 'bob at example');
   await page.click('#usaf-save');
   await page.waitForSelector('.usaf-notify-to.usaf-invalid', { timeout: 30_000 });
-  assert.match((await page.textContent('.usaf-error')) ?? '', /notify\/email/);
+  assert.match((await page.textContent('.usaf-error')) ?? '', /^E-mail to: /);
   await page.click('.usaf-cancel');
 });
 
@@ -145,4 +145,71 @@ test('a name already in use and a number too large are refused in the form, and 
   await page.fill('#usaf-name', 'TOO HOT');
   await page.click('#usaf-save');
   await page.waitForFunction(() => /saved "TOO HOT"/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+});
+
+/** The words shown for the form's error: at the top and next to the marked field (none with a JSON pointer). */
+async function shownError(fieldSelector: string): Promise<string> {
+  await page.waitForSelector(`${fieldSelector}.usaf-invalid + .usaf-field-error`, { timeout: 30_000 });
+  const top = (await page.textContent('.usaf-error')) ?? '';
+  assert.equal(await page.textContent(`${fieldSelector}.usaf-invalid + .usaf-field-error`), top);
+  assert.doesNotMatch(top, /\/when|\/devices/);
+  return top;
+}
+
+test('errors are said in words next to the field, under its label: a missing value, a negative duration, a device id no device can have', { timeout: 120_000 }, async () => {
+  const before = await rules();
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Words please');
+  await page.fill('.usaf-cond .usaf-field', 'temperature');
+  await page.click('#usaf-save');
+  assert.equal(await shownError('.usaf-cond .usaf-value'), 'Value: enter a number');
+
+  await page.fill('.usaf-cond .usaf-value', '30');
+  await page.fill('.usaf-for-n', '-5');
+  await page.click('#usaf-save');
+  assert.equal(await shownError('.usaf-for'), 'For at least: must be a positive duration, e.g. 10 minutes');
+
+  await page.fill('.usaf-for-n', '');
+  await page.selectOption('.usaf-devices-kind', 'list');
+  await page.fill('.usaf-devices-list', 'door-1, door 1, door/2');
+  await page.click('#usaf-save');
+  assert.match(await shownError('.usaf-devices-list'), /^Devices: "door 1" is not a device id: use 1 to 128 letters, digits/);
+  assert.deepEqual(await rules(), before);
+
+  await page.fill('.usaf-devices-list', 'door-1, door:2');
+  await page.click('#usaf-save');
+  await page.waitForSelector('tr[data-rule="words-please"]', { timeout: 30_000 });
+  assert.deepEqual(((await (await api('GET', 'rules/words-please')).json()) as { devices: unknown }).devices, { list: ['door-1', 'door:2'] });
+});
+
+test('"has not reported for" has one duration: "For at least" typed first moves into it, nothing typed is dropped', { timeout: 120_000 }, async () => {
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Silent sensor');
+  await page.fill('.usaf-for-n', '10');
+  await page.selectOption('.usaf-for-u', 'm');
+  await page.selectOption('.usaf-cond .usaf-op', 'not-reported');
+  assert.equal(await page.isVisible('.usaf-for-row'), false, '"For at least" is not offered for this condition');
+  assert.equal(await page.inputValue('.usaf-cond .usaf-silence-n'), '10');
+  assert.equal(await page.inputValue('.usaf-cond .usaf-silence-u'), 'm');
+  await page.click('#usaf-save');
+  await page.waitForSelector('tr[data-rule="silent-sensor"]', { timeout: 30_000 });
+  assert.deepEqual(((await (await api('GET', 'rules/silent-sensor')).json()) as { when: unknown }).when, { op: 'not-reported', for: '10m' });
+
+  // Both durations filled (the condition's own, then "For at least" under another condition): neither is dropped
+  // in silence; the form asks to empty the one the rule would not use.
+  await page.click('button.usaf-edit[data-rule="silent-sensor"]');
+  await page.selectOption('.usaf-cond .usaf-op', 'above');
+  await page.fill('.usaf-cond .usaf-field', 'temperature');
+  await page.fill('.usaf-cond .usaf-value', '30');
+  await page.fill('.usaf-for-n', '5');
+  await page.selectOption('.usaf-cond .usaf-op', 'not-reported');
+  assert.equal(await page.isVisible('.usaf-for-row'), true);
+  await page.click('#usaf-save');
+  assert.match(await shownError('.usaf-for'), /^For at least: not used by "has not reported for"/);
+  assert.deepEqual(((await (await api('GET', 'rules/silent-sensor')).json()) as { when: unknown }).when, { op: 'not-reported', for: '10m' });
+  await page.fill('.usaf-for-n', '');
+  assert.equal(await page.isVisible('.usaf-for-row'), false);
+  await page.click('.usaf-cancel');
 });

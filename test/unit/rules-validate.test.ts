@@ -29,6 +29,16 @@ describe('rule validation', () => {
     assert.deepEqual(validateRule(EXAMPLE), EXAMPLE);
   });
 
+  it('refuses a listed device id no device can have, with the inputs\' rule for ids; accepts ids of every allowed character', () => {
+    assert.equal(pointerOf({ ...EXAMPLE, devices: { list: ['door-1', 'door 1'] } }), '/devices/list/1');
+    assert.equal(pointerOf({ ...EXAMPLE, devices: { list: ['door/2'] } }), '/devices/list/0');
+    assert.equal(pointerOf({ ...EXAMPLE, devices: { list: ['door*'] } }), '/devices/list/0', 'no wildcards: the list names devices');
+    assert.throws(() => validateRule({ ...EXAMPLE, devices: { list: ['door 1'] } }), /\/devices\/list\/0: "door 1" is not a device id: use 1 to 128 letters, digits/);
+    const ok = { ...EXAMPLE, devices: { list: ['plug1', 'a.b_c-d:e@f', 'x'.repeat(128)] } };
+    assert.deepEqual(validateRule(ok), ok);
+    assert.equal(pointerOf({ ...EXAMPLE, devices: { list: ['x'.repeat(129)] } }), '/devices/list/0');
+  });
+
   it('names the JSON pointer of what is wrong', () => {
     assert.equal(pointerOf({ ...EXAMPLE, when: { ...EXAMPLE.when, value: 'hot' } }), '/when/value');
     assert.equal(pointerOf({ ...EXAMPLE, when: { field: 'temperature', op: 'above', for: '5s' } }), '/when/value');

@@ -62,13 +62,13 @@ export function describeCondition(c: CompiledRule, leaf: Leaf, s: Slot, dev: Dev
     case NOT_REPORTED:
       return leaf.field === undefined ? `no reading from ${dev.id} for ${th}` : `no ${leaf.field} from ${dev.id} for ${th}`;
     case ANOMALOUS:
-      return `${leaf.field ?? 'a field'} is anomalous (${th} or more)`;
+      return s.verdictReason ? `${leaf.field ?? s.lastField ?? 'a field'} is anomalous (${th} or more): ${s.verdictReason}` : `${leaf.field ?? 'a field'} is anomalous (${th} or more)`;
     default:
       return field;
   }
 }
 
-export function messageOf(c: CompiledRule, s: Slot, dev: Device, rec: AlertRecord, ts: number): string {
+export function messageOf(c: CompiledRule, s: Slot, dev: Device, rec: AlertRecord, ts: number, reason: string): string {
   const leaf = c.leaves[0];
   const text = fillTemplate(c.template, {
     device: dev.id,
@@ -81,6 +81,7 @@ export function messageOf(c: CompiledRule, s: Slot, dev: Device, rec: AlertRecor
     rule: c.rule.name,
     severity: rec.severity,
     state: rec.state,
+    reason,
     tags: dev.tags,
   });
   return text.replace(/\s+$/, '');

@@ -211,7 +211,7 @@ export abstract class RuleEvaluation extends RuleTransitions {
     }
   }
 
-  protected stepFast(c: CompiledRule, dev: Device, t: number, v: FieldValue | undefined, f: string | undefined, ts: number, now: number): void {
+  protected stepFast(c: CompiledRule, dev: Device, t: number, v: FieldValue | undefined, f: string | undefined, ts: number, now: number, verdictReason?: string): void {
     if (t < 0) return;
     let s = dev.slots[c.slot];
     if (s === undefined) {
@@ -219,6 +219,7 @@ export abstract class RuleEvaluation extends RuleTransitions {
       s = new Slot(c.id, dev.id);
       dev.slots[c.slot] = s;
     }
+    if (t === 1 && verdictReason !== undefined) s.verdictReason = verdictReason;
     if (v !== undefined) {
       s.lastValue = v;
       s.lastField = f;
@@ -240,20 +241,21 @@ export abstract class RuleEvaluation extends RuleTransitions {
     const ts = Number.isFinite(dev.lastTs) ? Math.max(r.ts, dev.lastTs) : r.ts;
     dev.lastTs = Math.max(dev.lastTs, ts);
     const stamp = ++this.seq;
-    const a = r as Reading & { anomaly?: { score?: number } | null; anomalies?: Record<string, { score?: number } | null> };
+    const a = r as Reading & { anomaly?: VerdictLike | null; anomalies?: Record<string, VerdictLike | null> };
     for (const e of this.verdictEntries) {
       const c = e.rule;
       if (dev.applies[c.slot] !== 1) continue;
       const field = e.leaf.field;
-      let score: number | undefined;
+      let verdict: VerdictLike | null | undefined;
       if (a.anomalies) {
-        if (field !== undefined) score = a.anomalies[field]?.score;
-        else for (const v of Object.values(a.anomalies)) if (v && (score === undefined || v.score! > score)) score = v.score;
-      } else if (a.anomaly && (field === undefined || typeof r.fields[field] === 'number')) score = a.anomaly.score;
+        if (field !== undefined) verdict = a.anomalies[field];
+        else for (const v of Object.values(a.anomalies)) if (v && typeof v.score === 'number' && (!verdict || v.score > verdict.score!)) verdict = v;
+      } else if (a.anomaly && (field === undefined || typeof r.fields[field] === 'number')) verdict = a.anomaly;
+      const score = verdict?.score;
       if (typeof score !== 'number') continue;
       const t = score >= e.leaf.score ? 1 : 0;
       const v = field !== undefined ? r.fields[field] : undefined;
-      if (c.tree === null && c.leaves.length === 1) this.stepFast(c, dev, t, v, field, ts, now);
+      if (c.tree === null && c.leaves.length === 1) this.stepFast(c, dev, t, v, field, ts, now, reasonOf(verdict));
       else {
         dev.bits[c.bitBase + e.leaf.index] = t;
         if (this.touchStamp[c.slot] !== stamp) {
@@ -264,4 +266,19 @@ export abstract class RuleEvaluation extends RuleTransitions {
     }
     if (this.touchedRules.length) this.evaluateTouched(dev, r.fields, ts, now);
   }
+}
+
+/** The part of the anomaly node's verdict the rules read. */
+interface VerdictLike {
+  score?: number;
+  reason?: unknown;
+}
+
+/** Longest explanation carried into an alert: a verdict comes from a message anyone upstream may have built. */
+const MAX_REASON = 500;
+
+function reasonOf(v: VerdictLike | null | undefined): string | undefined {
+  const text = v?.reason;
+  if (typeof text !== 'string' || text.trim() === '') return undefined;
+  return text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text;
 }

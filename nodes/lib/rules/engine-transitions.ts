@@ -220,7 +220,7 @@ export abstract class RuleTransitions extends RuleEngineCore {
     const previous = rec.state;
     rec.state = state;
     rec.lastChange = ts;
-    rec.message = messageOf(c, s, dev, rec, ts);
+    rec.message = messageOf(c, s, dev, rec, ts, reason);
     rec.field = s.lastField ?? c.leaves[0]?.field;
     rec.value = s.lastValue;
     const silenced = NOTIFY.has(type) ? this.silencedBy(c, dev, ts) : undefined;

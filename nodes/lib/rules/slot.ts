@@ -65,6 +65,8 @@ export class Slot {
   lastChange = NaN;
   lastValue: FieldValue | undefined = undefined;
   lastField: string | undefined = undefined;
+  /** The anomaly node's explanation of the verdict that last made an "anomalous" condition hold. */
+  verdictReason: string | undefined = undefined;
   record: AlertRecord | null = null;
 
   constructor(
@@ -115,6 +117,7 @@ export interface SlotJson {
   lc?: number;
   lv?: FieldValue;
   lf?: string;
+  vr?: string;
   /** Leaf truths, as snapshots before they moved to the device wrote them. */
   tr?: number[];
 }
@@ -150,6 +153,7 @@ export function slotToJson(s: Slot): SlotJson {
   put(x, 'lc', s.lastChange);
   if (s.lastValue !== undefined) o.lv = s.lastValue;
   if (s.lastField !== undefined) o.lf = s.lastField;
+  if (s.verdictReason !== undefined) o.vr = s.verdictReason;
   return o;
 }
 
@@ -170,6 +174,7 @@ export function slotFromJson(j: SlotJson): Slot {
   s.lastChange = j.lc ?? NaN;
   s.lastValue = j.lv;
   s.lastField = j.lf;
+  if (typeof j.vr === 'string') s.verdictReason = j.vr;
   s.resumed = !Number.isNaN(s.pendingSince) || !Number.isNaN(s.normalSince);
   return s;
 }

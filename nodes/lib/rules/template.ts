@@ -4,7 +4,7 @@
  */
 import type { FieldValue } from '../reading';
 
-export const TEMPLATE_FIELDS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity', 'state'];
+export const TEMPLATE_FIELDS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity', 'state', 'reason'];
 
 export interface TemplateContext {
   device: string;
@@ -17,6 +17,8 @@ export interface TemplateContext {
   rule: string;
   severity: string;
   state: string;
+  /** Why this transition happened, e.g. the anomaly node's explanation. */
+  reason: string;
   tags: Record<string, string>;
 }
 

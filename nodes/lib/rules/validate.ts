@@ -10,6 +10,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConflictError, RuleInvalidError } from '../errors';
+import { deviceIdProblem } from '../devices/record';
 import { packageRoot } from '../paths';
 import { escapePointer, valueAt } from '../schema/pointer';
 import { durationMs } from './duration';
@@ -88,6 +89,8 @@ function schemaError(errors: ErrorObject[], data: unknown): RuleInvalidError {
     message = `${pointer || 'the rule'} must be one of ${(p.allowedValues as unknown[]).map(show).join(', ')} (got ${show(valueAt(data, pointer))})`;
   } else if (e.keyword === 'pattern' && /duration/.test(e.schemaPath)) {
     message = `${pointer} must be a duration such as "90s", "10m", "2h" or "1d" (got ${show(valueAt(data, pointer))})`;
+  } else if (e.keyword === 'pattern' && /\/device\//.test(e.schemaPath)) {
+    message = `${pointer}: ${deviceIdProblem(String(valueAt(data, pointer)))}`;
   } else if (e.keyword === 'pattern' && /window/.test(e.schemaPath)) {
     message = `${pointer} must be a time of day as HH:MM (got ${show(valueAt(data, pointer))})`;
   } else {
