@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { validatePack, validateRule } from '../../nodes/lib/rules/validate';
+import { checkNewRuleDevices, validatePack, validateRule } from '../../nodes/lib/rules/validate';
 import { RuleInvalidError } from '../../nodes/lib/errors';
 
 const EXAMPLE = {
@@ -29,14 +29,29 @@ describe('rule validation', () => {
     assert.deepEqual(validateRule(EXAMPLE), EXAMPLE);
   });
 
-  it('refuses a listed device id no device can have, with the inputs\' rule for ids; accepts ids of every allowed character', () => {
-    assert.equal(pointerOf({ ...EXAMPLE, devices: { list: ['door-1', 'door 1'] } }), '/devices/list/1');
-    assert.equal(pointerOf({ ...EXAMPLE, devices: { list: ['door/2'] } }), '/devices/list/0');
-    assert.equal(pointerOf({ ...EXAMPLE, devices: { list: ['door*'] } }), '/devices/list/0', 'no wildcards: the list names devices');
-    assert.throws(() => validateRule({ ...EXAMPLE, devices: { list: ['door 1'] } }), /\/devices\/list\/0: "door 1" is not a device id: use 1 to 128 letters, digits/);
+  it('refuses a listed device id no device can have in a new or imported rule, with the inputs\' rule for ids; accepts ids of every allowed character', () => {
+    const newPointerOf = (rule: unknown): string => {
+      try {
+        checkNewRuleDevices(validateRule(rule));
+      } catch (err) {
+        assert.ok(err instanceof RuleInvalidError, String(err));
+        return String(err.details.pointer);
+      }
+      return 'valid';
+    };
+    assert.equal(newPointerOf({ ...EXAMPLE, devices: { list: ['door-1', 'door 1'] } }), '/devices/list/1');
+    assert.equal(newPointerOf({ ...EXAMPLE, devices: { list: ['door/2'] } }), '/devices/list/0');
+    assert.equal(newPointerOf({ ...EXAMPLE, devices: { list: ['door*'] } }), '/devices/list/0', 'no wildcards: the list names devices');
+    assert.throws(() => checkNewRuleDevices(validateRule({ ...EXAMPLE, devices: { list: ['door 1'] } })), /\/devices\/list\/0: "door 1" is not a device id: use 1 to 128 letters, digits/);
+    assert.throws(() => validatePack({ rules: [{ ...EXAMPLE, devices: { list: ['door 1'] } }] }), /\/rules\/0\/devices\/list\/0: "door 1" is not a device id/);
     const ok = { ...EXAMPLE, devices: { list: ['plug1', 'a.b_c-d:e@f', 'x'.repeat(128)] } };
-    assert.deepEqual(validateRule(ok), ok);
+    assert.equal(newPointerOf(ok), 'valid');
     assert.equal(pointerOf({ ...EXAMPLE, devices: { list: ['x'.repeat(129)] } }), '/devices/list/0');
+  });
+
+  it('still reads a stored rule listing an id the device id rule now refuses, so loading rules.json does not drop it', () => {
+    const old = { ...EXAMPLE, devices: { list: ['door 1'] } };
+    assert.deepEqual(validateRule(old), old);
   });
 
   it('names the JSON pointer of what is wrong', () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ConflictError, NotFoundError, RuleInvalidError } from '../errors';
 import { writeFileAtomic } from '../fs-atomic';
 import { appendAudit, auditFile } from '../audit/log';
-import { newRuleNameKey, ruleNameKey, validatePack, validateRule } from './validate';
+import { checkNewRuleDevices, newRuleNameKey, ruleNameKey, validatePack, validateRule } from './validate';
 import type { Rule, Silence } from './types';
 
 export interface Actor {
@@ -104,6 +104,7 @@ export class RuleStore {
   /** Names tell rules apart for the people who read alerts: the form's rule (ruleNameKey) holds for the API too. */
   private checkName(rule: Rule): void {
     const name = newRuleNameKey(rule.name);
+    checkNewRuleDevices(rule);
     for (const other of this.rules.values()) {
       if (other.id !== rule.id && ruleNameKey(other.name) === name) {
         throw new ConflictError(`a rule named "${other.name}" exists already (${other.id}): give this one another name`, { rule: other.id, pointer: '/name' });

@@ -89,8 +89,6 @@ function schemaError(errors: ErrorObject[], data: unknown): RuleInvalidError {
     message = `${pointer || 'the rule'} must be one of ${(p.allowedValues as unknown[]).map(show).join(', ')} (got ${show(valueAt(data, pointer))})`;
   } else if (e.keyword === 'pattern' && /duration/.test(e.schemaPath)) {
     message = `${pointer} must be a duration such as "90s", "10m", "2h" or "1d" (got ${show(valueAt(data, pointer))})`;
-  } else if (e.keyword === 'pattern' && /\/device\//.test(e.schemaPath)) {
-    message = `${pointer}: ${deviceIdProblem(String(valueAt(data, pointer)))}`;
   } else if (e.keyword === 'pattern' && /window/.test(e.schemaPath)) {
     message = `${pointer} must be a time of day as HH:MM (got ${show(valueAt(data, pointer))})`;
   } else {
@@ -167,6 +165,19 @@ export function newRuleNameKey(name: string): string {
   return key;
 }
 
+/**
+ * A listed device id outside the device id rule of the registry and the inputs could never match a device. Like
+ * names, only rules being created, changed or imported are checked: a rule stored before still loads (dropping it
+ * at load would delete it from rules.json at the next save).
+ */
+export function checkNewRuleDevices(rule: Rule): void {
+  const list = 'list' in rule.devices ? rule.devices.list : [];
+  for (const [i, id] of list.entries()) {
+    const problem = deviceIdProblem(id);
+    if (problem) throw new RuleInvalidError(`/devices/list/${i}: ${problem}`, { pointer: `/devices/list/${i}` });
+  }
+}
+
 function checkSemantics(rule: Rule): void {
   // A blank tag name (the form's tag field left empty) matches no device: the rule would never fire.
   const tags = 'tags' in rule.devices ? rule.devices.tags : undefined;
@@ -238,6 +249,7 @@ export function validatePack(data: unknown): Rule[] {
     try {
       rule = validateRule(r);
       name = newRuleNameKey(rule.name);
+      checkNewRuleDevices(rule);
       if (ids.has(rule.id)) throw new RuleInvalidError(`/id "${rule.id}" appears twice in the pack`, { pointer: '/id' });
       ids.add(rule.id);
     } catch (err) {
