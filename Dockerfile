@@ -11,7 +11,8 @@ COPY schemas ./schemas
 COPY resources ./resources
 COPY test ./test
 COPY bench ./bench
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+# The compiled tests and benchmarks are for a checkout, not the image (package.json "files" leaves them out too).
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev && rm -rf dist/test dist/bench
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
@@ -35,5 +36,5 @@ USER node
 VOLUME /data
 EXPOSE 1880 1883 5683/udp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.UPPERSTACK_HTTP_PORT||1880)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD ["node", "dist/scripts/healthcheck.js"]
 CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/scripts/start.js"]

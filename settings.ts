@@ -18,6 +18,7 @@ import { clusterOptionsFromEnv } from './nodes/lib/cluster/config';
 import { clusterPack, type FlowNode as ClusterFlowNode } from './nodes/lib/cluster/pack';
 import { startingFlows } from './scripts/flows';
 import { serverOnlyPack, storeModeFromEnv } from './nodes/lib/store/store-mode';
+import { refusePlaceholderSecrets } from './nodes/lib/security/placeholders';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -30,6 +31,8 @@ function packageRoot(): string {
 }
 
 const env = process.env;
+// Before anything listens: the example's secrets are public.
+refusePlaceholderSecrets(env);
 env.UPPERSTACK_DATA = resolve(env.UPPERSTACK_DATA || './data');
 env.UPPERSTACK_HTTP_PORT ||= '1880';
 env.UPPERSTACK_MQTT_PORT ||= '1883';

@@ -7,11 +7,12 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import { ChartPoints, LatestValues } from '../lib/dashboard';
-import { ConfigError, InvalidReadingError } from '../lib/errors';
+import { ConfigError, describeError, InvalidReadingError } from '../lib/errors';
 import type { Reading } from '../lib/reading';
 import { migrate, registerNode } from '../shared/config';
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { setStatus } from '../shared/status';
+import type { StoreConfigNode } from '../store-config/options';
 import { fieldList, liveMigrations, type LiveNodeDef, type LiveOptions } from './options';
 
 function readingsOf(payload: unknown): Reading[] | undefined {
@@ -29,6 +30,9 @@ function readingsOf(payload: unknown): Reading[] | undefined {
  * the latest points are sent; every reading stays in the store.
  */
 const CHART_POINTS_PER_UPDATE = 500;
+
+/** How far back the charts are filled from the store at start: the window the default pack's charts show. */
+const CHART_SEED_WINDOW_MS = 15 * 60_000;
 
 export = function register(RED: NodeAPI): void {
   function UpperstackLiveNode(this: Node, def: LiveNodeDef) {
@@ -56,6 +60,26 @@ export = function register(RED: NodeAPI): void {
     const timer = setInterval(flush, config.interval * 1000);
     setStatus(node, 'idle', RED._('upperstack-live.status.waiting'));
 
+    // After a restart or deploy the table starts from the store, so a device gone quiet is still listed; readings
+    // arriving meanwhile are newer and win over what the store answers (LatestValues keeps the newest per field).
+    const storeNode = config.store ? (RED.nodes.getNode(config.store) as StoreConfigNode | null) : null;
+    if (config.store && !storeNode) setStatus(node, 'failed', RED._('upperstack-live.errors.noStore'));
+    let closed = false;
+    if (storeNode) {
+      void (async () => {
+        await storeNode.ready;
+        const store = storeNode.store;
+        if (!store.latest || closed) return;
+        const seed = await store.latest({ devices: config.maxDevices, chartFields: fields, since: Date.now() - CHART_SEED_WINDOW_MS, points: CHART_POINTS_PER_UPDATE });
+        if (closed) return;
+        latest.add(seed.latest);
+        points.add(seed.points);
+        flush();
+      })().catch((err: unknown) => {
+        if (!closed) setStatus(node, 'failed', RED._('upperstack-live.errors.seed', { reason: describeError(err).message }));
+      });
+    }
+
     onInput(node, (msg, _send, done) => {
       const readings = readingsOf(msg.payload);
       if (!readings) return done(new InvalidReadingError(RED._('upperstack-live.errors.payload')));
@@ -65,7 +89,10 @@ export = function register(RED: NodeAPI): void {
       done();
     });
 
-    onClose(node, () => clearInterval(timer));
+    onClose(node, () => {
+      closed = true;
+      clearInterval(timer);
+    });
   }
 
   registerNode(RED, 'upperstack-live', UpperstackLiveNode);

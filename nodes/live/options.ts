@@ -4,6 +4,8 @@ import type { Migration } from '../shared/config';
 
 export interface LiveOptions {
   name: string;
+  /** A store config node: at start the table and charts are filled from what it keeps; '' or absent: not. */
+  store?: string;
   /** Fields to chart, comma-separated: one output per field after the table's. */
   fields: string;
   /** Table columns, comma-separated; empty: every field seen (at most 12). */
@@ -18,6 +20,7 @@ export interface LiveOptions {
 export interface LiveNodeDef extends NodeDef, LiveOptions {}
 
 export const LIVE_DEFAULTS: Omit<LiveOptions, 'name' | 'configVersion'> = {
+  store: '',
   fields: 'temperature, humidity, power',
   columns: '',
   interval: 2,

@@ -106,6 +106,48 @@ describe('dashboard data nodes', () => {
     assert.equal((table[0].payload as Array<{ temperature: number }>)[0].temperature, 1999);
   });
 
+  test('live: after a restart the table lists the devices in the store, quiet ones too, and the charts their last 15 minutes', async () => {
+    const path = join(tempDir('us-dash-seed-'), 'store.duckdb');
+    const flow = (maxDevices: number) => [
+      { id: 'tab', type: 'tab' },
+      { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path, batchSize: 100, flushMs: 10, configVersion: 2, memoryLimit: 64 },
+      { id: 'live', type: 'upperstack-live', z: 'tab', store: 'cfg', fields: 'temperature', columns: '', interval: 0.5, maxDevices, configVersion: 1, wires: [['table'], ['t']] },
+      { id: 'table', type: 'helper', z: 'tab' },
+      { id: 't', type: 'helper', z: 'tab' },
+    ];
+    // 20 devices: each reported once an hour ago or more (quiet since), the first three also a minute ago.
+    const now = Date.now();
+    const stored = Array.from({ length: 20 }, (_, i) => ({ device: `dev-${String(i).padStart(2, '0')}`, ts: now - 3_600_000 - i * 60_000, fields: { temperature: 20 + i, humidity: 50 }, tags: {} }));
+    const recent = [0, 1, 2].map((i) => ({ device: `dev-0${i}`, ts: now - 60_000, fields: { temperature: 30 + i }, tags: {} }));
+    await helper.load(nodes, flow(1000));
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await cfg.ready;
+    await cfg.store.write([...stored, ...recent]);
+    await helper.unload();
+
+    // The restart: nothing arrives after it.
+    await helper.load(nodes, flow(1000));
+    const table = collect('table');
+    const t = collect('t');
+    await eventually(async () => (table.length ? true : undefined), 10_000, 'the table from the store');
+    const rows = table[0].payload as Array<Record<string, unknown>>;
+    assert.deepEqual(rows.map((r) => r.device), stored.map((r) => r.device));
+    assert.deepEqual(rows[0], { device: 'dev-00', time: new Date(now - 60_000).toISOString(), humidity: 50, temperature: 30 });
+    assert.deepEqual(rows[19], { device: 'dev-19', time: new Date(stored[19].ts).toISOString(), humidity: 50, temperature: 39 });
+    // The chart gets the readings of the last 15 minutes only: the three recent ones.
+    assert.deepEqual(
+      (t[0].payload as Array<{ device: string; value: number }>).map((p) => [p.device, p.value]),
+      [['dev-00', 30], ['dev-01', 31], ['dev-02', 32]],
+    );
+    await helper.unload();
+
+    // Bounded: with room for 5 devices the table starts with the 5 heard from most recently.
+    await helper.load(nodes, flow(5));
+    const small = collect('table');
+    await eventually(async () => (small.length ? true : undefined), 10_000, 'the bounded table');
+    assert.deepEqual((small[0].payload as Array<{ device: string }>).map((r) => r.device), ['dev-00', 'dev-01', 'dev-02', 'dev-03', 'dev-04']);
+  });
+
   test('live: anything but readings is an error a Catch node sees', async () => {
     await helper.load(nodes, [
       { id: 'tab', type: 'tab' },

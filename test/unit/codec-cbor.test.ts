@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { decode, encode } from '../../nodes/lib/codec';
+import { decodeReadings } from '../../nodes/lib/codec/readings';
 import { findCborProblem } from '../../nodes/lib/codec/cbor-scan';
 import { DecodeError } from '../../nodes/lib/errors';
 import { packageRoot } from '../../nodes/lib/paths';
@@ -65,6 +66,27 @@ describe('cbor codec', () => {
       assert.equal(findCborProblem(Buffer.from(bytes)), undefined, Buffer.from(bytes).toString('hex'));
     }
     assert.equal(findCborProblem(encode('cbor', [reading, reading])), undefined);
+  });
+
+  test('a map written with tag 259 (cbor-x for a JS Map) decodes like a plain map, at the top and nested', () => {
+    // The bytes a device running cbor-x sends for a Map: d9 0103 (tag 259) then the map.
+    const { Encoder } = require('cbor-x') as { Encoder: new (o: object) => { encode(v: unknown): Uint8Array } };
+    const cborx = new Encoder({ useRecords: false });
+    const top = Buffer.from(cborx.encode(new Map<string, unknown>([['temperature', 21.5], ['ts', 1767225601000]])));
+    assert.equal(top.subarray(0, 3).toString('hex'), 'd90103');
+    assert.deepEqual(decode('cbor', top), { temperature: 21.5, ts: 1767225601000 });
+    for (const format of ['cbor', 'auto'] as const) {
+      const r = decodeReadings(top, { format, device: 'd1', receivedAt: 1767225600000, maxBytes: 1 << 20 });
+      assert.equal(r.readings.length, 1, format);
+      assert.deepEqual(r.readings[0].fields, { temperature: 21.5 }, format);
+      assert.equal(r.readings[0].ts, 1767225601000, format);
+    }
+    // A Map for the fields inside an object, in a batch; numeric keys become text as in a plain map.
+    const nested = Buffer.from(cborx.encode([{ device: 'd2', fields: new Map<unknown, unknown>([['humidity', 40], [7, true]]) }]));
+    assert.deepEqual(decode('cbor', nested), [{ device: 'd2', fields: { humidity: 40, '7': true } }]);
+    // A key a plain map may not have (an array) is refused here too.
+    const err = decodeError(Buffer.from(cborx.encode(new Map<unknown, unknown>([[[1], 2]]))));
+    assert.match(err.message, /well-formed but cannot be decoded/);
   });
 
   test('works when the optional native cbor-extract cannot be loaded', () => {

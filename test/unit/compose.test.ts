@@ -11,6 +11,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { spawnSync } from 'node:child_process';
+import { SECRET_PLACEHOLDERS, SECRET_VARIABLES } from '../../nodes/lib/security/placeholders';
+import { tempDir } from '../helpers/temp';
 
 const root = join(__dirname, '..', '..', '..');
 interface Service {
@@ -84,10 +87,34 @@ test('upperstack: every variable is one the app reads, and the ports, data volum
   assert.equal(env.UPPERSTACK_DATA, volume);
   assert.equal(/UPPERSTACK_DATA=(\S+)/.exec(runtime)![1], volume);
   assert.ok(app.volumes!.some((v) => v.endsWith(`:${volume}`)), 'the data folder is a volume');
-  assert.match(app.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:${http}/health`));
+  // The same script as the image's health check, which asks http or https as UPPERSTACK_HTTPS_KEY says.
+  assert.deepEqual(app.healthcheck!.test, ['CMD', 'node', 'dist/scripts/healthcheck.js']);
+  assert.match(runtime, /^HEALTHCHECK [^\n]*\\\n\s+CMD \["node", "dist\/scripts\/healthcheck\.js"\]$/m);
   for (const level of ['UPPERSTACK_LOG_FORMAT', 'UPPERSTACK_METRICS_AUTH']) assert.ok(read.has(level));
   assert.match(resolved(env.UPPERSTACK_METRICS_AUTH), /^(key|none)$/);
   assert.match(resolved(env.UPPERSTACK_LOG_FORMAT), /^(json|text)$/);
+});
+
+test('.env.example: every secret is a placeholder the runtime refuses to start with', () => {
+  const example = Object.fromEntries(
+    readFileSync(join(root, 'compose', '.env.example'), 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const app = compose.services.upperstack.environment!;
+  for (const name of SECRET_VARIABLES) {
+    assert.match(app[name], /:\?/, `${name} must be set in .env`);
+    assert.ok(SECRET_PLACEHOLDERS.includes(example[name]), `${name} in .env.example is "${example[name]}"`);
+  }
+  // Started as the example is, the runtime stops before it listens and says which secrets to change.
+  const started = spawnSync(process.execPath, [join(root, 'dist', 'scripts', 'start.js')], {
+    env: { PATH: process.env.PATH, ...example, UPPERSTACK_DATA: tempDir('us-placeholder-'), UPPERSTACK_HTTP_PORT: '0', UPPERSTACK_MQTT_PORT: '0', UPPERSTACK_COAP_PORT: '0' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.notEqual(started.status, 0);
+  assert.match(started.stderr + started.stdout, /UPPERSTACK_API_KEY, UPPERSTACK_ADMIN_PASSWORD, UPPERSTACK_MQTT_PASSWORD are still the example value from compose\/\.env\.example/);
 });
 
 test('mosquitto and InfluxDB listen where their health checks and the provisioning look', () => {

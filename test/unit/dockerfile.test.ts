@@ -7,6 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 
 const root = join(__dirname, '..', '..', '..');
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
@@ -60,4 +64,50 @@ test('the README\'s docker run publishes every port the image exposes, mounts it
   assert.match(runtime, /^HEALTHCHECK [\s\S]*\/health/m);
   // Bound off loopback the broker takes only registered devices or the shared login the command sets.
   assert.match(run, /-e UPPERSTACK_MQTT_USERNAME=\S+ -e UPPERSTACK_MQTT_PASSWORD=\S+/);
+});
+
+test('the image leaves out the compiled tests and benchmarks: nothing in it needs them', () => {
+  const [build, runtime] = stages;
+  // dist/ is copied whole into the runtime stage, so the build stage removes them after compiling.
+  assert.match(runtime, /^COPY --from=build \/app\/dist \.\/dist\s*$/m);
+  assert.match(build, /^RUN [^\n]*&& rm -rf dist\/test dist\/bench\s*$/m);
+  assert.doesNotMatch(runtime, /test|bench/);
+  // What the image runs (start, health check) is under dist/scripts, nodes and settings, none of which loads them.
+  for (const file of ['scripts/start.js', 'scripts/healthcheck.js', 'settings.js']) {
+    assert.doesNotMatch(readFileSync(join(root, 'dist', file), 'utf8'), /require\("\.\.?\/(test|bench)\//, file);
+  }
+});
+
+/** Runs the image's health check against a server; its exit code. */
+async function healthCheck(server: Server, env: Record<string, string>): Promise<number> {
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    return await new Promise<number>((ok) => {
+      execFile(process.execPath, [join(root, 'dist', 'scripts', 'healthcheck.js')], { env: { PATH: process.env.PATH, UPPERSTACK_HTTP_PORT: String(port), ...env } }, (err) =>
+        ok(err ? Number((err as { code?: number }).code ?? 1) : 0),
+      );
+    });
+  } finally {
+    server.closeAllConnections?.();
+    await new Promise((ok) => server.close(ok));
+  }
+}
+
+test('the health check asks https when UPPERSTACK_HTTPS_KEY is set (self-signed certificate on loopback), http otherwise', async () => {
+  const tls = join(root, 'test', 'fixtures', 'tls');
+  const key = join(tls, 'selfsigned-key.pem');
+  const cert = join(tls, 'selfsigned-cert.pem');
+  const health = (status: number) => (req: { url?: string }, res: { statusCode: number; end(b: string): void }) => {
+    res.statusCode = req.url === '/health' ? status : 404;
+    res.end('{}');
+  };
+  const https = () => createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, health(200));
+  assert.equal(await healthCheck(https(), { UPPERSTACK_HTTPS_KEY: key, UPPERSTACK_HTTPS_CERT: cert }), 0);
+  assert.equal(await healthCheck(createHttpServer(health(200)), {}), 0);
+  assert.equal(await healthCheck(createHttpServer(health(503)), {}), 1, 'an unhealthy answer');
+  // The old check's mistake: plain http against the HTTPS server fails.
+  assert.equal(await healthCheck(https(), {}), 1);
+  const runtime = stages[1];
+  assert.match(runtime, /^\s+CMD \["node", "dist\/scripts\/healthcheck\.js"\]$/m);
 });

@@ -24,13 +24,51 @@ const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
 export function decodeCbor(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
   const problem = findCborProblem(buf, limits);
   if (problem) throw problem.error ?? new DecodeError(problem.message, { format: 'cbor', offset: problem.offset });
+  let value: unknown;
   try {
-    return decoder.decode(buf);
+    value = decoder.decode(buf);
   } catch (err) {
     // Well-formed but not representable, e.g. a map with an array as a key.
     const reason = err instanceof Error ? err.message : String(err);
     throw new DecodeError(`CBOR data is well-formed but cannot be decoded: ${reason}`, { format: 'cbor' }, { cause: err });
   }
+  // Tag 259 (RFC 8949's registered "map with any keys", what cbor-x writes for a JS Map) comes back as a Map;
+  // the rest of the pipeline reads plain objects. The bytes of the tag's header are looked for first, so data
+  // without it is not walked.
+  return indexOfTag259(buf) >= 0 ? mapsToObjects(value) : value;
+}
+
+/** Where the header of tag 259 (0xD9 0x01 0x03) is; a match inside other data only costs a walk. */
+function indexOfTag259(buf: Uint8Array): number {
+  for (let i = buf.indexOf(0xd9); i >= 0 && i + 2 < buf.length; i = buf.indexOf(0xd9, i + 1)) {
+    if (buf[i + 1] === 0x01 && buf[i + 2] === 0x03) return i;
+  }
+  return -1;
+}
+
+/** A key as cbor-x makes it for a plain map: text as is, numbers, booleans and null as text, anything else refused. */
+function plainKey(key: unknown): string {
+  if (typeof key === 'string') return key === '__proto__' ? '__proto_' : key;
+  if (typeof key === 'number' || typeof key === 'boolean' || typeof key === 'bigint' || key === null || key === undefined) return String(key);
+  throw new DecodeError(`CBOR data is well-formed but cannot be decoded: a map (tag 259) has a key of type ${Array.isArray(key) ? 'array' : typeof key}; keys must be text or numbers`, { format: 'cbor' });
+}
+
+/** Replaces every Map in the decoded value with a plain object, without recursion (nesting is bounded by the scan, not trusted). */
+function mapsToObjects(root: unknown): unknown {
+  const holder: { v: unknown } = { v: root };
+  const stack: Array<[Record<string | number, unknown>, string | number]> = [[holder as Record<string, unknown>, 'v']];
+  while (stack.length) {
+    const [parent, key] = stack.pop()!;
+    let v = parent[key];
+    if (v instanceof Map) {
+      const obj: Record<string, unknown> = {};
+      for (const [k, item] of v) obj[plainKey(k)] = item;
+      parent[key] = v = obj;
+    }
+    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) stack.push([v as unknown as Record<number, unknown>, i]);
+    else if (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v)) for (const k of Object.keys(v)) stack.push([v as Record<string, unknown>, k]);
+  }
+  return holder.v;
 }
 
 export function encodeCbor(value: unknown): Buffer {

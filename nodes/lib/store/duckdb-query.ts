@@ -7,10 +7,11 @@
 import { MAX_AGGREGATE_POINTS, withinBucketLimit } from './aggregate-limit';
 import { DuckDBTimestampValue, listValue, type DuckDBConnection, type DuckDBResultReader, type DuckDBValue } from '@duckdb/node-api';
 import { BadParameterError } from '../errors';
-import { ALERT_FIELD_PREFIX, type AggregatePoint, type AggregateQuery, type DeviceQuery, type DeviceSummary, type ReadingsPage, type ReadingsQuery } from './types';
+import { ALERT_FIELD_PREFIX, type AggregatePoint, type AggregateQuery, type DeviceQuery, type DeviceSummary, type LatestAnswer, type LatestQuery, type ReadingsPage, type ReadingsQuery } from './types';
 import { MAX_TS } from './duckdb-encode';
 import { preparedStatement } from './duckdb-prepared';
 import { decodeCursor, encodeCursor } from './cursor';
+import type { Reading } from '../reading';
 
 type Params = Record<string, DuckDBValue>;
 type Plan<T> = (conn: DuckDBConnection) => Promise<T>;
@@ -171,5 +172,37 @@ export function planDevices(q: DeviceQuery): Plan<DeviceSummary[]> {
       tags: typeof tags === 'string' ? (JSON.parse(tags) as Record<string, string>) : {},
       fields: ((fields as { items?: unknown[] } | null)?.items ?? []).map(String),
     }));
+  };
+}
+
+/**
+ * The devices heard from most recently with the newest value of each of their fields, and the newest points of the
+ * charted fields since a time. Alert transitions are rows about a device, not values of it: left out.
+ */
+export function planLatest(q: LatestQuery): Plan<LatestAnswer> {
+  if (!Number.isSafeInteger(q.devices) || q.devices < 1 || !Number.isSafeInteger(q.points) || q.points < 0) {
+    throw new BadParameterError('limit', `devices and points must be whole numbers, got ${q.devices} and ${q.points}`);
+  }
+  const params: Params = { devices: q.devices, prefix: ALERT_FIELD_PREFIX };
+  const latestSql = `WITH recent AS (
+      SELECT device, max(ts) AS last FROM readings WHERE NOT starts_with(field, $prefix) GROUP BY device ORDER BY last DESC, device LIMIT $devices)
+    SELECT r.device, epoch_ms(r.ts)::DOUBLE, r.field, r.value_double, r.value_bool, r.value_text, recent.last AS last FROM readings r JOIN recent USING (device)
+    WHERE NOT starts_with(r.field, $prefix)
+    QUALIFY row_number() OVER (PARTITION BY r.device, r.field ORDER BY r.ts DESC) = 1
+    ORDER BY last, r.device, r.ts`;
+  const pointsParams: Params = { fields: listValue([...q.chartFields]), points: q.points };
+  const pointsWhere = ['list_contains($fields, field)'];
+  timeFilters({ from: q.since }, pointsWhere, pointsParams);
+  const pointsSql = `SELECT device, epoch_ms(ts)::DOUBLE, field, value_double, value_bool, value_text FROM readings WHERE ${pointsWhere.join(' AND ')}
+    QUALIFY row_number() OVER (PARTITION BY field ORDER BY ts DESC) <= $points ORDER BY ts`;
+  const rows = (reader: DuckDBResultReader): Reading[] =>
+    reader.getRows().flatMap(([device, ts, field, d, b, t]) => {
+      const value = rowValue(d, b, t);
+      return value === null ? [] : [{ device: device as string, ts: ts as number, fields: { [field as string]: value }, tags: {} }];
+    });
+  return async (conn) => {
+    const latest = rows(await conn.runAndReadAll(latestSql, params));
+    const points = q.chartFields.length && q.points ? rows(await conn.runAndReadAll(pointsSql, pointsParams)) : [];
+    return { latest, points };
   };
 }

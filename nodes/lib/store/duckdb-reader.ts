@@ -7,8 +7,8 @@
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { StoreUnavailableError } from '../errors';
-import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery } from './types';
-import { planAggregateRaw, planDevices, planReadings } from './duckdb-query';
+import type { AggregatePoint, AggregateQuery, DeviceQuery, DeviceSummary, LatestAnswer, LatestQuery, ReadingsPage, ReadingsQuery } from './types';
+import { planAggregateRaw, planDevices, planLatest, planReadings } from './duckdb-query';
 import { readMemory, type StoreMemory } from './duckdb-schema';
 import { planAggregateTier } from './duckdb-rollup-read';
 import type { PendingView } from './duckdb-rollup-pending';
@@ -46,6 +46,10 @@ export class DuckDbReader {
 
   devices(q: DeviceQuery): Promise<DeviceSummary[]> {
     return this.read('list devices', planDevices(q));
+  }
+
+  latest(q: LatestQuery): Promise<LatestAnswer> {
+    return this.read('read the latest values', planLatest(q));
   }
 
   /** The database's memory use and limit, read beside the writes. */

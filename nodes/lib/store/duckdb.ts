@@ -15,6 +15,8 @@ import type {
   DeadLetterQuery,
   DeviceQuery,
   DeviceSummary,
+  LatestAnswer,
+  LatestQuery,
   ReadingsPage,
   ReadingsQuery,
   StoreHealth,
@@ -260,6 +262,10 @@ export class DuckDbStore implements TimeSeriesStore {
 
   devices(q: DeviceQuery = {}): Promise<DeviceSummary[]> {
     return this.reader.devices(q);
+  }
+
+  latest(q: LatestQuery): Promise<LatestAnswer> {
+    return this.reader.latest(q);
   }
 
   async health(): Promise<StoreHealth> {

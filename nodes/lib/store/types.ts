@@ -113,6 +113,25 @@ export interface DeviceQuery {
  */
 export const ALERT_FIELD_PREFIX = 'alert.';
 
+/** What a dashboard shows at start: the devices heard from last and their newest values, and recent chart points. */
+export interface LatestQuery {
+  /** At most this many devices, those heard from most recently. */
+  devices: number;
+  /** Fields whose values since `since` are wanted as chart points. */
+  chartFields: readonly string[];
+  /** Epoch ms: chart points from this time on. */
+  since: number;
+  /** At most this many chart points per field, the newest. */
+  points: number;
+}
+
+export interface LatestAnswer {
+  /** The newest value of each field per device, one entry per (device, field) at the time of that value; devices heard from least recently first. */
+  latest: Reading[];
+  /** Chart points of the asked fields since `since`, oldest first. */
+  points: Reading[];
+}
+
 export interface DeviceSummary {
   device: string;
   /** Tags of the device's latest reading in the range (alert transition rows carry the alert's details, not the device's tags). */
@@ -198,6 +217,8 @@ export interface TimeSeriesStore extends Omit<ReadingSink, 'kind'> {
   unmarkDeadLettersReplayed?(letters: Array<{ id: number; body?: string }>): Promise<void>;
   /** Devices with readings in the range (reports and invoices pick devices by name or tag). */
   devices?(q: DeviceQuery): Promise<DeviceSummary[]>;
+  /** The newest values per device and recent chart points, for a dashboard's first look (the live node at start). */
+  latest?(q: LatestQuery): Promise<LatestAnswer>;
   /** Where the device registry is kept, for stores with tables of their own (DuckDB). */
   registry?(): RegistryBackend;
   health(): Promise<StoreHealth>;
