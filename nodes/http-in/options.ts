@@ -80,4 +80,6 @@ export const httpInMigrations: ReadonlyArray<Migration<HttpInOptions>> = [
   }),
   // v1 → v2: a pause mark in readings too (a 100-reading request weighs 100).
   (old) => ({ ...old, highWaterReadings: inputReadingsMark(old.highWaterReadings, old.highWater) }),
+  // v2 → v3: a body timeout, so a request that stalls mid-body does not hold its connection for minutes.
+  (old) => ({ ...old, bodyTimeout: num(old.bodyTimeout, DEFAULT_BODY_TIMEOUT_S) }),
 ];

@@ -23,7 +23,7 @@ test('coap in v0 → v1: every option present, numbers from text', () => {
 });
 
 test('http in and coap in v1 → v2: a readings mark, 50,000 by default, 0 when the request mark is 0, kept when set', () => {
-  for (const steps of [httpInMigrations, coapInMigrations] as ReadonlyArray<ReadonlyArray<(old: Record<string, unknown>) => Record<string, unknown>>>) {
+  for (const steps of [httpInMigrations.slice(0, 2), coapInMigrations.slice(0, 2)] as ReadonlyArray<ReadonlyArray<(old: Record<string, unknown>) => Record<string, unknown>>>) {
     const up = (c: Record<string, unknown>) => migrate<{ highWaterReadings: number; configVersion: number }>({ configVersion: 1, highWater: 5000, ...c }, steps as never);
     assert.deepEqual({ ...up({}) }, { configVersion: 2, highWater: 5000, highWaterReadings: 50000 });
     assert.equal(up({ highWater: 0 }).highWaterReadings, 0);
@@ -32,4 +32,14 @@ test('http in and coap in v1 → v2: a readings mark, 50,000 by default, 0 when 
     // Unversioned flows go through both steps.
     assert.equal(migrate<{ highWaterReadings: number; configVersion: number }>({}, steps as never).highWaterReadings, 50000);
   }
+});
+
+test('http in v2 → v3: a body timeout, 30 s by default, kept when set, text read as a number', () => {
+  const up = (c: Record<string, unknown>) => migrate<HttpInOptions>({ configVersion: 2, highWater: 5000, highWaterReadings: 50000, ...c }, httpInMigrations);
+  assert.equal(up({}).configVersion, 3);
+  assert.equal(up({}).bodyTimeout, 30);
+  assert.equal(up({ bodyTimeout: 0 }).bodyTimeout, 0);
+  assert.equal(up({ bodyTimeout: '45' }).bodyTimeout, 45);
+  // Unversioned flows go through every step.
+  assert.equal(migrate<HttpInOptions>({}, httpInMigrations).bodyTimeout, 30);
 });
