@@ -3,7 +3,8 @@
  * (`POST`/`PUT /telemetry/{device}`), and observe their commands
  * (`GET /commands/{device}` with Observe). A request is decoded and validated
  * like an HTTP one, journaled through the shared intake and answered 2.04 only
- * once durable; 4.00 (with a diagnostic), 4.01, 4.03, 4.13 (with Size1), 4.15,
+ * once durable; 4.00 (with a diagnostic), 4.01, 4.03, 4.13 (with Size1, or
+ * naming the readings limit), 4.15,
  * and 5.03 (with Max-Age) under backpressure. A confirmable request sent again
  * with the same message ID from the same endpoint is stored once and answered
  * the same. No answer to an unauthenticated request is more than 3× its size.
@@ -13,7 +14,7 @@ import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import type { Received } from '../lib/ingest/record';
 import { describeError, UpperstackError } from '../lib/errors';
-import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { outcomeWeight, processRequest, tooManyRequestReadings, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
@@ -135,6 +136,8 @@ export = function register(RED: NodeAPI): void {
       if (ct === 'application/octet-stream' && req.url.includes('?')) ct = octetStreamType(ct, new URL(req.url, 'coap://device').searchParams);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
+      const tooMany = tooManyRequestReadings(outcome);
+      if (tooMany) return reply(coapError('4.13', `${tooMany.code}: ${tooMany.message}`));
       const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
       if (refused instanceof DeviceMismatchError) deviceAuth().bodyNamesOther(who.principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'coap', req.rsinfo.address);
       outcomes.set(rec, outcome);
