@@ -15,7 +15,8 @@ import { createServer, type IncomingMessage, type OutgoingMessage, type Server }
 import type { Received } from '../lib/ingest/record';
 import { describeError, UpperstackError } from '../lib/errors';
 import { outcomeWeight, processRequest, tooManyRequestReadings, type InputOptions, type InputOutcome } from '../lib/inputs/request';
-import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
+import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, requestSize, type CoapAnswer } from '../lib/inputs/coap';
+import { coapCode, packetOf, send, wellKnown } from './answers';
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
@@ -43,30 +44,6 @@ interface Access {
   authenticated: boolean;
   payload?: Buffer;
   contentType?: string;
-}
-
-/**
- * The library's answer to a GET with Observe (its ObserveWriteStream) reads `statusCode`, not `code`,
- * and sends whatever is written as a notification with an Observe option.
- */
-interface ObserveStream {
-  statusCode?: string;
-  _doSend?: (data?: Buffer) => void;
-}
-
-function send(res: OutgoingMessage, a: CoapAnswer): void {
-  res.code = a.code;
-  for (const [k, v] of Object.entries(a.options ?? {})) res.setOption(k as Parameters<OutgoingMessage['setOption']>[0], typeof v === 'number' ? v : v);
-  const observe = res as unknown as ObserveStream;
-  if (typeof observe._doSend === 'function' && !a.code.startsWith('2.')) {
-    // An error ends the observation it was asked for: sent once with its own code and no Observe
-    // option (RFC 7641 §4.2), not as a 2.05 notification the client would take for a registration.
-    // Not ended afterwards: ending a stream that wrote nothing sends its (empty) answer again.
-    observe.statusCode = a.code;
-    observe._doSend(a.payload);
-    return;
-  }
-  res.end(a.payload);
 }
 
 function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
@@ -366,43 +343,3 @@ export = function register(RED: NodeAPI): void {
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
 };
-
-interface RequestPacket extends CoapPacketShape {
-  messageId?: number;
-  code?: string;
-  confirmable?: boolean;
-  reset?: boolean;
-  ack?: boolean;
-  options?: Array<{ name: string | number; value: Buffer }>;
-}
-
-/** The parsed request node-coap keeps on the message (header, token, options, payload). */
-function packetOf(req: IncomingMessage): RequestPacket | undefined {
-  return (req as unknown as { _packet?: RequestPacket })._packet;
-}
-
-const LINK_FORMAT = 'application/link-format';
-
-/**
- * /.well-known/core, the resource an attacker would ask for with a forged
- * source address: sent block-wise (Block2) in blocks small enough that no
- * answer is more than 3× its request. The library's own Block2 handling is
- * kept out of it (it would send 1 KiB blocks and cache them per token).
- */
-function wellKnown(packet: RequestPacket | undefined, res: OutgoingMessage, requestBytes: number, tokenLength: number): void {
-  const asked = packet?.options?.find((o) => o.name === 'Block2');
-  const requested = asked ? parseBlock2(asked.value) : undefined;
-  if (asked && packet?.options) packet.options = packet.options.filter((o) => o !== asked);
-  if (asked && !requested) return send(res, boundAmplification(coapError('4.02', 'the Block2 option cannot be read'), requestBytes, tokenLength));
-  const block = boundedBlock2(Buffer.from(wellKnownCore()), requestBytes, tokenLength, requested, { 'Content-Format': LINK_FORMAT });
-  if (!block) return send(res, boundAmplification(coapError('4.02', 'no such block'), requestBytes, tokenLength));
-  res.setOption('Content-Format', LINK_FORMAT);
-  if (block.block2) res.setOption('Block2', block.block2);
-  res.end(block.payload);
-}
-
-
-/** The CoAP code of an HTTP status: 401 → 4.01, 429 → 4.29, 503 → 5.03. */
-function coapCode(status: number): string {
-  return `${Math.floor(status / 100)}.${String(status % 100).padStart(2, '0')}`;
-}
