@@ -44,6 +44,17 @@ export function packetOf(req: IncomingMessage): RequestPacket | undefined {
   return (req as unknown as { _packet?: RequestPacket })._packet;
 }
 
+/**
+ * The request's Uri-Path segments as sent (RFC 7252 §6.4): the library joins them into `url` with "/",
+ * which would make a segment holding a "/" (sent as a%2Fb) two.
+ */
+export function uriPathOf(req: IncomingMessage): string[] {
+  const options = packetOf(req)?.options;
+  if (!options) return new URL(req.url, 'coap://device').pathname.split('/').slice(1);
+  // The library turns option values into text in place once it has read them; before, they are bytes.
+  return options.filter((o) => o.name === 'Uri-Path').map((o) => (Buffer.isBuffer(o.value) ? o.value.toString('utf8') : String(o.value)));
+}
+
 const LINK_FORMAT = 'application/link-format';
 
 /**

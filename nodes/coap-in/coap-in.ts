@@ -16,7 +16,7 @@ import type { Received } from '../lib/ingest/record';
 import { describeError, UpperstackError } from '../lib/errors';
 import { outcomeWeight, processRequest, tooManyRequestReadings, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, requestSize, type CoapAnswer } from '../lib/inputs/coap';
-import { coapCode, packetOf, send, wellKnown } from './answers';
+import { coapCode, packetOf, send, uriPathOf, wellKnown } from './answers';
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
@@ -186,8 +186,12 @@ export = function register(RED: NodeAPI): void {
         if (method !== 'GET') return send(res, boundAmplification(coapError('4.05', 'GET only'), requestBytes, tokenLength));
         return wellKnown(packet, res, requestBytes, tokenLength);
       }
-      const tele = /^\/telemetry\/([^/]+)$/.exec(path);
-      const cmd = /^\/commands\/([^/]+)$/.exec(path);
+      // The Uri-Path options one by one: a "/" percent-encoded inside a segment (a%2Fb) belongs to the
+      // device id, which the id rule then refuses, rather than making a path of three segments.
+      const segments = uriPathOf(req);
+      const device = segments.length === 2 ? segments[1] : '';
+      const tele = device !== '' && segments[0] === 'telemetry';
+      const cmd = device !== '' && segments[0] === 'commands';
       // Answers before the request is handled are remembered like the others, so a retransmission gets them too.
       const early = (a: CoapAnswer, authenticated = false) => {
         const bounded = authenticated ? a : boundAmplification(a, requestBytes, tokenLength);
@@ -195,12 +199,6 @@ export = function register(RED: NodeAPI): void {
         send(res, bounded);
       };
       if (!tele && !cmd) return early(coapError('4.04', 'resources: /telemetry/{device}, /commands/{device}, /.well-known/core'));
-      let device: string;
-      try {
-        device = decodeURIComponent((tele ?? cmd)![1]);
-      } catch {
-        return early(coapError('4.00', 'the device in the path is not valid percent-encoding'));
-      }
       if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
       if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
       // Refused even where no registry decides ids, as over HTTP: a device named so now could never be registered and secured.
@@ -221,12 +219,12 @@ export = function register(RED: NodeAPI): void {
       };
       const failed = (err: unknown) => send(res, coapError('4.00', describeError(err).message));
       try {
-        const now = accessNow(url, req, device, tele !== null);
+        const now = accessNow(url, req, device, tele);
         if (now) return decided(now);
       } catch (err) {
         return failed(err);
       }
-      void access(url, req, device, tele !== null).then(decided).catch(failed);
+      void access(url, req, device, tele).then(decided).catch(failed);
     });
 
     /**

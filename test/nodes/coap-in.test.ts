@@ -383,7 +383,7 @@ test('a Uri-Path that is not UTF-8 is 4.00, never stored under a device name wit
 test('a device id in the path that breaks the id rule is 4.00 BAD_DEVICE_ID naming the rule, without a registry', async () => {
   await load();
   const body = '{"ts":1767225600000,"t":21.5}';
-  for (const [path, shown] of [['telemetry/temp%20sensor', 'temp sensor'], ['telemetry/a,b', 'a,b'], ['telemetry/a%C3%BFb', 'a..b']] as const) {
+  for (const [path, shown] of [['telemetry/temp%20sensor', 'temp sensor'], ['telemetry/a,b', 'a,b'], ['telemetry/a%C3%BFb', 'a..b'], ['telemetry/a%2Fb', 'a/b']] as const) {
     const res = await client(['-m', 'post', '-t', '50', '-e', body, `coap://127.0.0.1:${port}/${path}`]).catch((e: { stdout: string; stderr: string }) => e);
     const out = `${res.stdout}${res.stderr}`;
     assert.match(out, /4\.00/, path);
