@@ -3,7 +3,8 @@
  * (`POST`/`PUT /telemetry/{device}`), and observe their commands
  * (`GET /commands/{device}` with Observe). A request is decoded and validated
  * like an HTTP one, journaled through the shared intake and answered 2.04 only
- * once durable; 4.00 (with a diagnostic), 4.01, 4.03, 4.13 (with Size1), 4.15,
+ * once durable; 4.00 (with a diagnostic), 4.01, 4.03, 4.13 (with Size1, or
+ * naming the readings limit), 4.15,
  * and 5.03 (with Max-Age) under backpressure. A confirmable request sent again
  * with the same message ID from the same endpoint is stored once and answered
  * the same. No answer to an unauthenticated request is more than 3× its size.
@@ -13,8 +14,9 @@ import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import type { Received } from '../lib/ingest/record';
 import { describeError, UpperstackError } from '../lib/errors';
-import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
-import { boundAmplification, boundedBlock2, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, parseBlock2, requestSize, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
+import { outcomeWeight, processRequest, tooManyRequestReadings, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, requestSize, type CoapAnswer } from '../lib/inputs/coap';
+import { coapCode, packetOf, send, uriPathOf, wellKnown } from './answers';
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
@@ -42,30 +44,6 @@ interface Access {
   authenticated: boolean;
   payload?: Buffer;
   contentType?: string;
-}
-
-/**
- * The library's answer to a GET with Observe (its ObserveWriteStream) reads `statusCode`, not `code`,
- * and sends whatever is written as a notification with an Observe option.
- */
-interface ObserveStream {
-  statusCode?: string;
-  _doSend?: (data?: Buffer) => void;
-}
-
-function send(res: OutgoingMessage, a: CoapAnswer): void {
-  res.code = a.code;
-  for (const [k, v] of Object.entries(a.options ?? {})) res.setOption(k as Parameters<OutgoingMessage['setOption']>[0], typeof v === 'number' ? v : v);
-  const observe = res as unknown as ObserveStream;
-  if (typeof observe._doSend === 'function' && !a.code.startsWith('2.')) {
-    // An error ends the observation it was asked for: sent once with its own code and no Observe
-    // option (RFC 7641 §4.2), not as a 2.05 notification the client would take for a registration.
-    // Not ended afterwards: ending a stream that wrote nothing sends its (empty) answer again.
-    observe.statusCode = a.code;
-    observe._doSend(a.payload);
-    return;
-  }
-  res.end(a.payload);
 }
 
 function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
@@ -135,6 +113,8 @@ export = function register(RED: NodeAPI): void {
       if (ct === 'application/octet-stream' && req.url.includes('?')) ct = octetStreamType(ct, new URL(req.url, 'coap://device').searchParams);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
+      const tooMany = tooManyRequestReadings(outcome);
+      if (tooMany) return reply(coapError('4.13', `${tooMany.code}: ${tooMany.message}`));
       const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
       if (refused instanceof DeviceMismatchError) deviceAuth().bodyNamesOther(who.principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'coap', req.rsinfo.address);
       outcomes.set(rec, outcome);
@@ -206,8 +186,12 @@ export = function register(RED: NodeAPI): void {
         if (method !== 'GET') return send(res, boundAmplification(coapError('4.05', 'GET only'), requestBytes, tokenLength));
         return wellKnown(packet, res, requestBytes, tokenLength);
       }
-      const tele = /^\/telemetry\/([^/]+)$/.exec(path);
-      const cmd = /^\/commands\/([^/]+)$/.exec(path);
+      // The Uri-Path options one by one: a "/" percent-encoded inside a segment (a%2Fb) belongs to the
+      // device id, which the id rule then refuses, rather than making a path of three segments.
+      const segments = uriPathOf(req);
+      const device = segments.length === 2 ? segments[1] : '';
+      const tele = device !== '' && segments[0] === 'telemetry';
+      const cmd = device !== '' && segments[0] === 'commands';
       // Answers before the request is handled are remembered like the others, so a retransmission gets them too.
       const early = (a: CoapAnswer, authenticated = false) => {
         const bounded = authenticated ? a : boundAmplification(a, requestBytes, tokenLength);
@@ -215,12 +199,6 @@ export = function register(RED: NodeAPI): void {
         send(res, bounded);
       };
       if (!tele && !cmd) return early(coapError('4.04', 'resources: /telemetry/{device}, /commands/{device}, /.well-known/core'));
-      let device: string;
-      try {
-        device = decodeURIComponent((tele ?? cmd)![1]);
-      } catch {
-        return early(coapError('4.00', 'the device in the path is not valid percent-encoding'));
-      }
       if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
       if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
       // Refused even where no registry decides ids, as over HTTP: a device named so now could never be registered and secured.
@@ -241,12 +219,12 @@ export = function register(RED: NodeAPI): void {
       };
       const failed = (err: unknown) => send(res, coapError('4.00', describeError(err).message));
       try {
-        const now = accessNow(url, req, device, tele !== null);
+        const now = accessNow(url, req, device, tele);
         if (now) return decided(now);
       } catch (err) {
         return failed(err);
       }
-      void access(url, req, device, tele !== null).then(decided).catch(failed);
+      void access(url, req, device, tele).then(decided).catch(failed);
     });
 
     /**
@@ -363,43 +341,3 @@ export = function register(RED: NodeAPI): void {
     credentials: { username: { type: 'text' }, password: { type: 'password' } },
   });
 };
-
-interface RequestPacket extends CoapPacketShape {
-  messageId?: number;
-  code?: string;
-  confirmable?: boolean;
-  reset?: boolean;
-  ack?: boolean;
-  options?: Array<{ name: string | number; value: Buffer }>;
-}
-
-/** The parsed request node-coap keeps on the message (header, token, options, payload). */
-function packetOf(req: IncomingMessage): RequestPacket | undefined {
-  return (req as unknown as { _packet?: RequestPacket })._packet;
-}
-
-const LINK_FORMAT = 'application/link-format';
-
-/**
- * /.well-known/core, the resource an attacker would ask for with a forged
- * source address: sent block-wise (Block2) in blocks small enough that no
- * answer is more than 3× its request. The library's own Block2 handling is
- * kept out of it (it would send 1 KiB blocks and cache them per token).
- */
-function wellKnown(packet: RequestPacket | undefined, res: OutgoingMessage, requestBytes: number, tokenLength: number): void {
-  const asked = packet?.options?.find((o) => o.name === 'Block2');
-  const requested = asked ? parseBlock2(asked.value) : undefined;
-  if (asked && packet?.options) packet.options = packet.options.filter((o) => o !== asked);
-  if (asked && !requested) return send(res, boundAmplification(coapError('4.02', 'the Block2 option cannot be read'), requestBytes, tokenLength));
-  const block = boundedBlock2(Buffer.from(wellKnownCore()), requestBytes, tokenLength, requested, { 'Content-Format': LINK_FORMAT });
-  if (!block) return send(res, boundAmplification(coapError('4.02', 'no such block'), requestBytes, tokenLength));
-  res.setOption('Content-Format', LINK_FORMAT);
-  if (block.block2) res.setOption('Block2', block.block2);
-  res.end(block.payload);
-}
-
-
-/** The CoAP code of an HTTP status: 401 → 4.01, 429 → 4.29, 503 → 5.03. */
-function coapCode(status: number): string {
-  return `${Math.floor(status / 100)}.${String(status % 100).padStart(2, '0')}`;
-}

@@ -272,7 +272,7 @@ export class TooManyFieldsError extends UpperstackError {
     else if (details.line !== undefined) subject = `line ${details.line} has more than ${limit} fields`;
     else if (details.offset !== undefined) subject = `the object or array at byte ${details.offset} has more than ${limit} members`;
     else subject = `the reading has ${details.count === undefined ? `more than ${limit}` : num(details.count)} ${what}`;
-    super('TOO_MANY_FIELDS', `${subject}; a reading may have at most ${limit} ${what}: split the data into several readings or raise the fields limit`, details);
+    super('TOO_MANY_FIELDS', `${subject}; a reading may have at most ${limit} ${what}: split the data into several readings`, details);
   }
 }
 

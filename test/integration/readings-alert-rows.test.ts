@@ -68,6 +68,12 @@ function check(source: () => ReadingSource): void {
     assert.deepEqual(second.readings, DEVICE_READINGS.slice(1));
   });
 
+  test('the device summary lists the device’s own fields, its alert rules apart', async () => {
+    const [d] = await source().devices!({});
+    assert.deepEqual([d.device, d.tags, d.fields], ['tagdev', { site: 'north' }, ['xv']]);
+    assert.deepEqual(d.alerts, ['alert.hot', 'alert.spike', 'alert.xss']);
+  });
+
   test('an alert field asked for by name brings its rows', async () => {
     const page = await source().readings({ device: 'tagdev', fields: ['alert.xss'], limit: 100 });
     assert.equal(page.readings.length, 1);

@@ -176,6 +176,21 @@ test('a Block1 upload whose Size1 announces more than the limit is refused 4.13 
   assert.equal(failed.length, 0);
 });
 
+test('a body of more than 10,000 readings is 4.13 TOO_MANY_READINGS naming the limit, neither journaled nor dead-lettered', async () => {
+  await load({ maxBytes: 65536 });
+  const file = join(scratch, 'too-many.json');
+  writeFileSync(file, JSON.stringify(Array.from({ length: 10_001 }, () => ({}))));
+  const url = `coap://127.0.0.1:${port}/telemetry/k10`;
+  const out = await client(['-m', 'post', '-t', '50', '-b', '1024', '-f', file, url]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${out.stdout}${out.stderr}`, /4\.13 TOO_MANY_READINGS: the body holds more than 10,000 readings; the limit is 10,000 readings per request: send smaller batches/);
+  // The next request is the only one the journal holds (the helper nodes settle nothing).
+  const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":1}', url]);
+  assert.match(ok.stdout, /"accepted":1/);
+  await waitFor(() => (stored.length ? true : undefined), 'the reading');
+  assert.equal(intakeStats().find((s) => s.id === `c${loads}`)!.pending, 1);
+  assert.deepEqual(failed, []);
+});
+
 test('40-reading requests pause the input at its readings mark of 50: 5.03 with Max-Age naming the readings', async () => {
   // The helper nodes settle nothing: every request's readings stay in flight.
   await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
@@ -368,7 +383,7 @@ test('a Uri-Path that is not UTF-8 is 4.00, never stored under a device name wit
 test('a device id in the path that breaks the id rule is 4.00 BAD_DEVICE_ID naming the rule, without a registry', async () => {
   await load();
   const body = '{"ts":1767225600000,"t":21.5}';
-  for (const [path, shown] of [['telemetry/temp%20sensor', 'temp sensor'], ['telemetry/a,b', 'a,b'], ['telemetry/a%C3%BFb', 'a..b']] as const) {
+  for (const [path, shown] of [['telemetry/temp%20sensor', 'temp sensor'], ['telemetry/a,b', 'a,b'], ['telemetry/a%C3%BFb', 'a..b'], ['telemetry/a%2Fb', 'a/b']] as const) {
     const res = await client(['-m', 'post', '-t', '50', '-e', body, `coap://127.0.0.1:${port}/${path}`]).catch((e: { stdout: string; stderr: string }) => e);
     const out = `${res.stdout}${res.stderr}`;
     assert.match(out, /4\.00/, path);

@@ -21,6 +21,15 @@ const req = (r: Omit<Partial<InputRequest>, 'payload'> & { payload: Buffer | str
 const sample = readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', 'http-insert-sample.json'));
 
 describe('HTTP/CoAP request outcome', () => {
+  test('a reading of too many fields is answered with what the client can do: split it (HTTP has no fields limit to raise)', () => {
+    const fields = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`f${i}`, i]));
+    const out = processRequest(req({ device: 'd1', contentType: 'application/json', payload: JSON.stringify({ ts: NOW, ...fields }) }), opts);
+    const answer = answerOutcome('ingest', out);
+    const error = (JSON.parse(String(answer.body)) as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'TOO_MANY_FIELDS');
+    assert.match(error.message, /a reading may have at most 1,000 fields: split the data into several readings$/);
+  });
+
   test('every content type of /ingest decodes to the same reading', () => {
     const reading = { device: 'd1', ts: NOW, fields: { t: 21.5, on: true }, tags: {} };
     const bodies: Array<[string, Buffer]> = [

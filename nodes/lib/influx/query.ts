@@ -235,10 +235,10 @@ export class InfluxReader implements ReadingSource {
   private async influxDevices(q: DeviceQuery): Promise<DeviceSummary[]> {
     const where = this.timeWhere(q);
     const whereText = where.length ? ` WHERE ${where.join(' AND ')}` : '';
-    const byDevice = new Map<string, { ts: number; tags: Record<string, string>; fields: Set<string> }>();
+    const byDevice = new Map<string, { ts: number; tags: Record<string, string>; fields: Set<string>; alerts: Set<string> }>();
     const entry = (device: string) => {
       let d = byDevice.get(device);
-      if (!d) byDevice.set(device, (d = { ts: -Infinity, tags: {}, fields: new Set<string>() }));
+      if (!d) byDevice.set(device, (d = { ts: -Infinity, tags: {}, fields: new Set<string>(), alerts: new Set<string>() }));
       return d;
     };
     const keys = await this.influxql(`SHOW FIELD KEYS FROM ${this.from()}`);
@@ -281,11 +281,11 @@ export class InfluxReader implements ReadingSource {
         const v = s.values[0] ?? [];
         s.columns.forEach((c, i) => {
           // A device with nothing but alert transitions in the range is listed, without tags, as from DuckDB.
-          if (c !== 'time' && typeof v[i] === 'number' && (v[i] as number) > 0) entry(device).fields.add(c);
+          if (c !== 'time' && typeof v[i] === 'number' && (v[i] as number) > 0) (c.startsWith(ALERT_FIELD_PREFIX) ? entry(device).alerts : entry(device).fields).add(c);
         });
       }
     }
-    return [...byDevice.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([device, d]) => ({ device, tags: d.tags, fields: [...d.fields].sort() }));
+    return [...byDevice.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([device, d]) => ({ device, tags: d.tags, fields: [...d.fields].sort(), ...(d.alerts.size ? { alerts: [...d.alerts].sort() } : {}) }));
   }
 
   // ---- VictoriaMetrics ------------------------------------------------------------------------

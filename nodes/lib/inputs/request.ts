@@ -8,12 +8,13 @@
 import { decodeJson } from '../codec/json';
 import { decodeReadings } from '../codec/readings';
 import { formatFromContentType, type Format } from '../codec';
-import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError } from '../errors';
+import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError, TooManyReadingsError } from '../errors';
+import { DEFAULT_LIMITS } from '../limits';
 import { normalizeReadings, type NormalizeResult, type Reading } from '../reading';
 import type { ReadingValidator } from '../schema/validator';
 import { parseInfluxLines } from './influx';
 import { insertReadings } from './cromflag';
-import { DeviceMismatchError } from './errors';
+import { DeviceMismatchError, TooManyRequestReadingsError } from './errors';
 import { rejectedBody } from '../deadletter-replay';
 
 /** Which route a request came in on. */
@@ -142,6 +143,16 @@ export function formatOf(req: InputRequest, opts: InputOptions): Format {
     lastFormat = f;
   }
   return f;
+}
+
+/**
+ * The refusal of a request of more readings than one request may hold, or undefined. HTTP answers it 413
+ * and CoAP 4.13 before anything is kept: the client splits the batch and resends it, where a 400 or 4.00
+ * tells it to drop the batch.
+ */
+export function tooManyRequestReadings(outcome: InputOutcome): TooManyRequestReadingsError | undefined {
+  if (!outcome.refusal || !(outcome.failures[0]?.error instanceof TooManyReadingsError)) return undefined;
+  return new TooManyRequestReadingsError(DEFAULT_LIMITS.maxReadings);
 }
 
 export function processRequest(req: InputRequest, opts: InputOptions): InputOutcome {

@@ -28,7 +28,7 @@ export function storedAlerts(store: TimeSeriesStore): EventSource {
       const found = await store.devices({ from: q.from, to: q.to });
       for (const d of found) {
         if (!wanted.has(d.device)) continue;
-        const fields = d.fields.filter((f) => f.startsWith(ALERT_FIELD_PREFIX));
+        const fields = [...(d.alerts ?? []), ...d.fields.filter((f) => f.startsWith(ALERT_FIELD_PREFIX))];
         if (!fields.length) continue;
         const seen = new Set<string>();
         let cursor: string | undefined;

@@ -164,14 +164,16 @@ export function planDevices(q: DeviceQuery): Plan<DeviceSummary[]> {
   return async (conn) => {
     // An alert transition's tags are the alert's (severity, message...): a device selected by its tags keeps them.
     const sql = `SELECT device, (arg_max(tags, ts) FILTER (WHERE NOT starts_with(field, '${ALERT_FIELD_PREFIX}')))::VARCHAR,
-      list(DISTINCT field ORDER BY field) FROM readings
+      list(DISTINCT field ORDER BY field) FILTER (WHERE NOT starts_with(field, '${ALERT_FIELD_PREFIX}')),
+      list(DISTINCT field ORDER BY field) FILTER (WHERE starts_with(field, '${ALERT_FIELD_PREFIX}')) FROM readings
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY device ORDER BY device`;
     const rows = (await conn.runAndReadAll(sql, params)).getRows();
-    return rows.map(([device, tags, fields]) => ({
-      device: device as string,
-      tags: typeof tags === 'string' ? (JSON.parse(tags) as Record<string, string>) : {},
-      fields: ((fields as { items?: unknown[] } | null)?.items ?? []).map(String),
-    }));
+    const names = (list: unknown): string[] => ((list as { items?: unknown[] } | null)?.items ?? []).map(String);
+    return rows.map(([device, tags, fields, alerts]) => {
+      const d: DeviceSummary = { device: device as string, tags: typeof tags === 'string' ? (JSON.parse(tags) as Record<string, string>) : {}, fields: names(fields) };
+      if (alerts !== null) d.alerts = names(alerts);
+      return d;
+    });
   };
 }
 

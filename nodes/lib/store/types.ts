@@ -136,8 +136,10 @@ export interface DeviceSummary {
   device: string;
   /** Tags of the device's latest reading in the range (alert transition rows carry the alert's details, not the device's tags). */
   tags: Record<string, string>;
-  /** Field names seen in the range, sorted. */
+  /** Field names seen in the range, sorted; alert transitions are not fields of the device (see `alerts`). */
   fields: string[];
+  /** The alert fields (`alert.<rule>`) of transitions in the range, sorted; absent when there are none or the store does not keep them apart. */
+  alerts?: string[];
 }
 
 export interface StoreHealth {
