@@ -29,7 +29,9 @@ const MIB = 1024 * 1024;
  */
 function deviceOfTopic(template: TopicTemplate, topic: string): string | undefined {
   const device = template.deviceOf(topic);
-  if (device === undefined) return undefined;
+  // A wildcard is never a published topic's level: it is a replayed dead letter whose source is the subscription
+  // (messages of several devices merged in one turn), so its readings name their devices themselves.
+  if (device === undefined || device === '+' || device === '#') return undefined;
   const problem = deviceIdProblem(device);
   if (problem !== undefined) throw new BadDeviceIdError(problem, { topic: topic.slice(0, 200) });
   return device;

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { registerBroker, unregisterBroker } from '../../nodes/shared/runtime';
 import { settleReceipts, journalBacklog, type Receipt } from '../../nodes/lib/journal/receipts';
-import { intakeStats } from '../../nodes/lib/ingest/intake';
+import { findIntake, intakeStats } from '../../nodes/lib/ingest/intake';
+import { recordOf } from '../../nodes/lib/api/replay';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { RECORD_ENCODER as LEGACY_ENCODER } from '../../nodes/lib/mqtt/record';
 import { registerSettlingType } from '../../nodes/shared/settlement';
@@ -173,6 +174,28 @@ describe('upperstack-mqtt-in', () => {
     settleReceipts(batch.upperstack!.receipts);
     for (const m of refused) settleReceipts(m.upperstack!.receipts);
     assert.equal(journalBacklog().pending, 0);
+  });
+
+  test('a replayed letter whose source is the subscription (messages of several devices merged in one turn) is decoded under the device its reading names, not refused as device "+"', async () => {
+    await load({ topic: 'devices/{device}/#', wires: [['decode'], ['badId']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'badId', type: 'helper', z: 'tab' },
+    ]);
+    const refused: Msg[] = [];
+    (helper.getNode('badId') as unknown as NodeJS.EventEmitter).on('input', (m: Msg) => refused.push(m));
+    const out = next('out');
+    const body = JSON.stringify({ device: 'rp-1', ts: 1767225600000, fields: { temperature: 60 }, tags: {} });
+    const intake = findIntake(`in-${loaded}`);
+    assert.ok(intake, 'the input is open');
+    const taken = await intake.submit([
+      recordOf({ id: 7, ts: 1767225600000, device: 'rp-1', source: 'mqtt:devices/+/telemetry', code: 'SCHEMA_VIOLATION', reason: 'x', payload: body, body: Buffer.from(body).toString('base64'), contentType: 'application/json', replayable: true } as never),
+    ]);
+    assert.ok('accepted' in taken && taken.accepted.length === 1, 'the replay is taken');
+    const batch = await out;
+    assert.deepEqual([batch.payload].flat().map((r) => (r as { device: string }).device), ['rp-1']);
+    assert.deepEqual(refused, []);
+    settleReceipts(batch.upperstack!.receipts);
   });
 
   test('towards anything but decode nodes, messages of one turn still leave one by one', async () => {
