@@ -113,7 +113,7 @@ export function compileDetector(config: DetectorConfig, warmup?: number, reuse =
         // A plain ensemble's saved members (the default before this layer) carry on under it.
         const states = Array.isArray(st) ? st : Array.isArray((st as LikelihoodState | undefined)?.inner) ? (st as LikelihoodState).inner : [];
         const own = Array.isArray(st) ? undefined : (st as LikelihoodState | undefined);
-        return new LikelihoodDetector(s, members.map((make, i) => make(states[i])), own);
+        return new LikelihoodDetector(s, members.map((make, i) => make(states[i])), own, st !== undefined);
       };
     }
     default: {

@@ -145,6 +145,11 @@ export interface LikelihoodConfig extends Common {
    * before, so spikes that recur on a series are not alarms (default true).
    */
   recurrence?: boolean;
+  /**
+   * How long a new series is watched before it gives verdicts (default "1d", at most 2,016 readings;
+   * 0 = none): its first day's ordinary rise and fall are not anomalies.
+   */
+  settle?: Duration | 0;
 }
 
 export type DetectorConfig =

@@ -11,7 +11,7 @@
  */
 import { DetectorConfigError } from '../../errors';
 import { durationWords, withUnit } from '../format';
-import { bool, known, num } from '../params';
+import { bool, duration, known, num } from '../params';
 import { deviationOf, ratioScore } from '../stats';
 import type { Detector, DetectorType, FieldContext, LikelihoodConfig, Outcome } from '../types';
 import { BINS, binOf, rings, Stream, surprise, type StreamState } from './likelihood-stream';
@@ -33,10 +33,12 @@ export interface LikelihoodSettings {
   learn: number;
   /** Judge large deviations also by how often deviations that large have come before (spike trains). */
   recurrence: boolean;
+  /** Time a new series is watched before it gives verdicts (0: none); see SETTLE_READINGS. */
+  settleMs: number;
 }
 
 export function likelihoodSettings(c: LikelihoodConfig): LikelihoodSettings {
-  known('likelihood', c, ['detector', 'short', 'long', 'probability', 'quiet', 'learn', 'recurrence']);
+  known('likelihood', c, ['detector', 'short', 'long', 'probability', 'quiet', 'learn', 'recurrence', 'settle']);
   if (c.detector !== undefined && (typeof c.detector !== 'object' || c.detector === null || Array.isArray(c.detector))) {
     throw new DetectorConfigError('likelihood.detector must be a detector config such as {"type": "zscore"}', { parameter: 'likelihood.detector' });
   }
@@ -50,6 +52,7 @@ export function likelihoodSettings(c: LikelihoodConfig): LikelihoodSettings {
     quiet: num('likelihood', 'quiet', c.quiet, 50, { min: 0, integer: true }),
     learn: num('likelihood', 'learn', c.learn, 600, { min: 10, integer: true }),
     recurrence: bool('likelihood', 'recurrence', c.recurrence, true),
+    settleMs: c.settle === 0 ? 0 : duration('likelihood', 'settle', c.settle, '1d'),
   };
 }
 
@@ -62,6 +65,11 @@ export interface LikelihoodState {
   /** Readings in a row that looked ordinary while open. */
   calm: number;
   alarmTs: number;
+  /**
+   * A new series still settling: the time of its first reading and how many it has had. Absent once
+   * settled, and in state saved before settling existed (those series had been learning already).
+   */
+  settling?: { firstTs: number | null; readings: number };
 }
 
 /**
@@ -106,6 +114,14 @@ function memberKinds(members: readonly Detector[]): { calibrated: readonly boole
 export const FAR_BELOW = -0.01;
 export const FAR_BELOW_MAX = 0.2976;
 
+/**
+ * A new series settles after `settle` (a day) or this many readings, whichever comes first. A day, because
+ * before a series has shown its daily rise and fall once, nothing can tell them from a jump or a drop: its
+ * first morning would alarm. The readings bound a fast series (or a wrong first timestamp): the members
+ * remember at most a few thousand readings (the z-score's 2,016 points), so waiting longer teaches nothing.
+ */
+export const SETTLE_READINGS = 2016;
+
 /** Spells needed before they count as a pattern of the series: twice could be chance, three times is a habit. */
 const RECUR = 3;
 
@@ -116,6 +132,7 @@ export class LikelihoodDetector implements Detector {
   private calm = 0;
   /** A time, beyond a small integer: a double from the start (NaN, then 0 in the constructor; see Stream). */
   private alarmTs = NaN;
+  private settling: { firstTs: number; readings: number } | null = null;
   private readonly alpha: number;
   /** -log10 of the alarm probability: the alarm level on the log scale. */
   private readonly level: number;
@@ -133,6 +150,7 @@ export class LikelihoodDetector implements Detector {
     private readonly s: LikelihoodSettings,
     readonly members: Detector[],
     state?: LikelihoodState,
+    restored = state !== undefined,
   ) {
     this.alarmTs = 0;
     this.alpha = 1 - Math.pow(0.5, 1 / s.long);
@@ -144,7 +162,22 @@ export class LikelihoodDetector implements Detector {
       this.open = state.open;
       this.calm = state.calm;
       this.alarmTs = state.alarmTs;
+      if (state.settling) this.settling = { firstTs: state.settling.firstTs ?? NaN, readings: state.settling.readings };
+    } else if (!restored && s.settleMs > 0) {
+      // Only a new series settles: a plain ensemble's members taken over (restored, no state of the layer's own) have been learning.
+      this.settling = { firstTs: NaN, readings: 0 };
     }
+  }
+
+  /** False while a new series settles (see SETTLE_READINGS): its members learn, but it gives no verdict. */
+  private settled(ts: number): boolean {
+    const st = this.settling;
+    if (!st) return true;
+    if (Number.isNaN(st.firstTs)) st.firstTs = ts;
+    st.readings++;
+    if (ts - st.firstTs < this.s.settleMs && st.readings <= SETTLE_READINGS) return false;
+    this.settling = null;
+    return true;
   }
 
   update(ts: number, value: number, ctx: FieldContext): Outcome | null {
@@ -207,6 +240,8 @@ export class LikelihoodDetector implements Detector {
       this.learn(st, avg);
       if (this.s.recurrence) this.count(st, avg);
     }
+    // Checked after the members: a settling series learns from every reading, it only keeps quiet.
+    if (this.settling && !this.settled(ts)) return null;
     // The members far below their mean, as judging all in turn would take them: the highest tail, the first of equals.
     if (below > 0 && !(bestL > FAR_BELOW_MAX)) {
       const far = this.below!;
@@ -338,6 +373,7 @@ export class LikelihoodDetector implements Detector {
       open: this.open,
       calm: this.calm,
       alarmTs: this.alarmTs,
+      ...(this.settling && { settling: { firstTs: Number.isNaN(this.settling.firstTs) ? null : this.settling.firstTs, readings: this.settling.readings } }),
     };
   }
 }
