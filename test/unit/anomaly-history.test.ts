@@ -102,9 +102,7 @@ describe('backtestHistory', () => {
     const expected = backtest(points, undefined, { field: 'temperature' }).verdicts;
     assert.equal(r.warmingUp, expected.filter((v) => v === null).length);
     assert.equal(r.flagged, expected.filter((v) => v?.isAnomaly).length);
-    // 100 minutes of a new series: the default learns its first day before it gives verdicts.
-    assert.equal(r.warmingUp, r.scanned);
-    assert.equal(r.firstVerdict, undefined);
+    assert.ok(r.flagged >= 1);
   });
 
   test('the count covers every flagged reading; the list stops at "listed"', async () => {

@@ -2,9 +2,7 @@
  * The default detector's verdicts on two NAB series, every field of every
  * verdict (score, band, detector, reason), are exactly those of the engine
  * before its CPU work was cut (main at 8d79167): work per reading may change,
- * what the engine says may not. The default's first day of learning
- * (`settle`, test/unit/anomaly-first-day.test.ts) came later and is off here
- * (`settle: 0`): with it off, every verdict is still the same. The digests below were taken with that
+ * what the engine says may not. The digests below were taken with that
  * engine on these files; the same readings through the worker thread give
  * the same results. Data: the first 3,000 readings of
  * artificialWithAnomaly/art_load_balancer_spikes.csv and all of
@@ -16,9 +14,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_DETECTOR } from '../../nodes/lib/anomaly/config';
 import { AnomalyEngine, type ReadingResult } from '../../nodes/lib/anomaly/engine';
-import type { DetectorConfig } from '../../nodes/lib/anomaly/types';
 import { parseSeriesCsv } from '../../nodes/lib/anomaly/csv';
 import { InProcessEngineHost, WorkerEngineHost, type EngineHost } from '../../nodes/lib/anomaly/remote/host';
 import type { Reading } from '../../nodes/lib/reading';
@@ -37,8 +33,7 @@ function readings(): Reading[] {
   return out;
 }
 
-const DETECTOR = { ...DEFAULT_DETECTOR, settle: 0 } as DetectorConfig;
-const OPTIONS = { detector: DETECTOR, units: { latency: 's' }, heartbeat: false as const };
+const OPTIONS = { units: { latency: 's' }, heartbeat: false as const };
 
 function digest(results: ReadingResult[]): string {
   const h = createHash('sha256');

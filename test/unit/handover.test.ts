@@ -101,10 +101,8 @@ describe('anomaly engine: handing devices over', () => {
   it('a moved series keeps what it learned: the next spike is judged, where a fresh engine still warms up', () => {
     const rng = new Prng(3);
     const a = new AnomalyEngine();
-    // Five minutes apart: 300 readings span more than the first day, which the default learns without verdicts.
-    const STEP = 5 * 60 * S;
     const readings = (device: string, from: number, n: number) =>
-      Array.from({ length: n }, (_, i) => ({ device, ts: T0 + (from + i) * STEP, fields: { level: 50 + rng.next() }, tags: {} }));
+      Array.from({ length: n }, (_, i) => ({ device, ts: T0 + (from + i) * 60 * S, fields: { level: 50 + rng.next() }, tags: {} }));
     a.process(readings('pump', 0, 300));
     a.process(readings('fan', 0, 10));
     const moved = json(a.exportDevices((d) => d === 'pump'));
@@ -114,7 +112,7 @@ describe('anomaly engine: handing devices over', () => {
     const b = new AnomalyEngine();
     b.importDevices(moved);
     const cold = new AnomalyEngine();
-    const spike = { device: 'pump', ts: T0 + 300 * STEP, fields: { level: 500 }, tags: {} };
+    const spike = { device: 'pump', ts: T0 + 300 * 60 * S, fields: { level: 500 }, tags: {} };
     assert.equal(b.process(spike).isAnomaly, true, 'judged with the moved state');
     assert.equal(cold.process(spike).anomaly.level, null, 'a fresh engine has no verdict yet');
   });

@@ -146,8 +146,9 @@ export interface LikelihoodConfig extends Common {
    */
   recurrence?: boolean;
   /**
-   * How long a new series is watched before it gives verdicts (default "1d", at most 2,016 readings;
-   * 0 = none): its first day's ordinary rise and fall are not anomalies.
+   * How long a new series is watched before it gives verdicts (e.g. "1d", at most 2,016 readings;
+   * default 0 = none). With "1d", a daily cycle's first rise and fall are not anomalies, and nothing
+   * is flagged in a new series' first day either.
    */
   settle?: Duration | 0;
 }

@@ -33,7 +33,7 @@ export interface LikelihoodSettings {
   learn: number;
   /** Judge large deviations also by how often deviations that large have come before (spike trains). */
   recurrence: boolean;
-  /** Time a new series is watched before it gives verdicts (0: none); see SETTLE_READINGS. */
+  /** Time a new series is watched before it gives verdicts (0, the default: none); see SETTLE_READINGS. */
   settleMs: number;
 }
 
@@ -52,7 +52,7 @@ export function likelihoodSettings(c: LikelihoodConfig): LikelihoodSettings {
     quiet: num('likelihood', 'quiet', c.quiet, 50, { min: 0, integer: true }),
     learn: num('likelihood', 'learn', c.learn, 600, { min: 10, integer: true }),
     recurrence: bool('likelihood', 'recurrence', c.recurrence, true),
-    settleMs: c.settle === 0 ? 0 : duration('likelihood', 'settle', c.settle, '1d'),
+    settleMs: c.settle === undefined || c.settle === 0 ? 0 : duration('likelihood', 'settle', c.settle, '1d'),
   };
 }
 
