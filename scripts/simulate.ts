@@ -202,7 +202,7 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   const topic = values.topic ?? (codec === 'protobuf' ? 'devices/{device}/protobuf' : 'devices/{device}/telemetry');
   if (protocol === 'mqtt') {
     const problem = mqttTopicProblem(topic, prefix);
-    if (problem) throw new SimulateUsageError(problem);
+    if (problem) throw new SimulateUsageError(problem.message);
   }
   const drainMs = values.drain !== undefined ? parseDuration(values.drain, 'drain') : undefined;
 

@@ -37,6 +37,20 @@ import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptio
 /** One meta object for every record: the journal record serialises it once, not per request. */
 const COAP_META: Record<string, string> = { route: 'coap' };
 
+const BAD_DEVICE_ID = 'BAD_DEVICE_ID';
+
+/**
+ * The path's device id checked after the login, as over HTTP (401 before
+ * 400): an anonymous client learns nothing of the id rule where a login is
+ * required. Refused even where no registry decides ids: a device named so now
+ * could never be registered and secured.
+ */
+function deviceIdRefusal(device: string): Refusal | undefined {
+  const malformed = deviceIdProblem(device);
+  // 0x85: MQTT's "client identifier not valid", the nearest reason code to a bad device id.
+  return malformed === undefined ? undefined : { ok: false, status: 400, reasonCode: 0x85, code: BAD_DEVICE_ID, message: malformed };
+}
+
 /** A request that may go on: whether it was authenticated, and the body a device that signs carried. */
 interface Access {
   ok: true;
@@ -201,15 +215,12 @@ export = function register(RED: NodeAPI): void {
       if (!tele && !cmd) return early(coapError('4.04', 'resources: /telemetry/{device}, /commands/{device}, /.well-known/core'));
       if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
       if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
-      // Refused even where no registry decides ids, as over HTTP: a device named so now could never be registered and secured.
-      const malformed = deviceIdProblem(device);
-      if (malformed !== undefined) return early(coapError('4.00', `BAD_DEVICE_ID: ${malformed}`));
       const decided = (who: Access | Refusal): void => {
         if (!who.ok) {
           const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
           // A refusal that says to come back later must not be replayed to a retransmission after that.
           if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
-          const a = coapError(coapCode(who.status), who.message, extra);
+          const a = coapError(coapCode(who.status), who.code === BAD_DEVICE_ID ? `${who.code}: ${who.message}` : who.message, extra);
           if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
           return early(a);
         }
@@ -243,6 +254,8 @@ export = function register(RED: NodeAPI): void {
 
     /** Whether `principal` may use the device, and the body a device that signs carried (after admit()). */
     const decideAccess = (principal: Principal, req: IncomingMessage, device: string, writes: boolean): Access | Refusal => {
+      const badId = deviceIdRefusal(device);
+      if (badId) return badId;
       const auth = deviceAuth();
       const may = auth.canWrite(principal, device, 'coap', req.rsinfo.address);
       if (!may.ok) return may;
@@ -263,6 +276,8 @@ export = function register(RED: NodeAPI): void {
       const auth = deviceAuth();
       const who = await auth.authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback, shared: login });
       if (!who.ok) return who;
+      const badId = deviceIdRefusal(device);
+      if (badId) return badId;
       const may = auth.canWrite(who.principal, device, 'coap', req.rsinfo.address);
       if (!may.ok) return may;
       const authenticated = who.principal.kind !== 'anonymous';

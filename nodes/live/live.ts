@@ -64,6 +64,15 @@ export = function register(RED: NodeAPI): void {
     // arriving meanwhile are newer and win over what the store answers (LatestValues keeps the newest per field).
     const storeNode = config.store ? (RED.nodes.getNode(config.store) as StoreConfigNode | null) : null;
     if (config.store && !storeNode) setStatus(node, 'failed', RED._('upperstack-live.errors.noStore'));
+    // Saved before *Start from* existed (a data folder whose flows came from an earlier first start): nobody chose
+    // "none", but which store feeds this node is a guess the flow does not answer, so it is said, not set.
+    if (!('store' in def)) {
+      const stores: string[] = [];
+      RED.nodes.eachNode((n) => {
+        if (n.type === 'upperstack-store-config') stores.push(`"${(n as { name?: string }).name || n.id}"`);
+      });
+      if (stores.length) node.warn(RED._('upperstack-live.warnings.noStartFrom', { stores: stores.join(', ') }));
+    }
     let closed = false;
     if (storeNode) {
       void (async () => {

@@ -1,9 +1,13 @@
 /** The simulate node's config as simulator settings. */
+import { BadParameterError } from '../lib/errors';
 import { ANOMALY_KINDS, parseDuration, parseMix, parseRate, PROFILE_NAMES, type AnomalyKind, type Codec, type ProfileName, type SimulatorOptions } from '../lib/sim';
-import type { SimulateOptions } from './options';
+import { simulateTopicProblem, type SimulateOptions } from './options';
 
 /** The simulator's settings from the node's config; throws a BadParameterError naming the field. */
 export function simulatorOptions(c: SimulateOptions): SimulatorOptions {
+  // Refused up front: otherwise every message fails, or lands on a topic no flow reads the device from.
+  const topic = simulateTopicProblem(c);
+  if (topic) throw new BadParameterError(topic.option, topic.message);
   const kinds = c.anomalyKinds.split(',').map((s) => s.trim()).filter(Boolean) as AnomalyKind[];
   return {
     devices: c.devices,

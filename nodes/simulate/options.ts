@@ -1,9 +1,24 @@
 /** Options of upperstack-simulate, shared by the runtime and the editor. */
 import type { NodeDef } from 'node-red';
+import { mqttTopicProblem, type TopicProblem } from '../lib/sim/transports';
 import type { Migration } from '../shared/config';
 
 export type SimulateTarget = 'embedded' | 'mqtt' | 'http' | 'coap' | 'output';
 export const SIMULATE_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt', 'http', 'coap', 'output'];
+
+/** The targets whose messages carry the topic: published over MQTT, or leaving output 1 for an MQTT out node. */
+export const TOPIC_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt', 'output'];
+
+/**
+ * Why the node's prefix and topic cannot form a topic a device may publish to
+ * (as `upperstack simulate` refuses them), or undefined; the editor's
+ * validators of both fields say the same.
+ */
+export function simulateTopicProblem(c: Pick<SimulateOptions, 'target' | 'topic' | 'prefix'>): TopicProblem | undefined {
+  if (!TOPIC_TARGETS.includes(c.target)) return undefined;
+  // An empty prefix runs as the default one.
+  return mqttTopicProblem(c.topic, c.prefix || SIMULATE_DEFAULTS.prefix, { prefix: 'prefix', topic: 'topic' });
+}
 
 export interface SimulateOptions {
   name: string;

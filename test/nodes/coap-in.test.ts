@@ -311,6 +311,30 @@ test('a device login is required when configured; 4.01 answers stay within 3x th
   }
 });
 
+test('where a login is required, an anonymous request is 4.01 before its device id is checked, as HTTP answers 401 before 400', async () => {
+  process.env.UPPERSTACK_MQTT_USERNAME = 'dev';
+  process.env.UPPERSTACK_MQTT_PASSWORD = 'pw';
+  try {
+    await load();
+    const answer = async (args: string[]) => {
+      const r = await client(args).catch((e: { stdout: string; stderr: string }) => e);
+      return `${r.stdout}${r.stderr}`;
+    };
+    const bad = `coap://127.0.0.1:${port}/telemetry/temp%20sensor`;
+    const anonymous = await answer(['-m', 'post', '-t', '50', '-e', '{"t":1}', bad]);
+    assert.match(anonymous, /4\.01/);
+    assert.doesNotMatch(anonymous, /BAD_DEVICE_ID/);
+    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${bad}?u=dev&p=wrong`]), /4\.01/);
+    assert.match(await answer(['-m', 'get', `coap://127.0.0.1:${port}/commands/temp%20sensor`]), /4\.01/);
+    // Logged in, the id is checked and refused in the rule's words.
+    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${bad}?u=dev&p=pw`]), /4\.00 BAD_DEVICE_ID: "temp sensor" is not a device id/);
+    assert.deepEqual([stored, failed], [[], []]);
+  } finally {
+    delete process.env.UPPERSTACK_MQTT_USERNAME;
+    delete process.env.UPPERSTACK_MQTT_PASSWORD;
+  }
+});
+
 test('anonymous discovery and 4.04 answers stay within 3x the datagram; libcoap still reads the whole list block-wise', async () => {
   await load();
   const sock = createSocket('udp4');

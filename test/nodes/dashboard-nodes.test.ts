@@ -148,6 +148,23 @@ describe('dashboard data nodes', () => {
     assert.deepEqual((small[0].payload as Array<{ device: string }>).map((r) => r.device), ['dev-00', 'dev-01', 'dev-02', 'dev-03', 'dev-04']);
   });
 
+  test('live saved before Start from existed, next to a deployed store: it warns to choose the store; one saved with "none" does not', async () => {
+    type Spied = { warn: { getCalls(): Array<{ args: unknown[]; thisValue: { id: string } }> } };
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab' },
+      { id: 'cfg', type: 'upperstack-store-config', name: 'embedded DuckDB', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 2, memoryLimit: 64 },
+      // As the default pack wrote it at an earlier first start: no "store" at all.
+      { id: 'old', type: 'upperstack-live', z: 'tab', fields: 'temperature', columns: '', interval: 2, maxDevices: 1000, configVersion: 1, wires: [[], []] },
+      { id: 'none', type: 'upperstack-live', z: 'tab', store: '', fields: 'temperature', columns: '', interval: 2, maxDevices: 1000, configVersion: 1, wires: [[], []] },
+    ]);
+    // The helper spies on every node's warn at once: each call's node is its `this`.
+    const warned = (id: string) => (helper.getNode(id) as unknown as Spied).warn.getCalls().filter((c) => c.thisValue.id === id).map((c) => String(c.args[0]));
+    const old = warned('old');
+    assert.equal(old.length, 1);
+    assert.match(old[0], /^Start from is not set .*after each restart the table and the charts start empty.*choose the store .*\(deployed: "embedded DuckDB"\)/);
+    assert.deepEqual(warned('none'), []);
+  });
+
   test('live: anything but readings is an error a Catch node sees', async () => {
     await helper.load(nodes, [
       { id: 'tab', type: 'tab' },

@@ -200,6 +200,31 @@ describe('report and invoice nodes', () => {
     assert.equal(((await broken.json()) as { error: { parameter: string } }).error.parameter, 'body');
   });
 
+  test('the listing says whether a report\'s period is over, with the JSON\'s period.finished and period.coveredUntil', async () => {
+    await deploy(flow());
+    const post = (body: unknown) => fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
+    // Today and tomorrow: a period that ends after the run.
+    const today = new Date(Date.now() - (Date.now() % DAY));
+    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const open = await post({ name: 'this week', devices: { mode: 'list', list: ['meter-c'] }, from: day(today.getTime()), to: day(today.getTime() + 2 * DAY), formats: ['json'] });
+    assert.equal(open.status, 201);
+    const done = await post({ name: 'october', devices: { mode: 'list', list: ['meter-c'] }, from: '2026-10-01', to: '2026-11-01', formats: ['json'] });
+    assert.equal(done.status, 201);
+    // A report kept before its entry said so: computed when it was created, mid-period.
+    const old = join(dataDir, 'reports', 'kept-20261001T0000-20261101T0000');
+    mkdirSync(old, { recursive: true });
+    writeFileSync(join(old, 'meta.json'), JSON.stringify({ id: 'kept-20261001T0000-20261101T0000', kind: 'report', group: 'kept', createdAt: '2026-10-15T12:00:00.000Z', period: { key: '20261001T0000-20261101T0000', label: 'October 2026', from: '2026-10-01T00:00:00.000Z', to: '2026-11-01T00:00:00.000Z', timezone: 'UTC' }, files: [] }));
+
+    type Listed = { id: string; period: { finished?: boolean; coveredUntil?: string }; files: Array<{ url: string }> };
+    const list = ((await (await fetch(`${api}/api/v1/reports`, { headers: withKey })).json()) as { reports: Listed[] }).reports;
+    const of = (group: string) => list.find((r) => r.id.startsWith(group))!;
+    const json = (await (await fetch(`${api}${of('this-week').files[0].url}`, { headers: withKey })).json()) as { period: { finished: boolean; coveredUntil?: string } };
+    assert.equal(json.period.finished, false);
+    assert.deepEqual([of('this-week').period.finished, of('this-week').period.coveredUntil], [false, json.period.coveredUntil]);
+    assert.deepEqual([of('october').period.finished, of('october').period.coveredUntil], [true, undefined]);
+    assert.deepEqual([of('kept').period.finished, of('kept').period.coveredUntil], [false, '2026-10-15T12:00:00.000Z']);
+  });
+
   test('invoices over HTTP: numbered once, the same invoice when run again, listed and downloadable', async () => {
     const { iout1: invMsgs } = await deploy(flow());
     const post = (body: unknown) => fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });

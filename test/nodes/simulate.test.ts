@@ -99,6 +99,22 @@ describe('upperstack-simulate', () => {
     assert.match(status.text, /rate must look like 1\/s/);
   });
 
+  test('a prefix or topic that cannot form a device topic turns the node red with the reason, as the CLI refuses it', async () => {
+    type Spied = { error: { lastCall?: { args: unknown[] } }; status: { lastCall?: { args: Array<{ fill: string; text: string }> } } };
+    // Ids under "site/" would land on devices/site/sim-1/telemetry, a topic the MQTT input never reads a device from.
+    await helper.load(pipeline, pipelineFlow({ target: 'embedded', devices: 2, prefix: 'site/' }));
+    const sim = helper.getNode('sim') as unknown as Spied;
+    assert.match(String(sim.error.lastCall?.args[0]), /upperstack-simulate\.errors\.config|cannot start the simulation/);
+    assert.equal(sim.status.lastCall?.args[0].fill, 'red');
+    assert.match(sim.status.lastCall?.args[0].text ?? '', /prefix "site\/" cannot start a device id in an MQTT topic/);
+    await helper.unload();
+
+    await helper.load(pipeline, pipelineFlow({ target: 'output', devices: 2, topic: 'devices/+/{device}' }));
+    const bad = helper.getNode('sim') as unknown as Spied;
+    assert.equal(bad.status.lastCall?.args[0].fill, 'red');
+    assert.match(bad.status.lastCall?.args[0].text ?? '', /topic "devices\/\+\/\{device\}" holds "\+": a device cannot publish to a topic with a wildcard/);
+  });
+
   test('the editor button starts and stops a deployed simulation', async () => {
     await helper.load(pipeline, pipelineFlow({ target: 'output', autoStart: false, devices: 2, rate: '20/s', plugRate: '20/s' }));
     const out: Msg[] = [];

@@ -12,6 +12,7 @@ import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { parsePort } from '../../nodes/shared/config';
 import { validateTariffs } from '../../nodes/lib/billing/tariff';
 import { topicLevelProblem } from '../../nodes/market/options';
+import { SIMULATE_TARGETS, simulateTopicProblem } from '../../nodes/simulate/options';
 import { grantMinutes } from '../../nodes/lib/devices/market';
 import { defs, fresh, problems, root, verdict } from '../helpers/editor-templates';
 
@@ -120,6 +121,25 @@ test('the invoice dialog refuses the tariffs the runtime refuses, naming the pla
     assert.match(String(reason(text)), expected, text);
     assert.ok(runtimeRefuses(text), `the runtime refuses ${text} too`);
   }
+});
+
+test('simulate flags exactly the prefix and topic its runtime refuses, on the field the runtime names', () => {
+  const topics = ['devices/{device}/telemetry', 'site/{device}', 'devices/+/{device}', 'a/#', 'fixed/topic', ''];
+  const prefixes = ['sim-', '', 'lab.', 'x+', 'a#', 'site/', 'nul\u0000'];
+  for (const target of SIMULATE_TARGETS) {
+    for (const topic of topics) {
+      for (const prefix of prefixes) {
+        const editor = problems('upperstack-simulate', fresh('upperstack-simulate', { target, topic, prefix }));
+        const runtime = simulateTopicProblem({ target, topic, prefix });
+        const what = JSON.stringify({ target, topic, prefix });
+        assert.equal(editor.prefix !== undefined, runtime?.option === 'prefix', `prefix of ${what}`);
+        assert.equal(editor.topic !== undefined, runtime?.option === 'topic', `topic of ${what}`);
+      }
+    }
+  }
+  // The CLI's cases, seen in the editor.
+  assert.match(problems('upperstack-simulate', fresh('upperstack-simulate', { prefix: 'site/' })).prefix, /cannot contain \+, # or \//);
+  assert.equal(problems('upperstack-simulate', fresh('upperstack-simulate', { prefix: 'site/', target: 'http' })).prefix, undefined);
 });
 
 test('market and grant flag exactly the device ids and minutes their runtime refuses', () => {

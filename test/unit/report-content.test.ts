@@ -125,6 +125,13 @@ test('a period not over yet ("this month" mid-month) counts gaps and completenes
   const json = JSON.parse(file(r, '.json').toString('utf8'));
   assert.equal(json.period.finished, false);
   assert.equal(json.period.coveredUntil, new Date(now).toISOString());
+  // The CSV says the same on every row, in columns after the others, so the ones read by position stay put.
+  const head = file(r, '.csv').toString('utf8').split('\r\n')[0].split(',');
+  assert.deepEqual(head.slice(-3), ['integral_per', 'period_finished', 'period_covered_until']);
+  assert.equal(csvRows(r)[0].period_finished, 'false');
+  assert.equal(Date.parse(csvRows(r)[0].period_covered_until), now);
+  assert.equal(r.entry.period.finished, false);
+  assert.equal(r.entry.period.coveredUntil, new Date(now).toISOString());
   const says = /This period is not over yet: gaps and completeness cover it up to 2026-10-15 12:00, not the time still to come\./;
   assert.match(htmlText(r), says);
   assert.match(pdfText(r).replace(/\s+/g, ' '), says);
@@ -132,6 +139,8 @@ test('a period not over yet ("this month" mid-month) counts gaps and completenes
   // A period that is over says nothing of the kind.
   const over = await produce(t, readings, { fields: ['power'] }, month, nextMonth, nextMonth + MIN);
   assert.equal(JSON.parse(file(over, '.json').toString('utf8')).period.finished, true);
+  assert.deepEqual([csvRows(over)[0].period_finished, csvRows(over)[0].period_covered_until], ['true', '']);
+  assert.deepEqual([over.entry.period.finished, over.entry.period.coveredUntil], [true, undefined]);
   assert.doesNotMatch(htmlText(over), /not over yet/);
   assert.equal(over.data.series[0].stats.gapCount, 2, 'the outage and the rest of the month, now that it has passed');
 });

@@ -19,13 +19,25 @@ export interface StoredFile {
   size: number;
 }
 
+export interface ArchivedPeriod {
+  key: string;
+  label: string;
+  from: string;
+  to: string;
+  timezone: string;
+  /** Reports: false when produced before the period was over, as the report's JSON says. */
+  finished?: boolean;
+  /** Reports of a period not over: up to when its gaps and completeness cover it. */
+  coveredUntil?: string;
+}
+
 export interface ArchiveEntry {
   id: string;
   kind: 'report' | 'invoice';
   /** The report's name, or the invoice series: retention counts per group. */
   group: string;
   createdAt: string;
-  period: { key: string; label: string; from: string; to: string; timezone: string };
+  period: ArchivedPeriod;
   files: StoredFile[];
   /** Invoice: number, customer, total; report: what triggered it. */
   info?: Record<string, unknown>;
@@ -62,7 +74,7 @@ export class Archive {
   get(id: string): ArchiveEntry | undefined {
     if (!ID.test(id)) return undefined;
     try {
-      return JSON.parse(readFileSync(join(this.root, id, 'meta.json'), 'utf8')) as ArchiveEntry;
+      return withPeriodState(JSON.parse(readFileSync(join(this.root, id, 'meta.json'), 'utf8')) as ArchiveEntry);
     } catch {
       return undefined;
     }
@@ -106,4 +118,18 @@ export class Archive {
     }
     return removed;
   }
+}
+
+/**
+ * A report kept before its entry said whether its period was over: it was
+ * computed at its creation time, so that is how far it covers the period.
+ */
+function withPeriodState(e: ArchiveEntry): ArchiveEntry {
+  if (e.kind !== 'report' || typeof e.period.finished === 'boolean') return e;
+  const created = Date.parse(e.createdAt);
+  const from = Date.parse(e.period.from);
+  const to = Date.parse(e.period.to);
+  if (!Number.isFinite(created) || !Number.isFinite(from) || !Number.isFinite(to)) return e;
+  const finished = created >= to;
+  return { ...e, period: { ...e.period, finished, ...(finished ? {} : { coveredUntil: new Date(Math.max(from, created)).toISOString() }) } };
 }

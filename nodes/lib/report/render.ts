@@ -48,6 +48,9 @@ const CSV_COLUMNS = [
   'completeness_pct', 'expected_every_s', 'gaps', 'gap_limit_s', 'longest_gap_s', 'above', 'time_above_s', 'below', 'time_below_s',
   // Last, so files read by column position keep their columns: the time unit of the integral (value × it).
   'integral_per',
+  // As the JSON's period.finished and period.coveredUntil, on every row: a note above the header would break
+  // the columns of whatever reads the file.
+  'period_finished', 'period_covered_until',
 ];
 
 const num = (v: number | null | undefined) => (v === null || v === undefined ? '' : String(v));
@@ -55,6 +58,7 @@ const secs = (ms: number | null | undefined) => (ms === null || ms === undefined
 
 export function reportCsv(d: ReportData): string {
   const rows = [CSV_COLUMNS.join(',')];
+  const period = [String(d.unfinished === undefined), d.unfinished ? localIso(d.unfinished.until, d.period.timezone) : ''].join(',');
   for (const s of d.series) {
     const st = s.stats;
     const longest = st.gaps.reduce((m, g) => Math.max(m, g.ms), 0);
@@ -65,6 +69,7 @@ export function reportCsv(d: ReportData): string {
         csvCell(st.integral === null ? '' : integralUnit(s, d.integralPer)), st.completeness ? st.completeness.percent.toFixed(2) : '',
         secs(st.completeness?.expectedEveryMs), String(st.gapCount), secs(st.gapMs), st.gapCount ? String(longest / 1000) : '',
         num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs), st.integral === null ? '' : csvCell(d.integralPer),
+        period,
       ].join(','),
     );
   }

@@ -34,21 +34,30 @@ export function fill(template: string, device: string): string {
   return template.split('{device}').join(device);
 }
 
+/** Which option makes the topic impossible, and why, in words naming it as the user set it. */
+export interface TopicProblem {
+  option: 'prefix' | 'topic';
+  message: string;
+}
+
 /**
  * Why an MQTT topic template and device id prefix cannot form a topic a device
  * may publish to, or undefined when they can: a wildcard (+, #) is refused by
  * the broker, and a "/" in the id moves it to another topic level, so every
- * message would fail or land where no flow reads the device from.
+ * message would fail or land where no flow reads the device from. `names` are
+ * the options as the user knows them: the CLI's flags by default, a node's
+ * field names in the editor and the flow.
  */
-export function mqttTopicProblem(template: string, prefix: string): string | undefined {
+export function mqttTopicProblem(template: string, prefix: string, names: Readonly<Record<TopicProblem['option'], string>> = { prefix: '--prefix', topic: '--topic' }): TopicProblem | undefined {
   const bad = (t: string) => [...t].find((c) => c === '+' || c === '#' || c === '\u0000');
+  const shown = (c: string) => (c === '\u0000' ? '\\0' : c);
   const inPrefix = bad(prefix) ?? (prefix.includes('/') ? '/' : undefined);
   if (inPrefix !== undefined && template.includes('{device}')) {
-    return `--prefix "${prefix}" cannot start a device id in an MQTT topic: "${inPrefix === '\u0000' ? '\\0' : inPrefix}" is not allowed there (+ and # are wildcards, / separates topic levels)`;
+    return { option: 'prefix', message: `${names.prefix} "${prefix}" cannot start a device id in an MQTT topic: "${shown(inPrefix)}" is not allowed there (+ and # are wildcards, / separates topic levels)` };
   }
   const inTopic = bad(template);
-  if (inTopic !== undefined) return `--topic "${template}" holds "${inTopic === '\u0000' ? '\\0' : inTopic}": a device cannot publish to a topic with a wildcard (+ or #)`;
-  if (template === '') return '--topic must not be empty';
+  if (inTopic !== undefined) return { option: 'topic', message: `${names.topic} "${template}" holds "${shown(inTopic)}": a device cannot publish to a topic with a wildcard (+ or #)` };
+  if (template === '') return { option: 'topic', message: `${names.topic} must not be empty` };
   return undefined;
 }
 
