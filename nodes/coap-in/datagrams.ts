@@ -3,11 +3,13 @@
  * it: sizes are checked, and Block1 transfers are reassembled per endpoint and
  * resource (clients such as libcoap give each block its own token, which the
  * library's own reassembly does not expect), so the library sees one request.
+ * Options the input cannot honour are answered here, and an Observe the
+ * library would refuse on a POST or PUT is taken off (checkRequestOptions).
  */
 import { isUtf8 } from 'node:buffer';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import { generate, parse as parsePacket } from 'coap-packet';
-import { boundAmplification, checkDatagram, EXCHANGE_LIFETIME_MS } from '../lib/inputs/coap';
+import { boundAmplification, checkDatagram, checkRequestOptions, EXCHANGE_LIFETIME_MS } from '../lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
 
 /** The datagram the library is to see (a reassembled one for a last block), or undefined once it is answered here. */
@@ -41,13 +43,26 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
         return undefined;
       }
     }
+    let forward = msg;
+    if (/^0\.0[1-9]$/.test(packet.code)) {
+      const options = checkRequestOptions(packet.code, packet.options);
+      if (options.refuse) {
+        reply(sock, rinfo, check, options.refuse.code, options.refuse.payload, [], msg.length);
+        return undefined;
+      }
+      if (options.dropObserve) {
+        packet.options = packet.options.filter((o) => o.name !== 'Observe');
+        // Without the option the datagram is shorter: deltas merge, one option header less.
+        forward = generate(packet, msg.length);
+      }
+    }
     const b1 = packet.options.find((o) => o.name === 'Block1');
     if (!b1) {
       if (packet.payload.length > maxBytes) {
         reply(sock, rinfo, check, '4.13', Buffer.from(`the payload is more than ${maxBytes} bytes`), [{ name: 'Size1', value: uint(maxBytes) }], msg.length);
         return undefined;
       }
-      return msg;
+      return forward;
     }
     const block = parseBlock1(b1.value);
     if (!block) {

@@ -197,6 +197,29 @@ describe('upperstack-alert node', () => {
     assert.deepEqual(((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules, before);
   });
 
+  test('a number JSON cannot keep (1e309 reads as infinity, saved as null) is refused in create, update and import with 400 naming the field; nothing is kept', async () => {
+    const before = ((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules;
+    const refused = async (method: string, path: string, body: string, pointer: string) => {
+      const r = await call(method, `${api}${path}`, body);
+      assert.equal(r.status, 400, `${method} ${path}`);
+      const e = ((await r.json()) as { error: { code: string; pointer: string; message: string } }).error;
+      assert.deepEqual([e.code, e.pointer], ['RULE_INVALID', pointer]);
+      assert.equal(e.message, `${pointer} is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)`);
+    };
+    const text = JSON.stringify({ ...HOT, id: 'huge', name: 'Huge' });
+    await refused('POST', '/api/v1/rules', text.replace('"value":30', '"value":1e309'), '/when/value');
+    assert.equal((await call('POST', `${api}/api/v1/rules`, text)).status, 201);
+    await refused('PUT', '/api/v1/rules/huge', text.replace('"value":28', '"value":-1e309'), '/clear/value');
+    const band = JSON.stringify({ ...HOT, id: 'band', name: 'Band', when: { any: [{ field: 'temperature', op: 'outside', low: 0, high: 40 }] }, clear: undefined, message: undefined, flap: { changes: 5, within: '10m' } });
+    await refused('POST', '/api/v1/rules/import?mode=replace', `{"rules":[${text},${band.replace('"high":40', '"high":4e400')}]}`, '/rules/1/when/any/0/high');
+    await refused('POST', '/api/v1/rules/import?mode=merge', `[${band.replace('"changes":5', '"changes":1e999')}]`, '/0/flap/changes');
+    // The rule kept is the one created, with its values; rules.json has no null where a number was.
+    assert.deepEqual(((await (await call('GET', `${api}/api/v1/rules/huge`)).json()) as typeof HOT).when, HOT.when);
+    assert.doesNotMatch(readFileSync(join(dataDir, 'alerts', 'rules.json'), 'utf8'), /null/);
+    await call('DELETE', `${api}/api/v1/rules/huge`);
+    assert.deepEqual(((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules, before);
+  });
+
   test('a redeploy keeps a firing alert and a pending duration', async () => {
     tell.length = 0;
     all.length = 0;

@@ -212,6 +212,54 @@ export function checkDatagram(raw: Buffer, maxBytes: number): DatagramCheck {
   return out;
 }
 
+/**
+ * Critical options (odd numbers) the parser names but the input does not act on. Other critical options
+ * it names (Uri-Host, Uri-Port, Uri-Path, Uri-Query, Accept, Block1, Block2) are handled; the ones it does
+ * not name come as their number.
+ */
+const UNHANDLED_CRITICAL = new Map<string, number>([
+  ['If-Match', 1],
+  ['If-None-Match', 5],
+  ['OSCORE', 9],
+  ['Q-Block1', 19],
+  ['Q-Block2', 31],
+  ['OCF-Accept-Content-Format-Version', 2049],
+  ['OCF-Content-Format-Version', 2053],
+]);
+const PROXY_OPTIONS = new Set(['Proxy-Uri', 'Proxy-Scheme']);
+
+/** What the input does with a request's options before the library sees the request. */
+export interface OptionCheck {
+  /** Answer the request with this and go no further. */
+  refuse?: CoapAnswer;
+  /** The request carries Observe but is no GET or FETCH: handle it without the option. */
+  dropObserve: boolean;
+}
+
+/**
+ * A critical option the input does not understand makes it refuse the request with 4.02 naming the
+ * option (RFC 7252 §5.4.1: acting on it as if it were absent could do what the client did not ask for);
+ * Proxy-Uri and Proxy-Scheme get 5.05, the input being no proxy (§5.7.2). Observe outside a GET or
+ * FETCH means nothing (RFC 7641 §2) and is to be ignored; the library would answer such a request with
+ * an unacknowledged 5.00 instead, so the option is dropped. `code` is the request's code ("0.02").
+ */
+export function checkRequestOptions(code: string, options: ReadonlyArray<{ name: string | number }>): OptionCheck {
+  let dropObserve = false;
+  for (const o of options) {
+    // The parser names the options it knows and gives the others as their number, in a string.
+    const name = String(o.name);
+    if (PROXY_OPTIONS.has(name)) return { refuse: coapError('5.05', `${name}: this endpoint is not a proxy; send the request to the server itself`), dropObserve };
+    const named = UNHANDLED_CRITICAL.get(name);
+    const number = named ?? (/^\d+$/.test(name) ? Number(name) : undefined);
+    if (number !== undefined && number % 2 === 1) {
+      const known = named !== undefined ? ` (${name})` : '';
+      return { refuse: coapError('4.02', `critical option ${number}${known} is not supported: send the request without it`), dropObserve };
+    }
+    if (name === 'Observe' && code !== '0.01' && code !== '0.05') dropObserve = true;
+  }
+  return { dropObserve };
+}
+
 /** RFC 7252 EXCHANGE_LIFETIME (s): how long a message ID may be retransmitted. */
 export const EXCHANGE_LIFETIME_MS = 247_000;
 

@@ -1,8 +1,9 @@
 /**
  * Checks a rule against schemas/rule.schema.json (ajv) and then for what a
  * schema cannot say (a band whose low is above its high, an unknown time zone,
- * a placeholder the message cannot fill). Every error names the JSON pointer of
- * the offending value, so a form can mark the field and an API client can fix it.
+ * a placeholder the message cannot fill, a number too large to be kept as JSON).
+ * Every error names the JSON pointer of the offending value, so a form can mark
+ * the field and an API client can fix it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { ConflictError, RuleInvalidError } from '../errors';
 import { deviceIdProblem } from '../devices/record';
 import { packageRoot } from '../paths';
 import { escapePointer, valueAt } from '../schema/pointer';
+import { nonFiniteNumber, nonFiniteProblem } from '../schema/finite';
 import { durationMs } from './duration';
 import { TEMPLATE_FIELDS, placeholders } from './template';
 import type { Condition, Group, Rule, SubGroup } from './types';
@@ -227,6 +229,9 @@ function checkSemantics(rule: Rule): void {
 
 /** The rule, typed, when it is valid; otherwise throws RuleInvalidError naming the JSON pointer. */
 export function validateRule(data: unknown): Rule {
+  // Before the schema, which would call such a number valid or, once it is null, "must be number (got null)".
+  const huge = nonFiniteNumber(data);
+  if (huge) throw new RuleInvalidError(`${huge.pointer || 'the rule'} ${nonFiniteProblem(huge.value)}`, { pointer: huge.pointer });
   const validate = validator();
   if (!validate(data)) throw schemaError(validate.errors ?? [], data);
   const rule = data as Rule;

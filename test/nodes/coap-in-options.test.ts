@@ -1,0 +1,119 @@
+/**
+ * upperstack-coap-in and the options of a request, with libcoap's coap-client-notls:
+ * a POST or PUT that carries Observe is stored like a plain one (RFC 7641: Observe
+ * means nothing there), and a critical option the input does not understand is
+ * refused 4.02 naming it (RFC 7252 §5.4.1), a proxy request 5.05, while an elective
+ * option the input does not know is ignored.
+ */
+import { after, afterEach, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { promisify } from 'node:util';
+import helper from 'node-red-node-test-helper';
+import { generate, parse } from 'coap-packet';
+import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
+import { freeUdpPort } from '../helpers/ports';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const coapNode = require('../../nodes/coap-in/coap-in');
+
+const run = promisify(execFile);
+helper.init(require.resolve('node-red'));
+
+let port = 0;
+let stored: Reading[] = [];
+let failed: Array<Record<string, unknown>> = [];
+let loads = 0;
+
+async function load() {
+  port = await freeUdpPort();
+  stored = [];
+  failed = [];
+  await helper.load([coapNode], [
+    { id: `o${++loads}`, type: 'upperstack-coap-in', port: String(port), bind: '127.0.0.1', maxBytes: 8192, wires: [['ok'], ['bad']] },
+    { id: 'ok', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ]);
+  const onInput = (id: string, fn: (msg: Record<string, unknown>) => void) => (helper.getNode(id) as unknown as { on(e: 'input', f: (m: Record<string, unknown>) => void): void }).on('input', fn);
+  onInput('ok', (msg) => {
+    const p = msg.payload as Reading | Reading[];
+    for (const r of Array.isArray(p) ? p : [p]) stored.push(r);
+  });
+  onInput('bad', (msg) => failed.push(msg));
+  for (let i = 0; i < 100; i++) {
+    const res = await client(['-m', 'get', '-B', '1', `coap://127.0.0.1:${port}/.well-known/core`]);
+    if (res.includes('telemetry')) return;
+  }
+  throw new Error('coap in did not start listening');
+}
+
+/** What coap-client-notls printed (libcoap prints an error answer and its diagnostic on stderr). */
+async function client(args: string[]): Promise<string> {
+  const r = await run('coap-client-notls', args, { timeout: 20_000 }).catch((e: { stdout?: string; stderr?: string }) => e);
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+}
+
+async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+before(async () => {
+  helper.settings({ upperstack: { dataDir: tempDir('us-coap-options-') } });
+  await helper.startServer();
+});
+after(async () => {
+  await helper.stopServer();
+});
+afterEach(async () => {
+  await helper.unload();
+});
+
+test('a confirmable POST and a non-confirmable PUT with Observe are stored and answered 2.04 like plain ones', async () => {
+  await load();
+  // -s asks libcoap to observe: it sends Observe 0 with the POST.
+  const con = await client(['-m', 'post', '-s', '1', '-t', '50', '-e', '{"t":2}', `coap://127.0.0.1:${port}/telemetry/cobs1`]);
+  assert.match(con, /"accepted":1,"deadLettered":0/);
+  assert.doesNotMatch(con, /Observe can only/);
+  const non = await client(['-m', 'put', '-N', '-s', '1', '-t', '50', '-e', '{"t":3}', `coap://127.0.0.1:${port}/telemetry/cobs2`]);
+  assert.match(non, /"accepted":1,"deadLettered":0/);
+  await waitFor(() => (stored.length >= 2 ? true : undefined), 'both readings');
+  assert.deepEqual(stored.map((r) => [r.device, r.fields.t]).sort(), [['cobs1', 2], ['cobs2', 3]]);
+  assert.deepEqual(failed, []);
+});
+
+test('an unknown critical option is 4.02 naming it, a proxy request 5.05, and nothing is stored; an unknown elective option is ignored', async () => {
+  await load();
+  const url = `coap://127.0.0.1:${port}/telemetry/copt`;
+  const oscore = await client(['-m', 'post', '-t', '50', '-O', '9,abc', '-e', '{"t":1}', url]);
+  assert.match(oscore, /4\.02/);
+  assert.match(oscore, /critical option 9 \(OSCORE\) is not supported: send the request without it/);
+  const unknown = await client(['-m', 'post', '-N', '-t', '50', '-O', '65001,abc', '-e', '{"t":2}', url]);
+  assert.match(unknown, /4\.02/);
+  assert.match(unknown, /critical option 65001 is not supported/);
+  // libcoap sends a request with a proxy option to a proxy of its own: a raw one goes to the input.
+  const sock = createSocket('udp4');
+  try {
+    const answer = new Promise<Buffer>((r) => sock.once('message', r));
+    const options = [{ name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('copt') }, { name: 'Proxy-Uri', value: Buffer.from('coap://elsewhere/x') }] as const;
+    sock.send(generate({ code: 'POST', messageId: 51, token: Buffer.from([5]), confirmable: true, payload: Buffer.from('{"t":4}'), options: [...options] }), port, '127.0.0.1');
+    const p = parse(await answer);
+    assert.equal(p.code, '5.05');
+    assert.equal(p.messageId, 51);
+    assert.ok(p.ack);
+    assert.equal(p.payload.toString(), 'Proxy-Uri: this endpoint is not a proxy; send the request to the server itself');
+  } finally {
+    sock.close();
+  }
+  const elective = await client(['-m', 'post', '-t', '50', '-O', '65000,abc', '-e', '{"t":3}', url]);
+  assert.match(elective, /"accepted":1/);
+  await waitFor(() => (stored.length ? true : undefined), 'the reading');
+  assert.deepEqual(stored.map((r) => r.fields.t), [3]);
+  assert.deepEqual(failed, []);
+});
