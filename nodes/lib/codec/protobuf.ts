@@ -145,35 +145,24 @@ function decodeError(name: string, choice: TypeChoice, buf: Uint8Array, reader: 
  * undefined when the bytes do not even split into fields (the decoder then says where).
  */
 export function scanTopLevel(buf: Uint8Array): { onlyField1: boolean; count: number } | undefined {
-  let i = 0;
+  const reader = protobufjs().Reader.create(buf);
   let count = 0;
   let onlyField1 = true;
-  const varint = (): number | undefined => {
-    let v = 0;
-    for (let shift = 0; shift < 64; shift += 7) {
-      if (i >= buf.length) return undefined;
-      const b = buf[i++];
-      v += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return v;
+  try {
+    while (reader.pos < reader.len) {
+      const tag = reader.tag();
+      const wire = tag & 7;
+      // Field number 0 does not exist; groups (3, 4) occur in neither Reading nor Batch, and skipping
+      // them would descend into nested groups of the sender's making.
+      if (tag >>> 3 === 0 || wire === 3 || wire === 4) return undefined;
+      // Only moves the position: a length-delimited field's bytes are neither copied nor decoded.
+      reader.skipType(wire);
+      if (tag === 0x0a) count++;
+      else onlyField1 = false;
     }
+  } catch {
+    // Cut off inside a field or its varint, or a wire type that does not exist.
     return undefined;
-  };
-  while (i < buf.length) {
-    const tag = varint();
-    if (tag === undefined || tag < 8) return undefined;
-    const wire = tag % 8;
-    if (wire === 0) {
-      if (varint() === undefined) return undefined;
-    } else if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else if (wire === 2) {
-      const len = varint();
-      if (len === undefined) return undefined;
-      i += len;
-    } else return undefined; // groups: neither Reading nor Batch has any
-    if (i > buf.length) return undefined;
-    if (tag === 0x0a) count++;
-    else onlyField1 = false;
   }
   return { onlyField1, count };
 }
