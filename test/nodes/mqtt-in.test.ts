@@ -198,6 +198,54 @@ describe('upperstack-mqtt-in', () => {
     settleReceipts(batch.upperstack!.receipts);
   });
 
+  test('a replayed letter that names no device goes in under its readings\' devices when it came from a merged turn, and is refused again when its topic named no valid device', async () => {
+    await load({ topic: 'devices/{device}/#', wires: [['decode'], ['badId']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'badId', type: 'helper', z: 'tab' },
+    ]);
+    const refused = next('badId');
+    const out = next('out');
+    const letter = (id: number, source: string, readings: unknown) => {
+      const body = JSON.stringify(readings);
+      return recordOf({ id, ts: 1767225600000, device: 'unknown', source, code: 'TOO_MANY_READINGS', reason: 'x', payload: body, body: Buffer.from(body).toString('base64'), contentType: 'application/json', replayable: true } as never);
+    };
+    const intake = findIntake(`in-${loaded}`);
+    assert.ok(intake, 'the input is open');
+    // The whole merged message was refused: the letter names no one device, its source is the subscription.
+    const merged = [
+      { device: 'rp-1', ts: 1767225600000, fields: { t: 1 }, tags: {} },
+      { device: 'rp-2', ts: 1767225600000, fields: { t: 2 }, tags: {} },
+    ];
+    await intake.submit([letter(8, 'mqtt:devices/+/telemetry', merged)]);
+    const batch = await out;
+    assert.deepEqual([batch.payload].flat().map((r) => (r as { device: string }).device), ['rp-1', 'rp-2']);
+    settleReceipts(batch.upperstack!.receipts);
+    // A message refused for its topic's device: the body's device does not let it in on replay.
+    await intake.submit([letter(9, 'mqtt:devices/m q/telemetry', { device: 'rp-1', fields: { t: 3 } })]);
+    const again = await refused;
+    assert.equal(again.error?.code, 'BAD_DEVICE_ID');
+    settleReceipts(again.upperstack!.receipts);
+  });
+
+  test('a message that is not a replay cannot name the subscription as its topic: a "+" level is no device id', async () => {
+    await load({ wires: [['decode'], ['badId']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'badId', type: 'helper', z: 'tab' },
+    ]);
+    const where = Promise.race([next('out').then((m) => ['out', m] as const), next('badId').then((m) => ['badId', m] as const)]);
+    const intake = findIntake(`in-${loaded}`);
+    assert.ok(intake, 'the input is open');
+    const body = JSON.stringify({ device: 'rp-1', fields: { t: 1 } });
+    await intake.submit([{ source: 'mqtt:devices/+/telemetry', payload: Buffer.from(body), receivedAt: 1767225600000 }]);
+    const [output, msg] = await where;
+    assert.equal(output, 'badId', 'refused, not decoded');
+    assert.equal(msg.error?.code, 'BAD_DEVICE_ID');
+    assert.match((msg.error as { message?: string }).message ?? '', /"\+" is not a device id/);
+    settleReceipts(msg.upperstack!.receipts);
+  });
+
   test('towards anything but decode nodes, messages of one turn still leave one by one', async () => {
     await load({ wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
     const raw = helper.getNode('raw') as unknown as NodeJS.EventEmitter;
