@@ -246,6 +246,27 @@ describe('upperstack-mqtt-in', () => {
     settleReceipts(msg.upperstack!.receipts);
   });
 
+  test('the decode node\'s errors over its limits name the setting that raises them', async () => {
+    await load({ wires: [['decode'], []] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, maxFields: 2, maxReadings: 2, configVersion: 1, wires: [['out'], ['failed']] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'failed', type: 'helper', z: 'tab' },
+    ]);
+    const failedNode = helper.getNode('failed') as unknown as NodeJS.EventEmitter;
+    const failed: Msg[] = [];
+    const two = new Promise<void>((resolve) => failedNode.on('input', (m: Msg) => failed.push(m) === 2 && resolve()));
+    broker.deliver(telemetry('lim-1', '{"a":1,"b":2,"c":3}'), () => undefined);
+    broker.deliver(telemetry('lim-2', '[{"t":1},{"t":2},{"t":3}]'), () => undefined);
+    await two;
+    const byCode = Object.fromEntries(failed.map((m) => [m.error?.code, (m.error as { message?: string }).message ?? '']));
+    assert.match(byCode.TOO_MANY_FIELDS, /a reading may have at most 2 fields: split the data into several readings or raise the decode node's Fields limit$/);
+    assert.match(byCode.TOO_MANY_READINGS, /the limit is 2 per message: send smaller batches or raise the decode node's Readings limit$/);
+    for (const m of failed) settleReceipts(m.upperstack!.receipts);
+    // The names are the settings' labels in the editor.
+    const labels = (JSON.parse(fs.readFileSync(join(__dirname, '..', '..', '..', 'nodes', 'decode', 'locales', 'en-US', 'decode.json'), 'utf8')) as { 'upperstack-decode': { label: Record<string, string> } })['upperstack-decode'].label;
+    assert.deepEqual([labels.maxFields, labels.maxReadings], ['Fields limit', 'Readings limit']);
+  });
+
   test('towards anything but decode nodes, messages of one turn still leave one by one', async () => {
     await load({ wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
     const raw = helper.getNode('raw') as unknown as NodeJS.EventEmitter;

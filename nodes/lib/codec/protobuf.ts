@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { NamespaceBase, Reader, Root, Type } from 'protobufjs';
 import type { FieldValue, Reading } from '../reading';
 import { ConfigError, DecodeError, UnsupportedFormatError, DepthExceededError, InvalidReadingError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS, type Limits } from '../limits';
+import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
 import { packageRoot } from '../paths';
 
 export const READING_TYPE = 'upperstack.Reading';
@@ -173,7 +173,7 @@ function toReading(obj: Record<string, any>, limits: Limits, path: string): Part
   const fields: Record<string, FieldValue> = {};
   let count = 0;
   for (const k in (obj.fields ?? {}) as Record<string, Record<string, FieldValue>>) {
-    if (++count > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'protobuf', path: path ? `${path}.fields` : 'fields' });
+    if (++count > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'protobuf', path: path ? `${path}.fields` : 'fields' }, limitSource(limits, 'maxFields'));
     const v = obj.fields[k] as Record<string, FieldValue>;
     const value = v.number ?? v.flag ?? v.text ?? v.integer;
     if (value !== undefined) fields[k] = value;
@@ -206,7 +206,7 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
   }
   // Counted on the bytes, before protobufjs builds a single reading.
   if (name === BATCH_TYPE && scan && scan.count > limits.maxReadings) {
-    throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: scan.count });
+    throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: scan.count }, limitSource(limits, 'maxReadings'));
   }
   const reader = protobufjs().Reader.create(buf);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
@@ -215,7 +215,7 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
     const message = type.decode(reader) as unknown as { readings?: unknown[] };
     // Bytes the scan could not split (the decoder skipped what it did not know): checked before toObject copies the batch.
     if (name === BATCH_TYPE && (message.readings?.length ?? 0) > limits.maxReadings) {
-      throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: message.readings!.length });
+      throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: message.readings!.length }, limitSource(limits, 'maxReadings'));
     }
     obj = type.toObject(message as never, { longs: Number, enums: String, defaults: false });
   } catch (err) {
