@@ -15,7 +15,7 @@ import { decodeBatch, impostor } from './batch';
 import { decoded, invalid } from '../lib/metrics';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
-import { decodeMigrations, type DecodeNodeDef, type DecodeOptions } from './options';
+import { decodeMigrations, LIMITS_ORIGIN, type DecodeNodeDef, type DecodeOptions } from './options';
 
 const FORMATS = new Set<string>(CODEC_FORMATS);
 
@@ -43,6 +43,7 @@ export = function register(RED: NodeAPI): void {
       { maxBytes: config.maxBytes, maxDepth: config.maxDepth, maxFields: config.maxFields, maxStringLength: config.maxStringLength, maxReadings: config.maxReadings },
       (err) => node.warn(RED._('upperstack-decode.errors.limit', { message: err.message })),
     );
+    limits.origin = LIMITS_ORIGIN;
     const batchOptions = { format: config.format as Format | 'auto', protoType: config.protoType || undefined, protoDir: config.protoDir || undefined, limits };
 
     /** A batch from upperstack-mqtt-in: one message of Readings on, each failed MQTT message alone. */

@@ -39,3 +39,9 @@ export const decodeMigrations: ReadonlyArray<Migration<DecodeOptions>> = [
     maxReadings: whole(old.maxReadings, DEFAULT_LIMITS.maxReadings),
   }),
 ];
+
+/**
+ * How errors over a limit name this node's settings (error messages are English, as the editor's labels in
+ * locales/en-US are): "raise the decode node's Fields limit".
+ */
+export const LIMITS_ORIGIN = { kind: 'node', node: 'decode node', labels: { maxFields: 'Fields limit', maxReadings: 'Readings limit' } } as const;

@@ -261,7 +261,7 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
   // batch and resend it, where a 400 tells them to drop it. Line protocol whose string values hold line
   // breaks gets here too: the parser counts its lines and stops one past the limit.
   const tooMany = tooManyRequestReadings(outcome);
-  if (tooMany) return send(res, answerError(route, 413, influx ? new TooManyLinesError(tooMany.limit) : tooMany));
+  if (tooMany) return send(res, answerError(route, 413, influx ? new TooManyLinesError(tooMany.details.limit as number) : tooMany));
   const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
   if (refused instanceof DeviceMismatchError && device !== undefined) {
     auth.bodyNamesOther(principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'http', remote);

@@ -239,6 +239,14 @@ export interface LimitDetails extends Record<string, unknown> {
   path?: string;
 }
 
+/** Where a limit comes from, for the remedy an error names (limits.ts limitSource builds it). */
+export interface LimitSource {
+  /** The setting that sets the limit, as its node's editor names it: "the decode node's Fields limit". */
+  setting?: string;
+  /** Set when the limit holds per request (HTTP, CoAP) and no setting can raise it. */
+  per?: 'request';
+}
+
 function where(d: LimitDetails): string {
   if (d.path) return ` at ${d.path}`;
   if (d.line !== undefined) return ` on line ${d.line}`;
@@ -264,7 +272,7 @@ export class DepthExceededError extends UpperstackError {
 /** One reading (or one object or array of the payload) holds more values than a reading may have fields. */
 export class TooManyFieldsError extends UpperstackError {
   override readonly name = 'TooManyFieldsError';
-  constructor(details: LimitDetails & { count?: number; what?: 'fields' | 'tags' }) {
+  constructor(details: LimitDetails & { count?: number; what?: 'fields' | 'tags' }, source: LimitSource = {}) {
     const limit = num(details.limit);
     const what = details.what ?? 'fields';
     let subject: string;
@@ -272,7 +280,8 @@ export class TooManyFieldsError extends UpperstackError {
     else if (details.line !== undefined) subject = `line ${details.line} has more than ${limit} fields`;
     else if (details.offset !== undefined) subject = `the object or array at byte ${details.offset} has more than ${limit} members`;
     else subject = `the reading has ${details.count === undefined ? `more than ${limit}` : num(details.count)} ${what}`;
-    super('TOO_MANY_FIELDS', `${subject}; a reading may have at most ${limit} ${what}: split the data into several readings`, details);
+    const raise = source.setting ? ` or raise ${source.setting}` : '';
+    super('TOO_MANY_FIELDS', `${subject}; a reading may have at most ${limit} ${what}: split the data into several readings${raise}`, details);
   }
 }
 
@@ -289,9 +298,11 @@ export class StringTooLongError extends UpperstackError {
 /** A message carries more readings than the limit. */
 export class TooManyReadingsError extends UpperstackError {
   override readonly name = 'TooManyReadingsError';
-  constructor(details: LimitDetails & { count?: number }) {
+  constructor(details: LimitDetails & { count?: number }, source: LimitSource = {}) {
     const what = details.count === undefined ? `more than ${num(details.limit)}` : num(details.count);
-    super('TOO_MANY_READINGS', `the message holds ${what} readings; the limit is ${num(details.limit)} per message: send smaller batches or raise the readings limit`, details);
+    const unit = source.per ?? 'message';
+    const remedy = source.setting ? `send smaller batches or raise ${source.setting}` : `split the ${unit} into smaller ones`;
+    super('TOO_MANY_READINGS', `the ${unit} holds ${what} readings; the limit is ${num(details.limit)} per ${unit}: ${remedy}`, details);
   }
 }
 

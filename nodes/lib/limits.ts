@@ -5,7 +5,7 @@
  * widths and string lengths by scanning the bytes before a decoder builds values,
  * and again while decoded data is turned into Readings.
  */
-import { ConfigError } from './errors';
+import { ConfigError, type LimitSource } from './errors';
 
 export interface Limits {
   /** Payload size in bytes. */
@@ -18,7 +18,17 @@ export interface Limits {
   maxStringLength: number;
   /** Readings in one message. */
   maxReadings: number;
+  /** Where these limits come from; absent: the fixed defaults. */
+  origin?: LimitOrigin;
 }
+
+/**
+ * Where limits come from, so an error over one tells its reader what can be done: a node's settings can be
+ * raised in the editor, while the HTTP and CoAP inputs' limits per request are fixed, so only the sender can act.
+ */
+export type LimitOrigin = { kind: 'node'; node: string; labels: Partial<Record<LimitKey, string>> } | { kind: 'request' };
+
+export type LimitKey = Exclude<keyof Limits, 'origin'>;
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxBytes: 1_048_576,
@@ -29,7 +39,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 });
 
 /** Allowed range of each setting; the upper bounds keep a typo from disabling a limit. */
-export const LIMIT_RANGES: Readonly<Record<keyof Limits, { min: number; max: number }>> = Object.freeze({
+export const LIMIT_RANGES: Readonly<Record<LimitKey, { min: number; max: number }>> = Object.freeze({
   maxBytes: { min: 1, max: 256 * 1024 * 1024 },
   maxDepth: { min: 2, max: 1000 },
   maxFields: { min: 1, max: 1_000_000 },
@@ -47,9 +57,9 @@ export const RESERVED_MEMBERS = 6;
  * Fills absent settings with the defaults. A value out of range is a ConfigError
  * naming it; with `onInvalid` it is reported there and the default is used instead.
  */
-export function resolveLimits(partial: Partial<Record<keyof Limits, unknown>> = {}, onInvalid?: (err: ConfigError) => void): Limits {
+export function resolveLimits(partial: Partial<Record<LimitKey, unknown>> = {}, onInvalid?: (err: ConfigError) => void): Limits {
   const out = { ...DEFAULT_LIMITS };
-  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof Limits>) {
+  for (const key of Object.keys(DEFAULT_LIMITS) as LimitKey[]) {
     const raw = partial[key];
     if (raw === undefined || raw === null || raw === '') continue;
     const v = Number(raw);
@@ -68,4 +78,15 @@ export function resolveLimits(partial: Partial<Record<keyof Limits, unknown>> = 
 /** A limit setting from a saved node config as a number, or the default when it is absent (for config migrations). */
 export function settingOr(v: unknown, fallback: number): number {
   return v === undefined || v === null || v === '' ? fallback : Number(v);
+}
+
+/** The limits of the HTTP and CoAP inputs: the defaults, fixed per request. */
+export const REQUEST_LIMITS: Readonly<Limits> = Object.freeze({ ...DEFAULT_LIMITS, origin: { kind: 'request' as const } });
+
+/** What an error over `key` of these limits tells its reader to do, from where the limits come. */
+export function limitSource(limits: Limits, key: LimitKey): LimitSource {
+  const o = limits.origin;
+  if (o?.kind === 'request') return { per: 'request' };
+  const label = o?.labels[key];
+  return o && label ? { setting: `the ${o.node}'s ${label}` } : {};
 }

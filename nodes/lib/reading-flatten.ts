@@ -4,7 +4,7 @@
  * string length, valid Unicode) and the limits checked while walking.
  */
 import { DepthExceededError, InvalidReadingError, StringTooLongError, TooManyFieldsError } from './errors';
-import type { Limits } from './limits';
+import { limitSource, type Limits } from './limits';
 import type { FieldValue } from './reading';
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -47,7 +47,7 @@ export class Flattener<T extends FieldValue> {
       throw new InvalidReadingError(`${path} would be stored as ${this.what === 'fields' ? 'field' : 'tag'} "${name}", which the reading already has: two values cannot have the same name`, { path });
     }
     if (++this.count > this.limits.maxFields) {
-      throw new TooManyFieldsError({ limit: this.limits.maxFields, path: this.reading || undefined, what: this.what });
+      throw new TooManyFieldsError({ limit: this.limits.maxFields, path: this.reading || undefined, what: this.what }, limitSource(this.limits, 'maxFields'));
     }
     put(this.out, name, v);
   }
@@ -58,7 +58,7 @@ export class Flattener<T extends FieldValue> {
     const enter = (v: object, n: string, p: string, d: number) => {
       if (d > limits.maxDepth) throw new DepthExceededError({ limit: limits.maxDepth, path: p });
       const width = Array.isArray(v) ? v.length : countKeys(v, limits.maxFields + 1);
-      if (width > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, path: this.reading || undefined, what: this.what });
+      if (width > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, path: this.reading || undefined, what: this.what }, limitSource(limits, 'maxFields'));
       stack.push({ v, keys: Array.isArray(v) ? undefined : Object.keys(v), i: 0, name: n, path: p, depth: d });
     };
     enter(root, name, path, depth);

@@ -8,11 +8,12 @@
  * device from the topic and connects the transport.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { parseTopicTemplate, type TopicTemplate } from '../lib/mqtt/topic';
+import { isTopicFilter, parseTopicTemplate, type TopicTemplate } from '../lib/mqtt/topic';
 import { mqttReceived, mqttTopic } from '../lib/mqtt/received';
 import { BadDeviceIdError, describeError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
 import { formatFromContentType } from '../lib/codec';
+import type { Received } from '../lib/ingest/record';
 import { setStatus } from '../shared/status';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -29,12 +30,22 @@ const MIB = 1024 * 1024;
  */
 function deviceOfTopic(template: TopicTemplate, topic: string): string | undefined {
   const device = template.deviceOf(topic);
-  // A wildcard is never a published topic's level: it is a replayed dead letter whose source is the subscription
-  // (messages of several devices merged in one turn), so its readings name their devices themselves.
-  if (device === undefined || device === '+' || device === '#') return undefined;
+  if (device === undefined) return undefined;
   const problem = deviceIdProblem(device);
   if (problem !== undefined) throw new BadDeviceIdError(problem, { topic: topic.slice(0, 200) });
   return device;
+}
+
+/**
+ * A replayed dead letter goes in under the device the letter names (for a reading refused after decoding, the
+ * reading's own). A letter that names none is read from its topic as the message was, so a topic refused then is
+ * refused again; but the letter of messages of several devices merged in one turn keeps the subscription
+ * (devices/+/telemetry) as its source, which names no device: its readings name theirs.
+ */
+function deviceOfReplay(template: TopicTemplate, rec: Received): string | undefined {
+  if (rec.device !== undefined) return rec.device;
+  const topic = mqttTopic(rec.source);
+  return isTopicFilter(topic) ? undefined : deviceOfTopic(template, topic);
 }
 
 export = function register(RED: NodeAPI): void {
@@ -59,7 +70,7 @@ export = function register(RED: NodeAPI): void {
       coalesce: config.coalesce,
       batchTopic: template.filter,
       describe: (rec) => ({
-        device: deviceOfTopic(template, mqttTopic(rec.source)),
+        device: rec.meta?.replayOf !== undefined ? deviceOfReplay(template, rec) : deviceOfTopic(template, mqttTopic(rec.source)),
         // A replayed dead letter says what its bytes are now: a message that failed after decoding was kept as
         // the JSON of its readings, which this input's fixed format (protobuf, say) could never read.
         format: (rec.meta?.replayOf !== undefined && rec.contentType ? formatFromContentType(rec.contentType) : undefined) ?? fixedFormat ?? (rec.contentType ? formatFromContentType(rec.contentType) : undefined),

@@ -38,3 +38,9 @@ export const validateMigrations: ReadonlyArray<Migration<ValidateOptions>> = [
     maxReadings: whole(old.maxReadings, DEFAULT_LIMITS.maxReadings),
   }),
 ];
+
+/**
+ * How errors over a limit name this node's settings (error messages are English, as the editor's labels in
+ * locales/en-US are): "raise the validate node's Fields limit".
+ */
+export const LIMITS_ORIGIN = { kind: 'node', node: 'validate node', labels: { maxFields: 'Fields limit', maxReadings: 'Readings limit' } } as const;

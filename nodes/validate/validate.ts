@@ -6,14 +6,14 @@
 import type { Node, NodeAPI } from 'node-red';
 import { InvalidReadingError, TooManyReadingsError, type UpperstackError } from '../lib/errors';
 import { checkReadingLimits, type Reading } from '../lib/reading';
-import { resolveLimits } from '../lib/limits';
+import { limitSource, resolveLimits } from '../lib/limits';
 import { onInput } from '../shared/input';
 import { readingsOf, routeResult, type Failure } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
 import { throttledStatus } from '../shared/status';
 import { loadNodeSchema } from '../shared/schema';
 import { invalid as invalidTotal } from '../lib/metrics';
-import { validateMigrations, type ValidateNodeDef, type ValidateOptions } from './options';
+import { validateMigrations, LIMITS_ORIGIN, type ValidateNodeDef, type ValidateOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
   function UpperstackValidateNode(this: Node, def: ValidateNodeDef) {
@@ -36,12 +36,13 @@ export = function register(RED: NodeAPI): void {
       { maxFields: config.maxFields, maxStringLength: config.maxStringLength, maxReadings: config.maxReadings },
       (err) => node.warn(RED._('upperstack-validate.errors.limit', { message: err.message })),
     );
+    limits.origin = LIMITS_ORIGIN;
 
     onInput(node, (msg, send, done) => {
       const readings = readingsOf(msg);
       if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before validate'));
       if (readings.length > limits.maxReadings) {
-        const err = new TooManyReadingsError({ limit: limits.maxReadings, count: readings.length });
+        const err = new TooManyReadingsError({ limit: limits.maxReadings, count: readings.length }, limitSource(limits, 'maxReadings'));
         invalid += readings.length;
         return routeResult(node as unknown as { wires?: string[][] }, msg, send, done, null, [{ msg: { ...msg, error: err.toJSON() }, error: err }]);
       }

@@ -147,7 +147,7 @@ test('/ingest: a body of more readings than a request may hold is 413 naming the
     assert.equal(res.status, 413, `${type}: ${res.body}`);
     const e = (JSON.parse(res.body) as { error: { code: string; message: string; limit: number } }).error;
     assert.deepEqual([e.code, e.limit], ['TOO_MANY_READINGS', 10_000]);
-    assert.match(e.message, /the limit is 10,000 readings per request: send smaller batches/);
+    assert.match(e.message, /the limit is 10,000 per request: split the request into smaller ones/);
   }
   // Sent after the refused ones: once it is stored, their dead letters would be listed, had they been kept.
   assert.equal((await post('/ingest/h-many', JSON.stringify({ ts: 1767225600000, v: -1 }), 'application/json')).status, 202);

@@ -182,7 +182,7 @@ test('a body of more than 10,000 readings is 4.13 TOO_MANY_READINGS naming the l
   writeFileSync(file, JSON.stringify(Array.from({ length: 10_001 }, () => ({}))));
   const url = `coap://127.0.0.1:${port}/telemetry/k10`;
   const out = await client(['-m', 'post', '-t', '50', '-b', '1024', '-f', file, url]).catch((e: { stdout: string; stderr: string }) => e);
-  assert.match(`${out.stdout}${out.stderr}`, /4\.13 TOO_MANY_READINGS: the body holds more than 10,000 readings; the limit is 10,000 readings per request: send smaller batches/);
+  assert.match(`${out.stdout}${out.stderr}`, /4\.13 TOO_MANY_READINGS: the request holds more than 10,000 readings; the limit is 10,000 per request: split the request into smaller ones/);
   // The next request is the only one the journal holds (the helper nodes settle nothing).
   const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":1}', url]);
   assert.match(ok.stdout, /"accepted":1/);

@@ -198,6 +198,75 @@ describe('upperstack-mqtt-in', () => {
     settleReceipts(batch.upperstack!.receipts);
   });
 
+  test('a replayed letter that names no device goes in under its readings\' devices when it came from a merged turn, and is refused again when its topic named no valid device', async () => {
+    await load({ topic: 'devices/{device}/#', wires: [['decode'], ['badId']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'badId', type: 'helper', z: 'tab' },
+    ]);
+    const refused = next('badId');
+    const out = next('out');
+    const letter = (id: number, source: string, readings: unknown) => {
+      const body = JSON.stringify(readings);
+      return recordOf({ id, ts: 1767225600000, device: 'unknown', source, code: 'TOO_MANY_READINGS', reason: 'x', payload: body, body: Buffer.from(body).toString('base64'), contentType: 'application/json', replayable: true } as never);
+    };
+    const intake = findIntake(`in-${loaded}`);
+    assert.ok(intake, 'the input is open');
+    // The whole merged message was refused: the letter names no one device, its source is the subscription.
+    const merged = [
+      { device: 'rp-1', ts: 1767225600000, fields: { t: 1 }, tags: {} },
+      { device: 'rp-2', ts: 1767225600000, fields: { t: 2 }, tags: {} },
+    ];
+    await intake.submit([letter(8, 'mqtt:devices/+/telemetry', merged)]);
+    const batch = await out;
+    assert.deepEqual([batch.payload].flat().map((r) => (r as { device: string }).device), ['rp-1', 'rp-2']);
+    settleReceipts(batch.upperstack!.receipts);
+    // A message refused for its topic's device: the body's device does not let it in on replay.
+    await intake.submit([letter(9, 'mqtt:devices/m q/telemetry', { device: 'rp-1', fields: { t: 3 } })]);
+    const again = await refused;
+    assert.equal(again.error?.code, 'BAD_DEVICE_ID');
+    settleReceipts(again.upperstack!.receipts);
+  });
+
+  test('a message that is not a replay cannot name the subscription as its topic: a "+" level is no device id', async () => {
+    await load({ wires: [['decode'], ['badId']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'badId', type: 'helper', z: 'tab' },
+    ]);
+    const where = Promise.race([next('out').then((m) => ['out', m] as const), next('badId').then((m) => ['badId', m] as const)]);
+    const intake = findIntake(`in-${loaded}`);
+    assert.ok(intake, 'the input is open');
+    const body = JSON.stringify({ device: 'rp-1', fields: { t: 1 } });
+    await intake.submit([{ source: 'mqtt:devices/+/telemetry', payload: Buffer.from(body), receivedAt: 1767225600000 }]);
+    const [output, msg] = await where;
+    assert.equal(output, 'badId', 'refused, not decoded');
+    assert.equal(msg.error?.code, 'BAD_DEVICE_ID');
+    assert.match((msg.error as { message?: string }).message ?? '', /"\+" is not a device id/);
+    settleReceipts(msg.upperstack!.receipts);
+  });
+
+  test('the decode node\'s errors over its limits name the setting that raises them', async () => {
+    await load({ wires: [['decode'], []] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, maxFields: 2, maxReadings: 2, configVersion: 1, wires: [['out'], ['failed']] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'failed', type: 'helper', z: 'tab' },
+    ]);
+    const failedNode = helper.getNode('failed') as unknown as NodeJS.EventEmitter;
+    const failed: Msg[] = [];
+    const two = new Promise<void>((resolve) => failedNode.on('input', (m: Msg) => failed.push(m) === 2 && resolve()));
+    broker.deliver(telemetry('lim-1', '{"a":1,"b":2,"c":3}'), () => undefined);
+    broker.deliver(telemetry('lim-2', '[{"t":1},{"t":2},{"t":3}]'), () => undefined);
+    await two;
+    const byCode = Object.fromEntries(failed.map((m) => [m.error?.code, (m.error as { message?: string }).message ?? '']));
+    assert.match(byCode.TOO_MANY_FIELDS, /a reading may have at most 2 fields: split the data into several readings or raise the decode node's Fields limit$/);
+    assert.match(byCode.TOO_MANY_READINGS, /the limit is 2 per message: send smaller batches or raise the decode node's Readings limit$/);
+    for (const m of failed) settleReceipts(m.upperstack!.receipts);
+    // The names are the settings' labels in the editor.
+    const labels = (JSON.parse(fs.readFileSync(join(__dirname, '..', '..', '..', 'nodes', 'decode', 'locales', 'en-US', 'decode.json'), 'utf8')) as { 'upperstack-decode': { label: Record<string, string> } })['upperstack-decode'].label;
+    assert.deepEqual([labels.maxFields, labels.maxReadings], ['Fields limit', 'Readings limit']);
+  });
+
   test('towards anything but decode nodes, messages of one turn still leave one by one', async () => {
     await load({ wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
     const raw = helper.getNode('raw') as unknown as NodeJS.EventEmitter;

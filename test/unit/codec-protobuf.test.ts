@@ -94,6 +94,34 @@ describe('protobuf codec', () => {
     assert.equal(scanTopLevel(Buffer.from([0x0a, 0x05, 0x01])), undefined);
   });
 
+  test('the scan splits every wire type, and bytes that do not split into fields are left to the decoder to place', () => {
+    const hex = (s: string) => Buffer.from(s.replace(/ /g, ''), 'hex');
+    // A reading, then a varint, a fixed64, a fixed32 and a length-delimited field 2.
+    assert.deepEqual(scanTopLevel(hex('0a01ff 1096 01 11 0102030405060708 15 01020304 1202 aabb')), { onlyField1: false, count: 1 });
+    assert.deepEqual(scanTopLevel(Buffer.alloc(0)), { onlyField1: true, count: 0 });
+    for (const [bytes, why] of [
+      ['0a80', 'a length varint cut off'],
+      ['0a01ff 0a', 'a second reading cut off after its tag'],
+      ['0a01ff 96', 'a tag varint cut off'],
+      ['0a01ff 1080', 'a value varint cut off'],
+      ['0a01ff 0d000000', 'a fixed32 cut off'],
+      ['0a01ff 0900', 'a fixed64 cut off'],
+      ['0b 0c', 'a group, which neither Reading nor Batch has'],
+      ['0a01ff 0c', 'an end-group tag with no group'],
+      ['0a01ff 0e', 'wire type 6, which does not exist'],
+      ['0002', 'field number 0'],
+    ] as const) {
+      assert.equal(scanTopLevel(hex(bytes)), undefined, why);
+    }
+    // The decoder then says where the bytes fail, under the configured type.
+    const cut = decodeError(hex('0a80'), 'upperstack.Batch');
+    assert.match(cut.message, /^upperstack\.Batch data ends early at byte 2 of 2: 1 more byte\(s\) needed/);
+    assert.equal(cut.details.offset, 2);
+    assert.match(decodeError(hex('0002')).message, /^upperstack\.Reading cannot be decoded at byte 1: illegal tag: field number 0/);
+    // A group in field 1 is skipped by the decoder: a Batch of no readings, which the scan did not count as one.
+    assert.deepEqual(decode('protobuf', hex('0b0c'), { protoType: 'upperstack.Batch' }), []);
+  });
+
   test('the message type parameter of a content type', () => {
     assert.equal(protobufMessageType('application/x-protobuf; messageType=upperstack.Batch'), 'upperstack.Batch');
     assert.equal(protobufMessageType('application/x-protobuf;messagetype="upperstack.Batch"'), 'upperstack.Batch');

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processRequest, type InputRequest } from '../../nodes/lib/inputs/request';
+import { processRequest, tooManyRequestReadings, type InputRequest } from '../../nodes/lib/inputs/request';
 import { parseInfluxLines, describeLineFailures, influxPrecision, deviceOfLine, countLinesOver } from '../../nodes/lib/inputs/influx';
 import { TooManyLinesError } from '../../nodes/lib/inputs/errors';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
@@ -28,6 +28,17 @@ describe('HTTP/CoAP request outcome', () => {
     const error = (JSON.parse(String(answer.body)) as { error: { code: string; message: string } }).error;
     assert.equal(error.code, 'TOO_MANY_FIELDS');
     assert.match(error.message, /a reading may have at most 1,000 fields: split the data into several readings$/);
+  });
+
+  test('a request of too many readings is told to split the request: its limit is fixed, no setting raises it', () => {
+    const many = Array.from({ length: 10_001 }, (_, i) => ({ ts: NOW + i, t: i }));
+    for (const contentType of ['application/json', 'application/cbor']) {
+      const payload = contentType === 'application/json' ? JSON.stringify(many) : encode('cbor', many);
+      const tooMany = tooManyRequestReadings(processRequest(req({ device: 'd1', contentType, payload }), opts));
+      assert.ok(tooMany, contentType);
+      assert.equal(tooMany.code, 'TOO_MANY_READINGS');
+      assert.match(tooMany.message, /^the request holds more than 10,000 readings; the limit is 10,000 per request: split the request into smaller ones$/, contentType);
+    }
   });
 
   test('every content type of /ingest decodes to the same reading', () => {

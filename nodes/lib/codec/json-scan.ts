@@ -6,7 +6,7 @@
  * stays correct on malformed input: it cannot overflow, loop or over-allocate.
  */
 import { DepthExceededError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { RESERVED_MEMBERS, type Limits } from '../limits';
+import { RESERVED_MEMBERS, limitSource, type Limits } from '../limits';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -76,9 +76,9 @@ export function scanJsonLimits(b: Uint8Array, limits: Limits): void {
     } else if (depth > 0) {
       const members = ++commas[depth] + 1;
       if (isArray[depth] && depth === 1) {
-        if (members > limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'json', offset: openedAt[depth] });
+        if (members > limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'json', offset: openedAt[depth] }, limitSource(limits, 'maxReadings'));
       } else if (members > (isArray[depth] ? limits.maxFields : objectMembers)) {
-        throw new TooManyFieldsError({ limit: limits.maxFields, format: 'json', offset: openedAt[depth] });
+        throw new TooManyFieldsError({ limit: limits.maxFields, format: 'json', offset: openedAt[depth] }, limitSource(limits, 'maxFields'));
       }
     }
   }

@@ -14,7 +14,7 @@
  */
 import type { FieldValue, Reading } from '../reading';
 import { ConfigError, DecodeError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS, type Limits } from '../limits';
+import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
 import { decodeUtf8 } from './text';
 
 export type Precision = 'ns' | 'us' | 'ms' | 's';
@@ -143,7 +143,7 @@ class LineParser {
     for (;;) {
       const keyAt = this.p;
       if (++count > this.limits.maxFields) {
-        const error = new TooManyFieldsError({ limit: this.limits.maxFields, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) });
+        const error = new TooManyFieldsError({ limit: this.limits.maxFields, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) }, limitSource(this.limits, 'maxFields'));
         this.skipFields();
         throw error;
       }
@@ -285,7 +285,7 @@ export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', 
     const line = text.slice(start, end);
     const body = line.trimStart();
     if (body !== '' && body[0] !== '#') {
-      if (readings.length === limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'lineprotocol', line: lineNo, offset: lineStartByte });
+      if (readings.length === limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'lineprotocol', line: lineNo, offset: lineStartByte }, limitSource(limits, 'maxReadings'));
       const parser = new LineParser(text, start, end, lineNo, lineStartByte, limits);
       try {
         readings.push(parser.parse(precision, line.length - body.length));

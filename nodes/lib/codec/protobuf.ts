@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { NamespaceBase, Reader, Root, Type } from 'protobufjs';
 import type { FieldValue, Reading } from '../reading';
 import { ConfigError, DecodeError, UnsupportedFormatError, DepthExceededError, InvalidReadingError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS, type Limits } from '../limits';
+import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
 import { packageRoot } from '../paths';
 
 export const READING_TYPE = 'upperstack.Reading';
@@ -145,35 +145,24 @@ function decodeError(name: string, choice: TypeChoice, buf: Uint8Array, reader: 
  * undefined when the bytes do not even split into fields (the decoder then says where).
  */
 export function scanTopLevel(buf: Uint8Array): { onlyField1: boolean; count: number } | undefined {
-  let i = 0;
+  const reader = protobufjs().Reader.create(buf);
   let count = 0;
   let onlyField1 = true;
-  const varint = (): number | undefined => {
-    let v = 0;
-    for (let shift = 0; shift < 64; shift += 7) {
-      if (i >= buf.length) return undefined;
-      const b = buf[i++];
-      v += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return v;
+  try {
+    while (reader.pos < reader.len) {
+      const tag = reader.tag();
+      const wire = tag & 7;
+      // Field number 0 does not exist; groups (3, 4) occur in neither Reading nor Batch, and skipping
+      // them would descend into nested groups of the sender's making.
+      if (tag >>> 3 === 0 || wire === 3 || wire === 4) return undefined;
+      // Only moves the position: a length-delimited field's bytes are neither copied nor decoded.
+      reader.skipType(wire);
+      if (tag === 0x0a) count++;
+      else onlyField1 = false;
     }
+  } catch {
+    // Cut off inside a field or its varint, or a wire type that does not exist.
     return undefined;
-  };
-  while (i < buf.length) {
-    const tag = varint();
-    if (tag === undefined || tag < 8) return undefined;
-    const wire = tag % 8;
-    if (wire === 0) {
-      if (varint() === undefined) return undefined;
-    } else if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else if (wire === 2) {
-      const len = varint();
-      if (len === undefined) return undefined;
-      i += len;
-    } else return undefined; // groups: neither Reading nor Batch has any
-    if (i > buf.length) return undefined;
-    if (tag === 0x0a) count++;
-    else onlyField1 = false;
   }
   return { onlyField1, count };
 }
@@ -184,7 +173,7 @@ function toReading(obj: Record<string, any>, limits: Limits, path: string): Part
   const fields: Record<string, FieldValue> = {};
   let count = 0;
   for (const k in (obj.fields ?? {}) as Record<string, Record<string, FieldValue>>) {
-    if (++count > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'protobuf', path: path ? `${path}.fields` : 'fields' });
+    if (++count > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'protobuf', path: path ? `${path}.fields` : 'fields' }, limitSource(limits, 'maxFields'));
     const v = obj.fields[k] as Record<string, FieldValue>;
     const value = v.number ?? v.flag ?? v.text ?? v.integer;
     if (value !== undefined) fields[k] = value;
@@ -217,7 +206,7 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
   }
   // Counted on the bytes, before protobufjs builds a single reading.
   if (name === BATCH_TYPE && scan && scan.count > limits.maxReadings) {
-    throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: scan.count });
+    throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: scan.count }, limitSource(limits, 'maxReadings'));
   }
   const reader = protobufjs().Reader.create(buf);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
@@ -226,7 +215,7 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
     const message = type.decode(reader) as unknown as { readings?: unknown[] };
     // Bytes the scan could not split (the decoder skipped what it did not know): checked before toObject copies the batch.
     if (name === BATCH_TYPE && (message.readings?.length ?? 0) > limits.maxReadings) {
-      throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: message.readings!.length });
+      throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: message.readings!.length }, limitSource(limits, 'maxReadings'));
     }
     obj = type.toObject(message as never, { longs: Number, enums: String, defaults: false });
   } catch (err) {

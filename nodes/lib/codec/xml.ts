@@ -24,7 +24,7 @@
  */
 import type { SaxesParser as SaxesParserType, SaxesTag } from 'saxes';
 import { DecodeError, isLimitError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS, type Limits } from '../limits';
+import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
 import type { FieldValue } from '../reading';
 import { byteOffsetOf, decodeUtf8 } from './text';
 
@@ -128,13 +128,13 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
     if (leaf) {
       const done = leaf;
       leaf = undefined;
-      if (++values > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'xml', line: parser.line });
+      if (++values > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'xml', line: parser.line }, limitSource(limits, 'maxFields'));
       if (done.kind === 'tag') reading!.tags[done.name] = done.text;
       else reading!.fields[done.name] = fieldValue(done);
       return;
     }
     if (reading && (depth === 1 || (depth === 0 && !wrapper))) {
-      if (readings.length >= limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'xml', line: parser.line });
+      if (readings.length >= limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'xml', line: parser.line }, limitSource(limits, 'maxReadings'));
       readings.push(reading);
       reading = undefined;
     }

@@ -20,6 +20,7 @@
  */
 import { InvalidReadingError } from '../errors';
 import { normalizeReadings, type FieldValue, type NormalizeResult, type Reading } from '../reading';
+import { REQUEST_LIMITS } from '../limits';
 import { DeviceMismatchError } from './errors';
 
 /** Field prefix of the metadata readings; /fetch leaves these fields out of tsdata. */
@@ -42,7 +43,8 @@ export function insertReadings(body: unknown, device: string, receivedAt: number
   if (!Array.isArray(tsdata)) throw new InvalidReadingError('"tsdata" must be an array of readings', { path: 'tsdata' });
   // Each element is a flat reading of this device; a "device" member inside cannot move it elsewhere.
   const items = tsdata.map((e) => (isObject(e) && 'device' in e ? { ...e, device } : e));
-  const result = normalizeReadings(items, { device, receivedAt });
+  // The request's limits: one that holds too many readings is told to split the request.
+  const result = normalizeReadings(items, { device, receivedAt, limits: REQUEST_LIMITS });
   for (const r of result.rejected) r.error.details.path = `tsdata${String(r.error.details.path ?? `[${r.index}]`)}`;
   const meta: Record<string, FieldValue> = {};
   for (const [k, v] of Object.entries(info)) {

@@ -39,15 +39,3 @@ export class TooManyLinesError extends UpperstackError {
     super('TOO_MANY_READINGS', `the body holds ${what} lines of line protocol; the limit is ${limit.toLocaleString('en-US')} lines per request: send smaller batches`, { limit, ...(count === undefined ? {} : { count }) });
   }
 }
-
-/**
- * A request body of more readings than one request may hold (413 on /ingest and /insert): the client is
- * told to split the batch and send it again, and nothing of it is kept.
- */
-export class TooManyRequestReadingsError extends UpperstackError {
-  override readonly name = 'TooManyRequestReadingsError';
-  constructor(readonly limit: number) {
-    const n = limit.toLocaleString('en-US');
-    super('TOO_MANY_READINGS', `the body holds more than ${n} readings; the limit is ${n} readings per request: send smaller batches`, { limit });
-  }
-}

@@ -9,12 +9,12 @@ import { decodeJson } from '../codec/json';
 import { decodeReadings } from '../codec/readings';
 import { formatFromContentType, type Format } from '../codec';
 import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS } from '../limits';
+import { REQUEST_LIMITS } from '../limits';
 import { normalizeReadings, type NormalizeResult, type Reading } from '../reading';
 import type { ReadingValidator } from '../schema/validator';
 import { parseInfluxLines } from './influx';
 import { insertReadings } from './cromflag';
-import { DeviceMismatchError, TooManyRequestReadingsError } from './errors';
+import { DeviceMismatchError } from './errors';
 import { rejectedBody } from '../deadletter-replay';
 
 /** Which route a request came in on. */
@@ -148,11 +148,11 @@ export function formatOf(req: InputRequest, opts: InputOptions): Format {
 /**
  * The refusal of a request of more readings than one request may hold, or undefined. HTTP answers it 413
  * and CoAP 4.13 before anything is kept: the client splits the batch and resends it, where a 400 or 4.00
- * tells it to drop the batch.
+ * tells it to drop the batch. Its message says so, as the request's limits are fixed.
  */
-export function tooManyRequestReadings(outcome: InputOutcome): TooManyRequestReadingsError | undefined {
-  if (!outcome.refusal || !(outcome.failures[0]?.error instanceof TooManyReadingsError)) return undefined;
-  return new TooManyRequestReadingsError(DEFAULT_LIMITS.maxReadings);
+export function tooManyRequestReadings(outcome: InputOutcome): TooManyReadingsError | undefined {
+  const err = outcome.refusal ? outcome.failures[0]?.error : undefined;
+  return err instanceof TooManyReadingsError ? err : undefined;
 }
 
 export function processRequest(req: InputRequest, opts: InputOptions): InputOutcome {
@@ -164,10 +164,10 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
       const ct = req.contentType?.split(';')[0].trim().toLowerCase();
       if (ct && ct !== 'application/json') throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported here; /insert takes application/json`, { contentType: ct });
       checkCharset(req.contentType, 'json');
-      items = insertReadings(decodeJson(req.payload), req.device ?? '', req.receivedAt);
+      items = insertReadings(decodeJson(req.payload, REQUEST_LIMITS), req.device ?? '', req.receivedAt);
     } else {
       const format = formatOf(req, opts);
-      items = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes });
+      items = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes, limits: REQUEST_LIMITS });
     }
   } catch (err) {
     if (err instanceof DeviceMismatchError) return refuse('forbidden', err, req.payload, req.device);

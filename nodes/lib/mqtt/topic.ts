@@ -62,6 +62,11 @@ export function parseTopicTemplate(template: string): TopicTemplate {
   };
 }
 
+/** Whether a topic holds a wildcard level ("+", "#"): a subscription's filter, which MQTT never allows a publish to use. */
+export function isTopicFilter(topic: string): boolean {
+  return /(?:^|\/)[+#](?:\/|$)/.test(topic);
+}
+
 // Filters are few and long-lived (one per subscription); topics are new on every message.
 const filterLevels = new Map<string, string[]>();
 
