@@ -14,7 +14,8 @@ import { encodeCbor } from './codec/cbor';
 import { encodeMsgpack } from './codec/msgpack';
 import { DEFAULT_LIMITS } from './limits';
 import { previewJson } from './preview';
-import { isReading } from './reading';
+import { isReading, type Reading } from './reading';
+import { timeAsJson } from './reading-time';
 import type { DeadLetter } from './store/types';
 
 /** The largest message kept for replay: the default payload limit of the inputs. */
@@ -48,9 +49,15 @@ function inputOf(receipts: unknown): string | undefined {
   return typeof j === 'string' ? j : undefined;
 }
 
+/** The reading with a time its JSON decodes back to exactly (timeAsJson); the same object when its number does. */
+function exactTime(r: Reading): Reading | (Omit<Reading, 'ts'> & { ts: number | string }) {
+  const ts = timeAsJson(r.ts);
+  return ts === r.ts ? r : { ...r, ts };
+}
+
 function readingsJson(payload: unknown): string | undefined {
-  if (isReading(payload)) return JSON.stringify(payload);
-  if (Array.isArray(payload) && payload.length > 0 && payload.every(isReading)) return JSON.stringify(payload);
+  if (isReading(payload)) return JSON.stringify(exactTime(payload));
+  if (Array.isArray(payload) && payload.length > 0 && payload.every(isReading)) return JSON.stringify((payload as Reading[]).map(exactTime));
   return undefined;
 }
 

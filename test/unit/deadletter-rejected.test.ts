@@ -1,6 +1,7 @@
 /**
  * What a dead letter keeps of an item decoding refused (rejectedBody): decoded again as its
  * letter says, it meets the same refusal, never a value JSON could not hold written as null.
+ * Readings validate refused decode back at the same time.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -61,4 +62,12 @@ test('an item JSON cannot hold, from a format that is neither MessagePack nor CB
 test('previewJson writes ±Infinity as 1e309 only when asked', () => {
   assert.equal(previewJson({ a: Infinity, b: -Infinity, c: NaN }, 100), '{"a":null,"b":null,"c":null}');
   assert.equal(previewJson({ a: Infinity, b: -Infinity, c: NaN }, 100, { infinity: true }), '{"a":1e309,"b":-1e309,"c":null}');
+});
+
+test('a Reading kept as JSON decodes back at its own time, before 1973 and before 1970 too', () => {
+  for (const ts of [60_000, 0, -86_400_000, Date.UTC(2026, 0, 1), 1.5e14]) {
+    const facts = replayFacts({ payload: { device: 'd', ts, fields: { t: 1 }, tags: {} } });
+    const again = decodeReadings(facts.bytes!, { format: 'json', receivedAt: 1 });
+    assert.deepEqual(again.readings.map((r) => r.ts), [ts], String(ts));
+  }
 });
