@@ -125,7 +125,7 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
         else if (format !== result.format) mixed = true;
       }
       for (const r of result.rejected) {
-        failed(i, r.error, rejectedBody(r.item, { bytes: payload[i], readings: rs.length, rejected: result.rejected.length }), { index: r.index });
+        failed(i, r.error, rejectedBody(r.item, { bytes: payload[i], readings: rs.length, rejected: result.rejected.length, format: result.format }), { index: r.index });
         shares++;
       }
     } catch (err) {

@@ -93,7 +93,7 @@ export = function register(RED: NodeAPI): void {
           copies.push({ ...msg, format: result.format, payload: single ? result.readings[0] : result.readings });
         }
         for (const r of result.rejected) {
-          const body = rejectedBody(r.item, { bytes: msg.payload, readings: result.readings.length, rejected: result.rejected.length });
+          const body = rejectedBody(r.item, { bytes: msg.payload, readings: result.readings.length, rejected: result.rejected.length, format: result.format });
           body.payload = safePayload(body.payload, r.error);
           failures.push({ msg: withRejectedBody({ ...msg, _msgid: RED.util.generateId(), error: { ...r.error.toJSON(), index: r.index } }, body), error: r.error });
         }

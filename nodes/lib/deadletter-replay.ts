@@ -4,14 +4,18 @@
  * an input needs to take it again (content type, format, the input's extra
  * facts, which input journaled it, when it arrived).
  *
- * Raw bytes (a message decode could not read) are kept as they are; Readings
- * (a reading validate or the store refused) as their JSON, which decodes back
- * to the same Readings; a scalar item decode refused as rejectedBody says. Anything else is written with the bounded,
- * non-recursive previewJson and kept only when it fits whole.
+ * Raw bytes (a message decode could not read or refused whole) are kept as they
+ * are; Readings (a reading validate or the store refused) as their JSON, which
+ * decodes back to the same Readings; an item of a batch decode refused as
+ * rejectedBody says. Anything else is written with the bounded, non-recursive
+ * previewJson and kept only when it fits whole.
  */
+import { encodeCbor } from './codec/cbor';
+import { encodeMsgpack } from './codec/msgpack';
 import { DEFAULT_LIMITS } from './limits';
 import { previewJson } from './preview';
-import { isReading } from './reading';
+import { isReading, type Reading } from './reading';
+import { timeAsJson } from './reading-time';
 import type { DeadLetter } from './store/types';
 
 /** The largest message kept for replay: the default payload limit of the inputs. */
@@ -45,9 +49,15 @@ function inputOf(receipts: unknown): string | undefined {
   return typeof j === 'string' ? j : undefined;
 }
 
+/** The reading with a time its JSON decodes back to exactly (timeAsJson); the same object when its number does. */
+function exactTime(r: Reading): Reading | (Omit<Reading, 'ts'> & { ts: number | string }) {
+  const ts = timeAsJson(r.ts);
+  return ts === r.ts ? r : { ...r, ts };
+}
+
 function readingsJson(payload: unknown): string | undefined {
-  if (isReading(payload)) return JSON.stringify(payload);
-  if (Array.isArray(payload) && payload.length > 0 && payload.every(isReading)) return JSON.stringify(payload);
+  if (isReading(payload)) return JSON.stringify(exactTime(payload));
+  if (Array.isArray(payload) && payload.length > 0 && payload.every(isReading)) return JSON.stringify((payload as Reading[]).map(exactTime));
   return undefined;
 }
 
@@ -80,30 +90,88 @@ export function replayFacts(msg: FailedMessageFacts, max = MAX_REPLAY_BYTES): Re
   return facts;
 }
 
-/** How a failure carries one item decoding rejected: its payload, and whether that payload is now JSON of its own. */
+/** How a failure carries one item decoding rejected: its payload, and the format it is written in when it is no longer the message's bytes. */
 export interface RejectedBody {
   payload: unknown;
-  /** The payload is the item written as JSON: the message's content type, format and route facts no longer describe it. */
-  json?: true;
+  /** The payload is the item written anew: the message's content type, format and route facts no longer describe it. */
+  as?: WrittenAs;
+}
+
+export interface WrittenAs {
+  contentType: string;
+  format: 'json' | 'cbor' | 'msgpack';
+}
+
+const AS_JSON: WrittenAs = { contentType: 'application/json', format: 'json' };
+const AS_CBOR: WrittenAs = { contentType: 'application/cbor', format: 'cbor' };
+const AS_MSGPACK: WrittenAs = { contentType: 'application/msgpack', format: 'msgpack' };
+
+/**
+ * What JSON keeps of a decoded item: all of it ('plain'), all but ±Infinity, which only JSON text of
+ * its own (`1e309`) keeps ('infinite'), or less (NaN, byte strings, dates, undefined...: 'other').
+ * Walked with a stack: the item is decoded data, bounded by the decoder's limits, not by recursion.
+ */
+function jsonKeeps(item: unknown): 'plain' | 'infinite' | 'other' {
+  let infinite = false;
+  const stack: unknown[] = [item];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string' || typeof v === 'boolean' || v === null) continue;
+    if (typeof v === 'number') {
+      if (Number.isNaN(v)) return 'other';
+      if (!Number.isFinite(v)) infinite = true;
+      continue;
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push(v[i]);
+      continue;
+    }
+    if (typeof v !== 'object') return 'other';
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) return 'other';
+    for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) stack.push((v as Record<string, unknown>)[k]);
+  }
+  return infinite ? 'infinite' : 'plain';
+}
+
+/** The item in a form that decodes back to the same value: its message's own binary format, else JSON when that keeps it all, else CBOR. */
+function itemWritten(item: object, format: string | undefined): RejectedBody {
+  try {
+    if (format === 'msgpack') return { payload: encodeMsgpack(item), as: AS_MSGPACK };
+    if (format === 'cbor') return { payload: encodeCbor(item), as: AS_CBOR };
+    const keeps = jsonKeeps(item);
+    // A plain object stays as it is: replayFacts writes it as JSON.
+    if (keeps === 'plain') return { payload: item };
+    if (keeps === 'infinite') {
+      const text = previewJson(item, MAX_REPLAY_BYTES + 1, { infinity: true });
+      // A cut text is not the item: CBOR holds it whole, or replayFacts finds it too large to keep.
+      if (!text.endsWith('…')) return { payload: Buffer.from(text, 'utf8'), as: AS_JSON };
+    }
+    return { payload: encodeCbor(item), as: AS_CBOR };
+  } catch {
+    // Not writable in that format (the encoder refused it): kept as the readable excerpt says.
+    return { payload: item };
+  }
 }
 
 /**
- * A decoded scalar (a JSON `"on"`, a `null`) is not the bytes that arrived: kept as text it would
- * replay as other bytes (`on`, nothing) and fail for another reason. When the item is the whole
- * message, the message's bytes are kept as they came; inside an array, the item's own JSON. An
- * object item stays as it is (replayFacts writes it as JSON).
+ * An item decoding refused, kept so that a replay meets the same refusal. When it is the whole message,
+ * the message's bytes as they came (a decoded `{"a":1e309}` or `"on"` written anew would be other bytes:
+ * `{"a":null}`, `on`). Inside a batch, the item alone, so a replay does not take the batch's other readings
+ * again: a scalar as its own JSON, an object in its message's binary format (MessagePack, CBOR) or as JSON
+ * when JSON keeps every value, else as CBOR (NaN, byte strings).
  */
-export function rejectedBody(item: unknown, message: { bytes: unknown; readings: number; rejected: number }): RejectedBody {
-  if (typeof item === 'object' && item !== null) return { payload: item };
+export function rejectedBody(item: unknown, message: { bytes: unknown; readings: number; rejected: number; format?: string }): RejectedBody {
   const b = message.bytes;
   if (message.readings === 0 && message.rejected === 1 && (typeof b === 'string' || b instanceof Uint8Array)) return { payload: b };
+  if (typeof item === 'object' && item !== null) return itemWritten(item, message.format);
   // Scalars only: JSON.stringify cannot recurse here.
-  return { payload: Buffer.from(JSON.stringify(item) ?? 'null', 'utf8'), json: true };
+  return { payload: Buffer.from(JSON.stringify(item) ?? 'null', 'utf8'), as: AS_JSON };
 }
 
-/** The failure message's facts for a RejectedBody: as it came, or as JSON. */
+/** The failure message's facts for a RejectedBody: as it came, or as the item is now written. */
 export function withRejectedBody<T extends { payload?: unknown; contentType?: unknown; format?: unknown; meta?: unknown }>(msg: T, body: RejectedBody): T {
-  if (!body.json) return { ...msg, payload: body.payload };
+  if (!body.as) return { ...msg, payload: body.payload };
   const { meta: _meta, ...rest } = msg;
-  return { ...rest, payload: body.payload, contentType: 'application/json', format: 'json' } as T;
+  return { ...rest, payload: body.payload, contentType: body.as.contentType, format: body.as.format } as T;
 }

@@ -28,8 +28,13 @@ function quote(s: string, max: number): string {
   return JSON.stringify(s.length > max ? s.slice(0, max) : s);
 }
 
+export interface PreviewOptions {
+  /** ±Infinity as `1e309`/`-1e309`, which JSON parsers read back as Infinity, instead of null. */
+  infinity?: boolean;
+}
+
 /** JSON text of value, at most `max` characters (a cut text ends in "…" within them). */
-export function previewJson(value: unknown, max: number): string {
+export function previewJson(value: unknown, max: number, opts: PreviewOptions = {}): string {
   let out = '';
   const stack: Frame[] = [];
   // Every member written costs at least 2 characters, so more keys than this can never show.
@@ -41,7 +46,7 @@ export function previewJson(value: unknown, max: number): string {
         out += quote(v, max);
         return;
       case 'number':
-        out += Number.isFinite(v) ? String(v) : 'null';
+        out += Number.isFinite(v) ? String(v) : opts.infinity && !Number.isNaN(v) ? (v > 0 ? '1e309' : '-1e309') : 'null';
         return;
       case 'bigint':
       case 'boolean':

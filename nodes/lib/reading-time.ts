@@ -12,6 +12,19 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
+/**
+ * A Reading's time as JSON that parseTimestamp reads back as the same millisecond: the number while it
+ * is read as milliseconds, else ISO 8601 (a number before March 1973 is read as seconds, one before 1970
+ * refused, one past year 5138 read as microseconds). Years past 9999 have no ISO form it reads: as they are.
+ */
+export function timeAsJson(ts: number): number | string {
+  if (ts >= SECONDS_LIMIT && ts < 1e14) return ts;
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return ts;
+  const iso = d.toISOString();
+  return /^\d{4}-/.test(iso) ? iso : ts;
+}
+
 /** Parses ISO 8601 or epoch s / ms / µs / ns into epoch milliseconds. */
 export function parseTimestamp(value: unknown, path = 'ts'): number {
   if (typeof value === 'number') {

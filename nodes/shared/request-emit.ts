@@ -104,10 +104,10 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
         if (f.index !== undefined) error.index = f.index;
         if (f.line !== undefined) error.line = f.line;
         const msg: UpperstackMessage = { _msgid: o.newId(), topic: rec.source.slice(prefixLength), source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
-        // How it came, so a dead letter of it can be replayed through this input; an item written as JSON says so.
-        if (f.json) {
-          msg.contentType = 'application/json';
-          msg.format = 'json';
+        // How it came, so a dead letter of it can be replayed through this input; an item written anew says how.
+        if (f.as) {
+          msg.contentType = f.as.contentType;
+          msg.format = f.as.format;
         } else {
           if (rec.contentType) msg.contentType = rec.contentType;
           if (rec.meta) msg.meta = { ...rec.meta };

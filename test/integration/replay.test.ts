@@ -86,12 +86,15 @@ describe('POST /api/v1/deadletters/replay', () => {
     const Reading = proto.lookupType('upperstack.Reading');
     const pb = Reading.encode(Reading.fromObject({ ts: T0 + 5000, fields: { temperature: { number: 90 } } })).finish();
     await client.publishAsync('devices/rp-3/protobuf', Buffer.from(pb), { qos: 1 });
+    // A device without a set clock: its time is before 1973, which a number in the letter's JSON would name in seconds.
+    await client.publishAsync('devices/rp-4/telemetry', JSON.stringify({ temperature: 90, ts: '1970-01-02T00:00:00Z' }), { qos: 1 });
     // Undecodable: it fails again when replayed.
     await client.publishAsync('devices/rp-2/telemetry', '{"temperature": 20,', { qos: 1 });
     await client.endAsync();
     await eventually(async () => ((await letters('device=rp-1')).length === 3 ? true : undefined), 20_000, '3 dead letters of rp-1');
     await eventually(async () => ((await letters('device=rp-2')).length === 1 ? true : undefined), 20_000, 'the dead letter of rp-2');
     await eventually(async () => ((await letters('device=rp-3')).length === 1 ? true : undefined), 20_000, 'the dead letter of rp-3');
+    await eventually(async () => ((await letters('device=rp-4')).length === 1 ? true : undefined), 20_000, 'the dead letter of rp-4');
     assert.deepEqual((await letters('device=rp-1')).map((l) => [l.code, l.replayable]), [['SCHEMA_VIOLATION', true], ['SCHEMA_VIOLATION', true], ['SCHEMA_VIOLATION', true]]);
     assert.deepEqual(await readings('rp-1'), []);
 
@@ -137,6 +140,14 @@ describe('POST /api/v1/deadletters/replay', () => {
     }, 20_000, 'the replayed protobuf reading');
     assert.deepEqual(pbStored.map((r) => [r.ts, r.fields.temperature]), [['2026-01-01T00:00:05.000Z', 90]]);
     assert.deepEqual((await letters('device=rp-3')).map((l) => l.code), ['SCHEMA_VIOLATION'], 'no new dead letter');
+
+    const r4 = (await (await replay('device=rp-4')).json()) as Replayed;
+    assert.equal(r4.replayed, 1, JSON.stringify(r4));
+    const early = await eventually(async () => {
+      const rs = await readings('rp-4');
+      return rs.length === 1 ? rs : undefined;
+    }, 20_000, 'the replayed reading of 1970');
+    assert.deepEqual(early.map((r) => [r.ts, r.fields.temperature]), [['1970-01-02T00:00:00.000Z', 90]]);
   });
 
   test('a letter that fails again is marked, and a new dead letter takes its place', async () => {

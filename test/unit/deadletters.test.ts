@@ -326,7 +326,7 @@ describe('replayFacts', () => {
   });
 
   test('Readings are kept as their JSON; too large or cut values are not kept', () => {
-    const r = { device: 'd', ts: 1, fields: { t: 'x' }, tags: {} };
+    const r = { device: 'd', ts: Date.UTC(2026, 0, 1), fields: { t: 'x' }, tags: {} };
     const facts = replayFacts({ payload: [r, r], contentType: 'application/cbor', format: 'cbor', meta: { route: 'insert' } });
     assert.deepEqual([facts.format, facts.contentType, facts.meta], ['json', 'application/json', undefined]);
     assert.deepEqual(JSON.parse(Buffer.from(facts.bytes!).toString()), [r, r]);

@@ -15,7 +15,7 @@ import type { ReadingValidator } from '../schema/validator';
 import { parseInfluxLines } from './influx';
 import { insertReadings } from './cromflag';
 import { DeviceMismatchError } from './errors';
-import { rejectedBody } from '../deadletter-replay';
+import { rejectedBody, type WrittenAs } from '../deadletter-replay';
 
 /** Which route a request came in on. */
 export type InputRoute = 'ingest' | 'insert' | 'influx-v1' | 'influx-v2' | 'coap';
@@ -53,8 +53,8 @@ export interface InputFailure {
   index?: number;
   line?: number;
   device?: string;
-  /** The payload is the item's own JSON, not the request's bytes (nodes/lib/deadletter-replay.ts rejectedBody). */
-  json?: true;
+  /** The payload is the item written anew, not the request's bytes, in this content type and format (nodes/lib/deadletter-replay.ts rejectedBody). */
+  as?: WrittenAs;
 }
 
 /** Why the request as a whole is turned down (its failures are still dead-lettered). */
@@ -159,6 +159,7 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
   if (req.route === 'influx-v1' || req.route === 'influx-v2') return influx(req, opts);
   if (req.payload.length === 0) return refuse('malformed', new DecodeError('the request body is empty', { format: 'none', offset: 0 }), req.payload, req.device);
   let items: NormalizeResult;
+  let format: Format = 'json';
   try {
     if (req.route === 'insert') {
       const ct = req.contentType?.split(';')[0].trim().toLowerCase();
@@ -166,7 +167,7 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
       checkCharset(req.contentType, 'json');
       items = insertReadings(decodeJson(req.payload, REQUEST_LIMITS), req.device ?? '', req.receivedAt);
     } else {
-      const format = formatOf(req, opts);
+      format = formatOf(req, opts);
       items = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes, limits: REQUEST_LIMITS });
     }
   } catch (err) {
@@ -189,10 +190,10 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
       return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; a device may only send its own readings`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device', claimed: named.slice(0, 128) }), req.payload, req.device);
     }
   }
-  return validateAll(items, opts, req.device, undefined, req.payload);
+  return validateAll(items, opts, req.device, undefined, { bytes: req.payload, format });
 }
 
-function validateAll(items: NormalizeResult, opts: InputOptions, device?: string, lines?: number[], body?: Uint8Array): InputOutcome {
+function validateAll(items: NormalizeResult, opts: InputOptions, device?: string, lines?: number[], body?: { bytes: Uint8Array; format: Format }): InputOutcome {
   const all = items.readings;
   // The array normalising built is the answer while every reading passes; a copy only from the first that fails.
   let kept: Reading[] | undefined;
@@ -200,9 +201,9 @@ function validateAll(items: NormalizeResult, opts: InputOptions, device?: string
   for (const r of items.rejected) {
     const f: InputFailure = { error: r.error, payload: r.item, index: r.index, ...(lines ? { line: lines[r.index] } : {}), ...(device ? { device } : {}) };
     if (body !== undefined) {
-      const carried = rejectedBody(r.item, { bytes: body, readings: all.length, rejected: items.rejected.length });
+      const carried = rejectedBody(r.item, { bytes: body.bytes, readings: all.length, rejected: items.rejected.length, format: body.format });
       f.payload = carried.payload;
-      if (carried.json) f.json = true;
+      if (carried.as) f.as = carried.as;
     }
     failures.push(f);
   }
