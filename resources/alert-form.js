@@ -13,7 +13,12 @@
     var UNITS = [['s', 'seconds'], ['m', 'minutes'], ['h', 'hours'], ['d', 'days']];
     var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
     var SEVERITIES = ['info', 'warning', 'critical'];
-    var DEVICE_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+    // Copies of two rules of nodes/lib (a browser cannot load the compiled lib); test/unit/alert-form-rules.test.ts
+    // runs them beside the lib's own over the same cases, so they cannot drift apart.
+    /** The device id rule of the inputs and the device registry (deviceIdProblem, nodes/lib/devices/record.ts). */
+    function isDeviceId(id) { return /^[A-Za-z0-9._:@-]{1,128}$/.test(id); }
+    /** As the server compares rule names (ruleNameKey, nodes/lib/rules/validate.ts): accents composed or not, spaces around, case alike. */
+    function nameKey(n) { return String(n).normalize('NFC').trim().toLowerCase(); }
     var PLACEHOLDERS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity', 'reason'];
 
     function el(tag, attrs, children) {
@@ -594,13 +599,11 @@
             var deadman = deadmanRow();
             if (deadman && durationOf(state.fields.forD)) return { element: state.fields.forD, message: words('forNotUsed') || 'not used by "has not reported for", whose own box says how long: empty this one' };
             var list = read.rule.devices && read.rule.devices.list;
-            // The device id rule of the inputs and the device registry (nodes/lib/devices/record.ts): a listed id
-            // outside it could never match a device.
-            var badId = list ? list.filter(function (id) { return !DEVICE_ID.test(id); })[0] : undefined;
+            // A listed id outside the device id rule could never match a device.
+            var badId = list ? list.filter(function (id) { return !isDeviceId(id); })[0] : undefined;
             if (badId !== undefined) return { pointer: '/devices/list/' + list.indexOf(badId), message: words('deviceId', { id: badId }) || '"' + badId + '" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@", separate ids with commas' };
             if (!read.rule.name) return { pointer: '/name', message: words('noName') || 'give the rule a name' };
-            // As the server compares names: composed and decomposed accents, spaces around and case alike.
-            var key = function (n) { return String(n).normalize('NFC').trim().toLowerCase(); };
+            var key = nameKey;
             var name = key(read.rule.name);
             var self = state.editing ? state.editing.id : null;
             var other = state.rules.filter(function (r) { return r.id !== self && key(r.name) === name; })[0];
@@ -656,5 +659,5 @@
         return { reload: load, edit: edit };
     }
 
-    root.UpperstackAlertForm = { mount: mount, summary: summary };
+    root.UpperstackAlertForm = { mount: mount, summary: summary, nameKey: nameKey, isDeviceId: isDeviceId };
 })(window);
