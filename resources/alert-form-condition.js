@@ -1,14 +1,15 @@
 // One condition of the alert rule form: field, comparison and the boxes that comparison needs.
 (function (root) {
     'use strict';
+    // The editor may run the form's files in any order: the kit's functions are looked up when used.
     var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
-    var el = K.el, select = K.select, num = K.num, duration = K.duration, durationOf = K.durationOf, numberOf = K.numberOf, ui = K.ui;
 
     /**
      * A condition's row, appended to list. inGroup: the condition is one of a group's, whose own `for`
      * the form does not show and keeps. changed: called when the row is removed.
      */
     function conditionRow(c, list, inGroup, changed) {
+        var el = K.el, select = K.select, num = K.num, duration = K.duration, durationOf = K.durationOf, numberOf = K.numberOf, ui = K.ui;
         c = c || { op: 'above' };
         var r = el('div', { class: 'usaf-cond' });
         var field = el('input', { type: 'text', class: 'usaf-field', value: c.field || '', placeholder: ui('placeholder.field'), list: 'usaf-fields' });

@@ -1,8 +1,9 @@
 // The server's rule errors in the words of the alert rule form, next to the field they are about.
 (function (root) {
     'use strict';
+    // The editor may run the form's files in any order: the kit's functions are looked up when used.
     var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
-    var words = K.words;
+    function words(key, subs) { return K.words(key, subs); }
 
     function elementFor(at, pointer) {
         var p = pointer;

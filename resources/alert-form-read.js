@@ -1,14 +1,15 @@
 // The rule the alert rule form describes, read from its controls.
 (function (root) {
     'use strict';
+    // The editor may run the form's files in any order: the kit's functions are looked up when used.
     var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
-    var slug = K.slug, copy = K.copy, durationOf = K.durationOf, numberOf = K.numberOf;
 
     /**
      * The rule the form's controls (f, as mount's edit made them) describe, editing the rule `editing` (or a
      * new one), and where each value came from: at maps a JSON pointer to its control, for errors.
      */
     function readRule(f, editing) {
+        var slug = K.slug, copy = K.copy, durationOf = K.durationOf, numberOf = K.numberOf;
         var at = {};
         var conds = Array.prototype.slice.call(f.conds.children).map(function (r, i) { return r; });
         var orig = editing || {};

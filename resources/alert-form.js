@@ -5,10 +5,8 @@
 // (alert-form-kit.js, -condition.js, -read.js, -errors.js) are loaded before it.
 (function (root) {
     'use strict';
-    var K = root.UpperstackAlertFormKit;
-    var ui = K.ui, words = K.words, el = K.el, select = K.select, num = K.num, duration = K.duration, durationOf = K.durationOf;
-    var leaves = K.leaves, nested = K.nested, isGroup = K.isGroup, summary = K.summary, conditionText = K.conditionText, copy = K.copy;
-    var DAYS = K.DAYS, SEVERITIES = K.SEVERITIES, PLACEHOLDERS = K.PLACEHOLDERS;
+    // The editor may run the form's files in any order: the kit's functions are taken when the form is drawn.
+    var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
 
 
     /**
@@ -17,6 +15,9 @@
      * {status, error: {code, message, pointer?}}.
      */
     function mount(container, opts) {
+        var ui = K.ui, words = K.words, el = K.el, select = K.select, num = K.num, duration = K.duration, durationOf = K.durationOf;
+        var leaves = K.leaves, nested = K.nested, isGroup = K.isGroup, summary = K.summary, conditionText = K.conditionText, copy = K.copy;
+        var DAYS = K.DAYS, SEVERITIES = K.SEVERITIES, PLACEHOLDERS = K.PLACEHOLDERS;
         if (opts.t) K.useWords(opts.t);
         var state = { rules: [], editing: null, fields: {}, timer: null, seq: 0 };
         container.innerHTML = '';
@@ -357,5 +358,5 @@
         return { reload: load, edit: edit };
     }
 
-    root.UpperstackAlertForm = { mount: mount, summary: summary };
+    root.UpperstackAlertForm = { mount: mount, summary: function (rule) { return K.summary(rule); } };
 })(window);

@@ -107,3 +107,18 @@ test('every word the form shows is in the alert node\'s locale file, so a locale
   for (const k of asked) assert.equal(typeof at(k.replace(/^form\.ui\./, '')), 'string', k);
   for (const x of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) assert.equal(typeof at(`day.${x}`), 'string', x);
 });
+
+test('the form\'s files work whatever order the editor runs them in', () => {
+  const dir = join(__dirname, '..', '..', '..', 'resources');
+  const files = ['alert-form', 'alert-form-errors', 'alert-form-read', 'alert-form-condition', 'alert-form-kit'];
+  const window: {
+    UpperstackAlertForm?: { summary(rule: unknown): string };
+    UpperstackAlertFormKit?: Record<string, unknown> & { useWords(t: (k: string, subs?: Record<string, string>) => string | null): void };
+  } = {};
+  for (const f of files) runInNewContext(readFileSync(join(dir, `${f}.js`), 'utf8'), { window });
+  const kit = window.UpperstackAlertFormKit!;
+  for (const n of ['conditionRow', 'readRule', 'errorWords', 'elementFor', 'el', 'ui']) assert.equal(typeof kit[n], 'function', n);
+  const words: Record<string, string> = { 'form.ui.op.above': 'is above', 'form.ui.for': 'for __duration__' };
+  kit.useWords((k, subs) => words[k]?.replace('__duration__', subs?.duration ?? '') ?? null);
+  assert.equal(window.UpperstackAlertForm!.summary({ when: { field: 't', op: 'above', value: 30, for: '5m' } }), 't is above 30 for 5m');
+});
