@@ -312,6 +312,50 @@ describe('rule engine: dead-man, groups, changes, tags, anomalies', () => {
   });
 });
 
+describe('rule engine: why a group fired', () => {
+  const WHY = 'value 68.7 is 36.8σ above its 10-hour median of 20.0';
+  const verdict = (ts: number, score: number, reason?: string) => ({ device: 'd', ts, fields: { temperature: 68.7 }, tags: {}, anomaly: { score, reason } }) as Reading;
+
+  it('an AND group names the conditions that held, the anomaly node\'s explanation among them, in the reason and {reason}', () => {
+    const r: Rule = {
+      id: 'odd-hot',
+      name: 'Odd and hot',
+      devices: { all: true },
+      when: { all: [{ field: 'temperature', op: 'above', value: 30 }, { field: 'temperature', op: 'anomalous', score: 0.7 }], for: '1m' },
+      severity: 'warning',
+      message: '{device}: {reason}',
+    };
+    const h = harness([r]);
+    h.send('d', { temperature: 68.7 }, T0);
+    h.events.push(...h.engine.process(verdict(T0, 0.9, WHY)));
+    h.at(T0 + MIN);
+    assert.deepEqual(h.kinds(), ['pending', 'firing']);
+    const held = `temperature 68.7 is above 30 and temperature is anomalous (score 0.7 or more): ${WHY}`;
+    assert.equal(h.events[0].reason, `${held}; it fires if this holds for 1 minute`);
+    assert.equal(h.events[1].reason, `${held}, holding for 1 minute (no reading since said otherwise)`);
+    assert.equal(h.events[1].message, `d: ${h.events[1].reason}`);
+  });
+
+  it('an OR group names only the conditions that held, in a subgroup only when the subgroup held', () => {
+    const r: Rule = {
+      id: 'either',
+      name: 'Either',
+      devices: { all: true },
+      when: { any: [{ field: 'temperature', op: 'anomalous', score: 0.7 }, { all: [{ field: 'h', op: 'above', value: 80 }, { field: 'door', op: 'equal', value: 'open' }] }, { field: 'p', op: 'below', value: 1 }] },
+      severity: 'info',
+    };
+    const h = harness([r]);
+    h.send('d', { h: 90, door: 'shut', p: 5 }, T0);
+    h.events.push(...h.engine.process(verdict(T0 + S, 0.9, WHY)));
+    assert.deepEqual(h.kinds(), ['firing']);
+    assert.equal(h.events[0].reason, `temperature is anomalous (score 0.7 or more): ${WHY}`, 'humidity held, but not its subgroup');
+    h.events.push(...h.engine.process(verdict(T0 + 2 * S, 0.1)));
+    h.send('d', { door: 'open', p: 0.5 }, T0 + 3 * S);
+    assert.deepEqual(h.kinds(), ['firing', 'cleared', 'firing']);
+    assert.equal(h.events[2].reason, 'h is above 80 and door is open and p is below 1');
+  });
+});
+
 describe('rule engine: rule changes and restarts', () => {
   it('a rule change that does not touch the condition leaves running alerts alone; a new threshold restarts pending ones', () => {
     const h = harness([HOT]);

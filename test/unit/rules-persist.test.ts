@@ -138,4 +138,40 @@ describe('rule store', () => {
     assert.deepEqual(store.list().map((r) => r.id), ['hot']);
     assert.match(store.problems[0], /\/rules\/1.*\/severity/);
   });
+
+  it('a stored rule that fails the schema stays in rules.json, as written, when another rule is saved, and is still reported', () => {
+    const dir = tempDir('us-rules-');
+    const file = join(dir, 'alerts', 'rules.json');
+    // What a version with a looser schema saved: the second rule is not valid today.
+    const failing = { ...HOT, id: 'loud', name: 'Very loud', severity: 'deafening', note: { by: 'ann', 'ü': [1, 'two'] } };
+    new RuleStore(dir);
+    writeFileSync(file, JSON.stringify({ version: 1, rules: [HOT, failing] }));
+    const store = new RuleStore(dir);
+    assert.deepEqual(store.list().map((r) => r.id), ['hot']);
+    const who = { actor: 'api', via: 'api' };
+    store.create({ ...HOT, id: 'cold', name: 'Too cold', when: { field: 't', op: 'below', value: 0 } }, who);
+    store.update('hot', { ...HOT, severity: 'critical' }, who);
+    store.remove('cold', who);
+    store.import({ rules: [HOT] }, 'replace', who);
+    const rules = (JSON.parse(readFileSync(file, 'utf8')) as { rules: unknown[] }).rules;
+    assert.deepEqual(rules, [HOT, failing], 'the failing rule is in the file as it was written, at its place');
+    assert.throws(() => store.create({ ...HOT, id: 'loud', name: 'Loud' }, who), (e: ConflictError) => e.code === 'CONFLICT' && /"loud" is stored but not run/.test(e.message));
+    const again = new RuleStore(dir);
+    assert.deepEqual(again.list().map((r) => r.id), ['hot']);
+    assert.equal(again.problems.length, 1);
+    assert.match(again.problems[0], /\/rules\/1 \(rule "loud"\) is not run: .*\/severity.*kept in the file/);
+  });
+
+  it('a stored rule that is not run is replaced by saving a valid rule of its id, or deleted by its id', () => {
+    const dir = tempDir('us-rules-');
+    const file = join(dir, 'alerts', 'rules.json');
+    new RuleStore(dir);
+    writeFileSync(file, JSON.stringify({ version: 1, rules: [{ ...HOT, severity: 'loud' }, { ...HOT, id: 'b', name: 'B', severity: 'loud' }] }));
+    const store = new RuleStore(dir);
+    const who = { actor: 'api', via: 'api' };
+    assert.equal(store.update('hot', HOT, who).severity, 'warning');
+    store.remove('b', who);
+    assert.deepEqual(store.problems, []);
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { version: 1, rules: [HOT] });
+  });
 });

@@ -42,23 +42,25 @@ export function thresholdText(leaf: Leaf, dev: Device, unit: string): string {
 /** "temperature 31 °C is above 30 °C", "no reading from pump-7 for 10 minutes". */
 export function describeCondition(c: CompiledRule, leaf: Leaf, s: Slot, dev: Device): string {
   const field = leaf.field ?? s.lastField ?? 'a field';
-  const value = s.lastField === leaf.field || leaf.field === undefined ? withUnit(valueText(s.lastValue), c.unit) : 'its value';
+  // The slot keeps the last value of one field only: a group's other fields are named without one.
+  const known = s.lastField === leaf.field || leaf.field === undefined;
+  const value = known ? ` ${withUnit(valueText(s.lastValue), c.unit)}` : '';
   const th = thresholdText(leaf, dev, c.unit);
   switch (leaf.op) {
     case ABOVE:
-      return `${field} ${value} is above ${th}`;
+      return `${field}${value} is above ${th}`;
     case BELOW:
-      return `${field} ${value} is below ${th}`;
+      return `${field}${value} is below ${th}`;
     case OUTSIDE:
-      return `${field} ${value} is outside ${th}`;
+      return `${field}${value} is outside ${th}`;
     case INSIDE:
-      return `${field} ${value} is inside ${th}`;
+      return `${field}${value} is inside ${th}`;
     case EQUAL:
       return `${field} is ${th}`;
     case NOT_EQUAL:
-      return `${field} ${value} is not ${th}`;
+      return `${field}${value} is not ${th}`;
     case CHANGED:
-      return `${field} changed by more than ${th} within ${durationWords(leaf.withinMs)} (now ${value})`;
+      return `${field} changed by more than ${th} within ${durationWords(leaf.withinMs)}${known ? ` (now${value})` : ''}`;
     case NOT_REPORTED:
       return leaf.field === undefined ? `no reading from ${dev.id} for ${th}` : `no ${leaf.field} from ${dev.id} for ${th}`;
     case ANOMALOUS:
@@ -66,6 +68,29 @@ export function describeCondition(c: CompiledRule, leaf: Leaf, s: Slot, dev: Dev
     default:
       return field;
   }
+}
+
+/**
+ * Why a group holds, in words: the conditions that held, joined by "and" (for OR, only
+ * those that held; in a subgroup, only when the subgroup held), each as describeCondition
+ * says it, the anomaly node's explanation included.
+ */
+export function describeGroup(c: CompiledRule, s: Slot, dev: Device): string {
+  const tree = c.tree;
+  if (tree === null) return describeCondition(c, c.leaves[0], s, dev);
+  const bits = dev.bits;
+  const held = (i: number): boolean => c.bitBase >= 0 && bits[c.bitBase + i] === 1;
+  const parts: string[] = [];
+  for (const it of tree.items) {
+    if (typeof it === 'number') {
+      if (held(it)) parts.push(describeCondition(c, c.leaves[it], s, dev));
+      continue;
+    }
+    const inner = it.leaves.filter(held);
+    if (it.any ? inner.length > 0 : inner.length === it.leaves.length) for (const i of inner) parts.push(describeCondition(c, c.leaves[i], s, dev));
+  }
+  // Nothing recorded (e.g. state from before the leaves were kept): the old words, still true.
+  return parts.length ? parts.join(' and ') : `${tree.any ? 'one of the conditions' : 'all conditions'} held`;
 }
 
 export function messageOf(c: CompiledRule, s: Slot, dev: Device, rec: AlertRecord, ts: number, reason: string): string {

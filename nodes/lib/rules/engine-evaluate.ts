@@ -35,6 +35,9 @@ function isEmpty(o: Record<string, string>): boolean {
 }
 
 export abstract class RuleEvaluation extends RuleTransitions {
+  /** Explanations of verdicts that held for rules with no slot yet, until evaluateTouched makes one. */
+  private readonly newVerdictReasons = new Map<CompiledRule, string>();
+
   /** Judges readings (one or a batch); returns the transitions they caused, oldest first. */
   process(input: Reading | Reading[]): AlertEvent[] {
     this.out = [];
@@ -132,6 +135,8 @@ export abstract class RuleEvaluation extends RuleTransitions {
       if (s === undefined) {
         if (this.whenHolds(c, dev.bits) !== 1 || !this.scheduled(c, ts)) continue;
         s = this.slotFor(c, dev);
+        const vr = this.newVerdictReasons.get(c);
+        if (vr !== undefined) s.verdictReason = vr;
         for (const leaf of c.leaves) {
           if (leaf.role === 0 && leaf.field !== undefined && fields[leaf.field] !== undefined && dev.bits[c.bitBase + leaf.index] === 1) {
             s.lastField = leaf.field;
@@ -258,6 +263,12 @@ export abstract class RuleEvaluation extends RuleTransitions {
       if (c.tree === null && c.leaves.length === 1) this.stepFast(c, dev, t, v, field, ts, now, reasonOf(verdict));
       else {
         dev.bits[c.bitBase + e.leaf.index] = t;
+        const why = t === 1 ? reasonOf(verdict) : undefined;
+        if (why !== undefined) {
+          const s = dev.slots[c.slot];
+          if (s !== undefined) s.verdictReason = why;
+          else this.newVerdictReasons.set(c, why);
+        }
         if (this.touchStamp[c.slot] !== stamp) {
           this.touchStamp[c.slot] = stamp;
           this.touchedRules.push(c);
@@ -265,6 +276,7 @@ export abstract class RuleEvaluation extends RuleTransitions {
       }
     }
     if (this.touchedRules.length) this.evaluateTouched(dev, r.fields, ts, now);
+    this.newVerdictReasons.clear();
   }
 }
 

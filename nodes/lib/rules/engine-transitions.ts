@@ -5,7 +5,7 @@
  */
 import { severityRank, type CompiledRule } from './compile';
 import type { Device, Slot } from './slot';
-import { describeCondition, messageOf } from './describe';
+import { describeCondition, describeGroup, messageOf } from './describe';
 import { durationWords } from './duration';
 import type { AlertEventType, AlertRecord, AlertState, AlertEvent } from './types';
 import { RuleEngineCore } from './engine-core';
@@ -105,7 +105,7 @@ export abstract class RuleTransitions extends RuleEngineCore {
     rec.since = ts;
     rec.lastSeen = ts;
     if (c.forMs > 0) {
-      this.emit(c, dev, s, 'pending', 'pending', ts, `${describeCondition(c, c.leaves[0], s, dev)}; it fires if this holds for ${durationWords(c.forMs)}`);
+      this.emit(c, dev, s, 'pending', 'pending', ts, `${describeGroup(c, s, dev)}; it fires if this holds for ${durationWords(c.forMs)}`);
     }
   }
 
@@ -141,7 +141,7 @@ export abstract class RuleTransitions extends RuleEngineCore {
     let why: string;
     if (c.deadman && c.tree === null) why = describeCondition(c, c.leaves[0], s, dev);
     else {
-      why = c.tree === null ? describeCondition(c, c.leaves[0], s, dev) : `${c.tree.any ? 'one of the conditions' : 'all conditions'} held`;
+      why = describeGroup(c, s, dev);
       if (c.forMs > 0) why += by === 'timer' ? `, holding for ${durationWords(c.forMs)} (no reading since said otherwise)` : ` for ${durationWords(Math.max(held, c.forMs))}`;
     }
     if (this.flapped(c, dev, s, ts)) return;

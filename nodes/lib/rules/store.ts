@@ -20,14 +20,25 @@ export interface Actor {
 
 export type RuleChange = { type: 'upsert'; rule: Rule } | { type: 'delete'; id: string };
 
+/**
+ * A stored rule the loader could not load (a later version may check more than the one that saved it):
+ * written back as it was on every save, so an upgrade never deletes what an operator wrote.
+ */
+interface KeptRule {
+  raw: unknown;
+  id: string | undefined;
+  why: string;
+  /** Its place in rules.json as last read or written. */
+  at: number;
+}
+
 export class RuleStore {
   readonly dir: string;
   readonly file: string;
   private readonly audit: string;
   private rules = new Map<string, Rule>();
   private listeners = new Set<(c: RuleChange) => void>();
-  /** Rules in the file that no longer validate, with why (shown, never dropped silently). */
-  readonly problems: string[] = [];
+  private kept: KeptRule[] = [];
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'alerts');
@@ -45,13 +56,40 @@ export class RuleStore {
         const rule = validateRule(r);
         this.rules.set(rule.id, rule);
       } catch (err) {
-        this.problems.push(`rules.json /rules/${i}: ${(err as Error).message}`);
+        const id = r && typeof r === 'object' && typeof (r as { id?: unknown }).id === 'string' ? (r as { id: string }).id : undefined;
+        this.kept.push({ raw: r, id, why: (err as Error).message, at: i });
       }
     }
   }
 
+  /** Stored rules that do not load, with why: not run, kept in the file as they are until replaced (PUT, import) or deleted. */
+  get problems(): string[] {
+    return this.kept.map((k) => {
+      const which = k.id === undefined ? '' : ` (rule "${k.id}")`;
+      const fix = k.id === undefined ? 'correct it in the file' : `correct it in the file, or replace it with PUT /api/v1/rules/${k.id}`;
+      return `rules.json /rules/${k.at}${which} is not run: ${k.why}; it is kept in the file as it is: ${fix}`;
+    });
+  }
+
+  private keptIndex(id: string): number {
+    return this.kept.findIndex((k) => k.id === id);
+  }
+
+  /** A rule saved with the id of a kept one replaces it (the operator's fix); its old text goes to the audit log. */
+  private replaceKept(id: string): unknown {
+    const i = this.keptIndex(id);
+    if (i < 0) return undefined;
+    return this.kept.splice(i, 1)[0].raw;
+  }
+
   private save(): void {
-    writeFileAtomic(this.file, `${JSON.stringify({ version: 1, rules: [...this.rules.values()] }, null, 2)}\n`);
+    // Kept rules go back where they were, so the places the problems name stay true.
+    const out: unknown[] = [...this.rules.values()];
+    for (const k of [...this.kept].sort((a, b) => a.at - b.at)) {
+      k.at = Math.min(k.at, out.length);
+      out.splice(k.at, 0, k.raw);
+    }
+    writeFileAtomic(this.file, `${JSON.stringify({ version: 1, rules: out }, null, 2)}\n`);
   }
 
   onChange(fn: (c: RuleChange) => void): () => void {
@@ -80,6 +118,8 @@ export class RuleStore {
   create(data: unknown, who: Actor): Rule {
     const rule = validateRule(data);
     if (this.rules.has(rule.id)) throw new ConflictError(`a rule "${rule.id}" exists already; change it with PUT /api/v1/rules/${rule.id}`, { rule: rule.id, pointer: '/id' });
+    const kept = this.kept[this.keptIndex(rule.id)];
+    if (kept) throw new ConflictError(`a rule "${rule.id}" is stored but not run (${kept.why}); replace it with PUT /api/v1/rules/${rule.id}`, { rule: rule.id, pointer: '/id' });
     this.checkName(rule);
     this.rules.set(rule.id, rule);
     this.save();
@@ -89,11 +129,13 @@ export class RuleStore {
   }
 
   update(id: string, data: unknown, who: Actor): Rule {
-    const before = this.get(id);
+    const keptAt = this.keptIndex(id);
+    const before = keptAt >= 0 ? this.kept[keptAt].raw : this.get(id);
     const body = data && typeof data === 'object' && !Array.isArray(data) && (data as { id?: unknown }).id === undefined ? { ...(data as object), id } : data;
     const rule = validateRule(body);
     if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the rule in the URL ("${id}"); a rule's id cannot change`, { pointer: '/id' });
     this.checkName(rule);
+    this.replaceKept(id);
     this.rules.set(id, rule);
     this.save();
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.update', target: id, before, after: rule });
@@ -112,18 +154,20 @@ export class RuleStore {
     }
   }
 
-  remove(id: string, who: Actor): Rule {
-    const before = this.get(id);
+  /** Deletes a rule; a stored rule that is not run is deleted only so, by its id. */
+  remove(id: string, who: Actor): void {
+    const keptAt = this.keptIndex(id);
+    const before = keptAt >= 0 ? this.replaceKept(id) : this.get(id);
     this.rules.delete(id);
     this.save();
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.delete', target: id, before });
-    this.changed({ type: 'delete', id });
-    return before;
+    if (keptAt < 0) this.changed({ type: 'delete', id });
   }
 
   /**
    * A rule pack: every rule is checked before anything changes. "merge" adds and
-   * replaces the pack's rules; "replace" also deletes rules the pack lacks.
+   * replaces the pack's rules; "replace" also deletes rules the pack lacks. A stored
+   * rule that is not run stays unless the pack has its id (an exported pack lacks it).
    */
   import(pack: unknown, mode: 'merge' | 'replace', who: Actor): { created: string[]; updated: string[]; deleted: string[] } {
     const rules = validatePack(pack);
@@ -145,7 +189,7 @@ export class RuleStore {
     for (const r of rules) {
       const before = this.rules.get(r.id);
       if (before && JSON.stringify(before) === JSON.stringify(r)) continue;
-      (before ? updated : created).push(r.id);
+      (before || this.replaceKept(r.id) !== undefined ? updated : created).push(r.id);
       this.rules.set(r.id, r);
     }
     this.save();
@@ -171,6 +215,7 @@ export class RuleStore {
     }
     const rule = validateRule(data);
     if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the shared rule's key ("${id}")`, { pointer: '/id' });
+    this.replaceKept(id);
     this.rules.set(id, rule);
     this.save();
     appendAudit(this.audit, { ts: Date.now(), ...who, action: before ? 'rule.update' : 'rule.create', target: id, ...(before ? { before } : {}), after: rule });

@@ -1,0 +1,54 @@
+// The server's rule errors in the words of the alert rule form, next to the field they are about.
+(function (root) {
+    'use strict';
+    // The editor may run the form's files in any order: the kit's functions are looked up when used.
+    var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
+    function words(key, subs) { return K.words(key, subs); }
+
+    function elementFor(at, pointer) {
+        var p = pointer;
+        while (p) {
+            var e = at[p];
+            if (e) return typeof e === 'function' ? e() : e;
+            p = p.slice(0, p.lastIndexOf('/'));
+        }
+        return null;
+    }
+    /** The condition a pointer under /when is about, and its number in a group (1-based, 0 = the only one). */
+    function conditionAt(rule, parts) {
+        var w = rule && rule.when;
+        if (!w || parts[0] !== 'when') return { cond: null, n: 0 };
+        if ('op' in w) return { cond: w, n: 0 };
+        var list = w[parts[1]];
+        var i = Number(parts[2]);
+        return { cond: list && list[i] && 'op' in list[i] ? list[i] : null, n: Number.isInteger(i) ? i + 1 : 0 };
+    }
+    // Schema checks say what kind of value is wanted: the field's hint says it in words. Other checks
+    // (a band upside down, a name in use) have their own sentence, kept after the field's label.
+    var HINTED = { required: 1, type: 1, pattern: 1, minimum: 1, maximum: 1, exclusiveMinimum: 1, exclusiveMaximum: 1, minLength: 1, maxLength: 1, minItems: 1, multipleOf: 1 };
+    /**
+     * The API's error ("/when/value is required") as a person reads it next to the field: "Value: enter a
+     * number". The pointer names the field; the locale names its label and what it wants.
+     */
+    function errorWords(e, rule, target) {
+        var pointer = e.pointer === undefined ? '' : String(e.pointer).replace(/^\/rule/, '');
+        var raw = String(e.message || '');
+        var detail = pointer && raw.indexOf(pointer) === 0 ? raw.slice(pointer.length).replace(/^[\s:]+/, '') : raw;
+        var parts = pointer.split('/').filter(Boolean);
+        var at = conditionAt(rule, parts);
+        var key = parts.filter(function (x) { return !/^\d+$/.test(x) && x !== 'all' && x !== 'any'; }).join('-');
+        if (at.cond && key === 'when-for' && at.cond.op === 'not-reported') key = 'when-silence';
+        if (at.cond && key === 'when-value' && (at.cond.op === 'equal' || at.cond.op === 'not-equal')) key = 'when-text';
+        var rowLabel = target && target.closest('.usaf-row') ? target.closest('.usaf-row').querySelector('label') : null;
+        var label = (key && (words('labels.' + key) || words('labels.' + parts[0]))) || (rowLabel ? rowLabel.textContent : null);
+        if (!label) return raw;
+        var hint = e.keyword && HINTED[e.keyword] ? words('hints.' + key) : null;
+        var band = /^must be below high \((\S+) is not below (\S+)\)$/.exec(detail);
+        if (band) hint = words('lowAboveHigh', { low: band[1], high: band[2] });
+        var text = label + ': ' + (hint || detail);
+        if (at.n && rule.when && !('op' in rule.when)) text = (words('condition', { n: at.n }) || 'condition ' + at.n) + ', ' + text;
+        return text;
+    }
+    K.elementFor = elementFor;
+    K.errorWords = errorWords;
+})(window);

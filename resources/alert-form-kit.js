@@ -1,0 +1,117 @@
+// The alert rule form's kit: its words (from the alert node's locale file), the controls it is built
+// from, a rule as one line of text, and the lib's rules for names and device ids. Loaded first; then
+// alert-form-condition.js, alert-form-read.js, alert-form-errors.js and alert-form.js.
+(function (root) {
+    'use strict';
+    var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
+    // Every word a person reads is in the alert node's locale file (form.ui.*), read through
+    // mount's opts.t: a language is added by a locale file alone. A missing entry shows its key.
+    var translate = function () { return null; };
+    function ui(key, subs) {
+        var t = translate('form.ui.' + key, subs);
+        return typeof t === 'string' && t !== '' ? t : key;
+    }
+    var OP_NAMES = ['above', 'below', 'outside', 'inside', 'equal', 'not-equal', 'changed-by', 'not-reported', 'anomalous'];
+    function ops() { return OP_NAMES.map(function (o) { return [o, ui('op.' + o)]; }); }
+    function units() { return ['s', 'm', 'h', 'd'].map(function (u) { return [u, ui('unit.' + u)]; }); }
+    var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+    var SEVERITIES = ['info', 'warning', 'critical'];
+    // Copies of two rules of nodes/lib (a browser cannot load the compiled lib); test/unit/alert-form-rules.test.ts
+    // runs them beside the lib's own over the same cases, so they cannot drift apart.
+    /** The device id rule of the inputs and the device registry (deviceIdProblem, nodes/lib/devices/record.ts). */
+    function isDeviceId(id) { return /^[A-Za-z0-9._:@-]{1,128}$/.test(id); }
+    /** As the server compares rule names (ruleNameKey, nodes/lib/rules/validate.ts): accents composed or not, spaces around, case alike. */
+    function nameKey(n) { return String(n).normalize('NFC').trim().toLowerCase(); }
+    var PLACEHOLDERS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity', 'reason'];
+
+    function el(tag, attrs, children) {
+        var e = document.createElement(tag);
+        Object.keys(attrs || {}).forEach(function (k) {
+            if (k === 'text') e.textContent = attrs[k];
+            else if (k === 'class') e.className = attrs[k];
+            else if (k.slice(0, 2) === 'on') e.addEventListener(k.slice(2), attrs[k]);
+            else if (attrs[k] !== undefined && attrs[k] !== null && attrs[k] !== false) e.setAttribute(k, attrs[k] === true ? '' : attrs[k]);
+        });
+        (children || []).forEach(function (c) { if (c) e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c); });
+        return e;
+    }
+    function select(cls, options, value) {
+        var s = el('select', { class: cls });
+        options.forEach(function (o) {
+            var opt = el('option', { value: o[0], text: o[1] });
+            if (o[0] === value) opt.selected = true;
+            s.appendChild(opt);
+        });
+        return s;
+    }
+    function num(cls, value, placeholder) {
+        return el('input', { type: 'number', step: 'any', class: cls, value: value === undefined ? '' : String(value), placeholder: placeholder || '', inputmode: 'decimal' });
+    }
+    /** A duration picker: a number and a unit; empty number = none. */
+    function duration(cls, text) {
+        var m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text || '');
+        var n = m ? Number(m[1]) : '';
+        var u = m ? m[2] : 'm';
+        if (u === 'w') { n = Number(n) * 7; u = 'd'; }
+        if (u === 'ms') { n = Number(n) / 1000; u = 's'; }
+        var box = el('span', { class: 'usaf-duration ' + cls });
+        box.appendChild(el('input', { type: 'number', min: '0', step: 'any', class: cls + '-n', value: String(n), inputmode: 'decimal' }));
+        box.appendChild(select(cls + '-u', units(), u));
+        return box;
+    }
+    function durationOf(box) {
+        if (!box) return undefined;
+        var n = box.querySelector('input').value.trim();
+        if (n === '') return undefined;
+        return Number(n) + box.querySelector('select').value;
+    }
+    function numberOf(input) {
+        var v = input ? input.value.trim() : '';
+        return v === '' ? undefined : Number(v);
+    }
+    function slug(name) {
+        var s = String(name || '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48);
+        return s || 'rule';
+    }
+    function isGroup(w) { return w && !('op' in w); }
+    function leaves(when) {
+        if (!isGroup(when)) return { combine: 'all', list: [when], forText: when.op === 'not-reported' ? undefined : when.for };
+        var key = when.any ? 'any' : 'all';
+        var list = [];
+        (when[key] || []).forEach(function (c) { if ('op' in c) list.push(c); else (c.all || c.any || []).forEach(function (x) { list.push(x); }); });
+        return { combine: key, list: list, forText: when.for };
+    }
+    function opLabel(op) {
+        return OP_NAMES.indexOf(op) === -1 ? op : ui('op.' + op);
+    }
+    /** Whether a group holds groups: the form shows such a condition but does not edit it (it keeps it). */
+    function nested(when) {
+        return isGroup(when) && (when.all || when.any || []).some(function (c) { return !('op' in c); });
+    }
+    function conditionText(c) {
+        if (!('op' in c)) return '(' + (c.all || c.any || []).map(conditionText).join(' ' + ui(c.any ? 'or' : 'and') + ' ') + ')';
+        var v = c.op === 'outside' || c.op === 'inside' ? c.low + '–' + c.high : c.op === 'not-reported' ? c['for'] : c.op === 'anomalous' ? ui('score', { score: c.score || 0.5 }) : c.value;
+        return (c.field || ui('device')) + ' ' + opLabel(c.op) + ' ' + (v === undefined ? '' : v) + (c.op === 'changed-by' ? ' ' + ui('within', { duration: c.within }) : '');
+    }
+    function summary(rule) {
+        var when = rule.when;
+        if (!isGroup(when)) return conditionText(when) + (when.op !== 'not-reported' && when['for'] ? ' ' + ui('for', { duration: when['for'] }) : '');
+        var key = when.any ? 'any' : 'all';
+        return (when[key] || []).map(conditionText).join(' ' + ui(key === 'any' ? 'or' : 'and') + ' ') + (when['for'] ? ' ' + ui('for', { duration: when['for'] }) : '');
+    }
+    function copy(x) { return x === undefined ? undefined : JSON.parse(JSON.stringify(x)); }
+    /** A text of the locale catalog, or null where it has none (the caller then has its own words). */
+    function words(key, subs) {
+        var t = translate('form.' + key, subs);
+        return typeof t === 'string' && t !== '' ? t : null;
+    }
+    /** Where the words come from: mount's opts.t (the editor's catalog or the page's). */
+    function useWords(t) { translate = t; }
+
+    var names = {
+        ui: ui, words: words, useWords: useWords, ops: ops, units: units, DAYS: DAYS, SEVERITIES: SEVERITIES, PLACEHOLDERS: PLACEHOLDERS,
+        isDeviceId: isDeviceId, nameKey: nameKey, el: el, select: select, num: num, duration: duration, durationOf: durationOf,
+        numberOf: numberOf, slug: slug, isGroup: isGroup, leaves: leaves, nested: nested, conditionText: conditionText, summary: summary, copy: copy
+    };
+    Object.keys(names).forEach(function (n) { K[n] = names[n]; });
+})(window);

@@ -1,0 +1,124 @@
+/**
+ * The alert rule form (resources/alert-form*.js, run in the browser) checks a rule's name and its listed device
+ * ids before asking the server, with copies of the lib's rules. Both run here over the same cases: the form
+ * never refuses what the server takes, nor lets through what it refuses.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
+import { ruleNameKey } from '../../nodes/lib/rules/validate';
+import { deviceIdProblem } from '../../nodes/lib/devices/record';
+
+interface Form {
+  nameKey(name: string): string;
+  isDeviceId(id: string): boolean;
+}
+
+const source = readFileSync(join(__dirname, '..', '..', '..', 'resources', 'alert-form-kit.js'), 'utf8');
+const window: { UpperstackAlertFormKit?: Form } = {};
+runInNewContext(source, { window });
+const form = window.UpperstackAlertFormKit!;
+
+const NAMES = [
+  'Too hot',
+  '  too HOT\t',
+  'Température',
+  'Tempe\u0301rature',
+  'TEMPE\u0301RATURE',
+  '\u00a0Boiler\u3000',
+  '\u2003\n',
+  '',
+  'Straße',
+  'STRASSE',
+  'ΣΊΣΥΦΟΣ',
+  'İstanbul',
+  'ﬁre',
+  'Ａｌａｒｍ',
+  '温度过高',
+  'emoji 🔥 HOT',
+  'ǅ digraph',
+];
+
+test('the form compares rule names as the server does: accents composed or not, spaces around, case', () => {
+  for (const n of NAMES) assert.equal(form.nameKey(n), ruleNameKey(n), JSON.stringify(n));
+  assert.equal(form.nameKey(' TEMPE\u0301RATURE '), form.nameKey('température'), 'one name typed two ways');
+});
+
+const IDS = [
+  'pump-7',
+  'a.b_c-d:e@f',
+  'x'.repeat(128),
+  'x'.repeat(129),
+  '',
+  ' pump-7',
+  'pump 7',
+  'pump-7\n',
+  'dév-1',
+  'pump\u00a07',
+  'Ｐump',
+  '\u0661\u0662',
+  'devices/+/telemetry',
+  '+',
+  '#',
+  'a/b',
+  'a,b',
+  '温度',
+  '🔥',
+];
+
+test('the form takes the device ids the server takes and refuses the others', () => {
+  for (const id of IDS) assert.equal(form.isDeviceId(id), deviceIdProblem(id) === undefined, JSON.stringify(id));
+  assert.equal(form.isDeviceId('pump-7'), true);
+  assert.equal(form.isDeviceId('dév-1'), false);
+});
+
+test('every word the form shows is in the alert node\'s locale file, so a locale file alone adds a language', () => {
+  const dir = join(__dirname, '..', '..', '..', 'resources');
+  const code = readdirSync(dir)
+    .filter((f) => f.startsWith('alert-form'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
+  const locale = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'nodes', 'alert', 'locales', 'en-US', 'alert.json'), 'utf8')) as {
+    'upperstack-alert': { form: { ui: Record<string, unknown> } };
+  };
+  const ui = locale['upperstack-alert'].form.ui;
+  const at = (key: string): unknown => key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), ui);
+  const keys = new Set<string>();
+  const families = new Set<string>();
+  // The keys in ui(...) calls: ui('save'), ui(a ? 'on' : 'off'), ui('op.' + o) (a family); not the compared values.
+  for (const m of code.matchAll(/\bui\(([^,)]*)/g)) {
+    for (const k of m[1].matchAll(/(?<!=== )'([\w.]+)'(\s*\+)?/g)) (k[2] ? families : keys).add(k[1]);
+  }
+  assert.ok(keys.size > 50, `the form's words were found (${keys.size})`);
+  for (const k of keys) assert.equal(typeof at(k), 'string', `form.ui.${k}`);
+  for (const f of families) assert.equal(typeof at(f.replace(/\.$/, '')), 'object', `form.ui.${f}*`);
+  // The families' members: what the kit asks for when it draws its dropdowns.
+  const window: { UpperstackAlertFormKit?: { useWords(t: (k: string) => string | null): void; ops(): string[][]; units(): string[][] } } = {};
+  runInNewContext(source, { window });
+  const asked: string[] = [];
+  window.UpperstackAlertFormKit!.useWords((k) => {
+    asked.push(k);
+    return null;
+  });
+  window.UpperstackAlertFormKit!.ops();
+  window.UpperstackAlertFormKit!.units();
+  for (const k of asked) assert.equal(typeof at(k.replace(/^form\.ui\./, '')), 'string', k);
+  for (const x of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) assert.equal(typeof at(`day.${x}`), 'string', x);
+});
+
+test('the form\'s files work whatever order the editor runs them in', () => {
+  const dir = join(__dirname, '..', '..', '..', 'resources');
+  const files = ['alert-form', 'alert-form-errors', 'alert-form-read', 'alert-form-condition', 'alert-form-kit'];
+  const window: {
+    UpperstackAlertForm?: { summary(rule: unknown): string };
+    UpperstackAlertFormKit?: Record<string, unknown> & { useWords(t: (k: string, subs?: Record<string, string>) => string | null): void };
+  } = {};
+  for (const f of files) runInNewContext(readFileSync(join(dir, `${f}.js`), 'utf8'), { window });
+  const kit = window.UpperstackAlertFormKit!;
+  for (const n of ['conditionRow', 'readRule', 'errorWords', 'elementFor', 'el', 'ui']) assert.equal(typeof kit[n], 'function', n);
+  const words: Record<string, string> = { 'form.ui.op.above': 'is above', 'form.ui.for': 'for __duration__' };
+  kit.useWords((k, subs) => words[k]?.replace('__duration__', subs?.duration ?? '') ?? null);
+  assert.equal(window.UpperstackAlertForm!.summary({ when: { field: 't', op: 'above', value: 30, for: '5m' } }), 't is above 30 for 5m');
+});
