@@ -14,7 +14,7 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 export const hasOwn = Object.prototype.hasOwnProperty;
 
 /** obj[key] = value, also for "__proto__", which an assignment would take as the prototype. */
-function put<T>(obj: Record<string, T>, key: string, value: T): void {
+export function put<T>(obj: Record<string, T>, key: string, value: T): void {
   if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   else obj[key] = value;
 }
