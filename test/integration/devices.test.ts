@@ -179,6 +179,17 @@ test('MQTT: a SenML base name names the device as a device member does, with the
   assert.equal((await readings('devB')).filter((r) => r.fields.t === 40).length, 0);
 });
 
+test('a registry tag named "__proto__" is refused with 400 naming it, not dropped', async () => {
+  const made = await curl('/api/v1/devices', '{"id":"protoTag","tags":{"__proto__":"acme","site":"n"}}', [bearer(rt.apiKey)]);
+  assert.equal(made.status, 400, made.body);
+  assert.match(made.body, /tag name \\"__proto__\\" cannot name a tag/);
+  assert.equal((await cli('list')).out.includes('protoTag'), false);
+  // And in a reading, on every input: refused naming it, where /ingest answered 202 before.
+  const ingest = await curl('/ingest/free4', '{"__proto__":5,"a":1}');
+  assert.equal(ingest.status, 422, ingest.body);
+  assert.match(ingest.body, /__proto__: \\"__proto__\\" cannot name a field/);
+});
+
 test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async () => {
   assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, '{"c":1}'), /"accepted":1/);
   assert.match(await coap('/telemetry/devB', '{"c":2}'), /4\.01/);
