@@ -13,8 +13,19 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 export const hasOwn = Object.prototype.hasOwnProperty;
 
+/**
+ * The one name no field or tag may have: an object member of that name is its prototype to most
+ * JavaScript code, so stores, query answers and flows would each keep or lose it their own way.
+ * Decoders keep it as an own member (see put), so that this refuses it for every format.
+ */
+export const RESERVED_NAME = '__proto__';
+
+export function reservedName(path: string, what: 'field' | 'tag'): InvalidReadingError {
+  return new InvalidReadingError(`${path}: "${RESERVED_NAME}" cannot name a ${what} (JavaScript reserves it): rename it`, { path });
+}
+
 /** obj[key] = value, also for "__proto__", which an assignment would take as the prototype. */
-function put<T>(obj: Record<string, T>, key: string, value: T): void {
+export function put<T>(obj: Record<string, T>, key: string, value: T): void {
   if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   else obj[key] = value;
 }
@@ -43,6 +54,7 @@ export class Flattener<T extends FieldValue> {
     }
     const v = this.convert(value, path);
     if (v === undefined) return;
+    if (name === RESERVED_NAME) throw reservedName(path, this.what === 'fields' ? 'field' : 'tag');
     if (hasOwn.call(this.out, name)) {
       throw new InvalidReadingError(`${path} would be stored as ${this.what === 'fields' ? 'field' : 'tag'} "${name}", which the reading already has: two values cannot have the same name`, { path });
     }

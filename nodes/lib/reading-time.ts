@@ -28,19 +28,25 @@ export function timeAsJson(ts: number): number | string {
 /** Parses ISO 8601 or epoch s / ms / µs / ns into epoch milliseconds. */
 export function parseTimestamp(value: unknown, path = 'ts'): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new InvalidReadingError(`${path} must be a non-negative epoch time, got ${value}`, { path });
-    if (value < SECONDS_LIMIT) return Math.round(value * 1000);
-    if (value < 1e14) return Math.round(value);
-    if (value < 1e17) return Math.round(value / 1000);
-    const ms = Math.round(value / 1e6);
-    // Said here, in the unit it was read in: the schema's bound would name only the scaled value.
-    if (ms > MAX_DATE_MS) throw new InvalidReadingError(`${path} ${value} read as epoch nanoseconds is past the last date there is (+275760-09-13)`, { path });
-    return ms;
+    if (!Number.isFinite(value)) throw new InvalidReadingError(`${path} must be a finite epoch time, got ${value}`, { path });
+    // Before 1970 is negative; its unit is told by its size, as for a time after 1970.
+    const size = Math.abs(value);
+    let ms: number;
+    if (size < SECONDS_LIMIT) ms = Math.round(value * 1000);
+    else if (size < 1e14) ms = Math.round(value);
+    else if (size < 1e17) ms = Math.round(value / 1000);
+    else {
+      ms = Math.round(value / 1e6);
+      // Said here, in the unit it was read in: the schema's bound would name only the scaled value.
+      if (Math.abs(ms) > MAX_DATE_MS) throw new InvalidReadingError(`${path} ${value} read as epoch nanoseconds is ${value < 0 ? 'before the first date there is (-271821-04-20)' : 'past the last date there is (+275760-09-13)'}`, { path });
+    }
+    // -0 (a negative time rounded to zero) is stored as 0.
+    return ms === 0 ? 0 : ms;
   }
   if (typeof value === 'bigint') return parseTimestamp(Number(value), path);
   if (typeof value === 'string') {
     const trimmed = value.trim();
-    if (/^\d+(\.\d+)?$/.test(trimmed)) return parseTimestamp(Number(trimmed), path);
+    if (/^-?\d+(\.\d+)?$/.test(trimmed)) return parseTimestamp(Number(trimmed), path);
     // Only accept full ISO 8601 date-times; Date.parse alone is too lenient.
     const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(trimmed);
     if (iso) {

@@ -127,7 +127,7 @@ function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | u
   if (t === undefined || t === null) ts = receivedAt;
   // Past the last date (as nanoseconds) parseTimestamp throws: the general path makes that this item's error alone.
   else if (epochMs && Number.isInteger(t)) ts = t as number;
-  else if (typeof t === 'number' && t >= 0 && t <= LAST_NS) ts = parseTimestamp(t);
+  else if (typeof t === 'number' && t >= -LAST_NS && t <= LAST_NS) ts = parseTimestamp(t);
   else return undefined;
   const { maxFields, maxStringLength } = limits;
   const fields: Record<string, FieldValue> = {};

@@ -156,6 +156,40 @@ test('MQTT: a payload naming a registered device under another topic is dead-let
   assert.equal((await readings('devB')).filter((r) => r.fields.t === 8 || r.fields.t === 9).length, 0);
 });
 
+test('MQTT: a SenML base name names the device as a device member does, with the registered-device rule', async () => {
+  const pub = (topic: string, body: string, v5: string[] = []) => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', ...v5, '-t', topic, '-m', body]);
+  // A gateway publishing for two devices behind it, as SenML told apart by its bytes and by its MQTT 5 content type.
+  await pub('devices/gw1/telemetry', '[{"bn":"senA:","n":"t","v":1},{"bn":"senB:","n":"t","v":2}]');
+  await pub('devices/gw1/telemetry', '[{"bn":"urn:dev:ow:senC:","n":"t","v":3}]', ['-V', 'mqttv5', '-D', 'publish', 'content-type', 'application/senml+json']);
+  // Naming a registered device under another device's topic.
+  await pub('devices/free3/telemetry', '[{"bn":"devB:","n":"t","v":40}]');
+  for (const [device, t] of [['senA', 1], ['senB', 2], ['urn:dev:ow:senC', 3]] as const) {
+    const r = await eventually(async () => {
+      const list = await readings(encodeURIComponent(device));
+      return list.length ? list : undefined;
+    });
+    assert.deepEqual(r.map((x) => x.fields), [{ t }]);
+  }
+  assert.deepEqual(await readings('gw1'), []);
+  const letter = await eventually(async () => {
+    const res = await rt.get('/api/v1/deadletters?code=DEVICE_MISMATCH&device=free3');
+    return ((await res.json()) as { deadLetters: Array<{ device: string; reason: string }> }).deadLetters[0];
+  });
+  assert.match(letter.reason, /names device "devB" but the topic names "free3"/);
+  assert.equal((await readings('devB')).filter((r) => r.fields.t === 40).length, 0);
+});
+
+test('a registry tag named "__proto__" is refused with 400 naming it, not dropped', async () => {
+  const made = await curl('/api/v1/devices', '{"id":"protoTag","tags":{"__proto__":"acme","site":"n"}}', [bearer(rt.apiKey)]);
+  assert.equal(made.status, 400, made.body);
+  assert.match(made.body, /tag name \\"__proto__\\" cannot name a tag/);
+  assert.equal((await cli('list')).out.includes('protoTag'), false);
+  // And in a reading, on every input: refused naming it, where /ingest answered 202 before.
+  const ingest = await curl('/ingest/free4', '{"__proto__":5,"a":1}');
+  assert.equal(ingest.status, 422, ingest.body);
+  assert.match(ingest.body, /__proto__: \\"__proto__\\" cannot name a field/);
+});
+
 test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async () => {
   assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, '{"c":1}'), /"accepted":1/);
   assert.match(await coap('/telemetry/devB', '{"c":2}'), /4\.01/);

@@ -15,6 +15,7 @@ import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { packageRoot } from '../../nodes/lib/paths';
 import { tempDir } from '../helpers/temp';
+import { encode } from '../../nodes/lib/codec';
 
 const run = promisify(execFile);
 let rt: Runtime;
@@ -78,6 +79,26 @@ test('/ingest: 202 only with the readings stored, in every content type and gzip
   assert.deepEqual(stored.map((r) => r.fields.temperature), [22.5, 23, 24, 25, 26, 27]);
   assert.deepEqual(stored[0].fields, { temperature: 22.5, door: true, mode: 'eco' });
   assert.equal(stored[3].tags['temperature.unit'], 'Cel');
+});
+
+test('/ingest: a negative epoch time is stored and read back as the time before 1970 it is, in JSON, CBOR, MessagePack and protobuf', async () => {
+  const bodies: Array<[string, string | Buffer]> = [
+    ['application/json', '{"a":1,"ts":-86400}'],
+    ['application/cbor', encode('cbor', { a: 2, ts: -1e12 })],
+    ['application/msgpack', encode('msgpack', { a: 3, ts: -1e12 + 1 })],
+    ['application/x-protobuf', encode('protobuf', { device: 'pre1970', ts: -1, fields: { a: 4 }, tags: {} })],
+  ];
+  for (const [type, body] of bodies) {
+    const r = await post('/ingest/pre1970', body, type);
+    assert.equal(r.status, 202, `${type}: ${r.body}`);
+  }
+  const stored = await readingsCount('pre1970', 4);
+  assert.deepEqual(stored.map((r) => [r.ts, r.fields.a]), [
+    ['1938-04-24T22:13:20.000Z', 2],
+    ['1938-04-24T22:13:20.001Z', 3],
+    ['1969-12-31T00:00:00.000Z', 1],
+    ['1969-12-31T23:59:59.000Z', 4],
+  ]);
 });
 
 test('/ingest: every error status names what is wrong, as JSON; what was read is dead-lettered', async () => {

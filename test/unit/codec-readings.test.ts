@@ -39,3 +39,48 @@ test('bytes of no known format and oversized payloads are refused with the reaso
   assert.throws(() => decodeReadings(Buffer.from([0xc1, 0xc1]), { format: 'auto', receivedAt: 0, maxBytes: 100 }), UnsupportedFormatError);
   assert.throws(() => decodeReadings(Buffer.alloc(101, 0x20), { format: 'auto', receivedAt: 0, maxBytes: 100 }), /more than the limit of 100 bytes/);
 });
+
+test('a field or tag named "__proto__" is refused in every format, naming it, where it was dropped, renamed or kept before', () => {
+  const NOW = 1767225600000;
+  const field: Record<string, unknown> = { a: 1 };
+  Object.defineProperty(field, '__proto__', { value: 5, enumerable: true });
+  const tagged = { a: 1, tags: JSON.parse('{"__proto__":"x"}') as Record<string, string> };
+  const double = Buffer.alloc(8);
+  double.writeDoubleLE(5);
+  // protobufjs cannot write the key: the map entry's bytes are spelled out (field 3, key "__proto__", Value.number 5).
+  const entry = Buffer.concat([Buffer.from([0x0a, 0x09]), Buffer.from('__proto__'), Buffer.from([0x12, 0x09, 0x09]), double]);
+  const pbField = Buffer.concat([encode('protobuf', { device: 'd1', ts: NOW, fields: { a: 1 }, tags: {} }), Buffer.from([0x1a, entry.length]), entry]);
+  const tagEntry = Buffer.concat([Buffer.from([0x0a, 0x09]), Buffer.from('__proto__'), Buffer.from([0x12, 0x01]), Buffer.from('x')]);
+  const pbTag = Buffer.concat([encode('protobuf', { device: 'd1', ts: NOW, fields: { a: 1 }, tags: {} }), Buffer.from([0x22, tagEntry.length]), tagEntry]);
+  const cases: Array<[string, 'json' | 'cbor' | 'msgpack' | 'protobuf' | 'lineprotocol' | 'xml', Buffer, RegExp]> = [
+    ['JSON field', 'json', Buffer.from('{"__proto__":5,"a":1}'), /^__proto__: "__proto__" cannot name a field \(JavaScript reserves it\): rename it$/],
+    ['JSON tag', 'json', Buffer.from('{"a":1,"tags":{"__proto__":"x"}}'), /^tags\.__proto__: "__proto__" cannot name a tag/],
+    ['JSON fields member', 'json', Buffer.from('{"fields":{"__proto__":5,"a":1}}'), /^fields\.__proto__: "__proto__" cannot name a field/],
+    ['CBOR field', 'cbor', encode('cbor', field), /^__proto__: "__proto__" cannot name a field/],
+    ['CBOR tag', 'cbor', encode('cbor', tagged), /^tags\.__proto__: "__proto__" cannot name a tag/],
+    ['MessagePack field', 'msgpack', encode('msgpack', field), /"__proto__" cannot name a field or tag/],
+    ['protobuf field', 'protobuf', pbField, /^fields\.__proto__: "__proto__" cannot name a field/],
+    ['protobuf tag', 'protobuf', pbTag, /^tags\.__proto__: "__proto__" cannot name a tag/],
+    ['line protocol field', 'lineprotocol', Buffer.from('m __proto__=5,a=1'), /^\[0\]\.fields\.__proto__: "__proto__" cannot name a field/],
+    ['line protocol tag', 'lineprotocol', Buffer.from('m,__proto__=x a=1'), /^\[0\]\.tags\.__proto__: "__proto__" cannot name a tag/],
+    ['XML field', 'xml', Buffer.from('<reading><__proto__>5</__proto__><a>1</a></reading>'), /^\[0\]\.fields\.__proto__: "__proto__" cannot name a field/],
+    ['XML tag', 'xml', Buffer.from('<reading><a>1</a><tag name="__proto__">x</tag></reading>'), /^\[0\]\.tags\.__proto__: "__proto__" cannot name a tag/],
+  ];
+  for (const [what, format, payload, message] of cases) {
+    let error: { code: string; message: string } | undefined;
+    try {
+      const out = decodeReadings(payload, { format, device: 'd1', receivedAt: NOW, maxBytes: 1 << 20 });
+      assert.equal(out.readings.length, 0, `${what}: ${JSON.stringify(out.readings)}`);
+      error = out.rejected[0]?.error;
+    } catch (err) {
+      error = err as { code: string; message: string };
+    }
+    assert.equal(error?.code, 'INVALID_READING', what);
+    assert.match(error.message, message, what);
+  }
+  // As a value, or inside a longer name, it is an ordinary string.
+  const ok = decodeReadings(encode('protobuf', { device: 'd1', ts: NOW, fields: { a: '__proto__' }, tags: { x: '__proto__' } }), { format: 'protobuf', device: 'd1', receivedAt: NOW, maxBytes: 1 << 20 });
+  assert.deepEqual(ok.readings[0].fields, { a: '__proto__' });
+  const nested = decodeReadings(encode('cbor', { n: { __x: 1 }, v: '__proto__' }), { format: 'cbor', device: 'd1', receivedAt: NOW, maxBytes: 1 << 20 });
+  assert.deepEqual(nested.readings[0].fields, { 'n.__x': 1, v: '__proto__' });
+});

@@ -50,6 +50,17 @@ describe('SenML resolution (RFC 8428)', () => {
     assert.deepEqual(own[0].fields, { temp: 1 });
   });
 
+  test('a base name ending in ":" names the device over the transport\'s, as a gateway sends for the devices behind it', () => {
+    const gw = read([{ bn: 'devA:', n: 't', v: 1 }, { bn: 'devB:', n: 't', v: 2 }, { bn: '/3303/0/', n: '5700', v: 3 }], 'gw1').readings;
+    assert.deepEqual(gw, [
+      { device: 'devA', ts: NOW, fields: { t: 1 }, tags: {} },
+      { device: 'devB', ts: NOW, fields: { t: 2 }, tags: {} },
+      { device: 'gw1', ts: NOW, fields: { '/3303/0/5700': 3 }, tags: {} },
+    ]);
+    const urn = read([{ bn: 'urn:dev:ow:10e2073a01080063:', n: 'temp', u: 'Cel', v: 23.1 }], 'gw1').readings;
+    assert.deepEqual(urn, [{ device: 'urn:dev:ow:10e2073a01080063', ts: NOW, fields: { temp: 23.1 }, tags: { 'temp.unit': 'Cel' } }]);
+  });
+
   test('relative times count from receipt; base value and base sum are added; every value type', () => {
     const { readings } = read(
       [

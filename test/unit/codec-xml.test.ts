@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { encode, formatFromContentType, sniff } from '../../nodes/lib/codec';
 import { decodeReadings } from '../../nodes/lib/codec/readings';
 import { decodeXml } from '../../nodes/lib/codec/xml';
-import { DecodeError } from '../../nodes/lib/errors';
+import { DecodeError, InvalidReadingError } from '../../nodes/lib/errors';
 
 const NOW = 1767225600000;
 const read = (xml: string, device?: string) => decodeReadings(Buffer.from(xml, 'utf8'), { format: 'xml', device, receivedAt: NOW, maxBytes: 1 << 20 });
@@ -81,6 +81,19 @@ describe('XML readings', () => {
     assert.equal(readings.length, 1);
     assert.equal(rejected[0].index, 1);
     assert.match(rejected[0].error.message, /has no fields/);
+  });
+
+  test('a field or tag given twice rejects the reading, as in the other formats, whatever the element or type', () => {
+    const cases: Array<[string, string]> = [
+      ['<reading><field name="a">1</field><field name="a" type="string">x</field></reading>', 'fields.a would be stored as field "a", which the reading already has: two values cannot have the same name (XML line 1)'],
+      ['<reading><a>1</a><field name="a">1</field></reading>', 'fields.a would be stored as field "a", which the reading already has: two values cannot have the same name (XML line 1)'],
+      ['<readings>\n<reading><t>1</t></reading>\n<reading><t>1</t><tag name="site">lab</tag>\n<tag name="site">other</tag></reading></readings>', '[1].tags.site would be stored as tag "site", which the reading already has: two values cannot have the same name (XML line 4)'],
+    ];
+    for (const [xml, message] of cases) {
+      assert.throws(() => read(xml, 'd1'), (err: unknown) => err instanceof InvalidReadingError && err.code === 'INVALID_READING' && err.message === message, xml);
+    }
+    // A field and a tag may share a name: they are kept apart.
+    assert.deepEqual(read('<reading><a>1</a><tag name="a">x</tag></reading>', 'd1').readings[0], { device: 'd1', ts: NOW, fields: { a: 1 }, tags: { a: 'x' } });
   });
 
   test('content types, sniffing and a round trip through encode', () => {

@@ -132,6 +132,9 @@ describe('DeviceRegistry', () => {
     await assert.rejects(reg.add({ id: 'a/b' }), BadDeviceIdError);
     await assert.rejects(reg.add({ id: 'x', tags: { 'bad key': 'v' } }), /tag name/);
     await assert.rejects(reg.add({ id: 'x', meta: { fw: { nested: 1 } } }), /metadata/);
+    // Copied onto readings, which refuse the name: refused here, not dropped.
+    await assert.rejects(reg.add({ id: 'x', tags: JSON.parse('{"__proto__":"acme","site":"n"}') as Record<string, unknown> }), /tag name "__proto__" cannot name a tag/);
+    await assert.rejects(reg.add({ id: 'x', meta: JSON.parse('{"__proto__":"X1"}') as Record<string, unknown> }), /metadata name "__proto__" cannot be used/);
     const generated = await reg.add({});
     assert.match(generated.device.id, /^d[0-9a-f]{12}$/);
   });

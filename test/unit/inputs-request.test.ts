@@ -65,6 +65,28 @@ describe('HTTP/CoAP request outcome', () => {
     }
   });
 
+  test('a negative epoch time is before 1970 in every format, its unit told by its size as after 1970', () => {
+    const before = { device: 'd1', ts: -1e12, fields: { t: 1 }, tags: {} };
+    const bodies: Array<[string, Buffer | string]> = [
+      ['application/json', '{"t":1,"ts":-1000000000000}'],
+      ['application/json', '{"t":1,"ts":"-1000000000000"}'],
+      ['application/json', '{"t":1,"timestamp":-1000000000}'],
+      ['application/json', '[{"ts":-1000000000000,"fields":{"t":1}}]'],
+      ['application/cbor', encode('cbor', before)],
+      ['application/msgpack', encode('msgpack', before)],
+      ['application/x-protobuf', encode('protobuf', before)],
+      ['application/xml', encode('xml', before)],
+      ['application/xml', '<reading ts="-1000000000000"><t>1</t></reading>'],
+    ];
+    for (const [contentType, payload] of bodies) {
+      const out = processRequest(req({ device: 'd1', contentType, payload }), { ...opts, protoType: 'upperstack.Reading' });
+      assert.deepEqual(out.failures, [], contentType);
+      assert.deepEqual(out.readings.map((r) => [new Date(r.ts).toISOString(), r.fields.t]), [['1938-04-24T22:13:20.000Z', 1]], `${contentType} ${String(payload)}`);
+    }
+    const protobufSecond = processRequest(req({ device: 'd1', contentType: 'application/x-protobuf', payload: encode('protobuf', { ...before, ts: -1 }) }), { ...opts, protoType: 'upperstack.Reading' });
+    assert.deepEqual(protobufSecond.readings.map((r) => r.ts), [-1000]);
+  });
+
   test('refusals: empty, malformed, unsupported type, another device', () => {
     assert.equal(processRequest(req({ device: 'd', contentType: 'application/json', payload: '' }), opts).refusal, 'malformed');
     const bad = processRequest(req({ device: 'd', contentType: 'application/json', payload: '{"t": 1,' }), opts);

@@ -61,12 +61,15 @@ test('values that are not numbers, booleans or strings are rejected with their d
   assert.match(bin.message, /n\.raw must be a number, boolean or string, got binary data/);
 });
 
-test('"__proto__" is an ordinary field name, not a prototype', () => {
+test('"__proto__" is never a prototype: inside a dotted name it is text, as a whole field or tag name it is refused', () => {
   const r = decodeReadings(Buffer.from('{"__proto__":{"polluted":1},"v":2}'), { format: 'json', device: 'd', receivedAt: 5 }).readings[0];
   assert.deepEqual(Object.keys(r.fields).sort(), ['__proto__.polluted', 'v']);
   assert.equal(Object.getPrototypeOf(r.fields), Object.prototype);
-  const top = decodeReadings(Buffer.from('{"__proto__":3}'), { format: 'json', device: 'd', receivedAt: 5 }).readings[0];
-  assert.equal(Object.getOwnPropertyDescriptor(top.fields, '__proto__')?.value, 3);
+  const top = decodeReadings(Buffer.from('{"__proto__":3,"v":2}'), { format: 'json', device: 'd', receivedAt: 5 });
+  assert.deepEqual(top.readings, []);
+  assert.equal(top.rejected[0].error.message, '__proto__: "__proto__" cannot name a field (JavaScript reserves it): rename it');
+  // A null value is nothing to store, under any name.
+  assert.deepEqual(decodeReadings(Buffer.from('{"__proto__":null,"v":2}'), { format: 'json', device: 'd', receivedAt: 5 }).readings[0].fields, { v: 2 });
 });
 
 test('CBOR and MessagePack nesting flattens like JSON', () => {

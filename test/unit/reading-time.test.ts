@@ -33,3 +33,16 @@ test('in a batch, a time past the last date rejects that reading alone', () => {
   const one = normalizeReadings({ ts: 1e300, v: 1 }, { device: 'd1', receivedAt: 0 });
   assert.deepEqual([one.readings.length, one.rejected[0]?.error.message], [0, 'ts 1e+300 read as epoch nanoseconds is past the last date there is (+275760-09-13)']);
 });
+
+test('a negative epoch number is a time before 1970, read in the unit its size tells, as a positive one', () => {
+  assert.equal(parseTimestamp(-86400), -86_400_000);
+  assert.equal(parseTimestamp(-1e12), -1e12);
+  assert.equal(parseTimestamp(-1e15), -1e12);
+  assert.equal(parseTimestamp(-1e18), -1e12);
+  assert.equal(parseTimestamp('-86400'), -86_400_000);
+  assert.ok(Object.is(parseTimestamp(-0.0001), 0), 'no negative zero');
+  assert.throws(() => parseTimestamp(-1e300), (err: unknown) => err instanceof InvalidReadingError && err.message === 'ts -1e+300 read as epoch nanoseconds is before the first date there is (-271821-04-20)');
+  assert.throws(() => parseTimestamp(-Infinity), /ts must be a finite epoch time, got -Infinity/);
+  const flat = normalizeReadings({ ts: -86400, v: 1 }, { device: 'd1', receivedAt: 0 });
+  assert.deepEqual(flat.readings.map((r) => r.ts), [-86_400_000]);
+});

@@ -5,6 +5,7 @@
 import type { Decoder as DecoderType, Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': 'import' };
 import { DecodeError, InvalidReadingError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
+import { put } from '../reading-flatten';
 import { findCborProblem } from './cbor-scan';
 
 // cbor-x's types are ESM-only (the index.d.cts its exports name is not shipped), so a
@@ -14,6 +15,9 @@ const { Decoder, Encoder } = require('cbor-x') as { Decoder: typeof DecoderType;
 // useRecords: false keeps the output plain RFC 8949 maps that other CBOR
 // libraries (and devices) read; records are a cbor-x-only extension.
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+// Gives every map as a Map: cbor-x renames a "__proto__" key of an object to "__proto_", and the
+// readings check must see it as it was sent to refuse it.
+const mapDecoder = new Decoder({ useRecords: false, mapsAsObjects: false });
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
 
 /**
@@ -24,9 +28,11 @@ const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
 export function decodeCbor(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
   const problem = findCborProblem(buf, limits);
   if (problem) throw problem.error ?? new DecodeError(problem.message, { format: 'cbor', offset: problem.offset });
+  // "__proto__" as CBOR text (0x69 and its nine bytes): possibly a map key, so the maps are built here.
+  const proto = buf.length >= 10 && Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).includes(PROTO_TEXT);
   let value: unknown;
   try {
-    value = decoder.decode(buf);
+    value = (proto ? mapDecoder : decoder).decode(buf);
   } catch (err) {
     // Well-formed but not representable, e.g. a map with an array as a key.
     const reason = err instanceof Error ? err.message : String(err);
@@ -35,8 +41,10 @@ export function decodeCbor(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): un
   // Tag 259 (RFC 8949's registered "map with any keys", what cbor-x writes for a JS Map) comes back as a Map;
   // the rest of the pipeline reads plain objects. The bytes of the tag's header are looked for first, so data
   // without it is not walked.
-  return indexOfTag259(buf) >= 0 ? mapsToObjects(value) : value;
+  return proto || indexOfTag259(buf) >= 0 ? mapsToObjects(value) : value;
 }
+
+const PROTO_TEXT = Buffer.from([0x69, ...Buffer.from('__proto__')]);
 
 /** Where the header of tag 259 (0xD9 0x01 0x03) is; a match inside other data only costs a walk. */
 function indexOfTag259(buf: Uint8Array): number {
@@ -46,9 +54,9 @@ function indexOfTag259(buf: Uint8Array): number {
   return -1;
 }
 
-/** A key as cbor-x makes it for a plain map: text as is, numbers, booleans and null as text, anything else refused. */
+/** A key as cbor-x makes it for a plain map: text as is ("__proto__" too, kept by put), numbers, booleans and null as text, anything else refused. */
 function plainKey(key: unknown): string {
-  if (typeof key === 'string') return key === '__proto__' ? '__proto_' : key;
+  if (typeof key === 'string') return key;
   if (typeof key === 'number' || typeof key === 'boolean' || typeof key === 'bigint' || key === null || key === undefined) return String(key);
   throw new DecodeError(`CBOR data is well-formed but cannot be decoded: a map (tag 259) has a key of type ${Array.isArray(key) ? 'array' : typeof key}; keys must be text or numbers`, { format: 'cbor' });
 }
@@ -62,7 +70,7 @@ function mapsToObjects(root: unknown): unknown {
     let v = parent[key];
     if (v instanceof Map) {
       const obj: Record<string, unknown> = {};
-      for (const [k, item] of v) obj[plainKey(k)] = item;
+      for (const [k, item] of v) put(obj, plainKey(k), item);
       parent[key] = v = obj;
     }
     if (Array.isArray(v)) for (let i = 0; i < v.length; i++) stack.push([v as unknown as Record<number, unknown>, i]);

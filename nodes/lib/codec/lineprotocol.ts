@@ -15,6 +15,7 @@
 import type { FieldValue, Reading } from '../reading';
 import { ConfigError, DecodeError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
 import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
+import { put } from '../reading-flatten';
 import { decodeUtf8 } from './text';
 
 export type Precision = 'ns' | 'us' | 'ms' | 's';
@@ -117,7 +118,7 @@ class LineParser {
       if (value === '') this.fail(`tag ${q(key)} has an empty value (omit the tag instead)`, valueAt);
       // InfluxDB refuses the point rather than pick one of the values: which the sender meant is unknowable.
       if (Object.hasOwn(tags, key)) this.fail(`tag ${q(key)} appears twice (duplicate tags)`, keyAt);
-      tags[key] = value;
+      put(tags, key, value);
     }
     if (s[this.p] !== ' ') this.fail(`measurement ${q(measurement)} has no fields: expected a space and then key=value`);
     this.skipSpaces();
@@ -157,7 +158,7 @@ class LineParser {
       if (Object.hasOwn(fields, key) && typeof fields[key] !== typeof value) {
         this.fail(`field ${q(key)} is given twice, as a ${typeName(fields[key])} and as a ${typeName(value)} (field type conflict)`, valueAt);
       }
-      fields[key] = value;
+      put(fields, key, value);
       if (this.p < this.end && s[this.p] === ',') {
         this.p++;
         continue;

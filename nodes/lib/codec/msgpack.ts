@@ -1,6 +1,7 @@
 import type { Decoder, Encoder } from '@msgpack/msgpack';
 import { DecodeError, InvalidReadingError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
+import { RESERVED_NAME } from '../reading-flatten';
 import { findMsgpackProblem } from './msgpack-scan';
 
 // Loaded with the first MessagePack payload: a runtime whose devices send JSON does not hold it.
@@ -24,6 +25,8 @@ export function decodeMsgpack(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS):
   } catch (err) {
     // Well-formed but not representable, e.g. a map whose key is itself a map.
     const reason = err instanceof Error ? err.message : String(err);
+    // The decoder stops at this key (it builds plain objects): refused in the words every format uses.
+    if (/key __proto__ is not allowed/.test(reason)) throw new InvalidReadingError(`a map key: "${RESERVED_NAME}" cannot name a field or tag (JavaScript reserves it): rename it`, { format: 'msgpack' });
     throw new DecodeError(`MessagePack data is well-formed but cannot be decoded: ${reason}`, { format: 'msgpack' }, { cause: err });
   }
 }

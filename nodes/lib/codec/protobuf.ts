@@ -11,6 +11,7 @@ import type { FieldValue, Reading } from '../reading';
 import { ConfigError, DecodeError, UnsupportedFormatError, DepthExceededError, InvalidReadingError, TooManyFieldsError, TooManyReadingsError } from '../errors';
 import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
 import { packageRoot } from '../paths';
+import { reservedName } from '../reading-flatten';
 
 export const READING_TYPE = 'upperstack.Reading';
 export const BATCH_TYPE = 'upperstack.Batch';
@@ -184,6 +185,27 @@ function toReading(obj: Record<string, any>, limits: Limits, path: string): Part
   return out;
 }
 
+/** A map entry's key "__proto__" as protobuf writes it: field 1, length 9, the name. */
+const PROTO_KEY = Buffer.from([0x0a, 0x09, ...Buffer.from('__proto__')]);
+
+/**
+ * Reading.fields (field 3) or Reading.tags (field 4) holding the key "__proto__": protobufjs builds
+ * maps as plain objects and loses that key (a tag) or makes it the map's prototype (a field), so
+ * the bytes are looked at, where it is still there: the entry's tag byte and 1 or 2 length bytes
+ * before the key. Returns the path it would have.
+ */
+function reservedMapKey(buf: Uint8Array): string | undefined {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let i = b.indexOf(PROTO_KEY); i >= 2; i = b.indexOf(PROTO_KEY, i + 1)) {
+    if ((b[i - 1] & 0x80) !== 0) continue;
+    // The entry's length is one varint byte (an entry under 128 bytes) or two.
+    const at = (b[i - 2] & 0x80) !== 0 ? i - 3 : i - 2;
+    if (b[at] === 0x1a) return 'fields.__proto__';
+    if (b[at] === 0x22) return 'tags.__proto__';
+  }
+  return undefined;
+}
+
 /**
  * upperstack.Reading and upperstack.Batch tell themselves apart: a Batch holds only field 1 (its
  * readings), while a Reading that carries anything to store has field 2, 3 or 4 (ts, fields, tags).
@@ -221,6 +243,10 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
   } catch (err) {
     if (err instanceof TooManyReadingsError) throw err;
     throw decodeError(name, choice, buf, reader, err, limits);
+  }
+  if (name === READING_TYPE || name === BATCH_TYPE) {
+    const reserved = reservedMapKey(buf);
+    if (reserved) throw reservedName(reserved, reserved === 'fields.__proto__' ? 'field' : 'tag');
   }
   if (name === READING_TYPE) {
     // An empty result means none of Reading's field numbers occurred: almost surely another message type.

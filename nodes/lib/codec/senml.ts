@@ -8,12 +8,15 @@
  * Reading; its fields are named by the resolved names.
  *
  * Which part names the device:
- * - the transport's device (URL, topic) when there is one; a base name equal to
- *   that device (trailing ":", "/" or "." ignored) is then left out of the field
- *   names, so `{"bn":"dev1:","n":"temp"}` sent as dev1 gives the field `temp`;
- * - otherwise the base name (trailing separators removed), and the fields are
+ * - a base name ending in ":" (trailing separators removed), and the fields are
  *   the records' own names: `{"bn":"urn:dev:ow:10e2073a:","n":"temp"}` gives
- *   device `urn:dev:ow:10e2073a`, field `temp`.
+ *   device `urn:dev:ow:10e2073a`, field `temp`, whatever the transport names
+ *   (as a JSON `device` member, it wins over the topic; the inputs and the
+ *   decode node then hold it to the registered-device rule);
+ * - else the transport's device (URL, topic) when there is one, and other base
+ *   names (LwM2M's "/3303/0/") stay in the field names, unless equal to that
+ *   device (trailing ":", "/" or "." ignored);
+ * - else any base name, trailing separators removed.
  * Units become tags `<field>.unit`; a sum becomes the field itself when the
  * record has no value, `<field>.sum` when it has one. `vd` (data) is kept as
  * its base64url text; `ut` is not kept.
@@ -221,10 +224,14 @@ export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolve
     }
     let device = opts.device;
     let field = name;
+    const named = trimSeparators(bn);
     if (device === undefined || device === '') {
-      device = trimSeparators(bn) || undefined;
+      device = named || undefined;
       if (device !== undefined) field = n;
-    } else if (bn !== '' && trimSeparators(bn) === device) {
+    } else if (named !== '' && (named === device || bn.endsWith(':'))) {
+      // A base name ending in ":" is a device's name (RFC 8428's urn:dev:..., what the encode node writes)
+      // and wins over the transport's, as a JSON device member does: a gateway publishes for its devices.
+      device = named;
       field = n;
     }
     if (field === '') fail(format, 'has no name of its own: with the device named by the base name, give "n"', `${at}.n`);

@@ -23,9 +23,10 @@
  * prefixes are ignored (`<u:reading>` is a reading).
  */
 import type { SaxesParser as SaxesParserType, SaxesTag } from 'saxes';
-import { DecodeError, isLimitError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
+import { DecodeError, InvalidReadingError, isLimitError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
 import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
 import type { FieldValue } from '../reading';
+import { hasOwn, put } from '../reading-flatten';
 import { byteOffsetOf, decodeUtf8 } from './text';
 
 // Loaded with the first XML payload: a runtime whose devices send JSON does not hold it.
@@ -129,8 +130,13 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
       const done = leaf;
       leaf = undefined;
       if (++values > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'xml', line: parser.line }, limitSource(limits, 'maxFields'));
-      if (done.kind === 'tag') reading!.tags[done.name] = done.text;
-      else reading!.fields[done.name] = fieldValue(done);
+      const into: Record<string, FieldValue> = done.kind === 'tag' ? reading!.tags : reading!.fields;
+      // As every other format: two values of one name reject the reading, never one silently lost.
+      if (hasOwn.call(into, done.name)) {
+        const path = `${wrapper ? `[${readings.length}].` : ''}${done.kind === 'tag' ? 'tags' : 'fields'}.${done.name}`;
+        throw new InvalidReadingError(`${path} would be stored as ${done.kind} "${done.name}", which the reading already has: two values cannot have the same name (XML line ${parser.line})`, { path, format: 'xml', line: parser.line });
+      }
+      put(into, done.name, done.kind === 'tag' ? done.text : fieldValue(done));
       return;
     }
     if (reading && (depth === 1 || (depth === 0 && !wrapper))) {
@@ -175,7 +181,7 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
   try {
     parser.write(text).close();
   } catch (err) {
-    if (err instanceof DecodeError || isLimitError(err)) throw err;
+    if (err instanceof DecodeError || err instanceof InvalidReadingError || isLimitError(err)) throw err;
     throw new DecodeError(`XML payload is invalid: ${err instanceof Error ? err.message : String(err)}`, { format: 'xml' }, { cause: err });
   }
   if (!rootSeen) throw new DecodeError('XML payload has no root element', { format: 'xml', offset: 0 });

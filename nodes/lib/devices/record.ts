@@ -4,6 +4,7 @@
  * view of a record shown to people (no secret, no key).
  */
 import { BadDeviceIdError, BadParameterError } from '../errors';
+import { RESERVED_NAME } from '../reading-flatten';
 import type { DeviceRecord, DeviceView, MetaValue } from './types';
 
 /** Letters, digits and `. _ - : @`, 1 to 128 characters: safe as an MQTT topic level, a URL segment and a file name part. */
@@ -48,6 +49,8 @@ export function checkTags(tags: unknown, parameter = 'tags'): Record<string, str
   if (entries.length > MAX_TAGS) throw new BadParameterError(parameter, `at most ${MAX_TAGS} tags`);
   for (const [k, v] of entries) {
     if (!TAG_KEY.test(k)) throw new BadParameterError(parameter, `tag name "${k.slice(0, 64)}" must be 1 to 64 letters, digits, "_", "." or "-"`);
+    // Copied onto readings, which refuse it: refused here rather than lost.
+    if (k === RESERVED_NAME) throw new BadParameterError(parameter, `tag name "${RESERVED_NAME}" cannot name a tag (JavaScript reserves it): rename it`);
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new BadParameterError(parameter, `tag "${k}" must be a string`);
     const text = String(v);
     if (text.length > MAX_TAG_VALUE) throw new BadParameterError(parameter, `tag "${k}" is longer than ${MAX_TAG_VALUE} characters`);
@@ -64,6 +67,7 @@ export function checkMeta(meta: unknown): Record<string, MetaValue> {
   const out: Record<string, MetaValue> = {};
   for (const [k, v] of entries) {
     if (!TAG_KEY.test(k)) throw new BadParameterError('meta', `metadata name "${k.slice(0, 64)}" must be 1 to 64 letters, digits, "_", "." or "-"`);
+    if (k === RESERVED_NAME) throw new BadParameterError('meta', `metadata name "${RESERVED_NAME}" cannot be used (JavaScript reserves it): rename it`);
     if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
     else if (typeof v === 'boolean') out[k] = v;
     else if (typeof v === 'string' && v.length <= MAX_META_TEXT) out[k] = v;
