@@ -70,10 +70,14 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
       return undefined;
     }
     const path = packet.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8')).join('/');
-    const tag = packet.options.find((o) => o.name === 292)?.value.toString('hex') ?? '';
+    // Request-Tag (RFC 9175): two uploads to one resource from one endpoint at once are told apart by it.
+    // coap-packet names an option it does not know by its number as a string; a zero-length tag is a tag
+    // of its own, not the absence of one.
+    const requestTag = packet.options.find((o) => String(o.name) === '292');
+    const tag = requestTag ? `#${requestTag.value.toString('hex')}` : '';
     const size1 = packet.options.find((o) => o.name === 'Size1')?.value;
     const announced = size1 === undefined || size1.length > 4 ? undefined : size1.length === 0 ? 0 : size1.readUIntBE(0, size1.length);
-    const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}#${tag}`, block, packet.payload, Date.now(), announced);
+    const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}${tag}`, block, packet.payload, Date.now(), announced);
     if (result.type === 'error') {
       reply(sock, rinfo, check, result.code, Buffer.from(result.message), result.code === '4.13' ? [{ name: 'Size1', value: uint(maxBytes) }] : [], msg.length);
       return undefined;

@@ -3,7 +3,8 @@
  * a POST or PUT that carries Observe is stored like a plain one (RFC 7641: Observe
  * means nothing there), and a critical option the input does not understand is
  * refused 4.02 naming it (RFC 7252 §5.4.1), a proxy request 5.05, while an elective
- * option the input does not know is ignored.
+ * option the input does not know is ignored. Two Block1 uploads at once from one
+ * endpoint to one resource are kept apart by their Request-Tag (RFC 9175).
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -115,5 +116,61 @@ test('an unknown critical option is 4.02 naming it, a proxy request 5.05, and no
   assert.match(elective, /"accepted":1/);
   await waitFor(() => (stored.length ? true : undefined), 'the reading');
   assert.deepEqual(stored.map((r) => r.fields.t), [3]);
+  assert.deepEqual(failed, []);
+});
+
+test('two Block1 uploads from one endpoint to one resource at once, told apart by their Request-Tag, are each stored whole', async () => {
+  await load();
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  const answers = new Map<number, (p: ReturnType<typeof parse>) => void>();
+  sock.on('message', (m) => {
+    const p = parse(m);
+    answers.get(p.messageId)?.(p);
+  });
+  let mid = 700;
+  const send = (tag: number, num: number, more: boolean, payload: Buffer) => {
+    const messageId = ++mid;
+    // An answer that never comes fails the test rather than leaving it waiting.
+    const answer = new Promise<ReturnType<typeof parse>>((r, j) => {
+      const timer = setTimeout(() => j(new Error(`no answer to message ${messageId}`)), 10_000);
+      answers.set(messageId, (p) => {
+        clearTimeout(timer);
+        r(p);
+      });
+    });
+    // Block1 with 16-byte blocks (SZX 0); a Request-Tag (option 292) of one byte per upload.
+    const options = [
+      { name: 'Uri-Path', value: Buffer.from('telemetry') },
+      { name: 'Uri-Path', value: Buffer.from('ctag') },
+      { name: 'Content-Format', value: Buffer.from([50]) },
+      { name: 'Block1', value: Buffer.from([(num << 4) | (more ? 8 : 0)]) },
+      { name: 292, value: Buffer.from([tag]) },
+    ] as const;
+    sock.send(generate({ code: 'POST', messageId, token: Buffer.from([tag, num]), confirmable: true, payload, options: [...options] }), port, '127.0.0.1');
+    return answer;
+  };
+  const body = (base: number) => Buffer.from(JSON.stringify(Array.from({ length: 4 }, (_, i) => ({ ts: 1767225600000 + i * 1000, t: base + i }))));
+  const a = body(10);
+  const b = body(90);
+  assert.equal(a.length, b.length);
+  const blocks = Math.ceil(a.length / 16);
+  assert.ok(blocks >= 3);
+  try {
+    // The blocks of the two uploads alternate: A0 B0 A1 B1 ...
+    for (let num = 0; num < blocks; num++) {
+      const more = num < blocks - 1;
+      for (const [tag, whole] of [[1, a], [2, b]] as const) {
+        const p = await send(tag, num, more, whole.subarray(num * 16, (num + 1) * 16));
+        assert.equal(p.code, more ? '2.31' : '2.04', `upload ${tag} block ${num}: ${p.payload.toString()}`);
+        if (!more) assert.match(p.payload.toString(), /"accepted":4,"deadLettered":0/);
+      }
+    }
+  } finally {
+    sock.close();
+  }
+  await waitFor(() => (stored.length >= 8 ? true : undefined), 'both uploads');
+  assert.deepEqual(stored.map((r) => r.fields.t).sort((x, y) => Number(x) - Number(y)), [10, 11, 12, 13, 90, 91, 92, 93]);
+  assert.ok(stored.every((r) => r.device === 'ctag'));
   assert.deepEqual(failed, []);
 });
