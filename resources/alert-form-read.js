@@ -89,6 +89,7 @@
         at['/remindEvery'] = f.remind;
         if (numberOf(f.flapChanges) !== undefined || durationOf(f.flapWithin)) rule.flap = { changes: numberOf(f.flapChanges), within: durationOf(f.flapWithin) };
         at['/flap'] = f.flapChanges;
+        at['/flap/changes'] = f.flapChanges;
         at['/flap/within'] = f.flapWithin;
         if (f.tz.value !== 'UTC') rule.timezone = f.tz.value;
         ['sched', 'mute'].forEach(function (w) {

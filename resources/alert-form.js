@@ -294,7 +294,8 @@
          */
         function formProblem(read) {
             var bad = Array.prototype.filter.call(form.querySelectorAll('input'), function (i) { return i.validity && i.validity.badInput && !i.closest('[hidden]'); })[0];
-            if (bad) return { element: bad, message: words('notNumber') || 'not a number this field can hold (too large, or not a number at all)' };
+            // Said under the field's label like the server's errors: the pointer of the box it is in names it.
+            if (bad) return { element: bad, pointer: pointerOf(read.at, bad), message: words('notNumber') || 'not a number this field can hold (too large, or not a number at all)' };
             var deadman = deadmanRow();
             if (deadman && durationOf(state.fields.forD)) return { element: state.fields.forD, message: words('forNotUsed') || 'not used by "has not reported for", whose own box says how long: empty this one' };
             var list = read.rule.devices && read.rule.devices.list;
@@ -308,6 +309,15 @@
             var other = state.rules.filter(function (r) { return r.id !== self && key(r.name) === name; })[0];
             if (other) return { pointer: '/name', message: words('nameTaken', { name: other.name }) || 'a rule named "' + other.name + '" exists already: give this one another name' };
             return null;
+        }
+        /** The pointer of the most precise control in at that is, or holds, the element (undefined: none). */
+        function pointerOf(at, element) {
+            var best;
+            Object.keys(at).forEach(function (p) {
+                var c = typeof at[p] === 'function' ? at[p]() : at[p];
+                if (c && (c === element || c.contains(element)) && (best === undefined || p.length > best.length)) best = p;
+            });
+            return best;
         }
         function showProblem(read, p) {
             markError(read.at, p, read.rule);
