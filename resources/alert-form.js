@@ -111,6 +111,10 @@
             form.innerHTML = '';
             form.hidden = false;
             var f = state.fields = {};
+            // Errors show on what the person has typed into or changed, and on everything once Save is pressed;
+            // a new rule's empty form is not met with them. A stored rule's values were given: its errors show.
+            f.touched = [];
+            f.submitted = !!rule;
             f.name = el('input', { type: 'text', id: 'usaf-name', class: 'usaf-name', value: r.name, placeholder: ui('placeholder.name') });
             form.appendChild(el('h3', { text: ui(rule ? 'editRule' : 'newRule') }));
             form.appendChild(row(ui('row.name'), f.name));
@@ -146,7 +150,7 @@
             f.message = el('input', { type: 'text', class: 'usaf-message', value: r.message || '', placeholder: ui('placeholder.message') });
             var chips = el('span', { class: 'usaf-chips' });
             PLACEHOLDERS.forEach(function (p) {
-                chips.appendChild(el('button', { type: 'button', class: 'usaf-chip', text: '{' + p + '}', onclick: function () { f.message.value += '{' + p + '}'; changed(); } }));
+                chips.appendChild(el('button', { type: 'button', class: 'usaf-chip', text: '{' + p + '}', onclick: function () { f.message.value += '{' + p + '}'; touch({ target: f.message }); changed(); } }));
             });
             form.appendChild(row(ui('row.message'), el('span', {}, [f.message, chips])));
             var nt = r.notify;
@@ -227,6 +231,8 @@
                 el('button', { type: 'button', id: 'usaf-save', class: 'usaf-save', text: ui('save'), onclick: save }),
                 el('button', { type: 'button', class: 'usaf-cancel', text: ui('cancel'), onclick: function () { form.hidden = true; state.editing = null; } })
             ]));
+            form.addEventListener('input', touch);
+            form.addEventListener('change', touch);
             form.addEventListener('input', changed);
             form.addEventListener('change', changed);
             function show() {
@@ -263,6 +269,18 @@
         }
 
 
+        function touch(ev) {
+            var t = state.fields.touched;
+            if (ev.target && t.indexOf(ev.target) === -1) t.push(ev.target);
+        }
+        /** Whether an error on target (null: on no one control) is to be shown yet. */
+        function shown(target) {
+            var f = state.fields;
+            if (f.submitted) return true;
+            if (!target) return f.touched.length > 0;
+            return f.touched.some(function (t) { return t === target || target.contains(t); });
+        }
+
         function markError(at, err, rule) {
             var f = state.fields;
             form.querySelectorAll('.usaf-invalid').forEach(function (x) { x.classList.remove('usaf-invalid'); });
@@ -270,6 +288,7 @@
             if (!err) { f.error.textContent = ''; return; }
             var e = err.error || err;
             var target = e.element || (e.pointer !== undefined ? K.elementFor(at, String(e.pointer).replace(/^\/rule/, '')) : null);
+            if (!shown(target)) { f.error.textContent = ''; return; }
             var text = K.errorWords(e, rule, target);
             f.error.textContent = text;
             if (target) {
@@ -350,6 +369,7 @@
             var editing = state.editing;
             var path = editing ? 'rules/' + encodeURIComponent(editing.id) : 'rules';
             if (!editing && state.rules.some(function (r) { return r.id === read.rule.id; })) read.rule.id = read.rule.id + '-' + Date.now().toString(36).slice(-4);
+            state.fields.submitted = true;
             var problem = formProblem(read);
             if (problem) { showProblem(read, problem); return; }
             opts.request(editing ? 'PUT' : 'POST', path, read.rule).then(function (saved) {

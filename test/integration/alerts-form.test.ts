@@ -2,7 +2,8 @@
  * The alert rule form on /upperstack/alerts with what a person meets beyond the first rule: opening a rule
  * written through the API (nested groups, per-device thresholds, a second schedule window, notification
  * targets) and saving it unchanged leaves it as it was; notification targets chosen in the form; a name
- * already in use; a number too large for the field. In Debian's headless Chromium on the real runtime.
+ * already in use; a number too large for the field, said under its label; no error on a new rule's empty form until a
+ * field is typed into or Save is pressed. In Debian's headless Chromium on the real runtime.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -156,12 +157,24 @@ async function shownError(fieldSelector: string): Promise<string> {
   return top;
 }
 
-test('errors are said in words next to the field, under its label: a missing value, a negative duration, a device id no device can have', { timeout: 120_000 }, async () => {
+test('errors are said in words next to the field, under its label, once it is typed into or Save is pressed: a number too large, a missing name, a missing value, a negative duration, a device id no device can have', { timeout: 120_000 }, async () => {
   const before = await rules();
   await openRules();
   await page.click('#usaf-add');
+  // A new rule's form is not met with errors: a field's shows once it is typed into, the others' on Save.
+  await page.fill('.usaf-cond .usaf-value', '1e309');
+  assert.equal(await shownError('.usaf-cond .usaf-value'), 'Value: not a number this field can hold (too large, or not a number at all)');
+  await page.fill('.usaf-cond .usaf-value', '30');
+  await page.waitForSelector('.usaf-cond .usaf-value.usaf-invalid', { state: 'detached', timeout: 30_000 });
+  assert.equal(await page.textContent('.usaf-error'), '', 'the name not given yet is not an error before Save');
+  assert.equal(await page.locator('.usaf-invalid, .usaf-field-error').count(), 0);
+  await page.click('#usaf-save');
+  assert.equal(await shownError('#usaf-name'), 'Name: give the rule a name');
+  assert.deepEqual(await rules(), before);
+
   await page.fill('#usaf-name', 'Words please');
   await page.fill('.usaf-cond .usaf-field', 'temperature');
+  await page.fill('.usaf-cond .usaf-value', '');
   await page.click('#usaf-save');
   assert.equal(await shownError('.usaf-cond .usaf-value'), 'Value: enter a number');
 
