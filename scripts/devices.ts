@@ -3,6 +3,7 @@
  * its admin API (an API key with the admin scope). A secret is printed once,
  * when it is made; the runtime keeps only its hash.
  */
+import { put } from '../nodes/lib/reading-flatten';
 import { AdminUsageError, adminCall, parseAdminArgs, table, type AdminContext } from './admin-cli';
 
 export { AdminUsageError };
@@ -36,7 +37,8 @@ export function parseTagArgs(list: string[] | undefined): Record<string, string>
   for (const t of list ?? []) {
     const eq = t.indexOf('=');
     if (eq < 1) throw new AdminUsageError(`--tag ${t}: write name=value`);
-    tags[t.slice(0, eq)] = t.slice(eq + 1);
+    // put keeps a tag named "__proto__" (an assignment would drop it), so the runtime refuses it and says why.
+    put(tags, t.slice(0, eq), t.slice(eq + 1));
   }
   return tags;
 }

@@ -184,6 +184,11 @@ test('a registry tag named "__proto__" is refused with 400 naming it, not droppe
   assert.equal(made.status, 400, made.body);
   assert.match(made.body, /tag name \\"__proto__\\" cannot name a tag/);
   assert.equal((await cli('list')).out.includes('protoTag'), false);
+  // The CLI sends the tag as typed: the same refusal reaches the user, and no device is made without it.
+  const added = await cli('add', 'protoCli', '--tag', '__proto__=a');
+  assert.equal(added.code, 2, added.out);
+  assert.match(added.err, /400 .*"__proto__" cannot name a tag/);
+  assert.equal((await cli('list')).out.includes('protoCli'), false);
   // And in a reading, on every input: refused naming it, where /ingest answered 202 before.
   const ingest = await curl('/ingest/free4', '{"__proto__":5,"a":1}');
   assert.equal(ingest.status, 422, ingest.body);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode, encode, sniffDecoded } from '../../nodes/lib/codec';
 import { decodeReadings } from '../../nodes/lib/codec/readings';
+import { encodeSenmlCbor } from '../../nodes/lib/codec/senml';
 import { DecodeError, UnsupportedFormatError } from '../../nodes/lib/errors';
 
 test('sniffing hands back the value it had to decode, equal to a plain decode', () => {
@@ -52,7 +53,7 @@ test('a field or tag named "__proto__" is refused in every format, naming it, wh
   const pbField = Buffer.concat([encode('protobuf', { device: 'd1', ts: NOW, fields: { a: 1 }, tags: {} }), Buffer.from([0x1a, entry.length]), entry]);
   const tagEntry = Buffer.concat([Buffer.from([0x0a, 0x09]), Buffer.from('__proto__'), Buffer.from([0x12, 0x01]), Buffer.from('x')]);
   const pbTag = Buffer.concat([encode('protobuf', { device: 'd1', ts: NOW, fields: { a: 1 }, tags: {} }), Buffer.from([0x22, tagEntry.length]), tagEntry]);
-  const cases: Array<[string, 'json' | 'cbor' | 'msgpack' | 'protobuf' | 'lineprotocol' | 'xml', Buffer, RegExp]> = [
+  const cases: Array<[string, 'json' | 'cbor' | 'msgpack' | 'protobuf' | 'lineprotocol' | 'xml' | 'senml' | 'senml-cbor', Buffer, RegExp]> = [
     ['JSON field', 'json', Buffer.from('{"__proto__":5,"a":1}'), /^__proto__: "__proto__" cannot name a field \(JavaScript reserves it\): rename it$/],
     ['JSON tag', 'json', Buffer.from('{"a":1,"tags":{"__proto__":"x"}}'), /^tags\.__proto__: "__proto__" cannot name a tag/],
     ['JSON fields member', 'json', Buffer.from('{"fields":{"__proto__":5,"a":1}}'), /^fields\.__proto__: "__proto__" cannot name a field/],
@@ -65,6 +66,10 @@ test('a field or tag named "__proto__" is refused in every format, naming it, wh
     ['line protocol tag', 'lineprotocol', Buffer.from('m,__proto__=x a=1'), /^\[0\]\.tags\.__proto__: "__proto__" cannot name a tag/],
     ['XML field', 'xml', Buffer.from('<reading><__proto__>5</__proto__><a>1</a></reading>'), /^\[0\]\.fields\.__proto__: "__proto__" cannot name a field/],
     ['XML tag', 'xml', Buffer.from('<reading><a>1</a><tag name="__proto__">x</tag></reading>'), /^\[0\]\.tags\.__proto__: "__proto__" cannot name a tag/],
+    // After a base name naming the device, the record's own name is the field.
+    ['SenML field after the device', 'senml', Buffer.from('[{"bn":"d1:","n":"__proto__","v":1},{"n":"a","v":2}]'), /^\[0\]\.fields\.__proto__: "__proto__" cannot name a field/],
+    ['SenML only field after the device', 'senml', Buffer.from('[{"bn":"d1:","n":"__proto__","v":1}]'), /^\[0\]\.fields\.__proto__: "__proto__" cannot name a field/],
+    ['SenML CBOR field after the device', 'senml-cbor', encodeSenmlCbor([new Map<number, unknown>([[-2, 'd1:'], [0, '__proto__'], [2, 1]])]), /^\[0\]\.fields\.__proto__: "__proto__" cannot name a field/],
   ];
   for (const [what, format, payload, message] of cases) {
     let error: { code: string; message: string } | undefined;

@@ -336,3 +336,28 @@ test('a JSON value that is not a reading (42, "x", true, null) is INVALID_READIN
   // Bytes that are no JSON at all stay an unknown format.
   assert.throws(() => decodeReadings(Buffer.from('4 2'), { format: 'auto', device: 'd1', receivedAt: NOW }), { code: 'UNSUPPORTED_FORMAT' });
 });
+
+test('a SenML pack sent as application/json (HTTP) or Content-Format 50 (CoAP) is SenML, as MQTT tells it; other JSON arrays are readings as before', () => {
+  const pack = '[{"bn":"d1:","bt":1767225600,"n":"t","u":"Cel","v":21.5},{"n":"on","vb":true},{"n":"t","t":60,"v":22}]';
+  for (const r of [req({ device: 'd1', contentType: 'application/json', payload: pack }), req({ route: 'coap', device: 'd1', contentType: coapContentType(50), payload: pack })]) {
+    const out = processRequest(r, opts);
+    assert.equal(out.refusal, undefined, r.route);
+    assert.deepEqual(
+      out.readings.map((x) => [x.device, x.ts, x.fields, x.tags]),
+      [
+        ['d1', NOW, { t: 21.5, on: true }, { 't.unit': 'Cel' }],
+        ['d1', NOW + 60_000, { t: 22 }, {}],
+      ],
+      r.route,
+    );
+  }
+  // An array of readings, even with fields named like SenML labels among others, stays what it was.
+  const plain = processRequest(req({ device: 'd1', contentType: 'application/json', payload: `[{"ts":${NOW},"n":"a","v":1},{"ts":${NOW + 1},"t":2}]` }), opts);
+  assert.deepEqual(
+    plain.readings.map((x) => [x.device, x.ts, x.fields]),
+    [
+      ['d1', NOW, { n: 'a', v: 1 }],
+      ['d1', NOW + 1, { t: 2 }],
+    ],
+  );
+});

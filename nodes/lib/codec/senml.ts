@@ -28,6 +28,7 @@ import { decodeCbor } from './cbor';
 import { decodeJson } from './json';
 import type { Limits } from '../limits';
 import { previewJson } from '../preview';
+import { put } from '../reading-flatten';
 
 /** The newest SenML version this decoder understands (RFC 8428 is 10). */
 export const SENML_VERSION = 10;
@@ -260,8 +261,9 @@ export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolve
       else if (typeof vd === 'string' && /^[A-Za-z0-9_-]*={0,2}$/.test(vd)) value = vd;
       else fail(format, `"vd" must be base64url data, got ${typeof vd === 'string' ? JSON.stringify(vd.slice(0, 40)) : typeof vd}`, `${at}.vd`);
     }
-    if (value !== undefined) reading.fields[field] = value;
-    if (sum !== undefined) reading.fields[value === undefined ? field : `${field}.sum`] = bs + sum;
+    // put keeps a field named "__proto__" as an own member, so the readings check refuses it as for every format.
+    if (value !== undefined) put(reading.fields, field, value);
+    if (sum !== undefined) put(reading.fields, value === undefined ? field : `${field}.sum`, bs + sum);
     const unit = str(rec, 'u', at, format) ?? bu;
     if (unit !== undefined && unit !== '') reading.tags[`${field}.unit`] = unit;
   }

@@ -168,7 +168,10 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
       items = insertReadings(decodeJson(req.payload, REQUEST_LIMITS), req.device ?? '', req.receivedAt);
     } else {
       format = formatOf(req, opts);
-      items = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes, limits: REQUEST_LIMITS });
+      // A SenML pack labelled as plain JSON is SenML, as MQTT tells it from its bytes: its records are never fields "n" and "v".
+      const decoded = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes, limits: REQUEST_LIMITS, senmlInJson: true });
+      if (decoded.format === 'senml') format = 'senml';
+      items = decoded;
     }
   } catch (err) {
     if (err instanceof DeviceMismatchError) return refuse('forbidden', err, req.payload, req.device);
