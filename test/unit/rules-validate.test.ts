@@ -42,6 +42,9 @@ describe('rule validation', () => {
     assert.equal(newPointerOf({ ...EXAMPLE, devices: { list: ['door-1', 'door 1'] } }), '/devices/list/1');
     assert.equal(newPointerOf({ ...EXAMPLE, devices: { list: ['door/2'] } }), '/devices/list/0');
     assert.equal(newPointerOf({ ...EXAMPLE, devices: { list: ['door*'] } }), '/devices/list/0', 'no wildcards: the list names devices');
+    const silence = (devices: string[]) => ({ ...EXAMPLE, silences: [{ from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z' }, { from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', devices }] });
+    assert.equal(newPointerOf(silence(['door-1', 'door 1'])), '/silences/1/devices/1', 'a silence names devices by the same rule');
+    assert.equal(newPointerOf(silence(['door-1'])), 'valid');
     assert.throws(() => checkNewRuleDevices(validateRule({ ...EXAMPLE, devices: { list: ['door 1'] } })), /\/devices\/list\/0: "door 1" is not a device id: use 1 to 128 letters, digits/);
     assert.throws(() => validatePack({ rules: [{ ...EXAMPLE, devices: { list: ['door 1'] } }] }), /\/rules\/0\/devices\/list\/0: "door 1" is not a device id/);
     const ok = { ...EXAMPLE, devices: { list: ['plug1', 'a.b_c-d:e@f', 'x'.repeat(128)] } };

@@ -173,10 +173,14 @@ export function newRuleNameKey(name: string): string {
  * at load would delete it from rules.json at the next save).
  */
 export function checkNewRuleDevices(rule: Rule): void {
-  const list = 'list' in rule.devices ? rule.devices.list : [];
-  for (const [i, id] of list.entries()) {
-    const problem = deviceIdProblem(id);
-    if (problem) throw new RuleInvalidError(`/devices/list/${i}: ${problem}`, { pointer: `/devices/list/${i}` });
+  const lists: Array<{ at: string; ids: readonly string[] }> = [{ at: '/devices/list', ids: 'list' in rule.devices ? rule.devices.list : [] }];
+  // A silence names devices by the same rule as the rule's own list (one $defs/device in the schema).
+  for (const [j, s] of (rule.silences ?? []).entries()) if (s.devices) lists.push({ at: `/silences/${j}/devices`, ids: s.devices });
+  for (const { at, ids } of lists) {
+    for (const [i, id] of ids.entries()) {
+      const problem = deviceIdProblem(id);
+      if (problem) throw new RuleInvalidError(`${at}/${i}: ${problem}`, { pointer: `${at}/${i}` });
+    }
   }
 }
 
