@@ -174,4 +174,23 @@ describe('rule store', () => {
     assert.deepEqual(store.problems, []);
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { version: 1, rules: [HOT] });
   });
+
+  it('an import that replaces a stored rule that is not run keeps its text in the audit log; a delete of an id both loaded and kept tells the engine', () => {
+    const dir = tempDir('us-rules-');
+    const file = join(dir, 'alerts', 'rules.json');
+    new RuleStore(dir);
+    const failing = { ...HOT, id: 'b', name: 'B', severity: 'loud' };
+    writeFileSync(file, JSON.stringify({ version: 1, rules: [HOT, failing, { ...HOT, severity: 'loud' }] }));
+    const store = new RuleStore(dir);
+    const who = { actor: 'api', via: 'api' };
+    const changes: string[] = [];
+    store.onChange((c) => changes.push(`${c.type} ${c.type === 'delete' ? c.id : c.rule.id}`));
+    assert.deepEqual(store.import({ rules: [{ ...failing, severity: 'info' }] }, 'merge', who), { created: [], updated: ['b'], deleted: [] });
+    const audit = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; before?: { notRun?: Record<string, unknown> } });
+    assert.deepEqual(audit.at(-1)?.before?.notRun, { b: failing }, 'the text the import replaced');
+    store.remove('hot', who);
+    assert.deepEqual(changes, ['upsert b', 'delete hot'], 'the loaded "hot" stops running');
+    assert.deepEqual(store.problems, []);
+    assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { rules: Array<{ id: string }> }).rules.map((r) => r.id), ['b']);
+  });
 });

@@ -71,15 +71,16 @@ export class RuleStore {
     });
   }
 
-  private keptIndex(id: string): number {
-    return this.kept.findIndex((k) => k.id === id);
+  private keptRule(id: string): KeptRule | undefined {
+    return this.kept.find((k) => k.id === id);
   }
 
-  /** A rule saved with the id of a kept one replaces it (the operator's fix); its old text goes to the audit log. */
-  private replaceKept(id: string): unknown {
-    const i = this.keptIndex(id);
-    if (i < 0) return undefined;
-    return this.kept.splice(i, 1)[0].raw;
+  /** A rule saved with the id of a kept one replaces it (the operator's fix): its old text, for the audit log. */
+  private takeKept(id: string): unknown {
+    const k = this.keptRule(id);
+    if (!k) return undefined;
+    this.kept.splice(this.kept.indexOf(k), 1);
+    return k.raw;
   }
 
   private save(): void {
@@ -118,7 +119,7 @@ export class RuleStore {
   create(data: unknown, who: Actor): Rule {
     const rule = validateRule(data);
     if (this.rules.has(rule.id)) throw new ConflictError(`a rule "${rule.id}" exists already; change it with PUT /api/v1/rules/${rule.id}`, { rule: rule.id, pointer: '/id' });
-    const kept = this.kept[this.keptIndex(rule.id)];
+    const kept = this.keptRule(rule.id);
     if (kept) throw new ConflictError(`a rule "${rule.id}" is stored but not run (${kept.why}); replace it with PUT /api/v1/rules/${rule.id}`, { rule: rule.id, pointer: '/id' });
     this.checkName(rule);
     this.rules.set(rule.id, rule);
@@ -129,13 +130,12 @@ export class RuleStore {
   }
 
   update(id: string, data: unknown, who: Actor): Rule {
-    const keptAt = this.keptIndex(id);
-    const before = keptAt >= 0 ? this.kept[keptAt].raw : this.get(id);
+    const before = this.keptRule(id)?.raw ?? this.get(id);
     const body = data && typeof data === 'object' && !Array.isArray(data) && (data as { id?: unknown }).id === undefined ? { ...(data as object), id } : data;
     const rule = validateRule(body);
     if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the rule in the URL ("${id}"); a rule's id cannot change`, { pointer: '/id' });
     this.checkName(rule);
-    this.replaceKept(id);
+    this.takeKept(id);
     this.rules.set(id, rule);
     this.save();
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.update', target: id, before, after: rule });
@@ -156,12 +156,14 @@ export class RuleStore {
 
   /** Deletes a rule; a stored rule that is not run is deleted only so, by its id. */
   remove(id: string, who: Actor): void {
-    const keptAt = this.keptIndex(id);
-    const before = keptAt >= 0 ? this.replaceKept(id) : this.get(id);
+    const running = this.rules.has(id);
+    const kept = this.takeKept(id);
+    const before = running || kept === undefined ? this.get(id) : kept;
     this.rules.delete(id);
     this.save();
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.delete', target: id, before });
-    if (keptAt < 0) this.changed({ type: 'delete', id });
+    // The engine runs only what loaded: it hears of a delete when that went.
+    if (running) this.changed({ type: 'delete', id });
   }
 
   /**
@@ -186,14 +188,19 @@ export class RuleStore {
     }
     if (mode === 'replace') for (const id of this.rules.keys()) if (!incoming.has(id)) deleted.push(id);
     for (const id of deleted) this.rules.delete(id);
+    // Stored rules that did not load, replaced by the pack's: their text goes to the audit log, as a PUT's would.
+    const replacedKept: Record<string, unknown> = {};
     for (const r of rules) {
       const before = this.rules.get(r.id);
       if (before && JSON.stringify(before) === JSON.stringify(r)) continue;
-      (before || this.replaceKept(r.id) !== undefined ? updated : created).push(r.id);
+      const kept = this.takeKept(r.id);
+      if (kept !== undefined) replacedKept[r.id] = kept;
+      (before || kept !== undefined ? updated : created).push(r.id);
       this.rules.set(r.id, r);
     }
     this.save();
-    appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rules.import', target: '*', after: { mode, created, updated, deleted } });
+    const keptBefore = Object.keys(replacedKept).length ? { before: { notRun: replacedKept } } : {};
+    appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rules.import', target: '*', ...keptBefore, after: { mode, created, updated, deleted } });
     for (const id of deleted) this.changed({ type: 'delete', id });
     for (const id of [...created, ...updated]) this.changed({ type: 'upsert', rule: this.rules.get(id)! });
     return { created, updated, deleted };
@@ -204,21 +211,21 @@ export class RuleStore {
    * and told to the listeners like a local one. undefined: the rule was deleted.
    */
   applyShared(id: string, data: unknown, who: Actor): void {
-    const before = this.rules.get(id);
+    const running = this.rules.get(id);
     if (data === undefined) {
-      if (!before) return;
+      if (!running) return;
       this.rules.delete(id);
       this.save();
-      appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.delete', target: id, before });
+      appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.delete', target: id, before: running });
       this.changed({ type: 'delete', id });
       return;
     }
     const rule = validateRule(data);
     if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the shared rule's key ("${id}")`, { pointer: '/id' });
-    this.replaceKept(id);
+    const before = running ?? this.takeKept(id);
     this.rules.set(id, rule);
     this.save();
-    appendAudit(this.audit, { ts: Date.now(), ...who, action: before ? 'rule.update' : 'rule.create', target: id, ...(before ? { before } : {}), after: rule });
+    appendAudit(this.audit, { ts: Date.now(), ...who, action: before !== undefined ? 'rule.update' : 'rule.create', target: id, ...(before !== undefined ? { before } : {}), after: rule });
     this.changed({ type: 'upsert', rule });
   }
 
