@@ -19,6 +19,7 @@ import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../l
 import { outcomeWeight, type InputOutcome } from '../lib/inputs/request';
 import { describeError } from '../lib/errors';
 import { DEFAULT_LIMITS } from '../lib/limits';
+import { withRejectedBody } from '../lib/deadletter-replay';
 import { decoded, invalid } from '../lib/metrics/pipeline';
 import type { Reading } from '../lib/reading';
 import { isWired } from './batch';
@@ -103,15 +104,11 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
         const error: Record<string, unknown> = { ...describeError(f.error) };
         if (f.index !== undefined) error.index = f.index;
         if (f.line !== undefined) error.line = f.line;
-        const msg: UpperstackMessage = { _msgid: o.newId(), topic: rec.source.slice(prefixLength), source: rec.source, receivedAt: rec.receivedAt, payload: f.payload, error, upperstack: { receipts: [receipt] } };
+        const came: UpperstackMessage = { _msgid: o.newId(), topic: rec.source.slice(prefixLength), source: rec.source, receivedAt: rec.receivedAt, error, upperstack: { receipts: [receipt] } };
         // How it came, so a dead letter of it can be replayed through this input; an item written anew says how.
-        if (f.as) {
-          msg.contentType = f.as.contentType;
-          msg.format = f.as.format;
-        } else {
-          if (rec.contentType) msg.contentType = rec.contentType;
-          if (rec.meta) msg.meta = { ...rec.meta };
-        }
+        if (rec.contentType) came.contentType = rec.contentType;
+        if (rec.meta) came.meta = { ...rec.meta };
+        const msg = withRejectedBody(came, f);
         const d = f.device ?? rec.device;
         if (d !== undefined) msg.device = d;
         failed.push(msg);
