@@ -17,7 +17,7 @@ interface ObserveStream {
 
 export function send(res: OutgoingMessage, a: CoapAnswer): void {
   res.code = a.code;
-  for (const [k, v] of Object.entries(a.options ?? {})) res.setOption(k as Parameters<OutgoingMessage['setOption']>[0], typeof v === 'number' ? v : v);
+  for (const [k, v] of Object.entries(a.options ?? {})) res.setOption(k as Parameters<OutgoingMessage['setOption']>[0], v);
   const observe = res as unknown as ObserveStream;
   if (typeof observe._doSend === 'function' && !a.code.startsWith('2.')) {
     // An error ends the observation it was asked for: sent once with its own code and no Observe
@@ -57,6 +57,9 @@ export function uriPathOf(req: IncomingMessage): string[] {
 
 const LINK_FORMAT = 'application/link-format';
 
+/** The link-format of /.well-known/core: the same for every request, the one most often asked for by a flood. */
+const WELL_KNOWN_CORE = Buffer.from(wellKnownCore());
+
 /**
  * /.well-known/core, the resource an attacker would ask for with a forged
  * source address: sent block-wise (Block2) in blocks small enough that no
@@ -68,7 +71,7 @@ export function wellKnown(packet: RequestPacket | undefined, res: OutgoingMessag
   const requested = asked ? parseBlock2(asked.value) : undefined;
   if (asked && packet?.options) packet.options = packet.options.filter((o) => o !== asked);
   if (asked && !requested) return send(res, boundAmplification(coapError('4.02', 'the Block2 option cannot be read'), requestBytes, tokenLength));
-  const block = boundedBlock2(Buffer.from(wellKnownCore()), requestBytes, tokenLength, requested, { 'Content-Format': LINK_FORMAT });
+  const block = boundedBlock2(WELL_KNOWN_CORE, requestBytes, tokenLength, requested, { 'Content-Format': LINK_FORMAT });
   if (!block) return send(res, boundAmplification(coapError('4.02', 'no such block'), requestBytes, tokenLength));
   res.setOption('Content-Format', LINK_FORMAT);
   if (block.block2) res.setOption('Block2', block.block2);
