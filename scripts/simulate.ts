@@ -14,6 +14,7 @@ import {
   formatDuration,
   HttpTransport,
   MqttTransport,
+  devicePrefixProblem,
   mqttTopicProblem,
   parseDuration,
   parseMix,
@@ -200,10 +201,8 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
 
   const prefix = values.prefix ?? 'sim-';
   const topic = values.topic ?? (codec === 'protobuf' ? 'devices/{device}/protobuf' : 'devices/{device}/telemetry');
-  if (protocol === 'mqtt') {
-    const problem = mqttTopicProblem(topic, prefix);
-    if (problem) throw new SimulateUsageError(problem.message);
-  }
+  const problem = protocol === 'mqtt' ? mqttTopicProblem(topic, prefix) : devicePrefixProblem(prefix);
+  if (problem) throw new SimulateUsageError(problem.message);
   const drainMs = values.drain !== undefined ? parseDuration(values.drain, 'drain') : undefined;
 
   let transport: Transport;

@@ -1,6 +1,6 @@
 /** Options of upperstack-simulate, shared by the runtime and the editor. */
 import type { NodeDef } from 'node-red';
-import { mqttTopicProblem, type TopicProblem } from '../lib/sim/transports';
+import { devicePrefixProblem, mqttTopicProblem, type TopicProblem } from '../lib/sim/transports';
 import type { Migration } from '../shared/config';
 
 export type SimulateTarget = 'embedded' | 'mqtt' | 'http' | 'coap' | 'output';
@@ -15,9 +15,10 @@ export const TOPIC_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt', 'ou
  * validators of both fields say the same.
  */
 export function simulateTopicProblem(c: Pick<SimulateOptions, 'target' | 'topic' | 'prefix'>): TopicProblem | undefined {
-  if (!TOPIC_TARGETS.includes(c.target)) return undefined;
   // An empty prefix runs as the default one.
-  return mqttTopicProblem(c.topic, c.prefix || SIMULATE_DEFAULTS.prefix, { prefix: 'prefix', topic: 'topic' });
+  const prefix = c.prefix || SIMULATE_DEFAULTS.prefix;
+  const names = { prefix: 'prefix', topic: 'topic' };
+  return TOPIC_TARGETS.includes(c.target) ? mqttTopicProblem(c.topic, prefix, names) : devicePrefixProblem(prefix, names);
 }
 
 export interface SimulateOptions {

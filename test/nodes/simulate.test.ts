@@ -106,7 +106,7 @@ describe('upperstack-simulate', () => {
     const sim = helper.getNode('sim') as unknown as Spied;
     assert.match(String(sim.error.lastCall?.args[0]), /upperstack-simulate\.errors\.config|cannot start the simulation/);
     assert.equal(sim.status.lastCall?.args[0].fill, 'red');
-    assert.match(sim.status.lastCall?.args[0].text ?? '', /prefix "site\/" cannot start a device id in an MQTT topic/);
+    assert.match(sim.status.lastCall?.args[0].text ?? '', /prefix "site\/" cannot start a device id: ids hold only letters/);
     await helper.unload();
 
     await helper.load(pipeline, pipelineFlow({ target: 'output', devices: 2, topic: 'devices/+/{device}' }));

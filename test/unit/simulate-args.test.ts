@@ -24,16 +24,20 @@ test('a prefix or topic that cannot form a device topic is refused before connec
   const common = ['--duration', '1s', '--devices', '1', '--quiet', '--url', 'mqtt://127.0.0.1:9'];
   const plus = await simulateCli([...common, '--prefix', 'x+']);
   assert.equal(plus.code, 2);
-  assert.equal(plus.stderr, 'upperstack simulate: --prefix "x+" cannot start a device id in an MQTT topic: "+" is not allowed there (+ and # are wildcards, / separates topic levels)\n');
-  for (const prefix of ['a#', 'site/']) {
+  assert.equal(plus.stderr, 'upperstack simulate: --prefix "x+" cannot start a device id: ids hold only letters, digits, ".", "_", "-", ":" or "@" (1 to 128), or every input refuses them\n');
+  for (const prefix of ['a#', 'site/', 'lab 2-']) {
     const r = await simulateCli([...common, '--prefix', prefix]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /^upperstack simulate: --prefix ".+" cannot start a device id in an MQTT topic/);
+    assert.match(r.stderr, /^upperstack simulate: --prefix ".+" cannot start a device id: ids hold only/);
   }
   const topic = await simulateCli([...common, '--topic', 'devices/+/{device}']);
   assert.equal(topic.code, 2);
   assert.match(topic.stderr, /^upperstack simulate: --topic "devices\/\+\/\{device\}" holds "\+": a device cannot publish to a topic with a wildcard/);
-  // Over HTTP the id is one escaped path segment: the same prefix is fine there (refused only for the missing server).
+  // Over HTTP and CoAP the inputs hold path ids to the same rule: refused up front too, before any request.
   const http = await simulateCli(['--duration', '1s', '--devices', '1', '--quiet', '--protocol', 'http', '--url', 'http://127.0.0.1:9', '--prefix', 'x+', '--drain', '0s']);
-  assert.doesNotMatch(http.stderr, /--prefix/);
+  assert.equal(http.code, 2, http.stderr);
+  assert.match(http.stderr, /^upperstack simulate: --prefix "x\+" cannot start a device id/);
+  // A topic without {device} still needs ids the inputs take: the prefix is checked whatever the topic.
+  const fixed = await simulateCli([...common, '--prefix', 'x y', '--topic', 'fixed/topic']);
+  assert.equal(fixed.code, 2, fixed.stderr);
 });

@@ -9,6 +9,7 @@
 import { Agent as HttpAgent, request as httpRequest, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { deviceIdProblem } from '../devices/record';
 import type { SimDevice } from './simulator';
 
 export interface Credentials {
@@ -40,22 +41,30 @@ export interface TopicProblem {
   message: string;
 }
 
+type OptionNames = Readonly<Record<TopicProblem['option'], string>>;
+const CLI_NAMES: OptionNames = { prefix: '--prefix', topic: '--topic' };
+
+/**
+ * Why simulated ids (the prefix and a number) would be refused by every input, as the registry's id
+ * rule (deviceIdProblem) refuses them over MQTT, HTTP and CoAP alike, or undefined. `names` are the
+ * options as the user knows them: the CLI's flags by default, a node's field names in the editor.
+ */
+export function devicePrefixProblem(prefix: string, names: OptionNames = CLI_NAMES): TopicProblem | undefined {
+  // The longest id it makes: the prefix and up to five digits (10,000 devices at most).
+  if (deviceIdProblem(`${prefix}10000`) === undefined) return undefined;
+  return { option: 'prefix', message: `${names.prefix} "${prefix}" cannot start a device id: ids hold only letters, digits, ".", "_", "-", ":" or "@" (1 to 128), or every input refuses them` };
+}
+
 /**
  * Why an MQTT topic template and device id prefix cannot form a topic a device
- * may publish to, or undefined when they can: a wildcard (+, #) is refused by
- * the broker, and a "/" in the id moves it to another topic level, so every
- * message would fail or land where no flow reads the device from. `names` are
- * the options as the user knows them: the CLI's flags by default, a node's
- * field names in the editor and the flow.
+ * may publish to, or undefined when they can: the prefix as devicePrefixProblem
+ * says, a wildcard (+, #) in the topic is refused by the broker.
  */
-export function mqttTopicProblem(template: string, prefix: string, names: Readonly<Record<TopicProblem['option'], string>> = { prefix: '--prefix', topic: '--topic' }): TopicProblem | undefined {
-  const bad = (t: string) => [...t].find((c) => c === '+' || c === '#' || c === '\u0000');
+export function mqttTopicProblem(template: string, prefix: string, names: OptionNames = CLI_NAMES): TopicProblem | undefined {
+  const id = devicePrefixProblem(prefix, names);
+  if (id) return id;
+  const inTopic = [...template].find((c) => c === '+' || c === '#' || c === '\u0000');
   const shown = (c: string) => (c === '\u0000' ? '\\0' : c);
-  const inPrefix = bad(prefix) ?? (prefix.includes('/') ? '/' : undefined);
-  if (inPrefix !== undefined && template.includes('{device}')) {
-    return { option: 'prefix', message: `${names.prefix} "${prefix}" cannot start a device id in an MQTT topic: "${shown(inPrefix)}" is not allowed there (+ and # are wildcards, / separates topic levels)` };
-  }
-  const inTopic = bad(template);
   if (inTopic !== undefined) return { option: 'topic', message: `${names.topic} "${template}" holds "${shown(inTopic)}": a device cannot publish to a topic with a wildcard (+ or #)` };
   if (template === '') return { option: 'topic', message: `${names.topic} must not be empty` };
   return undefined;
