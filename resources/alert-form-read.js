@@ -11,7 +11,7 @@
     function readRule(f, editing) {
         var slug = K.slug, copy = K.copy, durationOf = K.durationOf, numberOf = K.numberOf;
         var at = {};
-        var conds = Array.prototype.slice.call(f.conds.children).map(function (r, i) { return r; });
+        var conds = Array.prototype.slice.call(f.conds.children);
         var orig = editing || {};
         var rule = { id: editing ? editing.id : slug(f.name.value), name: f.name.value.trim() };
         if (orig.description !== undefined) rule.description = orig.description;
