@@ -24,6 +24,15 @@ function brokerHost(bind: string | undefined): string {
   return bind.includes(':') ? `[${bind}]` : bind;
 }
 
+function commandOf(payload: unknown): string {
+  return typeof payload === 'string' ? payload.trim().toLowerCase() : '';
+}
+
+/** A deployed node whose settings cannot run: the editor's button answers 409 with the reason. */
+class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
 /** Running simulate nodes by id, for the editor's button. */
 const controls = new Map<string, { toggle(): Promise<boolean> }>();
 
@@ -36,7 +45,10 @@ export = function register(RED: NodeAPI): void {
     }
     c.toggle().then(
       (running) => res.json({ running }),
-      (err: Error) => res.status(500).json({ error: { code: 'INTERNAL', message: err.message } }),
+      (err: Error) =>
+        err instanceof SettingsError
+          ? res.status(409).json({ error: { code: 'BAD_SETTINGS', message: err.message } })
+          : res.status(500).json({ error: { code: 'INTERNAL', message: err.message } }),
     );
   });
 
@@ -48,8 +60,21 @@ export = function register(RED: NodeAPI): void {
     try {
       options = simulatorOptions(config);
     } catch (err) {
+      const why = RED._('upperstack-simulate.errors.config', { message: describeError(err).message });
       setStatus(node, 'failed', describeError(err).message);
-      node.error(RED._('upperstack-simulate.errors.config', { message: describeError(err).message }));
+      node.error(why);
+      // Deployed with settings that cannot run: a "start" (message or button) gets the reason
+      // instead of nothing happening.
+      onInput(node, (msg, _send, done) => {
+        const command = commandOf(msg.payload);
+        if (command === 'stop') done();
+        else done(new SettingsError(command === 'start' ? why : RED._('upperstack-simulate.errors.command', { command: String(msg.payload).slice(0, 40) })));
+      });
+      const refuse = { toggle: () => Promise.reject(new SettingsError(why)) };
+      controls.set(node.id, refuse);
+      onClose(node, () => {
+        if (controls.get(node.id) === refuse) controls.delete(node.id);
+      });
       return;
     }
     const own = node.credentials ?? {};
@@ -181,7 +206,7 @@ export = function register(RED: NodeAPI): void {
     else setStatus(node, 'idle', RED._('upperstack-simulate.status.ready'));
 
     onInput(node, async (msg, _send, done) => {
-      const command = typeof msg.payload === 'string' ? msg.payload.trim().toLowerCase() : '';
+      const command = commandOf(msg.payload);
       if (command === 'start') begin();
       else if (command === 'stop') await stop();
       else return done(new Error(RED._('upperstack-simulate.errors.command', { command: String(msg.payload).slice(0, 40) })));

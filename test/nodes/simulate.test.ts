@@ -138,6 +138,26 @@ describe('upperstack-simulate', () => {
       await new Promise((r) => server.close(r));
     }
   });
+  test('deployed with settings that cannot run, a "start" message ends in the reason and the button answers 409 with it', async () => {
+    await helper.load(pipeline, pipelineFlow({ target: 'output', autoStart: false, rate: 'often' }));
+    const sim = helper.getNode('sim') as unknown as NodeJS.EventEmitter & { receive(m: object): void };
+    const errored = new Promise<string>((resolve) => sim.on('call:error', (call: { args: unknown[] }) => resolve(String(call.args[0]))));
+    sim.receive({ payload: 'start' });
+    // The test runtime has no locale loaded: the reason reads as its message key there.
+    assert.match(await errored, /upperstack-simulate\.errors\.config|cannot start the simulation/);
+    const server = createServer(red!.httpAdmin as never);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const res = await fetch(`${url}/upperstack-simulate/sim/toggle`, { method: 'POST' });
+      assert.equal(res.status, 409);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'BAD_SETTINGS');
+      assert.match(body.error.message, /upperstack-simulate\.errors\.config|cannot start the simulation/);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
 });
 
 describe('the simulator pack', () => {
