@@ -260,7 +260,8 @@ export abstract class RuleEvaluation extends RuleTransitions {
       if (typeof score !== 'number') continue;
       const t = score >= e.leaf.score ? 1 : 0;
       const v = field !== undefined ? r.fields[field] : undefined;
-      if (c.tree === null && c.leaves.length === 1) this.stepFast(c, dev, t, v, field, ts, now, reasonOf(verdict));
+      // A single condition steps directly, recovery and escalation thresholds too: reindex() indexed only its first leaf.
+      if (c.tree === null) this.stepFast(c, dev, t, v, field, ts, now, reasonOf(verdict));
       else {
         dev.bits[c.bitBase + e.leaf.index] = t;
         const why = t === 1 ? reasonOf(verdict) : undefined;
