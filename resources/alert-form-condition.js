@@ -1,19 +1,20 @@
 // One condition of the alert rule form: field, comparison and the boxes that comparison needs.
 (function (root) {
     'use strict';
-    // The editor may run the form's files in any order: the kit's functions are looked up when used.
+    // alert-form-load.js runs the form's files in order; the kit's functions are still looked up when used,
+    // so the files also work run in another order (as script tags of the editor would run them).
     var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
 
     /**
      * A condition's row, appended to list. inGroup: the condition is one of a group's, whose own `for`
-     * the form does not show and keeps. changed: called when the row is removed.
+     * the form does not show and keeps. changed: called when the row is removed. w: the form's words (K.wordsOf).
      */
-    function conditionRow(c, list, inGroup, changed) {
-        var el = K.el, select = K.select, num = K.num, duration = K.duration, durationOf = K.durationOf, numberOf = K.numberOf, ui = K.ui;
+    function conditionRow(c, list, inGroup, changed, w) {
+        var el = K.el, select = K.select, num = K.num, duration = w.duration, durationOf = K.durationOf, numberOf = K.numberOf, ui = w.ui;
         c = c || { op: 'above' };
         var r = el('div', { class: 'usaf-cond' });
         var field = el('input', { type: 'text', class: 'usaf-field', value: c.field || '', placeholder: ui('placeholder.field'), list: 'usaf-fields' });
-        var op = select('usaf-op', K.ops(), c.op);
+        var op = select('usaf-op', w.ops(), c.op);
         var value = c.op === 'equal' || c.op === 'not-equal' ? el('input', { type: 'text', class: 'usaf-value', value: c.value === undefined ? '' : String(c.value) }) : num('usaf-value', c.value, ui('placeholder.value'));
         var low = num('usaf-low', c.low, ui('placeholder.low'));
         var high = num('usaf-high', c.high, ui('placeholder.high'));

@@ -1,9 +1,9 @@
 // The server's rule errors in the words of the alert rule form, next to the field they are about.
 (function (root) {
     'use strict';
-    // The editor may run the form's files in any order: the kit's functions are looked up when used.
+    // alert-form-load.js runs the form's files in order; the kit's functions are still looked up when used,
+    // so the files also work run in another order (as script tags of the editor would run them).
     var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
-    function words(key, subs) { return K.words(key, subs); }
 
     function elementFor(at, pointer) {
         var p = pointer;
@@ -28,9 +28,11 @@
     var HINTED = { required: 1, type: 1, pattern: 1, minimum: 1, maximum: 1, exclusiveMinimum: 1, exclusiveMaximum: 1, minLength: 1, maxLength: 1, minItems: 1, multipleOf: 1 };
     /**
      * The API's error ("/when/value is required") as a person reads it next to the field: "Value: enter a
-     * number". The pointer names the field; the locale names its label and what it wants.
+     * number". The pointer names the field; the locale names its label and what it wants (w: the form's words).
      */
-    function errorWords(e, rule, target) {
+    function errorWords(e, rule, target, w) {
+        /** The locale's text, or null where it has none: the caller tries another key or words of its own. */
+        function words(key, subs) { return w.ui(key, subs, null); }
         var pointer = e.pointer === undefined ? '' : String(e.pointer).replace(/^\/rule/, '');
         var raw = String(e.message || '');
         var detail = pointer && raw.indexOf(pointer) === 0 ? raw.slice(pointer.length).replace(/^[\s:]+/, '') : raw;
@@ -46,7 +48,7 @@
         var band = /^must be below high \((\S+) is not below (\S+)\)$/.exec(detail);
         if (band) hint = words('lowAboveHigh', { low: band[1], high: band[2] });
         var text = label + ': ' + (hint || detail);
-        if (at.n && rule.when && !('op' in rule.when)) text = (words('condition', { n: at.n }) || 'condition ' + at.n) + ', ' + text;
+        if (at.n && rule.when && !('op' in rule.when)) text = w.ui('condition', { n: at.n }) + ', ' + text;
         return text;
     }
     K.elementFor = elementFor;

@@ -1,19 +1,10 @@
 // The alert rule form's kit: its words (from the alert node's locale file), the controls it is built
-// from, a rule as one line of text, and the lib's rules for names and device ids. Loaded first; then
-// alert-form-condition.js, alert-form-read.js, alert-form-errors.js and alert-form.js.
+// from, a rule as one line of text, and the lib's rules for names and device ids. Loaded first (the
+// order is alert-form-load.js's).
 (function (root) {
     'use strict';
     var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
-    // Every word a person reads is in the alert node's locale file (form.ui.*), read through
-    // mount's opts.t: a language is added by a locale file alone. A missing entry shows its key.
-    var translate = function () { return null; };
-    function ui(key, subs) {
-        var t = translate('form.ui.' + key, subs);
-        return typeof t === 'string' && t !== '' ? t : key;
-    }
     var OP_NAMES = ['above', 'below', 'outside', 'inside', 'equal', 'not-equal', 'changed-by', 'not-reported', 'anomalous'];
-    function ops() { return OP_NAMES.map(function (o) { return [o, ui('op.' + o)]; }); }
-    function units() { return ['s', 'm', 'h', 'd'].map(function (u) { return [u, ui('unit.' + u)]; }); }
     var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
     var SEVERITIES = ['info', 'warning', 'critical'];
     // Copies of two rules of nodes/lib (a browser cannot load the compiled lib); test/unit/alert-form-rules.test.ts
@@ -47,8 +38,8 @@
     function num(cls, value, placeholder) {
         return el('input', { type: 'number', step: 'any', class: cls, value: value === undefined ? '' : String(value), placeholder: placeholder || '', inputmode: 'decimal' });
     }
-    /** A duration picker: a number and a unit; empty number = none. */
-    function duration(cls, text) {
+    /** A duration picker: a number and a unit (unitOptions: [value, label] pairs); empty number = none. */
+    function durationBox(cls, text, unitOptions) {
         var m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text || '');
         var n = m ? Number(m[1]) : '';
         var u = m ? m[2] : 'm';
@@ -56,7 +47,7 @@
         if (u === 'ms') { n = Number(n) / 1000; u = 's'; }
         var box = el('span', { class: 'usaf-duration ' + cls });
         box.appendChild(el('input', { type: 'number', min: '0', step: 'any', class: cls + '-n', value: String(n), inputmode: 'decimal' }));
-        box.appendChild(select(cls + '-u', units(), u));
+        box.appendChild(select(cls + '-u', unitOptions, u));
         return box;
     }
     function durationOf(box) {
@@ -81,37 +72,52 @@
         (when[key] || []).forEach(function (c) { if ('op' in c) list.push(c); else (c.all || c.any || []).forEach(function (x) { list.push(x); }); });
         return { combine: key, list: list, forText: when.for };
     }
-    function opLabel(op) {
-        return OP_NAMES.indexOf(op) === -1 ? op : ui('op.' + op);
-    }
     /** Whether a group holds groups: the form shows such a condition but does not edit it (it keeps it). */
     function nested(when) {
         return isGroup(when) && (when.all || when.any || []).some(function (c) { return !('op' in c); });
     }
-    function conditionText(c) {
-        if (!('op' in c)) return '(' + (c.all || c.any || []).map(conditionText).join(' ' + ui(c.any ? 'or' : 'and') + ' ') + ')';
-        var v = c.op === 'outside' || c.op === 'inside' ? c.low + '–' + c.high : c.op === 'not-reported' ? c['for'] : c.op === 'anomalous' ? ui('score', { score: c.score || 0.5 }) : c.value;
-        return (c.field || ui('device')) + ' ' + opLabel(c.op) + ' ' + (v === undefined ? '' : v) + (c.op === 'changed-by' ? ' ' + ui('within', { duration: c.within }) : '');
-    }
-    function summary(rule) {
-        var when = rule.when;
-        if (!isGroup(when)) return conditionText(when) + (when.op !== 'not-reported' && when['for'] ? ' ' + ui('for', { duration: when['for'] }) : '');
-        var key = when.any ? 'any' : 'all';
-        return (when[key] || []).map(conditionText).join(' ' + ui(key === 'any' ? 'or' : 'and') + ' ') + (when['for'] ? ' ' + ui('for', { duration: when['for'] }) : '');
-    }
     function copy(x) { return x === undefined ? undefined : JSON.parse(JSON.stringify(x)); }
-    /** A text of the locale catalog, or null where it has none (the caller then has its own words). */
-    function words(key, subs) {
-        var t = translate('form.' + key, subs);
-        return typeof t === 'string' && t !== '' ? t : null;
+    /**
+     * The words of one mounted form, from its opts.t (the editor's catalog or the page's): every word a
+     * person reads is in the alert node's locale file (form.ui.*), English too, so a language is added by a
+     * locale file alone. Each mount has its own: a form drawn later does not change an earlier one's words.
+     */
+    function wordsOf(t) {
+        var translate = typeof t === 'function' ? t : function () { return null; };
+        /**
+         * The locale's text for form.ui.<key>; where it has none, `missing` when given (e.g. null, for
+         * the caller to try another key), else the key itself, so a gap shows rather than hides.
+         */
+        function ui(key, subs, missing) {
+            var text = translate('form.ui.' + key, subs);
+            if (typeof text === 'string' && text !== '') return text;
+            return missing !== undefined ? missing : key;
+        }
+        function ops() { return OP_NAMES.map(function (o) { return [o, ui('op.' + o)]; }); }
+        function units() { return ['s', 'm', 'h', 'd'].map(function (u) { return [u, ui('unit.' + u)]; }); }
+        function duration(cls, text) { return durationBox(cls, text, units()); }
+        function opLabel(op) {
+            return OP_NAMES.indexOf(op) === -1 ? op : ui('op.' + op);
+        }
+        function conditionText(c) {
+            if (!('op' in c)) return '(' + (c.all || c.any || []).map(conditionText).join(' ' + ui(c.any ? 'or' : 'and') + ' ') + ')';
+            var v = c.op === 'outside' || c.op === 'inside' ? c.low + '–' + c.high : c.op === 'not-reported' ? c['for'] : c.op === 'anomalous' ? ui('score', { score: c.score || 0.5 }) : c.value;
+            return (c.field || ui('device')) + ' ' + opLabel(c.op) + ' ' + (v === undefined ? '' : v) + (c.op === 'changed-by' ? ' ' + ui('within', { duration: c.within }) : '');
+        }
+        /** A rule's condition as one line, as the rule table shows it. */
+        function summary(rule) {
+            var when = rule.when;
+            if (!isGroup(when)) return conditionText(when) + (when.op !== 'not-reported' && when['for'] ? ' ' + ui('for', { duration: when['for'] }) : '');
+            var key = when.any ? 'any' : 'all';
+            return (when[key] || []).map(conditionText).join(' ' + ui(key === 'any' ? 'or' : 'and') + ' ') + (when['for'] ? ' ' + ui('for', { duration: when['for'] }) : '');
+        }
+        return { ui: ui, ops: ops, units: units, duration: duration, conditionText: conditionText, summary: summary };
     }
-    /** Where the words come from: mount's opts.t (the editor's catalog or the page's). */
-    function useWords(t) { translate = t; }
 
     var names = {
-        ui: ui, words: words, useWords: useWords, ops: ops, units: units, DAYS: DAYS, SEVERITIES: SEVERITIES, PLACEHOLDERS: PLACEHOLDERS,
-        isDeviceId: isDeviceId, nameKey: nameKey, el: el, select: select, num: num, duration: duration, durationOf: durationOf,
-        numberOf: numberOf, slug: slug, isGroup: isGroup, leaves: leaves, nested: nested, conditionText: conditionText, summary: summary, copy: copy
+        wordsOf: wordsOf, DAYS: DAYS, SEVERITIES: SEVERITIES, PLACEHOLDERS: PLACEHOLDERS, isDeviceId: isDeviceId, nameKey: nameKey,
+        el: el, select: select, num: num, durationOf: durationOf, numberOf: numberOf, slug: slug, isGroup: isGroup, leaves: leaves,
+        nested: nested, copy: copy
     };
     Object.keys(names).forEach(function (n) { K[n] = names[n]; });
 })(window);

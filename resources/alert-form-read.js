@@ -1,7 +1,8 @@
 // The rule the alert rule form describes, read from its controls.
 (function (root) {
     'use strict';
-    // The editor may run the form's files in any order: the kit's functions are looked up when used.
+    // alert-form-load.js runs the form's files in order; the kit's functions are still looked up when used,
+    // so the files also work run in another order (as script tags of the editor would run them).
     var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
 
     /**

@@ -2,10 +2,11 @@
 // fields with units and duration pickers; no expressions to type. Used by the
 // upperstack-alert node's dialog and by the /upperstack/alerts page, so both
 // edit the same rule set the same way. Plain browser JS, no library; its parts
-// (alert-form-kit.js, -condition.js, -read.js, -errors.js) are loaded before it.
+// (alert-form-kit.js, -condition.js, -read.js, -errors.js) are loaded before it by alert-form-load.js.
 (function (root) {
     'use strict';
-    // The editor may run the form's files in any order: the kit's functions are taken when the form is drawn.
+    // alert-form-load.js runs the form's files in order; the kit's functions are taken only when a form is drawn,
+    // so the files also work run in another order (as script tags of the editor would run them).
     var K = root.UpperstackAlertFormKit = root.UpperstackAlertFormKit || {};
 
 
@@ -15,10 +16,12 @@
      * {status, error: {code, message, pointer?}}.
      */
     function mount(container, opts) {
-        var ui = K.ui, words = K.words, el = K.el, select = K.select, num = K.num, duration = K.duration, durationOf = K.durationOf;
-        var leaves = K.leaves, nested = K.nested, isGroup = K.isGroup, summary = K.summary, conditionText = K.conditionText, copy = K.copy;
+        // This mount's own words: another form mounted later (or before) keeps its own.
+        var w = K.wordsOf(opts.t);
+        var ui = w.ui, duration = w.duration, summary = w.summary, conditionText = w.conditionText;
+        var el = K.el, select = K.select, num = K.num, durationOf = K.durationOf;
+        var leaves = K.leaves, nested = K.nested, isGroup = K.isGroup, copy = K.copy;
         var DAYS = K.DAYS, SEVERITIES = K.SEVERITIES, PLACEHOLDERS = K.PLACEHOLDERS;
-        if (opts.t) K.useWords(opts.t);
         var state = { rules: [], editing: null, fields: {}, timer: null, seq: 0 };
         container.innerHTML = '';
         container.classList.add('usaf');
@@ -137,8 +140,8 @@
                 f.keptWhen = el('div', { class: 'usaf-kept usaf-kept-when', text: ui('keptGroups', { when: summary({ when: bare }) }) });
                 form.appendChild(row(ui('row.when'), f.keptWhen));
             } else {
-                l.list.forEach(function (c) { K.conditionRow(c, f.conds, isGroup(r.when), changed); });
-                form.appendChild(el('button', { type: 'button', class: 'usaf-add-cond', text: ui('addCondition'), onclick: function () { K.conditionRow(null, f.conds, false, changed); changed(); } }));
+                l.list.forEach(function (c) { K.conditionRow(c, f.conds, isGroup(r.when), changed, w); });
+                form.appendChild(el('button', { type: 'button', class: 'usaf-add-cond', text: ui('addCondition'), onclick: function () { K.conditionRow(null, f.conds, false, changed, w); changed(); } }));
             }
             f.forD = duration('usaf-for', l.forText);
             f.forRow = row(ui('row.for'), f.forD, 'usaf-for-row');
@@ -289,7 +292,7 @@
             var e = err.error || err;
             var target = e.element || (e.pointer !== undefined ? K.elementFor(at, String(e.pointer).replace(/^\/rule/, '')) : null);
             if (!shown(target)) { f.error.textContent = ''; return; }
-            var text = K.errorWords(e, rule, target);
+            var text = K.errorWords(e, rule, target, w);
             f.error.textContent = text;
             if (target) {
                 target.classList.add('usaf-invalid');
@@ -314,19 +317,19 @@
         function formProblem(read) {
             var bad = Array.prototype.filter.call(form.querySelectorAll('input'), function (i) { return i.validity && i.validity.badInput && !i.closest('[hidden]'); })[0];
             // Said under the field's label like the server's errors: the pointer of the box it is in names it.
-            if (bad) return { element: bad, pointer: pointerOf(read.at, bad), message: words('notNumber') || 'not a number this field can hold (too large, or not a number at all)' };
+            if (bad) return { element: bad, pointer: pointerOf(read.at, bad), message: ui('notNumber') };
             var deadman = deadmanRow();
-            if (deadman && durationOf(state.fields.forD)) return { element: state.fields.forD, message: words('forNotUsed') || 'not used by "has not reported for", whose own box says how long: empty this one' };
+            if (deadman && durationOf(state.fields.forD)) return { element: state.fields.forD, message: ui('forNotUsed') };
             var list = read.rule.devices && read.rule.devices.list;
             // A listed id outside the device id rule could never match a device.
             var badId = list ? list.filter(function (id) { return !K.isDeviceId(id); })[0] : undefined;
-            if (badId !== undefined) return { pointer: '/devices/list/' + list.indexOf(badId), message: words('deviceId', { id: badId }) || '"' + badId + '" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@", separate ids with commas' };
-            if (!read.rule.name) return { pointer: '/name', message: words('noName') || 'give the rule a name' };
+            if (badId !== undefined) return { pointer: '/devices/list/' + list.indexOf(badId), message: ui('deviceId', { id: badId }) };
+            if (!read.rule.name) return { pointer: '/name', message: ui('noName') };
             var key = K.nameKey;
             var name = key(read.rule.name);
             var self = state.editing ? state.editing.id : null;
             var other = state.rules.filter(function (r) { return r.id !== self && key(r.name) === name; })[0];
-            if (other) return { pointer: '/name', message: words('nameTaken', { name: other.name }) || 'a rule named "' + other.name + '" exists already: give this one another name' };
+            if (other) return { pointer: '/name', message: ui('nameTaken', { name: other.name }) };
             return null;
         }
         /** The pointer of the most precise control in at that is, or holds, the element (undefined: none). */
@@ -388,5 +391,5 @@
         return { reload: load, edit: edit };
     }
 
-    root.UpperstackAlertForm = { mount: mount, summary: function (rule) { return K.summary(rule); } };
+    root.UpperstackAlertForm = { mount: mount };
 })(window);

@@ -79,6 +79,8 @@ test('the alert dialog edits the shared rule set with a form and previews it on 
   await page.waitForSelector('#upperstack-alert-rules .usaf-invalid', { state: 'detached', timeout: 30_000 });
   await page.click('#usaf-save');
   await page.waitForSelector('#upperstack-alert-rules tr[data-rule="boiler-too-hot"]', { timeout: 30_000 });
+  // The table says the condition in the editor's words.
+  assert.match((await page.textContent('#upperstack-alert-rules tr[data-rule="boiler-too-hot"]')) ?? '', /temperature is above 75 for 2m/);
   await page.screenshot({ path: `${rt.dataDir}/alert-dialog.png` });
   const rule = (await (await rt.get('/api/v1/rules/boiler-too-hot')).json()) as { when: unknown; severity: string };
   assert.deepEqual(rule.when, { field: 'temperature', op: 'above', value: 75, for: '2m' });

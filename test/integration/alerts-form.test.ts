@@ -226,3 +226,24 @@ test('"has not reported for" has one duration: "For at least" typed first moves 
   assert.equal(await page.isVisible('.usaf-for-row'), false);
   await page.click('.usaf-cancel');
 });
+
+test('each form keeps its own words: a second form mounted with other words leaves the page\'s form as it was', { timeout: 120_000 }, async () => {
+  await openRules();
+  const second = await page.evaluate(async () => {
+    const form = (window as unknown as { UpperstackAlertForm: { mount(c: HTMLElement, o: unknown): unknown } }).UpperstackAlertForm;
+    const box = document.createElement('div');
+    document.body.appendChild(box);
+    form.mount(box, { request: () => Promise.resolve({ rules: [] }), canWrite: false, t: (k: string) => `«${k}»` });
+    // Its rule table is drawn once its (immediate) request has answered.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const heading = box.querySelector('th')?.textContent;
+    box.remove();
+    return heading;
+  });
+  assert.equal(second, '«form.ui.column.name»', 'the second form speaks its own words');
+  assert.equal(await page.textContent('#rules th'), 'Name');
+  await page.click('#usaf-add');
+  await page.waitForSelector('#usaf-name', { state: 'visible' });
+  assert.equal(await page.textContent('#rules .usaf-form h3'), 'New rule', 'the page\'s form still speaks the page\'s');
+  await page.click('.usaf-cancel');
+});

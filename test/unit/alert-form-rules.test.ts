@@ -87,38 +87,49 @@ test('every word the form shows is in the alert node\'s locale file, so a locale
   const at = (key: string): unknown => key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), ui);
   const keys = new Set<string>();
   const families = new Set<string>();
-  // The keys in ui(...) calls: ui('save'), ui(a ? 'on' : 'off'), ui('op.' + o) (a family); not the compared values.
-  for (const m of code.matchAll(/\bui\(([^,)]*)/g)) {
+  // The keys in ui(...) and words(...) calls: ui('save'), ui(a ? 'on' : 'off'), ui('op.' + o) (a family); not the compared values.
+  for (const m of code.matchAll(/\b(?:ui|words)\(([^,)]*)/g)) {
     for (const k of m[1].matchAll(/(?<!=== )'([\w.]+)'(\s*\+)?/g)) (k[2] ? families : keys).add(k[1]);
   }
   assert.ok(keys.size > 50, `the form's words were found (${keys.size})`);
   for (const k of keys) assert.equal(typeof at(k), 'string', `form.ui.${k}`);
   for (const f of families) assert.equal(typeof at(f.replace(/\.$/, '')), 'object', `form.ui.${f}*`);
   // The families' members: what the kit asks for when it draws its dropdowns.
-  const window: { UpperstackAlertFormKit?: { useWords(t: (k: string) => string | null): void; ops(): string[][]; units(): string[][] } } = {};
+  const window: { UpperstackAlertFormKit?: { wordsOf(t: (k: string) => string | null): { ops(): string[][]; units(): string[][] } } } = {};
   runInNewContext(source, { window });
   const asked: string[] = [];
-  window.UpperstackAlertFormKit!.useWords((k) => {
+  const words = window.UpperstackAlertFormKit!.wordsOf((k) => {
     asked.push(k);
     return null;
   });
-  window.UpperstackAlertFormKit!.ops();
-  window.UpperstackAlertFormKit!.units();
+  words.ops();
+  words.units();
   for (const k of asked) assert.equal(typeof at(k.replace(/^form\.ui\./, '')), 'string', k);
   for (const x of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) assert.equal(typeof at(`day.${x}`), 'string', x);
 });
 
-test('the form\'s files work whatever order the editor runs them in', () => {
+/** The form's files as its loader lists them, the one list the dialog and the page load. */
+function listed(): string[] {
+  const window: { UpperstackAlertFormFiles?: { files: string[] } } = {};
+  runInNewContext(readFileSync(join(__dirname, '..', '..', '..', 'resources', 'alert-form-load.js'), 'utf8'), { window });
+  return window.UpperstackAlertFormFiles!.files;
+}
+
+test('the loader lists every file of the form, the kit first and the form last', () => {
+  const files = listed();
+  const present = readdirSync(join(__dirname, '..', '..', '..', 'resources'))
+    .filter((f) => /^alert-form.*\.js$/.test(f) && f !== 'alert-form-load.js')
+    .map((f) => f.replace(/\.js$/, ''));
+  assert.deepEqual([...files].sort(), present.sort());
+  assert.equal(files[0], 'alert-form-kit');
+  assert.equal(files.at(-1), 'alert-form');
+});
+
+test("the form's files work in another order than the loader's", () => {
   const dir = join(__dirname, '..', '..', '..', 'resources');
-  const files = ['alert-form', 'alert-form-errors', 'alert-form-read', 'alert-form-condition', 'alert-form-kit'];
-  const window: {
-    UpperstackAlertForm?: { summary(rule: unknown): string };
-    UpperstackAlertFormKit?: Record<string, unknown> & { useWords(t: (k: string, subs?: Record<string, string>) => string | null): void };
-  } = {};
-  for (const f of files) runInNewContext(readFileSync(join(dir, `${f}.js`), 'utf8'), { window });
+  const window: { UpperstackAlertForm?: { mount: unknown }; UpperstackAlertFormKit?: Record<string, unknown> } = {};
+  for (const f of [...listed()].reverse()) runInNewContext(readFileSync(join(dir, `${f}.js`), 'utf8'), { window });
   const kit = window.UpperstackAlertFormKit!;
-  for (const n of ['conditionRow', 'readRule', 'errorWords', 'elementFor', 'el', 'ui']) assert.equal(typeof kit[n], 'function', n);
-  const words: Record<string, string> = { 'form.ui.op.above': 'is above', 'form.ui.for': 'for __duration__' };
-  kit.useWords((k, subs) => words[k]?.replace('__duration__', subs?.duration ?? '') ?? null);
-  assert.equal(window.UpperstackAlertForm!.summary({ when: { field: 't', op: 'above', value: 30, for: '5m' } }), 't is above 30 for 5m');
+  for (const n of ['conditionRow', 'readRule', 'errorWords', 'elementFor', 'el', 'wordsOf']) assert.equal(typeof kit[n], 'function', n);
+  assert.deepEqual(Object.keys(window.UpperstackAlertForm!), ['mount'], 'what the dialog and the page call, and nothing else');
 });

@@ -162,6 +162,19 @@ describe('rule store', () => {
     assert.match(again.problems[0], /\/rules\/1 \(rule "loud"\) is not run: .*\/severity.*kept in the file/);
   });
 
+  it('a stored rule whose id no rule may have is not offered a PUT, which could only fail', () => {
+    const dir = tempDir('us-rules-');
+    const file = join(dir, 'alerts', 'rules.json');
+    new RuleStore(dir);
+    writeFileSync(file, JSON.stringify({ version: 1, rules: [{ ...HOT, id: 'too hot!' }, { ...HOT, id: 'b', name: 'B', severity: 'loud' }] }));
+    const store = new RuleStore(dir);
+    assert.equal(store.problems.length, 2);
+    assert.match(store.problems[0], /\/rules\/0 \(rule "too hot!"\) is not run: .*\/id.*correct it in the file, its id too/);
+    assert.doesNotMatch(store.problems[0], /PUT \/api/);
+    assert.throws(() => store.update('too hot!', { ...HOT, id: 'too hot!' }, { actor: 'api', via: 'api' }), (e: RuleInvalidError) => e.code === 'RULE_INVALID');
+    assert.match(store.problems[1], /replace it with PUT \/api\/v1\/rules\/b$/, 'a valid id is still offered its PUT');
+  });
+
   it('a stored rule that is not run is replaced by saving a valid rule of its id, or deleted by its id', () => {
     const dir = tempDir('us-rules-');
     const file = join(dir, 'alerts', 'rules.json');

@@ -63,8 +63,11 @@ export function describeCondition(c: CompiledRule, leaf: Leaf, s: Slot, dev: Dev
       return `${field} changed by more than ${th} within ${durationWords(leaf.withinMs)}${known ? ` (now${value})` : ''}`;
     case NOT_REPORTED:
       return leaf.field === undefined ? `no reading from ${dev.id} for ${th}` : `no ${leaf.field} from ${dev.id} for ${th}`;
-    case ANOMALOUS:
-      return s.verdictReason ? `${leaf.field ?? s.lastField ?? 'a field'} is anomalous (${th} or more): ${s.verdictReason}` : `${leaf.field ?? 'a field'} is anomalous (${th} or more)`;
+    case ANOMALOUS: {
+      // A group keeps each leaf's explanation beside its truth; a single condition in its slot.
+      const why = c.tree === null ? s.verdictReason : dev.reasons?.[c.bitBase + leaf.index];
+      return why ? `${leaf.field ?? s.lastField ?? 'a field'} is anomalous (${th} or more): ${why}` : `${leaf.field ?? 'a field'} is anomalous (${th} or more)`;
+    }
     default:
       return field;
   }
@@ -73,7 +76,7 @@ export function describeCondition(c: CompiledRule, leaf: Leaf, s: Slot, dev: Dev
 /**
  * Why a group holds, in words: the conditions that held, joined by "and" (for OR, only
  * those that held; in a subgroup, only when the subgroup held), each as describeCondition
- * says it, the anomaly node's explanation included.
+ * says it, each anomalous one with the anomaly node's explanation of its own verdict.
  */
 export function describeGroup(c: CompiledRule, s: Slot, dev: Device): string {
   const tree = c.tree;

@@ -35,9 +35,6 @@ function isEmpty(o: Record<string, string>): boolean {
 }
 
 export abstract class RuleEvaluation extends RuleTransitions {
-  /** Explanations of verdicts that held for rules with no slot yet, until evaluateTouched makes one. */
-  private readonly newVerdictReasons = new Map<CompiledRule, string>();
-
   /** Judges readings (one or a batch); returns the transitions they caused, oldest first. */
   process(input: Reading | Reading[]): AlertEvent[] {
     this.out = [];
@@ -135,8 +132,6 @@ export abstract class RuleEvaluation extends RuleTransitions {
       if (s === undefined) {
         if (this.whenHolds(c, dev.bits) !== 1 || !this.scheduled(c, ts)) continue;
         s = this.slotFor(c, dev);
-        const vr = this.newVerdictReasons.get(c);
-        if (vr !== undefined) s.verdictReason = vr;
         for (const leaf of c.leaves) {
           if (leaf.role === 0 && leaf.field !== undefined && fields[leaf.field] !== undefined && dev.bits[c.bitBase + leaf.index] === 1) {
             s.lastField = leaf.field;
@@ -260,15 +255,12 @@ export abstract class RuleEvaluation extends RuleTransitions {
       if (typeof score !== 'number') continue;
       const t = score >= e.leaf.score ? 1 : 0;
       const v = field !== undefined ? r.fields[field] : undefined;
-      if (c.tree === null && c.leaves.length === 1) this.stepFast(c, dev, t, v, field, ts, now, reasonOf(verdict));
+      // A single condition steps directly, recovery and escalation thresholds too: reindex() indexed only its first
+      // leaf. Its one explanation lives in its slot; a group's, one per leaf, beside the leaf truths.
+      if (c.tree === null) this.stepFast(c, dev, t, v, field, ts, now, reasonOf(verdict));
       else {
         dev.bits[c.bitBase + e.leaf.index] = t;
-        const why = t === 1 ? reasonOf(verdict) : undefined;
-        if (why !== undefined) {
-          const s = dev.slots[c.slot];
-          if (s !== undefined) s.verdictReason = why;
-          else this.newVerdictReasons.set(c, why);
-        }
+        this.keepReason(dev, c.bitBase + e.leaf.index, t === 1 ? reasonOf(verdict) : undefined);
         if (this.touchStamp[c.slot] !== stamp) {
           this.touchStamp[c.slot] = stamp;
           this.touchedRules.push(c);
@@ -276,7 +268,21 @@ export abstract class RuleEvaluation extends RuleTransitions {
       }
     }
     if (this.touchedRules.length) this.evaluateTouched(dev, r.fields, ts, now);
-    this.newVerdictReasons.clear();
+  }
+
+  /**
+   * A group's anomalous leaf keeps its own explanation beside its truth (two such
+   * leaves each have theirs); devices only get the array once a verdict explains itself.
+   */
+  protected keepReason(dev: Device, at: number, why: string | undefined): void {
+    let rs = dev.reasons;
+    if (rs === null) {
+      if (why === undefined) return;
+      rs = dev.reasons = new Array<string | undefined>(this.bitsLen).fill(undefined);
+    }
+    // Rules added since the array was made lie past its end; filled up, it stays a packed array.
+    while (rs.length <= at) rs.push(undefined);
+    rs[at] = why;
   }
 }
 

@@ -110,6 +110,9 @@ export abstract class RuleEngineState extends RuleTimers {
       if (c.bitBase < 0 || d.bits.length < c.bitBase + c.leaves.length) continue;
       const part = Array.from(d.bits.subarray(c.bitBase, c.bitBase + c.leaves.length));
       if (part.some((x) => x !== -1)) (j.bits ??= {})[c.id] = part;
+      if (d.reasons === null || c.tree === null || !c.anomalous) continue;
+      const why = d.reasons.slice(c.bitBase, c.bitBase + c.leaves.length).map((x) => x ?? null);
+      if (why.some((x) => x !== null)) (j.why ??= {})[c.id] = why;
     }
     return j;
   }
@@ -138,6 +141,14 @@ export abstract class RuleEngineState extends RuleTimers {
       d.appliesVersion = -1;
     }
     for (const [id, part] of Object.entries(j.bits ?? {})) this.restoreBits(d, id, part);
+    for (const [id, why] of Object.entries(j.why ?? {})) {
+      const c = this.rules.get(id);
+      if (!c || c.tree === null || c.bitBase < 0 || !Array.isArray(why) || why.length !== c.leaves.length) continue;
+      for (let i = 0; i < why.length; i++) {
+        const text = why[i];
+        this.keepReason(d, c.bitBase + i, typeof text === 'string' ? text : undefined);
+      }
+    }
   }
 
   /**

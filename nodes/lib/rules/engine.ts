@@ -85,6 +85,7 @@ export class RuleEngine extends RuleEngineState {
   protected conditionChanged(c: CompiledRule, now: number): void {
     for (const dev of this.devices.values()) {
       if (c.bitBase >= 0 && dev.bits.length > c.bitBase) dev.bits.fill(-1, c.bitBase, c.bitBase + c.leaves.length);
+      if (c.bitBase >= 0 && dev.reasons !== null) dev.reasons.fill(undefined, c.bitBase, c.bitBase + c.leaves.length);
       const s = dev.slots[c.slot];
       if (!s) continue;
       this.computeApplies(dev);

@@ -65,7 +65,10 @@ export class Slot {
   lastChange = NaN;
   lastValue: FieldValue | undefined = undefined;
   lastField: string | undefined = undefined;
-  /** The anomaly node's explanation of the verdict that last made an "anomalous" condition hold. */
+  /**
+   * The anomaly node's explanation of the verdict that last made a single "anomalous"
+   * condition hold; a group keeps one per leaf (Device.reasons).
+   */
   verdictReason: string | undefined = undefined;
   record: AlertRecord | null = null;
 
@@ -90,6 +93,8 @@ export class Device {
    * each rule at its bitBase. One array per device rather than one per (rule, device).
    */
   bits: Int8Array = new Int8Array(0);
+  /** The anomaly node's explanation of each anomalous leaf of a group that holds, at its index in bits; null until one came. */
+  reasons: Array<string | undefined> | null = null;
   /** Clock time each watched field last arrived, for dead-man conditions on a field. */
   fieldSeen: Map<string, number> | null = null;
   applies: Uint8Array = new Uint8Array(0);
@@ -130,6 +135,8 @@ export interface DeviceJson {
   tags?: Record<string, string>;
   /** Leaf truths by rule. */
   bits?: Record<string, number[]>;
+  /** Explanations of a group's anomalous leaves by rule, null where a leaf has none. */
+  why?: Record<string, Array<string | null>>;
 }
 
 function put(o: Record<string, unknown>, k: string, v: number): void {

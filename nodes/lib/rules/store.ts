@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ConflictError, NotFoundError, RuleInvalidError } from '../errors';
 import { writeFileAtomic } from '../fs-atomic';
 import { appendAudit, auditFile } from '../audit/log';
-import { checkNewRuleDevices, newRuleNameKey, ruleNameKey, validatePack, validateRule } from './validate';
+import { checkNewRuleDevices, isRuleId, newRuleNameKey, ruleNameKey, validatePack, validateRule } from './validate';
 import type { Rule, Silence } from './types';
 
 export interface Actor {
@@ -66,7 +66,9 @@ export class RuleStore {
   get problems(): string[] {
     return this.kept.map((k) => {
       const which = k.id === undefined ? '' : ` (rule "${k.id}")`;
-      const fix = k.id === undefined ? 'correct it in the file' : `correct it in the file, or replace it with PUT /api/v1/rules/${k.id}`;
+      // A PUT carries the id in its URL and its body: with an id no rule may have, it can only fail.
+      const fix =
+        k.id === undefined ? 'correct it in the file' : isRuleId(k.id) ? `correct it in the file, or replace it with PUT /api/v1/rules/${k.id}` : 'correct it in the file, its id too (no rule may have it, so no PUT can replace it)';
       return `rules.json /rules/${k.at}${which} is not run: ${k.why}; it is kept in the file as it is: ${fix}`;
     });
   }

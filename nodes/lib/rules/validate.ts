@@ -35,6 +35,14 @@ export function ruleSchema(): object {
   return JSON.parse(readFileSync(RULE_SCHEMA_PATH, 'utf8')) as object;
 }
 
+let idPattern: RegExp | undefined;
+
+/** Whether a rule may have this id: the schema's pattern, the one place it is written. */
+export function isRuleId(id: string): boolean {
+  idPattern ??= new RegExp((ruleSchema() as { properties: { id: { pattern: string } } }).properties.id.pattern);
+  return idPattern.test(id);
+}
+
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
   const text = JSON.stringify(v) ?? String(v);
