@@ -121,4 +121,11 @@ test('the form\'s files work whatever order the editor runs them in', () => {
   const words: Record<string, string> = { 'form.ui.op.above': 'is above', 'form.ui.for': 'for __duration__' };
   kit.useWords((k, subs) => words[k]?.replace('__duration__', subs?.duration ?? '') ?? null);
   assert.equal(window.UpperstackAlertForm!.summary({ when: { field: 't', op: 'above', value: 30, for: '5m' } }), 't is above 30 for 5m');
+  // A preview's error names the place in the rule or in the request: either way the field's label, then what is wrong.
+  words['form.labels.when-value'] = 'Value';
+  const errorWords = kit.errorWords as (e: { pointer?: string; message: string }, rule: unknown, target: null) => string;
+  const rule = { when: { field: 't', op: 'above', value: 30 } };
+  for (const message of ['/when/value is too large a number to keep', '/rule/when/value is too large a number to keep']) {
+    assert.equal(errorWords({ pointer: '/rule/when/value', message }, rule, null), 'Value: is too large a number to keep', message);
+  }
 });
