@@ -33,9 +33,12 @@
     function errorWords(e, rule, target, w) {
         /** The locale's text, or null where it has none: the caller tries another key or words of its own. */
         function words(key, subs) { return w.ui(key, subs, null); }
-        var pointer = e.pointer === undefined ? '' : String(e.pointer).replace(/^\/rule/, '');
+        var full = e.pointer === undefined ? '' : String(e.pointer);
+        var pointer = full.replace(/^\/rule/, '');
         var raw = String(e.message || '');
-        var detail = pointer && raw.indexOf(pointer) === 0 ? raw.slice(pointer.length).replace(/^[\s:]+/, '') : raw;
+        // A preview's message names the place in the rule or, checked with the whole request, in the request (/rule/...).
+        var named = full && raw.indexOf(full) === 0 ? full : pointer && raw.indexOf(pointer) === 0 ? pointer : '';
+        var detail = named ? raw.slice(named.length).replace(/^[\s:]+/, '') : raw;
         var parts = pointer.split('/').filter(Boolean);
         var at = conditionAt(rule, parts);
         var key = parts.filter(function (x) { return !/^\d+$/.test(x) && x !== 'all' && x !== 'any'; }).join('-');

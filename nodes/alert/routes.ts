@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey } from '../shared/http';
+import { nonFiniteRuleError } from '../lib/rules/validate';
 import type { StoreConfigNode } from '../store-config/options';
 import * as h from './handlers';
 import { serviceFor } from './service';
@@ -90,12 +91,13 @@ export function registerAlertRoutes(RED: NodeAPI): void {
     added.add(api);
     const key = requireApiKey(RED);
     const body = jsonBody(MAX_BODY);
+    const ruleBody = jsonBody(MAX_BODY, { nonFinite: nonFiniteRuleError });
     const who = { actor: 'api', via: 'api' };
     api.get('/api/v1/rules', key, route(() => h.listRules(svc)));
-    api.post('/api/v1/rules/import', key, body, route((req, b) => h.importRules(svc, b, query(req).mode, who)));
-    api.post('/api/v1/rules', key, body, route((_req, b) => h.createRule(svc, b, who)));
+    api.post('/api/v1/rules/import', key, ruleBody, route((req, b) => h.importRules(svc, b, query(req).mode, who)));
+    api.post('/api/v1/rules', key, ruleBody, route((_req, b) => h.createRule(svc, b, who)));
     api.get('/api/v1/rules/:id', key, route((req) => h.getRule(svc, param(req))));
-    api.put('/api/v1/rules/:id', key, body, route((req, b) => h.updateRule(svc, param(req), b, who)));
+    api.put('/api/v1/rules/:id', key, ruleBody, route((req, b) => h.updateRule(svc, param(req), b, who)));
     api.delete('/api/v1/rules/:id', key, route((req) => h.deleteRule(svc, param(req), who)));
     api.get('/api/v1/alerts', key, route((req) => h.listAlerts(svc, query(req))));
     api.get('/api/v1/alerts/history', key, route((req) => h.history(svc, query(req))));
@@ -110,6 +112,8 @@ export function registerAlertRoutes(RED: NodeAPI): void {
     // The admin app parses every JSON body up to 5 MB first; these routes read theirs with their own limit.
     readsOwnBody(/^\/upperstack-alert\//);
     const body = jsonBody(MAX_BODY);
+    // Rules keep their error shape (RULE_INVALID with the pointer), which the editor's form places under the field.
+    const ruleBody = jsonBody(MAX_BODY, { nonFinite: nonFiniteRuleError });
     const read = RED.auth.needsPermission('upperstack-alert.read');
     // Logged in (read) but without the permission: 403 with a reason, where Node-RED would answer a bare 401.
     const may = (permission: string) => [
@@ -129,12 +133,12 @@ export function registerAlertRoutes(RED: NodeAPI): void {
       return { status: 200, body: { user: userOf(req)?.username ?? null, can: { read: true, ack: allowed(scope, 'upperstack-alert.ack'), write: allowed(scope, 'upperstack-alert.write') }, deployed: !!svc.attached } };
     }));
     admin.get(`${base}/rules`, read, route(() => h.listRules(svc)));
-    admin.post(`${base}/rules/import`, write, body, route((req, b) => h.importRules(svc, b, query(req).mode, who(req))));
-    admin.post(`${base}/rules`, write, body, route((req, b) => h.createRule(svc, b, who(req))));
-    admin.put(`${base}/rules/:id`, write, body, route((req, b) => h.updateRule(svc, param(req), b, who(req))));
+    admin.post(`${base}/rules/import`, write, ruleBody, route((req, b) => h.importRules(svc, b, query(req).mode, who(req))));
+    admin.post(`${base}/rules`, write, ruleBody, route((req, b) => h.createRule(svc, b, who(req))));
+    admin.put(`${base}/rules/:id`, write, ruleBody, route((req, b) => h.updateRule(svc, param(req), b, who(req))));
     admin.delete(`${base}/rules/:id`, write, route((req) => h.deleteRule(svc, param(req), who(req))));
-    admin.post(`${base}/validate`, read, body, route((_req, b) => h.validate(b)));
-    admin.post(`${base}/preview`, read, body, route((_req, b) => h.preview(svc, b, storeOf(RED, (b as { store?: unknown } | undefined)?.store))));
+    admin.post(`${base}/validate`, read, ruleBody, route((_req, b) => h.validate(b)));
+    admin.post(`${base}/preview`, read, ruleBody, route((_req, b) => h.preview(svc, b, storeOf(RED, (b as { store?: unknown } | undefined)?.store))));
     admin.get(`${base}/alerts`, read, route((req) => h.listAlerts(svc, query(req))));
     admin.get(`${base}/history`, read, route((req) => h.history(svc, query(req))));
     admin.post(`${base}/alerts/:id/ack`, ack, body, route((req, b) => h.acknowledge(svc, param(req), b, who(req), userOf(req)?.username)));

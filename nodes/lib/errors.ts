@@ -91,8 +91,8 @@ export class SchemaViolationError extends UpperstackError {
 /** An HTTP query parameter is missing or malformed. */
 export class BadParameterError extends UpperstackError {
   override readonly name = 'BadParameterError';
-  constructor(parameter: string, message: string) {
-    super('BAD_PARAMETER', message, { parameter });
+  constructor(parameter: string, message: string, details: Record<string, unknown> = {}) {
+    super('BAD_PARAMETER', message, { ...details, parameter });
   }
 }
 

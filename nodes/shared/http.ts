@@ -5,7 +5,8 @@
  * - `sendError` / `sendFailure`: answer an error.
  * - `requireApiKey(RED, need)`: the API-key check of the HTTP API (Bearer token,
  *   admin scope unless the route asks only for `read`); `accessOf(req)` is the caller.
- * - `jsonBody(limit)`: read a JSON body with a size limit (415, 413, 400 as JSON).
+ * - `jsonBody(limit)`: read a JSON body with a size limit (415, 413, 400 as JSON;
+ *   400 also for a number JSON cannot keep, such as 1e309).
  * - `readsOwnBody(path)` / `adminParserBypass()`: keep Node-RED's admin body
  *   parser (5 MB, every JSON or form body on the server) off a route's body.
  * - `installJsonErrors(RED)`: a JSON 404 and error handler at the end of the
@@ -22,6 +23,7 @@ import { FailureThrottle } from '../lib/security/throttle';
 import { ADMIN, isAdmin, readsSome, type Access } from '../lib/security/scopes';
 import { auditOf, keyStore } from './keys';
 import { codeForStatus, errorBody, httpErrorOf, HTTP_CODES } from '../lib/api/http-errors';
+import { nonFiniteBodyError, nonFiniteNumber } from '../lib/schema/finite';
 import { upperstackSettings } from './runtime';
 import { prepareServer } from './server-setup';
 
@@ -141,14 +143,23 @@ export function requireApiKey(RED: NodeAPI, need: KeyNeed = 'admin'): RequestHan
   };
 }
 
+/** What a route answers for a number its body holds that JSON cannot keep; it names where (a JSON pointer). */
+export type NonFiniteAnswer = (found: { pointer: string; value: number }) => Error;
+
 /**
  * Middleware: a JSON body of at most `limit` bytes becomes `req.body`. No body
  * (unless `optional`) or another content type, a larger body and malformed
  * JSON are answered 400, 415, 413 and 400 (JSON errors) before the route runs. A body Node-RED's
  * admin parser already read (other runtimes parse every JSON body up to
  * `apiMaxLength`) is taken as it is.
+ *
+ * A number beyond ±1.7e308 (JSON.parse reads 1e309 as Infinity) is answered
+ * 400 too, naming its JSON pointer: kept, it would turn into the text
+ * "Infinity", or into null at the next JSON save. The answer is BAD_PARAMETER
+ * (`parameter` the body's top-level member, `pointer`) unless the route gives
+ * its own (`nonFinite`, e.g. RULE_INVALID for rules).
  */
-export function jsonBody(limit: number, opts: { optional?: boolean } = {}): RequestHandler {
+export function jsonBody(limit: number, opts: { optional?: boolean; nonFinite?: NonFiniteAnswer } = {}): RequestHandler {
   // strict: false, so `null` or `3` reach the route, which names what it wants instead.
   const parse = bodyParser.json({ limit, strict: false, type: () => true });
   return (req: Request, res: Response, next: NextFunction) => {
@@ -173,7 +184,14 @@ export function jsonBody(limit: number, opts: { optional?: boolean } = {}): Requ
       req.resume();
       return sendError(res, 413, HTTP_CODES.payloadTooLarge, `the body is larger than the limit of ${limit} bytes`, { limit, size: declared });
     }
-    parse(req, res, (err?: unknown) => (err ? sendFailure(res, err) : next()));
+    parse(req, res, (err?: unknown) => {
+      if (err) return sendFailure(res, err);
+      // A stack walk, no recursion: the body is as deep as its sender made it (within `limit`).
+      const body = (req as { body?: unknown }).body;
+      const huge = nonFiniteNumber(body);
+      if (huge) return sendFailure(res, opts.nonFinite ? opts.nonFinite(huge) : nonFiniteBodyError(huge, body));
+      next();
+    });
   };
 }
 

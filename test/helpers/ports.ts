@@ -15,10 +15,18 @@
  * - a server restarted on the same port (after a kill -9 in a crash test) finds it still reserved.
  * A UDP datagram goes to the socket bound last, the server, while it runs.
  *
+ * UDP differs in one way that matters: when the kernel picks a port (bind to 0) for a socket that
+ * sets SO_REUSEADDR, it ignores every socket that sets it too, so such a probe may be handed a port
+ * another run holds, or whose CoAP input is listening on it, and the datagrams of that run then go to
+ * this run's socket, bound last. So the UDP port is picked by a socket without SO_REUSEADDR (the
+ * kernel then hands out no port any socket holds) and only then held with it, on that port; a
+ * socket that came between the two binds makes it try another port.
+ *
  * Node offers no TCP bind without listen, so the TCP holder is libuv's own socket handle
  * (`process.binding('tcp_wrap')`, the handle net.Server wraps); its bind sets SO_REUSEADDR.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 
 interface TcpHandle {
   bind(address: string, port: number): number;
@@ -54,15 +62,55 @@ export async function freePort(): Promise<number> {
 
 /** A loopback UDP port reserved for this process (for a CoAP input: its socket sets SO_REUSEADDR). */
 export async function freeUdpPort(): Promise<number> {
-  const s = createSocket({ type: 'udp4', reuseAddr: true });
-  // Datagrams that reach the holder while no server runs are read and dropped.
+  for (let attempt = 1; ; attempt++) {
+    // Without SO_REUSEADDR: a port no socket holds, whether or not that socket set it.
+    const probe = await udpSocket(false, 0);
+    const port = probe.address().port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const holder = await udpSocket(true, port).catch((err: unknown) => {
+      if (attempt < 20 && (err as { code?: string }).code === 'EADDRINUSE') return undefined;
+      throw err;
+    });
+    const sockets = udpSocketsOn(port);
+    if (holder && (sockets === undefined || sockets === 1)) {
+      held.set(`udp:${port}`, holder);
+      return port;
+    }
+    holder?.close();
+    if (attempt >= 20) throw new Error(`cannot reserve a UDP port: another socket came onto each of 20 ports first (last ${port})`);
+  }
+}
+
+function udpSocket(reuseAddr: boolean, port: number): Promise<Socket> {
+  const s = createSocket({ type: 'udp4', reuseAddr });
+  // Datagrams that reach a holder while no server runs are read and dropped.
   s.on('message', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => resolve());
+  return new Promise<Socket>((resolve, reject) => {
+    s.once('error', (err) => {
+      s.close();
+      reject(err);
+    });
+    s.bind(port, '127.0.0.1', () => {
+      s.unref();
+      resolve(s);
+    });
   });
-  s.unref();
-  const port = s.address().port;
-  held.set(`udp:${port}`, s);
-  return port;
+}
+
+/** How many UDP sockets of this network namespace are bound to `port` (any address); undefined without /proc/net/udp. */
+function udpSocketsOn(port: number): number | undefined {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let count: number | undefined;
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    count ??= 0;
+    // "  sl  local_address rem_address ...": the local address ends with ":PORT" in hex.
+    for (const line of text.split('\n').slice(1)) if (line.trim().split(/\s+/)[1]?.endsWith(hex)) count++;
+  }
+  return count;
 }

@@ -129,6 +129,9 @@ test('with a grant, a client receives the live readings; anonymous still only th
   assert.equal((listed.json.grants as unknown[]).length, 1);
   assert.ok(!JSON.stringify(listed.json).includes(john), 'the password is never listed');
   assert.equal((await api('POST', '/api/v1/grants', { client: 'x', device: 'plug1', minutes: 1 }, {})).status, 401, 'an API key is needed');
+  const huge = await fetch(`${rt.url}/api/v1/grants`, { method: 'POST', headers: { authorization: `Bearer ${rt.apiKey}`, 'content-type': 'application/json' }, body: '{"client":"x","device":"plug1","minutes":1e309}' });
+  assert.equal(huge.status, 400, 'a number JSON cannot keep is named, not read as a grant for ever');
+  assert.deepEqual(await huge.json(), { error: { code: 'BAD_PARAMETER', parameter: 'minutes', pointer: '/minutes', message: '/minutes is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)' } });
   const reader = await api('POST', '/api/v1/keys', { name: 'dashboard', scopes: ['read'] });
   assert.equal(reader.status, 201, JSON.stringify(reader.json));
   const asReader = { authorization: `Bearer ${String(reader.json.key)}` };

@@ -19,6 +19,8 @@ interface Letter {
   payload: string;
   replayable: boolean;
   replayedAt: string | null;
+  contentType?: string;
+  format?: string;
 }
 interface Page {
   deadLetters: Letter[];
@@ -101,5 +103,26 @@ describe('GET /api/v1/deadletters on the running pipeline', () => {
     const bad = await rt.get('/api/v1/deadletters?limit=lots');
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { error: { parameter: string } }).error.parameter, 'limit');
+  });
+
+  // Last: its letters come after the ones the paging test counts.
+  test('an MQTT 5 publish with a Content Type keeps it in its letter (as HTTP and CoAP letters keep theirs); one without names none', async () => {
+    const v5 = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'dl-device-v5', protocolVersion: 5 });
+    try {
+      const sent: Array<[string | Buffer, string | undefined]> = [['{"t":', 'application/json'], ['{"t":1,', undefined], [Buffer.from([0xff, 0x01]), 'application/cbor'], ['zz', 'text/x-own']];
+      for (const [payload, contentType] of sent) await v5.publishAsync('devices/dl-ct/telemetry', payload, { qos: 1, ...(contentType ? { properties: { contentType } } : {}) });
+    } finally {
+      await v5.endAsync();
+    }
+    const letters = await eventually(async () => {
+      const p = await page('device=dl-ct');
+      return p.deadLetters.length >= 4 ? p.deadLetters : undefined;
+    }, 20_000, '4 letters of dl-ct');
+    assert.deepEqual(letters.map((l) => [l.payload, l.code, l.contentType, l.format]), [
+      ['{"t":', 'DECODE_FAILED', 'application/json', 'json'],
+      ['{"t":1,', 'DECODE_FAILED', undefined, undefined],
+      ['base64:/wE=', 'DECODE_FAILED', 'application/cbor', 'cbor'],
+      ['zz', 'UNSUPPORTED_FORMAT', 'text/x-own', undefined],
+    ]);
   });
 });

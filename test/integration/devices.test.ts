@@ -195,6 +195,26 @@ test('a registry tag named "__proto__" is refused with 400 naming it, not droppe
   assert.match(ingest.body, /__proto__: \\"__proto__\\" cannot name a field/);
 });
 
+test('a number JSON cannot keep (1e309) in a device body is refused with 400 naming it, not kept as the tag "Infinity"', async () => {
+  const problem = 'is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)';
+  const refused = async (method: string, path: string, body: string, parameter: string, pointer: string) => {
+    const r = await curl(path, body, [bearer(rt.apiKey)], method);
+    assert.equal(r.status, 400, `${method} ${path}: ${r.body}`);
+    assert.deepEqual(JSON.parse(r.body), { error: { code: 'BAD_PARAMETER', parameter, pointer, message: `${pointer} ${problem}` } });
+  };
+  await refused('POST', '/api/v1/devices', '{"id":"hugeTag","tags":{"site":"n","rack":1e309}}', 'tags', '/tags/rack');
+  await refused('PATCH', '/api/v1/devices/devA', '{"tags":{"customer":"acme","rack":-1e309}}', 'tags', '/tags/rack');
+  await refused('PATCH', '/api/v1/devices/devA', '{"meta":{"watts":2e308}}', 'meta', '/meta/watts');
+  assert.equal((await cli('list')).out.includes('hugeTag'), false);
+  const a = (await (await rt.get('/api/v1/devices/devA')).json()) as { tags: Record<string, string> };
+  assert.deepEqual(a.tags, { customer: 'acme' });
+  // The CLI sends a tag as the text typed, which is kept as typed.
+  const added = await cli('add', 'hugeCli', '--tag', 'rack=1e309', '--json');
+  assert.equal(added.code, 0, added.err);
+  assert.deepEqual((JSON.parse(added.out) as { device: { tags: Record<string, string> } }).device.tags, { rack: '1e309' });
+  assert.equal((await cli('remove', 'hugeCli')).code, 0);
+});
+
 test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async () => {
   assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, '{"c":1}'), /"accepted":1/);
   assert.match(await coap('/telemetry/devB', '{"c":2}'), /4\.01/);

@@ -252,6 +252,10 @@ describe('upperstack-alert node', () => {
     const bad = await call('POST', `${admin}/upperstack-alert/preview`, { rule: { ...rule, severity: 'loud' } }, null);
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { error: { pointer: string } }).error.pointer, '/rule/severity');
+    // The editor's routes keep the rules' answer for a number JSON cannot keep, where the form places it.
+    const huge = await call('POST', `${admin}/upperstack-alert/preview`, JSON.stringify({ rule, devices: ['oven'] }).replace('"value":30', '"value":1e309'), null);
+    assert.equal(huge.status, 400);
+    assert.deepEqual(((await huge.json()) as { error: { code: string; pointer: string } }).error, { code: 'RULE_INVALID', pointer: '/rule/when/value', message: '/rule/when/value is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)' });
     const me = (await (await call('GET', `${admin}/upperstack-alert/me`, undefined, null)).json()) as { can: { write: boolean } };
     assert.equal(me.can.write, true, 'no adminAuth in this runtime: everything is allowed');
   });

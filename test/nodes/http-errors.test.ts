@@ -36,7 +36,7 @@ const flow = [
 ];
 
 interface ErrorBody {
-  error: { code: string; message: string; parameter?: string; limit?: number };
+  error: { code: string; message: string; parameter?: string; pointer?: string; limit?: number };
 }
 
 async function expectError(res: Response, status: number, code: string): Promise<ErrorBody['error']> {
@@ -88,6 +88,11 @@ describe('JSON errors on httpNode and httpAdmin', () => {
     assert.equal(big.limit, 64 * 1024);
     await expectError(await post(path, '<reading/>', 'application/xml'), 415, 'UNSUPPORTED_MEDIA_TYPE');
     await expectError(await fetch(url + path, { method: 'POST', headers: { authorization: `Bearer ${KEY}` } }), 400, 'MALFORMED_BODY');
+    // Valid JSON that JSON.parse reads as Infinity: named by its pointer (in an array, the parameter is the body).
+    const huge = await expectError(await post(path, '{"device":"d","field":"f","config":{"threshold":1e309}}'), 400, 'BAD_PARAMETER');
+    assert.deepEqual([huge.parameter, huge.pointer, huge.message], ['config', '/config/threshold', '/config/threshold is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)']);
+    const listed = await expectError(await post(path, '[1, -1e400]'), 400, 'BAD_PARAMETER');
+    assert.deepEqual([listed.parameter, listed.pointer, listed.message], ['body', '/1', '/1 is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)']);
   });
 
   test('httpAdmin route: malformed JSON 400 and too large 413 from the admin parser, wrong type 415', async () => {
@@ -96,6 +101,9 @@ describe('JSON errors on httpNode and httpAdmin', () => {
     await expectError(await post(path, '{"config":'), 400, 'MALFORMED_BODY');
     await expectError(await post(path, Buffer.alloc(6 * 1024 * 1024, 0x20)), 413, 'PAYLOAD_TOO_LARGE');
     await expectError(await post(path, 'a,b\n1,2', 'text/csv'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    // A body the admin parser read is checked by the route's reader all the same.
+    const huge = await expectError(await post(path, '{"config":{"threshold":1e309}}'), 400, 'BAD_PARAMETER');
+    assert.equal(huge.pointer, '/config/threshold');
   });
 
   test('unknown paths are 404 JSON; a route a node adds later is still reached', async () => {

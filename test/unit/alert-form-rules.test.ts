@@ -133,3 +133,17 @@ test("the form's files work in another order than the loader's", () => {
   for (const n of ['conditionRow', 'readRule', 'errorWords', 'elementFor', 'el', 'wordsOf']) assert.equal(typeof kit[n], 'function', n);
   assert.deepEqual(Object.keys(window.UpperstackAlertForm!), ['mount'], 'what the dialog and the page call, and nothing else');
 });
+
+test("a preview's error names the field's label whether it points into the rule or into the whole request", () => {
+  const dir = join(__dirname, '..', '..', '..', 'resources');
+  const window: { UpperstackAlertFormKit?: Record<string, unknown> } = {};
+  for (const f of listed()) runInNewContext(readFileSync(join(dir, `${f}.js`), 'utf8'), { window });
+  const kit = window.UpperstackAlertFormKit!;
+  const words: Record<string, string> = { 'form.ui.labels.when-value': 'Value' };
+  const w = (kit.wordsOf as (t: (k: string) => string | null) => unknown)((k) => words[k] ?? null);
+  const errorWords = kit.errorWords as (e: { pointer?: string; message: string }, rule: unknown, target: null, w: unknown) => string;
+  const rule = { when: { field: 't', op: 'above', value: 30 } };
+  for (const message of ['/when/value is too large a number to keep', '/rule/when/value is too large a number to keep']) {
+    assert.equal(errorWords({ pointer: '/rule/when/value', message }, rule, null, w), 'Value: is too large a number to keep', message);
+  }
+});

@@ -9,7 +9,7 @@ import { hashSecret, loadOrCreateKey, newSecret, seal, unseal, verifySecret } fr
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
-import { BadDeviceIdError, ConflictError, NotFoundError } from '../../nodes/lib/errors';
+import { BadDeviceIdError, BadParameterError, ConflictError, NotFoundError } from '../../nodes/lib/errors';
 import { migrate } from '../../nodes/shared/config';
 import { devicesMigrations } from '../../nodes/devices/options';
 import { tempDir } from '../helpers/temp';
@@ -132,6 +132,16 @@ describe('DeviceRegistry', () => {
     await assert.rejects(reg.add({ id: 'a/b' }), BadDeviceIdError);
     await assert.rejects(reg.add({ id: 'x', tags: { 'bad key': 'v' } }), /tag name/);
     await assert.rejects(reg.add({ id: 'x', meta: { fw: { nested: 1 } } }), /metadata/);
+    // 1e309 reads as Infinity: it was kept as the tag "Infinity".
+    const huge = JSON.parse('{"site":"n","rack":1e309}') as Record<string, unknown>;
+    await assert.rejects(reg.add({ id: 'x', tags: huge }), (err: BadParameterError) => {
+      assert.deepEqual([err.message, err.details], ['tag "rack" must be a string or a finite number, got Infinity', { parameter: 'tags', pointer: '/tags/rack' }]);
+      return true;
+    });
+    await reg.add({ id: 'x', tags: { site: 'n' } });
+    await assert.rejects(reg.update('x', { tags: { site: -Infinity } }), /tag "site" must be a string or a finite number, got -Infinity/);
+    assert.deepEqual(reg.get('x')?.tags, { site: 'n' });
+    await reg.remove('x');
     // Copied onto readings, which refuse the name: refused here, not dropped.
     await assert.rejects(reg.add({ id: 'x', tags: JSON.parse('{"__proto__":"acme","site":"n"}') as Record<string, unknown> }), /tag name "__proto__" cannot name a tag/);
     await assert.rejects(reg.add({ id: 'x', meta: JSON.parse('{"__proto__":"X1"}') as Record<string, unknown> }), /metadata name "__proto__" cannot be used/);

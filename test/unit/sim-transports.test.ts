@@ -74,7 +74,8 @@ test('HTTP: a user name and password go as basic auth; a server that is down is 
 
 test('CoAP: confirmable POST /telemetry/{device} with the Content-Format and the device secret as ?k=; a 4.xx answer is an error with its diagnostic', async () => {
   const seen: Array<{ url: string; format: unknown; confirmable: boolean; payload: Buffer }> = [];
-  const server = coap.createServer((req, res) => {
+  // Without SO_REUSEADDR: the port the kernel picks is then one no other run's CoAP input holds.
+  const server = coap.createServer({ reuseAddr: false }, (req, res) => {
     seen.push({ url: req.url, format: req.headers['Content-Format'], confirmable: (req as unknown as { _packet: { confirmable: boolean } })._packet.confirmable, payload: req.payload });
     if (req.url.includes('sim-2')) {
       res.code = '4.00';

@@ -14,6 +14,7 @@ import {
   InvalidReadingError,
   NotFoundError,
   PayloadTooLargeError,
+  RuleInvalidError,
   SchemaViolationError,
   SignatureError,
   StoreUnavailableError,
@@ -77,6 +78,7 @@ export function statusOfError(err: UpperstackError): number {
     err instanceof DecodeError ||
     err instanceof InvalidReadingError ||
     err instanceof SchemaViolationError ||
+    err instanceof RuleInvalidError ||
     err instanceof BadDeviceIdError
   ) {
     return 400;

@@ -5,6 +5,7 @@
  */
 import { BadDeviceIdError, BadParameterError } from '../errors';
 import { RESERVED_NAME } from '../reading-flatten';
+import { escapePointer } from '../schema/pointer';
 import type { DeviceRecord, DeviceView, MetaValue } from './types';
 
 /** Letters, digits and `. _ - : @`, 1 to 128 characters: safe as an MQTT topic level, a URL segment and a file name part. */
@@ -52,6 +53,8 @@ export function checkTags(tags: unknown, parameter = 'tags'): Record<string, str
     // Copied onto readings, which refuse it: refused here rather than lost.
     if (k === RESERVED_NAME) throw new BadParameterError(parameter, `tag name "${RESERVED_NAME}" cannot name a tag (JavaScript reserves it): rename it`);
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new BadParameterError(parameter, `tag "${k}" must be a string`);
+    // Written as text, 1e309 (Infinity) would be kept as the tag "Infinity", which the device never sent.
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new BadParameterError(parameter, `tag "${k}" must be a string or a finite number, got ${v}`, { pointer: `/${parameter}/${escapePointer(k)}` });
     const text = String(v);
     if (text.length > MAX_TAG_VALUE) throw new BadParameterError(parameter, `tag "${k}" is longer than ${MAX_TAG_VALUE} characters`);
     out[k] = text;

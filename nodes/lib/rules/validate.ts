@@ -239,11 +239,17 @@ function checkSemantics(rule: Rule): void {
   }
 }
 
+/** A number JSON cannot keep in a rule or a request about rules, in the rules' error shape (RULE_INVALID, pointer). */
+export function nonFiniteRuleError(found: { pointer: string; value: number }): RuleInvalidError {
+  return new RuleInvalidError(`${found.pointer || 'the rule'} ${nonFiniteProblem(found.value)}`, { pointer: found.pointer });
+}
+
 /** The rule, typed, when it is valid; otherwise throws RuleInvalidError naming the JSON pointer. */
 export function validateRule(data: unknown): Rule {
   // Before the schema, which would call such a number valid or, once it is null, "must be number (got null)".
+  // HTTP bodies are refused before this (jsonBody); rules.json and rules shared in a cluster are read by JSON.parse alone.
   const huge = nonFiniteNumber(data);
-  if (huge) throw new RuleInvalidError(`${huge.pointer || 'the rule'} ${nonFiniteProblem(huge.value)}`, { pointer: huge.pointer });
+  if (huge) throw nonFiniteRuleError(huge);
   const validate = validator();
   if (!validate(data)) throw schemaError(validate.errors ?? [], data);
   const rule = data as Rule;

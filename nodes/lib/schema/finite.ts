@@ -3,6 +3,7 @@
  * JSON.stringify writes back as null: a document kept as JSON would lose the
  * value at the next save. Places that keep what they are given refuse it first.
  */
+import { BadParameterError } from '../errors';
 import { escapePointer } from './pointer';
 
 /** The first number in `data` that is not finite, with its JSON pointer; undefined when there is none. */
@@ -29,4 +30,15 @@ export function nonFiniteNumber(data: unknown): { pointer: string; value: number
 export function nonFiniteProblem(value: number): string {
   if (Number.isNaN(value)) return 'is not a number';
   return 'is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)';
+}
+
+/**
+ * A request body's such number as a bad parameter: `parameter` the body's
+ * top-level member it is in ("tags" for /tags/site), as routes that name their
+ * parameters do, else "body" (an array, or a bare number); `pointer` where it is.
+ */
+export function nonFiniteBodyError(found: { pointer: string; value: number }, body: unknown): BadParameterError {
+  const first = found.pointer.split('/')[1];
+  const parameter = first === undefined || Array.isArray(body) ? 'body' : first.replace(/~1/g, '/').replace(/~0/g, '~');
+  return new BadParameterError(parameter, `${found.pointer || 'the body'} ${nonFiniteProblem(found.value)}`, { pointer: found.pointer });
 }
