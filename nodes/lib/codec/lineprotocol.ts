@@ -13,8 +13,8 @@
  * `device` tag is written whenever the device differs from the measurement.
  */
 import type { FieldValue, Reading } from '../reading';
-import { ConfigError, DecodeError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
+import { ConfigError, DecodeError, InvalidReadingError, StringTooLongError, TooManyFieldsError } from '../errors';
+import { DEFAULT_LIMITS, tooManyFields, tooManyReadings, type Limits } from '../limits';
 import { put } from '../reading-flatten';
 import { decodeUtf8 } from './text';
 
@@ -144,7 +144,7 @@ class LineParser {
     for (;;) {
       const keyAt = this.p;
       if (++count > this.limits.maxFields) {
-        const error = new TooManyFieldsError({ limit: this.limits.maxFields, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) }, limitSource(this.limits, 'maxFields'));
+        const error = tooManyFields(this.limits, { format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) });
         this.skipFields();
         throw error;
       }
@@ -286,7 +286,7 @@ export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', 
     const line = text.slice(start, end);
     const body = line.trimStart();
     if (body !== '' && body[0] !== '#') {
-      if (readings.length === limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'lineprotocol', line: lineNo, offset: lineStartByte }, limitSource(limits, 'maxReadings'));
+      if (readings.length === limits.maxReadings) throw tooManyReadings(limits, { format: 'lineprotocol', line: lineNo, offset: lineStartByte });
       const parser = new LineParser(text, start, end, lineNo, lineStartByte, limits);
       try {
         readings.push(parser.parse(precision, line.length - body.length));
