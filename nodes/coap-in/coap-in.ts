@@ -14,7 +14,7 @@ import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import type { Received } from '../lib/ingest/record';
 import { describeError, UpperstackError } from '../lib/errors';
-import { outcomeWeight, processRequest, tooManyRequestReadings, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, requestSize, type CoapAnswer } from '../lib/inputs/coap';
 import { coapCode, packetOf, send, uriPathOf, wellKnown } from './answers';
 import { datagramFilter } from './datagrams';
@@ -25,8 +25,8 @@ import type { Principal, Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
 import { registerHealth } from '../shared/runtime';
 import { commandBoard } from '../lib/inputs/commands';
-import { DeviceMismatchError } from '../lib/inputs/errors';
 import { requestEmitter } from '../shared/request-emit';
+import { checkDecoded } from '../shared/request-checks';
 import { onClose } from '../shared/input';
 import { startIntake } from '../shared/intake-start';
 import { loadNodeSchema } from '../shared/schema';
@@ -127,10 +127,8 @@ export = function register(RED: NodeAPI): void {
       if (ct === 'application/octet-stream' && req.url.includes('?')) ct = octetStreamType(ct, new URL(req.url, 'coap://device').searchParams);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
-      const tooMany = tooManyRequestReadings(outcome);
+      const tooMany = checkDecoded(outcome, { principal: who.principal, device, via: 'coap', remote: req.rsinfo.address });
       if (tooMany) return reply(coapError('4.13', `${tooMany.code}: ${tooMany.message}`));
-      const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
-      if (refused instanceof DeviceMismatchError) deviceAuth().bodyNamesOther(who.principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'coap', req.rsinfo.address);
       outcomes.set(rec, outcome);
       try {
         intake.submitThen([rec], (result) => {
