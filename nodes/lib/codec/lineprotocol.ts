@@ -291,21 +291,15 @@ export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', 
       try {
         readings.push(parser.parse(precision, line.length - body.length));
         lineNumbers?.push(lineNo);
-        if (parser.end > end) {
-          // Line breaks inside a string value: the next line is counted after them.
-          for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;
-          next = text.indexOf('\n', parser.end);
-          if (next === -1) next = text.length;
-        }
       } catch (err) {
         if (!onBadLine || !(err instanceof DecodeError || err instanceof TooManyFieldsError || err instanceof StringTooLongError)) throw err;
         onBadLine(err, lineNo, line);
-        if (parser.end > end) {
-          // The refused line went on past a line break inside a string value: so does the line count.
-          for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;
-          next = text.indexOf('\n', parser.end);
-          if (next === -1) next = text.length;
-        }
+      }
+      if (parser.end > end) {
+        // Line breaks inside a string value (of a line read or refused): the next line is counted after them.
+        for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;
+        next = text.indexOf('\n', parser.end);
+        if (next === -1) next = text.length;
       }
     }
     lineStartByte += Buffer.byteLength(text.slice(start, next), 'utf8') + 1;
