@@ -14,7 +14,7 @@ import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import type { Received } from '../lib/ingest/record';
 import { describeError, UpperstackError } from '../lib/errors';
-import { outcomeWeight, processRequest, tooManyRequestReadings, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, requestSize, type CoapAnswer } from '../lib/inputs/coap';
 import { coapCode, packetOf, send, uriPathOf, wellKnown } from './answers';
 import { datagramFilter } from './datagrams';
@@ -25,8 +25,8 @@ import type { Principal, Refusal } from '../lib/security/device-auth';
 import { deviceAuth } from '../shared/devices';
 import { registerHealth } from '../shared/runtime';
 import { commandBoard } from '../lib/inputs/commands';
-import { DeviceMismatchError } from '../lib/inputs/errors';
 import { requestEmitter } from '../shared/request-emit';
+import { checkDecoded } from '../shared/request-checks';
 import { onClose } from '../shared/input';
 import { startIntake } from '../shared/intake-start';
 import { loadNodeSchema } from '../shared/schema';
@@ -127,10 +127,8 @@ export = function register(RED: NodeAPI): void {
       if (ct === 'application/octet-stream' && req.url.includes('?')) ct = octetStreamType(ct, new URL(req.url, 'coap://device').searchParams);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
-      const tooMany = tooManyRequestReadings(outcome);
+      const tooMany = checkDecoded(outcome, { principal: who.principal, device, via: 'coap', remote: req.rsinfo.address });
       if (tooMany) return reply(coapError('4.13', `${tooMany.code}: ${tooMany.message}`));
-      const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
-      if (refused instanceof DeviceMismatchError) deviceAuth().bodyNamesOther(who.principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'coap', req.rsinfo.address);
       outcomes.set(rec, outcome);
       try {
         intake.submitThen([rec], (result) => {
@@ -229,21 +227,23 @@ export = function register(RED: NodeAPI): void {
         commands(req, res, device);
       };
       const failed = (err: unknown) => send(res, coapError('4.00', describeError(err).message));
+      let now: ReturnType<typeof accessNow>;
       try {
-        const now = accessNow(url, req, device, tele);
-        if (now) return decided(now);
+        now = accessNow(url, req, device, tele);
       } catch (err) {
         return failed(err);
       }
-      void access(url, req, device, tele).then(decided).catch(failed);
+      if (now !== undefined && !(now instanceof Promise)) return decided(now);
+      void (now ?? access(url, req, device, tele)).then(decided).catch(failed);
     });
 
     /**
      * access() decided at once for a request that presents no secret or login,
      * when the registry can (an anonymous device on loopback, no rate limit to
-     * count); undefined when the request must wait for access().
+     * count); undefined when the request must wait for access(). The type allows
+     * decideAccess()'s promise, which only a write under rate limits gets.
      */
-    const accessNow = (url: URL, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | undefined => {
+    const accessNow = (url: URL, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | Promise<Access | Refusal> | undefined => {
       if (url.search !== '' && (url.searchParams.has('k') || url.searchParams.has('u') || url.searchParams.has('p'))) return undefined;
       const auth = deviceAuth();
       if (writes && auth.limitsTraffic) return undefined;
@@ -252,19 +252,28 @@ export = function register(RED: NodeAPI): void {
       return decideAccess(who.principal, req, device, writes);
     };
 
-    /** Whether `principal` may use the device, and the body a device that signs carried (after admit()). */
-    const decideAccess = (principal: Principal, req: IncomingMessage, device: string, writes: boolean): Access | Refusal => {
+    /**
+     * Whether `principal` may use the device: the id rule and the device's access, for telemetry the rate
+     * limits (only where they count anything: then the answer is a promise) and the body a device that
+     * signs carried in its envelope.
+     */
+    const decideAccess = (principal: Principal, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | Promise<Access | Refusal> => {
       const badId = deviceIdRefusal(device);
       if (badId) return badId;
       const auth = deviceAuth();
-      const may = auth.canWrite(principal, device, 'coap', req.rsinfo.address);
+      const remote = req.rsinfo.address;
+      const may = auth.canWrite(principal, device, 'coap', remote);
       if (!may.ok) return may;
       const authenticated = principal.kind !== 'anonymous';
       if (!writes) return { ok: true, principal, authenticated };
-      // A device that signs sends an envelope; what goes on is the body it carried.
-      const signed = auth.unwrapSigned(principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', req.rsinfo.address);
-      if (!signed.ok) return signed;
-      return { ok: true, principal, authenticated, payload: signed.payload, contentType: signed.contentType };
+      const unwrapped = (): Access | Refusal => {
+        // A device that signs sends an envelope; what goes on is the body it carried.
+        const signed = auth.unwrapSigned(principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', remote);
+        if (!signed.ok) return signed;
+        return { ok: true, principal, authenticated, payload: signed.payload, contentType: signed.contentType };
+      };
+      if (!auth.limitsTraffic) return unwrapped();
+      return auth.admit(principal, device, remote, 'coap').then((admitted) => (admitted.ok ? unwrapped() : admitted));
     };
 
     /** Who sends (`?k=<secret>` of the path's device, or `?u=&p=`), and may they use this device? */
@@ -273,21 +282,9 @@ export = function register(RED: NodeAPI): void {
       const u = url.searchParams.get('u');
       const username = k !== null ? device : (u ?? undefined);
       const password = k !== null ? k : (url.searchParams.get('p') ?? undefined);
-      const auth = deviceAuth();
-      const who = await auth.authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback, shared: login });
+      const who = await deviceAuth().authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback, shared: login });
       if (!who.ok) return who;
-      const badId = deviceIdRefusal(device);
-      if (badId) return badId;
-      const may = auth.canWrite(who.principal, device, 'coap', req.rsinfo.address);
-      if (!may.ok) return may;
-      const authenticated = who.principal.kind !== 'anonymous';
-      if (!writes) return { ok: true, principal: who.principal, authenticated };
-      const admitted = await auth.admit(who.principal, device, req.rsinfo.address, 'coap');
-      if (!admitted.ok) return admitted;
-      // A device that signs sends an envelope; what goes on is the body it carried.
-      const signed = auth.unwrapSigned(who.principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', req.rsinfo.address);
-      if (!signed.ok) return signed;
-      return { ok: true, principal: who.principal, authenticated, payload: signed.payload, contentType: signed.contentType };
+      return decideAccess(who.principal, req, device, writes);
     };
 
     // The library re-emits its socket's errors on the server: without a listener one (the port in use)

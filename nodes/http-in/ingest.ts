@@ -11,12 +11,13 @@ import type { Received } from '../lib/ingest/record';
 import { BadDeviceIdError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
 import { DEFAULT_LIMITS } from '../lib/limits';
-import { outcomeWeight, processRequest, tooManyRequestReadings, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
+import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { countLinesOver, influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
-import { BodyTimeoutError, DeviceMismatchError, RateLimitedError, TooManyLinesError } from '../lib/inputs/errors';
+import { BodyTimeoutError, RateLimitedError, TooManyLinesError } from '../lib/inputs/errors';
 import { ownBody } from '../shared/http';
+import { checkDecoded } from '../shared/request-checks';
 import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
 import type { Principal } from '../lib/security/device-auth';
@@ -260,12 +261,8 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
   // More readings than a request may hold is 413 before anything is kept, on every route: clients split the
   // batch and resend it, where a 400 tells them to drop it. Line protocol whose string values hold line
   // breaks gets here too: the parser counts its lines and stops one past the limit.
-  const tooMany = tooManyRequestReadings(outcome);
+  const tooMany = checkDecoded(outcome, { principal, device, via: 'http', remote });
   if (tooMany) return send(res, answerError(route, 413, influx ? new TooManyLinesError(tooMany.details.limit as number) : tooMany));
-  const refused = outcome.refusal === 'forbidden' ? outcome.failures[0]?.error : undefined;
-  if (refused instanceof DeviceMismatchError && device !== undefined) {
-    auth.bodyNamesOther(principal, device, typeof refused.details.claimed === 'string' ? refused.details.claimed : undefined, 'http', remote);
-  }
   if (device === undefined) {
     // The InfluxDB routes name devices line by line: each one must be the caller's to write.
     const seen = new Set<string>();

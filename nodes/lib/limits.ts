@@ -5,7 +5,7 @@
  * widths and string lengths by scanning the bytes before a decoder builds values,
  * and again while decoded data is turned into Readings.
  */
-import { ConfigError, type LimitSource } from './errors';
+import { ConfigError, TooManyFieldsError, TooManyReadingsError, type LimitDetails, type LimitSource } from './errors';
 
 export interface Limits {
   /** Payload size in bytes. */
@@ -89,4 +89,17 @@ export function limitSource(limits: Limits, key: LimitKey): LimitSource {
   if (o?.kind === 'request') return { per: 'request' };
   const label = o?.labels[key];
   return o && label ? { setting: `the ${o.node}'s ${label}` } : {};
+}
+
+/** Where a limit error was found: LimitDetails but the limit, which the factories take from the limits. */
+type LimitPlace = Omit<LimitDetails, 'limit'> & { count?: number };
+
+/** Too many fields for these limits, with the remedy their origin allows (one rule for every decoder and check). */
+export function tooManyFields(limits: Limits, place: LimitPlace & { what?: 'fields' | 'tags' }): TooManyFieldsError {
+  return new TooManyFieldsError({ limit: limits.maxFields, ...place }, limitSource(limits, 'maxFields'));
+}
+
+/** Too many readings for these limits, with the remedy their origin allows. */
+export function tooManyReadings(limits: Limits, place: LimitPlace): TooManyReadingsError {
+  return new TooManyReadingsError({ limit: limits.maxReadings, ...place }, limitSource(limits, 'maxReadings'));
 }

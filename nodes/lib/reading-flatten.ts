@@ -3,8 +3,8 @@
  * without recursion into dotted names, each value checked (finite numbers,
  * string length, valid Unicode) and the limits checked while walking.
  */
-import { DepthExceededError, InvalidReadingError, StringTooLongError, TooManyFieldsError } from './errors';
-import { limitSource, type Limits } from './limits';
+import { DepthExceededError, InvalidReadingError, StringTooLongError } from './errors';
+import { tooManyFields, type Limits } from './limits';
 import type { FieldValue } from './reading';
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -59,7 +59,7 @@ export class Flattener<T extends FieldValue> {
       throw new InvalidReadingError(`${path} would be stored as ${this.what === 'fields' ? 'field' : 'tag'} "${name}", which the reading already has: two values cannot have the same name`, { path });
     }
     if (++this.count > this.limits.maxFields) {
-      throw new TooManyFieldsError({ limit: this.limits.maxFields, path: this.reading || undefined, what: this.what }, limitSource(this.limits, 'maxFields'));
+      throw tooManyFields(this.limits, { path: this.reading || undefined, what: this.what });
     }
     put(this.out, name, v);
   }
@@ -70,7 +70,7 @@ export class Flattener<T extends FieldValue> {
     const enter = (v: object, n: string, p: string, d: number) => {
       if (d > limits.maxDepth) throw new DepthExceededError({ limit: limits.maxDepth, path: p });
       const width = Array.isArray(v) ? v.length : countKeys(v, limits.maxFields + 1);
-      if (width > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, path: this.reading || undefined, what: this.what }, limitSource(limits, 'maxFields'));
+      if (width > limits.maxFields) throw tooManyFields(limits, { path: this.reading || undefined, what: this.what });
       stack.push({ v, keys: Array.isArray(v) ? undefined : Object.keys(v), i: 0, name: n, path: p, depth: d });
     };
     enter(root, name, path, depth);

@@ -3,8 +3,8 @@
  * normalizeReadings() turns whatever a device sent (after decoding) into that
  * shape, so every later node can rely on it.
  */
-import { DepthExceededError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from './errors';
-import { DEFAULT_LIMITS, limitSource, type Limits } from './limits';
+import { DepthExceededError, InvalidReadingError, StringTooLongError, TooManyFieldsError } from './errors';
+import { DEFAULT_LIMITS, tooManyFields, tooManyReadings, type Limits } from './limits';
 import { countKeys, fieldConverter, Flattener, hasOwn, isPlainObject, LONE_SURROGATE, notUnicode, tagConverter } from './reading-flatten';
 import { MAX_DATE_MS, parseTimestamp } from './reading-time';
 
@@ -68,7 +68,7 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
   if (item.fields !== undefined && item.fields !== null) {
     if (!isPlainObject(item.fields)) throw new InvalidReadingError(`${at('fields')} must be an object`, { path: at('fields') });
     const f = item.fields;
-    if (countKeys(f, limits.maxFields + 1) > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, path: path || undefined, what: 'fields' }, limitSource(limits, 'maxFields'));
+    if (countKeys(f, limits.maxFields + 1) > limits.maxFields) throw tooManyFields(limits, { path: path || undefined, what: 'fields' });
     for (const k in f) if (hasOwn.call(f, k)) fields.add(k, f[k], `${at('fields')}.${k}`, depth + 1);
   }
   // Members besides the reserved ones are fields too, flattened when nested: nothing is dropped.
@@ -203,7 +203,7 @@ export function normalizeReadings(input: unknown, opts: NormalizeOptions): Norma
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const batch = Array.isArray(input);
   const count = batch ? (input as unknown[]).length : 1;
-  if (count > limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, count }, limitSource(limits, 'maxReadings'));
+  if (count > limits.maxReadings) throw tooManyReadings(limits, { count });
   // One reading per message is the common case: no list for the input, and a result list of
   // exactly one (a list grown by push() starts with room for 17).
   if (!batch && isPlainObject(input)) {
@@ -241,14 +241,14 @@ export function checkReadingLimits(r: Reading, limits: Limits, path = ''): TooMa
   let count = 0;
   for (const k in r.fields) {
     if (!hasOwn.call(r.fields, k)) continue;
-    if (++count > limits.maxFields) return new TooManyFieldsError({ limit: limits.maxFields, path: path || undefined }, limitSource(limits, 'maxFields'));
+    if (++count > limits.maxFields) return tooManyFields(limits, { path: path || undefined });
     const v = r.fields[k];
     if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: pathTo(path, `fields.${k}`) });
   }
   count = 0;
   for (const k in r.tags) {
     if (!hasOwn.call(r.tags, k)) continue;
-    if (++count > limits.maxFields) return new TooManyFieldsError({ limit: limits.maxFields, path: path || undefined, what: 'tags' }, limitSource(limits, 'maxFields'));
+    if (++count > limits.maxFields) return tooManyFields(limits, { path: path || undefined, what: 'tags' });
     const v = r.tags[k];
     if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: pathTo(path, `tags.${k}`) });
   }

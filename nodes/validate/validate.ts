@@ -4,9 +4,9 @@
  * with msg.error = {code, path, message}.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { InvalidReadingError, TooManyReadingsError, type UpperstackError } from '../lib/errors';
+import { InvalidReadingError, type UpperstackError } from '../lib/errors';
 import { checkReadingLimits, type Reading } from '../lib/reading';
-import { limitSource, resolveLimits } from '../lib/limits';
+import { tooManyReadings, resolveLimits } from '../lib/limits';
 import { onInput } from '../shared/input';
 import { readingsOf, routeResult, type Failure } from '../shared/batch';
 import { migrate, registerNode } from '../shared/config';
@@ -42,7 +42,7 @@ export = function register(RED: NodeAPI): void {
       const readings = readingsOf(msg);
       if (!readings) return done(new InvalidReadingError('msg.payload must be a Reading {device, ts, fields, tags} or an array of them; put a decode node before validate'));
       if (readings.length > limits.maxReadings) {
-        const err = new TooManyReadingsError({ limit: limits.maxReadings, count: readings.length }, limitSource(limits, 'maxReadings'));
+        const err = tooManyReadings(limits, { count: readings.length });
         invalid += readings.length;
         return routeResult(node as unknown as { wires?: string[][] }, msg, send, done, null, [{ msg: { ...msg, error: err.toJSON() }, error: err }]);
       }

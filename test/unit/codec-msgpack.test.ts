@@ -2,7 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode, encode } from '../../nodes/lib/codec';
 import { findMsgpackProblem } from '../../nodes/lib/codec/msgpack-scan';
-import { DecodeError } from '../../nodes/lib/errors';
+import { Decoder } from '@msgpack/msgpack';
+import { DecodeError, InvalidReadingError } from '../../nodes/lib/errors';
 
 const reading = { device: 'd1', ts: 1700000000000, fields: { t: 22.5, s: 'hello world', ok: true, n: -3 }, tags: { room: 'kitchen' } };
 
@@ -56,6 +57,35 @@ describe('msgpack codec', () => {
     const err = decodeError([0x81, 0x80, 0x01]);
     assert.match(err.message, /well-formed but cannot be decoded/);
     assert.equal(err.details.offset, undefined);
+  });
+
+  test('a map key "__proto__" is refused by name whatever the decoder says about it, spelled in any string type or in overlong UTF-8', () => {
+    const RESERVED = /^a map key: "__proto__" cannot name a field or tag \(JavaScript reserves it\): rename it$/;
+    const refused = (bytes: number[]) => assert.throws(() => decode('msgpack', Buffer.from(bytes)), (e: unknown) => e instanceof InvalidReadingError && RESERVED.test(e.message) && e.details.format === 'msgpack');
+    const name = [...Buffer.from('__proto__')];
+    const overlong = [0xc1, 0x9f, 0xc1, 0x9f, ...Buffer.from('proto'), 0xc1, 0x9f, 0xc1, 0x9f];
+    const keys = [[0xa9, ...name], [0xd9, 9, ...name], [0xda, 0, 9, ...name], [0xa0 | overlong.length, ...overlong]];
+    for (const key of keys) refused([0x82, 0xa1, 0x61, 0x01, ...key, 0x05]);
+    // Nested, after a value that is the same text (not a key).
+    refused([0x82, 0xa1, 0x61, 0xa9, ...name, 0xa1, 0x62, 0x81, 0xa9, ...name, 0x05]);
+    // The decoder's own words are not what tells it.
+    const decodeAsIs = Decoder.prototype.decode;
+    Decoder.prototype.decode = function reworded(this: InstanceType<typeof Decoder>, ...args: Parameters<typeof decodeAsIs>) {
+      try {
+        return decodeAsIs.apply(this, args);
+      } catch {
+        throw new Error('some other wording');
+      }
+    };
+    try {
+      for (const key of keys) refused([0x81, ...key, 0x05]);
+      assert.match(decodeError([0x81, 0x80, 0x01]).message, /cannot be decoded: some other wording/);
+    } finally {
+      Decoder.prototype.decode = decodeAsIs;
+    }
+    // The same text as a value, or a key that only looks like it, decodes.
+    assert.deepEqual(decode('msgpack', Buffer.from([0x81, 0xa1, 0x61, 0xa9, ...name])), { a: '__proto__' });
+    assert.deepEqual(decode('msgpack', Buffer.from([0x81, 0xaa, ...name, 0x5f, 0x01])), { __proto___: 1 });
   });
 
   test('the scanner accepts every kind of value the encoder writes', () => {

@@ -25,6 +25,10 @@ describe('sniff', () => {
     assert.equal(sniff(encode('cbor', reading)), 'cbor');
     assert.equal(sniff(encode('cbor', [reading, reading])), 'cbor');
     assert.equal(sniff(Buffer.from([0xd9, 0xd9, 0xf7, 0xa0])), 'cbor');
+    // Tag 259 before a map (cbor-x's JS Map); the same header before anything else, or cut short, is not taken for it.
+    assert.equal(sniff(Buffer.from([0xd9, 0x01, 0x03, 0xa1, 0x61, 0x74, 0x01])), 'cbor');
+    assert.equal(sniff(Buffer.from([0xd9, 0x01, 0x03, 0x01])), undefined);
+    assert.equal(sniff(Buffer.from([0xd9, 0x01])), undefined);
   });
 
   test('MessagePack fixmap, map16 and fixarray', () => {

@@ -150,5 +150,16 @@ describe('Block1 reassembly', () => {
     assert.equal((a.add('announced', { num: 1, more: true, szx: 0 }, b16(0)) as { code: string }).code, '4.08');
     assert.deepEqual(a.add('fits', { num: 0, more: true, szx: 0 }, b16(0), Date.now(), 200), { type: 'continue' });
     assert.deepEqual(parseBlock1(block1Value({ num: 4000, more: true, szx: 2 })), { num: 4000, more: true, szx: 2 });
+    assert.deepEqual(parseBlock1(block1Value({ num: 0xfffff, more: false, szx: 6 })), { num: 0xfffff, more: false, szx: 6 });
+    assert.equal(block1Value({ num: 0, more: false, szx: 0 }).length, 0);
+  });
+
+  test('a Block2 option is read as RFC 7959 writes it: empty is block 0 of 16 bytes, SZX 7 is reserved, at most 3 bytes', () => {
+    assert.deepEqual(parseBlock2(Buffer.alloc(0)), { num: 0, szx: 0 });
+    assert.deepEqual(parseBlock2(Buffer.from([0x1e])), { num: 1, szx: 6 });
+    assert.deepEqual(parseBlock2(Buffer.from([0xff, 0xff, 0xfe])), { num: 0xfffff, szx: 6 });
+    assert.equal(parseBlock2(Buffer.from([0x07])), undefined);
+    assert.equal(parseBlock2(Buffer.from([0x01, 0x0f])), undefined);
+    assert.equal(parseBlock2(Buffer.from([0, 0, 0, 0x10])), undefined);
   });
 });

@@ -361,3 +361,11 @@ test('a SenML pack sent as application/json (HTTP) or Content-Format 50 (CoAP) i
     ],
   );
 });
+
+test('a refused item of a batch is kept in the binary format the body was decoded from', () => {
+  for (const [contentType, format] of [['application/msgpack', 'msgpack'], ['application/cbor', 'cbor']] as const) {
+    const out = processRequest(req({ device: 'd1', contentType, payload: encode(format, [{ ts: NOW, t: 1 }, { ts: NOW }]) }), opts);
+    assert.equal(out.readings.length, 1, contentType);
+    assert.deepEqual(out.failures[0].as, { contentType, format }, contentType);
+  }
+});

@@ -15,7 +15,7 @@ import {
   TooManyReadingsError,
   type UpperstackError,
 } from '../../nodes/lib/errors';
-import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../../nodes/lib/limits';
+import { DEFAULT_LIMITS, REQUEST_LIMITS, resolveLimits, tooManyFields, tooManyReadings, type Limits } from '../../nodes/lib/limits';
 import { normalizeReadings } from '../../nodes/lib/reading';
 
 const opts = (limits: Partial<Limits> = {}) => ({ format: 'auto' as const, device: 'd1', receivedAt: 1767225600000, limits: { ...DEFAULT_LIMITS, ...limits } });
@@ -206,4 +206,14 @@ test('JSON limits hold from one payload to the next whatever came before: deeper
   throwsCode(() => decode('json', wide(4), { limits: { ...DEFAULT_LIMITS, maxFields: 3 } }), TooManyFieldsError);
   assert.deepEqual(decode('json', wide(3), { limits: { ...DEFAULT_LIMITS, maxFields: 3 } }), [[1, 1, 1]]);
   throwsCode(() => decode('json', Buffer.from('[{"a":1},{"a":1},{"a":1}]'), { limits: { ...DEFAULT_LIMITS, maxReadings: 2 } }), TooManyReadingsError, (e) => assert.equal(e.details.offset, 0));
+});
+
+test('a limit error takes its limit and its remedy from the limits: a node setting to raise, a request to split, or neither', () => {
+  const node: Limits = { ...DEFAULT_LIMITS, maxFields: 5, maxReadings: 7, origin: { kind: 'node', node: 'decode node', labels: { maxFields: 'Fields limit', maxReadings: 'Readings limit' } } };
+  const fields = tooManyFields(node, { path: '[0]', what: 'tags' });
+  assert.deepEqual(fields.details, { limit: 5, path: '[0]', what: 'tags' });
+  assert.match(fields.message, /at most 5 tags: split the data into several readings or raise the decode node's Fields limit$/);
+  assert.match(tooManyReadings(node, { count: 8 }).message, /holds 8 readings; the limit is 7 per message: send smaller batches or raise the decode node's Readings limit$/);
+  assert.match(tooManyReadings(REQUEST_LIMITS, { format: 'json', offset: 0 }).message, /the request holds more than 10,000 readings; the limit is 10,000 per request: split the request into smaller ones$/);
+  assert.match(tooManyFields(DEFAULT_LIMITS, { line: 3 }).message, /^line 3 has more than 1,000 fields; a reading may have at most 1,000 fields: split the data into several readings$/);
 });

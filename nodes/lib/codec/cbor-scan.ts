@@ -6,8 +6,8 @@
  * with a stack no deeper than the depth limit, so hostile input cannot blow the
  * stack or the heap.
  */
-import { DepthExceededError, StringTooLongError, TooManyFieldsError, TooManyReadingsError, type UpperstackError } from '../errors';
-import { RESERVED_MEMBERS, limitSource, type Limits } from '../limits';
+import { DepthExceededError, StringTooLongError, type UpperstackError } from '../errors';
+import { RESERVED_MEMBERS, tooManyFields, tooManyReadings, type Limits } from '../limits';
 
 export interface ScanProblem {
   offset: number;
@@ -21,8 +21,8 @@ export const UTF8_BYTES_PER_UNIT = 3;
 
 /** The limit a container of `kind` at `depth` (1 = top level) must keep to, and the error for breaking it. */
 export function memberLimit(limits: Limits, kind: 'array' | 'map', depth: number, format: string, offset: number): { max: number; error: () => UpperstackError } {
-  if (kind === 'array' && depth === 1) return { max: limits.maxReadings, error: () => new TooManyReadingsError({ limit: limits.maxReadings, format, offset }, limitSource(limits, 'maxReadings')) };
-  return { max: kind === 'map' ? limits.maxFields + RESERVED_MEMBERS : limits.maxFields, error: () => new TooManyFieldsError({ limit: limits.maxFields, format, offset }, limitSource(limits, 'maxFields')) };
+  if (kind === 'array' && depth === 1) return { max: limits.maxReadings, error: () => tooManyReadings(limits, { format, offset }) };
+  return { max: kind === 'map' ? limits.maxFields + RESERVED_MEMBERS : limits.maxFields, error: () => tooManyFields(limits, { format, offset }) };
 }
 
 export function limitProblem(error: UpperstackError & { details: { offset?: unknown } }): ScanProblem {

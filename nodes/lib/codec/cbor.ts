@@ -28,8 +28,9 @@ const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
 export function decodeCbor(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
   const problem = findCborProblem(buf, limits);
   if (problem) throw problem.error ?? new DecodeError(problem.message, { format: 'cbor', offset: problem.offset });
+  const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   // "__proto__" as CBOR text (0x69 and its nine bytes): possibly a map key, so the maps are built here.
-  const proto = buf.length >= 10 && Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).includes(PROTO_TEXT);
+  const proto = bytes.includes(PROTO_TEXT);
   let value: unknown;
   try {
     value = (proto ? mapDecoder : decoder).decode(buf);
@@ -40,19 +41,14 @@ export function decodeCbor(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): un
   }
   // Tag 259 (RFC 8949's registered "map with any keys", what cbor-x writes for a JS Map) comes back as a Map;
   // the rest of the pipeline reads plain objects. The bytes of the tag's header are looked for first, so data
-  // without it is not walked.
-  return proto || indexOfTag259(buf) >= 0 ? mapsToObjects(value) : value;
+  // without it is not walked (a match inside other data only costs a walk).
+  return proto || bytes.includes(TAG_259) ? mapsToObjects(value) : value;
 }
 
 const PROTO_TEXT = Buffer.from([0x69, ...Buffer.from('__proto__')]);
 
-/** Where the header of tag 259 (0xD9 0x01 0x03) is; a match inside other data only costs a walk. */
-function indexOfTag259(buf: Uint8Array): number {
-  for (let i = buf.indexOf(0xd9); i >= 0 && i + 2 < buf.length; i = buf.indexOf(0xd9, i + 1)) {
-    if (buf[i + 1] === 0x01 && buf[i + 2] === 0x03) return i;
-  }
-  return -1;
-}
+/** The header of tag 259, RFC 8949's registered "map with any keys": what cbor-x writes before a JS Map. */
+export const TAG_259 = Buffer.from([0xd9, 0x01, 0x03]);
 
 /** A key as cbor-x makes it for a plain map: text as is ("__proto__" too, kept by put), numbers, booleans and null as text, anything else refused. */
 function plainKey(key: unknown): string {

@@ -5,8 +5,8 @@
  * here (JSON.parse and json-locate do that), only what the limits need, so it
  * stays correct on malformed input: it cannot overflow, loop or over-allocate.
  */
-import { DepthExceededError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { RESERVED_MEMBERS, limitSource, type Limits } from '../limits';
+import { DepthExceededError, StringTooLongError } from '../errors';
+import { RESERVED_MEMBERS, tooManyFields, tooManyReadings, type Limits } from '../limits';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -76,9 +76,9 @@ export function scanJsonLimits(b: Uint8Array, limits: Limits): void {
     } else if (depth > 0) {
       const members = ++commas[depth] + 1;
       if (isArray[depth] && depth === 1) {
-        if (members > limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'json', offset: openedAt[depth] }, limitSource(limits, 'maxReadings'));
+        if (members > limits.maxReadings) throw tooManyReadings(limits, { format: 'json', offset: openedAt[depth] });
       } else if (members > (isArray[depth] ? limits.maxFields : objectMembers)) {
-        throw new TooManyFieldsError({ limit: limits.maxFields, format: 'json', offset: openedAt[depth] }, limitSource(limits, 'maxFields'));
+        throw tooManyFields(limits, { format: 'json', offset: openedAt[depth] });
       }
     }
   }

@@ -13,8 +13,8 @@
  * `device` tag is written whenever the device differs from the measurement.
  */
 import type { FieldValue, Reading } from '../reading';
-import { ConfigError, DecodeError, InvalidReadingError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
+import { ConfigError, DecodeError, InvalidReadingError, StringTooLongError, TooManyFieldsError } from '../errors';
+import { DEFAULT_LIMITS, tooManyFields, tooManyReadings, type Limits } from '../limits';
 import { put } from '../reading-flatten';
 import { decodeUtf8 } from './text';
 
@@ -144,7 +144,7 @@ class LineParser {
     for (;;) {
       const keyAt = this.p;
       if (++count > this.limits.maxFields) {
-        const error = new TooManyFieldsError({ limit: this.limits.maxFields, format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) }, limitSource(this.limits, 'maxFields'));
+        const error = tooManyFields(this.limits, { format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt) });
         this.skipFields();
         throw error;
       }
@@ -286,26 +286,20 @@ export function parseLineProtocol(buf: Uint8Array, precision: Precision = 'ns', 
     const line = text.slice(start, end);
     const body = line.trimStart();
     if (body !== '' && body[0] !== '#') {
-      if (readings.length === limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'lineprotocol', line: lineNo, offset: lineStartByte }, limitSource(limits, 'maxReadings'));
+      if (readings.length === limits.maxReadings) throw tooManyReadings(limits, { format: 'lineprotocol', line: lineNo, offset: lineStartByte });
       const parser = new LineParser(text, start, end, lineNo, lineStartByte, limits);
       try {
         readings.push(parser.parse(precision, line.length - body.length));
         lineNumbers?.push(lineNo);
-        if (parser.end > end) {
-          // Line breaks inside a string value: the next line is counted after them.
-          for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;
-          next = text.indexOf('\n', parser.end);
-          if (next === -1) next = text.length;
-        }
       } catch (err) {
         if (!onBadLine || !(err instanceof DecodeError || err instanceof TooManyFieldsError || err instanceof StringTooLongError)) throw err;
         onBadLine(err, lineNo, line);
-        if (parser.end > end) {
-          // The refused line went on past a line break inside a string value: so does the line count.
-          for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;
-          next = text.indexOf('\n', parser.end);
-          if (next === -1) next = text.length;
-        }
+      }
+      if (parser.end > end) {
+        // Line breaks inside a string value (of a line read or refused): the next line is counted after them.
+        for (let i = end; i < parser.end; i++) if (text.charCodeAt(i) === 10) lineNo++;
+        next = text.indexOf('\n', parser.end);
+        if (next === -1) next = text.length;
       }
     }
     lineStartByte += Buffer.byteLength(text.slice(start, next), 'utf8') + 1;

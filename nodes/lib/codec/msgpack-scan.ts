@@ -51,7 +51,11 @@ function layout(t: number): { name: string; size?: number; lenBytes?: number; ex
   }
 }
 
-export function findMsgpackProblem(b: Uint8Array, limits?: Limits): ScanProblem | undefined {
+/**
+ * `onKey`, when given, is told of every string that is a map key: where its item starts (its type byte) and
+ * where its bytes start and end.
+ */
+export function findMsgpackProblem(b: Uint8Array, limits?: Limits, onKey?: (item: number, start: number, end: number) => void): ScanProblem | undefined {
   const len = b.length;
   const stack: Frame[] = [];
   let pos = 0;
@@ -100,6 +104,8 @@ export function findMsgpackProblem(b: Uint8Array, limits?: Limits): ScanProblem 
       const need = l.lenBytes ? count + (l.extType ? 1 : 0) : (l.size ?? 0);
       if (l.text && need > maxString) return limitProblem(new StringTooLongError({ limit: limits!.maxStringLength, format: 'msgpack', offset: start }));
       if (need > len - pos) return early(start, `${/^[aeiou]/.test(l.name) ? 'an' : 'a'} ${l.name} value of ${need} bytes starts there but only ${len - pos} bytes follow its header`);
+      // A map's items alternate key, value: an even count left means a key.
+      if (onKey && l.text && stack.length > 0 && stack[stack.length - 1].kind === 'map' && stack[stack.length - 1].left % 2 === 0) onKey(start, pos, pos + need);
       pos += need;
     }
     if (finishItem()) break;

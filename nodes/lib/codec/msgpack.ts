@@ -25,10 +25,32 @@ export function decodeMsgpack(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS):
   } catch (err) {
     // Well-formed but not representable, e.g. a map whose key is itself a map.
     const reason = err instanceof Error ? err.message : String(err);
-    // The decoder stops at this key (it builds plain objects): refused in the words every format uses.
-    if (/key __proto__ is not allowed/.test(reason)) throw new InvalidReadingError(`a map key: "${RESERVED_NAME}" cannot name a field or tag (JavaScript reserves it): rename it`, { format: 'msgpack' });
+    // The decoder stops at a key "__proto__" (it builds plain objects): refused in the words every format uses.
+    // Told from the keys themselves, not from the decoder's wording, which a new release may change.
+    if (hasReservedKey(buf)) throw new InvalidReadingError(`a map key: "${RESERVED_NAME}" cannot name a field or tag (JavaScript reserves it): rename it`, { format: 'msgpack' });
     throw new DecodeError(`MessagePack data is well-formed but cannot be decoded: ${reason}`, { format: 'msgpack' }, { cause: err });
   }
+}
+
+const RESERVED_BYTES = Buffer.from(RESERVED_NAME);
+/** UTF-8 takes at most 4 bytes per character: a key of more bytes cannot be the nine characters of RESERVED_NAME. */
+const RESERVED_MAX_BYTES = 4 * RESERVED_NAME.length;
+
+/**
+ * Whether a map key of the (well-formed) data reads as RESERVED_NAME. A key of other bytes than its ASCII
+ * may still read so (the decoder takes overlong UTF-8 as it comes): those few are read by the decoder itself,
+ * as a string value of their own.
+ */
+function hasReservedKey(buf: Uint8Array): boolean {
+  const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  let found = false;
+  findMsgpackProblem(bytes, undefined, (item, start, end) => {
+    if (found || end - start < RESERVED_NAME.length || end - start > RESERVED_MAX_BYTES) return;
+    const key = bytes.subarray(start, end);
+    if (key.equals(RESERVED_BYTES)) found = true;
+    else if (key.some((b) => b >= 0x80)) found = msgpack().decoder.decode(bytes.subarray(item, end)) === RESERVED_NAME;
+  });
+  return found;
 }
 
 export function encodeMsgpack(value: unknown): Buffer {

@@ -8,8 +8,8 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { NamespaceBase, Reader, Root, Type } from 'protobufjs';
 import type { FieldValue, Reading } from '../reading';
-import { ConfigError, DecodeError, UnsupportedFormatError, DepthExceededError, InvalidReadingError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
+import { ConfigError, DecodeError, UnsupportedFormatError, DepthExceededError, InvalidReadingError, TooManyReadingsError } from '../errors';
+import { DEFAULT_LIMITS, tooManyFields, tooManyReadings, type Limits } from '../limits';
 import { packageRoot } from '../paths';
 import { reservedName } from '../reading-flatten';
 
@@ -174,7 +174,7 @@ function toReading(obj: Record<string, any>, limits: Limits, path: string): Part
   const fields: Record<string, FieldValue> = {};
   let count = 0;
   for (const k in (obj.fields ?? {}) as Record<string, Record<string, FieldValue>>) {
-    if (++count > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'protobuf', path: path ? `${path}.fields` : 'fields' }, limitSource(limits, 'maxFields'));
+    if (++count > limits.maxFields) throw tooManyFields(limits, { format: 'protobuf', path: path ? `${path}.fields` : 'fields' });
     const v = obj.fields[k] as Record<string, FieldValue>;
     const value = v.number ?? v.flag ?? v.text ?? v.integer;
     if (value !== undefined) fields[k] = value;
@@ -228,7 +228,7 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
   }
   // Counted on the bytes, before protobufjs builds a single reading.
   if (name === BATCH_TYPE && scan && scan.count > limits.maxReadings) {
-    throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: scan.count }, limitSource(limits, 'maxReadings'));
+    throw tooManyReadings(limits, { format: 'protobuf', count: scan.count });
   }
   const reader = protobufjs().Reader.create(buf);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to objects typed by the .proto file only at run time
@@ -237,7 +237,7 @@ export function decodeProtobuf(buf: Uint8Array, protoType: string = READING_TYPE
     const message = type.decode(reader) as unknown as { readings?: unknown[] };
     // Bytes the scan could not split (the decoder skipped what it did not know): checked before toObject copies the batch.
     if (name === BATCH_TYPE && (message.readings?.length ?? 0) > limits.maxReadings) {
-      throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'protobuf', count: message.readings!.length }, limitSource(limits, 'maxReadings'));
+      throw tooManyReadings(limits, { format: 'protobuf', count: message.readings!.length });
     }
     obj = type.toObject(message as never, { longs: Number, enums: String, defaults: false });
   } catch (err) {

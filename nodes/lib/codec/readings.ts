@@ -29,6 +29,9 @@ export interface DecodeReadingsOptions {
   senmlInJson?: boolean;
 }
 
+/** `format` is the format the payload was decoded from ('senml' for a SenML pack in JSON); 'object' for an already decoded value. */
+export function decodeReadings(payload: Uint8Array | string, opts: DecodeReadingsOptions): NormalizeResult & { format: Format };
+export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): NormalizeResult & { format: Format | 'object' };
 export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): NormalizeResult & { format: Format | 'object' } {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const maxBytes = opts.maxBytes ?? limits.maxBytes;

@@ -18,7 +18,7 @@
  * - Text that starts with "<" is XML.
  * - CBOR tag 259 (a map with any keys, cbor-x's JS Map) before a map is CBOR.
  */
-import { decodeCbor } from './cbor';
+import { decodeCbor, TAG_259 } from './cbor';
 import { decodeJson } from './json';
 import { decodeMsgpack } from './msgpack';
 import { isSenmlCborPack, isSenmlPack, senmlRecords } from './senml';
@@ -92,7 +92,7 @@ export function sniffDecoded(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): 
   const b0 = buf[0];
   if (b0 === 0xd9 && buf[1] === 0xd9 && buf[2] === 0xf7) return { format: 'cbor' }; // self-described CBOR tag 55799
   // A map with tag 259 (cbor-x's JS Map); as MessagePack these bytes would be a one-byte string with data after it.
-  if (b0 === 0xd9 && buf[1] === 0x01 && buf[2] === 0x03 && buf[3] >= 0xa0 && buf[3] <= 0xbf) return { format: 'cbor' };
+  if (b0 === TAG_259[0] && TAG_259.equals(buf.subarray(0, TAG_259.length)) && buf[3] >= 0xa0 && buf[3] <= 0xbf) return { format: 'cbor' };
   if (b0 >= 0xdc && b0 <= 0xdf) return { format: 'msgpack' };
   if (b0 >= 0xa0 && b0 <= 0xbf) return { format: 'cbor' };
   if (b0 >= 0x80 && b0 <= 0x9f) {

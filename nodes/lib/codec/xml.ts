@@ -23,8 +23,8 @@
  * prefixes are ignored (`<u:reading>` is a reading).
  */
 import type { SaxesParser as SaxesParserType, SaxesTag } from 'saxes';
-import { DecodeError, InvalidReadingError, isLimitError, StringTooLongError, TooManyFieldsError, TooManyReadingsError } from '../errors';
-import { DEFAULT_LIMITS, limitSource, type Limits } from '../limits';
+import { DecodeError, InvalidReadingError, isLimitError, StringTooLongError } from '../errors';
+import { DEFAULT_LIMITS, tooManyFields, tooManyReadings, type Limits } from '../limits';
 import type { FieldValue } from '../reading';
 import { hasOwn, put } from '../reading-flatten';
 import { byteOffsetOf, decodeUtf8 } from './text';
@@ -129,7 +129,7 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
     if (leaf) {
       const done = leaf;
       leaf = undefined;
-      if (++values > limits.maxFields) throw new TooManyFieldsError({ limit: limits.maxFields, format: 'xml', line: parser.line }, limitSource(limits, 'maxFields'));
+      if (++values > limits.maxFields) throw tooManyFields(limits, { format: 'xml', line: parser.line });
       const into: Record<string, FieldValue> = done.kind === 'tag' ? reading!.tags : reading!.fields;
       // As every other format: two values of one name reject the reading, never one silently lost.
       if (hasOwn.call(into, done.name)) {
@@ -140,7 +140,7 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
       return;
     }
     if (reading && (depth === 1 || (depth === 0 && !wrapper))) {
-      if (readings.length >= limits.maxReadings) throw new TooManyReadingsError({ limit: limits.maxReadings, format: 'xml', line: parser.line }, limitSource(limits, 'maxReadings'));
+      if (readings.length >= limits.maxReadings) throw tooManyReadings(limits, { format: 'xml', line: parser.line });
       readings.push(reading);
       reading = undefined;
     }

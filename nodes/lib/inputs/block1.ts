@@ -19,7 +19,7 @@ export type BlockResult =
   | { type: 'complete'; payload: Buffer }
   | { type: 'error'; code: '4.00' | '4.08' | '4.13'; message: string };
 
-/** Reads a Block1 option value (RFC 7959 §2.2). */
+/** Reads a Block1 or Block2 option value (RFC 7959 §2.2): a uint of 0-3 bytes, NUM, M and SZX. */
 export function parseBlock1(value: Buffer): Block1 | undefined {
   if (value.length > 3) return undefined;
   let n = 0;
@@ -27,7 +27,7 @@ export function parseBlock1(value: Buffer): Block1 | undefined {
   return { num: n >>> 4, more: (n & 8) !== 0, szx: n & 7 };
 }
 
-/** A Block1 option value. */
+/** A Block1 or Block2 option value: the shortest uint, none for 0 (RFC 7252 §3.2). */
 export function block1Value(b: Block1): Buffer {
   const n = b.num * 16 + (b.more ? 8 : 0) + b.szx;
   if (n === 0) return Buffer.alloc(0);

@@ -8,6 +8,7 @@
  */
 import { parse as parsePacket } from 'coap-packet';
 import type { InputOutcome } from './request';
+import { block1Value, parseBlock1 } from './block1';
 
 /** What the CoAP input answers: code, an optional payload and options. */
 export interface CoapAnswer {
@@ -126,23 +127,14 @@ export interface Block2Answer {
   block2?: Buffer;
 }
 
-/** The Block2 option value of NUM, M and SZX: a uint of 0-3 bytes. */
-export function block2Value(num: number, more: boolean, szx: number): Buffer {
-  const v = num * 16 + (more ? 8 : 0) + szx;
-  if (v === 0) return Buffer.alloc(0);
-  if (v < 256) return Buffer.from([v]);
-  if (v < 65536) return Buffer.from([v >> 8, v & 255]);
-  return Buffer.from([(v >> 16) & 255, (v >> 8) & 255, v & 255]);
-}
-
-/** NUM and SZX of a request's Block2 option; undefined when it cannot be read. */
+/**
+ * NUM and SZX of a request's Block2 option, read as Block1's (RFC 7959 §2.2 gives both one format); undefined
+ * when it cannot be read or names the reserved size exponent 7. The coap package's own parseBlock2 is not
+ * part of its API (dist/lib/helpers) and reads an empty value, NUM 0 and SZX 0 (16 bytes), as block size 0.
+ */
 export function parseBlock2(value: Buffer): { num: number; szx: number } | undefined {
-  if (value.length > 3) return undefined;
-  let v = 0;
-  for (const b of value) v = v * 256 + b;
-  const szx = v & 7;
-  if (szx === 7) return undefined;
-  return { num: Math.floor(v / 16), szx };
+  const block = parseBlock1(value);
+  return block && block.szx !== 7 ? { num: block.num, szx: block.szx } : undefined;
 }
 
 /**
@@ -165,7 +157,7 @@ export function boundedBlock2(body: Buffer, requestBytes: number, tokenLength: n
   const start = num * size;
   if (start >= body.length && !(start === 0 && body.length === 0)) return undefined;
   const more = start + size < body.length;
-  return { payload: body.subarray(start, start + size), block2: block2Value(num, more, szx) };
+  return { payload: body.subarray(start, start + size), block2: block1Value({ num, more, szx }) };
 }
 
 function stripContentFormat(options: Record<string, string | number> | undefined): Record<string, string | number> | undefined {

@@ -159,19 +159,20 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
   if (req.route === 'influx-v1' || req.route === 'influx-v2') return influx(req, opts);
   if (req.payload.length === 0) return refuse('malformed', new DecodeError('the request body is empty', { format: 'none', offset: 0 }), req.payload, req.device);
   let items: NormalizeResult;
-  let format: Format = 'json';
+  // The format the body turned out to be in, for the dead letters of its refused items.
+  let format: Format;
   try {
     if (req.route === 'insert') {
       const ct = req.contentType?.split(';')[0].trim().toLowerCase();
       if (ct && ct !== 'application/json') throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported here; /insert takes application/json`, { contentType: ct });
       checkCharset(req.contentType, 'json');
       items = insertReadings(decodeJson(req.payload, REQUEST_LIMITS), req.device ?? '', req.receivedAt);
+      format = 'json';
     } else {
-      format = formatOf(req, opts);
       // A SenML pack labelled as plain JSON is SenML, as MQTT tells it from its bytes: its records are never fields "n" and "v".
-      const decoded = decodeReadings(req.payload, { format, device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes, limits: REQUEST_LIMITS, senmlInJson: true });
-      if (decoded.format === 'senml') format = 'senml';
+      const decoded = decodeReadings(req.payload, { format: formatOf(req, opts), device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes, limits: REQUEST_LIMITS, senmlInJson: true });
       items = decoded;
+      format = decoded.format;
     }
   } catch (err) {
     if (err instanceof DeviceMismatchError) return refuse('forbidden', err, req.payload, req.device);
