@@ -271,11 +271,12 @@ export = {
   upperstack: {
     dataDir,
     apiKey,
-    // /health thresholds in seconds (nodes/lib/api/health.ts); unset keeps the defaults of 30, 300 and 60.
+    // /health thresholds in seconds (nodes/lib/api/health.ts); unset keeps the defaults of 30, 300, 60 and 30.
     health: {
       storeFailingSeconds: env.UPPERSTACK_HEALTH_STORE_SECONDS,
       unsettledSeconds: env.UPPERSTACK_HEALTH_UNSETTLED_SECONDS,
       backpressureSeconds: env.UPPERSTACK_HEALTH_BACKPRESSURE_SECONDS,
+      connectionFailingSeconds: env.UPPERSTACK_HEALTH_CONNECTION_SECONDS,
     },
   },
 };

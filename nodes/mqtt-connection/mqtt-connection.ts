@@ -22,6 +22,7 @@ import { mqttReceived } from '../lib/mqtt/received';
 import { AckBatch, collectAcks, installAckHook, stopCollecting } from '../lib/mqtt/acks';
 import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
+import { registerHealth } from '../shared/runtime';
 import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
 import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
@@ -41,6 +42,13 @@ const SESSION_EXPIRY_S = 7 * 86_400;
  * Its own logger stays when DEBUG is set (e.g. DEBUG=mqttjs*).
  */
 const quietLog = process.env.DEBUG ? undefined : () => undefined;
+
+/**
+ * MQTT.js retries every reconnectPeriod and reports each failed attempt; the same
+ * error is logged again only this much later (a new one, or getting connected
+ * again, at once), so a broker that is down for an hour does not flood the log.
+ */
+const REPEAT_WARNING_MS = 5 * 60_000;
 
 /** One corked turn: the intakes it fed and whether one of their writes failed. */
 interface Turn {
@@ -62,6 +70,11 @@ export = function register(RED: NodeAPI): void {
     const subs = new Map<Node, Subscriber>();
     let client: MqttClient | undefined;
     let lastStatus: [StatusState, string] = ['connecting', RED._('upperstack-mqtt-connection.status.connecting')];
+    // For /health: since when the client has not been connected (from the start until the first
+    // connect), and the last error; what was last logged, so repeats are not.
+    let downSince: number | undefined = Date.now();
+    let lastError: string | undefined;
+    let warned: { text: string; at: number; repeats: number } | undefined;
     const broadcast = (state: StatusState, text: string) => {
       lastStatus = [state, text];
       for (const s of subs.values()) s.status(state, text);
@@ -199,14 +212,29 @@ export = function register(RED: NodeAPI): void {
         deliver(packet, c, callback);
       };
       c.on('connect', () => {
+        if (warned && downSince !== undefined) node.log(RED._('upperstack-mqtt-connection.errors.reconnected', { url: config.url, seconds: String(Math.round((Date.now() - downSince) / 1000)) }));
+        downSince = undefined;
+        lastError = undefined;
+        warned = undefined;
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: config.url }));
         for (const s of subs.values()) c.subscribe(s.filter, { qos: s.qos }, (err) => err && node.error(RED._('upperstack-mqtt-connection.errors.subscribe', { filter: s.filter, message: err.message })));
       });
       c.on('reconnect', () => broadcast('connecting', RED._('upperstack-mqtt-connection.status.connecting')));
-      c.on('close', () => broadcast('connecting', RED._('upperstack-mqtt-connection.status.disconnected')));
+      c.on('close', () => {
+        downSince ??= Date.now();
+        broadcast('connecting', RED._('upperstack-mqtt-connection.status.disconnected'));
+      });
       c.on('error', (err) => {
+        lastError = err.message;
         broadcast('failed', err.message);
-        node.warn(RED._('upperstack-mqtt-connection.errors.connection', { url: config.url, message: err.message }));
+        const text = RED._('upperstack-mqtt-connection.errors.connection', { url: config.url, message: err.message });
+        const now = Date.now();
+        if (warned?.text === text && now - warned.at < REPEAT_WARNING_MS) {
+          warned.repeats++;
+          return;
+        }
+        node.warn(warned?.text === text ? `${text} ${RED._('upperstack-mqtt-connection.errors.repeated', { count: String(warned.repeats) })}` : text);
+        warned = { text, at: now, repeats: 0 };
       });
       c.connect();
       return c;
@@ -217,10 +245,13 @@ export = function register(RED: NodeAPI): void {
       sub.status(...lastStatus);
       if (!client) {
         try {
+          // Node-RED makes an unset ${ENV} reference empty, which MQTT.js would only call a "Missing protocol".
+          if (!config.url.trim()) throw new Error(RED._('upperstack-mqtt-connection.errors.urlEmpty'));
           client = connect();
         } catch (err) {
-          broadcast('failed', describeError(err).message);
-          node.error(describeError(err).message);
+          lastError = describeError(err).message;
+          broadcast('failed', lastError);
+          node.error(lastError);
         }
       } else if (client.connected) {
         client.subscribe(sub.filter, { qos: sub.qos });
@@ -234,12 +265,29 @@ export = function register(RED: NodeAPI): void {
       };
     };
 
+    const stopHealth = registerHealth(`mqtt:${config.name || node.id}`, node.id, () => {
+      const url = config.url || RED._('upperstack-mqtt-connection.errors.noUrl');
+      // Nothing subscribed yet (or no input uses it): no connection to judge.
+      if (!client && lastError === undefined) return { ok: true, detail: `${url}: ${RED._('upperstack-mqtt-connection.status.unused')}`, kind: 'connection' };
+      if (client?.connected) return { ok: true, detail: RED._('upperstack-mqtt-connection.status.connected', { url }), kind: 'connection' };
+      return {
+        ok: false,
+        detail: `${url}: ${client ? RED._('upperstack-mqtt-connection.status.disconnected') : lastError}`,
+        kind: 'connection',
+        failingSince: downSince,
+        ...(lastError !== undefined ? { lastError } : {}),
+      };
+    });
+
     onClose(node, async () => {
+      stopHealth();
       const c = client;
       client = undefined;
       // Ending the client flushes the stream, so the queued acknowledgements need their journal write first.
       endTurn();
-      if (c) await c.endAsync();
+      // A client that is not connected has nothing to flush; without force MQTT.js waits for a
+      // reconnect that may never come, and Node-RED gives up on the close after 15 s.
+      if (c) await c.endAsync(!c.connected);
     });
   }
 

@@ -49,8 +49,8 @@ export function watchHealth(RED: NodeAPI, owner: object): () => void {
   const w = watchOf(RED);
   w.users.add(owner);
   if (!w.timer) {
-    const { storeFailingMs, unsettledMs, backpressureMs } = w.thresholds;
-    const every = Math.min(5000, Math.max(200, Math.min(storeFailingMs, unsettledMs, backpressureMs) / 4));
+    const { storeFailingMs, unsettledMs, backpressureMs, connectionFailingMs } = w.thresholds;
+    const every = Math.min(5000, Math.max(200, Math.min(storeFailingMs, unsettledMs, backpressureMs, connectionFailingMs) / 4));
     w.timer = setInterval(() => {
       healthReport(RED).catch((err: unknown) => RED.log.warn(`health check failed: ${err instanceof Error ? err.message : String(err)}`));
     }, every);

@@ -77,6 +77,8 @@ export = function register(RED: NodeAPI): void {
     const stopHealth = node.writer.entries.map((entry) =>
       registerHealth(entry.id === 'main' || node.writer.entries.length === 1 ? `store:${name}` : `store:${name}/${entry.id}`, node.id, async () => {
         const h = await entry.sink.health();
+        // A sink answering again is retried now, and this report already tells how that went.
+        await entry.writer.probed(h.ok);
         const s = entry.writer.stats();
         const backlog = s.queued + s.spooled;
         const now = Date.now();

@@ -26,7 +26,7 @@ before(async () => {
     }
   }
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
-  rt = await startRuntime({ dataDir });
+  rt = await startRuntime({ dataDir, env: { UPPERSTACK_HEALTH_CONNECTION_SECONDS: '2' } });
 });
 
 after(async () => {
@@ -58,4 +58,50 @@ test('an MQTT 5 content type picks the decoder: protobuf on the auto-format topi
     return body.readings.length ? body.readings : undefined;
   }, 20_000, 'the protobuf reading');
   assert.equal(readings[0].fields.v, 3);
+});
+
+interface Health {
+  status: string;
+  problems: Array<{ component: string; code: string; lastError?: string }>;
+  components: Record<string, { ok: boolean; detail: string }>;
+}
+
+async function health(): Promise<[number, Health]> {
+  const res = await fetch(`${rt.url}/health`);
+  return [res.status, (await res.json()) as Health];
+}
+
+const failedLines = () => rt.output().split('\n').filter((l) => l.includes('MQTT connection to') && l.includes('failed')).length;
+
+// Last: it takes mosquitto down and stops the runtime.
+test('/health reports the broker connection: 503 once it has been down past its threshold, logged once, and the runtime still stops at once', async () => {
+  const [status, up] = await health();
+  assert.equal(status, 200);
+  assert.equal(up.components['mqtt:mosquitto']?.ok, true);
+
+  const before = failedLines();
+  mosq.proc.kill('SIGTERM');
+  await new Promise((r) => mosq.proc.once('exit', r));
+  const down = await eventually(async () => {
+    const [s, h] = await health();
+    return s === 503 ? h : undefined;
+  }, 20_000, '/health 503 with mosquitto down');
+  const problem = down.problems.find((p) => p.component === 'mqtt:mosquitto');
+  assert.equal(problem?.code, 'DISCONNECTED');
+  assert.match(problem?.lastError ?? '', /ECONNREFUSED/);
+  // MQTT.js retries every 2 s; a few more attempts fail meanwhile, and the warning is not repeated.
+  await new Promise((r) => setTimeout(r, 5000));
+  assert.equal(failedLines() - before, 1, rt.output());
+
+  await mosq.restart();
+  await eventually(async () => ((await health())[0] === 200 ? true : undefined), 20_000, '/health 200 with mosquitto back');
+  await eventually(async () => (/connected to mqtt:\/\/127\.0\.0\.1:\d+ again after \d+ s/.test(rt.output()) ? true : undefined), 5000, 'the reconnection logged');
+
+  // Shut down while the client is reconnecting: the connection's close does not wait for the broker.
+  mosq.proc.kill('SIGTERM');
+  await new Promise((r) => mosq.proc.once('exit', r));
+  await eventually(async () => ((await health())[1].components['mqtt:mosquitto']?.ok === false ? true : undefined), 10_000, 'the connection seen down');
+  await rt.stop();
+  assert.equal(rt.proc.signalCode, null, 'the runtime had to be killed');
+  assert.doesNotMatch(rt.output(), /Close timed out/);
 });

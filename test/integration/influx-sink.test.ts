@@ -205,6 +205,47 @@ describe('InfluxDB 1.x (influxd 1.6.7)', () => {
     assert.equal(count.series![0].values[0][1], input.length - old.length);
   });
 
+  test('an outage: readings wait in the spool with a long backoff; once the health check sees influxd answering again they are written at once', async () => {
+    const letters: DeadLetter[] = [];
+    const sink = new InfluxSink(sinkOptions(server, { database: 'outage', timeoutMs: 2000 }));
+    await sink.open();
+    // A backoff far longer than the test: only the health check can bring the spool back in time.
+    const w = new DurableWriter(sink, new Journal({ dir: tempDir('us-influx-spool-') }), { flushMs: 20, retryMs: 600_000, maxRetryMs: 600_000, deadLetters: { writeDeadLetters: (l, durable) => (letters.push(...l), durable()) } });
+    w.start();
+    const probe = async () => {
+      const h = await sink.health();
+      await w.probed(h.ok);
+      return h;
+    };
+    try {
+      await writeAll(w, [{ device: 'o', ts: T0, fields: { v: 1 }, tags: {} }]);
+      await server.stop();
+      await writeAll(w, [{ device: 'o', ts: T0 + 1, fields: { v: 2 }, tags: {} }]);
+      await writeAll(w, [{ device: 'o', ts: T0 + 2, fields: { v: 3 }, tags: {} }]);
+      assert.equal((await probe()).ok, false);
+      assert.equal(w.stats().spooled, 2);
+      assert.match(w.stats().lastError ?? '', /ECONNREFUSED|connect/i);
+      await server.start();
+      const h = await probe();
+      assert.equal(h.ok, true, h.detail);
+      const s = w.stats();
+      // The first spooled write went through before the report was made: no stale failure in it.
+      assert.deepEqual([s.failingSince, s.lastError], [undefined, undefined]);
+      await writeAll(w, [{ device: 'o', ts: T0 + 3, fields: { v: 4 }, tags: {} }]);
+      // The rest of the spool, and what came behind it, follow without waiting for the backoff.
+      for (let i = 0; w.stats().spooled > 0; i++) {
+        assert.ok(i < 500, 'the spool is written');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const [res] = await influxQuery(server, 'SELECT v FROM telemetry', 'outage');
+      assert.deepEqual(res.series![0].values.map((v) => v[1]), [1, 2, 3, 4]);
+      assert.deepEqual(letters, []);
+    } finally {
+      await w.close();
+      await sink.close();
+    }
+  });
+
   test('with authentication: the database is created with its retention policy when the user may, and the sink says so when not', async () => {
     const auth = { user: 'admin', password: 'secret pass' };
     const secured = await startInfluxd({ auth });

@@ -5,7 +5,7 @@ import { DEFAULT_HEALTH_THRESHOLDS, HealthMonitor, healthThresholds, type Health
 import { healthJson } from '../../nodes/lib/api/health-json';
 
 const T = Date.UTC(2026, 0, 1);
-const thresholds = { storeFailingMs: 10_000, unsettledMs: 60_000, backpressureMs: 5_000 };
+const thresholds = { storeFailingMs: 10_000, unsettledMs: 60_000, backpressureMs: 5_000, connectionFailingMs: 8_000 };
 
 function monitor() {
   const log: string[] = [];
@@ -45,6 +45,17 @@ describe('HealthMonitor', () => {
     // Recovered in between: the count starts again.
     m.evaluate(snap({ 'store:db': { ok: true, detail: 'ok', kind: 'store' } }), T + 11_000);
     assert.equal(m.evaluate(snap({ 'store:db': probe }), T + 12_000).status, 'ok');
+  });
+
+  test('a connection to an external broker fails the check only once it has been down for its threshold', () => {
+    const { m, log } = monitor();
+    const down = { ok: false, detail: 'mqtt://127.0.0.1:1883: disconnected, reconnecting', kind: 'connection', failingSince: T, lastError: 'connect ECONNREFUSED 127.0.0.1:1883' };
+    assert.equal(m.evaluate(snap({ 'mqtt:mosquitto': down }), T + 7_999).status, 'ok');
+    const r = m.evaluate(snap({ 'mqtt:mosquitto': down }), T + 8_000);
+    assert.deepEqual([r.status, r.failing], ['failing', ['mqtt:mosquitto']]);
+    assert.deepEqual(r.problems[0], { component: 'mqtt:mosquitto', code: 'DISCONNECTED', message: 'the connection has been down for 8.0 s: connect ECONNREFUSED 127.0.0.1:1883', since: T, lastError: 'connect ECONNREFUSED 127.0.0.1:1883' });
+    assert.equal(m.evaluate(snap({ 'mqtt:mosquitto': { ok: true, detail: 'connected', kind: 'connection' } }), T + 9_000).status, 'ok');
+    assert.deepEqual(log, ['warn health: mqtt:mosquitto is failing (DISCONNECTED): the connection has been down for 8.0 s: connect ECONNREFUSED 127.0.0.1:1883', 'info health: mqtt:mosquitto is healthy again (DISCONNECTED ended after 9.0 s)']);
   });
 
   test('other components fail at once; a full spool fails at once', () => {
@@ -92,10 +103,11 @@ describe('healthThresholds', () => {
   test('seconds from settings; absent or invalid keep the default and say so', () => {
     const bad: string[] = [];
     assert.deepEqual(healthThresholds(undefined), DEFAULT_HEALTH_THRESHOLDS);
-    assert.deepEqual(healthThresholds({ storeFailingSeconds: '0.5', unsettledSeconds: 120, backpressureSeconds: 'soon' }, (name) => bad.push(name)), {
+    assert.deepEqual(healthThresholds({ storeFailingSeconds: '0.5', unsettledSeconds: 120, backpressureSeconds: 'soon', connectionFailingSeconds: '5' }, (name) => bad.push(name)), {
       storeFailingMs: 500,
       unsettledMs: 120_000,
       backpressureMs: DEFAULT_HEALTH_THRESHOLDS.backpressureMs,
+      connectionFailingMs: 5_000,
     });
     assert.deepEqual(bad, ['backpressureSeconds']);
   });

@@ -9,6 +9,8 @@
  * - a journal whose oldest unsettled message is older than `unsettledMs`;
  * - backpressure (an input withholding acknowledgements or refusing requests)
  *   held for longer than `backpressureMs`;
+ * - a connection to an external broker down for longer than
+ *   `connectionFailingMs` (a client reconnects by itself after a blip);
  * - any other component (a broker not listening) at once.
  *
  * Each problem is logged once when it starts failing the check and once when it
@@ -20,19 +22,21 @@ export interface HealthThresholds {
   storeFailingMs: number;
   unsettledMs: number;
   backpressureMs: number;
+  connectionFailingMs: number;
 }
 
 export const DEFAULT_HEALTH_THRESHOLDS: HealthThresholds = {
   storeFailingMs: 30_000,
   unsettledMs: 300_000,
   backpressureMs: 60_000,
+  connectionFailingMs: 30_000,
 };
 
 /** A registered component's check (broker, store sink...) as nodes/shared/runtime.ts collects it. */
 export interface ComponentSample {
   ok: boolean;
   detail: string;
-  /** 'store' problems count only after storeFailingMs; anything else at once. */
+  /** 'store' problems count only after storeFailingMs, 'connection' ones after connectionFailingMs; anything else at once. */
   kind?: string;
   /** Since when it has been failing (epoch ms), when the component knows; else counted from the first failed sample. */
   failingSince?: number;
@@ -64,7 +68,7 @@ export interface HealthSnapshot {
 
 export interface Problem {
   component: string;
-  /** STORE_FAILING, UNSETTLED, BACKPRESSURE, SPOOL_FULL or FAILING. */
+  /** STORE_FAILING, DISCONNECTED, UNSETTLED, BACKPRESSURE, SPOOL_FULL or FAILING. */
   code: string;
   message: string;
   /** Epoch ms the problem started (not when it crossed the threshold). */
@@ -120,16 +124,21 @@ export class HealthMonitor {
         this.firstSeen.delete(name);
       }
       const isStore = c.kind === 'store';
+      const isConnection = c.kind === 'connection';
       let failing = false;
       if (bad && since !== undefined) {
-        const limit = isStore ? this.thresholds.storeFailingMs : 0;
+        const limit = isStore ? this.thresholds.storeFailingMs : isConnection ? this.thresholds.connectionFailingMs : 0;
         if (now - since >= limit) {
           failing = true;
           const error = c.lastError ?? (c.ok ? undefined : c.detail);
           problems.push({
             component: name,
-            code: isStore ? 'STORE_FAILING' : 'FAILING',
-            message: isStore ? `the store has failed for ${seconds(now - since)}${error ? `: ${error}` : ''}` : c.detail,
+            code: isStore ? 'STORE_FAILING' : isConnection ? 'DISCONNECTED' : 'FAILING',
+            message: isStore
+              ? `the store has failed for ${seconds(now - since)}${error ? `: ${error}` : ''}`
+              : isConnection
+                ? `the connection has been down for ${seconds(now - since)}${error ? `: ${error}` : ''}`
+                : c.detail,
             since,
             ...(error ? { lastError: error } : {}),
           });
@@ -201,13 +210,14 @@ export class HealthMonitor {
   }
 }
 
-/** Thresholds from settings in seconds (`{storeFailingSeconds, unsettledSeconds, backpressureSeconds}`); bad values keep the default. */
+/** Thresholds from settings in seconds (`{storeFailingSeconds, unsettledSeconds, backpressureSeconds, connectionFailingSeconds}`); bad values keep the default. */
 export function healthThresholds(settings: Record<string, unknown> | undefined, onInvalid?: (name: string, value: unknown) => void): HealthThresholds {
   const out = { ...DEFAULT_HEALTH_THRESHOLDS };
   const names: Array<[keyof HealthThresholds, string]> = [
     ['storeFailingMs', 'storeFailingSeconds'],
     ['unsettledMs', 'unsettledSeconds'],
     ['backpressureMs', 'backpressureSeconds'],
+    ['connectionFailingMs', 'connectionFailingSeconds'],
   ];
   for (const [key, name] of names) {
     const v = settings?.[name];

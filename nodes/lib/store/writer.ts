@@ -36,6 +36,7 @@ import { StoreUnavailableError } from '../errors';
 import { asError, isolate, storeLetters } from './writer-refusals';
 import { WriteQueue, tellTaken } from './writer-queue';
 import { WriteRate } from './write-rate';
+import { RetrySchedule } from './writer-retry';
 
 export type { DeadLetterTarget, Durable, WriterEvent, WriterOptions, WriterSink, WriterStats } from './writer-types';
 
@@ -50,8 +51,12 @@ export class DurableWriter {
   private spooledEntries: Array<{ seq: number; rec: SpoolRecord; count: number }> = [];
   /** Readings written in each of the last 10 seconds (by second % 10), for writtenPerSec. */
   private readonly rate = new WriteRate();
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryDelay: number;
+  private readonly retry: RetrySchedule;
+  private draining = false;
+  /** The outage a 'recovered' event ends (failingSince ends earlier: at the first write that succeeds). */
+  private outageSince: number | undefined;
+  /** The sink was seen down (its health check failed, or a write after one that succeeded) since probed() last retried. */
+  private seenDown = false;
   private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, spooled: 0, rejected: 0, retries: 0 };
   private holding = false;
   private startedAt = Date.now();
@@ -67,8 +72,6 @@ export class DurableWriter {
   private readonly flushMs: number;
   /** 0: off (see armQuiet). */
   private readonly quietMs: number;
-  private readonly retryMs: number;
-  private readonly maxRetryMs: number;
   private readonly kind: string;
   private readonly spoolBudget: number;
 
@@ -84,9 +87,7 @@ export class DurableWriter {
     this.queue = new WriteQueue(opts.maxWrite ?? 10 * this.batchSize, opts.maxWriteRows ?? 100_000);
     this.flushMs = opts.flushMs ?? 100;
     this.quietMs = opts.quietMs ?? 0;
-    this.retryMs = opts.retryMs ?? 500;
-    this.maxRetryMs = opts.maxRetryMs ?? 15_000;
-    this.retryDelay = this.retryMs;
+    this.retry = new RetrySchedule(() => void this.drainSpool(), opts.retryMs ?? 500, opts.maxRetryMs ?? 15_000, opts.jitter ?? 0.2);
     this.kind = store.kind ?? 'store';
     this.spoolBudget = opts.spoolBudgetBytes ?? DEFAULT_SPOOL_BUDGET;
   }
@@ -100,7 +101,7 @@ export class DurableWriter {
       this.spooledEntries.push({ seq: e.seq, rec, count });
       this.stats_.spooled += count;
     }
-    if (this.spooledEntries.length) this.scheduleRetry(0);
+    if (this.spooledEntries.length) this.retry.schedule(0);
   }
 
   /**
@@ -144,7 +145,7 @@ export class DurableWriter {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retry.stop();
     while (this.flushing) await new Promise((r) => setTimeout(r, 5));
     await this.flush();
     this.spool.close();
@@ -237,8 +238,8 @@ export class DurableWriter {
           : await this.deliver(readings, letters);
         if (outcome.outage) {
           err = this.toSpool({ ...outcome.left, t: since });
-          if (!err) this.scheduleRetry(this.withJitter(this.retryDelay));
-        } else if (this.stats_.failingSince !== undefined && !this.spooledEntries.length) {
+          if (!err) this.retry.schedule();
+        } else if (this.outageSince !== undefined && !this.spooledEntries.length) {
           this.recovered();
         }
         if (err) for (const p of parts) p.err ??= err;
@@ -316,17 +317,46 @@ export class DurableWriter {
 
   private failing(err: Error): void {
     this.stats_.lastError = err.message;
+    // Only a failure after a success counts as seen down: a retry that fails again waits for the backoff.
     if (this.stats_.failingSince === undefined) {
       this.stats_.failingSince = Date.now();
+      this.seenDown = true;
+    }
+    if (this.outageSince === undefined) {
+      this.outageSince = this.stats_.failingSince;
       this.opts.onEvent?.({ type: 'spooling', error: err.message });
     }
   }
 
-  private recovered(): void {
-    const since = this.stats_.failingSince;
+  /** A write went through: the sink is not failing, even while the spool still catches up. */
+  private succeeded(): void {
     this.stats_.failingSince = undefined;
     this.stats_.lastError = undefined;
+  }
+
+  private recovered(): void {
+    const since = this.outageSince;
+    this.outageSince = undefined;
+    this.succeeded();
     if (since !== undefined) this.opts.onEvent?.({ type: 'recovered', downMs: Date.now() - since });
+  }
+
+  /**
+   * What the sink's own health check (a ping) found. Seen answering after it was
+   * seen down, a spool waiting for its next retry is retried now rather than at
+   * the end of a backoff of up to maxRetryMs; a sink that stays down keeps the
+   * backoff, and one that answers its check but still fails writes is retried at
+   * once only after it was seen down again. Resolves once the first spooled write
+   * of that retry has been tried, so the caller's report sees its outcome.
+   */
+  probed(ok: boolean): Promise<void> {
+    if (!ok) {
+      this.seenDown = true;
+      return Promise.resolve();
+    }
+    if (!this.seenDown || this.draining || this.closed || !this.retry.cancel()) return Promise.resolve();
+    this.seenDown = false;
+    return new Promise((resolve) => void this.drainSpool(resolve));
   }
 
   private toSpool(rec: SpoolRecord): Error | undefined {
@@ -348,24 +378,22 @@ export class DurableWriter {
     }
   }
 
-  private scheduleRetry(delay: number): void {
-    if (this.retryTimer || this.closed) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.drainSpool();
-    }, delay);
-    this.retryTimer.unref?.();
-  }
-
-  private withJitter(delay: number): number {
-    return delay + Math.random() * delay * (this.opts.jitter ?? 0.2);
-  }
-
-  private async drainSpool(): Promise<void> {
+  private async drainSpool(tried?: () => void): Promise<void> {
     this.stats_.retries++;
+    this.draining = true;
+    try {
+      await this.drainEntries(tried);
+    } finally {
+      this.draining = false;
+      tried?.();
+    }
+  }
+
+  private async drainEntries(tried?: () => void): Promise<void> {
     while (this.spooledEntries.length && !this.closed) {
       const entry = this.spooledEntries[0];
       const outcome = await this.deliver(entry.rec.r ?? [], entry.rec.d ?? []);
+      tried?.();
       if (outcome.outage) {
         const left = outcome.left;
         if (!left.r?.length && (entry.rec.r?.length ?? 0) > 0) {
@@ -379,18 +407,18 @@ export class DurableWriter {
             this.stats_.spooled -= entry.count;
           }
         }
-        this.retryDelay = Math.min(this.retryDelay * 2, this.maxRetryMs);
-        this.scheduleRetry(this.withJitter(this.retryDelay));
+        this.retry.backOff();
         return;
       }
       this.spooledEntries.shift();
       this.spool.settle(entry.seq);
       this.stats_.spooled -= entry.count;
+      this.succeeded();
       // Held writes may go now if the spool has room again.
       if (this.holding && !this.spoolFull()) void this.flush();
     }
     if (this.closed) return;
-    this.retryDelay = this.retryMs;
+    this.retry.reset();
     this.recovered();
     if (this.queue.calls || this.letters.length) void this.flush();
   }
