@@ -9,16 +9,19 @@
  * until it exits, with SO_REUSEADDR set:
  * - the server binds beside it, since on Linux two sockets that both set SO_REUSEADDR share an
  *   address while neither listens on it yet (Node's libuv, Go's net package and mosquitto all set it
- *   on their listeners; a UDP server must ask for it: the coap package does so by default);
+ *   on their listeners);
  * - the kernel gives a bound port to no one else: not to a bind to port 0, not to an outgoing
  *   connection, not to a socket without SO_REUSEADDR;
  * - a server restarted on the same port (after a kill -9 in a crash test) finds it still reserved.
- * A UDP datagram goes to the socket bound last, the server, while it runs.
+ *
+ * UDP cannot be reserved that way: the CoAP input binds without SO_REUSEADDR, so that a port another
+ * process holds fails it instead of being shared. A UDP port is only picked (bound to 0 and closed);
+ * the kernel picks UDP ports at random, so a run beside this one is unlikely to get the same one.
  *
  * Node offers no TCP bind without listen, so the TCP holder is libuv's own socket handle
  * (`process.binding('tcp_wrap')`, the handle net.Server wraps); its bind sets SO_REUSEADDR.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 
 interface TcpHandle {
   bind(address: string, port: number): number;
@@ -31,7 +34,7 @@ interface TcpWrap {
   constants: { SOCKET: number };
 }
 
-const held = new Map<string, TcpHandle | Socket>();
+const held = new Map<string, TcpHandle>();
 
 function tcpWrap(): TcpWrap {
   return (process as unknown as { binding(name: string): TcpWrap }).binding('tcp_wrap');
@@ -52,17 +55,14 @@ export async function freePort(): Promise<number> {
   return out.port;
 }
 
-/** A loopback UDP port reserved for this process (for a CoAP input: its socket sets SO_REUSEADDR). */
+/** A loopback UDP port free when asked (for a CoAP input, which binds it without SO_REUSEADDR). */
 export async function freeUdpPort(): Promise<number> {
-  const s = createSocket({ type: 'udp4', reuseAddr: true });
-  // Datagrams that reach the holder while no server runs are read and dropped.
-  s.on('message', () => undefined);
+  const s = createSocket('udp4');
   await new Promise<void>((resolve, reject) => {
     s.once('error', reject);
     s.bind(0, '127.0.0.1', () => resolve());
   });
-  s.unref();
   const port = s.address().port;
-  held.set(`udp:${port}`, s);
+  await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
 }
