@@ -308,7 +308,8 @@ function packsToAdd(root: string, available: string[], types: Set<string>): stri
 
 export async function runFlows(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [sub, file, ...rest] = argv;
-  if (!sub || sub === '--help' || sub === '-h') {
+  if (!sub) throw new FlowsUsageError(`a command is needed: validate, import or export\n\n${FLOWS_HELP}`);
+  if (sub === '--help' || sub === '-h') {
     out.write(FLOWS_HELP);
     return 0;
   }
