@@ -85,8 +85,9 @@ export default tseslint.config(
       // Unused names are mistakes, except a deliberately ignored `_x` and rest siblings.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
       // ES imports everywhere, except modules whose typings do not fit a CommonJS import (cbor-x)
-      // or that are loaded late on purpose (Node-RED itself, from the settings file and `npm start`).
-      '@typescript-eslint/no-require-imports': ['error', { allow: ['^cbor-x$', '^node-red(/red\\.js)?$'] }],
+      // or that are loaded late on purpose (Node-RED itself, from the settings file and `npm start`, and
+      // the settings file, which `npm start` loads before Node-RED to say a bad setting in one line).
+      '@typescript-eslint/no-require-imports': ['error', { allow: ['^cbor-x$', '^node-red(/red\\.js)?$', '^\\.\\./settings$'] }],
       // `catch {}` is used on purpose where failure is expected; an empty block elsewhere is not.
       'no-empty': ['error', { allowEmptyCatch: true }],
       // Node-RED node constructors name `this` once, as `node`, for the callbacks inside them.

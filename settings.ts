@@ -131,7 +131,7 @@ const cluster = clusterOptionsFromEnv(env);
 // UPPERSTACK_STORE=influxdb|victoriametrics: that server is the only store (no embedded DuckDB), set when the flows are first written.
 const storeMode = storeModeFromEnv(env);
 if (!existsSync(flowFile)) {
-  let flows = startingFlows(root, env.UPPERSTACK_PACKS);
+  let flows = startingFlows(root, env.UPPERSTACK_PACKS, flowFile);
   if (cluster) flows = clusterPack(flows as ClusterFlowNode[], cluster) as typeof flows;
   if (storeMode !== 'duckdb') flows = serverOnlyPack(flows as ClusterFlowNode[], storeMode) as typeof flows;
   for (const n of flows as Array<{ id: string; credentials?: unknown }>) {

@@ -37,9 +37,9 @@ export interface AdminArgs<O extends Options> {
 }
 
 /**
- * Parses an admin CLI's arguments; with --help or no action it prints `help`
- * and returns the exit status (0, 2). A bad option or an extra argument is an
- * AdminUsageError.
+ * Parses an admin CLI's arguments; with --help it prints `help` and returns
+ * the exit status 0. No action, a bad option or an extra argument is an
+ * AdminUsageError (no action: with `help`, which then goes to stderr).
  */
 export function parseAdminArgs<O extends Options>(argv: string[], own: O, help: string, out: (text: string) => void): AdminArgs<O> | number {
   let parsed;
@@ -50,10 +50,11 @@ export function parseAdminArgs<O extends Options>(argv: string[], own: O, help: 
   }
   const positionals = parsed.positionals;
   const values = parsed.values as Record<string, string | boolean | Array<string | boolean> | undefined>;
-  if (values.help || positionals.length === 0) {
+  if (values.help) {
     out(help);
-    return values.help ? 0 : 2;
+    return 0;
   }
+  if (positionals.length === 0) throw new AdminUsageError(`an action is needed\n\n${help}`);
   const [verb, id, ...extra] = positionals;
   if (extra.length) throw new AdminUsageError(`unexpected "${extra.join(' ')}"`);
   const url = runtimeUrl(typeof values.url === 'string' ? values.url : undefined);

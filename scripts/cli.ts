@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * `upperstack <command> [options]`. Commands are looked up by their first
- * word, so a new one is one more entry in COMMANDS. Exit codes: 0 done,
- * 1 unexpected failure, 2 bad usage or bad input (the message says which).
+ * word, so a new one is one more entry in COMMANDS. Exit codes, the same for
+ * every command: 0 done, 1 failure (a runtime or broker that cannot be
+ * reached, or anything unexpected), 2 bad usage or bad input, a missing
+ * command or action included (the message says which; usage on stderr).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
@@ -216,12 +218,16 @@ async function runBacktest(argv: string[]): Promise<void> {
 
   const nabFiles: NabFile[] = [];
   const started = Date.now();
+  let rows = 0;
+  let anomalies = 0;
   for (const [k, file] of files.entries()) {
     // A progress line for folders: the whole NAB corpus takes a while on a busy machine.
     if (isDir && process.stderr.isTTY) process.stderr.write(`\rfile ${k + 1}/${files.length}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
     const rel = isDir ? relative(input, file) : basename(file);
     const series = parseSeriesCsv(readFileSync(file, 'utf8'), rel);
-    const { scores } = backtest(series.points, config.detector, { threshold, warmup: config.warmup });
+    const { scores, verdicts } = backtest(series.points, config.detector, { threshold, warmup: config.warmup });
+    rows += scores.length;
+    for (const v of verdicts) if (v?.isAnomaly) anomalies++;
     const csv = formatScoresCsv(series.raw, scores);
     if (values.output) {
       const target = isDir ? join(values.output, rel) : values.output;
@@ -237,8 +243,11 @@ async function runBacktest(argv: string[]): Promise<void> {
     }
   }
   if (isDir && process.stderr.isTTY) process.stderr.write('\r'.padEnd(40) + '\r');
-  // With the scores on stdout the table goes to stderr, so the CSV stays clean.
-  if (labels && nabFiles.length) (values.output || isDir ? process.stdout : process.stderr).write(nabTable(nabFiles, threshold));
+  // With the scores on stdout the table and the summary go to stderr, so the CSV stays clean.
+  const report = values.output || isDir ? process.stdout : process.stderr;
+  if (labels && nabFiles.length) report.write(nabTable(nabFiles, threshold));
+  const where = values.output ? `; scores in ${values.output}` : isDir ? '' : '; scores on stdout';
+  report.write(`backtest: ${files.length} file${files.length === 1 ? '' : 's'}, ${rows} row${rows === 1 ? '' : 's'} scored, ${anomalies} anomal${anomalies === 1 ? 'y' : 'ies'} at threshold ${threshold}${where}\n`);
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -251,7 +260,11 @@ const COMMANDS: Record<string, Command> = {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name) {
+    process.stderr.write(`upperstack: a command is needed\n\n${HELP(COMMANDS)}`);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? COMMANDS[rest[0]] : undefined;
     process.stdout.write(topic ? topic.help : HELP(COMMANDS));
     return 0;

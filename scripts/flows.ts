@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { ImportRefusedError, planImport, selectTab, stripCredentials } from '../nodes/lib/flows/import';
 import { parsePack, typesFromTemplates, validatePack, type FlowNode } from '../nodes/lib/flows/validate';
+import { ConfigError } from '../nodes/lib/errors';
 import { runtimeUrl, unreachable } from './admin-cli';
 
 export class FlowsUsageError extends Error {}
@@ -267,24 +268,48 @@ async function runExport(args: string[], out: NodeJS.WritableStream): Promise<nu
 
 /**
  * The flows of a first start: the default pack, with the packs `UPPERSTACK_PACKS` names (comma-separated,
- * e.g. "influx-grafana,alerts") imported next to it as `flows import` would.
+ * e.g. "influx-grafana,alerts") imported next to it as `flows import` would. A pack that cannot go beside
+ * the default one (http-gateway, coap-devices, data-market: their own inputs, store and query API) is a
+ * ConfigError saying how to start with it instead, for `npm start` to print as one line.
  */
-export function startingFlows(root: string, extra: string | undefined): FlowNode[] {
+export function startingFlows(root: string, extra: string | undefined, flowFile = 'flows.json'): FlowNode[] {
   let flows = parsePack(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8'));
   const names = (extra ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (!names.length) return flows;
   const types = knownTypes();
   const available = readdirSync(join(root, 'flows')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
   for (const name of names) {
-    if (!available.includes(name) || name === 'pipeline') throw new Error(`UPPERSTACK_PACKS names "${name}", which is not a pack to add (${available.filter((a) => a !== 'pipeline').join(', ')})`);
-    flows = planImport(parsePack(readFileSync(join(root, 'flows', `${name}.json`), 'utf8')), flows, { knownTypes: types, env: process.env }).flows;
+    if (!available.includes(name) || name === 'pipeline') throw new ConfigError(`UPPERSTACK_PACKS names "${name}", which is not a pack to add (${packsToAdd(root, available, types).join(', ')})`);
+    const file = join(root, 'flows', `${name}.json`);
+    try {
+      flows = planImport(parsePack(readFileSync(file, 'utf8')), flows, { knownTypes: types, env: process.env }).flows;
+    } catch (err) {
+      if (!(err instanceof ImportRefusedError)) throw err;
+      const clashes = [...new Set(err.problems.map((p) => p.type))].join(', ');
+      throw new ConfigError(`UPPERSTACK_PACKS names "${name}", a pack that runs instead of the default one, not beside it (its ${clashes} would be second ones): to start with it, unset UPPERSTACK_PACKS and copy ${file} to ${flowFile} before the first start`, { pack: name });
+    }
   }
   return flows;
 }
 
+/** The packs that go beside the default one: those `flows import` would take into it. */
+function packsToAdd(root: string, available: string[], types: Set<string>): string[] {
+  const pipeline = parsePack(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8'));
+  return available.filter((name) => {
+    if (name === 'pipeline') return false;
+    try {
+      planImport(parsePack(readFileSync(join(root, 'flows', `${name}.json`), 'utf8')), pipeline, { knownTypes: types, env: process.env });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 export async function runFlows(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [sub, file, ...rest] = argv;
-  if (!sub || sub === '--help' || sub === '-h') {
+  if (!sub) throw new FlowsUsageError(`a command is needed: validate, import or export\n\n${FLOWS_HELP}`);
+  if (sub === '--help' || sub === '-h') {
     out.write(FLOWS_HELP);
     return 0;
   }

@@ -83,7 +83,7 @@ Usage:
   --quiet            no progress line
 
 Exit status: 0 when every message was acknowledged, 1 when some failed or were not
-acknowledged, 2 on bad usage.
+acknowledged or the broker could not be reached, 2 on bad usage.
 `;
 
 const OPTIONS = {
@@ -264,9 +264,13 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
     err.write(`${ids.length} devices registered at ${values.register} (tag simulated=true) in ${formatDuration(Date.now() - started)}\n`);
   }
   err.write(`simulating ${devices} devices over ${protocol.toUpperCase()} to ${url} (${codec}); ground truth in ${truthFile}\n`);
-  await sim.start().catch((e: Error) => {
-    throw new SimulateUsageError(e.message);
-  });
+  // A broker that cannot be reached (or refuses the login) is a failure, exit 1, as for the admin commands: not a wrong use.
+  try {
+    await sim.start();
+  } catch (e) {
+    err.write(`upperstack simulate: ${(e as Error).message}\n`);
+    return 1;
+  }
 
   // The progress line: redrawn in place every second on a terminal, a line every 10 s otherwise.
   const tty = !!err.isTTY;

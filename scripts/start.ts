@@ -8,6 +8,7 @@ import { answerClientErrors } from '../nodes/lib/client-errors';
 import { installLeanDebug } from '../nodes/lib/lean-debug';
 import { installLeanBufferList } from '../nodes/lib/lean-buffer-list';
 import { installDeferredModules } from './deferred-modules';
+import { ConfigError } from '../nodes/lib/errors';
 
 // Before Node-RED loads MQTT.js, mqtt-packet and aedes: their `debug` loggers then cost nothing while off.
 installLeanDebug();
@@ -17,6 +18,15 @@ installLeanBufferList();
 installDeferredModules();
 
 const settings = join(__dirname, '..', 'settings.js');
+// Loaded here first (red.js then finds it loaded): a setting that cannot work is said in one line, exit
+// status 1, where red.js would print "Error loading settings file" and a stack trace.
+try {
+  require('../settings');
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`upperstack: ${err.message}\n`);
+  process.exit(1);
+}
 process.argv.splice(2, 0, '--settings', settings);
 // red.js parses process.argv and starts the runtime when it is loaded.
 require('node-red/red.js');

@@ -165,7 +165,9 @@ export = function register(RED: NodeAPI): void {
 
     const filterDatagram = datagramFilter(config.maxBytes);
 
-    const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500 });
+    // The library binds with SO_REUSEADDR unless told not to: a second runtime on the port would then
+    // say it listens while the kernel hands each datagram to only one of them.
+    const server: Server = createServer({ type: bind.includes(':') ? 'udp6' : 'udp4', piggybackReplyMs: 500, reuseAddr: false });
     server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
       const packet = packetOf(req);
       // Not requests, though the library hands them on: a Reset it has no exchange for (it tests

@@ -88,3 +88,28 @@ describe('/health on the running pipeline', () => {
     assert.equal(out.split('\n').filter((l) => l.includes(`[info] health: ${component} is healthy again (UNSETTLED`)).length, 1, out);
   });
 });
+
+describe('/health of a second runtime on the CoAP port of another', () => {
+  let first: Runtime | undefined;
+  let second: Runtime | undefined;
+  after(async () => {
+    await second?.stop();
+    await first?.stop();
+  });
+
+  test('the second runtime\'s CoAP input fails naming the port, its /health answers 503, and the first keeps the port', async () => {
+    first = await startRuntime();
+    const port = String(first.coapPort);
+    second = await startRuntime({ env: { UPPERSTACK_COAP_PORT: port }, ready: 'answering' });
+    const failing = await eventually(async () => {
+      const res = await fetch(`${second!.url}/health`);
+      const body = (await res.json()) as HealthBody;
+      return res.status === 503 && body.failing.some((c) => c.startsWith('coap:')) ? body : undefined;
+    }, 20_000, 'the second runtime\'s /health 503');
+    const coap = failing.problems.find((p) => p.component.startsWith('coap:'));
+    assert.ok(coap, JSON.stringify(failing));
+    assert.match(coap.message, new RegExp(`udp 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    assert.match(second.output(), new RegExp(`cannot listen on udp 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    assert.equal((await fetch(`${first.url}/health`)).status, 200);
+  });
+});

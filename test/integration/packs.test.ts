@@ -76,6 +76,19 @@ test('every pack: each node type resolves, each reference resolves, no secret in
   }
 });
 
+test('UPPERSTACK_PACKS naming a pack that runs instead of the default one stops the first start with one line saying what to do', { timeout: 120_000 }, async () => {
+  const dataDir = tempDir('us-pack-');
+  await assert.rejects(startRuntime({ dataDir, env: { UPPERSTACK_PACKS: 'http-gateway' } }), (err: Error) => {
+    const [head, ...output] = err.message.split('\n');
+    assert.equal(head, 'runtime exited with 1:');
+    const text = output.join('\n');
+    assert.ok(text.includes(`upperstack: UPPERSTACK_PACKS names "http-gateway", a pack that runs instead of the default one, not beside it`), text);
+    assert.ok(text.includes(`copy ${join(ROOT, 'flows', 'http-gateway.json')} to ${join(dataDir, 'flows.json')} before the first start`), text);
+    assert.doesNotMatch(text, /Error loading settings file|\n\s+at /, 'no stack trace');
+    return true;
+  });
+});
+
 describe('http-gateway', () => {
   test('CroMFlaG2 insert, then fetch and the query API read it back; a bad body is a 400 and a dead letter', { timeout: 120_000 }, async () => {
     const rt = await deploy(pack('http-gateway'));

@@ -6,9 +6,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRuntimeAsAdmin, type Runtime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -31,4 +32,22 @@ test('the palette lists the runtime\'s nodes and not the bench\'s node-red-contr
   assert.ok(modules.has('@flowfuse/node-red-dashboard'), [...modules].join(', '));
   assert.ok(!modules.has('node-red-contrib-influxdb'), 'node-red-contrib-influxdb is in the palette');
   assert.ok(!sets.some((s) => s.types.includes('influxdb out')));
+});
+
+test('a Node-RED module installed in the data folder (how the README adds an e-mail node) is in the palette after a start', async () => {
+  // node_modules/<name> in the data folder, as `npm install --prefix <data>` leaves it; a link, so its own dependencies resolve.
+  const dataDir = tempDir('us-palette-');
+  mkdirSync(join(dataDir, 'node_modules'), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules', 'node-red-contrib-influxdb'), join(dataDir, 'node_modules', 'node-red-contrib-influxdb'), 'dir');
+  const { rt: withModule, token: admin } = await startRuntimeAsAdmin({ dataDir });
+  try {
+    const res = await fetch(`${withModule.url}/nodes`, { headers: { authorization: `Bearer ${admin}`, accept: 'application/json' } });
+    const sets = (await res.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
+    const added = sets.find((s) => s.module === 'node-red-contrib-influxdb' && s.types.includes('influxdb out'));
+    assert.ok(added, sets.map((s) => s.module).join(', '));
+    assert.equal(added.err, undefined);
+    assert.equal(added.enabled, true);
+  } finally {
+    await withModule.stop();
+  }
 });

@@ -443,7 +443,7 @@ test('an Observe GET that is refused gets its 4.xx code without an Observe optio
 });
 
 test('a CoAP port already in use fails the input and /health, and the runtime keeps running', async () => {
-  // Held without SO_REUSEADDR (the library binds with it), so the input cannot share it.
+  // Held by a plain socket, as by any other program on the machine.
   const taken = createSocket('udp4');
   await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
   const busy = taken.address().port;
@@ -462,6 +462,25 @@ test('a CoAP port already in use fails the input and /health, and the runtime ke
   } finally {
     taken.close();
   }
+});
+
+test('a second CoAP input on a port one already listens on fails with EADDRINUSE instead of sharing it', async () => {
+  // Before, the library's SO_REUSEADDR let both bind: both said they listened, and the kernel gave
+  // every datagram to only one of them.
+  const shared = await freeUdpPort();
+  await helper.load([coapNode], [
+    { id: 'shareA', type: 'upperstack-coap-in', name: 'one', port: String(shared), bind: '127.0.0.1', wires: [[], []] },
+    { id: 'shareB', type: 'upperstack-coap-in', name: 'other', port: String(shared), bind: '127.0.0.1', wires: [[], []] },
+  ]);
+  const settled = (h: Health) => h['coap:one']?.detail !== 'starting' && h['coap:other']?.detail !== 'starting' && (h['coap:one']?.ok === false || h['coap:other']?.ok === false);
+  const health = await healthWhen(settled);
+  const states = [health['coap:one'], health['coap:other']];
+  const failing = states.filter((c) => c?.ok === false);
+  const listening = states.filter((c) => c?.ok === true);
+  assert.equal(failing.length, 1, JSON.stringify(health));
+  assert.equal(listening.length, 1, JSON.stringify(health));
+  assert.match(failing[0]!.detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${shared}: .*EADDRINUSE`));
+  assert.equal(listening[0]!.detail, `listening on udp 127.0.0.1:${shared}`);
 });
 
 test('two CoAP inputs of one name are both in /health, told apart by id: a failing one is not hidden by the other', async () => {

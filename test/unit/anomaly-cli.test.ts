@@ -52,7 +52,7 @@ describe('upperstack backtest', () => {
     const out = join(dir, 'scores.csv');
     const { code, stdout } = await cli('backtest', '--config', config, '--input', FIXTURE, '--output', out);
     assert.equal(code, 0);
-    assert.equal(stdout, '');
+    assert.equal(stdout, `backtest: 1 file, 400 rows scored, 1 anomaly at threshold 0.5; scores in ${out}\n`);
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     assert.equal(lines.length, 401);
     assert.equal(lines[301].split(',')[0], '2024-01-02 01:00:00');

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImportRefusedError, planImport, selectTab, stripCredentials } from '../../nodes/lib/flows/import';
 import { parsePack, validatePack, type FlowNode } from '../../nodes/lib/flows/validate';
+import { ConfigError } from '../../nodes/lib/errors';
 import { knownTypes, startingFlows } from '../../scripts/flows';
 
 const root = join(__dirname, '..', '..', '..');
@@ -119,6 +120,18 @@ test('a first start with UPPERSTACK_PACKS: the default pack plus the named packs
   assert.deepEqual(validatePack(flows, { knownTypes: types }), []);
   assert.throws(() => startingFlows(root, 'alerts,nope'), /UPPERSTACK_PACKS names "nope", which is not a pack to add \(.*alerts.*\)/);
   assert.throws(() => startingFlows(root, 'pipeline'), /not a pack to add/);
+  // The packs that run instead of the default one are not offered as packs to add.
+  assert.throws(() => startingFlows(root, 'nope'), (err: Error) => err instanceof ConfigError && /\(alerts, influx-grafana, reports-invoices, simulator\)$/.test(err.message));
+});
+
+test('UPPERSTACK_PACKS naming a pack that runs instead of the default one is a ConfigError saying to copy it as the flows file', () => {
+  for (const name of ['http-gateway', 'coap-devices', 'data-market']) {
+    assert.throws(() => startingFlows(root, name, '/data/flows.json'), (err: Error) => {
+      assert.ok(err instanceof ConfigError, `${name}: ${err.name}`);
+      assert.equal(err.message, `UPPERSTACK_PACKS names "${name}", a pack that runs instead of the default one, not beside it (its ${name === 'http-gateway' ? 'upperstack-http-in' : name === 'coap-devices' ? 'upperstack-coap-in' : 'upperstack-broker'}, upperstack-api would be second ones): to start with it, unset UPPERSTACK_PACKS and copy ${join(root, 'flows', `${name}.json`)} to /data/flows.json before the first start`);
+      return true;
+    });
+  }
 });
 
 test('refusals name the port a ${ENV} property runs with (the environment, else the node\'s default), and the imported flow keeps the reference', () => {

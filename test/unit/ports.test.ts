@@ -1,7 +1,7 @@
 /**
  * The test helper that hands out UDP ports (test/helpers/ports.ts): a port it hands out is one no
- * other socket holds, not even one that set SO_REUSEADDR (a CoAP input's, or another run's
- * holder), and a CoAP input can still bind it.
+ * other socket holds, not even one that set SO_REUSEADDR, is never handed out twice by one process,
+ * and a CoAP input (which binds without SO_REUSEADDR) can bind it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,12 +22,12 @@ function bindUdp(port: number): Promise<Socket> {
 }
 
 test('a UDP port handed out is none that another run holds or listens on with SO_REUSEADDR', async () => {
-  // Another run: its CoAP inputs and its holders, all with SO_REUSEADDR (about 3% of the ephemeral ports).
+  // Sockets of another run that set SO_REUSEADDR (about 3% of the ephemeral ports).
   const others: Socket[] = [];
   try {
     for (let i = 0; i < 900; i++) others.push(await bindUdp(0));
     const taken = new Set(others.map((s) => s.address().port));
-    // This run, in its own process as a test file is; its holders live until it exits.
+    // This run, in its own process as a test file is.
     const helper = join(__dirname, '..', 'helpers', 'ports.js');
     const script = `const { freeUdpPort } = require(${JSON.stringify(helper)}); (async () => { const ports = []; for (let i = 0; i < 300; i++) ports.push(await freeUdpPort()); console.log(JSON.stringify(ports)); })();`;
     const { stdout } = await run(process.execPath, ['-e', script]);
@@ -40,9 +40,13 @@ test('a UDP port handed out is none that another run holds or listens on with SO
   }
 });
 
-test('a CoAP input binds the port handed out beside its holder and gets the datagrams sent to it', async () => {
+test('a CoAP input binds the port handed out, without SO_REUSEADDR, and gets the datagrams sent to it', async () => {
   const port = await freeUdpPort();
-  const server = await bindUdp(port);
+  const server = await new Promise<Socket>((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(port, '127.0.0.1', () => resolve(s));
+  });
   try {
     const got = new Promise<string>((resolve) => server.once('message', (m) => resolve(m.toString())));
     const client = createSocket('udp4');

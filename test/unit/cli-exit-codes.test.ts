@@ -1,0 +1,67 @@
+/**
+ * The exit codes every `upperstack` command shares: a missing command or action is bad usage (2, the usage
+ * on stderr, nothing on stdout), a broker that cannot be reached is a failure (1, one line), and a
+ * backtest that succeeds says what it did in one line.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../helpers/ports';
+import { tempDir } from '../helpers/temp';
+
+const run = promisify(execFile);
+const CLI = join(__dirname, '..', '..', 'scripts', 'cli.js');
+const FIXTURE = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'anomaly', 'spike.csv');
+
+async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, UPPERSTACK_URL: '' } }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+}
+
+for (const [args, usage] of [
+  [[], /^upperstack: a command is needed\n\nupperstack: tools for the Upperstack IoT pipeline\n\nUsage: upperstack <command>/],
+  [['flows'], /^upperstack flows: a command is needed: validate, import or export\n\nupperstack flows: work with flow packs\n/],
+  [['devices'], /^upperstack devices: an action is needed\n\nupperstack devices: manage the device registry/],
+  [['keys'], /^upperstack keys: an action is needed\n\nupperstack keys: manage the API keys/],
+] as Array<[string[], RegExp]>) {
+  test(`"upperstack${args.map((a) => ` ${a}`).join('')}" without what to do: exit 2, the usage on stderr`, async () => {
+    const r = await cli(args);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, usage);
+    assert.equal(r.stdout, '');
+  });
+}
+
+test('--help and "help" still print the usage on stdout, exit 0', async () => {
+  for (const args of [['--help'], ['help'], ['flows', '--help'], ['devices', '--help']]) {
+    const r = await cli(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, /Usage/);
+  }
+});
+
+test('upperstack simulate against no broker: one line naming the address, exit 1 (as devices and flows)', async () => {
+  const url = `mqtt://127.0.0.1:${await freePort()}`;
+  const r = await cli(['simulate', '--url', url, '--devices', '1', '--duration', '1s'], tempDir('us-cli-sim-'));
+  assert.equal(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.match(lines[lines.length - 1], new RegExp(`^upperstack simulate: cannot connect to ${url.replace(/\./g, '\\.')}: `));
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('a backtest that succeeds says in one line what it scored: on stderr when the scores are on stdout, else on stdout', async () => {
+  const toStdout = await cli(['backtest', '--input', FIXTURE]);
+  assert.equal(toStdout.code, 0, toStdout.stderr);
+  assert.equal(toStdout.stdout.trim().split('\n')[0], 'timestamp,value,anomaly_score');
+  assert.match(toStdout.stderr, /^backtest: 1 file, 400 rows scored, \d+ anomal(y|ies) at threshold 0\.5; scores on stdout\n$/);
+  const file = join(tempDir('us-cli-bt-'), 'scores.csv');
+  const toFile = await cli(['backtest', '--input', FIXTURE, '--output', file]);
+  assert.equal(toFile.code, 0, toFile.stderr);
+  assert.equal(toFile.stdout, `backtest: 1 file, 400 rows scored, ${toStdout.stderr.match(/(\d+) anomal/)![1]} ${/ 1 anomaly/.test(toStdout.stderr) ? 'anomaly' : 'anomalies'} at threshold 0.5; scores in ${file}\n`);
+  assert.equal(readFileSync(file, 'utf8'), toStdout.stdout);
+});
