@@ -51,6 +51,8 @@ export class DurableWriter {
   /** Readings written in each of the last 10 seconds (by second % 10), for writtenPerSec. */
   private readonly rate = new WriteRate();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Set while a batch neither the sink nor the spool took waits to be tried again (stall()). */
+  private stallTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
   private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, spooled: 0, rejected: 0, retries: 0 };
   private holding = false;
@@ -145,6 +147,8 @@ export class DurableWriter {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
     while (this.flushing) await new Promise((r) => setTimeout(r, 5));
     await this.flush();
     this.spool.close();
@@ -160,7 +164,7 @@ export class DurableWriter {
    * that ran quickly is not followed at once by one for a handful of readings.)
    */
   private arm(): void {
-    if (!this.timer && !this.flushing) {
+    if (!this.timer && !this.flushing && !this.stallTimer) {
       this.timer = setTimeout(
         () => {
           this.timer = undefined;
@@ -190,7 +194,7 @@ export class DurableWriter {
    * go by arm(): at most one write more per backlog write, never one per trickling reading.
    */
   private armQuiet(): void {
-    if (this.timer || this.flushing) return;
+    if (this.timer || this.flushing || this.stallTimer) return;
     const deadline = this.lastWriteAt + this.flushMs;
     // The window starts when the write ended, or at a later reading.
     let quietFrom = Date.now();
@@ -206,7 +210,7 @@ export class DurableWriter {
   }
 
   private async flush(): Promise<void> {
-    if (this.flushing) return;
+    if (this.flushing || (this.stallTimer && !this.closed)) return;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
@@ -223,7 +227,9 @@ export class DurableWriter {
         }
         this.hold(false);
         this.lastWriteAt = Date.now();
-        const { readings, parts, finished } = this.queue.take();
+        const headTaken = this.queue.headTaken();
+        const took = this.queue.take();
+        const { readings, parts, finished } = took;
         this.stats_.queued = this.queue.queued;
         for (const p of finished) tellTaken(p);
         this.afterBacklog = readings.length >= this.minWrite;
@@ -238,6 +244,16 @@ export class DurableWriter {
         if (outcome.outage) {
           err = this.toSpool({ ...outcome.left, t: since });
           if (!err) this.scheduleRetry(this.withJitter(this.retryDelay));
+          else if (!this.closed) {
+            // Neither the sink nor the spool can take it (a full disk): nothing is reported, durable or failed.
+            // It waits here, in front of what comes next, and is tried again until one of them takes it.
+            this.queue.putBack(took, headTaken);
+            this.letters.unshift(...letters);
+            this.lettersWaiting.unshift(...lettersWaiting);
+            this.stats_.queued = this.queue.queued;
+            this.stall(err);
+            break;
+          }
         } else if (this.stats_.failingSince !== undefined && !this.spooledEntries.length) {
           this.recovered();
         }
@@ -323,10 +339,27 @@ export class DurableWriter {
   }
 
   private recovered(): void {
+    this.retryDelay = this.retryMs;
     const since = this.stats_.failingSince;
     this.stats_.failingSince = undefined;
     this.stats_.lastError = undefined;
     if (since !== undefined) this.opts.onEvent?.({ type: 'recovered', downMs: Date.now() - since });
+  }
+
+  /**
+   * The sink and the spool both failed: the next attempt waits for the retry delay (doubling up to maxRetryMs),
+   * and the store counts as failing with the spool's error, until a write to either goes through.
+   */
+  private stall(err: Error): void {
+    this.stats_.lastError = `cannot spool: ${err.message}`;
+    this.stats_.failingSince ??= Date.now();
+    const delay = this.withJitter(this.retryDelay);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.maxRetryMs);
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      void this.flush();
+    }, delay);
+    this.stallTimer.unref?.();
   }
 
   private toSpool(rec: SpoolRecord): Error | undefined {
