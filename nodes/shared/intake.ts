@@ -144,7 +144,7 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
       if (paused && healthy) showPaused();
     },
     onWriteError: (err) => {
-      // Not acknowledging makes the sender resend once the disk recovers.
+      // Nothing of the turn is acknowledged; the transport drops or closes the connection, so the sender resends.
       journalFailed = true;
       setStatus(node, 'failed', err.message);
       node.error(err.message);

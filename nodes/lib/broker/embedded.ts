@@ -77,7 +77,8 @@ type InProcessPacket = { topic: string; payload: Buffer; qos: number; retain: bo
 /** `fail`: the subscriber cannot make the message durable (ack will not come); a subscriber that never fails ignores it. */
 type Deliver = (p: InProcessPacket, ack: () => void, fail: () => void) => void;
 
-const noop = (): void => undefined;
+/** MQTT 5 DISCONNECT reason: the server cannot take the client's messages now, try again later. */
+const SERVER_BUSY = 0x89;
 
 export class EmbeddedMqttBroker {
   private aedes: AedesInstance | undefined;
@@ -135,7 +136,7 @@ export class EmbeddedMqttBroker {
     });
     const tcpPort = this.listen(tcp, this.opts.port);
     // Awaited below, after aedes: a refusal (port in use) must not go unhandled meanwhile.
-    tcpPort.catch(noop);
+    tcpPort.catch(() => undefined);
     installWriteHook();
     const { Aedes } = (await import('aedes')) as unknown as { Aedes: { createBroker(o: object): Promise<AedesInstance> } };
     const s = this.settings();
@@ -174,10 +175,11 @@ export class EmbeddedMqttBroker {
       if (packet.topic.startsWith('$SYS')) return cb(new Error('$SYS topics are reserved'));
       stripWillProperties(packet);
       // QoS 2: a copy of a message whose PUBREL has not come yet is answered, not delivered again (qos2.ts).
+      const undurable = () => this.dropUndurable(client);
       if (packet.qos === 2 && client && packet.messageId !== undefined) {
-        return qos2.admit(client.id, packet, (ack, failed) => this.deliver(packet, ack, failed), cb as () => void);
+        return qos2.admit(client.id, packet, (ack, failed) => this.deliver(packet, ack, () => (failed(), undurable())), cb as () => void);
       }
-      this.deliver(packet, cb as () => void, noop);
+      this.deliver(packet, cb as () => void, undurable);
     };
     if (this.opts.auth) {
       // The rules run first; the hooks above still run for what they allow.
@@ -291,12 +293,24 @@ export class EmbeddedMqttBroker {
       failedOnce = true;
       failed();
     };
-    // A subscriber that cannot make the message durable never acks: no PUBACK, the device resends.
+    // A subscriber that cannot make the message durable never acks: no PUBACK, and the connection is closed (dropUndurable).
     for (let i = 0; i < subs.length && count > 0; i++) {
       if (!topicMatches(subs[i].filter, packet.topic)) continue;
       count--;
       subs[i].deliver(p, acked, fail);
     }
+  }
+
+  /**
+   * A subscriber could not make a client's publish durable (its journal cannot be written: disk full). aedes
+   * reads none of the client's next packets until this one is answered, and a device waits for its PUBACK on a
+   * live connection without resending, so both would wait for good: the connection is closed instead (MQTT 5:
+   * DISCONNECT "server busy"), and the device resends what was not acknowledged when it reconnects.
+   */
+  private dropUndurable(client: AedesClient | null): void {
+    if (!client || client.closed) return;
+    this.events.onClientError?.(client.id, new Error(`${client.id}: a message could not be made durable (the journal cannot be written); the connection is closed so the client resends it`));
+    client.disconnect({ reasonCode: SERVER_BUSY });
   }
 
   private track(socket: Socket, aedes: AedesInstance): void {

@@ -58,6 +58,23 @@ export class WriteQueue {
     return this.pending.find((p) => p.taken < p.readings.length)?.at;
   }
 
+  /**
+   * Undoes take(): what it took is queued again, in front, as if it had never
+   * been taken. The next take tells its calls' taken callbacks again; a journal
+   * counts an entry as taken once however often it is told.
+   */
+  putBack(t: Taken, firstTakenBefore: number): void {
+    for (let i = t.finished.length - 1; i >= 0; i--) this.pending.unshift(t.finished[i]);
+    // Only the first call of a take can have been taken in part before it; every other one was untouched.
+    for (let i = 0; i < t.parts.length; i++) t.parts[i].taken = i === 0 ? firstTakenBefore : 0;
+    this.queued_ += t.readings.length;
+  }
+
+  /** How many readings of the first queued call a write has taken already. */
+  headTaken(): number {
+    return this.pending.length ? this.pending[0].taken : 0;
+  }
+
   /** Up to maxWrite queued readings (and maxWriteRows values), the calls they come from, and the calls they complete. */
   take(): Taken {
     const readings: Reading[] = [];

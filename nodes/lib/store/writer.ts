@@ -57,6 +57,8 @@ export class DurableWriter {
   private outageSince: number | undefined;
   /** The sink was seen down (its health check failed, or a write after one that succeeded) since probed() last retried. */
   private seenDown = false;
+  /** Tries again a batch neither the sink nor the spool took (a full disk): see stall(). */
+  private readonly stallRetry: RetrySchedule;
   private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, spooled: 0, rejected: 0, retries: 0 };
   private holding = false;
   private startedAt = Date.now();
@@ -88,6 +90,7 @@ export class DurableWriter {
     this.flushMs = opts.flushMs ?? 100;
     this.quietMs = opts.quietMs ?? 0;
     this.retry = new RetrySchedule(() => void this.drainSpool(), opts.retryMs ?? 500, opts.maxRetryMs ?? 15_000, opts.jitter ?? 0.2);
+    this.stallRetry = new RetrySchedule(() => void this.flush(), opts.retryMs ?? 500, opts.maxRetryMs ?? 15_000, opts.jitter ?? 0.2);
     this.kind = store.kind ?? 'store';
     this.spoolBudget = opts.spoolBudgetBytes ?? DEFAULT_SPOOL_BUDGET;
   }
@@ -146,6 +149,7 @@ export class DurableWriter {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.retry.stop();
+    this.stallRetry.stop();
     while (this.flushing) await new Promise((r) => setTimeout(r, 5));
     await this.flush();
     this.spool.close();
@@ -161,7 +165,7 @@ export class DurableWriter {
    * that ran quickly is not followed at once by one for a handful of readings.)
    */
   private arm(): void {
-    if (!this.timer && !this.flushing) {
+    if (!this.timer && !this.flushing && !this.stallRetry.pending) {
       this.timer = setTimeout(
         () => {
           this.timer = undefined;
@@ -191,7 +195,7 @@ export class DurableWriter {
    * go by arm(): at most one write more per backlog write, never one per trickling reading.
    */
   private armQuiet(): void {
-    if (this.timer || this.flushing) return;
+    if (this.timer || this.flushing || this.stallRetry.pending) return;
     const deadline = this.lastWriteAt + this.flushMs;
     // The window starts when the write ended, or at a later reading.
     let quietFrom = Date.now();
@@ -207,7 +211,7 @@ export class DurableWriter {
   }
 
   private async flush(): Promise<void> {
-    if (this.flushing) return;
+    if (this.flushing || (this.stallRetry.pending && !this.closed)) return;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
@@ -224,7 +228,9 @@ export class DurableWriter {
         }
         this.hold(false);
         this.lastWriteAt = Date.now();
-        const { readings, parts, finished } = this.queue.take();
+        const headTaken = this.queue.headTaken();
+        const took = this.queue.take();
+        const { readings, parts, finished } = took;
         this.stats_.queued = this.queue.queued;
         for (const p of finished) tellTaken(p);
         this.afterBacklog = readings.length >= this.minWrite;
@@ -239,9 +245,21 @@ export class DurableWriter {
         if (outcome.outage) {
           err = this.toSpool({ ...outcome.left, t: since });
           if (!err) this.retry.schedule();
+          else if (!this.closed) {
+            // Neither the sink nor the spool can take it (a full disk): nothing is reported, durable or failed.
+            // It waits here, in front of what comes next, and is tried again until one of them takes it.
+            this.queue.putBack(took, headTaken);
+            this.letters.unshift(...letters);
+            this.lettersWaiting.unshift(...lettersWaiting);
+            this.stats_.queued = this.queue.queued;
+            this.stall(err);
+            break;
+          }
         } else if (this.outageSince !== undefined && !this.spooledEntries.length) {
           this.recovered();
         }
+        // The sink or the spool took it: a later stall starts again from the shortest wait.
+        this.stallRetry.reset();
         if (err) for (const p of parts) p.err ??= err;
         for (const p of finished) p.durable(p.err);
         for (const d of lettersWaiting) d(err);
@@ -357,6 +375,18 @@ export class DurableWriter {
     if (!this.seenDown || this.draining || this.closed || !this.retry.cancel()) return Promise.resolve();
     this.seenDown = false;
     return new Promise((resolve) => void this.drainSpool(resolve));
+  }
+
+  /**
+   * The sink and the spool both failed: the next attempt waits for the retry delay (doubling up to maxRetryMs),
+   * and the store counts as failing with the spool's error, until a write to either goes through.
+   */
+  private stall(err: Error): void {
+    this.stats_.lastError = `cannot spool: ${err.message}`;
+    this.stats_.failingSince ??= Date.now();
+    this.stallRetry.schedule();
+    // Schedules nothing more (one waits): the next stall waits twice as long.
+    this.stallRetry.backOff();
   }
 
   private toSpool(rec: SpoolRecord): Error | undefined {
