@@ -10,6 +10,7 @@ import { ALERT_FIELD_PREFIX, type DeviceSummary, type TimeSeriesStore } from '..
 import { durationMs, INTEGRAL_PER_MS, MAX_SERIES, type ReportDefinition } from './definition';
 import type { Period } from './period';
 import { medianInterval, SeriesAccumulator, type FieldStats } from './stats';
+import { readingsBefore, readingsFrom } from './neighbours';
 import { replayAnomalies, storeDirectory, summarizeEvents, type DeviceDirectory, type EventSummary } from './sources';
 
 const PAGE = 10_000;
@@ -105,6 +106,9 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
         }),
       );
     }
+    // The readings next to the period, for the intervals across its boundaries: no further than a gap away.
+    const reach = Math.max(period.to - period.from, ...[...acc.values()].map((a) => a.gapLimitMs ?? 0));
+    for (const [f, n] of await readingsBefore(ctx.store, d.device, fields, period.from, reach)) acc.get(f)!.opening(n.ts, n.value);
     let cursor: string | undefined;
     do {
       const page = await ctx.store.readings({ device: d.device, from: period.from, to: period.to, fields, limit: PAGE, cursor });
@@ -116,6 +120,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
       }
       cursor = page.nextCursor;
     } while (cursor !== undefined);
+    if (until >= period.to) for (const [f, n] of await readingsFrom(ctx.store, d.device, fields, period.to, reach)) acc.get(f)!.closing(n.ts, n.value);
     for (const f of fields) series.push({ device: d.device, field: f, unit: def.units[f] ?? '', tags: d.tags, stats: acc.get(f)!.result() });
   }
   const q = { devices: devices.map((d) => d.device), fields: [...allFields].sort(), from: period.from, to: period.to, limit: MAX_LISTED_EVENTS };
