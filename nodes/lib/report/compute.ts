@@ -34,6 +34,11 @@ export interface ReportData {
    * cover the period up to then, not the part still to come.
    */
   unfinished?: { until: number };
+  /**
+   * Set when the period starts before the raw readings the store still holds (its retention deleted older ones):
+   * counts, integrals, gaps and completeness before `since` are missing, not a silent device.
+   */
+  truncated?: { since: number };
   devices: string[];
   fields: string[];
   series: SeriesReport[];
@@ -83,6 +88,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
   const fixedEvery = durationMs(def.expectedEvery, 'expectedEvery');
   const gapMs = durationMs(def.gapsLongerThan, 'gapsLongerThan');
   const until = Math.max(period.from, Math.min(period.to, ctx.now));
+  const rawSince = await ctx.store.rawSince?.();
   const series: SeriesReport[] = [];
   const allFields = new Set<string>();
   for (const d of devices) {
@@ -130,6 +136,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
     generatedAt: ctx.now,
     period,
     ...(until < period.to ? { unfinished: { until } } : {}),
+    ...(rawSince !== undefined && period.from < rawSince ? { truncated: { since: rawSince } } : {}),
     devices: q.devices,
     fields: q.fields,
     series,
