@@ -12,10 +12,12 @@ import { storeDirectory } from '../../nodes/lib/report/sources';
 import { computeReport } from '../../nodes/lib/report/compute';
 import { checkDefinition } from '../../nodes/lib/report/definition';
 import { explicitPeriod } from '../../nodes/lib/report/period';
+import { reportHtml } from '../../nodes/lib/report/render';
 import type { Reading } from '../../nodes/lib/reading';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 const OCT = Date.UTC(2026, 9, 1);
 const NOV = Date.UTC(2026, 10, 1);
 const DEC = Date.UTC(2026, 11, 1);
@@ -66,4 +68,24 @@ test('integral and counter difference: the months add up to the whole, the bound
   const lastOct = readings.filter((r) => r.ts < NOV).at(-1)!.fields.energy as number;
   const lastNov = readings.filter((r) => r.ts < DEC).at(-1)!.fields.energy as number;
   assert.equal(await quantity(store, 'energy', 'delta', NOV, DEC), new Dec(String(lastNov)).minus(String(lastOct)).toString());
+});
+
+test('report sum and mean of a constant 100.1 carry no float noise (compensated summation)', async (t) => {
+  const readings: Reading[] = [];
+  for (let i = 0; i < 1379; i++) readings.push({ device: 'c', ts: NOV + i * 30 * MIN, fields: { v: 100.1 }, tags: {} });
+  const store = await storeWith(readings);
+  t.after(() => store.close());
+  const def = checkDefinition({ name: 'c', devices: { mode: 'list', list: ['c'] }, fields: ['v'], alerts: false, anomalies: false });
+  const s = (await computeReport(def, explicitPeriod(NOV, DEC, 'UTC'), { store, now: DEC + HOUR })).series[0].stats;
+  assert.equal(s.sum, 138037.9);
+  assert.equal(s.mean, 100.1);
+});
+
+test('the report says "1 reading", not "1 readings"', async (t) => {
+  const store = await storeWith([{ device: 'one', ts: NOV + HOUR, fields: { v: 1 }, tags: {} }]);
+  t.after(() => store.close());
+  const def = checkDefinition({ name: 'o', devices: { mode: 'list', list: ['one'] }, fields: ['v'], alerts: false, anomalies: false });
+  const html = reportHtml(await computeReport(def, explicitPeriod(NOV, NOV + DAY, 'UTC'), { store, now: NOV + 2 * DAY }), 'r1');
+  assert.match(html, /\b1 reading\b/);
+  assert.doesNotMatch(html, /\b1 readings\b/);
 });

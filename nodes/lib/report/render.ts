@@ -149,7 +149,7 @@ function eventsHtml(title: string, e: EventSummary, zone: string): string {
 function factsOf(s: SeriesReport, d: ReportData): string[] {
   const st = s.stats;
   const u = s.unit ? ` ${s.unit}` : '';
-  const facts = [`${st.count} readings`];
+  const facts = [`${st.count} reading${st.count === 1 ? '' : 's'}`];
   if (st.numeric) {
     facts.push(`min ${formatNumber(st.min)}${u}`, `max ${formatNumber(st.max)}${u}`, `mean ${formatNumber(st.mean)}${u}`, `sum ${formatNumber(st.sum)}`, `integral ${integralText(s, d.integralPer)}`);
   }
