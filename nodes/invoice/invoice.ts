@@ -12,7 +12,7 @@ import type { Node, NodeAPI } from 'node-red';
 import { BadParameterError, describeError } from '../lib/errors';
 import { Archive } from '../lib/report/archive';
 import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
-import { luxon } from '../lib/report/period';
+import { luxon, periodAt } from '../lib/report/period';
 import { runInvoices, type InvoiceOutcome, type InvoiceRun, type InvoiceSettings } from '../lib/billing/produce';
 import { onClose, onInput, refuseOnConfig, type UpperstackMessage } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -114,6 +114,8 @@ export = function register(RED: NodeAPI): void {
       });
       schedule.start();
     }
+    // The month the next run invoices (the month before, when run by hand) outlives the store's raw retention until then, within the store's bound.
+    const release = storeNode.store.holdRaw?.(`invoice:${node.id}`, () => periodAt('previous-month', schedule?.next() ?? Date.now(), settings.timezone).from);
     idleStatus();
 
     onInput(node, async (msg, send, done) => {
@@ -128,6 +130,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     onClose(node, async () => {
+      release?.();
       unprovide();
       await schedule?.stop();
     });

@@ -120,6 +120,9 @@ export = function register(RED: NodeAPI): void {
         node.error(RED._('upperstack-report.errors.config', { message }));
       }
     }
+    // The raw readings of the period the next run reports on outlive the store's retention until then (bounded by the store).
+    const sched = schedule;
+    const release = sched ? storeNode.store.holdRaw?.(`report:${node.id}`, () => periodAt(definition.period, sched.next() ?? Date.now(), zone).from) : undefined;
     idleStatus();
 
     onInput(node, async (msg, sendFn, done) => {
@@ -139,6 +142,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     onClose(node, async () => {
+      release?.();
       unprovide();
       await schedule?.stop();
     });

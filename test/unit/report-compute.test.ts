@@ -35,8 +35,8 @@ function dataset(): { readings: Reading[]; series: Map<string, Array<[number, nu
   return { readings, series };
 }
 
-/** The definitions, written out plainly. */
-function expected(points: Array<[number, number]>, above: number, below: number, gapMs: number) {
+/** The definitions, written out plainly; `next` is the first reading at or after the period's end. */
+function expected(points: Array<[number, number]>, above: number, below: number, gapMs: number, next?: [number, number]) {
   const values = points.map((p) => p[1]);
   let area = 0;
   let timeAbove = 0;
@@ -55,6 +55,14 @@ function expected(points: Array<[number, number]>, above: number, below: number,
     if (v0 < below) timeBelow += t1 - t0;
   });
   if (TO - prev > gapMs) gaps.push([prev, TO]);
+  const [tl, vl] = points[points.length - 1];
+  if (next && next[0] - tl <= gapMs) {
+    // The interval across the end counts up to it, the value there interpolated.
+    const vEnd = vl + ((next[1] - vl) * (TO - tl)) / (next[0] - tl);
+    area += ((vl + vEnd) / 2) * (TO - tl);
+    if (vl > above) timeAbove += TO - tl;
+    if (vl < below) timeBelow += TO - tl;
+  }
   return {
     count: values.length,
     min: Math.min(...values),
@@ -91,7 +99,7 @@ test('report statistics match an independent computation, value by value', async
   assert.equal(data.series.length, 4);
   for (const device of ['pump-1', 'pump-2']) {
     const s = data.series.find((x) => x.device === device && x.field === 'power')!.stats;
-    const e = expected(series.get(device)!, 1000, 400, 10 * MIN);
+    const e = expected(series.get(device)!, 1000, 400, 10 * MIN, device === 'pump-1' ? [TO, 99999] : undefined);
     assert.equal(s.count, e.count, `${device} count`);
     assert.equal(s.min, e.min, `${device} min`);
     assert.equal(s.max, e.max, `${device} max`);

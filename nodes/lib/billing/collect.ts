@@ -6,6 +6,7 @@ import type { TimeSeriesStore } from '../store/types';
 import type { DeviceDirectory } from '../report/sources';
 import type { Tariff } from './tariff';
 import { UsageAccumulator, type DeviceUsage } from './usage';
+import { readingsBefore, readingsFrom } from '../report/neighbours';
 
 const PAGE = 10_000;
 
@@ -35,6 +36,13 @@ export async function collectUsage(store: TimeSeriesStore, directory: DeviceDire
   if (fields.length === 0) return out;
   for (const device of devices) {
     const acc = q.tariff.meters.map((m) => new UsageAccumulator(device, m.field, m.measure, m.per ?? 'h'));
+    // The boundary segments: looked for up to one period away (a meter silent longer bills nothing across the boundary).
+    const span = q.to - q.from;
+    const before = await readingsBefore(store, device, fields, q.from, span);
+    for (const a of acc) {
+      const b = before.get(a.field);
+      if (b && typeof b.value === 'number') a.opening(b.ts, b.value, q.from);
+    }
     let cursor: string | undefined;
     do {
       const page = await store.readings({ device, from: q.from, to: q.to, fields, limit: PAGE, cursor });
@@ -46,6 +54,11 @@ export async function collectUsage(store: TimeSeriesStore, directory: DeviceDire
       }
       cursor = page.nextCursor;
     } while (cursor !== undefined);
+    const after = await readingsFrom(store, device, fields, q.to, span);
+    for (const a of acc) {
+      const n = after.get(a.field);
+      if (n && typeof n.value === 'number') a.closing(n.ts, n.value, q.to);
+    }
     // Two meters on the same field, measure and unit bill the same usage; keep one entry.
     const seen = new Set<string>();
     for (const a of acc) {

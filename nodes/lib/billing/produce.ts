@@ -80,6 +80,14 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
     throw new BadParameterError('customer', '"customer" must be the customer tag value of the devices to invoice (1 to 80 characters)');
   }
   if (period.to > ctx.now) throw new BadParameterError('period', `"period" ${period.key} has not ended yet; invoice it from ${new Date(period.to).toISOString()} on`);
+  // An invoice from part of the month's readings would bill less without saying so: refused, before a number is taken.
+  const rawSince = await ctx.store.rawSince?.();
+  if (rawSince !== undefined && period.from < rawSince) {
+    throw new BadParameterError(
+      'period',
+      `"period" ${period.key} starts before ${new Date(rawSince).toISOString()}, and the store's retention has deleted the raw readings before then: the invoice would bill less than was used; keep raw readings longer (the store's retention) to invoice a month this old`,
+    );
+  }
   const directory = ctx.directory ?? storeDirectory(ctx.store);
   const customers = customer !== undefined ? [await knownCustomer(directory, settings.customerTag, customer, period, ctx.now)] : await customersIn(directory, settings.customerTag, period);
   const ledger = new InvoiceLedger(ctx.ledgerRoot, settings.series, settings.prefix || undefined);

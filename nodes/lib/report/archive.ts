@@ -29,6 +29,8 @@ export interface ArchivedPeriod {
   finished?: boolean;
   /** Reports of a period not over: up to when its gaps and completeness cover it. */
   coveredUntil?: string;
+  /** Reports of a period that starts before the store's raw readings: from when they are complete. */
+  rawReadingsSince?: string;
 }
 
 export interface ArchiveEntry {

@@ -10,6 +10,7 @@ import { ALERT_FIELD_PREFIX, type DeviceSummary, type TimeSeriesStore } from '..
 import { durationMs, INTEGRAL_PER_MS, MAX_SERIES, type ReportDefinition } from './definition';
 import type { Period } from './period';
 import { medianInterval, SeriesAccumulator, type FieldStats } from './stats';
+import { readingsBefore, readingsFrom } from './neighbours';
 import { replayAnomalies, storeDirectory, summarizeEvents, type DeviceDirectory, type EventSummary } from './sources';
 
 const PAGE = 10_000;
@@ -33,6 +34,11 @@ export interface ReportData {
    * cover the period up to then, not the part still to come.
    */
   unfinished?: { until: number };
+  /**
+   * Set when the period starts before the raw readings the store still holds (its retention deleted older ones):
+   * counts, integrals, gaps and completeness before `since` are missing, not a silent device.
+   */
+  truncated?: { since: number };
   devices: string[];
   fields: string[];
   series: SeriesReport[];
@@ -82,6 +88,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
   const fixedEvery = durationMs(def.expectedEvery, 'expectedEvery');
   const gapMs = durationMs(def.gapsLongerThan, 'gapsLongerThan');
   const until = Math.max(period.from, Math.min(period.to, ctx.now));
+  const rawSince = await ctx.store.rawSince?.();
   const series: SeriesReport[] = [];
   const allFields = new Set<string>();
   for (const d of devices) {
@@ -105,6 +112,9 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
         }),
       );
     }
+    // The readings next to the period, for the intervals across its boundaries: no further than a gap away.
+    const reach = Math.max(period.to - period.from, ...[...acc.values()].map((a) => a.gapLimitMs ?? 0));
+    for (const [f, n] of await readingsBefore(ctx.store, d.device, fields, period.from, reach)) acc.get(f)!.opening(n.ts, n.value);
     let cursor: string | undefined;
     do {
       const page = await ctx.store.readings({ device: d.device, from: period.from, to: period.to, fields, limit: PAGE, cursor });
@@ -116,6 +126,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
       }
       cursor = page.nextCursor;
     } while (cursor !== undefined);
+    if (until >= period.to) for (const [f, n] of await readingsFrom(ctx.store, d.device, fields, period.to, reach)) acc.get(f)!.closing(n.ts, n.value);
     for (const f of fields) series.push({ device: d.device, field: f, unit: def.units[f] ?? '', tags: d.tags, stats: acc.get(f)!.result() });
   }
   const q = { devices: devices.map((d) => d.device), fields: [...allFields].sort(), from: period.from, to: period.to, limit: MAX_LISTED_EVENTS };
@@ -125,6 +136,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
     generatedAt: ctx.now,
     period,
     ...(until < period.to ? { unfinished: { until } } : {}),
+    ...(rawSince !== undefined && period.from < rawSince ? { truncated: { since: rawSince } } : {}),
     devices: q.devices,
     fields: q.fields,
     series,

@@ -63,6 +63,7 @@ export async function produceReport(def: ReportDefinition, period: Period, ctx: 
         timezone: period.timezone,
         finished: data.unfinished === undefined,
         ...(data.unfinished ? { coveredUntil: iso(data.unfinished.until) } : {}),
+        ...(data.truncated ? { rawReadingsSince: iso(data.truncated.since) } : {}),
       },
       info: { title: data.title, trigger: ctx.trigger, devices: data.devices.length, series: data.series.length },
     },

@@ -82,6 +82,12 @@ export function unfinishedText(d: ReportData): string | undefined {
   return `This period is not over yet: gaps and completeness cover it up to ${localText(d.unfinished.until, d.period.timezone)}, not the time still to come.`;
 }
 
+/** What a report whose period starts before the store's raw readings says about it; undefined otherwise. */
+export function truncatedText(d: ReportData): string | undefined {
+  if (!d.truncated) return undefined;
+  return `Incomplete: the store's retention has deleted the raw readings before ${localText(d.truncated.since, d.period.timezone)}; counts, sums, integrals, gaps and completeness before then are missing data, not a silent device.`;
+}
+
 export function reportJson(d: ReportData, id: string): string {
   const iso = (ms: number) => new Date(ms).toISOString();
   const events = (e: EventSummary) => ({ ...e, items: e.items.map((i) => ({ ...i, ts: iso(i.ts) })) });
@@ -99,6 +105,7 @@ export function reportJson(d: ReportData, id: string): string {
         timezone: d.period.timezone,
         finished: d.unfinished === undefined,
         ...(d.unfinished ? { coveredUntil: iso(d.unfinished.until) } : {}),
+        ...(d.truncated ? { rawReadingsSince: iso(d.truncated.since) } : {}),
       },
       devices: d.devices,
       fields: d.fields,
@@ -142,7 +149,7 @@ function eventsHtml(title: string, e: EventSummary, zone: string): string {
 function factsOf(s: SeriesReport, d: ReportData): string[] {
   const st = s.stats;
   const u = s.unit ? ` ${s.unit}` : '';
-  const facts = [`${st.count} readings`];
+  const facts = [`${st.count} reading${st.count === 1 ? '' : 's'}`];
   if (st.numeric) {
     facts.push(`min ${formatNumber(st.min)}${u}`, `max ${formatNumber(st.max)}${u}`, `mean ${formatNumber(st.mean)}${u}`, `sum ${formatNumber(st.sum)}`, `integral ${integralText(s, d.integralPer)}`);
   }
@@ -165,6 +172,8 @@ export function reportHtml(d: ReportData, id: string): string {
   parts.push(`<h1>${escapeXml(d.title)}</h1><p class="meta">${escapeXml(d.period.label)} (${escapeXml(localText(d.period.from, zone))} – ${escapeXml(localText(d.period.to, zone))} ${escapeXml(zone)}) · ${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · generated ${escapeXml(localText(d.generatedAt, zone, 'yyyy-LL-dd HH:mm'))} · report ${escapeXml(id)}</p>`);
   const unfinished = unfinishedText(d);
   if (unfinished) parts.push(`<p class="na">${escapeXml(unfinished)}</p>`);
+  const truncated = truncatedText(d);
+  if (truncated) parts.push(`<p class="na">${escapeXml(truncated)}</p>`);
   parts.push('<h2>Summary</h2><table><tr><th>device</th><th>field</th><th>count</th><th>min</th><th>max</th><th>mean</th><th>last</th><th>integral</th><th>complete</th><th>gaps</th></tr>');
   for (const s of d.series) {
     const st = s.stats;

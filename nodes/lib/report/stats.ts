@@ -4,13 +4,18 @@
  *
  * Definitions (also in the node's help):
  * - integral: trapezoids between consecutive readings, in value × `per`
- *   (W readings with per = 1 h give Wh);
- * - time above / below a threshold: a reading's value holds until the next one;
+ *   (W readings with per = 1 h give Wh); the interval across the period's start
+ *   (last reading before it to the first inside) and across its end count the
+ *   part inside the period, the value at the boundary interpolated linearly, so
+ *   consecutive periods add up to the whole;
+ * - time above / below a threshold: a reading's value holds until the next one
+ *   (the last reading before the period holds from the start to the first inside);
  * - an interval between readings longer than the gap limit is a gap: it is listed
  *   and adds nothing to the integral or the time above/below (the data is missing);
  *   so are the stretches from the period's start to the first reading and from
  *   the last reading to the period's end when longer than the gap limit;
  * - a period not over yet counts only up to now (`until`): the time still to come is not missing data;
+ * - sum and mean: compensated (Neumaier) summation, so they carry no rounding noise of the running total;
  * - completeness: readings received ÷ readings expected (elapsed period ÷ expected interval), at most 100%.
  */
 import type { FieldValue } from '../reading';
@@ -78,12 +83,15 @@ export class SeriesAccumulator {
   private min = Infinity;
   private max = -Infinity;
   private sum = 0;
+  /** Neumaier's compensation of `sum`: a constant 100.1 summed 1379 times is 138037.9, not 138037.90000000354. */
+  private sumErr = 0;
   private area = 0;
   private above = 0;
   private below = 0;
   private last: { ts: number; value: FieldValue } | null = null;
   private prevNum: { ts: number; value: number } | null = null;
   private prevTs: number | null = null;
+  private opened: { ts: number; value: number } | null = null;
   private gaps: Gap[] = [];
   private gapCount = 0;
   private readonly gapMs: number | null;
@@ -121,8 +129,12 @@ export class SeriesAccumulator {
     this.numeric++;
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
-    this.sum += value;
+    const t = this.sum + value;
+    this.sumErr += Math.abs(this.sum) >= Math.abs(value) ? this.sum - t + value : value - t + this.sum;
+    this.sum = t;
     const p = this.prevNum;
+    const o = this.opened;
+    if (!p && o && this.joins(o.ts, ts)) this.segment(o, { ts, value }, this.o.from, ts);
     if (p && (this.gapMs === null || ts - p.ts <= this.gapMs)) {
       const dt = ts - p.ts;
       this.area += ((p.value + value) / 2) * dt;
@@ -135,6 +147,36 @@ export class SeriesAccumulator {
     if (value > this.bMax[b]) this.bMax[b] = value;
     this.bSum[b] += value;
     this.bCount[b]++;
+  }
+
+  /** Gap limit applied (ms), or null when gaps are not detected: how far a neighbour reading can be and still join. */
+  get gapLimitMs(): number | null {
+    return this.gapMs;
+  }
+
+  /** The last reading before the period's start; before any add(). */
+  opening(ts: number, value: FieldValue): void {
+    if (ts < this.o.from && this.prevTs === null && typeof value === 'number' && Number.isFinite(value)) this.opened = { ts, value };
+  }
+
+  /** The first reading at or after the period's end; after the last add(). */
+  closing(ts: number, value: FieldValue): void {
+    if (ts < this.o.to || typeof value !== 'number' || !Number.isFinite(value)) return;
+    const p = this.prevNum ?? this.opened;
+    if (p && this.joins(p.ts, ts)) this.segment(p, { ts, value }, Math.max(p.ts, this.o.from), this.o.to);
+  }
+
+  private joins(a: number, b: number): boolean {
+    return this.gapMs === null || b - a <= this.gapMs;
+  }
+
+  /** The part [a, b] of the segment from p to n: its area, and its time above/below (p's value holds until n). */
+  private segment(p: { ts: number; value: number }, n: { ts: number; value: number }, a: number, b: number): void {
+    if (!(b > a)) return;
+    const at = (t: number) => p.value + ((n.value - p.value) * (t - p.ts)) / (n.ts - p.ts);
+    this.area += ((at(a) + at(b)) / 2) * (b - a);
+    if (this.o.above !== undefined && p.value > this.o.above) this.above += b - a;
+    if (this.o.below !== undefined && p.value < this.o.below) this.below += b - a;
   }
 
   result(): FieldStats {
@@ -160,8 +202,8 @@ export class SeriesAccumulator {
       numeric: this.numeric,
       min: has ? this.min : null,
       max: has ? this.max : null,
-      mean: has ? this.sum / this.numeric : null,
-      sum: has ? this.sum : null,
+      mean: has ? (this.sum + this.sumErr) / this.numeric : null,
+      sum: has ? this.sum + this.sumErr : null,
       last: this.last,
       integral: has ? this.area / per : null,
       integralPerMs: per,

@@ -12,16 +12,31 @@
  *
  * The seal horizon is the latest raw cutoff rounded up to the hour: only
  * readings before it can fall in a sealed bucket, so only those are looked up.
+ *
+ * Reports and invoices read raw rows of whole periods: a monthly invoice made
+ * on the 1st needs the month before, longer than 30 days of raw retention
+ * keeps. They *hold* raw rows from the start of the next period they still
+ * have to produce; retention then deletes only rows older than the earliest
+ * hold, and never keeps more than MAX_HOLD_MS beyond its own period, so a
+ * report that keeps failing does not keep rows for ever. The cutoff applied is
+ * kept (meta `raw_cutoff`): a report or invoice over a period that starts
+ * before it says its raw readings are incomplete.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { RetentionRefusedError } from '../errors';
 import type { Reading } from '../reading';
 import { bucketOf, HOUR, TIERS } from './duckdb-rollups';
 
+/** Longest a hold keeps raw rows beyond the raw retention: one month, the longest report or invoice period. */
+export const MAX_HOLD_MS = 31 * 86_400_000;
+
 /** Retention and the seal horizon of one store. */
 export class Retention {
   /** Readings before this may fall in an hour retention sealed: those are looked up. */
   sealedBefore?: number;
+  /** Raw rows before this were deleted (the latest raw cutoff applied). */
+  rawCutoff?: number;
+  private readonly holds = new Map<string, () => number | undefined>();
 
   /** `rawMs`, `rollupMs`: periods (0 keeps forever); `rollups`: whether the store keeps roll-ups. */
   constructor(
@@ -39,12 +54,35 @@ export class Retention {
     return this.sealedBefore === undefined || earliest >= this.sealedBefore;
   }
 
+  /** Keeps raw rows from `earliest()` on (asked at each pass; undefined holds nothing); returns the release. */
+  hold(key: string, earliest: () => number | undefined): () => void {
+    this.holds.set(key, earliest);
+    return () => {
+      if (this.holds.get(key) === earliest) this.holds.delete(key);
+    };
+  }
+
+  /** The raw cutoff at `now`: the retention period back, or an earlier hold, by at most MAX_HOLD_MS. */
+  rawCutoffAt(now: number): number | undefined {
+    if (!(this.rawMs > 0)) return undefined;
+    let cutoff = now - this.rawMs;
+    for (const earliest of this.holds.values()) {
+      const e = earliest();
+      if (e !== undefined && Number.isFinite(e) && e < cutoff) cutoff = Math.max(e, now - this.rawMs - MAX_HOLD_MS);
+    }
+    return cutoff;
+  }
+
   /**
    * Deletes what retention says is too old and raises the horizon. Raw rows
    * about to go must be in the roll-ups first: the caller applies what is pending.
    */
   async apply(conn: DuckDBConnection, now: number): Promise<void> {
-    const cutoff = await deleteExpired(conn, now, this.rawMs, this.rollupMs, this.rollups);
+    const cutoff = await deleteExpired(conn, now, this.rawCutoffAt(now), this.rollupMs, this.rollups);
+    if (cutoff !== undefined && (this.rawCutoff === undefined || cutoff > this.rawCutoff)) {
+      this.rawCutoff = cutoff;
+      await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('raw_cutoff', $v)`, { v: String(cutoff) });
+    }
     if (cutoff === undefined || !this.rollups) return;
     // Until retention seals a bucket no reading can fall in one: writes skip the lookup (old history imported into a new store).
     if (this.sealedBefore === undefined && !(await anySealed(conn))) return;
@@ -88,13 +126,12 @@ export class Retention {
 }
 
 /**
- * Deletes raw rows older than `now - rawMs` and roll-up buckets that ended
+ * Deletes raw rows older than `rawCutoff` (undefined: kept forever) and roll-up buckets that ended
  * before `now - rollupMs` (0: kept forever). Returns the raw cutoff applied.
  */
-async function deleteExpired(conn: DuckDBConnection, now: number, rawMs: number, rollupMs: number, rollups: boolean): Promise<number | undefined> {
-  let cutoff: number | undefined;
-  if (rawMs > 0) {
-    cutoff = now - rawMs;
+async function deleteExpired(conn: DuckDBConnection, now: number, rawCutoff: number | undefined, rollupMs: number, rollups: boolean): Promise<number | undefined> {
+  const cutoff = rawCutoff;
+  if (cutoff !== undefined) {
     await conn.run('DELETE FROM readings WHERE ts < make_timestamp($cut * 1000)', { cut: cutoff });
     // Buckets that may have lost raw rows: a reading for them can no longer be told from a replay.
     if (rollups) for (const t of TIERS) await conn.run(`UPDATE ${t.table} SET sealed = true WHERE bucket < $cut AND NOT sealed`, { cut: cutoff });

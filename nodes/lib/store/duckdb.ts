@@ -187,6 +187,15 @@ export class DuckDbStore implements TimeSeriesStore {
     });
   }
 
+  holdRaw(key: string, earliest: () => number | undefined): () => void {
+    return this.retention.hold(key, earliest);
+  }
+
+  /** Read at open (meta `raw_cutoff`) and raised by each retention pass. */
+  async rawSince(): Promise<number | undefined> {
+    return this.retention.rawCutoff;
+  }
+
   /**
    * Deletes what retention says is too old (raw rows, roll-up buckets); runs at
    * open and periodically. `now` is for tests.
@@ -357,6 +366,8 @@ export class DuckDbStore implements TimeSeriesStore {
       const conn = await instance.connect();
       await conn.run(SCHEMA);
       await dropReadingsKey(conn);
+      const cut = (await conn.runAndReadAll(`SELECT value FROM upperstack_meta WHERE key = 'raw_cutoff'`)).getRows()[0]?.[0];
+      if (cut !== undefined && cut !== null && (this.retention.rawCutoff === undefined || Number(cut) > this.retention.rawCutoff)) this.retention.rawCutoff = Number(cut);
       await migrateDeadLetters(conn, this.bodies);
       if (this.rollups) await openRollups(conn, this.retention, this.rollupTimer.pending);
       // Writes from now on leave the roll-ups behind: the next open with them rebuilds them.

@@ -219,6 +219,14 @@ export interface TimeSeriesStore extends Omit<ReadingSink, 'kind'> {
   unmarkDeadLettersReplayed?(letters: Array<{ id: number; body?: string }>): Promise<void>;
   /** Devices with readings in the range (reports and invoices pick devices by name or tag). */
   devices?(q: DeviceQuery): Promise<DeviceSummary[]>;
+  /**
+   * For stores whose retention deletes raw readings: keeps them from `earliest()` (epoch ms, asked at each
+   * retention pass) on, within a bound the store sets; reports and invoices hold the period they produce next.
+   * Returns the release.
+   */
+  holdRaw?(key: string, earliest: () => number | undefined): () => void;
+  /** Epoch ms from which raw readings are complete (retention deleted older ones); undefined when none were deleted. */
+  rawSince?(): Promise<number | undefined>;
   /** The newest values per device and recent chart points, for a dashboard's first look (the live node at start). */
   latest?(q: LatestQuery): Promise<LatestAnswer>;
   /** Where the device registry is kept, for stores with tables of their own (DuckDB). */

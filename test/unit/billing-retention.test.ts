@@ -1,0 +1,82 @@
+/**
+ * Raw retention against monthly reports and invoices, on a real DuckDB store:
+ * a hold keeps the month a report or invoice still has to produce (within a
+ * bound), and a period that starts before the raw readings left says so.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDbStore } from '../../nodes/lib/store/duckdb';
+import { MAX_HOLD_MS } from '../../nodes/lib/store/duckdb-retention';
+import { runInvoices } from '../../nodes/lib/billing/produce';
+import { computeReport } from '../../nodes/lib/report/compute';
+import { checkDefinition } from '../../nodes/lib/report/definition';
+import { monthPeriod } from '../../nodes/lib/report/period';
+import { Archive } from '../../nodes/lib/report/archive';
+import { BadParameterError } from '../../nodes/lib/errors';
+import type { Reading } from '../../nodes/lib/reading';
+
+const DAY = 86_400_000;
+// Far ahead of any clock the tests run by: the pass at open (by the clock) deletes none of it.
+const NOV = Date.UTC(2096, 10, 1);
+const RUN = Date.UTC(2096, 11, 2, 6); // Dec 2 06:00, after the default run
+
+async function november(): Promise<DuckDbStore> {
+  const store = new DuckDbStore({ path: ':memory:', retentionMs: 30 * DAY, rollupRetentionMs: 365 * DAY });
+  await store.open();
+  const readings: Reading[] = [];
+  for (let ts = NOV; ts <= RUN; ts += 30 * 60_000) readings.push({ device: 'm2', ts, fields: { power: 100 }, tags: { customer: 'acme' } });
+  await store.write(readings);
+  return store;
+}
+
+async function count(store: DuckDbStore, from: number, to: number): Promise<number> {
+  return (await store.readings({ device: 'm2', from, to, fields: ['power'], limit: 10_000 })).readings.length;
+}
+
+test('a hold on the month a report or invoice still has to produce keeps its raw readings past the 30-day retention', async (t) => {
+  const store = await november();
+  t.after(() => store.close());
+  const release = store.holdRaw('invoice:x', () => NOV);
+  await store.applyRetention(RUN);
+  assert.equal(await count(store, NOV, Date.UTC(2096, 11, 1)), 30 * 48);
+  assert.equal(await store.rawSince(), NOV);
+  // Released: the next pass applies the retention period alone.
+  release();
+  await store.applyRetention(RUN);
+  assert.equal(await store.rawSince(), RUN - 30 * DAY);
+  assert.equal(await count(store, NOV, Date.UTC(2096, 11, 1)), 30 * 48 - 60);
+});
+
+test('a hold keeps raw readings at most one month beyond the retention period', async (t) => {
+  const store = await november();
+  t.after(() => store.close());
+  store.holdRaw('report:stuck', () => 0);
+  const later = RUN + 40 * DAY;
+  await store.applyRetention(later);
+  assert.equal(await store.rawSince(), later - 30 * DAY - MAX_HOLD_MS);
+});
+
+test('without the raw readings of the whole month: the report says so, the invoice is refused before a number is taken', async (t) => {
+  const store = await november();
+  const dir = mkdtempSync(join(tmpdir(), 'upperstack-retention-'));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await store.applyRetention(RUN);
+  const since = RUN - 30 * DAY;
+  const def = checkDefinition({ name: 'm', devices: { mode: 'list', list: ['m2'] }, fields: ['power'], alerts: false, anomalies: false });
+  const data = await computeReport(def, monthPeriod('2096-11', 'UTC'), { store, now: RUN });
+  assert.deepEqual(data.truncated, { since });
+  const tariffs = [{ name: 't', customers: ['*'], currency: 'EUR', meters: [{ field: 'power', measure: 'sum' as const, unit: 'x', pricing: { model: 'flat' as const, unitPrice: '1' } }] }];
+  await assert.rejects(
+    runInvoices({ series: 'INV', customerTag: 'customer', tariffs, timezone: 'UTC' }, '2096-11', undefined, { store, archive: new Archive(join(dir, 'inv')), ledgerRoot: join(dir, 'ledger'), now: RUN }),
+    (e: unknown) => e instanceof BadParameterError && /retention has deleted the raw readings/.test(e.message),
+  );
+  // A month the store holds whole reports no truncation.
+  const dec = await computeReport(def, monthPeriod('2096-12', 'UTC'), { store, now: RUN });
+  assert.equal(dec.truncated, undefined);
+});
