@@ -80,3 +80,24 @@ test('without the raw readings of the whole month: the report says so, the invoi
   const dec = await computeReport(def, monthPeriod('2096-12', 'UTC'), { store, now: RUN });
   assert.equal(dec.truncated, undefined);
 });
+
+test('an invoice issued while the month was whole is given back as issued after retention cut into the month', async (t) => {
+  const store = await november();
+  const dir = mkdtempSync(join(tmpdir(), 'upperstack-retention-'));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const tariffs = [{ name: 't', customers: ['*'], currency: 'EUR', meters: [{ field: 'power', measure: 'sum' as const, unit: 'x', pricing: { model: 'flat' as const, unitPrice: '1' } }] }];
+  const settings = { series: 'INV', customerTag: 'customer', tariffs, timezone: 'UTC' };
+  const ctx = (now: number) => ({ store, archive: new Archive(join(dir, 'inv')), ledgerRoot: join(dir, 'ledger'), now });
+  const first = await runInvoices(settings, '2096-11', undefined, ctx(RUN - DAY / 4));
+  assert.equal(first.invoices.length, 1);
+  await store.applyRetention(RUN);
+  const again = await runInvoices(settings, '2096-11', undefined, ctx(RUN));
+  assert.equal(again.invoices.length, 1);
+  assert.equal(again.invoices[0].reissued, true);
+  assert.equal(again.invoices[0].changed, false);
+  assert.equal(again.invoices[0].invoice.number, first.invoices[0].invoice.number);
+  assert.equal(again.invoices[0].invoice.total, first.invoices[0].invoice.total);
+});

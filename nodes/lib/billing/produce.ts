@@ -13,7 +13,7 @@ import { storeDirectory, type DeviceDirectory } from '../report/sources';
 import { collectUsage, customersIn } from './collect';
 import { invoiceFiles } from './files';
 import { computeInvoice, type Invoice } from './invoice';
-import { InvoiceLedger } from './ledger';
+import { InvoiceLedger, type IssueResult } from './ledger';
 import { tariffFor, type Tariff } from './tariff';
 
 export interface InvoiceSettings {
@@ -80,14 +80,8 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
     throw new BadParameterError('customer', '"customer" must be the customer tag value of the devices to invoice (1 to 80 characters)');
   }
   if (period.to > ctx.now) throw new BadParameterError('period', `"period" ${period.key} has not ended yet; invoice it from ${new Date(period.to).toISOString()} on`);
-  // An invoice from part of the month's readings would bill less without saying so: refused, before a number is taken.
   const rawSince = await ctx.store.rawSince?.();
-  if (rawSince !== undefined && period.from < rawSince) {
-    throw new BadParameterError(
-      'period',
-      `"period" ${period.key} starts before ${new Date(rawSince).toISOString()}, and the store's retention has deleted the raw readings before then: the invoice would bill less than was used; keep raw readings longer (the store's retention) to invoice a month this old`,
-    );
-  }
+  const partial = rawSince !== undefined && period.from < rawSince;
   const directory = ctx.directory ?? storeDirectory(ctx.store);
   const customers = customer !== undefined ? [await knownCustomer(directory, settings.customerTag, customer, period, ctx.now)] : await customersIn(directory, settings.customerTag, period);
   const ledger = new InvoiceLedger(ctx.ledgerRoot, settings.series, settings.prefix || undefined);
@@ -103,9 +97,22 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
       out.skipped.push(c);
       continue;
     }
-    const usage = await collectUsage(ctx.store, directory, { customer: c, customerTag: settings.customerTag, from: period.from, to: period.to, tariff });
-    const body = computeInvoice({ tariff, customer: c, period: { label: period.key, from: period.from, to: period.to, timezone: period.timezone }, usage, quantityDigits: settings.quantityDigits, seller: settings.seller });
-    const issued = await ledger.issue(body, ctx.now);
+    let issued: IssueResult;
+    const before = partial ? ledger.find(c, period.key) : undefined;
+    if (before) {
+      // Issued while the month's readings were all there: given back as issued, not recomputed from what retention left.
+      issued = { invoice: before, reissued: true, changed: false };
+    } else if (partial) {
+      // An invoice from part of the month's readings would bill less without saying so: refused, before a number is taken.
+      throw new BadParameterError(
+        'period',
+        `"period" ${period.key} starts before ${new Date(rawSince!).toISOString()}, and the store's retention has deleted the raw readings before then: the invoice would bill less than was used; keep raw readings longer (the store's retention) to invoice a month this old`,
+      );
+    } else {
+      const usage = await collectUsage(ctx.store, directory, { customer: c, customerTag: settings.customerTag, from: period.from, to: period.to, tariff });
+      const body = computeInvoice({ tariff, customer: c, period: { label: period.key, from: period.from, to: period.to, timezone: period.timezone }, usage, quantityDigits: settings.quantityDigits, seller: settings.seller });
+      issued = await ledger.issue(body, ctx.now);
+    }
     const inv = issued.invoice;
     const files = await invoiceFiles(inv, ctx.now);
     const id = `${inv.series}-${String(inv.sequence).padStart(6, '0')}`;
