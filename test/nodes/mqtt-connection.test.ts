@@ -117,6 +117,18 @@ describe('upperstack-mqtt-in on an external broker', () => {
     }
   };
 
+  test('an empty broker URL (a flow naming an unset environment variable) turns the connection red saying so', async () => {
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab', label: 'test' },
+      { id: 'conn', type: 'upperstack-mqtt-connection', url: '', clientId: 'us-test-empty', protocolVersion: 4, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 },
+      { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, wires: [[], []] },
+    ]);
+    const conn = helper.getNode('conn') as unknown as { error: { args: unknown[][] } };
+    // The test runtime has no locale loaded: the message reads as its key there.
+    assert.ok(conn.error.args.some((a) => /upperstack-mqtt-connection\.errors\.urlEmpty|broker URL is empty/.test(String(a[0]))), JSON.stringify(conn.error.args));
+    assert.ok(!conn.error.args.some((a) => /Missing protocol/.test(String(a[0]))));
+  });
+
   test('every PUBACK reaches the broker after its message is in the journal, and a burst takes fewer writes than messages', async () => {
     const { inId, received, connected } = await load();
     await connected;
