@@ -42,7 +42,7 @@ test('a hold on the month a report or invoice still has to produce keeps its raw
   const release = store.holdRaw('invoice:x', () => NOV);
   await store.applyRetention(RUN);
   assert.equal(await count(store, NOV, Date.UTC(2096, 11, 1)), 30 * 48);
-  assert.equal(await store.rawSince(), NOV);
+  assert.equal(await store.rawSince(), undefined, "nothing deleted");
   // Released: the next pass applies the retention period alone.
   release();
   await store.applyRetention(RUN);
@@ -100,4 +100,23 @@ test('an invoice issued while the month was whole is given back as issued after 
   assert.equal(again.invoices[0].changed, false);
   assert.equal(again.invoices[0].invoice.number, first.invoices[0].invoice.number);
   assert.equal(again.invoices[0].invoice.total, first.invoices[0].invoice.total);
+});
+
+test('a store that never held readings before the retention period invoices last month: nothing was deleted', async (t) => {
+  // As a new install whose devices started on the 10th of last month.
+  const store = new DuckDbStore({ path: ':memory:', retentionMs: 30 * DAY, rollupRetentionMs: 365 * DAY });
+  await store.open();
+  const dir = mkdtempSync(join(tmpdir(), 'upperstack-retention-'));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const readings: Reading[] = [];
+  for (let ts = NOV + 9 * DAY; ts < Date.UTC(2096, 11, 1); ts += 3_600_000) readings.push({ device: 'm2', ts, fields: { power: 100 }, tags: { customer: 'acme' } });
+  await store.write(readings);
+  await store.applyRetention(RUN);
+  assert.equal(await store.rawSince(), undefined);
+  const tariffs = [{ name: 't', customers: ['*'], currency: 'EUR', meters: [{ field: 'power', measure: 'sum' as const, unit: 'x', pricing: { model: 'flat' as const, unitPrice: '1' } }] }];
+  const run = await runInvoices({ series: 'INV', customerTag: 'customer', tariffs, timezone: 'UTC' }, '2096-11', undefined, { store, archive: new Archive(join(dir, 'inv')), ledgerRoot: join(dir, 'ledger'), now: RUN });
+  assert.equal(run.invoices.length, 1);
 });

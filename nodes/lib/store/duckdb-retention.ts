@@ -78,8 +78,10 @@ export class Retention {
    * about to go must be in the roll-ups first: the caller applies what is pending.
    */
   async apply(conn: DuckDBConnection, now: number): Promise<void> {
-    const cutoff = await deleteExpired(conn, now, this.rawCutoffAt(now), this.rollupMs, this.rollups);
-    if (cutoff !== undefined && (this.rawCutoff === undefined || cutoff > this.rawCutoff)) {
+    const { cutoff, deleted } = await deleteExpired(conn, now, this.rawCutoffAt(now), this.rollupMs, this.rollups);
+    // Only a pass that deleted rows makes a period before it incomplete: a store that never held older
+    // rows (a new one) has every period it holds whole.
+    if (cutoff !== undefined && deleted > 0 && (this.rawCutoff === undefined || cutoff > this.rawCutoff)) {
       this.rawCutoff = cutoff;
       await conn.run(`INSERT OR REPLACE INTO upperstack_meta VALUES ('raw_cutoff', $v)`, { v: String(cutoff) });
     }
@@ -127,19 +129,20 @@ export class Retention {
 
 /**
  * Deletes raw rows older than `rawCutoff` (undefined: kept forever) and roll-up buckets that ended
- * before `now - rollupMs` (0: kept forever). Returns the raw cutoff applied.
+ * before `now - rollupMs` (0: kept forever). Returns the raw cutoff applied and how many raw rows went.
  */
-async function deleteExpired(conn: DuckDBConnection, now: number, rawCutoff: number | undefined, rollupMs: number, rollups: boolean): Promise<number | undefined> {
+async function deleteExpired(conn: DuckDBConnection, now: number, rawCutoff: number | undefined, rollupMs: number, rollups: boolean): Promise<{ cutoff: number | undefined; deleted: number }> {
   const cutoff = rawCutoff;
+  let deleted = 0;
   if (cutoff !== undefined) {
-    await conn.run('DELETE FROM readings WHERE ts < make_timestamp($cut * 1000)', { cut: cutoff });
+    deleted = (await conn.run('DELETE FROM readings WHERE ts < make_timestamp($cut * 1000)', { cut: cutoff })).rowsChanged;
     // Buckets that may have lost raw rows: a reading for them can no longer be told from a replay.
     if (rollups) for (const t of TIERS) await conn.run(`UPDATE ${t.table} SET sealed = true WHERE bucket < $cut AND NOT sealed`, { cut: cutoff });
   }
   if (rollupMs > 0) {
     for (const t of TIERS) await conn.run(`DELETE FROM ${t.table} WHERE bucket + ${t.width} <= $cut`, { cut: now - rollupMs });
   }
-  return cutoff;
+  return { cutoff, deleted };
 }
 
 /**
