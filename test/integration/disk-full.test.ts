@@ -80,9 +80,16 @@ test('a full disk holds the device back, and once there is room every reading is
   }
   // The disk is still full: the device is held back, not told its readings are safe.
   assert.ok(acked.size < TOTAL, `${acked.size} of ${TOTAL} acknowledged on a full disk`);
-  const health = await fetch(`${rt.url}/health`);
-  assert.equal(health.status, 503, 'a full disk is not healthy');
-  await health.body?.cancel();
+  // A full disk is not healthy: the input says at once that it cannot write its journal.
+  const problems = await eventually(async () => {
+    const res = await fetch(`${rt!.url}/health`);
+    const body = (await res.json()) as { problems?: Array<{ component: string; code: string; message: string }> };
+    return res.status === 503 ? body.problems : undefined;
+  }, 30_000, '/health 503 while the disk is full');
+  assert.ok(
+    problems?.some((p) => p.code === 'JOURNAL_FAILING' && /ENOSPC/.test(p.message)),
+    JSON.stringify(problems),
+  );
   rmSync(filler);
 
   try {

@@ -90,6 +90,24 @@ describe('HealthMonitor', () => {
     assert.match(log[3], /BACKPRESSURE ended after 10 s/);
   });
 
+  test('a journal that cannot be written fails at once, with the error, and is healthy once a write goes through', () => {
+    const { m, log } = monitor();
+    const full = journal({ pending: 2, oldestUnsettledAt: T + 1_000, lastError: 'cannot write the journal of telemetry: ENOSPC: no space left on device, write', lastErrorSince: T });
+    const r = m.evaluate(snap({}, [full]), T + 1_500);
+    assert.equal(r.status, 'failing');
+    assert.deepEqual(r.problems, [
+      {
+        component: 'journal:telemetry',
+        code: 'JOURNAL_FAILING',
+        message: 'the input cannot write its journal, so it refuses or holds back what devices send: cannot write the journal of telemetry: ENOSPC: no space left on device, write',
+        since: T,
+        lastError: 'cannot write the journal of telemetry: ENOSPC: no space left on device, write',
+      },
+    ]);
+    assert.equal(m.evaluate(snap({}, [journal({ pending: 2, oldestUnsettledAt: T + 1_000 })]), T + 2_000).status, 'ok');
+    assert.match(log.join('\n'), /JOURNAL_FAILING ended after 2\.0 s/);
+  });
+
   test('the JSON body: ISO times and ages', () => {
     const { m } = monitor();
     const r = m.evaluate(snap({}, [journal({ pending: 1, oldestUnsettledAt: T })]), T + 60_000);

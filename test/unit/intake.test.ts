@@ -191,6 +191,7 @@ test('when the journal cannot be written nothing is acknowledged or accepted, an
     const refusal = await sub;
     assert.ok('refused' in refusal && refusal.refused === 'backlog', 'paused: refused before writing');
     assert.equal(intake.stats().lastError?.includes('ENOSPC'), true);
+    assert.equal(typeof intake.stats().lastErrorSince, 'number', 'since when writes fail, for /health');
     settle(all());
     assert.equal(acked.length, 0, 'the held ack of a turn that was not journaled never goes out');
     intake.receive(rec('disk-3'), () => acked.push('disk-3'));
@@ -199,6 +200,7 @@ test('when the journal cannot be written nothing is acknowledged or accepted, an
     settle(all().slice(-1));
     assert.deepEqual(acked, ['disk-3']);
     assert.equal(intake.stats().lastError, undefined);
+    assert.equal(intake.stats().lastErrorSince, undefined);
     assert.deepEqual(emitted.flatMap((e) => e.items).map((i) => i.rec.payload.toString()), ['ok-first', 'disk-3']);
   } finally {
     w.restore();

@@ -7,6 +7,8 @@
  * - a store that has failed (writes spooled, or its probe failing) for longer
  *   than `storeFailingMs`;
  * - a journal whose oldest unsettled message is older than `unsettledMs`;
+ * - a journal that cannot be written (a full disk) at once: every message its
+ *   input receives meanwhile is refused, so waiting would hide lost time;
  * - backpressure (an input withholding acknowledgements or refusing requests)
  *   held for longer than `backpressureMs`;
  * - a connection to an external broker down for longer than
@@ -58,7 +60,9 @@ export interface JournalSample {
   paused: boolean;
   pausedSince?: number;
   pauseReason?: string;
+  /** The last journal write failure, while writes fail, and since when. */
   lastError?: string;
+  lastErrorSince?: number;
 }
 
 export interface HealthSnapshot {
@@ -68,7 +72,7 @@ export interface HealthSnapshot {
 
 export interface Problem {
   component: string;
-  /** STORE_FAILING, DISCONNECTED, UNSETTLED, BACKPRESSURE, SPOOL_FULL or FAILING. */
+  /** STORE_FAILING, DISCONNECTED, JOURNAL_FAILING, UNSETTLED, BACKPRESSURE, SPOOL_FULL or FAILING. */
   code: string;
   message: string;
   /** Epoch ms the problem started (not when it crossed the threshold). */
@@ -156,6 +160,15 @@ export class HealthMonitor {
     for (const j of snapshot.journals) {
       const name = `journal:${j.name || j.id}`;
       journals.push({ name, bytes: j.bytes, budget: j.budgetBytes, pending: j.pending, oldestUnsettledAt: j.oldestUnsettledAt, paused: j.paused, pausedSince: j.pausedSince, pauseReason: j.pauseReason });
+      if (j.lastError !== undefined) {
+        problems.push({
+          component: name,
+          code: 'JOURNAL_FAILING',
+          message: `the input cannot write its journal, so it refuses or holds back what devices send: ${j.lastError}`,
+          since: j.lastErrorSince ?? now,
+          lastError: j.lastError,
+        });
+      }
       if (j.oldestUnsettledAt !== undefined && now - j.oldestUnsettledAt >= this.thresholds.unsettledMs) {
         problems.push({
           component: name,

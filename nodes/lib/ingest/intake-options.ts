@@ -87,6 +87,8 @@ export interface IntakeStats {
   refused: number;
   /** The last journal write failure, while writes fail. */
   lastError?: string;
+  /** When writes started failing (epoch ms), while they fail. */
+  lastErrorSince?: number;
 }
 
 export const DEFAULT_RETRY: Record<RefusalReason, number> = { backlog: 1000, disk: 5000, journal: 5000, closed: 1000 };

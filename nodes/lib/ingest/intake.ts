@@ -96,6 +96,7 @@ export class Intake {
   private received = 0;
   private refused = 0;
   private lastError: string | undefined;
+  private lastErrorSince = 0;
 
   constructor(opts: IntakeOptions) {
     this.opts = opts;
@@ -263,6 +264,7 @@ export class Intake {
       first = this.journal.appendGroup(recs, RECORD_ENCODER);
     } catch (err) {
       const e = err instanceof JournalError ? err : new JournalError(`cannot write the journal of ${this.name}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+      if (this.lastError === undefined) this.lastErrorSince = Date.now();
       this.lastError = e.message;
       if (early) early.dropped = true;
       for (const fail of fails) fail?.(e);
@@ -332,7 +334,10 @@ export class Intake {
       s.pausedSince = pause.since;
       s.pauseReason = pause.reason;
     }
-    if (this.lastError !== undefined) s.lastError = this.lastError;
+    if (this.lastError !== undefined) {
+      s.lastError = this.lastError;
+      s.lastErrorSince = this.lastErrorSince;
+    }
     return s;
   }
 
