@@ -54,6 +54,10 @@ describe('zscore', () => {
     const hits = flagged({ type: 'zscore' }, shift);
     assert.equal(hits[0], 400);
     assert.ok(hits.length < 5, `alarms at ${hits}`);
+    // The reading after the alarm is as far off: its reason says so and why it does not alarm again.
+    const next = backtest(shift, { type: 'zscore' }, { field: 'temperature', unit: '°C' }).verdicts[401]!;
+    assert.equal(next.isAnomaly, false);
+    assert.match(next.reason, /^temperature 30\.\d °C is \d+\.\dσ above its \d+-hour median of 20\.0 °C, no further than its recent largest swing of \d+\.\dσ \(a shift that persists alarms once\)$/);
   });
 
   it('gives no verdict during warm-up', () => {
@@ -71,6 +75,8 @@ describe('ewma', () => {
     assert.deepEqual(flagged({ type: 'zscore' }, drift), []);
     const v = backtest(drift, { type: 'ewma' }).verdicts[ewma[0]]!;
     assert.match(v.reason, /recent average .* has drifted above its usual level of 20\.0/);
+    const after = backtest(drift, { type: 'ewma' }).verdicts[ewma[0] + 1]!;
+    if (!after.isAnomaly) assert.match(after.reason, /has drifted above its usual level of 20\.0, yet no further than its recent largest drift|is close to its usual level/);
   });
 });
 

@@ -96,7 +96,9 @@ export class EwmaDetector implements Detector {
   private explain(value: number, smooth: number, z: number, level: number, limit: number, ctx: FieldContext): string {
     const recent = `${ctx.field}'s recent average ${withUnit(smooth, ctx.unit)}`;
     const usual = `its usual level of ${withUnit(this.st.mean, ctx.unit)}`;
-    if (Math.abs(z) < level) return `${recent} (latest ${withUnit(value, ctx.unit)}) is close to ${usual}`;
+    const a = Math.abs(z);
+    if (a < level && a >= this.s.threshold) return `${recent} (latest ${withUnit(value, ctx.unit)}) has drifted ${z > 0 ? 'above' : 'below'} ${usual}, yet no further than its recent largest drift (a drift that persists alarms once)`;
+    if (a < level) return `${recent} (latest ${withUnit(value, ctx.unit)}) is close to ${usual}`;
     return `${recent} (latest ${withUnit(value, ctx.unit)}) has drifted ${z > 0 ? 'above' : 'below'} ${usual}, beyond the ${withUnit(level * limit, ctx.unit)} control limit${alarmLevel(level, this.s.threshold)}`;
   }
 

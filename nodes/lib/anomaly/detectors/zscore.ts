@@ -156,6 +156,9 @@ class ZScoreWording implements Wording {
     const ref = `its ${span} ${stat} of ${withUnit(o.expected, ctx.unit)}`;
     if (!Number.isFinite(z)) return `${what} differs from ${ref}, which has not varied at all`;
     const a = Math.abs(z);
+    // Past the threshold yet under the raised bar: a shift that persists alarms once, and saying "usual
+    // range" of a value hundreds of σ away would tell an operator the detector did not see it.
+    if (a < level && a >= this.s.threshold) return `${what} is ${a.toFixed(1)}σ ${z > 0 ? 'above' : 'below'} ${ref}, no further than its recent largest swing of ${level.toFixed(1)}σ (a shift that persists alarms once)`;
     if (a < level) return `${what} is within the usual range: ${a.toFixed(1)}σ from ${ref}`;
     return `${what} is ${a.toFixed(1)}σ ${z > 0 ? 'above' : 'below'} ${ref}${alarmLevel(level, this.s.threshold)}`;
   }
