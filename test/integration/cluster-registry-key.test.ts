@@ -101,7 +101,7 @@ test('a member whose registry key differs from the group\'s does not serve, and 
   const retained: string[] = [];
   reader.on('message', (_t, payload) => retained.push(payload.toString()));
   await reader.subscribeAsync(`upperstack/cluster/${GROUP}/shared/registry-key/+`, { qos: 1 });
-  await eventually(async () => (retained.length ? true : undefined), 10_000, 'the retained fingerprint');
+  await eventually(async () => (retained.length ? true : undefined), 30_000, 'the retained fingerprint');
   await reader.endAsync();
   const aKey = readFileSync(join(a.dataDir, 'upperstack-registry.key'), 'utf8').trim();
   assert.match(retained[0], /"fingerprint":"[A-Za-z0-9_-]{22}"/);

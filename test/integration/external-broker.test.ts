@@ -100,7 +100,7 @@ test('/health reports the broker connection: 503 once it has been down past its 
   // Shut down while the client is reconnecting: the connection's close does not wait for the broker.
   mosq.proc.kill('SIGTERM');
   await new Promise((r) => mosq.proc.once('exit', r));
-  await eventually(async () => ((await health())[1].components['mqtt:mosquitto']?.ok === false ? true : undefined), 10_000, 'the connection seen down');
+  await eventually(async () => ((await health())[1].components['mqtt:mosquitto']?.ok === false ? true : undefined), 30_000, 'the connection seen down');
   await rt.stop();
   assert.equal(rt.proc.signalCode, null, 'the runtime had to be killed');
   assert.doesNotMatch(rt.output(), /Close timed out/);
