@@ -47,7 +47,7 @@ export function journalText(dir: string): string {
     .join('');
 }
 
-export async function eventually(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+export async function eventually(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

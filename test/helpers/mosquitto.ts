@@ -79,7 +79,7 @@ async function launch(opts: MosquittoOptions, conf: string, port: number): Promi
   const failed = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`cannot start mosquitto (apt-get install mosquitto): ${e.message}`))));
   const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`mosquitto exited with ${code} before it listened`))));
   const ready = (async () => {
-    const end = Date.now() + (opts.startTimeoutMs ?? 5000);
+    const end = Date.now() + (opts.startTimeoutMs ?? 30_000);
     while (Date.now() < end) {
       const ok = await new Promise<boolean>((r) => {
         const s = createConnection(port, '127.0.0.1', () => {

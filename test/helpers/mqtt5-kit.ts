@@ -37,7 +37,7 @@ export interface Got {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function until<T>(fn: () => T | undefined, what: string, ms = 10_000): Promise<T> {
+export async function until<T>(fn: () => T | undefined, what: string, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = fn();

@@ -161,7 +161,7 @@ export async function startRuntimeAsAdmin(opts: StartOptions = {}): Promise<{ rt
 }
 
 /** Polls fn until it returns a value that is not undefined. */
-export async function eventually<T>(fn: () => Promise<T | undefined>, ms = 15_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(fn: () => Promise<T | undefined>, ms = 30_000, what = 'condition'): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
   for (;;) {

@@ -102,14 +102,14 @@ test('the example rule through the API: 31 °C for 8 s fires once, 29 keeps it f
   await pub.stop();
   assert.equal(cleared.occurrences, 1);
   assert.deepEqual(cleared.events.map((e) => e.event), ['pending', 'firing', 'cleared'], 'one firing, one alert');
-  await eventually(async () => (seen.length >= 3 ? true : undefined), 10_000, 'transitions on MQTT');
+  await eventually(async () => (seen.length >= 3 ? true : undefined), 30_000, 'transitions on MQTT');
   assert.deepEqual(seen.map((e) => e.event), ['pending', 'firing', 'cleared']);
   // And rows in the store (written after the MQTT message, so waited for).
   const stored = async (): Promise<string[]> => {
     const rows = (await (await api(rt, 'GET', '/api/v1/readings?device=room-1&fields=alert.hot')).json()) as { readings: Array<{ fields: Record<string, string> }> };
     return rows.readings.map((r) => r.fields['alert.hot']);
   };
-  await eventually(async () => ((await stored()).length >= 3 ? true : undefined), 10_000, 'transitions in the store');
+  await eventually(async () => ((await stored()).length >= 3 ? true : undefined), 30_000, 'transitions in the store');
   assert.deepEqual(await stored(), ['pending', 'firing', 'cleared']);
   await client.endAsync();
 });

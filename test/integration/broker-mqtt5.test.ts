@@ -44,7 +44,7 @@ async function withEmbedded(fn: (port: number) => Promise<void>): Promise<void> 
   }
 }
 
-async function until<T>(fn: () => T | undefined, what: string, ms = 10_000): Promise<T> {
+async function until<T>(fn: () => T | undefined, what: string, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = fn();
@@ -60,13 +60,17 @@ test('mosquitto_sub -V mqttv5 killed: its will comes after its will delay', asyn
     const got: string[] = [];
     watcher.on('message', (t, p) => got.push(`${t}=${p.toString()}`));
     await watcher.subscribeAsync('status/cli', { qos: 1 });
-    const sub = spawn('mosquitto_sub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-i', 'cli-dev', '-t', 'cmd/cli',
+    // -d prints the SUBACK; stdbuf makes the output line-buffered so it arrives before the client exits.
+    const sub = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-i', 'cli-dev', '-t', 'cmd/cli',
       '--will-topic', 'status/cli', '--will-payload', 'offline', '--will-qos', '1',
-      '-D', 'will', 'will-delay-interval', '1', '-D', 'connect', 'session-expiry-interval', '30'], { stdio: 'ignore' });
+      '-D', 'will', 'will-delay-interval', '1', '-D', 'connect', 'session-expiry-interval', '30', '-d'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let debug = '';
+    sub.stdout.on('data', (d: Buffer) => (debug += d.toString()));
     try {
-      await new Promise((r) => setTimeout(r, 500));
+      // Killed before its CONNECT reached the broker, it would leave no will.
+      await until(() => (/received SUBACK/.test(debug) ? true : undefined), 'mosquitto_sub connected', 30_000);
       sub.kill('SIGKILL');
-      await until(() => got.find((g) => g === 'status/cli=offline'), 'the will of the killed client');
+      await until(() => got.find((g) => g === 'status/cli=offline'), 'the will of the killed client', 30_000);
     } finally {
       sub.kill('SIGKILL');
       await watcher.endAsync();
@@ -101,17 +105,28 @@ test('mosquitto_pub -V mqttv5 with a message expiry: an offline session gets onl
 test('two mosquitto_sub -V mqttv5 in one shared group split what mosquitto_pub sends', async () => {
   await withEmbedded(async (port) => {
     const member = () => {
-      const p = spawn('mosquitto_sub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', '$share/cli/jobs/+'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      // -d: its SUBACK (line-buffered by stdbuf) says when it has joined the group.
+      const p = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', '$share/cli/jobs/+', '-d'], { stdio: ['ignore', 'pipe', 'ignore'] });
       const lines: string[] = [];
-      p.stdout.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
-      return { p, lines };
+      let subscribed = false;
+      let partial = '';
+      p.stdout.on('data', (d: Buffer) => {
+        const all = (partial + d.toString()).split('\n');
+        partial = all.pop() ?? '';
+        for (const l of all) {
+          if (/received SUBACK/.test(l)) subscribed = true;
+          else if (/^job \d+$/.test(l)) lines.push(l);
+        }
+      });
+      return { p, lines, subscribed: () => subscribed };
     };
     const m1 = member();
     const m2 = member();
     try {
-      await new Promise((r) => setTimeout(r, 700));
+      // A job published before both joined would all go to one member, or to none.
+      await until(() => (m1.subscribed() && m2.subscribed() ? true : undefined), 'both members subscribed', 30_000);
       for (let i = 0; i < 10; i++) await run('mosquitto_pub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', `jobs/${i}`, '-m', `job ${i}`]);
-      await until(() => (m1.lines.length + m2.lines.length >= 10 ? true : undefined), 'ten jobs');
+      await until(() => (m1.lines.length + m2.lines.length >= 10 ? true : undefined), 'ten jobs', 30_000);
       await new Promise((r) => setTimeout(r, 300));
       const all = [...m1.lines, ...m2.lines].sort();
       assert.deepEqual(all, Array.from({ length: 10 }, (_, i) => `job ${i}`).sort(), 'each job once');

@@ -76,7 +76,7 @@ test('two members writing one key at the same moment end with the same document,
   await b.attach(sb);
   write(a, sa, 'k', { n: 1 });
   write(b, sb, 'k', { n: 2 });
-  await eventually(async () => (sa.docs.get('k')?.n === 2 && sb.docs.get('k')?.n === 2 ? true : undefined), 10_000, 'both with b’s write');
+  await eventually(async () => (sa.docs.get('k')?.n === 2 && sb.docs.get('k')?.n === 2 ? true : undefined), 30_000, 'both with b’s write');
   // The broker keeps the winner (b republishes if a's message reached the broker last).
   await eventually(async () => {
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`, { protocolVersion: 5 });
@@ -85,7 +85,7 @@ test('two members writing one key at the same moment end with the same document,
     const text = await got;
     await c.endAsync();
     return (JSON.parse(text) as { doc: Doc }).doc.n === 2 ? true : undefined;
-  }, 10_000, 'the broker retaining b’s write');
+  }, 30_000, 'the broker retaining b’s write');
 });
 
 test('a delete is a tombstone: a member joining later with the document drops it, and publishes what only it has', async () => {
@@ -100,7 +100,7 @@ test('a delete is a tombstone: a member joining later with the document drops it
   await late.attach(sc);
   assert.equal(sc.docs.has('x'), false, 'the tombstone wins over the stale local copy');
   assert.equal(sc.docs.get('y')?.n, 2, 'read before start() resolved');
-  await eventually(async () => (sa.docs.get('z')?.n === 9 ? true : undefined), 10_000, 'the late member’s own document on a');
+  await eventually(async () => (sa.docs.get('z')?.n === 9 ? true : undefined), 30_000, 'the late member’s own document on a');
 });
 
 test('a broker that lost its retained messages gets them again from the members', async () => {

@@ -117,7 +117,7 @@ test('a rule made on one member is in force on every member; changes and deletes
     const retained = new Map<string, string>();
     reader.on('message', (topic, payload) => retained.set(topic, payload.toString()));
     await reader.subscribeAsync(`upperstack/cluster/${GROUP}/shared/rules/+`, { qos: 1 });
-    await eventually(async () => (retained.has(`upperstack/cluster/${GROUP}/shared/rules/hot`) ? true : undefined), 15_000, 'the rule retained across the broker restart');
+    await eventually(async () => (retained.has(`upperstack/cluster/${GROUP}/shared/rules/hot`) ? true : undefined), 30_000, 'the rule retained across the broker restart');
     assert.equal((JSON.parse(retained.get(`upperstack/cluster/${GROUP}/shared/rules/hot`)!) as { doc: Rule }).doc.enabled, false);
     await reader.endAsync();
     assert.equal((await api(a, 'POST', '/api/v1/rules', COLD)).status, 201);

@@ -115,11 +115,13 @@ test('subscriptions: A its own commands only; anonymous neither device data nor 
   assert.deepEqual(subacks[1], [128, 128, 128, 0], 'MQTT 3.1.1: 0x80 for each refused filter');
   await anon.endAsync();
   // mosquitto_sub with the API key sees a dead letter published by the pipeline.
-  const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'apikey', '-P', rt.apiKey, '-t', 'upperstack/deadletter/#', '-C', '1', '-W', '20']);
+  // -d prints the SUBACK (line-buffered by stdbuf, or it waits in stdio's buffer until exit): a dead
+  // letter published before it would not reach this subscriber.
+  const sub = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-d', '-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'apikey', '-P', rt.apiKey, '-t', 'upperstack/deadletter/#', '-C', '1', '-W', '60']);
   let out = '';
   sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number>((r) => sub.once('exit', (code) => r(code ?? -1)));
-  await new Promise((r) => setTimeout(r, 500));
+  await eventually(async () => (/received SUBACK/.test(out) ? true : undefined), 30_000, 'mosquitto_sub subscribed');
   await pub(['-u', 'devA', '-P', secrets.devA, '-q', '1', '-t', 'devices/devA/telemetry', '-m', '{not json']);
   assert.equal(await exited, 0, out);
   assert.match(out, /DECODE_FAILED/);

@@ -156,7 +156,7 @@ test('MQTT: a device flooding gets 0x97 quota exceeded; another device keeps eve
   assert.deepEqual([...new Set(acks)].sort(), [0, 0x97]);
   await eventually(async () => ((await readings('quietM')).length === PER_DEVICE ? true : undefined));
   const acked = acks.filter((c) => c === 0).length;
-  await eventually(async () => ((await readings('floodM')).length === acked ? true : undefined), 15_000, 'what was acknowledged is stored, nothing else');
+  await eventually(async () => ((await readings('floodM')).length === acked ? true : undefined), 30_000, 'what was acknowledged is stored, nothing else');
 });
 
 /** The rate limit counts per second: a pause lets the signing device start with a full budget. */

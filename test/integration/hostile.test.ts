@@ -70,7 +70,7 @@ describe('hostile payloads on the real runtime', () => {
     await eventually(async () => {
       const body = (await (await rt.get('/api/v1/readings?device=after-deep')).json()) as { readings: unknown[] };
       return body.readings.length === 1 ? true : undefined;
-    }, 15_000, 'the reading after the deep ones');
+    }, 30_000, 'the reading after the deep ones');
     assert.equal((await fetch(`${rt.url}/health`)).status, 200);
 
     await rt.stop();
@@ -103,7 +103,7 @@ describe('hostile payloads on the real runtime', () => {
     const readings = await eventually(async () => {
       const body = (await (await rt.get('/api/v1/readings?device=nested')).json()) as { readings: Array<{ fields: Record<string, unknown> }> };
       return body.readings.length ? body.readings : undefined;
-    }, 15_000, 'the nested reading');
+    }, 30_000, 'the nested reading');
     assert.deepEqual(readings[0].fields, { x: 1, 'n.a': 2 });
   });
 });

@@ -41,7 +41,7 @@ function rawPublish(port: number, topic: Buffer, payload: Buffer): Promise<void>
       }
     });
     sock.on('error', reject);
-    setTimeout(() => reject(new Error('no PUBACK for the raw publish')), 10_000).unref();
+    setTimeout(() => reject(new Error('no PUBACK for the raw publish')), 30_000).unref();
   });
 }
 
@@ -57,7 +57,7 @@ async function readingsOf(rt: Runtime, device: string, expected: number): Promis
     if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
     const body = (await res.json()) as { device: string; readings: ApiReading[] };
     return body.readings.length >= expected ? body.readings : undefined;
-  }, 15_000, `${expected} readings of ${device}`);
+  }, 30_000, `${expected} readings of ${device}`);
 }
 
 async function deadLetterOf(client: mqtt.MqttClient, device: string, publish: () => Promise<unknown>): Promise<{ code: string; reason: string }> {
@@ -72,7 +72,7 @@ async function deadLetterOf(client: mqtt.MqttClient, device: string, publish: ()
     client.on('message', onMessage);
   });
   await publish();
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no dead letter on ${topic}`)), 10_000));
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no dead letter on ${topic}`)), 30_000).unref());
   return Promise.race([got, timeout]);
 }
 

@@ -50,7 +50,7 @@ describe('protobuf batches in the default pack', () => {
       const res = await rt.get(`/api/v1/readings?device=${device}&limit=1000`);
       const body = (await res.json()) as { readings: ApiReading[] };
       return body.readings.length >= count ? body.readings : undefined;
-    }, 15_000, `${count} readings of ${device}`);
+    }, 30_000, `${count} readings of ${device}`);
   const curl = async (device: string, path: string, contentType: string) => {
     const { stdout } = await run('curl', ['-s', '-S', '-w', '\n%{http_code}', '-X', 'POST', '-H', `Content-Type: ${contentType}`, '--data-binary', `@${path}`, `${rt.url}/ingest/${device}`]);
     const cut = stdout.lastIndexOf('\n');

@@ -53,7 +53,7 @@ function listen(app: (req: never, res: never) => void): Promise<{ server: Server
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
 }
 
-async function eventually<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
+async function eventually<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();

@@ -77,7 +77,7 @@ test('a CoAP DEVICE_MISMATCH letter keeps why, not the impostor\'s body; a DECOD
   assert.match(await post(port, '/telemetry/k3', '{"t":'), /4\.00/);
 
   let letters: Letter[] = [];
-  for (let i = 0; i < 200 && letters.length < 2; i++) {
+  for (let i = 0; i < 600 && letters.length < 2; i++) {
     const res = await fetch(`${url}/api/v1/deadletters?device=k3`, { headers: { authorization: `Bearer ${KEY}` } });
     letters = ((await res.json()) as { deadLetters: Letter[] }).deadLetters;
     if (letters.length < 2) await new Promise((r) => setTimeout(r, 50));

@@ -62,7 +62,7 @@ function client(args: string[]): Promise<{ stdout: string; stderr: string }> {
 }
 
 async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     const v = fn();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 50));
@@ -72,9 +72,9 @@ async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
 
 type Health = Awaited<ReturnType<typeof checkHealth>>;
 
-/** /health's components once `ready` holds of them, or as they are after 10 s (the assertions then say what is wrong). */
+/** /health's components once `ready` holds of them, or as they are after 30 s (the assertions then say what is wrong). */
 async function healthWhen(ready: (h: Health) => boolean): Promise<Health> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     const h = await checkHealth();
     if (ready(h)) return h;
     await new Promise((r) => setTimeout(r, 50));

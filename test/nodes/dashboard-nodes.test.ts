@@ -77,7 +77,7 @@ describe('dashboard data nodes', () => {
     const p = collect('p');
     receive('live', { payload: [{ device: 'env-1', ts: 1000, fields: { temperature: 21.5, humidity: 40 }, tags: {} }, { device: 'plug-1', ts: 1500, fields: { power: 120 }, tags: {} }] });
     receive('live', { payload: { device: 'env-1', ts: 2000, fields: { temperature: 22 }, tags: {} } });
-    await eventually(async () => (table.length ? true : undefined), 5000, 'a table update');
+    await eventually(async () => (table.length ? true : undefined), 30_000, 'a table update');
     assert.deepEqual(table[0].payload, [
       { device: 'env-1', time: new Date(2000).toISOString(), humidity: 40, temperature: 22 },
       { device: 'plug-1', time: new Date(1500).toISOString(), power: 120 },
@@ -99,7 +99,7 @@ describe('dashboard data nodes', () => {
     const table = collect('table');
     const t = collect('t');
     receive('live', { payload: Array.from({ length: 2000 }, (_, i) => ({ device: 'burst', ts: 10_000 + i, fields: { temperature: i }, tags: {} })) });
-    await eventually(async () => (t.length ? true : undefined), 5000, 'a chart update');
+    await eventually(async () => (t.length ? true : undefined), 30_000, 'a chart update');
     const points = t[0].payload as Array<{ ts: number; value: number }>;
     assert.equal(points.length, 500);
     assert.deepEqual([points[0].value, points[499].value], [1500, 1999], 'the latest ones, oldest first');
@@ -129,7 +129,7 @@ describe('dashboard data nodes', () => {
     await helper.load(nodes, flow(1000));
     const table = collect('table');
     const t = collect('t');
-    await eventually(async () => (table.length ? true : undefined), 10_000, 'the table from the store');
+    await eventually(async () => (table.length ? true : undefined), 30_000, 'the table from the store');
     const rows = table[0].payload as Array<Record<string, unknown>>;
     assert.deepEqual(rows.map((r) => r.device), stored.map((r) => r.device));
     assert.deepEqual(rows[0], { device: 'dev-00', time: new Date(now - 60_000).toISOString(), humidity: 50, temperature: 30 });
@@ -144,7 +144,7 @@ describe('dashboard data nodes', () => {
     // Bounded: with room for 5 devices the table starts with the 5 heard from most recently.
     await helper.load(nodes, flow(5));
     const small = collect('table');
-    await eventually(async () => (small.length ? true : undefined), 10_000, 'the bounded table');
+    await eventually(async () => (small.length ? true : undefined), 30_000, 'the bounded table');
     assert.deepEqual((small[0].payload as Array<{ device: string }>).map((r) => r.device), ['dev-00', 'dev-01', 'dev-02', 'dev-03', 'dev-04']);
   });
 
@@ -174,7 +174,7 @@ describe('dashboard data nodes', () => {
     const errors: string[] = [];
     node.error = (e: unknown) => void errors.push(String((e as Error)?.message ?? e));
     receive('live', { payload: 'hello' });
-    await eventually(async () => (errors.length ? true : undefined), 5000, 'an error');
+    await eventually(async () => (errors.length ? true : undefined), 30_000, 'an error');
     assert.match(errors[0], /msg.payload must be a Reading/);
   });
 
@@ -193,9 +193,9 @@ describe('dashboard data nodes', () => {
     const rates = collect('rates');
     const totals = collect('totals');
     const letters = collect('letters');
-    await eventually(async () => (totals.length >= 1 ? true : undefined), 5000, 'first totals');
+    await eventually(async () => (totals.length >= 1 ? true : undefined), 30_000, 'first totals');
     received.child('dash-test').inc(12);
-    await eventually(async () => (totals.length >= 3 ? true : undefined), 8000, 'more totals');
+    await eventually(async () => (totals.length >= 3 ? true : undefined), 30_000, 'more totals');
     const t = totals.at(-1)!.payload as Record<string, number>;
     for (const k of ['received', 'stored', 'deadLetters', 'invalid', 'queued', 'spooled', 'backlog', 'receivedPerSecond', 'storedPerSecond']) assert.equal(typeof t[k], 'number', k);
     assert.ok(rates.some((m) => (m.payload as Array<{ series: string; value: number }>).some((x) => x.series === 'received/s' && x.value > 0)), 'the rate shows the 12 messages');
@@ -224,29 +224,29 @@ describe('dashboard data nodes', () => {
     const firing = await eventually(async () => {
       const last = rows.at(-1)?.payload as Array<Record<string, string>> | undefined;
       return last?.length ? last : undefined;
-    }, 5000, 'the firing alert listed');
+    }, 30_000, 'the firing alert listed');
     assert.deepEqual({ id: firing[0].id, severity: firing[0].severity, state: firing[0].state, device: firing[0].device, rule: firing[0].rule, ack: firing[0].ack, value: firing[0].value }, { id: 'cold:freezer', severity: 'critical', state: 'firing', device: 'freezer', rule: 'Too cold', ack: 'Acknowledge', value: '-20' });
 
     const forgetVera = rememberDashboardUser('sock-vera', { username: 'vera', permissions: ['upperstack-alert.read'] });
     receive('list', { payload: firing[0], action: 'button_click', column: 'ack', _client: { socketId: 'sock-vera' } });
-    await eventually(async () => (said.length ? true : undefined), 5000, 'the refusal');
+    await eventually(async () => (said.length ? true : undefined), 30_000, 'the refusal');
     assert.match(String(said[0].payload), /vera may not acknowledge alerts/);
     assert.equal(svc.attached!.engine.alert('cold:freezer')!.state, 'firing');
     forgetVera();
 
     const forgetOlga = rememberDashboardUser('sock-olga', { username: 'olga', permissions: ['upperstack-alert.read', 'upperstack-alert.ack'] });
     receive('list', { payload: firing[0], action: 'button_click', column: 'ack', _client: { socketId: 'sock-olga' } });
-    await eventually(async () => (said.length >= 2 ? true : undefined), 5000, 'the acknowledgement');
+    await eventually(async () => (said.length >= 2 ? true : undefined), 30_000, 'the acknowledgement');
     assert.equal(said[1].payload, 'cold:freezer acknowledged by olga');
     assert.equal(svc.attached!.engine.alert('cold:freezer')!.acknowledged?.by, 'olga');
     const after = await eventually(async () => {
       const last = rows.at(-1)?.payload as Array<Record<string, string>>;
       return last[0]?.state === 'acknowledged' ? last : undefined;
-    }, 5000, 'the list updated');
+    }, 30_000, 'the list updated');
     assert.equal(after[0].ack, '✓');
     // Again: already acknowledged, said so.
     receive('list', { payload: { id: 'cold:freezer' }, _client: { socketId: 'sock-olga' } });
-    await eventually(async () => (said.length >= 3 ? true : undefined), 5000, 'the second answer');
+    await eventually(async () => (said.length >= 3 ? true : undefined), 30_000, 'the second answer');
     assert.match(String(said[2].payload), /already acknowledged by olga/);
     forgetOlga();
   });

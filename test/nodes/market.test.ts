@@ -55,7 +55,7 @@ test('readings of the chosen device go out live and as 1-minute means; others ar
     const msg = await out;
     assert.equal(msg.topic, 'market/plug1/1m');
     assert.deepEqual(msg.payload, { device: 'plug1', ts: T0, fields: { w: 3 }, tags: { window: '1m' } });
-    for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 1500 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(got.map((g) => g.body), [{ device: 'plug1', ts: T0, end: T0 + 60_000, fields: { w: 3 }, n: { w: 2 } }]);
     // Retained for later subscribers.
     const later = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
@@ -80,7 +80,7 @@ test('a bad payload and a grant without a registry or a client fail the message'
   (helper.getNode('caught') as unknown as NodeJS.EventEmitter).on('input', (msg: { error: { source: { id: string }; message: string } }) => errors.push({ source: msg.error.source.id, message: msg.error.message }));
   helper.getNode('m1')!.receive({ payload: 'not a reading' });
   helper.getNode('g1')!.receive({ payload: { client: 'john' } });
-  for (let i = 0; i < 200 && errors.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 3000 && errors.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
   const bySource = Object.fromEntries(errors.map((e) => [e.source, e.message]));
   assert.match(bySource.m1, /must be a Reading/);
   assert.match(bySource.g1, /ConfigError: (upperstack-grant.errors.noRegistry|no upperstack-devices node is deployed)/);

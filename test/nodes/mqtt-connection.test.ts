@@ -109,7 +109,7 @@ describe('upperstack-mqtt-in on an external broker', () => {
     return { inId, received, connected };
   }
 
-  const until = async (cond: () => boolean, what: string, ms = 10_000) => {
+  const until = async (cond: () => boolean, what: string, ms = 30_000) => {
     const end = Date.now() + ms;
     while (!cond()) {
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -176,7 +176,7 @@ describe('upperstack-mqtt-in on an external broker', () => {
       const body = `{"v":1,"tag":"${marker}1"}`;
       await pub.publishAsync('devices/x/telemetry', body, { qos: 1 });
       // MQTT.js reconnects after 2 s; the persistent session makes the broker resend.
-      await until(() => received.some((m) => String(m.payload) === body), 'the resent message', 15_000);
+      await until(() => received.some((m) => String(m.payload) === body), 'the resent message');
       assert.equal(writes.count(), 1, 'written once the disk took it');
       assert.deepEqual(ackedBodies, [body], 'acknowledged once, after the successful write');
       assert.deepEqual(notJournaledAtAck, []);
@@ -218,7 +218,7 @@ describe('upperstack-mqtt-in on an external broker', () => {
         await until(() => writes.count() === 0 && ackedBodies.length === 1, 'the first PUBACK');
         await new Promise((r) => setTimeout(r, 50));
         settleReceipts(held!.upperstack?.receipts);
-        await until(() => received.some((m) => String(m.payload) === second), 'the resent second message', 15_000);
+        await until(() => received.some((m) => String(m.payload) === second), 'the resent second message');
         await until(() => ackedBodies.length === 2, 'the second PUBACK');
         await new Promise((r) => setTimeout(r, 200));
       } finally {

@@ -410,7 +410,7 @@ describe('upperstack-mqtt-in', () => {
     assert.equal(acked.length, sent - 1, 'the message that reached the budget is not acknowledged');
     deliver(telemetry('big', body(sent++)), () => acked.push(sent - 1));
     const until = async (cond: () => boolean, what: string) => {
-      for (const end = Date.now() + 10_000; !cond(); ) {
+      for (const end = Date.now() + 30_000; !cond(); ) {
         if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
         await new Promise((r) => setTimeout(r, 20));
       }

@@ -97,7 +97,7 @@ describe('pipeline nodes', () => {
     await Promise.all(sends);
     const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
     let stored = 0;
-    for (let i = 0; i < 200 && stored < 120; i++) {
+    for (let i = 0; i < 1500 && stored < 120; i++) {
       stored = 0;
       for (let d = 0; d < 4; d++) stored += (await cfg.store.readings({ device: `turn${d}`, limit: 100 })).readings.length;
       if (stored < 120) await new Promise((r) => setTimeout(r, 20));
@@ -124,7 +124,7 @@ describe('pipeline nodes', () => {
     assert.match(letter.reason, /fields/);
     const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
     let rows: number[] = [];
-    for (let i = 0; i < 50 && rows.length < 2; i++) {
+    for (let i = 0; i < 1500 && rows.length < 2; i++) {
       rows = (await cfg.store.readings({ device: 'mixed', limit: 10 })).readings.map((r) => r.fields.t as number);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -194,7 +194,7 @@ describe('pipeline nodes', () => {
     const normal = Array.from({ length: 40 }, (_, i) => ({ ts: T0 + i * 60_000, fields: { temperature: 20 + Math.sin(i * 1.7) * 0.5 } }));
     await client.publishAsync('devices/pack-boiler/telemetry', JSON.stringify(normal), { qos: 1 });
     await client.publishAsync('devices/pack-boiler/telemetry', JSON.stringify({ ts: T0 + 40 * 60_000, temperature: 45 }), { qos: 1 });
-    for (let i = 0; i < 500 && alerts.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 1500 && alerts.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     await client.endAsync();
 
     assert.equal(alerts.length, 1, 'one alert: the spike, not the normal readings');

@@ -71,13 +71,21 @@ describe('upperstack-simulate', () => {
     assert.ok(Math.abs(a.magnitude) > 0);
 
     const sim = helper.getNode('sim') as unknown as NodeJS.EventEmitter & { receive(m: object): void };
+    // The stop drains what is in flight first (up to 2 s): its status says when it is over.
+    const stopped = new Promise<void>((resolve) =>
+      sim.on('call:status', (call: { args: Array<{ text?: string }> }) => {
+        if (/status\.stopped|stopped:/.test(call.args[0]?.text ?? '')) resolve();
+      }),
+    );
     sim.receive({ payload: 'stop' });
+    await stopped;
+    // Messages already handed to Node-RED arrive on its next turns.
     await new Promise((r) => setTimeout(r, 300));
     const n = out.length;
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(out.length, n, 'nothing more after stop');
     sim.receive({ payload: 'start' });
-    await eventually(async () => (out.length > n ? true : undefined), 10_000, 'messages again after start');
+    await eventually(async () => (out.length > n ? true : undefined), 30_000, 'messages again after start');
   });
 
   test('an unknown command ends in an error Catch nodes see; a bad setting leaves the node red with the reason', async () => {

@@ -31,7 +31,7 @@ async function session(port: number, protocolVersion: 4 | 5, count: number, topi
     parser.parse(b);
   });
   const until = async (ok: () => boolean) => {
-    for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 3000 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(ok(), 'the broker answered');
   };
   socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clientId: `puback-${protocolVersion}`, clean: true, keepalive: 60 }, { protocolVersion }));

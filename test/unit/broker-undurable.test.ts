@@ -10,7 +10,7 @@ import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 3000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(cond(), what);
 }
 

@@ -93,7 +93,7 @@ test('the periodic checkpoint runs in the background, and drops settled segments
   for (let i = 0; i < 50; i++) seqs.push(j.append(Buffer.alloc(100, i)));
   for (const s of seqs.slice(0, 40)) j.settle(s);
   const settledFile = join(dir, 'settled');
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   while (!(fs.existsSync(settledFile) && fs.readFileSync(settledFile, 'utf8') === String(seqs[39]) && j.stats().segments < 5)) {
     assert.ok(Date.now() < deadline, 'the background checkpoint never landed');
     await new Promise((r) => setTimeout(r, 5));

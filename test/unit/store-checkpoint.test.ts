@@ -60,7 +60,7 @@ test('the store checkpoints after the write that takes the WAL past its threshol
   const largest = await writeMany(store, file, Date.now() - 2 * HOUR, 40);
   // A refused checkpoint is tried again once the reads are done: give the last one's retry its turn.
   const lastRefused = () => events.filter((e) => e.kind === 'checkpoint').at(-1)?.error !== undefined;
-  for (let i = 0; i < 100 && lastRefused(); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 1500 && lastRefused(); i++) await new Promise((r) => setTimeout(r, 20));
   const checkpoints = events.flatMap((e) => (e.kind === 'checkpoint' ? [e] : []));
   // DuckDB refuses one while a read that began before the last commit still runs (here `devices()` beside a
   // roll-up apply); the store tries it again once the reads are done, and nothing else may fail.

@@ -35,7 +35,7 @@ function running(pid: number): boolean {
 
 async function gone(pid: number): Promise<boolean> {
   // Killed by the fixture as it ended; init reaps it a moment later.
-  for (let i = 0; i < 200 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 600 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
   return !running(pid);
 }
 
