@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { encodeBatch } from '../../nodes/lib/store/duckdb-encode';
 import { duckdbFiles, r, T0 } from '../helpers/duckdb-store';
@@ -60,6 +60,43 @@ describe('DuckDbStore keeps (device, ts, field) unique without a primary key', (
         assert.deepEqual(page.readings, want, device);
       }
     });
+  });
+
+  test('batches one after another through the batch table share one full data chunk and each comes back value for value', async () => {
+    // A new chunk's vectors are each copied out of DuckDB before they are written: the full one is made once.
+    const create = DuckDBDataChunk.create.bind(DuckDBDataChunk);
+    let full = 0;
+    DuckDBDataChunk.create = (types, rowCount) => {
+      if (rowCount === 2048) full++;
+      return create(types, rowCount);
+    };
+    try {
+      const path = dbPath();
+      const s = new DuckDbStore({ path });
+      await s.open();
+      const model = new Map<string, string>();
+      // Rows: 2,600 (a full chunk and part of one), 4,096 (two full), 5,000 with replays of the first batch (suspects).
+      const batches = [
+        Array.from({ length: 1300 }, (_, i) => r(`s${i % 3}`, T0 + i, { a: i + 0.5, b: i % 4 === 0 })),
+        Array.from({ length: 2048 }, (_, i) => r(`s${i % 5}`, T0 + 10_000 + i, { a: -i - 0.5, c: `t${i % 9}` }, i % 7 === 0 ? { k: `v${i}` } : {})),
+        Array.from({ length: 2500 }, (_, i) => r(`s${i % 3}`, T0 + i, { a: 2 * i, b: i % 3 === 0 })),
+      ];
+      for (const batch of batches) {
+        await s.write(batch);
+        for (const x of batch) {
+          for (const [f, v] of Object.entries(x.fields)) {
+            const value = typeof v === 'number' ? v.toFixed(1) : typeof v === 'boolean' ? String(v) : `s:${v}`;
+            model.set(`${x.device}|${x.ts}|${f}`, `${value}|${JSON.stringify(x.tags)}`);
+          }
+        }
+      }
+      await s.close();
+      const want = [...model].map(([k, v]) => `${k}=${v}`).sort();
+      assert.deepEqual(await rowsOf(path), want);
+      assert.ok(full <= 1, `${full} full data chunks made for 5 full chunks' worth of rows`);
+    } finally {
+      DuckDBDataChunk.create = create;
+    }
   });
 
   test('late readings are stored, a retransmitted one replaces its row, and fresh readings around them stay', async () => {
