@@ -74,6 +74,9 @@ export class DuckDbStore implements TimeSeriesStore {
   /** Retention and the seal horizon it leaves (duckdb-retention.ts). */
   private readonly retention: Retention;
   private retentionTimer?: NodeJS.Timeout;
+  /** A retention pass ran since open; holdsReady: holdsRegistered() was called (see open()). */
+  private passed = false;
+  private holdsReady = false;
   private readonly rollups: boolean;
   /** Aggregates of fresh readings written but not yet in the tiers, and when they are applied. */
   private readonly rollupTimer: RollupTimer;
@@ -125,10 +128,25 @@ export class DuckDbStore implements TimeSeriesStore {
       await this.connection();
     });
     if (this.retention.enabled && !this.retentionTimer) {
-      await this.applyRetention();
-      this.retentionTimer = setInterval(() => void this.applyRetention().catch(() => undefined), this.options.retentionEveryMs ?? 600_000);
+      // No pass at open: reports and invoices register their holds on raw rows once the store exists, and a
+      // pass before them would delete rows of a period they still have to produce. The first pass runs at
+      // holdsRegistered() or, failing that, at the first tick.
+      this.passed = false;
+      this.retentionTimer = setInterval(() => void this.retentionPass(), this.options.retentionEveryMs ?? 600_000);
       this.retentionTimer.unref?.();
+      if (this.holdsReady) void this.retentionPass();
     }
+  }
+
+  /** Everything started with the store has registered its holds (holdRaw): the first retention pass may run now. */
+  holdsRegistered(): void {
+    this.holdsReady = true;
+    if (this.retentionTimer && !this.passed) void this.retentionPass();
+  }
+
+  private retentionPass(): Promise<void> {
+    this.passed = true;
+    return this.applyRetention().catch(() => undefined);
   }
 
   write(readings: Reading[]): Promise<void> {
@@ -197,8 +215,8 @@ export class DuckDbStore implements TimeSeriesStore {
   }
 
   /**
-   * Deletes what retention says is too old (raw rows, roll-up buckets); runs at
-   * open and periodically. `now` is for tests.
+   * Deletes what retention says is too old (raw rows, roll-up buckets); runs
+   * once the holds are registered and periodically. `now` is for tests.
    */
   applyRetention(now = Date.now()): Promise<void> {
     if (!this.retention.enabled) return Promise.resolve();
