@@ -30,6 +30,7 @@ import { BEHIND_KEY } from './duckdb-rollups';
 import { openRollups } from './duckdb-rollup-open';
 import { RollupTimer } from './duckdb-rollup-timer';
 import { Retention } from './duckdb-retention';
+import { RetentionTimer } from './duckdb-retention-timer';
 import { checkpointConfig, Checkpoints, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
 import { checkWritable, duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
 import { checkAggregate } from './duckdb-query';
@@ -73,10 +74,7 @@ export class DuckDbStore implements TimeSeriesStore {
   private marksRead = false;
   /** Retention and the seal horizon it leaves (duckdb-retention.ts). */
   private readonly retention: Retention;
-  private retentionTimer?: NodeJS.Timeout;
-  /** A retention pass ran since open; holdsReady: holdsRegistered() was called (see open()). */
-  private passed = false;
-  private holdsReady = false;
+  private readonly retentionTimer: RetentionTimer;
   private readonly rollups: boolean;
   /** Aggregates of fresh readings written but not yet in the tiers, and when they are applied. */
   private readonly rollupTimer: RollupTimer;
@@ -120,6 +118,7 @@ export class DuckDbStore implements TimeSeriesStore {
       options.rollupChunkBuckets,
     );
     this.retention = new Retention(options.retentionMs ?? 0, this.rollups ? (options.rollupRetentionMs ?? 0) : 0, this.rollups);
+    this.retentionTimer = new RetentionTimer(() => this.applyRetention(), options.retentionEveryMs ?? 600_000);
   }
 
   async open(): Promise<void> {
@@ -127,26 +126,13 @@ export class DuckDbStore implements TimeSeriesStore {
       this.closed = false;
       await this.connection();
     });
-    if (this.retention.enabled && !this.retentionTimer) {
-      // No pass at open: reports and invoices register their holds on raw rows once the store exists, and a
-      // pass before them would delete rows of a period they still have to produce. The first pass runs at
-      // holdsRegistered() or, failing that, at the first tick.
-      this.passed = false;
-      this.retentionTimer = setInterval(() => void this.retentionPass(), this.options.retentionEveryMs ?? 600_000);
-      this.retentionTimer.unref?.();
-      if (this.holdsReady) void this.retentionPass();
-    }
+    // No retention pass at open (duckdb-retention-timer.ts).
+    if (this.retention.enabled) this.retentionTimer.start();
   }
 
   /** Everything started with the store has registered its holds (holdRaw): the first retention pass may run now. */
   holdsRegistered(): void {
-    this.holdsReady = true;
-    if (this.retentionTimer && !this.passed) void this.retentionPass();
-  }
-
-  private retentionPass(): Promise<void> {
-    this.passed = true;
-    return this.applyRetention().catch(() => undefined);
+    this.retentionTimer.holdsRegistered();
   }
 
   write(readings: Reading[]): Promise<void> {
@@ -318,8 +304,7 @@ export class DuckDbStore implements TimeSeriesStore {
 
   /** Lets calls already queued finish first. */
   close(): Promise<void> {
-    if (this.retentionTimer) clearInterval(this.retentionTimer);
-    this.retentionTimer = undefined;
+    this.retentionTimer.stop();
     this.rollupTimer.stop();
     return this.serial(async () => {
       const conn = this.conn;
