@@ -11,7 +11,7 @@ import { registryCredentials } from '../lib/sim/register';
 import { deployedDevices } from '../shared/devices';
 import { registerInRuntime } from './register';
 import { simulatorOptions } from './config';
-import { describeError } from '../lib/errors';
+import { ConfigError, describeError, UpperstackError } from '../lib/errors';
 import { onClose, onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
@@ -28,9 +28,13 @@ function commandOf(payload: unknown): string {
   return typeof payload === 'string' ? payload.trim().toLowerCase() : '';
 }
 
-/** A deployed node whose settings cannot run: the editor's button answers 409 with the reason. */
-class SettingsError extends Error {
-  override name = 'SettingsError';
+/**
+ * A deployed node whose settings cannot run refuses with CONFIG_INVALID: the
+ * editor's button answers 409 with the reason. Told by its code, so any layer
+ * (lib or node) that refuses for the settings gets the same answer.
+ */
+function isSettingsRefusal(err: unknown): err is UpperstackError {
+  return err instanceof UpperstackError && err.code === 'CONFIG_INVALID';
 }
 
 /** Running simulate nodes by id, for the editor's button. */
@@ -45,10 +49,10 @@ export = function register(RED: NodeAPI): void {
     }
     c.toggle().then(
       (running) => res.json({ running }),
-      (err: Error) =>
-        err instanceof SettingsError
+      (err: unknown) =>
+        isSettingsRefusal(err)
           ? res.status(409).json({ error: { code: 'BAD_SETTINGS', message: err.message } })
-          : res.status(500).json({ error: { code: 'INTERNAL', message: err.message } }),
+          : res.status(500).json({ error: { code: 'INTERNAL', message: describeError(err).message } }),
     );
   });
 
@@ -68,9 +72,10 @@ export = function register(RED: NodeAPI): void {
       onInput(node, (msg, _send, done) => {
         const command = commandOf(msg.payload);
         if (command === 'stop') done();
-        else done(new SettingsError(command === 'start' ? why : RED._('upperstack-simulate.errors.command', { command: String(msg.payload).slice(0, 40) })));
+        else if (command === 'start') done(new ConfigError(why));
+        else done(new Error(RED._('upperstack-simulate.errors.command', { command: String(msg.payload).slice(0, 40) })));
       });
-      const refuse = { toggle: () => Promise.reject(new SettingsError(why)) };
+      const refuse = { toggle: () => Promise.reject(new ConfigError(why)) };
       controls.set(node.id, refuse);
       onClose(node, () => {
         if (controls.get(node.id) === refuse) controls.delete(node.id);

@@ -72,6 +72,11 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('upperstack-store-config.errors.open', { path: entry.label, message: describeError(err).message }));
     });
     node.ready.catch(() => undefined);
+    // Report and invoice nodes hold raw rows from their constructors: DuckDB retention's first pass waits for
+    // them, so it does not delete what they still need. A deploy that does not emit the event leaves the
+    // first pass to the retention timer.
+    const holdsRegistered = () => node.writer.holdsRegistered();
+    RED.events.once('flows:started', holdsRegistered);
     // Two store configs of one name (an editor import copies a pack's "embedded DuckDB") are told apart by id.
     const name = config.name || node.id;
     const stopHealth = node.writer.entries.map((entry) =>
@@ -113,6 +118,7 @@ export = function register(RED: NodeAPI): void {
     );
 
     onClose(node, async () => {
+      RED.events.removeListener('flows:started', holdsRegistered);
       for (const stop of stopHealth) stop();
       for (const stop of stopMetrics) stop();
       await node.writer.close();

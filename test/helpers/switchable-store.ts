@@ -1,8 +1,11 @@
 /** A store for writer tests whose availability and refusals the test switches, and the small helpers those tests share. */
-import type { DurableWriter } from '../../nodes/lib/store/writer';
+import { DurableWriter } from '../../nodes/lib/store/writer';
+import type { WriterOptions } from '../../nodes/lib/store/writer-types';
+import { Journal } from '../../nodes/lib/journal/journal';
 import { StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
 import type { DeadLetter, TimeSeriesStore } from '../../nodes/lib/store/types';
+import { tempDir } from './temp';
 
 /** A store whose availability the test switches; it keeps rows like the real one (last write wins per key). */
 export class SwitchableStore implements TimeSeriesStore {
@@ -46,3 +49,24 @@ export const until = async (cond: () => boolean, ms = 30_000) => {
   }
 };
 
+
+/**
+ * A started writer whose store is down: what it is given waits (in memory, or in `spool`, a fresh one unless
+ * given) until the test brings `store` back with `store.up = true`.
+ */
+export function stalledWriter<S extends SwitchableStore = SwitchableStore>(
+  options: WriterOptions,
+  spool: Journal = new Journal({ dir: tempDir('us-w-') }),
+  store: S = new SwitchableStore() as S,
+): { store: S; w: DurableWriter } {
+  const w = new DurableWriter(store, spool, options);
+  w.start();
+  store.up = false;
+  return { store, w };
+}
+
+/** What a writer reported for each write, in order: 'durable' or 'error: <message>'. */
+export function outcomeLog(): { outcomes: string[]; record: (e?: Error) => void } {
+  const outcomes: string[] = [];
+  return { outcomes, record: (e) => void outcomes.push(e ? `error: ${e.message}` : 'durable') };
+}

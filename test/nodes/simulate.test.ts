@@ -149,10 +149,14 @@ describe('upperstack-simulate', () => {
   test('deployed with settings that cannot run, a "start" message ends in the reason and the button answers 409 with it', async () => {
     await helper.load(pipeline, pipelineFlow({ target: 'output', autoStart: false, rate: 'often' }));
     const sim = helper.getNode('sim') as unknown as NodeJS.EventEmitter & { receive(m: object): void };
-    const errored = new Promise<string>((resolve) => sim.on('call:error', (call: { args: unknown[] }) => resolve(String(call.args[0]))));
+    // The error that ends the message comes with it (the deploy's log line does not).
+    const errored = new Promise<unknown>((resolve) => sim.on('call:error', (call: { args: unknown[] }) => call.args[1] && resolve(call.args[0])));
     sim.receive({ payload: 'start' });
+    const err = await errored;
     // The test runtime has no locale loaded: the reason reads as its message key there.
-    assert.match(await errored, /upperstack-simulate\.errors\.config|cannot start the simulation/);
+    assert.match(String(err), /upperstack-simulate\.errors\.config|cannot start the simulation/);
+    // The lib's code for settings, so a catch node (and the button) can tell it from a failure.
+    assert.equal((err as { code?: string }).code, 'CONFIG_INVALID');
     const server = createServer(red!.httpAdmin as never);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -3,10 +3,8 @@
  * a hold keeps the month a report or invoice still has to produce (within a
  * bound), and a period that starts before the raw readings left says so.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { MAX_HOLD_MS } from '../../nodes/lib/store/duckdb-retention';
@@ -17,6 +15,7 @@ import { monthPeriod } from '../../nodes/lib/report/period';
 import { Archive } from '../../nodes/lib/report/archive';
 import { BadParameterError } from '../../nodes/lib/errors';
 import type { Reading } from '../../nodes/lib/reading';
+import { tempDir } from '../helpers/temp';
 
 const DAY = 86_400_000;
 // Far ahead of any clock the tests run by: the pass at open (by the clock) deletes none of it.
@@ -34,6 +33,26 @@ async function november(): Promise<DuckDbStore> {
 
 async function count(store: DuckDbStore, from: number, to: number): Promise<number> {
   return (await store.readings({ device: 'm2', from, to, fields: ['power'], limit: 10_000 })).readings.length;
+}
+
+/** One flat tariff for every customer: an invoice is issued whenever the month's readings allow one. */
+const INVOICING = {
+  series: 'INV',
+  customerTag: 'customer',
+  timezone: 'UTC',
+  tariffs: [{ name: 't', customers: ['*'], currency: 'EUR', meters: [{ field: 'power', measure: 'sum' as const, unit: 'x', pricing: { model: 'flat' as const, unitPrice: '1' } }] }],
+};
+
+/** Invoices of `month` over `store` as run at `now`, their archive and ledger in `dir`. */
+function invoice(store: DuckDbStore, dir: string, month: string, now: number) {
+  return runInvoices(INVOICING, month, undefined, { store, archive: new Archive(join(dir, 'inv')), ledgerRoot: join(dir, 'ledger'), now });
+}
+
+/** A folder for this test's archive and ledger (removed when the file ends); the store is closed after the test. */
+function closingDir(t: TestContext, store: DuckDbStore): string {
+  const dir = tempDir('upperstack-retention-');
+  t.after(() => store.close());
+  return dir;
 }
 
 test('a hold on the month a report or invoice still has to produce keeps its raw readings past the 30-day retention', async (t) => {
@@ -61,19 +80,14 @@ test('a hold keeps raw readings at most one month beyond the retention period', 
 
 test('without the raw readings of the whole month: the report says so, the invoice is refused before a number is taken', async (t) => {
   const store = await november();
-  const dir = mkdtempSync(join(tmpdir(), 'upperstack-retention-'));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = closingDir(t, store);
   await store.applyRetention(RUN);
   const since = RUN - 30 * DAY;
   const def = checkDefinition({ name: 'm', devices: { mode: 'list', list: ['m2'] }, fields: ['power'], alerts: false, anomalies: false });
   const data = await computeReport(def, monthPeriod('2096-11', 'UTC'), { store, now: RUN });
   assert.deepEqual(data.truncated, { since });
-  const tariffs = [{ name: 't', customers: ['*'], currency: 'EUR', meters: [{ field: 'power', measure: 'sum' as const, unit: 'x', pricing: { model: 'flat' as const, unitPrice: '1' } }] }];
   await assert.rejects(
-    runInvoices({ series: 'INV', customerTag: 'customer', tariffs, timezone: 'UTC' }, '2096-11', undefined, { store, archive: new Archive(join(dir, 'inv')), ledgerRoot: join(dir, 'ledger'), now: RUN }),
+    invoice(store, dir, '2096-11', RUN),
     (e: unknown) => e instanceof BadParameterError && /retention has deleted the raw readings/.test(e.message),
   );
   // A month the store holds whole reports no truncation.
@@ -83,18 +97,11 @@ test('without the raw readings of the whole month: the report says so, the invoi
 
 test('an invoice issued while the month was whole is given back as issued after retention cut into the month', async (t) => {
   const store = await november();
-  const dir = mkdtempSync(join(tmpdir(), 'upperstack-retention-'));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const tariffs = [{ name: 't', customers: ['*'], currency: 'EUR', meters: [{ field: 'power', measure: 'sum' as const, unit: 'x', pricing: { model: 'flat' as const, unitPrice: '1' } }] }];
-  const settings = { series: 'INV', customerTag: 'customer', tariffs, timezone: 'UTC' };
-  const ctx = (now: number) => ({ store, archive: new Archive(join(dir, 'inv')), ledgerRoot: join(dir, 'ledger'), now });
-  const first = await runInvoices(settings, '2096-11', undefined, ctx(RUN - DAY / 4));
+  const dir = closingDir(t, store);
+  const first = await invoice(store, dir, '2096-11', RUN - DAY / 4);
   assert.equal(first.invoices.length, 1);
   await store.applyRetention(RUN);
-  const again = await runInvoices(settings, '2096-11', undefined, ctx(RUN));
+  const again = await invoice(store, dir, '2096-11', RUN);
   assert.equal(again.invoices.length, 1);
   assert.equal(again.invoices[0].reissued, true);
   assert.equal(again.invoices[0].changed, false);
@@ -106,17 +113,12 @@ test('a store that never held readings before the retention period invoices last
   // As a new install whose devices started on the 10th of last month.
   const store = new DuckDbStore({ path: ':memory:', retentionMs: 30 * DAY, rollupRetentionMs: 365 * DAY });
   await store.open();
-  const dir = mkdtempSync(join(tmpdir(), 'upperstack-retention-'));
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = closingDir(t, store);
   const readings: Reading[] = [];
   for (let ts = NOV + 9 * DAY; ts < Date.UTC(2096, 11, 1); ts += 3_600_000) readings.push({ device: 'm2', ts, fields: { power: 100 }, tags: { customer: 'acme' } });
   await store.write(readings);
   await store.applyRetention(RUN);
   assert.equal(await store.rawSince(), undefined);
-  const tariffs = [{ name: 't', customers: ['*'], currency: 'EUR', meters: [{ field: 'power', measure: 'sum' as const, unit: 'x', pricing: { model: 'flat' as const, unitPrice: '1' } }] }];
-  const run = await runInvoices({ series: 'INV', customerTag: 'customer', tariffs, timezone: 'UTC' }, '2096-11', undefined, { store, archive: new Archive(join(dir, 'inv')), ledgerRoot: join(dir, 'ledger'), now: RUN });
+  const run = await invoice(store, dir, '2096-11', RUN);
   assert.equal(run.invoices.length, 1);
 });

@@ -95,6 +95,24 @@ test('every message key a template names is in its node\'s catalogue, so the dia
   }
 });
 
+test('every node type the editor registers has help, with its properties, in its node\'s locale folder', () => {
+  const types: string[] = [];
+  for (const dir of readdirSync(join(root, 'nodes'))) {
+    const file = join(root, 'nodes', dir, `${dir}.html`);
+    if (!existsSync(file)) continue;
+    const help = readFileSync(join(root, 'nodes', dir, 'locales', 'en-US', `${dir}.html`), 'utf8');
+    for (const [, type] of readFileSync(file, 'utf8').matchAll(/RED\.nodes\.registerType\('([\w-]+)'/g)) {
+      types.push(type);
+      const start = help.indexOf(`data-help-name="${type}"`);
+      assert.ok(start >= 0, `${type}: no help in ${dir}/locales/en-US/${dir}.html`);
+      const body = help.slice(start, help.indexOf('</script>', start));
+      assert.match(body, /<p>[^<]*\S/, `${type}: the help says what the node is`);
+      assert.match(body, /<dl class="message-properties">|<h3>/, `${type}: the help lists its properties or sections`);
+    }
+  }
+  assert.ok(types.includes('upperstack-mqtt-connection'), 'config nodes are covered too');
+});
+
 test('the invoice dialog refuses the tariffs the runtime refuses, naming the place', () => {
   const def = defs.get('upperstack-invoice')!;
   const reason = (tariffs: string) => verdict(def, fresh('upperstack-invoice', { tariffs }), 'tariffs');

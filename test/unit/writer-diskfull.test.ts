@@ -5,12 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DurableWriter } from '../../nodes/lib/store/writer';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { JournalError } from '../../nodes/lib/errors';
 import type { DeadLetter } from '../../nodes/lib/store/types';
+import type { WriterOptions } from '../../nodes/lib/store/writer-types';
 import { tempDir } from '../helpers/temp';
-import { reading, SwitchableStore, until } from '../helpers/switchable-store';
+import { outcomeLog, reading, stalledWriter, until } from '../helpers/switchable-store';
 
 /** A spool whose appends fail as a write(2) on a full disk does while `full` is set. */
 function spoolOnDisk(): { spool: Journal; disk: { full: boolean } } {
@@ -26,18 +26,20 @@ function spoolOnDisk(): { spool: Journal; disk: { full: boolean } } {
 
 const letter: DeadLetter = { ts: 1, device: 'd', source: 'mqtt:x', code: 'DECODE_FAILED', reason: 'bad', payload: 'zz' };
 
-test('readings neither the store nor its spool can take wait, unreported, and land once the disk has room', async () => {
-  const store = new SwitchableStore();
+/** A started writer whose store is down and whose spool's disk is full. */
+function fullDisk(options: WriterOptions = { flushMs: 5, retryMs: 10, maxRetryMs: 40 }) {
   const { spool, disk } = spoolOnDisk();
+  const { store, w } = stalledWriter(options, spool);
+  disk.full = true;
+  return { store, w, disk, ...outcomeLog() };
+}
+
+test('readings neither the store nor its spool can take wait, unreported, and land once the disk has room', async () => {
+  const { store, w, disk, outcomes, record } = fullDisk();
   let attempts = 0;
   const write = store.write.bind(store);
   store.write = (r) => (attempts++, write(r));
-  const w = new DurableWriter(store, spool, { flushMs: 5, retryMs: 10, maxRetryMs: 40 });
-  w.start();
-  store.up = false;
-  disk.full = true;
-  const outcomes: string[] = [];
-  w.write([reading(1), reading(2)], (e) => outcomes.push(e ? `error: ${e.message}` : 'durable'));
+  w.write([reading(1), reading(2)], record);
   await until(() => (w.stats().lastError ?? '').includes('ENOSPC'));
   // Tried again and again, none of it reported: an error would leave the input's journal entry unsettled until a restart.
   await until(() => attempts >= 3);
@@ -55,15 +57,9 @@ test('readings neither the store nor its spool can take wait, unreported, and la
 });
 
 test('with room on the disk again but the store still down, the waiting readings go to the spool, then to the store', async () => {
-  const store = new SwitchableStore();
-  const { spool, disk } = spoolOnDisk();
-  const w = new DurableWriter(store, spool, { flushMs: 5, retryMs: 10, maxRetryMs: 40 });
-  w.start();
-  store.up = false;
-  disk.full = true;
-  const outcomes: string[] = [];
-  w.write([reading(1)], (e) => outcomes.push(e ? `error: ${e.message}` : 'durable'));
-  w.write([reading(2)], (e) => outcomes.push(e ? `error: ${e.message}` : 'durable'));
+  const { store, w, disk, outcomes, record } = fullDisk();
+  w.write([reading(1)], record);
+  w.write([reading(2)], record);
   await until(() => (w.stats().lastError ?? '').includes('ENOSPC'));
   disk.full = false;
   await until(() => outcomes.length === 2);
@@ -76,14 +72,8 @@ test('with room on the disk again but the store still down, the waiting readings
 });
 
 test('dead letters neither the store nor its spool can take are written once the disk has room', async () => {
-  const store = new SwitchableStore();
-  const { spool, disk } = spoolOnDisk();
-  const w = new DurableWriter(store, spool, { flushMs: 5, retryMs: 10, maxRetryMs: 40 });
-  w.start();
-  store.up = false;
-  disk.full = true;
-  const outcomes: string[] = [];
-  w.writeDeadLetters([letter], (e) => outcomes.push(e ? `error: ${e.message}` : 'durable'));
+  const { store, w, disk, outcomes, record } = fullDisk();
+  w.writeDeadLetters([letter], record);
   await until(() => (w.stats().lastError ?? '').includes('ENOSPC'));
   assert.deepEqual(outcomes, []);
   store.up = true;
@@ -96,15 +86,10 @@ test('dead letters neither the store nor its spool can take are written once the
 });
 
 test('closing while the disk is full reports what waits as failed (its journal replays it at the next start)', async () => {
-  const store = new SwitchableStore();
-  const { spool, disk } = spoolOnDisk();
-  const w = new DurableWriter(store, spool, { flushMs: 5, retryMs: 10_000 });
-  w.start();
-  store.up = false;
-  disk.full = true;
-  const outcomes: string[] = [];
-  w.write([reading(1)], (e) => outcomes.push(e ? 'failed' : 'durable'));
+  const { w, outcomes, record } = fullDisk({ flushMs: 5, retryMs: 10_000 });
+  w.write([reading(1)], record);
   await until(() => (w.stats().lastError ?? '').includes('ENOSPC'));
   await w.close();
-  assert.deepEqual(outcomes, ['failed']);
+  assert.equal(outcomes.length, 1);
+  assert.match(outcomes[0], /^error: /);
 });

@@ -1,20 +1,14 @@
 /** The durable writer and the sink's own health check: a sink seen answering again is retried at once; one that stays down keeps the backoff. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DurableWriter } from '../../nodes/lib/store/writer';
-import { Journal } from '../../nodes/lib/journal/journal';
 import type { Reading } from '../../nodes/lib/reading';
-import { tempDir } from '../helpers/temp';
-import { reading, SwitchableStore, until, writeAsync } from '../helpers/switchable-store';
+import { reading, stalledWriter, SwitchableStore, until, writeAsync } from '../helpers/switchable-store';
 
 // Far longer than any test: a retry that happens came from probed(), not from the backoff.
 const LONG = { flushMs: 5, retryMs: 3_600_000, maxRetryMs: 3_600_000 };
 
 test('a sink seen down and then answering its health check is retried at once, not after the backoff', async () => {
-  const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-wp-') }), LONG);
-  w.start();
-  store.up = false;
+  const { store, w } = stalledWriter(LONG);
   await writeAsync(w, [reading(1)]);
   await writeAsync(w, [reading(2)]);
   assert.equal(w.stats().spooled, 2);
@@ -30,10 +24,7 @@ test('a sink seen down and then answering its health check is retried at once, n
 });
 
 test('a sink that answers its health check but still fails writes is retried at once only after it was seen down again', async () => {
-  const store = new SwitchableStore();
-  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-wp-') }), LONG);
-  w.start();
-  store.up = false;
+  const { w } = stalledWriter(LONG);
   await writeAsync(w, [reading(1)]);
   const retries = w.stats().retries;
   await w.probed(true);
@@ -64,10 +55,7 @@ class GatedStore extends SwitchableStore {
 }
 
 test('once a write goes through, the sink is not reported failing while the rest of its spool is still written', async () => {
-  const store = new GatedStore();
-  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-wp-') }), LONG);
-  w.start();
-  store.up = false;
+  const { store, w } = stalledWriter(LONG, undefined, new GatedStore());
   await writeAsync(w, [reading(1)]);
   await writeAsync(w, [reading(2)]);
   assert.notEqual(w.stats().failingSince, undefined);

@@ -108,9 +108,10 @@ test('real DuckDB: a backfill of 5,000 readings for hours retention has sealed i
   await before.open();
   await before.write(history);
   await before.close();
-  // Opened with a 2-day retention: the pass at open removes the older raw rows and seals their hours.
+  // Opened with a 2-day retention: its first pass removes the older raw rows and seals their hours.
   const store = new DuckDbStore({ path, retentionMs: 2 * DAY, rollupRetentionMs: 30 * DAY });
   await store.open();
+  await store.applyRetention();
   let writes = 0;
   const write = store.write.bind(store);
   store.write = (r: Reading[]) => {

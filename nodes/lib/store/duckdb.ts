@@ -30,6 +30,7 @@ import { BEHIND_KEY } from './duckdb-rollups';
 import { openRollups } from './duckdb-rollup-open';
 import { RollupTimer } from './duckdb-rollup-timer';
 import { Retention } from './duckdb-retention';
+import { RetentionTimer } from './duckdb-retention-timer';
 import { checkpointConfig, Checkpoints, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
 import { checkWritable, duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
 import { checkAggregate } from './duckdb-query';
@@ -73,7 +74,7 @@ export class DuckDbStore implements TimeSeriesStore {
   private marksRead = false;
   /** Retention and the seal horizon it leaves (duckdb-retention.ts). */
   private readonly retention: Retention;
-  private retentionTimer?: NodeJS.Timeout;
+  private readonly retentionTimer: RetentionTimer;
   private readonly rollups: boolean;
   /** Aggregates of fresh readings written but not yet in the tiers, and when they are applied. */
   private readonly rollupTimer: RollupTimer;
@@ -117,6 +118,7 @@ export class DuckDbStore implements TimeSeriesStore {
       options.rollupChunkBuckets,
     );
     this.retention = new Retention(options.retentionMs ?? 0, this.rollups ? (options.rollupRetentionMs ?? 0) : 0, this.rollups);
+    this.retentionTimer = new RetentionTimer(() => this.applyRetention(), options.retentionEveryMs ?? 600_000);
   }
 
   async open(): Promise<void> {
@@ -124,11 +126,13 @@ export class DuckDbStore implements TimeSeriesStore {
       this.closed = false;
       await this.connection();
     });
-    if (this.retention.enabled && !this.retentionTimer) {
-      await this.applyRetention();
-      this.retentionTimer = setInterval(() => void this.applyRetention().catch(() => undefined), this.options.retentionEveryMs ?? 600_000);
-      this.retentionTimer.unref?.();
-    }
+    // No retention pass at open (duckdb-retention-timer.ts).
+    if (this.retention.enabled) this.retentionTimer.start();
+  }
+
+  /** Everything started with the store has registered its holds (holdRaw): the first retention pass may run now. */
+  holdsRegistered(): void {
+    this.retentionTimer.holdsRegistered();
   }
 
   write(readings: Reading[]): Promise<void> {
@@ -197,8 +201,8 @@ export class DuckDbStore implements TimeSeriesStore {
   }
 
   /**
-   * Deletes what retention says is too old (raw rows, roll-up buckets); runs at
-   * open and periodically. `now` is for tests.
+   * Deletes what retention says is too old (raw rows, roll-up buckets); runs
+   * once the holds are registered and periodically. `now` is for tests.
    */
   applyRetention(now = Date.now()): Promise<void> {
     if (!this.retention.enabled) return Promise.resolve();
@@ -300,8 +304,7 @@ export class DuckDbStore implements TimeSeriesStore {
 
   /** Lets calls already queued finish first. */
   close(): Promise<void> {
-    if (this.retentionTimer) clearInterval(this.retentionTimer);
-    this.retentionTimer = undefined;
+    this.retentionTimer.stop();
     this.rollupTimer.stop();
     return this.serial(async () => {
       const conn = this.conn;

@@ -247,6 +247,11 @@ export class SinkSet {
     return opened[this.entries.findIndex((e) => e.writer === this.primaryWriter)];
   }
 
+  /** The nodes started with these sinks have registered their holds: retention's first pass may run. */
+  holdsRegistered(): void {
+    for (const e of this.entries) e.sink.holdsRegistered?.();
+  }
+
   /**
    * Hands the readings to every sink's writer; `durable` runs once all of them
    * have them in their database or spool, with the first error any reported,

@@ -176,6 +176,11 @@ export interface ReadingSink {
   readonly kind: string;
   open(): Promise<void>;
   write(readings: Reading[]): Promise<void>;
+  /**
+   * For sinks with a retention pass of their own: the nodes started with it have registered their holds
+   * (holdRaw), so its first pass may run (before, it would not know what they still need).
+   */
+  holdsRegistered?(): void;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }

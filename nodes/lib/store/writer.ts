@@ -24,16 +24,17 @@
  *   backfill of old readings does not go through the bisection one by one.
  *
  * The bisection and dead letters are in writer-refusals.ts, the queue of
- * write() calls and what one write takes of it in writer-queue.ts, the options,
- * events and stats in writer-types.ts.
+ * write() calls and what one write takes of it in writer-queue.ts, the spool's
+ * records and budget in writer-spool.ts, the options, events and stats in
+ * writer-types.ts.
  */
 import type { Reading } from '../reading';
 import type { DeadLetter } from './types';
-import { spoolSafe } from '../deadletter';
-import type { Durable, Outcome, SpoolRecord, WriterOptions, WriterSink, WriterStats } from './writer-types';
+import type { Durable, Outcome, WriterOptions, WriterSink, WriterStats } from './writer-types';
 import { Journal } from '../journal/journal';
 import { StoreUnavailableError } from '../errors';
-import { asError, isolate, storeLetters } from './writer-refusals';
+import { isolate, storeLetters } from './writer-refusals';
+import { WriterSpool } from './writer-spool';
 import { WriteQueue, tellTaken } from './writer-queue';
 import { WriteRate } from './write-rate';
 import { RetrySchedule } from './writer-retry';
@@ -48,7 +49,7 @@ export class DurableWriter {
   private lettersWaiting: Durable[] = [];
   private flushing = false;
   private timer: NodeJS.Timeout | undefined;
-  private spooledEntries: Array<{ seq: number; rec: SpoolRecord; count: number }> = [];
+  private readonly spool: WriterSpool;
   /** Readings written in each of the last 10 seconds (by second % 10), for writtenPerSec. */
   private readonly rate = new WriteRate();
   private readonly retry: RetrySchedule;
@@ -59,7 +60,7 @@ export class DurableWriter {
   private seenDown = false;
   /** Tries again a batch neither the sink nor the spool took (a full disk): see stall(). */
   private readonly stallRetry: RetrySchedule;
-  private stats_: Omit<WriterStats, 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, spooled: 0, rejected: 0, retries: 0 };
+  private stats_: Omit<WriterStats, 'spooled' | 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, rejected: 0, retries: 0 };
   private holding = false;
   private startedAt = Date.now();
   /** When the last sink write started (see arm()). */
@@ -75,11 +76,10 @@ export class DurableWriter {
   /** 0: off (see armQuiet). */
   private readonly quietMs: number;
   private readonly kind: string;
-  private readonly spoolBudget: number;
 
   constructor(
     private readonly store: WriterSink,
-    private readonly spool: Journal,
+    spool: Journal,
     private readonly opts: WriterOptions = {},
   ) {
     this.batchSize = opts.batchSize ?? 1000;
@@ -92,19 +92,13 @@ export class DurableWriter {
     this.retry = new RetrySchedule(() => void this.drainSpool(), opts.retryMs ?? 500, opts.maxRetryMs ?? 15_000, opts.jitter ?? 0.2);
     this.stallRetry = new RetrySchedule(() => void this.flush(), opts.retryMs ?? 500, opts.maxRetryMs ?? 15_000, opts.jitter ?? 0.2);
     this.kind = store.kind ?? 'store';
-    this.spoolBudget = opts.spoolBudgetBytes ?? DEFAULT_SPOOL_BUDGET;
+    this.spool = new WriterSpool(spool, opts.spoolBudgetBytes ?? DEFAULT_SPOOL_BUDGET);
   }
 
   /** Opens the spool; whatever an earlier run spooled is retried first. */
   start(): void {
     this.startedAt = Date.now();
-    for (const e of this.spool.open()) {
-      const rec = JSON.parse(e.data.toString('utf8')) as SpoolRecord;
-      const count = (rec.r?.length ?? 0) + (rec.d?.length ?? 0);
-      this.spooledEntries.push({ seq: e.seq, rec, count });
-      this.stats_.spooled += count;
-    }
-    if (this.spooledEntries.length) this.retry.schedule(0);
+    if (this.spool.open()) this.retry.schedule(0);
   }
 
   /**
@@ -130,9 +124,11 @@ export class DurableWriter {
   }
 
   stats(): WriterStats {
-    const s: WriterStats = { ...this.stats_, spoolBytes: this.spoolBytes(), spoolBudget: this.spoolBudget, overBudget: this.holding, writtenPerSec: this.rate.perSec() };
+    const spool = this.spool;
+    const s: WriterStats = { ...this.stats_, spooled: spool.waiting, spoolBytes: spool.bytes(), spoolBudget: spool.budget, overBudget: this.holding, writtenPerSec: this.rate.perSec() };
     // Spool records of older versions carry no time: they count from when this run read them.
-    const spooledAt = this.spooledEntries.length ? (this.spooledEntries[0].rec.t ?? this.startedAt) : undefined;
+    const head = spool.head();
+    const spooledAt = head ? (head.t ?? this.startedAt) : undefined;
     const queuedAt = this.queue.oldestAt();
     const oldest = Math.min(spooledAt ?? Infinity, queuedAt ?? Infinity);
     if (Number.isFinite(oldest)) s.oldestAt = oldest;
@@ -222,7 +218,7 @@ export class DurableWriter {
       while (this.queue.calls || this.letters.length) {
         // New data would go behind a spool that is at its budget: it waits in memory, unreported,
         // until the spool drains (the callers' journals hold it meanwhile).
-        if (this.spooledEntries.length && this.spoolFull()) {
+        if (this.spool.full()) {
           this.hold(true);
           break;
         }
@@ -239,11 +235,11 @@ export class DurableWriter {
         const lettersWaiting = this.lettersWaiting.splice(0, this.lettersWaiting.length);
         let err: Error | undefined;
         // While the spool holds data, new data goes behind it so the sink sees writes in order.
-        const outcome: Outcome = this.spooledEntries.length
+        const outcome: Outcome = !this.spool.empty
           ? { outage: new StoreUnavailableError('the store is catching up'), left: { r: readings, d: letters } }
           : await this.deliver(readings, letters);
         if (outcome.outage) {
-          err = this.toSpool({ ...outcome.left, t: since });
+          err = this.spool.add({ ...outcome.left, t: since });
           if (!err) this.retry.schedule();
           else if (!this.closed) {
             // Neither the sink nor the spool can take it (a full disk): nothing is reported, durable or failed.
@@ -255,7 +251,7 @@ export class DurableWriter {
             this.stall(err);
             break;
           }
-        } else if (this.outageSince !== undefined && !this.spooledEntries.length) {
+        } else if (this.outageSince !== undefined && this.spool.empty) {
           this.recovered();
         }
         // The sink or the spool took it: a later stall starts again from the shortest wait.
@@ -314,23 +310,10 @@ export class DurableWriter {
     return storeLetters(this.store, this.kind, letters, this.opts.onEvent);
   }
 
-  private spoolBytes(): number {
-    try {
-      return this.spool.stats().bytes;
-    } catch {
-      return 0;
-    }
-  }
-
-  /** At the budget, counted only while something is waiting in it (settled bytes go with their segment). */
-  private spoolFull(): boolean {
-    return this.spooledEntries.length > 0 && this.spoolBytes() >= this.spoolBudget;
-  }
-
   private hold(full: boolean): void {
     if (full === this.holding) return;
     this.holding = full;
-    this.opts.onEvent?.({ type: 'budget', full, bytes: this.spoolBytes(), budget: this.spoolBudget });
+    this.opts.onEvent?.({ type: 'budget', full, bytes: this.spool.bytes(), budget: this.spool.budget });
   }
 
   private failing(err: Error): void {
@@ -389,25 +372,6 @@ export class DurableWriter {
     this.stallRetry.backOff();
   }
 
-  private toSpool(rec: SpoolRecord): Error | undefined {
-    const r = rec.r?.length ? rec.r : undefined;
-    const d = rec.d?.length ? rec.d : undefined;
-    const count = (r?.length ?? 0) + (d?.length ?? 0);
-    if (count === 0) return undefined;
-    const clean: SpoolRecord = {};
-    if (r) clean.r = r;
-    if (d) clean.d = d.map(spoolSafe);
-    clean.t = rec.t ?? Date.now();
-    try {
-      const seq = this.spool.append(Buffer.from(JSON.stringify(clean)));
-      this.spooledEntries.push({ seq, rec: clean, count });
-      this.stats_.spooled += count;
-      return undefined;
-    } catch (err) {
-      return asError(err);
-    }
-  }
-
   private async drainSpool(tried?: () => void): Promise<void> {
     this.stats_.retries++;
     this.draining = true;
@@ -420,32 +384,20 @@ export class DurableWriter {
   }
 
   private async drainEntries(tried?: () => void): Promise<void> {
-    while (this.spooledEntries.length && !this.closed) {
-      const entry = this.spooledEntries[0];
-      const outcome = await this.deliver(entry.rec.r ?? [], entry.rec.d ?? []);
+    for (let rec = this.spool.head(); rec && !this.closed; rec = this.spool.head()) {
+      const outcome = await this.deliver(rec.r ?? [], rec.d ?? []);
       tried?.();
       if (outcome.outage) {
-        const left = outcome.left;
-        if (!left.r?.length && (entry.rec.r?.length ?? 0) > 0) {
-          // The readings are stored now; only dead letters wait. They replace the entry, so its
-          // readings are not written (nor their refusals recorded) again.
-          const err = this.toSpool({ ...left, t: entry.rec.t });
-          if (!err) {
-            const moved = this.spooledEntries.pop()!;
-            this.spooledEntries[0] = moved;
-            this.spool.settle(entry.seq);
-            this.stats_.spooled -= entry.count;
-          }
-        }
+        // The readings are stored now, only dead letters wait: they replace the record. (Should the disk
+        // refuse them, the whole record waits and its readings are written again: the sink is idempotent.)
+        if (!outcome.left.r?.length && (rec.r?.length ?? 0) > 0) this.spool.replaceHead(outcome.left);
         this.retry.backOff();
         return;
       }
-      this.spooledEntries.shift();
-      this.spool.settle(entry.seq);
-      this.stats_.spooled -= entry.count;
+      this.spool.settleHead();
       this.succeeded();
       // Held writes may go now if the spool has room again.
-      if (this.holding && !this.spoolFull()) void this.flush();
+      if (this.holding && !this.spool.full()) void this.flush();
     }
     if (this.closed) return;
     this.retry.reset();
