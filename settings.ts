@@ -1,8 +1,8 @@
 /**
  * Node-RED settings for running Upperstack on its own (`npm start`, Docker).
  * Everything comes from the environment; on first start it creates the data
- * folder, the API key and the editor password (printed once), and deploys the
- * default flow pack.
+ * folder, the API key and the editor password (kept and printed once the
+ * runtime serves), and deploys the default flow pack.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { clusterPack, type FlowNode as ClusterFlowNode } from './nodes/lib/clust
 import { startingFlows } from './scripts/flows';
 import { serverOnlyPack, storeModeFromEnv } from './nodes/lib/store/store-mode';
 import { refusePlaceholderSecrets } from './nodes/lib/security/placeholders';
+import { firstStartSecrets } from './scripts/first-start';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -60,13 +61,15 @@ mkdirSync(dataDir, { recursive: true });
 const secretsFile = join(dataDir, 'upperstack-secrets.json');
 const secrets: Secrets = existsSync(secretsFile) ? (JSON.parse(readFileSync(secretsFile, 'utf8')) as Secrets) : {};
 const firstStart: string[] = [];
+/** Secrets this start makes for the user: kept only once the runtime serves (scripts/first-start.ts). */
+const made: Secrets = {};
 
 if (!secrets.credentialSecret) secrets.credentialSecret = randomBytes(24).toString('base64url');
 if (!env.UPPERSTACK_API_KEY && !secrets.apiKey) {
-  secrets.apiKey = randomBytes(24).toString('base64url');
-  firstStart.push(`  query API key:   ${secrets.apiKey}`);
+  made.apiKey = randomBytes(24).toString('base64url');
+  firstStart.push(`  query API key:   ${made.apiKey}`);
 }
-const apiKey = env.UPPERSTACK_API_KEY || secrets.apiKey!;
+const apiKey = env.UPPERSTACK_API_KEY || secrets.apiKey || made.apiKey!;
 // Packs log in to the embedded broker as readers with ${UPPERSTACK_API_KEY} (user apikey), generated or not.
 env.UPPERSTACK_API_KEY = apiKey;
 
@@ -76,17 +79,23 @@ if (env.UPPERSTACK_ADMIN_PASSWORD) {
 } else {
   if (!secrets.adminHash) {
     const password = randomBytes(12).toString('base64url');
-    secrets.adminHash = bcrypt.hashSync(password, 10);
+    made.adminHash = bcrypt.hashSync(password, 10);
     firstStart.push(`  editor login:    admin / ${password}`);
   }
-  adminHash = secrets.adminHash;
+  adminHash = secrets.adminHash ?? made.adminHash!;
 }
+// Kept now: the credentials this start may write into the data folder are sealed with it.
 writeFileSync(secretsFile, JSON.stringify(secrets, null, 2), { mode: 0o600 });
 if (firstStart.length) {
-  // Shown once: only the hash of the password is kept.
-  const notice = ['Upperstack first start; keep these, they are not shown again:', ...firstStart].join('\n');
-  if ((env.UPPERSTACK_LOG_FORMAT ?? '').toLowerCase() === 'json') console.log(formatLogLine({ level: 30, msg: notice }));
-  else console.log(['', notice, ''].join('\n'));
+  firstStartSecrets({
+    keep: () => writeFileSync(secretsFile, JSON.stringify({ ...secrets, ...made }, null, 2), { mode: 0o600 }),
+    print: () => {
+      // Shown once: only the hash of the password is kept.
+      const notice = ['Upperstack first start; keep these, they are not shown again:', ...firstStart].join('\n');
+      if ((env.UPPERSTACK_LOG_FORMAT ?? '').toLowerCase() === 'json') console.log(formatLogLine({ level: 30, msg: notice }));
+      else console.log(['', notice, ''].join('\n'));
+    },
+  });
 }
 
 // Node-RED loads the palette from <userDir>/node_modules; link this package there.

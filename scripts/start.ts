@@ -9,6 +9,7 @@ import { installLeanDebug } from '../nodes/lib/lean-debug';
 import { installLeanBufferList } from '../nodes/lib/lean-buffer-list';
 import { installDeferredModules } from './deferred-modules';
 import { ConfigError } from '../nodes/lib/errors';
+import { deferFirstStart, firstStartServed } from './first-start';
 
 // Before Node-RED loads MQTT.js, mqtt-packet and aedes: their `debug` loggers then cost nothing while off.
 installLeanDebug();
@@ -18,6 +19,9 @@ installLeanBufferList();
 installDeferredModules();
 
 const settings = join(__dirname, '..', 'settings.js');
+// A first start's API key and password are kept and printed once the HTTP server listens, not by a start
+// that is refused before (scripts/first-start.ts).
+deferFirstStart();
 // Loaded here first (red.js then finds it loaded): a setting that cannot work is said in one line, exit
 // status 1, where red.js would print "Error loading settings file" and a stack trace.
 try {
@@ -34,10 +38,16 @@ const RED = require('node-red') as { events: EventEmitter; server: Server | null
 settleAfterStart(RED.events);
 // red.js makes its HTTP server once the settings' HTTPS options resolve (a promise turn after loading),
 // before it listens; applied again when the flows start in case that took longer.
+let watching = false;
 const configure = () => {
   if (RED.server) {
     keepConnections(RED.server);
     answerClientErrors(RED.server);
+    if (!watching) {
+      watching = true;
+      if (RED.server.listening) firstStartServed();
+      else RED.server.once('listening', firstStartServed);
+    }
   }
 };
 setImmediate(configure);

@@ -26,6 +26,7 @@ import type { Reading } from '../lib/reading';
 import type { Failure } from '../shared/batch';
 import type { UpperstackMessage } from '../shared/input';
 import type { BatchMessage } from '../shared/mqtt-batch';
+import type { BatchItem } from '../lib/ingest/batch';
 
 const FORMATS = new Set<string>(CODEC_FORMATS);
 
@@ -48,6 +49,7 @@ export function impostor(readings: readonly Reading[], topicDevice: string | und
     if (registered(d)) {
       return new DeviceMismatchError(`the payload names device "${d.slice(0, 60)}" but the topic names "${topicDevice}"; only a registered device may send its readings`, {
         path: readings.length > 1 ? `[${i}].device` : 'device',
+        claimed: d,
       });
     }
     checked = d;
@@ -55,7 +57,10 @@ export function impostor(readings: readonly Reading[], topicDevice: string | und
   return undefined;
 }
 
-export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions, 'device' | 'receivedAt'>, newId: () => string, registered: Registered = () => false): BatchResult {
+/** Told of each message refused as an impostor's (for the audit log). */
+export type OnImpostor = (item: BatchItem, err: DeviceMismatchError) => void;
+
+export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions, 'device' | 'receivedAt'>, newId: () => string, registered: Registered = () => false, onImpostor?: OnImpostor): BatchResult {
   const { batch, payload, upperstack, ...common } = msg;
   const max = opts.limits?.maxReadings ?? DEFAULT_LIMITS.maxReadings;
   const outs: UpperstackMessage[] = [];
@@ -112,7 +117,10 @@ export function decodeBatch(msg: BatchMessage, opts: Omit<DecodeReadingsOptions,
       const result = decodeReadings(payload[i], itemOpts);
       const rs = result.readings;
       const refused = impostor(rs, item.device, registered);
-      if (refused) throw refused;
+      if (refused) {
+        onImpostor?.(item, refused);
+        throw refused;
+      }
       if (rs.length) {
         if (readings.length && readings.length + rs.length > max) flush();
         for (let k = 0; k < rs.length; k++) readings.push(rs[k]);

@@ -10,7 +10,8 @@ import { onInput, type Done, type Send, type UpperstackMessage } from '../shared
 import { isWired, routeResult, type Failure } from '../shared/batch';
 import { isBatchMessage, type BatchMessage } from '../shared/mqtt-batch';
 import { consume, fail, weigh } from '../shared/receipts';
-import { isRegisteredDevice } from '../shared/devices';
+import { deviceAuth, isRegisteredDevice } from '../shared/devices';
+import type { DeviceMismatchError } from '../lib/inputs/errors';
 import { decodeBatch, impostor } from './batch';
 import { decoded, invalid } from '../lib/metrics';
 import { migrate, registerNode } from '../shared/config';
@@ -26,6 +27,32 @@ const FORMATS = new Set<string>(CODEC_FORMATS);
 function safePayload(payload: unknown, err: unknown): unknown {
   if (err instanceof DepthExceededError && typeof payload === 'object' && payload !== null && !(payload instanceof Uint8Array)) return previewJson(payload, 4096);
   return payload;
+}
+
+/** What of a received message names its sender: an MQTT message's topic, device, address and login. */
+interface Sent {
+  source?: unknown;
+  topic?: unknown;
+  device?: unknown;
+  remote?: unknown;
+  actor?: unknown;
+}
+
+/**
+ * An MQTT message naming a registered device other than its topic's goes to the audit log, as the HTTP and
+ * CoAP inputs record theirs before they answer (a replayed one was recorded when it came).
+ */
+function auditImpostor(m: Sent, err: DeviceMismatchError): void {
+  if (typeof m.source !== 'string' || !m.source.startsWith('mqtt:') || typeof m.device !== 'string') return;
+  const claimed = typeof err.details.claimed === 'string' ? err.details.claimed : undefined;
+  const topic = typeof m.topic === 'string' ? m.topic : m.source.slice('mqtt:'.length);
+  deviceAuth().messageNamesOther(typeof m.actor === 'string' ? m.actor : undefined, m.device, claimed, topic, typeof m.remote === 'string' ? hostOf(m.remote) : undefined);
+}
+
+/** `host:port` → host, as the audit log names addresses. */
+function hostOf(remote: string): string {
+  const cut = remote.lastIndexOf(':');
+  return cut > 0 && /^\d+$/.test(remote.slice(cut + 1)) ? remote.slice(0, cut) : remote;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -48,7 +75,7 @@ export = function register(RED: NodeAPI): void {
 
     /** A batch from upperstack-mqtt-in: one message of Readings on, each failed MQTT message alone. */
     const onBatch = (msg: BatchMessage, send: Send, done: Done) => {
-      const { outs, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId(), isRegisteredDevice);
+      const { outs, failures } = decodeBatch(msg, batchOptions, () => RED.util.generateId(), isRegisteredDevice, auditImpostor);
       ok += outs.length;
       failed += failures.length;
       for (const out of outs) decoded.inc((out.payload as unknown[]).length);
@@ -86,7 +113,10 @@ export = function register(RED: NodeAPI): void {
         });
         // A message of one device's topic (msg.device) may not carry a registered device's readings.
         const refused = impostor(result.readings, typeof msg.device === 'string' ? msg.device : undefined, isRegisteredDevice);
-        if (refused) throw refused;
+        if (refused) {
+          auditImpostor(msg, refused);
+          throw refused;
+        }
         weigh(msg, result.readings.length);
         if (result.readings.length) {
           const single = !Array.isArray(msg.payload) && result.readings.length === 1 && result.rejected.length === 0;

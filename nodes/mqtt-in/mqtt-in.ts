@@ -110,7 +110,10 @@ export = function register(RED: NodeAPI): void {
       };
       const attach = (broker: EmbeddedBroker) => {
         unsubscribe = broker.subscribe(template.filter, (p, ack, fail) => {
-          input.receive(mqttReceived(p.topic, p.payload, p.qos, p.contentType), ack, fail);
+          const rec = mqttReceived(p.topic, p.payload, p.qos, p.contentType);
+          if (p.remote) rec.remote = p.remote;
+          if (p.actor) rec.actor = p.actor;
+          input.receive(rec, ack, fail);
           if (!flushQueued) {
             flushQueued = true;
             process.nextTick(flushRead);

@@ -32,6 +32,9 @@ export interface InProcessPacket {
   retain: boolean;
   /** The MQTT 5 content type, when the publisher set one. */
   contentType?: string;
+  /** A client's publish: its address (`host:port`) and login (as the audit log names it). */
+  remote?: string;
+  actor?: string;
 }
 
 /**

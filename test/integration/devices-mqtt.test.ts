@@ -153,6 +153,25 @@ test('disable drops A\'s connection and refuses it; a rotated secret is refused 
   await eventually(async () => ((await readings('devB')).length === 1 ? true : undefined));
 });
 
+test('a payload naming another registered device than its topic is refused and in the audit log: who, from where, the topic and the device named', async () => {
+  // A device no refusal named before in this file: one like an earlier refusal (same actor, input, target,
+  // reason and address) within 10 s is folded into the next entry, not written at once.
+  assert.equal((await api('POST', '/api/v1/devices', { id: 'devC' })).status, 201);
+  // A logged in as itself on its own topic (the broker takes it), its payload naming C: refused by decode.
+  assert.equal((await pub(['-u', 'devA', '-P', secrets.devA, '-V', 'mqttv5', '-q', '1', '-t', 'devices/devA/telemetry', '-m', '{"device":"devC","t":40}'])).out, '');
+  // Anonymous under a free id (loopback), naming C.
+  assert.equal((await pub(['-V', 'mqttv5', '-q', '1', '-t', 'devices/free4/telemetry', '-m', '[{"device":"free4","t":41},{"device":"devC","t":42}]'])).out, '');
+  const mismatches = await eventually(async () => {
+    const found = audit().filter((e) => e.reason === 'DEVICE_MISMATCH' && typeof e.note === 'string' && e.note.startsWith('the message on topic'));
+    return found.length >= 2 ? found : undefined;
+  }, 30_000, 'two DEVICE_MISMATCH entries of MQTT messages');
+  assert.deepEqual(mismatches.map((e) => [e.actor, e.action, e.via, e.target, e.remote, e.outcome, e.note].join(' ')).sort(), [
+    'anonymous acl.denied mqtt devC 127.0.0.1 denied the message on topic "devices/free4/telemetry" names device "devC"',
+    'device:devA acl.denied mqtt devC 127.0.0.1 denied the message on topic "devices/devA/telemetry" names device "devC"',
+  ]);
+  assert.deepEqual(await readings('devC'), []);
+});
+
 test('the audit log has the refused publishes, subscriptions and logins over MQTT', () => {
   const entries = audit();
   const has = (pred: (e: Record<string, unknown>) => boolean, what: string) => assert.ok(entries.some(pred), `${what}:\n${entries.map((e) => JSON.stringify(e)).join('\n')}`);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Journal } from '../../nodes/lib/journal/journal';
-import { JournalError } from '../../nodes/lib/errors';
+import { JournalError, StoreFailedError, StoreUnavailableError } from '../../nodes/lib/errors';
 import type { DeadLetter } from '../../nodes/lib/store/types';
 import type { WriterOptions } from '../../nodes/lib/store/writer-types';
 import { tempDir } from '../helpers/temp';
@@ -92,4 +92,56 @@ test('closing while the disk is full reports what waits as failed (its journal r
   await w.close();
   assert.equal(outcomes.length, 1);
   assert.match(outcomes[0], /^error: /);
+});
+
+test('a batch that stalled after part of it was written counts as written once, when it lands', async () => {
+  const store = new SwitchableStore();
+  const { spool, disk } = spoolOnDisk();
+  const write = store.write.bind(store);
+  let calls = 0;
+  // The whole batch is refused for its size (as DuckDB's Out of Memory), so it is halved; the first half is
+  // written, the second meets the full disk. The batch waits and is written whole once there is room.
+  store.write = async (r) => {
+    calls++;
+    if (calls === 1) throw new StoreFailedError('Out of Memory Error: could not allocate block');
+    if (disk.full && r.some((x) => x.ts === reading(3).ts)) throw new StoreUnavailableError('IO Error: No space left on device');
+    return write(r);
+  };
+  const w = new DurableWriter(store, spool, { flushMs: 5, retryMs: 10, maxRetryMs: 40 });
+  w.start();
+  disk.full = true;
+  const outcomes: string[] = [];
+  w.write([reading(1), reading(2), reading(3), reading(4)], (e) => outcomes.push(e ? `error: ${e.message}` : 'durable'));
+  await until(() => (w.stats().lastError ?? '').includes('ENOSPC'));
+  assert.deepEqual(outcomes, []);
+  disk.full = false;
+  await until(() => outcomes.length === 1);
+  assert.deepEqual(outcomes, ['durable']);
+  assert.equal(store.rows.size, 4);
+  assert.equal(w.stats().written, 4);
+  await w.close();
+});
+
+test('a batch spooled after part of it was written counts as written once, when the spool is written', async () => {
+  const store = new SwitchableStore();
+  const spool = new Journal({ dir: tempDir('us-wdf-') });
+  const write = store.write.bind(store);
+  let calls = 0;
+  let full = true;
+  store.write = async (r) => {
+    calls++;
+    if (calls === 1) throw new StoreFailedError('Out of Memory Error: could not allocate block');
+    if (full && r.some((x) => x.ts === reading(3).ts)) throw new StoreUnavailableError('IO Error: No space left on device');
+    return write(r);
+  };
+  const w = new DurableWriter(store, spool, { flushMs: 5, retryMs: 10, maxRetryMs: 40 });
+  w.start();
+  const outcomes: string[] = [];
+  w.write([reading(1), reading(2), reading(3), reading(4)], (e) => outcomes.push(e ? `error: ${e.message}` : 'durable'));
+  await until(() => outcomes.length === 1 && w.stats().spooled === 4);
+  full = false;
+  await until(() => w.stats().spooled === 0);
+  assert.equal(store.rows.size, 4);
+  assert.equal(w.stats().written, 4);
+  await w.close();
 });

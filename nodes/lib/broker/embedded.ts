@@ -23,7 +23,8 @@ import { ConnectionGate, gateOf, gateSawConnack, installWriteHook } from './conn
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
 import { SharedSubscriptions } from './shared';
 import { InboundQos2 } from './qos2';
-import { installDeviceAuth, type AuthAedes, type BrokerAuth } from './auth';
+import { installDeviceAuth, remoteOf, type AuthAedes, type AuthClient, type BrokerAuth } from './auth';
+import { principalName } from '../security/mqtt-rules';
 
 export interface BrokerOptions {
   port: number;
@@ -73,7 +74,15 @@ export interface BrokerEvents {
   onRefused?: (clientId: string, what: string, message: string) => void;
 }
 
-type InProcessPacket = { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string };
+/**
+ * A client's publish as the in-process subscribers get it. `remote` (`host:port`) and `actor` (the login, as the
+ * audit log names it) say who sent it, for the audit entry of a message refused later in the pipeline.
+ */
+type InProcessPacket = { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string; remote?: string; actor?: string };
+interface Sender {
+  remote?: string;
+  actor?: string;
+}
 /** `fail`: the subscriber cannot make the message durable (ack will not come); a subscriber that never fails ignores it. */
 type Deliver = (p: InProcessPacket, ack: () => void, fail: () => void) => void;
 
@@ -89,6 +98,8 @@ export class EmbeddedMqttBroker {
   private sockets = new Set<Socket>();
   private isListening = false;
   private subscribers: Array<{ filter: string; deliver: Deliver }> = [];
+  /** Per connection, once: its publishes are many. */
+  private senders = new WeakMap<AedesClient, Sender>();
   private stopAuth: () => void = () => undefined;
   readonly addresses: Record<string, number> = {};
 
@@ -177,9 +188,9 @@ export class EmbeddedMqttBroker {
       // QoS 2: a copy of a message whose PUBREL has not come yet is answered, not delivered again (qos2.ts).
       const undurable = () => this.dropUndurable(client);
       if (packet.qos === 2 && client && packet.messageId !== undefined) {
-        return qos2.admit(client.id, packet, (ack, failed) => this.deliver(packet, ack, () => (failed(), undurable())), cb as () => void);
+        return qos2.admit(client.id, packet, (ack, failed) => this.deliver(packet, ack, () => (failed(), undurable()), client), cb as () => void);
       }
-      this.deliver(packet, cb as () => void, undurable);
+      this.deliver(packet, cb as () => void, undurable, client);
     };
     if (this.opts.auth) {
       // The rules run first; the hooks above still run for what they allow.
@@ -272,15 +283,35 @@ export class EmbeddedMqttBroker {
     this.persistence = undefined;
   }
 
+  /** Who a client is, for its deliveries: its address and port, and its login once it has logged in. */
+  private senderOf(client: AedesClient): Sender {
+    let from = this.senders.get(client);
+    if (from) return from;
+    const c = client as unknown as AuthClient;
+    const address = remoteOf(c);
+    const port = (c.conn as Partial<{ remotePort: number }>).remotePort;
+    from = {};
+    if (address) from.remote = port === undefined ? address : `${address}:${port}`;
+    if (c.upperstackPrincipal) from.actor = principalName(c.upperstackPrincipal);
+    // Cached only once the login is known (publishes come after it; a client without device auth has none).
+    if (from.actor || !this.opts.auth) this.senders.set(client, from);
+    return from;
+  }
+
   /** To every in-process subscriber of the topic; `ack` once all have made it durable, `failed` when one cannot. */
-  private deliver(packet: AedesPacket, ack: () => void, failed: () => void): void {
+  private deliver(packet: AedesPacket, ack: () => void, failed: () => void, client?: AedesClient | null): void {
     // Counted first, so that a message for one subscriber (the usual case) needs no array of targets.
     const subs = this.subscribers;
     let count = 0;
     for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) count++;
     if (count === 0) return ack();
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const p = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
+    const p: InProcessPacket = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
+    if (client) {
+      const from = this.senderOf(client);
+      p.remote = from.remote;
+      p.actor = from.actor;
+    }
     if (count === 1) {
       // The usual case: aedes' own callback is the ack (it takes no error), no counting closure per message.
       for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) return subs[i].deliver(p, ack, failed);

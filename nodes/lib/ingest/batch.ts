@@ -32,6 +32,8 @@ export interface BatchItem {
   format?: string;
   contentType?: string;
   remote?: string;
+  /** Who sent it, when the transport knows (Received.actor). */
+  actor?: string;
   meta?: Record<string, string>;
 }
 
@@ -57,6 +59,7 @@ export interface SingleBody {
   format?: string;
   contentType?: string;
   remote?: string;
+  actor?: string;
   meta?: Record<string, string>;
   upperstack: { receipts: Receipt[] };
 }
@@ -79,6 +82,7 @@ export function batchItem(rec: Received, d: Described): BatchItem {
   if (d.format) item.format = d.format;
   if (rec.contentType) item.contentType = rec.contentType;
   if (rec.remote) item.remote = rec.remote;
+  if (rec.actor) item.actor = rec.actor;
   if (rec.meta) item.meta = rec.meta;
   return item;
 }
@@ -92,6 +96,7 @@ export function singleBody(journal: string, item: IntakeItem, d: Described): Sin
   if (d.format) body.format = d.format;
   if (rec.contentType) body.contentType = rec.contentType;
   if (rec.remote) body.remote = rec.remote;
+  if (rec.actor) body.actor = rec.actor;
   if (rec.meta) body.meta = rec.meta;
   return body;
 }

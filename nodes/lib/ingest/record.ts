@@ -35,6 +35,11 @@ export interface Received {
   remote?: string;
   /** MQTT 5 content type, HTTP Content-Type, CoAP Content-Format as a media type. */
   contentType?: string;
+  /**
+   * Who sent it (the login, as the audit log names it: `device:<id>`, `anonymous`...), when the transport knows.
+   * Not journaled: a replayed message is not sent again by anyone.
+   */
+  actor?: string;
   /** The device, when the transport names it (an authenticated client, a path segment). */
   device?: string;
   /** MQTT QoS; absent for protocols without one. */

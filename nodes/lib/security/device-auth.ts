@@ -253,6 +253,17 @@ export class DeviceAuth {
     this.audit({ actor: principalName(who), action: 'acl.denied', via, target: claimed ?? device, remote, outcome: 'denied', reason: 'DEVICE_MISMATCH', note: `the body sent for device "${device}" names ${named}` });
   }
 
+  /**
+   * Audits an MQTT message on the topic of `device` whose payload names the registered device `claimed`:
+   * refused by the decode node (DEVICE_MISMATCH), once the broker had taken it, so the sender is known only as
+   * the broker told it (`actor`, `remote`); without one, the topic's device if registered, as only it may publish there.
+   */
+  messageNamesOther(actor: string | undefined, device: string, claimed: string | undefined, topic: string, remote?: string): void {
+    const who = actor ?? (this.opts.registry.isRegistered(device) ? `device:${device}` : 'unknown');
+    const named = claimed === undefined ? 'another device' : `device "${claimed}"`;
+    this.audit({ actor: who, action: 'acl.denied', via: 'mqtt', target: claimed ?? device, remote, outcome: 'denied', reason: 'DEVICE_MISMATCH', note: `the message on topic "${topic.slice(0, 200)}" names ${named}` });
+  }
+
   /** The rate limits of one message of `device` (after canWrite); `device` undefined: only its address counts. */
   /** Whether admit() counts anything (a rate limit per device or per address is set); when not, it always admits. */
   get limitsTraffic(): boolean {

@@ -280,11 +280,14 @@ export class DurableWriter {
   private async deliver(readings: Reading[], letters: DeadLetter[]): Promise<Outcome> {
     const refused: DeadLetter[] = [];
     if (readings.length) {
-      const outage = await isolate(this.store, this.kind, readings, refused, (n) => this.countWritten(n));
+      let stored = 0;
+      const outage = await isolate(this.store, this.kind, readings, refused, (n) => (stored += n));
       if (outage) {
         this.failing(outage);
+        // All of them are written again (the parts already in the sink too): they count once, then.
         return { outage, left: { r: readings, d: letters } };
       }
+      this.countWritten(stored);
     }
     const all = refused.length ? letters.concat(refused) : letters;
     if (all.length) {

@@ -1,0 +1,86 @@
+/**
+ * The API key and editor password a first start makes, with the real start script: a start refused before
+ * the runtime serves (a setting that cannot work, the HTTP port taken) prints and keeps neither; the start
+ * that works prints them, they work, and the next start prints nothing and takes the same ones.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { startRuntime } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
+
+// Neither given: the first start makes both.
+const GENERATED = { UPPERSTACK_API_KEY: '', UPPERSTACK_ADMIN_PASSWORD: '' };
+
+function keptSecrets(dataDir: string): Record<string, unknown> {
+  const file = join(dataDir, 'upperstack-secrets.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+}
+
+async function refusedOutput(start: Promise<unknown>): Promise<string> {
+  let output = '';
+  await assert.rejects(start, (err: Error) => {
+    assert.match(err.message, /^runtime exited with 1:/);
+    output = err.message;
+    return true;
+  });
+  return output;
+}
+
+async function login(url: string, password: string): Promise<number> {
+  const res = await fetch(`${url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: 'admin', password }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+test('a first start refused before the runtime serves prints no key or password and keeps none; the start that works prints them, and they stay valid', { timeout: 240_000 }, async () => {
+  const dataDir = tempDir('us-first-');
+  const refusedBySettings = await refusedOutput(startRuntime({ dataDir, env: { ...GENERATED, UPPERSTACK_PACKS: 'http-gateway' } }));
+  assert.match(refusedBySettings, /UPPERSTACK_PACKS names "http-gateway"/);
+  assert.doesNotMatch(refusedBySettings, /not shown again|query API key|editor login:/);
+  assert.deepEqual(Object.keys(keptSecrets(dataDir)).filter((k) => k !== 'credentialSecret'), []);
+
+  // The HTTP port is taken: Node-RED cannot listen and exits.
+  const squatter = createServer((_req, res) => res.writeHead(404).end());
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (squatter.address() as AddressInfo).port;
+    const portTaken = await refusedOutput(startRuntime({ dataDir, httpPort: port, env: GENERATED }));
+    assert.match(portTaken, /Unable to listen on .*\n.*port in use/);
+    assert.doesNotMatch(portTaken, /not shown again|query API key|editor login:/);
+  } finally {
+    await new Promise((resolve) => squatter.close(resolve));
+  }
+  assert.deepEqual(Object.keys(keptSecrets(dataDir)).filter((k) => k !== 'credentialSecret'), []);
+
+  const first = await startRuntime({ dataDir, env: GENERATED });
+  let apiKey: string;
+  try {
+    const out = first.output();
+    assert.match(out, /first start; keep these, they are not shown again/);
+    apiKey = /query API key:\s+(\S+)/.exec(out)![1];
+    const password = /editor login:\s+admin \/ (\S+)/.exec(out)![1];
+    const res = await fetch(`${first.url}/api/v1/readings?device=nobody`, { headers: { authorization: `Bearer ${apiKey}` } });
+    assert.equal(res.status, 200, await res.text());
+    assert.equal(await login(first.url, password), 200);
+    assert.equal(keptSecrets(dataDir).apiKey, apiKey);
+  } finally {
+    await first.stop();
+  }
+
+  const next = await startRuntime({ dataDir, env: GENERATED });
+  try {
+    assert.doesNotMatch(next.output(), /not shown again|query API key|editor login:/);
+    const res = await fetch(`${next.url}/api/v1/readings?device=nobody`, { headers: { authorization: `Bearer ${apiKey}` } });
+    assert.equal(res.status, 200, await res.text());
+  } finally {
+    await next.stop();
+  }
+});
