@@ -144,3 +144,38 @@ test('a period not over yet ("this month" mid-month) counts gaps and completenes
   assert.doesNotMatch(htmlText(over), /not over yet/);
   assert.equal(over.data.series[0].stats.gapCount, 2, 'the outage and the rest of the month, now that it has passed');
 });
+
+test('one reading then silence: with the interval known earlier or set, the silence before and after it are gaps and completeness is a number', async (t) => {
+  const readings: Reading[] = [];
+  // Known the day before, every 10 minutes; in the period one reading at 06:00, then nothing.
+  for (let ts = FROM - 1440 * MIN; ts < FROM; ts += 10 * MIN) readings.push({ device: 'q1', ts, fields: { power: 5 }, tags: {} });
+  const six = FROM + 360 * MIN;
+  readings.push({ device: 'q1', ts: six, fields: { power: 7 }, tags: {} });
+  const auto = await produce(t, readings, { devices: { mode: 'list', list: ['q1'] }, fields: ['power'] });
+  const s = auto.data.series[0].stats;
+  assert.equal(s.count, 1);
+  assert.deepEqual(s.gaps.map((g) => [g.from, g.to]), [[FROM, six], [six, TO]], 'the silence before the reading and after it, up to the period end');
+  assert.deepEqual(s.completeness, { expectedEveryMs: 10 * MIN, expected: 144, received: 1, percent: (1 / 144) * 100 });
+  assert.equal(csvRows(auto)[0].gaps, '2');
+  assert.equal(csvRows(auto)[0].completeness_pct, ((1 / 144) * 100).toFixed(2));
+  assert.match(htmlText(auto), /completeness 0\.7% \(1 of 144, every 10m\)/);
+
+  // Never heard from before, with the interval set: the same from the setting.
+  const set = await produce(t, [readings.at(-1)!], { devices: { mode: 'list', list: ['q1'] }, fields: ['power'], expectedEvery: '10m' });
+  assert.equal(set.data.series[0].stats.gapCount, 2);
+  assert.equal(set.data.series[0].stats.completeness?.expected, 144);
+});
+
+test('one reading of a device never heard from before, on auto: completeness and gaps are said to be unknown, not blank or 0', async (t) => {
+  const r = await produce(t, [{ device: 'q2', ts: FROM + 360 * MIN, fields: { power: 7 }, tags: {} }], { devices: { mode: 'list', list: ['q2'] }, fields: ['power'] });
+  const s = r.data.series[0].stats;
+  assert.equal(s.completeness, null);
+  assert.equal(s.expectedEveryMs, null);
+  const says = /completeness and gaps unknown: one reading and no expected interval/;
+  assert.match(htmlText(r), says);
+  assert.match(pdfText(r).replace(/\s+/g, ' '), says);
+  assert.match(file(r, '.html').toString('utf8'), /<td>unknown<\/td><td>unknown<\/td><\/tr>/, 'the summary table says it too');
+  // CSV: the number columns stay numbers; empty is "not known", never a 0 gaps that was not looked for.
+  assert.deepEqual([csvRows(r)[0].completeness_pct, csvRows(r)[0].gaps], ['', '']);
+  assert.equal(JSON.parse(file(r, '.json').toString('utf8')).series[0].expectedEveryMs, null);
+});
