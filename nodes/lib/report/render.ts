@@ -52,6 +52,9 @@ const CSV_COLUMNS = [
   // As the JSON's period.finished and period.coveredUntil, on every row: a note above the header would break
   // the columns of whatever reads the file.
   'period_finished', 'period_covered_until',
+  // As the JSON's period.rawReadingsSince: true when retention deleted raw readings of the period, so a sum or count
+  // that looks low is seen as missing data in the sheet itself.
+  'period_incomplete', 'period_raw_readings_since',
 ];
 
 const num = (v: number | null | undefined) => (v === null || v === undefined ? '' : String(v));
@@ -59,7 +62,10 @@ const secs = (ms: number | null | undefined) => (ms === null || ms === undefined
 
 export function reportCsv(d: ReportData): string {
   const rows = [CSV_COLUMNS.join(',')];
-  const period = [String(d.unfinished === undefined), d.unfinished ? localIso(d.unfinished.until, d.period.timezone) : ''].join(',');
+  const period = [
+    String(d.unfinished === undefined), d.unfinished ? localIso(d.unfinished.until, d.period.timezone) : '',
+    String(d.truncated !== undefined), d.truncated ? localIso(d.truncated.since, d.period.timezone) : '',
+  ].join(',');
   for (const s of d.series) {
     const st = s.stats;
     const longest = st.gaps.reduce((m, g) => Math.max(m, g.ms), 0);
