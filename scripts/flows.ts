@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { ImportRefusedError, planImport, selectTab, stripCredentials } from '../nodes/lib/flows/import';
+import { unsetEnvNeeds } from '../nodes/lib/flows/env-needs';
 import { parsePack, typesFromTemplates, validatePack, type FlowNode } from '../nodes/lib/flows/validate';
 import { ConfigError } from '../nodes/lib/errors';
 import { runtimeUrl, unreachable } from './admin-cli';
@@ -38,8 +39,12 @@ Usage:
              lacks or a reference that does not resolve. A \${ENV} property is
              named by the value it runs with (this command's environment, else
              the node's default), e.g. "port 5683 (\${UPPERSTACK_COAP_PORT})";
-             the flow keeps the reference. --dry-run only says what it would
-             do. Exit status 0 when imported, 1 when refused.
+             the flow keeps the reference. A variable the pack declares it
+             needs (its tab's "envNeeded": UPPERSTACK_MQTT_URL for
+             influx-grafana, ...) that is unset here is named on stderr with
+             what it is for; a warning, the exit status stays the same.
+             --dry-run only says what it would do. Exit status 0 when
+             imported, 1 when refused.
   export     prints the deployed flows (or one tab with the config nodes it
              uses) without credentials, ready to share or import elsewhere.
 
@@ -206,6 +211,17 @@ function options(args: string[]): FlowsArgs {
   }
 }
 
+/**
+ * Names the variables the pack declares it needs that are unset here, before the pack fails at start with a less
+ * helpful error. A warning only: the runtime may have them in its own environment, which this command cannot see.
+ */
+export function warnUnsetEnv(file: string, pack: readonly FlowNode[], err: NodeJS.WritableStream): void {
+  const unset = unsetEnvNeeds(pack, process.env);
+  if (unset.length === 0) return;
+  err.write(`warning: ${file} needs ${unset.length === 1 ? 'an environment variable' : 'environment variables'} not set here; set ${unset.length === 1 ? 'it' : 'them'} in the runtime's environment unless it has ${unset.length === 1 ? 'it' : 'them'} already:\n`);
+  for (const u of unset) err.write(`  ${u.name}: ${u.for}\n`);
+}
+
 async function runImport(args: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = options(args);
   if (values.help) return void out.write(FLOWS_HELP), 0;
@@ -218,6 +234,7 @@ async function runImport(args: string[], out: NodeJS.WritableStream): Promise<nu
   } catch (err) {
     throw new FlowsUsageError(`${file}: ${(err as Error).message}`);
   }
+  warnUnsetEnv(basename(file), pack, process.stderr);
   const client = await connect(values as LoginOptions);
   const types = await client.types();
   for (let attempt = 0; ; attempt++) {

@@ -81,7 +81,8 @@ export = function register(RED: NodeAPI): void {
       try {
         await storeNode!.ready;
         const r = await runInvoices(settings, month, customer, { store: storeNode!.store, archive, ledgerRoot: ledgerDir(RED), now: Date.now() });
-        idleStatus(RED._('upperstack-invoice.status.done', { period: r.period, count: r.invoices.length }));
+        // As text, with a message of its own for one: a number would make i18next load ICU's plural rules.
+        idleStatus(RED._(`upperstack-invoice.status.${r.invoices.length === 1 ? 'doneOne' : 'done'}`, { period: r.period, count: String(r.invoices.length) }));
         return r;
       } catch (err) {
         setStatus(node, 'failed', RED._('upperstack-invoice.status.failed', { period: month, message: describeError(err).message }));

@@ -68,13 +68,18 @@ export = function register(RED: NodeAPI): void {
       setStatus(node, last ? 'connected' : 'idle', parts.join(' · '));
     }
 
+    function doneText(r: Produced): string {
+      return RED._(`upperstack-report.status.${r.files.length === 1 ? 'doneOne' : 'done'}`, { id: r.entry.id, files: String(r.files.length) });
+    }
+
     function send(r: Produced, msg: UpperstackMessage | undefined, sendFn: (m: Array<UpperstackMessage | UpperstackMessage[] | null>) => void): void {
       const report = { id: r.entry.id, name: definition.name, period: r.entry.period, createdAt: r.entry.createdAt, files: r.entry.files, trigger: (r.entry.info ?? {}).trigger };
       const out: UpperstackMessage = {
         ...(msg ?? {}),
         _msgid: msg?._msgid ?? RED.util.generateId(),
         topic: `${r.data.title} – ${r.entry.period.label}`,
-        payload: RED._('upperstack-report.message.body', { title: r.data.title, period: r.entry.period.label, devices: r.data.devices.length, series: r.data.series.length }),
+        // Our messages have no i18next plural forms (they would load ICU's plural rules): one device has a message of its own.
+        payload: RED._(`upperstack-report.message.${r.data.devices.length === 1 ? 'bodyOne' : 'body'}`, { title: r.data.title, period: r.entry.period.label, devices: String(r.data.devices.length), series: String(r.data.series.length) }),
         report,
         attachments: attachments(r.files),
       } as UpperstackMessage;
@@ -104,7 +109,7 @@ export = function register(RED: NodeAPI): void {
           produce: async (period) => {
             const r = await run(period, definition, 'schedule');
             send(r, undefined, (m) => node.send(m));
-            idleStatus(RED._('upperstack-report.status.done', { id: r.entry.id, files: r.files.length }));
+            idleStatus(doneText(r));
             return r.entry.id;
           },
           onError: (err, period) => {
@@ -133,7 +138,7 @@ export = function register(RED: NodeAPI): void {
       try {
         const r = await run(period, d, 'message');
         send(r, msg, sendFn);
-        idleStatus(RED._('upperstack-report.status.done', { id: r.entry.id, files: r.files.length }));
+        idleStatus(doneText(r));
         done();
       } catch (err) {
         setStatus(node, 'failed', RED._('upperstack-report.status.failed', { period: period.label, message: describeError(err).message }));

@@ -88,6 +88,19 @@ test('import adds the simulator pack on a new tab with fresh ids, and its device
   }, 60_000, 'sim-01 readings in the store');
 });
 
+test('import names the variables the influx-grafana pack needs that are unset, on stderr; the exit status stays 0', async () => {
+  const file = join(ROOT, 'flows', 'influx-grafana.json');
+  const unset = await cli(['import', file, '--url', rt.url, '--dry-run'], { UPPERSTACK_PASSWORD: PASSWORD, UPPERSTACK_MQTT_URL: undefined, UPPERSTACK_INFLUX_URL: undefined });
+  assert.equal(unset.code, 0, unset.stderr);
+  assert.match(unset.stdout, /influx-grafana\.json would add/);
+  assert.match(unset.stderr, /warning: influx-grafana\.json needs environment variables not set here/);
+  assert.match(unset.stderr, /UPPERSTACK_MQTT_URL: the external broker/);
+  assert.match(unset.stderr, /UPPERSTACK_INFLUX_URL: the InfluxDB/);
+  const set = await cli(['import', file, '--url', rt.url, '--dry-run'], { UPPERSTACK_PASSWORD: PASSWORD, UPPERSTACK_MQTT_URL: 'mqtt://127.0.0.1:1883', UPPERSTACK_INFLUX_URL: 'http://127.0.0.1:8086' });
+  assert.equal(set.code, 0, set.stderr);
+  assert.doesNotMatch(set.stderr, /warning/);
+});
+
 test('config nodes of the same type and name are reused: a pack\'s "embedded DuckDB" is the deployed store, no second one', async () => {
   const file = pack('query', [
     { id: 't1', type: 'tab', label: 'Query pack' },

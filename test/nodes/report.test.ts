@@ -287,6 +287,24 @@ describe('report and invoice nodes', () => {
     assert.deepEqual(list.invoices, []);
   });
 
+  test('one device and one file: the message says "1 device" and the status "1 file"; one invoice, "1 invoice"', async () => {
+    const { out1: one, iout1: invoices } = await deploy(flow([], { devicesMode: 'list', devices: 'meter-a', csv: true, json: false, html: false, pdf: false }));
+    const statuses = (id: string) => {
+      const seen: string[] = [];
+      (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('call:status', (call: { args: [{ text?: string }] }) => seen.push(String(call.args[0]?.text)));
+      return seen;
+    };
+    const rep = statuses('rep');
+    const inv = statuses('inv');
+    (helper.getNode('rep') as unknown as { receive: (m: unknown) => void }).receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
+    await until(() => one.length === 1 && rep.some((s) => /: 1 file\b/.test(s)), 'the report and its status');
+    assert.match(String(one[0].payload), /: 1 device, 1 series\./);
+    assert.ok(rep.every((s) => !/\b1 files\b/.test(s)), rep.join('\n'));
+    (helper.getNode('inv') as unknown as { receive: (m: unknown) => void }).receive({ payload: { period: '2026-10', customer: 'acme' } });
+    await until(() => invoices.length === 1 && inv.some((s) => /: 1 invoice\b/.test(s)), 'the invoice and its status');
+    assert.ok(inv.every((s) => !/\b1 invoices\b/.test(s)), inv.join('\n'));
+  });
+
   test('a daily schedule produces the days missed while the runtime was down, once', async () => {
     // Marks as a runtime that last ran the schedule three days ago would have left them.
     const now = Date.now();

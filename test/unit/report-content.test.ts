@@ -12,6 +12,8 @@ import { Archive } from '../../nodes/lib/report/archive';
 import { checkDefinition } from '../../nodes/lib/report/definition';
 import { explicitPeriod } from '../../nodes/lib/report/period';
 import { produceReport, type Produced } from '../../nodes/lib/report/produce';
+import { computeReport } from '../../nodes/lib/report/compute';
+import { reportCsv } from '../../nodes/lib/report/render';
 import { storedAlerts } from '../../nodes/lib/report/alert-events';
 import { registerEventSource } from '../../nodes/lib/report/sources';
 import { alertRows } from '../../nodes/alert/rows';
@@ -127,7 +129,7 @@ test('a period not over yet ("this month" mid-month) counts gaps and completenes
   assert.equal(json.period.coveredUntil, new Date(now).toISOString());
   // The CSV says the same on every row, in columns after the others, so the ones read by position stay put.
   const head = file(r, '.csv').toString('utf8').split('\r\n')[0].split(',');
-  assert.deepEqual(head.slice(-3), ['integral_per', 'period_finished', 'period_covered_until']);
+  assert.deepEqual(head.slice(-5), ['integral_per', 'period_finished', 'period_covered_until', 'period_incomplete', 'period_raw_readings_since']);
   assert.equal(csvRows(r)[0].period_finished, 'false');
   assert.equal(Date.parse(csvRows(r)[0].period_covered_until), now);
   assert.equal(r.entry.period.finished, false);
@@ -143,4 +145,67 @@ test('a period not over yet ("this month" mid-month) counts gaps and completenes
   assert.deepEqual([over.entry.period.finished, over.entry.period.coveredUntil], [true, undefined]);
   assert.doesNotMatch(htmlText(over), /not over yet/);
   assert.equal(over.data.series[0].stats.gapCount, 2, 'the outage and the rest of the month, now that it has passed');
+});
+
+test('one reading then silence: with the interval known earlier or set, the silence before and after it are gaps and completeness is a number', async (t) => {
+  const readings: Reading[] = [];
+  // Known the day before, every 10 minutes; in the period one reading at 06:00, then nothing.
+  for (let ts = FROM - 1440 * MIN; ts < FROM; ts += 10 * MIN) readings.push({ device: 'q1', ts, fields: { power: 5 }, tags: {} });
+  const six = FROM + 360 * MIN;
+  readings.push({ device: 'q1', ts: six, fields: { power: 7 }, tags: {} });
+  const auto = await produce(t, readings, { devices: { mode: 'list', list: ['q1'] }, fields: ['power'] });
+  const s = auto.data.series[0].stats;
+  assert.equal(s.count, 1);
+  assert.deepEqual(s.gaps.map((g) => [g.from, g.to]), [[FROM, six], [six, TO]], 'the silence before the reading and after it, up to the period end');
+  assert.deepEqual(s.completeness, { expectedEveryMs: 10 * MIN, expected: 144, received: 1, percent: (1 / 144) * 100 });
+  assert.equal(csvRows(auto)[0].gaps, '2');
+  assert.equal(csvRows(auto)[0].completeness_pct, ((1 / 144) * 100).toFixed(2));
+  assert.match(htmlText(auto), /completeness 0\.7% \(1 of 144, every 10m\)/);
+
+  // Never heard from before, with the interval set: the same from the setting.
+  const set = await produce(t, [readings.at(-1)!], { devices: { mode: 'list', list: ['q1'] }, fields: ['power'], expectedEvery: '10m' });
+  assert.equal(set.data.series[0].stats.gapCount, 2);
+  assert.equal(set.data.series[0].stats.completeness?.expected, 144);
+});
+
+test('one reading of a device never heard from before, on auto: completeness and gaps are said to be unknown, not blank or 0', async (t) => {
+  const r = await produce(t, [{ device: 'q2', ts: FROM + 360 * MIN, fields: { power: 7 }, tags: {} }], { devices: { mode: 'list', list: ['q2'] }, fields: ['power'] });
+  const s = r.data.series[0].stats;
+  assert.equal(s.completeness, null);
+  assert.equal(s.expectedEveryMs, null);
+  const says = /completeness and gaps unknown: one reading and no expected interval/;
+  assert.match(htmlText(r), says);
+  assert.match(pdfText(r).replace(/\s+/g, ' '), says);
+  assert.match(file(r, '.html').toString('utf8'), /<td>unknown<\/td><td>unknown<\/td><\/tr>/, 'the summary table says it too');
+  // CSV: the number columns stay numbers; empty is "not known", never a 0 gaps that was not looked for.
+  assert.deepEqual([csvRows(r)[0].completeness_pct, csvRows(r)[0].gaps], ['', '']);
+  assert.equal(JSON.parse(file(r, '.json').toString('utf8')).series[0].expectedEveryMs, null);
+});
+
+test('a period retention cut into is flagged incomplete in the CSV too, on every row, in columns after the others', async (t) => {
+  const store = new DuckDbStore({ path: ':memory:' });
+  await store.open();
+  t.after(() => store.close());
+  const readings: Reading[] = [];
+  for (let ts = FROM + 600 * MIN; ts < TO; ts += 10 * MIN) for (const device of ['c1', 'c2']) readings.push({ device, ts, fields: { power: 3 }, tags: {} });
+  await store.write(readings);
+  const since = FROM + 600 * MIN;
+  const def = checkDefinition({ name: 'cut', fields: ['power'] });
+  const whole = reportCsv(await computeReport(def, explicitPeriod(FROM, TO, 'UTC'), { store, now: TO + MIN }));
+  // As a retention pass that deleted the raw readings before 10:00 leaves it.
+  store.rawSince = async () => since;
+  const cut = reportCsv(await computeReport(def, explicitPeriod(FROM, TO, 'UTC'), { store, now: TO + MIN }));
+  const rows = (csv: string) => {
+    const [head, ...lines] = csv.trimEnd().split('\r\n');
+    return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [head.split(',')[i], v])));
+  };
+  assert.equal(rows(cut).length, 2);
+  for (const row of rows(cut)) {
+    assert.equal(row.period_incomplete, 'true');
+    assert.equal(Date.parse(row.period_raw_readings_since), since);
+  }
+  for (const row of rows(whole)) assert.deepEqual([row.period_incomplete, row.period_raw_readings_since], ['false', '']);
+  // Appended: the 24 columns before stay where they were, for sheets that read them by position.
+  const head = cut.split('\r\n')[0].split(',');
+  assert.deepEqual([head.length, head.indexOf('period_covered_until')], [26, 23]);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { Archive } from '../../nodes/lib/report/archive';
@@ -164,4 +165,32 @@ test('invoices: a customer no device has, or a month before its first reading, i
   const all = await runInvoices(settings, '2026-10', undefined, ctx);
   assert.deepEqual(all.invoices.map((i) => [i.invoice.customer, i.invoice.number]), [['acme', 'INV-000002'], ['globex', 'INV-000003']]);
   assert.deepEqual(all.withoutReadings, ['initech']);
+});
+
+test('invoice PDF: a meter billed on one reading says "1 reading", not "1 readings"', async (t) => {
+  const dir = tempDir('us-inv1-');
+  const store = await storeWith([
+    { device: 'meter-1', ts: Date.UTC(2026, 9, 5), fields: { kwh: 12 }, tags: { customer: 'acme' } },
+    { device: 'meter-2', ts: Date.UTC(2026, 9, 5), fields: { kwh: 3 }, tags: { customer: 'acme' } },
+    { device: 'meter-2', ts: Date.UTC(2026, 9, 6), fields: { kwh: 4 }, tags: { customer: 'acme' } },
+  ]);
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const settings = {
+    series: 'ONE',
+    customerTag: 'customer',
+    timezone: 'UTC',
+    seller: 'Upperstack Energy Ltd',
+    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', meters: [{ field: 'kwh', measure: 'sum', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] }]),
+  };
+  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 10, 1, 6) };
+  const [inv] = (await runInvoices(settings, '2026-10', 'acme', ctx)).invoices;
+  const path = join(dir, 'i.pdf');
+  writeFileSync(path, inv.files.find((f) => f.name.endsWith('.pdf'))!.data);
+  const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
+  assert.match(text, /meter-1 \(1 reading\)/);
+  assert.match(text, /meter-2 \(2 readings\)/);
+  assert.doesNotMatch(text, /\b1 readings\b/);
 });

@@ -92,7 +92,7 @@ export function invoicePdf(inv: Invoice, createdAt: number): Promise<Buffer> {
       else {
         const at = (r?: { ts: string; value: string }) => (r ? `${r.value} (${r.ts.replace('T', ' ').slice(0, 16)})` : '-');
         row(['Device', 'Field (measure)', 'First reading', 'Last reading', 'Quantity'], true, METER_COLS);
-        for (const m of inv.meterReadings) row([`${m.device} (${m.readings} readings)`, `${m.field} (${m.measure})`, at(m.first), at(m.last), `${m.quantity} ${m.unit}`], false, METER_COLS);
+        for (const m of inv.meterReadings) row([`${m.device} (${m.readings} reading${m.readings === 1 ? '' : 's'})`, `${m.field} (${m.measure})`, at(m.first), at(m.last), `${m.quantity} ${m.unit}`], false, METER_COLS);
       }
       doc.moveDown(1);
       doc.fontSize(8).fillColor('#666666').text(pdfText(`Amounts rounded ${inv.rounding} to ${digits} decimals; times in UTC.`), LEFT);

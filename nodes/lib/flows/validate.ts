@@ -4,6 +4,7 @@
  * the pack (or one deployed already), and no secret travels inside it.
  * Problems say which node and which property.
  */
+import { envNeedProblems } from './env-needs';
 
 export interface FlowNode {
   id: string;
@@ -82,6 +83,7 @@ export function validatePack(nodes: readonly FlowNode[], opts: ValidateOptions):
       }
     }
   }
+  problems.push(...envNeedProblems(nodes));
   return problems;
 }
 

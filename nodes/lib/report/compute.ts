@@ -70,11 +70,25 @@ async function selectDevices(def: ReportDefinition, period: Period, directory: D
   return known;
 }
 
-/** Median interval of each field over the first page of the period: the "auto" expected interval. */
+/** How far before the period "auto" looks for a field the period has fewer than two readings of (at least). */
+const HISTORY_MS = 7 * 86_400_000;
+
+/**
+ * The "auto" expected interval of each field: the median interval over the first page of the period. A field with
+ * fewer than two readings there (one reading, then silence) takes its interval from the device's readings before
+ * the period too, so a device known earlier still has its silence counted as gaps and its completeness stated;
+ * a device never heard from before has none to infer (undefined).
+ */
 async function inferIntervals(store: TimeSeriesStore, device: string, fields: string[], period: Period): Promise<Map<string, number | undefined>> {
   const page = await store.readings({ device, from: period.from, to: period.to, fields, limit: PAGE });
+  const times = (rs: typeof page.readings, f: string) => rs.filter((r) => r.fields[f] !== undefined).map((r) => r.ts);
   const out = new Map<string, number | undefined>();
-  for (const f of fields) out.set(f, medianInterval(page.readings.filter((r) => r.fields[f] !== undefined).map((r) => r.ts)));
+  for (const f of fields) out.set(f, medianInterval(times(page.readings, f)));
+  const sparse = fields.filter((f) => out.get(f) === undefined);
+  if (sparse.length === 0) return out;
+  const lookback = Math.max(period.to - period.from, HISTORY_MS);
+  const before = await store.readings({ device, from: period.from - lookback, to: period.from, fields: sparse, limit: PAGE });
+  for (const f of sparse) out.set(f, medianInterval([...times(before.readings, f), ...times(page.readings, f)]));
   return out;
 }
 

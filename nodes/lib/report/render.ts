@@ -9,6 +9,7 @@ import type { ReportData, SeriesReport } from './compute';
 import { localIso, localText } from './period';
 import { chartSvg, escapeXml } from './svg';
 import type { EventSummary } from './sources';
+import type { FieldStats } from './stats';
 
 export interface ReportFile {
   name: string;
@@ -51,6 +52,9 @@ const CSV_COLUMNS = [
   // As the JSON's period.finished and period.coveredUntil, on every row: a note above the header would break
   // the columns of whatever reads the file.
   'period_finished', 'period_covered_until',
+  // As the JSON's period.rawReadingsSince: true when retention deleted raw readings of the period, so a sum or count
+  // that looks low is seen as missing data in the sheet itself.
+  'period_incomplete', 'period_raw_readings_since',
 ];
 
 const num = (v: number | null | undefined) => (v === null || v === undefined ? '' : String(v));
@@ -58,7 +62,10 @@ const secs = (ms: number | null | undefined) => (ms === null || ms === undefined
 
 export function reportCsv(d: ReportData): string {
   const rows = [CSV_COLUMNS.join(',')];
-  const period = [String(d.unfinished === undefined), d.unfinished ? localIso(d.unfinished.until, d.period.timezone) : ''].join(',');
+  const period = [
+    String(d.unfinished === undefined), d.unfinished ? localIso(d.unfinished.until, d.period.timezone) : '',
+    String(d.truncated !== undefined), d.truncated ? localIso(d.truncated.since, d.period.timezone) : '',
+  ].join(',');
   for (const s of d.series) {
     const st = s.stats;
     const longest = st.gaps.reduce((m, g) => Math.max(m, g.ms), 0);
@@ -67,7 +74,7 @@ export function reportCsv(d: ReportData): string {
         csvCell(s.device), csvCell(s.field), csvCell(s.unit), String(st.count), num(st.min), num(st.max), num(st.mean),
         st.last ? csvCell(st.last.value) : '', st.last ? localIso(st.last.ts, d.period.timezone) : '', num(st.sum), num(st.integral),
         csvCell(st.integral === null ? '' : integralUnit(s, d.integralPer)), st.completeness ? st.completeness.percent.toFixed(2) : '',
-        secs(st.completeness?.expectedEveryMs), String(st.gapCount), secs(st.gapMs), st.gapCount ? String(longest / 1000) : '',
+        secs(st.completeness?.expectedEveryMs), st.gapMs === null ? '' : String(st.gapCount), secs(st.gapMs), st.gapCount ? String(longest / 1000) : '',
         num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs), st.integral === null ? '' : csvCell(d.integralPer),
         period,
       ].join(','),
@@ -146,6 +153,15 @@ function eventsHtml(title: string, e: EventSummary, zone: string): string {
   return `<h2>${escapeXml(title)}: ${e.total}</h2><p class="meta">${escapeXml(e.note)}</p>${rows ? `<table><tr><th>device</th><th>count</th></tr>${rows}</table>` : ''}${items ? `<ul>${items}</ul>` : ''}${e.total > e.items.length ? `<p class="meta">${e.items.length} of ${e.total} listed</p>` : ''}`;
 }
 
+/**
+ * Why a series has no completeness: no expected interval is set and "auto" had fewer than two readings to infer one
+ * from, so the count cannot be set against an expectation; said rather than left blank. Undefined otherwise.
+ */
+export function completenessUnknown(st: FieldStats): string | undefined {
+  if (st.completeness || st.expectedEveryMs !== null) return undefined;
+  return `${st.gapMs === null ? 'completeness and gaps' : 'completeness'} unknown: ${st.count === 1 ? 'one reading' : 'no readings'} and no expected interval`;
+}
+
 function factsOf(s: SeriesReport, d: ReportData): string[] {
   const st = s.stats;
   const u = s.unit ? ` ${s.unit}` : '';
@@ -155,6 +171,8 @@ function factsOf(s: SeriesReport, d: ReportData): string[] {
   }
   if (st.last) facts.push(`last ${typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)}${typeof st.last.value === 'number' ? u : ''} at ${localText(st.last.ts, d.period.timezone)}`);
   if (st.completeness) facts.push(`completeness ${st.completeness.percent.toFixed(1)}% (${st.completeness.received} of ${st.completeness.expected}, every ${durationText(st.completeness.expectedEveryMs)})`);
+  const unknown = completenessUnknown(st);
+  if (unknown) facts.push(unknown);
   if (st.timeAboveMs !== null) facts.push(`above ${formatNumber(st.above)}${u}: ${durationText(st.timeAboveMs)}`);
   if (st.timeBelowMs !== null) facts.push(`below ${formatNumber(st.below)}${u}: ${durationText(st.timeBelowMs)}`);
   return facts;
@@ -178,7 +196,7 @@ export function reportHtml(d: ReportData, id: string): string {
   for (const s of d.series) {
     const st = s.stats;
     parts.push(
-      `<tr><td>${escapeXml(s.device)}</td><td>${escapeXml(s.field)}${s.unit ? ` (${escapeXml(s.unit)})` : ''}</td><td>${st.count}</td><td>${formatNumber(st.min)}</td><td>${formatNumber(st.max)}</td><td>${formatNumber(st.mean)}</td><td>${st.last ? escapeXml(typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)) : ''}</td><td>${st.integral === null ? '' : escapeXml(integralText(s, d.integralPer))}</td><td>${st.completeness ? `${st.completeness.percent.toFixed(1)}%` : ''}</td><td>${st.gapCount}</td></tr>`,
+      `<tr><td>${escapeXml(s.device)}</td><td>${escapeXml(s.field)}${s.unit ? ` (${escapeXml(s.unit)})` : ''}</td><td>${st.count}</td><td>${formatNumber(st.min)}</td><td>${formatNumber(st.max)}</td><td>${formatNumber(st.mean)}</td><td>${st.last ? escapeXml(typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)) : ''}</td><td>${st.integral === null ? '' : escapeXml(integralText(s, d.integralPer))}</td><td>${st.completeness ? `${st.completeness.percent.toFixed(1)}%` : completenessUnknown(st) ? 'unknown' : ''}</td><td>${st.gapMs === null ? 'unknown' : st.gapCount}</td></tr>`,
     );
   }
   parts.push('</table>');

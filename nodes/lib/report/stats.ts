@@ -16,7 +16,8 @@
  *   the last reading to the period's end when longer than the gap limit;
  * - a period not over yet counts only up to now (`until`): the time still to come is not missing data;
  * - sum and mean: compensated (Neumaier) summation, so they carry no rounding noise of the running total;
- * - completeness: readings received ÷ readings expected (elapsed period ÷ expected interval), at most 100%.
+ * - completeness: readings received ÷ readings expected (elapsed period ÷ expected interval), at most 100%;
+ *   unknown (null) without an expected interval, which "auto" cannot infer from fewer than two readings.
  */
 import type { FieldValue } from '../reading';
 
@@ -63,6 +64,8 @@ export interface FieldStats {
   last: { ts: number; value: FieldValue } | null;
   integral: number | null;
   integralPerMs: number;
+  /** Null when the interval is neither set nor inferable (auto over fewer than two readings): completeness is unknown, not 0. */
+  expectedEveryMs: number | null;
   completeness: { expectedEveryMs: number; expected: number; received: number; percent: number } | null;
   gapMs: number | null;
   gaps: Gap[];
@@ -207,6 +210,7 @@ export class SeriesAccumulator {
       last: this.last,
       integral: has ? this.area / per : null,
       integralPerMs: per,
+      expectedEveryMs: every && every > 0 ? every : null,
       completeness,
       gapMs: this.gapMs,
       gaps: this.gaps,
