@@ -10,7 +10,8 @@ import { JournalError, StoreFailedError, StoreUnavailableError } from '../../nod
 import type { DeadLetter } from '../../nodes/lib/store/types';
 import type { WriterOptions } from '../../nodes/lib/store/writer-types';
 import { tempDir } from '../helpers/temp';
-import { outcomeLog, reading, stalledWriter, until } from '../helpers/switchable-store';
+import { DurableWriter } from '../../nodes/lib/store/writer';
+import { outcomeLog, reading, stalledWriter, SwitchableStore, until } from '../helpers/switchable-store';
 
 /** A spool whose appends fail as a write(2) on a full disk does while `full` is set. */
 function spoolOnDisk(): { spool: Journal; disk: { full: boolean } } {
