@@ -20,7 +20,9 @@ import { requiredStore } from '../shared/store-node';
 import { upperstackSettings } from '../shared/runtime';
 import { healthReport, watchHealth } from '../shared/health';
 import { apiKeyInForce, installJsonErrors, JSON_CONTENT_TYPE, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
-import { handleMetrics, metricsAccess } from '../lib/metrics';
+import { handleMetrics, metricsAccess, type MetricsAccess } from '../lib/metrics';
+import { bearerMatches } from '../lib/security/apikey';
+import { looksLikeStoredKey } from '../lib/security/keys';
 import { auditRead, readerStore } from '../shared/access';
 import { addKeyRoutes } from '../shared/keys-routes';
 import * as grafana from '../lib/grafana/datasource';
@@ -122,9 +124,24 @@ export = function register(RED: NodeAPI): void {
     );
   }
 
-  /** GET /metrics: Prometheus text; who may scrape is the metrics setting (see lib/metrics/http.ts). */
+  const metricsAdmin = requireApiKey(RED);
+
+  /**
+   * GET /metrics: Prometheus text; who may scrape is the metrics setting (see lib/metrics/http.ts).
+   * A key made through /api/v1/keys is judged as on the other admin routes (403 naming the scope it
+   * lacks, wrong secrets throttled), so a valid read key is not told that it is invalid.
+   */
   function metrics(req: Request, res: Response): void {
     const access = metricsAccess(upperstackSettings(RED).metrics, apiKeyInForce(RED));
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    if (access.auth === 'key' && looksLikeStoredKey(bearer) && !access.tokens.some((t) => bearerMatches(req.headers.authorization, t))) {
+      metricsAdmin(req, res, () => scrape(req, res, { auth: 'none', tokens: [] }));
+      return;
+    }
+    scrape(req, res, access);
+  }
+
+  function scrape(req: Request, res: Response, access: MetricsAccess): void {
     void handleMetrics(req.headers.authorization, access).then((r) => {
       for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
       if (r.status !== 200) return sendError(res, r.status, (JSON.parse(r.body) as { error: { code: string } }).error.code, (JSON.parse(r.body) as { error: { message: string } }).error.message);

@@ -157,6 +157,20 @@ test('a scoped key gets none of the admin API; the key of the settings still has
   assert.equal((await curl('usk_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '/api/v1/readings?device=acme1')).status, 401);
 });
 
+test('/metrics: a read key is answered 403 naming the admin scope (not 401 as if it were wrong); an admin key made with keys add scrapes', async () => {
+  const { stdout } = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${acmeKey}`, `${rt.url}/metrics`]);
+  assert.match(stdout, /\n403$/, stdout);
+  assert.match(stdout, /FORBIDDEN.*needs the admin scope/, stdout);
+  const made = await cli('keys', 'add', '--scope', 'admin', '--name', 'prometheus');
+  assert.equal(made.code, 0, made.err);
+  const adminKey = /^key:\s+(\S+)$/m.exec(made.out)![1];
+  const scraped = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${adminKey}`, `${rt.url}/metrics`]);
+  assert.match(scraped.stdout, /upperstack_messages_received_total[\s\S]*\n200$/);
+  const wrong = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${adminKey.slice(0, -4)}AAAA`, `${rt.url}/metrics`]);
+  assert.match(wrong.stdout, /\n401$/);
+  assert.equal((await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Authorization: Bearer ${rt.apiKey}`, `${rt.url}/metrics`])).stdout, '200');
+});
+
 test('sensitive fields: rounded or left out for a reader, as sent with read:sensitive and for the admin key; stored as sent', async () => {
   const masked = fieldsOf((await curl(acmeKey, '/api/v1/readings?device=acme1')).json)[0];
   assert.deepEqual(masked, { lat: 52.52, temp: 5 });
