@@ -20,7 +20,9 @@ import { requiredStore } from '../shared/store-node';
 import { upperstackSettings } from '../shared/runtime';
 import { healthReport, watchHealth } from '../shared/health';
 import { apiKeyInForce, installJsonErrors, JSON_CONTENT_TYPE, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure, useApiKey } from '../shared/http';
-import { handleMetrics, metricsAccess } from '../lib/metrics';
+import { handleMetrics, metricsAccess, type MetricsAccess } from '../lib/metrics';
+import { bearerMatches } from '../lib/security/apikey';
+import { looksLikeStoredKey } from '../lib/security/keys';
 import { auditRead, readerStore } from '../shared/access';
 import { addKeyRoutes } from '../shared/keys-routes';
 import * as grafana from '../lib/grafana/datasource';
@@ -102,10 +104,14 @@ export = function register(RED: NodeAPI): void {
     reply(res, handleReplay(api.store.store, queryOf(req), (req as { body?: unknown }).body, (l, input) => replayTargetFor(RED, l, input)), log);
   }
 
+  // A backtest only reads the series, so a read key may run one on the devices it may read (403 for the
+  // others) and sees the values as the readings route serves them to it.
   function backtest(req: Request, res: Response): void {
     const api = deployed(res);
     if (!api) return;
-    reply(res, handleBacktest(api.store.store, (req as { body?: unknown }).body), log);
+    const body = (req as { body?: unknown }).body;
+    const device = typeof body === 'object' && body !== null && typeof (body as { device?: unknown }).device === 'string' ? (body as { device: string }).device : undefined;
+    reply(res, audited(req, 'query.backtest', device, handleBacktest(readerStore(req, api.store.store), body)), log);
   }
 
   function health(_req: Request, res: Response): void {
@@ -118,9 +124,24 @@ export = function register(RED: NodeAPI): void {
     );
   }
 
-  /** GET /metrics: Prometheus text; who may scrape is the metrics setting (see lib/metrics/http.ts). */
+  const metricsAdmin = requireApiKey(RED);
+
+  /**
+   * GET /metrics: Prometheus text; who may scrape is the metrics setting (see lib/metrics/http.ts).
+   * A key made through /api/v1/keys is judged as on the other admin routes (403 naming the scope it
+   * lacks, wrong secrets throttled), so a valid read key is not told that it is invalid.
+   */
   function metrics(req: Request, res: Response): void {
     const access = metricsAccess(upperstackSettings(RED).metrics, apiKeyInForce(RED));
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    if (access.auth === 'key' && looksLikeStoredKey(bearer) && !access.tokens.some((t) => bearerMatches(req.headers.authorization, t))) {
+      metricsAdmin(req, res, () => scrape(req, res, { auth: 'none', tokens: [] }));
+      return;
+    }
+    scrape(req, res, access);
+  }
+
+  function scrape(req: Request, res: Response, access: MetricsAccess): void {
     void handleMetrics(req.headers.authorization, access).then((r) => {
       for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
       if (r.status !== 200) return sendError(res, r.status, (JSON.parse(r.body) as { error: { code: string } }).error.code, (JSON.parse(r.body) as { error: { message: string } }).error.message);
@@ -165,7 +186,7 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/api/v1/deadletters', read, deadLetters);
       RED.httpNode.post(REPLAY_PATH, auth, jsonBody(MAX_BODY_BYTES, { optional: true }), replay);
       RED.httpNode.get('/health', health);
-      RED.httpNode.post(BACKTEST_PATH, auth, jsonBody(MAX_BODY_BYTES), backtest);
+      RED.httpNode.post(BACKTEST_PATH, read, jsonBody(MAX_BODY_BYTES), backtest);
       RED.httpNode.get('/metrics', metrics);
       const G = '/api/v1/grafana';
       RED.httpNode.get([G, `${G}/`], read, (_req: Request, res: Response) => void res.status(200).type('application/json').send('{"status":"ok"}'));

@@ -47,7 +47,13 @@ export function impostor(readings: readonly Reading[], topicDevice: string | und
     const d = readings[i].device;
     if (d === topicDevice || d === checked) continue;
     if (registered(d)) {
-      return new DeviceMismatchError(`the payload names device "${d.slice(0, 60)}" but the topic names "${topicDevice}"; only a registered device may send its readings`, {
+      // Said as it happened: a registered topic device is the sender (only its login may publish there), else the
+      // sender is anonymous or shares a login and the payload names another's readings.
+      const named = d.slice(0, 60);
+      const why = registered(topicDevice)
+        ? `device "${topicDevice}" may send only its own readings, not those of device "${named}"`
+        : `"${named}" is a registered device: only it may send its readings, under its own topic`;
+      return new DeviceMismatchError(`the payload names device "${named}" but the topic names "${topicDevice}": ${why}`, {
         path: readings.length > 1 ? `[${i}].device` : 'device',
         claimed: d,
       });

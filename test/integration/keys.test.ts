@@ -129,6 +129,23 @@ test('a key scoped to customer acme reads acme devices only: 403 by name for the
   assert.equal((await curl(acmeKey, '/fetch/acme1')).status, 200);
 });
 
+test('a read key backtests the devices it may read (values as served to it) and gets 403 for the others', async () => {
+  const body = (device: string, field: string) => JSON.stringify({ device, field, detector: { type: 'zscore' } });
+  const own = await curl(acmeKey, '/api/v1/anomaly/backtest', { method: 'POST', body: body('acme1', 'temp') });
+  assert.equal(own.status, 200, JSON.stringify(own.json));
+  assert.equal(own.json.scanned, 1);
+  // A field it may not see has no values for it, as on the readings route.
+  const hidden = await curl(acmeKey, '/api/v1/anomaly/backtest', { method: 'POST', body: body('acme1', 'owner') });
+  assert.equal(hidden.status, 200);
+  assert.deepEqual([hidden.json.scanned, hidden.json.skipped], [0, 0]);
+  for (const device of ['globex1', 'nobody']) {
+    const other = await curl(acmeKey, '/api/v1/anomaly/backtest', { method: 'POST', body: body(device, 'temp') });
+    assert.equal(other.status, 403, device);
+    assert.equal((other.json.error as { code: string }).code, 'FORBIDDEN');
+  }
+  assert.equal((await curl(rt.apiKey, '/api/v1/anomaly/backtest', { method: 'POST', body: body('globex1', 'temp') })).json.scanned, 1);
+});
+
 test('a scoped key gets none of the admin API; the key of the settings still has all of it', async () => {
   for (const [method, path] of [['GET', '/api/v1/devices'], ['POST', '/api/v1/devices'], ['GET', '/api/v1/keys'], ['GET', '/api/v1/audit'], ['POST', '/api/v1/deadletters/replay'], ['POST', '/api/v1/rules'], ['GET', '/api/v1/alerts']]) {
     const r = await curl(acmeKey, path, { method, ...(method === 'POST' ? { body: '{}' } : {}) });
@@ -138,6 +155,20 @@ test('a scoped key gets none of the admin API; the key of the settings still has
   assert.equal((await curl(rt.apiKey, '/api/v1/keys')).status, 200);
   assert.equal((await curl(rt.apiKey, '/api/v1/devices')).status, 200);
   assert.equal((await curl('usk_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '/api/v1/readings?device=acme1')).status, 401);
+});
+
+test('/metrics: a read key is answered 403 naming the admin scope (not 401 as if it were wrong); an admin key made with keys add scrapes', async () => {
+  const { stdout } = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${acmeKey}`, `${rt.url}/metrics`]);
+  assert.match(stdout, /\n403$/, stdout);
+  assert.match(stdout, /FORBIDDEN.*needs the admin scope/, stdout);
+  const made = await cli('keys', 'add', '--scope', 'admin', '--name', 'prometheus');
+  assert.equal(made.code, 0, made.err);
+  const adminKey = /^key:\s+(\S+)$/m.exec(made.out)![1];
+  const scraped = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${adminKey}`, `${rt.url}/metrics`]);
+  assert.match(scraped.stdout, /upperstack_messages_received_total[\s\S]*\n200$/);
+  const wrong = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${adminKey.slice(0, -4)}AAAA`, `${rt.url}/metrics`]);
+  assert.match(wrong.stdout, /\n401$/);
+  assert.equal((await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Authorization: Bearer ${rt.apiKey}`, `${rt.url}/metrics`])).stdout, '200');
 });
 
 test('sensitive fields: rounded or left out for a reader, as sent with read:sensitive and for the admin key; stored as sent', async () => {

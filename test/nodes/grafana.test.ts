@@ -133,6 +133,15 @@ describe('Grafana JSON datasource', () => {
     const noDevice = await post('/query', { range, targets: [{ target: 'temperature' }] });
     assert.equal(noDevice.status, 400);
     assert.match(JSON.stringify(noDevice.body), /names no device/);
+    // Among good targets: the answer names the bad one (the datasource's answer has no per-target error).
+    const noField = await post('/query', { range, targets: [{ target: 'room-1:temperature' }, { target: 'room-1:' }] });
+    assert.equal(noField.status, 400);
+    const err = (noField.body as { error: { parameter: string; message: string } }).error;
+    assert.equal(err.parameter, 'targets[1].target');
+    assert.match(err.message, /^target "room-1:" names no field/);
+    const badFn = await post('/query', { range, targets: [{ target: 'room-1:temperature', payload: { fn: 'median' } }] });
+    assert.equal((badFn.body as { error: { parameter: string; message: string } }).error.parameter, 'targets[0].payload.fn');
+    assert.match((badFn.body as { error: { message: string } }).error.message, /^target "room-1:temperature": payload.fn/);
     assert.equal((await post('/query', { range, targets: [] }, 'wrong')).status, 401);
   });
 });

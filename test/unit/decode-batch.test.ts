@@ -72,9 +72,16 @@ test('a payload naming a registered device under another device\'s topic is refu
   const err = failures[0].msg.error as { code: string; path: string; message: string };
   assert.equal(err.code, 'DEVICE_MISMATCH');
   assert.equal(err.path, '[1].device');
-  assert.match(err.message, /names device "sec2" but the topic names "dev0"/);
+  assert.equal(err.message, 'the payload names device "sec2" but the topic names "dev0": device "dev0" may send only its own readings, not those of device "sec2"');
   assert.equal(failures[0].msg.device, 'dev0');
   // The gateway's message: a device nobody registered is stored under the name its payload gives.
   assert.equal(outs.length, 1);
   assert.deepEqual((outs[0].payload as Reading[]).map((r) => r.device), ['dev1', 'behind-gateway']);
+});
+
+test('the reason says who sent: a registered topic device may not send another\'s readings; under an unregistered topic, the named device is registered', () => {
+  const msg = batchOf([1]);
+  msg.payload = [Buffer.from(JSON.stringify({ device: 'sec2', ts: 1767225600000, fields: { t: 1 } }))];
+  const { failures } = decodeBatch(msg, { format: 'auto' }, newId, (d) => d === 'sec2');
+  assert.equal((failures[0].msg.error as Error).message, 'the payload names device "sec2" but the topic names "dev0": "sec2" is a registered device: only it may send its readings, under its own topic');
 });

@@ -4,7 +4,7 @@
  * and carries the detector settings in the shape of the CLI's --config
  * ({detector, threshold, warmup}, plus units for the reasons).
  */
-import { BadParameterError, DetectorConfigError, PayloadTooLargeError, StoreUnavailableError } from '../errors';
+import { BadParameterError, DetectorConfigError, ForbiddenError, PayloadTooLargeError, StoreUnavailableError } from '../errors';
 import { backtestHistory, MAX_LISTED, type HistoryBacktestQuery, type HistoryBacktestResult } from '../anomaly/history';
 import type { DetectorConfig } from '../anomaly/types';
 import type { TimeSeriesStore } from '../store/types';
@@ -132,6 +132,8 @@ export function backtestStatusOf(err: unknown): number {
   if (err instanceof BadParameterError || err instanceof DetectorConfigError) return 400;
   if (err instanceof PayloadTooLargeError) return 413;
   if (err instanceof StoreUnavailableError) return 503;
+  // A key's view of the store refuses a device it may not read.
+  if (err instanceof ForbiddenError) return 403;
   return 500;
 }
 

@@ -47,13 +47,14 @@ function range(body: Json): { from: number; to: number } {
   return { from, to };
 }
 
-/** "device:field" → its parts; a bare field takes the device from the payload. */
-export function parseTarget(target: string, payload: Json | undefined): { device: string; field: string } {
+/** "device:field" → its parts; a bare field takes the device from the payload. `parameter` names it in errors. */
+export function parseTarget(target: string, payload: Json | undefined, parameter = 'target'): { device: string; field: string } {
   const i = target.lastIndexOf(':');
   const device = i > 0 ? target.slice(0, i) : typeof payload?.device === 'string' ? payload.device : '';
   const field = i > 0 ? target.slice(i + 1) : target;
-  if (!device) throw new BadParameterError('target', `target "${target}" names no device: use "device:field", or put {"device": "..."} in the payload`);
-  if (!field) throw new BadParameterError('target', `target "${target}" names no field`);
+  const named = target.slice(0, 200);
+  if (!device) throw new BadParameterError(parameter, `target "${named}" names no device: use "device:field", or put {"device": "..."} in the payload`);
+  if (!field) throw new BadParameterError(parameter, `target "${named}" names no field: use "device:field"`);
   return { device, field };
 }
 
@@ -98,22 +99,29 @@ export async function variable(store: TimeSeriesStore, raw: unknown): Promise<Ar
   return (await deviceNames(store, body)).map((d) => ({ __text: d, __value: d }));
 }
 
-/** POST /query: one series per target, values in buckets of the panel's interval. */
+/**
+ * POST /query: one series per target, values in buckets of the panel's interval.
+ * The JSON datasource's answer is a list of series with no place for a target's
+ * error, so a bad target fails the request (400) and the error names it: its
+ * text and its index in `targets`, the `parameter`.
+ */
 export async function query(store: TimeSeriesStore, raw: unknown): Promise<Array<{ target: string; datapoints: Array<[number, number]> }>> {
   const body = object(raw, 'body');
   const { from, to } = range(body);
   if (!Array.isArray(body.targets)) throw new BadParameterError('targets', 'targets must be an array of {target}');
-  const targets = (body.targets as unknown[]).map((t, i) => object(t, `targets[${i}]`)).filter((t) => t.hide !== true && typeof t.target === 'string' && t.target !== '');
+  const targets = (body.targets as unknown[])
+    .map((t, i) => ({ t: object(t, `targets[${i}]`), i }))
+    .filter(({ t }) => t.hide !== true && typeof t.target === 'string' && t.target !== '');
   if (targets.length > MAX_TARGETS) throw new BadParameterError('targets', `at most ${MAX_TARGETS} targets per query`);
   const maxPoints = Math.min(MAX_POINTS, Number(body.maxDataPoints) > 0 ? Number(body.maxDataPoints) : MAX_POINTS);
   const interval = Number(body.intervalMs) > 0 ? Number(body.intervalMs) : 0;
   const everyMs = Math.max(1, Math.ceil(interval), Math.ceil((to - from) / maxPoints));
   const out: Array<{ target: string; datapoints: Array<[number, number]> }> = [];
-  for (const t of targets) {
+  for (const { t, i } of targets) {
     const payload = typeof t.payload === 'object' && t.payload !== null ? (t.payload as Json) : undefined;
-    const { device, field } = parseTarget(t.target as string, payload);
+    const { device, field } = parseTarget(t.target as string, payload, `targets[${i}].target`);
     const fn = (payload?.fn ?? 'mean') as AggregateFn;
-    if (!FNS.includes(fn)) throw new BadParameterError('payload.fn', `payload.fn must be one of ${FNS.join(', ')}`);
+    if (!FNS.includes(fn)) throw new BadParameterError(`targets[${i}].payload.fn`, `target "${(t.target as string).slice(0, 200)}": payload.fn must be one of ${FNS.join(', ')}`);
     const points = await store.aggregate({ device, field, from, to, everyMs, fn });
     const datapoints: Array<[number, number]> = [];
     for (const p of points) {
