@@ -140,6 +140,8 @@
         if (current && !list.some(function (b) { return b.id === current; })) {
             $('<option>').val(current).text(missingText + ' (' + current + ')').appendTo(select);
         }
+        // The editor set the select's value before it had these options; without this the first ("") shows and is saved.
+        select.val(current || '');
         return list;
     }
 

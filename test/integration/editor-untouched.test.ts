@@ -24,21 +24,21 @@ after(async () => {
 type Seen = { valid: boolean; changed: boolean; errors: unknown; props: Record<string, unknown>; dirty: boolean };
 
 /** Opens the node's dialog, notes the fields marked red, presses Done; what the editor then holds. */
-async function openAndDone(page: Page, id: string): Promise<{ redOnOpen: string[]; fields: Record<string, string>; after: Seen }> {
+async function openAndDone(page: Page, id: string, field = 'bodyTimeout'): Promise<{ redOnOpen: string[]; fields: Record<string, string>; after: Seen }> {
   await page.evaluate((nodeId) => {
     const RED = (window as unknown as { RED: Red }).RED;
     RED.editor.edit(RED.nodes.node(nodeId));
   }, id);
-  await dialogOpened(page, '#node-input-bodyTimeout');
+  await dialogOpened(page, `#node-input-${field}`);
   const redOnOpen = await page.$$eval('.red-ui-tray .input-error', (els) => els.map((e) => e.id));
-  const fields = { bodyTimeout: await page.inputValue('#node-input-bodyTimeout'), highWaterReadings: await page.inputValue('#node-input-highWaterReadings') };
+  const fields = field === 'bodyTimeout' ? { bodyTimeout: await page.inputValue('#node-input-bodyTimeout'), highWaterReadings: await page.inputValue('#node-input-highWaterReadings') } : { [field]: await page.inputValue(`#node-input-${field}`) };
   await page.click('#node-dialog-ok');
   await page.waitForSelector('#node-dialog-ok', { state: 'detached', timeout: 30_000 });
   const seen = await page.evaluate((nodeId) => {
     const RED = (window as unknown as { RED: Red }).RED;
     const n = RED.nodes.node(nodeId) as Record<string, unknown> & { valid: boolean; changed?: boolean; validationErrors?: unknown };
     const props: Record<string, unknown> = {};
-    for (const k of ['bodyTimeout', 'highWaterReadings', 'configVersion']) props[k] = n[k];
+    for (const k of ['bodyTimeout', 'highWaterReadings', 'broker', 'configVersion']) if (k in n) props[k] = n[k];
     return { valid: n.valid, changed: !!n.changed, errors: n.validationErrors, props, dirty: RED.nodes.dirty() };
   }, id);
   return { redOnOpen, fields, after: seen };
@@ -78,5 +78,16 @@ test('an HTTP input saved by an earlier release shows the defaults of the option
   assert.equal(seen.valid, true, JSON.stringify(seen.errors));
   assert.deepEqual(seen.props, { bodyTimeout: '30', highWaterReadings: '50000', configVersion: 3 });
   await page.evaluate((nodeId) => (window as unknown as { RED: Red }).RED.nodes.remove(nodeId), id);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the default pack\'s device commands node, opened and closed with Done, keeps its broker and is unchanged', { timeout: 120_000 }, async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page, rt);
+  const { fields, after: seen } = await openAndDone(page, 'us_command', 'broker');
+  assert.deepEqual(fields, { broker: 'us_broker' }, 'the dialog shows the node\'s broker');
+  assert.deepEqual(seen, { valid: true, changed: false, errors: [], props: { broker: 'us_broker', configVersion: 1 }, dirty: false });
   assert.deepEqual(pageErrors, []);
 });
