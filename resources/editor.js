@@ -140,6 +140,8 @@
         if (current && !list.some(function (b) { return b.id === current; })) {
             $('<option>').val(current).text(missingText + ' (' + current + ')').appendTo(select);
         }
+        // The editor set the select's value before it had these options; without this the first ("") shows and is saved.
+        select.val(current || '');
         return list;
     }
 
@@ -162,8 +164,20 @@
                 return /^\d+$/.test(s) && Number(s) >= min && Number(s) <= max ? true : tr('errors.' + key, {}, fallback);
             };
         }
+        /**
+         * whole(), for an option added after the first version: a node saved before it has none and an empty field
+         * stands for the default, which the runtime uses for both; flagging them would turn an untouched node invalid.
+         */
+        function wholeOrDefault(min, max, key, fallback) {
+            var check = whole(min, max, key, fallback);
+            return function (v, opt) {
+                if (v === undefined || v === null || String(v).trim() === '') return true;
+                return check.call(this, v, opt);
+            };
+        }
         return {
             whole: whole,
+            wholeOrDefault: wholeOrDefault,
             defaults: {
                 protoType: {
                     value: 'upperstack.Reading',
@@ -174,14 +188,8 @@
                 },
                 schemaSource: { value: 'default', validate: oneOf(['default', 'inline', 'file'], function () { return tr('errors.schemaSource', {}, 'choose where the schema comes from'); }) },
                 highWater: { value: 5000, validate: whole(0, 10000000, 'highWater', 'a whole number of requests, 0 for no mark') },
-                highWaterReadings: {
-                    value: 50000,
-                    validate: function (v, opt) {
-                        // Nodes saved before this option had none: the runtime gives them the default.
-                        if ((v === undefined || v === null) && !(Number(this.configVersion) >= 2)) return true;
-                        return whole(0, 100000000, 'highWaterReadings', 'a whole number of readings, 0 for no mark').call(this, v, opt);
-                    }
-                }
+                // Empty: the default, or no mark when the request mark is 0 (oneditsave fills it in accordingly).
+                highWaterReadings: { value: 50000, validate: wholeOrDefault(0, 100000000, 'highWaterReadings', 'a whole number of readings, 0 for no mark') }
             },
             credentials: {
                 username: { type: 'text' },
@@ -204,7 +212,8 @@
                 // the form's fields into the node after this runs, so an empty mark is filled in the field.
                 var marks = $('#node-input-highWaterReadings');
                 if (String(marks.val()).trim() === '') marks.val(Number($('#node-input-highWater').val()) === 0 ? 0 : 50000);
-                this.configVersion = 2;
+                // The version of the node type's options, which the form holds all of.
+                this.configVersion = getDef().defaults.configVersion.value;
             }
         };
     }

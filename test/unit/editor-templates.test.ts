@@ -83,6 +83,18 @@ test('mqtt in from an external broker flags a missing connection, also once save
   assert.deepEqual(problems('upperstack-mqtt-in', fresh('upperstack-mqtt-in', { source: 'embedded', connection: '' })), {});
 });
 
+test('the HTTP and CoAP inputs take an empty or absent body timeout and readings mark as the default, at any config version', () => {
+  // An empty field is what the dialog shows for an option the node was saved without; the runtime uses its default.
+  for (const configVersion of [1, 2, 3]) {
+    for (const empty of [undefined, '', ' ']) {
+      assert.deepEqual(problems('upperstack-http-in', fresh('upperstack-http-in', { configVersion, bodyTimeout: empty, highWaterReadings: empty })), {}, `http-in v${configVersion} ${JSON.stringify(empty)}`);
+      assert.deepEqual(problems('upperstack-coap-in', fresh('upperstack-coap-in', { configVersion, highWaterReadings: empty })), {}, `coap-in v${configVersion} ${JSON.stringify(empty)}`);
+    }
+  }
+  // A value typed in is still checked.
+  assert.deepEqual(Object.keys(problems('upperstack-http-in', fresh('upperstack-http-in', { bodyTimeout: '3601', highWaterReadings: 'many' }))), ['bodyTimeout', 'highWaterReadings']);
+});
+
 test('every message key a template names is in its node\'s catalogue, so the dialog shows the translated text', () => {
   for (const dir of readdirSync(join(root, 'nodes'))) {
     const file = join(root, 'nodes', dir, `${dir}.html`);
