@@ -91,3 +91,32 @@ test('the default pack\'s device commands node, opened and closed with Done, kee
   assert.deepEqual(seen, { valid: true, changed: false, errors: [], props: { broker: 'us_broker', configVersion: 1 }, dirty: false });
   assert.deepEqual(pageErrors, []);
 });
+
+test('an anomaly node saved before the worker option opens with "worker" ticked, and Done keeps it in a worker', { timeout: 120_000 }, async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page, rt);
+  // As saved at config version 2: the runtime's migration puts it in a worker; the dialog must agree.
+  const id = await page.evaluate(() => {
+    const RED = (window as unknown as { RED: Red }).RED;
+    const nodeId = RED.nodes.id();
+    RED.nodes.import(
+      [{ id: nodeId, type: 'upperstack-anomaly', z: RED.workspaces.active(), name: 'old anomaly', detector: 'default', configVersion: 2, x: 400, y: 760, wires: [[]] }],
+      { generateIds: false },
+    );
+    return nodeId;
+  });
+  await page.evaluate((nodeId) => {
+    const RED = (window as unknown as { RED: Red }).RED;
+    RED.editor.edit(RED.nodes.node(nodeId));
+  }, id);
+  await dialogOpened(page, '#node-input-worker');
+  assert.equal(await page.isChecked('#node-input-worker'), true, 'the box says what the runtime does');
+  await page.click('#node-dialog-ok');
+  await page.waitForSelector('#node-dialog-ok', { state: 'detached', timeout: 30_000 });
+  const worker = await page.evaluate((nodeId) => ((window as unknown as { RED: Red }).RED.nodes.node(nodeId) as Record<string, unknown>).worker, id);
+  assert.equal(worker, true);
+  await page.evaluate((nodeId) => (window as unknown as { RED: Red }).RED.nodes.remove(nodeId), id);
+  assert.deepEqual(pageErrors, []);
+});
