@@ -7,12 +7,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
+import { fill, mountTmpfs, unmount } from '../helpers/full-disk';
 
 const run = promisify(execFile);
 let mountPoint = '';
@@ -20,34 +21,13 @@ let rt: Runtime | undefined;
 const scratch = tempDir('us-diskfull-hc-');
 
 before(() => {
-  mountPoint = tempDir('us-diskfull-hc-mnt-');
-  // Root only (CI runs as root): a failure here fails the test, it is not skipped.
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=120m', 'tmpfs', mountPoint]);
+  mountPoint = mountTmpfs('us-diskfull-hc-mnt-');
 });
 
 after(async () => {
   await rt?.stop();
-  if (mountPoint) execFileSync('umount', ['-l', mountPoint]);
+  unmount(mountPoint);
 });
-
-/** Writes zeros into `path` until the file system has no room left. */
-function fill(path: string): void {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(1024 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  }
-  // Small writes as well: what is left under a megabyte is room a journal record could still take.
-  try {
-    for (;;) writeSync(fd, Buffer.alloc(512));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 interface CurlAnswer {
   status: number;

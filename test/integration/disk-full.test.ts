@@ -7,12 +7,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { openSync, closeSync, rmSync, writeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
-import { tempDir } from '../helpers/temp';
+import { fill, mountTmpfs, unmount } from '../helpers/full-disk';
 
 const TOTAL = 300;
 
@@ -21,29 +20,14 @@ let rt: Runtime | undefined;
 let client: mqtt.MqttClient | undefined;
 
 before(() => {
-  mountPoint = tempDir('us-diskfull-');
-  // Root only (CI runs as root): a failure here fails the test, it is not skipped.
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=120m', 'tmpfs', mountPoint]);
+  mountPoint = mountTmpfs('us-diskfull-');
 });
 
 after(async () => {
   client?.end(true);
   await rt?.stop();
-  if (mountPoint) execFileSync('umount', ['-l', mountPoint]);
+  unmount(mountPoint);
 });
-
-/** Writes zeros into `path` until the file system has no room left. */
-function fill(path: string): void {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(1024 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function storedSeqs(r: Runtime, device: string): Promise<Set<number>> {
   const res = await r.get(`/api/v1/readings?device=${device}&limit=10000`);
