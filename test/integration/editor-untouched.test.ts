@@ -21,6 +21,15 @@ after(async () => {
   await rt?.stop();
 });
 
+/** A logged-in editor page and the script errors it raises. */
+async function editorPage(): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page, rt);
+  return { page, pageErrors };
+}
+
 type Seen = { valid: boolean; changed: boolean; errors: unknown; props: Record<string, unknown>; dirty: boolean };
 
 /** Opens the node's dialog, notes the fields marked red, presses Done; what the editor then holds. */
@@ -45,10 +54,7 @@ async function openAndDone(page: Page, id: string, field = 'bodyTimeout'): Promi
 }
 
 test('the default pack\'s HTTP input, opened and closed with Done, stays valid and unchanged', { timeout: 120_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await editorPage();
   const { redOnOpen, fields, after: seen } = await openAndDone(page, 'us_http_in');
   assert.deepEqual(redOnOpen, [], 'no field is red when the dialog opens');
   assert.deepEqual(fields, { bodyTimeout: '30', highWaterReadings: '50000' });
@@ -57,10 +63,7 @@ test('the default pack\'s HTTP input, opened and closed with Done, stays valid a
 });
 
 test('an HTTP input saved by an earlier release shows the defaults of the options it lacks, and Done saves them valid', { timeout: 120_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await editorPage();
   // As the default pack saved it at config version 1: no body timeout, no readings mark.
   const id = await page.evaluate(() => {
     const RED = (window as unknown as { RED: Red }).RED;
@@ -82,10 +85,7 @@ test('an HTTP input saved by an earlier release shows the defaults of the option
 });
 
 test('the default pack\'s device commands node, opened and closed with Done, keeps its broker and is unchanged', { timeout: 120_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await editorPage();
   const { fields, after: seen } = await openAndDone(page, 'us_command', 'broker');
   assert.deepEqual(fields, { broker: 'us_broker' }, 'the dialog shows the node\'s broker');
   assert.deepEqual(seen, { valid: true, changed: false, errors: [], props: { broker: 'us_broker', configVersion: 1 }, dirty: false });
@@ -93,10 +93,7 @@ test('the default pack\'s device commands node, opened and closed with Done, kee
 });
 
 test('an anomaly node saved before the worker option opens with "worker" ticked, and Done keeps it in a worker', { timeout: 120_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await editorPage();
   // As saved at config version 2: the runtime's migration puts it in a worker; the dialog must agree.
   const id = await page.evaluate(() => {
     const RED = (window as unknown as { RED: Red }).RED;
