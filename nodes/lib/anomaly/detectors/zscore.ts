@@ -158,7 +158,7 @@ class ZScoreWording implements Wording {
     const a = Math.abs(z);
     // Past the threshold yet under the raised bar: a shift that persists alarms once, and saying "usual
     // range" of a value hundreds of σ away would tell an operator the detector did not see it.
-    if (a < level && a >= this.s.threshold) return `${what} is ${a.toFixed(1)}σ ${z > 0 ? 'above' : 'below'} ${ref}, no further than its recent largest swing of ${level.toFixed(1)}σ (a shift that persists alarms once)`;
+    if (a < level && a >= this.s.threshold) return `${what} is ${a.toFixed(1)}σ ${z > 0 ? 'above' : 'below'} ${ref}, no further than its recent largest swing${level < 1000 ? ` of ${level.toFixed(1)}σ` : ''} (a shift that persists alarms once)`;
     if (a < level) return `${what} is within the usual range: ${a.toFixed(1)}σ from ${ref}`;
     return `${what} is ${a.toFixed(1)}σ ${z > 0 ? 'above' : 'below'} ${ref}${alarmLevel(level, this.s.threshold)}`;
   }
