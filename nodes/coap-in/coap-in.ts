@@ -13,8 +13,8 @@ import type { Socket, RemoteInfo } from 'node:dgram';
 import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import type { Received } from '../lib/ingest/record';
-import { describeError, UpperstackError } from '../lib/errors';
-import { outcomeWeight, processRequest, type InputOptions, type InputOutcome } from '../lib/inputs/request';
+import { describeError } from '../lib/errors';
+import { outcomeWeight, requestOutcome, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, requestSize, type CoapAnswer } from '../lib/inputs/coap';
 import { coapCode, packetOf, send, uriPathOf, wellKnown } from './answers';
 import { datagramFilter } from './datagrams';
@@ -61,12 +61,7 @@ interface Access {
 }
 
 function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
-  try {
-    return processRequest({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt }, opts);
-  } catch (err) {
-    const error = err instanceof UpperstackError ? err : new UpperstackError('DECODE_FAILED', `(internal) ${err instanceof Error ? err.message : String(err)}`);
-    return { readings: [], failures: [{ error, payload: rec.payload }], refusal: 'malformed' };
-  }
+  return requestOutcome({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt }, opts);
 }
 
 export = function register(RED: NodeAPI): void {

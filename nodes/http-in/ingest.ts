@@ -11,7 +11,7 @@ import type { Received } from '../lib/ingest/record';
 import { BadDeviceIdError, PayloadTooLargeError, UpperstackError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
 import { DEFAULT_LIMITS } from '../lib/limits';
-import { outcomeWeight, processRequest, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
+import { outcomeWeight, requestOutcome, type InputOptions, type InputOutcome, type InputRoute } from '../lib/inputs/request';
 import { ACCEPTED_ONE, answerError, answerOutcome, type HttpAnswer } from '../lib/inputs/answers';
 import { bufferedBody, readRequestBody, UnsupportedEncodingError } from '../lib/inputs/body';
 import { countLinesOver, influxPrecision, INFLUX_VERSION } from '../lib/inputs/influx';
@@ -78,14 +78,9 @@ export function first(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** The outcome of a record; a bug in a decoder becomes a failure of the whole request, never a crash. */
+/** The outcome of a record (a bug in a decoder fails the request alone: requestOutcome). */
 export function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
-  try {
-    return processRequest(toInputRequest(rec), opts);
-  } catch (err) {
-    const error = err instanceof UpperstackError ? err : new UnsupportedEncodingError(`(internal) ${err instanceof Error ? err.message : String(err)}`);
-    return { readings: [], failures: [{ error, payload: rec.payload }], refusal: 'malformed' };
-  }
+  return requestOutcome(toInputRequest(rec), opts);
 }
 
 /**

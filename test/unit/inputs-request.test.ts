@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processRequest, tooManyRequestReadings, type InputRequest } from '../../nodes/lib/inputs/request';
+import { processRequest, requestOutcome, tooManyRequestReadings, type InputRequest } from '../../nodes/lib/inputs/request';
 import { parseInfluxLines, describeLineFailures, influxPrecision, deviceOfLine, countLinesOver } from '../../nodes/lib/inputs/influx';
 import { TooManyLinesError } from '../../nodes/lib/inputs/errors';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
@@ -28,6 +28,21 @@ describe('HTTP/CoAP request outcome', () => {
     const error = (JSON.parse(String(answer.body)) as { error: { code: string; message: string } }).error;
     assert.equal(error.code, 'TOO_MANY_FIELDS');
     assert.match(error.message, /a reading may have at most 1,000 fields: split the data into several readings$/);
+  });
+
+  test('a bug met while reading a request fails that request alone, as DECODE_FAILED (400 and CoAP 4.00, not an unsupported encoding)', () => {
+    const buggy = { ...opts, validate: () => { throw new TypeError("Cannot read properties of undefined (reading 'x')"); } };
+    for (const route of ['ingest', 'coap'] as const) {
+      const out = requestOutcome(req({ route, device: 'd1', contentType: 'application/json', payload: '{"ts":1767225600000,"t":1}' }), buggy);
+      assert.equal(out.readings.length, 0);
+      assert.equal(out.refusal, 'malformed');
+      assert.equal(out.failures[0].error.code, 'DECODE_FAILED');
+      assert.match(out.failures[0].error.message, /^\(internal\) Cannot read properties of undefined/);
+      assert.equal(out.failures[0].device, 'd1');
+    }
+    const answer = answerOutcome('ingest', requestOutcome(req({ device: 'd1', contentType: 'application/json', payload: '{"ts":1767225600000,"t":1}' }), buggy));
+    assert.equal(answer.status, 400);
+    assert.throws(() => processRequest(req({ device: 'd1', contentType: 'application/json', payload: '{"ts":1767225600000,"t":1}' }), buggy), TypeError);
   });
 
   test('a request of too many readings is told to split the request: its limit is fixed, no setting raises it', () => {

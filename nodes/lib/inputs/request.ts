@@ -146,6 +146,22 @@ export function formatOf(req: InputRequest, opts: InputOptions): Format {
 }
 
 /**
+ * processRequest for an input: a bug in a decoder (any throw that is not one of
+ * ours) fails this request alone as DECODE_FAILED (400, CoAP 4.00), never the
+ * input. Not a 5xx: the device would resend the same body and meet the same bug.
+ */
+export function requestOutcome(req: InputRequest, opts: InputOptions): InputOutcome {
+  try {
+    return processRequest(req, opts);
+  } catch (err) {
+    const error = err instanceof UpperstackError
+      ? err
+      : new DecodeError(`(internal) ${err instanceof Error ? err.message : String(err)}`, { format: req.contentType ?? 'unknown' }, { cause: err });
+    return refuse('malformed', error, req.payload, req.device);
+  }
+}
+
+/**
  * The refusal of a request of more readings than one request may hold, or undefined. HTTP answers it 413
  * and CoAP 4.13 before anything is kept: the client splits the batch and resends it, where a 400 or 4.00
  * tells it to drop the batch. Its message says so, as the request's limits are fixed.
