@@ -34,6 +34,7 @@ import type { EngineState } from '../lib/rules/engine';
 import { deviceStates } from '../shared/device-state';
 import { Outbox } from '../lib/cluster/outbox';
 import { join } from 'node:path';
+import { endClient } from '../lib/mqtt/end';
 
 const TICK_MS = 1000;
 /** Longest a transition waits for its cluster checkpoint (a broker that is down): then it goes out all the same. */
@@ -291,7 +292,7 @@ export = function register(RED: NodeAPI): void {
       }
       await notifier.close(removed ? 0 : 3000);
       unsent.close();
-      if (client) await client.endAsync().catch(() => undefined);
+      if (client) await endClient(client);
     });
   }
 

@@ -63,6 +63,8 @@ before(async () => {
         return opened(s);
       }
       if (p.cmd === 'pingreq') return s.send({ cmd: 'pingresp' });
+      // As a broker does: DISCONNECT ends the connection (the client's close waits for that).
+      if (p.cmd === 'disconnect') return void socket.end();
       const w = waiting.findIndex((x) => x.cmd === p.cmd);
       if (w >= 0) waiting.splice(w, 1)[0].resolve(p);
       else queue.push(p);
@@ -132,4 +134,21 @@ test('a QoS 2 copy resent before PUBREL gets PUBREC again and is journaled and s
   const sent = received.map((m) => String(m.payload));
   assert.equal(sent.length, 2, sent.join('\n'));
   assert.ok(sent[0].includes(marker) && sent[1] === '{"v":2}', sent.join('\n'));
+});
+
+test('a broker that stops answering does not hold up a redeploy: the connection is dropped when its close has waited long enough', async () => {
+  session = new Promise((r) => (opened = r));
+  await helper.load(nodes, [
+    { id: 'tab', type: 'tab', label: 'test' },
+    // A clean session: closing the input unsubscribes, and this broker never sends the UNSUBACK.
+    { id: 'conn', type: 'upperstack-mqtt-connection', url: `mqtt://127.0.0.1:${port}`, clientId: 'us-mute', protocolVersion: 4, persistent: false, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 },
+    { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, wires: [[], []] },
+  ]);
+  await session;
+  assert.equal(sockets.size, 1);
+  await helper.unload();
+  // MQTT.js's graceful end waits for every answer; Node-RED gives up on the close after 15 s and leaves it open.
+  const end = Date.now() + 30_000;
+  while (sockets.size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(sockets.size, 0, 'the connection is closed');
 });

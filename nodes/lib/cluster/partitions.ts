@@ -24,6 +24,7 @@
  */
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { endClient, within } from '../mqtt/end';
 
 /** FNV-1a, 32 bits, over the device id's UTF-8 bytes. */
 export function fnv1a(text: string): number {
@@ -81,18 +82,6 @@ const ECHO_WAIT_MS = 10_000;
 
 /** How long stop() waits for the broker to confirm each step (hand-overs, cleared record) before it just disconnects. */
 const STOP_WAIT_MS = 5_000;
-
-/** Resolves true when p settles within ms, false otherwise (p's own failure included). */
-function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.then(
-      () => true,
-      () => false,
-    ),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
 
 interface Lease {
   member: string;
@@ -208,7 +197,7 @@ export class Ownership extends EventEmitter {
       this.owned.delete(p);
       this.emit('released', p);
     }
-    if (!clean || !(await within(c.endAsync(), STOP_WAIT_MS))) c.end(true);
+    await endClient(c, clean ? STOP_WAIT_MS : 0);
   }
 
   /** As a crash: the connection dropped without DISCONNECT (the broker sends the will); nothing cleared. */
