@@ -26,6 +26,7 @@ import { registerHealth } from '../shared/runtime';
 import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
 import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
+import { endClient } from '../lib/mqtt/end';
 
 /**
  * MQTT 5 ends a session at disconnect unless the client asks for an expiry, so
@@ -50,6 +51,13 @@ const quietLog = process.env.DEBUG ? undefined : () => undefined;
  */
 const REPEAT_WARNING_MS = 5 * 60_000;
 
+/**
+ * How long a message waits, unacknowledged, for the input that kept its subscription
+ * through a redeploy to be back. MQTT.js hands over nothing else meanwhile; after
+ * this, the input is taken as gone and the message is acknowledged and dropped.
+ */
+const KEPT_WAIT_MS = 15_000;
+
 /** One corked turn: the intakes it fed and whether one of their writes failed. */
 interface Turn {
   stream: MqttClient['stream'];
@@ -68,6 +76,10 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<MqttConnectionOptions>(def as unknown as Record<string, unknown>, mqttConnectionMigrations);
     const subs = new Map<Node, Subscriber>();
+    /** Filters a persistent session kept subscribed for inputs that were closed but not removed, by node id. */
+    const kept = new Map<string, string>();
+    /** A message for a kept filter, waiting for its input to be back (at most one: MQTT.js waits for its acknowledgement). */
+    let held: { packet: IPublishPacket; c: MqttClient; ack: () => void; timer: NodeJS.Timeout } | undefined;
     let client: MqttClient | undefined;
     let lastStatus: [StatusState, string] = ['connecting', RED._('upperstack-mqtt-connection.status.connecting')];
     // For /health: since when the client has not been connected (from the start until the first
@@ -132,7 +144,7 @@ export = function register(RED: NodeAPI): void {
      */
     const deliver = (packet: IPublishPacket, c: MqttClient, ack: () => void) => {
       const to = matching(packet.topic);
-      if (to === undefined) return ack();
+      if (to === undefined) return [...kept.values()].some((f) => topicMatches(f, packet.topic)) ? hold(packet, c, ack) : ack();
       let t = turn;
       if (!t) {
         const stream = c.stream;
@@ -159,6 +171,34 @@ export = function register(RED: NodeAPI): void {
         }
       }
       if (++current.count >= turnMax) endTurn();
+    };
+
+    const unsubscribeUnused = (filter: string) => {
+      if (![...subs.values()].some((s) => s.filter === filter) && ![...kept.values()].includes(filter)) client?.unsubscribe(filter);
+    };
+
+    const hold = (packet: IPublishPacket, c: MqttClient, ack: () => void) => {
+      const timer = setTimeout(() => {
+        if (held?.timer !== timer) return;
+        held = undefined;
+        for (const [id, f] of kept) {
+          if (!topicMatches(f, packet.topic)) continue;
+          kept.delete(id);
+          unsubscribeUnused(f);
+          node.warn(RED._('upperstack-mqtt-connection.errors.keptGone', { filter: f, seconds: String(KEPT_WAIT_MS / 1000) }));
+        }
+        ack();
+      }, KEPT_WAIT_MS);
+      held = { packet, c, ack, timer };
+    };
+
+    /** A held message goes to the input that is back for it. */
+    const release = () => {
+      const h = held;
+      if (!h || matching(h.packet.topic) === undefined) return;
+      clearTimeout(h.timer);
+      held = undefined;
+      deliver(h.packet, h.c, h.ack);
     };
 
     const login = (): IClientOptions => ({
@@ -242,6 +282,10 @@ export = function register(RED: NodeAPI): void {
 
     node.register = (owner, sub) => {
       subs.set(owner, sub);
+      // Back after a redeploy: the filter it had kept is given up if it changed.
+      const before = kept.get(owner.id);
+      kept.delete(owner.id);
+      if (before !== undefined && before !== sub.filter) unsubscribeUnused(before);
       sub.status(...lastStatus);
       if (!client) {
         try {
@@ -256,12 +300,16 @@ export = function register(RED: NodeAPI): void {
       } else if (client.connected) {
         client.subscribe(sub.filter, { qos: sub.qos });
       }
-      return () => {
+      release();
+      return (removed = true) => {
         // The turn's messages are journaled while the input's intake is still open.
         endTurn();
         subs.delete(owner);
+        // A persistent session keeps the subscription through a restart or a redeploy, so the broker
+        // queues what devices send meanwhile; unsubscribed, it would acknowledge and drop it.
+        if (config.persistent && !removed) return void kept.set(owner.id, sub.filter);
         // Another input may still use the same filter on this connection.
-        if (![...subs.values()].some((s) => s.filter === sub.filter)) client?.unsubscribe(sub.filter);
+        unsubscribeUnused(sub.filter);
       };
     };
 
@@ -281,13 +329,14 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       stopHealth();
+      // Unacknowledged, a held message is sent again by the broker to the session.
+      if (held) clearTimeout(held.timer);
+      held = undefined;
       const c = client;
       client = undefined;
       // Ending the client flushes the stream, so the queued acknowledgements need their journal write first.
       endTurn();
-      // A client that is not connected has nothing to flush; without force MQTT.js waits for a
-      // reconnect that may never come, and Node-RED gives up on the close after 15 s.
-      if (c) await c.endAsync(!c.connected);
+      if (c) await endClient(c);
     });
   }
 

@@ -91,7 +91,8 @@ export interface Subscriber {
 }
 
 export interface MqttConnectionNode extends Node<MqttConnectionCredentials> {
-  register(owner: Node, sub: Subscriber): () => void;
+  /** Returns the input's way out: `removed` false (a restart, a redeploy) keeps a persistent session's subscription. */
+  register(owner: Node, sub: Subscriber): (removed?: boolean) => void;
   /** The broker URL with its login and TLS (files read), for nodes that open clients of their own to it. */
   brokerSettings(): { url: string; options: IClientOptions };
 }

@@ -78,7 +78,7 @@ export = function register(RED: NodeAPI): void {
     });
     if (!input) return;
 
-    let unsubscribe: (() => void) | undefined;
+    let unsubscribe: ((removed: boolean) => void) | undefined;
     let stopWaiting: (() => void) | undefined;
     if (config.source === 'external') {
       const conn = RED.nodes.getNode(config.connection) as MqttConnectionNode | null;
@@ -125,10 +125,10 @@ export = function register(RED: NodeAPI): void {
       stopWaiting = whenBroker(config.broker, attach);
     }
 
-    onClose(node, () => {
+    onClose(node, (removed) => {
       // The transport first, so nothing arrives once the intake has journaled and acknowledged the rest.
       stopWaiting?.();
-      unsubscribe?.();
+      unsubscribe?.(removed);
       input.close();
     });
   }
