@@ -87,8 +87,12 @@ export = function register(RED: NodeAPI): void {
         },
       );
     } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(RED._('upperstack-broker.errors.config', { message: describeError(err).message }));
+      const message = describeError(err).message;
+      setStatus(node, 'failed', message);
+      node.error(RED._('upperstack-broker.errors.config', { message }));
+      // A broker that never listens is failing, not absent: /health answers 503 and says why.
+      const stop = registerHealth(`broker:${node.name || node.id}`, node.id, () => ({ ok: false, detail: RED._('upperstack-broker.errors.config', { message }) }));
+      onClose(node, async () => stop());
       return;
     }
     setStatus(node, 'connecting', RED._('upperstack-broker.status.starting'));

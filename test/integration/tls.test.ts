@@ -101,3 +101,21 @@ test('HTTPS with a device CA: a registered device logs in with its client certif
     await https.stop();
   }
 });
+
+test('a TLS port without key and certificate: the broker is in /health as failing (503) with the reason, not left out', async () => {
+  // No UPPERSTACK_HTTPS_* either, so the broker has no key to fall back on: it refuses its configuration.
+  const refused = await startRuntime({ env: { UPPERSTACK_MQTT_TLS_PORT: String(await freePort()) }, ready: 'answering' });
+  try {
+    const body = await eventually(async () => {
+      const res = await fetch(`${refused.url}/health`);
+      const b = (await res.json()) as { failing: string[]; problems: Array<{ component: string; message: string }> };
+      return res.status === 503 && b.failing.some((c) => c.startsWith('broker:')) ? b : undefined;
+    }, 30_000, '/health 503 naming the broker');
+    const broker = body.problems.find((p) => p.component.startsWith('broker:'));
+    assert.match(broker?.message ?? '', /TLS needs both a key file and a certificate file/, JSON.stringify(body));
+    const plain = await exec('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(refused.mqttPort), '-q', '1', '-t', 'devices/x/telemetry', '-m', '{"t":1}']);
+    assert.notEqual(plain.code, 0, plain.out);
+  } finally {
+    await refused.stop();
+  }
+});
