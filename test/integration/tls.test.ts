@@ -119,3 +119,19 @@ test('a TLS port without key and certificate: the broker is in /health as failin
     await refused.stop();
   }
 });
+
+for (const [what, env, names] of [
+  ['a key that does not belong to the certificate', { UPPERSTACK_HTTPS_KEY: KEY, UPPERSTACK_HTTPS_CERT: join(TLS, 'cert.pem') }, /^upperstack: UPPERSTACK_HTTPS_KEY \(.*selfsigned-key\.pem\) and UPPERSTACK_HTTPS_CERT \(.*cert\.pem\): the key does not belong to the certificate$/m],
+  ['a key file that is not there', { UPPERSTACK_HTTPS_KEY: join(TLS, 'no-such-key.pem'), UPPERSTACK_HTTPS_CERT: CERT }, /^upperstack: UPPERSTACK_HTTPS_KEY: cannot read .*no-such-key\.pem: no such file$/m],
+] as const) {
+  test(`HTTPS with ${what}: the start is refused in one line naming the variable and the file, exit status 1`, async () => {
+    let output = '';
+    await assert.rejects(startRuntime({ httpsCa: readFileSync(CERT, 'utf8'), env: { ...env } }), (err: Error) => {
+      output = err.message;
+      return true;
+    });
+    assert.match(output, /^runtime exited with 1:/, output);
+    assert.match(output, names, output);
+    assert.doesNotMatch(output, /\n\s+at /, output);
+  });
+}
