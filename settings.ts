@@ -231,9 +231,11 @@ function httpsFromEnv(): { https?: () => Record<string, unknown>; httpsRefreshIn
   return { https: read, httpsRefreshInterval: 12 };
 }
 const httpsSettings = httpsFromEnv();
-// The embedded broker's TLS listener takes the same files unless it is given its own (nodes/broker).
+// The embedded broker's TLS listener takes the same files unless it is given its own (nodes/broker, docs/security.md).
 if (env.UPPERSTACK_HTTPS_KEY && !env.UPPERSTACK_MQTT_TLS_KEY) env.UPPERSTACK_MQTT_TLS_KEY = resolve(env.UPPERSTACK_HTTPS_KEY);
 if (env.UPPERSTACK_HTTPS_CERT && !env.UPPERSTACK_MQTT_TLS_CERT) env.UPPERSTACK_MQTT_TLS_CERT = resolve(env.UPPERSTACK_HTTPS_CERT);
+// And the device CA: a device certificate that logs in over HTTPS logs in over MQTT on TLS too.
+if (env.UPPERSTACK_HTTPS_CA && !env.UPPERSTACK_MQTT_TLS_CA) env.UPPERSTACK_MQTT_TLS_CA = resolve(env.UPPERSTACK_HTTPS_CA);
 
 const httpServerOptions: Record<string, unknown> = {};
 const trusted = trustProxy(env.UPPERSTACK_TRUST_PROXY);

@@ -69,10 +69,11 @@ test('MQTT over TLS: mosquitto_pub --cafile is accepted and stored; trusting ano
   assert.equal(plain.code, 0, plain.out);
 });
 
-test('HTTPS with a device CA: a registered device logs in with its client certificate (CN = device id); another CA\'s certificate does not', async () => {
+test('a device CA set for HTTPS: a registered device logs in with its client certificate (CN = device id) over HTTPS and over MQTT on TLS; another CA\'s certificate does not', async () => {
+  const mqttTls = String(await freePort());
   const https = await startRuntime({
     httpsCa: readFileSync(CERT, 'utf8'),
-    env: { UPPERSTACK_HTTPS_KEY: KEY, UPPERSTACK_HTTPS_CERT: CERT, UPPERSTACK_HTTPS_CA: join(TLS, 'ca.pem'), UPPERSTACK_MQTT_TLS_PORT: String(await freePort()) },
+    env: { UPPERSTACK_HTTPS_KEY: KEY, UPPERSTACK_HTTPS_CERT: CERT, UPPERSTACK_HTTPS_CA: join(TLS, 'ca.pem'), UPPERSTACK_MQTT_TLS_PORT: mqttTls },
   });
   try {
     const base = `https://localhost:${https.httpPort}`;
@@ -97,6 +98,26 @@ test('HTTPS with a device CA: a registered device logs in with its client certif
       return j.readings.length ? j : undefined;
     });
     assert.equal(stored.readings[0].fields.t, 1.5);
+
+    // The broker's TLS listener takes the same device CA (no UPPERSTACK_MQTT_TLS_CA): the certificate alone logs devA in over MQTT.
+    const mqttPub = (cert: string, device: string, t: number) =>
+      exec('mosquitto_pub', ['--cafile', CERT, '--cert', join(TLS, `${cert}.pem`), '--key', join(TLS, `${cert}-key.pem`), '-h', 'localhost', '-p', mqttTls, '-i', `${cert}-mqtt`, '-q', '1', '-t', `devices/${device}/telemetry`, '-m', JSON.stringify({ t })]);
+    const overMqtt = await mqttPub('client-devA', 'devA', 2.5);
+    assert.equal(overMqtt.code, 0, overMqtt.out);
+    await eventually(async () => {
+      const r = await curl(['-H', `Authorization: Bearer ${https.apiKey}`, `${base}/api/v1/readings?device=devA`]);
+      const j = JSON.parse(r.out.slice(0, r.out.lastIndexOf('\n'))) as { readings: Array<{ fields: Record<string, number> }> };
+      return j.readings.some((x) => x.fields.t === 2.5) ? true : undefined;
+    }, 30_000, 'the reading sent over MQTT with the device certificate');
+    // A certificate another CA signed is no login there either.
+    assert.notEqual((await mqttPub('rogue-devB', 'devB', 3.5)).code, 0);
+
+    // The TLS listener is logged and listed in /health beside the plain port.
+    assert.match(https.output(), new RegExp(`MQTT over TLS listening on 127\\.0\\.0\\.1:${mqttTls}`));
+    const health = await curl([`${base}/health`]);
+    const components = (JSON.parse(health.out.slice(0, health.out.lastIndexOf('\n'))) as { components: Record<string, { detail: string }> }).components;
+    const broker = Object.entries(components).find(([name]) => name.startsWith('broker:'));
+    assert.match(broker?.[1].detail ?? '', new RegExp(`listening on 127\\.0\\.0\\.1:${https.mqttPort}, MQTT over TLS on ${mqttTls},`), JSON.stringify(components));
   } finally {
     await https.stop();
   }
