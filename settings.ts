@@ -20,6 +20,8 @@ import { startingFlows } from './scripts/flows';
 import { serverOnlyPack, storeModeFromEnv } from './nodes/lib/store/store-mode';
 import { refusePlaceholderSecrets } from './nodes/lib/security/placeholders';
 import { firstStartSecrets } from './scripts/first-start';
+import { ConfigError } from './nodes/lib/errors';
+import { readTlsFiles } from './nodes/lib/security/tls-files';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -212,22 +214,28 @@ function httpsFromEnv(): { https?: () => Record<string, unknown>; httpsRefreshIn
   const certFile = env.UPPERSTACK_HTTPS_CERT;
   const caFile = env.UPPERSTACK_HTTPS_CA;
   if (!keyFile && !certFile) return {};
-  if (!keyFile || !certFile) throw new Error('HTTPS needs both UPPERSTACK_HTTPS_KEY and UPPERSTACK_HTTPS_CERT (PEM files)');
+  if (!keyFile || !certFile) throw new ConfigError('HTTPS needs both UPPERSTACK_HTTPS_KEY and UPPERSTACK_HTTPS_CERT (PEM files)');
   // With a device CA, a device may log in with a client certificate it signed (the CN is the device id);
   // clients without one are still served and log in as before, so the CA never locks anyone out.
-  const read = () => ({
-    key: readFileSync(resolve(keyFile)),
-    cert: readFileSync(resolve(certFile)),
-    ...(caFile ? { ca: readFileSync(resolve(caFile)), requestCert: true, rejectUnauthorized: false } : {}),
-  });
-  // Read once now, so a wrong path stops the start with the file's name instead of a TLS error later.
+  const read = () => {
+    const files = readTlsFiles(
+      { setting: 'UPPERSTACK_HTTPS_KEY', file: keyFile },
+      { setting: 'UPPERSTACK_HTTPS_CERT', file: certFile },
+      caFile ? { setting: 'UPPERSTACK_HTTPS_CA', file: caFile } : undefined,
+    );
+    return { key: files.key, cert: files.cert, ...(files.ca ? { ca: files.ca, requestCert: true, rejectUnauthorized: false } : {}) };
+  };
+  // Read and checked once now: a wrong path or a key of another certificate stops the start in one line
+  // (scripts/start.ts, exit status 1), where Node-RED would log a stack trace and stop with status 0.
   read();
   return { https: read, httpsRefreshInterval: 12 };
 }
 const httpsSettings = httpsFromEnv();
-// The embedded broker's TLS listener takes the same files unless it is given its own (nodes/broker).
+// The embedded broker's TLS listener takes the same files unless it is given its own (nodes/broker, docs/security.md).
 if (env.UPPERSTACK_HTTPS_KEY && !env.UPPERSTACK_MQTT_TLS_KEY) env.UPPERSTACK_MQTT_TLS_KEY = resolve(env.UPPERSTACK_HTTPS_KEY);
 if (env.UPPERSTACK_HTTPS_CERT && !env.UPPERSTACK_MQTT_TLS_CERT) env.UPPERSTACK_MQTT_TLS_CERT = resolve(env.UPPERSTACK_HTTPS_CERT);
+// And the device CA: a device certificate that logs in over HTTPS logs in over MQTT on TLS too.
+if (env.UPPERSTACK_HTTPS_CA && !env.UPPERSTACK_MQTT_TLS_CA) env.UPPERSTACK_MQTT_TLS_CA = resolve(env.UPPERSTACK_HTTPS_CA);
 
 const httpServerOptions: Record<string, unknown> = {};
 const trusted = trustProxy(env.UPPERSTACK_TRUST_PROXY);

@@ -23,7 +23,13 @@ export type Stock = StockRed;
 export async function startStock(brokerPort: number): Promise<Stock> {
   const dir = tempDir('us-bench-stock-');
   writeFileSync(join(dir, 'flows.json'), JSON.stringify(stockFlow({ brokerPort, filter: 'bench/stock/+/telemetry' })));
-  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true, env: { NODE_OPTIONS: CONSUMER_NODE_OPTIONS } });
+  const extra: Record<string, string> = { NODE_OPTIONS: CONSUMER_NODE_OPTIONS };
+  if (env.BENCH_PROFILE_DIR) {
+    // The same preload as our runtime's (bench/cpu-profile.ts): the stock flow's first measured phase, profiled.
+    extra.NODE_OPTIONS = `${CONSUMER_NODE_OPTIONS} --require ${join(__dirname, 'cpu-profile.js')}`.trim();
+    extra.BENCH_CPU_PROFILE_OUT = join(env.BENCH_PROFILE_DIR, `stock-${brokerPort}-${Date.now()}.cpuprofile`);
+  }
+  return startStockRed({ dir, readyPath: '/bench/query?count=none', removeDir: true, env: extra });
 }
 
 export interface StoreTarget {

@@ -97,7 +97,7 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
         const row = await storePhase(ctx, stockTarget(stock));
         row.peakRss = Math.max(row.peakRss, procSample(stock.proc.pid)?.hwm ?? 0);
         out.push(row);
-        log(`  round ${round} stock:      ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading`);
+        log(`  round ${round} stock:      ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)})`);
       }
     }
   } catch (err) {

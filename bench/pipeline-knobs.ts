@@ -46,7 +46,8 @@ export const IDLE_SECONDS = Number(env.BENCH_IDLE_SECONDS) || 15;
 export const PHASE_TIMEOUT_MS = (Number(env.BENCH_PHASE_TIMEOUT_S) || 60) * 1000;
 export const ONLY = new Set((env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 export const PROBE_EVERY_MS = 10;
-export const POLL_MS = 25;
+/** The latency probe's poll interval (BENCH_POLL_MS, default 25 ms): a diagnostic knob, to see what the polling costs a consumer. */
+export const POLL_MS = Number(env.BENCH_POLL_MS) || 25;
 export const ROOT = join(__dirname, '..', '..');
 
 // BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.

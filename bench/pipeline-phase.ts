@@ -123,7 +123,7 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   const consumerWatch = new ProcWatch(target.pid).begin();
   const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
   const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
-  const profiling = target.consumer !== 'stock' && !!env.BENCH_PROFILE_DIR;
+  const profiling = !!env.BENCH_PROFILE_DIR;
   if (profiling) process.kill(target.pid, 'SIGWINCH');
 
   // Latency probes: poll the store for new probe readings; a probe's latency is the time the

@@ -42,7 +42,10 @@
  * the publishers' CPU per reading, first chunk and the rest, goes to <file>.pub),
  * BENCH_PUB_FRESH=1 (fork fresh publishers for each measured phase instead of going on with the
  * warm-up's, the method before 2026-11-30 23:20), BENCH_CONSUMER_NODE_OPTIONS (NODE_OPTIONS for every
- * consumer alike: our runtime, the stock flow and the raw subscriber; e.g. a --trace-opt preload).
+ * consumer alike: our runtime, the stock flow and the raw subscriber; e.g. a --trace-opt preload),
+ * BENCH_POLL_MS (the latency probe's poll interval, default 25), BENCH_STOCK_SHARED_CONN=1 (the stock
+ * flow reads on its write connection, behind its writes, the method before 2026-12-02). BENCH_PROFILE_DIR
+ * profiles the stock flow's first measured phase too.
  *
  * It is a measurement, not a test: it exits 0 whether targets are met or not.
  */

@@ -5,9 +5,12 @@
  *   http in GET /bench/query → function: count or probe query → http response
  *
  * The writer appends to a `readings` table with the same columns and primary key
- * as Upperstack's, in one transaction per joined group, through the same single
- * connection the read path uses (as Upperstack's store does). It is what a
- * careful user would build by hand: no journal, no validation, no spool.
+ * as Upperstack's, in one transaction per joined group, one group after another.
+ * The read path has a connection of its own, as Upperstack's store has had since
+ * 2026-11-30: the bench's count and probe scans (every 25 ms) must not queue in the
+ * writes' chain, nor a write behind them (BENCH_STOCK_SHARED_CONN=1 puts them back
+ * on the one connection, the method before 2026-12-02). It is what a careful user
+ * would build by hand: no journal, no validation, no spool.
  *
  * startStockRed() runs such a flow (these, or bench/influx-flows.ts) in a stock
  * Node-RED with bench/stock-settings.ts.
@@ -30,8 +33,10 @@ const duck = global.get('duckdb');
 const instance = await duck.DuckDBInstance.create(global.get('benchDbPath'));
 const conn = await instance.connect();
 await conn.run(${JSON.stringify(SCHEMA)});
-// One connection; the chain keeps writes and queries from interleaving.
-global.set('benchDb', { instance, conn, chain: Promise.resolve() });
+// Writes go one after another on their chain; reads on a connection of their own, so a query never waits behind the writes' backlog
+// (nor holds them up).
+const qconn = global.get('benchSharedConn') ? conn : await instance.connect();
+global.set('benchDb', { instance, conn, qconn, chain: Promise.resolve() });
 `;
 
 const WRITER = `
@@ -82,14 +87,15 @@ if (!db) { msg.statusCode = 503; msg.payload = { error: 'starting' }; return msg
 const q = msg.req.query;
 const run = async () => {
   if (q.count !== undefined) {
-    const r = await db.conn.runAndReadAll("SELECT count(*)::DOUBLE FROM readings WHERE field = 'temperature' AND starts_with(device, $p)", { p: String(q.count) });
+    const r = await db.qconn.runAndReadAll("SELECT count(*)::DOUBLE FROM readings WHERE field = 'temperature' AND starts_with(device, $p)", { p: String(q.count) });
     msg.payload = { count: r.getRows()[0][0] };
   } else {
-    const r = await db.conn.runAndReadAll("SELECT epoch_ms(ts)::DOUBLE FROM readings WHERE device = $d AND field = 'temperature' AND ts > epoch_ms($after::BIGINT) ORDER BY ts", { d: String(q.probe), after: String(q.after || 0) });
+    const r = await db.qconn.runAndReadAll("SELECT epoch_ms(ts)::DOUBLE FROM readings WHERE device = $d AND field = 'temperature' AND ts > epoch_ms($after::BIGINT) ORDER BY ts", { d: String(q.probe), after: String(q.after || 0) });
     msg.payload = { ts: r.getRows().map((row) => row[0]) };
   }
 };
-db.chain = db.chain.then(run).then(
+const ran = db.qconn === db.conn ? (db.chain = db.chain.then(run)) : run();
+ran.then(
   () => node.send(msg),
   (err) => { msg.statusCode = 500; msg.payload = { error: String(err) }; node.send(msg); },
 );

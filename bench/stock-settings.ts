@@ -22,6 +22,7 @@ export = {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the stock flow's function nodes get this copy, loaded by path
     duckdb: require(join(root, 'node_modules', '@duckdb', 'node-api')) as unknown,
     benchDbPath: process.env.BENCH_STOCK_DB || join(process.cwd(), 'stock.duckdb'),
+    benchSharedConn: process.env.BENCH_STOCK_SHARED_CONN === '1',
   },
   telemetry: { enabled: false },
   diagnostics: { enabled: false },

@@ -1,9 +1,10 @@
 /**
  * What the admin CLIs (`upperstack devices`, `upperstack keys`; `flows` for the address) share: their
- * arguments (`<action> [<id>]`, --url, --key, --json, --help and their own
+ * arguments (`<action> [<id>]`, --url, --key, --ca, --json, --help and their own
  * options), the admin API call and the table they print.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { cliFetch, trustedCa } from './cli-fetch';
 
 export class AdminUsageError extends Error {}
 
@@ -13,12 +14,15 @@ export class AdminConnectionError extends Error {}
 export interface AdminContext {
   url: string;
   key: string;
+  /** CA the runtime's certificate is checked against, beside the system ones (--ca, UPPERSTACK_CA). */
+  ca?: Buffer;
   out: (text: string) => void;
 }
 
 const COMMON = {
   url: { type: 'string' },
   key: { type: 'string' },
+  ca: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -59,7 +63,8 @@ export function parseAdminArgs<O extends Options>(argv: string[], own: O, help: 
   if (extra.length) throw new AdminUsageError(`unexpected "${extra.join(' ')}"`);
   const url = runtimeUrl(typeof values.url === 'string' ? values.url : undefined);
   const key = typeof values.key === 'string' ? values.key : (process.env.UPPERSTACK_API_KEY ?? '');
-  return { values: values as unknown as Values<O>, verb, id, json: values.json === true, ctx: { url, key, out } };
+  const ca = trustedCa(typeof values.ca === 'string' ? values.ca : undefined, (m) => new AdminUsageError(m));
+  return { values: values as unknown as Values<O>, verb, id, json: values.json === true, ctx: { url, key, ca, out } };
 }
 
 /** The runtime the admin commands talk to: --url, else $UPPERSTACK_URL, else the local one of `npm start`. */
@@ -69,7 +74,10 @@ export function runtimeUrl(flag: string | undefined): string {
 
 /** The one line for a runtime that did not answer `err` (a failed fetch) at `url`. */
 export function unreachable(url: string, err: unknown): AdminConnectionError {
-  return new AdminConnectionError(`cannot reach ${url}: ${(err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message} (is the runtime running there? --url or UPPERSTACK_URL)`, { cause: err });
+  const reason = (err as { cause?: { message?: string; code?: string } }).cause ?? (err as { message?: string; code?: string });
+  // A runtime that answers with a certificate this machine does not trust is there: say how to trust it.
+  const hint = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(reason.code ?? '') ? 'its certificate is not trusted here: --ca FILE or UPPERSTACK_CA' : 'is the runtime running there? --url or UPPERSTACK_URL';
+  return new AdminConnectionError(`cannot reach ${url}: ${reason.message ?? String(err)} (${hint})`, { cause: err });
 }
 
 /** Calls the admin API; a refusal becomes an AdminUsageError with the server's message. */
@@ -77,11 +85,11 @@ export async function adminCall(ctx: AdminContext, method: string, path: string,
   if (!ctx.key) throw new AdminUsageError('an API key is needed: --key or UPPERSTACK_API_KEY');
   let res: Response;
   try {
-    res = await fetch(new URL(path, ctx.url.endsWith('/') ? ctx.url : `${ctx.url}/`), {
+    res = await cliFetch(new URL(path, ctx.url.endsWith('/') ? ctx.url : `${ctx.url}/`), {
       method,
       headers: { authorization: `Bearer ${ctx.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    }, ctx.ca);
   } catch (err) {
     throw unreachable(ctx.url, err);
   }

@@ -20,6 +20,8 @@ Usage:
 
   --url URL     the runtime (default $UPPERSTACK_URL, else http://127.0.0.1:1880)
   --key KEY     an API key with the admin scope (default $UPPERSTACK_API_KEY)
+  --ca FILE     a CA (PEM) to trust for an https:// runtime, beside the system
+                ones: its self-signed certificate, for one (default $UPPERSTACK_CA)
   --tag T       a tag copied onto the device's readings, e.g. --tag customer=acme
                 (add: the tags to start with)
   --signing     the device must sign its messages (HMAC-SHA256); add prints its key

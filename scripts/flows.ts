@@ -11,6 +11,7 @@ import { unsetEnvNeeds } from '../nodes/lib/flows/env-needs';
 import { parsePack, typesFromTemplates, validatePack, type FlowNode } from '../nodes/lib/flows/validate';
 import { ConfigError } from '../nodes/lib/errors';
 import { runtimeUrl, unreachable } from './admin-cli';
+import { cliFetch, trustedCa } from './cli-fetch';
 
 export class FlowsUsageError extends Error {}
 
@@ -22,6 +23,8 @@ Usage:
   upperstack flows export [--url <editor url>] [--user admin] [--tab <label>] [--out flows.json]
 
   --url URL  the runtime's editor (default $UPPERSTACK_URL, else http://127.0.0.1:1880)
+  --ca FILE  a CA (PEM) to trust for an https:// runtime, beside the system ones:
+             its self-signed certificate, for one (default $UPPERSTACK_CA)
 
   validate   every node type resolves (Node-RED's core nodes, this package's and
              Dashboard 2's), every reference (wires, store, broker, links, scope,
@@ -115,23 +118,23 @@ function askPassword(prompt: string): Promise<string> {
 export class AdminClient {
   private token: string | undefined;
 
-  constructor(readonly url: string) {}
+  constructor(readonly url: string, private readonly ca?: Buffer) {}
 
-  static async connect(url: string, user: string, password: () => Promise<string>): Promise<AdminClient> {
-    const c = new AdminClient(url.replace(/\/+$/, ''));
+  static async connect(url: string, user: string, password: () => Promise<string>, ca?: Buffer): Promise<AdminClient> {
+    const c = new AdminClient(url.replace(/\/+$/, ''), ca);
     let login: Response;
     try {
-      login = await fetch(`${c.url}/auth/login`);
+      login = await cliFetch(`${c.url}/auth/login`, {}, ca);
     } catch (err) {
       throw unreachable(url, err);
     }
     const scheme = (await login.json().catch(() => ({}))) as { type?: string };
     if (scheme.type === 'credentials') {
-      const res = await fetch(`${c.url}/auth/token`, {
+      const res = await cliFetch(`${c.url}/auth/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: user, password: await password() }),
-      });
+      }, ca);
       if (res.status === 429) throw new FlowsUsageError(`the editor refuses logins from here for now: ${res.headers.get('retry-after') ?? 'some'} s (too many wrong passwords)`);
       if (!res.ok) throw new FlowsUsageError(`the editor at ${url} did not accept the login of "${user}" (HTTP ${res.status}): wrong user name or password`);
       c.token = ((await res.json()) as { access_token: string }).access_token;
@@ -144,11 +147,11 @@ export class AdminClient {
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
     let res: Response;
     try {
-      res = await fetch(this.url + path, {
+      res = await cliFetch(this.url + path, {
         method,
         headers: { accept: 'application/json', 'Node-RED-API-Version': 'v2', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      }, this.ca);
     } catch (err) {
       throw unreachable(this.url, err);
     }
@@ -180,21 +183,23 @@ export class AdminClient {
 interface LoginOptions {
   url?: string;
   user?: string;
+  ca?: string;
 }
 
 async function connect(values: LoginOptions): Promise<AdminClient> {
   const url = runtimeUrl(values.url);
   const user = values.user ?? process.env.UPPERSTACK_USER ?? 'admin';
+  const ca = trustedCa(values.ca, (m) => new FlowsUsageError(m));
   return AdminClient.connect(url, user, async () => {
     const env = process.env.UPPERSTACK_PASSWORD;
     if (env) return env;
     if (!process.stdin.isTTY) throw new FlowsUsageError('the editor needs a login: set UPPERSTACK_PASSWORD (no terminal to ask on)');
     return askPassword(`password for ${user} at ${url}: `);
-  });
+  }, ca);
 }
 
 interface FlowsArgs {
-  values: { url?: string; user?: string; help?: boolean; 'dry-run'?: boolean; tab?: string; out?: string };
+  values: { url?: string; user?: string; ca?: string; help?: boolean; 'dry-run'?: boolean; tab?: string; out?: string };
   positionals: string[];
 }
 
@@ -204,7 +209,7 @@ function options(args: string[]): FlowsArgs {
       args,
       allowPositionals: true,
       strict: true,
-      options: { url: { type: 'string' }, user: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' }, tab: { type: 'string' }, out: { type: 'string' } },
+      options: { url: { type: 'string' }, user: { type: 'string' }, ca: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' }, tab: { type: 'string' }, out: { type: 'string' } },
     });
   } catch (err) {
     throw new FlowsUsageError(`${(err as Error).message}\n\n${FLOWS_HELP}`);

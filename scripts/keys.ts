@@ -14,6 +14,8 @@ Usage:
 
   --url URL     the runtime (default $UPPERSTACK_URL, else http://127.0.0.1:1880)
   --key KEY     an API key with the admin scope (default $UPPERSTACK_API_KEY)
+  --ca FILE     a CA (PEM) to trust for an https:// runtime, beside the system
+                ones: its self-signed certificate, for one (default $UPPERSTACK_CA)
   --scope S     admin          everything, the admin API included
                 read           the data of every device
                 read:tag=N:V   the data of the devices tagged N=V in the registry,

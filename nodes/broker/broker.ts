@@ -28,6 +28,11 @@ function sessionsDetail(b: EmbeddedMqttBroker): string {
   return `, ${s.sessions} persistent sessions, ${s.queued} queued messages${s.dropped ? `, ${s.dropped} dropped (queue per session full)` : ''}`;
 }
 
+/** The TLS listener's port, when there is one: /health lists every port devices may be told to use. */
+function tlsDetail(b: EmbeddedMqttBroker): string {
+  return b.addresses.tls ? `, MQTT over TLS on ${b.addresses.tls}` : '';
+}
+
 export = function register(RED: NodeAPI): void {
   function UpperstackBrokerNode(this: Node<BrokerCredentials>, def: BrokerNodeDef) {
     RED.nodes.createNode(this, def);
@@ -39,6 +44,8 @@ export = function register(RED: NodeAPI): void {
     let handle: EmbeddedBroker | undefined;
     let stopHealth = () => undefined as void;
 
+    // `npm start` sets UPPERSTACK_MQTT_TLS_CA from UPPERSTACK_HTTPS_CA when it is unset (settings.ts).
+    const tlsCa = unlessUnresolved(config.tlsCa) || process.env.UPPERSTACK_MQTT_TLS_CA || undefined;
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || undefined;
     setKeySource(() => apiKeyInForce(RED));
     // Refusals are in the audit log; the Node-RED log says it once a minute per client.
@@ -66,7 +73,7 @@ export = function register(RED: NodeAPI): void {
           tlsPort: parsePort(unlessUnresolved(config.tlsPort) || process.env.UPPERSTACK_MQTT_TLS_PORT || '', 0),
           tlsKeyFile: unlessUnresolved(config.tlsKey) || process.env.UPPERSTACK_MQTT_TLS_KEY || undefined,
           tlsCertFile: unlessUnresolved(config.tlsCert) || process.env.UPPERSTACK_MQTT_TLS_CERT || undefined,
-          tlsCaFile: unlessUnresolved(config.tlsCa) || process.env.UPPERSTACK_MQTT_TLS_CA || undefined,
+          tlsCaFile: tlsCa,
           // The environment lets containers set the device login without opening the editor.
           username,
           password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || undefined,
@@ -87,8 +94,12 @@ export = function register(RED: NodeAPI): void {
         },
       );
     } catch (err) {
-      setStatus(node, 'failed', describeError(err).message);
-      node.error(RED._('upperstack-broker.errors.config', { message: describeError(err).message }));
+      const message = describeError(err).message;
+      setStatus(node, 'failed', message);
+      node.error(RED._('upperstack-broker.errors.config', { message }));
+      // A broker that never listens is failing, not absent: /health answers 503 and says why.
+      const stop = registerHealth(`broker:${node.name || node.id}`, node.id, () => ({ ok: false, detail: RED._('upperstack-broker.errors.config', { message }) }));
+      onClose(node, async () => stop());
       return;
     }
     setStatus(node, 'connecting', RED._('upperstack-broker.status.starting'));
@@ -106,10 +117,11 @@ export = function register(RED: NodeAPI): void {
         registerBroker(handle);
         stopHealth = registerHealth(`broker:${node.name || node.id}`, node.id, () => ({
           ok: b.listening(),
-          detail: b.listening() ? `listening on ${bind}:${b.addresses.tcp}, ${b.clients()} clients${sessionsDetail(b)}` : 'not listening',
+          detail: b.listening() ? `listening on ${bind}:${b.addresses.tcp}${tlsDetail(b)}, ${b.clients()} clients${sessionsDetail(b)}` : 'not listening',
         }));
         showClients();
         node.log(RED._('upperstack-broker.log.listening', { bind, port: b.addresses.tcp }));
+        if (b.addresses.tls) node.log(RED._('upperstack-broker.log.listeningTls', { bind, port: b.addresses.tls, certificates: tlsCa ? RED._('upperstack-broker.log.deviceCertificates') : '' }));
         // The broker then refuses every client (see EmbeddedMqttBroker.start); say so once, plainly.
         if (refusesAll) node.warn(RED._('upperstack-broker.log.noLogin', { bind }));
       },

@@ -69,10 +69,11 @@ test('MQTT over TLS: mosquitto_pub --cafile is accepted and stored; trusting ano
   assert.equal(plain.code, 0, plain.out);
 });
 
-test('HTTPS with a device CA: a registered device logs in with its client certificate (CN = device id); another CA\'s certificate does not', async () => {
+test('a device CA set for HTTPS: a registered device logs in with its client certificate (CN = device id) over HTTPS and over MQTT on TLS; another CA\'s certificate does not', async () => {
+  const mqttTls = String(await freePort());
   const https = await startRuntime({
     httpsCa: readFileSync(CERT, 'utf8'),
-    env: { UPPERSTACK_HTTPS_KEY: KEY, UPPERSTACK_HTTPS_CERT: CERT, UPPERSTACK_HTTPS_CA: join(TLS, 'ca.pem'), UPPERSTACK_MQTT_TLS_PORT: String(await freePort()) },
+    env: { UPPERSTACK_HTTPS_KEY: KEY, UPPERSTACK_HTTPS_CERT: CERT, UPPERSTACK_HTTPS_CA: join(TLS, 'ca.pem'), UPPERSTACK_MQTT_TLS_PORT: mqttTls },
   });
   try {
     const base = `https://localhost:${https.httpPort}`;
@@ -97,7 +98,61 @@ test('HTTPS with a device CA: a registered device logs in with its client certif
       return j.readings.length ? j : undefined;
     });
     assert.equal(stored.readings[0].fields.t, 1.5);
+
+    // The broker's TLS listener takes the same device CA (no UPPERSTACK_MQTT_TLS_CA): the certificate alone logs devA in over MQTT.
+    const mqttPub = (cert: string, device: string, t: number) =>
+      exec('mosquitto_pub', ['--cafile', CERT, '--cert', join(TLS, `${cert}.pem`), '--key', join(TLS, `${cert}-key.pem`), '-h', 'localhost', '-p', mqttTls, '-i', `${cert}-mqtt`, '-q', '1', '-t', `devices/${device}/telemetry`, '-m', JSON.stringify({ t })]);
+    const overMqtt = await mqttPub('client-devA', 'devA', 2.5);
+    assert.equal(overMqtt.code, 0, overMqtt.out);
+    await eventually(async () => {
+      const r = await curl(['-H', `Authorization: Bearer ${https.apiKey}`, `${base}/api/v1/readings?device=devA`]);
+      const j = JSON.parse(r.out.slice(0, r.out.lastIndexOf('\n'))) as { readings: Array<{ fields: Record<string, number> }> };
+      return j.readings.some((x) => x.fields.t === 2.5) ? true : undefined;
+    }, 30_000, 'the reading sent over MQTT with the device certificate');
+    // A certificate another CA signed is no login there either.
+    assert.notEqual((await mqttPub('rogue-devB', 'devB', 3.5)).code, 0);
+
+    // The TLS listener is logged and listed in /health beside the plain port.
+    assert.match(https.output(), new RegExp(`MQTT over TLS listening on 127\\.0\\.0\\.1:${mqttTls}`));
+    const health = await curl([`${base}/health`]);
+    const components = (JSON.parse(health.out.slice(0, health.out.lastIndexOf('\n'))) as { components: Record<string, { detail: string }> }).components;
+    const broker = Object.entries(components).find(([name]) => name.startsWith('broker:'));
+    assert.match(broker?.[1].detail ?? '', new RegExp(`listening on 127\\.0\\.0\\.1:${https.mqttPort}, MQTT over TLS on ${mqttTls},`), JSON.stringify(components));
   } finally {
     await https.stop();
   }
 });
+
+test('a TLS port without key and certificate: the broker is in /health as failing (503) with the reason, not left out', async () => {
+  // No UPPERSTACK_HTTPS_* either, so the broker has no key to fall back on: it refuses its configuration.
+  const refused = await startRuntime({ env: { UPPERSTACK_MQTT_TLS_PORT: String(await freePort()) }, ready: 'answering' });
+  try {
+    const body = await eventually(async () => {
+      const res = await fetch(`${refused.url}/health`);
+      const b = (await res.json()) as { failing: string[]; problems: Array<{ component: string; message: string }> };
+      return res.status === 503 && b.failing.some((c) => c.startsWith('broker:')) ? b : undefined;
+    }, 30_000, '/health 503 naming the broker');
+    const broker = body.problems.find((p) => p.component.startsWith('broker:'));
+    assert.match(broker?.message ?? '', /TLS needs both a key file and a certificate file/, JSON.stringify(body));
+    const plain = await exec('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(refused.mqttPort), '-q', '1', '-t', 'devices/x/telemetry', '-m', '{"t":1}']);
+    assert.notEqual(plain.code, 0, plain.out);
+  } finally {
+    await refused.stop();
+  }
+});
+
+for (const [what, env, names] of [
+  ['a key that does not belong to the certificate', { UPPERSTACK_HTTPS_KEY: KEY, UPPERSTACK_HTTPS_CERT: join(TLS, 'cert.pem') }, /^upperstack: UPPERSTACK_HTTPS_KEY \(.*selfsigned-key\.pem\) and UPPERSTACK_HTTPS_CERT \(.*cert\.pem\): the key does not belong to the certificate$/m],
+  ['a key file that is not there', { UPPERSTACK_HTTPS_KEY: join(TLS, 'no-such-key.pem'), UPPERSTACK_HTTPS_CERT: CERT }, /^upperstack: UPPERSTACK_HTTPS_KEY: cannot read .*no-such-key\.pem: no such file$/m],
+] as const) {
+  test(`HTTPS with ${what}: the start is refused in one line naming the variable and the file, exit status 1`, async () => {
+    let output = '';
+    await assert.rejects(startRuntime({ httpsCa: readFileSync(CERT, 'utf8'), env: { ...env } }), (err: Error) => {
+      output = err.message;
+      return true;
+    });
+    assert.match(output, /^runtime exited with 1:/, output);
+    assert.match(output, names, output);
+    assert.doesNotMatch(output, /\n\s+at /, output);
+  });
+}
