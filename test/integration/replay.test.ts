@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import protobuf from 'protobufjs';
@@ -38,7 +38,7 @@ interface Letter {
 interface Replayed {
   replayed: number;
   ids: number[];
-  skipped: Array<{ id: number; reason: string }>;
+  skipped: Array<{ id: number; code: string; reason: string }>;
   notReplayable: number;
 }
 
@@ -161,6 +161,26 @@ describe('POST /api/v1/deadletters/replay', () => {
     assert.equal(now[0].id, old.id);
     assert.ok(now[0].replayedAt);
     assert.deepEqual([now[1].code, now[1].replayable, now[1].replayedAt], ['DECODE_FAILED', true, null]);
+  });
+
+  test('a letter whose message file was lost is skipped with BODY_MISSING and stays, not replayed', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'replay-lost' });
+    await client.publishAsync('devices/rp-9/telemetry', JSON.stringify({ temperature: 900, ts: T0 + 9000 }), { qos: 1 });
+    await client.endAsync();
+    const [letter] = await eventually(async () => {
+      const ls = await letters('device=rp-9');
+      return ls.length === 1 ? ls : undefined;
+    }, 20_000, 'the dead letter of rp-9');
+    const bodies = readdirSync(rt.dataDir).filter((f) => f.endsWith('.bodies'));
+    assert.equal(bodies.length, 1, `one folder of letter bodies in ${readdirSync(rt.dataDir).join(', ')}`);
+    for (const f of readdirSync(join(rt.dataDir, bodies[0]))) rmSync(join(rt.dataDir, bodies[0], f));
+    const res = await replay('device=rp-9');
+    assert.equal(res.status, 200);
+    const r = (await res.json()) as Replayed;
+    assert.deepEqual([r.replayed, r.skipped], [0, [{ id: letter.id, code: 'BODY_MISSING', reason: 'its message could not be read back from the store' }]]);
+    const [after] = await letters('device=rp-9');
+    assert.deepEqual([after.id, after.replayedAt], [letter.id, null]);
+    assert.deepEqual(await readings('rp-9'), []);
   });
 
   test('bad filters are 400; no key is 401', async () => {
