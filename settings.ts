@@ -16,7 +16,7 @@ import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 import { usersFromFile } from './nodes/alert/users';
 import { clusterOptionsFromEnv } from './nodes/lib/cluster/config';
 import { clusterPack, type FlowNode as ClusterFlowNode } from './nodes/lib/cluster/pack';
-import { startingFlows } from './scripts/flows';
+import { startingEnvWarnings, startingFlows } from './scripts/flows';
 import { serverOnlyPack, storeModeFromEnv } from './nodes/lib/store/store-mode';
 import { refusePlaceholderSecrets } from './nodes/lib/security/placeholders';
 import { firstStartSecrets } from './scripts/first-start';
@@ -143,6 +143,11 @@ const cluster = clusterOptionsFromEnv(env);
 const storeMode = storeModeFromEnv(env);
 if (!existsSync(flowFile)) {
   let flows = startingFlows(root, env.UPPERSTACK_PACKS, flowFile);
+  // Node-RED's log is not set up yet: said on stderr (a warn line in the JSON log), as `flows import` would.
+  for (const line of startingEnvWarnings(root, env.UPPERSTACK_PACKS, env)) {
+    if ((env.UPPERSTACK_LOG_FORMAT ?? '').toLowerCase() === 'json') console.log(formatLogLine({ level: 30, msg: line }));
+    else process.stderr.write(`upperstack: warning: ${line}\n`);
+  }
   if (cluster) flows = clusterPack(flows as ClusterFlowNode[], cluster) as typeof flows;
   if (storeMode !== 'duckdb') flows = serverOnlyPack(flows as ClusterFlowNode[], storeMode) as typeof flows;
   for (const n of flows as Array<{ id: string; credentials?: unknown }>) {

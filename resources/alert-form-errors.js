@@ -54,6 +54,43 @@
         if (at.n && rule.when && !('op' in rule.when)) text = w.ui('condition', { n: at.n }) + ', ' + text;
         return text;
     }
+    /**
+     * The problems of the server's error: every one of its `errors` ({field, message, keyword}), or the error
+     * itself from a server that lists none.
+     */
+    function problemsOf(e) {
+        if (!e) return [];
+        if (!Array.isArray(e.errors) || !e.errors.length) return [e];
+        return e.errors.map(function (p) { return { pointer: p.field, message: p.message, keyword: p.keyword }; });
+    }
+    /** The problems of first, then those of more about a field first has none about (the form's own come first). */
+    function mergeProblems(first, more) {
+        var taken = first.map(function (p) { return p.pointer === undefined ? null : String(p.pointer).replace(/^\/rule/, ''); });
+        return first.concat(more.filter(function (p) { return taken.indexOf(String(p.pointer).replace(/^\/rule/, '')) === -1; }));
+    }
+    /**
+     * Marks every field a problem is about, each with its own words next to it, and lists them all in box; a
+     * field's first problem is the one said. shown(target) tells whether an error on target is to be shown yet.
+     */
+    function markErrors(form, box, at, problems, rule, w, shown) {
+        form.querySelectorAll('.usaf-invalid').forEach(function (x) { x.classList.remove('usaf-invalid'); });
+        form.querySelectorAll('.usaf-field-error').forEach(function (x) { x.remove(); });
+        box.textContent = '';
+        var marked = [];
+        problems.forEach(function (e) {
+            var target = e.element || (e.pointer !== undefined ? elementFor(at, String(e.pointer).replace(/^\/rule/, '')) : null);
+            if (!shown(target) || (target && marked.indexOf(target) !== -1)) return;
+            var text = errorWords(e, rule, target, w);
+            box.appendChild(K.el('div', { text: text }));
+            if (!target) return;
+            marked.push(target);
+            target.classList.add('usaf-invalid');
+            target.insertAdjacentElement('afterend', K.el('div', { class: 'usaf-field-error', role: 'alert', text: text }));
+        });
+    }
     K.elementFor = elementFor;
     K.errorWords = errorWords;
+    K.problemsOf = problemsOf;
+    K.mergeProblems = mergeProblems;
+    K.markErrors = markErrors;
 })(window);

@@ -284,20 +284,10 @@
             return f.touched.some(function (t) { return t === target || target.contains(t); });
         }
 
-        function markError(at, err, rule) {
-            var f = state.fields;
-            form.querySelectorAll('.usaf-invalid').forEach(function (x) { x.classList.remove('usaf-invalid'); });
-            form.querySelectorAll('.usaf-field-error').forEach(function (x) { x.remove(); });
-            if (!err) { f.error.textContent = ''; return; }
-            var e = err.error || err;
-            var target = e.element || (e.pointer !== undefined ? K.elementFor(at, String(e.pointer).replace(/^\/rule/, '')) : null);
-            if (!shown(target)) { f.error.textContent = ''; return; }
-            var text = K.errorWords(e, rule, target, w);
-            f.error.textContent = text;
-            if (target) {
-                target.classList.add('usaf-invalid');
-                target.insertAdjacentElement('afterend', el('div', { class: 'usaf-field-error', role: 'alert', text: text }));
-            }
+        /** Marks the fields of err (the server's error, every problem it lists; null: none) and of problems. */
+        function markError(at, err, rule, problems) {
+            var e = err && (err.error || err);
+            K.markErrors(form, state.fields.error, at, K.mergeProblems(problems || [], K.problemsOf(e)), rule, w, shown);
         }
 
         function changed() {
@@ -311,26 +301,26 @@
             return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
         }
         /**
-         * What the form itself can tell before asking the server: a number field the browser cannot read (its
-         * value is then empty, and the server would only say "required"), a missing name, a name in use.
+         * What the form itself can tell before asking the server, every one of it: a number field the browser
+         * cannot read (its value is then empty, and the server would only say "required"), a missing name, a name in use.
          */
-        function formProblem(read) {
-            var bad = Array.prototype.filter.call(form.querySelectorAll('input'), function (i) { return i.validity && i.validity.badInput && !i.closest('[hidden]'); })[0];
+        function formProblems(read) {
+            var out = [];
+            var bad = Array.prototype.filter.call(form.querySelectorAll('input'), function (i) { return i.validity && i.validity.badInput && !i.closest('[hidden]'); });
             // Said under the field's label like the server's errors: the pointer of the box it is in names it.
-            if (bad) return { element: bad, pointer: pointerOf(read.at, bad), message: ui('notNumber') };
+            bad.forEach(function (b) { out.push({ element: b, pointer: pointerOf(read.at, b), message: ui('notNumber') }); });
             var deadman = deadmanRow();
-            if (deadman && durationOf(state.fields.forD)) return { element: state.fields.forD, message: ui('forNotUsed') };
+            if (deadman && durationOf(state.fields.forD)) out.push({ element: state.fields.forD, message: ui('forNotUsed') });
             var list = read.rule.devices && read.rule.devices.list;
             // A listed id outside the device id rule could never match a device.
-            var badId = list ? list.filter(function (id) { return !K.isDeviceId(id); })[0] : undefined;
-            if (badId !== undefined) return { pointer: '/devices/list/' + list.indexOf(badId), message: ui('deviceId', { id: badId }) };
-            if (!read.rule.name) return { pointer: '/name', message: ui('noName') };
+            (list || []).forEach(function (id, i) { if (!K.isDeviceId(id)) out.push({ pointer: '/devices/list/' + i, message: ui('deviceId', { id: id }) }); });
+            if (!read.rule.name) out.push({ pointer: '/name', message: ui('noName') });
             var key = K.nameKey;
             var name = key(read.rule.name);
             var self = state.editing ? state.editing.id : null;
             var other = state.rules.filter(function (r) { return r.id !== self && key(r.name) === name; })[0];
-            if (other) return { pointer: '/name', message: ui('nameTaken', { name: other.name }) };
-            return null;
+            if (read.rule.name && other) out.push({ pointer: '/name', message: ui('nameTaken', { name: other.name }) });
+            return out;
         }
         /** The pointer of the most precise control in at that is, or holds, the element (undefined: none). */
         function pointerOf(at, element) {
@@ -341,15 +331,20 @@
             });
             return best;
         }
-        function showProblem(read, p) {
-            markError(read.at, p, read.rule);
+        /** Marks the form's own problems at once, then with them what the server finds wrong with the rest. */
+        function showProblems(read, problems, current) {
+            markError(read.at, null, read.rule, problems);
+            opts.request('POST', 'validate', { rule: read.rule }).then(function () {}, function (err) {
+                var e = err && err.error;
+                if (current() && e && e.code === 'RULE_INVALID') markError(read.at, e, read.rule, problems);
+            });
         }
         function runPreview() {
             var read = K.readRule(state.fields, state.editing);
             var f = state.fields;
             var seq = ++state.seq;
-            var problem = formProblem(read);
-            if (problem) { showProblem(read, problem); f.preview.textContent = ''; return; }
+            var problems = formProblems(read);
+            if (problems.length) { showProblems(read, problems, function () { return seq === state.seq; }); f.preview.textContent = ''; return; }
             f.preview.textContent = ui('checking', { hours: opts.hours || 24 });
             opts.request('POST', 'preview', { rule: read.rule, hours: opts.hours || 24, store: opts.store ? opts.store() : undefined }).then(function (p) {
                 if (seq !== state.seq) return;
@@ -373,8 +368,9 @@
             var path = editing ? 'rules/' + encodeURIComponent(editing.id) : 'rules';
             if (!editing && state.rules.some(function (r) { return r.id === read.rule.id; })) read.rule.id = read.rule.id + '-' + Date.now().toString(36).slice(-4);
             state.fields.submitted = true;
-            var problem = formProblem(read);
-            if (problem) { showProblem(read, problem); return; }
+            var problems = formProblems(read);
+            var fields = state.fields;
+            if (problems.length) { showProblems(read, problems, function () { return state.fields === fields; }); return; }
             opts.request(editing ? 'PUT' : 'POST', path, read.rule).then(function (saved) {
                 form.hidden = true;
                 state.editing = null;

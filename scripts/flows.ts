@@ -45,7 +45,9 @@ Usage:
              the flow keeps the reference. A variable the pack declares it
              needs (its tab's "envNeeded": UPPERSTACK_MQTT_URL for
              influx-grafana, ...) that is unset here is named on stderr with
-             what it is for; a warning, the exit status stays the same.
+             what it is for; a warning, the exit status stays the same. One
+             npm start sets itself (the alerts pack's UPPERSTACK_API_KEY) is
+             named as needed only by a Node-RED of your own.
              --dry-run only says what it would do. Exit status 0 when
              imported, 1 when refused.
   export     prints the deployed flows (or one tab with the config nodes it
@@ -219,12 +221,36 @@ function options(args: string[]): FlowsArgs {
 /**
  * Names the variables the pack declares it needs that are unset here, before the pack fails at start with a less
  * helpful error. A warning only: the runtime may have them in its own environment, which this command cannot see.
+ * Those npm start sets itself (the query API key) are named apart, as needed only by a Node-RED of one's own:
+ * this command cannot tell which kind of runtime it talks to.
  */
 export function warnUnsetEnv(file: string, pack: readonly FlowNode[], err: NodeJS.WritableStream): void {
   const unset = unsetEnvNeeds(pack, process.env);
-  if (unset.length === 0) return;
-  err.write(`warning: ${file} needs ${unset.length === 1 ? 'an environment variable' : 'environment variables'} not set here; set ${unset.length === 1 ? 'it' : 'them'} in the runtime's environment unless it has ${unset.length === 1 ? 'it' : 'them'} already:\n`);
-  for (const u of unset) err.write(`  ${u.name}: ${u.for}\n`);
+  const must = unset.filter((u) => !u.setByNpmStart);
+  const ownOnly = unset.filter((u) => u.setByNpmStart);
+  const them = (n: number) => (n === 1 ? 'it' : 'them');
+  if (must.length > 0) {
+    err.write(`warning: ${file} needs ${must.length === 1 ? 'an environment variable' : 'environment variables'} not set here; set ${them(must.length)} in the runtime's environment unless it has ${them(must.length)} already:\n`);
+    for (const u of must) err.write(`  ${u.name}: ${u.for}\n`);
+  }
+  if (ownOnly.length > 0) {
+    err.write(`note: ${file} needs ${ownOnly.length === 1 ? 'a variable' : 'variables'} not set here that npm start sets in its runtime itself; only a Node-RED of your own needs ${them(ownOnly.length)} in its environment:\n`);
+    for (const u of ownOnly) err.write(`  ${u.name}: ${u.for}\n`);
+  }
+}
+
+/**
+ * One line per variable a pack named in UPPERSTACK_PACKS needs and the first start's environment leaves unset,
+ * for settings.ts to print: the pack is deployed all the same and would fail at start or do nothing.
+ */
+export function startingEnvWarnings(root: string, extra: string | undefined, env: NodeJS.ProcessEnv): string[] {
+  const lines: string[] = [];
+  for (const name of (extra ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const file = join(root, 'flows', `${name}.json`);
+    if (!existsSync(file)) continue;
+    for (const u of unsetEnvNeeds(parsePack(readFileSync(file, 'utf8')), env)) lines.push(`UPPERSTACK_PACKS pack "${name}" needs ${u.name}, not set: ${u.for}`);
+  }
+  return lines;
 }
 
 async function runImport(args: string[], out: NodeJS.WritableStream): Promise<number> {

@@ -7,7 +7,7 @@ import { BadParameterError, ConflictError, describeError, NotFoundError, Payload
 import { parseTime } from '../lib/api/params';
 import { durationMs } from '../lib/rules/duration';
 import { previewRule, MAX_PREVIEW_DEVICES, type PreviewResult } from '../lib/rules/preview';
-import { validateRule } from '../lib/rules/validate';
+import { refusalUnder, validateRule } from '../lib/rules/validate';
 import type { Actor } from '../lib/rules/store';
 import type { AlertState, Rule } from '../lib/rules/types';
 import type { TimeSeriesStore } from '../lib/store/types';
@@ -182,7 +182,7 @@ export async function preview(svc: AlertService, body: unknown, store: TimeSerie
   try {
     rule = validateRule(b.rule);
   } catch (err) {
-    if (err instanceof RuleInvalidError) throw new RuleInvalidError(err.message, { ...err.details, pointer: `/rule${String(err.details.pointer)}` });
+    if (err instanceof RuleInvalidError) throw refusalUnder(err, '/rule', false);
     throw err;
   }
   const hours = b.hours === undefined ? 24 : Number(b.hours);

@@ -29,24 +29,34 @@ function safePayload(payload: unknown, err: unknown): unknown {
   return payload;
 }
 
-/** What of a received message names its sender: an MQTT message's topic, device, address and login. */
+/** What of a received message names its sender: an MQTT message's topic, device, address and login, and whether it is sent again. */
 interface Sent {
   source?: unknown;
   topic?: unknown;
   device?: unknown;
   remote?: unknown;
   actor?: unknown;
+  meta?: unknown;
+  replayed?: unknown;
+}
+
+/** `dead letter <id>` for a dead-letter replay, `journal` for a message the journal sent again after a restart. */
+function replayOf(m: Sent): string | undefined {
+  const of = typeof m.meta === 'object' && m.meta !== null ? (m.meta as { replayOf?: unknown }).replayOf : undefined;
+  if (typeof of === 'string') return `dead letter ${of.slice(0, 20)}`;
+  return m.replayed === true ? 'journal' : undefined;
 }
 
 /**
  * An MQTT message naming a registered device other than its topic's goes to the audit log, as the HTTP and
- * CoAP inputs record theirs before they answer (a replayed one was recorded when it came).
+ * CoAP inputs record theirs before they answer. A message sent again (a dead-letter replay, the journal after a
+ * restart) is recorded marked as a replay: its first arrival may not have been refused so, or not recorded.
  */
 function auditImpostor(m: Sent, err: DeviceMismatchError): void {
   if (typeof m.source !== 'string' || !m.source.startsWith('mqtt:') || typeof m.device !== 'string') return;
   const claimed = typeof err.details.claimed === 'string' ? err.details.claimed : undefined;
   const topic = typeof m.topic === 'string' ? m.topic : m.source.slice('mqtt:'.length);
-  deviceAuth().messageNamesOther(typeof m.actor === 'string' ? m.actor : undefined, m.device, claimed, topic, typeof m.remote === 'string' ? hostOf(m.remote) : undefined);
+  deviceAuth().messageNamesOther(typeof m.actor === 'string' ? m.actor : undefined, m.device, claimed, topic, typeof m.remote === 'string' ? hostOf(m.remote) : undefined, replayOf(m));
 }
 
 /** `host:port` → host, as the audit log names addresses. */

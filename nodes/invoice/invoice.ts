@@ -22,6 +22,7 @@ import { attachments, fileMessages } from '../shared/report-messages';
 import { invoicesDir, ledgerDir, provideInvoices, registerRoutes } from '../shared/report-routes';
 import { localText } from '../lib/report/period';
 import { invoiceMigrations, settingsOf, type InvoiceNodeDef, type InvoiceOptions } from './options';
+import { countKey } from '../shared/count-key';
 
 type SendFn = (m: Array<UpperstackMessage | UpperstackMessage[] | null>) => void;
 
@@ -82,7 +83,7 @@ export = function register(RED: NodeAPI): void {
         await storeNode!.ready;
         const r = await runInvoices(settings, month, customer, { store: storeNode!.store, archive, ledgerRoot: ledgerDir(RED), now: Date.now() });
         // As text, with a message of its own for one: a number would make i18next load ICU's plural rules.
-        idleStatus(RED._(`upperstack-invoice.status.${r.invoices.length === 1 ? 'doneOne' : 'done'}`, { period: r.period, count: String(r.invoices.length) }));
+        idleStatus(RED._(countKey('upperstack-invoice.status.done', r.invoices.length), { period: r.period, count: String(r.invoices.length) }));
         return r;
       } catch (err) {
         setStatus(node, 'failed', RED._('upperstack-invoice.status.failed', { period: month, message: describeError(err).message }));

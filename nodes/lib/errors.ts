@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'JOURNAL_FAILED'
   | 'BACKPRESSURE'
   | 'CONFIG_INVALID'
+  | 'BAD_MESSAGE'
   | 'BAD_TOPIC'
   | 'PAYLOAD_TOO_LARGE'
   | 'REQUEST_TIMEOUT'
@@ -209,6 +210,18 @@ export class ConfigError extends UpperstackError {
   override readonly name = 'ConfigError';
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('CONFIG_INVALID', message, details);
+  }
+}
+
+/**
+ * A message (or request) asks a node for what it does not do, such as a command it does not know. `property`
+ * names where the ask is ("payload"), `allowed` what the node takes. About one message, never about the
+ * node's settings: those are ConfigError.
+ */
+export class BadMessageError extends UpperstackError {
+  override readonly name = 'BadMessageError';
+  constructor(message: string, details: { property: string; allowed?: readonly string[] } & Record<string, unknown>) {
+    super('BAD_MESSAGE', message, details);
   }
 }
 

@@ -22,6 +22,7 @@ import { requiredStore } from '../shared/store-node';
 import { attachments, fileMessages } from '../shared/report-messages';
 import { definitionOf, reportMigrations, type ReportNodeDef, type ReportOptions } from './options';
 import { provideReport, registerRoutes, reportsDir } from '../shared/report-routes';
+import { countKey } from '../shared/count-key';
 
 /** The period a "send now" message asks for: explicit from/to, a period kind, or the report's own. */
 function periodOfMessage(payload: Record<string, unknown>, def: ReportDefinition, now: number): Period {
@@ -69,7 +70,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     function doneText(r: Produced): string {
-      return RED._(`upperstack-report.status.${r.files.length === 1 ? 'doneOne' : 'done'}`, { id: r.entry.id, files: String(r.files.length) });
+      return RED._(countKey('upperstack-report.status.done', r.files.length), { id: r.entry.id, files: String(r.files.length) });
     }
 
     function send(r: Produced, msg: UpperstackMessage | undefined, sendFn: (m: Array<UpperstackMessage | UpperstackMessage[] | null>) => void): void {
@@ -79,7 +80,7 @@ export = function register(RED: NodeAPI): void {
         _msgid: msg?._msgid ?? RED.util.generateId(),
         topic: `${r.data.title} – ${r.entry.period.label}`,
         // Our messages have no i18next plural forms (they would load ICU's plural rules): one device has a message of its own.
-        payload: RED._(`upperstack-report.message.${r.data.devices.length === 1 ? 'bodyOne' : 'body'}`, { title: r.data.title, period: r.entry.period.label, devices: String(r.data.devices.length), series: String(r.data.series.length) }),
+        payload: RED._(countKey('upperstack-report.message.body', r.data.devices.length), { title: r.data.title, period: r.entry.period.label, devices: String(r.data.devices.length), series: String(r.data.series.length) }),
         report,
         attachments: attachments(r.files),
       } as UpperstackMessage;

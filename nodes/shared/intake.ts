@@ -93,13 +93,15 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
     node.warn(t('errors.rejected', { topic: String(msg.topic), message: describeError(err).message }));
   };
 
-  const emit = (items: IntakeItem[]) => {
+  const emit = (items: IntakeItem[], replayed: boolean) => {
     // Two arrays side by side (no pair object per message); `good` is `items` itself when none is rejected.
     const described = new Array<Described>(items.length);
     let good = items;
     for (let i = 0; i < items.length; i++) {
       try {
         described[i] = opts.describe(items[i].rec);
+        // Told downstream (the decode node's audit entries), as the sender's login is not journaled.
+        if (replayed) described[i] = { ...described[i], replayed: true };
       } catch (err) {
         rejected(items[i], err);
         if (good === items) good = items.slice(0, i);

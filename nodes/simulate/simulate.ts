@@ -11,7 +11,7 @@ import { registryCredentials } from '../lib/sim/register';
 import { deployedDevices } from '../shared/devices';
 import { registerInRuntime } from './register';
 import { simulatorOptions } from './config';
-import { ConfigError, describeError, UpperstackError } from '../lib/errors';
+import { BadMessageError, ConfigError, describeError, UpperstackError } from '../lib/errors';
 import { onClose, onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
@@ -26,6 +26,14 @@ function brokerHost(bind: string | undefined): string {
 
 function commandOf(payload: unknown): string {
   return typeof payload === 'string' ? payload.trim().toLowerCase() : '';
+}
+
+const COMMANDS = ['start', 'stop'] as const;
+
+/** The refusal of a payload that is no command, quoting it as sent (text as it is, anything else as JSON). */
+function unknownCommand(RED: NodeAPI, payload: unknown): BadMessageError {
+  const shown = typeof payload === 'string' ? payload : (JSON.stringify(payload) ?? String(payload));
+  return new BadMessageError(RED._('upperstack-simulate.errors.command', { command: shown.slice(0, 40) }), { property: 'payload', allowed: COMMANDS });
 }
 
 /**
@@ -73,7 +81,7 @@ export = function register(RED: NodeAPI): void {
         const command = commandOf(msg.payload);
         if (command === 'stop') done();
         else if (command === 'start') done(new ConfigError(why));
-        else done(new Error(RED._('upperstack-simulate.errors.command', { command: String(msg.payload).slice(0, 40) })));
+        else done(unknownCommand(RED, msg.payload));
       });
       const refuse = { toggle: () => Promise.reject(new ConfigError(why)) };
       controls.set(node.id, refuse);
@@ -214,7 +222,7 @@ export = function register(RED: NodeAPI): void {
       const command = commandOf(msg.payload);
       if (command === 'start') begin();
       else if (command === 'stop') await stop();
-      else return done(new Error(RED._('upperstack-simulate.errors.command', { command: String(msg.payload).slice(0, 40) })));
+      else return done(unknownCommand(RED, msg.payload));
       done();
     });
 

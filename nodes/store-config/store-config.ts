@@ -73,8 +73,9 @@ export = function register(RED: NodeAPI): void {
     });
     node.ready.catch(() => undefined);
     // Report and invoice nodes hold raw rows from their constructors: DuckDB retention's first pass waits for
-    // them, so it does not delete what they still need. A deploy that does not emit the event leaves the
-    // first pass to the retention timer.
+    // them, so it does not delete what they still need. Node-RED emits flows:started after every deploy type
+    // ("full", "flows", "nodes": test/integration/retention-partial-deploy.test.ts) once the nodes it restarted
+    // are constructed; the retention timer's first tick is left as a fallback only.
     const holdsRegistered = () => node.writer.holdsRegistered();
     RED.events.once('flows:started', holdsRegistered);
     // Two store configs of one name (an editor import copies a pack's "embedded DuckDB") are told apart by id.

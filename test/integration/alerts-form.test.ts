@@ -2,7 +2,7 @@
  * The alert rule form on /upperstack/alerts with what a person meets beyond the first rule: opening a rule
  * written through the API (nested groups, per-device thresholds, a second schedule window, notification
  * targets) and saving it unchanged leaves it as it was; notification targets chosen in the form; a name
- * already in use; a number too large for the field, said under its label; no error on a new rule's empty form until a
+ * already in use; a number too large for the field, said under its label; every wrong field marked at once; no error on a new rule's empty form until a
  * field is typed into or Save is pressed. In Debian's headless Chromium on the real runtime.
  */
 import { after, before, test } from 'node:test';
@@ -148,13 +148,13 @@ test('a name already in use and a number too large are refused in the form, and 
   await page.waitForFunction(() => /saved "TOO HOT"/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
 });
 
-/** The words shown for the form's error: at the top and next to the marked field (none with a JSON pointer). */
+/** The words shown for a field's error: next to the marked field and as one line at the top (none with a JSON pointer). */
 async function shownError(fieldSelector: string): Promise<string> {
   await page.waitForSelector(`${fieldSelector}.usaf-invalid + .usaf-field-error`, { timeout: 30_000 });
-  const top = (await page.textContent('.usaf-error')) ?? '';
-  assert.equal(await page.textContent(`${fieldSelector}.usaf-invalid + .usaf-field-error`), top);
-  assert.doesNotMatch(top, /\/when|\/devices/);
-  return top;
+  const text = (await page.textContent(`${fieldSelector}.usaf-invalid + .usaf-field-error`)) ?? '';
+  assert.ok((await page.locator('.usaf-error > div').allTextContents()).includes(text), `${text} is listed at the top`);
+  assert.doesNotMatch((await page.textContent('.usaf-error')) ?? '', /\/when|\/devices/);
+  return text;
 }
 
 test('errors are said in words next to the field, under its label, once it is typed into or Save is pressed: a number too large, a missing name, a missing value, a negative duration, a device id no device can have', { timeout: 120_000 }, async () => {
@@ -194,6 +194,42 @@ test('errors are said in words next to the field, under its label, once it is ty
   await page.click('#usaf-save');
   await page.waitForSelector('tr[data-rule="words-please"]', { timeout: 30_000 });
   assert.deepEqual(((await (await api('GET', 'rules/words-please')).json()) as { devices: unknown }).devices, { list: ['door-1', 'door:2'] });
+});
+
+test('every wrong field is marked at once, each with its own words: two the server finds, and one the form finds with one the server finds', { timeout: 120_000 }, async () => {
+  const before = await rules();
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Two wrongs');
+  await page.fill('.usaf-cond .usaf-field', 'temperature');
+  await page.fill('.usaf-for-n', '-5');
+  await page.click('#usaf-save');
+  await page.waitForSelector('.usaf-for.usaf-invalid', { timeout: 30_000 });
+  await page.waitForSelector('.usaf-cond .usaf-value.usaf-invalid', { timeout: 30_000 });
+  assert.equal(await page.textContent('.usaf-cond .usaf-value.usaf-invalid + .usaf-field-error'), 'Value: enter a number');
+  assert.equal(await page.textContent('.usaf-for.usaf-invalid + .usaf-field-error'), 'For at least: must be a positive duration, e.g. 10 minutes');
+  assert.equal(await page.locator('.usaf-field-error').count(), 2);
+  assert.deepEqual((await page.locator('.usaf-error > div').allTextContents()).sort(), ['For at least: must be a positive duration, e.g. 10 minutes', 'Value: enter a number']);
+
+  // A missing name is the form's own finding; the value is still the server's: both are marked.
+  await page.fill('#usaf-name', '');
+  await page.fill('.usaf-for-n', '');
+  await page.click('#usaf-save');
+  await page.waitForSelector('#usaf-name.usaf-invalid', { timeout: 30_000 });
+  await page.waitForSelector('.usaf-cond .usaf-value.usaf-invalid', { timeout: 30_000 });
+  assert.equal(await page.textContent('#usaf-name.usaf-invalid + .usaf-field-error'), 'Name: give the rule a name');
+  assert.equal(await page.textContent('.usaf-cond .usaf-value.usaf-invalid + .usaf-field-error'), 'Value: enter a number');
+  assert.equal(await page.locator('.usaf-field-error').count(), 2);
+  assert.deepEqual(await rules(), before);
+  await page.click('.usaf-cancel');
+
+  // The API's 400 lists them too; its code, message and pointer are those of the first, as before the list.
+  const res = await api('POST', 'rules', { id: 'two-wrongs', name: 'Two wrongs', devices: { all: true }, when: { field: 'temperature', op: 'above', value: 'hot' }, severity: 'bad' });
+  assert.equal(res.status, 400);
+  const { error } = (await res.json()) as { error: { code: string; message: string; pointer: string; errors: Array<{ field: string; message: string }> } };
+  assert.equal(error.code, 'RULE_INVALID');
+  assert.deepEqual(error.errors.map((e) => e.field).sort(), ['/severity', '/when/value']);
+  assert.deepEqual([error.message, error.pointer], [error.errors[0].message, error.errors[0].field]);
 });
 
 test('"has not reported for" has one duration: "For at least" typed first moves into it, nothing typed is dropped', { timeout: 120_000 }, async () => {

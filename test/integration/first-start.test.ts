@@ -84,3 +84,19 @@ test('a first start refused before the runtime serves prints no key or password 
     await next.stop();
   }
 });
+
+test('a first start with packs in UPPERSTACK_PACKS names each variable they need that is unset, one line each; none for the key it makes itself', { timeout: 120_000 }, async () => {
+  const rt = await startRuntime({
+    dataDir: tempDir('us-first-packs-'),
+    env: { ...GENERATED, UPPERSTACK_PACKS: 'alerts,influx-grafana', UPPERSTACK_MQTT_URL: '', UPPERSTACK_INFLUX_URL: '' },
+    // Without its broker the influx-grafana pack's connection fails: /health answers, not healthy.
+    ready: 'answering',
+  });
+  try {
+    const lines = rt.output().split('\n').filter((l) => l.startsWith('upperstack: warning: '));
+    assert.deepEqual(lines.map((l) => /needs (\w+), not set: /.exec(l)?.[1]), ['UPPERSTACK_MQTT_URL', 'UPPERSTACK_INFLUX_URL'], rt.output());
+    assert.match(lines[0], /^upperstack: warning: UPPERSTACK_PACKS pack "influx-grafana" needs UPPERSTACK_MQTT_URL, not set: the external broker/);
+  } finally {
+    await rt.stop();
+  }
+});

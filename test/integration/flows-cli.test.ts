@@ -101,6 +101,14 @@ test('import names the variables the influx-grafana pack needs that are unset, o
   assert.doesNotMatch(set.stderr, /warning/);
 });
 
+test('import of the alerts pack without UPPERSTACK_API_KEY here warns of nothing: npm start sets the key itself, so it is named for a Node-RED of your own only', async () => {
+  const r = await cli(['import', join(ROOT, 'flows', 'alerts.json'), '--url', rt.url, '--dry-run'], { UPPERSTACK_PASSWORD: PASSWORD, UPPERSTACK_API_KEY: undefined });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /alerts\.json would add/);
+  assert.doesNotMatch(r.stderr, /warning/);
+  assert.match(r.stderr, /note: alerts\.json needs a variable not set here that npm start sets in its runtime itself; only a Node-RED of your own needs it in its environment:\n {2}UPPERSTACK_API_KEY: /);
+});
+
 test('config nodes of the same type and name are reused: a pack\'s "embedded DuckDB" is the deployed store, no second one', async () => {
   const file = pack('query', [
     { id: 't1', type: 'tab', label: 'Query pack' },

@@ -134,10 +134,14 @@ test('a read key backtests the devices it may read (values as served to it) and 
   const own = await curl(acmeKey, '/api/v1/anomaly/backtest', { method: 'POST', body: body('acme1', 'temp') });
   assert.equal(own.status, 200, JSON.stringify(own.json));
   assert.equal(own.json.scanned, 1);
-  // A field it may not see has no values for it, as on the readings route.
+  // A field it may not have figures of is refused as the aggregate route refuses it, not replayed as an empty series.
   const hidden = await curl(acmeKey, '/api/v1/anomaly/backtest', { method: 'POST', body: body('acme1', 'owner') });
-  assert.equal(hidden.status, 200);
-  assert.deepEqual([hidden.json.scanned, hidden.json.skipped], [0, 0]);
+  const aggregate = await curl(acmeKey, '/api/v1/readings/aggregate?device=acme1&field=owner&every=1d&fn=max');
+  assert.equal(aggregate.status, 403);
+  assert.deepEqual([hidden.status, hidden.json], [aggregate.status, aggregate.json]);
+  assert.equal((hidden.json.error as { code: string }).code, 'FORBIDDEN');
+  // With read:sensitive the series is there to replay.
+  assert.equal((await curl(sensitiveKey, '/api/v1/anomaly/backtest', { method: 'POST', body: body('acme1', 'owner') })).status, 200);
   for (const device of ['globex1', 'nobody']) {
     const other = await curl(acmeKey, '/api/v1/anomaly/backtest', { method: 'POST', body: body(device, 'temp') });
     assert.equal(other.status, 403, device);

@@ -8,24 +8,25 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import protobuf from 'protobufjs';
 import { eventually, startRuntimeAsAdmin, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
+import { encodeCbor } from '../../nodes/lib/codec/cbor';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const pipeline = JSON.parse(readFileSync(join(ROOT, 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
 
-/** The pack with its validate node on an inline schema that allows temperatures up to `max`. */
+/** The pack with its validate node and the HTTP input on an inline schema that allows temperatures up to `max`. */
 function packWithMax(max: number): Array<Record<string, unknown>> {
   const schema = {
     type: 'object',
     required: ['device', 'ts', 'fields'],
     properties: { fields: { type: 'object', properties: { temperature: { type: 'number', maximum: max } } } },
   };
-  return pipeline.map((n) => (n.type === 'upperstack-validate' ? { ...n, schemaSource: 'inline', schema: JSON.stringify(schema) } : n));
+  return pipeline.map((n) => (n.type === 'upperstack-validate' || n.type === 'upperstack-http-in' ? { ...n, schemaSource: 'inline', schema: JSON.stringify(schema) } : n));
 }
 
 interface Letter {
@@ -38,7 +39,7 @@ interface Letter {
 interface Replayed {
   replayed: number;
   ids: number[];
-  skipped: Array<{ id: number; reason: string }>;
+  skipped: Array<{ id: number; code: string; reason: string }>;
   notReplayable: number;
 }
 
@@ -161,6 +162,64 @@ describe('POST /api/v1/deadletters/replay', () => {
     assert.equal(now[0].id, old.id);
     assert.ok(now[0].replayedAt);
     assert.deepEqual([now[1].code, now[1].replayable, now[1].replayedAt], ['DECODE_FAILED', true, null]);
+  });
+
+  test('readings the schema refused, sent as CBOR (MQTT 5, HTTP) or line protocol, replay as their JSON and are stored as sent', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'replay-cbor', protocolVersion: 5 });
+    await client.publishAsync('devices/rp-6/telemetry', encodeCbor({ temperature: 150, ts: T0 + 6000 }), { qos: 1, properties: { contentType: 'application/cbor' } });
+    await client.endAsync();
+    const post = (path: string, type: string, body: Buffer | string) => fetch(`${rt.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : new Uint8Array(body) });
+    const cbor = await post('/ingest/rp-7', 'application/cbor', encodeCbor({ temperature: 160, humidity: 40, ts: T0 + 7000 }));
+    assert.equal(cbor.status, 422, await cbor.text());
+    const line = await post('/write?db=iot&precision=ms', 'text/plain', `climate,device=rp-8,room=a temperature=170,count=3i ${T0 + 8000}\n`);
+    assert.equal(line.status, 400, await line.text());
+    for (const d of ['rp-6', 'rp-7', 'rp-8']) await eventually(async () => ((await letters(`device=${d}`)).length === 1 ? true : undefined), 20_000, `the dead letter of ${d}`);
+    const kept = (await Promise.all(['rp-6', 'rp-7', 'rp-8'].map((d) => letters(`device=${d}`)))).map(([l]) => [l.device, l.code, (l as unknown as { contentType?: string }).contentType]);
+    // What the replay route documents: a refused reading is kept as the reading, in JSON, whatever it came as.
+    assert.deepEqual(kept, [
+      ['rp-6', 'SCHEMA_VIOLATION', 'application/json'],
+      ['rp-7', 'SCHEMA_VIOLATION', 'application/json'],
+      ['rp-8', 'SCHEMA_VIOLATION', 'application/json'],
+    ]);
+
+    await deploy(packWithMax(200));
+    const res = (await (await replay('', { code: 'SCHEMA_VIOLATION', device: 'rp-6' })).json()) as Replayed;
+    const res7 = (await (await replay('device=rp-7')).json()) as Replayed;
+    const res8 = (await (await replay('device=rp-8')).json()) as Replayed;
+    assert.deepEqual([res, res7, res8].map((r) => [r.replayed, r.skipped]), [[1, []], [1, []], [1, []]]);
+    const got = await eventually(async () => {
+      const all = await Promise.all(['rp-6', 'rp-7', 'rp-8'].map((d) => rt.get(`/api/v1/readings?device=${d}`).then((r) => r.json() as Promise<{ readings: Array<{ ts: string; fields: Record<string, unknown>; tags?: Record<string, unknown> }> }>)));
+      return all.every((a) => a.readings.length === 1) ? all.map((a) => a.readings[0]) : undefined;
+    }, 20_000, 'the three replayed readings');
+    assert.deepEqual(
+      got.map((r) => [r.ts, r.fields, r.tags ?? {}]),
+      [
+        ['2026-01-01T00:00:06.000Z', { temperature: 150 }, {}],
+        ['2026-01-01T00:00:07.000Z', { temperature: 160, humidity: 40 }, {}],
+        ['2026-01-01T00:00:08.000Z', { temperature: 170, count: 3 }, { measurement: 'climate', room: 'a' }],
+      ],
+    );
+    for (const d of ['rp-6', 'rp-7', 'rp-8']) assert.equal((await letters(`device=${d}`)).length, 1, `no new dead letter of ${d}`);
+  });
+
+  test('a letter whose message file was lost is skipped with BODY_MISSING and stays, not replayed', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'replay-lost' });
+    await client.publishAsync('devices/rp-9/telemetry', JSON.stringify({ temperature: 900, ts: T0 + 9000 }), { qos: 1 });
+    await client.endAsync();
+    const [letter] = await eventually(async () => {
+      const ls = await letters('device=rp-9');
+      return ls.length === 1 ? ls : undefined;
+    }, 20_000, 'the dead letter of rp-9');
+    const bodies = readdirSync(rt.dataDir).filter((f) => f.endsWith('.bodies'));
+    assert.equal(bodies.length, 1, `one folder of letter bodies in ${readdirSync(rt.dataDir).join(', ')}`);
+    for (const f of readdirSync(join(rt.dataDir, bodies[0]))) rmSync(join(rt.dataDir, bodies[0], f));
+    const res = await replay('device=rp-9');
+    assert.equal(res.status, 200);
+    const r = (await res.json()) as Replayed;
+    assert.deepEqual([r.replayed, r.skipped], [0, [{ id: letter.id, code: 'BODY_MISSING', reason: 'its message could not be read back from the store' }]]);
+    const [after] = await letters('device=rp-9');
+    assert.deepEqual([after.id, after.replayedAt], [letter.id, null]);
+    assert.deepEqual(await readings('rp-9'), []);
   });
 
   test('bad filters are 400; no key is 401', async () => {

@@ -375,6 +375,23 @@ describe('upperstack-mqtt-in', () => {
     assert.equal(pendingOf(id), 0);
   });
 
+  test('a message the journal sends again after a restart says so (replayed), for the audit log; a live one does not', async () => {
+    const id = `in-${++loaded}-restarted`;
+    const old = new Journal({ dir: join(dataDir, 'journal', id) });
+    old.open();
+    old.appendGroup([{ topic: 'devices/again1/telemetry', payload: Buffer.from('{"t":1}'), qos: 1, receivedAt: Date.UTC(2026, 0, 1) }], LEGACY_ENCODER);
+    // Killed: no close, nothing settled.
+    await load({ id, wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
+    const again = (await next('raw')) as Msg & { replayed?: unknown };
+    assert.deepEqual([again.device, again.replayed], ['again1', true]);
+    settleReceipts(again.upperstack!.receipts);
+    const live = next('raw') as Promise<Msg & { replayed?: unknown }>;
+    broker.deliver(telemetry('now1', '{"t":2}'), () => undefined);
+    const m = await live;
+    assert.deepEqual([m.device, m.replayed], ['now1', undefined]);
+    settleReceipts(m.upperstack!.receipts);
+  });
+
   test('every message says where it came from (source mqtt:<topic>), alone and in a batch', async () => {
     await load({ wires: [['raw'], []] }, [{ id: 'raw', type: 'helper', z: 'tab' }]);
     const got = next('raw') as Promise<Msg & { source?: string; qos?: number }>;

@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import { decode } from '../../nodes/lib/codec';
+import { describeError, type UpperstackError } from '../../nodes/lib/errors';
+import { statusOfError } from '../../nodes/lib/api/http-errors';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { eventually } from '../helpers/runtime';
 import { nodeModulesFor as nodesFor, onFreePorts, readPack } from '../helpers/packs';
@@ -91,13 +93,20 @@ describe('upperstack-simulate', () => {
   test('an unknown command ends in an error Catch nodes see; a bad setting leaves the node red with the reason', async () => {
     await helper.load(pipeline, pipelineFlow({ target: 'output', autoStart: false }));
     const sim = helper.getNode('sim') as unknown as NodeJS.EventEmitter & { receive(m: object): void };
-    const errored = new Promise<string>((resolve) => sim.on('call:error', (call: { args: unknown[] }) => resolve(String(call.args[0]))));
+    const errored = new Promise<unknown>((resolve) => sim.on('call:error', (call: { args: unknown[] }) => resolve(call.args[0])));
     sim.receive({ payload: 'jump' });
-    assert.match(await errored, /upperstack-simulate\.errors\.command|send "start" or "stop"/);
+    const err = await errored;
+    assert.match(String(err), /upperstack-simulate\.errors\.command|send "start" or "stop"/);
+    // A bad message, not a bad setting: Catch nodes and msg.error tell them apart by the code.
+    assert.deepEqual(describeError(err), { ...describeError(err), name: 'BadMessageError', code: 'BAD_MESSAGE', property: 'payload', allowed: ['start', 'stop'] });
     await helper.unload();
 
     await helper.load(pipeline, pipelineFlow({ target: 'output', rate: 'often' }));
-    const bad = helper.getNode('sim') as unknown as NodeJS.EventEmitter;
+    const bad = helper.getNode('sim') as unknown as NodeJS.EventEmitter & { receive(m: object): void };
+    // Settings that cannot run refuse a start as settings (CONFIG_INVALID), an unknown command as a bad message.
+    const refused = new Promise<unknown>((resolve) => bad.on('call:error', (call: { args: unknown[] }) => { if (describeError(call.args[0]).code === 'BAD_MESSAGE') resolve(call.args[0]); }));
+    bad.receive({ payload: { go: true } });
+    assert.equal(statusOfError((await refused) as UpperstackError), 400);
     const status = await new Promise<{ fill: string; text: string }>((resolve) => {
       const s = (bad as unknown as { status: { lastCall?: { args: Array<{ fill: string; text: string }> } } }).status;
       if (s.lastCall) resolve(s.lastCall.args[0]);

@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { handleBacktest, parseBacktestBody } from '../../nodes/lib/api/backtest';
+import { handleQuery } from '../../nodes/lib/api/handlers';
+import { parseMask } from '../../nodes/lib/security/masking';
+import { ScopedStore } from '../../nodes/lib/security/scoped-store';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { tempDir } from '../helpers/temp';
 
@@ -145,5 +148,19 @@ describe('backtest answer', () => {
     const e = (JSON.parse(r.body) as ErrorBody).error;
     assert.equal(e.code, 'STORE_UNAVAILABLE');
     assert.match(e.message, /closed/);
+  });
+
+  test('a key\'s view refuses a masked or hidden field as the aggregate route does; a rounded one is replayed', async () => {
+    for (const kind of ['mask', 'hide']) {
+      const view = new ScopedStore(store, { sees: () => true, masks: new Map([['pressure', parseMask(kind, 'pressure')]]), describe: 'scopes read' });
+      const r = await handleBacktest(view, { device: 'pump-7', field: 'pressure' });
+      const agg = await handleQuery(view, 'aggregate', { device: 'pump-7', field: 'pressure', every: '1h', fn: 'max' }, undefined);
+      assert.equal(agg.status, 403, kind);
+      assert.deepEqual([r.status, JSON.parse(r.body)], [agg.status, JSON.parse(agg.body)], kind);
+    }
+    const rounded = new ScopedStore(store, { sees: () => true, masks: new Map([['pressure', parseMask('round:0', 'pressure')]]), describe: 'scopes read' });
+    const r = await handleBacktest(rounded, { device: 'pump-7', field: 'pressure' });
+    assert.equal(r.status, 200);
+    assert.equal((JSON.parse(r.body) as { scanned: number }).scanned, 60);
   });
 });

@@ -420,7 +420,7 @@ describe('replayDeadLetters', () => {
         const target = { id: intake.id, submit: (recs: Received[]) => intake.submit(recs) };
         const targetFor = (l: DeadLetter) => (l.source.startsWith('coap:') ? 'no coap input is deployed' : target);
         const r = await replayDeadLetters(s, parseReplayParams({}, undefined), targetFor);
-        assert.deepEqual(r, { replayed: 1, ids: [1], skipped: [{ id: 3, reason: 'no coap input is deployed' }], notReplayable: 1 });
+        assert.deepEqual(r, { replayed: 1, ids: [1], skipped: [{ id: 3, code: 'NO_INPUT', reason: 'no coap input is deployed' }], notReplayable: 1 });
         await new Promise((resolve) => setImmediate(resolve));
         assert.equal(emitted.length, 1);
         const rec = emitted[0].rec;
@@ -434,11 +434,11 @@ describe('replayDeadLetters', () => {
         const named = await replayDeadLetters(s, parseReplayParams({}, { ids: [1, 2, 99] }), targetFor);
         assert.equal(named.replayed, 0);
         assert.deepEqual(
-          named.skipped.map((x) => [x.id, x.reason.replace(/at .*$/, 'at T')]),
+          named.skipped.map((x) => [x.id, x.code, x.reason.replace(/at .*$/, 'at T')]),
           [
-            [1, 'it was replayed already, at T'],
-            [2, 'its message was not kept, so it cannot be replayed'],
-            [99, 'no dead letter has this id'],
+            [1, 'ALREADY_REPLAYED', 'it was replayed already, at T'],
+            [2, 'NOT_KEPT', 'its message was not kept, so it cannot be replayed'],
+            [99, 'NOT_FOUND', 'no dead letter has this id'],
           ],
         );
         const [marked] = await s.deadLetters({ ids: [1], limit: 1 });
@@ -462,7 +462,7 @@ describe('replayDeadLetters', () => {
           },
         };
         const r = await replayDeadLetters(s, parseReplayParams({}, undefined), () => target);
-        assert.deepEqual(r, { replayed: 0, ids: [], skipped: [{ id: 1, reason: 'its message could not be read back from the store' }], notReplayable: 0 });
+        assert.deepEqual(r, { replayed: 0, ids: [], skipped: [{ id: 1, code: 'BODY_MISSING', reason: 'its message could not be read back from the store' }], notReplayable: 0 });
         assert.equal(submitted.length, 0);
         assert.equal((await s.deadLetters({ ids: [1], limit: 1 }))[0].replayedAt, undefined);
       },

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { envNeeds, unsetEnvNeeds } from '../../nodes/lib/flows/env-needs';
 import { parsePack, validatePack, type FlowNode } from '../../nodes/lib/flows/validate';
-import { knownTypes, warnUnsetEnv } from '../../scripts/flows';
+import { knownTypes, startingEnvWarnings, warnUnsetEnv } from '../../scripts/flows';
 
 const root = join(__dirname, '..', '..', '..');
 const pack = (name: string) => parsePack(readFileSync(join(root, 'flows', `${name}.json`), 'utf8'));
@@ -49,8 +49,41 @@ test('flows import warns naming each unset variable and what it is for; nothing 
   }
 });
 
+test('a variable npm start sets itself (the alerts pack\'s API key) is no warning: named as needed by a Node-RED of your own only', () => {
+  const saved = { ...process.env };
+  try {
+    delete process.env.UPPERSTACK_API_KEY;
+    const err = new PassThrough();
+    warnUnsetEnv('alerts.json', pack('alerts'), err);
+    const text = String(err.read());
+    assert.doesNotMatch(text, /warning/);
+    assert.match(text, /^note: alerts\.json needs a variable not set here that npm start sets in its runtime itself; only a Node-RED of your own needs it in its environment:\n {2}UPPERSTACK_API_KEY: the query API key/);
+    // Beside one the user must set, each is said as what it is.
+    const both = [...pack('alerts'), ...pack('influx-grafana')];
+    delete process.env.UPPERSTACK_MQTT_URL;
+    process.env.UPPERSTACK_INFLUX_URL = 'http://127.0.0.1:8086';
+    const mixed = new PassThrough();
+    warnUnsetEnv('mixed.json', both, mixed);
+    const lines = String(mixed.read()).trimEnd().split('\n');
+    assert.equal(lines.length, 4, lines.join('\n'));
+    assert.match(lines[0], /^warning: mixed\.json needs an environment variable not set here/);
+    assert.match(lines[1], /^ {2}UPPERSTACK_MQTT_URL: /);
+    assert.match(lines[2], /^note: mixed\.json needs a variable not set here that npm start sets/);
+    assert.match(lines[3], /^ {2}UPPERSTACK_API_KEY: /);
+  } finally {
+    process.env = saved;
+  }
+});
+
+test('a first start names, one line each, the unset variables of the packs UPPERSTACK_PACKS adds', () => {
+  assert.deepEqual(startingEnvWarnings(root, 'alerts, influx-grafana', { UPPERSTACK_API_KEY: 'k', UPPERSTACK_MQTT_URL: 'mqtt://m:1883' }), [
+    'UPPERSTACK_PACKS pack "influx-grafana" needs UPPERSTACK_INFLUX_URL, not set: ' + envNeeds(pack('influx-grafana'))[1].for,
+  ]);
+  assert.deepEqual(startingEnvWarnings(root, undefined, {}), []);
+});
+
 test('a malformed declaration is a problem of flows validate', () => {
-  const bad: FlowNode[] = [{ id: 't', type: 'tab', label: 'x', envNeeded: [{ name: 'NOT A NAME', for: 'x' }, 'UPPERSTACK_X'] }];
+  const bad: FlowNode[] = [{ id: 't', type: 'tab', label: 'x', envNeeded: [{ name: 'NOT A NAME', for: 'x' }, 'UPPERSTACK_X', { name: 'UPPERSTACK_Y', for: 'y', setByNpmStart: 'yes' }] }];
   const problems = validatePack(bad, { knownTypes: knownTypes() }).filter((p) => p.property === 'envNeeded');
-  assert.equal(problems.length, 2);
+  assert.equal(problems.length, 3);
 });

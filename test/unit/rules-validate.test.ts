@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkNewRuleDevices, validatePack, validateRule } from '../../nodes/lib/rules/validate';
+import { MAX_RULE_PROBLEMS, checkNewRuleDevices, validatePack, validateRule, type RuleProblem } from '../../nodes/lib/rules/validate';
 import { RuleInvalidError } from '../../nodes/lib/errors';
 
 const EXAMPLE = {
@@ -12,6 +12,17 @@ const EXAMPLE = {
   severity: 'warning',
   message: '{device}: {field} is {value} (above 30 since {since})',
 };
+
+/** What validateRule says about a rule it refuses: its first message and pointer, and every problem listed. */
+function refusalOf(rule: unknown, opts?: { fresh?: boolean }): { message: string; pointer: string; errors: RuleProblem[] } {
+  try {
+    validateRule(rule, opts);
+  } catch (err) {
+    assert.ok(err instanceof RuleInvalidError, String(err));
+    return { message: err.message, pointer: String(err.details.pointer), errors: err.details.errors as RuleProblem[] };
+  }
+  assert.fail('the rule was accepted');
+}
 
 function pointerOf(rule: unknown): string {
   try {
@@ -83,5 +94,38 @@ describe('rule validation', () => {
     assert.throws(() => validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b' }] }), (e: RuleInvalidError) => e.code === 'CONFLICT' && e.details.pointer === '/rules/1/name');
     assert.throws(() => validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b', severity: 'x' }] }), (e: RuleInvalidError) => e.details.pointer === '/rules/1/severity');
     assert.throws(() => validatePack([EXAMPLE, EXAMPLE]), (e: RuleInvalidError) => e.details.pointer === '/1/id');
+  });
+
+  it('lists every problem, each with its field and a message naming it; the first stays the message and pointer of the refusal', () => {
+    const schema = refusalOf({ ...EXAMPLE, severity: 'bad', when: { ...EXAMPLE.when, value: 'hot' }, remindEvery: 'often' });
+    assert.deepEqual(schema.errors.map((e) => e.field).sort(), ['/remindEvery', '/severity', '/when/value']);
+    for (const e of schema.errors) assert.ok(e.message.startsWith(e.field), `${e.message} names ${e.field}`);
+    assert.equal(schema.message, schema.errors[0].message);
+    assert.equal(schema.pointer, schema.errors[0].field);
+
+    // The checks a schema cannot make, and the name and ids of a rule being saved, are listed together too.
+    const semantic = refusalOf({ ...EXAMPLE, name: ' ', timezone: 'Mars/Olympus', message: 'too {hot}', devices: { list: ['door 1'] } }, { fresh: true });
+    assert.deepEqual(semantic.errors.map((e) => e.field), ['/timezone', '/message', '/name', '/devices/list/0']);
+    assert.match(semantic.errors[2].message, /^\/name must not be blank/);
+    assert.equal(semantic.message, '/timezone "Mars/Olympus" is not a time zone; use a name such as "Europe/Berlin" or "UTC"');
+  });
+
+  it('lists at most MAX_RULE_PROBLEMS problems, one per field', () => {
+    const ids = Array.from({ length: MAX_RULE_PROBLEMS + 5 }, (_, i) => `door ${i}`);
+    const r = refusalOf({ ...EXAMPLE, devices: { list: ids } }, { fresh: true });
+    assert.equal(r.errors.length, MAX_RULE_PROBLEMS);
+    assert.equal(new Set(r.errors.map((e) => e.field)).size, MAX_RULE_PROBLEMS);
+  });
+
+  it('rule packs list every problem of the rule refused, each pointing into the pack', () => {
+    assert.throws(
+      () => validatePack({ rules: [EXAMPLE, { ...EXAMPLE, id: 'b', severity: 'x', when: { ...EXAMPLE.when, for: 'soon' } }] }),
+      (e: RuleInvalidError) => {
+        const errors = e.details.errors as RuleProblem[];
+        assert.deepEqual(errors.map((p) => p.field).sort(), ['/rules/1/severity', '/rules/1/when/for']);
+        for (const p of errors) assert.ok(p.message.startsWith(p.field), p.message);
+        return e.details.pointer === errors[0].field;
+      },
+    );
   });
 });

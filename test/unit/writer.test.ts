@@ -6,7 +6,7 @@ import { Journal } from '../../nodes/lib/journal/journal';
 import type { Reading } from '../../nodes/lib/reading';
 import type { DeadLetter } from '../../nodes/lib/store/types';
 import { tempDir } from '../helpers/temp';
-import { reading, SwitchableStore, until, writeAsync } from '../helpers/switchable-store';
+import { reading, stalledWriter, SwitchableStore, until, writeAsync } from '../helpers/switchable-store';
 
 test('many small writes become few store writes', async () => {
   const store = new SwitchableStore();
@@ -213,10 +213,7 @@ test('after a backlog write, the readings below minWrite (left from it or coming
 });
 
 test('while the store is down, writes are spooled, reported durable, and land once it is back', async () => {
-  const store = new SwitchableStore();
-  store.up = false;
-  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20, maxRetryMs: 40 });
-  w.start();
+  const { store, w } = stalledWriter({ flushMs: 5, retryMs: 20, maxRetryMs: 40 });
   await writeAsync(w, [reading(1), reading(2)]);
   await writeAsync(w, [reading(3)]);
   assert.equal(store.rows.size, 0);
@@ -229,10 +226,7 @@ test('while the store is down, writes are spooled, reported durable, and land on
 
 test('a spool survives a restart: what was spooled is written by the next run', async () => {
   const dir = tempDir('us-w-');
-  const down = new SwitchableStore();
-  down.up = false;
-  const w1 = new DurableWriter(down, new Journal({ dir }), { flushMs: 5, retryMs: 60_000 });
-  w1.start();
+  const { w: w1 } = stalledWriter({ flushMs: 5, retryMs: 60_000 }, new Journal({ dir }));
   await writeAsync(w1, [reading(1), reading(2), reading(3)]);
   await w1.close();
 
@@ -244,10 +238,7 @@ test('a spool survives a restart: what was spooled is written by the next run', 
 });
 
 test('dead letters are batched and spooled like readings', async () => {
-  const store = new SwitchableStore();
-  store.up = false;
-  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20 });
-  w.start();
+  const { store, w } = stalledWriter({ flushMs: 5, retryMs: 20 });
   const letter: DeadLetter = { ts: 1, device: 'd', source: 'mqtt:x', code: 'DECODE_FAILED', reason: 'bad', payload: 'zz' };
   await new Promise<void>((res, rej) => w.writeDeadLetters([letter], (e) => (e ? rej(e) : res())));
   store.up = true;
@@ -257,11 +248,8 @@ test('dead letters are batched and spooled like readings', async () => {
 });
 
 test('the outage is reported once when it starts and once when it ends, however many writes spool meanwhile', async () => {
-  const store = new SwitchableStore();
   const events: WriterEvent[] = [];
-  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, onEvent: (e) => events.push(e) });
-  w.start();
-  store.up = false;
+  const { store, w } = stalledWriter({ flushMs: 5, retryMs: 20, maxRetryMs: 40, onEvent: (e) => events.push(e) });
   for (let i = 0; i < 20; i++) await writeAsync(w, [reading(i)]);
   store.up = true;
   await until(() => store.rows.size === 20);
@@ -282,11 +270,8 @@ test('wide readings make smaller writes: one write takes at most maxWriteRows fi
 });
 
 test('at its disk budget the spool takes no more: new writes are held, not reported durable, and none is dropped', async () => {
-  const store = new SwitchableStore();
-  store.up = false;
   const events: WriterEvent[] = [];
-  const w = new DurableWriter(store, new Journal({ dir: tempDir('us-w-') }), { flushMs: 5, retryMs: 20, maxRetryMs: 40, spoolBudgetBytes: 2000, onEvent: (e) => events.push(e) });
-  w.start();
+  const { store, w } = stalledWriter({ flushMs: 5, retryMs: 20, maxRetryMs: 40, spoolBudgetBytes: 2000, onEvent: (e) => events.push(e) });
   const reported: number[] = [];
   // Each write spools one record of about 100 bytes until the budget is reached.
   let i = 0;

@@ -6,6 +6,7 @@
  */
 import {
   BadDeviceIdError,
+  BadMessageError,
   BadParameterError,
   ConflictError,
   DecodeError,
@@ -79,7 +80,8 @@ export function statusOfError(err: UpperstackError): number {
     err instanceof InvalidReadingError ||
     err instanceof SchemaViolationError ||
     err instanceof RuleInvalidError ||
-    err instanceof BadDeviceIdError
+    err instanceof BadDeviceIdError ||
+    err instanceof BadMessageError
   ) {
     return 400;
   }

@@ -42,12 +42,25 @@ export interface ReplayResult {
   /** Letters submitted and marked. */
   replayed: number;
   ids: number[];
-  /** Letters that could not go back in, and why (e.g. no input of their protocol is deployed). */
-  skipped: Array<{ id: number; reason: string }>;
+  /** Letters that could not go back in, and why (e.g. no input of their protocol is deployed); each stays as it is. */
+  skipped: Skipped[];
   /** Matching letters that keep no message to replay (too large, or kept beyond the body budget). */
   notReplayable: number;
   /** Set when an input refused (backpressure): the rest waits for the next call. */
   incomplete?: { reason: string; retryAfterMs: number };
+}
+
+/**
+ * Why a letter was not replayed, as a code a client can act on: `BODY_MISSING` (its message is listed as kept
+ * but cannot be read back, e.g. a body file lost), `IN_PROGRESS` (another call is taking it), `NO_INPUT` (no input
+ * to take it), and for ids asked by name `NOT_FOUND`, `ALREADY_REPLAYED`, `NOT_KEPT`, `NOT_MATCHED`.
+ */
+export type SkipCode = 'BODY_MISSING' | 'IN_PROGRESS' | 'NO_INPUT' | 'NOT_FOUND' | 'ALREADY_REPLAYED' | 'NOT_KEPT' | 'NOT_MATCHED';
+
+export interface Skipped {
+  id: number;
+  code: SkipCode;
+  reason: string;
 }
 
 type ReplayStore = Pick<TimeSeriesStore, 'deadLetters' | 'markDeadLettersReplayed'>;
@@ -132,8 +145,8 @@ export async function replayDeadLetters(store: ReplayStore, req: ReplayRequest, 
   const limit = req.query.limit;
   let after: DeadLetterQuery['after'];
   let taken = 0;
-  const skip = (id: number, reason: string) => {
-    if (result.skipped.length < LISTED) result.skipped.push({ id, reason });
+  const skip = (id: number, code: SkipCode, reason: string) => {
+    if (result.skipped.length < LISTED) result.skipped.push({ id, code, reason });
   };
   // Only the letters there were when the call began: one that fails again while
   // this call pages on is a new letter after the cursor, and taking it too would
@@ -151,18 +164,18 @@ export async function replayDeadLetters(store: ReplayStore, req: ReplayRequest, 
     const groups = new Map<string, { target: ReplayTarget; letters: DeadLetter[] }>();
     for (const l of page) {
       if (held.has(l.id!)) {
-        skip(l.id!, 'another replay is taking it now');
+        skip(l.id!, 'IN_PROGRESS', 'another replay is taking it now');
         continue;
       }
       // Listed as kept, but the store could not read its message back (a body file lost outside the runtime):
       // replaying it would send an empty message in its place and mark it done.
       if (l.body === undefined) {
-        skip(l.id!, 'its message could not be read back from the store');
+        skip(l.id!, 'BODY_MISSING', 'its message could not be read back from the store');
         continue;
       }
       const target = targetFor(l);
       if (typeof target === 'string') {
-        skip(l.id!, target);
+        skip(l.id!, 'NO_INPUT', target);
         continue;
       }
       const g = groups.get(target.id) ?? { target, letters: [] };
@@ -201,15 +214,15 @@ async function explainNamed(store: ReplayStore, query: DeadLetterQuery, result: 
   for (const id of missing) {
     if (result.skipped.length >= LISTED) break;
     const l = found.get(id);
-    const reason =
+    const [code, reason]: [SkipCode, string] =
       l === undefined
-        ? 'no dead letter has this id'
+        ? ['NOT_FOUND', 'no dead letter has this id']
         : l.replayedAt !== undefined
-          ? `it was replayed already, at ${new Date(l.replayedAt).toISOString()}`
+          ? ['ALREADY_REPLAYED', `it was replayed already, at ${new Date(l.replayedAt).toISOString()}`]
           : l.replayable === false
-            ? 'its message was not kept, so it cannot be replayed'
-            : 'it does not match the other filters of this call';
-    result.skipped.push({ id, reason });
+            ? ['NOT_KEPT', 'its message was not kept, so it cannot be replayed']
+            : ['NOT_MATCHED', 'it does not match the other filters of this call'];
+    result.skipped.push({ id, code, reason });
   }
 }
 

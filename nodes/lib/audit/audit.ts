@@ -37,6 +37,8 @@ export interface AuditEntry {
   after?: unknown;
   /** How many identical refusals this entry stands for (when folded). */
   count?: number;
+  /** The refusal of a message sent again by the runtime (a dead-letter replay, the journal after a restart), not by its sender. */
+  replay?: true;
 }
 
 export type AuditInput = Omit<AuditEntry, 'ts'> & { ts?: number };
@@ -96,7 +98,7 @@ export class AuditLog {
    */
   refusal(input: AuditInput): void {
     const now = this.now();
-    const key = `${input.actor}\u0000${input.action}\u0000${input.via ?? ''}\u0000${input.target ?? ''}\u0000${input.reason ?? ''}\u0000${input.remote ?? ''}`;
+    const key = `${input.actor}\u0000${input.action}\u0000${input.via ?? ''}\u0000${input.target ?? ''}\u0000${input.reason ?? ''}\u0000${input.remote ?? ''}\u0000${input.replay ? 'r' : ''}`;
     const f = this.folded.get(key);
     if (f && now < f.until) {
       f.count++;

@@ -4,6 +4,10 @@
  * ignores it). A pack's own references cannot tell this: the default pack reads UPPERSTACK_INFLUX_URL as an
  * optional extra, the influx-grafana pack is pointless without it. `flows import` names the unset ones before the
  * pack fails at start with an error about an empty URL, or runs doing nothing.
+ *
+ * `"setByNpmStart": true` marks a variable `npm start` sets in its runtime itself (the query API key, generated
+ * on first start when unset): only a Node-RED of one's own needs it in its environment, so `flows import` says
+ * so instead of warning every `npm start` user about a variable they never set.
  */
 import type { Env } from './import';
 import type { FlowNode, Problem } from './validate';
@@ -14,6 +18,8 @@ export interface EnvNeed {
   for: string;
   /** The tab that declares it. */
   tab: string;
+  /** `npm start` sets it in the runtime whatever the environment says (settings.ts). */
+  setByNpmStart: boolean;
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -27,8 +33,10 @@ export function envNeedProblems(pack: readonly FlowNode[]): Problem[] {
   const problems: Problem[] = [];
   for (const n of pack) {
     for (const e of declared(n) ?? []) {
-      const ok = typeof e === 'object' && e !== null && typeof (e as EnvNeed).name === 'string' && NAME.test((e as EnvNeed).name) && typeof (e as EnvNeed).for === 'string';
-      if (!ok) problems.push({ node: n.id, type: n.type, property: 'envNeeded', message: 'each entry is {"name": "VARIABLE", "for": "what it is for"}' });
+      const need = e as Partial<EnvNeed>;
+      const ok =
+        typeof e === 'object' && e !== null && typeof need.name === 'string' && NAME.test(need.name) && typeof need.for === 'string' && (need.setByNpmStart === undefined || typeof need.setByNpmStart === 'boolean');
+      if (!ok) problems.push({ node: n.id, type: n.type, property: 'envNeeded', message: 'each entry is {"name": "VARIABLE", "for": "what it is for"}, with "setByNpmStart": true when npm start sets it itself' });
     }
   }
   return problems;
@@ -40,7 +48,7 @@ export function envNeeds(pack: readonly FlowNode[]): EnvNeed[] {
   for (const n of pack) {
     for (const e of declared(n) ?? []) {
       const need = e as Partial<EnvNeed>;
-      if (typeof need.name === 'string' && NAME.test(need.name) && !out.has(need.name)) out.set(need.name, { name: need.name, for: String(need.for ?? ''), tab: String(n.label ?? n.id) });
+      if (typeof need.name === 'string' && NAME.test(need.name) && !out.has(need.name)) out.set(need.name, { name: need.name, for: String(need.for ?? ''), tab: String(n.label ?? n.id), setByNpmStart: need.setByNpmStart === true });
     }
   }
   return [...out.values()];

@@ -35,6 +35,8 @@ export interface BatchItem {
   /** Who sent it, when the transport knows (Received.actor). */
   actor?: string;
   meta?: Record<string, string>;
+  /** Sent again from the journal after a restart, not by its sender now. */
+  replayed?: true;
 }
 
 /** The body of a batch message (`_msgid` is the node's to add). */
@@ -61,6 +63,7 @@ export interface SingleBody {
   remote?: string;
   actor?: string;
   meta?: Record<string, string>;
+  replayed?: true;
   upperstack: { receipts: Receipt[] };
 }
 
@@ -68,6 +71,8 @@ export interface SingleBody {
 export interface Described {
   device?: string;
   format?: string;
+  /** What the journal left unsettled at the last stop, sent again on start. */
+  replayed?: true;
 }
 
 export function receiptOf(journal: string, item: IntakeItem): Receipt {
@@ -84,6 +89,7 @@ export function batchItem(rec: Received, d: Described): BatchItem {
   if (rec.remote) item.remote = rec.remote;
   if (rec.actor) item.actor = rec.actor;
   if (rec.meta) item.meta = rec.meta;
+  if (d.replayed) item.replayed = true;
   return item;
 }
 
@@ -98,6 +104,7 @@ export function singleBody(journal: string, item: IntakeItem, d: Described): Sin
   if (rec.remote) body.remote = rec.remote;
   if (rec.actor) body.actor = rec.actor;
   if (rec.meta) body.meta = rec.meta;
+  if (d.replayed) body.replayed = true;
   return body;
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ConflictError, NotFoundError, RuleInvalidError } from '../errors';
 import { writeFileAtomic } from '../fs-atomic';
 import { appendAudit, auditFile } from '../audit/log';
-import { checkNewRuleDevices, isRuleId, newRuleNameKey, ruleNameKey, validatePack, validateRule } from './validate';
+import { isRuleId, ruleNameKey, validatePack, validateRule } from './validate';
 import type { Rule, Silence } from './types';
 
 export interface Actor {
@@ -119,7 +119,7 @@ export class RuleStore {
   }
 
   create(data: unknown, who: Actor): Rule {
-    const rule = validateRule(data);
+    const rule = validateRule(data, { fresh: true });
     if (this.rules.has(rule.id)) throw new ConflictError(`a rule "${rule.id}" exists already; change it with PUT /api/v1/rules/${rule.id}`, { rule: rule.id, pointer: '/id' });
     const kept = this.keptRule(rule.id);
     if (kept) throw new ConflictError(`a rule "${rule.id}" is stored but not run (${kept.why}); replace it with PUT /api/v1/rules/${rule.id}`, { rule: rule.id, pointer: '/id' });
@@ -134,7 +134,7 @@ export class RuleStore {
   update(id: string, data: unknown, who: Actor): Rule {
     const before = this.keptRule(id)?.raw ?? this.get(id);
     const body = data && typeof data === 'object' && !Array.isArray(data) && (data as { id?: unknown }).id === undefined ? { ...(data as object), id } : data;
-    const rule = validateRule(body);
+    const rule = validateRule(body, { fresh: true });
     if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the rule in the URL ("${id}"); a rule's id cannot change`, { pointer: '/id' });
     this.checkName(rule);
     this.takeKept(id);
@@ -147,8 +147,8 @@ export class RuleStore {
 
   /** Names tell rules apart for the people who read alerts: the form's rule (ruleNameKey) holds for the API too. */
   private checkName(rule: Rule): void {
-    const name = newRuleNameKey(rule.name);
-    checkNewRuleDevices(rule);
+    // validateRule({fresh}) refused a blank name and device ids no device can have.
+    const name = ruleNameKey(rule.name);
     for (const other of this.rules.values()) {
       if (other.id !== rule.id && ruleNameKey(other.name) === name) {
         throw new ConflictError(`a rule named "${other.name}" exists already (${other.id}): give this one another name`, { rule: other.id, pointer: '/name' });

@@ -22,12 +22,15 @@ import type { Condition, Group, Rule, SubGroup } from './types';
 export const RULE_SCHEMA_PATH = join(packageRoot(), 'schemas', 'rule.schema.json');
 
 let compiled: ValidateFunction | undefined;
+let schemaRoot: object | undefined;
 
 function validator(): ValidateFunction {
   if (compiled) return compiled;
-  const ajv = new Ajv2020({ strict: false, allErrors: true, logger: false });
+  // verbose: each error names the schema object it comes from, which tells a oneOf's branches apart.
+  const ajv = new Ajv2020({ strict: false, allErrors: true, logger: false, verbose: true });
   addFormats(ajv);
-  compiled = ajv.compile(JSON.parse(readFileSync(RULE_SCHEMA_PATH, 'utf8')) as object);
+  schemaRoot = JSON.parse(readFileSync(RULE_SCHEMA_PATH, 'utf8')) as object;
+  compiled = ajv.compile(schemaRoot);
   return compiled;
 }
 
@@ -53,26 +56,47 @@ const COMBINATORS = new Set(['oneOf', 'anyOf', 'allOf', 'if', 'not']);
 // Errors about a value itself say most; a missing or unknown key less; combinators least.
 const RANK: Record<string, number> = { required: 1, additionalProperties: 2, minProperties: 2, maxProperties: 2 };
 
+/** Every schema object a branch can check a value with, its local $refs followed (the rule schema, not input). */
+const reachable = new WeakMap<object, Set<unknown>>();
+
+function schemasOf(branch: object, root: object): Set<unknown> {
+  const known = reachable.get(branch);
+  if (known) return known;
+  const seen = new Set<unknown>();
+  const todo: unknown[] = [branch];
+  while (todo.length) {
+    const s = todo.pop();
+    if (s === null || typeof s !== 'object' || seen.has(s)) continue;
+    seen.add(s);
+    const ref = (s as { $ref?: unknown }).$ref;
+    if (typeof ref === 'string' && ref.startsWith('#')) todo.push(valueAt(root, ref.slice(1)));
+    todo.push(...Object.values(s));
+  }
+  reachable.set(branch, seen);
+  return seen;
+}
+
 /**
- * Of the errors ajv reports for a oneOf, only those of the branch the data comes
- * closest to (fewest errors) are about what the user meant.
+ * Of the errors ajv reports for a oneOf, only those of the branch the data comes closest to (fewest errors)
+ * are about what the user meant: a condition with a bad value is not also "missing all" as a group would be.
+ * Branches are told apart by the schema object each error comes from (ajv's verbose parentSchema), which
+ * holds across $refs, where schema paths start afresh.
  */
-function meantErrors(errors: ErrorObject[]): ErrorObject[] {
+function meantErrors(errors: ErrorObject[], root: object): ErrorObject[] {
   const under = (e: ErrorObject, at: string) => e.instancePath === at || e.instancePath.startsWith(`${at}/`);
   // Each oneOf that failed, outermost first: keep the errors of the branch with the fewest.
   const anchors = errors.filter((e) => e.keyword === 'oneOf').sort((a, b) => depth(a.instancePath) - depth(b.instancePath) || a.schemaPath.length - b.schemaPath.length);
   let errs = errors.filter((e) => !COMBINATORS.has(e.keyword));
   for (const a of anchors) {
-    const prefix = `${a.schemaPath}/`;
-    const counts = new Map<string, number>();
-    for (const e of errs) {
-      if (!under(e, a.instancePath) || !e.schemaPath.startsWith(prefix)) continue;
-      const branch = e.schemaPath.slice(prefix.length).split('/')[0];
-      counts.set(branch, (counts.get(branch) ?? 0) + 1);
-    }
-    if (counts.size < 2) continue;
-    const best = [...counts.entries()].sort((x, y) => x[1] - y[1] || Number(x[0]) - Number(y[0]))[0][0];
-    errs = errs.filter((e) => !under(e, a.instancePath) || !e.schemaPath.startsWith(prefix) || e.schemaPath.startsWith(`${prefix}${best}/`));
+    const branches = Array.isArray(a.schema) ? (a.schema as unknown[]).filter((b): b is object => b !== null && typeof b === 'object') : [];
+    if (branches.length < 2) continue;
+    const sets = branches.map((b) => schemasOf(b, root));
+    const mine = errs.filter((e) => under(e, a.instancePath));
+    const counts = sets.map((set) => mine.filter((e) => set.has(e.parentSchema)).length);
+    const tried = counts.map((n, i) => ({ n, i })).filter((c) => c.n > 0);
+    if (tried.length < 2) continue;
+    const best = sets[tried.sort((x, y) => x.n - y.n || x.i - y.i)[0].i];
+    errs = errs.filter((e) => !under(e, a.instancePath) || best.has(e.parentSchema) || !sets.some((set) => set.has(e.parentSchema)));
   }
   return errs.length ? errs : errors;
 }
@@ -81,11 +105,64 @@ function depth(pointer: string): number {
   return pointer === '' ? 0 : pointer.split('/').length - 1;
 }
 
-function schemaError(errors: ErrorObject[], data: unknown): RuleInvalidError {
-  const errs = meantErrors(errors).sort(
-    (a, b) => depth(b.instancePath) - depth(a.instancePath) || (RANK[a.keyword] ?? 0) - (RANK[b.keyword] ?? 0),
-  );
-  const e = errs[0];
+/** One thing wrong with a rule: the JSON pointer of the value (`field`) and a message that starts with it. */
+export interface RuleProblem {
+  field: string;
+  message: string;
+  /** The schema keyword that failed, for a form that says what kind of value is wanted. */
+  keyword?: string;
+}
+
+/** How many problems one refusal lists: every field of a form can be marked, a body of junk does not fill pages. */
+export const MAX_RULE_PROBLEMS = 20;
+
+/** The problems found so far, one per field: a second complaint about a field says less than its first. */
+class Problems {
+  readonly list: RuleProblem[] = [];
+
+  add(field: string, message: string, keyword?: string): void {
+    if (this.list.length >= MAX_RULE_PROBLEMS || this.list.some((p) => p.field === field)) return;
+    this.list.push(keyword === undefined ? { field, message } : { field, message, keyword });
+  }
+
+  /** `message` is completed after the pointer: "/when/value" + " is required". */
+  fail(pointer: string, message: string): void {
+    this.add(pointer, `${pointer} ${message}`);
+  }
+}
+
+/**
+ * The refusal of a rule: code, message and pointer are those of its first problem (what clients read before
+ * `errors` listed them all), and `errors` has every problem, so a form marks each field at once.
+ */
+export function ruleRefusal(problems: readonly RuleProblem[]): RuleInvalidError {
+  const first = problems[0];
+  return new RuleInvalidError(first.message, { pointer: first.field, ...(first.keyword === undefined ? {} : { keyword: first.keyword }), errors: problems });
+}
+
+/** The problems of a refusal: `errors` when it lists them, otherwise its one pointer and message. */
+export function problemsOf(err: RuleInvalidError): RuleProblem[] {
+  const listed = err.details.errors;
+  if (Array.isArray(listed)) return listed as RuleProblem[];
+  const keyword = err.details.keyword;
+  return [{ field: String(err.details.pointer), message: err.message, ...(typeof keyword === 'string' ? { keyword } : {}) }];
+}
+
+/**
+ * The refusal with every pointer moved under `base` ("/rule", "/rules/3"); `rename`: the messages name the new
+ * pointer too (a pack's do; a preview's keep the rule's own, as they always have).
+ */
+export function refusalUnder(err: RuleInvalidError, base: string, rename = true): RuleInvalidError {
+  const moved = problemsOf(err).map((p) => {
+    const field = `${base}${p.field}`;
+    if (!rename) return { ...p, field };
+    const message = p.message.startsWith(p.field) ? field + p.message.slice(p.field.length) : `${field}: ${p.message}`;
+    return { ...p, field, message };
+  });
+  return new RuleInvalidError(moved[0].message, { ...err.details, pointer: moved[0].field, errors: moved });
+}
+
+function schemaProblem(e: ErrorObject, data: unknown, bad: Problems): void {
   const p = e.params as Record<string, unknown>;
   let pointer = e.instancePath;
   let message: string;
@@ -104,7 +181,14 @@ function schemaError(errors: ErrorObject[], data: unknown): RuleInvalidError {
   } else {
     message = `${pointer || 'the rule'} ${e.message ?? 'is invalid'} (got ${show(valueAt(data, pointer))})`;
   }
-  return new RuleInvalidError(message, { pointer, keyword: e.keyword });
+  bad.add(pointer, message, e.keyword);
+}
+
+function schemaProblems(errors: ErrorObject[], data: unknown, bad: Problems): void {
+  const errs = meantErrors(errors, schemaRoot ?? {}).sort(
+    (a, b) => depth(b.instancePath) - depth(a.instancePath) || (RANK[a.keyword] ?? 0) - (RANK[b.keyword] ?? 0),
+  );
+  for (const e of errs) schemaProblem(e, data, bad);
 }
 
 function fail(pointer: string, message: string): never {
@@ -124,20 +208,20 @@ function isGroup(x: Condition | Group | SubGroup): x is Group {
   return !('op' in x);
 }
 
-function checkCondition(c: Condition, at: string, inGroup: boolean): void {
+function checkCondition(c: Condition, at: string, inGroup: boolean, bad: Problems): void {
   if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) {
-    fail(`${at}/low`, `must be below high (${c.low} is not below ${c.high})`);
+    bad.fail(`${at}/low`, `must be below high (${c.low} is not below ${c.high})`);
   }
-  if (c.op === 'not-reported' && c.for !== undefined && !(durationMs(c.for) > 0)) fail(`${at}/for`, 'must be longer than zero: it is how long the device may stay silent');
-  if (c.op === 'changed-by' && c.within !== undefined && !(durationMs(c.within) > 0)) fail(`${at}/within`, 'must be longer than zero');
+  if (c.op === 'not-reported' && c.for !== undefined && !(durationMs(c.for) > 0)) bad.fail(`${at}/for`, 'must be longer than zero: it is how long the device may stay silent');
+  if (c.op === 'changed-by' && c.within !== undefined && !(durationMs(c.within) > 0)) bad.fail(`${at}/within`, 'must be longer than zero');
   if (inGroup && c.for !== undefined && c.op !== 'not-reported') {
-    fail(`${at}/for`, 'is set on the group, not on one of its conditions: put "for" next to "all" or "any"');
+    bad.fail(`${at}/for`, 'is set on the group, not on one of its conditions: put "for" next to "all" or "any"');
   }
-  if (c.op === 'anomalous' && c.value !== undefined) fail(`${at}/value`, 'is not used by "anomalous": give "score" (0 to 1) instead');
+  if (c.op === 'anomalous' && c.value !== undefined) bad.fail(`${at}/value`, 'is not used by "anomalous": give "score" (0 to 1) instead');
   for (const k of ['lowTag', 'highTag'] as const) {
-    if (c[k] !== undefined && c.op !== 'outside' && c.op !== 'inside') fail(`${at}/${k}`, `is only used with "outside" and "inside"`);
+    if (c[k] !== undefined && c.op !== 'outside' && c.op !== 'inside') bad.fail(`${at}/${k}`, `is only used with "outside" and "inside"`);
   }
-  if (c.valueTag !== undefined && c.op !== 'above' && c.op !== 'below' && c.op !== 'changed-by') fail(`${at}/valueTag`, 'is only used with "above", "below" and "changed-by"');
+  if (c.valueTag !== undefined && c.op !== 'above' && c.op !== 'below' && c.op !== 'changed-by') bad.fail(`${at}/valueTag`, 'is only used with "above", "below" and "changed-by"');
 }
 
 /** The leaf conditions of `when`, each with its pointer. */
@@ -169,9 +253,11 @@ export function ruleNameKey(name: string): string {
  * spaces only shows as nothing in the alert list and in notifications. Rules
  * already stored are not checked, so one saved before still loads.
  */
+const BLANK_NAME = 'must not be blank: give the rule a name people will recognise in alerts, such as "Boiler too hot"';
+
 export function newRuleNameKey(name: string): string {
   const key = ruleNameKey(name);
-  if (key === '') fail('/name', 'must not be blank: give the rule a name people will recognise in alerts, such as "Boiler too hot"');
+  if (key === '') fail('/name', BLANK_NAME);
   return key;
 }
 
@@ -181,59 +267,65 @@ export function newRuleNameKey(name: string): string {
  * at load would delete it from rules.json at the next save).
  */
 export function checkNewRuleDevices(rule: Rule): void {
+  const bad = new Problems();
+  newRuleDeviceProblems(rule, bad);
+  if (bad.list.length) throw ruleRefusal(bad.list);
+}
+
+function newRuleDeviceProblems(rule: Rule, bad: Problems): void {
   const lists: Array<{ at: string; ids: readonly string[] }> = [{ at: '/devices/list', ids: 'list' in rule.devices ? rule.devices.list : [] }];
   // A silence names devices by the same rule as the rule's own list (one $defs/device in the schema).
   for (const [j, s] of (rule.silences ?? []).entries()) if (s.devices) lists.push({ at: `/silences/${j}/devices`, ids: s.devices });
   for (const { at, ids } of lists) {
     for (const [i, id] of ids.entries()) {
       const problem = deviceIdProblem(id);
-      if (problem) throw new RuleInvalidError(`${at}/${i}: ${problem}`, { pointer: `${at}/${i}` });
+      if (problem) bad.add(`${at}/${i}`, `${at}/${i}: ${problem}`);
     }
   }
 }
 
-function checkSemantics(rule: Rule): void {
+function checkSemantics(rule: Rule, bad: Problems): void {
   // A blank tag name (the form's tag field left empty) matches no device: the rule would never fire.
   const tags = 'tags' in rule.devices ? rule.devices.tags : undefined;
-  if (tags && Object.keys(tags).some((k) => k.trim() === '')) fail('/devices/tags', 'needs a tag name, such as "site" with the value "lab"');
+  if (tags && Object.keys(tags).some((k) => k.trim() === '')) bad.fail('/devices/tags', 'needs a tag name, such as "site" with the value "lab"');
   const grouped = isGroup(rule.when);
   const leaves = conditionsOf(rule.when);
-  for (const { cond, at } of leaves) checkCondition(cond, at, grouped);
+  for (const { cond, at } of leaves) checkCondition(cond, at, grouped, bad);
   const single = grouped ? undefined : (rule.when as Condition);
   if (single && (single.op === 'not-reported' || single.op === 'anomalous')) {
-    if (rule.clear?.op !== undefined) fail('/clear/op', `is not used with "${single.op}": the alert clears when ${single.op === 'not-reported' ? 'the device reports again' : 'a reading is no longer anomalous'} (give only "for" to wait longer)`);
-    if (rule.escalate?.op !== undefined) fail('/escalate/op', `is not used with "${single.op}"; escalate after a time instead`);
+    if (rule.clear?.op !== undefined) bad.fail('/clear/op', `is not used with "${single.op}": the alert clears when ${single.op === 'not-reported' ? 'the device reports again' : 'a reading is no longer anomalous'} (give only "for" to wait longer)`);
+    if (rule.escalate?.op !== undefined) bad.fail('/escalate/op', `is not used with "${single.op}"; escalate after a time instead`);
   }
   if (rule.clear) {
     const c = rule.clear;
     if (c.op !== undefined && c.field === undefined && !single?.field) {
-      fail('/clear/field', 'is required: the condition watches no single field, so say which field the recovery threshold is about');
+      bad.fail('/clear/field', 'is required: the condition watches no single field, so say which field the recovery threshold is about');
     }
-    if (c.op === undefined && (c.value !== undefined || c.low !== undefined || c.high !== undefined)) fail('/clear/op', 'is required when a recovery value is given');
-    if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) fail('/clear/low', `must be below high (${c.low} is not below ${c.high})`);
+    if (c.op === undefined && (c.value !== undefined || c.low !== undefined || c.high !== undefined)) bad.fail('/clear/op', 'is required when a recovery value is given');
+    if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) bad.fail('/clear/low', `must be below high (${c.low} is not below ${c.high})`);
   }
   if (rule.escalate?.op !== undefined && rule.escalate.field === undefined && !single?.field) {
-    fail('/escalate/field', 'is required: the condition watches no single field, so say which field the second threshold is about');
+    bad.fail('/escalate/field', 'is required: the condition watches no single field, so say which field the second threshold is about');
   }
   for (const k of ['remindEvery', 'keepFiringFor'] as const) {
     const v = rule[k];
-    if (k === 'remindEvery' && v !== undefined && !(durationMs(v) > 0)) fail(`/${k}`, 'must be longer than zero');
+    if (k === 'remindEvery' && v !== undefined && !(durationMs(v) > 0)) bad.fail(`/${k}`, 'must be longer than zero');
   }
-  if (rule.escalate?.after !== undefined && !(durationMs(rule.escalate.after) > 0)) fail('/escalate/after', 'must be longer than zero');
-  if (rule.flap && !(durationMs(rule.flap.within) > 0)) fail('/flap/within', 'must be longer than zero');
-  if (rule.timezone !== undefined && !isTimeZone(rule.timezone)) fail('/timezone', `"${rule.timezone}" is not a time zone; use a name such as "Europe/Berlin" or "UTC"`);
+  if (rule.escalate?.after !== undefined && !(durationMs(rule.escalate.after) > 0)) bad.fail('/escalate/after', 'must be longer than zero');
+  if (rule.flap && !(durationMs(rule.flap.within) > 0)) bad.fail('/flap/within', 'must be longer than zero');
+  if (rule.timezone !== undefined && !isTimeZone(rule.timezone)) bad.fail('/timezone', `"${rule.timezone}" is not a time zone; use a name such as "Europe/Berlin" or "UTC"`);
   for (const key of ['schedule', 'mute'] as const) {
     (rule[key] ?? []).forEach((w, i) => {
-      if (w.from === w.to) fail(`/${key}/${i}/to`, 'must differ from "from" (a window from 00:00 to 24:00 is the whole day)');
+      if (w.from === w.to) bad.fail(`/${key}/${i}/to`, 'must differ from "from" (a window from 00:00 to 24:00 is the whole day)');
     });
   }
   (rule.silences ?? []).forEach((s, i) => {
-    if (!(Date.parse(s.from) < Date.parse(s.to))) fail(`/silences/${i}/to`, 'must be after "from"');
+    if (!(Date.parse(s.from) < Date.parse(s.to))) bad.fail(`/silences/${i}/to`, 'must be after "from"');
   });
   if (rule.message !== undefined) {
     for (const name of placeholders(rule.message)) {
       if (!TEMPLATE_FIELDS.includes(name) && !name.startsWith('tag.')) {
-        fail('/message', `uses {${name}}, which is not a placeholder; use ${TEMPLATE_FIELDS.map((f) => `{${f}}`).join(' ')} or {tag.NAME}`);
+        bad.fail('/message', `uses {${name}}, which is not a placeholder; use ${TEMPLATE_FIELDS.map((f) => `{${f}}`).join(' ')} or {tag.NAME}`);
       }
     }
   }
@@ -244,17 +336,28 @@ export function nonFiniteRuleError(found: { pointer: string; value: number }): R
   return new RuleInvalidError(`${found.pointer || 'the rule'} ${nonFiniteProblem(found.value)}`, { pointer: found.pointer });
 }
 
-/** The rule, typed, when it is valid; otherwise throws RuleInvalidError naming the JSON pointer. */
-export function validateRule(data: unknown): Rule {
+/**
+ * The rule, typed, when it is valid; otherwise throws RuleInvalidError naming the JSON pointer of the first
+ * problem and listing every problem in `errors` (at most MAX_RULE_PROBLEMS). `fresh`: the rule is being created,
+ * changed or imported, so its name and listed device ids are checked too (newRuleNameKey, checkNewRuleDevices).
+ */
+export function validateRule(data: unknown, opts: { fresh?: boolean } = {}): Rule {
   // Before the schema, which would call such a number valid or, once it is null, "must be number (got null)".
   // HTTP bodies are refused before this (jsonBody); rules.json and rules shared in a cluster are read by JSON.parse alone.
   const huge = nonFiniteNumber(data);
   if (huge) throw nonFiniteRuleError(huge);
   const validate = validator();
-  if (!validate(data)) throw schemaError(validate.errors ?? [], data);
-  const rule = data as Rule;
-  checkSemantics(rule);
-  return rule;
+  const bad = new Problems();
+  // The checks after the schema read the rule's shape, which only a rule the schema accepts is sure to have.
+  if (!validate(data)) schemaProblems(validate.errors ?? [], data, bad);
+  else {
+    const rule = data as Rule;
+    checkSemantics(rule, bad);
+    if (opts.fresh && ruleNameKey(rule.name) === '') bad.fail('/name', BLANK_NAME);
+    if (opts.fresh) newRuleDeviceProblems(rule, bad);
+  }
+  if (bad.list.length) throw ruleRefusal(bad.list);
+  return data as Rule;
 }
 
 /** A rule pack: {"rules": [...]} or a bare array. Errors point into the pack (/rules/3/when/value). */
@@ -270,17 +373,12 @@ export function validatePack(data: unknown): Rule[] {
     let rule: Rule;
     let name: string;
     try {
-      rule = validateRule(r);
-      name = newRuleNameKey(rule.name);
-      checkNewRuleDevices(rule);
+      rule = validateRule(r, { fresh: true });
+      name = ruleNameKey(rule.name);
       if (ids.has(rule.id)) throw new RuleInvalidError(`/id "${rule.id}" appears twice in the pack`, { pointer: '/id' });
       ids.add(rule.id);
     } catch (err) {
-      if (err instanceof RuleInvalidError) {
-        const pointer = `${base}/${i}${String(err.details.pointer)}`;
-        const msg = err.message.startsWith(String(err.details.pointer)) ? pointer + err.message.slice(String(err.details.pointer).length) : `${pointer}: ${err.message}`;
-        throw new RuleInvalidError(msg, { ...err.details, pointer });
-      }
+      if (err instanceof RuleInvalidError) throw refusalUnder(err, `${base}/${i}`);
       throw err;
     }
     const first = names.get(name);

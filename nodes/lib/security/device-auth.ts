@@ -257,11 +257,21 @@ export class DeviceAuth {
    * Audits an MQTT message on the topic of `device` whose payload names the registered device `claimed`:
    * refused by the decode node (DEVICE_MISMATCH), once the broker had taken it, so the sender is known only as
    * the broker told it (`actor`, `remote`); without one, the topic's device if registered, as only it may publish there.
+   *
+   * `replay` says the runtime sent the message again (`dead letter <id>`, `journal`): the entry is marked
+   * `replay: true` and names no sender, since the login is not kept with a message and the topic's device
+   * may not have been registered when it came, so guessing would accuse it of a send it never made again.
    */
-  messageNamesOther(actor: string | undefined, device: string, claimed: string | undefined, topic: string, remote?: string): void {
-    const who = actor ?? (this.opts.registry.isRegistered(device) ? `device:${device}` : 'unknown');
+  messageNamesOther(actor: string | undefined, device: string, claimed: string | undefined, topic: string, remote?: string, replay?: string): void {
     const named = claimed === undefined ? 'another device' : `device "${claimed}"`;
-    this.audit({ actor: who, action: 'acl.denied', via: 'mqtt', target: claimed ?? device, remote, outcome: 'denied', reason: 'DEVICE_MISMATCH', note: `the message on topic "${topic.slice(0, 200)}" names ${named}` });
+    const note = `the message on topic "${topic.slice(0, 200)}" names ${named}`;
+    if (replay !== undefined) {
+      const again = replay === 'journal' ? 'sent again from the journal after a restart' : `a replay of ${replay}`;
+      this.audit({ actor: 'unknown', action: 'acl.denied', via: 'mqtt', target: claimed ?? device, remote, outcome: 'denied', reason: 'DEVICE_MISMATCH', note: `${note} (${again}, not a new message)`, replay: true });
+      return;
+    }
+    const who = actor ?? (this.opts.registry.isRegistered(device) ? `device:${device}` : 'unknown');
+    this.audit({ actor: who, action: 'acl.denied', via: 'mqtt', target: claimed ?? device, remote, outcome: 'denied', reason: 'DEVICE_MISMATCH', note });
   }
 
   /** The rate limits of one message of `device` (after canWrite); `device` undefined: only its address counts. */

@@ -7,7 +7,7 @@
  *   ForbiddenError (403), asked by name; `devices` and `deadLetters` leave it
  *   out of their lists (a list is filtered, never refused).
  * - Sensitive fields (masking.ts), unless the key may see them: masked in
- *   readings, in aggregates (rounded; a hidden field's aggregate is 403) and
+ *   readings, in aggregates (rounded; a hidden or masked field's aggregate is 403, and so is its backtest) and
  *   dead-letter payloads are withheld (they are the raw message).
  * - Nothing can be written through it.
  */
@@ -63,14 +63,22 @@ export class ScopedStore implements TimeSeriesStore {
     return { ...page, readings: page.readings.map((r) => ({ ...r, fields: maskFields(r.fields, masks) })) };
   }
 
-  /** The field's mask after the checks (403 for a device it may not see, or for a field it may not aggregate). */
-  private aggregateMask(q: AggregateQuery): Mask | undefined {
-    if (!this.scope.sees(q.device)) this.refuse(q.device);
-    const mask = this.masking()?.get(q.field);
+  /**
+   * The mask of one device's series of a field after the checks: 403 for a device the key may not see, or for
+   * a field it may not have figures of (hidden or masked). Aggregates and backtests, which compute over a
+   * series, ask this first, so both refuse what one refuses.
+   */
+  seriesMask(device: string, field: string): Mask | undefined {
+    if (!this.scope.sees(device)) this.refuse(device);
+    const mask = this.masking()?.get(field);
     if (mask?.kind === 'hide' || mask?.kind === 'mask') {
-      throw new ForbiddenError(`field "${q.field.slice(0, 128)}" is sensitive: its values need the read:sensitive scope`, { field: q.field.slice(0, 128) });
+      throw new ForbiddenError(`field "${field.slice(0, 128)}" is sensitive: its values need the read:sensitive scope`, { field: field.slice(0, 128) });
     }
     return mask;
+  }
+
+  private aggregateMask(q: AggregateQuery): Mask | undefined {
+    return this.seriesMask(q.device, q.field);
   }
 
   private static maskPoints(points: AggregatePoint[], q: AggregateQuery, mask: Mask | undefined): AggregatePoint[] {

@@ -3,9 +3,9 @@
  * queried by people with plain SQL, so the layout is long and boring: one row
  * per (device, ts, field), the value in the one column that matches its type.
  * Writes go through duckdb-write.ts, which keeps (device, ts, field) unique
- * without a primary key.
+ * without a primary key; what opening the file does is in duckdb-open.ts.
  */
-import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { StoreUnavailableError } from '../errors';
 import type { Reading } from '../reading';
 import type {
@@ -23,21 +23,20 @@ import type {
   TimeSeriesStore,
 } from './types';
 import { checkOptions, walBytesOf, type DuckDbStoreOptions } from './duckdb-options';
-import { insertDeadLetters, markReplayed, migrateDeadLetters, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
+import { insertDeadLetters, markReplayed, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
 import { DeadLetterBodies } from './deadletter-bodies';
-import { tierFor, TIERS, type Tier } from './duckdb-rollups';
-import { BEHIND_KEY } from './duckdb-rollups';
-import { openRollups } from './duckdb-rollup-open';
+import { BEHIND_KEY, tierFor, TIERS, type Tier } from './duckdb-rollups';
 import { RollupTimer } from './duckdb-rollup-timer';
 import { Retention } from './duckdb-retention';
 import { RetentionTimer } from './duckdb-retention-timer';
 import { checkpointConfig, Checkpoints, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
-import { checkWritable, duckDbConfig, dropReadingsKey, SCHEMA } from './duckdb-schema';
+import { checkWritable, duckDbConfig } from './duckdb-schema';
+import { openDatabase } from './duckdb-open';
 import { checkAggregate } from './duckdb-query';
 import { DuckDbReader } from './duckdb-reader';
 import { message, translateError } from './duckdb-errors';
 import { encodeBatch, raiseMarks } from './duckdb-encode';
-import { readMarks, writeBatch } from './duckdb-write';
+import { writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
 import { holdFile, releaseFile } from './duckdb-holders';
 import type { RegistryBackend } from '../devices/types';
@@ -54,7 +53,6 @@ export interface TieredAggregate {
   points: AggregatePoint[];
   tier: Tier;
 }
-
 
 export class DuckDbStore implements TimeSeriesStore {
   readonly kind = 'duckdb';
@@ -363,28 +361,24 @@ export class DuckDbStore implements TimeSeriesStore {
     if (this.closed) throw new StoreUnavailableError(`DuckDB store "${this.path}" is closed`);
     if (this.conn) return this.conn;
     holdFile(this.path, this, this.options.owner ?? 'another store');
-    let instance: DuckDBInstance | undefined;
     try {
-      instance = await DuckDBInstance.create(this.path, { ...duckDbConfig(this.options), ...checkpointConfig(this.checkpoints.walBytes) });
-      const conn = await instance.connect();
-      await conn.run(SCHEMA);
-      await dropReadingsKey(conn);
-      const cut = (await conn.runAndReadAll(`SELECT value FROM upperstack_meta WHERE key = 'raw_cutoff'`)).getRows()[0]?.[0];
-      if (cut !== undefined && cut !== null && (this.retention.rawCutoff === undefined || Number(cut) > this.retention.rawCutoff)) this.retention.rawCutoff = Number(cut);
-      await migrateDeadLetters(conn, this.bodies);
-      if (this.rollups) await openRollups(conn, this.retention, this.rollupTimer.pending);
-      // Writes from now on leave the roll-ups behind: the next open with them rebuilds them.
-      else await conn.run(`DELETE FROM upperstack_meta WHERE key = 'rollups'`);
+      const opened = await openDatabase({
+        path: this.path,
+        config: { ...duckDbConfig(this.options), ...checkpointConfig(this.checkpoints.walBytes) },
+        retention: this.retention,
+        bodies: this.bodies,
+        rollups: this.rollups ? this.rollupTimer.pending : undefined,
+        marks: !this.marksRead,
+      });
       // Kept across a reopen: marks may be too high (a write that failed), never too low.
-      if (!this.marksRead) {
-        this.marks = await readMarks(conn);
+      if (opened.marks) {
+        this.marks = opened.marks;
         this.marksRead = true;
       }
-      this.instance = instance;
-      this.conn = conn;
-      return conn;
+      this.instance = opened.instance;
+      this.conn = opened.conn;
+      return opened.conn;
     } catch (err) {
-      instance?.closeSync();
       releaseFile(this.path, this);
       throw new StoreUnavailableError(`cannot open DuckDB database "${this.path}": ${message(err)}`, { cause: err });
     }
