@@ -49,7 +49,8 @@ Usage:
                      motion: motion, battery; plug: power, voltage, energy
   --duration D       simulated time to run: 10m, 1h30m, 45s (default: until Ctrl-C)
   --protocol P       mqtt (default), http (POST /ingest/{device}) or
-                     coap (confirmable POST /telemetry/{device})
+                     coap (confirmable POST /telemetry/{device}; bodies over 1 KiB
+                     go block-wise, Block1 in 1024-byte blocks)
   --url URL          where to send (default mqtt://127.0.0.1:1883,
                      http://127.0.0.1:1880 or coap://127.0.0.1:5683)
   --codec C          json (default), cbor, msgpack, protobuf or senml; a busy device
