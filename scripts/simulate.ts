@@ -49,7 +49,8 @@ Usage:
                      motion: motion, battery; plug: power, voltage, energy
   --duration D       simulated time to run: 10m, 1h30m, 45s (default: until Ctrl-C)
   --protocol P       mqtt (default), http (POST /ingest/{device}) or
-                     coap (confirmable POST /telemetry/{device})
+                     coap (confirmable POST /telemetry/{device}; bodies over 1 KiB
+                     go block-wise, Block1 in 1024-byte blocks)
   --url URL          where to send (default mqtt://127.0.0.1:1883,
                      http://127.0.0.1:1880 or coap://127.0.0.1:5683)
   --codec C          json (default), cbor, msgpack, protobuf or senml; a busy device
@@ -80,6 +81,12 @@ Usage:
                      where it is redrawn in place, 10s otherwise)
   --drain D          how long the end of the run waits for acknowledgements (default 10s);
                      messages still unacknowledged then count as "not acknowledged"
+
+"N readings lost to full device buffers" in the summary: readings the simulated
+devices dropped themselves, never sent. A device keeps up to 100 x --speed readings
+(at most 10,000) while it waits for an acknowledgement and drops its oldest beyond,
+as a real one would when the pipeline pushes back (a paused input, a slow store);
+the pipeline did not lose them. Fewer devices, a lower --speed or --rate avoid it.
   --quiet            no progress line
 
 Exit status: 0 when every message was acknowledged, 1 when some failed or were not

@@ -18,6 +18,7 @@ import type { Received } from '../lib/ingest/record';
 import { consumeReceipts, splitReceipts, weighReceipt, type Receipt } from '../lib/ingest/receipts';
 import { outcomeWeight, type InputOutcome } from '../lib/inputs/request';
 import { describeError } from '../lib/errors';
+import { formatFromContentType } from '../lib/codec';
 import { DEFAULT_LIMITS } from '../lib/limits';
 import { withRejectedBody } from '../lib/deadletter-replay';
 import { decoded, invalid } from '../lib/metrics/pipeline';
@@ -106,7 +107,12 @@ export function requestEmitter(o: RequestEmitOptions): (items: IntakeItem[], rep
         if (f.line !== undefined) error.line = f.line;
         const came: UpperstackMessage = { _msgid: o.newId(), topic: rec.source.slice(prefixLength), source: rec.source, receivedAt: rec.receivedAt, error, upperstack: { receipts: [receipt] } };
         // How it came, so a dead letter of it can be replayed through this input; an item written anew says how.
-        if (rec.contentType) came.contentType = rec.contentType;
+        if (rec.contentType) {
+          came.contentType = rec.contentType;
+          // As an MQTT 5 letter: the format the sender named, so the letter says what its bytes were meant to be.
+          const format = formatFromContentType(rec.contentType);
+          if (format) came.format = format;
+        }
         if (rec.meta) came.meta = { ...rec.meta };
         const msg = withRejectedBody(came, f);
         const d = f.device ?? rec.device;

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import mqtt from 'mqtt';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 
@@ -124,5 +125,18 @@ describe('GET /api/v1/deadletters on the running pipeline', () => {
       ['base64:/wE=', 'DECODE_FAILED', 'application/cbor', 'cbor'],
       ['zz', 'UNSUPPORTED_FORMAT', 'text/x-own', undefined],
     ]);
+  });
+
+  test('HTTP and CoAP letters name the format their Content-Type / Content-Format named, as MQTT 5 letters do', async () => {
+    await fetch(`${rt.url}/ingest/dl-http`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body: Buffer.from([0xff, 0x01]) });
+    // Content-Format 60: application/cbor.
+    await new Promise<void>((resolve) => execFile('coap-client-notls', ['-m', 'post', '-t', '60', '-e', '\u00ff', `coap://127.0.0.1:${rt.coapPort}/telemetry/dl-coap`], { timeout: 20_000 }, () => resolve()));
+    for (const device of ['dl-http', 'dl-coap']) {
+      const letters = await eventually(async () => {
+        const p = await page(`device=${device}`);
+        return p.deadLetters.length >= 1 ? p.deadLetters : undefined;
+      }, 20_000, `a letter of ${device}`);
+      assert.deepEqual(letters.map((l) => [l.code, l.contentType, l.format]), [['DECODE_FAILED', 'application/cbor', 'cbor']], device);
+    }
   });
 });

@@ -96,3 +96,19 @@ test('over HTTP (bearer token) and CoAP (CBOR) to the default pack\'s inputs: ev
     }, 30_000, `${prefix}: ${readings} readings stored`);
   }
 });
+
+test('over CoAP, batches larger than a CoAP packet go block-wise (Block1) to the default pack\'s CoAP input and are all stored', { timeout: 120_000 }, async () => {
+  // An hour of 1/s reports in about 6 s: each device's next message carries what waited, far over 1280 bytes.
+  const r = await simulate(['--protocol', 'coap', '--url', `coap://127.0.0.1:${coapPort}`, '--devices', '3', '--mix', 'env', '--rate', '1/s', '--start', '-1h', '--duration', '1h', '--speed', '600', '--prefix', 'blk-', '--anomalies', '0', '--truth', join(tempDir('us-simblk-'), 't.json')]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const m = /(\d+) messages \((\d+) readings\) sent .*?, (\d+) acked, 0 failed/.exec(r.stdout)!;
+  assert.ok(m, r.stdout);
+  assert.equal(m[1], m[3], 'acked = sent');
+  const readings = Number(m[2]);
+  assert.ok(readings / Number(m[1]) > 40, `batches of ${readings / Number(m[1])} readings on average: over one packet`);
+  await eventually(async () => {
+    let n = 0;
+    for (let i = 1; i <= 3; i++) n += ((await (await rt.get(`/api/v1/readings?device=blk-${i}&limit=10000`)).json()) as { readings: unknown[] }).readings.length;
+    return n === readings ? true : undefined;
+  }, 30_000, `${readings} readings stored`);
+});

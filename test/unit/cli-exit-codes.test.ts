@@ -45,6 +45,13 @@ test('--help and "help" still print the usage on stdout, exit 0', async () => {
   }
 });
 
+test('simulate --help says what "readings lost to full device buffers" means: dropped by the simulated devices, not by the pipeline', async () => {
+  const r = await cli(['simulate', '--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /"N readings lost to full device buffers" in the summary: readings the simulated\ndevices dropped themselves, never sent/);
+  assert.match(r.stdout, /the pipeline did not lose them/);
+});
+
 test('upperstack simulate against no broker: one line naming the address, exit 1 (as devices and flows)', async () => {
   const url = `mqtt://127.0.0.1:${await freePort()}`;
   const r = await cli(['simulate', '--url', url, '--devices', '1', '--duration', '1s'], tempDir('us-cli-sim-'));

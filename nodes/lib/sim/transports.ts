@@ -226,6 +226,14 @@ const COAP_FORMATS: Record<string, number> = {
   'application/senml+cbor': 112,
 };
 
+/**
+ * Bodies over this go block-wise (RFC 7959 Block1) in blocks of this size (SZX 6): a block with the
+ * header and the path and query options stays within the coap package's 1280-byte packet limit, as a
+ * constrained device's would, where one datagram of the whole batch would be refused before sending.
+ */
+const COAP_BLOCK_BYTES = 1024;
+const COAP_BLOCK_SZX = 6;
+
 export interface CoapTransportOptions {
   /** coap://host:port of the CoAP input. */
   url: string;
@@ -262,6 +270,7 @@ export class CoapTransport implements Transport {
       const req = this.coap!.request({ hostname: this.host, port: this.port, method: 'POST', pathname: path, query, confirmable: true, agent: this.agent });
       const format = COAP_FORMATS[contentType];
       if (format !== undefined) req.setOption('Content-Format', format);
+      if (payload.length > COAP_BLOCK_BYTES) req.setOption('Block1', Buffer.of(COAP_BLOCK_SZX));
       req.on('response', (res: import('coap').IncomingMessage) => {
         const code = String(res.code);
         res.resume?.();
