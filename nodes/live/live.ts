@@ -10,6 +10,8 @@ import { ChartPoints, LatestValues } from '../lib/dashboard';
 import { ConfigError, describeError, InvalidReadingError } from '../lib/errors';
 import type { Reading } from '../lib/reading';
 import { migrate, registerNode } from '../shared/config';
+import { sensitiveMasks } from '../shared/keys';
+import { maskValue } from '../lib/security/masking';
 import { onClose, onInput, type UpperstackMessage } from '../shared/input';
 import { setStatus } from '../shared/status';
 import type { StoreConfigNode } from '../store-config/options';
@@ -52,8 +54,14 @@ export = function register(RED: NodeAPI): void {
     const flush = () => {
       if (!latest.takeChanged()) return;
       const now = Date.now();
-      const out: Array<UpperstackMessage | null> = [{ _msgid: RED.util.generateId(), topic: 'latest', payload: latest.rows() } as UpperstackMessage];
-      points.take().forEach((list, i) => out.push(list.length ? ({ _msgid: RED.util.generateId(), topic: fields[i], payload: list } as UpperstackMessage) : null));
+      // Dashboard sockets are not told apart per user: every one is served as a reader without read:sensitive.
+      const masks = sensitiveMasks();
+      const out: Array<UpperstackMessage | null> = [{ _msgid: RED.util.generateId(), topic: 'latest', payload: latest.rows(masks) } as UpperstackMessage];
+      points.take().forEach((list, i) => {
+        const mask = masks.get(fields[i]);
+        const shown = mask ? list.flatMap((p) => (mask.kind === 'round' ? [{ ...p, value: maskValue(p.value, mask) as number }] : [])) : list;
+        out.push(shown.length ? ({ _msgid: RED.util.generateId(), topic: fields[i], payload: shown } as UpperstackMessage) : null);
+      });
       node.send(out);
       setStatus(node, 'connected', RED._('upperstack-live.status.devices', { devices: latest.size, time: new Date(now).toLocaleTimeString() }));
     };

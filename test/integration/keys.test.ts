@@ -283,6 +283,41 @@ test('MQTT: a key without read:sensitive gets sensitive fields masked in telemet
   }
 });
 
+test('a schema-refused value of a sensitive field: a key without read:sensitive reads the dead letter\'s reason with the value told by kind (API JSON and CSV, Grafana, MQTT)', async () => {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { username: 'apikey', password: acmeKey, reconnectPeriod: 0 });
+  const got: string[] = [];
+  c.on('message', (_topic, payload) => got.push(payload.toString()));
+  await c.subscribeAsync(`${DEAD_LETTERS}/acme2`, { qos: 1 });
+  try {
+    for (const body of ['{"lat":"52.987654"}', '{"owner":55512345678}']) {
+      const { stdout } = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${secrets.acme2}`, '-H', 'Content-Type: application/json', '--data-binary', body, `${rt.url}/ingest/acme2`]);
+      assert.doesNotMatch(stdout, /20\d$/, stdout);
+    }
+    await eventually(async () => (got.length === 2 ? true : undefined), 20_000, 'both dead letters over MQTT');
+    const leaks = (text: string) => /52\.987654|55512345678/.test(text);
+    for (const m of got) assert.equal(leaks(m), false, m);
+    assert.match(got.join('\n'), /got a string/);
+    assert.match(got.join('\n'), /got a number/);
+    const api = await curl(acmeKey, '/api/v1/deadletters?device=acme2');
+    const reasons = (api.json.deadLetters as Array<{ reason: string }>).map((l) => l.reason);
+    assert.equal(reasons.length, 2);
+    for (const r of reasons) assert.equal(leaks(r), false, r);
+    const csv = await run('curl', ['-s', '-H', `Authorization: Bearer ${acmeKey}`, '-H', 'Accept: text/csv', `${rt.url}/api/v1/deadletters?device=acme2`]);
+    assert.match(csv.stdout, /got a string/);
+    assert.equal(leaks(csv.stdout), false, csv.stdout);
+    const notes = await curl(acmeKey, '/api/v1/grafana/annotations', { method: 'POST', body: JSON.stringify({ range: { from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' }, annotation: { query: 'deadletters:acme2' } }) });
+    assert.equal(notes.status, 200);
+    const texts = (notes.json as unknown as Array<{ text: string }>).map((n) => n.text);
+    assert.equal(texts.length, 2);
+    for (const t of texts) assert.equal(leaks(t), false, t);
+    // The admin key reads the reasons as written.
+    const admin = await curl(rt.apiKey, '/api/v1/deadletters?device=acme2');
+    assert.equal(leaks(JSON.stringify(admin.json)), true);
+  } finally {
+    c.end(true);
+  }
+});
+
 // Last: it blocks this address for the rest of the minute.
 test('wrong secrets of a key: 20 a minute from one address, then 429 with Retry-After, even for a good key', async () => {
   // Keys that name no live key cost nothing to refuse and are not counted.

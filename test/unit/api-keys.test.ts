@@ -143,7 +143,7 @@ describe('the store as a scoped key sees it', () => {
     }
     await store.write(readings);
     const letters = [];
-    for (let i = 0; i < 30; i++) letters.push({ ts: t0 + i, device: i % 3 === 0 ? 'acme-1' : 'globex-1', source: 'mqtt:x', code: 'DECODE_FAILED', reason: 'bad', payload: '{"lat":52.520008}' });
+    for (let i = 0; i < 30; i++) letters.push({ ts: t0 + i, device: i % 3 === 0 ? 'acme-1' : 'globex-1', source: 'mqtt:x', code: 'SCHEMA_VIOLATION', reason: '/fields/lat must be number (got "52.520008")', payload: '{"lat":"52.520008"}' });
     await store.writeDeadLetters(letters);
     return store;
   }
@@ -198,6 +198,13 @@ describe('the store as a scoped key sees it', () => {
       assert.equal((await handleQuery(view, 'aggregate', { device: 'acme-1', field: 'temp', every: '1h', fn: 'mean' }, undefined)).status, 403);
       const letters = JSON.parse((await handleDeadLetters(view, { device: 'acme-1' }, undefined)).body) as { deadLetters: Array<{ payload: string }> };
       assert.equal(letters.deadLetters[0].payload, WITHHELD_PAYLOAD);
+      // The reason tells what kind of value was refused, not the value: in JSON, CSV and Grafana's annotations.
+      assert.equal((letters.deadLetters[0] as { reason?: string }).reason, '/fields/lat must be number (got a string)');
+      const csv = (await handleDeadLetters(view, { device: 'acme-1' }, 'text/csv')).body;
+      assert.equal(csv.includes('52.520008'), false, csv);
+      const notes = await grafana.annotations(view, { range: { from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z' }, annotation: { query: 'deadletters:acme-1' } });
+      assert.ok(notes.length > 0);
+      for (const n of notes) assert.equal(n.text, '/fields/lat must be number (got a string)');
       // Stored as sent.
       const raw = await store.readings({ device: 'acme-1', limit: 1 });
       assert.equal(raw.readings[0].fields.lat, 52.520008);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ChartPoints, LatestValues, pipelineTotals, RateMeter } from '../../nodes/lib/dashboard';
+import { parseMask, type Mask } from '../../nodes/lib/security/masking';
 import { deadLettered, received, registerSink } from '../../nodes/lib/metrics';
 
 const r = (device: string, ts: number, fields: Record<string, number | boolean | string>) => ({ device, ts, fields, tags: {} });
@@ -95,4 +96,13 @@ test('totals add up the inputs, sinks and dead letters; the rate meter turns the
   } finally {
     stop();
   }
+});
+
+test('latest values: sensitive fields as a reader is served them (rounded, masked, hidden column left out)', () => {
+  const lv = new LatestValues();
+  lv.add([{ device: 'sens1', ts: 1000, fields: { lat: 52.987654, owner: 'Jane Doe Smith', pin: '1234', temp: 5 }, tags: {} }]);
+  const masks = new Map<string, Mask>([['lat', parseMask('round:2', 'lat')], ['owner', parseMask('mask', 'owner')], ['pin', parseMask(true, 'pin')]]);
+  const [row] = lv.rows(masks);
+  assert.deepEqual(row, { device: 'sens1', time: '1970-01-01T00:00:01.000Z', lat: 52.99, owner: '**********mith', temp: 5 });
+  assert.equal(lv.rows()[0].pin, '1234', 'without masks as sent');
 });

@@ -47,6 +47,8 @@ test('market averages, alerts and dead letters', () => {
   assert.equal(maskDelivery('upperstack/alerts/d1', json({ field: 'temp', value: 40 }), undefined, masks), undefined);
   const l = maskDelivery('upperstack/deadletter/d1', json({ device: 'd1', code: 'DECODE_FAILED', payload: '{"owner":"Jane"' }), undefined, masks);
   assert.deepEqual(body(l), { device: 'd1', code: 'DECODE_FAILED', payload: WITHHELD_PAYLOAD });
+  const refused = maskDelivery('upperstack/deadletter/d1', json({ device: 'd1', code: 'SCHEMA_VIOLATION', reason: '/fields/owner must be string (got 55512345678)', payload: '{"owner":55512345678}' }), undefined, masks);
+  assert.deepEqual(body(refused), { device: 'd1', code: 'SCHEMA_VIOLATION', reason: '/fields/owner must be string (got a number)', payload: WITHHELD_PAYLOAD });
 });
 
 test('dead-letter, alert and notification topics configured in the flows are masked as the default ones; a removed node\'s topic no longer is', () => {

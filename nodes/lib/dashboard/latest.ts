@@ -5,6 +5,7 @@
  * fields cannot grow memory past the limits.
  */
 import type { FieldValue, Reading } from '../reading';
+import { maskValue, type FieldMasks } from '../security/masking';
 
 export interface LatestOptions {
   /** Devices kept; past this the device seen least recently is forgotten. Default 1000. */
@@ -117,14 +118,19 @@ export class LatestValues {
     return [...this.seen].sort().slice(0, this.maxColumns);
   }
 
-  /** One row per device, sorted by device; a field the device never sent is left out of its row. */
-  rows(): LatestRow[] {
-    const cols = this.columns();
+  /**
+   * One row per device, sorted by device; a field the device never sent is left out of its row.
+   * `masks`: sensitive fields as a reader without read:sensitive is served them (a hidden field's column goes).
+   */
+  rows(masks?: FieldMasks): LatestRow[] {
+    const cols = this.columns().filter((c) => masks?.get(c)?.kind !== 'hide');
     const out: LatestRow[] = [];
     for (const [device, d] of this.devices) {
       const row = { device, time: new Date(d.ts).toISOString() } as LatestRow;
       for (const c of cols) {
-        const v = d.fields.get(c);
+        const sent = d.fields.get(c);
+        const mask = masks?.get(c);
+        const v = sent !== undefined && mask ? maskValue(sent, mask) : sent;
         if (v !== undefined) row[c] = typeof v === 'number' ? round(v) : v;
       }
       out.push(row);

@@ -13,8 +13,8 @@
  *   masked (the count `n` of a field left out goes too).
  * - alerts and notifications (`upperstack/alerts/…`, `upperstack/notifications/…`):
  *   `value` masked when `field` is sensitive.
- * - dead letters (`upperstack/deadletter/…`): the payload withheld, as the
- *   dead letters API does for such a key.
+ * - dead letters (`upperstack/deadletter/…`): the payload withheld and the
+ *   values the reason quotes told by kind, as the dead letters API does for such a key.
  * - the same for the dead-letter, alert and notification topics configured in
  *   the flows (own-topics.ts), whatever their prefix.
  * - anything else: as is.
@@ -23,6 +23,7 @@ import { decodeReadings } from '../codec/readings';
 import { formatFromContentType } from '../codec/sniff';
 import type { FieldValue, Reading } from '../reading';
 import { maskFields, maskValue, type FieldMasks } from './masking';
+import { redactReason } from './reason-redaction';
 import { WITHHELD_PAYLOAD } from './scoped-store';
 import type { OwnTopicMatch } from './own-topics';
 
@@ -91,7 +92,9 @@ function alertBody(payload: Buffer, masks: FieldMasks): MaskedDelivery {
 function deadLetter(payload: Buffer): MaskedDelivery {
   const body = parseJson(payload);
   if (!isObject(body)) return null;
-  return asJson({ ...body, payload: WITHHELD_PAYLOAD });
+  const out: Record<string, unknown> = { ...body, payload: WITHHELD_PAYLOAD };
+  if (typeof body.reason === 'string') out.reason = redactReason(body.reason);
+  return asJson(out);
 }
 
 /** A delivery on `topic` as a key with these masks may see it (see the rules above); `own`: what a configured topic of Upperstack's the topic is. */

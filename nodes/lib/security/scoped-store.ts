@@ -8,12 +8,14 @@
  *   out of their lists (a list is filtered, never refused).
  * - Sensitive fields (masking.ts), unless the key may see them: masked in
  *   readings, in aggregates (rounded; a hidden or masked field's aggregate is 403, and so is its backtest) and
- *   dead-letter payloads are withheld (they are the raw message).
+ *   dead-letter payloads are withheld (they are the raw message) and the
+ *   values their reasons quote are told by kind (reason-redaction.ts).
  * - Nothing can be written through it.
  */
 import { ForbiddenError } from '../errors';
 import type { AggregatePoint, AggregateQuery, DeadLetter, DeadLetterQuery, DeviceQuery, DeviceSummary, ReadingsPage, ReadingsQuery, StoreHealth, TimeSeriesStore } from '../store/types';
 import { maskAggregate, maskFields, type FieldMasks, type Mask } from './masking';
+import { redactReason } from './reason-redaction';
 
 export interface ReadScope {
   /** May the key read this device's data? */
@@ -95,7 +97,7 @@ export class ScopedStore implements TimeSeriesStore {
 
   async deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]> {
     if (q.device !== undefined && !this.scope.sees(q.device)) this.refuse(q.device);
-    const withheld = (letters: DeadLetter[]) => (this.masking() ? letters.map((l) => ({ ...l, payload: WITHHELD_PAYLOAD, body: undefined })) : letters);
+    const withheld = (letters: DeadLetter[]) => (this.masking() ? letters.map((l) => ({ ...l, reason: redactReason(l.reason), payload: WITHHELD_PAYLOAD, body: undefined })) : letters);
     if (q.device !== undefined) return withheld(await this.inner.deadLetters(q));
     // Filtered page by page, continuing after the last letter read, until the page is full.
     const out: DeadLetter[] = [];
