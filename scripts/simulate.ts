@@ -81,13 +81,13 @@ Usage:
                      where it is redrawn in place, 10s otherwise)
   --drain D          how long the end of the run waits for acknowledgements (default 10s);
                      messages still unacknowledged then count as "not acknowledged"
+  --quiet            no progress line
 
 "N readings lost to full device buffers" in the summary: readings the simulated
 devices dropped themselves, never sent. A device keeps up to 100 x --speed readings
 (at most 10,000) while it waits for an acknowledgement and drops its oldest beyond,
 as a real one would when the pipeline pushes back (a paused input, a slow store);
 the pipeline did not lose them. Fewer devices, a lower --speed or --rate avoid it.
-  --quiet            no progress line
 
 Exit status: 0 when every message was acknowledged, 1 when some failed or were not
 acknowledged or the broker could not be reached, 2 on bad usage.
