@@ -88,11 +88,23 @@ test('the exposition has the pipeline counters, sink and journal levels, per-nod
   for (const m of ['nodejs_eventloop_lag_seconds', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes']) {
     assert.ok((value(body, m) ?? -1) >= 0, `${m} is exported`);
   }
-  // A removed sink or node stops being exported.
+  // A removed node stops being exported; a closed sink's or input's count is kept, so a counter
+  // never goes down across a redeploy (the new instance counts from zero on top of it).
   unregister();
   unregisterInput();
   node.forget();
   const after = (await renderMetrics()).body;
-  assert.equal(value(after, 'upperstack_readings_stored_total{sink="main store",kind="duckdb"}'), undefined);
+  assert.equal(value(after, 'upperstack_readings_stored_total{sink="main store",kind="duckdb"}'), 1234);
+  assert.equal(value(after, 'upperstack_sink_queue_readings{sink="main store",kind="duckdb"}'), undefined, 'a level is gone with its sink');
+  assert.equal(value(after, 'upperstack_messages_received_total{protocol="coap"}'), before + 7 + 40);
+  assert.equal(value(after, 'upperstack_journal_backlog_messages{journal="in1",type="upperstack-coap-in"}'), undefined);
   assert.equal(value(after, 'upperstack_node_messages_total{node="n1",type="upperstack-decode",name="decode"}'), undefined);
+  const unregisterAgain = registerSink('cfg1', { name: 'main store', kind: 'duckdb', stats: () => ({ written: 10, queued: 0, spooled: 0, retries: 2 }) });
+  const unregisterInputAgain = registerInput('in1', { type: 'upperstack-coap-in', name: 'coap', stats: () => ({ received: 3, pending: 0, bytes: 0 }) });
+  const redeployed = (await renderMetrics()).body;
+  assert.equal(value(redeployed, 'upperstack_readings_stored_total{sink="main store",kind="duckdb"}'), 1244);
+  assert.equal(value(redeployed, 'upperstack_sink_retries_total{sink="main store",kind="duckdb"}'), 2);
+  assert.equal(value(redeployed, 'upperstack_messages_received_total{protocol="coap"}'), before + 7 + 40 + 3);
+  unregisterAgain();
+  unregisterInputAgain();
 });

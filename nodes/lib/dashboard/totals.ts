@@ -3,7 +3,7 @@
  * rates between two looks, for a dashboard: messages received, readings stored,
  * dead letters, invalid, and what waits in memory, spools and journals.
  */
-import { deadLettered, inputSources, invalid, received, sinkSources } from '../metrics';
+import { deadLettered, inputSources, invalid, received, retiredSinks, sinkSources } from '../metrics';
 
 export interface PipelineTotals {
   /** Messages accepted by every input since start. */
@@ -27,7 +27,7 @@ export function pipelineTotals(): PipelineTotals {
     rx += s.received;
     backlog += s.pending;
   }
-  let stored = 0;
+  let stored = retiredSinks.written.total();
   let queued = 0;
   let spooled = 0;
   for (const sink of sinkSources().values()) {

@@ -8,7 +8,9 @@ import { LabeledTally, Tally } from './tally';
 
 /**
  * Messages accepted (journaled, then acknowledged), by protocol, from inputs
- * that do not register an intake (registered inputs report their own count).
+ * that do not register an intake, plus what registered inputs had counted when
+ * they closed (a redeploy), so the exported counter never goes down while the
+ * process lives. Open inputs report their own count.
  */
 export const received = new LabeledTally(['protocol'], 16);
 /** Readings that left a decode node. */
@@ -50,11 +52,27 @@ export interface SinkSource {
 
 const sinks = new Map<string, SinkSource>();
 
+/**
+ * What closed sinks had counted, by (sink, kind): a redeploy restarts a store
+ * config and its writer counts from zero, and Prometheus counters must not go
+ * down while the process lives (a drop reads as a restart and skews rate()).
+ */
+export const retiredSinks = {
+  written: new LabeledTally(['sink', 'kind'], 200),
+  retries: new LabeledTally(['sink', 'kind'], 200),
+  rejected: new LabeledTally(['sink', 'kind'], 200),
+};
+
 /** A store config registers its writer; the returned function unregisters it (on close). */
 export function registerSink(id: string, source: SinkSource): () => void {
   sinks.set(id, source);
   return () => {
-    if (sinks.get(id) === source) sinks.delete(id);
+    if (sinks.get(id) !== source) return;
+    sinks.delete(id);
+    const s = source.stats();
+    retiredSinks.written.child(source.name, source.kind).inc(s.written);
+    retiredSinks.retries.child(source.name, source.kind).inc(s.retries ?? 0);
+    retiredSinks.rejected.child(source.name, source.kind).inc(s.rejected ?? 0);
   };
 }
 
@@ -99,7 +117,9 @@ const inputs = new Map<string, InputSource>();
 export function registerInput(id: string, source: InputSource): () => void {
   inputs.set(id, source);
   return () => {
-    if (inputs.get(id) === source) inputs.delete(id);
+    if (inputs.get(id) !== source) return;
+    inputs.delete(id);
+    received.child(protocolOf(source.type)).inc(source.stats().received);
   };
 }
 

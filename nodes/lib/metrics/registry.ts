@@ -7,7 +7,7 @@
  * same runtime cannot clash with it.
  */
 import type { Counter, Gauge, Registry } from 'prom-client';
-import { anomalySources, decoded, deadLettered, dropped, inputSources, invalid, nodeErrors, nodeMessages, protocolOf, received, sinkSources, type AnomalyStats, type InputStats } from './pipeline';
+import { anomalySources, retiredSinks, decoded, deadLettered, dropped, inputSources, invalid, nodeErrors, nodeMessages, protocolOf, received, sinkSources, type AnomalyStats, type InputStats } from './pipeline';
 import type { LabeledTally, Tally } from './tally';
 
 let registry: Registry | undefined;
@@ -86,6 +86,7 @@ function build(): Registry {
     collect() {
       this.reset();
       for (const s of sinkSources().values()) this.inc({ sink: s.name, kind: s.kind }, s.stats().written);
+      for (const e of retiredSinks.written.entries()) this.inc(e.labels, e.value);
     },
   });
   new Gauge({
@@ -116,6 +117,7 @@ function build(): Registry {
     collect() {
       this.reset();
       for (const s of sinkSources().values()) this.inc({ sink: s.name, kind: s.kind }, s.stats().retries ?? 0);
+      for (const e of retiredSinks.retries.entries()) this.inc(e.labels, e.value);
     },
   });
   new Counter({
@@ -126,6 +128,7 @@ function build(): Registry {
     collect() {
       this.reset();
       for (const s of sinkSources().values()) this.inc({ sink: s.name, kind: s.kind }, s.stats().rejected ?? 0);
+      for (const e of retiredSinks.rejected.entries()) this.inc(e.labels, e.value);
     },
   });
   new Gauge({
