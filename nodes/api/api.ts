@@ -23,7 +23,7 @@ import { apiKeyInForce, installJsonErrors, JSON_CONTENT_TYPE, jsonBody, readsOwn
 import { handleMetrics, metricsAccess, type MetricsAccess } from '../lib/metrics';
 import { bearerMatches } from '../lib/security/apikey';
 import { looksLikeStoredKey } from '../lib/security/keys';
-import { auditRead, readerStore } from '../shared/access';
+import { auditRead, auditReplay, readerStore } from '../shared/access';
 import { addKeyRoutes } from '../shared/keys-routes';
 import * as grafana from '../lib/grafana/datasource';
 import type { StoreConfigNode } from '../store-config/options';
@@ -101,7 +101,14 @@ export = function register(RED: NodeAPI): void {
   function replay(req: Request, res: Response): void {
     const api = deployed(res);
     if (!api) return;
-    reply(res, handleReplay(api.store.store, queryOf(req), (req as { body?: unknown }).body, (l, input) => replayTargetFor(RED, l, input)), log);
+    const q = queryOf(req);
+    const body = (req as { body?: unknown }).body;
+    const filter: Record<string, unknown> = { ...q, ...(typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) };
+    const work = handleReplay(api.store.store, q, body, (l, input) => replayTargetFor(RED, l, input)).then((r) => {
+      auditReplay(RED, req, filter, r.status, r.body);
+      return r;
+    });
+    reply(res, work, log);
   }
 
   // A backtest only reads the series, so a read key may run one on the devices it may read (403 for the

@@ -107,6 +107,15 @@ describe('POST /api/v1/deadletters/replay', () => {
     assert.equal(r1.replayed, 3, JSON.stringify(r1));
     assert.deepEqual(r1.skipped, []);
 
+    // A replay puts messages back into the pipeline: the audit log says who did it, on what, and what went in.
+    const audit = await fetch(`${rt.url}/api/v1/audit?action=deadletters.replay&target=rp-1`, { headers: { authorization: `Bearer ${rt.apiKey}` } });
+    assert.equal(audit.status, 200, await audit.clone().text());
+    const entries = ((await audit.json()) as { entries: Array<{ actor: string; via: string; outcome: string; after: { replayed: number; ids: number[] }; before: Record<string, unknown> }> }).entries;
+    assert.equal(entries.length, 1, JSON.stringify(entries));
+    assert.deepEqual([entries[0].actor, entries[0].via, entries[0].outcome, entries[0].before.device], ['admin', 'api', 'ok', 'rp-1']);
+    assert.deepEqual(entries[0].after.ids.sort(), r1.ids.sort());
+    assert.equal(entries[0].after.replayed, 3);
+
     const stored = await eventually(async () => {
       const rs = await readings('rp-1');
       return rs.length === 3 ? rs : undefined;
@@ -228,6 +237,9 @@ describe('POST /api/v1/deadletters/replay', () => {
     assert.equal(((await bad.json()) as { error: { parameter: string } }).error.parameter, 'limit');
     const extra = await replay('', { cursor: 'x' });
     assert.equal(extra.status, 400);
+    const refused = await fetch(`${rt.url}/api/v1/audit?action=deadletters.replay`, { headers: { authorization: `Bearer ${rt.apiKey}` } });
+    const failed = ((await refused.json()) as { entries: Array<{ outcome: string; reason: string; before: Record<string, unknown> }> }).entries.filter((e) => e.outcome === 'failed');
+    assert.ok(failed.some((e) => e.reason === '400' && e.before.limit === '0'), JSON.stringify(failed));
     const none = await fetch(`${rt.url}/api/v1/deadletters/replay`, { method: 'POST' });
     assert.equal(none.status, 401);
   });
