@@ -13,6 +13,8 @@ import helper from 'node-red-node-test-helper';
 import { received } from '../../nodes/lib/metrics';
 import { serviceFor } from '../../nodes/shared/alerts';
 import { rememberDashboardUser } from '../../nodes/shared/dashboard';
+import { useSensitiveFields } from '../../nodes/shared/keys';
+import { parseMask } from '../../nodes/lib/security/masking';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { eventually } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
@@ -87,6 +89,31 @@ describe('dashboard data nodes', () => {
     // Nothing new, nothing sent.
     await new Promise((r) => setTimeout(r, 1200));
     assert.equal(table.length, 1);
+  });
+
+  test('live: sensitive fields are charted as a reader without read:sensitive is served them (rounded; masked and hidden ones not at all)', async () => {
+    const owner = {};
+    const release = useSensitiveFields(owner, new Map([['lat', parseMask('round:2', 'lat')], ['owner', parseMask('mask', 'owner')], ['pin', parseMask(true, 'pin')]]));
+    try {
+      await helper.load(nodes, [
+        { id: 'tab', type: 'tab' },
+        { id: 'live', type: 'upperstack-live', z: 'tab', fields: 'lat, owner, pin, temperature', columns: '', interval: 0.5, maxDevices: 10, configVersion: 1, wires: [['table'], ['lat'], ['owner'], ['pin'], ['t']] },
+        ...['table', 'lat', 'owner', 'pin', 't'].map((id) => ({ id, type: 'helper', z: 'tab' })),
+      ]);
+      const got = Object.fromEntries(['table', 'lat', 'owner', 'pin', 't'].map((id) => [id, collect(id)]));
+      receive('live', { payload: { device: 'tracker-1', ts: 1000, fields: { lat: 52.987654, owner: 55512345678, pin: 1234, temperature: 21.5 }, tags: {} } });
+      await eventually(async () => (got.t.length ? true : undefined), 30_000, 'a chart update');
+      assert.deepEqual(got.lat[0].payload, [{ device: 'tracker-1', ts: 1000, value: 52.99 }]);
+      assert.deepEqual(got.t[0].payload, [{ device: 'tracker-1', ts: 1000, value: 21.5 }]);
+      assert.equal(got.owner.length, 0, 'no points of a masked field');
+      assert.equal(got.pin.length, 0, 'no points of a hidden field');
+      const row = (got.table[0].payload as Array<Record<string, unknown>>)[0];
+      assert.equal(row.lat, 52.99);
+      assert.notEqual(row.owner, 55512345678);
+      assert.equal('pin' in row, false);
+    } finally {
+      release();
+    }
   });
 
   test('live: a burst of readings reaches the chart as its latest 500 points per field, every reading still in the table', async () => {
