@@ -4,6 +4,7 @@
  * reading it is usually typing a URL by hand.
  */
 import { BadParameterError } from '../errors';
+import { MAX_DATE_MS } from '../reading-time';
 import type { AggregateFn, AggregateQuery, ReadingsQuery } from '../store/types';
 
 export type QueryParams = Record<string, string | undefined>;
@@ -14,8 +15,6 @@ export const AGGREGATE_FNS: readonly AggregateFn[] = ['mean', 'min', 'max', 'sum
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
-// The range of a JS Date, so every accepted time can be printed back as ISO 8601.
-const MAX_MS = 8.64e15;
 
 /** A value as a message quotes it: JSON, cut at 60 characters. */
 export function quote(value: string): string {
@@ -54,7 +53,7 @@ export function parseTime(name: string, value: string): number {
     const text = value.replace(' ', 'T');
     ms = Date.parse(h !== undefined && m[7] === undefined ? `${text}Z` : text);
   }
-  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_MS) throw fail();
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_DATE_MS) throw fail();
   return ms;
 }
 

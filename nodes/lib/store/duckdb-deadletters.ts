@@ -17,6 +17,7 @@ import { listValue, DuckDBTimestampValue } from '@duckdb/node-api';
 import { BadParameterError } from '../errors';
 import type { DeadLetter, DeadLetterQuery } from './types';
 import type { BodyRef, DeadLetterBodies } from './deadletter-bodies';
+import { MAX_TS } from './duckdb-encode';
 
 import { dropUnusedBodies, EXCERPT } from './duckdb-deadletters-migrate';
 
@@ -27,8 +28,6 @@ export const DEFAULT_BODY_BUDGET = 256 * 1024 * 1024;
 const DISK_FACTOR = 2;
 // One statement carries at most this much text (excerpts, reasons), so a flood of letters is not one huge JSON text.
 const STATEMENT_BYTES = 2 * 1024 * 1024;
-// The range of a JS Date; also keeps ts * 1000 inside DuckDB's int64 micros.
-const MAX_TS = 8.64e15;
 const LONE_SURROGATE = /\p{Cs}/gu;
 
 type Params = Record<string, DuckDBValue>;

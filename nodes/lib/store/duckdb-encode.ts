@@ -5,9 +5,10 @@
  */
 import { StoreFailedError } from '../errors';
 import type { Reading } from '../reading';
+import { MAX_DATE_MS } from '../reading-time';
 
 // The range of a JS Date; also keeps ts * 1000 inside DuckDB's int64 micros.
-export const MAX_TS = 8.64e15;
+export const MAX_TS = MAX_DATE_MS;
 
 /** The batch's rows as typed columns (their `rows` first entries are the batch). */
 export interface BatchColumns {
