@@ -81,20 +81,25 @@ function dependencyTemplates(root: string): string[] {
     } catch {
       continue;
     }
-    const dep = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { 'node-red'?: { nodes?: Record<string, string> } };
-    for (const file of Object.values(dep['node-red']?.nodes ?? {})) {
-      const html = join(dir, file.replace(/\.js$/, '.html'));
-      if (existsSync(html)) out.push(html);
-    }
+    out.push(...moduleTemplates(dir));
   }
   return out;
+}
+
+/** The editor templates a Node-RED module declares: the .html beside each .js of its package.json's "node-red".nodes. */
+function moduleTemplates(dir: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { 'node-red'?: { nodes?: Record<string, string> } };
+  return Object.values(pkg['node-red']?.nodes ?? {})
+    .map((file) => join(dir, file.replace(/\.js$/, '.html')))
+    .filter((html) => existsSync(html));
 }
 
 /** The types a runtime with this package offers: Node-RED's core nodes, the package's own and its Node-RED dependencies'. */
 export function knownTypes(): Set<string> {
   const core = dirname(require.resolve('@node-red/nodes/package.json'));
   const root = join(__dirname, '..', '..');
-  return typesFromTemplates([...htmlFiles(join(core, 'core')), ...htmlFiles(join(root, 'nodes')), ...dependencyTemplates(root)].map((f) => readFileSync(f, 'utf8')));
+  // This package's own nodes as Node-RED loads them (dist/nodes): the TypeScript sources are not in the npm package or the image.
+  return typesFromTemplates([...htmlFiles(join(core, 'core')), ...moduleTemplates(root), ...dependencyTemplates(root)].map((f) => readFileSync(f, 'utf8')));
 }
 
 /** Asks for a password on the terminal without echoing it. */
