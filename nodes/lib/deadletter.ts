@@ -1,6 +1,7 @@
 /** Builds the dead-letter record of a message that failed, with a reason a person can act on. */
 import type { DeadLetter } from './store/types';
 import { previewJson } from './preview';
+import { quotedIn } from './security/reason-redaction';
 
 const MAX_PAYLOAD = 4096;
 
@@ -35,6 +36,8 @@ export function toDeadLetter(msg: FailedMessage, now = Date.now()): DeadLetter {
   const source = typeof msg.source === 'string' ? msg.source : typeof msg.topic === 'string' ? `mqtt:${msg.topic}` : 'flow';
   const where = typeof err.path === 'string' && err.path ? ` (at ${err.path})` : typeof err.offset === 'number' ? ` (at byte ${err.offset})` : '';
   const message = typeof err.message === 'string' ? err.message.slice(0, MAX_PAYLOAD) : previewJson(err.message ?? 'unknown error', 200);
+  // Found in the message before "(at …)" is added: a value the cut left a part of ends the message.
+  const quoted = quotedIn(message, err.quoted);
   return {
     ts: now,
     device,
@@ -42,6 +45,7 @@ export function toDeadLetter(msg: FailedMessage, now = Date.now()): DeadLetter {
     code: typeof err.code === 'string' && err.code ? err.code : 'INTERNAL',
     reason: typeof err.path === 'string' && err.path && message.includes(err.path) ? message : message + where,
     payload: payloadText(msg.payload),
+    ...(quoted.length ? { quoted } : {}),
   };
 }
 

@@ -40,6 +40,18 @@ export type ErrorCode =
   | 'ENGINE_STOPPED'
   | 'STATE_SAVE_FAILED';
 
+/**
+ * A value of the sender's that an error's message quotes: where (`at`, an index into the message) and as what
+ * text, the field it was when known, and its `kind` ("a string"), which a reader who may not see the value (an
+ * API key without read:sensitive) is given in its place. Errors put them in `details.quoted`.
+ */
+export interface QuotedValue {
+  at: number;
+  text: string;
+  kind: string;
+  field?: string;
+}
+
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
   readonly code: ErrorCode;

@@ -102,3 +102,22 @@ export function previewJson(value: unknown, max: number, opts: PreviewOptions = 
   if (out.length > max || stack.length) return `${out.slice(0, Math.max(0, max - 1))}…`;
   return out;
 }
+
+/** What a value is, told without the value: for readers who may not see it. */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string':
+      return 'a string';
+    case 'number':
+    case 'bigint':
+      return 'a number';
+    case 'boolean':
+      return 'true or false';
+    case 'object':
+      return 'an object';
+    default:
+      return 'nothing';
+  }
+}

@@ -37,7 +37,11 @@ const SCHEMA = {
   properties: {
     fields: {
       type: 'object',
-      properties: { lat: { type: 'number', 'x-upperstack-sensitive': 'round:2' }, owner: { type: 'string', 'x-upperstack-sensitive': true } },
+      properties: {
+        lat: { type: 'number', 'x-upperstack-sensitive': 'round:2' },
+        owner: { type: 'string', 'x-upperstack-sensitive': true },
+        note: { type: 'string', maxLength: 8, 'x-upperstack-sensitive': 'mask' },
+      },
     },
   },
 };
@@ -313,6 +317,45 @@ test('a schema-refused value of a sensitive field: a key without read:sensitive 
     // The admin key reads the reasons as written.
     const admin = await curl(rt.apiKey, '/api/v1/deadletters?device=acme2');
     assert.equal(leaks(JSON.stringify(admin.json)), true);
+  } finally {
+    c.end(true);
+  }
+});
+
+test('reasons that quote a value in other words (line protocol\'s "has value", a schema refusal of text with "…") over HTTP and MQTT: told by kind to a key without read:sensitive, as sent to the admin key', async () => {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { username: 'apikey', password: acmeKey, reconnectPeriod: 0 });
+  const got: string[] = [];
+  c.on('message', (_topic, payload) => got.push(payload.toString()));
+  await c.subscribeAsync(`${DEAD_LETTERS}/acme1`, { qos: 1 });
+  const leaks = (text: string) => /JaneDoe5551234|555-1234|Call me/.test(text);
+  try {
+    // A phone turns "..." into "…", which the reason's text rule took for the end of a cut value.
+    for (const [type, body] of [['text/plain', 'acme1 temp=5,owner=JaneDoe5551234'], ['application/json', '{"note":"Call me… 555-1234"}']]) {
+      const { stdout } = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${secrets.acme1}`, '-H', `Content-Type: ${type}`, '--data-binary', body, `${rt.url}/ingest/acme1`]);
+      assert.doesNotMatch(stdout, /20\d$/, stdout);
+    }
+    await run('mosquitto_pub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'acme1', '-P', secrets.acme1, '-q', '1', '-t', 'devices/acme1/telemetry', '-m', 'acme1 owner=JaneDoe5551234']);
+    await eventually(async () => (got.length === 3 ? true : undefined), 20_000, 'three dead letters over MQTT');
+    for (const m of got) assert.equal(leaks(m), false, m);
+    assert.equal(got.filter((m) => /field \\"owner\\" has value \(text without quotes\)/.test(m)).length, 2, got.join('\n'));
+    // The letter of the MQTT message may be published before the store has it listed.
+    const reasonsFor = async (key: string, want: RegExp) => eventually(async () => {
+      const rs = ((await curl(key, '/api/v1/deadletters?device=acme1')).json.deadLetters as Array<{ reason: string }>).map((l) => l.reason);
+      return rs.filter((r) => want.test(r)).length === 2 ? rs : undefined;
+    }, 20_000, 'both line protocol letters listed');
+    const reasons = await reasonsFor(acmeKey, /has value \(text without quotes\)/);
+    for (const r of reasons) assert.equal(leaks(r), false, r);
+    assert.ok(reasons.some((r) => /^\/fields\/note .*\(got a string\)$/.test(r)), reasons.join('\n'));
+    const csv = await run('curl', ['-s', '-H', `Authorization: Bearer ${acmeKey}`, '-H', 'Accept: text/csv', `${rt.url}/api/v1/deadletters?device=acme1`]);
+    assert.equal(leaks(csv.stdout), false, csv.stdout);
+    const notes = await curl(acmeKey, '/api/v1/grafana/annotations', { method: 'POST', body: JSON.stringify({ range: { from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' }, annotation: { query: 'deadletters:acme1' } }) });
+    assert.equal(notes.status, 200);
+    for (const n of notes.json as unknown as Array<{ text: string }>) assert.equal(leaks(n.text), false, n.text);
+    // read:sensitive and the admin key read them as written.
+    for (const key of [sensitiveKey, rt.apiKey]) {
+      const written = await reasonsFor(key, /has value "JaneDoe5551234"/);
+      assert.ok(written.some((r) => r.includes('(got "Call me… 555-1234")')), written.join('\n'));
+    }
   } finally {
     c.end(true);
   }

@@ -106,6 +106,17 @@ describe('default pipeline, embedded broker', () => {
     assert.ok(ts >= before - 5 && ts <= Date.now(), `ts ${r.ts} should be the receive time`);
   });
 
+  test('SenML JSON from mosquitto_pub over MQTT 3.1.1 (no content type): a pack and a lone record are SenML, never fields "bn", "n" and "v"', async () => {
+    const pub = (device: string, body: string) => execFileSync('mosquitto_pub', ['-V', 'mqttv311', '-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', `devices/${device}/telemetry`, '-m', body]);
+    pub('senml-pack', '[{"bn":"senml-pack/","bt":1767225600,"n":"temp","u":"Cel","v":21.5},{"n":"hum","v":40}]');
+    pub('senml-one', '{"bn":"senml-one/","bt":1767225600,"n":"temp","u":"Cel","v":21.5}');
+    // Not SenML beyond doubt (a name that is not text): the fields of a reading, as before.
+    pub('senml-not', '{"n":3,"v":1}');
+    assert.deepEqual(await readingsOf(rt, 'senml-pack', 1), [{ ts: '2026-01-01T00:00:00.000Z', fields: { temp: 21.5, hum: 40 }, tags: { 'temp.unit': 'Cel' } }]);
+    assert.deepEqual(await readingsOf(rt, 'senml-one', 1), [{ ts: '2026-01-01T00:00:00.000Z', fields: { temp: 21.5 }, tags: { 'temp.unit': 'Cel' } }]);
+    assert.deepEqual((await readingsOf(rt, 'senml-not', 1))[0].fields, { n: 3, v: 1 });
+  });
+
   test('CBOR, MessagePack and Protobuf from mqtt.js arrive intact, batches included', async () => {
     const reading = { device: 'dev2', ts: 1767225600000, fields: { temperature: -3.5, ok: false, label: 'north' }, tags: { site: 'lab' } };
     const batch = [1, 2, 3].map((i) => ({ ts: 1767225700000 + i, fields: { n: i } }));

@@ -29,6 +29,21 @@ test('auto mode turns each sniffable format into readings', () => {
   }
 });
 
+test('a lone SenML record is SenML in auto mode and as JSON where SenML is looked for; an object that is not SenML beyond doubt stays a reading', () => {
+  const opts = { device: 'd1', receivedAt: 1767225600000 };
+  const one = Buffer.from('{"bn":"d1:","n":"temp","v":21.5}');
+  for (const r of [decodeReadings(one, { ...opts, format: 'auto' }), decodeReadings(one, { ...opts, format: 'json', senmlInJson: true })]) {
+    assert.equal(r.format, 'senml');
+    assert.deepEqual(r.readings.map((x) => x.fields), [{ temp: 21.5 }]);
+  }
+  assert.equal(decodeReadings(one, { ...opts, format: 'json' }).format, 'json');
+  for (const text of ['{"n":3,"v":1}', '{"n":"temp","v":"21.5"}', '{"n":"temp","v":1,"site":"north"}', '{"n":"temp","u":"Cel"}']) {
+    const r = decodeReadings(Buffer.from(text), { ...opts, format: 'auto' });
+    assert.equal(r.format, 'json', text);
+    assert.deepEqual(r.readings[0].fields, JSON.parse(text), text);
+  }
+});
+
 test('broken JSON in auto mode still reports the byte offset', () => {
   assert.throws(
     () => decodeReadings(Buffer.from('{"t": 1,'), { format: 'auto', receivedAt: 0, maxBytes: 100 }),

@@ -262,6 +262,30 @@ describe('deadletters table', () => {
     await withStore(async (s) => assert.equal((await s.deadLetters({ limit: 10, replayable: true })).length, 0), { path });
   });
 
+  test('a version 3 table gains the values reasons quote: its letters have none, new ones keep theirs', async () => {
+    const path = dbPath();
+    await seed(
+      path,
+      `CREATE TABLE deadletters (id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, device VARCHAR, source VARCHAR, code VARCHAR, reason VARCHAR,
+        payload VARCHAR, content_type VARCHAR, format VARCHAR, meta VARCHAR, input VARCHAR, received_at TIMESTAMP, replayed_at TIMESTAMP,
+        body_seg INTEGER, body_off BIGINT, body_len INTEGER);
+      CREATE SEQUENCE deadletter_id START 2;
+      CREATE TABLE upperstack_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+      INSERT INTO upperstack_meta VALUES ('schema_version', '1'), ('deadletters_version', '3');
+      INSERT INTO deadletters VALUES (1, TIMESTAMP '2026-01-01 00:00:01', 'a', 'mqtt:t/a', 'SCHEMA_VIOLATION', '/fields/x must be number (got "s")', '{}',
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);`,
+    );
+    const quoted = [{ at: 52, text: '"Jane"', kind: '(text without quotes)', field: 'owner' }];
+    await withStore(
+      async (s) => {
+        await s.writeDeadLetters([letter(9, { reason: 'line protocol line 1, column 4: field "owner" has value "Jane"', quoted })]);
+        const got = await s.deadLetters({ limit: 10, order: 'asc' });
+        assert.deepEqual(got.map((l) => [l.id, l.quoted]), [[1, undefined], [2, quoted]]);
+      },
+      { path },
+    );
+  });
+
   test('a version 1 table is migrated: ids in time order, complete excerpts become bodies, nothing lost', async () => {
     const path = dbPath();
     await seed(

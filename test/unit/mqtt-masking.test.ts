@@ -49,6 +49,10 @@ test('market averages, alerts and dead letters', () => {
   assert.deepEqual(body(l), { device: 'd1', code: 'DECODE_FAILED', payload: WITHHELD_PAYLOAD });
   const refused = maskDelivery('upperstack/deadletter/d1', json({ device: 'd1', code: 'SCHEMA_VIOLATION', reason: '/fields/owner must be string (got 55512345678)', payload: '{"owner":55512345678}' }), undefined, masks);
   assert.deepEqual(body(refused), { device: 'd1', code: 'SCHEMA_VIOLATION', reason: '/fields/owner must be string (got a number)', payload: WITHHELD_PAYLOAD });
+  // A letter that says where its reason quotes the sender's values: those told by kind, and where they were not sent on.
+  const reason = 'line protocol line 1, column 4: field "owner" has value "Jane", which is not a float';
+  const lp = maskDelivery('upperstack/deadletter/d1', json({ device: 'd1', code: 'DECODE_FAILED', reason, quoted: [{ at: 56, text: '"Jane"', kind: '(text without quotes)', field: 'owner' }], payload: 'd1 owner=Jane' }), undefined, masks);
+  assert.deepEqual(body(lp), { device: 'd1', code: 'DECODE_FAILED', reason: 'line protocol line 1, column 4: field "owner" has value (text without quotes), which is not a float', payload: WITHHELD_PAYLOAD });
 });
 
 test('dead-letter, alert and notification topics configured in the flows are masked as the default ones; a removed node\'s topic no longer is', () => {

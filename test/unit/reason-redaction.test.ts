@@ -2,6 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { redactReason } from '../../nodes/lib/security/reason-redaction';
+import { decode } from '../../nodes/lib/codec';
+import { toDeadLetter } from '../../nodes/lib/deadletter';
+import { describeError } from '../../nodes/lib/errors';
+import { compileSchema } from '../../nodes/lib/schema/validator';
+import type { DeadLetter } from '../../nodes/lib/store/types';
 
 test('the values a reason quotes after "got" are told by their kind; the rest of the reason stays', () => {
   assert.equal(redactReason('/fields/lat must be number (got "52.987654")'), '/fields/lat must be number (got a string)');
@@ -19,4 +24,79 @@ test('the values a reason quotes after "got" are told by their kind; the rest of
   }
   // The enum's allowed values come from the schema, not from the device.
   assert.equal(redactReason('/fields/mode must be one of "a", "b" (got "secret")'), '/fields/mode must be one of "a", "b" (got a string)');
+});
+
+/** The dead letter of what `fn` throws, as the dead-letter node writes it. */
+function letterOf(fn: () => unknown): DeadLetter {
+  try {
+    fn();
+  } catch (err) {
+    return toDeadLetter({ device: 'd1', source: 'mqtt:devices/d1/telemetry', payload: 'x', error: describeError(err) });
+  }
+  throw new Error('did not throw');
+}
+
+test('a value a reason was made from is kept with the letter and told by kind whatever the wording: line protocol, schema keywords', () => {
+  const lp = letterOf(() => decode('lineprotocol', Buffer.from('d1 temp=21.5,owner=JaneDoe5551234')));
+  assert.match(lp.reason, /JaneDoe5551234/);
+  assert.deepEqual(lp.quoted?.map((q) => [q.field, q.text, lp.reason.slice(q.at, q.at + q.text.length)]), [['owner', '"JaneDoe5551234"', '"JaneDoe5551234"']]);
+  assert.equal(
+    redactReason(lp.reason, lp.quoted),
+    'line protocol line 1, column 20: field "owner" has value (text without quotes), which is not a float, an integer (12i), an unsigned integer (12u), a boolean or a "double-quoted string" (at byte 19)',
+  );
+  // Its field name the same as its value: only the value goes.
+  const same = letterOf(() => decode('lineprotocol', Buffer.from('d1 x=x')));
+  assert.match(redactReason(same.reason, same.quoted), /field "x" has value \(text without quotes\)/);
+  const big = letterOf(() => decode('lineprotocol', Buffer.from(`d1 n=${'9'.repeat(30)}i`)));
+  assert.equal(/9{30}/.test(redactReason(big.reason, big.quoted)), false);
+
+  const validate = compileSchema({
+    type: 'object',
+    properties: {
+      fields: {
+        type: 'object',
+        properties: {
+          note: { type: 'string', maxLength: 8, 'x-upperstack-sensitive': 'mask' },
+          pin: { const: '0000', 'x-upperstack-sensitive': true },
+          code: { type: 'string', pattern: '^[A-Z]{3}$', 'x-upperstack-sensitive': 'mask' },
+          mode: { enum: ['eco', 'max'] },
+        },
+      },
+    },
+  });
+  const refused = (fields: Record<string, unknown>) => {
+    const r = validate({ device: 'd1', ts: 1, fields });
+    assert.equal(r.ok, false);
+    return letterOf(() => {
+      throw (r as { error: Error }).error;
+    });
+  };
+  // A phone's "..." becomes "…", which the text's rule took for the end of a cut value.
+  for (const [fields, value] of [
+    [{ note: 'Call me… 555-1234' }, /555-1234|Call me/],
+    [{ pin: '4711' }, /4711/],
+    [{ code: 'secret-code' }, /secret-code/],
+    [{ mode: 'turbo-Jane' }, /turbo-Jane/],
+  ] as const) {
+    const l = refused(fields);
+    assert.match(l.reason, value);
+    assert.equal(l.quoted?.[0].field, `/fields/${Object.keys(fields)[0]}`);
+    const shown = redactReason(l.reason, l.quoted);
+    assert.doesNotMatch(shown, value, shown);
+    assert.match(shown, /\(got a string\)$/, shown);
+  }
+});
+
+test('letters written before values were kept with them are redacted by their text; quoted values that do not stand where they say are found or left out', () => {
+  const reason = '/fields/lat must be number (got "52.987654")';
+  assert.equal(redactReason(reason, undefined), '/fields/lat must be number (got a string)');
+  // A wrapper moved the value: found by its text.
+  assert.equal(redactReason(`the store says: ${reason}`, [{ at: 32, text: '"52.987654"', kind: 'a string' }]), 'the store says: /fields/lat must be number (got a string)');
+  // Nonsense is ignored, not trusted.
+  assert.equal(redactReason('plain', [{ at: 99, text: 'zz', kind: 'x' }, { at: 0, text: '', kind: 'x' }, 'junk', null]), 'plain');
+  // A reason cut inside the value: the part there is told by kind.
+  const cut = toDeadLetter({ error: { code: 'DECODE_FAILED', message: `${'a'.repeat(4090)} "Jane Doe"`, quoted: [{ at: 4091, text: '"Jane Doe"', kind: '(a string)' }] } });
+  assert.equal(cut.reason.length, 4096);
+  assert.deepEqual(cut.quoted, [{ at: 4091, text: '"Jane', kind: '(a string)' }]);
+  assert.equal(redactReason(cut.reason, cut.quoted), `${'a'.repeat(4090)} (a string)`);
 });

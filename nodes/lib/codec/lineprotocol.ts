@@ -74,10 +74,13 @@ class LineParser {
     return this.lineStartByte + Buffer.byteLength(this.s.slice(this.start, at), 'utf8');
   }
 
-  fail(message: string, at = this.p): never {
+  /** `value`: the field's value the message quotes (its text as q() writes it, after "value "), and what it is. */
+  fail(message: string, at = this.p, value?: { field: string; text: string; kind: string }): never {
     const column = at - this.start + 1;
     const offset = this.byteAt(at);
-    throw new DecodeError(`line protocol line ${this.lineNo}, column ${column}: ${message}`, { format: 'lineprotocol', line: this.lineNo, column, offset });
+    const full = `line protocol line ${this.lineNo}, column ${column}: ${message}`;
+    const quoted = value ? [{ at: full.length - message.length + message.indexOf(`value ${value.text}`) + 6, ...value }] : undefined;
+    throw new DecodeError(full, { format: 'lineprotocol', line: this.lineNo, column, offset, ...(quoted ? { quoted } : {}) });
   }
 
   /** Reads up to an unescaped stop character. `\\` and `\<special>` unescape; any other backslash is literal. */
@@ -231,17 +234,18 @@ class LineParser {
       // More than 20 digits cannot fit 64 bits; checking first spares BigInt a huge parse.
       const n = raw.length > 22 ? UINT64_MAX + 1n : BigInt(raw.slice(0, -1));
       const [lo, hi, kind] = last === 'i' ? [INT64_MIN, INT64_MAX, 'a signed 64-bit integer'] : [0n, UINT64_MAX, 'an unsigned 64-bit integer'];
-      if (n < lo || n > hi) this.fail(`field ${q(key)} value ${q(raw)} is out of range for ${kind}`, at);
+      if (n < lo || n > hi) this.fail(`field ${q(key)} value ${q(raw)} is out of range for ${kind}`, at, { field: key, text: q(raw), kind: '(a number)' });
       return Number(n);
     }
     if (TRUE.has(raw)) return true;
     if (FALSE.has(raw)) return false;
     if (FLOAT.test(raw)) {
       const n = Number(raw);
-      if (!Number.isFinite(n)) this.fail(`field ${q(key)} value ${q(raw)} is too large for a 64-bit float`, at);
+      if (!Number.isFinite(n)) this.fail(`field ${q(key)} value ${q(raw)} is too large for a 64-bit float`, at, { field: key, text: q(raw), kind: '(a number)' });
       return n;
     }
-    return this.fail(`field ${q(key)} has value ${q(raw)}, which is not a float, an integer (12i), an unsigned integer (12u), a boolean or a "double-quoted string"`, at);
+    // Told to a reader who may not see the value as what it is: text the sender did not put in quotes.
+    return this.fail(`field ${q(key)} has value ${q(raw)}, which is not a float, an integer (12i), an unsigned integer (12u), a boolean or a "double-quoted string"`, at, { field: key, text: q(raw), kind: '(text without quotes)' });
   }
 
   private timestamp(precision: Precision): number {

@@ -8,7 +8,7 @@ import { protobufMessageType } from './sniff';
 import { normalizeReadings, type NormalizeResult } from '../reading';
 import { PayloadTooLargeError, UnsupportedFormatError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
-import { isSenmlPack, resolveSenml, senmlRecords, type SenmlRecord } from './senml';
+import { resolveSenml, senmlPackIn, type SenmlRecord } from './senml';
 
 export interface DecodeReadingsOptions {
   format: Format | 'auto';
@@ -23,7 +23,7 @@ export interface DecodeReadingsOptions {
   /** Depth, fields per reading, string length and readings per message; default DEFAULT_LIMITS. */
   limits?: Limits;
   /**
-   * With format 'json': a body that has the shape of a SenML pack (isSenmlPack, the rule sniffing uses) is
+   * With format 'json': a body that has the shape of a SenML pack or lone record (senmlPackIn, the rule sniffing uses) is
    * SenML. For inputs whose senders label SenML as plain JSON (HTTP application/json, CoAP Content-Format 50).
    */
   senmlInJson?: boolean;
@@ -50,9 +50,10 @@ export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): N
     if (!sniffed) throw new UnsupportedFormatError('cannot tell the payload format from its bytes (protobuf needs a fixed format); set the format or an MQTT 5 content type', { bytes: buf.length });
     format = sniffed.format;
     data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir, messageType: format === 'protobuf' ? protobufMessageType(opts.contentType) : undefined, limits });
-    if (format === 'json' && opts.senmlInJson && isSenmlPack(data)) {
+    const pack = format === 'json' && opts.senmlInJson ? senmlPackIn(data) : undefined;
+    if (pack) {
       format = 'senml';
-      data = senmlRecords(data, 'senml');
+      data = pack;
     }
     // SenML times may be relative to receipt and its base name may name the device: resolved here, where both are known.
     if (format === 'senml' || format === 'senml-cbor') data = resolveSenml(data as SenmlRecord[], { device: opts.device, receivedAt: opts.receivedAt }, format);

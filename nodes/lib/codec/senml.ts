@@ -90,6 +90,39 @@ export function isSenmlPack(value: unknown): boolean {
   return packShape(value, (k) => (JSON_KEYS.has(k) ? k : undefined));
 }
 
+/** The type each value or sum label needs in a lone record. */
+const VALUE_TYPES: Record<string, string> = { v: 'number', vs: 'string', vb: 'boolean', vd: 'string', s: 'number' };
+
+/**
+ * One SenML record sent without the pack's brackets (some devices publish `{"bn":"d1:","n":"t","v":1}`): SenML
+ * labels only, a name (`n` or `bn`) that is text and a value or sum of its label's type. Stricter than a pack's
+ * test, as an object is a reading's own shape: `{"n":3,"v":1}` stays fields "n" and "v".
+ */
+function isLoneRecord(value: unknown): value is Record<string, unknown> {
+  if (!isObject(value)) return false;
+  let named = false;
+  let valued = false;
+  for (const [k, v] of Object.entries(value)) {
+    if (!JSON_KEYS.has(k)) return false;
+    if ((k === 'n' || k === 'bn') && typeof v === 'string') named = true;
+    if (k in VALUE_TYPES) {
+      if (typeof v !== VALUE_TYPES[k]) return false;
+      valued = true;
+    }
+  }
+  return named && valued;
+}
+
+/**
+ * The SenML records a decoded JSON value is beyond doubt, or undefined when it is plain JSON: a pack
+ * (isSenmlPack), or one lone record taken as a pack of one.
+ */
+export function senmlPackIn(value: unknown): SenmlRecord[] | undefined {
+  if (isSenmlPack(value)) return senmlRecords(value, 'senml');
+  if (isLoneRecord(value)) return senmlRecords([value], 'senml');
+  return undefined;
+}
+
 /** True when a decoded CBOR value has the shape of a SenML pack with integer labels. */
 export function isSenmlCborPack(value: unknown): boolean {
   return packShape(value, (k) => CBOR_LABELS[k]);

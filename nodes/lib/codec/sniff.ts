@@ -15,13 +15,15 @@
  * - Protobuf has no signature and is never guessed: configure it explicitly.
  * - A JSON or CBOR array of maps that use SenML labels only (and name and value
  *   something) is SenML: `[{"n":"temp","v":1}]` never means fields "n" and "v".
+ *   So is a lone JSON record of SenML labels whose name is text and whose value
+ *   has its label's type (`{"n":"temp","v":1}`; `{"n":3,"v":1}` stays JSON).
  * - Text that starts with "<" is XML.
  * - CBOR tag 259 (a map with any keys, cbor-x's JS Map) before a map is CBOR.
  */
 import { decodeCbor, TAG_259 } from './cbor';
 import { decodeJson } from './json';
 import { decodeMsgpack } from './msgpack';
-import { isSenmlCborPack, isSenmlPack, senmlRecords } from './senml';
+import { isSenmlCborPack, senmlPackIn, senmlRecords } from './senml';
 import { isLimitError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import type { Format } from './index';
@@ -121,7 +123,8 @@ export function sniffDecoded(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): 
       if (isLimitError(err)) throw err;
       return { format: looksLikeLineProtocol(buf) ? 'lineprotocol' : 'json' };
     }
-    if (isSenmlPack(value)) return { format: 'senml', decoded: { value: senmlRecords(value, 'senml') } };
+    const pack = senmlPackIn(value);
+    if (pack) return { format: 'senml', decoded: { value: pack } };
     return { format: 'json', decoded: { value } };
   }
   if (buf[i] === 0x3c) return { format: 'xml' };

@@ -10,11 +10,11 @@ import Ajv from 'ajv';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { ConfigError, SchemaViolationError } from '../errors';
+import { ConfigError, SchemaViolationError, type QuotedValue } from '../errors';
 import { packageRoot } from '../paths';
 import { locateJsonError } from '../codec/json-locate';
 import { lineColumnOf } from '../codec/text';
-import { previewJson } from '../preview';
+import { kindOf, previewJson } from '../preview';
 import { escapePointer, valueAt } from './pointer';
 import { limitProperties } from './limit-properties';
 
@@ -83,6 +83,13 @@ function preview(v: unknown): string {
 function violation(e: ErrorObject, data: unknown): SchemaViolationError {
   let path = e.instancePath;
   let message: string;
+  // The refused value, quoted last: "(got <value>)".
+  let got: QuotedValue | undefined;
+  const quote = (value: unknown) => {
+    const text = preview(value);
+    if (value !== undefined) got = { at: -1, text, kind: kindOf(value), field: path };
+    return `(got ${text})`;
+  };
   const p = e.params as Record<string, unknown>;
   // Errors inside propertyNames carry the offending name on the error itself, not in params.
   const named = (e as ErrorObject & { propertyName?: string }).propertyName ?? p.propertyName;
@@ -99,13 +106,14 @@ function violation(e: ErrorObject, data: unknown): SchemaViolationError {
     message = `${path}: the property name ${preview(propertyName)} ${why}`;
   } else if (e.keyword === 'pattern' && typeof (e.parentSchema as { description?: unknown } | undefined)?.description === 'string') {
     // A regular expression tells a person little; the schema's description of the value says what is wanted.
-    message = `${path || 'the reading'} must be ${(e.parentSchema as { description: string }).description} (got ${preview(valueAt(data, path))})`;
+    message = `${path || 'the reading'} must be ${(e.parentSchema as { description: string }).description} ${quote(valueAt(data, path))}`;
   } else if (e.keyword === 'enum') {
-    message = `${path || 'the reading'} must be one of ${(p.allowedValues as unknown[]).map(preview).join(', ')} (got ${preview(valueAt(data, path))})`;
+    message = `${path || 'the reading'} must be one of ${(p.allowedValues as unknown[]).map(preview).join(', ')} ${quote(valueAt(data, path))}`;
   } else {
-    message = `${path || 'the reading'} ${e.message ?? 'is invalid'} (got ${preview(valueAt(data, path))})`;
+    message = `${path || 'the reading'} ${e.message ?? 'is invalid'} ${quote(valueAt(data, path))}`;
   }
-  return new SchemaViolationError(message, { path, keyword: e.keyword, schemaPath: e.schemaPath });
+  if (got) got.at = message.length - got.text.length - 1;
+  return new SchemaViolationError(message, { path, keyword: e.keyword, schemaPath: e.schemaPath, ...(got ? { quoted: [got] } : {}) });
 }
 
 /** Compiles (or reuses) the validator for a schema; an invalid schema is a ConfigError. */

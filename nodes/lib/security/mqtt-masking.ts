@@ -92,8 +92,9 @@ function alertBody(payload: Buffer, masks: FieldMasks): MaskedDelivery {
 function deadLetter(payload: Buffer): MaskedDelivery {
   const body = parseJson(payload);
   if (!isObject(body)) return null;
-  const out: Record<string, unknown> = { ...body, payload: WITHHELD_PAYLOAD };
-  if (typeof body.reason === 'string') out.reason = redactReason(body.reason);
+  const { quoted, ...rest } = body;
+  const out: Record<string, unknown> = { ...rest, payload: WITHHELD_PAYLOAD };
+  if (typeof body.reason === 'string') out.reason = redactReason(body.reason, quoted);
   return asJson(out);
 }
 

@@ -1,12 +1,61 @@
 /**
  * Dead-letter reasons quote what the device sent ("must be number (got
- * "52.987654")"), and a value a schema refused is often a sensitive field's:
- * to a key that sees fields masked, the quoted values of a reason are told by
- * their kind instead ("got a string"). Every quoted value is redacted, not
- * only those of fields marked sensitive: a reason does not always name the
- * field (a SenML record's `v`, a codec's position), and the kind is what a
- * reader needs to fix the sender.
+ * "52.987654")", "field "owner" has value "Jane"…"), and a refused value is
+ * often a sensitive field's: to a key that sees fields masked, the values a
+ * reason quotes are told by their kind instead ("got a string"). Every quoted
+ * value is, not only those of fields marked sensitive: a reason does not
+ * always name the field (a SenML record's `v`, a codec's position), and the
+ * kind is what a reader needs to fix the sender.
+ *
+ * Where a reason is made from a refused value, its error says where the value
+ * stands in the message (`details.quoted`, errors.ts QuotedValue) and the
+ * dead letter keeps that, so any wording is redacted. Letters written before
+ * they kept it (and reasons of errors that do not say) fall back to the text:
+ * each value after "got ".
  */
+import type { QuotedValue } from '../errors';
+
+/** Values per reason kept; a reason quotes one or two. */
+const MAX_QUOTED = 8;
+
+function isQuoted(v: unknown): v is QuotedValue {
+  if (typeof v !== 'object' || v === null) return false;
+  const q = v as Record<string, unknown>;
+  return Number.isSafeInteger(q.at) && typeof q.text === 'string' && q.text !== '' && typeof q.kind === 'string' && (q.field === undefined || typeof q.field === 'string');
+}
+
+/**
+ * The quoted values (an error's `details.quoted`, or a letter's) that stand in `reason`: where `at` says, else
+ * where the text first is (a message its error did not make, e.g. prefixed by a wrapper). A value cut off at the
+ * reason's end (a cut reason) is kept as the part that is there. Anything else is left out.
+ */
+export function quotedIn(reason: string, quoted: unknown): QuotedValue[] {
+  if (!Array.isArray(quoted)) return [];
+  const out: QuotedValue[] = [];
+  for (const q of quoted.slice(0, MAX_QUOTED)) {
+    if (!isQuoted(q)) continue;
+    const { at, text, kind } = q;
+    const field = q.field === undefined ? {} : { field: q.field };
+    if (at >= 0 && reason.startsWith(text, at)) out.push({ at, text, kind, ...field });
+    else if (at >= 0 && at < reason.length && text.startsWith(reason.slice(at))) out.push({ at, text: reason.slice(at), kind, ...field });
+    else if (reason.includes(text)) out.push({ at: reason.indexOf(text), text, kind, ...field });
+  }
+  return out;
+}
+
+/** The reason with each value it quotes replaced by its kind: the quoted values it stands with, then "got " values. */
+export function redactReason(reason: string, quoted?: unknown): string {
+  // From the end, so the places of those before stay true; overlapping ones are replaced once.
+  const places = quotedIn(reason, quoted).sort((a, b) => b.at - a.at);
+  let out = reason;
+  let end = reason.length;
+  for (const q of places) {
+    if (q.at + q.text.length > end) continue;
+    out = `${out.slice(0, q.at)}${q.kind}${out.slice(q.at + q.text.length)}`;
+    end = q.at;
+  }
+  return redactGot(out);
+}
 
 const KIND_OF_OPENER: Record<string, string> = { '"': 'a string', '[': 'an array', '{': 'an object' };
 
@@ -39,7 +88,7 @@ const GOT = /\bgot /g;
 const SCALAR = /^(?:-?(?:\d[\d.eE+-]*|Infinity)|NaN|true|false)(?![\w.])/;
 
 /** The reason with each value quoted after "got " replaced by its kind. */
-export function redactReason(reason: string): string {
+function redactGot(reason: string): string {
   let out = '';
   let from = 0;
   GOT.lastIndex = 0;

@@ -97,7 +97,7 @@ export class ScopedStore implements TimeSeriesStore {
 
   async deadLetters(q: DeadLetterQuery): Promise<DeadLetter[]> {
     if (q.device !== undefined && !this.scope.sees(q.device)) this.refuse(q.device);
-    const withheld = (letters: DeadLetter[]) => (this.masking() ? letters.map((l) => ({ ...l, reason: redactReason(l.reason), payload: WITHHELD_PAYLOAD, body: undefined })) : letters);
+    const withheld = (letters: DeadLetter[]) => (this.masking() ? letters.map((l) => ({ ...l, reason: redactReason(l.reason, l.quoted), quoted: undefined, payload: WITHHELD_PAYLOAD, body: undefined })) : letters);
     if (q.device !== undefined) return withheld(await this.inner.deadLetters(q));
     // Filtered page by page, continuing after the last letter read, until the page is full.
     const out: DeadLetter[] = [];

@@ -2,7 +2,8 @@
  * The `deadletters` table's layouts and the steps between them, run when the
  * database opens: version 1 (ts, device, source, code, reason, payload) →
  * version 2 (ids, bodies as a BLOB column, replay facts and marks) → version 3
- * (bodies in files beside the database, deadletter-bodies.ts). Each step is one
+ * (bodies in files beside the database, deadletter-bodies.ts) → version 4 (`quoted`:
+ * where the reason quotes the sender's values, as JSON; NULL in older letters). Each step is one
  * transaction; a step that fails leaves the table as it was, to be tried again
  * at the next open.
  */
@@ -10,7 +11,7 @@ import type { DuckDBBlobValue, DuckDBConnection } from '@duckdb/node-api';
 import type { DeadLetterBodies } from './deadletter-bodies';
 import { inTransaction } from './duckdb-prepared';
 
-export const DEADLETTERS_VERSION = 3;
+export const DEADLETTERS_VERSION = 4;
 /** The excerpt of version 1 (and of the readable `payload`): shorter than this, it is the whole message. */
 export const EXCERPT = 4096;
 /** Bodies moved to files per statement in the step to version 3. */
@@ -103,6 +104,14 @@ async function toVersion3(conn: DuckDBConnection, bodies: DeadLetterBodies): Pro
   });
 }
 
+/** Version 3 → 4: a column for the values a reason quotes; older letters have none (their reasons are redacted by their text). */
+async function toVersion4(conn: DuckDBConnection): Promise<void> {
+  await inTransaction(conn, async () => {
+    await conn.run('ALTER TABLE deadletters ADD COLUMN quoted VARCHAR');
+    await conn.run(setVersion(4));
+  });
+}
+
 /** Creates the table, or brings an older one to this version a step at a time; then drops body files no letter needs. */
 export async function migrateDeadLetters(conn: DuckDBConnection, bodies: DeadLetterBodies): Promise<void> {
   let cols = await columnsOf(conn);
@@ -116,6 +125,7 @@ export async function migrateDeadLetters(conn: DuckDBConnection, bodies: DeadLet
     cols = await columnsOf(conn);
   }
   if (!cols.includes('body_seg')) await toVersion3(conn, bodies);
+  if (!cols.includes('quoted')) await toVersion4(conn);
   await dropUnusedBodies(conn, bodies);
 }
 

@@ -14,7 +14,7 @@
  */
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { listValue, DuckDBTimestampValue } from '@duckdb/node-api';
-import { BadParameterError } from '../errors';
+import { BadParameterError, type QuotedValue } from '../errors';
 import type { DeadLetter, DeadLetterQuery } from './types';
 import type { BodyRef, DeadLetterBodies } from './deadletter-bodies';
 import { MAX_TS } from './duckdb-encode';
@@ -56,12 +56,12 @@ async function bodyBytes(conn: DuckDBConnection): Promise<{ bodyBytes: number }>
   return u;
 }
 
-const INSERT = `INSERT INTO deadletters (id, ts, device, source, code, reason, payload, content_type, format, meta, input, received_at, replayed_at, body_seg, body_off, body_len)
-  SELECT nextval('deadletter_id'), make_timestamp(r.t * 1000), r.d, r.s, r.c, r.r, r.p, r.ct, r.f, r.m, r.i, make_timestamp(r.a * 1000), NULL, r.bs, r.bo, r.bl
+const INSERT = `INSERT INTO deadletters (id, ts, device, source, code, reason, payload, content_type, format, meta, input, received_at, replayed_at, body_seg, body_off, body_len, quoted)
+  SELECT nextval('deadletter_id'), make_timestamp(r.t * 1000), r.d, r.s, r.c, r.r, r.p, r.ct, r.f, r.m, r.i, make_timestamp(r.a * 1000), NULL, r.bs, r.bo, r.bl, r.q
   FROM (SELECT unnest(c.t) AS t, unnest(c.d) AS d, unnest(c.s) AS s, unnest(c.c) AS c, unnest(c.r) AS r, unnest(c.p) AS p,
                unnest(c.ct) AS ct, unnest(c.f) AS f, unnest(c.m) AS m, unnest(c.i) AS i, unnest(c.a) AS a,
-               unnest(c.bs) AS bs, unnest(c.bo) AS bo, unnest(c.bl) AS bl
-        FROM (SELECT json_transform($rows, '{"t":["BIGINT"],"d":["VARCHAR"],"s":["VARCHAR"],"c":["VARCHAR"],"r":["VARCHAR"],"p":["VARCHAR"],"ct":["VARCHAR"],"f":["VARCHAR"],"m":["VARCHAR"],"i":["VARCHAR"],"a":["BIGINT"],"bs":["INTEGER"],"bo":["BIGINT"],"bl":["INTEGER"]}') AS c)) AS r`;
+               unnest(c.bs) AS bs, unnest(c.bo) AS bo, unnest(c.bl) AS bl, unnest(c.q) AS q
+        FROM (SELECT json_transform($rows, '{"t":["BIGINT"],"d":["VARCHAR"],"s":["VARCHAR"],"c":["VARCHAR"],"r":["VARCHAR"],"p":["VARCHAR"],"ct":["VARCHAR"],"f":["VARCHAR"],"m":["VARCHAR"],"i":["VARCHAR"],"a":["BIGINT"],"bs":["INTEGER"],"bo":["BIGINT"],"bl":["INTEGER"],"q":["VARCHAR"]}') AS c)) AS r`;
 
 /**
  * Appends letters, each statement atomic, their bodies made durable in the
@@ -94,8 +94,8 @@ export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLett
   for (const l of letters) {
     const body = bodyOf(l);
     const keep = body !== undefined && u.bodyBytes + body.length <= budget && bodies.diskBytes() + keptBytes + body.length <= DISK_FACTOR * budget;
-    const row = { p: text(l.payload), r: text(l.reason) };
-    const rowBytes = (row.p?.length ?? 0) + (row.r?.length ?? 0) + 256;
+    const row = { p: text(l.payload), r: text(l.reason), q: l.quoted?.length ? text(JSON.stringify(l.quoted)) : null };
+    const rowBytes = (row.p?.length ?? 0) + (row.r?.length ?? 0) + (row.q?.length ?? 0) + 256;
     if (size + rowBytes > STATEMENT_BYTES) await flush();
     if (keep) {
       u.bodyBytes += body.length;
@@ -116,6 +116,7 @@ export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLett
     cols.bs.push(null);
     cols.bo.push(null);
     cols.bl.push(null);
+    cols.q.push(row.q);
     size += rowBytes;
   }
   await flush();
@@ -124,7 +125,7 @@ export async function insertDeadLetters(conn: DuckDBConnection, bodies: DeadLett
 function empty() {
   const texts = () => [] as Array<string | null>;
   const ints = () => [] as Array<number | null>;
-  return { t: [] as number[], d: texts(), s: texts(), c: texts(), r: texts(), p: texts(), ct: texts(), f: texts(), m: texts(), i: texts(), a: ints(), bs: ints(), bo: ints(), bl: ints() };
+  return { t: [] as number[], d: texts(), s: texts(), c: texts(), r: texts(), p: texts(), ct: texts(), f: texts(), m: texts(), i: texts(), a: ints(), bs: ints(), bo: ints(), bl: ints(), q: texts() };
 }
 
 function tsValue(ms: number): DuckDBTimestampValue {
@@ -165,11 +166,11 @@ export async function queryDeadLetters(conn: DuckDBConnection, bodies: DeadLette
     params.ids = listValue(q.ids.map((i) => BigInt(i)));
   }
   const sql = `SELECT id, epoch_ms(ts)::DOUBLE, device, source, code, reason, payload, body_seg, body_off::DOUBLE, body_len,
-      content_type, format, meta, input, epoch_ms(received_at)::DOUBLE, epoch_ms(replayed_at)::DOUBLE
+      content_type, format, meta, input, epoch_ms(received_at)::DOUBLE, epoch_ms(replayed_at)::DOUBLE, quoted
     FROM deadletters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts ${desc ? 'DESC' : 'ASC'}, id ${desc ? 'DESC' : 'ASC'} LIMIT $lim`;
   const rows = (await conn.runAndReadAll(sql, params)).getRows();
   const out: DeadLetter[] = [];
-  for (const [id, ts, device, source, code, reason, payload, seg, off, len, contentType, format, meta, input, receivedAt, replayedAt] of rows) {
+  for (const [id, ts, device, source, code, reason, payload, seg, off, len, contentType, format, meta, input, receivedAt, replayedAt, quoted] of rows) {
     const ref: BodyRef | undefined = typeof seg === 'number' ? { seg, off: off as number, len: len as number } : undefined;
     const l: DeadLetter = {
       id: Number(id),
@@ -193,6 +194,7 @@ export async function queryDeadLetters(conn: DuckDBConnection, bodies: DeadLette
     if (typeof input === 'string') l.input = input;
     if (typeof receivedAt === 'number') l.receivedAt = receivedAt;
     if (typeof replayedAt === 'number') l.replayedAt = replayedAt;
+    if (typeof quoted === 'string') l.quoted = JSON.parse(quoted) as QuotedValue[];
     out.push(l);
   }
   return out;

@@ -1,6 +1,7 @@
 /** What every time-series store offers the nodes and the query API. */
 import type { Reading } from '../reading';
 import type { RegistryBackend } from '../devices/types';
+import type { QuotedValue } from '../errors';
 
 export type AggregateFn = 'mean' | 'min' | 'max' | 'sum' | 'count' | 'last';
 
@@ -52,6 +53,8 @@ export interface DeadLetter {
   reason: string;
   /** The offending payload, possibly truncated, base64 when not UTF-8 text. */
   payload: string;
+  /** The sender's values the reason quotes, and where: a reader who may not see them gets their kinds instead. */
+  quoted?: QuotedValue[];
   /**
    * What a replay needs (all optional, and JSON-safe so a spool can hold them): the whole message as it
    * arrived (base64), its content type, the format it was decoded as, the input's extra facts (e.g. a
