@@ -49,9 +49,9 @@ const basic = (id: string, secret: string) => `Authorization: Basic ${Buffer.fro
 const bearer = (secret: string) => `Authorization: Bearer ${secret}`;
 
 /** coap-client-notls POST; the answer code (from the client's output) and text. */
-async function coap(path: string, payload: string): Promise<string> {
+async function coap(path: string, payload: string, contentFormat = '50'): Promise<string> {
   try {
-    const { stdout, stderr } = await run('coap-client-notls', ['-m', 'post', '-t', '50', '-e', payload, `coap://127.0.0.1:${rt.coapPort}${path}`], { timeout: 20_000 });
+    const { stdout, stderr } = await run('coap-client-notls', ['-m', 'post', '-t', contentFormat, '-e', payload, `coap://127.0.0.1:${rt.coapPort}${path}`], { timeout: 20_000 });
     return `${stdout}${stderr}`;
   } catch (e) {
     const x = e as { stdout: string; stderr: string };
@@ -230,6 +230,8 @@ test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async
 });
 
 test('a body naming another device than the one that sends it (403 / 4.03 DEVICE_MISMATCH) is in the audit log: who, the device claimed, the input, the address', async () => {
+  // A body may name a device nobody registered (a gateway's); devC is registered, so only it may send its readings.
+  assert.equal((await cli('add', 'devC')).code, 0);
   const since = new Date().toISOString();
   const asB = await curl('/ingest/devA', '{"device":"devC","t":30}', [bearer(secrets.devA)]);
   assert.equal(asB.status, 403, asB.body);
@@ -251,6 +253,34 @@ test('a body naming another device than the one that sends it (403 / 4.03 DEVICE
     'device:devA http devC 127.0.0.1 denied the body sent for device "devA" names device "devC"',
     'device:devA http devD 127.0.0.1 denied the body sent for device "devA" names device "devD"',
   ]);
+});
+
+test('HTTP and CoAP: a gateway\'s SenML pack names the devices behind it, with the registered-device rule of MQTT', async () => {
+  // Anonymous under a free id on loopback, and devA logged in: each a gateway for devices nobody registered.
+  const pack = (...recs: Array<[string, number]>) => JSON.stringify(recs.map(([bn, v]) => ({ bn: `${bn}:`, n: 't', v })));
+  const http = await curl('/ingest/gw2', pack(['senD', 4], ['senE', 5]));
+  assert.ok(http.status >= 200 && http.status < 300, `${http.status} ${http.body}`);
+  const asA = await curl('/ingest/devA', pack(['devA', 6], ['senF', 7]), [bearer(secrets.devA)]);
+  assert.ok(asA.status >= 200 && asA.status < 300, `${asA.status} ${asA.body}`);
+  assert.match(await coap('/telemetry/gw3', pack(['senG', 8], ['senH', 9]), '110'), /^(?!.*4\.\d\d)/s);
+  for (const [device, t] of [['senD', 4], ['senE', 5], ['senF', 7], ['senG', 8], ['senH', 9]] as const) {
+    const r = await eventually(async () => {
+      const list = await readings(device);
+      return list.length ? list : undefined;
+    });
+    assert.deepEqual(r.map((x) => x.fields), [{ t }], device);
+  }
+  assert.deepEqual([await readings('gw2'), await readings('gw3')], [[], []]);
+  // A record naming a registered device the sender may not write for: the whole pack is refused.
+  const refused = await curl('/ingest/gw2', pack(['senD', 50], ['devB', 51]));
+  assert.equal(refused.status, 403, refused.body);
+  const err = (JSON.parse(refused.body) as { error: { code: string; message: string } }).error;
+  assert.equal(err.code, 'DEVICE_MISMATCH');
+  assert.match(err.message, /names device "devB" but the path names "gw2"; "devB" is a registered device/);
+  assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, pack(['senG', 52], ['devB', 53]), '110'), /4\.03/);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await readings('devB')).filter((x) => Number(x.fields.t) >= 50).length, 0);
+  assert.equal((await readings('senD')).length, 1, 'nothing of a refused pack is stored');
 });
 
 test('a disabled device is refused everywhere until enabled; a rotated secret at once', async () => {
@@ -304,7 +334,7 @@ test('the registry survives a restart', async () => {
   await rt.stop();
   rt = await startRuntime({ dataDir });
   const list = await cli('list', '--json');
-  assert.deepEqual((JSON.parse(list.out) as Array<{ id: string }>).map((d) => d.id), ['devA', 'devB']);
+  assert.deepEqual((JSON.parse(list.out) as Array<{ id: string }>).map((d) => d.id), ['devA', 'devB', 'devC']);
   assert.equal((await curl('/ingest/devB', '{"t":20}', [bearer(secrets.devB)])).status, 202);
   assert.equal((await curl('/ingest/devB', '{"t":21}')).status, 401);
 });
