@@ -255,32 +255,55 @@ test('a body naming another device than the one that sends it (403 / 4.03 DEVICE
   ]);
 });
 
-test('HTTP and CoAP: a gateway\'s SenML pack names the devices behind it, with the registered-device rule of MQTT', async () => {
-  // Anonymous under a free id on loopback, and devA logged in: each a gateway for devices nobody registered.
+test('HTTP and CoAP: a gateway\'s SenML pack of three devices nobody registered is stored under each, from an unregistered or a registered gateway', async () => {
   const pack = (...recs: Array<[string, number]>) => JSON.stringify(recs.map(([bn, v]) => ({ bn: `${bn}:`, n: 't', v })));
-  const http = await curl('/ingest/gw2', pack(['senD', 4], ['senE', 5]));
-  assert.ok(http.status >= 200 && http.status < 300, `${http.status} ${http.body}`);
-  const asA = await curl('/ingest/devA', pack(['devA', 6], ['senF', 7]), [bearer(secrets.devA)]);
-  assert.ok(asA.status >= 200 && asA.status < 300, `${asA.status} ${asA.body}`);
-  assert.match(await coap('/telemetry/gw3', pack(['senG', 8], ['senH', 9]), '110'), /^(?!.*4\.\d\d)/s);
-  for (const [device, t] of [['senD', 4], ['senE', 5], ['senF', 7], ['senG', 8], ['senH', 9]] as const) {
+  // Anonymous under a free id on loopback (the path's device not registered either), and devA logged in with its own secret.
+  const http = await curl('/ingest/gw2', pack(['senD', 4], ['senE', 5], ['senF', 6]), ['Content-Type: application/senml+json']);
+  assert.equal(http.status, 202, http.body);
+  assert.equal((JSON.parse(http.body) as { accepted: number }).accepted, 3);
+  const asA = await curl('/ingest/devA', pack(['senG', 7], ['senH', 8], ['senI', 9]), [bearer(secrets.devA)]);
+  assert.equal(asA.status, 202, asA.body);
+  assert.match(await coap('/telemetry/gw3', pack(['senJ', 10], ['senK', 11], ['senL', 12]), '110'), /"accepted":3/);
+  assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, pack(['senM', 13], ['senN', 14], ['senO', 15]), '110'), /"accepted":3/);
+  const stored = [['senD', 4], ['senE', 5], ['senF', 6], ['senG', 7], ['senH', 8], ['senI', 9], ['senJ', 10], ['senK', 11], ['senL', 12], ['senM', 13], ['senN', 14], ['senO', 15]] as const;
+  for (const [device, t] of stored) {
     const r = await eventually(async () => {
       const list = await readings(device);
       return list.length ? list : undefined;
     });
     assert.deepEqual(r.map((x) => x.fields), [{ t }], device);
   }
+  // None under the gateways' own ids.
   assert.deepEqual([await readings('gw2'), await readings('gw3')], [[], []]);
-  // A record naming a registered device the sender may not write for: the whole pack is refused.
-  const refused = await curl('/ingest/gw2', pack(['senD', 50], ['devB', 51]));
+  assert.equal((await readings('devA')).filter((x) => Number(x.fields.t) >= 4 && Number(x.fields.t) <= 15).length, 0);
+});
+
+test('HTTP and CoAP: a gateway\'s pack naming a registered device the sender may not write for is refused whole (403 / 4.03 DEVICE_MISMATCH), nothing stored, audited', async () => {
+  const pack = (...recs: Array<[string, number]>) => JSON.stringify(recs.map(([bn, v]) => ({ bn: `${bn}:`, n: 't', v })));
+  // A device no test here has claimed yet: a refusal like an earlier one within 10 s is folded into a later audit entry.
+  assert.equal((await cli('add', 'devE')).code, 0);
+  const since = new Date().toISOString();
+  const refused = await curl('/ingest/gw4', pack(['senP', 50], ['senQ', 51], ['devE', 52]), ['Content-Type: application/senml+json']);
   assert.equal(refused.status, 403, refused.body);
   const err = (JSON.parse(refused.body) as { error: { code: string; message: string } }).error;
   assert.equal(err.code, 'DEVICE_MISMATCH');
-  assert.match(err.message, /names device "devB" but the path names "gw2"; "devB" is a registered device/);
-  assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, pack(['senG', 52], ['devB', 53]), '110'), /4\.03/);
-  await new Promise((r) => setTimeout(r, 500));
-  assert.equal((await readings('devB')).filter((x) => Number(x.fields.t) >= 50).length, 0);
-  assert.equal((await readings('senD')).length, 1, 'nothing of a refused pack is stored');
+  assert.match(err.message, /names device "devE" but the path names "gw4"; "devE" is a registered device/);
+  // A registered gateway may not write for another registered device either; libcoap prints the diagnostic.
+  const coapRefused = await coap(`/telemetry/devA?k=${secrets.devA}`, pack(['senR', 53], ['devE', 54], ['senS', 55]), '110');
+  assert.match(coapRefused, /4\.03/);
+  assert.match(coapRefused, /DEVICE_MISMATCH: the body names device "devE" but the path names "devA"/);
+  // Sent after the refused packs on the same inputs: once these are stored, so would the refused ones have been.
+  assert.equal((await curl('/ingest/gw4', pack(['senT', 56]))).status, 202);
+  assert.match(await coap('/telemetry/gw4', pack(['senU', 57]), '110'), /"accepted":1/);
+  for (const device of ['senT', 'senU']) await eventually(async () => ((await readings(device)).length ? true : undefined));
+  for (const device of ['senP', 'senQ', 'senR', 'senS', 'gw4']) assert.deepEqual(await readings(device), [], device);
+  assert.equal((await readings('devE')).filter((x) => Number(x.fields.t) >= 50).length, 0);
+  const res = await rt.get(`/api/v1/audit?from=${since}&action=acl.denied&limit=100`);
+  const entries = ((await res.json()) as { entries: Array<Record<string, unknown>> }).entries.filter((e) => e.reason === 'DEVICE_MISMATCH');
+  assert.deepEqual(entries.map((e) => [e.actor, e.via, e.target, e.note].join(' ')).sort(), [
+    'anonymous http devE the body sent for device "gw4" names device "devE"',
+    'device:devA coap devE the body sent for device "devA" names device "devE"',
+  ]);
 });
 
 test('a disabled device is refused everywhere until enabled; a rotated secret at once', async () => {
@@ -334,7 +357,7 @@ test('the registry survives a restart', async () => {
   await rt.stop();
   rt = await startRuntime({ dataDir });
   const list = await cli('list', '--json');
-  assert.deepEqual((JSON.parse(list.out) as Array<{ id: string }>).map((d) => d.id), ['devA', 'devB', 'devC']);
+  assert.deepEqual((JSON.parse(list.out) as Array<{ id: string }>).map((d) => d.id), ['devA', 'devB', 'devC', 'devE']);
   assert.equal((await curl('/ingest/devB', '{"t":20}', [bearer(secrets.devB)])).status, 202);
   assert.equal((await curl('/ingest/devB', '{"t":21}')).status, 401);
 });
