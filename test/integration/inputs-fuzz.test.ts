@@ -194,6 +194,8 @@ test(`HTTP: ${N} generated and mutated requests, each answered and accounted for
     statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
     assert.ok(res.status >= 200 && res.status < 500, `request ${i}: ${res.status} ${text.slice(0, 200)}`);
     assert.match(res.headers.get('content-type') ?? '', /application\/json/, `request ${i}`);
+    // A gateway's body naming a device nobody registered is never refused as an impostor's.
+    assert.ok(!(names && res.status === 403), `request ${i} naming ${names}: ${res.status} ${text.slice(0, 200)}`);
     const j = JSON.parse(text) as { accepted?: number; deadLettered?: number; error?: { code: string } };
     t.answered++;
     if (res.status === 202) {
@@ -267,6 +269,7 @@ test(`CoAP: ${N} generated and mutated requests, each answered and accounted for
       assert.ok(answer, `request ${i} got no answer`);
       codes.set(answer.code, (codes.get(answer.code) ?? 0) + 1);
       assert.match(answer.code, /^[24]\./, `request ${i}: ${answer.code} ${answer.payload.toString().slice(0, 100)}`);
+      assert.ok(!(names && answer.code === '4.03'), `request ${i} naming ${names}: ${answer.payload.toString().slice(0, 200)}`);
       t.answered++;
       if (answer.code === '2.04') {
         const j = JSON.parse(answer.payload.toString()) as { accepted: number; deadLettered: number };
