@@ -22,7 +22,7 @@ import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
 import { deviceIdProblem } from '../lib/devices/record';
 import type { Principal, Refusal } from '../lib/security/device-auth';
-import { deviceAuth } from '../shared/devices';
+import { deviceAuth, isRegisteredDevice } from '../shared/devices';
 import { registerHealth } from '../shared/runtime';
 import { commandBoard } from '../lib/inputs/commands';
 import { requestEmitter } from '../shared/request-emit';
@@ -79,7 +79,7 @@ export = function register(RED: NodeAPI): void {
     }
     const schema = loadNodeSchema(RED, node, config);
     if (!schema.ok) return;
-    const inputOptions: InputOptions = { validate: schema.validate, maxBytes: config.maxBytes, octetFormat: config.octetFormat, protoType: config.protoType || undefined };
+    const inputOptions: InputOptions = { validate: schema.validate, maxBytes: config.maxBytes, octetFormat: config.octetFormat, protoType: config.protoType || undefined, registered: isRegisteredDevice };
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || '';
     const login: DeviceLogin | undefined = username ? { username, password: node.credentials?.password || process.env.UPPERSTACK_MQTT_PASSWORD || '' } : undefined;
     if (!login && !checkAccess(undefined, undefined, bind).ok) node.warn(RED._('upperstack-coap-in.errors.noLogin'));

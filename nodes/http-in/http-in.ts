@@ -35,7 +35,7 @@ import { setStatus, throttledStatus } from '../shared/status';
 import type { StoreConfigNode } from '../store-config/options';
 import { handleFetch } from './queries';
 import { authenticateHttp, onLoopback } from './access';
-import { useInfoStore } from '../shared/devices';
+import { isRegisteredDevice, useInfoStore } from '../shared/devices';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import { RECORD_OUTCOMES, type ActiveHttpIn } from './active';
 import { activeHttpIn, first, ingest, outcomeOf, routeRequest, send, sendTimeout, setActiveHttpIn } from './ingest';
@@ -53,7 +53,7 @@ export = function register(RED: NodeAPI): void {
     const wires = (node as unknown as { wires?: string[][] }).wires;
     const schema = loadNodeSchema(RED, node, config);
     if (!schema.ok) return;
-    const inputOptions: InputOptions = { validate: schema.validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device' };
+    const inputOptions: InputOptions = { validate: schema.validate, maxBytes: config.maxBytes, protoType: config.protoType || undefined, deviceTag: config.deviceTag || 'device', registered: isRegisteredDevice };
     const status = throttledStatus(node);
 
     // Outcomes worked out while answering travel on the record itself (no WeakMap entry per request).

@@ -49,9 +49,9 @@ const basic = (id: string, secret: string) => `Authorization: Basic ${Buffer.fro
 const bearer = (secret: string) => `Authorization: Bearer ${secret}`;
 
 /** coap-client-notls POST; the answer code (from the client's output) and text. */
-async function coap(path: string, payload: string): Promise<string> {
+async function coap(path: string, payload: string, contentFormat = '50'): Promise<string> {
   try {
-    const { stdout, stderr } = await run('coap-client-notls', ['-m', 'post', '-t', '50', '-e', payload, `coap://127.0.0.1:${rt.coapPort}${path}`], { timeout: 20_000 });
+    const { stdout, stderr } = await run('coap-client-notls', ['-m', 'post', '-t', contentFormat, '-e', payload, `coap://127.0.0.1:${rt.coapPort}${path}`], { timeout: 20_000 });
     return `${stdout}${stderr}`;
   } catch (e) {
     const x = e as { stdout: string; stderr: string };
@@ -230,6 +230,8 @@ test('CoAP: ?k=<secret> of the path\'s device; B\'s id needs B\'s secret', async
 });
 
 test('a body naming another device than the one that sends it (403 / 4.03 DEVICE_MISMATCH) is in the audit log: who, the device claimed, the input, the address', async () => {
+  // A body may name a device nobody registered (a gateway's); devC is registered, so only it may send its readings.
+  assert.equal((await cli('add', 'devC')).code, 0);
   const since = new Date().toISOString();
   const asB = await curl('/ingest/devA', '{"device":"devC","t":30}', [bearer(secrets.devA)]);
   assert.equal(asB.status, 403, asB.body);
@@ -250,6 +252,57 @@ test('a body naming another device than the one that sends it (403 / 4.03 DEVICE
     'device:devA coap devC 127.0.0.1 denied the body sent for device "devA" names device "devC"',
     'device:devA http devC 127.0.0.1 denied the body sent for device "devA" names device "devC"',
     'device:devA http devD 127.0.0.1 denied the body sent for device "devA" names device "devD"',
+  ]);
+});
+
+test('HTTP and CoAP: a gateway\'s SenML pack of three devices nobody registered is stored under each, from an unregistered or a registered gateway', async () => {
+  const pack = (...recs: Array<[string, number]>) => JSON.stringify(recs.map(([bn, v]) => ({ bn: `${bn}:`, n: 't', v })));
+  // Anonymous under a free id on loopback (the path's device not registered either), and devA logged in with its own secret.
+  const http = await curl('/ingest/gw2', pack(['senD', 4], ['senE', 5], ['senF', 6]), ['Content-Type: application/senml+json']);
+  assert.equal(http.status, 202, http.body);
+  assert.equal((JSON.parse(http.body) as { accepted: number }).accepted, 3);
+  const asA = await curl('/ingest/devA', pack(['senG', 7], ['senH', 8], ['senI', 9]), [bearer(secrets.devA)]);
+  assert.equal(asA.status, 202, asA.body);
+  assert.match(await coap('/telemetry/gw3', pack(['senJ', 10], ['senK', 11], ['senL', 12]), '110'), /"accepted":3/);
+  assert.match(await coap(`/telemetry/devA?k=${secrets.devA}`, pack(['senM', 13], ['senN', 14], ['senO', 15]), '110'), /"accepted":3/);
+  const stored = [['senD', 4], ['senE', 5], ['senF', 6], ['senG', 7], ['senH', 8], ['senI', 9], ['senJ', 10], ['senK', 11], ['senL', 12], ['senM', 13], ['senN', 14], ['senO', 15]] as const;
+  for (const [device, t] of stored) {
+    const r = await eventually(async () => {
+      const list = await readings(device);
+      return list.length ? list : undefined;
+    });
+    assert.deepEqual(r.map((x) => x.fields), [{ t }], device);
+  }
+  // None under the gateways' own ids.
+  assert.deepEqual([await readings('gw2'), await readings('gw3')], [[], []]);
+  assert.equal((await readings('devA')).filter((x) => Number(x.fields.t) >= 4 && Number(x.fields.t) <= 15).length, 0);
+});
+
+test('HTTP and CoAP: a gateway\'s pack naming a registered device the sender may not write for is refused whole (403 / 4.03 DEVICE_MISMATCH), nothing stored, audited', async () => {
+  const pack = (...recs: Array<[string, number]>) => JSON.stringify(recs.map(([bn, v]) => ({ bn: `${bn}:`, n: 't', v })));
+  // A device no test here has claimed yet: a refusal like an earlier one within 10 s is folded into a later audit entry.
+  assert.equal((await cli('add', 'devE')).code, 0);
+  const since = new Date().toISOString();
+  const refused = await curl('/ingest/gw4', pack(['senP', 50], ['senQ', 51], ['devE', 52]), ['Content-Type: application/senml+json']);
+  assert.equal(refused.status, 403, refused.body);
+  const err = (JSON.parse(refused.body) as { error: { code: string; message: string } }).error;
+  assert.equal(err.code, 'DEVICE_MISMATCH');
+  assert.match(err.message, /names device "devE" but the path names "gw4"; "devE" is a registered device/);
+  // A registered gateway may not write for another registered device either; libcoap prints the diagnostic.
+  const coapRefused = await coap(`/telemetry/devA?k=${secrets.devA}`, pack(['senR', 53], ['devE', 54], ['senS', 55]), '110');
+  assert.match(coapRefused, /4\.03/);
+  assert.match(coapRefused, /DEVICE_MISMATCH: the body names device "devE" but the path names "devA"/);
+  // Sent after the refused packs on the same inputs: once these are stored, so would the refused ones have been.
+  assert.equal((await curl('/ingest/gw4', pack(['senT', 56]))).status, 202);
+  assert.match(await coap('/telemetry/gw4', pack(['senU', 57]), '110'), /"accepted":1/);
+  for (const device of ['senT', 'senU']) await eventually(async () => ((await readings(device)).length ? true : undefined));
+  for (const device of ['senP', 'senQ', 'senR', 'senS', 'gw4']) assert.deepEqual(await readings(device), [], device);
+  assert.equal((await readings('devE')).filter((x) => Number(x.fields.t) >= 50).length, 0);
+  const res = await rt.get(`/api/v1/audit?from=${since}&action=acl.denied&limit=100`);
+  const entries = ((await res.json()) as { entries: Array<Record<string, unknown>> }).entries.filter((e) => e.reason === 'DEVICE_MISMATCH');
+  assert.deepEqual(entries.map((e) => [e.actor, e.via, e.target, e.note].join(' ')).sort(), [
+    'anonymous http devE the body sent for device "gw4" names device "devE"',
+    'device:devA coap devE the body sent for device "devA" names device "devE"',
   ]);
 });
 
@@ -304,7 +357,7 @@ test('the registry survives a restart', async () => {
   await rt.stop();
   rt = await startRuntime({ dataDir });
   const list = await cli('list', '--json');
-  assert.deepEqual((JSON.parse(list.out) as Array<{ id: string }>).map((d) => d.id), ['devA', 'devB']);
+  assert.deepEqual((JSON.parse(list.out) as Array<{ id: string }>).map((d) => d.id), ['devA', 'devB', 'devC', 'devE']);
   assert.equal((await curl('/ingest/devB', '{"t":20}', [bearer(secrets.devB)])).status, 202);
   assert.equal((await curl('/ingest/devB', '{"t":21}')).status, 401);
 });

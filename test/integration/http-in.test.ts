@@ -121,6 +121,9 @@ test('/ingest: every error status names what is wrong, as JSON; what was read is
   assert.equal(enc.status, 415);
   assert.match(JSON.parse(enc.body).error.message, /Content-Encoding br is not supported/);
 
+  // A body may name a device nobody registered (a gateway's), not a registered one.
+  const added = await fetch(`${rt.url}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${rt.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'h3' }) });
+  assert.equal(added.status, 201, await added.text());
   const other = await post('/ingest/h2', JSON.stringify({ device: 'h3', t: 1 }), 'application/json');
   assert.equal(other.status, 403);
   assert.match(JSON.parse(other.body).error.message, /names device "h3" but the path names "h2"/);

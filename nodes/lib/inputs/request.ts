@@ -39,6 +39,12 @@ export interface InputOptions {
   /** Protobuf message type for application/x-protobuf. */
   protoType?: string;
   protoDir?: string;
+  /**
+   * Devices only they may send readings of (the registry's). A body may name other devices than its path's (a
+   * gateway's SenML pack, a `device` member), as an MQTT payload may its topic's, but not one of these. Without
+   * it, a body naming any other device is refused.
+   */
+  registered?: (device: string) => boolean;
   /** Format of CoAP application/octet-stream bodies (Content-Format 42). */
   octetFormat?: Format;
   /** Line protocol tag that names the device (default `device`). */
@@ -199,15 +205,20 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
   }
   if (req.device !== undefined && req.route !== 'insert') {
     let other = -1;
+    let checked: string | undefined;
     for (let i = 0; i < items.readings.length; i++) {
-      if (items.readings[i].device !== req.device) {
+      const d = items.readings[i].device;
+      if (d === req.device || d === checked) continue;
+      if (!opts.registered || opts.registered(d)) {
         other = i;
         break;
       }
+      checked = d;
     }
     if (other !== -1) {
       const named = items.readings[other].device;
-      return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; a device may only send its own readings`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device', claimed: named.slice(0, 128) }), req.payload, req.device);
+      const why = opts.registered ? `"${named.slice(0, 60)}" is a registered device: only it may send its readings` : 'a device may only send its own readings';
+      return refuse('forbidden', new DeviceMismatchError(`the body names device "${named.slice(0, 60)}" but the path names "${req.device}"; ${why}`, { path: Array.isArray(items.readings) && items.readings.length > 1 ? `[${other}].device` : 'device', claimed: named.slice(0, 128) }), req.payload, req.device);
     }
   }
   return validateAll(items, opts, req.device, undefined, { bytes: req.payload, format });
