@@ -17,6 +17,7 @@ import { usersFromFile } from './nodes/alert/users';
 import { clusterOptionsFromEnv } from './nodes/lib/cluster/config';
 import { clusterPack, type FlowNode as ClusterFlowNode } from './nodes/lib/cluster/pack';
 import { startingEnvWarnings, startingFlows } from './scripts/flows';
+import { deployedEnvWarnings, keepStartRecord, notAppliedLines, packNames } from './scripts/start-record';
 import { serverOnlyPack, storeModeFromEnv } from './nodes/lib/store/store-mode';
 import { refusePlaceholderSecrets } from './nodes/lib/security/placeholders';
 import { firstStartSecrets } from './scripts/first-start';
@@ -141,13 +142,14 @@ const startingCredentials: Record<string, unknown> = {};
 const cluster = clusterOptionsFromEnv(env);
 // UPPERSTACK_STORE=influxdb|victoriametrics: that server is the only store (no embedded DuckDB), set when the flows are first written.
 const storeMode = storeModeFromEnv(env);
+// Node-RED's log is not set up yet: said on stderr (a warn line in the JSON log), as `flows import` would.
+const startWarning = (line: string) => {
+  if ((env.UPPERSTACK_LOG_FORMAT ?? '').toLowerCase() === 'json') console.log(formatLogLine({ level: 30, msg: line }));
+  else process.stderr.write(`upperstack: warning: ${line}\n`);
+};
 if (!existsSync(flowFile)) {
   let flows = startingFlows(root, env.UPPERSTACK_PACKS, flowFile);
-  // Node-RED's log is not set up yet: said on stderr (a warn line in the JSON log), as `flows import` would.
-  for (const line of startingEnvWarnings(root, env.UPPERSTACK_PACKS, env)) {
-    if ((env.UPPERSTACK_LOG_FORMAT ?? '').toLowerCase() === 'json') console.log(formatLogLine({ level: 30, msg: line }));
-    else process.stderr.write(`upperstack: warning: ${line}\n`);
-  }
+  for (const line of startingEnvWarnings(root, env.UPPERSTACK_PACKS, env)) startWarning(line);
   if (cluster) flows = clusterPack(flows as ClusterFlowNode[], cluster) as typeof flows;
   if (storeMode !== 'duckdb') flows = serverOnlyPack(flows as ClusterFlowNode[], storeMode) as typeof flows;
   for (const n of flows as Array<{ id: string; credentials?: unknown }>) {
@@ -155,6 +157,11 @@ if (!existsSync(flowFile)) {
     delete n.credentials;
   }
   writeFileSync(flowFile, JSON.stringify(flows, null, 4));
+  keepStartRecord(dataDir, { packs: packNames(env.UPPERSTACK_PACKS), store: storeMode });
+} else {
+  // The flows are the data folder's own now (scripts/start-record.ts).
+  for (const line of notAppliedLines(dataDir, env, storeMode)) startWarning(line);
+  for (const line of deployedEnvWarnings(flowFile, env)) startWarning(line);
 }
 
 /**

@@ -5,6 +5,22 @@
 (function (root) {
     'use strict';
 
+    /**
+     * Call in oneditprepare of a node with credentials. For a node that has none saved, the runtime sends
+     * no entry at all, and Done compares the empty fields with those missing entries: an untouched node is
+     * marked changed (and Deploy lit). Missing entries are set to what an empty form holds.
+     */
+    function noCredentialsAsEmpty(node, definition) {
+        node.credentials = node.credentials || {};
+        Object.keys(definition || {}).forEach(function (cred) {
+            if (definition[cred].type === 'password') {
+                if (node.credentials['has_' + cred] === undefined && node.credentials[cred] === undefined) node.credentials['has_' + cred] = false;
+            } else if (node.credentials[cred] === undefined) {
+                node.credentials[cred] = '';
+            }
+        });
+    }
+
     // Flows saved before configVersion existed lack options; the runtime's migration fills them in.
     function legacyUnset(node, v) {
         return (v === undefined || v === null) && !!node && node.configVersion === undefined;
@@ -222,6 +238,7 @@
         legacyUnset: legacyUnset,
         translator: translator,
         formValue: formValue,
+        noCredentialsAsEmpty: noCredentialsAsEmpty,
         labelStyle: labelStyle,
         oneOf: oneOf,
         wholeValidator: wholeValidator,

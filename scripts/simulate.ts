@@ -88,6 +88,8 @@ devices dropped themselves, never sent. A device keeps up to 100 x --speed readi
 (at most 10,000) while it waits for an acknowledgement and drops its oldest beyond,
 as a real one would when the pipeline pushes back (a paused input, a slow store);
 the pipeline did not lose them. Fewer devices, a lower --speed or --rate avoid it.
+A batch the HTTP or CoAP input refuses as too large (413, 4.13) is sent again in
+parts ("N refused as too large and sent again in parts"): no reading is lost.
 
 Exit status: 0 when every message was acknowledged, 1 when some failed or were not
 acknowledged or the broker could not be reached, 2 on bad usage.
@@ -317,6 +319,7 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   out.stdout.write(
     `${s.devices} devices: ${s.sent} messages (${s.readings} readings) sent in ${formatDuration(s.elapsedMs)} (${Math.round(avg)}/s), ${s.acked} acked, ${s.errors + s.unacked} failed` +
       `${s.unacked ? ` (${s.unacked} not acknowledged)` : ''}` +
+      `${s.split ? `, ${s.split} refused as too large and sent again in parts` : ''}` +
       `${s.lost ? `, ${s.lost} readings lost to full device buffers` : ''}; ${s.anomalies} anomalies injected (${s.suppressed} readings held back by dropouts), ground truth in ${truthFile}\n`,
   );
   if (s.errors) out.stderr.write(`last error: ${s.lastError}\n`);

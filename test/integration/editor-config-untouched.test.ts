@@ -66,8 +66,17 @@ test('the default pack\'s store config and device registry, opened and closed wi
   assert.deepEqual(pageErrors, []);
 });
 
-/** Config nodes as earlier releases saved them (the version before each migration of options.ts). */
+/**
+ * Config nodes as earlier releases saved them (the version before each migration of options.ts), and current ones
+ * the default pack lacks. Those that do not migrate come first: the workspace's Deploy state is one for all.
+ */
 const OLD: Array<{ what: string; field: string; node: Record<string, unknown>; migrates: boolean }> = [
+  {
+    what: 'an MQTT connection of version 2 without a login',
+    field: 'url',
+    migrates: false,
+    node: { id: 'mqtt_v2_nologin', type: 'upperstack-mqtt-connection', name: 'no login', url: 'mqtt://127.0.0.1:9', clientId: '', persistent: true, ca: '', cert: '', key: '', rejectUnauthorized: true, protocolVersion: 5, keepalive: 60, receiveMaximum: 100, configVersion: 2 },
+  },
   { what: 'a store config of version 1 (one database, no memory limit)', field: 'name', migrates: true, node: { id: 'old_store_v1', type: 'upperstack-store-config', name: 'old store v1', kind: 'duckdb', path: ':memory:', batchSize: 1000, flushMs: 100, configVersion: 1 } },
   {
     what: 'a store config of version 4 (sinks, no retention)',

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -99,4 +99,43 @@ test('a first start with packs in UPPERSTACK_PACKS names each variable they need
   } finally {
     await rt.stop();
   }
+});
+
+test('a later start says which first-start-only variable it does not apply and how to, and names the unset variables of the deployed packs again', { timeout: 240_000 }, async () => {
+  const dataDir = tempDir('us-later-');
+  const noBrokers = { UPPERSTACK_MQTT_URL: '', UPPERSTACK_INFLUX_URL: '' };
+  const warnings = async (env: Record<string, string>): Promise<string[]> => {
+    // Without its broker the influx-grafana pack's connection fails: /health answers, not healthy.
+    const rt = await startRuntime({ dataDir, env, ready: 'answering' });
+    try {
+      return rt.output().split('\n').filter((l) => l.startsWith('upperstack: warning: '));
+    } finally {
+      await rt.stop();
+    }
+  };
+  const notApplied = (lines: string[]) => lines.filter((l) => / is not applied: /.test(l));
+  const needs = (lines: string[]) => lines.map((l) => /^upperstack: warning: the deployed tab "[^"]+" needs (\w+), not set: /.exec(l)?.[1]).filter(Boolean);
+
+  const first = await warnings({ UPPERSTACK_PACKS: 'influx-grafana', ...noBrokers });
+  assert.deepEqual(notApplied(first), []);
+  assert.equal(first.length, 2, first.join('\n'));
+  assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'upperstack-first-start.json'), 'utf8')), { packs: ['influx-grafana'], store: 'duckdb' });
+
+  // The same settings, the default store named: nothing differs; the pack's unset variables are named again.
+  const same = await warnings({ UPPERSTACK_PACKS: ' influx-grafana ', UPPERSTACK_STORE: 'duckdb', ...noBrokers });
+  assert.deepEqual(notApplied(same), []);
+  assert.deepEqual(needs(same), ['UPPERSTACK_MQTT_URL', 'UPPERSTACK_INFLUX_URL'], same.join('\n'));
+
+  const other = await warnings({ UPPERSTACK_PACKS: 'alerts', UPPERSTACK_STORE: 'victoriametrics', UPPERSTACK_MQTT_URL: '', UPPERSTACK_INFLUX_URL: 'http://127.0.0.1:9' });
+  const [packs, store] = notApplied(other);
+  assert.equal(notApplied(other).length, 2, other.join('\n'));
+  assert.match(packs, /^upperstack: warning: UPPERSTACK_PACKS=alerts is not applied: this data folder got its flows with influx-grafana beside the default pack \(first start\); .*npx upperstack flows import flows\/<pack>\.json/);
+  assert.match(store, /^upperstack: warning: UPPERSTACK_STORE=victoriametrics is not applied: this data folder got its flows with the store duckdb \(first start\); .*in the editor/);
+  assert.deepEqual(needs(other), ['UPPERSTACK_MQTT_URL']);
+
+  // A data folder from before the record: a variable that is set may differ.
+  rmSync(join(dataDir, 'upperstack-first-start.json'));
+  const older = await warnings({ UPPERSTACK_PACKS: 'influx-grafana', ...noBrokers });
+  assert.equal(notApplied(older).length, 1, older.join('\n'));
+  assert.match(notApplied(older)[0], /UPPERSTACK_PACKS=influx-grafana is not applied: it is used only when the data folder gets its flows \(first start\), and this one's may differ/);
 });

@@ -13,7 +13,10 @@ import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/
 import { startMosquitto } from '../helpers/mosquitto';
 import { simulateCli } from '../helpers/simulate-cli';
 import { tempDir } from '../helpers/temp';
-import { CoapTransport } from '../../nodes/lib/sim/transports';
+import { CoapTransport, HttpTransport, type Transport } from '../../nodes/lib/sim/transports';
+import { sendInParts } from '../../nodes/lib/sim/split';
+import { encode } from '../../nodes/lib/codec';
+import type { Reading } from '../../nodes/lib/reading';
 
 const simulate = (args: string[]) => simulateCli(args);
 
@@ -116,4 +119,43 @@ test('over CoAP, a batch larger than a CoAP packet goes block-wise (Block1) to t
     const got = ((await (await rt.get('/api/v1/readings?device=blk-1&limit=1000')).json()) as { readings: unknown[] }).readings.length;
     return got === batch.length ? true : undefined;
   }, 30_000, `${batch.length} readings of blk-1 stored`);
+});
+
+test('a batch over an input\'s limit (CoAP 4.13 with Size1, HTTP 413) goes again in parts: every reading is stored, none failed', { timeout: 180_000 }, async () => {
+  const t0 = Date.parse('2026-01-02T00:00:00Z');
+  // What a device that waited long at a high --speed sends: more than the CoAP input's 256 KiB, more readings
+  // than an HTTP request may hold (10,000).
+  const batch = (device: string, n: number): Reading[] =>
+    Array.from({ length: n }, (_, i) => ({ device, ts: t0 + i * 1000, fields: { temperature: 20 + (i % 10) / 10, humidity: 40 + (i % 7), battery: 90 - (i % 5) }, tags: {} }));
+  const cases: Array<[Transport, Reading[]]> = [
+    [new CoapTransport({ url: `coap://127.0.0.1:${coapPort}` }), batch('big-coap', 3000)],
+    [new HttpTransport({ url: rt.url, credentials: () => ({ token: rt.apiKey }) }), batch('big-http', 12_000)],
+  ];
+  for (const [transport, readings] of cases) {
+    const device = readings[0].device;
+    if (transport.name === 'coap') assert.ok(encode('json', readings).length > 256 * 1024, 'over the CoAP input\'s limit');
+    const counts = { sent: 0, acked: 0, split: 0, failed: [] as string[] };
+    await transport.open([]);
+    try {
+      await sendInParts(transport, { id: device, profile: 'env', index: 0 }, readings, 'json', 'application/json', {
+        sent: () => void counts.sent++,
+        acked: () => void counts.acked++,
+        split: () => void counts.split++,
+        failed: (err) => void counts.failed.push(String(err)),
+        abandoned: () => false,
+      });
+    } finally {
+      await transport.close();
+    }
+    assert.deepEqual(counts.failed, [], device);
+    assert.ok(counts.split >= 1, `${device}: refused once for its size`);
+    assert.equal(counts.acked + counts.split, counts.sent, device);
+    // A query answers 10,000 readings at most: the first and second half of the batch's hours apart.
+    const mid = new Date(t0 + 6000 * 1000).toISOString();
+    const count = async (range: string) => ((await (await rt.get(`/api/v1/readings?device=${device}&limit=10000&${range}`)).json()) as { readings: unknown[] }).readings.length;
+    await eventually(async () => {
+      const got = (await count(`to=${mid}`)) + (await count(`from=${mid}`));
+      return got === readings.length ? true : undefined;
+    }, 60_000, `${readings.length} readings of ${device} stored`);
+  }
 });

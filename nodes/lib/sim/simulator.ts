@@ -9,16 +9,18 @@
  * A device has at most one message in flight, as a real one would; readings
  * made while it waits for the acknowledgement are kept (up to `maxBuffer`,
  * oldest lost beyond) and go together in its next message, as a batch
- * (one message each for protobuf, whose topic fixes the message type).
+ * (one message each for protobuf, whose topic fixes the message type). A batch
+ * the server refuses for its size goes again in parts (split.ts).
  */
 import { EventEmitter } from 'node:events';
-import { encode, isFormat, type Format } from '../codec';
+import { isFormat, type Format } from '../codec';
 import type { Reading } from '../reading';
 import { BadParameterError } from '../errors';
 import { AnomalyInjector, ANOMALY_KINDS, type Anomaly, type AnomalyKind } from './anomalies';
 import { makeDevice, PROFILE_NAMES, sample, type DeviceState, type ProfileName } from './profiles';
 import { Random } from './random';
 import type { Transport } from './transports';
+import { sendInParts, type PartEvents } from './split';
 
 export type Codec = 'json' | 'cbor' | 'msgpack' | 'protobuf' | 'senml';
 export const CODECS: readonly Codec[] = ['json', 'cbor', 'msgpack', 'protobuf', 'senml'];
@@ -67,6 +69,8 @@ export interface SimulatorStats {
   sent: number;
   acked: number;
   errors: number;
+  /** Messages the server refused for their size, whose readings went again in smaller messages. */
+  split: number;
   readings: number;
   /** Readings not sent: dropped by a full device buffer, or held back by a dropout anomaly. */
   lost: number;
@@ -201,7 +205,7 @@ export class Simulator extends EventEmitter {
       this.s.anomalies++;
       this.emit('anomaly', a);
     });
-    this.s = { devices: this.members.length, sent: 0, acked: 0, errors: 0, readings: 0, lost: 0, suppressed: 0, inFlight: 0, unacked: 0, anomalies: 0, simTime: this.simStart, elapsedMs: 0 };
+    this.s = { devices: this.members.length, sent: 0, acked: 0, errors: 0, split: 0, readings: 0, lost: 0, suppressed: 0, inFlight: 0, unacked: 0, anomalies: 0, simTime: this.simStart, elapsedMs: 0 };
   }
 
   get devices(): readonly SimDevice[] {
@@ -313,29 +317,25 @@ export class Simulator extends EventEmitter {
     this.send(m, [reading]);
   }
 
+  /** What becomes of each message sent; nothing is counted once the drain at stop() gave up. */
+  private readonly parts: PartEvents = {
+    sent: () => void (this.gaveUp || this.s.sent++),
+    acked: () => void (this.gaveUp || this.s.acked++),
+    split: () => void (this.gaveUp || this.s.split++),
+    failed: (err) => void (this.gaveUp || this.fail(err)),
+    abandoned: () => this.gaveUp,
+  };
+
   private send(m: Member, readings: Reading[]): void {
-    let payload: Buffer;
-    try {
-      payload = encode(this.format, readings.length === 1 ? readings[0] : readings);
-    } catch (err) {
-      this.fail(err);
-      return;
-    }
     m.busy = true;
-    this.s.sent++;
     this.s.inFlight++;
     this.s.readings += readings.length;
-    this.transport.send(m, payload, this.contentType).then(
-      () => this.settled(m, undefined),
-      (err: unknown) => this.settled(m, err),
-    );
+    void sendInParts(this.transport, m, readings, this.format, this.contentType, this.parts).then(() => this.settled(m));
   }
 
-  private settled(m: Member, err: unknown): void {
+  private settled(m: Member): void {
     if (this.gaveUp) return;
     this.s.inFlight--;
-    if (err === undefined) this.s.acked++;
-    else this.fail(err);
     m.busy = false;
     // What was made while waiting goes now, also while stopping (the drain waits for it).
     if (m.buffer.length) {

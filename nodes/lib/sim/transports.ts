@@ -11,6 +11,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { deviceIdProblem } from '../devices/record';
 import type { SimDevice } from './simulator';
+import { refusedForSize } from './split';
 
 export interface Credentials {
   username?: string;
@@ -202,7 +203,9 @@ export class HttpTransport implements Transport {
           } catch {
             // not JSON: the text as it came
           }
-          reject(new Error(`HTTP ${status}${why ? `: ${why.slice(0, 200)}` : ''}`));
+          const message = `HTTP ${status}${why ? `: ${why.slice(0, 200)}` : ''}`;
+          // Too large in bytes or in readings: the sender splits the batch (split.ts).
+          reject(status === 413 ? refusedForSize(message, payload.length, undefined) : new Error(message));
         });
         res.on('error', reject);
       });
@@ -274,8 +277,10 @@ export class CoapTransport implements Transport {
       req.on('response', (res: import('coap').IncomingMessage) => {
         const code = String(res.code);
         res.resume?.();
-        if (code.startsWith('2.')) resolve();
-        else reject(new Error(`CoAP ${code}${res.payload?.length ? `: ${res.payload.toString('utf8').slice(0, 200)}` : ''}`));
+        if (code.startsWith('2.')) return resolve();
+        const message = `CoAP ${code}${res.payload?.length ? `: ${res.payload.toString('utf8').slice(0, 200)}` : ''}`;
+        // Size1 is the largest body the server takes (RFC 7959 §4); without it (too many readings) the sender halves.
+        reject(code === '4.13' ? refusedForSize(message, payload.length, size1(res)) : new Error(message));
       });
       req.on('timeout', (err: Error) => reject(err ?? new Error('CoAP request timed out')));
       req.on('error', reject);
@@ -290,6 +295,13 @@ export class CoapTransport implements Transport {
     // "close" without calling it.
     if (agent) await new Promise<void>((r) => agent.once('close', () => r()).close());
   }
+}
+
+function size1(res: import('coap').IncomingMessage): number | undefined {
+  // The coap package gives a number, or the option's bytes for an option it has no parser for.
+  const v: unknown = res.headers?.Size1;
+  if (typeof v === 'number') return v;
+  return Buffer.isBuffer(v) && v.length > 0 && v.length <= 4 ? v.readUIntBE(0, v.length) : undefined;
 }
 
 /** Hands each message to a function (the simulate node's output); acknowledged at once. */

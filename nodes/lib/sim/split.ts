@@ -1,0 +1,68 @@
+/**
+ * A busy device's batch can outgrow what the server takes in one message (the CoAP input's body limit, 256 KiB by
+ * default; the HTTP input's, or its 10,000 readings): the server refuses it for its size (HTTP 413, CoAP 4.13),
+ * and a device that dropped it would lose every reading in it. It goes again in parts instead, as many as the
+ * server's limit asks for (CoAP's Size1), else halves, until each part is taken or holds one reading.
+ */
+import { encode, type Format } from '../codec';
+import { PayloadTooLargeError } from '../errors';
+import type { Reading } from '../reading';
+import type { SimDevice } from './simulator';
+import type { Transport } from './transports';
+
+export interface PartEvents {
+  /** A message goes to the transport. */
+  sent(): void;
+  acked(): void;
+  /** The server refused a message for its size: its readings go again in parts. */
+  split(): void;
+  failed(err: unknown): void;
+  /** True once nothing more should be sent (the run gave up waiting). */
+  abandoned(): boolean;
+}
+
+/** The server's refusal of a message for its size; `limit` in bytes when the server said it (CoAP Size1). */
+export function refusedForSize(message: string, size: number, limit: number | undefined): PayloadTooLargeError {
+  return new PayloadTooLargeError(size, limit ?? 0, message, { limit });
+}
+
+/** Into how many parts a refused message of `bytes` goes. */
+export function partCount(bytes: number, readings: number, err: PayloadTooLargeError): number {
+  const limit = err.details.limit;
+  const wanted = typeof limit === 'number' && limit > 0 ? Math.ceil(bytes / limit) : 2;
+  return Math.min(readings, Math.max(2, wanted));
+}
+
+function splitInto<T>(items: readonly T[], parts: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < parts; i++) out.push(items.slice(Math.floor((i * items.length) / parts), Math.floor(((i + 1) * items.length) / parts)));
+  return out;
+}
+
+/** Sends the readings as one message, in order; parts of a refused one go one after the other, as a device's would. */
+export async function sendInParts(transport: Transport, device: SimDevice, readings: Reading[], format: Format, contentType: string, on: PartEvents): Promise<void> {
+  // A queue, not recursion: each refusal puts its parts in front.
+  const queue: Reading[][] = [readings];
+  while (queue.length && !on.abandoned()) {
+    const part = queue.shift()!;
+    let payload: Buffer;
+    try {
+      payload = encode(format, part.length === 1 ? part[0] : part);
+    } catch (err) {
+      on.failed(err);
+      continue;
+    }
+    on.sent();
+    try {
+      await transport.send(device, payload, contentType);
+      on.acked();
+    } catch (err) {
+      if (!(err instanceof PayloadTooLargeError) || part.length < 2) {
+        on.failed(err);
+        continue;
+      }
+      on.split();
+      queue.unshift(...splitInto(part, partCount(payload.length, part.length, err)));
+    }
+  }
+}

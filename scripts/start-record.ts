@@ -1,0 +1,85 @@
+/**
+ * UPPERSTACK_PACKS and UPPERSTACK_STORE shape the flows a data folder gets at its first start and nothing
+ * after: a later start with other values runs the flows it has. That start says so, one line per variable, with
+ * how to apply the new value, instead of leaving the operator to wonder why the setting did nothing. What the
+ * first start used is kept beside the flows (`upperstack-first-start.json`); a data folder from before that file
+ * cannot tell, so a variable set there is said to perhaps differ.
+ *
+ * Every start also names the variables the deployed packs need (their tabs' `envNeeded`) that are unset: a
+ * pack imported later, or a variable dropped from the environment since, fails just the same.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { unsetEnvNeeds } from '../nodes/lib/flows/env-needs';
+import type { FlowNode } from '../nodes/lib/flows/validate';
+import type { StoreMode } from '../nodes/lib/store/store-mode';
+
+export const START_RECORD = 'upperstack-first-start.json';
+
+export interface StartRecord {
+  /** The packs deployed beside the default one, as UPPERSTACK_PACKS named them. */
+  packs: string[];
+  store: StoreMode;
+}
+
+export function packNames(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Kept when the first start writes the flows. */
+export function keepStartRecord(dataDir: string, record: StartRecord): void {
+  writeFileSync(join(dataDir, START_RECORD), JSON.stringify(record, null, 2) + '\n');
+}
+
+function readStartRecord(dataDir: string): StartRecord | undefined {
+  const file = join(dataDir, START_RECORD);
+  if (!existsSync(file)) return undefined;
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as Partial<StartRecord>;
+    if (Array.isArray(r.packs) && typeof r.store === 'string') return { packs: r.packs.map(String), store: r.store };
+  } catch {
+    // Unreadable: treated as a data folder from before the record.
+  }
+  return undefined;
+}
+
+const list = (names: string[]) => (names.length ? names.join(',') : 'none');
+
+const PACKS_HOW =
+  'import a pack into the running runtime with `npx upperstack flows import flows/<pack>.json` (or the editor\'s Import › Examples), delete a pack\'s tabs in the editor';
+const STORE_HOW = 'change the sinks of the store config ("embedded DuckDB") in the editor, or start with a new data folder';
+
+/** One line per first-start-only variable this later start sets otherwise than the first start did. */
+export function notAppliedLines(dataDir: string, env: NodeJS.ProcessEnv, store: StoreMode): string[] {
+  const record = readStartRecord(dataDir);
+  const packs = packNames(env.UPPERSTACK_PACKS);
+  const storeSet = (env.UPPERSTACK_STORE ?? '').trim() !== '';
+  const lines: string[] = [];
+  if (!record) {
+    if (packs.length) lines.push(`UPPERSTACK_PACKS=${packs.join(',')} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to add a pack, ${PACKS_HOW}`);
+    if (storeSet) lines.push(`UPPERSTACK_STORE=${store} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to change the store, ${STORE_HOW}`);
+    return lines;
+  }
+  if (list(packs) !== list(record.packs)) {
+    lines.push(`UPPERSTACK_PACKS=${packs.join(',')} is not applied: this data folder got its flows with ${list(record.packs)} beside the default pack (first start); to change them, ${PACKS_HOW}`);
+  }
+  if (store !== record.store) {
+    lines.push(`UPPERSTACK_STORE=${store} is not applied: this data folder got its flows with the store ${record.store} (first start); to change the store, ${STORE_HOW}`);
+  }
+  return lines;
+}
+
+/** One line per variable a deployed tab declares it needs (`envNeeded`) that is unset. */
+export function deployedEnvWarnings(flowFile: string, env: NodeJS.ProcessEnv): string[] {
+  let flows: unknown;
+  try {
+    flows = JSON.parse(readFileSync(flowFile, 'utf8'));
+  } catch {
+    return []; // Node-RED says what is wrong with the file
+  }
+  if (!Array.isArray(flows)) return [];
+  const nodes = flows.filter((n): n is FlowNode => typeof n === 'object' && n !== null && typeof (n as FlowNode).type === 'string');
+  return unsetEnvNeeds(nodes, env)
+    .filter((u) => !u.setByNpmStart)
+    .map((u) => `the deployed tab "${u.tab}" needs ${u.name}, not set: ${u.for}`);
+}
