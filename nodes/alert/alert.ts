@@ -34,18 +34,20 @@ import type { EngineState } from '../lib/rules/engine';
 import { deviceStates } from '../shared/device-state';
 import { Outbox } from '../lib/cluster/outbox';
 import { join } from 'node:path';
-import { endClient } from '../lib/mqtt/end';
+import { endClient, within } from '../lib/mqtt/end';
 
 const TICK_MS = 1000;
 /** Longest a transition waits for its cluster checkpoint (a broker that is down): then it goes out all the same. */
 const GATE_MS = 5000;
 
-function withTimeout(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no checkpoint within ${ms / 1000} s`)), ms);
+/** The checkpoint confirmed within ms; else fails with the gate's own error, or with the wait's end. */
+async function checkpointed(p: Promise<void>, ms: number): Promise<void> {
+  let failure: unknown;
+  const watched = p.catch((err: unknown) => {
+    failure = err;
+    throw err;
   });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  if (!(await within(watched, ms))) throw failure ?? new Error(`no checkpoint within ${ms / 1000} s`);
 }
 const SNAPSHOT_MS = 10_000;
 
@@ -189,7 +191,7 @@ export = function register(RED: NodeAPI): void {
           const devices = [...new Set(events.map((e) => e.device))];
           outbox.add(events);
           delivering = delivering
-            .then(() => withTimeout(gate(stateKey, devices), GATE_MS))
+            .then(() => checkpointed(gate(stateKey, devices), GATE_MS))
             .catch((err: unknown) => node.warn(RED._('upperstack-alert.errors.checkpoint', { message: describeError(err).message })))
             .then(() => {
               if (killBeforeSend && events.some((e) => e.rule === killBeforeSend && e.notify && outbox.has(e))) process.kill(process.pid, 'SIGKILL');

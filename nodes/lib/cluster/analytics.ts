@@ -22,6 +22,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Reading } from '../reading';
+import { END_WAIT_MS, endClient, within } from '../mqtt/end';
 import { Ownership, partitionOf } from './partitions';
 import { checkpointTopic, decodeCheckpoint, encodeCheckpoint, type Checkpoint, type DeviceStateRegistry } from './state';
 
@@ -65,6 +66,11 @@ export class PartitionAnalytics extends EventEmitter {
   private readonly ending = new Map<number, () => void>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /**
+   * When stop() stops waiting on the broker: one bound for the whole close, not one per step, so
+   * a broker that stopped answering holds a redeploy for END_WAIT_MS, not for each feed and checkpoint.
+   */
+  private stopBy = Infinity;
   private closingData = false;
   forwarded = 0;
   private readonly base: string;
@@ -144,20 +150,27 @@ export class PartitionAnalytics extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopBy = Date.now() + END_WAIT_MS;
     if (this.timer) clearInterval(this.timer);
     if (this.o.registry.gate === this.gateFn) this.o.registry.gate = undefined;
     if (this.o.registry.owns === this.ownsFn) this.o.registry.owns = undefined;
     await this.own.stop();
-    await Promise.all([...this.chain.values()]);
+    // A take-over still reading checkpoints waits on the broker; it gives up by itself once it sees the stop.
+    await within(Promise.all([...this.chain.values()]), this.closeWait());
     for (const [p, f] of this.feeds) {
       this.ending.get(p)?.();
-      await f.endAsync().catch(() => undefined);
+      await endClient(f, this.closeWait());
     }
     this.feeds.clear();
     this.ending.clear();
     this.reading.clear();
     this.closingData = true;
-    await this.data?.endAsync().catch(() => undefined);
+    if (this.data) await endClient(this.data, this.closeWait());
+  }
+
+  /** How long a step may still wait for the broker: END_WAIT_MS, less what stop() has waited already. */
+  private closeWait(): number {
+    return this.stopped ? Math.max(0, this.stopBy - Date.now()) : END_WAIT_MS;
   }
 
   /** Republishes readings to their partitions' topics (QoS 1). */
@@ -338,11 +351,16 @@ export class PartitionAnalytics extends EventEmitter {
     this.ending.get(p)?.();
     this.ending.delete(p);
     this.reading.delete(p);
-    await feed.endAsync().catch(() => undefined);
+    // The feed acknowledges nothing more: what a forced end cuts off, the broker gives the next owner.
+    await endClient(feed, this.closeWait());
     if (checkpoint) {
       await new Promise((r) => setTimeout(r, DRAIN_MS));
       // Still counted as ours: the claim is cleared after this.
-      await this.writeCheckpoint(p).catch((err: unknown) => this.emit('error', err as Error));
+      const written = this.writeCheckpoint(p).catch((err: unknown) => this.emit('error', err as Error));
+      // Closing, the wait for the broker's PUBACK is bounded (the checkpoint stays queued until the data client
+      // ends); otherwise the claim is not cleared before the next owner can read the checkpoint.
+      if (!this.stopped) await written;
+      else if (!(await within(written, this.closeWait()))) this.emit('error', new Error(`partition ${p}: the broker did not confirm the hand-over checkpoint before the close stopped waiting`));
     }
     this.feeds.delete(p);
     const mine = (d: string) => partitionOf(d, this.o.partitions) === p;

@@ -23,6 +23,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { endClient } from '../mqtt/end';
 
 /** A key's version: later `at` wins, then the larger member name. */
 export interface DocVersion {
@@ -155,7 +156,7 @@ export class SharedDocs<T> extends EventEmitter {
     this.stopped = true;
     this.side = undefined;
     await this.chain;
-    await this.client?.endAsync().catch(() => undefined);
+    if (this.client) await endClient(this.client);
     this.client = undefined;
   }
 
