@@ -65,3 +65,12 @@ test('a listed device the store knows nothing of gets one row without a field: c
   assert.deepEqual(data.series.map((s) => [s.device, s.field, s.stats.count]), [['meter2', 'power', 24], ['meter9', '', 0]]);
   assert.deepEqual([rows[1].device, rows[1].field, rows[1].count, rows[1].completeness_pct, rows[1].gaps], ['meter9', '', '0', '0.00', '1']);
 });
+
+test('the CSV names the integral\'s time unit on a row without readings too (integral_per), its integral empty', async (t) => {
+  const { rows } = await report(t, readings(), { devices: { mode: 'list', list: ['meter1', 'meter9'] }, integralPer: 'd' });
+  assert.deepEqual(rows.map((r) => [r.device, r.field, r.integral, r.integral_per]), [
+    ['meter1', 'energy', '', 'd'],
+    ['meter1', 'power', '', 'd'],
+    ['meter9', '', '', 'd'],
+  ]);
+});

@@ -75,7 +75,7 @@ export function reportCsv(d: ReportData): string {
         st.last ? csvCell(st.last.value) : '', st.last ? localIso(st.last.ts, d.period.timezone) : '', num(st.sum), num(st.integral),
         csvCell(st.integral === null ? '' : integralUnit(s, d.integralPer)), st.completeness ? st.completeness.percent.toFixed(2) : '',
         secs(st.completeness?.expectedEveryMs), st.gapMs === null ? '' : String(st.gapCount), secs(st.gapMs), st.gapCount ? String(longest / 1000) : '',
-        num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs), st.integral === null ? '' : csvCell(d.integralPer),
+        num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs), csvCell(d.integralPer),
         period,
       ].join(','),
     );
