@@ -61,7 +61,8 @@
         return v === '' ? undefined : Number(v);
     }
     function slug(name) {
-        var s = String(name || '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48);
+        // Letters with diacritics keep their base letter ("Température" → "temperature", not "temp-rature").
+        var s = String(name || '').normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48);
         return s || 'rule';
     }
     function isGroup(w) { return w && !('op' in w); }

@@ -334,6 +334,8 @@
         /** Marks the form's own problems at once, then with them what the server finds wrong with the rest. */
         function showProblems(read, problems, current) {
             markError(read.at, null, read.rule, problems);
+            // A new rule nobody has typed into yet shows no errors, so there is nothing to ask the server about.
+            if (!shown(null)) return;
             opts.request('POST', 'validate', { rule: read.rule }).then(function () {}, function (err) {
                 var e = err && err.error;
                 if (current() && e && e.code === 'RULE_INVALID') markError(read.at, e, read.rule, problems);

@@ -283,3 +283,28 @@ test('each form keeps its own words: a second form mounted with other words leav
   assert.equal(await page.textContent('#rules .usaf-form h3'), 'New rule', 'the page\'s form still speaks the page\'s');
   await page.click('.usaf-cancel');
 });
+
+test('opening a new rule asks the server nothing about the empty rule: no validate request until a field is typed into', { timeout: 120_000 }, async () => {
+  const asked: string[] = [];
+  const seen = (r: { url(): string }) => {
+    if (r.url().includes('/upperstack-alert/validate')) asked.push(r.url());
+  };
+  page.on('request', seen);
+  try {
+    // The form waits 600 ms after a change before it checks the rule: a controlled clock runs that wait.
+    await page.clock.install();
+    await openRules();
+    await page.clock.pauseAt(Date.now() + 60_000);
+    await page.click('#usaf-add');
+    await page.clock.runFor(5_000);
+    assert.deepEqual(asked, []);
+    // Typed into, an incomplete rule is checked by the server too.
+    const validated = page.waitForRequest((r) => r.url().includes('/upperstack-alert/validate'), { timeout: 30_000 });
+    await page.fill('.usaf-cond .usaf-value', '5');
+    await page.clock.runFor(5_000);
+    await validated;
+    assert.equal(asked.length, 1);
+  } finally {
+    page.off('request', seen);
+  }
+});

@@ -72,4 +72,22 @@ describe('reports on the running pipeline', () => {
     assert.equal(inv.status, 503);
     assert.equal(((await inv.json()) as { error: { code: string } }).error.code, 'NOT_DEPLOYED');
   });
+
+  test('a listed device that sent nothing in the period has its rows, count 0 and completeness 0, with the fields left empty', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'report-silent' });
+    const before = Date.UTC(2026, 10, 20);
+    for (let h = 0; h < 6; h++) await client.publishAsync('devices/meter-quiet/telemetry', JSON.stringify({ ts: before + h * HOUR, fields: { power: 10 + h } }), { qos: 1 });
+    await client.endAsync();
+    await eventually(async () => {
+      const body = (await (await rt.get('/api/v1/readings?device=meter-quiet&limit=100')).json()) as { readings: unknown[] };
+      return body.readings.length === 6 ? true : undefined;
+    }, 20_000, '6 stored readings');
+    const res = await post('/api/v1/reports/run', { name: 'quiet', devices: { mode: 'list', list: ['meter-quiet'] }, expectedEvery: '1h', from: '2026-11-25', to: '2026-11-26' });
+    assert.equal(res.status, 201, await res.clone().text());
+    const created = (await res.json()) as { files: Array<{ name: string; url: string }> };
+    const csv = (await (await rt.get(created.files.find((f) => f.name.endsWith('.csv'))!.url)).text()).trimEnd().split('\r\n');
+    const cols = csv[0].split(',');
+    const rows = csv.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], v])));
+    assert.deepEqual(rows.map((r) => [r.device, r.field, r.count, r.completeness_pct, r.gaps, r.longest_gap_s]), [['meter-quiet', 'power', '0', '0.00', '1', '86400']]);
+  });
 });

@@ -14,6 +14,7 @@ import { deviceIdProblem } from '../../nodes/lib/devices/record';
 interface Form {
   nameKey(name: string): string;
   isDeviceId(id: string): boolean;
+  slug(name: string): string;
 }
 
 const source = readFileSync(join(__dirname, '..', '..', '..', 'resources', 'alert-form-kit.js'), 'utf8');
@@ -146,4 +147,11 @@ test("a preview's error names the field's label whether it points into the rule 
   for (const message of ['/when/value is too large a number to keep', '/rule/when/value is too large a number to keep']) {
     assert.equal(errorWords({ pointer: '/rule/when/value', message }, rule, null, w), 'Value: is too large a number to keep', message);
   }
+});
+
+test('a rule\'s id from its name keeps letters with diacritics as their base letters', () => {
+  assert.equal(form.slug('Température congélateur'), 'temperature-congelateur');
+  assert.equal(form.slug('Tempe\u0301rature'), 'temperature');
+  assert.equal(form.slug('Too hot!'), 'too-hot');
+  assert.equal(form.slug('温度过高'), 'rule');
 });

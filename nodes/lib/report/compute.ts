@@ -59,15 +59,26 @@ function measured(d: DeviceSummary): DeviceSummary {
   return { ...d, fields: d.fields.filter((f) => !f.startsWith(ALERT_FIELD_PREFIX)) };
 }
 
+/**
+ * The chosen devices. A device chosen by name or tag that sent nothing in the period still gets its rows, so its
+ * silence shows: its fields (and, to match a tag, its tags) are those of its readings before the period; a named
+ * device the store knows nothing of before the period gets one row without a field (count 0).
+ */
 async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory): Promise<DeviceSummary[]> {
   const sel = def.devices;
   const needDirectory = sel.mode !== 'list' || def.fields.length === 0;
   const known = needDirectory ? (await directory.devices(period)).map(measured) : [];
+  if (sel.mode === 'all') return known;
+  const heard = new Set(known.map((k) => k.device));
+  const wanted = sel.mode === 'list' ? sel.list.filter((d) => !heard.has(d)) : undefined;
+  const lookBack = sel.mode === 'tag' || (def.fields.length === 0 && wanted!.length > 0);
+  const earlier = lookBack ? (await directory.devices({ to: period.from })).map(measured).filter((k) => !heard.has(k.device)) : [];
   if (sel.mode === 'list') {
-    return sel.list.map((device) => known.find((k) => k.device === device) ?? { device, tags: {}, fields: [] });
+    const all = [...known, ...earlier];
+    return sel.list.map((device) => all.find((k) => k.device === device) ?? { device, tags: {}, fields: [] });
   }
-  if (sel.mode === 'tag') return known.filter((k) => k.tags[sel.tag] === sel.value);
-  return known;
+  const byName = (a: DeviceSummary, b: DeviceSummary) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0);
+  return [...known, ...earlier].filter((k) => k.tags[sel.tag] === sel.value).sort(byName);
 }
 
 /** How far before the period "auto" looks for a field the period has fewer than two readings of (at least). */
@@ -95,7 +106,7 @@ async function inferIntervals(store: TimeSeriesStore, device: string, fields: st
 export async function computeReport(def: ReportDefinition, period: Period, ctx: ReportContext): Promise<ReportData> {
   const directory = ctx.directory ?? storeDirectory(ctx.store);
   const devices = await selectDevices(def, period, directory);
-  const total = devices.reduce((n, d) => n + (def.fields.length ? def.fields.length : d.fields.length), 0);
+  const total = devices.reduce((n, d) => n + (def.fields.length ? def.fields.length : Math.max(1, d.fields.length)), 0);
   if (total > MAX_SERIES) {
     throw new BadParameterError('devices', `the report would cover ${total} series (device × field); at most ${MAX_SERIES}: choose fewer devices or name the fields`);
   }
@@ -107,7 +118,12 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
   const allFields = new Set<string>();
   for (const d of devices) {
     const fields = def.fields.length ? def.fields : d.fields;
-    if (fields.length === 0) continue;
+    if (fields.length === 0) {
+      // Named, but never heard from up to the period's end: one row without a field, its count 0 and the whole period a gap.
+      const none = new SeriesAccumulator({ from: period.from, to: period.to, until, expectedEveryMs: fixedEvery, gapMs, integralPerMs: INTEGRAL_PER_MS[def.integralPer] });
+      series.push({ device: d.device, field: '', unit: '', tags: d.tags, stats: none.result() });
+      continue;
+    }
     fields.forEach((f) => allFields.add(f));
     const every = fixedEvery === undefined ? await inferIntervals(ctx.store, d.device, fields, period) : undefined;
     const acc = new Map<string, SeriesAccumulator>();

@@ -8,7 +8,7 @@ import type PDFDocument from 'pdfkit';
 import { chartGeometry, type ChartGeometry } from './chart';
 import type { ReportData } from './compute';
 import { localText } from './period';
-import { durationText, factsOf, gapsText, truncatedText, unfinishedText } from './render';
+import { durationText, factsOf, gapsText, seriesTitle, truncatedText, unfinishedText } from './render';
 import type { EventSummary } from './sources';
 
 type Doc = InstanceType<typeof PDFDocument>;
@@ -130,7 +130,7 @@ export function reportPdf(d: ReportData, id: string, createdAt: number): Promise
         const g = chartGeometry(s.stats, d.period);
         const chartH = g ? (g.height * WIDTH) / g.width : 0;
         ensureRoom(doc, chartH + 70);
-        doc.moveDown(0.4).font('Helvetica-Bold').fontSize(11).text(pdfText(`${s.device} · ${s.field}${s.unit ? ` (${s.unit})` : ''}`), LEFT);
+        doc.moveDown(0.4).font('Helvetica-Bold').fontSize(11).text(pdfText(seriesTitle(s)), LEFT);
         if (g) {
           const top = doc.y + 4;
           drawChart(doc, g, LEFT, top, WIDTH);

@@ -75,7 +75,7 @@ export function reportCsv(d: ReportData): string {
         st.last ? csvCell(st.last.value) : '', st.last ? localIso(st.last.ts, d.period.timezone) : '', num(st.sum), num(st.integral),
         csvCell(st.integral === null ? '' : integralUnit(s, d.integralPer)), st.completeness ? st.completeness.percent.toFixed(2) : '',
         secs(st.completeness?.expectedEveryMs), st.gapMs === null ? '' : String(st.gapCount), secs(st.gapMs), st.gapCount ? String(longest / 1000) : '',
-        num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs), st.integral === null ? '' : csvCell(d.integralPer),
+        num(st.above), secs(st.timeAboveMs), num(st.below), secs(st.timeBelowMs), csvCell(d.integralPer),
         period,
       ].join(','),
     );
@@ -178,6 +178,11 @@ function factsOf(s: SeriesReport, d: ReportData): string[] {
   return facts;
 }
 
+/** "pump-1 · power (W)"; the device alone for the row of a device with no known field (never heard from). */
+export function seriesTitle(s: SeriesReport): string {
+  return `${s.device}${s.field ? ` · ${s.field}` : ''}${s.unit ? ` (${s.unit})` : ''}`;
+}
+
 export function gapsText(s: SeriesReport, zone: string): string[] {
   return s.stats.gaps.map((g) => `${localText(g.from, zone)} – ${localText(g.to, zone)} (${durationText(g.ms)})`);
 }
@@ -204,7 +209,7 @@ export function reportHtml(d: ReportData, id: string): string {
   parts.push(eventsHtml('Anomalies flagged', d.anomalies, zone));
   parts.push('<h2>Series</h2>');
   for (const s of d.series) {
-    const title = `${s.device} · ${s.field}${s.unit ? ` (${s.unit})` : ''}`;
+    const title = seriesTitle(s);
     parts.push(`<div class="series"><h3>${escapeXml(title)}</h3>`);
     const g = chartGeometry(s.stats, d.period);
     if (g) parts.push(chartSvg(g, title));

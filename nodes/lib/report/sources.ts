@@ -10,8 +10,8 @@ import { backtestHistory, MAX_BACKTEST_POINTS } from '../anomaly/history';
 import { BadParameterError } from '../errors';
 
 export interface DeviceDirectory {
-  /** Devices with data in [from, to), with their tags and fields. */
-  devices(range: { from: number; to: number }): Promise<DeviceSummary[]>;
+  /** Devices with data in [from, to) (from absent: the store's first readings on), with their tags and fields. */
+  devices(range: { from?: number; to: number }): Promise<DeviceSummary[]>;
 }
 
 /** Devices and tags as the readings carry them (the tags of each device's latest reading in the range). */
