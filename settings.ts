@@ -157,7 +157,7 @@ if (!existsSync(flowFile)) {
     delete n.credentials;
   }
   writeFileSync(flowFile, JSON.stringify(flows, null, 4));
-  keepStartRecord(dataDir, { packs: packNames(env.UPPERSTACK_PACKS), store: storeMode });
+  keepStartRecord(dataDir, { packs: packNames(env.UPPERSTACK_PACKS), store: storeMode, cluster: (env.UPPERSTACK_CLUSTER_BROKER ?? '').trim() });
 } else {
   // The flows are the data folder's own now (scripts/start-record.ts).
   for (const line of notAppliedLines(dataDir, env, storeMode)) startWarning(line);

@@ -1,5 +1,5 @@
 /**
- * UPPERSTACK_PACKS and UPPERSTACK_STORE shape the flows a data folder gets at its first start and nothing
+ * UPPERSTACK_PACKS, UPPERSTACK_STORE and UPPERSTACK_CLUSTER_BROKER shape the flows a data folder gets at its first start and nothing
  * after: a later start with other values runs the flows it has. That start says so, one line per variable, with
  * how to apply the new value, instead of leaving the operator to wonder why the setting did nothing. What the
  * first start used is kept beside the flows (`upperstack-first-start.json`); a data folder from before that file
@@ -20,6 +20,8 @@ export interface StartRecord {
   /** The packs deployed beside the default one, as UPPERSTACK_PACKS named them. */
   packs: string[];
   store: StoreMode;
+  /** UPPERSTACK_CLUSTER_BROKER as the first start had it ('' when not a cluster member); absent in records from before it was kept. */
+  cluster?: string;
 }
 
 export function packNames(value: string | undefined): string[] {
@@ -36,7 +38,7 @@ function readStartRecord(dataDir: string): StartRecord | undefined {
   if (!existsSync(file)) return undefined;
   try {
     const r = JSON.parse(readFileSync(file, 'utf8')) as Partial<StartRecord>;
-    if (Array.isArray(r.packs) && typeof r.store === 'string') return { packs: r.packs.map(String), store: r.store };
+    if (Array.isArray(r.packs) && typeof r.store === 'string') return { packs: r.packs.map(String), store: r.store, ...(typeof r.cluster === 'string' ? { cluster: r.cluster } : {}) };
   } catch {
     // Unreadable: treated as a data folder from before the record.
   }
@@ -47,6 +49,10 @@ const list = (names: string[]) => (names.length ? names.join(',') : 'none');
 
 const PACKS_HOW =
   'import a pack into the running runtime with `npx upperstack flows import flows/<pack>.json` (or the editor\'s Import › Examples), delete a pack\'s tabs in the editor';
+const CLUSTER_HOW = 'start with a new data folder (a member\'s flows take the broker and the shared server at their first start; docs/scaling.md)';
+/** A broker URL as a log line may show it: without a login it may carry. */
+const shownBroker = (url: string) => url.replace(/\/\/[^@/]*@/, '//');
+
 const STORE_HOW = 'change the sinks of the store config ("embedded DuckDB") in the editor, or start with a new data folder';
 
 /** One line per first-start-only variable this later start sets otherwise than the first start did. */
@@ -54,7 +60,14 @@ export function notAppliedLines(dataDir: string, env: NodeJS.ProcessEnv, store: 
   const record = readStartRecord(dataDir);
   const packs = packNames(env.UPPERSTACK_PACKS);
   const storeSet = (env.UPPERSTACK_STORE ?? '').trim() !== '';
+  const broker = (env.UPPERSTACK_CLUSTER_BROKER ?? '').trim();
   const lines: string[] = [];
+  if (!record || record.cluster === undefined) {
+    if (broker) lines.push(`UPPERSTACK_CLUSTER_BROKER=${shownBroker(broker)} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to change it, ${CLUSTER_HOW}`);
+  } else if (broker !== record.cluster) {
+    const was = record.cluster ? `as a member of the cluster at ${shownBroker(record.cluster)}` : 'as no cluster member';
+    lines.push(`UPPERSTACK_CLUSTER_BROKER${broker ? `=${shownBroker(broker)}` : ' (unset)'} is not applied: this data folder got its flows ${was} (first start); to change it, ${CLUSTER_HOW}`);
+  }
   if (!record) {
     if (packs.length) lines.push(`UPPERSTACK_PACKS=${packs.join(',')} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to add a pack, ${PACKS_HOW}`);
     if (storeSet) lines.push(`UPPERSTACK_STORE=${store} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to change the store, ${STORE_HOW}`);

@@ -119,7 +119,7 @@ test('a later start says which first-start-only variable it does not apply and h
   const first = await warnings({ UPPERSTACK_PACKS: 'influx-grafana', ...noBrokers });
   assert.deepEqual(notApplied(first), []);
   assert.equal(first.length, 2, first.join('\n'));
-  assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'upperstack-first-start.json'), 'utf8')), { packs: ['influx-grafana'], store: 'duckdb' });
+  assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'upperstack-first-start.json'), 'utf8')), { packs: ['influx-grafana'], store: 'duckdb', cluster: '' });
 
   // The same settings, the default store named: nothing differs; the pack's unset variables are named again.
   const same = await warnings({ UPPERSTACK_PACKS: ' influx-grafana ', UPPERSTACK_STORE: 'duckdb', ...noBrokers });

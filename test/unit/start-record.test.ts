@@ -1,0 +1,26 @@
+/** What a later start says of the first-start-only variables it does not apply (scripts/start-record.ts). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { keepStartRecord, notAppliedLines } from '../../scripts/start-record';
+import { tempDir } from '../helpers/temp';
+
+test('a cluster broker set, changed or dropped after the first start is said not to be applied, without the login its URL may carry', () => {
+  const dir = tempDir('us-start-record-');
+  keepStartRecord(dir, { packs: [], store: 'duckdb', cluster: '' });
+  assert.deepEqual(notAppliedLines(dir, {}, 'duckdb'), []);
+  const [joined] = notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: 'mqtts://member:s3cret@broker.example:8883' }, 'duckdb');
+  assert.match(joined, /^UPPERSTACK_CLUSTER_BROKER=mqtts:\/\/broker\.example:8883 is not applied: this data folder got its flows as no cluster member \(first start\); to change it, start with a new data folder/);
+  assert.doesNotMatch(joined, /s3cret|member:/);
+
+  keepStartRecord(dir, { packs: [], store: 'duckdb', cluster: 'mqtt://broker-a:1883' });
+  assert.deepEqual(notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: ' mqtt://broker-a:1883 ' }, 'duckdb'), []);
+  assert.match(notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: 'mqtt://broker-b:1883' }, 'duckdb')[0], /=mqtt:\/\/broker-b:1883 is not applied: this data folder got its flows as a member of the cluster at mqtt:\/\/broker-a:1883/);
+  assert.match(notAppliedLines(dir, {}, 'duckdb')[0], /^UPPERSTACK_CLUSTER_BROKER \(unset\) is not applied: this data folder got its flows as a member of the cluster at mqtt:\/\/broker-a:1883/);
+});
+
+test('a record from before the cluster broker was kept: a broker set now may differ', () => {
+  const dir = tempDir('us-start-record-');
+  keepStartRecord(dir, { packs: [], store: 'duckdb' });
+  assert.deepEqual(notAppliedLines(dir, {}, 'duckdb'), []);
+  assert.match(notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883' }, 'duckdb')[0], /is not applied: it is used only when the data folder gets its flows \(first start\), and this one's may differ/);
+});
