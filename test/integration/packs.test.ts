@@ -181,6 +181,11 @@ describe('reports-invoices', () => {
     await client.publishAsync('devices/plug-7/telemetry', JSON.stringify([...plug(lastMonth, () => 1000), ...plug(yesterday, (h) => (h === 12 ? 5000 : 1000))]), { qos: 1 });
     await client.endAsync();
     await eventually(async () => ((await readings(rt, 'plug-7')).length === 48 ? true : undefined), 20_000, 'the readings stored');
+    // The alert node stores its transitions after the readings: the report must find the alert raised in the store.
+    await eventually(async () => {
+      const body = (await (await rt.get('/api/v1/readings?device=plug-7&fields=alert.overload&limit=10')).json()) as { readings?: unknown[] };
+      return body.readings?.length ? true : undefined;
+    }, 30_000, 'the alert\'s transition stored');
 
     const admin = await AdminClient.connect(rt.url, 'admin', async () => 'test-admin-password');
     const press = async (name: string) => {
