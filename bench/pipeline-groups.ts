@@ -26,6 +26,10 @@ export function benchFlows(opts: { anomaly: boolean; mqttPort?: number }): strin
     if (n.type === 'upperstack-anomaly' && !opts.anomaly) n.d = true;
     // BENCH_ANOMALY_WORKER=0: the anomaly engine on the main thread, as before it had a worker thread.
     if (n.type === 'upperstack-anomaly' && env.BENCH_ANOMALY_WORKER === '0') n.worker = false;
+    // The raw and stock consumers subscribe to the embedded broker as clients; mosquitto runs with an unbounded
+    // per-client queue, so the embedded broker gets no slow-subscriber limit either: a stock flow behind at a
+    // burst was cut off (and lost what waited on its connection) where on mosquitto it caught up.
+    if (n.type === 'upperstack-broker') n.maxBehindKb = 0;
   }
   if (opts.mqttPort !== undefined) {
     flows.push({ id: 'bench_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${opts.mqttPort}`, clientId: `upperstack-bench-${process.pid}`, protocolVersion: 4, persistent: true, keepalive: 60, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });

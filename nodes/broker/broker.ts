@@ -83,6 +83,7 @@ export = function register(RED: NodeAPI): void {
           maximumPacketSize: brokerSetting('maxPacketKb', config.maxPacketKb) * 1024,
           receiveMaximum: brokerSetting('receiveMaximum', config.receiveMaximum),
           maxQueued: brokerSetting('maxQueued', config.maxQueued),
+          maxBehindBytes: brokerSetting('maxBehindKb', config.maxBehindKb) * 1024,
         },
         {
           onError: (err) => node.error(RED._('upperstack-broker.errors.state', { message: describeError(err).message })),

@@ -18,17 +18,20 @@ export interface BrokerOptions {
   receiveMaximum: number;
   /** Messages kept per offline persistent session before newer ones are dropped; 0: no bound. */
   maxQueued: number;
+  /** KiB a subscriber may leave unread on its connection before it is disconnected; 0: no bound. */
+  maxBehindKb: number;
   configVersion: number;
 }
 
 /** Defaults of the MQTT 5 settings (the same as the broker library's). */
-export const BROKER_SETTING_DEFAULTS = Object.freeze({ maxPacketKb: 16 * 1024, receiveMaximum: 1000, maxQueued: 1000 });
+export const BROKER_SETTING_DEFAULTS = Object.freeze({ maxPacketKb: 16 * 1024, receiveMaximum: 1000, maxQueued: 1000, maxBehindKb: 8 * 1024 });
 
 /** Allowed ranges, shared by the editor's validation and the runtime. */
 export const BROKER_SETTING_RANGES = Object.freeze({
   maxPacketKb: { min: 1, max: 256 * 1024 },
   receiveMaximum: { min: 1, max: 65535 },
   maxQueued: { min: 0, max: 10_000_000 },
+  maxBehindKb: { min: 0, max: 4 * 1024 * 1024 },
 });
 
 /** A setting from the editor (or text from a hand-written flow); anything unusable is its default. */
@@ -58,5 +61,7 @@ export const brokerMigrations: ReadonlyArray<Migration<BrokerOptions>> = [
   }),
   // v2 → v3: a CA for device client certificates on the TLS listener (none: no certificate logins).
   (old) => ({ ...old, tlsCa: typeof old.tlsCa === 'string' ? old.tlsCa.trim() : '' }),
+  // v3 → v4: how far a subscriber may fall behind before it is cut off (8 MiB, as it was fixed before).
+  (old) => ({ ...old, maxBehindKb: brokerSetting('maxBehindKb', old.maxBehindKb) }),
 ];
 

@@ -6,10 +6,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { SLOW_SUBSCRIBER_BYTES } from '../../nodes/lib/broker/connection';
+import { frozenSubscriber } from '../helpers/frozen-subscriber';
 
 let broker: EmbeddedMqttBroker;
 const problems: string[] = [];
@@ -27,30 +27,6 @@ after(async () => {
   await broker?.stop();
 });
 
-/** CONNECT (MQTT 3.1.1, clean session, no keepalive) and SUBSCRIBE devices/+/telemetry at QoS 0, written by hand. */
-function frozenSubscriber(port: number): Promise<Socket> {
-  const id = Buffer.from('frozen');
-  const connectBody = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, 0x02, 0, 0, 0, id.length]), id]);
-  const filter = Buffer.from('devices/+/telemetry');
-  const subBody = Buffer.concat([Buffer.from([0, 1, 0, filter.length]), filter, Buffer.from([0])]);
-  const packet = (type: number, body: Buffer) => Buffer.concat([Buffer.from([type, body.length]), body]);
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => s.write(Buffer.concat([packet(0x10, connectBody), packet(0x82, subBody)])));
-    s.once('error', reject);
-    let seen = Buffer.alloc(0);
-    const onData = (d: Buffer) => {
-      seen = Buffer.concat([seen, d]);
-      // CONNACK (4 bytes) then SUBACK (5 bytes): subscribed; from here on the socket is never read again.
-      if (seen.length >= 9) {
-        s.off('data', onData);
-        s.pause();
-        resolve(s);
-      }
-    };
-    s.on('data', onData);
-  });
-}
-
 test('a subscriber that never reads is cut off once it falls behind; the devices publishing are never held up', async () => {
   const sub = await frozenSubscriber(broker.addresses.tcp);
   let closed = false;
@@ -67,4 +43,37 @@ test('a subscriber that never reads is cut off once it falls behind; the devices
   sub.resume();
   while (!closed) await new Promise((r) => setTimeout(r, 10));
   await device.endAsync();
+});
+
+test('with the limit off (0) a subscriber far behind stays connected and gets every message once it reads', async () => {
+  const lenient = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', maxBehindBytes: 0 }, { onClientError: (_id, err) => problems.push(err.message) });
+  await lenient.start();
+  const before = problems.length;
+  try {
+    const sub = await frozenSubscriber(lenient.addresses.tcp);
+    let closed = false;
+    sub.on('close', () => (closed = true));
+    sub.on('error', () => undefined);
+    const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${lenient.addresses.tcp}`, { reconnectPeriod: 0 });
+    const body = Buffer.alloc(16 * 1024, 0x32);
+    const n = Math.ceil((2 * SLOW_SUBSCRIBER_BYTES) / body.length);
+    for (let i = 0; i < n; i++) await device.publishAsync('devices/busy/telemetry', body, { qos: 1 });
+    await device.endAsync();
+    let received = 0;
+    sub.on('data', (d: Buffer) => (received += d.length));
+    sub.resume();
+    const deadline = Date.now() + 60_000;
+    while (received < n * body.length && !closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(closed, false, 'the subscriber was not cut off');
+    assert.ok(received >= n * body.length, `read ${received} of at least ${n * body.length} bytes`);
+    assert.deepEqual(problems.slice(before).filter((m) => /frozen was disconnected/.test(m)), []);
+    sub.destroy();
+  } finally {
+    await lenient.stop();
+  }
+});
+
+test('a negative or fractional limit is refused with a clear error', () => {
+  assert.throws(() => new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', maxBehindBytes: -1 }), /slow subscriber limit must be a whole number of bytes, 0 for none/);
+  assert.throws(() => new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', maxBehindBytes: 1.5 }), /slow subscriber limit/);
 });

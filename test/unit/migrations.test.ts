@@ -17,7 +17,7 @@ import { apiMigrations } from '../../nodes/api/options';
 import { anomalyMigrations } from '../../nodes/anomaly/options';
 
 test('a current config passes through unchanged', () => {
-  const cfg = { id: 'n1', port: '1884', bind: '0.0.0.0', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', tlsCa: '', maxPacketKb: 64, receiveMaximum: 20, maxQueued: 0, configVersion: 3 };
+  const cfg = { id: 'n1', port: '1884', bind: '0.0.0.0', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', tlsCa: '', maxPacketKb: 64, receiveMaximum: 20, maxQueued: 0, maxBehindKb: 0, configVersion: 4 };
   assert.deepEqual(migrate(cfg, brokerMigrations), cfg);
 });
 
@@ -36,13 +36,20 @@ test('broker v0 → v1 fills the listener options and keeps what was set', () =>
   assert.equal(out.port, '1999');
   assert.equal(out.wsPort, '');
   assert.equal(out.receiveMaximum, 1000);
-  assert.equal(out.configVersion, 3);
+  assert.equal(out.configVersion, 4);
 });
 
 test('broker v2 → v3 adds the device CA (none) and keeps the TLS files', () => {
   const v2 = { id: 'b', port: '1883', bind: '', wsPort: '', tlsPort: '8883', tlsKey: '/k.pem', tlsCert: '/c.pem', maxPacketKb: 64, receiveMaximum: 20, maxQueued: 0, configVersion: 2 };
-  assert.deepEqual(migrate<Record<string, unknown>>(v2, brokerMigrations), { ...v2, tlsCa: '', configVersion: 3 });
+  assert.deepEqual(migrate<Record<string, unknown>>(v2, brokerMigrations.slice(0, 3)), { ...v2, tlsCa: '', configVersion: 3 });
   assert.equal(migrate<Record<string, unknown>>({ ...v2, tlsCa: ' /ca.pem ' }, brokerMigrations).tlsCa, '/ca.pem');
+});
+
+test('broker v3 → v4 adds the slow subscriber limit (8 MiB, as it was fixed) and keeps a usable hand-written one', () => {
+  const v3 = { id: 'b', port: '1883', bind: '', wsPort: '', tlsPort: '', tlsKey: '', tlsCert: '', tlsCa: '', maxPacketKb: 64, receiveMaximum: 20, maxQueued: 0, configVersion: 3 };
+  assert.deepEqual(migrate<Record<string, unknown>>(v3, brokerMigrations), { ...v3, maxBehindKb: 8192, configVersion: 4 });
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, maxBehindKb: '0' }, brokerMigrations).maxBehindKb, 0);
+  assert.equal(migrate<Record<string, unknown>>({ ...v3, maxBehindKb: -5 }, brokerMigrations).maxBehindKb, 8192);
 });
 
 test('mqtt-in v0 → v1 picks the source from the connection and makes qos a number', () => {

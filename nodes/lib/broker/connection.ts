@@ -33,9 +33,10 @@ interface MqttPacketModule {
 
 const GATE = Symbol.for('upperstack.broker.connectionGate');
 /**
- * Bytes a subscriber may leave unread on its socket before it is disconnected. aedes waits for a full
- * socket to drain before it takes the publisher's next message (up to its drainTimeout, 60 s), so one
- * subscriber that stops reading would hold up every device publishing to a topic it subscribed to.
+ * Bytes a subscriber may leave unread on its socket before it is disconnected (unless the broker's
+ * setting says otherwise). aedes waits for a full socket to drain before it takes the publisher's next
+ * message (up to its drainTimeout, 60 s), so one subscriber that stops reading would hold up every device
+ * publishing to a topic it subscribed to.
  */
 export const SLOW_SUBSCRIBER_BYTES = 8 * 1024 * 1024;
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
@@ -91,6 +92,8 @@ export interface GateOptions {
   receiveMaximum: number;
   /** Messages waiting for a free slot towards one client before new ones are dropped. */
   maxPending: number;
+  /** Bytes a subscriber may leave unread before it is disconnected (SLOW_SUBSCRIBER_BYTES); 0: no bound. */
+  maxBehindBytes?: number;
   /** Told about a dropped message or a disconnected client, for the log. */
   onProblem?: (client: AedesClient, err: Error) => void;
   /** Takes SUBSCRIBE/UNSUBSCRIBE packets that name a shared subscription, and hears which messages were acknowledged. */
@@ -200,9 +203,10 @@ export class ConnectionGate {
   private slowSubscriber(): true {
     const stream = this.stream;
     const behind = stream.writableLength;
-    if (behind > SLOW_SUBSCRIBER_BYTES && !stream.destroyed) {
+    const limit = this.opts.maxBehindBytes ?? SLOW_SUBSCRIBER_BYTES;
+    if (limit > 0 && behind > limit && !stream.destroyed) {
       stream.destroy();
-      if (this.client) this.opts.onProblem?.(this.client, new Error(`${this.client.id} was disconnected: it fell ${behind} bytes behind reading its messages (at most ${SLOW_SUBSCRIBER_BYTES})`));
+      if (this.client) this.opts.onProblem?.(this.client, new Error(`${this.client.id} was disconnected: it fell ${behind} bytes behind reading its messages (at most ${limit}; the broker's "slow subscriber" setting)`));
     }
     return true;
   }

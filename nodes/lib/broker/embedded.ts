@@ -19,7 +19,7 @@ import { isLoopback } from '../security/net';
 import { topicMatches } from '../mqtt/topic';
 import type { AedesClient, AedesInstance, AedesPacket } from './aedes-types';
 import { BrokerPersistence, type PersistenceStats } from './persistence';
-import { ConnectionGate, gateOf, gateSawConnack, installWriteHook } from './connection';
+import { ConnectionGate, gateOf, gateSawConnack, installWriteHook, SLOW_SUBSCRIBER_BYTES } from './connection';
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
 import { SharedSubscriptions } from './shared';
 import { InboundQos2 } from './qos2';
@@ -51,6 +51,8 @@ export interface BrokerOptions {
   receiveMaximum?: number;
   /** Messages kept per offline persistent session (and waiting per slow MQTT 5 client) before new ones are dropped. */
   maxQueued?: number;
+  /** Bytes a subscriber may leave unread on its socket before it is disconnected; 0: no bound. */
+  maxBehindBytes?: number;
   /** The device registry's access rules (auth.ts); without them, only the login above. */
   auth?: BrokerAuth;
 }
@@ -60,6 +62,7 @@ export const BROKER_DEFAULTS = Object.freeze({
   maximumPacketSize: 16 * 1024 * 1024,
   receiveMaximum: 1000,
   maxQueued: 1000,
+  maxBehindBytes: SLOW_SUBSCRIBER_BYTES,
 });
 
 /** Largest value MQTT can express for a packet size (a 4-byte variable byte integer plus header). */
@@ -108,7 +111,7 @@ export class EmbeddedMqttBroker {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${name} port must be a number from 0 to 65535`);
     }
     if (opts.tlsPort && (!opts.tlsKeyFile || !opts.tlsCertFile)) throw new ConfigError('TLS needs both a key file and a certificate file');
-    const { maximumPacketSize, receiveMaximum, maxQueued } = opts;
+    const { maximumPacketSize, receiveMaximum, maxQueued, maxBehindBytes } = opts;
     if (maximumPacketSize !== undefined && (!Number.isInteger(maximumPacketSize) || maximumPacketSize < 64 || maximumPacketSize > MAX_PACKET_SIZE)) {
       throw new ConfigError(`the maximum packet size must be a whole number of bytes from 64 to ${MAX_PACKET_SIZE}`);
     }
@@ -116,6 +119,9 @@ export class EmbeddedMqttBroker {
       throw new ConfigError('the receive maximum must be a whole number from 1 to 65535');
     }
     if (maxQueued !== undefined && (!Number.isInteger(maxQueued) || maxQueued < 0)) throw new ConfigError('the queue limit must be a whole number, 0 for none');
+    if (maxBehindBytes !== undefined && (!Number.isInteger(maxBehindBytes) || maxBehindBytes < 0)) {
+      throw new ConfigError('the slow subscriber limit must be a whole number of bytes, 0 for none');
+    }
   }
 
   private starting: Promise<void> | undefined;
@@ -130,6 +136,7 @@ export class EmbeddedMqttBroker {
       maximumPacketSize: this.opts.maximumPacketSize ?? BROKER_DEFAULTS.maximumPacketSize,
       receiveMaximum: this.opts.receiveMaximum ?? BROKER_DEFAULTS.receiveMaximum,
       maxQueued: this.opts.maxQueued ?? BROKER_DEFAULTS.maxQueued,
+      maxBehindBytes: this.opts.maxBehindBytes ?? BROKER_DEFAULTS.maxBehindBytes,
     };
   }
 
@@ -354,6 +361,7 @@ export class EmbeddedMqttBroker {
     const gate = new ConnectionGate(conn, aedes, {
       receiveMaximum: s.receiveMaximum,
       maxPending: s.maxQueued > 0 ? s.maxQueued : 65535,
+      maxBehindBytes: s.maxBehindBytes,
       onProblem: (client: AedesClient, err: Error) => this.events.onClientError?.(client.id, err),
       shared: this.shared,
       resumes: (client: AedesClient) => this.sessions?.resumes(client) === true,
