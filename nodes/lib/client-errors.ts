@@ -55,6 +55,8 @@ export function answerClientErrors(server: Pick<Server, 'on' | 'listenerCount'>)
       socket.destroy();
       return;
     }
-    socket.end(clientErrorResponse(err));
+    // The server is half-open (allowHalfOpen): end() alone would keep the connection for as long as the
+    // client does, so a client that never closes (slowloris) holds it; once the answer is written it goes.
+    socket.end(clientErrorResponse(err), () => socket.destroy());
   });
 }

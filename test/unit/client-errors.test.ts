@@ -6,6 +6,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { answerClientErrors, clientErrorResponse } from '../../nodes/lib/client-errors';
 import { prepareServer } from '../../nodes/shared/server-setup';
 import { KEEP_ALIVE_TIMEOUT_MS, NODE_DEFAULT_KEEP_ALIVE_MS } from '../../nodes/lib/server-timeouts';
+import { eventually } from '../helpers/intake';
 
 test('the parser-error answer is installed once per server however many callers ask (npm start, the plugin, each HTTP node)', async () => {
   const server = createServer((_req, res) => res.end('ok'));
@@ -71,5 +72,32 @@ test('two Content-Length headers are told apart from a Content-Length beside Tra
     const both = await rawAnswer(`POST / HTTP/1.1\r\nHost: x\r\n${order}\r\n\r\n0\r\n\r\n`);
     assert.match(both, /^HTTP\/1\.1 400 /);
     assert.match(both, /"message":"the request has both Content-Length and Transfer-Encoding; send one of them"/, order);
+  }
+});
+
+test('a client that keeps its socket after the parser-error answer does not keep the server\'s connection open', async () => {
+  const server = createServer((_req, res) => res.end('ok'));
+  answerClientErrors(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  // As a slow or hostile client does: it reads the answer and never closes its side.
+  const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  try {
+    let got = '';
+    s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    s.on('error', () => undefined);
+    s.write('NOT-HTTP\r\n\r\n');
+    await eventually(() => got.includes('MALFORMED_REQUEST'), 'the 400 answer');
+    const open = () => new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    let n = await open();
+    const deadline = Date.now() + 30_000;
+    while (n > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      n = await open();
+    }
+    assert.equal(n, 0, 'the server closed its side of the connection');
+  } finally {
+    s.destroy();
+    server.close();
   }
 });
