@@ -1,8 +1,8 @@
 /**
  * A busy device's batch can outgrow what the server takes in one message (the CoAP input's body limit, 256 KiB by
  * default; the HTTP input's, or its 10,000 readings): the server refuses it for its size (HTTP 413, CoAP 4.13),
- * and a device that dropped it would lose every reading in it. It goes again in parts instead, as many as the
- * server's limit asks for (CoAP's Size1), else halves, until each part is taken or holds one reading.
+ * and a device that dropped it would lose every reading in it. It goes again in parts instead, each within the
+ * limit the server said (CoAP's Size1), else halves, until each part is taken or holds one reading.
  */
 import { encode, type Format } from '../codec';
 import { PayloadTooLargeError } from '../errors';
