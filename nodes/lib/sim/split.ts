@@ -1,8 +1,8 @@
 /**
  * A busy device's batch can outgrow what the server takes in one message (the CoAP input's body limit, 256 KiB by
  * default; the HTTP input's, or its 10,000 readings): the server refuses it for its size (HTTP 413, CoAP 4.13),
- * and a device that dropped it would lose every reading in it. It goes again in parts instead, as many as the
- * server's limit asks for (CoAP's Size1), else halves, until each part is taken or holds one reading.
+ * and a device that dropped it would lose every reading in it. It goes again in parts instead, each within the
+ * limit the server said (CoAP's Size1), else halves, until each part is taken or holds one reading.
  */
 import { encode, type Format } from '../codec';
 import { PayloadTooLargeError } from '../errors';
@@ -26,17 +26,54 @@ export function refusedForSize(message: string, size: number, limit: number | un
   return new PayloadTooLargeError(size, limit ?? 0, message, { limit });
 }
 
-/** Into how many parts a refused message of `bytes` goes. */
-export function partCount(bytes: number, readings: number, err: PayloadTooLargeError): number {
+/**
+ * Into how many parts a refused message of `bytes` goes. Each part carries the message's envelope again
+ * (`overhead` bytes: brackets, headers), so only `limit - overhead` of each part is room for readings.
+ */
+export function partCount(bytes: number, readings: number, err: PayloadTooLargeError, overhead = 0): number {
   const limit = err.details.limit;
-  const wanted = typeof limit === 'number' && limit > 0 ? Math.ceil(bytes / limit) : 2;
+  const room = typeof limit === 'number' ? limit - overhead : 0;
+  const wanted = room > 0 ? Math.ceil((bytes - overhead) / room) : 2;
   return Math.min(readings, Math.max(2, wanted));
+}
+
+/** The bytes a message of the format has with no reading in it (0 when the format cannot say). */
+function envelopeBytes(format: Format): number {
+  try {
+    return encode(format, []).length;
+  } catch {
+    return 0;
+  }
 }
 
 function splitInto<T>(items: readonly T[], parts: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < parts; i++) out.push(items.slice(Math.floor((i * items.length) / parts), Math.floor(((i + 1) * items.length) / parts)));
   return out;
+}
+
+/**
+ * Consecutive parts each within `limit` bytes, counting every part's own envelope and one separator per reading
+ * (readings differ in size, so an even split by count can still leave one part too large). Undefined when it
+ * would not split at all.
+ */
+export function packInto(readings: readonly Reading[], format: Format, limit: number): Reading[][] | undefined {
+  const overhead = envelopeBytes(format) + 8;
+  const out: Reading[][] = [];
+  let current: Reading[] = [];
+  let used = overhead;
+  for (const r of readings) {
+    const size = encode(format, [r]).length - envelopeBytes(format) + 1;
+    if (current.length > 0 && used + size > limit) {
+      out.push(current);
+      current = [];
+      used = overhead;
+    }
+    current.push(r);
+    used += size;
+  }
+  if (current.length) out.push(current);
+  return out.length < 2 ? undefined : out;
 }
 
 /** Sends the readings as one message, in order; parts of a refused one go one after the other, as a device's would. */
@@ -62,7 +99,9 @@ export async function sendInParts(transport: Transport, device: SimDevice, readi
         continue;
       }
       on.split();
-      queue.unshift(...splitInto(part, partCount(payload.length, part.length, err)));
+      const limit = err.details.limit;
+      const parts = typeof limit === 'number' && limit > 0 ? packInto(part, format, limit) : undefined;
+      queue.unshift(...(parts ?? splitInto(part, partCount(payload.length, part.length, err, envelopeBytes(format)))));
     }
   }
 }
