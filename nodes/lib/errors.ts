@@ -38,7 +38,8 @@ export type ErrorCode =
   | 'STALE'
   | 'REPLAYED'
   | 'ENGINE_STOPPED'
-  | 'STATE_SAVE_FAILED';
+  | 'STATE_SAVE_FAILED'
+  | 'CLUSTER_BROKER_UNREACHABLE';
 
 /**
  * A value of the sender's that an error's message quotes: where (`at`, an index into the message) and as what
@@ -192,6 +193,17 @@ export class BackpressureError extends UpperstackError {
 
   get retryAfterMs(): number {
     return this.details.retryAfterMs as number;
+  }
+}
+
+/**
+ * The cluster broker did not answer a step (`step`: subscribe, publish, probe...) within `waitMs`: it is down or
+ * cut off. The step is given up rather than waited on for ever, so a take-over is tried again and a close ends.
+ */
+export class ClusterBrokerUnreachableError extends UpperstackError {
+  override readonly name = 'ClusterBrokerUnreachableError';
+  constructor(step: string, waitMs: number) {
+    super('CLUSTER_BROKER_UNREACHABLE', `the cluster broker did not answer (${step}) within ${waitMs / 1000} s`, { step, waitMs });
   }
 }
 

@@ -65,8 +65,14 @@ export = function register(RED: NodeAPI): void {
       deliver: (partition, readings, topic) => node.send({ payload: readings, partition, topic }),
     });
     let keyProblem: Error | undefined;
+    let started = false;
+    const unreachable = () => started && !cluster.brokerConnected();
     const status = () =>
-      keyProblem ? setStatus(node, 'failed', keyProblem.message) : setStatus(node, 'connected', RED._('upperstack-partition.status.owned', { owned: cluster.fed().length, partitions: P, members: cluster.own.liveMembers().length, forwarded: cluster.forwarded }));
+      keyProblem
+        ? setStatus(node, 'failed', keyProblem.message)
+        : unreachable()
+          ? setStatus(node, 'failed', RED._('upperstack-partition.status.unreachable'))
+          : setStatus(node, 'connected', RED._('upperstack-partition.status.owned', { owned: cluster.fed().length, partitions: P, members: cluster.own.liveMembers().length, forwarded: cluster.forwarded }));
     cluster.on('error', (err: Error) => node.warn(RED._('upperstack-partition.errors.broker', { message: err.message })));
     cluster.on('change', status);
 
@@ -89,7 +95,16 @@ export = function register(RED: NodeAPI): void {
     );
 
     setStatus(node, 'connecting', RED._('upperstack-partition.status.connecting'));
-    const ready = sharing.ready.then(() => cluster.start()).then(status);
+    // Cut off, the member reads nothing: /health says so until the broker is back (its partitions go to others meanwhile).
+    const stopBrokerHealth = registerHealth(`cluster-broker:${member}`, node.id, () =>
+      unreachable() ? { ok: false, detail: RED._('upperstack-partition.status.unreachable'), kind: 'connection' } : { ok: true, detail: RED._('upperstack-partition.status.reachable'), kind: 'connection' },
+    );
+    const ready = sharing.ready
+      .then(() => cluster.start())
+      .then(() => {
+        started = true;
+        status();
+      });
     ready.catch((err: unknown) => {
       if (err === sharing.problem()) return; // told already
       node.error(RED._('upperstack-partition.errors.broker', { message: describeError(err).message }));
@@ -110,6 +125,7 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async () => {
       clearInterval(timer);
       stopHealth?.();
+      stopBrokerHealth();
       await ready.catch(() => undefined);
       // Side by side: each waits at most its bound for a broker that stopped answering, and one after the other
       // they would come near Node-RED's 15 s for a close.

@@ -11,6 +11,10 @@ export interface Mosquitto {
   proc: ChildProcess;
   /** Stops mosquitto (SIGTERM: it saves its persistence file) and starts it again on the same port. */
   restart(): Promise<void>;
+  /** Stops mosquitto (SIGTERM) and keeps its port and files for up(). */
+  down(): Promise<void>;
+  /** Starts it again after down(). */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,7 +65,11 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     port,
     proc,
     restart: async () => {
-      await kill();
+      await handle.down();
+      await handle.up();
+    },
+    down: kill,
+    up: async () => {
       proc = await launch(opts, conf, port);
       handle.proc = proc;
     },

@@ -22,7 +22,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Reading } from '../reading';
-import { END_WAIT_MS, endClient, within } from '../mqtt/end';
+import { END_WAIT_MS, bounded, endClient, within } from '../mqtt/end';
 import { Ownership, partitionOf } from './partitions';
 import { checkpointTopic, decodeCheckpoint, encodeCheckpoint, type Checkpoint, type DeviceStateRegistry } from './state';
 
@@ -136,7 +136,7 @@ export class PartitionAnalytics extends EventEmitter {
       c.once('connect', () => resolve());
       c.once('error', reject);
     });
-    await c.subscribeAsync(probeTopic, { qos: 1 });
+    await bounded(c.subscribeAsync(probeTopic, { qos: 1 }), PROBE_MS, 'subscribe to probes');
     // A clean session: the probe's subscription is made again at every reconnection.
     c.on('connect', () => c.subscribe(probeTopic, { qos: 1 }));
     // Checkpoints on the broker are the state of record: what this member kept locally (from before a
@@ -168,6 +168,11 @@ export class PartitionAnalytics extends EventEmitter {
     if (this.data) await endClient(this.data, this.closeWait());
   }
 
+  /** False while the readings client is cut off from the broker (after start()): takes-over and publishes fail meanwhile. */
+  brokerConnected(): boolean {
+    return this.data?.connected ?? false;
+  }
+
   /** How long a step may still wait for the broker: END_WAIT_MS, less what stop() has waited already. */
   private closeWait(): number {
     return this.stopped ? Math.max(0, this.stopBy - Date.now()) : END_WAIT_MS;
@@ -184,7 +189,8 @@ export class PartitionAnalytics extends EventEmitter {
     }
     const c = this.data;
     if (!c) throw new Error('not connected to the cluster broker');
-    await Promise.all([...groups].map(([p, rs]) => c.publishAsync(this.topicOf(p), JSON.stringify(rs), { qos: 1 })));
+    // Bounded: the input's done(err) reports a broker that is away instead of holding the message for ever.
+    await bounded(Promise.all([...groups].map(([p, rs]) => c.publishAsync(this.topicOf(p), JSON.stringify(rs), { qos: 1 }))), PROBE_MS, 'publish readings');
   }
 
   /** Partitions whose readings this member reads now (session connected and subscribed). */
@@ -251,12 +257,12 @@ export class PartitionAnalytics extends EventEmitter {
     const read = { partition: p, got: new Map<string, Buffer>(), done };
     this.reads.set(id, read);
     try {
-      await c.subscribeAsync(this.stateFilter(p), { qos: 1 });
-      await c.publishAsync(`${this.base}/probe/${this.o.member}`, id, { qos: 1 });
-      // The connection may drop meanwhile: the take-over is tried again rather than waiting for ever.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([arrived, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`partition ${p}: the broker did not return this member's probe within ${PROBE_MS / 1000} s`)), PROBE_MS)))]).finally(() => clearTimeout(timer));
-      await c.unsubscribeAsync(this.stateFilter(p));
+      // The broker may go away at any step: the take-over fails and is tried again rather than waiting for ever
+      // (and a close does not wait behind it).
+      await bounded(c.subscribeAsync(this.stateFilter(p), { qos: 1 }), PROBE_MS, `partition ${p}: subscribe to checkpoints`);
+      await bounded(c.publishAsync(`${this.base}/probe/${this.o.member}`, id, { qos: 1 }), PROBE_MS, `partition ${p}: probe`);
+      await bounded(arrived, PROBE_MS, `partition ${p}: probe's return`);
+      await bounded(c.unsubscribeAsync(this.stateFilter(p)), PROBE_MS, `partition ${p}: unsubscribe from checkpoints`);
     } finally {
       this.reads.delete(id);
     }

@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { endClient } from '../mqtt/end';
+import { bounded, endClient, within, END_WAIT_MS } from '../mqtt/end';
 
 /** A key's version: later `at` wins, then the larger member name. */
 export interface DocVersion {
@@ -155,7 +155,8 @@ export class SharedDocs<T> extends EventEmitter {
   async stop(): Promise<void> {
     this.stopped = true;
     this.side = undefined;
-    await this.chain;
+    // What is being applied may wait on the broker: a close waits for it a bounded time, not for ever.
+    await within(this.chain, END_WAIT_MS);
     if (this.client) await endClient(this.client);
     this.client = undefined;
   }
@@ -237,13 +238,11 @@ export class SharedDocs<T> extends EventEmitter {
     const arrived = new Promise<void>((resolve) => (done = resolve));
     const round = { id, seen: new Map<string, DocVersion>(), done };
     this.round = round;
-    await c.subscribeAsync([this.probeTopic, `${this.base}/+`], { qos: 1 });
-    await c.publishAsync(this.probeTopic, id, { qos: 1 });
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([arrived, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the cluster broker did not return this member's probe within ${PROBE_MS / 1000} s`)), PROBE_MS)))]);
+      await bounded(c.subscribeAsync([this.probeTopic, `${this.base}/+`], { qos: 1 }), PROBE_MS, 'subscribe to shared records');
+      await bounded(c.publishAsync(this.probeTopic, id, { qos: 1 }), PROBE_MS, 'probe');
+      await bounded(arrived, PROBE_MS, "probe's return");
     } finally {
-      clearTimeout(timer);
       if (this.round === round) this.round = undefined;
     }
     // What the broker lacks or holds older: a broker that lost its retained messages, two writers at once, changes made while it was away.

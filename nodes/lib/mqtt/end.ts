@@ -8,6 +8,7 @@
  * node's close after 15 s, and a deploy hangs that long.
  */
 import type { MqttClient } from 'mqtt';
+import { ClusterBrokerUnreachableError } from '../errors';
 
 /** How long a close waits for the broker's answers before it drops the connection. */
 export const END_WAIT_MS = 5_000;
@@ -22,6 +23,15 @@ export function within(p: Promise<unknown>, ms: number): Promise<boolean> {
     ),
     new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * p, or a ClusterBrokerUnreachableError once ms have passed without it settling: an MQTT.js call waits for the
+ * broker's answer through reconnects, for ever while the broker is down.
+ */
+export function bounded<T>(p: Promise<T>, ms: number, step: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ClusterBrokerUnreachableError(step, ms)), ms)))]).finally(() => clearTimeout(timer));
 }
 
 /**
