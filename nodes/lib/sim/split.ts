@@ -58,12 +58,13 @@ function splitInto<T>(items: readonly T[], parts: number): T[][] {
  * would not split at all.
  */
 export function packInto(readings: readonly Reading[], format: Format, limit: number): Reading[][] | undefined {
-  const overhead = envelopeBytes(format) + 8;
+  const envelope = envelopeBytes(format);
+  const overhead = envelope + 8;
   const out: Reading[][] = [];
   let current: Reading[] = [];
   let used = overhead;
   for (const r of readings) {
-    const size = encode(format, [r]).length - envelopeBytes(format) + 1;
+    const size = encode(format, [r]).length - envelope + 1;
     if (current.length > 0 && used + size > limit) {
       out.push(current);
       current = [];
