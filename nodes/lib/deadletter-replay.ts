@@ -8,7 +8,9 @@
  * are; Readings (a reading validate or the store refused) as their JSON, which
  * decodes back to the same Readings; an item of a batch decode refused as
  * rejectedBody says. Anything else is written with the bounded, non-recursive
- * previewJson and kept only when it fits whole.
+ * previewJson and kept only when it fits whole. A value JSON cannot hold would
+ * come back as null and fail otherwise ("has no fields"): ±Infinity is written
+ * as 1e309, and a message holding NaN is kept as CBOR.
  */
 import { encodeCbor } from './codec/cbor';
 import { encodeMsgpack } from './codec/msgpack';
@@ -55,10 +57,55 @@ function exactTime(r: Reading): Reading | (Omit<Reading, 'ts'> & { ts: number | 
   return ts === r.ts ? r : { ...r, ts };
 }
 
-function readingsJson(payload: unknown): string | undefined {
-  if (isReading(payload)) return JSON.stringify(exactTime(payload));
-  if (Array.isArray(payload) && payload.length > 0 && payload.every(isReading)) return JSON.stringify((payload as Reading[]).map(exactTime));
+/** The Readings of a payload with exact times, or undefined when it is not a Reading or a batch of them. */
+function readingsOf(payload: unknown): unknown {
+  if (isReading(payload)) return exactTime(payload);
+  if (Array.isArray(payload) && payload.length > 0 && payload.every(isReading)) return (payload as Reading[]).map(exactTime);
   return undefined;
+}
+
+/**
+ * The numbers in `value` JSON cannot hold: none, ±Infinity only (JSON text of its own keeps them), or NaN.
+ * A stack and a budget of values, not recursion: the payload may be deep or cyclic, and one with more values
+ * than `budget` does not fit the kept size as JSON anyway (previewJson cuts it and it is not kept).
+ */
+function nonFiniteIn(value: unknown, budget: number): 'none' | 'infinite' | 'nan' {
+  let found: 'none' | 'infinite' = 'none';
+  const stack: unknown[] = [value];
+  const seen = new Set<object>();
+  while (stack.length && budget-- > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number') {
+      if (Number.isNaN(v)) return 'nan';
+      if (!Number.isFinite(v)) found = 'infinite';
+      continue;
+    }
+    if (typeof v !== 'object' || v === null || seen.has(v) || v instanceof Uint8Array || v instanceof Date) continue;
+    seen.add(v);
+    if (Array.isArray(v)) for (let i = 0; i < v.length; i++) stack.push(v[i]);
+    else for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) stack.push((v as Record<string, unknown>)[k]);
+  }
+  return found;
+}
+
+/** A decoded payload (Readings or another value) in a form an input decodes back to the same value, or undefined when none fits `max`. */
+function writtenAnew(payload: unknown, max: number): { bytes: Buffer; as: WrittenAs } | undefined {
+  const readings = readingsOf(payload);
+  const value = readings ?? payload;
+  const kind = nonFiniteIn(value, max);
+  if (kind === 'nan') {
+    // JSON has no NaN at all: as null, the replay would fail for another reason or store the other fields.
+    try {
+      const cbor = encodeCbor(value);
+      return cbor.length <= max ? { bytes: cbor, as: AS_CBOR } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  // Readings are flat (a few levels), so JSON.stringify is safe on them; anything else may be deep.
+  const json = readings !== undefined && kind === 'none' ? JSON.stringify(readings) : previewJson(value, max + 1, { infinity: kind === 'infinite' });
+  if (json.length > max || json.endsWith('…')) return undefined;
+  return { bytes: Buffer.from(json, 'utf8'), as: AS_JSON };
 }
 
 export function replayFacts(msg: FailedMessageFacts, max = MAX_REPLAY_BYTES): ReplayFacts {
@@ -76,13 +123,12 @@ export function replayFacts(msg: FailedMessageFacts, max = MAX_REPLAY_BYTES): Re
     const meta = stringMap(msg.meta);
     if (meta) facts.meta = meta;
   } else if (p !== undefined && p !== null) {
-    // Written anew as JSON: the original content type, format and route facts no longer describe it.
-    // Readings are flat (a few levels), so JSON.stringify is safe on them; anything else may be deep.
-    const json = readingsJson(p) ?? previewJson(p, max + 1);
-    if (json.length <= max && !json.endsWith('…')) {
-      bytes = Buffer.from(json, 'utf8');
-      facts.contentType = 'application/json';
-      facts.format = 'json';
+    // Written anew: the original content type, format and route facts no longer describe it.
+    const written = writtenAnew(p, max);
+    if (written) {
+      bytes = written.bytes;
+      facts.contentType = written.as.contentType;
+      facts.format = written.as.format;
     }
   }
   // The message's own bytes, not a copy: the letter is written while the message is still held.

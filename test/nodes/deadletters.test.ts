@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { requestOutcome } from '../../nodes/lib/inputs/request';
+import type { ReadingValidator } from '../../nodes/lib/schema/validator';
 import { tempDir } from '../helpers/temp';
 
 helper.init(require.resolve('node-red'));
@@ -110,6 +112,27 @@ describe('dead letters: node and API', () => {
     const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
     const [kept] = await cfg.store.deadLetters({ device: 'pump-1', limit: 1, order: 'asc', withBody: true });
     assert.equal(kept.body, bytes.toString('base64'));
+  });
+
+  test('a reading holding ±Infinity or NaN is kept so that the HTTP input, taking it again, refuses it for the same field', async () => {
+    const ts = Date.UTC(2026, 0, 1);
+    // A flow's own readings (a ratio over zero) the store refused: nothing but the Reading has the value.
+    await deadLetter({ topic: 'devices/calc-1/telemetry', device: 'calc-1', payload: { device: 'calc-1', ts, fields: { ratio: Infinity }, tags: {} }, error: { code: 'STORE_REJECTED', message: 'refused' } });
+    await deadLetter({ topic: 'devices/calc-2/telemetry', device: 'calc-2', payload: [{ device: 'calc-2', ts, fields: { ratio: NaN, n: 1 }, tags: {} }], error: { code: 'STORE_REJECTED', message: 'refused' } });
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    const passAll = (() => ({ ok: true })) as unknown as ReadingValidator;
+    for (const [device, contentType, reason] of [
+      ['calc-1', 'application/json', /^fields\.ratio is Infinity/],
+      ['calc-2', 'application/cbor', /^\[0\]\.fields\.ratio is NaN/],
+    ] as const) {
+      const [kept] = await cfg.store.deadLetters({ device, limit: 1, order: 'asc', withBody: true });
+      assert.equal(kept.contentType, contentType, device);
+      const outcome = requestOutcome({ route: 'ingest', device, contentType: kept.contentType, payload: Buffer.from(kept.body!, 'base64'), receivedAt: ts }, { validate: passAll, maxBytes: 1_048_576 });
+      assert.deepEqual(outcome.readings, [], `${device}: nothing of it is taken`);
+      assert.equal(outcome.failures.length, 1, device);
+      assert.equal(outcome.failures[0].error.code, 'INVALID_READING', device);
+      assert.match(outcome.failures[0].error.message, reason);
+    }
   });
 
   test('the API needs the key; CSV and paging work', async () => {

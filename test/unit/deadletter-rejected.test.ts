@@ -71,3 +71,31 @@ test('a Reading kept as JSON decodes back at its own time, before 1973 and befor
     assert.deepEqual(again.readings.map((r) => r.ts), [ts], String(ts));
   }
 });
+
+test('a Reading or decoded value holding ±Infinity or NaN is kept so its replay meets the same refusal, not "has no fields"', () => {
+  const ts = Date.UTC(2026, 0, 1);
+  const cases: Array<[unknown, string, RegExp]> = [
+    [{ device: 'd1', ts, fields: { t: Infinity }, tags: {} }, 'json', /^fields\.t is Infinity/],
+    [{ device: 'd1', ts, fields: { t: -Infinity }, tags: {} }, 'json', /^fields\.t is -Infinity/],
+    [{ device: 'd1', ts, fields: { t: NaN }, tags: {} }, 'cbor', /^fields\.t is NaN/],
+    [[{ device: 'd1', ts, fields: { u: 1 }, tags: {} }, { device: 'd1', ts, fields: { t: NaN, v: Infinity }, tags: {} }], 'cbor', /^\[1\]\.fields\.t is NaN/],
+    // Decoded data that is not a Reading yet (a function node's object before validate).
+    [{ device: 'd1', fields: { t: Infinity } }, 'json', /^fields\.t is Infinity/],
+    [{ device: 'd1', fields: { t: NaN } }, 'cbor', /^fields\.t is NaN/],
+  ];
+  for (const [payload, format, reason] of cases) {
+    const facts = replayFacts({ payload });
+    assert.equal(facts.format, format, reason.source);
+    assert.equal(facts.contentType, `application/${format}`);
+    const again = decodeReadings(facts.bytes!, { format: facts.format as Format, device: 'd0', receivedAt: 1 });
+    assert.equal(again.rejected.length, 1, reason.source);
+    assert.match(again.rejected[0].error.message, reason);
+    assert.equal(again.rejected[0].error.code, 'INVALID_READING');
+  }
+  // ±Infinity stays readable JSON text; the time as it was.
+  assert.equal(Buffer.from(replayFacts({ payload: { device: 'd1', ts, fields: { t: Infinity }, tags: {} } }).bytes!).toString(), `{"device":"d1","ts":${ts},"fields":{"t":1e309},"tags":{}}`);
+  // A cycle or a value beyond the kept size ends the walk; nothing is kept of what does not fit.
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  assert.equal(replayFacts({ payload: cyclic }, 100).bytes, undefined);
+});
