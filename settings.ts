@@ -300,6 +300,8 @@ export = {
   upperstack: {
     dataDir,
     apiKey,
+    // How far past its arrival a reading's time may be, in seconds (nodes/lib/reading-time.ts); unset: 86400, 0: no bound.
+    maxAheadSeconds: env.UPPERSTACK_MAX_AHEAD_SECONDS,
     // /health thresholds in seconds (nodes/lib/api/health.ts); unset keeps the defaults of 30, 300, 60 and 30.
     health: {
       storeFailingSeconds: env.UPPERSTACK_HEALTH_STORE_SECONDS,

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'DECODE_FAILED'
   | 'UNSUPPORTED_FORMAT'
   | 'INVALID_READING'
+  | 'TS_OUT_OF_RANGE'
   | 'SCHEMA_VIOLATION'
   | 'BAD_PARAMETER'
   | 'UNAUTHORIZED'
@@ -91,6 +92,28 @@ export class InvalidReadingError extends UpperstackError {
   override readonly name = 'InvalidReadingError';
   constructor(message: string, details: { path?: string } & Record<string, unknown> = {}) {
     super('INVALID_READING', message, details);
+  }
+}
+
+/** An epoch time as ISO 8601 when a Date holds it, else as the number. */
+function isoOrNumber(ms: number): string {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
+}
+
+/**
+ * A reading's time is further past its arrival than the runtime takes (`aheadMs`, the
+ * upperstack.maxAheadSeconds setting): a device clock that reads year 9999 is wrong, and its
+ * readings stored there would sit past every query and retention. `bound` is the latest time taken.
+ */
+export class TimestampOutOfRangeError extends UpperstackError {
+  override readonly name = 'TimestampOutOfRangeError';
+  constructor(details: { path: string; ts: number; bound: number; aheadMs: number }) {
+    const ahead = details.aheadMs % 3_600_000 === 0 ? `${details.aheadMs / 3_600_000} h` : `${details.aheadMs / 1000} s`;
+    super(
+      'TS_OUT_OF_RANGE',
+      `${details.path} ${isoOrNumber(details.ts)} is too far in the future: the latest time taken is ${isoOrNumber(details.bound)} (${ahead} after the reading arrived); check the device's clock`,
+      details,
+    );
   }
 }
 

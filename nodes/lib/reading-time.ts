@@ -1,11 +1,47 @@
 /** Timestamps as devices send them (ISO 8601, epoch s / ms / µs / ns) turned into epoch milliseconds. */
-import { InvalidReadingError } from './errors';
+import { ConfigError, InvalidReadingError, TimestampOutOfRangeError } from './errors';
 
 // Epoch seconds below this are taken as seconds (until year 2286 in ms terms, 1e11 s
 // is year 5138), epoch values above as milliseconds; above 1e14 as micro/nanoseconds.
 const SECONDS_LIMIT = 1e11;
 /** The last epoch millisecond a Date (and the store) holds. */
 export const MAX_DATE_MS = 8.64e15;
+
+/** How far past its arrival a reading's time may be by default: a day covers any clock drift and time zone slip. */
+export const DEFAULT_MAX_AHEAD_SECONDS = 86_400;
+/** The most the setting takes: about 100 years, past which a bound stops meaning anything. */
+const MAX_AHEAD_SECONDS = 3_153_600_000;
+let maxAheadMs = DEFAULT_MAX_AHEAD_SECONDS * 1000;
+
+/**
+ * Sets how far past its arrival a reading's time may be, in seconds, for the whole process (the runtime's
+ * upperstack.maxAheadSeconds setting); 0 takes any time. Every input judges with it, and it holds for the
+ * receive time, not the moment of judging, so a journal replay or a dead-letter replay meets the same answer.
+ * Undefined or "" restores the default; anything else out of range is a ConfigError and changes nothing.
+ */
+export function setMaxAheadSeconds(raw: unknown): number {
+  if (raw === undefined || raw === null || raw === '') {
+    maxAheadMs = DEFAULT_MAX_AHEAD_SECONDS * 1000;
+    return DEFAULT_MAX_AHEAD_SECONDS;
+  }
+  const v = Number(raw);
+  if (typeof raw === 'boolean' || !Number.isInteger(v) || v < 0 || v > MAX_AHEAD_SECONDS) {
+    const got = typeof raw === 'string' || typeof raw === 'number' ? JSON.stringify(raw) : typeof raw;
+    throw new ConfigError(`maxAheadSeconds must be a whole number of seconds from 0 (no bound) to ${MAX_AHEAD_SECONDS}, got ${got}`, { setting: 'maxAheadSeconds' });
+  }
+  maxAheadMs = v === 0 ? Infinity : v * 1000;
+  return v;
+}
+
+/** True when a reading's time `ts` is within the bound past its arrival (a receive time that is no time bounds nothing). */
+export function timeInRange(ts: number, receivedAt: number): boolean {
+  return !(ts > receivedAt + maxAheadMs);
+}
+
+/** Throws TimestampOutOfRangeError when `ts` is further past `receivedAt` than the bound; `path` names the time's member. */
+export function checkTimeInRange(ts: number, receivedAt: number, path: string): void {
+  if (!timeInRange(ts, receivedAt)) throw new TimestampOutOfRangeError({ path, ts, bound: receivedAt + maxAheadMs, aheadMs: maxAheadMs });
+}
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;

@@ -3,10 +3,10 @@
  * normalizeReadings() turns whatever a device sent (after decoding) into that
  * shape, so every later node can rely on it.
  */
-import { DepthExceededError, InvalidReadingError, StringTooLongError, TooManyFieldsError } from './errors';
+import { DepthExceededError, InvalidReadingError, StringTooLongError, TimestampOutOfRangeError, TooManyFieldsError } from './errors';
 import { DEFAULT_LIMITS, tooManyFields, tooManyReadings, type Limits } from './limits';
 import { countKeys, fieldConverter, Flattener, hasOwn, isPlainObject, LONE_SURROGATE, notUnicode, tagConverter } from './reading-flatten';
-import { MAX_DATE_MS, parseTimestamp } from './reading-time';
+import { MAX_DATE_MS, checkTimeInRange, parseTimestamp, timeInRange } from './reading-time';
 
 export { parseTimestamp } from './reading-time';
 
@@ -38,10 +38,10 @@ const TIME_KEYS = ['ts', 'timestamp', 'time'] as const;
 const RESERVED = new Set<string>(['device', 'tags', 'fields', ...TIME_KEYS]);
 
 /** A reading problem that rejects one item of a batch; anything else fails the whole message. */
-export type ReadingProblem = InvalidReadingError | TooManyFieldsError | StringTooLongError | DepthExceededError;
+export type ReadingProblem = InvalidReadingError | TimestampOutOfRangeError | TooManyFieldsError | StringTooLongError | DepthExceededError;
 
 function isReadingProblem(err: unknown): err is ReadingProblem {
-  return err instanceof InvalidReadingError || err instanceof TooManyFieldsError || err instanceof StringTooLongError || err instanceof DepthExceededError;
+  return err instanceof InvalidReadingError || err instanceof TimestampOutOfRangeError || err instanceof TooManyFieldsError || err instanceof StringTooLongError || err instanceof DepthExceededError;
 }
 
 function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limits: Limits): Reading {
@@ -61,6 +61,7 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
   const timeKey = TIME_KEYS.find((k) => item[k] !== undefined && item[k] !== null);
   const t = timeKey ? item[timeKey] : undefined;
   const ts = timeKey === undefined ? opts.receivedAt : opts.epochMs && Number.isInteger(t) ? (t as number) : parseTimestamp(t, at(timeKey));
+  if (timeKey !== undefined) checkTimeInRange(ts, opts.receivedAt, at(timeKey));
   // The reading object is at depth 1, or 2 inside a batch.
   const depth = path ? 2 : 1;
 
@@ -129,6 +130,8 @@ function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | u
   else if (epochMs && Number.isInteger(t)) ts = t as number;
   else if (typeof t === 'number' && t >= -LAST_NS && t <= LAST_NS) ts = parseTimestamp(t);
   else return undefined;
+  // Too far ahead: the general path makes that this item's error alone.
+  if (!timeInRange(ts, receivedAt)) return undefined;
   const { maxFields, maxStringLength } = limits;
   const fields: Record<string, FieldValue> = {};
   let count = 0;

@@ -31,6 +31,8 @@ afterEach(async () => {
 
 const TOPIC = 'devices/devA/telemetry';
 const BODY = Buffer.from('{"device":"devC","ts":1767225600000,"temperature":1}');
+/** When the message arrived: the body's reading is of that moment. */
+const ARRIVED = 1767225600000;
 
 async function setup() {
   const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
@@ -55,7 +57,7 @@ const shown = (e: AuditInput) => [e.actor, e.action, e.target, e.remote, e.reaso
 test('a first arrival names its sender; a replayed message is marked as a replay, without a sender', async () => {
   const { audit, release, bad } = await setup();
   try {
-    const sent = { source: `mqtt:${TOPIC}`, topic: TOPIC, device: 'devA', remote: '127.0.0.1:50000', receivedAt: 1, upperstack: { receipts: [] } };
+    const sent = { source: `mqtt:${TOPIC}`, topic: TOPIC, device: 'devA', remote: '127.0.0.1:50000', receivedAt: ARRIVED, upperstack: { receipts: [] } };
     const d = helper.getNode('d')!;
     d.receive({ ...sent, payload: BODY, actor: 'device:devA' } as never);
     d.receive({ ...sent, payload: BODY, meta: { replayOf: '7' } } as never);
@@ -75,12 +77,12 @@ test('a first arrival names its sender; a replayed message is marked as a replay
 test('in a batch message of the MQTT input, each replayed item is marked as a replay', async () => {
   const { audit, release, bad } = await setup();
   try {
-    const item = { source: `mqtt:${TOPIC}`, topic: TOPIC, device: 'devA', receivedAt: 1, remote: '127.0.0.1:50001' };
+    const item = { source: `mqtt:${TOPIC}`, topic: TOPIC, device: 'devA', receivedAt: ARRIVED, remote: '127.0.0.1:50001' };
     helper.getNode('d')!.receive({
       topic: 'devices/+/telemetry',
       payload: [BODY, BODY],
       batch: [{ ...item, actor: 'device:devA' }, { ...item, replayed: true }],
-      receivedAt: 1,
+      receivedAt: ARRIVED,
       upperstack: { receipts: [{ j: 'in', s: 1 }, { j: 'in', s: 2 }] },
     } as never);
     await eventually(async () => (bad.length === 2 && audit.length === 2 ? true : undefined), 15_000, 'the refusals');

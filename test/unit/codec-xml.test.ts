@@ -102,7 +102,7 @@ describe('XML readings', () => {
     assert.equal(formatFromContentType('application/atom+xml'), 'xml');
     assert.equal(sniff(Buffer.from('\n <readings/>')), 'xml');
     const readings = [{ device: 'a<&>"', ts: NOW, fields: { t: 1.25, s: ' 42 ', b: false }, tags: { k: 'v"\'' } }];
-    const out = decodeReadings(encode('xml', readings), { format: 'auto', receivedAt: 0, maxBytes: 1 << 20 });
+    const out = decodeReadings(encode('xml', readings), { format: 'auto', receivedAt: NOW, maxBytes: 1 << 20 });
     assert.equal(out.format, 'xml');
     assert.deepEqual(out.readings, readings);
   });

@@ -11,6 +11,7 @@ import { encodeCbor } from '../../nodes/lib/codec/cbor';
 import { encodeMsgpack } from '../../nodes/lib/codec/msgpack';
 import type { Format } from '../../nodes/lib/codec';
 import { previewJson } from '../../nodes/lib/preview';
+import { setMaxAheadSeconds } from '../../nodes/lib/reading-time';
 
 /** Decodes a message, keeps its first refused item as a dead letter would, and decodes what the letter keeps. */
 function replayOf(bytes: Buffer, format: Format): { first: string; again: string; readings: number; kept: string } {
@@ -64,11 +65,16 @@ test('previewJson writes ±Infinity as 1e309 only when asked', () => {
   assert.equal(previewJson({ a: Infinity, b: -Infinity, c: NaN }, 100, { infinity: true }), '{"a":1e309,"b":-1e309,"c":null}');
 });
 
-test('a Reading kept as JSON decodes back at its own time, before 1973 and before 1970 too', () => {
-  for (const ts of [60_000, 0, -86_400_000, Date.UTC(2026, 0, 1), 1.5e14]) {
-    const facts = replayFacts({ payload: { device: 'd', ts, fields: { t: 1 }, tags: {} } });
-    const again = decodeReadings(facts.bytes!, { format: 'json', receivedAt: 1 });
-    assert.deepEqual(again.readings.map((r) => r.ts), [ts], String(ts));
+test('a Reading kept as JSON decodes back at its own time, before 1973 and before 1970 too, and past year 5138 with no bound ahead', () => {
+  setMaxAheadSeconds(0);
+  try {
+    for (const ts of [60_000, 0, -86_400_000, Date.UTC(2026, 0, 1), 1.5e14]) {
+      const facts = replayFacts({ payload: { device: 'd', ts, fields: { t: 1 }, tags: {} } });
+      const again = decodeReadings(facts.bytes!, { format: 'json', receivedAt: Date.UTC(2026, 0, 1) });
+      assert.deepEqual(again.readings.map((r) => r.ts), [ts], String(ts));
+    }
+  } finally {
+    setMaxAheadSeconds(undefined);
   }
 });
 
@@ -87,7 +93,7 @@ test('a Reading or decoded value holding ±Infinity or NaN is kept so its replay
     const facts = replayFacts({ payload });
     assert.equal(facts.format, format, reason.source);
     assert.equal(facts.contentType, `application/${format}`);
-    const again = decodeReadings(facts.bytes!, { format: facts.format as Format, device: 'd0', receivedAt: 1 });
+    const again = decodeReadings(facts.bytes!, { format: facts.format as Format, device: 'd0', receivedAt: ts });
     assert.equal(again.rejected.length, 1, reason.source);
     assert.match(again.rejected[0].error.message, reason);
     assert.equal(again.rejected[0].error.code, 'INVALID_READING');

@@ -82,10 +82,10 @@ test('a single reading too', () => {
 });
 
 test('flat readings: fields in the order sent (members of "fields" first), tags as text, device and time from the reading', () => {
-  const { readings } = normalizeReadings([{ device: 'a', ts: 1_700_000_000, t: 1, fields: { h: 2 }, ok: true, tags: { room: 3, on: false } }, { temperature: 21.5, unit: 'C' }], { device: 'b', receivedAt: 9 });
+  const { readings } = normalizeReadings([{ device: 'a', ts: 1_700_000_000, t: 1, fields: { h: 2 }, ok: true, tags: { room: 3, on: false } }, { temperature: 21.5, unit: 'C' }], { device: 'b', receivedAt: 1_700_000_009_000 });
   assert.deepStrictEqual(readings, [
     { device: 'a', ts: 1_700_000_000_000, fields: { h: 2, t: 1, ok: true }, tags: { room: '3', on: 'false' } },
-    { device: 'b', ts: 9, fields: { temperature: 21.5, unit: 'C' }, tags: {} },
+    { device: 'b', ts: 1_700_000_009_000, fields: { temperature: 21.5, unit: 'C' }, tags: {} },
   ]);
 });
 

@@ -37,7 +37,8 @@ test('nesting inside fields and tags is flattened the same way; numbers in tags 
 });
 
 test('members next to "fields" are fields too', () => {
-  assert.deepEqual(one({ ts: 1767225600000, fields: { t: 1 }, unit: 'C', meta: { fw: 3 } }), { device: 'd', ts: 1767225600000, fields: { t: 1, unit: 'C', 'meta.fw': 3 }, tags: {} });
+  const r = normalizeReadings({ ts: 1767225600000, fields: { t: 1 }, unit: 'C', meta: { fw: 3 } }, { device: 'd', receivedAt: 1767225600000 }).readings[0];
+  assert.deepEqual(r, { device: 'd', ts: 1767225600000, fields: { t: 1, unit: 'C', 'meta.fw': 3 }, tags: {} });
 });
 
 test('nulls and empty containers add nothing; a reading left without fields is rejected, not dropped', () => {

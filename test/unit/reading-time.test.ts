@@ -27,7 +27,7 @@ test('an epoch number past the last date is refused in the unit it was read in, 
 });
 
 test('in a batch, a time past the last date rejects that reading alone', () => {
-  const out = normalizeReadings([{ ts: 1e300, v: 1 }, { ts: 1767225600000, v: 2 }], { device: 'd1', receivedAt: 0 });
+  const out = normalizeReadings([{ ts: 1e300, v: 1 }, { ts: 1767225600000, v: 2 }], { device: 'd1', receivedAt: 1767225600000 });
   assert.deepEqual(out.readings.map((r) => [r.ts, r.fields.v]), [[1767225600000, 2]]);
   assert.deepEqual(out.rejected.map((r) => [r.index, r.error.message]), [[0, '[0].ts 1e+300 read as epoch nanoseconds is past the last date there is (+275760-09-13)']]);
   const one = normalizeReadings({ ts: 1e300, v: 1 }, { device: 'd1', receivedAt: 0 });

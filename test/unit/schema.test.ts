@@ -36,7 +36,7 @@ describe('default reading schema', () => {
   test('accepts a good reading and the normalized HTTP fixture', () => {
     assert.deepEqual(validate(good), { ok: true });
     const fixture = JSON.parse(readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', 'http-insert-sample.json'), 'utf8'));
-    const { readings, rejected } = normalizeReadings(fixture.tsdata, { device: fixture.deviceinfo.deviceid, receivedAt: 0 });
+    const { readings, rejected } = normalizeReadings(fixture.tsdata, { device: fixture.deviceinfo.deviceid, receivedAt: Date.now() });
     assert.equal(rejected.length, 0);
     assert.equal(readings.length, 6);
     for (const r of readings) assert.deepEqual(validate(r), { ok: true });
