@@ -54,6 +54,16 @@ export interface QuotedValue {
   field?: string;
 }
 
+/**
+ * `details.quoted` of an error whose message another error's now follows `by` characters further on (a wrapper
+ * that prefixes it): the places must move with the text, or the values they point at are not where they say.
+ */
+export function shiftQuoted(details: Record<string, unknown>, by: number): Record<string, unknown> {
+  if (!Array.isArray(details.quoted) || by === 0) return details;
+  const quoted = (details.quoted as unknown[]).map((q) => (typeof q === 'object' && q !== null && Number.isSafeInteger((q as QuotedValue).at) ? { ...q, at: (q as QuotedValue).at + by } : q));
+  return { ...details, quoted };
+}
+
 export class UpperstackError extends Error {
   override readonly name: string = 'UpperstackError';
   readonly code: ErrorCode;

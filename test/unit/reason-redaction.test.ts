@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { redactReason } from '../../nodes/lib/security/reason-redaction';
-import { decode } from '../../nodes/lib/codec';
+import { decode, resolveSenml, type SenmlRecord } from '../../nodes/lib/codec';
 import { toDeadLetter } from '../../nodes/lib/deadletter';
-import { describeError } from '../../nodes/lib/errors';
+import { DecodeError, describeError, shiftQuoted } from '../../nodes/lib/errors';
 import { compileSchema } from '../../nodes/lib/schema/validator';
 import type { DeadLetter } from '../../nodes/lib/store/types';
 
@@ -87,11 +87,13 @@ test('a value a reason was made from is kept with the letter and told by kind wh
   }
 });
 
-test('letters written before values were kept with them are redacted by their text; quoted values that do not stand where they say are found or left out', () => {
+test('letters written before values were kept with them are redacted by their text; quoted values that do not stand where they say are left out', () => {
   const reason = '/fields/lat must be number (got "52.987654")';
   assert.equal(redactReason(reason, undefined), '/fields/lat must be number (got a string)');
-  // A wrapper moved the value: found by its text.
-  assert.equal(redactReason(`the store says: ${reason}`, [{ at: 32, text: '"52.987654"', kind: 'a string' }]), 'the store says: /fields/lat must be number (got a string)');
+  // The same text earlier in the reason (here the field's name) is not the value: it stays, the value is told by kind.
+  const twice = 'field "owner" has value "owner"';
+  assert.equal(redactReason(twice, [{ at: 24, text: '"owner"', kind: 'a string' }]), 'field "owner" has value a string');
+  assert.equal(redactReason(twice, [{ at: 3, text: '"owner"', kind: 'a string' }]), twice);
   // Nonsense is ignored, not trusted.
   assert.equal(redactReason('plain', [{ at: 99, text: 'zz', kind: 'x' }, { at: 0, text: '', kind: 'x' }, 'junk', null]), 'plain');
   // A reason cut inside the value: the part there is told by kind.
@@ -99,4 +101,29 @@ test('letters written before values were kept with them are redacted by their te
   assert.equal(cut.reason.length, 4096);
   assert.deepEqual(cut.quoted, [{ at: 4091, text: '"Jane', kind: '(a string)' }]);
   assert.equal(redactReason(cut.reason, cut.quoted), `${'a'.repeat(4090)} (a string)`);
+});
+
+test('XML and SenML decode errors keep the values they quote, so they are told by kind wherever they stand', () => {
+  const xml = letterOf(() => decode('xml', Buffer.from('<reading device="d1"><field name="Jane" type="number">Jane</field></reading>')));
+  assert.match(xml.reason, /field "Jane" is typed number but holds "Jane"/);
+  assert.match(redactReason(xml.reason, xml.quoted), /field "Jane" is typed number but holds some text \(at byte \d+\)$/);
+  const outside = letterOf(() => decode('xml', Buffer.from('<readings>PIN 4711<reading device="d1"/></readings>')));
+  assert.match(outside.reason, /PIN 4711/);
+  assert.doesNotMatch(redactReason(outside.reason, outside.quoted), /4711/);
+
+  // A "…" inside the value ended it for the text's rule; the kept place says where it really ends.
+  const senml = letterOf(() => resolveSenml(decode('senml', Buffer.from(JSON.stringify([{ bn: 'd1:', n: 'note', v: 'Call me… 555-1234' }]))) as SenmlRecord[], { receivedAt: 1 }));
+  assert.match(senml.reason, /555-1234/);
+  const shown = redactReason(senml.reason, senml.quoted);
+  assert.doesNotMatch(shown, /555-1234|Call me/, shown);
+  assert.match(shown, /"v" must be a finite number, got a string/);
+  const vd = letterOf(() => resolveSenml(decode('senml', Buffer.from(JSON.stringify([{ bn: 'd1:', n: 'blob', vd: 'not base64… 555-9876' }]))) as SenmlRecord[], { receivedAt: 1 }));
+  assert.doesNotMatch(redactReason(vd.reason, vd.quoted), /555-9876/);
+});
+
+test('a wrapper that puts text before a message moves the places of the values it quotes with it', () => {
+  const inner = new DecodeError('JSON value "Jane" at 0', { format: 'json', quoted: [{ at: 11, text: '"Jane"', kind: 'a string' }] });
+  const details = shiftQuoted(inner.details, 'SenML '.length);
+  const wrapped = toDeadLetter({ error: { code: 'DECODE_FAILED', message: `SenML ${inner.message}`, ...details } });
+  assert.equal(redactReason(wrapped.reason, wrapped.quoted), 'SenML JSON value a string at 0');
 });

@@ -21,13 +21,13 @@
  * record has no value, `<field>.sum` when it has one. `vd` (data) is kept as
  * its base64url text; `ut` is not kept.
  */
-import { DecodeError, isLimitError } from '../errors';
+import { DecodeError, isLimitError, shiftQuoted } from '../errors';
 import type { FieldValue } from '../reading';
 import type { Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': 'import' };
 import { decodeCbor } from './cbor';
 import { decodeJson } from './json';
 import type { Limits } from '../limits';
-import { previewJson } from '../preview';
+import { kindOf, previewJson } from '../preview';
 import { put } from '../reading-flatten';
 
 /** The newest SenML version this decoder understands (RFC 8428 is 10). */
@@ -67,8 +67,17 @@ export interface SenmlResolveOptions {
   receivedAt: number;
 }
 
-function fail(format: string, message: string, path?: string): never {
-  throw new DecodeError(`SenML ${path ? `${path}: ` : ''}${message}`, { format, ...(path ? { path } : {}) });
+/** `got`: the sender's value the message ends with, as quoted there (`text`) and what it was (`value`). */
+function fail(format: string, message: string, path?: string, got?: { text: string; value: unknown }): never {
+  const full = `SenML ${path ? `${path}: ` : ''}${message}`;
+  const quoted = got ? [{ at: full.length - got.text.length, text: got.text, kind: kindOf(got.value), ...(path ? { field: path } : {}) }] : undefined;
+  throw new DecodeError(full, { format, ...(path ? { path } : {}), ...(quoted ? { quoted } : {}) });
+}
+
+/** The JSON/CBOR decoder's error as SenML's: its message is renamed at the start, so what it quotes moves by as much. */
+function renamed(err: DecodeError, from: RegExp, to: string, format: string): DecodeError {
+  const message = err.message.replace(from, to);
+  return new DecodeError(message, { ...shiftQuoted(err.details, message.length - err.message.length), format }, { cause: err });
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -173,7 +182,7 @@ export function decodeSenmlJson(buf: Uint8Array, limits?: Limits): SenmlRecord[]
   try {
     value = decodeJson(buf, limits);
   } catch (err) {
-    if (err instanceof DecodeError) throw new DecodeError(err.message.replace(/^JSON/, 'SenML JSON'), { ...err.details, format: 'senml' }, { cause: err });
+    if (err instanceof DecodeError) throw renamed(err, /^JSON/, 'SenML JSON', 'senml');
     if (isLimitError(err)) err.details.format = 'senml';
     throw err;
   }
@@ -186,7 +195,7 @@ export function decodeSenmlCbor(buf: Uint8Array, limits?: Limits): SenmlRecord[]
   try {
     value = decodeCbor(buf, limits);
   } catch (err) {
-    if (err instanceof DecodeError) throw new DecodeError(err.message.replace(/^CBOR/, 'SenML CBOR'), { ...err.details, format: 'senml-cbor' }, { cause: err });
+    if (err instanceof DecodeError) throw renamed(err, /^CBOR/, 'SenML CBOR', 'senml-cbor');
     if (isLimitError(err)) err.details.format = 'senml-cbor';
     throw err;
   }
@@ -202,7 +211,10 @@ function num(rec: SenmlRecord, key: string, path: string, format: string): numbe
   const v = rec[key];
   if (v === undefined || v === null) return undefined;
   const n = typeof v === 'bigint' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n)) fail(format, `"${key}" must be a finite number, got ${v === undefined ? 'nothing' : previewJson(typeof v === 'bigint' ? String(v) : v, 60)}`, `${path}.${key}`);
+  if (typeof n !== 'number' || !Number.isFinite(n)) {
+    const text = previewJson(typeof v === 'bigint' ? String(v) : v, 60);
+    fail(format, `"${key}" must be a finite number, got ${text}`, `${path}.${key}`, { text, value: v });
+  }
   return n;
 }
 
@@ -286,13 +298,17 @@ export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolve
     if (kind === 'v') value = bv + (num(rec, 'v', at, format) as number);
     else if (kind === 'vs') value = str(rec, 'vs', at, format) as string;
     else if (kind === 'vb') {
-      if (typeof rec.vb !== 'boolean') fail(format, `"vb" must be true or false, got ${rec.vb === undefined ? 'nothing' : previewJson(rec.vb, 60)}`, `${at}.vb`);
+      if (typeof rec.vb !== 'boolean') {
+        const text = rec.vb === undefined ? undefined : previewJson(rec.vb, 60);
+        fail(format, `"vb" must be true or false, got ${text ?? 'nothing'}`, `${at}.vb`, text === undefined ? undefined : { text, value: rec.vb });
+      }
       value = rec.vb;
     } else if (kind === 'vd') {
       const vd = rec.vd;
       if (vd instanceof Uint8Array) value = Buffer.from(vd).toString('base64url');
       else if (typeof vd === 'string' && /^[A-Za-z0-9_-]*={0,2}$/.test(vd)) value = vd;
-      else fail(format, `"vd" must be base64url data, got ${typeof vd === 'string' ? JSON.stringify(vd.slice(0, 40)) : typeof vd}`, `${at}.vd`);
+      else if (typeof vd === 'string') fail(format, `"vd" must be base64url data, got ${JSON.stringify(vd.slice(0, 40))}`, `${at}.vd`, { text: JSON.stringify(vd.slice(0, 40)), value: vd });
+      else fail(format, `"vd" must be base64url data, got ${typeof vd}`, `${at}.vd`);
     }
     // put keeps a field named "__proto__" as an own member, so the readings check refuses it as for every format.
     if (value !== undefined) put(reading.fields, field, value);

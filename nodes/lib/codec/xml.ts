@@ -78,9 +78,17 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
   // Fields and tags of the reading being read: the limits hold while the text is read, not after.
   let values = 0;
 
-  const fail = (message: string): never => {
+  // `got`: the sender's text the message quotes, where it stands in `message` (moved with the prefix here).
+  const fail = (message: string, got?: { at: number; text: string; field?: string }): never => {
     const offset = byteOffsetOf(text, Math.min(parser.position, text.length), bomBytes);
-    throw new DecodeError(`XML payload line ${parser.line}, column ${parser.column}: ${message}`, { format: 'xml', line: parser.line, column: parser.column, offset });
+    const prefix = `XML payload line ${parser.line}, column ${parser.column}: `;
+    const quoted = got ? [{ ...got, at: prefix.length + got.at, kind: 'some text' }] : undefined;
+    throw new DecodeError(prefix + message, { format: 'xml', line: parser.line, column: parser.column, offset, ...(quoted ? { quoted } : {}) });
+  };
+  /** `before`, then the sender's `value` quoted, then `after`, with where the value stands. */
+  const failQuoting = (before: string, value: string, after: string, field?: string): never => {
+    const quotedText = JSON.stringify(value.slice(0, 40));
+    return fail(`${before}${quotedText}${after}`, { at: before.length, text: quotedText, ...(field === undefined ? {} : { field }) });
   };
   parser.on('error', (err) => fail(err.message.replace(/^\d+:\d+: /, '')));
   parser.on('doctype', () => fail('a DOCTYPE is not accepted: DTDs are not processed; remove it'));
@@ -118,7 +126,7 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
   };
   parser.on('text', (t) => {
     if (leaf) grow(t);
-    else if (t.trim() !== '') fail(`text ${JSON.stringify(t.trim().slice(0, 40))} is outside any field: put values in <field> elements`);
+    else if (t.trim() !== '') failQuoting('text ', t.trim(), ' is outside any field: put values in <field> elements');
   });
   parser.on('cdata', (t) => {
     if (leaf) grow(t);
@@ -162,11 +170,11 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
     if (t === 'string') return raw;
     const trimmed = raw.trim();
     if (t === 'number') {
-      if (!NUMBER.test(trimmed)) fail(`field "${l.name}" is typed number but holds ${JSON.stringify(trimmed.slice(0, 40))}`);
+      if (!NUMBER.test(trimmed)) failQuoting(`field "${l.name}" is typed number but holds `, trimmed, '', l.name);
       return Number(trimmed);
     }
     if (t === 'boolean') {
-      if (trimmed !== 'true' && trimmed !== 'false') fail(`field "${l.name}" is typed boolean but holds ${JSON.stringify(trimmed.slice(0, 40))}; use true or false`);
+      if (trimmed !== 'true' && trimmed !== 'false') failQuoting(`field "${l.name}" is typed boolean but holds `, trimmed, '; use true or false', l.name);
       return trimmed === 'true';
     }
     if (t !== undefined) fail(`field "${l.name}" has type "${t}"; use number, boolean or string`);

@@ -25,9 +25,10 @@ function isQuoted(v: unknown): v is QuotedValue {
 }
 
 /**
- * The quoted values (an error's `details.quoted`, or a letter's) that stand in `reason`: where `at` says, else
- * where the text first is (a message its error did not make, e.g. prefixed by a wrapper). A value cut off at the
- * reason's end (a cut reason) is kept as the part that is there. Anything else is left out.
+ * The quoted values (an error's `details.quoted`, or a letter's) that stand in `reason` where `at` says. A value
+ * cut off at the reason's end (a cut reason) is kept as the part that is there. Anything else is left out: the
+ * same text elsewhere in the reason may be another (a field's name), and wrappers that prefix a message move
+ * `at` with it (errors.ts shiftQuoted), so a value not where it is said to be is not one this reason quotes.
  */
 export function quotedIn(reason: string, quoted: unknown): QuotedValue[] {
   if (!Array.isArray(quoted)) return [];
@@ -38,7 +39,6 @@ export function quotedIn(reason: string, quoted: unknown): QuotedValue[] {
     const field = q.field === undefined ? {} : { field: q.field };
     if (at >= 0 && reason.startsWith(text, at)) out.push({ at, text, kind, ...field });
     else if (at >= 0 && at < reason.length && text.startsWith(reason.slice(at))) out.push({ at, text: reason.slice(at), kind, ...field });
-    else if (reason.includes(text)) out.push({ at: reason.indexOf(text), text, kind, ...field });
   }
   return out;
 }
