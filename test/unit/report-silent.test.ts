@@ -74,3 +74,26 @@ test('the CSV names the integral\'s time unit on a row without readings too (int
     ['meter9', '', '', 'd'],
   ]);
 });
+
+test('the devices silent in the period are looked up in the weeks before it, not in the whole history, with the same report', async (t) => {
+  const store = new DuckDbStore({ path: ':memory:' });
+  await store.open();
+  t.after(() => store.close());
+  // Two months of hourly history before meter1 fell silent.
+  const old: Reading[] = [];
+  for (let ts = FROM - 60 * 24 * HOUR; ts < FROM - 5 * 24 * HOUR; ts += HOUR) old.push({ device: 'meter1', ts, fields: { power: 5, energy: 1 }, tags: { site: 'north' } });
+  await store.write([...old, ...readings()]);
+  const asked: { from?: number; to: number }[] = [];
+  const directory = { devices: (range: { from?: number; to: number }) => (asked.push(range), store.devices!(range)) };
+  const def = checkDefinition({ name: 'silent', expectedEvery: '1h', devices: { mode: 'tag', tag: 'site', value: 'north' } });
+  const data = await computeReport(def, explicitPeriod(FROM, TO, 'UTC'), { store, directory, now: TO + HOUR });
+  assert.deepEqual(data.series.map((s) => [s.device, s.field, s.stats.count]), [
+    ['meter1', 'energy', 0],
+    ['meter1', 'power', 0],
+    ['meter2', 'power', 24],
+  ]);
+  assert.deepEqual(data.series[0].tags, { site: 'north' });
+  const before = asked.filter((r) => r.to === FROM);
+  assert.equal(before.length, 1);
+  assert.equal(before[0].from, FROM - 7 * 24 * HOUR);
+});

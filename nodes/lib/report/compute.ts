@@ -14,6 +14,9 @@ import { readingsBefore, readingsFrom } from './neighbours';
 import { replayAnomalies, storeDirectory, summarizeEvents, type DeviceDirectory, type EventSummary } from './sources';
 
 const PAGE = 10_000;
+/** How far before the period "auto" looks for a field the period has fewer than two readings of (at least), and for the
+ * devices chosen by tag or name that are silent in the period. */
+const HISTORY_MS = 7 * 86_400_000;
 export const MAX_LISTED_EVENTS = 200;
 
 export interface SeriesReport {
@@ -70,9 +73,11 @@ async function selectDevices(def: ReportDefinition, period: Period, directory: D
   const known = needDirectory ? (await directory.devices(period)).map(measured) : [];
   if (sel.mode === 'all') return known;
   const heard = new Set(known.map((k) => k.device));
-  const wanted = sel.mode === 'list' ? sel.list.filter((d) => !heard.has(d)) : undefined;
-  const lookBack = sel.mode === 'tag' || (def.fields.length === 0 && wanted!.length > 0);
-  const earlier = lookBack ? (await directory.devices({ to: period.from })).map(measured).filter((k) => !heard.has(k.device)) : [];
+  const unheard = sel.mode === 'list' && sel.list.some((d) => !heard.has(d));
+  const lookBack = sel.mode === 'tag' || (def.fields.length === 0 && unheard);
+  // No further back than "auto" looks for an interval: a longer read costs a scan of the whole history per report.
+  const since = period.from - Math.max(period.to - period.from, HISTORY_MS);
+  const earlier = lookBack ? (await directory.devices({ from: since, to: period.from })).map(measured).filter((k) => !heard.has(k.device)) : [];
   if (sel.mode === 'list') {
     const all = [...known, ...earlier];
     return sel.list.map((device) => all.find((k) => k.device === device) ?? { device, tags: {}, fields: [] });
@@ -80,9 +85,6 @@ async function selectDevices(def: ReportDefinition, period: Period, directory: D
   const byName = (a: DeviceSummary, b: DeviceSummary) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0);
   return [...known, ...earlier].filter((k) => k.tags[sel.tag] === sel.value).sort(byName);
 }
-
-/** How far before the period "auto" looks for a field the period has fewer than two readings of (at least). */
-const HISTORY_MS = 7 * 86_400_000;
 
 /**
  * The "auto" expected interval of each field: the median interval over the first page of the period. A field with
