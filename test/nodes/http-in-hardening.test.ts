@@ -141,3 +141,13 @@ test('a body that stalls is answered 408 after the body timeout, the connection 
   assert.equal(good.status, 202);
   assert.match(JSON.stringify(await firstJournaled), /"t":2/);
 });
+
+test('an input saved at configVersion 1 (before the body timeout existed) answers a chunked body that never ends with its own 408 after bodyTimeout, not the server\'s after minutes', { timeout: 30_000 }, async () => {
+  // As a version-1 flow file has it, with the timeout an editor adds when the node is next opened (configVersion stays 1).
+  await load({ configVersion: 1, maxBytes: 1048576, rateLimit: 0, highWater: 5000, bodyTimeout: 0.3 });
+  const stalled = await stalledRequest('POST /ingest/d1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{"t":1\r\n');
+  assert.match(stalled.answer, /^HTTP\/1\.1 408 /);
+  assert.match(stalled.answer, /"code":"REQUEST_TIMEOUT"/);
+  assert.match(stalled.answer, /did not arrive within 0\.3 s \(6 bytes received\)/);
+  assert.ok(stalled.closed);
+});
