@@ -21,6 +21,12 @@
         });
     }
 
+    /** The login an HTTP or CoAP input may ask of its clients. */
+    var REQUEST_CREDENTIALS = {
+        username: { type: 'text' },
+        password: { type: 'password' }
+    };
+
     // Flows saved before configVersion existed lack options; the runtime's migration fills them in.
     function legacyUnset(node, v) {
         return (v === undefined || v === null) && !!node && node.configVersion === undefined;
@@ -207,14 +213,13 @@
                 // Empty: the default, or no mark when the request mark is 0 (oneditsave fills it in accordingly).
                 highWaterReadings: { value: 50000, validate: wholeOrDefault(0, 100000000, 'highWaterReadings', 'a whole number of readings, 0 for no mark') }
             },
-            credentials: {
-                username: { type: 'text' },
-                password: { type: 'password' }
-            },
+            credentials: REQUEST_CREDENTIALS,
             outputLabels: function (i) {
                 return i === 0 ? tr('outputLabels.readings', {}, 'readings') : tr('outputLabels.failed', {}, 'failed');
             },
             oneditprepare: function () {
+                // An input without a saved login stays unchanged when closed with Done.
+                noCredentialsAsEmpty(this, REQUEST_CREDENTIALS);
                 var show = function () {
                     var s = $('#node-input-schemaSource').val();
                     $('.' + type + '-inline').toggle(s === 'inline');

@@ -40,7 +40,13 @@ export function timeInRange(ts: number, receivedAt: number): boolean {
 
 /** Throws TimestampOutOfRangeError when `ts` is further past `receivedAt` than the bound; `path` names the time's member. */
 export function checkTimeInRange(ts: number, receivedAt: number, path: string): void {
-  if (!timeInRange(ts, receivedAt)) throw new TimestampOutOfRangeError({ path, ts, bound: receivedAt + maxAheadMs, aheadMs: maxAheadMs });
+  const err = timeOutOfRange(ts, receivedAt, path);
+  if (err) throw err;
+}
+
+/** The TimestampOutOfRangeError for `ts` when it is further past `receivedAt` than the bound, else undefined. */
+export function timeOutOfRange(ts: number, receivedAt: number, path: string): TimestampOutOfRangeError | undefined {
+  return timeInRange(ts, receivedAt) ? undefined : new TimestampOutOfRangeError({ path, ts, bound: receivedAt + maxAheadMs, aheadMs: maxAheadMs });
 }
 
 function daysInMonth(year: number, month: number): number {

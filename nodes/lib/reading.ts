@@ -6,7 +6,7 @@
 import { DepthExceededError, InvalidReadingError, StringTooLongError, TimestampOutOfRangeError, TooManyFieldsError } from './errors';
 import { DEFAULT_LIMITS, tooManyFields, tooManyReadings, type Limits } from './limits';
 import { countKeys, fieldConverter, Flattener, hasOwn, isPlainObject, LONE_SURROGATE, notUnicode, tagConverter } from './reading-flatten';
-import { MAX_DATE_MS, checkTimeInRange, parseTimestamp, timeInRange } from './reading-time';
+import { MAX_DATE_MS, checkTimeInRange, parseTimestamp, timeInRange, timeOutOfRange } from './reading-time';
 
 export { parseTimestamp } from './reading-time';
 
@@ -254,6 +254,24 @@ export function checkReadingLimits(r: Reading, limits: Limits, path = ''): TooMa
     if (++count > limits.maxFields) return tooManyFields(limits, { path: path || undefined, what: 'tags' });
     const v = r.tags[k];
     if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: pathTo(path, `tags.${k}`) });
+  }
+  return undefined;
+}
+
+/**
+ * The values of a Reading a flow built itself (a Function or Change node, not an input's decoder): a
+ * field that is NaN or ±Infinity (a ratio over zero) and a time further past `receivedAt` than the
+ * inputs take are refused with the codes the inputs use, so a schema of a user's own that lets any
+ * number through still never stores them. Undefined when the reading holds none.
+ */
+export function checkReadingValues(r: Reading, receivedAt: number, path = ''): InvalidReadingError | TimestampOutOfRangeError | undefined {
+  if (!Number.isFinite(r.ts)) return new InvalidReadingError(`${pathTo(path, 'ts')} is ${r.ts}: a reading's time must be a finite epoch millisecond`, { path: pathTo(path, 'ts') });
+  const late = timeOutOfRange(r.ts, receivedAt, pathTo(path, 'ts'));
+  if (late) return late;
+  for (const k in r.fields) {
+    if (!hasOwn.call(r.fields, k)) continue;
+    const v = r.fields[k];
+    if (typeof v === 'number' && !Number.isFinite(v)) return new InvalidReadingError(`${pathTo(path, `fields.${k}`)} is ${v}; only finite numbers can be stored`, { path: pathTo(path, `fields.${k}`) });
   }
   return undefined;
 }

@@ -79,3 +79,41 @@ test('a schema file that does not exist: a red status naming it, and every messa
   assert.match(String(failure), /no-such-schema\.json does not exist/);
   assert.deepEqual(passed, []);
 });
+
+test('a reading a flow built: NaN or Infinity and a time past the bound are refused with the inputs\' codes, even under a schema that takes any object', async () => {
+  await helper.load(nodes, [
+    { id: 'v', type: 'upperstack-validate', schemaSource: 'inline', schema: '{"type":"object"}', configVersion: 2, wires: [['good'], ['bad']] },
+    { id: 'good', type: 'helper' },
+    { id: 'bad', type: 'helper' },
+  ]);
+  const good: Out[] = [];
+  const bad: Array<Out & { error: { code: string; message: string; path?: string } }> = [];
+  (helper.getNode('good') as unknown as NodeJS.EventEmitter).on('input', (m: Out) => good.push(m));
+  (helper.getNode('bad') as unknown as NodeJS.EventEmitter).on('input', (m: (typeof bad)[number]) => bad.push(m));
+  const now = Date.now();
+  const r = (ts: number, fields: Record<string, unknown>) => ({ device: 'calc', ts, fields, tags: {} });
+  helper.getNode('v')!.receive({ payload: [r(now, { ratio: 0.5 }), r(now, { ratio: Infinity }), r(now, { ratio: NaN }), r(now + 3 * 86_400_000, { ratio: 1 })] } as never);
+  await eventually(async () => (good.length === 1 && bad.length === 3 ? true : undefined), 15_000, 'both outputs');
+  assert.deepEqual(good[0].payload, [r(now, { ratio: 0.5 })]);
+  assert.deepEqual(
+    bad.map((m) => [m.error.code, m.error.path]),
+    [
+      ['INVALID_READING', '[1].fields.ratio'],
+      ['INVALID_READING', '[2].fields.ratio'],
+      ['TS_OUT_OF_RANGE', '[3].ts'],
+    ],
+  );
+  assert.match(bad[0].error.message, /fields\.ratio is Infinity/);
+  assert.match(bad[1].error.message, /fields\.ratio is NaN/);
+
+  // The bound runs from when the message came in (msg.receivedAt), not from now: a replayed
+  // message of 2020 holding a time three days after it is refused though that time is long past.
+  bad.length = 0;
+  const came = Date.UTC(2020, 0, 1);
+  helper.getNode('v')!.receive({ receivedAt: came, payload: r(came + 3 * 86_400_000, { t: 1 }) } as never);
+  helper.getNode('v')!.receive({ receivedAt: came, payload: r(came + 3_600_000, { t: 2 }) } as never);
+  await eventually(async () => (bad.length === 1 && good.length === 2 ? true : undefined), 15_000, 'the replayed readings');
+  assert.equal(bad[0].error.code, 'TS_OUT_OF_RANGE');
+  assert.equal(bad[0].error.path, 'ts');
+  assert.deepEqual(good[1].payload, r(came + 3_600_000, { t: 2 }));
+});

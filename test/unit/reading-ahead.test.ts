@@ -6,8 +6,8 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_MAX_AHEAD_SECONDS, setMaxAheadSeconds } from '../../nodes/lib/reading-time';
-import { ConfigError, TimestampOutOfRangeError } from '../../nodes/lib/errors';
-import { normalizeReadings } from '../../nodes/lib/reading';
+import { ConfigError, InvalidReadingError, TimestampOutOfRangeError } from '../../nodes/lib/errors';
+import { checkReadingValues, normalizeReadings } from '../../nodes/lib/reading';
 import { requestOutcome, type InputRequest } from '../../nodes/lib/inputs/request';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
 import { loadSchema } from '../../nodes/lib/schema/validator';
@@ -90,4 +90,20 @@ test('the HTTP and CoAP inputs answer 422 with the code, the time and the bound;
   const batch = answerOutcome('ingest', requestOutcome(req(`[{"ts":${ARRIVED},"t":1},{"ts":"9999-01-01T00:00:00Z","t":2}]`), { validate, maxBytes: 1 << 20 }));
   assert.equal(batch.status, 202);
   assert.deepEqual((JSON.parse(batch.body) as { accepted: number; errors: Array<{ code: string; index: number }> }).errors.map((e) => [e.code, e.index]), [['TS_OUT_OF_RANGE', 1]]);
+});
+
+test('a Reading a flow built: checkReadingValues names a NaN or infinite field, a time past the bound, and passes a sound one', () => {
+  const r = (ts: number, fields: Record<string, number | string | boolean>) => ({ device: 'd1', ts, fields, tags: {} });
+  assert.equal(checkReadingValues(r(ARRIVED, { t: 1, s: 'x', b: true }), ARRIVED), undefined);
+  const inf = checkReadingValues(r(ARRIVED, { t: 1, ratio: -Infinity }), ARRIVED, '[4]');
+  assert.ok(inf instanceof InvalidReadingError);
+  assert.equal(inf.message, '[4].fields.ratio is -Infinity; only finite numbers can be stored');
+  assert.equal(checkReadingValues(r(ARRIVED, { n: NaN }), ARRIVED)?.code, 'INVALID_READING');
+  assert.equal(checkReadingValues(r(NaN, { t: 1 }), ARRIVED)?.code, 'INVALID_READING');
+  const ahead = checkReadingValues(r(ARRIVED + DAY + 1, { t: 1 }), ARRIVED);
+  assert.ok(ahead instanceof TimestampOutOfRangeError);
+  assert.equal(ahead.details.path, 'ts');
+  assert.equal(checkReadingValues(r(ARRIVED + DAY, { t: 1 }), ARRIVED), undefined);
+  setMaxAheadSeconds(0);
+  assert.equal(checkReadingValues(r(ARRIVED + 1000 * DAY, { t: 1 }), ARRIVED), undefined);
 });
