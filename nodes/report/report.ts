@@ -23,6 +23,7 @@ import { attachments, fileMessages } from '../shared/report-messages';
 import { definitionOf, reportMigrations, type ReportNodeDef, type ReportOptions } from './options';
 import { provideReport, registerRoutes, reportsDir } from '../shared/report-routes';
 import { countKey } from '../shared/count-key';
+import { retiredInRegistry } from '../shared/devices';
 
 /** The period a "send now" message asks for: explicit from/to, a period kind, or the report's own. */
 function periodOfMessage(payload: Record<string, unknown>, def: ReportDefinition, now: number): Period {
@@ -93,7 +94,7 @@ export = function register(RED: NodeAPI): void {
       const next = queue.then(async () => {
         setStatus(node, 'connecting', RED._('upperstack-report.status.producing', { period: period.label }));
         await storeNode!.ready;
-        return produceReport(d, period, { store: storeNode!.store, archive, now: Date.now(), keep, trigger });
+        return produceReport(d, period, { store: storeNode!.store, retired: retiredInRegistry, archive, now: Date.now(), keep, trigger });
       });
       queue = next.catch(() => undefined);
       return next;

@@ -47,6 +47,14 @@ export function deployedDevices(): DevicesRuntime | undefined {
   return deployed;
 }
 
+/**
+ * Whether a device is retired (disabled) in the deployed registry, asked at the time of the call: a report
+ * run after a device was retired leaves it out without a redeploy. Without a devices node, none is.
+ */
+export function retiredInRegistry(device: string): boolean {
+  return deployed?.registry.get(device)?.enabled === false;
+}
+
 /** Told whenever a devices node is deployed or removed (the broker follows the access rules in force). */
 export function onDevicesChange(listener: (rt: DevicesRuntime | undefined) => void): () => void {
   listeners.push(listener);

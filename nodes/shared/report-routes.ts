@@ -20,6 +20,7 @@ import { Archive, type ArchiveEntry } from '../lib/report/archive';
 import { checkDefinition, type ReportDefinition } from '../lib/report/definition';
 import { explicitPeriod, periodAt, periodTime } from '../lib/report/period';
 import { produceReport } from '../lib/report/produce';
+import { retiredInRegistry } from './devices';
 import type { InvoiceRun } from '../lib/billing/produce';
 import type { TimeSeriesStore } from '../lib/store/types';
 import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure } from './http';
@@ -145,7 +146,7 @@ async function runReport(RED: NodeAPI, raw: unknown): Promise<{ status: number; 
     };
     period = explicitPeriod(periodTime('from', text('from'), def.timezone), periodTime('to', text('to'), def.timezone), def.timezone);
   } else period = periodAt(def.period, now, def.timezone);
-  const r = await produceReport(def, period, { store, archive: new Archive(reportsDir(RED)), now, keep: provider?.keep ?? DEFAULT_KEEP, trigger: 'api' });
+  const r = await produceReport(def, period, { store, retired: retiredInRegistry, archive: new Archive(reportsDir(RED)), now, keep: provider?.keep ?? DEFAULT_KEEP, trigger: 'api' });
   return { status: 201, body: listing('reports', r.entry) };
 }
 

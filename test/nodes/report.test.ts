@@ -13,6 +13,11 @@ import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { tempDir } from '../helpers/temp';
+import { randomBytes } from 'node:crypto';
+import { DeviceAuth } from '../../nodes/lib/security/device-auth';
+import { DeviceRegistry } from '../../nodes/lib/devices/registry';
+import { MemoryBackend } from '../../nodes/lib/devices/types';
+import { useDevices } from '../../nodes/shared/devices';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const catalogs = ['report', 'invoice'].map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>);
@@ -146,6 +151,51 @@ describe('report and invoice nodes', () => {
     rep.receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
     await until(() => one.length === 3, 'both runs');
     assert.deepEqual(readdirSync(join(dataDir, 'reports')).filter((n) => !n.startsWith('.')), ['meters-daily-20261001T0000-20261101T0000']);
+  });
+
+  test('a device retired in the device registry is not listed as silent, from the next run on without a redeploy, by message and over HTTP', async () => {
+    const { out2: files } = await deploy(flow());
+    const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+    const auth = new DeviceAuth({ registry });
+    await auth.ready;
+    await registry.add({ id: 'meter-a' });
+    await registry.add({ id: 'meter-b' });
+    const release = useDevices({ owner: {}, auth, registry });
+    try {
+      type Json = { devices: string[]; retired?: string[]; series: Array<{ device: string; count: number }> };
+      const json = (m: Msg) => JSON.parse((m.payload as Buffer).toString()) as Json;
+      const runNovember = async (): Promise<Json> => {
+        files.length = 0;
+        // November: both of acme's meters read in October only, so both silent in it.
+        (helper.getNode('rep') as unknown as { receive: (m: unknown) => void }).receive({ payload: { from: '2026-11-01', to: '2026-12-01' } });
+        await until(() => files.length === 4, 'the report files');
+        return json(files.find((f) => f.filename!.endsWith('.json'))!);
+      };
+      const before = await runNovember();
+      assert.deepEqual(before.devices, ['meter-a', 'meter-b']);
+      assert.equal(before.retired, undefined);
+
+      await registry.update('meter-a', { enabled: false });
+      const after = await runNovember();
+      assert.deepEqual(after.devices, ['meter-b']);
+      assert.deepEqual(after.retired, ['meter-a']);
+      const html = (files.find((f) => f.filename!.endsWith('.html'))!.payload as Buffer).toString();
+      assert.match(html, /Left out: 1 device retired in the device registry that sent nothing in this period \(meter-a\)/);
+
+      // The same over HTTP, by name: the deployed node's settings, the registry as it is now.
+      const run = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ name: 'meters daily', from: '2026-11-01', to: '2026-12-01', formats: ['json'] }) });
+      assert.equal(run.status, 201);
+      const created = (await run.json()) as { files: Array<{ url: string }> };
+      const body = (await (await fetch(`${api}${created.files[0].url}`, { headers: withKey })).json()) as Json;
+      assert.deepEqual([body.devices, body.retired], [['meter-b'], ['meter-a']]);
+
+      // In October meter-a sent readings: retired or not, it is in that report.
+      const october = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ name: 'meters daily', from: '2026-10-01', to: '2026-11-01', formats: ['json'] }) });
+      const oct = (await (await fetch(`${api}${((await october.json()) as { files: Array<{ url: string }> }).files[0].url}`, { headers: withKey })).json()) as Json;
+      assert.deepEqual([oct.devices, oct.retired], [['meter-a', 'meter-b'], undefined]);
+    } finally {
+      release();
+    }
   });
 
   test('reports over HTTP: run with a definition, list, download; the key is required; errors name the setting', async () => {

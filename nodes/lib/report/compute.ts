@@ -43,6 +43,11 @@ export interface ReportData {
    */
   truncated?: { since: number };
   devices: string[];
+  /**
+   * Devices that would have been listed as silent (chosen by name or tag, nothing in the period) but are retired
+   * (disabled) in the device registry: left out, and named so the reader knows why.
+   */
+  retired?: string[];
   fields: string[];
   series: SeriesReport[];
   alerts: EventSummary;
@@ -54,6 +59,8 @@ export interface ReportContext {
   store: TimeSeriesStore;
   /** Default: devices and tags from the store's readings. */
   directory?: DeviceDirectory;
+  /** True for a device retired (disabled) in the device registry as it stands now; such a device is never listed as silent. */
+  retired?: (device: string) => boolean;
   now: number;
 }
 
@@ -67,11 +74,18 @@ function measured(d: DeviceSummary): DeviceSummary {
  * silence shows: its fields (and, to match a tag, its tags) are those of its readings before the period; a named
  * device the store knows nothing of before the period gets one row without a field (count 0).
  */
-async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory): Promise<DeviceSummary[]> {
+async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory, retired: (device: string) => boolean, leftOut: string[]): Promise<DeviceSummary[]> {
   const sel = def.devices;
-  const needDirectory = sel.mode !== 'list' || def.fields.length === 0;
+  // A retired device on the list is looked up too: whether it sent anything in the period decides whether it is listed.
+  const needDirectory = sel.mode !== 'list' || def.fields.length === 0 || sel.list.some(retired);
   const known = needDirectory ? (await directory.devices(period)).map(measured) : [];
   if (sel.mode === 'all') return known;
+  // Only a device that sent nothing in the period is left out: one retired mid-period still reports what it sent.
+  const silentUnlessRetired = (device: string): boolean => {
+    if (!retired(device)) return true;
+    leftOut.push(device);
+    return false;
+  };
   const heard = new Set(known.map((k) => k.device));
   const unheard = sel.mode === 'list' && sel.list.some((d) => !heard.has(d));
   const lookBack = sel.mode === 'tag' || (def.fields.length === 0 && unheard);
@@ -80,10 +94,13 @@ async function selectDevices(def: ReportDefinition, period: Period, directory: D
   const earlier = lookBack ? (await directory.devices({ from: since, to: period.from })).map(measured).filter((k) => !heard.has(k.device)) : [];
   if (sel.mode === 'list') {
     const all = [...known, ...earlier];
-    return sel.list.map((device) => all.find((k) => k.device === device) ?? { device, tags: {}, fields: [] });
+    return sel.list
+      .filter((device) => heard.has(device) || silentUnlessRetired(device))
+      .map((device) => all.find((k) => k.device === device) ?? { device, tags: {}, fields: [] });
   }
   const byName = (a: DeviceSummary, b: DeviceSummary) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0);
-  return [...known, ...earlier].filter((k) => k.tags[sel.tag] === sel.value).sort(byName);
+  const tagged = (k: DeviceSummary) => k.tags[sel.tag] === sel.value;
+  return [...known.filter(tagged), ...earlier.filter((k) => tagged(k) && silentUnlessRetired(k.device))].sort(byName);
 }
 
 /**
@@ -107,7 +124,8 @@ async function inferIntervals(store: TimeSeriesStore, device: string, fields: st
 
 export async function computeReport(def: ReportDefinition, period: Period, ctx: ReportContext): Promise<ReportData> {
   const directory = ctx.directory ?? storeDirectory(ctx.store);
-  const devices = await selectDevices(def, period, directory);
+  const leftOut: string[] = [];
+  const devices = await selectDevices(def, period, directory, ctx.retired ?? (() => false), leftOut);
   const total = devices.reduce((n, d) => n + (def.fields.length ? def.fields.length : Math.max(1, d.fields.length)), 0);
   if (total > MAX_SERIES) {
     throw new BadParameterError('devices', `the report would cover ${total} series (device × field); at most ${MAX_SERIES}: choose fewer devices or name the fields`);
@@ -170,6 +188,7 @@ export async function computeReport(def: ReportDefinition, period: Period, ctx: 
     ...(until < period.to ? { unfinished: { until } } : {}),
     ...(rawSince !== undefined && period.from < rawSince ? { truncated: { since: rawSince } } : {}),
     devices: q.devices,
+    ...(leftOut.length ? { retired: [...new Set(leftOut)].sort() } : {}),
     fields: q.fields,
     series,
     alerts: await summarizeEvents('alerts', def.alerts, undefined, q),

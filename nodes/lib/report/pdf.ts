@@ -8,7 +8,7 @@ import type PDFDocument from 'pdfkit';
 import { chartGeometry, type ChartGeometry } from './chart';
 import type { ReportData } from './compute';
 import { localText } from './period';
-import { durationText, factsOf, gapsText, seriesTitle, truncatedText, unfinishedText } from './render';
+import { durationText, factsOf, gapsText, retiredText, seriesTitle, truncatedText, unfinishedText } from './render';
 import type { EventSummary } from './sources';
 
 type Doc = InstanceType<typeof PDFDocument>;
@@ -124,6 +124,8 @@ export function reportPdf(d: ReportData, id: string, createdAt: number): Promise
       if (unfinished) doc.fillColor('#8a6d3b').text(pdfText(unfinished), LEFT, undefined, { width: WIDTH });
       const truncated = truncatedText(d);
       if (truncated) doc.fillColor('#8a6d3b').text(pdfText(truncated), LEFT, undefined, { width: WIDTH });
+      const retired = retiredText(d);
+      if (retired) doc.fillColor('#8a6d3b').text(pdfText(retired), LEFT, undefined, { width: WIDTH });
       doc.fillColor('#000000').moveDown(0.5);
       if (d.series.length === 0) doc.fontSize(11).text('No readings matched this report in the period.');
       for (const s of d.series) {

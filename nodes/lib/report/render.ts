@@ -95,6 +95,13 @@ export function truncatedText(d: ReportData): string | undefined {
   return `Incomplete: the store's retention has deleted the raw readings before ${localText(d.truncated.since, d.period.timezone)}; counts, sums, integrals, gaps and completeness before then are missing data, not a silent device.`;
 }
 
+/** What a report says of the devices it left out as retired; undefined when it left none out. */
+export function retiredText(d: ReportData): string | undefined {
+  if (!d.retired?.length) return undefined;
+  const n = d.retired.length;
+  return `Left out: ${n} device${n === 1 ? '' : 's'} retired in the device registry that sent nothing in this period (${d.retired.join(', ')}).`;
+}
+
 export function reportJson(d: ReportData, id: string): string {
   const iso = (ms: number) => new Date(ms).toISOString();
   const events = (e: EventSummary) => ({ ...e, items: e.items.map((i) => ({ ...i, ts: iso(i.ts) })) });
@@ -115,6 +122,7 @@ export function reportJson(d: ReportData, id: string): string {
         ...(d.truncated ? { rawReadingsSince: iso(d.truncated.since) } : {}),
       },
       devices: d.devices,
+      ...(d.retired ? { retired: d.retired } : {}),
       fields: d.fields,
       integralPer: d.integralPer,
       series: d.series.map((s) => ({
@@ -197,6 +205,8 @@ export function reportHtml(d: ReportData, id: string): string {
   if (unfinished) parts.push(`<p class="na">${escapeXml(unfinished)}</p>`);
   const truncated = truncatedText(d);
   if (truncated) parts.push(`<p class="na">${escapeXml(truncated)}</p>`);
+  const retired = retiredText(d);
+  if (retired) parts.push(`<p class="na">${escapeXml(retired)}</p>`);
   parts.push('<h2>Summary</h2><table><tr><th>device</th><th>field</th><th>count</th><th>min</th><th>max</th><th>mean</th><th>last</th><th>integral</th><th>complete</th><th>gaps</th></tr>');
   for (const s of d.series) {
     const st = s.stats;
