@@ -16,6 +16,7 @@ import { onClose, onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus, throttledStatus } from '../shared/status';
 import { whenBroker, type EmbeddedBroker } from '../shared/runtime';
+import { countKey } from '../shared/count-key';
 import { simulateMigrations, type SimulateCredentials, type SimulateNodeDef, type SimulateOptions } from './options';
 
 /** Loopback reaches a broker bound to a wildcard or loopback address; otherwise its own address. */
@@ -133,8 +134,8 @@ export = function register(RED: NodeAPI): void {
     const showStatus = () => {
       if (!sim) return;
       const s = sim.stats();
-      if (s.errors && s.lastError) status('failed', RED._('upperstack-simulate.status.errors', { devices: s.devices, acked: s.acked, errors: s.errors, error: s.lastError.slice(0, 60) }));
-      else status('connected', RED._('upperstack-simulate.status.running', { devices: s.devices, sent: s.sent, acked: s.acked, anomalies: s.anomalies }));
+      if (s.errors && s.lastError) status('failed', RED._(countKey('upperstack-simulate.status.errors', s.devices), { devices: s.devices, acked: s.acked, errors: s.errors, error: s.lastError.slice(0, 60) }));
+      else status('connected', RED._(countKey('upperstack-simulate.status.running', s.devices), { devices: s.devices, sent: s.sent, acked: s.acked, anomalies: s.anomalies }));
     };
 
     const stop = async () => {
@@ -167,7 +168,7 @@ export = function register(RED: NodeAPI): void {
       s.on('done', () => {
         if (sim === s) void stop();
       });
-      setStatus(node, 'connecting', RED._(registering ? 'upperstack-simulate.status.registering' : 'upperstack-simulate.status.connecting', { devices: s.devices.length }));
+      setStatus(node, 'connecting', RED._(registering ? countKey('upperstack-simulate.status.registering', s.devices.length) : 'upperstack-simulate.status.connecting', { devices: s.devices.length }));
       const register = async () => {
         if (!registering) return;
         const rt = deployedDevices();

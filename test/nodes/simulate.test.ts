@@ -8,6 +8,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import { decode } from '../../nodes/lib/codec';
@@ -88,6 +90,24 @@ describe('upperstack-simulate', () => {
     assert.equal(out.length, n, 'nothing more after stop');
     sim.receive({ payload: 'start' });
     await eventually(async () => (out.length > n ? true : undefined), 30_000, 'messages again after start');
+  });
+
+  test('one simulated device: the status says "1 device", not "1 devices"; several say "devices"', async () => {
+    const catalog = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', 'simulate', 'locales', 'en-US', 'simulate.json'), 'utf8')) as Record<string, { status: Record<string, string> }>)['upperstack-simulate'].status;
+    for (const key of ['runningOne', 'errorsOne', 'registeringOne']) assert.match(catalog[key], /\b1 device\b(?!s)/, key);
+    for (const [devices, key] of [
+      [1, 'upperstack-simulate.status.runningOne'],
+      [3, 'upperstack-simulate.status.running'],
+    ] as const) {
+      await helper.load(pipeline, pipelineFlow({ target: 'output', devices, rate: '20/s', plugRate: '20/s', anomalies: 0 }));
+      const sim = helper.getNode('sim') as unknown as NodeJS.EventEmitter;
+      const texts: string[] = [];
+      sim.on('call:status', (call: { args: Array<{ text?: string }> }) => texts.push(String(call.args[0]?.text ?? '')));
+      // The test runtime answers RED._ with the key, which tells the form chosen.
+      const running = await eventually(async () => texts.find((t) => t.startsWith('upperstack-simulate.status.running')), 20_000, `the running status of ${devices}`);
+      assert.equal(running, key);
+      await helper.unload();
+    }
   });
 
   test('an unknown command ends in an error Catch nodes see; a bad setting leaves the node red with the reason', async () => {
