@@ -48,13 +48,22 @@ export = function register(RED: NodeAPI): void {
     const tlsCa = unlessUnresolved(config.tlsCa) || process.env.UPPERSTACK_MQTT_TLS_CA || undefined;
     const username = node.credentials?.username || process.env.UPPERSTACK_MQTT_USERNAME || undefined;
     setKeySource(() => apiKeyInForce(RED));
-    // Refusals are in the audit log; the Node-RED log says it once a minute per client.
-    const lastWarned = new Map<string, number>();
+    // Refusals are in the audit log; the Node-RED log says it once a minute per client, and the same for
+    // what the broker did to a client by its own limits.
+    const oncePerMinute = () => {
+      const last = new Map<string, number>();
+      return (clientId: string): boolean => {
+        const now = Date.now();
+        if ((last.get(clientId) ?? 0) > now - 60_000) return false;
+        if (last.size > 1000) last.clear();
+        last.set(clientId, now);
+        return true;
+      };
+    };
+    const refusalWarnable = oncePerMinute();
+    const warnable = oncePerMinute();
     const onRefused = (clientId: string, what: string, message: string) => {
-      const now = Date.now();
-      if ((lastWarned.get(clientId) ?? 0) > now - 60_000) return;
-      if (lastWarned.size > 1000) lastWarned.clear();
-      lastWarned.set(clientId, now);
+      if (!refusalWarnable(clientId)) return;
       node.warn(RED._('upperstack-broker.log.refused', { client: clientId, what, message }));
     };
     const refusesAll = !username && !isLoopback(bind);
@@ -88,6 +97,11 @@ export = function register(RED: NodeAPI): void {
         {
           onError: (err) => node.error(RED._('upperstack-broker.errors.state', { message: describeError(err).message })),
           onRefused,
+          // A subscriber reconnecting and falling behind again would otherwise fill the log.
+          onClientProblem: (clientId, err) => {
+            if (!warnable(clientId)) return;
+            node.warn(RED._('upperstack-broker.log.clientProblem', { client: clientId, message: err.message }));
+          },
           onClient: (id, connected) => {
             showClients();
             node.send({ topic: connected ? 'connect' : 'disconnect', payload: { clientId: id, connected } });

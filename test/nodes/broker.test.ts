@@ -7,9 +7,14 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
+import type { NodeAPI } from 'node-red';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { checkHealth, findBroker } from '../../nodes/shared/runtime';
 import { tempDir } from '../helpers/temp';
+import { frozenSubscriber } from '../helpers/frozen-subscriber';
+import { eventually } from '../helpers/runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const brokerNode = require('../../nodes/broker/broker');
@@ -147,4 +152,35 @@ test('MQTT 5: a session resumed with Session Expiry 0 gets its queue and ends wh
   await again.endAsync();
   assert.equal(connack2.sessionPresent, false, 'no session is left to resume');
   assert.deepEqual(later, []);
+});
+
+test('a subscriber cut off for falling behind is named in the Node-RED log, with the limit and the setting', async () => {
+  // The test runtime has no catalogues: the broker's own one, so the line is read as an operator reads it.
+  const catalog = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', 'broker', 'locales', 'en-US', 'broker.json'), 'utf8')) as Record<string, { log: Record<string, string> }>)['upperstack-broker'].log;
+  const translated = (r: NodeAPI) => {
+    const original = r._.bind(r);
+    (r as unknown as { _: (key: string, subs?: Record<string, string | number>) => string })._ = (key, subs = {}) => {
+      const text = key.startsWith('upperstack-broker.log.') ? catalog[key.slice('upperstack-broker.log.'.length)] : undefined;
+      return text ? text.replace(/__(\w+)__/g, (_m, name: string) => String(subs[name])) : original(key, subs);
+    };
+  };
+  await helper.load([brokerNode, translated], [{ id: 'b9', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', maxBehindKb: 64, configVersion: 4, wires: [[]] }]);
+  const port = await tcpPort('b9');
+  const b = helper.getNode('b9') as unknown as NodeJS.EventEmitter;
+  const warnings: string[] = [];
+  b.on('call:warn', (call: { args: unknown[] }) => warnings.push(String(call.args[0])));
+  // Device data is not for anonymous subscribers: a topic of the lab's own.
+  const sub = await frozenSubscriber(port, 'lab/+/load');
+  sub.on('error', () => undefined);
+  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+  try {
+    const body = Buffer.alloc(16 * 1024, 0x31);
+    // Until the socket's buffers in the kernel are full and 64 KiB more wait in the broker (a few MiB on loopback).
+    for (let i = 0; i < 4096 && !warnings.some((w) => /frozen was disconnected/.test(w)); i++) await device.publishAsync('lab/busy/load', body, { qos: 1 });
+    const line = await eventually(async () => warnings.find((w) => /frozen was disconnected/.test(w)), 30_000, 'the log line of the cut-off');
+    assert.match(line, /^broker limit: frozen was disconnected: it fell \d+ bytes behind reading its messages \(at most 65536; the broker's "slow subscriber" setting\)/);
+  } finally {
+    sub.destroy();
+    await device.endAsync();
+  }
 });

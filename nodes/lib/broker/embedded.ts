@@ -71,6 +71,12 @@ export const MAX_PACKET_SIZE = 268_435_460;
 export interface BrokerEvents {
   onClient?: (id: string, connected: boolean) => void;
   onClientError?: (id: string, err: Error) => void;
+  /**
+   * The broker acted on a client by its own limits (cut off a slow subscriber, let go of a QoS 2 message
+   * awaiting PUBREL, closed a connection whose message it could not make durable): the operator should hear of
+   * it, where a client's own socket errors (a reset, a timeout) are routine. Also reported to onClientError.
+   */
+  onClientProblem?: (id: string, err: Error) => void;
   /** A broker-wide problem (e.g. its state file cannot be written). */
   onError?: (err: Error) => void;
   /** A login, publish or subscription the access rules refused. */
@@ -173,7 +179,7 @@ export class EmbeddedMqttBroker {
       cap: s.receiveMaximum,
       onError,
       onEvicted: (id, messageId) =>
-        this.events.onClientError?.(id, new Error(`${id} has ${s.receiveMaximum} QoS 2 messages awaiting PUBREL: the oldest (packet id ${messageId}) is no longer held`)),
+        this.problem(id, new Error(`${id} has ${s.receiveMaximum} QoS 2 messages awaiting PUBREL: the oldest (packet id ${messageId}) is no longer held`)),
     });
     this.sessions = installSessionFixes(aedes, persistence, onError, (id) => qos2.forget(id));
     this.shared = new SharedSubscriptions(aedes, persistence, onError);
@@ -345,9 +351,15 @@ export class EmbeddedMqttBroker {
    * live connection without resending, so both would wait for good: the connection is closed instead (MQTT 5:
    * DISCONNECT "server busy"), and the device resends what was not acknowledged when it reconnects.
    */
+  /** A client the broker acted on by its own limits (BrokerEvents.onClientProblem). */
+  private problem(id: string, err: Error): void {
+    this.events.onClientProblem?.(id, err);
+    this.events.onClientError?.(id, err);
+  }
+
   private dropUndurable(client: AedesClient | null): void {
     if (!client || client.closed) return;
-    this.events.onClientError?.(client.id, new Error(`${client.id}: a message could not be made durable (the journal cannot be written); the connection is closed so the client resends it`));
+    this.problem(client.id, new Error(`${client.id}: a message could not be made durable (the journal cannot be written); the connection is closed so the client resends it`));
     client.disconnect({ reasonCode: SERVER_BUSY });
   }
 
@@ -362,7 +374,7 @@ export class EmbeddedMqttBroker {
       receiveMaximum: s.receiveMaximum,
       maxPending: s.maxQueued > 0 ? s.maxQueued : 65535,
       maxBehindBytes: s.maxBehindBytes,
-      onProblem: (client: AedesClient, err: Error) => this.events.onClientError?.(client.id, err),
+      onProblem: (client: AedesClient, err: Error) => this.problem(client.id, err),
       shared: this.shared,
       resumes: (client: AedesClient) => this.sessions?.resumes(client) === true,
     });
