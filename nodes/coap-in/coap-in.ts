@@ -15,7 +15,7 @@ import { createServer, type IncomingMessage, type OutgoingMessage, type Server }
 import type { Received } from '../lib/ingest/record';
 import { describeError } from '../lib/errors';
 import { outcomeWeight, requestOutcome, type InputOptions, type InputOutcome } from '../lib/inputs/request';
-import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, requestSize, type CoapAnswer } from '../lib/inputs/coap';
+import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, outcomeRoom, requestSize, type CoapAnswer } from '../lib/inputs/coap';
 import { coapCode, packetOf, send, uriPathOf, wellKnown } from './answers';
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
@@ -133,7 +133,7 @@ export = function register(RED: NodeAPI): void {
             return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
           }
           requests++;
-          reply(coapOutcomeAnswer(outcome));
+          reply(coapOutcomeAnswer(outcome, authenticated ? Infinity : outcomeRoom(requestBytes, tokenLength)));
           // The readings mark counts what the request holds, not one per request.
         }, outcomeWeight(outcome));
       } catch (err) {

@@ -53,8 +53,70 @@ function diagnostic(code: string, text: string): CoapAnswer {
   return { code, payload: Buffer.from(text, 'utf8'), options: { 'Content-Format': DIAGNOSTIC } };
 }
 
-/** The answer once the request is journaled: 2.04 with the counts, or 4.xx with a diagnostic. */
-export function coapOutcomeAnswer(outcome: InputOutcome): CoapAnswer {
+/** Refusals a partly accepted request's 2.04 lists: enough to show a device what was wrong, not its whole batch. */
+const LISTED = 3;
+/** Characters of one listed message: the answer should fit one datagram with room to spare. */
+const LISTED_CHARS = 100;
+/** A message cut shorter than this says nothing; its entry is left out instead. */
+const LISTED_MIN_CHARS = 16;
+const JSON_FORMAT = { 'Content-Format': 'application/json' } as const;
+
+/** `text` within `chars` characters, an ellipsis marking a cut, never splitting a surrogate pair. */
+function shorten(text: string, chars: number): string {
+  if (text.length <= chars) return text;
+  let end = chars - 1;
+  const c = text.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
+}
+
+interface Listed {
+  code: string;
+  message: string;
+  index?: number;
+  line?: number;
+}
+
+/**
+ * The 2.04 body of a request some of whose items were refused: the counts and the first refusals (code, a
+ * short message, the item's index or line) as fit in `room` bytes, so an answer to an anonymous request stays
+ * within the amplification bound whole, as JSON, instead of being cut mid-string. The message of the last
+ * entry that fits only in part is shortened; the counts always come first.
+ */
+function partialBody(outcome: InputOutcome, room: number): string {
+  const counts = { accepted: outcome.readings.length, deadLettered: outcome.failures.length };
+  const plain = JSON.stringify(counts);
+  if (outcome.failures.length === 0) return plain;
+  const errors: Listed[] = [];
+  let body = plain;
+  for (const f of outcome.failures.slice(0, LISTED)) {
+    const entry: Listed = { code: f.error.code, message: shorten(f.error.message, LISTED_CHARS) };
+    if (f.index !== undefined) entry.index = f.index;
+    if (f.line !== undefined) entry.line = f.line;
+    errors.push(entry);
+    let text = JSON.stringify({ ...counts, errors });
+    let over = Buffer.byteLength(text) - room;
+    const fits = over <= 0;
+    // Each character cut takes at least one byte off; the ellipsis adds up to three.
+    while (over > 0 && entry.message.length - over - 3 >= LISTED_MIN_CHARS) {
+      entry.message = shorten(entry.message, entry.message.length - over - 3);
+      text = JSON.stringify({ ...counts, errors });
+      over = Buffer.byteLength(text) - room;
+    }
+    if (over > 0) break;
+    body = text;
+    // Cut to fit: there is no room for another.
+    if (!fits) break;
+  }
+  return body;
+}
+
+/**
+ * The answer once the request is journaled: 2.04 with the counts (and the first refusals, when some items were
+ * refused), or 4.xx with a diagnostic. `room` is the most payload bytes the 2.04 may have (outcomeRoom() for an
+ * anonymous request).
+ */
+export function coapOutcomeAnswer(outcome: InputOutcome, room = Infinity): CoapAnswer {
   const { readings, failures, refusal } = outcome;
   if (refusal || (readings.length === 0 && failures.length > 0)) {
     const f = failures[0];
@@ -64,7 +126,12 @@ export function coapOutcomeAnswer(outcome: InputOutcome): CoapAnswer {
     const count = failures.length > 1 ? `${failures.length} rejected; ` : '';
     return diagnostic(code, `${count}${f.error.code}: ${f.error.message}${where}`);
   }
-  return { code: '2.04', payload: Buffer.from(JSON.stringify({ accepted: readings.length, deadLettered: failures.length })), options: { 'Content-Format': 'application/json' } };
+  return { code: '2.04', payload: Buffer.from(partialBody(outcome, room)), options: { ...JSON_FORMAT } };
+}
+
+/** Payload bytes a 2.04 answer to a request of `requestBytes` may have within the amplification bound. */
+export function outcomeRoom(requestBytes: number, tokenLength: number): number {
+  return answerRoom(JSON_FORMAT, requestBytes, tokenLength);
 }
 
 export function coapError(code: string, text: string, options: Record<string, string | number> = {}): CoapAnswer {
@@ -81,6 +148,11 @@ function answerOverhead(options: Record<string, string | number> | undefined, to
   let n = 4 + tokenLength + 1;
   for (const k of Object.keys(options ?? {})) n += OPTION_BYTES[k] ?? 7;
   return n;
+}
+
+/** Payload bytes an answer with these options may have within 3× the request. */
+function answerRoom(options: Record<string, string | number> | undefined, requestBytes: number, tokenLength: number): number {
+  return Math.max(0, 3 * requestBytes - answerOverhead(options, tokenLength));
 }
 
 /** The parts of a parsed request that make its size. */
@@ -111,7 +183,7 @@ export function requestSize(packet: CoapPacketShape | undefined): number {
  */
 export function boundAmplification(answer: CoapAnswer, requestBytes: number, tokenLength = 8): CoapAnswer {
   if (!answer.payload) return answer;
-  const room = Math.max(0, 3 * requestBytes - answerOverhead(answer.options, tokenLength));
+  const room = answerRoom(answer.options, requestBytes, tokenLength);
   if (answer.payload.length <= room) return answer;
   if (room === 0) return { code: answer.code, options: stripContentFormat(answer.options) };
   let cut = room;
