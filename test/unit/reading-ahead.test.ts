@@ -10,6 +10,7 @@ import { ConfigError, InvalidReadingError, TimestampOutOfRangeError } from '../.
 import { checkReadingValues, normalizeReadings } from '../../nodes/lib/reading';
 import { requestOutcome, type InputRequest } from '../../nodes/lib/inputs/request';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
+import { coapOutcomeAnswer } from '../../nodes/lib/inputs/coap';
 import { loadSchema } from '../../nodes/lib/schema/validator';
 
 const ARRIVED = Date.UTC(2026, 5, 1, 12);
@@ -106,4 +107,22 @@ test('a Reading a flow built: checkReadingValues names a NaN or infinite field, 
   assert.equal(checkReadingValues(r(ARRIVED + DAY, { t: 1 }), ARRIVED), undefined);
   setMaxAheadSeconds(0);
   assert.equal(checkReadingValues(r(ARRIVED + 1000 * DAY, { t: 1 }), ARRIVED), undefined);
+});
+
+test('a batch with an item refused for its time and others against the schema: each error names its own item of the request', () => {
+  const { validate } = loadSchema();
+  const req = (payload: string): InputRequest => ({ route: 'ingest', device: 'd1', contentType: 'application/json', payload: Buffer.from(payload), receivedAt: ARRIVED });
+  const items = [`{"ts":${ARRIVED},"t":1}`, '{"ts":"9999-01-01T00:00:00Z","t":2}', `{"ts":${ARRIVED},"bad name":3}`, `{"ts":${ARRIVED},"t":4}`, `{"ts":${ARRIVED},"also bad":5}`];
+  const outcome = requestOutcome(req(`[${items.join(',')}]`), { validate, maxBytes: 1 << 20 });
+  const expected = [
+    ['TS_OUT_OF_RANGE', 1],
+    ['SCHEMA_VIOLATION', 2],
+    ['SCHEMA_VIOLATION', 4],
+  ];
+  const http = answerOutcome('ingest', outcome);
+  assert.equal(http.status, 202);
+  assert.deepEqual((JSON.parse(http.body) as { errors: Array<{ code: string; index: number }> }).errors.map((e) => [e.code, e.index]), expected);
+  const coap = coapOutcomeAnswer(outcome);
+  assert.equal(coap.code, '2.04');
+  assert.deepEqual((JSON.parse(String(coap.payload)) as { errors: Array<{ code: string; index: number }> }).errors.map((e) => [e.code, e.index]), expected);
 });

@@ -238,7 +238,8 @@ function validateAll(items: NormalizeResult, opts: InputOptions, device?: string
     }
     failures.push(f);
   }
-  // The item each reading came from (readings skip the rejected items), for the line a failure names.
+  // The item each reading came from (readings skip the rejected items): a failure names the item of the
+  // request, as the rejected ones do, not its place among the readings that were left.
   let item = 0;
   let nextRejected = 0;
   for (let i = 0; i < all.length; i++) {
@@ -248,11 +249,9 @@ function validateAll(items: NormalizeResult, opts: InputOptions, device?: string
       if (kept) kept.push(r);
     } else {
       kept ??= all.slice(0, i);
-      const failure: InputFailure = { error: v.error, payload: r, index: i, device: r.device };
-      if (lines) {
-        for (; nextRejected < items.rejected.length && items.rejected[nextRejected].index <= item + i; nextRejected++) item++;
-        failure.line = lines[item + i];
-      }
+      for (; nextRejected < items.rejected.length && items.rejected[nextRejected].index <= item + i; nextRejected++) item++;
+      const failure: InputFailure = { error: v.error, payload: r, index: item + i, device: r.device };
+      if (lines) failure.line = lines[item + i];
       failures.push(failure);
     }
   }
