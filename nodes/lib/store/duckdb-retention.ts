@@ -3,15 +3,19 @@
  *
  * Retention deletes raw rows older than its period and roll-up buckets that
  * ended before theirs, and *seals* the roll-up buckets whose raw rows it
- * removed: such a bucket can no longer tell a replayed reading from a new one,
- * so a reading for it is refused (dead-lettered with the reason), as InfluxDB
- * refuses points older than its retention policy. Older readings for buckets
- * that hold nothing yet (history imported for the first time) are taken: they
- * go into the roll-ups (duckdb-rollups.ts), and their raw rows go at the next
- * retention pass.
+ * removed: such a bucket can no longer be recomputed from the raw rows.
+ * A reading older than the raw cutoff for a sealed hour is refused
+ * (dead-lettered with the reason), as InfluxDB refuses points older than its
+ * retention policy: it cannot be told from a replay of a deleted row. Older
+ * readings for hours that hold nothing yet (history imported for the first
+ * time) are taken: they go into the roll-ups, their raw rows at the next pass.
+ * A reading at or after the cutoff that falls in a sealed bucket (the bucket
+ * straddles the cutoff) has its raw row kept, so the write tells a new one
+ * from a replay and adds only new ones to the bucket (duckdb-write.ts).
  *
  * The seal horizon is the latest raw cutoff rounded up to the hour: only
- * readings before it can fall in a sealed bucket, so only those are looked up.
+ * readings before it can fall in a sealed bucket, so only those are written
+ * with the roll-ups in the write's transaction.
  *
  * Reports and invoices read raw rows of whole periods: a monthly invoice made
  * on the 1st needs the month before, longer than 30 days of raw retention
@@ -106,23 +110,27 @@ export class Retention {
   }
 
   /**
-   * Readings for hours whose raw rows retention removed are refused, all of
-   * them named in one error: the writer dead-letters them together (code
-   * BEYOND_RETENTION) and writes the rest.
+   * Readings older than the raw cutoff that fall in an hour retention sealed
+   * are refused, all of them named in one error: the writer dead-letters them
+   * together (code BEYOND_RETENTION) and writes the rest. Such a reading cannot
+   * be told from a replay of a deleted row (it would count twice in the
+   * roll-ups), and its raw row would go again at the next pass. History for
+   * hours the store never held (an import) is taken: it goes into the
+   * roll-ups, its raw rows at the next pass. Only readings before the cutoff
+   * are looked up, so live traffic costs a comparison.
    */
-  async refuseSealed(conn: DuckDBConnection, readings: Reading[]): Promise<void> {
-    const before = this.sealedBefore;
-    if (before === undefined) return;
-    let first = -1;
-    for (let i = 0; i < readings.length && first < 0; i++) if (typeof readings[i]?.ts === 'number' && readings[i].ts < before) first = i;
-    if (first < 0) return;
+  async refuseSealed(conn: DuckDBConnection, readings: readonly Reading[]): Promise<void> {
+    if (this.sealedBefore === undefined) return;
+    // A store sealed before the cutoff was kept in meta: its horizon bounds the lookup instead.
+    const before = this.rawCutoff ?? this.sealedBefore;
+    if (!readings.some((r) => typeof r?.ts === 'number' && r.ts < before)) return;
     const sealed = await sealedReadings(conn, readings, before);
     if (sealed.length === 0) return;
     throw new RetentionRefusedError(
       'duckdb',
       sealed,
       before,
-      'its hour already holds readings whose raw rows retention removed, so it cannot be told from a replay of one of them and is not added to the roll-ups twice; raise the retention to keep such readings',
+      'retention already deleted raw readings of its hour, so it cannot be told from a replay of one of them (it would count twice in the roll-ups) and would be deleted again; raise the retention to keep such readings',
     );
   }
 }
@@ -148,7 +156,7 @@ async function deleteExpired(conn: DuckDBConnection, now: number, rawCutoff: num
 /**
  * The readings (indexes) that fall in a sealed hour: retention removed raw rows
  * there, so they cannot be rolled up without maybe counting them twice. Only
- * readings before `horizon` (the latest raw cutoff, rounded up to the hour) are looked up.
+ * readings before `horizon` (the raw cutoff) are looked up.
  */
 async function sealedReadings(conn: DuckDBConnection, readings: readonly Reading[], horizon: number): Promise<number[]> {
   const keys = new Map<string, number[]>();

@@ -12,7 +12,8 @@
  * - suspect readings (a replay after a crash, a dead letter replayed, a reading
  *   sent twice, late data) replace their rows, and the buckets they touch are
  *   recomputed from the raw rows in the same transaction, so a replayed
- *   reading is never counted twice.
+ *   reading is never counted twice. A bucket retention sealed (it lost raw
+ *   rows) is not recomputed: only suspects whose raw row is new are added.
  *
  * Fresh readings' aggregates are applied after the write (duckdb-rollup-pending.ts);
  * an aggregate from a tier merges in what is still pending (duckdb-rollup-read.ts).
@@ -89,4 +90,21 @@ export async function rebuildAll(conn: DuckDBConnection): Promise<void> {
 export function tierFor(q: Pick<AggregateQuery, 'everyMs' | 'from' | 'to'>): (typeof TIERS)[number] | undefined {
   const on = (ms: number | undefined, w: number) => ms === undefined || (Number.isSafeInteger(ms) && ms % w === 0);
   return TIERS.find((t) => q.everyMs % t.width === 0 && on(q.from, t.width) && on(q.to, t.width));
+}
+
+/**
+ * The tier that answers a query and the query it answers. Once retention has
+ * deleted raw rows before `rawCutoff`, a query reaching before it that no tier
+ * answers exactly is answered from the 1-minute tier with its range widened to
+ * whole minutes (its `every` a whole number of minutes): the raw rows there are
+ * gone. Otherwise as tierFor, and the raw rows.
+ */
+export function tierAt(q: AggregateQuery, rawCutoff: number | undefined): { tier: (typeof TIERS)[number] | undefined; q: AggregateQuery } {
+  const exact = tierFor(q);
+  if (exact || rawCutoff === undefined || q.everyMs % MINUTE !== 0) return { tier: exact, q };
+  if (q.from !== undefined && q.from >= rawCutoff) return { tier: undefined, q };
+  const minute = TIERS.find((t) => t.width === MINUTE)!;
+  const from = q.from === undefined ? undefined : bucketOf(q.from, MINUTE);
+  const to = q.to === undefined ? undefined : Math.ceil(q.to / MINUTE) * MINUTE;
+  return { tier: minute, q: { ...q, from, to } };
 }

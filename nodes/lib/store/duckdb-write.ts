@@ -86,7 +86,10 @@ const replaceSql = (shape: number) =>
   `INSERT INTO readings SELECT ${selectList(shape)} FROM ${BATCH} QUALIFY row_number() OVER (PARTITION BY d, t, f ORDER BY rowid DESC) = 1`;
 /** Stored rows with a suspect's key; the time range lets DuckDB skip row groups by their min/max. */
 const DELETE_SQL = `DELETE FROM readings WHERE ts BETWEEN make_timestamp($lo::BIGINT * 1000) AND make_timestamp($hi::BIGINT * 1000)
-  AND (device, ts, field) IN (SELECT $names[d], make_timestamp(t::BIGINT * 1000), $names[f] FROM ${BATCH} WHERE x = 1)`;
+  AND (device, ts, field) IN (SELECT $names[d], make_timestamp(t::BIGINT * 1000), $names[f] FROM ${BATCH} WHERE x >= 1)`;
+/** Before the delete: a suspect whose row is stored already becomes x = 2 (a replay), so only new rows (x <= 1) reach a sealed bucket. */
+const MARK_STORED_SQL = `UPDATE ${BATCH} SET x = 2 WHERE x = 1 AND ($names[d], make_timestamp(t::BIGINT * 1000), $names[f]) IN
+  (SELECT device, ts, field FROM readings WHERE ts BETWEEN make_timestamp($lo::BIGINT * 1000) AND make_timestamp($hi::BIGINT * 1000))`;
 
 /** A roll-up tier the write keeps: its table and bucket width (ms). */
 export interface RollupTier {
@@ -106,14 +109,24 @@ function lastValues(shape: number): string {
   ].join(', ');
 }
 
+/** Whether the tier's row for a batch row's bucket is sealed (retention removed raw rows of it). */
+const sealedIn = (tier: RollupTier, alias: string) =>
+  `EXISTS (SELECT 1 FROM ${tier.table} z WHERE z.sealed AND z.device = $names[${alias}.d] AND z.field = $names[${alias}.f] AND z.bucket = ${bucketOf(`${alias}.t`, tier.width)})`;
+
 /**
  * Adds the aggregates of the batch's fresh rows to a tier. With suspects in the
- * batch, only for buckets no suspect touches: those are recomputed whole.
+ * batch, buckets a suspect touches are recomputed whole from the raw rows,
+ * except sealed ones: retention removed raw rows of those, so a recompute
+ * would lose them. A sealed bucket gets the fresh rows and the suspects whose
+ * row was not stored yet (x = 1, the last of a key in the batch): a replay
+ * (x = 2) is not counted twice. A replay with a changed value keeps the
+ * bucket's aggregates of the stored one (they cannot be taken out of min/max).
  */
 function mergeSql(tier: RollupTier, shape: number, suspects: boolean): string {
   const numeric = (shape & 7) === 1 ? '' : ' FILTER (WHERE k = 0)';
   const where = suspects
-    ? ` WHERE b.x = 0 AND NOT EXISTS (SELECT 1 FROM ${BATCH} s WHERE s.x = 1 AND s.d = b.d AND s.f = b.f AND ${bucketOf('s.t', tier.width)} = ${bucketOf('b.t', tier.width)})`
+    ? ` WHERE b.x <= 1 AND (${sealedIn(tier, 'b')} OR (b.x = 0 AND NOT EXISTS (SELECT 1 FROM ${BATCH} s WHERE s.x >= 1 AND s.d = b.d AND s.f = b.f AND ${bucketOf('s.t', tier.width)} = ${bucketOf('b.t', tier.width)})))
+  QUALIFY row_number() OVER (PARTITION BY b.d, b.t, b.f ORDER BY b.rowid DESC) = 1`
     : '';
   return `INSERT INTO ${tier.table} (${COLUMNS})
 SELECT $names[d], $names[f], bucket, count(*), count(*)${numeric}, sum(n)${numeric}, min(n)${numeric}, max(n)${numeric}, max(t)::BIGINT, ${lastValues(shape)}
@@ -122,12 +135,12 @@ GROUP BY d, f, bucket
 ${MERGE_UPDATE}`;
 }
 
-/** Recomputes from the raw rows the buckets of a tier the suspects fall in ($lo, $hi: those buckets' time range). */
+/** Recomputes from the raw rows the unsealed buckets of a tier the suspects fall in ($lo, $hi: those buckets' time range). */
 const recomputeSuspectsSql = (tier: RollupTier) =>
   recomputeSql(
     tier.table,
     tier.width,
-    `SELECT DISTINCT $names[d] AS device, $names[f] AS field, ${bucketOf('t', tier.width)} AS bucket FROM ${BATCH} WHERE x = 1`,
+    `SELECT DISTINCT $names[d] AS device, $names[f] AS field, ${bucketOf('t', tier.width)} AS bucket FROM ${BATCH} s WHERE x >= 1 AND NOT ${sealedIn(tier, 's')}`,
     'r.ts >= make_timestamp($lo::BIGINT * 1000) AND r.ts < make_timestamp($hi::BIGINT * 1000)',
   );
 
@@ -279,6 +292,7 @@ export async function writeBatch(conn: DuckDBConnection, b: EncodedBatch, tiers:
       await run(conn, appendSql(b.shape), b);
       for (const tier of tiers) await run(conn, mergeSql(tier, b.shape, false), b);
     } else {
+      if (tiers.length > 0) await run(conn, MARK_STORED_SQL, b, { lo: b.lo, hi: b.hi });
       await run(conn, DELETE_SQL, b, { lo: b.lo, hi: b.hi });
       await run(conn, replaceSql(b.shape), b);
       for (const tier of tiers) {

@@ -25,7 +25,7 @@ import type {
 import { checkOptions, walBytesOf, type DuckDbStoreOptions } from './duckdb-options';
 import { insertDeadLetters, markReplayed, queryDeadLetters, unmarkReplayed } from './duckdb-deadletters';
 import { DeadLetterBodies } from './deadletter-bodies';
-import { BEHIND_KEY, tierFor, TIERS, type Tier } from './duckdb-rollups';
+import { BEHIND_KEY, tierAt, TIERS, type Tier } from './duckdb-rollups';
 import { RollupTimer } from './duckdb-rollup-timer';
 import { Retention } from './duckdb-retention';
 import { RetentionTimer } from './duckdb-retention-timer';
@@ -212,17 +212,17 @@ export class DuckDbStore implements TimeSeriesStore {
   }
 
   /**
-   * The aggregate and which tier answered it: the coarsest roll-up whose buckets fit the query exactly, else the raw rows.
+   * The aggregate and which tier answered it (tierAt: a roll-up that fits the query exactly, the 1-minute one before the raw cutoff, else raw).
    * A tier is read on the reading connection with the roll-ups still pending merged in (duckdb-rollup-read.ts): an
    * aggregate neither waits behind writes nor makes them wait for an apply.
    */
   async aggregateWithTier(q: AggregateQuery): Promise<TieredAggregate> {
     checkAggregate(q);
-    const tier = this.rollups ? tierFor(q) : undefined;
+    const { tier, q: tq } = this.rollups ? tierAt(q, this.retention.rawCutoff) : { tier: undefined, q };
     if (!tier) return { points: await this.aggregateRaw(q), tier: 'raw' };
     // Captured now, before the read's snapshot: the argument is at PendingRollups.capture.
-    const pending = this.rollupTimer.pending.capture(q.device, q.field, q.from, q.to);
-    return { points: await this.reader.aggregateTier(tier.table, q, pending), tier: tier.tier };
+    const pending = this.rollupTimer.pending.capture(tq.device, tq.field, tq.from, tq.to);
+    return { points: await this.reader.aggregateTier(tier.table, tq, pending), tier: tier.tier };
   }
 
   /**
