@@ -270,9 +270,9 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
       err.write(`upperstack simulate: ${(e as Error).message}\n`);
       return 1;
     }
-    err.write(`${ids.length} devices registered at ${values.register} (tag simulated=true) in ${formatDuration(Date.now() - started)}\n`);
+    err.write(`${ids.length} device${ids.length === 1 ? '' : 's'} registered at ${values.register} (tag simulated=true) in ${formatDuration(Date.now() - started)}\n`);
   }
-  err.write(`simulating ${devices} devices over ${protocol.toUpperCase()} to ${url} (${codec}); ground truth in ${truthFile}\n`);
+  err.write(`simulating ${devices} device${devices === 1 ? '' : 's'} over ${protocol.toUpperCase()} to ${url} (${codec}); ground truth in ${truthFile}\n`);
   // A broker that cannot be reached (or refuses the login) is a failure, exit 1, as for the admin commands: not a wrong use.
   try {
     await sim.start();
@@ -317,10 +317,11 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   const s = finalStats;
   const avg = s.elapsedMs > 0 ? (s.sent * 1000) / s.elapsedMs : 0;
   out.stdout.write(
-    `${s.devices} devices: ${s.sent} messages (${s.readings} readings) sent in ${formatDuration(s.elapsedMs)} (${Math.round(avg)}/s), ${s.acked} acked, ${s.errors + s.unacked} failed` +
+    `${s.devices} device${s.devices === 1 ? '' : 's'}: ${s.sent} messages (${s.readings} readings) sent in ${formatDuration(s.elapsedMs)} (${Math.round(avg)}/s), ${s.acked} acked, ${s.errors + s.unacked} failed` +
       `${s.unacked ? ` (${s.unacked} not acknowledged)` : ''}` +
       `${s.split ? `, ${s.split} refused as too large and sent again in parts` : ''}` +
-      `${s.lost ? `, ${s.lost} readings lost to full device buffers` : ''}; ${s.anomalies} anomalies injected (${s.suppressed} readings held back by dropouts), ground truth in ${truthFile}\n`,
+      `${s.lost ? `, ${s.lost} readings lost to full device buffers` : ''}` +
+      `${s.stopped ? `, ${s.stopped} device${s.stopped === 1 ? '' : 's'} stopped: refused for good` : ''}; ${s.anomalies} anomalies injected (${s.suppressed} readings held back by dropouts), ground truth in ${truthFile}\n`,
   );
   if (s.errors) out.stderr.write(`last error: ${s.lastError}\n`);
   if (s.unacked) out.stderr.write(`${s.unacked} messages were not acknowledged within ${formatDuration(drainMs ?? 10_000)} of the end: the broker or server may have refused them or closed the connection\n`);

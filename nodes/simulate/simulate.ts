@@ -6,7 +6,7 @@
  * as it starts, labelled, so a flow can compare detections with the truth.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { CoapTransport, FunctionTransport, HttpTransport, MqttTransport, Simulator, templateCredentials, type Anomaly, type CredentialsHook, type SimulatorOptions, type Transport } from '../lib/sim';
+import { CoapTransport, FunctionTransport, HttpTransport, MqttTransport, Simulator, templateCredentials, type Anomaly, type CredentialsHook, type SimulatorOptions, type SimulatorStats, type Transport } from '../lib/sim';
 import { registryCredentials } from '../lib/sim/register';
 import { deployedDevices } from '../shared/devices';
 import { registerInRuntime } from './register';
@@ -131,11 +131,15 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
+    /** The status key: "10 devices ·", "1 device ·", or "8 running, 2 stopped ·" once the server refused some for good. */
+    const fleetKey = (key: string, s: SimulatorStats) => (s.stopped > 0 ? `${key}Stopped` : countKey(key, s.devices));
+
     const showStatus = () => {
       if (!sim) return;
       const s = sim.stats();
-      if (s.errors && s.lastError) status('failed', RED._(countKey('upperstack-simulate.status.errors', s.devices), { devices: s.devices, acked: s.acked, errors: s.errors, error: s.lastError.slice(0, 60) }));
-      else status('connected', RED._(countKey('upperstack-simulate.status.running', s.devices), { devices: s.devices, sent: s.sent, acked: s.acked, anomalies: s.anomalies }));
+      const fleet = { devices: s.devices, running: s.devices - s.stopped, stopped: s.stopped };
+      if (s.errors && s.lastError) status('failed', RED._(fleetKey('upperstack-simulate.status.errors', s), { ...fleet, acked: s.acked, errors: s.errors, error: s.lastError.slice(0, 60) }));
+      else status('connected', RED._(fleetKey('upperstack-simulate.status.running', s), { ...fleet, sent: s.sent, acked: s.acked, anomalies: s.anomalies }));
     };
 
     const stop = async () => {

@@ -51,6 +51,29 @@ test('HTTP: POST /ingest/{device} with the codec\'s content type and the bearer 
   assert.equal(typeof reading.fields.temperature, 'number');
 });
 
+test('HTTP: a device refused for good (422) is stopped after its first refusal; one refused a login (401) keeps trying', async () => {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    seen.push(req.url ?? '');
+    if (req.url === '/ingest/sim-1') res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'log in' } }));
+    else res.writeHead(422, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'SCHEMA_VIOLATION', message: 'fields/temperature must be a number' } }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const sim = new Simulator(
+    { devices: 2, mix: { env: 1 }, rate: 1, start: T0, duration: 5000, speed: 100, tickMs: 5, anomaliesPerHour: 0 },
+    new HttpTransport({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+  );
+  const done = new Promise<{ stopped: number; errors: number }>((r) => sim.once('done', r));
+  await sim.start();
+  const s = await done;
+  server.close();
+  assert.equal(s.stopped, 1);
+  assert.equal(seen.filter((u) => u === '/ingest/sim-2').length, 1, 'sim-2 sends nothing after the 422');
+  assert.ok(seen.filter((u) => u === '/ingest/sim-1').length >= 2, 'sim-1 tries again after the 401');
+  assert.equal(s.errors, seen.length);
+});
+
 test('HTTP: a user name and password go as basic auth; a server that is down is an error, not a hang', async () => {
   const auths: string[] = [];
   const server = createServer((req, res) => {

@@ -65,6 +65,8 @@ export interface SimulatorOptions {
 
 export interface SimulatorStats {
   devices: number;
+  /** Devices the server refused for good (a 4xx other than a login, a timeout or a rate; a reading too large): they send nothing more. */
+  stopped: number;
   /** Messages handed to the transport, acknowledged, failed; readings in them. */
   sent: number;
   acked: number;
@@ -95,6 +97,8 @@ interface Member extends SimDevice {
   state: DeviceState;
   busy: boolean;
   buffer: Reading[];
+  /** Refused for good by the server: makes no more readings. */
+  stopped: boolean;
 }
 
 interface Group {
@@ -194,7 +198,7 @@ export class Simulator extends EventEmitter {
       for (let i = 0; i < counts[profile]; i++, index++) {
         const id = `${this.opts.prefix}${String(index + 1).padStart(width, '0')}`;
         const state = makeDevice(id, profile, rng.fork(index + 1));
-        const m: Member = { id, profile, index, state, busy: false, buffer: [] };
+        const m: Member = { id, profile, index, state, busy: false, buffer: [], stopped: false };
         members.push(m);
         this.members.push(m);
         this.states.push(state);
@@ -205,7 +209,7 @@ export class Simulator extends EventEmitter {
       this.s.anomalies++;
       this.emit('anomaly', a);
     });
-    this.s = { devices: this.members.length, sent: 0, acked: 0, errors: 0, split: 0, readings: 0, lost: 0, suppressed: 0, inFlight: 0, unacked: 0, anomalies: 0, simTime: this.simStart, elapsedMs: 0 };
+    this.s = { devices: this.members.length, stopped: 0, sent: 0, acked: 0, errors: 0, split: 0, readings: 0, lost: 0, suppressed: 0, inFlight: 0, unacked: 0, anomalies: 0, simTime: this.simStart, elapsedMs: 0 };
   }
 
   get devices(): readonly SimDevice[] {
@@ -300,6 +304,7 @@ export class Simulator extends EventEmitter {
   }
 
   private report(m: Member, ts: number, dtMs: number): void {
+    if (m.stopped) return;
     const fields = sample(m.state, ts, dtMs);
     if (!this.injector.apply(m.state, ts, fields)) {
       this.s.suppressed++;
@@ -317,20 +322,32 @@ export class Simulator extends EventEmitter {
     this.send(m, [reading]);
   }
 
-  /** What becomes of each message sent; nothing is counted once the drain at stop() gave up. */
-  private readonly parts: PartEvents = {
-    sent: () => void (this.gaveUp || this.s.sent++),
-    acked: () => void (this.gaveUp || this.s.acked++),
-    split: () => void (this.gaveUp || this.s.split++),
-    failed: (err) => void (this.gaveUp || this.fail(err)),
-    abandoned: () => this.gaveUp,
-  };
+  /** What becomes of each message the device sends; nothing is counted once the drain at stop() gave up. */
+  private parts(m: Member): PartEvents {
+    return {
+      sent: () => void (this.gaveUp || this.s.sent++),
+      acked: () => void (this.gaveUp || this.s.acked++),
+      split: () => void (this.gaveUp || this.s.split++),
+      failed: (err) => void (this.gaveUp || this.fail(err)),
+      refused: () => void (this.gaveUp || this.stopDevice(m)),
+      abandoned: () => this.gaveUp,
+    };
+  }
 
   private send(m: Member, readings: Reading[]): void {
     m.busy = true;
     this.s.inFlight++;
     this.s.readings += readings.length;
-    void sendInParts(this.transport, m, readings, this.format, this.contentType, this.parts).then(() => this.settled(m));
+    void sendInParts(this.transport, m, readings, this.format, this.contentType, this.parts(m)).then(() => this.settled(m));
+  }
+
+  /** The server refused the device for good: what it holds would be refused too, and it makes no more readings. */
+  private stopDevice(m: Member): void {
+    m.buffer = [];
+    if (m.stopped) return;
+    m.stopped = true;
+    this.s.stopped++;
+    this.emit('device-stopped', m.id);
   }
 
   private settled(m: Member): void {

@@ -17,8 +17,35 @@ export interface PartEvents {
   /** The server refused a message for its size: its readings go again in parts. */
   split(): void;
   failed(err: unknown): void;
+  /** The server refused the device for good (a lasting RefusedError, a single reading too large): it sends nothing more. */
+  refused?(err: unknown): void;
   /** True once nothing more should be sent (the run gave up waiting). */
   abandoned(): boolean;
+}
+
+/**
+ * A refusal every later message of the device would get too: the server answered 4xx (HTTP) or 4.xx (CoAP) for
+ * something other than a login, a timeout or a rate (a login may be fixed by registering the device; the others
+ * pass). The sender stops the device instead of repeating it.
+ */
+export class RefusedError extends Error {
+  override readonly name = 'RefusedError';
+  constructor(message: string, readonly lasting: boolean) {
+    super(message);
+  }
+}
+
+const PASSING_HTTP = new Set([401, 403, 408, 429]);
+const PASSING_COAP = new Set(['4.01', '4.03', '4.08', '4.29']);
+
+/** The refusal of an HTTP status other than 2xx and 413 (413 is refusedForSize). */
+export function refusedByHttp(message: string, status: number): RefusedError {
+  return new RefusedError(message, status >= 400 && status < 500 && !PASSING_HTTP.has(status));
+}
+
+/** The refusal of a CoAP response code other than 2.xx and 4.13. */
+export function refusedByCoap(message: string, code: string): RefusedError {
+  return new RefusedError(message, code.startsWith('4.') && !PASSING_COAP.has(code));
 }
 
 /** The server's refusal of a message for its size; `limit` in bytes when the server said it (CoAP Size1). */
@@ -95,7 +122,13 @@ export async function sendInParts(transport: Transport, device: SimDevice, readi
       await transport.send(device, payload, contentType);
       on.acked();
     } catch (err) {
-      if (!(err instanceof PayloadTooLargeError) || part.length < 2) {
+      // One reading too large is as large as the device's readings are: none of them would go.
+      if ((err instanceof RefusedError && err.lasting) || (err instanceof PayloadTooLargeError && part.length < 2)) {
+        on.failed(err);
+        on.refused?.(err);
+        return;
+      }
+      if (!(err instanceof PayloadTooLargeError)) {
         on.failed(err);
         continue;
       }

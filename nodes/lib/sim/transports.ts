@@ -11,7 +11,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { deviceIdProblem } from '../devices/record';
 import type { SimDevice } from './simulator';
-import { refusedForSize } from './split';
+import { refusedByCoap, refusedByHttp, refusedForSize } from './split';
 
 export interface Credentials {
   username?: string;
@@ -205,7 +205,7 @@ export class HttpTransport implements Transport {
           }
           const message = `HTTP ${status}${why ? `: ${why.slice(0, 200)}` : ''}`;
           // Too large in bytes or in readings: the sender splits the batch (split.ts).
-          reject(status === 413 ? refusedForSize(message, payload.length, undefined) : new Error(message));
+          reject(status === 413 ? refusedForSize(message, payload.length, undefined) : refusedByHttp(message, status));
         });
         res.on('error', reject);
       });
@@ -280,7 +280,7 @@ export class CoapTransport implements Transport {
         if (code.startsWith('2.')) return resolve();
         const message = `CoAP ${code}${res.payload?.length ? `: ${res.payload.toString('utf8').slice(0, 200)}` : ''}`;
         // Size1 is the largest body the server takes (RFC 7959 §4); without it (too many readings) the sender halves.
-        reject(code === '4.13' ? refusedForSize(message, payload.length, size1(res)) : new Error(message));
+        reject(code === '4.13' ? refusedForSize(message, payload.length, size1(res)) : refusedByCoap(message, code));
       });
       req.on('timeout', (err: Error) => reject(err ?? new Error('CoAP request timed out')));
       req.on('error', reject);
