@@ -134,6 +134,9 @@ const MAX_SPEED = 1_000_000;
 
 const DEFAULT_URLS: Record<string, string> = { mqtt: 'mqtt://127.0.0.1:1883', http: 'http://127.0.0.1:1880', coap: 'coap://127.0.0.1:5683' };
 
+/** "1 message", "3 messages". */
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function parseStart(text: string, now: number): number {
   const rel = /^-(.+)$/.exec(text.trim());
   if (rel) return now - parseDuration(rel[1], 'start');
@@ -317,7 +320,7 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   const s = finalStats;
   const avg = s.elapsedMs > 0 ? (s.sent * 1000) / s.elapsedMs : 0;
   out.stdout.write(
-    `${s.devices} device${s.devices === 1 ? '' : 's'}: ${s.sent} messages (${s.readings} readings) sent in ${formatDuration(s.elapsedMs)} (${Math.round(avg)}/s), ${s.acked} acked, ${s.errors + s.unacked} failed` +
+    `${s.devices} device${s.devices === 1 ? '' : 's'}: ${plural(s.sent, 'message')} (${plural(s.readings, 'reading')}) sent in ${formatDuration(s.elapsedMs)} (${Math.round(avg)}/s), ${s.acked} acked, ${s.errors + s.unacked} failed` +
       `${s.unacked ? ` (${s.unacked} not acknowledged)` : ''}` +
       `${s.split ? `, ${s.split} refused as too large and sent again in parts` : ''}` +
       `${s.lost ? `, ${s.lost} readings lost to full device buffers` : ''}` +
