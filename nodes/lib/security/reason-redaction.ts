@@ -8,7 +8,7 @@
  * kind is what a reader needs to fix the sender.
  *
  * Where a reason is made from a refused value, its error says where the value
- * stands in the message (`details.quoted`, errors.ts QuotedValue) and the
+ * stands in the message (`details.quoted`, errors/base.ts QuotedValue) and the
  * dead letter keeps that, so any wording is redacted. Letters written before
  * they kept it (and reasons of errors that do not say) fall back to the text:
  * each value after "got ".
@@ -28,7 +28,7 @@ function isQuoted(v: unknown): v is QuotedValue {
  * The quoted values (an error's `details.quoted`, or a letter's) that stand in `reason` where `at` says. A value
  * cut off at the reason's end (a cut reason) is kept as the part that is there. Anything else is left out: the
  * same text elsewhere in the reason may be another (a field's name), and wrappers that prefix a message move
- * `at` with it (errors.ts shiftQuoted), so a value not where it is said to be is not one this reason quotes.
+ * `at` with it (errors/base.ts shiftQuoted), so a value not where it is said to be is not one this reason quotes.
  */
 export function quotedIn(reason: string, quoted: unknown): QuotedValue[] {
   if (!Array.isArray(quoted)) return [];

@@ -1,0 +1,90 @@
+/** Errors about what a sender sent or asked: payloads that do not decode, readings that do not fit, bad parameters. */
+import { UpperstackError } from './base';
+
+/** A payload could not be decoded; `offset` (bytes) or `field` say where. */
+export class DecodeError extends UpperstackError {
+  override readonly name = 'DecodeError';
+  constructor(message: string, details: { format: string; offset?: number; field?: string; line?: number } & Record<string, unknown>, options?: { cause?: unknown }) {
+    super('DECODE_FAILED', message, details, options);
+  }
+}
+
+export class UnsupportedFormatError extends UpperstackError {
+  override readonly name = 'UnsupportedFormatError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('UNSUPPORTED_FORMAT', message, details);
+  }
+}
+
+/** Decoded data does not fit the Reading contract (no device, bad timestamp, no fields). */
+export class InvalidReadingError extends UpperstackError {
+  override readonly name = 'InvalidReadingError';
+  constructor(message: string, details: { path?: string } & Record<string, unknown> = {}) {
+    super('INVALID_READING', message, details);
+  }
+}
+
+/** An epoch time as ISO 8601 when a Date holds it, else as the number. */
+function isoOrNumber(ms: number): string {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
+}
+
+/**
+ * A reading's time is further past its arrival than the runtime takes (`aheadMs`, the
+ * upperstack.maxAheadSeconds setting): a device clock that reads year 9999 is wrong, and its
+ * readings stored there would sit past every query and retention. `bound` is the latest time taken.
+ */
+export class TimestampOutOfRangeError extends UpperstackError {
+  override readonly name = 'TimestampOutOfRangeError';
+  constructor(details: { path: string; ts: number; bound: number; aheadMs: number }) {
+    const ahead = details.aheadMs % 3_600_000 === 0 ? `${details.aheadMs / 3_600_000} h` : `${details.aheadMs / 1000} s`;
+    super(
+      'TS_OUT_OF_RANGE',
+      `${details.path} ${isoOrNumber(details.ts)} is too far in the future: the latest time taken is ${isoOrNumber(details.bound)} (${ahead} after the reading arrived); check the device's clock`,
+      details,
+    );
+  }
+}
+
+/** A reading does not satisfy the JSON Schema. `path` is a JSON pointer. */
+export class SchemaViolationError extends UpperstackError {
+  override readonly name = 'SchemaViolationError';
+  constructor(message: string, details: { path: string } & Record<string, unknown>) {
+    super('SCHEMA_VIOLATION', message, details);
+  }
+}
+
+/** An HTTP query parameter is missing or malformed. */
+export class BadParameterError extends UpperstackError {
+  override readonly name = 'BadParameterError';
+  constructor(parameter: string, message: string, details: Record<string, unknown> = {}) {
+    super('BAD_PARAMETER', message, { ...details, parameter });
+  }
+}
+
+/**
+ * A message (or request) asks a node for what it does not do, such as a command it does not know. `property`
+ * names where the ask is ("payload"), `allowed` what the node takes. About one message, never about the
+ * node's settings: those are ConfigError.
+ */
+export class BadMessageError extends UpperstackError {
+  override readonly name = 'BadMessageError';
+  constructor(message: string, details: { property: string; allowed?: readonly string[] } & Record<string, unknown>) {
+    super('BAD_MESSAGE', message, details);
+  }
+}
+
+export class BadTopicError extends UpperstackError {
+  override readonly name = 'BadTopicError';
+  constructor(message: string, details: { topic: string } & Record<string, unknown>) {
+    super('BAD_TOPIC', message, details);
+  }
+}
+
+/** A device id that cannot be one: malformed, or its check character is wrong (a mistyped id). */
+export class BadDeviceIdError extends UpperstackError {
+  override readonly name = 'BadDeviceIdError';
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('BAD_DEVICE_ID', message, details);
+  }
+}
