@@ -1,5 +1,5 @@
 /** Errors of the stores and the journal: outages, refusals of data, retention. */
-import { UpperstackError } from './base';
+import { UpperstackError, shiftQuoted } from './base';
 
 /** The store cannot be reached or written right now; the caller should spool and retry. */
 export class StoreUnavailableError extends UpperstackError {
@@ -12,8 +12,9 @@ export class StoreUnavailableError extends UpperstackError {
 /** The store rejected the data itself (retrying will not help). */
 export class StoreFailedError extends UpperstackError {
   override readonly name = 'StoreFailedError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('STORE_FAILED', message, {}, options);
+  /** `details.quoted`: the values of the reading that the message shows (base.ts QuotedValue), when it shows any. */
+  constructor(message: string, options?: { cause?: unknown }, details: Record<string, unknown> = {}) {
+    super('STORE_FAILED', message, details, options);
   }
 }
 
@@ -23,10 +24,15 @@ export class StoreFailedError extends UpperstackError {
  */
 export class StoreRejectedError extends UpperstackError {
   override readonly name = 'StoreRejectedError';
-  constructor(sink: string, device: string, reason: string) {
+  /** `quoted`: where the values `reason` shows stand in it (the sink's error's `details.quoted`); they move with the text. */
+  constructor(sink: string, device: string, reason: string, quoted?: unknown) {
     // The first paragraph: databases append advice (DuckDB's "Possible solutions") that is noise in a dead letter.
-    const why = reason.split(/\n\s*\n/)[0].trim().slice(0, 2000);
-    super('STORE_REJECTED', `the ${sink} store refused this reading of device "${device.slice(0, 128)}": ${why}`, { sink, device });
+    const first = reason.split(/\n\s*\n/)[0];
+    const why = first.trim().slice(0, 2000);
+    const before = `the ${sink} store refused this reading of device "${device.slice(0, 128)}": `;
+    // Places past the cut are left for the reader (reason-redaction quotedIn) to drop; those before the trim go negative.
+    const moved = quoted === undefined ? {} : shiftQuoted({ quoted }, before.length - (first.length - first.trimStart().length));
+    super('STORE_REJECTED', `${before}${why}`, { sink, device, ...moved });
   }
 }
 

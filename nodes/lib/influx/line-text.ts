@@ -4,6 +4,8 @@
  * that names what cannot be written exactly.
  */
 import type { FieldValue } from '../reading';
+import type { QuotedValue } from '../errors';
+import { kindOf } from '../preview';
 import type { Dialect, FieldType, Precision } from './line';
 
 export const NEEDS_V1_TAG = /[,= \n\r]|\\$/;
@@ -17,7 +19,19 @@ const UINT64_MAX = 18446744073709551615n;
 const FLOAT_TEXT = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
 const INT_TEXT = /^\s*[-+]?\d{1,20}\s*$/;
 
-export class Refusal extends Error {}
+/** `quoted`: the sender's values the message shows and where, so a reader who may not see them is told their kind. */
+export class Refusal extends Error {
+  readonly quoted: QuotedValue[];
+  constructor(message: string, quoted: QuotedValue[] = []) {
+    super(message);
+    this.quoted = quoted;
+  }
+}
+
+/** A refusal whose message shows the sender's `value` as `text` between `before` and `after`. */
+function refuseValue(before: string, text: string, after: string, value: unknown, field?: string): Refusal {
+  return new Refusal(`${before}${text}${after}`, [{ at: before.length, text, kind: kindOf(value), ...(field === undefined ? {} : { field }) }]);
+}
 
 export function show(s: string): string {
   return JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}...` : s);
@@ -28,7 +42,9 @@ export function show(s: string): string {
  * for the message and for `"` (escaped in v1 field keys and measurements, where
  * 1.x unescapes `\"`; literal in tags).
  */
-export function escapeKey(s: string, dialect: Dialect, kind: 'measurement' | 'tag key' | 'tag value' | 'field key', where: string): string {
+export function escapeKey(s: string, dialect: Dialect, kind: 'measurement' | 'tag key' | 'tag value' | 'field key', where: string, tag?: string): string {
+  // A tag value is the sender's, told by kind to who may not see it; names are not values.
+  const refuse = (after: string): Refusal => (kind === 'tag value' ? refuseValue(`${where}: the ${kind} `, show(s), after, s, tag) : new Refusal(`${where}: the ${kind} ${show(s)}${after}`));
   if (s === '') throw new Refusal(`${where}: the ${kind} is empty, which line protocol cannot carry`);
   const quote = kind === 'field key';
   if (dialect === 'v1') {
@@ -36,9 +52,9 @@ export function escapeKey(s: string, dialect: Dialect, kind: 'measurement' | 'ta
   } else if (!NEEDS_V2_TAG.test(s)) {
     return s;
   }
-  if (/[\n\r]/.test(s)) throw new Refusal(`${where}: the ${kind} ${show(s)} contains a line break, which line protocol cannot carry`);
+  if (/[\n\r]/.test(s)) throw refuse(' contains a line break, which line protocol cannot carry');
   if (dialect === 'v1') {
-    if (s.endsWith('\\')) throw new Refusal(`${where}: the ${kind} ${show(s)} ends with a backslash, which InfluxDB 1.x cannot store (it reads it as escaping the separator that follows)`);
+    if (s.endsWith('\\')) throw refuse(' ends with a backslash, which InfluxDB 1.x cannot store (it reads it as escaping the separator that follows)');
     return s.replace(quote ? /[,= "]/g : /[,= ]/g, '\\$&');
   }
   return s.replace(/[\\,= ]/g, '\\$&');
@@ -74,10 +90,11 @@ export function naturalType(v: FieldValue): FieldType {
  * integer field, "20.5" for a float field, 7 for a text field); otherwise a
  * refusal that says why.
  */
-export function fieldText(v: unknown, type: FieldType, dialect: Dialect, where: string): string {
+export function fieldText(v: unknown, type: FieldType, dialect: Dialect, where: string, field?: string): string {
+  const refuse = (text: string, after: string): Refusal => refuseValue(`${where} is `, text, after, v, field);
   switch (typeof v) {
     case 'number':
-      if (!Number.isFinite(v)) throw new Refusal(`${where} is ${v}; InfluxDB stores no NaN or Infinity`);
+      if (!Number.isFinite(v)) throw refuse(String(v), '; InfluxDB stores no NaN or Infinity');
       break;
     case 'string':
     case 'boolean':
@@ -96,13 +113,13 @@ export function fieldText(v: unknown, type: FieldType, dialect: Dialect, where: 
       if (typeof v === 'number' && Number.isInteger(v)) n = BigInt(v);
       else if (typeof v === 'string' && INT_TEXT.test(v)) n = BigInt(v.trim());
       if (n === undefined) {
-        if (typeof v === 'number') throw new Refusal(`${where} is ${v}, but the field is an ${type === 'integer' ? 'integer' : 'unsigned integer'} in this store; writing it would drop the fraction`);
+        if (typeof v === 'number') throw refuse(String(v), `, but the field is an ${type === 'integer' ? 'integer' : 'unsigned integer'} in this store; writing it would drop the fraction`);
         break;
       }
       // 1.x has no unsigned type: such fields are written as integers there.
       const unsigned = type === 'unsigned' && dialect === 'v2';
       const [lo, hi] = unsigned ? [0n, UINT64_MAX] : [type === 'unsigned' ? 0n : INT64_MIN, INT64_MAX];
-      if (n < lo || n > hi) throw new Refusal(`${where} is ${String(v)}, outside the range of ${unsigned ? 'an unsigned' : 'a signed'} 64-bit integer field`);
+      if (n < lo || n > hi) throw refuse(String(v), `, outside the range of ${unsigned ? 'an unsigned' : 'a signed'} 64-bit integer field`);
       return `${n}${unsigned ? 'u' : 'i'}`;
     }
     case 'boolean':
@@ -114,7 +131,7 @@ export function fieldText(v: unknown, type: FieldType, dialect: Dialect, where: 
       if (typeof v === 'string') return stringField(v);
       return stringField(typeof v === 'number' ? floatText(v) : String(v));
   }
-  throw new Refusal(`${where} is ${typeof v === 'string' ? show(v) : String(v)} (${typeof v}), but the field is ${type === 'integer' || type === 'unsigned' ? 'an' : 'a'} ${type} field in this store and the value cannot be converted without loss`);
+  throw refuse(typeof v === 'string' ? show(v) : String(v), ` (${typeof v}), but the field is ${type === 'integer' || type === 'unsigned' ? 'an' : 'a'} ${type} field in this store and the value cannot be converted without loss`);
 }
 
 const NS_FACTOR: Record<Precision, bigint> = { ns: 1_000_000n, us: 1_000n, ms: 1n, s: 1n };

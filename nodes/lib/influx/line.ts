@@ -18,7 +18,7 @@
  * reading and the field or tag (a dead letter), never changed silently.
  */
 import type { FieldValue, Reading } from '../reading';
-import { StoreFailedError } from '../errors';
+import { shiftQuoted, StoreFailedError, type QuotedValue } from '../errors';
 import { ALL_TAGS, mappedTag, type TagMap } from './tag-map';
 import { LineBuffer } from './line-buffer';
 import { escapeKey, escapeMeasurement, fieldText, naturalType, NEEDS_V1_TAG, NEEDS_V2_TAG, Refusal, show, timestampText } from './line-text';
@@ -72,7 +72,7 @@ export interface Encoded {
   readonly body: string;
   lines: number;
   /** Readings that could not be written as they are: index in the batch and why. */
-  refused: Array<{ index: number; reason: string }>;
+  refused: Array<{ index: number; reason: string; quoted?: QuotedValue[] }>;
   /** Text fields left out (victoria). */
   skippedText: number;
   /** Readings with nothing left to write (only text fields, victoria). */
@@ -138,7 +138,7 @@ export function encodeReadings(readings: readonly Reading[], opts: EncodeOptions
       if (!(err instanceof Refusal)) throw err;
       // Whatever the line had written so far goes: the body holds whole lines only.
       out.off = start;
-      refused.push({ index: i, reason: err.message });
+      refused.push({ index: i, reason: err.message, ...(err.quoted.length ? { quoted: err.quoted } : {}) });
     }
   }
   const bytes = out.buf.subarray(0, out.off);
@@ -170,7 +170,7 @@ function who(r: Reading): string {
 /** A tag key or value: as it is when nothing needs escaping (the usual case), else through escapeKey. */
 function tagText(s: string, dialect: Dialect, kind: 'tag key' | 'tag value', r: Reading, tag: string): string {
   if (s !== '' && !(dialect === 'v1' ? NEEDS_V1_TAG : NEEDS_V2_TAG).test(s)) return s;
-  return escapeKey(s, dialect, kind, kind === 'tag value' ? `${who(r)}, tag ${show(tag)}` : who(r));
+  return kind === 'tag value' ? escapeKey(s, dialect, kind, `${who(r)}, tag ${show(tag)}`, tag) : escapeKey(s, dialect, kind, who(r));
 }
 
 function measurementOf(m: string, ctx: LineContext, r: Reading): MeasurementEntry {
@@ -289,7 +289,7 @@ function encodeOne(r: Reading, i: number, ctx: LineContext): boolean {
     if (slot.type === 'float' && typeof v === 'number' && Number.isFinite(v)) {
       if (Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0)) out.integer(v);
       else if (!out.decimal(v)) out.text(v === 0 ? '-0' : `${v}`);
-    } else out.text(fieldText(v, slot.type, dialect, `${who(r)}: field ${show(f)}`));
+    } else out.text(fieldText(v, slot.type, dialect, `${who(r)}: field ${show(f)}`, f));
     sep = 0x2c;
     n++;
   }
@@ -323,5 +323,7 @@ function newField(r: Reading, measurement: string, f: string, v: unknown, ctx: L
 export function refusalError(refused: Encoded['refused'], sink: string): StoreFailedError {
   const first = refused[0];
   const more = refused.length > 1 ? ` (and ${refused.length - 1} more reading(s) of this batch)` : '';
-  return new StoreFailedError(`${sink} cannot take ${first.reason}${more}`);
+  const before = `${sink} cannot take `;
+  // The refused values the reason shows move with it, so a dead letter can tell them by kind.
+  return new StoreFailedError(`${before}${first.reason}${more}`, undefined, first.quoted ? shiftQuoted({ quoted: first.quoted }, before.length) : {});
 }

@@ -4,6 +4,7 @@
  * How the marks keep writes idempotent: the top of duckdb-write.ts.
  */
 import { StoreFailedError } from '../errors';
+import { kindOf } from '../preview';
 import type { Reading } from '../reading';
 import { MAX_DATE_MS } from '../reading-time';
 
@@ -184,7 +185,11 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
 }
 
 function unstorable(i: number, device: string, field: string, v: unknown): StoreFailedError {
-  return new StoreFailedError(`reading [${i}] of device "${device}": field "${field}" is ${String(v)}; only finite numbers, booleans and strings can be stored`);
+  const before = `reading [${i}] of device "${device}": field "${field}" is `;
+  const text = String(v);
+  // The value is the sender's: its place is kept so a reader who may not see it is told its kind.
+  const quoted = text === '' ? [] : [{ at: before.length, text, kind: kindOf(v), field }];
+  return new StoreFailedError(`${before}${text}; only finite numbers, booleans and strings can be stored`, undefined, quoted.length ? { quoted } : {});
 }
 
 /** Raises the marks to cover a batch about to be written (before it runs: see the top of duckdb-write.ts). */

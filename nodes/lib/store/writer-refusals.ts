@@ -8,8 +8,9 @@
 import type { Reading } from '../reading';
 import type { DeadLetter } from './types';
 import type { WriterEvent, WriterSink } from './writer-types';
-import { RetentionRefusedError, StoreRejectedError, StoreUnavailableError } from '../errors';
+import { RetentionRefusedError, StoreRejectedError, StoreUnavailableError, UpperstackError } from '../errors';
 import { previewJson } from '../preview';
+import { quotedIn } from '../security/reason-redaction';
 
 export function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
@@ -74,8 +75,10 @@ function tooOld(kind: string, part: Reading[], err: RetentionRefusedError, refus
 
 function rejectedLetter(kind: string, r: Reading, err: Error): DeadLetter {
   const device = typeof r?.device === 'string' && r.device ? r.device : 'unknown';
-  const e = new StoreRejectedError(kind, device, err.message);
-  return { ts: Date.now(), device, source: `store:${kind}`, code: e.code, reason: e.message, payload: previewJson(r, 4096) };
+  const e = new StoreRejectedError(kind, device, err.message, err instanceof UpperstackError ? err.details.quoted : undefined);
+  // The values the sink's reason shows, so a reader with fields masked is told their kind (scoped-store.ts).
+  const quoted = quotedIn(e.message, e.details.quoted);
+  return { ts: Date.now(), device, source: `store:${kind}`, code: e.code, reason: e.message, payload: previewJson(r, 4096), ...(quoted.length ? { quoted } : {}) };
 }
 
 /** Dead letters into the sink itself, bisecting refused ones; returns the outage that stopped them, if any. */
