@@ -94,7 +94,7 @@ export = function register(RED: NodeAPI): void {
       const next = queue.then(async () => {
         setStatus(node, 'connecting', RED._('upperstack-report.status.producing', { period: period.label }));
         await storeNode!.ready;
-        return produceReport(d, period, { store: storeNode!.store, retired: retiredInRegistry, archive, now: Date.now(), keep, trigger });
+        return produceReport(d, period, { store: storeNode!.store, isRetired: retiredInRegistry, archive, now: Date.now(), keep, trigger });
       });
       queue = next.catch(() => undefined);
       return next;

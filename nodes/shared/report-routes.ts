@@ -146,7 +146,7 @@ async function runReport(RED: NodeAPI, raw: unknown): Promise<{ status: number; 
     };
     period = explicitPeriod(periodTime('from', text('from'), def.timezone), periodTime('to', text('to'), def.timezone), def.timezone);
   } else period = periodAt(def.period, now, def.timezone);
-  const r = await produceReport(def, period, { store, retired: retiredInRegistry, archive: new Archive(reportsDir(RED)), now, keep: provider?.keep ?? DEFAULT_KEEP, trigger: 'api' });
+  const r = await produceReport(def, period, { store, isRetired: retiredInRegistry, archive: new Archive(reportsDir(RED)), now, keep: provider?.keep ?? DEFAULT_KEEP, trigger: 'api' });
   return { status: 201, body: listing('reports', r.entry) };
 }
 

@@ -15,12 +15,12 @@ const HOUR = 3_600_000;
 const FROM = Date.UTC(2026, 10, 25);
 const TO = FROM + 24 * HOUR;
 
-async function report(t: { after: (fn: () => unknown) => void }, readings: Reading[], raw: Record<string, unknown>, retired?: (device: string) => boolean) {
+async function report(t: { after: (fn: () => unknown) => void }, readings: Reading[], raw: Record<string, unknown>, isRetired?: (device: string) => boolean) {
   const store = new DuckDbStore({ path: ':memory:' });
   await store.open();
   t.after(() => store.close());
   await store.write(readings);
-  const data = await computeReport(checkDefinition({ name: 'silent', expectedEvery: '1h', ...raw }), explicitPeriod(FROM, TO, 'UTC'), { store, retired, now: TO + HOUR });
+  const data = await computeReport(checkDefinition({ name: 'silent', expectedEvery: '1h', ...raw }), explicitPeriod(FROM, TO, 'UTC'), { store, isRetired, now: TO + HOUR });
   const [head, ...lines] = reportCsv(data).trimEnd().split('\r\n');
   const rows = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [head.split(',')[i], v])));
   return { data, rows };
@@ -99,16 +99,16 @@ test('the devices silent in the period are looked up in the weeks before it, not
 });
 
 test('a device retired in the device registry that sent nothing in the period is left out, by tag and by name, and the report says so', async (t) => {
-  const retired = (device: string) => device === 'meter1' || device === 'meter2';
+  const isRetired = (device: string) => device === 'meter1' || device === 'meter2';
   // By tag: meter1 (silent, retired) left out; meter2 (retired during the period, but it sent readings) kept.
-  const byTag = await report(t, readings(), { devices: { mode: 'tag', tag: 'site', value: 'north' } }, retired);
+  const byTag = await report(t, readings(), { devices: { mode: 'tag', tag: 'site', value: 'north' } }, isRetired);
   assert.deepEqual(byTag.data.devices, ['meter2']);
   assert.deepEqual(byTag.data.retired, ['meter1']);
   assert.deepEqual(byTag.data.series.map((s) => [s.device, s.field, s.stats.count]), [['meter2', 'power', 24]]);
   assert.match(reportHtml(byTag.data, 'r1'), /Left out: 1 device retired in the device registry that sent nothing in this period \(meter1\)/);
   assert.deepEqual((JSON.parse(reportJson(byTag.data, 'r1')) as { retired: string[] }).retired, ['meter1']);
   // By name, fields named: the same, whether or not the directory was needed for the others.
-  const byName = await report(t, readings(), { devices: { mode: 'list', list: ['meter1', 'meter2', 'meter9'] }, fields: ['power'] }, retired);
+  const byName = await report(t, readings(), { devices: { mode: 'list', list: ['meter1', 'meter2', 'meter9'] }, fields: ['power'] }, isRetired);
   assert.deepEqual(byName.data.series.map((s) => [s.device, s.field, s.stats.count]), [['meter2', 'power', 24], ['meter9', 'power', 0]]);
   assert.deepEqual(byName.data.retired, ['meter1']);
   // Without retired devices nothing changes, and the report says nothing of them.

@@ -60,7 +60,7 @@ export interface ReportContext {
   /** Default: devices and tags from the store's readings. */
   directory?: DeviceDirectory;
   /** True for a device retired (disabled) in the device registry as it stands now; such a device is never listed as silent. */
-  retired?: (device: string) => boolean;
+  isRetired?: (device: string) => boolean;
   now: number;
 }
 
@@ -74,15 +74,15 @@ function measured(d: DeviceSummary): DeviceSummary {
  * silence shows: its fields (and, to match a tag, its tags) are those of its readings before the period; a named
  * device the store knows nothing of before the period gets one row without a field (count 0).
  */
-async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory, retired: (device: string) => boolean, leftOut: string[]): Promise<DeviceSummary[]> {
+async function selectDevices(def: ReportDefinition, period: Period, directory: DeviceDirectory, isRetired: (device: string) => boolean, leftOut: string[]): Promise<DeviceSummary[]> {
   const sel = def.devices;
   // A retired device on the list is looked up too: whether it sent anything in the period decides whether it is listed.
-  const needDirectory = sel.mode !== 'list' || def.fields.length === 0 || sel.list.some(retired);
+  const needDirectory = sel.mode !== 'list' || def.fields.length === 0 || sel.list.some(isRetired);
   const known = needDirectory ? (await directory.devices(period)).map(measured) : [];
   if (sel.mode === 'all') return known;
   // Only a device that sent nothing in the period is left out: one retired mid-period still reports what it sent.
   const silentUnlessRetired = (device: string): boolean => {
-    if (!retired(device)) return true;
+    if (!isRetired(device)) return true;
     leftOut.push(device);
     return false;
   };
@@ -125,7 +125,7 @@ async function inferIntervals(store: TimeSeriesStore, device: string, fields: st
 export async function computeReport(def: ReportDefinition, period: Period, ctx: ReportContext): Promise<ReportData> {
   const directory = ctx.directory ?? storeDirectory(ctx.store);
   const leftOut: string[] = [];
-  const devices = await selectDevices(def, period, directory, ctx.retired ?? (() => false), leftOut);
+  const devices = await selectDevices(def, period, directory, ctx.isRetired ?? (() => false), leftOut);
   const total = devices.reduce((n, d) => n + (def.fields.length ? def.fields.length : Math.max(1, d.fields.length)), 0);
   if (total > MAX_SERIES) {
     throw new BadParameterError('devices', `the report would cover ${total} series (device × field); at most ${MAX_SERIES}: choose fewer devices or name the fields`);

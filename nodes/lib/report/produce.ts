@@ -16,7 +16,7 @@ export interface ProduceContext {
   store: TimeSeriesStore;
   directory?: DeviceDirectory;
   /** Devices retired in the device registry (never listed as silent); asked at each run, so a change needs no redeploy. */
-  retired?: (device: string) => boolean;
+  isRetired?: (device: string) => boolean;
   archive: Archive;
   now: number;
   /** Reports of this name kept (older ones are deleted); 0 keeps all. */
@@ -47,7 +47,7 @@ export async function renderReport(def: ReportDefinition, data: ReportData, id: 
 }
 
 export async function produceReport(def: ReportDefinition, period: Period, ctx: ProduceContext): Promise<Produced> {
-  const data = await computeReport(def, period, { store: ctx.store, directory: ctx.directory, retired: ctx.retired, now: ctx.now });
+  const data = await computeReport(def, period, { store: ctx.store, directory: ctx.directory, isRetired: ctx.isRetired, now: ctx.now });
   const id = reportId(def, period);
   const files = await renderReport(def, data, id, ctx.now);
   const iso = (ms: number) => new Date(ms).toISOString();
