@@ -236,17 +236,22 @@ export function normalizeReadings(input: unknown, opts: NormalizeOptions): Norma
 
 /**
  * The per-reading limits on a Reading that is already in contract shape (fields
- * per reading, string length of fields and tags); undefined when it keeps them.
+ * per reading, string length of fields and tags) and, in the same walk of its
+ * fields, a NaN or ±Infinity field (a ratio over zero in a flow's own Function
+ * node), refused with the code the inputs use; undefined when it keeps them.
  * Counts stop at the limit, so a huge reading costs no more than a legal one.
  */
-export function checkReadingLimits(r: Reading, limits: Limits, path = ''): TooManyFieldsError | StringTooLongError | undefined {
+export function checkReadingLimits(r: Reading, limits: Limits, path = ''): TooManyFieldsError | StringTooLongError | InvalidReadingError | undefined {
   // Paths are spelled out only for an error: this runs for every reading of every batch.
   let count = 0;
+  let nonFinite: string | undefined;
   for (const k in r.fields) {
     if (!hasOwn.call(r.fields, k)) continue;
     if (++count > limits.maxFields) return tooManyFields(limits, { path: path || undefined });
     const v = r.fields[k];
     if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: pathTo(path, `fields.${k}`) });
+    // Named once the limits are known to hold: they are reported first.
+    if (typeof v === 'number' && nonFinite === undefined && !Number.isFinite(v)) nonFinite = k;
   }
   count = 0;
   for (const k in r.tags) {
@@ -255,25 +260,22 @@ export function checkReadingLimits(r: Reading, limits: Limits, path = ''): TooMa
     const v = r.tags[k];
     if (typeof v === 'string' && v.length > limits.maxStringLength) return new StringTooLongError({ limit: limits.maxStringLength, length: v.length, path: pathTo(path, `tags.${k}`) });
   }
+  if (nonFinite !== undefined) {
+    const at = pathTo(path, `fields.${nonFinite}`);
+    return new InvalidReadingError(`${at} is ${r.fields[nonFinite] as number}; only finite numbers can be stored`, { path: at });
+  }
   return undefined;
 }
 
 /**
- * The values of a Reading a flow built itself (a Function or Change node, not an input's decoder): a
- * field that is NaN or ±Infinity (a ratio over zero) and a time further past `receivedAt` than the
- * inputs take are refused with the codes the inputs use, so a schema of a user's own that lets any
- * number through still never stores them. Undefined when the reading holds none.
+ * The time of a Reading a flow built itself (a Function or Change node, not an input's decoder): one
+ * that is not a finite number, or further past `receivedAt` than the inputs take, is refused with the
+ * codes the inputs use, so a schema of a user's own that lets any number through still never stores
+ * it. Its fields are judged with the limits (checkReadingLimits). Undefined when the time is good.
  */
-export function checkReadingValues(r: Reading, receivedAt: number, path = ''): InvalidReadingError | TimestampOutOfRangeError | undefined {
+export function checkReadingTime(r: Reading, receivedAt: number, path = ''): InvalidReadingError | TimestampOutOfRangeError | undefined {
   if (!Number.isFinite(r.ts)) return new InvalidReadingError(`${pathTo(path, 'ts')} is ${r.ts}: a reading's time must be a finite epoch millisecond`, { path: pathTo(path, 'ts') });
-  const late = timeOutOfRange(r.ts, receivedAt, pathTo(path, 'ts'));
-  if (late) return late;
-  for (const k in r.fields) {
-    if (!hasOwn.call(r.fields, k)) continue;
-    const v = r.fields[k];
-    if (typeof v === 'number' && !Number.isFinite(v)) return new InvalidReadingError(`${pathTo(path, `fields.${k}`)} is ${v}; only finite numbers can be stored`, { path: pathTo(path, `fields.${k}`) });
-  }
-  return undefined;
+  return timeOutOfRange(r.ts, receivedAt, pathTo(path, 'ts'));
 }
 
 function pathTo(path: string, k: string): string {

@@ -5,7 +5,7 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import { InvalidReadingError, type UpperstackError } from '../lib/errors';
-import { checkReadingLimits, checkReadingValues, type Reading } from '../lib/reading';
+import { checkReadingLimits, checkReadingTime, type Reading } from '../lib/reading';
 import { tooManyReadings, resolveLimits } from '../lib/limits';
 import { onInput } from '../shared/input';
 import { readingsOf, routeResult, type Failure } from '../shared/batch';
@@ -53,11 +53,11 @@ export = function register(RED: NodeAPI): void {
       // Judged from when the message came in (a replay meets the same bound), else from now.
       const receivedAt = typeof msg.receivedAt === 'number' ? msg.receivedAt : Date.now();
       for (let i = 0; i < readings.length; i++) {
-        // The limits first: they bound what the schema (and its error messages) would walk.
+        // The limits (and non-finite fields) first: they bound what the schema (and its error messages) would walk.
         let error: UpperstackError | undefined = checkReadingLimits(readings[i], limits);
         // The reading's place in the batch is spelled out only for the error.
         if (error && batch) error = checkReadingLimits(readings[i], limits, `[${i}]`);
-        error ??= checkReadingValues(readings[i], receivedAt, batch ? `[${i}]` : '');
+        error ??= checkReadingTime(readings[i], receivedAt, batch ? `[${i}]` : '');
         if (!error) {
           const r = validate(readings[i]);
           if (!r.ok) error = r.error;

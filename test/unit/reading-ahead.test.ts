@@ -7,7 +7,8 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_MAX_AHEAD_SECONDS, setMaxAheadSeconds } from '../../nodes/lib/reading-time';
 import { ConfigError, InvalidReadingError, TimestampOutOfRangeError } from '../../nodes/lib/errors';
-import { checkReadingValues, normalizeReadings } from '../../nodes/lib/reading';
+import { checkReadingLimits, checkReadingTime, normalizeReadings } from '../../nodes/lib/reading';
+import { DEFAULT_LIMITS } from '../../nodes/lib/limits';
 import { requestOutcome, type InputRequest } from '../../nodes/lib/inputs/request';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
 import { coapOutcomeAnswer } from '../../nodes/lib/inputs/coap';
@@ -93,20 +94,24 @@ test('the HTTP and CoAP inputs answer 422 with the code, the time and the bound;
   assert.deepEqual((JSON.parse(batch.body) as { accepted: number; errors: Array<{ code: string; index: number }> }).errors.map((e) => [e.code, e.index]), [['TS_OUT_OF_RANGE', 1]]);
 });
 
-test('a Reading a flow built: checkReadingValues names a NaN or infinite field, a time past the bound, and passes a sound one', () => {
+test('a Reading a flow built: the limits name a NaN or infinite field (after a broken limit), checkReadingTime a time past the bound; a sound one passes', () => {
   const r = (ts: number, fields: Record<string, number | string | boolean>) => ({ device: 'd1', ts, fields, tags: {} });
-  assert.equal(checkReadingValues(r(ARRIVED, { t: 1, s: 'x', b: true }), ARRIVED), undefined);
-  const inf = checkReadingValues(r(ARRIVED, { t: 1, ratio: -Infinity }), ARRIVED, '[4]');
+  const limits = { ...DEFAULT_LIMITS, maxFields: 3 };
+  assert.equal(checkReadingLimits(r(ARRIVED, { t: 1, s: 'x', b: true }), limits), undefined);
+  assert.equal(checkReadingTime(r(ARRIVED, { t: 1 }), ARRIVED), undefined);
+  const inf = checkReadingLimits(r(ARRIVED, { t: 1, ratio: -Infinity }), limits, '[4]');
   assert.ok(inf instanceof InvalidReadingError);
   assert.equal(inf.message, '[4].fields.ratio is -Infinity; only finite numbers can be stored');
-  assert.equal(checkReadingValues(r(ARRIVED, { n: NaN }), ARRIVED)?.code, 'INVALID_READING');
-  assert.equal(checkReadingValues(r(NaN, { t: 1 }), ARRIVED)?.code, 'INVALID_READING');
-  const ahead = checkReadingValues(r(ARRIVED + DAY + 1, { t: 1 }), ARRIVED);
+  assert.equal(checkReadingLimits(r(ARRIVED, { n: NaN }), limits)?.code, 'INVALID_READING');
+  // A reading past the fields limit is refused for that first, wherever its NaN stands.
+  assert.equal(checkReadingLimits(r(ARRIVED, { n: NaN, a: 1, b: 2, c: 3 }), limits)?.code, 'TOO_MANY_FIELDS');
+  assert.equal(checkReadingTime(r(NaN, { t: 1 }), ARRIVED)?.code, 'INVALID_READING');
+  const ahead = checkReadingTime(r(ARRIVED + DAY + 1, { t: 1 }), ARRIVED);
   assert.ok(ahead instanceof TimestampOutOfRangeError);
   assert.equal(ahead.details.path, 'ts');
-  assert.equal(checkReadingValues(r(ARRIVED + DAY, { t: 1 }), ARRIVED), undefined);
+  assert.equal(checkReadingTime(r(ARRIVED + DAY, { t: 1 }), ARRIVED), undefined);
   setMaxAheadSeconds(0);
-  assert.equal(checkReadingValues(r(ARRIVED + 1000 * DAY, { t: 1 }), ARRIVED), undefined);
+  assert.equal(checkReadingTime(r(ARRIVED + 1000 * DAY, { t: 1 }), ARRIVED), undefined);
 });
 
 test('a batch with an item refused for its time and others against the schema: each error names its own item of the request', () => {
