@@ -5,6 +5,8 @@
  */
 import { after, afterEach, before } from 'node:test';
 import helper from 'node-red-node-test-helper';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tempDir } from './temp';
 
 /**
@@ -48,4 +50,26 @@ export function collect<T>(id: string): T[] {
 /** Hands `msg` to the node `id` as if a wire brought it. */
 export function input(id: string, msg: Record<string, unknown>): void {
   (helper.getNode(id) as unknown as { receive(m: unknown): void }).receive(msg);
+}
+
+/** A translation as Node-RED's RED._ makes it, from the en-US catalogs of the nodes named (their folders under nodes/); an unknown key comes back as it is. */
+export type Translate = (key: string, subs?: Record<string, unknown>) => string;
+
+/**
+ * The helper's RED._ returns the key: this looks it up in the nodes' en-US
+ * catalogs instead, so a test reads a status or log line as the user does.
+ */
+export function catalogTranslator(nodeDirs: readonly string[]): Translate {
+  const catalog = Object.assign({}, ...nodeDirs.map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>)) as Record<string, unknown>;
+  return (key, subs = {}) => {
+    const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
+    return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
+  };
+}
+
+/** Loaded as one more node module, installs `translate` as the runtime's RED._. */
+export function translating(translate: Translate): (RED: unknown) => void {
+  return (RED) => {
+    (RED as { _: Translate })._ = translate;
+  };
 }

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { migrate } from '../../nodes/shared/config';
 import { anomalyMigrations, engineOptionsOf, type AnomalyOptions } from '../../nodes/anomaly/options';
-import { collect as tap, input, until, useTestRuntime } from '../helpers/node-red';
+import { catalogTranslator, collect as tap, input, translating, until, useTestRuntime } from '../helpers/node-red';
 import { anomalyFlow, steadyReading, T0 } from '../helpers/anomaly-flow';
 import { WorkerEngineHost, type SavedEngineState } from '../../nodes/lib/anomaly/remote/host';
 import { readStateFile, stateFileOf } from '../../nodes/lib/anomaly/state-file';
@@ -27,14 +27,7 @@ const anomalyNode = [loadContextStores, anomalyRegister];
 
 helper.init(require.resolve('node-red'));
 
-const catalog = JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', 'anomaly', 'locales', 'en-US', 'anomaly.json'), 'utf8')) as Record<string, unknown>;
-/** The helper's RED._ returns the key; loaded as one more node module, this looks keys up in the node's en-US catalog, as Node-RED does. */
-const translated = (RED: { _: unknown }) => {
-  RED._ = (key: string, subs: Record<string, unknown> = {}) => {
-    const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
-    return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
-  };
-};
+const translated = translating(catalogTranslator(['anomaly']));
 
 interface Verdict {
   score: number;

@@ -6,22 +6,15 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { tempDir } from '../helpers/temp';
+import { catalogTranslator } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const catalog = JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', 'anomaly', 'locales', 'en-US', 'anomaly.json'), 'utf8')) as Record<string, unknown>;
-
-/** The helper's RED._ returns the key; this one looks it up in the node's en-US catalog, as Node-RED does. */
-function translate(key: string, subs: Record<string, unknown> = {}): string {
-  const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
-  return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
-}
+const translate = catalogTranslator(['anomaly']);
 
 let red: NodeAPI | undefined;
 // Loaded like a node module, so the test gets the same RED (and Express apps) as the nodes.

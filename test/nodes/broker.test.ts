@@ -4,33 +4,21 @@
  * fall back to the defaults instead of failing to start.
  * Sessions as the broker node keeps them, and as /health counts them.
  */
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
-import type { NodeAPI } from 'node-red';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { checkHealth, findBroker } from '../../nodes/shared/runtime';
-import { tempDir } from '../helpers/temp';
 import { frozenSubscriber } from '../helpers/frozen-subscriber';
 import { eventually } from '../helpers/runtime';
+import { catalogTranslator, translating, useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const brokerNode = require('../../nodes/broker/broker');
 
 helper.init(require.resolve('node-red'));
 
-before(async () => {
-  helper.settings({ upperstack: { dataDir: tempDir('us-broker-node-') } });
-  await helper.startServer();
-});
-after(async () => {
-  await helper.stopServer();
-});
-afterEach(async () => {
-  await helper.unload();
-});
+useTestRuntime('us-broker-node-');
 
 test('an unset ${UPPERSTACK_BIND} placeholder means loopback, and the broker accepts devices', async () => {
   assert.equal(process.env.UPPERSTACK_TEST_NEVER_SET, undefined);
@@ -156,14 +144,7 @@ test('MQTT 5: a session resumed with Session Expiry 0 gets its queue and ends wh
 
 test('a subscriber cut off for falling behind is named in the Node-RED log, with the limit and the setting', async () => {
   // The test runtime has no catalogues: the broker's own one, so the line is read as an operator reads it.
-  const catalog = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', 'broker', 'locales', 'en-US', 'broker.json'), 'utf8')) as Record<string, { log: Record<string, string> }>)['upperstack-broker'].log;
-  const translated = (r: NodeAPI) => {
-    const original = r._.bind(r);
-    (r as unknown as { _: (key: string, subs?: Record<string, string | number>) => string })._ = (key, subs = {}) => {
-      const text = key.startsWith('upperstack-broker.log.') ? catalog[key.slice('upperstack-broker.log.'.length)] : undefined;
-      return text ? text.replace(/__(\w+)__/g, (_m, name: string) => String(subs[name])) : original(key, subs);
-    };
-  };
+  const translated = translating(catalogTranslator(['broker']));
   await helper.load([brokerNode, translated], [{ id: 'b9', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', maxBehindKb: 64, configVersion: 4, wires: [[]] }]);
   const port = await tcpPort('b9');
   const b = helper.getNode('b9') as unknown as NodeJS.EventEmitter;

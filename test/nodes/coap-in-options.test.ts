@@ -6,7 +6,7 @@
  * option the input does not know is ignored. Two Block1 uploads at once from one
  * endpoint to one resource are kept apart by their Request-Tag (RFC 9175).
  */
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -14,8 +14,8 @@ import { promisify } from 'node:util';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
 import type { Reading } from '../../nodes/lib/reading';
-import { tempDir } from '../helpers/temp';
 import { freeUdpPort } from '../helpers/ports';
+import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -65,16 +65,7 @@ async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-before(async () => {
-  helper.settings({ upperstack: { dataDir: tempDir('us-coap-options-') } });
-  await helper.startServer();
-});
-after(async () => {
-  await helper.stopServer();
-});
-afterEach(async () => {
-  await helper.unload();
-});
+useTestRuntime('us-coap-options-');
 
 test('a confirmable POST and a non-confirmable PUT with Observe are stored and answered 2.04 like plain ones', async () => {
   await load();

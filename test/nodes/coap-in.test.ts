@@ -4,7 +4,7 @@
  * receiving two pushed commands, a retransmitted CON stored once, and the 4.xx
  * answers with what is wrong.
  */
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -19,6 +19,7 @@ import { freeUdpPort } from '../helpers/ports';
 import { withRegistered } from '../helpers/registered';
 import { checkHealth } from '../../nodes/shared/runtime';
 import { intakeStats } from '../../nodes/lib/ingest';
+import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -83,16 +84,7 @@ async function healthWhen(ready: (h: Health) => boolean): Promise<Health> {
   return checkHealth();
 }
 
-before(async () => {
-  helper.settings({ upperstack: { dataDir: tempDir('us-coap-data-') } });
-  await helper.startServer();
-});
-after(async () => {
-  await helper.stopServer();
-});
-afterEach(async () => {
-  await helper.unload();
-});
+useTestRuntime('us-coap-data-');
 
 test('CON and NON posts, SenML, a 4 KB body block-wise, discovery', async () => {
   await load();

@@ -2,7 +2,7 @@
  * A CoAP batch partly refused, posted with libcoap's coap-client-notls: the 2.04 lists the refusals
  * (code, short message, index) so the device sees what was wrong, and stays whole JSON within 3× the request.
  */
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import helper from 'node-red-node-test-helper';
 import { tempDir } from '../helpers/temp';
 import { freeUdpPort } from '../helpers/ports';
 import { eventually } from '../helpers/runtime';
+import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -20,16 +21,7 @@ const run = promisify(execFile);
 helper.init(require.resolve('node-red'));
 const scratch = tempDir('us-coap-answers-');
 
-before(async () => {
-  helper.settings({ upperstack: { dataDir: tempDir('us-coap-partial-') } });
-  await helper.startServer();
-});
-after(async () => {
-  await helper.stopServer();
-});
-afterEach(async () => {
-  await helper.unload();
-});
+useTestRuntime('us-coap-partial-');
 
 type Answer = { accepted: number; deadLettered: number; errors?: Array<{ code: string; message: string; index?: number }> };
 

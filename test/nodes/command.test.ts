@@ -2,7 +2,7 @@
  * The command node: a command reaches an MQTT device on devices/{device}/commands
  * through the embedded broker, and the CoAP observers of the device's board.
  */
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
@@ -10,7 +10,7 @@ import { findBroker } from '../../nodes/shared/runtime';
 import { commandBoard, type Command } from '../../nodes/lib/inputs/commands';
 import { commandMigrations } from '../../nodes/command/options';
 import { migrate } from '../../nodes/shared/config';
-import { tempDir } from '../helpers/temp';
+import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const brokerNode = require('../../nodes/broker/broker');
@@ -18,16 +18,7 @@ const commandNode = require('../../nodes/command/command');
 
 helper.init(require.resolve('node-red'));
 
-before(async () => {
-  helper.settings({ upperstack: { dataDir: tempDir('us-command-node-') } });
-  await helper.startServer();
-});
-after(async () => {
-  await helper.stopServer();
-});
-afterEach(async () => {
-  await helper.unload();
-});
+useTestRuntime('us-command-node-');
 
 test('a command is published to the MQTT device and pushed to the device\'s observers', async () => {
   await helper.load([brokerNode, commandNode], [

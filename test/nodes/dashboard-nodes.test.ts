@@ -6,7 +6,6 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
@@ -18,16 +17,9 @@ import { parseMask } from '../../nodes/lib/security/masking';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { eventually } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
+import { catalogTranslator } from '../helpers/node-red';
 
-const catalog: Record<string, unknown> = Object.assign(
-  {},
-  ...['live', 'stats', 'alert-list'].map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>),
-);
-/** The helper's RED._ returns the key; this one looks it up in the nodes' en-US catalogs, as Node-RED does. */
-function translate(key: string, subs: Record<string, unknown> = {}): string {
-  const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
-  return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
-}
+const translate = catalogTranslator(['live', 'stats', 'alert-list']);
 
 let red: NodeAPI | undefined;
 /* eslint-disable @typescript-eslint/no-require-imports */

@@ -4,12 +4,12 @@
  * means on the output; a grant without a device registry, or without a client,
  * fails the message so Catch nodes see it.
  */
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
-import { tempDir } from '../helpers/temp';
+import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const brokerNode = require('../../nodes/broker/broker');
@@ -19,16 +19,7 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
 helper.init(require.resolve('node-red'));
 
-before(async () => {
-  helper.settings({ upperstack: { dataDir: tempDir('us-market-node-') } });
-  await helper.startServer();
-});
-after(async () => {
-  await helper.stopServer();
-});
-afterEach(async () => {
-  await helper.unload();
-});
+useTestRuntime('us-market-node-');
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 

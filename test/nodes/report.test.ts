@@ -18,15 +18,10 @@ import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { useDevices } from '../../nodes/shared/devices';
+import { catalogTranslator } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const catalogs = ['report', 'invoice'].map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>);
-const catalog = Object.assign({}, ...catalogs) as Record<string, unknown>;
-
-function translate(key: string, subs: Record<string, unknown> = {}): string {
-  const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
-  return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
-}
+const translate = catalogTranslator(['report', 'invoice']);
 
 let red: NodeAPI | undefined;
 const captureRed = (r: NodeAPI) => {

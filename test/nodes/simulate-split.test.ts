@@ -6,21 +6,13 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import { eventually } from '../helpers/runtime';
-import { useTestRuntime } from '../helpers/node-red';
+import { catalogTranslator, useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const catalog = JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', 'simulate', 'locales', 'en-US', 'simulate.json'), 'utf8')) as Record<string, unknown>;
-
-/** The runtime's translation of the node's keys, as the editor shows them (the test helper loads no node catalogs). */
-function translate(key: string, subs: Record<string, unknown> = {}): string {
-  const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
-  return typeof found === 'string' ? found.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
-}
+const translate = catalogTranslator(['simulate']);
 
 const nodes = [
   require('../../nodes/http-in/http-in'),

@@ -5,20 +5,15 @@
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import { tempDir } from '../helpers/temp';
+import { catalogTranslator } from '../helpers/node-red';
 
 const TYPES = ['api', 'query', 'report', 'invoice'];
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const catalog = Object.assign({}, ...TYPES.map((n) => JSON.parse(readFileSync(join(__dirname, '..', '..', 'nodes', n, 'locales', 'en-US', `${n}.json`), 'utf8')) as Record<string, unknown>)) as Record<string, unknown>;
-const translate = (key: string): string => {
-  const found = key.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), catalog);
-  return typeof found === 'string' ? found : key;
-};
+const translate = catalogTranslator(TYPES);
 const nodes = [...TYPES.map((n) => require(`../../nodes/${n}/${n}`)), (r: NodeAPI) => ((r as unknown as { _: typeof translate })._ = translate)];
 
 helper.init(require.resolve('node-red'));
