@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import * as coap from 'coap';
 import { CoapTransport, HttpTransport, Simulator, templateCredentials } from '../../nodes/lib/sim';
 import { decode } from '../../nodes/lib/codec';
+import { refusedByCoap } from '../../nodes/lib/sim/split';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -51,17 +52,19 @@ test('HTTP: POST /ingest/{device} with the codec\'s content type and the bearer 
   assert.equal(typeof reading.fields.temperature, 'number');
 });
 
-test('HTTP: a device refused for good (422) is stopped after its first refusal; one refused a login (401) keeps trying', async () => {
+test('HTTP: a device refused for good (400, its id) is stopped after its first refusal; one refused a login (401) or a reading (422) keeps trying', async () => {
   const seen: string[] = [];
   const server = createServer((req, res) => {
     req.resume();
     seen.push(req.url ?? '');
-    if (req.url === '/ingest/sim-1') res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'log in' } }));
-    else res.writeHead(422, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'SCHEMA_VIOLATION', message: 'fields/temperature must be a number' } }));
+    const answer = (status: number, code: string, message: string) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code, message } }));
+    if (req.url === '/ingest/sim-1') answer(401, 'UNAUTHORIZED', 'log in');
+    else if (req.url === '/ingest/sim-2') answer(400, 'BAD_DEVICE_ID', '"sim-2" is not a device id here');
+    else answer(422, 'SCHEMA_VIOLATION', 'fields/temperature must be <= 30');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const sim = new Simulator(
-    { devices: 2, mix: { env: 1 }, rate: 1, start: T0, duration: 5000, speed: 100, tickMs: 5, anomaliesPerHour: 0 },
+    { devices: 3, mix: { env: 1 }, rate: 1, start: T0, duration: 5000, speed: 100, tickMs: 5, anomaliesPerHour: 0 },
     new HttpTransport({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }),
   );
   const done = new Promise<{ stopped: number; errors: number }>((r) => sim.once('done', r));
@@ -69,9 +72,22 @@ test('HTTP: a device refused for good (422) is stopped after its first refusal; 
   const s = await done;
   server.close();
   assert.equal(s.stopped, 1);
-  assert.equal(seen.filter((u) => u === '/ingest/sim-2').length, 1, 'sim-2 sends nothing after the 422');
+  assert.equal(seen.filter((u) => u === '/ingest/sim-2').length, 1, 'sim-2 sends nothing after the 400');
   assert.ok(seen.filter((u) => u === '/ingest/sim-1').length >= 2, 'sim-1 tries again after the 401');
+  assert.ok(seen.filter((u) => u === '/ingest/sim-3').length >= 2, 'sim-3 sends its next readings after a 422');
   assert.equal(s.errors, seen.length);
+});
+
+test('CoAP: which refusals stop a device: the request\'s (4.00 malformed, 4.04, 4.15), not a reading\'s, a login or a rate', () => {
+  const lasting = (code: string, diagnostic = '') => refusedByCoap(`CoAP ${code}`, code, diagnostic).lasting;
+  assert.equal(lasting('4.00', 'DECODE_ERROR: not JSON'), true);
+  assert.equal(lasting('4.00', 'the request URI cannot be read'), true);
+  assert.equal(lasting('4.04'), true);
+  assert.equal(lasting('4.15', 'UNSUPPORTED_FORMAT: text/plain'), true);
+  assert.equal(lasting('4.00', 'SCHEMA_VIOLATION: fields/t must be <= 30'), false);
+  assert.equal(lasting('4.00', '3 rejected; TS_OUT_OF_RANGE: ts 9999-01-01T00:00:00.000Z is too far ahead (item 0)'), false);
+  assert.equal(lasting('4.00', 'INVALID_READING: fields.t is Infinity'), false);
+  for (const code of ['4.01', '4.03', '4.08', '4.29', '5.03']) assert.equal(lasting(code), false, code);
 });
 
 test('HTTP: a user name and password go as basic auth; a server that is down is an error, not a hang', async () => {
