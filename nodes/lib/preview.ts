@@ -6,6 +6,7 @@
  * soon as the text is long enough, so its work is bounded by `max`, not by the
  * value. Cycles end at the length bound too.
  */
+import type { QuotedValue } from './errors/base';
 
 type Frame =
   | { array: true; v: unknown[]; i: number }
@@ -101,6 +102,14 @@ export function previewJson(value: unknown, max: number, opts: PreviewOptions = 
   }
   if (out.length > max || stack.length) return `${out.slice(0, Math.max(0, max - 1))}…`;
   return out;
+}
+
+/**
+ * A sender's value that a message quotes: at `at`, as `text`, told by its kind to a reader who may not see it
+ * (errors/base.ts QuotedValue).
+ */
+export function quotedValue(at: number, text: string, value: unknown, field?: string): QuotedValue {
+  return { at, text, kind: kindOf(value), ...(field === undefined ? {} : { field }) };
 }
 
 /** What a value is, told without the value: for readers who may not see it. */

@@ -27,7 +27,7 @@ import type { Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': '
 import { decodeCbor } from './cbor';
 import { decodeJson } from './json';
 import type { Limits } from '../limits';
-import { kindOf, previewJson } from '../preview';
+import { previewJson, quotedValue } from '../preview';
 import { put } from '../reading-flatten';
 
 /** The newest SenML version this decoder understands (RFC 8428 is 10). */
@@ -70,7 +70,7 @@ export interface SenmlResolveOptions {
 /** `got`: the sender's value the message ends with, as quoted there (`text`) and what it was (`value`). */
 function fail(format: string, message: string, path?: string, got?: { text: string; value: unknown }): never {
   const full = `SenML ${path ? `${path}: ` : ''}${message}`;
-  const quoted = got ? [{ at: full.length - got.text.length, text: got.text, kind: kindOf(got.value), ...(path ? { field: path } : {}) }] : undefined;
+  const quoted = got ? [quotedValue(full.length - got.text.length, got.text, got.value, path || undefined)] : undefined;
   throw new DecodeError(full, { format, ...(path ? { path } : {}), ...(quoted ? { quoted } : {}) });
 }
 

@@ -5,7 +5,7 @@
  */
 import type { FieldValue } from '../reading';
 import type { QuotedValue } from '../errors';
-import { kindOf } from '../preview';
+import { quotedValue } from '../preview';
 import type { Dialect, FieldType, Precision } from './line';
 
 export const NEEDS_V1_TAG = /[,= \n\r]|\\$/;
@@ -30,7 +30,7 @@ export class Refusal extends Error {
 
 /** A refusal whose message shows the sender's `value` as `text` between `before` and `after`. */
 function refuseValue(before: string, text: string, after: string, value: unknown, field?: string): Refusal {
-  return new Refusal(`${before}${text}${after}`, [{ at: before.length, text, kind: kindOf(value), ...(field === undefined ? {} : { field }) }]);
+  return new Refusal(`${before}${text}${after}`, [quotedValue(before.length, text, value, field)]);
 }
 
 export function show(s: string): string {

@@ -14,7 +14,7 @@ import { ConfigError, SchemaViolationError, type QuotedValue } from '../errors';
 import { packageRoot } from '../paths';
 import { locateJsonError } from '../codec/json-locate';
 import { lineColumnOf } from '../codec/text';
-import { kindOf, previewJson } from '../preview';
+import { previewJson, quotedValue } from '../preview';
 import { escapePointer, valueAt } from './pointer';
 import { limitProperties } from './limit-properties';
 
@@ -87,7 +87,7 @@ function violation(e: ErrorObject, data: unknown): SchemaViolationError {
   let got: QuotedValue | undefined;
   const quote = (value: unknown) => {
     const text = preview(value);
-    if (value !== undefined) got = { at: -1, text, kind: kindOf(value), field: path };
+    if (value !== undefined) got = quotedValue(-1, text, value, path);
     return `(got ${text})`;
   };
   const p = e.params as Record<string, unknown>;

@@ -4,7 +4,7 @@
  * How the marks keep writes idempotent: the top of duckdb-write.ts.
  */
 import { StoreFailedError } from '../errors';
-import { kindOf } from '../preview';
+import { quotedValue } from '../preview';
 import type { Reading } from '../reading';
 import { MAX_DATE_MS } from '../reading-time';
 
@@ -188,7 +188,7 @@ function unstorable(i: number, device: string, field: string, v: unknown): Store
   const before = `reading [${i}] of device "${device}": field "${field}" is `;
   const text = String(v);
   // The value is the sender's: its place is kept so a reader who may not see it is told its kind.
-  const quoted = text === '' ? [] : [{ at: before.length, text, kind: kindOf(v), field }];
+  const quoted = text === '' ? [] : [quotedValue(before.length, text, v, field)];
   return new StoreFailedError(`${before}${text}; only finite numbers, booleans and strings can be stored`, undefined, quoted.length ? { quoted } : {});
 }
 
