@@ -59,8 +59,10 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
   const out = mode === 'latency' ? latencyRows : rows;
   let mosq: Mosquitto | undefined;
   let rt: Runtime | undefined;
+  let peer: Runtime | undefined;
   let stock: Stock | undefined;
   const dataDir = tempDir('us-bench-data-');
+  const peerDir = tempDir('us-bench-peer-');
   try {
     if (broker === 'mosquitto') {
       // The per-client queue never drops a QoS 1 message for a slow subscriber (the default would,
@@ -78,15 +80,25 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
       }
       rt = await startRuntime({ dataDir, env: extra });
     }
-    const brokerPort = mosq ? mosq.port : rt!.mqttPort;
-    const brokerPid = mosq ? mosq.proc.pid! : rt!.proc.pid!;
-    if (want('stock') && mode !== 'ingest') stock = await startStock(brokerPort);
+    const references = mode !== 'ingest' && (want('raw') || want('stock'));
+    if (broker === 'embedded' && references && want(ours)) {
+      // The raw subscriber and the stock flow are served by a second runtime with the same pack (its broker and
+      // its pipeline, as ours carries both): on our runtime's broker, a reference's backlog (the stock flow behind
+      // at a burst) was held in our process and counted in our peak RSS.
+      writeFileSync(join(peerDir, 'flows.json'), benchFlows({ anomaly: true }));
+      peer = await startRuntime({ dataDir: peerDir, env: { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: CONSUMER_NODE_OPTIONS } });
+    }
+    const ourBroker = mosq ? { port: mosq.port, pid: mosq.proc.pid! } : rt ? { port: rt.mqttPort, pid: rt.proc.pid! } : undefined;
+    const refRuntime = peer ?? rt!;
+    const refBroker = mosq ? { port: mosq.port, pid: mosq.proc.pid! } : { port: refRuntime.mqttPort, pid: refRuntime.proc.pid! };
+    if (want('stock') && mode !== 'ingest') stock = await startStock(refBroker.port);
     const fixed = mode === 'latency' ? { rate: LATENCY_RATE, readings: LATENCY_RATE * LATENCY_SECONDS } : {};
     // Consumers take turns within a round, so each pair compared ran close together in time.
     for (let round = 1; round <= rounds; round++) {
-      const ctx: PhaseContext = { broker, url: `mqtt://127.0.0.1:${brokerPort}`, batch, tag: `${tag}-r${round}`, round, brokerPid, ...fixed };
+      const on = (b: { port: number; pid: number }): PhaseContext => ({ broker, url: `mqtt://127.0.0.1:${b.port}`, batch, tag: `${tag}-r${round}`, round, brokerPid: b.pid, ...fixed });
+      const ctx = on(refBroker);
       if (want(ours)) {
-        const row = await storePhase(ctx, oursTarget(rt!, ours));
+        const row = await storePhase(on(ourBroker!), oursTarget(rt!, ours));
         // VmHWM: the peak since the runtime started (start-up, warm-ups and every round so far).
         row.peakRss = Math.max(row.peakRss, procSample(rt!.proc.pid)?.hwm ?? 0);
         out.push(row);
@@ -111,8 +123,10 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
   } finally {
     await stock?.stop().catch(() => undefined);
     await rt?.stop().catch(() => undefined);
+    await peer?.stop().catch(() => undefined);
     await mosq?.stop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(peerDir, { recursive: true, force: true });
   }
 }
 
