@@ -141,7 +141,7 @@ function fromParser(e: ParserError): HttpError | undefined {
 /** Maps anything thrown to what the client sees. */
 export function httpErrorOf(err: unknown): HttpError {
   if (err instanceof UpperstackError) {
-    // Their messages are written for the person calling (see errors.ts), so they are passed on.
+    // Their messages are written for the person calling (see nodes/lib/errors/), so they are passed on.
     const status = statusOfError(err);
     return { status, code: err.code, message: err.message, details: { ...err.details }, internal: status >= 500 };
   }

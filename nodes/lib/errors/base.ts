@@ -3,7 +3,7 @@
  * `code` that flows, dead-letter records and HTTP bodies can rely on, and a
  * message written for the person who has to fix the input or the config.
  * The errors themselves are grouped by what they are about beside this file;
- * ../errors.ts gathers them all.
+ * index.ts gathers them all.
  */
 export type ErrorCode =
   | 'DECODE_FAILED'

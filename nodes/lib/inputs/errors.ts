@@ -1,4 +1,4 @@
-/** Errors of the HTTP and CoAP inputs, in the one hierarchy of nodes/lib/errors.ts. */
+/** Errors of the HTTP and CoAP inputs, in the one hierarchy of nodes/lib/errors/. */
 import { UpperstackError } from '../errors';
 
 /** The body names another device than the path or the credentials (403 / 4.03); `claimed` in the details is the one it names. */
