@@ -9,12 +9,13 @@
  *   (the turn's journal write done, the answer's callback), durable → finish;
  *   journal writes (calls, records per call, time in write(2)) and fsyncs
  *   (calls, time on the pool).
- * At the second signal it writes JSON to BENCH_BOUND_OUT. Wraps prototypes at
+ * At the second signal it writes JSON to BENCH_BOUND_OUT (whole or not at all). Wraps prototypes at
  * the first signal only, so start-up runs unchanged.
  */
 import fs from 'node:fs';
 import { Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { writeFileAtomic } from '../nodes/lib/fs-atomic';
 
 const out = process.env.BENCH_BOUND_OUT;
 if (out) {
@@ -138,6 +139,7 @@ if (out) {
       journal,
       fsyncs,
     };
-    fs.writeFileSync(out, JSON.stringify(report));
+    // The row polls for the file: it must never see half of it.
+    writeFileAtomic(out, JSON.stringify(report));
   });
 }
