@@ -3,9 +3,9 @@
  * (`POST`/`PUT /telemetry/{device}`), and observe their commands
  * (`GET /commands/{device}` with Observe). A request is decoded and validated
  * like an HTTP one, journaled through the shared intake and answered 2.04 only
- * once durable; 4.00 (with a diagnostic), 4.01, 4.03, 4.13 (with Size1, or
- * naming the readings limit), 4.15,
- * and 5.03 (with Max-Age) under backpressure. A confirmable request sent again
+ * once durable; 4.00 (with a diagnostic: the request cannot be read), 4.01,
+ * 4.03, 4.13 (with Size1, or naming the readings limit), 4.15, 4.22 (with a
+ * diagnostic: read, but no reading in it is valid, HTTP's 422) and 5.03 (with Max-Age) under backpressure. A confirmable request sent again
  * with the same message ID from the same endpoint is stored once and answered
  * the same. No answer to an unauthenticated request is more than 3× its size.
  */

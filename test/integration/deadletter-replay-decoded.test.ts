@@ -73,7 +73,7 @@ describe('replaying dead letters of values only their bytes hold', () => {
     await client.publishAsync('devices/rd-mqtt-batch-nan/telemetry', encodeMsgpack([{ ts: T0, a: NaN, b: 1 }, { ts: T0, c: 2 }]), { qos: 1 });
     await client.endAsync();
     const coap = await run('coap-client-notls', ['-m', 'post', '-t', '50', '-e', inf.toString(), `coap://127.0.0.1:${rt.coapPort}/telemetry/rd-coap-inf`], { timeout: 20_000 }).catch((e: { stdout: string; stderr: string }) => e);
-    assert.match(`${coap.stdout}${coap.stderr}`, /4\.22|INVALID_READING/);
+    assert.match(`${coap.stdout}${coap.stderr}`, /4\.22 INVALID_READING/);
   });
   after(async () => {
     await rt?.stop();

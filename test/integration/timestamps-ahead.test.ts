@@ -1,6 +1,6 @@
 /**
  * A reading whose time is too far past its arrival (a device clock in year 9999) is refused on every
- * input with TS_OUT_OF_RANGE: HTTP 422 (curl), CoAP 4.00 (coap-client-notls), a dead letter over MQTT;
+ * input with TS_OUT_OF_RANGE: HTTP 422 (curl), CoAP 4.22 (coap-client-notls), a dead letter over MQTT;
  * none of it is stored or served. The bound is the runtime's setting (UPPERSTACK_MAX_AHEAD_SECONDS,
  * an hour here): a reading ten minutes ahead is taken, one two hours ahead is not.
  */
@@ -53,10 +53,10 @@ describe('timestamps too far ahead', () => {
     assert.deepEqual(await fields('ta-http'), []);
   });
 
-  test('CoAP answers 4.00 with a diagnostic naming the code', async () => {
+  test('CoAP answers 4.22 with a diagnostic naming the code', async () => {
     const coap = await run('coap-client-notls', ['-m', 'post', '-t', '50', '-e', '{"ts":"9999-01-01T00:00:00Z","t":1}', `coap://127.0.0.1:${rt.coapPort}/telemetry/ta-coap`], { timeout: 20_000 }).catch((e: { stdout: string; stderr: string }) => e);
     const said = `${coap.stdout}${coap.stderr}`;
-    assert.match(said, /^4\.00 TS_OUT_OF_RANGE: ts 9999-01-01T00:00:00\.000Z is too far in the future/);
+    assert.match(said, /^4\.22 TS_OUT_OF_RANGE: ts 9999-01-01T00:00:00\.000Z is too far in the future/);
     const [letter] = await eventually(async () => ((await letters('ta-coap')).length ? letters('ta-coap') : undefined), 20_000, 'the CoAP letter');
     assert.equal(letter.code, 'TS_OUT_OF_RANGE');
   });

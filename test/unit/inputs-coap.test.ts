@@ -4,7 +4,7 @@ import { generate, parse } from 'coap-packet';
 import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore } from '../../nodes/lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../../nodes/lib/inputs/block1';
 import { CommandBoard, commandBytes, commandDevice, commandTopic } from '../../nodes/lib/inputs/commands';
-import { DecodeError } from '../../nodes/lib/errors';
+import { DecodeError, SchemaViolationError } from '../../nodes/lib/errors';
 
 describe('CoAP input pieces', () => {
   test('Content-Formats name the codecs', () => {
@@ -15,12 +15,15 @@ describe('CoAP input pieces', () => {
     assert.equal(coapContentType(undefined), undefined);
   });
 
-  test('answers: 2.04 with counts, 4.00 with a diagnostic naming the problem', () => {
+  test('answers: 2.04 with counts, 4.00 with a diagnostic naming the problem, 4.22 when no reading is valid', () => {
     assert.deepEqual(JSON.parse(coapOutcomeAnswer({ readings: [{ device: 'd', ts: 1, fields: { a: 1 }, tags: {} }], failures: [] }).payload!.toString()), { accepted: 1, deadLettered: 0 });
     const bad = coapOutcomeAnswer({ readings: [], failures: [{ error: new DecodeError('JSON payload ends early at byte 3', { format: 'json', offset: 3 }), payload: Buffer.from('{"a') }], refusal: 'malformed' });
     assert.equal(bad.code, '4.00');
     assert.equal(bad.payload!.toString(), 'DECODE_FAILED: JSON payload ends early at byte 3');
     assert.equal(coapOutcomeAnswer({ readings: [], failures: bad.payload ? [{ error: new DecodeError('x', { format: 'x' }), payload: '' }] : [], refusal: 'unsupported' }).code, '4.15');
+    const refused = coapOutcomeAnswer({ readings: [], failures: [{ error: new SchemaViolationError('fields/t must be <= 30', { path: '/fields/t' }), payload: {}, index: 0 }] });
+    assert.equal(refused.code, '4.22');
+    assert.equal(refused.payload!.toString(), 'SCHEMA_VIOLATION: fields/t must be <= 30 (item 0)');
   });
 
   test('no answer is more than 3× its request', () => {

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processRequest, requestOutcome, tooManyRequestReadings, type InputRequest } from '../../nodes/lib/inputs/request';
+import { noReadingValid, processRequest, requestOutcome, tooManyRequestReadings, type InputRequest } from '../../nodes/lib/inputs/request';
 import { parseInfluxLines, describeLineFailures, influxPrecision, deviceOfLine, countLinesOver } from '../../nodes/lib/inputs/influx';
 import { TooManyLinesError } from '../../nodes/lib/inputs/errors';
 import { answerOutcome } from '../../nodes/lib/inputs/answers';
@@ -12,7 +12,7 @@ import { loadSchema } from '../../nodes/lib/schema/validator';
 import { packageRoot } from '../../nodes/lib/paths';
 import { encode } from '../../nodes/lib/codec';
 import { decodeReadings } from '../../nodes/lib/codec/readings';
-import { coapContentType } from '../../nodes/lib/inputs/coap';
+import { coapContentType, coapOutcomeAnswer } from '../../nodes/lib/inputs/coap';
 
 const NOW = 1767225600000;
 const validate = loadSchema({}).validate;
@@ -150,6 +150,25 @@ describe('HTTP/CoAP request outcome', () => {
     assert.equal(out.failures[0].error.details.path, '/fields/t');
     assert.equal(out.failures[0].index, 1);
     assert.equal(out.schemaRefused, 1, 'a reading the schema refuses counts as validate in /metrics');
+  });
+
+  test('a request read whose readings the schema all refuses is 422 over HTTP and 4.22 over CoAP; one that cannot be read is 400 and 4.00', () => {
+    const strict = loadSchema({ inline: { type: 'object', properties: { fields: { type: 'object', properties: { t: { type: 'number', maximum: 100 } } } } } }).validate;
+    const refused = processRequest(req({ route: 'coap', device: 'd', contentType: 'application/json', payload: '{"t":500}' }), { ...opts, validate: strict });
+    assert.equal(noReadingValid(refused), true);
+    const coap = coapOutcomeAnswer(refused);
+    assert.equal(coap.code, '4.22');
+    assert.match(coap.payload!.toString(), /^SCHEMA_VIOLATION: /);
+    assert.equal(answerOutcome('ingest', refused).status, 422);
+    const twice = coapOutcomeAnswer(processRequest(req({ route: 'coap', device: 'd', contentType: 'application/json', payload: '[{"t":500},{"ts":9999999999999999,"t":1}]' }), { ...opts, validate: strict }));
+    assert.equal(twice.code, '4.22');
+    assert.match(twice.payload!.toString(), /^2 rejected; /);
+    const unreadable = processRequest(req({ route: 'coap', device: 'd', contentType: 'application/json', payload: '{"t":' }), { ...opts, validate: strict });
+    assert.equal(noReadingValid(unreadable), false);
+    const bad = coapOutcomeAnswer(unreadable);
+    assert.equal(bad.code, '4.00');
+    assert.match(bad.payload!.toString(), /^DECODE_FAILED: /);
+    assert.equal(answerOutcome('ingest', unreadable).status, 400);
   });
 
   test('the CroMFlaG2 sample: six readings at their timestamps and the deviceinfo reading', () => {

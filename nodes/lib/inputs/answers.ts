@@ -5,7 +5,7 @@
  * `{"error":"..."}`, v2 `{"code","message"}`, 204 on success.
  */
 import { describeError, type UpperstackError } from '../errors';
-import type { InputFailure, InputOutcome, InputRoute } from './request';
+import { noReadingValid, type InputFailure, type InputOutcome, type InputRoute } from './request';
 import { describeLineFailures, v1Error, v2Error } from './influx';
 
 export interface HttpAnswer {
@@ -49,7 +49,7 @@ export function answerOutcome(route: InputRoute, outcome: InputOutcome): HttpAns
     delete error.index;
     return { status: REFUSAL_STATUS[refusal], body: JSON.stringify({ error }) };
   }
-  if (readings.length === 0 && failures.length > 0) {
+  if (noReadingValid(outcome)) {
     const first = failures[0];
     return {
       status: 422,

@@ -7,7 +7,7 @@
  * an unauthenticated request is at most 3× the request's size, RFC 7252 §11.3).
  */
 import { parse as parsePacket } from 'coap-packet';
-import type { InputOutcome } from './request';
+import { noReadingValid, type InputOutcome } from './request';
 import { block1Value, parseBlock1 } from './block1';
 
 /** What the CoAP input answers: code, an optional payload and options. */
@@ -113,14 +113,17 @@ function partialBody(outcome: InputOutcome, room: number): string {
 
 /**
  * The answer once the request is journaled: 2.04 with the counts (and the first refusals, when some items were
- * refused), or 4.xx with a diagnostic. `room` is the most payload bytes the 2.04 may have (outcomeRoom() for an
- * anonymous request).
+ * refused), or 4.xx with a diagnostic: 4.00 for a request that cannot be read, 4.03 for a device it may not
+ * name, 4.15 for a format it is not in, and 4.22 (Unprocessable Entity, RFC 8132) for one that was read but
+ * whose readings were all refused for what they held, as HTTP answers 422 (noReadingValid()). `room` is the
+ * most payload bytes the 2.04 may have (outcomeRoom() for an anonymous request).
  */
 export function coapOutcomeAnswer(outcome: InputOutcome, room = Infinity): CoapAnswer {
-  const { readings, failures, refusal } = outcome;
-  if (refusal || (readings.length === 0 && failures.length > 0)) {
+  const { failures, refusal } = outcome;
+  const unprocessable = noReadingValid(outcome);
+  if (refusal || unprocessable) {
     const f = failures[0];
-    const code = refusal === 'forbidden' ? '4.03' : refusal === 'unsupported' ? '4.15' : '4.00';
+    const code = unprocessable ? '4.22' : refusal === 'forbidden' ? '4.03' : refusal === 'unsupported' ? '4.15' : '4.00';
     const where = f.index !== undefined ? ` (item ${f.index})` : '';
     // With several items rejected the count comes first, so a shortened diagnostic still has it.
     const count = failures.length > 1 ? `${failures.length} rejected; ` : '';

@@ -79,6 +79,15 @@ export interface InputOutcome {
 }
 
 /**
+ * The request was read but not one reading in it is valid: each was refused for what it held (a schema
+ * violation, an invalid reading, a timestamp out of range). HTTP answers it 422 and CoAP 4.22; a request
+ * that cannot be read at all carries a `refusal` instead (400 / 4.00, 403 / 4.03, 415 / 4.15).
+ */
+export function noReadingValid(o: InputOutcome): boolean {
+  return !o.refusal && o.readings.length === 0 && o.failures.length > 0;
+}
+
+/**
  * What a journaled request holds in flight, for the input's readings mark: its
  * readings, and the items it dead-letters (each leaves as a message of its own).
  */

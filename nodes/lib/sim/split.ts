@@ -27,8 +27,8 @@ export interface PartEvents {
  * A refusal every later message of the device would get too (`lasting`): the server refused the request
  * itself (an HTTP 4xx or CoAP 4.xx: a device id, a format or a path it does not take). Not lasting: a login
  * (registering the device may fix it), a timeout or a rate (they pass), and a refusal of what the readings
- * held (HTTP 422, a CoAP 4.00 naming a reading's code): a spike a schema's range refuses is followed by
- * readings it takes. The sender stops a device refused for good instead of repeating it.
+ * held (HTTP 422, CoAP 4.22): a spike a schema's range refuses is followed by readings it takes.
+ * The sender stops a device refused for good instead of repeating it.
  */
 export class RefusedError extends Error {
   override readonly name = 'RefusedError';
@@ -38,18 +38,16 @@ export class RefusedError extends Error {
 }
 
 const PASSING_HTTP = new Set([401, 403, 408, 422, 429]);
-const PASSING_COAP = new Set(['4.01', '4.03', '4.08', '4.29']);
-/** What a reading held, as the inputs' diagnostics name it ("2 rejected; SCHEMA_VIOLATION: ..."). */
-const READING_REFUSAL = /^(?:\d+ rejected; )?(?:SCHEMA_VIOLATION|INVALID_READING|TS_OUT_OF_RANGE)\b/;
+const PASSING_COAP = new Set(['4.01', '4.03', '4.08', '4.22', '4.29']);
 
 /** The refusal of an HTTP status other than 2xx and 413 (413 is refusedForSize). */
 export function refusedByHttp(message: string, status: number): RefusedError {
   return new RefusedError(message, status >= 400 && status < 500 && !PASSING_HTTP.has(status));
 }
 
-/** The refusal of a CoAP response code other than 2.xx and 4.13, with its diagnostic payload. */
-export function refusedByCoap(message: string, code: string, diagnostic = ''): RefusedError {
-  return new RefusedError(message, code.startsWith('4.') && !PASSING_COAP.has(code) && !(code === '4.00' && READING_REFUSAL.test(diagnostic)));
+/** The refusal of a CoAP response code other than 2.xx and 4.13 (4.13 is refusedForSize). */
+export function refusedByCoap(message: string, code: string): RefusedError {
+  return new RefusedError(message, code.startsWith('4.') && !PASSING_COAP.has(code));
 }
 
 /** The server's refusal of a message for its size; `limit` in bytes when the server said it (CoAP Size1). */

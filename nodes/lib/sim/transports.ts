@@ -280,7 +280,7 @@ export class CoapTransport implements Transport {
         if (code.startsWith('2.')) return resolve();
         const message = `CoAP ${code}${res.payload?.length ? `: ${res.payload.toString('utf8').slice(0, 200)}` : ''}`;
         // Size1 is the largest body the server takes (RFC 7959 §4); without it (too many readings) the sender halves.
-        reject(code === '4.13' ? refusedForSize(message, payload.length, size1(res)) : refusedByCoap(message, code, res.payload?.toString('utf8') ?? ''));
+        reject(code === '4.13' ? refusedForSize(message, payload.length, size1(res)) : refusedByCoap(message, code));
       });
       req.on('timeout', (err: Error) => reject(err ?? new Error('CoAP request timed out')));
       req.on('error', reject);
