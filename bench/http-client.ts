@@ -4,72 +4,46 @@
  * it measures. node:http's client (ClientRequest, Agent, a response stream per
  * request) took ~100 µs of CPU per request here, as much as the runtime's own
  * request, and a server that needs less CPU lost more of the machine to it.
- * This one writes each request as one buffer and reads only the status line
- * and Content-Length of the answer (every server measured sends one).
- * BENCH_INPUT_CLIENT=node keeps node:http's (docs/performance.md).
+ * undici's `Client` is one connection to one origin (pipelining 1: a request,
+ * then its answer), with undici's own HTTP/1.1 parser (llhttp), and
+ * `client.dispatch()` hands the answer to plain callbacks: no request or
+ * response stream, no body object per request; the body is dropped as it
+ * arrives and only the status is kept. Failed connections reconnect on the
+ * next request. BENCH_INPUT_CLIENT=node keeps node:http's (docs/performance.md).
  */
-import { connect, type Socket } from 'node:net';
+import { Client, type Dispatcher } from 'undici';
 
 export class KeepAliveClient {
-  private sock: Socket | undefined;
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly client: Client;
+  private status = 0;
   private waiter: ((status: number) => void) | undefined;
-  private readonly host: string;
+  /** One handler for every request: this client has one request in flight at a time. */
+  private readonly handler: Dispatcher.DispatchHandlers = {
+    onConnect: () => {},
+    onHeaders: (statusCode) => {
+      this.status = statusCode;
+      return true;
+    },
+    onData: () => true,
+    onComplete: () => this.finish(this.status),
+    onError: () => this.finish(0),
+  };
 
-  constructor(
-    host: string,
-    private readonly port: number,
-  ) {
-    this.host = `${host}:${port}`;
+  constructor(host: string, port: number) {
+    this.client = new Client(`http://${host}:${port}`, { pipelining: 1 });
   }
 
   /** POSTs body to path; the answer's status, or 0 when the connection failed or the answer is unreadable. */
   post(path: string, contentType: string, body: string): Promise<number> {
-    const head = `POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
     return new Promise<number>((resolve) => {
+      this.status = 0;
       this.waiter = resolve;
-      this.socket().write(head + body);
+      this.client.dispatch({ method: 'POST', path, headers: ['content-type', contentType], body }, this.handler);
     });
   }
 
   close(): void {
-    this.sock?.destroy();
-    this.sock = undefined;
-  }
-
-  private socket(): Socket {
-    if (this.sock && !this.sock.destroyed) return this.sock;
-    const s = connect({ port: this.port, host: '127.0.0.1', noDelay: true });
-    this.buf = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => this.read(d));
-    const fail = () => {
-      if (this.sock === s) this.sock = undefined;
-      this.finish(0);
-    };
-    s.on('error', fail);
-    s.on('close', fail);
-    this.sock = s;
-    return s;
-  }
-
-  private read(d: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    const end = this.buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    const head = this.buf.toString('latin1', 0, end);
-    const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-    if (!m) {
-      // Chunked or unframed: not something these servers send; count it as failed and start over.
-      this.close();
-      this.finish(0);
-      return;
-    }
-    const total = end + 4 + Number(m[1]);
-    if (this.buf.length < total) return;
-    const status = Number(head.slice(9, 12));
-    this.buf = this.buf.length > total ? this.buf.subarray(total) : Buffer.alloc(0);
-    if (/\r\nconnection:\s*close/i.test(head)) this.close();
-    this.finish(status);
+    this.client.destroy().catch(() => {});
   }
 
   private finish(status: number): void {

@@ -18,7 +18,7 @@
  * Knobs: BENCH_INPUT_SINGLE, BENCH_INPUT_BATCH, BENCH_INPUT_COAP (readings per
  * row; COAP 0 leaves the CoAP row out), BENCH_INPUT_CLIENTS, BENCH_INPUT_ROWS
  * (`1`, `100` or `1,100`: which HTTP rows), BENCH_INPUT_CLIENT=node (node:http's
- * client instead of the lighter bench/http-client.ts), BENCH_INPUT_THREADS=1 (CPU per
+ * client instead of undici's `Client`, bench/http-client.ts), BENCH_INPUT_THREADS=1 (CPU per
  * request of each process by thread name), BENCH_PROFILE_DIR (profiles our
  * runtime over each HTTP row's load, bench/cpu-profile.ts), BENCH_INPUT_BOUND=1
  * (what bounds each HTTP row: over the load window, the server's main-thread
@@ -48,7 +48,7 @@ const COAP = env.BENCH_INPUT_COAP === '0' ? 0 : Number(env.BENCH_INPUT_COAP) || 
 const ROWS = (env.BENCH_INPUT_ROWS ?? '1,100').split(',').map(Number).filter((n) => n === 1 || n === 100);
 const T0 = 1_600_000_000_000;
 const BOUND = env.BENCH_INPUT_BOUND === '1';
-/** BENCH_INPUT_CLIENT=node: node:http's client and Agent, as before the lighter one (bench/http-client.ts). */
+/** BENCH_INPUT_CLIENT=node: node:http's client and Agent, instead of undici's `Client` (bench/http-client.ts). */
 const NODE_CLIENT = env.BENCH_INPUT_CLIENT === 'node';
 const PROBE = join(__dirname, 'bound-probe.js');
 let probeFiles = 0;
