@@ -4,6 +4,9 @@
  * instances do not all retry together, and back to retryMs once the spool is
  * written.
  */
+/** The writer's retry defaults: 500 ms doubling up to 15 s, each delay up to 20 % longer at random. */
+export const RETRY_DEFAULTS = { retryMs: 500, maxRetryMs: 15_000, jitter: 0.2 } as const;
+
 export class RetrySchedule {
   private timer: NodeJS.Timeout | undefined;
   private delay: number;
@@ -14,6 +17,8 @@ export class RetrySchedule {
     private readonly retryMs: number,
     private readonly maxRetryMs: number,
     private readonly jitter: number,
+    /** A number in [0, 1): the share of `jitter` added to a delay. */
+    private readonly random: () => number = Math.random,
   ) {
     this.delay = retryMs;
   }
@@ -23,8 +28,13 @@ export class RetrySchedule {
     return this.timer !== undefined;
   }
 
+  /** The current delay with its jitter: between it and (1 + jitter) times it. */
+  nextDelay(): number {
+    return this.delay + this.random() * this.delay * this.jitter;
+  }
+
   /** Schedules a retry after the current delay (or `delay`), unless one is waiting already. */
-  schedule(delay = this.delay + Math.random() * this.delay * this.jitter): void {
+  schedule(delay = this.nextDelay()): void {
     if (this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;

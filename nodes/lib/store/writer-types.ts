@@ -51,6 +51,8 @@ export interface WriterOptions {
   maxRetryMs?: number;
   /** Share of a retry delay added at random (default 0.2), so many writers do not retry in step after an outage. */
   jitter?: number;
+  /** The random source of the jitter, a number in [0, 1) (default Math.random). */
+  random?: () => number;
   /** Where refused readings are dead-lettered; default the sink itself. */
   deadLetters?: DeadLetterTarget;
   /**

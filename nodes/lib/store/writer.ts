@@ -37,7 +37,7 @@ import { isolate, storeLetters } from './writer-refusals';
 import { WriterSpool } from './writer-spool';
 import { WriteQueue, tellTaken } from './writer-queue';
 import { WriteRate } from './write-rate';
-import { RetrySchedule } from './writer-retry';
+import { RETRY_DEFAULTS, RetrySchedule } from './writer-retry';
 
 export type { DeadLetterTarget, Durable, WriterEvent, WriterOptions, WriterSink, WriterStats } from './writer-types';
 
@@ -89,8 +89,11 @@ export class DurableWriter {
     this.queue = new WriteQueue(opts.maxWrite ?? 10 * this.batchSize, opts.maxWriteRows ?? 100_000);
     this.flushMs = opts.flushMs ?? 100;
     this.quietMs = opts.quietMs ?? 0;
-    this.retry = new RetrySchedule(() => void this.drainSpool(), opts.retryMs ?? 500, opts.maxRetryMs ?? 15_000, opts.jitter ?? 0.2);
-    this.stallRetry = new RetrySchedule(() => void this.flush(), opts.retryMs ?? 500, opts.maxRetryMs ?? 15_000, opts.jitter ?? 0.2);
+    const retryMs = opts.retryMs ?? RETRY_DEFAULTS.retryMs;
+    const maxRetryMs = opts.maxRetryMs ?? RETRY_DEFAULTS.maxRetryMs;
+    const jitter = opts.jitter ?? RETRY_DEFAULTS.jitter;
+    this.retry = new RetrySchedule(() => void this.drainSpool(), retryMs, maxRetryMs, jitter, opts.random);
+    this.stallRetry = new RetrySchedule(() => void this.flush(), retryMs, maxRetryMs, jitter, opts.random);
     this.kind = store.kind ?? 'store';
     this.spool = new WriterSpool(spool, opts.spoolBudgetBytes ?? DEFAULT_SPOOL_BUDGET);
   }
