@@ -1,0 +1,101 @@
+/**
+ * The query API over a DuckDB store names the roll-up tier that answered an
+ * aggregate, in the JSON body and in the Upperstack-Tier header: the coarsest
+ * tier whose buckets answer `every` exactly, the raw rows otherwise.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { NodeAPI } from 'node-red';
+import helper from 'node-red-node-test-helper';
+import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { tempDir } from '../helpers/temp';
+
+helper.init(require.resolve('node-red'));
+
+const KEY = 'api-tiers-test-key';
+let app: express.Express;
+const mount = (r: NodeAPI) => {
+  app = express();
+  app.use(r.httpAdmin);
+  app.use(r.httpNode);
+};
+/* eslint-disable @typescript-eslint/no-require-imports */
+const nodes = [mount, require('../../nodes/store-config/store-config'), require('../../nodes/api/api')];
+
+const flow = [
+  { id: 'tab', type: 'tab', label: 'test' },
+  { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 1 },
+  { id: 'api', type: 'upperstack-api', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
+];
+
+/** Midnight UTC: on every tier's bucket boundary. */
+const T0 = Date.UTC(2026, 0, 1);
+
+describe('aggregate tier through the query API (DuckDB)', () => {
+  let server: Server;
+  let url = '';
+
+  before(async () => {
+    helper.settings({ upperstack: { dataDir: tempDir('us-api-tiers-'), apiKey: KEY } });
+    await helper.startServer();
+    await helper.load(nodes, flow);
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await cfg.ready;
+    // Six hours of a reading every 30 s.
+    const readings = Array.from({ length: 6 * 120 }, (_, i) => ({ device: 'd', ts: T0 + i * 30_000, fields: { v: i }, tags: {} }));
+    await cfg.store.write(readings);
+    server = createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise((r) => server.close(r));
+    await helper.unload();
+    await helper.stopServer();
+  });
+
+  async function aggregate(every: string, accept?: string) {
+    const from = new Date(T0).toISOString();
+    const to = new Date(T0 + 6 * 3_600_000).toISOString();
+    const res = await fetch(`${url}/api/v1/readings/aggregate?device=d&field=v&fn=count&every=${every}&from=${from}&to=${to}`, {
+      headers: { authorization: `Bearer ${KEY}`, ...(accept ? { accept } : {}) },
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    return { header: res.headers.get('upperstack-tier'), text };
+  }
+
+  const cases: Array<[string, string, number]> = [
+    // every, tier, buckets over the six hours
+    ['1h', '1h', 6],
+    ['2h', '1h', 3],
+    ['1m', '1m', 360],
+    ['7m', '1m', 52],
+    ['90s', 'raw', 240],
+    ['45s', 'raw', 480],
+  ];
+  for (const [every, tier, buckets] of cases) {
+    test(`every=${every} is answered by the ${tier} tier, named in the body and the header`, async () => {
+      const { header, text } = await aggregate(every);
+      const body = JSON.parse(text) as { tier?: string; every: string; points: Array<{ ts: string; value: number }> };
+      assert.equal(body.tier, tier);
+      assert.equal(header, tier);
+      assert.equal(body.every, every);
+      assert.equal(body.points.length, buckets);
+      // The tier's answer is the raw rows' answer: every reading counted once.
+      assert.equal(
+        body.points.reduce((n, p) => n + p.value, 0),
+        720,
+      );
+    });
+  }
+
+  test('CSV carries the tier in the header', async () => {
+    const { header, text } = await aggregate('1h', 'text/csv');
+    assert.equal(header, '1h');
+    assert.match(text.split(/\r?\n/)[0], /^ts,/);
+  });
+});
