@@ -41,11 +41,14 @@ export = function register(RED: NodeAPI): void {
       last = s.written;
       lastAt = now;
       const backlog = s.queued + s.spooled;
-      // With several sinks, the one that holds things up is named, with its own figures.
-      const behind = s.sinks?.length > 1 ? [...s.sinks].sort((x, y) => y.queued + y.spooled - (x.queued + x.spooled))[0] : undefined;
-      const sink = behind && behind.spooled > 0 ? behind : undefined;
-      if (sink) {
-        status('failed', RED._('upperstack-store.status.sinkSpooling', { sink: sink.id, backlog: sink.queued + sink.spooled, oldest: sink.oldestAt === undefined ? 0 : Math.round((now - sink.oldestAt) / 1000), retries: sink.retries, error: sink.lastError ?? '' }));
+      // With several sinks and one of them spooling, each sink is named with how it stands: "main ok · influx 1,204 queued".
+      if (s.sinks?.length > 1 && s.sinks.some((k) => k.spooled > 0)) {
+        const parts = s.sinks.map((k) =>
+          k.spooled > 0
+            ? RED._('upperstack-store.status.sinkQueued', { sink: k.id, backlog: (k.queued + k.spooled).toLocaleString('en-US') })
+            : RED._('upperstack-store.status.sinkOk', { sink: k.id }),
+        );
+        status('failed', parts.join(' · '));
       } else if (s.spooled > 0) {
         status('failed', RED._('upperstack-store.status.spooling', { backlog, error: s.lastError ?? '' }));
       } else {
