@@ -1,8 +1,9 @@
 /**
  * Readings to line protocol for the InfluxDB and VictoriaMetrics sinks. The
  * expected texts are what Debian's influxd 1.6.7 and victoria-metrics 1.79
- * read back as the original (test/integration/influx-escaping.test.ts checks
- * the same corpus against the running servers).
+ * read back as the original (the escaping tests of
+ * test/integration/influx-sink.test.ts check the same corpus against the
+ * running servers).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,8 +1,8 @@
 /**
  * Readings to InfluxDB line protocol for the InfluxDB and VictoriaMetrics
  * sinks. The escaping rules were checked against the servers themselves
- * (test/integration/influx-escaping.test.ts), because they differ from the
- * v2 documentation in places:
+ * (the escaping tests of test/integration/influx-sink.test.ts), because they
+ * differ from the v2 documentation in places:
  *
  * - `v1` (InfluxDB 1.x, Debian's 1.6.7): in measurements, tag keys, tag values
  *   and field keys a backslash is an escape only before `,`, ` `, `=` (and `"`

@@ -1,6 +1,7 @@
 /** The error a request/response input answers with when its intake cannot take more now. */
 import { BackpressureError } from '../errors';
 import type { RefusalReason } from './intake-options';
+import { holdingSinks } from '../store/holding';
 
 export interface RefusalContext {
   /** The input's name. */
@@ -21,15 +22,22 @@ export function refusalError(c: RefusalContext): BackpressureError {
   const secs = Math.ceil(retryAfterMs / 1000);
   const why =
     reason === 'backlog'
-      ? c.highWaterReadings > 0 && c.readings() >= c.highWaterReadings
-        ? `${c.readings()} readings are waiting to be stored (pause mark ${c.highWaterReadings} readings)`
-        : `${c.backlog()} messages are waiting to be stored (pause mark ${c.highWater})`
+      ? (c.highWaterReadings > 0 && c.readings() >= c.highWaterReadings
+          ? `${c.readings()} readings are waiting to be stored (pause mark ${c.highWaterReadings} readings)`
+          : `${c.backlog()} messages are waiting to be stored (pause mark ${c.highWater})`) + heldBy()
       : reason === 'disk'
         ? `its journal has reached its disk budget of ${formatBytes(c.budgetBytes)}`
         : reason === 'journal'
           ? `its journal cannot be written (${cause?.message ?? 'unknown error'})`
           : 'it is stopping';
   return new BackpressureError(`${c.name} cannot take more now: ${why}; retry in ${secs} s`, { reason, retryAfterMs }, cause ? { cause } : undefined);
+}
+
+/** Why the backlog does not drain, when a store's sink holds its writes: its spool is at its disk budget. */
+function heldBy(): string {
+  const sinks = holdingSinks();
+  if (!sinks.length) return '';
+  return `, because ${sinks.map((s) => `${s.label} holds its writes (its spool has reached its disk budget of ${formatBytes(s.budgetBytes)})`).join(' and ')}`;
 }
 
 function formatBytes(n: number): string {

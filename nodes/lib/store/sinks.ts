@@ -214,6 +214,7 @@ export class SinkSet {
         ...opts.writer,
         ...b.kind.writerOptions?.(b.c),
         ...(deadLetters ? { deadLetters } : {}),
+        label: `the ${b.c.kind} sink "${b.c.id}"`,
         ...(opts.onEvent ? { onEvent: (e: WriterEvent) => opts.onEvent!(b.c.id, e) } : {}),
       });
     const primaryWriter = writerOf(built[primary]);

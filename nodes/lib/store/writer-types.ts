@@ -61,6 +61,8 @@ export interface WriterOptions {
    * their backpressure slows the devices down; nothing is dropped.
    */
   spoolBudgetBytes?: number;
+  /** Which sink this writer writes to, for refusals while its spool is at its budget (e.g. `the influxdb sink "influx"`). */
+  label?: string;
   onEvent?: (e: WriterEvent) => void;
 }
 

@@ -38,6 +38,7 @@ import { WriterSpool } from './writer-spool';
 import { WriteQueue, tellTaken } from './writer-queue';
 import { WriteRate } from './write-rate';
 import { RETRY_DEFAULTS, RetrySchedule } from './writer-retry';
+import { noteHolding } from './holding';
 
 export type { DeadLetterTarget, Durable, WriterEvent, WriterOptions, WriterSink, WriterStats } from './writer-types';
 
@@ -152,6 +153,7 @@ export class DurableWriter {
     while (this.flushing) await new Promise((r) => setTimeout(r, 5));
     await this.flush();
     this.spool.close();
+    noteHolding(this, undefined);
   }
 
   /**
@@ -319,6 +321,7 @@ export class DurableWriter {
   private hold(full: boolean): void {
     if (full === this.holding) return;
     this.holding = full;
+    noteHolding(this, full ? { label: this.opts.label ?? `the ${this.kind} sink`, budgetBytes: this.spool.budget } : undefined);
     this.opts.onEvent?.({ type: 'budget', full, bytes: this.spool.bytes(), budget: this.spool.budget });
   }
 
