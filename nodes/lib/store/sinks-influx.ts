@@ -13,6 +13,7 @@ import { InfluxSink, type ApiSetting, type ServerKind } from '../influx/sink';
 import { gzipThreshold } from '../influx/loopback';
 import { InfluxReader } from '../influx/query';
 import { parseTagMap } from '../influx/tag-map';
+import { DEFAULT_SCHEMA_PATH } from '../schema/validator';
 import { parseRetention } from './retention';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 
@@ -33,7 +34,7 @@ export interface InfluxSinkConfig extends SinkConfig {
   tags: string;
   /** `name:type` pairs (float, integer, unsigned, boolean, string). */
   fieldTypes: string;
-  /** A JSON Schema for readings whose `fields` declare types (path, relative to the data folder). */
+  /** A JSON Schema for readings whose `fields` declare types (path, relative to the data folder); empty: the shipped reading schema. */
   schemaFile: string;
   /** Lines per write and the longest wait before a write. */
   batchSize: number;
@@ -163,20 +164,28 @@ function normalizeInflux(raw: SinkConfig, server: ServerKind): InfluxSinkConfig 
   };
 }
 
-function declaredTypes(c: InfluxSinkConfig, ctx: SinkContext): Record<string, FieldType> {
-  let fromSchema: Record<string, FieldType> = {};
-  if (c.schemaFile) {
-    const file = isAbsolute(c.schemaFile) ? c.schemaFile : join(ctx.dataDir, c.schemaFile);
-    let schema: unknown;
-    try {
-      schema = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new ConfigError(`sink ${c.id}: cannot read the schema file ${file}: ${err instanceof Error ? err.message : String(err)}`, { setting: 'schemaFile', sink: c.id });
-    }
-    fromSchema = fieldTypesFromSchema(schema);
+/**
+ * The schema a sink takes field types from: its own `schemaFile` (relative to the data folder, as the
+ * validate node's schema file is), else the shipped reading schema, the one the validate, http in and
+ * coap in nodes use with their schema left at "default" (so in the default pack both check and type
+ * readings by the same schema). A sink of a flow whose validate node reads another file names that file.
+ */
+export function schemaFileOf(c: Pick<InfluxSinkConfig, 'schemaFile'>, dataDir: string): string {
+  if (!c.schemaFile) return DEFAULT_SCHEMA_PATH;
+  return isAbsolute(c.schemaFile) ? c.schemaFile : join(dataDir, c.schemaFile);
+}
+
+/** Field name → type from the sink's schema (schemaFileOf) and, over those, its `fieldTypes` setting. */
+export function declaredTypes(c: Pick<InfluxSinkConfig, 'id' | 'schemaFile' | 'fieldTypes'>, ctx: Pick<SinkContext, 'dataDir'>): Record<string, FieldType> {
+  const file = schemaFileOf(c, ctx.dataDir);
+  let schema: unknown;
+  try {
+    schema = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`sink ${c.id}: cannot read the schema file ${file}: ${err instanceof Error ? err.message : String(err)}`, { setting: 'schemaFile', sink: c.id });
   }
   // Types written in the settings win over the schema's.
-  return { ...fromSchema, ...parseFieldTypes(c.fieldTypes) };
+  return { ...fieldTypesFromSchema(schema), ...parseFieldTypes(c.fieldTypes) };
 }
 
 /** Where a sink's learnt field types are kept: beside the spools. */
