@@ -15,7 +15,9 @@
  * Environment: BENCH_DUCKDB_WRITES (writes per row, default 200),
  * BENCH_DUCKDB_SIZES (comma list, default 50,1000), BENCH_DUCKDB_RATE (readings/s
  * of the writer part, default 10000), BENCH_DUCKDB_SECONDS (8), BENCH_DUCKDB_FLUSH_MS
- * (the writer's flushMs, default 100).
+ * (the writer's flushMs, default 100), BENCH_DUCKDB_FIELDS (3: two numbers and a
+ * boolean; 2: the two numbers, as the pipeline bench's readings, whose 1,000-reading
+ * writes fit one data chunk and take the store's direct append).
  */
 import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -31,6 +33,7 @@ const env = process.env;
 const WRITES = Number(env.BENCH_DUCKDB_WRITES) || 200;
 const SIZES = (env.BENCH_DUCKDB_SIZES ?? '50,1000').split(',').map(Number).filter((n) => n > 0);
 const DEVICES = 10;
+const TWO_FIELDS = env.BENCH_DUCKDB_FIELDS === '2';
 const STEP = 100;
 const DAY = 86_400_000;
 
@@ -54,7 +57,7 @@ function batch(t: { ts: number; i: number }, n: number): Reading[] {
   for (let k = 0; k < n; k++) {
     const d = t.i % DEVICES;
     if (d === 0) t.ts += STEP;
-    out.push({ device: `dev-${d}`, ts: t.ts, fields: { temperature: 20 + (t.i % 97) / 10, humidity: 40 + (t.i % 13), ok: t.i % 5 !== 0 }, tags: {} });
+    out.push({ device: `dev-${d}`, ts: t.ts, fields: TWO_FIELDS ? { temperature: 20 + (t.i % 97) / 10, humidity: 40 + (t.i % 13) } : { temperature: 20 + (t.i % 97) / 10, humidity: 40 + (t.i % 13), ok: t.i % 5 !== 0 }, tags: {} });
     t.i++;
   }
   return out;
