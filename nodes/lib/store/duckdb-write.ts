@@ -50,7 +50,7 @@ import {
 import type { EncodedBatch } from './duckdb-encode';
 import { COLUMNS, MERGE_UPDATE, recomputeSql } from './duckdb-rollups';
 import { inTransaction, preparedStatement } from './duckdb-prepared';
-import { fillTimestamps, NullMask } from './duckdb-vectors';
+import { fillStrings, fillTimestamps, NullMask } from './duckdb-vectors';
 
 /** The temporary table a batch passes through (per connection). */
 export const BATCH_TABLE = 'upperstack_batch';
@@ -64,6 +64,8 @@ const STRINGS = LIST(VARCHAR);
 const CHUNK = 2048;
 
 const EMPTY_TAGS = '{}';
+/** The tag texts of a batch whose readings have none: index 0 is no tags. */
+const NO_TAGS: readonly string[] = [EMPTY_TAGS];
 
 /** The SELECT list that turns batch rows into `readings` rows; only the value columns a batch uses are computed. */
 function selectList(shape: number): string {
@@ -209,21 +211,20 @@ async function appendRows(conn: DuckDBConnection, b: EncodedBatch): Promise<void
   const { d, t, f, k, n, g } = b.cols;
   const { names, texts, tags } = b;
   const chunk = DuckDBDataChunk.create(ROW_TYPES, b.rows);
-  const device = chunk.getColumnVector(0) as DuckDBVector<string | null>;
+  // Device, field and tags: every row has them, from a few distinct strings.
+  fillStrings(chunk, 0, b.rows, names, d, 1);
+  fillStrings(chunk, 2, b.rows, names, f, 1);
+  fillStrings(chunk, 6, b.rows, tags.length ? [EMPTY_TAGS, ...tags] : NO_TAGS, g, 0);
   const ts = chunk.getColumnVector(1) as DuckDBVector<DuckDBTimestampValue | null>;
-  const field = chunk.getColumnVector(2) as DuckDBVector<string | null>;
   const num = chunk.getColumnVector(3) as DuckDBVector<number | null>;
   const bool = chunk.getColumnVector(4) as DuckDBVector<boolean | null>;
   const text = chunk.getColumnVector(5) as DuckDBVector<string | null>;
-  const tagsOf = chunk.getColumnVector(6) as DuckDBVector<string | null>;
   // Each value column is null where a row holds another kind: only values are set, the nulls by one mask.
   const numMask = new NullMask(b.rows);
   const boolMask = new NullMask(b.rows);
   const textMask = new NullMask(b.rows);
   fillTimestamps(ts, t, b.rows);
   for (let i = 0; i < b.rows; i++) {
-    device.setItem(i, names[d[i] - 1]);
-    field.setItem(i, names[f[i] - 1]);
     const kind = k[i];
     if (kind === 0) {
       num.setItem(i, n[i]);
@@ -237,12 +238,11 @@ async function appendRows(conn: DuckDBConnection, b: EncodedBatch): Promise<void
       text.setItem(i, texts[n[i] - 1]);
       textMask.valid(i);
     } else textMask.null();
-    tagsOf.setItem(i, g[i] > 0 ? tags[g[i] - 1] : EMPTY_TAGS);
   }
   numMask.apply(num);
   boolMask.apply(bool);
   textMask.apply(text);
-  for (const v of [device, ts, field, num, bool, text, tagsOf]) v.flush();
+  for (const v of [ts, num, bool, text]) v.flush();
   // The appender only has a synchronous close: inside a transaction it appends, and the
   // commit (the WAL write and its fsync) runs off the event loop like any statement.
   await inTransaction(conn, async () => {
