@@ -82,6 +82,11 @@ describe('DuckDB null masks', () => {
     for (let i = 0; i < rows; i++) assert.equal(vector.getItem(i), list[index[i] - 1], `row ${i}`);
   });
 
+  test('more rows than the chunk has are refused, not copied past its vectors', () => {
+    const chunk = DuckDBDataChunk.create([VARCHAR], 10);
+    assert.throws(() => fillStrings(chunk, 0, 11, ['a'], new Int32Array(11), 0), RangeError);
+  });
+
   test('a batch whose devices, fields and tags are short and long reads back identical from the store', async () => {
     const long = 'a-device-id-longer-than-twelve-bytes';
     const readings = Array.from({ length: 300 }, (_, i) =>

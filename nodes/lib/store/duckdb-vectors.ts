@@ -130,13 +130,16 @@ function inlineWords(s: string): Uint32Array | undefined {
  * (little-endian machines; elsewhere, or without the bindings, setItem as before).
  */
 export function fillStrings(chunk: DuckDBDataChunk, column: number, rows: number, list: readonly string[], index: ArrayLike<number>, base: number): void {
-  if (!STRINGS_IN_PLACE || stringBindings === undefined) {
+  // The copy is unchecked: never more rows than a vector holds.
+  if (rows > chunk.rowCount) throw new RangeError(`fillStrings: ${rows} rows for a chunk of ${chunk.rowCount}`);
+  const handle = (chunk as unknown as { chunk?: unknown }).chunk;
+  if (!STRINGS_IN_PLACE || stringBindings === undefined || handle === undefined) {
     const vector = chunk.getColumnVector(column) as DuckDBVector<string | null>;
     for (let i = 0; i < rows; i++) vector.setItem(i, list[index[i] - base]);
     vector.flush();
     return;
   }
-  const raw = stringBindings.data_chunk_get_vector((chunk as unknown as { chunk: unknown }).chunk, column);
+  const raw = stringBindings.data_chunk_get_vector(handle, column);
   const forms = list.map(inlineWords);
   const words = new Uint32Array(rows * 4);
   let long: number[] | undefined;
