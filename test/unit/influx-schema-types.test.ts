@@ -50,10 +50,16 @@ test('declaredTypes reads the sink\'s schema file (relative to the data folder):
   // A file that is not there (or not JSON) is a ConfigError naming the sink and the setting.
   assert.throws(
     () => declaredTypes({ id: 'influx', schemaFile: 'missing.json', fieldTypes: '' }, { dataDir: dir }),
-    (e: unknown) => e instanceof ConfigError && /sink influx: cannot read the schema file .*missing\.json/.test(e.message),
+    (e: unknown) => e instanceof ConfigError && /^sink influx: schema file .*missing\.json does not exist$/.test(e.message),
   );
   writeFileSync(join(dir, 'torn.json'), '{"properties":');
-  assert.throws(() => declaredTypes({ id: 'influx', schemaFile: 'torn.json', fieldTypes: '' }, { dataDir: dir }), ConfigError);
+  assert.throws(
+    () => declaredTypes({ id: 'influx', schemaFile: 'torn.json', fieldTypes: '' }, { dataDir: dir }),
+    (e: unknown) => e instanceof ConfigError && /^sink influx: schema file .*torn\.json/.test(e.message) && e.details.setting === 'schemaFile',
+  );
+  // Saved by an editor that writes a byte-order mark: read as the validate node reads it.
+  writeFileSync(join(dir, 'bom.json'), '\uFEFF' + JSON.stringify({ properties: { fields: { properties: { n: { type: 'integer' } } } } }));
+  assert.deepEqual(declaredTypes({ id: 'influx', schemaFile: 'bom.json', fieldTypes: '' }, { dataDir: dir }), { n: 'integer' });
 });
 
 test('a field the schema declares "number", written first as 20 then as 20.5, is a float both times (no i suffix); an integer field gets i', () => {

@@ -149,6 +149,25 @@ function parseJson(text: string, label: string): unknown {
   }
 }
 
+/** The schema file a setting names: blank, the shipped reading schema; relative, against `baseDir` (default: the working directory). */
+export function schemaPath(file: string | undefined, baseDir?: string): string {
+  const f = file?.trim();
+  return f ? resolve(baseDir ?? process.cwd(), f) : DEFAULT_SCHEMA_PATH;
+}
+
+/** A schema file's JSON (a leading BOM allowed); a ConfigError saying whether it is missing, a folder, unreadable or not JSON. */
+export function readSchemaFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code ?? String(err)})`;
+    throw new ConfigError(`schema file ${path} ${why}`, { file: path });
+  }
+  return parseJson(text.replace(/^\uFEFF/, ''), `schema file ${path}`);
+}
+
 /**
  * Loads a schema given inline or as a file (neither: the default reading schema)
  * and compiles it. Every problem is a ConfigError naming the file and the spot.
@@ -163,16 +182,8 @@ export function loadSchema(source: SchemaSource = {}): LoadedSchema {
     origin = 'inline schema';
     schema = typeof inline === 'string' ? parseJson(inline, 'the inline schema') : inline;
   } else {
-    origin = file === undefined ? DEFAULT_SCHEMA_PATH : resolve(source.baseDir ?? process.cwd(), file);
-    let text: string;
-    try {
-      text = readFileSync(origin, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${code ?? String(err)})`;
-      throw new ConfigError(`schema file ${origin} ${why}`, { file: origin });
-    }
-    schema = parseJson(text.replace(/^\uFEFF/, ''), `schema file ${origin}`);
+    origin = schemaPath(file, source.baseDir);
+    schema = readSchemaFile(origin);
   }
   if (typeof schema !== 'boolean' && (typeof schema !== 'object' || schema === null || Array.isArray(schema))) {
     throw new ConfigError(`${origin} must be a JSON object (or true/false), not ${Array.isArray(schema) ? 'an array' : schema === null ? 'null' : typeof schema}`);

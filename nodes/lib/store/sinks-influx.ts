@@ -4,16 +4,15 @@
  * the store config node adds them from its Node-RED credentials before the
  * settings are normalised.
  */
-import { readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
-import { ConfigError } from '../errors';
+import { join } from 'node:path';
+import { ConfigError, shiftQuoted } from '../errors';
 import { DEFAULT_MAPPING, type FieldType, type Precision } from '../influx/line';
 import { FieldTypeRegistry, fieldTypesFromSchema, parseFieldTypes } from '../influx/field-types';
 import { InfluxSink, type ApiSetting, type ServerKind } from '../influx/sink';
 import { gzipThreshold } from '../influx/loopback';
 import { InfluxReader } from '../influx/query';
 import { parseTagMap } from '../influx/tag-map';
-import { DEFAULT_SCHEMA_PATH } from '../schema/validator';
+import { readSchemaFile, schemaPath } from '../schema/validator';
 import { parseRetention } from './retention';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 
@@ -171,18 +170,18 @@ function normalizeInflux(raw: SinkConfig, server: ServerKind): InfluxSinkConfig 
  * readings by the same schema). A sink of a flow whose validate node reads another file names that file.
  */
 export function schemaFileOf(c: Pick<InfluxSinkConfig, 'schemaFile'>, dataDir: string): string {
-  if (!c.schemaFile) return DEFAULT_SCHEMA_PATH;
-  return isAbsolute(c.schemaFile) ? c.schemaFile : join(dataDir, c.schemaFile);
+  return schemaPath(c.schemaFile, dataDir);
 }
 
 /** Field name → type from the sink's schema (schemaFileOf) and, over those, its `fieldTypes` setting. */
 export function declaredTypes(c: Pick<InfluxSinkConfig, 'id' | 'schemaFile' | 'fieldTypes'>, ctx: Pick<SinkContext, 'dataDir'>): Record<string, FieldType> {
-  const file = schemaFileOf(c, ctx.dataDir);
   let schema: unknown;
   try {
-    schema = JSON.parse(readFileSync(file, 'utf8'));
+    schema = readSchemaFile(schemaFileOf(c, ctx.dataDir));
   } catch (err) {
-    throw new ConfigError(`sink ${c.id}: cannot read the schema file ${file}: ${err instanceof Error ? err.message : String(err)}`, { setting: 'schemaFile', sink: c.id });
+    const cause = err instanceof ConfigError ? err : new ConfigError(String(err));
+    const prefix = `sink ${c.id}: `;
+    throw new ConfigError(prefix + cause.message, { ...shiftQuoted(cause.details, prefix.length), setting: 'schemaFile', sink: c.id });
   }
   // Types written in the settings win over the schema's.
   return { ...fieldTypesFromSchema(schema), ...parseFieldTypes(c.fieldTypes) };
