@@ -7,7 +7,7 @@ import { duckdbFiles, r, T0 } from '../helpers/duckdb-store';
 
 const { withStore } = duckdbFiles();
 
-describe('DuckDB null masks', () => {
+describe('DuckDB vectors: null masks, times and strings', () => {
   test('a small batch whose value kinds change across several mask words stores every value and no extra one', async () => {
     // 200 rows in one appended chunk: nulls in every 64-row word of each value column, and a word with none.
     const kinds = (i: number): Reading['fields'] => (i < 70 ? { v: i } : i % 3 === 0 ? { v: i + 0.5 } : i % 3 === 1 ? { v: i % 2 === 0 } : { v: `t${i}` });
