@@ -179,9 +179,10 @@ export function declaredTypes(c: Pick<InfluxSinkConfig, 'id' | 'schemaFile' | 'f
   try {
     schema = readSchemaFile(schemaFileOf(c, ctx.dataDir));
   } catch (err) {
-    const cause = err instanceof ConfigError ? err : new ConfigError(String(err));
+    // readSchemaFile says every problem of the file as a ConfigError; anything else is a bug, passed on as it is.
+    if (!(err instanceof ConfigError)) throw err;
     const prefix = `sink ${c.id}: `;
-    throw new ConfigError(prefix + cause.message, { ...shiftQuoted(cause.details, prefix.length), setting: 'schemaFile', sink: c.id });
+    throw new ConfigError(prefix + err.message, { ...shiftQuoted(err.details, prefix.length), setting: 'schemaFile', sink: c.id });
   }
   // Types written in the settings win over the schema's.
   return { ...fieldTypesFromSchema(schema), ...parseFieldTypes(c.fieldTypes) };
