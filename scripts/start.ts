@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
-import { settleAfterStart } from './settle-memory';
+import { fullCollector, settleAfterStart } from './settle-memory';
+import { forgetPackageManifests } from './package-manifests';
 import { keepConnections } from '../nodes/lib/server-timeouts';
 import { answerClientErrors } from '../nodes/lib/client-errors';
 import { installLeanDebug } from '../nodes/lib/lean-debug';
@@ -35,7 +36,11 @@ process.argv.splice(2, 0, '--settings', settings);
 // red.js parses process.argv and starts the runtime when it is loaded.
 require('node-red/red.js');
 const RED = require('node-red') as { events: EventEmitter; server: Server | null };
-settleAfterStart(RED.events);
+const collect = fullCollector();
+settleAfterStart(RED.events, () => {
+  forgetPackageManifests();
+  collect();
+});
 // red.js makes its HTTP server once the settings' HTTPS options resolve (a promise turn after loading),
 // before it listens; applied again when the flows start in case that took longer.
 let watching = false;
