@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
-import { fullCollector, settleAfterStart } from './settle-memory';
+import { settlingCollector, settleAfterStart } from './settle-memory';
 import { forgetPackageManifests } from './package-manifests';
 import { keepConnections } from '../nodes/lib/server-timeouts';
 import { answerClientErrors } from '../nodes/lib/client-errors';
@@ -36,7 +36,7 @@ process.argv.splice(2, 0, '--settings', settings);
 // red.js parses process.argv and starts the runtime when it is loaded.
 require('node-red/red.js');
 const RED = require('node-red') as { events: EventEmitter; server: Server | null };
-const collect = fullCollector();
+const collect = settlingCollector();
 settleAfterStart(RED.events, () => {
   forgetPackageManifests();
   collect();
