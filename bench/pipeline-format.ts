@@ -21,6 +21,14 @@ export function fmtMs(n: number): string {
 export function fmtMb(n: number): string {
   return n > 0 ? String(Math.round(n / (1024 * 1024))) : '-';
 }
+/**
+ * Bytes as MB for a verdict against `limitMb`: whole MB, or one decimal where whole MB would read as
+ * the limit itself (150.4 against "≤ 150" is a FAIL, and "150 MB FAIL" left readers guessing).
+ */
+export function fmtMbAgainst(n: number, limitMb: number): string {
+  const mb = n / (1024 * 1024);
+  return n > 0 && Math.round(mb) === limitMb && mb !== limitMb ? mb.toFixed(1) : fmtMb(n);
+}
 export function fmtCores(n: number): string {
   return Number.isFinite(n) ? n.toFixed(2) : '-';
 }

@@ -8,7 +8,7 @@ import { procSample, sleep } from './common';
 import { CONSUMER_NODE_OPTIONS, IDLE_SECONDS, LATENCY_RATE, LATENCY_SECONDS, ROOT, env, latencyRows, log, rows, skipped, want, type Consumer, type Row } from './pipeline-knobs';
 import { oursTarget, startStock, stockTarget, type Stock } from './pipeline-consumers';
 import { rawPhase, storePhase, type PhaseContext } from './pipeline-phase';
-import { fmtMb, fmtMs, fmtRate, fmtUs, threadShares } from './pipeline-format';
+import { fmtMb, fmtMbAgainst, fmtMs, fmtRate, fmtUs, threadShares } from './pipeline-format';
 
 /** RSS of the idle runtime (measureIdle), for the verdicts. */
 export let idleRss: { rss: number; afterSeconds: number } | undefined;
@@ -145,7 +145,7 @@ export async function measureIdle(): Promise<void> {
     rt = await startRuntime({ dataDir, env: { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: env.BENCH_RUNTIME_NODE_OPTIONS ?? '' } });
     await sleep(IDLE_SECONDS * 1000);
     idleRss = { rss: procSample(rt.proc.pid)?.rss ?? NaN, afterSeconds: IDLE_SECONDS };
-    log(`  idle RSS ${fmtMb(idleRss.rss)} MB`);
+    log(`  idle RSS ${fmtMbAgainst(idleRss.rss, 150)} MB`);
   } catch (err) {
     skipped.push(`idle: failed: ${(err as Error).message.split('\n')[0]}`);
   } finally {
