@@ -55,6 +55,21 @@ describe('cbor codec', () => {
     assert.match(extra.message, /2 unexpected byte\(s\) after the value/);
   });
 
+  test('a text string that is not UTF-8 is a DecodeError at the bad byte, not text with U+FFFD in it', () => {
+    // {"t": "\xff\xfe"}: the value, a key, a chunk of an indefinite string, and a character cut by the string's end.
+    const value = decodeError([0xa1, 0x61, 0x74, 0x62, 0xff, 0xfe]);
+    assert.equal(value.details.offset, 4);
+    assert.match(value.message, /^CBOR data is invalid at byte 4: the text string starting at byte 3 is not valid UTF-8: byte 4 \(0xFF\) can never appear in UTF-8$/);
+    assert.equal(decodeError([0xa1, 0x62, 0x74, 0xc3, 0x01]).details.offset, 3);
+    assert.equal(decodeError([0xa1, 0x61, 0x74, 0x7f, 0x61, 0x61, 0x62, 0x61, 0x80, 0xff]).details.offset, 8);
+    assert.match(decodeError([0xa1, 0x61, 0x74, 0x7f, 0x61, 0xc3, 0x61, 0xa9, 0xff]).message, /byte 5 \(0xC3\) starts a 2-byte character that the end of the text string cuts off/);
+    // Overlong and surrogate forms are not UTF-8 either; byte strings are not text.
+    assert.equal(decodeError([0xa1, 0x61, 0x74, 0x62, 0xc1, 0x9f]).details.offset, 4);
+    assert.equal(decodeError([0xa1, 0x61, 0x74, 0x63, 0xed, 0xa0, 0x80]).details.offset, 4);
+    assert.deepEqual(decode('cbor', Buffer.from([0xa1, 0x61, 0x74, 0x66, ...Buffer.from('ü🚀')])), { t: 'ü🚀' });
+    assert.equal(findCborProblem(Buffer.from([0xa1, 0x61, 0x74, 0x42, 0xff, 0xfe])), undefined);
+  });
+
   test('well-formed data that cannot become an object says so, without an offset', () => {
     const err = decodeError([0xa1, 0x80, 0x01]); // map whose key is an array
     assert.match(err.message, /well-formed but cannot be decoded/);

@@ -59,12 +59,27 @@ describe('msgpack codec', () => {
     assert.equal(err.details.offset, undefined);
   });
 
-  test('a map key "__proto__" is refused by name whatever the decoder says about it, spelled in any string type or in overlong UTF-8', () => {
+  test('a string that is not UTF-8 is a DecodeError at the bad byte, not read as other characters', () => {
+    // {"t": "\xff\xfe"} as a fixstr, the same as str 8, a key, overlong "/" and a character cut by the string's end.
+    const value = decodeError([0x81, 0xa1, 0x74, 0xa2, 0xff, 0xfe]);
+    assert.equal(value.details.offset, 4);
+    assert.match(value.message, /^MessagePack data is invalid at byte 4: the string starting at byte 3 is not valid UTF-8: byte 4 \(0xFF\) can never appear in UTF-8$/);
+    assert.match(decodeError([0x81, 0xa1, 0x74, 0xd9, 0x02, 0xff, 0xfe]).message, /at byte 5: the str 8 starting at byte 3 /);
+    assert.equal(decodeError([0x81, 0xa2, 0xff, 0xfe, 0x01]).details.offset, 2);
+    assert.equal(decodeError([0x81, 0xa1, 0x74, 0xa2, 0xc0, 0xaf]).details.offset, 4);
+    assert.match(decodeError([0x81, 0xa1, 0x74, 0xa2, 0x61, 0xe2]).message, /byte 5 \(0xE2\) starts a 3-byte character that the end of the string cuts off/);
+    assert.deepEqual(decode('msgpack', Buffer.from([0x81, 0xa1, 0x74, 0xa6, ...Buffer.from('ü🚀')])), { t: 'ü🚀' });
+    // bin is not text.
+    assert.equal(findMsgpackProblem(Buffer.from([0x81, 0xa1, 0x74, 0xc4, 0x02, 0xff, 0xfe])), undefined);
+  });
+
+  test('a map key "__proto__" is refused by name whatever the decoder says about it, in any string type; in overlong UTF-8 it is not UTF-8', () => {
     const RESERVED = /^a map key: "__proto__" cannot name a field or tag \(JavaScript reserves it\): rename it$/;
     const refused = (bytes: number[]) => assert.throws(() => decode('msgpack', Buffer.from(bytes)), (e: unknown) => e instanceof InvalidReadingError && RESERVED.test(e.message) && e.details.format === 'msgpack');
     const name = [...Buffer.from('__proto__')];
     const overlong = [0xc1, 0x9f, 0xc1, 0x9f, ...Buffer.from('proto'), 0xc1, 0x9f, 0xc1, 0x9f];
-    const keys = [[0xa9, ...name], [0xd9, 9, ...name], [0xda, 0, 9, ...name], [0xa0 | overlong.length, ...overlong]];
+    const keys = [[0xa9, ...name], [0xd9, 9, ...name], [0xda, 0, 9, ...name]];
+    assert.match(decodeError([0x81, 0xa0 | overlong.length, ...overlong, 0x05]).message, /at byte 2: the string starting at byte 1 is not valid UTF-8/);
     for (const key of keys) refused([0x82, 0xa1, 0x61, 0x01, ...key, 0x05]);
     // Nested, after a value that is the same text (not a key).
     refused([0x82, 0xa1, 0x61, 0xa9, ...name, 0xa1, 0x62, 0x81, 0xa9, ...name, 0x05]);

@@ -8,6 +8,7 @@
  */
 import { DepthExceededError, StringTooLongError, type UpperstackError } from '../errors';
 import { RESERVED_MEMBERS, tooManyFields, tooManyReadings, type Limits } from '../limits';
+import { findInvalidUtf8 } from './text';
 
 export interface ScanProblem {
   offset: number;
@@ -143,6 +144,12 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
         top.bytes += arg;
         if (top.bytes > maxString) return tooLong(top.start);
       } else if (arg > maxString) return tooLong(start);
+      // RFC 8949 §3.1: a text string is UTF-8, and each chunk of an indefinite one on its own (§3.2.3).
+      // cbor-x would put U+FFFD in place of bad bytes and the reading would be stored garbled.
+      if (major === 3) {
+        const bad = findInvalidUtf8(b, pos, pos + arg, 'text string');
+        if (bad) return invalid(bad.offset, `the text string starting at byte ${start} is not valid UTF-8: byte ${bad.offset} (${hex(b[bad.offset])}) ${bad.reason}`);
+      }
       pos += arg;
     } else if (major === 4 || major === 5) {
       const count = major === 5 ? arg * 2 : arg;

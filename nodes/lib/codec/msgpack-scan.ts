@@ -7,6 +7,7 @@
  */
 import { DepthExceededError, StringTooLongError } from '../errors';
 import type { Limits } from '../limits';
+import { findInvalidUtf8 } from './text';
 import { limitProblem, memberLimit, UTF8_BYTES_PER_UNIT, type ScanProblem } from './cbor-scan';
 
 interface Frame {
@@ -105,6 +106,11 @@ export function findMsgpackProblem(b: Uint8Array, limits?: Limits, onKey?: (item
       if (l.text && need > maxString) return limitProblem(new StringTooLongError({ limit: limits!.maxStringLength, format: 'msgpack', offset: start }));
       if (need > len - pos) return early(start, `${/^[aeiou]/.test(l.name) ? 'an' : 'a'} ${l.name} value of ${need} bytes starts there but only ${len - pos} bytes follow its header`);
       // A map's items alternate key, value: an even count left means a key.
+      // The spec's str is UTF-8; the decoder would read bad bytes as other characters and store them garbled.
+      if (l.text) {
+        const bad = findInvalidUtf8(b, pos, pos + need, 'string');
+        if (bad) return { offset: bad.offset, message: `MessagePack data is invalid at byte ${bad.offset}: the ${l.name} starting at byte ${start} is not valid UTF-8: byte ${bad.offset} (${hex(b[bad.offset])}) ${bad.reason}` };
+      }
       if (onKey && l.text && stack.length > 0 && stack[stack.length - 1].kind === 'map' && stack[stack.length - 1].left % 2 === 0) onKey(start, pos, pos + need);
       pos += need;
     }

@@ -33,22 +33,16 @@ export function decodeMsgpack(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS):
 }
 
 const RESERVED_BYTES = Buffer.from(RESERVED_NAME);
-/** UTF-8 takes at most 4 bytes per character: a key of more bytes cannot be the nine characters of RESERVED_NAME. */
-const RESERVED_MAX_BYTES = 4 * RESERVED_NAME.length;
 
 /**
- * Whether a map key of the (well-formed) data reads as RESERVED_NAME. A key of other bytes than its ASCII
- * may still read so (the decoder takes overlong UTF-8 as it comes): those few are read by the decoder itself,
- * as a string value of their own.
+ * Whether a map key of the (well-formed) data reads as RESERVED_NAME. The scan holds every string to strict
+ * UTF-8 (no overlong forms), so only the name's own ASCII bytes read so.
  */
 function hasReservedKey(buf: Uint8Array): boolean {
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   let found = false;
-  findMsgpackProblem(bytes, undefined, (item, start, end) => {
-    if (found || end - start < RESERVED_NAME.length || end - start > RESERVED_MAX_BYTES) return;
-    const key = bytes.subarray(start, end);
-    if (key.equals(RESERVED_BYTES)) found = true;
-    else if (key.some((b) => b >= 0x80)) found = msgpack().decoder.decode(bytes.subarray(item, end)) === RESERVED_NAME;
+  findMsgpackProblem(bytes, undefined, (_item, start, end) => {
+    if (!found && end - start === RESERVED_BYTES.length && bytes.subarray(start, end).equals(RESERVED_BYTES)) found = true;
   });
   return found;
 }

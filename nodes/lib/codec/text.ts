@@ -68,10 +68,13 @@ function utf8SequenceLength(lead: number): number {
   return 1;
 }
 
-/** The first byte that breaks UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF), if any. */
-export function findInvalidUtf8(b: Uint8Array): { offset: number; reason: string } | undefined {
-  let i = 0;
-  while (i < b.length) {
+/**
+ * The first byte that breaks UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF), if any, in
+ * `b[start, end)`; the offset counts from the start of `b`. `what` is what `end` is the end of, for the reason.
+ */
+export function findInvalidUtf8(b: Uint8Array, start = 0, end = b.length, what = 'payload'): { offset: number; reason: string } | undefined {
+  let i = start;
+  while (i < end) {
     const c = b[i];
     if (c < 0x80) {
       i++;
@@ -81,7 +84,7 @@ export function findInvalidUtf8(b: Uint8Array): { offset: number; reason: string
     if (len === 1) return { offset: i, reason: c >= 0x80 && c <= 0xbf ? 'is a continuation byte with no character before it' : 'can never appear in UTF-8' };
     // The second byte's range is narrower after E0/ED/F0/F4; that is what rules out overlongs and surrogates.
     for (let k = 1; k < len; k++) {
-      if (i + k >= b.length) return { offset: i, reason: `starts a ${len}-byte character that the end of the payload cuts off` };
+      if (i + k >= end) return { offset: i, reason: `starts a ${len}-byte character that the end of the ${what} cuts off` };
       const lo = k === 1 && c === 0xe0 ? 0xa0 : k === 1 && c === 0xf0 ? 0x90 : 0x80;
       const hi = k === 1 && c === 0xed ? 0x9f : k === 1 && c === 0xf4 ? 0x8f : 0xbf;
       if (b[i + k] < lo || b[i + k] > hi) return { offset: i, reason: `starts a ${len}-byte character whose next bytes do not continue it` };
