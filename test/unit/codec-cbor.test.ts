@@ -68,6 +68,8 @@ describe('cbor codec', () => {
     assert.equal(decodeError([0xa1, 0x61, 0x74, 0x63, 0xed, 0xa0, 0x80]).details.offset, 4);
     assert.deepEqual(decode('cbor', Buffer.from([0xa1, 0x61, 0x74, 0x66, ...Buffer.from('ü🚀')])), { t: 'ü🚀' });
     assert.equal(findCborProblem(Buffer.from([0xa1, 0x61, 0x74, 0x42, 0xff, 0xfe])), undefined);
+    // Data malformed after the bad text is reported as malformed.
+    assert.match(decodeError([0x82, 0x62, 0xff, 0xfe]).message, /^CBOR data ends early at byte 0 of 4: the array starting there still needs 1 more item/);
   });
 
   test('well-formed data that cannot become an object says so, without an offset', () => {

@@ -2,7 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encode, formatFromContentType, sniff } from '../../nodes/lib/codec';
+import { encode, formatFromContentType, sniff, sniffDecoded } from '../../nodes/lib/codec';
+import { DecodeError } from '../../nodes/lib/errors';
 import { packageRoot } from '../../nodes/lib/paths';
 
 const fixture = (name: string) => readFileSync(join(packageRoot(), 'test', 'fixtures', 'users', name));
@@ -44,6 +45,19 @@ describe('sniff', () => {
     // CBOR: array of 7 ones; MessagePack: fixarray of 8 (7, then seven ones).
     assert.equal(sniff(Buffer.from([0x98, 0x07, 1, 1, 1, 1, 1, 1, 1])), 'cbor');
     assert.equal(sniff(Buffer.from([0x90])), 'msgpack', 'only MessagePack can read an empty fixarray');
+  });
+
+  test('a payload well-formed in one binary format whose text is not UTF-8 is that format, and decoding says why', () => {
+    // {"t": "\xff\xfe"} as MessagePack; as CBOR these bytes are cut short.
+    const mp = Buffer.from([0x81, 0xa1, 0x74, 0xa2, 0xff, 0xfe]);
+    assert.equal(sniff(mp), 'msgpack');
+    assert.throws(() => sniffDecoded(mp), (e: unknown) => e instanceof DecodeError && e.details.format === 'msgpack' && e.details.offset === 4 && /not valid UTF-8/.test(e.message));
+    // [{"t": "\xff"}] as CBOR; as MessagePack a fixarray of one map of 0xA1 entries, cut short.
+    const cbor = Buffer.from([0x81, 0xa1, 0x61, 0x74, 0x61, 0xff]);
+    assert.equal(sniff(cbor), 'cbor');
+    assert.throws(() => sniffDecoded(cbor), (e: unknown) => e instanceof DecodeError && e.details.format === 'cbor' && e.details.offset === 5);
+    // Malformed structure after the bad text is reported first: nothing says the data is that format.
+    assert.equal(sniff(Buffer.from([0x82, 0xa1, 0x74, 0xa2, 0xff, 0xfe])), undefined);
   });
 
   test('line protocol, also after comments', () => {

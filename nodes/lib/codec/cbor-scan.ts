@@ -15,6 +15,8 @@ export interface ScanProblem {
   message: string;
   /** Set when the data is well-formed as far as read but breaks a limit. */
   error?: UpperstackError;
+  /** Set when the data is well-formed but a text string in it is not UTF-8. */
+  text?: true;
 }
 
 /** UTF-8 takes at most 3 bytes per UTF-16 code unit: more bytes than 3 × the limit is too long for sure. */
@@ -91,6 +93,8 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
     }
   };
 
+  let badText: ScanProblem | undefined;
+
   if (len === 0) return { offset: 0, message: 'CBOR data is empty' };
   for (;;) {
     const top = stack[stack.length - 1];
@@ -146,9 +150,10 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
       } else if (arg > maxString) return tooLong(start);
       // RFC 8949 §3.1: a text string is UTF-8, and each chunk of an indefinite one on its own (§3.2.3).
       // cbor-x would put U+FFFD in place of bad bytes and the reading would be stored garbled.
-      if (major === 3) {
+      // The walk goes on, so a structural problem later is the one reported, and this one only for data well-formed.
+      if (major === 3 && !badText) {
         const bad = findInvalidUtf8(b, pos, pos + arg, 'text string');
-        if (bad) return invalid(bad.offset, `the text string starting at byte ${start} is not valid UTF-8: byte ${bad.offset} (${hex(b[bad.offset])}) ${bad.reason}`);
+        if (bad) badText = { ...invalid(bad.offset, `the text string starting at byte ${start} is not valid UTF-8: byte ${bad.offset} (${hex(b[bad.offset])}) ${bad.reason}`), text: true };
       }
       pos += arg;
     } else if (major === 4 || major === 5) {
@@ -181,5 +186,5 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
   if (pos < len) {
     return { offset: pos, message: `CBOR data has ${len - pos} unexpected byte(s) after the value, which ends at byte ${pos} of ${len}` };
   }
-  return undefined;
+  return badText;
 }

@@ -3,7 +3,7 @@
  * and falls back to pure JS otherwise, so nothing here depends on it.
  */
 import type { Decoder as DecoderType, Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': 'import' };
-import { DecodeError, InvalidReadingError } from '../errors';
+import { DecodeError, InvalidReadingError, TextEncodingError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { put } from '../reading-flatten';
 import { findCborProblem } from './cbor-scan';
@@ -27,7 +27,7 @@ const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
  */
 export function decodeCbor(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
   const problem = findCborProblem(buf, limits);
-  if (problem) throw problem.error ?? new DecodeError(problem.message, { format: 'cbor', offset: problem.offset });
+  if (problem) throw problem.error ?? new (problem.text ? TextEncodingError : DecodeError)(problem.message, { format: 'cbor', offset: problem.offset });
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   // "__proto__" as CBOR text (0x69 and its nine bytes): possibly a map key, so the maps are built here.
   const proto = bytes.includes(PROTO_TEXT);

@@ -71,6 +71,8 @@ export function findMsgpackProblem(b: Uint8Array, limits?: Limits, onKey?: (item
     }
   };
 
+  let badText: ScanProblem | undefined;
+
   if (len === 0) return { offset: 0, message: 'MessagePack data is empty' };
   for (;;) {
     if (pos >= len) {
@@ -107,9 +109,10 @@ export function findMsgpackProblem(b: Uint8Array, limits?: Limits, onKey?: (item
       if (need > len - pos) return early(start, `${/^[aeiou]/.test(l.name) ? 'an' : 'a'} ${l.name} value of ${need} bytes starts there but only ${len - pos} bytes follow its header`);
       // A map's items alternate key, value: an even count left means a key.
       // The spec's str is UTF-8; the decoder would read bad bytes as other characters and store them garbled.
-      if (l.text) {
+      // The walk goes on, so a structural problem later is the one reported, and this one only for data well-formed.
+      if (l.text && !badText) {
         const bad = findInvalidUtf8(b, pos, pos + need, 'string');
-        if (bad) return { offset: bad.offset, message: `MessagePack data is invalid at byte ${bad.offset}: the ${l.name} starting at byte ${start} is not valid UTF-8: byte ${bad.offset} (${hex(b[bad.offset])}) ${bad.reason}` };
+        if (bad) badText = { offset: bad.offset, message: `MessagePack data is invalid at byte ${bad.offset}: the ${l.name} starting at byte ${start} is not valid UTF-8: byte ${bad.offset} (${hex(b[bad.offset])}) ${bad.reason}`, text: true };
       }
       if (onKey && l.text && stack.length > 0 && stack[stack.length - 1].kind === 'map' && stack[stack.length - 1].left % 2 === 0) onKey(start, pos, pos + need);
       pos += need;
@@ -119,5 +122,5 @@ export function findMsgpackProblem(b: Uint8Array, limits?: Limits, onKey?: (item
   if (pos < len) {
     return { offset: pos, message: `MessagePack data has ${len - pos} unexpected byte(s) after the value, which ends at byte ${pos} of ${len}` };
   }
-  return undefined;
+  return badText;
 }

@@ -1,5 +1,5 @@
 import type { Decoder, Encoder } from '@msgpack/msgpack';
-import { DecodeError, InvalidReadingError } from '../errors';
+import { DecodeError, InvalidReadingError, TextEncodingError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { RESERVED_NAME } from '../reading-flatten';
 import { findMsgpackProblem } from './msgpack-scan';
@@ -19,7 +19,7 @@ function msgpack(): { decoder: Decoder; encoder: Encoder } {
 /** The bytes are walked first (iteratively), so limits hold before the decoder builds anything. */
 export function decodeMsgpack(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): unknown {
   const problem = findMsgpackProblem(buf, limits);
-  if (problem) throw problem.error ?? new DecodeError(problem.message, { format: 'msgpack', offset: problem.offset });
+  if (problem) throw problem.error ?? new (problem.text ? TextEncodingError : DecodeError)(problem.message, { format: 'msgpack', offset: problem.offset });
   try {
     return msgpack().decoder.decode(buf);
   } catch (err) {

@@ -24,7 +24,7 @@ import { decodeCbor, TAG_259 } from './cbor';
 import { decodeJson } from './json';
 import { decodeMsgpack } from './msgpack';
 import { isSenmlCborPack, senmlPackIn, senmlRecords } from './senml';
-import { isLimitError } from '../errors';
+import { isLimitError, TextEncodingError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import type { Format } from './index';
 
@@ -46,12 +46,20 @@ export interface Sniffed {
 
 type Attempt = { value: unknown } | { limit: Error } | undefined;
 
-/** The value, or the limit it broke (which says more than "not this format"), or nothing. */
+/**
+ * Errors that say the payload is that format for sure: a limit it broke, or text in it that is not UTF-8
+ * (the rest well-formed). Either says more than "not this format".
+ */
+function isFormatCertain(err: unknown): err is Error & { details: Record<string, unknown> } {
+  return isLimitError(err) || err instanceof TextEncodingError;
+}
+
+/** The value, or the limit it broke or its text that is not UTF-8, or nothing. */
 function attempt(fn: () => unknown): Attempt {
   try {
     return { value: fn() };
   } catch (err) {
-    return isLimitError(err) ? { limit: err } : undefined;
+    return isFormatCertain(err) ? { limit: err } : undefined;
   }
 }
 
@@ -78,7 +86,7 @@ export function sniff(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Format 
     return sniffDecoded(buf, limits)?.format;
   } catch (err) {
     // The payload broke a limit in the only format it can be: that format.
-    if (isLimitError(err) && isFormatName(err.details.format)) return err.details.format;
+    if (isFormatCertain(err) && isFormatName(err.details.format)) return err.details.format;
     throw err;
   }
 }
@@ -104,7 +112,7 @@ export function sniffDecoded(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): 
     if (ok(cbor) && !ok(msgpack)) return { format: 'cbor', decoded: cbor };
     if (ok(msgpack) && !ok(cbor)) return { format: 'msgpack', decoded: msgpack };
     if (ok(cbor) && ok(msgpack)) return b0 <= 0x8f ? { format: 'msgpack', decoded: msgpack } : { format: 'cbor', decoded: cbor };
-    // Neither decodes; if one of them stopped at a limit, that is the reason to give.
+    // Neither decodes; if one of them stopped at a limit or at text that is not UTF-8, that is the reason to give.
     const [first, second] = b0 <= 0x8f ? [msgpack, cbor] : [cbor, msgpack];
     const limit = first ?? second;
     if (limit && 'limit' in limit) throw limit.limit;

@@ -9,6 +9,12 @@ export class DecodeError extends UpperstackError {
   }
 }
 
+/**
+ * Data well-formed in its binary format (CBOR, MessagePack) whose text is not UTF-8: the format is known for
+ * sure, so guessing a format reports this instead of "unknown format".
+ */
+export class TextEncodingError extends DecodeError {}
+
 export class UnsupportedFormatError extends UpperstackError {
   override readonly name = 'UnsupportedFormatError';
   constructor(message: string, details: Record<string, unknown> = {}) {
