@@ -168,7 +168,7 @@ function routeMeta(route: InputRoute, rr: RouteRequest, res: ServerResponse): Re
   }
   const precision = first(q.precision);
   try {
-    influxPrecision(precision);
+    influxPrecision(precision, route === 'influx-v2' ? 'v2' : 'v1');
   } catch (err) {
     req.resume();
     send(res, answerError(route, 400, err as UpperstackError));

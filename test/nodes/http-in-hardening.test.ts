@@ -92,6 +92,20 @@ test('a query parameter that is not valid percent-encoding is a 400 naming it, o
   assert.match(JSON.stringify(await firstJournaled), /"t":2/);
 });
 
+test('/api/v2/write takes the precisions InfluxDB 2 knows, not the v1 route\'s minutes and hours: 400 naming them, nothing journaled', async () => {
+  await load();
+  const firstJournaled = nextJournaled();
+  for (const precision of ['m', 'h']) {
+    const v2 = await fetch(`${url()}/api/v2/write?org=o&bucket=b&precision=${precision}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'm,device=p2 t=1 1' });
+    assert.equal(v2.status, 400, precision);
+    assert.deepEqual(await v2.json(), { code: 'invalid', message: `invalid precision "${precision}" (use ns, us, ms or s)` });
+  }
+  const v1 = await fetch(`${url()}/write?db=x&precision=h`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'm,device=p1 t=1 490000' });
+  assert.equal(v1.status, 204);
+  // The first thing journaled is the v1 write, its time in hours.
+  assert.deepEqual(((await firstJournaled) as { payload: unknown }).payload, { device: 'p1', ts: 490_000 * 3_600_000, fields: { t: 1 }, tags: { measurement: 'm' } });
+});
+
 test('an anonymous device may not name itself an id the registry refuses: 400 BAD_DEVICE_ID in the registry\'s words', async () => {
   await load();
   const firstJournaled = nextJournaled();

@@ -203,6 +203,8 @@ describe('InfluxDB write semantics', () => {
     assert.deepEqual(influxPrecision('u'), { parse: 'us', factor: 1 });
     assert.deepEqual(influxPrecision('h'), { parse: 's', factor: 3600 });
     assert.throws(() => influxPrecision('x'), /invalid precision "x"/);
+    assert.deepEqual(influxPrecision('us', 'v2'), { parse: 'us', factor: 1 });
+    assert.throws(() => influxPrecision('h', 'v2'), /invalid precision "h" \(use ns, us, ms or s\)/);
     const [r] = parseInfluxLines(Buffer.from('m v=1 28000000'), 'm').readings;
     assert.equal(r.ts, 28000000 * 60_000);
   });

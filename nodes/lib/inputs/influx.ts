@@ -39,11 +39,19 @@ export class InfluxParameterError extends UpperstackError {
   }
 }
 
-/** The precision parameter as the parser needs it; empty means nanoseconds. */
-export function influxPrecision(value: string | undefined): { parse: Precision; factor: number } {
+/** Minutes and hours are the v1 API's only: InfluxDB 2 refuses them, so a client written for it never sends them. */
+const V1_ONLY = new Set(['m', 'h']);
+
+/**
+ * The precision parameter as the parser needs it; empty means nanoseconds. `api` is the route it came on:
+ * `v2` (`/api/v2/write`) refuses `m` and `h`, as InfluxDB 2 does, instead of scaling the times by them.
+ */
+export function influxPrecision(value: string | undefined, api: 'v1' | 'v2' = 'v1'): { parse: Precision; factor: number } {
   if (value === undefined || value === '') return PRECISIONS.ns;
   const p = PRECISIONS[value];
-  if (!p) throw new InfluxParameterError('precision', `invalid precision "${value.slice(0, 20)}" (use n, u, ms, s, m or h)`);
+  if (!p || (api === 'v2' && V1_ONLY.has(value))) {
+    throw new InfluxParameterError('precision', `invalid precision "${value.slice(0, 20)}" (use ${api === 'v2' ? 'ns, us, ms or s' : 'n, u, ms, s, m or h'})`);
+  }
   return p;
 }
 
