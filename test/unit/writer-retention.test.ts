@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { DurableWriter } from '../../nodes/lib/store/writer';
+import { DurableWriter, type WriterEvent } from '../../nodes/lib/store/writer';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { Journal } from '../../nodes/lib/journal/journal';
 import { RetentionRefusedError, StoreFailedError } from '../../nodes/lib/errors';
@@ -61,7 +61,8 @@ class RetentionSink implements TimeSeriesStore {
 test('9,000 readings older than the sink keeps, among new ones and one poisoned reading: the old ones are dead-lettered together, the rest stored, the poison isolated', async () => {
   const cutoff = Date.UTC(2026, 0, 1);
   const sink = new RetentionSink(cutoff);
-  const w = new DurableWriter(sink, spool(), { batchSize: 1000, maxWrite: 10_000, flushMs: 5 });
+  const events: WriterEvent[] = [];
+  const w = new DurableWriter(sink, spool(), { batchSize: 1000, maxWrite: 10_000, flushMs: 5, onEvent: (e) => events.push(e) });
   w.start();
   const old = Array.from({ length: 9000 }, (_, i): Reading => ({ device: `old${i % 7}`, ts: cutoff - DAY + i, fields: { v: i }, tags: {} }));
   const fresh = Array.from({ length: 100 }, (_, i): Reading => ({ device: 'new', ts: cutoff + i, fields: { v: i }, tags: {} }));
@@ -82,6 +83,9 @@ test('9,000 readings older than the sink keeps, among new ones and one poisoned 
   assert.ok(sink.writes <= 20, `${sink.writes} sink writes`);
   assert.ok(sink.healthChecks <= 1, 'the readings named too old are not blamed one by one');
   assert.equal(w.stats().rejected, 9001);
+  // What the log says names the codes the letters have, not one of them for all.
+  const said = events.flatMap((e) => (e.type === 'rejected' ? [e.codes] : []));
+  assert.deepEqual(new Set(said.flat()), new Set(['BEYOND_RETENTION', 'STORE_REJECTED']));
   await w.close();
 });
 

@@ -106,7 +106,7 @@ export async function storeLetters(store: WriterSink, kind: string, letters: Dea
       } catch (e2) {
         if (e2 instanceof StoreUnavailableError) return e2;
         // Nothing of it can be stored; reporting it is all that is left.
-        onEvent?.({ type: 'rejected', count: 0, devices: [part[0].device], error: `a dead letter could not be stored: ${asError(e2).message}` });
+        onEvent?.({ type: 'rejected', count: 0, devices: [part[0].device], codes: [part[0].code], error: `a dead letter could not be stored: ${asError(e2).message}` });
       }
     }
   }

@@ -18,8 +18,8 @@ export type WriterEvent =
   | { type: 'spooling'; error: string }
   /** The spool is drained and the sink takes writes again. */
   | { type: 'recovered'; downMs: number }
-  /** Readings the sink refused were dead-lettered (STORE_REJECTED). */
-  | { type: 'rejected'; count: number; devices: string[]; error: string }
+  /** Readings the sink refused were dead-lettered, under `codes` (STORE_REJECTED, BEYOND_RETENTION). */
+  | { type: 'rejected'; count: number; devices: string[]; codes: string[]; error: string }
   /** The spool reached its disk budget (new writes are held, not reported durable), or has room again. */
   | { type: 'budget'; full: boolean; bytes: number; budget: number };
 

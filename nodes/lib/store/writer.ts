@@ -306,7 +306,7 @@ export class DurableWriter {
     if (refused.length) {
       this.stats_.rejected += refused.length;
       this.stats_.lastRejected = refused[refused.length - 1].reason;
-      this.opts.onEvent?.({ type: 'rejected', count: refused.length, devices: [...new Set(refused.map((l) => l.device))].slice(0, 10), error: refused[0].reason });
+      this.opts.onEvent?.({ type: 'rejected', count: refused.length, devices: [...new Set(refused.map((l) => l.device))].slice(0, 10), codes: [...new Set(refused.map((l) => l.code))], error: refused[0].reason });
     }
     return {};
   }
