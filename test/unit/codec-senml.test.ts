@@ -91,6 +91,12 @@ describe('SenML resolution (RFC 8428)', () => {
 
   test('errors name the record and the label', () => {
     assert.match(senmlError(() => read([{ n: 't', v: 'x' }], 'd')).message, /\[0\]\.v: "v" must be a finite number/);
+    // A number too large for a double (JSON), or a CBOR NaN / infinity, is named as it is, not as JSON's null.
+    const huge = senmlError(() => decodeReadings(Buffer.from('[{"n":"t","v":1e400}]'), { format: 'senml', device: 'd', receivedAt: NOW, maxBytes: 1 << 20 }));
+    assert.equal(huge.message, 'SenML [0].v: "v" must be a finite number, got Infinity');
+    const cbor = (v: unknown) => decodeReadings(encodeCbor(v), { format: 'senml-cbor', device: 'd', receivedAt: NOW, maxBytes: 1 << 20 });
+    assert.match(senmlError(() => cbor([{ 0: 't', 2: NaN }])).message, /"v" must be a finite number, got NaN$/);
+    assert.match(senmlError(() => cbor([{ 0: 't', 5: -Infinity }])).message, /"s" must be a finite number, got -Infinity$/);
     assert.match(senmlError(() => read([{ n: 't', v: 1, vs: 'a' }], 'd')).message, /\[0\]: a record carries one value, this one has "v" and "vs"/);
     assert.match(senmlError(() => read([{ n: 'ok', v: 1 }, { n: 'bad name!', v: 1 }], 'd')).message, /\[1\]\.n: resolved name "bad name!" must start with a letter or digit/);
     assert.match(senmlError(() => read([{ n: 't' }], 'd')).message, /\[0\]: has no value/);

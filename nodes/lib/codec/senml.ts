@@ -212,7 +212,8 @@ function num(rec: SenmlRecord, key: string, path: string, format: string): numbe
   if (v === undefined || v === null) return undefined;
   const n = typeof v === 'bigint' ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isFinite(n)) {
-    const text = previewJson(typeof v === 'bigint' ? String(v) : v, 60);
+    // As JSON a non-finite number would read "null": 1e400 in JSON, or a CBOR NaN, is named as what it is.
+    const text = typeof v === 'bigint' || typeof v === 'number' ? String(v) : previewJson(v, 60);
     fail(format, `"${key}" must be a finite number, got ${text}`, `${path}.${key}`, { text, value: v });
   }
   return n;
