@@ -228,6 +228,15 @@ describe('InfluxDB write semantics', () => {
     assert.match(describeLineFailures(failures, 4), /^partial write: unable to parse 'm f0=1,.*': line 2 has more than 1,000 fields.* \(and 2 more bad lines\) dropped=3$/);
   });
 
+  test('a line of more than 1,000 tags is a bad line quoting itself and naming its line, not an unnamed reading; its string field\'s line breaks stay its own', () => {
+    const tags = Array.from({ length: 1001 }, (_, i) => `,t${i}=v`).join('');
+    const body = `m,device=ok v=1 1\nm,device=wide${tags} v=2,s="a\nb" 2\nm,device=ok v=3 3\n`;
+    const { readings, failures } = parseInfluxLines(Buffer.from(body), 's');
+    assert.deepEqual(readings.map((r) => r.fields.v), [1, 3]);
+    assert.deepEqual(failures.map((f) => [f.line, f.error.code, f.device]), [[2, 'TOO_MANY_FIELDS', 'wide']]);
+    assert.match(describeLineFailures(failures, 2), /^partial write: unable to parse 'm,device=wide,t0=v,.*\.\.\.': line 2 has more than 1,000 tags; a reading may have at most 1,000 tags: split the data into several readings dropped=1$/);
+  });
+
   test('a configured device tag names the device; a device tag then stays a tag', () => {
     const [r] = parseInfluxLines(Buffer.from('cpu,host=h1,device=x,cpu=cpu0 usage=1'), undefined, 'host').readings;
     assert.equal(r.device, 'h1');

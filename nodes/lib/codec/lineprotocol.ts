@@ -108,9 +108,16 @@ class LineParser {
     const measurement = this.token(', ', ', ');
     if (measurement === '') this.fail('the measurement name is missing');
     const tags: Record<string, string> = {};
+    let tagCount = 0;
     while (s[this.p] === ',') {
       this.p++;
       const keyAt = this.p;
+      // Checked here, where the line is known, rather than on the reading later, which has no line to name.
+      if (++tagCount > this.limits.maxFields) {
+        const error = tooManyFields(this.limits, { format: 'lineprotocol', line: this.lineNo, offset: this.byteAt(keyAt), what: 'tags' });
+        this.skipFields();
+        throw error;
+      }
       const key = this.token(',= ', ',= ');
       if (key === '') this.fail('a tag key is missing after the comma');
       if (s[this.p] !== '=') this.fail(`tag ${q(key)} has no "=value"`, keyAt);

@@ -59,7 +59,7 @@ export class TooManyFieldsError extends UpperstackError {
     const what = details.what ?? 'fields';
     let subject: string;
     if (details.path !== undefined) subject = `the reading at ${details.path} has more than ${limit} ${what}`;
-    else if (details.line !== undefined) subject = `line ${details.line} has more than ${limit} fields`;
+    else if (details.line !== undefined) subject = `line ${details.line} has more than ${limit} ${what}`;
     else if (details.offset !== undefined) subject = `the object or array at byte ${details.offset} has more than ${limit} members`;
     else subject = `the reading has ${details.count === undefined ? `more than ${limit}` : num(details.count)} ${what}`;
     const raise = source.setting ? ` or raise ${source.setting}` : '';
