@@ -73,10 +73,11 @@ export function notAppliedLines(dataDir: string, env: NodeJS.ProcessEnv, store: 
     if (storeSet) lines.push(`UPPERSTACK_STORE=${store} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to change the store, ${STORE_HOW}`);
     return lines;
   }
-  if (list(packs) !== list(record.packs)) {
+  // Unset, they ask for nothing: a start after the first one usually leaves them out, and is told nothing.
+  if (packs.length && list(packs) !== list(record.packs)) {
     lines.push(`UPPERSTACK_PACKS=${packs.join(',')} is not applied: this data folder got its flows with ${list(record.packs)} beside the default pack (first start); to change them, ${PACKS_HOW}`);
   }
-  if (store !== record.store) {
+  if (storeSet && store !== record.store) {
     lines.push(`UPPERSTACK_STORE=${store} is not applied: this data folder got its flows with the store ${record.store} (first start); to change the store, ${STORE_HOW}`);
   }
   return lines;

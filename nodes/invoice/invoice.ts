@@ -63,7 +63,8 @@ export = function register(RED: NodeAPI): void {
         const m = messages(o);
         ones.push(m.one);
         files.push(...m.files);
-        if (o.changed) node.warn(RED._('upperstack-invoice.warnings.changed', { number: o.invoice.number, customer: o.invoice.customer, period: run.period }));
+        // Late readings and a new tariff both change what the month would cost now; the warning says which.
+        if (o.changed) node.warn(RED._(`upperstack-invoice.warnings.${o.readingsChanged ? 'changed' : 'settingsChanged'}`, { number: o.invoice.number, customer: o.invoice.customer, period: run.period }));
       }
       if (run.withoutReadings.length) node.warn(RED._('upperstack-invoice.warnings.noReadings', { customers: run.withoutReadings.join(', '), period: run.period }));
       if (run.skipped.length) node.warn(RED._('upperstack-invoice.warnings.noTariff', { customers: run.skipped.join(', '), period: run.period }));

@@ -372,6 +372,39 @@ describe('report and invoice nodes', () => {
     assert.ok(again.every((m) => !keys.includes(m.report!.period.key)), 'marked days are not produced again');
   });
 
+  test('an invoice run again after a tariff change warns of the tariff, after late readings of the readings; the issued invoice stands', async () => {
+    const runNode = async (got: Msg[], n: number) => {
+      (helper.getNode('inv') as unknown as { receive: (m: unknown) => void }).receive({ payload: { period: '2026-10', customer: 'acme' } });
+      await until(() => got.length === n, 'the invoice message');
+      return got[n - 1];
+    };
+    const warnings = () => {
+      const spy = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown }]>; WARN: number } }).log();
+      return spy.args.map((a) => a[0]).filter((e) => e.level === spy.WARN).map((e) => String(e.msg)).filter((m) => /INV-000001/.test(m));
+    };
+    const first = await runNode((await deploy(flow())).iout1, 1);
+    assert.deepEqual([first.invoice?.number, first.invoice?.reissued], ['INV-000001', false]);
+    // New prices from next month: the node's tariff changes, October's readings do not.
+    await new Promise((r) => server!.close(r));
+    server = undefined;
+    await helper.unload();
+    const dearer = JSON.parse(TARIFFS) as Array<{ meters: Array<{ pricing: { unitPrice: string } }> }>;
+    dearer[0].meters[0].pricing.unitPrice = '0.40';
+    const { iout1: got } = await deploy(flow().map((n) => (n.id === 'inv' ? { ...n, tariffs: JSON.stringify(dearer) } : n)));
+    const again = await runNode(got, 1);
+    assert.deepEqual([again.invoice?.number, again.invoice?.reissued, (again.payload as { total: string }).total], ['INV-000001', true, '9.60']);
+    let said = warnings();
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(said[0], /^invoice INV-000001 \(acme, 2026-10\) was issued with another tariff or other invoice settings than the node has now; the issued invoice stands/);
+    // A late reading of October: now the readings differ.
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await cfg.store.write([{ device: 'meter-a', ts: OCT + 30 * DAY + 3_600_000, fields: { kwh: 110 }, tags: { customer: 'acme' } }]);
+    await runNode(got, 2);
+    said = warnings();
+    assert.equal(said.length, 2, said.join('\n'));
+    assert.match(said[1], /^the readings of acme for 2026-10 changed since invoice INV-000001 was issued/);
+  });
+
   test('bad settings: the node says what is wrong in its log and to Catch nodes; the other nodes run', async () => {
     const bad = [{ id: 'inv2', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'B', tariffs: '[{"name":"x"}]', wires: [[], []] }];
     await deploy(flow(bad, { schedule: 'cron', cron: '0 25 * * *' }));

@@ -38,6 +38,11 @@ test('numbers are gap-free per series; a period already invoiced gets its invoic
   // Late readings changed the amount: the issued invoice stands and the change is reported.
   const changed = await ledger.issue(body('acme', '2026-10', '12.00'), Date.UTC(2026, 10, 6));
   assert.equal(changed.changed, true);
+  // The totals differ with the same readings: a new tariff, not new readings.
+  assert.equal(changed.readingsChanged, false);
+  assert.equal(again.readingsChanged, false);
+  const late = await ledger.issue({ ...body('acme', '2026-10'), meterReadings: [{ device: 'm', field: 'kwh', measure: 'delta', readings: 2, quantity: '1', unit: 'kWh' }] }, Date.UTC(2026, 10, 7));
+  assert.deepEqual([late.changed, late.readingsChanged, late.invoice.total], [true, true, '10.00']);
   assert.equal(changed.invoice.total, '10.00');
 
   const other = new InvoiceLedger(dir, 'CREDIT', 'CR/');

@@ -145,6 +145,11 @@ test('tariff checks name the bad setting; tariffFor picks a customer\'s own tari
   bad({ name: 'x', customers: ['a'], currency: 'EUR', meters: [{ field: 'e', measure: 'avg', unit: 'kWh', pricing: { model: 'flat', unitPrice: '1' } }] }, /meters\[0\]\.measure/);
   bad({ name: 'x', customers: ['a'], currency: 'EUR', meters: [{ field: 'e', measure: 'sum', unit: 'kWh', pricing: { model: 'graduated', tiers: [{ upTo: '10', unitPrice: '1' }, { upTo: '5', unitPrice: '1' }] } }] }, /tiers\[1\]\.upTo/);
   bad({ name: 'x', customers: ['a'], currency: 'EUR', meters: [{ field: 'e', measure: 'sum', unit: 'kWh', pricing: { model: 'flat', unitPrice: '30 ct' } }] }, /meters\[0\]\.pricing\.unitPrice/);
+  // A bounded last tier would bill this month and fail the whole run once a customer uses more: refused when saved.
+  for (const model of ['graduated', 'volume'] as const) {
+    bad({ name: 'x', customers: ['a'], currency: 'EUR', meters: [{ field: 'e', measure: 'sum', unit: 'kWh', pricing: { model, tiers: [{ upTo: '10', unitPrice: '1' }, { upTo: '20', unitPrice: '0.5' }] } }] }, /meters\[0\]\.pricing\.tiers\[1\]\.upTo/);
+  }
+  assert.throws(() => validateTariffs([{ name: 'x', customers: ['a'], currency: 'EUR', meters: [{ field: 'e', measure: 'sum', unit: 'kWh', pricing: { model: 'volume', tiers: [{ upTo: '5', unitPrice: '1' }] } }] }]), /tiers\[0\]\.upTo must be null: the last tier takes every unit over 5/);
   // A JSON number is taken as the decimal it was written as.
   assert.equal(total({ model: 'flat', unitPrice: 0.3333 as unknown as string }, '0.3'), '0.10');
   bad({ name: 'x', customers: ['a'], currency: 'EUR', taxPercent: '-1', meters: [] }, /taxPercent/);

@@ -147,9 +147,42 @@ test('the invoice dialog refuses the tariffs the runtime refuses, naming the pla
     ['[{"name":"x","customers":["*"],"currency":"EUR","meters":[{"field":"e","measure":"avg","unit":"kWh","pricing":{"model":"flat","unitPrice":"1"}}]}]', /tariffs\[0\]\.meters\[0\]\.measure/],
     ['[{"name":"x","customers":["*"],"currency":"EUR","meters":[{"field":"e","measure":"sum","unit":"kWh","pricing":{"model":"tiered"}}]}]', /tariffs\[0\]\.meters\[0\]\.pricing\.model/],
   ];
+  // A meter of the given pricing, in a tariff that is fine otherwise.
+  const priced = (pricing: unknown, meter: Record<string, unknown> = {}, tariff: Record<string, unknown> = {}) =>
+    JSON.stringify([{ name: 'x', customers: ['*'], currency: 'EUR', ...tariff, meters: [{ field: 'e', measure: 'sum', unit: 'kWh', pricing, ...meter }] }]);
+  const open = (tiers: unknown[]) => ({ model: 'graduated', tiers });
+  cases.push(
+    // What the runtime checks beyond the shape: tiers, prices, signs, rounding, time units, packages.
+    [priced(open([{ upTo: '100', unitPrice: '0.3' }, { upTo: '50', unitPrice: '0.2' }, { upTo: null, unitPrice: '0.1' }])), /tiers\[1\]\.upTo: must be more than the tier before \(100\)/],
+    [priced(open([{ upTo: null, unitPrice: '0.3' }, { upTo: null, unitPrice: '0.2' }])), /tiers\[0\]\.upTo: only the last tier may be open/],
+    [priced(open([{ upTo: '100', unitPrice: '0.3' }, { upTo: '500', unitPrice: '0.2' }])), /tiers\[1\]\.upTo: must be null/],
+    [priced({ model: 'volume', tiers: [{ upTo: '5', unitPrice: '1' }] }), /tiers\[0\]\.upTo: must be null/],
+    [priced(open([])), /pricing\.tiers: list 1 to 100 tiers/],
+    [priced(open([{ upTo: null, unitPrice: 'abc' }])), /tiers\[0\]: a decimal number/],
+    [priced(open([{ upTo: null, unitPrice: '0.3', flatFee: '-1' }])), /tiers\[0\]: must not be negative/],
+    [priced({ model: 'flat', unitPrice: '-0.30' }), /pricing\.unitPrice: must not be negative/],
+    [priced({ model: 'flat' }), /pricing\.unitPrice: a decimal number/],
+    [priced({ model: 'package', packageSize: '0', packagePrice: '12.50' }), /pricing\.packageSize: must be more than 0/],
+    [priced({ model: 'package', packageSize: '100', packagePrice: '12.50', packageRounding: 'nearest' }), /pricing\.packageRounding/],
+    [priced({ model: 'flat', unitPrice: '1e9999' }), /pricing\.unitPrice: a decimal number/],
+    [priced({ model: 'flat', unitPrice: '1' }, { per: 'hour' }), /meters\[0\]\.per: s, min, h, d/],
+    [priced({ model: 'flat', unitPrice: '1' }, { scale: 'milli' }), /meters\[0\]\.scale/],
+    [priced({ model: 'flat', unitPrice: '1' }, {}, { rounding: 'nearest' }), /tariffs\[0\]\.rounding/],
+    [priced({ model: 'flat', unitPrice: '1' }, {}, { minimumCharge: '-10' }), /tariffs\[0\]\.minimumCharge: must not be negative/],
+    ['[{"name":"a","customers":["acme"],"currency":"EUR","meters":[]},{"name":"b","customers":["acme"],"currency":"EUR","meters":[]}]', /tariffs\[1\]\.customers: "acme" is already billed by tariff "a"/],
+  );
   for (const [text, expected] of cases) {
     assert.match(String(reason(text)), expected, text);
     assert.ok(runtimeRefuses(text), `the runtime refuses ${text} too`);
+  }
+  // And what the runtime takes, the dialog takes.
+  for (const text of [
+    priced({ model: 'package', packageSize: '100', packagePrice: '12.50', packageRounding: 'down' }, { measure: 'integral', per: 'min', scale: '-1' }, { rounding: 'half-even', taxPercent: 7 }),
+    priced({ model: 'volume', tiers: [{ upTo: '5', unitPrice: '30.5', flatFee: '2' }, { upTo: null, unitPrice: '25.25' }] }),
+    priced(open([{ upTo: 100, unitPrice: 0.3 }, { unitPrice: '0.2' }])),
+  ]) {
+    assert.equal(runtimeRefuses(text), false, text);
+    assert.equal(reason(text), true, text);
   }
 });
 

@@ -161,4 +161,7 @@ test('report definitions name the bad setting', () => {
   assert.throws(() => checkDefinition({ name: 'a', formats: ['docx'] }), /docx/);
   assert.throws(() => checkDefinition({ name: 'a', devices: { mode: 'list', list: [] } }), /devices\.list/);
   assert.throws(() => checkDefinition({ name: 'a', thresholds: { t: { above: 'hot' } } }), /thresholds\.t\.above/);
+  // The node's text forms are not the definition's: the error shows the object to write.
+  assert.throws(() => checkDefinition({ name: 'a', thresholds: 'temperature > 30' }), /^BadParameterError: thresholds: must be an object keyed by field name, e\.g\. \{"temperature": \{"above": 30, "below": 5\}\}$/);
+  assert.throws(() => checkDefinition({ name: 'a', units: 'power = W' }), /units: must be an object keyed by field name, e\.g\. \{"power": "W", "temperature": "°C"\}/);
 });

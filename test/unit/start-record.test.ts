@@ -24,3 +24,14 @@ test('a record from before the cluster broker was kept: a broker set now may dif
   assert.deepEqual(notAppliedLines(dir, {}, 'duckdb'), []);
   assert.match(notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883' }, 'duckdb')[0], /is not applied: it is used only when the data folder gets its flows \(first start\), and this one's may differ/);
 });
+
+test('packs and store left unset at a later start ask for nothing and are not said to be unapplied', () => {
+  const dir = tempDir('us-start-record-');
+  keepStartRecord(dir, { packs: ['alerts', 'reports-invoices'], store: 'influxdb', cluster: '' });
+  // `UPPERSTACK_PACKS=alerts,reports-invoices UPPERSTACK_STORE=influxdb npm start`, then `npm start`.
+  assert.deepEqual(notAppliedLines(dir, {}, 'duckdb'), []);
+  assert.deepEqual(notAppliedLines(dir, { UPPERSTACK_PACKS: ' ', UPPERSTACK_STORE: '' }, 'duckdb'), []);
+  const [packs, store] = notAppliedLines(dir, { UPPERSTACK_PACKS: 'alerts', UPPERSTACK_STORE: 'duckdb' }, 'duckdb');
+  assert.match(packs, /^UPPERSTACK_PACKS=alerts is not applied: this data folder got its flows with alerts,reports-invoices beside the default pack/);
+  assert.match(store, /^UPPERSTACK_STORE=duckdb is not applied: this data folder got its flows with the store influxdb/);
+});

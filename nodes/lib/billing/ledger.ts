@@ -18,8 +18,16 @@ export interface IssueResult {
   invoice: Invoice;
   /** True when the period had been invoiced before: the stored invoice is returned. */
   reissued: boolean;
-  /** Reissued, and the readings now give a different invoice (late or corrected data). */
+  /** Reissued, and the invoice computed now differs from it (late or corrected readings, a new tariff). */
   changed: boolean;
+  /** Reissued, and the meter readings billed differ from the issued invoice's: a change of readings, not of tariff. */
+  readingsChanged: boolean;
+}
+
+/** How an invoice computed again compares with the one issued for its customer and period. */
+function against(issued: Invoice, body: InvoiceBody): IssueResult {
+  const readingsChanged = canonical(issued.meterReadings) !== canonical(body.meterReadings);
+  return { invoice: issued, reissued: true, changed: readingsChanged || canonical(bodyOf(issued)) !== canonical(body), readingsChanged };
 }
 
 function keyOf(customer: string, period: string): string {
@@ -39,8 +47,8 @@ function syncDir(dir: string): void {
   }
 }
 
-/** Canonical text of an invoice body, for comparing two of them. */
-function canonical(body: InvoiceBody): string {
+/** Canonical text of an invoice body (or a part of one), for comparing two of them. */
+function canonical(body: InvoiceBody | InvoiceBody['meterReadings']): string {
   return JSON.stringify(body);
 }
 
@@ -94,20 +102,20 @@ export class InvoiceLedger {
     this.load();
     const key = keyOf(body.customer, body.period.label);
     const existing = this.byKey.get(key);
-    if (existing) return { invoice: existing, reissued: true, changed: canonical(bodyOf(existing)) !== canonical(body) };
+    if (existing) return against(existing, body);
     for (;;) {
       const sequence = this.last + 1;
       const invoice = numberInvoice(body, { series: this.series, sequence, number: `${this.prefix}${String(sequence).padStart(6, '0')}`, issuedAt: now });
       if (this.create(sequence, invoice)) {
         this.last = sequence;
         this.byKey.set(key, invoice);
-        return { invoice, reissued: false, changed: false };
+        return { invoice, reissued: false, changed: false, readingsChanged: false };
       }
       // Taken meanwhile by another writer: read it and try the next number.
       this.loaded = false;
       this.load();
       const raced = this.byKey.get(key);
-      if (raced) return { invoice: raced, reissued: true, changed: canonical(bodyOf(raced)) !== canonical(body) };
+      if (raced) return against(raced, body);
     }
   }
 

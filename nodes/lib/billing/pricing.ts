@@ -80,9 +80,22 @@ function tiersOf(p: Pricing, path: string): ParsedTier[] {
   return out;
 }
 
-/** Checks a pricing config and names the first bad setting. */
+/**
+ * Checks a pricing config and names the first bad setting. Tiers must end open: a bounded last tier
+ * would price this month's usage and refuse next month's once it is exceeded, failing the invoice run
+ * of every customer, so it is refused here, when the tariff is saved.
+ */
 export function validatePricing(p: Pricing, path = 'pricing'): void {
   priceQuantity(p, ZERO, path);
+  if (p.model === 'graduated' || p.model === 'volume') {
+    const last = p.tiers!.length - 1;
+    const upTo = p.tiers![last].upTo;
+    if (upTo !== null && upTo !== undefined) {
+      throw new ConfigError(`${path}.tiers[${last}].upTo must be null: the last tier takes every unit over ${plain(dec(upTo))}, else usage above it cannot be billed`, {
+        path: `${path}.tiers[${last}].upTo`,
+      });
+    }
+  }
 }
 
 function range(from: Dec, upTo: Dec | null): string {

@@ -42,6 +42,7 @@ export interface InvoiceOutcome {
   invoice: Invoice;
   reissued: boolean;
   changed: boolean;
+  readingsChanged: boolean;
   entry: ArchiveEntry;
   files: ReportFile[];
 }
@@ -101,7 +102,7 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
     const before = partial ? ledger.find(c, period.key) : undefined;
     if (before) {
       // Issued while the month's readings were all there: given back as issued, not recomputed from what retention left.
-      issued = { invoice: before, reissued: true, changed: false };
+      issued = { invoice: before, reissued: true, changed: false, readingsChanged: false };
     } else if (partial) {
       // An invoice from part of the month's readings would bill less without saying so: refused, before a number is taken.
       throw new BadParameterError(
@@ -127,7 +128,7 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
       },
       files,
     );
-    out.invoices.push({ invoice: inv, reissued: issued.reissued, changed: issued.changed, entry, files });
+    out.invoices.push({ invoice: inv, reissued: issued.reissued, changed: issued.changed, readingsChanged: issued.readingsChanged, entry, files });
   }
   return out;
 }

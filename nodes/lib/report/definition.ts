@@ -78,9 +78,10 @@ function names(v: unknown, path: string): string[] {
   return [...new Set(list as string[])];
 }
 
-function record<T>(v: unknown, path: string, each: (x: unknown, p: string) => T): Record<string, T> {
+/** `example`: what the object looks like, for a caller who wrote the node's text form ("power = W") instead. */
+function record<T>(v: unknown, path: string, example: string, each: (x: unknown, p: string) => T): Record<string, T> {
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) bad(path, 'must be an object keyed by field name');
+  if (typeof v !== 'object' || Array.isArray(v)) bad(path, `must be an object keyed by field name, e.g. ${example}`);
   const out: Record<string, T> = {};
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = each(x, `${path}.${k}`);
   return out;
@@ -132,7 +133,7 @@ export function checkDefinition(raw: unknown, base: ReportDefinition = defaultDe
   durationMs(r.expectedEvery, 'expectedEvery');
   if (typeof r.gapsLongerThan !== 'string') bad('gapsLongerThan', 'must be empty or a duration such as 15m');
   durationMs(r.gapsLongerThan, 'gapsLongerThan');
-  const thresholds = record(r.thresholds, 'thresholds', (x, p) => {
+  const thresholds = record(r.thresholds, 'thresholds', '{"temperature": {"above": 30, "below": 5}}', (x, p) => {
     if (typeof x !== 'object' || x === null) bad(p, 'must be {"above": n, "below": n}');
     const t: Threshold = {};
     const above = optionalNumber((x as Threshold).above, `${p}.above`);
@@ -142,7 +143,7 @@ export function checkDefinition(raw: unknown, base: ReportDefinition = defaultDe
     return t;
   });
   if (!(r.integralPer in INTEGRAL_PER_MS)) bad('integralPer', 'must be s, min, h or d');
-  const units = record(r.units, 'units', (x, p) => {
+  const units = record(r.units, 'units', '{"power": "W", "temperature": "°C"}', (x, p) => {
     if (typeof x !== 'string' || x.length > 20) bad(p, 'must be a unit of at most 20 characters');
     return x;
   });
