@@ -29,6 +29,7 @@ import { encodeReadings, refusalError, type Dialect, type FieldType, type Precis
 import { influxClient, isHttpError, quoteIdent, serverMessage } from './sink-client';
 import type { InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
 import { durationText, goDurationMs, retentionRefusal } from './retention';
+import { shownUrl } from '../security/url-login';
 
 export type { ApiSetting, InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
 
@@ -179,7 +180,7 @@ export class InfluxSink implements ReadingSink {
 
   describe(): string {
     const where = this.api === 'v2' ? `${this.o.org ? `${this.o.org}/` : ''}${this.bucket()}` : this.database();
-    return `${this.server === 'victoriametrics' ? 'VictoriaMetrics' : `InfluxDB ${this.detected ? this.api : '(version not known yet)'}`} ${this.o.url}${where ? ` (${where})` : ''}`;
+    return `${this.server === 'victoriametrics' ? 'VictoriaMetrics' : `InfluxDB ${this.detected ? this.api : '(version not known yet)'}`} ${shownUrl(this.o.url)}${where ? ` (${where})` : ''}`;
   }
 
   /** With 'auto', one name serves whichever API answers. */
