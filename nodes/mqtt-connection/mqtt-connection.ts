@@ -21,6 +21,7 @@ import { topicMatches } from '../lib/mqtt/topic';
 import { mqttReceived } from '../lib/mqtt/received';
 import { AckBatch, collectAcks, installAckHook, stopCollecting } from '../lib/mqtt/acks';
 import { describeError } from '../lib/errors';
+import { shownUrl } from '../lib/security/url-login';
 import { onClose } from '../shared/input';
 import { registerHealth } from '../shared/runtime';
 import { migrate, registerNode } from '../shared/config';
@@ -252,11 +253,11 @@ export = function register(RED: NodeAPI): void {
         deliver(packet, c, callback);
       };
       c.on('connect', () => {
-        if (warned && downSince !== undefined) node.log(RED._('upperstack-mqtt-connection.errors.reconnected', { url: config.url, seconds: String(Math.round((Date.now() - downSince) / 1000)) }));
+        if (warned && downSince !== undefined) node.log(RED._('upperstack-mqtt-connection.errors.reconnected', { url: shownUrl(config.url), seconds: String(Math.round((Date.now() - downSince) / 1000)) }));
         downSince = undefined;
         lastError = undefined;
         warned = undefined;
-        broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: config.url }));
+        broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: shownUrl(config.url) }));
         for (const s of subs.values()) c.subscribe(s.filter, { qos: s.qos }, (err) => err && node.error(RED._('upperstack-mqtt-connection.errors.subscribe', { filter: s.filter, message: err.message })));
       });
       c.on('reconnect', () => broadcast('connecting', RED._('upperstack-mqtt-connection.status.connecting')));
@@ -267,7 +268,7 @@ export = function register(RED: NodeAPI): void {
       c.on('error', (err) => {
         lastError = err.message;
         broadcast('failed', err.message);
-        const text = RED._('upperstack-mqtt-connection.errors.connection', { url: config.url, message: err.message });
+        const text = RED._('upperstack-mqtt-connection.errors.connection', { url: shownUrl(config.url), message: err.message });
         const now = Date.now();
         if (warned?.text === text && now - warned.at < REPEAT_WARNING_MS) {
           warned.repeats++;
@@ -314,7 +315,7 @@ export = function register(RED: NodeAPI): void {
     };
 
     const stopHealth = registerHealth(`mqtt:${config.name || node.id}`, node.id, () => {
-      const url = config.url || RED._('upperstack-mqtt-connection.errors.noUrl');
+      const url = shownUrl(config.url) || RED._('upperstack-mqtt-connection.errors.noUrl');
       // Nothing subscribed yet (or no input uses it): no connection to judge.
       if (!client && lastError === undefined) return { ok: true, detail: `${url}: ${RED._('upperstack-mqtt-connection.status.unused')}`, kind: 'connection' };
       if (client?.connected) return { ok: true, detail: RED._('upperstack-mqtt-connection.status.connected', { url }), kind: 'connection' };

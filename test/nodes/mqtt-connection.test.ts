@@ -14,6 +14,7 @@ import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { settleReceipts, type Receipt } from '../../nodes/lib/journal/receipts';
 import { registerSettlingType } from '../../nodes/shared/settlement';
 import { tempDir } from '../helpers/temp';
+import { checkHealth } from '../../nodes/shared/runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const nodes = [require('../../nodes/mqtt-connection/mqtt-connection'), require('../../nodes/mqtt-in/mqtt-in')];
@@ -127,6 +128,35 @@ describe('upperstack-mqtt-in on an external broker', () => {
     // The test runtime has no locale loaded: the message reads as its key there.
     assert.ok(conn.error.args.some((a) => /upperstack-mqtt-connection\.errors\.urlEmpty|broker URL is empty/.test(String(a[0]))), JSON.stringify(conn.error.args));
     assert.ok(!conn.error.args.some((a) => /Missing protocol/.test(String(a[0]))));
+  });
+
+  test('a login in the broker URL (UPPERSTACK_MQTT_URL=mqtt://user:password@host) is used, and /health never shows its password', async () => {
+    const logins: Array<{ username?: string; password?: string }> = [];
+    const aedes = (broker as unknown as { aedes: { authenticate: unknown } }).aedes;
+    const original = aedes.authenticate;
+    // Refused, so /health describes the connection by its URL (its "connected" line is a bare locale key here).
+    aedes.authenticate = (_client: unknown, username: string | undefined, password: Buffer | undefined, done: (err: Error & { returnCode?: number }, ok: boolean) => void) => {
+      logins.push({ username, password: password?.toString() });
+      done(Object.assign(new Error('refused'), { returnCode: 4 }), false);
+    };
+    try {
+      await helper.load(nodes, [
+        { id: 'tab', type: 'tab', label: 'test' },
+        { id: 'conn', type: 'upperstack-mqtt-connection', name: 'userinfo', url: `mqtt://ups:s3cret-pw@127.0.0.1:${port}`, clientId: 'us-test-userinfo', protocolVersion: 4, persistent: false, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 },
+        { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, wires: [[], []] },
+      ]);
+      await until(() => logins.length > 0, 'the connection to log in');
+      assert.deepEqual(logins[0], { username: 'ups', password: 's3cret-pw' });
+      let detail = '';
+      for (const end = Date.now() + 30_000; !detail.includes('127.0.0.1'); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > end) throw new Error(`timed out waiting for the connection in /health (${detail})`);
+        detail = (await checkHealth())['mqtt:userinfo']?.detail ?? '';
+      }
+      assert.match(detail, /^mqtt:\/\/ups:\*\*\*@127\.0\.0\.1:\d+: /);
+      assert.doesNotMatch(detail, /s3cret-pw/);
+    } finally {
+      aedes.authenticate = original;
+    }
   });
 
   test('every PUBACK reaches the broker after its message is in the journal, and a burst takes fewer writes than messages', async () => {

@@ -79,8 +79,8 @@ test('the image leaves out the compiled tests and benchmarks: nothing in it need
 });
 
 /** Runs the image's health check against a server; its exit code. */
-async function healthCheck(server: Server, env: Record<string, string>): Promise<number> {
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+async function healthCheck(server: Server, env: Record<string, string>, host = '127.0.0.1'): Promise<number> {
+  await new Promise<void>((ok) => server.listen(0, host, ok));
   const port = (server.address() as AddressInfo).port;
   try {
     return await new Promise<number>((ok) => {
@@ -110,4 +110,15 @@ test('the health check asks https when UPPERSTACK_HTTPS_KEY is set (self-signed 
   assert.equal(await healthCheck(https(), {}), 1);
   const runtime = stages[1];
   assert.match(runtime, /^\s+CMD \["node", "dist\/scripts\/healthcheck\.js"\]$/m);
+});
+
+test('the health check asks the address UPPERSTACK_BIND names, loopback for a wildcard bind', async () => {
+  const health = (req: { url?: string }, res: { statusCode: number; end(b: string): void }) => {
+    res.statusCode = req.url === '/health' ? 200 : 404;
+    res.end('{}');
+  };
+  // A server bound to one address (here 127.0.0.2, on loopback on Linux) does not answer on 127.0.0.1.
+  assert.equal(await healthCheck(createHttpServer(health), { UPPERSTACK_BIND: '127.0.0.2' }, '127.0.0.2'), 0);
+  assert.equal(await healthCheck(createHttpServer(health), { UPPERSTACK_BIND: '0.0.0.0' }, '0.0.0.0'), 0);
+  assert.equal(await healthCheck(createHttpServer(health), { UPPERSTACK_BIND: '127.0.0.1' }), 0);
 });

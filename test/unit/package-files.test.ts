@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../nodes/lib/paths';
 
@@ -29,6 +29,21 @@ test('the published package holds what Node-RED loads and the packs, and no comp
   assert.ok(files.has('examples/pipeline.json'));
   const extra = [...files].filter((f) => f.startsWith('dist/test/') || f.startsWith('dist/bench/'));
   assert.deepEqual(extra.slice(0, 5), [], `${extra.length} compiled test/bench files in the package`);
+});
+
+test('every path in the package that README and docs name is in the published package', () => {
+  // "in a package install the packs are in node_modules/node-red-contrib-upperstack/<folder>/": a folder only a
+  // checkout has (flows/) sends users looking for files npm never installed.
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const out = execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const files = [...(JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path)];
+  const docs = [join(root, 'README.md'), ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f))];
+  const named = docs.flatMap((d) => [...readFileSync(d, 'utf8').matchAll(/node_modules\/node-red-contrib-upperstack\/([\w./-]+)/g)].map((m) => m[1].replace(/\.$/, '')));
+  assert.ok(named.length > 0);
+  for (const path of named) {
+    const found = path.endsWith('/') ? files.some((f) => f.startsWith(path)) : files.includes(path);
+    assert.ok(found, `node_modules/node-red-contrib-upperstack/${path} is named in the docs but not in the package`);
+  }
 });
 
 test('npm\'s prepare keeps a built dist/ (npx upperstack beside a running runtime); only packing builds it afresh', () => {

@@ -23,6 +23,7 @@ import { BadParameterError, StoreUnavailableError } from '../errors';
 import type { FieldValue } from '../reading';
 import { ALERT_FIELD_PREFIX, type AggregatePoint, type AggregateQuery, type DeviceQuery, type DeviceSummary, type ReadingSource, type ReadingsPage, type ReadingsQuery, type StoreHealth } from '../store/types';
 import type { PointMapping } from './line';
+import { shownUrl } from '../security/url-login';
 import { decodeCursor } from '../store/cursor';
 import { MAX_AGGREGATE_POINTS, withinBucketLimit } from '../store/aggregate-limit';
 import { aggregateSamples, checkLimit, ident, lit, page, promString, type InfluxSeries, type Row } from './query-samples';
@@ -90,7 +91,7 @@ export class InfluxReader implements ReadingSource {
   }
 
   describe(): string {
-    return `${this.o.server === 'victoriametrics' ? 'VictoriaMetrics' : 'InfluxDB'} ${this.o.url}${this.o.database ? ` (${this.o.database})` : ''}`;
+    return `${this.o.server === 'victoriametrics' ? 'VictoriaMetrics' : 'InfluxDB'} ${shownUrl(this.o.url)}${this.o.database ? ` (${this.o.database})` : ''}`;
   }
 
   // ---- transport ------------------------------------------------------------------------------

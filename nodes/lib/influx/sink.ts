@@ -29,6 +29,7 @@ import { encodeReadings, refusalError, type Dialect, type FieldType, type Precis
 import { influxClient, isHttpError, quoteIdent, serverMessage } from './sink-client';
 import type { InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
 import { durationText, goDurationMs, retentionRefusal } from './retention';
+import { shownUrl } from '../security/url-login';
 
 export type { ApiSetting, InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
 
@@ -53,6 +54,11 @@ export class InfluxSink implements ReadingSink {
   private provisioning?: string;
   private skippedText = 0;
   private closed = false;
+  /**
+   * Why the last write was refused for its credentials (401/403), until a write goes through: `/ping` answers
+   * without them, so the health check would call a server that refuses every write healthy.
+   */
+  private refusedAuth?: string;
 
   constructor(private readonly o: InfluxSinkOptions) {
     this.kind = o.server;
@@ -154,6 +160,7 @@ export class InfluxSink implements ReadingSink {
     const path = this.server === 'victoriametrics' ? '/health' : '/ping';
     try {
       await this.transport.request(path, '', { method: 'GET', headers: this.headers() });
+      if (this.refusedAuth) return { ok: false, detail: `${this.describe()} answers but refuses the writes: ${this.refusedAuth}` };
       const notes = [this.provisioning, this.skippedText ? `${this.skippedText} text field value(s) left out (VictoriaMetrics keeps numbers only)` : undefined].filter(Boolean);
       return { ok: true, detail: `${this.describe()} answers${notes.length ? `; ${notes.join('; ')}` : ''}` };
     } catch (err) {
@@ -173,7 +180,7 @@ export class InfluxSink implements ReadingSink {
 
   describe(): string {
     const where = this.api === 'v2' ? `${this.o.org ? `${this.o.org}/` : ''}${this.bucket()}` : this.database();
-    return `${this.server === 'victoriametrics' ? 'VictoriaMetrics' : `InfluxDB ${this.detected ? this.api : '(version not known yet)'}`} ${this.o.url}${where ? ` (${where})` : ''}`;
+    return `${this.server === 'victoriametrics' ? 'VictoriaMetrics' : `InfluxDB ${this.detected ? this.api : '(version not known yet)'}`} ${shownUrl(this.o.url)}${where ? ` (${where})` : ''}`;
   }
 
   /** With 'auto', one name serves whichever API answers. */
@@ -216,6 +223,7 @@ export class InfluxSink implements ReadingSink {
     }
     try {
       await this.send(this.route, data, headers);
+      this.refusedAuth = undefined;
     } catch (err) {
       if (this.api === 'v3' && !this.v3Fallback && isHttpError(err) && (err.statusCode === 404 || err.statusCode === 405)) {
         // A server without the v3 route (InfluxDB 2.x, or 3.x behind a proxy that passes only v2): the v2 route.
@@ -224,7 +232,9 @@ export class InfluxSink implements ReadingSink {
         this.o.onNotice?.(`${this.describe()} has no /api/v3/write_lp; writing through /api/v2/write`);
         return this.post(body);
       }
-      throw this.classify(err);
+      const e = this.classify(err);
+      if (isHttpError(err) && (err.statusCode === 401 || err.statusCode === 403)) this.refusedAuth = e.message;
+      throw e;
     }
   }
 

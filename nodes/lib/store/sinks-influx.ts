@@ -14,6 +14,7 @@ import { InfluxReader } from '../influx/query';
 import { parseTagMap } from '../influx/tag-map';
 import { readSchemaFile, schemaPath } from '../schema/validator';
 import { parseRetention } from './retention';
+import { shownUrl } from '../security/url-login';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 
 export interface InfluxSinkConfig extends SinkConfig {
@@ -252,7 +253,7 @@ function kindOf(server: ServerKind): SinkKind {
     describe: (config) => {
       const c = config as InfluxSinkConfig;
       const where = c.api === 'v2' ? [c.org, c.bucket].filter(Boolean).join('/') : c.database;
-      return `${server}:${c.url}${where ? `/${where}` : ''}`;
+      return `${server}:${shownUrl(c.url)}${where ? `/${where}` : ''}`;
     },
   };
 }
