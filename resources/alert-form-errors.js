@@ -48,6 +48,8 @@
         var label = (key && (words('labels.' + key) || words('labels.' + parts[0]))) || (rowLabel ? rowLabel.textContent : null);
         if (!label) return raw;
         var hint = e.keyword && HINTED[e.keyword] ? words('hints.' + key) : null;
+        // One of two fields is wanted (an escalation's time or value): said in the form's words, naming both.
+        if (e.keyword === 'anyOf') hint = words('hints.' + key + '-or');
         var band = /^must be below high \((\S+) is not below (\S+)\)$/.exec(detail);
         if (band) hint = words('lowAboveHigh', { low: band[1], high: band[2] });
         var text = label + ': ' + (hint || detail);

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { ruleNameKey } from '../../nodes/lib/rules/validate';
+import { ruleNameKey, validateRule } from '../../nodes/lib/rules/validate';
+import type { RuleInvalidError } from '../../nodes/lib/errors';
 import { deviceIdProblem } from '../../nodes/lib/devices/record';
 
 interface Form {
@@ -147,6 +148,31 @@ test("a preview's error names the field's label whether it points into the rule 
   for (const message of ['/when/value is too large a number to keep', '/rule/when/value is too large a number to keep']) {
     assert.equal(errorWords({ pointer: '/rule/when/value', message }, rule, null, w), 'Value: is too large a number to keep', message);
   }
+});
+
+test('an escalation without a time or a value is said once, in the form\'s words, naming both fields', () => {
+  const dir = join(__dirname, '..', '..', '..', 'resources');
+  const window: { UpperstackAlertFormKit?: Record<string, unknown> } = {};
+  for (const f of listed()) runInNewContext(readFileSync(join(dir, `${f}.js`), 'utf8'), { window });
+  const kit = window.UpperstackAlertFormKit!;
+  const ui = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'nodes', 'alert', 'locales', 'en-US', 'alert.json'), 'utf8')) as { 'upperstack-alert': { form: { ui: unknown } } })['upperstack-alert'].form.ui;
+  const at = (key: string): string | null => {
+    const v = key.replace(/^form\.ui\./, '').split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), ui);
+    return typeof v === 'string' ? v : null;
+  };
+  const w = (kit.wordsOf as (t: (k: string) => string | null) => unknown)(at);
+  const errorWords = kit.errorWords as (e: { pointer?: string; message: string; keyword?: string }, rule: unknown, target: null, w: unknown) => string;
+  let problem: { field: string; message: string; keyword: string } | undefined;
+  try {
+    validateRule({ id: 'e', name: 'E', devices: { all: true }, when: { field: 't', op: 'above', value: 30 }, severity: 'warning', escalate: { severity: 'critical' } });
+  } catch (err) {
+    problem = ((err as RuleInvalidError).details.errors as Array<typeof problem>)[0];
+  }
+  assert.ok(problem);
+  assert.equal(
+    errorWords({ pointer: problem.field, message: problem.message, keyword: problem.keyword }, {}, null, w),
+    'Escalate after: give a time here, or a value in "or past this value": one of them says when the alert escalates',
+  );
 });
 
 test('a rule\'s id from its name keeps letters with diacritics as their base letters', () => {

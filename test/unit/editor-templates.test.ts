@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { parsePort } from '../../nodes/shared/config';
 import { validateTariffs } from '../../nodes/lib/billing/tariff';
+import { checkCron } from '../../nodes/lib/report/schedule';
 import { topicLevelProblem } from '../../nodes/market/options';
 import { SIMULATE_TARGETS, simulateTopicProblem } from '../../nodes/simulate/options';
 import { grantMinutes } from '../../nodes/lib/devices/market';
@@ -183,6 +184,38 @@ test('the invoice dialog refuses the tariffs the runtime refuses, naming the pla
   ]) {
     assert.equal(runtimeRefuses(text), false, text);
     assert.equal(reason(text), true, text);
+  }
+});
+
+test('the report dialog flags a cron number outside its field\'s range, and only what node-cron refuses too', () => {
+  const reason = (cron: string) => problems('upperstack-report', fresh('upperstack-report', { store: 'cfg', schedule: 'cron', cron })).cron;
+  const refused = (cron: string) => {
+    try {
+      checkCron(cron);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  const flagged: Array<[string, string]> = [
+    ['61 6 * * *', 'minute 61 is outside 0–59'],
+    ['0 24 * * *', 'hour 24 is outside 0–23'],
+    ['0 0-24 * * *', 'hour 24 is outside 0–23'],
+    ['0 6 32 * *', 'day 32 is outside 1–31'],
+    ['0 6 0 * *', 'day 0 is outside 1–31'],
+    ['0 6 32W * *', 'day 32 is outside 1–31'],
+    ['0 6 * 13 *', 'month 13 is outside 1–12'],
+    ['0 6 * * 8', 'weekday 8 is outside 0–7'],
+    ['0 6 * * 8#1', 'weekday 8 is outside 0–7'],
+    ['1,2,60/5 * * * *', 'minute 60 is outside 0–59'],
+  ];
+  for (const [cron, what] of flagged) {
+    assert.equal(reason(cron), `cron expression: ${what}`, cron);
+    assert.ok(refused(cron), `node-cron refuses ${cron} too`);
+  }
+  for (const cron of ['0 6 * * 1-5', '*/15 * * * *', '0 6 * * 7', '0 6 * jan mon', '0-59/5 0-23 1-31 1-12 0-7', '0 6 L * *', '0 6 * * 1#2', '0 06 1W * *']) {
+    assert.equal(reason(cron), undefined, cron);
+    assert.equal(refused(cron), false, cron);
   }
 });
 

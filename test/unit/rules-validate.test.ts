@@ -36,6 +36,19 @@ function pointerOf(rule: unknown): string {
 }
 
 describe('rule validation', () => {
+  it('an escalation without a time or a value is one problem, on "after", saying either will do', () => {
+    const r = refusalOf({ ...EXAMPLE, escalate: { severity: 'critical' } });
+    assert.deepEqual(r.errors, [
+      { field: '/escalate/after', message: '/escalate/after is needed, or "value" (with "op"): after how long unacknowledged, or past which value, the alert escalates', keyword: 'anyOf' },
+    ]);
+    assert.equal(r.pointer, '/escalate/after');
+    // Either one is enough.
+    assert.ok(validateRule({ ...EXAMPLE, escalate: { severity: 'critical', after: '30m' } }));
+    assert.ok(validateRule({ ...EXAMPLE, escalate: { severity: 'critical', op: 'above', value: 40 } }));
+    // Other problems of the escalation are still said.
+    assert.equal(pointerOf({ ...EXAMPLE, escalate: { severity: 'urgent', after: '30m' } }), '/escalate/severity');
+  });
+
   it('accepts the issue\'s example exactly as written', () => {
     assert.deepEqual(validateRule(EXAMPLE), EXAMPLE);
   });

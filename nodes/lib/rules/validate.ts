@@ -184,8 +184,19 @@ function schemaProblem(e: ErrorObject, data: unknown, bad: Problems): void {
   bad.add(pointer, message, e.keyword);
 }
 
+/**
+ * An escalation with neither a time nor a value fails both of the schema's alternatives, and ajv lists every key
+ * of both as required: a form would say "after" and "op" and "value" were all needed. It needs one of them: said
+ * once, on "after", the field a form shows first.
+ */
+function escalationProblem(errors: ErrorObject[], bad: Problems): ErrorObject[] {
+  if (!errors.some((e) => e.keyword === 'anyOf' && e.instancePath === '/escalate')) return errors;
+  bad.add('/escalate/after', '/escalate/after is needed, or "value" (with "op"): after how long unacknowledged, or past which value, the alert escalates', 'anyOf');
+  return errors.filter((e) => !(e.instancePath === '/escalate' && (e.keyword === 'required' || e.keyword === 'anyOf')));
+}
+
 function schemaProblems(errors: ErrorObject[], data: unknown, bad: Problems): void {
-  const errs = meantErrors(errors, schemaRoot ?? {}).sort(
+  const errs = meantErrors(escalationProblem(errors, bad), schemaRoot ?? {}).sort(
     (a, b) => depth(b.instancePath) - depth(a.instancePath) || (RANK[a.keyword] ?? 0) - (RANK[b.keyword] ?? 0),
   );
   for (const e of errs) schemaProblem(e, data, bad);
