@@ -123,14 +123,14 @@ export = function register(RED: NodeAPI): void {
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
       const tooMany = checkDecoded(outcome, { principal: who.principal, device, via: 'coap', remote: req.rsinfo.address });
-      if (tooMany) return reply(coapError('4.13', `${tooMany.code}: ${tooMany.message}`));
+      if (tooMany) return reply(coapError('4.13', tooMany));
       outcomes.set(rec, outcome);
       try {
         intake.submitThen([rec], (result) => {
           if ('refused' in result) {
             outcomes.delete(rec);
             if (key) exchanges.forget(key);
-            return send(res, boundAmplification(coapError('5.03', result.error.message, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
+            return send(res, boundAmplification(coapError('5.03', result.error, { 'Max-Age': Math.max(1, Math.ceil(result.retryAfterMs / 1000)) }), authenticated ? Infinity : requestBytes, tokenLength));
           }
           requests++;
           reply(coapOutcomeAnswer(outcome, authenticated ? Infinity : outcomeRoom(requestBytes, tokenLength)));
@@ -138,7 +138,7 @@ export = function register(RED: NodeAPI): void {
         }, outcomeWeight(outcome));
       } catch (err) {
         outcomes.delete(rec);
-        reply(coapError('4.13', describeError(err).message, { Size1: config.maxBytes }));
+        reply(coapError('4.13', describeError(err), { Size1: config.maxBytes }));
       }
     };
 
@@ -215,7 +215,7 @@ export = function register(RED: NodeAPI): void {
           const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
           // A refusal that says to come back later must not be replayed to a retransmission after that.
           if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
-          const a = coapError(coapCode(who.status), who.code === BAD_DEVICE_ID ? `${who.code}: ${who.message}` : who.message, extra);
+          const a = coapError(coapCode(who.status), who, extra);
           if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
           return early(a);
         }
@@ -223,7 +223,7 @@ export = function register(RED: NodeAPI): void {
         if (key) exchanges.forget(key);
         commands(req, res, device);
       };
-      const failed = (err: unknown) => send(res, coapError('4.00', describeError(err).message));
+      const failed = (err: unknown) => send(res, coapError('4.00', describeError(err)));
       let now: ReturnType<typeof accessNow>;
       try {
         now = accessNow(url, req, device, tele);

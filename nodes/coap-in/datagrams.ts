@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import { generate, parse as parsePacket } from 'coap-packet';
-import { boundAmplification, checkDatagram, checkRequestOptions, EXCHANGE_LIFETIME_MS } from '../lib/inputs/coap';
+import { boundAmplification, checkDatagram, checkRequestOptions, coapError, EXCHANGE_LIFETIME_MS } from '../lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
 
 /** The datagram the library is to see (a reassembled one for a last block), or undefined once it is answered here. */
@@ -39,7 +39,7 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
     // request would go on under a device name the device never sent.
     for (const o of packet.options) {
       if ((o.name === 'Uri-Path' || o.name === 'Uri-Query') && !isUtf8(o.value)) {
-        reply(sock, rinfo, check, '4.00', Buffer.from(`a ${o.name} option is not UTF-8 text`), [], msg.length);
+        reply(sock, rinfo, check, '4.00', diagnostic('4.00', `a ${o.name} option is not UTF-8 text`), [], msg.length);
         return undefined;
       }
     }
@@ -59,14 +59,14 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
     const b1 = packet.options.find((o) => o.name === 'Block1');
     if (!b1) {
       if (packet.payload.length > maxBytes) {
-        reply(sock, rinfo, check, '4.13', Buffer.from(`the payload is more than ${maxBytes} bytes`), [{ name: 'Size1', value: uint(maxBytes) }], msg.length);
+        reply(sock, rinfo, check, '4.13', diagnostic('4.13', `the payload is more than ${maxBytes} bytes`), [{ name: 'Size1', value: uint(maxBytes) }], msg.length);
         return undefined;
       }
       return forward;
     }
     const block = parseBlock1(b1.value);
     if (!block) {
-      reply(sock, rinfo, check, '4.00', Buffer.from('the Block1 option cannot be read'), [], msg.length);
+      reply(sock, rinfo, check, '4.00', diagnostic('4.00', 'the Block1 option cannot be read'), [], msg.length);
       return undefined;
     }
     const path = packet.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8')).join('/');
@@ -79,7 +79,7 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
     const announced = size1 === undefined || size1.length > 4 ? undefined : size1.length === 0 ? 0 : size1.readUIntBE(0, size1.length);
     const result = blocks.add(`${rinfo.address}:${rinfo.port}/${path}${tag}`, block, packet.payload, Date.now(), announced);
     if (result.type === 'error') {
-      reply(sock, rinfo, check, result.code, Buffer.from(result.message), result.code === '4.13' ? [{ name: 'Size1', value: uint(maxBytes) }] : [], msg.length);
+      reply(sock, rinfo, check, result.code, diagnostic(result.code, result.message), result.code === '4.13' ? [{ name: 'Size1', value: uint(maxBytes) }] : [], msg.length);
       return undefined;
     }
     if (result.type === 'continue') {
@@ -95,6 +95,11 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
     assembled.set(exchange, { at: now, datagram: whole });
     return whole;
   };
+}
+
+/** The diagnostic payload of an error answered here, starting with its stable code as every other one does. */
+function diagnostic(code: string, message: string): Buffer | undefined {
+  return coapError(code, message).payload;
 }
 
 /** A Reset (4 bytes, empty) for a confirmable CoAP 1 message that cannot be parsed; undefined for anything else. */

@@ -85,7 +85,7 @@ test('an unknown critical option is 4.02 naming it, a proxy request 5.05, and no
   const url = `coap://127.0.0.1:${port}/telemetry/copt`;
   const oscore = await client(['-m', 'post', '-t', '50', '-O', '9,abc', '-e', '{"t":1}', url]);
   assert.match(oscore, /4\.02/);
-  assert.match(oscore, /critical option 9 \(OSCORE\) is not supported: send the request without it/);
+  assert.match(oscore, /BAD_OPTION: critical option 9 \(OSCORE\) is not supported: send the request without it/);
   const unknown = await client(['-m', 'post', '-N', '-t', '50', '-O', '65001,abc', '-e', '{"t":2}', url]);
   assert.match(unknown, /4\.02/);
   assert.match(unknown, /critical option 65001 is not supported/);
@@ -99,7 +99,7 @@ test('an unknown critical option is 4.02 naming it, a proxy request 5.05, and no
     assert.equal(p.code, '5.05');
     assert.equal(p.messageId, 51);
     assert.ok(p.ack);
-    assert.equal(p.payload.toString(), 'Proxy-Uri: this endpoint is not a proxy; send the request to the server itself');
+    assert.equal(p.payload.toString(), 'PROXYING_NOT_SUPPORTED: this endpoint is not a proxy (Proxy-Uri); send the request to the server itself');
   } finally {
     sock.close();
   }

@@ -87,6 +87,7 @@ describe('CoAP input pieces', () => {
     const r = checkDatagram(raw(100000), 4096).reject!;
     assert.equal(r.code, '4.13');
     assert.equal(r.options!.Size1, 4096);
+    assert.equal(r.payload!.toString(), 'PAYLOAD_TOO_LARGE: the payload would be more than 4096 bytes');
     assert.equal(checkDatagram(generate({ code: 'POST', payload: Buffer.alloc(1100) }), 1024).reject!.code, '4.13');
     assert.deepEqual(checkDatagram(Buffer.from([0xff, 0x00]), 1024), {});
   });

@@ -125,9 +125,9 @@ export function coapOutcomeAnswer(outcome: InputOutcome, room = Infinity): CoapA
     const f = failures[0];
     const code = unprocessable ? '4.22' : refusal === 'forbidden' ? '4.03' : refusal === 'unsupported' ? '4.15' : '4.00';
     const where = f.index !== undefined ? ` (item ${f.index})` : '';
-    // With several items rejected the count comes first, so a shortened diagnostic still has it.
+    // With several items rejected the count comes right after the code, so a shortened diagnostic still has both.
     const count = failures.length > 1 ? `${failures.length} rejected; ` : '';
-    return diagnostic(code, `${count}${f.error.code}: ${f.error.message}${where}`);
+    return diagnostic(code, `${f.error.code}: ${count}${f.error.message}${where}`);
   }
   return { code: '2.04', payload: Buffer.from(partialBody(outcome, room)), options: { ...JSON_FORMAT } };
 }
@@ -137,8 +137,37 @@ export function outcomeRoom(requestBytes: number, tokenLength: number): number {
   return answerRoom(JSON_FORMAT, requestBytes, tokenLength);
 }
 
-export function coapError(code: string, text: string, options: Record<string, string | number> = {}): CoapAnswer {
-  const a = diagnostic(code, text);
+/**
+ * The stable error code of a CoAP error answer that has no more precise one: the code HTTP's status of the
+ * same class carries (4.13 and 413 PAYLOAD_TOO_LARGE, 4.01 and 401 UNAUTHORIZED...), and a name of its own
+ * for the CoAP codes HTTP has no counterpart of.
+ */
+const STABLE_CODES: Record<string, string> = {
+  '4.00': 'BAD_REQUEST',
+  '4.01': 'UNAUTHORIZED',
+  '4.02': 'BAD_OPTION',
+  '4.03': 'FORBIDDEN',
+  '4.04': 'NOT_FOUND',
+  '4.05': 'METHOD_NOT_ALLOWED',
+  '4.08': 'REQUEST_INCOMPLETE',
+  '4.13': 'PAYLOAD_TOO_LARGE',
+  '4.15': 'UNSUPPORTED_MEDIA_TYPE',
+  '4.29': 'TOO_MANY_REQUESTS',
+  '5.03': 'UNAVAILABLE',
+  '5.05': 'PROXYING_NOT_SUPPORTED',
+};
+
+export function stableCode(code: string): string {
+  return STABLE_CODES[code] ?? (code.startsWith('5.') ? 'INTERNAL' : 'BAD_REQUEST');
+}
+
+/**
+ * An error answer whose diagnostic starts with its stable code (`CODE: message`), as HTTP's error body has
+ * one, so a device can tell refusals apart without reading the prose: the error's own code when it has one,
+ * else the one of the CoAP code (stableCode()).
+ */
+export function coapError(code: string, error: string | { code: string; message: string }, options: Record<string, string | number> = {}): CoapAnswer {
+  const a = diagnostic(code, typeof error === 'string' ? `${stableCode(code)}: ${error}` : `${error.code}: ${error.message}`);
   a.options = { ...a.options, ...options };
   return a;
 }
@@ -315,7 +344,7 @@ export function checkRequestOptions(code: string, options: ReadonlyArray<{ name:
   for (const o of options) {
     // The parser names the options it knows and gives the others as their number, in a string.
     const name = String(o.name);
-    if (PROXY_OPTIONS.has(name)) return { refuse: coapError('5.05', `${name}: this endpoint is not a proxy; send the request to the server itself`), dropObserve };
+    if (PROXY_OPTIONS.has(name)) return { refuse: coapError('5.05', `this endpoint is not a proxy (${name}); send the request to the server itself`), dropObserve };
     const named = UNHANDLED_CRITICAL.get(name);
     const number = named ?? (/^\d+$/.test(name) ? Number(name) : undefined);
     if (number !== undefined && number % 2 === 1) {
