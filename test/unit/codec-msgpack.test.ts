@@ -4,6 +4,8 @@ import { decode, encode } from '../../nodes/lib/codec';
 import { findMsgpackProblem } from '../../nodes/lib/codec/msgpack-scan';
 import { Decoder } from '@msgpack/msgpack';
 import { DecodeError, InvalidReadingError } from '../../nodes/lib/errors';
+import { findCborProblem } from '../../nodes/lib/codec/cbor-scan';
+import { DEFAULT_LIMITS } from '../../nodes/lib/limits';
 
 const reading = { device: 'd1', ts: 1700000000000, fields: { t: 22.5, s: 'hello world', ok: true, n: -3 }, tags: { room: 'kitchen' } };
 
@@ -42,6 +44,24 @@ describe('msgpack codec', () => {
     const err = decodeError([0x81, 0xa1, 0x61, 0xcb, 0x40, 0x36]);
     assert.equal(err.details.offset, 3);
     assert.equal(err.message, 'MessagePack data ends early at byte 3 of 6: a float 64 value of 8 bytes starts there but only 2 bytes follow its header');
+  });
+
+  test('a header promising more items or bytes than follow is the data ending early, not too wide or too long, as in CBOR', () => {
+    // map 16 of 65,535 entries and nothing after it: cut off, whatever the field limit says.
+    const map = findMsgpackProblem(Buffer.from([0xde, 0xff, 0xff]), DEFAULT_LIMITS);
+    assert.equal(map?.error, undefined);
+    assert.equal(map?.message, 'MessagePack data ends early at byte 0 of 3: a map of 65535 entries starts there but only 0 bytes follow');
+    // The same in CBOR (a map of 65,535 pairs, 0xB9 0xFF 0xFF) reads the same way.
+    assert.match(findCborProblem(Buffer.from([0xb9, 0xff, 0xff]), DEFAULT_LIMITS)?.message ?? '', /^CBOR data ends early at byte 0 of 3: /);
+    // array 32 at the top level: more than 10,000 readings declared, 4 bytes there.
+    assert.match(findMsgpackProblem(Buffer.from([0xdd, 0x00, 0x01, 0x00, 0x00, 0x01, 0x02, 0x03, 0x04]), DEFAULT_LIMITS)?.message ?? '', /^MessagePack data ends early at byte 0 of 9: an array of 65536 items/);
+    // str 32 of 4 GiB, 1 byte there.
+    assert.match(findMsgpackProblem(Buffer.from([0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]), DEFAULT_LIMITS)?.message ?? '', /^MessagePack data ends early at byte 0 of 6: a str 32 value/);
+    // A header itself cut off is early too.
+    assert.match(findMsgpackProblem(Buffer.from([0xde, 0xff]), DEFAULT_LIMITS)?.message ?? '', /^MessagePack data ends early at byte 0 of 2: the map 16 header/);
+    // Well-formed data that is wider than the limit is still the limit's error.
+    const wide = encode('msgpack', Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`f${i}`, i])));
+    assert.equal(findMsgpackProblem(wide, DEFAULT_LIMITS)?.error?.code, 'TOO_MANY_FIELDS');
   });
 
   test('reports the never-used type byte and trailing data', () => {

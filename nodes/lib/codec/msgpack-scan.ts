@@ -92,21 +92,23 @@ export function findMsgpackProblem(b: Uint8Array, limits?: Limits, onKey?: (item
     }
     if (l.container) {
       const items = l.container === 'map' ? count * 2 : count;
+      if (limits && stack.length >= limits.maxDepth) return limitProblem(new DepthExceededError({ limit: limits.maxDepth, format: 'msgpack', offset: start }));
+      // Every item takes at least one byte, so an impossible count is known up front. It is the data
+      // ending early, not too wide, whatever the count says (as the CBOR scan reports it): the width
+      // limit is for data that holds that many items.
+      if (items > len - pos) return early(start, `${l.container === 'array' ? 'an' : 'a'} ${l.container} of ${count} ${l.container === 'map' ? 'entries' : 'items'} starts there but only ${len - pos} bytes follow`);
       if (limits) {
-        if (stack.length >= limits.maxDepth) return limitProblem(new DepthExceededError({ limit: limits.maxDepth, format: 'msgpack', offset: start }));
         const lim = memberLimit(limits, l.container, stack.length + 1, 'msgpack', start);
         if (count > lim.max) return limitProblem(lim.error());
       }
-      // Every item takes at least one byte, so an impossible count is known up front.
-      if (items > len - pos) return early(start, `${l.container === 'array' ? 'an' : 'a'} ${l.container} of ${count} ${l.container === 'map' ? 'entries' : 'items'} starts there but only ${len - pos} bytes follow`);
       if (items > 0) {
         stack.push({ kind: l.container, start, left: items });
         continue;
       }
     } else {
       const need = l.lenBytes ? count + (l.extType ? 1 : 0) : (l.size ?? 0);
-      if (l.text && need > maxString) return limitProblem(new StringTooLongError({ limit: limits!.maxStringLength, format: 'msgpack', offset: start }));
       if (need > len - pos) return early(start, `${/^[aeiou]/.test(l.name) ? 'an' : 'a'} ${l.name} value of ${need} bytes starts there but only ${len - pos} bytes follow its header`);
+      if (l.text && need > maxString) return limitProblem(new StringTooLongError({ limit: limits!.maxStringLength, format: 'msgpack', offset: start }));
       // A map's items alternate key, value: an even count left means a key.
       // The spec's str is UTF-8; the decoder would read bad bytes as other characters and store them garbled.
       // The walk goes on, so a structural problem later is the one reported, and this one only for data well-formed.
