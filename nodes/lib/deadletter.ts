@@ -29,13 +29,20 @@ export interface FailedMessage {
   error?: unknown;
 }
 
+/** Whether `message` names byte `offset` ("at byte 4", "byte 4 of 6"), not another byte whose number starts so. */
+function namesByte(message: string, offset: number): boolean {
+  return new RegExp(`\\bbyte ${offset}(?!\\d)`).test(message);
+}
+
 export function toDeadLetter(msg: FailedMessage, now = Date.now()): DeadLetter {
   const err = (typeof msg.error === 'object' && msg.error !== null ? msg.error : { message: typeof msg.error === 'string' ? msg.error : previewJson(msg.error ?? 'unknown error', 200) }) as Record<string, unknown>;
   const payloadDevice = typeof msg.payload === 'object' && msg.payload !== null && !Buffer.isBuffer(msg.payload) ? (msg.payload as { device?: unknown }).device : undefined;
   const device = typeof msg.device === 'string' && msg.device ? msg.device : typeof payloadDevice === 'string' && payloadDevice ? payloadDevice : 'unknown';
   const source = typeof msg.source === 'string' ? msg.source : typeof msg.topic === 'string' ? `mqtt:${msg.topic}` : 'flow';
-  const where = typeof err.path === 'string' && err.path ? ` (at ${err.path})` : typeof err.offset === 'number' ? ` (at byte ${err.offset})` : '';
   const message = typeof err.message === 'string' ? err.message.slice(0, MAX_PAYLOAD) : previewJson(err.message ?? 'unknown error', 200);
+  // The place is added only where the message does not name it already (the codecs' own messages say
+  // "ends early at byte 4 of 6"): the reason would otherwise say it twice.
+  const where = typeof err.path === 'string' && err.path ? (message.includes(err.path) ? '' : ` (at ${err.path})`) : typeof err.offset === 'number' && !namesByte(message, err.offset) ? ` (at byte ${err.offset})` : '';
   // Found in the message before "(at …)" is added: a value the cut left a part of ends the message.
   const quoted = quotedIn(message, err.quoted);
   return {
@@ -43,7 +50,7 @@ export function toDeadLetter(msg: FailedMessage, now = Date.now()): DeadLetter {
     device,
     source,
     code: typeof err.code === 'string' && err.code ? err.code : 'INTERNAL',
-    reason: typeof err.path === 'string' && err.path && message.includes(err.path) ? message : message + where,
+    reason: message + where,
     payload: payloadText(msg.payload),
     ...(quoted.length ? { quoted } : {}),
   };

@@ -1,12 +1,35 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keptOf, toDeadLetter, topicLevel } from '../../nodes/lib/deadletter';
+import { decode } from '../../nodes/lib/codec';
+import { describeError } from '../../nodes/lib/errors';
 import { bearerMatches } from '../../nodes/lib/security/apikey';
 import { isLoopback } from '../../nodes/lib/security/net';
 
 test('a dead letter names the device, the source, the code and where it went wrong', () => {
   const l = toDeadLetter({ device: 'd1', topic: 'devices/d1/telemetry', payload: Buffer.from('{"t":'), error: { code: 'DECODE_FAILED', message: 'JSON ends early', offset: 5 } }, 42);
   assert.deepEqual(l, { ts: 42, device: 'd1', source: 'mqtt:devices/d1/telemetry', code: 'DECODE_FAILED', reason: 'JSON ends early (at byte 5)', payload: '{"t":' });
+});
+
+test('a reason names the place once: a decode error whose message says the byte gets no "(at byte …)" after it', () => {
+  const failed = (format: 'cbor' | 'msgpack', bytes: number[]) => {
+    const payload = Buffer.from(bytes);
+    try {
+      decode(format, payload);
+    } catch (err) {
+      return toDeadLetter({ device: 'd1', source: 'coap:/telemetry/d1', payload, error: describeError(err) });
+    }
+    throw new assert.AssertionError({ message: `${format} decoded` });
+  };
+  // A map of one entry whose value (a float 64) is cut off at byte 4.
+  const cbor = failed('cbor', [0xa1, 0x61, 0x74, 0xfb, 0x40, 0x36]);
+  assert.equal(cbor.code, 'DECODE_FAILED');
+  assert.match(cbor.reason, /^CBOR data ends early at byte 3 of 6: /);
+  assert.doesNotMatch(cbor.reason, /\(at byte/);
+  const msgpack = failed('msgpack', [0x81, 0xa1, 0x61, 0xcb, 0x40, 0x36]);
+  assert.equal(msgpack.reason, 'MessagePack data ends early at byte 3 of 6: a float 64 value of 8 bytes starts there but only 2 bytes follow its header');
+  // A message naming another byte (13, not 1) still gets its place.
+  assert.equal(toDeadLetter({ error: { code: 'DECODE_FAILED', message: 'bad length at byte 13', offset: 1 } }).reason, 'bad length at byte 13 (at byte 1)');
 });
 
 test('binary payloads are kept as base64 and large ones are cut', () => {
