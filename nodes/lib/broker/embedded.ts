@@ -98,6 +98,16 @@ type Deliver = (p: InProcessPacket, ack: () => void, fail: () => void) => void;
 /** MQTT 5 DISCONNECT reason: the server cannot take the client's messages now, try again later. */
 const SERVER_BUSY = 0x89;
 
+/**
+ * Why a TLS port cannot be served, naming the settings that give the files: an operator who set only
+ * UPPERSTACK_MQTT_TLS_PORT learns where the key and certificate come from (the broker node's own settings
+ * win; the MQTT ones default to the HTTPS ones in settings.ts).
+ */
+export function tlsFilesMissing(tlsPort: number, noKey: boolean, noCert: boolean): string {
+  const missing = noKey && noCert ? 'neither is set' : noKey ? 'the key file is not set' : 'the certificate file is not set';
+  return `TLS needs both a key file and a certificate file for the TLS port ${tlsPort}, and ${missing}: set the broker node's TLS key file and TLS certificate, or UPPERSTACK_MQTT_TLS_KEY and UPPERSTACK_MQTT_TLS_CERT (which default to UPPERSTACK_HTTPS_KEY and UPPERSTACK_HTTPS_CERT)`;
+}
+
 export class EmbeddedMqttBroker {
   private aedes: AedesInstance | undefined;
   private persistence: BrokerPersistence | undefined;
@@ -116,7 +126,7 @@ export class EmbeddedMqttBroker {
     for (const [name, port] of [['MQTT', opts.port], ['WebSocket', opts.wsPort ?? 0], ['TLS', opts.tlsPort ?? 0]] as const) {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${name} port must be a number from 0 to 65535`);
     }
-    if (opts.tlsPort && (!opts.tlsKeyFile || !opts.tlsCertFile)) throw new ConfigError('TLS needs both a key file and a certificate file');
+    if (opts.tlsPort && (!opts.tlsKeyFile || !opts.tlsCertFile)) throw new ConfigError(tlsFilesMissing(opts.tlsPort, !opts.tlsKeyFile, !opts.tlsCertFile));
     const { maximumPacketSize, receiveMaximum, maxQueued, maxBehindBytes } = opts;
     if (maximumPacketSize !== undefined && (!Number.isInteger(maximumPacketSize) || maximumPacketSize < 64 || maximumPacketSize > MAX_PACKET_SIZE)) {
       throw new ConfigError(`the maximum packet size must be a whole number of bytes from 64 to ${MAX_PACKET_SIZE}`);
