@@ -225,3 +225,34 @@ test('invoices: a customer whose sum meter adds up below zero is not invoiced an
   await assert.rejects(runInvoices(settings, '2026-10', 'globex', ctx), (err: Error) => err.name === 'BadParameterError' && err.message === all.failed[0].message);
   assert.equal(ctx.archive.list({ kind: 'invoice' }).length, 2);
 });
+
+test('invoice PDF: quantities are grouped and rounded as the line is, the meter readings billed too; the CSV keeps plain decimals', async (t) => {
+  const dir = tempDir('us-invq-');
+  const store = await storeWith([
+    { device: 'meter-1', ts: Date.UTC(2026, 9, 5), fields: { kwh: 3688788.88808 }, tags: { customer: 'acme' } },
+    { device: 'meter-2', ts: Date.UTC(2026, 9, 5), fields: { kwh: 1234.5 }, tags: { customer: 'acme' } },
+  ]);
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const settings = {
+    series: 'Q',
+    customerTag: 'customer',
+    timezone: 'UTC',
+    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', meters: [{ field: 'kwh', measure: 'sum', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] }]),
+  };
+  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 10, 1, 6) };
+  const [inv] = (await runInvoices(settings, '2026-10', 'acme', ctx)).invoices;
+  const path = join(dir, 'q.pdf');
+  writeFileSync(path, inv.files.find((f) => f.name.endsWith('.pdf'))!.data);
+  const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
+  assert.match(text, /kwh \(kWh\)\s+3,690,023\.388 kWh\s+0\.3\s+1,107,007\.02 EUR/);
+  assert.match(text, /Standing charge 2026-10\s+1\s+period/);
+  // Readings as the device sent them; each device's quantity as the line's.
+  assert.match(text, /meter-1 \(1 reading\)\s+kwh \(sum\)\s+3688788\.88808\s+3688788\.88808\s+3,688,788\.888 kWh/);
+  assert.match(text, /1234\.5 \(2026-10-05 00:00\)\s+1,234\.500 kWh/);
+  const csv = inv.files.find((f) => f.name.endsWith('.csv'))!.data.toString('utf8');
+  assert.match(csv, /,kwh \(kWh\),3690023\.388,kWh,0\.3,1107007\.02,EUR/);
+  assert.deepEqual(inv.invoice.meterReadings.map((m) => m.quantity), ['3688788.88808', '1234.5'], 'the JSON keeps each device\'s share as measured');
+});

@@ -88,11 +88,14 @@ function meterLabel(m: Meter): string {
 /** The invoice's content without its number: what is compared when a period is produced again. */
 export type InvoiceBody = Omit<Invoice, 'number' | 'series' | 'sequence' | 'issuedAt'>;
 
+/** Decimals a billed quantity is rounded to unless the invoice node says otherwise. */
+export const DEFAULT_QUANTITY_DIGITS = 3;
+
 export function computeInvoice(input: InvoiceInput): InvoiceBody {
   const { tariff, customer, period } = input;
   const digits = currencyDigits(tariff.currency);
   const rounding: RoundingMode = tariff.rounding ?? 'half-up';
-  const qDigits = input.quantityDigits ?? 3;
+  const qDigits = input.quantityDigits ?? DEFAULT_QUANTITY_DIGITS;
   const money = (d: InstanceType<typeof Dec>) => roundTo(d, digits, rounding);
   const lines: InvoiceLine[] = [];
   const meterReadings: BilledReading[] = [];

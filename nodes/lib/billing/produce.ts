@@ -133,7 +133,7 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
       issued = await ledger.issue(body, ctx.now);
     }
     const inv = issued.invoice;
-    const files = await invoiceFiles(inv, ctx.now);
+    const files = await invoiceFiles(inv, ctx.now, settings.quantityDigits);
     const id = `${inv.series}-${String(inv.sequence).padStart(6, '0')}`;
     const entry = ctx.archive.save(
       {
