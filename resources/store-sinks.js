@@ -133,8 +133,13 @@
                 var raw = periodMs(s.retention);
                 var rolled = periodMs(s.rollupRetention);
                 if (raw === null) return 'retention';
-                if (rolled === null || (raw > 0 && rolled > 0 && rolled < raw) || (raw === 0 && rolled > 0)) return 'rollupRetention';
+                // Raw readings kept forever keep their roll-ups forever too (the runtime does not apply the roll-ups' own period).
+                if (rolled === null || (raw > 0 && rolled > 0 && rolled < raw)) return 'rollupRetention';
                 return null;
+            },
+            /** A note on a setting that is valid but not applied as written: [field, locale key], or null. */
+            note: function (s) {
+                return periodMs(s.retention) === 0 && periodMs(s.rollupRetention) > 0 ? ['rollupRetention', 'rollupsForever'] : null;
             },
             /** The file, as far as the editor can tell (the data folder is the runtime's); two sinks on one file cannot both open it. */
             file: function (s) {
@@ -187,5 +192,5 @@
         return queryable ? null : 'sinksQueryable';
     }
 
-    root.UpperstackStoreSinks = { SINK_KINDS: SINK_KINDS, sinksProblem: sinksProblem };
+    root.UpperstackStoreSinks = { SINK_KINDS: SINK_KINDS, sinksProblem: sinksProblem, periodMs: periodMs };
 })(window);

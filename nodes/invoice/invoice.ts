@@ -68,6 +68,7 @@ export = function register(RED: NodeAPI): void {
       }
       if (run.withoutReadings.length) node.warn(RED._('upperstack-invoice.warnings.noReadings', { customers: run.withoutReadings.join(', '), period: run.period }));
       if (run.skipped.length) node.warn(RED._('upperstack-invoice.warnings.noTariff', { customers: run.skipped.join(', '), period: run.period }));
+      for (const f of run.failed) node.warn(RED._('upperstack-invoice.warnings.failed', { customer: f.customer, period: run.period, message: f.message }));
       if (ones.length) send([ones, files]);
     }
 

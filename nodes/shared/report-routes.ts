@@ -182,6 +182,7 @@ async function runInvoices(raw: unknown): Promise<{ status: number; body: unknow
       })),
       skipped: run.skipped,
       withoutReadings: run.withoutReadings,
+      failed: run.failed.map((f) => ({ customer: f.customer, message: f.message, ...f.details })),
     },
   };
 }

@@ -329,3 +329,31 @@ test('a node saved with a bad setting shows the warning triangle with the reason
   }
   assert.deepEqual(pageErrors, []);
 });
+
+test('the store config dialog says beside a retention field why it is red, and notes that an empty Retention keeps the roll-ups too', { timeout: 120_000 }, async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page, rt);
+  await page.evaluate(() => (window as unknown as { RED: Red }).RED.editor.editConfig('', 'upperstack-store-config', '_ADD_'));
+  await dialogOpened(page, '#node-config-input-name');
+  const fill = async (field: string, value: string) => {
+    await page.fill(`#node-config-input-sinks-0-${field}`, value);
+    await page.dispatchEvent(`#node-config-input-sinks-0-${field}`, 'change');
+  };
+  const state = () =>
+    page.$eval('#node-config-input-sinks-0-rollupRetention', (el) => {
+      const why = el.parentElement!.querySelector('.upperstack-sink-why-rollupRetention') as HTMLElement;
+      return { red: el.classList.contains('input-error'), text: why.offsetParent === null ? '' : why.textContent };
+    });
+  assert.deepEqual(await state(), { red: false, text: '' }, 'the defaults (30d, 1y): nothing to say');
+  await fill('rollupRetention', '7d');
+  assert.deepEqual(await state(), { red: true, text: 'roll-ups are kept for a period such as 1y, at least as long as raw readings (empty: forever)' });
+  await fill('rollupRetention', '1y');
+  // "Empty keeps everything": the roll-ups too, so the default 1y is not an error, and the dialog says what it means.
+  await fill('retention', '');
+  assert.deepEqual(await state(), { red: false, text: 'kept forever: raw readings are (roll-ups are never deleted before their raw readings)' });
+  await page.click('#node-config-dialog-cancel');
+  await page.waitForSelector('#node-config-dialog-cancel', { state: 'detached', timeout: 30_000 });
+  assert.deepEqual(pageErrors, []);
+});

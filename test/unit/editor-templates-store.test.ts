@@ -64,6 +64,12 @@ test('the store config flags exactly the sink lists the runtime refuses', () => 
     assert.equal(flagged, runtimeRefuses(sinks), JSON.stringify(sinks));
   }
   assert.ok(runtimeRefuses([main, { id: 's2', kind: 'duckdb', path: '', memoryLimit: 64 }]) === false, 'two DuckDB files side by side are fine');
+  // "Empty keeps everything": the default roll-up period beside an emptied retention is neither flagged nor refused.
+  for (const sinks of [[{ ...main, retention: '', rollupRetention: '1y' }], [{ ...main, retention: 'forever', rollupRetention: '1y' }]]) {
+    assert.equal(runtimeRefuses(sinks), false, JSON.stringify(sinks));
+    assert.deepEqual(problems('upperstack-store-config', fresh('upperstack-store-config', { sinks })), {}, JSON.stringify(sinks));
+  }
+  assert.equal(runtimeRefuses([{ ...main, retention: '30d', rollupRetention: '7d' }]), true);
   // Saved before sinks existed: nothing to flag, the runtime's migration makes the list.
   assert.deepEqual(problems('upperstack-store-config', { name: '', kind: 'duckdb', path: '', batchSize: 1000, flushMs: 100, memoryLimit: 128, configVersion: 2 }), {});
 });

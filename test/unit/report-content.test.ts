@@ -209,3 +209,22 @@ test('a period retention cut into is flagged incomplete in the CSV too, on every
   const head = cut.split('\r\n')[0].split(',');
   assert.deepEqual([head.length, head.indexOf('period_covered_until')], [26, 23]);
 });
+
+test('a gap shorter than a minute, or within one minute, is listed with seconds; a longer one across minutes with minutes', async (t) => {
+  const from = Date.UTC(2026, 9, 4, 20, 34);
+  const to = from + 3 * MIN;
+  const SEC = 1000;
+  const readings: Reading[] = [];
+  // One reading a second, but none from 20:34:10 to 20:34:18 nor from 20:35:20 to 20:36:30.
+  for (let ts = from; ts < to; ts += SEC) {
+    const off = (ts - from) / SEC;
+    if ((off > 10 && off < 18) || (off > 80 && off < 150)) continue;
+    readings.push({ device: 'm1', ts, fields: { power: 1 }, tags: {} });
+  }
+  const r = await produce(t, readings, { fields: ['power'], expectedEvery: '1s', gapsLongerThan: '5s' }, from, to, to + MIN);
+  assert.deepEqual(r.data.series[0].stats.gaps.map((g) => g.ms), [8 * SEC, 70 * SEC]);
+  for (const [what, text] of [['HTML', htmlText(r)], ['PDF', pdfText(r)]]) {
+    assert.match(text, /2026-10-04 20:34:10 – 2026-10-04 20:34:18 \(8s\)/, `${what}: the short gap`);
+    assert.match(text, /2026-10-04 20:35 – 2026-10-04 20:36 \(1m 10s\)/, `${what}: the long gap`);
+  }
+});

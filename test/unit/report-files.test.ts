@@ -194,3 +194,65 @@ test('invoice PDF: a meter billed on one reading says "1 reading", not "1 readin
   assert.match(text, /meter-2 \(2 readings\)/);
   assert.doesNotMatch(text, /\b1 readings\b/);
 });
+
+test('invoices: a customer whose sum meter adds up below zero is not invoiced and is named with the meter and why; the others are', async (t) => {
+  const dir = tempDir('us-invneg-');
+  const oct = Date.UTC(2026, 9, 1);
+  const store = await storeWith([
+    { device: 'meter-1', ts: oct + 3_600_000, fields: { kwh: 2.5 }, tags: { customer: 'acme' } },
+    { device: 'pv-1', ts: oct + 3_600_000, fields: { kwh: 1 }, tags: { customer: 'globex' } },
+    { device: 'pv-1', ts: oct + 7_200_000, fields: { kwh: -4.25 }, tags: { customer: 'globex' } },
+    { device: 'meter-3', ts: oct + 3_600_000, fields: { kwh: 7 }, tags: { customer: 'initech' } },
+  ]);
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const settings = {
+    series: 'INV',
+    customerTag: 'customer',
+    timezone: 'UTC',
+    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', meters: [{ field: 'kwh', measure: 'sum', unit: 'kWh', label: 'Energy', pricing: { model: 'flat', unitPrice: '0.30' } }] }]),
+  };
+  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 11, 5) };
+  const all = await runInvoices(settings, '2026-10', undefined, ctx);
+  assert.deepEqual(all.invoices.map((i) => [i.invoice.customer, i.invoice.number, i.invoice.total]), [['acme', 'INV-000001', '0.75'], ['initech', 'INV-000002', '2.10']]);
+  assert.equal(all.failed.length, 1);
+  assert.equal(all.failed[0].customer, 'globex');
+  assert.match(all.failed[0].message, /^customer "globex": meter "Energy" \(sum of kwh\) adds up to -3\.25 kWh, below zero \(pv-1 -3\.25\); a tariff prices usage, not credits/);
+  assert.deepEqual(all.failed[0].details, { customer: 'globex', field: 'kwh', measure: 'sum', quantity: '-3.25' });
+  // Asked for by name, the same customer is refused with the same reason.
+  await assert.rejects(runInvoices(settings, '2026-10', 'globex', ctx), (err: Error) => err.name === 'BadParameterError' && err.message === all.failed[0].message);
+  assert.equal(ctx.archive.list({ kind: 'invoice' }).length, 2);
+});
+
+test('invoice PDF: quantities are grouped and rounded as the line is, the meter readings billed too; the CSV keeps plain decimals', async (t) => {
+  const dir = tempDir('us-invq-');
+  const store = await storeWith([
+    { device: 'meter-1', ts: Date.UTC(2026, 9, 5), fields: { kwh: 3688788.88808 }, tags: { customer: 'acme' } },
+    { device: 'meter-2', ts: Date.UTC(2026, 9, 5), fields: { kwh: 1234.5 }, tags: { customer: 'acme' } },
+  ]);
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const settings = {
+    series: 'Q',
+    customerTag: 'customer',
+    timezone: 'UTC',
+    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', meters: [{ field: 'kwh', measure: 'sum', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] }]),
+  };
+  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 10, 1, 6) };
+  const [inv] = (await runInvoices(settings, '2026-10', 'acme', ctx)).invoices;
+  const path = join(dir, 'q.pdf');
+  writeFileSync(path, inv.files.find((f) => f.name.endsWith('.pdf'))!.data);
+  const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
+  assert.match(text, /kwh \(kWh\)\s+3,690,023\.388 kWh\s+0\.3\s+1,107,007\.02 EUR/);
+  assert.match(text, /Standing charge 2026-10\s+1\s+period/);
+  // Readings as the device sent them; each device's quantity as the line's.
+  assert.match(text, /meter-1 \(1 reading\)\s+kwh \(sum\)\s+3688788\.88808\s+3688788\.88808\s+3,688,788\.888 kWh/);
+  assert.match(text, /1234\.5 \(2026-10-05 00:00\)\s+1,234\.500 kWh/);
+  const csv = inv.files.find((f) => f.name.endsWith('.csv'))!.data.toString('utf8');
+  assert.match(csv, /,kwh \(kWh\),3690023\.388,kWh,0\.3,1107007\.02,EUR/);
+  assert.deepEqual(inv.invoice.meterReadings.map((m) => m.quantity), ['3688788.88808', '1234.5'], 'the JSON keeps each device\'s share as measured');
+});

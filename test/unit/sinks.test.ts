@@ -172,3 +172,12 @@ test('sink lists are checked with errors that name the problem', () => {
   assert.deepEqual(ok[1], { id: 'b', kind: 'duckdb', path: '', memoryLimit: 64, retention: '30d', rollupRetention: '1y' }, 'defaults fill what a sink leaves out');
   assert.deepEqual(sinkKinds(), ['duckdb', 'influxdb', 'victoriametrics']);
 });
+
+test('an empty DuckDB retention keeps everything: the roll-ups too, whatever their own period says; a shorter roll-up period is refused', () => {
+  const main = { id: 'main', kind: 'duckdb', path: '', memoryLimit: 64 };
+  for (const retention of ['', 'forever', '0']) {
+    assert.equal(normalizeSinks([{ ...main, retention, rollupRetention: '1y' }], '/data')[0].rollupRetention, '', `retention ${JSON.stringify(retention)}`);
+  }
+  assert.equal(normalizeSinks([{ ...main, retention: '30d', rollupRetention: '1y' }], '/data')[0].rollupRetention, '1y');
+  assert.throws(() => normalizeSinks([{ ...main, retention: '30d', rollupRetention: '7d' }], '/data'), /roll-ups must be kept at least as long as raw readings \(7d is shorter than 30d\)/);
+});

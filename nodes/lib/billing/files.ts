@@ -2,13 +2,14 @@
  * An invoice's files: JSON (the invoice, plus when these files were made), CSV
  * line items and a PDF. Apart from `createdAt` (JSON) and the PDF's creation
  * date (and the file ID pdfkit derives from it), the bytes depend only on the
- * invoice, so producing an issued invoice again gives the same files.
+ * invoice and the node's quantity decimals, so producing an issued invoice
+ * again gives the same files.
  */
 import { csvCell } from '../api/format';
 import { pdfBuffer, pdfText } from '../report/pdf';
 import type { ReportFile } from '../report/render';
-import { currencyDigits, formatAmount } from './money';
-import type { Invoice } from './invoice';
+import { currencyDigits, Dec, formatAmount, roundTo } from './money';
+import { DEFAULT_QUANTITY_DIGITS, type Invoice } from './invoice';
 
 const EOL = '\r\n';
 
@@ -50,9 +51,23 @@ const METER_COLS: Col[] = [
   { x: 460, w: 95, align: 'right' },
 ];
 
-export function invoicePdf(inv: Invoice, createdAt: number): Promise<Buffer> {
+/**
+ * A quantity as the PDF prints it: grouped as amounts are, metered ones with the quantity decimals the line was
+ * rounded to (a device's share, kept to 6 decimals in the JSON, rounded the same way); a count of periods or
+ * packages as the whole number it is. The CSV and JSON keep the plain decimal.
+ */
+export function quantityText(value: string, unit: string, quantityDigits: number): string {
+  const d = new Dec(value);
+  if ((unit === 'period' || unit === 'package') && d.isInteger()) return formatAmount(d, 0);
+  return formatAmount(roundTo(d, quantityDigits, 'half-up'), quantityDigits);
+}
+
+export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEFAULT_QUANTITY_DIGITS): Promise<Buffer> {
   const digits = currencyDigits(inv.currency);
   const money = (v: string) => `${formatAmount(v, digits)} ${inv.currency}`;
+  // An invoice issued with more quantity decimals than the node has now is printed with every digit it was billed on.
+  const shown = Math.max(quantityDigits, ...inv.lines.filter((l) => l.unit !== 'period' && l.unit !== 'package').map((l) => new Dec(l.quantity).decimalPlaces()));
+  const qty = (v: string, unit: string) => quantityText(v, unit, shown);
   return pdfBuffer(
     (doc) => {
       const row = (cells: string[], bold = false, cols = LINE_COLS) => {
@@ -78,7 +93,7 @@ export function invoicePdf(inv: Invoice, createdAt: number): Promise<Buffer> {
       doc.x = LEFT;
       row(['Description', 'Quantity', 'Unit', 'Unit price', 'Amount'], true);
       doc.moveTo(LEFT, doc.y - 2).lineTo(555, doc.y - 2).lineWidth(0.5).stroke('#888888');
-      for (const l of inv.lines) row([l.description, l.quantity, l.unit, l.unitPrice, money(l.amount)]);
+      for (const l of inv.lines) row([l.description, qty(l.quantity, l.unit), l.unit, l.unitPrice, money(l.amount)]);
       doc.moveTo(LEFT, doc.y).lineTo(555, doc.y).stroke('#888888');
       doc.y += 4;
       row(['Net', '', '', '', money(inv.net)]);
@@ -92,7 +107,7 @@ export function invoicePdf(inv: Invoice, createdAt: number): Promise<Buffer> {
       else {
         const at = (r?: { ts: string; value: string }) => (r ? `${r.value} (${r.ts.replace('T', ' ').slice(0, 16)})` : '-');
         row(['Device', 'Field (measure)', 'First reading', 'Last reading', 'Quantity'], true, METER_COLS);
-        for (const m of inv.meterReadings) row([`${m.device} (${m.readings} reading${m.readings === 1 ? '' : 's'})`, `${m.field} (${m.measure})`, at(m.first), at(m.last), `${m.quantity} ${m.unit}`], false, METER_COLS);
+        for (const m of inv.meterReadings) row([`${m.device} (${m.readings} reading${m.readings === 1 ? '' : 's'})`, `${m.field} (${m.measure})`, at(m.first), at(m.last), `${qty(m.quantity, m.unit)} ${m.unit}`], false, METER_COLS);
       }
       doc.moveDown(1);
       doc.fontSize(8).fillColor('#666666').text(pdfText(`Amounts rounded ${inv.rounding} to ${digits} decimals; times in UTC.`), LEFT);
@@ -101,10 +116,10 @@ export function invoicePdf(inv: Invoice, createdAt: number): Promise<Buffer> {
   );
 }
 
-export async function invoiceFiles(inv: Invoice, createdAt: number): Promise<ReportFile[]> {
+export async function invoiceFiles(inv: Invoice, createdAt: number, quantityDigits = DEFAULT_QUANTITY_DIGITS): Promise<ReportFile[]> {
   const base = inv.number.replace(/[^A-Za-z0-9_.-]+/g, '-');
   return [
-    { name: `${base}.pdf`, contentType: 'application/pdf', data: await invoicePdf(inv, createdAt) },
+    { name: `${base}.pdf`, contentType: 'application/pdf', data: await invoicePdf(inv, createdAt, quantityDigits) },
     { name: `${base}.csv`, contentType: 'text/csv; charset=utf-8', data: Buffer.from(invoiceCsv(inv), 'utf8') },
     { name: `${base}.json`, contentType: 'application/json; charset=utf-8', data: Buffer.from(invoiceJson(inv, createdAt), 'utf8') },
   ];

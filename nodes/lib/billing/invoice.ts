@@ -7,6 +7,7 @@
  * amount to the currency's minor unit; the net total is the sum of the rounded
  * lines, tax is rounded once on the net total.
  */
+import { BadParameterError } from '../errors';
 import { currencyDigits, dec, Dec, plain, roundTo, type RoundingMode } from './money';
 import { priceQuantity } from './pricing';
 import type { Meter, Tariff } from './tariff';
@@ -87,11 +88,14 @@ function meterLabel(m: Meter): string {
 /** The invoice's content without its number: what is compared when a period is produced again. */
 export type InvoiceBody = Omit<Invoice, 'number' | 'series' | 'sequence' | 'issuedAt'>;
 
+/** Decimals a billed quantity is rounded to unless the invoice node says otherwise. */
+export const DEFAULT_QUANTITY_DIGITS = 3;
+
 export function computeInvoice(input: InvoiceInput): InvoiceBody {
   const { tariff, customer, period } = input;
   const digits = currencyDigits(tariff.currency);
   const rounding: RoundingMode = tariff.rounding ?? 'half-up';
-  const qDigits = input.quantityDigits ?? 3;
+  const qDigits = input.quantityDigits ?? DEFAULT_QUANTITY_DIGITS;
   const money = (d: InstanceType<typeof Dec>) => roundTo(d, digits, rounding);
   const lines: InvoiceLine[] = [];
   const meterReadings: BilledReading[] = [];
@@ -116,6 +120,16 @@ export function computeInvoice(input: InvoiceInput): InvoiceBody {
       meterReadings.push(br);
     }
     // A counter that was reset or replaced can go down; that is not billed as a credit.
+    if (measured.isNeg() && m.measure !== 'delta') {
+      // Prices apply to usage, never to a credit: a sum or integral below zero (exported energy, a sign the wrong
+      // way round) is refused for this customer rather than billed as nothing without a word.
+      const devices = mine.filter((u) => new Dec(u.quantity).isNeg()).map((u) => `${u.device} ${u.quantity}`);
+      throw new BadParameterError(
+        'customer',
+        `customer "${customer}": meter "${meterLabel(m)}" (${m.measure} of ${m.field}) adds up to ${plain(measured)} ${m.unit}, below zero (${devices.join(', ')}); a tariff prices usage, not credits: bill such a field with a meter of its own on a field of positive values, or leave it out of the tariff`,
+        { customer, field: m.field, measure: m.measure, quantity: plain(measured) },
+      );
+    }
     const billed = roundTo(Dec.max(measured, 0), qDigits, 'half-up');
     for (const part of priceQuantity(m.pricing, billed)) {
       const amount = money(part.amount);

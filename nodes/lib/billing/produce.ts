@@ -4,7 +4,7 @@
  * ledger (or get the issued one back) and keep its files in the archive.
  * Invoices are records: the archive never prunes them.
  */
-import { BadParameterError, NotFoundError } from '../errors';
+import { BadParameterError, ConfigError, NotFoundError } from '../errors';
 import type { TimeSeriesStore } from '../store/types';
 import type { Archive, ArchiveEntry } from '../report/archive';
 import { monthPeriod } from '../report/period';
@@ -12,7 +12,7 @@ import type { ReportFile } from '../report/render';
 import { storeDirectory, type DeviceDirectory } from '../report/sources';
 import { collectUsage, customersIn } from './collect';
 import { invoiceFiles } from './files';
-import { computeInvoice, type Invoice } from './invoice';
+import { computeInvoice, type Invoice, type InvoiceBody } from './invoice';
 import { InvoiceLedger, type IssueResult } from './ledger';
 import { tariffFor, type Tariff } from './tariff';
 
@@ -54,6 +54,15 @@ export interface InvoiceRun {
   skipped: string[];
   /** Customers a tariff names whose devices sent no readings in the period: not invoiced, no number taken. */
   withoutReadings: string[];
+  /** Customers whose invoice could not be computed (in a run for every customer): not invoiced, no number taken. */
+  failed: InvoiceFailure[];
+}
+
+export interface InvoiceFailure {
+  customer: string;
+  message: string;
+  /** The error's facts: the meter's field and measure, the quantity. */
+  details: Record<string, unknown>;
 }
 
 const CUSTOMER = /^[^\u0000-\u001f]{1,80}$/;
@@ -86,7 +95,7 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
   const directory = ctx.directory ?? storeDirectory(ctx.store);
   const customers = customer !== undefined ? [await knownCustomer(directory, settings.customerTag, customer, period, ctx.now)] : await customersIn(directory, settings.customerTag, period);
   const ledger = new InvoiceLedger(ctx.ledgerRoot, settings.series, settings.prefix || undefined);
-  const out: InvoiceRun = { period: period.key, invoices: [], skipped: [], withoutReadings: [] };
+  const out: InvoiceRun = { period: period.key, invoices: [], skipped: [], withoutReadings: [], failed: [] };
   if (customer === undefined) {
     const billed = new Set(customers);
     out.withoutReadings = [...new Set(settings.tariffs.flatMap((t) => t.customers))].filter((c) => c !== '*' && !billed.has(c)).sort();
@@ -111,11 +120,20 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
       );
     } else {
       const usage = await collectUsage(ctx.store, directory, { customer: c, customerTag: settings.customerTag, from: period.from, to: period.to, tariff });
-      const body = computeInvoice({ tariff, customer: c, period: { label: period.key, from: period.from, to: period.to, timezone: period.timezone }, usage, quantityDigits: settings.quantityDigits, seller: settings.seller });
+      let body: InvoiceBody;
+      try {
+        body = computeInvoice({ tariff, customer: c, period: { label: period.key, from: period.from, to: period.to, timezone: period.timezone }, usage, quantityDigits: settings.quantityDigits, seller: settings.seller });
+      } catch (err) {
+        // One customer's readings the tariff cannot price must not hold back everyone else's invoices.
+        if (customer !== undefined || !(err instanceof BadParameterError || err instanceof ConfigError)) throw err;
+        const { parameter: _parameter, ...details } = err.details;
+        out.failed.push({ customer: c, message: err.message, details });
+        continue;
+      }
       issued = await ledger.issue(body, ctx.now);
     }
     const inv = issued.invoice;
-    const files = await invoiceFiles(inv, ctx.now);
+    const files = await invoiceFiles(inv, ctx.now, settings.quantityDigits);
     const id = `${inv.series}-${String(inv.sequence).padStart(6, '0')}`;
     const entry = ctx.archive.save(
       {

@@ -192,7 +192,12 @@ export function seriesTitle(s: SeriesReport): string {
 }
 
 export function gapsText(s: SeriesReport, zone: string): string[] {
-  return s.stats.gaps.map((g) => `${localText(g.from, zone)} – ${localText(g.to, zone)} (${durationText(g.ms)})`);
+  return s.stats.gaps.map((g) => {
+    // Minutes alone would print a short gap as "20:34 – 20:34": seconds tell its ends apart.
+    const minutes = localText(g.from, zone) !== localText(g.to, zone) && g.ms >= 60_000;
+    const format = minutes ? undefined : 'yyyy-LL-dd HH:mm:ss';
+    return `${localText(g.from, zone, format)} – ${localText(g.to, zone, format)} (${durationText(g.ms)})`;
+  });
 }
 
 export function reportHtml(d: ReportData, id: string): string {

@@ -52,10 +52,9 @@ export const duckdbSink: SinkKind = {
     if (rawMs > 0 && rollMs > 0 && rollMs < rawMs) {
       throw new ConfigError(`sink ${raw.id}: roll-ups must be kept at least as long as raw readings (${rollupRetention} is shorter than ${retention})`, { setting: 'rollupRetention', sink: raw.id });
     }
-    if (rawMs === 0 && rollMs > 0) {
-      throw new ConfigError(`sink ${raw.id}: raw readings are kept forever, so roll-ups must be too (empty roll-up retention)`, { setting: 'rollupRetention', sink: raw.id });
-    }
-    const c: DuckDbSinkConfig = { ...raw, kind: 'duckdb', path: typeof raw.path === 'string' ? raw.path.trim() : '', memoryLimit, retention, rollupRetention };
+    // An empty retention keeps everything: roll-ups too, whatever their own period says, since the aggregate API
+    // answers from a roll-up tier where it can and a tier pruned before the raw rows would answer with nothing.
+    const c: DuckDbSinkConfig = { ...raw, kind: 'duckdb', path: typeof raw.path === 'string' ? raw.path.trim() : '', memoryLimit, retention, rollupRetention: rawMs === 0 ? '' : rollupRetention };
     const file = fileOf(c, ctx);
     if (file !== ':memory:') {
       const other = ctx.siblings.find((s) => s.kind === 'duckdb' && fileOf(s, ctx) === file);
