@@ -221,6 +221,16 @@ test('every wrong field is marked at once, each with its own words: two the serv
   assert.equal(await page.textContent('.usaf-cond .usaf-value.usaf-invalid + .usaf-field-error'), 'Value: enter a number');
   assert.equal(await page.locator('.usaf-field-error').count(), 2);
   assert.deepEqual(await rules(), before);
+
+  // A value the schema wants and a message only the later checks refuse: one Save marks both.
+  await page.fill('#usaf-name', 'Two wrongs');
+  await page.fill('.usaf-message', 'too {hot}');
+  await page.click('#usaf-save');
+  await page.waitForSelector('.usaf-message.usaf-invalid', { timeout: 30_000 });
+  await page.waitForSelector('.usaf-cond .usaf-value.usaf-invalid', { timeout: 30_000 });
+  assert.match((await page.textContent('.usaf-message.usaf-invalid + .usaf-field-error')) ?? '', /\{hot\}/);
+  assert.equal(await page.locator('.usaf-field-error').count(), 2);
+  assert.deepEqual(await rules(), before);
   await page.click('.usaf-cancel');
 
   // The API's 400 lists them too; its code, message and pointer are those of the first, as before the list.

@@ -78,9 +78,11 @@ test('a device CA set for HTTPS: a registered device logs in with its client cer
   try {
     const base = `https://localhost:${https.httpPort}`;
     const curl = (args: string[]) => exec('curl', ['-s', '-S', '--cacert', CERT, '-w', '\n%{http_code}', ...args]);
+    const secrets: Record<string, string> = {};
     for (const id of ['devA', 'devB']) {
       const add = await curl(['-H', `Authorization: Bearer ${https.apiKey}`, '-H', 'content-type: application/json', '-d', JSON.stringify({ id }), `${base}/api/v1/devices`]);
       assert.match(add.out, /\n201$/, add.out);
+      secrets[id] = (JSON.parse(add.out.slice(0, add.out.lastIndexOf('\n'))) as { secret: string }).secret;
     }
     const post = (device: string, cert?: string) =>
       curl([...(cert ? ['--cert', join(TLS, `${cert}.pem`), '--key', join(TLS, `${cert}-key.pem`)] : []), '-H', 'content-type: application/json', '-d', '{"t":1.5}', `${base}/ingest/${device}`]);
@@ -90,6 +92,12 @@ test('a device CA set for HTTPS: a registered device logs in with its client cer
     // Registered devices cannot write without it, and it does not make devA anyone else.
     assert.match((await post('devA')).out, /\n401$/);
     assert.match((await post('devB', 'client-devA')).out, /\n403$/);
+    // devA's certificate with devB's login, Basic or Bearer: refused as a mismatch, not taken as devA.
+    for (const login of [['-u', `devB:${secrets.devB}`], ['-H', `Authorization: Bearer ${secrets.devB}`]]) {
+      const r = await curl(['--cert', join(TLS, 'client-devA.pem'), '--key', join(TLS, 'client-devA-key.pem'), ...login, '-H', 'content-type: application/json', '-d', '{"t":9}', `${base}/ingest/${login[0] === '-u' ? 'devA' : 'devB'}`]);
+      assert.match(r.out, /\n403$/, r.out);
+      assert.equal((JSON.parse(r.out.slice(0, r.out.lastIndexOf('\n'))) as { error: { code: string } }).error.code, 'DEVICE_MISMATCH', r.out);
+    }
     // A certificate for devB signed by another CA is not a login.
     assert.match((await post('devB', 'rogue-devB')).out, /\n401$/);
     const stored = await eventually(async () => {

@@ -84,6 +84,26 @@ describe('broker with the device registry', () => {
     assert.deepEqual(got, ['devices/devA/telemetry']);
   });
 
+  test('a client certificate with a user name naming another device is refused at CONNECT (MQTT 5: 0x87, 3.1.1: 5); its own id still logs in', async () => {
+    const withCert = { reconnectPeriod: 0, rejectUnauthorized: false, key: pem('client-devA-key.pem'), cert: pem('client-devA.pem') };
+    const refusedCodes: number[] = [];
+    for (const protocolVersion of [5, 4] as const) {
+      const c = mqtt.connect(tlsUrl(), { ...withCert, protocolVersion, username: 'devB' });
+      refusedCodes.push(
+        await new Promise<number>((resolve) => {
+          c.on('packetreceive', (p) => {
+            if (p.cmd === 'connack') resolve((p as { reasonCode?: number; returnCode?: number }).reasonCode ?? (p as { returnCode?: number }).returnCode ?? -1);
+          });
+        }),
+      );
+      c.end(true);
+    }
+    assert.deepEqual(refusedCodes, [0x87, 5]);
+    assert.ok(audit.some((e) => e.action === 'auth.failed' && e.reason === 'DEVICE_MISMATCH' && e.target === 'devB'));
+    const own = await mqtt.connectAsync(tlsUrl(), { ...withCert, protocolVersion: 5, username: 'devA' });
+    await own.endAsync();
+  });
+
   test('a certificate the CA did not sign is not a login (authentication for everyone: refused)', async () => {
     await assert.rejects(
       mqtt.connectAsync(tlsUrl(), { protocolVersion: 5, reconnectPeriod: 0, rejectUnauthorized: false, key: pem('rogue-devB-key.pem'), cert: pem('rogue-devB.pem') }),

@@ -77,6 +77,23 @@ describe('DeviceAuth', () => {
     assert.equal((await auth.authenticate({ protocol: 'mqtt', certCN: 'stranger', loopback: false })).ok, false);
   });
 
+  test('a client certificate with a login naming another device is refused (DEVICE_MISMATCH, 0x87, 403); its own id, none or apikey still log in', async () => {
+    const { auth, audit, a } = await setup();
+    for (const protocol of ['mqtt', 'http'] as const) {
+      const other = await auth.authenticate({ protocol, certCN: 'devB', username: 'devA', password: a.secret, loopback: false });
+      assert.deepEqual(other.ok ? null : [other.status, other.reasonCode, other.code], [403, 0x87, 'DEVICE_MISMATCH']);
+      assert.match(other.ok ? '' : other.message, /certificate is device "devB"'s, but the login names "devA"/);
+    }
+    const stranger = await auth.authenticate({ protocol: 'mqtt', certCN: 'devB', username: 'nobody', loopback: false });
+    assert.equal(stranger.ok ? null : stranger.code, 'DEVICE_MISMATCH');
+    for (const username of [undefined, '', 'devB', 'apikey']) {
+      assert.deepEqual(principal(await auth.authenticate({ protocol: 'mqtt', certCN: 'devB', username, loopback: false })), { kind: 'device', id: 'devB' }, String(username));
+    }
+    const shared = { username: 'fleet', password: 'pw' };
+    assert.deepEqual(principal(await auth.authenticate({ protocol: 'mqtt', certCN: 'devB', username: 'fleet', password: 'pw', shared, loopback: false })), { kind: 'device', id: 'devB' });
+    assert.ok(audit.some((e) => e.action === 'auth.failed' && e.actor === 'device:devB' && e.reason === 'DEVICE_MISMATCH'));
+  });
+
   test('writes: own id only; a registered id never anonymously; audited', async () => {
     const { auth, audit } = await setup();
     const A: Principal = { kind: 'device', id: 'devA' };

@@ -123,6 +123,42 @@ describe('rule validation', () => {
     assert.equal(semantic.message, '/timezone "Mars/Olympus" is not a time zone; use a name such as "Europe/Berlin" or "UTC"');
   });
 
+  it('one round lists the schema\'s problems and those of the checks after it, on the parts the schema took', () => {
+    const r = refusalOf({ ...EXAMPLE, when: { field: 't', op: 'above' }, remindEvery: '0m' });
+    assert.deepEqual(r.errors.map((e) => e.message), ['/when/value is required', '/remindEvery must be longer than zero']);
+    assert.equal(r.pointer, '/when/value');
+    // In a group: a condition the schema refused is left to its message, the others are checked.
+    const group = refusalOf({ ...EXAMPLE, when: { all: [{ field: 'h', op: 'outside', low: 9, high: 2 }, { field: 'x', op: 'above' }] }, timezone: 'Mars/Olympus' });
+    assert.deepEqual(group.errors.map((e) => e.field), ['/when/all/1/value', '/when/all/0/low', '/timezone']);
+    // The name and listed ids of a rule being saved too.
+    const fresh = refusalOf({ ...EXAMPLE, name: ' ', severity: 'bad', devices: { list: ['door 1'] } }, { fresh: true });
+    assert.deepEqual(fresh.errors.map((e) => e.field), ['/severity', '/name', '/devices/list/0']);
+  });
+
+  it('checks after the schema skip what it refused, whatever its shape, and say nothing that depends on it', () => {
+    const junk = refusalOf({ id: 'r', devices: 5, when: 'x', clear: { op: 'below', value: 1 }, escalate: { op: 'above', value: 2 }, remindEvery: '0m', silences: 'x', schedule: [1] }, { fresh: true });
+    const fields = junk.errors.map((e) => e.field);
+    for (const f of ['/devices', '/when', '/silences', '/schedule/0', '/name', '/severity', '/remindEvery']) assert.ok(fields.includes(f), `${f} in ${fields.join(' ')}`);
+    // Without a readable "when" nobody knows whether it watches one field: "/clear/field is required" would be a guess.
+    assert.ok(!fields.includes('/clear/field') && !fields.includes('/escalate/field'), fields.join(' '));
+    const { when: _when, ...noWhenRule } = EXAMPLE;
+    const noWhen = refusalOf({ ...noWhenRule, remindEvery: '0s' });
+    assert.deepEqual(noWhen.errors.map((e) => e.message), ['/when is required', '/remindEvery must be longer than zero']);
+    for (const bad of [null, [1], 'rule', 7]) assert.equal(refusalOf(bad).errors.length, 1, JSON.stringify(bad));
+  });
+
+  it('a group inside a group inside "when" is one problem, at it: groups nest one level at most', () => {
+    const deep = { field: 'x', op: 'above', value: 3 };
+    const r = refusalOf({ ...EXAMPLE, when: { any: [{ field: 't', op: 'above', value: 1 }, { all: [{ field: 'h', op: 'below', value: 2 }, { any: [deep] }] }] } });
+    assert.deepEqual(r.errors, [{ field: '/when/any/1/all/1', message: '/when/any/1/all/1 is a group inside a group inside "when": groups nest one level at most; move its conditions into the group around it' }]);
+    // Other problems of the rule are still listed with it, each once.
+    const more = refusalOf({ ...EXAMPLE, when: { all: [{ field: 't', op: 'above' }, { any: [{ field: 'h', op: 'outside', low: 9, high: 2 }, { all: [deep, deep] }, { any: [deep] }] }] }, remindEvery: '0s' });
+    assert.deepEqual(more.errors.map((e) => e.field), ['/when/all/1/any/1', '/when/all/1/any/2', '/when/all/0/value', '/when/all/1/any/0/low', '/remindEvery']);
+    // One level is allowed.
+    const { clear: _clear, ...unclear } = EXAMPLE;
+    assert.ok(validateRule({ ...unclear, when: { any: [{ field: 't', op: 'above', value: 1 }, { all: [deep, { field: 'h', op: 'below', value: 2 }] }] } }));
+  });
+
   it('lists at most MAX_RULE_PROBLEMS problems, one per field', () => {
     const ids = Array.from({ length: MAX_RULE_PROBLEMS + 5 }, (_, i) => `door ${i}`);
     const r = refusalOf({ ...EXAMPLE, devices: { list: ids } }, { fresh: true });

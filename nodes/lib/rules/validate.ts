@@ -18,6 +18,7 @@ import { nonFiniteNumber, nonFiniteProblem } from '../schema/finite';
 import { durationMs } from './duration';
 import { TEMPLATE_FIELDS, placeholders } from './template';
 import type { Condition, Group, Rule, SubGroup } from './types';
+import { brokenBy, isCondition, looksLikeGroup, looseConditions, tooDeepGroups, whenItems, within } from './validate-shape';
 
 export const RULE_SCHEMA_PATH = join(packageRoot(), 'schemas', 'rule.schema.json');
 
@@ -195,11 +196,61 @@ function escalationProblem(errors: ErrorObject[], bad: Problems): ErrorObject[] 
   return errors.filter((e) => !(e.instancePath === '/escalate' && (e.keyword === 'required' || e.keyword === 'anyOf')));
 }
 
-function schemaProblems(errors: ErrorObject[], data: unknown, bad: Problems): void {
-  const errs = meantErrors(escalationProblem(errors, bad), schemaRoot ?? {}).sort(
+const TOO_DEEP = 'is a group inside a group inside "when": groups nest one level at most; move its conditions into the group around it';
+
+let branchSets: { condition: Set<unknown>; groupOnly: Set<unknown> } | undefined;
+
+/** The schema objects a condition is checked with, and those only a group or a group's group is. */
+function branches(): { condition: Set<unknown>; groupOnly: Set<unknown> } {
+  if (branchSets) return branchSets;
+  const root = schemaRoot ?? {};
+  const defs = (root as { $defs?: Record<string, object> }).$defs ?? {};
+  const of = (name: string) => (defs[name] ? schemasOf(defs[name], root) : new Set<unknown>());
+  const condition = of('condition');
+  const groupOnly = new Set([...of('group'), ...of('subgroup')].filter((s) => !condition.has(s)));
+  branchSets = { condition, groupOnly };
+  return branchSets;
+}
+
+/**
+ * `when` and each item of its group is a condition or a group, and what is written says which: one with an "op"
+ * is a condition, one with "all" or "any" and no "op" a group. The schema's errors about it being the other are
+ * dropped here, where ajv's oneOf would count them against the errors of what was meant (a group with one
+ * condition missing its value is no closer to being a condition, yet ajv's tally can say so). A group two levels
+ * down is one problem, said at it (tooDeepGroups), instead of every key of every branch it could have been.
+ */
+function shapeProblems(errors: ErrorObject[], data: unknown, bad: Problems): { errors: ErrorObject[]; pointers: string[] } {
+  const when = (data as { when?: unknown } | null)?.when;
+  const deep = tooDeepGroups(when);
+  for (const at of deep) bad.fail(at, TOO_DEEP);
+  const { condition, groupOnly } = branches();
+  const meant = new Map<string, Set<unknown>>();
+  for (const { at, value } of whenItems(when)) {
+    if (isCondition(value)) meant.set(at, groupOnly);
+    else if (looksLikeGroup(value)) meant.set(at, condition);
+  }
+  const kept = errors.filter((e) => {
+    if (deep.some((at) => within(e.instancePath, at))) return false;
+    const other = meant.get(e.instancePath);
+    return !other || !(COMBINATORS.has(e.keyword) || other.has(e.parentSchema));
+  });
+  return { errors: kept, pointers: deep };
+}
+
+/** Adds the schema's problems; returns the pointers of every value it refused, for the checks that follow. */
+function schemaProblems(errors: ErrorObject[], data: unknown, bad: Problems): string[] {
+  const nesting = shapeProblems(errors, data, bad);
+  const errs = meantErrors(escalationProblem(nesting.errors, bad), schemaRoot ?? {}).sort(
     (a, b) => depth(b.instancePath) - depth(a.instancePath) || (RANK[a.keyword] ?? 0) - (RANK[b.keyword] ?? 0),
   );
   for (const e of errs) schemaProblem(e, data, bad);
+  // A missing or unknown key is named by its own pointer: a rule without "when" has no "when" to read.
+  const pointers = errs.map((e) => {
+    const key = e.keyword === 'required' ? e.params.missingProperty : e.keyword === 'additionalProperties' ? e.params.additionalProperty : undefined;
+    return key === undefined ? e.instancePath : `${e.instancePath}/${escapePointer(String(key))}`;
+  });
+  if (errors.some((e) => e.keyword === 'anyOf' && e.instancePath === '/escalate')) pointers.push('/escalate');
+  return [...pointers, ...nesting.pointers];
 }
 
 function fail(pointer: string, message: string): never {
@@ -283,8 +334,8 @@ export function checkNewRuleDevices(rule: Rule): void {
   if (bad.list.length) throw ruleRefusal(bad.list);
 }
 
-function newRuleDeviceProblems(rule: Rule, bad: Problems): void {
-  const lists: Array<{ at: string; ids: readonly string[] }> = [{ at: '/devices/list', ids: 'list' in rule.devices ? rule.devices.list : [] }];
+function newRuleDeviceProblems(rule: Partial<Rule>, bad: Problems): void {
+  const lists: Array<{ at: string; ids: readonly string[] }> = [{ at: '/devices/list', ids: rule.devices && 'list' in rule.devices ? rule.devices.list : [] }];
   // A silence names devices by the same rule as the rule's own list (one $defs/device in the schema).
   for (const [j, s] of (rule.silences ?? []).entries()) if (s.devices) lists.push({ at: `/silences/${j}/devices`, ids: s.devices });
   for (const { at, ids } of lists) {
@@ -295,27 +346,38 @@ function newRuleDeviceProblems(rule: Rule, bad: Problems): void {
   }
 }
 
-function checkSemantics(rule: Rule, bad: Problems): void {
+/** The conditions checkSemantics checks; `single`: the rule's one condition, undefined when unknown (refused by the schema). */
+interface When {
+  grouped: boolean;
+  leaves: Array<{ cond: Condition; at: string }>;
+  known: boolean;
+}
+
+function wholeWhen(when: Condition | Group): When {
+  return { grouped: isGroup(when), leaves: conditionsOf(when), known: true };
+}
+
+/** The checks a schema cannot make, on the parts of the rule that have the schema's shape (all of a valid rule). */
+function checkSemantics(rule: Partial<Rule>, when: When, bad: Problems): void {
   // A blank tag name (the form's tag field left empty) matches no device: the rule would never fire.
-  const tags = 'tags' in rule.devices ? rule.devices.tags : undefined;
+  const tags = rule.devices && 'tags' in rule.devices ? rule.devices.tags : undefined;
   if (tags && Object.keys(tags).some((k) => k.trim() === '')) bad.fail('/devices/tags', 'needs a tag name, such as "site" with the value "lab"');
-  const grouped = isGroup(rule.when);
-  const leaves = conditionsOf(rule.when);
+  const { grouped, leaves } = when;
   for (const { cond, at } of leaves) checkCondition(cond, at, grouped, bad);
-  const single = grouped ? undefined : (rule.when as Condition);
+  const single = grouped || !when.known ? undefined : leaves[0]?.cond;
   if (single && (single.op === 'not-reported' || single.op === 'anomalous')) {
     if (rule.clear?.op !== undefined) bad.fail('/clear/op', `is not used with "${single.op}": the alert clears when ${single.op === 'not-reported' ? 'the device reports again' : 'a reading is no longer anomalous'} (give only "for" to wait longer)`);
     if (rule.escalate?.op !== undefined) bad.fail('/escalate/op', `is not used with "${single.op}"; escalate after a time instead`);
   }
   if (rule.clear) {
     const c = rule.clear;
-    if (c.op !== undefined && c.field === undefined && !single?.field) {
+    if (when.known && c.op !== undefined && c.field === undefined && !single?.field) {
       bad.fail('/clear/field', 'is required: the condition watches no single field, so say which field the recovery threshold is about');
     }
     if (c.op === undefined && (c.value !== undefined || c.low !== undefined || c.high !== undefined)) bad.fail('/clear/op', 'is required when a recovery value is given');
     if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) bad.fail('/clear/low', `must be below high (${c.low} is not below ${c.high})`);
   }
-  if (rule.escalate?.op !== undefined && rule.escalate.field === undefined && !single?.field) {
+  if (when.known && rule.escalate?.op !== undefined && rule.escalate.field === undefined && !single?.field) {
     bad.fail('/escalate/field', 'is required: the condition watches no single field, so say which field the second threshold is about');
   }
   for (const k of ['remindEvery', 'keepFiringFor'] as const) {
@@ -359,16 +421,32 @@ export function validateRule(data: unknown, opts: { fresh?: boolean } = {}): Rul
   if (huge) throw nonFiniteRuleError(huge);
   const validate = validator();
   const bad = new Problems();
-  // The checks after the schema read the rule's shape, which only a rule the schema accepts is sure to have.
-  if (!validate(data)) schemaProblems(validate.errors ?? [], data, bad);
-  else {
+  if (validate(data)) {
     const rule = data as Rule;
-    checkSemantics(rule, bad);
-    if (opts.fresh && ruleNameKey(rule.name) === '') bad.fail('/name', BLANK_NAME);
-    if (opts.fresh) newRuleDeviceProblems(rule, bad);
+    laterChecks(rule, wholeWhen(rule.when), bad, opts.fresh);
+  } else {
+    const refused = schemaProblems(validate.errors ?? [], data, bad);
+    // The checks after the schema read the rule's shape: they see only the parts the schema found nothing wrong with.
+    if (data !== null && typeof data === 'object' && !Array.isArray(data)) {
+      const broken = brokenBy(refused);
+      const part = Object.fromEntries(Object.entries(data).filter(([k]) => k !== 'when' && !broken(`/${escapePointer(k)}`))) as Partial<Rule>;
+      const raw = (data as { when?: unknown }).when;
+      const when: When = broken('/when') ? { ...looseConditions(raw, broken), known: false } : wholeWhen(raw as Condition | Group);
+      try {
+        laterChecks(part, when, bad, opts.fresh);
+      } catch {
+        // A shape nobody foresaw: the schema's problems are the answer, as they were before.
+      }
+    }
   }
   if (bad.list.length) throw ruleRefusal(bad.list);
   return data as Rule;
+}
+
+function laterChecks(rule: Partial<Rule>, when: When, bad: Problems, fresh: boolean | undefined): void {
+  checkSemantics(rule, when, bad);
+  if (fresh && typeof rule.name === 'string' && ruleNameKey(rule.name) === '') bad.fail('/name', BLANK_NAME);
+  if (fresh) newRuleDeviceProblems(rule, bad);
 }
 
 /** A rule pack: {"rules": [...]} or a bare array. Errors point into the pack (/rules/3/when/value). */

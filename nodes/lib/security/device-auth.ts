@@ -172,6 +172,12 @@ export class DeviceAuth {
       const d = registry.get(info.certCN);
       if (!d) return this.failed(info, 'anonymous', refuse(401, NOT_AUTHORIZED, 'UNAUTHORIZED', `the client certificate names "${info.certCN.slice(0, 64)}", which is not a registered device`));
       if (!d.enabled) return this.failed(info, `device:${d.id}`, refuse(403, BANNED, 'DEVICE_DISABLED', `device "${d.id}" is disabled`));
+      // The certificate decides who the client is; a login naming someone else as well is refused rather than
+      // silently overruled, so a misconfigured client learns it at once, not from refused publishes later.
+      const user = info.username ?? '';
+      if (user !== '' && user !== d.id && user !== API_KEY_USER && !(info.shared?.username && same(user, info.shared.username))) {
+        return this.failed(info, `device:${d.id}`, refuse(403, NOT_AUTHORIZED, 'DEVICE_MISMATCH', `the client certificate is device "${d.id}"'s, but the login names "${user.slice(0, 64)}"`));
+      }
       return { ok: true, principal: { kind: 'device', id: d.id } };
     }
     const user = info.username ?? '';
