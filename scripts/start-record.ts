@@ -11,6 +11,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unsetEnvNeeds } from '../nodes/lib/flows/env-needs';
+import { shownUrl } from '../nodes/lib/security/url-login';
 import type { FlowNode } from '../nodes/lib/flows/validate';
 import type { StoreMode } from '../nodes/lib/store/store-mode';
 
@@ -50,8 +51,6 @@ const list = (names: string[]) => (names.length ? names.join(',') : 'none');
 const PACKS_HOW =
   'import a pack into the running runtime with `npx upperstack flows import flows/<pack>.json` (or the editor\'s Import › Examples), delete a pack\'s tabs in the editor';
 const CLUSTER_HOW = 'start with a new data folder (a member\'s flows take the broker and the shared server at their first start; docs/scaling.md)';
-/** A broker URL as a log line may show it: without a login it may carry. */
-const shownBroker = (url: string) => url.replace(/\/\/[^@/]*@/, '//');
 
 const STORE_HOW = 'change the sinks of the store config ("embedded DuckDB") in the editor, or start with a new data folder';
 
@@ -63,10 +62,10 @@ export function notAppliedLines(dataDir: string, env: NodeJS.ProcessEnv, store: 
   const broker = (env.UPPERSTACK_CLUSTER_BROKER ?? '').trim();
   const lines: string[] = [];
   if (!record || record.cluster === undefined) {
-    if (broker) lines.push(`UPPERSTACK_CLUSTER_BROKER=${shownBroker(broker)} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to change it, ${CLUSTER_HOW}`);
+    if (broker) lines.push(`UPPERSTACK_CLUSTER_BROKER=${shownUrl(broker)} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to change it, ${CLUSTER_HOW}`);
   } else if (broker !== record.cluster) {
-    const was = record.cluster ? `as a member of the cluster at ${shownBroker(record.cluster)}` : 'as no cluster member';
-    lines.push(`UPPERSTACK_CLUSTER_BROKER${broker ? `=${shownBroker(broker)}` : ' (unset)'} is not applied: this data folder got its flows ${was} (first start); to change it, ${CLUSTER_HOW}`);
+    const was = record.cluster ? `as a member of the cluster at ${shownUrl(record.cluster)}` : 'as no cluster member';
+    lines.push(`UPPERSTACK_CLUSTER_BROKER${broker ? `=${shownUrl(broker)}` : ' (unset)'} is not applied: this data folder got its flows ${was} (first start); to change it, ${CLUSTER_HOW}`);
   }
   if (!record) {
     if (packs.length) lines.push(`UPPERSTACK_PACKS=${packs.join(',')} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to add a pack, ${PACKS_HOW}`);
