@@ -267,7 +267,24 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
       const may = auth.canWrite(principal, r.device, 'http', remote);
       if (!may.ok) return send(res, answerError(route, may.status, may, may.retryAfterMs));
     }
+    // And each counts against its own rate limit, as on its /ingest path: otherwise a device over its limit
+    // there would write on as line protocol naming itself. The sender that logged in was counted on arrival;
+    // a bad line's device counts too (it is dead-lettered under it).
+    for (const f of outcome.failures) if (f.device !== undefined) seen.add(f.device);
+    if (sender !== undefined) seen.delete(sender);
+    if (seen.size > 0 && auth.limitsTraffic) {
+      void auth.admitNamed(principal, seen, remote, 'http').then((admitted) => {
+        if (!admitted.ok) return send(res, answerError(route, admitted.status, admitted, admitted.retryAfterMs));
+        submit(route, res, input, rec, outcome);
+      });
+      return;
+    }
   }
+  submit(route, res, input, rec, outcome);
+}
+
+/** Journals a decoded request with its turn and answers once that is durable. */
+function submit(route: InputRoute, res: ServerResponse, input: ActiveHttpIn, rec: HttpRecord, outcome: InputOutcome): void {
   // Kept for the emit of this record (a replayed one is processed again).
   rec.outcome = outcome;
   try {

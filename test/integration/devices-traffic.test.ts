@@ -159,6 +159,34 @@ test('MQTT: a device flooding gets 0x97 quota exceeded; another device keeps eve
   await eventually(async () => ((await readings('floodM')).length === acked ? true : undefined), 30_000, 'what was acknowledged is stored, nothing else');
 });
 
+test('InfluxDB routes: line protocol written anonymously counts against the limit of each device it names; a request naming one over its limit is 429 whole', async () => {
+  const line = (device: string, i: number) => `m,device=${device} f=${i} ${T + i}`;
+  // Half on each route; each request names the flooding device and a device of its own that is never over.
+  const answers = await Promise.all(
+    Array.from({ length: 100 }, (_, i) =>
+      fetch(`${rt.url}${i % 2 ? '/api/v2/write?org=o&bucket=b&precision=ms' : '/write?db=d&precision=ms'}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: `${line('lpFlood', i)}\n${line(`lpMix-${i}`, i)}` })
+        .then(async (r) => ({ i, status: r.status, retry: r.headers.get('retry-after'), body: await r.text() })),
+    ),
+  );
+  const limited = answers.filter((a) => a.status === 429);
+  assert.ok(limited.length > 0, 'the device the lines name is limited');
+  assert.equal(answers.filter((a) => a.status === 204).length + limited.length, 100, answers.map((a) => `${a.status} ${a.body}`).join('\n'));
+  for (const a of limited) {
+    assert.ok(Number(a.retry) >= 1, `Retry-After: ${a.retry}`);
+    // Each route answers in its InfluxDB's shape, naming the device over its limit.
+    const body = JSON.parse(a.body) as { code?: string; message?: string; error?: string };
+    if (a.i % 2) assert.deepEqual([body.code, /device "lpFlood" sends more than 5 messages a second/.test(body.message ?? '')], ['too many requests', true], a.body);
+    else assert.match(body.error ?? '', /device "lpFlood" sends more than 5 messages a second/);
+  }
+  const accepted = answers.filter((a) => a.status === 204);
+  await eventually(async () => ((await readings('lpFlood')).length === accepted.length ? true : undefined), 30_000, 'the accepted requests of lpFlood stored, nothing else');
+  // A refused request keeps nothing, the lines of its other device neither.
+  for (const a of answers) assert.equal((await readings(`lpMix-${a.i}`)).length, a.status === 204 ? 1 : 0, `lpMix-${a.i} (${a.status})`);
+  const entries = audit();
+  assert.ok(entries.some((e) => e.action === 'rate.limited' && e.via === 'http' && e.target === 'lpFlood'), 'the audit log names the device over its limit');
+  assert.ok(!entries.some((e) => e.action === 'rate.limited' && String(e.target).startsWith('lpMix')), 'the other devices of the requests were never limited');
+});
+
 /** The rate limit counts per second: a pause lets the signing device start with a full budget. */
 const nextWindow = () => new Promise((r) => setTimeout(r, 1100));
 

@@ -77,6 +77,11 @@ export interface MarketAccess {
 export interface TrafficChecks {
   /** Counts one message of `device` from `remote`; a refusal says when to retry. */
   consume(device: string | undefined, remote: string | undefined): Promise<Decision>;
+  /**
+   * Counts one message of each device (those an InfluxDB body names); the first over its limit refuses them
+   * all, named in `device`, and the others are not counted.
+   */
+  consumeDevices(devices: Iterable<string>): Promise<{ ok: true } | (Refusal & { device: string })>;
   /** The limits consume() counts against (0: none); without it, consume() is always asked. */
   readonly limits?: { perDevice: number; perAddress: number };
   /** Verifies and unwraps a signed MQTT/CoAP envelope of a device that must sign. */

@@ -297,6 +297,21 @@ export class DeviceAuth {
     return d;
   }
 
+  /**
+   * The per-device limits of the devices a body names line by line (the InfluxDB routes, whose path names none):
+   * each counts one message, as a request on its own /ingest path would. The first device over its limit refuses
+   * the request whole (and is audited); `admit()` counted its address when it arrived.
+   */
+  async admitNamed(who: Principal, devices: Iterable<string>, remote: string | undefined, via?: Protocol): Promise<Decision> {
+    const traffic = this.opts.traffic;
+    if (!traffic) return OK;
+    const d = await traffic.consumeDevices(devices);
+    if (d.ok) return d;
+    const { device, ...refusal } = d;
+    this.audit({ actor: principalName(who), action: 'rate.limited', via, target: device, remote, outcome: 'denied', reason: refusal.code, note: refusal.message });
+    return refusal;
+  }
+
   /** The signing requirement of a device, for HTTP (headers) and for envelopes. */
   signs(device: string): boolean {
     return this.opts.traffic !== undefined && this.opts.registry.get(device)?.signing === true;

@@ -125,8 +125,7 @@ export class Traffic {
       try {
         await this.device.consume(device);
       } catch (rej) {
-        const ms = retryMs(rej);
-        return refuse(429, QUOTA_EXCEEDED, 'RATE_LIMITED', `device "${device.slice(0, 128)}" sends more than ${this.opts.perDevice} messages a second; retry in ${Math.ceil(ms / 1000)} s`, ms);
+        return this.deviceRefusal(device, rej);
       }
     }
     if (remote !== undefined && this.address) {
@@ -138,6 +137,32 @@ export class Traffic {
       }
     }
     return OK;
+  }
+
+  /**
+   * Counts one message of each of `devices`: the devices an InfluxDB write names line by line, which its path
+   * does not. The first over its limit refuses the request whole, and the others get back what it counted:
+   * nothing of a refused request is kept, so it spends none of their budget.
+   */
+  async consumeDevices(devices: Iterable<string>): Promise<{ ok: true } | (Refusal & { device: string })> {
+    const limiter = this.device;
+    if (!limiter) return { ok: true };
+    const counted: string[] = [];
+    for (const device of devices) {
+      try {
+        await limiter.consume(device);
+        counted.push(device);
+      } catch (rej) {
+        await Promise.all(counted.map((d) => limiter.reward(d, 1)));
+        return { ...this.deviceRefusal(device, rej), device };
+      }
+    }
+    return { ok: true };
+  }
+
+  private deviceRefusal(device: string, rej: unknown): Refusal {
+    const ms = retryMs(rej);
+    return refuse(429, QUOTA_EXCEEDED, 'RATE_LIMITED', `device "${device.slice(0, 128)}" sends more than ${this.opts.perDevice} messages a second; retry in ${Math.ceil(ms / 1000)} s`, ms);
   }
 
   /**
