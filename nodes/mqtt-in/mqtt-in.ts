@@ -10,6 +10,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import { isTopicFilter, parseTopicTemplate, type TopicTemplate } from '../lib/mqtt/topic';
 import { mqttReceived, mqttTopic } from '../lib/mqtt/received';
+import { publishFormat } from '../lib/mqtt/format';
 import { BadDeviceIdError, describeError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
 import { formatFromContentType } from '../lib/codec';
@@ -69,12 +70,15 @@ export = function register(RED: NodeAPI): void {
       highWaterReadings: config.highWaterReadings,
       coalesce: config.coalesce,
       batchTopic: template.filter,
-      describe: (rec) => ({
-        device: rec.meta?.replayOf !== undefined ? deviceOfReplay(template, rec) : deviceOfTopic(template, mqttTopic(rec.source)),
+      describe: (rec) => {
+        const device = rec.meta?.replayOf !== undefined ? deviceOfReplay(template, rec) : deviceOfTopic(template, mqttTopic(rec.source));
         // A replayed dead letter says what its bytes are now: a message that failed after decoding was kept as
         // the JSON of its readings, which this input's fixed format (protobuf, say) could never read.
-        format: (rec.meta?.replayOf !== undefined && rec.contentType ? formatFromContentType(rec.contentType) : undefined) ?? fixedFormat ?? (rec.contentType ? formatFromContentType(rec.contentType) : undefined),
-      }),
+        const replayed = rec.meta?.replayOf !== undefined && rec.contentType ? formatFromContentType(rec.contentType) : undefined;
+        // A fixed format is what the topic carries whatever the publisher labels it; with auto the content type
+        // decides, and one no decoder reads is refused here (output 2) rather than guessed past.
+        return { device, format: replayed ?? fixedFormat ?? publishFormat(rec.contentType, device) };
+      },
     });
     if (!input) return;
 

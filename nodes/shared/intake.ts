@@ -18,7 +18,7 @@ import type { Node, NodeAPI } from 'node-red';
 import type { Intake, IntakeItem, SubmitResult } from '../lib/ingest/intake';
 import { BATCH_CHUNK, batchBody, singleBody, type Described } from '../lib/ingest/batch';
 import type { Received } from '../lib/ingest/record';
-import { describeError } from '../lib/errors';
+import { describeError, UpperstackError } from '../lib/errors';
 import { setStatus, throttledStatus, type StatusState } from './status';
 import { startIntake } from './intake-start';
 import { isWired } from './batch';
@@ -85,7 +85,9 @@ export function openInputIntake(RED: NodeAPI, node: Node, opts: InputIntakeOptio
   };
 
   const rejected = (item: IntakeItem, err: unknown) => {
-    const msg = single(item, {});
+    // A refusal that knows the device (a content type no decoder reads) is listed under it, not as "unknown".
+    const device = err instanceof UpperstackError && typeof err.details.device === 'string' ? err.details.device : undefined;
+    const msg = single(item, device !== undefined ? { device } : {});
     msg.error = describeError(err);
     if (isWired(node as unknown as { wires?: string[][] }, 1)) return node.send([null, msg]);
     // Nowhere to route it (a warning reaches no Catch node): the log records it, and the entry must not replay forever.

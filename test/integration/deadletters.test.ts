@@ -127,6 +127,49 @@ describe('GET /api/v1/deadletters on the running pipeline', () => {
     ]);
   });
 
+  test('an MQTT 5 content type no decoder reads is dead-lettered UNSUPPORTED_FORMAT naming the types HTTP names, and settled; parameters and case HTTP takes still pass', async () => {
+    const v5 = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'dl-device-unk', protocolVersion: 5 });
+    try {
+      // JSON the bytes could be read as: only the content type says it is something else.
+      const sent: Array<[string, string]> = [
+        ['{"ts":1767225600000,"a":1}', 'image/png'],
+        ['{"ts":1767225600000,"b":2}', 'application/JSON; charset=utf-8'],
+        ['{"ts":1767225600000,"c":3}', 'application/json; charset=latin1'],
+        ['{"ts":1767225600000,"d":4}', 'application/octet-stream'],
+      ];
+      for (const [payload, contentType] of sent) await v5.publishAsync('devices/dl-unk/telemetry', payload, { qos: 1, properties: { contentType } });
+    } finally {
+      await v5.endAsync();
+    }
+    const letters = await eventually(async () => {
+      const p = await page('device=dl-unk');
+      return p.deadLetters.length >= 2 ? p.deadLetters : undefined;
+    }, 20_000, '2 letters of dl-unk');
+    assert.deepEqual(letters.map((l) => [l.code, l.contentType, l.source]), [
+      ['UNSUPPORTED_FORMAT', 'image/png', 'mqtt:devices/dl-unk/telemetry'],
+      ['UNSUPPORTED_FORMAT', 'application/json; charset=latin1', 'mqtt:devices/dl-unk/telemetry'],
+    ]);
+    // The list of types is HTTP's 415 list, word for word.
+    const http = await fetch(`${rt.url}/ingest/dl-unk-http`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: '{"a":1}' });
+    assert.equal(http.status, 415);
+    const accepted = /use one of (.*)$/.exec(((await http.json()) as { error: { message: string } }).error.message)?.[1];
+    assert.ok(accepted);
+    assert.ok(letters[0].reason.startsWith(`content type image/png is not supported; use one of ${accepted}`), letters[0].reason);
+    assert.match(letters[1].reason, /charset latin1 is not supported/);
+    // One reading time: the fields stored come back as one row.
+    const stored = await eventually(async () => {
+      const r = (await (await rt.get('/api/v1/readings?device=dl-unk')).json()) as { readings: Array<{ fields: Record<string, number> }> };
+      const fields = r.readings.flatMap((x) => Object.keys(x.fields)).sort();
+      return fields.length >= 2 ? fields : undefined;
+    }, 20_000, 'the readings of dl-unk');
+    assert.deepEqual(stored, ['b', 'd']);
+    // Refused like any other dead letter: its journal entry is settled, nothing waits to be replayed.
+    await eventually(async () => {
+      const h = (await (await rt.get('/health')).json()) as { journal?: { pending: number } };
+      return h.journal?.pending === 0 ? true : undefined;
+    }, 20_000, 'nothing unsettled');
+  });
+
   test('HTTP and CoAP letters name the format their Content-Type / Content-Format named, as MQTT 5 letters do', async () => {
     await fetch(`${rt.url}/ingest/dl-http`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body: Buffer.from([0xff, 0x01]) });
     // Content-Format 60: application/cbor.

@@ -1,0 +1,34 @@
+/**
+ * The format an MQTT 5 publish's content type names, held to the HTTP input's rule: a type the product does
+ * not read (image/png, text/x-own) is refused as UNSUPPORTED_FORMAT naming the types it takes, as HTTP answers
+ * 415 and CoAP 4.15, rather than ignored and the bytes guessed at (a PNG that happens to hold JSON would be
+ * stored). Parameters and case are read as HTTP reads them; a charset other than UTF-8 is refused the same way.
+ */
+import { formatFromContentType, type Format } from '../codec';
+import { UnsupportedFormatError } from '../errors';
+import { checkCharset, INGEST_TYPES } from '../inputs/request';
+
+/**
+ * Says "these are bytes" and nothing of their format (no MQTT client sets it unasked, but gateways that label
+ * every binary payload do): the input's format, or the bytes, decide, as with no content type at all.
+ */
+const UNLABELLED = 'application/octet-stream';
+
+/**
+ * undefined when the publish names no format (no content type, or octet-stream); throws UnsupportedFormatError
+ * (with the device, so its dead letter is listed under it) for a type no decoder reads.
+ */
+export function publishFormat(contentType: string | undefined, device: string | undefined): Format | undefined {
+  if (!contentType) return undefined;
+  const mediaType = contentType.split(';')[0].trim().toLowerCase();
+  if (mediaType === UNLABELLED) return undefined;
+  const format = formatFromContentType(mediaType);
+  const details = { contentType: contentType.slice(0, 100), ...(device !== undefined ? { device } : {}) };
+  if (!format) throw new UnsupportedFormatError(`content type ${mediaType.slice(0, 60)} is not supported; use one of ${INGEST_TYPES.join(', ')} (or no content type, for the input's format)`, details);
+  try {
+    checkCharset(contentType, format);
+  } catch (err) {
+    throw err instanceof UnsupportedFormatError ? new UnsupportedFormatError(err.message, { ...err.details, ...details }) : err;
+  }
+  return format;
+}
