@@ -3,7 +3,7 @@
  * or `null` (over HTTP and MQTT), or an array with a string in it. Each letter
  * keeps the bytes that arrived (or the item's own JSON) with its content type,
  * so replaying it meets the same refusal again instead of a new one (`found
- * 'o'`, "the request body is empty").
+ * 'o'`, "the payload is empty").
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

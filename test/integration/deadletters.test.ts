@@ -170,6 +170,27 @@ describe('GET /api/v1/deadletters on the running pipeline', () => {
     }, 20_000, 'nothing unsettled');
   });
 
+  test('an empty payload is DECODE_FAILED "the payload is empty" over MQTT, HTTP and CoAP alike', async () => {
+    const client5 = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { clientId: 'dl-device-empty' });
+    try {
+      await client5.publishAsync('devices/dl-empty-mqtt/telemetry', '', { qos: 1 });
+    } finally {
+      await client5.endAsync();
+    }
+    const http = await fetch(`${rt.url}/ingest/dl-empty-http`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' });
+    assert.equal(http.status, 400);
+    assert.deepEqual((({ code, message }) => [code, message])(((await http.json()) as { error: { code: string; message: string } }).error), ['DECODE_FAILED', 'the payload is empty']);
+    const coap = await new Promise<string>((resolve) => execFile('coap-client-notls', ['-m', 'post', '-t', '50', `coap://127.0.0.1:${rt.coapPort}/telemetry/dl-empty-coap`], { timeout: 20_000 }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`)));
+    assert.match(coap, /4\.00 DECODE_FAILED: the payload is empty/);
+    for (const device of ['dl-empty-mqtt', 'dl-empty-http', 'dl-empty-coap']) {
+      const letters = await eventually(async () => {
+        const p = await page(`device=${device}`);
+        return p.deadLetters.length >= 1 ? p.deadLetters : undefined;
+      }, 20_000, `a letter of ${device}`);
+      assert.deepEqual(letters.map((l) => [l.code, l.reason]), [['DECODE_FAILED', 'the payload is empty']], device);
+    }
+  });
+
   test('HTTP and CoAP letters name the format their Content-Type / Content-Format named, as MQTT 5 letters do', async () => {
     await fetch(`${rt.url}/ingest/dl-http`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body: Buffer.from([0xff, 0x01]) });
     // Content-Format 60: application/cbor.

@@ -56,6 +56,16 @@ test('bytes of no known format and oversized payloads are refused with the reaso
   assert.throws(() => decodeReadings(Buffer.alloc(101, 0x20), { format: 'auto', receivedAt: 0, maxBytes: 100 }), /more than the limit of 100 bytes/);
 });
 
+test('an empty payload is DECODE_FAILED "the payload is empty" in every format, as the HTTP and CoAP inputs refuse an empty body', () => {
+  for (const format of ['auto', 'json', 'cbor', 'protobuf'] as const) {
+    assert.throws(
+      () => decodeReadings(Buffer.alloc(0), { format, receivedAt: 0 }),
+      (e: unknown) => e instanceof DecodeError && e.code === 'DECODE_FAILED' && e.message === 'the payload is empty',
+      format,
+    );
+  }
+});
+
 test('a field or tag named "__proto__" is refused in every format, naming it, where it was dropped, renamed or kept before', () => {
   const NOW = 1767225600000;
   const field: Record<string, unknown> = { a: 1 };

@@ -188,7 +188,7 @@ export function tooManyRequestReadings(outcome: InputOutcome): TooManyReadingsEr
 
 export function processRequest(req: InputRequest, opts: InputOptions): InputOutcome {
   if (req.route === 'influx-v1' || req.route === 'influx-v2') return influx(req, opts);
-  if (req.payload.length === 0) return refuse('malformed', new DecodeError('the request body is empty', { format: 'none', offset: 0 }), req.payload, req.device);
+  if (req.payload.length === 0) return refuse('malformed', new DecodeError('the payload is empty', { format: 'none' }), req.payload, req.device);
   let items: NormalizeResult;
   // The format the body turned out to be in, for the dead letters of its refused items.
   let format: Format;
