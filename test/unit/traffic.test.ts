@@ -45,6 +45,21 @@ describe('rate limits', () => {
   });
 });
 
+describe('devices a request names line by line', () => {
+  test('each counts one message; the first over its limit refuses them all, named, and the others get their count back', async () => {
+    const t = new Traffic({ perDevice: 2, signingKey: () => undefined });
+    assert.ok((await t.consume('busy', undefined)).ok);
+    assert.deepEqual(await t.consumeDevices(['busy', 'calm']), { ok: true });
+    // busy is at its limit now: the request is refused under its name, after calm was counted.
+    const r = await t.consumeDevices(['calm', 'busy']);
+    assert.ok(!r.ok && r.device === 'busy' && r.status === 429 && r.code === 'RATE_LIMITED' && /device "busy" sends more than 2/.test(r.message), JSON.stringify(r));
+    // calm was counted once (the accepted request), not twice: one message is left in its second.
+    assert.equal(code(await t.consume('calm', undefined)), 'ok');
+    assert.equal(code(await t.consume('calm', undefined)), 'RATE_LIMITED');
+    assert.deepEqual(await new Traffic({ signingKey: () => undefined }).consumeDevices(['x', 'x']), { ok: true });
+  });
+});
+
 describe('signatures', () => {
   const body = Buffer.from('{"t":21.5}');
 
