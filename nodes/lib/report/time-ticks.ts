@@ -63,11 +63,14 @@ function tickTimes(from: number, to: number, zone: string, step: Step): DateTime
   let dt = luxon().DateTime.fromMillis(from, { zone }).startOf(step.unit);
   if (dt.toMillis() < from) dt = dt.plus({ [step.unit]: 1 });
   while (dt.toMillis() <= to) {
+    const next = parent ? dt.startOf(parent).plus({ [parent]: 1 }) : null;
     if (!aligned(dt, step)) {
-      dt = dt.plus({ [step.unit]: 1 });
+      // Straight to the next round value (a DST shift may leave it off by an hour: round again), not past the parent's start.
+      const v = fieldOf(dt, step.unit);
+      const up = dt.plus({ [step.unit]: Math.ceil(v / step.size) * step.size - v });
+      dt = next !== null && next < up ? next : up;
       continue;
     }
-    const next = parent ? dt.startOf(parent).plus({ [parent]: 1 }) : null;
     // A 7-day step reaches the 29th; the 1st follows two days later and would print over it.
     const crowded = next !== null && next.toMillis() <= to && fieldOf(dt, step.unit) !== 0 && next.toMillis() - dt.toMillis() < step.ms / 2;
     const prev = out[out.length - 1];
@@ -79,9 +82,9 @@ function tickTimes(from: number, to: number, zone: string, step: Step): DateTime
   return out;
 }
 
-/** Local wall-clock time as a sortable string: the repeated hour when clocks go back is not later. */
-function wallClock(dt: DateTime): string {
-  return dt.toFormat('yyyyLLddHHmmssSSS');
+/** Local wall-clock time (ms as if the zone were UTC): the repeated hour when clocks go back is not later. */
+function wallClock(dt: DateTime): number {
+  return dt.toMillis() + dt.offset * 60_000;
 }
 
 const TIME_FORMAT: Partial<Record<Unit, string>> = { millisecond: 'HH:mm:ss.SSS', second: 'HH:mm:ss', minute: 'HH:mm', hour: 'HH:mm' };
@@ -97,10 +100,18 @@ function labels(times: DateTime[], step: Step): string[] {
   return times.map((t) => t.toFormat(`d LLL ${timeFormat}`));
 }
 
+type Ticks = ReadonlyArray<{ readonly ts: number; readonly label: string }>;
+
+/** Every chart of a report has the same period: its ticks are worked out once. */
+let last: { from: number; to: number; zone: string; ticks: Ticks } | undefined;
+
 /** Ticks on [from, to] (epoch ms) in `zone`: increasing times, distinct labels. */
-export function timeTicks(from: number, to: number, zone: string): Array<{ ts: number; label: string }> {
+export function timeTicks(from: number, to: number, zone: string): Ticks {
+  if (last && last.from === from && last.to === to && last.zone === zone) return last.ticks;
   const step = timeStep(to - from);
   const times = tickTimes(from, to, zone, step);
   const text = labels(times, step);
-  return times.map((t, i) => ({ ts: t.toMillis(), label: text[i] }));
+  const ticks = times.map((t, i) => Object.freeze({ ts: t.toMillis(), label: text[i] }));
+  last = { from, to, zone, ticks };
+  return ticks;
 }
