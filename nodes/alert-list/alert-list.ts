@@ -26,7 +26,11 @@ interface AlertRow {
   message: string;
   since: string;
   value: string;
+  /** "olga, 2026-10-05T06:00:00.000Z": both in one text cell, as tables made before acknowledgedBy/At show it. */
   acknowledged: string;
+  acknowledgedBy: string;
+  /** ISO, like `since`: a table's datetime column shows both in the viewer's locale and zone. */
+  acknowledgedAt: string;
   ack: string;
 }
 
@@ -57,6 +61,8 @@ export = function register(RED: NodeAPI): void {
       since: new Date(a.since).toISOString(),
       value: a.value === undefined ? '' : String(a.value),
       acknowledged: a.acknowledged ? `${a.acknowledged.by}, ${new Date(a.acknowledged.ts).toISOString()}` : '',
+      acknowledgedBy: a.acknowledged?.by ?? '',
+      acknowledgedAt: a.acknowledged ? new Date(a.acknowledged.ts).toISOString() : '',
       ack: a.state === 'firing' && !a.acknowledged ? ackLabel : '✓',
     });
 

@@ -233,6 +233,26 @@ test('every wrong field is marked at once, each with its own words: two the serv
   assert.deepEqual(await rules(), before);
   await page.click('.usaf-cancel');
 
+  // A group with a condition missing its value and a recovery threshold without a field: one Save marks both,
+  // the second not left for after the first is fixed.
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Hot and humid group');
+  await page.fill('.usaf-cond .usaf-field', 'temperature');
+  await page.click('.usaf-add-cond');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-field').fill('humidity');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-value').fill('80');
+  await page.selectOption('.usaf-clear-kind', 'below');
+  await page.fill('.usaf-clear-value', '25');
+  await page.click('#usaf-save');
+  await page.waitForSelector('.usaf-clear-kind.usaf-invalid', { timeout: 30_000 });
+  await page.waitForSelector('.usaf-cond .usaf-value.usaf-invalid', { timeout: 30_000 });
+  const marked = await page.locator('.usaf-field-error').allTextContents();
+  assert.equal(marked.length, 2, marked.join(' | '));
+  assert.equal(marked[0], 'condition 1, Value: enter a number');
+  assert.match(marked[1], /watches no single field/);
+  assert.deepEqual(await rules(), before);
+  await page.click('.usaf-cancel');
+
   // The API's 400 lists them too; its code, message and pointer are those of the first, as before the list.
   const res = await api('POST', 'rules', { id: 'two-wrongs', name: 'Two wrongs', devices: { all: true }, when: { field: 'temperature', op: 'above', value: 'hot' }, severity: 'bad' });
   assert.equal(res.status, 400);

@@ -156,12 +156,22 @@ test('simulated devices show on the dashboard: latest values, a chart per field,
   const id = `warm:${device}`;
   const acked = await eventually(async () => {
     const r = await api('GET', `/api/v1/alerts/${encodeURIComponent(id)}`);
-    const b = r.body as { state: string; acknowledged?: { by: string } };
+    const b = r.body as { state: string; acknowledged?: { by: string; ts: number } };
     return b.state === 'acknowledged' ? b : undefined;
   }, 30_000, `${id} acknowledged`);
   assert.equal(acked.acknowledged?.by, 'olga');
   await page.waitForFunction((d) => document.body.innerText.includes(`warm:${d} acknowledged by olga`), device, { timeout: 30_000 });
-  await page.waitForFunction(() => document.body.innerText.includes('olga,'), undefined, { timeout: 30_000 });
+  // Who in its column; when in the next, formatted by the browser as the "since" column is, not as ISO text.
+  const ackedRow = page.locator('tr', { has: page.locator('td', { hasText: /^\s*olga\s*$/ }) }).filter({ hasText: device }).first();
+  await ackedRow.waitFor({ timeout: 30_000 });
+  const headers = (await page.locator('th').allTextContents()).map((h) => h.trim());
+  const cells = (await ackedRow.locator('td').allTextContents()).map((c) => c.trim());
+  const cell = (title: string) => cells[headers.indexOf(title)];
+  const shownAt = await page.evaluate((ts) => new Date(ts).toLocaleString(), acked.acknowledged!.ts);
+  assert.equal(cell('acknowledged by'), 'olga');
+  assert.equal(cell('acknowledged at'), shownAt);
+  assert.doesNotMatch(cell('acknowledged at'), /\d{4}-\d\d-\d\dT/);
+  assert.doesNotMatch(cell('since'), /\d{4}-\d\d-\d\dT/);
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-acknowledged.png'), fullPage: true });
   // The README's picture (docs/dashboard.png): the top of the page at a laptop's width.
   const small = await browser.newContext({ httpCredentials: { username: 'olga', password: 'olga-pw-1' }, viewport: { width: 1400, height: 1300 }, deviceScaleFactor: 0.6 });

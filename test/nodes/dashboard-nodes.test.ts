@@ -6,6 +6,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
@@ -263,6 +264,16 @@ describe('dashboard data nodes', () => {
       return last[0]?.state === 'acknowledged' ? last : undefined;
     }, 30_000, 'the list updated');
     assert.equal(after[0].ack, '✓');
+    const ackedAt = new Date(svc.attached!.engine.alert('cold:freezer')!.acknowledged!.ts).toISOString();
+    assert.deepEqual({ by: after[0].acknowledgedBy, at: after[0].acknowledgedAt }, { by: 'olga', at: ackedAt });
+    // The default pack's table shows every time of a row in a datetime column (the viewer's locale and zone), none as ISO text.
+    const pack = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as Array<{ id: string; type: string; wires?: string[][]; columns?: Array<{ key: string; type: string }> }>;
+    const list = pack.find((n) => n.type === 'upperstack-alert-list')!;
+    const table = pack.find((n) => n.id === list.wires![0][0] && n.type === 'ui-table')!;
+    const shown = table.columns!.map((c) => ({ key: c.key, type: c.type, value: after[0][c.key] }));
+    const times = shown.filter((c) => /\d{4}-\d\d-\d\dT\d\d:\d\d/.test(c.value ?? ''));
+    assert.deepEqual(times.map((c) => [c.key, c.type]), [['since', 'datetime'], ['acknowledgedAt', 'datetime']]);
+    assert.ok(shown.some((c) => c.key === 'acknowledgedBy' && c.type === 'text' && c.value === 'olga'), 'who acknowledged, in a text column');
     // Again: already acknowledged, said so.
     receive('list', { payload: { id: 'cold:freezer' }, _client: { socketId: 'sock-olga' } });
     await eventually(async () => (said.length >= 3 ? true : undefined), 30_000, 'the second answer');

@@ -129,7 +129,8 @@ describe('rule validation', () => {
     assert.equal(r.pointer, '/when/value');
     // In a group: a condition the schema refused is left to its message, the others are checked.
     const group = refusalOf({ ...EXAMPLE, when: { all: [{ field: 'h', op: 'outside', low: 9, high: 2 }, { field: 'x', op: 'above' }] }, timezone: 'Mars/Olympus' });
-    assert.deepEqual(group.errors.map((e) => e.field), ['/when/all/1/value', '/when/all/0/low', '/timezone']);
+    // A group watches no single field: the recovery threshold of EXAMPLE needs one, said in the same round.
+    assert.deepEqual(group.errors.map((e) => e.field), ['/when/all/1/value', '/when/all/0/low', '/clear/field', '/timezone']);
     // The name and listed ids of a rule being saved too.
     const fresh = refusalOf({ ...EXAMPLE, name: ' ', severity: 'bad', devices: { list: ['door 1'] } }, { fresh: true });
     assert.deepEqual(fresh.errors.map((e) => e.field), ['/severity', '/name', '/devices/list/0']);
@@ -147,15 +148,39 @@ describe('rule validation', () => {
     for (const bad of [null, [1], 'rule', 7]) assert.equal(refusalOf(bad).errors.length, 1, JSON.stringify(bad));
   });
 
+  it('the checks that read "when" run on its valid parts: a broken condition does not hide the recovery\'s or escalation\'s problems for a second round', () => {
+    const clear = { op: 'below', value: 1 };
+    const escalate = { op: 'above', value: 50, severity: 'critical' };
+    // A group watches no single field, whichever of its conditions the schema refused.
+    const group = refusalOf({ ...EXAMPLE, when: { all: [{ field: 'h', op: 'above' }, { field: 'x', op: 'below', value: 2 }] }, clear, escalate });
+    assert.deepEqual(group.errors.map((e) => e.field), ['/when/all/0/value', '/clear/field', '/escalate/field']);
+    assert.match(group.errors[1].message, /^\/clear\/field is required: the condition watches no single field/);
+    assert.deepEqual(refusalOf({ ...EXAMPLE, when: { any: [5, { all: 'x' }] }, clear }).errors.map((e) => e.field).slice(-1), ['/clear/field']);
+    // One condition with its operator taken: "not-reported" and "anomalous" clear by themselves.
+    const silent = refusalOf({ ...EXAMPLE, when: { op: 'not-reported', for: 'soon' }, clear: { ...clear, field: 'temperature' }, escalate: { ...escalate, field: 'temperature' } });
+    assert.deepEqual(silent.errors.map((e) => e.field), ['/when/for', '/clear/op', '/escalate/op']);
+    assert.match(silent.errors[1].message, /^\/clear\/op is not used with "not-reported": the alert clears when the device reports again/);
+    const odd = refusalOf({ ...EXAMPLE, when: { op: 'anomalous', score: 'high' }, clear: { ...clear, field: 'temperature' } });
+    assert.deepEqual(odd.errors.map((e) => e.field), ['/when/score', '/clear/op']);
+    // A field that was taken is watched, whatever else of the condition is wrong: nothing to say about the recovery's.
+    assert.deepEqual(refusalOf({ ...EXAMPLE, when: { field: 't', op: 'above' }, clear, escalate }).errors.map((e) => e.field), ['/when/value']);
+    assert.deepEqual(refusalOf({ ...EXAMPLE, when: { field: 't', op: 'abov', value: 3 }, clear, escalate }).errors.map((e) => e.field), ['/when/op']);
+    // No field and an operator refused: whether it needs one is unknown, so nothing is said that depends on it.
+    assert.deepEqual(refusalOf({ ...EXAMPLE, when: { op: 'abov', value: 3 }, clear, escalate }).errors.map((e) => e.field), ['/when/op']);
+    // Nor when the field itself is refused.
+    assert.deepEqual(refusalOf({ ...EXAMPLE, when: { field: 7, op: 'above', value: 3 }, clear, escalate }).errors.map((e) => e.field), ['/when/field']);
+  });
+
   it('a group inside a group inside "when" is one problem, at it: groups nest one level at most', () => {
     const deep = { field: 'x', op: 'above', value: 3 };
-    const r = refusalOf({ ...EXAMPLE, when: { any: [{ field: 't', op: 'above', value: 1 }, { all: [{ field: 'h', op: 'below', value: 2 }, { any: [deep] }] }] } });
+    // Without the recovery of EXAMPLE, which a group would need a field for.
+    const { clear: _clear, ...unclear } = EXAMPLE;
+    const r = refusalOf({ ...unclear, when: { any: [{ field: 't', op: 'above', value: 1 }, { all: [{ field: 'h', op: 'below', value: 2 }, { any: [deep] }] }] } });
     assert.deepEqual(r.errors, [{ field: '/when/any/1/all/1', message: '/when/any/1/all/1 is a group inside a group inside "when": groups nest one level at most; move its conditions into the group around it' }]);
     // Other problems of the rule are still listed with it, each once.
-    const more = refusalOf({ ...EXAMPLE, when: { all: [{ field: 't', op: 'above' }, { any: [{ field: 'h', op: 'outside', low: 9, high: 2 }, { all: [deep, deep] }, { any: [deep] }] }] }, remindEvery: '0s' });
+    const more = refusalOf({ ...unclear, when: { all: [{ field: 't', op: 'above' }, { any: [{ field: 'h', op: 'outside', low: 9, high: 2 }, { all: [deep, deep] }, { any: [deep] }] }] }, remindEvery: '0s' });
     assert.deepEqual(more.errors.map((e) => e.field), ['/when/all/1/any/1', '/when/all/1/any/2', '/when/all/0/value', '/when/all/1/any/0/low', '/remindEvery']);
     // One level is allowed.
-    const { clear: _clear, ...unclear } = EXAMPLE;
     assert.ok(validateRule({ ...unclear, when: { any: [{ field: 't', op: 'above', value: 1 }, { all: [deep, { field: 'h', op: 'below', value: 2 }] }] } }));
   });
 

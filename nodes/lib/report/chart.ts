@@ -4,7 +4,7 @@
  * the PDF renderer, so the two files show the same picture.
  */
 import type { Period } from './period';
-import { localText } from './period';
+import { timeTicks } from './time-ticks';
 import type { FieldStats } from './stats';
 
 export interface Box {
@@ -72,12 +72,7 @@ export function chartGeometry(stats: FieldStats, period: Period, width = 640, he
   const sx = (ts: number) => plot.x + ((ts - period.from) / (period.to - period.from)) * plot.w;
   const sy = (v: number) => plot.y + plot.h - ((v - y0) / (y1 - y0)) * plot.h;
   const span = period.to - period.from;
-  const fmt = span <= 2 * 86_400_000 ? 'HH:mm' : span <= 62 * 86_400_000 ? 'd LLL' : 'LLL yyyy';
-  const xTicks: ChartGeometry['xTicks'] = [];
-  for (let i = 0; i <= 6; i++) {
-    const ts = period.from + (span * i) / 6;
-    xTicks.push({ x: sx(ts), label: localText(ts, period.timezone, fmt) });
-  }
+  const xTicks: ChartGeometry['xTicks'] = timeTicks(period.from, period.to, period.timezone).map((t) => ({ x: sx(t.ts), label: t.label }));
   const lines: ChartGeometry['lines'] = [];
   const bands: ChartGeometry['bands'] = [];
   // Buckets are evenly spaced; one missing between two present ones is a gap in the data.

@@ -12,7 +12,7 @@ import { nonFiniteNumber, nonFiniteProblem } from '../schema/finite';
 import { durationMs } from './duration';
 import { TEMPLATE_FIELDS, placeholders } from './template';
 import type { Condition, Group, Rule, SubGroup } from './types';
-import { brokenBy, looseConditions } from './validate-shape';
+import { brokenBy, isCondition, looksLikeGroup, looseConditions } from './validate-shape';
 import { Problems, refusalUnder, ruleRefusal } from './validate-problems';
 import { schemaProblems, validator } from './validate-schema';
 
@@ -112,15 +112,36 @@ function newRuleDeviceProblems(rule: Partial<Rule>, bad: Problems): void {
   }
 }
 
-/** The conditions checkSemantics checks; `single`: the rule's one condition, undefined when unknown (refused by the schema). */
+/**
+ * The conditions checkSemantics checks, and what the rule watches as far as the valid parts of `when` tell:
+ * `op`, the one condition's operator (undefined for a group, or when refused); `oneField`, whether it watches
+ * one named field (undefined when that cannot be told: the field, or the operator that may need none, was refused).
+ */
 interface When {
   grouped: boolean;
   leaves: Array<{ cond: Condition; at: string }>;
-  known: boolean;
+  op?: Condition['op'];
+  oneField?: boolean;
 }
 
 function wholeWhen(when: Condition | Group): When {
-  return { grouped: isGroup(when), leaves: conditionsOf(when), known: true };
+  const grouped = isGroup(when);
+  return { grouped, leaves: conditionsOf(when), ...(grouped ? { oneField: false } : { op: when.op, oneField: Boolean(when.field) }) };
+}
+
+/**
+ * A `when` the schema refused: a group still watches no single field, whichever of its conditions is wrong; a
+ * condition keeps its operator and field where the schema took them. Anything else tells nothing.
+ */
+function partialWhen(raw: unknown, broken: (at: string) => boolean): When {
+  const { grouped, leaves } = looseConditions(raw, broken);
+  if (looksLikeGroup(raw)) return { grouped, leaves, oneField: false };
+  if (!isCondition(raw)) return { grouped, leaves };
+  const op = broken('/when/op') ? undefined : raw.op;
+  const fieldKnown = !broken('/when/field');
+  // A field written and taken watches it; none written says "no field" only once the operator is known not to need one.
+  const oneField = fieldKnown && Boolean(raw.field) ? true : fieldKnown && op !== undefined ? false : undefined;
+  return { grouped, leaves, ...(op === undefined ? {} : { op }), ...(oneField === undefined ? {} : { oneField }) };
 }
 
 /** The checks a schema cannot make, on the parts of the rule that have the schema's shape (all of a valid rule). */
@@ -130,20 +151,20 @@ function checkSemantics(rule: Partial<Rule>, when: When, bad: Problems): void {
   if (tags && Object.keys(tags).some((k) => k.trim() === '')) bad.fail('/devices/tags', 'needs a tag name, such as "site" with the value "lab"');
   const { grouped, leaves } = when;
   for (const { cond, at } of leaves) checkCondition(cond, at, grouped, bad);
-  const single = grouped || !when.known ? undefined : leaves[0]?.cond;
-  if (single && (single.op === 'not-reported' || single.op === 'anomalous')) {
-    if (rule.clear?.op !== undefined) bad.fail('/clear/op', `is not used with "${single.op}": the alert clears when ${single.op === 'not-reported' ? 'the device reports again' : 'a reading is no longer anomalous'} (give only "for" to wait longer)`);
-    if (rule.escalate?.op !== undefined) bad.fail('/escalate/op', `is not used with "${single.op}"; escalate after a time instead`);
+  const { op } = when;
+  if (op === 'not-reported' || op === 'anomalous') {
+    if (rule.clear?.op !== undefined) bad.fail('/clear/op', `is not used with "${op}": the alert clears when ${op === 'not-reported' ? 'the device reports again' : 'a reading is no longer anomalous'} (give only "for" to wait longer)`);
+    if (rule.escalate?.op !== undefined) bad.fail('/escalate/op', `is not used with "${op}"; escalate after a time instead`);
   }
   if (rule.clear) {
     const c = rule.clear;
-    if (when.known && c.op !== undefined && c.field === undefined && !single?.field) {
+    if (when.oneField === false && c.op !== undefined && c.field === undefined) {
       bad.fail('/clear/field', 'is required: the condition watches no single field, so say which field the recovery threshold is about');
     }
     if (c.op === undefined && (c.value !== undefined || c.low !== undefined || c.high !== undefined)) bad.fail('/clear/op', 'is required when a recovery value is given');
     if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) bad.fail('/clear/low', `must be below high (${c.low} is not below ${c.high})`);
   }
-  if (when.known && rule.escalate?.op !== undefined && rule.escalate.field === undefined && !single?.field) {
+  if (when.oneField === false && rule.escalate?.op !== undefined && rule.escalate.field === undefined) {
     bad.fail('/escalate/field', 'is required: the condition watches no single field, so say which field the second threshold is about');
   }
   for (const k of ['remindEvery', 'keepFiringFor'] as const) {
@@ -197,7 +218,7 @@ export function validateRule(data: unknown, opts: { fresh?: boolean } = {}): Rul
       const broken = brokenBy(refused);
       const part = Object.fromEntries(Object.entries(data).filter(([k]) => k !== 'when' && !broken(`/${escapePointer(k)}`))) as Partial<Rule>;
       const raw = (data as { when?: unknown }).when;
-      const when: When = broken('/when') ? { ...looseConditions(raw, broken), known: false } : wholeWhen(raw as Condition | Group);
+      const when: When = broken('/when') ? partialWhen(raw, broken) : wholeWhen(raw as Condition | Group);
       try {
         laterChecks(part, when, bad, opts.fresh);
       } catch {
