@@ -13,3 +13,11 @@ export function shownUrl(url: string): string {
   if (colon < 0) return url;
   return `${m[1]}${m[2].slice(0, colon)}:***@${url.slice(m[0].length)}`;
 }
+
+/** The password in a URL's login (`scheme://user:password@host`), undefined when it carries none. */
+export function urlPassword(url: string): string | undefined {
+  const m = USERINFO.exec(url);
+  if (!m) return undefined;
+  const colon = m[2].indexOf(':');
+  return colon < 0 ? undefined : m[2].slice(colon + 1);
+}
