@@ -5,13 +5,19 @@
  * first start used is kept beside the flows (`upperstack-first-start.json`); a data folder from before that file
  * cannot tell, so a variable set there is said to perhaps differ.
  *
+ * The broker URL may carry a password (`mqtts://member:password@broker:8883`): the file keeps the URL with the
+ * password hidden (shownUrl) and a salted scrypt digest of the password, never the password, so a later start
+ * still notices a changed password. A record from before that, with the URL as given, is rewritten so at the
+ * next start.
+ *
  * Every start also names the variables the deployed packs need (their tabs' `envNeeded`) that are unset: a
  * pack imported later, or a variable dropped from the environment since, fails just the same.
  */
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unsetEnvNeeds } from '../nodes/lib/flows/env-needs';
-import { shownUrl } from '../nodes/lib/security/url-login';
+import { shownUrl, urlPassword } from '../nodes/lib/security/url-login';
 import type { FlowNode } from '../nodes/lib/flows/validate';
 import type { StoreMode } from '../nodes/lib/store/store-mode';
 
@@ -25,25 +31,81 @@ export interface StartRecord {
   cluster?: string;
 }
 
+/** The record as the file keeps it: the broker URL's password only as a digest. */
+interface KeptRecord {
+  packs: string[];
+  store: StoreMode;
+  /** The broker URL as shownUrl() shows it (password replaced by ***). */
+  cluster?: string;
+  /** `scrypt:<salt>:<hash>` (base64url) of the broker URL's password; absent when it has none. */
+  clusterPassword?: string;
+}
+
+const SCRYPT_BYTES = 32;
+
+function passwordDigest(password: string, salt: Buffer = randomBytes(16)): string {
+  return `scrypt:${salt.toString('base64url')}:${scryptSync(password, salt, SCRYPT_BYTES).toString('base64url')}`;
+}
+
+function passwordMatches(password: string | undefined, digest: string | undefined): boolean {
+  if (password === undefined || digest === undefined) return password === digest;
+  const [kind, salt, hash] = digest.split(':');
+  if (kind !== 'scrypt' || salt === undefined || hash === undefined) return false;
+  const want = Buffer.from(hash, 'base64url');
+  const got = scryptSync(password, Buffer.from(salt, 'base64url'), SCRYPT_BYTES);
+  return want.length === got.length && timingSafeEqual(want, got);
+}
+
+function kept(record: StartRecord): KeptRecord {
+  const out: KeptRecord = { packs: record.packs, store: record.store };
+  if (record.cluster === undefined) return out;
+  out.cluster = shownUrl(record.cluster);
+  const password = urlPassword(record.cluster);
+  if (password !== undefined) out.clusterPassword = passwordDigest(password);
+  return out;
+}
+
+/** Whether `broker` is the broker the record kept, password included. */
+function sameBroker(broker: string, record: KeptRecord): boolean {
+  return shownUrl(broker) === record.cluster && passwordMatches(urlPassword(broker), record.clusterPassword);
+}
+
 export function packNames(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** Kept when the first start writes the flows. */
+/** Kept when the first start writes the flows; the broker's password only as a digest. */
 export function keepStartRecord(dataDir: string, record: StartRecord): void {
-  writeFileSync(join(dataDir, START_RECORD), JSON.stringify(record, null, 2) + '\n');
+  writeKept(dataDir, kept(record));
 }
 
-function readStartRecord(dataDir: string): StartRecord | undefined {
+function writeKept(dataDir: string, record: KeptRecord): void {
+  writeFileSync(join(dataDir, START_RECORD), JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+}
+
+function readStartRecord(dataDir: string): KeptRecord | undefined {
   const file = join(dataDir, START_RECORD);
   if (!existsSync(file)) return undefined;
+  let r: Partial<KeptRecord>;
   try {
-    const r = JSON.parse(readFileSync(file, 'utf8')) as Partial<StartRecord>;
-    if (Array.isArray(r.packs) && typeof r.store === 'string') return { packs: r.packs.map(String), store: r.store, ...(typeof r.cluster === 'string' ? { cluster: r.cluster } : {}) };
+    r = JSON.parse(readFileSync(file, 'utf8')) as Partial<KeptRecord>;
   } catch {
-    // Unreadable: treated as a data folder from before the record.
+    return undefined; // Unreadable: treated as a data folder from before the record.
   }
-  return undefined;
+  if (!Array.isArray(r.packs) || typeof r.store !== 'string') return undefined;
+  const record: KeptRecord = { packs: r.packs.map(String), store: r.store };
+  if (typeof r.cluster !== 'string') return record;
+  if (typeof r.clusterPassword === 'string') return { ...record, cluster: r.cluster, clusterPassword: r.clusterPassword };
+  // A record from before the digest keeps the URL as given, a password in it included: rewritten without it.
+  const rewritten = kept({ ...record, cluster: r.cluster });
+  if (rewritten.clusterPassword !== undefined) {
+    try {
+      writeKept(dataDir, rewritten);
+    } catch {
+      // Left as it is; the comparison below holds all the same.
+    }
+  }
+  return rewritten;
 }
 
 const list = (names: string[]) => (names.length ? names.join(',') : 'none');
@@ -63,8 +125,10 @@ export function notAppliedLines(dataDir: string, env: NodeJS.ProcessEnv, store: 
   const lines: string[] = [];
   if (!record || record.cluster === undefined) {
     if (broker) lines.push(`UPPERSTACK_CLUSTER_BROKER=${shownUrl(broker)} is not applied: it is used only when the data folder gets its flows (first start), and this one's may differ; to change it, ${CLUSTER_HOW}`);
-  } else if (broker !== record.cluster) {
-    const was = record.cluster ? `as a member of the cluster at ${shownUrl(record.cluster)}` : 'as no cluster member';
+  } else if (!sameBroker(broker, record)) {
+    // Only the password differs: both URLs show the same, so the line says what does.
+    const other = shownUrl(broker) === record.cluster ? ' with another password' : '';
+    const was = record.cluster ? `as a member of the cluster at ${record.cluster}${other}` : 'as no cluster member';
     lines.push(`UPPERSTACK_CLUSTER_BROKER${broker ? `=${shownUrl(broker)}` : ' (unset)'} is not applied: this data folder got its flows ${was} (first start); to change it, ${CLUSTER_HOW}`);
   }
   if (!record) {

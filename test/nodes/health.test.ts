@@ -133,6 +133,7 @@ describe('/health', () => {
     assert.match(problem?.lastError ?? '', /store\.duckdb|open|IO Error/i);
     assert.equal(down.disk.spools[0].name, 'store:db');
     assert.ok(down.disk.spools[0].budget > 0);
+    assert.ok(down.disk.spools[0].bytes > 0, 'the reading waits in the spool');
     // Asked again, it is still the one problem: logged once.
     await until(503, 'still failing');
     assert.equal(lines(/^warn health: store:db is failing \(STORE_FAILING\)/).length, 1, logged.join('\n'));
@@ -145,6 +146,8 @@ describe('/health', () => {
     // The spooled reading arrived.
     const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
     await eventually(async () => ((await cfg.store.readings({ device: 'd', limit: 1 })).readings.length === 1 ? true : undefined), 20_000, 'the spooled reading');
+    // Drained, the spool says it holds nothing, not the outage's bytes until its segment fills.
+    await until(200, 'the spool drained', (b) => b.disk.spools[0].bytes === 0);
   });
 
   test('a journal entry nobody settles: 503 UNSETTLED after the threshold, 200 once it is settled', async () => {

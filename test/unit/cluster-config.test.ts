@@ -53,6 +53,23 @@ test('the member pack: shared subscription on the external broker, persistent MQ
   assert.equal(out.length, pack.length + 2);
 });
 
+test('a login in the broker URL goes to the connection\'s credentials, not into the flows; the nodes get the URL without it', () => {
+  const env = { UPPERSTACK_CLUSTER_BROKER: 'mqtts://member:p%40ss:w0rd@b:8883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_MEMBER: 'm1' };
+  const out = clusterPack(pack, clusterOptionsFromEnv(env)!);
+  const conn = out.find((n) => n.id === CLUSTER_CONNECTION_ID)!;
+  assert.equal(conn.url, 'mqtts://b:8883');
+  assert.equal(out.find((n) => n.type === 'upperstack-partition')!.broker, 'mqtts://b:8883');
+  // Split as MQTT.js splits a URL's login: percent-decoded, at the last colon.
+  assert.deepEqual(conn.credentials, { username: 'member:p@ss', password: 'w0rd' });
+  const { credentials: _sealed, ...inFlows } = conn;
+  assert.ok(!JSON.stringify(out.filter((n) => n !== conn)).includes('w0rd') && !JSON.stringify(inFlows).includes('w0rd'));
+  // The URL's login wins over the variables' (as MQTT.js has it); a URL with a user name only is left as it is.
+  const both = clusterPack(pack, clusterOptionsFromEnv({ ...env, UPPERSTACK_CLUSTER_BROKER: 'mqtt://u:pw@b:1883', UPPERSTACK_CLUSTER_BROKER_USERNAME: 'x', UPPERSTACK_CLUSTER_BROKER_PASSWORD: 'y' })!);
+  assert.deepEqual(both.find((n) => n.id === CLUSTER_CONNECTION_ID)!.credentials, { username: 'u', password: 'pw' });
+  const userOnly = clusterPack(pack, clusterOptionsFromEnv({ ...env, UPPERSTACK_CLUSTER_BROKER: 'mqtt://u@b:1883' })!).find((n) => n.id === CLUSTER_CONNECTION_ID)!;
+  assert.deepEqual([userOnly.url, userOnly.credentials], ['mqtt://u@b:1883', undefined]);
+});
+
 test('broker login and TLS from the environment: the password stays a reference to its variable, files are checked at start', () => {
   const base = { UPPERSTACK_CLUSTER_BROKER: 'mqtts://b:8883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_MEMBER: 'm1' };
   const ca = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls', 'selfsigned-cert.pem');

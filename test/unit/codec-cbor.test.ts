@@ -1,5 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import nodeBuffer from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { decode, encode } from '../../nodes/lib/codec';
@@ -70,6 +71,34 @@ describe('cbor codec', () => {
     assert.equal(findCborProblem(Buffer.from([0xa1, 0x61, 0x74, 0x42, 0xff, 0xfe])), undefined);
     // Data malformed after the bad text is reported as malformed.
     assert.match(decodeError([0x82, 0x62, 0xff, 0xfe]).message, /^CBOR data ends early at byte 0 of 4: the array starting there still needs 1 more item/);
+  });
+
+  test('a long text string is checked by Node\'s native UTF-8 check, and a bad one is still reported at its first bad byte', () => {
+    // The scan reads isUtf8 off the module at each call, so counting calls on the module sees whether it is used.
+    const native = nodeBuffer.isUtf8;
+    let calls = 0;
+    nodeBuffer.isUtf8 = (input) => {
+      calls++;
+      return native(input);
+    };
+    try {
+      const text = Buffer.from('ü'.repeat(100));
+      // {"t": <200 bytes of text>}: a text string with a one-byte length after its header (0x78 0xC8).
+      const good = Buffer.from([0xa1, 0x61, 0x74, 0x78, 0xc8, ...text]);
+      assert.deepEqual(decode('cbor', good), { t: 'ü'.repeat(100) });
+      assert.ok(calls > 0, 'the long string went through isUtf8');
+      for (const [at, byte, why] of [[5, 0xff, 'can never appear in UTF-8'], [150, 0xbf, 'is a continuation byte with no character before it'], [204, 0xc3, 'starts a 2-byte character that the end of the text string cuts off']] as const) {
+        const bad = Buffer.from(good);
+        // The character before becomes ASCII, so 0xBF stands alone and 0xC3 starts the last one.
+        if (at > 5) bad[at - 1] = 0x61;
+        bad[at] = byte;
+        const err = decodeError(bad);
+        assert.equal(err.details.offset, at);
+        assert.equal(err.message, `CBOR data is invalid at byte ${at}: the text string starting at byte 3 is not valid UTF-8: byte ${at} (0x${byte.toString(16).toUpperCase()}) ${why}`);
+      }
+    } finally {
+      nodeBuffer.isUtf8 = native;
+    }
   });
 
   test('well-formed data that cannot become an object says so, without an offset', () => {

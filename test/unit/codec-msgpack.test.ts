@@ -1,5 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import nodeBuffer from 'node:buffer';
 import { decode, encode } from '../../nodes/lib/codec';
 import { findMsgpackProblem } from '../../nodes/lib/codec/msgpack-scan';
 import { Decoder } from '@msgpack/msgpack';
@@ -91,6 +92,33 @@ describe('msgpack codec', () => {
     assert.deepEqual(decode('msgpack', Buffer.from([0x81, 0xa1, 0x74, 0xa6, ...Buffer.from('ü🚀')])), { t: 'ü🚀' });
     // bin is not text.
     assert.equal(findMsgpackProblem(Buffer.from([0x81, 0xa1, 0x74, 0xc4, 0x02, 0xff, 0xfe])), undefined);
+  });
+
+  test('a long string is checked by Node\'s native UTF-8 check, and a bad one is still reported at its first bad byte', () => {
+    // The scan reads isUtf8 off the module at each call, so counting calls on the module sees whether it is used.
+    const native = nodeBuffer.isUtf8;
+    let calls = 0;
+    nodeBuffer.isUtf8 = (input) => {
+      calls++;
+      return native(input);
+    };
+    try {
+      // {"t": <200 bytes of text>} as a str 8 (0xD9 0xC8).
+      const good = Buffer.from([0x81, 0xa1, 0x74, 0xd9, 0xc8, ...Buffer.from('ü'.repeat(100))]);
+      assert.deepEqual(decode('msgpack', good), { t: 'ü'.repeat(100) });
+      assert.ok(calls > 0, 'the long string went through isUtf8');
+      for (const [at, byte, why] of [[5, 0xff, 'can never appear in UTF-8'], [150, 0xbf, 'is a continuation byte with no character before it'], [204, 0xc3, 'starts a 2-byte character that the end of the string cuts off']] as const) {
+        const bad = Buffer.from(good);
+        // The character before becomes ASCII, so 0xBF stands alone and 0xC3 starts the last one.
+        if (at > 5) bad[at - 1] = 0x61;
+        bad[at] = byte;
+        const err = decodeError(bad);
+        assert.equal(err.details.offset, at);
+        assert.equal(err.message, `MessagePack data is invalid at byte ${at}: the str 8 starting at byte 3 is not valid UTF-8: byte ${at} (0x${byte.toString(16).toUpperCase()}) ${why}`);
+      }
+    } finally {
+      nodeBuffer.isUtf8 = native;
+    }
   });
 
   test('a map key "__proto__" is refused by name whatever the decoder says about it, in any string type; in overlong UTF-8 it is not UTF-8', () => {

@@ -85,6 +85,50 @@ test('fully settled segments are deleted, so the journal does not grow without b
   again.close();
 });
 
+test('dropIfSettled cuts off a settled segment that still has room, so a drained journal takes no disk; with anything unsettled it keeps all', () => {
+  const dir = tmp();
+  const j = new Journal({ dir, checkpointIntervalMs: 60_000 });
+  j.open();
+  const seqs = [1, 2, 3].map((i) => j.append(Buffer.alloc(100, i)));
+  j.settle(seqs[0]);
+  j.settle(seqs[1]);
+  j.dropIfSettled();
+  assert.ok(j.bytes() > 300, 'one entry is unsettled: the segment stays');
+  j.settle(seqs[2]);
+  // The segment is far from its 64 MB: without dropIfSettled it would stay until it fills.
+  assert.ok(j.bytes() > 300);
+  j.dropIfSettled();
+  assert.equal(j.bytes(), 0);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('seg-')).map((f) => statSync(join(dir, f)).size), [0]);
+  // Numbering goes on after the dropped entries, and a crash (no close) replays only what came since.
+  const next = j.append(Buffer.from('after'));
+  assert.equal(next, seqs[2] + 1);
+  const again = new Journal({ dir });
+  assert.deepEqual(again.open().map((e) => e.seq), [next]);
+  again.close();
+  j.close();
+});
+
+test('dropIfSettled while a background checkpoint is on its way waits for it, so the mark on disk never goes back', async () => {
+  const dir = tmp();
+  const j = new Journal({ dir, checkpointIntervalMs: 60_000 });
+  j.open();
+  const seqs = [1, 2].map((i) => j.append(Buffer.alloc(100, i)));
+  j.settle(seqs[0]);
+  // What the periodic timer runs, started by hand so the test knows it is in flight.
+  (j as unknown as { checkpointInBackground(): void }).checkpointInBackground();
+  j.settle(seqs[1]);
+  j.dropIfSettled();
+  assert.ok(j.bytes() > 0, 'nothing is cut off while the background checkpoint is on its way');
+  const deadline = Date.now() + 30_000;
+  while (j.bytes() !== 0) {
+    assert.ok(Date.now() < deadline, 'the segment was never cut off');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(fs.readFileSync(join(dir, 'settled'), 'utf8'), String(seqs[1]));
+  j.close();
+});
+
 test('the periodic checkpoint runs in the background, and drops settled segments only once it is written', async () => {
   const dir = tmp();
   const j = new Journal({ dir, segmentBytes: 1024, checkpointIntervalMs: 5 });

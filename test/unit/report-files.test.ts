@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { Archive } from '../../nodes/lib/report/archive';
 import { checkDefinition } from '../../nodes/lib/report/definition';
 import { explicitPeriod } from '../../nodes/lib/report/period';
 import { produceReport } from '../../nodes/lib/report/produce';
-import { runInvoices } from '../../nodes/lib/billing/produce';
+import { runInvoices, type InvoiceSettings } from '../../nodes/lib/billing/produce';
 import { validateTariffs } from '../../nodes/lib/billing/tariff';
 import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
@@ -76,27 +76,67 @@ test('report files: CSV row per series, JSON in ISO time, HTML self-contained wi
   assert.ok(archive.file(newest.id, newest.files[0].name));
 });
 
-test('invoices: numbered per series, the same files when a period is produced again, the readings billed listed', async (t) => {
+const OCT = Date.UTC(2026, 9, 1);
+const DAY = 86_400_000;
+/** Early on the first day after October: October can be billed, November not yet. */
+const NOV_1 = Date.UTC(2026, 10, 1, 6);
+
+/** A meter reading as the invoice tests store them: kwh, the customer as a tag. */
+const kwh = (device: string, customer: string, ts: number, value: number): Reading => ({ device, ts, fields: { kwh: value }, tags: { customer } });
+
+/**
+ * A tariff for every customer in EUR with one kwh meter, 0.30 a kWh flat; `meter` and `tariff` say what
+ * a test bills otherwise (its measure, tiers, charges).
+ */
+function kwhTariff(meter: { measure: 'delta' | 'sum'; label?: string; pricing?: object }, tariff: object = {}): object {
+  return { name: 'standard', customers: ['*'], currency: 'EUR', ...tariff, meters: [{ field: 'kwh', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' }, ...meter }] };
+}
+
+interface InvoiceSetup {
+  readings: Reading[];
+  /** As the editor's form gives them; validated here. */
+  tariffs: object[];
+  series?: string;
+  seller?: string;
+  /** The run's clock (default NOV_1): a month is billed once it has ended. */
+  now?: number;
+}
+
+/** Readings in an in-memory store, settings on the customer tag in UTC, and a run context in a folder of the test's own. */
+async function invoiceFixture(t: TestContext, setup: InvoiceSetup) {
   const dir = tempDir('us-inv-');
-  const readings: Reading[] = [];
-  const oct = Date.UTC(2026, 9, 1);
-  for (let d = 0; d < 31; d++) {
-    readings.push({ device: 'meter-1', ts: oct + d * 86_400_000, fields: { kwh: 1000 + d * 10.1 }, tags: { customer: 'acme' } });
-    readings.push({ device: 'meter-2', ts: oct + d * 86_400_000 + 1, fields: { kwh: 50 + d * 0.1 }, tags: { customer: 'globex' } });
-  }
-  const store = await storeWith(readings);
+  const store = await storeWith(setup.readings);
   t.after(async () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const settings = {
-    series: 'INV',
+  const settings: InvoiceSettings = {
+    series: setup.series ?? 'INV',
     customerTag: 'customer',
     timezone: 'UTC',
-    seller: 'Upperstack Energy Ltd, 1 Main St',
-    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', taxPercent: '19', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'graduated', tiers: [{ upTo: '100', unitPrice: '0.30' }, { upTo: null, unitPrice: '0.25' }] } }] }]),
+    ...(setup.seller !== undefined ? { seller: setup.seller } : {}),
+    tariffs: validateTariffs(setup.tariffs),
   };
-  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 10, 1, 6) };
+  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: setup.now ?? NOV_1 };
+  return { dir, settings, ctx };
+}
+
+/** The text of an invoice's PDF, laid out as printed. */
+function pdfText(dir: string, files: Array<{ name: string; data: Buffer }>): string {
+  const path = join(dir, 'invoice.pdf');
+  writeFileSync(path, files.find((f) => f.name.endsWith('.pdf'))!.data);
+  return execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
+}
+
+test('invoices: numbered per series, the same files when a period is produced again, the readings billed listed', async (t) => {
+  const readings: Reading[] = [];
+  for (let d = 0; d < 31; d++) readings.push(kwh('meter-1', 'acme', OCT + d * DAY, 1000 + d * 10.1), kwh('meter-2', 'globex', OCT + d * DAY + 1, 50 + d * 0.1));
+  const graduated = { model: 'graduated', tiers: [{ upTo: '100', unitPrice: '0.30' }, { upTo: null, unitPrice: '0.25' }] };
+  const { settings, ctx } = await invoiceFixture(t, {
+    readings,
+    tariffs: [kwhTariff({ measure: 'delta', pricing: graduated }, { standingCharge: '5', taxPercent: '19' })],
+    seller: 'Upperstack Energy Ltd, 1 Main St',
+  });
   const first = await runInvoices(settings, '2026-10', undefined, ctx);
   assert.deepEqual(first.invoices.map((i) => [i.invoice.customer, i.invoice.number]), [['acme', 'INV-000001'], ['globex', 'INV-000002']]);
   const acme = first.invoices[0].invoice;
@@ -129,27 +169,14 @@ test('invoices: numbered per series, the same files when a period is produced ag
 });
 
 test('invoices: a customer no device has, or a month before its first reading, is refused without taking a number', async (t) => {
-  const dir = tempDir('us-inv-');
-  const oct = Date.UTC(2026, 9, 1);
-  const store = await storeWith([
-    { device: 'meter-1', ts: oct, fields: { kwh: 1000 }, tags: { customer: 'acme' } },
-    { device: 'meter-1', ts: oct + 20 * 86_400_000, fields: { kwh: 1100 }, tags: { customer: 'acme' } },
-    { device: 'meter-2', ts: oct, fields: { kwh: 5 }, tags: { customer: 'globex' } },
-  ]);
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+  const { settings, ctx } = await invoiceFixture(t, {
+    readings: [kwh('meter-1', 'acme', OCT, 1000), kwh('meter-1', 'acme', OCT + 20 * DAY, 1100), kwh('meter-2', 'globex', OCT, 5)],
+    tariffs: [
+      kwhTariff({ measure: 'delta' }, { standingCharge: '5', minimumCharge: '10' }),
+      kwhTariff({ measure: 'delta', pricing: { model: 'flat', unitPrice: '0.20' } }, { name: 'key account', customers: ['initech'], standingCharge: '50' }),
+    ],
+    now: Date.UTC(2026, 11, 5),
   });
-  const settings = {
-    series: 'INV',
-    customerTag: 'customer',
-    timezone: 'UTC',
-    tariffs: validateTariffs([
-      { name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', minimumCharge: '10', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] },
-      { name: 'key account', customers: ['initech'], currency: 'EUR', standingCharge: '50', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.20' } }] },
-    ]),
-  };
-  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 11, 5) };
   await assert.rejects(runInvoices(settings, '2026-11', 'acmee', ctx), (err: Error & { code?: string }) => {
     assert.equal(err.name, 'NotFoundError');
     assert.equal(err.message, 'no device has customer "acmee" (tag "customer"); known customers: acme, globex');
@@ -168,53 +195,26 @@ test('invoices: a customer no device has, or a month before its first reading, i
 });
 
 test('invoice PDF: a meter billed on one reading says "1 reading", not "1 readings"', async (t) => {
-  const dir = tempDir('us-inv1-');
-  const store = await storeWith([
-    { device: 'meter-1', ts: Date.UTC(2026, 9, 5), fields: { kwh: 12 }, tags: { customer: 'acme' } },
-    { device: 'meter-2', ts: Date.UTC(2026, 9, 5), fields: { kwh: 3 }, tags: { customer: 'acme' } },
-    { device: 'meter-2', ts: Date.UTC(2026, 9, 6), fields: { kwh: 4 }, tags: { customer: 'acme' } },
-  ]);
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const settings = {
+  const { dir, settings, ctx } = await invoiceFixture(t, {
+    readings: [kwh('meter-1', 'acme', OCT + 4 * DAY, 12), kwh('meter-2', 'acme', OCT + 4 * DAY, 3), kwh('meter-2', 'acme', OCT + 5 * DAY, 4)],
+    tariffs: [kwhTariff({ measure: 'sum' })],
     series: 'ONE',
-    customerTag: 'customer',
-    timezone: 'UTC',
     seller: 'Upperstack Energy Ltd',
-    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', meters: [{ field: 'kwh', measure: 'sum', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] }]),
-  };
-  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 10, 1, 6) };
+  });
   const [inv] = (await runInvoices(settings, '2026-10', 'acme', ctx)).invoices;
-  const path = join(dir, 'i.pdf');
-  writeFileSync(path, inv.files.find((f) => f.name.endsWith('.pdf'))!.data);
-  const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
+  const text = pdfText(dir, inv.files);
   assert.match(text, /meter-1 \(1 reading\)/);
   assert.match(text, /meter-2 \(2 readings\)/);
   assert.doesNotMatch(text, /\b1 readings\b/);
 });
 
 test('invoices: a customer whose sum meter adds up below zero is not invoiced and is named with the meter and why; the others are', async (t) => {
-  const dir = tempDir('us-invneg-');
-  const oct = Date.UTC(2026, 9, 1);
-  const store = await storeWith([
-    { device: 'meter-1', ts: oct + 3_600_000, fields: { kwh: 2.5 }, tags: { customer: 'acme' } },
-    { device: 'pv-1', ts: oct + 3_600_000, fields: { kwh: 1 }, tags: { customer: 'globex' } },
-    { device: 'pv-1', ts: oct + 7_200_000, fields: { kwh: -4.25 }, tags: { customer: 'globex' } },
-    { device: 'meter-3', ts: oct + 3_600_000, fields: { kwh: 7 }, tags: { customer: 'initech' } },
-  ]);
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+  const hour = 3_600_000;
+  const { settings, ctx } = await invoiceFixture(t, {
+    readings: [kwh('meter-1', 'acme', OCT + hour, 2.5), kwh('pv-1', 'globex', OCT + hour, 1), kwh('pv-1', 'globex', OCT + 2 * hour, -4.25), kwh('meter-3', 'initech', OCT + hour, 7)],
+    tariffs: [kwhTariff({ measure: 'sum', label: 'Energy' })],
+    now: Date.UTC(2026, 11, 5),
   });
-  const settings = {
-    series: 'INV',
-    customerTag: 'customer',
-    timezone: 'UTC',
-    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', meters: [{ field: 'kwh', measure: 'sum', unit: 'kWh', label: 'Energy', pricing: { model: 'flat', unitPrice: '0.30' } }] }]),
-  };
-  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 11, 5) };
   const all = await runInvoices(settings, '2026-10', undefined, ctx);
   assert.deepEqual(all.invoices.map((i) => [i.invoice.customer, i.invoice.number, i.invoice.total]), [['acme', 'INV-000001', '0.75'], ['initech', 'INV-000002', '2.10']]);
   assert.equal(all.failed.length, 1);
@@ -227,26 +227,13 @@ test('invoices: a customer whose sum meter adds up below zero is not invoiced an
 });
 
 test('invoice PDF: quantities are grouped and rounded as the line is, the meter readings billed too; the CSV keeps plain decimals', async (t) => {
-  const dir = tempDir('us-invq-');
-  const store = await storeWith([
-    { device: 'meter-1', ts: Date.UTC(2026, 9, 5), fields: { kwh: 3688788.88808 }, tags: { customer: 'acme' } },
-    { device: 'meter-2', ts: Date.UTC(2026, 9, 5), fields: { kwh: 1234.5 }, tags: { customer: 'acme' } },
-  ]);
-  t.after(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const settings = {
+  const { dir, settings, ctx } = await invoiceFixture(t, {
+    readings: [kwh('meter-1', 'acme', OCT + 4 * DAY, 3688788.88808), kwh('meter-2', 'acme', OCT + 4 * DAY, 1234.5)],
+    tariffs: [kwhTariff({ measure: 'sum' }, { standingCharge: '5' })],
     series: 'Q',
-    customerTag: 'customer',
-    timezone: 'UTC',
-    tariffs: validateTariffs([{ name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', meters: [{ field: 'kwh', measure: 'sum', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.30' } }] }]),
-  };
-  const ctx = { store, archive: new Archive(join(dir, 'invoices')), ledgerRoot: join(dir, 'ledger'), now: Date.UTC(2026, 10, 1, 6) };
+  });
   const [inv] = (await runInvoices(settings, '2026-10', 'acme', ctx)).invoices;
-  const path = join(dir, 'q.pdf');
-  writeFileSync(path, inv.files.find((f) => f.name.endsWith('.pdf'))!.data);
-  const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
+  const text = pdfText(dir, inv.files);
   assert.match(text, /kwh \(kWh\)\s+3,690,023\.388 kWh\s+0\.3\s+1,107,007\.02 EUR/);
   assert.match(text, /Standing charge 2026-10\s+1\s+period/);
   // Readings as the device sent them; each device's quantity as the line's.

@@ -269,6 +269,36 @@ test('wide readings make smaller writes: one write takes at most maxWriteRows fi
   await w.close();
 });
 
+test('a drained spool takes no disk: its bytes are 0 once everything it held is written, not the outage\'s records until its segment fills', async () => {
+  const { store, w } = stalledWriter({ flushMs: 5, retryMs: 20, maxRetryMs: 40 });
+  const done = Array.from({ length: 20 }, (_, i) => writeAsync(w, [reading(i)]));
+  await until(() => w.stats().spooled === 20);
+  assert.ok(w.stats().spoolBytes > 0);
+  store.up = true;
+  await Promise.all(done);
+  await until(() => w.stats().spooled === 0);
+  // The cut-off may wait for a background checkpoint on its way (Journal.dropIfSettled()).
+  await until(() => w.stats().spoolBytes === 0);
+  assert.equal(store.rows.size, 20);
+  // Writes go straight to the store again and leave the spool as it is.
+  await writeAsync(w, [reading(100)]);
+  assert.equal(w.stats().spoolBytes, 0);
+  await w.close();
+});
+
+test('a spool an earlier run drained but left on disk is dropped when the writer starts', async () => {
+  const dir = tempDir('us-w-');
+  const before = new Journal({ dir });
+  before.open();
+  before.settle(before.append(Buffer.from(JSON.stringify({ r: [reading(1)], t: 1 }))));
+  before.close();
+  const w = new DurableWriter(new SwitchableStore(), new Journal({ dir }), { flushMs: 5 });
+  w.start();
+  assert.equal(w.stats().spooled, 0);
+  assert.equal(w.stats().spoolBytes, 0);
+  await w.close();
+});
+
 test('at its disk budget the spool takes no more: new writes are held, not reported durable, and none is dropped', async () => {
   const events: WriterEvent[] = [];
   const { store, w } = stalledWriter({ flushMs: 5, retryMs: 20, maxRetryMs: 40, spoolBudgetBytes: 2000, onEvent: (e) => events.push(e) });

@@ -7,6 +7,7 @@
  * and the device registry); the query API reading from the shared server.
  * Everything else in the pack stays as it is.
  */
+import { splitUrlLogin } from '../security/url-login';
 import type { ClusterOptions } from './config';
 
 export interface FlowNode {
@@ -22,6 +23,16 @@ const ANALYTICS = new Set(['upperstack-anomaly', 'upperstack-alert']);
 export const SHARED_SINK_ID = 'shared';
 
 export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowNode[] {
+  // Node properties are kept in the flows file in clear: a login in the broker URL goes to the connection's
+  // credentials (sealed in the credentials file) and the URL without it to the nodes. MQTT.js lets a URL's
+  // login win over the connection's, so it does here too.
+  const inUrl = splitUrlLogin(o.broker);
+  const broker = inUrl?.url ?? o.broker;
+  const credentials = inUrl
+    ? { username: inUrl.username, ...(inUrl.password !== undefined ? { password: inUrl.password } : {}) }
+    : o.login
+      ? { username: '${UPPERSTACK_CLUSTER_BROKER_USERNAME}', password: '${UPPERSTACK_CLUSTER_BROKER_PASSWORD}' }
+      : undefined;
   const out: FlowNode[] = pack.map((n) => {
     if (n.type === 'upperstack-mqtt-in') {
       return { ...n, source: 'external', connection: CLUSTER_CONNECTION_ID, broker: '', group: o.group, qos: 1 };
@@ -51,7 +62,7 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
       type: 'upperstack-partition',
       z: n.z,
       name: 'partition by device',
-      broker: o.broker,
+      broker,
       group: o.group,
       member: o.member,
       partitions: o.partitions,
@@ -73,7 +84,7 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
     id: CLUSTER_CONNECTION_ID,
     type: 'upperstack-mqtt-connection',
     name: `cluster broker (${o.group})`,
-    url: o.broker,
+    url: broker,
     // Stable across restarts: the broker keeps this member's session (and what it had not acknowledged) for it.
     clientId: `upperstack-${o.group}-${o.member}`.slice(0, 128),
     protocolVersion: 5,
@@ -84,9 +95,9 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
     key: o.tls.key,
     rejectUnauthorized: true,
     configVersion: 1,
-    // Moved to the credentials file by settings.ts; Node-RED resolves the references when it starts the node,
-    // so the secret stays in the environment and never appears in the flows.
-    ...(o.login ? { credentials: { username: '${UPPERSTACK_CLUSTER_BROKER_USERNAME}', password: '${UPPERSTACK_CLUSTER_BROKER_PASSWORD}' } } : {}),
+    // Moved to the credentials file by settings.ts; Node-RED resolves the variables' references when it starts
+    // the node, so that secret stays in the environment and never appears in the flows.
+    ...(credentials ? { credentials } : {}),
   });
   return out;
 }

@@ -8,7 +8,7 @@
  */
 import { DepthExceededError, StringTooLongError, type UpperstackError } from '../errors';
 import { RESERVED_MEMBERS, tooManyFields, tooManyReadings, type Limits } from '../limits';
-import { findInvalidUtf8 } from './text';
+import { findInvalidUtf8Within } from './text';
 
 export interface ScanProblem {
   offset: number;
@@ -152,7 +152,7 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
       // cbor-x would put U+FFFD in place of bad bytes and the reading would be stored garbled.
       // The walk goes on, so a structural problem later is the one reported, and this one only for data well-formed.
       if (major === 3 && !badText) {
-        const bad = findInvalidUtf8(b, pos, pos + arg, 'text string');
+        const bad = findInvalidUtf8Within(b, pos, pos + arg, 'text string');
         if (bad) badText = { ...invalid(bad.offset, `the text string starting at byte ${start} is not valid UTF-8: byte ${bad.offset} (${hex(b[bad.offset])}) ${bad.reason}`), text: true };
       }
       pos += arg;

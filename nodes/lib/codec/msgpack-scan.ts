@@ -7,7 +7,7 @@
  */
 import { DepthExceededError, StringTooLongError } from '../errors';
 import type { Limits } from '../limits';
-import { findInvalidUtf8 } from './text';
+import { findInvalidUtf8Within } from './text';
 import { limitProblem, memberLimit, UTF8_BYTES_PER_UNIT, type ScanProblem } from './cbor-scan';
 
 interface Frame {
@@ -113,7 +113,7 @@ export function findMsgpackProblem(b: Uint8Array, limits?: Limits, onKey?: (item
       // The spec's str is UTF-8; the decoder would read bad bytes as other characters and store them garbled.
       // The walk goes on, so a structural problem later is the one reported, and this one only for data well-formed.
       if (l.text && !badText) {
-        const bad = findInvalidUtf8(b, pos, pos + need, 'string');
+        const bad = findInvalidUtf8Within(b, pos, pos + need, 'string');
         if (bad) badText = { offset: bad.offset, message: `MessagePack data is invalid at byte ${bad.offset}: the ${l.name} starting at byte ${start} is not valid UTF-8: byte ${bad.offset} (${hex(b[bad.offset])}) ${bad.reason}`, text: true };
       }
       if (onKey && l.text && stack.length > 0 && stack[stack.length - 1].kind === 'map' && stack[stack.length - 1].left % 2 === 0) onKey(start, pos, pos + need);

@@ -78,6 +78,8 @@ export class Journal {
   private checkpointing = false;
   /** Bumped by close(), so a background checkpoint finishing late leaves a reopened journal alone. */
   private generation = 0;
+  /** dropIfSettled() came while a background checkpoint was on its way: it runs once that is done. */
+  private dropWhenCheckpointed = false;
 
   constructor(opts: JournalOptions) {
     this.dir = opts.dir;
@@ -285,6 +287,25 @@ export class Journal {
     };
   }
 
+  /**
+   * With every entry settled, writes the checkpoint and cuts off the segment files now (an empty one takes
+   * their place), instead of when the segment being written fills. For a spool that has just drained: until
+   * then its segment, up to segmentBytes of records all written, counts as disk in use. Should a background
+   * checkpoint be on its way, this waits for it: its late rename would put the mark back behind segments
+   * already gone. A checkpoint that cannot be written leaves the segments as they were.
+   */
+  dropIfSettled(): void {
+    if (!this.opened || this.pending.size !== 0) return;
+    if (this.checkpointing) {
+      this.dropWhenCheckpointed = true;
+      return;
+    }
+    this.checkpoint();
+    if (this.checkpointed !== this.nextSeq - 1) return;
+    this.segments.dropSettled(this.checkpointed, true, this.nextSeq, true);
+    this.checkDrained();
+  }
+
   /** Flushes to stable storage (power-loss durability). */
   sync(): void {
     this.segments.sync();
@@ -304,6 +325,7 @@ export class Journal {
     this.weights.clear();
     this.taken.clear();
     this.drainWaiter = undefined;
+    this.dropWhenCheckpointed = false;
   }
 
   private every(ms: number, fn: () => void): void {
@@ -325,11 +347,17 @@ export class Journal {
     this.checkpointing = true;
     writeCheckpointInBackground(this.dir, value, (err) => {
       this.checkpointing = false;
+      if (generation !== this.generation) return;
       // Without a checkpoint a crash replays more than needed, which the idempotent store absorbs.
-      if (err || generation !== this.generation || value <= this.checkpointed) return;
-      this.checkpointed = value;
-      if (this.settledUpTo === value) this.dirty = false;
-      this.dropSettledSegments();
+      if (!err && value > this.checkpointed) {
+        this.checkpointed = value;
+        if (this.settledUpTo === value) this.dirty = false;
+        this.dropSettledSegments();
+      }
+      if (this.dropWhenCheckpointed) {
+        this.dropWhenCheckpointed = false;
+        this.dropIfSettled();
+      }
     });
   }
 

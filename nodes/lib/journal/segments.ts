@@ -118,11 +118,13 @@ export class SegmentFiles {
    * segment being written stays, unless every entry is settled (`allSettled`)
    * and it is full: then it is cut off too, so an idle journal shrinks to an
    * empty segment instead of keeping the last burst on disk (the disk budget
-   * counts it). `nextSeq` numbers the segment that replaces it.
+   * counts it). `nextSeq` numbers the segment that replaces it. `evenIfNotFull` cuts off a settled segment
+   * being written that still has room (Journal.dropIfSettled()).
    */
-  dropSettled(checkpointed: number, allSettled: boolean, nextSeq: number): void {
+  dropSettled(checkpointed: number, allSettled: boolean, nextSeq: number, evenIfNotFull = false): void {
     const last = this.list[this.list.length - 1];
-    if (this.fd >= 0 && last && allSettled && last.size >= this.segmentBytes && last.lastSeq <= checkpointed) {
+    const full = last !== undefined && (evenIfNotFull ? last.size > 0 : last.size >= this.segmentBytes);
+    if (this.fd >= 0 && last && allSettled && full && last.lastSeq <= checkpointed) {
       this.rotate(nextSeq);
     }
     while (this.list.length > 1 && this.list[0].lastSeq <= checkpointed) {

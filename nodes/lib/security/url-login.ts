@@ -13,3 +13,30 @@ export function shownUrl(url: string): string {
   if (colon < 0) return url;
   return `${m[1]}${m[2].slice(0, colon)}:***@${url.slice(m[0].length)}`;
 }
+
+/** The password in a URL's login (`scheme://user:password@host`), undefined when it carries none. */
+export function urlPassword(url: string): string | undefined {
+  const m = USERINFO.exec(url);
+  if (!m) return undefined;
+  const colon = m[2].indexOf(':');
+  return colon < 0 ? undefined : m[2].slice(colon + 1);
+}
+
+/**
+ * A URL whose login carries a password, split as MQTT.js splits it (its login percent-decoded, then
+ * user:password at the last colon): the URL without the login, and the login. Undefined when there is
+ * no password in it, so nothing secret to take out.
+ */
+export function splitUrlLogin(url: string): { url: string; username: string; password?: string } | undefined {
+  const m = USERINFO.exec(url);
+  if (!m || !m[2].includes(':')) return undefined;
+  let auth = m[2];
+  try {
+    auth = decodeURIComponent(auth);
+  } catch {
+    // Not percent-encoding after all: taken as written.
+  }
+  const split = /^(.+):(.+)$/.exec(auth);
+  const bare = `${m[1]}${url.slice(m[0].length)}`;
+  return split ? { url: bare, username: split[1], password: split[2] } : { url: bare, username: auth };
+}

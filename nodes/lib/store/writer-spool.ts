@@ -35,6 +35,8 @@ export class WriterSpool {
       this.entries.push({ seq: e.seq, rec, count: countOf(rec) });
       this.waiting += countOf(rec);
     }
+    // An earlier run may have left a drained spool's records behind on disk.
+    if (this.entries.length === 0) this.journal.dropIfSettled();
     return this.entries.length > 0;
   }
 
@@ -51,6 +53,11 @@ export class WriterSpool {
     return this.entries[0]?.rec;
   }
 
+  /**
+   * Bytes the spool takes on disk: what waits, plus, while it drains, the written records before it in
+   * the same segment. A drained spool drops its segment, so this is 0 when nothing waits (/health's
+   * disk.spools), not the last outage's records until the segment fills.
+   */
   bytes(): number {
     try {
       return this.journal.stats().bytes;
@@ -84,12 +91,13 @@ export class WriterSpool {
     }
   }
 
-  /** The head was written: it leaves the spool. */
+  /** The head was written: it leaves the spool, and once nothing waits, the disk (see bytes()). */
   settleHead(): void {
     const entry = this.entries.shift();
     if (!entry) return;
     this.journal.settle(entry.seq);
     this.waiting -= entry.count;
+    if (this.entries.length === 0) this.journal.dropIfSettled();
   }
 
   /**
