@@ -23,6 +23,13 @@ interface Letter {
   contentType?: string;
   format?: string;
 }
+/** A real client's run: its exit code and output (a timeout or a non-zero exit is a result, not a throw). */
+function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 20_000 }, (err, stdout) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout }));
+  });
+}
+
 interface Page {
   deadLetters: Letter[];
   next?: string;
@@ -189,6 +196,30 @@ describe('GET /api/v1/deadletters on the running pipeline', () => {
       }, 20_000, `a letter of ${device}`);
       assert.deepEqual(letters.map((l) => [l.code, l.reason]), [['DECODE_FAILED', 'the payload is empty']], device);
     }
+  });
+
+  test('an empty retained publish clears the retained message: acknowledged, counted, no reading and no letter', async () => {
+    const topic = 'devices/dl-retained/telemetry';
+    const pub = (...args: string[]) => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', topic, ...args]);
+    const retained = () => run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'apikey', '-P', rt.apiKey, '-t', topic, '--retained-only', '-C', '1', '-W', '3']);
+    await pub('-r', '-m', '{"ts":1767225600000,"t":1}');
+    assert.equal((await retained()).stdout.trim(), '{"ts":1767225600000,"t":1}');
+    // mosquitto_pub waits for the PUBACK of its QoS 1 publish: exit 0 is the broker's acknowledgement.
+    assert.equal((await pub('-r', '-n')).code, 0);
+    assert.equal((await retained()).stdout, '', 'the retained message is cleared');
+    // A bad message after the clear: once its letter is there, the clear (journaled before it) has been settled.
+    await pub('-m', '{"t":');
+    const letters = await eventually(async () => {
+      const p = await page('device=dl-retained');
+      return p.deadLetters.length >= 1 ? p.deadLetters : undefined;
+    }, 20_000, 'the letter after the clear');
+    assert.deepEqual(letters.map((l) => [l.code, l.payload]), [['DECODE_FAILED', '{"t":']]);
+    const readings = await eventually(async () => {
+      const body = (await (await rt.get('/api/v1/readings?device=dl-retained')).json()) as { readings: Array<{ fields: Record<string, unknown> }> };
+      return body.readings.length >= 1 ? body.readings : undefined;
+    }, 20_000, 'the retained reading');
+    assert.deepEqual(readings.map((r) => r.fields.t), [1]);
+    assert.match(await (await rt.get('/metrics')).text(), /^upperstack_mqtt_retained_cleared_total 1$/m);
   });
 
   test('HTTP and CoAP letters name the format their Content-Type / Content-Format named, as MQTT 5 letters do', async () => {
