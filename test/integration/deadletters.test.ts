@@ -222,6 +222,25 @@ describe('GET /api/v1/deadletters on the running pipeline', () => {
     assert.match(await (await rt.get('/metrics')).text(), /^upperstack_mqtt_retained_cleared_total 1$/m);
   });
 
+  test('a SenML pack with two records of the same name and time is refused alike over MQTT, HTTP and CoAP, naming both', async () => {
+    const pack = (device: string) => JSON.stringify([{ bn: `${device}:`, bt: 1767225600, n: 'temp', v: 1 }, { n: 'temp', vs: 'hot' }]);
+    const reason = (device: string) => `SenML [1]: record "${device}:temp" has the same resolved name and time as record [0]: a pack gives one value per name and time`;
+    assert.equal((await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/dl-senml-mqtt/telemetry', '-m', pack('dl-senml-mqtt')])).code, 0);
+    const http = await fetch(`${rt.url}/ingest/dl-senml-http`, { method: 'POST', headers: { 'content-type': 'application/senml+json' }, body: pack('dl-senml-http') });
+    assert.equal(http.status, 400);
+    assert.deepEqual((({ code, message, path }) => [code, message, path])(((await http.json()) as { error: { code: string; message: string; path: string } }).error), ['DECODE_FAILED', reason('dl-senml-http'), '[1]']);
+    // Content-Format 110: application/senml+json.
+    const coap = await new Promise<string>((resolve) => execFile('coap-client-notls', ['-m', 'post', '-t', '110', '-e', pack('dl-senml-coap'), `coap://127.0.0.1:${rt.coapPort}/telemetry/dl-senml-coap`], { timeout: 20_000 }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`)));
+    assert.equal(coap.trim(), `4.00 DECODE_FAILED: ${reason('dl-senml-coap')}`);
+    for (const device of ['dl-senml-mqtt', 'dl-senml-http', 'dl-senml-coap']) {
+      const letters = await eventually(async () => {
+        const p = await page(`device=${device}`);
+        return p.deadLetters.length >= 1 ? p.deadLetters : undefined;
+      }, 20_000, `a letter of ${device}`);
+      assert.deepEqual(letters.map((l) => [l.code, l.reason]), [['DECODE_FAILED', reason(device)]], device);
+    }
+  });
+
   test('HTTP and CoAP letters name the format their Content-Type / Content-Format named, as MQTT 5 letters do', async () => {
     await fetch(`${rt.url}/ingest/dl-http`, { method: 'POST', headers: { 'content-type': 'application/cbor' }, body: Buffer.from([0xff, 0x01]) });
     // Content-Format 60: application/cbor.
