@@ -19,6 +19,7 @@ import type { Node, NodeAPI } from 'node-red';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { topicMatches } from '../lib/mqtt/topic';
 import { mqttReceived } from '../lib/mqtt/received';
+import { retainedClear } from '../lib/mqtt/retained-clear';
 import { AckBatch, collectAcks, installAckHook, stopCollecting } from '../lib/mqtt/acks';
 import { describeError } from '../lib/errors';
 import { shownUrl } from '../lib/security/url-login';
@@ -146,6 +147,9 @@ export = function register(RED: NodeAPI): void {
     const deliver = (packet: IPublishPacket, c: MqttClient, ack: () => void) => {
       const to = matching(packet.topic);
       if (to === undefined) return [...kept.values()].some((f) => topicMatches(f, packet.topic)) ? hold(packet, c, ack) : ack();
+      // Clearing a retained message: nothing to journal. Told apart only over MQTT 5 (subscribed with Retain As
+      // Published); MQTT 3.1.1 brokers forward a live publish without its retain flag.
+      if (retainedClear(packet.retain, packet.payload)) return ack();
       let t = turn;
       if (!t) {
         const stream = c.stream;
@@ -201,6 +205,12 @@ export = function register(RED: NodeAPI): void {
       held = undefined;
       deliver(h.packet, h.c, h.ack);
     };
+
+    /**
+     * MQTT 5: Retain As Published, so a live publish keeps its retain flag and an empty retained one (a retained
+     * message cleared) is told from an empty message.
+     */
+    const subscribeOptions = (qos: Subscriber['qos']) => (config.protocolVersion === 5 ? { qos, rap: true } : { qos });
 
     const login = (): IClientOptions => ({
       username: node.credentials?.username || undefined,
@@ -258,7 +268,7 @@ export = function register(RED: NodeAPI): void {
         lastError = undefined;
         warned = undefined;
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: shownUrl(config.url) }));
-        for (const s of subs.values()) c.subscribe(s.filter, { qos: s.qos }, (err) => err && node.error(RED._('upperstack-mqtt-connection.errors.subscribe', { filter: s.filter, message: err.message })));
+        for (const s of subs.values()) c.subscribe(s.filter, subscribeOptions(s.qos), (err) => err && node.error(RED._('upperstack-mqtt-connection.errors.subscribe', { filter: s.filter, message: err.message })));
       });
       c.on('reconnect', () => broadcast('connecting', RED._('upperstack-mqtt-connection.status.connecting')));
       c.on('close', () => {
@@ -299,7 +309,7 @@ export = function register(RED: NodeAPI): void {
           node.error(lastError);
         }
       } else if (client.connected) {
-        client.subscribe(sub.filter, { qos: sub.qos });
+        client.subscribe(sub.filter, subscribeOptions(sub.qos));
       }
       release();
       return (removed = true) => {

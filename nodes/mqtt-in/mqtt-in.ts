@@ -10,6 +10,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import { isTopicFilter, parseTopicTemplate, type TopicTemplate } from '../lib/mqtt/topic';
 import { mqttReceived, mqttTopic } from '../lib/mqtt/received';
+import { retainedClear } from '../lib/mqtt/retained-clear';
 import { publishFormat } from '../lib/mqtt/format';
 import { BadDeviceIdError, describeError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
@@ -114,6 +115,8 @@ export = function register(RED: NodeAPI): void {
       };
       const attach = (broker: EmbeddedBroker) => {
         unsubscribe = broker.subscribe(template.filter, (p, ack, fail) => {
+          // Clearing a retained message (the broker drops it once this acks): no data, nothing to journal.
+          if (retainedClear(p.retain, p.payload)) return ack();
           const rec = mqttReceived(p.topic, p.payload, p.qos, p.contentType);
           if (p.remote) rec.remote = p.remote;
           if (p.actor) rec.actor = p.actor;

@@ -23,6 +23,13 @@ interface Letter {
   contentType?: string;
   format?: string;
 }
+/** A real client's run: its exit code and output (a timeout or a non-zero exit is a result, not a throw). */
+function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 20_000 }, (err, stdout) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout }));
+  });
+}
+
 interface Page {
   deadLetters: Letter[];
   next?: string;
@@ -188,6 +195,49 @@ describe('GET /api/v1/deadletters on the running pipeline', () => {
         return p.deadLetters.length >= 1 ? p.deadLetters : undefined;
       }, 20_000, `a letter of ${device}`);
       assert.deepEqual(letters.map((l) => [l.code, l.reason]), [['DECODE_FAILED', 'the payload is empty']], device);
+    }
+  });
+
+  test('an empty retained publish clears the retained message: acknowledged, counted, no reading and no letter', async () => {
+    const topic = 'devices/dl-retained/telemetry';
+    const pub = (...args: string[]) => run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', topic, ...args]);
+    const retained = () => run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'apikey', '-P', rt.apiKey, '-t', topic, '--retained-only', '-C', '1', '-W', '3']);
+    await pub('-r', '-m', '{"ts":1767225600000,"t":1}');
+    assert.equal((await retained()).stdout.trim(), '{"ts":1767225600000,"t":1}');
+    // mosquitto_pub waits for the PUBACK of its QoS 1 publish: exit 0 is the broker's acknowledgement.
+    assert.equal((await pub('-r', '-n')).code, 0);
+    assert.equal((await retained()).stdout, '', 'the retained message is cleared');
+    // A bad message after the clear: once its letter is there, the clear (journaled before it) has been settled.
+    await pub('-m', '{"t":');
+    const letters = await eventually(async () => {
+      const p = await page('device=dl-retained');
+      return p.deadLetters.length >= 1 ? p.deadLetters : undefined;
+    }, 20_000, 'the letter after the clear');
+    assert.deepEqual(letters.map((l) => [l.code, l.payload]), [['DECODE_FAILED', '{"t":']]);
+    const readings = await eventually(async () => {
+      const body = (await (await rt.get('/api/v1/readings?device=dl-retained')).json()) as { readings: Array<{ fields: Record<string, unknown> }> };
+      return body.readings.length >= 1 ? body.readings : undefined;
+    }, 20_000, 'the retained reading');
+    assert.deepEqual(readings.map((r) => r.fields.t), [1]);
+    assert.match(await (await rt.get('/metrics')).text(), /^upperstack_mqtt_retained_cleared_total 1$/m);
+  });
+
+  test('a SenML pack with two records of the same name and time is refused alike over MQTT, HTTP and CoAP, naming both', async () => {
+    const pack = (device: string) => JSON.stringify([{ bn: `${device}:`, bt: 1767225600, n: 'temp', v: 1 }, { n: 'temp', vs: 'hot' }]);
+    const reason = (device: string) => `SenML [1]: record "${device}:temp" has the same resolved name and time as record [0]: a pack gives one value per name and time`;
+    assert.equal((await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/dl-senml-mqtt/telemetry', '-m', pack('dl-senml-mqtt')])).code, 0);
+    const http = await fetch(`${rt.url}/ingest/dl-senml-http`, { method: 'POST', headers: { 'content-type': 'application/senml+json' }, body: pack('dl-senml-http') });
+    assert.equal(http.status, 400);
+    assert.deepEqual((({ code, message, path }) => [code, message, path])(((await http.json()) as { error: { code: string; message: string; path: string } }).error), ['DECODE_FAILED', reason('dl-senml-http'), '[1]']);
+    // Content-Format 110: application/senml+json.
+    const coap = await new Promise<string>((resolve) => execFile('coap-client-notls', ['-m', 'post', '-t', '110', '-e', pack('dl-senml-coap'), `coap://127.0.0.1:${rt.coapPort}/telemetry/dl-senml-coap`], { timeout: 20_000 }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`)));
+    assert.equal(coap.trim(), `4.00 DECODE_FAILED: ${reason('dl-senml-coap')}`);
+    for (const device of ['dl-senml-mqtt', 'dl-senml-http', 'dl-senml-coap']) {
+      const letters = await eventually(async () => {
+        const p = await page(`device=${device}`);
+        return p.deadLetters.length >= 1 ? p.deadLetters : undefined;
+      }, 20_000, `a letter of ${device}`);
+      assert.deepEqual(letters.map((l) => [l.code, l.reason]), [['DECODE_FAILED', reason(device)]], device);
     }
   });
 

@@ -60,6 +60,36 @@ test('an MQTT 5 content type picks the decoder: protobuf on the auto-format topi
   assert.equal(readings[0].fields.v, 3);
 });
 
+test('an empty retained publish to mosquitto clears its retained message, and the MQTT 5 input acknowledges it with no reading and no letter', async () => {
+  const topic = 'devices/ext-retained/telemetry';
+  const pub = (...args: string[]) => execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mosq.port), '-q', '1', '-t', topic, ...args]);
+  // --retained-only -W: what mosquitto keeps for the topic, or nothing once the wait is over (exit 27).
+  const retained = () => {
+    try {
+      return execFileSync('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(mosq.port), '-t', topic, '--retained-only', '-C', '1', '-W', '3'], { encoding: 'utf8' });
+    } catch (err) {
+      return (err as { stdout: string }).stdout;
+    }
+  };
+  pub('-r', '-m', '{"ts":1767225600000,"t":1}');
+  assert.equal(retained().trim(), '{"ts":1767225600000,"t":1}');
+  pub('-r', '-n');
+  assert.equal(retained(), '', 'mosquitto cleared the retained message');
+  // A bad message after the clear: once its letter is there, the clear before it has been handled.
+  pub('-m', '{"t":');
+  const letters = await eventually(async () => {
+    const body = (await (await rt.get('/api/v1/deadletters?device=ext-retained')).json()) as { deadLetters: Array<{ code: string; payload: string }> };
+    return body.deadLetters.length >= 1 ? body.deadLetters : undefined;
+  }, 20_000, 'the letter after the clear');
+  assert.deepEqual(letters.map((l) => [l.code, l.payload]), [['DECODE_FAILED', '{"t":']]);
+  const readings = await eventually(async () => {
+    const body = (await (await rt.get('/api/v1/readings?device=ext-retained')).json()) as { readings: Array<{ fields: Record<string, unknown> }> };
+    return body.readings.length >= 1 ? body.readings : undefined;
+  }, 20_000, 'the retained reading');
+  assert.deepEqual(readings.map((r) => r.fields.t), [1]);
+  assert.match(await (await rt.get('/metrics')).text(), /^upperstack_mqtt_retained_cleared_total 1$/m);
+});
+
 interface Health {
   status: string;
   problems: Array<{ component: string; code: string; lastError?: string }>;

@@ -21,6 +21,30 @@ function senmlError(fn: () => unknown): DecodeError {
 }
 
 describe('SenML resolution (RFC 8428)', () => {
+  test('two records with the same resolved name and time refuse the pack, naming both records, in JSON and CBOR', () => {
+    const packs: Array<[unknown[], string]> = [
+      [[{ bn: 'd1:', bt: 1767225600, n: 'temp', v: 1 }, { n: 'temp', vs: 'hot' }], '[1]'],
+      [[{ bn: 'd1:', n: 'temp', v: 1, t: 1767225600 }, { n: 'hum', v: 2, t: 1767225600 }, { n: 'temp', v: 3, t: 1767225600 }], '[2]'],
+      // A base name and a record name resolve to the same "d1:temp" as the full name.
+      [[{ n: 'temp', v: 1 }, { bn: 'd1:', n: 'hum', v: 2 }, { bn: '', n: 'temp', v: 2 }], '[2]'],
+      // A sum without a value is the field itself.
+      [[{ bn: 'd1:', n: 'energy', v: 5 }, { n: 'energy', s: 10 }], '[1]'],
+    ];
+    for (const [pack, at] of packs) {
+      const err = senmlError(() => read(pack, 'd1'));
+      assert.equal(err.code, 'DECODE_FAILED');
+      assert.equal(err.details.path, at);
+      assert.match(err.message, /^SenML \[\d\]: record "[^"]+" has the same resolved name and time as record \[\d\]: a pack gives one value per name and time$/);
+    }
+    assert.equal(senmlError(() => read(packs[0][0], 'd1')).message, 'SenML [1]: record "d1:temp" has the same resolved name and time as record [0]: a pack gives one value per name and time');
+    const cbor = encodeSenmlCbor([new Map<number, unknown>([[-2, 'd1:'], [-3, 1767225600], [0, 'temp'], [2, 1]]), new Map<number, unknown>([[0, 'temp'], [2, 2]])]);
+    const err = senmlError(() => decodeReadings(cbor, { format: 'senml-cbor', receivedAt: NOW, maxBytes: 1 << 20 }));
+    assert.equal(err.message, 'SenML [1]: record "d1:temp" has the same resolved name and time as record [0]: a pack gives one value per name and time');
+    assert.equal(err.details.format, 'senml-cbor');
+    // The same name at another time, and another name at the same time, are one pack's usual content.
+    assert.equal(read([{ bn: 'd1:', bt: 1767225600, n: 'temp', v: 1 }, { n: 'temp', v: 2, t: 60 }, { n: 'hum', v: 3 }]).readings.length, 2);
+  });
+
   test('RFC 8428 5.1.2: multiple records share a base name and base time; the base name names the device', () => {
     const pack = [
       { bn: 'urn:dev:ow:10e2073a01080063:', bt: 1.320067464e9, bu: '%RH', v: 20, n: 'humidity' },

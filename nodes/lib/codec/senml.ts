@@ -5,7 +5,9 @@
  * Resolution follows RFC 8428 section 4.6: name = bn + n, time = bt + t (times
  * below 2^28 are relative to when the pack was received), value = bv + v,
  * sum = bs + s, unit = u or bu. Records that resolve to the same time form one
- * Reading; its fields are named by the resolved names.
+ * Reading; its fields are named by the resolved names. Two records resolving to
+ * the same name and time (a "v" and a "vs", or two "v") refuse the pack,
+ * naming both records: neither value may silently replace the other.
  *
  * Which part names the device:
  * - a base name ending in ":" (trailing separators removed), and the fields are
@@ -241,6 +243,17 @@ export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolve
   let bv = 0;
   let bs = 0;
   const byTime = new Map<string, SenmlReading>();
+  /** Which record gave each field of each reading (device, time, field), to name both when one repeats it. */
+  const givenBy = new Map<string, number>();
+  const claim = (readingKey: string, f: string, i: number, name: string, fmt: string): string => {
+    const k = `${readingKey}\u0000${f}`;
+    const first = givenBy.get(k);
+    // Two values for one sensor at one instant (RFC 8428 4.6: a resolved record is a name, a time and a value)
+    // contradict each other; keeping either would drop the other without a word, so the pack is refused.
+    if (first !== undefined) fail(fmt, `record ${JSON.stringify(name.slice(0, 60))} has the same resolved name and time as record [${first}]: a pack gives one value per name and time`, `[${i}]`);
+    givenBy.set(k, i);
+    return f;
+  };
   const out: SenmlReading[] = [];
   for (let i = 0; i < records.length; i++) {
     const rec = records[i];
@@ -312,8 +325,11 @@ export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolve
       else fail(format, `"vd" must be base64url data, got ${typeof vd}`, `${at}.vd`);
     }
     // put keeps a field named "__proto__" as an own member, so the readings check refuses it as for every format.
-    if (value !== undefined) put(reading.fields, field, value);
-    if (sum !== undefined) put(reading.fields, value === undefined ? field : `${field}.sum`, bs + sum);
+    if (value !== undefined) put(reading.fields, claim(key, field, i, name, format), value);
+    if (sum !== undefined) {
+      const f = value === undefined ? field : `${field}.sum`;
+      put(reading.fields, claim(key, f, i, name, format), bs + sum);
+    }
     const unit = str(rec, 'u', at, format) ?? bu;
     if (unit !== undefined && unit !== '') reading.tags[`${field}.unit`] = unit;
   }

@@ -24,6 +24,8 @@ export const deadLettered = new LabeledTally(['code'], 64);
  * and exists so that an alert rule on it can be written (and would fire).
  */
 export const dropped = new Tally();
+/** Empty retained MQTT publishes (a retained message cleared) the MQTT inputs acknowledged without a reading or a dead letter. */
+export const retainedCleared = new Tally();
 /** Messages each node handled, and how many of them ended in done(err). */
 export const nodeMessages = new LabeledTally(['node', 'type', 'name'], 2000);
 export const nodeErrors = new LabeledTally(['node', 'type', 'name'], 2000);

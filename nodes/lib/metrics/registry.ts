@@ -7,7 +7,7 @@
  * same runtime cannot clash with it.
  */
 import type { Counter, Gauge, Registry } from 'prom-client';
-import { anomalySources, retiredSinks, decoded, deadLettered, dropped, inputSources, invalid, nodeErrors, nodeMessages, protocolOf, received, sinkSources, type AnomalyStats, type InputStats } from './pipeline';
+import { anomalySources, retiredSinks, decoded, deadLettered, dropped, retainedCleared, inputSources, invalid, nodeErrors, nodeMessages, protocolOf, received, sinkSources, type AnomalyStats, type InputStats } from './pipeline';
 import type { LabeledTally, Tally } from './tally';
 
 let registry: Registry | undefined;
@@ -76,6 +76,14 @@ function build(): Registry {
     registers,
     collect() {
       fromTally(this, dropped);
+    },
+  });
+  new Counter({
+    name: 'upperstack_mqtt_retained_cleared_total',
+    help: 'Empty retained MQTT publishes (clearing a topic\'s retained message) the inputs acknowledged with no reading and no dead letter.',
+    registers,
+    collect() {
+      fromTally(this, retainedCleared);
     },
   });
   new Counter({
