@@ -35,7 +35,7 @@ export interface CodecOptions {
 }
 
 export type { Precision, LineReading } from './lineprotocol';
-export { sniff, sniffDecoded, formatFromContentType, protobufMessageType, type Sniffed } from './sniff';
+export { sniff, sniffDecoded, formatFromContentType, formatFromMediaType, mediaTypeOf, protobufMessageType, type Sniffed } from './sniff';
 export { listProtoTypes, clearProtoCache, defaultProtoDir, READING_TYPE, BATCH_TYPE } from './protobuf';
 export { parseLineProtocol, serializeLineProtocol } from './lineprotocol';
 export { resolveSenml, isSenmlPack, isSenmlCborPack, toSenmlPack, type SenmlRecord, type SenmlReading } from './senml';

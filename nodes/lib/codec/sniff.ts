@@ -184,8 +184,16 @@ const BY_TYPE = new Map<string, Format>(Object.entries({
  * Unknown types give undefined, so the caller can sniff or use its fixed format.
  */
 export function formatFromContentType(contentType: string | undefined | null): Format | undefined {
-  if (!contentType) return undefined;
-  const mediaType = contentType.split(';')[0].trim().toLowerCase();
+  return contentType ? formatFromMediaType(mediaTypeOf(contentType)) : undefined;
+}
+
+/** A Content-Type's media type as the inputs compare it: parameters dropped, trimmed, lower case. */
+export function mediaTypeOf(contentType: string): string {
+  return contentType.split(';')[0].trim().toLowerCase();
+}
+
+/** formatFromContentType() for a media type already taken out by mediaTypeOf(). */
+export function formatFromMediaType(mediaType: string): Format | undefined {
   const known = BY_TYPE.get(mediaType);
   if (known) return known;
   if (mediaType.endsWith('+json')) return 'json';

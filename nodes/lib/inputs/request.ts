@@ -7,7 +7,7 @@
  */
 import { decodeJson } from '../codec/json';
 import { decodeReadings } from '../codec/readings';
-import { formatFromContentType, type Format } from '../codec';
+import { formatFromMediaType, mediaTypeOf, type Format } from '../codec';
 import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError, TooManyReadingsError } from '../errors';
 import { REQUEST_LIMITS } from '../limits';
 import { normalizeReadings, type NormalizeResult, type Reading } from '../reading';
@@ -142,13 +142,13 @@ export function checkCharset(contentType: string | undefined, format: Format): v
 /** The format of a body, or why there is none; CoAP's octet-stream takes the configured codec. */
 export function formatOf(req: InputRequest, opts: InputOptions): Format {
   if (lastFormat !== undefined && req.contentType === lastType) return lastFormat;
-  const ct = req.contentType?.split(';')[0].trim().toLowerCase();
+  const ct = req.contentType ? mediaTypeOf(req.contentType) : undefined;
   if (!ct) {
     if (req.route === 'coap') throw new UnsupportedFormatError(`a Content-Format is required; use ${COAP_TYPES}`);
     throw new UnsupportedFormatError(`a Content-Type is required; use one of ${INGEST_TYPES.join(', ')}`);
   }
   if (ct === 'application/octet-stream' && req.route === 'coap' && opts.octetFormat) return opts.octetFormat;
-  const f = formatFromContentType(ct);
+  const f = formatFromMediaType(ct);
   if (!f && req.route === 'coap') throw new UnsupportedFormatError(`Content-Format ${ct.slice(0, 60)} is not supported; use ${COAP_TYPES}`, { contentFormat: ct });
   if (!f) throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported; use one of ${INGEST_TYPES.join(', ')}`, { contentType: ct });
   checkCharset(req.contentType, f);
@@ -194,7 +194,7 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
   let format: Format;
   try {
     if (req.route === 'insert') {
-      const ct = req.contentType?.split(';')[0].trim().toLowerCase();
+      const ct = req.contentType ? mediaTypeOf(req.contentType) : undefined;
       if (ct && ct !== 'application/json') throw new UnsupportedFormatError(`Content-Type ${ct.slice(0, 60)} is not supported here; /insert takes application/json`, { contentType: ct });
       checkCharset(req.contentType, 'json');
       items = insertReadings(decodeJson(req.payload, REQUEST_LIMITS), req.device ?? '', req.receivedAt);

@@ -4,7 +4,7 @@
  * 415 and CoAP 4.15, rather than ignored and the bytes guessed at (a PNG that happens to hold JSON would be
  * stored). Parameters and case are read as HTTP reads them; a charset other than UTF-8 is refused the same way.
  */
-import { formatFromContentType, type Format } from '../codec';
+import { formatFromMediaType, mediaTypeOf, type Format } from '../codec';
 import { UnsupportedFormatError } from '../errors';
 import { checkCharset, INGEST_TYPES } from '../inputs/request';
 
@@ -20,9 +20,9 @@ const UNLABELLED = 'application/octet-stream';
  */
 export function publishFormat(contentType: string | undefined, device: string | undefined): Format | undefined {
   if (!contentType) return undefined;
-  const mediaType = contentType.split(';')[0].trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === UNLABELLED) return undefined;
-  const format = formatFromContentType(mediaType);
+  const format = formatFromMediaType(mediaType);
   if (!format) throw new UnsupportedFormatError(`content type ${mediaType.slice(0, 60)} is not supported; use one of ${INGEST_TYPES.join(', ')} (or no content type, for the input's format)`, detailsOf(contentType, device));
   try {
     checkCharset(contentType, format);
