@@ -7,12 +7,21 @@
     var OP_NAMES = ['above', 'below', 'outside', 'inside', 'equal', 'not-equal', 'changed-by', 'not-reported', 'anomalous'];
     var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
     var SEVERITIES = ['info', 'warning', 'critical'];
-    // Copies of two rules of nodes/lib (a browser cannot load the compiled lib); test/unit/alert-form-rules.test.ts
+    // Copies of three rules of nodes/lib (a browser cannot load the compiled lib); test/unit/alert-form-rules.test.ts
     // runs them beside the lib's own over the same cases, so they cannot drift apart.
     /** The device id rule of the inputs and the device registry (deviceIdProblem, nodes/lib/devices/record.ts). */
     function isDeviceId(id) { return /^[A-Za-z0-9._:@-]{1,128}$/.test(id); }
     /** As the server compares rule names (ruleNameKey, nodes/lib/rules/validate.ts): accents composed or not, spaces around, case alike. */
     function nameKey(n) { return String(n).normalize('NFC').trim().toLowerCase(); }
+    /**
+     * The fields conditions name, each once, in their order: what a group's recovery or escalation threshold
+     * can watch (watchedFields, nodes/lib/rules/validate.ts).
+     */
+    function fieldsOf(conds) {
+        var out = [];
+        (conds || []).forEach(function (c) { if (c && typeof c.field === 'string' && c.field !== '' && out.indexOf(c.field) === -1) out.push(c.field); });
+        return out;
+    }
     var PLACEHOLDERS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity', 'reason'];
 
     function el(tag, attrs, children) {
@@ -116,7 +125,7 @@
     }
 
     var names = {
-        wordsOf: wordsOf, DAYS: DAYS, SEVERITIES: SEVERITIES, PLACEHOLDERS: PLACEHOLDERS, isDeviceId: isDeviceId, nameKey: nameKey,
+        wordsOf: wordsOf, DAYS: DAYS, SEVERITIES: SEVERITIES, PLACEHOLDERS: PLACEHOLDERS, isDeviceId: isDeviceId, nameKey: nameKey, fieldsOf: fieldsOf,
         el: el, select: select, num: num, durationOf: durationOf, numberOf: numberOf, slug: slug, isGroup: isGroup, leaves: leaves,
         nested: nested, copy: copy
     };

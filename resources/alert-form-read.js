@@ -24,6 +24,9 @@
         else rule.devices = { all: true };
         at['/devices'] = k === 'list' ? f.devList : k === 'tag' ? f.tagName : f.devKind;
         var forText = durationOf(f.forD);
+        // One condition: a recovery or escalation threshold watches its field. A group: the field its picker names.
+        var grouped = f.nested || conds.length !== 1;
+        var watched = f.nested ? K.leaves(orig.when).list : conds.map(function (c) { return c._read(); });
         if (f.nested) {
             rule.when = copy(orig.when);
             delete rule.when['for'];
@@ -63,12 +66,17 @@
             if (clearFor) rule.clear['for'] = clearFor;
         } else if (f.clearKind.value !== 'auto' || clearFor) {
             rule.clear = {};
-            if (f.clearKind.value !== 'auto') { rule.clear.op = f.clearKind.value; rule.clear.value = numberOf(f.clearValue); }
+            if (f.clearKind.value !== 'auto') {
+                rule.clear.op = f.clearKind.value;
+                if (grouped && f.clearField.value) rule.clear.field = f.clearField.value;
+                rule.clear.value = numberOf(f.clearValue);
+            }
             if (clearFor) rule.clear['for'] = clearFor;
             Object.keys(rule.clear).forEach(function (x) { if (rule.clear[x] === undefined) delete rule.clear[x]; });
         }
         at['/clear'] = f.clearKind;
         at['/clear/value'] = f.clearValue;
+        at['/clear/field'] = f.clearField;
         at['/clear/for'] = f.clearFor;
         if (durationOf(f.keep)) rule.keepFiringFor = durationOf(f.keep);
         at['/keepFiringFor'] = f.keep;
@@ -76,16 +84,20 @@
             var was = orig.escalate || {};
             rule.escalate = { severity: f.escSeverity.value };
             if (durationOf(f.escAfter)) rule.escalate.after = durationOf(f.escAfter);
-            var first = conds[0] && conds[0]._read();
+            var escField = grouped ? f.escField.value : '';
+            // Past the value in the direction of the condition on that field: "below 5, escalate below 2".
+            var cond = watched.filter(function (c) { return !escField || c.field === escField; })[0];
             if (numberOf(f.escValue) !== undefined) {
-                rule.escalate.op = was.op || (first && first.op === 'below' ? 'below' : 'above');
+                rule.escalate.op = was.op || (cond && cond.op === 'below' ? 'below' : 'above');
                 rule.escalate.value = numberOf(f.escValue);
-                if (was.field) rule.escalate.field = was.field;
+                if (escField) rule.escalate.field = escField;
+                else if (!grouped && was.field) rule.escalate.field = was.field;
             }
         }
         at['/escalate'] = f.escSeverity;
         at['/escalate/after'] = f.escAfter;
         at['/escalate/value'] = f.escValue;
+        at['/escalate/field'] = f.escField;
         if (durationOf(f.remind)) rule.remindEvery = durationOf(f.remind);
         at['/remindEvery'] = f.remind;
         if (numberOf(f.flapChanges) !== undefined || durationOf(f.flapWithin)) rule.flap = { changes: numberOf(f.flapChanges), within: durationOf(f.flapWithin) };

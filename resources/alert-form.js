@@ -172,7 +172,10 @@
             var clearKind = r.clear && r.clear.op ? r.clear.op : 'auto';
             var clearOptions = ['auto', 'below', 'above'].map(function (x) { return [x, ui('clear.' + x)]; });
             var c0 = r.clear || {};
-            if ((c0.op && c0.op !== 'below' && c0.op !== 'above') || c0.field || c0.low !== undefined || c0.high !== undefined || c0.valueTag || c0.lowTag || c0.highTag) {
+            // Under a group the field is the picker's; under one condition it is that condition's, so one named
+            // there (through the API) is kept as it is, as is a field with no threshold to pick it for.
+            var fieldKept = c0.field && (!isGroup(r.when) || !c0.op);
+            if ((c0.op && c0.op !== 'below' && c0.op !== 'above') || fieldKept || c0.low !== undefined || c0.high !== undefined || c0.valueTag || c0.lowTag || c0.highTag) {
                 // A recovery condition the dropdown cannot show is offered as it is, so saving keeps it.
                 var keptClear = copy(c0);
                 delete keptClear['for'];
@@ -181,15 +184,17 @@
             }
             f.clearKind = select('usaf-clear-kind', clearOptions, clearKind);
             f.clearValue = num('usaf-clear-value', r.clear && r.clear.value, ui('placeholder.clearValue'));
+            f.clearField = fieldPicker('usaf-clear-field', clearKind === 'kept' ? undefined : c0.field, ui('title.clearField'));
             f.clearFor = duration('usaf-clear-for', r.clear && r.clear['for']);
-            form.appendChild(row(ui('row.clear'), el('span', {}, [f.clearKind, f.clearValue, el('span', { text: ' ' + ui('clearFor') + ' ' }), f.clearFor])));
+            form.appendChild(row(ui('row.clear'), el('span', {}, [f.clearKind, f.clearValue, f.clearField.parentNode, el('span', { text: ' ' + ui('clearFor') + ' ' }), f.clearFor])));
             f.keep = duration('usaf-keep', r.keepFiringFor);
             form.appendChild(row(ui('row.keep'), f.keep));
             var esc = r.escalate || {};
             f.escSeverity = select('usaf-esc-severity', [['', ui('escalate.none')], ['warning', ui('escalate.warning')], ['critical', ui('escalate.critical')]], esc.severity || '');
             f.escAfter = duration('usaf-esc-after', esc.after);
             f.escValue = num('usaf-esc-value', esc.value, ui('placeholder.escValue'));
-            form.appendChild(row(ui('row.escalate'), el('span', {}, [f.escSeverity, el('span', { text: ' ' + ui('escalateAfter') + ' ' }), f.escAfter, f.escValue])));
+            f.escField = fieldPicker('usaf-esc-field', esc.field, ui('title.escField'));
+            form.appendChild(row(ui('row.escalate'), el('span', {}, [f.escSeverity, el('span', { text: ' ' + ui('escalateAfter') + ' ' }), f.escAfter, f.escValue, f.escField.parentNode])));
             f.remind = duration('usaf-remind', r.remindEvery);
             form.appendChild(row(ui('row.remind'), f.remind));
             f.flapChanges = num('usaf-flap-changes', r.flap && r.flap.changes, ui('placeholder.flapChanges'));
@@ -246,6 +251,13 @@
                 f.combine.parentNode.parentNode.hidden = f.nested || f.conds.children.length < 2;
                 f.notifyChannels.hidden = f.notifyKind.value !== 'some';
                 f.notifyTo.hidden = !f.notifyEmail.checked;
+                // A group watches several fields: its recovery and escalation thresholds say which one they watch.
+                var grouped = f.nested || f.conds.children.length > 1;
+                var fields = K.fieldsOf(f.nested ? l.list : Array.prototype.map.call(f.conds.children, function (c) { return c._read(); }));
+                offerFields(f.clearField, fields);
+                offerFields(f.escField, fields);
+                f.clearField.parentNode.hidden = !grouped || (f.clearKind.value !== 'below' && f.clearKind.value !== 'above');
+                f.escField.parentNode.hidden = !grouped || !f.escSeverity.value || f.escValue.value.trim() === '';
                 // "has not reported for" has its own duration: a "For at least" typed before choosing it moves
                 // there; shown only while it still holds something the rule would not use.
                 var deadman = deadmanRow();
@@ -262,6 +274,37 @@
             show();
             changed();
             f.name.focus();
+        }
+
+        /**
+         * A dropdown of the fields a group watches, in a box that says "of" before it (the box is what is shown
+         * or hidden); stored: the field the rule has (offered even when no condition names it any longer).
+         */
+        function fieldPicker(cls, stored, title) {
+            var picker = el('select', { class: cls, title: title });
+            picker._stored = stored || '';
+            picker._chosen = stored || '';
+            // A select says "input" before "change", and the form redraws the offer on either.
+            picker.addEventListener('input', function () { picker._chosen = picker.value; });
+            picker.addEventListener('change', function () { picker._chosen = picker.value; });
+            el('span', { class: cls + '-box' }, [' ' + ui('fieldOf') + ' ', picker]);
+            return picker;
+        }
+        /**
+         * Offers fields in picker: the one chosen stays chosen while a condition names it (or it is the stored
+         * one); one field alone is chosen by itself; among several, nobody's choice is guessed.
+         */
+        function offerFields(picker, fields) {
+            var offered = fields.slice();
+            if (picker._stored && offered.indexOf(picker._stored) === -1) offered.push(picker._stored);
+            var key = offered.join('\n');
+            if (picker._offered !== key) {
+                picker._offered = key;
+                picker.innerHTML = '';
+                if (offered.length !== 1) picker.appendChild(el('option', { value: '', text: ui('chooseField') }));
+                offered.forEach(function (x) { picker.appendChild(el('option', { value: x, text: x })); });
+            }
+            picker.value = offered.indexOf(picker._chosen) !== -1 ? picker._chosen : offered.length === 1 ? offered[0] : '';
         }
 
         /** The only condition, when it is "has not reported for" (whose duration is its own, not "For at least"). */

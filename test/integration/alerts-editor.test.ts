@@ -87,3 +87,38 @@ test('the alert dialog edits the shared rule set with a form and previews it on 
   assert.equal(rule.severity, 'critical');
   assert.deepEqual(errors, []);
 });
+
+test("the dialog's form picks the field a group's recovery threshold watches", { timeout: 180_000 }, async () => {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await login(page, rt);
+  await page.evaluate(() => {
+    const RED = (window as unknown as { RED: { nodes: { eachNode(cb: (n: { type: string; id: string }) => void): void; node(id: string): unknown }; editor: { edit(n: unknown): void } } }).RED;
+    RED.nodes.eachNode((n) => {
+      if (n.type === 'upperstack-alert') RED.editor.edit(RED.nodes.node(n.id));
+    });
+  });
+  await page.waitForSelector('#upperstack-alert-rules #usaf-add', { timeout: 30_000 });
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Boiler hot and pressure high');
+  await page.fill('.usaf-cond .usaf-field', 'temperature');
+  await page.fill('.usaf-cond .usaf-value', '75');
+  await page.click('.usaf-add-cond');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-field').fill('pressure');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-value').fill('3');
+  await page.selectOption('.usaf-clear-kind', 'below');
+  await page.fill('.usaf-clear-value', '70');
+  await page.click('#usaf-save');
+  await page.waitForSelector('.usaf-clear-field.usaf-invalid', { timeout: 30_000 });
+  assert.equal(
+    await page.textContent('.usaf-clear-field.usaf-invalid + .usaf-field-error'),
+    'Recovery field: choose which field the recovery threshold watches: the conditions watch more than one',
+  );
+  await page.selectOption('.usaf-clear-field', 'temperature');
+  await page.click('#usaf-save');
+  await page.waitForSelector('#upperstack-alert-rules tr[data-rule="boiler-hot-and-pressure-high"]', { timeout: 30_000 });
+  const rule = (await (await rt.get('/api/v1/rules/boiler-hot-and-pressure-high')).json()) as { clear: unknown };
+  assert.deepEqual(rule.clear, { op: 'below', field: 'temperature', value: 70 });
+  assert.deepEqual(errors, []);
+});

@@ -3,12 +3,14 @@
  * written through the API (nested groups, per-device thresholds, a second schedule window, notification
  * targets) and saving it unchanged leaves it as it was; notification targets chosen in the form; a name
  * already in use; a number too large for the field, said under its label; every wrong field marked at once; no error on a new rule's empty form until a
- * field is typed into or Save is pressed. In Debian's headless Chromium on the real runtime.
+ * field is typed into or Save is pressed; the field a group's recovery threshold and escalation watch, picked in the
+ * form. In Debian's headless Chromium on the real runtime.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startRuntime, type Runtime } from '../helpers/runtime';
+import mqtt from 'mqtt';
+import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
 
 let rt: Runtime;
 let browser: Browser;
@@ -244,12 +246,12 @@ test('every wrong field is marked at once, each with its own words: two the serv
   await page.selectOption('.usaf-clear-kind', 'below');
   await page.fill('.usaf-clear-value', '25');
   await page.click('#usaf-save');
-  await page.waitForSelector('.usaf-clear-kind.usaf-invalid', { timeout: 30_000 });
+  await page.waitForSelector('.usaf-clear-field.usaf-invalid', { timeout: 30_000 });
   await page.waitForSelector('.usaf-cond .usaf-value.usaf-invalid', { timeout: 30_000 });
   const marked = await page.locator('.usaf-field-error').allTextContents();
   assert.equal(marked.length, 2, marked.join(' | '));
   assert.equal(marked[0], 'condition 1, Value: enter a number');
-  assert.match(marked[1], /watches no single field/);
+  assert.equal(marked[1], 'Recovery field: choose which field the recovery threshold watches: the conditions watch more than one');
   assert.deepEqual(await rules(), before);
   await page.click('.usaf-cancel');
 
@@ -260,6 +262,106 @@ test('every wrong field is marked at once, each with its own words: two the serv
   assert.equal(error.code, 'RULE_INVALID');
   assert.deepEqual(error.errors.map((e) => e.field).sort(), ['/severity', '/when/value']);
   assert.deepEqual([error.message, error.pointer], [error.errors[0].message, error.errors[0].field]);
+});
+
+test('a group\'s recovery threshold and escalation watch the field chosen in the form, and the alert clears by it', { timeout: 120_000 }, async () => {
+  const before = await rules();
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Hot and damp');
+  await page.fill('.usaf-cond .usaf-field', 'temp');
+  await page.fill('.usaf-cond .usaf-value', '30');
+  assert.equal(await page.isVisible('.usaf-clear-field'), false, 'one condition: its field is the one');
+  await page.selectOption('.usaf-clear-kind', 'below');
+  assert.equal(await page.isVisible('.usaf-clear-field'), false);
+  await page.click('.usaf-add-cond');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-field').fill('hum');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-value').fill('80');
+  await page.fill('.usaf-clear-value', '25');
+  // Two fields watched: the picker offers both and guesses neither; Save says what to choose, in words.
+  assert.equal(await page.isVisible('.usaf-clear-field'), true);
+  assert.deepEqual(await page.locator('.usaf-clear-field option').allTextContents(), ['which field?', 'temp', 'hum']);
+  assert.equal(await page.inputValue('.usaf-clear-field'), '');
+  await page.selectOption('.usaf-esc-severity', 'critical');
+  await page.fill('.usaf-esc-value', '95');
+  assert.equal(await page.isVisible('.usaf-esc-field'), true);
+  await page.click('#usaf-save');
+  assert.equal(await shownError('.usaf-clear-field'), 'Recovery field: choose which field the recovery threshold watches: the conditions watch more than one');
+  assert.equal(await shownError('.usaf-esc-field'), 'Escalation field: choose which field the escalation value watches: the conditions watch more than one');
+  assert.doesNotMatch((await page.textContent('.usaf-error')) ?? '', /\/clear|\/escalate/);
+  assert.deepEqual(await rules(), before);
+
+  await page.selectOption('.usaf-clear-field', 'hum');
+  await page.selectOption('.usaf-esc-field', 'hum');
+  await page.click('#usaf-save');
+  await page.waitForSelector('tr[data-rule="hot-and-damp"]', { timeout: 30_000 });
+  const saved = (await (await api('GET', 'rules/hot-and-damp')).json()) as { clear: unknown; escalate: unknown };
+  assert.deepEqual(saved.clear, { op: 'below', field: 'hum', value: 25 });
+  assert.deepEqual(saved.escalate, { severity: 'critical', op: 'above', value: 95, field: 'hum' });
+
+  // Opened again, the pickers show what was saved; saved unchanged, the rule stays as it was.
+  await page.click('button.usaf-edit[data-rule="hot-and-damp"]');
+  assert.equal(await page.inputValue('.usaf-clear-field'), 'hum');
+  assert.equal(await page.inputValue('.usaf-esc-field'), 'hum');
+  await page.click('#usaf-save');
+  await page.waitForFunction(() => /saved "Hot and damp"/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+  const again = (await (await api('GET', 'rules/hot-and-damp')).json()) as { clear: unknown; escalate: unknown };
+  assert.deepEqual(again, saved);
+
+  // Hot and damp fires; drier but not below 25 it keeps firing (the recovery threshold, not the condition, clears it); at 20 it clears.
+  const ts = Date.now() - 60_000;
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
+  for (const [i, reading] of [{ temp: 31, hum: 85 }, { temp: 20, hum: 50 }, { temp: 20, hum: 20 }].entries()) {
+    await client.publishAsync('devices/cellar-1/telemetry', JSON.stringify({ ts: ts + i * 1000, ...reading }), { qos: 1 });
+  }
+  await client.endAsync();
+  const events = await eventually(async () => {
+    const res = await api('GET', 'alerts/hot-and-damp%3Acellar-1');
+    const body = res.status === 200 ? ((await res.json()) as { state: string; events: Array<{ event: string; ts: number; reason: string }> }) : undefined;
+    return body?.state === 'cleared' ? body.events : undefined;
+  }, 30_000, 'the alert cleared');
+  assert.deepEqual(events.map((e) => [e.event, e.ts - ts]), [['firing', 0], ['cleared', 2000]]);
+  assert.match(events[1].reason, /^hum 20 is below 25/);
+});
+
+test('a group\'s only field is chosen by itself; a rule whose recovery field was set through the API opens with it and keeps it', { timeout: 120_000 }, async () => {
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Temperature out of band');
+  await page.fill('.usaf-cond .usaf-field', 'temperature');
+  await page.fill('.usaf-cond .usaf-value', '30');
+  await page.click('.usaf-add-cond');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-field').fill('temperature');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-op').selectOption('below');
+  await page.locator('.usaf-cond').nth(1).locator('.usaf-value').fill('5');
+  await page.selectOption('.usaf-combine', 'any');
+  await page.selectOption('.usaf-clear-kind', 'below');
+  await page.fill('.usaf-clear-value', '28');
+  assert.deepEqual(await page.locator('.usaf-clear-field option').allTextContents(), ['temperature']);
+  assert.equal(await page.inputValue('.usaf-clear-field'), 'temperature');
+  await page.click('#usaf-save');
+  await page.waitForSelector('tr[data-rule="temperature-out-of-band"]', { timeout: 30_000 });
+  assert.deepEqual(((await (await api('GET', 'rules/temperature-out-of-band')).json()) as { clear: unknown }).clear, { op: 'below', field: 'temperature', value: 28 });
+
+  const byApi = {
+    id: 'damp-by-api',
+    name: 'Damp, set through the API',
+    devices: { all: true },
+    when: { any: [{ field: 'hum', op: 'above', value: 80 }, { field: 'dew', op: 'above', value: 18 }] },
+    clear: { field: 'dew', op: 'above', value: 15, for: '5m' },
+    escalate: { severity: 'critical', after: '1h', op: 'above', value: 95, field: 'hum' },
+    severity: 'warning',
+  };
+  assert.equal((await api('POST', 'rules', byApi)).status, 201);
+  await openRules();
+  await page.click('button.usaf-edit[data-rule="damp-by-api"]');
+  await page.waitForSelector('#usaf-name', { state: 'visible' });
+  assert.equal(await page.inputValue('.usaf-clear-kind'), 'above');
+  assert.equal(await page.inputValue('.usaf-clear-field'), 'dew');
+  assert.equal(await page.inputValue('.usaf-esc-field'), 'hum');
+  await page.click('#usaf-save');
+  await page.waitForFunction(() => /saved "Damp, set through the API"/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+  assert.deepEqual(await (await api('GET', 'rules/damp-by-api')).json(), byApi);
 });
 
 test('"has not reported for" has one duration: "For at least" typed first moves into it, nothing typed is dropped', { timeout: 120_000 }, async () => {

@@ -8,12 +8,15 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { ruleNameKey, validateRule } from '../../nodes/lib/rules/validate';
+import { conditionsOf, ruleNameKey, validateRule, watchedFields } from '../../nodes/lib/rules/validate';
+import type { Condition, Group } from '../../nodes/lib/rules/types';
 import type { RuleInvalidError } from '../../nodes/lib/errors';
 import { deviceIdProblem } from '../../nodes/lib/devices/record';
 
 interface Form {
   nameKey(name: string): string;
+  fieldsOf(conds: Condition[]): string[];
+  leaves(when: Condition | Group): { list: Condition[] };
   isDeviceId(id: string): boolean;
   slug(name: string): string;
 }
@@ -180,4 +183,61 @@ test('a rule\'s id from its name keeps letters with diacritics as their base let
   assert.equal(form.slug('Tempe\u0301rature'), 'temperature');
   assert.equal(form.slug('Too hot!'), 'too-hot');
   assert.equal(form.slug('温度过高'), 'rule');
+});
+
+const WHENS: Array<Condition | Group> = [
+  { field: 'temperature', op: 'above', value: 30 },
+  { op: 'not-reported', for: '10m' },
+  { all: [{ field: 'temp', op: 'above', value: 30 }, { field: 'hum', op: 'above', value: 80 }] },
+  { any: [{ field: 'temp', op: 'above', value: 30 }, { field: 'temp', op: 'below', value: 5 }] },
+  { all: [{ op: 'anomalous' }, { field: 'power', op: 'outside', low: 1, high: 5 }, { field: '', op: 'above', value: 1 }] },
+  { all: [{ any: [{ field: 'b', op: 'above', value: 1 }, { field: 'a', op: 'above', value: 1 }] }, { field: 'b', op: 'below', value: 0 }, { field: 'c', op: 'equal', value: 'x' }] },
+  { all: [] },
+];
+
+test("the form offers a group's recovery and escalation thresholds the fields the lib says the group watches", () => {
+  // The form's arrays are of the script's realm: compared as copies.
+  const offered = (when: Condition | Group): string[] => [...form.fieldsOf(form.leaves(when).list)];
+  for (const when of WHENS) assert.deepEqual(offered(when), watchedFields(conditionsOf(when)), JSON.stringify(when));
+  assert.deepEqual(offered(WHENS[5]), ['b', 'a', 'c']);
+});
+
+test("a group's recovery or escalation threshold without a field is said in the form's words, naming what to choose", () => {
+  const dir = join(__dirname, '..', '..', '..', 'resources');
+  const window: { UpperstackAlertFormKit?: Record<string, unknown> } = {};
+  for (const f of listed()) runInNewContext(readFileSync(join(dir, `${f}.js`), 'utf8'), { window });
+  const kit = window.UpperstackAlertFormKit!;
+  const ui = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'nodes', 'alert', 'locales', 'en-US', 'alert.json'), 'utf8')) as { 'upperstack-alert': { form: { ui: unknown } } })['upperstack-alert'].form.ui;
+  const at = (key: string): string | null => {
+    const v = key.replace(/^form\.ui\./, '').split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), ui);
+    return typeof v === 'string' ? v : null;
+  };
+  const w = (kit.wordsOf as (t: (k: string) => string | null) => unknown)(at);
+  const errorWords = kit.errorWords as (e: { pointer?: string; message: string; keyword?: string }, rule: unknown, target: null, w: unknown) => string;
+  const rule = {
+    id: 'g',
+    name: 'G',
+    devices: { all: true },
+    when: { all: [{ field: 'temp', op: 'above', value: 30 }, { field: 'hum', op: 'above', value: 80 }] },
+    clear: { op: 'below', value: 25 },
+    escalate: { severity: 'critical', op: 'above', value: 90 },
+    severity: 'warning',
+  };
+  let problems: Array<{ field: string; message: string; keyword?: string }> = [];
+  try {
+    validateRule(rule);
+  } catch (err) {
+    problems = (err as RuleInvalidError).details.errors as typeof problems;
+  }
+  // The API keeps its pointer and says which fields the group watches; the form says what to do, without a pointer.
+  assert.deepEqual(problems.map((p) => [p.field, p.keyword]), [['/clear/field', 'required'], ['/escalate/field', 'required']]);
+  assert.match(problems[0].message, /^\/clear\/field is required: the condition watches no single field \(it watches "temp", "hum"\)/);
+  assert.deepEqual(
+    problems.map((p) => errorWords({ pointer: p.field, message: p.message, keyword: p.keyword }, rule, null, w)),
+    [
+      'Recovery field: choose which field the recovery threshold watches: the conditions watch more than one',
+      'Escalation field: choose which field the escalation value watches: the conditions watch more than one',
+    ],
+  );
+  assert.doesNotThrow(() => validateRule({ ...rule, clear: { ...rule.clear, field: 'hum' }, escalate: { ...rule.escalate, field: 'temp' } }));
 });

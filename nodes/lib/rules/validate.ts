@@ -68,6 +68,17 @@ export function conditionsOf(when: Condition | Group): Array<{ cond: Condition; 
 }
 
 /**
+ * The fields the conditions of `when` name, each once, in their order: what the recovery or escalation threshold
+ * of a group can watch (the form offers them in its field pickers; test/unit/alert-form-rules.test.ts runs its copy
+ * beside this one).
+ */
+export function watchedFields(leaves: ReadonlyArray<{ cond: Condition }>): string[] {
+  const out: string[] = [];
+  for (const { cond } of leaves) if (typeof cond.field === 'string' && cond.field !== '' && !out.includes(cond.field)) out.push(cond.field);
+  return out;
+}
+
+/**
  * What makes two rule names the same for the people who read alerts: spaces
  * around, case, and the composed or decomposed form of an accented letter
  * ("Température" typed on two systems) do not tell rules apart.
@@ -144,6 +155,12 @@ function partialWhen(raw: unknown, broken: (at: string) => boolean): When {
   return { grouped, leaves, ...(op === undefined ? {} : { op }), ...(oneField === undefined ? {} : { oneField }) };
 }
 
+/** The fields a group watches, as said after "watches no single field": " (temperature, humidity)", or nothing. */
+function whichField(leaves: ReadonlyArray<{ cond: Condition }>): string {
+  const fields = watchedFields(leaves);
+  return fields.length ? ` (it watches ${fields.map((f) => JSON.stringify(f)).join(', ')})` : '';
+}
+
 /** The checks a schema cannot make, on the parts of the rule that have the schema's shape (all of a valid rule). */
 function checkSemantics(rule: Partial<Rule>, when: When, bad: Problems): void {
   // A blank tag name (the form's tag field left empty) matches no device: the rule would never fire.
@@ -156,16 +173,18 @@ function checkSemantics(rule: Partial<Rule>, when: When, bad: Problems): void {
     if (rule.clear?.op !== undefined) bad.fail('/clear/op', `is not used with "${op}": the alert clears when ${op === 'not-reported' ? 'the device reports again' : 'a reading is no longer anomalous'} (give only "for" to wait longer)`);
     if (rule.escalate?.op !== undefined) bad.fail('/escalate/op', `is not used with "${op}"; escalate after a time instead`);
   }
+  // Required only here, so the schema cannot say it: the keyword lets a form word it as it words the schema's "required".
+  const which = whichField(leaves);
   if (rule.clear) {
     const c = rule.clear;
     if (when.oneField === false && c.op !== undefined && c.field === undefined) {
-      bad.fail('/clear/field', 'is required: the condition watches no single field, so say which field the recovery threshold is about');
+      bad.add('/clear/field', `/clear/field is required: the condition watches no single field${which}, so say which field the recovery threshold is about`, 'required');
     }
     if (c.op === undefined && (c.value !== undefined || c.low !== undefined || c.high !== undefined)) bad.fail('/clear/op', 'is required when a recovery value is given');
     if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) bad.fail('/clear/low', `must be below high (${c.low} is not below ${c.high})`);
   }
   if (when.oneField === false && rule.escalate?.op !== undefined && rule.escalate.field === undefined) {
-    bad.fail('/escalate/field', 'is required: the condition watches no single field, so say which field the second threshold is about');
+    bad.add('/escalate/field', `/escalate/field is required: the condition watches no single field${which}, so say which field the second threshold is about`, 'required');
   }
   for (const k of ['remindEvery', 'keepFiringFor'] as const) {
     const v = rule[k];
