@@ -52,6 +52,8 @@
         if (e.keyword === 'anyOf') hint = words('hints.' + key + '-or');
         var band = /^must be below high \((\S+) is not below (\S+)\)$/.exec(detail);
         if (band) hint = words('lowAboveHigh', { low: band[1], high: band[2] });
+        // The API names an operator as the rule writes it ("not-reported"); the form, as its dropdown says it.
+        if (!hint) w.ops().forEach(function (o) { detail = detail.split('"' + o[0] + '"').join('"' + o[1] + '"'); });
         var text = label + ': ' + (hint || detail);
         if (at.n && rule.when && !('op' in rule.when)) text = w.ui('condition', { n: at.n }) + ', ' + text;
         return text;

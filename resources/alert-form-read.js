@@ -97,6 +97,8 @@
         at['/escalate'] = f.escSeverity;
         at['/escalate/after'] = f.escAfter;
         at['/escalate/value'] = f.escValue;
+        // An escalation's op is the form's choice, made when a value is given: a problem with it is the value's.
+        at['/escalate/op'] = f.escValue;
         at['/escalate/field'] = f.escField;
         if (durationOf(f.remind)) rule.remindEvery = durationOf(f.remind);
         at['/remindEvery'] = f.remind;

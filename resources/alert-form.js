@@ -194,7 +194,8 @@
             f.escAfter = duration('usaf-esc-after', esc.after);
             f.escValue = num('usaf-esc-value', esc.value, ui('placeholder.escValue'));
             f.escField = fieldPicker('usaf-esc-field', esc.field, ui('title.escField'));
-            form.appendChild(row(ui('row.escalate'), el('span', {}, [f.escSeverity, el('span', { text: ' ' + ui('escalateAfter') + ' ' }), f.escAfter, f.escValue, f.escField.parentNode])));
+            f.escAfterText = el('span', { text: ' ' + ui('escalateAfter') + ' ' });
+            form.appendChild(row(ui('row.escalate'), el('span', {}, [f.escSeverity, f.escAfterText, f.escAfter, f.escValue, f.escField.parentNode])));
             f.remind = duration('usaf-remind', r.remindEvery);
             form.appendChild(row(ui('row.remind'), f.remind));
             f.flapChanges = num('usaf-flap-changes', r.flap && r.flap.changes, ui('placeholder.flapChanges'));
@@ -257,7 +258,18 @@
                 offerFields(f.clearField, fields);
                 offerFields(f.escField, fields);
                 f.clearField.parentNode.hidden = !grouped || (f.clearKind.value !== 'below' && f.clearKind.value !== 'above');
-                f.escField.parentNode.hidden = !grouped || !f.escSeverity.value || f.escValue.value.trim() === '';
+                // "has not reported for" and "is anomalous" clear by themselves and escalate after a time only: no
+                // recovery or escalation value is offered (one already given stays shown, for the error to be read).
+                var only = !f.nested && f.conds.children.length === 1 ? f.conds.children[0]._op() : null;
+                var selfClearing = only === 'not-reported' || only === 'anomalous';
+                Array.prototype.forEach.call(f.clearKind.options, function (o) {
+                    o.hidden = selfClearing && (o.value === 'below' || o.value === 'above') && f.clearKind.value !== o.value;
+                });
+                // "no escalation" has no time nor value to ask for.
+                var escalating = !!f.escSeverity.value;
+                f.escAfterText.hidden = f.escAfter.hidden = !escalating;
+                f.escValue.hidden = !escalating || (selfClearing && f.escValue.value === '' && !(f.escValue.validity && f.escValue.validity.badInput));
+                f.escField.parentNode.hidden = !grouped || !escalating || f.escValue.value.trim() === '';
                 // "has not reported for" has its own duration: a "For at least" typed before choosing it moves
                 // there; shown only while it still holds something the rule would not use.
                 var deadman = deadmanRow();

@@ -395,6 +395,51 @@ test('"has not reported for" has one duration: "For at least" typed first moves 
   await page.click('.usaf-cancel');
 });
 
+test('"has not reported for" and "is anomalous" are offered no recovery or escalation value, and one typed before is said once, in the form\'s words', { timeout: 120_000 }, async () => {
+  const before = await rules();
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Quiet meter');
+  // "no escalation" asks for no time nor value; an escalation does.
+  assert.equal(await page.isVisible('.usaf-esc-after'), false);
+  assert.equal(await page.isVisible('.usaf-esc-value'), false);
+  await page.selectOption('.usaf-esc-severity', 'critical');
+  assert.equal(await page.isVisible('.usaf-esc-after'), true);
+  assert.equal(await page.isVisible('.usaf-esc-value'), true);
+  for (const op of ['not-reported', 'anomalous']) {
+    await page.selectOption('.usaf-cond .usaf-op', op);
+    assert.deepEqual(await page.locator('.usaf-clear-kind option:not([hidden])').allTextContents(), ['when the condition no longer holds'], op);
+    assert.equal(await page.isVisible('.usaf-esc-value'), false, op);
+    assert.equal(await page.isVisible('.usaf-esc-after'), true, op);
+  }
+  // Values given under another condition stay shown when it changes, and each is one problem in words.
+  await page.selectOption('.usaf-cond .usaf-op', 'above');
+  await page.fill('.usaf-cond .usaf-field', 'power');
+  await page.fill('.usaf-cond .usaf-value', '30');
+  await page.selectOption('.usaf-clear-kind', 'below');
+  await page.fill('.usaf-clear-value', '5');
+  await page.fill('.usaf-esc-value', '40');
+  await page.selectOption('.usaf-cond .usaf-op', 'not-reported');
+  await page.fill('.usaf-cond .usaf-field', '');
+  await page.fill('.usaf-cond .usaf-silence-n', '10');
+  assert.equal(await page.isVisible('.usaf-esc-value'), true);
+  await page.click('#usaf-save');
+  assert.equal(
+    await shownError('.usaf-clear-kind'),
+    'Recovery threshold: is not used with "has not reported for": the alert clears when the device reports again (give only "for" to wait longer)',
+  );
+  assert.equal(await shownError('.usaf-esc-value'), 'Escalation value: is not used with "has not reported for"; escalate after a time instead');
+  assert.equal(await page.locator('.usaf-field-error').count(), 2);
+  assert.deepEqual(await rules(), before);
+  await page.selectOption('.usaf-clear-kind', 'auto');
+  await page.fill('.usaf-esc-value', '');
+  await page.fill('.usaf-esc-after-n', '30');
+  await page.click('#usaf-save');
+  await page.waitForSelector('tr[data-rule="quiet-meter"]', { timeout: 30_000 });
+  const saved = (await (await api('GET', 'rules/quiet-meter')).json()) as { when: unknown; clear?: unknown; escalate: unknown };
+  assert.deepEqual([saved.when, saved.clear, saved.escalate], [{ op: 'not-reported', for: '10m' }, undefined, { severity: 'critical', after: '30m' }]);
+});
+
 test('each form keeps its own words: a second form mounted with other words leaves the page\'s form as it was', { timeout: 120_000 }, async () => {
   await openRules();
   const second = await page.evaluate(async () => {

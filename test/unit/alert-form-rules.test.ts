@@ -240,4 +240,17 @@ test("a group's recovery or escalation threshold without a field is said in the 
     ],
   );
   assert.doesNotThrow(() => validateRule({ ...rule, clear: { ...rule.clear, field: 'hum' }, escalate: { ...rule.escalate, field: 'temp' } }));
+
+  // A condition that clears by itself takes no threshold: said once each, with the operator as the form names it.
+  assert.throws(
+    () => validateRule({ ...rule, when: { op: 'not-reported', for: '10m' } }),
+    (err: RuleInvalidError) => Boolean((problems = err.details.errors as typeof problems)),
+  );
+  assert.deepEqual(
+    problems.map((p) => errorWords({ pointer: p.field, message: p.message, keyword: p.keyword }, rule, null, w)),
+    [
+      'Recovery threshold: is not used with "has not reported for": the alert clears when the device reports again (give only "for" to wait longer)',
+      'Escalation value: is not used with "has not reported for"; escalate after a time instead',
+    ],
+  );
 });

@@ -160,6 +160,10 @@ describe('rule validation', () => {
     const silent = refusalOf({ ...EXAMPLE, when: { op: 'not-reported', for: 'soon' }, clear: { ...clear, field: 'temperature' }, escalate: { ...escalate, field: 'temperature' } });
     assert.deepEqual(silent.errors.map((e) => e.field), ['/when/for', '/clear/op', '/escalate/op']);
     assert.match(silent.errors[1].message, /^\/clear\/op is not used with "not-reported": the alert clears when the device reports again/);
+    // Without a field it watches none, yet the threshold is wrong for being there, not for lacking a field: one problem each.
+    for (const when of [{ op: 'not-reported', for: '10m' }, { op: 'anomalous' }]) {
+      assert.deepEqual(refusalOf({ ...EXAMPLE, when, clear, escalate }).errors.map((e) => e.field), ['/clear/op', '/escalate/op'], when.op);
+    }
     const odd = refusalOf({ ...EXAMPLE, when: { op: 'anomalous', score: 'high' }, clear: { ...clear, field: 'temperature' } });
     assert.deepEqual(odd.errors.map((e) => e.field), ['/when/score', '/clear/op']);
     // A field that was taken is watched, whatever else of the condition is wrong: nothing to say about the recovery's.

@@ -169,7 +169,9 @@ function checkSemantics(rule: Partial<Rule>, when: When, bad: Problems): void {
   const { grouped, leaves } = when;
   for (const { cond, at } of leaves) checkCondition(cond, at, grouped, bad);
   const { op } = when;
-  if (op === 'not-reported' || op === 'anomalous') {
+  // Such a condition takes no recovery or escalation threshold at all: which field one would watch is beside the point.
+  const noThreshold = op === 'not-reported' || op === 'anomalous';
+  if (noThreshold) {
     if (rule.clear?.op !== undefined) bad.fail('/clear/op', `is not used with "${op}": the alert clears when ${op === 'not-reported' ? 'the device reports again' : 'a reading is no longer anomalous'} (give only "for" to wait longer)`);
     if (rule.escalate?.op !== undefined) bad.fail('/escalate/op', `is not used with "${op}"; escalate after a time instead`);
   }
@@ -177,13 +179,13 @@ function checkSemantics(rule: Partial<Rule>, when: When, bad: Problems): void {
   const which = whichField(leaves);
   if (rule.clear) {
     const c = rule.clear;
-    if (when.oneField === false && c.op !== undefined && c.field === undefined) {
+    if (when.oneField === false && !noThreshold && c.op !== undefined && c.field === undefined) {
       bad.add('/clear/field', `/clear/field is required: the condition watches no single field${which}, so say which field the recovery threshold is about`, 'required');
     }
     if (c.op === undefined && (c.value !== undefined || c.low !== undefined || c.high !== undefined)) bad.fail('/clear/op', 'is required when a recovery value is given');
     if ((c.op === 'outside' || c.op === 'inside') && c.low !== undefined && c.high !== undefined && !(c.low < c.high)) bad.fail('/clear/low', `must be below high (${c.low} is not below ${c.high})`);
   }
-  if (when.oneField === false && rule.escalate?.op !== undefined && rule.escalate.field === undefined) {
+  if (when.oneField === false && !noThreshold && rule.escalate?.op !== undefined && rule.escalate.field === undefined) {
     bad.add('/escalate/field', `/escalate/field is required: the condition watches no single field${which}, so say which field the second threshold is about`, 'required');
   }
   for (const k of ['remindEvery', 'keepFiringFor'] as const) {
