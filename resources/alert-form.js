@@ -249,7 +249,9 @@
                 f.devList.hidden = k !== 'list';
                 f.tagName.hidden = f.tagValue.hidden = k !== 'tag';
                 f.clearValue.hidden = f.clearKind.value === 'auto' || f.clearKind.value === 'kept';
-                f.combine.parentNode.parentNode.hidden = f.nested || f.conds.children.length < 2;
+                // One condition has nothing to combine, but keeps its "When" label; a kept nested group has its own row.
+                f.combine.parentNode.parentNode.hidden = f.nested;
+                f.combine.hidden = f.conds.children.length < 2;
                 f.notifyChannels.hidden = f.notifyKind.value !== 'some';
                 f.notifyTo.hidden = !f.notifyEmail.checked;
                 // A group watches several fields: its recovery and escalation thresholds say which one they watch.

@@ -272,12 +272,17 @@ test('a group\'s recovery threshold and escalation watch the field chosen in the
   await page.fill('.usaf-cond .usaf-field', 'temp');
   await page.fill('.usaf-cond .usaf-value', '30');
   assert.equal(await page.isVisible('.usaf-clear-field'), false, 'one condition: its field is the one');
+  // The condition is under its "When" label; AND or OR is asked once there is a second one.
+  assert.equal(await page.textContent('.usaf-row:has(.usaf-combine) > label'), 'When');
+  assert.equal(await page.isVisible('.usaf-row:has(.usaf-combine) > label'), true);
+  assert.equal(await page.isVisible('.usaf-combine'), false);
   await page.selectOption('.usaf-clear-kind', 'below');
   assert.equal(await page.isVisible('.usaf-clear-field'), false);
   await page.click('.usaf-add-cond');
   await page.locator('.usaf-cond').nth(1).locator('.usaf-field').fill('hum');
   await page.locator('.usaf-cond').nth(1).locator('.usaf-value').fill('80');
   await page.fill('.usaf-clear-value', '25');
+  assert.equal(await page.isVisible('.usaf-combine'), true);
   // Two fields watched: the picker offers both and guesses neither; Save says what to choose, in words.
   assert.equal(await page.isVisible('.usaf-clear-field'), true);
   assert.deepEqual(await page.locator('.usaf-clear-field option').allTextContents(), ['which field?', 'temp', 'hum']);
