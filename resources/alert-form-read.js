@@ -91,7 +91,9 @@
                 rule.escalate.op = was.op || (cond && cond.op === 'below' ? 'below' : 'above');
                 rule.escalate.value = numberOf(f.escValue);
                 if (escField) rule.escalate.field = escField;
-                else if (!grouped && was.field) rule.escalate.field = was.field;
+                // A field set through the API on a rule of one condition is kept; one picked under a group that is
+                // now one condition is not: the escalation watches that condition's field, as the recovery does.
+                else if (!grouped && was.field && !K.isGroup(orig.when)) rule.escalate.field = was.field;
             }
         }
         at['/escalate'] = f.escSeverity;

@@ -367,6 +367,20 @@ test('a group\'s only field is chosen by itself; a rule whose recovery field was
   await page.click('#usaf-save');
   await page.waitForFunction(() => /saved "Damp, set through the API"/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
   assert.deepEqual(await (await api('GET', 'rules/damp-by-api')).json(), byApi);
+
+  // Down to one condition, the thresholds watch its field: no field picked for the group is left behind.
+  await page.click('button.usaf-edit[data-rule="damp-by-api"]');
+  await page.locator('.usaf-cond').nth(0).locator('.usaf-remove-cond').click();
+  assert.equal(await page.isVisible('.usaf-clear-field'), false);
+  assert.equal(await page.isVisible('.usaf-esc-field'), false);
+  await page.click('#usaf-save');
+  await page.waitForFunction(() => /saved "Damp, set through the API"/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+  const one = (await (await api('GET', 'rules/damp-by-api')).json()) as typeof byApi;
+  assert.deepEqual([one.when, one.clear, one.escalate], [
+    { field: 'dew', op: 'above', value: 18 },
+    { op: 'above', value: 15, for: '5m' },
+    { severity: 'critical', after: '1h', op: 'above', value: 95 },
+  ]);
 });
 
 test('"has not reported for" has one duration: "For at least" typed first moves into it, nothing typed is dropped', { timeout: 120_000 }, async () => {
