@@ -183,7 +183,9 @@ if (!existsSync(flowFile)) {
 const credFile = join(dataDir, 'flows_cred.json');
 const credText = existsSync(credFile) ? readFileSync(credFile, 'utf8').trim() : '';
 if (credText === '' || credText === '{}') {
-  const packCredentials = { ...startingCredentials, us_store_cfg: { user1: '${UPPERSTACK_INFLUX_USER}', password1: '${UPPERSTACK_INFLUX_PASSWORD}', token1: '${UPPERSTACK_INFLUX_TOKEN}' } };
+  // Beside the slots the packs fill (a login taken out of UPPERSTACK_CLUSTER_SINK's URL, nodes/lib/cluster/pack.ts).
+  const storeCredentials = { user1: '${UPPERSTACK_INFLUX_USER}', password1: '${UPPERSTACK_INFLUX_PASSWORD}', token1: '${UPPERSTACK_INFLUX_TOKEN}', ...(startingCredentials.us_store_cfg as object | undefined) };
+  const packCredentials = { ...startingCredentials, us_store_cfg: storeCredentials };
   writeFileSync(credFile, sealCredentials(packCredentials as NodeCredentials, secrets.credentialSecret), { mode: 0o600 });
 }
 // A broker login an older start wrote into the flows in clear moves to the credentials (scripts/url-login-migration.ts).

@@ -10,6 +10,16 @@
 import { splitUrlLogin } from '../security/url-login';
 import type { ClusterOptions } from './config';
 
+/** The store config's credential slots (nodes/lib/store/sinks-influx.ts, CREDENTIAL_SLOTS). */
+const CREDENTIAL_SLOTS = 8;
+
+/** A credential slot no server sink of the store config names (a sink without one has slot 1). */
+function freeSlot(sinks: ReadonlyArray<Record<string, unknown>>): number | undefined {
+  const used = new Set(sinks.filter((s) => s.kind === 'influxdb' || s.kind === 'victoriametrics').map((s) => Number(s.slot ?? 1)));
+  for (let slot = 1; slot <= CREDENTIAL_SLOTS; slot++) if (!used.has(slot)) return slot;
+  return undefined;
+}
+
 export interface FlowNode {
   id: string;
   type: string;
@@ -39,11 +49,19 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
     }
     if (n.type === 'upperstack-store-config') {
       const sinks = Array.isArray(n.sinks) ? (n.sinks as Array<Record<string, unknown>>).filter((s) => s.id !== SHARED_SINK_ID) : [];
+      const shared: Record<string, unknown> = { id: SHARED_SINK_ID, kind: o.sink.kind, url: o.sink.url, database: o.sink.database, api: o.sink.kind === 'influxdb' ? 'v1' : 'v2' };
+      // As the broker's: a login in the shared server's URL goes to the store config's credentials, in a slot
+      // of the shared sink's own (the HTTP clients do not take a login from the URL either).
+      const sinkLogin = splitUrlLogin(o.sink.url);
+      const slot = sinkLogin ? freeSlot(sinks) : undefined;
+      if (!sinkLogin || slot === undefined) return { ...n, name: `embedded DuckDB + shared ${o.sink.kind}`, sinks: [...sinks, shared], querySink: SHARED_SINK_ID };
+      const credentials = { ...(n.credentials as Record<string, unknown> | undefined), [`user${slot}`]: sinkLogin.username, [`password${slot}`]: sinkLogin.password ?? '' };
       return {
         ...n,
         name: `embedded DuckDB + shared ${o.sink.kind}`,
-        sinks: [...sinks, { id: SHARED_SINK_ID, kind: o.sink.kind, url: o.sink.url, database: o.sink.database, api: o.sink.kind === 'influxdb' ? 'v1' : 'v2' }],
+        sinks: [...sinks, { ...shared, url: sinkLogin.url, slot }],
         querySink: SHARED_SINK_ID,
+        credentials,
       };
     }
     return { ...n };
