@@ -50,7 +50,7 @@ export function moveFlowsUrlLogins(dataDir: string, credentialSecret: string, en
       credentials = openCredentials(existsSync(credFile) ? readFileSync(credFile, 'utf8') : '', credentialSecret);
     } catch (err) {
       if (current && moveUrlLogins(flows, {}, env).moved.length) {
-        out.warnings.push(`${flowsName} has a broker login in clear in a URL, left there: ${describeError(err).message}`);
+        out.warnings.push(`${flowsName} has a login in clear in a URL, left there: ${describeError(err).message}`);
       }
       continue;
     }
@@ -59,7 +59,7 @@ export function moveFlowsUrlLogins(dataDir: string, credentialSecret: string, en
     if (!move.moved.length) continue;
     writeFileAtomic(credFile, sealCredentials(move.credentials, credentialSecret));
     writeFileAtomic(flowsFile, flowsText(move.flows, text));
-    const where = current ? `${flowsName} held a broker password in clear` : `Node-RED's backup of the flows (${basename(flowsFile)}) held a broker password in clear`;
+    const where = current ? `${flowsName} held a password in clear` : `Node-RED's backup of the flows (${basename(flowsFile)}) held a password in clear`;
     out.moved.push(`${where} (written by a start from before logins went to the credentials file): ${move.moved.join('; ')}. It is now only in ${credName}, sealed with the data folder's credential secret.`);
   }
   return out;

@@ -21,6 +21,7 @@ import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 const PASSWORD = 'member-s3cret-Pw';
+const SINK_PASSWORD = 'sink-s3cret-Pw';
 const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
 
 let mosq: Mosquitto;
@@ -66,6 +67,10 @@ test('an older member\'s data folder: the URL login moves to the sealed credenti
   const flows = JSON.parse(readFileSync(flowFile, 'utf8')) as Array<Record<string, unknown>>;
   flows.find((n) => n.id === CLUSTER_CONNECTION_ID)!.url = withLogin;
   flows.find((n) => n.id === PARTITION_NODE_ID)!.broker = withLogin;
+  // And the shared server's URL as given (influxd here does not ask for a login, and takes one).
+  const sinks = flows.find((n) => n.type === 'upperstack-store-config')!.sinks as Array<Record<string, unknown>>;
+  const shared = sinks.find((s) => s.id === 'shared')!;
+  shared.url = influx.url.replace('://', `://reader:${SINK_PASSWORD}@`);
   writeFileSync(flowFile, JSON.stringify(flows, null, 4));
   copyFileSync(flowFile, join(dataDir, '.flows.json.backup'));
   copyFileSync(join(dataDir, 'flows_cred.json'), join(dataDir, '.flows_cred.json.backup'));
@@ -76,11 +81,13 @@ test('an older member\'s data folder: the URL login moves to the sealed credenti
   const rt = await startRuntime({ dataDir, env });
   let sensor: mqtt.MqttClient | undefined;
   try {
-    const said = rt.output().split('\n').filter((l) => l.includes('held a broker password in clear'));
+    const said = rt.output().split('\n').filter((l) => l.includes('held a password in clear'));
     assert.equal(said.length, 2, rt.output());
-    assert.match(said[0], /^upperstack: flows\.json held a broker password in clear .*: moved the login \(user "member"\) in the URL of the MQTT connection node "cluster broker \(old\)" \(us_cluster_broker\) and of the partition node "partition by device" \(us_cluster_partition\) into the connection's credentials; its URL is now mqtt:\/\/127\.0\.0\.1:\d+\. It is now only in flows_cred\.json, sealed/);
-    assert.ok(!rt.output().includes(PASSWORD));
+    assert.match(said[0], /^upperstack: flows\.json held a password in clear .*: moved the login \(user "member"\) in the URL of the MQTT connection node "cluster broker \(old\)" \(us_cluster_broker\) and of the partition node "partition by device" \(us_cluster_partition\) into the connection's credentials; its URL is now mqtt:\/\/127\.0\.0\.1:\d+; .*\. It is now only in flows_cred\.json, sealed/);
+    assert.ok(!rt.output().includes(PASSWORD) && !rt.output().includes(SINK_PASSWORD));
     assert.deepEqual(filesHolding(dataDir, PASSWORD), []);
+    assert.deepEqual(filesHolding(dataDir, SINK_PASSWORD), []);
+    assert.match(said[0], /; moved the login \(user "reader"\) in the URL of the sink "shared" of the store config node .* into its credentials \(slot 2\)/);
     const now = JSON.parse(readFileSync(flowFile, 'utf8')) as Array<Record<string, unknown>>;
     assert.equal(now.find((n) => n.id === CLUSTER_CONNECTION_ID)!.url, bare);
     assert.equal(now.find((n) => n.id === PARTITION_NODE_ID)!.broker, bare);
@@ -100,7 +107,7 @@ test('an older member\'s data folder: the URL login moves to the sealed credenti
   const files = ['flows.json', 'flows_cred.json'].map((f) => readFileSync(join(dataDir, f), 'utf8'));
   const next = await startRuntime({ dataDir, env });
   try {
-    assert.doesNotMatch(next.output(), /held a broker password in clear|is not applied/);
+    assert.doesNotMatch(next.output(), /held a password in clear|is not applied/);
     assert.deepEqual(['flows.json', 'flows_cred.json'].map((f) => readFileSync(join(dataDir, f), 'utf8')), files);
   } finally {
     await next.stop();

@@ -83,7 +83,7 @@ test('the data folder: flows and credentials rewritten (the backups too), the fl
   writeFileSync(join(dir, '.flows.json.backup'), JSON.stringify(older));
   const first = moveFlowsUrlLogins(dir, secret, {});
   assert.equal(first.moved.length, 2);
-  assert.match(first.moved[0], /^flows\.json held a broker password in clear \(written by a start from before logins went to the credentials file\): moved the login/);
+  assert.match(first.moved[0], /^flows\.json held a password in clear \(written by a start from before logins went to the credentials file\): moved the login/);
   assert.match(first.moved[1], /^Node-RED's backup of the flows \(\.flows\.json\.backup\)/);
   const flows = readFileSync(join(dir, 'flows.json'), 'utf8');
   assert.equal(flows, JSON.stringify([tab, store, { ...partition, broker: 'mqtt://broker:1883' }, { ...conn, url: 'mqtt://broker:1883' }], null, 4));
@@ -101,6 +101,34 @@ test('credentials that cannot be opened: the login stays where it is, and the st
   writeFileSync(join(dir, 'flows_cred.json'), sealCredentials({}, 'another secret'));
   const r = moveFlowsUrlLogins(dir, secret, {});
   assert.deepEqual(r.moved, []);
-  assert.match(r.warnings[0], /^flows\.json has a broker login in clear in a URL, left there: the credentials file cannot be opened/);
+  assert.match(r.warnings[0], /^flows\.json has a login in clear in a URL, left there: the credentials file cannot be opened/);
   assert.equal(readFileSync(join(dir, 'flows.json'), 'utf8'), JSON.stringify(older, null, 4));
+});
+
+test('a store config\'s server sink: its URL login goes to a credential slot of its own, the others\' untouched', () => {
+  const cfg = {
+    id: 'us_store_cfg',
+    type: 'upperstack-store-config',
+    sinks: [
+      { id: 'main', kind: 'duckdb' },
+      { id: 'influx', kind: 'influxdb', url: '${UPPERSTACK_INFLUX_URL}', slot: 1 },
+      { id: 'shared', kind: 'victoriametrics', url: 'http://vm-user:s3cret@vm:8428' },
+      { id: 'own', kind: 'influxdb', url: 'https://reader:pw@influx:8086', slot: 3 },
+    ],
+  };
+  const influxCreds = { user1: '${UPPERSTACK_INFLUX_USER}', password1: '${UPPERSTACK_INFLUX_PASSWORD}', token1: '${UPPERSTACK_INFLUX_TOKEN}', user3: 'old', token3: 'old-token' };
+  const m = moveUrlLogins([cfg], { us_store_cfg: influxCreds }, {});
+  assert.deepEqual((m.flows[0] as typeof cfg).sinks, [
+    cfg.sinks[0],
+    cfg.sinks[1],
+    { id: 'shared', kind: 'victoriametrics', url: 'http://vm:8428', slot: 2 },
+    { id: 'own', kind: 'influxdb', url: 'https://influx:8086', slot: 3 },
+  ]);
+  // The shared sink read slot 1 with the InfluxDB sink: it gets slot 2; "own" keeps its slot, the URL's login replacing what was there.
+  assert.deepEqual(m.credentials.us_store_cfg, { ...influxCreds, user2: 'vm-user', password2: 's3cret', token2: '', user3: 'reader', password3: 'pw', token3: '' });
+  assert.equal(m.moved.length, 2);
+  assert.match(m.moved[0], /^moved the login \(user "vm-user"\) in the URL of the sink "shared" of the store config node us_store_cfg into its credentials \(slot 2\); its URL is now http:\/\/vm:8428$/);
+  assert.ok(!JSON.stringify([m.flows, m.moved]).includes('s3cret'));
+  const again = moveUrlLogins(m.flows, m.credentials, {});
+  assert.deepEqual([again.flows, again.credentials, again.moved], [m.flows, m.credentials, []]);
 });

@@ -8,17 +8,8 @@
  * Everything else in the pack stays as it is.
  */
 import { splitUrlLogin } from '../security/url-login';
+import { freeSlot } from '../store/credential-slots';
 import type { ClusterOptions } from './config';
-
-/** The store config's credential slots (nodes/lib/store/sinks-influx.ts, CREDENTIAL_SLOTS). */
-const CREDENTIAL_SLOTS = 8;
-
-/** A credential slot no server sink of the store config names (a sink without one has slot 1). */
-function freeSlot(sinks: ReadonlyArray<Record<string, unknown>>): number | undefined {
-  const used = new Set(sinks.filter((s) => s.kind === 'influxdb' || s.kind === 'victoriametrics').map((s) => Number(s.slot ?? 1)));
-  for (let slot = 1; slot <= CREDENTIAL_SLOTS; slot++) if (!used.has(slot)) return slot;
-  return undefined;
-}
 
 export interface FlowNode {
   id: string;

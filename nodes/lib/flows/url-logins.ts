@@ -12,9 +12,14 @@
  *   logs in as before. Another login is left where it is and said, every start: moving it would change which
  *   login one of the two nodes uses, which only the operator can decide.
  *
+ * - A store config's server sink (the shared one a member's first start made from UPPERSTACK_CLUSTER_SINK):
+ *   its URL login goes to the node's credentials, in the sink's slot when no other sink reads that slot (the
+ *   sink's user, password and token, which the URL's login won over), else in a free slot the sink then names.
+ *
  * Everything else stays as it is. Running it again changes nothing.
  */
 import { shownUrl, splitUrlLogin } from '../security/url-login';
+import { freeSlot, slotOf, slotShared } from '../store/credential-slots';
 import type { NodeCredentials } from './credentials-file';
 
 interface FlowNode {
@@ -35,6 +40,7 @@ export interface UrlLoginMove {
 
 const CONNECTION = 'upperstack-mqtt-connection';
 const PARTITION = 'upperstack-partition';
+const STORE = 'upperstack-store-config';
 
 const isNode = (n: unknown): n is FlowNode => typeof n === 'object' && n !== null && typeof (n as FlowNode).id === 'string' && typeof (n as FlowNode).type === 'string';
 const named = (kind: string, n: FlowNode) => `the ${kind} node ${typeof n.name === 'string' && n.name ? `"${n.name}" (${n.id})` : n.id}`;
@@ -95,5 +101,32 @@ export function moveUrlLogins(flows: readonly unknown[], credentials: NodeCreden
     m.partitions.push(named('partition', n));
     moves.set(conn.id, m);
   }
-  return { flows: out, credentials: creds, moved: [...moves.values()].map(sentence), left };
+  const sinkMoves = moveSinkLogins(out, creds, left);
+  return { flows: out, credentials: creds, moved: [...[...moves.values()].map(sentence), ...sinkMoves], left };
+}
+
+/** The store configs' server sinks' URL logins into their slots (changing `flows` and `creds` in place). */
+function moveSinkLogins(flows: unknown[], creds: NodeCredentials, left: string[]): string[] {
+  const moved: string[] = [];
+  for (const n of flows) {
+    if (!isNode(n) || n.type !== STORE || !Array.isArray(n.sinks)) continue;
+    const sinks = (n.sinks as unknown[]).map((s) => (typeof s === 'object' && s !== null ? { ...(s as Record<string, unknown>) } : s));
+    const objects = sinks.filter((s): s is Record<string, unknown> => typeof s === 'object' && s !== null);
+    for (const sink of objects) {
+      if ((sink.kind !== 'influxdb' && sink.kind !== 'victoriametrics') || typeof sink.url !== 'string') continue;
+      const login = splitUrlLogin(sink.url);
+      if (!login) continue;
+      const slot = slotShared(sink, objects) ? freeSlot(objects) : slotOf(sink);
+      if (slot === undefined) {
+        left.push(`the sink "${String(sink.id)}" of ${named('store config', n)} has a login in its URL (${shownUrl(sink.url)}) and every credential slot is taken: it stays there in clear`);
+        continue;
+      }
+      creds[n.id] = { ...creds[n.id], [`user${slot}`]: login.username, [`password${slot}`]: login.password ?? '', [`token${slot}`]: '' };
+      sink.url = login.url;
+      if (slot !== slotOf(sink)) sink.slot = slot;
+      moved.push(`moved the login (user "${login.username}") in the URL of the sink "${String(sink.id)}" of ${named('store config', n)} into its credentials (slot ${slot}); its URL is now ${login.url}`);
+    }
+    n.sinks = sinks;
+  }
+  return moved;
 }

@@ -16,6 +16,7 @@ import { readSchemaFile, schemaPath } from '../schema/validator';
 import { parseRetention } from './retention';
 import { shownUrl, splitUrlLogin } from '../security/url-login';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
+import { CREDENTIAL_SLOTS } from './credential-slots';
 
 export interface InfluxSinkConfig extends SinkConfig {
   kind: 'influxdb' | 'victoriametrics';
@@ -80,7 +81,7 @@ export const INFLUX_DEFAULTS = {
   optional: false,
 } as const;
 
-export const CREDENTIAL_SLOTS = 8;
+export { CREDENTIAL_SLOTS };
 
 /** Lines that start a write before the longest wait is up (bench/influx.ts measured 1.6× the readings/s of 5,000). */
 export const FLUSH_AT = 1000;
