@@ -4,7 +4,7 @@
  * folder, the API key and the editor password (kept and printed once the
  * runtime serves), and deploys the default flow pack.
  */
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -23,6 +23,8 @@ import { refusePlaceholderSecrets } from './nodes/lib/security/placeholders';
 import { firstStartSecrets } from './scripts/first-start';
 import { ConfigError } from './nodes/lib/errors';
 import { readTlsFiles } from './nodes/lib/security/tls-files';
+import { sealCredentials, type NodeCredentials } from './nodes/lib/flows/credentials-file';
+import { moveFlowsUrlLogins } from './scripts/url-login-migration';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -147,6 +149,12 @@ const startWarning = (line: string) => {
   if ((env.UPPERSTACK_LOG_FORMAT ?? '').toLowerCase() === 'json') console.log(formatLogLine({ level: 30, msg: line }));
   else process.stderr.write(`upperstack: warning: ${line}\n`);
 };
+/** Said once, at the start that did it: what the start changed in the data folder. */
+const startNotice = (line: string) => {
+  // 40: Node-RED's info level.
+  if ((env.UPPERSTACK_LOG_FORMAT ?? '').toLowerCase() === 'json') console.log(formatLogLine({ level: 40, msg: line }));
+  else process.stderr.write(`upperstack: ${line}\n`);
+};
 if (!existsSync(flowFile)) {
   let flows = startingFlows(root, env.UPPERSTACK_PACKS, flowFile);
   for (const line of startingEnvWarnings(root, env.UPPERSTACK_PACKS, env)) startWarning(line);
@@ -175,12 +183,15 @@ if (!existsSync(flowFile)) {
 const credFile = join(dataDir, 'flows_cred.json');
 const credText = existsSync(credFile) ? readFileSync(credFile, 'utf8').trim() : '';
 if (credText === '' || credText === '{}') {
-  const packCredentials = { ...startingCredentials, us_store_cfg: { user1: '${UPPERSTACK_INFLUX_USER}', password1: '${UPPERSTACK_INFLUX_PASSWORD}', token1: '${UPPERSTACK_INFLUX_TOKEN}' } };
-  const iv = randomBytes(16);
-  const cipher = createCipheriv('aes-256-ctr', createHash('sha256').update(secrets.credentialSecret).digest(), iv);
-  const sealed = iv.toString('hex') + cipher.update(JSON.stringify(packCredentials), 'utf8', 'base64') + cipher.final('base64');
-  writeFileSync(credFile, JSON.stringify({ $: sealed }, null, 4), { mode: 0o600 });
+  // Beside the slots the packs fill (a login taken out of UPPERSTACK_CLUSTER_SINK's URL, nodes/lib/cluster/pack.ts).
+  const storeCredentials = { user1: '${UPPERSTACK_INFLUX_USER}', password1: '${UPPERSTACK_INFLUX_PASSWORD}', token1: '${UPPERSTACK_INFLUX_TOKEN}', ...(startingCredentials.us_store_cfg as object | undefined) };
+  const packCredentials = { ...startingCredentials, us_store_cfg: storeCredentials };
+  writeFileSync(credFile, sealCredentials(packCredentials as NodeCredentials, secrets.credentialSecret), { mode: 0o600 });
 }
+// A broker login an older start wrote into the flows in clear moves to the credentials (scripts/url-login-migration.ts).
+const urlLogins = moveFlowsUrlLogins(dataDir, secrets.credentialSecret, env);
+for (const line of urlLogins.moved) startNotice(line);
+for (const line of urlLogins.warnings) startWarning(line);
 
 /** Node-RED's logger, once the runtime has loaded it. */
 function warn(text: string): void {

@@ -13,9 +13,9 @@
  * Every start also names the variables the deployed packs need (their tabs' `envNeeded`) that are unset: a
  * pack imported later, or a variable dropped from the environment since, fails just the same.
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hashSecretSync, verifySecretSync } from '../nodes/lib/devices/secret';
 import { unsetEnvNeeds } from '../nodes/lib/flows/env-needs';
 import { shownUrl, urlPassword } from '../nodes/lib/security/url-login';
 import type { FlowNode } from '../nodes/lib/flows/validate';
@@ -37,23 +37,19 @@ interface KeptRecord {
   store: StoreMode;
   /** The broker URL as shownUrl() shows it (password replaced by ***). */
   cluster?: string;
-  /** `scrypt:<salt>:<hash>` (base64url) of the broker URL's password; absent when it has none. */
+  /** The scrypt hash (hashSecretSync) of the broker URL's password; absent when it has none. */
   clusterPassword?: string;
 }
 
-const SCRYPT_BYTES = 32;
-
-function passwordDigest(password: string, salt: Buffer = randomBytes(16)): string {
-  return `scrypt:${salt.toString('base64url')}:${scryptSync(password, salt, SCRYPT_BYTES).toString('base64url')}`;
-}
-
+/**
+ * The digest of a broker URL's password is the secrets' scrypt hash (nodes/lib/devices/secret.ts). Records from
+ * before kept it as `scrypt:<salt>:<hash>`, made with Node's scryptSync defaults (N = 2^14, r = 8, p = 1, 32
+ * bytes): the same parameters, so such a digest is read as that hash.
+ */
 function passwordMatches(password: string | undefined, digest: string | undefined): boolean {
   if (password === undefined || digest === undefined) return password === digest;
-  const [kind, salt, hash] = digest.split(':');
-  if (kind !== 'scrypt' || salt === undefined || hash === undefined) return false;
-  const want = Buffer.from(hash, 'base64url');
-  const got = scryptSync(password, Buffer.from(salt, 'base64url'), SCRYPT_BYTES);
-  return want.length === got.length && timingSafeEqual(want, got);
+  const older = /^scrypt:([A-Za-z0-9_-]+):([A-Za-z0-9_-]+)$/.exec(digest);
+  return verifySecretSync(password, older ? `scrypt$14$8$1$${older[1]}$${older[2]}` : digest);
 }
 
 function kept(record: StartRecord): KeptRecord {
@@ -61,7 +57,7 @@ function kept(record: StartRecord): KeptRecord {
   if (record.cluster === undefined) return out;
   out.cluster = shownUrl(record.cluster);
   const password = urlPassword(record.cluster);
-  if (password !== undefined) out.clusterPassword = passwordDigest(password);
+  if (password !== undefined) out.clusterPassword = hashSecretSync(password);
   return out;
 }
 

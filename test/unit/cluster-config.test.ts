@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { clusterOptionsFromEnv } from '../../nodes/lib/cluster/config';
 import { clusterPack, CLUSTER_CONNECTION_ID, type FlowNode } from '../../nodes/lib/cluster/pack';
 import { normalizeSinks } from '../../nodes/lib/store/sinks';
+import { CREDENTIAL_SLOTS } from '../../nodes/lib/store/sinks-influx';
 
 const pack = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as FlowNode[];
 
@@ -68,6 +69,26 @@ test('a login in the broker URL goes to the connection\'s credentials, not into 
   assert.deepEqual(both.find((n) => n.id === CLUSTER_CONNECTION_ID)!.credentials, { username: 'u', password: 'pw' });
   const userOnly = clusterPack(pack, clusterOptionsFromEnv({ ...env, UPPERSTACK_CLUSTER_BROKER: 'mqtt://u@b:1883' })!).find((n) => n.id === CLUSTER_CONNECTION_ID)!;
   assert.deepEqual([userOnly.url, userOnly.credentials], ['mqtt://u@b:1883', undefined]);
+});
+
+test('a login in the shared server\'s URL goes to the store config\'s credentials, in a slot of the shared sink\'s own; the sink gets the URL without it', () => {
+  const env = { UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883', UPPERSTACK_CLUSTER_SINK: 'http://vm%40user:s3cret@vm:8428', UPPERSTACK_CLUSTER_MEMBER: 'm1' };
+  const out = clusterPack(pack, clusterOptionsFromEnv(env)!);
+  const cfg = out.find((n) => n.type === 'upperstack-store-config')!;
+  const sinks = cfg.sinks as Array<Record<string, unknown>>;
+  const shared = sinks.find((s) => s.id === 'shared')!;
+  // The default pack's InfluxDB sink has slot 1 (UPPERSTACK_INFLUX_USER/_PASSWORD/_TOKEN).
+  assert.deepEqual([shared.url, shared.slot, sinks.find((s) => s.id === 'influx')!.slot], ['http://vm:8428', 2, 1]);
+  assert.deepEqual(cfg.credentials, { user2: 'vm@user', password2: 's3cret' });
+  const { credentials: _sealed, ...inFlows } = cfg;
+  assert.ok(!JSON.stringify(inFlows).includes('s3cret'));
+  // Without a login, the shared sink is as before.
+  const plain = clusterPack(pack, clusterOptionsFromEnv({ ...env, UPPERSTACK_CLUSTER_SINK: 'http://vm:8428' })!).find((n) => n.type === 'upperstack-store-config')!;
+  assert.deepEqual([(plain.sinks as Array<Record<string, unknown>>).find((s) => s.id === 'shared')!.slot, plain.credentials], [undefined, {}]);
+  // Every slot taken: the URL is left as given rather than sharing another sink's login.
+  const full = pack.map((n) => (n.type === 'upperstack-store-config' ? { ...n, sinks: Array.from({ length: CREDENTIAL_SLOTS }, (_, i) => ({ id: `s${i}`, kind: 'influxdb', url: 'http://x', slot: i + 1 })) } : n));
+  const left = clusterPack(full, clusterOptionsFromEnv(env)!).find((n) => n.type === 'upperstack-store-config')!;
+  assert.equal((left.sinks as Array<Record<string, unknown>>).find((s) => s.id === 'shared')!.url, env.UPPERSTACK_CLUSTER_SINK);
 });
 
 test('broker login and TLS from the environment: the password stays a reference to its variable, files are checked at start', () => {

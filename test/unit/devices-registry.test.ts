@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { checkCharacter, hasValidCheck, withCheck } from '../../nodes/lib/devices/checkdigit';
-import { hashSecret, loadOrCreateKey, newSecret, seal, unseal, verifySecret } from '../../nodes/lib/devices/secret';
+import { hashSecret, hashSecretSync, loadOrCreateKey, newSecret, seal, unseal, verifySecret, verifySecretSync } from '../../nodes/lib/devices/secret';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
@@ -65,6 +65,17 @@ describe('secrets', () => {
     assert.equal(await verifySecret(`${s}x`, h), false);
     assert.equal(await verifySecret(s, 'scrypt$14$8$1$bad'), false);
     assert.notEqual(await hashSecret(s), h, 'salted');
+  });
+
+  test('the synchronous pair makes and checks the same hashes as the asynchronous one', async () => {
+    const s = newSecret();
+    const h = hashSecretSync(s);
+    assert.match(h, /^scrypt\$14\$8\$1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    assert.equal(await verifySecret(s, h), true);
+    assert.equal(verifySecretSync(s, await hashSecret(s)), true);
+    assert.equal(verifySecretSync(`${s}x`, h), false);
+    assert.equal(verifySecretSync(s, 'scrypt$14$8$1$bad'), false);
+    assert.equal(verifySecretSync(s, h.replace('scrypt$14$', 'scrypt$30$')), false, 'a cost out of bounds is refused, not run');
   });
 
   test('sealed keys open only with the key they were sealed with', () => {

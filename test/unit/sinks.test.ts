@@ -181,3 +181,17 @@ test('an empty DuckDB retention keeps everything: the roll-ups too, whatever the
   assert.equal(normalizeSinks([{ ...main, retention: '30d', rollupRetention: '1y' }], '/data')[0].rollupRetention, '1y');
   assert.throws(() => normalizeSinks([{ ...main, retention: '30d', rollupRetention: '7d' }], '/data'), /roll-ups must be kept at least as long as raw readings \(7d is shorter than 30d\)/);
 });
+
+test('a login in a server sink\'s URL is its login, taken out of the URL (the HTTP clients take none from it) and winning over the credentials\'', () => {
+  const [influx, vm, plain] = normalizeSinks(
+    [
+      { id: 'influx', kind: 'influxdb', url: 'http://reader:p%40ss:w0rd@influx:8086', database: 'db', user: 'other', password: 'x', token: 'tok' },
+      { id: 'vm', kind: 'victoriametrics', url: 'https://vm-user:s3cret@vm.example/prefix' },
+      { id: 'plain', kind: 'influxdb', url: 'http://influx:8086', database: 'db', user: 'u', password: 'p', token: 't' },
+    ],
+    tmp(),
+  ) as unknown as Array<Record<string, unknown>>;
+  assert.deepEqual([influx.url, influx.user, influx.password, influx.token], ['http://influx:8086', 'reader:p@ss', 'w0rd', undefined]);
+  assert.deepEqual([vm.url, vm.user, vm.password], ['https://vm.example/prefix', 'vm-user', 's3cret']);
+  assert.deepEqual([plain.url, plain.user, plain.password, plain.token], ['http://influx:8086', 'u', 'p', 't']);
+});

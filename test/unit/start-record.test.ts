@@ -1,9 +1,11 @@
 /** What a later start says of the first-start-only variables it does not apply (scripts/start-record.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes, scryptSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keepStartRecord, notAppliedLines, START_RECORD } from '../../scripts/start-record';
+import { verifySecret } from '../../nodes/lib/devices/secret';
 import { tempDir } from '../helpers/temp';
 
 test('a cluster broker set, changed or dropped after the first start is said not to be applied, with the password its URL may carry hidden', () => {
@@ -55,6 +57,28 @@ test('a record from before the password was digested, with the URL as given, sti
   writeFileSync(join(plain, START_RECORD), old);
   assert.deepEqual(notAppliedLines(plain, { UPPERSTACK_CLUSTER_BROKER: 'mqtt://broker-a:1883' }, 'duckdb'), []);
   assert.equal(readFileSync(join(plain, START_RECORD), 'utf8'), old);
+});
+
+test('the password\'s digest is the secrets\' scrypt hash; a digest kept in the earlier `scrypt:<salt>:<hash>` form still compares', async () => {
+  const dir = tempDir('us-start-record-');
+  const broker = 'mqtt://member:s3cret@broker-a:1883';
+  keepStartRecord(dir, { packs: [], store: 'duckdb', cluster: broker });
+  const digest = (JSON.parse(readFileSync(join(dir, START_RECORD), 'utf8')) as { clusterPassword: string }).clusterPassword;
+  assert.match(digest, /^scrypt\$14\$8\$1\$/);
+  assert.equal(await verifySecret('s3cret', digest), true);
+
+  // As records were written before: Node's scryptSync defaults, 32 bytes, salt and hash in base64url.
+  const salt = randomBytes(16);
+  const older = `scrypt:${salt.toString('base64url')}:${scryptSync('s3cret', salt, 32).toString('base64url')}`;
+  const record = JSON.stringify({ packs: [], store: 'duckdb', cluster: 'mqtt://member:***@broker-a:1883', clusterPassword: older });
+  writeFileSync(join(dir, START_RECORD), record);
+  assert.deepEqual(notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: broker }, 'duckdb'), []);
+  assert.match(notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: 'mqtt://member:other@broker-a:1883' }, 'duckdb')[0], /with another password/);
+  assert.equal(notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: 'mqtt://member@broker-a:1883' }, 'duckdb').length, 1);
+  // Read as it is, not rewritten.
+  assert.equal(readFileSync(join(dir, START_RECORD), 'utf8'), record);
+  writeFileSync(join(dir, START_RECORD), JSON.stringify({ packs: [], store: 'duckdb', cluster: 'mqtt://member:***@broker-a:1883', clusterPassword: 'scrypt:bad' }));
+  assert.equal(notAppliedLines(dir, { UPPERSTACK_CLUSTER_BROKER: broker }, 'duckdb').length, 1);
 });
 
 test('a record from before the cluster broker was kept: a broker set now may differ', () => {

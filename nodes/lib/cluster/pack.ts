@@ -8,6 +8,7 @@
  * Everything else in the pack stays as it is.
  */
 import { splitUrlLogin } from '../security/url-login';
+import { freeSlot } from '../store/credential-slots';
 import type { ClusterOptions } from './config';
 
 export interface FlowNode {
@@ -39,11 +40,19 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
     }
     if (n.type === 'upperstack-store-config') {
       const sinks = Array.isArray(n.sinks) ? (n.sinks as Array<Record<string, unknown>>).filter((s) => s.id !== SHARED_SINK_ID) : [];
+      const shared: Record<string, unknown> = { id: SHARED_SINK_ID, kind: o.sink.kind, url: o.sink.url, database: o.sink.database, api: o.sink.kind === 'influxdb' ? 'v1' : 'v2' };
+      // As the broker's: a login in the shared server's URL goes to the store config's credentials, in a slot
+      // of the shared sink's own (the HTTP clients do not take a login from the URL either).
+      const sinkLogin = splitUrlLogin(o.sink.url);
+      const slot = sinkLogin ? freeSlot(sinks) : undefined;
+      if (!sinkLogin || slot === undefined) return { ...n, name: `embedded DuckDB + shared ${o.sink.kind}`, sinks: [...sinks, shared], querySink: SHARED_SINK_ID };
+      const credentials = { ...(n.credentials as Record<string, unknown> | undefined), [`user${slot}`]: sinkLogin.username, [`password${slot}`]: sinkLogin.password ?? '' };
       return {
         ...n,
         name: `embedded DuckDB + shared ${o.sink.kind}`,
-        sinks: [...sinks, { id: SHARED_SINK_ID, kind: o.sink.kind, url: o.sink.url, database: o.sink.database, api: o.sink.kind === 'influxdb' ? 'v1' : 'v2' }],
+        sinks: [...sinks, { ...shared, url: sinkLogin.url, slot }],
         querySink: SHARED_SINK_ID,
+        credentials,
       };
     }
     return { ...n };

@@ -5,7 +5,7 @@
  * blocks the event loop; its cost is why verifications are cached (registry.ts)
  * and why failed logins are rate limited per source address (device-auth.ts).
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors';
@@ -28,26 +28,60 @@ function scryptAsync(secret: string, salt: Buffer, logN: number, r: number, p: n
   });
 }
 
+function formatHash(salt: Buffer, key: Buffer): string {
+  return `scrypt$${LOG_N}$${R}$${P}$${salt.toString('base64url')}$${key.toString('base64url')}`;
+}
+
 /** `scrypt$14$8$1$<salt>$<hash>` (base64url): the parameters travel with the hash, so they can change later. */
 export async function hashSecret(secret: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scryptAsync(secret, salt, LOG_N, R, P);
-  return `scrypt$${LOG_N}$${R}$${P}$${salt.toString('base64url')}$${key.toString('base64url')}`;
+  return formatHash(salt, await scryptAsync(secret, salt, LOG_N, R, P));
+}
+
+/**
+ * hashSecret blocking the thread, for code that cannot wait (settings.ts, which Node-RED loads synchronously,
+ * keeps a digest in the start record): the same parameters, the same format.
+ */
+export function hashSecretSync(secret: string): string {
+  const salt = randomBytes(16);
+  return formatHash(salt, scryptSync(secret, salt, KEYLEN, { N: 2 ** LOG_N, r: R, p: P, maxmem: MAXMEM }));
 }
 
 const HASH = /^scrypt\$(\d{1,2})\$(\d{1,2})\$(\d{1,2})\$([A-Za-z0-9_-]{16,64})\$([A-Za-z0-9_-]{40,64})$/;
 
+interface ParsedHash {
+  salt: Buffer;
+  expected: Buffer;
+  logN: number;
+  r: number;
+  p: number;
+}
+
+/** The hash's parts, or undefined when it is malformed, its cost out of bounds, or the guess too long to be ours. */
+function parseHash(secret: string, hash: string): ParsedHash | undefined {
+  const m = HASH.exec(hash);
+  if (!m) return undefined;
+  const [logN, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (logN < 10 || logN > 20 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
+  // Very long guesses cost scrypt no more, but are no secret of ours either.
+  if (secret.length > 1024) return undefined;
+  return { salt: Buffer.from(m[4], 'base64url'), expected: Buffer.from(m[5], 'base64url'), logN, r, p };
+}
+
 /** True when `secret` is the one `hash` was made from. A malformed hash never matches. */
 export async function verifySecret(secret: string, hash: string): Promise<boolean> {
-  const m = HASH.exec(hash);
-  if (!m) return false;
-  const [logN, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (logN < 10 || logN > 20 || r < 1 || r > 32 || p < 1 || p > 16) return false;
-  // Very long guesses cost scrypt no more, but are no secret of ours either.
-  if (secret.length > 1024) return false;
-  const expected = Buffer.from(m[5], 'base64url');
-  const got = await scryptAsync(secret, Buffer.from(m[4], 'base64url'), logN, r, p);
-  return got.length === expected.length && timingSafeEqual(got, expected);
+  const h = parseHash(secret, hash);
+  if (!h) return false;
+  const got = await scryptAsync(secret, h.salt, h.logN, h.r, h.p);
+  return got.length === h.expected.length && timingSafeEqual(got, h.expected);
+}
+
+/** verifySecret blocking the thread (see hashSecretSync). */
+export function verifySecretSync(secret: string, hash: string): boolean {
+  const h = parseHash(secret, hash);
+  if (!h) return false;
+  const got = scryptSync(secret, h.salt, KEYLEN, { N: 2 ** h.logN, r: h.r, p: h.p, maxmem: MAXMEM });
+  return got.length === h.expected.length && timingSafeEqual(got, h.expected);
 }
 
 /** A fast fingerprint of a presented secret, for caches (never stored). */

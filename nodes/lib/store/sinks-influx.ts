@@ -14,8 +14,9 @@ import { InfluxReader } from '../influx/query';
 import { parseTagMap } from '../influx/tag-map';
 import { readSchemaFile, schemaPath } from '../schema/validator';
 import { parseRetention } from './retention';
-import { shownUrl } from '../security/url-login';
+import { shownUrl, splitUrlLogin } from '../security/url-login';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
+import { CREDENTIAL_SLOTS } from './credential-slots';
 
 export interface InfluxSinkConfig extends SinkConfig {
   kind: 'influxdb' | 'victoriametrics';
@@ -80,7 +81,7 @@ export const INFLUX_DEFAULTS = {
   optional: false,
 } as const;
 
-export const CREDENTIAL_SLOTS = 8;
+export { CREDENTIAL_SLOTS };
 
 /** Lines that start a write before the longest wait is up (bench/influx.ts measured 1.6× the readings/s of 5,000). */
 export const FLUSH_AT = 1000;
@@ -136,11 +137,16 @@ function normalizeInflux(raw: SinkConfig, server: ServerKind): InfluxSinkConfig 
   const retention = text(raw.retention);
   parseRetention(retention, `sink ${id}: retention`);
   parseFieldTypes(raw.fieldTypes, `sink ${id}: field types`);
+  // A login in the URL (`http://user:password@influxdb:8086`, as UPPERSTACK_INFLUX_URL may carry one) is the
+  // sink's login: the HTTP clients take none from a URL (fetch refuses such a URL, quoting it whole in its
+  // error, password included), so it is taken out of the URL and wins over the credentials' user, password
+  // and token, as a URL's login does for MQTT.js.
+  const login = splitUrlLogin(url);
   return {
     ...raw,
     id,
     kind: server,
-    url,
+    url: login?.url ?? url,
     api,
     database,
     retentionPolicy: text(raw.retentionPolicy),
@@ -161,6 +167,7 @@ function normalizeInflux(raw: SinkConfig, server: ServerKind): InfluxSinkConfig 
     retention,
     slot: whole(raw, 'slot', 1, CREDENTIAL_SLOTS, 1),
     optional: bool(raw.optional, false),
+    ...(login ? { user: login.username, password: login.password ?? '', token: undefined } : {}),
   };
 }
 
