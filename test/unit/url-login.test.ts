@@ -1,7 +1,10 @@
 /** shownUrl (nodes/lib/security/url-login.ts): a URL's password never reaches /health, status or log. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { shownUrl, urlPassword } from '../../nodes/lib/security/url-login';
+import { shownUrl, shownValue, urlPassword } from '../../nodes/lib/security/url-login';
+import { clusterOptionsFromEnv } from '../../nodes/lib/cluster/config';
+import { storeModeFromEnv } from '../../nodes/lib/store/store-mode';
+import { normalizeSinks } from '../../nodes/lib/store/sinks';
 import { InfluxSink } from '../../nodes/lib/influx/sink';
 import { FieldTypeRegistry } from '../../nodes/lib/influx/field-types';
 import { DEFAULT_MAPPING } from '../../nodes/lib/influx/line';
@@ -39,4 +42,29 @@ test('an InfluxDB or VictoriaMetrics sink names its server without the URL\'s pa
     retentionMs: 0,
   });
   assert.equal(sink.describe(), 'VictoriaMetrics http://reader:***@127.0.0.1:1');
+});
+
+test('an error quoting a setting that does not parse as a URL never shows a login in it', () => {
+  assert.equal(shownValue('member:pw@broker:1883'), '***@broker:1883');
+  assert.equal(shownValue('mqtt://member:pw@broker:1883'), 'mqtt://member:***@broker:1883');
+  assert.equal(shownValue('broker:1883'), 'broker:1883');
+  assert.equal(shownValue('x'.repeat(200)).length, 80);
+  const messageOf = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return assert.fail('no error');
+  };
+  const broker = messageOf(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'member:pw1@b:1883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428' }));
+  assert.match(broker, /got "\*\*\*@b:1883"/);
+  const sink = messageOf(() => clusterOptionsFromEnv({ UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883', UPPERSTACK_CLUSTER_SINK: 'vm:pw2@vm:8428' }));
+  assert.match(sink, /got "\*\*\*@vm:8428"/);
+  const mode = messageOf(() => storeModeFromEnv({ UPPERSTACK_STORE: 'influxdb', UPPERSTACK_INFLUX_URL: 'reader:pw3@influx:8086' }));
+  assert.match(mode, /got "\*\*\*@influx:8086"/);
+  const main = { id: 'main', kind: 'duckdb', path: '', memoryLimit: 128 };
+  const server = messageOf(() => normalizeSinks([main, { id: 'influx', kind: 'influxdb', url: 'writer:pw4@influx:8086' }], '/data'));
+  assert.match(server, /got "\*\*\*@influx:8086"/);
+  for (const [message, password] of [[broker, 'pw1'], [sink, 'pw2'], [mode, 'pw3'], [server, 'pw4']]) assert.ok(!message.includes(password), message);
 });

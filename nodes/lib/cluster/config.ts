@@ -7,6 +7,7 @@
 import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors';
+import { shownValue } from '../security/url-login';
 
 export type SharedSinkKind = 'influxdb' | 'victoriametrics';
 
@@ -71,10 +72,10 @@ function file(env: NodeJS.ProcessEnv, key: string): string {
 export function clusterOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ClusterOptions | undefined {
   const broker = (env.UPPERSTACK_CLUSTER_BROKER ?? '').trim();
   if (broker === '') return undefined;
-  if (!/^(mqtts?|wss?|tcp|ssl):\/\/[^\s/]+/i.test(broker)) throw new ConfigError(`UPPERSTACK_CLUSTER_BROKER must be a broker URL such as mqtt://broker:1883 (got "${broker.slice(0, 80)}")`, { setting: 'UPPERSTACK_CLUSTER_BROKER' });
+  if (!/^(mqtts?|wss?|tcp|ssl):\/\/[^\s/]+/i.test(broker)) throw new ConfigError(`UPPERSTACK_CLUSTER_BROKER must be a broker URL such as mqtt://broker:1883 (got "${shownValue(broker)}")`, { setting: 'UPPERSTACK_CLUSTER_BROKER' });
   const url = (env.UPPERSTACK_CLUSTER_SINK ?? '').trim();
   if (!/^https?:\/\/[^\s/]+/i.test(url)) {
-    throw new ConfigError(`a cluster member needs UPPERSTACK_CLUSTER_SINK, the URL of the InfluxDB or VictoriaMetrics server every member writes to (got "${url.slice(0, 80)}")`, { setting: 'UPPERSTACK_CLUSTER_SINK' });
+    throw new ConfigError(`a cluster member needs UPPERSTACK_CLUSTER_SINK, the URL of the InfluxDB or VictoriaMetrics server every member writes to (got "${shownValue(url)}")`, { setting: 'UPPERSTACK_CLUSTER_SINK' });
   }
   const kind = ((env.UPPERSTACK_CLUSTER_SINK_KIND ?? '').trim() || 'victoriametrics') as SharedSinkKind;
   if (kind !== 'influxdb' && kind !== 'victoriametrics') throw new ConfigError(`UPPERSTACK_CLUSTER_SINK_KIND must be influxdb or victoriametrics (got "${kind}")`, { setting: 'UPPERSTACK_CLUSTER_SINK_KIND' });

@@ -14,6 +14,17 @@ export function shownUrl(url: string): string {
   return `${m[1]}${m[2].slice(0, colon)}:***@${url.slice(m[0].length)}`;
 }
 
+/**
+ * A setting's value as an error about it may quote it: shownUrl for a URL, and for a value that is not one
+ * (`member:pw@broker:1883`, `mqtt:/u:p@h`: the errors that quote a value are about values that do not parse)
+ * everything before its last @ replaced, since a login may stand there; at most `max` characters.
+ */
+export function shownValue(value: string, max = 80): string {
+  if (USERINFO.test(value)) return shownUrl(value).slice(0, max);
+  const at = value.lastIndexOf('@');
+  return (at < 0 ? value : `***${value.slice(at)}`).slice(0, max);
+}
+
 /** The password in a URL's login (`scheme://user:password@host`), undefined when it carries none. */
 export function urlPassword(url: string): string | undefined {
   const m = USERINFO.exec(url);

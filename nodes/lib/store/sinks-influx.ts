@@ -14,7 +14,7 @@ import { InfluxReader } from '../influx/query';
 import { parseTagMap } from '../influx/tag-map';
 import { readSchemaFile, schemaPath } from '../schema/validator';
 import { parseRetention } from './retention';
-import { shownUrl, splitUrlLogin } from '../security/url-login';
+import { shownUrl, shownValue, splitUrlLogin } from '../security/url-login';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 import { CREDENTIAL_SLOTS } from './credential-slots';
 
@@ -117,7 +117,7 @@ function normalizeInflux(raw: SinkConfig, server: ServerKind): InfluxSinkConfig 
     throw new ConfigError(`sink ${id}: ${message}`, { setting, sink: id });
   };
   const url = text(raw.url);
-  if (!/^https?:\/\/[^\s/]+/i.test(url)) fail('url', `the URL must start with http:// or https:// and name a host (got "${url.slice(0, 80)}")`);
+  if (!/^https?:\/\/[^\s/]+/i.test(url)) fail('url', `the URL must start with http:// or https:// and name a host (got "${shownValue(url)}")`);
   let api = text(raw.api || (server === 'victoriametrics' ? 'v2' : 'v1')) as ApiSetting;
   if (server === 'victoriametrics') api = 'v2';
   if (api !== 'v1' && api !== 'v2' && api !== 'v3' && api !== 'auto') fail('api', `the API must be auto, v1, v2 or v3 (got "${String(raw.api)}")`);

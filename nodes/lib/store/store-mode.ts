@@ -6,6 +6,7 @@
  * queries read back from the server.
  */
 import { ConfigError } from '../errors';
+import { shownValue } from '../security/url-login';
 
 export type StoreMode = 'duckdb' | 'influxdb' | 'victoriametrics';
 
@@ -18,7 +19,7 @@ export function storeModeFromEnv(env: NodeJS.ProcessEnv = process.env): StoreMod
   if (mode === 'duckdb') return mode;
   const url = (env.UPPERSTACK_INFLUX_URL ?? '').trim();
   if (!/^https?:\/\/[^\s/]+/i.test(url)) {
-    throw new ConfigError(`UPPERSTACK_STORE=${mode} keeps readings in that server only: set UPPERSTACK_INFLUX_URL to its URL (got "${url.slice(0, 80)}")`, { setting: 'UPPERSTACK_INFLUX_URL' });
+    throw new ConfigError(`UPPERSTACK_STORE=${mode} keeps readings in that server only: set UPPERSTACK_INFLUX_URL to its URL (got "${shownValue(url)}")`, { setting: 'UPPERSTACK_INFLUX_URL' });
   }
   if (mode === 'influxdb' && (env.UPPERSTACK_INFLUX_BUCKET ?? '').trim() !== '') {
     throw new ConfigError('UPPERSTACK_STORE=influxdb reads readings back with InfluxQL: use a database (UPPERSTACK_INFLUX_DB, InfluxDB 1.x or the v1 API of 2.x/3.x), not UPPERSTACK_INFLUX_BUCKET', { setting: 'UPPERSTACK_INFLUX_BUCKET' });
