@@ -6,8 +6,8 @@
 import type { Node, NodeAPI } from 'node-red';
 import { consume } from '../shared/receipts';
 import { installSettlement } from '../shared/settlement';
-import { keptOf, toDeadLetter, topicLevel } from '../lib/deadletter';
-import { replayFacts } from '../lib/deadletter-replay';
+import { keepsForReplay, keptOf, toDeadLetter, topicLevel } from '../lib/deadletter';
+import { replayFacts, type ReplayFacts } from '../lib/deadletter-replay';
 import { deadLettered } from '../lib/metrics';
 import { onClose, onInput } from '../shared/input';
 import { ownTopics } from '../shared/own-topics';
@@ -16,6 +16,12 @@ import { setStatus, throttledStatus } from '../shared/status';
 import { findBroker } from '../shared/runtime';
 import type { StoreConfigNode } from '../store-config/options';
 import { deadLetterMigrations, type DeadLetterNodeDef, type DeadLetterOptions } from './options';
+
+/** The facts of a letter that keeps no message: how it came, without the bytes. */
+function withoutBytes(facts: ReplayFacts): ReplayFacts {
+  const { bytes: _bytes, ...rest } = facts;
+  return rest;
+}
 
 export = function register(RED: NodeAPI): void {
   installSettlement(RED);
@@ -34,7 +40,8 @@ export = function register(RED: NodeAPI): void {
     onInput(node, (msg, send, done) => {
       // Kept in the store with what a replay needs (an impostor's body not at all); published and passed on without the bytes.
       const failed = keptOf({ ...msg, error: msg.error ?? (msg as { _error?: unknown })._error });
-      const letter = { ...toDeadLetter(failed), ...replayFacts(failed) };
+      // A message a replay would only refuse the same way (an empty one, say) is not kept: its letter is not replayable.
+      const letter = keepsForReplay(failed) ? { ...toDeadLetter(failed), ...replayFacts(failed) } : { ...toDeadLetter(failed), ...withoutBytes(replayFacts(failed)), replayable: false };
       const { bytes: _bytes, ...shown } = letter;
       const finish = (err?: Error) => {
         if (err) return done(err);

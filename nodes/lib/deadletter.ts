@@ -2,6 +2,7 @@
 import type { DeadLetter } from './store/types';
 import { previewJson } from './preview';
 import { quotedIn } from './security/reason-redaction';
+import { isRefusedAlike } from './errors';
 
 const MAX_PAYLOAD = 4096;
 
@@ -68,6 +69,18 @@ export function keptOf<T extends FailedMessage>(msg: T): T {
   const err = msg.error as { code?: unknown } | undefined;
   if (typeof err !== 'object' || err === null || typeof err.code !== 'string' || !BODY_NOT_KEPT.has(err.code)) return msg;
   return { ...msg, payload: undefined };
+}
+
+/**
+ * Whether a dead letter keeps the failed message for a replay. A letter is replayable when replaying its message
+ * could go otherwise, after a change the user can make: the schema, the input's format or decoder settings
+ * (protobuf definitions, MQTT's fixed format, which reads whatever content type a publish names), the device
+ * registry, limits, the store. It is not when the message alone decides the refusal on the input that took it,
+ * whatever the settings (errors marked by refusedAlike: an empty message; over HTTP and CoAP a content type the
+ * route does not read): replayed, it would only be refused the same way. Its letter keeps the readable excerpt.
+ */
+export function keepsForReplay(msg: FailedMessage): boolean {
+  return !isRefusedAlike(msg.error);
 }
 
 /** A device name safe to use as one topic level. */

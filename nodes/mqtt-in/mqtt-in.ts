@@ -75,7 +75,10 @@ export = function register(RED: NodeAPI): void {
         const device = rec.meta?.replayOf !== undefined ? deviceOfReplay(template, rec) : deviceOfTopic(template, mqttTopic(rec.source));
         // A replayed dead letter says what its bytes are now: a message that failed after decoding was kept as
         // the JSON of its readings, which this input's fixed format (protobuf, say) could never read.
-        const replayed = rec.meta?.replayOf !== undefined && rec.contentType ? formatFromContentType(rec.contentType) : undefined;
+        const named = rec.meta?.replayOf !== undefined && rec.contentType ? formatFromContentType(rec.contentType) : undefined;
+        // With auto, held to the content type rule a publish meets (a charset other than UTF-8 is refused), so the
+        // replay of a publish refused for its charset is refused again, not read as UTF-8 JSON.
+        const replayed = named !== undefined && fixedFormat === undefined ? publishFormat(rec.contentType, device) : named;
         // A fixed format is what the topic carries whatever the publisher labels it; with auto the content type
         // decides, and one no decoder reads is refused here (output 2) rather than guessed past.
         return { device, format: replayed ?? fixedFormat ?? publishFormat(rec.contentType, device) };

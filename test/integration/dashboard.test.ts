@@ -59,7 +59,8 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
 }
 
 async function open(user: string, password: string): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ httpCredentials: { username: user, password }, viewport: { width: 1400, height: 1300 } });
+  // A German reader in Berlin: times the browser formats differ from ISO text in order, separators and zone.
+  const context = await browser.newContext({ httpCredentials: { username: user, password }, viewport: { width: 1400, height: 1300 }, locale: 'de-DE', timezoneId: 'Europe/Berlin' });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -106,6 +107,9 @@ test('simulated devices show on the dashboard: latest values, a chart per field,
   // One undecodable message, so there is a dead letter to show.
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
   await client.publishAsync('devices/dash-broken/telemetry', '{"temperature": 21.5,', { qos: 1 });
+  // A device whose last reading has a known time (a field no chart or rule uses), to find in the latest values table.
+  const fixedTs = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000 + 7_250;
+  await client.publishAsync('devices/dash-fixed/telemetry', JSON.stringify({ ts: fixedTs, battery: 42 }), { qos: 1 });
   await client.endAsync();
 
   const alerts = await eventually(async () => {
@@ -135,6 +139,21 @@ test('simulated devices show on the dashboard: latest values, a chart per field,
     return Number((el?.textContent ?? '').replace(/[^0-9]/g, ''));
   });
   assert.ok(stored > 0, `readings stored shown as ${stored}`);
+
+  // The latest values table shows when each device last reported as the browser formats a time (here German, in
+  // Berlin's zone), like the alerts and dead letters tables, not as ISO text.
+  const latestTable = page.locator('table', { has: page.locator('th', { hasText: 'illuminance' }) });
+  const fixedRow = latestTable.locator('tr', { hasText: 'dash-fixed' }).first();
+  await fixedRow.waitFor({ timeout: 30_000 });
+  const latestHeaders = (await latestTable.locator('th').allTextContents()).map((h) => h.trim());
+  const fixedCells = (await fixedRow.locator('td').allTextContents()).map((c) => c.trim());
+  const fixedShown = await page.evaluate((ts) => new Date(ts).toLocaleString(), fixedTs);
+  assert.match(fixedShown, /^\d{1,2}\.\d{1,2}\.\d{4}, \d\d:\d\d:\d\d$/, 'the page formats times the German way');
+  assert.equal(fixedCells[latestHeaders.indexOf('time')], fixedShown);
+  assert.equal(fixedCells[latestHeaders.indexOf('battery')], '42');
+  const simRow = (await latestTable.locator('tr', { hasText: 'dash-1' }).first().locator('td').allTextContents()).map((c) => c.trim());
+  assert.match(simRow[latestHeaders.indexOf('time')], /^\d{1,2}\.\d{1,2}\.\d{4}, \d\d:\d\d:\d\d$/);
+  assert.ok(Number(simRow[latestHeaders.indexOf('temperature')]) > -100, `dash-1's temperature shown: ${simRow.join(' | ')}`);
 
   // A viewer sees the alerts but may not acknowledge.
   const viewer = await open('vera', 'vera-pw-1');

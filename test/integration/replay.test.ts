@@ -8,6 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -209,6 +210,48 @@ describe('POST /api/v1/deadletters/replay', () => {
       ],
     );
     for (const d of ['rp-6', 'rp-7', 'rp-8']) assert.equal((await letters(`device=${d}`)).length, 1, `no new dead letter of ${d}`);
+  });
+
+  test('an empty publish and a body of a type HTTP never reads are listed but not replayable; a replay by id says why, and takes the malformed one', async () => {
+    const publish = (...args: string[]) =>
+      new Promise<number>((resolve) => execFile('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/rp-10/telemetry', ...args], { timeout: 20_000 }, (err) => resolve(err ? 1 : 0)));
+    const letterCount = (n: number) => eventually(async () => ((await letters('device=rp-10')).length === n ? true : undefined), 20_000, `${n} dead letters of rp-10`);
+    // Acknowledged (exit 0 once the PUBACK came), then dead-lettered: no format reads nothing.
+    assert.equal(await publish('-n'), 0);
+    await letterCount(1);
+    assert.equal(await publish('-m', '{"temperature":'), 0);
+    await letterCount(2);
+    const png = await fetch(`${rt.url}/ingest/rp-10`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: 'PNG' });
+    assert.equal(png.status, 415);
+    await letterCount(3);
+    const listed = (await letters('device=rp-10')) as Array<Letter & { payload: string; contentType?: string }>;
+    assert.deepEqual(
+      listed.map((l) => [l.code, l.payload, l.replayable]),
+      [
+        ['DECODE_FAILED', '', false],
+        // A decoder setting (the input's format) may read it: kept.
+        ['DECODE_FAILED', '{"temperature":', true],
+        ['UNSUPPORTED_FORMAT', 'PNG', false],
+      ],
+    );
+    assert.equal(listed[2].contentType, 'image/png');
+    const res = await replay('', { ids: listed.map((l) => l.id) });
+    assert.equal(res.status, 200);
+    const r = (await res.json()) as Replayed;
+    const why = (code: string) => `its message was not kept (${code}: a replay would be refused the same way, or the message was an impostor's or too large to keep), so it cannot be replayed`;
+    assert.deepEqual(r, {
+      replayed: 1,
+      ids: [listed[1].id],
+      skipped: [
+        { id: listed[0].id, code: 'NOT_KEPT', reason: why('DECODE_FAILED') },
+        { id: listed[2].id, code: 'NOT_KEPT', reason: why('UNSUPPORTED_FORMAT') },
+      ],
+      notReplayable: 2,
+    });
+    // The two stay as they were; the malformed one, refused again, is a new letter.
+    await letterCount(4);
+    const now = await letters('device=rp-10');
+    assert.deepEqual(now.map((l) => [l.id, l.replayedAt !== null]), [[listed[0].id, false], [listed[1].id, true], [listed[2].id, false], [now[3].id, false]]);
   });
 
   test('a letter whose message file was lost is skipped with BODY_MISSING and stays, not replayed', async () => {

@@ -84,6 +84,20 @@ describe('dashboard data nodes', () => {
     assert.equal(table.length, 1);
   });
 
+  test("live in the default pack: the table shows the row's time in a Date & Time column and a column per field the node sends", () => {
+    type PackNode = { id: string; type: string; autocols?: boolean; columns?: string | Array<{ key: string; type: string }>; wires?: string[][] };
+    const pack = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as PackNode[];
+    const live = pack.find((n) => n.type === 'upperstack-live')!;
+    const found = pack.find((n) => n.id === live.wires![0][0])!;
+    const table = { ...found, columns: Array.isArray(found.columns) ? found.columns : [] };
+    assert.equal(table.type, 'ui-table');
+    // Auto columns show every value as text, the ISO time included: the columns are listed so the time can be a datetime.
+    assert.equal(table.autocols, false);
+    assert.deepEqual(table.columns.slice(0, 2).map((c) => [c.key, c.type]), [['device', 'text'], ['time', 'datetime']]);
+    // The node sends exactly the fields the table has columns for, so none is cut off past the 12 of "every field seen".
+    assert.deepEqual(table.columns.slice(2).map((c) => c.key), String(live.columns).split(',').map((f) => f.trim()));
+  });
+
   test('live: sensitive fields are charted as a reader without read:sensitive is served them (rounded; masked and hidden ones not at all)', async () => {
     const owner = {};
     const release = useSensitiveFields(owner, new Map([['lat', parseMask('round:2', 'lat')], ['owner', parseMask('mask', 'owner')], ['pin', parseMask(true, 'pin')]]));

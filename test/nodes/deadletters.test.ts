@@ -114,6 +114,23 @@ describe('dead letters: node and API', () => {
     assert.equal(kept.body, bytes.toString('base64'));
   });
 
+  test('a message a replay would refuse the same way (marked by its input) is listed with its excerpt and content type, not kept, not replayable', async () => {
+    // An HTTP body whose Content-Type the route never reads, as the input hands it to the dead-letter node.
+    const outcome = requestOutcome({ route: 'ingest', device: 'cam-1', contentType: 'image/png', payload: Buffer.from('PNG-ish'), receivedAt: Date.UTC(2026, 0, 1) }, { validate: (() => ({ ok: true })) as unknown as ReadingValidator, maxBytes: 1_048_576 });
+    const error = { ...outcome.failures[0].error.toJSON() };
+    await deadLetter({ topic: '/ingest/cam-1', source: 'http:/ingest/cam-1', device: 'cam-1', contentType: 'image/png', payload: Buffer.from('PNG-ish'), error });
+    // The same message refused for what a setting decides (the input's format) keeps its bytes.
+    await deadLetter({ topic: 'devices/cam-1/telemetry', device: 'cam-1', contentType: 'image/png', payload: Buffer.from('{"t":1}'), error: { code: 'UNSUPPORTED_FORMAT', message: 'content type image/png is not supported' } });
+    const { deadLetters } = (await (await list('device=cam-1')).json()) as { deadLetters: Letter[] };
+    assert.deepEqual(
+      deadLetters.map((l) => [l.code, l.source, l.replayable, l.contentType, l.payload]),
+      [
+        ['UNSUPPORTED_FORMAT', 'http:/ingest/cam-1', false, 'image/png', 'PNG-ish'],
+        ['UNSUPPORTED_FORMAT', 'mqtt:devices/cam-1/telemetry', true, 'image/png', '{"t":1}'],
+      ],
+    );
+  });
+
   test('a reading holding ±Infinity or NaN is kept so that the HTTP input, taking it again, refuses it for the same field', async () => {
     const ts = Date.UTC(2026, 0, 1);
     // A flow's own readings (a ratio over zero) the store refused: nothing but the Reading has the value.

@@ -198,6 +198,28 @@ describe('upperstack-mqtt-in', () => {
     settleReceipts(batch.upperstack!.receipts);
   });
 
+  test('the replay of a publish refused for its charset is refused again on an input with format auto, as the publish was', async () => {
+    await load({ wires: [['decode'], ['refused']] }, [
+      { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },
+      { id: 'out', type: 'helper', z: 'tab' },
+      { id: 'refused', type: 'helper', z: 'tab' },
+    ]);
+    // Whichever comes first: refused again, or decoded towards the store.
+    const first = Promise.race([next('refused').then((m) => ({ refused: m })), next('out').then((m) => ({ decoded: m }))]);
+    const body = '{"ts":1767225600000,"t":1}';
+    const intake = findIntake(`in-${loaded}`);
+    assert.ok(intake, 'the input is open');
+    await intake.submit([
+      recordOf({ id: 11, ts: 1767225600000, device: 'cs-1', source: 'mqtt:devices/cs-1/telemetry', code: 'UNSUPPORTED_FORMAT', reason: 'x', payload: body, body: Buffer.from(body).toString('base64'), contentType: 'application/json; charset=latin1', replayable: true } as never),
+    ]);
+    const outcome = await first;
+    assert.ok('refused' in outcome, 'refused, not decoded');
+    const again = outcome.refused;
+    assert.deepEqual([again.error?.code, again.device], ['UNSUPPORTED_FORMAT', 'cs-1']);
+    assert.match((again.error as { message?: string }).message ?? '', /charset latin1 is not supported/);
+    settleReceipts(again.upperstack!.receipts);
+  });
+
   test('a replayed letter that names no device goes in under its readings\' devices when it came from a merged turn, and is refused again when its topic named no valid device', async () => {
     await load({ topic: 'devices/{device}/#', wires: [['decode'], ['badId']] }, [
       { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['out'], []] },

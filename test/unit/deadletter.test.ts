@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keptOf, toDeadLetter, topicLevel } from '../../nodes/lib/deadletter';
+import { keepsForReplay, keptOf, toDeadLetter, topicLevel } from '../../nodes/lib/deadletter';
+import { decodeReadings } from '../../nodes/lib/codec/readings';
+import { processRequest } from '../../nodes/lib/inputs/request';
+import { publishFormat } from '../../nodes/lib/mqtt/format';
+import { loadSchema } from '../../nodes/lib/schema/validator';
 import { decode } from '../../nodes/lib/codec';
 import { describeError } from '../../nodes/lib/errors';
 import { bearerMatches } from '../../nodes/lib/security/apikey';
@@ -66,4 +70,41 @@ test('an impostor\'s body (DEVICE_MISMATCH) is left out of its letter, whatever 
   assert.equal(toDeadLetter(mqtt).reason, error.message);
   const bad = { device: 'a', payload: Buffer.from('{"t":'), error: { code: 'DECODE_FAILED', message: 'JSON ends early' } };
   assert.equal(keptOf(bad), bad);
+});
+
+test('a letter keeps its message for a replay unless the message alone decides the refusal on its input, whatever the settings', () => {
+  const validate = loadSchema({}).validate;
+  const opts = { validate, maxBytes: 1 << 20 };
+  /** Whether the letter of the first failure of a request keeps its message, with its code. */
+  const request = (route: 'ingest' | 'coap', contentType: string | undefined, body: string) => {
+    const out = processRequest({ route, device: 'd1', receivedAt: 1767225600000, payload: Buffer.from(body), ...(contentType ? { contentType } : {}) }, opts);
+    const error = describeError(out.failures[0].error);
+    return [error.code, keepsForReplay({ payload: Buffer.from(body), error })];
+  };
+  const thrown = (f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      const error = describeError(err);
+      return [error.code, keepsForReplay({ payload: Buffer.from('x'), error })];
+    }
+    throw new Error('expected a refusal');
+  };
+  // No setting reads an empty message, on any input or format.
+  assert.deepEqual(request('ingest', 'application/json', ''), ['DECODE_FAILED', false]);
+  assert.deepEqual(request('coap', 'application/json', ''), ['DECODE_FAILED', false]);
+  for (const format of ['auto', 'json', 'protobuf'] as const) assert.deepEqual(thrown(() => decodeReadings(Buffer.alloc(0), { format, device: 'd1', receivedAt: 0 })), ['DECODE_FAILED', false], format);
+  // HTTP and CoAP have no format setting: a content type the route does not read is refused again on replay.
+  assert.deepEqual(request('ingest', 'image/png', '{"t":1}'), ['UNSUPPORTED_FORMAT', false]);
+  assert.deepEqual(request('ingest', undefined, '{"t":1}'), ['UNSUPPORTED_FORMAT', false]);
+  assert.deepEqual(request('ingest', 'application/json; charset=latin1', '{"t":1}'), ['UNSUPPORTED_FORMAT', false]);
+  assert.deepEqual(request('coap', 'image/png', '{"t":1}'), ['UNSUPPORTED_FORMAT', false]);
+  // What a change of the user's may let through stays replayable: malformed bytes (the input's format, a decoder),
+  // a schema refusal, and over MQTT a content type, which an input with a fixed format reads whatever it names.
+  assert.deepEqual(request('ingest', 'application/json', '{"t":'), ['DECODE_FAILED', true]);
+  assert.deepEqual(request('ingest', 'application/json', '{"ts":1767225600000,"bad name":1}'), ['SCHEMA_VIOLATION', true]);
+  assert.deepEqual(thrown(() => decodeReadings(Buffer.from([0xff, 0x01]), { format: 'auto', device: 'd1', receivedAt: 0 })).slice(1), [true]);
+  assert.deepEqual(thrown(() => publishFormat('image/png', 'd1')), ['UNSUPPORTED_FORMAT', true]);
+  assert.deepEqual(thrown(() => publishFormat('application/json; charset=latin1', 'd1')), ['UNSUPPORTED_FORMAT', true]);
+  assert.equal(keepsForReplay({ error: { code: 'INTERNAL', message: 'x' } }), true);
 });

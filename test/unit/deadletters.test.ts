@@ -461,7 +461,7 @@ describe('replayDeadLetters', () => {
           named.skipped.map((x) => [x.id, x.code, x.reason.replace(/at .*$/, 'at T')]),
           [
             [1, 'ALREADY_REPLAYED', 'it was replayed already, at T'],
-            [2, 'NOT_KEPT', 'its message was not kept, so it cannot be replayed'],
+            [2, 'NOT_KEPT', "its message was not kept (SCHEMA_VIOLATION: a replay would be refused the same way, or the message was an impostor's or too large to keep), so it cannot be replayed"],
             [99, 'NOT_FOUND', 'no dead letter has this id'],
           ],
         );

@@ -220,7 +220,7 @@ async function explainNamed(store: ReplayStore, query: DeadLetterQuery, result: 
         : l.replayedAt !== undefined
           ? ['ALREADY_REPLAYED', `it was replayed already, at ${new Date(l.replayedAt).toISOString()}`]
           : l.replayable === false
-            ? ['NOT_KEPT', 'its message was not kept, so it cannot be replayed']
+            ? ['NOT_KEPT', `its message was not kept (${l.code}: a replay would be refused the same way, or the message was an impostor's or too large to keep), so it cannot be replayed`]
             : ['NOT_MATCHED', 'it does not match the other filters of this call'];
     result.skipped.push({ id, code, reason });
   }

@@ -6,7 +6,7 @@
 import { decode, sniffDecoded, type Format } from './index';
 import { protobufMessageType } from './sniff';
 import { normalizeReadings, type NormalizeResult } from '../reading';
-import { DecodeError, PayloadTooLargeError, UnsupportedFormatError } from '../errors';
+import { DecodeError, PayloadTooLargeError, refusedAlike, UnsupportedFormatError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import { resolveSenml, senmlPackIn, type SenmlRecord } from './senml';
 
@@ -45,8 +45,9 @@ export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): N
   if (payload instanceof Uint8Array) {
     const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     if (buf.length > maxBytes) throw new PayloadTooLargeError(buf.length, maxBytes);
-    // Nothing to read, whatever its format: DECODE_FAILED, as HTTP (400) and CoAP (4.00) refuse an empty body.
-    if (buf.length === 0) throw new DecodeError('the payload is empty', { format: opts.format === 'auto' ? 'none' : opts.format });
+    // Nothing to read, whatever its format: DECODE_FAILED, as HTTP (400) and CoAP (4.00) refuse an empty body; no
+    // setting changes that, so its dead letter is not replayable.
+    if (buf.length === 0) throw refusedAlike(new DecodeError('the payload is empty', { format: opts.format === 'auto' ? 'none' : opts.format }));
     const sniffed = opts.format === 'auto' ? sniffDecoded(buf, limits) : { format: opts.format };
     if (!sniffed) throw new UnsupportedFormatError('cannot tell the payload format from its bytes (protobuf needs a fixed format); set the format or an MQTT 5 content type', { bytes: buf.length });
     format = sniffed.format;

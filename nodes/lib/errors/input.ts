@@ -1,6 +1,23 @@
 /** Errors about what a sender sent or asked: payloads that do not decode, readings that do not fit, bad parameters. */
 import { UpperstackError } from './base';
 
+/**
+ * Marks a refusal that the message alone decides on the input that received it, whatever that input's and the
+ * flow's settings: an empty message (no format reads nothing), and over HTTP and CoAP a content type the route
+ * does not read (they have no format setting to read it otherwise). A replay of it through that input would be
+ * refused the same way, so its dead letter keeps no message to replay (`details.replayable` false).
+ */
+export function refusedAlike<E extends UpperstackError>(err: E): E {
+  err.details.replayable = false;
+  return err;
+}
+
+/** Whether an error, or its `{code, message, ...details}` form in msg.error, is marked by refusedAlike(). */
+export function isRefusedAlike(error: unknown): boolean {
+  if (error instanceof UpperstackError) return error.details.replayable === false;
+  return typeof error === 'object' && error !== null && (error as { replayable?: unknown }).replayable === false;
+}
+
 /** A payload could not be decoded; `offset` (bytes) or `field` say where. */
 export class DecodeError extends UpperstackError {
   override readonly name = 'DecodeError';

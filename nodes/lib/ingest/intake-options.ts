@@ -44,6 +44,11 @@ export interface IntakeOptions {
   fsync?: FsyncPolicy;
   /** Journal segment size; default an eighth of the budget, at most 64 MiB. */
   segmentBytes?: number;
+  /**
+   * How often the journal is looked at for being idle (ms, default 30 s; 0: never): an input that journaled nothing
+   * between two looks and has nothing unsettled cuts off its segment (Intake.cutIfIdle()).
+   */
+  idleCheckMs?: number;
   /** Messages per emit() call when replaying. */
   replayChunk?: number;
   /** What a refusal tells the sender to wait, per reason (ms). */

@@ -35,6 +35,8 @@ export { findIntake, intakeStats } from './intake-registry';
 
 /** Journal record header (nodes/lib/journal/segment-file.ts), counted when a submit checks the budget. */
 const RECORD_HEADER = 16;
+/** How often an input's journal is looked at for being idle (cutIfIdle()): a timer of its own, off the hot path. */
+const IDLE_CHECK_MS = 30_000;
 
 
 interface Submission {
@@ -97,6 +99,10 @@ export class Intake {
   private refused = 0;
   private lastError: string | undefined;
   private lastErrorSince = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** The journal's last seq at the previous idle look, and at the last cut-off. */
+  private seenSeq = -1;
+  private cutSeq = -1;
 
   constructor(opts: IntakeOptions) {
     this.opts = opts;
@@ -132,6 +138,11 @@ export class Intake {
     this.state = 'open';
     registerJournal(this.id, this.journal);
     registerIntake(this);
+    const idleMs = this.opts.idleCheckMs ?? IDLE_CHECK_MS;
+    if (idleMs > 0) {
+      this.idleTimer = setInterval(() => this.cutIfIdle(), idleMs);
+      this.idleTimer.unref();
+    }
     for (const e of entries) {
       try {
         this.toReplay.push({ rec: decodeRecord(e.data), seq: e.seq });
@@ -309,6 +320,23 @@ export class Intake {
     if (this.state === 'open') this.emit(items, false);
   }
 
+  /**
+   * Run by a timer, never on a message's way: an input that journaled nothing since the last look, holds nothing
+   * for this turn's write and has every message settled cuts off its journal segment (Journal.dropIfSettled(),
+   * as a drained spool does), once per quiet spell. Otherwise the settled messages of its last burst stay on disk,
+   * and in /health's disk.journals, until the segment fills or a clean close. What is unsettled is never cut: the
+   * checkpoint is written first, so a kill -9 after it replays nothing and numbers on from the same seq.
+   */
+  cutIfIdle(): void {
+    if (this.state !== 'open') return;
+    const s = this.journal.stats();
+    const quiet = s.lastSeq === this.seenSeq && this.recs.length === 0;
+    this.seenSeq = s.lastSeq;
+    if (!quiet || s.pending !== 0 || s.bytes === 0 || s.lastSeq === this.cutSeq) return;
+    this.cutSeq = s.lastSeq;
+    this.journal.dropIfSettled();
+  }
+
   /** The input pauses (acks held, submits refused) while this is true. */
   isPaused(): boolean {
     return this.gate.isPaused();
@@ -353,6 +381,7 @@ export class Intake {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     if (!wasOpen) return;
+    clearInterval(this.idleTimer);
     this.flush();
     this.gate.close();
     unregisterJournal(this.id, this.journal);

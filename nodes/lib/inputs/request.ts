@@ -8,7 +8,7 @@
 import { decodeJson } from '../codec/json';
 import { decodeReadings } from '../codec/readings';
 import { formatFromMediaType, mediaTypeOf, type Format } from '../codec';
-import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError, TooManyReadingsError } from '../errors';
+import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError, TooManyReadingsError, refusedAlike } from '../errors';
 import { REQUEST_LIMITS } from '../limits';
 import { normalizeReadings, type NormalizeResult, type Reading } from '../reading';
 import type { ReadingValidator } from '../schema/validator';
@@ -188,7 +188,7 @@ export function tooManyRequestReadings(outcome: InputOutcome): TooManyReadingsEr
 
 export function processRequest(req: InputRequest, opts: InputOptions): InputOutcome {
   if (req.route === 'influx-v1' || req.route === 'influx-v2') return influx(req, opts);
-  if (req.payload.length === 0) return refuse('malformed', new DecodeError('the payload is empty', { format: 'none' }), req.payload, req.device);
+  if (req.payload.length === 0) return refuse('malformed', refusedAlike(new DecodeError('the payload is empty', { format: 'none' })), req.payload, req.device);
   let items: NormalizeResult;
   // The format the body turned out to be in, for the dead letters of its refused items.
   let format: Format;
@@ -207,7 +207,9 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
     }
   } catch (err) {
     if (err instanceof DeviceMismatchError) return refuse('forbidden', err, req.payload, req.device);
-    if (err instanceof UnsupportedFormatError && /Content-(Type|Format)/.test(err.message)) return refuse('unsupported', err, req.payload, req.device);
+    // The request's own content type (missing, unknown, not UTF-8): the route has no setting that reads it otherwise, so a
+    // replay through it is refused the same way. A type the node's settings refuse (ConfigError) may pass once they change.
+    if (err instanceof UnsupportedFormatError && /Content-(Type|Format)/.test(err.message)) return refuse('unsupported', refusedAlike(err), req.payload, req.device);
     if (err instanceof ConfigError) return refuse('unsupported', new UnsupportedFormatError(`this input cannot decode ${req.contentType ?? 'the body'}: ${err.message}`), req.payload, req.device);
     if (err instanceof UpperstackError) return refuse('malformed', err, req.payload, req.device);
     throw err;

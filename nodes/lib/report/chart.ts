@@ -20,7 +20,7 @@ export interface ChartGeometry {
   plot: Box;
   yTicks: Array<{ y: number; label: string }>;
   xTicks: Array<{ x: number; label: string }>;
-  /** Mean per bucket; a new segment starts after an empty bucket (a gap). */
+  /** Mean per bucket; a new segment starts where the readings stop for longer than the series' gap limit (a gap). */
   lines: Array<Array<[number, number]>>;
   /** Closed polygons: max forward, min backward, per segment. */
   bands: Array<Array<[number, number]>>;
@@ -75,8 +75,13 @@ export function chartGeometry(stats: FieldStats, period: Period, width = 640, he
   const xTicks: ChartGeometry['xTicks'] = timeTicks(period.from, period.to, period.timezone).map((t) => ({ x: sx(t.ts), label: t.label }));
   const lines: ChartGeometry['lines'] = [];
   const bands: ChartGeometry['bands'] = [];
-  // Buckets are evenly spaced; one missing between two present ones is a gap in the data.
+  // A line runs on while readings do, however fine the buckets (a few minutes of readings every 5 s leave most
+  // 1.5 s buckets empty): it breaks only where the data stops for longer than the series' gap limit, the one
+  // its listed gaps use (`gapsLongerThan`, else 3 × the expected or typical interval), so an outage shows.
+  // Without a limit (too few readings to infer an interval), a bucket missing between two present ones breaks it.
   const bucketMs = span / 120;
+  const gapMs = stats.gapMs;
+  const breaks = (a: (typeof buckets)[number], b: (typeof buckets)[number]) => (gapMs !== null ? b.first - a.last > gapMs : b.ts - a.ts > bucketMs * 1.5);
   let seg: typeof buckets = [];
   const flush = () => {
     if (seg.length === 0) return;
@@ -85,7 +90,7 @@ export function chartGeometry(stats: FieldStats, period: Period, width = 640, he
     seg = [];
   };
   for (const b of buckets) {
-    if (seg.length && b.ts - seg[seg.length - 1].ts > bucketMs * 1.5) flush();
+    if (seg.length && breaks(seg[seg.length - 1], b)) flush();
     seg.push(b);
   }
   flush();

@@ -51,6 +51,9 @@ export interface ChartBucket {
   min: number;
   max: number;
   mean: number;
+  /** Times of the bucket's first and last reading: how far apart the readings of two buckets really are. */
+  first: number;
+  last: number;
 }
 
 export interface FieldStats {
@@ -103,6 +106,8 @@ export class SeriesAccumulator {
   private readonly bMax: Float64Array;
   private readonly bSum: Float64Array;
   private readonly bCount: Uint32Array;
+  private readonly bFirst: Float64Array;
+  private readonly bLast: Float64Array;
 
   constructor(private readonly o: SeriesOptions) {
     this.gapMs = o.gapMs ?? (o.expectedEveryMs ? 3 * o.expectedEveryMs : null);
@@ -112,6 +117,8 @@ export class SeriesAccumulator {
     this.bMax = new Float64Array(n).fill(-Infinity);
     this.bSum = new Float64Array(n);
     this.bCount = new Uint32Array(n);
+    this.bFirst = new Float64Array(n);
+    this.bLast = new Float64Array(n);
   }
 
   private gap(from: number, to: number): void {
@@ -149,7 +156,8 @@ export class SeriesAccumulator {
     if (value < this.bMin[b]) this.bMin[b] = value;
     if (value > this.bMax[b]) this.bMax[b] = value;
     this.bSum[b] += value;
-    this.bCount[b]++;
+    if (this.bCount[b]++ === 0) this.bFirst[b] = ts;
+    this.bLast[b] = ts;
   }
 
   /** Gap limit applied (ms), or null when gaps are not detected: how far a neighbour reading can be and still join. */
@@ -191,7 +199,7 @@ export class SeriesAccumulator {
     const chart: ChartBucket[] = [];
     for (let i = 0; i < this.bCount.length; i++) {
       if (this.bCount[i] === 0) continue;
-      chart.push({ ts: this.o.from + (i + 0.5) * this.bucketMs, min: this.bMin[i], max: this.bMax[i], mean: this.bSum[i] / this.bCount[i] });
+      chart.push({ ts: this.o.from + (i + 0.5) * this.bucketMs, min: this.bMin[i], max: this.bMax[i], mean: this.bSum[i] / this.bCount[i], first: this.bFirst[i], last: this.bLast[i] });
     }
     let completeness: FieldStats['completeness'] = null;
     const every = this.o.expectedEveryMs;

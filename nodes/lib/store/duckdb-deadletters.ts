@@ -37,6 +37,8 @@ const usage = new WeakMap<DuckDBConnection, { bodyBytes: number }>();
 
 /** The whole message as a replay needs it, when the letter carries it or its excerpt is complete. */
 function bodyOf(l: DeadLetter): Uint8Array | undefined {
+  // Refused whatever the settings (an empty message, a content type its input never reads): a replay would be refused alike.
+  if (l.replayable === false) return undefined;
   if (l.bytes !== undefined) return l.bytes;
   if (typeof l.body === 'string') return Buffer.from(l.body, 'base64');
   const p = l.payload;

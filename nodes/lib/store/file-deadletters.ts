@@ -36,6 +36,8 @@ interface Line {
 }
 
 function bodyOf(l: DeadLetter): string | undefined {
+  // Refused whatever the settings (an empty message, a content type its input never reads): a replay would be refused alike.
+  if (l.replayable === false) return undefined;
   if (l.bytes !== undefined) return Buffer.from(l.bytes.buffer, l.bytes.byteOffset, l.bytes.byteLength).toString('base64');
   if (typeof l.body === 'string') return l.body;
   const p = l.payload;

@@ -75,7 +75,11 @@ export interface DeadLetter {
   receivedAt?: number;
   /** Epoch ms when it was replayed; a replayed letter is never replayed again. */
   replayedAt?: number;
-  /** Set by a store's query: it keeps the body, so the letter can be replayed. */
+  /**
+   * Set by a store's query: it keeps the body, so the letter can be replayed. Given as false to a store's write, the
+   * letter keeps no message whatever its excerpt: the dead-letter node says so of a message a replay would refuse the
+   * same way (keepsForReplay).
+   */
   replayable?: boolean;
 }
 
