@@ -167,6 +167,24 @@
         return list;
     }
 
+    /** The one enabled config node of type a node on tab z can use (global or on that tab); '' when there are none or several. */
+    function onlyConfig(type, z) {
+        var found = [];
+        RED.nodes.eachConfig(function (c) {
+            if (c.type === type && !c.d && (!c.z || c.z === z)) found.push(c.id);
+        });
+        return found.length === 1 ? found[0] : '';
+    }
+
+    /**
+     * onadd of a node that needs a store. Node-RED 4 adds a node from the palette with "none" chosen, so it
+     * showed invalid even where the runtime has a single store config (the default pack's): that one is chosen.
+     * With several the user picks; a pasted or imported node keeps the store it has.
+     */
+    function chooseOnlyStore() {
+        if (!this.store) this.store = onlyConfig('upperstack-store-config', this.z);
+    }
+
     var FORMATS = ['json', 'cbor', 'msgpack', 'protobuf', 'lineprotocol', 'senml', 'senml-cbor', 'xml'];
     var PROTO_TYPE = /^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
@@ -255,6 +273,8 @@
         saveLimits: saveLimits,
         isBroker: isBroker,
         fillBrokers: fillBrokers,
+        onlyConfig: onlyConfig,
+        chooseOnlyStore: chooseOnlyStore,
         /** What encode writes; decoders also take "auto". */
         FORMATS: FORMATS,
         DECODE_FORMATS: ['auto'].concat(FORMATS),

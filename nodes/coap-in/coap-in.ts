@@ -326,7 +326,8 @@ export = function register(RED: NodeAPI): void {
     });
 
     const rateTimer = setInterval(() => {
-      if (intake.isPaused()) return;
+      // Not listening (the port in use): the failure stays on the node; a rate of 0 would show it green.
+      if (intake.isPaused() || listenError !== undefined) return;
       status('connected', RED._('upperstack-coap-in.status.rate', { rate: requests, pending: intake.stats().pending }));
       requests = 0;
     }, 1000);

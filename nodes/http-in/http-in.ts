@@ -75,7 +75,8 @@ export = function register(RED: NodeAPI): void {
     let requests = 0;
     let shown = 0;
     const rateTimer = setInterval(() => {
-      if (intake.isPaused()) return;
+      // Another http in took the routes: the status keeps saying so (this one receives nothing).
+      if (intake.isPaused() || activeHttpIn()?.node !== node) return;
       const rate = requests - shown;
       shown = requests;
       status('connected', RED._('upperstack-http-in.status.rate', { rate, pending: intake.stats().pending }));
@@ -129,6 +130,12 @@ export = function register(RED: NodeAPI): void {
     // GET /api/v1/devices/{id}: the device's metadata from this node's store while no devices node has a store.
     addDeviceRoutes(RED);
     const releaseInfo = input.store ? useInfoStore(node, input.store.store) : () => undefined;
+    // One node serves the routes, the one deployed last; the one it replaces, still deployed, says it receives nothing.
+    const before = activeHttpIn();
+    if (before && before.node !== node) {
+      node.warn(RED._('upperstack-http-in.errors.another', { id: before.node.id }));
+      setStatus(before.node, 'failed', RED._('upperstack-http-in.status.replaced', { id: node.id }));
+    }
     setActiveHttpIn(input);
     setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
 

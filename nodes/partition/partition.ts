@@ -14,6 +14,7 @@ import type { IClientOptions } from 'mqtt';
 import type { MqttConnectionNode } from '../mqtt-connection/options';
 import { PartitionAnalytics } from '../lib/cluster/analytics';
 import { ConfigError, InvalidReadingError, describeError } from '../lib/errors';
+import { RepeatedWarnings } from '../lib/log/repeats';
 import type { Reading } from '../lib/reading';
 import { onInput, onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
@@ -22,6 +23,9 @@ import { deviceStates } from '../shared/device-state';
 import { registerHealth } from '../shared/runtime';
 import { shareWithCluster } from '../shared/cluster-share';
 import { partitionMigrations, type PartitionNodeDef, type PartitionOptions } from './options';
+
+/** A broker failure repeated by every client of the member at each reconnect is logged again only this much later. */
+const REPEAT_WARNING_MS = 5 * 60_000;
 
 export = function register(RED: NodeAPI): void {
   function UpperstackPartitionNode(this: Node, def: PartitionNodeDef) {
@@ -73,8 +77,18 @@ export = function register(RED: NodeAPI): void {
         : unreachable()
           ? setStatus(node, 'failed', RED._('upperstack-partition.status.unreachable'))
           : setStatus(node, 'connected', RED._('upperstack-partition.status.owned', { owned: cluster.fed().length, partitions: P, members: cluster.own.liveMembers().length, forwarded: cluster.forwarded }));
-    cluster.on('error', (err: Error) => node.warn(RED._('upperstack-partition.errors.broker', { message: err.message })));
+    // Each of the member's clients (partition feeds, readings, shared documents) retries every second while the broker is down.
+    const warnings = new RepeatedWarnings(REPEAT_WARNING_MS);
+    const warnBroker = (err: Error) => {
+      const shown = warnings.pass(RED._('upperstack-partition.errors.broker', { message: err.message }), Date.now());
+      if (shown) node.warn(shown.held ? `${shown.text} ${RED._('upperstack-partition.errors.repeated', { count: String(shown.held) })}` : shown.text);
+    };
+    const connectedAgain = () => {
+      if (cluster.brokerConnected() && warnings.reset()) node.log(RED._('upperstack-partition.status.reachable'));
+    };
+    cluster.on('error', warnBroker);
     cluster.on('change', status);
+    cluster.on('change', connectedAgain);
 
     // The cluster's alert rules and device records (nodes/shared/cluster-share.ts) are in before this member takes a partition.
     // A registry key that is not the group's stops the member: red status, /health failing, partitions left to the others.
@@ -82,7 +96,7 @@ export = function register(RED: NodeAPI): void {
     const sharing = shareWithCluster(
       RED,
       { broker, connect, group: config.group, member },
-      (err) => node.warn(RED._('upperstack-partition.errors.broker', { message: err.message })),
+      warnBroker,
       (err) => {
         if (keyProblem) return;
         keyProblem = err;
@@ -110,7 +124,10 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('upperstack-partition.errors.broker', { message: describeError(err).message }));
       setStatus(node, 'failed', describeError(err).message);
     });
-    const timer = setInterval(status, 5000);
+    const timer = setInterval(() => {
+      status();
+      connectedAgain();
+    }, 5000);
 
     onInput(node, async (msg, _send, done) => {
       const list = (Array.isArray(msg.payload) ? msg.payload : [msg.payload]) as Reading[];

@@ -15,7 +15,19 @@ interface Property {
 }
 interface Def {
   defaults: Record<string, Property>;
+  onadd?: (this: Record<string, unknown>) => void;
 }
+
+/** A config node in the editor's flows, as eachConfig hands it over. */
+export interface ConfigNode {
+  id: string;
+  type: string;
+  z?: string;
+  d?: boolean;
+}
+
+/** The config nodes the bare editor holds; added() sets them. */
+let configNodes: ConfigNode[] = [];
 
 export const root = join(__dirname, '..', '..', '..');
 
@@ -31,6 +43,7 @@ function loadTemplates(): Map<string, Def> {
         registerType: (type: string, def: Def) => void defs.set(type, def),
         node: () => null,
         eachNode: () => undefined,
+        eachConfig: (cb: (c: ConfigNode) => unknown) => configNodes.forEach((c) => void cb(c)),
       },
     },
   };
@@ -84,4 +97,16 @@ export function fresh(type: string, changes: Record<string, unknown>): Record<st
   const node: Record<string, unknown> = {};
   for (const [prop, p] of Object.entries(defs.get(type)!.defaults)) node[prop] = p.value;
   return { ...node, ...changes };
+}
+
+/** A node dropped from the palette onto tab z while the flows hold configs: its defaults, then its onadd, as Node-RED's createNode runs them. */
+export function added(type: string, z: string, configs: ConfigNode[]): Record<string, unknown> {
+  const node = { ...fresh(type, {}), z };
+  configNodes = configs;
+  try {
+    defs.get(type)!.onadd?.call(node);
+  } finally {
+    configNodes = [];
+  }
+  return node;
 }

@@ -448,9 +448,14 @@ test('a CoAP port already in use fails the input and /health, and the runtime ke
   try {
     // Before, the library's socket error had no listener: an uncaught exception ended this process.
     await helper.load([coapNode], [{ id: 'busy', type: 'upperstack-coap-in', name: 'busy port', port: String(busy), bind: '127.0.0.1', wires: [[], []] }]);
+    const shown: Array<{ fill?: string; text?: string }> = [];
+    (helper.getNode('busy') as unknown as { on(e: 'call:status', f: (c: { args: [{ fill?: string; text?: string }] }) => void): void }).on('call:status', (c) => shown.push(c.args[0]));
     const health = await healthWhen((h) => h['coap:busy port']?.ok === false);
     assert.equal(health['coap:busy port']?.ok, false);
     assert.match(health['coap:busy port'].detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`));
+    // The status keeps the failure: before, the request rate (green, "0 req/s") replaced it within a second.
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(shown.filter((s) => s.fill !== 'red'), [], JSON.stringify(shown));
     // The rest of the runtime still answers: a second input on a free port takes a reading.
     await helper.unload();
     await load();

@@ -15,7 +15,7 @@ import { checkCron } from '../../nodes/lib/report/schedule';
 import { topicLevelProblem } from '../../nodes/market/options';
 import { SIMULATE_TARGETS, simulateTopicProblem } from '../../nodes/simulate/options';
 import { grantMinutes } from '../../nodes/lib/devices/market';
-import { defs, fresh, problems, root, verdict } from '../helpers/editor-templates';
+import { added, defs, fresh, problems, root, verdict } from '../helpers/editor-templates';
 
 test('every node template registers, and each of its validators takes (v, opt) so a returned reason counts as invalid', () => {
   const types = [...defs.keys()].sort();
@@ -34,6 +34,29 @@ test('a new node of every type is valid with its defaults', () => {
   for (const type of defs.keys()) {
     assert.deepEqual(Object.keys(problems(type, fresh(type, {}))), needs[type] ?? [], type);
   }
+});
+
+test('a node dropped from the palette takes the only store config, so it is valid at once; with several or none it waits for a choice', () => {
+  const store = { id: 'us_store_cfg', type: 'upperstack-store-config' };
+  const other = { id: 'cfg2', type: 'upperstack-store-config' };
+  const needStore = [...defs.entries()].filter(([, def]) => def.defaults.store?.required && def.defaults.store.value === '').map(([type]) => type);
+  // Config nodes are added with the "+" beside a picker, not dropped: the registry picks its store in that dialog.
+  assert.deepEqual(needStore.sort(), ['upperstack-api', 'upperstack-devices', 'upperstack-invoice', 'upperstack-query', 'upperstack-report', 'upperstack-store']);
+  for (const type of needStore.filter((t) => t !== 'upperstack-devices')) {
+    const node = added(type, 'tab1', [store, { id: 'b1', type: 'upperstack-broker-x' }]);
+    assert.equal(node.store, 'us_store_cfg', type);
+    assert.deepEqual(problems(type, node), {}, type);
+    // A store config on another tab, or disabled, is not one this node can use.
+    assert.equal(added(type, 'tab1', [store, { ...other, z: 'tab2' }]).store, 'us_store_cfg', type);
+    assert.equal(added(type, 'tab1', [store, { ...other, d: true }]).store, 'us_store_cfg', type);
+    assert.equal(added(type, 'tab1', [store, { ...other, z: 'tab1' }]).store, '', `${type}: two to choose from`);
+    assert.equal(added(type, 'tab1', [store, other]).store, '', `${type}: two to choose from`);
+    assert.equal(added(type, 'tab1', []).store, '', `${type}: none to choose`);
+  }
+  // Pasted or imported with a store, it keeps it.
+  const pasted = { ...fresh('upperstack-store', { store: 'cfg2', z: 'tab1' }) };
+  defs.get('upperstack-store')!.onadd?.call(pasted);
+  assert.equal(pasted.store, 'cfg2');
 });
 
 /** The runtime's verdict on the broker options: a ConfigError or none. */
