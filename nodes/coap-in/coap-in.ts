@@ -328,7 +328,13 @@ export = function register(RED: NodeAPI): void {
     const rateTimer = setInterval(() => {
       // Not listening (the port in use): the failure stays on the node; a rate of 0 would show it green.
       if (intake.isPaused() || listenError !== undefined) return;
-      status('connected', RED._('upperstack-coap-in.status.rate', { rate: requests, pending: intake.stats().pending }));
+      // A journal that cannot be written (a full disk): the failure stays on the node until a write succeeds.
+      const s = intake.stats();
+      if (s.lastError !== undefined) {
+        requests = 0;
+        return;
+      }
+      status('connected', RED._('upperstack-coap-in.status.rate', { rate: requests, pending: s.pending }));
       requests = 0;
     }, 1000);
 

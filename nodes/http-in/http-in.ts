@@ -77,9 +77,12 @@ export = function register(RED: NodeAPI): void {
     const rateTimer = setInterval(() => {
       // Another http in took the routes: the status keeps saying so (this one receives nothing).
       if (intake.isPaused() || activeHttpIn()?.node !== node) return;
+      // A journal that cannot be written (a full disk): the failure stays on the node until a write succeeds.
+      const s = intake.stats();
+      if (s.lastError !== undefined) return;
       const rate = requests - shown;
       shown = requests;
-      status('connected', RED._('upperstack-http-in.status.rate', { rate, pending: intake.stats().pending }));
+      status('connected', RED._('upperstack-http-in.status.rate', { rate, pending: s.pending }));
     }, 1000);
 
     const settings = RED.settings as unknown as { uiHost?: string; upperstack?: { apiKey?: string } };
