@@ -38,7 +38,7 @@ import { authenticateHttp, onLoopback } from './access';
 import { isRegisteredDevice, useInfoStore } from '../shared/devices';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import { RECORD_OUTCOMES, type ActiveHttpIn } from './active';
-import { activeHttpIn, first, ingest, outcomeOf, routeRequest, send, sendTimeout, setActiveHttpIn } from './ingest';
+import { activeHttpIn, addHttpIn, first, ingest, outcomeOf, removeHttpIn, routeRequest, send, sendTimeout } from './ingest';
 import { BodyTimeoutError } from '../lib/inputs/errors';
 import { fastPathAllowed, installFastPath, type FastPathSettings } from '../lib/inputs/fast-path';
 import { bodyTimeoutMs, httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
@@ -134,16 +134,19 @@ export = function register(RED: NodeAPI): void {
     addDeviceRoutes(RED);
     const releaseInfo = input.store ? useInfoStore(node, input.store.store) : () => undefined;
     // One node serves the routes, the one deployed last; the one it replaces, still deployed, says it receives nothing.
-    const before = activeHttpIn();
+    const before = addHttpIn(input);
     if (before && before.node !== node) {
       node.warn(RED._('upperstack-http-in.errors.another', { id: before.node.id }));
       setStatus(before.node, 'failed', RED._('upperstack-http-in.status.replaced', { id: node.id }));
     }
-    setActiveHttpIn(input);
     setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
 
     onClose(node, () => {
-      setActiveHttpIn(undefined, input);
+      const next = removeHttpIn(input);
+      if (next) {
+        next.node.log(RED._('upperstack-http-in.log.servingAgain', { id: node.id }));
+        setStatus(next.node, 'connected', RED._('upperstack-http-in.status.serving'));
+      }
       releaseInfo();
       clearInterval(rateTimer);
       started.close();

@@ -24,6 +24,8 @@ import type { Principal } from '../lib/security/device-auth';
 import { toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
 import { queryEncodingError, type RouteRequest } from '../lib/inputs/fast-path';
 
+/** The deployed http in nodes, in the order they started: the last one serves. */
+const deployed: ActiveHttpIn[] = [];
 let active: ActiveHttpIn | undefined;
 
 /** The node whose routes serve requests (the one deployed last), if any. */
@@ -31,9 +33,24 @@ export function activeHttpIn(): ActiveHttpIn | undefined {
   return active;
 }
 
-/** Makes `input` the serving node; `undefined` only while `current` still is. */
-export function setActiveHttpIn(input: ActiveHttpIn | undefined, current?: ActiveHttpIn): void {
-  if (input !== undefined || active === current) active = input;
+/** `input` serves the routes from now on; the node it replaces, if any. */
+export function addHttpIn(input: ActiveHttpIn): ActiveHttpIn | undefined {
+  const before = active;
+  deployed.push(input);
+  active = input;
+  return before;
+}
+
+/**
+ * `input` is stopping. When it was serving, the node deployed before it that is still running serves again
+ * (a deploy of modified nodes removing the newer one leaves the older one running); that node, if any.
+ */
+export function removeHttpIn(input: ActiveHttpIn): ActiveHttpIn | undefined {
+  const at = deployed.indexOf(input);
+  if (at >= 0) deployed.splice(at, 1);
+  if (active !== input) return undefined;
+  active = deployed.at(-1);
+  return active;
 }
 
 const ROUTE_META: Record<InputRoute, Record<string, string>> = {

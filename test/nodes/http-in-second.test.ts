@@ -56,3 +56,29 @@ test('a second http in takes the routes, says so in the log, and the first one s
   assert.deepEqual(shown.at(-1), { fill: 'red', shape: 'ring', text: 'upperstack-http-in.status.replaced' });
   assert.equal(statuses(second).at(-1)?.fill, 'green');
 });
+
+test('when the http in that took the routes is removed (a deploy of modified nodes), the one deployed before serves again and says so', async () => {
+  const flows = [
+    { id: 'tab1', type: 'tab', label: 'inputs' },
+    { id: 'older', type: 'upperstack-http-in', z: 'tab1', configVersion: 2, wires: [['seen'], []] },
+    { id: 'newer', type: 'upperstack-http-in', z: 'tab1', configVersion: 2, wires: [['seen'], []] },
+    { id: 'seen', type: 'helper', z: 'tab1' },
+  ];
+  await helper.unload();
+  await helper.load([httpIn], flows);
+  const older = helper.getNode('older') as unknown as { status: Spied };
+  const statuses = (n: unknown) => (older.status as unknown as Spy).getCalls().filter((c) => c.thisValue === n).map((c) => c.args[0] as Shown);
+  // Node-RED's "modified nodes" deploy: only the removed node stops; the older one keeps running untouched.
+  await (helper as unknown as { setFlows(f: unknown[], type: string): Promise<void> }).setFlows(flows.filter((n) => n.id !== 'newer'), 'nodes');
+  assert.equal(helper.getNode('older'), older, 'the older node was not restarted');
+  const got: unknown[] = [];
+  (helper.getNode('seen') as unknown as { on(e: 'input', f: (m: { payload: unknown }) => void): void }).on('input', (m) => got.push(m.payload));
+  const res = await fetch(`${(helper as unknown as { url(): string }).url()}/ingest/again1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":1}' });
+  assert.equal(res.status, 202, await res.text());
+  for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(got.length, 1, 'the older node took the request');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(statuses(older).at(-1)?.fill, 'green', JSON.stringify(statuses(older)));
+  const log = (helper as unknown as { log(): { args: [{ id?: string; msg?: unknown }][] } }).log();
+  assert.ok(log.args.some(([m]) => m.id === 'older' && String(m.msg) === 'upperstack-http-in.log.servingAgain'));
+});
