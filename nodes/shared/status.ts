@@ -3,7 +3,11 @@ import type { Node } from 'node-red';
 
 export type StatusState = 'connecting' | 'connected' | 'failed' | 'warning' | 'idle' | 'clear';
 
+/** What each node's status shows now, as state + text: a throttled status compares against it (below). */
+const shownNow = new WeakMap<Node, string>();
+
 export function setStatus(node: Node, state: StatusState, text = ''): void {
+  shownNow.set(node, state + text);
   switch (state) {
     case 'connecting':
       node.status({ fill: 'yellow', shape: 'ring', text });
@@ -33,15 +37,14 @@ export function setStatus(node: Node, state: StatusState, text = ''): void {
  */
 export function throttledStatus(node: Node, intervalMs = 1000): (state: StatusState, text: string | (() => string)) => void {
   let last = 0;
-  let lastKey = '';
   return (state, text) => {
     const now = Date.now();
     if (now - last < intervalMs && state !== 'failed') return;
     const shown = typeof text === 'function' ? text() : text;
-    const key = state + shown;
-    if (key === lastKey) return;
+    // Compared with what the node shows now, not with what this helper showed last: a status set meanwhile by
+    // other code (a red failure) is replaced by the same text this helper had shown before it.
+    if (shownNow.get(node) === state + shown) return;
     last = now;
-    lastKey = key;
     setStatus(node, state, shown);
   };
 }

@@ -2,7 +2,8 @@
  * An HTTP or CoAP input whose journal cannot be written (a full disk; here the journal's group write made to
  * fail, as a full disk is a tmpfs only root can mount, see test/integration/disk-full-http-coap.test.ts):
  * the request is refused and the node's status shows the failure in red until a write succeeds again. The
- * request rate shown every second used to turn it green within a second while nothing could be kept.
+ * request rate shown every second used to turn it green within a second while nothing could be kept; and once
+ * the failure was shown, the same rate text as before it was taken for unchanged and the red stayed.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
