@@ -5,7 +5,7 @@
  * same JSON error shape as every other answer of the server. The connection is closed afterwards, as the
  * parser cannot tell where the next request would start.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 interface ParserError extends Error {
@@ -45,9 +45,52 @@ export function clientErrorResponse(err: ParserError): string {
   return `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
-export function answerClientErrors(server: Pick<Server, 'on' | 'listenerCount'>): void {
+/** A JSON error answer that closes the connection, for requests refused before any route sees them. */
+function refuse(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+  res.end(body);
+}
+
+/**
+ * Node answers an `Expect` other than `100-continue` with a bare 417, unless the server has a
+ * `checkExpectation` listener; this one says what is wrong. The body is not read, so the connection closes.
+ */
+function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
+  refuse(res, 417, 'EXPECTATION_FAILED', `Expect: ${JSON.stringify(req.headers.expect ?? '')} is not supported; send Expect: 100-continue or no Expect header`);
+}
+
+/**
+ * An HTTP/1.1 request without a Host header (RFC 9112 §3.2: 400) gets Node's bare 400 with no body, which
+ * leaves a device's developer guessing; Node's own check is turned off and the same 400 is answered in JSON
+ * before the listeners the server already had (Node-RED's web app) see the request.
+ */
+function answerMissingHost(server: Pick<Server, 'on' | 'listeners' | 'removeAllListeners'> & { requireHostHeader?: boolean }): void {
+  const listeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  if (listeners.length === 0) return;
+  server.requireHostHeader = false;
+  server.removeAllListeners('request');
+  server.on('request', function (this: unknown, req: IncomingMessage, res: ServerResponse) {
+    if (refusedForHost(req, res)) return;
+    for (const l of listeners) l.call(this, req, res);
+  });
+}
+
+/**
+ * Answers an HTTP/1.1 request that has no Host header (true) or leaves it to the caller (false). A listener
+ * that wraps the server's listeners after answerClientErrors did (the HTTP input's write routes) asks too.
+ */
+export function refusedForHost(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1 || req.headers.host !== undefined) return false;
+  refuse(res, 400, 'MALFORMED_REQUEST', 'an HTTP/1.1 request needs a Host header');
+  return true;
+}
+
+export function answerClientErrors(server: Pick<Server, 'on' | 'listenerCount' | 'listeners' | 'removeAllListeners'>): void {
   if ((server as unknown as { upperstackClientErrors?: boolean }).upperstackClientErrors) return;
   (server as unknown as { upperstackClientErrors?: boolean }).upperstackClientErrors = true;
+  if (server.listenerCount('checkExpectation') === 0) server.on('checkExpectation', answerExpectation);
+  answerMissingHost(server);
   server.on('clientError', (err: ParserError, socket: Duplex) => {
     // A reset, a socket already half gone, or one whose response has begun has nobody to read an answer.
     const started = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;

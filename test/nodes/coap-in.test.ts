@@ -369,6 +369,15 @@ test('a datagram that is not readable CoAP gets a Reset (confirmable) or nothing
     sock.send(Buffer.from([0x40, 0x02, 0x12, 0x34, 0xd1]), port, '127.0.0.1');
     await waitFor(() => (answers.length > 0 ? true : undefined), 'the Reset');
     assert.deepEqual([...answers[0]], [0x70, 0x00, 0x12, 0x34]);
+    // A payload marker with no payload, and a Uri-Path cut off by the end of the datagram, are message
+    // format errors (RFC 7252 §3): a Reset each, not a request for a path that was never sent.
+    sock.send(Buffer.from([0x40, 0x02, 0x12, 0x35, 0xb9, ...Buffer.from('telemetry'), 0x02, ...Buffer.from('d1'), 0xff]), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 1 ? true : undefined), 'the second Reset');
+    assert.deepEqual([...answers[1]], [0x70, 0x00, 0x12, 0x35]);
+    sock.send(Buffer.from([0x40, 0x02, 0x12, 0x36, 0xb9, ...Buffer.from('telemetry'), 0x08, ...Buffer.from('d1'), 0xff, 0x31]), port, '127.0.0.1');
+    await waitFor(() => (answers.length > 2 ? true : undefined), 'the third Reset');
+    assert.deepEqual([...answers[2]], [0x70, 0x00, 0x12, 0x36]);
+    answers.splice(1, 2);
     // Version 2 and a non-confirmable malformed message are ignored: the next answer is the discovery's.
     sock.send(Buffer.from([0x80, 0x01, 0x00, 0x01]), port, '127.0.0.1');
     sock.send(Buffer.from([0x50, 0x02, 0x00, 0x02, 0x0d]), port, '127.0.0.1');

@@ -101,3 +101,16 @@ test('a client that keeps its socket after the parser-error answer does not keep
     server.close();
   }
 });
+
+test('an HTTP/1.1 request without a Host header and an Expect other than 100-continue get JSON errors, not a bare status line', async () => {
+  const noHost = await rawAnswer('POST /ingest/d1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"v":1}');
+  assert.match(noHost, /^HTTP\/1\.1 400 /);
+  assert.match(noHost, /Connection: close/i);
+  assert.match(noHost, /\{"error":\{"code":"MALFORMED_REQUEST","message":"an HTTP\/1\.1 request needs a Host header"\}\}$/);
+  // HTTP/1.0 needs no Host, and a request with one goes to the server's own listener.
+  assert.match(await rawAnswer('GET / HTTP/1.0\r\n\r\n'), /\r\n\r\nok$/);
+  assert.match(await rawAnswer('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /\r\n\r\nok$/);
+  const expect = await rawAnswer('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 200-ok\r\n\r\n{"v":1}');
+  assert.match(expect, /^HTTP\/1\.1 417 /);
+  assert.match(expect, /\{"error":\{"code":"EXPECTATION_FAILED","message":"Expect: \\"200-ok\\" is not supported; send Expect: 100-continue or no Expect header"\}\}$/);
+});

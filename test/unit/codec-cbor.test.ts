@@ -47,6 +47,16 @@ describe('cbor codec', () => {
     assert.match(inMap.message, /the map starting there still needs 1 more item/);
   });
 
+  test('a 64-bit length past 2^53 is named exactly as the data declares it', () => {
+    const ff = Array<number>(8).fill(0xff);
+    assert.equal(decodeError([0x9b, ...ff]).message, 'CBOR data ends early at byte 0 of 9: an array of 18446744073709551615 items starts there but only 0 bytes follow');
+    assert.equal(decodeError([0xbb, ...ff]).message, 'CBOR data ends early at byte 0 of 9: a map of 18446744073709551615 entries starts there but only 0 bytes follow');
+    assert.equal(
+      decodeError([0x5b, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01]).message,
+      'CBOR data ends early at byte 0 of 9: a byte string of 9007199254740993 bytes starts there but only 0 bytes follow its header',
+    );
+  });
+
   test('reports malformed bytes and trailing data where they are', () => {
     assert.match(decodeError([0xff]).message, /byte 0: a break \(0xFF\) outside/);
     assert.match(decodeError([0x1c]).message, /byte 0: 0x1C is not a valid initial byte/);

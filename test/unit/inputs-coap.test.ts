@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate, parse } from 'coap-packet';
-import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore } from '../../nodes/lib/inputs/coap';
+import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellFormed, wellKnownCore } from '../../nodes/lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../../nodes/lib/inputs/block1';
 import { CommandBoard, commandBytes, commandDevice, commandTopic } from '../../nodes/lib/inputs/commands';
 import { DecodeError, SchemaViolationError } from '../../nodes/lib/errors';
@@ -90,6 +90,31 @@ describe('CoAP input pieces', () => {
     assert.equal(r.payload!.toString(), 'PAYLOAD_TOO_LARGE: the payload would be more than 4096 bytes');
     assert.equal(checkDatagram(generate({ code: 'POST', payload: Buffer.alloc(1100) }), 1024).reject!.code, '4.13');
     assert.deepEqual(checkDatagram(Buffer.from([0xff, 0x00]), 1024), {});
+  });
+
+  test('message format errors the parser lets through (RFC 7252 §3, §4.1) are not readable datagrams', () => {
+    const post = (...rest: number[]) => Buffer.from([0x40, 0x02, 0x00, 0x05, ...rest]);
+    const path = [...Buffer.from('telemetry')];
+    // Well-formed: Uri-Path telemetry, a payload; an empty CON (ping); a 1-byte token.
+    assert.equal(wellFormed(post(0xb9, ...path, 0xff, 0x31)), true);
+    assert.equal(wellFormed(Buffer.from([0x40, 0x00, 0x00, 0x08])), true);
+    assert.equal(wellFormed(Buffer.from([0x41, 0x01, 0x00, 0x01, 0xaa])), true);
+    assert.equal(wellFormed(generate({ code: 'POST', messageId: 7, confirmable: true, token: Buffer.from([1, 2]), payload: Buffer.alloc(300, 0x31), options: [{ name: 'Uri-Path', value: Buffer.alloc(300, 0x61) }] })), true);
+    const bad = [
+      post(0xb9, ...path, 0xff), // a payload marker with no payload
+      post(0xbd, 0xf0, ...path), // Uri-Path announces 253 bytes, 9 follow
+      post(0xb9, ...path.slice(0, 4)), // Uri-Path announces 9 bytes, 4 follow
+      post(0xbe, 0x00), // the second extended length byte is missing
+      post(0xf0), // delta nibble 15 without being the payload marker
+      post(0x1f), // length nibble 15
+      Buffer.from([0x40, 0x00, 0x00, 0x08, 0xff, 0x31]), // an Empty message with a payload
+      Buffer.from([0x41, 0x02, 0x00, 0x01]), // the token announced is missing
+      Buffer.from([0x40, 0x02, 0x00]), // shorter than the header
+    ];
+    for (const raw of bad) {
+      assert.equal(wellFormed(raw), false, raw.toString('hex'));
+      assert.deepEqual(checkDatagram(raw, 1024), {}, raw.toString('hex'));
+    }
   });
 
   test('a retransmission is dropped while pending and answered the same once done', () => {

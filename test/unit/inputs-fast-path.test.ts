@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { answerClientErrors } from '../../nodes/lib/client-errors';
 import { fastPathAllowed, installFastPath, matchRoute, parseQuery, type FastRoute, type RouteRequest } from '../../nodes/lib/inputs/fast-path';
 
 /** A server whose own listener (the framework) answers 299 with its path, and the fast path in front of it. */
@@ -46,6 +47,33 @@ test('POSTs to the write routes are taken ahead of the framework, everything els
     assert.equal(s.seen.length, 4);
   } finally {
     await s.close();
+  }
+});
+
+test('a write route without a Host header is refused in JSON when the fast path wraps the server after the JSON error answers', async () => {
+  // The order of the runtime when the HTTP input starts after npm start set up the server: that answer first.
+  const server = createServer((_req, res) => res.end('framework'));
+  answerClientErrors(server);
+  let taken = 0;
+  installFastPath(server, '/', (_route, rr, res) => {
+    taken++;
+    rr.raw.resume();
+    rr.raw.on('end', () => res.end('fast'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const c = connect((server.address() as AddressInfo).port, '127.0.0.1', () => c.write('POST /ingest/d1 HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}'));
+      let got = '';
+      c.on('data', (b: Buffer) => (got += b.toString('latin1')));
+      c.on('end', () => resolve(got));
+      c.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /"code":"MALFORMED_REQUEST","message":"an HTTP\/1\.1 request needs a Host header"/);
+    assert.equal(taken, 0);
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
   }
 });
 

@@ -126,10 +126,17 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
     }
 
     let arg = ai;
+    // The argument as the data states it, for messages: a 64-bit one past 2^53 is not exact as a number
+    // (2^64 - 1 would read 18446744073709552000), and the count a sender declared should read as sent.
+    let argText: string | undefined;
     if (ai >= 24 && ai <= 27) {
       const size = 1 << (ai - 24);
       if (pos + size > len) return early(start, `the ${itemName(major, ai)} there needs ${1 + size} bytes but only ${len - start} remain`);
-      arg = size === 8 ? Number(Buffer.from(b.buffer, b.byteOffset + pos, 8).readBigUInt64BE()) : Buffer.from(b.buffer, b.byteOffset + pos, size).readUIntBE(0, size);
+      if (size === 8) {
+        const big = Buffer.from(b.buffer, b.byteOffset + pos, 8).readBigUInt64BE();
+        arg = Number(big);
+        argText = big.toString();
+      } else arg = Buffer.from(b.buffer, b.byteOffset + pos, size).readUIntBE(0, size);
       pos += size;
     } else if (ai >= 28 && ai <= 30) {
       return invalid(start, `${hex(ib)} is not a valid initial byte (additional information ${ai} is reserved)`);
@@ -143,7 +150,7 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
         push({ kind: 'chunks', major, start, left: Infinity, items: 0, bytes: 0 });
         continue;
       }
-      if (arg > len - pos) return early(start, `a ${TYPE_NAMES[major]} of ${arg} bytes starts there but only ${len - pos} bytes follow its header`);
+      if (arg > len - pos) return early(start, `a ${TYPE_NAMES[major]} of ${argText ?? arg} bytes starts there but only ${len - pos} bytes follow its header`);
       if (top?.kind === 'chunks') {
         top.bytes += arg;
         if (top.bytes > maxString) return tooLong(top.start);
@@ -165,7 +172,7 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
         continue;
       }
       // Every item takes at least one byte, so an impossible count is known before walking it.
-      if (count > len - pos) return early(start, `${kind === 'array' ? 'an' : 'a'} ${kind} of ${arg} ${major === 5 ? 'entries' : 'items'} starts there but only ${len - pos} bytes follow`);
+      if (count > len - pos) return early(start, `${kind === 'array' ? 'an' : 'a'} ${kind} of ${argText ?? arg} ${major === 5 ? 'entries' : 'items'} starts there but only ${len - pos} bytes follow`);
       if (limits) {
         const lim = memberLimit(limits, kind, containers + 1, 'cbor', start);
         if (arg > lim.max) return limitProblem(lim.error());

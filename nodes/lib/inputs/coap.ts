@@ -279,13 +279,48 @@ export interface DatagramCheck {
 }
 
 /**
+ * Whether a datagram is a well-formed CoAP message as RFC 7252 §3 lays it out. The parser lets through
+ * what the RFC calls message format errors: a reserved token length (9-15), an option whose value runs
+ * past the end of the datagram (the parser hands on the bytes there are, so a cut-off Uri-Path would
+ * name another resource or device), a reserved option nibble (15) that is not the payload marker, a
+ * payload marker with no payload after it (§3: processed as a format error), and an Empty message (0.00)
+ * with bytes after its header (§4.1). Each of these is answered like any unreadable message.
+ */
+export function wellFormed(raw: Buffer): boolean {
+  if (raw.length < 4) return false;
+  const tokenLength = raw[0] & 0x0f;
+  if (tokenLength > 8) return false;
+  if (raw[1] === 0) return raw.length === 4;
+  let pos = 4 + tokenLength;
+  if (pos > raw.length) return false;
+  // Each nibble: 0-12 as is, 13 one extended byte (+13), 14 two (+269), 15 reserved.
+  const extended = (nibble: number): number | undefined => {
+    if (nibble < 13) return nibble;
+    if (nibble === 15) return undefined;
+    const size = nibble === 13 ? 1 : 2;
+    if (pos + size > raw.length) return undefined;
+    const v = size === 1 ? raw[pos] + 13 : raw.readUInt16BE(pos) + 269;
+    pos += size;
+    return v;
+  };
+  while (pos < raw.length) {
+    const head = raw[pos++];
+    if (head === 0xff) return pos < raw.length;
+    if (extended(head >> 4) === undefined) return false;
+    const length = extended(head & 0x0f);
+    if (length === undefined || pos + length > raw.length) return false;
+    pos += length;
+  }
+  return true;
+}
+
+/**
  * Checks a datagram before the library handles it: a payload, or a Block1
  * transfer whose announced position already passes the size limit, is refused
  * with 4.13 and Size1 before anything is reassembled or allocated.
  */
 export function checkDatagram(raw: Buffer, maxBytes: number): DatagramCheck {
-  // Token lengths 9-15 are reserved: a message format error (RFC 7252 §3), which the parser lets through.
-  if (raw.length > 0 && (raw[0] & 0x0f) > 8) return {};
+  if (!wellFormed(raw)) return {};
   let packet;
   try {
     packet = parsePacket(raw);

@@ -13,6 +13,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { BadParameterError } from '../errors';
+import { refusedForHost } from '../client-errors';
 
 export type FastRoute = 'ingest' | 'insert' | 'influx-v1' | 'influx-v2';
 
@@ -118,6 +119,7 @@ export function installFastPath(server: Server, root: string, handler: FastHandl
   const listeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (refusedForHost(req, res)) return;
     if (req.method === 'POST' && mine.handler && req.url) {
       const url = req.url;
       const q = url.indexOf('?');
