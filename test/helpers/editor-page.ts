@@ -1,10 +1,10 @@
 /** The editor in Debian's headless Chromium over a runtime with the default pack, for the editor tests. */
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startRuntime, type Runtime } from './runtime';
+import { startRuntime, type Runtime, type StartOptions } from './runtime';
 
-/** A runtime and a browser; the caller closes both. */
-export async function startEditor(): Promise<{ rt: Runtime; browser: Browser }> {
-  const rt = await startRuntime();
+/** A runtime (started with `opts`) and a browser; the caller closes both. */
+export async function startEditor(opts: StartOptions = {}): Promise<{ rt: Runtime; browser: Browser }> {
+  const rt = await startRuntime(opts);
   try {
     const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
