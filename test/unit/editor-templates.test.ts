@@ -63,7 +63,8 @@ test('a node dropped from the palette takes the only store config, so it is vali
 function brokerStarts(o: Record<string, string>): boolean {
   try {
     new EmbeddedMqttBroker({
-      port: parsePort(o.port, 1883),
+      // A new broker's `${UPPERSTACK_MQTT_PORT}` unset here: the default port, as broker.ts takes it.
+      port: parsePort(/^\$\{\w+\}$/.test(o.port) ? '' : o.port, 1883),
       bind: '127.0.0.1',
       wsPort: parsePort(o.wsPort, 0),
       tlsPort: parsePort(o.tlsPort, 0),
