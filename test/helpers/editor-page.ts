@@ -27,6 +27,15 @@ export async function login(page: Page, rt: Runtime): Promise<void> {
   await page.waitForSelector('#red-ui-workspace-chart .red-ui-flow-node', { timeout: 30_000 });
 }
 
+/** A new page of `browser`, logged in to the editor of `rt`, and the script errors it raises. */
+export async function loggedInPage(browser: Browser, rt: Runtime): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page, rt);
+  return { page, pageErrors };
+}
+
 /**
  * Waits until an edit dialog has finished opening. Its fields show at once, but the tray slides in on timers
  * and, once in place, moves the focus to its first field. Playwright's fill focuses a field and types in a

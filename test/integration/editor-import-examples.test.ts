@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { adminToken, eventually, type Runtime } from '../helpers/runtime';
-import { login, startEditor, type Red } from '../helpers/editor-page';
+import { loggedInPage, startEditor, type Red } from '../helpers/editor-page';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
@@ -31,8 +31,13 @@ after(async () => {
   await mosq?.stop();
 });
 
-/** Menu › Import › Examples › node-red-contrib-upperstack › `pack`, then Import, as a person clicks it. */
-async function importExample(page: Page, pack: string): Promise<void> {
+/**
+ * Menu › Import › Examples › node-red-contrib-upperstack › `pack`, then Import, as a person clicks it; `answer`
+ * answers the editor's question about the nodes it has already. Checks the editor then holds the deployed store
+ * config alone, and deploys. Resolves with the page's script errors.
+ */
+async function importExampleAndDeploy(pack: string, answer: (page: Page) => Promise<void>): Promise<string[]> {
+  const { page, pageErrors } = await loggedInPage(browser, rt);
   await page.click('#red-ui-header-button-sidemenu');
   await page.click('#menu-item-import');
   const examples = '#red-ui-clipboard-dialog-import-tab-examples';
@@ -40,6 +45,12 @@ async function importExample(page: Page, pack: string): Promise<void> {
   await page.click(`${examples} .red-ui-treeList-label:has-text("node-red-contrib-upperstack")`);
   await page.click(`${examples} .red-ui-treeList-label:has-text("${pack}")`);
   await page.click('#red-ui-clipboard-dialog-ok');
+  await answer(page);
+  await page.waitForFunction(() => (window as unknown as { RED: Red }).RED.nodes.dirty(), undefined, { timeout: 30_000 });
+  assert.deepEqual(await storeConfigs(page), ['us_store_cfg'], 'the pack uses the deployed store config');
+  await page.click('#red-ui-header-button-deploy');
+  await page.waitForFunction(() => !(window as unknown as { RED: Red }).RED.nodes.dirty(), undefined, { timeout: 30_000 });
+  return pageErrors;
 }
 
 /** The store configs the editor holds. */
@@ -49,12 +60,6 @@ function storeConfigs(page: Page): Promise<string[]> {
     (window as unknown as { RED: Red }).RED.nodes.eachConfig((n) => void (n.type === 'upperstack-store-config' && ids.push(n.id)));
     return ids;
   });
-}
-
-/** Deploy, as the button does; resolves once the editor has nothing left to deploy. */
-async function deploy(page: Page): Promise<void> {
-  await page.click('#red-ui-header-button-deploy');
-  await page.waitForFunction(() => !(window as unknown as { RED: Red }).RED.nodes.dirty(), undefined, { timeout: 30_000 });
 }
 
 async function deployedFlows(): Promise<FlowNode[]> {
@@ -76,15 +81,7 @@ async function assertOneHealthyStore(): Promise<void> {
 }
 
 test('reports-invoices from Import › Examples, "Import copy", Deploy: one store, and the report button writes a report', { timeout: 180_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
-  await importExample(page, 'reports-invoices');
-  await page.click('.red-ui-notification button:has-text("Import copy")');
-  await page.waitForFunction(() => (window as unknown as { RED: Red }).RED.nodes.dirty(), undefined, { timeout: 30_000 });
-  assert.deepEqual(await storeConfigs(page), ['us_store_cfg'], 'the pack uses the deployed store config');
-  await deploy(page);
+  const pageErrors = await importExampleAndDeploy('reports-invoices', (page) => page.click('.red-ui-notification button:has-text("Import copy")'));
 
   // The pack's nodes run on the default store: its "run now" button (an inject; the copy has fresh ids) writes a report.
   const button = (await deployedFlows()).find((n) => n.type === 'inject' && n.name === 'run the daily report now');
@@ -100,17 +97,11 @@ test('reports-invoices from Import › Examples, "Import copy", Deploy: one stor
 });
 
 test('influx-grafana from Import › Examples, "View nodes..." then "Import selected": one store, and its readings stored there', { timeout: 180_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
-  await importExample(page, 'influx-grafana');
-  await page.click('.red-ui-notification button:has-text("View nodes...")');
-  // The dialog leaves a config node the editor has unticked: the deployed one is kept.
-  await page.click('#red-ui-clipboard-dialog-import-conflict');
-  await page.waitForFunction(() => (window as unknown as { RED: Red }).RED.nodes.dirty(), undefined, { timeout: 30_000 });
-  assert.deepEqual(await storeConfigs(page), ['us_store_cfg'], 'the pack uses the deployed store config');
-  await deploy(page);
+  const pageErrors = await importExampleAndDeploy('influx-grafana', async (page) => {
+    await page.click('.red-ui-notification button:has-text("View nodes...")');
+    // The dialog leaves a config node the editor has unticked: the deployed one is kept.
+    await page.click('#red-ui-clipboard-dialog-import-conflict');
+  });
 
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`);
   try {
