@@ -1,10 +1,10 @@
 /** The editor in Debian's headless Chromium over a runtime with the default pack, for the editor tests. */
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startRuntime, type Runtime } from './runtime';
+import { startRuntime, type Runtime, type StartOptions } from './runtime';
 
-/** A runtime and a browser; the caller closes both. */
-export async function startEditor(): Promise<{ rt: Runtime; browser: Browser }> {
-  const rt = await startRuntime();
+/** A runtime (started with `opts`) and a browser; the caller closes both. */
+export async function startEditor(opts: StartOptions = {}): Promise<{ rt: Runtime; browser: Browser }> {
+  const rt = await startRuntime(opts);
   try {
     const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -25,6 +25,15 @@ export async function login(page: Page, rt: Runtime): Promise<void> {
   await page.fill('#node-dialog-login-password', 'test-admin-password');
   await page.click('#node-dialog-login-submit');
   await page.waitForSelector('#red-ui-workspace-chart .red-ui-flow-node', { timeout: 30_000 });
+}
+
+/** A new page of `browser`, logged in to the editor of `rt`, and the script errors it raises. */
+export async function loggedInPage(browser: Browser, rt: Runtime): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await login(page, rt);
+  return { page, pageErrors };
 }
 
 /**

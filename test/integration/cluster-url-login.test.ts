@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
@@ -18,6 +18,7 @@ import { eventually, startRuntime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { startInfluxd, type TsdbServer } from '../helpers/influxd';
 import { tempDir } from '../helpers/temp';
+import { filesHolding } from '../helpers/files-holding';
 
 const run = promisify(execFile);
 const PASSWORD = 'member-s3cret-Pw';
@@ -42,17 +43,6 @@ after(async () => {
   await influx?.destroy();
   await mosq?.stop();
 });
-
-/** Every file of the data folder holding `text` (the package's link, node_modules, not followed). */
-function filesHolding(dir: string, text: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) out.push(...filesHolding(path, text));
-    else if (e.isFile() && readFileSync(path).includes(text)) out.push(path);
-  }
-  return out;
-}
 
 test('an older member\'s data folder: the URL login moves to the sealed credentials, once; the member still logs in and stores readings', { timeout: 240_000 }, async () => {
   const dataDir = tempDir('us-url-login-data-');

@@ -7,11 +7,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCredentials } from '../../nodes/lib/flows/credentials-file';
 import { freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
+import { filesHolding } from '../helpers/files-holding';
 
 const README = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
 
@@ -28,17 +29,6 @@ function listedSecrets(): { plain: string[]; urls: string[] } {
 function tableVariables(): string[] {
   const rows = README.split('\n').filter((l) => l.startsWith('| `UPPERSTACK_'));
   return [...new Set(rows.flatMap((r) => [...r.split(' | ')[0].matchAll(/`(UPPERSTACK_[A-Z0-9_]+)`/g)].map((m) => m[1])))];
-}
-
-/** Every file under `dir` holding `text` (links, such as the package's in node_modules, not followed). */
-function filesHolding(dir: string, text: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) out.push(...filesHolding(path, text));
-    else if (e.isFile() && readFileSync(path).includes(text)) out.push(path);
-  }
-  return out;
 }
 
 const { plain, urls } = listedSecrets();

@@ -10,7 +10,8 @@ import helper from 'node-red-node-test-helper';
 import mqtt from 'mqtt';
 import { checkHealth, findBroker } from '../../nodes/shared/runtime';
 import { frozenSubscriber } from '../helpers/frozen-subscriber';
-import { eventually } from '../helpers/runtime';
+import { eventually, freePort } from '../helpers/runtime';
+import { fresh } from '../helpers/editor-templates';
 import { catalogTranslator, translating, useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -45,6 +46,20 @@ async function tcpPort(id: string): Promise<number> {
   }
   throw new Error('the broker did not start');
 }
+
+test('a broker as the palette adds it listens on the runtime\'s MQTT port, as the default pack\'s broker', async () => {
+  const port = await freePort();
+  const before = process.env.UPPERSTACK_MQTT_PORT;
+  process.env.UPPERSTACK_MQTT_PORT = String(port);
+  try {
+    await helper.load(brokerNode, [{ ...fresh('upperstack-broker', {}), id: 'b0', type: 'upperstack-broker', bind: '127.0.0.1', wires: [[]] }]);
+    assert.equal(await tcpPort('b0'), port);
+    await helper.unload();
+  } finally {
+    if (before === undefined) delete process.env.UPPERSTACK_MQTT_PORT;
+    else process.env.UPPERSTACK_MQTT_PORT = before;
+  }
+});
 
 test('the MQTT 5 limits set on the node reach the clients (CONNACK), a v1 node gets the defaults', async () => {
   await helper.load(brokerNode, [{ id: 'b2', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', maxPacketKb: 1, receiveMaximum: 7, maxQueued: 10, configVersion: 2, wires: [[]] }]);

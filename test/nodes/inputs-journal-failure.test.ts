@@ -67,20 +67,22 @@ async function coapPost(port: number, device: string): Promise<string> {
   }
 }
 
-test('http in: while the journal cannot be written the status stays red; after a write succeeds the rate is shown again', async () => {
-  await helper.load([httpIn], [
-    { id: 'hfail', type: 'upperstack-http-in', configVersion: 2, wires: [['ok'], ['bad']] },
+/**
+ * Loads `node` (its outputs to helper nodes), makes the journal's writes fail while `refused` is sent, checks the
+ * status turns red and stays red over the rate updates meanwhile, then that it shows the rate in green again once
+ * `accepted` has been written.
+ */
+async function redUntilWritten(module: unknown, node: Record<string, unknown> & { id: string }, refused: () => Promise<void>, accepted: () => Promise<void>): Promise<void> {
+  await helper.load([module], [
+    { ...node, wires: [['ok'], ['bad']] },
     { id: 'ok', type: 'helper' },
     { id: 'bad', type: 'helper' },
   ]);
   try {
-    const shown = watchStatus('hfail');
+    const shown = watchStatus(node.id);
     const restore = failWrites();
     try {
-      const res = await post('jf1', { temp: 20 });
-      const text = await res.text();
-      assert.equal(res.status, 503, text);
-      assert.match(text, /ENOSPC/);
+      await refused();
       // The rate is shown every second: the failure must outlast a couple of those.
       await seconds(2.5);
       const since = shown.findIndex((s) => s.fill === 'red');
@@ -89,41 +91,42 @@ test('http in: while the journal cannot be written the status stays red; after a
     } finally {
       restore();
     }
-    const ok = await post('jf1', { temp: 21 });
-    assert.equal(ok.status, 202, await ok.text());
+    await accepted();
     await seconds(2.5);
     assert.equal(shown.at(-1)?.fill, 'green', JSON.stringify(shown));
   } finally {
     await helper.unload();
   }
+}
+
+test('http in: while the journal cannot be written the status stays red; after a write succeeds the rate is shown again', async () => {
+  await redUntilWritten(
+    httpIn,
+    { id: 'hfail', type: 'upperstack-http-in', configVersion: 2 },
+    async () => {
+      const res = await post('jf1', { temp: 20 });
+      const text = await res.text();
+      assert.equal(res.status, 503, text);
+      assert.match(text, /ENOSPC/);
+    },
+    async () => {
+      const ok = await post('jf1', { temp: 21 });
+      assert.equal(ok.status, 202, await ok.text());
+    },
+  );
 });
 
 test('coap in: while the journal cannot be written the status stays red; after a write succeeds the rate is shown again', async () => {
   const port = await freeUdpPort();
-  await helper.load([coapIn], [
-    { id: 'cfail', type: 'upperstack-coap-in', port: String(port), bind: '127.0.0.1', wires: [['ok'], ['bad']] },
-    { id: 'ok', type: 'helper' },
-    { id: 'bad', type: 'helper' },
-  ]);
-  try {
-    const shown = watchStatus('cfail');
-    const restore = failWrites();
-    try {
+  await redUntilWritten(
+    coapIn,
+    { id: 'cfail', type: 'upperstack-coap-in', port: String(port), bind: '127.0.0.1' },
+    async () => {
       // The first requests may come before the socket is bound: until one is answered 5.03.
       let out = '';
       for (let i = 0; i < 20 && !/5\.03/.test(out); i++) out = await coapPost(port, 'jf2');
       assert.match(out, /5\.03/);
-      await seconds(2.5);
-      const since = shown.findIndex((s) => s.fill === 'red');
-      assert.ok(since >= 0, JSON.stringify(shown));
-      assert.deepEqual(shown.slice(since).filter((s) => s.fill !== 'red'), [], JSON.stringify(shown));
-    } finally {
-      restore();
-    }
-    assert.doesNotMatch(await coapPost(port, 'jf2'), /[45]\.\d\d/);
-    await seconds(2.5);
-    assert.equal(shown.at(-1)?.fill, 'green', JSON.stringify(shown));
-  } finally {
-    await helper.unload();
-  }
+    },
+    async () => assert.doesNotMatch(await coapPost(port, 'jf2'), /[45]\.\d\d/),
+  );
 });

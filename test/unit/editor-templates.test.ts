@@ -16,6 +16,8 @@ import { topicLevelProblem } from '../../nodes/market/options';
 import { SIMULATE_TARGETS, simulateTopicProblem } from '../../nodes/simulate/options';
 import { grantMinutes } from '../../nodes/lib/devices/market';
 import { added, defs, fresh, problems, root, verdict } from '../helpers/editor-templates';
+import { clusterOptionsFromEnv } from '../../nodes/lib/cluster/config';
+import { CLUSTER_CONNECTION_ID, clusterPack, type FlowNode } from '../../nodes/lib/cluster/pack';
 
 test('every node template registers, and each of its validators takes (v, opt) so a returned reason counts as invalid', () => {
   const types = [...defs.keys()].sort();
@@ -63,7 +65,8 @@ test('a node dropped from the palette takes the only store config, so it is vali
 function brokerStarts(o: Record<string, string>): boolean {
   try {
     new EmbeddedMqttBroker({
-      port: parsePort(o.port, 1883),
+      // A new broker's `${UPPERSTACK_MQTT_PORT}` unset here: the default port, as broker.ts takes it.
+      port: parsePort(/^\$\{\w+\}$/.test(o.port) ? '' : o.port, 1883),
       bind: '127.0.0.1',
       wsPort: parsePort(o.wsPort, 0),
       tlsPort: parsePort(o.tlsPort, 0),
@@ -279,4 +282,15 @@ test('market and grant flag exactly the device ids and minutes their runtime ref
   }
   assert.ok(problems('upperstack-grant', fresh('upperstack-grant', { device: 'a/b' })).device);
   assert.equal(problems('upperstack-grant', fresh('upperstack-grant', { device: '' })).device, undefined);
+});
+
+test('an MQTT connection saved at version 1 (a cluster member\'s, before the receive maximum) is not flagged before its dialog is opened', () => {
+  const env = { UPPERSTACK_CLUSTER_BROKER: 'mqtt://cluster-broker:1883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_MEMBER: 'm1' };
+  const pipeline = JSON.parse(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowNode[];
+  const member = clusterPack(pipeline, clusterOptionsFromEnv(env)!).find((n) => n.id === CLUSTER_CONNECTION_ID)!;
+  assert.deepEqual(problems('upperstack-mqtt-connection', member), {});
+  // At version 2 the option is the node's own: absent or out of range is flagged.
+  const v2 = { ...member, configVersion: 2 };
+  assert.deepEqual(Object.keys(problems('upperstack-mqtt-connection', v2)), ['receiveMaximum']);
+  assert.deepEqual(Object.keys(problems('upperstack-mqtt-connection', { ...member, receiveMaximum: 70000 })), ['receiveMaximum']);
 });
