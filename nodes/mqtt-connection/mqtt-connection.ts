@@ -29,6 +29,7 @@ import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
 import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
 import { endClient } from '../lib/mqtt/end';
+import { versionRefused } from '../lib/mqtt/refused';
 
 /**
  * MQTT 5 ends a session at disconnect unless the client asks for an expiry, so
@@ -89,6 +90,8 @@ export = function register(RED: NodeAPI): void {
     let downSince: number | undefined = Date.now();
     let lastError: string | undefined;
     let warned: { text: string; at: number; repeats: number } | undefined;
+    /** The broker refused the MQTT version: said once, and not tried again until the connection is deployed anew. */
+    let refused: string | undefined;
     const broadcast = (state: StatusState, text: string) => {
       lastStatus = [state, text];
       for (const s of subs.values()) s.status(state, text);
@@ -237,6 +240,9 @@ export = function register(RED: NodeAPI): void {
             }
           : {}),
         reconnectPeriod: 2000,
+        // MQTT.js gives up for good on any refused CONNACK; a broker that is starting ("server unavailable") or
+        // whose login is being fixed is tried again like one that is down. A refused version is not (below).
+        reconnectOnConnackError: true,
         ...(quietLog ? { log: quietLog } : {}),
         ...login(),
         // Connect after the incoming store and handleMessage are replaced below.
@@ -273,9 +279,20 @@ export = function register(RED: NodeAPI): void {
       c.on('reconnect', () => broadcast('connecting', RED._('upperstack-mqtt-connection.status.connecting')));
       c.on('close', () => {
         downSince ??= Date.now();
+        if (refused !== undefined) return;
         broadcast('connecting', RED._('upperstack-mqtt-connection.status.disconnected'));
       });
       c.on('error', (err) => {
+        if (versionRefused(err)) {
+          // Every retry would get the same answer (and each is an error in the broker's log): MQTT.js reads
+          // this option once the error is handled, and so does not schedule the next attempt.
+          c.options.reconnectOnConnackError = false;
+          refused = RED._(`upperstack-mqtt-connection.errors.versionRefused${config.protocolVersion}`, { url: shownUrl(config.url) });
+          lastError = refused;
+          broadcast('failed', refused);
+          node.error(refused);
+          return;
+        }
         lastError = err.message;
         broadcast('failed', err.message);
         const text = RED._('upperstack-mqtt-connection.errors.connection', { url: shownUrl(config.url), message: err.message });
@@ -331,7 +348,7 @@ export = function register(RED: NodeAPI): void {
       if (client?.connected) return { ok: true, detail: RED._('upperstack-mqtt-connection.status.connected', { url }), kind: 'connection' };
       return {
         ok: false,
-        detail: `${url}: ${client ? RED._('upperstack-mqtt-connection.status.disconnected') : lastError}`,
+        detail: refused ?? `${url}: ${client ? RED._('upperstack-mqtt-connection.status.disconnected') : lastError}`,
         kind: 'connection',
         failingSince: downSince,
         ...(lastError !== undefined ? { lastError } : {}),
