@@ -287,7 +287,12 @@ export = function register(RED: NodeAPI): void {
           // Every retry would get the same answer (and each is an error in the broker's log): MQTT.js reads
           // this option once the error is handled, and so does not schedule the next attempt.
           c.options.reconnectOnConnackError = false;
-          refused = RED._(`upperstack-mqtt-connection.errors.versionRefused${config.protocolVersion}`, { url: shownUrl(config.url) });
+          // Setting 3.1.1 would not help a shared subscription (a cluster member's): that needs another broker.
+          const shared = [...subs.values()].find((s) => s.filter.startsWith('$share/'))?.filter;
+          refused =
+            shared !== undefined && config.protocolVersion === 5
+              ? RED._('upperstack-mqtt-connection.errors.versionRefusedShared', { url: shownUrl(config.url), filter: shared })
+              : RED._(`upperstack-mqtt-connection.errors.versionRefused${config.protocolVersion}`, { url: shownUrl(config.url) });
           lastError = refused;
           broadcast('failed', refused);
           node.error(refused);

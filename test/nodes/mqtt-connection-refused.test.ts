@@ -87,6 +87,25 @@ describe('upperstack-mqtt-connection refused by the broker', () => {
     }
   });
 
+  test('with a shared subscription (a cluster member), a broker that refuses MQTT 5 is said to lack what the subscription needs', async () => {
+    const server: Server = createServer((s) => {
+      s.on('error', () => undefined);
+      s.once('data', () => s.end(CONNACK_VERSION_REFUSED));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const nodesFlow = flow(`mqtt://127.0.0.1:${port}`, 5);
+      (nodesFlow[2] as Record<string, unknown>).group = 'members';
+      await helper.load(nodes, nodesFlow);
+      const conn = helper.getNode('conn') as unknown as { error: { args: unknown[][] } };
+      await until(() => conn.error.args.some((a) => String(a[0]).includes('upperstack-mqtt-connection.errors.versionRefusedShared')), 'the refused version in the log');
+      assert.ok(!conn.error.args.some((a) => String(a[0]).includes('versionRefused5')), 'not advice to use 3.1.1');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   test('a broker that answers "server unavailable" while it starts is asked again, and the input subscribes once it accepts', async () => {
     const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1' });
     await broker.start();
