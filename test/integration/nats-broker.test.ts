@@ -1,7 +1,8 @@
 /**
  * The MQTT input on nats-server's MQTT listener, a broker users run that speaks MQTT 3.1.1 only: through a
  * 3.1.1 connection readings are stored, bad payloads dead-lettered and nothing published around a broker
- * restart is lost; a connection asking it for MQTT 5 is named as refused, not retried in a loop.
+ * restart is lost; a connection asking it for MQTT 5 is named as refused, not retried in a loop, and a shared
+ * subscription, which it takes and never delivers to, is named as such.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,10 +28,12 @@ before(async () => {
   const conn = { type: 'upperstack-mqtt-connection', url: `mqtt://127.0.0.1:${nats.port}`, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 2, receiveMaximum: 100 };
   flows.push({ ...conn, id: 'nats_conn', name: 'nats', clientId: 'upperstack-nats', protocolVersion: 4 });
   flows.push({ ...conn, id: 'nats5_conn', name: 'nats5', clientId: 'upperstack-nats5', protocolVersion: 5 });
+  flows.push({ ...conn, id: 'natsg_conn', name: 'natsg', clientId: 'upperstack-natsg', protocolVersion: 4 });
   const tab = flows.find((n) => n.type === 'upperstack-mqtt-in')?.z;
+  flows.push({ id: 'natsg_in', type: 'upperstack-mqtt-in', z: tab, name: 'shared group', source: 'external', connection: 'natsg_conn', topic: 'grouped/{device}/telemetry', qos: 1, format: 'auto', group: 'g1', configVersion: 2, coalesce: true, wires: [[], []] });
   flows.push({ id: 'nats5_in', type: 'upperstack-mqtt-in', z: tab, name: 'on mqtt 5', source: 'external', connection: 'nats5_conn', topic: 'other/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, wires: [[], []] });
   for (const n of flows) {
-    if (n.type === 'upperstack-mqtt-in' && n.id !== 'nats5_in') {
+    if (n.type === 'upperstack-mqtt-in' && n.source !== 'external') {
       n.source = 'external';
       n.connection = 'nats_conn';
     }
@@ -83,6 +86,15 @@ test('a connection asking nats-server for MQTT 5 is named as refused, with the v
   }, 30_000, 'the MQTT 5 connection named as refused');
   assert.match(h.detail ?? '', /set the connection's MQTT version to 3\.1\.1/);
   assert.doesNotMatch(rt.output(), /Connection refused: Unacceptable protocol version/);
+});
+
+test('an input with a shared group on nats-server, which takes $share/... and delivers nothing to it, says so instead of showing green', async () => {
+  const h = await eventually(async () => {
+    const c = (await health()).components['mqtt:natsg'];
+    return c && !c.ok ? c : undefined;
+  }, 40_000, 'the shared subscription named as undelivered');
+  assert.match(h.detail ?? '', /accepted the shared subscription \$share\/g1\/grouped\/\+\/telemetry but delivered nothing to it/);
+  assert.match(rt.output(), /leave the input's Shared group empty/);
 });
 
 test('what is published while nats-server restarts and before the connection is back is stored', async () => {
