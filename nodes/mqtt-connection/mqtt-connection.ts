@@ -29,6 +29,8 @@ import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
 import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
 import { endClient } from '../lib/mqtt/end';
+import { versionRefused } from '../lib/mqtt/refused';
+import { SharedProbe } from './share-probe';
 
 /**
  * MQTT 5 ends a session at disconnect unless the client asks for an expiry, so
@@ -60,6 +62,9 @@ const REPEAT_WARNING_MS = 5 * 60_000;
  */
 const KEPT_WAIT_MS = 15_000;
 
+/** How long the probe message of a shared subscription may take to come back before the broker is taken to have none. */
+const SHARE_PROBE_MS = 10_000;
+
 /** One corked turn: the intakes it fed and whether one of their writes failed. */
 interface Turn {
   stream: MqttClient['stream'];
@@ -89,6 +94,22 @@ export = function register(RED: NodeAPI): void {
     let downSince: number | undefined = Date.now();
     let lastError: string | undefined;
     let warned: { text: string; at: number; repeats: number } | undefined;
+    /** The broker refused the MQTT version: said once, and not tried again until the connection is deployed anew. */
+    let refused: string | undefined;
+    /** The broker took a shared subscription and delivered nothing to it (nats-server): until a probe comes back. */
+    let noShared: { text: string; since: number } | undefined;
+    const clientId = config.clientId || `upperstack_${node.id.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}`;
+    const sharedFilter = () => [...subs.values()].find((s) => s.filter.startsWith('$share/'))?.filter;
+    const probe = new SharedProbe(clientId, SHARE_PROBE_MS, (delivered, shared, topic) => {
+      if (delivered) {
+        if (noShared !== undefined) broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: shownUrl(config.url) }));
+        noShared = undefined;
+        return;
+      }
+      noShared = { text: RED._('upperstack-mqtt-connection.errors.noSharedSubscriptions', { url: shownUrl(config.url), filter: shared, topic, seconds: String(SHARE_PROBE_MS / 1000) }), since: Date.now() };
+      for (const s of subs.values()) if (s.filter.startsWith('$share/')) s.status('failed', noShared.text);
+      node.error(noShared.text);
+    });
     const broadcast = (state: StatusState, text: string) => {
       lastStatus = [state, text];
       for (const s of subs.values()) s.status(state, text);
@@ -224,7 +245,7 @@ export = function register(RED: NodeAPI): void {
 
     const connect = () => {
       const opts: IClientOptions = {
-        clientId: config.clientId || `upperstack_${node.id.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}`,
+        clientId,
         protocolVersion: config.protocolVersion,
         clean: !config.persistent,
         keepalive: config.keepalive,
@@ -237,6 +258,9 @@ export = function register(RED: NodeAPI): void {
             }
           : {}),
         reconnectPeriod: 2000,
+        // MQTT.js gives up for good on any refused CONNACK; a broker that is starting ("server unavailable") or
+        // whose login is being fixed is tried again like one that is down. A refused version is not (below).
+        reconnectOnConnackError: true,
         ...(quietLog ? { log: quietLog } : {}),
         ...login(),
         // Connect after the incoming store and handleMessage are replaced below.
@@ -258,6 +282,7 @@ export = function register(RED: NodeAPI): void {
         return store;
       };
       c.handleMessage = (packet, callback) => {
+        if (probe.take(packet.topic)) return callback();
         if (packet.qos === 2) return callback();
         // MQTT.js's callback writes the PUBACK; called without an error.
         deliver(packet, c, callback);
@@ -269,13 +294,32 @@ export = function register(RED: NodeAPI): void {
         warned = undefined;
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: shownUrl(config.url) }));
         for (const s of subs.values()) c.subscribe(s.filter, subscribeOptions(s.qos), (err) => err && node.error(RED._('upperstack-mqtt-connection.errors.subscribe', { filter: s.filter, message: err.message })));
+        const shared = sharedFilter();
+        if (shared !== undefined) probe.start(c, shared);
       });
       c.on('reconnect', () => broadcast('connecting', RED._('upperstack-mqtt-connection.status.connecting')));
       c.on('close', () => {
         downSince ??= Date.now();
+        probe.stop();
+        if (refused !== undefined) return;
         broadcast('connecting', RED._('upperstack-mqtt-connection.status.disconnected'));
       });
       c.on('error', (err) => {
+        if (versionRefused(err)) {
+          // Every retry would get the same answer (and each is an error in the broker's log): MQTT.js reads
+          // this option once the error is handled, and so does not schedule the next attempt.
+          c.options.reconnectOnConnackError = false;
+          // Setting 3.1.1 would not help a shared subscription (a cluster member's): that needs another broker.
+          const shared = [...subs.values()].find((s) => s.filter.startsWith('$share/'))?.filter;
+          refused =
+            shared !== undefined && config.protocolVersion === 5
+              ? RED._('upperstack-mqtt-connection.errors.versionRefusedShared', { url: shownUrl(config.url), filter: shared })
+              : RED._(`upperstack-mqtt-connection.errors.versionRefused${config.protocolVersion}`, { url: shownUrl(config.url) });
+          lastError = refused;
+          broadcast('failed', refused);
+          node.error(refused);
+          return;
+        }
         lastError = err.message;
         broadcast('failed', err.message);
         const text = RED._('upperstack-mqtt-connection.errors.connection', { url: shownUrl(config.url), message: err.message });
@@ -310,6 +354,7 @@ export = function register(RED: NodeAPI): void {
         }
       } else if (client.connected) {
         client.subscribe(sub.filter, subscribeOptions(sub.qos));
+        if (sub.filter.startsWith('$share/')) probe.start(client, sub.filter);
       }
       release();
       return (removed = true) => {
@@ -328,10 +373,11 @@ export = function register(RED: NodeAPI): void {
       const url = shownUrl(config.url) || RED._('upperstack-mqtt-connection.errors.noUrl');
       // Nothing subscribed yet (or no input uses it): no connection to judge.
       if (!client && lastError === undefined) return { ok: true, detail: `${url}: ${RED._('upperstack-mqtt-connection.status.unused')}`, kind: 'connection' };
+      if (client?.connected && noShared !== undefined) return { ok: false, detail: noShared.text, kind: 'connection', failingSince: noShared.since, lastError: noShared.text };
       if (client?.connected) return { ok: true, detail: RED._('upperstack-mqtt-connection.status.connected', { url }), kind: 'connection' };
       return {
         ok: false,
-        detail: `${url}: ${client ? RED._('upperstack-mqtt-connection.status.disconnected') : lastError}`,
+        detail: refused ?? `${url}: ${client ? RED._('upperstack-mqtt-connection.status.disconnected') : lastError}`,
         kind: 'connection',
         failingSince: downSince,
         ...(lastError !== undefined ? { lastError } : {}),
@@ -340,6 +386,7 @@ export = function register(RED: NodeAPI): void {
 
     onClose(node, async () => {
       stopHealth();
+      probe.stop();
       // Unacknowledged, a held message is sent again by the broker to the session.
       if (held) clearTimeout(held.timer);
       held = undefined;

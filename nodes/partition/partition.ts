@@ -22,6 +22,8 @@ import { setStatus } from '../shared/status';
 import { deviceStates } from '../shared/device-state';
 import { registerHealth } from '../shared/runtime';
 import { shareWithCluster } from '../shared/cluster-share';
+import { versionRefused } from '../lib/mqtt/refused';
+import { shownUrl } from '../lib/security/url-login';
 import { partitionMigrations, type PartitionNodeDef, type PartitionOptions } from './options';
 
 /** A broker failure repeated by every client of the member at each reconnect is logged again only this much later. */
@@ -69,18 +71,36 @@ export = function register(RED: NodeAPI): void {
       deliver: (partition, readings, topic) => node.send({ payload: readings, partition, topic }),
     });
     let keyProblem: Error | undefined;
+    /**
+     * The broker refused MQTT 5 (nats-server's MQTT listener speaks only 3.1.1): a member cannot work there at
+     * all (shared subscriptions, session expiry), so that is what the log, the status and /health say, not
+     * the CONNACK's "unacceptable protocol version".
+     */
+    let noMqtt5: string | undefined;
     let started = false;
     const unreachable = () => started && !cluster.brokerConnected();
     const status = () =>
       keyProblem
         ? setStatus(node, 'failed', keyProblem.message)
-        : unreachable()
-          ? setStatus(node, 'failed', RED._('upperstack-partition.status.unreachable'))
-          : setStatus(node, 'connected', RED._('upperstack-partition.status.owned', { owned: cluster.fed().length, partitions: P, members: cluster.own.liveMembers().length, forwarded: cluster.forwarded }));
+        : noMqtt5 !== undefined
+          ? setStatus(node, 'failed', noMqtt5)
+          : unreachable()
+            ? setStatus(node, 'failed', RED._('upperstack-partition.status.unreachable'))
+            : setStatus(node, 'connected', RED._('upperstack-partition.status.owned', { owned: cluster.fed().length, partitions: P, members: cluster.own.liveMembers().length, forwarded: cluster.forwarded }));
+    /** The text for a broker failure; undefined for a missing MQTT 5 logged already (every client meets it). */
+    const brokerText = (err: unknown) => {
+      if (!versionRefused(err)) return RED._('upperstack-partition.errors.broker', { message: describeError(err).message });
+      if (noMqtt5 !== undefined) return undefined;
+      noMqtt5 = RED._('upperstack-partition.errors.mqtt5', { url: shownUrl(broker) });
+      node.error(noMqtt5);
+      status();
+      return undefined;
+    };
     // Each of the member's clients (partition feeds, readings, shared documents) retries every second while the broker is down.
     const warnings = new RepeatedWarnings(REPEAT_WARNING_MS);
     const warnBroker = (err: Error) => {
-      const shown = warnings.pass(RED._('upperstack-partition.errors.broker', { message: err.message }), Date.now());
+      const text = brokerText(err);
+      const shown = text === undefined ? undefined : warnings.pass(text, Date.now());
       if (shown) node.warn(shown.held ? `${shown.text} ${RED._('upperstack-partition.errors.repeated', { count: String(shown.held) })}` : shown.text);
     };
     const connectedAgain = () => {
@@ -111,7 +131,11 @@ export = function register(RED: NodeAPI): void {
     setStatus(node, 'connecting', RED._('upperstack-partition.status.connecting'));
     // Cut off, the member reads nothing: /health says so until the broker is back (its partitions go to others meanwhile).
     const stopBrokerHealth = registerHealth(`cluster-broker:${member}`, node.id, () =>
-      unreachable() ? { ok: false, detail: RED._('upperstack-partition.status.unreachable'), kind: 'connection' } : { ok: true, detail: RED._('upperstack-partition.status.reachable'), kind: 'connection' },
+      noMqtt5 !== undefined
+        ? { ok: false, detail: noMqtt5, kind: 'connection' }
+        : unreachable()
+          ? { ok: false, detail: RED._('upperstack-partition.status.unreachable'), kind: 'connection' }
+          : { ok: true, detail: RED._('upperstack-partition.status.reachable'), kind: 'connection' },
     );
     const ready = sharing.ready
       .then(() => cluster.start())
@@ -121,8 +145,9 @@ export = function register(RED: NodeAPI): void {
       });
     ready.catch((err: unknown) => {
       if (err === sharing.problem()) return; // told already
-      node.error(RED._('upperstack-partition.errors.broker', { message: describeError(err).message }));
-      setStatus(node, 'failed', describeError(err).message);
+      const text = brokerText(err);
+      if (text !== undefined) node.error(text);
+      setStatus(node, 'failed', noMqtt5 ?? describeError(err).message);
     });
     const timer = setInterval(() => {
       status();

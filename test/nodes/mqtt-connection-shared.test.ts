@@ -1,0 +1,61 @@
+/**
+ * upperstack-mqtt-connection probing a shared subscription on a broker that has them (aedes, the embedded
+ * broker's engine): the probe comes back, the input stays green and receives its messages, and nothing
+ * is said about shared subscriptions (nats-server, which has none, is in test/integration/nats-broker.test.ts).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import helper from 'node-red-node-test-helper';
+import mqtt from 'mqtt';
+import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
+import { checkHealth } from '../../nodes/shared/runtime';
+import { tempDir } from '../helpers/temp';
+import { eventually } from '../helpers/runtime';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const nodes = [require('../../nodes/mqtt-connection/mqtt-connection'), require('../../nodes/mqtt-in/mqtt-in')];
+helper.init(require.resolve('node-red'));
+
+const dataDir = tempDir('us-mqtt-shared-');
+let broker: EmbeddedMqttBroker;
+
+before(async () => {
+  broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1' });
+  await broker.start();
+  helper.settings({ upperstack: { dataDir } });
+  await helper.startServer();
+});
+after(async () => {
+  await helper.unload();
+  await helper.stopServer();
+  await broker.stop();
+});
+
+test('on a broker with shared subscriptions the probe comes back: the input stays green and nothing is reported', async () => {
+  const probes: string[] = [];
+  (broker as unknown as { aedes: NodeJS.EventEmitter }).aedes.on('publish', (packet: { topic: string }) => {
+    if (packet.topic.startsWith('upperstack/share-probe/')) probes.push(packet.topic);
+  });
+  await helper.load(nodes, [
+    { id: 'tab', type: 'tab', label: 'test' },
+    { id: 'conn', type: 'upperstack-mqtt-connection', name: 'sharing', url: `mqtt://127.0.0.1:${broker.addresses.tcp}`, clientId: 'us-test-shared', protocolVersion: 5, persistent: false, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 2, receiveMaximum: 100 },
+    { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: 'g', configVersion: 2, coalesce: true, wires: [['out'], []] },
+    { id: 'out', type: 'helper', z: 'tab' },
+  ]);
+  await eventually(async () => (probes.length ? true : undefined), 20_000, 'the probe published');
+  // Past the probe's wait (10 s): a probe that had not come back would have been reported by now.
+  await new Promise((r) => setTimeout(r, 11_000));
+  const conn = helper.getNode('conn') as unknown as { error: { args: unknown[][] } };
+  assert.ok(!conn.error.args.some((a) => /noSharedSubscriptions|delivered nothing/.test(String(a[0]))), JSON.stringify(conn.error.args));
+  assert.equal((await checkHealth())['mqtt:sharing']?.ok, true);
+  const input = helper.getNode('in') as unknown as { status: { args: Array<[{ fill?: string }]> } };
+  assert.equal(input.status.args.at(-1)?.[0].fill, 'green');
+  // The probe went to the connection, not to the input; a device's message still does.
+  const received: unknown[] = [];
+  (helper.getNode('out') as unknown as NodeJS.EventEmitter).on('input', (m) => received.push(m));
+  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion: 4 });
+  await device.publishAsync('devices/s1/telemetry', '{"t":1,"ts":1767225600000}', { qos: 1 });
+  await device.endAsync();
+  await eventually(async () => (received.length ? true : undefined), 20_000, 'the device message');
+  assert.equal(received.length, 1);
+});
