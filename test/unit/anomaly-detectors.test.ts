@@ -136,6 +136,26 @@ describe('flatline', () => {
     assert.equal(v.reason, 'temperature has been stuck at 21.5 °C for 45 minutes (10 readings); before, it never stayed the same for more than 1 reading');
   });
 
+  it('does not take a series that has never changed for stuck, alone or in the default', () => {
+    // A setpoint or a status field: the same value from its first reading on.
+    const constant = series(3000, () => 7);
+    assert.deepEqual(flagged({ type: 'flatline' }, constant), []);
+    const r = backtest(constant, undefined, { field: 'setpoint' });
+    assert.deepEqual(r.verdicts.flatMap((v, i) => (v?.isAnomaly ? [i] : [])), []);
+    const v = backtest(constant, { type: 'flatline' }, { field: 'setpoint' }).verdicts[200]!;
+    assert.equal(v.score, 0);
+    assert.equal(v.reason, 'setpoint has stayed at 7.00 since its first reading (201 readings); it is not taken for stuck before it has changed once');
+  });
+
+  it('learns the first run as the longest once the series changes, and then flags a run twice as long', () => {
+    // Flat for its first 30 readings, noisy after, stuck again from 300.
+    const points = series(500, (i, e) => (i < 30 ? 20 : i >= 300 ? 21.5 : 20 + e));
+    const hits = flagged({ type: 'flatline' }, points);
+    assert.equal(hits[0], 359, `alarms at ${hits}`);
+    const v = backtest(points, { type: 'flatline' }).verdicts[359]!;
+    assert.match(v.reason, /before, it never stayed the same for more than 30 readings$/);
+  });
+
   it('learns that a series is often flat and does not alarm on that', () => {
     const counter = series(600, (i) => (i % 50 === 0 ? 5 : 0));
     assert.deepEqual(flagged({ type: 'flatline' }, counter), []);
