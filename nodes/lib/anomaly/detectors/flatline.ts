@@ -97,6 +97,20 @@ function freshState(): FlatlineState {
   return st;
 }
 
+/**
+ * How a likelihood layer words an unusual spell of this detector's deviations: the series has been still,
+ * not far from normal, and the value it sits at is its expected value. Null for another detector's outcome.
+ */
+export function stillSpell(o: Outcome, odds: string): string | null {
+  if (!(o instanceof LazyOutcome) || !(o.why instanceof FlatlineWording)) return null;
+  const w = o.why;
+  const ctx = w.ctx!;
+  const spell = `(a spell like this comes ${odds})`;
+  if (w.stuck) return `${o.reason} ${spell}`;
+  const v = withUnit(o.expected, ctx.unit);
+  return `${ctx.field} has stayed at ${v} for ${durationWords(Math.max(1000, w.forMs))} (${w.run} readings), longer than it usually does ${spell}; before, it never stayed the same for more than ${w.longest} reading${w.longest === 1 ? '' : 's'}`;
+}
+
 /** What a flatline verdict's sentence needs (see LazyOutcome). */
 class FlatlineWording implements Wording {
   stuck = false;
