@@ -81,6 +81,19 @@ describe('ewma', () => {
 });
 
 describe('holtwinters', () => {
+  it('words a change of a series that had matched its forecast almost exactly without billions of σ, and never as close to it', () => {
+    // Near-constant: 21.5, a tenth more on about one reading in 300 at random; its spread decays to rounding dust in between.
+    const points = series(6000, (i, e) => (e > 0.5 - 1 / 300 ? 21.6 : 21.5), 5 * MIN, 7);
+    const { verdicts } = backtest(points, { type: 'holtwinters', season: 'none' });
+    const reasons = verdicts.flatMap((v) => (v ? [v.reason] : []));
+    // "Close to" only within the alarm level, not for a change under the raised bar of an earlier one.
+    for (const r of reasons) if (r.includes('close to')) assert.match(r, /\([0-4]\.\dσ\)$/);
+    const sigmas = reasons.flatMap((r) => [...r.matchAll(/([\d.]+)σ/g)].map((m) => Number(m[1])));
+    assert.ok(sigmas.every((x) => x < 1e6), `largest σ in a reason: ${Math.max(...sigmas)}`);
+    const exact = reasons.filter((r) => r === 'value 21.6 is above the 21.5 expected from its recent level and trend, which it had followed almost exactly (its usual error is under a millionth of this one)');
+    assert.ok(exact.length > 0, reasons.filter((r) => r.startsWith('value 21.6')).join('\n'));
+  });
+
   // A daily cycle at 30-minute steps: 48 readings per season.
   const daily = (i: number, e: number) => 50 + 20 * Math.sin((2 * Math.PI * i) / 48) + e;
 

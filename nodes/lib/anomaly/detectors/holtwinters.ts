@@ -228,6 +228,9 @@ export class HoltWintersDetector implements Detector {
   }
 }
 
+/** Beyond this many σ a reason no longer gives the number (see HoltWintersWording). */
+const DUST = 1e6;
+
 /** What a Holt-Winters verdict's sentence needs (see LazyOutcome). */
 class HoltWintersWording implements Wording {
   /** Readings per season, 0 without one. */
@@ -251,7 +254,18 @@ class HoltWintersWording implements Wording {
       : 'expected from its recent level and trend';
     const exp = `the ${withUnit(o.expected, ctx.unit)} ${basis}`;
     const a = Math.abs(z);
-    if (a < level) return `${what} is close to ${exp} (${a.toFixed(1)}σ)`;
+    const side = z > 0 ? 'above' : 'below';
+    // A series that had matched its forecast to the last digits (a near-constant one) has a spread of rounding
+    // dust: its first change would read as billions of σ, a number that says nothing.
+    const dust = Number.isFinite(a) && a >= DUST;
+    if (a < this.threshold) return `${what} is close to ${exp} (${a.toFixed(1)}σ)`;
+    // Past the threshold yet under the raised bar of a recent swing: "close to" a value thousands of σ away would
+    // tell an operator the detector did not see it.
+    if (a < level) {
+      const far = dust ? `${side} ${exp}` : `${a.toFixed(1)}σ ${side} ${exp}`;
+      return `${what} is ${far}, no further than its recent largest swing${level < 1000 ? ` of ${level.toFixed(1)}σ` : ''} (a shift that persists alarms once)`;
+    }
+    if (dust) return `${what} is ${side} ${exp}, which it had followed almost exactly (its usual error is under a millionth of this one)`;
     return `${what} is ${Number.isFinite(a) ? `${a.toFixed(1)}σ` : 'far'} ${z > 0 ? 'above' : 'below'} ${exp}${alarmLevel(level, this.threshold)}`;
   }
 }
