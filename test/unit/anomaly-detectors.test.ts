@@ -149,6 +149,15 @@ describe('flatline', () => {
     assert.equal(v.reason, 'temperature has been stuck at 21.5 °C for 45 minutes (10 readings); before, it never stayed the same for more than 1 reading');
   });
 
+  it('says a run is still stuck between its alarms, not that it is within what it usually does', () => {
+    const points = series(400, (i, e) => (i >= 300 && i < 360 ? 21.5 : 20 + e));
+    const r = backtest(points, { type: 'flatline' }, { field: 'temperature', unit: '°C' });
+    // Alarmed at 10 readings, next at 20: the 15th is still stuck.
+    assert.equal(r.verdicts[314]!.isAnomaly, false);
+    assert.equal(r.verdicts[314]!.reason, 'temperature is still stuck at 21.5 °C, for 70 minutes (15 readings); before, it never stayed the same for more than 1 reading');
+    assert.equal(r.verdicts[305]!.reason, 'temperature has stayed at 21.5 °C for 6 readings, within what it usually does');
+  });
+
   it('does not take a series that has never changed for stuck, alone or in the default', () => {
     // A setpoint or a status field: the same value from its first reading on.
     const constant = series(3000, () => 7);

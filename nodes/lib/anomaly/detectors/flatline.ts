@@ -76,6 +76,7 @@ export class FlatlineDetector implements Detector {
     why.forMs = ts - st.since;
     why.run = st.run;
     why.longest = st.longest;
+    why.past = !first && st.run >= level;
     why.ctx = ctx;
     return o;
   }
@@ -119,6 +120,8 @@ class FlatlineWording implements Wording {
   forMs = NaN;
   run = 0;
   longest = 0;
+  /** The run is past its first alarm level: stuck, between the alarms its doubling level spaces out. */
+  past = false;
   ctx: FieldContext | null = null;
 
   word(o: LazyOutcome): string {
@@ -128,6 +131,10 @@ class FlatlineWording implements Wording {
     const v = withUnit(o.expected, ctx.unit);
     if (this.stuck) {
       return `${ctx.field} has been stuck at ${v} for ${durationWords(Math.max(1000, this.forMs))} (${run} readings); before, it never stayed the same for more than ${longest} reading${longest === 1 ? '' : 's'}`;
+    }
+    // Between two alarms of one stuck run: "within what it usually does" would contradict the alarm before.
+    if (this.past) {
+      return `${ctx.field} is still stuck at ${v}, for ${durationWords(Math.max(1000, this.forMs))} (${run} readings); before, it never stayed the same for more than ${longest} reading${longest === 1 ? '' : 's'}`;
     }
     if (longest === 0 && run > 1) return `${ctx.field} has stayed at ${v} since its first reading (${run} readings); it is not taken for stuck before it has changed once`;
     return run > 1 ? `${ctx.field} has stayed at ${v} for ${run} readings, within what it usually does` : `${ctx.field} ${withUnit(this.value, ctx.unit)} is changing normally`;
