@@ -167,7 +167,18 @@ export class HoltWintersDetector implements Detector {
 
   private forecast(m: Model, ts: number): number {
     const steps = Math.max(0, Math.round((ts - m.lastTs) / m.stepMs));
-    return m.level + steps * m.trend + (m.season.length ? m.season[this.slot(m, ts)] : 0) + this.weekOffset(ts);
+    return m.level + this.ahead(steps) * m.trend + (m.season.length ? m.season[this.slot(m, ts)] : 0) + this.weekOffset(ts);
+  }
+
+  /**
+   * How many steps the trend is carried forward over a gap of `steps`. The trend is the level's change per step
+   * averaged over about the last 1/beta readings: carried over a week or a month without readings, its noise alone
+   * (a hundredth of σ a step) put the forecast many σ off, and a device back from a week off alarmed on its
+   * first ordinary readings. Beyond what it was averaged over, it is held at that.
+   */
+  private ahead(steps: number): number {
+    const beta = this.s.beta;
+    return beta > 0 ? Math.min(steps, Math.ceil(1 / beta)) : steps;
   }
 
   /** The weekly profile's share of the forecast: 0 until it has proved itself. */
@@ -178,7 +189,7 @@ export class HoltWintersDetector implements Detector {
   /** Moves the model one reading on; returns the forecast error before learning. */
   private learn(m: Model, ts: number, value: number): number {
     const steps = Math.max(0, Math.round((ts - m.lastTs) / m.stepMs));
-    const base = m.level + steps * m.trend;
+    const base = m.level + this.ahead(steps) * m.trend;
     const idx = m.season.length ? this.slot(m, ts) : -1;
     const s = idx >= 0 ? m.season[idx] : 0;
     const offset = this.week ? this.week.offset(ts) : 0;
