@@ -81,6 +81,19 @@ describe('ewma', () => {
 });
 
 describe('holtwinters', () => {
+  it('words a change of a series that had matched its forecast almost exactly without billions of σ, and never as close to it', () => {
+    // Near-constant: 21.5, a tenth more on about one reading in 300 at random; its spread decays to rounding dust in between.
+    const points = series(6000, (i, e) => (e > 0.5 - 1 / 300 ? 21.6 : 21.5), 5 * MIN, 7);
+    const { verdicts } = backtest(points, { type: 'holtwinters', season: 'none' });
+    const reasons = verdicts.flatMap((v) => (v ? [v.reason] : []));
+    // "Close to" only within the alarm level, not for a change under the raised bar of an earlier one.
+    for (const r of reasons) if (r.includes('close to')) assert.match(r, /\([0-4]\.\dσ\)$/);
+    const sigmas = reasons.flatMap((r) => [...r.matchAll(/([\d.]+)σ/g)].map((m) => Number(m[1])));
+    assert.ok(sigmas.every((x) => x < 1e6), `largest σ in a reason: ${Math.max(...sigmas)}`);
+    const exact = reasons.filter((r) => r === 'value 21.6 is above the 21.5 expected from its recent level and trend, which it had followed almost exactly (its usual error is under a millionth of this one)');
+    assert.ok(exact.length > 0, reasons.filter((r) => r.startsWith('value 21.6')).join('\n'));
+  });
+
   // A daily cycle at 30-minute steps: 48 readings per season.
   const daily = (i: number, e: number) => 50 + 20 * Math.sin((2 * Math.PI * i) / 48) + e;
 
@@ -134,6 +147,35 @@ describe('flatline', () => {
     assert.ok(hits.length <= 3);
     const v = backtest(points, { type: 'flatline' }, { field: 'temperature', unit: '°C' }).verdicts[309]!;
     assert.equal(v.reason, 'temperature has been stuck at 21.5 °C for 45 minutes (10 readings); before, it never stayed the same for more than 1 reading');
+  });
+
+  it('says a run is still stuck between its alarms, not that it is within what it usually does', () => {
+    const points = series(400, (i, e) => (i >= 300 && i < 360 ? 21.5 : 20 + e));
+    const r = backtest(points, { type: 'flatline' }, { field: 'temperature', unit: '°C' });
+    // Alarmed at 10 readings, next at 20: the 15th is still stuck.
+    assert.equal(r.verdicts[314]!.isAnomaly, false);
+    assert.equal(r.verdicts[314]!.reason, 'temperature is still stuck at 21.5 °C, for 70 minutes (15 readings); before, it never stayed the same for more than 1 reading');
+    assert.equal(r.verdicts[305]!.reason, 'temperature has stayed at 21.5 °C for 6 readings, within what it usually does');
+  });
+
+  it('does not take a series that has never changed for stuck, alone or in the default', () => {
+    // A setpoint or a status field: the same value from its first reading on.
+    const constant = series(3000, () => 7);
+    assert.deepEqual(flagged({ type: 'flatline' }, constant), []);
+    const r = backtest(constant, undefined, { field: 'setpoint' });
+    assert.deepEqual(r.verdicts.flatMap((v, i) => (v?.isAnomaly ? [i] : [])), []);
+    const v = backtest(constant, { type: 'flatline' }, { field: 'setpoint' }).verdicts[200]!;
+    assert.equal(v.score, 0);
+    assert.equal(v.reason, 'setpoint has stayed at 7.00 since its first reading (201 readings); it is not taken for stuck before it has changed once');
+  });
+
+  it('learns the first run as the longest once the series changes, and then flags a run twice as long', () => {
+    // Flat for its first 30 readings, noisy after, stuck again from 300.
+    const points = series(500, (i, e) => (i < 30 ? 20 : i >= 300 ? 21.5 : 20 + e));
+    const hits = flagged({ type: 'flatline' }, points);
+    assert.equal(hits[0], 359, `alarms at ${hits}`);
+    const v = backtest(points, { type: 'flatline' }).verdicts[359]!;
+    assert.match(v.reason, /before, it never stayed the same for more than 30 readings$/);
   });
 
   it('learns that a series is often flat and does not alarm on that', () => {

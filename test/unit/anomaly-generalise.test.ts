@@ -166,3 +166,32 @@ describe('new parameters', () => {
     }
   });
 });
+
+describe('a device back after days without readings', () => {
+  /** 6,000 readings, then the same signal after `gapDays` without any. */
+  const withGap = (gapDays: number, f: (ts: number, n: number) => number, seed = 11): Point[] => {
+    const rng = new Prng(seed);
+    return Array.from({ length: 9000 }, (_, i) => {
+      const ts = T0 + i * STEP + (i >= 6000 ? gapDays * 86_400_000 : 0);
+      return { ts, value: f(ts, rng.next() - 0.5) };
+    });
+  };
+  const noise = (_ts: number, n: number) => 50 + 3 * n;
+  const daily = (ts: number, n: number) => 20 + 5 * Math.sin((2 * Math.PI * ts) / 86_400_000) + n;
+  const afterGap = (points: Point[], config: DetectorConfig) => flagged(points, config).filter((i) => i >= 6000 && i < 6300);
+
+  for (const days of [8, 30]) {
+    it(`does not alarm on its ordinary readings after ${days} days off (Holt-Winters carried its trend over the gap)`, () => {
+      // A daily cycle's season is found to the nearest reading, so a month off can still move it by a few slots.
+      const shapes = days <= 8 ? ([['noise', noise], ['daily cycle', daily]] as const) : ([['noise', noise]] as const);
+      for (const [name, f] of shapes) {
+        for (const seed of [11, 12, 13]) {
+          const points = withGap(days, f, seed);
+          assert.deepEqual(afterGap(points, { type: 'holtwinters' }), [], `${name}, seed ${seed}`);
+          const r = backtest(points, { type: 'holtwinters' }).verdicts[6000]!;
+          assert.ok(Math.abs(r.expected - f(points[6000].ts, 0)) < 3, `${name}, seed ${seed}: expected ${r.expected} at ${points[6000].value}`);
+        }
+      }
+    });
+  }
+});

@@ -104,6 +104,19 @@ describe('likelihood: known signals with the default detector', () => {
     assert.equal(verdicts[alarms[0]]!.detector, 'flatline');
   });
 
+  it('says a stuck spell has stayed still, not that it is far from normal', () => {
+    let last = 0;
+    const points = series(4000, (i, n) => (i >= 3000 && i < 3100 ? last : (last = 7 + n)));
+    const at = flagged(points)[0];
+    const v = backtest(points, DEFAULT_DETECTOR, { field: 'pressure', unit: 'bar' }).verdicts[at]!;
+    const run = at - 3000 + 2;
+    assert.match(
+      v.reason,
+      new RegExp(`^pressure has stayed at ${v.expected.toFixed(2)} bar for \\d+ minutes \\(${run} readings\\), longer than it usually does \\(a spell like this comes about once in [\\d.,]+ (million |billion )?readings\\); before, it never stayed the same for more than 1 reading$`),
+    );
+    assert.doesNotMatch(v.reason, /far from normal/);
+  });
+
   it('learns a daily cycle and flags a value normal for the day but wrong for the hour', () => {
     const day = 288;
     const wave = (i: number) => 60 + 10 * Math.sin((2 * Math.PI * i) / day);

@@ -9,7 +9,7 @@ import { AnomalyEngine } from '../../nodes/lib/anomaly/engine';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InProcessEngineHost, WorkerEngineHost } from '../../nodes/lib/anomaly/remote/host';
-import { columns, decodeResults, encodeReadings, judgeBatch } from '../../nodes/lib/anomaly/remote/protocol';
+import { columns, decodeFlagged, decodeResults, encodeReadings, flaggedOf, judgeBatch } from '../../nodes/lib/anomaly/remote/protocol';
 import { BackpressureError, StateSaveError } from '../../nodes/lib/errors';
 import { tempDir } from '../helpers/temp';
 import type { Reading } from '../../nodes/lib/reading';
@@ -94,6 +94,20 @@ test('a batch judged column by column gives the results of process(): verdicts, 
   assert.ok(expected[0].evicted.length > 0, 'a series is evicted to make room');
   assert.deepEqual(judge(later), expected);
   assert.deepEqual(columns.toJSON(), local.toJSON());
+});
+
+test('judged for the anomalies only, a flagged reading keeps its own reason when the next reading of the batch is of the same series', () => {
+  // One device sending fast, or a backlog: many readings of one series in a batch, a spike among them.
+  const rs: Reading[] = Array.from({ length: 400 }, (_, i) => ({ device: 'd', ts: T0 + i * 60_000, fields: { t: i === 300 ? 90 : 20 + (i % 7) / 10 }, tags: {} }));
+  const local = new AnomalyEngine({ heartbeat: false });
+  const columns = new AnomalyEngine({ heartbeat: false });
+  const want = flaggedOf(local.process(rs));
+  assert.ok(want.index.includes(300), `flagged ${want.index}`);
+  assert.match(want.results[want.index.indexOf(300)].anomaly.t!.reason, /^t 90\.0 is /);
+  const b = encodeReadings(rs);
+  const got = decodeFlagged(rs, b, judgeBatch(columns, b, true));
+  assert.deepEqual(got.index, want.index);
+  assert.deepEqual(got.results, want.results);
 });
 
 test('past maxQueued readings waiting, a message is refused with a BackpressureError; the others are judged', async () => {

@@ -34,6 +34,11 @@ export interface ReadingColumns {
 
 /** Where processColumns puts what it judged. */
 export interface ColumnSink {
+  /**
+   * Reading `reading` is about to be judged. The outcomes of the reading before are still as it left them: its
+   * next reading of the same series sets the same outcome objects again (the detectors reuse theirs).
+   */
+  reading(reading: number): void;
   /** Field entry `entry` of reading `reading` is watched: its outcome (`detector` set), null while its series warms up. */
   field(reading: number, entry: number, o: Outcome | null, isAnomaly: boolean): void;
   /** Reading `reading` evicted series or brought its device back online (rare). */
@@ -58,6 +63,7 @@ export function judgeColumns<D>(engine: ColumnJudge<D>, b: ReadingColumns, sink:
   let at = 0;
   for (let i = 0; i < b.n; i++) {
     const ts = b.ts[i];
+    sink.reading(i);
     const dev = engine.device(b.deviceTable[b.device[i]]);
     const heartbeat = engine.arrive(dev, ts);
     for (const end = at + b.nf[i]; at < end; at++) {

@@ -60,19 +60,23 @@ export class FlatlineDetector implements Detector {
     // The run being flagged must not count as normal: st.longest only learns it once it ends.
     if (st.run === 1) st.alarmAt = Math.max(this.s.minReadings, this.s.factor * st.longest);
     if (st.seen++ < this.s.warmup) return null;
-    const score = st.run > 1 ? ratioScore(st.run / st.alarmAt) : 0;
-    const stuck = st.run >= st.alarmAt;
+    // A series that has not changed once since its first reading (a setpoint, a status, a spare channel) has
+    // no usual variation to be stuck against: its first run is what it does, not a fault, until it ends.
+    const first = st.longest === 0;
+    const score = st.run > 1 && !first ? ratioScore(st.run / st.alarmAt) : 0;
+    const stuck = !first && st.run >= st.alarmAt;
     if (stuck) st.alarmAt *= 2;
     // Measured against the first alarm level of this run, not the doubled one: the run is no less stuck after an alarm.
-    const first = Math.max(this.s.minReadings, this.s.factor * st.longest);
+    const level = Math.max(this.s.minReadings, this.s.factor * st.longest);
     const o = this.kept ?? new LazyOutcome(new FlatlineWording());
-    o.set(score, st.run > 1 ? st.run / first : 0, st.value, st.value - this.s.tolerance, st.value + this.s.tolerance);
+    o.set(score, st.run > 1 && !first ? st.run / level : 0, st.value, st.value - this.s.tolerance, st.value + this.s.tolerance);
     const why = o.why;
     why.stuck = stuck;
     why.value = value;
     why.forMs = ts - st.since;
     why.run = st.run;
     why.longest = st.longest;
+    why.past = !first && st.run >= level;
     why.ctx = ctx;
     return o;
   }
@@ -94,6 +98,20 @@ function freshState(): FlatlineState {
   return st;
 }
 
+/**
+ * How a likelihood layer words an unusual spell of this detector's deviations: the series has been still,
+ * not far from normal, and the value it sits at is its expected value. Null for another detector's outcome.
+ */
+export function stillSpell(o: Outcome, odds: string): string | null {
+  if (!(o instanceof LazyOutcome) || !(o.why instanceof FlatlineWording)) return null;
+  const w = o.why;
+  const ctx = w.ctx!;
+  const spell = `(a spell like this comes ${odds})`;
+  if (w.stuck) return `${o.reason} ${spell}`;
+  const v = withUnit(o.expected, ctx.unit);
+  return `${ctx.field} has stayed at ${v} for ${durationWords(Math.max(1000, w.forMs))} (${w.run} readings), longer than it usually does ${spell}; before, it never stayed the same for more than ${w.longest} reading${w.longest === 1 ? '' : 's'}`;
+}
+
 /** What a flatline verdict's sentence needs (see LazyOutcome). */
 class FlatlineWording implements Wording {
   stuck = false;
@@ -102,6 +120,8 @@ class FlatlineWording implements Wording {
   forMs = NaN;
   run = 0;
   longest = 0;
+  /** The run is past its first alarm level: stuck, between the alarms its doubling level spaces out. */
+  past = false;
   ctx: FieldContext | null = null;
 
   word(o: LazyOutcome): string {
@@ -112,6 +132,11 @@ class FlatlineWording implements Wording {
     if (this.stuck) {
       return `${ctx.field} has been stuck at ${v} for ${durationWords(Math.max(1000, this.forMs))} (${run} readings); before, it never stayed the same for more than ${longest} reading${longest === 1 ? '' : 's'}`;
     }
+    // Between two alarms of one stuck run: "within what it usually does" would contradict the alarm before.
+    if (this.past) {
+      return `${ctx.field} is still stuck at ${v}, for ${durationWords(Math.max(1000, this.forMs))} (${run} readings); before, it never stayed the same for more than ${longest} reading${longest === 1 ? '' : 's'}`;
+    }
+    if (longest === 0 && run > 1) return `${ctx.field} has stayed at ${v} since its first reading (${run} readings); it is not taken for stuck before it has changed once`;
     return run > 1 ? `${ctx.field} has stayed at ${v} for ${run} readings, within what it usually does` : `${ctx.field} ${withUnit(this.value, ctx.unit)} is changing normally`;
   }
 }

@@ -167,7 +167,18 @@ export class HoltWintersDetector implements Detector {
 
   private forecast(m: Model, ts: number): number {
     const steps = Math.max(0, Math.round((ts - m.lastTs) / m.stepMs));
-    return m.level + steps * m.trend + (m.season.length ? m.season[this.slot(m, ts)] : 0) + this.weekOffset(ts);
+    return m.level + this.ahead(steps) * m.trend + (m.season.length ? m.season[this.slot(m, ts)] : 0) + this.weekOffset(ts);
+  }
+
+  /**
+   * How many steps the trend is carried forward over a gap of `steps`. The trend is the level's change per step
+   * averaged over about the last 1/beta readings: carried over a week or a month without readings, its noise alone
+   * (a hundredth of σ a step) put the forecast many σ off, and a device back from a week off alarmed on its
+   * first ordinary readings. Beyond what it was averaged over, it is held at that.
+   */
+  private ahead(steps: number): number {
+    const beta = this.s.beta;
+    return beta > 0 ? Math.min(steps, Math.ceil(1 / beta)) : steps;
   }
 
   /** The weekly profile's share of the forecast: 0 until it has proved itself. */
@@ -178,7 +189,7 @@ export class HoltWintersDetector implements Detector {
   /** Moves the model one reading on; returns the forecast error before learning. */
   private learn(m: Model, ts: number, value: number): number {
     const steps = Math.max(0, Math.round((ts - m.lastTs) / m.stepMs));
-    const base = m.level + steps * m.trend;
+    const base = m.level + this.ahead(steps) * m.trend;
     const idx = m.season.length ? this.slot(m, ts) : -1;
     const s = idx >= 0 ? m.season[idx] : 0;
     const offset = this.week ? this.week.offset(ts) : 0;
@@ -228,6 +239,9 @@ export class HoltWintersDetector implements Detector {
   }
 }
 
+/** Beyond this many σ a reason no longer gives the number (see HoltWintersWording). */
+const DUST = 1e6;
+
 /** What a Holt-Winters verdict's sentence needs (see LazyOutcome). */
 class HoltWintersWording implements Wording {
   /** Readings per season, 0 without one. */
@@ -251,7 +265,18 @@ class HoltWintersWording implements Wording {
       : 'expected from its recent level and trend';
     const exp = `the ${withUnit(o.expected, ctx.unit)} ${basis}`;
     const a = Math.abs(z);
-    if (a < level) return `${what} is close to ${exp} (${a.toFixed(1)}σ)`;
+    const side = z > 0 ? 'above' : 'below';
+    // A series that had matched its forecast to the last digits (a near-constant one) has a spread of rounding
+    // dust: its first change would read as billions of σ, a number that says nothing.
+    const dust = Number.isFinite(a) && a >= DUST;
+    if (a < this.threshold) return `${what} is close to ${exp} (${a.toFixed(1)}σ)`;
+    // Past the threshold yet under the raised bar of a recent swing: "close to" a value thousands of σ away would
+    // tell an operator the detector did not see it.
+    if (a < level) {
+      const far = dust ? `${side} ${exp}` : `${a.toFixed(1)}σ ${side} ${exp}`;
+      return `${what} is ${far}, no further than its recent largest swing${level < 1000 ? ` of ${level.toFixed(1)}σ` : ''} (a shift that persists alarms once)`;
+    }
+    if (dust) return `${what} is ${side} ${exp}, which it had followed almost exactly (its usual error is under a millionth of this one)`;
     return `${what} is ${Number.isFinite(a) ? `${a.toFixed(1)}σ` : 'far'} ${z > 0 ? 'above' : 'below'} ${exp}${alarmLevel(level, this.threshold)}`;
   }
 }

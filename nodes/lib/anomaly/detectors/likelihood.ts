@@ -14,6 +14,7 @@ import { durationWords, withUnit } from '../format';
 import { bool, duration, known, num } from '../params';
 import { deviationOf, ratioScore } from '../stats';
 import type { Detector, DetectorType, FieldContext, LikelihoodConfig, Outcome } from '../types';
+import { stillSpell } from './flatline';
 import { BINS, binOf, rings, Stream, surprise, type StreamState } from './likelihood-stream';
 import { log10Tail, odds } from './likelihood-tail';
 
@@ -269,7 +270,8 @@ export class LikelihoodDetector implements Detector {
       out = best;
       out.score = ratioScore(bestL / this.level);
       out.detector = best.detector ?? this.members[bestAt].type;
-      if (out.score >= 0.5) out.reason = this.explain(memberScore, out.reason, out.expected, this.streams[bestAt], bestL, ctx);
+      // A stuck spell is unusual for being still at its expected value: "far from normal" would misread it.
+      if (out.score >= 0.5) out.reason = stillSpell(out, odds(bestL)) ?? this.explain(memberScore, out.reason, out.expected, this.streams[bestAt], bestL, ctx);
       calmNow = rawL < this.level / 2;
       // A member still learning keeps its own say: the layer must not hide what it would have reported alone.
       if (learning && learning.score >= 0.5 && learning.score > out.score) out = learning;

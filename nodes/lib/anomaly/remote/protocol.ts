@@ -154,10 +154,9 @@ class ResultWriter implements ColumnSink {
     this.out = { num, reasons: [], extras: [] };
   }
 
-  field(reading: number, e: number, o: Outcome | null, isAnomaly: boolean): void {
+  field(_reading: number, e: number, o: Outcome | null, isAnomaly: boolean): void {
     const b = this.out;
     const at = e * PER_ENTRY;
-    if (this.flaggedOnly && reading !== this.current) this.settle(reading);
     if (!o) {
       b.num[at] = 0;
       return;
@@ -174,6 +173,11 @@ class ResultWriter implements ColumnSink {
     }
     this.pending[this.pendingCount++] = o;
     if (isAnomaly) this.currentFlagged = true;
+  }
+
+  reading(next: number): void {
+    // Worded before `next` is judged: a reading of the same series would set its outcomes, reasons included, anew.
+    if (this.flaggedOnly) this.settle(next);
   }
 
   /** The reading before `next` is complete: its reasons when it has an anomaly. */
