@@ -1,10 +1,10 @@
 /** Starts Debian's mosquitto on a free loopback port, for the integration tests and the benchmark. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from './ports';
-import { killBeforeCleanup, removeTempDir, tempDir } from './temp';
+import { launchServer } from './server-process';
+import { removeTempDir, tempDir } from './temp';
 
 export interface Mosquitto {
   port: number;
@@ -81,33 +81,6 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   return handle;
 }
 
-async function launch(opts: MosquittoOptions, conf: string, port: number): Promise<ChildProcess> {
-  const proc = spawn(opts.bin ?? 'mosquitto', ['-c', conf], { stdio: 'ignore' });
-  killBeforeCleanup(proc);
-  const failed = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`cannot start mosquitto (apt-get install mosquitto): ${e.message}`))));
-  const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`mosquitto exited with ${code} before it listened`))));
-  const ready = (async () => {
-    const end = Date.now() + (opts.startTimeoutMs ?? 30_000);
-    while (Date.now() < end) {
-      const ok = await new Promise<boolean>((r) => {
-        const s = createConnection(port, '127.0.0.1', () => {
-          s.end();
-          r(true);
-        });
-        s.on('error', () => r(false));
-      });
-      if (ok) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('mosquitto did not start listening');
-  })();
-  failed.catch(() => undefined);
-  exited.catch(() => undefined);
-  try {
-    await Promise.race([ready, failed, exited]);
-  } catch (err) {
-    proc.kill('SIGKILL');
-    throw err;
-  }
-  return proc;
+function launch(opts: MosquittoOptions, conf: string, port: number): Promise<ChildProcess> {
+  return launchServer({ command: opts.bin ?? 'mosquitto', args: ['-c', conf], name: 'mosquitto', apt: 'mosquitto', port, timeoutMs: opts.startTimeoutMs });
 }

@@ -2,12 +2,12 @@
  * Starts Debian's nats-server with its MQTT listener (MQTT 3.1.1 only, QoS 0 and 1, JetStream on) on free
  * loopback ports, for the tests of Upperstack on a broker users run that speaks no MQTT 5.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from './ports';
-import { killBeforeCleanup, removeTempDir, tempDir } from './temp';
+import { launchServer } from './server-process';
+import { removeTempDir, tempDir } from './temp';
 
 export interface Nats {
   /** The MQTT listener's port. */
@@ -48,33 +48,6 @@ export async function startNats(): Promise<Nats> {
   };
 }
 
-async function launch(conf: string, port: number): Promise<ChildProcess> {
-  const proc = spawn('nats-server', ['-c', conf], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin` } });
-  killBeforeCleanup(proc);
-  const failed = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`cannot start nats-server (apt-get install nats-server): ${e.message}`))));
-  const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`nats-server exited with ${code} before it listened`))));
-  const ready = (async () => {
-    const end = Date.now() + 30_000;
-    while (Date.now() < end) {
-      const ok = await new Promise<boolean>((r) => {
-        const s = createConnection(port, '127.0.0.1', () => {
-          s.end();
-          r(true);
-        });
-        s.on('error', () => r(false));
-      });
-      if (ok) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('nats-server did not start listening for MQTT');
-  })();
-  failed.catch(() => undefined);
-  exited.catch(() => undefined);
-  try {
-    await Promise.race([ready, failed, exited]);
-  } catch (err) {
-    proc.kill('SIGKILL');
-    throw err;
-  }
-  return proc;
+function launch(conf: string, port: number): Promise<ChildProcess> {
+  return launchServer({ command: 'nats-server', args: ['-c', conf], name: 'nats-server', apt: 'nats-server', port, env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin` } });
 }
