@@ -59,3 +59,36 @@ test('on a broker with shared subscriptions the probe comes back: the input stay
   await eventually(async () => (received.length ? true : undefined), 20_000, 'the device message');
   assert.equal(received.length, 1);
 });
+
+test('a broker that keeps the probe\'s topic from the login (an ACL giving it only the devices\' topics) leaves the input green: no verdict, nothing reported', async () => {
+  await helper.unload();
+  type Forward = (client: unknown, packet: { topic: string }) => unknown;
+  const aedes = (broker as unknown as { aedes: { authorizeForward: Forward } }).aedes;
+  const allowed = aedes.authorizeForward;
+  const dropped: string[] = [];
+  // As mosquitto with an acl_file does over MQTT 3.1.1: SUBSCRIBE granted, PUBLISH acknowledged, nothing delivered.
+  aedes.authorizeForward = (client, packet) => {
+    if (packet.topic.startsWith('upperstack/share-probe/')) {
+      dropped.push(packet.topic);
+      return null;
+    }
+    return allowed(client, packet);
+  };
+  try {
+    await helper.load(nodes, [
+      { id: 'tab', type: 'tab', label: 'test' },
+      { id: 'conn2', type: 'upperstack-mqtt-connection', name: 'acl', url: `mqtt://127.0.0.1:${broker.addresses.tcp}`, clientId: 'us-test-acl', protocolVersion: 4, persistent: false, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 2, receiveMaximum: 100 },
+      { id: 'in2', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn2', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: 'g2', configVersion: 2, coalesce: true, wires: [[], []] },
+    ]);
+    await eventually(async () => (dropped.length ? true : undefined), 20_000, 'the probe kept from the login');
+    // Past the probe's waits (10 s a step): before, a probe the broker dropped was taken for a broker without shared subscriptions.
+    await new Promise((r) => setTimeout(r, 21_000));
+    const conn = helper.getNode('conn2') as unknown as { error: { args: unknown[][] } };
+    assert.ok(!conn.error.args.some((a) => /noSharedSubscriptions|delivered nothing/.test(String(a[0]))), JSON.stringify(conn.error.args));
+    assert.equal((await checkHealth())['mqtt:acl']?.ok, true);
+    const input = helper.getNode('in2') as unknown as { status: { args: Array<[{ fill?: string }]> } };
+    assert.equal(input.status.args.at(-1)?.[0].fill, 'green');
+  } finally {
+    aedes.authorizeForward = allowed;
+  }
+});
