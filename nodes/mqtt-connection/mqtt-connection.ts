@@ -310,7 +310,7 @@ export = function register(RED: NodeAPI): void {
           // this option once the error is handled, and so does not schedule the next attempt.
           c.options.reconnectOnConnackError = false;
           // Setting 3.1.1 would not help a shared subscription (a cluster member's): that needs another broker.
-          const shared = [...subs.values()].find((s) => s.filter.startsWith('$share/'))?.filter;
+          const shared = sharedFilter();
           refused =
             shared !== undefined && config.protocolVersion === 5
               ? RED._('upperstack-mqtt-connection.errors.versionRefusedShared', { url: shownUrl(config.url), filter: shared })

@@ -31,6 +31,16 @@ after(async () => {
   await broker.stop();
 });
 
+
+/** After the probe's waits: the connection reported nothing about shared subscriptions, /health is ok and the input green. */
+async function nothingReported(connId: string, name: string, inputId: string): Promise<void> {
+  const conn = helper.getNode(connId) as unknown as { error: { args: unknown[][] } };
+  assert.ok(!conn.error.args.some((a) => /noSharedSubscriptions|delivered nothing/.test(String(a[0]))), JSON.stringify(conn.error.args));
+  assert.equal((await checkHealth())[`mqtt:${name}`]?.ok, true);
+  const input = helper.getNode(inputId) as unknown as { status: { args: Array<[{ fill?: string }]> } };
+  assert.equal(input.status.args.at(-1)?.[0].fill, 'green');
+}
+
 test('on a broker with shared subscriptions the probe comes back: the input stays green and nothing is reported', async () => {
   const probes: string[] = [];
   (broker as unknown as { aedes: NodeJS.EventEmitter }).aedes.on('publish', (packet: { topic: string }) => {
@@ -45,11 +55,7 @@ test('on a broker with shared subscriptions the probe comes back: the input stay
   await eventually(async () => (probes.length ? true : undefined), 20_000, 'the probe published');
   // Past the probe's wait (10 s): a probe that had not come back would have been reported by now.
   await new Promise((r) => setTimeout(r, 11_000));
-  const conn = helper.getNode('conn') as unknown as { error: { args: unknown[][] } };
-  assert.ok(!conn.error.args.some((a) => /noSharedSubscriptions|delivered nothing/.test(String(a[0]))), JSON.stringify(conn.error.args));
-  assert.equal((await checkHealth())['mqtt:sharing']?.ok, true);
-  const input = helper.getNode('in') as unknown as { status: { args: Array<[{ fill?: string }]> } };
-  assert.equal(input.status.args.at(-1)?.[0].fill, 'green');
+  await nothingReported('conn', 'sharing', 'in');
   // The probe went to the connection, not to the input; a device's message still does.
   const received: unknown[] = [];
   (helper.getNode('out') as unknown as NodeJS.EventEmitter).on('input', (m) => received.push(m));
@@ -83,11 +89,7 @@ test('a broker that keeps the probe\'s topic from the login (an ACL giving it on
     await eventually(async () => (dropped.length ? true : undefined), 20_000, 'the probe kept from the login');
     // Past the probe's waits (10 s a step): before, a probe the broker dropped was taken for a broker without shared subscriptions.
     await new Promise((r) => setTimeout(r, 21_000));
-    const conn = helper.getNode('conn2') as unknown as { error: { args: unknown[][] } };
-    assert.ok(!conn.error.args.some((a) => /noSharedSubscriptions|delivered nothing/.test(String(a[0]))), JSON.stringify(conn.error.args));
-    assert.equal((await checkHealth())['mqtt:acl']?.ok, true);
-    const input = helper.getNode('in2') as unknown as { status: { args: Array<[{ fill?: string }]> } };
-    assert.equal(input.status.args.at(-1)?.[0].fill, 'green');
+    await nothingReported('conn2', 'acl', 'in2');
   } finally {
     aedes.authorizeForward = allowed;
   }
