@@ -9,47 +9,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DuckDbStore, type StoreTraceEvent } from '../../nodes/lib/store/duckdb';
-import type { AggregateFn, AggregatePoint } from '../../nodes/lib/store/types';
 import type { Reading } from '../../nodes/lib/reading';
 import { BadParameterError, RetentionRefusedError } from '../../nodes/lib/errors';
 import { MAX_AGGREGATE_POINTS } from '../../nodes/lib/store/aggregate-limit';
 import { handleQuery } from '../../nodes/lib/api/handlers';
 import { tempDir } from '../helpers/temp';
+import { assertTiersMatchRaw, FNS } from '../helpers/rollup-match';
 
 const T0 = Date.UTC(2026, 0, 1);
-const FNS: AggregateFn[] = ['mean', 'min', 'max', 'sum', 'count', 'last'];
-
 /** A deterministic pseudo-random sequence, so a failure can be reproduced. */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
   return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}
-
-function sameValue(a: AggregatePoint['value'], b: AggregatePoint['value'], what: string): void {
-  if (typeof a === 'number' && typeof b === 'number') {
-    // Sums and means add the same values in another order: equal to the last bits only.
-    assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
-  } else {
-    assert.deepEqual(a, b, what);
-  }
-}
-
-async function assertTiersMatchRaw(store: DuckDbStore, devices: string[], fields: string[], from: number, to: number): Promise<void> {
-  for (const device of devices) {
-    for (const field of fields) {
-      for (const fn of FNS) {
-        for (const everyMs of [60_000, 300_000, 3_600_000, 2 * 3_600_000]) {
-          const q = { device, field, fn, everyMs, from, to };
-          const raw = await store.aggregateRaw(q);
-          const { points, tier } = await store.aggregateWithTier(q);
-          assert.equal(tier, everyMs % 3_600_000 === 0 ? '1h' : '1m');
-          const what = `${device}/${field} ${fn} every ${everyMs}`;
-          assert.deepEqual(points.map((p) => p.ts), raw.map((p) => p.ts), `${what}: buckets`);
-          points.forEach((p, i) => sameValue(p.value, raw[i].value, `${what} @${p.ts}`));
-        }
-      }
-    }
-  }
 }
 
 test('roll-ups equal the raw aggregates, including after late, replayed, changed and duplicated readings', async () => {

@@ -27,6 +27,7 @@ import { insertDeadLetters, markReplayed, queryDeadLetters, unmarkReplayed } fro
 import { DeadLetterBodies } from './deadletter-bodies';
 import { BEHIND_KEY, tierAt, TIERS, type Tier } from './duckdb-rollups';
 import { RollupTimer } from './duckdb-rollup-timer';
+import { manyBuckets } from './duckdb-rollup-pending';
 import { Retention } from './duckdb-retention';
 import { RetentionTimer } from './duckdb-retention-timer';
 import { checkpointConfig, Checkpoints, traceFromEnv, type StoreTraceEvent } from './duckdb-checkpoint';
@@ -163,11 +164,13 @@ export class DuckDbStore implements TimeSeriesStore {
     if (!this.rollups) return writeBatch(conn, batch, []);
     // Fresh readings at or after the seal horizon: the raw rows now, their roll-ups later
     // (the only readings a repair after a crash is sure to find; duckdb-rollup-open.ts).
-    if (batch.suspects === 0 && this.retention.after(batch.earliest)) {
+    // Unless they open many new buckets (a fleet's first readings): those merge in the write.
+    if (batch.suspects === 0 && this.retention.after(batch.earliest) && !manyBuckets(batch)) {
       await writeBatch(conn, batch, []);
       return this.rollupTimer.deferred(conn, batch);
     }
     // Suspects' buckets are recomputed from the raw rows: what is pending goes first, or it would count twice.
+    // Fresh rows merged here go after what is pending too: a repair after a crash relies on write order.
     await this.rollupTimer.applyAll(conn);
     await writeBatch(conn, batch, TIERS);
   }
