@@ -86,8 +86,10 @@ export = function register(RED: NodeAPI): void {
      */
     let refusal: string | undefined;
     let started = false;
+    /** A client of the member has failed to reach the broker: before the start too, the member is then unreachable, not starting. */
+    let failed = false;
     let closing = false;
-    const unreachable = () => started && !cluster.brokerConnected();
+    const unreachable = () => (started || failed) && !cluster.brokerConnected();
     const refused = () => (refusal !== undefined && !cluster.brokerConnected() ? refusal : undefined);
     const status = () =>
       keyProblem
@@ -102,6 +104,9 @@ export = function register(RED: NodeAPI): void {
     /** The text for a broker failure; undefined for a missing MQTT 5 logged already (every client meets it). */
     const brokerText = (err: unknown) => {
       if (!versionRefused(err)) {
+        // Connection failures carry a code (a socket's, a CONNACK's, a step the broker did not answer); a shared
+        // document that was ignored does not say anything about the broker.
+        if ((err as { code?: unknown } | null)?.code !== undefined) failed = true;
         const message = describeError(err).message;
         if (!/^Connection refused\b/.test(message)) return RED._('upperstack-partition.errors.broker', { message });
         const first = refusal === undefined;
