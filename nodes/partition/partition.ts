@@ -23,7 +23,7 @@ import { deviceStates } from '../shared/device-state';
 import { registerHealth } from '../shared/runtime';
 import { shareWithCluster } from '../shared/cluster-share';
 import { versionRefused } from '../lib/mqtt/refused';
-import { bounded } from '../lib/mqtt/end';
+import { END_WAIT_MS, bounded, within } from '../lib/mqtt/end';
 import { shownUrl } from '../lib/security/url-login';
 import { partitionMigrations, type PartitionNodeDef, type PartitionOptions } from './options';
 
@@ -203,7 +203,9 @@ export = function register(RED: NodeAPI): void {
       // member ends on the stop. Side by side: each waits at most its bound for a broker that stopped
       // answering, and one after the other they would come near Node-RED's 15 s for a close.
       await Promise.all([cluster.stop().catch(() => undefined), sharing.stop().catch(() => undefined)]);
-      await ready.catch(() => undefined);
+      // A start that was waiting on the broker ends on the stop, but not every step sees it at once: a publish
+      // the broker never acknowledged is never settled by MQTT.js. Bounded, so the close is not held for it.
+      await within(ready, END_WAIT_MS);
     });
   }
 
