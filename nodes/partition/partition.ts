@@ -23,11 +23,14 @@ import { deviceStates } from '../shared/device-state';
 import { registerHealth } from '../shared/runtime';
 import { shareWithCluster } from '../shared/cluster-share';
 import { versionRefused } from '../lib/mqtt/refused';
+import { END_WAIT_MS, bounded, within } from '../lib/mqtt/end';
 import { shownUrl } from '../lib/security/url-login';
 import { partitionMigrations, type PartitionNodeDef, type PartitionOptions } from './options';
 
 /** A broker failure repeated by every client of the member at each reconnect is logged again only this much later. */
 const REPEAT_WARNING_MS = 5 * 60_000;
+/** How long a message waits for the member's start (the broker let in, the cluster's rules read) before it fails. */
+const READY_WAIT_MS = 10_000;
 
 export = function register(RED: NodeAPI): void {
   function UpperstackPartitionNode(this: Node, def: PartitionNodeDef) {
@@ -77,19 +80,40 @@ export = function register(RED: NodeAPI): void {
      * the CONNACK's "unacceptable protocol version".
      */
     let noMqtt5: string | undefined;
+    /**
+     * The broker refused the member's connection for another reason (a wrong login, "server unavailable"): the
+     * clients try again until it lets them in, and the status and /health name the refusal meanwhile.
+     */
+    let refusal: string | undefined;
     let started = false;
-    const unreachable = () => started && !cluster.brokerConnected();
+    /** A client of the member has failed to reach the broker: before the start too, the member is then unreachable, not starting. */
+    let failed = false;
+    let closing = false;
+    const unreachable = () => (started || failed) && !cluster.brokerConnected();
+    const refused = () => (refusal !== undefined && !cluster.brokerConnected() ? refusal : undefined);
     const status = () =>
       keyProblem
         ? setStatus(node, 'failed', keyProblem.message)
         : noMqtt5 !== undefined
           ? setStatus(node, 'failed', noMqtt5)
-          : unreachable()
+          : refused() !== undefined
+            ? setStatus(node, 'failed', refusal ?? '')
+            : unreachable()
             ? setStatus(node, 'failed', RED._('upperstack-partition.status.unreachable'))
             : setStatus(node, 'connected', RED._('upperstack-partition.status.owned', { owned: cluster.fed().length, partitions: P, members: cluster.own.liveMembers().length, forwarded: cluster.forwarded }));
     /** The text for a broker failure; undefined for a missing MQTT 5 logged already (every client meets it). */
     const brokerText = (err: unknown) => {
-      if (!versionRefused(err)) return RED._('upperstack-partition.errors.broker', { message: describeError(err).message });
+      if (!versionRefused(err)) {
+        // Connection failures carry a code (a socket's, a CONNACK's, a step the broker did not answer); a shared
+        // document that was ignored does not say anything about the broker.
+        if ((err as { code?: unknown } | null)?.code !== undefined) failed = true;
+        const message = describeError(err).message;
+        if (!/^Connection refused\b/.test(message)) return RED._('upperstack-partition.errors.broker', { message });
+        const first = refusal === undefined;
+        refusal = RED._('upperstack-partition.errors.refused', { url: shownUrl(broker), message });
+        if (first) status();
+        return refusal;
+      }
       if (noMqtt5 !== undefined) return undefined;
       noMqtt5 = RED._('upperstack-partition.errors.mqtt5', { url: shownUrl(broker) });
       node.error(noMqtt5);
@@ -104,7 +128,9 @@ export = function register(RED: NodeAPI): void {
       if (shown) node.warn(shown.held ? `${shown.text} ${RED._('upperstack-partition.errors.repeated', { count: String(shown.held) })}` : shown.text);
     };
     const connectedAgain = () => {
-      if (cluster.brokerConnected() && warnings.reset()) node.log(RED._('upperstack-partition.status.reachable'));
+      if (!cluster.brokerConnected()) return;
+      refusal = undefined;
+      if (warnings.reset()) node.log(RED._('upperstack-partition.status.reachable'));
     };
     cluster.on('error', warnBroker);
     cluster.on('change', status);
@@ -133,7 +159,9 @@ export = function register(RED: NodeAPI): void {
     const stopBrokerHealth = registerHealth(`cluster-broker:${member}`, node.id, () =>
       noMqtt5 !== undefined
         ? { ok: false, detail: noMqtt5, kind: 'connection' }
-        : unreachable()
+        : refused() !== undefined
+          ? { ok: false, detail: refusal ?? '', kind: 'connection' }
+          : unreachable()
           ? { ok: false, detail: RED._('upperstack-partition.status.unreachable'), kind: 'connection' }
           : { ok: true, detail: RED._('upperstack-partition.status.reachable'), kind: 'connection' },
     );
@@ -141,10 +169,11 @@ export = function register(RED: NodeAPI): void {
       .then(() => cluster.start())
       .then(() => {
         started = true;
+        connectedAgain();
         status();
       });
     ready.catch((err: unknown) => {
-      if (err === sharing.problem()) return; // told already
+      if (closing || err === sharing.problem()) return; // told already, or closed before the broker let the member in
       const text = brokerText(err);
       if (text !== undefined) node.error(text);
       setStatus(node, 'failed', noMqtt5 ?? describeError(err).message);
@@ -159,19 +188,24 @@ export = function register(RED: NodeAPI): void {
       for (const r of list) {
         if (!r || typeof r !== 'object' || typeof r.device !== 'string') return done(new InvalidReadingError('the partition node takes Readings {device, ts, fields, tags}', { path: 'device' }));
       }
-      await ready;
+      // Bounded: while the broker is down or refuses the member, the message fails (to a Catch node) rather than waiting.
+      await bounded(ready, READY_WAIT_MS, 'connect');
       await cluster.publish(list);
       done();
     });
 
     onClose(node, async () => {
+      closing = true;
       clearInterval(timer);
       stopHealth?.();
       stopBrokerHealth();
-      await ready.catch(() => undefined);
-      // Side by side: each waits at most its bound for a broker that stopped answering, and one after the other
-      // they would come near Node-RED's 15 s for a close.
+      // Stopped without waiting for the start: one still waiting for a broker that is down or refuses the
+      // member ends on the stop. Side by side: each waits at most its bound for a broker that stopped
+      // answering, and one after the other they would come near Node-RED's 15 s for a close.
       await Promise.all([cluster.stop().catch(() => undefined), sharing.stop().catch(() => undefined)]);
+      // A start that was waiting on the broker ends on the stop, but not every step sees it at once: a publish
+      // the broker never acknowledged is never settled by MQTT.js. Bounded, so the close is not held for it.
+      await within(ready, END_WAIT_MS);
     });
   }
 

@@ -1,7 +1,8 @@
 /**
  * upperstack-partition on a cluster broker that speaks only MQTT 3.1.1 (nats-server's MQTT listener answers an
  * MQTT 5 CONNECT with a 3.1.1 CONNACK, return code 1): the log, the status and /health say in one sentence that
- * the broker lacks MQTT 5, which a member needs, instead of the CONNACK's "unacceptable protocol version".
+ * the broker lacks MQTT 5, which a member needs, instead of the CONNACK's "unacceptable protocol version", and the
+ * member does not try again.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,10 +19,12 @@ helper.init(require.resolve('node-red'));
 const dataDir = tempDir('us-partition-mqtt5-');
 let broker: Server;
 let port = 0;
+let connections = 0;
 const sockets = new Set<Socket>();
 
 before(async () => {
   broker = createServer((socket) => {
+    connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -58,4 +61,8 @@ test('a cluster broker without MQTT 5 is named as such in the log, the status an
   const health = (await checkHealth())['cluster-broker:m1'];
   assert.equal(health?.ok, false);
   assert.equal(health?.detail, 'upperstack-partition.errors.mqtt5');
+  // Refused for good: unlike a refused login, no client tries again (each would get the same answer).
+  const tried = connections;
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(connections, tried, 'no retry after the version refusal');
 });

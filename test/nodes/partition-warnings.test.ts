@@ -1,7 +1,8 @@
 /**
  * upperstack-partition on a cluster broker that refuses it: each of the member's
  * clients retries every second, and the refusal is logged once, not at every
- * attempt of every client (a broker down for an hour used to flood the log).
+ * attempt of every client (a broker down for an hour used to flood the log). Never reached since the start,
+ * the member's status and /health say the broker is unreachable.
  * The broker is a TCP server that resets each connection once its CONNECT arrives.
  */
 import { after, before, test } from 'node:test';
@@ -10,6 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import helper from 'node-red-node-test-helper';
 import { eventually } from '../helpers/runtime';
 import { removeTempDir, tempDir } from '../helpers/temp';
+import { checkHealth } from '../../nodes/shared/runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const partitionNode = require('../../nodes/partition/partition');
@@ -55,4 +57,10 @@ test('a refused connection is logged once however often the clients retry', asyn
   assert.equal(warnings.length, 1, `${attempts} attempts: ${warnings.join(' | ')}`);
   // The test runtime has no message catalogue: the text is the key.
   assert.equal(warnings[0], 'upperstack-partition.errors.broker');
+  // Never in since the start, the member is unreachable (not "starting"): its status and /health say so.
+  const node = helper.getNode('p') as unknown as { status: { args: Array<[{ fill?: string; text?: string }]> } };
+  await eventually(async () => (node.status.args.at(-1)?.[0].text === 'upperstack-partition.status.unreachable' ? true : undefined), 10_000, 'the status to say unreachable');
+  const health = (await checkHealth())['cluster-broker:m1'];
+  assert.equal(health?.ok, false);
+  assert.equal(health?.detail, 'upperstack-partition.status.unreachable');
 });

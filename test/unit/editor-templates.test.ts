@@ -288,9 +288,14 @@ test('an MQTT connection saved at version 1 (a cluster member\'s, before the rec
   const env = { UPPERSTACK_CLUSTER_BROKER: 'mqtt://cluster-broker:1883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_MEMBER: 'm1' };
   const pipeline = JSON.parse(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowNode[];
   const member = clusterPack(pipeline, clusterOptionsFromEnv(env)!).find((n) => n.id === CLUSTER_CONNECTION_ID)!;
+  // Written at the current version now, with the option.
   assert.deepEqual(problems('upperstack-mqtt-connection', member), {});
+  // As data folders of members first started before then hold it.
+  const v1: FlowNode = { ...member, configVersion: 1 };
+  delete v1.receiveMaximum;
+  assert.deepEqual(problems('upperstack-mqtt-connection', v1), {});
   // At version 2 the option is the node's own: absent or out of range is flagged.
-  const v2 = { ...member, configVersion: 2 };
+  const v2 = { ...v1, configVersion: 2 };
   assert.deepEqual(Object.keys(problems('upperstack-mqtt-connection', v2)), ['receiveMaximum']);
   assert.deepEqual(Object.keys(problems('upperstack-mqtt-connection', { ...member, receiveMaximum: 70000 })), ['receiveMaximum']);
 });

@@ -10,6 +10,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate, type Migration } from '../../nodes/shared/config';
+import { clusterOptionsFromEnv } from '../../nodes/lib/cluster/config';
+import { clusterPack } from '../../nodes/lib/cluster/pack';
+import { DEFAULT_RECEIVE_MAXIMUM } from '../../nodes/mqtt-connection/options';
 import { defs, root } from '../helpers/editor-templates';
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
@@ -58,3 +61,27 @@ for (const file of packs) {
     }
   });
 }
+
+// A cluster member's first start rewrites the pack (nodes/lib/cluster/pack.ts): the nodes it adds or changes are
+// opened in the editor like the rest, so they too are saved as the editor would save them.
+test('a cluster member\'s pack: every Upperstack node it adds or changes is current', () => {
+  const pack = JSON.parse(readFileSync(join(root, 'flows', 'pipeline.json'), 'utf8')) as FlowNode[];
+  const env = { UPPERSTACK_CLUSTER_BROKER: 'mqtt://b:1883', UPPERSTACK_CLUSTER_SINK: 'http://vm:8428', UPPERSTACK_CLUSTER_MEMBER: 'm1' };
+  for (const o of [clusterOptionsFromEnv(env)!, clusterOptionsFromEnv({ ...env, UPPERSTACK_CLUSTER_BROKER_USERNAME: 'u', UPPERSTACK_CLUSTER_BROKER_PASSWORD: 'p' })!]) {
+    const before = new Map(pack.map((n) => [n.id, JSON.stringify(n)]));
+    const changed = (clusterPack(pack, o) as FlowNode[]).filter((n) => n.type.startsWith('upperstack-') && before.get(n.id) !== JSON.stringify(n));
+    assert.deepEqual([...new Set(changed.map((n) => n.type))].sort(), ['upperstack-mqtt-connection', 'upperstack-mqtt-in', 'upperstack-partition', 'upperstack-store', 'upperstack-store-config']);
+    for (const n of changed) {
+      const what = `member pack ${n.type} "${String(n.name ?? n.id)}"`;
+      const steps = migrations.get(n.type)!;
+      assert.equal(n.configVersion, steps.length, `${what}: configVersion`);
+      const { credentials: _kept, ...options } = n;
+      const { credentials: _alsoKept, ...migrated } = migrate<Record<string, unknown>>(n, steps);
+      assert.deepEqual(migrated, options, `${what}: its migrations change nothing`);
+      const missing = Object.keys(defs.get(n.type)!.defaults).filter((prop) => !(prop in n));
+      assert.deepEqual(missing, [], `${what}: options of its template it lacks`);
+      // The pack cannot import the connection's options (nodes/lib): its copy of the default is checked here.
+      if (n.type === 'upperstack-mqtt-connection') assert.equal(n.receiveMaximum, DEFAULT_RECEIVE_MAXIMUM, `${what}: receive maximum`);
+    }
+  }
+});

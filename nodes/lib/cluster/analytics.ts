@@ -23,6 +23,8 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Reading } from '../reading';
 import { END_WAIT_MS, bounded, endClient, within } from '../mqtt/end';
+import { firstConnection, retryRefusals } from '../mqtt/refused';
+import { ClusterMemberStoppedError } from '../errors';
 import { Ownership, partitionOf } from './partitions';
 import { checkpointTopic, decodeCheckpoint, encodeCheckpoint, type Checkpoint, type DeviceStateRegistry } from './state';
 
@@ -111,6 +113,7 @@ export class PartitionAnalytics extends EventEmitter {
   }
 
   async start(): Promise<void> {
+    if (this.stopped) throw new ClusterMemberStoppedError();
     const probeTopic = `${this.base}/probe/${this.o.member}`;
     const c = mqtt.connect(this.o.broker, {
       ...this.o.connect,
@@ -118,11 +121,13 @@ export class PartitionAnalytics extends EventEmitter {
       protocolVersion: 5,
       clean: true,
       reconnectPeriod: 1000,
+      reconnectOnConnackError: true,
       customHandleAcks: (_topic, _message, _packet, done) => {
         if (!this.closingData) done(0);
       },
     });
     this.data = c;
+    retryRefusals(c);
     c.on('error', (err) => this.emit('error', err));
     c.on('message', (topic, payload) => {
       if (topic === probeTopic) {
@@ -132,19 +137,20 @@ export class PartitionAnalytics extends EventEmitter {
       }
       for (const r of this.reads.values()) if (topic.startsWith(`${this.base}/state/${r.partition}/`)) r.got.set(topic, payload);
     });
-    await new Promise<void>((resolve, reject) => {
-      c.once('connect', () => resolve());
-      c.once('error', reject);
-    });
+    // A broker that is down or refuses the login (its admin may fix it) is waited for; a stop ends the wait.
+    await firstConnection(c);
     await bounded(c.subscribeAsync(probeTopic, { qos: 1 }), PROBE_MS, 'subscribe to probes');
     // A clean session: the probe's subscription is made again at every reconnection.
     c.on('connect', () => c.subscribe(probeTopic, { qos: 1 }));
     // Checkpoints on the broker are the state of record: what this member kept locally (from before a
     // restart, say) may be older than what another member did with the devices since.
     for (const h of this.o.registry.holders.values()) await h.forgetDevices(() => true);
+    // Stopped while the broker was waited for: nothing of this member is left hooked into the registry.
+    if (this.stopped) throw new ClusterMemberStoppedError();
     this.o.registry.gate = this.gateFn;
     this.o.registry.owns = this.ownsFn;
     await this.own.start();
+    if (this.stopped) throw new ClusterMemberStoppedError();
     this.timer = setInterval(() => this.periodic(), Math.max(200, this.o.checkpointMs));
   }
 
@@ -299,7 +305,9 @@ export class PartitionAnalytics extends EventEmitter {
       clean: false,
       properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
       reconnectPeriod: 1000,
+      reconnectOnConnackError: true,
     });
+    retryRefusals(feed);
     this.feeds.set(p, feed);
     feed.on('error', (err) => this.emit('error', err));
     // Handlers before the connection: the session's queued messages come right after CONNACK.

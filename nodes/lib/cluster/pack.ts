@@ -103,7 +103,10 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
     cert: o.tls.cert,
     key: o.tls.key,
     rejectUnauthorized: true,
-    configVersion: 1,
+    // As the editor saves a new connection (nodes/mqtt-connection/options.ts, DEFAULT_RECEIVE_MAXIMUM): opened
+    // and closed there, it is not marked changed.
+    receiveMaximum: 100,
+    configVersion: 2,
     // Moved to the credentials file by settings.ts; Node-RED resolves the variables' references when it starts
     // the node, so that secret stays in the environment and never appears in the flows.
     ...(credentials ? { credentials } : {}),

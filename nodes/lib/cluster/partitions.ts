@@ -25,6 +25,8 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { endClient, within } from '../mqtt/end';
+import { firstConnection, retryRefusals } from '../mqtt/refused';
+import { ClusterMemberStoppedError } from '../errors';
 
 /** FNV-1a, 32 bits, over the device id's UTF-8 bytes. */
 export function fnv1a(text: string): number {
@@ -99,6 +101,7 @@ export class Ownership extends EventEmitter {
   /** When the tick still waiting on the broker began: the next one is skipped rather than stacked behind it (for a lease at most). */
   private tickingSince?: number;
   private ending = false;
+  private stopped = false;
   private readonly now: () => number;
   private readonly base: string;
   /** Set while start() waits for the broker's copy of this member's first record. */
@@ -128,7 +131,8 @@ export class Ownership extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const c = await mqtt.connectAsync(this.o.broker, {
+    if (this.stopped) throw new ClusterMemberStoppedError();
+    const c = mqtt.connect(this.o.broker, {
       ...this.o.connect,
       // Nothing more is handled or acknowledged once the client is being ended (MQTT.js would write to an ended stream).
       customHandleAcks: (_topic, _message, _packet, done) => {
@@ -139,9 +143,12 @@ export class Ownership extends EventEmitter {
       clean: true,
       keepalive: Math.max(2, Math.ceil(this.o.leaseMs / 3000)),
       reconnectPeriod: 1000,
+      reconnectOnConnackError: true,
       will: { topic: `${this.base}/members/${this.o.member}`, payload: Buffer.alloc(0), qos: 1, retain: true },
     });
+    // Set before the connection: a stop while the broker is down or refuses the login ends the wait below.
     this.client = c;
+    retryRefusals(c);
     c.on('message', (topic, payload) => this.onMessage(topic, payload));
     c.on('error', (err) => this.emit('error', err));
     // Cut off from the broker, this member's will tells the others it is gone and they may take its
@@ -152,7 +159,9 @@ export class Ownership extends EventEmitter {
         this.emit('released', p);
       }
     });
+    await firstConnection(c);
     await c.subscribeAsync([`${this.base}/members/+`, `${this.base}/claims/+`], { qos: 1 });
+    if (this.stopped) throw new ClusterMemberStoppedError();
     // A first pass only once the retained member records and claims are in. The broker sends them on
     // the subscription, before its copy of this member's own record published after SUBACK, so that
     // copy coming back says they are all here (a timer could run before them on a busy event loop).
@@ -165,6 +174,8 @@ export class Ownership extends EventEmitter {
     clearTimeout(wait);
     this.echo = undefined;
     await this.rebalance();
+    // Stopped meanwhile: no timer outlives the stop.
+    if (this.stopped) throw new ClusterMemberStoppedError();
     this.timer = setInterval(() => {
       const began = Date.now();
       if (this.tickingSince !== undefined && began - this.tickingSince < this.o.leaseMs) return;
@@ -183,6 +194,9 @@ export class Ownership extends EventEmitter {
    * with the broker gone): it drops the connection and the will and leases do the rest.
    */
   async stop(): Promise<void> {
+    this.stopped = true;
+    // A start waiting for its own record goes on (and ends on the stop) at once.
+    this.echo?.();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     const c = this.client;

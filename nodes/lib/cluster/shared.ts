@@ -16,7 +16,8 @@
  *   retained messages).
  * - A member (re)connecting reads every retained document (subscription,
  *   then a probe to itself that marks the end of what was retained) before
- *   `start()` resolves; when the broker is away it keeps what it had.
+ *   `start()` resolves; when the broker is away it keeps what it had. A broker
+ *   that is down or refuses the login at the start is waited for (retried).
  * - At `attach`, what the member has locally and the cluster does not know is
  *   published; what the cluster has wins over the rest.
  */
@@ -24,6 +25,8 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { bounded, endClient, within, END_WAIT_MS } from '../mqtt/end';
+import { firstConnection, retryRefusals } from '../mqtt/refused';
+import { ClusterMemberStoppedError } from '../errors';
 
 /** A key's version: later `at` wins, then the larger member name. */
 export interface DocVersion {
@@ -133,8 +136,10 @@ export class SharedDocs<T> extends EventEmitter {
       clean: true,
       resubscribe: false,
       reconnectPeriod: 1000,
+      reconnectOnConnackError: true,
     });
     this.client = c;
+    retryRefusals(c);
     c.on('error', (err) => this.emit('error', err));
     c.on('message', (topic, payload) => this.onMessage(topic, payload));
     // A read that timed out (a slow broker) is tried again while the connection lasts; a new connection reads anyway.
@@ -145,10 +150,12 @@ export class SharedDocs<T> extends EventEmitter {
       });
     };
     c.on('connect', read);
-    // A broker that refuses the login (or another protocol error) before the first read fails the start, as the partitions' own clients do.
+    // A broker that is down or refuses the login (its admin may fix it) is waited for: the client retries and its
+    // errors are told meanwhile. Only a refused MQTT version, which no retry changes, or a stop ends the wait.
     await new Promise<void>((resolve, reject) => {
-      this.ready.then(resolve, reject);
-      c.once('error', (err) => reject(err));
+      void this.ready.then(resolve);
+      firstConnection(c).catch(reject);
+      c.once('end', () => reject(new ClusterMemberStoppedError()));
     });
   }
 

@@ -41,7 +41,8 @@ export type ErrorCode =
   | 'REPLAYED'
   | 'ENGINE_STOPPED'
   | 'STATE_SAVE_FAILED'
-  | 'CLUSTER_BROKER_UNREACHABLE';
+  | 'CLUSTER_BROKER_UNREACHABLE'
+  | 'CLUSTER_MEMBER_STOPPED';
 
 /**
  * A value of the sender's that an error's message quotes: where (`at`, an index into the message) and as what

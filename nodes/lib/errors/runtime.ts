@@ -29,6 +29,17 @@ export class ClusterBrokerUnreachableError extends UpperstackError {
 }
 
 /**
+ * A cluster member's client was ended (the node closed) before the broker let it in: what waited on the
+ * connection (a start, a message held for it) ends with this rather than waiting for ever.
+ */
+export class ClusterMemberStoppedError extends UpperstackError {
+  override readonly name = 'ClusterMemberStoppedError';
+  constructor() {
+    super('CLUSTER_MEMBER_STOPPED', 'the cluster member stopped before the cluster broker let it in', {});
+  }
+}
+
+/**
  * An engine running beside the pipeline (the anomaly worker thread) stopped
  * while it held this message; it is restarted, and the message was not judged.
  */

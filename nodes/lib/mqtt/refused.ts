@@ -1,4 +1,6 @@
 /** Telling a broker's refusal of the MQTT version apart from the refusals a retry can get past. */
+import type { MqttClient } from 'mqtt';
+import { ClusterMemberStoppedError } from '../errors';
 
 /** MQTT 3.1.1 CONNACK return code 1: unacceptable protocol version. */
 const V311_UNACCEPTABLE_VERSION = 1;
@@ -15,4 +17,47 @@ export function versionRefused(err: unknown): boolean {
   if (!(err instanceof Error) || !/^Connection refused\b/.test(err.message)) return false;
   const code = (err as Error & { code?: unknown }).code;
   return code === V311_UNACCEPTABLE_VERSION || code === V5_UNSUPPORTED_VERSION;
+}
+
+/**
+ * For a client made with `reconnectOnConnackError: true` (MQTT.js otherwise gives up for good on any refused
+ * CONNACK): a refused version ends the retries, every other refusal (a login the broker's admin is fixing,
+ * "server unavailable" from a broker still starting) is tried again at the client's reconnect period.
+ */
+export function retryRefusals(c: MqttClient): void {
+  c.on('error', (err) => {
+    // MQTT.js reads the option once the error has been handled, and so schedules no next attempt.
+    if (versionRefused(err)) c.options.reconnectOnConnackError = false;
+  });
+}
+
+/**
+ * Resolves at the client's first connection. Refusals and a broker that is down are waited through (the
+ * client retries, see retryRefusals; its `error` events tell what happens meanwhile); rejects on a refused
+ * version, or when the client is ended first (the owner stopped).
+ */
+export function firstConnection(c: MqttClient): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const off = () => {
+      c.off('connect', connected);
+      c.off('error', failed);
+      c.off('end', ended);
+    };
+    const connected = () => {
+      off();
+      resolve();
+    };
+    const failed = (err: Error) => {
+      if (!versionRefused(err)) return;
+      off();
+      reject(err);
+    };
+    const ended = () => {
+      off();
+      reject(new ClusterMemberStoppedError());
+    };
+    c.on('connect', connected);
+    c.on('error', failed);
+    c.on('end', ended);
+  });
 }
