@@ -55,7 +55,7 @@ async function client(port: number, version: 4 | 5, clientId: string) {
 
 test('packet identifier 0 closes the connection and the message is neither delivered nor acknowledged', async () => {
   const problems: string[] = [];
-  const b = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1' }, { onClientProblem: (_id, err) => problems.push(err.message) });
+  const b = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1' }, { onProtocolError: (_id, err) => problems.push(err.message) });
   await b.start();
   const delivered: string[] = [];
   b.subscribe('devices/+/telemetry', (p, ack) => {

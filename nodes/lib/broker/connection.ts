@@ -112,6 +112,8 @@ export interface GateOptions {
   maxBehindBytes?: number;
   /** Told about a dropped message or a disconnected client, for the log. */
   onProblem?: (client: AedesClient, err: Error) => void;
+  /** Told about a client disconnected for breaking the protocol (protocolViolation), for the log. */
+  onViolation?: (client: AedesClient, err: Error) => void;
   /** Takes SUBSCRIBE/UNSUBSCRIBE packets that name a shared subscription, and hears which messages were acknowledged. */
   shared?: SharedSubscriptions;
   /** Whether the client resumed a session the broker holds (sessions.ts): its CONNACK then says Session Present. */
@@ -338,7 +340,7 @@ export class ConnectionGate {
     const violation = protocolViolation(packet);
     if (violation !== undefined) {
       this.violated = true;
-      this.opts.onProblem?.(client, new Error(`${client.id} was disconnected: ${violation}`));
+      this.opts.onViolation?.(client, new Error(`${client.id} was disconnected: ${violation}`));
       // MQTT 5: DISCONNECT 0x82 Protocol Error; 3.1/3.1.1 have no reason to give and just close.
       client.disconnect({ reasonCode: PROTOCOL_ERROR });
       return false;

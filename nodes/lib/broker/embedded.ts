@@ -77,6 +77,8 @@ export interface BrokerEvents {
    * it, where a client's own socket errors (a reset, a timeout) are routine. Also reported to onClientError.
    */
   onClientProblem?: (id: string, err: Error) => void;
+  /** A client was disconnected for breaking MQTT (a packet the protocol forbids). Also reported to onClientError. */
+  onProtocolError?: (id: string, err: Error) => void;
   /** A broker-wide problem (e.g. its state file cannot be written). */
   onError?: (err: Error) => void;
   /** A login, publish or subscription the access rules refused. */
@@ -450,6 +452,10 @@ export class EmbeddedMqttBroker {
       maxPending: s.maxQueued > 0 ? s.maxQueued : 65535,
       maxBehindBytes: s.maxBehindBytes,
       onProblem: (client: AedesClient, err: Error) => this.problem(client.id, err),
+      onViolation: (client: AedesClient, err: Error) => {
+        this.events.onProtocolError?.(client.id, err);
+        this.events.onClientError?.(client.id, err);
+      },
       shared: this.shared,
       resumes: (client: AedesClient) => this.sessions?.resumes(client) === true,
     });
