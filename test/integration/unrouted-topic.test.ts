@@ -77,6 +77,16 @@ describe('a publish no input takes, on the embedded broker', () => {
     assert.deepEqual(stored.map((r) => r.fields), [{ temperature: 21.5 }]);
   });
 
+  test('an MQTT 5 device is told in its PUBACK: 0x10 No matching subscribers; a routed publish gets 0', async () => {
+    const debug = (topic: string, qos: string) =>
+      new Promise<string>((resolve) => {
+        execFile('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-V', 'mqttv5', '-d', '-q', qos, '-t', topic, '-m', '{"t":1}'], { timeout: 20_000 }, (_err, stdout) => resolve(stdout));
+      });
+    assert.match(await debug('devices/ut-c/telemtry', '1'), /received PUBACK \(Mid: \d+, RC:16\)/);
+    assert.match(await debug('devices/ut-c/telemetry', '1'), /received PUBACK \(Mid: \d+, RC:0\)/);
+    await eventually(async () => ((await letters('device=ut-c')).length === 1 ? true : undefined), 20_000, 'the letter of ut-c');
+  });
+
   test('traffic outside the tree, retained messages and topics an MQTT client subscribes to stay ordinary', async () => {
     // A tool reading device status over MQTT (the API key's login): its topic is delivered, not a lost reading.
     watcher = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-u', 'apikey', '-P', rt.apiKey, '-q', '1', '-t', 'devices/+/status'], { stdio: ['ignore', 'pipe', 'ignore'] });

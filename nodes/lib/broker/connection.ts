@@ -45,6 +45,8 @@ const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 const ERROR_THRESHOLD = 0x80;
 const NOT_AUTHORIZED = 0x87;
 const PROTOCOL_ERROR = 0x82;
+/** MQTT 5 PUBACK/PUBREC reason (a success): the message was accepted, but nothing subscribes to its topic. */
+const NO_MATCHING_SUBSCRIBERS = 0x10;
 
 /**
  * A packet the protocol forbids that the packet parser lets through: a QoS 1/2 PUBLISH, a SUBSCRIBE or an
@@ -145,6 +147,8 @@ export class ConnectionGate {
   sawConnack = false;
   /** The client broke the protocol: it is being disconnected, and nothing more it sent is taken. */
   private violated = false;
+  /** Packet ids of the client's QoS 1/2 messages nothing subscribes to (noMatchingSubscribers). */
+  private unmatched: Set<number> | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -194,6 +198,7 @@ export class ConnectionGate {
       case 'pubrec': {
         const ack = packet as AedesPacket & { reasonCode?: number };
         const code = ack.reasonCode ?? 0;
+        if (packet.cmd !== 'pubcomp' && this.unmatched?.delete(packet.messageId ?? 0) && code === 0) ack.reasonCode = NO_MATCHING_SUBSCRIBERS;
         if (this.refusal !== undefined && code === NOT_AUTHORIZED && packet.cmd !== 'pubcomp') {
           ack.reasonCode = this.refusal;
           this.refusal = undefined;
@@ -204,6 +209,14 @@ export class ConnectionGate {
       default:
         return this.send(packet, opts);
     }
+  }
+
+  /**
+   * The MQTT 5 client's message with this packet id matched no subscription (it went to the dead letters,
+   * embedded.ts unrouted()): its PUBACK/PUBREC says 0x10 No matching subscribers, which a device can log.
+   */
+  noMatchingSubscribers(messageId: number): void {
+    (this.unmatched ??= new Set()).add(messageId);
   }
 
   /** The login is refused with this MQTT 5 reason code: the CONNACK about to be written carries it. */

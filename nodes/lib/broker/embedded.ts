@@ -416,6 +416,7 @@ export class EmbeddedMqttBroker {
         const from = this.senderOf(client);
         p.remote = from.remote;
         p.actor = from.actor;
+        if (client.version === 5 && packet.qos > 0 && packet.messageId !== undefined) gateOf(client.conn)?.noMatchingSubscribers(packet.messageId);
         to.deliver(p, ack, failed);
       },
       () => ack(),
