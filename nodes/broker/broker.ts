@@ -102,6 +102,11 @@ export = function register(RED: NodeAPI): void {
             if (!warnable(clientId)) return;
             node.warn(RED._('upperstack-broker.log.clientProblem', { client: clientId, message: err.message }));
           },
+          // A device's firmware bug, said once a minute per client like the limits above.
+          onProtocolError: (clientId, err) => {
+            if (!warnable(clientId)) return;
+            node.warn(RED._('upperstack-broker.log.protocolError', { message: err.message }));
+          },
           onClient: (id, connected) => {
             showClients();
             node.send({ topic: connected ? 'connect' : 'disconnect', payload: { clientId: id, connected } });

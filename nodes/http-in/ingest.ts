@@ -22,7 +22,7 @@ import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
 import type { Principal } from '../lib/security/device-auth';
 import { toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
-import { queryEncodingError, type RouteRequest } from '../lib/inputs/fast-path';
+import { continueBody, queryEncodingError, type RouteRequest } from '../lib/inputs/fast-path';
 
 /** The deployed http in nodes, in the order they started: the last one serves. */
 const deployed: ActiveHttpIn[] = [];
@@ -227,6 +227,8 @@ async function ingestWaiting(route: InputRoute, rr: RouteRequest, res: ServerRes
 
 /** The body read to its end and inflated; undefined once a failure is answered (413, 415, 408, 400). */
 async function readBody(route: InputRoute, req: RouteRequest['raw'], res: ServerResponse, input: ActiveHttpIn): Promise<Buffer | undefined> {
+  // A client waiting for 100 Continue sends its body now, unless its Content-Length is already refused (413).
+  continueBody(req, res, input.config.maxBytes);
   try {
     return await readRequestBody(req, input.config.maxBytes, input.bodyTimeoutMs);
   } catch (err) {

@@ -12,7 +12,7 @@ import { isTopicFilter, parseTopicTemplate, type TopicTemplate } from '../lib/mq
 import { mqttReceived, mqttTopic } from '../lib/mqtt/received';
 import { retainedClear } from '../lib/mqtt/retained-clear';
 import { publishFormat } from '../lib/mqtt/format';
-import { BadDeviceIdError, describeError } from '../lib/errors';
+import { BadDeviceIdError, BadTopicError, describeError } from '../lib/errors';
 import { deviceIdProblem } from '../lib/devices/record';
 import { formatFromContentType } from '../lib/codec';
 import type { Received } from '../lib/ingest/record';
@@ -36,6 +36,26 @@ function deviceOfTopic(template: TopicTemplate, topic: string): string | undefin
   const problem = deviceIdProblem(device);
   if (problem !== undefined) throw new BadDeviceIdError(problem, { topic: topic.slice(0, 200) });
   return device;
+}
+
+/** Journal meta of a publish the broker handed over because no input takes its topic: the filters it missed. */
+const UNROUTED = 'unrouted';
+
+/**
+ * A publish no input's topic takes (a typo, a level too many): refused with the topic and the patterns it
+ * missed, under the device its topic names where it names one as this input's pattern would read it.
+ */
+function unroutedTopic(template: TopicTemplate, topic: string, filters: string): BadTopicError {
+  let device: string | undefined;
+  try {
+    device = template.deviceOf(topic);
+    if (device !== undefined && deviceIdProblem(device) !== undefined) device = undefined;
+  } catch {
+    device = undefined;
+  }
+  const inputs = filters.split(' ').filter(Boolean);
+  const message = `no input subscribes to topic "${topic.slice(0, 200)}": the inputs here take ${inputs.join(', ')}; the message was not stored (fix the device's topic; replaying this letter stores it${device !== undefined ? ` as ${device}'s` : ''})`;
+  return new BadTopicError(message, { topic: topic.slice(0, 200), inputs, ...(device !== undefined ? { device } : {}) });
 }
 
 /**
@@ -72,6 +92,9 @@ export = function register(RED: NodeAPI): void {
       coalesce: config.coalesce,
       batchTopic: template.filter,
       describe: (rec) => {
+        // A replay of such a letter is the user's choice to keep the message: it goes in under the letter's device.
+        const unrouted = rec.meta?.[UNROUTED];
+        if (unrouted !== undefined && (rec.meta?.replayOf === undefined || rec.device === undefined)) throw unroutedTopic(template, mqttTopic(rec.source), unrouted);
         const device = rec.meta?.replayOf !== undefined ? deviceOfReplay(template, rec) : deviceOfTopic(template, mqttTopic(rec.source));
         // A replayed dead letter says what its bytes are now: a message that failed after decoding was kept as
         // the JSON of its readings, which this input's fixed format (protobuf, say) could never read.
@@ -123,6 +146,8 @@ export = function register(RED: NodeAPI): void {
           const rec = mqttReceived(p.topic, p.payload, p.qos, p.contentType);
           if (p.remote) rec.remote = p.remote;
           if (p.actor) rec.actor = p.actor;
+          // Journaled with the message, so its refusal still names the patterns after a restart.
+          if (p.unrouted) rec.meta = { [UNROUTED]: p.unrouted.join(' ') };
           input.receive(rec, ack, fail);
           if (!flushQueued) {
             flushQueued = true;

@@ -35,6 +35,11 @@ export interface InProcessPacket {
   /** A client's publish: its address (`host:port`) and login (as the audit log names it). */
   remote?: string;
   actor?: string;
+  /**
+   * A client's publish no subscriber's filter matches, in the tree of one (`devices/` of devices/+/telemetry) and
+   * received by nobody else: the filters of that tree. The MQTT input refuses it to its dead-letter output.
+   */
+  unrouted?: readonly string[];
 }
 
 /**

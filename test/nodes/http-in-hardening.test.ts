@@ -165,3 +165,40 @@ test('an input saved at configVersion 1 (before the body timeout existed) answer
   assert.match(stalled.answer, /did not arrive within 0\.3 s \(6 bytes received\)/);
   assert.ok(stalled.closed);
 });
+
+test('Expect: 100-continue with a Content-Length over the limit is answered 413 in the route\'s shape without 100 Continue; within it, 100 Continue and then the answer', async () => {
+  await load({ maxBytes: 1000 });
+  const expectHead = (path: string, length: number) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: ${length}\r\n\r\n`;
+  // The body is never sent: the client waits for 100 Continue, and the server answers and closes instead.
+  const over = await stalledRequest(expectHead('/ingest/d1', 5000));
+  assert.match(over.answer, /^HTTP\/1\.1 413 /);
+  assert.doesNotMatch(over.answer, /100 Continue/);
+  assert.match(over.answer, /\r\nconnection: close\r\n/i);
+  const body = JSON.parse(over.answer.slice(over.answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+  assert.equal(body.error.code, 'PAYLOAD_TOO_LARGE');
+  assert.match(body.error.message, /payload is 5000 bytes, more than the limit of 1000 bytes/);
+  const v2 = await stalledRequest(expectHead('/api/v2/write?org=o&bucket=b', 5000));
+  assert.match(v2.answer, /^HTTP\/1\.1 413 /);
+  assert.match(v2.answer, /\{"code":"request too large","message":"payload is 5000 bytes/);
+
+  const journaled = nextJournaled();
+  const { hostname, port } = new URL(url());
+  const payload = '{"t":3}';
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => s.write(expectHead('/ingest/d1', payload.length)));
+    let got = '';
+    s.on('data', (c: Buffer) => {
+      const first = got === '';
+      got += c.toString('utf8');
+      if (first && got.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) s.write(payload);
+      if (/\r\n\r\n\{"accepted"[^}]*\}$/.test(got)) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', reject);
+    s.on('end', () => resolve(got));
+  });
+  assert.match(answer, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 202 /);
+  assert.match(JSON.stringify(await journaled), /"t":3/);
+});

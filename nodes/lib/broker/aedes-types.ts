@@ -78,6 +78,8 @@ export interface AedesInstance {
   clients: Record<string, AedesClient>;
   connectedClients: number;
   persistence: BrokerPersistence;
+  /** aedes' message router (mqemitter): its matcher holds a listener per live subscription, the broker's own ones too. */
+  mq?: { _matcher?: { match(topic: string): unknown[] } };
   handle: (conn: Duplex, req?: IncomingMessage) => AedesClient;
   publish(packet: AedesPacket, cb: (err?: Error | null) => void): void;
   subscribe(topic: string, fn: Deliver, done?: () => void): void;

@@ -15,8 +15,10 @@
  * installWriteHook() wraps that function once, and a connection whose stream
  * carries a ConnectionGate (set before aedes.handle) has its packets passed
  * through the gate. Inbound packets are seen by wrapping the listener aedes puts
- * on the client's parser. MQTT 3.1.1 clients are not touched (none of this
- * exists there), so their path stays as fast as aedes makes it.
+ * on the client's parser, which also closes the connection of a client that
+ * sends a packet the protocol forbids (protocolViolation). Past that, MQTT 3.1.1
+ * clients are not touched (none of this exists there), so their path stays as
+ * fast as aedes makes it.
  */
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
@@ -42,6 +44,22 @@ export const SLOW_SUBSCRIBER_BYTES = 8 * 1024 * 1024;
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 const ERROR_THRESHOLD = 0x80;
 const NOT_AUTHORIZED = 0x87;
+const PROTOCOL_ERROR = 0x82;
+/** MQTT 5 PUBACK/PUBREC reason (a success): the message was accepted, but nothing subscribes to its topic. */
+const NO_MATCHING_SUBSCRIBERS = 0x10;
+
+/**
+ * A packet the protocol forbids that the packet parser lets through: a QoS 1/2 PUBLISH, a SUBSCRIBE or an
+ * UNSUBSCRIBE must carry a non-zero packet identifier (MQTT 3.1.1 [MQTT-2.3.1-1], MQTT 5 2.2.1). Taken as it
+ * is, a QoS 1 publish with identifier 0 was journaled, stored and acknowledged with PUBACK 0; the standard
+ * answer is to close the connection ([MQTT-4.8.0-1]) without acting on the packet.
+ */
+export function protocolViolation(packet: { cmd?: string; qos?: number; messageId?: number }): string | undefined {
+  const needsId = packet.cmd === 'subscribe' || packet.cmd === 'unsubscribe' || (packet.cmd === 'publish' && (packet.qos ?? 0) > 0);
+  if (!needsId || (packet.messageId !== undefined && packet.messageId !== 0)) return undefined;
+  const what = packet.cmd === 'publish' ? `a QoS ${packet.qos} PUBLISH` : `a ${packet.cmd!.toUpperCase()}`;
+  return `${what} with packet identifier 0 (MQTT requires a non-zero one); the packet was not taken`;
+}
 
 let mqttPacket: MqttPacketModule | undefined;
 let originalWrite: WriteToStream | undefined;
@@ -96,6 +114,8 @@ export interface GateOptions {
   maxBehindBytes?: number;
   /** Told about a dropped message or a disconnected client, for the log. */
   onProblem?: (client: AedesClient, err: Error) => void;
+  /** Told about a client disconnected for breaking the protocol (protocolViolation), for the log. */
+  onViolation?: (client: AedesClient, err: Error) => void;
   /** Takes SUBSCRIBE/UNSUBSCRIBE packets that name a shared subscription, and hears which messages were acknowledged. */
   shared?: SharedSubscriptions;
   /** Whether the client resumed a session the broker holds (sessions.ts): its CONNACK then says Session Present. */
@@ -125,6 +145,10 @@ export class ConnectionGate {
   private wireOpts: object | undefined;
   /** Seen by the gate: proof the write hook is in place (checked once per broker). */
   sawConnack = false;
+  /** The client broke the protocol: it is being disconnected, and nothing more it sent is taken. */
+  private violated = false;
+  /** Packet ids of the client's QoS 1/2 messages nothing subscribes to (noMatchingSubscribers). */
+  private unmatched: Set<number> | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -174,6 +198,7 @@ export class ConnectionGate {
       case 'pubrec': {
         const ack = packet as AedesPacket & { reasonCode?: number };
         const code = ack.reasonCode ?? 0;
+        if (packet.cmd !== 'pubcomp' && this.unmatched?.delete(packet.messageId ?? 0) && code === 0) ack.reasonCode = NO_MATCHING_SUBSCRIBERS;
         if (this.refusal !== undefined && code === NOT_AUTHORIZED && packet.cmd !== 'pubcomp') {
           ack.reasonCode = this.refusal;
           this.refusal = undefined;
@@ -184,6 +209,14 @@ export class ConnectionGate {
       default:
         return this.send(packet, opts);
     }
+  }
+
+  /**
+   * The MQTT 5 client's message with this packet id matched no subscription (it went to the dead letters,
+   * embedded.ts unrouted()): its PUBACK/PUBREC says 0x10 No matching subscribers, which a device can log.
+   */
+  noMatchingSubscribers(messageId: number): void {
+    (this.unmatched ??= new Set()).add(messageId);
   }
 
   /** The login is refused with this MQTT 5 reason code: the CONNACK about to be written carries it. */
@@ -315,6 +348,16 @@ export class ConnectionGate {
   private inboundPacket(packet: AedesPacket & Record<string, unknown>): boolean {
     const client = this.client;
     if (!client) return true;
+    // The rest of a read that held a protocol violation is not acted on while the connection closes.
+    if (this.violated) return false;
+    const violation = protocolViolation(packet);
+    if (violation !== undefined) {
+      this.violated = true;
+      this.opts.onViolation?.(client, new Error(`${client.id} was disconnected: ${violation}`));
+      // MQTT 5: DISCONNECT 0x82 Protocol Error; 3.1/3.1.1 have no reason to give and just close.
+      client.disconnect({ reasonCode: PROTOCOL_ERROR });
+      return false;
+    }
     const shared = this.opts.shared;
     if (shared && (packet.cmd === 'subscribe' || packet.cmd === 'unsubscribe')) {
       const names = packet.cmd === 'subscribe' ? (packet.subscriptions as AedesSubscription[]).map((s) => s.topic) : (packet.unsubscriptions as string[]);

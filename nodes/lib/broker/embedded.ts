@@ -77,6 +77,8 @@ export interface BrokerEvents {
    * it, where a client's own socket errors (a reset, a timeout) are routine. Also reported to onClientError.
    */
   onClientProblem?: (id: string, err: Error) => void;
+  /** A client was disconnected for breaking MQTT (a packet the protocol forbids). Also reported to onClientError. */
+  onProtocolError?: (id: string, err: Error) => void;
   /** A broker-wide problem (e.g. its state file cannot be written). */
   onError?: (err: Error) => void;
   /** A login, publish or subscription the access rules refused. */
@@ -87,13 +89,41 @@ export interface BrokerEvents {
  * A client's publish as the in-process subscribers get it. `remote` (`host:port`) and `actor` (the login, as the
  * audit log names it) say who sent it, for the audit entry of a message refused later in the pipeline.
  */
-type InProcessPacket = { topic: string; payload: Buffer; qos: number; retain: boolean; contentType?: string; remote?: string; actor?: string };
+type InProcessPacket = {
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+  contentType?: string;
+  remote?: string;
+  actor?: string;
+  /** Set on a publish no subscriber's filter matches (see unrouted()): the filters of the topic's tree, which it missed. */
+  unrouted?: readonly string[];
+};
 interface Sender {
   remote?: string;
   actor?: string;
 }
 /** `fail`: the subscriber cannot make the message durable (ack will not come); a subscriber that never fails ignores it. */
 type Deliver = (p: InProcessPacket, ack: () => void, fail: () => void) => void;
+
+interface Subscriber {
+  filter: string;
+  deliver: Deliver;
+  /** The filter's levels before its first wildcard, with the trailing `/` (`devices/` of devices/+/telemetry); '' for none. */
+  tree: string;
+}
+
+/**
+ * The tree a filter subscribes in: its levels before the first wildcard, never the whole filter (the tree of
+ * `sensors/room1` is `sensors/`), so that a topic beside the ones it takes can be told from unrelated traffic.
+ */
+export function filterTree(filter: string): string {
+  const levels = filter.split('/');
+  let n = levels.findIndex((l) => l === '+' || l === '#');
+  if (n < 0) n = levels.length - 1;
+  return n > 0 ? `${levels.slice(0, n).join('/')}/` : '';
+}
 
 /** MQTT 5 DISCONNECT reason: the server cannot take the client's messages now, try again later. */
 const SERVER_BUSY = 0x89;
@@ -116,7 +146,7 @@ export class EmbeddedMqttBroker {
   private servers: Array<NetServer | HttpServer> = [];
   private sockets = new Set<Socket>();
   private isListening = false;
-  private subscribers: Array<{ filter: string; deliver: Deliver }> = [];
+  private subscribers: Subscriber[] = [];
   /** Per connection, once: its publishes are many. */
   private senders = new WeakMap<AedesClient, Sender>();
   private stopAuth: () => void = () => undefined;
@@ -271,7 +301,7 @@ export class EmbeddedMqttBroker {
   }
 
   subscribe(filter: string, deliver: Deliver): () => void {
-    const sub = { filter, deliver };
+    const sub: Subscriber = { filter, deliver, tree: filterTree(filter) };
     this.subscribers.push(sub);
     return () => {
       this.subscribers = this.subscribers.filter((s) => s !== sub);
@@ -327,7 +357,7 @@ export class EmbeddedMqttBroker {
     const subs = this.subscribers;
     let count = 0;
     for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) count++;
-    if (count === 0) return ack();
+    if (count === 0) return client && !packet.retain ? this.unrouted(packet, ack, failed, client) : ack();
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const p: InProcessPacket = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
     if (client) {
@@ -353,6 +383,44 @@ export class EmbeddedMqttBroker {
       count--;
       subs[i].deliver(p, acked, fail);
     }
+  }
+
+  /**
+   * A client's publish that no in-process subscriber takes but that lies in the tree one subscribes in (a typo,
+   * `devices/d1/telemtry`, or a level too many, `devices/d1/telemetry/extra`, beside devices/+/telemetry): a
+   * device sending it at QoS 1 would be acknowledged and its reading lost without a trace. Unless someone else
+   * receives it (an MQTT subscriber, a persistent session subscribed to it; a retained message is kept for
+   * later and never comes here), it goes to the subscriber of that tree (the most specific one), marked with
+   * the filters it missed, and is acknowledged as that subscriber says: the MQTT input journals it first and
+   * refuses it to its dead-letter output. Topics outside every subscriber's tree are ordinary MQTT traffic.
+   */
+  private unrouted(packet: AedesPacket, ack: () => void, failed: () => void, client: AedesClient): void {
+    const topic = packet.topic;
+    let owner: Subscriber | undefined;
+    const filters: string[] = [];
+    for (const s of this.subscribers) {
+      if (!s.tree || !topic.startsWith(s.tree)) continue;
+      if (!owner || s.tree.length > owner.tree.length) owner = s;
+      if (!filters.includes(s.filter)) filters.push(s.filter);
+    }
+    const persistence = this.persistence;
+    // The broker's own routing: a subscriber connected now (aedes' mqemitter), then sessions kept for later.
+    const matcher = this.aedes?.mq?._matcher;
+    if (!owner || !persistence || !matcher || matcher.match(topic).length > 0) return ack();
+    const to = owner;
+    persistence.subscriptionsByTopic(topic).then(
+      (subs) => {
+        if (subs.length > 0) return ack();
+        const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+        const p: InProcessPacket = { topic, payload, qos: packet.qos, retain: false, contentType: packet.properties?.contentType, unrouted: filters };
+        const from = this.senderOf(client);
+        p.remote = from.remote;
+        p.actor = from.actor;
+        if (client.version === 5 && packet.qos > 0 && packet.messageId !== undefined) gateOf(client.conn)?.noMatchingSubscribers(packet.messageId);
+        to.deliver(p, ack, failed);
+      },
+      () => ack(),
+    );
   }
 
   /**
@@ -385,6 +453,10 @@ export class EmbeddedMqttBroker {
       maxPending: s.maxQueued > 0 ? s.maxQueued : 65535,
       maxBehindBytes: s.maxBehindBytes,
       onProblem: (client: AedesClient, err: Error) => this.problem(client.id, err),
+      onViolation: (client: AedesClient, err: Error) => {
+        this.events.onProtocolError?.(client.id, err);
+        this.events.onClientError?.(client.id, err);
+      },
       shared: this.shared,
       resumes: (client: AedesClient) => this.sessions?.resumes(client) === true,
     });

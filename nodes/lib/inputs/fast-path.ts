@@ -31,6 +31,21 @@ export type FastHandler = (route: FastRoute, req: RouteRequest, res: ServerRespo
 
 const installed = new WeakMap<Server, { handler?: FastHandler; root: string }>();
 
+/** Requests that sent `Expect: 100-continue` and have not been told to go on yet. */
+const awaitingContinue = new WeakSet<IncomingMessage>();
+
+/**
+ * Tells a client waiting with `Expect: 100-continue` to send its body, when the route is about to read it and
+ * its declared size is within `limit`. A request the route answers first (401, 413 for a Content-Length over the
+ * limit, 429...) never gets 100 Continue: the client learns the answer without uploading the body for nothing,
+ * and Node closes the connection after that answer, as the unsent body cannot be skipped.
+ */
+export function continueBody(req: IncomingMessage, res: ServerResponse, limit: number): void {
+  if (!awaitingContinue.delete(req)) return;
+  if (Number(req.headers['content-length']) > limit) return;
+  res.writeContinue();
+}
+
 /** The route a POST path (below the node root) names, with its device; undefined when none. */
 export function matchRoute(path: string): { route: FastRoute; device?: string } | undefined {
   if (path === '/write') return { route: 'influx-v1' };
@@ -118,6 +133,12 @@ export function installFastPath(server: Server, root: string, handler: FastHandl
   installed.set(server, mine);
   const listeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
+  // With a checkContinue listener Node leaves 100 Continue to the server: the input routes send it when they
+  // read the body (continueBody), everything else gets it at once, as Node would have sent it.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    awaitingContinue.add(req);
+    server.emit('request', req, res);
+  });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (refusedForHost(req, res)) return;
     if (req.method === 'POST' && mine.handler && req.url) {
@@ -134,6 +155,7 @@ export function installFastPath(server: Server, root: string, handler: FastHandl
         return;
       }
     }
+    if (awaitingContinue.delete(req)) res.writeContinue();
     for (const l of listeners) l.call(server, req, res);
   });
 }
