@@ -30,8 +30,9 @@
         function show() {
             var o = op.value;
             var isEq = o === 'equal' || o === 'not-equal';
-            if (isEq !== (value.type === 'text')) {
-                var repl = isEq ? el('input', { type: 'text', class: 'usaf-value', value: value.value }) : num('usaf-value', value.value === '' || isNaN(Number(value.value)) ? undefined : Number(value.value), ui('placeholder.value'));
+            // Both boxes are text boxes: the number box is the one marked data-usaf-number.
+            if (isEq === value.hasAttribute('data-usaf-number')) {
+                var repl = isEq ? el('input', { type: 'text', class: 'usaf-value', value: value.value }) : num('usaf-value', value.value === '' || K.numberProblem(value) ? undefined : value.value.trim(), ui('placeholder.value'));
                 value.replaceWith(repl);
                 value = repl;
             }

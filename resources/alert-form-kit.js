@@ -44,8 +44,24 @@
         });
         return s;
     }
+    // Number boxes are text boxes (a phone still shows its number keys): the browser's number box drops, as
+    // they are typed, the characters it cannot read, so "21,5" became 215 and "30 °C" 30, saved as typed in
+    // good faith. Here the box keeps the text, and a text that is no plain number is marked (numberProblem).
     function num(cls, value, placeholder) {
-        return el('input', { type: 'number', step: 'any', class: cls, value: value === undefined ? '' : String(value), placeholder: placeholder || '', inputmode: 'decimal' });
+        return el('input', { type: 'text', inputmode: 'decimal', autocomplete: 'off', 'data-usaf-number': true, class: cls, value: value === undefined ? '' : String(value), placeholder: placeholder || '' });
+    }
+    var NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+    /**
+     * What is wrong with a number box's text, as the key of the locale's words (null: nothing; an empty box is
+     * the server's to judge): a decimal comma, a unit after the number, a number too large, or no number at all.
+     */
+    function numberProblem(input) {
+        var v = input ? input.value.trim() : '';
+        if (v === '') return null;
+        if (NUMBER.test(v)) return isFinite(Number(v)) ? null : 'notNumber';
+        if (/^[-+]?\d*,\d+$/.test(v) || /^[-+]?\d{1,3}(,\d{3})+(\.\d*)?$/.test(v)) return 'decimalComma';
+        var m = /^([-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?)\s*[^\d\s.,+-][^\d]*$/i.exec(v);
+        return m ? 'withUnit' : 'notNumber';
     }
     /** A duration picker: a number and a unit (unitOptions: [value, label] pairs); empty number = none. */
     function durationBox(cls, text, unitOptions) {
@@ -55,7 +71,7 @@
         if (u === 'w') { n = Number(n) * 7; u = 'd'; }
         if (u === 'ms') { n = Number(n) / 1000; u = 's'; }
         var box = el('span', { class: 'usaf-duration ' + cls });
-        box.appendChild(el('input', { type: 'number', min: '0', step: 'any', class: cls + '-n', value: String(n), inputmode: 'decimal' }));
+        box.appendChild(el('input', { type: 'text', inputmode: 'decimal', autocomplete: 'off', 'data-usaf-number': true, class: cls + '-n', value: String(n) }));
         box.appendChild(select(cls + '-u', unitOptions, u));
         return box;
     }
@@ -67,7 +83,7 @@
     }
     function numberOf(input) {
         var v = input ? input.value.trim() : '';
-        return v === '' ? undefined : Number(v);
+        return v === '' ? undefined : NUMBER.test(v) ? Number(v) : NaN;
     }
     function slug(name) {
         // Letters with diacritics keep their base letter ("Température" → "temperature", not "temp-rature").
@@ -126,7 +142,7 @@
 
     var names = {
         wordsOf: wordsOf, DAYS: DAYS, SEVERITIES: SEVERITIES, PLACEHOLDERS: PLACEHOLDERS, isDeviceId: isDeviceId, nameKey: nameKey, fieldsOf: fieldsOf,
-        el: el, select: select, num: num, durationOf: durationOf, numberOf: numberOf, slug: slug, isGroup: isGroup, leaves: leaves,
+        el: el, select: select, num: num, durationOf: durationOf, numberOf: numberOf, numberProblem: numberProblem, slug: slug, isGroup: isGroup, leaves: leaves,
         nested: nested, copy: copy
     };
     Object.keys(names).forEach(function (n) { K[n] = names[n]; });

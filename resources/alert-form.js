@@ -270,7 +270,7 @@
                 // "no escalation" has no time nor value to ask for.
                 var escalating = !!f.escSeverity.value;
                 f.escAfterText.hidden = f.escAfter.hidden = !escalating;
-                f.escValue.hidden = !escalating || (selfClearing && f.escValue.value === '' && !(f.escValue.validity && f.escValue.validity.badInput));
+                f.escValue.hidden = !escalating || (selfClearing && f.escValue.value === '');
                 f.escField.parentNode.hidden = !grouped || !escalating || f.escValue.value.trim() === '';
                 // "has not reported for" has its own duration: a "For at least" typed before choosing it moves
                 // there; shown only while it still holds something the rule would not use.
@@ -363,9 +363,12 @@
          */
         function formProblems(read) {
             var out = [];
-            var bad = Array.prototype.filter.call(form.querySelectorAll('input'), function (i) { return i.validity && i.validity.badInput && !i.closest('[hidden]'); });
+            var boxes = Array.prototype.filter.call(form.querySelectorAll('input[data-usaf-number]'), function (i) { return !i.closest('[hidden]'); });
             // Said under the field's label like the server's errors: the pointer of the box it is in names it.
-            bad.forEach(function (b) { out.push({ element: b, pointer: pointerOf(read.at, b), message: ui('notNumber') }); });
+            boxes.forEach(function (b) {
+                var problem = K.numberProblem(b);
+                if (problem) out.push({ element: b, pointer: pointerOf(read.at, b), message: ui(problem) });
+            });
             var deadman = deadmanRow();
             if (deadman && durationOf(state.fields.forD)) out.push({ element: state.fields.forD, message: ui('forNotUsed') });
             var list = read.rule.devices && read.rule.devices.list;

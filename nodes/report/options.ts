@@ -78,11 +78,15 @@ export const reportMigrations: ReadonlyArray<Migration<ReportOptions>> = [
   (old) => ({ store: '', ...REPORT_DEFAULTS, ...old, keep: Number(old.keep ?? REPORT_DEFAULTS.keep) }),
 ];
 
+const DECIMAL_COMMA = /[^,;\n<>]*[<>]\s*(-?\d+,\d+)(?=\s*(?:[,;\n]|$))/;
 const THRESHOLD = /^\s*([^<>\s][^<>]*?)\s*([<>])\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*$/i;
 
 /** "temp > 80, temp < 5" → {temp: {above: 80, below: 5}} */
 export function parseThresholds(text: string): Record<string, Threshold> {
   const out: Record<string, Threshold> = {};
+  // A comma separates thresholds, so "temperature > 21,5" would read as 21 and a stray "5": said as what it is.
+  const comma = DECIMAL_COMMA.exec(text ?? '');
+  if (comma) throw new BadParameterError('thresholds', `thresholds: "${comma[0].trim()}" has a decimal comma: write ${comma[1].replace(',', '.')} (a comma separates thresholds)`);
   for (const part of (text ?? '').split(/[,;\n]/)) {
     if (part.trim() === '') continue;
     const m = THRESHOLD.exec(part);

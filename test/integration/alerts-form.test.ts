@@ -150,6 +150,37 @@ test('a name already in use and a number too large are refused in the form, and 
   await page.waitForFunction(() => /saved "TOO HOT"/.test(document.querySelector('.usaf-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
 });
 
+test('a threshold typed with a decimal comma or a unit is marked as typed, never saved as another number', { timeout: 120_000 }, async () => {
+  const before = await rules();
+  await openRules();
+  await page.click('#usaf-add');
+  await page.fill('#usaf-name', 'Cold store');
+  await page.fill('.usaf-cond .usaf-field', 'temperature');
+  // Typed key by key as a person does: a number box of the browser would drop the comma and keep 215.
+  await page.locator('.usaf-cond .usaf-value').pressSequentially('21,5');
+  await page.click('#usaf-save');
+  assert.equal(await shownError('.usaf-cond .usaf-value'), 'Value: write the number with a point before its decimals and without thousands separators, e.g. 21.5');
+  assert.equal(await page.inputValue('.usaf-cond .usaf-value'), '21,5', 'the box keeps what was typed');
+  assert.deepEqual(await rules(), before);
+
+  await page.fill('.usaf-cond .usaf-value', '');
+  await page.locator('.usaf-cond .usaf-value').pressSequentially('30 °C');
+  await page.click('#usaf-save');
+  assert.equal(await shownError('.usaf-cond .usaf-value'), 'Value: enter the number alone, without a unit');
+  await page.fill('.usaf-for-n', '1,5');
+  await page.click('#usaf-save');
+  assert.equal(await shownError('.usaf-for-n'), 'For at least: write the number with a point before its decimals and without thousands separators, e.g. 21.5');
+  assert.deepEqual(await rules(), before);
+
+  await page.fill('.usaf-for-n', '1.5');
+  await page.fill('.usaf-cond .usaf-value', '21.5');
+  await page.click('#usaf-save');
+  await page.waitForSelector('tr[data-rule="cold-store"]', { timeout: 30_000 });
+  const saved = (await (await api('GET', 'rules/cold-store')).json()) as { when: { value: number; for: string } };
+  assert.equal(saved.when.value, 21.5);
+  assert.equal(saved.when.for, '1.5m');
+});
+
 /** The words shown for a field's error: next to the marked field and as one line at the top (none with a JSON pointer). */
 async function shownError(fieldSelector: string): Promise<string> {
   await page.waitForSelector(`${fieldSelector}.usaf-invalid + .usaf-field-error`, { timeout: 30_000 });

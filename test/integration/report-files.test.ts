@@ -123,3 +123,26 @@ test('the HTML renders offline in headless Chromium; screenshot kept as an artif
   await page.screenshot({ path: shot, fullPage: true });
   assert.ok(statSync(shot).size > 20_000, 'a screenshot with content');
 });
+
+test('the HTML on a phone: the page is no wider than the screen; the summary table scrolls in its own box', async (t) => {
+  const dir = tempDir('us-html-phone-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await produce(dir);
+  const file = join(dir, 'report.html');
+  writeFileSync(file, r.files.find((f) => f.name.endsWith('.html'))!.data);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
+  await page.goto(`file://${file}`);
+  const widths = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth,
+    screen: window.innerWidth,
+    tables: Array.from(document.querySelectorAll('table')).map((t) => ({ table: t.scrollWidth, box: t.parentElement!.clientWidth, scrolls: getComputedStyle(t.parentElement!).overflowX })),
+  }));
+  assert.ok(widths.page <= widths.screen, JSON.stringify(widths));
+  const summary = widths.tables[0];
+  assert.ok(summary.table > summary.box && summary.scrolls === 'auto', `the summary is wider than a phone and scrolls on its own: ${JSON.stringify(widths)}`);
+});

@@ -19,6 +19,8 @@ interface Form {
   leaves(when: Condition | Group): { list: Condition[] };
   isDeviceId(id: string): boolean;
   slug(name: string): string;
+  numberProblem(input: { value: string }): string | null;
+  numberOf(input: { value: string }): number | undefined;
 }
 
 const source = readFileSync(join(__dirname, '..', '..', '..', 'resources', 'alert-form-kit.js'), 'utf8');
@@ -253,4 +255,32 @@ test("a group's recovery or escalation threshold without a field is said in the 
       'Escalation value: is not used with "has not reported for"; escalate after a time instead',
     ],
   );
+});
+
+test('a number box reads only a plain number: a decimal comma, a unit or other text is marked, never read as another number', () => {
+  const cases: Array<[string, string | null, number | undefined]> = [
+    ['', null, undefined],
+    ['  21.5 ', null, 21.5],
+    ['-3', null, -3],
+    ['.5', null, 0.5],
+    ['2e3', null, 2000],
+    ['21,5', 'decimalComma', NaN],
+    ['1,000', 'decimalComma', NaN],
+    ['1,234.5', 'decimalComma', NaN],
+    ['30 °C', 'withUnit', NaN],
+    ['30°C', 'withUnit', NaN],
+    ['5 min', 'withUnit', NaN],
+    ['abc', 'notNumber', NaN],
+    ['1e309', 'notNumber', Infinity],
+    ['0x10', 'notNumber', NaN],
+    ['1 2', 'notNumber', NaN],
+  ];
+  for (const [text, problem, value] of cases) {
+    assert.equal(form.numberProblem({ value: text }), problem, JSON.stringify(text));
+    assert.equal(form.numberOf({ value: text }), value, JSON.stringify(text));
+  }
+  // Every word the form says for a number box is in the locale file.
+  const locale = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'nodes', 'alert', 'locales', 'en-US', 'alert.json'), 'utf8')) as Record<string, unknown>;
+  const text = JSON.stringify(locale);
+  for (const key of ['decimalComma', 'withUnit', 'notNumber']) assert.match(text, new RegExp(`"${key}":"[^"]+`), key);
 });

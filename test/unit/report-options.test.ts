@@ -28,6 +28,10 @@ test('invoice v0 → v1 fills every option and keeps what was set', () => {
 test('the form text of thresholds and units; a report definition from the options', () => {
   assert.deepEqual(parseThresholds('temperature > 80, temperature < -5.5; power>2500'), { temperature: { above: 80, below: -5.5 }, power: { above: 2500 } });
   assert.throws(() => parseThresholds('temperature >= 80'), /field > number/);
+  // A decimal comma is said as one, not as a stray threshold "5"; a comma between thresholds stays one.
+  assert.throws(() => parseThresholds('humidity < 30, temperature > 21,5'), /"temperature > 21,5" has a decimal comma: write 21\.5 \(a comma separates thresholds\)/);
+  assert.throws(() => parseThresholds('temperature < -0,5 ; power > 2'), /"temperature < -0,5" has a decimal comma: write -0\.5/);
+  assert.deepEqual(parseThresholds('temperature > 21,power < 5'), { temperature: { above: 21 }, power: { below: 5 } });
   assert.deepEqual(parseUnits('power = W, temperature=°C'), { power: 'W', temperature: '°C' });
   assert.throws(() => parseUnits('power W'), /field = unit/);
   const base = migrate<ReportOptions>({ id: 'r' }, reportMigrations);

@@ -61,3 +61,17 @@ test('a run\'s from and to without an offset are wall-clock times of the report\
   assert.throws(() => periodTime('from', '2026-02-30', 'Europe/Berlin'), (e: Error) => e instanceof BadParameterError && /"from" must be ISO 8601/.test(e.message));
   assert.throws(() => periodTime('to', 'yesterday', 'UTC'), BadParameterError);
 });
+
+test('previous hour where the clocks go back: the hour that comes twice names its offset, in the key and the label', () => {
+  const at = (iso: string) => periodAt('previous-hour', Date.parse(iso), 'Europe/Berlin');
+  const first = at('2026-10-25T01:00:00Z');
+  const second = at('2026-10-25T02:00:00Z');
+  assert.deepEqual([first.key, first.label], ['2026-10-25T02+0200', 'Sun 25 Oct 2026 02:00 UTC+2 – 02:00 UTC+1']);
+  assert.deepEqual([second.key, second.label], ['2026-10-25T02+0100', 'Sun 25 Oct 2026 02:00 UTC+1 – 03:00 UTC+1']);
+  assert.equal(first.to, second.from);
+  // Every other hour keeps its plain key, the spring change (an hour that never comes) included.
+  assert.equal(at('2026-10-25T03:00:00Z').key, '2026-10-25T03');
+  assert.equal(at('2026-10-25T00:00:00Z').key, '2026-10-25T01');
+  assert.deepEqual([at('2027-03-28T01:00:00Z').key, at('2027-03-28T01:00:00Z').label], ['2027-03-28T01', 'Sun 28 Mar 2027 01:00 – 03:00']);
+  assert.equal(periodAt('previous-hour', Date.parse('2026-10-25T02:00:00Z'), 'UTC').key, '2026-10-25T01');
+});

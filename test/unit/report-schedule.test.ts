@@ -182,6 +182,22 @@ test('slots in zones with 30 and 45 minute offsets; cron expressions are checked
   assert.throws(() => cronOf('daily', '6am', ''), /HH:MM/);
 });
 
+test('an hourly report in Europe/Berlin where the clocks go back: the hour that comes twice is reported twice, each its own period', async (t) => {
+  const h = harness(t, '2026-10-24T22:30:00Z');
+  h.start(cronOf('hourly', '00:00', ''), 'Europe/Berlin', 'previous-hour');
+  await h.advanceTo('2026-10-25T03:30:00Z');
+  assert.deepEqual(
+    h.runs.map((r) => [r.key, r.hours]),
+    [
+      ['2026-10-25T00', 1],
+      ['2026-10-25T01', 1],
+      ['2026-10-25T02+0200', 1],
+      ['2026-10-25T02+0100', 1],
+      ['2026-10-25T03', 1],
+    ],
+  );
+});
+
 test('a daily run of an hourly report produces the hour before each run, and the hours of missed runs only', async (t) => {
   const h = harness(t, '2026-07-01T12:00:00Z');
   h.start('30 6 * * *', 'UTC', 'previous-hour');

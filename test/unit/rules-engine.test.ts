@@ -258,6 +258,23 @@ describe('rule engine: dead-man, groups, changes, tags, anomalies', () => {
     assert.ok(!h.events.some((e) => e.device === 'c'), 'c is not on the list');
   });
 
+  it('not reported for T without a message of its own: the message says what happened, not a value the device did not send', () => {
+    const r: Rule = { id: 'silent', name: 'Silent', devices: { list: ['a', 'ghost'] }, when: { field: 'temperature', op: 'not-reported', for: '10m' }, severity: 'critical', unit: '°C' };
+    const h = harness([r]);
+    h.send('a', { temperature: 5 }, T0 + MIN);
+    h.at(T0 + 11 * MIN);
+    const firing = new Map(h.events.map((e) => [e.device, e.message]));
+    assert.equal(firing.get('ghost'), 'Silent: ghost: no temperature from ghost for 10 minutes');
+    assert.equal(firing.get('a'), 'Silent: a: no temperature from a for 10 minutes');
+    h.send('a', { temperature: 6 }, T0 + 12 * MIN);
+    assert.equal(h.events.at(-1)?.event, 'cleared');
+    assert.equal(h.events.at(-1)?.message, 'Silent: a: device a reported again');
+    // Any other rule without a message keeps the reading's value in it.
+    const hot = harness([{ id: 'hot', name: 'Hot', devices: { all: true }, when: { field: 'temperature', op: 'above', value: 30 }, severity: 'warning', unit: '°C' }]);
+    hot.send('a', { temperature: 31 }, T0);
+    assert.equal(hot.events.at(-1)?.message, 'Hot: a temperature is 31 °C');
+  });
+
   it('AND and OR groups, with a duration on the group', () => {
     const and: Rule = { id: 'muggy', name: 'Muggy', devices: { all: true }, when: { all: [{ field: 't', op: 'above', value: 30 }, { field: 'h', op: 'above', value: 80 }], for: '1m' }, severity: 'warning' };
     const or: Rule = { id: 'either', name: 'Either', devices: { all: true }, when: { any: [{ field: 't', op: 'above', value: 30 }, { all: [{ field: 'h', op: 'above', value: 80 }, { field: 'door', op: 'equal', value: 'open' }] }] }, severity: 'info' };

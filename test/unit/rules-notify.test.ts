@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { Notifier } from '../../nodes/lib/rules/notify';
+import { RuleEngine } from '../../nodes/lib/rules/engine';
 import type { AlertEvent } from '../../nodes/lib/rules/types';
 import { eventually } from '../helpers/runtime';
 
@@ -91,6 +92,29 @@ describe('notifications', () => {
     assert.match(mails[0].data, /Subject: \[WARNING\] Too hot: dev1/);
     assert.match(mails[0].data, /dev1: temperature is 31 \(above 30 since 2026-01-05 12:00:00 UTC\)/);
     assert.deepEqual(mails[1].to, ['ann@example.com']);
+  });
+
+  it('e-mail: its times are on the clock of the rule\'s time zone, as the message\'s {since} is', async () => {
+    mails.length = 0;
+    const t0 = Date.UTC(2026, 6, 1, 10);
+    let now = t0;
+    const engine = new RuleEngine(
+      [{ id: 'hot', name: 'Too hot', devices: { all: true }, when: { field: 'temperature', op: 'above', value: 30, for: '5s' }, severity: 'warning', timezone: 'Europe/Berlin', message: '{device} hot since {since}' }],
+      { clock: () => now },
+    );
+    const events = [0, 5000].flatMap((dt) => {
+      now = t0 + dt;
+      return engine.process({ device: 'dev1', ts: now, fields: { temperature: 31 }, tags: {} });
+    });
+    const firing = events.find((e) => e.event === 'firing');
+    assert.ok(firing, JSON.stringify(events));
+    const n = new Notifier({ email: { host: '127.0.0.1', port: smtpPort, secure: false, from: 'upperstack@example.com', to: ['ops@example.com'] } });
+    n.send(firing);
+    await eventually(async () => (mails.length >= 1) || undefined, 10_000, 'mails.length >= 1');
+    await n.close();
+    const text = mails[0].data.replace(/=\r?\n/g, '');
+    assert.match(text, /dev1 hot since 2026-07-01 12:00:00 CEST/);
+    assert.match(text, /^at: 2026-07-01 12:00:05 CEST; since 2026-07-01 12:00:00 CEST; occurrence 1$/m);
   });
 
   it('e-mail: the transition\'s idempotency key in a header, and one Message-ID for every send of it', async () => {

@@ -49,6 +49,15 @@ function span(from: DateTime, to: DateTime, zone: string, key: string, label: st
   return { from: from.toMillis(), to: to.toMillis(), timezone: zone, key, label };
 }
 
+/**
+ * Whether the local hour starting at `start` comes twice in its zone (the clocks go back through it): the same
+ * hour on the clock an hour (or, in a zone moving by 30 minutes, half an hour or more) before or after.
+ */
+function hourComesTwice(start: DateTime): boolean {
+  const hour = start.toFormat("yyyy-LL-dd'T'HH");
+  return [-60, -30, 60, 90].some((m) => start.plus({ minutes: m }).toFormat("yyyy-LL-dd'T'HH") === hour);
+}
+
 /** The period of `kind` that a run at `at` (epoch ms) reports on. */
 export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
   checkZone(zone);
@@ -57,7 +66,11 @@ export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
     case 'previous-hour': {
       const to = now.startOf('hour');
       const from = to.minus({ hours: 1 });
-      return span(from, to, zone, from.toFormat("yyyy-LL-dd'T'HH"), `${from.toFormat('ccc d LLL yyyy HH:mm')} – ${to.toFormat('HH:mm')}`);
+      const hour = from.toFormat("yyyy-LL-dd'T'HH");
+      if (!hourComesTwice(from)) return span(from, to, zone, hour, `${from.toFormat('ccc d LLL yyyy HH:mm')} – ${to.toFormat('HH:mm')}`);
+      // Where the clocks go back, the hour comes twice ("02:00 – 03:00" in CEST, then in CET): its offset makes
+      // each its own period, otherwise the schedule's marks would take the second for the first, never reported.
+      return span(from, to, zone, `${hour}${from.toFormat('ZZZ')}`, `${from.toFormat("ccc d LLL yyyy HH:mm 'UTC'Z")} – ${to.toFormat("HH:mm 'UTC'Z")}`);
     }
     case 'previous-day': {
       const to = now.startOf('day');

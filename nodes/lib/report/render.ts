@@ -143,11 +143,14 @@ export function reportJson(d: ReportData, id: string): string {
   );
 }
 
+// On a phone the tables (one line per row) scroll in their own box and long device ids break in headings and
+// text, so the page itself never runs wider than the screen.
 const CSS = `body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1d2327;margin:24px auto;max-width:1000px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde1e4;padding-bottom:4px}h3{font-size:14px;margin:18px 0 6px}
 .meta{color:#5b6570;font-size:13px}table{border-collapse:collapse;font-size:12.5px;width:100%}th,td{border-bottom:1px solid #e6e9eb;padding:4px 6px;text-align:right;white-space:nowrap}
 th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}th{background:#f3f5f6;font-weight:600}.series{break-inside:avoid;margin-bottom:18px}
-.facts{font-size:12.5px;color:#333;margin:4px 0}.na{color:#8a6d3b}.chart{max-width:100%;height:auto}ul{font-size:12.5px;margin:4px 0}`;
+.facts{font-size:12.5px;color:#333;margin:4px 0}.na{color:#8a6d3b}.chart{max-width:100%;height:auto}ul{font-size:12.5px;margin:4px 0}
+.wide{overflow-x:auto}h1,h2,h3,p,li{overflow-wrap:anywhere}`;
 
 function eventsHtml(title: string, e: EventSummary, zone: string): string {
   if (!e.available) return `<h2>${escapeXml(title)}</h2><p class="na">${escapeXml(e.note)}</p>`;
@@ -158,7 +161,7 @@ function eventsHtml(title: string, e: EventSummary, zone: string): string {
   const items = e.items
     .map((i) => `<li>${escapeXml(localText(i.ts, zone, 'yyyy-LL-dd HH:mm:ss'))} ${escapeXml(i.device)}${i.field ? `/${escapeXml(i.field)}` : ''}: ${escapeXml(i.text)}</li>`)
     .join('');
-  return `<h2>${escapeXml(title)}: ${e.total}</h2><p class="meta">${escapeXml(e.note)}</p>${rows ? `<table><tr><th>device</th><th>count</th></tr>${rows}</table>` : ''}${items ? `<ul>${items}</ul>` : ''}${e.total > e.items.length ? `<p class="meta">${e.items.length} of ${e.total} listed</p>` : ''}`;
+  return `<h2>${escapeXml(title)}: ${e.total}</h2><p class="meta">${escapeXml(e.note)}</p>${rows ? `<div class="wide"><table><tr><th>device</th><th>count</th></tr>${rows}</table></div>` : ''}${items ? `<ul>${items}</ul>` : ''}${e.total > e.items.length ? `<p class="meta">${e.items.length} of ${e.total} listed</p>` : ''}`;
 }
 
 /**
@@ -212,14 +215,14 @@ export function reportHtml(d: ReportData, id: string): string {
   if (truncated) parts.push(`<p class="na">${escapeXml(truncated)}</p>`);
   const retired = retiredText(d);
   if (retired) parts.push(`<p class="na">${escapeXml(retired)}</p>`);
-  parts.push('<h2>Summary</h2><table><tr><th>device</th><th>field</th><th>count</th><th>min</th><th>max</th><th>mean</th><th>last</th><th>integral</th><th>complete</th><th>gaps</th></tr>');
+  parts.push('<h2>Summary</h2><div class="wide"><table><tr><th>device</th><th>field</th><th>count</th><th>min</th><th>max</th><th>mean</th><th>last</th><th>integral</th><th>complete</th><th>gaps</th></tr>');
   for (const s of d.series) {
     const st = s.stats;
     parts.push(
       `<tr><td>${escapeXml(s.device)}</td><td>${escapeXml(s.field)}${s.unit ? ` (${escapeXml(s.unit)})` : ''}</td><td>${st.count}</td><td>${formatNumber(st.min)}</td><td>${formatNumber(st.max)}</td><td>${formatNumber(st.mean)}</td><td>${st.last ? escapeXml(typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)) : ''}</td><td>${st.integral === null ? '' : escapeXml(integralText(s, d.integralPer))}</td><td>${st.completeness ? `${st.completeness.percent.toFixed(1)}%` : completenessUnknown(st) ? 'unknown' : ''}</td><td>${st.gapMs === null ? 'unknown' : st.gapCount}</td></tr>`,
     );
   }
-  parts.push('</table>');
+  parts.push('</table></div>');
   parts.push(eventsHtml('Alerts raised', d.alerts, zone));
   parts.push(eventsHtml('Anomalies flagged', d.anomalies, zone));
   parts.push('<h2>Series</h2>');

@@ -112,6 +112,11 @@ export interface CompiledRule {
 }
 
 export const DEFAULT_MESSAGE = '{rule}: {device} {field} is {value} {unit}';
+/**
+ * A rule without a message that watches for silence: its value is the last one before the silence (or none, from a
+ * device never heard from), so "temperature is 5" would read as a reading it did not send; the reason says what happened.
+ */
+export const DEADMAN_MESSAGE = '{rule}: {device}: {reason}';
 
 function num(v: FieldValue | undefined): number {
   return typeof v === 'number' ? v : NaN;
@@ -216,7 +221,7 @@ export function compileRule(rule: Rule, slot: number, activatedAt: number): Comp
     mute: windows(rule.mute, tz),
     silences: (rule.silences ?? []).map((s) => ({ from: Date.parse(s.from), to: Date.parse(s.to), devices: s.devices ? new Set(s.devices) : undefined })),
     selector,
-    template: compileTemplate(rule.message ?? DEFAULT_MESSAGE),
+    template: compileTemplate(rule.message ?? ('op' in rule.when && rule.when.op === 'not-reported' ? DEADMAN_MESSAGE : DEFAULT_MESSAGE)),
     timezone: tz,
     unit: rule.unit ?? '',
     deadman: leaves.some((l) => l.op === NOT_REPORTED),

@@ -250,6 +250,7 @@ export abstract class RuleTransitions extends RuleEngineCore {
       if (who.note) ev.note = who.note;
     }
     if (c.rule.notify) ev.notifyChannels = c.rule.notify;
+    if (c.rule.timezone) ev.timezone = c.rule.timezone;
     this.out.push(ev);
     this.recent.push(ev);
     if (this.recent.length > this.historySize * 2) this.recent.splice(0, this.recent.length - this.historySize);

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Transporter } from 'nodemailer';
 import type { AlertEvent } from './types';
+import { timeText } from './template';
 import type { Channel, NotifyQueue, Outcome } from './notify-outbox';
 
 /**
@@ -94,6 +95,8 @@ export function subjectOf(e: AlertEvent): string {
 }
 
 export function textOf(e: AlertEvent): string {
+  // The reader compares these times with the message's {since}, which is on the rule's clock: one clock for all.
+  const tz = e.timezone ?? 'UTC';
   const lines = [
     e.message,
     '',
@@ -101,7 +104,7 @@ export function textOf(e: AlertEvent): string {
     `why: ${e.reason}`,
     `device: ${e.device}`,
     `rule: ${e.ruleName} (${e.rule})`,
-    `at: ${new Date(e.ts).toISOString()}; since ${new Date(e.since).toISOString()}; occurrence ${e.occurrences}`,
+    `at: ${timeText(e.ts, tz)}; since ${timeText(e.since, tz)}; occurrence ${e.occurrences}`,
   ];
   if (e.by) lines.push(`by: ${e.by}${e.note ? ` (${e.note})` : ''}`);
   return lines.join('\n');

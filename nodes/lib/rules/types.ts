@@ -147,6 +147,8 @@ export interface AlertEvent {
   by?: string;
   note?: string;
   notifyChannels?: Rule['notify'];
+  /** The rule's `timezone` when it has one: the e-mail gives its times on that clock, as the message's {since} does. */
+  timezone?: string;
 }
 
 export interface AlertRecord {
