@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import type { ComponentSample } from '../lib/api/health';
+import type { InProcessPacket } from '../lib/broker/embedded';
 
 /** What an in-process subscriber needs of an embedded broker. */
 export interface EmbeddedBroker {
@@ -25,22 +26,7 @@ export interface EmbeddedBroker {
   bind?: string;
 }
 
-export interface InProcessPacket {
-  topic: string;
-  payload: Buffer;
-  qos: number;
-  retain: boolean;
-  /** The MQTT 5 content type, when the publisher set one. */
-  contentType?: string;
-  /** A client's publish: its address (`host:port`) and login (as the audit log names it). */
-  remote?: string;
-  actor?: string;
-  /**
-   * A client's publish no subscriber's filter matches, in the tree of one (`devices/` of devices/+/telemetry) and
-   * received by nobody else: the filters of that tree. The MQTT input refuses it to its dead-letter output.
-   */
-  unrouted?: readonly string[];
-}
+export type { InProcessPacket };
 
 /**
  * A component's state for /health: ok and a detail, and optionally what the

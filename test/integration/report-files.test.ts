@@ -4,12 +4,12 @@
  * HTML is rendered offline by headless Chromium and kept as a screenshot in
  * test-artifacts/ (ARTIFACTS_DIR to put it elsewhere).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { Archive } from '../../nodes/lib/report/archive';
 import { checkDefinition } from '../../nodes/lib/report/definition';
@@ -94,7 +94,8 @@ test('the PDF has a plotted chart on page 1 (pdftoppm)', async (t) => {
   assert.match(text, /Anomalies flagged: not included in this report/);
 });
 
-test('the HTML renders offline in headless Chromium; screenshot kept as an artifact', async (t) => {
+/** A report produced into a fresh folder, its HTML written to report.html and a Chromium page of `width` px to open it in. */
+async function htmlAndPage(t: TestContext, width: number): Promise<{ file: string; page: Page }> {
   const dir = tempDir('us-html-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const r = await produce(dir);
@@ -105,7 +106,11 @@ test('the HTML renders offline in headless Chromium; screenshot kept as an artif
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+  return { file, page: await browser.newPage({ viewport: { width, height: 800 } }) };
+}
+
+test('the HTML renders offline in headless Chromium; screenshot kept as an artifact', async (t) => {
+  const { file, page } = await htmlAndPage(t, 1000);
   const outside: string[] = [];
   await page.route('**/*', (route) => {
     const url = route.request().url();
@@ -125,17 +130,7 @@ test('the HTML renders offline in headless Chromium; screenshot kept as an artif
 });
 
 test('the HTML on a phone: the page is no wider than the screen; the summary table scrolls in its own box', async (t) => {
-  const dir = tempDir('us-html-phone-');
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const r = await produce(dir);
-  const file = join(dir, 'report.html');
-  writeFileSync(file, r.files.find((f) => f.name.endsWith('.html'))!.data);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
+  const { file, page } = await htmlAndPage(t, 390);
   await page.goto(`file://${file}`);
   const widths = await page.evaluate(() => ({
     page: document.documentElement.scrollWidth,

@@ -15,6 +15,7 @@ import type { Node } from 'node-red';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { eventually } from '../helpers/runtime';
 import { removeTempDir, tempDir } from '../helpers/temp';
+import { startBeside, stopBeside } from '../helpers/node-tcp';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const partitionNode = require('../../nodes/partition/partition');
@@ -51,16 +52,10 @@ before(async () => {
     client.on('error', () => undefined);
     broker.on('error', () => undefined);
   });
-  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
-  port = (relay.address() as { port: number }).port;
-  helper.settings({ upperstack: { dataDir } });
-  await helper.startServer();
+  port = await startBeside(relay, { upperstack: { dataDir } });
 });
 after(async () => {
-  await helper.unload();
-  await helper.stopServer();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => relay.close(() => r()));
+  await stopBeside(relay, sockets);
   await mosq?.stop();
   removeTempDir(dataDir);
 });

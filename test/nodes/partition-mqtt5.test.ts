@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import helper from 'node-red-node-test-helper';
 import { eventually } from '../helpers/runtime';
 import { removeTempDir, tempDir } from '../helpers/temp';
+import { startBeside, stopBeside } from '../helpers/node-tcp';
 import { checkHealth } from '../../nodes/shared/runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -30,16 +31,10 @@ before(async () => {
     socket.on('error', () => undefined);
     socket.once('data', () => socket.end(Buffer.from([0x20, 0x02, 0x00, 0x01])));
   });
-  await new Promise<void>((r) => broker.listen(0, '127.0.0.1', () => r()));
-  port = (broker.address() as { port: number }).port;
-  helper.settings({ upperstack: { dataDir } });
-  await helper.startServer();
+  port = await startBeside(broker, { upperstack: { dataDir } });
 });
 after(async () => {
-  await helper.unload();
-  await helper.stopServer();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => broker.close(() => r()));
+  await stopBeside(broker, sockets);
   removeTempDir(dataDir);
 });
 

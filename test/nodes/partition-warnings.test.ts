@@ -11,6 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import helper from 'node-red-node-test-helper';
 import { eventually } from '../helpers/runtime';
 import { removeTempDir, tempDir } from '../helpers/temp';
+import { startBeside, stopBeside } from '../helpers/node-tcp';
 import { checkHealth } from '../../nodes/shared/runtime';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -32,16 +33,10 @@ before(async () => {
     socket.on('error', () => undefined);
     socket.once('data', () => socket.resetAndDestroy());
   });
-  await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', () => r()));
-  port = (refusing.address() as { port: number }).port;
-  helper.settings({ upperstack: { dataDir } });
-  await helper.startServer();
+  port = await startBeside(refusing, { upperstack: { dataDir } });
 });
 after(async () => {
-  await helper.unload();
-  await helper.stopServer();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => refusing.close(() => r()));
+  await stopBeside(refusing, sockets);
   removeTempDir(dataDir);
 });
 

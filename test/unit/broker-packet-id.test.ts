@@ -6,20 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { createRequire } from 'node:module';
+import { mqttPacket, type Packet } from '../helpers/aedes-packet';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { protocolViolation } from '../../nodes/lib/broker/connection';
 
-interface Packet {
-  cmd: string;
-  messageId?: number;
-  reasonCode?: number;
-}
-interface MqttPacket {
-  generate(p: object, o?: object): Buffer;
-  parser(o?: object): { on(e: 'packet', fn: (p: Packet) => void): void; parse(b: Buffer): number };
-}
-const mqttPacket = createRequire(require.resolve('aedes'))('mqtt-packet') as MqttPacket;
 
 /** A QoS 1 PUBLISH as its bytes, packet identifier and all (MQTT 5 with an empty property list). */
 function rawPublish(topic: string, payload: string, messageId: number, version: 4 | 5): Buffer {

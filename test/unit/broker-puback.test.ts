@@ -5,19 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { createRequire } from 'node:module';
+import { mqttPacket, type Packet } from '../helpers/aedes-packet';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 
-interface Packet {
-  cmd: string;
-  messageId?: number;
-  reasonCode?: number;
-}
-interface MqttPacket {
-  generate(p: object, o?: object): Buffer;
-  parser(o?: object): { on(e: 'packet', fn: (p: Packet) => void): void; parse(b: Buffer): number };
-}
-const mqttPacket = createRequire(require.resolve('aedes'))('mqtt-packet') as MqttPacket;
 
 async function session(port: number, protocolVersion: 4 | 5, count: number, topic: (i: number) => string) {
   const socket: Socket = connect(port, '127.0.0.1');

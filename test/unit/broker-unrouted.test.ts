@@ -6,19 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { createRequire } from 'node:module';
+import { mqttPacket, type Packet } from '../helpers/aedes-packet';
 import { EmbeddedMqttBroker, filterTree } from '../../nodes/lib/broker/embedded';
 
-interface Packet {
-  cmd: string;
-  messageId?: number;
-  reasonCode?: number;
-}
-interface MqttPacket {
-  generate(p: object, o?: object): Buffer;
-  parser(o?: object): { on(e: 'packet', fn: (p: Packet) => void): void; parse(b: Buffer): number };
-}
-const mqttPacket = createRequire(require.resolve('aedes'))('mqtt-packet') as MqttPacket;
 
 test('the tree of a filter: its levels before the first wildcard, never the whole filter', () => {
   assert.equal(filterTree('devices/+/telemetry'), 'devices/');

@@ -85,21 +85,27 @@ export interface BrokerEvents {
   onRefused?: (clientId: string, what: string, message: string) => void;
 }
 
-/**
- * A client's publish as the in-process subscribers get it. `remote` (`host:port`) and `actor` (the login, as the
- * audit log names it) say who sent it, for the audit entry of a message refused later in the pipeline.
- */
-type InProcessPacket = {
+/** A client's publish as the in-process subscribers get it (the MQTT input through nodes/shared/runtime.ts). */
+export interface InProcessPacket {
   topic: string;
   payload: Buffer;
   qos: number;
   retain: boolean;
+  /** The MQTT 5 content type, when the publisher set one. */
   contentType?: string;
+  /**
+   * A client's publish: its address (`host:port`) and login (as the audit log names it), for the audit entry of
+   * a message refused later in the pipeline.
+   */
   remote?: string;
   actor?: string;
-  /** Set on a publish no subscriber's filter matches (see unrouted()): the filters of the topic's tree, which it missed. */
+  /**
+   * A client's publish no subscriber's filter matches, in the tree of one (`devices/` of devices/+/telemetry) and
+   * received by nobody else (see unrouted()): the filters of that tree. The MQTT input refuses it to its
+   * dead-letter output.
+   */
   unrouted?: readonly string[];
-};
+}
 interface Sender {
   remote?: string;
   actor?: string;
