@@ -3,9 +3,10 @@
  * readings merged into both tiers in one transaction, with the generation of
  * the apply written in the same transaction (a tier read takes it from its
  * snapshot to tell which pending deltas the tier rows already hold:
- * PendingRollups.capture). Every statement is prepared once per connection,
- * at open (prepareApply), so the first apply of a run does not plan them
- * while writes wait behind it.
+ * PendingRollups.capture). The statements of the usual small apply are
+ * prepared once per connection, at open (prepareApply), so the first apply of
+ * a run does not plan them while writes wait behind it; a large one (STAGED_FROM)
+ * plans its own, which its size dwarfs.
  */
 import { BOOLEAN, DOUBLE, LIST, listValue, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
 import { COLUMNS, GEN_KEY, HOUR, MERGE_UPDATE, MINUTE, TIERS } from './duckdb-rollups';
