@@ -29,7 +29,7 @@ import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
 import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
 import { endClient } from '../lib/mqtt/end';
-import { versionRefused } from '../lib/mqtt/refused';
+import { retryRefusals, versionRefused } from '../lib/mqtt/refused';
 import { SharedProbe } from './share-probe';
 
 /**
@@ -259,7 +259,7 @@ export = function register(RED: NodeAPI): void {
           : {}),
         reconnectPeriod: 2000,
         // MQTT.js gives up for good on any refused CONNACK; a broker that is starting ("server unavailable") or
-        // whose login is being fixed is tried again like one that is down. A refused version is not (below).
+        // whose login is being fixed is tried again like one that is down. A refused version is not (retryRefusals).
         reconnectOnConnackError: true,
         ...(quietLog ? { log: quietLog } : {}),
         ...login(),
@@ -267,6 +267,7 @@ export = function register(RED: NodeAPI): void {
         manualConnect: true,
       };
       const c = mqtt.connect(config.url, opts);
+      retryRefusals(c);
       // QoS 2: MQTT.js stores the packet, then sends PUBREC. The message goes through the intake
       // first, so PUBREC waits for the journal write and the gate; it enters the flow then, and the
       // handleMessage that follows PUBREL has nothing left to do.
@@ -305,10 +306,8 @@ export = function register(RED: NodeAPI): void {
         broadcast('connecting', RED._('upperstack-mqtt-connection.status.disconnected'));
       });
       c.on('error', (err) => {
+        // Every retry would get the same answer (and each is an error in the broker's log): retryRefusals stops them.
         if (versionRefused(err)) {
-          // Every retry would get the same answer (and each is an error in the broker's log): MQTT.js reads
-          // this option once the error is handled, and so does not schedule the next attempt.
-          c.options.reconnectOnConnackError = false;
           // Setting 3.1.1 would not help a shared subscription (a cluster member's): that needs another broker.
           const shared = sharedFilter();
           refused =

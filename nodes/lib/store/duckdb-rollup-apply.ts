@@ -139,7 +139,7 @@ async function stageDeltas(conn: DuckDBConnection, byTier: ReadonlyArray<Iterabl
   // Text, not prepared, as the write's batch table (duckdb-write.ts stage()).
   await conn.run(CREATE_DELTAS);
   const ap = await conn.createAppender(DELTAS, 'main', 'temp');
-  const orNull = (ok: boolean, put: () => void) => (ok ? put() : ap.appendNull());
+  const double = (ok: boolean, v: number) => (ok ? ap.appendDouble(v) : ap.appendNull());
   try {
     byTier.forEach((deltas, tier) => {
       for (const x of deltas) {
@@ -150,13 +150,15 @@ async function stageDeltas(conn: DuckDBConnection, byTier: ReadonlyArray<Iterabl
         ap.appendDouble(x.bucket);
         ap.appendDouble(x.n);
         ap.appendDouble(x.nNum);
-        orNull(numeric, () => ap.appendDouble(x.sum));
-        orNull(numeric, () => ap.appendDouble(x.min));
-        orNull(numeric, () => ap.appendDouble(x.max));
+        double(numeric, x.sum);
+        double(numeric, x.min);
+        double(numeric, x.max);
         ap.appendDouble(x.lastTs);
-        orNull(x.lastKind === 0, () => ap.appendDouble(x.last as number));
-        orNull(x.lastKind === 1, () => ap.appendBoolean(x.last as boolean));
-        orNull(x.lastKind === 2, () => ap.appendVarchar(x.last as string));
+        double(x.lastKind === 0, x.last as number);
+        if (x.lastKind === 1) ap.appendBoolean(x.last as boolean);
+        else ap.appendNull();
+        if (x.lastKind === 2) ap.appendVarchar(x.last as string);
+        else ap.appendNull();
         ap.endRow();
       }
     });
