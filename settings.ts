@@ -13,6 +13,7 @@ import { loginThrottle } from './nodes/lib/security/login';
 import { basicAuthGuard } from './nodes/lib/security/basic-auth';
 import { rememberDashboardUser } from './nodes/shared/dashboard';
 import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
+import { nodeRoutesPassAdmin } from './nodes/shared/admin-pass';
 import { usersFromFile } from './nodes/alert/users';
 import { clusterOptionsFromEnv } from './nodes/lib/cluster/config';
 import { clusterPack, type FlowNode as ClusterFlowNode } from './nodes/lib/cluster/pack';
@@ -279,8 +280,9 @@ export = {
   httpAdminRoot: '/',
   httpNodeRoot: '/',
   httpServerOptions,
-  // Runs before Node-RED's admin body parser and its login route.
-  httpAdminMiddleware: [adminParserBypass(), jsonUntypedErrors(), loginGuard],
+  // Runs before Node-RED's admin body parser and its login route. Upperstack's own node routes
+  // (API, health, metrics, inputs) leave the admin app first: it is not theirs (nodes/shared/admin-pass.ts).
+  httpAdminMiddleware: [nodeRoutesPassAdmin('/'), adminParserBypass(), jsonUntypedErrors(), loginGuard],
   apiMaxLength: '5mb',
 
   functionExternalModules: false,
