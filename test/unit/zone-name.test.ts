@@ -51,4 +51,16 @@ describe('time zone names in alert texts', () => {
       assert.equal(firing?.message, `dev1 hot since ${since}`);
     }
   });
+
+  it('a reminder\'s reason gives the time it has been firing since on the rule\'s clock too, not in UTC', () => {
+    let now = WINTER;
+    const engine = new RuleEngine(
+      [{ id: 'hot', name: 'Too hot', devices: { all: true }, when: { field: 'temperature', op: 'above', value: 30 }, severity: 'warning', timezone: 'America/New_York', remindEvery: '4m' }],
+      { clock: () => now },
+    );
+    engine.process({ device: 'dev1', ts: now, fields: { temperature: 31 }, tags: {} });
+    now += 5 * 60_000;
+    const reminder = engine.tick(now).find((e) => e.event === 'reminder');
+    assert.equal(reminder?.reason, 'still firing since 2026-01-15 07:00:00 EST, not acknowledged');
+  });
 });
