@@ -5,6 +5,7 @@
  */
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -310,6 +311,21 @@ describe('report and invoice nodes', () => {
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { error: { parameter: string } }).error.parameter, 'period');
     assert.equal((await post({ period: '2026-10', tariff: 'x' })).status, 400);
+  });
+
+  test('an invoice node in Europe/Berlin: the PDF downloaded over HTTP prints its times on Berlin\'s clock and names the zone once', async () => {
+    await deploy(flow().map((n) => (n.id === 'inv' ? { ...n, timezone: 'Europe/Berlin' } : n)));
+    const res = await fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ period: '2026-10', customer: 'acme' }) });
+    assert.equal(res.status, 200);
+    const [inv] = ((await res.json()) as { invoices: Array<{ files: Array<{ name: string; url: string }> }> }).invoices;
+    const pdf = Buffer.from(await (await fetch(`${api}${inv.files.find((f) => f.name.endsWith('.pdf'))!.url}`, { headers: withKey })).arrayBuffer());
+    const path = join(dataDir, 'invoice.pdf');
+    writeFileSync(path, pdf);
+    const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
+    assert.match(text, /2026-10-01 00:00 – 2026-11-01 00:00/);
+    // meter-a reads at 00:00 UTC each day: 02:00 CEST on 1 October, 01:00 CET on the 31st.
+    assert.match(text, /meter-a \(31 readings\)\s+kwh \(delta\)\s+100 \(2026-10-01 02:00\)\s+103 \(2026-10-31 01:00\)/);
+    assert.match(text, /times in Europe\/Berlin \(CET\/CEST\)\./);
   });
 
   test('two invoice nodes deployed with one series: a run says so (409) instead of asking to choose between "INV, INV"; no number is taken', async () => {

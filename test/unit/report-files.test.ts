@@ -100,6 +100,8 @@ interface InvoiceSetup {
   seller?: string;
   /** The run's clock (default NOV_1): a month is billed once it has ended. */
   now?: number;
+  /** The invoice node's time zone (default UTC). */
+  timezone?: string;
 }
 
 /** Readings in an in-memory store, settings on the customer tag in UTC, and a run context in a folder of the test's own. */
@@ -113,7 +115,7 @@ async function invoiceFixture(t: TestContext, setup: InvoiceSetup) {
   const settings: InvoiceSettings = {
     series: setup.series ?? 'INV',
     customerTag: 'customer',
-    timezone: 'UTC',
+    timezone: setup.timezone ?? 'UTC',
     ...(setup.seller !== undefined ? { seller: setup.seller } : {}),
     tariffs: validateTariffs(setup.tariffs),
   };
@@ -242,4 +244,49 @@ test('invoice PDF: quantities are grouped and rounded as the line is, the meter 
   const csv = inv.files.find((f) => f.name.endsWith('.csv'))!.data.toString('utf8');
   assert.match(csv, /,kwh \(kWh\),3690023\.388,kWh,0\.3,1107007\.02,EUR/);
   assert.deepEqual(inv.invoice.meterReadings.map((m) => m.quantity), ['3688788.88808', '1234.5'], 'the JSON keeps each device\'s share as measured');
+});
+
+test('invoice PDF: a Berlin invoice prints every time on Berlin\'s clock, CEST and CET across the change, the zone named once', async (t) => {
+  const hour = 3_600_000;
+  // Berlin's October 2026: 30 September 22:00 UTC to 31 October 23:00 UTC; the clocks go back at 03:00 CEST on the 25th.
+  const summer = Date.UTC(2026, 9, 5, 4); // 06:00 CEST
+  const winter = Date.UTC(2026, 9, 30, 23, 30); // 00:30 CET on the 31st
+  const twice = Date.UTC(2026, 9, 25, 0, 30); // 02:30 CEST, and an hour later 02:30 CET
+  const { dir, settings, ctx } = await invoiceFixture(t, {
+    readings: [kwh('meter-1', 'acme', summer, 100), kwh('meter-1', 'acme', winter, 150), kwh('meter-2', 'acme', twice, 7), kwh('meter-2', 'acme', twice + hour, 9)],
+    tariffs: [kwhTariff({ measure: 'delta' })],
+    timezone: 'Europe/Berlin',
+    // 1 November 00:30 in Berlin, still 31 October in UTC.
+    now: Date.UTC(2026, 9, 31, 23, 30),
+  });
+  const [inv] = (await runInvoices(settings, '2026-10', 'acme', ctx)).invoices;
+  const text = pdfText(dir, inv.files);
+  assert.match(text, /Issued: 2026-11-01\n/);
+  assert.match(text, /Period: 2026-10\n\s+2026-10-01 00:00 – 2026-11-01 00:00\n/);
+  assert.match(text, /meter-1 \(2 readings\)\s+kwh \(delta\)\s+100 \(2026-10-05 06:00\)\s+150 \(2026-10-31 00:30\)/);
+  // The minute the clock shows twice says which of the two it was; the others need not.
+  assert.match(text, /7 \(2026-10-25 02:30 CEST\)\s+9 \(2026-10-25 02:30 CET\)/);
+  assert.match(text, /times in Europe\/Berlin \(CET\/CEST\)\./);
+  assert.doesNotMatch(text, /UTC/);
+  // The stored invoice keeps the instants in UTC.
+  assert.deepEqual(inv.invoice.meterReadings.map((m) => [m.first?.ts, m.last?.ts]), [
+    ['2026-10-05T04:00:00.000Z', '2026-10-30T23:30:00.000Z'],
+    ['2026-10-25T00:30:00.000Z', '2026-10-25T01:30:00.000Z'],
+  ]);
+  assert.equal(inv.invoice.period.from, '2026-09-30T22:00:00.000Z');
+});
+
+test('invoice PDF: a UTC invoice names UTC once; one in New York, a winter month, EST', async (t) => {
+  const { dir, settings, ctx } = await invoiceFixture(t, {
+    readings: [kwh('meter-1', 'acme', Date.UTC(2026, 0, 5, 4), 1), kwh('meter-1', 'acme', Date.UTC(2026, 0, 20, 12), 3)],
+    tariffs: [kwhTariff({ measure: 'delta' })],
+    timezone: 'America/New_York',
+    now: Date.UTC(2026, 1, 2),
+  });
+  const [ny] = (await runInvoices(settings, '2026-01', 'acme', ctx)).invoices;
+  const text = pdfText(dir, ny.files);
+  assert.match(text, /1 \(2026-01-04 23:00\)\s+3 \(2026-01-20 07:00\)/);
+  assert.match(text, /times in America\/New_York \(EST\)\./);
+  const [utc] = (await runInvoices({ ...settings, series: 'U', timezone: 'UTC' }, '2026-01', 'acme', ctx)).invoices;
+  assert.match(pdfText(dir, utc.files), /2 decimals; times in UTC\./);
 });

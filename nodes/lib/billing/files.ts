@@ -10,6 +10,7 @@ import { pdfBuffer, pdfText } from '../report/pdf';
 import type { ReportFile } from '../report/render';
 import { currencyDigits, Dec, formatAmount, roundTo } from './money';
 import { DEFAULT_QUANTITY_DIGITS, type Invoice } from './invoice';
+import { InvoiceClock } from './times';
 
 const EOL = '\r\n';
 
@@ -68,6 +69,9 @@ export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEF
   // An invoice issued with more quantity decimals than the node has now is printed with every digit it was billed on.
   const shown = Math.max(quantityDigits, ...inv.lines.filter((l) => l.unit !== 'period' && l.unit !== 'package').map((l) => new Dec(l.quantity).decimalPlaces()));
   const qty = (v: string, unit: string) => quantityText(v, unit, shown);
+  // Every time printed on the zone's clock; the invoice keeps UTC instants, so one issued earlier prints the same way.
+  const clock = new InvoiceClock(inv.period.timezone);
+  const period = `${clock.time(Date.parse(inv.period.from))} – ${clock.time(Date.parse(inv.period.to))}`;
   return pdfBuffer(
     (doc) => {
       const row = (cells: string[], bold = false, cols = LINE_COLS) => {
@@ -86,8 +90,8 @@ export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEF
       if (inv.seller) doc.font('Helvetica').fontSize(10).text(pdfText(inv.seller), LEFT, 40, { width: 300 });
       doc.font('Helvetica-Bold').fontSize(20).text('Invoice', 360, 40, { width: 195, align: 'right' });
       doc.font('Helvetica').fontSize(10);
-      for (const [k, v] of [['Number', inv.number], ['Issued', inv.issuedAt.slice(0, 10)], ['Customer', inv.customer], ['Period', `${inv.period.label} (${inv.period.timezone})`], ['Tariff', inv.tariff]]) {
-        doc.text(pdfText(`${k}: ${v}`), 300, undefined, { width: 255, align: 'right' });
+      for (const [k, v] of [['Number', inv.number], ['Issued', clock.date(Date.parse(inv.issuedAt))], ['Customer', inv.customer], ['Period', inv.period.label], ['', period], ['Tariff', inv.tariff]]) {
+        doc.text(pdfText(k ? `${k}: ${v}` : v), 300, undefined, { width: 255, align: 'right' });
       }
       doc.moveDown(2);
       doc.x = LEFT;
@@ -105,12 +109,12 @@ export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEF
       doc.moveDown(0.3);
       if (inv.meterReadings.length === 0) doc.font('Helvetica').fontSize(9).text('No metered devices in this period.');
       else {
-        const at = (r?: { ts: string; value: string }) => (r ? `${r.value} (${r.ts.replace('T', ' ').slice(0, 16)})` : '-');
+        const at = (r?: { ts: string; value: string }) => (r ? `${r.value} (${clock.time(Date.parse(r.ts))})` : '-');
         row(['Device', 'Field (measure)', 'First reading', 'Last reading', 'Quantity'], true, METER_COLS);
         for (const m of inv.meterReadings) row([`${m.device} (${m.readings} reading${m.readings === 1 ? '' : 's'})`, `${m.field} (${m.measure})`, at(m.first), at(m.last), `${qty(m.quantity, m.unit)} ${m.unit}`], false, METER_COLS);
       }
       doc.moveDown(1);
-      doc.fontSize(8).fillColor('#666666').text(pdfText(`Amounts rounded ${inv.rounding} to ${digits} decimals; times in UTC.`), LEFT);
+      doc.fontSize(8).fillColor('#666666').text(pdfText(`Amounts rounded ${inv.rounding} to ${digits} decimals; ${clock.note()}.`), LEFT);
     },
     { title: `Invoice ${inv.number}`, createdAt },
   );

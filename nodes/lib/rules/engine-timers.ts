@@ -2,6 +2,7 @@
 import { NOT_REPORTED, severityRank, type CompiledRule, type Leaf } from './compile';
 import type { Device, Slot } from './slot';
 import { durationWords } from './duration';
+import { timeText } from './template';
 import type { AlertEvent } from './types';
 import { ACTIVE_STATES } from './engine-core';
 import { RuleEvaluation } from './engine-evaluate';
@@ -48,7 +49,8 @@ export abstract class RuleTimers extends RuleEvaluation {
       }
       if (!rec.acknowledged && !s.flapping && !Number.isNaN(s.nextRemind) && now >= s.nextRemind) {
         s.nextRemind = now + c.remindMs;
-        this.emit(c, dev, s, 'reminder', rec.state, now, `still ${rec.state} since ${new Date(rec.since).toISOString()}, not acknowledged`);
+        // On the rule's clock, as {since} and the e-mail's times are: the reminder's reason is read beside them.
+        this.emit(c, dev, s, 'reminder', rec.state, now, `still ${rec.state} since ${timeText(rec.since, c.timezone)}, not acknowledged`);
       }
     }
     if (s.flapping && now - s.lastChange >= c.flapWithinMs) {

@@ -1,0 +1,45 @@
+/**
+ * Times as an invoice prints them: on the clock of the invoice's time zone (a Berlin customer's October runs
+ * from 1 October 00:00 Berlin time, and a reading at 23:30 UTC on the 4th was taken on the 5th there), with
+ * the zone named once, in the footer, by the names its times were in: "times in Europe/Berlin (CET/CEST)".
+ * The invoice itself (JSON, ledger) keeps UTC instants; only the printed text is local.
+ */
+import { localText, luxon } from '../report/period';
+import { zoneAbbreviation } from '../zone-name';
+
+/** Offsets a repeated wall-clock minute can be apart: clocks go back by an hour, or by 30 minutes (Lord Howe). */
+const REPEAT_MS = [-3_600_000, -1_800_000, 1_800_000, 3_600_000];
+
+export class InvoiceClock {
+  /** Short names of the zone at the times printed, with their UTC offset in minutes. */
+  private readonly names = new Map<string, number>();
+
+  constructor(readonly zone: string) {}
+
+  /**
+   * "2026-10-05 06:00"; a minute the clock shows twice (the hour the clocks go back) carries the zone's
+   * name, "2026-10-25 02:30 CEST", so the two can be told apart.
+   */
+  time(ms: number): string {
+    const text = localText(ms, this.zone);
+    const name = this.remember(ms);
+    return REPEAT_MS.some((d) => localText(ms + d, this.zone) === text) ? `${text} ${name}` : text;
+  }
+
+  /** "2026-11-01": a date on the zone's calendar. */
+  date(ms: number): string {
+    return localText(ms, this.zone, 'yyyy-LL-dd');
+  }
+
+  /** "times in Europe/Berlin (CET/CEST)", the names in the order of their offsets; "times in UTC". */
+  note(): string {
+    const names = [...this.names].sort((a, b) => a[1] - b[1]).map(([n]) => n);
+    return names.length === 0 || (names.length === 1 && names[0] === this.zone) ? `times in ${this.zone}` : `times in ${this.zone} (${names.join('/')})`;
+  }
+
+  private remember(ms: number): string {
+    const name = zoneAbbreviation(ms, this.zone);
+    if (!this.names.has(name)) this.names.set(name, luxon().DateTime.fromMillis(ms, { zone: this.zone }).offset);
+    return name;
+  }
+}
