@@ -1,6 +1,6 @@
-/** Telling a broker's refusal of the MQTT version apart from the refusals a retry can get past. */
-import type { MqttClient } from 'mqtt';
-import { ClusterMemberStoppedError } from '../errors';
+/** Clients that try a broker's refusals again, and telling its refusal of the MQTT version apart from the refusals a retry can get past. */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { MqttClientEndedError } from '../errors';
 
 /** MQTT 3.1.1 CONNACK return code 1: unacceptable protocol version. */
 const V311_UNACCEPTABLE_VERSION = 1;
@@ -20,21 +20,24 @@ export function versionRefused(err: unknown): boolean {
 }
 
 /**
- * For a client made with `reconnectOnConnackError: true` (MQTT.js otherwise gives up for good on any refused
- * CONNACK): a refused version ends the retries, every other refusal (a login the broker's admin is fixing,
- * "server unavailable" from a broker still starting) is tried again at the client's reconnect period.
+ * A client (mqtt.connect) that tries a refused CONNACK again, as it does a broker that is down: a broker still
+ * starting ("server unavailable"), or a login its admin is fixing, lets it in later by itself. MQTT.js gives up
+ * for good on any refused CONNACK unless told `reconnectOnConnackError`; only a refused MQTT version, which no
+ * retry changes, ends the retries here.
  */
-export function retryRefusals(c: MqttClient): void {
+export function connectRetrying(url: string, opts: IClientOptions): MqttClient {
+  const c = mqtt.connect(url, { ...opts, reconnectOnConnackError: true });
   c.on('error', (err) => {
     // MQTT.js reads the option once the error has been handled, and so schedules no next attempt.
     if (versionRefused(err)) c.options.reconnectOnConnackError = false;
   });
+  return c;
 }
 
 /**
  * Resolves at the client's first connection. Refusals and a broker that is down are waited through (the
- * client retries, see retryRefusals; its `error` events tell what happens meanwhile); rejects on a refused
- * version, or when the client is ended first (the owner stopped).
+ * client retries, see connectRetrying; its `error` events tell what happens meanwhile); rejects on a refused
+ * version, or with MqttClientEndedError when the client is ended first (the owner stopped).
  */
 export function firstConnection(c: MqttClient): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -54,7 +57,7 @@ export function firstConnection(c: MqttClient): Promise<void> {
     };
     const ended = () => {
       off();
-      reject(new ClusterMemberStoppedError());
+      reject(new MqttClientEndedError());
     };
     c.on('connect', connected);
     c.on('error', failed);
