@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Node, NodeAPI } from 'node-red';
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
+import type { IClientOptions, IPublishPacket, MqttClient, Packet } from 'mqtt';
 import { topicMatches } from '../lib/mqtt/topic';
 import { mqttReceived } from '../lib/mqtt/received';
 import { retainedClear } from '../lib/mqtt/retained-clear';
@@ -29,7 +29,7 @@ import { migrate, registerNode } from '../shared/config';
 import type { StatusState } from '../shared/status';
 import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
 import { endClient } from '../lib/mqtt/end';
-import { retryRefusals, versionRefused } from '../lib/mqtt/refused';
+import { connectRetrying, versionRefused } from '../lib/mqtt/refused';
 import { SharedProbe } from './share-probe';
 
 /**
@@ -257,17 +257,15 @@ export = function register(RED: NodeAPI): void {
               },
             }
           : {}),
+        // A broker that is starting ("server unavailable") or whose login is being fixed is tried again like one
+        // that is down; a refused version is not (connectRetrying).
         reconnectPeriod: 2000,
-        // MQTT.js gives up for good on any refused CONNACK; a broker that is starting ("server unavailable") or
-        // whose login is being fixed is tried again like one that is down. A refused version is not (retryRefusals).
-        reconnectOnConnackError: true,
         ...(quietLog ? { log: quietLog } : {}),
         ...login(),
         // Connect after the incoming store and handleMessage are replaced below.
         manualConnect: true,
       };
-      const c = mqtt.connect(config.url, opts);
-      retryRefusals(c);
+      const c = connectRetrying(config.url, opts);
       // QoS 2: MQTT.js stores the packet, then sends PUBREC. The message goes through the intake
       // first, so PUBREC waits for the journal write and the gate; it enters the flow then, and the
       // handleMessage that follows PUBREL has nothing left to do.
@@ -306,7 +304,7 @@ export = function register(RED: NodeAPI): void {
         broadcast('connecting', RED._('upperstack-mqtt-connection.status.disconnected'));
       });
       c.on('error', (err) => {
-        // Every retry would get the same answer (and each is an error in the broker's log): retryRefusals stops them.
+        // Every retry would get the same answer (and each is an error in the broker's log): connectRetrying stops them.
         if (versionRefused(err)) {
           // Setting 3.1.1 would not help a shared subscription (a cluster member's): that needs another broker.
           const shared = sharedFilter();

@@ -120,7 +120,8 @@ export = function register(RED: NodeAPI): void {
       status();
       return undefined;
     };
-    // Each of the member's clients (partition feeds, readings, shared documents) retries every second while the broker is down.
+    // Each of the member's clients (partition feeds, readings, shared documents) retries every second while the broker is down
+    // (and later and later, up to every 30 s, while it refuses the member: nodes/lib/mqtt/refused.ts).
     const warnings = new RepeatedWarnings(REPEAT_WARNING_MS);
     const warnBroker = (err: Error) => {
       const text = brokerText(err);

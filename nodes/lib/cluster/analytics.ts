@@ -20,10 +20,11 @@
  *   judged by a member without the partition's state.
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Reading } from '../reading';
 import { END_WAIT_MS, bounded, endClient, within } from '../mqtt/end';
-import { firstConnection, retryRefusals } from '../mqtt/refused';
+import { connectRetrying } from '../mqtt/refused';
+import { memberConnection } from './connection';
 import { ClusterMemberStoppedError } from '../errors';
 import { Ownership, partitionOf } from './partitions';
 import { checkpointTopic, decodeCheckpoint, encodeCheckpoint, type Checkpoint, type DeviceStateRegistry } from './state';
@@ -115,19 +116,17 @@ export class PartitionAnalytics extends EventEmitter {
   async start(): Promise<void> {
     if (this.stopped) throw new ClusterMemberStoppedError();
     const probeTopic = `${this.base}/probe/${this.o.member}`;
-    const c = mqtt.connect(this.o.broker, {
+    const c = connectRetrying(this.o.broker, {
       ...this.o.connect,
       clientId: `upperstack-${this.o.group}-${this.o.member}-part`,
       protocolVersion: 5,
       clean: true,
       reconnectPeriod: 1000,
-      reconnectOnConnackError: true,
       customHandleAcks: (_topic, _message, _packet, done) => {
         if (!this.closingData) done(0);
       },
     });
     this.data = c;
-    retryRefusals(c);
     c.on('error', (err) => this.emit('error', err));
     c.on('message', (topic, payload) => {
       if (topic === probeTopic) {
@@ -138,7 +137,7 @@ export class PartitionAnalytics extends EventEmitter {
       for (const r of this.reads.values()) if (topic.startsWith(`${this.base}/state/${r.partition}/`)) r.got.set(topic, payload);
     });
     // A broker that is down or refuses the login (its admin may fix it) is waited for; a stop ends the wait.
-    await firstConnection(c);
+    await memberConnection(c);
     await bounded(c.subscribeAsync(probeTopic, { qos: 1 }), PROBE_MS, 'subscribe to probes');
     // A clean session: the probe's subscription is made again at every reconnection.
     c.on('connect', () => c.subscribe(probeTopic, { qos: 1 }));
@@ -295,7 +294,7 @@ export class PartitionAnalytics extends EventEmitter {
     // broker gives it to the next owner (and MQTT.js would write the acknowledgement to an ended stream).
     let ending = false;
     this.ending.set(p, () => (ending = true));
-    const feed = mqtt.connect(this.o.broker, {
+    const feed = connectRetrying(this.o.broker, {
       ...this.o.connect,
       customHandleAcks: (_topic, _message, _packet, done) => {
         if (!ending) done(0);
@@ -305,9 +304,7 @@ export class PartitionAnalytics extends EventEmitter {
       clean: false,
       properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
       reconnectPeriod: 1000,
-      reconnectOnConnackError: true,
     });
-    retryRefusals(feed);
     this.feeds.set(p, feed);
     feed.on('error', (err) => this.emit('error', err));
     // Handlers before the connection: the session's queued messages come right after CONNACK.

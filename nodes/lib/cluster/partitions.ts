@@ -23,9 +23,10 @@
  *   lease (NTP).
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { endClient, within } from '../mqtt/end';
-import { firstConnection, retryRefusals } from '../mqtt/refused';
+import { connectRetrying } from '../mqtt/refused';
+import { memberConnection } from './connection';
 import { ClusterMemberStoppedError } from '../errors';
 
 /** FNV-1a, 32 bits, over the device id's UTF-8 bytes. */
@@ -132,7 +133,7 @@ export class Ownership extends EventEmitter {
 
   async start(): Promise<void> {
     if (this.stopped) throw new ClusterMemberStoppedError();
-    const c = mqtt.connect(this.o.broker, {
+    const c = connectRetrying(this.o.broker, {
       ...this.o.connect,
       // Nothing more is handled or acknowledged once the client is being ended (MQTT.js would write to an ended stream).
       customHandleAcks: (_topic, _message, _packet, done) => {
@@ -143,12 +144,10 @@ export class Ownership extends EventEmitter {
       clean: true,
       keepalive: Math.max(2, Math.ceil(this.o.leaseMs / 3000)),
       reconnectPeriod: 1000,
-      reconnectOnConnackError: true,
       will: { topic: `${this.base}/members/${this.o.member}`, payload: Buffer.alloc(0), qos: 1, retain: true },
     });
     // Set before the connection: a stop while the broker is down or refuses the login ends the wait below.
     this.client = c;
-    retryRefusals(c);
     c.on('message', (topic, payload) => this.onMessage(topic, payload));
     c.on('error', (err) => this.emit('error', err));
     // Cut off from the broker, this member's will tells the others it is gone and they may take its
@@ -159,7 +158,7 @@ export class Ownership extends EventEmitter {
         this.emit('released', p);
       }
     });
-    await firstConnection(c);
+    await memberConnection(c);
     await c.subscribeAsync([`${this.base}/members/+`, `${this.base}/claims/+`], { qos: 1 });
     if (this.stopped) throw new ClusterMemberStoppedError();
     // A first pass only once the retained member records and claims are in. The broker sends them on

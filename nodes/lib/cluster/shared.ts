@@ -23,9 +23,10 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { bounded, endClient, within, END_WAIT_MS } from '../mqtt/end';
-import { firstConnection, retryRefusals } from '../mqtt/refused';
+import { connectRetrying } from '../mqtt/refused';
+import { memberConnection } from './connection';
 import { ClusterMemberStoppedError } from '../errors';
 
 /** A key's version: later `at` wins, then the larger member name. */
@@ -129,17 +130,15 @@ export class SharedDocs<T> extends EventEmitter {
 
   /** Connects; resolves once the retained set has been read (a broker that is away is waited for). */
   async start(): Promise<void> {
-    const c = mqtt.connect(this.o.broker, {
+    const c = connectRetrying(this.o.broker, {
       ...this.o.connect,
       clientId: `upperstack-${this.o.group}-${this.o.member}-${this.o.kind}`.slice(0, 128),
       protocolVersion: 5,
       clean: true,
       resubscribe: false,
       reconnectPeriod: 1000,
-      reconnectOnConnackError: true,
     });
     this.client = c;
-    retryRefusals(c);
     c.on('error', (err) => this.emit('error', err));
     c.on('message', (topic, payload) => this.onMessage(topic, payload));
     // A read that timed out (a slow broker) is tried again while the connection lasts; a new connection reads anyway.
@@ -154,7 +153,8 @@ export class SharedDocs<T> extends EventEmitter {
     // errors are told meanwhile. Only a refused MQTT version, which no retry changes, or a stop ends the wait.
     await new Promise<void>((resolve, reject) => {
       void this.ready.then(resolve);
-      firstConnection(c).catch(reject);
+      memberConnection(c).catch(reject);
+      // Connected, then ended before the set was read: the start ends too.
       c.once('end', () => reject(new ClusterMemberStoppedError()));
     });
   }

@@ -42,7 +42,8 @@ export type ErrorCode =
   | 'ENGINE_STOPPED'
   | 'STATE_SAVE_FAILED'
   | 'CLUSTER_BROKER_UNREACHABLE'
-  | 'CLUSTER_MEMBER_STOPPED';
+  | 'CLUSTER_MEMBER_STOPPED'
+  | 'MQTT_CLIENT_ENDED';
 
 /**
  * A value of the sender's that an error's message quotes: where (`at`, an index into the message) and as what

@@ -29,6 +29,17 @@ export class ClusterBrokerUnreachableError extends UpperstackError {
 }
 
 /**
+ * An MQTT client was ended (its owner closed) before the broker let it in: what waited for its first
+ * connection ends with this rather than waiting for ever. An owner may say it in its own terms (a cluster member's).
+ */
+export class MqttClientEndedError extends UpperstackError {
+  override readonly name = 'MqttClientEndedError';
+  constructor() {
+    super('MQTT_CLIENT_ENDED', 'the MQTT client was ended before the broker let it in', {});
+  }
+}
+
+/**
  * A cluster member's client was ended (the node closed) before the broker let it in: what waited on the
  * connection (a start, a message held for it) ends with this rather than waiting for ever.
  */
