@@ -7,6 +7,8 @@ import { after, afterEach, before } from 'node:test';
 import helper from 'node-red-node-test-helper';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tempDir } from './temp';
 
 /**
@@ -71,5 +73,15 @@ export function catalogTranslator(nodeDirs: readonly string[]): Translate {
 export function translating(translate: Translate): (RED: unknown) => void {
   return (RED) => {
     (RED as { _: Translate })._ = translate;
+  };
+}
+
+/** Serves an Express app (the helper's apps mounted as a test needs them) on a loopback port of its own. */
+export async function serveApp(app: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

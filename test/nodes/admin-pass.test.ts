@@ -6,16 +6,14 @@
  * node app. Every route the package's nodes add to the node app must be one of
  * the paths that pass.
  */
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import { isNodeRoutePath, nodeRoutesPassAdmin } from '../../nodes/shared/admin-pass';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
-import { tempDir } from '../helpers/temp';
+import { serveApp, useTestRuntime } from '../helpers/node-red';
 
 helper.init(require.resolve('node-red'));
 
@@ -75,27 +73,19 @@ function routePaths(appLike: unknown): string[] {
 }
 
 describe('node routes and the admin app', () => {
-  let server: Server;
+  let served: Awaited<ReturnType<typeof serveApp>>;
   let url = '';
+  useTestRuntime('us-admin-pass-', { settings: (dataDir) => ({ upperstack: { dataDir, apiKey: KEY } }) });
 
-  before(async () => {
-    helper.settings({ upperstack: { dataDir: tempDir('us-admin-pass-'), apiKey: KEY } });
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
   beforeEach(async () => {
     adminSaw.length = 0;
     await helper.load(nodes, flow);
     await (helper.getNode('cfg') as unknown as StoreConfigNode).ready;
-    server = createServer(app);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveApp(app);
+    url = served.url;
   });
   afterEach(async () => {
-    await new Promise((r) => server.close(r));
-    await helper.unload();
+    await served.close();
   });
 
   test('a query, the health check and the metrics are answered without the admin app seeing them', async () => {

@@ -5,12 +5,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { serveApp } from '../helpers/node-red';
 import { tempDir } from '../helpers/temp';
 
 helper.init(require.resolve('node-red'));
@@ -35,7 +34,7 @@ const flow = [
 const T0 = Date.UTC(2026, 0, 1);
 
 describe('aggregate tier through the query API (DuckDB)', () => {
-  let server: Server;
+  let served: Awaited<ReturnType<typeof serveApp>>;
   let url = '';
 
   before(async () => {
@@ -47,12 +46,11 @@ describe('aggregate tier through the query API (DuckDB)', () => {
     // Six hours of a reading every 30 s.
     const readings = Array.from({ length: 6 * 120 }, (_, i) => ({ device: 'd', ts: T0 + i * 30_000, fields: { v: i }, tags: {} }));
     await cfg.store.write(readings);
-    server = createServer(app);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveApp(app);
+    url = served.url;
   });
   after(async () => {
-    await new Promise((r) => server.close(r));
+    await served.close();
     await helper.unload();
     await helper.stopServer();
   });

@@ -6,12 +6,11 @@
  */
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { serveApp } from '../helpers/node-red';
 import { tempDir } from '../helpers/temp';
 
 helper.init(require.resolve('node-red'));
@@ -51,7 +50,7 @@ async function expectError(res: Response, status: number, code: string): Promise
 }
 
 describe('JSON errors on httpNode and httpAdmin', () => {
-  let server: Server;
+  let served: Awaited<ReturnType<typeof serveApp>>;
   let url = '';
 
   before(async () => {
@@ -64,12 +63,11 @@ describe('JSON errors on httpNode and httpAdmin', () => {
   beforeEach(async () => {
     await helper.load(nodes, flow);
     await (helper.getNode('cfg') as unknown as StoreConfigNode).ready;
-    server = createServer(app);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveApp(app);
+    url = served.url;
   });
   afterEach(async () => {
-    await new Promise((r) => server.close(r));
+    await served.close();
     await helper.unload();
   });
 
