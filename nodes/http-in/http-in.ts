@@ -38,9 +38,9 @@ import { authenticateHttp, onLoopback } from './access';
 import { isRegisteredDevice, useInfoStore } from '../shared/devices';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import { RECORD_OUTCOMES, type ActiveHttpIn } from './active';
-import { activeHttpIn, addHttpIn, first, ingest, outcomeOf, removeHttpIn, routeRequest, send, sendTimeout } from './ingest';
+import { activeHttpIn, addHttpIn, first, ingest, outcomeOf, removeHttpIn, routeRequest, send, sendClosing, sendTimeout, servesRoute, servingLimit } from './ingest';
 import { BodyTimeoutError } from '../lib/inputs/errors';
-import { fastPathAllowed, installFastPath, type FastPathSettings } from '../lib/inputs/fast-path';
+import { fastPathAllowed, installInputFront, type FastPathSettings } from '../lib/inputs/fast-path';
 import { bodyTimeoutMs, httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
 
 const routesAdded = new WeakSet<object>();
@@ -127,8 +127,15 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(activeHttpIn(), req, res, (entry) => auditOf(RED).refusal(entry)));
       const s = RED.settings as unknown as FastPathSettings;
       const server = (RED as unknown as { server?: Server }).server;
-      // Taken up once the HTTP parser is done with the packet that brought the request: a small body is all there then.
-      if (server && fastPathAllowed(s)) installFastPath(server, String(s.httpNodeRoot ?? '/'), (route, rr, res) => queueMicrotask(() => ingest(route, rr, res)));
+      if (server && s.httpNodeRoot !== false) {
+        installInputFront(server, String(s.httpNodeRoot ?? '/'), {
+          // Taken up once the HTTP parser is done with the packet that brought the request: a small body is all there then.
+          serve: fastPathAllowed(s) ? (route, rr, res) => queueMicrotask(() => ingest(route, rr, res)) : undefined,
+          serves: servesRoute,
+          limit: servingLimit,
+          refuse: (route, res, status, err) => sendClosing(res, answerError(route, status, err)),
+        });
+      }
     }
     // GET /api/v1/devices/{id}: the device's metadata from this node's store while no devices node has a store.
     addDeviceRoutes(RED);

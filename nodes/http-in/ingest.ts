@@ -83,6 +83,25 @@ export function send(res: ServerResponse, a: HttpAnswer): void {
   res.writeHead(a.status, headers).end(a.body);
 }
 
+/** Whether a deployed node serves `route` now (it is not turned off there). */
+export function servesRoute(route: InputRoute): boolean {
+  return active !== undefined && routeEnabled(active, route);
+}
+
+/** The body limit of the node serving the routes (servesRoute); none, as its routes read it, in a flow that has none. */
+export function servingLimit(): number {
+  return active?.config.maxBytes ?? Number.POSITIVE_INFINITY;
+}
+
+function routeEnabled(input: ActiveHttpIn, route: InputRoute): boolean {
+  return (route === 'ingest' ? input.config.ingest : route === 'insert' ? input.config.cromflag : input.config.influx) !== false;
+}
+
+/** `a` with `Connection: close`: the server ends the socket once it is written, reading nothing more from it. */
+export function sendClosing(res: ServerResponse, a: HttpAnswer): void {
+  send(res, { ...a, headers: { ...a.headers, Connection: 'close' } });
+}
+
 /** An Express request as the input routes take it. */
 export function routeRequest(req: Request): RouteRequest {
   const r: RouteRequest = { raw: req, path: req.path, query: req.query as Record<string, string | string[]> };
@@ -115,8 +134,7 @@ export function ingest(route: InputRoute, rr: RouteRequest, res: ServerResponse)
     req.resume();
     return send(res, answerError(route, 503, { code: 'NOT_DEPLOYED', message: 'no upperstack-http-in node is deployed' }, 5000));
   }
-  const enabled = (route === 'ingest' ? input.config.ingest : route === 'insert' ? input.config.cromflag : input.config.influx) !== false;
-  if (!enabled) {
+  if (!routeEnabled(input, route)) {
     req.resume();
     return send(res, answerError(route, 404, { code: 'NOT_FOUND', message: `${rr.path} is turned off on the http in node` }));
   }
@@ -247,9 +265,7 @@ async function readBody(route: InputRoute, req: RouteRequest['raw'], res: Server
  * may still come, and nothing on the connection could be read as the next request.
  */
 export function sendTimeout(route: InputRoute, res: ServerResponse, err: BodyTimeoutError): void {
-  const answer = answerError(route, 408, err);
-  // With Connection: close the server ends the socket once the answer is written (it never reads on).
-  send(res, { ...answer, headers: { ...answer.headers, Connection: 'close' } });
+  sendClosing(res, answerError(route, 408, err));
 }
 
 /** Decodes and checks the body, journals it with its turn and answers once that is durable. */

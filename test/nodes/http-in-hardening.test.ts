@@ -12,6 +12,7 @@ import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { useDevices } from '../../nodes/shared/devices';
 import { tempDir } from '../helpers/temp';
+import { assertLengthRequired } from '../helpers/http-raw';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const httpIn = require('../../nodes/http-in/http-in');
@@ -201,4 +202,12 @@ test('Expect: 100-continue with a Content-Length over the limit is answered 413 
   });
   assert.match(answer, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 202 /);
   assert.match(JSON.stringify(await journaled), /"t":3/);
+});
+
+test('a POST without Content-Length or Transfer-Encoding is answered 411 naming Content-Length, also when an HTTP/1.0 client sends its body after the headers; with Content-Length HTTP/1.0 is served', async () => {
+  await load();
+  const firstJournaled = nextJournaled();
+  await assertLengthRequired(url());
+  // The one request with a Content-Length is the first thing journaled: the refused ones kept nothing.
+  assert.match(JSON.stringify(await firstJournaled), /"temp":21\.5/);
 });

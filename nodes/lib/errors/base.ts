@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'BAD_TOPIC'
   | 'PAYLOAD_TOO_LARGE'
   | 'REQUEST_TIMEOUT'
+  | 'LENGTH_REQUIRED'
   | 'DEPTH_EXCEEDED'
   | 'TOO_MANY_FIELDS'
   | 'STRING_TOO_LONG'

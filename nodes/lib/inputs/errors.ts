@@ -20,6 +20,18 @@ export class BodyTimeoutError extends UpperstackError {
   }
 }
 
+/**
+ * A POST to a write route with neither Content-Length nor Transfer-Encoding (411). Such a request has no body
+ * (RFC 9112 §6.3): an old HTTP/1.0 stack that sends its body and closes would otherwise have it taken as empty,
+ * or the body read as a next request that is not valid HTTP. Nothing of it is kept.
+ */
+export class LengthRequiredError extends UpperstackError {
+  override readonly name = 'LengthRequiredError';
+  constructor(path: string) {
+    super('LENGTH_REQUIRED', `POST ${path.slice(0, 200)} needs a Content-Length header giving the size of the body (or, over HTTP/1.1, Transfer-Encoding: chunked); without either the request has no body, and nothing was stored`);
+  }
+}
+
 /** Too many requests from one client (429 / 4.29); `retryAfterMs` says when to try again. */
 export class RateLimitedError extends UpperstackError {
   override readonly name = 'RateLimitedError';

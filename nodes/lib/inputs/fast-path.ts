@@ -6,13 +6,17 @@
  * validating and journaling the reading. The input routes authenticate
  * devices themselves and read their own bodies, so none of it applies to them.
  *
- * `installFastPath` puts one dispatcher in front of the server's request
+ * `installInputFront` puts one dispatcher in front of the server's request
  * listeners: a request the handler takes never reaches them, anything else is
  * passed on unchanged. It is installed once per server and stays (the handler
- * answers 503 while no input is deployed, as the framework routes do).
+ * answers 503 while no input is deployed, as the framework routes do). Where
+ * the framework serves the routes (middleware in front of node routes) it
+ * stays in front for the answers due before any middleware (411, 413 in
+ * place of 100 Continue).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { BadParameterError } from '../errors';
+import { BadParameterError, PayloadTooLargeError, type UpperstackError } from '../errors';
+import { LengthRequiredError } from './errors';
 import { refusedForHost } from '../client-errors';
 
 export type FastRoute = 'ingest' | 'insert' | 'influx-v1' | 'influx-v2';
@@ -29,7 +33,7 @@ export interface RouteRequest {
 
 export type FastHandler = (route: FastRoute, req: RouteRequest, res: ServerResponse) => void;
 
-const installed = new WeakMap<Server, { handler?: FastHandler; root: string }>();
+const installed = new WeakMap<Server, { front: InputFront; root: string }>();
 
 /** Requests that sent `Expect: 100-continue` and have not been told to go on yet. */
 const awaitingContinue = new WeakSet<IncomingMessage>();
@@ -117,47 +121,94 @@ function decodes(part: string): string | undefined {
 }
 
 /**
- * Serves the input routes under `root` (Node-RED's httpNodeRoot) straight
- * from `server`. Calling it again replaces the handler (a redeploy), never
- * stacks dispatchers.
+ * What the server-level dispatcher of the input routes needs from the http in node.
+ * - `serve`: takes a write request straight from the server (the fast path); absent while the framework's
+ *   routes serve them (settings that put middleware in front of node routes).
+ * - `serves(route)`: whether a deployed input serves `route` now; while none does (not deployed, or the route
+ *   turned off) the route's own answer (503, 404) is left to it. `limit(route)`: that input's body limit.
+ * - `refuse(route, res, status, err)`: answers a request refused on its headers alone (411, 413) in the
+ *   route's shape, and closes the connection (what follows the headers cannot be read as a next request).
  */
-export function installFastPath(server: Server, root: string, handler: FastHandler): void {
+export interface InputFront {
+  serve?: FastHandler;
+  serves(route: FastRoute): boolean;
+  limit(route: FastRoute): number;
+  refuse(route: FastRoute, res: ServerResponse, status: number, err: UpperstackError): void;
+}
+
+/**
+ * Puts one dispatcher for the write routes under `root` (Node-RED's httpNodeRoot) in front of `server`'s
+ * request listeners. Whichever way the routes are served, it answers at once, before any middleware:
+ * - a POST without Content-Length or Transfer-Encoding: 411. Such a request has no body, so the bytes an old
+ *   HTTP/1.0 stack sends after its headers would be taken as an empty body or fail as a next request; the
+ *   answer is written before the HTTP parser reaches them.
+ * - with `Expect: 100-continue`, a Content-Length over the limit: 413 instead of `100 Continue`, so the client
+ *   never uploads it. With `serve`, the route sends `100 Continue` itself once it reads the body
+ *   (continueBody: a refused login is answered before it too); without, it goes out at once, as Node sends it,
+ *   since middleware of the framework or of an embedding application may read the body first.
+ * Every other request gets `100 Continue` at once, as Node would have sent it, and goes on unchanged.
+ * Calling it again replaces `front` (a redeploy), never stacks dispatchers.
+ */
+export function installInputFront(server: Server, root: string, front: InputFront): void {
   const prefix = root.endsWith('/') ? root.slice(0, -1) : root;
   const state = installed.get(server);
   if (state) {
-    state.handler = handler;
+    state.front = front;
     state.root = prefix;
     return;
   }
-  const mine = { handler, root: prefix } as { handler?: FastHandler; root: string };
+  const mine = { front, root: prefix };
   installed.set(server, mine);
   const listeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
-  // With a checkContinue listener Node leaves 100 Continue to the server: the input routes send it when they
-  // read the body (continueBody), everything else gets it at once, as Node would have sent it.
+  // With a checkContinue listener Node leaves 100 Continue to the server.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     awaitingContinue.add(req);
     server.emit('request', req, res);
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (refusedForHost(req, res)) return;
-    if (req.method === 'POST' && mine.handler && req.url) {
+    if (req.method === 'POST' && req.url) {
       const url = req.url;
       const q = url.indexOf('?');
-      let path = q < 0 ? url : url.slice(0, q);
+      const whole = q < 0 ? url : url.slice(0, q);
+      let path = whole;
       if (mine.root && path.startsWith(`${mine.root}/`)) path = path.slice(mine.root.length);
       else if (mine.root) path = '';
       const hit = path ? matchRoute(path) : undefined;
       if (hit) {
-        const r: RouteRequest = { raw: req, path, query: parseQuery(q < 0 ? '' : url.slice(q + 1)) };
-        if (hit.device !== undefined) r.device = hit.device;
-        mine.handler(hit.route, r, res);
-        return;
+        if (refusedOnHeaders(mine.front, hit.route, whole, req, res)) return;
+        const serve = mine.front.serve;
+        if (serve) {
+          const r: RouteRequest = { raw: req, path, query: parseQuery(q < 0 ? '' : url.slice(q + 1)) };
+          if (hit.device !== undefined) r.device = hit.device;
+          serve(hit.route, r, res);
+          return;
+        }
       }
     }
     if (awaitingContinue.delete(req)) res.writeContinue();
     for (const l of listeners) l.call(server, req, res);
   });
+}
+
+/** Answers (411, 413 instead of 100 Continue) and returns true when a write request to `path` is refused on its headers. */
+function refusedOnHeaders(front: InputFront, route: FastRoute, path: string, req: IncomingMessage, res: ServerResponse): boolean {
+  if (!front.serves(route)) return false;
+  if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+    awaitingContinue.delete(req);
+    front.refuse(route, res, 411, new LengthRequiredError(path));
+    return true;
+  }
+  if (!awaitingContinue.has(req)) return false;
+  const declared = Number(req.headers['content-length']);
+  const limit = front.limit(route);
+  if (declared > limit) {
+    awaitingContinue.delete(req);
+    front.refuse(route, res, 413, new PayloadTooLargeError(declared, limit));
+    return true;
+  }
+  return false;
 }
 
 export interface FastPathSettings {
