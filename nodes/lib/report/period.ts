@@ -7,6 +7,7 @@
 import type { DateTime } from 'luxon';
 import { BadParameterError, ConfigError } from '../errors';
 import { parseTime } from '../api/params';
+import { zoneAbbreviation } from '../zone-name';
 
 export const PERIOD_KINDS = ['previous-hour', 'previous-day', 'previous-week', 'previous-month', 'last-24h', 'last-7d', 'last-month'] as const;
 export type PeriodKind = (typeof PERIOD_KINDS)[number];
@@ -69,8 +70,10 @@ export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
       const hour = from.toFormat("yyyy-LL-dd'T'HH");
       if (!hourComesTwice(from)) return span(from, to, zone, hour, `${from.toFormat('ccc d LLL yyyy HH:mm')} – ${to.toFormat('HH:mm')}`);
       // Where the clocks go back, the hour comes twice ("02:00 – 03:00" in CEST, then in CET): its offset makes
-      // each its own period, otherwise the schedule's marks would take the second for the first, never reported.
-      return span(from, to, zone, `${hour}${from.toFormat('ZZZ')}`, `${from.toFormat("ccc d LLL yyyy HH:mm 'UTC'Z")} – ${to.toFormat("HH:mm 'UTC'Z")}`);
+      // each its own period in the key, otherwise the schedule's marks would take the second for the first, never
+      // reported. People read the zone's own names ("02:00 CEST – 02:00 CET"), the offset where it has none.
+      const name = (t: DateTime) => `${t.toFormat('HH:mm')} ${zoneAbbreviation(t.toMillis(), zone)}`;
+      return span(from, to, zone, `${hour}${from.toFormat('ZZZ')}`, `${from.toFormat('ccc d LLL yyyy')} ${name(from)} – ${name(to)}`);
     }
     case 'previous-day': {
       const to = now.startOf('day');
