@@ -4,11 +4,8 @@
  * the zone named once by the names its times were in: "times in Europe/Berlin (CET/CEST)". The files for
  * programs (JSON, CSV, the ledger) keep instants with their offsets; only the printed text is local.
  */
-import { localText, luxon } from './report/period';
+import { localText, luxon, shownTwice } from './report/period';
 import { zoneAbbreviation } from './zone-name';
-
-/** Offsets a repeated wall-clock minute can be apart: clocks go back by an hour, or by 30 minutes (Lord Howe). */
-const REPEAT_MS = [-3_600_000, -1_800_000, 1_800_000, 3_600_000];
 
 export class ZoneClock {
   /** Short names of the zone at the times printed, with their UTC offset in minutes. */
@@ -23,7 +20,7 @@ export class ZoneClock {
   time(ms: number, format = 'yyyy-LL-dd HH:mm'): string {
     const text = localText(ms, this.zone, format);
     const name = this.remember(ms);
-    return REPEAT_MS.some((d) => localText(ms + d, this.zone, format) === text) ? `${text} ${name}` : text;
+    return shownTwice(ms, this.zone, format) ? `${text} ${name}` : text;
   }
 
   /** "2026-11-01": a date on the zone's calendar. */

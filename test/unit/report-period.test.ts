@@ -81,3 +81,12 @@ test('previous hour where the clocks go back: the hour that comes twice has its 
   assert.deepEqual([at('2027-03-28T01:00:00Z').key, at('2027-03-28T01:00:00Z').label], ['2027-03-28T01', 'Sun 28 Mar 2027 01:00 – 03:00']);
   assert.equal(periodAt('previous-hour', Date.parse('2026-10-25T02:00:00Z'), 'UTC').key, '2026-10-25T01');
 });
+
+test('explicit and rolling periods: an end the clock shows twice carries the zone\'s abbreviation in the label; the key stays', () => {
+  // 00:00 – 01:00 UTC on 25 October 2026 is Berlin's 02:00 CEST – 02:00 CET.
+  const hour = explicitPeriod(Date.parse('2026-10-25T00:00:00Z'), Date.parse('2026-10-25T01:00:00Z'), 'Europe/Berlin');
+  assert.deepEqual([hour.key, hour.label], ['20261025T0200-20261025T0200', '25 Oct 2026 02:00 CEST – 25 Oct 2026 02:00 CET']);
+  const rolling = periodAt('last-24h', Date.parse('2026-10-25T01:30:20Z'), 'Europe/Berlin');
+  assert.deepEqual([rolling.key, rolling.label], ['last-24h-20261025T0230', '24 Oct 2026 03:30 – 25 Oct 2026 02:30 CET']);
+  assert.equal(explicitPeriod(Date.parse('2026-10-24T22:00:00Z'), Date.parse('2026-10-25T23:00:00Z'), 'Europe/Berlin').label, '25 Oct 2026 00:00 – 26 Oct 2026 00:00');
+});
