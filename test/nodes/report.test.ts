@@ -328,6 +328,23 @@ describe('report and invoice nodes', () => {
     assert.match(text, /times in Europe\/Berlin \(CET\/CEST\)\./);
   });
 
+  test('a report in Europe/Berlin of the day the clocks go back: its PDF marks a time in the repeated hour CEST or CET and names the zone once', async () => {
+    await deploy(flow());
+    const run = await fetch(`${api}/api/v1/reports/run`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...withKey },
+      body: JSON.stringify({ name: 'berlin dst', timezone: 'Europe/Berlin', devices: { mode: 'list', list: ['meter-a'] }, from: '2026-10-25', to: '2026-10-26', formats: ['pdf'] }),
+    });
+    assert.equal(run.status, 201);
+    const created = (await run.json()) as { files: Array<{ url: string }> };
+    const path = join(dataDir, 'report.pdf');
+    writeFileSync(path, Buffer.from(await (await fetch(`${api}${created.files[0].url}`, { headers: withKey })).arrayBuffer()));
+    const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8').replace(/\s+/g, ' ');
+    assert.match(text, /\(2026-10-25 00:00 – 2026-10-26 00:00\) times in Europe\/Berlin \(CET\/CEST\) · 1 device/);
+    // meter-a reads at 00:00 UTC: on the 25th that is 02:00 CEST, an hour before the clock shows 02:00 again in CET.
+    assert.match(text, /last \d+(?:\.\d+)? at 2026-10-25 02:00 CEST/);
+  });
+
   test('two invoice nodes deployed with one series: a run says so (409) instead of asking to choose between "INV, INV"; no number is taken', async () => {
     const twin = { id: 'inv2', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'INV', tariffs: TARIFFS, schedule: 'none', timezone: 'UTC', wires: [[], []] };
     await deploy(flow([twin]));

@@ -25,7 +25,7 @@ const MIN = 60_000;
 const FROM = Date.UTC(2026, 9, 4);
 const TO = FROM + 1440 * MIN;
 
-async function produce(t: { after: (fn: () => unknown) => void }, readings: Reading[], raw: Record<string, unknown>, from = FROM, to = TO, now = TO + MIN): Promise<Produced> {
+async function produce(t: { after: (fn: () => unknown) => void }, readings: Reading[], raw: Record<string, unknown>, from = FROM, to = TO, now = TO + MIN, zone = 'UTC'): Promise<Produced> {
   const dir = tempDir('us-repc-');
   const store = new DuckDbStore({ path: ':memory:' });
   await store.open();
@@ -37,7 +37,7 @@ async function produce(t: { after: (fn: () => unknown) => void }, readings: Read
     rmSync(dir, { recursive: true, force: true });
   });
   const def = checkDefinition({ name: 'content', ...raw });
-  return produceReport(def, explicitPeriod(from, to, 'UTC'), { store, archive: new Archive(join(dir, 'reports')), now, keep: 0, trigger: 'api' });
+  return produceReport(def, explicitPeriod(from, to, zone), { store, archive: new Archive(join(dir, 'reports')), now, keep: 0, trigger: 'api' });
 }
 
 function file(r: Produced, ext: string): Buffer {
@@ -227,4 +227,36 @@ test('a gap shorter than a minute, or within one minute, is listed with seconds;
     assert.match(text, /2026-10-04 20:34:10 – 2026-10-04 20:34:18 \(8s\)/, `${what}: the short gap`);
     assert.match(text, /2026-10-04 20:35 – 2026-10-04 20:36 \(1m 10s\)/, `${what}: the long gap`);
   }
+});
+
+test('a Berlin report of the day the clocks go back: times in the repeated hour carry CEST or CET, the zone is named once with both', async (t) => {
+  // Berlin's 25 October 2026 runs from 22:00 UTC the day before for 25 hours; 02:00 – 03:00 comes twice, at 00:00 and 01:00 UTC.
+  const from = Date.UTC(2026, 9, 24, 22);
+  const to = Date.UTC(2026, 9, 25, 23);
+  const first = Date.UTC(2026, 9, 25, 0, 30, 5); // 02:30:05 CEST
+  const second = first + 60 * MIN; // 02:30:05 CET
+  const later = Date.UTC(2026, 9, 25, 9); // 10:00:00 CET, a time the clock shows once
+  const readings: Reading[] = [];
+  // A reading a minute, none from 02:39 CEST to 02:19 CET: a gap from the last before (02:38) to the first after.
+  for (let ts = from; ts < to; ts += MIN) if (ts < Date.UTC(2026, 9, 25, 0, 39) || ts >= Date.UTC(2026, 9, 25, 1, 20)) readings.push({ device: 'boiler', ts, fields: { temp: 60 }, tags: {} });
+  // Three occurrences of one alert, as the alert node writes them.
+  const alert = (event: 'firing' | 'cleared', ts: number, occurrences: number): AlertEvent => ({
+    id: 'hot:boiler', rule: 'hot', ruleName: 'hot', device: 'boiler', event, state: event, previous: 'inactive', severity: 'critical',
+    ts, message: 'boiler too hot', reason: 'temp 95 above 90', since: ts, occurrences, notify: true,
+  });
+  readings.push(...alertRows([alert('firing', first, 1), alert('cleared', first + 5 * MIN, 1), alert('firing', second, 2), alert('cleared', second + 5 * MIN, 2), alert('firing', later, 3)]));
+  const r = await produce(t, readings, { fields: ['temp'] }, from, to, to + MIN, 'Europe/Berlin');
+  assert.equal(r.data.alerts.total, 3);
+  for (const [what, text] of [['HTML', htmlText(r).replace(/\s+/g, ' ')], ['PDF', pdfText(r).replace(/\s+/g, ' ')]]) {
+    assert.match(text, /2026-10-25 02:30:05 CEST boiler: critical: boiler too hot/, `${what}: the first of the two`);
+    assert.match(text, /2026-10-25 02:30:05 CET boiler: critical: boiler too hot/, `${what}: the second`);
+    assert.match(text, /2026-10-25 10:00:00 boiler: critical/, `${what}: a time the clock shows once needs no name`);
+    assert.match(text, /2026-10-25 02:38 CEST – 2026-10-25 02:20 CET \(42m\)/, `${what}: the gap across the change`);
+    assert.match(text, /\(2026-10-25 00:00 – 2026-10-26 00:00\)(?: ·)? times in Europe\/Berlin \(CET\/CEST\) · 1 device/, `${what}: the zone named once`);
+    assert.equal(text.match(/Europe\/Berlin/g)?.length, 1, `${what}: once`);
+  }
+  // The JSON and CSV keep instants: UTC in the JSON, offsets in the CSV.
+  const json = JSON.parse(file(r, '.json').toString('utf8'));
+  assert.deepEqual(json.alerts.items.map((i: { ts: string }) => i.ts), [new Date(first).toISOString(), new Date(second).toISOString(), new Date(later).toISOString()]);
+  assert.equal(csvRows(r)[0].last_ts, '2026-10-25T23:59:00+01:00');
 });

@@ -62,16 +62,31 @@ test('a run\'s from and to without an offset are wall-clock times of the report\
   assert.throws(() => periodTime('to', 'yesterday', 'UTC'), BadParameterError);
 });
 
-test('previous hour where the clocks go back: the hour that comes twice names its offset, in the key and the label', () => {
+test('previous hour where the clocks go back: the hour that comes twice has its offset in the key, the zone\'s abbreviation in the label', () => {
   const at = (iso: string) => periodAt('previous-hour', Date.parse(iso), 'Europe/Berlin');
   const first = at('2026-10-25T01:00:00Z');
   const second = at('2026-10-25T02:00:00Z');
-  assert.deepEqual([first.key, first.label], ['2026-10-25T02+0200', 'Sun 25 Oct 2026 02:00 UTC+2 – 02:00 UTC+1']);
-  assert.deepEqual([second.key, second.label], ['2026-10-25T02+0100', 'Sun 25 Oct 2026 02:00 UTC+1 – 03:00 UTC+1']);
+  // The keys are those of the reports already archived and of the schedule's marks: they stay as they were.
+  assert.deepEqual([first.key, first.label], ['2026-10-25T02+0200', 'Sun 25 Oct 2026 02:00 CEST – 02:00 CET']);
+  assert.deepEqual([second.key, second.label], ['2026-10-25T02+0100', 'Sun 25 Oct 2026 02:00 CET – 03:00 CET']);
+  const ny = periodAt('previous-hour', Date.parse('2026-11-01T06:00:00Z'), 'America/New_York');
+  assert.deepEqual([ny.key, ny.label], ['2026-11-01T01-0400', 'Sun 1 Nov 2026 01:00 EDT – 01:00 EST']);
+  // A zone without a common abbreviation is named by its offset: Santiago's clocks go back from 00:00 to 23:00.
+  const santiago = periodAt('previous-hour', Date.parse('2026-04-05T03:00:00Z'), 'America/Santiago');
+  assert.deepEqual([santiago.key, santiago.label], ['2026-04-04T23-0300', 'Sat 4 Apr 2026 23:00 GMT-3 – 23:00 GMT-4']);
   assert.equal(first.to, second.from);
   // Every other hour keeps its plain key, the spring change (an hour that never comes) included.
   assert.equal(at('2026-10-25T03:00:00Z').key, '2026-10-25T03');
   assert.equal(at('2026-10-25T00:00:00Z').key, '2026-10-25T01');
   assert.deepEqual([at('2027-03-28T01:00:00Z').key, at('2027-03-28T01:00:00Z').label], ['2027-03-28T01', 'Sun 28 Mar 2027 01:00 – 03:00']);
   assert.equal(periodAt('previous-hour', Date.parse('2026-10-25T02:00:00Z'), 'UTC').key, '2026-10-25T01');
+});
+
+test('explicit and rolling periods: an end the clock shows twice carries the zone\'s abbreviation in the label; the key stays', () => {
+  // 00:00 – 01:00 UTC on 25 October 2026 is Berlin's 02:00 CEST – 02:00 CET.
+  const hour = explicitPeriod(Date.parse('2026-10-25T00:00:00Z'), Date.parse('2026-10-25T01:00:00Z'), 'Europe/Berlin');
+  assert.deepEqual([hour.key, hour.label], ['20261025T0200-20261025T0200', '25 Oct 2026 02:00 CEST – 25 Oct 2026 02:00 CET']);
+  const rolling = periodAt('last-24h', Date.parse('2026-10-25T01:30:20Z'), 'Europe/Berlin');
+  assert.deepEqual([rolling.key, rolling.label], ['last-24h-20261025T0230', '24 Oct 2026 03:30 – 25 Oct 2026 02:30 CET']);
+  assert.equal(explicitPeriod(Date.parse('2026-10-24T22:00:00Z'), Date.parse('2026-10-25T23:00:00Z'), 'Europe/Berlin').label, '25 Oct 2026 00:00 – 26 Oct 2026 00:00');
 });

@@ -10,7 +10,7 @@ import { pdfBuffer, pdfText } from '../report/pdf';
 import type { ReportFile } from '../report/render';
 import { currencyDigits, Dec, formatAmount, roundTo } from './money';
 import { DEFAULT_QUANTITY_DIGITS, type Invoice } from './invoice';
-import { InvoiceClock } from './times';
+import { ZoneClock } from '../zone-clock';
 
 const EOL = '\r\n';
 
@@ -70,7 +70,7 @@ export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEF
   const shown = Math.max(quantityDigits, ...inv.lines.filter((l) => l.unit !== 'period' && l.unit !== 'package').map((l) => new Dec(l.quantity).decimalPlaces()));
   const qty = (v: string, unit: string) => quantityText(v, unit, shown);
   // Every time printed on the zone's clock; the invoice keeps UTC instants, so one issued earlier prints the same way.
-  const clock = new InvoiceClock(inv.period.timezone);
+  const clock = new ZoneClock(inv.period.timezone);
   const period = `${clock.time(Date.parse(inv.period.from))} – ${clock.time(Date.parse(inv.period.to))}`;
   return pdfBuffer(
     (doc) => {

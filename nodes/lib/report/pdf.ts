@@ -7,8 +7,8 @@
 import type PDFDocument from 'pdfkit';
 import { chartGeometry, type ChartGeometry } from './chart';
 import type { ReportData } from './compute';
-import { localText } from './period';
-import { durationText, factsOf, gapsText, retiredText, seriesTitle, truncatedText, unfinishedText } from './render';
+import { ZoneClock } from '../zone-clock';
+import { durationText, eventText, factsOf, gapsText, retiredText, seriesTitle, truncatedText, unfinishedText } from './render';
 import type { EventSummary } from './sources';
 
 type Doc = InstanceType<typeof PDFDocument>;
@@ -95,40 +95,51 @@ function ensureRoom(doc: Doc, h: number): void {
   if (doc.y + h > doc.page.height - doc.page.margins.bottom) doc.addPage();
 }
 
-function events(doc: Doc, title: string, e: EventSummary, zone: string): void {
+/** The events the PDF lists (the first 50), as text on the report's clock. */
+function eventLines(e: EventSummary, clock: ZoneClock): string[] {
+  return e.items.slice(0, 50).map((i) => eventText(i, clock));
+}
+
+function events(doc: Doc, title: string, e: EventSummary, lines: string[]): void {
   ensureRoom(doc, 60);
   doc.moveDown(0.6).font('Helvetica-Bold').fontSize(12).fillColor('#000000').text(pdfText(e.available ? `${title}: ${e.total}` : title), LEFT);
   doc.font('Helvetica').fontSize(9).fillColor('#555555').text(pdfText(e.note), LEFT, undefined, { width: WIDTH });
   doc.fillColor('#000000');
   for (const [dev, c] of Object.entries(e.byDevice).sort()) doc.text(pdfText(`${dev}: ${c}`), LEFT + 10);
-  for (const i of e.items.slice(0, 50)) {
+  for (const line of lines) {
     ensureRoom(doc, 14);
-    doc.text(pdfText(`${localText(i.ts, zone, 'yyyy-LL-dd HH:mm:ss')} ${i.device}${i.field ? `/${i.field}` : ''}: ${i.text}`), LEFT + 10, undefined, { width: WIDTH - 10 });
+    doc.text(pdfText(line), LEFT + 10, undefined, { width: WIDTH - 10 });
   }
 }
 
 /** The report as PDF: header, then each series with its chart (the first on page 1), events, and the summary table. */
 export function reportPdf(d: ReportData, id: string, createdAt: number): Promise<Buffer> {
-  const zone = d.period.timezone;
+  // Every time put into words before drawing, so the header can name the zone by the names all of them were in.
+  const clock = new ZoneClock(d.period.timezone);
+  const [from, to, generated] = [clock.time(d.period.from), clock.time(d.period.to), clock.time(d.generatedAt)];
+  const unfinished = unfinishedText(d, clock);
+  const truncated = truncatedText(d, clock);
+  const series = d.series.map((s) => ({ s, facts: factsOf(s, d, clock), gaps: gapsText(s, clock) }));
+  const alertLines = eventLines(d.alerts, clock);
+  const anomalyLines = eventLines(d.anomalies, clock);
   return pdfBuffer(
     (doc) => {
       doc.font('Helvetica-Bold').fontSize(18).text(pdfText(d.title), LEFT, 40);
       doc.font('Helvetica').fontSize(10).fillColor('#555555');
-      doc.text(pdfText(`${d.period.label} (${localText(d.period.from, zone)} – ${localText(d.period.to, zone)} ${zone})`));
-      doc.text(pdfText(`${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · ${d.series.length} series · report ${id} · generated ${localText(d.generatedAt, zone)}`));
+      doc.text(pdfText(`${d.period.label} (${from} – ${to})`));
+      // The zone first on its line, so the line breaks after its names, not between them.
+      doc.text(pdfText(`${clock.note()} · ${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · ${d.series.length} series · report ${id} · generated ${generated}`));
       // As the HTML says it: "not included in this report" is not "not available".
       const alerts = d.alerts.available ? String(d.alerts.total) : d.alerts.note;
       const anomalies = d.anomalies.available ? String(d.anomalies.total) : d.anomalies.note;
       doc.text(pdfText(`Alerts raised: ${alerts} · Anomalies flagged: ${anomalies}`));
-      const unfinished = unfinishedText(d);
       if (unfinished) doc.fillColor('#8a6d3b').text(pdfText(unfinished), LEFT, undefined, { width: WIDTH });
-      const truncated = truncatedText(d);
       if (truncated) doc.fillColor('#8a6d3b').text(pdfText(truncated), LEFT, undefined, { width: WIDTH });
       const retired = retiredText(d);
       if (retired) doc.fillColor('#8a6d3b').text(pdfText(retired), LEFT, undefined, { width: WIDTH });
       doc.fillColor('#000000').moveDown(0.5);
       if (d.series.length === 0) doc.fontSize(11).text('No readings matched this report in the period.');
-      for (const s of d.series) {
+      for (const { s, facts, gaps } of series) {
         const g = chartGeometry(s.stats, d.period);
         const chartH = g ? (g.height * WIDTH) / g.width : 0;
         ensureRoom(doc, chartH + 70);
@@ -138,16 +149,15 @@ export function reportPdf(d: ReportData, id: string, createdAt: number): Promise
           drawChart(doc, g, LEFT, top, WIDTH);
           doc.y = top + chartH + 4;
         }
-        doc.font('Helvetica').fontSize(9).text(pdfText(factsOf(s, d).join(' · ')), LEFT, doc.y, { width: WIDTH });
-        const gaps = gapsText(s, zone);
+        doc.font('Helvetica').fontSize(9).text(pdfText(facts.join(' · ')), LEFT, doc.y, { width: WIDTH });
         if (gaps.length) {
           doc.text(pdfText(`Gaps longer than ${durationText(s.stats.gapMs)}: ${s.stats.gapCount}`), LEFT);
           for (const t of gaps.slice(0, 20)) doc.text(pdfText(`  ${t}`), LEFT + 10);
           if (gaps.length > 20) doc.text(pdfText(`  … ${s.stats.gapCount - 20} more in the JSON and HTML files`), LEFT + 10);
         }
       }
-      events(doc, 'Alerts raised', d.alerts, zone);
-      events(doc, 'Anomalies flagged', d.anomalies, zone);
+      events(doc, 'Alerts raised', d.alerts, alertLines);
+      events(doc, 'Anomalies flagged', d.anomalies, anomalyLines);
     },
     { title: `${d.title} – ${d.period.label}`, createdAt },
   );

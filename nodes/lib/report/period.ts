@@ -7,6 +7,7 @@
 import type { DateTime } from 'luxon';
 import { BadParameterError, ConfigError } from '../errors';
 import { parseTime } from '../api/params';
+import { zoneAbbreviation } from '../zone-name';
 
 export const PERIOD_KINDS = ['previous-hour', 'previous-day', 'previous-week', 'previous-month', 'last-24h', 'last-7d', 'last-month'] as const;
 export type PeriodKind = (typeof PERIOD_KINDS)[number];
@@ -41,6 +42,22 @@ function local(ms: number, zone: string): DateTime {
   return luxon().DateTime.fromMillis(ms, { zone });
 }
 
+/** Offsets a repeated wall-clock minute can be apart: clocks go back by an hour, or by 30 minutes (Lord Howe). */
+const REPEAT_MS = [-3_600_000, -1_800_000, 1_800_000, 3_600_000];
+
+/** Whether the clock of `zone` shows `ms` in `format` twice: a time in the hour the clocks go back. */
+export function shownTwice(ms: number, zone: string, format: string): boolean {
+  const text = localText(ms, zone, format);
+  return REPEAT_MS.some((d) => localText(ms + d, zone, format) === text);
+}
+
+/** "25 Oct 2026 02:30" for people, "… 02:30 CEST" where the clock shows it twice (keys stay as `compact` has them). */
+function labelTime(dt: DateTime, format = 'd LLL yyyy HH:mm'): string {
+  const ms = dt.toMillis();
+  const text = dt.toFormat(format);
+  return shownTwice(ms, dt.zoneName ?? 'UTC', format) ? `${text} ${zoneAbbreviation(ms, dt.zoneName ?? 'UTC')}` : text;
+}
+
 function compact(dt: DateTime): string {
   return dt.toFormat("yyyyLLdd'T'HHmm");
 }
@@ -69,8 +86,10 @@ export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
       const hour = from.toFormat("yyyy-LL-dd'T'HH");
       if (!hourComesTwice(from)) return span(from, to, zone, hour, `${from.toFormat('ccc d LLL yyyy HH:mm')} – ${to.toFormat('HH:mm')}`);
       // Where the clocks go back, the hour comes twice ("02:00 – 03:00" in CEST, then in CET): its offset makes
-      // each its own period, otherwise the schedule's marks would take the second for the first, never reported.
-      return span(from, to, zone, `${hour}${from.toFormat('ZZZ')}`, `${from.toFormat("ccc d LLL yyyy HH:mm 'UTC'Z")} – ${to.toFormat("HH:mm 'UTC'Z")}`);
+      // each its own period in the key, otherwise the schedule's marks would take the second for the first, never
+      // reported. People read the zone's own names ("02:00 CEST – 02:00 CET"), the offset where it has none.
+      const name = (t: DateTime) => `${t.toFormat('HH:mm')} ${zoneAbbreviation(t.toMillis(), zone)}`;
+      return span(from, to, zone, `${hour}${from.toFormat('ZZZ')}`, `${from.toFormat('ccc d LLL yyyy')} ${name(from)} – ${name(to)}`);
     }
     case 'previous-day': {
       const to = now.startOf('day');
@@ -92,7 +111,7 @@ export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
     case 'last-month': {
       const to = now.startOf('minute');
       const from = kind === 'last-24h' ? to.minus({ hours: 24 }) : kind === 'last-7d' ? to.minus({ days: 7 }) : to.minus({ months: 1 });
-      return span(from, to, zone, `${kind}-${compact(to)}`, `${from.toFormat('d LLL yyyy HH:mm')} – ${to.toFormat('d LLL yyyy HH:mm')}`);
+      return span(from, to, zone, `${kind}-${compact(to)}`, `${labelTime(from)} – ${labelTime(to)}`);
     }
     default:
       throw new ConfigError(`period must be one of ${PERIOD_KINDS.join(', ')}, got ${JSON.stringify(kind)}`, { path: 'period' });
@@ -132,7 +151,7 @@ export function explicitPeriod(from: number, to: number, zone: string): Period {
   if (!(to > from)) throw new BadParameterError('to', `"to" must be after "from"`);
   const a = local(from, zone);
   const b = local(to, zone);
-  return span(a, b, zone, `${compact(a)}-${compact(b)}`, `${a.toFormat('d LLL yyyy HH:mm')} – ${b.toFormat('d LLL yyyy HH:mm')}`);
+  return span(a, b, zone, `${compact(a)}-${compact(b)}`, `${labelTime(a)} – ${labelTime(b)}`);
 }
 
 /** "2026-10-05T06:00:00+02:00" in the period's zone, for file contents. */

@@ -7,8 +7,9 @@ import { csvCell } from '../api/format';
 import { chartGeometry, formatNumber } from './chart';
 import type { ReportData, SeriesReport } from './compute';
 import { localIso, localText } from './period';
+import { ZoneClock } from '../zone-clock';
 import { chartSvg, escapeXml } from './svg';
-import type { EventSummary } from './sources';
+import type { EventSummary, ReportEvent } from './sources';
 import type { FieldStats } from './stats';
 
 export interface ReportFile {
@@ -84,15 +85,15 @@ export function reportCsv(d: ReportData): string {
 }
 
 /** What a report of a period not over yet says about it; undefined for a period that is over. */
-export function unfinishedText(d: ReportData): string | undefined {
+export function unfinishedText(d: ReportData, clock: ZoneClock): string | undefined {
   if (!d.unfinished) return undefined;
-  return `This period is not over yet: gaps and completeness cover it up to ${localText(d.unfinished.until, d.period.timezone)}, not the time still to come.`;
+  return `This period is not over yet: gaps and completeness cover it up to ${clock.time(d.unfinished.until)}, not the time still to come.`;
 }
 
 /** What a report whose period starts before the store's raw readings says about it; undefined otherwise. */
-export function truncatedText(d: ReportData): string | undefined {
+export function truncatedText(d: ReportData, clock: ZoneClock): string | undefined {
   if (!d.truncated) return undefined;
-  return `Incomplete: the store's retention has deleted the raw readings before ${localText(d.truncated.since, d.period.timezone)}; counts, sums, integrals, gaps and completeness before then are missing data, not a silent device.`;
+  return `Incomplete: the store's retention has deleted the raw readings before ${clock.time(d.truncated.since)}; counts, sums, integrals, gaps and completeness before then are missing data, not a silent device.`;
 }
 
 /** What a report says of the devices it left out as retired; undefined when it left none out. */
@@ -152,14 +153,22 @@ th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}th
 .facts{font-size:12.5px;color:#333;margin:4px 0}.na{color:#8a6d3b}.chart{max-width:100%;height:auto}ul{font-size:12.5px;margin:4px 0}
 .wide{overflow-x:auto}h1,h2,h3,p,li{overflow-wrap:anywhere}`;
 
-function eventsHtml(title: string, e: EventSummary, zone: string): string {
+/**
+ * "2026-10-25 02:30:05 CEST pump-1/power: …": an event to the second on the report's clock; one in the hour the
+ * clocks go back carries the zone's name, so two events an hour apart there do not read the same.
+ */
+export function eventText(i: ReportEvent, clock: ZoneClock): string {
+  return `${clock.time(i.ts, 'yyyy-LL-dd HH:mm:ss')} ${i.device}${i.field ? `/${i.field}` : ''}: ${i.text}`;
+}
+
+function eventsHtml(title: string, e: EventSummary, clock: ZoneClock): string {
   if (!e.available) return `<h2>${escapeXml(title)}</h2><p class="na">${escapeXml(e.note)}</p>`;
   const rows = Object.entries(e.byDevice)
     .sort()
     .map(([dev, c]) => `<tr><td>${escapeXml(dev)}</td><td>${c}</td></tr>`)
     .join('');
   const items = e.items
-    .map((i) => `<li>${escapeXml(localText(i.ts, zone, 'yyyy-LL-dd HH:mm:ss'))} ${escapeXml(i.device)}${i.field ? `/${escapeXml(i.field)}` : ''}: ${escapeXml(i.text)}</li>`)
+    .map((i) => `<li>${escapeXml(eventText(i, clock))}</li>`)
     .join('');
   return `<h2>${escapeXml(title)}: ${e.total}</h2><p class="meta">${escapeXml(e.note)}</p>${rows ? `<div class="wide"><table><tr><th>device</th><th>count</th></tr>${rows}</table></div>` : ''}${items ? `<ul>${items}</ul>` : ''}${e.total > e.items.length ? `<p class="meta">${e.items.length} of ${e.total} listed</p>` : ''}`;
 }
@@ -173,14 +182,14 @@ export function completenessUnknown(st: FieldStats): string | undefined {
   return `${st.gapMs === null ? 'completeness and gaps' : 'completeness'} unknown: ${st.count === 1 ? 'one reading' : 'no readings'} and no expected interval`;
 }
 
-function factsOf(s: SeriesReport, d: ReportData): string[] {
+function factsOf(s: SeriesReport, d: ReportData, clock: ZoneClock): string[] {
   const st = s.stats;
   const u = s.unit ? ` ${s.unit}` : '';
   const facts = [`${st.count} reading${st.count === 1 ? '' : 's'}`];
   if (st.numeric) {
     facts.push(`min ${formatNumber(st.min)}${u}`, `max ${formatNumber(st.max)}${u}`, `mean ${formatNumber(st.mean)}${u}`, `sum ${formatNumber(st.sum)}`, `integral ${integralText(s, d.integralPer)}`);
   }
-  if (st.last) facts.push(`last ${typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)}${typeof st.last.value === 'number' ? u : ''} at ${localText(st.last.ts, d.period.timezone)}`);
+  if (st.last) facts.push(`last ${typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)}${typeof st.last.value === 'number' ? u : ''} at ${clock.time(st.last.ts)}`);
   if (st.completeness) facts.push(`completeness ${st.completeness.percent.toFixed(1)}% (${st.completeness.received} of ${st.completeness.expected}, every ${durationText(st.completeness.expectedEveryMs)})`);
   const unknown = completenessUnknown(st);
   if (unknown) facts.push(unknown);
@@ -194,24 +203,24 @@ export function seriesTitle(s: SeriesReport): string {
   return `${s.device}${s.field ? ` · ${s.field}` : ''}${s.unit ? ` (${s.unit})` : ''}`;
 }
 
-export function gapsText(s: SeriesReport, zone: string): string[] {
+export function gapsText(s: SeriesReport, clock: ZoneClock): string[] {
+  const zone = clock.zone;
   return s.stats.gaps.map((g) => {
     // Minutes alone would print a short gap as "20:34 – 20:34": seconds tell its ends apart.
     const minutes = localText(g.from, zone) !== localText(g.to, zone) && g.ms >= 60_000;
     const format = minutes ? undefined : 'yyyy-LL-dd HH:mm:ss';
-    return `${localText(g.from, zone, format)} – ${localText(g.to, zone, format)} (${durationText(g.ms)})`;
+    return `${clock.time(g.from, format)} – ${clock.time(g.to, format)} (${durationText(g.ms)})`;
   });
 }
 
 export function reportHtml(d: ReportData, id: string): string {
-  const zone = d.period.timezone;
+  // Every time on the report's clock, those in the hour the clocks go back with the zone's name.
+  const clock = new ZoneClock(d.period.timezone);
+  const [from, to, generated] = [clock.time(d.period.from), clock.time(d.period.to), clock.time(d.generatedAt)];
   const parts: string[] = [];
-  parts.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`);
-  parts.push(`<title>${escapeXml(d.title)} – ${escapeXml(d.period.label)}</title><style>${CSS}</style></head><body>`);
-  parts.push(`<h1>${escapeXml(d.title)}</h1><p class="meta">${escapeXml(d.period.label)} (${escapeXml(localText(d.period.from, zone))} – ${escapeXml(localText(d.period.to, zone))} ${escapeXml(zone)}) · ${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · generated ${escapeXml(localText(d.generatedAt, zone, 'yyyy-LL-dd HH:mm'))} · report ${escapeXml(id)}</p>`);
-  const unfinished = unfinishedText(d);
+  const unfinished = unfinishedText(d, clock);
   if (unfinished) parts.push(`<p class="na">${escapeXml(unfinished)}</p>`);
-  const truncated = truncatedText(d);
+  const truncated = truncatedText(d, clock);
   if (truncated) parts.push(`<p class="na">${escapeXml(truncated)}</p>`);
   const retired = retiredText(d);
   if (retired) parts.push(`<p class="na">${escapeXml(retired)}</p>`);
@@ -223,21 +232,27 @@ export function reportHtml(d: ReportData, id: string): string {
     );
   }
   parts.push('</table></div>');
-  parts.push(eventsHtml('Alerts raised', d.alerts, zone));
-  parts.push(eventsHtml('Anomalies flagged', d.anomalies, zone));
+  parts.push(eventsHtml('Alerts raised', d.alerts, clock));
+  parts.push(eventsHtml('Anomalies flagged', d.anomalies, clock));
   parts.push('<h2>Series</h2>');
   for (const s of d.series) {
     const title = seriesTitle(s);
     parts.push(`<div class="series"><h3>${escapeXml(title)}</h3>`);
     const g = chartGeometry(s.stats, d.period);
     if (g) parts.push(chartSvg(g, title));
-    parts.push(`<p class="facts">${factsOf(s, d).map(escapeXml).join(' · ')}</p>`);
-    const gaps = gapsText(s, zone);
+    parts.push(`<p class="facts">${factsOf(s, d, clock).map(escapeXml).join(' · ')}</p>`);
+    const gaps = gapsText(s, clock);
     if (gaps.length) parts.push(`<p class="facts">Gaps longer than ${escapeXml(durationText(s.stats.gapMs))}: ${s.stats.gapCount}</p><ul>${gaps.map((t) => `<li>${escapeXml(t)}</li>`).join('')}</ul>`);
     parts.push('</div>');
   }
   parts.push('</body></html>');
-  return parts.join('\n');
+  const head = [
+    `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`,
+    `<title>${escapeXml(d.title)} – ${escapeXml(d.period.label)}</title><style>${CSS}</style></head><body>`,
+    // The zone named once, after every other time is printed, by the names all of them were in.
+    `<h1>${escapeXml(d.title)}</h1><p class="meta">${escapeXml(`${d.period.label} (${from} – ${to})`)} · ${escapeXml(clock.note())} · ${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · generated ${escapeXml(generated)} · report ${escapeXml(id)}</p>`,
+  ];
+  return [...head, ...parts].join('\n');
 }
 
 export { factsOf };

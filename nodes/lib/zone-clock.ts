@@ -1,29 +1,26 @@
 /**
- * Times as an invoice prints them: on the clock of the invoice's time zone (a Berlin customer's October runs
+ * Times as invoices and reports print them: on the clock of their time zone (a Berlin customer's October runs
  * from 1 October 00:00 Berlin time, and a reading at 23:30 UTC on the 4th was taken on the 5th there), with
- * the zone named once, in the footer, by the names its times were in: "times in Europe/Berlin (CET/CEST)".
- * The invoice itself (JSON, ledger) keeps UTC instants; only the printed text is local.
+ * the zone named once by the names its times were in: "times in Europe/Berlin (CET/CEST)". The files for
+ * programs (JSON, CSV, the ledger) keep instants with their offsets; only the printed text is local.
  */
-import { localText, luxon } from '../report/period';
-import { zoneAbbreviation } from '../zone-name';
+import { localText, luxon, shownTwice } from './report/period';
+import { zoneAbbreviation } from './zone-name';
 
-/** Offsets a repeated wall-clock minute can be apart: clocks go back by an hour, or by 30 minutes (Lord Howe). */
-const REPEAT_MS = [-3_600_000, -1_800_000, 1_800_000, 3_600_000];
-
-export class InvoiceClock {
+export class ZoneClock {
   /** Short names of the zone at the times printed, with their UTC offset in minutes. */
   private readonly names = new Map<string, number>();
 
   constructor(readonly zone: string) {}
 
   /**
-   * "2026-10-05 06:00"; a minute the clock shows twice (the hour the clocks go back) carries the zone's
-   * name, "2026-10-25 02:30 CEST", so the two can be told apart.
+   * "2026-10-05 06:00" (or in `format`, e.g. with seconds); a time the clock shows twice (the hour the clocks
+   * go back) carries the zone's name, "2026-10-25 02:30 CEST", so the two can be told apart.
    */
-  time(ms: number): string {
-    const text = localText(ms, this.zone);
+  time(ms: number, format = 'yyyy-LL-dd HH:mm'): string {
+    const text = localText(ms, this.zone, format);
     const name = this.remember(ms);
-    return REPEAT_MS.some((d) => localText(ms + d, this.zone) === text) ? `${text} ${name}` : text;
+    return shownTwice(ms, this.zone, format) ? `${text} ${name}` : text;
   }
 
   /** "2026-11-01": a date on the zone's calendar. */
