@@ -12,15 +12,18 @@ const LOCALES = ['en-US', 'en-CA', 'en-GB', 'en-AU', 'en-ZA'];
 /** A name that is only the offset: "GMT-5", "GMT+5:30", "UTC+1" (ICU may write the minus as U+2212). */
 const OFFSET_ONLY = /^(?:GMT|UTC)[+\-\u2212]/;
 
-const formatters = new Map<string, Intl.DateTimeFormat[]>();
+const formatters = new Map<string, { offset: Intl.DateTimeFormat; names: Intl.DateTimeFormat[] }>();
 // Offsets change at most every 15 minutes (zone rules use whole quarter hours), so one lookup serves a quarter.
 const QUARTER = 900_000;
-const names = new Map<string, { quarter: number; name: string }>();
+const cache = new Map<string, { quarter: number; offset: number; name: string }>();
 
-function formattersFor(timeZone: string): Intl.DateTimeFormat[] {
+function formattersFor(timeZone: string): { offset: Intl.DateTimeFormat; names: Intl.DateTimeFormat[] } {
   let f = formatters.get(timeZone);
   if (!f) {
-    f = LOCALES.map((locale) => new Intl.DateTimeFormat(locale, { timeZone, timeZoneName: 'short' }));
+    f = {
+      offset: new Intl.DateTimeFormat('en-GB', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
+      names: LOCALES.map((locale) => new Intl.DateTimeFormat(locale, { timeZone, timeZoneName: 'short' })),
+    };
     formatters.set(timeZone, f);
   }
   return f;
@@ -30,18 +33,31 @@ function nameIn(f: Intl.DateTimeFormat, ts: number): string {
   return f.formatToParts(ts).find((p) => p.type === 'timeZoneName')?.value ?? '';
 }
 
-/** The zone's short name at `ts` (epoch ms); throws a RangeError for an unknown zone, as Intl does. */
-export function zoneAbbreviation(ts: number, timeZone: string): string {
+/**
+ * The zone's UTC offset (ms) and short name at `ts` (epoch ms), one lookup a quarter hour; throws a RangeError
+ * for an unknown zone, as Intl does.
+ */
+export function zoneAt(ts: number, timeZone: string): { offset: number; name: string } {
   const quarter = Math.floor(ts / QUARTER);
-  const hit = names.get(timeZone);
-  if (hit && hit.quarter === quarter) return hit.name;
-  const all = formattersFor(timeZone);
+  const hit = cache.get(timeZone);
+  if (hit && hit.quarter === quarter) return hit;
+  const f = formattersFor(timeZone);
+  const at = quarter * QUARTER;
+  const p: Record<string, string> = {};
+  for (const part of f.offset.formatToParts(at)) p[part.type] = part.value;
+  const offset = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute)) - at;
   let name = '';
-  for (const f of all) {
-    name = nameIn(f, quarter * QUARTER);
+  for (const n of f.names) {
+    name = nameIn(n, at);
     if (name && !OFFSET_ONLY.test(name)) break;
   }
   if (OFFSET_ONLY.test(name)) name = name.replace('\u2212', '-');
-  names.set(timeZone, { quarter, name });
-  return name;
+  const entry = { quarter, offset, name };
+  cache.set(timeZone, entry);
+  return entry;
+}
+
+/** The zone's short name at `ts` (epoch ms). */
+export function zoneAbbreviation(ts: number, timeZone: string): string {
+  return zoneAt(ts, timeZone).name;
 }

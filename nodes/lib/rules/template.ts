@@ -3,7 +3,7 @@
  * A template is split once into parts; filling it is a join.
  */
 import type { FieldValue } from '../reading';
-import { zoneAbbreviation } from '../zone-name';
+import { zoneAt } from '../zone-name';
 
 export const TEMPLATE_FIELDS = ['device', 'field', 'value', 'unit', 'threshold', 'since', 'duration', 'rule', 'severity', 'state', 'reason'];
 
@@ -61,34 +61,11 @@ export function valueText(v: FieldValue | undefined): string {
   return String(Number(v.toPrecision(6)));
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-// Offsets change at most every 15 minutes (zone rules use whole quarter hours), so one lookup serves a quarter.
-const QUARTER = 900_000;
-const offsets = new Map<string, { quarter: number; offset: number }>();
-
-function offsetAt(ts: number, timeZone: string): number {
-  const quarter = Math.floor(ts / QUARTER);
-  const hit = offsets.get(timeZone);
-  if (hit && hit.quarter === quarter) return hit.offset;
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-GB', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-    formatters.set(timeZone, f);
-  }
-  const p: Record<string, string> = {};
-  for (const part of f.formatToParts(quarter * QUARTER)) p[part.type] = part.value;
-  const local = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute));
-  const offset = local - quarter * QUARTER;
-  offsets.set(timeZone, { quarter, offset });
-  return offset;
-}
-
 const two = (n: number) => (n < 10 ? `0${n}` : String(n));
 
 /** "2026-03-29 14:03:05 CEST" in the rule's time zone; "2026-01-15 07:00:00 EST", "… GMT+5:30" (zone-name.ts). */
 export function timeText(ts: number, timeZone: string): string {
-  const offset = offsetAt(ts, timeZone);
-  const name = zoneAbbreviation(ts, timeZone);
+  const { offset, name } = zoneAt(ts, timeZone);
   const d = new Date(ts + offset);
   return `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} ${name}`;
 }
