@@ -2,8 +2,8 @@
  * Requests Node's HTTP parser refuses before any route sees them (a malformed request line or header, a
  * Content-Length that is not a number or given twice, headers over the size limit) get Node's default
  * answer: a status line and no body. Devices and their developers are told what is wrong instead, in the
- * same JSON error shape as every other answer of the server. The connection is closed afterwards, as the
- * parser cannot tell where the next request would start.
+ * same JSON error shape as every other answer of the server, after the answers still due on the connection
+ * (answerInTurn). The connection is closed afterwards, as the parser cannot tell where the next request would start.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -86,20 +86,85 @@ export function refusedForHost(req: IncomingMessage, res: ServerResponse): boole
   return true;
 }
 
-export function answerClientErrors(server: Pick<Server, 'on' | 'listenerCount' | 'listeners' | 'removeAllListeners'>): void {
+/** What a connection holds of Node's HTTP state: the response being written and the request being parsed. */
+interface ServerSocket extends Duplex {
+  _httpMessage?: (ServerResponse & { req?: IncomingMessage }) | null;
+  parser?: { incoming?: IncomingMessage | null } | null;
+}
+
+/** Connections whose parser error is answered or waits its turn: the parser reports it again on every later read. */
+const refusedConnections = new WeakSet<Duplex>();
+
+/** How long a parser-error answer waits for the answers due before it, when the server sets no timeout. */
+const FALLBACK_WAIT_MS = 60_000;
+
+export function answerClientErrors(server: Pick<Server, 'on' | 'listenerCount' | 'listeners' | 'removeAllListeners'> & { requestTimeout?: number; headersTimeout?: number }): void {
   if ((server as unknown as { upperstackClientErrors?: boolean }).upperstackClientErrors) return;
   (server as unknown as { upperstackClientErrors?: boolean }).upperstackClientErrors = true;
   if (server.listenerCount('checkExpectation') === 0) server.on('checkExpectation', answerExpectation);
   answerMissingHost(server);
   server.on('clientError', (err: ParserError, socket: Duplex) => {
-    // A reset, a socket already half gone, or one whose response has begun has nobody to read an answer.
-    const started = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-    if (err.code === 'ECONNRESET' || !socket.writable || started) {
+    if (refusedConnections.has(socket)) return;
+    refusedConnections.add(socket);
+    // A reset or a socket already half gone has nobody to read an answer.
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const wait = [server.requestTimeout, server.headersTimeout].find((t): t is number => typeof t === 'number' && t > 0) ?? FALLBACK_WAIT_MS;
+    answerInTurn(socket as ServerSocket, clientErrorResponse(err), wait);
+  });
+}
+
+/**
+ * Writes a parser error's answer after the answers due before it on the connection (HTTP/1.1 answers in
+ * request order): a valid request followed by bytes the parser refuses, pipelined or sent right after, has
+ * been taken and gets its own answer (202) first, then the 400, then the connection closes. Writing the 400
+ * at once would close the connection before that answer, and the client would take a stored request as failed.
+ * The request whose body the parser failed in (a bad chunk size) is the one the error answers: nothing waits
+ * for its own response. Answers that do not come within `waitMs` are given up: the error is answered, if no
+ * answer has begun, and the connection closes.
+ */
+function answerInTurn(socket: ServerSocket, answer: string, waitMs: number): void {
+  const incoming = socket.parser?.incoming;
+  const failing = incoming && !incoming.complete ? incoming : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  const settle = (): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.off('close', settle);
+    if (socket.destroyed) return;
+    // Ended by an answer that asked for it (Connection: close): it goes once that answer is written.
+    if (!socket.writable) {
+      if (socket.writableFinished) socket.destroy();
+      else socket.once('finish', () => socket.destroy());
+      return;
+    }
+    // An answer begun and not finished in time cannot be cut in on.
+    if (socket._httpMessage?.headersSent === true) {
       socket.destroy();
       return;
     }
     // The server is half-open (allowHalfOpen): end() alone would keep the connection for as long as the
     // client does, so a client that never closes (slowloris) holds it; once the answer is written it goes.
-    socket.end(clientErrorResponse(err), () => socket.destroy());
-  });
+    socket.end(answer, () => socket.destroy());
+  };
+  // Node hands the connection to the next queued response within the previous one's 'finish', before this runs.
+  const next = (): void => {
+    if (settled) return;
+    const res = socket._httpMessage;
+    if (!res || res.req === failing || socket.destroyed) {
+      settle();
+      return;
+    }
+    res.once('finish', next);
+  };
+  const res = socket._httpMessage;
+  if (res && res.req !== failing) {
+    timer = setTimeout(settle, waitMs);
+    socket.once('close', settle);
+  }
+  next();
 }

@@ -55,3 +55,26 @@ export async function assertLengthRequired(base: string): Promise<void> {
   const served = await rawExchange(base, `POST /ingest/d1 HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   assert.match(served, /^HTTP\/1\.1 202 [^]*\r\n\r\n\{"accepted":1,"deadLettered":0\}$/);
 }
+
+/**
+ * What every way of serving the write routes answers a connection whose valid requests are followed by bytes
+ * the HTTP parser refuses (sent in one write, as a pipelining client does): each request its own answer, in
+ * request order, then the parser's 400 (431 for headers over the limit), then the connection closes.
+ * `base` is the server's URL; the readings of `d1` are taken (three of them).
+ */
+export async function assertAnswersBeforeParseError(base: string): Promise<void> {
+  const reading = '{"temp":21.5}';
+  const ingest = `POST /ingest/d1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${reading.length}\r\n\r\n${reading}`;
+  const line = 'm,device=d1 t=1\n';
+  const write = `POST /write?db=x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${line.length}\r\n\r\n${line}`;
+  const answer = await rawExchange(base, `${ingest}${write}GARBAGE\r\n\r\n`);
+  assert.deepEqual(answer.match(/HTTP\/1\.1 \d{3} /g), ['HTTP/1.1 202 ', 'HTTP/1.1 204 ', 'HTTP/1.1 400 '], answer);
+  assert.match(answer, /^HTTP\/1\.1 202 [^]*\r\n\r\n\{"accepted":1,"deadLettered":0\}HTTP\/1\.1 204 /);
+  const refused = answer.slice(answer.lastIndexOf('HTTP/1.1 '));
+  assert.match(refused, /\r\nConnection: close\r\n/i);
+  assert.equal((answerBody(refused) as { error: { code: string } }).error.code, 'MALFORMED_REQUEST');
+  // Headers over the limit after a valid request: its answer, then the 431.
+  const big = await rawExchange(base, `${ingest}POST /ingest/d1 HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`);
+  assert.deepEqual(big.match(/HTTP\/1\.1 \d{3} /g), ['HTTP/1.1 202 ', 'HTTP/1.1 431 '], big);
+  assert.equal((answerBody(big) as { error: { code: string } }).error.code, 'HEADERS_TOO_LARGE');
+}

@@ -12,7 +12,8 @@ import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { useDevices } from '../../nodes/shared/devices';
 import { tempDir } from '../helpers/temp';
-import { assertLengthRequired } from '../helpers/http-raw';
+import { eventually } from '../helpers/intake';
+import { assertAnswersBeforeParseError, assertLengthRequired } from '../helpers/http-raw';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const httpIn = require('../../nodes/http-in/http-in');
@@ -210,4 +211,19 @@ test('a POST without Content-Length or Transfer-Encoding is answered 411 naming 
   await assertLengthRequired(url());
   // The one request with a Content-Length is the first thing journaled: the refused ones kept nothing.
   assert.match(JSON.stringify(await firstJournaled), /"temp":21\.5/);
+});
+
+test('valid requests followed by bytes the parser refuses on the same connection get their own 202 and 204 first, then the 400; each reading is journaled once', async () => {
+  await load();
+  const ok = helper.getNode('ok');
+  assert.ok(ok);
+  // Readings journaled close together go on in one message: counted by their payload entries.
+  const readings: unknown[] = [];
+  ok.on('input', (msg: unknown) => {
+    const payload = (msg as { payload: unknown }).payload;
+    readings.push(...(Array.isArray(payload) ? payload : [payload]));
+  });
+  await assertAnswersBeforeParseError(url());
+  await eventually(() => readings.length >= 3, 'the three readings');
+  assert.deepEqual(readings.map((r) => JSON.stringify((r as { fields: unknown }).fields)).sort(), ['{"t":1}', '{"temp":21.5}', '{"temp":21.5}']);
 });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
 import type { RequestHandler } from 'express';
 import { tempDir } from '../helpers/temp';
-import { answerBody, assertLengthRequired, rawExchange } from '../helpers/http-raw';
+import { answerBody, assertAnswersBeforeParseError, assertLengthRequired, rawExchange } from '../helpers/http-raw';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const httpIn = require('../../nodes/http-in/http-in');
@@ -80,4 +80,10 @@ test('Expect: 100-continue with a Content-Length over the limit is answered 413 
   // Not an input route: Node's own 100 Continue, then that route's answer (here the JSON 404).
   const other = await rawExchange(url(), head('/elsewhere', 5000), 'x'.repeat(5000));
   assert.match(other, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 404 /);
+});
+
+test('valid requests followed by bytes the parser refuses on the same connection get their own 202 and 204 first, then the 400, as on the fast path', async () => {
+  const { journaled: firstJournaled } = await load();
+  await assertAnswersBeforeParseError(url());
+  assert.match(JSON.stringify(await firstJournaled), /"temp":21\.5/);
 });
