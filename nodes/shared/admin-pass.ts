@@ -22,6 +22,10 @@ export const NODE_ROUTE_PATHS: readonly string[] = [
   'insert/',
   'ingest/',
   'fetch/',
+  // Without a device: answered by the JSON 404 that names the device path, not by the admin app's body parser.
+  'insert',
+  'ingest',
+  'fetch',
   'write',
   'query',
   'ping',

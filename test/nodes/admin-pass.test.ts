@@ -127,6 +127,9 @@ test('node route paths under a root other than /', () => {
   assert.equal(isNodeRoutePath('/health', '/'), true);
   assert.equal(isNodeRoutePath('/healthz', '/'), false);
   assert.equal(isNodeRoutePath('/api/v1', '/'), false);
+  // The input's routes without a device reach the node app's 404, which says where the device goes.
+  assert.equal(isNodeRoutePath('/ingest', '/'), true);
+  assert.equal(isNodeRoutePath('/ingestx', '/'), false);
   assert.equal(isNodeRoutePath('/flows', '/'), false);
   assert.equal(isNodeRoutePath('/node/api/v1/readings', '/node'), true);
   assert.equal(isNodeRoutePath('/node/health', '/node/'), true);

@@ -108,6 +108,11 @@ describe('JSON errors on httpNode and httpAdmin', () => {
     await expectError(await fetch(`${url}/api/v1/no-such-thing`), 404, 'NOT_FOUND');
     await expectError(await fetch(`${url}/api/v1/readings`, { method: 'PUT' }), 404, 'NOT_FOUND');
     await expectError(await fetch(`${url}/later`), 404, 'NOT_FOUND');
+    // The HTTP input's routes without the device: the answer says where the device goes.
+    const bare = await expectError(await fetch(`${url}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":1}' }), 404, 'NOT_FOUND');
+    assert.match(bare.message, /POST \/ingest\/\{device\} names the device in the path/);
+    assert.match((await expectError(await fetch(`${url}/fetch/`), 404, 'NOT_FOUND')).message, /GET \/fetch\/\{device\}/);
+    assert.doesNotMatch((await expectError(await fetch(`${url}/ingestx`, { method: 'POST' }), 404, 'NOT_FOUND')).message, /\{device\}/);
     red!.httpNode.get('/later', (_req, res) => void res.send('served'));
     const later = await fetch(`${url}/later`);
     assert.equal(later.status, 200);
