@@ -7,6 +7,7 @@ import { answerClientErrors, clientErrorResponse } from '../../nodes/lib/client-
 import { prepareServer } from '../../nodes/shared/server-setup';
 import { KEEP_ALIVE_TIMEOUT_MS, NODE_DEFAULT_KEEP_ALIVE_MS } from '../../nodes/lib/server-timeouts';
 import { eventually } from '../helpers/intake';
+import { rawExchange } from '../helpers/http-raw';
 
 test('the parser-error answer is installed once per server however many callers ask (npm start, the plugin, each HTTP node)', async () => {
   const server = createServer((_req, res) => res.end('ok'));
@@ -50,14 +51,7 @@ async function rawAnswer(head: string): Promise<string> {
   answerClientErrors(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const port = (server.address() as AddressInfo).port;
-    return await new Promise<string>((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => s.write(head));
-      let got = '';
-      s.on('data', (c: Buffer) => (got += c.toString('latin1')));
-      s.on('end', () => resolve(got));
-      s.on('error', reject);
-    });
+    return await rawExchange(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, head);
   } finally {
     server.close();
   }
@@ -130,14 +124,7 @@ async function pipelined(head: string, release: (pending: Array<{ url: string; r
   server.on('clientError', () => setImmediate(() => release(pending)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const port = (server.address() as AddressInfo).port;
-    return await new Promise<string>((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => s.write(head));
-      let got = '';
-      s.on('data', (c: Buffer) => (got += c.toString('latin1')));
-      s.on('end', () => resolve(got));
-      s.on('error', reject);
-    });
+    return await rawExchange(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, head);
   } finally {
     server.close();
   }
