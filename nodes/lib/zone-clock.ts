@@ -4,7 +4,7 @@
  * the zone named once by the names its times were in: "times in Europe/Berlin (CET/CEST)". The files for
  * programs (JSON, CSV, the ledger) keep instants with their offsets; only the printed text is local.
  */
-import { localText, luxon, shownTwice } from './report/period';
+import { clockTime, localText, luxon } from './report/period';
 import { zoneAbbreviation } from './zone-name';
 
 export class ZoneClock {
@@ -18,9 +18,8 @@ export class ZoneClock {
    * go back) carries the zone's name, "2026-10-25 02:30 CEST", so the two can be told apart.
    */
   time(ms: number, format = 'yyyy-LL-dd HH:mm'): string {
-    const text = localText(ms, this.zone, format);
-    const name = this.remember(ms);
-    return shownTwice(ms, this.zone, format) ? `${text} ${name}` : text;
+    this.remember(ms);
+    return clockTime(ms, this.zone, format);
   }
 
   /** "2026-11-01": a date on the zone's calendar. */
@@ -34,9 +33,8 @@ export class ZoneClock {
     return names.length === 0 || (names.length === 1 && names[0] === this.zone) ? `times in ${this.zone}` : `times in ${this.zone} (${names.join('/')})`;
   }
 
-  private remember(ms: number): string {
+  private remember(ms: number): void {
     const name = zoneAbbreviation(ms, this.zone);
     if (!this.names.has(name)) this.names.set(name, luxon().DateTime.fromMillis(ms, { zone: this.zone }).offset);
-    return name;
   }
 }

@@ -250,6 +250,29 @@ describe('report and invoice nodes', () => {
     assert.deepEqual(await huge.json(), { error: { code: 'BAD_PARAMETER', parameter: 'hours', pointer: '/hours/1', message: '/hours/1 is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)' } });
   });
 
+  test('two ranges in the hour Berlin\'s clock shows twice are two reports: both kept and fetchable, ordinary ids as they were', async () => {
+    await deploy(flow());
+    const post = (from: string, to: string) =>
+      fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ name: 'berlin night', timezone: 'Europe/Berlin', from, to, formats: ['json'] }) });
+    // 00:10Z – 00:40Z is 02:10 – 02:40 CEST; 01:10Z – 01:40Z is 02:10 – 02:40 again, in CET.
+    const runs: Array<{ id: string; period: { label: string }; files: Array<{ url: string }> }> = [];
+    for (const [from, to] of [['2026-10-25T00:10:00Z', '2026-10-25T00:40:00Z'], ['2026-10-25T01:10:00Z', '2026-10-25T01:40:00Z'], ['2026-10-24T10:00:00Z', '2026-10-24T11:00:00Z']]) {
+      const r = await post(from, to);
+      assert.equal(r.status, 201);
+      runs.push((await r.json()) as (typeof runs)[number]);
+    }
+    // The first pass and any ordinary range keep the ids they always had; the second pass carries its offset.
+    assert.deepEqual(runs.map((r) => r.id), ['berlin-night-20261025T0210-20261025T0240', 'berlin-night-20261025T0210-0100-20261025T0240-0100', 'berlin-night-20261024T1200-20261024T1300']);
+    assert.deepEqual(runs.map((r) => r.period.label).slice(0, 2), ['25 Oct 2026 02:10 CEST – 25 Oct 2026 02:40 CEST', '25 Oct 2026 02:10 CET – 25 Oct 2026 02:40 CET']);
+    const list = (await (await fetch(`${api}/api/v1/reports?name=berlin%20night`, { headers: withKey })).json()) as { reports: Array<{ id: string }> };
+    assert.deepEqual(list.reports.map((r) => r.id).sort(), runs.map((r) => r.id).sort());
+    for (const r of runs.slice(0, 2)) {
+      const got = await fetch(`${api}${r.files[0].url}`, { headers: withKey });
+      assert.equal(got.status, 200);
+      assert.equal(((await got.json()) as { id: string }).id, r.id);
+    }
+  });
+
   test('the listing says whether a report\'s period is over, with the JSON\'s period.finished and period.coveredUntil', async () => {
     await deploy(flow());
     const post = (body: unknown) => fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });

@@ -260,3 +260,21 @@ test('a Berlin report of the day the clocks go back: times in the repeated hour 
   assert.deepEqual(json.alerts.items.map((i: { ts: string }) => i.ts), [new Date(first).toISOString(), new Date(second).toISOString(), new Date(later).toISOString()]);
   assert.equal(csvRows(r)[0].last_ts, '2026-10-25T23:59:00+01:00');
 });
+
+test('more readings than the interval gives: completeness stays at 100% and the extra readings are said plainly, in every file', async (t) => {
+  const readings: Reading[] = [];
+  // An hour expected every minute: 60 readings; the device sent 4 more (a resend each quarter hour).
+  for (let i = 0; i < 60; i++) readings.push({ device: 'fast', ts: FROM + i * MIN, fields: { power: 3 }, tags: {} });
+  for (let i = 0; i < 4; i++) readings.push({ device: 'fast', ts: FROM + i * 15 * MIN + 30_000, fields: { power: 3 }, tags: {} });
+  const r = await produce(t, readings, { fields: ['power'], expectedEvery: '1m', formats: ['csv', 'json', 'html', 'pdf'] }, FROM, FROM + 60 * MIN, FROM + 61 * MIN);
+  const says = /completeness 100% \(60 expected every 1m, 64 received: 4 more than the interval gives\)/;
+  for (const [what, text] of [['HTML', htmlText(r)], ['PDF', pdfText(r)]]) {
+    const plain = text.replace(/\s+/g, ' ');
+    assert.match(plain, says, what);
+    assert.doesNotMatch(plain, /64 of 60/, what);
+  }
+  assert.equal(csvRows(r)[0].completeness_pct, '100.00');
+  assert.equal(csvRows(r)[0].count, '64');
+  const json = JSON.parse(file(r, '.json').toString('utf8')) as { series: Array<{ completeness: { percent: number; expected: number; received: number } }> };
+  assert.deepEqual(json.series[0].completeness, { expectedEveryMs: MIN, expected: 60, received: 64, percent: 100 });
+});

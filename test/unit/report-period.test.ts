@@ -82,11 +82,29 @@ test('previous hour where the clocks go back: the hour that comes twice has its 
   assert.equal(periodAt('previous-hour', Date.parse('2026-10-25T02:00:00Z'), 'UTC').key, '2026-10-25T01');
 });
 
-test('explicit and rolling periods: an end the clock shows twice carries the zone\'s abbreviation in the label; the key stays', () => {
+test('explicit and rolling periods: an end the clock shows twice carries the zone\'s abbreviation in the label, one in its second pass the offset in the key', () => {
   // 00:00 – 01:00 UTC on 25 October 2026 is Berlin's 02:00 CEST – 02:00 CET.
   const hour = explicitPeriod(Date.parse('2026-10-25T00:00:00Z'), Date.parse('2026-10-25T01:00:00Z'), 'Europe/Berlin');
-  assert.deepEqual([hour.key, hour.label], ['20261025T0200-20261025T0200', '25 Oct 2026 02:00 CEST – 25 Oct 2026 02:00 CET']);
+  assert.deepEqual([hour.key, hour.label], ['20261025T0200-20261025T0200+0100', '25 Oct 2026 02:00 CEST – 25 Oct 2026 02:00 CET']);
   const rolling = periodAt('last-24h', Date.parse('2026-10-25T01:30:20Z'), 'Europe/Berlin');
-  assert.deepEqual([rolling.key, rolling.label], ['last-24h-20261025T0230', '24 Oct 2026 03:30 – 25 Oct 2026 02:30 CET']);
+  assert.deepEqual([rolling.key, rolling.label], ['last-24h-20261025T0230+0100', '24 Oct 2026 03:30 – 25 Oct 2026 02:30 CET']);
   assert.equal(explicitPeriod(Date.parse('2026-10-24T22:00:00Z'), Date.parse('2026-10-25T23:00:00Z'), 'Europe/Berlin').label, '25 Oct 2026 00:00 – 26 Oct 2026 00:00');
+});
+
+test('the hour the clock shows twice: ranges and rolling runs in its first and second pass get keys of their own; every other key is as it was', () => {
+  const range = (from: string, to: string, zone = 'Europe/Berlin') => explicitPeriod(Date.parse(from), Date.parse(to), zone).key;
+  // 02:10 – 02:40 in CEST, then again in CET: the first keeps the key it always had.
+  assert.equal(range('2026-10-25T00:10:00Z', '2026-10-25T00:40:00Z'), '20261025T0210-20261025T0240');
+  assert.equal(range('2026-10-25T01:10:00Z', '2026-10-25T01:40:00Z'), '20261025T0210+0100-20261025T0240+0100');
+  // Ranges outside it, the spring change and other zones: unchanged.
+  assert.equal(range('2026-10-25T02:10:00Z', '2026-10-25T02:40:00Z'), '20261025T0310-20261025T0340');
+  assert.equal(range('2027-03-28T00:30:00Z', '2027-03-28T01:30:00Z'), '20270328T0130-20270328T0330');
+  assert.equal(range('2026-10-25T01:10:00Z', '2026-10-25T01:40:00Z', 'UTC'), '20261025T0110-20261025T0140');
+  const rolling = (at: string, zone = 'Europe/Berlin') => periodAt('last-24h', Date.parse(at), zone).key;
+  assert.deepEqual([rolling('2026-10-25T00:10:00Z'), rolling('2026-10-25T01:10:00Z')], ['last-24h-20261025T0210', 'last-24h-20261025T0210+0100']);
+  assert.equal(rolling('2026-10-25T02:10:00Z'), 'last-24h-20261025T0310');
+  // New York goes back from 02:00 EDT to 01:00 EST; Lord Howe by half an hour, from 02:00 to 01:30.
+  assert.deepEqual([rolling('2026-11-01T05:15:00Z', 'America/New_York'), rolling('2026-11-01T06:15:00Z', 'America/New_York')], ['last-24h-20261101T0115', 'last-24h-20261101T0115-0500']);
+  assert.deepEqual([rolling('2026-04-04T14:40:00Z', 'Australia/Lord_Howe'), rolling('2026-04-04T15:10:00Z', 'Australia/Lord_Howe')], ['last-24h-20260405T0140', 'last-24h-20260405T0140+1030']);
+  assert.equal(rolling('2026-04-04T14:20:00Z', 'Australia/Lord_Howe'), 'last-24h-20260405T0120');
 });

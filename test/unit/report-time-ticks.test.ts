@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chartGeometry } from '../../nodes/lib/report/chart';
 import { explicitPeriod, periodAt } from '../../nodes/lib/report/period';
+import { chartSvg } from '../../nodes/lib/report/svg';
 import type { FieldStats } from '../../nodes/lib/report/stats';
 
 const SECOND = 1000;
@@ -46,10 +47,20 @@ test('hours, a day, weeks and a year get round ticks in the report zone', () => 
   assert.deepEqual(labels('2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z'), ['Jan 2026', 'Mar 2026', 'May 2026', 'Jul 2026', 'Sep 2026', 'Nov 2026', 'Jan 2027']);
 });
 
-test('the hour that DST repeats is labelled once', () => {
-  // Berlin falls back at 03:00 CEST on 25 October 2026: 02:00–03:00 happens twice.
-  const got = labels('2026-10-24T23:30:00Z', '2026-10-25T02:30:00Z', 'Europe/Berlin');
-  assert.deepEqual(got, ['01:30', '02:00', '02:30', '03:00', '03:30']);
+test('the hour the clocks go back gets its ticks twice, evenly spaced, each naming its pass (the SVG as drawn)', () => {
+  // Berlin falls back at 03:00 CEST on 25 October 2026: 02:00–03:00 happens twice, first in CEST, then in CET.
+  const from = Date.parse('2026-10-24T23:30:00Z');
+  const to = Date.parse('2026-10-25T02:30:00Z');
+  const g = chartGeometry(stats(from, to), explicitPeriod(from, to, 'Europe/Berlin'));
+  assert.ok(g);
+  const svg = chartSvg(g, 'night');
+  const axis = [...svg.matchAll(/<text x="([\d.]+)" y="([\d.]+)" text-anchor="middle"[^>]*>([^<]*)<\/text>/g)].map((m) => ({ x: Number(m[1]), label: m[3] }));
+  assert.deepEqual(axis.map((t) => t.label), ['01:30', '02:00 CEST', '02:30 CEST', '02:00 CET', '02:30 CET', '03:00', '03:30']);
+  // Half an hour of real time apart each, in the repeated hour as around it (the SVG rounds to a tenth).
+  const steps = axis.slice(1).map((t, i) => t.x - axis[i].x);
+  for (const step of steps) assert.ok(Math.abs(step - (g.plot.w * 30) / 180) <= 0.1, steps.join(', '));
+  // On an hourly axis too: 02:00 twice, an hour apart.
+  assert.deepEqual(labels('2026-10-24T22:00:00Z', '2026-10-25T04:00:00Z', 'Europe/Berlin'), ['25 Oct', '01:00', '02:00 CEST', '02:00 CET', '03:00', '04:00', '05:00']);
 });
 
 test('ticks increase, stay in the period and read differently, for any span up to years (property)', async () => {

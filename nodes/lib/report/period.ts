@@ -42,37 +42,63 @@ function local(ms: number, zone: string): DateTime {
   return luxon().DateTime.fromMillis(ms, { zone });
 }
 
-/** Offsets a repeated wall-clock minute can be apart: clocks go back by an hour, or by 30 minutes (Lord Howe). */
-const REPEAT_MS = [-3_600_000, -1_800_000, 1_800_000, 3_600_000];
+/** The length of the finest field `format` shows, as luxon writes them: "S" milliseconds, "s" seconds, "m" minutes, "H" hours. */
+function finestMs(format: string): number {
+  const fields = format.replace(/'[^']*'/g, '');
+  if (fields.includes('S')) return 1;
+  if (fields.includes('s')) return 1000;
+  if (fields.includes('m')) return 60_000;
+  return fields.includes('H') ? 3_600_000 : 86_400_000;
+}
+
+/** How far apart a time the clock shows twice can be: clocks go back by an hour, or by 30 minutes (Lord Howe). */
+const BACK_MS = [-3_600_000, -1_800_000];
+const ON_MS = [1_800_000, 3_600_000, 5_400_000];
+
+/**
+ * Which time round the clock of `zone` shows `ms` in `format` where it shows it twice (the hour the clocks go
+ * back): 2 when it showed the same text 30 or 60 minutes earlier, 1 when it shows it again later; undefined where
+ * it shows it once. `ms` starts the finest field of `format` or lies in it (a time printed to the minute, an hour
+ * start for "HH"): looking ahead starts a whole field on, where a clock that never moves shows another text.
+ * The one check for every time printed with its zone's name and every key with its offset.
+ */
+export function repeatPass(ms: number, zone: string, format = 'HH:mm'): 1 | 2 | undefined {
+  const text = localText(ms, zone, format);
+  if (BACK_MS.some((d) => localText(ms + d, zone, format) === text)) return 2;
+  const field = finestMs(format);
+  return ON_MS.some((d) => d >= field && localText(ms + d, zone, format) === text) ? 1 : undefined;
+}
 
 /** Whether the clock of `zone` shows `ms` in `format` twice: a time in the hour the clocks go back. */
 export function shownTwice(ms: number, zone: string, format: string): boolean {
+  return repeatPass(ms, zone, format) !== undefined;
+}
+
+/**
+ * "2026-10-25 02:30" in `format` on the clock of `zone`, "2026-10-25 02:30 CEST" where the clock shows it twice,
+ * so the two can be told apart (the offset in a zone without a common name: "GMT-3").
+ */
+export function clockTime(ms: number, zone: string, format: string): string {
   const text = localText(ms, zone, format);
-  return REPEAT_MS.some((d) => localText(ms + d, zone, format) === text);
+  return shownTwice(ms, zone, format) ? `${text} ${zoneAbbreviation(ms, zone)}` : text;
 }
 
 /** "25 Oct 2026 02:30" for people, "… 02:30 CEST" where the clock shows it twice (keys stay as `compact` has them). */
 function labelTime(dt: DateTime, format = 'd LLL yyyy HH:mm'): string {
-  const ms = dt.toMillis();
-  const text = dt.toFormat(format);
-  return shownTwice(ms, dt.zoneName ?? 'UTC', format) ? `${text} ${zoneAbbreviation(ms, dt.zoneName ?? 'UTC')}` : text;
+  return clockTime(dt.toMillis(), dt.zoneName ?? 'UTC', format);
 }
 
+/**
+ * "20261025T0230" for keys; a time in the second pass of the hour the clocks go back carries its offset,
+ * "20261025T0230+0100", so its report is not taken for the one of the first pass. Every other key is as it was.
+ */
 function compact(dt: DateTime): string {
-  return dt.toFormat("yyyyLLdd'T'HHmm");
+  const text = dt.toFormat("yyyyLLdd'T'HHmm");
+  return repeatPass(dt.toMillis(), dt.zoneName ?? 'UTC') === 2 ? `${text}${dt.toFormat('ZZZ')}` : text;
 }
 
 function span(from: DateTime, to: DateTime, zone: string, key: string, label: string): Period {
   return { from: from.toMillis(), to: to.toMillis(), timezone: zone, key, label };
-}
-
-/**
- * Whether the local hour starting at `start` comes twice in its zone (the clocks go back through it): the same
- * hour on the clock an hour (or, in a zone moving by 30 minutes, half an hour or more) before or after.
- */
-function hourComesTwice(start: DateTime): boolean {
-  const hour = start.toFormat("yyyy-LL-dd'T'HH");
-  return [-60, -30, 60, 90].some((m) => start.plus({ minutes: m }).toFormat("yyyy-LL-dd'T'HH") === hour);
 }
 
 /** The period of `kind` that a run at `at` (epoch ms) reports on. */
@@ -84,7 +110,7 @@ export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
       const to = now.startOf('hour');
       const from = to.minus({ hours: 1 });
       const hour = from.toFormat("yyyy-LL-dd'T'HH");
-      if (!hourComesTwice(from)) return span(from, to, zone, hour, `${from.toFormat('ccc d LLL yyyy HH:mm')} – ${to.toFormat('HH:mm')}`);
+      if (!shownTwice(from.toMillis(), zone, 'HH')) return span(from, to, zone, hour, `${from.toFormat('ccc d LLL yyyy HH:mm')} – ${to.toFormat('HH:mm')}`);
       // Where the clocks go back, the hour comes twice ("02:00 – 03:00" in CEST, then in CET): its offset makes
       // each its own period in the key, otherwise the schedule's marks would take the second for the first, never
       // reported. People read the zone's own names ("02:00 CEST – 02:00 CET"), the offset where it has none.

@@ -182,6 +182,17 @@ export function completenessUnknown(st: FieldStats): string | undefined {
   return `${st.gapMs === null ? 'completeness and gaps' : 'completeness'} unknown: ${st.count === 1 ? 'one reading' : 'no readings'} and no expected interval`;
 }
 
+/**
+ * "completeness 93.3% (140 of 150, every 1m)"; more readings than the interval gives (a device sending faster than
+ * expected, or twice) is said as such, "completeness 100% (150 expected every 1m, 154 received: 4 more than the
+ * interval gives)", not "100.0% (154 of 150)".
+ */
+export function completenessText(c: NonNullable<FieldStats['completeness']>): string {
+  const every = durationText(c.expectedEveryMs);
+  if (c.received <= c.expected) return `completeness ${c.percent.toFixed(1)}% (${c.received} of ${c.expected}, every ${every})`;
+  return `completeness 100% (${c.expected} expected every ${every}, ${c.received} received: ${c.received - c.expected} more than the interval gives)`;
+}
+
 function factsOf(s: SeriesReport, d: ReportData, clock: ZoneClock): string[] {
   const st = s.stats;
   const u = s.unit ? ` ${s.unit}` : '';
@@ -190,7 +201,7 @@ function factsOf(s: SeriesReport, d: ReportData, clock: ZoneClock): string[] {
     facts.push(`min ${formatNumber(st.min)}${u}`, `max ${formatNumber(st.max)}${u}`, `mean ${formatNumber(st.mean)}${u}`, `sum ${formatNumber(st.sum)}`, `integral ${integralText(s, d.integralPer)}`);
   }
   if (st.last) facts.push(`last ${typeof st.last.value === 'number' ? formatNumber(st.last.value) : String(st.last.value)}${typeof st.last.value === 'number' ? u : ''} at ${clock.time(st.last.ts)}`);
-  if (st.completeness) facts.push(`completeness ${st.completeness.percent.toFixed(1)}% (${st.completeness.received} of ${st.completeness.expected}, every ${durationText(st.completeness.expectedEveryMs)})`);
+  if (st.completeness) facts.push(completenessText(st.completeness));
   const unknown = completenessUnknown(st);
   if (unknown) facts.push(unknown);
   if (st.timeAboveMs !== null) facts.push(`above ${formatNumber(st.above)}${u}: ${durationText(st.timeAboveMs)}`);

@@ -4,7 +4,7 @@
  * say as much as the step needs, so no two ticks read the same.
  */
 import type { DateTime } from 'luxon';
-import { luxon } from './period';
+import { clockTime, luxon } from './period';
 
 type Unit = 'millisecond' | 'second' | 'minute' | 'hour' | 'day' | 'month' | 'year';
 
@@ -56,9 +56,15 @@ export function timeStep(span: number): Step {
   return STEPS.find((s) => span / s.ms <= MAX_INTERVALS) ?? STEPS[STEPS.length - 1];
 }
 
-/** Round local times in [from, to] at the step; skips a wall-clock hour that DST repeats. */
+/** Units of a day and longer: their steps restart at the parent's start (ticks every 7 days start again on the 1st). */
+const CALENDAR = new Set<Unit>(['day', 'month', 'year']);
+
+/**
+ * Round local times in [from, to] at the step. Steps shorter than a day go on in real time, so the hour the clocks
+ * go back gets its ticks twice (02:00 and 02:30 CEST, then CET), as evenly spaced as any other hour.
+ */
 function tickTimes(from: number, to: number, zone: string, step: Step): DateTime[] {
-  const parent = PARENT[step.unit];
+  const parent = CALENDAR.has(step.unit) ? PARENT[step.unit] : null;
   const out: DateTime[] = [];
   let dt = luxon().DateTime.fromMillis(from, { zone }).startOf(step.unit);
   if (dt.toMillis() < from) dt = dt.plus({ [step.unit]: 1 });
@@ -73,18 +79,11 @@ function tickTimes(from: number, to: number, zone: string, step: Step): DateTime
     }
     // A 7-day step reaches the 29th; the 1st follows two days later and would print over it.
     const crowded = next !== null && next.toMillis() <= to && fieldOf(dt, step.unit) !== 0 && next.toMillis() - dt.toMillis() < step.ms / 2;
-    const prev = out[out.length - 1];
-    const later = prev === undefined || wallClock(dt) > wallClock(prev);
-    if (!crowded && later) out.push(dt);
+    if (!crowded) out.push(dt);
     const jump = dt.plus({ [step.unit]: step.size });
     dt = next !== null && next < jump ? next : jump;
   }
   return out;
-}
-
-/** Local wall-clock time (ms as if the zone were UTC): the repeated hour when clocks go back is not later. */
-function wallClock(dt: DateTime): number {
-  return dt.toMillis() + dt.offset * 60_000;
 }
 
 const TIME_FORMAT: Partial<Record<Unit, string>> = { millisecond: 'HH:mm:ss.SSS', second: 'HH:mm:ss', minute: 'HH:mm', hour: 'HH:mm' };
@@ -93,11 +92,13 @@ const DATE_FORMAT: Record<'day' | 'month' | 'year', string> = { day: 'd LLL', mo
 function labels(times: DateTime[], step: Step): string[] {
   const timeFormat = TIME_FORMAT[step.unit];
   if (timeFormat === undefined) return times.map((t) => t.toFormat(DATE_FORMAT[step.unit as keyof typeof DATE_FORMAT]));
-  // Times of day alone; midnight shows its date instead, as the day changes there.
-  const short = times.map((t) => (t.equals(t.startOf('day')) ? t.toFormat('d LLL') : t.toFormat(timeFormat)));
+  // Times of day alone; midnight shows its date instead, as the day changes there. A time the clock shows twice
+  // (the hour it goes back) carries the zone's name, "02:00 CEST" then "02:00 CET".
+  const time = (t: DateTime, format: string) => clockTime(t.toMillis(), t.zoneName ?? 'UTC', format);
+  const short = times.map((t) => (t.equals(t.startOf('day')) ? t.toFormat('d LLL') : time(t, timeFormat)));
   if (new Set(short).size === short.length) return short;
   // Ticks over several days repeat times of day (12:00 each day): every label names its day.
-  return times.map((t) => t.toFormat(`d LLL ${timeFormat}`));
+  return times.map((t) => time(t, `d LLL ${timeFormat}`));
 }
 
 type Ticks = ReadonlyArray<{ readonly ts: number; readonly label: string }>;
