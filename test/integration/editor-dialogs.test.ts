@@ -298,6 +298,15 @@ test('a node saved with a bad setting shows the warning triangle with the reason
     }
     await page.click('#node-dialog-ok');
     await page.waitForSelector('#node-dialog-ok', { state: 'detached', timeout: 30_000 });
+    // The canvas redraws on a later frame than the dialog closes: a busy machine reads the old triangle
+    // otherwise. A triangle that never follows the node's state still fails below.
+    await page
+      .waitForFunction((id) => {
+        const node = (window as unknown as { RED: Red }).RED.nodes.node(id) as { valid: boolean };
+        const badge = document.getElementById(id)?.querySelector('.red-ui-flow-node-error');
+        return (!!badge && !badge.classList.contains('hide')) === !node.valid;
+      }, id, { timeout: 10_000 })
+      .catch(() => undefined);
     return page.evaluate((id) => {
       const RED = (window as unknown as { RED: Red }).RED;
       const node = RED.nodes.node(id) as { valid: boolean; validationErrors?: string[] };
