@@ -70,8 +70,8 @@ function managed(spec: ServerSpec, port: number, dir: string, startTimeoutMs: nu
       failed.catch(() => undefined);
       exited.catch(() => undefined);
       const ready = (async () => {
-        const end = Date.now() + startTimeoutMs;
-        while (Date.now() < end) {
+        const end = performance.now() + startTimeoutMs;
+        while (performance.now() < end) {
           if (await answers(url + spec.readyPath)) return;
           await new Promise((r) => setTimeout(r, 100));
         }

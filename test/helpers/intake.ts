@@ -48,9 +48,11 @@ export function journalText(dir: string): string {
 }
 
 export async function eventually(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
+  // The monotonic clock: a VM's wall clock can jump ahead by seconds when its host pauses it, which ended
+  // waits early on a loaded machine.
+  const end = performance.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -44,11 +44,12 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let untilMs = 30_000;
 
 export async function until<T>(fn: () => T | undefined, what: string, ms = untilMs): Promise<T> {
-  const end = Date.now() + ms;
+  // Monotonic, as eventually() in ./intake: a wall clock that jumps ends a wait before its time.
+  const end = performance.now() + ms;
   for (;;) {
     const v = fn();
     if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
 }

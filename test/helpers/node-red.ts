@@ -35,9 +35,9 @@ export function useTestRuntime(prefix: string, opts: { settings?: (dataDir: stri
 
 /** Waits until `cond` holds, looking every 10 ms; fails naming `what` after `ms` (a cap for a busy machine, not a target). */
 export async function until(cond: () => boolean | Promise<boolean>, what = 'condition', ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -125,7 +125,7 @@ export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
       clearTimeout(timer);
     },
   };
-  const deadline = Date.now() + 60_000;
+  const deadline = performance.now() + 60_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`runtime exited with ${proc.exitCode}:\n${out}`);
     try {
@@ -134,7 +134,7 @@ export async function startRuntime(opts: StartOptions = {}): Promise<Runtime> {
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       await rt.stop();
       throw new Error(`runtime did not become healthy in 60 s:\n${out}`);
     }
@@ -162,7 +162,7 @@ export async function startRuntimeAsAdmin(opts: StartOptions = {}): Promise<{ rt
 
 /** Polls fn until it returns a value that is not undefined. */
 export async function eventually<T>(fn: () => Promise<T | undefined>, ms = 30_000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   let last: unknown;
   for (;;) {
     try {
@@ -171,7 +171,7 @@ export async function eventually<T>(fn: () => Promise<T | undefined>, ms = 30_00
     } catch (err) {
       last = err;
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

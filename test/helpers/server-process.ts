@@ -35,8 +35,8 @@ export async function launchServer(o: ServerLaunch): Promise<ChildProcess> {
   const failed = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`cannot start ${o.name} (apt-get install ${o.apt}): ${e.message}`))));
   const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`${o.name} exited with ${code} before it listened`))));
   const ready = (async () => {
-    const end = Date.now() + (o.timeoutMs ?? 30_000);
-    while (Date.now() < end) {
+    const end = performance.now() + (o.timeoutMs ?? 30_000);
+    while (performance.now() < end) {
       if (await accepts(o.port)) return;
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -42,9 +42,9 @@ export class SwitchableStore implements TimeSeriesStore {
 export const reading = (i: number): Reading => ({ device: 'd', ts: 1_700_000_000_000 + i, fields: { v: i }, tags: {} });
 export const writeAsync = (w: DurableWriter, r: Reading[]) => new Promise<void>((res, rej) => w.write(r, (e) => (e ? rej(e) : res())));
 export const until = async (cond: () => boolean, ms = 30_000) => {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
+    if (performance.now() > end) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 10));
   }
 };
