@@ -45,11 +45,11 @@ async function withEmbedded(fn: (port: number) => Promise<void>): Promise<void> 
 }
 
 async function until<T>(fn: () => T | undefined, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   for (;;) {
     const v = fn();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -298,7 +298,7 @@ describe('VictoriaMetrics through @influxdata/influxdb-client (/api/v2/write)', 
    * `samples` samples are exported or 30 s have passed; the test then checks what came back.
    */
   async function exported(match: string, samples: number): Promise<Exported> {
-    const deadline = Date.now() + 30_000;
+    const deadline = performance.now() + 30_000;
     for (;;) {
       await fetch(`${server.url}/internal/force_flush`).catch(() => undefined);
       const res = await fetch(`${server.url}/api/v1/export?${new URLSearchParams({ 'match[]': match })}`);
@@ -306,7 +306,7 @@ describe('VictoriaMetrics through @influxdata/influxdb-client (/api/v2/write)', 
       const text = await res.text();
       const series = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Exported[number]);
       const count = series.reduce((n, s) => n + s.timestamps.length, 0);
-      if (count >= samples || Date.now() > deadline) return series;
+      if (count >= samples || performance.now() > deadline) return series;
       await new Promise((r) => setTimeout(r, 250));
     }
   }

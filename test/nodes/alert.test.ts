@@ -54,11 +54,11 @@ function listen(app: (req: never, res: never) => void): Promise<{ server: Server
 }
 
 async function eventually<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out');
+    if (performance.now() > end) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -66,8 +66,8 @@ describe('store output fanned out to several nodes', () => {
     copied.length = 0;
     const store = helper.getNode('store')!;
     for (const p of batches) store.receive({ payload: p, topic: 'in' } as never);
-    for (const end = Date.now() + 20_000; got.a.length + got.b.length + got.c.length < 9; ) {
-      if (Date.now() > end) throw new Error('timed out waiting for the three branches');
+    for (const end = performance.now() + 20_000; got.a.length + got.b.length + got.c.length < 9; ) {
+      if (performance.now() > end) throw new Error('timed out waiting for the three branches');
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const id of ['a', 'b', 'c']) {
@@ -114,8 +114,8 @@ describe('store output fanned out to several nodes', () => {
     const batch = Array.from({ length: 30 }, (_, i) => ({ device: `d${i % 3}`, ts: T0 + i, fields: { temperature: 20 + i, label: `r${i}` }, tags: {} }));
     copied.length = 0;
     helper.getNode('store')!.receive({ payload: batch } as never);
-    for (const end = Date.now() + 20_000; !(tables.rows && tables.rows2 && seen.a === 30 && seen.b === 30); ) {
-      if (Date.now() > end) throw new Error('timed out waiting for the branches and both tables');
+    for (const end = performance.now() + 20_000; !(tables.rows && tables.rows2 && seen.a === 30 && seen.b === 30); ) {
+      if (performance.now() > end) throw new Error('timed out waiting for the branches and both tables');
       await new Promise((r) => setTimeout(r, 20));
     }
     // Each device's latest reading as sent, whatever the editing branches did to theirs.

@@ -22,9 +22,9 @@ const CONNACK_VERSION_REFUSED = Buffer.from([0x20, 0x02, 0x00, 0x01]);
 const RECONNECT_MS = 2000;
 
 const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 20_000) => {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 };

@@ -47,9 +47,9 @@ async function connectWith(clientId: string, conn: Record<string, unknown>): Pro
     { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, wires: [['out'], []] },
     { id: 'out', type: 'helper', z: 'tab' },
   ]);
-  const end = Date.now() + 30_000;
+  const end = performance.now() + 30_000;
   while (!seen.get(clientId)?.connected) {
-    if (Date.now() > end) throw new Error(`${clientId} did not connect`);
+    if (performance.now() > end) throw new Error(`${clientId} did not connect`);
     await new Promise((r) => setTimeout(r, 10));
   }
   return seen.get(clientId)!;

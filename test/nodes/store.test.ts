@@ -43,8 +43,8 @@ describe('upperstack-store on several sinks', () => {
 
   const receipt = () => ({ j: 'test-input', s: journal.append(Buffer.from('m')) });
   const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
-    for (const end = Date.now() + 20_000; !(await cond()); ) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    for (const end = performance.now() + 20_000; !(await cond()); ) {
+      if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };

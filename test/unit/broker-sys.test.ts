@@ -77,8 +77,8 @@ describe('$SYS on the embedded broker', () => {
     assert.equal(granted[0]?.qos, 0);
     const device = await mqtt.connectAsync(url(), { protocolVersion: 5, reconnectPeriod: 0, clientId: 'sys-watched' });
     await device.endAsync();
-    const end = Date.now() + 30_000;
-    while (!seen.includes('new/clients sys-watched') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const end = performance.now() + 30_000;
+    while (!seen.includes('new/clients sys-watched') && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
     await admin.endAsync();
     assert.ok(seen.includes('new/clients sys-watched'), seen.join('\n'));
   });
