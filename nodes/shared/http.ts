@@ -282,14 +282,14 @@ function topApp(RED: NodeAPI): App | undefined {
   return node?.parent ?? admin?.parent?.parent ?? admin?.parent;
 }
 
-/** The HTTP input's routes name the device in the path; a request to the bare route is told so. */
+/** The HTTP input's routes name the device in the path: a request to a bare one (`/ingest`) is told so. */
 const DEVICE_ROUTES: Record<string, string> = { ingest: 'POST', insert: 'POST', fetch: 'GET' };
 
-function devicePathHint(method: string, path: string): string {
-  const m = /\/(ingest|insert|fetch)\/?$/.exec(path);
+function devicePathHint(path: string): string {
+  const m = /^(.*\/(ingest|insert|fetch))\/?$/.exec(path);
   if (!m) return '';
-  const route = m[1]!;
-  return `: ${DEVICE_ROUTES[route]} ${path.replace(/\/?$/, '')}/{device} names the device in the path, e.g. ${DEVICE_ROUTES[route]} ${path.replace(/\/?$/, '')}/sensor-1`;
+  const route = `${DEVICE_ROUTES[m[2]!]} ${m[1]!}`;
+  return `: ${route}/{device} names the device in the path, e.g. ${route}/sensor-1`;
 }
 
 /**
@@ -306,7 +306,8 @@ export function installJsonErrors(RED: NodeAPI): void {
   app.use((req: Request, res: Response) => {
     req.resume();
     const path = req.path.length > 200 ? `${req.path.slice(0, 200)}…` : req.path;
-    sendError(res, 404, HTTP_CODES.notFound, `nothing is served at ${req.method} ${path}${devicePathHint(req.method, req.path)}`);
+    // The truncated path, so a long one is neither matched nor repeated in the hint.
+    sendError(res, 404, HTTP_CODES.notFound, `nothing is served at ${req.method} ${path}${devicePathHint(path)}`);
   });
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     void next;
