@@ -116,7 +116,8 @@ export function servedPath(apps: RuntimeApps, method: string, path: string, opts
   const known = [top, node, admin, ...(editorAdmin ? [editorAdmin] : [])];
   const work: Array<{ stack: Layer[]; path: string; app?: RoutedApp }> = [];
   for (const app of known) {
-    const stack = layersOf(app._router?.stack);
+    // Express makes an app's table at its first route or middleware.
+    const stack = app._router === undefined ? [] : layersOf(app._router.stack);
     const p = pathIn(app, top, path);
     if (!stack || p === null) return true;
     if (p !== undefined) work.push({ stack, path: p, app });
