@@ -135,6 +135,7 @@ export function servedPath(apps: RuntimeApps, method: string, path: string, opts
     if (unseen > 0) return true;
     for (const layer of stack) {
       if (typeof layer.handle !== 'function' || layer.handle.length === 4) continue; // error handlers
+      if (!(layer.regexp instanceof RegExp)) return true; // another Express than 4's layers
       const found = layer.regexp.exec(p);
       if (layer.route) {
         if (found && (layer.route.methods?._all || layer.route.methods?.[m])) return true;
