@@ -14,6 +14,7 @@ import { basicAuthGuard } from './nodes/lib/security/basic-auth';
 import { rememberDashboardUser } from './nodes/shared/dashboard';
 import { adminParserBypass, jsonUntypedErrors } from './nodes/shared/http';
 import { nodeRoutesPassAdmin } from './nodes/shared/admin-pass';
+import { answersNoPathOfItsOwn } from './nodes/shared/served-path';
 import { usersFromFile } from './nodes/alert/users';
 import { clusterOptionsFromEnv } from './nodes/lib/cluster/config';
 import { clusterPack, type FlowNode as ClusterFlowNode } from './nodes/lib/cluster/pack';
@@ -282,7 +283,8 @@ export = {
   httpServerOptions,
   // Runs before Node-RED's admin body parser and its login route. Upperstack's own node routes
   // (API, health, metrics, inputs) leave the admin app first: it is not theirs (nodes/shared/admin-pass.ts).
-  httpAdminMiddleware: [nodeRoutesPassAdmin('/'), adminParserBypass(), jsonUntypedErrors(), loginGuard],
+  // The login guard answers only POST /auth/token, Node-RED's own route (nodes/shared/served-path.ts).
+  httpAdminMiddleware: [nodeRoutesPassAdmin('/'), adminParserBypass(), jsonUntypedErrors(), answersNoPathOfItsOwn(loginGuard)],
   apiMaxLength: '5mb',
 
   functionExternalModules: false,

@@ -14,6 +14,7 @@
  * editor's and the admin API's included, goes through the admin app as before.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { answersNoPathOfItsOwn } from './served-path';
 
 /** Paths under the node root that only Upperstack's node routes serve: prefixes end with '/'. */
 export const NODE_ROUTE_PATHS: readonly string[] = [
@@ -46,10 +47,10 @@ export function isNodeRoutePath(path: string, root: string, paths: readonly stri
 
 /** For `httpAdminMiddleware`, first: Upperstack's node routes skip the rest of the admin app. */
 export function nodeRoutesPassAdmin(nodeRoot = '/'): RequestHandler {
-  return (req: Request, _res: Response, next: NextFunction) => {
+  return answersNoPathOfItsOwn((req: Request, _res: Response, next: NextFunction) => {
     const url = req.originalUrl ?? req.url;
     const q = url.indexOf('?');
     // 'router' leaves the admin app's router; the top-level app goes on to the node app.
     next(isNodeRoutePath(q < 0 ? url : url.slice(0, q), nodeRoot) ? 'router' : undefined);
-  };
+  });
 }

@@ -11,7 +11,8 @@
  *   parser (5 MB, every JSON or form body on the server) off a route's body.
  * - `installJsonErrors(RED)`: a JSON 404 and error handler at the end of the
  *   runtime's Express app, for everything no route answered (unknown paths,
- *   body-parser failures of Node-RED's own admin parser, bugs).
+ *   body-parser failures of Node-RED's own admin parser, bugs); a body that
+ *   does not parse, sent to a path nothing serves, gets the 404 (served-path.ts).
  */
 import type { NodeAPI } from 'node-red';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
@@ -26,6 +27,7 @@ import { codeForStatus, errorBody, httpErrorOf, HTTP_CODES } from '../lib/api/ht
 import { nonFiniteBodyError, nonFiniteNumber } from '../lib/schema/finite';
 import { upperstackSettings } from './runtime';
 import { prepareServer } from './server-setup';
+import { answersNoPathOfItsOwn, servedPath, type RoutedApp } from './served-path';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -223,7 +225,7 @@ export function readsOwnBody(path: string | RegExp): void {
  * route's own reader to read them after all.
  */
 export function adminParserBypass(): RequestHandler {
-  return (req: Request, _res: Response, next: NextFunction) => {
+  return answersNoPathOfItsOwn((req: Request, _res: Response, next: NextFunction) => {
     const routes = ownBodyRoutes();
     if (routes.length && req.method !== 'GET' && req.method !== 'HEAD') {
       const path = (req.originalUrl ?? req.url).split('?')[0];
@@ -234,7 +236,7 @@ export function adminParserBypass(): RequestHandler {
       }
     }
     next();
-  };
+  });
 }
 
 /** Undoes the bypass mark before the route's own reader runs. */
@@ -253,7 +255,7 @@ export function ownBody(req: IncomingMessage): void {
  * Responses that say what they carry are left as they are.
  */
 export function jsonUntypedErrors(): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
+  return answersNoPathOfItsOwn((req: Request, res: Response, next: NextFunction) => {
     const end = res.end.bind(res) as (...args: unknown[]) => Response;
     res.end = ((...args: unknown[]) => {
       const [chunk] = args;
@@ -269,7 +271,7 @@ export function jsonUntypedErrors(): RequestHandler {
       return end(...args);
     }) as Response['end'];
     next();
-  };
+  });
 }
 
 type App = Application & { parent?: App };
@@ -292,6 +294,27 @@ function devicePathHint(path: string): string {
   return `: ${route}/{device} names the device in the path, e.g. ${route}/sensor-1`;
 }
 
+function sendNotFound(req: Request, res: Response): void {
+  const path = req.path.length > 200 ? `${req.path.slice(0, 200)}…` : req.path;
+  // The truncated path, so a long one is neither matched nor repeated in the hint.
+  sendError(res, 404, HTTP_CODES.notFound, `nothing is served at ${req.method} ${path}${devicePathHint(path)}`);
+}
+
+/**
+ * Whether `err` is a body that did not parse, sent to a path nothing serves. Node-RED's admin
+ * parser reads the body before any route is matched, and its error skips them all: such a
+ * request is answered the 404 a well-formed body gets, not 400 for a body nobody would read.
+ */
+function unservedParseFailure(RED: NodeAPI, err: unknown, req: Request): boolean {
+  if ((err as { type?: unknown } | null)?.type !== 'entity.parse.failed') return false;
+  const top = topApp(RED);
+  const node = RED.httpNode as unknown as RoutedApp | undefined;
+  const admin = RED.httpAdmin as unknown as RoutedApp | undefined;
+  if (!top || !node || !admin) return false;
+  const requireHttps = (RED.settings as { requireHttps?: unknown }).requireHttps === true;
+  return !servedPath({ top, node, admin }, req.method, req.path, { requireHttps });
+}
+
 /**
  * Adds a JSON 404 and a JSON error handler after everything else on the
  * runtime's top-level app, once per app. Routes that nodes add later go to the
@@ -303,15 +326,16 @@ export function installJsonErrors(RED: NodeAPI): void {
   const app = topApp(RED);
   if (!app || installed.has(app)) return;
   installed.add(app);
-  app.use((req: Request, res: Response) => {
-    req.resume();
-    const path = req.path.length > 200 ? `${req.path.slice(0, 200)}…` : req.path;
-    // The truncated path, so a long one is neither matched nor repeated in the hint.
-    sendError(res, 404, HTTP_CODES.notFound, `nothing is served at ${req.method} ${path}${devicePathHint(path)}`);
-  });
+  app.use(
+    answersNoPathOfItsOwn((req: Request, res: Response) => {
+      req.resume();
+      sendNotFound(req, res);
+    }),
+  );
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     void next;
     req.resume();
+    if (unservedParseFailure(RED, err, req)) return sendNotFound(req, res);
     const e = httpErrorOf(err);
     if (e.internal) RED.log.error(`HTTP ${req.method} ${req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     sendError(res, e.status, e.code, e.message, e.details);

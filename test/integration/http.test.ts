@@ -7,7 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
-import { startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, startRuntime, startRuntimeAsAdmin, type Runtime } from '../helpers/runtime';
+import { answerBody, rawExchange } from '../helpers/http-raw';
 
 interface Answer {
   status: number;
@@ -143,6 +144,69 @@ describe('every HTTP error is JSON', () => {
     // The editor's backtest route on the admin API.
     jsonError(await call(rt, 'POST', '/upperstack-anomaly/backtest', { headers: auth, body: '{' }), 400, 'MALFORMED_BODY');
     jsonError(await call(rt, 'POST', '/upperstack-anomaly/backtest', { headers: { ...auth, 'content-type': 'text/csv' }, body: 'a,b' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+});
+
+describe('a body that does not parse, to a path nothing serves', () => {
+  let rt: Runtime;
+  let token: string;
+  before(async () => {
+    ({ rt, token } = await startRuntimeAsAdmin());
+    // A user's flow: an http in for POST /hello and one for GET /only-get, each answered by an http response.
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2' };
+    const current = JSON.parse((await call(rt, 'GET', '/flows', { headers })).text) as { rev: string; flows: unknown[] };
+    const added = [
+      { id: 'user-tab', type: 'tab', label: 'user' },
+      { id: 'user-post', type: 'http in', z: 'user-tab', url: '/hello', method: 'post', wires: [['user-res']] },
+      { id: 'user-get', type: 'http in', z: 'user-tab', url: '/only-get', method: 'get', wires: [['user-res']] },
+      { id: 'user-res', type: 'http response', z: 'user-tab', statusCode: '', headers: {}, wires: [] },
+    ];
+    const body = JSON.stringify({ rev: current.rev, flows: [...current.flows, ...added] });
+    const deployed = await call(rt, 'POST', '/flows', { headers: { ...headers, 'Node-RED-Deployment-Type': 'full' }, body });
+    assert.equal(deployed.status, 200, deployed.text);
+    await eventually(async () => ((await call(rt, 'POST', '/hello', { headers: { 'content-type': 'application/json' }, body: '{"a":1}' })).status === 200 ? true : undefined), 30_000, 'POST /hello');
+  });
+  after(async () => {
+    await rt?.stop();
+  });
+
+  const send = (method: string, path: string, body: string, headers: Record<string, string> = {}) =>
+    call(rt, method, path, { body, headers: { 'content-type': 'application/json', ...headers } });
+
+  test('POST, PUT and PATCH get the 404 a well-formed body gets, named after the method and path', async () => {
+    for (const method of ['POST', 'PUT', 'PATCH']) {
+      for (const path of ['/no/such/path', '/only-get']) {
+        const good = await send(method, path, '{"a":1}');
+        const broken = await send(method, path, '{"a":');
+        const error = jsonError(broken, 404, 'NOT_FOUND');
+        assert.equal(error.message, `nothing is served at ${method} ${path}`);
+        assert.equal(broken.text, good.text, `${method} ${path}`);
+        assert.equal(good.status, 404);
+      }
+    }
+    // As curl sends it, over a raw socket.
+    const body = '{"a":';
+    const raw = await rawExchange(rt.url, `POST /no/such/path HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    assert.match(raw, /^HTTP\/1\.1 404 /);
+    assert.deepEqual(answerBody(raw), { error: { code: 'NOT_FOUND', message: 'nothing is served at POST /no/such/path' } });
+  });
+
+  test('every route that serves the path still answers the broken body 400 with its reason', async () => {
+    const admin = { authorization: `Bearer ${token}` };
+    const malformed = [
+      ['/hello', {}], // the user's http in
+      ['/flows', admin], // Node-RED's admin API
+      ['/auth/token', {}], // the editor's login
+      ['/upperstack-anomaly/backtest', admin], // a node's admin route
+      ['/api/v1/anomaly/backtest', { authorization: `Bearer ${rt.apiKey}` }], // the query API
+    ] as const;
+    for (const [path, headers] of malformed) {
+      const error = jsonError(await send('POST', path, '{"a":', headers), 400, 'MALFORMED_BODY');
+      assert.match(error.message, /^the body is not valid JSON: /, path);
+    }
+    // The HTTP input's device route reads the body as a device's payload.
+    const decode = jsonError(await send('POST', '/ingest/sensor-1', '{"a":'), 400, 'DECODE_FAILED');
+    assert.match(decode.message, /^JSON payload ends early/);
   });
 });
 
