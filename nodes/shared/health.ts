@@ -31,6 +31,11 @@ function watchOf(RED: NodeAPI): Watch {
   return w;
 }
 
+/** How long a store's healthy probe answer serves /health (`upperstack.health.probeReuseSeconds`). */
+export function probeReuseMs(RED: NodeAPI): number {
+  return watchOf(RED).thresholds.probeReuseMs;
+}
+
 /** The current report; concurrent callers share one evaluation. */
 export function healthReport(RED: NodeAPI): Promise<HealthReport> {
   const w = watchOf(RED);

@@ -11,6 +11,8 @@ import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir, registerHealth } from '../shared/runtime';
+import { probeReuseMs } from '../shared/health';
+import { SharedProbe } from '../lib/api/health-probe';
 import { registerSink } from '../lib/metrics';
 import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_SPOOL_BUDGET_MB, storeConfigCredentials, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
 
@@ -80,11 +82,24 @@ export = function register(RED: NodeAPI): void {
     RED.events.once('flows:started', holdsRegistered);
     // Two store configs of one name (an editor import copies a pack's "embedded DuckDB") are told apart by id.
     const name = config.name || node.id;
-    const stopHealth = node.writer.entries.map((entry) =>
-      registerHealth(entry.id === 'main' || node.writer.entries.length === 1 ? `store:${name}` : `store:${name}/${entry.id}`, node.id, async () => {
-        const h = await entry.sink.health();
-        // A sink answering again is retried now, and this report already tells how that went.
-        await entry.writer.probed(h.ok);
+    const reuseMs = probeReuseMs(RED);
+    const stopHealth = node.writer.entries.map((entry) => {
+      // The sink's probe (DuckDB's committed write, a server's ping) is most of what /health costs: a healthy
+      // answer serves the calls of the next moment. A failing one is not reused, so a recovery shows at once.
+      const probe = new SharedProbe(
+        async () => {
+          const h = await entry.sink.health();
+          // A sink answering again is retried now, and this report already tells how that went.
+          await entry.writer.probed(h.ok);
+          return h;
+        },
+        { maxAgeMs: reuseMs, reusable: (h) => h.ok },
+      );
+      return registerHealth(entry.id === 'main' || node.writer.entries.length === 1 ? `store:${name}` : `store:${name}/${entry.id}`, node.id, async () => {
+        // Trouble the writer met since (a failed write, readings in the spool) asks the sink again now: the
+        // report then names the sink's own answer, and a sink answering again is retried without delay.
+        const seen = entry.writer.stats();
+        const h = await probe.get(seen.failingSince !== undefined || seen.lastError !== undefined || seen.spooled > 0);
         const s = entry.writer.stats();
         const backlog = s.queued + s.spooled;
         const now = Date.now();
@@ -107,8 +122,8 @@ export = function register(RED: NodeAPI): void {
           lastError: s.lastError ?? (h.ok ? undefined : h.detail),
           disk: { bytes: s.spoolBytes, budget: s.spoolBudget, full: s.overBudget },
         };
-      }),
-    );
+      });
+    });
 
     const stopMetrics = node.writer.entries.map((entry) =>
       registerSink(entry.id === 'main' || node.writer.entries.length === 1 ? node.id : `${node.id}.${entry.id}`, {

@@ -3,8 +3,10 @@
  * a store that cannot be written (its database folder is missing), a journal
  * entry nobody settles, and backpressure held — each turns /health to 503
  * naming the component and its error, back to 200 once it recovers, and is
- * logged once when it starts and once when it ends. Real DuckDB, real journals;
- * the broker is an in-process stand-in so the test decides what arrives.
+ * logged once when it starts and once when it ends. A store's healthy probe
+ * answer serves the calls of its reuse time, and a write failing meanwhile (a
+ * real influxd stopped) has the next call ask the sink again. Real DuckDB, real
+ * journals; the broker is an in-process stand-in so the test decides what arrives.
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +23,7 @@ import type { UpperstackMessage } from '../../nodes/shared/input';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { fakeBroker, telemetry } from '../helpers/receipts-graph';
 import { eventually } from '../helpers/runtime';
+import { startInfluxd } from '../helpers/influxd';
 import { tempDir } from '../helpers/temp';
 
 helper.init(require.resolve('node-red'));
@@ -53,6 +56,7 @@ interface HealthBody {
   problems: Array<{ component: string; code: string; message: string; since: string; lastError?: string }>;
   journals: Array<{ name: string; pending: number; bytes: number; budget: number; oldestUnsettledMs: number | null; paused: boolean }>;
   disk: { journals: Array<{ name: string; bytes: number; budget: number }>; spools: Array<{ name: string; bytes: number; budget: number; full: boolean }> };
+  components: Record<string, { ok: boolean; detail: string }>;
 }
 
 describe('/health', () => {
@@ -148,6 +152,76 @@ describe('/health', () => {
     await eventually(async () => ((await cfg.store.readings({ device: 'd', limit: 1 })).readings.length === 1 ? true : undefined), 20_000, 'the spooled reading');
     // Drained, the spool says it holds nothing, not the outage's bytes until its segment fills.
     await until(200, 'the spool drained', (b) => b.disk.spools[0].bytes === 0);
+  });
+
+  test('calls arriving together or within the reuse time share one probe of the store', async () => {
+    await load({ probeReuseSeconds: 3600 }, [
+      { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: join(dir, `ok${n}.duckdb`), batchSize: 10, flushMs: 10, configVersion: 1 },
+      { id: 'api', type: 'upperstack-api', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
+    ]);
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await cfg.ready;
+    const sink = cfg.writer.entries[0].sink;
+    const real = sink.health.bind(sink);
+    let probes = 0;
+    sink.health = () => {
+      probes++;
+      return real();
+    };
+    const together = await Promise.all(Array.from({ length: 10 }, () => health()));
+    const later = [];
+    for (let i = 0; i < 5; i++) later.push(await health());
+    assert.deepEqual([...together, ...later].map((h) => h.status), Array<number>(15).fill(200));
+    assert.equal(probes, 1, 'fifteen calls, one probe of the store');
+  });
+
+  test('a store write failing within the reuse time: the next /health asks the sink again and names its failure', async () => {
+    const influx = await startInfluxd();
+    try {
+      await load({ storeFailingSeconds: 0, probeReuseSeconds: 3600 }, [
+        {
+          id: 'cfg',
+          type: 'upperstack-store-config',
+          name: 'two',
+          sinks: [
+            { id: 'main', kind: 'duckdb', path: ':memory:', memoryLimit: 64 },
+            { id: 'influx', kind: 'influxdb', url: influx.url, api: 'auto', database: 'probe', flushMs: 10 },
+          ],
+          batchSize: 10,
+          flushMs: 10,
+          configVersion: 3,
+        },
+        { id: 'api', type: 'upperstack-api', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
+        { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
+      ]);
+      const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+      await cfg.ready;
+      const entry = cfg.writer.entries.find((e) => e.id === 'influx')!;
+      const store = helper.getNode('store') as unknown as { receive(m: unknown): void };
+      const T0 = Date.UTC(2026, 0, 1);
+      store.receive({ payload: { device: 'd', ts: T0, fields: { t: 1 }, tags: {} } });
+      await eventually(async () => (entry.writer.stats().written === 1 ? true : undefined), 20_000, 'the first reading in InfluxDB');
+      const up = await health();
+      assert.equal(up.status, 200, JSON.stringify(up.body));
+      assert.equal(up.body.components['store:two/influx'].ok, true);
+
+      await influx.stop();
+      store.receive({ payload: { device: 'd', ts: T0 + 1, fields: { t: 2 }, tags: {} } });
+      await eventually(async () => (entry.writer.stats().failingSince !== undefined ? true : undefined), 20_000, 'the write to InfluxDB failing');
+      // The healthy answer from before the outage would be reused for an hour; the failed write asks again.
+      const down = await health();
+      assert.equal(down.status, 503);
+      assert.deepEqual(down.body.failing, ['store:two/influx']);
+      const c = down.body.components['store:two/influx'];
+      assert.equal(c.ok, false, c.detail);
+      assert.match(c.detail, /^InfluxDB .*(ECONNREFUSED|refused|connect)/i);
+
+      await influx.start();
+      await until(200, 'InfluxDB back, the spool drained', (b) => b.failing.length === 0 && b.disk.spools.every((sp) => sp.bytes === 0));
+      assert.equal(entry.writer.stats().written, 2);
+    } finally {
+      await influx.destroy();
+    }
   });
 
   test('a journal entry nobody settles: 503 UNSETTLED after the threshold, 200 once it is settled', async () => {

@@ -126,6 +126,7 @@ describe('healthThresholds', () => {
       unsettledMs: 120_000,
       backpressureMs: DEFAULT_HEALTH_THRESHOLDS.backpressureMs,
       connectionFailingMs: 5_000,
+      probeReuseMs: DEFAULT_HEALTH_THRESHOLDS.probeReuseMs,
     });
     assert.deepEqual(bad, ['backpressureSeconds']);
   });

@@ -25,6 +25,8 @@ export interface HealthThresholds {
   unsettledMs: number;
   backpressureMs: number;
   connectionFailingMs: number;
+  /** How long a store's healthy probe answer serves later /health calls (nodes/lib/api/health-probe.ts). */
+  probeReuseMs: number;
 }
 
 export const DEFAULT_HEALTH_THRESHOLDS: HealthThresholds = {
@@ -32,6 +34,7 @@ export const DEFAULT_HEALTH_THRESHOLDS: HealthThresholds = {
   unsettledMs: 300_000,
   backpressureMs: 60_000,
   connectionFailingMs: 30_000,
+  probeReuseMs: 1_000,
 };
 
 /** A registered component's check (broker, store sink...) as nodes/shared/runtime.ts collects it. */
@@ -109,7 +112,7 @@ export class HealthMonitor {
   private firstSeen = new Map<string, number>();
 
   constructor(
-    private readonly thresholds: HealthThresholds,
+    private readonly thresholds: Omit<HealthThresholds, 'probeReuseMs'>,
     private readonly log: HealthLog,
   ) {}
 
@@ -223,7 +226,7 @@ export class HealthMonitor {
   }
 }
 
-/** Thresholds from settings in seconds (`{storeFailingSeconds, unsettledSeconds, backpressureSeconds, connectionFailingSeconds}`); bad values keep the default. */
+/** Thresholds from settings in seconds (`{storeFailingSeconds, unsettledSeconds, backpressureSeconds, connectionFailingSeconds, probeReuseSeconds}`); bad values keep the default. */
 export function healthThresholds(settings: Record<string, unknown> | undefined, onInvalid?: (name: string, value: unknown) => void): HealthThresholds {
   const out = { ...DEFAULT_HEALTH_THRESHOLDS };
   const names: Array<[keyof HealthThresholds, string]> = [
@@ -231,6 +234,7 @@ export function healthThresholds(settings: Record<string, unknown> | undefined, 
     ['unsettledMs', 'unsettledSeconds'],
     ['backpressureMs', 'backpressureSeconds'],
     ['connectionFailingMs', 'connectionFailingSeconds'],
+    ['probeReuseMs', 'probeReuseSeconds'],
   ];
   for (const [key, name] of names) {
     const v = settings?.[name];
