@@ -7,21 +7,20 @@
  * runtime's CPU (`/proc/<pid>/stat` utime + stime, every thread) is read before and after; what it used
  * idle over the same wall time, read right after, is taken off. Prints one JSON line.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { procSample } from './common';
 
 const [pid, port, requests = '500', clients = '1', path = '/health'] = process.argv.slice(2);
 if (!pid || !port) {
   console.error('usage: node dist/bench/health-cpu.js <pid> <port> [requests] [clients] [path]');
   process.exit(2);
 }
-// /proc counts in clock ticks; Linux's USER_HZ is 100.
-const TICK_MS = 10;
-
+/** The runtime's CPU so far (every thread), in ms. */
 function cpuMs(): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  const sample = procSample(Number(pid));
+  if (!sample) throw new Error(`no process ${pid}`);
+  return sample.cpu * 1000;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(clients) });
