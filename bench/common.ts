@@ -158,29 +158,40 @@ export interface ThreadCpu {
   cpu: number;
 }
 
+/** How long ProcWatch's `earlyRss` looks: the first seconds of a phase, against which a long phase's later growth shows. */
+export const EARLY_RSS_MS = 15_000;
+
 /** Samples a process's RSS every `ms` and keeps the maximum; also reports CPU used between start and stop. */
 export class ProcWatch {
   private timer: NodeJS.Timeout | undefined;
   private start: ProcSample | undefined;
   private startAt = 0;
   maxRss = 0;
+  /** The largest RSS sampled in the first `earlyMs`. */
+  private earlyRss = 0;
 
-  constructor(readonly pid: number | undefined, private readonly ms = 100) {}
+  constructor(
+    readonly pid: number | undefined,
+    private readonly ms = 100,
+    private readonly earlyMs = EARLY_RSS_MS,
+  ) {}
 
   begin(): this {
     this.start = procSample(this.pid);
     this.startAt = Date.now();
     this.maxRss = this.start?.rss ?? 0;
+    this.earlyRss = this.maxRss;
     this.timer = setInterval(() => {
       const s = procSample(this.pid);
       if (s && s.rss > this.maxRss) this.maxRss = s.rss;
+      if (s && Date.now() - this.startAt <= this.earlyMs && s.rss > this.earlyRss) this.earlyRss = s.rss;
     }, this.ms);
     this.timer.unref();
     return this;
   }
 
-  /** Peak RSS (max of sampled VmRSS and VmHWM), CPU seconds used while watched and their average in cores. */
-  end(): { peakRss: number; maxRss: number; hwm: number; cores: number; cpu: number; mainCpu: number; threads: ThreadCpu[] } {
+  /** Peak RSS (max of sampled VmRSS and VmHWM), the largest sampled in the first `earlyMs`, CPU seconds used while watched and their average in cores. */
+  end(): { peakRss: number; maxRss: number; earlyRss: number; hwm: number; cores: number; cpu: number; mainCpu: number; threads: ThreadCpu[] } {
     if (this.timer) clearInterval(this.timer);
     const s = procSample(this.pid);
     const seconds = (Date.now() - this.startAt) / 1000;
@@ -193,7 +204,7 @@ export class ProcWatch {
       for (const [tid, c] of s.threads) threads.push({ tid: tid - this.pid, cpu: c - (this.start.threads.get(tid) ?? 0) });
       threads.sort((a, b) => b.cpu - a.cpu);
     }
-    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, hwm: s?.hwm ?? 0, cores, cpu, mainCpu, threads };
+    return { peakRss: Math.max(maxRss, s?.hwm ?? 0), maxRss, earlyRss: this.earlyRss, hwm: s?.hwm ?? 0, cores, cpu, mainCpu, threads };
   }
 }
 

@@ -5,7 +5,7 @@ import { startRuntime, type Runtime } from '../test/helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { tempDir } from '../test/helpers/temp';
 import { procSample, sleep } from './common';
-import { CONSUMER_NODE_OPTIONS, IDLE_SECONDS, LATENCY_RATE, LATENCY_SECONDS, ROOT, env, latencyRows, log, rows, skipped, want, type Consumer, type Row } from './pipeline-knobs';
+import { CONSUMER_NODE_OPTIONS, IDLE_SECONDS, LATENCY_RATE, LATENCY_SECONDS, PHASE_TIMEOUT_MS, ROOT, SUSTAINED_READINGS, env, latencyRows, log, rows, skipped, sustainedRows, want, type Consumer, type Row } from './pipeline-knobs';
 import { oursTarget, startStock, stockTarget, type Stock } from './pipeline-consumers';
 import { rawPhase, storePhase, type PhaseContext } from './pipeline-phase';
 import { fmtMb, fmtMbAgainst, fmtMs, fmtRate, fmtUs, threadShares } from './pipeline-format';
@@ -45,18 +45,27 @@ export function benchFlows(opts: { anomaly: boolean; mqttPort?: number }): strin
 
 /**
  * How a group runs: `main` (our runtime as shipped, the raw subscriber and the stock flow, as fast
- * as acknowledgements come back), `ingest` (only our runtime, anomaly node disabled: informational)
- * or `latency` (all three at a fixed publish rate; its rows go to the latency table).
+ * as acknowledgements come back), `ingest` (only our runtime, anomaly node disabled: informational),
+ * `latency` (all three at a fixed publish rate; its rows go to the latency table) or `sustained` (only
+ * our runtime as shipped, SUSTAINED_READINGS as fast as acknowledged; its rows go to the sustained table).
  */
-export type GroupMode = 'main' | 'ingest' | 'latency';
+export type GroupMode = 'main' | 'ingest' | 'latency' | 'sustained';
+
+/** The sustained phase may run at 20,000 readings/s before it times out (and never less than the other phases' limit). */
+function sustainedTimeoutMs(readings: number): number {
+  return Math.max(PHASE_TIMEOUT_MS, Math.ceil(readings / 20));
+}
 
 /** One runtime (and stock process) per broker, message shape and mode. */
 export async function group(broker: Row['broker'], batch: number, rounds: number, mosquittoBin: string | undefined, mode: GroupMode = 'main'): Promise<void> {
   const tag = `${broker === 'embedded' ? 'emb' : 'mosq'}-${batch}${mode === 'main' ? '' : `-${mode}`}`;
-  const what = mode === 'ingest' ? ', anomaly node disabled' : mode === 'latency' ? `, fixed ${fmtRate(LATENCY_RATE)} readings/s` : '';
+  const what =
+    mode === 'ingest' ? ', anomaly node disabled' : mode === 'latency' ? `, fixed ${fmtRate(LATENCY_RATE)} readings/s` : mode === 'sustained' ? `, sustained: ${fmtRate(SUSTAINED_READINGS)} readings` : '';
   log(`${broker}, ${batch === 1 ? 'single-reading messages' : `${batch}-reading batches`}${what}, ${rounds} round(s)`);
   const ours: Consumer = mode === 'ingest' ? 'upperstack-ingest' : 'upperstack';
-  const out = mode === 'latency' ? latencyRows : rows;
+  const out = mode === 'latency' ? latencyRows : mode === 'sustained' ? sustainedRows : rows;
+  // Only our runtime: the references are measured in the main rows.
+  const oursOnly = mode === 'ingest' || mode === 'sustained';
   let mosq: Mosquitto | undefined;
   let rt: Runtime | undefined;
   let peer: Runtime | undefined;
@@ -80,7 +89,7 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
       }
       rt = await startRuntime({ dataDir, env: extra });
     }
-    const references = mode !== 'ingest' && (want('raw') || want('stock'));
+    const references = !oursOnly && (want('raw') || want('stock'));
     if (broker === 'embedded' && references && want(ours)) {
       // The raw subscriber and the stock flow are served by a second runtime with the same pack (its broker and
       // its pipeline, as ours carries both): on our runtime's broker, a reference's backlog (the stock flow behind
@@ -91,8 +100,13 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
     const ourBroker = mosq ? { port: mosq.port, pid: mosq.proc.pid! } : rt ? { port: rt.mqttPort, pid: rt.proc.pid! } : undefined;
     const refRuntime = peer ?? rt!;
     const refBroker = mosq ? { port: mosq.port, pid: mosq.proc.pid! } : { port: refRuntime.mqttPort, pid: refRuntime.proc.pid! };
-    if (want('stock') && mode !== 'ingest') stock = await startStock(refBroker.port);
-    const fixed = mode === 'latency' ? { rate: LATENCY_RATE, readings: LATENCY_RATE * LATENCY_SECONDS } : {};
+    if (want('stock') && !oursOnly) stock = await startStock(refBroker.port);
+    const fixed =
+      mode === 'latency'
+        ? { rate: LATENCY_RATE, readings: LATENCY_RATE * LATENCY_SECONDS }
+        : mode === 'sustained'
+          ? { readings: SUSTAINED_READINGS, timeoutMs: sustainedTimeoutMs(SUSTAINED_READINGS) }
+          : {};
     // Consumers take turns within a round, so each pair compared ran close together in time.
     for (let round = 1; round <= rounds; round++) {
       const on = (b: { port: number; pid: number }): PhaseContext => ({ broker, url: `mqtt://127.0.0.1:${b.port}`, batch, tag: `${tag}-r${round}`, round, brokerPid: b.pid, ...fixed });
@@ -102,9 +116,9 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
         // VmHWM: the peak since the runtime started (start-up, warm-ups and every round so far).
         row.peakRss = Math.max(row.peakRss, procSample(rt!.proc.pid)?.hwm ?? 0);
         out.push(row);
-        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)}), then ${fmtUs((row.consumerAfterCpu ?? 0) / row.readings)} µs/reading until quiet`);
+        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)}), then ${fmtUs((row.consumerAfterCpu ?? 0) / row.readings)} µs/reading until quiet${mode === 'sustained' ? `; RSS ${fmtMb(row.earlyRss)} MB at most in its first 15 s` : ''}`);
       }
-      if (want('raw') && mode !== 'ingest') {
+      if (want('raw') && !oursOnly) {
         const row = await rawPhase(ctx);
         out.push(row);
         log(`  round ${round} raw:        ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (${halvesText(row)})`);

@@ -18,13 +18,13 @@ export async function waitCount(target: StoreTarget, prefix: string, devices: st
 }
 
 /**
- * Starts the publishers and waits for every acknowledgement, at most PHASE_TIMEOUT_MS: when the first
+ * Starts the publishers and waits for every acknowledgement, at most `timeoutMs`: when the first
  * message left and the last acknowledgement came, or, past the time, when the wait began and a note.
  */
-async function acknowledged(pubs: Publishers, tag: string): Promise<{ firstPublish: number; lastAck: number; note: string }> {
+async function acknowledged(pubs: Publishers, tag: string, timeoutMs: number): Promise<{ firstPublish: number; lastAck: number; note: string }> {
   const began = Date.now();
   try {
-    const acked = await withTimeout(pubs.go(), PHASE_TIMEOUT_MS, 'acknowledgements');
+    const acked = await withTimeout(pubs.go(), timeoutMs, 'acknowledgements');
     logFirstChunk(tag, acked);
     return { firstPublish: acked.firstPublish, lastAck: acked.lastAck, note: '' };
   } catch (err) {
@@ -80,6 +80,8 @@ export interface PhaseContext {
   rate?: number;
   /** Readings to publish (default BENCH_READINGS). */
   readings?: number;
+  /** How long the measured phase may take (default PHASE_TIMEOUT_MS); the sustained phase is longer than the others. */
+  timeoutMs?: number;
 }
 
 /**
@@ -147,8 +149,9 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
     }
   })();
 
-  const deadline = Date.now() + PHASE_TIMEOUT_MS;
-  const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs, tag);
+  const timeoutMs = ctx.timeoutMs ?? PHASE_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs, tag, timeoutMs);
   let note = ackNote;
   const { at, count } = await waitCount(target, `${prefix}-`, devicesOf(prefix), pubs.total, deadline);
   if (profiling) process.kill(target.pid, 'SIGWINCH');
@@ -160,7 +163,7 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
   const loads = loadWatch.map((w) => w.end());
   await pubs.stop();
   const afterCpu = await settleCpu(target.pid);
-  if (count < pubs.total) note ||= `timeout: ${count} of ${pubs.total} stored after ${PHASE_TIMEOUT_MS / 1000} s`;
+  if (count < pubs.total) note ||= `timeout: ${count} of ${pubs.total} stored after ${timeoutMs / 1000} s`;
   latencies.sort((a, b) => a - b);
   const seconds = (at - firstPublish) / 1000;
   return {
@@ -178,6 +181,7 @@ export async function storePhase(ctx: PhaseContext, target: StoreTarget): Promis
     ackSeconds: (lastAck - firstPublish) / 1000,
     peakRss: usage.peakRss,
     phaseRss: usage.maxRss,
+    earlyRss: usage.earlyRss,
     consumerCores: usage.cores,
     brokerCores: ctx.brokerPid === target.pid ? NaN : brokerUsage.cores,
     loadCores: loads.reduce((n, l) => n + l.cores, 0),
@@ -228,8 +232,9 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
     const brokerWatch = new ProcWatch(ctx.brokerPid).begin();
     const loadWatch = pubs.pids.map((pid) => new ProcWatch(pid).begin());
     const complete = next('complete');
-    const deadline = Date.now() + PHASE_TIMEOUT_MS;
-    const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs, tag);
+    const timeoutMs = ctx.timeoutMs ?? PHASE_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    const { firstPublish, lastAck, note: ackNote } = await acknowledged(pubs, tag, timeoutMs);
     let note = ackNote;
     let result: RawReport;
     try {
@@ -264,6 +269,7 @@ export async function rawPhase(ctx: PhaseContext): Promise<Row> {
       ackSeconds: (lastAck - firstPublish) / 1000,
       peakRss: usage.peakRss,
       phaseRss: usage.maxRss,
+      earlyRss: usage.earlyRss,
       consumerCores: usage.cores,
       brokerCores: brokerUsage.cores,
       loadCores: loads.reduce((n, l) => n + l.cores, 0),

@@ -114,6 +114,28 @@ export function latencyTable(sums: Summary[]): string {
   return markdown(head, body, new Set([2, 3, 4, 5, 6, 7, 8, 9]));
 }
 
+/**
+ * The sustained phase (informational): how fast, and what the runtime keeps resident once a burst has lasted
+ * longer than the other phases: RSS at most in the phase's first 15 s, at most over the whole phase, and the
+ * runtime's VmHWM since it started.
+ */
+export function sustainedTable(list: Row[]): string {
+  const head = ['broker', 'messages', 'readings', 'seconds', 'readings/s', 'RSS MB, first 15 s', 'RSS MB, whole phase', 'peak RSS MB', 'consumer µs/reading', 'note'];
+  const body = list.map((r) => [
+    r.broker,
+    `${r.batch} readings`,
+    fmtRate(r.readings),
+    r.seconds.toFixed(1),
+    fmtRate(r.rate),
+    fmtMb(r.earlyRss),
+    fmtMb(r.phaseRss),
+    fmtMb(r.peakRss),
+    fmtUs(r.consumerCpu / r.readings),
+    r.note,
+  ]);
+  return markdown(head, body, new Set([2, 3, 4, 5, 6, 7, 8]));
+}
+
 export interface Verdict {
   target: string;
   value: string;

@@ -13,8 +13,10 @@
  * as external clients on bench/... topics, which our pipeline does not subscribe
  * to) and (b) an external Debian mosquitto, with single-reading messages and
  * 10-reading batches. Each consumer is measured in its own phase, so they never
- * compete. Then the three at a fixed 10,000 readings/s (latency), and the RSS of
- * an idle runtime. Method notes are in docs/performance.md.
+ * compete. Then the three at a fixed 10,000 readings/s (latency), our runtime
+ * alone under a sustained burst of 10-reading batches (informational: what it keeps
+ * resident once a burst lasts a minute), and the RSS of an idle runtime. Method
+ * notes are in docs/performance.md.
  *
  * Environment: BENCH_READINGS (per phase, default 400000), BENCH_WARM_MESSAGES
  * (before each phase, every consumer alike, default 10000; BENCH_WARM_READINGS sets
@@ -23,9 +25,10 @@
  * BENCH_ROUNDS (rounds with 1 reading/msg, 3), BENCH_BATCH_ROUNDS (rounds with
  * 10 readings/msg, 1), BENCH_INGEST_ROW=0 (leave out the informational row with
  * the anomaly node disabled; BENCH_INGEST_ROUNDS, 1), BENCH_LATENCY_RATE (10000)
- * and BENCH_LATENCY_SECONDS (15) for the latency row, BENCH_IDLE_SECONDS (15),
+ * and BENCH_LATENCY_SECONDS (15) for the latency row, BENCH_SUSTAINED_READINGS
+ * (6000000) for the sustained phase, BENCH_IDLE_SECONDS (15),
  * BENCH_PHASE_TIMEOUT_S (60), BENCH_MOSQUITTO (binary, or "none" to skip),
- * BENCH_ONLY (comma list of parts pipeline, latency, idle, anomaly, alerts,
+ * BENCH_ONLY (comma list of parts pipeline, latency, sustained, idle, anomaly, alerts,
  * inputs, hostile; brokers embedded, mosquitto; shapes single, batch; consumers
  * upperstack, raw, stock, upperstack-ingest), BENCH_PROFILE_DIR (the runtime
  * writes a V8 CPU profile there, see cpu-profile.ts), BENCH_JSON (write the
@@ -58,11 +61,11 @@ import { benchInputs, inputsTable, type InputsBenchRow } from './inputs';
 import { benchSharedPath, sharedPathTable } from './shared-path';
 import { benchInflux } from './influx';
 import { influxTable } from './influx-report';
-import { ALERTS, ANOMALY, BATCH_ROUNDS, CLIENTS, HOSTILE, INFLIGHT, INGEST_ROUNDS, INGEST_ROW, LATENCY_RATE, LATENCY_SECONDS, POLL_MS, PUBLISHERS, READINGS, ROUNDS, env, latencyRows, log, rows, skipped, want } from './pipeline-knobs';
+import { ALERTS, ANOMALY, BATCH_ROUNDS, CLIENTS, HOSTILE, INFLIGHT, INGEST_ROUNDS, INGEST_ROW, LATENCY_RATE, LATENCY_SECONDS, POLL_MS, PUBLISHERS, READINGS, ROUNDS, SUSTAINED_READINGS, env, latencyRows, log, rows, skipped, sustainedRows, want } from './pipeline-knobs';
 import { findMosquitto } from './pipeline-consumers';
 import { group, idleRss, measureIdle } from './pipeline-groups';
 import { fmtRate } from './pipeline-format';
-import { latencyTable, summaries, table, verdictTable, verdicts, type Summary } from './pipeline-report';
+import { latencyTable, summaries, sustainedTable, table, verdictTable, verdicts, type Summary } from './pipeline-report';
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
   }
   if (want('pipeline') && want('mosquitto') && !mosquittoBin) skipped.push('mosquitto: skipped: mosquitto not installed');
   if (want('latency') && want('embedded') && want('single')) await group('embedded', 1, 1, mosquittoBin, 'latency');
+  if (want('sustained') && want('embedded') && want('batch') && want('upperstack')) await group('embedded', 10, 1, mosquittoBin, 'sustained');
   if (want('idle')) await measureIdle();
   let anomaly = '';
   let anomalyRows: AnomalyBenchRow[] | undefined;
@@ -145,7 +149,7 @@ async function main(): Promise<void> {
   const lat = summaries(latencyRows);
   const v = verdicts(sums, lat);
   const pipeline =
-    sums.length + lat.length === 0 && !idleRss
+    sums.length + lat.length + sustainedRows.length === 0 && !idleRss
       ? []
       : [
           '',
@@ -154,6 +158,14 @@ async function main(): Promise<void> {
           '',
           ...(sums.length ? [table(sums), ''] : []),
           ...(lat.length ? [`Latency at a fixed ${fmtRate(LATENCY_RATE)} readings/s (single-reading messages, ${LATENCY_SECONDS} s), published → queryable:`, '', latencyTable(lat), ''] : []),
+          ...(sustainedRows.length
+            ? [
+                `Sustained (informational, no target of its own): ${fmtRate(SUSTAINED_READINGS)} readings in 10-reading batches into the pack as shipped on the embedded broker, as fast as acknowledged; the other phases end before the runtime's memory has settled:`,
+                '',
+                sustainedTable(sustainedRows),
+                '',
+              ]
+            : []),
           ...skipped.map((s) => `- ${s}`),
           ...(skipped.length ? [''] : []),
           verdictTable(v),
@@ -174,7 +186,7 @@ async function main(): Promise<void> {
   process.stdout.write(out);
   if (env.BENCH_JSON) {
     const strip = (list: Summary[]) => list.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })) }));
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary: strip(sums), latency: strip(lat), idleRss, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, influx: influxRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary: strip(sums), latency: strip(lat), sustained: sustainedRows.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })), idleRss, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, influx: influxRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
   }
 }
 
