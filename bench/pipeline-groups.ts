@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { startRuntime, type Runtime } from '../test/helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto';
 import { tempDir } from '../test/helpers/temp';
-import { procSample, sleep } from './common';
+import { EARLY_RSS_MS, procSample, sleep } from './common';
 import { CONSUMER_NODE_OPTIONS, IDLE_SECONDS, LATENCY_RATE, LATENCY_SECONDS, PHASE_TIMEOUT_MS, ROOT, SUSTAINED_READINGS, env, latencyRows, log, rows, skipped, sustainedRows, want, type Consumer, type Row } from './pipeline-knobs';
 import { oursTarget, startStock, stockTarget, type Stock } from './pipeline-consumers';
 import { rawPhase, storePhase, type PhaseContext } from './pipeline-phase';
@@ -43,29 +43,52 @@ export function benchFlows(opts: { anomaly: boolean; mqttPort?: number }): strin
   return JSON.stringify(flows);
 }
 
-/**
- * How a group runs: `main` (our runtime as shipped, the raw subscriber and the stock flow, as fast
- * as acknowledgements come back), `ingest` (only our runtime, anomaly node disabled: informational),
- * `latency` (all three at a fixed publish rate; its rows go to the latency table) or `sustained` (only
- * our runtime as shipped, SUSTAINED_READINGS as fast as acknowledged; its rows go to the sustained table).
- */
+/** How a group runs: see MODES. */
 export type GroupMode = 'main' | 'ingest' | 'latency' | 'sustained';
 
-/** The sustained phase may run at 20,000 readings/s before it times out (and never less than the other phases' limit). */
-function sustainedTimeoutMs(readings: number): number {
-  return Math.max(PHASE_TIMEOUT_MS, Math.ceil(readings / 20));
+interface ModeSpec {
+  /** Said after the shape in the group's log line. */
+  what: string;
+  /** The consumer our runtime counts as (its anomaly node is disabled for `upperstack-ingest`). */
+  ours: Consumer;
+  /** Only our runtime runs: the raw subscriber and the stock flow are measured in the main rows. */
+  oursOnly: boolean;
+  /** Where the rows go (the table they are printed in). */
+  rows: Row[];
+  /** What every phase of the group is given beyond broker and round. */
+  fixed: Pick<PhaseContext, 'rate' | 'readings' | 'timeoutMs'>;
 }
+
+/**
+ * `main`: our runtime as shipped, the raw subscriber and the stock flow, as fast as acknowledgements come
+ * back. `ingest`: only our runtime, anomaly node disabled (informational). `latency`: all three at a fixed
+ * publish rate. `sustained`: only our runtime as shipped, SUSTAINED_READINGS as fast as acknowledged; the phase
+ * may run at 20,000 readings/s before it times out, never less than the other phases' limit.
+ */
+const MODES: Record<GroupMode, ModeSpec> = {
+  main: { what: '', ours: 'upperstack', oursOnly: false, rows, fixed: {} },
+  ingest: { what: ', anomaly node disabled', ours: 'upperstack-ingest', oursOnly: true, rows, fixed: {} },
+  latency: {
+    what: `, fixed ${fmtRate(LATENCY_RATE)} readings/s`,
+    ours: 'upperstack',
+    oursOnly: false,
+    rows: latencyRows,
+    fixed: { rate: LATENCY_RATE, readings: LATENCY_RATE * LATENCY_SECONDS },
+  },
+  sustained: {
+    what: `, sustained: ${fmtRate(SUSTAINED_READINGS)} readings`,
+    ours: 'upperstack',
+    oursOnly: true,
+    rows: sustainedRows,
+    fixed: { readings: SUSTAINED_READINGS, timeoutMs: Math.max(PHASE_TIMEOUT_MS, Math.ceil(SUSTAINED_READINGS / 20)) },
+  },
+};
 
 /** One runtime (and stock process) per broker, message shape and mode. */
 export async function group(broker: Row['broker'], batch: number, rounds: number, mosquittoBin: string | undefined, mode: GroupMode = 'main'): Promise<void> {
   const tag = `${broker === 'embedded' ? 'emb' : 'mosq'}-${batch}${mode === 'main' ? '' : `-${mode}`}`;
-  const what =
-    mode === 'ingest' ? ', anomaly node disabled' : mode === 'latency' ? `, fixed ${fmtRate(LATENCY_RATE)} readings/s` : mode === 'sustained' ? `, sustained: ${fmtRate(SUSTAINED_READINGS)} readings` : '';
+  const { what, ours, oursOnly, rows: out, fixed } = MODES[mode];
   log(`${broker}, ${batch === 1 ? 'single-reading messages' : `${batch}-reading batches`}${what}, ${rounds} round(s)`);
-  const ours: Consumer = mode === 'ingest' ? 'upperstack-ingest' : 'upperstack';
-  const out = mode === 'latency' ? latencyRows : mode === 'sustained' ? sustainedRows : rows;
-  // Only our runtime: the references are measured in the main rows.
-  const oursOnly = mode === 'ingest' || mode === 'sustained';
   let mosq: Mosquitto | undefined;
   let rt: Runtime | undefined;
   let peer: Runtime | undefined;
@@ -79,7 +102,7 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
       mosq = await startMosquitto({ bin: mosquittoBin!, maxQueuedMessages: 10_000_000 });
     }
     // Written before the first start, so the runtime deploys this instead of copying the pack.
-    writeFileSync(join(dataDir, 'flows.json'), benchFlows({ anomaly: mode !== 'ingest', mqttPort: mosq?.port }));
+    writeFileSync(join(dataDir, 'flows.json'), benchFlows({ anomaly: ours === 'upperstack', mqttPort: mosq?.port }));
     if (broker === 'embedded' || want(ours)) {
       const extra: Record<string, string> = { UPPERSTACK_LOG_LEVEL: 'warn', NODE_OPTIONS: `${env.BENCH_RUNTIME_NODE_OPTIONS ?? ''} ${CONSUMER_NODE_OPTIONS}`.trim() };
       if (env.BENCH_PROFILE_DIR && want(ours)) {
@@ -101,12 +124,6 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
     const refRuntime = peer ?? rt!;
     const refBroker = mosq ? { port: mosq.port, pid: mosq.proc.pid! } : { port: refRuntime.mqttPort, pid: refRuntime.proc.pid! };
     if (want('stock') && !oursOnly) stock = await startStock(refBroker.port);
-    const fixed =
-      mode === 'latency'
-        ? { rate: LATENCY_RATE, readings: LATENCY_RATE * LATENCY_SECONDS }
-        : mode === 'sustained'
-          ? { readings: SUSTAINED_READINGS, timeoutMs: sustainedTimeoutMs(SUSTAINED_READINGS) }
-          : {};
     // Consumers take turns within a round, so each pair compared ran close together in time.
     for (let round = 1; round <= rounds; round++) {
       const on = (b: { port: number; pid: number }): PhaseContext => ({ broker, url: `mqtt://127.0.0.1:${b.port}`, batch, tag: `${tag}-r${round}`, round, brokerPid: b.pid, ...fixed });
@@ -116,7 +133,7 @@ export async function group(broker: Row['broker'], batch: number, rounds: number
         // VmHWM: the peak since the runtime started (start-up, warm-ups and every round so far).
         row.peakRss = Math.max(row.peakRss, procSample(rt!.proc.pid)?.hwm ?? 0);
         out.push(row);
-        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)}), then ${fmtUs((row.consumerAfterCpu ?? 0) / row.readings)} µs/reading until quiet${mode === 'sustained' ? `; RSS ${fmtMb(row.earlyRss)} MB at most in its first 15 s` : ''}`);
+        log(`  round ${round} ${ours}: ${fmtRate(row.rate)} readings/s, p50 ${fmtMs(row.p50)} ms, p99 ${fmtMs(row.p99)} ms, max RSS ${fmtMb(row.phaseRss)} MB, ${fmtUs(row.consumerCpu / row.readings)} µs CPU/reading (main thread ${fmtUs(row.consumerMainCpu / row.readings)}; by thread ${threadShares(row)}), then ${fmtUs((row.consumerAfterCpu ?? 0) / row.readings)} µs/reading until quiet${mode === 'sustained' ? `; RSS ${fmtMb(row.earlyRss)} MB at most in its first ${EARLY_RSS_MS / 1000} s` : ''}`);
       }
       if (want('raw') && !oursOnly) {
         const row = await rawPhase(ctx);

@@ -103,7 +103,7 @@ export interface Row {
   peakRss: number;
   /** Largest VmRSS sampled during this phase alone. */
   phaseRss: number;
-  /** Largest VmRSS sampled in the phase's first 15 s (common.ts EARLY_RSS_MS). */
+  /** Largest VmRSS sampled in the phase's first seconds (common.ts EARLY_RSS_MS). */
   earlyRss: number;
   consumerCores: number;
   brokerCores: number;

@@ -1,5 +1,5 @@
 /** The pipeline tables: summaries over rounds, markdown tables and the verdicts against the targets. */
-import { percentile } from './common';
+import { EARLY_RSS_MS, percentile } from './common';
 import { LATENCY_RATE, type Consumer, type Row } from './pipeline-knobs';
 import { CONSUMER_LABEL, fmtCores, fmtMb, fmtMbAgainst, fmtMs, fmtRate, fmtUs, median } from './pipeline-format';
 import { idleRss } from './pipeline-groups';
@@ -116,11 +116,11 @@ export function latencyTable(sums: Summary[]): string {
 
 /**
  * The sustained phase (informational): how fast, and what the runtime keeps resident once a burst has lasted
- * longer than the other phases: RSS at most in the phase's first 15 s, at most over the whole phase, and the
+ * longer than the other phases: RSS at most in the phase's first EARLY_RSS_MS, at most over the whole phase, and the
  * runtime's VmHWM since it started.
  */
 export function sustainedTable(list: Row[]): string {
-  const head = ['broker', 'messages', 'readings', 'seconds', 'readings/s', 'RSS MB, first 15 s', 'RSS MB, whole phase', 'peak RSS MB', 'consumer µs/reading', 'note'];
+  const head = ['broker', 'messages', 'readings', 'seconds', 'readings/s', `RSS MB, first ${EARLY_RSS_MS / 1000} s`, 'RSS MB, whole phase', 'peak RSS MB', 'consumer µs/reading', 'note'];
   const body = list.map((r) => [
     r.broker,
     `${r.batch} readings`,

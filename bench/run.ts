@@ -61,7 +61,7 @@ import { benchInputs, inputsTable, type InputsBenchRow } from './inputs';
 import { benchSharedPath, sharedPathTable } from './shared-path';
 import { benchInflux } from './influx';
 import { influxTable } from './influx-report';
-import { ALERTS, ANOMALY, BATCH_ROUNDS, CLIENTS, HOSTILE, INFLIGHT, INGEST_ROUNDS, INGEST_ROW, LATENCY_RATE, LATENCY_SECONDS, POLL_MS, PUBLISHERS, READINGS, ROUNDS, SUSTAINED_READINGS, env, latencyRows, log, rows, skipped, sustainedRows, want } from './pipeline-knobs';
+import { ALERTS, ANOMALY, BATCH_ROUNDS, CLIENTS, HOSTILE, INFLIGHT, INGEST_ROUNDS, INGEST_ROW, LATENCY_RATE, LATENCY_SECONDS, POLL_MS, PUBLISHERS, READINGS, ROUNDS, SUSTAINED_READINGS, env, latencyRows, log, rows, skipped, sustainedRows, want, type Row } from './pipeline-knobs';
 import { findMosquitto } from './pipeline-consumers';
 import { group, idleRss, measureIdle } from './pipeline-groups';
 import { fmtRate } from './pipeline-format';
@@ -185,8 +185,10 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(out);
   if (env.BENCH_JSON) {
-    const strip = (list: Summary[]) => list.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })) }));
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary: strip(sums), latency: strip(lat), sustained: sustainedRows.map(({ latencies, ...r }) => ({ ...r, probes: latencies.length })), idleRss, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, influx: influxRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
+    // The probes' latencies are in the percentiles; the JSON keeps their count.
+    const stripRow = ({ latencies, ...r }: Row) => ({ ...r, probes: latencies.length });
+    const strip = (list: Summary[]) => list.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(stripRow) }));
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary: strip(sums), latency: strip(lat), sustained: sustainedRows.map(stripRow), idleRss, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, influx: influxRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
   }
 }
 
