@@ -43,8 +43,20 @@ async function importExampleAndDeploy(pack: string, answer: (page: Page) => Prom
   const examples = '#red-ui-clipboard-dialog-import-tab-examples';
   await page.click(`a[href="${examples}"]`);
   await page.click(`${examples} .red-ui-treeList-label:has-text("node-red-contrib-upperstack")`);
-  await page.click(`${examples} .red-ui-treeList-label:has-text("${pack}")`);
-  await page.click('#red-ui-clipboard-dialog-ok');
+  // The editor loads the example when its entry is selected and only then enables Import. A click that lands
+  // while the tree is still opening selects nothing (Import stayed disabled for 30 s in one CI run): click again.
+  const entry = `${examples} .red-ui-treeList-label:has-text("${pack}")`;
+  const ready = '#red-ui-clipboard-dialog-ok:not([disabled])';
+  for (let attempt = 1; ; attempt++) {
+    await page.click(entry);
+    const loaded = await page.waitForSelector(ready, { timeout: 10_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (loaded) break;
+    if (attempt === 3) throw new Error(`Import stayed disabled after selecting the ${pack} example ${attempt} times`);
+  }
+  await page.click(ready);
   await answer(page);
   await page.waitForFunction(() => (window as unknown as { RED: Red }).RED.nodes.dirty(), undefined, { timeout: 30_000 });
   assert.deepEqual(await storeConfigs(page), ['us_store_cfg'], 'the pack uses the deployed store config');
