@@ -27,7 +27,7 @@ const RATE = Number(process.env.ANOMALY_CPU_RATE) || 10_000;
 const PER_MESSAGE = Number(process.env.ANOMALY_CPU_MESSAGE) || 1;
 const FRESH = process.env.ANOMALY_CPU_FRESH === '1';
 /** Readings judged before measuring, so every series is past its warm-up. */
-const WARM = 20_000;
+export const WARM = 20_000;
 const DEVICES = ['bench-p0-c0', 'bench-p0-c1', 'bench-p1-c0', 'bench-p1-c1'];
 
 export interface AnomalyCpuRow {
@@ -39,10 +39,10 @@ export interface AnomalyCpuRow {
 }
 
 /** Like bench/common.ts readingJson: a sawtooth per field, one millisecond apart per device. */
-function readings(n: number): Reading[] {
+export function anomalyReadings(n: number, fresh = FRESH): Reading[] {
   const out: Reading[] = [];
   for (let k = 0; k < n; k++) {
-    const device = FRESH && k >= WARM ? `${DEVICES[k % 4]}-m` : DEVICES[k % 4];
+    const device = fresh && k >= WARM ? `${DEVICES[k % 4]}-m` : DEVICES[k % 4];
     out.push({ device, ts: 1_700_000_000_000 + Math.floor(k / 4), fields: { temperature: (200 + (k % 150)) / 10, humidity: (400 + (k % 97)) / 10 }, tags: {} });
   }
   return out;
@@ -81,17 +81,18 @@ async function inProcess(rs: Reading[]): Promise<AnomalyCpuRow> {
   return { path: 'engine on this thread (one reading per call)', mainUs: t.main, otherUs: t.other };
 }
 
-async function worker(rs: Reading[], paced: boolean, flaggedOnly = false): Promise<AnomalyCpuRow> {
+/** The worker host as the node uses it, PER_MESSAGE (or `perMessage`) readings a message. */
+export async function worker(rs: Reading[], paced: boolean, flaggedOnly = false, perMessage = PER_MESSAGE): Promise<AnomalyCpuRow> {
   const host = new WorkerEngineHost({ engine: { heartbeat: false }, heartbeatEveryMs: null, events: { onHeartbeats: () => undefined } });
   await host.start();
-  const judge = (from: number) => (flaggedOnly ? host.processFlagged(rs.slice(from, from + PER_MESSAGE)) : host.process(rs.slice(from, from + PER_MESSAGE)));
+  const judge = (from: number) => (flaggedOnly ? host.processFlagged(rs.slice(from, from + perMessage)) : host.process(rs.slice(from, from + perMessage)));
   const feed = async (from: number, to: number) => {
     // TURN messages per turn of the event loop, up to 8 turns in flight: the worker works while the main thread hands over more.
     const inflight: Array<Promise<unknown>> = [];
-    for (let k = from; k < to; k += TURN * PER_MESSAGE) {
-      const end = Math.min(to, k + TURN * PER_MESSAGE);
+    for (let k = from; k < to; k += TURN * perMessage) {
+      const end = Math.min(to, k + TURN * perMessage);
       const turn: Array<Promise<unknown>> = [];
-      for (let i = k; i < end; i += PER_MESSAGE) turn.push(judge(i));
+      for (let i = k; i < end; i += perMessage) turn.push(judge(i));
       inflight.push(Promise.all(turn));
       if (inflight.length >= 8) await inflight.shift();
       await new Promise((r) => setImmediate(r));
@@ -103,7 +104,7 @@ async function worker(rs: Reading[], paced: boolean, flaggedOnly = false): Promi
     const pending: Array<Promise<unknown>> = [];
     const start = Date.now();
     for (let k = from; k < to; k += perTick) {
-      for (let i = k; i < Math.min(to, k + perTick); i += PER_MESSAGE) pending.push(judge(i));
+      for (let i = k; i < Math.min(to, k + perTick); i += perMessage) pending.push(judge(i));
       // The next tick at its due time: a millisecond's worth of readings per tick.
       const due = start + ((k - from) / perTick + 1);
       await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
@@ -114,7 +115,7 @@ async function worker(rs: Reading[], paced: boolean, flaggedOnly = false): Promi
     await feed(0, WARM);
     const t = await measure(rs.length - WARM, () => (paced ? pace(WARM, rs.length) : feed(WARM, rs.length)));
     const only = flaggedOnly ? ', only anomalous readings back' : '';
-    const path = paced ? `worker host (${RATE.toLocaleString('en-US')} readings/s in messages of ${PER_MESSAGE}${only})` : `worker host (${TURN} messages of ${PER_MESSAGE} reading(s) per turn${only})`;
+    const path = paced ? `worker host (${RATE.toLocaleString('en-US')} readings/s in messages of ${perMessage}${only})` : `worker host (${TURN} messages of ${perMessage} reading(s) per turn${only})`;
     return { path, mainUs: t.main, otherUs: t.other };
   } finally {
     await host.close();
@@ -122,7 +123,7 @@ async function worker(rs: Reading[], paced: boolean, flaggedOnly = false): Promi
 }
 
 export async function benchAnomalyCpu(): Promise<AnomalyCpuRow[]> {
-  const rs = readings(READINGS);
+  const rs = anomalyReadings(READINGS);
   // The paced row takes READINGS / RATE seconds: 10 s at the defaults with 100,000 readings.
   const paced = rs.slice(0, Math.min(rs.length, WARM + RATE * 10));
   return [await inProcess(rs), await worker(rs, false), await worker(rs, false, true), await worker(paced, true), await worker(paced, true, true)];

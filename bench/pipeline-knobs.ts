@@ -60,7 +60,7 @@ export const ROOT = join(__dirname, '..', '..');
 
 // BENCH_ONLY filters per dimension: a dimension none of whose values is listed keeps all of them.
 export const GROUPS: Record<string, string[]> = {
-  part: ['pipeline', 'latency', 'sustained', 'idle', 'anomaly', 'alerts', 'inputs', 'hostile', 'influx'],
+  part: ['pipeline', 'latency', 'sustained', 'idle', 'floor', 'anomaly', 'alerts', 'inputs', 'hostile', 'influx'],
   broker: ['embedded', 'mosquitto'],
   shape: ['single', 'batch'],
   consumer: ['upperstack', 'raw', 'stock', 'upperstack-ingest'],

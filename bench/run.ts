@@ -59,6 +59,7 @@ import { alertsTable, benchAlerts, type AlertsBenchRow } from './alerts';
 import { benchHostile, hostileTable, type HostileBenchRow } from './hostile';
 import { benchInputs, inputsTable, type InputsBenchRow } from './inputs';
 import { benchSharedPath, sharedPathTable } from './shared-path';
+import { floorRows, floorTable, measureFloorParts, type FloorParts } from './batch-floor';
 import { benchInflux } from './influx';
 import { influxTable } from './influx-report';
 import { ALERTS, ANOMALY, BATCH_ROUNDS, CLIENTS, HOSTILE, INFLIGHT, INGEST_ROUNDS, INGEST_ROW, LATENCY_RATE, LATENCY_SECONDS, POLL_MS, PUBLISHERS, READINGS, ROUNDS, SUSTAINED_READINGS, env, latencyRows, log, rows, skipped, sustainedRows, want, type Row } from './pipeline-knobs';
@@ -85,6 +86,16 @@ async function main(): Promise<void> {
   if (want('latency') && want('embedded') && want('single')) await group('embedded', 1, 1, mosquittoBin, 'latency');
   if (want('sustained') && want('embedded') && want('batch') && want('upperstack')) await group('embedded', 10, 1, mosquittoBin, 'sustained');
   if (want('idle')) await measureIdle();
+  let floorParts: FloorParts | undefined;
+  // BENCH_FLOOR=0 leaves out the budget of the batch rows (BENCH_ONLY=floor runs only its parts).
+  if (env.BENCH_FLOOR !== '0' && want('floor')) {
+    log('floor: the runtime\'s parts one at a time in this process, against what half the raw ceiling of the batch rows leaves');
+    try {
+      floorParts = await measureFloorParts(log);
+    } catch (err) {
+      skipped.push(`floor: failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
   let anomaly = '';
   let anomalyRows: AnomalyBenchRow[] | undefined;
   if (ANOMALY) {
@@ -148,8 +159,9 @@ async function main(): Promise<void> {
   const sums = summaries(rows);
   const lat = summaries(latencyRows);
   const v = verdicts(sums, lat);
+  const floor = floorParts ? floorRows(sums, floorParts, cpus().length) : [];
   const pipeline =
-    sums.length + lat.length + sustainedRows.length === 0 && !idleRss
+    sums.length + lat.length + sustainedRows.length === 0 && !idleRss && !floorParts
       ? []
       : [
           '',
@@ -163,6 +175,14 @@ async function main(): Promise<void> {
                 `Sustained (informational, no target of its own): ${fmtRate(SUSTAINED_READINGS)} readings in 10-reading batches into the pack as shipped on the embedded broker, as fast as acknowledged; the other phases end before the runtime's memory has settled:`,
                 '',
                 sustainedTable(sustainedRows),
+                '',
+              ]
+            : []),
+          ...(floorParts
+            ? [
+                `What half the raw ceiling of the 10-reading batch rows leaves the runtime, against its parts measured one at a time in this process (bench/batch-floor.ts; a lower bound: Node-RED's messages, the alert node and the collector come on top):`,
+                '',
+                floorTable(floorParts, floor),
                 '',
               ]
             : []),
@@ -188,7 +208,7 @@ async function main(): Promise<void> {
     // The probes' latencies are in the percentiles; the JSON keeps their count.
     const stripRow = ({ latencies, ...r }: Row) => ({ ...r, probes: latencies.length });
     const strip = (list: Summary[]) => list.map(({ rounds, ...rest }) => ({ ...rest, rounds: rounds.map(stripRow) }));
-    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary: strip(sums), latency: strip(lat), sustained: sustainedRows.map(stripRow), idleRss, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, influx: influxRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
+    writeFileSync(env.BENCH_JSON, JSON.stringify({ summary: strip(sums), latency: strip(lat), sustained: sustainedRows.map(stripRow), idleRss, floor: floorParts ? { parts: floorParts, rows: floor } : undefined, verdicts: v, skipped, anomaly: anomalyRows, alerts: alertsRows, inputs: inputsRows, hostile: hostileRow, influx: influxRows, readings: READINGS, publishers: PUBLISHERS, clients: CLIENTS, inflight: INFLIGHT, rounds: ROUNDS, batchRounds: BATCH_ROUNDS }, null, 2));
   }
 }
 

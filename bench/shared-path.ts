@@ -33,7 +33,7 @@ function body(device: string, i: number, per: number): Buffer {
   return Buffer.from(JSON.stringify(per === 1 ? rs[0] : rs));
 }
 
-async function run(per: number, readings: number): Promise<SharedPathRow> {
+export async function sharedPathRun(per: number, readings: number): Promise<SharedPathRow> {
   const dir = tempDir('us-bench-shared-');
   const opts: InputOptions = { validate: loadSchema({}).validate, maxBytes: 1_048_576, deviceTag: 'device' };
   let stored = 0;
@@ -86,7 +86,7 @@ async function run(per: number, readings: number): Promise<SharedPathRow> {
 }
 
 export async function benchSharedPath(): Promise<SharedPathRow[]> {
-  return [await run(1, 50_000), await run(100, 500_000)];
+  return [await sharedPathRun(1, 50_000), await sharedPathRun(100, 500_000)];
 }
 
 export function sharedPathTable(rows: SharedPathRow[]): string {
