@@ -57,7 +57,10 @@ export = function register(RED: NodeAPI): void {
         let error: UpperstackError | undefined = checkReadingLimits(readings[i], limits);
         // The reading's place in the batch is spelled out only for the error.
         if (error && batch) error = checkReadingLimits(readings[i], limits, `[${i}]`);
-        error ??= checkReadingTime(readings[i], receivedAt, batch ? `[${i}]` : '');
+        if (!error) {
+          error = checkReadingTime(readings[i], receivedAt);
+          if (error && batch) error = checkReadingTime(readings[i], receivedAt, `[${i}]`);
+        }
         if (!error) {
           const r = validate(readings[i]);
           if (!r.ok) error = r.error;
