@@ -77,5 +77,5 @@ test('the table says by how much the parts alone are over the budget, or that th
 test('without a raw batch row the table gives the parts alone', () => {
   const text = floorTable(parts, floorRows(summaries([row('embedded', 'upperstack', 100_000, { consumer: 13.5, broker: 0, load: 2.5 })]), parts, 2));
   assert.equal(text.split('\n').length, 1);
-  assert.match(text, /the embedded broker's intake 1\.00; decode, validate and journal 1\.50; the store's writes 3\.50; the anomaly worker 4\.00/);
+  assert.match(text, /the embedded broker's intake 1\.00; decode, validate and journal 1\.50; the store's writes 3\.50; the anomaly engine's judgement 4\.00/);
 });
