@@ -8,7 +8,8 @@
  *     acknowledges at once, the bench's publisher processes sending 10-reading
  *     QoS 1 messages (their CPU is not counted here);
  *   - the MQTT client's receive on mosquitto: the raw subscriber's own CPU a
- *     reading in the run (its JSON.parse is counted again in the input path);
+ *     reading in the run, less its JSON.parse of the payload (measured here:
+ *     the input path parses it too);
  *   - the input path: decode, normalise, validate, journal and settle
  *     (bench/shared-path.ts, 10-reading requests of one field each);
  *   - the store: DuckDbStore.write of fresh two-field readings with the pack's
@@ -30,6 +31,7 @@ import { EmbeddedMqttBroker } from '../nodes/lib/broker/embedded';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
 import type { Reading } from '../nodes/lib/reading';
 import { tempDir } from '../test/helpers/temp';
+import { readingJson } from './common';
 import { anomalyReadings, WARM as ANOMALY_WARM } from './anomaly-cpu';
 import { startPublishers, withTimeout } from './pipeline-load';
 import { sharedPathRun } from './shared-path';
@@ -41,6 +43,8 @@ export interface FloorParts {
   inputUs: number;
   storeUs: number;
   anomalyUs: number;
+  /** The raw subscriber's JSON.parse of a 10-reading payload, a reading: taken off its receive, which the input path repeats. */
+  parseUs: number;
 }
 
 const BATCH = 10;
@@ -115,6 +119,18 @@ function anomalyJudgement(readings: number): number {
   return cpuUs(cpu0) / (rs.length - ANOMALY_WARM);
 }
 
+/** What the raw subscriber does with each payload of the batch row, as text from a buffer, then parsed. */
+function rawParse(messages: number): number {
+  const payloads = Array.from({ length: 64 }, (_, m) => Buffer.from(`[${Array.from({ length: BATCH }, (_, j) => readingJson(`floor-${m % 4}`, 1_700_000_000_000 + m * BATCH + j, m * BATCH + j)).join(',')}]`));
+  let n = 0;
+  for (let i = 0; i < messages / 10; i++) n += (JSON.parse(payloads[i % 64].toString('utf8')) as unknown[]).length;
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < messages; i++) n += (JSON.parse(payloads[i % 64].toString('utf8')) as unknown[]).length;
+  const used = cpuUs(cpu0);
+  if (n === 0) throw new Error('nothing parsed');
+  return used / (messages * BATCH);
+}
+
 export async function measureFloorParts(log: (s: string) => void = () => undefined): Promise<FloorParts> {
   log('  floor: the embedded broker\'s intake');
   const brokerUs = await brokerIntake(400_000);
@@ -124,7 +140,8 @@ export async function measureFloorParts(log: (s: string) => void = () => undefin
   const storeUs = await storeWrite(100, 5000);
   log('  floor: the anomaly engine\'s judgement');
   const anomalyUs = anomalyJudgement(420_000);
-  return { brokerUs, inputUs, storeUs, anomalyUs };
+  const parseUs = rawParse(100_000);
+  return { brokerUs, inputUs, storeUs, anomalyUs, parseUs };
 }
 
 export interface FloorRow {
@@ -136,8 +153,9 @@ export interface FloorRow {
   othersUs: number;
   /** Left for the runtime. */
   budgetUs: number;
-  /** The runtime's parts measured alone, summed: the broker's intake (embedded) or the raw subscriber's receive (mosquitto), then input, store, anomaly. */
+  /** The receive part: the embedded broker's intake, or on mosquitto the raw subscriber's own CPU less its JSON.parse. */
   receiveUs: number;
+  /** The runtime's parts measured alone, summed: receive, input, store, anomaly. */
   partsUs: number;
   /** The runtime's CPU a reading in its batch phase of this run. */
   oursUs?: number;
@@ -154,7 +172,7 @@ export function floorRows(sums: Summary[], parts: FloorParts, cores: number): Fl
     const machineUs = (cores * 1e6) / (raw.rate / 2);
     // On the embedded broker the raw row's broker is a second runtime: that work is the runtime's own, counted as the broker's intake.
     const othersUs = perReading((r) => r.loadCpu + (raw.broker === 'mosquitto' ? r.brokerCpu : 0));
-    const receiveUs = raw.broker === 'mosquitto' ? perReading((r) => r.consumerCpu) : parts.brokerUs;
+    const receiveUs = raw.broker === 'mosquitto' ? Math.max(0, perReading((r) => r.consumerCpu) - parts.parseUs) : parts.brokerUs;
     const ours = sums.find((s) => s.broker === raw.broker && s.batch === BATCH && s.consumer === 'upperstack');
     out.push({
       broker: raw.broker,
@@ -174,7 +192,7 @@ const us = (n: number) => n.toFixed(2);
 
 export function floorTable(parts: FloorParts, rows: FloorRow[]): string {
   const lines = [
-    `Parts measured alone, CPU µs a reading: the embedded broker's intake ${us(parts.brokerUs)}; decode, validate and journal ${us(parts.inputUs)}; the store's writes ${us(parts.storeUs)}; the anomaly engine's judgement ${us(parts.anomalyUs)}.`,
+    `Parts measured alone, CPU µs a reading: the embedded broker's intake ${us(parts.brokerUs)}; decode, validate and journal ${us(parts.inputUs)}; the store's writes ${us(parts.storeUs)}; the anomaly engine's judgement ${us(parts.anomalyUs)}; taken off the raw subscriber's receive on mosquitto, its JSON.parse ${us(parts.parseUs)}.`,
   ];
   if (rows.length) {
     lines.push(
