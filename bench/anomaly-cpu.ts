@@ -81,18 +81,17 @@ async function inProcess(rs: Reading[]): Promise<AnomalyCpuRow> {
   return { path: 'engine on this thread (one reading per call)', mainUs: t.main, otherUs: t.other };
 }
 
-/** The worker host as the node uses it, PER_MESSAGE (or `perMessage`) readings a message. */
-export async function worker(rs: Reading[], paced: boolean, flaggedOnly = false, perMessage = PER_MESSAGE): Promise<AnomalyCpuRow> {
+async function worker(rs: Reading[], paced: boolean, flaggedOnly = false): Promise<AnomalyCpuRow> {
   const host = new WorkerEngineHost({ engine: { heartbeat: false }, heartbeatEveryMs: null, events: { onHeartbeats: () => undefined } });
   await host.start();
-  const judge = (from: number) => (flaggedOnly ? host.processFlagged(rs.slice(from, from + perMessage)) : host.process(rs.slice(from, from + perMessage)));
+  const judge = (from: number) => (flaggedOnly ? host.processFlagged(rs.slice(from, from + PER_MESSAGE)) : host.process(rs.slice(from, from + PER_MESSAGE)));
   const feed = async (from: number, to: number) => {
     // TURN messages per turn of the event loop, up to 8 turns in flight: the worker works while the main thread hands over more.
     const inflight: Array<Promise<unknown>> = [];
-    for (let k = from; k < to; k += TURN * perMessage) {
-      const end = Math.min(to, k + TURN * perMessage);
+    for (let k = from; k < to; k += TURN * PER_MESSAGE) {
+      const end = Math.min(to, k + TURN * PER_MESSAGE);
       const turn: Array<Promise<unknown>> = [];
-      for (let i = k; i < end; i += perMessage) turn.push(judge(i));
+      for (let i = k; i < end; i += PER_MESSAGE) turn.push(judge(i));
       inflight.push(Promise.all(turn));
       if (inflight.length >= 8) await inflight.shift();
       await new Promise((r) => setImmediate(r));
@@ -104,7 +103,7 @@ export async function worker(rs: Reading[], paced: boolean, flaggedOnly = false,
     const pending: Array<Promise<unknown>> = [];
     const start = Date.now();
     for (let k = from; k < to; k += perTick) {
-      for (let i = k; i < Math.min(to, k + perTick); i += perMessage) pending.push(judge(i));
+      for (let i = k; i < Math.min(to, k + perTick); i += PER_MESSAGE) pending.push(judge(i));
       // The next tick at its due time: a millisecond's worth of readings per tick.
       const due = start + ((k - from) / perTick + 1);
       await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
@@ -115,7 +114,7 @@ export async function worker(rs: Reading[], paced: boolean, flaggedOnly = false,
     await feed(0, WARM);
     const t = await measure(rs.length - WARM, () => (paced ? pace(WARM, rs.length) : feed(WARM, rs.length)));
     const only = flaggedOnly ? ', only anomalous readings back' : '';
-    const path = paced ? `worker host (${RATE.toLocaleString('en-US')} readings/s in messages of ${perMessage}${only})` : `worker host (${TURN} messages of ${perMessage} reading(s) per turn${only})`;
+    const path = paced ? `worker host (${RATE.toLocaleString('en-US')} readings/s in messages of ${PER_MESSAGE}${only})` : `worker host (${TURN} messages of ${PER_MESSAGE} reading(s) per turn${only})`;
     return { path, mainUs: t.main, otherUs: t.other };
   } finally {
     await host.close();

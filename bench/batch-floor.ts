@@ -29,9 +29,10 @@ import { AnomalyEngine } from '../nodes/lib/anomaly/engine';
 import { encodeReadings, judgeBatch, type ReadingBatch } from '../nodes/lib/anomaly/remote/protocol';
 import { EmbeddedMqttBroker } from '../nodes/lib/broker/embedded';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
-import type { Reading } from '../nodes/lib/reading';
 import { tempDir } from '../test/helpers/temp';
 import { readingJson } from './common';
+import { storeBatch } from './duckdb-write';
+import { median } from './pipeline-format';
 import { anomalyReadings, WARM as ANOMALY_WARM } from './anomaly-cpu';
 import { startPublishers, withTimeout } from './pipeline-load';
 import { sharedPathRun } from './shared-path';
@@ -76,16 +77,6 @@ async function brokerIntake(readings: number): Promise<number> {
   }
 }
 
-/** Fresh two-field readings of 10 devices from `t` on, a millisecond apart per device. */
-function readingsFrom(t: { ts: number; i: number }, n: number): Reading[] {
-  const out: Reading[] = [];
-  for (let k = 0; k < n; k++, t.i++) {
-    if (t.i % 10 === 0) t.ts++;
-    out.push({ device: `floor-${t.i % 10}`, ts: t.ts, fields: { temperature: 20 + (t.i % 150) / 10, humidity: 40 + (t.i % 97) / 10 }, tags: {} });
-  }
-  return out;
-}
-
 async function storeWrite(writes: number, size: number): Promise<number> {
   const dir = tempDir('us-bench-floor-store-');
   const store = new DuckDbStore({ path: join(dir, 'floor.duckdb'), memoryLimitMb: 64 });
@@ -93,8 +84,8 @@ async function storeWrite(writes: number, size: number): Promise<number> {
     await store.open();
     const t = { ts: Date.now(), i: 0 };
     // As many readings before as measured: the table, its WAL and roll-ups past their first checkpoints.
-    for (let i = 0; i < writes; i++) await store.write(readingsFrom(t, size));
-    const batches = Array.from({ length: writes }, () => readingsFrom(t, size));
+    for (let i = 0; i < writes; i++) await store.write(storeBatch(t, size, true));
+    const batches = Array.from({ length: writes }, () => storeBatch(t, size, true));
     const cpu0 = process.cpuUsage();
     for (const b of batches) await store.write(b);
     return cpuUs(cpu0) / (writes * size);
@@ -160,8 +151,6 @@ export interface FloorRow {
   /** The runtime's CPU a reading in its batch phase of this run. */
   oursUs?: number;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The budget at half the raw ceiling for each broker whose 10-reading raw row ran. */
 export function floorRows(sums: Summary[], parts: FloorParts, cores: number): FloorRow[] {

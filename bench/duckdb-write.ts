@@ -51,13 +51,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** Readings from time `t` on, `n` of them, round-robin over the devices. */
-function batch(t: { ts: number; i: number }, n: number): Reading[] {
+/** Readings from time `t` on, `n` of them, round-robin over the devices; two numbers, or with a boolean besides. */
+export function storeBatch(t: { ts: number; i: number }, n: number, twoFields = TWO_FIELDS): Reading[] {
   const out: Reading[] = [];
   for (let k = 0; k < n; k++) {
     const d = t.i % DEVICES;
     if (d === 0) t.ts += STEP;
-    out.push({ device: `dev-${d}`, ts: t.ts, fields: TWO_FIELDS ? { temperature: 20 + (t.i % 97) / 10, humidity: 40 + (t.i % 13) } : { temperature: 20 + (t.i % 97) / 10, humidity: 40 + (t.i % 13), ok: t.i % 5 !== 0 }, tags: {} });
+    out.push({ device: `dev-${d}`, ts: t.ts, fields: twoFields ? { temperature: 20 + (t.i % 97) / 10, humidity: 40 + (t.i % 13) } : { temperature: 20 + (t.i % 97) / 10, humidity: 40 + (t.i % 13), ok: t.i % 5 !== 0 }, tags: {} });
     t.i++;
   }
   return out;
@@ -120,12 +120,12 @@ async function row(size: number, rollups: boolean): Promise<DuckDbWriteRow> {
     const t = { ts: Date.now() - DAY, i: 0 };
     const history = { ts: t.ts, i: 0 };
     for (let left = DEVICES * 8640; left > 0; left -= 10_000) {
-      const rs = batch(history, Math.min(10_000, left));
+      const rs = storeBatch(history, Math.min(10_000, left));
       for (const r of rs) r.ts = t.ts + (r.ts - t.ts) * 100;
       await store.write(rs);
     }
     t.ts = Date.now();
-    for (let i = 0; i < 20; i++) await store.write(batch(t, size));
+    for (let i = 0; i < 20; i++) await store.write(storeBatch(t, size));
     timings.clear();
     counts.clear();
     maxima.clear();
@@ -133,7 +133,7 @@ async function row(size: number, rollups: boolean): Promise<DuckDbWriteRow> {
     const walls: number[] = [];
     const cpu0 = process.cpuUsage();
     for (let i = 0; i < WRITES; i++) {
-      const rs = batch(t, size);
+      const rs = storeBatch(t, size);
       const t0 = performance.now();
       await store.write(rs);
       walls.push(performance.now() - t0);
@@ -191,7 +191,7 @@ export async function benchWriterLatency(): Promise<WriterLatencyRow> {
         const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000));
         for (; sent < due; sent++) {
           const at = performance.now();
-          writer.write(batch(t, 1), () => {
+          writer.write(storeBatch(t, 1), () => {
             lat.push(performance.now() - at);
             if (++done === total) resolve();
           });
