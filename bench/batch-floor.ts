@@ -30,7 +30,7 @@ import { encodeReadings, judgeBatch, type ReadingBatch } from '../nodes/lib/anom
 import { EmbeddedMqttBroker } from '../nodes/lib/broker/embedded';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
 import { tempDir } from '../test/helpers/temp';
-import { readingJson } from './common';
+import { batchJson } from './common';
 import { storeBatch } from './duckdb-write';
 import { median } from './pipeline-format';
 import { anomalyReadings, WARM as ANOMALY_WARM } from './anomaly-cpu';
@@ -112,7 +112,7 @@ function anomalyJudgement(readings: number): number {
 
 /** What the raw subscriber does with each payload of the batch row, as text from a buffer, then parsed. */
 function rawParse(messages: number): number {
-  const payloads = Array.from({ length: 64 }, (_, m) => Buffer.from(`[${Array.from({ length: BATCH }, (_, j) => readingJson(`floor-${m % 4}`, 1_700_000_000_000 + m * BATCH + j, m * BATCH + j)).join(',')}]`));
+  const payloads = Array.from({ length: 64 }, (_, m) => Buffer.from(batchJson(`floor-${m % 4}`, 1_700_000_000_000, m * BATCH, BATCH)));
   let n = 0;
   for (let i = 0; i < messages / 10; i++) n += (JSON.parse(payloads[i % 64].toString('utf8')) as unknown[]).length;
   const cpu0 = process.cpuUsage();

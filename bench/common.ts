@@ -84,6 +84,13 @@ export function readingJson(device: string, ts: number, k: number): string {
   return `{"device":"${device}","ts":${ts},"temperature":${(200 + (k % 150)) / 10},"humidity":${(400 + (k % 97)) / 10}}`;
 }
 
+/** A message of `n` readings, the `first`-th reading of the device and those after it, at tsBase plus their number. */
+export function batchJson(device: string, tsBase: number, first: number, n: number): string {
+  const parts: string[] = [];
+  for (let k = first; k < first + n; k++) parts.push(readingJson(device, tsBase + k, k));
+  return `[${parts.join(',')}]`;
+}
+
 export interface ProcSample {
   /** Resident set now and its peak (VmHWM), in bytes. */
   rss: number;

@@ -17,19 +17,14 @@
  * start-up is not inside the phase.
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import { PAD_BASE, TS_BASE, readingJson, type PublisherConfig, type PublisherJob, type PublisherReport } from './common';
+import { PAD_BASE, TS_BASE, batchJson, readingJson, type PublisherConfig, type PublisherJob, type PublisherReport } from './common';
 
 const cfg = JSON.parse(process.argv[2]) as PublisherConfig;
 const report = (r: PublisherReport) => process.send?.(r);
 
 function loadPayload(device: string, msgIndex: number): string {
   if (cfg.batch === 1) return readingJson(device, TS_BASE + msgIndex, msgIndex);
-  const parts: string[] = [];
-  for (let j = 0; j < cfg.batch; j++) {
-    const k = msgIndex * cfg.batch + j;
-    parts.push(readingJson(device, TS_BASE + k, k));
-  }
-  return `[${parts.join(',')}]`;
+  return batchJson(device, TS_BASE, msgIndex * cfg.batch, cfg.batch);
 }
 
 /**
