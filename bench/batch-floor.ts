@@ -11,7 +11,8 @@
  *     reading in the run, less its JSON.parse of the payload (measured here:
  *     the input path parses it too);
  *   - the input path: decode, normalise, validate, journal and settle
- *     (bench/shared-path.ts, 10-reading requests of one field each);
+ *     (bench/shared-path.ts, 10-reading requests of the batch row's own
+ *     two-field readings);
  *   - the store: DuckDbStore.write of fresh two-field readings with the pack's
  *     settings (64 MB, roll-ups on), 5,000 a write, as the writer takes them in
  *     the batch row;
@@ -122,16 +123,30 @@ function rawParse(messages: number): number {
   return used / (messages * BATCH);
 }
 
-export async function measureFloorParts(log: (s: string) => void = () => undefined): Promise<FloorParts> {
+/** How much each part measures: readings (the store: writes of `storeSize`). */
+export interface FloorCounts {
+  broker: number;
+  input: number;
+  storeWrites: number;
+  storeSize: number;
+  /** Judged after the engine's warm-up (bench/anomaly-cpu.ts WARM). */
+  anomaly: number;
+  parse: number;
+}
+
+/** What `npm run bench` measures: each part a few seconds. */
+export const FLOOR_COUNTS: FloorCounts = { broker: 400_000, input: 300_000, storeWrites: 100, storeSize: 5000, anomaly: 400_000, parse: 100_000 };
+
+export async function measureFloorParts(log: (s: string) => void = () => undefined, counts: FloorCounts = FLOOR_COUNTS): Promise<FloorParts> {
   log('  floor: the embedded broker\'s intake');
-  const brokerUs = await brokerIntake(400_000);
+  const brokerUs = await brokerIntake(counts.broker);
   log('  floor: the input path (decode, validate, journal)');
-  const inputUs = (await sharedPathRun(BATCH, 300_000)).usPerReading;
+  const inputUs = (await sharedPathRun(BATCH, counts.input, true)).usPerReading;
   log('  floor: the store\'s writes');
-  const storeUs = await storeWrite(100, 5000);
+  const storeUs = await storeWrite(counts.storeWrites, counts.storeSize);
   log('  floor: the anomaly engine\'s judgement');
-  const anomalyUs = anomalyJudgement(420_000);
-  const parseUs = rawParse(100_000);
+  const anomalyUs = anomalyJudgement(ANOMALY_WARM + counts.anomaly);
+  const parseUs = rawParse(counts.parse);
   return { brokerUs, inputUs, storeUs, anomalyUs, parseUs };
 }
 

@@ -14,6 +14,7 @@ import { consumeReceipts } from '../nodes/lib/ingest/receipts';
 import { processRequest, type InputOptions, type InputOutcome } from '../nodes/lib/inputs/request';
 import { loadSchema } from '../nodes/lib/schema/validator';
 import { tempDir } from '../test/helpers/temp';
+import { batchJson, readingJson } from './common';
 
 export interface SharedPathRow {
   per: number;
@@ -28,12 +29,17 @@ const CONCURRENT = 32;
 // The HTTP input's meta for /ingest (one object per route).
 const META = { route: 'ingest' };
 
-function body(device: string, i: number, per: number): Buffer {
+/**
+ * A request body: readings of one field (the inputs rows), or `pipeline`: the
+ * readings the MQTT rows publish (bench/common.ts, two fields each).
+ */
+function body(device: string, i: number, per: number, pipeline: boolean): Buffer {
+  if (pipeline) return Buffer.from(per === 1 ? readingJson(device, T0 + i, i) : batchJson(device, T0, i * per, per));
   const rs = Array.from({ length: per }, (_, k) => ({ device, ts: T0 + (i * per + k) * 10, temperature: 20 + ((i + k) % 50) / 10 }));
   return Buffer.from(JSON.stringify(per === 1 ? rs[0] : rs));
 }
 
-export async function sharedPathRun(per: number, readings: number): Promise<SharedPathRow> {
+export async function sharedPathRun(per: number, readings: number, pipeline = false): Promise<SharedPathRow> {
   const dir = tempDir('us-bench-shared-');
   const opts: InputOptions = { validate: loadSchema({}).validate, maxBytes: 1_048_576, deviceTag: 'device' };
   let stored = 0;
@@ -54,7 +60,7 @@ export async function sharedPathRun(per: number, readings: number): Promise<Shar
     },
   });
   intake.open();
-  const bodies = Array.from({ length: 64 }, (_, i) => body(`bench-shared-${i % CONCURRENT}`, i, per));
+  const bodies = Array.from({ length: 64 }, (_, i) => body(`bench-shared-${i % CONCURRENT}`, i, per, pipeline));
   const requests = Math.ceil(readings / per);
   const once = async (n: number) => {
     for (let i = 0; i < n; i += CONCURRENT) {
