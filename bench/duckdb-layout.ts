@@ -15,6 +15,14 @@
  * Then an aggregate a dashboard asks for: per minute, avg/min/max of one field
  * of one device over everything written.
  *
+ * Second, the whole write from Reading objects, JavaScript included: the
+ * store's own `DuckDbStore.write` (roll-ups off, so only the raw rows count)
+ * against a writer of the wide table made the way the store makes its small
+ * writes (a data chunk filled with duckdb-vectors' helpers, appended in a
+ * transaction, the same checkpoint policy). That writer knows its fields
+ * beforehand and takes only fresh readings: what a wide store would do
+ * besides (a new field, a type that changes, resent readings) is not in it.
+ *
  *   node scripts/build.mjs && node dist/bench/duckdb-layout.js
  *
  * BENCH_LAYOUT_WRITES (measured writes per case, default 300, after 30 unmeasured),
@@ -24,9 +32,12 @@
 import { rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DOUBLE, DuckDBDataChunk, DuckDBInstance, TIMESTAMP, VARCHAR, type DuckDBConnection, type DuckDBTimestampValue, type DuckDBVector } from '@duckdb/node-api';
+import type { Reading } from '../nodes/lib/reading';
+import { DuckDbStore } from '../nodes/lib/store/duckdb';
 import { checkpointConfig, DEFAULT_CHECKPOINT_WAL_BYTES } from '../nodes/lib/store/duckdb-checkpoint';
 import { duckDbConfig, READINGS } from '../nodes/lib/store/duckdb-schema';
+import { fillStrings, fillTimestamps } from '../nodes/lib/store/duckdb-vectors';
 import { tempDir } from '../test/helpers/temp';
 import { median } from './pipeline-format';
 
@@ -151,17 +162,133 @@ async function measure(layout: Layout, fields: number): Promise<Case> {
   }
 }
 
+/** `writes` batches of PER_WRITE readings with `fields` numeric fields, continuing in time. */
+function readingBatches(fields: number, writes: number): Reading[][] {
+  const out: Reading[][] = [];
+  for (let w = 0; w < writes; w++) {
+    const start = START + w * (PER_WRITE / DEVICES) * STEP_MS;
+    const batch: Reading[] = [];
+    for (let j = 0; j < PER_WRITE; j++) {
+      const values: Record<string, number> = {};
+      for (let c = 0; c < fields; c++) values[fieldName(c)] = ((j * 7 + c * 13) % 997) / 10;
+      batch.push({ device: `dev-${j % DEVICES}`, ts: start + Math.floor(j / DEVICES) * STEP_MS, fields: values, tags: {} });
+    }
+    out.push(batch);
+  }
+  return out;
+}
+
+/** A minimal writer of the wide table: fresh readings of known fields, a data chunk a write. */
+class WideWriter {
+  private readonly types;
+  private readonly names: string[];
+  constructor(
+    private readonly conn: DuckDBConnection,
+    fields: number,
+  ) {
+    this.names = Array.from({ length: fields }, (_, c) => fieldName(c));
+    this.types = [VARCHAR, TIMESTAMP, ...this.names.map(() => DOUBLE), VARCHAR];
+  }
+
+  async write(batch: readonly Reading[]): Promise<void> {
+    const rows = batch.length;
+    const chunk = DuckDBDataChunk.create(this.types, rows);
+    const devices: string[] = [];
+    const deviceIds = new Map<string, number>();
+    const d = new Int32Array(rows);
+    const t = new Float64Array(rows);
+    const values = this.names.map(() => new Float64Array(rows));
+    for (let i = 0; i < rows; i++) {
+      const r = batch[i];
+      let id = deviceIds.get(r.device);
+      if (id === undefined) {
+        id = devices.push(r.device) - 1;
+        deviceIds.set(r.device, id);
+      }
+      d[i] = id;
+      t[i] = r.ts;
+      for (let c = 0; c < values.length; c++) values[c][i] = r.fields[this.names[c]] as number;
+    }
+    fillStrings(chunk, 0, rows, devices, d, 0);
+    fillTimestamps(chunk.getColumnVector(1) as DuckDBVector<DuckDBTimestampValue | null>, t, rows);
+    for (let c = 0; c < values.length; c++) {
+      const vector = chunk.getColumnVector(2 + c) as DuckDBVector<number>;
+      for (let i = 0; i < rows; i++) vector.setItem(i, values[c][i]);
+      vector.flush();
+    }
+    fillStrings(chunk, 2 + values.length, rows, ['{}'], new Int32Array(rows), 0);
+    await this.conn.run('BEGIN TRANSACTION');
+    const ap = await this.conn.createAppender('readings');
+    ap.appendDataChunk(chunk);
+    ap.closeSync();
+    await this.conn.run('COMMIT');
+  }
+}
+
+interface JsCase {
+  layout: Layout;
+  fields: number;
+  /** Process CPU µs a reading of the whole write, checkpoints included. */
+  us: number;
+}
+
+async function measureJs(layout: Layout, fields: number): Promise<JsCase> {
+  const dir = tempDir('us-bench-layout-js-');
+  const path = join(dir, 'layout.duckdb');
+  const batches = readingBatches(fields, WARM + WRITES);
+  try {
+    if (layout === 'long') {
+      const store = new DuckDbStore({ path, memoryLimitMb: 64, rollups: false });
+      await store.open();
+      try {
+        let cpu = 0;
+        for (let w = 0; w < batches.length; w++) {
+          const c0 = process.cpuUsage();
+          await store.write(batches[w]);
+          if (w >= WARM) cpu += cpuUs(c0);
+        }
+        return { layout, fields, us: cpu / (WRITES * PER_WRITE) };
+      } finally {
+        await store.close();
+      }
+    }
+    const instance = await DuckDBInstance.create(path, { ...duckDbConfig({ memoryLimitMb: 64 }), ...checkpointConfig(DEFAULT_CHECKPOINT_WAL_BYTES) });
+    const conn = await instance.connect();
+    try {
+      await conn.run(createSql('wide', fields));
+      const writer = new WideWriter(conn, fields);
+      let cpu = 0;
+      for (let w = 0; w < batches.length; w++) {
+        const c0 = process.cpuUsage();
+        await writer.write(batches[w]);
+        if (sizeOf(`${path}.wal`) >= DEFAULT_CHECKPOINT_WAL_BYTES) await conn.run('CHECKPOINT');
+        if (w >= WARM) cpu += cpuUs(c0);
+      }
+      const n = await conn.runAndReadAll('SELECT count(*) FROM readings');
+      if (Number(n.getRows()[0][0]) !== batches.length * PER_WRITE) throw new Error('wide writer: rows missing');
+      return { layout, fields, us: cpu / (WRITES * PER_WRITE) };
+    } finally {
+      conn.closeSync();
+      instance.closeSync();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** DuckDB's own CPU a reading: the INSERT with its commit and the checkpoints, less the SELECT that feeds it. */
 export const ownUs = (c: Pick<Case, 'insertUs' | 'checkpointUs' | 'selectUs'>) => c.insertUs + c.checkpointUs - c.selectUs;
 
 async function main(): Promise<void> {
   const load0 = loadavg()[0];
   const runs = new Map<string, Case[]>();
+  const js = new Map<string, number[]>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const fields of FIELD_COUNTS) {
       for (const layout of ['long', 'wide'] as const) {
         const key = `${fields}:${layout}`;
         runs.set(key, [...(runs.get(key) ?? []), await measure(layout, fields)]);
+        js.set(key, [...(js.get(key) ?? []), (await measureJs(layout, fields)).us]);
       }
     }
     console.error(`  round ${round + 1} of ${ROUNDS} done`);
@@ -179,6 +306,14 @@ async function main(): Promise<void> {
       console.log(`| ${fields} | ${layout === 'long' ? 'store (a row per field)' : 'wide (a row per reading)'} | ${f(m((c) => c.insertUs))} | ${f(m((c) => c.checkpointUs))} | ${f(m((c) => c.selectUs))} | ${f(own[layout])} | ${m((c) => c.fileMb).toFixed(1)} | ${m((c) => c.aggregateMs).toFixed(1)} |`);
     }
     console.log(`|  | wide ÷ store | | | | ${(own.wide / own.long).toFixed(2)} | | |`);
+  }
+  console.log(`\nThe whole write from Reading objects, JavaScript included (process CPU µs a reading, checkpoints included; median of ${ROUNDS} rounds)\n`);
+  console.log('| fields | DuckDbStore.write (roll-ups off) | the wide writer | wide ÷ store |');
+  console.log('|---:|---:|---:|---:|');
+  for (const fields of FIELD_COUNTS) {
+    const store = median(js.get(`${fields}:long`)!);
+    const wide = median(js.get(`${fields}:wide`)!);
+    console.log(`| ${fields} | ${f(store)} | ${f(wide)} | ${(wide / store).toFixed(2)} |`);
   }
 }
 
