@@ -116,10 +116,10 @@ async function measure(layout: Layout, fields: number): Promise<Case> {
   const conn = await instance.connect();
   try {
     await conn.run(createSql(layout, fields));
-    const width = layout === 'wide' ? fields : 1;
+    // The SELECT's columns: device, ts, the values and tags (wide), or device, ts, field, the three value columns and tags.
+    const columns = Array.from({ length: layout === 'wide' ? 3 + fields : 7 }, (_, c) => `c${c}`);
     // Every value of the SELECT computed, nothing stored: what the INSERT's own numbers are taken off.
-    const reduce = (sql: string) =>
-      `SELECT ${Array.from({ length: 3 + width + (layout === 'long' ? 3 : 0) }, (_, c) => `min(c${c}), max(c${c})`).join(', ')} FROM (${sql}) t(${Array.from({ length: 3 + width + (layout === 'long' ? 3 : 0) }, (_, c) => `c${c}`).join(', ')})`;
+    const reduce = (sql: string) => `SELECT ${columns.map((c) => `min(${c}), max(${c})`).join(', ')} FROM (${sql}) t(${columns.join(', ')})`;
     let insert = 0;
     let checkpoint = 0;
     let select = 0;
@@ -277,7 +277,7 @@ async function measureJs(layout: Layout, fields: number): Promise<JsCase> {
 }
 
 /** DuckDB's own CPU a reading: the INSERT with its commit and the checkpoints, less the SELECT that feeds it. */
-export const ownUs = (c: Pick<Case, 'insertUs' | 'checkpointUs' | 'selectUs'>) => c.insertUs + c.checkpointUs - c.selectUs;
+const ownUs = (c: Pick<Case, 'insertUs' | 'checkpointUs' | 'selectUs'>) => c.insertUs + c.checkpointUs - c.selectUs;
 
 async function main(): Promise<void> {
   const load0 = loadavg()[0];
