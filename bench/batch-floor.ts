@@ -31,7 +31,7 @@ import { encodeReadings, judgeBatch, type ReadingBatch } from '../nodes/lib/anom
 import { EmbeddedMqttBroker } from '../nodes/lib/broker/embedded';
 import { DuckDbStore } from '../nodes/lib/store/duckdb';
 import { tempDir } from '../test/helpers/temp';
-import { batchJson } from './common';
+import { batchJson, cpuSince } from './common';
 import { storeBatch } from './duckdb-write';
 import { median } from './pipeline-format';
 import { anomalyReadings, WARM as ANOMALY_WARM } from './anomaly-cpu';
@@ -50,10 +50,6 @@ export interface FloorParts {
 }
 
 const BATCH = 10;
-const cpuUs = (since: NodeJS.CpuUsage) => {
-  const c = process.cpuUsage(since);
-  return c.user + c.system;
-};
 
 async function brokerIntake(readings: number): Promise<number> {
   const dataDir = tempDir('us-bench-floor-broker-');
@@ -68,7 +64,7 @@ async function brokerIntake(readings: number): Promise<number> {
       const pubs = warm.reuse('floor-m', readings);
       const cpu0 = process.cpuUsage();
       await withTimeout(pubs.go(), 300_000, 'the broker floor');
-      return cpuUs(cpu0) / pubs.total;
+      return cpuSince(cpu0) / pubs.total;
     } finally {
       await warm.stop();
     }
@@ -89,7 +85,7 @@ async function storeWrite(writes: number, size: number): Promise<number> {
     const batches = Array.from({ length: writes }, () => storeBatch(t, size, true));
     const cpu0 = process.cpuUsage();
     for (const b of batches) await store.write(b);
-    return cpuUs(cpu0) / (writes * size);
+    return cpuSince(cpu0) / (writes * size);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -108,7 +104,7 @@ function anomalyJudgement(readings: number): number {
   for (let k = 0; k < ANOMALY_WARM; k += 256) judgeBatch(engine, encodeReadings(rs.slice(k, Math.min(ANOMALY_WARM, k + 256))), true);
   const cpu0 = process.cpuUsage();
   for (const b of batches) judgeBatch(engine, b, true);
-  return cpuUs(cpu0) / (rs.length - ANOMALY_WARM);
+  return cpuSince(cpu0) / (rs.length - ANOMALY_WARM);
 }
 
 /** What the raw subscriber does with each payload of the batch row, as text from a buffer, then parsed. */
@@ -118,7 +114,7 @@ function rawParse(messages: number): number {
   for (let i = 0; i < messages / 10; i++) n += (JSON.parse(payloads[i % 64].toString('utf8')) as unknown[]).length;
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < messages; i++) n += (JSON.parse(payloads[i % 64].toString('utf8')) as unknown[]).length;
-  const used = cpuUs(cpu0);
+  const used = cpuSince(cpu0);
   if (n === 0) throw new Error('nothing parsed');
   return used / (messages * BATCH);
 }

@@ -1,5 +1,5 @@
 /** Small helpers shared by the pipeline benchmark's processes (no dependencies beyond Node). */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -89,6 +89,21 @@ export function batchJson(device: string, tsBase: number, first: number, n: numb
   const parts: string[] = [];
   for (let k = first; k < first + n; k++) parts.push(readingJson(device, tsBase + k, k));
   return `[${parts.join(',')}]`;
+}
+
+/** This process's CPU time since `start`, every thread, in µs. */
+export function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return d.user + d.system;
+}
+
+/** A file's size in bytes, 0 while it does not exist (a WAL before the first write, after a checkpoint). */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 export interface ProcSample {

@@ -20,11 +20,12 @@
  *
  * BENCH_SIDE_SECONDS (per case, default 20). A measurement, not a test.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOUBLE, DuckDBDataChunk, DuckDBInstance, DuckDBTimestampValue, VARCHAR, TIMESTAMP, BOOLEAN, type DuckDBConnection, type DuckDBValue, type DuckDBVector } from '@duckdb/node-api';
 import { READINGS } from '../nodes/lib/store/duckdb-schema';
+import { fileSize } from './common';
 
 const SECONDS = Number(process.env.BENCH_SIDE_SECONDS) || 20;
 const WALS = (process.env.BENCH_SIDE_WAL ?? `${2 << 20},${8 << 20}`).split(',').map(Number);
@@ -33,13 +34,6 @@ const PERIOD_MS = 10;
 const TYPES = [VARCHAR, TIMESTAMP, VARCHAR, DOUBLE, BOOLEAN, VARCHAR, VARCHAR];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fileSize = (path: string) => {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-};
 const q = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? '-' : s[Math.min(s.length - 1, Math.floor(p * s.length))].toFixed(0);

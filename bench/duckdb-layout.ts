@@ -29,7 +29,7 @@
  * BENCH_LAYOUT_FIELDS (comma list, default 1,2,10), BENCH_LAYOUT_ROUNDS (default 3:
  * the table gives each case's median). A measurement, not a test.
  */
-import { rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DOUBLE, DuckDBDataChunk, DuckDBInstance, TIMESTAMP, VARCHAR, type DuckDBConnection, type DuckDBTimestampValue, type DuckDBVector } from '@duckdb/node-api';
@@ -39,6 +39,7 @@ import { checkpointConfig, DEFAULT_CHECKPOINT_WAL_BYTES } from '../nodes/lib/sto
 import { duckDbConfig, READINGS } from '../nodes/lib/store/duckdb-schema';
 import { fillStrings, fillTimestamps } from '../nodes/lib/store/duckdb-vectors';
 import { tempDir } from '../test/helpers/temp';
+import { cpuSince, fileSize } from './common';
 import { median } from './pipeline-format';
 
 const env = process.env;
@@ -96,18 +97,6 @@ function aggregateSql(layout: Layout): string {
   return `SELECT time_bucket(INTERVAL 1 minute, ts) AS b, avg(${value}), min(${value}), max(${value}) FROM readings WHERE ${where} GROUP BY b ORDER BY b`;
 }
 
-const cpuUs = (since: NodeJS.CpuUsage) => {
-  const u = process.cpuUsage(since);
-  return u.user + u.system;
-};
-
-const sizeOf = (path: string) => {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-};
 
 async function measure(layout: Layout, fields: number): Promise<Case> {
   const dir = tempDir('us-bench-layout-');
@@ -127,17 +116,17 @@ async function measure(layout: Layout, fields: number): Promise<Case> {
       const rows = rowsSql(layout, fields, w);
       const s0 = process.cpuUsage();
       await conn.runAndReadAll(reduce(rows));
-      const s = cpuUs(s0);
+      const s = cpuSince(s0);
       const i0 = process.cpuUsage();
       await conn.run('BEGIN TRANSACTION');
       await conn.run(`INSERT INTO readings ${rows}`);
       await conn.run('COMMIT');
-      const i = cpuUs(i0);
+      const i = cpuSince(i0);
       let c = 0;
-      if (sizeOf(`${path}.wal`) >= DEFAULT_CHECKPOINT_WAL_BYTES) {
+      if (fileSize(`${path}.wal`) >= DEFAULT_CHECKPOINT_WAL_BYTES) {
         const c0 = process.cpuUsage();
         await conn.run('CHECKPOINT');
-        c = cpuUs(c0);
+        c = cpuSince(c0);
       }
       if (w < WARM) continue;
       insert += i;
@@ -151,10 +140,10 @@ async function measure(layout: Layout, fields: number): Promise<Case> {
       const t0 = process.cpuUsage();
       const r = await conn.runAndReadAll(sql);
       if (r.currentRowCount === 0) throw new Error(`${layout}: the aggregate found nothing`);
-      if (k >= 5) aggregates.push(cpuUs(t0) / 1000);
+      if (k >= 5) aggregates.push(cpuSince(t0) / 1000);
     }
     const n = WRITES * PER_WRITE;
-    return { layout, fields, insertUs: insert / n, checkpointUs: checkpoint / n, selectUs: select / n, fileMb: sizeOf(path) / 1e6, aggregateMs: median(aggregates) };
+    return { layout, fields, insertUs: insert / n, checkpointUs: checkpoint / n, selectUs: select / n, fileMb: fileSize(path) / 1e6, aggregateMs: median(aggregates) };
   } finally {
     conn.closeSync();
     instance.closeSync();
@@ -245,7 +234,7 @@ async function measureJs(layout: Layout, fields: number): Promise<JsCase> {
         for (let w = 0; w < batches.length; w++) {
           const c0 = process.cpuUsage();
           await store.write(batches[w]);
-          if (w >= WARM) cpu += cpuUs(c0);
+          if (w >= WARM) cpu += cpuSince(c0);
         }
         return { layout, fields, us: cpu / (WRITES * PER_WRITE) };
       } finally {
@@ -261,8 +250,8 @@ async function measureJs(layout: Layout, fields: number): Promise<JsCase> {
       for (let w = 0; w < batches.length; w++) {
         const c0 = process.cpuUsage();
         await writer.write(batches[w]);
-        if (sizeOf(`${path}.wal`) >= DEFAULT_CHECKPOINT_WAL_BYTES) await conn.run('CHECKPOINT');
-        if (w >= WARM) cpu += cpuUs(c0);
+        if (fileSize(`${path}.wal`) >= DEFAULT_CHECKPOINT_WAL_BYTES) await conn.run('CHECKPOINT');
+        if (w >= WARM) cpu += cpuSince(c0);
       }
       const n = await conn.runAndReadAll('SELECT count(*) FROM readings');
       if (Number(n.getRows()[0][0]) !== batches.length * PER_WRITE) throw new Error('wide writer: rows missing');

@@ -18,13 +18,14 @@
  * while it publishes: dev-0's new readings every 25 ms; reports write →
  * queryable for dev-0's readings and the polls' own times).
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDbStore, type StoreTraceEvent } from '../nodes/lib/store/duckdb';
 import { DurableWriter } from '../nodes/lib/store/writer';
 import { Journal } from '../nodes/lib/journal/journal';
 import type { Reading } from '../nodes/lib/reading';
+import { fileSize } from './common';
 
 const env = process.env;
 const RATE = Number(env.BENCH_STALL_RATE) || 10_000;
@@ -50,13 +51,6 @@ export interface StallRow {
 }
 
 const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
-const size = (f: string) => {
-  try {
-    return statSync(f).size;
-  } catch {
-    return 0;
-  }
-};
 
 function reading(t: { ts: number; i: number }): Reading {
   const d = t.i % DEVICES;
@@ -95,10 +89,10 @@ export async function stallRow(walBytes: number): Promise<StallRow> {
     const start = performance.now();
     const cpu0 = process.cpuUsage();
     const sampler = setInterval(() => {
-      const wal = size(`${file}.wal`);
+      const wal = fileSize(`${file}.wal`);
       maxWal = Math.max(maxWal, wal);
       const s = (performance.now() - start) / 1000;
-      if (SAMPLE_S > 0 && Math.floor(s) % SAMPLE_S === 0 && s % 1 < 0.05) console.log(`  ${s.toFixed(0)} s: WAL ${(wal / 1e6).toFixed(1)} MB, file ${(size(file) / 1e6).toFixed(1)} MB`);
+      if (SAMPLE_S > 0 && Math.floor(s) % SAMPLE_S === 0 && s % 1 < 0.05) console.log(`  ${s.toFixed(0)} s: WAL ${(wal / 1e6).toFixed(1)} MB, file ${(fileSize(file) / 1e6).toFixed(1)} MB`);
     }, 50);
     await new Promise<void>((resolve) => {
       const tick = () => {
@@ -131,7 +125,7 @@ export async function stallRow(walBytes: number): Promise<StallRow> {
       writes: { count: w.length, p50: pct(w, 50), p99: pct(w, 99), max: w[w.length - 1] ?? 0, over50: w.filter((x) => x > 50).length },
       checkpoints: { count: c.length, p50: pct(c, 50), max: c[c.length - 1] ?? 0 },
       maxWalBytes: maxWal,
-      fileBytes: size(file),
+      fileBytes: fileSize(file),
       cpuUsPerReading: (cpu.user + cpu.system) / total,
       queryable: READS ? queryableOf(seen, polls) : undefined,
     };

@@ -17,7 +17,7 @@
  * start-up is not inside the phase.
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import { PAD_BASE, TS_BASE, batchJson, readingJson, type PublisherConfig, type PublisherJob, type PublisherReport } from './common';
+import { PAD_BASE, TS_BASE, batchJson, cpuSince, readingJson, type PublisherConfig, type PublisherJob, type PublisherReport } from './common';
 
 const cfg = JSON.parse(process.argv[2]) as PublisherConfig;
 const report = (r: PublisherReport) => process.send?.(r);
@@ -32,10 +32,6 @@ function loadPayload(device: string, msgIndex: number): string {
  * spends its first thousands of messages compiling MQTT.js's publish path.
  */
 const FIRST_CHUNK = 2500;
-function cpuSince(start: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(start);
-  return d.user + d.system;
-}
 
 let lastProbeTs = 0;
 let probeIndex = 0;
