@@ -239,6 +239,14 @@ describe('report and invoice nodes', () => {
     assert.equal(bad.status, 400);
     const e = ((await bad.json()) as { error: { code: string; message: string; parameter: string } }).error;
     assert.deepEqual([e.code, e.parameter], ['BAD_PARAMETER', 'period']);
+    // A name with an accented letter: the answer says which letters a name takes, and where any text may go.
+    const accented = await post('/api/v1/reports/run', { name: 'Küche täglich', from: '2026-10-01', to: '2026-10-02' });
+    assert.equal(accented.status, 400);
+    assert.deepEqual(((await accented.json()) as { error: unknown }).error, {
+      code: 'BAD_PARAMETER',
+      parameter: 'name',
+      message: 'name: must be 1 to 64 letters A to Z without accents, digits, spaces, "_", "." or "-", starting with a letter or digit ("Kueche daily", not "Küche daily"); the title may be any text',
+    });
     const notJson = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: withKey, body: 'name=x' });
     assert.equal(notJson.status, 415);
     const broken = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: '{"name": ' });
