@@ -259,4 +259,23 @@ describe('upperstack-alert node', () => {
     const me = (await (await call('GET', `${admin}/upperstack-alert/me`, undefined, null)).json()) as { can: { write: boolean } };
     assert.equal(me.can.write, true, 'no adminAuth in this runtime: everything is allowed');
   });
+
+  test('the preview of a rule on a field its devices never sent says so, naming the fields they did send', async () => {
+    const store = (helper.getNode('cfg') as unknown as StoreConfigNode).store;
+    const now = Date.now();
+    await store.write(Array.from({ length: 10 }, (_, i) => ({ device: 'kiln', ts: now - (10 - i) * 60_000, fields: { 'temp.outside': 20 + i, power: 5 }, tags: {} })));
+    const preview = async (field: string) => {
+      const rule = { id: 'kiln', name: 'Kiln too hot', severity: 'warning', devices: { list: ['kiln'] }, when: { field, op: 'above', value: 25, for: '0s' } };
+      const res = await call('POST', `${admin}/upperstack-alert/preview`, { rule }, null);
+      assert.equal(res.status, 200);
+      return (await res.json()) as { fired: number; notes: string[] };
+    };
+    // "Temperature.outside" as a person might type it: the rule would stay silent for good, and the preview says why.
+    const typo = await preview('Temperature.outside');
+    assert.equal(typo.fired, 0);
+    assert.deepEqual(typo.notes, ['no reading of "Temperature.outside" from the device kiln in this range: check the field\'s name; it sent power, temp.outside']);
+    const right = await preview('temp.outside');
+    assert.equal(right.fired, 1);
+    assert.deepEqual(right.notes, []);
+  });
 });

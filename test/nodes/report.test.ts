@@ -239,6 +239,14 @@ describe('report and invoice nodes', () => {
     assert.equal(bad.status, 400);
     const e = ((await bad.json()) as { error: { code: string; message: string; parameter: string } }).error;
     assert.deepEqual([e.code, e.parameter], ['BAD_PARAMETER', 'period']);
+    // A name with an accented letter: the answer says which letters a name takes, and where any text may go.
+    const accented = await post('/api/v1/reports/run', { name: 'Küche täglich', from: '2026-10-01', to: '2026-10-02' });
+    assert.equal(accented.status, 400);
+    assert.deepEqual(((await accented.json()) as { error: unknown }).error, {
+      code: 'BAD_PARAMETER',
+      parameter: 'name',
+      message: 'name: must be 1 to 64 letters A to Z without accents, digits, spaces, "_", "." or "-", starting with a letter or digit ("Kueche daily", not "Küche daily"); the title may be any text',
+    });
     const notJson = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: withKey, body: 'name=x' });
     assert.equal(notJson.status, 415);
     const broken = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: '{"name": ' });
@@ -271,6 +279,35 @@ describe('report and invoice nodes', () => {
       assert.equal(got.status, 200);
       assert.equal(((await got.json()) as { id: string }).id, r.id);
     }
+  });
+
+  test('a time Berlin\'s clock skips (02:30 on the day the clocks go forward) is refused naming the gap, not moved an hour on', async () => {
+    await deploy(flow([], { timezone: 'Europe/Berlin' }));
+    const post = (from: string, to: string) =>
+      fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ name: 'berlin spring', timezone: 'Europe/Berlin', from, to, formats: ['json'] }) });
+    // Read as 03:30 CEST, 02:30 – 03:30 would be answered "to must be after from"; 02:30 – 06:00 would report from 03:30.
+    for (const [from, to] of [['2026-03-29T02:30', '2026-03-29T03:30'], ['2026-03-29T02:30', '2026-03-29T06:00']]) {
+      const r = await post(from, to);
+      assert.equal(r.status, 400, `${from} – ${to}`);
+      assert.deepEqual(((await r.json()) as { error: unknown }).error, {
+        code: 'BAD_PARAMETER',
+        parameter: 'from',
+        message: '"from" 2026-03-29 02:30 is not a time in Europe/Berlin: its clocks go forward from 02:00 to 03:00 that day (CET to CEST); give a time outside that gap, or one with an offset',
+      });
+    }
+    // Times on either side of the gap, and the day itself (23 hours), are reported as before.
+    const around = await post('2026-03-29T01:30', '2026-03-29T03:30');
+    assert.equal(around.status, 201);
+    const p = ((await around.json()) as { period: { from: string; to: string } }).period;
+    assert.deepEqual([p.from, p.to], ['2026-03-29T00:30:00.000Z', '2026-03-29T01:30:00.000Z']);
+    const day = ((await (await post('2026-03-29', '2026-03-30')).json()) as { period: { from: string; to: string } }).period;
+    assert.deepEqual([day.from, day.to], ['2026-03-28T23:00:00.000Z', '2026-03-29T22:00:00.000Z']);
+    // A message into a Berlin report node meets the same words, through done(err) to Catch nodes.
+    const rep = helper.getNode('rep') as unknown as NodeJS.EventEmitter & { receive: (m: unknown) => void };
+    const failed = new Promise<unknown>((resolve) => rep.once('call:error', (call: { args: unknown[] }) => resolve(call.args[0])));
+    rep.receive({ payload: { from: '2026-03-29T02:15', to: '2026-03-29T04:00' } });
+    const err = await failed;
+    assert.match(err instanceof Error ? err.message : String(err), /^"from" 2026-03-29 02:15 is not a time in Europe\/Berlin: its clocks go forward from 02:00 to 03:00 that day \(CET to CEST\)/);
   });
 
   test('the listing says whether a report\'s period is over, with the JSON\'s period.finished and period.coveredUntil', async () => {

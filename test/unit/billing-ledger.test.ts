@@ -70,3 +70,17 @@ test('a bad series name or prefix is refused with the setting named', () => {
   assert.throws(() => new InvoiceLedger('/tmp', '../x'), /series/);
   assert.throws(() => new InvoiceLedger('/tmp', 'ok', 'a b'), /prefix/);
 });
+
+test('an invoice produced again whose lines are only worded differently (a newer wording of tier bounds) is not reported as changed', async (t) => {
+  const dir = tempDir('us-ledger-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ledger = new InvoiceLedger(dir, 'INV');
+  const line = { kind: 'kwh', quantity: '400', unit: 'kWh', unitPrice: '0.25', amount: '100.00' };
+  const issued = { ...body('acme', '2026-10', '100.00'), lines: [{ ...line, description: 'Energy, tier 2 (100 – 500)' }] };
+  await ledger.issue(issued, Date.UTC(2026, 10, 1, 6));
+  const reworded = await ledger.issue({ ...issued, lines: [{ ...line, description: 'Energy, tier 2, over 100 up to 500 kWh' }] }, Date.UTC(2026, 10, 5));
+  assert.deepEqual([reworded.reissued, reworded.changed, reworded.invoice.lines[0].description], [true, false, 'Energy, tier 2 (100 – 500)']);
+  // What a line bills still counts: another price is a change.
+  const repriced = await ledger.issue({ ...issued, lines: [{ ...line, unitPrice: '0.26', description: 'Energy, tier 2, over 100 up to 500 kWh' }] }, Date.UTC(2026, 10, 6));
+  assert.equal(repriced.changed, true);
+});

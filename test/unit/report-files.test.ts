@@ -290,3 +290,33 @@ test('invoice PDF: a UTC invoice names UTC once; one in New York, a winter month
   const [utc] = (await runInvoices({ ...settings, series: 'U', timezone: 'UTC' }, '2026-01', 'acme', ctx)).invoices;
   assert.match(pdfText(dir, utc.files), /2 decimals; times in UTC\./);
 });
+
+test('invoice tier lines say what they bill: bounds with the unit, where a tier starts, volume pricing of every unit, packages', async (t) => {
+  const hour = 3_600_000;
+  const customers = ['acme', 'globex', 'initech'];
+  const { dir, settings, ctx } = await invoiceFixture(t, {
+    // 620 kWh each, in two readings of a sum meter.
+    readings: customers.flatMap((c) => [kwh(`meter-${c}`, c, OCT + hour, 300), kwh(`meter-${c}`, c, OCT + 2 * hour, 320)]),
+    tariffs: [
+      kwhTariff({ measure: 'sum', label: 'Energy', pricing: { model: 'graduated', tiers: [{ upTo: '100', unitPrice: '0.30' }, { upTo: '500', unitPrice: '0.25' }, { upTo: null, unitPrice: '0.20' }] } }, { customers: ['acme'] }),
+      kwhTariff({ measure: 'sum', label: 'Energy', pricing: { model: 'volume', tiers: [{ upTo: '100', unitPrice: '0.30' }, { upTo: '1000', unitPrice: '0.25' }, { upTo: null, unitPrice: '0.20' }] } }, { name: 'volume', customers: ['globex'] }),
+      kwhTariff({ measure: 'sum', label: 'Energy', pricing: { model: 'package', packageSize: '250', packagePrice: '60' } }, { name: 'blocks', customers: ['initech'] }),
+    ],
+  });
+  const run = await runInvoices(settings, '2026-10', undefined, ctx);
+  const lines = (c: string) => run.invoices.find((i) => i.invoice.customer === c)!.invoice.lines.map((l) => [l.description, l.quantity, l.unit, l.unitPrice, l.amount]);
+  // Graduated: 100 × 0.30 + 400 × 0.25 + 120 × 0.20. The second tier starts over 100: 100 itself is the first tier's.
+  assert.deepEqual(lines('acme'), [
+    ['Energy, tier 1, up to 100 kWh', '100', 'kWh', '0.3', '30.00'],
+    ['Energy, tier 2, over 100 up to 500 kWh', '400', 'kWh', '0.25', '100.00'],
+    ['Energy, tier 3, over 500 kWh', '120', 'kWh', '0.2', '24.00'],
+  ]);
+  // Volume: all 620 kWh at the price of the tier 620 falls in, said so, unlike a graduated tier's share.
+  assert.deepEqual(lines('globex'), [['Energy, all units at tier 2 (over 100 up to 1000 kWh)', '620', 'kWh', '0.25', '155.00']]);
+  // Package: three started blocks of 250 kWh.
+  assert.deepEqual(lines('initech'), [['Energy, 3 packages of 250 kWh', '3', 'package', '60', '180.00']]);
+  const csv = run.invoices[1].files.find((f) => f.name.endsWith('.csv'))!.data.toString('utf8');
+  assert.match(csv, /^INV-000002,globex,2026-10,1,"Energy, all units at tier 2 \(over 100 up to 1000 kWh\)",620,kWh,0\.25,155\.00,EUR\r$/m);
+  const text = pdfText(dir, run.invoices[0].files).replace(/[ \t]+/g, ' ');
+  assert.match(text, /Energy, tier 2, over 100 up to 500 kWh 400\.000 kWh 0\.25 100\.00 EUR/);
+});

@@ -62,6 +62,21 @@ test('a run\'s from and to without an offset are wall-clock times of the report\
   assert.throws(() => periodTime('to', 'yesterday', 'UTC'), BadParameterError);
 });
 
+test('a wall-clock time the zone skips is refused naming the gap; a day starts at its first moment; 24:00 ends a day', () => {
+  const refused = (value: string, zone: string, words: string) =>
+    assert.throws(() => periodTime('to', value, zone), (e: Error) => e instanceof BadParameterError && e.message === `"to" ${value.replace('T', ' ')} is not a time in ${zone}: ${words}; give a time outside that gap, or one with an offset`);
+  refused('2026-03-08T02:30', 'America/New_York', 'its clocks go forward from 02:00 to 03:00 that day (EST to EDT)');
+  // Lord Howe moves by half an hour; Santiago's day of the change has no midnight.
+  refused('2026-10-04T02:15', 'Australia/Lord_Howe', 'its clocks go forward from 02:00 to 02:30 that day (LHST to LHDT)');
+  refused('2026-09-06T00:30', 'America/Santiago', 'its clocks go forward from 00:00 to 01:00 that day (GMT-4 to GMT-3)');
+  assert.equal(iso(periodTime('from', '2026-09-06', 'America/Santiago')), '2026-09-06T04:00:00.000Z');
+  assert.equal(iso(periodTime('from', '2026-09-06T00:00', 'America/Santiago')), '2026-09-06T04:00:00.000Z');
+  assert.equal(iso(periodTime('to', '2026-03-28T24:00', 'Europe/Berlin')), '2026-03-28T23:00:00.000Z');
+  // Either side of the gap is taken as it was.
+  assert.equal(iso(periodTime('from', '2026-03-29T01:59', 'Europe/Berlin')), '2026-03-29T00:59:00.000Z');
+  assert.equal(iso(periodTime('from', '2026-03-29T03:00', 'Europe/Berlin')), '2026-03-29T01:00:00.000Z');
+});
+
 test('previous hour where the clocks go back: the hour that comes twice has its offset in the key, the zone\'s abbreviation in the label', () => {
   const at = (iso: string) => periodAt('previous-hour', Date.parse(iso), 'Europe/Berlin');
   const first = at('2026-10-25T01:00:00Z');

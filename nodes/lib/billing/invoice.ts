@@ -131,7 +131,7 @@ export function computeInvoice(input: InvoiceInput): InvoiceBody {
       );
     }
     const billed = roundTo(Dec.max(measured, 0), qDigits, 'half-up');
-    for (const part of priceQuantity(m.pricing, billed)) {
+    for (const part of priceQuantity(m.pricing, billed, 'pricing', m.unit)) {
       const amount = money(part.amount);
       const model = m.pricing.model;
       const what = part.label ? `${meterLabel(m)}, ${part.label}` : meterLabel(m);

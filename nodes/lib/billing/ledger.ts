@@ -24,10 +24,18 @@ export interface IssueResult {
   readingsChanged: boolean;
 }
 
-/** How an invoice computed again compares with the one issued for its customer and period. */
+/**
+ * How an invoice computed again compares with the one issued for its customer and period. A line's description is
+ * words about what it bills (a tier's bounds, a meter's label), which a newer version may put differently: what the
+ * line bills (quantity, unit, price, amount) is compared, so only a change of that is a change.
+ */
 function against(issued: Invoice, body: InvoiceBody): IssueResult {
   const readingsChanged = canonical(issued.meterReadings) !== canonical(body.meterReadings);
-  return { invoice: issued, reissued: true, changed: readingsChanged || canonical(bodyOf(issued)) !== canonical(body), readingsChanged };
+  return { invoice: issued, reissued: true, changed: readingsChanged || canonical(billed(bodyOf(issued))) !== canonical(billed(body)), readingsChanged };
+}
+
+function billed(body: InvoiceBody): Omit<InvoiceBody, 'lines'> & { lines: Array<Omit<InvoiceBody['lines'][number], 'description'>> } {
+  return { ...body, lines: body.lines.map(({ description: _d, ...line }) => line) };
 }
 
 function keyOf(customer: string, period: string): string {
@@ -48,7 +56,7 @@ function syncDir(dir: string): void {
 }
 
 /** Canonical text of an invoice body (or a part of one), for comparing two of them. */
-function canonical(body: InvoiceBody | InvoiceBody['meterReadings']): string {
+function canonical(body: ReturnType<typeof billed> | InvoiceBody['meterReadings']): string {
   return JSON.stringify(body);
 }
 

@@ -36,7 +36,7 @@ export interface Pricing {
 
 /** One priced part of a meter's quantity: becomes one invoice line. */
 export interface PricedPart {
-  /** Which part: "", "tier 1 (0 – 100)", "3 packages of 100". */
+  /** Which part: "", "tier 1, up to 100 kWh", "all units at tier 2 (over 100 up to 500 kWh)", "3 packages of 100 kWh". */
   label: string;
   quantity: Dec;
   unitPrice: Dec;
@@ -98,12 +98,19 @@ export function validatePricing(p: Pricing, path = 'pricing'): void {
   }
 }
 
-function range(from: Dec, upTo: Dec | null): string {
-  return upTo === null ? `over ${plain(from)}` : `${plain(from)} – ${plain(upTo)}`;
+/**
+ * A tier's bounds as a customer reads them on the invoice, with the unit: bounds are inclusive upper limits, so the
+ * tier after "up to 100" starts "over 100" (a plain "100 – 500" would leave 100 itself in both). ASCII only, so a
+ * spreadsheet that opens the CSV in a legacy code page shows it as written.
+ */
+function range(from: Dec, upTo: Dec | null, unit: string): string {
+  const u = unit ? ` ${unit}` : '';
+  if (upTo === null) return `over ${plain(from)}${u}`;
+  return from.isZero() ? `up to ${plain(upTo)}${u}` : `over ${plain(from)} up to ${plain(upTo)}${u}`;
 }
 
-/** Prices a quantity (≥ 0) and says how, part by part. */
-export function priceQuantity(p: Pricing, quantity: Dec, path = 'pricing'): PricedPart[] {
+/** Prices a quantity (≥ 0) and says how, part by part; `unit` (the meter's, "kWh") names what the tiers count. */
+export function priceQuantity(p: Pricing, quantity: Dec, path = 'pricing', unit = ''): PricedPart[] {
   if (typeof p !== 'object' || p === null) throw new ConfigError(`${path} must be an object with a model`, { path });
   if (quantity.isNeg()) throw new ConfigError(`${path}: cannot price a negative quantity (${plain(quantity)})`, { path });
   switch (p.model) {
@@ -119,7 +126,7 @@ export function priceQuantity(p: Pricing, quantity: Dec, path = 'pricing'): Pric
       for (let i = 0; i < tiers.length && quantity.gt(lower); i++) {
         const t = tiers[i];
         const units = (t.upTo === null ? quantity : Dec.min(quantity, t.upTo)).minus(lower);
-        parts.push({ label: `tier ${i + 1} (${range(lower, t.upTo)})`, quantity: units, unitPrice: t.unitPrice, flatFee: t.flatFee, amount: units.times(t.unitPrice).plus(t.flatFee) });
+        parts.push({ label: `tier ${i + 1}, ${range(lower, t.upTo, unit)}`, quantity: units, unitPrice: t.unitPrice, flatFee: t.flatFee, amount: units.times(t.unitPrice).plus(t.flatFee) });
         if (t.upTo === null) break;
         lower = t.upTo;
       }
@@ -134,7 +141,8 @@ export function priceQuantity(p: Pricing, quantity: Dec, path = 'pricing'): Pric
       for (let i = 0; i < tiers.length; i++) {
         const t = tiers[i];
         if (t.upTo === null || quantity.lte(t.upTo)) {
-          return [{ label: `tier ${i + 1} (${range(lower, t.upTo)})`, quantity, unitPrice: t.unitPrice, flatFee: t.flatFee, amount: quantity.times(t.unitPrice).plus(t.flatFee) }];
+          // Every unit at this tier's price, not only those within its bounds: said so, or it reads as graduated.
+          return [{ label: `all units at tier ${i + 1} (${range(lower, t.upTo, unit)})`, quantity, unitPrice: t.unitPrice, flatFee: t.flatFee, amount: quantity.times(t.unitPrice).plus(t.flatFee) }];
         }
         lower = t.upTo;
       }
@@ -149,7 +157,7 @@ export function priceQuantity(p: Pricing, quantity: Dec, path = 'pricing'): Pric
       if (rounding !== 'up' && rounding !== 'down') throw new ConfigError(`${path}.packageRounding must be "up" or "down"`, { path: `${path}.packageRounding` });
       const ratio = quantity.div(size);
       const blocks = rounding === 'up' ? ratio.ceil() : ratio.floor();
-      return [{ label: `${plain(blocks)} × ${plain(size)}`, quantity: blocks, unitPrice: price, flatFee: ZERO, amount: blocks.times(price) }];
+      return [{ label: `${plain(blocks)} ${blocks.eq(1) ? 'package' : 'packages'} of ${plain(size)}${unit ? ` ${unit}` : ''}`, quantity: blocks, unitPrice: price, flatFee: ZERO, amount: blocks.times(price) }];
     }
     default:
       throw new ConfigError(`${path}.model must be one of ${PRICING_MODELS.join(', ')}, got ${JSON.stringify((p as { model?: unknown }).model)}`, { path: `${path}.model` });

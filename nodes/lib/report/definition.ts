@@ -108,7 +108,11 @@ export function durationMs(v: string, path: string): number | undefined {
 export function checkDefinition(raw: unknown, base: ReportDefinition = defaultDefinition()): ReportDefinition {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('report', 'must be an object, e.g. {"name": "daily", "period": "previous-day"}');
   const r = { ...base, ...(raw as Partial<ReportDefinition>) };
-  if (typeof r.name !== 'string' || !NAME.test(r.name)) bad('name', 'must be 1 to 64 letters, digits, spaces, "_", "." or "-", starting with a letter or digit');
+  // "Letters" alone reads as any letter to someone naming a report "Küche täglich": the name becomes file names and
+  // ids, so it stays ASCII, and the message says so and where any text may go.
+  if (typeof r.name !== 'string' || !NAME.test(r.name)) {
+    bad('name', 'must be 1 to 64 letters A to Z without accents, digits, spaces, "_", "." or "-", starting with a letter or digit ("Kueche daily", not "Küche daily"); the title may be any text');
+  }
   if (typeof r.title !== 'string' || r.title.length > 200) bad('title', 'must be text of at most 200 characters');
   const d = r.devices as DeviceSelection | undefined;
   let devices: DeviceSelection;

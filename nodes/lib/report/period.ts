@@ -168,7 +168,38 @@ export function periodTime(name: string, value: string, zone: string): number {
   checkZone(zone);
   const t = luxon().DateTime.fromISO(text.replace(' ', 'T'), { zone });
   if (!t.isValid) throw new BadParameterError(name, `"${name}" must be ISO 8601 or epoch milliseconds, got ${JSON.stringify(text.slice(0, 40))}`);
+  const wall = text.replace(' ', 'T');
+  // luxon moves a time the clocks skip on by the gap (02:30 becomes 03:30 where they go from 02:00 to 03:00), which
+  // would report on another time than asked, or answer "to must be after from" for 02:30 – 03:30. A day's start is
+  // its first moment, midnight or not, so a date (or 00:00) stands for it even on a day that begins at 01:00; 24:00 is
+  // ISO 8601's end of a day, the next one's start.
+  const dayEdge = /T(00|24):00(?::00(?:\.0{1,3})?)?$/.test(wall);
+  if (!dayEdge && wall.includes('T') && t.toFormat("yyyy-LL-dd'T'HH:mm") !== wall.slice(0, 16)) {
+    throw new BadParameterError(name, `"${name}" ${wall.slice(0, 16).replace('T', ' ')} is not a time in ${zone}: ${skipped(t.toMillis(), zone)}; give a time outside that gap, or one with an offset`);
+  }
   return t.toMillis();
+}
+
+/**
+ * "the clocks go forward from 02:00 to 03:00 (CET to CEST) that night": the gap a skipped wall-clock time falls in.
+ * `ms` is where luxon put that time, just after the change; the change is found by halving within the 3 hours before.
+ */
+function skipped(ms: number, zone: string): string {
+  const offset = (t: number) => local(t, zone).offset;
+  let lo = ms - 3 * 3_600_000;
+  let hi = ms;
+  if (offset(lo) === offset(hi)) return 'its clocks skip that time';
+  while (hi - lo > 60_000) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (offset(mid) === offset(hi)) hi = mid;
+    else lo = mid;
+  }
+  const change = Math.floor(hi / 60_000) * 60_000;
+  const { DateTime, FixedOffsetZone } = luxon();
+  // The moment of the change on the clock before it (02:00) and after it (03:00).
+  const from = DateTime.fromMillis(change, { zone: FixedOffsetZone.instance(offset(change - 1)) }).toFormat('HH:mm');
+  const to = local(change, zone).toFormat('HH:mm');
+  return `its clocks go forward from ${from} to ${to} that day (${zoneAbbreviation(change - 1, zone)} to ${zoneAbbreviation(change, zone)})`;
 }
 
 /** An explicit range; the key names both ends in the zone's local time. */

@@ -118,5 +118,35 @@ export async function previewRule(rule: Rule, o: PreviewOptions): Promise<Previe
   }
   if (truncated) result.notes.push(`only the first ${max} readings were replayed`);
   if (o.devices.length === 0) result.notes.push('no device this rule covers has stored readings in this range');
+  else if (fields && !truncated) {
+    const note = await unheardFields(fields, readings, o);
+    if (note) result.notes.push(note);
+  }
   return result;
+}
+
+/** Field names listed after "they sent": enough to spot the one meant. */
+const SENT_SHOWN = 12;
+
+/**
+ * A field the rule watches that no replayed device sent in the range: most often a name typed otherwise than the
+ * devices send it ("Temperature", "temp außen"), which would leave the rule silent for good; said with the names they
+ * did send, so the person editing sees which one was meant.
+ */
+async function unheardFields(fields: readonly string[], readings: readonly Reading[], o: PreviewOptions): Promise<string | undefined> {
+  const heard = new Set<string>();
+  for (const r of readings) for (const f of Object.keys(r.fields)) heard.add(f);
+  const unheard = fields.filter((f) => !heard.has(f));
+  if (unheard.length === 0) return undefined;
+  const who = o.devices.length === 1 ? `device ${o.devices[0]}` : `${o.devices.length} devices replayed`;
+  const names = unheard.map((f) => JSON.stringify(f)).join(', ');
+  let sent = '';
+  if (o.store.devices) {
+    const replayed = new Set(o.devices);
+    const all = new Set<string>();
+    for (const d of await o.store.devices({ from: o.from, to: o.to })) if (replayed.has(d.device)) for (const f of d.fields) all.add(f);
+    const list = [...all].sort();
+    if (list.length) sent = `; ${o.devices.length === 1 ? 'it' : 'they'} sent ${list.slice(0, SENT_SHOWN).join(', ')}${list.length > SENT_SHOWN ? ` and ${list.length - SENT_SHOWN} more` : ''}`;
+  }
+  return `no reading of ${names} from the ${who} in this range: check the field's name${sent}`;
 }
