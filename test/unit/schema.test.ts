@@ -60,12 +60,15 @@ describe('default reading schema', () => {
       [{ ...good, ts: -8640000000000001 }, '/ts', /must be >= -8640000000000000/],
       [{ ...good, fields: {} }, '/fields', /must NOT have fewer than 1 properties/],
       [{ ...good, fields: { t: { nested: 1 } } }, '/fields/t', /^\/fields\/t must be number,boolean,string \(got \{"nested":1\}\)$/],
-      [{ ...good, fields: { 'bad name!': 1 } }, '/fields/bad name!', /^\/fields\/bad name!: the property name "bad name!" must match pattern/],
+      // The name's rule in words, not the regular expression.
+      [{ ...good, fields: { 'bad name!': 1 } }, '/fields/bad name!', /^\/fields\/bad name!: the property name "bad name!" is not allowed: it must be a name of letters A to Z without accents, digits and _ : \/ /],
+      [{ ...good, fields: { 'temp außen': 1 } }, '/fields/temp außen', /the property name "temp außen" is not allowed: it must be a name of letters A to Z without accents/],
       // A space at either end of the device: the query API trims what it is asked, so it could never be read back.
       [{ ...good, device: 'tr ' }, '/device', /^\/device must be a device id without control characters and without a space at either end \(got "tr "\)$/],
       [{ ...good, device: ' tr' }, '/device', /^\/device must be a device id without control characters and without a space at either end/],
       [{ ...good, device: 'a\u0007b' }, '/device', /^\/device must be a device id without control characters/],
-      [{ ...good, fields: { '.hidden': 1 } }, '/fields/.hidden', /must match pattern/],
+      [{ ...good, fields: { '.hidden': 1 } }, '/fields/.hidden', /\(and \. - after the first character\)/],
+      [{ ...good, tags: { '.x': 'y' } }, '/tags/.x', /^\/tags\/\.x: the property name "\.x" is not allowed: it must be a name of letters/],
       [{ ...good, tags: { site: 7 } }, '/tags/site', /must be string \(got 7\)/],
       [{ ts: 1, fields: { a: 1 } }, '/device', /^\/device is required but missing$/],
       ['text', '', /^the reading must be object \(got "text"\)$/],

@@ -94,6 +94,8 @@ function violation(e: ErrorObject, data: unknown): SchemaViolationError {
   // Errors inside propertyNames carry the offending name on the error itself, not in params.
   const named = (e as ErrorObject & { propertyName?: string }).propertyName ?? p.propertyName;
   const propertyName = named === undefined ? undefined : String(named);
+  // A regular expression tells a person little; the schema's description of the value says what is wanted.
+  const described = (e.parentSchema as { description?: unknown } | undefined)?.description;
   if (e.keyword === 'required') {
     path += `/${escapePointer(String(p.missingProperty))}`;
     message = `${path} is required but missing`;
@@ -102,11 +104,15 @@ function violation(e: ErrorObject, data: unknown): SchemaViolationError {
     message = `${path} is not allowed by the schema`;
   } else if (propertyName !== undefined) {
     path += `/${escapePointer(propertyName)}`;
-    const why = e.keyword === 'propertyNames' ? 'is not allowed by the schema' : e.message ?? 'is not allowed by the schema';
+    const why =
+      e.keyword === 'propertyNames'
+        ? 'is not allowed by the schema'
+        : e.keyword === 'pattern' && typeof described === 'string'
+          ? `is not allowed: it must be ${described}`
+          : (e.message ?? 'is not allowed by the schema');
     message = `${path}: the property name ${preview(propertyName)} ${why}`;
-  } else if (e.keyword === 'pattern' && typeof (e.parentSchema as { description?: unknown } | undefined)?.description === 'string') {
-    // A regular expression tells a person little; the schema's description of the value says what is wanted.
-    message = `${path || 'the reading'} must be ${(e.parentSchema as { description: string }).description} ${quote(valueAt(data, path))}`;
+  } else if (e.keyword === 'pattern' && typeof described === 'string') {
+    message = `${path || 'the reading'} must be ${described} ${quote(valueAt(data, path))}`;
   } else if (e.keyword === 'enum') {
     message = `${path || 'the reading'} must be one of ${(p.allowedValues as unknown[]).map(preview).join(', ')} ${quote(valueAt(data, path))}`;
   } else {
