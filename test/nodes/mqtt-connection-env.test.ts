@@ -20,6 +20,17 @@ const nodes = [
 
 helper.init(require.resolve('node-red'));
 
+interface Call {
+  thisValue: unknown;
+  args: unknown[];
+}
+
+/** The helper spies on Node-RED's Node prototype: the calls made on node `id` alone. */
+function callsOn(id: string, method: 'error' | 'status'): unknown[][] {
+  const node = helper.getNode(id) as unknown as Record<'error' | 'status', { getCalls(): Call[] }>;
+  return node[method].getCalls().filter((c) => c.thisValue === node).map((c) => c.args);
+}
+
 const VARIABLE = 'UPPERSTACK_TEST_BROKER_URL_NOT_SET';
 
 before(async () => {
@@ -40,12 +51,10 @@ test('a broker URL naming an unset environment variable: the error, the status a
     { id: 'conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `\${${VARIABLE}}`, clientId: 'us-test-env', protocolVersion: 4, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 },
     { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, wires: [[], []] },
   ]);
-  const conn = helper.getNode('conn') as unknown as { error: { args: unknown[][] } };
-  const errors = conn.error.args.map((a) => String(a[0]));
+  const errors = callsOn('conn', 'error').map((a) => String(a[0]));
   assert.equal(errors.length, 1, JSON.stringify(errors));
   assert.match(errors[0], new RegExp(`^the broker URL is not set: .*${VARIABLE} is not set in Node-RED's environment; set it`));
-  const input = helper.getNode('in') as unknown as { status: { args: Array<[{ fill?: string; text?: string }]> } };
-  const last = input.status.args.at(-1)?.[0];
+  const last = callsOn('in', 'status').at(-1)?.[0] as { fill?: string; text?: string } | undefined;
   assert.equal(last?.fill, 'red');
   assert.match(String(last?.text), new RegExp(`${VARIABLE} is not set`));
   const health = (await checkHealth())['mqtt:mosquitto'];
