@@ -27,6 +27,7 @@ import { ConfigError } from './nodes/lib/errors';
 import { readTlsFiles } from './nodes/lib/security/tls-files';
 import { sealCredentials, type NodeCredentials } from './nodes/lib/flows/credentials-file';
 import { moveFlowsUrlLogins } from './scripts/url-login-migration';
+import { prepareDataDir } from './scripts/data-dir';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -64,7 +65,7 @@ interface Secrets {
   credentialSecret?: string;
 }
 
-mkdirSync(dataDir, { recursive: true });
+prepareDataDir(dataDir);
 const secretsFile = join(dataDir, 'upperstack-secrets.json');
 const secrets: Secrets = existsSync(secretsFile) ? (JSON.parse(readFileSync(secretsFile, 'utf8')) as Secrets) : {};
 const firstStart: string[] = [];
