@@ -3,12 +3,13 @@
  * the folder should be, a disk that filled up since the last start (a tmpfs the test mounts: root only, as
  * CI runs; a failed mount fails the test). Each stops the start with exit status 1 and one line naming the
  * folder and what to do, never a stack trace; and a start that fails later, inside Node-RED, ends with
- * status 1 too, not 0 as a clean stop would.
+ * status 1 too, not 0 as a clean stop would. A secrets file that cannot be read is said the same way, and
+ * left as it is for the user to restore.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRuntime } from '../helpers/runtime';
 import { fill, mountTmpfs, unmount } from '../helpers/full-disk';
@@ -72,4 +73,17 @@ test('a start Node-RED itself fails (its library folder is a file) ends with sta
   writeFileSync(join(dataDir, 'lib'), 'not a folder');
   const output = await refused(dataDir);
   assert.match(output, /\nupperstack: the runtime could not start: ENOTDIR: not a directory, mkdir '.*\/lib\/flows'\n/);
+});
+
+test('an empty secrets file (a write cut short) stops the start in one line and is not replaced by new secrets', { timeout: 120_000 }, async () => {
+  const dataDir = tempDir('us-datadir-secrets-');
+  const file = join(dataDir, 'upperstack-secrets.json');
+  writeFileSync(file, '');
+  const output = await refused(dataDir);
+  assert.ok(
+    output.includes(`upperstack: the secrets file ${file} cannot be read (it is not valid JSON): it holds the key of the flows' credentials, so no new one is made; restore it from a backup, or delete it`),
+    output,
+  );
+  assert.deepEqual(stackFrames(output), []);
+  assert.equal(readFileSync(file, 'utf8'), '', 'the file is left for the user to restore');
 });
