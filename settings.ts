@@ -27,6 +27,8 @@ import { ConfigError } from './nodes/lib/errors';
 import { readTlsFiles } from './nodes/lib/security/tls-files';
 import { sealCredentials, type NodeCredentials } from './nodes/lib/flows/credentials-file';
 import { moveFlowsUrlLogins } from './scripts/url-login-migration';
+import { prepareDataDir } from './scripts/data-dir';
+import { keepSecrets, readSecrets, type Secrets } from './scripts/secrets-file';
 
 function packageRoot(): string {
   let dir = __dirname;
@@ -58,15 +60,9 @@ env.UPPERSTACK_INFLUX_PASSWORD ||= '';
 const dataDir = env.UPPERSTACK_DATA;
 const root = packageRoot();
 
-interface Secrets {
-  apiKey?: string;
-  adminHash?: string;
-  credentialSecret?: string;
-}
-
-mkdirSync(dataDir, { recursive: true });
+prepareDataDir(dataDir);
 const secretsFile = join(dataDir, 'upperstack-secrets.json');
-const secrets: Secrets = existsSync(secretsFile) ? (JSON.parse(readFileSync(secretsFile, 'utf8')) as Secrets) : {};
+const secrets = readSecrets(secretsFile);
 const firstStart: string[] = [];
 /** Secrets this start makes for the user: kept only once the runtime serves (scripts/first-start.ts). */
 const made: Secrets = {};
@@ -92,10 +88,10 @@ if (env.UPPERSTACK_ADMIN_PASSWORD) {
   adminHash = secrets.adminHash ?? made.adminHash!;
 }
 // Kept now: the credentials this start may write into the data folder are sealed with it.
-writeFileSync(secretsFile, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+keepSecrets(secretsFile, secrets);
 if (firstStart.length) {
   firstStartSecrets({
-    keep: () => writeFileSync(secretsFile, JSON.stringify({ ...secrets, ...made }, null, 2), { mode: 0o600 }),
+    keep: () => keepSecrets(secretsFile, { ...secrets, ...made }),
     print: () => {
       // Shown once: only the hash of the password is kept.
       const notice = ['Upperstack first start; keep these, they are not shown again:', ...firstStart].join('\n');

@@ -33,9 +33,18 @@ try {
   process.exit(1);
 }
 process.argv.splice(2, 0, '--settings', settings);
+const RED = require('node-red') as { events: EventEmitter; server: Server | null; start: () => Promise<unknown> };
+// red.js logs a runtime that fails to start (a disk that filled up since the check of the data folder) and
+// lets the process end with status 0, which a service manager takes for a clean stop: status 1 instead.
+const start = RED.start.bind(RED);
+RED.start = () =>
+  start().catch((err: unknown) => {
+    process.exitCode = 1;
+    process.stderr.write(`upperstack: the runtime could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+    throw err;
+  });
 // red.js parses process.argv and starts the runtime when it is loaded.
 require('node-red/red.js');
-const RED = require('node-red') as { events: EventEmitter; server: Server | null };
 const collect = settlingCollector();
 settleAfterStart(RED.events, () => {
   forgetPackageManifests();

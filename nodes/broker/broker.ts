@@ -93,6 +93,7 @@ export = function register(RED: NodeAPI): void {
           receiveMaximum: brokerSetting('receiveMaximum', config.receiveMaximum),
           maxQueued: brokerSetting('maxQueued', config.maxQueued),
           maxBehindBytes: brokerSetting('maxBehindKb', config.maxBehindKb) * 1024,
+          owner: `broker "${node.name || node.type}" (${node.id})`,
         },
         {
           onError: (err) => node.error(RED._('upperstack-broker.errors.state', { message: describeError(err).message })),

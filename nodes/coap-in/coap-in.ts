@@ -14,6 +14,7 @@ import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import type { Received } from '../lib/ingest/record';
 import { describeError } from '../lib/errors';
+import { notePortHeld, portHolder, releasePorts } from '../lib/port-holders';
 import { outcomeWeight, requestOutcome, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, outcomeRoom, requestSize, type CoapAnswer } from '../lib/inputs/coap';
 import { coapCode, packetOf, send, uriPathOf, wellKnown } from './answers';
@@ -290,24 +291,30 @@ export = function register(RED: NodeAPI): void {
     let listenError: string | undefined;
     const stopHealth = registerHealth(`coap:${node.name || node.id}`, node.id, () =>
       listenError !== undefined ? { ok: false, detail: `not listening on udp ${bind}:${port}: ${listenError}` } : { ok: true, detail: listening ? `listening on udp ${bind}:${port}` : 'starting' });
-    server.on('error', (err: Error) => {
+    // Another node of this runtime on the port is named: the user then knows which of the two to change.
+    const notListening = (err: Error): string => {
+      const owner = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? portHolder('udp', port, node) : undefined;
       const message = describeError(err).message;
+      return owner ? `${message}: the port is held by ${owner} in this Node-RED; give one of them another port` : message;
+    };
+    server.on('error', (err: Error) => {
       if (listening) {
-        node.warn(message);
+        node.warn(describeError(err).message);
         return;
       }
-      listenError = message;
-      setStatus(node, 'failed', message);
-      node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message }));
+      listenError = notListening(err);
+      setStatus(node, 'failed', listenError);
+      node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: listenError }));
     });
     server.listen(port, bind, (err?: Error) => {
       if (err) {
-        listenError = err.message;
-        setStatus(node, 'failed', err.message);
-        node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: err.message }));
+        listenError = notListening(err);
+        setStatus(node, 'failed', listenError);
+        node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: listenError }));
         return;
       }
       listening = true;
+      notePortHeld('udp', bind, port, node, `CoAP input "${node.name || node.type}" (${node.id})`);
       // Every datagram passes datagrams.ts before the library sees it (sizes, Block1 reassembly).
       const sock = (server as unknown as { _sock?: Socket })._sock;
       if (sock) {
@@ -341,6 +348,7 @@ export = function register(RED: NodeAPI): void {
     onClose(node, async () => {
       clearInterval(rateTimer);
       stopHealth();
+      releasePorts(node);
       started.stopReplay();
       await new Promise<void>((resolve) => {
         try {

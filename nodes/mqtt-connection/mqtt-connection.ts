@@ -25,7 +25,7 @@ import { describeError } from '../lib/errors';
 import { shownUrl } from '../lib/security/url-login';
 import { onClose } from '../shared/input';
 import { registerHealth } from '../shared/runtime';
-import { migrate, registerNode } from '../shared/config';
+import { migrate, registerNode, unsetEnvName } from '../shared/config';
 import type { StatusState } from '../shared/status';
 import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Subscriber, type MqttConnectionNodeDef, type MqttConnectionOptions } from './options';
 import { endClient } from '../lib/mqtt/end';
@@ -341,8 +341,11 @@ export = function register(RED: NodeAPI): void {
       sub.status(...lastStatus);
       if (!client) {
         try {
-          // Node-RED makes an unset ${ENV} reference empty, which MQTT.js would only call a "Missing protocol".
+          // An empty URL, or an ${ENV} reference to an unset variable (Node-RED leaves it as it is), which
+          // MQTT.js would only call a "Missing protocol".
           if (!config.url.trim()) throw new Error(RED._('upperstack-mqtt-connection.errors.urlEmpty'));
+          const unset = unsetEnvName(config.url);
+          if (unset) throw new Error(RED._('upperstack-mqtt-connection.errors.urlUnset', { name: unset }));
           client = connect();
         } catch (err) {
           lastError = describeError(err).message;

@@ -39,7 +39,10 @@ export = function register(RED: NodeAPI): void {
         return;
       }
     }
-    let spoolBudget = config.spoolBudget;
+    // Missing is the default, as the v3 → v4 migration makes it: the default pack saved some v5 store configs
+    // without it, and a flows file deployed from one would otherwise warn at every start.
+    const given: unknown = config.spoolBudget;
+    let spoolBudget = given === undefined || given === null || given === '' ? DEFAULT_SPOOL_BUDGET_MB : config.spoolBudget;
     if (!Number.isInteger(spoolBudget) || spoolBudget < 1 || spoolBudget > 1048576) {
       node.warn(RED._('upperstack-store-config.errors.spoolBudget'));
       spoolBudget = DEFAULT_SPOOL_BUDGET_MB;

@@ -493,6 +493,9 @@ test('a second CoAP input on a port one already listens on fails with EADDRINUSE
   assert.equal(listening.length, 1, JSON.stringify(health));
   assert.match(failing[0]!.detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${shared}: .*EADDRINUSE`));
   assert.equal(listening[0]!.detail, `listening on udp 127.0.0.1:${shared}`);
+  // The one refused names the input that has the port, so the user knows which of the two to change.
+  const holder = listening[0] === health['coap:one'] ? 'CoAP input "one" (shareA)' : 'CoAP input "other" (shareB)';
+  assert.ok(failing[0]!.detail.endsWith(`: the port is held by ${holder} in this Node-RED; give one of them another port`), failing[0]!.detail);
 });
 
 test('two CoAP inputs of one name are both in /health, told apart by id: a failing one is not hidden by the other', async () => {

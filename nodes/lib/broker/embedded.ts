@@ -15,6 +15,7 @@ import { createServer as createHttpServer, type Server as HttpServer, type Incom
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ConfigError } from '../errors';
+import { notePortHeld, portInUse, releasePorts } from '../port-holders';
 import { isLoopback } from '../security/net';
 import { topicMatches } from '../mqtt/topic';
 import type { AedesClient, AedesInstance, AedesPacket } from './aedes-types';
@@ -55,6 +56,8 @@ export interface BrokerOptions {
   maxBehindBytes?: number;
   /** The device registry's access rules (auth.ts); without them, only the login above. */
   auth?: BrokerAuth;
+  /** Who this broker is, for people: named when another listener of this process is refused its port. */
+  owner?: string;
 }
 
 export const BROKER_DEFAULTS = Object.freeze({
@@ -329,6 +332,8 @@ export class EmbeddedMqttBroker {
     this.stopAuth();
     // No new connections; closed() resolves once the last one is gone.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // The ports are free for another listener from now on, even while connections still close.
+    releasePorts(this);
     this.servers = [];
     this.sessions?.stop();
     const aedes = this.aedes;
@@ -478,14 +483,16 @@ export class EmbeddedMqttBroker {
   private listen(server: NetServer | HttpServer, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
-        reject(new ConfigError(err.code === 'EADDRINUSE' ? `port ${port} on ${this.opts.bind} is already in use` : `cannot listen on ${this.opts.bind}:${port}: ${err.message}`, { port }));
+        reject(new ConfigError(err.code === 'EADDRINUSE' ? portInUse('tcp', this.opts.bind, port, this, 'broker') : `cannot listen on ${this.opts.bind}:${port}: ${err.message}`, { port }));
       };
       server.once('error', onError);
       server.listen(port, this.opts.bind, () => {
         server.off('error', onError);
         this.servers.push(server);
         const addr = server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : port);
+        const bound = typeof addr === 'object' && addr ? addr.port : port;
+        notePortHeld('tcp', this.opts.bind, bound, this, this.opts.owner ?? 'an embedded MQTT broker');
+        resolve(bound);
       });
     });
   }
