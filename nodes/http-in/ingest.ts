@@ -21,7 +21,7 @@ import { checkDecoded } from '../shared/request-checks';
 import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
 import type { Principal } from '../lib/security/device-auth';
-import { toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
+import { influxDatabases, toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
 import { continueBody, queryEncodingError, type RouteRequest } from '../lib/inputs/fast-path';
 
 /** The deployed http in nodes, in the order they started: the last one serves. */
@@ -279,6 +279,7 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
     if (!verified.ok) return send(res, answerError(route, verified.status, verified));
   }
   const influx = route === 'influx-v1' || route === 'influx-v2';
+  if (route === 'influx-v1') influxDatabases.add(first(rr.query.db));
   // Too many lines is 413 before anything is kept, as InfluxDB answers a body over its size: clients split and resend.
   const over = influx ? countLinesOver(payload, DEFAULT_LIMITS.maxReadings) : undefined;
   if (over) return send(res, answerError(route, 413, over));

@@ -224,6 +224,27 @@ test('InfluxDB: the influx 1.x CLI INSERTs, escapes read back exactly', async ()
   assert.match(`${noDb.stdout}${noDb.stderr}`, /database is required/);
 });
 
+test('InfluxDB: the influx 1.x CLI\'s "use <db>" finds a database created or written to, and its INSERTs are stored', async () => {
+  const cli = async (...args: string[]) => {
+    const r = await run('influx', ['-host', '127.0.0.1', '-port', String(rt.httpPort), ...args]).catch((e: { stdout: string; stderr: string }) => e);
+    return `${r.stdout}${r.stderr}`;
+  };
+  // As InfluxDB answers: a database nobody created or wrote to is not there.
+  assert.match(await cli('-execute', 'use never_named\nINSERT m,device=usecli0 v=1'), /Database never_named doesn't exist/);
+  const created = await cli('-execute', 'CREATE DATABASE usedb\nuse usedb\nINSERT m,device=usecli1 v=1');
+  assert.match(created, /Using database usedb/);
+  assert.doesNotMatch(created, /ERR/);
+  // A database a write named (Telegraf's, another CLI's -database) is listed too.
+  await cli('-database', 'written', '-execute', 'INSERT m,device=usecli2 v=2');
+  const written = await cli('-execute', 'use written\nINSERT m,device=usecli2 w=3\nSHOW DATABASES');
+  assert.match(written, /Using database written/);
+  assert.match(written, /^usedb$/m);
+  assert.match(written, /^written$/m);
+  assert.deepEqual((await readingsCount('usecli1', 1)).map((r) => r.fields), [{ v: 1 }]);
+  assert.deepEqual((await readingsCount('usecli2', 2)).map((r) => r.fields), [{ v: 2 }, { w: 3 }]);
+  assert.deepEqual(await readings('usecli0'), []);
+});
+
 test('InfluxDB: @influxdata/influxdb-client on /api/v2/write, and InfluxDB-style errors with the line', async () => {
   const client = new InfluxDB({ url: rt.url, token: 'ignored-on-loopback' });
   const write = client.getWriteApi('org', 'bucket', 'ms', { maxRetries: 0 });
