@@ -51,7 +51,9 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
       }
     }
     let forward = msg;
-    if (/^0\.0[1-9]$/.test(packet.code)) {
+    // Every request code (0.01-0.31), the unassigned ones too: the library refuses an Observe on any but GET and
+    // FETCH with an answer of its own, outside the exchange.
+    if (/^0\.(0[1-9]|[12]\d|3[01])$/.test(packet.code)) {
       const options = checkRequestOptions(packet.code, packet.options);
       if (options.refuse) {
         reply(sock, rinfo, check, options.refuse.code, options.refuse.payload, [], msg.length);

@@ -166,7 +166,7 @@ test('two Block1 uploads from one endpoint to one resource at once, told apart b
   assert.deepEqual(failed, []);
 });
 
-test('a FETCH, with or without a Content-Format, is answered 4.05 (4.04 off the resources) in the exchange it came in, and nothing is stored', async () => {
+test('a FETCH, with or without a Content-Format, is answered 4.05 (4.04 off the resources) in the exchange it came in, and so is an unassigned method with Observe; nothing is stored', async () => {
   await load();
   const url = `coap://127.0.0.1:${port}`;
   // -B 5: without an answer it can match, libcoap gives up after 5 s and prints nothing.
@@ -198,6 +198,12 @@ test('a FETCH, with or without a Content-Format, is answered 4.05 (4.04 off the 
     assert.deepEqual(p.token, token);
     assert.match(p.payload.toString(), /^NOT_FOUND: /);
     assert.ok(raw.length <= 3 * req.length, `${raw.length} > 3 x ${req.length}`);
+    // An unassigned method code with Observe: the same 4.05 a POST-only resource gives any other method.
+    const again = new Promise<Buffer>((r) => sock.once('message', r));
+    sock.send(generate({ code: '0.10', messageId: 62, token, confirmable: true, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('cfetch') }], payload: Buffer.from('{"t":1}') }), port, '127.0.0.1');
+    const q = parse(await again);
+    assert.deepEqual([q.code, q.ack, q.messageId, q.token], ['4.05', true, 62, token]);
+    assert.equal(q.payload.toString(), 'METHOD_NOT_ALLOWED: POST or PUT telemetry');
   } finally {
     sock.close();
   }
