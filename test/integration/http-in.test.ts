@@ -306,6 +306,10 @@ test('401 without the device login, 429 over the rate limit, 503 with Retry-Afte
     assert.match(JSON.parse(anonymous.body).error.message, /device login is required/);
     assert.match(anonymous.headers, /WWW-Authenticate: Basic/i);
     assert.equal((await ask(['-u', 'dev:wrong'])).status, 401);
+    // Telegraf's InfluxDB 2 output sends its token alone: the 401 says how to give the user name with it.
+    const token = await curl(['-X', 'POST', '-H', 'Authorization: Token pw', '--data-binary', 'm,device=x v=1', `${limited.url}/api/v2/write?org=o&bucket=b`]);
+    assert.equal(token.status, 401);
+    assert.deepEqual(JSON.parse(token.body), { code: 'unauthorized', message: 'a user name is required: send the device id (or the shared user name) with the password, as HTTP Basic user:password, "Authorization: Token user:password" or u and p' });
     const statuses: number[] = [];
     const answers: CurlResult[] = [];
     for (let i = 0; i < 8; i++) {
