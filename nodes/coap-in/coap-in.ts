@@ -62,7 +62,7 @@ interface Access {
 }
 
 function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
-  return requestOutcome({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt }, opts);
+  return requestOutcome({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt, meta: rec.meta }, opts);
 }
 
 export = function register(RED: NodeAPI): void {
@@ -117,10 +117,13 @@ export = function register(RED: NodeAPI): void {
         if (key) exchanges.finish(key, bounded);
         send(res, bounded);
       };
-      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: COAP_META };
+      const query = req.url.includes('?') ? queryOf(req) : undefined;
+      // `?precision=` for a line protocol body's times, as on /ingest; journaled with it, so a replay reads it the same.
+      const precision = query?.get('precision') ?? undefined;
+      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: precision === undefined ? COAP_META : { route: 'coap', precision } };
       // An envelope without "ct": its body is taken to be in the envelope's own format.
       let ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
-      if (ct === 'application/octet-stream' && req.url.includes('?')) ct = octetStreamType(ct, queryOf(req));
+      if (ct === 'application/octet-stream' && query) ct = octetStreamType(ct, query);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
       const tooMany = checkDecoded(outcome, { principal: who.principal, device, via: 'coap', remote: req.rsinfo.address });

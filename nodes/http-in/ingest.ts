@@ -188,6 +188,7 @@ function refusedQuery(route: InputRoute, req: IncomingMessage, res: ServerRespon
 /** The route's parameters for its journal record; undefined once a bad one is answered. */
 function routeMeta(route: InputRoute, rr: RouteRequest, res: ServerResponse): Record<string, string> | undefined {
   // One meta object per route while it holds nothing else: the journal record serialises it once, not per request.
+  if (route === 'ingest') return ingestMeta(rr, res);
   if (route !== 'influx-v1' && route !== 'influx-v2') return ROUTE_META[route];
   const q = rr.query;
   const req = rr.raw;
@@ -210,6 +211,20 @@ function routeMeta(route: InputRoute, rr: RouteRequest, res: ServerResponse): Re
     return undefined;
   }
   return precision ? { route, precision } : ROUTE_META[route];
+}
+
+/** /ingest's meta: `precision` for a line protocol body's times, as /api/v2/write takes it; undefined once a bad one is answered. */
+function ingestMeta(rr: RouteRequest, res: ServerResponse): Record<string, string> | undefined {
+  const precision = first(rr.query.precision);
+  if (precision === undefined) return ROUTE_META.ingest;
+  try {
+    influxPrecision(precision, 'v2');
+  } catch (err) {
+    rr.raw.resume();
+    send(res, answerError('ingest', 400, err as UpperstackError));
+    return undefined;
+  }
+  return { route: 'ingest', precision };
 }
 
 /** ingest() for a request that must wait: a login to check, rate limits to ask, a body still arriving. */

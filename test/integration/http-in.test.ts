@@ -81,6 +81,19 @@ test('/ingest: 202 only with the readings stored, in every content type and gzip
   assert.equal(stored[3].tags['temperature.unit'], 'Cel');
 });
 
+test('/ingest: line protocol times are read in the unit ?precision= names (ns, us, ms, s), as on /api/v2/write; another unit is 400 naming it', async () => {
+  const sec = await post('/ingest/prec1?precision=s', 'm,device=prec1 a=1 1767225600\n', 'text/plain');
+  assert.equal(sec.status, 202, sec.body);
+  const ms = await post('/ingest/prec1?precision=ms', 'm,device=prec1 b=2 1767225601000\n', 'text/plain');
+  assert.equal(ms.status, 202, ms.body);
+  const bad = await post('/ingest/prec2?precision=h', 'm,device=prec2 a=1 490896\n', 'text/plain');
+  assert.equal(bad.status, 400);
+  assert.deepEqual(JSON.parse(bad.body), { error: { code: 'BAD_PARAMETER', message: 'invalid precision "h" (use ns, us, ms or s)', parameter: 'precision' } });
+  const stored = await readingsCount('prec1', 2);
+  assert.deepEqual(stored.map((r) => [r.ts, r.fields]), [['2026-01-01T00:00:00.000Z', { a: 1 }], ['2026-01-01T00:00:01.000Z', { b: 2 }]]);
+  assert.deepEqual(await readings('prec2'), []);
+});
+
 test('/ingest: a negative epoch time is stored and read back as the time before 1970 it is, in JSON, CBOR, MessagePack and protobuf', async () => {
   const bodies: Array<[string, string | Buffer]> = [
     ['application/json', '{"a":1,"ts":-86400}'],

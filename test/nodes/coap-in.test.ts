@@ -332,6 +332,17 @@ test('a login in the query is read as the options carry it: a password with +, &
   }
 });
 
+test('line protocol times are read in the unit ?precision= names, as over HTTP; another unit is 4.00 BAD_PARAMETER', async () => {
+  await load();
+  const url = `coap://127.0.0.1:${port}/telemetry/kp1`;
+  const ok = await client(['-m', 'post', '-t', '0', '-e', 'm,device=kp1 a=1 1767225600', `${url}?precision=s`]);
+  assert.match(ok.stdout, /"accepted":1,"deadLettered":0/);
+  const bad = await client(['-m', 'post', '-t', '0', '-e', 'm,device=kp1 b=2 490896', `${url}?precision=h`]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${bad.stdout}${bad.stderr}`, /4\.00 BAD_PARAMETER: invalid precision "h" \(use ns, us, ms or s\)/);
+  await waitFor(() => (stored.length ? true : undefined), 'the reading');
+  assert.deepEqual(stored.map((r) => [r.device, r.ts, r.fields]), [['kp1', 1767225600000, { a: 1 }]]);
+});
+
 test('where a login is required, an anonymous request is 4.01 before its device id is checked, as HTTP answers 401 before 400', async () => {
   process.env.UPPERSTACK_MQTT_USERNAME = 'dev';
   process.env.UPPERSTACK_MQTT_PASSWORD = 'pw';
