@@ -5,6 +5,7 @@
  */
 import type { OutgoingMessage, IncomingMessage } from 'coap';
 import { boundAmplification, boundedBlock2, coapError, parseBlock2, wellKnownCore, type CoapAnswer, type CoapPacketShape } from '../lib/inputs/coap';
+import { uriQueryOf } from '../lib/inputs/coap-request';
 
 /**
  * The library's answer to a GET with Observe (its ObserveWriteStream) reads `statusCode`, not `code`,
@@ -53,6 +54,12 @@ export function uriPathOf(req: IncomingMessage): string[] {
   if (!options) return new URL(req.url, 'coap://device').pathname.split('/').slice(1);
   // The library turns option values into text in place once it has read them; before, they are bytes.
   return options.filter((o) => o.name === 'Uri-Path').map((o) => (Buffer.isBuffer(o.value) ? o.value.toString('utf8') : String(o.value)));
+}
+
+/** The request's Uri-Query parameters as its options carry them: `url` would percent-decode them a second time. */
+export function queryOf(req: IncomingMessage, url?: URL): URLSearchParams {
+  const options = packetOf(req)?.options;
+  return options ? uriQueryOf(options) : (url ?? new URL(req.url, 'coap://device')).searchParams;
 }
 
 const LINK_FORMAT = 'application/link-format';

@@ -17,7 +17,8 @@ import { describeError } from '../lib/errors';
 import { notePortHeld, portHolder, releasePorts } from '../lib/port-holders';
 import { outcomeWeight, requestOutcome, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, outcomeRoom, requestSize, type CoapAnswer } from '../lib/inputs/coap';
-import { coapCode, packetOf, send, uriPathOf, wellKnown } from './answers';
+import { coapCode, packetOf, queryOf, send, uriPathOf, wellKnown } from './answers';
+import { resourceRefusal } from '../lib/inputs/coap-request';
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
@@ -62,7 +63,7 @@ interface Access {
 }
 
 function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
-  return requestOutcome({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt }, opts);
+  return requestOutcome({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt, meta: rec.meta }, opts);
 }
 
 export = function register(RED: NodeAPI): void {
@@ -117,10 +118,13 @@ export = function register(RED: NodeAPI): void {
         if (key) exchanges.finish(key, bounded);
         send(res, bounded);
       };
-      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: COAP_META };
+      const query = req.url.includes('?') ? queryOf(req) : undefined;
+      // `?precision=` for a line protocol body's times, as on /ingest; journaled with it, so a replay reads it the same.
+      const precision = query?.get('precision') ?? undefined;
+      const rec: Received = { source: `coap:/telemetry/${device}`, payload: unwrapped ?? req.payload, receivedAt: Date.now(), device, remote: `${req.rsinfo.address}:${req.rsinfo.port}`, meta: precision === undefined ? COAP_META : { route: 'coap', precision } };
       // An envelope without "ct": its body is taken to be in the envelope's own format.
       let ct = (unwrapped ? unwrappedType : undefined) ?? coapContentType(req.headers['Content-Format']);
-      if (ct === 'application/octet-stream' && req.url.includes('?')) ct = octetStreamType(ct, new URL(req.url, 'coap://device').searchParams);
+      if (ct === 'application/octet-stream' && query) ct = octetStreamType(ct, query);
       if (ct) rec.contentType = ct;
       const outcome = outcomeOf(rec, inputOptions);
       const tooMany = checkDecoded(outcome, { principal: who.principal, device, via: 'coap', remote: req.rsinfo.address });
@@ -201,16 +205,15 @@ export = function register(RED: NodeAPI): void {
       const segments = uriPathOf(req);
       const device = segments.length === 2 ? segments[1] : '';
       const tele = device !== '' && segments[0] === 'telemetry';
-      const cmd = device !== '' && segments[0] === 'commands';
       // Answers before the request is handled are remembered like the others, so a retransmission gets them too.
       const early = (a: CoapAnswer, authenticated = false) => {
         const bounded = authenticated ? a : boundAmplification(a, requestBytes, tokenLength);
         if (key) exchanges.finish(key, bounded);
         send(res, bounded);
       };
-      if (!tele && !cmd) return early(coapError('4.04', 'resources: /telemetry/{device}, /commands/{device}, /.well-known/core'));
-      if (tele && method !== 'POST' && method !== 'PUT') return early(coapError('4.05', 'POST or PUT telemetry'));
-      if (cmd && method !== 'GET') return early(coapError('4.05', 'GET (with Observe) the commands'));
+      const wrongResource = resourceRefusal(segments, method);
+      if (wrongResource) return early(wrongResource);
+      const query = queryOf(req, url);
       const decided = (who: Access | Refusal): void => {
         if (!who.ok) {
           const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
@@ -227,12 +230,12 @@ export = function register(RED: NodeAPI): void {
       const failed = (err: unknown) => send(res, coapError('4.00', describeError(err)));
       let now: ReturnType<typeof accessNow>;
       try {
-        now = accessNow(url, req, device, tele);
+        now = accessNow(query, req, device, tele);
       } catch (err) {
         return failed(err);
       }
       if (now !== undefined && !(now instanceof Promise)) return decided(now);
-      void (now ?? access(url, req, device, tele)).then(decided).catch(failed);
+      void (now ?? access(query, req, device, tele)).then(decided).catch(failed);
     });
 
     /**
@@ -241,8 +244,8 @@ export = function register(RED: NodeAPI): void {
      * count); undefined when the request must wait for access(). The type allows
      * decideAccess()'s promise, which only a write under rate limits gets.
      */
-    const accessNow = (url: URL, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | Promise<Access | Refusal> | undefined => {
-      if (url.search !== '' && (url.searchParams.has('k') || url.searchParams.has('u') || url.searchParams.has('p'))) return undefined;
+    const accessNow = (query: URLSearchParams, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | Promise<Access | Refusal> | undefined => {
+      if (query.has('k') || query.has('u') || query.has('p')) return undefined;
       const auth = deviceAuth();
       if (writes && auth.limitsTraffic) return undefined;
       const who = auth.anonymousNow(req.rsinfo.address, loopback, login);
@@ -275,11 +278,11 @@ export = function register(RED: NodeAPI): void {
     };
 
     /** Who sends (`?k=<secret>` of the path's device, or `?u=&p=`), and may they use this device? */
-    const access = async (url: URL, req: IncomingMessage, device: string, writes: boolean): Promise<Access | Refusal> => {
-      const k = url.searchParams.get('k');
-      const u = url.searchParams.get('u');
+    const access = async (query: URLSearchParams, req: IncomingMessage, device: string, writes: boolean): Promise<Access | Refusal> => {
+      const k = query.get('k');
+      const u = query.get('u');
       const username = k !== null ? device : (u ?? undefined);
-      const password = k !== null ? k : (url.searchParams.get('p') ?? undefined);
+      const password = k !== null ? k : (query.get('p') ?? undefined);
       const who = await deviceAuth().authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback, shared: login });
       if (!who.ok) return who;
       return decideAccess(who.principal, req, device, writes);

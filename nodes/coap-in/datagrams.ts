@@ -11,6 +11,10 @@ import type { Socket, RemoteInfo } from 'node:dgram';
 import { generate, parse as parsePacket } from 'coap-packet';
 import { boundAmplification, checkDatagram, checkRequestOptions, coapError, EXCHANGE_LIFETIME_MS } from '../lib/inputs/coap';
 import { Block1Assembler, block1Value, parseBlock1 } from '../lib/inputs/block1';
+import { resourceRefusal } from '../lib/inputs/coap-request';
+
+/** Content-Format 0 (text/plain; charset=utf-8), the diagnostic's: the number 0 is sent as an empty value. */
+const TEXT_PLAIN = { name: 'Content-Format', value: Buffer.alloc(0) };
 
 /** The datagram the library is to see (a reassembled one for a last block), or undefined once it is answered here. */
 export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInfo, sock: Socket) => Buffer | undefined {
@@ -18,8 +22,11 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
   // Reassembled requests by endpoint and message ID, so a retransmitted last block is the same request again.
   const assembled = new Map<string, { at: number; datagram: Buffer }>();
   const reply = (sock: Socket, rinfo: RemoteInfo, check: { messageId?: number; token?: Buffer; confirmable?: boolean }, code: string, payload: Buffer | undefined, options: Array<{ name: string; value: Buffer }>, requestBytes: number) => {
-    const bounded = boundAmplification({ code, payload }, requestBytes, check.token?.length ?? 8);
-    const out = generate({ code, messageId: check.messageId, token: check.token, ack: check.confirmable, confirmable: false, reset: false, payload: bounded.payload, options: options as Parameters<typeof generate>[0]['options'] });
+    // The options count against the 3x bound as well; a diagnostic cut away entirely takes its Content-Format with it.
+    const counted = Object.fromEntries(options.map((o) => [o.name, 0]));
+    const bounded = boundAmplification({ code, payload, options: counted }, requestBytes, check.token?.length ?? 8);
+    const sent = bounded.payload ? options : options.filter((o) => o !== TEXT_PLAIN);
+    const out = generate({ code, messageId: check.messageId, token: check.token, ack: check.confirmable, confirmable: false, reset: false, payload: bounded.payload, options: sent as Parameters<typeof generate>[0]['options'] });
     sock.send(out, rinfo.port, rinfo.address);
   };
   return (msg: Buffer, rinfo: RemoteInfo, sock: Socket): Buffer | undefined => {
@@ -44,11 +51,24 @@ export function datagramFilter(maxBytes: number): (msg: Buffer, rinfo: RemoteInf
       }
     }
     let forward = msg;
-    if (/^0\.0[1-9]$/.test(packet.code)) {
+    // Every request code (0.01-0.31), the unassigned ones too: the library refuses an Observe on any but GET and
+    // FETCH with an answer of its own, outside the exchange.
+    if (/^0\.(0[1-9]|[12]\d|3[01])$/.test(packet.code)) {
       const options = checkRequestOptions(packet.code, packet.options);
       if (options.refuse) {
         reply(sock, rinfo, check, options.refuse.code, options.refuse.payload, [], msg.length);
         return undefined;
+      }
+      if (packet.code === '0.05') {
+        // No resource here takes FETCH, and the library answers one without a Content-Format itself, outside
+        // the exchange: a non-confirmable 4.15 without the token, sent to the sender's port on this host rather
+        // than to the sender, so the client never gets an answer and retransmits until it gives up.
+        const segments = packet.options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('utf8'));
+        const refusal = resourceRefusal(segments, 'FETCH');
+        if (refusal) {
+          reply(sock, rinfo, check, refusal.code, refusal.payload, [TEXT_PLAIN], msg.length);
+          return undefined;
+        }
       }
       if (options.dropObserve) {
         packet.options = packet.options.filter((o) => o.name !== 'Observe');

@@ -6,6 +6,10 @@ import type { DeviceLogin } from '../lib/inputs/auth';
 import type { InputOptions, InputOutcome, InputRequest, InputRoute } from '../lib/inputs/request';
 import type { StoreConfigNode } from '../store-config/options';
 import type { HttpInNode, HttpInOptions } from './options';
+import { KnownDatabases } from '../lib/inputs/influx-query';
+
+/** The databases InfluxDB 1.x clients named (CREATE DATABASE, `/write?db=`), for SHOW DATABASES on /query. */
+export const influxDatabases = new KnownDatabases();
 
 export interface ActiveHttpIn {
   node: HttpInNode;

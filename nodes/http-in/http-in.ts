@@ -23,6 +23,7 @@ import { answerError } from '../lib/inputs/answers';
 import { checkAccess } from '../lib/inputs/auth';
 import { readRequestBody } from '../lib/inputs/body';
 import { INFLUX_VERSION } from '../lib/inputs/influx';
+import { influxStatement, showDatabasesAnswer } from '../lib/inputs/influx-query';
 import { queryEncodingError } from '../lib/inputs/fast-path';
 import { requestEmitter } from '../shared/request-emit';
 import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
@@ -37,7 +38,7 @@ import { handleFetch } from './queries';
 import { authenticateHttp, onLoopback } from './access';
 import { isRegisteredDevice, useInfoStore } from '../shared/devices';
 import { addDeviceRoutes } from '../shared/devices-routes';
-import { RECORD_OUTCOMES, type ActiveHttpIn } from './active';
+import { influxDatabases, RECORD_OUTCOMES, type ActiveHttpIn } from './active';
 import { activeHttpIn, addHttpIn, first, ingest, outcomeOf, removeHttpIn, routeRequest, send, sendClosing, sendTimeout, servesRoute, servingLimit } from './ingest';
 import { BodyTimeoutError } from '../lib/inputs/errors';
 import { fastPathAllowed, installInputFront, type FastPathSettings } from '../lib/inputs/fast-path';
@@ -160,7 +161,7 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
-  /** InfluxDB clients create their database first; here that is a no-op, other queries are refused. */
+  /** InfluxDB clients create their database first (a no-op here) and the influx CLI lists them; other queries are refused. */
   async function influxQuery(req: Request, res: Response): Promise<void> {
     ownBody(req);
     const input = activeHttpIn();
@@ -187,12 +188,14 @@ export = function register(RED: NodeAPI): void {
     if (malformed) return send(res, answerError('influx-v1', 400, malformed));
     const who = await authenticateHttp(req, req.query as Record<string, unknown>, input);
     if (!who.ok) return send(res, answerError('influx-v1', who.status, who, who.retryAfterMs));
-    if (text !== undefined && /^\s*CREATE\s+DATABASE\b/i.test(text)) {
+    const statement = influxStatement(text ?? '');
+    if (statement.kind === 'create' || statement.kind === 'show-databases') {
+      if (statement.kind === 'create') influxDatabases.add(statement.name);
       res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
-      res.status(200).type('application/json').send(JSON.stringify({ results: [{ statement_id: 0 }] }));
+      res.status(200).type('application/json').send(statement.kind === 'create' ? JSON.stringify({ results: [{ statement_id: 0 }] }) : showDatabasesAnswer(influxDatabases.list()));
       return;
     }
-    send(res, answerError('influx-v1', 400, { code: 'BAD_PARAMETER', message: 'only CREATE DATABASE is accepted here (a no-op); query stored readings with GET /api/v1/readings' }));
+    send(res, answerError('influx-v1', 400, { code: 'BAD_PARAMETER', message: 'only CREATE DATABASE (a no-op) and SHOW DATABASES are answered here; query stored readings with GET /api/v1/readings' }));
   }
 
   registerNode(RED, 'upperstack-http-in', UpperstackHttpInNode, {

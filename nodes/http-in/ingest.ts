@@ -21,7 +21,7 @@ import { checkDecoded } from '../shared/request-checks';
 import { authenticateHttp, authenticateHttpNow } from './access';
 import { deviceAuth } from '../shared/devices';
 import type { Principal } from '../lib/security/device-auth';
-import { toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
+import { influxDatabases, toInputRequest, type ActiveHttpIn, type HttpRecord } from './active';
 import { continueBody, queryEncodingError, type RouteRequest } from '../lib/inputs/fast-path';
 
 /** The deployed http in nodes, in the order they started: the last one serves. */
@@ -188,6 +188,7 @@ function refusedQuery(route: InputRoute, req: IncomingMessage, res: ServerRespon
 /** The route's parameters for its journal record; undefined once a bad one is answered. */
 function routeMeta(route: InputRoute, rr: RouteRequest, res: ServerResponse): Record<string, string> | undefined {
   // One meta object per route while it holds nothing else: the journal record serialises it once, not per request.
+  if (route === 'ingest') return ingestMeta(rr, res);
   if (route !== 'influx-v1' && route !== 'influx-v2') return ROUTE_META[route];
   const q = rr.query;
   const req = rr.raw;
@@ -210,6 +211,20 @@ function routeMeta(route: InputRoute, rr: RouteRequest, res: ServerResponse): Re
     return undefined;
   }
   return precision ? { route, precision } : ROUTE_META[route];
+}
+
+/** /ingest's meta: `precision` for a line protocol body's times, as /api/v2/write takes it; undefined once a bad one is answered. */
+function ingestMeta(rr: RouteRequest, res: ServerResponse): Record<string, string> | undefined {
+  const precision = first(rr.query.precision);
+  if (precision === undefined) return ROUTE_META.ingest;
+  try {
+    influxPrecision(precision, 'v2');
+  } catch (err) {
+    rr.raw.resume();
+    send(res, answerError('ingest', 400, err as UpperstackError));
+    return undefined;
+  }
+  return { route: 'ingest', precision };
 }
 
 /** ingest() for a request that must wait: a login to check, rate limits to ask, a body still arriving. */
@@ -279,6 +294,7 @@ function journal(route: InputRoute, rr: RouteRequest, res: ServerResponse, input
     if (!verified.ok) return send(res, answerError(route, verified.status, verified));
   }
   const influx = route === 'influx-v1' || route === 'influx-v2';
+  if (route === 'influx-v1') influxDatabases.add(first(rr.query.db));
   // Too many lines is 413 before anything is kept, as InfluxDB answers a body over its size: clients split and resend.
   const over = influx ? countLinesOver(payload, DEFAULT_LIMITS.maxReadings) : undefined;
   if (over) return send(res, answerError(route, 413, over));

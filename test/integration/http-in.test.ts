@@ -81,6 +81,19 @@ test('/ingest: 202 only with the readings stored, in every content type and gzip
   assert.equal(stored[3].tags['temperature.unit'], 'Cel');
 });
 
+test('/ingest: line protocol times are read in the unit ?precision= names (ns, us, ms, s), as on /api/v2/write; another unit is 400 naming it', async () => {
+  const sec = await post('/ingest/prec1?precision=s', 'm,device=prec1 a=1 1767225600\n', 'text/plain');
+  assert.equal(sec.status, 202, sec.body);
+  const ms = await post('/ingest/prec1?precision=ms', 'm,device=prec1 b=2 1767225601000\n', 'text/plain');
+  assert.equal(ms.status, 202, ms.body);
+  const bad = await post('/ingest/prec2?precision=h', 'm,device=prec2 a=1 490896\n', 'text/plain');
+  assert.equal(bad.status, 400);
+  assert.deepEqual(JSON.parse(bad.body), { error: { code: 'BAD_PARAMETER', message: 'invalid precision "h" (use ns, us, ms or s)', parameter: 'precision' } });
+  const stored = await readingsCount('prec1', 2);
+  assert.deepEqual(stored.map((r) => [r.ts, r.fields]), [['2026-01-01T00:00:00.000Z', { a: 1 }], ['2026-01-01T00:00:01.000Z', { b: 2 }]]);
+  assert.deepEqual(await readings('prec2'), []);
+});
+
 test('/ingest: a negative epoch time is stored and read back as the time before 1970 it is, in JSON, CBOR, MessagePack and protobuf', async () => {
   const bodies: Array<[string, string | Buffer]> = [
     ['application/json', '{"a":1,"ts":-86400}'],
@@ -224,6 +237,27 @@ test('InfluxDB: the influx 1.x CLI INSERTs, escapes read back exactly', async ()
   assert.match(`${noDb.stdout}${noDb.stderr}`, /database is required/);
 });
 
+test('InfluxDB: the influx 1.x CLI\'s "use <db>" finds a database created or written to, and its INSERTs are stored', async () => {
+  const cli = async (...args: string[]) => {
+    const r = await run('influx', ['-host', '127.0.0.1', '-port', String(rt.httpPort), ...args]).catch((e: { stdout: string; stderr: string }) => e);
+    return `${r.stdout}${r.stderr}`;
+  };
+  // As InfluxDB answers: a database nobody created or wrote to is not there.
+  assert.match(await cli('-execute', 'use never_named\nINSERT m,device=usecli0 v=1'), /Database never_named doesn't exist/);
+  const created = await cli('-execute', 'CREATE DATABASE usedb\nuse usedb\nINSERT m,device=usecli1 v=1');
+  assert.match(created, /Using database usedb/);
+  assert.doesNotMatch(created, /ERR/);
+  // A database a write named (Telegraf's, another CLI's -database) is listed too.
+  await cli('-database', 'written', '-execute', 'INSERT m,device=usecli2 v=2');
+  const written = await cli('-execute', 'use written\nINSERT m,device=usecli2 w=3\nSHOW DATABASES');
+  assert.match(written, /Using database written/);
+  assert.match(written, /^usedb$/m);
+  assert.match(written, /^written$/m);
+  assert.deepEqual((await readingsCount('usecli1', 1)).map((r) => r.fields), [{ v: 1 }]);
+  assert.deepEqual((await readingsCount('usecli2', 2)).map((r) => r.fields), [{ v: 2 }, { w: 3 }]);
+  assert.deepEqual(await readings('usecli0'), []);
+});
+
 test('InfluxDB: @influxdata/influxdb-client on /api/v2/write, and InfluxDB-style errors with the line', async () => {
   const client = new InfluxDB({ url: rt.url, token: 'ignored-on-loopback' });
   const write = client.getWriteApi('org', 'bucket', 'ms', { maxRetries: 0 });
@@ -285,6 +319,10 @@ test('401 without the device login, 429 over the rate limit, 503 with Retry-Afte
     assert.match(JSON.parse(anonymous.body).error.message, /device login is required/);
     assert.match(anonymous.headers, /WWW-Authenticate: Basic/i);
     assert.equal((await ask(['-u', 'dev:wrong'])).status, 401);
+    // Telegraf's InfluxDB 2 output sends its token alone: the 401 says how to give the user name with it.
+    const token = await curl(['-X', 'POST', '-H', 'Authorization: Token pw', '--data-binary', 'm,device=x v=1', `${limited.url}/api/v2/write?org=o&bucket=b`]);
+    assert.equal(token.status, 401);
+    assert.deepEqual(JSON.parse(token.body), { code: 'unauthorized', message: 'a user name is required: send the device id (or the shared user name) with the password, as HTTP Basic user:password, "Authorization: Token user:password" or u and p' });
     const statuses: number[] = [];
     const answers: CurlResult[] = [];
     for (let i = 0; i < 8; i++) {

@@ -165,3 +165,47 @@ test('two Block1 uploads from one endpoint to one resource at once, told apart b
   assert.ok(stored.every((r) => r.device === 'ctag'));
   assert.deepEqual(failed, []);
 });
+
+test('a FETCH, with or without a Content-Format, is answered 4.05 (4.04 off the resources) in the exchange it came in, and so is an unassigned method with Observe; nothing is stored', async () => {
+  await load();
+  const url = `coap://127.0.0.1:${port}`;
+  // -B 5: without an answer it can match, libcoap gives up after 5 s and prints nothing.
+  const bare = await client(['-m', 'fetch', '-B', '5', `${url}/telemetry/cfetch`]);
+  assert.match(bare, /4\.05 METHOD_NOT_ALLOWED: POST or PUT telemetry/);
+  const typed = await client(['-m', 'fetch', '-B', '5', '-t', '50', '-e', '{"t":1}', `${url}/telemetry/cfetch`]);
+  assert.match(typed, /4\.05 METHOD_NOT_ALLOWED: POST or PUT telemetry/);
+  assert.match(await client(['-m', 'fetch', '-B', '5', '-N', `${url}/commands/cfetch`]), /4\.05 METHOD_NOT_ALLOWED: GET \(with Observe\) the commands/);
+  assert.match(await client(['-m', 'fetch', '-B', '5', `${url}/.well-known/core`]), /4\.05 METHOD_NOT_ALLOWED: GET only/);
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  try {
+    const answer = new Promise<Buffer>((r, j) => {
+      const timer = setTimeout(() => j(new Error('no answer to the FETCH')), 10_000);
+      sock.once('message', (m) => {
+        clearTimeout(timer);
+        r(m);
+      });
+    });
+    const options = [{ name: 'Uri-Path', value: Buffer.from('nowhere') }] as const;
+    const token = Buffer.from([7, 8, 9]);
+    const req = generate({ code: '0.05', messageId: 61, token, confirmable: true, options: [...options] });
+    sock.send(req, port, '127.0.0.1');
+    const raw = await answer;
+    const p = parse(raw);
+    assert.equal(p.code, '4.04');
+    assert.ok(p.ack, 'a piggybacked answer (ACK) to the confirmable request');
+    assert.equal(p.messageId, 61);
+    assert.deepEqual(p.token, token);
+    assert.match(p.payload.toString(), /^NOT_FOUND: /);
+    assert.ok(raw.length <= 3 * req.length, `${raw.length} > 3 x ${req.length}`);
+    // An unassigned method code with Observe: the same 4.05 a POST-only resource gives any other method.
+    const again = new Promise<Buffer>((r) => sock.once('message', r));
+    sock.send(generate({ code: '0.10', messageId: 62, token, confirmable: true, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('telemetry') }, { name: 'Uri-Path', value: Buffer.from('cfetch') }], payload: Buffer.from('{"t":1}') }), port, '127.0.0.1');
+    const q = parse(await again);
+    assert.deepEqual([q.code, q.ack, q.messageId, q.token], ['4.05', true, 62, token]);
+    assert.equal(q.payload.toString(), 'METHOD_NOT_ALLOWED: POST or PUT telemetry');
+  } finally {
+    sock.close();
+  }
+  assert.deepEqual([stored, failed], [[], []]);
+});

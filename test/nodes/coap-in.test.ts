@@ -309,6 +309,40 @@ test('a device login is required when configured; 4.01 answers stay within 3x th
   }
 });
 
+test('a login in the query is read as the options carry it: a password with +, & and % logs in as over MQTT and HTTP', async () => {
+  // A base64 password holds "+"; libcoap sends "%26" and "%25" as "&" and "%" inside the one Uri-Query option.
+  process.env.UPPERSTACK_MQTT_USERNAME = 'dev';
+  process.env.UPPERSTACK_MQTT_PASSWORD = 'pa+ss&w%41rd=';
+  try {
+    await load();
+    const answer = async (args: string[]) => {
+      const r = await client(args).catch((e: { stdout: string; stderr: string }) => e);
+      return `${r.stdout}${r.stderr}`;
+    };
+    const url = `coap://127.0.0.1:${port}/telemetry/kq1`;
+    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${url}?u=dev&p=pa+ss%26w%2541rd=`]), /"accepted":1,"deadLettered":0/);
+    // The same characters percent-encoded once more are another password, not this one read twice.
+    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":2}', `${url}?u=dev&p=pa%252Bss%2526w%252541rd=`]), /4\.01 UNAUTHORIZED: wrong device login/);
+    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":3}', `${url}?u=dev&p=pa ss%26wArd=`]), /4\.01 UNAUTHORIZED: wrong device login/);
+    await waitFor(() => (stored.length ? true : undefined), 'the reading');
+    assert.deepEqual(stored.map((r) => [r.device, r.fields.t]), [['kq1', 1]]);
+  } finally {
+    delete process.env.UPPERSTACK_MQTT_USERNAME;
+    delete process.env.UPPERSTACK_MQTT_PASSWORD;
+  }
+});
+
+test('line protocol times are read in the unit ?precision= names, as over HTTP; another unit is 4.00 BAD_PARAMETER', async () => {
+  await load();
+  const url = `coap://127.0.0.1:${port}/telemetry/kp1`;
+  const ok = await client(['-m', 'post', '-t', '0', '-e', 'm,device=kp1 a=1 1767225600', `${url}?precision=s`]);
+  assert.match(ok.stdout, /"accepted":1,"deadLettered":0/);
+  const bad = await client(['-m', 'post', '-t', '0', '-e', 'm,device=kp1 b=2 490896', `${url}?precision=h`]).catch((e: { stdout: string; stderr: string }) => e);
+  assert.match(`${bad.stdout}${bad.stderr}`, /4\.00 BAD_PARAMETER: invalid precision "h" \(use ns, us, ms or s\)/);
+  await waitFor(() => (stored.length ? true : undefined), 'the reading');
+  assert.deepEqual(stored.map((r) => [r.device, r.ts, r.fields]), [['kp1', 1767225600000, { a: 1 }]]);
+});
+
 test('where a login is required, an anonymous request is 4.01 before its device id is checked, as HTTP answers 401 before 400', async () => {
   process.env.UPPERSTACK_MQTT_USERNAME = 'dev';
   process.env.UPPERSTACK_MQTT_PASSWORD = 'pw';

@@ -13,6 +13,7 @@ import * as coap from 'coap';
 import { CoapTransport, HttpTransport, Simulator, templateCredentials } from '../../nodes/lib/sim';
 import { decode } from '../../nodes/lib/codec';
 import { refusedByCoap } from '../../nodes/lib/sim/split';
+import { uriQueryOf } from '../../nodes/lib/inputs/coap-request';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -138,4 +139,25 @@ test('CoAP: confirmable POST /telemetry/{device} with the Content-Format and the
   assert.equal(one.confirmable, true);
   const sent = JSON.parse(one.payload.toString()) as { device: string } | Array<{ device: string }>;
   assert.equal((Array.isArray(sent) ? sent[0] : sent).device, 'sim-1');
+});
+
+test('CoAP: the device id and the login go into their options as they are: a password with +, & and %, an id with : and @', async () => {
+  const seen: Array<{ path: string[]; query: Array<[string, string]> }> = [];
+  const server = coap.createServer({ reuseAddr: false }, (req, res) => {
+    const options = (req as unknown as { _packet: { options: Array<{ name: string; value: unknown }> } })._packet.options;
+    seen.push({ path: options.filter((o) => o.name === 'Uri-Path').map((o) => String(o.value)), query: [...uriQueryOf(options)] });
+    res.code = '2.04';
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server as unknown as { _sock: { address(): AddressInfo } })._sock.address().port;
+  const t = new CoapTransport({ url: `coap://127.0.0.1:${port}`, credentials: templateCredentials({ username: 'gw', password: 'pa+ss&w%41rd=' }) });
+  await t.open();
+  try {
+    await t.send({ id: 'site:a@1', profile: 'env', index: 0 }, Buffer.from('{}'), 'application/json');
+  } finally {
+    await t.close();
+    await new Promise((r) => server.close(r));
+  }
+  assert.deepEqual(seen, [{ path: ['telemetry', 'site:a@1'], query: [['u', 'gw'], ['p', 'pa+ss&w%41rd=']] }]);
 });

@@ -3,7 +3,7 @@
  * normalise. Used by the decode node and by every input that decodes by itself
  * (HTTP, CoAP).
  */
-import { decode, sniffDecoded, type Format } from './index';
+import { decode, sniffDecoded, type Format, type Precision } from './index';
 import { protobufMessageType } from './sniff';
 import { normalizeReadings, type NormalizeResult } from '../reading';
 import { DecodeError, PayloadTooLargeError, refusedAlike, UnsupportedFormatError } from '../errors';
@@ -27,6 +27,8 @@ export interface DecodeReadingsOptions {
    * SenML. For inputs whose senders label SenML as plain JSON (HTTP application/json, CoAP Content-Format 50).
    */
   senmlInJson?: boolean;
+  /** Line protocol timestamps' unit (default ns): the request's `precision` on the HTTP and CoAP inputs. */
+  precision?: Precision;
 }
 
 /** `format` is the format the payload was decoded from ('senml' for a SenML pack in JSON); 'object' for an already decoded value. */
@@ -51,7 +53,7 @@ export function decodeReadings(payload: unknown, opts: DecodeReadingsOptions): N
     const sniffed = opts.format === 'auto' ? sniffDecoded(buf, limits) : { format: opts.format };
     if (!sniffed) throw new UnsupportedFormatError('cannot tell the payload format from its bytes (protobuf needs a fixed format); set the format or an MQTT 5 content type', { bytes: buf.length });
     format = sniffed.format;
-    data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir, messageType: format === 'protobuf' ? protobufMessageType(opts.contentType) : undefined, limits });
+    data = sniffed.decoded ? sniffed.decoded.value : decode(format, buf, { protoType: opts.protoType, protoDir: opts.protoDir, messageType: format === 'protobuf' ? protobufMessageType(opts.contentType) : undefined, precision: opts.precision, limits });
     const pack = format === 'json' && opts.senmlInJson ? senmlPackIn(data) : undefined;
     if (pack) {
       format = 'senml';

@@ -12,7 +12,7 @@ import { DecodeError, UnsupportedFormatError, UpperstackError, ConfigError, TooM
 import { REQUEST_LIMITS } from '../limits';
 import { normalizeReadings, type NormalizeResult, type Reading } from '../reading';
 import type { ReadingValidator } from '../schema/validator';
-import { parseInfluxLines } from './influx';
+import { influxPrecision, parseInfluxLines } from './influx';
 import { insertReadings } from './cromflag';
 import { DeviceMismatchError } from './errors';
 import { rejectedBody, type WrittenAs } from '../deadletter-replay';
@@ -28,7 +28,7 @@ export interface InputRequest {
   /** The body, already inflated. */
   payload: Buffer;
   receivedAt: number;
-  /** Route parameters: `precision` on the Influx routes (other keys, such as `route`, are ignored). */
+  /** Route parameters: `precision` (line protocol times; every route but /insert) (other keys, such as `route`, are ignored). */
   meta?: Record<string, string>;
 }
 
@@ -201,7 +201,9 @@ export function processRequest(req: InputRequest, opts: InputOptions): InputOutc
       format = 'json';
     } else {
       // A SenML pack labelled as plain JSON is SenML, as MQTT tells it from its bytes: its records are never fields "n" and "v".
-      const decoded = decodeReadings(req.payload, { format: formatOf(req, opts), device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes, limits: REQUEST_LIMITS, senmlInJson: true });
+      // A line protocol body's times in the unit the request names, as on /write: ns, us, ms or s (InfluxDB 2's set).
+      const precision = req.meta?.precision === undefined ? undefined : influxPrecision(req.meta.precision, 'v2').parse;
+      const decoded = decodeReadings(req.payload, { format: formatOf(req, opts), device: req.device, receivedAt: req.receivedAt, contentType: req.contentType, protoType: opts.protoType, protoDir: opts.protoDir, maxBytes: opts.maxBytes, limits: REQUEST_LIMITS, senmlInJson: true, precision });
       items = decoded;
       format = decoded.format;
     }

@@ -53,6 +53,15 @@ function refuse(status: Refusal['status'], reasonCode: number, code: string, mes
   return r;
 }
 
+/**
+ * A password without a user name (an InfluxDB 2 token as Telegraf sends it, a CoAP `?p=` alone): how the
+ * protocol carries the user name, since a bare token names no device here.
+ */
+const NO_USER: Partial<Record<Protocol, string>> = {
+  http: 'a user name is required: send the device id (or the shared user name) with the password, as HTTP Basic user:password, "Authorization: Token user:password" or u and p',
+  coap: 'a user name is required: send ?u=<user>&p=<password>, or ?k=<secret> on the device\'s own path',
+};
+
 const OK: Decision = { ok: true };
 const ANONYMOUS: AuthResult = Object.freeze({ ok: true, principal: Object.freeze({ kind: 'anonymous' }) });
 
@@ -209,7 +218,7 @@ export class DeviceAuth {
       }
       // A login nobody has: on an open loopback listener it is ignored (clients often send a default one).
       if (this.anonymousAllowed(info.loopback, info.shared)) return { ok: true, principal: { kind: 'anonymous' } };
-      return this.failed(info, 'anonymous', refuse(401, BAD_LOGIN, 'UNAUTHORIZED', user ? `"${user.slice(0, 64)}" is neither a registered device nor a known login` : 'a user name is required'));
+      return this.failed(info, 'anonymous', refuse(401, BAD_LOGIN, 'UNAUTHORIZED', user ? `"${user.slice(0, 64)}" is neither a registered device nor a known login` : NO_USER[info.protocol] ?? 'a user name is required'));
     }
     if (this.anonymousAllowed(info.loopback, info.shared)) return { ok: true, principal: { kind: 'anonymous' } };
     const why = this.opts.requireAuth

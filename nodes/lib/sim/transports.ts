@@ -266,11 +266,15 @@ export class CoapTransport implements Transport {
 
   send(device: SimDevice, payload: Buffer, contentType: string): Promise<void> {
     const c = (this.o.credentials ?? none)(device);
-    const path = fill(this.o.path ?? '/telemetry/{device}', encodeURIComponent(device.id));
+    // Options carry text as it is, one segment or parameter each (RFC 7252 §6.4): the library would put a
+    // percent-encoded `pathname` or `query` into them still encoded, and split a value holding `&` in two.
+    const path = (this.o.path ?? '/telemetry/{device}').split('/').filter((segment) => segment !== '').map((segment) => Buffer.from(fill(segment, device.id)));
     // The CoAP input's logins: `k` is the secret of the path's device, `u`/`p` a user name and password.
-    const query = c.token ? `k=${encodeURIComponent(c.token)}` : c.username !== undefined ? `u=${encodeURIComponent(c.username)}&p=${encodeURIComponent(c.password ?? '')}` : '';
+    const query = c.token ? [`k=${c.token}`] : c.username !== undefined ? [`u=${c.username}`, `p=${c.password ?? ''}`] : [];
     return new Promise((resolve, reject) => {
-      const req = this.coap!.request({ hostname: this.host, port: this.port, method: 'POST', pathname: path, query, confirmable: true, agent: this.agent });
+      const req = this.coap!.request({ hostname: this.host, port: this.port, method: 'POST', confirmable: true, agent: this.agent });
+      req.setOption('Uri-Path', path);
+      if (query.length) req.setOption('Uri-Query', query.map((q) => Buffer.from(q)));
       const format = COAP_FORMATS[contentType];
       if (format !== undefined) req.setOption('Content-Format', format);
       if (payload.length > COAP_BLOCK_BYTES) req.setOption('Block1', Buffer.of(COAP_BLOCK_SZX));
