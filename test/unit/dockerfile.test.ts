@@ -57,7 +57,9 @@ test('the README\'s docker run publishes every port the image exposes, mounts it
   const volume = /^VOLUME (\S+)$/m.exec(runtime)![1];
   assert.match(run, new RegExp(`-v \\S+:${volume}(\\s|$)`));
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  assert.match(readme, /The image binds to `0\.0\.0\.0`, runs as a non-root user, keeps everything in `\/data` and checks `\/health`/);
+  // The user README names (the node image's `node`, uid 1000) is the one the image runs as.
+  assert.match(runtime, /^USER node$/m);
+  assert.match(readme, /The image binds to `0\.0\.0\.0`, runs as a non-root user \(`node`, uid 1000: [^)]*\), keeps everything in `\/data` and checks `\/health`/);
   assert.match(runtime, /UPPERSTACK_BIND=0\.0\.0\.0/);
   assert.match(runtime, /^USER node$/m);
   assert.equal(volume, '/data');
