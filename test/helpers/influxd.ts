@@ -19,6 +19,10 @@ export interface TsdbServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and data folder; resolves once it answers. */
   start(): Promise<void>;
+  /** Freezes the process (SIGSTOP): the kernel still takes connections and requests for it, nothing answers. */
+  pause(): void;
+  /** Lets a paused process run again (SIGCONT); it answers what it was sent meanwhile. */
+  resume(): void;
   /** Stops it and removes its data folder. */
   destroy(): Promise<void>;
   /** What the server printed (the last 64 KiB), for failure messages. */
@@ -93,7 +97,15 @@ function managed(spec: ServerSpec, port: number, dir: string, startTimeoutMs: nu
       await gone;
       clearTimeout(timer);
     },
+    pause() {
+      if (running()) proc!.kill('SIGSTOP');
+    },
+    resume() {
+      if (running()) proc!.kill('SIGCONT');
+    },
     async destroy() {
+      // A paused process would not see the SIGTERM of stop().
+      server.resume();
       await server.stop();
       removeTempDir(dir);
     },

@@ -2,8 +2,9 @@
  * The InfluxDB and VictoriaMetrics sinks against the real servers (Debian's
  * influxd 1.6.7 and victoria-metrics), started here on free loopback ports:
  * escaping round-trips, 100,000 readings read back with their exact values and
- * types, and a batch the server refuses in part (400 "partial write") bisected
- * until the bad reading is dead-lettered with the server's message.
+ * types, a batch the server refuses in part (400 "partial write") bisected
+ * until the bad reading is dead-lettered with the server's message, and
+ * influxd frozen with SIGSTOP while the writer keeps writing.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -244,6 +245,45 @@ describe('InfluxDB 1.x (influxd 1.6.7)', () => {
       await w.close();
       await sink.close();
     }
+  });
+
+  test('influxd frozen (SIGSTOP) mid-stream: writes spool as an outage and the health check fails saying why, however many requests went unanswered; once it runs again every reading is there once', { timeout: 120_000 }, async (t) => {
+    const letters: DeadLetter[] = [];
+    const sink = new InfluxSink(sinkOptions(server, { database: 'frozen', timeoutMs: 500 }));
+    await sink.open();
+    const w = writerFor(sink, letters);
+    w.start();
+    // Also when the test times out: a frozen server and a writer waiting on it would keep the file running.
+    t.after(async () => {
+      server.resume();
+      await w.close();
+      await sink.close();
+    });
+    const reading = (i: number): Reading => ({ device: 'frozen', ts: T0 + i, fields: { v: i }, tags: {} });
+    await writeAll(w, [reading(0)]);
+    server.pause();
+    // One write at a time, each timed out and spooled, then retried from the spool: far more unanswered
+    // requests than the sink keeps sockets.
+    for (let i = 1; i <= 8; i++) await writeAll(w, [reading(i)]);
+    for (let i = 0; w.stats().retries < 6; i++) {
+      assert.ok(i < 1000, `the writer retries the spool (${w.stats().retries} retries)`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const frozen = await sink.health();
+    assert.equal(frozen.ok, false);
+    assert.match(frozen.detail, /\(frozen\): no answer within 0\.5 s/);
+    assert.match(w.stats().lastError ?? '', /no answer within 0\.5 s/);
+    server.resume();
+    for (let i = 0; w.stats().spooled > 0 || !(await sink.health()).ok; i++) {
+      assert.ok(i < 1000, `the spool is written (${w.stats().spooled} left)`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const [res] = await influxQuery(server, 'SELECT v FROM telemetry', 'frozen');
+    assert.deepEqual(
+      res.series![0].values.map((v) => v[1]),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
+    assert.deepEqual(letters, []);
   });
 
   test('with authentication: the database is created with its retention policy when the user may, and the sink says so when not', async () => {

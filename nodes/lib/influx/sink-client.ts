@@ -22,3 +22,8 @@ export function serverMessage(err: HttpError): string {
   const text = typeof json?.error === 'string' ? json.error : typeof json?.message === 'string' ? json.message : (err.body ?? err.message);
   return String(text).trim().slice(0, 2000);
 }
+
+/** The client library's idle timeout on a request (the request is left open by the library). */
+export function isTimeout(err: unknown): boolean {
+  return clientModule !== undefined && err instanceof clientModule.RequestTimedOutError;
+}

@@ -21,12 +21,12 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzip } from 'node:zlib';
-import type { InfluxDB, Transport } from '@influxdata/influxdb-client';
+import type { InfluxDB, ResponseStartedFn, SendOptions, Transport } from '@influxdata/influxdb-client';
 import { StoreFailedError, StoreUnavailableError, type RetentionRefusedError } from '../errors';
 import type { Reading } from '../reading';
 import type { ReadingSink, StoreHealth } from '../store/types';
 import { encodeReadings, refusalError, type Dialect, type FieldType, type Precision } from './line';
-import { influxClient, isHttpError, quoteIdent, serverMessage } from './sink-client';
+import { influxClient, isHttpError, isTimeout, quoteIdent, serverMessage } from './sink-client';
 import type { InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
 import { durationText, goDurationMs, retentionRefusal } from './retention';
 import { shownUrl } from '../security/url-login';
@@ -83,7 +83,7 @@ export class InfluxSink implements ReadingSink {
   private async detect(): Promise<void> {
     let version: string | undefined;
     try {
-      await this.transport.request('/ping', '', { method: 'GET', headers: this.headers() }, (headers) => {
+      await this.request('/ping', '', { method: 'GET', headers: this.headers() }, (headers) => {
         const v = headers['x-influxdb-version'];
         version = Array.isArray(v) ? v[0] : v;
       });
@@ -151,7 +151,7 @@ export class InfluxSink implements ReadingSink {
       return row && ms !== undefined ? { name: `retention policy "${String(row[col('name')])}"`, ms } : undefined;
     }
     const q = new URLSearchParams({ name: this.bucket(), ...(this.o.org ? { org: this.o.org } : {}) });
-    const res = (await this.transport.request(`/api/v2/buckets?${q}`, '', { method: 'GET', headers: this.headers() })) as { buckets?: Array<{ retentionRules?: Array<{ type?: string; everySeconds?: number }> }> };
+    const res = (await this.request(`/api/v2/buckets?${q}`, '', { method: 'GET', headers: this.headers() })) as { buckets?: Array<{ retentionRules?: Array<{ type?: string; everySeconds?: number }> }> };
     const rule = res?.buckets?.[0]?.retentionRules?.find((r) => r.type === 'expire' && typeof r.everySeconds === 'number');
     return rule ? { name: `bucket "${this.bucket()}"`, ms: rule.everySeconds! * 1000 } : undefined;
   }
@@ -159,7 +159,7 @@ export class InfluxSink implements ReadingSink {
   async health(): Promise<StoreHealth> {
     const path = this.server === 'victoriametrics' ? '/health' : '/ping';
     try {
-      await this.transport.request(path, '', { method: 'GET', headers: this.headers() });
+      await this.request(path, '', { method: 'GET', headers: this.headers() }, undefined, true);
       if (this.refusedAuth) return { ok: false, detail: `${this.describe()} answers but refuses the writes: ${this.refusedAuth}` };
       const notes = [this.provisioning, this.skippedText ? `${this.skippedText} text field value(s) left out (VictoriaMetrics keeps numbers only)` : undefined].filter(Boolean);
       return { ok: true, detail: `${this.describe()} answers${notes.length ? `; ${notes.join('; ')}` : ''}` };
@@ -240,9 +240,38 @@ export class InfluxSink implements ReadingSink {
 
   /** A body as bytes through the client's transport (its request() takes text or JSON only); the answer's body is dropped. */
   private send(path: string, body: Buffer, headers: Record<string, string>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.transport.send(path, body as unknown as string, { method: 'POST', headers }, { next: () => undefined, complete: () => resolve(), error: (e: Error) => reject(e) });
-    });
+    return this.bounded(
+      (signal) =>
+        new Promise((resolve, reject) => {
+          this.transport.send(path, body as unknown as string, { method: 'POST', headers, signal }, { next: () => undefined, complete: () => resolve(), error: (e: Error) => reject(e) });
+        }),
+      false,
+    );
+  }
+
+  /** The transport's request(), bounded as bounded() says. */
+  private request(path: string, body: string, options: SendOptions, onHeaders?: ResponseStartedFn, probe = false): Promise<unknown> {
+    return this.bounded((signal) => this.transport.request(path, body, { ...options, signal }, onHeaders), probe);
+  }
+
+  /**
+   * The client library's timeout only reports an idle socket and leaves the request open: against a server that
+   * takes connections and never answers (stopped with SIGSTOP, hung) each timed-out request kept one of the
+   * agent's sockets, and once all were held the next requests waited for one with no timeout at all. Aborting
+   * frees the socket. A probe (health, reachability) is bounded as a whole, including any wait for a socket, so
+   * `/health` answers during such an outage; a write keeps the idle timeout, since a large batch to a busy
+   * server may take longer than that in all and still be answered.
+   */
+  private async bounded<T>(call: (signal: AbortSignal) => Promise<T>, probe: boolean): Promise<T> {
+    const abort = new AbortController();
+    const signal = probe ? AbortSignal.any([abort.signal, AbortSignal.timeout(this.o.timeoutMs)]) : abort.signal;
+    try {
+      return await call(signal);
+    } catch (err) {
+      const timedOut = isTimeout(err) || signal.aborted;
+      if (timedOut) abort.abort();
+      throw timedOut ? new StoreUnavailableError(`no answer within ${this.o.timeoutMs / 1000} s`, { cause: err }) : err;
+    }
   }
 
   /** HTTP answer → the two kinds of failure of the sink contract. */
@@ -264,6 +293,8 @@ export class InfluxSink implements ReadingSink {
   }
 
   private reason(err: unknown): string {
+    // The bound of bounded(): its message is the reason.
+    if (err instanceof StoreUnavailableError) return err.message;
     if (isHttpError(err)) return `HTTP ${err.statusCode}: ${serverMessage(err)}`;
     const e = err as { code?: string; message?: string };
     return [e?.code, e?.message].filter(Boolean).join(' ') || String(err);
@@ -295,7 +326,7 @@ export class InfluxSink implements ReadingSink {
 
   private async reachable(): Promise<void> {
     try {
-      await this.transport.request(this.server === 'victoriametrics' ? '/health' : '/ping', '', { method: 'GET', headers: this.headers() });
+      await this.request(this.server === 'victoriametrics' ? '/health' : '/ping', '', { method: 'GET', headers: this.headers() }, undefined, true);
     } catch (err) {
       throw this.classify(err);
     }
@@ -306,7 +337,7 @@ export class InfluxSink implements ReadingSink {
     if (this.database()) params.set('db', this.database());
     let res: { results?: Array<{ error?: string; series?: Array<{ name: string; columns: string[]; values: unknown[][] }> }>; error?: string };
     try {
-      res = (await this.transport.request('/query', params.toString(), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded' } })) as typeof res;
+      res = (await this.request('/query', params.toString(), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded' } })) as typeof res;
     } catch (err) {
       throw this.classify(err);
     }
@@ -367,7 +398,7 @@ export class InfluxSink implements ReadingSink {
     const bucket = this.bucket();
     const get = async (path: string): Promise<unknown> => {
       try {
-        return await this.transport.request(path, '', { method: 'GET', headers: this.headers() });
+        return await this.request(path, '', { method: 'GET', headers: this.headers() });
       } catch (err) {
         throw this.classify(err);
       }
@@ -387,7 +418,7 @@ export class InfluxSink implements ReadingSink {
       } else {
         const rules = this.o.retentionMs > 0 ? [{ type: 'expire', everySeconds: Math.round(this.o.retentionMs / 1000) }] : [];
         try {
-          await this.transport.request('/api/v2/buckets', JSON.stringify({ orgID, name: bucket, retentionRules: rules }), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/json' } });
+          await this.request('/api/v2/buckets', JSON.stringify({ orgID, name: bucket, retentionRules: rules }), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/json' } });
         } catch (err) {
           throw this.classify(err);
         }
