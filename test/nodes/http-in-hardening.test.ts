@@ -74,6 +74,37 @@ test('InfluxDB v2 route: a 403 carries InfluxDB 2\'s code "forbidden", a 401 "un
   }
 });
 
+test('devices behind one address: one retrying a wrong secret is answered 429 with Retry-After, its neighbours and clients without a login are still accepted', async () => {
+  await load();
+  const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+  const auth = new DeviceAuth({ registry });
+  await auth.ready;
+  await registry.add({ id: 'meter-a' });
+  const b = await registry.add({ id: 'meter-b' });
+  const release = useDevices({ owner: {}, auth, registry });
+  try {
+    const send = (device: string, login?: string) =>
+      fetch(`${url()}/ingest/${device}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(login ? { authorization: `Basic ${Buffer.from(login).toString('base64')}` } : {}) },
+        body: '{"t":1}',
+      });
+    const stale: number[] = [];
+    for (let i = 0; i < 25; i++) stale.push((await send('meter-a', 'meter-a:a-stale-secret')).status);
+    assert.deepEqual(stale, [...Array<number>(20).fill(401), ...Array<number>(5).fill(429)]);
+    const neighbour = await send('meter-b', `meter-b:${b.secret}`);
+    assert.equal(neighbour.status, 202, await neighbour.text());
+    const anonymous = await send('free-sensor');
+    assert.equal(anonymous.status, 202, await anonymous.text());
+
+    const refused = await send('meter-a', 'meter-a:a-stale-secret');
+    assert.ok(Number(refused.headers.get('retry-after')) > 0, `Retry-After ${String(refused.headers.get('retry-after'))}`);
+    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /too many failed logins as "meter-a" from this address; retry in \d+ s/);
+  } finally {
+    release();
+  }
+});
+
 test('a query parameter that is not valid percent-encoding is a 400 naming it, on every write route; nothing is journaled', async () => {
   await load();
   const firstJournaled = nextJournaled();

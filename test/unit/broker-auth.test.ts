@@ -150,11 +150,13 @@ describe('failed logins on the broker', () => {
   let broker: EmbeddedMqttBroker;
   let auth: DeviceAuth;
   let secret = '';
+  let neighbourSecret = '';
 
   before(async () => {
     const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
     auth = new DeviceAuth({ registry, failuresPerMinute: 3 });
     secret = (await registry.add({ id: 'devC' })).secret;
+    neighbourSecret = (await registry.add({ id: 'devD' })).secret;
     broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', auth });
     await broker.start();
   });
@@ -164,9 +166,9 @@ describe('failed logins on the broker', () => {
   });
 
   /** The CONNACK's reason code (MQTT 5) or return code (3.1.1): 0 when the login succeeded. */
-  const connack = (password: string, protocolVersion: 4 | 5) =>
+  const connack = (password: string, protocolVersion: 4 | 5, username = 'devC') =>
     new Promise<number>((resolve) => {
-      const c = mqtt.connect(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion, username: 'devC', password, reconnectPeriod: 0 });
+      const c = mqtt.connect(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion, username, password, reconnectPeriod: 0 });
       c.once('connect', () => {
         c.end(true);
         resolve(0);
@@ -181,5 +183,6 @@ describe('failed logins on the broker', () => {
     assert.deepEqual([await connack('bad', 5), await connack('bad', 5), await connack('bad', 5)], [0x86, 0x86, 0x86]);
     assert.equal(await connack(secret, 5), 0x9f, 'connection rate exceeded, not 0x88 server unavailable');
     assert.equal(await connack(secret, 4), 3);
+    assert.equal(await connack(neighbourSecret, 5, 'devD'), 0, 'another device from the same address logs in');
   });
 });

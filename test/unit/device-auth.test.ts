@@ -181,13 +181,14 @@ describe('DeviceAuth', () => {
     assert.deepEqual(told, ['devA:all', 'devB:all', 'devA:all']);
   });
 
-  test('failed logins from one address are counted; past the budget it is refused before any check', async () => {
-    const { auth, a } = await setup();
+  test('failed logins of a device from one address are counted; past the budget it is refused there before any check, other devices there are not', async () => {
+    const { auth, a, b } = await setup();
     for (let i = 0; i < 6; i++) await auth.authenticate({ protocol: 'http', username: 'devA', password: 'bad', remote: '10.1.1.1', loopback: false });
     const blocked = await auth.authenticate({ protocol: 'http', username: 'devA', password: a.secret, remote: '10.1.1.1', loopback: false });
     assert.deepEqual(blocked.ok ? null : [blocked.status, blocked.code], [429, 'TOO_MANY_REQUESTS']);
     assert.ok(!blocked.ok && blocked.retryAfterMs! > 0);
     assert.equal((await auth.authenticate({ protocol: 'http', username: 'devA', password: a.secret, remote: '10.1.1.2', loopback: false })).ok, true, 'another address is not affected');
+    assert.equal((await auth.authenticate({ protocol: 'http', username: 'devB', password: b.secret, remote: '10.1.1.1', loopback: false })).ok, true, 'another device behind the same address');
   });
 
   test('failed logins spread over many addresses: what is kept of them stays bounded, and an address past its budget is still refused', async () => {

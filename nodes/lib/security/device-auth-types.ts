@@ -107,8 +107,10 @@ export interface DeviceAuthOptions {
   market?: MarketAccess;
   traffic?: TrafficChecks;
   audit?: (entry: AuditInput, refusal: boolean) => void;
-  /** Failed logins one address may make per minute before it is refused for a minute (default 20). */
+  /** Failed logins one login name may make from one address per minute before it is refused there for a minute (default 20). */
   failuresPerMinute?: number;
+  /** Failed logins of all names from one address per minute before the address is refused for a minute (default 5 × failuresPerMinute). */
+  failuresPerAddress?: number;
   /** Addresses with recent failed logins kept track of (default 10,000); past it, every login asks the limiter for two minutes. */
   failedAddressesKept?: number;
   /** How long authenticate waits for the registry to load (default 15 s). */

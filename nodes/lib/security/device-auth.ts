@@ -62,6 +62,11 @@ const NO_USER: Partial<Record<Protocol, string>> = {
   coap: 'a user name is required: send ?u=<user>&p=<password>, or ?k=<secret> on the device\'s own path',
 };
 
+/** The name failed logins are counted under: a certificate's device, else the user name presented ('' for none). */
+function loginName(info: ConnectInfo): string {
+  return info.certCN ?? info.username ?? '';
+}
+
 const OK: Decision = { ok: true };
 const ANONYMOUS: AuthResult = Object.freeze({ ok: true, principal: Object.freeze({ kind: 'anonymous' }) });
 
@@ -77,7 +82,7 @@ export class DeviceAuth {
       this.isLoaded = true;
     });
     this.ready.catch(() => undefined);
-    this.failures = new FailedLogins({ perMinute: opts.failuresPerMinute ?? 20, capacity: opts.failedAddressesKept });
+    this.failures = new FailedLogins({ perMinute: opts.failuresPerMinute ?? 20, perAddress: opts.failuresPerAddress, capacity: opts.failedAddressesKept });
     this.stopRegistry = opts.registry.onChange((id, change: DeviceChange) => {
       if (change === 'disabled' || change === 'rotated' || change === 'removed') this.revoke({ kind: 'device', id }, 'all');
     });
@@ -139,10 +144,10 @@ export class DeviceAuth {
     }
   }
 
-  /** A failed login: counted per address (an address over its budget is refused before any check) and audited. */
+  /** A failed login: counted per login name and address and per address (over a budget, refused before any check) and audited. */
   private async failed(info: ConnectInfo, actor: string, r: Refusal): Promise<Refusal> {
     this.audit({ actor, action: 'auth.failed', via: info.protocol, target: info.username || undefined, remote: info.remote, outcome: 'denied', reason: r.code, note: r.message });
-    if (info.remote) await this.failures.failed(info.remote);
+    if (info.remote) await this.failures.failed(info.remote, loginName(info));
     return r;
   }
 
@@ -154,7 +159,8 @@ export class DeviceAuth {
   /**
    * authenticate() for a client that presents nothing, decided without waiting when
    * it can be: the registry is loaded, the listener lets anonymous clients in and the
-   * address has no recent failed login. Undefined otherwise (then ask authenticate()).
+   * address has no recent failed login. Undefined otherwise (then ask authenticate(),
+   * which asks whether the address, or logging in without a name there, is over its budget).
    * HTTP and CoAP authenticate every request, most of them this way on loopback.
    */
   anonymousNow(remote: string | undefined, loopback: boolean, shared?: SharedLogin): AuthResult | undefined {
@@ -168,12 +174,14 @@ export class DeviceAuth {
       const notReady = await this.loaded();
       if (notReady) return notReady;
     }
-    // An address that never failed (most, and HTTP and CoAP authenticate every request) skips the limiter's promise.
+    // An address that never failed (most, and HTTP and CoAP authenticate every request) skips the limiters' promise.
     if (info.remote && this.failures.suspect(info.remote)) {
-      const ms = await this.failures.blockedFor(info.remote);
-      if (ms !== undefined) {
+      const name = loginName(info);
+      const blocked = await this.failures.blockedFor(info.remote, name);
+      if (blocked !== undefined) {
         this.audit({ actor: 'anonymous', action: 'auth.throttled', via: info.protocol, remote: info.remote, outcome: 'denied', reason: 'TOO_MANY_REQUESTS' });
-        return refuse(429, CONNECTION_RATE, 'TOO_MANY_REQUESTS', `too many failed logins from this address; retry in ${Math.ceil(ms / 1000)} s`, ms);
+        const who = blocked.scope === 'address' ? '' : name === '' ? ' without a user name' : ` as "${name.slice(0, 64)}"`;
+        return refuse(429, CONNECTION_RATE, 'TOO_MANY_REQUESTS', `too many failed logins${who} from this address; retry in ${Math.ceil(blocked.ms / 1000)} s`, blocked.ms);
       }
     }
     const registry = this.opts.registry;
