@@ -43,6 +43,8 @@ export = function register(RED: NodeAPI): void {
     let broker: EmbeddedMqttBroker | undefined;
     let handle: EmbeddedBroker | undefined;
     let stopHealth = () => undefined as void;
+    let closing = false;
+    const healthName = `broker:${node.name || node.id}`;
 
     // `npm start` sets UPPERSTACK_MQTT_TLS_CA from UPPERSTACK_HTTPS_CA when it is unset (settings.ts).
     const tlsCa = unlessUnresolved(config.tlsCa) || process.env.UPPERSTACK_MQTT_TLS_CA || undefined;
@@ -108,6 +110,16 @@ export = function register(RED: NodeAPI): void {
             if (!warnable(clientId)) return;
             node.warn(RED._('upperstack-broker.log.protocolError', { message: err.message }));
           },
+          // Said once; the status and /health follow every try, as the holder may change meanwhile.
+          onPortInUse: (err, first) => {
+            if (closing) return;
+            const message = RED._('upperstack-broker.status.portInUse', { message: err.message });
+            setStatus(node, 'failed', message);
+            if (first) node.error(RED._('upperstack-broker.errors.start', { message }));
+            stopHealth();
+            stopHealth = registerHealth(healthName, node.id, () => ({ ok: false, detail: message }));
+          },
+          onPortFree: (freed) => node.log(RED._('upperstack-broker.log.portFree', { bind, port: freed })),
           onClient: (id, connected) => {
             showClients();
             node.send({ topic: connected ? 'connect' : 'disconnect', payload: { clientId: id, connected } });
@@ -136,7 +148,8 @@ export = function register(RED: NodeAPI): void {
           bind,
         };
         registerBroker(handle);
-        stopHealth = registerHealth(`broker:${node.name || node.id}`, node.id, () => ({
+        stopHealth();
+        stopHealth = registerHealth(healthName, node.id, () => ({
           ok: b.listening(),
           detail: b.listening() ? `listening on ${bind}:${b.addresses.tcp}${tlsDetail(b)}, ${b.clients()} clients${sessionsDetail(b)}` : 'not listening',
         }));
@@ -147,13 +160,17 @@ export = function register(RED: NodeAPI): void {
         if (refusesAll) node.warn(RED._('upperstack-broker.log.noLogin', { bind }));
       },
       (err: unknown) => {
+        // A stop while the port was in use ends the wait; that is no failure to report.
+        if (closing) return;
+        stopHealth();
         setStatus(node, 'failed', describeError(err).message);
         node.error(RED._('upperstack-broker.errors.start', { message: describeError(err).message }));
-        stopHealth = registerHealth(`broker:${node.name || node.id}`, node.id, () => ({ ok: false, detail: describeError(err).message }));
+        stopHealth = registerHealth(healthName, node.id, () => ({ ok: false, detail: describeError(err).message }));
       },
     );
 
     onClose(node, async () => {
+      closing = true;
       stopHealth();
       if (handle) unregisterBroker(handle);
       await b.stop();

@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type OutgoingMessage, type Server }
 import type { Received } from '../lib/ingest/record';
 import { describeError } from '../lib/errors';
 import { notePortHeld, portHolder, releasePorts } from '../lib/port-holders';
+import { isPortInUse, PortRetry } from '../lib/port-retry';
 import { outcomeWeight, requestOutcome, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, outcomeRoom, requestSize, type CoapAnswer } from '../lib/inputs/coap';
 import { coapCode, packetOf, queryOf, send, uriPathOf, wellKnown } from './answers';
@@ -292,6 +293,8 @@ export = function register(RED: NodeAPI): void {
     // ended the whole runtime. Before the socket is bound it is the input's failure, and /health says so.
     let listening = false;
     let listenError: string | undefined;
+    let closing = false;
+    const retry = new PortRetry();
     const stopHealth = registerHealth(`coap:${node.name || node.id}`, node.id, () =>
       listenError !== undefined ? { ok: false, detail: `not listening on udp ${bind}:${port}: ${listenError}` } : { ok: true, detail: listening ? `listening on udp ${bind}:${port}` : 'starting' });
     // Another node of this runtime on the port is named: the user then knows which of the two to change.
@@ -300,23 +303,32 @@ export = function register(RED: NodeAPI): void {
       const message = describeError(err).message;
       return owner ? `${message}: the port is held by ${owner} in this Node-RED; give one of them another port` : message;
     };
+    // A port in use is tried again until it comes free (port-retry.ts), said once in the log; any other
+    // refusal fails the input for good.
+    const listenFailed = (err: Error): void => {
+      const again = isPortInUse(err);
+      listenError = again ? `${notListening(err)}; trying again` : notListening(err);
+      setStatus(node, 'failed', listenError);
+      if (!again || retry.refusals === 0) node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: listenError }));
+      if (!again) return;
+      // The library keeps the socket that failed to bind until closed, and will not listen again before.
+      server.close();
+      retry.after(listen);
+    };
     server.on('error', (err: Error) => {
+      if (closing) return;
       if (listening) {
         node.warn(describeError(err).message);
         return;
       }
-      listenError = notListening(err);
-      setStatus(node, 'failed', listenError);
-      node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: listenError }));
+      listenFailed(err);
     });
-    server.listen(port, bind, (err?: Error) => {
-      if (err) {
-        listenError = notListening(err);
-        setStatus(node, 'failed', listenError);
-        node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: listenError }));
-        return;
-      }
+    const listen = () => server.listen(port, bind, (err?: Error) => {
+      if (closing) return;
+      if (err) return listenFailed(err);
       listening = true;
+      if (listenError !== undefined) node.log(RED._('upperstack-coap-in.log.portFree', { port, bind }));
+      listenError = undefined;
       notePortHeld('udp', bind, port, node, `CoAP input "${node.name || node.type}" (${node.id})`);
       // Every datagram passes datagrams.ts before the library sees it (sizes, Block1 reassembly).
       const sock = (server as unknown as { _sock?: Socket })._sock;
@@ -334,6 +346,7 @@ export = function register(RED: NodeAPI): void {
       }
       setStatus(node, 'connected', RED._('upperstack-coap-in.status.listening', { port, bind }));
     });
+    listen();
 
     const rateTimer = setInterval(() => {
       // Not listening (the port in use): the failure stays on the node; a rate of 0 would show it green.
@@ -349,6 +362,8 @@ export = function register(RED: NodeAPI): void {
     }, 1000);
 
     onClose(node, async () => {
+      closing = true;
+      retry.stop();
       clearInterval(rateTimer);
       stopHealth();
       releasePorts(node);

@@ -19,7 +19,7 @@ import { freeUdpPort } from '../helpers/ports';
 import { withRegistered } from '../helpers/registered';
 import { checkHealth } from '../../nodes/shared/runtime';
 import { intakeStats } from '../../nodes/lib/ingest';
-import { useTestRuntime } from '../helpers/node-red';
+import { catalogTranslator, translating, useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
@@ -510,6 +510,86 @@ test('a CoAP port already in use fails the input and /health, and the runtime ke
   }
 });
 
+interface Call {
+  thisValue: unknown;
+  args: unknown[];
+}
+
+/** The helper spies on Node-RED's Node prototype: what node `id` alone logged or showed. */
+function callsOn(id: string, method: 'error' | 'status' | 'log'): unknown[][] {
+  const node = helper.getNode(id) as unknown as Record<string, { getCalls(): Call[] }>;
+  return node[method].getCalls().filter((c) => c.thisValue === node).map((c) => c.args);
+}
+
+/** A UDP socket on a free loopback port, as any other program on the machine holds one. */
+async function holdUdpPort(): Promise<{ port: number; release(): Promise<void> }> {
+  const taken = createSocket('udp4');
+  await new Promise<void>((r) => taken.bind(0, '127.0.0.1', () => r()));
+  return { port: taken.address().port, release: () => new Promise<void>((r) => taken.close(() => r())) };
+}
+
+/** With the node's English texts, as the log and the editor show them. */
+const translated = [translating(catalogTranslator(['coap-in'])), coapNode];
+
+const inputOn = (id: string, on: number) => [
+  { id, type: 'upperstack-coap-in', name: 'waiting', port: String(on), bind: '127.0.0.1', wires: [['ok'], ['bad']] },
+  { id: 'ok', type: 'helper' },
+  { id: 'bad', type: 'helper' },
+];
+
+/** A reading posted until the input answers 2.04 (coap-client prints the answer's body, which says what it took). */
+async function posted(on: number): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    const res = await client(['-m', 'post', '-B', '1', '-t', '50', '-e', '{"t":3}', `coap://127.0.0.1:${on}/telemetry/k8`]).catch(() => ({ stdout: '' }));
+    if (/"accepted":1/.test(res.stdout)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no 2.04 from udp 127.0.0.1:${on}`);
+}
+
+test('a CoAP port another program holds: the input says so once, keeps trying, and answers 2.04 once the port comes free', async () => {
+  const held = await holdUdpPort();
+  let released = false;
+  try {
+    await helper.load(translated, inputOn('wait1', held.port));
+    const failing = await healthWhen((h) => h['coap:waiting']?.ok === false);
+    assert.match(failing['coap:waiting']?.detail ?? '', new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${held.port}: .*EADDRINUSE.*; trying again$`));
+    const errors = await waitFor(() => (callsOn('wait1', 'error').length ? callsOn('wait1', 'error') : undefined), 'the refusal logged');
+    assert.match(String(errors[0]?.[0]), /^cannot listen on udp 127\.0\.0\.1:\d+: .*EADDRINUSE.*; trying again$/);
+    const shown = callsOn('wait1', 'status').at(-1)?.[0] as { fill?: string; text?: string } | undefined;
+    assert.equal(shown?.fill, 'red');
+    assert.match(shown?.text ?? '', /EADDRINUSE.*; trying again$/);
+
+    await held.release();
+    released = true;
+    await posted(held.port);
+    assert.deepEqual((await checkHealth())['coap:waiting'], { ok: true, detail: `listening on udp 127.0.0.1:${held.port}` });
+    assert.equal(callsOn('wait1', 'error').length, 1, 'the refusal is logged once, however often it was tried');
+    assert.ok(callsOn('wait1', 'log').some((a) => String(a[0]) === `listening on udp 127.0.0.1:${held.port} after the port came free`), JSON.stringify(callsOn('wait1', 'log')));
+  } finally {
+    if (!released) await held.release();
+  }
+});
+
+test('a redeploy while the CoAP port is in use stops the old input trying; the new one answers once the port comes free', async () => {
+  const held = await holdUdpPort();
+  let released = false;
+  try {
+    await helper.load(translated, inputOn('wait2', held.port));
+    await healthWhen((h) => h['coap:waiting']?.ok === false);
+    await helper.unload();
+    await helper.load(translated, inputOn('wait3', held.port));
+    const failing = await healthWhen((h) => h['coap:waiting']?.ok === false);
+    assert.equal(failing['coap:waiting']?.ok, false);
+    await held.release();
+    released = true;
+    await posted(held.port);
+    assert.equal((await checkHealth())['coap:waiting']?.ok, true);
+  } finally {
+    if (!released) await held.release();
+  }
+});
+
 test('a second CoAP input on a port one already listens on fails with EADDRINUSE instead of sharing it', async () => {
   // Before, the library's SO_REUSEADDR let both bind: both said they listened, and the kernel gave
   // every datagram to only one of them.
@@ -529,7 +609,7 @@ test('a second CoAP input on a port one already listens on fails with EADDRINUSE
   assert.equal(listening[0]!.detail, `listening on udp 127.0.0.1:${shared}`);
   // The one refused names the input that has the port, so the user knows which of the two to change.
   const holder = listening[0] === health['coap:one'] ? 'CoAP input "one" (shareA)' : 'CoAP input "other" (shareB)';
-  assert.ok(failing[0]!.detail.endsWith(`: the port is held by ${holder} in this Node-RED; give one of them another port`), failing[0]!.detail);
+  assert.ok(failing[0]!.detail.endsWith(`: the port is held by ${holder} in this Node-RED; give one of them another port; trying again`), failing[0]!.detail);
 });
 
 test('two CoAP inputs of one name are both in /health, told apart by id: a failing one is not hidden by the other', async () => {

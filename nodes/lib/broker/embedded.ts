@@ -15,7 +15,8 @@ import { createServer as createHttpServer, type Server as HttpServer, type Incom
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ConfigError } from '../errors';
-import { notePortHeld, portInUse, releasePorts } from '../port-holders';
+import { releasePorts } from '../port-holders';
+import { listenOn } from './listen';
 import { isLoopback } from '../security/net';
 import { topicMatches } from '../mqtt/topic';
 import type { AedesClient, AedesInstance, AedesPacket } from './aedes-types';
@@ -82,6 +83,13 @@ export interface BrokerEvents {
   onClientProblem?: (id: string, err: Error) => void;
   /** A client was disconnected for breaking MQTT (a packet the protocol forbids). Also reported to onClientError. */
   onProtocolError?: (id: string, err: Error) => void;
+  /**
+   * A port was in use when its listener started: it is tried again after a wait (1 s, doubling to 30 s) until it
+   * comes free or the broker stops. `first`: the first refusal of that port.
+   */
+  onPortInUse?: (err: Error, first: boolean) => void;
+  /** A port that was in use is listened on now. */
+  onPortFree?: (port: number) => void;
   /** A broker-wide problem (e.g. its state file cannot be written). */
   onError?: (err: Error) => void;
   /** A login, publish or subscription the access rules refused. */
@@ -180,6 +188,8 @@ export class EmbeddedMqttBroker {
   }
 
   private starting: Promise<void> | undefined;
+  /** Aborted by stop(): a listener still waiting for its port gives up. */
+  private readonly halted = new AbortController();
 
   start(): Promise<void> {
     this.starting = this.doStart();
@@ -289,6 +299,8 @@ export class EmbeddedMqttBroker {
       const { WebSocketServer, createWebSocketStream } = await import('ws');
       const http = createHttpServer();
       const wss = new WebSocketServer({ server: http });
+      // ws re-emits the HTTP server's errors, where nobody listened: a port in use ended the runtime. listen() handles them.
+      wss.on('error', () => undefined);
       wss.on('connection', (ws, req) => this.handle(createWebSocketStream(ws), aedes, req));
       http.on('connection', (s) => this.trackSocket(s));
       this.addresses.ws = await this.listen(http, this.opts.wsPort);
@@ -326,7 +338,9 @@ export class EmbeddedMqttBroker {
   }
 
   async stop(): Promise<void> {
-    // A stop during start (a quick redeploy) waits for it, or its listeners would outlive the stop.
+    // A stop during start (a quick redeploy) waits for it, or its listeners would outlive the stop; a listener
+    // waiting for its port to come free stops waiting.
+    this.halted.abort();
     await this.starting?.catch(() => undefined);
     this.isListening = false;
     this.stopAuth();
@@ -480,20 +494,11 @@ export class EmbeddedMqttBroker {
     socket.on('close', () => this.sockets.delete(socket));
   }
 
-  private listen(server: NetServer | HttpServer, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        reject(new ConfigError(err.code === 'EADDRINUSE' ? portInUse('tcp', this.opts.bind, port, this, 'broker') : `cannot listen on ${this.opts.bind}:${port}: ${err.message}`, { port }));
-      };
-      server.once('error', onError);
-      server.listen(port, this.opts.bind, () => {
-        server.off('error', onError);
-        this.servers.push(server);
-        const addr = server.address();
-        const bound = typeof addr === 'object' && addr ? addr.port : port;
-        notePortHeld('tcp', this.opts.bind, bound, this, this.opts.owner ?? 'an embedded MQTT broker');
-        resolve(bound);
-      });
-    });
+  private async listen(server: NetServer | HttpServer, port: number): Promise<number> {
+    const { onPortInUse, onPortFree } = this.events;
+    const owner = this.opts.owner ?? 'an embedded MQTT broker';
+    const bound = await listenOn(server, port, { bind: this.opts.bind, holder: this, owner, signal: this.halted.signal, onPortInUse, onPortFree });
+    this.servers.push(server);
+    return bound;
   }
 }
