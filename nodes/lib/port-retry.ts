@@ -43,8 +43,4 @@ export class PortRetry {
     clearTimeout(this.timer);
     this.timer = undefined;
   }
-
-  get isStopped(): boolean {
-    return this.stopped;
-  }
 }

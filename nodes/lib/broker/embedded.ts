@@ -83,10 +83,7 @@ export interface BrokerEvents {
   onClientProblem?: (id: string, err: Error) => void;
   /** A client was disconnected for breaking MQTT (a packet the protocol forbids). Also reported to onClientError. */
   onProtocolError?: (id: string, err: Error) => void;
-  /**
-   * A port was in use when its listener started: it is tried again after a wait (1 s, doubling to 30 s) until it
-   * comes free or the broker stops. `first`: the first refusal of that port.
-   */
+  /** A port in use, tried again until it comes free or the broker stops (listen.ts); `first`: its first refusal. */
   onPortInUse?: (err: Error, first: boolean) => void;
   /** A port that was in use is listened on now. */
   onPortFree?: (port: number) => void;
