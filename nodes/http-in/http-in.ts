@@ -2,8 +2,9 @@
  * upperstack-http-in: devices and collectors post telemetry over HTTP, on
  * Node-RED's HTTP server: `POST /ingest/{device}` (every codec), the CroMFlaG2
  * routes `POST /insert/{device}` and `GET /fetch/{device}`, and the InfluxDB
- * write API (`POST /write`, `POST /api/v2/write`, `/ping`, `POST /query` for
- * CREATE DATABASE).
+ * write API (`POST /write`, `POST /api/v2/write`, `/ping`, `GET`/`POST /query`
+ * for SHOW and CREATE DATABASE). Another method on one of these paths is 405
+ * naming the methods it takes (`Allow`), answered where the runtime's 404 is.
  *
  * A request is decoded and validated (ingest.ts), so the answer can say what is wrong
  * (400, 403, 415, 422) and how many readings were accepted; then it is
@@ -14,7 +15,7 @@
  * last, so a redeploy never stacks them.
  */
 import type { NodeAPI } from 'node-red';
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { Server } from 'node:http';
 import { RateLimiterMemory } from '../lib/security/rate-limiter';
 import { describeError } from '../lib/errors';
@@ -23,10 +24,11 @@ import { answerError } from '../lib/inputs/answers';
 import { checkAccess } from '../lib/inputs/auth';
 import { readRequestBody } from '../lib/inputs/body';
 import { INFLUX_VERSION } from '../lib/inputs/influx';
-import { influxStatement, showDatabasesAnswer } from '../lib/inputs/influx-query';
+import { createDatabaseAnswer, influxStatement, showDatabasesAnswer } from '../lib/inputs/influx-query';
+import { wrongMethod } from '../lib/inputs/methods';
 import { queryEncodingError } from '../lib/inputs/fast-path';
 import { requestEmitter } from '../shared/request-emit';
-import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
+import { answerWrongMethods, installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose } from '../shared/input';
 import { startIntake } from '../shared/intake-start';
 import { auditOf } from '../shared/keys';
@@ -125,6 +127,12 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/ping', ping);
       RED.httpNode.head('/ping', ping);
       RED.httpNode.post('/query', (req: Request, res: Response) => void influxQuery(req, res));
+      // SHOW DATABASES is read-only: InfluxDB 1.x answers it on GET too. Unserved, the request goes on (a flow's route, else 404).
+      RED.httpNode.get('/query', (req: Request, res: Response, next: NextFunction) => (servesRoute('influx-v1') ? void influxQuery(req, res) : next()));
+      answerWrongMethods(RED.httpNode, (method, path) => {
+        const wrong = wrongMethod(method, path);
+        return wrong && servesRoute(wrong.route) ? wrong.error : undefined;
+      });
       RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(activeHttpIn(), req, res, (entry) => auditOf(RED).refusal(entry)));
       const s = RED.settings as unknown as FastPathSettings;
       const server = (RED as unknown as { server?: Server }).server;
@@ -169,7 +177,8 @@ export = function register(RED: NodeAPI): void {
     // As on the write routes: a parameter sent as %FC (in the query string or a form body) would be read literally.
     let malformed = queryEncodingError(req.originalUrl);
     let text = first(q.q);
-    if (text === undefined) {
+    if (text === undefined && req.method !== 'POST') req.resume();
+    else if (text === undefined) {
       const body = (req as { body?: unknown }).body;
       if (body && typeof body === 'object') text = first((body as Record<string, unknown>).q);
       else {
@@ -192,7 +201,7 @@ export = function register(RED: NodeAPI): void {
     if (statement.kind === 'create' || statement.kind === 'show-databases') {
       if (statement.kind === 'create') influxDatabases.add(statement.name);
       res.setHeader('X-Influxdb-Version', INFLUX_VERSION);
-      res.status(200).type('application/json').send(statement.kind === 'create' ? JSON.stringify({ results: [{ statement_id: 0 }] }) : showDatabasesAnswer(influxDatabases.list()));
+      res.status(200).type('application/json').send(statement.kind === 'create' ? createDatabaseAnswer(statement.name, req.method !== 'POST') : showDatabasesAnswer(influxDatabases.list()));
       return;
     }
     send(res, answerError('influx-v1', 400, { code: 'BAD_PARAMETER', message: 'only CREATE DATABASE (a no-op) and SHOW DATABASES are answered here; query stored readings with GET /api/v1/readings' }));

@@ -13,6 +13,8 @@
  *   runtime's Express app, for everything no route answered (unknown paths,
  *   body-parser failures of Node-RED's own admin parser, bugs); a body that
  *   does not parse, sent to a path nothing serves, gets the 404 (served-path.ts).
+ * - `answerWrongMethods(app, refuse)`: a request no route answered, on a path a
+ *   node serves with other methods, gets that node's 405 instead of the 404.
  */
 import type { NodeAPI } from 'node-red';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
@@ -27,7 +29,8 @@ import { codeForStatus, errorBody, httpErrorOf, HTTP_CODES } from '../lib/api/ht
 import { nonFiniteBodyError, nonFiniteNumber } from '../lib/schema/finite';
 import { upperstackSettings } from './runtime';
 import { prepareServer } from './server-setup';
-import { answersNoPathOfItsOwn, servedPath, type RoutedApp } from './served-path';
+import { answersNoPathOfItsOwn, pathIn, servedPath, type RoutedApp } from './served-path';
+import type { UpperstackError } from '../lib/errors';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -294,7 +297,42 @@ function devicePathHint(path: string): string {
   return `: ${route}/{device} names the device in the path, e.g. ${route}/sensor-1`;
 }
 
-function sendNotFound(req: Request, res: Response): void {
+/** The refusal of a method on a path (as the node app sees it) that its routes answer with other methods. */
+export type WrongMethod = (method: string, path: string) => UpperstackError | undefined;
+
+// Shared through the global symbol registry, as the own-body routes: the settings file may load another copy of this module.
+const WRONG_METHODS = Symbol.for('upperstack.wrongMethods');
+
+function wrongMethods(): WeakMap<object, WrongMethod> {
+  const g = globalThis as unknown as Record<symbol, WeakMap<object, WrongMethod> | undefined>;
+  return (g[WRONG_METHODS] ??= new WeakMap());
+}
+
+/**
+ * Declares which requests to `app` (RED.httpNode) are a wrong method on a path it serves: the final 404
+ * answers them 405 with `Allow` (the error's `details.allow`) instead. Asked only of requests no route
+ * answered, so no route, a user flow's included, is shadowed and no answered request pays for it.
+ */
+export function answerWrongMethods(app: object, refuse: WrongMethod): void {
+  wrongMethods().set(app, refuse);
+}
+
+function wrongMethodOf(RED: NodeAPI, req: Request): UpperstackError | undefined {
+  const node = RED.httpNode as unknown as RoutedApp | undefined;
+  const refuse = node && wrongMethods().get(node);
+  const top = topApp(RED);
+  if (!refuse || !top || !node) return undefined;
+  const path = pathIn(node, top, req.path);
+  return typeof path === 'string' ? refuse(req.method, path) : undefined;
+}
+
+function sendNotFound(RED: NodeAPI, req: Request, res: Response): void {
+  const wrong = wrongMethodOf(RED, req);
+  if (wrong) {
+    const allow = wrong.details.allow;
+    if (Array.isArray(allow)) res.setHeader('Allow', allow.join(', '));
+    return sendFailure(res, wrong);
+  }
   const path = req.path.length > 200 ? `${req.path.slice(0, 200)}…` : req.path;
   // The truncated path, so a long one is neither matched nor repeated in the hint.
   sendError(res, 404, HTTP_CODES.notFound, `nothing is served at ${req.method} ${path}${devicePathHint(path)}`);
@@ -329,13 +367,13 @@ export function installJsonErrors(RED: NodeAPI): void {
   app.use(
     answersNoPathOfItsOwn((req: Request, res: Response) => {
       req.resume();
-      sendNotFound(req, res);
+      sendNotFound(RED, req, res);
     }),
   );
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     void next;
     req.resume();
-    if (unservedParseFailure(RED, err, req)) return sendNotFound(req, res);
+    if (unservedParseFailure(RED, err, req)) return sendNotFound(RED, req, res);
     const e = httpErrorOf(err);
     if (e.internal) RED.log.error(`HTTP ${req.method} ${req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     sendError(res, e.status, e.code, e.message, e.details);

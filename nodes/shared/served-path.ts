@@ -83,7 +83,7 @@ function within(path: string, mount: unknown): string | undefined {
 }
 
 /** `path` as `app` sees it, through every mount from `top` down; null: the app's mounts cannot be read. */
-function pathIn(app: RoutedApp, top: RoutedApp, path: string): string | undefined | null {
+export function pathIn(app: RoutedApp, top: RoutedApp, path: string): string | undefined | null {
   const chain: RoutedApp[] = [];
   for (let a: RoutedApp | undefined = app; a !== top; a = a.parent) {
     if (!a || chain.length > 8) return null;

@@ -419,6 +419,49 @@ test('GET /fetch and POST /query: a query parameter that is not valid percent-en
   assert.equal(create.status, 200, create.body);
 });
 
+test('another method on a route of the input is 405 as JSON with Allow naming the methods it takes; a path nothing serves stays 404', async () => {
+  const refused = await curl(['-X', 'PUT', '-H', 'Content-Type: application/json', '--data', '{"t":1}', `${rt.url}/ingest/dev1`]);
+  assert.equal(refused.status, 405, refused.body);
+  assert.match(refused.headers, /^Allow: POST\r$/m);
+  assert.match(refused.headers, /^Content-Type: application\/json/m);
+  assert.deepEqual(JSON.parse(refused.body), { error: { code: 'METHOD_NOT_ALLOWED', message: 'PUT is not accepted on /ingest/{device}: send readings with POST', allow: ['POST'] } });
+  const cases: Array<[string, string, string]> = [
+    ['GET', '/write', 'POST'],
+    ['DELETE', '/api/v2/write', 'POST'],
+    ['PATCH', '/insert/dev1', 'POST'],
+    ['POST', '/fetch/dev1', 'GET, HEAD'],
+    ['PUT', '/query', 'GET, HEAD, POST'],
+  ];
+  for (const [method, path, allow] of cases) {
+    const r = await curl(['-X', method, `${rt.url}${path}`]);
+    assert.equal(r.status, 405, `${method} ${path}: ${r.body}`);
+    assert.match(r.headers, new RegExp(`^Allow: ${allow}\\r$`, 'm'), `${method} ${path}`);
+    assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'METHOD_NOT_ALLOWED');
+  }
+  for (const path of ['/no/such/path', '/ingest/dev1/more']) {
+    const r = await curl(['-X', 'PUT', `${rt.url}${path}`]);
+    assert.equal(r.status, 404, r.body);
+    assert.deepEqual(JSON.parse(r.body), { error: { code: 'NOT_FOUND', message: `nothing is served at PUT ${path}` } });
+  }
+});
+
+test('GET /query: SHOW DATABASES lists the databases written to; CREATE DATABASE on GET creates it with influxd\'s warning to use POST', async () => {
+  const written = await post('/write?db=getdb', 'm,device=getq1 v=1', 'text/plain');
+  assert.equal(written.status, 204, written.body);
+  const shown = await curl([`${rt.url}/query?q=SHOW+DATABASES`]);
+  assert.equal(shown.status, 200, shown.body);
+  const names = (JSON.parse(shown.body) as { results: Array<{ series: Array<{ values: string[][] }> }> }).results[0].series[0].values.flat();
+  assert.ok(names.includes('getdb'), shown.body);
+  const created = await curl([`${rt.url}/query?q=CREATE+DATABASE+getcreated`]);
+  assert.equal(created.status, 200, created.body);
+  assert.deepEqual(JSON.parse(created.body), {
+    results: [{ statement_id: 0, messages: [{ level: 'warning', text: "deprecated use of 'CREATE DATABASE getcreated' in a read only context, please use a POST request instead" }] }],
+  });
+  assert.match((await curl([`${rt.url}/query?q=SHOW%20DATABASES`])).body, /\["getcreated"\]/);
+  const other = await curl([`${rt.url}/query?q=SELECT+*+FROM+m`]);
+  assert.equal(other.status, 400, other.body);
+});
+
 test('CoAP: an unsupported Content-Format is answered 4.15 naming the Content-Format and the ones the input takes', async () => {
   const file = join(scratch, 'exi.bin');
   writeFileSync(file, 'x');

@@ -159,6 +159,8 @@ describe('a body that does not parse, to a path nothing serves', () => {
       { id: 'user-tab', type: 'tab', label: 'user' },
       { id: 'user-post', type: 'http in', z: 'user-tab', url: '/hello', method: 'post', wires: [['user-res']] },
       { id: 'user-get', type: 'http in', z: 'user-tab', url: '/only-get', method: 'get', wires: [['user-res']] },
+      // A user's route on a path of the HTTP input, with a method the input does not answer.
+      { id: 'user-put', type: 'http in', z: 'user-tab', url: '/ingest/:device', method: 'put', wires: [['user-res']] },
       { id: 'user-res', type: 'http response', z: 'user-tab', statusCode: '', headers: {}, wires: [] },
     ];
     const body = JSON.stringify({ rev: current.rev, flows: [...current.flows, ...added] });
@@ -207,6 +209,29 @@ describe('a body that does not parse, to a path nothing serves', () => {
     // The HTTP input's device route reads the body as a device's payload.
     const decode = jsonError(await send('POST', '/ingest/sensor-1', '{"a":'), 400, 'DECODE_FAILED');
     assert.match(decode.message, /^JSON payload ends early/);
+  });
+
+  test("another method on a route of the HTTP input is 405 naming the one it takes; a user's route of that method still answers; with the input removed, 404 again", async () => {
+    const flowHeaders = { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2' };
+    for (const body of ['{"a":1}', '{"a":']) {
+      const refused = await send('PATCH', '/ingest/sensor-1', body);
+      const error = jsonError(refused, 405, 'METHOD_NOT_ALLOWED');
+      assert.equal(refused.headers.allow, 'POST');
+      assert.equal(error.message, 'PATCH is not accepted on /ingest/{device}: send readings with POST');
+    }
+    const users = await send('PUT', '/ingest/sensor-1', '{"a":1}');
+    assert.equal(users.status, 200, users.text);
+    // A deploy without the HTTP input: its paths are served by nothing again.
+    const current = JSON.parse((await call(rt, 'GET', '/flows', { headers: flowHeaders })).text) as { rev: string; flows: Array<{ type: string }> };
+    const flows = current.flows.filter((n) => n.type !== 'upperstack-http-in');
+    assert.ok(flows.length < current.flows.length, 'the flows had an HTTP input');
+    const deployed = await call(rt, 'POST', '/flows', { headers: { ...flowHeaders, 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify({ rev: current.rev, flows }) });
+    assert.equal(deployed.status, 200, deployed.text);
+    await eventually(async () => ((await send('PATCH', '/ingest/sensor-1', '{"a":1}')).status === 404 ? true : undefined), 30_000, 'PATCH /ingest/sensor-1 404');
+    const gone = jsonError(await send('PATCH', '/ingest/sensor-1', '{"a":1}'), 404, 'NOT_FOUND');
+    assert.equal(gone.message, 'nothing is served at PATCH /ingest/sensor-1');
+    jsonError(await call(rt, 'GET', '/write'), 404, 'NOT_FOUND');
+    jsonError(await call(rt, 'GET', '/query?q=SHOW+DATABASES'), 404, 'NOT_FOUND');
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { influxStatement, KnownDatabases, showDatabasesAnswer } from '../../nodes/lib/inputs/influx-query';
+import { createDatabaseAnswer, influxStatement, KnownDatabases, showDatabasesAnswer } from '../../nodes/lib/inputs/influx-query';
 
 test('CREATE DATABASE names its database, quoted or not, with or without what follows; SHOW DATABASES in any case', () => {
   assert.deepEqual(influxStatement('CREATE DATABASE "telegraf"'), { kind: 'create', name: 'telegraf' });
@@ -27,4 +27,11 @@ test('the names are listed sorted, once each, the oldest dropped past the bound;
   assert.deepEqual(known.list(), ['a', 'c']);
   assert.deepEqual(JSON.parse(showDatabasesAnswer(known.list())), { results: [{ statement_id: 0, series: [{ name: 'databases', columns: ['name'], values: [['a'], ['c']] }] }] });
   assert.deepEqual(JSON.parse(showDatabasesAnswer([])), { results: [{ statement_id: 0, series: [{ name: 'databases', columns: ['name'] }] }] });
+});
+
+test('CREATE DATABASE on GET is answered as influxd 1.x answers it: done, with a warning to use POST', () => {
+  assert.deepEqual(JSON.parse(createDatabaseAnswer('db', false)), { results: [{ statement_id: 0 }] });
+  assert.deepEqual(JSON.parse(createDatabaseAnswer('db', true)), {
+    results: [{ statement_id: 0, messages: [{ level: 'warning', text: "deprecated use of 'CREATE DATABASE db' in a read only context, please use a POST request instead" }] }],
+  });
 });

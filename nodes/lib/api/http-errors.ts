@@ -13,6 +13,7 @@ import {
   DetectorConfigError,
   ForbiddenError,
   InvalidReadingError,
+  MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   RuleInvalidError,
@@ -27,6 +28,7 @@ import {
 /** Codes used only on the HTTP surface (the lib's own codes are in ErrorCode). */
 export const HTTP_CODES = {
   notFound: 'NOT_FOUND',
+  methodNotAllowed: 'METHOD_NOT_ALLOWED',
   malformedBody: 'MALFORMED_BODY',
   unsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   payloadTooLarge: 'PAYLOAD_TOO_LARGE',
@@ -57,7 +59,7 @@ const STATUS_CODES: Record<number, string> = {
   401: HTTP_CODES.unauthorized,
   403: HTTP_CODES.forbidden,
   404: HTTP_CODES.notFound,
-  405: 'METHOD_NOT_ALLOWED',
+  405: HTTP_CODES.methodNotAllowed,
   406: 'NOT_ACCEPTABLE',
   408: 'REQUEST_TIMEOUT',
   409: 'CONFLICT',
@@ -89,6 +91,7 @@ export function statusOfError(err: UpperstackError): number {
   if (err instanceof UnauthorizedError || err instanceof SignatureError) return 401;
   if (err instanceof ForbiddenError) return 403;
   if (err instanceof NotFoundError) return 404;
+  if (err instanceof MethodNotAllowedError) return 405;
   if (err instanceof ConflictError) return 409;
   if (err.code === 'RATE_LIMITED') return 429;
   if (err instanceof PayloadTooLargeError) return 413;

@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'RULE_INVALID'
   | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
   | 'CONFLICT'
   | 'BAD_DEVICE_ID'
   | 'FORBIDDEN'

@@ -103,6 +103,14 @@ export class NotFoundError extends UpperstackError {
   }
 }
 
+/** A route that is there answers other methods than the request's; `allow` lists them (the `Allow` header). */
+export class MethodNotAllowedError extends UpperstackError {
+  override readonly name = 'MethodNotAllowedError';
+  constructor(message: string, allow: string[]) {
+    super('METHOD_NOT_ALLOWED', message, { allow });
+  }
+}
+
 /** The request clashes with what exists (a rule id taken, an alert that cannot be acknowledged now). */
 export class ConflictError extends UpperstackError {
   override readonly name = 'ConflictError';

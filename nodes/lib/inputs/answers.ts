@@ -68,7 +68,7 @@ export function answerOutcome(route: InputRoute, outcome: InputOutcome): HttpAns
 }
 
 /** InfluxDB 2's error codes by status (its `errors.go`); a client may branch on the code. */
-const V2_CODES: Readonly<Record<number, string>> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not found', 413: 'request too large', 415: 'unsupported media type', 429: 'too many requests', 503: 'unavailable' };
+const V2_CODES: Readonly<Record<number, string>> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not found', 405: 'method not allowed', 413: 'request too large', 415: 'unsupported media type', 429: 'too many requests', 503: 'unavailable' };
 
 /** An answer before anything was journaled (401, 413, 415 encoding, 429, 503, bad parameters). */
 export function answerError(route: InputRoute, status: number, err: UpperstackError | { code: string; message: string }, retryAfterMs?: number): HttpAnswer {

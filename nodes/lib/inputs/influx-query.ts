@@ -50,3 +50,13 @@ export function showDatabasesAnswer(names: readonly string[]): string {
   if (names.length) series.values = names.map((n) => [n]);
   return JSON.stringify({ results: [{ statement_id: 0, series: [series] }] });
 }
+
+/**
+ * InfluxDB 1.x's answer to CREATE DATABASE: on GET (a read-only request) it still creates the database, with
+ * a warning that the statement belongs in a POST (influxd 1.6 says so in these words).
+ */
+export function createDatabaseAnswer(name: string, readOnly: boolean): string {
+  if (!readOnly) return JSON.stringify({ results: [{ statement_id: 0 }] });
+  const text = `deprecated use of 'CREATE DATABASE ${name}' in a read only context, please use a POST request instead`;
+  return JSON.stringify({ results: [{ statement_id: 0, messages: [{ level: 'warning', text }] }] });
+}

@@ -1,0 +1,41 @@
+/**
+ * The methods each route of the HTTP input answers, for a request that used another one: it is told the
+ * route is there and which methods it takes (405 with `Allow`), not that nothing is served. Only requests no
+ * route answered ask this, so a successful POST never does.
+ */
+import { MethodNotAllowedError } from '../errors';
+import type { InputRoute } from './request';
+
+interface RouteMethods {
+  /** The path within the node app (Express's default matching: any case, one trailing slash). */
+  pattern: RegExp;
+  shown: string;
+  /** What `Allow` lists: the methods a route answers (Express answers HEAD with a GET route). */
+  allow: readonly string[];
+  /** The setting of the input that turns the route on (see servesRoute). */
+  route: InputRoute;
+  hint: string;
+}
+
+const SEND = 'send readings with POST';
+const ROUTES: readonly RouteMethods[] = [
+  { pattern: /^\/ingest\/[^/]+\/?$/i, shown: '/ingest/{device}', allow: ['POST'], route: 'ingest', hint: SEND },
+  { pattern: /^\/insert\/[^/]+\/?$/i, shown: '/insert/{device}', allow: ['POST'], route: 'insert', hint: SEND },
+  { pattern: /^\/fetch\/[^/]+\/?$/i, shown: '/fetch/{device}', allow: ['GET', 'HEAD'], route: 'insert', hint: 'read readings back with GET' },
+  { pattern: /^\/write\/?$/i, shown: '/write', allow: ['POST'], route: 'influx-v1', hint: 'write line protocol with POST' },
+  { pattern: /^\/api\/v2\/write\/?$/i, shown: '/api/v2/write', allow: ['POST'], route: 'influx-v2', hint: 'write line protocol with POST' },
+  { pattern: /^\/query\/?$/i, shown: '/query', allow: ['GET', 'HEAD', 'POST'], route: 'influx-v1', hint: 'send SHOW DATABASES with GET or POST, CREATE DATABASE with POST' },
+  { pattern: /^\/ping\/?$/i, shown: '/ping', allow: ['GET', 'HEAD'], route: 'influx-v1', hint: 'check the server with GET or HEAD' },
+];
+
+/**
+ * The refusal of `method` on `path` (as the node app sees it) when the path is a route of the input that
+ * takes other methods; undefined when it is not one, or takes this method.
+ */
+export function wrongMethod(method: string, path: string): { route: InputRoute; error: MethodNotAllowedError } | undefined {
+  const m = method.toUpperCase();
+  const r = ROUTES.find((x) => x.pattern.test(path));
+  if (!r || r.allow.includes(m)) return undefined;
+  const shownMethod = /^[A-Z-]{1,20}$/.test(m) ? m : 'this method';
+  return { route: r.route, error: new MethodNotAllowedError(`${shownMethod} is not accepted on ${r.shown}: ${r.hint}`, [...r.allow]) };
+}
