@@ -87,3 +87,18 @@ test('valid requests followed by bytes the parser refuses on the same connection
   await assertAnswersBeforeParseError(url());
   assert.match(JSON.stringify(await firstJournaled), /"temp":21\.5/);
 });
+
+test('GET /query asks for the device login as POST /query does: 401 without it, SHOW DATABASES with it', async () => {
+  await helper.load([httpIn, capturingHttpNode], [{ id: 'login-in', type: 'upperstack-http-in', configVersion: 2, wires: [[], []] }], { 'login-in': { username: 'dev', password: 'secret' } });
+  const get = (query: string) => rawExchange(url(), `GET /query?${query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  for (const method of ['GET', 'POST']) {
+    const refused = await rawExchange(url(), `${method} /query?q=SHOW+DATABASES HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    assert.match(refused, /^HTTP\/1\.1 401 /, method);
+  }
+  const shown = await get('q=SHOW+DATABASES&u=dev&p=secret');
+  assert.match(shown, /^HTTP\/1\.1 200 /);
+  // The names other tests' writes gave are listed too (the list is the runtime's).
+  const series = (answerBody(shown) as { results: Array<{ series: Array<{ name: string; columns: string[] }> }> }).results[0].series[0];
+  assert.deepEqual([series.name, series.columns], ['databases', ['name']]);
+  assert.match(await get('q=SHOW+DATABASES&u=dev&p=wrong'), /^HTTP\/1\.1 401 /);
+});
