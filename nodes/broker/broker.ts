@@ -2,6 +2,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import { EmbeddedMqttBroker } from '../lib/broker/embedded';
 import { describeError } from '../lib/errors';
+import { unsetEnvName } from '../lib/env-ref';
 import { setStatus } from '../shared/status';
 import { onClose } from '../shared/input';
 import { migrate, parsePort, registerNode } from '../shared/config';
@@ -12,13 +13,9 @@ import { isLoopback } from '../lib/security/net';
 import { brokerAuth, setKeySource } from '../shared/devices';
 import { apiKeyInForce } from '../shared/http';
 
-/**
- * The shipped packs say `${UPPERSTACK_BIND}` and `${UPPERSTACK_MQTT_PORT}`. Node-RED leaves a
- * placeholder as it is when the variable is not set (a pack imported into a runtime started
- * without Upperstack's settings), so such a value means "not set", not a host name.
- */
+/** `${UPPERSTACK_BIND}` and the like left as they are (env-ref.ts) mean "not set", not a host name. */
 function unlessUnresolved(value: string | undefined): string {
-  return value && /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value.trim()) ? '' : (value ?? '');
+  return unsetEnvName(value) ? '' : (value ?? '');
 }
 
 /** Offline sessions and what waits for them, for /health. */

@@ -14,15 +14,6 @@ export function migrate<T>(config: Record<string, unknown>, steps: ReadonlyArray
   return current as T;
 }
 
-/**
- * The variable a config value names when it is an `${NAME}` reference Node-RED left as it is: Node-RED
- * substitutes a reference only when the variable is set, so such a value means "not set".
- */
-export function unsetEnvName(value: unknown): string | undefined {
-  const m = typeof value === 'string' ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value.trim()) : null;
-  return m ? m[1] : undefined;
-}
-
 /** Reads a port from config text (it may come from ${ENV} substitution). */
 export function parsePort(value: unknown, fallback: number): number {
   if (value === undefined || value === null || value === '') return fallback;
