@@ -14,7 +14,7 @@ import type { NodeAPI } from 'node-red';
 import { createServer, type IncomingMessage, type OutgoingMessage, type Server } from 'coap';
 import type { Received } from '../lib/ingest/record';
 import { describeError } from '../lib/errors';
-import { notePortHeld, portHolder, releasePorts } from '../lib/port-holders';
+import { notePortHeld, portInUse, releasePorts } from '../lib/port-holders';
 import { isPortInUse, PortRetry } from '../lib/port-retry';
 import { outcomeWeight, requestOutcome, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, outcomeRoom, requestSize, type CoapAnswer } from '../lib/inputs/coap';
@@ -297,17 +297,12 @@ export = function register(RED: NodeAPI): void {
     const retry = new PortRetry();
     const stopHealth = registerHealth(`coap:${node.name || node.id}`, node.id, () =>
       listenError !== undefined ? { ok: false, detail: `not listening on udp ${bind}:${port}: ${listenError}` } : { ok: true, detail: listening ? `listening on udp ${bind}:${port}` : 'starting' });
-    // Another node of this runtime on the port is named: the user then knows which of the two to change.
-    const notListening = (err: Error): string => {
-      const owner = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? portHolder('udp', port, node) : undefined;
-      const message = describeError(err).message;
-      return owner ? `${message}: the port is held by ${owner} in this Node-RED; give one of them another port` : message;
-    };
-    // A port in use is tried again until it comes free (port-retry.ts), said once in the log; any other
-    // refusal fails the input for good.
+    // A port in use is said as the broker says it (port-holders.ts: the node of this runtime that has it, or
+    // another program), tried again until it comes free (port-retry.ts) and logged once; any other refusal
+    // fails the input for good.
     const listenFailed = (err: Error): void => {
       const again = isPortInUse(err);
-      listenError = again ? `${notListening(err)}; trying again` : notListening(err);
+      listenError = again ? `${portInUse('udp', bind, port, node, 'CoAP input')}; trying again` : describeError(err).message;
       setStatus(node, 'failed', listenError);
       if (!again || retry.refusals === 0) node.error(RED._('upperstack-coap-in.errors.listen', { port, bind, message: listenError }));
       if (!again) return;

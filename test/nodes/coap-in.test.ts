@@ -495,7 +495,7 @@ test('a CoAP port already in use fails the input and /health, and the runtime ke
     (helper.getNode('busy') as unknown as { on(e: 'call:status', f: (c: { args: [{ fill?: string; text?: string }] }) => void): void }).on('call:status', (c) => shown.push(c.args[0]));
     const health = await healthWhen((h) => h['coap:busy port']?.ok === false);
     assert.equal(health['coap:busy port']?.ok, false);
-    assert.match(health['coap:busy port'].detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${busy}: .*EADDRINUSE`));
+    assert.equal(health['coap:busy port'].detail, `not listening on udp 127.0.0.1:${busy}: port ${busy} on 127.0.0.1 is already in use by another program: stop it, or give this CoAP input another port; trying again`);
     // The status keeps the failure: before, the request rate (green, "0 req/s") replaced it within a second.
     await new Promise((r) => setTimeout(r, 2500));
     assert.deepEqual(shown.filter((s) => s.fill !== 'red'), [], JSON.stringify(shown));
@@ -553,12 +553,12 @@ test('a CoAP port another program holds: the input says so once, keeps trying, a
   try {
     await helper.load(translated, inputOn('wait1', held.port));
     const failing = await healthWhen((h) => h['coap:waiting']?.ok === false);
-    assert.match(failing['coap:waiting']?.detail ?? '', new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${held.port}: .*EADDRINUSE.*; trying again$`));
+    assert.match(failing['coap:waiting']?.detail ?? '', new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${held.port}: port ${held.port} on 127\\.0\\.0\\.1 is already in use by another program: .*; trying again$`));
     const errors = await waitFor(() => (callsOn('wait1', 'error').length ? callsOn('wait1', 'error') : undefined), 'the refusal logged');
-    assert.match(String(errors[0]?.[0]), /^cannot listen on udp 127\.0\.0\.1:\d+: .*EADDRINUSE.*; trying again$/);
+    assert.match(String(errors[0]?.[0]), /^cannot listen on udp 127\.0\.0\.1:\d+: port \d+ on 127\.0\.0\.1 is already in use by another program: .*; trying again$/);
     const shown = callsOn('wait1', 'status').at(-1)?.[0] as { fill?: string; text?: string } | undefined;
     assert.equal(shown?.fill, 'red');
-    assert.match(shown?.text ?? '', /EADDRINUSE.*; trying again$/);
+    assert.match(shown?.text ?? '', /already in use by another program.*; trying again$/);
 
     await held.release();
     released = true;
@@ -605,11 +605,11 @@ test('a second CoAP input on a port one already listens on fails with EADDRINUSE
   const listening = states.filter((c) => c?.ok === true);
   assert.equal(failing.length, 1, JSON.stringify(health));
   assert.equal(listening.length, 1, JSON.stringify(health));
-  assert.match(failing[0]!.detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${shared}: .*EADDRINUSE`));
+  assert.match(failing[0]!.detail, new RegExp(`^not listening on udp 127\\.0\\.0\\.1:${shared}: port ${shared} on 127\\.0\\.0\\.1 is already in use by `));
   assert.equal(listening[0]!.detail, `listening on udp 127.0.0.1:${shared}`);
   // The one refused names the input that has the port, so the user knows which of the two to change.
   const holder = listening[0] === health['coap:one'] ? 'CoAP input "one" (shareA)' : 'CoAP input "other" (shareB)';
-  assert.ok(failing[0]!.detail.endsWith(`: the port is held by ${holder} in this Node-RED; give one of them another port; trying again`), failing[0]!.detail);
+  assert.ok(failing[0]!.detail.endsWith(` is already in use by ${holder} in this Node-RED: give one of them another port; trying again`), failing[0]!.detail);
 });
 
 test('two CoAP inputs of one name are both in /health, told apart by id: a failing one is not hidden by the other', async () => {
@@ -624,7 +624,7 @@ test('two CoAP inputs of one name are both in /health, told apart by id: a faili
     ]);
     const health = await healthWhen((h) => h['coap:field (twinBusy)']?.ok === false && /^listening/.test(h['coap:field (twinFree)']?.detail ?? ''));
     assert.equal(health['coap:field (twinBusy)']?.ok, false, 'the input on the taken port is listed, failing');
-    assert.match(health['coap:field (twinBusy)'].detail, /EADDRINUSE/);
+    assert.match(health['coap:field (twinBusy)'].detail, /is already in use by another program/);
     assert.equal(health['coap:field (twinFree)']?.ok, true, 'the other is listed, healthy');
     assert.equal(health['coap:field (twinFree)'].detail, `listening on udp 127.0.0.1:${free}`);
     assert.equal(health['coap:field'], undefined);
