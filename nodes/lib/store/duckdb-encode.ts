@@ -114,6 +114,8 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
     if (typeof r?.device !== 'string' || typeof r.fields !== 'object' || r.fields === null) {
       throw new StoreFailedError(`reading [${i}] is not a Reading: it needs a device string and a fields object`);
     }
+    // The query API finds readings by device only: stored under no name, they could never be read or removed by device.
+    if (r.device === '') throw new StoreFailedError(`reading [${i}] has an empty device; name the device it is from`);
     if (!Number.isFinite(r.ts) || Math.abs(r.ts) > MAX_TS) {
       throw new StoreFailedError(`reading [${i}] of device "${r.device}" has ts ${r.ts}; it must be epoch milliseconds`);
     }

@@ -1,0 +1,59 @@
+/**
+ * Readings a flow of one's own builds and hands to the store after validate (a function node between them):
+ * what the store cannot keep so that it can be read back is dead-lettered with a reason, the rest of the
+ * batch is stored, and the journal entry settles.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import helper from 'node-red-node-test-helper';
+import type { StoreConfigNode } from '../../nodes/store-config/options';
+import { until } from '../helpers/node-red';
+import { duckStoreConfig, pendingOf, useReceiptsGraph } from '../helpers/receipts-graph';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const nodes = [
+  require('../../nodes/mqtt-in/mqtt-in'),
+  require('../../nodes/decode/decode'),
+  require('../../nodes/validate/validate'),
+  require('../../nodes/store-config/store-config'),
+  require('../../nodes/store/store'),
+  require('@node-red/nodes/core/function/10-function.js'),
+];
+
+helper.init(require.resolve('node-red'));
+
+const T0 = Date.UTC(2026, 0, 1);
+
+describe('readings a flow builds, stored', () => {
+  const graph = useReceiptsGraph('us-flow-built-', nodes);
+
+  test('a reading whose device a function node emptied is dead-lettered STORE_REJECTED saying so; the others of its batch are stored', async () => {
+    const inId = await graph.load(
+      [
+        { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], []] },
+        { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['fn'], []] },
+        // A user's mapping that loses the device of the readings it does not know.
+        { id: 'fn', type: 'function', z: 'tab', func: "for (const r of msg.payload) if (r.fields.v > 1) r.device = '';\nreturn msg;", outputs: 1, wires: [['store']] },
+        duckStoreConfig('cfg', join(graph.dataDir, 'flow-built.duckdb'), 1, 1),
+        { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
+      ],
+      [['decode'], []],
+    );
+    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
+    await cfg.ready;
+    graph.deliver('pump-1', [
+      { ts: T0, v: 1 },
+      { ts: T0 + 1000, v: 2 },
+    ]);
+    const stored = async () => (await cfg.store.readings({ device: 'pump-1', limit: 10 })).readings;
+    await until(async () => (await stored()).length > 0, 'the store');
+    await until(() => pendingOf(inId) === 0, 'the journal entry settled');
+    const kept = await stored();
+    assert.deepEqual(kept.map((r) => r.fields), [{ v: 1 }]);
+    const letters = await cfg.store.deadLetters({ codes: ['STORE_REJECTED'], limit: 10 });
+    assert.equal(letters.length, 1, 'the reading without a device is recorded, not kept where nobody can ask for it');
+    assert.match(letters[0].reason, /has an empty device; name the device it is from/);
+    assert.deepEqual(JSON.parse(String(letters[0].payload)).fields, { v: 2 });
+  });
+});
