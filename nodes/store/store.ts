@@ -32,6 +32,8 @@ export = function register(RED: NodeAPI): void {
       return;
     }
     const status = throttledStatus(node);
+    // Spooling, or not even that: on a full disk the readings wait in memory with nothing spooled, and the store is failing all the same.
+    const down = (k: { spooled: number; failingSince?: number }) => k.spooled > 0 || k.failingSince !== undefined;
     let last = 0;
     let lastAt = Date.now();
     const timer = setInterval(() => {
@@ -41,15 +43,15 @@ export = function register(RED: NodeAPI): void {
       last = s.written;
       lastAt = now;
       const backlog = s.queued + s.spooled;
-      // With several sinks and one of them spooling, each sink is named with how it stands: "main ok · influx 1,204 queued".
-      if (s.sinks?.length > 1 && s.sinks.some((k) => k.spooled > 0)) {
+      // With several sinks and one of them down, each sink is named with how it stands: "main ok · influx 1,204 queued".
+      if (s.sinks?.length > 1 && s.sinks.some(down)) {
         const parts = s.sinks.map((k) =>
-          k.spooled > 0
+          down(k)
             ? RED._('upperstack-store.status.sinkQueued', { sink: k.id, backlog: (k.queued + k.spooled).toLocaleString('en-US') })
             : RED._('upperstack-store.status.sinkOk', { sink: k.id }),
         );
         status('failed', parts.join(' · '));
-      } else if (s.spooled > 0) {
+      } else if (down(s)) {
         status('failed', RED._('upperstack-store.status.spooling', { backlog, error: s.lastError ?? '' }));
       } else {
         const letters = s.rejected ? RED._('upperstack-store.status.rejected', { count: String(s.rejected) }) : '';
