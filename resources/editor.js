@@ -50,6 +50,47 @@
         return el.length ? el.val() : node[prop];
     }
 
+    var URL_LOGIN = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*)@/i;
+
+    /**
+     * A URL whose login carries a password, split as the runtime splits one (nodes/lib/security/url-login.ts
+     * splitUrlLogin: percent-decoded, user and password at the last colon); undefined without a password.
+     */
+    function splitUrlLogin(url) {
+        var m = URL_LOGIN.exec(url);
+        if (!m) return undefined;
+        var auth = m[2];
+        try {
+            auth = decodeURIComponent(auth);
+        } catch {
+            // Not percent-encoding after all: taken as written.
+        }
+        var split = /^(.+):(.+)$/.exec(auth);
+        return split ? { url: m[1] + url.slice(m[0].length), username: split[1], password: split[2] } : undefined;
+    }
+
+    /** A URL as a label may show it: the password of a login in it replaced, as the runtime's status and log show it. */
+    function shownUrl(url) {
+        var m = URL_LOGIN.exec(url);
+        if (!m || m[2].indexOf(':') < 0) return url;
+        return m[1] + m[2].slice(0, m[2].indexOf(':')) + ':***@' + url.slice(m[0].length);
+    }
+
+    /**
+     * A broker URL typed with a login (mqtt://user:password@host) in a dialog that has login fields: the login
+     * moves into those fields, which Node-RED keeps as sealed credentials, and out of the URL, which the flows
+     * file and an export hold in clear. The client logs in as before (a URL's login wins over the fields', so it
+     * is the one it would have used). Returns true when it moved one.
+     */
+    function moveUrlLogin(urlField, userField, passwordField) {
+        var split = splitUrlLogin(String(urlField.val() || '').trim());
+        if (!split) return false;
+        urlField.val(split.url);
+        userField.val(split.username);
+        passwordField.val(split.password);
+        return true;
+    }
+
     function labelStyle() {
         return this.name ? 'node_label_italic' : '';
     }
@@ -261,6 +302,9 @@
         legacyUnset: legacyUnset,
         translator: translator,
         formValue: formValue,
+        splitUrlLogin: splitUrlLogin,
+        shownUrl: shownUrl,
+        moveUrlLogin: moveUrlLogin,
         noCredentialsAsEmpty: noCredentialsAsEmpty,
         labelStyle: labelStyle,
         oneOf: oneOf,

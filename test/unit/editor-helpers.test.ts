@@ -7,12 +7,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
+import { shownUrl, splitUrlLogin } from '../../nodes/lib/security/url-login';
 
 type Validator = (this: unknown, v: unknown, opt?: unknown) => true | string;
 interface Editor {
   wholeValidator(spec: { min: number; max: number; value: number; zeroWasDefault?: boolean }, message: () => string): Validator;
   oneOf(list: unknown[], message: () => string): Validator;
   translator(def: { _?: (key: string) => string }): (key: string, subs: object, fallback: string) => string;
+  splitUrlLogin(url: string): { url: string; username: string; password: string } | undefined;
+  shownUrl(url: string): string;
 }
 
 const source = readFileSync(join(__dirname, '..', '..', '..', 'resources', 'editor.js'), 'utf8');
@@ -65,4 +68,18 @@ test('tr uses the catalogue registered later, and the fallback when it lacks the
   def._ = (key) => (key === 'a.b' ? 'translated' : key);
   assert.equal(tr('a.b', {}, 'fallback'), 'translated');
   assert.equal(tr('a.c', {}, 'fallback'), 'fallback');
+});
+
+test('a login in a broker URL is split off in the editor as the runtime splits it, and a label shows no password', () => {
+  const urls = ['mqtt://bob:s3cret@broker:1883', 'mqtts://bob:p%40ss%3Aw@broker:8883/', 'ws://a:b:c@host/mqtt', 'wss://user%20x:pw@h'];
+  for (const url of urls) {
+    assert.deepEqual({ ...ed.splitUrlLogin(url) }, splitUrlLogin(url), url);
+    assert.equal(ed.shownUrl(url), shownUrl(url), url);
+    assert.ok(!ed.shownUrl(url).includes(splitUrlLogin(url)!.password!), url);
+  }
+  // Nothing secret to take out: left as it is.
+  for (const url of ['mqtt://broker:1883', 'mqtt://bob@broker:1883', '${UPPERSTACK_MQTT_URL}', '']) {
+    assert.equal(ed.splitUrlLogin(url), undefined, url);
+    assert.equal(ed.shownUrl(url), url);
+  }
 });
