@@ -144,6 +144,39 @@ describe('broker with the device registry', () => {
     await registry.update('devB', { enabled: false });
     assert.equal(await reason, 0x87);
   });
+
+  test('a device disabled or given a new secret while connected: its will is not published, as nothing more of that login is', async () => {
+    const url = `mqtt://127.0.0.1:${broker.addresses.tcp}`;
+    const seen: string[] = [];
+    const off = broker.subscribe('devices/+/telemetry', (p, ack) => {
+      seen.push(String(p.payload));
+      ack();
+    });
+    const withWill = async (id: string, protocolVersion: 4 | 5) => {
+      const { secret } = await registry.add({ id });
+      const will = { topic: `devices/${id}/telemetry`, payload: Buffer.from(`{"will":"${id}"}`), qos: 1 as const, retain: false };
+      return mqtt.connectAsync(url, { protocolVersion, reconnectPeriod: 0, username: id, password: secret, will });
+    };
+    const closed = (c: mqtt.MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
+    try {
+      const disabled = await withWill('devW1', 5);
+      const disabledGone = closed(disabled);
+      await registry.update('devW1', { enabled: false });
+      await disabledGone;
+      const rotated = await withWill('devW2', 4);
+      const rotatedGone = closed(rotated);
+      await registry.rotate('devW2');
+      await rotatedGone;
+      // A device still allowed: what it publishes goes through, and its will too when its link drops.
+      const kept = await withWill('devW3', 5);
+      await kept.publishAsync('devices/devW3/telemetry', '{"after":1}', { qos: 1 });
+      kept.stream.destroy();
+      await until(() => seen.includes('{"will":"devW3"}'), 'the will of a dropped link');
+      assert.deepEqual(seen, ['{"after":1}', '{"will":"devW3"}']);
+    } finally {
+      off();
+    }
+  });
 });
 
 describe('failed logins on the broker', () => {
