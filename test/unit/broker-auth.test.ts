@@ -15,6 +15,7 @@ import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DeviceAuth } from '../../nodes/lib/security/device-auth';
+import { Traffic, sign } from '../../nodes/lib/security/traffic';
 import type { AuditInput } from '../../nodes/lib/audit/audit';
 import { freePort } from '../helpers/ports';
 
@@ -176,6 +177,52 @@ describe('broker with the device registry', () => {
     } finally {
       off();
     }
+  });
+});
+
+describe('refused publishes say their code', () => {
+  let broker: EmbeddedMqttBroker;
+  let auth: DeviceAuth;
+  const secrets: Record<string, string> = {};
+  let key = Buffer.alloc(0);
+
+  before(async () => {
+    const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+    auth = new DeviceAuth({ registry, traffic: new Traffic({ signingKey: (d) => registry.signingKey(d) }) });
+    const s = await registry.add({ id: 'sig1', signing: true });
+    secrets.sig1 = s.secret;
+    key = Buffer.from(s.signingKey as string, 'base64url');
+    broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', auth });
+    await broker.start();
+    broker.subscribe('devices/+/telemetry', (_p, ack) => ack());
+  });
+  after(async () => {
+    await broker?.stop();
+    auth?.close();
+  });
+
+  test('MQTT 5: the PUBACK\'s reason string starts with the code (SIGNATURE_REQUIRED, REPLAYED, DEVICE_MISMATCH), as a CoAP diagnostic does', async () => {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion: 5, reconnectPeriod: 0, username: 'sig1', password: secrets.sig1 });
+    const acks: Array<[number | undefined, string | undefined]> = [];
+    c.on('packetreceive', (p) => {
+      if (p.cmd === 'puback') acks.push([p.reasonCode, p.properties?.reasonString]);
+    });
+    const ts = String(Date.now());
+    const body = '{"t":1}';
+    const envelope = JSON.stringify({ ts, nonce: 'n1', body, sig: sign(key, ts, 'n1', Buffer.from(body)) });
+    try {
+      await assert.rejects(c.publishAsync('devices/sig1/telemetry', '{"ts":1767225600000,"t":1}', { qos: 1 }));
+      await c.publishAsync('devices/sig1/telemetry', envelope, { qos: 1 });
+      await assert.rejects(c.publishAsync('devices/sig1/telemetry', envelope, { qos: 1 }));
+      await assert.rejects(c.publishAsync('devices/other/telemetry', body, { qos: 1 }));
+    } finally {
+      await c.endAsync();
+    }
+    assert.deepEqual(
+      acks.map(([code, reason]) => [code ?? 0, reason?.split(': ')[0]]),
+      [[0x87, 'SIGNATURE_REQUIRED'], [0, undefined], [0x87, 'REPLAYED'], [0x87, 'DEVICE_MISMATCH']],
+    );
+    assert.match(acks[0][1] ?? '', /^SIGNATURE_REQUIRED: device "sig1" signs its messages: send the reading inside a JSON envelope \{ts, nonce, body, sig\}$/);
   });
 });
 

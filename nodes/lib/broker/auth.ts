@@ -5,8 +5,8 @@
  * (wills included), SUBSCRIBE and delivery is checked against it. A login the
  * registry revokes publishes nothing more, not even the will its closing
  * connection would leave. A refused PUBLISH is answered, on MQTT 5, with the
- * refusal's reason code (0x87 not authorized, 0x97 quota exceeded) and its
- * message as reason string, and on MQTT 3.1.1 by closing the connection (it
+ * refusal's reason code (0x87 not authorized, 0x97 quota exceeded) and
+ * `CODE: message` as reason string, and on MQTT 3.1.1 by closing the connection (it
  * has no negative acknowledgement). A refused SUBSCRIBE gets 0x87 (v5) / 0x80
  * (v3) for that filter.
  *
@@ -155,7 +155,8 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
     const decided = (d: PublishDecision) => {
       if (!d.ok) {
         refused(client, `publish ${packet.topic.slice(0, 200)}`, d.message);
-        return cb(refusalError(d.message, d.reasonCode));
+        // The reason string leads with the stable code, as a CoAP diagnostic does: a device tells refusals apart by it.
+        return cb(refusalError(`${d.code}: ${d.message}`, d.reasonCode));
       }
       if (d.payload) {
         // A verified signed envelope: subscribers get the body it carried.
