@@ -20,6 +20,7 @@ import type { IClientOptions, IPublishPacket, MqttClient, Packet } from 'mqtt';
 import { topicMatches } from '../lib/mqtt/topic';
 import { mqttReceived } from '../lib/mqtt/received';
 import { retainedClear } from '../lib/mqtt/retained-clear';
+import { liveSubscribeOptions, retainedCopy } from '../lib/mqtt/retained-copy';
 import { AckBatch, collectAcks, installAckHook, stopCollecting } from '../lib/mqtt/acks';
 import { describeError } from '../lib/errors';
 import { shownUrl } from '../lib/security/url-login';
@@ -167,6 +168,8 @@ export = function register(RED: NodeAPI): void {
      * QoS 2 storing the packet and the PUBREC) runs once all of them let it through.
      */
     const deliver = (packet: IPublishPacket, c: MqttClient, ack: () => void) => {
+      // A retained message the broker sent again for the subscription: taken when it was published.
+      if (retainedCopy(config.protocolVersion, packet.retain)) return ack();
       const to = matching(packet.topic);
       if (to === undefined) return [...kept.values()].some((f) => topicMatches(f, packet.topic)) ? hold(packet, c, ack) : ack();
       // Clearing a retained message: nothing to journal. Told apart only over MQTT 5 (subscribed with Retain As
@@ -229,10 +232,10 @@ export = function register(RED: NodeAPI): void {
     };
 
     /**
-     * MQTT 5: Retain As Published, so a live publish keeps its retain flag and an empty retained one (a retained
-     * message cleared) is told from an empty message.
+     * MQTT 5: no retained copies when subscribing, and Retain As Published, so a live publish keeps its retain flag
+     * and an empty retained one (a retained message cleared) is told from an empty message.
      */
-    const subscribeOptions = (qos: Subscriber['qos']) => (config.protocolVersion === 5 ? { qos, rap: true } : { qos });
+    const subscribeOptions = (qos: Subscriber['qos']) => liveSubscribeOptions(config.protocolVersion, qos);
 
     const login = (): IClientOptions => ({
       username: node.credentials?.username || undefined,

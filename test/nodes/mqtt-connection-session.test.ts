@@ -2,7 +2,8 @@
  * upperstack-mqtt-connection with a persistent session on Debian's mosquitto:
  * what devices publish while Node-RED restarts or redeploys an input is queued
  * by the broker and arrives once the input is back; deleting an input, or
- * changing its topic, gives the old subscription up.
+ * changing its topic, gives the old subscription up. A retained message is
+ * taken once, when it is published, not again each time the session subscribes.
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,10 +45,10 @@ afterEach(async () => {
   await helper.unload();
 });
 
-function flow(clientId: string, topic = 'plant/{device}/telemetry'): Array<Record<string, unknown>> {
+function flow(clientId: string, topic = 'plant/{device}/telemetry', protocolVersion: 4 | 5 = 4): Array<Record<string, unknown>> {
   return [
     { id: 'tab', type: 'tab', label: 'test' },
-    { id: 'conn', type: 'upperstack-mqtt-connection', url: `mqtt://127.0.0.1:${mosquitto.port}`, clientId, protocolVersion: 4, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 },
+    { id: 'conn', type: 'upperstack-mqtt-connection', url: `mqtt://127.0.0.1:${mosquitto.port}`, clientId, protocolVersion, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 },
     { id: 'in', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn', topic, qos: 1, format: 'auto', configVersion: 2, wires: [['out'], []] },
     { id: 'out', type: 'helper', z: 'tab' },
   ];
@@ -162,3 +163,29 @@ test('an input whose topic changed in a deploy gives the old topic up', async ()
   await eventually(() => now.includes('{"t":"new-topic"}'), 'the new topic');
   assert.ok(![...got, ...now].includes('{"t":"old-topic"}'), 'the old topic is not subscribed');
 });
+
+for (const version of [4, 5] as const) {
+  test(`MQTT ${version === 5 ? '5' : '3.1.1'}: a retained publish is taken once, not again when the input subscribes after a restart`, async () => {
+    const clientId = `us-session-retained-${version}`;
+    const topic = `plant/r${version}/telemetry`;
+    const inputFlow = () => flow(clientId, undefined, version);
+    // Kept by the broker from before the input ever subscribed: not a reading that reached Upperstack.
+    await device.publishAsync(topic, '{"t":"before"}', { qos: 1, retain: true });
+    await helper.load(nodes, inputFlow());
+    const first = collect();
+    await subscribed(first, topic);
+    await device.publishAsync(topic, '{"t":"live"}', { qos: 1, retain: true });
+    await subscribed(first, topic);
+    assert.deepEqual(first.filter((p) => p.startsWith('{"t"')), ['{"t":"live"}']);
+    await helper.unload();
+
+    // Published while Node-RED is stopped: the session queues it, and it is also the topic's retained message now.
+    await device.publishAsync(topic, '{"t":"while-away"}', { qos: 1, retain: true });
+    await helper.load(nodes, inputFlow());
+    const again = collect();
+    // Twice: the input's subscription is renewed once the connection is up, and the broker sends retained messages then.
+    await subscribed(again, topic);
+    await subscribed(again, topic);
+    assert.deepEqual(again.filter((p) => p.startsWith('{"t"')), ['{"t":"while-away"}']);
+  });
+}

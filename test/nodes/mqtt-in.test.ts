@@ -156,18 +156,24 @@ describe('upperstack-mqtt-in', () => {
     ]);
     const badNode = helper.getNode('badId') as unknown as NodeJS.EventEmitter;
     const refused: Msg[] = [];
-    const two = new Promise<void>((resolve) => badNode.on('input', (m: Msg) => refused.push(m) === 2 && resolve()));
+    const four = new Promise<void>((resolve) => badNode.on('input', (m: Msg) => refused.push(m) === 4 && resolve()));
     const out = next('out');
+    const long = 'a'.repeat(129);
     broker.deliver({ ...telemetry('x', '{"t":1}'), topic: 'devices/m q/telemetry' }, () => undefined);
     broker.deliver({ ...telemetry('x', '{"t":2}'), topic: 'devices/é€/telemetry' }, () => undefined);
+    // Past 128 characters, or with a control character: the same rule, the same code as HTTP's 400.
+    broker.deliver({ ...telemetry('x', '{"t":4}'), topic: `devices/${long}/telemetry` }, () => undefined);
+    broker.deliver({ ...telemetry('x', '{"t":5}'), topic: 'devices/a\u0001b/telemetry' }, () => undefined);
     broker.deliver(telemetry('ok-1', '{"t":3}'), () => undefined);
-    const [batch] = await Promise.all([out, two]);
+    const [batch] = await Promise.all([out, four]);
     assert.deepEqual([batch.payload].flat().map((r) => (r as { device: string }).device), ['ok-1']);
     assert.deepEqual(
       refused.map((m) => [m.topic, m.error?.code, m.device]),
       [
         ['devices/m q/telemetry', 'BAD_DEVICE_ID', undefined],
         ['devices/é€/telemetry', 'BAD_DEVICE_ID', undefined],
+        [`devices/${long}/telemetry`, 'BAD_DEVICE_ID', undefined],
+        ['devices/a\u0001b/telemetry', 'BAD_DEVICE_ID', undefined],
       ],
     );
     assert.match((refused[0].error as { message?: string }).message ?? '', /"m q" is not a device id/);

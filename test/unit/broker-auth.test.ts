@@ -15,6 +15,7 @@ import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DeviceAuth } from '../../nodes/lib/security/device-auth';
+import { Traffic, sign } from '../../nodes/lib/security/traffic';
 import type { AuditInput } from '../../nodes/lib/audit/audit';
 import { freePort } from '../helpers/ports';
 
@@ -143,6 +144,85 @@ describe('broker with the device registry', () => {
     });
     await registry.update('devB', { enabled: false });
     assert.equal(await reason, 0x87);
+  });
+
+  test('a device disabled or given a new secret while connected: its will is not published, as nothing more of that login is', async () => {
+    const url = `mqtt://127.0.0.1:${broker.addresses.tcp}`;
+    const seen: string[] = [];
+    const off = broker.subscribe('devices/+/telemetry', (p, ack) => {
+      seen.push(String(p.payload));
+      ack();
+    });
+    const withWill = async (id: string, protocolVersion: 4 | 5) => {
+      const { secret } = await registry.add({ id });
+      const will = { topic: `devices/${id}/telemetry`, payload: Buffer.from(`{"will":"${id}"}`), qos: 1 as const, retain: false };
+      return mqtt.connectAsync(url, { protocolVersion, reconnectPeriod: 0, username: id, password: secret, will });
+    };
+    const closed = (c: mqtt.MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
+    try {
+      const disabled = await withWill('devW1', 5);
+      const disabledGone = closed(disabled);
+      await registry.update('devW1', { enabled: false });
+      await disabledGone;
+      const rotated = await withWill('devW2', 4);
+      const rotatedGone = closed(rotated);
+      await registry.rotate('devW2');
+      await rotatedGone;
+      // A device still allowed: what it publishes goes through, and its will too when its link drops.
+      const kept = await withWill('devW3', 5);
+      await kept.publishAsync('devices/devW3/telemetry', '{"after":1}', { qos: 1 });
+      kept.stream.destroy();
+      await until(() => seen.includes('{"will":"devW3"}'), 'the will of a dropped link');
+      assert.deepEqual(seen, ['{"after":1}', '{"will":"devW3"}']);
+    } finally {
+      off();
+    }
+  });
+});
+
+describe('refused publishes say their code', () => {
+  let broker: EmbeddedMqttBroker;
+  let auth: DeviceAuth;
+  const secrets: Record<string, string> = {};
+  let key = Buffer.alloc(0);
+
+  before(async () => {
+    const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+    auth = new DeviceAuth({ registry, traffic: new Traffic({ signingKey: (d) => registry.signingKey(d) }) });
+    const s = await registry.add({ id: 'sig1', signing: true });
+    secrets.sig1 = s.secret;
+    key = Buffer.from(s.signingKey as string, 'base64url');
+    broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', auth });
+    await broker.start();
+    broker.subscribe('devices/+/telemetry', (_p, ack) => ack());
+  });
+  after(async () => {
+    await broker?.stop();
+    auth?.close();
+  });
+
+  test('MQTT 5: the PUBACK\'s reason string starts with the code (SIGNATURE_REQUIRED, REPLAYED, DEVICE_MISMATCH), as a CoAP diagnostic does', async () => {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.tcp}`, { protocolVersion: 5, reconnectPeriod: 0, username: 'sig1', password: secrets.sig1 });
+    const acks: Array<[number | undefined, string | undefined]> = [];
+    c.on('packetreceive', (p) => {
+      if (p.cmd === 'puback') acks.push([p.reasonCode, p.properties?.reasonString]);
+    });
+    const ts = String(Date.now());
+    const body = '{"t":1}';
+    const envelope = JSON.stringify({ ts, nonce: 'n1', body, sig: sign(key, ts, 'n1', Buffer.from(body)) });
+    try {
+      await assert.rejects(c.publishAsync('devices/sig1/telemetry', '{"ts":1767225600000,"t":1}', { qos: 1 }));
+      await c.publishAsync('devices/sig1/telemetry', envelope, { qos: 1 });
+      await assert.rejects(c.publishAsync('devices/sig1/telemetry', envelope, { qos: 1 }));
+      await assert.rejects(c.publishAsync('devices/other/telemetry', body, { qos: 1 }));
+    } finally {
+      await c.endAsync();
+    }
+    assert.deepEqual(
+      acks.map(([code, reason]) => [code ?? 0, reason?.split(': ')[0]]),
+      [[0x87, 'SIGNATURE_REQUIRED'], [0, undefined], [0x87, 'REPLAYED'], [0x87, 'DEVICE_MISMATCH']],
+    );
+    assert.match(acks[0][1] ?? '', /^SIGNATURE_REQUIRED: device "sig1" signs its messages: send the reading inside a JSON envelope \{ts, nonce, body, sig\}$/);
   });
 });
 

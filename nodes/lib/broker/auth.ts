@@ -2,11 +2,13 @@
  * The device registry's access rules on the embedded broker: aedes' hooks call
  * the rules (nodes/lib/security/device-auth.ts) and put their answers on the
  * wire. A login becomes a principal kept on the aedes client; each PUBLISH
- * (wills included), SUBSCRIBE and delivery is checked against it. A refused
- * PUBLISH is answered, on MQTT 5, with the refusal's reason code (0x87 not
- * authorized, 0x97 quota exceeded) and its message as reason string, and on
- * MQTT 3.1.1 by closing the connection (it has no negative acknowledgement).
- * A refused SUBSCRIBE gets 0x87 (v5) / 0x80 (v3) for that filter.
+ * (wills included), SUBSCRIBE and delivery is checked against it. A login the
+ * registry revokes publishes nothing more, not even the will its closing
+ * connection would leave. A refused PUBLISH is answered, on MQTT 5, with the
+ * refusal's reason code (0x87 not authorized, 0x97 quota exceeded) and
+ * `CODE: message` as reason string, and on MQTT 3.1.1 by closing the connection (it
+ * has no negative acknowledgement). A refused SUBSCRIBE gets 0x87 (v5) / 0x80
+ * (v3) for that filter.
  *
  * The broker's own hooks (in-process delivery with the durable ack) keep
  * running after an allowed PUBLISH, so installing this changes nothing for the
@@ -58,6 +60,8 @@ export interface AuthClient {
   close(done?: () => void): void;
   /** Set here when the client logs in. */
   upperstackPrincipal?: Principal;
+  /** Set when the registry revoked the login (device disabled, removed, secret rotated): its connection is ending. */
+  upperstackRevoked?: boolean;
 }
 
 type Cb = (err?: Error | null) => void;
@@ -78,6 +82,8 @@ export interface ListenerFacts {
   /** Told of each refusal (the log). */
   onRefused?: (clientId: string, what: string, message: string) => void;
 }
+
+const REVOKED = 'the login was revoked (device disabled, removed or given a new secret): its will and any later publish are not taken';
 
 /** An Error carrying the MQTT 5 reason code a refusal is answered with. */
 export function refusalError(message: string, reasonCode: number): Error & { reasonCode: number; returnCode: number } {
@@ -137,13 +143,20 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
     if (!client) return publishNext(client, packet, cb);
     const who = client.upperstackPrincipal;
     if (!who) return cb(refusalError('not logged in', 0x87));
+    // The will aedes publishes as the connection closes, and anything still in its socket: from a login that no
+    // longer holds, so refused like a new connection with it would be.
+    if (client.upperstackRevoked) {
+      refused(client, `publish ${packet.topic.slice(0, 200)}`, REVOKED);
+      return cb(refusalError(REVOKED, 0x87));
+    }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const p = { topic: packet.topic, payload, qos: packet.qos, contentType: packet.properties?.contentType };
     const remote = remoteOf(client);
     const decided = (d: PublishDecision) => {
       if (!d.ok) {
         refused(client, `publish ${packet.topic.slice(0, 200)}`, d.message);
-        return cb(refusalError(d.message, d.reasonCode));
+        // The reason string leads with the stable code, as a CoAP diagnostic does: a device tells refusals apart by it.
+        return cb(refusalError(`${d.code}: ${d.message}`, d.reasonCode));
       }
       if (d.payload) {
         // A verified signed envelope: subscribers get the body it carried.
@@ -188,6 +201,8 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
     for (const client of Object.values(aedes.clients)) {
       if (who !== undefined && !samePrincipal(client.upperstackPrincipal, who)) continue;
       if (filters === 'all') {
+        // A changed registry as a whole (who undefined) leaves each login to be checked again at reconnect; this one is gone.
+        if (who !== undefined) client.upperstackRevoked = true;
         // MQTT 5: "not authorized" before the close, so the device knows why.
         if (client.disconnect) client.disconnect({ reasonCode: 0x87 });
         else client.close();

@@ -231,6 +231,10 @@ export class Traffic {
       return refuse(401, NOT_AUTHORIZED, 'SIGNATURE_REQUIRED', `device "${device}" signs its messages: send an envelope {ts, nonce, body, sig}`);
     }
     const e = env as Record<string, unknown>;
+    // A reading published as it is (a ts of its own at most): the device did not sign, rather than a broken envelope.
+    if (!['nonce', 'body', 'sig'].some((k) => k in e)) {
+      return refuse(401, NOT_AUTHORIZED, 'SIGNATURE_REQUIRED', `device "${device}" signs its messages: send the reading inside a ${cbor ? 'CBOR' : 'JSON'} envelope {ts, nonce, body, sig}`);
+    }
     const body = typeof e.body === 'string' ? Buffer.from(e.body, 'utf8') : e.body instanceof Uint8Array ? Buffer.from(e.body) : undefined;
     const text = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : undefined);
     if (!body) return refuse(401, NOT_AUTHORIZED, 'SIGNATURE_REQUIRED', 'the envelope has no body (text, or bytes in CBOR)');
