@@ -6,7 +6,9 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import { handleQuery, type QueryResponse } from '../lib/api/handlers';
+import { errorResponse, handleQuery, type QueryResponse } from '../lib/api/handlers';
+import type { QueryParams } from '../lib/api/params';
+import { queryParams } from '../lib/api/query-string';
 import { handleDeadLetters } from '../lib/api/deadletters';
 import { handleReplay } from '../lib/api/replay';
 import { replayTargetFor } from '../shared/replay';
@@ -68,11 +70,19 @@ export = function register(RED: NodeAPI): void {
   readsOwnBody(BACKTEST_PATH);
   readsOwnBody(REPLAY_PATH);
 
-  function queryOf(req: Request): Record<string, string | undefined> {
-    const q: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
-    return q;
+  /** Runs a route on its query string, or answers the parameter it refuses as the route's own 400 would. */
+  function withQuery(req: Request, run: (q: QueryParams) => Promise<QueryResponse>): Promise<QueryResponse> {
+    let q: QueryParams;
+    try {
+      q = queryParams(req.query as Record<string, unknown>, req.originalUrl);
+    } catch (err) {
+      return Promise.resolve(errorResponse(err));
+    }
+    return run(q);
   }
+
+  /** The device a request names, for the audit log, whether or not its query string is taken. */
+  const deviceOf = (req: Request) => (typeof req.query.device === 'string' ? req.query.device : undefined);
 
   /** Answers, and records the read in the audit log (who, what, which device). */
   function audited(req: Request, action: string, target: string | undefined, work: Promise<QueryResponse>): Promise<QueryResponse> {
@@ -86,25 +96,24 @@ export = function register(RED: NodeAPI): void {
     return (req: Request, res: Response) => {
       const api = deployed(res);
       if (!api) return;
-      const q = queryOf(req);
-      reply(res, audited(req, `query.${kind}`, q.device, handleQuery(readerStore(req, api.store.store), kind, q, req.headers.accept)), log);
+      const work = withQuery(req, (q) => handleQuery(readerStore(req, api.store.store), kind, q, req.headers.accept));
+      reply(res, audited(req, `query.${kind}`, deviceOf(req), work), log);
     };
   }
 
   function deadLetters(req: Request, res: Response): void {
     const api = deployed(res);
     if (!api) return;
-    const q = queryOf(req);
-    reply(res, audited(req, 'query.deadletters', q.device, handleDeadLetters(readerStore(req, api.store.store), q, req.headers.accept)), log);
+    const work = withQuery(req, (q) => handleDeadLetters(readerStore(req, api.store.store), q, req.headers.accept));
+    reply(res, audited(req, 'query.deadletters', deviceOf(req), work), log);
   }
 
   function replay(req: Request, res: Response): void {
     const api = deployed(res);
     if (!api) return;
-    const q = queryOf(req);
     const body = (req as { body?: unknown }).body;
-    const filter: Record<string, unknown> = { ...q, ...(typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) };
-    const work = handleReplay(api.store.store, q, body, (l, input) => replayTargetFor(RED, l, input)).then((r) => {
+    const filter: Record<string, unknown> = { ...req.query, ...(typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) };
+    const work = withQuery(req, (q) => handleReplay(api.store.store, q, body, (l, input) => replayTargetFor(RED, l, input))).then((r) => {
       auditReplay(RED, req, filter, r.status, r.body);
       return r;
     });

@@ -86,7 +86,12 @@ export = function register(RED: NodeAPI): void {
       void (async () => {
         await storeNode.ready;
         const store = storeNode.store;
-        if (!store.latest || closed) return;
+        if (closed) return;
+        if (!store.latest) {
+          // A store read from a time-series server has no "latest" query: said, or an empty dashboard after a restart looks like lost data.
+          node.warn(RED._('upperstack-live.warnings.noLatest', { store: storeNode.name || storeNode.id }));
+          return;
+        }
         const seed = await store.latest({ devices: config.maxDevices, chartFields: fields, since: Date.now() - CHART_SEED_WINDOW_MS, points: CHART_POINTS_PER_UPDATE });
         if (closed) return;
         latest.add(seed.latest);

@@ -158,7 +158,8 @@ describe('the store as a scoped key sees it', () => {
       assert.equal(own.status, 200);
       assert.equal((JSON.parse(own.body) as { readings: unknown[] }).readings.length, 10);
       for (const kind of ['readings', 'aggregate'] as const) {
-        const other = await handleQuery(view, kind, { device: 'globex-1', field: 'temp', every: '1m', fn: 'mean' }, undefined);
+        const params = kind === 'readings' ? { device: 'globex-1' } : { device: 'globex-1', field: 'temp', every: '1m', fn: 'mean' };
+        const other = await handleQuery(view, kind, params, undefined);
         assert.equal(other.status, 403, kind);
         assert.equal((JSON.parse(other.body) as { error: { code: string } }).error.code, 'FORBIDDEN');
       }

@@ -52,6 +52,9 @@ test('the member pack: shared subscription on the external broker, persistent MQ
   assert.deepEqual([...(part.wires as string[][])[0]].sort(), ['us_alert', 'us_anomaly']);
   assert.deepEqual([part.broker, part.group, part.member, part.partitions, part.leaseSeconds, part.checkpointSeconds, part.connection], ['mqtt://b:1883', 'g1', 'node-a', 64, 15, 10, CLUSTER_CONNECTION_ID]);
   assert.equal(out.length, pack.length + 2);
+  // The dashboard's live node cannot start from the shared server: it starts from none instead of warning at each start.
+  assert.equal(pack.find((n) => n.type === 'upperstack-live')!.store, 'us_store_cfg');
+  assert.equal(out.find((n) => n.type === 'upperstack-live')!.store, '');
 });
 
 test('a login in the broker URL goes to the connection\'s credentials, not into the flows; the nodes get the URL without it', () => {

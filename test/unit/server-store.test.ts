@@ -175,11 +175,16 @@ test('the server-only pack: the store config keeps only its server sink, not opt
     { id: 'cfg', type: 'upperstack-store-config', name: 'embedded DuckDB', sinks: [{ id: 'main', kind: 'duckdb' }, { id: 'influx', kind: 'influxdb', optional: true, url: '${UPPERSTACK_INFLUX_URL}', api: 'auto', database: '${UPPERSTACK_INFLUX_DB}', slot: 1 }] },
     { id: 'other', type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'duckdb' }] },
     { id: 'n', type: 'upperstack-store', store: 'cfg' },
+    { id: 'live', type: 'upperstack-live', store: 'cfg' },
+    { id: 'live-other', type: 'upperstack-live', store: 'other' },
   ];
   const influx = serverOnlyPack(pack, 'influxdb');
   assert.deepEqual(influx[0].sinks, [{ id: 'influx', kind: 'influxdb', optional: false, url: '${UPPERSTACK_INFLUX_URL}', api: 'auto', database: '${UPPERSTACK_INFLUX_DB}', slot: 1 }]);
   assert.equal(influx[0].name, 'InfluxDB only');
   assert.deepEqual(influx[1], pack[1], 'a store without a server sink stays as it was');
+  // The dashboard's live node cannot start from the server (no latest values): from none, instead of warning at each start.
+  assert.equal(influx.find((n) => n.id === 'live')!.store, '');
+  assert.equal(influx.find((n) => n.id === 'live-other')!.store, 'other', 'one starting from a store left as it was keeps it');
   const vm = serverOnlyPack(pack, 'victoriametrics');
   assert.deepEqual((vm[0].sinks as Array<Record<string, unknown>>).map((s) => [s.kind, s.api, s.database]), [['victoriametrics', 'v2', '']]);
   assert.equal((pack[0].sinks as unknown[]).length, 2, 'the pack given is not changed');

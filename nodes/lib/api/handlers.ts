@@ -1,7 +1,8 @@
 /** The query API without a transport: parameters in, status and body out. */
 import { BadParameterError, ForbiddenError, StoreUnavailableError } from '../errors';
 import type { TimeSeriesStore } from '../store/types';
-import { parseAggregateParams, parseReadingsParams, type QueryParams } from './params';
+import { AGGREGATE_PARAMS, parseAggregateParams, parseReadingsParams, READINGS_PARAMS, type QueryParams } from './params';
+import { onlyParams } from './query-string';
 import { aggregateCsv, aggregateJson, CSV_TYPE, errorJson, JSON_TYPE, readingsCsv, readingsJson } from './format';
 
 export type QueryKind = 'readings' | 'aggregate';
@@ -26,17 +27,24 @@ export function statusOf(err: unknown): number {
   return 500;
 }
 
+/** The JSON error answer of a failure, with its status. */
+export function errorResponse(err: unknown): QueryResponse {
+  return { status: statusOf(err), contentType: JSON_TYPE, body: errorJson(err) };
+}
+
 /** Never rejects: every failure becomes an error body with its status. */
 export async function handleQuery(store: TimeSeriesStore, kind: QueryKind, query: QueryParams, accept: string | undefined): Promise<QueryResponse> {
   const csv = wantsCsv(accept);
   try {
     if (kind === 'readings') {
+      onlyParams(query, READINGS_PARAMS, '/api/v1/readings');
       const q = parseReadingsParams(query);
       const page = await store.readings(q);
       return csv
         ? { status: 200, contentType: CSV_TYPE, body: readingsCsv(q.device, page), ...(page.nextCursor === undefined ? {} : { headers: { 'Next-Cursor': page.nextCursor } }) }
         : { status: 200, contentType: JSON_TYPE, body: readingsJson(q.device, page) };
     }
+    onlyParams(query, AGGREGATE_PARAMS, '/api/v1/readings/aggregate');
     const q = parseAggregateParams(query);
     // A store with roll-ups says which tier answered (raw, 1m, 1h): in the body, and in a header for CSV.
     const { points, tier } = store.aggregateWithTier ? await store.aggregateWithTier(q) : { points: await store.aggregate(q), tier: undefined };
@@ -47,6 +55,6 @@ export async function handleQuery(store: TimeSeriesStore, kind: QueryKind, query
       ? { status: 200, contentType: CSV_TYPE, body: aggregateCsv(meta, points), ...(headers ? { headers } : {}) }
       : { status: 200, contentType: JSON_TYPE, body: aggregateJson(meta, points), ...(headers ? { headers } : {}) };
   } catch (err) {
-    return { status: statusOf(err), contentType: JSON_TYPE, body: errorJson(err) };
+    return errorResponse(err);
   }
 }

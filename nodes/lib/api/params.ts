@@ -11,9 +11,13 @@ export type QueryParams = Record<string, string | undefined>;
 
 export const DEFAULT_LIMIT = 1000;
 export const MAX_LIMIT = 10000;
+/** The parameters each route takes; the query node's payload may carry more (its `kind`). */
+export const READINGS_PARAMS: readonly string[] = ['device', 'from', 'to', 'fields', 'limit', 'cursor'];
+export const AGGREGATE_PARAMS: readonly string[] = ['device', 'field', 'from', 'to', 'every', 'fn'];
 export const AGGREGATE_FNS: readonly AggregateFn[] = ['mean', 'min', 'max', 'sum', 'count', 'last'];
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SPACE_FOR_PLUS = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? \d{2}:?\d{2}$/i;
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /** A value as a message quotes it: JSON, cut at 60 characters. */
@@ -38,7 +42,14 @@ export function required(q: QueryParams, name: string, what: string): string {
 
 /** ISO 8601 date or date-time, or epoch milliseconds (negative before 1970). A time without an offset is UTC, whatever the server's zone. */
 export function parseTime(name: string, value: string): number {
-  const fail = () => new BadParameterError(name, `"${name}" must be ISO 8601 or epoch milliseconds, got ${quote(value)}`);
+  const fail = () => {
+    // A "+" typed into a URL arrives as a space, so "…T01:00:00+02:00" reads "…T01:00:00 02:00".
+    if (SPACE_FOR_PLUS.test(value)) {
+      const fixed = value.replace(/ (\d{2}:?\d{2})$/, '%2B$1');
+      return new BadParameterError(name, `"${name}" has a space where its UTC offset's "+" belongs, got ${quote(value)}: a URL reads "+" as a space, so write it as %2B (${fixed})`);
+    }
+    return new BadParameterError(name, `"${name}" must be ISO 8601 or epoch milliseconds, got ${quote(value)}`);
+  };
   let ms: number;
   if (/^-?\d+$/.test(value)) {
     ms = Number(value);

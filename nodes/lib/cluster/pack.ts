@@ -55,6 +55,9 @@ export function clusterPack(pack: readonly FlowNode[], o: ClusterOptions): FlowN
         credentials,
       };
     }
+    // The store config reads from the shared server, which cannot be asked for the latest values: the dashboard's
+    // live node would only warn at every start that it cannot start from it.
+    if (n.type === 'upperstack-live') return { ...n, store: '' };
     return { ...n };
   });
   // Store → partition → anomaly/alerts: per-device state lives on the member owning the device's partition.

@@ -19,6 +19,8 @@ export const MAX_TARGETS = 50;
 export const BODY_LIMIT = 256 * 1024;
 export const MAX_POINTS = 10_000;
 const MAX_METRICS = 1000;
+/** The finest roll-up tier's width (DuckDB's rollup_1m). */
+const MINUTE = 60_000;
 const FNS: readonly AggregateFn[] = ['mean', 'min', 'max', 'sum', 'count', 'last'];
 
 export interface GrafanaResponse {
@@ -115,7 +117,11 @@ export async function query(store: TimeSeriesStore, raw: unknown): Promise<Array
   if (targets.length > MAX_TARGETS) throw new BadParameterError('targets', `at most ${MAX_TARGETS} targets per query`);
   const maxPoints = Math.min(MAX_POINTS, Number(body.maxDataPoints) > 0 ? Number(body.maxDataPoints) : MAX_POINTS);
   const interval = Number(body.intervalMs) > 0 ? Number(body.intervalMs) : 0;
-  const everyMs = Math.max(1, Math.ceil(interval), Math.ceil((to - from) / maxPoints));
+  const asked = Math.max(1, Math.ceil(interval), Math.ceil((to - from) / maxPoints));
+  // Before the store's raw cutoff only its roll-ups are kept, in whole minutes: a panel zoomed into an old
+  // stretch gets 1-minute points there instead of an error.
+  const rawSince = await store.rawSince?.();
+  const everyMs = rawSince !== undefined && from < rawSince && asked % MINUTE !== 0 ? Math.ceil(asked / MINUTE) * MINUTE : asked;
   const out: Array<{ target: string; datapoints: Array<[number, number]> }> = [];
   for (const { t, i } of targets) {
     const payload = typeof t.payload === 'object' && t.payload !== null ? (t.payload as Json) : undefined;

@@ -36,6 +36,7 @@ export class ScopedStore implements TimeSeriesStore {
   constructor(private readonly inner: TimeSeriesStore, private readonly scope: ReadScope) {
     this.kind = inner.kind;
     if (inner.devices) this.devices = (q: DeviceQuery) => this.listDevices(q);
+    if (inner.rawSince) this.rawSince = () => inner.rawSince!();
     if (inner.aggregateWithTier) {
       const withTier = inner.aggregateWithTier.bind(inner);
       this.aggregateWithTier = async (q) => {
@@ -47,6 +48,7 @@ export class ScopedStore implements TimeSeriesStore {
   }
 
   devices?: (q: DeviceQuery) => Promise<DeviceSummary[]>;
+  rawSince?: () => Promise<number | undefined>;
 
   private refuse(device: string): never {
     throw new ForbiddenError(`this API key (${this.scope.describe}) may not read device "${device.slice(0, 128)}"`, { device: device.slice(0, 128) });

@@ -20,6 +20,7 @@
  * Retention and the seal horizon: duckdb-retention.ts.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { BadParameterError } from '../errors';
 import type { AggregateQuery } from './types';
 
 export const MINUTE = 60_000;
@@ -98,9 +99,21 @@ export function tierFor(q: Pick<AggregateQuery, 'everyMs' | 'from' | 'to'>): (ty
  * answers exactly is answered from the 1-minute tier with its range widened to
  * whole minutes (its `every` a whole number of minutes): the raw rows there are
  * gone. Otherwise as tierFor, and the raw rows.
+ *
+ * A `from` before the cutoff with an `every` no tier can build (not whole
+ * minutes) is refused: the raw rows would answer it with the buckets before
+ * the cutoff missing, which reads as "no data there". Without `from` the raw
+ * rows answer it (what they still hold), as a query of "everything" always has.
  */
 export function tierAt(q: AggregateQuery, rawCutoff: number | undefined): { tier: (typeof TIERS)[number] | undefined; q: AggregateQuery } {
   const exact = tierFor(q);
+  if (!exact && rawCutoff !== undefined && q.from !== undefined && q.from < rawCutoff && q.everyMs % MINUTE !== 0) {
+    const cutoff = new Date(rawCutoff).toISOString();
+    throw new BadParameterError(
+      'every',
+      `"from" (${new Date(q.from).toISOString()}) is before ${cutoff}, and the store's retention has deleted the raw readings before then: only the 1-minute and 1-hour roll-ups are kept, so "every" must be a whole number of minutes (e.g. 1m, 5m) for this range, got ${q.everyMs} ms; or give a "from" at or after ${cutoff}`,
+    );
+  }
   if (exact || rawCutoff === undefined || q.everyMs % MINUTE !== 0) return { tier: exact, q };
   if (q.from !== undefined && q.from >= rawCutoff) return { tier: undefined, q };
   const minute = TIERS.find((t) => t.width === MINUTE)!;

@@ -43,13 +43,18 @@ interface FlowNode {
  * are left as they are.
  */
 export function serverOnlyPack<T extends FlowNode>(pack: readonly T[], mode: Exclude<StoreMode, 'duckdb'>): T[] {
-  return pack.map((n) => {
+  const serverOnly = new Set<string>();
+  const out = pack.map((n) => {
     if (n.type !== 'upperstack-store-config' || !Array.isArray(n.sinks)) return { ...n };
     const sinks = n.sinks as Array<Record<string, unknown>>;
     const server = sinks.find((s) => s.kind === 'influxdb' || s.kind === 'victoriametrics');
     if (!server) return { ...n };
     const only: Record<string, unknown> = { ...server, kind: mode, optional: false };
     if (mode === 'victoriametrics') Object.assign(only, { api: 'v2', database: '', org: '', bucket: '' });
+    serverOnly.add(n.id);
     return { ...n, name: mode === 'influxdb' ? 'InfluxDB only' : 'VictoriaMetrics only', sinks: [only], querySink: '' };
   });
+  // A server cannot be asked for the latest values, so a dashboard live node starting from such a store would
+  // only warn at every start that it cannot: it starts from none, as README says of this mode.
+  return out.map((n) => (n.type === 'upperstack-live' && typeof n.store === 'string' && serverOnly.has(n.store) ? { ...n, store: '' } : n));
 }
