@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import type { ComponentSample } from '../lib/api/health';
-import type { InProcessPacket } from '../lib/broker/embedded';
+import type { InProcessPacket } from '../lib/broker/options';
 
 /** What an in-process subscriber needs of an embedded broker. */
 export interface EmbeddedBroker {
