@@ -314,13 +314,14 @@ export = {
     // How far past its arrival a reading's time may be, in seconds (nodes/lib/reading-time.ts); unset: 86400, 0: no bound.
     maxAheadSeconds: env.UPPERSTACK_MAX_AHEAD_SECONDS,
     // /health thresholds in seconds (nodes/lib/api/health.ts); unset keeps the defaults of 30, 300, 60 and 30,
-    // and a store's healthy probe answer serves /health for 1 s.
+    // a store's healthy probe answer serves /health for 1 s, and /health waits at most 1.5 s for a store's probe.
     health: {
       storeFailingSeconds: env.UPPERSTACK_HEALTH_STORE_SECONDS,
       unsettledSeconds: env.UPPERSTACK_HEALTH_UNSETTLED_SECONDS,
       backpressureSeconds: env.UPPERSTACK_HEALTH_BACKPRESSURE_SECONDS,
       connectionFailingSeconds: env.UPPERSTACK_HEALTH_CONNECTION_SECONDS,
       probeReuseSeconds: env.UPPERSTACK_HEALTH_PROBE_REUSE_SECONDS,
+      probeWaitSeconds: env.UPPERSTACK_HEALTH_PROBE_WAIT_SECONDS,
     },
   },
 };

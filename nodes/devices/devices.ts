@@ -37,7 +37,8 @@ export = function register(RED: NodeAPI): void {
     setKeySource(() => apiKeyInForce(RED));
     const other = deployedDevices();
     if (other) {
-      node.error(RED._('upperstack-devices.errors.twice'));
+      // Named as port-holders.ts names the node holding a port, so the user knows which of the two to delete.
+      node.error(RED._('upperstack-devices.errors.twice', { holder: other.label ?? 'another devices node' }));
       return;
     }
     const storeNode = config.store ? (RED.nodes.getNode(config.store) as StoreConfigNode | null) : null;
@@ -71,7 +72,7 @@ export = function register(RED: NodeAPI): void {
       market,
     });
     const stopMarket = endSubscriptionsOnExpiry(market, auth, audit);
-    const release = useDevices({ owner: node, auth, registry, audit, store: storeNode.store, market });
+    const release = useDevices({ owner: node, label: `devices node "${config.name || node.type}" (${node.id})`, auth, registry, audit, store: storeNode.store, market });
     Promise.all([registry.open(), market.open()]).then(
       // A string count: a number makes i18next look for plural forms (ours have none) through
       // Intl.PluralRules, which maps ~1.6 MB of ICU data into a runtime that is otherwise idle.

@@ -18,6 +18,8 @@ import type { Market } from '../lib/devices/market';
 /** What the deployed devices node offers the routes and the other nodes. */
 export interface DevicesRuntime {
   readonly owner: object;
+  /** Who it is, for people: `devices node "device registry" (us_devices)`. */
+  readonly label?: string;
   readonly auth: DeviceAuth;
   readonly registry: DeviceRegistry;
   readonly audit?: AuditLog;

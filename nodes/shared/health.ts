@@ -36,6 +36,11 @@ export function probeReuseMs(RED: NodeAPI): number {
   return watchOf(RED).thresholds.probeReuseMs;
 }
 
+/** How long /health waits for a store's probe (`upperstack.health.probeWaitSeconds`). */
+export function probeWaitMs(RED: NodeAPI): number {
+  return watchOf(RED).thresholds.probeWaitMs;
+}
+
 /** The current report; concurrent callers share one evaluation. */
 export function healthReport(RED: NodeAPI): Promise<HealthReport> {
   const w = watchOf(RED);

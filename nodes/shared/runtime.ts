@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import type { ComponentSample } from '../lib/api/health';
-import type { InProcessPacket } from '../lib/broker/embedded';
+import type { InProcessPacket } from '../lib/broker/options';
 
 /** What an in-process subscriber needs of an embedded broker. */
 export interface EmbeddedBroker {
@@ -101,18 +101,26 @@ export function registerHealth(name: string, owner: string, check: () => Promise
 export async function checkHealth(): Promise<Record<string, HealthCheck>> {
   const named = new Map<string, number>();
   for (const e of health) named.set(e.name, (named.get(e.name) ?? 0) + 1);
-  const out: Record<string, HealthCheck> = {};
+  const keyed: Array<[string, HealthEntry]> = [];
+  const keys = new Set<string>();
   for (const e of health) {
     let key = (named.get(e.name) ?? 0) > 1 ? `${e.name} (${e.owner})` : e.name;
     // An owner registering one name twice still gets both entries.
-    for (let n = 2; key in out; n++) key = `${e.name} (${e.owner} #${n})`;
-    try {
-      out[key] = await e.check();
-    } catch (err) {
-      out[key] = { ok: false, detail: err instanceof Error ? err.message : String(err) };
-    }
+    for (let n = 2; keys.has(key); n++) key = `${e.name} (${e.owner} #${n})`;
+    keys.add(key);
+    keyed.push([key, e]);
   }
-  return out;
+  // Asked together: /health takes as long as its slowest component, not the sum of them.
+  const checks = await Promise.all(
+    keyed.map(async ([key, e]): Promise<[string, HealthCheck]> => {
+      try {
+        return [key, await e.check()];
+      } catch (err) {
+        return [key, { ok: false, detail: err instanceof Error ? err.message : String(err) }];
+      }
+    }),
+  );
+  return Object.fromEntries(checks);
 }
 
 export interface UpperstackSettings {

@@ -11,7 +11,7 @@ import { describeError } from '../lib/errors';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir, registerHealth } from '../shared/runtime';
-import { probeReuseMs } from '../shared/health';
+import { probeReuseMs, probeWaitMs } from '../shared/health';
 import { SharedProbe } from '../lib/api/health-probe';
 import { registerSink } from '../lib/metrics';
 import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_SPOOL_BUDGET_MB, storeConfigCredentials, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
@@ -86,6 +86,7 @@ export = function register(RED: NodeAPI): void {
     // Two store configs of one name (an editor import copies a pack's "embedded DuckDB") are told apart by id.
     const name = config.name || node.id;
     const reuseMs = probeReuseMs(RED);
+    const waitMs = probeWaitMs(RED);
     const stopHealth = node.writer.entries.map((entry) => {
       // The sink's probe (DuckDB's committed write, a server's ping) is most of what /health costs: a healthy
       // answer serves the calls of the next moment. A failing one is not reused, so a recovery shows at once.
@@ -98,11 +99,25 @@ export = function register(RED: NodeAPI): void {
         },
         { maxAgeMs: reuseMs, reusable: (h) => h.ok },
       );
+      // Since when the sink's probe has not answered healthy: a probe left unanswered and the failures after it
+      // are one outage, not a new one with each probe.
+      let troubleSince: number | undefined;
       return registerHealth(entry.id === 'main' || node.writer.entries.length === 1 ? `store:${name}` : `store:${name}/${entry.id}`, node.id, async () => {
         // Trouble the writer met since (a failed write, readings in the spool) asks the sink again now: the
         // report then names the sink's own answer, and a sink answering again is retried without delay.
         const seen = entry.writer.stats();
-        const h = await probe.get(seen.failingSince !== undefined || seen.lastError !== undefined || seen.spooled > 0);
+        const outcome = await probe.within(waitMs, seen.failingSince !== undefined || seen.lastError !== undefined || seen.spooled > 0);
+        let h: { ok: boolean; detail: string };
+        if ('answer' in outcome) {
+          h = outcome.answer;
+          troubleSince = h.ok ? undefined : (troubleSince ?? Date.now());
+        } else {
+          // /health is answered within its caller's timeout, not the sink's: the probe goes on, and a later
+          // call gets its answer.
+          const waited = Date.now() - outcome.waitingSince;
+          h = { ok: false, detail: `${entry.label} has not answered its health check for ${(waited / 1000).toFixed(1)} s (asked at ${new Date(outcome.waitingSince).toISOString()})` };
+          troubleSince = Math.min(troubleSince ?? outcome.waitingSince, outcome.waitingSince);
+        }
         const s = entry.writer.stats();
         const backlog = s.queued + s.spooled;
         const now = Date.now();
@@ -121,7 +136,7 @@ export = function register(RED: NodeAPI): void {
           },
           // For /health's thresholds (nodes/lib/api/health.ts).
           kind: 'store',
-          failingSince: s.failingSince,
+          failingSince: s.failingSince === undefined || troubleSince === undefined ? (s.failingSince ?? troubleSince) : Math.min(s.failingSince, troubleSince),
           lastError: s.lastError ?? (h.ok ? undefined : h.detail),
           disk: { bytes: s.spoolBytes, budget: s.spoolBudget, full: s.overBudget },
         };

@@ -91,8 +91,8 @@ describe('/health', () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
-  const health = async (): Promise<{ status: number; body: HealthBody }> => {
-    const res = await fetch(`${url}/health`);
+  const health = async (signal?: AbortSignal): Promise<{ status: number; body: HealthBody }> => {
+    const res = await fetch(`${url}/health`, { signal });
     return { status: res.status, body: (await res.json()) as HealthBody };
   };
   /** Waits for /health to answer `status` with the body matching `test`. */
@@ -219,6 +219,52 @@ describe('/health', () => {
       await influx.start();
       await until(200, 'InfluxDB back, the spool drained', (b) => b.failing.length === 0 && b.disk.spools.every((sp) => sp.bytes === 0));
       assert.equal(entry.writer.stats().written, 2);
+    } finally {
+      await influx.destroy();
+    }
+  });
+
+  test('influxd frozen (SIGSTOP) with a request timeout of 10 minutes: /health answers without waiting for it, the sink not answering since its probe began; 200 once it runs again', { timeout: 120_000 }, async () => {
+    const influx = await startInfluxd();
+    try {
+      await load({ storeFailingSeconds: 0, probeReuseSeconds: 0 }, [
+        {
+          id: 'cfg',
+          type: 'upperstack-store-config',
+          name: 'frozen',
+          sinks: [
+            { id: 'main', kind: 'duckdb', path: ':memory:', memoryLimit: 64 },
+            // Waiting for the sink's own timeout would outlast the test.
+            { id: 'influx', kind: 'influxdb', url: influx.url, api: 'auto', database: 'frozen', flushMs: 10, timeoutMs: 600_000 },
+          ],
+          batchSize: 10,
+          flushMs: 10,
+          configVersion: 3,
+        },
+        { id: 'api', type: 'upperstack-api', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
+      ]);
+      await (helper.getNode('cfg') as unknown as StoreConfigNode).ready;
+      await until(200, 'InfluxDB answering', (b) => b.components['store:frozen/influx']?.ok === true);
+
+      influx.pause();
+      // Bounded far below the sink's timeout, so a /health waiting for it fails here rather than hanging the run.
+      const bound = () => AbortSignal.timeout(60_000);
+      const first = await health(bound());
+      assert.equal(first.status, 503, JSON.stringify(first.body));
+      assert.deepEqual(first.body.failing, ['store:frozen/influx']);
+      const c = first.body.components['store:frozen/influx'] as { ok: boolean; detail: string; failingSince?: string };
+      assert.equal(c.ok, false);
+      assert.match(c.detail, /has not answered its health check for [\d.]+ s \(asked at \d{4}-\d\d-\d\dT/);
+      assert.equal(first.body.problems[0].code, 'STORE_FAILING');
+      assert.equal(first.body.components['store:frozen'].ok, true, 'the DuckDB sink is reported as it is');
+      // Asked again, the same probe is still out: the sink has not answered since the same moment.
+      const second = await health(bound());
+      assert.equal(second.status, 503);
+      assert.equal((second.body.components['store:frozen/influx'] as { failingSince?: string }).failingSince, c.failingSince);
+      assert.equal(second.body.problems[0].since, first.body.problems[0].since);
+
+      influx.resume();
+      await until(200, 'InfluxDB answering again', (b) => b.components['store:frozen/influx'].ok && b.failing.length === 0);
     } finally {
       await influx.destroy();
     }

@@ -1,132 +1,26 @@
 /**
- * The report and invoice nodes in a Node-RED test runtime over a real DuckDB
- * file: "send now" messages, the HTTP routes (real HTTP server on a free
- * port), the schedule's catch-up at deploy, and config errors.
+ * The report node in a Node-RED test runtime over a real DuckDB file (test/helpers/report-nodes.ts): "send
+ * now" messages, the HTTP routes (real HTTP server on a free port), the schedule's catch-up at deploy, and
+ * config errors. The invoice node's are in invoice.test.ts.
  */
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import type { NodeAPI } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import type { StoreConfigNode } from '../../nodes/store-config/options';
-import { tempDir } from '../helpers/temp';
 import { randomBytes } from 'node:crypto';
 import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { useDevices } from '../../nodes/shared/devices';
-import { catalogTranslator } from '../helpers/node-red';
+import { DAY, flow, until, useReportNodes, type Msg } from '../helpers/report-nodes';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const translate = catalogTranslator(['report', 'invoice']);
-
-let red: NodeAPI | undefined;
-const captureRed = (r: NodeAPI) => {
-  red = r;
-  (r as unknown as { _: typeof translate })._ = translate;
-};
-const nodes = [require('../../nodes/store-config/store-config'), require('../../nodes/api/api'), require('../../nodes/report/report'), require('../../nodes/invoice/invoice'), captureRed];
-
-helper.init(require.resolve('node-red'));
-
-const KEY = 'report-test-key';
-const DAY = 86_400_000;
-const OCT = Date.UTC(2026, 9, 1);
-
-interface Msg {
-  topic?: string;
-  payload: unknown;
-  filename?: string;
-  attachments?: Array<{ filename: string; content: Buffer; contentType: string }>;
-  report?: { id: string; period: { key: string }; files: Array<{ name: string }> };
-  invoice?: { number: string; reissued: boolean };
-}
-
-const TARIFFS = JSON.stringify([
-  { name: 'standard', customers: ['*'], currency: 'EUR', standingCharge: '5', taxPercent: '20', meters: [{ field: 'kwh', measure: 'delta', unit: 'kWh', pricing: { model: 'flat', unitPrice: '0.3333' } }] },
-]);
-
-function flow(extra: Array<Record<string, unknown>> = [], report: Record<string, unknown> = {}): Array<Record<string, unknown>> {
-  return [
-    { id: 'tab', type: 'tab', label: 'test' },
-    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, memoryLimit: 64, configVersion: 2 },
-    { id: 'api', type: 'upperstack-api', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
-    { id: 'rep', type: 'upperstack-report', z: 'tab', store: 'cfg', report: 'meters daily', devicesMode: 'tag', tagKey: 'customer', tagValue: 'acme', fields: 'kwh', schedule: 'none', timezone: 'UTC', units: 'kwh = kWh', wires: [['out1'], ['out2']], ...report },
-    { id: 'inv', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'INV', tariffs: TARIFFS, schedule: 'none', timezone: 'UTC', seller: 'Upperstack Energy', wires: [['iout1'], ['iout2']] },
-    { id: 'out1', type: 'helper', z: 'tab' },
-    { id: 'out2', type: 'helper', z: 'tab' },
-    { id: 'iout1', type: 'helper', z: 'tab' },
-    { id: 'iout2', type: 'helper', z: 'tab' },
-    ...extra,
-  ];
-}
-
-function listen(app: (req: never, res: never) => void): Promise<{ server: Server; url: string }> {
-  const server = createServer(app as never);
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
-}
-
-function collect(id: string): Msg[] {
-  const out: Msg[] = [];
-  (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('input', (m: Msg) => out.push(m));
-  return out;
-}
-
-async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-describe('report and invoice nodes', () => {
-  let dataDir = '';
-  let server: Server | undefined;
-  let api = '';
-  const withKey = { authorization: `Bearer ${KEY}` };
-
-  before(async () => {
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  beforeEach(() => {
-    dataDir = tempDir('us-report-node-');
-    helper.settings({ upperstack: { dataDir, apiKey: KEY } });
-  });
-  afterEach(async () => {
-    if (server) await new Promise((r) => server!.close(r));
-    server = undefined;
-    await helper.unload();
-  });
-
-  /** Loads the flow and starts collecting what the helper nodes receive at once, so runs at deploy are seen. */
-  async function deploy(f: Array<Record<string, unknown>>): Promise<Record<'out1' | 'out2' | 'iout1' | 'iout2', Msg[]>> {
-    await helper.load(nodes, f);
-    const got = { out1: collect('out1'), out2: collect('out2'), iout1: collect('iout1'), iout2: collect('iout2') };
-    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
-    await cfg.ready;
-    const readings = [];
-    for (let d = 0; d < 31; d++) {
-      readings.push({ device: 'meter-a', ts: OCT + d * DAY, fields: { kwh: 100 + d * 0.1 }, tags: { customer: 'acme' } });
-      readings.push({ device: 'meter-b', ts: OCT + d * DAY + 60_000, fields: { kwh: 7 + d * 0.2 }, tags: { customer: 'acme' } });
-      readings.push({ device: 'meter-c', ts: OCT + d * DAY, fields: { kwh: 1 + d }, tags: { customer: 'globex' } });
-    }
-    await cfg.store.write(readings);
-    const s = await listen(red!.httpNode as never);
-    server = s.server;
-    api = s.url;
-    return got;
-  }
+describe('report node', () => {
+  const h = useReportNodes();
 
   test('a message runs the report now: one message with the files attached, one message per file', async () => {
-    const { out1: one, out2: files } = await deploy(flow());
+    const { out1: one, out2: files } = await h.deploy(flow());
     (helper.getNode('rep') as unknown as { receive: (m: unknown) => void }).receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
     await until(() => one.length === 1 && files.length === 4, 'the report messages');
     const m = one[0];
@@ -146,11 +40,11 @@ describe('report and invoice nodes', () => {
     rep.receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
     rep.receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
     await until(() => one.length === 3, 'both runs');
-    assert.deepEqual(readdirSync(join(dataDir, 'reports')).filter((n) => !n.startsWith('.')), ['meters-daily-20261001T0000-20261101T0000']);
+    assert.deepEqual(readdirSync(join(h.dataDir, 'reports')).filter((n) => !n.startsWith('.')), ['meters-daily-20261001T0000-20261101T0000']);
   });
 
   test('a device retired in the device registry is not listed as silent, from the next run on without a redeploy, by message and over HTTP', async () => {
-    const { out2: files } = await deploy(flow());
+    const { out2: files } = await h.deploy(flow());
     const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
     const auth = new DeviceAuth({ registry });
     await auth.ready;
@@ -179,15 +73,15 @@ describe('report and invoice nodes', () => {
       assert.match(html, /Left out: 1 device retired in the device registry that sent nothing in this period \(meter-a\)/);
 
       // The same over HTTP, by name: the deployed node's settings, the registry as it is now.
-      const run = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ name: 'meters daily', from: '2026-11-01', to: '2026-12-01', formats: ['json'] }) });
+      const run = await fetch(`${h.api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.withKey }, body: JSON.stringify({ name: 'meters daily', from: '2026-11-01', to: '2026-12-01', formats: ['json'] }) });
       assert.equal(run.status, 201);
       const created = (await run.json()) as { files: Array<{ url: string }> };
-      const body = (await (await fetch(`${api}${created.files[0].url}`, { headers: withKey })).json()) as Json;
+      const body = (await (await fetch(`${h.api}${created.files[0].url}`, { headers: h.withKey })).json()) as Json;
       assert.deepEqual([body.devices, body.retired], [['meter-b'], ['meter-a']]);
 
       // In October meter-a sent readings: retired or not, it is in that report.
-      const october = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ name: 'meters daily', from: '2026-10-01', to: '2026-11-01', formats: ['json'] }) });
-      const oct = (await (await fetch(`${api}${((await october.json()) as { files: Array<{ url: string }> }).files[0].url}`, { headers: withKey })).json()) as Json;
+      const october = await fetch(`${h.api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.withKey }, body: JSON.stringify({ name: 'meters daily', from: '2026-10-01', to: '2026-11-01', formats: ['json'] }) });
+      const oct = (await (await fetch(`${h.api}${((await october.json()) as { files: Array<{ url: string }> }).files[0].url}`, { headers: h.withKey })).json()) as Json;
       assert.deepEqual([oct.devices, oct.retired], [['meter-a', 'meter-b'], undefined]);
     } finally {
       release();
@@ -195,10 +89,10 @@ describe('report and invoice nodes', () => {
   });
 
   test('reports over HTTP: run with a definition, list, download; the key is required; errors name the setting', async () => {
-    await deploy(flow());
-    const post = (path: string, body: unknown, headers: Record<string, string> = withKey) =>
-      fetch(`${api}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    assert.equal((await fetch(`${api}/api/v1/reports`)).status, 401);
+    await h.deploy(flow());
+    const post = (path: string, body: unknown, headers: Record<string, string> = h.withKey) =>
+      fetch(`${h.api}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    assert.equal((await fetch(`${h.api}/api/v1/reports`)).status, 401);
     assert.equal((await post('/api/v1/reports/run', { name: 'x' }, {})).status, 401);
 
     const run = await post('/api/v1/reports/run', { name: 'globex october', devices: { mode: 'list', list: ['meter-c'] }, from: '2026-10-01', to: '2026-11-01', formats: ['csv', 'pdf'] });
@@ -216,22 +110,22 @@ describe('report and invoice nodes', () => {
     const day = ((await berlin.json()) as { period: { from: string; to: string; label: string } }).period;
     assert.deepEqual(day, { ...day, from: '2026-09-30T22:00:00.000Z', to: '2026-10-01T22:00:00.000Z', label: '1 Oct 2026 00:00 – 2 Oct 2026 00:00' });
 
-    const list = (await (await fetch(`${api}/api/v1/reports`, { headers: withKey })).json()) as { reports: Array<{ id: string }> };
+    const list = (await (await fetch(`${h.api}/api/v1/reports`, { headers: h.withKey })).json()) as { reports: Array<{ id: string }> };
     assert.deepEqual(list.reports.map((r) => r.id).sort(), ['berlin-day-20261001T0000-20261002T0000', 'globex-october-20261001T0000-20261101T0000', 'meters-daily-20261001T0000-20261002T0000']);
-    const named = (await (await fetch(`${api}/api/v1/reports?name=meters%20daily`, { headers: withKey })).json()) as { reports: unknown[] };
+    const named = (await (await fetch(`${h.api}/api/v1/reports?name=meters%20daily`, { headers: h.withKey })).json()) as { reports: unknown[] };
     assert.equal(named.reports.length, 1);
 
-    const csv = await fetch(`${api}${created.files[0].url}`, { headers: withKey });
+    const csv = await fetch(`${h.api}${created.files[0].url}`, { headers: h.withKey });
     assert.equal(csv.status, 200);
     assert.match(csv.headers.get('content-type')!, /text\/csv/);
     assert.match(csv.headers.get('content-disposition')!, /attachment; filename="globex-october-.*\.csv"/);
     assert.match(await csv.text(), /^device,field/);
-    const pdf = await fetch(`${api}${created.files[1].url}`, { headers: withKey });
+    const pdf = await fetch(`${h.api}${created.files[1].url}`, { headers: h.withKey });
     assert.equal(pdf.headers.get('content-type'), 'application/pdf');
     assert.equal(Buffer.from(await pdf.arrayBuffer()).length, created.files[1].size);
 
     for (const path of [`/api/v1/reports/${created.id}/meta.json`, `/api/v1/reports/${created.id}/..%2F..%2Fupperstack.duckdb`, '/api/v1/reports/..%2F..%2Fetc/passwd', `/api/v1/reports/nope/x.csv`]) {
-      const r = await fetch(`${api}${path}`, { headers: withKey });
+      const r = await fetch(`${h.api}${path}`, { headers: h.withKey });
       assert.equal(r.status, 404, path);
       assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'NOT_FOUND');
     }
@@ -247,21 +141,21 @@ describe('report and invoice nodes', () => {
       parameter: 'name',
       message: 'name: must be 1 to 64 letters A to Z without accents, digits, spaces, "_", "." or "-", starting with a letter or digit ("Kueche daily", not "Küche daily"); the title may be any text',
     });
-    const notJson = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: withKey, body: 'name=x' });
+    const notJson = await fetch(`${h.api}/api/v1/reports/run`, { method: 'POST', headers: h.withKey, body: 'name=x' });
     assert.equal(notJson.status, 415);
-    const broken = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: '{"name": ' });
+    const broken = await fetch(`${h.api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.withKey }, body: '{"name": ' });
     assert.equal(broken.status, 400);
     assert.equal(((await broken.json()) as { error: { parameter: string } }).error.parameter, 'body');
     // JSON.parse reads 1e309 as Infinity: refused naming where, before the route makes anything of it.
-    const huge = await fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: '{"name":"x","from":"2026-10-01","to":"2026-10-02","hours":[1,-1e309]}' });
+    const huge = await fetch(`${h.api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.withKey }, body: '{"name":"x","from":"2026-10-01","to":"2026-10-02","hours":[1,-1e309]}' });
     assert.equal(huge.status, 400);
     assert.deepEqual(await huge.json(), { error: { code: 'BAD_PARAMETER', parameter: 'hours', pointer: '/hours/1', message: '/hours/1 is too large a number to keep: numbers must stay within ±1.7e308 (a larger one, such as 1e309, reads as infinity and would be saved as null)' } });
   });
 
   test('two ranges in the hour Berlin\'s clock shows twice are two reports: both kept and fetchable, ordinary ids as they were', async () => {
-    await deploy(flow());
+    await h.deploy(flow());
     const post = (from: string, to: string) =>
-      fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ name: 'berlin night', timezone: 'Europe/Berlin', from, to, formats: ['json'] }) });
+      fetch(`${h.api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.withKey }, body: JSON.stringify({ name: 'berlin night', timezone: 'Europe/Berlin', from, to, formats: ['json'] }) });
     // 00:10Z – 00:40Z is 02:10 – 02:40 CEST; 01:10Z – 01:40Z is 02:10 – 02:40 again, in CET.
     const runs: Array<{ id: string; period: { label: string }; files: Array<{ url: string }> }> = [];
     for (const [from, to] of [['2026-10-25T00:10:00Z', '2026-10-25T00:40:00Z'], ['2026-10-25T01:10:00Z', '2026-10-25T01:40:00Z'], ['2026-10-24T10:00:00Z', '2026-10-24T11:00:00Z']]) {
@@ -272,19 +166,19 @@ describe('report and invoice nodes', () => {
     // The first pass and any ordinary range keep the ids they always had; the second pass carries its offset.
     assert.deepEqual(runs.map((r) => r.id), ['berlin-night-20261025T0210-20261025T0240', 'berlin-night-20261025T0210-0100-20261025T0240-0100', 'berlin-night-20261024T1200-20261024T1300']);
     assert.deepEqual(runs.map((r) => r.period.label).slice(0, 2), ['25 Oct 2026 02:10 CEST – 25 Oct 2026 02:40 CEST', '25 Oct 2026 02:10 CET – 25 Oct 2026 02:40 CET']);
-    const list = (await (await fetch(`${api}/api/v1/reports?name=berlin%20night`, { headers: withKey })).json()) as { reports: Array<{ id: string }> };
+    const list = (await (await fetch(`${h.api}/api/v1/reports?name=berlin%20night`, { headers: h.withKey })).json()) as { reports: Array<{ id: string }> };
     assert.deepEqual(list.reports.map((r) => r.id).sort(), runs.map((r) => r.id).sort());
     for (const r of runs.slice(0, 2)) {
-      const got = await fetch(`${api}${r.files[0].url}`, { headers: withKey });
+      const got = await fetch(`${h.api}${r.files[0].url}`, { headers: h.withKey });
       assert.equal(got.status, 200);
       assert.equal(((await got.json()) as { id: string }).id, r.id);
     }
   });
 
   test('a time Berlin\'s clock skips (02:30 on the day the clocks go forward) is refused naming the gap, not moved an hour on', async () => {
-    await deploy(flow([], { timezone: 'Europe/Berlin' }));
+    await h.deploy(flow([], { timezone: 'Europe/Berlin' }));
     const post = (from: string, to: string) =>
-      fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ name: 'berlin spring', timezone: 'Europe/Berlin', from, to, formats: ['json'] }) });
+      fetch(`${h.api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.withKey }, body: JSON.stringify({ name: 'berlin spring', timezone: 'Europe/Berlin', from, to, formats: ['json'] }) });
     // Read as 03:30 CEST, 02:30 – 03:30 would be answered "to must be after from"; 02:30 – 06:00 would report from 03:30.
     for (const [from, to] of [['2026-03-29T02:30', '2026-03-29T03:30'], ['2026-03-29T02:30', '2026-03-29T06:00']]) {
       const r = await post(from, to);
@@ -311,8 +205,8 @@ describe('report and invoice nodes', () => {
   });
 
   test('the listing says whether a report\'s period is over, with the JSON\'s period.finished and period.coveredUntil', async () => {
-    await deploy(flow());
-    const post = (body: unknown) => fetch(`${api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
+    await h.deploy(flow());
+    const post = (body: unknown) => fetch(`${h.api}/api/v1/reports/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.withKey }, body: JSON.stringify(body) });
     // Today and tomorrow: a period that ends after the run.
     const today = new Date(Date.now() - (Date.now() % DAY));
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -321,112 +215,39 @@ describe('report and invoice nodes', () => {
     const done = await post({ name: 'october', devices: { mode: 'list', list: ['meter-c'] }, from: '2026-10-01', to: '2026-11-01', formats: ['json'] });
     assert.equal(done.status, 201);
     // A report kept before its entry said so: computed when it was created, mid-period.
-    const old = join(dataDir, 'reports', 'kept-20261001T0000-20261101T0000');
+    const old = join(h.dataDir, 'reports', 'kept-20261001T0000-20261101T0000');
     mkdirSync(old, { recursive: true });
     writeFileSync(join(old, 'meta.json'), JSON.stringify({ id: 'kept-20261001T0000-20261101T0000', kind: 'report', group: 'kept', createdAt: '2026-10-15T12:00:00.000Z', period: { key: '20261001T0000-20261101T0000', label: 'October 2026', from: '2026-10-01T00:00:00.000Z', to: '2026-11-01T00:00:00.000Z', timezone: 'UTC' }, files: [] }));
 
     type Listed = { id: string; period: { finished?: boolean; coveredUntil?: string }; files: Array<{ url: string }> };
-    const list = ((await (await fetch(`${api}/api/v1/reports`, { headers: withKey })).json()) as { reports: Listed[] }).reports;
+    const list = ((await (await fetch(`${h.api}/api/v1/reports`, { headers: h.withKey })).json()) as { reports: Listed[] }).reports;
     const of = (group: string) => list.find((r) => r.id.startsWith(group))!;
-    const json = (await (await fetch(`${api}${of('this-week').files[0].url}`, { headers: withKey })).json()) as { period: { finished: boolean; coveredUntil?: string } };
+    const json = (await (await fetch(`${h.api}${of('this-week').files[0].url}`, { headers: h.withKey })).json()) as { period: { finished: boolean; coveredUntil?: string } };
     assert.equal(json.period.finished, false);
     assert.deepEqual([of('this-week').period.finished, of('this-week').period.coveredUntil], [false, json.period.coveredUntil]);
     assert.deepEqual([of('october').period.finished, of('october').period.coveredUntil], [true, undefined]);
     assert.deepEqual([of('kept').period.finished, of('kept').period.coveredUntil], [false, '2026-10-15T12:00:00.000Z']);
   });
 
-  test('invoices over HTTP: numbered once, the same invoice when run again, listed and downloadable', async () => {
-    const { iout1: invMsgs } = await deploy(flow());
-    const post = (body: unknown) => fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
-    const typo = await post({ period: '2026-10', customer: 'acmee' });
-    assert.equal(typo.status, 404);
-    assert.deepEqual(((await typo.json()) as { error: { code: string; message: string } }).error, {
-      code: 'NOT_FOUND',
-      message: 'no device has customer "acmee" (tag "customer"); known customers: acme, globex',
-      parameter: 'customer',
-      customer: 'acmee',
-      known: ['acme', 'globex'],
-    });
-    const res = await post({ period: '2026-10', customer: 'acme' });
-    assert.equal(res.status, 200);
-    const body = (await res.json()) as { invoices: Array<{ id: string; number: string; total: string; reissued: boolean; files: Array<{ name: string; url: string }> }> };
-    assert.equal(body.invoices.length, 1);
-    const inv = body.invoices[0];
-    // meter-a 3 kWh, meter-b 6 kWh (exact: 103 − 100, 13 − 7): 9 × 0.3333 = 2.9997 → 3.00; + 5 = 8.00; tax 20% 1.60
-    assert.deepEqual([inv.number, inv.total, inv.reissued], ['INV-000001', '9.60', false]);
-    const again = (await (await post({ period: '2026-10', customer: 'acme' })).json()) as typeof body;
-    assert.deepEqual([again.invoices[0].number, again.invoices[0].reissued], ['INV-000001', true]);
-    const all = (await (await post({ period: '2026-10' })).json()) as typeof body;
-    assert.deepEqual(all.invoices.map((i) => i.number), ['INV-000001', 'INV-000002']);
-    await until(() => invMsgs.length === 4, 'invoice messages');
-    assert.equal(invMsgs[0].invoice?.number, 'INV-000001');
-    assert.deepEqual(invMsgs[0].attachments!.map((a) => a.filename), ['INV-000001.pdf', 'INV-000001.csv', 'INV-000001.json']);
-
-    const list = (await (await fetch(`${api}/api/v1/invoices`, { headers: withKey })).json()) as { invoices: Array<{ id: string }> };
-    assert.deepEqual(list.invoices.map((i) => i.id).sort(), ['INV-000001', 'INV-000002']);
-    const csv = await (await fetch(`${api}${inv.files.find((f) => f.name.endsWith('.csv'))!.url}`, { headers: withKey })).text();
-    assert.match(csv, /INV-000001,acme,2026-10,2,kwh \(kWh\),9,kWh,0\.3333,3\.00,EUR/);
-
-    const bad = await post({ period: '2026-13' });
-    assert.equal(bad.status, 400);
-    assert.equal(((await bad.json()) as { error: { parameter: string } }).error.parameter, 'period');
-    assert.equal((await post({ period: '2026-10', tariff: 'x' })).status, 400);
-  });
-
-  test('an invoice node in Europe/Berlin: the PDF downloaded over HTTP prints its times on Berlin\'s clock and names the zone once', async () => {
-    await deploy(flow().map((n) => (n.id === 'inv' ? { ...n, timezone: 'Europe/Berlin' } : n)));
-    const res = await fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ period: '2026-10', customer: 'acme' }) });
-    assert.equal(res.status, 200);
-    const [inv] = ((await res.json()) as { invoices: Array<{ files: Array<{ name: string; url: string }> }> }).invoices;
-    const pdf = Buffer.from(await (await fetch(`${api}${inv.files.find((f) => f.name.endsWith('.pdf'))!.url}`, { headers: withKey })).arrayBuffer());
-    const path = join(dataDir, 'invoice.pdf');
-    writeFileSync(path, pdf);
-    const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8');
-    assert.match(text, /2026-10-01 00:00 – 2026-11-01 00:00/);
-    // meter-a reads at 00:00 UTC each day: 02:00 CEST on 1 October, 01:00 CET on the 31st.
-    assert.match(text, /meter-a \(31 readings\)\s+kwh \(delta\)\s+100 \(2026-10-01 02:00\)\s+103 \(2026-10-31 01:00\)/);
-    assert.match(text, /times in Europe\/Berlin \(CET\/CEST\)\./);
-  });
-
   test('a report in Europe/Berlin of the day the clocks go back: its PDF marks a time in the repeated hour CEST or CET and names the zone once', async () => {
-    await deploy(flow());
-    const run = await fetch(`${api}/api/v1/reports/run`, {
+    await h.deploy(flow());
+    const run = await fetch(`${h.api}/api/v1/reports/run`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...withKey },
+      headers: { 'content-type': 'application/json', ...h.withKey },
       body: JSON.stringify({ name: 'berlin dst', timezone: 'Europe/Berlin', devices: { mode: 'list', list: ['meter-a'] }, from: '2026-10-25', to: '2026-10-26', formats: ['pdf'] }),
     });
     assert.equal(run.status, 201);
     const created = (await run.json()) as { files: Array<{ url: string }> };
-    const path = join(dataDir, 'report.pdf');
-    writeFileSync(path, Buffer.from(await (await fetch(`${api}${created.files[0].url}`, { headers: withKey })).arrayBuffer()));
+    const path = join(h.dataDir, 'report.pdf');
+    writeFileSync(path, Buffer.from(await (await fetch(`${h.api}${created.files[0].url}`, { headers: h.withKey })).arrayBuffer()));
     const text = execFileSync('pdftotext', ['-layout', path, '-']).toString('utf8').replace(/\s+/g, ' ');
     assert.match(text, /\(2026-10-25 00:00 – 2026-10-26 00:00\) times in Europe\/Berlin \(CET\/CEST\) · 1 device/);
     // meter-a reads at 00:00 UTC: on the 25th that is 02:00 CEST, an hour before the clock shows 02:00 again in CET.
     assert.match(text, /last \d+(?:\.\d+)? at 2026-10-25 02:00 CEST/);
   });
 
-  test('two invoice nodes deployed with one series: a run says so (409) instead of asking to choose between "INV, INV"; no number is taken', async () => {
-    const twin = { id: 'inv2', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'INV', tariffs: TARIFFS, schedule: 'none', timezone: 'UTC', wires: [[], []] };
-    await deploy(flow([twin]));
-    const post = (body: unknown) => fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify(body) });
-    for (const body of [{ period: '2026-10' }, { period: '2026-10', series: 'INV' }]) {
-      const res = await post(body);
-      assert.equal(res.status, 409);
-      assert.deepEqual(((await res.json()) as { error: unknown }).error, {
-        code: 'CONFLICT',
-        message: '2 invoice nodes are deployed with the series "INV": a series is numbered by one node; give the others a series of their own and deploy',
-        series: 'INV',
-      });
-    }
-    const other = await post({ period: '2026-10', series: 'B' });
-    assert.equal(other.status, 400);
-    assert.match(((await other.json()) as { error: { message: string } }).error.message, /must name the series of a deployed invoice node: INV$/);
-    const list = (await (await fetch(`${api}/api/v1/invoices`, { headers: withKey })).json()) as { invoices: unknown[] };
-    assert.deepEqual(list.invoices, []);
-  });
-
   test('one device and one file: the message says "1 device" and the status "1 file"; one invoice, "1 invoice"', async () => {
-    const { out1: one, iout1: invoices } = await deploy(flow([], { devicesMode: 'list', devices: 'meter-a', csv: true, json: false, html: false, pdf: false }));
+    const { out1: one, iout1: invoices } = await h.deploy(flow([], { devicesMode: 'list', devices: 'meter-a', csv: true, json: false, html: false, pdf: false }));
     const statuses = (id: string) => {
       const seen: string[] = [];
       (helper.getNode(id) as unknown as NodeJS.EventEmitter).on('call:status', (call: { args: [{ text?: string }] }) => seen.push(String(call.args[0]?.text)));
@@ -446,11 +267,11 @@ describe('report and invoice nodes', () => {
   test('a daily schedule produces the days missed while the runtime was down, once', async () => {
     // Marks as a runtime that last ran the schedule three days ago would have left them.
     const now = Date.now();
-    const marks = join(dataDir, 'reports', '.marks', 'meters-daily.json');
-    mkdirSync(join(dataDir, 'reports', '.marks'), { recursive: true });
+    const marks = join(h.dataDir, 'reports', '.marks', 'meters-daily.json');
+    mkdirSync(join(h.dataDir, 'reports', '.marks'), { recursive: true });
     writeFileSync(marks, JSON.stringify({ lastSlot: now - 3 * DAY - 60_000, produced: {} }));
     const schedule = { schedule: 'cron', cron: '* * * * *', period: 'previous-day', devicesMode: 'all', fields: '' };
-    const { out1: one } = await deploy(flow([], schedule));
+    const { out1: one } = await h.deploy(flow([], schedule));
     await until(() => one.length >= 3, 'the missed days');
     const keys = one.map((m) => m.report!.period.key);
     assert.equal(new Set(keys).size, keys.length, 'no day twice');
@@ -458,49 +279,15 @@ describe('report and invoice nodes', () => {
     for (const k of keys) assert.ok(saved.produced[k], `${k} is marked`);
     // A redeploy produces nothing again for those days.
     await helper.unload();
-    if (server) await new Promise((r) => server!.close(r));
-    server = undefined;
-    const { out1: again } = await deploy(flow([], schedule));
+    await h.stopServing();
+    const { out1: again } = await h.deploy(flow([], schedule));
     await new Promise((r) => setTimeout(r, 1500));
     assert.ok(again.every((m) => !keys.includes(m.report!.period.key)), 'marked days are not produced again');
   });
 
-  test('an invoice run again after a tariff change warns of the tariff, after late readings of the readings; the issued invoice stands', async () => {
-    const runNode = async (got: Msg[], n: number) => {
-      (helper.getNode('inv') as unknown as { receive: (m: unknown) => void }).receive({ payload: { period: '2026-10', customer: 'acme' } });
-      await until(() => got.length === n, 'the invoice message');
-      return got[n - 1];
-    };
-    const warnings = () => {
-      const spy = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown }]>; WARN: number } }).log();
-      return spy.args.map((a) => a[0]).filter((e) => e.level === spy.WARN).map((e) => String(e.msg)).filter((m) => /INV-000001/.test(m));
-    };
-    const first = await runNode((await deploy(flow())).iout1, 1);
-    assert.deepEqual([first.invoice?.number, first.invoice?.reissued], ['INV-000001', false]);
-    // New prices from next month: the node's tariff changes, October's readings do not.
-    await new Promise((r) => server!.close(r));
-    server = undefined;
-    await helper.unload();
-    const dearer = JSON.parse(TARIFFS) as Array<{ meters: Array<{ pricing: { unitPrice: string } }> }>;
-    dearer[0].meters[0].pricing.unitPrice = '0.40';
-    const { iout1: got } = await deploy(flow().map((n) => (n.id === 'inv' ? { ...n, tariffs: JSON.stringify(dearer) } : n)));
-    const again = await runNode(got, 1);
-    assert.deepEqual([again.invoice?.number, again.invoice?.reissued, (again.payload as { total: string }).total], ['INV-000001', true, '9.60']);
-    let said = warnings();
-    assert.equal(said.length, 1, said.join('\n'));
-    assert.match(said[0], /^invoice INV-000001 \(acme, 2026-10\) was issued with another tariff or other invoice settings than the node has now; the issued invoice stands/);
-    // A late reading of October: now the readings differ.
-    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
-    await cfg.store.write([{ device: 'meter-a', ts: OCT + 30 * DAY + 3_600_000, fields: { kwh: 110 }, tags: { customer: 'acme' } }]);
-    await runNode(got, 2);
-    said = warnings();
-    assert.equal(said.length, 2, said.join('\n'));
-    assert.match(said[1], /^the readings of acme for 2026-10 changed since invoice INV-000001 was issued/);
-  });
-
   test('bad settings: the node says what is wrong in its log and to Catch nodes; the other nodes run', async () => {
     const bad = [{ id: 'inv2', type: 'upperstack-invoice', z: 'tab', store: 'cfg', series: 'B', tariffs: '[{"name":"x"}]', wires: [[], []] }];
-    await deploy(flow(bad, { schedule: 'cron', cron: '0 25 * * *' }));
+    await h.deploy(flow(bad, { schedule: 'cron', cron: '0 25 * * *' }));
     // The helper's spy on the runtime log (not in its type declarations).
     const spy = (helper as unknown as { log(): { args: Array<[{ level: number; msg: unknown }]>; ERROR: number } }).log();
     const errors = spy.args.map((a) => a[0]).filter((e) => e.level === spy.ERROR).map((e) => String(e.msg));
@@ -510,7 +297,7 @@ describe('report and invoice nodes', () => {
     (helper.getNode('rep') as unknown as { receive: (m: unknown) => void }).receive({ payload: {} });
     assert.match(String(await failed), /cron expression/);
     // The good invoice node still serves its series.
-    const res = await fetch(`${api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...withKey }, body: JSON.stringify({ period: '2026-10', customer: 'acme' }) });
+    const res = await fetch(`${h.api}/api/v1/invoices/run`, { method: 'POST', headers: { 'content-type': 'application/json', ...h.withKey }, body: JSON.stringify({ period: '2026-10', customer: 'acme' }) });
     assert.equal(res.status, 200);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BROKER_DEFAULTS } from '../../nodes/lib/broker/embedded';
+import { BROKER_DEFAULTS } from '../../nodes/lib/broker/options';
 import { BROKER_SETTING_DEFAULTS, BROKER_SETTING_RANGES, brokerSetting } from '../../nodes/broker/options';
 
 test('the broker node and the broker library have the same defaults', () => {

@@ -4,7 +4,8 @@
  * against mosquitto), each on a fresh broker with its own data folder.
  */
 import { rmSync } from 'node:fs';
-import { EmbeddedMqttBroker, type BrokerOptions } from '../../nodes/lib/broker/embedded';
+import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
+import type { BrokerOptions } from '../../nodes/lib/broker/options';
 import { defineScenarios } from '../helpers/mqtt5-scenarios';
 import { tempDir } from '../helpers/temp';
 

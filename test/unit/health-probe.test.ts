@@ -110,3 +110,35 @@ test('a reuse time of 0 probes on every call not sharing one in flight', async (
     assert.equal(p.runs(), i);
   }
 });
+
+test('within: a probe that has not answered in the wait is reported with since when it waits; it goes on, later calls join it, and its answer is kept', async () => {
+  const p = probed(60_000);
+  const first = await p.probe.within(5);
+  assert.deepEqual(first, { waitingSince: 1_000_000 });
+  p.tick(3_000);
+  const second = await p.probe.within(5, true);
+  assert.deepEqual(second, { waitingSince: 1_000_000 }, 'the same probe, not a second one beside it');
+  assert.equal(p.runs(), 1);
+  const third = p.probe.within(60_000);
+  p.answer(true);
+  assert.deepEqual(await third, { answer: { ok: true, n: 1 } });
+  assert.deepEqual(await p.probe.within(5), { answer: { ok: true, n: 1 } }, 'the healthy answer is reused');
+  assert.equal(p.runs(), 1);
+});
+
+test('within: a probe that throws after the wait leaves no unhandled rejection, and the next call probes again', async () => {
+  let fail: ((err: Error) => void) | undefined;
+  let runs = 0;
+  const probe = new SharedProbe<{ ok: boolean }>(
+    () => {
+      runs++;
+      return runs === 1 ? new Promise((_, reject) => (fail = reject)) : Promise.resolve({ ok: true });
+    },
+    { maxAgeMs: 60_000 },
+  );
+  assert.ok('waitingSince' in (await probe.within(5)));
+  fail!(new Error('socket hang up'));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(await probe.within(5_000), { answer: { ok: true } });
+  assert.equal(runs, 2);
+});

@@ -121,12 +121,13 @@ describe('healthThresholds', () => {
   test('seconds from settings; absent or invalid keep the default and say so', () => {
     const bad: string[] = [];
     assert.deepEqual(healthThresholds(undefined), DEFAULT_HEALTH_THRESHOLDS);
-    assert.deepEqual(healthThresholds({ storeFailingSeconds: '0.5', unsettledSeconds: 120, backpressureSeconds: 'soon', connectionFailingSeconds: '5' }, (name) => bad.push(name)), {
+    assert.deepEqual(healthThresholds({ storeFailingSeconds: '0.5', unsettledSeconds: 120, backpressureSeconds: 'soon', connectionFailingSeconds: '5', probeWaitSeconds: '0.25' }, (name) => bad.push(name)), {
       storeFailingMs: 500,
       unsettledMs: 120_000,
       backpressureMs: DEFAULT_HEALTH_THRESHOLDS.backpressureMs,
       connectionFailingMs: 5_000,
       probeReuseMs: DEFAULT_HEALTH_THRESHOLDS.probeReuseMs,
+      probeWaitMs: 250,
     });
     assert.deepEqual(bad, ['backpressureSeconds']);
   });

@@ -42,7 +42,9 @@ test('report files: CSV row per series, JSON in ISO time, HTML self-contained wi
   const period = explicitPeriod(FROM, TO, 'Europe/Berlin');
   const r = await produceReport(def, period, { store, archive, now: TO + 5 * MIN, keep: 2, trigger: 'api' });
   assert.deepEqual(r.files.map((f) => f.name.replace(r.entry.id, 'ID')), ['ID.csv', 'ID.json', 'ID.html', 'ID.pdf']);
-  const csv = r.files[0].data.toString('utf8').split('\r\n');
+  // The unit "°C" is outside ASCII: the file starts with a UTF-8 byte order mark (test/unit/csv-bom.test.ts).
+  assert.equal(r.files[0].data.toString('utf8', 0, 3), '\ufeff');
+  const csv = r.files[0].data.toString('utf8', 3).split('\r\n');
   assert.match(csv[0], /^device,field,unit,count,min,max,mean/);
   assert.match(csv[1], /^boiler <1>,temp,°C,1440,/);
   const json = JSON.parse(r.files[1].data.toString('utf8'));

@@ -29,6 +29,17 @@ export function csvCell(value: FieldValue | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/**
+ * The bytes of a CSV file people open (a report's, an invoice's). Excel reads a CSV as the machine's legacy code
+ * page unless it starts with a UTF-8 byte order mark, so "m³", "°C" or "Müller" come out garbled without one:
+ * a file with any character outside ASCII gets the mark. A pure-ASCII file reads the same in every code page and
+ * stays without it, byte for byte what it was, for the scripts that read it. The API's CSV answers are for
+ * programs and never carry one.
+ */
+export function csvFile(text: string): Buffer {
+  return Buffer.from(/[^\x00-\x7f]/.test(text) ? `\ufeff${text}` : text, 'utf8');
+}
+
 function csv(rows: string[]): string {
   return [CSV_HEADER, ...rows].join(EOL) + EOL;
 }

@@ -6,8 +6,14 @@
  * accepts (a healthy one) serves the next calls for `maxAgeMs`. An answer not
  * reused (a failing one, or an error) is probed again on the next call, so a
  * recovery shows at once; `fresh` skips the reuse when the caller has seen
- * trouble of its own (a write that failed since).
+ * trouble of its own (a write that failed since). within() bounds the wait:
+ * a load balancer's health check must be answered in its own timeout, while a
+ * store that takes connections and never answers (influxd stopped with SIGSTOP)
+ * holds its probe for the sink's whole request timeout.
  */
+
+/** A probe's answer, or, when it did not come within the wait, since when the probe still running has waited. */
+export type ProbeOutcome<T> = { answer: T } | { waitingSince: number };
 
 export interface SharedProbeOptions<T> {
   /** How long an accepted answer is reused; 0 probes on every call not sharing one in flight. */
@@ -20,6 +26,7 @@ export interface SharedProbeOptions<T> {
 
 export class SharedProbe<T> {
   private running?: Promise<T>;
+  private runningSince?: number;
   private last?: { answer: T; at: number };
   private readonly now: () => number;
 
@@ -47,9 +54,30 @@ export class SharedProbe<T> {
         throw err;
       },
     );
+    this.runningSince = at;
     this.running = run.finally(() => {
       this.running = undefined;
+      this.runningSince = undefined;
     });
     return this.running;
+  }
+
+  /**
+   * get(), waiting at most `waitMs` for the answer. A probe not answered by then keeps running: later calls
+   * join it (and are told the same since), and its answer is kept as get() keeps one.
+   */
+  async within(waitMs: number, fresh = false): Promise<ProbeOutcome<T>> {
+    const answer = this.get(fresh);
+    const since = this.runningSince;
+    if (since === undefined) return { answer: await answer };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<ProbeOutcome<T>>((resolve) => {
+      timer = setTimeout(() => resolve({ waitingSince: since }), waitMs);
+    });
+    try {
+      return await Promise.race([answer.then((a) => ({ answer: a })), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

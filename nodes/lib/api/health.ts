@@ -27,6 +27,11 @@ export interface HealthThresholds {
   connectionFailingMs: number;
   /** How long a store's healthy probe answer serves later /health calls (nodes/lib/api/health-probe.ts). */
   probeReuseMs: number;
+  /**
+   * How long /health waits for a store's probe before it answers without it, the store reported as not
+   * answering since the probe began (the probe goes on, and later calls join it).
+   */
+  probeWaitMs: number;
 }
 
 export const DEFAULT_HEALTH_THRESHOLDS: HealthThresholds = {
@@ -35,6 +40,7 @@ export const DEFAULT_HEALTH_THRESHOLDS: HealthThresholds = {
   backpressureMs: 60_000,
   connectionFailingMs: 30_000,
   probeReuseMs: 1_000,
+  probeWaitMs: 1_500,
 };
 
 /** A registered component's check (broker, store sink...) as nodes/shared/runtime.ts collects it. */
@@ -112,7 +118,7 @@ export class HealthMonitor {
   private firstSeen = new Map<string, number>();
 
   constructor(
-    private readonly thresholds: Omit<HealthThresholds, 'probeReuseMs'>,
+    private readonly thresholds: Omit<HealthThresholds, 'probeReuseMs' | 'probeWaitMs'>,
     private readonly log: HealthLog,
   ) {}
 
@@ -226,7 +232,7 @@ export class HealthMonitor {
   }
 }
 
-/** Thresholds from settings in seconds (`{storeFailingSeconds, unsettledSeconds, backpressureSeconds, connectionFailingSeconds, probeReuseSeconds}`); bad values keep the default. */
+/** Thresholds from settings in seconds (`{storeFailingSeconds, unsettledSeconds, backpressureSeconds, connectionFailingSeconds, probeReuseSeconds, probeWaitSeconds}`); bad values keep the default. */
 export function healthThresholds(settings: Record<string, unknown> | undefined, onInvalid?: (name: string, value: unknown) => void): HealthThresholds {
   const out = { ...DEFAULT_HEALTH_THRESHOLDS };
   const names: Array<[keyof HealthThresholds, string]> = [
@@ -235,6 +241,7 @@ export function healthThresholds(settings: Record<string, unknown> | undefined, 
     ['backpressureMs', 'backpressureSeconds'],
     ['connectionFailingMs', 'connectionFailingSeconds'],
     ['probeReuseMs', 'probeReuseSeconds'],
+    ['probeWaitMs', 'probeWaitSeconds'],
   ];
   for (const [key, name] of names) {
     const v = settings?.[name];

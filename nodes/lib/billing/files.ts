@@ -5,7 +5,7 @@
  * invoice and the node's quantity decimals, so producing an issued invoice
  * again gives the same files.
  */
-import { csvCell } from '../api/format';
+import { csvCell, csvFile } from '../api/format';
 import { pdfBuffer, pdfText } from '../report/pdf';
 import type { ReportFile } from '../report/render';
 import { currencyDigits, Dec, formatAmount, roundTo } from './money';
@@ -124,7 +124,7 @@ export async function invoiceFiles(inv: Invoice, createdAt: number, quantityDigi
   const base = inv.number.replace(/[^A-Za-z0-9_.-]+/g, '-');
   return [
     { name: `${base}.pdf`, contentType: 'application/pdf', data: await invoicePdf(inv, createdAt, quantityDigits) },
-    { name: `${base}.csv`, contentType: 'text/csv; charset=utf-8', data: Buffer.from(invoiceCsv(inv), 'utf8') },
+    { name: `${base}.csv`, contentType: 'text/csv; charset=utf-8', data: csvFile(invoiceCsv(inv)) },
     { name: `${base}.json`, contentType: 'application/json; charset=utf-8', data: Buffer.from(invoiceJson(inv, createdAt), 'utf8') },
   ];
 }

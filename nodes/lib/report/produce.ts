@@ -10,6 +10,7 @@ import { slug, type ReportDefinition } from './definition';
 import type { Period } from './period';
 import { reportPdf } from './pdf';
 import { reportCsv, reportHtml, reportJson, type ReportFile } from './render';
+import { csvFile } from '../api/format';
 import type { DeviceDirectory } from './sources';
 
 export interface ProduceContext {
@@ -38,7 +39,7 @@ export function reportId(def: ReportDefinition, period: Period): string {
 export async function renderReport(def: ReportDefinition, data: ReportData, id: string, createdAt: number): Promise<ReportFile[]> {
   const files: ReportFile[] = [];
   for (const f of def.formats) {
-    if (f === 'csv') files.push({ name: `${id}.csv`, contentType: 'text/csv; charset=utf-8', data: Buffer.from(reportCsv(data), 'utf8') });
+    if (f === 'csv') files.push({ name: `${id}.csv`, contentType: 'text/csv; charset=utf-8', data: csvFile(reportCsv(data)) });
     if (f === 'json') files.push({ name: `${id}.json`, contentType: 'application/json; charset=utf-8', data: Buffer.from(reportJson(data, id), 'utf8') });
     if (f === 'html') files.push({ name: `${id}.html`, contentType: 'text/html; charset=utf-8', data: Buffer.from(reportHtml(data, id), 'utf8') });
     if (f === 'pdf') files.push({ name: `${id}.pdf`, contentType: 'application/pdf', data: await reportPdf(data, id, createdAt) });
