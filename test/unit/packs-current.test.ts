@@ -70,7 +70,7 @@ test('a cluster member\'s pack: every Upperstack node it adds or changes is curr
   for (const o of [clusterOptionsFromEnv(env)!, clusterOptionsFromEnv({ ...env, UPPERSTACK_CLUSTER_BROKER_USERNAME: 'u', UPPERSTACK_CLUSTER_BROKER_PASSWORD: 'p' })!]) {
     const before = new Map(pack.map((n) => [n.id, JSON.stringify(n)]));
     const changed = (clusterPack(pack, o) as FlowNode[]).filter((n) => n.type.startsWith('upperstack-') && before.get(n.id) !== JSON.stringify(n));
-    assert.deepEqual([...new Set(changed.map((n) => n.type))].sort(), ['upperstack-mqtt-connection', 'upperstack-mqtt-in', 'upperstack-partition', 'upperstack-store', 'upperstack-store-config']);
+    assert.deepEqual([...new Set(changed.map((n) => n.type))].sort(), ['upperstack-live', 'upperstack-mqtt-connection', 'upperstack-mqtt-in', 'upperstack-partition', 'upperstack-store', 'upperstack-store-config']);
     for (const n of changed) {
       const what = `member pack ${n.type} "${String(n.name ?? n.id)}"`;
       const steps = migrations.get(n.type)!;
