@@ -422,15 +422,18 @@ test('GET /fetch and POST /query: a query parameter that is not valid percent-en
 test('another method on a route of the input is 405 as JSON with Allow naming the methods it takes; a path nothing serves stays 404', async () => {
   const refused = await curl(['-X', 'PUT', '-H', 'Content-Type: application/json', '--data', '{"t":1}', `${rt.url}/ingest/dev1`]);
   assert.equal(refused.status, 405, refused.body);
-  assert.match(refused.headers, /^Allow: POST\r$/m);
+  assert.match(refused.headers, /^Allow: POST, OPTIONS\r$/m);
   assert.match(refused.headers, /^Content-Type: application\/json/m);
-  assert.deepEqual(JSON.parse(refused.body), { error: { code: 'METHOD_NOT_ALLOWED', message: 'PUT is not accepted on /ingest/{device}: send readings with POST', allow: ['POST'] } });
+  assert.deepEqual(JSON.parse(refused.body), { error: { code: 'METHOD_NOT_ALLOWED', message: 'PUT is not accepted on /ingest/{device}: send readings with POST', allow: ['POST', 'OPTIONS'] } });
+  // OPTIONS is one of them: the CORS preflight in front of the node routes answers it.
+  const options = await curl(['-X', 'OPTIONS', `${rt.url}/ingest/dev1`]);
+  assert.equal(options.status, 204, options.body);
   const cases: Array<[string, string, string]> = [
-    ['GET', '/write', 'POST'],
-    ['DELETE', '/api/v2/write', 'POST'],
-    ['PATCH', '/insert/dev1', 'POST'],
-    ['POST', '/fetch/dev1', 'GET, HEAD'],
-    ['PUT', '/query', 'GET, HEAD, POST'],
+    ['GET', '/write', 'POST, OPTIONS'],
+    ['DELETE', '/api/v2/write', 'POST, OPTIONS'],
+    ['PATCH', '/insert/dev1', 'POST, OPTIONS'],
+    ['POST', '/fetch/dev1', 'GET, HEAD, OPTIONS'],
+    ['PUT', '/query', 'GET, HEAD, POST, OPTIONS'],
   ];
   for (const [method, path, allow] of cases) {
     const r = await curl(['-X', method, `${rt.url}${path}`]);
