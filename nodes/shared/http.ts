@@ -30,6 +30,7 @@ import { nonFiniteBodyError, nonFiniteNumber } from '../lib/schema/finite';
 import { upperstackSettings } from './runtime';
 import { prepareServer } from './server-setup';
 import { answersNoPathOfItsOwn, pathIn, servedPath, type RoutedApp } from './served-path';
+import { devicePathHint } from '../lib/inputs/methods';
 import type { UpperstackError } from '../lib/errors';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
@@ -285,16 +286,6 @@ function topApp(RED: NodeAPI): App | undefined {
   const node = RED.httpNode as unknown as App | undefined;
   const admin = RED.httpAdmin as unknown as App | undefined;
   return node?.parent ?? admin?.parent?.parent ?? admin?.parent;
-}
-
-/** The HTTP input's routes name the device in the path: a request to a bare one (`/ingest`) is told so. */
-const DEVICE_ROUTES: Record<string, string> = { ingest: 'POST', insert: 'POST', fetch: 'GET' };
-
-function devicePathHint(path: string): string {
-  const m = /^(.*\/(ingest|insert|fetch))\/?$/.exec(path);
-  if (!m) return '';
-  const route = `${DEVICE_ROUTES[m[2]!]} ${m[1]!}`;
-  return `: ${route}/{device} names the device in the path, e.g. ${route}/sensor-1`;
 }
 
 /** The refusal of a method on a path (as the node app sees it) that its routes answer with other methods. */
