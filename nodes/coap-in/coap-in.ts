@@ -39,6 +39,8 @@ import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptio
 
 /** One meta object for every record: the journal record serialises it once, not per request. */
 const COAP_META: Record<string, string> = { route: 'coap' };
+/** The parameters of a request without a Uri-Query; never changed, only read. */
+const NO_QUERY: Readonly<URLSearchParams> = new URLSearchParams();
 
 function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
   return requestOutcome({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt, meta: rec.meta }, opts);
@@ -192,7 +194,8 @@ export = function register(RED: NodeAPI): void {
       };
       const wrongResource = resourceRefusal(segments, method);
       if (wrongResource) return early(wrongResource);
-      const query = queryOf(req, url);
+      // Most requests carry no Uri-Query (the library joins them into the URL after a "?"): nothing to read then.
+      const query = req.url.includes('?') ? queryOf(req, url) : NO_QUERY;
       const decided = (who: Access | Refusal): void => {
         if (!who.ok) {
           // A refusal that says to come back later must not be replayed to a retransmission after that.
