@@ -122,8 +122,9 @@ export function coapAccess(loopback: boolean, login: DeviceLogin | undefined): C
     firstBlock({ segments, method, query, remote }) {
       const wrong = resourceRefusal(segments, method);
       if (wrong) return wrong;
-      // Discovery is anyone's; every other resource names its device second.
-      if (segments[0] === '.well-known') return undefined;
+      // Discovery is anyone's and takes no body: an upload to it would be kept for nobody (RFC 7252 §5.4.1: a
+      // critical option the resource does not act on is refused).
+      if (segments[0] === '.well-known') return coapError('4.02', '/.well-known/core takes no body: send the request without Block1');
       const device = segments[1];
       const decide = (who: AuthResult): CoapAnswer | undefined => {
         const refused = who.ok ? mayUse(who.principal, device, remote) : who;

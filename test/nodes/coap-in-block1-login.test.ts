@@ -4,6 +4,7 @@
  * login (Uri-Query), so a wrong or missing one is answered 4.01 at the first block,
  * with the diagnostic a single request gets, and nothing of the upload is kept (the
  * next block is 4.08, no transfer to continue); the right login stores the body once.
+ * An upload to /.well-known/core, which anyone may ask and which takes no body, is refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,8 +75,8 @@ async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** One block of an upload to /telemetry/{device}, sent from `sock`; resolves the answer to it. */
-function sendBlock(sock: ReturnType<typeof createSocket>, messageId: number, device: string, query: string[], block1: number, payload: Buffer): Promise<ReturnType<typeof parse>> {
+/** One block of an upload (a POST to /telemetry/{device} unless told), sent from `sock`; resolves the answer to it. */
+function sendBlock(sock: ReturnType<typeof createSocket>, messageId: number, device: string, query: string[], block1: number, payload: Buffer, code = 'POST', path = ['telemetry', device]): Promise<ReturnType<typeof parse>> {
   const answer = new Promise<ReturnType<typeof parse>>((resolve) => {
     const on = (m: Buffer) => {
       const p = parse(m);
@@ -86,12 +87,11 @@ function sendBlock(sock: ReturnType<typeof createSocket>, messageId: number, dev
     sock.on('message', on);
   });
   const options = [
-    { name: 'Uri-Path', value: Buffer.from('telemetry') },
-    { name: 'Uri-Path', value: Buffer.from(device) },
+    ...path.map((segment) => ({ name: 'Uri-Path', value: Buffer.from(segment) })),
     ...query.map((q) => ({ name: 'Uri-Query', value: Buffer.from(q) })),
     { name: 'Block1', value: Buffer.from([block1]) },
   ];
-  sock.send(generate({ code: 'POST', messageId, token: Buffer.from([messageId & 255]), confirmable: true, payload, options: options as Parameters<typeof generate>[0]['options'] }), port, '127.0.0.1');
+  sock.send(generate({ code, messageId, token: Buffer.from([messageId & 255]), confirmable: true, payload, options: options as Parameters<typeof generate>[0]['options'] }), port, '127.0.0.1');
   return answer;
 }
 
@@ -132,6 +132,10 @@ test('a Block1 upload with a wrong or missing login is 4.01 at its first block a
     assert.equal(anonymous.code, '4.01');
     assert.equal(anonymous.payload.toString(), 'UNAUTHORIZED: device "blk-1" is registered: it must log in with its own id and secret');
     assert.equal((await sendBlock(sock, 7004, 'blk-1', [], 0x1a, block)).code, '4.08');
+    // Discovery needs no login, and takes no body: an upload to it is refused, not kept.
+    const discovery = await sendBlock(sock, 7005, '', [], 0x0a, block, 'GET', ['.well-known', 'core']);
+    assert.equal(discovery.code, '4.02');
+    assert.equal(discovery.payload.toString(), 'BAD_OPTION: /.well-known/core takes no body: send the request without Block1');
 
     // The right login (as ?u=&p= confirmable, as ?k= non-confirmable): each upload is taken whole and journaled once.
     const right = await client(['-m', 'post', '-t', '50', '-b', '64', '-f', file, url(`?u=blk-1&p=${secret}`)]);
