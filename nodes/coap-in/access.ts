@@ -59,6 +59,7 @@ export interface CoapAccess {
   /**
    * The refusal the request a Block1 upload makes would get for its resource, login and device (what every
    * block carries), answered at its first block so nothing of a refused upload is kept; undefined: keep it.
+   * Discovery, which needs no login, takes no body either: an upload to it is refused.
    * Rate limits and signatures are left to the whole request, which is asked again once reassembled.
    */
   firstBlock(start: BlockStart): CoapAnswer | undefined | Promise<CoapAnswer | undefined>;
