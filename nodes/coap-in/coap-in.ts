@@ -18,14 +18,14 @@ import { notePortHeld, portInUse, releasePorts } from '../lib/port-holders';
 import { isPortInUse, PortRetry } from '../lib/port-retry';
 import { outcomeWeight, requestOutcome, type InputOptions, type InputOutcome } from '../lib/inputs/request';
 import { boundAmplification, coapContentType, coapError, coapOutcomeAnswer, ExchangeCache, octetStreamType, outcomeRoom, requestSize, type CoapAnswer } from '../lib/inputs/coap';
-import { coapCode, packetOf, queryOf, send, uriPathOf, wellKnown } from './answers';
+import { packetOf, queryOf, send, uriPathOf, wellKnown } from './answers';
+import { coapAccess, refusalAnswer, type Access } from './access';
 import { resourceRefusal } from '../lib/inputs/coap-request';
 import { datagramFilter } from './datagrams';
 import { checkAccess, type DeviceLogin } from '../lib/inputs/auth';
 import { isLoopback } from '../lib/security/net';
-import { deviceIdProblem } from '../lib/devices/record';
-import type { Principal, Refusal } from '../lib/security/device-auth';
-import { deviceAuth, isRegisteredDevice } from '../shared/devices';
+import type { Refusal } from '../lib/security/device-auth';
+import { isRegisteredDevice } from '../shared/devices';
 import { registerHealth } from '../shared/runtime';
 import { commandBoard } from '../lib/inputs/commands';
 import { requestEmitter } from '../shared/request-emit';
@@ -39,29 +39,8 @@ import { coapInMigrations, type CoapInNode, type CoapInNodeDef, type CoapInOptio
 
 /** One meta object for every record: the journal record serialises it once, not per request. */
 const COAP_META: Record<string, string> = { route: 'coap' };
-
-const BAD_DEVICE_ID = 'BAD_DEVICE_ID';
-
-/**
- * The path's device id checked after the login, as over HTTP (401 before
- * 400): an anonymous client learns nothing of the id rule where a login is
- * required. Refused even where no registry decides ids: a device named so now
- * could never be registered and secured.
- */
-function deviceIdRefusal(device: string): Refusal | undefined {
-  const malformed = deviceIdProblem(device);
-  // 0x85: MQTT's "client identifier not valid", the nearest reason code to a bad device id.
-  return malformed === undefined ? undefined : { ok: false, status: 400, reasonCode: 0x85, code: BAD_DEVICE_ID, message: malformed };
-}
-
-/** A request that may go on: whether it was authenticated, and the body a device that signs carried. */
-interface Access {
-  ok: true;
-  principal: Principal;
-  authenticated: boolean;
-  payload?: Buffer;
-  contentType?: string;
-}
+/** The parameters of a request without a Uri-Query; never changed, only read. */
+const NO_QUERY: Readonly<URLSearchParams> = new URLSearchParams();
 
 function outcomeOf(rec: Received, opts: InputOptions): InputOutcome {
   return requestOutcome({ route: 'coap', device: rec.device, contentType: rec.contentType, payload: rec.payload, receivedAt: rec.receivedAt, meta: rec.meta }, opts);
@@ -90,6 +69,7 @@ export = function register(RED: NodeAPI): void {
     const status = throttledStatus(node);
     const outcomes = new WeakMap<Received, InputOutcome>();
     const exchanges = new ExchangeCache();
+    const { accessNow, access, firstBlock } = coapAccess(loopback, login);
 
     const emit = requestEmitter({ node, wires, topic: 'coap', outcomes, decode: (rec) => outcomeOf(rec, inputOptions), newId: () => RED.util.generateId() });
 
@@ -164,7 +144,7 @@ export = function register(RED: NodeAPI): void {
       res.on('error', stop);
     };
 
-    const filterDatagram = datagramFilter(config.maxBytes);
+    const filterDatagram = datagramFilter(config.maxBytes, firstBlock);
 
     // The library binds with SO_REUSEADDR unless told not to: a second runtime on the port would then
     // say it listens while the kernel hands each datagram to only one of them.
@@ -214,13 +194,13 @@ export = function register(RED: NodeAPI): void {
       };
       const wrongResource = resourceRefusal(segments, method);
       if (wrongResource) return early(wrongResource);
-      const query = queryOf(req, url);
+      // Most requests carry no Uri-Query (the library joins them into the URL after a "?"): nothing to read then.
+      const query = req.url.includes('?') ? queryOf(req, url) : NO_QUERY;
       const decided = (who: Access | Refusal): void => {
         if (!who.ok) {
-          const extra: Record<string, number> = who.retryAfterMs !== undefined ? { 'Max-Age': Math.max(1, Math.ceil(who.retryAfterMs / 1000)) } : {};
           // A refusal that says to come back later must not be replayed to a retransmission after that.
           if (who.retryAfterMs !== undefined && key) exchanges.forget(key);
-          const a = coapError(coapCode(who.status), who, extra);
+          const a = refusalAnswer(who);
           if (who.retryAfterMs !== undefined) return send(res, boundAmplification(a, requestBytes, tokenLength));
           return early(a);
         }
@@ -238,56 +218,6 @@ export = function register(RED: NodeAPI): void {
       if (now !== undefined && !(now instanceof Promise)) return decided(now);
       void (now ?? access(query, req, device, tele)).then(decided).catch(failed);
     });
-
-    /**
-     * access() decided at once for a request that presents no secret or login,
-     * when the registry can (an anonymous device on loopback, no rate limit to
-     * count); undefined when the request must wait for access(). The type allows
-     * decideAccess()'s promise, which only a write under rate limits gets.
-     */
-    const accessNow = (query: URLSearchParams, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | Promise<Access | Refusal> | undefined => {
-      if (query.has('k') || query.has('u') || query.has('p')) return undefined;
-      const auth = deviceAuth();
-      if (writes && auth.limitsTraffic) return undefined;
-      const who = auth.anonymousNow(req.rsinfo.address, loopback, login);
-      if (who === undefined || !who.ok) return who;
-      return decideAccess(who.principal, req, device, writes);
-    };
-
-    /**
-     * Whether `principal` may use the device: the id rule and the device's access, for telemetry the rate
-     * limits (only where they count anything: then the answer is a promise) and the body a device that
-     * signs carried in its envelope.
-     */
-    const decideAccess = (principal: Principal, req: IncomingMessage, device: string, writes: boolean): Access | Refusal | Promise<Access | Refusal> => {
-      const badId = deviceIdRefusal(device);
-      if (badId) return badId;
-      const auth = deviceAuth();
-      const remote = req.rsinfo.address;
-      const may = auth.canWrite(principal, device, 'coap', remote);
-      if (!may.ok) return may;
-      const authenticated = principal.kind !== 'anonymous';
-      if (!writes) return { ok: true, principal, authenticated };
-      const unwrapped = (): Access | Refusal => {
-        // A device that signs sends an envelope; what goes on is the body it carried.
-        const signed = auth.unwrapSigned(principal, device, req.payload, coapContentType(req.headers['Content-Format']), 'coap', remote);
-        if (!signed.ok) return signed;
-        return { ok: true, principal, authenticated, payload: signed.payload, contentType: signed.contentType };
-      };
-      if (!auth.limitsTraffic) return unwrapped();
-      return auth.admit(principal, device, remote, 'coap').then((admitted) => (admitted.ok ? unwrapped() : admitted));
-    };
-
-    /** Who sends (`?k=<secret>` of the path's device, or `?u=&p=`), and may they use this device? */
-    const access = async (query: URLSearchParams, req: IncomingMessage, device: string, writes: boolean): Promise<Access | Refusal> => {
-      const k = query.get('k');
-      const u = query.get('u');
-      const username = k !== null ? device : (u ?? undefined);
-      const password = k !== null ? k : (query.get('p') ?? undefined);
-      const who = await deviceAuth().authenticate({ protocol: 'coap', username, password, remote: req.rsinfo.address, loopback, shared: login });
-      if (!who.ok) return who;
-      return decideAccess(who.principal, req, device, writes);
-    };
 
     // The library re-emits its socket's errors on the server: without a listener one (the port in use)
     // ended the whole runtime. Before the socket is bound it is the input's failure, and /health says so.

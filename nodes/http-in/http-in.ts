@@ -4,7 +4,8 @@
  * routes `POST /insert/{device}` and `GET /fetch/{device}`, and the InfluxDB
  * write API (`POST /write`, `POST /api/v2/write`, `/ping`, `GET`/`POST /query`
  * for SHOW and CREATE DATABASE). Another method on one of these paths is 405
- * naming the methods it takes (`Allow`), answered where the runtime's 404 is.
+ * naming the methods it takes (`Allow`), answered where the runtime's 404 is,
+ * on the InfluxDB routes in InfluxDB's error shape.
  *
  * A request is decoded and validated (ingest.ts), so the answer can say what is wrong
  * (400, 403, 415, 422) and how many readings were accepted; then it is
@@ -131,7 +132,10 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.get('/query', (req: Request, res: Response, next: NextFunction) => (servesRoute('influx-v1') ? void influxQuery(req, res) : next()));
       answerWrongMethods(RED.httpNode, (method, path) => {
         const wrong = wrongMethod(method, path);
-        return wrong && servesRoute(wrong.route) ? wrong.error : undefined;
+        if (!wrong || !servesRoute(wrong.route)) return undefined;
+        // InfluxDB's clients read an error as a string `error` (v1) or `code` and `message` (v2), not an object.
+        const influx = wrong.route === 'influx-v1' || wrong.route === 'influx-v2';
+        return influx ? { error: wrong.error, body: answerError(wrong.route, 405, wrong.error).body } : { error: wrong.error };
       });
       RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(activeHttpIn(), req, res, (entry) => auditOf(RED).refusal(entry)));
       const s = RED.settings as unknown as FastPathSettings;

@@ -30,6 +30,7 @@ import { nonFiniteBodyError, nonFiniteNumber } from '../lib/schema/finite';
 import { upperstackSettings } from './runtime';
 import { prepareServer } from './server-setup';
 import { answersNoPathOfItsOwn, pathIn, servedPath, type RoutedApp } from './served-path';
+import { devicePathHint } from '../lib/inputs/methods';
 import type { UpperstackError } from '../lib/errors';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
@@ -287,18 +288,11 @@ function topApp(RED: NodeAPI): App | undefined {
   return node?.parent ?? admin?.parent?.parent ?? admin?.parent;
 }
 
-/** The HTTP input's routes name the device in the path: a request to a bare one (`/ingest`) is told so. */
-const DEVICE_ROUTES: Record<string, string> = { ingest: 'POST', insert: 'POST', fetch: 'GET' };
-
-function devicePathHint(path: string): string {
-  const m = /^(.*\/(ingest|insert|fetch))\/?$/.exec(path);
-  if (!m) return '';
-  const route = `${DEVICE_ROUTES[m[2]!]} ${m[1]!}`;
-  return `: ${route}/{device} names the device in the path, e.g. ${route}/sensor-1`;
-}
-
-/** The refusal of a method on a path (as the node app sees it) that its routes answer with other methods. */
-export type WrongMethod = (method: string, path: string) => UpperstackError | undefined;
+/**
+ * The refusal of a method on a path (as the node app sees it) that its routes answer with other methods: the
+ * error, answered as JSON, or `body`, the same error in the shape the route's clients read (InfluxDB's).
+ */
+export type WrongMethod = (method: string, path: string) => { error: UpperstackError; body?: string } | undefined;
 
 // Shared through the global symbol registry, as the own-body routes: the settings file may load another copy of this module.
 const WRONG_METHODS = Symbol.for('upperstack.wrongMethods');
@@ -317,7 +311,7 @@ export function answerWrongMethods(app: object, refuse: WrongMethod): void {
   wrongMethods().set(app, refuse);
 }
 
-function wrongMethodOf(RED: NodeAPI, req: Request): UpperstackError | undefined {
+function wrongMethodOf(RED: NodeAPI, req: Request): ReturnType<WrongMethod> {
   const node = RED.httpNode as unknown as RoutedApp | undefined;
   const refuse = node && wrongMethods().get(node);
   const top = topApp(RED);
@@ -329,9 +323,13 @@ function wrongMethodOf(RED: NodeAPI, req: Request): UpperstackError | undefined 
 function sendNotFound(RED: NodeAPI, req: Request, res: Response): void {
   const wrong = wrongMethodOf(RED, req);
   if (wrong) {
-    const allow = wrong.details.allow;
+    const allow = wrong.error.details.allow;
     if (Array.isArray(allow)) res.setHeader('Allow', allow.join(', '));
-    return sendFailure(res, wrong);
+    if (wrong.body !== undefined) {
+      res.status(405).type(JSON_CONTENT_TYPE).send(wrong.body);
+      return;
+    }
+    return sendFailure(res, wrong.error);
   }
   const path = req.path.length > 200 ? `${req.path.slice(0, 200)}…` : req.path;
   // The truncated path, so a long one is neither matched nor repeated in the hint.

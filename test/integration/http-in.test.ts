@@ -419,18 +419,18 @@ test('GET /fetch and POST /query: a query parameter that is not valid percent-en
   assert.equal(create.status, 200, create.body);
 });
 
-test('another method on a route of the input is 405 as JSON with Allow naming the methods it takes; a path nothing serves stays 404', async () => {
+test('another method on a route of the input is 405 as JSON with Allow naming the methods it takes, in InfluxDB\'s shape on its routes; a path nothing serves stays 404', async () => {
   const refused = await curl(['-X', 'PUT', '-H', 'Content-Type: application/json', '--data', '{"t":1}', `${rt.url}/ingest/dev1`]);
   assert.equal(refused.status, 405, refused.body);
-  assert.match(refused.headers, /^Allow: POST\r$/m);
+  assert.match(refused.headers, /^Allow: POST, OPTIONS\r$/m);
   assert.match(refused.headers, /^Content-Type: application\/json/m);
-  assert.deepEqual(JSON.parse(refused.body), { error: { code: 'METHOD_NOT_ALLOWED', message: 'PUT is not accepted on /ingest/{device}: send readings with POST', allow: ['POST'] } });
+  assert.deepEqual(JSON.parse(refused.body), { error: { code: 'METHOD_NOT_ALLOWED', message: 'PUT is not accepted on /ingest/{device}: send readings with POST', allow: ['POST', 'OPTIONS'] } });
+  // OPTIONS is one of them: the CORS preflight in front of the node routes answers it.
+  const options = await curl(['-X', 'OPTIONS', `${rt.url}/ingest/dev1`]);
+  assert.equal(options.status, 204, options.body);
   const cases: Array<[string, string, string]> = [
-    ['GET', '/write', 'POST'],
-    ['DELETE', '/api/v2/write', 'POST'],
-    ['PATCH', '/insert/dev1', 'POST'],
-    ['POST', '/fetch/dev1', 'GET, HEAD'],
-    ['PUT', '/query', 'GET, HEAD, POST'],
+    ['PATCH', '/insert/dev1', 'POST, OPTIONS'],
+    ['POST', '/fetch/dev1', 'GET, HEAD, OPTIONS'],
   ];
   for (const [method, path, allow] of cases) {
     const r = await curl(['-X', method, `${rt.url}${path}`]);
@@ -438,6 +438,25 @@ test('another method on a route of the input is 405 as JSON with Allow naming th
     assert.match(r.headers, new RegExp(`^Allow: ${allow}\\r$`, 'm'), `${method} ${path}`);
     assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'METHOD_NOT_ALLOWED');
   }
+  // The InfluxDB routes answer as their other errors, in the shape InfluxDB's clients read: v1 a string "error", v2 code and message.
+  const influx: Array<[string, string, string, unknown]> = [
+    ['GET', '/write', 'POST, OPTIONS', { error: 'GET is not accepted on /write: write line protocol with POST' }],
+    ['PUT', '/query', 'GET, HEAD, POST, OPTIONS', { error: 'PUT is not accepted on /query: send SHOW DATABASES with GET or POST, CREATE DATABASE with POST' }],
+    ['DELETE', '/api/v2/write', 'POST, OPTIONS', { code: 'method not allowed', message: 'DELETE is not accepted on /api/v2/write: write line protocol with POST' }],
+  ];
+  for (const [method, path, allow, body] of influx) {
+    const r = await curl(['-X', method, `${rt.url}${path}`]);
+    assert.equal(r.status, 405, `${method} ${path}: ${r.body}`);
+    assert.match(r.headers, new RegExp(`^Allow: ${allow}\\r$`, 'm'), `${method} ${path}`);
+    assert.match(r.headers, /^Content-Type: application\/json/m);
+    assert.deepEqual(JSON.parse(r.body), body);
+  }
+  // @influxdata/influxdb-client reads the code and message of the v2 one.
+  const v2 = await new InfluxDB({ url: rt.url, token: 'any' }).transport.request('/api/v2/write', '', { method: 'PUT' }).then(
+    () => undefined,
+    (e: { statusCode?: number; code?: string; message?: string }) => e,
+  );
+  assert.deepEqual([v2?.statusCode, v2?.code, v2?.message], [405, 'method not allowed', 'PUT is not accepted on /api/v2/write: write line protocol with POST']);
   for (const path of ['/no/such/path', '/ingest/dev1/more']) {
     const r = await curl(['-X', 'PUT', `${rt.url}${path}`]);
     assert.equal(r.status, 404, r.body);

@@ -9,7 +9,7 @@ function answerTo(datagram: Buffer, maxBytes: number): ReturnType<typeof parse> 
   const sent: Buffer[] = [];
   const sock = { send: (b: Buffer) => sent.push(b) } as unknown as Socket;
   const rinfo: RemoteInfo = { address: '127.0.0.1', port: 40000, family: 'IPv4', size: datagram.length };
-  assert.equal(datagramFilter(maxBytes)(datagram, rinfo, sock), undefined, 'answered by the filter, not passed on');
+  assert.equal(datagramFilter(maxBytes, () => undefined)(datagram, rinfo, sock), undefined, 'answered by the filter, not passed on');
   assert.equal(sent.length, 1);
   return parse(sent[0]);
 }

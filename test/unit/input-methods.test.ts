@@ -12,19 +12,22 @@ test('another method on a route of the input is refused naming the methods it ta
   const put = wrongMethod('PUT', '/ingest/dev1');
   assert.equal(put?.route, 'ingest');
   assert.equal(put?.error.message, 'PUT is not accepted on /ingest/{device}: send readings with POST');
-  assert.deepEqual(put?.error.details.allow, ['POST']);
-  assert.deepEqual(httpErrorOf(put?.error), { status: 405, code: 'METHOD_NOT_ALLOWED', message: put?.error.message, details: { allow: ['POST'] }, internal: false });
+  assert.deepEqual(put?.error.details.allow, ['POST', 'OPTIONS']);
+  assert.deepEqual(httpErrorOf(put?.error), { status: 405, code: 'METHOD_NOT_ALLOWED', message: put?.error.message, details: { allow: ['POST', 'OPTIONS'] }, internal: false });
   assert.equal(wrongMethod('get', '/Write/')?.route, 'influx-v1');
   assert.equal(wrongMethod('DELETE', '/api/v2/write')?.route, 'influx-v2');
   assert.equal(wrongMethod('PATCH', '/insert/d')?.route, 'insert');
-  assert.deepEqual(wrongMethod('POST', '/fetch/d')?.error.details.allow, ['GET', 'HEAD']);
-  assert.deepEqual(wrongMethod('PUT', '/query')?.error.details.allow, ['GET', 'HEAD', 'POST']);
+  assert.deepEqual(wrongMethod('POST', '/fetch/d')?.error.details.allow, ['GET', 'HEAD', 'OPTIONS']);
+  assert.deepEqual(wrongMethod('PUT', '/query')?.error.details.allow, ['GET', 'HEAD', 'POST', 'OPTIONS']);
 });
 
 test('a method the route takes, or a path that is no route of the input, is not refused here (the 404 stays)', () => {
   assert.equal(wrongMethod('POST', '/ingest/dev1'), undefined);
   assert.equal(wrongMethod('GET', '/query'), undefined);
   assert.equal(wrongMethod('HEAD', '/ping'), undefined);
+  // Every route answers OPTIONS (a CORS preflight, or 204 with Allow).
+  assert.equal(wrongMethod('OPTIONS', '/ingest/dev1'), undefined);
+  assert.equal(wrongMethod('options', '/write'), undefined);
   assert.equal(wrongMethod('PUT', '/ingest'), undefined);
   assert.equal(wrongMethod('PUT', '/ingest/dev1/more'), undefined);
   assert.equal(wrongMethod('PUT', '/no/such/path'), undefined);

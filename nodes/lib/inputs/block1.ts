@@ -47,21 +47,31 @@ export class Block1Assembler {
   private readonly transfers = new Map<string, Transfer>();
   constructor(private readonly maxBytes: number, private readonly maxTransfers = 1000, private readonly lifetimeMs = 247_000) {}
 
-  /** `announced`: the request's Size1 option, the size of the whole body as the client tells it. */
-  add(key: string, block: Block1, payload: Buffer, now = Date.now(), announced?: number): BlockResult {
-    this.prune(now);
+  /**
+   * What refuses a block on its own, whatever came before it: a reserved size, a short block that is not the
+   * last, a body announced (`announced`, the request's Size1 option) or placed past the limit.
+   */
+  refusal(block: Block1, payload: Buffer, announced?: number): Extract<BlockResult, { type: 'error' }> | undefined {
     if (block.szx === 7) return { type: 'error', code: '4.00', message: 'Block1 size exponent 7 is reserved' };
     if (announced !== undefined && announced > this.maxBytes) {
-      this.transfers.delete(key);
       return { type: 'error', code: '4.13', message: `the payload announced (Size1 ${announced} bytes) is more than ${this.maxBytes} bytes` };
     }
     const size = 2 ** (block.szx + 4);
     if (block.more && payload.length !== size) return { type: 'error', code: '4.00', message: `block ${block.num} holds ${payload.length} bytes; every block but the last holds ${size}` };
-    const start = block.num * size;
-    if (start + payload.length > this.maxBytes) {
-      this.transfers.delete(key);
-      return { type: 'error', code: '4.13', message: `the payload would be more than ${this.maxBytes} bytes` };
+    if (block.num * size + payload.length > this.maxBytes) return { type: 'error', code: '4.13', message: `the payload would be more than ${this.maxBytes} bytes` };
+    return undefined;
+  }
+
+  /** `announced`: the request's Size1 option, the size of the whole body as the client tells it. */
+  add(key: string, block: Block1, payload: Buffer, now = Date.now(), announced?: number): BlockResult {
+    this.prune(now);
+    const refused = this.refusal(block, payload, announced);
+    if (refused) {
+      // A transfer past the limit is given up; a malformed block leaves it for the client to send again.
+      if (refused.code === '4.13') this.transfers.delete(key);
+      return refused;
     }
+    const start = block.num * 2 ** (block.szx + 4);
     let t = this.transfers.get(key);
     if (block.num === 0) {
       // A first block starts the transfer over (the client may have given up on an earlier one).
