@@ -74,7 +74,8 @@ test('roles: a viewer looks, an operator acknowledges and silences, a rules edit
 });
 
 test('a non-programmer adds "temperature above 30 for 1 minute → warning", sees the alert, acknowledges it, sees it clear', { timeout: 240_000 }, async () => {
-  const page = await browser.newPage({ viewport: { width: 412, height: 915 }, deviceScaleFactor: 1 });
+  // A viewer half an hour off a whole-hour zone: the times shown must name it.
+  const page = await browser.newPage({ viewport: { width: 412, height: 915 }, deviceScaleFactor: 1, locale: 'en-US', timezoneId: 'Asia/Kolkata' });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
@@ -126,6 +127,7 @@ test('a non-programmer adds "temperature above 30 for 1 minute → warning", see
   await page.click('nav button[data-tab="active"]');
   const card = await page.waitForSelector('.alert[data-alert="server-room-too-hot:server-room"][data-state="firing"]', { timeout: 30_000 });
   assert.match((await card.textContent()) ?? '', /Server room too hot: server-room temperature is 32\.4 °C/);
+  assert.match((await card.textContent()) ?? '', /since [^(]* GMT\+5:30 \(/, 'the since time names the viewer\'s zone');
   await shot('4-alert-firing.png');
 
   page.once('dialog', (d) => void d.accept('fan restarted'));
