@@ -1,8 +1,8 @@
 /**
  * What every sink stores of a reading's tag value. The contract says tags are
- * strings, and readings built by the decode and validate nodes hold nothing
- * else; a reading a flow builds itself may not, and it must read back the same
- * from whichever sink stored it. So all sinks apply this one rule.
+ * strings, and the readings the decode node builds or the validate node passes
+ * hold nothing else; a reading a flow builds itself may not, and it must read
+ * back the same from whichever sink stored it. So all sinks apply this one rule.
  */
 
 /** Why a tag value cannot be stored, for the sink's refusal ("tag "x" is <this>"). */
