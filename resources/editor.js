@@ -69,6 +69,11 @@
         return split ? { url: m[1] + url.slice(m[0].length), username: split[1], password: split[2] } : undefined;
     }
 
+    /** Whether a URL carries a login (`scheme://user@host` or `scheme://user:password@host`). */
+    function hasUrlLogin(url) {
+        return URL_LOGIN.test(url);
+    }
+
     /** A URL as a label may show it: the password of a login in it replaced, as the runtime's status and log show it. */
     function shownUrl(url) {
         var m = URL_LOGIN.exec(url);
@@ -303,6 +308,7 @@
         translator: translator,
         formValue: formValue,
         splitUrlLogin: splitUrlLogin,
+        hasUrlLogin: hasUrlLogin,
         shownUrl: shownUrl,
         moveUrlLogin: moveUrlLogin,
         noCredentialsAsEmpty: noCredentialsAsEmpty,

@@ -21,6 +21,8 @@ const CLI = join(ROOT, 'dist', 'scripts', 'cli.js');
 let rt: Runtime;
 const dataDir = tempDir('us-devices-');
 const secrets: Record<string, string> = {};
+/** What `devices add` printed, by device. */
+const printed: Record<string, string> = {};
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
@@ -89,6 +91,7 @@ before(async () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /not shown again/);
     secrets[id] = secretOf(r.out);
+    printed[id] = r.out;
   }
 });
 
@@ -105,6 +108,15 @@ test('the CLI lists what it added, without secrets', async () => {
   const dup = await cli('add', 'devA');
   assert.equal(dup.code, 2);
   assert.match(dup.err, /409 CONFLICT/);
+});
+
+test('the README shows what `devices add` prints, line for line (the secret elided)', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const block = /^npx upperstack devices add plug1 [^\n]*\n((?:# [^\n]*\n)+)/m.exec(readme);
+  assert.ok(block, 'README has the output of `devices add plug1`');
+  const secretless = (line: string) => line.replace(/^(secret: +)\S+$/, '$1<secret>');
+  const shown = block[1].trimEnd().split('\n').map((l) => secretless(l.slice(2).replace('plug1', 'devA')));
+  assert.deepEqual(shown, printed.devA.trimEnd().split('\n').map(secretless));
 });
 
 test('HTTP: A writes as A; not as B, nor with its secret under B\'s id; nobody uses B\'s id anonymously', async () => {

@@ -25,6 +25,8 @@ const CLI = join(ROOT, 'dist', 'scripts', 'cli.js');
 let rt: Runtime;
 const dataDir = tempDir('us-keys-');
 const secrets: Record<string, string> = {};
+/** What the first `keys add` printed. */
+let addedOut = '';
 let acmeKey = '';
 let acmeId = '';
 let sensitiveKey = '';
@@ -101,6 +103,7 @@ test('keys add / list: the key is printed once and listed without its secret; ba
   acmeKey = /^key:\s+(\S+)$/m.exec(made.out)![1];
   acmeId = /^id:\s+(\S+)$/m.exec(made.out)![1];
   assert.match(made.out, /not shown again/);
+  addedOut = made.out;
   const sens = await cli('keys', 'add', '--scope', 'read:tag=customer:acme', '--scope', 'read:sensitive', '--name', 'acme engineer');
   sensitiveKey = /^key:\s+(\S+)$/m.exec(sens.out)![1];
   const list = await cli('keys', 'list');
@@ -110,6 +113,13 @@ test('keys add / list: the key is printed once and listed without its secret; ba
   const bad = await cli('keys', 'add', '--scope', 'write');
   assert.equal(bad.code, 2);
   assert.match(bad.err, /400 BAD_PARAMETER.*"write" is not a scope/);
+});
+
+test('docs/security.md shows what `keys add` prints, line for line (the id and key elided)', () => {
+  const doc = /^npx upperstack keys add --scope read:tag=customer:acme [^\n]*\n((?:# [^\n]*\n)+)/m.exec(readFileSync(join(ROOT, 'docs', 'security.md'), 'utf8'));
+  assert.ok(doc, 'docs/security.md has the output of `keys add`');
+  const elided = (line: string) => line.trim().replace(/^(id|key):\s+\S+$/, '$1: <elided>');
+  assert.deepEqual(doc[1].trimEnd().split('\n').map((l) => elided(l.slice(1))), addedOut.trimEnd().split('\n').map(elided));
 });
 
 test('a key scoped to customer acme reads acme devices only: 403 by name for the others, lists filtered', async () => {

@@ -20,6 +20,7 @@
 import type { FieldValue, Reading } from '../reading';
 import { shiftQuoted, StoreFailedError, type QuotedValue } from '../errors';
 import { ALL_TAGS, mappedTag, type TagMap } from './tag-map';
+import { storedTagValue, TAG_VALUES_TAKEN } from '../reading-tags';
 import { LineBuffer } from './line-buffer';
 import { escapeKey, escapeMeasurement, fieldText, naturalType, NEEDS_V1_TAG, NEEDS_V2_TAG, Refusal, show, timestampText } from './line-text';
 
@@ -182,6 +183,16 @@ function measurementOf(m: string, ctx: LineContext, r: Reading): MeasurementEntr
   return e;
 }
 
+/**
+ * A tag's value as written (reading-tags.ts, the rule of every sink); undefined
+ * when it is left out, empty values too, which line protocol has none of.
+ */
+function tagValue(r: Reading, k: string, v: unknown): string | undefined {
+  const text = storedTagValue(v);
+  if (typeof text === 'object') throw new Refusal(`${who(r)}: tag ${show(k)} is ${text.unstorable}; ${TAG_VALUES_TAKEN}`);
+  return text === '' ? undefined : text;
+}
+
 /** Tags in the order written: sorted by the written key, the device among them. */
 function tagsText(r: Reading, tags: Record<string, unknown>, mapping: PointMapping, dialect: Dialect): string {
   const map = mapping.tags === undefined || mapping.tags === ALL_TAGS ? undefined : mapping.tags;
@@ -192,8 +203,7 @@ function tagsText(r: Reading, tags: Record<string, unknown>, mapping: PointMappi
   const keys: string[] = [];
   for (const k in tags) {
     if (!Object.prototype.hasOwnProperty.call(tags, k) || k === measurementTag || k === deviceTag) continue;
-    const v = tags[k];
-    if (v === undefined || v === null || v === '') continue;
+    if (tagValue(r, k, tags[k]) === undefined) continue;
     keys.push(k);
   }
   if (r.device !== '') keys.push(deviceTag);
@@ -201,7 +211,7 @@ function tagsText(r: Reading, tags: Record<string, unknown>, mapping: PointMappi
   let out = '';
   for (const k of keys) {
     if (dialect === 'v1' && k === V1_RESERVED_KEY) throw new Refusal(`${who(r)}: a tag named "time", which InfluxDB 1.x refuses`);
-    const v = k === deviceTag ? r.device : String(tags[k]);
+    const v = k === deviceTag ? r.device : (tagValue(r, k, tags[k]) as string);
     out += `,${tagText(k, dialect, 'tag key', r, k)}=${tagText(v, dialect, 'tag value', r, k)}`;
   }
   return out;
@@ -213,14 +223,14 @@ function mappedTagsText(r: Reading, tags: Record<string, unknown>, map: TagMap, 
   let named: Set<string> | undefined;
   for (const k in tags) {
     if (!Object.prototype.hasOwnProperty.call(tags, k) || k === mapping.measurementTag || k === mapping.deviceTag) continue;
-    const v = tags[k];
-    if (v === undefined || v === null || v === '') continue;
     const to = mappedTag(map, k);
     if (to === undefined) continue;
+    const v = tagValue(r, k, tags[k]);
+    if (v === undefined) continue;
     // A tag listed by name wins over one `*` brings along under the same name.
     if (map.rename.has(k)) (named ??= new Set()).add(to);
     else if (named?.has(to)) continue;
-    out.set(to, String(v));
+    out.set(to, v);
   }
   if (r.device !== '') out.set(mapping.deviceTag, r.device);
   let text = '';

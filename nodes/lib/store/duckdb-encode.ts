@@ -6,6 +6,7 @@
 import { StoreFailedError } from '../errors';
 import { quotedValue } from '../preview';
 import type { Reading } from '../reading';
+import { storedTagValue, TAG_VALUES_TAKEN } from '../reading-tags';
 import { MAX_DATE_MS } from '../reading-time';
 
 // The range of a JS Date; also keeps ts * 1000 inside DuckDB's int64 micros.
@@ -42,10 +43,42 @@ export interface EncodedBatch {
   latest: Map<string, number>;
 }
 
-function hasKeys(o: object | undefined | null): boolean {
-  if (!o) return false;
-  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
-  return false;
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * The reading's tags as stored, as JSON; undefined when none is left. Values
+ * that are not strings go through storedTagValue(), the rule of every sink, so
+ * the reading reads back as the InfluxDB sink would give it back.
+ */
+function tagsJson(tags: unknown, i: number, device: string): string | undefined {
+  // Tags that are not an object are no tags, in the InfluxDB sink too.
+  if (typeof tags !== 'object' || tags === null) return undefined;
+  const t = tags as Record<string, unknown>;
+  let any = false;
+  let plain = true;
+  for (const k in t) {
+    if (!hasOwn.call(t, k)) continue;
+    any = true;
+    if (typeof t[k] !== 'string') {
+      plain = false;
+      break;
+    }
+  }
+  if (!any) return undefined;
+  // The usual reading, built by the decode or validate node: strings only, stored as they are.
+  if (plain) return JSON.stringify(t);
+  // No prototype: a tag named __proto__ stays a tag.
+  const out = Object.create(null) as Record<string, string>;
+  any = false;
+  for (const k in t) {
+    if (!hasOwn.call(t, k)) continue;
+    const v = storedTagValue(t[k]);
+    if (v === undefined) continue;
+    if (typeof v === 'object') throw new StoreFailedError(`reading [${i}] of device "${device}": tag "${k}" is ${v.unstorable}; ${TAG_VALUES_TAKEN}`);
+    out[k] = v;
+    any = true;
+  }
+  return any ? JSON.stringify(out) : undefined;
 }
 
 function columns(capacity: number): BatchColumns {
@@ -131,8 +164,9 @@ export function encodeBatch(readings: readonly Reading[], marks: ReadonlyMap<str
       if (m !== undefined) before[d] = m;
     }
     let g = 0;
-    if (hasKeys(r.tags)) {
-      g = intern(tagIds, tagList, JSON.stringify(r.tags));
+    const tagText = tagsJson(r.tags, i, r.device);
+    if (tagText !== undefined) {
+      g = intern(tagIds, tagList, tagText);
       shape |= 8;
     }
     // Fresh: later than anything of this device that is stored or earlier in this batch.
