@@ -8,19 +8,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { promisify } from 'node:util';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
 import type { Reading } from '../../nodes/lib/reading';
-import { freeUdpPort } from '../helpers/ports';
+import { coapClient as client, loadCoapIn, waitFor } from '../helpers/coap-node';
 import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const coapNode = require('../../nodes/coap-in/coap-in');
 
-const run = promisify(execFile);
 helper.init(require.resolve('node-red'));
 
 let port = 0;
@@ -29,40 +26,7 @@ let failed: Array<Record<string, unknown>> = [];
 let loads = 0;
 
 async function load() {
-  port = await freeUdpPort();
-  stored = [];
-  failed = [];
-  await helper.load([coapNode], [
-    { id: `o${++loads}`, type: 'upperstack-coap-in', port: String(port), bind: '127.0.0.1', maxBytes: 8192, wires: [['ok'], ['bad']] },
-    { id: 'ok', type: 'helper' },
-    { id: 'bad', type: 'helper' },
-  ]);
-  const onInput = (id: string, fn: (msg: Record<string, unknown>) => void) => (helper.getNode(id) as unknown as { on(e: 'input', f: (m: Record<string, unknown>) => void): void }).on('input', fn);
-  onInput('ok', (msg) => {
-    const p = msg.payload as Reading | Reading[];
-    for (const r of Array.isArray(p) ? p : [p]) stored.push(r);
-  });
-  onInput('bad', (msg) => failed.push(msg));
-  for (let i = 0; i < 100; i++) {
-    const res = await client(['-m', 'get', '-B', '1', `coap://127.0.0.1:${port}/.well-known/core`]);
-    if (res.includes('telemetry')) return;
-  }
-  throw new Error('coap in did not start listening');
-}
-
-/** What coap-client-notls printed (libcoap prints an error answer and its diagnostic on stderr). */
-async function client(args: string[]): Promise<string> {
-  const r = await run('coap-client-notls', args, { timeout: 20_000 }).catch((e: { stdout?: string; stderr?: string }) => e);
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`;
-}
-
-async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  ({ port, stored, failed } = await loadCoapIn([coapNode], { id: `o${++loads}` }));
 }
 
 useTestRuntime('us-coap-options-');

@@ -15,6 +15,7 @@ import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
 import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
+import { loadCoapIn, waitFor } from '../helpers/coap-node';
 import { freeUdpPort } from '../helpers/ports';
 import { withRegistered } from '../helpers/registered';
 import { checkHealth } from '../../nodes/shared/runtime';
@@ -36,40 +37,13 @@ let failed: Array<Record<string, unknown>> = [];
 let loads = 0;
 
 async function load(extra: Record<string, unknown> = {}) {
-  port = await freeUdpPort();
-  stored = [];
-  failed = [];
-  await helper.load([coapNode, commandNode], [
-    { id: `c${++loads}`, type: 'upperstack-coap-in', port: String(port), bind: '127.0.0.1', maxBytes: 8192, ...extra, wires: [['ok'], ['bad']] },
+  ({ port, stored, failed } = await loadCoapIn([coapNode, commandNode], { id: `c${++loads}`, ...extra }, [
     { id: 'cmd', type: 'upperstack-command', topic: '', configVersion: 1, wires: [[]] },
-    { id: 'ok', type: 'helper' },
-    { id: 'bad', type: 'helper' },
-  ]);
-  const onInput = (id: string, fn: (msg: Record<string, unknown>) => void) => (helper.getNode(id) as unknown as { on(e: 'input', f: (m: Record<string, unknown>) => void): void }).on('input', fn);
-  onInput('ok', (msg) => {
-    const p = msg.payload as Reading | Reading[];
-    for (const r of Array.isArray(p) ? p : [p]) stored.push(r);
-  });
-  onInput('bad', (msg) => failed.push(msg));
-  // The socket is bound once the status says so.
-  for (let i = 0; i < 100; i++) {
-    const res = await client(['-m', 'get', '-B', '1', `coap://127.0.0.1:${port}/.well-known/core`]).catch(() => ({ stdout: '' }));
-    if (res.stdout.includes('telemetry')) return;
-  }
-  throw new Error('coap in did not start listening');
+  ]));
 }
 
 function client(args: string[]): Promise<{ stdout: string; stderr: string }> {
   return run('coap-client-notls', args, { timeout: 20_000 });
-}
-
-async function waitFor<T>(fn: () => T | undefined, what: string): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const v = fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 type Health = Awaited<ReturnType<typeof checkHealth>>;
