@@ -24,7 +24,7 @@ import { registerHealth } from '../shared/runtime';
 import { shareWithCluster } from '../shared/cluster-share';
 import { versionRefused } from '../lib/mqtt/refused';
 import { END_WAIT_MS, bounded, within } from '../lib/mqtt/end';
-import { shownUrl } from '../lib/security/url-login';
+import { shownUrl, shownValue } from '../lib/security/url-login';
 import { partitionMigrations, type PartitionNodeDef, type PartitionOptions } from './options';
 
 /** A broker failure repeated by every client of the member at each reconnect is logged again only this much later. */
@@ -55,7 +55,7 @@ export = function register(RED: NodeAPI): void {
       }
     }
     if (!/^(mqtts?|wss?|tcp|ssl):\/\//i.test(broker) || !Number.isInteger(config.partitions) || config.partitions < 1 || config.partitions > 4096) {
-      const err = new ConfigError(RED._('upperstack-partition.errors.config', { broker, partitions: config.partitions }));
+      const err = new ConfigError(RED._('upperstack-partition.errors.config', { broker: shownValue(broker), partitions: config.partitions }));
       node.error(err.message);
       setStatus(node, 'failed', err.message);
       return;
