@@ -20,12 +20,15 @@ const partitionNode = require('../../nodes/partition/partition');
 helper.init(require.resolve('node-red'));
 
 let mosq: Mosquitto;
+let watcher: mqtt.MqttClient | undefined;
 before(async () => {
   mosq = await startMosquitto();
   // A data folder of its own: without one the nodes would keep their files in <os temp>/upperstack.
   helper.settings({ upperstack: { dataDir: tempDir('us-partition-node-') } });
 });
 after(async () => {
+  // Also when an assertion failed half-way: an open client would keep the file running until its timeout.
+  await watcher?.endAsync(true);
   await helper.unload();
   await mosq?.stop();
 });
@@ -37,7 +40,7 @@ interface Out {
 
 test('each reading comes out once, at its partition’s owner; a member leaving hands its partitions over', async () => {
   const broker = `mqtt://127.0.0.1:${mosq.port}`;
-  const common = { type: 'upperstack-partition', broker, group: 'pn', partitions: 16, leaseSeconds: 3, prefix: 'upperstack/p', checkpointSeconds: 5, connection: '', configVersion: 2 };
+  const common = { type: 'upperstack-partition', broker, group: 'pn', partitions: 16, leaseSeconds: 6, prefix: 'upperstack/p', checkpointSeconds: 5, connection: '', configVersion: 2 };
   await helper.load(partitionNode, [
     { id: 'p1', ...common, member: 'm1', wires: [['h1']] },
     { id: 'p2', ...common, member: 'm2', wires: [['h2']] },
@@ -48,7 +51,7 @@ test('each reading comes out once, at its partition’s owner; a member leaving 
   for (const h of ['h1', 'h2'] as const) (helper.getNode(h) as Node).on('input', (msg: object) => got[h].push(msg as Out));
   const p1 = helper.getNode('p1') as Node & { receive(msg: object): void };
   // Who owns what, as the broker holds it: the retained claims.
-  const watcher = await mqtt.connectAsync(broker, { protocolVersion: 5 });
+  watcher = await mqtt.connectAsync(broker, { protocolVersion: 5 });
   const claims = new Map<number, string>();
   watcher.on('message', (topic, payload) => {
     const p = Number(topic.split('/').pop());
@@ -107,4 +110,5 @@ test('each reading comes out once, at its partition’s owner; a member leaving 
   await eventually(async () => (got.h1.flatMap((m) => m.payload).length >= readings.length ? true : undefined), 20_000, 'all readings at member 1');
   assert.equal(got.h2.length, 0);
   await watcher.endAsync();
+  watcher = undefined;
 });
