@@ -41,9 +41,14 @@ export async function loadCoapIn(modules: unknown[], input: Record<string, unkno
   throw new Error('coap in did not start listening');
 }
 
+/** coap-client-notls's stdout and stderr; rejected, with both on the error, when it exits with a failure. */
+export function coapRun(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run('coap-client-notls', args, { timeout: 20_000 });
+}
+
 /** What coap-client-notls printed (libcoap prints an error answer and its diagnostic on stderr). */
 export async function coapClient(args: string[]): Promise<string> {
-  const r = await run('coap-client-notls', args, { timeout: 20_000 }).catch((e: { stdout?: string; stderr?: string }) => e);
+  const r = await coapRun(args).catch((e: { stdout?: string; stderr?: string }) => e);
   return `${r.stdout ?? ''}${r.stderr ?? ''}`;
 }
 
