@@ -1,20 +1,54 @@
-/** The editor in Debian's headless Chromium over a runtime with the default pack, for the editor tests. */
+/** The editor and the runtime's pages in Debian's headless Chromium over a runtime with the default pack, for the browser tests. */
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startRuntime, type Runtime, type StartOptions } from './runtime';
+import { adminToken, startRuntime, type Runtime, type StartOptions } from './runtime';
+
+/** Headless Chromium (CHROMIUM_PATH, else Debian's); the caller closes it. */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+export type Editor = { rt: Runtime; browser: Browser };
 
 /** A runtime (started with `opts`) and a browser; the caller closes both. */
-export async function startEditor(opts: StartOptions = {}): Promise<{ rt: Runtime; browser: Browser }> {
+export async function startEditor(opts: StartOptions = {}): Promise<Editor> {
   const rt = await startRuntime(opts);
   try {
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    return { rt, browser };
+    return { rt, browser: await launchBrowser() };
   } catch (err) {
     await rt.stop();
     throw err;
   }
+}
+
+/**
+ * Call at the top of a test file: before its tests, a runtime and a browser (startEditor with `opts`, or with
+ * what `opts` gives when called then) handed to `started`, which may prepare more; after them, both closed,
+ * also when `started` failed. What the runtime needs started first belongs in `opts`, not in a `before` of
+ * the file's own: Node 20 starts a file's `before` hooks without waiting for the one before.
+ */
+export function useEditor(started: (editor: Editor) => void | Promise<void>, opts: StartOptions | (() => StartOptions | Promise<StartOptions>) = {}): void {
+  let editor: Editor | undefined;
+  before(async () => {
+    editor = await startEditor(typeof opts === 'function' ? await opts() : opts);
+    await started(editor);
+  });
+  after(async () => {
+    await editor?.browser.close();
+    await editor?.rt.stop();
+  });
+}
+
+/** Deploys `nodes` beside the flows `rt` runs (a full deploy through the admin API, as an import and Deploy would). */
+export async function deployBeside(rt: Runtime, nodes: unknown[]): Promise<void> {
+  const headers = { authorization: `Bearer ${await adminToken(rt)}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2' };
+  const current = (await (await fetch(`${rt.url}/flows`, { headers })).json()) as { rev: string; flows: unknown[] };
+  const res = await fetch(`${rt.url}/flows`, { method: 'POST', headers: { ...headers, 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify({ rev: current.rev, flows: [...current.flows, ...nodes] }) });
+  assert.equal(res.status, 200, await res.text());
 }
 
 /** Opens the editor and logs in; resolves once the graph is drawn. */

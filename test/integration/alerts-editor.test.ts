@@ -4,27 +4,18 @@
  * dropdowns and number fields, inline validation, the live preview over stored
  * history, and the saved rule as the API sees it (no deploy).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
-import { chromium, type Browser } from 'playwright-core';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
-import { login } from '../helpers/editor-page';
+import type { Browser } from 'playwright-core';
+import { eventually, type Runtime } from '../helpers/runtime';
+import { loggedInPage, useEditor } from '../helpers/editor-page';
 
 let rt: Runtime;
 let browser: Browser;
 
-before(async () => {
-  rt = await startRuntime();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
+useEditor((editor) => {
+  ({ rt, browser } = editor);
 });
 
 test('the alert dialog edits the shared rule set with a form and previews it on stored history', { timeout: 180_000 }, async () => {
@@ -39,10 +30,7 @@ test('the alert dialog edits the shared rule set with a form and previews it on 
     return body.readings.length === 60 ? true : undefined;
   }, 20_000, 'the readings in the store');
 
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors: errors } = await loggedInPage(browser, rt);
   const opened = await page.evaluate(() => {
     const RED = (window as unknown as { RED: { nodes: { eachNode(cb: (n: { type: string; id: string }) => void): void; node(id: string): unknown }; editor: { edit(n: unknown): void } } }).RED;
     let id = '';
@@ -89,10 +77,7 @@ test('the alert dialog edits the shared rule set with a form and previews it on 
 });
 
 test("the dialog's form picks the field a group's recovery threshold watches", { timeout: 180_000 }, async () => {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors: errors } = await loggedInPage(browser, rt);
   await page.evaluate(() => {
     const RED = (window as unknown as { RED: { nodes: { eachNode(cb: (n: { type: string; id: string }) => void): void; node(id: string): unknown }; editor: { edit(n: unknown): void } } }).RED;
     RED.nodes.eachNode((n) => {

@@ -6,34 +6,25 @@
  * field is typed into or Save is pressed; the field a group's recovery threshold and escalation watch, picked in the
  * form. In Debian's headless Chromium on the real runtime.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import mqtt from 'mqtt';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, type Runtime } from '../helpers/runtime';
+import { useEditor } from '../helpers/editor-page';
 
 let rt: Runtime;
-let browser: Browser;
 let page: Page;
 
-before(async () => {
-  rt = await startRuntime();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+useEditor(async (editor) => {
+  rt = editor.rt;
+  page = await editor.browser.newPage({ viewport: { width: 1200, height: 1400 } });
   await page.goto(`${rt.url}/upperstack/alerts`);
   await page.waitForSelector('#login-form', { state: 'visible', timeout: 30_000 });
   await page.fill('#username', 'admin');
   await page.fill('#password', 'test-admin-password');
   await page.click('#login-submit');
   await page.waitForSelector('#app', { state: 'visible', timeout: 30_000 });
-});
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
 });
 
 async function api(method: string, path: string, body?: unknown): Promise<Response> {

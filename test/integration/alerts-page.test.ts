@@ -6,14 +6,15 @@
  * (test-artifacts/alerts/, or $TEST_ARTIFACTS). Also the roles: viewer, operator,
  * rules editor, through Node-RED's login.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import mqtt from 'mqtt';
-import { chromium, type Browser } from 'playwright-core';
-import { startRuntime, type Runtime } from '../helpers/runtime';
+import type { Browser } from 'playwright-core';
+import type { Runtime } from '../helpers/runtime';
+import { useEditor } from '../helpers/editor-page';
 import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -22,29 +23,25 @@ const ARTIFACTS = process.env.TEST_ARTIFACTS ? join(process.env.TEST_ARTIFACTS, 
 let rt: Runtime;
 let browser: Browser;
 
-before(async () => {
-  const dataDir = tempDir('us-alerts-page-');
-  const hash = bcrypt.hashSync('pw-123456', 8);
-  writeFileSync(
-    join(dataDir, 'upperstack-users.json'),
-    JSON.stringify([
-      { username: 'vera', password: hash, role: 'viewer' },
-      { username: 'otto', password: hash, role: 'operator' },
-      { username: 'rita', password: hash, role: 'rules-editor' },
-    ]),
-  );
-  rt = await startRuntime({ dataDir });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  mkdirSync(ARTIFACTS, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
-});
+useEditor(
+  (editor) => {
+    ({ rt, browser } = editor);
+    mkdirSync(ARTIFACTS, { recursive: true });
+  },
+  () => {
+    const dataDir = tempDir('us-alerts-page-');
+    const hash = bcrypt.hashSync('pw-123456', 8);
+    writeFileSync(
+      join(dataDir, 'upperstack-users.json'),
+      JSON.stringify([
+        { username: 'vera', password: hash, role: 'viewer' },
+        { username: 'otto', password: hash, role: 'operator' },
+        { username: 'rita', password: hash, role: 'rules-editor' },
+      ]),
+    );
+    return { dataDir };
+  },
+);
 
 async function token(user: string, password: string): Promise<string> {
   const res = await fetch(`${rt.url}/auth/token`, { method: 'POST', body: new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '', username: user, password }) });

@@ -6,15 +6,16 @@
  * Acknowledge button acknowledges an alert (a viewer's is refused). The
  * screenshots are kept in test-artifacts/ (ARTIFACTS_DIR to put them elsewhere).
  */
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import mqtt from 'mqtt';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import type { Browser, Page } from 'playwright-core';
+import { eventually, type Runtime } from '../helpers/runtime';
+import { useEditor } from '../helpers/editor-page';
 import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -25,28 +26,28 @@ let rt: Runtime;
 let browser: Browser;
 let sim: ChildProcess | undefined;
 
-before(async () => {
-  const dataDir = tempDir('us-dash-');
-  writeFileSync(
-    join(dataDir, 'upperstack-users.json'),
-    JSON.stringify([
-      { username: 'olga', password: bcrypt.hashSync('olga-pw-1', 8), role: 'operator' },
-      { username: 'vera', password: bcrypt.hashSync('vera-pw-1', 8), role: 'viewer' },
-    ]),
-  );
-  rt = await startRuntime({ dataDir });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  mkdirSync(ARTIFACTS, { recursive: true });
+// Before the browser and the runtime are closed.
+after(() => {
+  sim?.kill('SIGINT');
 });
 
-after(async () => {
-  sim?.kill('SIGINT');
-  await browser?.close();
-  await rt?.stop();
-});
+useEditor(
+  (editor) => {
+    ({ rt, browser } = editor);
+    mkdirSync(ARTIFACTS, { recursive: true });
+  },
+  () => {
+    const dataDir = tempDir('us-dash-');
+    writeFileSync(
+      join(dataDir, 'upperstack-users.json'),
+      JSON.stringify([
+        { username: 'olga', password: bcrypt.hashSync('olga-pw-1', 8), role: 'operator' },
+        { username: 'vera', password: bcrypt.hashSync('vera-pw-1', 8), role: 'viewer' },
+      ]),
+    );
+    return { dataDir };
+  },
+);
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(rt.url + path, {

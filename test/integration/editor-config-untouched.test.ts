@@ -3,33 +3,19 @@
  * deployed one stays valid and unchanged (Deploy stays off), and one saved by an earlier release (each node's
  * migrations, options.ts) opens without red fields and stays valid, changed only where its migration must.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
-import { adminToken, type Runtime } from '../helpers/runtime';
-import { dialogOpened, login, startEditor, type Red } from '../helpers/editor-page';
+import type { Page } from 'playwright-core';
+import { deployBeside, dialogOpened, loggedInPage, useEditor, type Red } from '../helpers/editor-page';
 
-let rt: Runtime;
-let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 
-before(async () => {
-  ({ rt, browser } = await startEditor());
+useEditor(async ({ rt, browser }) => {
   // Deployed beside the default pack, as the flows file of an earlier release holds them (the runtime migrates
   // what it runs, never the file): the editor loads them as they were saved.
-  const headers = { authorization: `Bearer ${await adminToken(rt)}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2' };
-  const current = (await (await fetch(`${rt.url}/flows`, { headers })).json()) as { rev: string; flows: unknown[] };
-  const res = await fetch(`${rt.url}/flows`, { method: 'POST', headers: { ...headers, 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify({ rev: current.rev, flows: [...current.flows, ...OLD.map((o) => o.node)] }) });
-  assert.equal(res.status, 200, await res.text());
-  page = await browser.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
-});
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
+  await deployBeside(rt, OLD.map((o) => o.node));
+  ({ page, pageErrors } = await loggedInPage(browser, rt));
 });
 
 type Seen = { valid: boolean; changed: boolean; errors: unknown; dirty: boolean; node: Record<string, unknown>; currentVersion: unknown };

@@ -4,16 +4,13 @@
  * runtime sends no credential entries at all for such a node, and the editor took the form's empty fields for
  * an edit of every one of them.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
-import { adminToken, type Runtime } from '../helpers/runtime';
-import { dialogOpened, login, startEditor, type Red } from '../helpers/editor-page';
+import type { Page } from 'playwright-core';
+import { deployBeside, dialogOpened, loggedInPage, useEditor, type Red } from '../helpers/editor-page';
 
-let rt: Runtime;
-let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 
 // On a disabled tab: the editor holds and opens them as any other, the runtime starts none of them
 // (no second broker on the pack's ports, no second API on its routes).
@@ -28,33 +25,21 @@ const NODES: Array<{ type: string; id: string; config?: boolean; props: Record<s
   { type: 'upperstack-store-config', id: 'creds_store', config: true, props: { name: 'no sink login' } },
 ];
 
-before(async () => {
-  ({ rt, browser } = await startEditor());
-  page = await browser.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+useEditor(async ({ rt, browser }) => {
+  ({ page, pageErrors } = await loggedInPage(browser, rt));
   // Each node as its dialog would save it (every option at its default), so that Done has nothing but the
   // credentials to change.
   const defaults = await page.evaluate((types) => {
     const RED = (window as unknown as { RED: { nodes: { getType(t: string): { defaults: Record<string, { value?: unknown }> } } } }).RED;
     return Object.fromEntries(types.map((t) => [t, Object.fromEntries(Object.entries(RED.nodes.getType(t).defaults).map(([k, d]) => [k, d.value]))]));
   }, NODES.map((n) => n.type));
-  const headers = { authorization: `Bearer ${await adminToken(rt)}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2' };
-  const current = (await (await fetch(`${rt.url}/flows`, { headers })).json()) as { rev: string; flows: unknown[] };
-  const added = [
+  await deployBeside(rt, [
     { id: TAB, type: 'tab', label: 'credentials', disabled: true },
     ...NODES.map((n, i) => ({ ...defaults[n.type], id: n.id, type: n.type, ...(n.config ? {} : { z: TAB, x: 200, y: 60 + 60 * i, wires: [] }), ...n.props })),
-  ];
-  const res = await fetch(`${rt.url}/flows`, { method: 'POST', headers: { ...headers, 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify({ rev: current.rev, flows: [...current.flows, ...added] }) });
-  assert.equal(res.status, 200, await res.text());
+  ]);
   await page.reload();
   await page.waitForSelector('#red-ui-workspace-chart .red-ui-flow-node', { timeout: 30_000 });
   await page.waitForFunction((id) => !!(window as unknown as { RED: Red }).RED.nodes.node(id), NODES[0].id, { timeout: 30_000 });
-});
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
 });
 
 test('nodes without saved credentials, opened and closed with Done, are not marked changed and Deploy stays off', { timeout: 300_000 }, async () => {

@@ -3,22 +3,17 @@
  * field by field, and a node saved with a bad setting carries the warning triangle with the reason until
  * it is corrected.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import type { Runtime } from '../helpers/runtime';
-import { dialogOpened, login, startEditor, type Red } from '../helpers/editor-page';
+import { dialogOpened, loggedInPage, useEditor, type Red } from '../helpers/editor-page';
 
 let rt: Runtime;
 let browser: Browser;
 
-before(async () => {
-  ({ rt, browser } = await startEditor());
-});
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
+useEditor((editor) => {
+  ({ rt, browser } = editor);
 });
 
 /** One dialog interaction: fill fields (text or select), then which fields the editor marks red and which not, and which it shows. */
@@ -147,10 +142,7 @@ const dialogs: { type: string; config?: boolean; steps: Step[] }[] = [
 ];
 
 test('every Upperstack dialog opens for a new node and flags bad values as before', { timeout: 180_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await loggedInPage(browser, rt);
 
   for (const { type, config, steps } of dialogs) {
     const prefix = config ? 'node-config-input' : 'node-input';
@@ -280,10 +272,7 @@ const afterDone: { type: string; bad: Step; reasons: string[]; good: Step; saved
 ];
 
 test('a node saved with a bad setting shows the warning triangle with the reason; corrected, it clears', { timeout: 180_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await loggedInPage(browser, rt);
 
   const edit = async (id: string, step: Step) => {
     await page.evaluate((id) => {
@@ -340,10 +329,7 @@ test('a node saved with a bad setting shows the warning triangle with the reason
 });
 
 test('the store config dialog says beside a retention field why it is red, and notes that an empty Retention keeps the roll-ups too', { timeout: 120_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await loggedInPage(browser, rt);
   await page.evaluate(() => (window as unknown as { RED: Red }).RED.editor.editConfig('', 'upperstack-store-config', '_ADD_'));
   await dialogOpened(page, '#node-config-input-name');
   const fill = async (field: string, value: string) => {

@@ -5,12 +5,12 @@
  * then "Import selected" as ticked), keeps the deployed one. After Deploy there is one store config, the log
  * has no warning or error (a copy would be refused the DuckDB file) and the pack works on the default store.
  */
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { adminToken, eventually, type Runtime } from '../helpers/runtime';
-import { loggedInPage, startEditor, type Red } from '../helpers/editor-page';
+import { loggedInPage, useEditor, type Red } from '../helpers/editor-page';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
@@ -19,15 +19,18 @@ let rt: Runtime;
 let browser: Browser;
 let mosq: Mosquitto;
 
-before(async () => {
-  mosq = await startMosquitto();
-  // influx-grafana's devices are on an external mosquitto.
-  ({ rt, browser } = await startEditor({ env: { UPPERSTACK_MQTT_URL: `mqtt://127.0.0.1:${mosq.port}` } }));
-});
+useEditor(
+  (editor) => {
+    ({ rt, browser } = editor);
+  },
+  async () => {
+    mosq = await startMosquitto();
+    // influx-grafana's devices are on an external mosquitto.
+    return { env: { UPPERSTACK_MQTT_URL: `mqtt://127.0.0.1:${mosq.port}` } };
+  },
+);
 
 after(async () => {
-  await browser?.close();
-  await rt?.stop();
   await mosq?.stop();
 });
 

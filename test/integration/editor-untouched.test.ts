@@ -3,32 +3,18 @@
  * was: the default pack's HTTP input stays valid and unchanged (Deploy stays off), and one saved by an earlier
  * release, without the options added since, shows their defaults instead of empty red fields and stays valid.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import type { Runtime } from '../helpers/runtime';
-import { dialogOpened, login, startEditor, type Red } from '../helpers/editor-page';
+import { dialogOpened, loggedInPage, useEditor, type Red } from '../helpers/editor-page';
 
 let rt: Runtime;
 let browser: Browser;
 
-before(async () => {
-  ({ rt, browser } = await startEditor());
+useEditor((editor) => {
+  ({ rt, browser } = editor);
 });
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
-});
-
-/** A logged-in editor page and the script errors it raises. */
-async function editorPage(): Promise<{ page: Page; pageErrors: string[] }> {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
-  return { page, pageErrors };
-}
 
 type Seen = { valid: boolean; changed: boolean; errors: unknown; props: Record<string, unknown>; dirty: boolean };
 
@@ -54,7 +40,7 @@ async function openAndDone(page: Page, id: string, field = 'bodyTimeout'): Promi
 }
 
 test('the default pack\'s HTTP input, opened and closed with Done, stays valid and unchanged', { timeout: 120_000 }, async () => {
-  const { page, pageErrors } = await editorPage();
+  const { page, pageErrors } = await loggedInPage(browser, rt);
   const { redOnOpen, fields, after: seen } = await openAndDone(page, 'us_http_in');
   assert.deepEqual(redOnOpen, [], 'no field is red when the dialog opens');
   assert.deepEqual(fields, { bodyTimeout: '30', highWaterReadings: '50000' });
@@ -63,7 +49,7 @@ test('the default pack\'s HTTP input, opened and closed with Done, stays valid a
 });
 
 test('an HTTP input saved by an earlier release shows the defaults of the options it lacks, and Done saves them valid', { timeout: 120_000 }, async () => {
-  const { page, pageErrors } = await editorPage();
+  const { page, pageErrors } = await loggedInPage(browser, rt);
   // As the default pack saved it at config version 1: no body timeout, no readings mark.
   const id = await page.evaluate(() => {
     const RED = (window as unknown as { RED: Red }).RED;
@@ -85,7 +71,7 @@ test('an HTTP input saved by an earlier release shows the defaults of the option
 });
 
 test('the default pack\'s device commands node, opened and closed with Done, keeps its broker and is unchanged', { timeout: 120_000 }, async () => {
-  const { page, pageErrors } = await editorPage();
+  const { page, pageErrors } = await loggedInPage(browser, rt);
   const { fields, after: seen } = await openAndDone(page, 'us_command', 'broker');
   assert.deepEqual(fields, { broker: 'us_broker' }, 'the dialog shows the node\'s broker');
   assert.deepEqual(seen, { valid: true, changed: false, errors: [], props: { broker: 'us_broker', configVersion: 1 }, dirty: false });
@@ -93,7 +79,7 @@ test('the default pack\'s device commands node, opened and closed with Done, kee
 });
 
 test('an anomaly node saved before the worker option opens with "worker" ticked, and Done keeps it in a worker', { timeout: 120_000 }, async () => {
-  const { page, pageErrors } = await editorPage();
+  const { page, pageErrors } = await loggedInPage(browser, rt);
   // As saved at config version 2: the runtime's migration puts it in a worker; the dialog must agree.
   const id = await page.evaluate(() => {
     const RED = (window as unknown as { RED: Red }).RED;

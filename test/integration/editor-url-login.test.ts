@@ -3,24 +3,19 @@
  * (Debian's headless Chromium): the login goes to the connection's credentials, so after Deploy the password is
  * neither in the flows file, nor in the flows the editor exports, nor on a label.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { Runtime } from '../helpers/runtime';
-import { dialogOpened, loggedInPage, startEditor, type Red } from '../helpers/editor-page';
+import { dialogOpened, loggedInPage, useEditor, type Red } from '../helpers/editor-page';
 
 let rt: Runtime;
 let browser: Browser;
 
-before(async () => {
-  ({ rt, browser } = await startEditor());
-});
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
+useEditor((editor) => {
+  ({ rt, browser } = editor);
 });
 
 test('a login typed into the MQTT connection\'s URL is kept as its credentials, not in the flows or the export', { timeout: 180_000 }, async () => {

@@ -7,33 +7,25 @@
  * connection's receive maximum is deployed as set. The dialogs' checks are in
  * editor-dialogs.test.ts.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import type { Browser } from 'playwright-core';
 import { eventually, type Runtime } from '../helpers/runtime';
-import { dialogOpened, login, startEditor, type Red } from '../helpers/editor-page';
+import { dialogOpened, loggedInPage, useEditor, type Red } from '../helpers/editor-page';
 
 const ROOT = join(__dirname, '..', '..', '..');
 let rt: Runtime;
 let browser: Browser;
 
-before(async () => {
-  ({ rt, browser } = await startEditor());
-});
-
-after(async () => {
-  await browser?.close();
-  await rt?.stop();
+useEditor((editor) => {
+  ({ rt, browser } = editor);
 });
 
 test('the editor asks for a login, then shows the pipeline graph with the Upperstack palette', { timeout: 120_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await loggedInPage(browser, rt);
 
   const info = await page.evaluate(() => {
     const RED = (window as unknown as { RED: { nodes: { eachNode(cb: (n: { type: string }) => void): void; getType(t: string): unknown } } }).RED;
@@ -112,10 +104,7 @@ test('the anomaly node\'s Backtest button replays stored readings with the dialo
     return body.readings.length === 41 ? true : undefined;
   }, 20_000, 'the 41 readings in the store');
 
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await loggedInPage(browser, rt);
   // The pack's anomaly node, opened as a double-click would.
   const opened = await page.evaluate(() => {
     const RED = (window as unknown as { RED: { nodes: { eachNode(cb: (n: { type: string; id: string }) => void): void; node(id: string): unknown }; editor: { edit(n: unknown): void } } }).RED;
@@ -159,10 +148,7 @@ test('the anomaly node\'s Backtest button replays stored readings with the dialo
 });
 
 test('the MQTT connection\'s receive maximum: 100 for a new connection, a value set in the dialog is deployed and shown again', { timeout: 180_000 }, async () => {
-  const page = await browser.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await login(page, rt);
+  const { page, pageErrors } = await loggedInPage(browser, rt);
   const connections = () =>
     page.evaluate(() => {
       const ids: string[] = [];

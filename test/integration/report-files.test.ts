@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { DuckDbStore } from '../../nodes/lib/store/duckdb';
 import { Archive } from '../../nodes/lib/report/archive';
 import { checkDefinition } from '../../nodes/lib/report/definition';
@@ -17,6 +17,7 @@ import { periodAt } from '../../nodes/lib/report/period';
 import { produceReport, type Produced } from '../../nodes/lib/report/produce';
 import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
+import { launchBrowser } from '../helpers/editor-page';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const ARTIFACTS = process.env.ARTIFACTS_DIR ?? join(ROOT, 'test-artifacts');
@@ -101,10 +102,7 @@ async function htmlAndPage(t: TestContext, width: number): Promise<{ file: strin
   const r = await produce(dir);
   const file = join(dir, 'report.html');
   writeFileSync(file, r.files.find((f) => f.name.endsWith('.html'))!.data);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchBrowser();
   t.after(() => browser.close());
   return { file, page: await browser.newPage({ viewport: { width, height: 800 } }) };
 }
