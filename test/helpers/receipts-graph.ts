@@ -1,8 +1,9 @@
 /**
- * For the node tests of receipts across a flow graph (fanout*.test.ts): an
+ * For the node tests of receipts across a flow graph (fanout*.test.ts, store-flow-built.test.ts): an
  * upperstack-mqtt-in node fed by a stand-in for the embedded broker, so a test
  * decides when each message arrives, in front of whatever nodes the test wires
- * after it; the journal entries still pending; DuckDB store configs.
+ * after it; the journal entries still pending; the decode, validate and store
+ * nodes and DuckDB store configs such a graph is made of.
  */
 import helper from 'node-red-node-test-helper';
 import { registerBroker, unregisterBroker, type EmbeddedBroker, type InProcessPacket } from '../../nodes/shared/runtime';
@@ -40,6 +41,31 @@ export const telemetry = (device: string, body: unknown): InProcessPacket => ({
 
 /** Journal entries of the input `id` not settled yet. */
 export const pendingOf = (id: string): number | undefined => intakeStats().find((s) => s.id === id)?.pending;
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+/** The node modules of mqtt-in → decode → validate → store (and its config); a test adds the others it wires. */
+export const receiptsNodes = [
+  require('../../nodes/mqtt-in/mqtt-in'),
+  require('../../nodes/decode/decode'),
+  require('../../nodes/validate/validate'),
+  require('../../nodes/store-config/store-config'),
+  require('../../nodes/store/store'),
+] as unknown[];
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** Nodes `decode` → `validate` → `next` on tab `tab`, the failures of both to `dead` (unwired without one). */
+export function decodeAndValidate(next: string[], dead?: string): Array<Record<string, unknown>> {
+  const failed = dead ? [dead] : [];
+  return [
+    { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], failed] },
+    { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [next, failed] },
+  ];
+}
+
+/** A store node `id` on tab `tab` writing to store config `config`, its output unwired. */
+export function storeNode(id: string, config: string): Record<string, unknown> {
+  return { id, type: 'upperstack-store', z: 'tab', store: config, configVersion: 1, wires: [[]] };
+}
 
 /**
  * A store config with one DuckDB sink that writes once `writeAt` readings wait (or after `flushMs`):

@@ -16,17 +16,10 @@ import { installReadingsCopy } from '../../nodes/shared/fan-out';
 import { onComplete, onSend } from '../../nodes/shared/settlement';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { collect, until } from '../helpers/node-red';
-import { duckStoreConfig, pendingOf as pending, useReceiptsGraph } from '../helpers/receipts-graph';
+import { decodeAndValidate, duckStoreConfig, pendingOf as pending, receiptsNodes, storeNode, useReceiptsGraph } from '../helpers/receipts-graph';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const nodes = [
-  require('../../nodes/mqtt-in/mqtt-in'),
-  require('../../nodes/decode/decode'),
-  require('../../nodes/validate/validate'),
-  require('../../nodes/store-config/store-config'),
-  require('../../nodes/store/store'),
-  require('../../nodes/deadletter/deadletter'),
-];
+const nodes = [...receiptsNodes, require('../../nodes/deadletter/deadletter')];
 // The helper's node API has no hooks; the runtime's flows use this module's (Node-RED's own).
 const hooks = require('@node-red/util').hooks as { add(id: string, fn: (p: never) => unknown): void; remove(id: string): void; has(id: string): boolean };
 const util = require('@node-red/util').util as { cloneMessage(m: unknown): unknown };
@@ -71,11 +64,10 @@ describe('fan-out to several stores with the readings copy', () => {
     const n = graph.serial() + 1;
     const inId = await graph.load(
       [
-        { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
-        { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [[...stores, 'tap'], ['dead']] },
+        ...decodeAndValidate([...stores, 'tap'], 'dead'),
         ...batchSizes.flatMap((batchSize, i) => [
           duckStoreConfig(`cfg${i}`, join(dataDir, `s${i}-${n}.duckdb`), batchSize, batchSize === 1 ? 1 : 3_600_000),
-          { id: `store${i}`, type: 'upperstack-store', z: 'tab', store: `cfg${i}`, configVersion: 1, wires: [[]] },
+          storeNode(`store${i}`, `cfg${i}`),
         ]),
         { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg0', topic: 'upperstack/deadletter', configVersion: 1, wires: [[]] },
         { id: 'tap', type: 'helper', z: 'tab' },

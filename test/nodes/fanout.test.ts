@@ -13,18 +13,10 @@ import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { collect, until } from '../helpers/node-red';
-import { duckStoreConfig, pendingOf as pending, useReceiptsGraph } from '../helpers/receipts-graph';
+import { decodeAndValidate, duckStoreConfig, pendingOf as pending, receiptsNodes, storeNode, useReceiptsGraph } from '../helpers/receipts-graph';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const nodes = [
-  require('../../nodes/mqtt-in/mqtt-in'),
-  require('../../nodes/decode/decode'),
-  require('../../nodes/validate/validate'),
-  require('../../nodes/store-config/store-config'),
-  require('../../nodes/store/store'),
-  require('../../nodes/deadletter/deadletter'),
-  require('@node-red/nodes/core/common/25-catch.js'),
-];
+const nodes = [...receiptsNodes, require('../../nodes/deadletter/deadletter'), require('@node-red/nodes/core/common/25-catch.js')];
 
 helper.init(require.resolve('node-red'));
 
@@ -38,13 +30,12 @@ describe('receipts across the flow graph', () => {
   test('validate wired to two stores, one slow, and a debug tap: the entry settles only once both stores have it', async () => {
     const inId = await load(
       [
-        { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], ['dead']] },
-        { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['storeFast', 'storeSlow', 'tap'], ['dead']] },
+        ...decodeAndValidate(['storeFast', 'storeSlow', 'tap'], 'dead'),
         duckStoreConfig('fastCfg', join(dataDir, `fast-${n()}.duckdb`), 1, 1),
         // Writes only once 10 readings wait: the slow store.
         duckStoreConfig('slowCfg', join(dataDir, `slow-${n()}.duckdb`), 10, 3_600_000),
-        { id: 'storeFast', type: 'upperstack-store', z: 'tab', store: 'fastCfg', configVersion: 1, wires: [[]] },
-        { id: 'storeSlow', type: 'upperstack-store', z: 'tab', store: 'slowCfg', configVersion: 1, wires: [[]] },
+        storeNode('storeFast', 'fastCfg'),
+        storeNode('storeSlow', 'slowCfg'),
         { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'fastCfg', topic: 'upperstack/deadletter', configVersion: 1, wires: [[]] },
         { id: 'tap', type: 'helper', z: 'tab' },
       ],
@@ -80,11 +71,10 @@ describe('receipts across the flow graph', () => {
   test('a failure on an unwired output goes to the Catch → dead-letter path, which settles it', async () => {
     const inId = await load(
       [
-        { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], []] },
-        { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], []] },
+        ...decodeAndValidate(['store']),
         // The store writes once 5 readings wait, so its share is still open when the dead letter is recorded.
         duckStoreConfig('cfg', join(dataDir, `catch-${n()}.duckdb`), 5, 3_600_000),
-        { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
+        storeNode('store', 'cfg'),
         duckStoreConfig('dlCfg', join(dataDir, `letters-${n()}.duckdb`), 1, 1),
         { id: 'catchDecode', type: 'catch', z: 'tab', scope: ['decode'], uncaught: false, wires: [['dead']] },
         { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'dlCfg', topic: 'upperstack/deadletter', configVersion: 1, wires: [['letters']] },
@@ -113,7 +103,7 @@ describe('receipts across the flow graph', () => {
       [
         { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['store'], ['dead']] },
         duckStoreConfig('cfg', join(dataDir, `nocatch-${n()}.duckdb`), 1, 1),
-        { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
+        storeNode('store', 'cfg'),
         { id: 'dead', type: 'upperstack-deadletter', z: 'tab', store: 'cfg', topic: 'upperstack/deadletter', configVersion: 1, wires: [[]] },
       ],
       [['validate'], []],
@@ -130,7 +120,7 @@ describe('receipts across the flow graph', () => {
       [
         { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['store'], []] },
         { id: 'cfg', type: 'upperstack-store-config', sinks: [{ id: 'main', kind: 'nosuchdb' }], batchSize: 1, flushMs: 1, configVersion: 3 },
-        { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
+        storeNode('store', 'cfg'),
       ],
       [['decode'], []],
     );

@@ -9,18 +9,10 @@ import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import type { StoreConfigNode } from '../../nodes/store-config/options';
 import { until } from '../helpers/node-red';
-import { duckStoreConfig, pendingOf, useReceiptsGraph } from '../helpers/receipts-graph';
+import { decodeAndValidate, duckStoreConfig, pendingOf, receiptsNodes, storeNode, useReceiptsGraph } from '../helpers/receipts-graph';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const nodes = [
-  require('../../nodes/mqtt-in/mqtt-in'),
-  require('../../nodes/decode/decode'),
-  require('../../nodes/validate/validate'),
-  require('../../nodes/store-config/store-config'),
-  require('../../nodes/store/store'),
-  require('../../nodes/query/query'),
-  require('@node-red/nodes/core/function/10-function.js'),
-];
+const nodes = [...receiptsNodes, require('../../nodes/query/query'), require('@node-red/nodes/core/function/10-function.js')];
 
 helper.init(require.resolve('node-red'));
 
@@ -32,12 +24,11 @@ describe('readings a flow builds, stored', () => {
   test('a reading whose device a function node emptied is dead-lettered STORE_REJECTED saying so; the others of its batch are stored', async () => {
     const inId = await graph.load(
       [
-        { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], []] },
-        { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['fn'], []] },
+        ...decodeAndValidate(['fn']),
         // A user's mapping that loses the device of the readings it does not know.
         { id: 'fn', type: 'function', z: 'tab', func: "for (const r of msg.payload) if (r.fields.v > 1) r.device = '';\nreturn msg;", outputs: 1, wires: [['store']] },
         duckStoreConfig('cfg', join(graph.dataDir, 'flow-built.duckdb'), 1, 1),
-        { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
+        storeNode('store', 'cfg'),
       ],
       [['decode'], []],
     );
@@ -61,8 +52,7 @@ describe('readings a flow builds, stored', () => {
   test('tags a function node sets to numbers, booleans and null read back from the query node as the InfluxDB sink keeps them; an object tag is dead-lettered naming it', async () => {
     const inId = await graph.load(
       [
-        { id: 'decode', type: 'upperstack-decode', z: 'tab', format: 'auto', maxBytes: 1048576, configVersion: 1, wires: [['validate'], []] },
-        { id: 'validate', type: 'upperstack-validate', z: 'tab', schemaSource: 'default', configVersion: 1, wires: [['fn'], []] },
+        ...decodeAndValidate(['fn']),
         // A user's enrichment that writes tags of other types than strings.
         {
           id: 'fn',
@@ -73,7 +63,7 @@ describe('readings a flow builds, stored', () => {
           wires: [['store']],
         },
         duckStoreConfig('cfg', join(graph.dataDir, 'flow-built-tags.duckdb'), 1, 1),
-        { id: 'store', type: 'upperstack-store', z: 'tab', store: 'cfg', configVersion: 1, wires: [[]] },
+        storeNode('store', 'cfg'),
         { id: 'query', type: 'upperstack-query', z: 'tab', store: 'cfg', kind: 'readings', configVersion: 1, wires: [['out']] },
         { id: 'out', type: 'helper', z: 'tab' },
       ],
