@@ -56,9 +56,11 @@ interface DeviceJson {
 function printIssued(ctx: AdminContext, body: { device: DeviceJson; secret?: string; signingKey?: string }, json: boolean): void {
   if (json) return ctx.out(`${JSON.stringify(body, null, 2)}\n`);
   const lines = [`device:      ${body.device.id}`];
+  const shown = [body.secret, body.signingKey].filter(Boolean).length;
   if (body.secret) lines.push(`secret:      ${body.secret}`);
   if (body.signingKey) lines.push(`signing key: ${body.signingKey}`);
-  lines.push('Copy them now: they are not shown again.');
+  if (shown === 1) lines.push('Copy it now: it is not shown again.');
+  else if (shown > 1) lines.push('Copy them now: they are not shown again.');
   ctx.out(`${lines.join('\n')}\n`);
 }
 

@@ -365,6 +365,14 @@ test('the audit log has the registry changes, failed logins and refused writes, 
   assert.equal(JSON.stringify(entries).includes(secrets.devA), false, 'no secret in the audit log');
 });
 
+test('`devices add` says "copy it" of a secret alone and "copy them" of a secret and a signing key', async () => {
+  assert.match(printed.devA, /\nCopy it now: it is not shown again\.\n$/);
+  const signing = await cli('add', 'devS', '--signing');
+  assert.equal(signing.code, 0, signing.err);
+  assert.match(signing.out, /^secret: +\S+\nsigning key: \S+\nCopy them now: they are not shown again\.\n$/m);
+  assert.equal((await cli('remove', 'devS')).code, 0);
+});
+
 test('the registry survives a restart', async () => {
   await rt.stop();
   rt = await startRuntime({ dataDir });
