@@ -186,7 +186,7 @@ if (credText === '' || credText === '{}') {
   const packCredentials = { ...startingCredentials, us_store_cfg: storeCredentials };
   writeFileSync(credFile, sealCredentials(packCredentials as NodeCredentials, secrets.credentialSecret), { mode: 0o600 });
 }
-// A broker login an older start wrote into the flows in clear moves to the credentials (scripts/url-login-migration.ts).
+// A broker login in clear in a URL in the flows (an older start's, or an imported flow's) moves to the credentials (scripts/url-login-migration.ts).
 const urlLogins = moveFlowsUrlLogins(dataDir, secrets.credentialSecret, env);
 for (const line of urlLogins.moved) startNotice(line);
 for (const line of urlLogins.warnings) startWarning(line);

@@ -1,6 +1,7 @@
 /**
- * At every start, before Node-RED reads the flows: a broker login an older start left in clear in the flows
- * file (nodes/lib/flows/url-logins.ts) moves into the sealed credentials file. Node-RED's backups of the two
+ * At every start, before Node-RED reads the flows: a broker login left in clear in a URL in the flows file (by an
+ * older start, or by a flow imported and deployed as it was; nodes/lib/flows/url-logins.ts) moves into the
+ * sealed credentials file. The log line cannot tell the two apart, so it names both. Node-RED's backups of the two
  * files (`.flows.json.backup`, `.flows_cred.json.backup`, made at each deploy) get the same, or the password
  * would stay in the data folder. The credentials are written first: a start stopped between the two writes
  * finds the login in both and moves it again, to the same place.
@@ -60,7 +61,7 @@ export function moveFlowsUrlLogins(dataDir: string, credentialSecret: string, en
     writeFileAtomic(credFile, sealCredentials(move.credentials, credentialSecret));
     writeFileAtomic(flowsFile, flowsText(move.flows, text));
     const where = current ? `${flowsName} held a password in clear` : `Node-RED's backup of the flows (${basename(flowsFile)}) held a password in clear`;
-    out.moved.push(`${where} (written by a start from before logins went to the credentials file): ${move.moved.join('; ')}. It is now only in ${credName}, sealed with the data folder's credential secret.`);
+    out.moved.push(`${where} (in a URL, left by a start from before logins went to the credentials file or by an imported flow): ${move.moved.join('; ')}. It is now only in ${credName}, sealed with the data folder's credential secret.`);
   }
   return out;
 }

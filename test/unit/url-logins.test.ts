@@ -83,7 +83,7 @@ test('the data folder: flows and credentials rewritten (the backups too), the fl
   writeFileSync(join(dir, '.flows.json.backup'), JSON.stringify(older));
   const first = moveFlowsUrlLogins(dir, secret, {});
   assert.equal(first.moved.length, 2);
-  assert.match(first.moved[0], /^flows\.json held a password in clear \(written by a start from before logins went to the credentials file\): moved the login/);
+  assert.match(first.moved[0], /^flows\.json held a password in clear \(in a URL, left by a start from before logins went to the credentials file or by an imported flow\): moved the login/);
   assert.match(first.moved[1], /^Node-RED's backup of the flows \(\.flows\.json\.backup\)/);
   const flows = readFileSync(join(dir, 'flows.json'), 'utf8');
   assert.equal(flows, JSON.stringify([tab, store, { ...partition, broker: 'mqtt://broker:1883' }, { ...conn, url: 'mqtt://broker:1883' }], null, 4));
@@ -93,6 +93,21 @@ test('the data folder: flows and credentials rewritten (the backups too), the fl
   const sealed = readFileSync(join(dir, 'flows_cred.json'), 'utf8');
   assert.deepEqual(moveFlowsUrlLogins(dir, secret, {}), { moved: [], warnings: [] });
   assert.equal(readFileSync(join(dir, 'flows_cred.json'), 'utf8'), sealed);
+});
+
+test('a login in the URL of an MQTT connection an imported flow brought is moved alike, and the line does not say a start wrote it', () => {
+  const dir = tempDir('us-url-logins-');
+  const imported = [
+    { id: 'f1', type: 'tab', label: 'plant' },
+    { id: 'plant_conn', type: 'upperstack-mqtt-connection', name: 'plant broker', url: 'mqtt://plant:pl4nt@plant.example:1883', configVersion: 1 },
+  ];
+  writeFileSync(join(dir, 'flows.json'), JSON.stringify(imported));
+  const r = moveFlowsUrlLogins(dir, secret, {});
+  assert.equal(r.moved.length, 1);
+  assert.match(r.moved[0], /^flows\.json held a password in clear \(in a URL, left by a start from before logins went to the credentials file or by an imported flow\): moved the login \(user "plant"\) in the URL of the MQTT connection node "plant broker" \(plant_conn\)/);
+  assert.doesNotMatch(r.moved[0], /written by a start/);
+  assert.ok(!readFileSync(join(dir, 'flows.json'), 'utf8').includes('pl4nt'));
+  assert.deepEqual(openCredentials(readFileSync(join(dir, 'flows_cred.json'), 'utf8'), secret), { plant_conn: { username: 'plant', password: 'pl4nt' } });
 });
 
 test('credentials that cannot be opened: the login stays where it is, and the start says why', () => {
