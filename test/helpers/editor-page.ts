@@ -1,8 +1,12 @@
 /** The editor and the runtime's pages in Debian's headless Chromium over a runtime with the default pack, for the browser tests. */
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { adminToken, startRuntime, type Runtime, type StartOptions } from './runtime';
+import { tempDir } from './temp';
 
 /** Headless Chromium (CHROMIUM_PATH, else Debian's); the caller closes it. */
 export function launchBrowser(): Promise<Browser> {
@@ -41,6 +45,13 @@ export function useEditor(started: (editor: Editor) => void | Promise<void>, opt
     await editor?.browser.close();
     await editor?.rt.stop();
   });
+}
+
+/** A new data folder (`prefix`) whose upperstack-users.json lets `users` log in to the runtime's pages, each with its password and role. */
+export function dataDirWithUsers(prefix: string, users: Array<{ username: string; password: string; role: string }>): string {
+  const dataDir = tempDir(prefix);
+  writeFileSync(join(dataDir, 'upperstack-users.json'), JSON.stringify(users.map((u) => ({ ...u, password: bcrypt.hashSync(u.password, 8) }))));
+  return dataDir;
 }
 
 /** Deploys `nodes` beside the flows `rt` runs (a full deploy through the admin API, as an import and Deploy would). */

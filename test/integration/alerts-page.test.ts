@@ -8,14 +8,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import mqtt from 'mqtt';
 import type { Browser } from 'playwright-core';
 import type { Runtime } from '../helpers/runtime';
-import { useEditor } from '../helpers/editor-page';
-import { tempDir } from '../helpers/temp';
+import { dataDirWithUsers, useEditor } from '../helpers/editor-page';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const ARTIFACTS = process.env.TEST_ARTIFACTS ? join(process.env.TEST_ARTIFACTS, 'alerts') : join(ROOT, 'test-artifacts', 'alerts');
@@ -28,19 +26,13 @@ useEditor(
     ({ rt, browser } = editor);
     mkdirSync(ARTIFACTS, { recursive: true });
   },
-  () => {
-    const dataDir = tempDir('us-alerts-page-');
-    const hash = bcrypt.hashSync('pw-123456', 8);
-    writeFileSync(
-      join(dataDir, 'upperstack-users.json'),
-      JSON.stringify([
-        { username: 'vera', password: hash, role: 'viewer' },
-        { username: 'otto', password: hash, role: 'operator' },
-        { username: 'rita', password: hash, role: 'rules-editor' },
-      ]),
-    );
-    return { dataDir };
-  },
+  () => ({
+    dataDir: dataDirWithUsers('us-alerts-page-', [
+      { username: 'vera', password: 'pw-123456', role: 'viewer' },
+      { username: 'otto', password: 'pw-123456', role: 'operator' },
+      { username: 'rita', password: 'pw-123456', role: 'rules-editor' },
+    ]),
+  }),
 );
 
 async function token(user: string, password: string): Promise<string> {

@@ -9,14 +9,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import mqtt from 'mqtt';
 import type { Browser, Page } from 'playwright-core';
 import { eventually, type Runtime } from '../helpers/runtime';
-import { useEditor } from '../helpers/editor-page';
-import { tempDir } from '../helpers/temp';
+import { dataDirWithUsers, useEditor } from '../helpers/editor-page';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const ARTIFACTS = process.env.ARTIFACTS_DIR ?? join(ROOT, 'test-artifacts');
@@ -36,17 +34,12 @@ useEditor(
     ({ rt, browser } = editor);
     mkdirSync(ARTIFACTS, { recursive: true });
   },
-  () => {
-    const dataDir = tempDir('us-dash-');
-    writeFileSync(
-      join(dataDir, 'upperstack-users.json'),
-      JSON.stringify([
-        { username: 'olga', password: bcrypt.hashSync('olga-pw-1', 8), role: 'operator' },
-        { username: 'vera', password: bcrypt.hashSync('vera-pw-1', 8), role: 'viewer' },
-      ]),
-    );
-    return { dataDir };
-  },
+  () => ({
+    dataDir: dataDirWithUsers('us-dash-', [
+      { username: 'olga', password: 'olga-pw-1', role: 'operator' },
+      { username: 'vera', password: 'vera-pw-1', role: 'viewer' },
+    ]),
+  }),
 );
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
