@@ -50,6 +50,10 @@ function deployed(res: Response): ActiveApi | undefined {
     res.setHeader('Retry-After', '1');
     return void sendError(res, 503, HTTP_CODES.notDeployed, 'no upperstack-api node is deployed');
   }
+  if (!active.store.writer) {
+    // Its store config could not start (the log and /health say so too): the reason, not a TypeError.
+    return void sendError(res, 503, 'STORE_UNAVAILABLE', active.store.failure ?? 'the store config could not start (see the log)');
+  }
   return active;
 }
 
@@ -216,7 +220,8 @@ export = function register(RED: NodeAPI): void {
     active = { node, store };
     const releaseKey = useApiKey(node, key);
     const stopWatch = watchHealth(RED, node);
-    if (key) setStatus(node, 'connected', RED._('upperstack-api.status.serving'));
+    if (store.failure) setStatus(node, 'failed', store.failure);
+    else if (key) setStatus(node, 'connected', RED._('upperstack-api.status.serving'));
     else setStatus(node, 'failed', RED._('upperstack-api.errors.noKey'));
     onClose(node, () => {
       releaseKey();

@@ -44,7 +44,8 @@ export = function register(RED: NodeAPI): void {
     const storeNode = config.store ? (RED.nodes.getNode(config.store) as StoreConfigNode | null) : null;
     const backend = storeNode?.store?.registry?.();
     if (!storeNode || !backend) {
-      node.error(RED._(storeNode ? 'upperstack-devices.errors.noTables' : 'upperstack-devices.errors.noStore'));
+      if (storeNode?.failure) node.error(RED._('upperstack-devices.errors.storeFailed'));
+      else node.error(RED._(storeNode ? 'upperstack-devices.errors.noTables' : 'upperstack-devices.errors.noStore'));
       return;
     }
     const dir = dataDir(RED);

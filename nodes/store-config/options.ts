@@ -84,4 +84,6 @@ export interface StoreConfigNode extends Node<StoreConfigCredentials> {
   /** Resolves once the store is open (or rejects with why it is not). */
   ready: Promise<void>;
   label: string;
+  /** Why the store config could not start (a sink list it refuses, a sink it cannot build here); then there is no writer or store. */
+  failure?: string;
 }

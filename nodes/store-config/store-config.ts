@@ -22,6 +22,17 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<StoreConfigOptions>(def as unknown as Record<string, unknown>, storeConfigMigrations);
     const dir = dataDir(RED);
+    // A store config that cannot start says why in the log, in /health (failing at once: waiting will not fix it)
+    // and to every node that uses it, through `failure`.
+    const fail = (err: unknown) => {
+      const text = RED._('upperstack-store-config.errors.sinks', { message: describeError(err).message });
+      node.error(text);
+      node.failure = text;
+      node.ready = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      node.ready.catch(() => undefined);
+      const stop = registerHealth(`store:${config.name || node.id}`, node.id, () => ({ ok: false, detail: text, lastError: text }));
+      onClose(node, stop);
+    };
     const withSecrets = secretsInto(config.sinks, node.credentials ?? {});
     let sinks: SinkConfig[];
     try {
@@ -33,9 +44,7 @@ export = function register(RED: NodeAPI): void {
         sinks = normalizeSinks(fixed, dir);
         node.warn(RED._('upperstack-store-config.errors.memoryLimit'));
       } catch {
-        node.error(RED._('upperstack-store-config.errors.sinks', { message: describeError(err).message }));
-        node.ready = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-        node.ready.catch(() => undefined);
+        fail(err);
         return;
       }
     }
@@ -54,22 +63,29 @@ export = function register(RED: NodeAPI): void {
     try {
       querySource(sinks, { dataDir: dir, siblings: sinks }, querySink);
     } catch (err) {
-      node.error(RED._('upperstack-store-config.errors.sinks', { message: describeError(err).message }));
-      node.ready = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-      node.ready.catch(() => undefined);
+      fail(err);
       return;
     }
-    node.writer = SinkSet.create(sinks, {
-      querySink,
-      dataDir: dir,
-      configId: node.id,
-      writer: { batchSize: config.batchSize, flushMs: config.flushMs, spoolBudgetBytes: spoolBudget * 1024 * 1024 },
-      // Each change is logged once: an outage when it starts and when it ends, refused readings as they happen.
-      onEvent: (sinkId, e) => node.warn(sinks.length > 1 ? `${sinkId}: ${writerEventText(RED, e)}` : writerEventText(RED, e)),
-      // A server sink's news (database created, cannot be created, version found): logged, once each.
-      notice: (sinkId, text) => node.log(`${sinkId}: ${text}`),
-      owner: `store config "${config.name || node.id}" (${node.id})`,
-    });
+    let writer: SinkSet;
+    try {
+      writer = SinkSet.create(sinks, {
+        querySink,
+        dataDir: dir,
+        configId: node.id,
+        writer: { batchSize: config.batchSize, flushMs: config.flushMs, spoolBudgetBytes: spoolBudget * 1024 * 1024 },
+        // Each change is logged once: an outage when it starts and when it ends, refused readings as they happen.
+        onEvent: (sinkId, e) => node.warn(sinks.length > 1 ? `${sinkId}: ${writerEventText(RED, e)}` : writerEventText(RED, e)),
+        // A server sink's news (database created, cannot be created, version found): logged, once each.
+        notice: (sinkId, text) => node.log(`${sinkId}: ${text}`),
+        owner: `store config "${config.name || node.id}" (${node.id})`,
+      });
+    } catch (err) {
+      // A sink that cannot be built here (DuckDB without its native part for this platform): this store config
+      // fails and says why, while the nodes that do not use it, and every other flow, start.
+      fail(err);
+      return;
+    }
+    node.writer = writer;
     node.store = node.writer.primary;
     node.label = node.writer.entries.map((e) => e.label).join(' + ');
     node.ready = node.writer.open((entry, err) => {

@@ -1,7 +1,8 @@
 /** The embedded DuckDB sink kind: a database file (or ':memory:') with a memory limit. */
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors';
-import { DuckDbStore, threadsFromEnv } from './duckdb';
+import { loadDuckDb } from './duckdb-load';
+import { threadsFromEnv } from './duckdb-schema';
 import { parseRetention } from './retention';
 import type { SinkConfig, SinkContext, SinkKind } from './sinks';
 
@@ -63,7 +64,7 @@ export const duckdbSink: SinkKind = {
     return c;
   },
   create: (c, ctx) =>
-    new DuckDbStore({
+    new (loadDuckDb(c.id).DuckDbStore)({
       path: fileOf(c, ctx),
       memoryLimitMb: Number(c.memoryLimit),
       threads: threadsFromEnv(process.env.UPPERSTACK_DUCKDB_THREADS),
