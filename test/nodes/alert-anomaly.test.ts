@@ -42,3 +42,33 @@ describe('anomaly node → alert node', () => {
     assert.equal(fired.ts, T0 + 40 * 60_000);
   });
 });
+
+describe('anomaly node → alert node, a bulk import', () => {
+  const { dataDir } = useTestRuntime('us-alert-anomaly-bulk-');
+
+  test('a bulk import of 500 readings: the alert starts at the anomalous reading and clears with the batch\'s last reading', async () => {
+    mkdirSync(join(dataDir, 'alerts'), { recursive: true });
+    const rule = { id: 'odd', name: 'Odd reading', devices: { all: true }, when: { op: 'anomalous', score: 0.5 }, severity: 'warning' };
+    writeFileSync(join(dataDir, 'alerts', 'rules.json'), JSON.stringify({ rules: [rule] }));
+    const alert = { id: 'alert', type: 'upperstack-alert', z: 'tab', store: '', broker: '', topic: 'upperstack/alerts', configVersion: 1, wires: [['tell'], []] };
+    // As in the pack: the store's output feeds the alert node, the anomaly node's anomalies output too.
+    const flow = anomalyFlow('an', { fields: '', heartbeatInterval: '', advanced: '', configVersion: 1 }, [alert, { id: 'tell', type: 'helper', z: 'tab' }]);
+    (flow[1] as { wires: string[][] }).wires[1].push('alert');
+    await helper.load(nodes, flow);
+    const tell = collect<{ payload: AlertEvent }>('tell');
+    const flagged = collect<{ payload: Array<{ ts: number }> }>('an-out2');
+    const readings = Array.from({ length: 500 }, (_, i) => ({ device: 'dev1', ts: T0 + i * 60_000, fields: { temperature: i === 300 ? 45 : 20 + Math.sin(i * 1.7) * 0.5 }, tags: {} }));
+    input('alert', { payload: structuredClone(readings) });
+    input('an', { payload: readings });
+    await until(() => flagged.length > 0, 'the anomalies output');
+    const first = flagged[0].payload[0].ts;
+    assert.equal(first, T0 + 300 * 60_000, 'the spike is the first anomalous reading');
+    await until(() => tell.some((m) => m.payload.event === 'cleared'), 'the alert to clear');
+    const events = tell.map((m) => m.payload);
+    const fired = events.find((e) => e.event === 'firing')!;
+    assert.equal(fired.since, first);
+    assert.equal(fired.message, 'Odd reading: dev1 temperature is 45');
+    const cleared = events.find((e) => e.event === 'cleared')!;
+    assert.equal(cleared.ts, readings[499].ts);
+  });
+});

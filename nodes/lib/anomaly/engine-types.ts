@@ -53,6 +53,8 @@ export interface SeriesState {
   device: string;
   field: string;
   state: unknown;
+  /** Time of the newest reading judged (absent in state saved by earlier versions). */
+  lastTs?: number;
 }
 
 export interface DeviceState {

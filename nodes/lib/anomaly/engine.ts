@@ -20,6 +20,8 @@ interface Series extends SeriesRef {
   detector: Detector;
   ctx: FieldContext;
   dev: DeviceRec;
+  /** Time of the newest reading judged; NaN before the first. */
+  lastTs: number;
   // Intrusive list, most recent at head: moving a series costs four pointer writes.
   prev: Series | null;
   next: Series | null;
@@ -139,6 +141,10 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
     if (this.watch && !this.watch.has(field)) return undefined;
     const s = this.series(dev, field, evicted);
     if (!s) return undefined;
+    // A reading no newer than the last one judged (a batch sent again after a lost answer, a late copy) was judged
+    // already or comes after the detector moved on: learning it again counts it twice, and doubled spells alarm.
+    if (ts <= s.lastTs) return undefined;
+    s.lastTs = ts;
     // -0 is the reading 0: a saved state (JSON) cannot tell them apart, so a restored detector must not either.
     const o = s.detector.update(ts, v + 0, s.ctx);
     // Outcomes are the detector's own, set afresh each reading: naming the detector in place costs no copy.
@@ -157,7 +163,7 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
   }
 
   /** The series of `field` on `dev`, made when new; undefined when the device already has as many series as it may. */
-  private series(dev: DeviceRec, field: string, evicted: SeriesRef[], state?: unknown): Series | undefined {
+  private series(dev: DeviceRec, field: string, evicted: SeriesRef[], state?: unknown, lastTs = NaN): Series | undefined {
     let s = dev.series.get(field);
     if (s) {
       if (s !== this.head) {
@@ -175,6 +181,7 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
       detector: this.make(state),
       ctx: { field, unit: this.units[field] },
       dev,
+      lastTs,
       prev: null,
       next: null,
     };
@@ -272,7 +279,12 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
 
   /** The saved series, one at a time, least recently seen first (so restoring them leaves the same order). */
   *seriesStates(keep: (device: string) => boolean = () => true): Generator<SeriesState> {
-    for (let s = this.tail; s; s = s.prev) if (keep(s.device)) yield { device: s.device, field: s.field, state: s.detector.toJSON() };
+    for (let s = this.tail; s; s = s.prev) {
+      if (!keep(s.device)) continue;
+      const saved: SeriesState = { device: s.device, field: s.field, state: s.detector.toJSON() };
+      if (!Number.isNaN(s.lastTs)) saved.lastTs = s.lastTs;
+      yield saved;
+    }
   }
 
   /** Every device the engine holds (series or heartbeat). */
@@ -306,7 +318,7 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
     }
     if (detectorKey(this.options) !== detectorKey(state.options ?? {})) return;
     const sink: SeriesRef[] = [];
-    for (const s of state.series) this.series(this.device(s.device), s.field, sink, s.state);
+    for (const s of state.series) this.series(this.device(s.device), s.field, sink, s.state, savedTs(s));
     this.evictedTotal += sink.length;
   }
 
@@ -359,7 +371,7 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
       },
       series(s) {
         if (!same) return;
-        engine.series(engine.device(s.device), s.field, sink, s.state);
+        engine.series(engine.device(s.device), s.field, sink, s.state, savedTs(s));
         sink.length = 0;
       },
       done() {
@@ -369,4 +381,9 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
       },
     };
   }
+}
+
+/** A saved series' newest reading time; NaN when the state is older than it or the value is not a time. */
+function savedTs(s: SeriesState): number {
+  return typeof s.lastTs === 'number' && Number.isFinite(s.lastTs) ? s.lastTs : NaN;
 }

@@ -35,12 +35,16 @@ function isEmpty(o: Record<string, string>): boolean {
 }
 
 export abstract class RuleEvaluation extends RuleTransitions {
+  /** Devices given verdicts by the message being judged, with the time of the newest reading a verdict was on. */
+  private readonly judged = new Map<Device, number>();
+
   /** Judges readings (one or a batch); returns the transitions they caused, oldest first. */
   process(input: Reading | Reading[]): AlertEvent[] {
     this.out = [];
     const now = this.clock();
     if (Array.isArray(input)) for (let i = 0; i < input.length; i++) this.processOne(input[i], now);
     else this.processOne(input, now);
+    if (this.judged.size) this.settleVerdicts(now);
     return this.take();
   }
 
@@ -237,20 +241,34 @@ export abstract class RuleEvaluation extends RuleTransitions {
   protected processVerdict(dev: Device, r: Reading, now: number): void {
     if (this.verdictEntries.length === 0) return;
     if (dev.appliesVersion !== this.version) this.computeApplies(dev);
-    // A verdict may arrive after the next plain reading; it counts when it arrives.
-    const ts = Number.isFinite(dev.lastTs) ? Math.max(r.ts, dev.lastTs) : r.ts;
+    // The verdict's own reading time, even when plain readings after it came first (a batch's readings reach the
+    // rules before the verdicts on them): an alert starts at the anomalous reading, not at the end of its batch.
+    const ts = Number.isFinite(r.ts) || !Number.isFinite(dev.lastTs) ? r.ts : dev.lastTs;
     dev.lastTs = Math.max(dev.lastTs, ts);
+    const judged = this.judged.get(dev);
+    if (judged === undefined || ts > judged) this.judged.set(dev, ts);
     const stamp = ++this.seq;
     const a = r as Reading & { anomaly?: VerdictLike | null; anomalies?: Record<string, VerdictLike | null> };
     for (const e of this.verdictEntries) {
       const c = e.rule;
       if (dev.applies[c.slot] !== 1) continue;
-      const field = e.leaf.field;
+      let field = e.leaf.field;
       let verdict: VerdictLike | null | undefined;
       if (a.anomalies) {
         if (field !== undefined) verdict = a.anomalies[field];
-        else for (const v of Object.values(a.anomalies)) if (v && typeof v.score === 'number' && (!verdict || v.score > verdict.score!)) verdict = v;
-      } else if (a.anomaly && (field === undefined || typeof r.fields[field] === 'number')) verdict = a.anomaly;
+        else {
+          for (const [f, v] of Object.entries(a.anomalies)) {
+            if (v && typeof v.score === 'number' && (!verdict || v.score > verdict.score!)) {
+              verdict = v;
+              field = f;
+            }
+          }
+        }
+      } else if (a.anomaly && (field === undefined || typeof r.fields[field] === 'number')) {
+        verdict = a.anomaly;
+        // A lone verdict names no field: on a reading with one number it can only be that one's.
+        field ??= onlyNumber(r.fields);
+      }
       const score = verdict?.score;
       if (typeof score !== 'number') continue;
       const t = score >= e.leaf.score ? 1 : 0;
@@ -271,6 +289,38 @@ export abstract class RuleEvaluation extends RuleTransitions {
   }
 
   /**
+   * Readings newer than a device's last verdict in a message came without one: they are not anomalous, as a plain
+   * reading after the verdict would have said. A batch's plain readings reach the rules before its verdicts, so an
+   * alert raised from a batch clears with the batch's last reading (unless that one is anomalous) rather than
+   * waiting for a reading that may never come.
+   */
+  private settleVerdicts(now: number): void {
+    for (const [dev, judgedTs] of this.judged) {
+      const ts = dev.lastTs;
+      if (!(ts > judgedTs)) continue;
+      const stamp = ++this.seq;
+      for (const e of this.verdictEntries) {
+        const c = e.rule;
+        if (dev.applies[c.slot] !== 1) continue;
+        if (c.tree === null) {
+          const s = dev.slots[c.slot];
+          // A recovery threshold needs the value of that newer reading, which is not at hand: its next reading decides.
+          if (s !== undefined && c.clearLeaf < 0) this.step(c, dev, s, 0, 1, 0, ts, now, 'reading');
+          continue;
+        }
+        dev.bits[c.bitBase + e.leaf.index] = 0;
+        this.keepReason(dev, c.bitBase + e.leaf.index, undefined);
+        if (this.touchStamp[c.slot] !== stamp) {
+          this.touchStamp[c.slot] = stamp;
+          this.touchedRules.push(c);
+        }
+      }
+      if (this.touchedRules.length) this.evaluateTouched(dev, {}, ts, now);
+    }
+    this.judged.clear();
+  }
+
+  /**
    * A group's anomalous leaf keeps its own explanation beside its truth (two such
    * leaves each have theirs); devices only get the array once a verdict explains itself.
    */
@@ -284,6 +334,17 @@ export abstract class RuleEvaluation extends RuleTransitions {
     while (rs.length <= at) rs.push(undefined);
     rs[at] = why;
   }
+}
+
+/** The name of a reading's only numeric field; undefined when it has none or several. */
+function onlyNumber(fields: Reading['fields']): string | undefined {
+  let found: string | undefined;
+  for (const f in fields) {
+    if (typeof fields[f] !== 'number') continue;
+    if (found !== undefined) return undefined;
+    found = f;
+  }
+  return found;
 }
 
 /** The part of the anomaly node's verdict the rules read. */
