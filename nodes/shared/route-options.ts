@@ -24,30 +24,30 @@ interface Stacked {
 const installed = new WeakSet<object>();
 
 
-/** `fn` as the first middleware of `app` after Express's own; false when the app's table cannot be read. */
-function useFirst(app: Stacked, fn: RequestHandler): boolean {
+/** `fn` as the first middleware of `app` after Express's own (left last where the app's table cannot be read). */
+function useFirst(app: Stacked, fn: RequestHandler): void {
   app.use(fn);
   const stack = app._router?.stack;
-  if (!Array.isArray(stack)) return false;
+  if (!Array.isArray(stack)) return;
   const layer: unknown = stack.pop();
   // After Express's decoration of the request, which whatever goes first still needs.
   const init = stack.findIndex((l) => (l as { name?: unknown }).name === 'expressInit');
   stack.splice(init + 1, 0, layer);
-  return true;
 }
 
 /** Answers OPTIONS on the routes `allowOf` knows, once per runtime; a later call changes nothing. */
 export function answerRouteOptions(RED: NodeAPI, allowOf: AllowOf): void {
   const top = topApp(RED);
-  const node = RED.httpNode as unknown as RoutedApp | undefined;
-  if (!top || !node || installed.has(top)) return;
+  if (!top || installed.has(top)) return;
   installed.add(top);
   // Marked: it answers only OPTIONS, so a path no route serves is still told 404 for its other methods.
   const options: RequestHandler = answersNoPathOfItsOwn((req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'OPTIONS') return next();
     const url = req.originalUrl ?? req.url;
     const q = url.indexOf('?');
-    const path = pathIn(node, top as unknown as RoutedApp, q < 0 ? url : url.slice(0, q));
+    // The node app of now: an embedding may hand the runtime a new one.
+    const node = RED.httpNode as unknown as RoutedApp | undefined;
+    const path = node && pathIn(node, top as unknown as RoutedApp, q < 0 ? url : url.slice(0, q));
     const allow = typeof path === 'string' ? allowOf(path) : undefined;
     if (!allow) return next();
     res.setHeader('Allow', allow.join(', '));
