@@ -13,6 +13,7 @@ import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey } from '../shared/http';
 import { nonFiniteRuleError } from '../lib/rules/validate';
+import { routeParams } from '../lib/api/query-string';
 import type { StoreConfigNode } from '../store-config/options';
 import * as h from './handlers';
 import { serviceFor } from './service';
@@ -27,11 +28,13 @@ function param(req: Request): string {
   return Array.isArray(id) ? id.join('/') : id;
 }
 
-function query(req: Request): Q {
-  const q: Q = {};
-  for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
-  return q;
+/** The parameters of a route that takes `known`, each once, by name, as valid percent-encoding, as the query API's. */
+function query(req: Request, known: readonly string[]): Q {
+  return routeParams(req.query as Record<string, unknown>, req.originalUrl, known, req.baseUrl + req.path);
 }
+const ALERTS_PARAMS = ['state', 'device', 'rule', 'from', 'to'];
+const HISTORY_PARAMS = ['limit'];
+const IMPORT_PARAMS = ['mode'];
 
 function send(res: Response, a: h.Answer): void {
   if (a.body === undefined) res.status(a.status).end();
@@ -94,13 +97,13 @@ export function registerAlertRoutes(RED: NodeAPI): void {
     const ruleBody = jsonBody(MAX_BODY, { nonFinite: nonFiniteRuleError });
     const who = { actor: 'api', via: 'api' };
     api.get('/api/v1/rules', key, route(() => h.listRules(svc)));
-    api.post('/api/v1/rules/import', key, ruleBody, route((req, b) => h.importRules(svc, b, query(req).mode, who)));
+    api.post('/api/v1/rules/import', key, ruleBody, route((req, b) => h.importRules(svc, b, query(req, IMPORT_PARAMS).mode, who)));
     api.post('/api/v1/rules', key, ruleBody, route((_req, b) => h.createRule(svc, b, who)));
     api.get('/api/v1/rules/:id', key, route((req) => h.getRule(svc, param(req))));
     api.put('/api/v1/rules/:id', key, ruleBody, route((req, b) => h.updateRule(svc, param(req), b, who)));
     api.delete('/api/v1/rules/:id', key, route((req) => h.deleteRule(svc, param(req), who)));
-    api.get('/api/v1/alerts', key, route((req) => h.listAlerts(svc, query(req))));
-    api.get('/api/v1/alerts/history', key, route((req) => h.history(svc, query(req))));
+    api.get('/api/v1/alerts', key, route((req) => h.listAlerts(svc, query(req, ALERTS_PARAMS))));
+    api.get('/api/v1/alerts/history', key, route((req) => h.history(svc, query(req, HISTORY_PARAMS))));
     api.get('/api/v1/alerts/:id', key, route((req) => h.getAlert(svc, param(req))));
     api.post('/api/v1/alerts/:id/ack', key, body, route((req, b) => h.acknowledge(svc, param(req), b, who)));
     api.post('/api/v1/alerts/:id/silence', key, body, route((req, b) => h.silence(svc, param(req), b, who)));
@@ -133,14 +136,14 @@ export function registerAlertRoutes(RED: NodeAPI): void {
       return { status: 200, body: { user: userOf(req)?.username ?? null, can: { read: true, ack: allowed(scope, 'upperstack-alert.ack'), write: allowed(scope, 'upperstack-alert.write') }, deployed: !!svc.attached } };
     }));
     admin.get(`${base}/rules`, read, route(() => h.listRules(svc)));
-    admin.post(`${base}/rules/import`, write, ruleBody, route((req, b) => h.importRules(svc, b, query(req).mode, who(req))));
+    admin.post(`${base}/rules/import`, write, ruleBody, route((req, b) => h.importRules(svc, b, query(req, IMPORT_PARAMS).mode, who(req))));
     admin.post(`${base}/rules`, write, ruleBody, route((req, b) => h.createRule(svc, b, who(req))));
     admin.put(`${base}/rules/:id`, write, ruleBody, route((req, b) => h.updateRule(svc, param(req), b, who(req))));
     admin.delete(`${base}/rules/:id`, write, route((req) => h.deleteRule(svc, param(req), who(req))));
     admin.post(`${base}/validate`, read, ruleBody, route((_req, b) => h.validate(b)));
     admin.post(`${base}/preview`, read, ruleBody, route((_req, b) => h.preview(svc, b, storeOf(RED, (b as { store?: unknown } | undefined)?.store))));
-    admin.get(`${base}/alerts`, read, route((req) => h.listAlerts(svc, query(req))));
-    admin.get(`${base}/history`, read, route((req) => h.history(svc, query(req))));
+    admin.get(`${base}/alerts`, read, route((req) => h.listAlerts(svc, query(req, ALERTS_PARAMS))));
+    admin.get(`${base}/history`, read, route((req) => h.history(svc, query(req, HISTORY_PARAMS))));
     admin.post(`${base}/alerts/:id/ack`, ack, body, route((req, b) => h.acknowledge(svc, param(req), b, who(req), userOf(req)?.username)));
     admin.post(`${base}/alerts/:id/silence`, ack, body, route((req, b) => h.silence(svc, param(req), b, who(req), userOf(req)?.username)));
     const page = join(__dirname, 'page', 'alerts-page.html');

@@ -26,7 +26,8 @@ import { checkAccess } from '../lib/inputs/auth';
 import { readRequestBody } from '../lib/inputs/body';
 import { INFLUX_VERSION } from '../lib/inputs/influx';
 import { createDatabaseAnswer, influxStatement, showDatabasesAnswer } from '../lib/inputs/influx-query';
-import { wrongMethod } from '../lib/inputs/methods';
+import { routeAt, wrongMethod } from '../lib/inputs/methods';
+import { answerRouteOptions } from '../shared/route-options';
 import { queryEncodingError } from '../lib/inputs/fast-path';
 import { requestEmitter } from '../shared/request-emit';
 import { answerWrongMethods, installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
@@ -136,6 +137,10 @@ export = function register(RED: NodeAPI): void {
         // InfluxDB's clients read an error as a string `error` (v1) or `code` and `message` (v2), not an object.
         const influx = wrong.route === 'influx-v1' || wrong.route === 'influx-v2';
         return influx ? { error: wrong.error, body: answerError(wrong.route, 405, wrong.error).body } : { error: wrong.error };
+      });
+      answerRouteOptions(RED, (path) => {
+        const at = routeAt(path);
+        return at && servesRoute(at.route) ? at.allow : undefined;
       });
       RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(activeHttpIn(), req, res, (entry) => auditOf(RED).refusal(entry)));
       const s = RED.settings as unknown as FastPathSettings;

@@ -32,7 +32,7 @@ function periodOfMessage(payload: Record<string, unknown>, def: ReportDefinition
       const v = payload[name];
       if (typeof v === 'number' || typeof v === 'string') return String(v);
       if (v instanceof Date) return String(v.getTime());
-      throw new BadParameterError(name, `msg.payload.${name} is required with msg.payload.${name === 'from' ? 'to' : 'from'}: ISO 8601 or epoch milliseconds`);
+      throw new BadParameterError(name, `msg.payload.${name} is required with msg.payload.${name === 'from' ? 'to' : 'from'}: ISO 8601 or an epoch time`);
     };
     return explicitPeriod(periodTime('from', text('from'), def.timezone), periodTime('to', text('to'), def.timezone), def.timezone);
   }

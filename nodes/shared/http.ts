@@ -282,7 +282,7 @@ type App = Application & { parent?: App };
 const installed = new WeakSet<object>();
 
 /** The Express app the runtime's admin and node apps are mounted on (Node-RED's own server app). */
-function topApp(RED: NodeAPI): App | undefined {
+export function topApp(RED: NodeAPI): App | undefined {
   const node = RED.httpNode as unknown as App | undefined;
   const admin = RED.httpAdmin as unknown as App | undefined;
   return node?.parent ?? admin?.parent?.parent ?? admin?.parent;

@@ -12,6 +12,8 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { handleAudit } from '../lib/api/audit';
+import { errorResponse, type QueryResponse } from '../lib/api/handlers';
+import { queryParams } from '../lib/api/query-string';
 import { HTTP_CODES } from '../lib/api/http-errors';
 import type { ApiKeyStore } from '../lib/security/keys';
 import { installJsonErrors, jsonBody, JSON_CONTENT_TYPE, readsOwnBody, requireApiKey, sendError, sendFailure } from './http';
@@ -20,11 +22,6 @@ import { auditOf, endKeySessions, keyStore } from './keys';
 const BODY_LIMIT = 16 * 1024;
 const added = new WeakSet<object>();
 
-function queryOf(req: Request): Record<string, string | undefined> {
-  const q: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(req.query)) q[k] = Array.isArray(v) ? String(v[0]) : typeof v === 'string' ? v : undefined;
-  return q;
-}
 
 export function addKeyRoutes(RED: NodeAPI): void {
   if (added.has(RED.httpNode)) return;
@@ -83,7 +80,12 @@ export function addKeyRoutes(RED: NodeAPI): void {
   });
 
   RED.httpNode.get('/api/v1/audit', admin, (req: Request, res: Response) => {
-    const r = handleAudit(auditOf(RED), queryOf(req));
+    let r: QueryResponse;
+    try {
+      r = handleAudit(auditOf(RED), queryParams(req.query as Record<string, unknown>, req.originalUrl));
+    } catch (err) {
+      r = errorResponse(err);
+    }
     res.status(r.status).type(r.contentType).send(r.body);
   });
 }

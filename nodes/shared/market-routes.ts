@@ -6,6 +6,7 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { createGrant, deleteGrant, listGrants } from '../lib/api/grants';
+import { queryParams } from '../lib/api/query-string';
 import type { ApiAnswer } from '../lib/api/devices';
 import { HTTP_CODES } from '../lib/api/http-errors';
 import type { Market } from '../lib/devices/market';
@@ -52,7 +53,7 @@ export function addGrantRoutes(RED: NodeAPI): void {
 
   const key = requireApiKey(RED);
   readsOwnBody('/api/v1/grants');
-  RED.httpNode.get('/api/v1/grants', key, handle((m, req) => listGrants(m, req.query as Record<string, unknown>)));
+  RED.httpNode.get('/api/v1/grants', key, handle((m, req) => listGrants(m, queryParams(req.query as Record<string, unknown>, req.originalUrl))));
   RED.httpNode.post('/api/v1/grants', key, jsonBody(BODY_LIMIT), handle((m, req) => createGrant(m, (req as { body?: unknown }).body, 'api'), 'grant.create'));
   RED.httpNode.get('/api/v1/grants/:id', key, handle((m, req) => {
     const g = m.get(String(req.params.id));

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
 import { bodyObject } from '../lib/api/backtest';
+import { routeParams } from '../lib/api/query-string';
 import { BadParameterError, ConfigError, ConflictError, StoreUnavailableError } from '../lib/errors';
 import { Archive, type ArchiveEntry } from '../lib/report/archive';
 import { checkDefinition, type ReportDefinition } from '../lib/report/definition';
@@ -142,7 +143,7 @@ async function runReport(RED: NodeAPI, raw: unknown): Promise<{ status: number; 
       const v = body[name];
       if (typeof v === 'number') return String(v);
       if (typeof v === 'string') return v;
-      throw new BadParameterError(name, `"${name}" is required with "${name === 'from' ? 'to' : 'from'}": ISO 8601 or epoch milliseconds`);
+      throw new BadParameterError(name, `"${name}" is required with "${name === 'from' ? 'to' : 'from'}": ISO 8601 or an epoch time`);
     };
     period = explicitPeriod(periodTime('from', text('from'), def.timezone), periodTime('to', text('to'), def.timezone), def.timezone);
   } else period = periodAt(def.period, now, def.timezone);
@@ -216,7 +217,7 @@ export function registerRoutes(RED: NodeAPI): void {
   };
   const list = (kind: 'reports' | 'invoices', dir: () => string) =>
     safe((req, res) => {
-      const name = typeof req.query.name === 'string' ? req.query.name : undefined;
+      const { name } = routeParams(req.query as Record<string, unknown>, req.originalUrl, ['name'], `/api/v1/${kind}`);
       const entries = new Archive(dir()).list(name === undefined ? {} : { group: name });
       res.status(200).type('application/json').send(JSON.stringify({ [kind]: entries.map((e) => listing(kind, e)) }));
     });

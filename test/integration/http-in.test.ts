@@ -425,9 +425,20 @@ test('another method on a route of the input is 405 as JSON with Allow naming th
   assert.match(refused.headers, /^Allow: POST, OPTIONS\r$/m);
   assert.match(refused.headers, /^Content-Type: application\/json/m);
   assert.deepEqual(JSON.parse(refused.body), { error: { code: 'METHOD_NOT_ALLOWED', message: 'PUT is not accepted on /ingest/{device}: send readings with POST', allow: ['POST', 'OPTIONS'] } });
-  // OPTIONS is one of them: the CORS preflight in front of the node routes answers it.
+  // OPTIONS is one of them, answered with the same Allow, where Node-RED's admin CORS handler answered it without one.
   const options = await curl(['-X', 'OPTIONS', `${rt.url}/ingest/dev1`]);
   assert.equal(options.status, 204, options.body);
+  assert.match(options.headers, /^Allow: POST, OPTIONS\r$/m);
+  for (const [path, allow] of [['/fetch/dev1', 'GET, HEAD, OPTIONS'], ['/write', 'POST, OPTIONS'], ['/api/v2/write', 'POST, OPTIONS'], ['/query', 'GET, HEAD, POST, OPTIONS']]) {
+    const r = await curl(['-X', 'OPTIONS', `${rt.url}${path}`]);
+    assert.equal(r.status, 204, `${path}: ${r.body}`);
+    assert.match(r.headers, new RegExp(`^Allow: ${allow}\\r$`, 'm'), path);
+  }
+  // A browser's preflight is still the CORS handler's to answer.
+  const preflight = await curl(['-X', 'OPTIONS', '-H', 'Origin: https://app.example', '-H', 'Access-Control-Request-Method: POST', `${rt.url}/ingest/dev1`]);
+  assert.equal(preflight.status, 204, preflight.body);
+  assert.match(preflight.headers, /^Access-Control-Allow-Origin: \*\r$/m);
+  assert.match(preflight.headers, /^Access-Control-Allow-Methods: .*POST/m);
   const cases: Array<[string, string, string]> = [
     ['PATCH', '/insert/dev1', 'POST, OPTIONS'],
     ['POST', '/fetch/dev1', 'GET, HEAD, OPTIONS'],

@@ -63,8 +63,8 @@ test('times before 1970 are stored and read back, down to 1677-09-21 as InfluxDB
     ['1970-01-02T00:00:00.000Z', 4],
   ]);
   assert.deepEqual((await influxSelect('SELECT v FROM old')).map((row) => row[0]), [-9223372036000, -86400000, -1000, 86400000]);
-  // Asked for by epoch milliseconds and by date, as any other range.
-  assert.deepEqual((await readings('pre1970', '&from=-86400000&to=0')).map((x) => x.fields.v), [2, 3]);
+  // Asked for by epoch seconds (a number this small reads as seconds, as an input reads it) and by date, as any other range.
+  assert.deepEqual((await readings('pre1970', '&from=-86400&to=0')).map((x) => x.fields.v), [2, 3]);
   assert.deepEqual((await readings('pre1970', '&from=1969-12-31&to=1970-01-01')).map((x) => x.fields.v), [2, 3]);
 });
 

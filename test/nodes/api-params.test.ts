@@ -6,61 +6,32 @@
  * with the first value, without the filter or for the literal text. A "+" of
  * a UTC offset typed into the URL (read as a space) is named with its fix.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import express from 'express';
-import type { NodeAPI } from 'node-red';
-import helper from 'node-red-node-test-helper';
-import type { StoreConfigNode } from '../../nodes/store-config/options';
-import { serveApp } from '../helpers/node-red';
-import { tempDir } from '../helpers/temp';
-
-helper.init(require.resolve('node-red'));
+import { useApiRuntime } from '../helpers/api-runtime';
 
 const KEY = 'api-params-test-key';
-let app: express.Express;
-const mount = (r: NodeAPI) => {
-  app = express();
-  app.use(r.httpAdmin);
-  app.use(r.httpNode);
-};
-/* eslint-disable @typescript-eslint/no-require-imports */
-const nodes = [mount, require('../../nodes/store-config/store-config'), require('../../nodes/api/api')];
-
-const flow = [
-  { id: 'tab', type: 'tab', label: 'test' },
-  { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 1 },
-  { id: 'api', type: 'upperstack-api', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
-];
-
 const T0 = Date.UTC(2026, 0, 1);
 
 describe('query API parameters as a URL carries them', () => {
-  let served: Awaited<ReturnType<typeof serveApp>>;
-
-  before(async () => {
-    helper.settings({ upperstack: { dataDir: tempDir('us-api-params-'), apiKey: KEY } });
-    await helper.startServer();
-    await helper.load(nodes, flow);
-    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
-    await cfg.ready;
-    // Two devices at two sites, a reading a minute for an hour.
-    for (const [device, site] of [
-      ['d1', 'lab'],
-      ['d2', 'roof'],
-    ]) {
-      await cfg.store.write(Array.from({ length: 60 }, (_, i) => ({ device, ts: T0 + i * 60_000, fields: { t: i, h: 50 }, tags: { site } })));
-    }
-    await cfg.store.writeDeadLetters([
-      { ts: T0, device: 'd1', source: 'http:/ingest/d1', code: 'DECODE_FAILED', reason: 'not JSON', payload: '{x' },
-      { ts: T0 + 1000, device: 'd1', source: 'http:/ingest/d1', code: 'SCHEMA_VIOLATION', reason: 'out of range', payload: '{}' },
-    ]);
-    served = await serveApp(app);
-  });
-  after(async () => {
-    await served.close();
-    await helper.unload();
-    await helper.stopServer();
+  const served = useApiRuntime('us-api-params-', KEY, {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    modules: [require('../../nodes/report/report'), require('../../nodes/invoice/invoice'), require('../../nodes/alert/alert')],
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    flow: [{ id: 'alert', type: 'upperstack-alert', z: 'tab', store: 'cfg', broker: '', topic: 'upperstack/alerts', configVersion: 1, wires: [[], []] }],
+    seed: async (cfg) => {
+      // Two devices at two sites, a reading a minute for an hour.
+      for (const [device, site] of [
+        ['d1', 'lab'],
+        ['d2', 'roof'],
+      ]) {
+        await cfg.store.write(Array.from({ length: 60 }, (_, i) => ({ device, ts: T0 + i * 60_000, fields: { t: i, h: 50 }, tags: { site } })));
+      }
+      await cfg.store.writeDeadLetters([
+        { ts: T0, device: 'd1', source: 'http:/ingest/d1', code: 'DECODE_FAILED', reason: 'not JSON', payload: '{x' },
+        { ts: T0 + 1000, device: 'd1', source: 'http:/ingest/d1', code: 'SCHEMA_VIOLATION', reason: 'out of range', payload: '{}' },
+      ]);
+    },
   });
 
   /** GET with the key; the path and query exactly as written here. */
@@ -114,5 +85,27 @@ describe('query API parameters as a URL carries them', () => {
     const fixed = await get('/api/v1/readings?device=d1&from=2026-01-01T01:30:00%2B01:00');
     assert.equal(fixed.status, 200);
     assert.equal((fixed.body.readings as Array<{ ts: string }>)[0].ts, '2026-01-01T00:30:00.000Z');
+  });
+
+  test('the audit log, reports, invoices and alerts routes check their parameters the same way', async () => {
+    // The audit log has the reads above; before, limit=1&limit=50 answered with the first.
+    refused(await get('/api/v1/audit?limit=1&limit=50'), 'limit', /"limit" is given 2 times; give it once/);
+    refused(await get('/api/v1/audit?action[]=query'), 'action', /without brackets/);
+    refused(await get('/api/v1/audit?actor=%FF'), 'actor', /not valid percent-encoding/);
+    refused(await get('/api/v1/audit?acton=query'), 'acton', /"acton" is not a parameter of \/api\/v1\/audit; it takes from, to, actor, action, target, outcome, limit, cursor/);
+    const audit = await get('/api/v1/audit?action=query&limit=1');
+    assert.equal(audit.status, 200, JSON.stringify(audit.body));
+    assert.equal((audit.body.entries as unknown[]).length, 1);
+    for (const kind of ['reports', 'invoices']) {
+      refused(await get(`/api/v1/${kind}?name=a&name=b`), 'name', /"name" is given 2 times/);
+      refused(await get(`/api/v1/${kind}?nme=a`), 'nme', new RegExp(`"nme" is not a parameter of /api/v1/${kind}; it takes name`));
+      assert.equal((await get(`/api/v1/${kind}?name=a`)).status, 200);
+    }
+    refused(await get('/api/v1/alerts?device=d1&device=d2'), 'device', /"device" is given 2 times/);
+    refused(await get('/api/v1/alerts?sate=firing'), 'sate', /"sate" is not a parameter of \/api\/v1\/alerts; it takes state, device, rule, from, to/);
+    refused(await get('/api/v1/alerts/history?limit=5&limit=6'), 'limit', /"limit" is given 2 times/);
+    const alerts = await get('/api/v1/alerts?state=firing&device=d1');
+    assert.equal(alerts.status, 200, JSON.stringify(alerts.body));
+    assert.deepEqual(alerts.body.alerts, []);
   });
 });

@@ -3,62 +3,24 @@
  * aggregate, in the JSON body and in the Upperstack-Tier header: the coarsest
  * tier whose buckets answer `every` exactly, the raw rows otherwise.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import express from 'express';
-import type { NodeAPI } from 'node-red';
-import helper from 'node-red-node-test-helper';
-import type { StoreConfigNode } from '../../nodes/store-config/options';
-import { serveApp } from '../helpers/node-red';
-import { tempDir } from '../helpers/temp';
-
-helper.init(require.resolve('node-red'));
+import { useApiRuntime } from '../helpers/api-runtime';
 
 const KEY = 'api-tiers-test-key';
-let app: express.Express;
-const mount = (r: NodeAPI) => {
-  app = express();
-  app.use(r.httpAdmin);
-  app.use(r.httpNode);
-};
-/* eslint-disable @typescript-eslint/no-require-imports */
-const nodes = [mount, require('../../nodes/store-config/store-config'), require('../../nodes/api/api')];
-
-const flow = [
-  { id: 'tab', type: 'tab', label: 'test' },
-  { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 1 },
-  { id: 'api', type: 'upperstack-api', z: 'tab', store: 'cfg', configVersion: 1, wires: [] },
-];
-
 /** Midnight UTC: on every tier's bucket boundary. */
 const T0 = Date.UTC(2026, 0, 1);
 
 describe('aggregate tier through the query API (DuckDB)', () => {
-  let served: Awaited<ReturnType<typeof serveApp>>;
-  let url = '';
-
-  before(async () => {
-    helper.settings({ upperstack: { dataDir: tempDir('us-api-tiers-'), apiKey: KEY } });
-    await helper.startServer();
-    await helper.load(nodes, flow);
-    const cfg = helper.getNode('cfg') as unknown as StoreConfigNode;
-    await cfg.ready;
+  const served = useApiRuntime('us-api-tiers-', KEY, {
     // Six hours of a reading every 30 s.
-    const readings = Array.from({ length: 6 * 120 }, (_, i) => ({ device: 'd', ts: T0 + i * 30_000, fields: { v: i }, tags: {} }));
-    await cfg.store.write(readings);
-    served = await serveApp(app);
-    url = served.url;
-  });
-  after(async () => {
-    await served.close();
-    await helper.unload();
-    await helper.stopServer();
+    seed: (cfg) => cfg.store.write(Array.from({ length: 6 * 120 }, (_, i) => ({ device: 'd', ts: T0 + i * 30_000, fields: { v: i }, tags: {} }))),
   });
 
   async function aggregate(every: string, accept?: string) {
     const from = new Date(T0).toISOString();
     const to = new Date(T0 + 6 * 3_600_000).toISOString();
-    const res = await fetch(`${url}/api/v1/readings/aggregate?device=d&field=v&fn=count&every=${every}&from=${from}&to=${to}`, {
+    const res = await fetch(`${served.url}/api/v1/readings/aggregate?device=d&field=v&fn=count&every=${every}&from=${from}&to=${to}`, {
       headers: { authorization: `Bearer ${KEY}`, ...(accept ? { accept } : {}) },
     });
     const text = await res.text();

@@ -237,7 +237,7 @@ describe('GET /api/v1/audit', () => {
     const failed = JSON.parse(handleAudit(log, { action: 'auth', limit: '100' }).body) as { entries: Array<{ action: string; outcome: string }> };
     assert.equal(failed.entries.length, 9);
     assert.ok(failed.entries.every((e) => e.action === 'auth.failed' && e.outcome === 'denied'));
-    const byKey = JSON.parse(handleAudit(log, { actor: 'key:aaaaaaaaaaaa', from: String(1_000_000 + 5000), limit: '100' }).body) as { entries: Array<{ target: string }> };
+    const byKey = JSON.parse(handleAudit(log, { actor: 'key:aaaaaaaaaaaa', from: new Date(1_000_000 + 5000).toISOString(), limit: '100' }).body) as { entries: Array<{ target: string }> };
     assert.deepEqual(byKey.entries.map((e) => e.target), ['d23', 'd21']);
     assert.equal(handleAudit(log, { outcome: 'maybe' }).status, 400);
     assert.equal(handleAudit(log, { cursor: '!!' }).status, 400);

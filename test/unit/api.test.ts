@@ -43,8 +43,8 @@ describe('query parameters', () => {
   test('readings: defaults, epoch ms, ISO with and without offset, fields', () => {
     assert.deepEqual(parseReadingsParams({ device: 'dev1' }), { device: 'dev1', limit: 1000 });
     assert.deepEqual(
-      parseReadingsParams({ device: 'dev1', from: '1000', to: '2026-01-02T03:04:05.678Z', fields: 'a, b,a', limit: '10000', cursor: 'MTAwMA' }),
-      { device: 'dev1', from: 1000, to: T0, fields: ['a', 'b'], limit: 10000, cursor: 'MTAwMA' },
+      parseReadingsParams({ device: 'dev1', from: '1767225600000', to: '2026-01-02T03:04:05.678Z', fields: 'a, b,a', limit: '10000', cursor: 'MTAwMA' }),
+      { device: 'dev1', from: 1767225600000, to: T0, fields: ['a', 'b'], limit: 10000, cursor: 'MTAwMA' },
     );
     // Without an offset the time is UTC, not the server's zone.
     assert.equal(parseReadingsParams({ device: 'd', from: '2026-01-02T03:04:05.678' }).from, T0);
@@ -52,16 +52,27 @@ describe('query parameters', () => {
     assert.equal(parseReadingsParams({ device: 'd', from: '2026-01-02' }).from, Date.UTC(2026, 0, 2));
   });
 
+  test('an epoch number in from/to is read in the unit its size tells, as the inputs read a reading\'s time', () => {
+    // `date +%s`, Date.now(), and the micro- and nanoseconds of InfluxDB-minded tools: one moment.
+    const at = Date.UTC(2026, 2, 28, 22, 0, 0);
+    for (const text of ['1774735200', '1774735200000', '1774735200000000', '1774735200000000000', '1774735200.000']) {
+      assert.equal(parseReadingsParams({ device: 'd', from: text }).from, at, text);
+      assert.equal(parseAggregateParams({ device: 'd', field: 't', every: '1h', fn: 'mean', to: text }).to, at, text);
+    }
+    assert.equal(parseReadingsParams({ device: 'd', from: '1774735200.5' }).from, at + 500);
+    assert.equal(parseReadingsParams({ device: 'd', from: '-86400' }).from, -86_400_000);
+  });
+
   test('aggregate: every units and fn', () => {
     const units: Record<string, number> = { '500ms': 500, '30s': 30_000, '5m': 300_000, '1h': 3_600_000, '1d': 86_400_000 };
     for (const [every, ms] of Object.entries(units)) {
       assert.equal(parseAggregateParams({ device: 'd', field: 't', every, fn: 'mean' }).everyMs, ms, every);
     }
-    assert.deepEqual(parseAggregateParams({ device: 'd', field: 't', every: '5m', fn: 'last', from: '0', to: '60000' }), {
+    assert.deepEqual(parseAggregateParams({ device: 'd', field: 't', every: '5m', fn: 'last', from: '0', to: String(T0) }), {
       device: 'd',
       field: 't',
       from: 0,
-      to: 60000,
+      to: T0,
       everyMs: 300_000,
       fn: 'last',
     });
@@ -72,11 +83,11 @@ describe('handleQuery errors', () => {
   const readingsCases: Array<[Record<string, string>, string, RegExp]> = [
     [{}, 'device', /"device" is required/],
     [{ device: '' }, 'device', /"device" is empty/],
-    [{ device: 'd', from: 'yesterday' }, 'from', /^"from" must be ISO 8601 or epoch milliseconds, got "yesterday"$/],
+    [{ device: 'd', from: 'yesterday' }, 'from', /^"from" must be ISO 8601 or an epoch time \(seconds, milliseconds, microseconds or nanoseconds\), got "yesterday"$/],
     [{ device: 'd', to: '2026-02-30T00:00:00Z' }, 'to', /"to" must be ISO 8601/],
     [{ device: 'd', to: '2026-01-01T25:00' }, 'to', /"to" must be ISO 8601/],
-    [{ device: 'd', from: '--5' }, 'from', /epoch milliseconds/],
-    [{ device: 'd', from: '-8640000000000001' }, 'from', /epoch milliseconds/],
+    [{ device: 'd', from: '--5' }, 'from', /epoch time/],
+    [{ device: 'd', from: '-9000000000000000000000' }, 'from', /^"from" -9e\+21 read as epoch nanoseconds is before the first date there is/],
     [{ device: 'd', from: '2000', to: '1000' }, 'from', /"from" \(2000\) is after "to" \(1000\)/],
     [{ device: 'd', limit: '0' }, 'limit', /"limit" must be a whole number from 1 to 10000, got "0"/],
     [{ device: 'd', limit: '10001' }, 'limit', /from 1 to 10000/],
@@ -170,8 +181,8 @@ describe('response bodies', () => {
     assert.equal(last.body, '{"device":"dev1","readings":[]}');
   });
 
-  test('readings CSV: one line per value, RFC 4180 quoting, chosen by text/csv anywhere in Accept', async () => {
-    const res = await handleQuery(new FakeStore(page), 'readings', { device: 'dev,1' }, 'application/json;q=0.9, TEXT/CSV;q=0.5');
+  test('readings CSV: one line per value, RFC 4180 quoting, chosen by a text/csv Accept weighs above JSON', async () => {
+    const res = await handleQuery(new FakeStore(page), 'readings', { device: 'dev,1' }, 'application/json;q=0.5, TEXT/CSV;q=0.9');
     assert.equal(res.status, 200);
     assert.equal(res.contentType, 'text/csv; charset=utf-8');
     assert.equal(

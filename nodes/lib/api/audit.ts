@@ -13,10 +13,12 @@ import type { AuditEntry, AuditLog, AuditQuery } from '../audit/audit';
 import { errorJson, isoTime, JSON_TYPE } from './format';
 import { statusOf, type QueryResponse } from './handlers';
 import { parseRange, type QueryParams } from './params';
+import { onlyParams } from './query-string';
 
 export const DEFAULT_AUDIT_LIMIT = 100;
 export const MAX_AUDIT_LIMIT = 1000;
 const OUTCOMES = ['ok', 'denied', 'failed'];
+export const AUDIT_PARAMS: readonly string[] = ['from', 'to', 'actor', 'action', 'target', 'outcome', 'limit', 'cursor'];
 
 function present(q: QueryParams, name: string, max = 200): string | undefined {
   const v = q[name];
@@ -71,6 +73,7 @@ function entryJson(e: AuditEntry): Record<string, unknown> {
 /** One page, newest first, and the cursor of the next; never rejects. */
 export function handleAudit(log: AuditLog, params: QueryParams): QueryResponse {
   try {
+    onlyParams(params, AUDIT_PARAMS, '/api/v1/audit');
     const { query, cursor } = parseAuditParams(params);
     let skip = 0;
     const q = { ...query, limit: query.limit + 1 };

@@ -45,13 +45,13 @@ export function bodyObject(body: unknown): Body {
   return value as Body;
 }
 
-/** Text for the readings-API parameter parsers: times may be epoch ms numbers in JSON. */
+/** Text for the readings-API parameter parsers: times may be epoch numbers in JSON. */
 function asParam(body: Body, name: string, numbers: boolean): string | undefined {
   const v = body[name];
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return v;
   if (numbers && typeof v === 'number') return String(v);
-  throw new BadParameterError(name, `"${name}" must be ${numbers ? 'ISO 8601 text or epoch milliseconds' : 'text'}, got ${JSON.stringify(v)}`);
+  throw new BadParameterError(name, `"${name}" must be ${numbers ? 'ISO 8601 text or an epoch time' : 'text'}, got ${JSON.stringify(v)}`);
 }
 
 /** device, field and the from/to range of a backtest body; the rules and messages of the readings API. */

@@ -10,7 +10,7 @@
 import { BadParameterError } from '../errors';
 import type { DeadLetter, DeadLetterQuery, TimeSeriesStore } from '../store/types';
 import { csvCell, CSV_TYPE, errorJson, isoTime, JSON_TYPE } from './format';
-import { statusOf, wantsCsv, type QueryResponse } from './handlers';
+import { statusOf, VARY_ACCEPT, wantsCsv, type QueryResponse } from './handlers';
 import { parseRange, present, quote, type QueryParams } from './params';
 
 export const DEFAULT_DEADLETTER_LIMIT = 100;
@@ -110,13 +110,14 @@ export function deadLettersCsv(letters: DeadLetter[]): string {
 /** One page and the cursor of the next; never rejects. */
 export async function handleDeadLetters(store: TimeSeriesStore, query: QueryParams, accept: string | undefined): Promise<QueryResponse> {
   try {
+    const csv = wantsCsv(accept);
     const q = parseDeadLetterParams(query);
     const found = await store.deadLetters({ ...q, limit: q.limit + 1 });
     const page = found.slice(0, q.limit);
     const last = page[page.length - 1];
     const next = found.length > q.limit && last?.id !== undefined ? encodeDeadLetterCursor({ ts: last.ts, id: last.id }) : undefined;
-    const headers = next === undefined ? undefined : { 'Next-Cursor': next };
-    if (wantsCsv(accept)) return { status: 200, contentType: CSV_TYPE, body: deadLettersCsv(page), headers };
+    const headers = { ...VARY_ACCEPT, ...(next === undefined ? {} : { 'Next-Cursor': next }) };
+    if (csv) return { status: 200, contentType: CSV_TYPE, body: deadLettersCsv(page), headers };
     return { status: 200, contentType: JSON_TYPE, body: deadLettersJson(page, next), headers };
   } catch (err) {
     return { status: statusOf(err), contentType: JSON_TYPE, body: errorJson(err) };

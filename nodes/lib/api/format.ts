@@ -1,5 +1,5 @@
 /** Response bodies of the HTTP query API: JSON, CSV (RFC 4180) and errors. */
-import { describeError, UpperstackError } from '../errors';
+import { describeError, NotAcceptableError, UpperstackError } from '../errors';
 import type { FieldValue } from '../reading';
 import type { AggregateFn, AggregatePoint, ReadingsPage } from '../store/types';
 
@@ -90,10 +90,12 @@ export function aggregateCsv(meta: AggregateMeta, points: AggregatePoint[]): str
   return csv(points.map((p) => `${isoTime(p.ts)}${prefix}${csvCell(p.value)}`));
 }
 
-/** `{"error":{"code","message","parameter"?}}`; other details of the error stay out of the body. */
+/** `{"error":{"code","message","parameter"?,"accept"?}}`; other details of the error stay out of the body. */
 export function errorJson(err: unknown): string {
-  const { code, message, parameter } = describeError(err);
-  const error: { code: string; message: string; parameter?: string } = { code, message };
+  const { code, message, parameter, accept } = describeError(err);
+  const error: { code: string; message: string; parameter?: string; accept?: unknown } = { code, message };
   if (err instanceof UpperstackError && typeof parameter === 'string') error.parameter = parameter;
+  // A 406 lists the types the route serves.
+  if (err instanceof NotAcceptableError) error.accept = accept;
   return JSON.stringify({ error });
 }

@@ -1,5 +1,6 @@
 /** The query API without a transport: parameters in, status and body out. */
-import { BadParameterError, ForbiddenError, StoreUnavailableError } from '../errors';
+import { BadParameterError, ForbiddenError, NotAcceptableError, StoreUnavailableError } from '../errors';
+import { negotiate, type Offer } from './accept';
 import type { TimeSeriesStore } from '../store/types';
 import { AGGREGATE_PARAMS, parseAggregateParams, parseReadingsParams, READINGS_PARAMS, type QueryParams } from './params';
 import { onlyParams } from './query-string';
@@ -15,14 +16,23 @@ export interface QueryResponse {
   headers?: Record<string, string>;
 }
 
-/** CSV when the client lists text/csv anywhere in Accept; JSON otherwise. */
+const OFFERS: readonly [Offer & { csv: boolean }, ...Array<Offer & { csv: boolean }>] = [
+  { type: 'application/json', params: { charset: 'utf-8' }, csv: false },
+  { type: 'text/csv', params: { charset: 'utf-8', header: 'present' }, csv: true },
+];
+
+/** Whether the answer is CSV (JSON is the default) as Accept and its q-values ask; NotAcceptableError when it takes neither. */
 export function wantsCsv(accept: string | undefined): boolean {
-  return accept !== undefined && /\btext\/csv\b/i.test(accept);
+  return negotiate(accept, OFFERS).csv;
 }
+
+/** The header of an answer whose type Accept chose, for caches. */
+export const VARY_ACCEPT = { Vary: 'Accept' } as const;
 
 export function statusOf(err: unknown): number {
   if (err instanceof BadParameterError) return 400;
   if (err instanceof ForbiddenError) return 403;
+  if (err instanceof NotAcceptableError) return 406;
   if (err instanceof StoreUnavailableError) return 503;
   return 500;
 }
@@ -34,15 +44,15 @@ export function errorResponse(err: unknown): QueryResponse {
 
 /** Never rejects: every failure becomes an error body with its status. */
 export async function handleQuery(store: TimeSeriesStore, kind: QueryKind, query: QueryParams, accept: string | undefined): Promise<QueryResponse> {
-  const csv = wantsCsv(accept);
   try {
+    const csv = wantsCsv(accept);
     if (kind === 'readings') {
       onlyParams(query, READINGS_PARAMS, '/api/v1/readings');
       const q = parseReadingsParams(query);
       const page = await store.readings(q);
       return csv
-        ? { status: 200, contentType: CSV_TYPE, body: readingsCsv(q.device, page), ...(page.nextCursor === undefined ? {} : { headers: { 'Next-Cursor': page.nextCursor } }) }
-        : { status: 200, contentType: JSON_TYPE, body: readingsJson(q.device, page) };
+        ? { status: 200, contentType: CSV_TYPE, body: readingsCsv(q.device, page), headers: { ...VARY_ACCEPT, ...(page.nextCursor === undefined ? {} : { 'Next-Cursor': page.nextCursor }) } }
+        : { status: 200, contentType: JSON_TYPE, body: readingsJson(q.device, page), headers: { ...VARY_ACCEPT } };
     }
     onlyParams(query, AGGREGATE_PARAMS, '/api/v1/readings/aggregate');
     const q = parseAggregateParams(query);
@@ -50,10 +60,8 @@ export async function handleQuery(store: TimeSeriesStore, kind: QueryKind, query
     const { points, tier } = store.aggregateWithTier ? await store.aggregateWithTier(q) : { points: await store.aggregate(q), tier: undefined };
     // parseAggregateParams accepted it, so `every` is present.
     const meta = { device: q.device, field: q.field, fn: q.fn, every: (query.every as string).trim(), tier };
-    const headers = tier ? { 'Upperstack-Tier': tier } : undefined;
-    return csv
-      ? { status: 200, contentType: CSV_TYPE, body: aggregateCsv(meta, points), ...(headers ? { headers } : {}) }
-      : { status: 200, contentType: JSON_TYPE, body: aggregateJson(meta, points), ...(headers ? { headers } : {}) };
+    const headers = { ...VARY_ACCEPT, ...(tier ? { 'Upperstack-Tier': tier } : {}) };
+    return csv ? { status: 200, contentType: CSV_TYPE, body: aggregateCsv(meta, points), headers } : { status: 200, contentType: JSON_TYPE, body: aggregateJson(meta, points), headers };
   } catch (err) {
     return errorResponse(err);
   }

@@ -14,6 +14,7 @@ import {
   ForbiddenError,
   InvalidReadingError,
   MethodNotAllowedError,
+  NotAcceptableError,
   NotFoundError,
   PayloadTooLargeError,
   RuleInvalidError,
@@ -92,6 +93,7 @@ export function statusOfError(err: UpperstackError): number {
   if (err instanceof ForbiddenError) return 403;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof MethodNotAllowedError) return 405;
+  if (err instanceof NotAcceptableError) return 406;
   if (err instanceof ConflictError) return 409;
   if (err.code === 'RATE_LIMITED') return 429;
   if (err instanceof PayloadTooLargeError) return 413;

@@ -4,7 +4,7 @@
  * reading it is usually typing a URL by hand.
  */
 import { BadParameterError } from '../errors';
-import { MAX_DATE_MS } from '../reading-time';
+import { MAX_DATE_MS, parseTimestamp } from '../reading-time';
 import type { AggregateFn, AggregateQuery, ReadingsQuery } from '../store/types';
 
 export type QueryParams = Record<string, string | undefined>;
@@ -40,7 +40,11 @@ export function required(q: QueryParams, name: string, what: string): string {
   return v;
 }
 
-/** ISO 8601 date or date-time, or epoch milliseconds (negative before 1970). A time without an offset is UTC, whatever the server's zone. */
+/**
+ * ISO 8601 date or date-time, or an epoch number whose unit is told by its size as the inputs tell a reading's
+ * (seconds below 10^11, milliseconds below 10^14, then micro- and nanoseconds; negative before 1970), so
+ * `date +%s` and `Date.now()` both name the moment meant. A time without an offset is UTC, whatever the server's zone.
+ */
 export function parseTime(name: string, value: string): number {
   const fail = () => {
     // A "+" typed into a URL arrives as a space, so "…T01:00:00+02:00" reads "…T01:00:00 02:00".
@@ -48,11 +52,16 @@ export function parseTime(name: string, value: string): number {
       const fixed = value.replace(/ (\d{2}:?\d{2})$/, '%2B$1');
       return new BadParameterError(name, `"${name}" has a space where its UTC offset's "+" belongs, got ${quote(value)}: a URL reads "+" as a space, so write it as %2B (${fixed})`);
     }
-    return new BadParameterError(name, `"${name}" must be ISO 8601 or epoch milliseconds, got ${quote(value)}`);
+    return new BadParameterError(name, `"${name}" must be ISO 8601 or an epoch time (seconds, milliseconds, microseconds or nanoseconds), got ${quote(value)}`);
   };
   let ms: number;
-  if (/^-?\d+$/.test(value)) {
-    ms = Number(value);
+  if (/^-?\d{1,40}(?:\.\d{1,20})?$/.test(value)) {
+    try {
+      ms = parseTimestamp(Number(value), `"${name}"`);
+    } catch (err) {
+      // Past the last date as nanoseconds: said in the unit it was read in.
+      throw new BadParameterError(name, err instanceof Error ? err.message : String(err));
+    }
   } else {
     const m = ISO.exec(value);
     if (!m) throw fail();

@@ -27,6 +27,13 @@ export function queryParams(parsed: Readonly<Record<string, unknown>>, url: stri
   return q;
 }
 
+/** queryParams, and onlyParams for a route that takes `known`. */
+export function routeParams(parsed: Readonly<Record<string, unknown>>, url: string, known: readonly string[], route: string): QueryParams {
+  const q = queryParams(parsed, url);
+  onlyParams(q, known, route);
+  return q;
+}
+
 /** Refuses a parameter the route does not take: a misspelt or unsupported filter would otherwise filter nothing. */
 export function onlyParams(q: QueryParams, known: readonly string[], route: string): void {
   for (const name of Object.keys(q)) {

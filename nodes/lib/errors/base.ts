@@ -35,6 +35,7 @@ export type ErrorCode =
   | 'RULE_INVALID'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
+  | 'NOT_ACCEPTABLE'
   | 'CONFLICT'
   | 'BAD_DEVICE_ID'
   | 'FORBIDDEN'

@@ -111,6 +111,14 @@ export class MethodNotAllowedError extends UpperstackError {
   }
 }
 
+/** The request's Accept header takes none of the types a route serves; `accept` lists them. */
+export class NotAcceptableError extends UpperstackError {
+  override readonly name = 'NotAcceptableError';
+  constructor(message: string, accept: readonly string[]) {
+    super('NOT_ACCEPTABLE', message, { accept: [...accept] });
+  }
+}
+
 /** The request clashes with what exists (a rule id taken, an alert that cannot be acknowledged now). */
 export class ConflictError extends UpperstackError {
   override readonly name = 'ConflictError';

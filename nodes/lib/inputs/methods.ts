@@ -5,8 +5,8 @@
  * no route answered ask this, so a successful POST never does.
  *
  * `Allow` lists OPTIONS too (RFC 9110 §10.2.1: the methods the resource supports), as every route answers
- * it: Node-RED's admin CORS handler, in front of the node routes when both are at `/`, answers it 204 (a
- * preflight), `httpNodeCors` does where set, and otherwise Express answers it 200 with the route's methods.
+ * it, 204 with this same `Allow` (nodes/shared/route-options.ts); a CORS preflight is CORS's to answer
+ * (`httpNodeCors`, or Node-RED's admin CORS handler in front of the node routes when both are at `/`).
  */
 import { MethodNotAllowedError } from '../errors';
 import type { InputRoute } from './request';
@@ -32,6 +32,12 @@ const ROUTES: readonly RouteMethods[] = [
   { pattern: /^\/query\/?$/i, shown: '/query', allow: ['GET', 'HEAD', 'POST', 'OPTIONS'], route: 'influx-v1', hint: 'send SHOW DATABASES with GET or POST, CREATE DATABASE with POST' },
   { pattern: /^\/ping\/?$/i, shown: '/ping', allow: ['GET', 'HEAD', 'OPTIONS'], route: 'influx-v1', hint: 'check the server with GET or HEAD' },
 ];
+
+/** The route of the input at `path` (as the node app sees it) and the methods it takes; undefined when it is none. */
+export function routeAt(path: string): { route: InputRoute; allow: readonly string[] } | undefined {
+  const r = ROUTES.find((x) => x.pattern.test(path));
+  return r && { route: r.route, allow: r.allow };
+}
 
 /**
  * The refusal of `method` on `path` (as the node app sees it) when the path is a route of the input that

@@ -159,7 +159,7 @@ const WALL_CLOCK = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)
 
 /**
  * The `from` or `to` of a report run: "2026-10-01" or "2026-10-01T06:00" is that wall-clock time in the
- * report's zone (a report of Berlin's 1 October starts at its midnight, not at UTC's); epoch ms and ISO 8601
+ * report's zone (a report of Berlin's 1 October starts at its midnight, not at UTC's); an epoch time and ISO 8601
  * with an offset are that instant.
  */
 export function periodTime(name: string, value: string, zone: string): number {
@@ -167,7 +167,7 @@ export function periodTime(name: string, value: string, zone: string): number {
   if (!WALL_CLOCK.test(text)) return parseTime(name, text);
   checkZone(zone);
   const t = luxon().DateTime.fromISO(text.replace(' ', 'T'), { zone });
-  if (!t.isValid) throw new BadParameterError(name, `"${name}" must be ISO 8601 or epoch milliseconds, got ${JSON.stringify(text.slice(0, 40))}`);
+  if (!t.isValid) throw new BadParameterError(name, `"${name}" must be ISO 8601 or an epoch time (seconds, milliseconds, microseconds or nanoseconds), got ${JSON.stringify(text.slice(0, 40))}`);
   const wall = text.replace(' ', 'T');
   // luxon moves a time the clocks skip on by the gap (02:30 becomes 03:30 where they go from 02:00 to 03:00), which
   // would report on another time than asked, or answer "to must be after from" for 02:30 – 03:30. A day's start is
