@@ -25,6 +25,8 @@ import type { Duplex } from 'node:stream';
 import type { AedesClient, AedesInstance, AedesPacket, AedesSubscription } from './aedes-types';
 import { isShared, type SharedSubscriptions } from './shared';
 import { adjustConnack } from './connack';
+import { PROTOCOL_ERROR, protocolViolation, TOPIC_ALIAS_INVALID, topicAliasRefusal } from './refused-packets';
+
 
 type WriteToStream = ((packet: AedesPacket, stream: Duplex, opts?: object) => boolean) & { cacheNumbers?: boolean };
 
@@ -44,22 +46,8 @@ export const SLOW_SUBSCRIBER_BYTES = 8 * 1024 * 1024;
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 const ERROR_THRESHOLD = 0x80;
 const NOT_AUTHORIZED = 0x87;
-const PROTOCOL_ERROR = 0x82;
 /** MQTT 5 PUBACK/PUBREC reason (a success): the message was accepted, but nothing subscribes to its topic. */
 const NO_MATCHING_SUBSCRIBERS = 0x10;
-
-/**
- * A packet the protocol forbids that the packet parser lets through: a QoS 1/2 PUBLISH, a SUBSCRIBE or an
- * UNSUBSCRIBE must carry a non-zero packet identifier (MQTT 3.1.1 [MQTT-2.3.1-1], MQTT 5 2.2.1). Taken as it
- * is, a QoS 1 publish with identifier 0 was journaled, stored and acknowledged with PUBACK 0; the standard
- * answer is to close the connection ([MQTT-4.8.0-1]) without acting on the packet.
- */
-export function protocolViolation(packet: { cmd?: string; qos?: number; messageId?: number }): string | undefined {
-  const needsId = packet.cmd === 'subscribe' || packet.cmd === 'unsubscribe' || (packet.cmd === 'publish' && (packet.qos ?? 0) > 0);
-  if (!needsId || (packet.messageId !== undefined && packet.messageId !== 0)) return undefined;
-  const what = packet.cmd === 'publish' ? `a QoS ${packet.qos} PUBLISH` : `a ${packet.cmd!.toUpperCase()}`;
-  return `${what} with packet identifier 0 (MQTT requires a non-zero one); the packet was not taken`;
-}
 
 let mqttPacket: MqttPacketModule | undefined;
 let originalWrite: WriteToStream | undefined;
@@ -116,6 +104,8 @@ export interface GateOptions {
   onProblem?: (client: AedesClient, err: Error) => void;
   /** Told about a client disconnected for breaking the protocol (protocolViolation), for the log. */
   onViolation?: (client: AedesClient, err: Error) => void;
+  /** Told about a publish refused with the connection (a topic alias), for the log as other refusals are. */
+  onRefused?: (client: AedesClient, what: string, message: string) => void;
   /** Takes SUBSCRIBE/UNSUBSCRIBE packets that name a shared subscription, and hears which messages were acknowledged. */
   shared?: SharedSubscriptions;
   /** Whether the client resumed a session the broker holds (sessions.ts): its CONNACK then says Session Present. */
@@ -377,6 +367,8 @@ export class ConnectionGate {
     if (client.version !== 5) return true;
     switch (packet.cmd) {
       case 'publish': {
+        const alias = topicAliasRefusal(packet);
+        if (alias !== undefined) return this.refuseAlias(client, packet, alias);
         const max = this.opts.receiveMaximum;
         if (packet.qos === 0 || max <= 0 || packet.messageId === undefined || this.inbound.has(packet.messageId)) return true;
         if (this.inbound.size >= max) {
@@ -397,6 +389,20 @@ export class ConnectionGate {
       default:
         return true;
     }
+  }
+
+  /**
+   * aedes would answer with a bare DISCONNECT 0x94 and nothing in the log; the operator is told once for the
+   * connection (nothing more it sent is read), and the client hears what to change, unless its Maximum Packet
+   * Size leaves no room for a reason string ([MQTT-3.14.2-3]).
+   */
+  private refuseAlias(client: AedesClient, packet: AedesPacket, message: string): false {
+    this.violated = true;
+    this.opts.onRefused?.(client, `publish ${packet.topic ? packet.topic.slice(0, 200) : '(topic by alias)'}`, message);
+    const max = client.maximumPacketSize;
+    const fits = max === undefined || max === 0 || Buffer.byteLength(message) + 16 <= max;
+    client.disconnect({ reasonCode: TOPIC_ALIAS_INVALID, ...(fits ? { properties: { reasonString: message } } : {}) });
+    return false;
   }
 
   private release(client: AedesClient, messageId: number | undefined): void {
