@@ -401,7 +401,10 @@ export class ConnectionGate {
     this.opts.onRefused?.(client, `publish ${packet.topic ? packet.topic.slice(0, 200) : '(topic by alias)'}`, message);
     const max = client.maximumPacketSize;
     const fits = max === undefined || max === 0 || Buffer.byteLength(message) + 16 <= max;
-    client.disconnect({ reasonCode: TOPIC_ALIAS_INVALID, ...(fits ? { properties: { reasonString: message } } : {}) });
+    // A client may publish before the broker has finished connecting it: the DISCONNECT waits until it has.
+    const go = () => client.disconnect({ reasonCode: TOPIC_ALIAS_INVALID, ...(fits ? { properties: { reasonString: message } } : {}) });
+    if (client.connected) go();
+    else (client as unknown as { once(e: 'connected', fn: () => void): void }).once('connected', go);
     return false;
   }
 

@@ -1,8 +1,8 @@
 /**
- * Rough edges of identities on the embedded broker of the real runtime, met as a user meets them with
- * mosquitto_pub/mosquitto_sub (MQTT 5 and 3.1.1) and a packet-level client: an admin key sends commands to a
- * registered device (not its readings); a client using an MQTT 5 topic alias is disconnected with 0x94, told
- * what to change, and the operator's log says why.
+ * Rough edges of device identity in the real runtime, met as a user meets them with mosquitto_pub/mosquitto_sub
+ * (MQTT 5 and 3.1.1), curl and a packet-level client: an admin key sends commands to a registered device (not
+ * its readings); a client using an MQTT 5 topic alias is disconnected with 0x94, told what to change, and the
+ * operator's log says why; a device a payload names keeps the device id rule of topics and paths.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 let rt: Runtime;
-const dataDir = tempDir('us-mqttedges-');
+const dataDir = tempDir('us-idedges-');
 const secrets: Record<string, string> = {};
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -89,4 +89,54 @@ test('mosquitto_pub -V mqttv5 with a topic alias: the log says the client was re
   const out = await pub(['-u', 'plug1', '-P', secrets.plug1, '-V', 'mqttv5', '-i', 'alias-cli', '-q', '1', '-D', 'publish', 'topic-alias', '1', '-t', 'devices/plug1/telemetry', '-m', '{"t":4}']);
   assert.notEqual(out.out, '', 'mosquitto_pub reports the refusal');
   await eventually(async () => (rt.output().includes('client alias-cli: publish devices/plug1/telemetry refused: this broker takes no topic aliases') ? true : undefined), 10_000, 'the refusal in the log');
+});
+
+async function curl(path: string, body: string, contentType: string): Promise<{ status: number; body: string }> {
+  const { stdout } = await run('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', '-H', `Content-Type: ${contentType}`, '--data-binary', body, `${rt.url}${path}`], { timeout: 20_000 });
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+async function readings(device: string): Promise<Array<{ fields: Record<string, unknown> }>> {
+  const res = await rt.get(`/api/v1/readings?device=${encodeURIComponent(device)}&limit=100`);
+  return ((await res.json()) as { readings: Array<{ fields: Record<string, unknown> }> }).readings;
+}
+
+async function letters(device: string): Promise<Array<{ code?: string; reason?: string; error?: { code?: string; message?: string } }>> {
+  const res = await rt.get(`/api/v1/deadletters?device=${encodeURIComponent(device)}&limit=100`);
+  return ((await res.json()) as { deadLetters: Array<{ code?: string; reason?: string }> }).deadLetters;
+}
+
+test('curl: a body naming a device with a space is 422 BAD_DEVICE_ID; in a batch only that reading is refused', async () => {
+  const one = await curl('/ingest/gw1', '{"device":"other dev","t":1}', 'application/json');
+  assert.equal(one.status, 422, one.body);
+  assert.match(one.body, /BAD_DEVICE_ID/);
+  assert.match(one.body, /\\"other dev\\" is not a device id|"other dev\\?" is not a device id/);
+  const batch = await curl('/ingest/gw1', '[{"device":"good1","t":2},{"device":"bad\\u0007dev","t":3}]', 'application/json');
+  assert.equal(batch.status, 202, batch.body);
+  assert.match(batch.body, /BAD_DEVICE_ID/);
+  const lines = await curl('/ingest/gw1', 'my\\ dev t=4\ngood2 t=5', 'text/plain');
+  assert.equal(lines.status, 202, lines.body);
+  assert.match(lines.body, /BAD_DEVICE_ID/);
+  await eventually(async () => ((await readings('good1')).length === 1 && (await readings('good2')).length === 1 ? true : undefined), 30_000, 'the good readings stored');
+  assert.deepEqual(await readings('other dev'), []);
+  assert.deepEqual(await readings('my dev'), []);
+});
+
+test('mosquitto_pub: JSON, line protocol and SenML naming a device against the id rule are dead-lettered BAD_DEVICE_ID; good readings of the batch are kept', async () => {
+  const anon = ['-V', 'mqttv5', '-q', '1'];
+  assert.equal((await pub([...anon, '-t', 'devices/gw2/telemetry', '-m', '[{"device":"good3","t":6},{"device":"other dev","t":7}]'])).out, '');
+  assert.equal((await pub([...anon, '-t', 'devices/gw2/telemetry', '-m', 'weather,device=bad\\ tag t=8'])).out, '');
+  assert.equal((await pub([...anon, '-t', 'devices/gw2/telemetry', '-m', '[{"bn":"sen/ml:","n":"t","v":9}]'])).out, '');
+  await eventually(async () => ((await readings('good3')).length === 1 ? true : undefined), 30_000, 'the good reading stored');
+  const refused = await eventually(async () => {
+    const got = (await letters('gw2')).filter((l) => JSON.stringify(l).includes('BAD_DEVICE_ID'));
+    return got.length >= 3 ? got : undefined;
+  }, 30_000, 'three BAD_DEVICE_ID letters').catch(async (err: Error) => {
+    const res = await rt.get('/api/v1/deadletters?limit=20');
+    throw new Error(`${err.message}: ${await res.text()}`);
+  });
+  const reasons = refused.map((l) => JSON.stringify(l)).join('\n');
+  for (const named of ['other dev', 'bad tag', 'sen/ml']) assert.ok(reasons.includes(`\\"${named}\\" is not a device id`), reasons);
+  for (const named of ['other dev', 'bad tag', 'sen/ml']) assert.deepEqual(await readings(named), []);
 });
