@@ -159,6 +159,7 @@ export class EmbeddedMqttBroker {
         loopback: anonymousAllowed,
         shared: username ? { username, password: password ?? '' } : undefined,
         onRefused: this.events.onRefused,
+        onError,
       });
     }
     let hookChecked = false;
