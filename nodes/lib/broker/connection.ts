@@ -12,7 +12,7 @@
  *   durable, so this also bounds what one device can have waiting on the journal.
  *
  * aedes writes every packet through mqtt-packet's writeToStream(packet, conn);
- * installWriteHook() wraps that function once, and a connection whose stream
+ * installWriteHook() (write-hook.ts) wraps that function once, and a connection whose stream
  * carries a ConnectionGate (set before aedes.handle) has its packets passed
  * through the gate. Inbound packets are seen by wrapping the listener aedes puts
  * on the client's parser, which also closes the connection of a client that
@@ -20,22 +20,15 @@
  * clients are not touched (none of this exists there), so their path stays as
  * fast as aedes makes it.
  */
-import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { AedesClient, AedesInstance, AedesPacket, AedesSubscription } from './aedes-types';
 import { isShared, type SharedSubscriptions } from './shared';
 import { adjustConnack } from './connack';
 import { PROTOCOL_ERROR, protocolViolation, TOPIC_ALIAS_INVALID, topicAliasRefusal } from './refused-packets';
+import { aedesMqttPacket, attachGate, writeUnhooked } from './write-hook';
 
+export { gateOf, gateSawConnack, installWriteHook } from './write-hook';
 
-type WriteToStream = ((packet: AedesPacket, stream: Duplex, opts?: object) => boolean) & { cacheNumbers?: boolean };
-
-interface MqttPacketModule {
-  writeToStream: WriteToStream;
-  generate(packet: object, opts?: object): Buffer;
-}
-
-const GATE = Symbol.for('upperstack.broker.connectionGate');
 /**
  * Bytes a subscriber may leave unread on its socket before it is disconnected (unless the broker's
  * setting says otherwise). aedes waits for a full socket to drain before it takes the publisher's next
@@ -48,50 +41,6 @@ const ERROR_THRESHOLD = 0x80;
 const NOT_AUTHORIZED = 0x87;
 /** MQTT 5 PUBACK/PUBREC reason (a success): the message was accepted, but nothing subscribes to its topic. */
 const NO_MATCHING_SUBSCRIBERS = 0x10;
-
-let mqttPacket: MqttPacketModule | undefined;
-let originalWrite: WriteToStream | undefined;
-
-/**
- * The mqtt-packet module aedes itself loads (resolved from aedes' own folder, so
- * a second copy elsewhere in node_modules cannot be picked by mistake).
- */
-function aedesMqttPacket(): MqttPacketModule {
-  if (!mqttPacket) {
-    const fromAedes = createRequire(require.resolve('aedes'));
-    mqttPacket = fromAedes('mqtt-packet') as MqttPacketModule;
-  }
-  return mqttPacket;
-}
-
-/** Routes writes to streams that carry a gate through it; every other stream (MQTT.js too) is left alone. */
-export function installWriteHook(): void {
-  const mod = aedesMqttPacket();
-  if (originalWrite) return;
-  const original = mod.writeToStream;
-  originalWrite = original;
-  const hooked: WriteToStream = function writeToStream(packet, stream, opts) {
-    const gate = (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE];
-    return gate ? gate.write(packet, opts) : original(packet, stream, opts);
-  };
-  Object.defineProperty(hooked, 'cacheNumbers', {
-    get: () => original.cacheNumbers,
-    set: (v: boolean) => {
-      original.cacheNumbers = v;
-    },
-  });
-  mod.writeToStream = hooked;
-}
-
-/** The gate of a connection's stream, if the broker gave it one. */
-export function gateOf(stream: Duplex): ConnectionGate | undefined {
-  return (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE];
-}
-
-/** Whether the gate on this stream saw aedes write the CONNACK (the write hook is in place). */
-export function gateSawConnack(stream: Duplex): boolean {
-  return (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE]?.sawConnack === true;
-}
 
 export interface GateOptions {
   /** The broker's Receive Maximum (advertised in CONNACK); 0: not enforced. */
@@ -145,7 +94,7 @@ export class ConnectionGate {
     private readonly aedes: AedesInstance,
     private readonly opts: GateOptions,
   ) {
-    (stream as unknown as Record<symbol, ConnectionGate>)[GATE] = this;
+    attachGate(stream, this);
   }
 
   /** Takes over the client's inbound packets; call right after aedes.handle(). */
@@ -217,7 +166,7 @@ export class ConnectionGate {
   private send(packet: AedesPacket, opts?: object): boolean {
     if (packet.cmd === 'puback' && typeof packet.messageId === 'number') return this.queueAck(packet, opts);
     if (this.acks) this.flushAcks();
-    const written = originalWrite!(packet, this.stream, opts);
+    const written = writeUnhooked(packet, this.stream, opts);
     // Only a PUBLISH towards this client makes others wait; its own acknowledgements may wait for it.
     return written || packet.cmd !== 'publish' || this.slowSubscriber();
   }
