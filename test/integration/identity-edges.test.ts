@@ -140,3 +140,16 @@ test('mosquitto_pub: JSON, line protocol and SenML naming a device against the i
   for (const named of ['other dev', 'bad tag', 'sen/ml']) assert.ok(reasons.includes(`\\"${named}\\" is not a device id`), reasons);
   for (const named of ['other dev', 'bad tag', 'sen/ml']) assert.deepEqual(await readings(named), []);
 });
+
+test('coap-client: a body naming a device with a space is 4.22 BAD_DEVICE_ID; beside a good reading 2.04, the good one stored', async () => {
+  const post = (payload: string) => new Promise<string>((resolve) => {
+    execFile('coap-client-notls', ['-m', 'post', '-t', '50', '-e', payload, `coap://127.0.0.1:${rt.coapPort}/telemetry/gw3`], { timeout: 20_000 }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`));
+  });
+  const alone = await post('{"device":"other dev","t":1}');
+  assert.match(alone, /4\.22/);
+  assert.match(alone, /BAD_DEVICE_ID: device: "other dev" is not a device id/);
+  const beside = await post('[{"device":"good4","t":2},{"device":"other dev","t":3}]');
+  assert.doesNotMatch(beside, /4\.\d\d/, beside);
+  assert.match(beside, /BAD_DEVICE_ID/);
+  await eventually(async () => ((await readings('good4')).length === 1 ? true : undefined), 30_000, 'the good reading stored');
+});
