@@ -3,7 +3,8 @@
  * normalizeReadings() turns whatever a device sent (after decoding) into that
  * shape, so every later node can rely on it.
  */
-import { DepthExceededError, InvalidReadingError, StringTooLongError, TimestampOutOfRangeError, TooManyFieldsError } from './errors';
+import { BadDeviceIdError, DepthExceededError, InvalidReadingError, StringTooLongError, TimestampOutOfRangeError, TooManyFieldsError } from './errors';
+import { deviceIdProblem, isDeviceId } from './devices/record';
 import { DEFAULT_LIMITS, tooManyFields, tooManyReadings, type Limits } from './limits';
 import { countKeys, fieldConverter, Flattener, hasOwn, isPlainObject, LONE_SURROGATE, notUnicode, tagConverter } from './reading-flatten';
 import { MAX_DATE_MS, checkTimeInRange, parseTimestamp, timeInRange, timeOutOfRange } from './reading-time';
@@ -38,10 +39,17 @@ const TIME_KEYS = ['ts', 'timestamp', 'time'] as const;
 const RESERVED = new Set<string>(['device', 'tags', 'fields', ...TIME_KEYS]);
 
 /** A reading problem that rejects one item of a batch; anything else fails the whole message. */
-export type ReadingProblem = InvalidReadingError | TimestampOutOfRangeError | TooManyFieldsError | StringTooLongError | DepthExceededError;
+export type ReadingProblem = InvalidReadingError | TimestampOutOfRangeError | TooManyFieldsError | StringTooLongError | DepthExceededError | BadDeviceIdError;
 
 function isReadingProblem(err: unknown): err is ReadingProblem {
-  return err instanceof InvalidReadingError || err instanceof TimestampOutOfRangeError || err instanceof TooManyFieldsError || err instanceof StringTooLongError || err instanceof DepthExceededError;
+  return (
+    err instanceof InvalidReadingError ||
+    err instanceof TimestampOutOfRangeError ||
+    err instanceof TooManyFieldsError ||
+    err instanceof StringTooLongError ||
+    err instanceof DepthExceededError ||
+    err instanceof BadDeviceIdError
+  );
 }
 
 function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limits: Limits): Reading {
@@ -58,6 +66,12 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
   }
   if (device.length > limits.maxStringLength) throw new StringTooLongError({ limit: limits.maxStringLength, length: device.length, path: at('device') });
   if (LONE_SURROGATE.test(device)) throw notUnicode(at('device'));
+  // A device the payload names keeps the rule the topic's or path's kept where the input took it: a name
+  // like "other dev" could never be registered and secured. The transport's own device was judged there.
+  if (device !== opts.device) {
+    const problem = deviceIdProblem(device);
+    if (problem !== undefined) throw new BadDeviceIdError(`${at('device')}: ${problem}`, { path: at('device') });
+  }
   const timeKey = TIME_KEYS.find((k) => item[k] !== undefined && item[k] !== null);
   const t = timeKey ? item[timeKey] : undefined;
   const ts = timeKey === undefined ? opts.receivedAt : opts.epochMs && Number.isInteger(t) ? (t as number) : parseTimestamp(t, at(timeKey));
@@ -89,7 +103,7 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
   return { device, ts, fields: fields.out, tags: tags.out };
 }
 
-/** A device name already checked for lone surrogates: most batches name one device throughout. */
+/** A device name already found to keep the device id rule: most batches name one device throughout. */
 let checkedDevice = '';
 
 /**
@@ -118,8 +132,10 @@ function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | u
   const device = item.device ?? fallbackDevice;
   if (typeof device !== 'string' || device.length === 0 || device.length > limits.maxStringLength) return undefined;
   if (device !== checkedDevice) {
-    if (LONE_SURROGATE.test(device)) return undefined;
-    checkedDevice = device;
+    // An id that keeps the device id rule is plain ASCII: no lone surrogate either. A payload's device that does
+    // not keep it is the general path's to refuse; the transport's own was judged where the input took it.
+    if (isDeviceId(device)) checkedDevice = device;
+    else if (device !== fallbackDevice || LONE_SURROGATE.test(device)) return undefined;
   }
   let t = item.ts;
   if (t === undefined || t === null) t = item.timestamp;

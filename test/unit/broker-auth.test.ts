@@ -12,12 +12,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
+import { BrokerPersistence } from '../../nodes/lib/broker/persistence';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { Traffic, sign } from '../../nodes/lib/security/traffic';
 import type { AuditInput } from '../../nodes/lib/audit/audit';
 import { freePort } from '../helpers/ports';
+import { tempDir } from '../helpers/temp';
 
 const TLS = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
 const pem = (f: string) => readFileSync(join(TLS, f));
@@ -264,5 +266,57 @@ describe('failed logins on the broker', () => {
     assert.equal(await connack(secret, 5), 0x9f, 'connection rate exceeded, not 0x88 server unavailable');
     assert.equal(await connack(secret, 4), 3);
     assert.equal(await connack(neighbourSecret, 5, 'devD'), 0, 'another device from the same address logs in');
+  });
+});
+
+describe('the will of a revoked login and a restart', () => {
+  test('a delayed will of a device disabled, given a new secret or removed is not kept for a restart to publish; a kept device\'s is', async () => {
+    const dir = tempDir('us-willrevoked-');
+    const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
+    const auth = new DeviceAuth({ registry, requireAuth: true });
+    const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', auth, dataDir: dir });
+    await broker.start();
+    const closed = (c: mqtt.MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
+    // A will that waits ten minutes after the link drops: a restart within them finds it in the data folder.
+    const withWill = async (id: string) => {
+      const { secret } = await registry.add({ id });
+      return mqtt.connectAsync(`mqtt://127.0.0.1:${broker.addresses.tcp}`, {
+        protocolVersion: 5, reconnectPeriod: 0, clientId: `c-${id}`, username: id, password: secret, clean: false,
+        properties: { sessionExpiryInterval: 600 },
+        will: { topic: `devices/${id}/status`, payload: Buffer.from('offline'), qos: 1, retain: false, properties: { willDelayInterval: 600 } },
+      });
+    };
+    try {
+      // Gone before it is disabled: its will was waiting for its delay.
+      const gone = await withWill('wGone');
+      const goneClosed = closed(gone);
+      gone.stream.destroy();
+      await goneClosed;
+      await registry.update('wGone', { enabled: false });
+      // Connected while its secret is rotated, or while it is removed.
+      for (const [id, revoke] of [['wRotated', (d: string) => registry.rotate(d)], ['wRemoved', (d: string) => registry.remove(d)]] as const) {
+        const c = await withWill(id);
+        const gone2 = closed(c);
+        await revoke(id);
+        await gone2;
+      }
+      const kept = await withWill('wKept');
+      const keptClosed = closed(kept);
+      kept.stream.destroy();
+      await keptClosed;
+    } finally {
+      await broker.stop();
+      auth.close();
+    }
+    // The broker started again on this folder publishes the wills it holds (aedes: once their broker is gone).
+    const restarted = new BrokerPersistence({ dir });
+    await restarted.setup({ id: 'after-restart' } as Parameters<BrokerPersistence['setup']>[0]);
+    try {
+      const left: string[] = [];
+      for await (const w of restarted.streamWill()) left.push(String((w as { clientId?: string }).clientId));
+      assert.deepEqual(left.sort(), ['c-wKept']);
+    } finally {
+      await restarted.destroy();
+    }
   });
 });

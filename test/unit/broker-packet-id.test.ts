@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { mqttPacket, type Packet } from '../helpers/aedes-packet';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
-import { protocolViolation } from '../../nodes/lib/broker/connection';
+import { protocolViolation } from '../../nodes/lib/broker/refused-packets';
 
 
 /** A QoS 1 PUBLISH as its bytes, packet identifier and all (MQTT 5 with an empty property list). */

@@ -101,7 +101,7 @@ describe('XML readings', () => {
     assert.equal(formatFromContentType('text/xml; charset=utf-8'), 'xml');
     assert.equal(formatFromContentType('application/atom+xml'), 'xml');
     assert.equal(sniff(Buffer.from('\n <readings/>')), 'xml');
-    const readings = [{ device: 'a<&>"', ts: NOW, fields: { t: 1.25, s: ' 42 ', b: false }, tags: { k: 'v"\'' } }];
+    const readings = [{ device: 'a.b@c:d', ts: NOW, fields: { t: 1.25, s: ' 42 <&>', b: false }, tags: { k: 'v"\'<&>' } }];
     const out = decodeReadings(encode('xml', readings), { format: 'auto', receivedAt: NOW, maxBytes: 1 << 20 });
     assert.equal(out.format, 'xml');
     assert.deepEqual(out.readings, readings);

@@ -111,3 +111,15 @@ test('the flat path keeps the general rules: members of "fields" count with thei
     assert.match(rejected[0].error.message, re);
   }
 });
+
+test('a device the payload names keeps the device id rule, on the flat and the general path; the transport\'s own is not judged again', () => {
+  const opts = { receivedAt: 1, device: 'gw1' };
+  const { readings, rejected } = normalizeReadings([{ device: 'ok1', t: 1 }, { device: 'other dev', t: 2 }, { device: 'x\u0007', fields: { t: { n: 3 } } }], opts);
+  assert.deepEqual(readings.map((r) => r.device), ['ok1']);
+  assert.deepEqual(rejected.map((r) => [r.index, r.error.code, r.error.message]), [
+    [1, 'BAD_DEVICE_ID', '[1].device: "other dev" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@"'],
+    [2, 'BAD_DEVICE_ID', '[2].device: "x\u0007" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@"'],
+  ]);
+  // A device a flow of its own sets on the message (msg.device) stays as it was taken.
+  assert.equal(normalizeReadings({ t: 1 }, { receivedAt: 1, device: 'my dev' }).readings[0].device, 'my dev');
+});

@@ -33,6 +33,19 @@ describe('tag values that are not strings', () => {
     });
   });
 
+  test('an empty tag value leaves the tag out, in DuckDB as in line protocol (which cannot carry one)', async () => {
+    const reading = { device: 'd1', ts: T0, fields: { v: 1 }, tags: { site: '', name: 'lab' } } as Reading;
+    assert.deepEqual(encodeBatch([reading], new Map()).tags, ['{"name":"lab"}']);
+    assert.equal(encodeReadings([reading], influx()).body, `telemetry,device=d1,name=lab v=1 ${T0}`);
+    await withStore(async (s) => {
+      await s.write([reading, { device: 'd1', ts: T0 + 1, fields: { v: 1 }, tags: { site: '' } } as Reading]);
+      assert.deepEqual((await s.readings({ device: 'd1', limit: 10 })).readings, [
+        { ts: T0, fields: { v: 1 }, tags: { name: 'lab' } },
+        { ts: T0 + 1, fields: { v: 1 }, tags: {} },
+      ]);
+    });
+  });
+
   test('a reading whose tags are null only has no tags, as one without tags', () => {
     const b = encodeBatch([built({ site: null, floor: undefined })], new Map());
     assert.deepEqual(b.tags, []);
@@ -44,11 +57,11 @@ describe('tag values that are not strings', () => {
       const reading = built({ site: 'lab', loc: value });
       assert.throws(
         () => encodeBatch([reading], new Map()),
-        (e: unknown) => e instanceof StoreFailedError && e.message === `reading [0] of device "d1": tag "loc" is ${kind}; tag values must be strings (numbers and booleans are stored as their text, null leaves the tag out)`,
+        (e: unknown) => e instanceof StoreFailedError && e.message === `reading [0] of device "d1": tag "loc" is ${kind}; tag values must be strings (numbers and booleans are stored as their text, null or an empty string leaves the tag out)`,
       );
       const line = encodeReadings([reading], influx());
       assert.equal(line.lines, 0);
-      assert.deepEqual(line.refused, [{ index: 0, reason: `device "d1": tag "loc" is ${kind}; tag values must be strings (numbers and booleans are stored as their text, null leaves the tag out)` }]);
+      assert.deepEqual(line.refused, [{ index: 0, reason: `device "d1": tag "loc" is ${kind}; tag values must be strings (numbers and booleans are stored as their text, null or an empty string leaves the tag out)` }]);
     }
   });
 

@@ -25,6 +25,8 @@ export interface AedesPacket {
   /** Set by aedes on packets it routes: the publishing client. */
   clientId?: string;
   nl?: boolean;
+  /** A will's login (auth.ts principalName), kept with it in the data folder so a revocation finds it. */
+  login?: string;
 }
 
 export interface AedesSubscription {

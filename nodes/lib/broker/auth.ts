@@ -4,7 +4,8 @@
  * wire. A login becomes a principal kept on the aedes client; each PUBLISH
  * (wills included), SUBSCRIBE and delivery is checked against it. A login the
  * registry revokes publishes nothing more, not even the will its closing
- * connection would leave. A refused PUBLISH is answered, on MQTT 5, with the
+ * connection would leave, nor one waiting for its Will Delay (dropped from the
+ * data folder too, as a restart would publish it). A refused PUBLISH is answered, on MQTT 5, with the
  * refusal's reason code (0x87 not authorized, 0x97 quota exceeded) and
  * `CODE: message` as reason string, and on MQTT 3.1.1 by closing the connection (it
  * has no negative acknowledgement). A refused SUBSCRIBE gets 0x87 (v5) / 0x80
@@ -19,6 +20,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { AuthResult, ConnectInfo, Decision, Principal, PublishDecision, PublishPacket, SharedLogin } from '../security/device-auth';
 import type { MaskedDelivery } from '../security/mqtt-masking';
+import { principalName } from '../security/mqtt-rules';
 import { gateOf } from './connection';
 
 /** What the broker needs of the access rules: a DeviceAuth, or something that forwards to the one in force. */
@@ -40,6 +42,16 @@ interface Packet {
   payload: Buffer | string;
   qos: number;
   properties?: Record<string, unknown> & { contentType?: string };
+  /** A will's: who set it, kept with it in the data folder. */
+  login?: string;
+  clientId?: string;
+}
+
+/** What of the broker's persistence the wills of a revoked login are found and dropped with. */
+interface WillStore {
+  putWill(client: { id: string }, packet: Packet): Promise<void>;
+  streamWill(): AsyncIterable<unknown>;
+  delWill(client: { id: string }): Promise<unknown>;
 }
 
 interface Sub {
@@ -72,6 +84,8 @@ export interface AuthAedes {
   authorizePublish: (client: AuthClient | null, packet: Packet, cb: Cb) => void;
   authorizeSubscribe: (client: AuthClient, sub: Sub, cb: (err: Error | null, sub?: Sub | null) => void) => void;
   authorizeForward: (client: AuthClient, packet: Packet) => Packet | null | undefined;
+  persistence?: WillStore;
+  clearDelayedWill?(clientId: string): void;
 }
 
 export interface ListenerFacts {
@@ -81,6 +95,8 @@ export interface ListenerFacts {
   shared?: SharedLogin;
   /** Told of each refusal (the log). */
   onRefused?: (clientId: string, what: string, message: string) => void;
+  /** A will of a revoked login could not be dropped from the data folder. */
+  onError?: (err: Error) => void;
 }
 
 const REVOKED = 'the login was revoked (device disabled, removed or given a new secret): its will and any later publish are not taken';
@@ -120,6 +136,16 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
   const subscribeNext = aedes.authorizeSubscribe;
   const forwardNext = aedes.authorizeForward;
   const refused = (client: AuthClient, what: string, message: string) => facts.onRefused?.(client.id, what, message);
+  const wills = aedes.persistence;
+  if (wills) {
+    // A will is kept with its login, so a revocation finds it after the connection is gone and after a restart.
+    const putWill = wills.putWill.bind(wills);
+    wills.putWill = (client, packet) => {
+      const who = (client as Partial<AuthClient>).upperstackPrincipal;
+      if (who) packet.login = principalName(who);
+      return putWill(client, packet);
+    };
+  }
 
   aedes.authenticate = (client, username, password, cb) => {
     auth
@@ -198,6 +224,7 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
   };
 
   return auth.onRevoke((who, filters) => {
+    if (who !== undefined && filters === 'all') void dropWills(aedes, who, facts);
     for (const client of Object.values(aedes.clients)) {
       if (who !== undefined && !samePrincipal(client.upperstackPrincipal, who)) continue;
       if (filters === 'all') {
@@ -211,6 +238,32 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
       for (const topic of filters) dropSubscription(client, topic);
     }
   });
+}
+
+/**
+ * The wills a revoked login left: waiting for their Will Delay on a connection already gone, or kept in the
+ * data folder for a restart to publish (aedes publishes a restored will without a client to check it against).
+ * Dropped at once, so neither the timer nor a restart within the delay publishes one. The login's live
+ * connections are refused their will as they close (upperstackRevoked).
+ */
+async function dropWills(aedes: AuthAedes, who: Principal, facts: ListenerFacts): Promise<void> {
+  const store = aedes.persistence;
+  if (!store) return;
+  const login = principalName(who);
+  try {
+    const ids: string[] = [];
+    for await (const will of store.streamWill()) {
+      const w = will as Packet;
+      if (w.login === login && w.clientId !== undefined) ids.push(w.clientId);
+    }
+    for (const id of ids) {
+      aedes.clearDelayedWill?.(id);
+      await store.delWill({ id });
+      facts.onRefused?.(id, 'will', REVOKED);
+    }
+  } catch (err) {
+    facts.onError?.(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
 /** Ends one subscription of a client as its own UNSUBSCRIBE would; deliveries are refused meanwhile anyway (mayReceive). */

@@ -12,7 +12,7 @@
  *   durable, so this also bounds what one device can have waiting on the journal.
  *
  * aedes writes every packet through mqtt-packet's writeToStream(packet, conn);
- * installWriteHook() wraps that function once, and a connection whose stream
+ * installWriteHook() (write-hook.ts) wraps that function once, and a connection whose stream
  * carries a ConnectionGate (set before aedes.handle) has its packets passed
  * through the gate. Inbound packets are seen by wrapping the listener aedes puts
  * on the client's parser, which also closes the connection of a client that
@@ -20,20 +20,15 @@
  * clients are not touched (none of this exists there), so their path stays as
  * fast as aedes makes it.
  */
-import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { AedesClient, AedesInstance, AedesPacket, AedesSubscription } from './aedes-types';
 import { isShared, type SharedSubscriptions } from './shared';
 import { adjustConnack } from './connack';
+import { PROTOCOL_ERROR, protocolViolation, TOPIC_ALIAS_INVALID, topicAliasRefusal } from './refused-packets';
+import { aedesMqttPacket, attachGate, writeUnhooked } from './write-hook';
 
-type WriteToStream = ((packet: AedesPacket, stream: Duplex, opts?: object) => boolean) & { cacheNumbers?: boolean };
+export { gateOf, gateSawConnack, installWriteHook } from './write-hook';
 
-interface MqttPacketModule {
-  writeToStream: WriteToStream;
-  generate(packet: object, opts?: object): Buffer;
-}
-
-const GATE = Symbol.for('upperstack.broker.connectionGate');
 /**
  * Bytes a subscriber may leave unread on its socket before it is disconnected (unless the broker's
  * setting says otherwise). aedes waits for a full socket to drain before it takes the publisher's next
@@ -44,66 +39,8 @@ export const SLOW_SUBSCRIBER_BYTES = 8 * 1024 * 1024;
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 const ERROR_THRESHOLD = 0x80;
 const NOT_AUTHORIZED = 0x87;
-const PROTOCOL_ERROR = 0x82;
 /** MQTT 5 PUBACK/PUBREC reason (a success): the message was accepted, but nothing subscribes to its topic. */
 const NO_MATCHING_SUBSCRIBERS = 0x10;
-
-/**
- * A packet the protocol forbids that the packet parser lets through: a QoS 1/2 PUBLISH, a SUBSCRIBE or an
- * UNSUBSCRIBE must carry a non-zero packet identifier (MQTT 3.1.1 [MQTT-2.3.1-1], MQTT 5 2.2.1). Taken as it
- * is, a QoS 1 publish with identifier 0 was journaled, stored and acknowledged with PUBACK 0; the standard
- * answer is to close the connection ([MQTT-4.8.0-1]) without acting on the packet.
- */
-export function protocolViolation(packet: { cmd?: string; qos?: number; messageId?: number }): string | undefined {
-  const needsId = packet.cmd === 'subscribe' || packet.cmd === 'unsubscribe' || (packet.cmd === 'publish' && (packet.qos ?? 0) > 0);
-  if (!needsId || (packet.messageId !== undefined && packet.messageId !== 0)) return undefined;
-  const what = packet.cmd === 'publish' ? `a QoS ${packet.qos} PUBLISH` : `a ${packet.cmd!.toUpperCase()}`;
-  return `${what} with packet identifier 0 (MQTT requires a non-zero one); the packet was not taken`;
-}
-
-let mqttPacket: MqttPacketModule | undefined;
-let originalWrite: WriteToStream | undefined;
-
-/**
- * The mqtt-packet module aedes itself loads (resolved from aedes' own folder, so
- * a second copy elsewhere in node_modules cannot be picked by mistake).
- */
-function aedesMqttPacket(): MqttPacketModule {
-  if (!mqttPacket) {
-    const fromAedes = createRequire(require.resolve('aedes'));
-    mqttPacket = fromAedes('mqtt-packet') as MqttPacketModule;
-  }
-  return mqttPacket;
-}
-
-/** Routes writes to streams that carry a gate through it; every other stream (MQTT.js too) is left alone. */
-export function installWriteHook(): void {
-  const mod = aedesMqttPacket();
-  if (originalWrite) return;
-  const original = mod.writeToStream;
-  originalWrite = original;
-  const hooked: WriteToStream = function writeToStream(packet, stream, opts) {
-    const gate = (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE];
-    return gate ? gate.write(packet, opts) : original(packet, stream, opts);
-  };
-  Object.defineProperty(hooked, 'cacheNumbers', {
-    get: () => original.cacheNumbers,
-    set: (v: boolean) => {
-      original.cacheNumbers = v;
-    },
-  });
-  mod.writeToStream = hooked;
-}
-
-/** The gate of a connection's stream, if the broker gave it one. */
-export function gateOf(stream: Duplex): ConnectionGate | undefined {
-  return (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE];
-}
-
-/** Whether the gate on this stream saw aedes write the CONNACK (the write hook is in place). */
-export function gateSawConnack(stream: Duplex): boolean {
-  return (stream as unknown as Record<symbol, ConnectionGate | undefined>)[GATE]?.sawConnack === true;
-}
 
 export interface GateOptions {
   /** The broker's Receive Maximum (advertised in CONNACK); 0: not enforced. */
@@ -116,6 +53,8 @@ export interface GateOptions {
   onProblem?: (client: AedesClient, err: Error) => void;
   /** Told about a client disconnected for breaking the protocol (protocolViolation), for the log. */
   onViolation?: (client: AedesClient, err: Error) => void;
+  /** Told about a publish refused with the connection (a topic alias), for the log as other refusals are. */
+  onRefused?: (client: AedesClient, what: string, message: string) => void;
   /** Takes SUBSCRIBE/UNSUBSCRIBE packets that name a shared subscription, and hears which messages were acknowledged. */
   shared?: SharedSubscriptions;
   /** Whether the client resumed a session the broker holds (sessions.ts): its CONNACK then says Session Present. */
@@ -155,7 +94,7 @@ export class ConnectionGate {
     private readonly aedes: AedesInstance,
     private readonly opts: GateOptions,
   ) {
-    (stream as unknown as Record<symbol, ConnectionGate>)[GATE] = this;
+    attachGate(stream, this);
   }
 
   /** Takes over the client's inbound packets; call right after aedes.handle(). */
@@ -227,7 +166,7 @@ export class ConnectionGate {
   private send(packet: AedesPacket, opts?: object): boolean {
     if (packet.cmd === 'puback' && typeof packet.messageId === 'number') return this.queueAck(packet, opts);
     if (this.acks) this.flushAcks();
-    const written = originalWrite!(packet, this.stream, opts);
+    const written = writeUnhooked(packet, this.stream, opts);
     // Only a PUBLISH towards this client makes others wait; its own acknowledgements may wait for it.
     return written || packet.cmd !== 'publish' || this.slowSubscriber();
   }
@@ -377,6 +316,8 @@ export class ConnectionGate {
     if (client.version !== 5) return true;
     switch (packet.cmd) {
       case 'publish': {
+        const alias = topicAliasRefusal(packet);
+        if (alias !== undefined) return this.refuseAlias(client, packet, alias);
         const max = this.opts.receiveMaximum;
         if (packet.qos === 0 || max <= 0 || packet.messageId === undefined || this.inbound.has(packet.messageId)) return true;
         if (this.inbound.size >= max) {
@@ -397,6 +338,23 @@ export class ConnectionGate {
       default:
         return true;
     }
+  }
+
+  /**
+   * aedes would answer with a bare DISCONNECT 0x94 and nothing in the log; the operator is told once for the
+   * connection (nothing more it sent is read), and the client hears what to change, unless its Maximum Packet
+   * Size leaves no room for a reason string ([MQTT-3.14.2-3]).
+   */
+  private refuseAlias(client: AedesClient, packet: AedesPacket, message: string): false {
+    this.violated = true;
+    this.opts.onRefused?.(client, `publish ${packet.topic ? packet.topic.slice(0, 200) : '(topic by alias)'}`, message);
+    const max = client.maximumPacketSize;
+    const fits = max === undefined || max === 0 || Buffer.byteLength(message) + 16 <= max;
+    // A client may publish before the broker has finished connecting it: the DISCONNECT waits until it has.
+    const go = () => client.disconnect({ reasonCode: TOPIC_ALIAS_INVALID, ...(fits ? { properties: { reasonString: message } } : {}) });
+    if (client.connected) go();
+    else (client as unknown as { once(e: 'connected', fn: () => void): void }).once('connected', go);
+    return false;
   }
 
   private release(client: AedesClient, messageId: number | undefined): void {

@@ -159,6 +159,7 @@ export class EmbeddedMqttBroker {
         loopback: anonymousAllowed,
         shared: username ? { username, password: password ?? '' } : undefined,
         onRefused: this.events.onRefused,
+        onError,
       });
     }
     let hookChecked = false;
@@ -371,6 +372,7 @@ export class EmbeddedMqttBroker {
         this.events.onProtocolError?.(client.id, err);
         this.events.onClientError?.(client.id, err);
       },
+      onRefused: (client: AedesClient, what: string, message: string) => this.events.onRefused?.(client.id, what, message),
       shared: this.shared,
       resumes: (client: AedesClient) => this.sessions?.resumes(client) === true,
     });

@@ -49,6 +49,7 @@ export function plain(p: AedesPacket, withMessageId = false): AedesPacket {
   if (p.properties !== undefined) out.properties = p.properties;
   if (p.messageExpiry !== undefined) out.messageExpiry = p.messageExpiry;
   if (p.clientId !== undefined) out.clientId = p.clientId;
+  if (p.login !== undefined) out.login = p.login;
   return out;
 }
 

@@ -18,6 +18,11 @@ export function deviceIdProblem(id: string): string | undefined {
   return ID.test(id) ? undefined : `"${id.slice(0, 60)}" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@"`;
 }
 
+/** deviceIdProblem() without its words, for the readings' hot path: whether `id` keeps the rule. */
+export function isDeviceId(id: string): boolean {
+  return ID.test(id);
+}
+
 const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_TAGS = 32;
 const MAX_TAG_VALUE = 256;

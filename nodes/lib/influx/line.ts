@@ -185,12 +185,12 @@ function measurementOf(m: string, ctx: LineContext, r: Reading): MeasurementEntr
 
 /**
  * A tag's value as written (reading-tags.ts, the rule of every sink); undefined
- * when it is left out, empty values too, which line protocol has none of.
+ * when it is left out (empty values too, which line protocol has none of).
  */
 function tagValue(r: Reading, k: string, v: unknown): string | undefined {
   const text = storedTagValue(v);
   if (typeof text === 'object') throw new Refusal(`${who(r)}: tag ${show(k)} is ${text.unstorable}; ${TAG_VALUES_TAKEN}`);
-  return text === '' ? undefined : text;
+  return text;
 }
 
 /** Tags in the order written: sorted by the written key, the device among them. */

@@ -12,7 +12,8 @@
  *   market topics and to `market/{device}/live` while it holds a grant;
  * - an **API key** (MQTT user name `apikey`, the key as password): reads device data and
  *   `upperstack/#` (dead letters, alerts) within its scopes; with the admin scope it may also
- *   publish what an anonymous client may and read the broker's `$SYS/#` (nobody else may);
+ *   publish what an anonymous client may, send commands to any device (`devices/{id}/commands…`,
+ *   registered ones too) and read the broker's `$SYS/#` (nobody else may);
  * - the **shared** device login of earlier releases (one user name and password for
  *   every device) and **anonymous** clients (only on a listener bound to loopback,
  *   and only while no shared login or "authentication for everyone" is set): may

@@ -17,6 +17,16 @@ export function principalName(p: Principal): string {
   return p.kind === 'anonymous' ? 'anonymous' : `${p.kind}:${p.id}`;
 }
 
+function isAdminKey(who: Principal): boolean {
+  return who.kind === 'key' && who.scopes.includes('admin');
+}
+
+/** `devices/{device}/commands` or a topic below it. */
+function isCommandTopic(topic: string, device: string): boolean {
+  const rest = topic.slice('devices/'.length + device.length);
+  return rest === '/commands' || rest.startsWith('/commands/');
+}
+
 /**
  * A PUBLISH topic's rule: why `who` may not publish there, or the device it writes for (none outside
  * devices/), whose id and writer are for DeviceAuth.canWrite to judge.
@@ -26,9 +36,12 @@ export function publishRule(who: Principal, topic: string): { refused: string } 
     return { refused: `"${topic.slice(0, 128)}" is published by Upperstack itself` };
   }
   const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : undefined;
+  // A command goes to its device, not into the pipeline: an admin key sends it as the command node does, to
+  // registered devices too (only their own login may send their readings).
+  if (device !== undefined && isAdminKey(who) && isCommandTopic(topic, device)) return {};
   if (device === undefined) {
     if (who.kind === 'device') return { refused: `device "${who.id}" may only publish under devices/${who.id}/` };
-    if (who.kind === 'client' || (who.kind === 'key' && !who.scopes.includes('admin'))) return { refused: `${principalName(who)} may not publish` };
+    if (who.kind === 'client' || (who.kind === 'key' && !isAdminKey(who))) return { refused: `${principalName(who)} may not publish` };
     return {};
   }
   return { device };

@@ -59,13 +59,14 @@ function tagsJson(tags: unknown, i: number, device: string): string | undefined 
   for (const k in t) {
     if (!hasOwn.call(t, k)) continue;
     any = true;
-    if (typeof t[k] !== 'string') {
+    const v = t[k];
+    if (typeof v !== 'string' || v === '') {
       plain = false;
       break;
     }
   }
   if (!any) return undefined;
-  // The usual reading, built by the decode or validate node: strings only, stored as they are.
+  // The usual reading, built by the decode or validate node: non-empty strings only, stored as they are.
   if (plain) return JSON.stringify(t);
   // No prototype: a tag named __proto__ stays a tag.
   const out = Object.create(null) as Record<string, string>;
