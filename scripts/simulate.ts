@@ -30,6 +30,7 @@ import {
   type Transport,
 } from '../nodes/lib/sim';
 import { apiCaller, registerFleet, registryCredentials } from '../nodes/lib/sim/register';
+import { LIMIT_RANGES } from '../nodes/lib/limits';
 
 export class SimulateUsageError extends Error {}
 
@@ -59,6 +60,9 @@ Usage:
                      (default devices/{device}/telemetry; devices/{device}/protobuf for protobuf)
   --qos 0|1          MQTT QoS (default 1: a message counts as acked on PUBACK)
   --mqtt-version 4|5 MQTT 3.1.1 or 5 (default 5: the content type travels with each message)
+  --max-bytes N      MQTT: the largest message in bytes (default 1048576, the decode
+                     node's default size limit); a batch that would be larger goes as
+                     several messages: the input acknowledges a larger one and dead-letters it
   --connections N    MQTT connections shared by the devices (default 10), or "device"
                      for one each (client id = device id); HTTP: sockets (default 64)
   --username U, --password P, --token T
@@ -90,6 +94,7 @@ as a real one would when the pipeline pushes back (a paused input, a slow store)
 the pipeline did not lose them. Fewer devices, a lower --speed or --rate avoid it.
 A batch the HTTP or CoAP input refuses as too large (413, 4.13) is sent again in
 parts ("N refused as too large and sent again in parts"): no reading is lost.
+Over MQTT no answer says "too large", so batches are kept within --max-bytes.
 
 Exit status: 0 when every message was acknowledged, 1 when some failed or were not
 acknowledged or the broker could not be reached, 2 on bad usage.
@@ -107,6 +112,7 @@ const OPTIONS = {
   topic: { type: 'string' },
   qos: { type: 'string' },
   'mqtt-version': { type: 'string' },
+  'max-bytes': { type: 'string' },
   connections: { type: 'string' },
   username: { type: 'string' },
   password: { type: 'string' },
@@ -128,6 +134,9 @@ const OPTIONS = {
 
 /** Options that take a value. */
 const VALUE_OPTIONS = new Set(Object.entries(OPTIONS).filter(([, o]) => o.type === 'string').map(([name]) => name));
+
+/** Room for one simulated reading in any codec (a smart plug's in SenML is the largest, ~200 bytes). */
+const MIN_MESSAGE_BYTES = 1024;
 
 /** The simulator's own bound (nodes/lib/sim/simulator.ts). */
 const MAX_SPEED = 1_000_000;
@@ -211,6 +220,12 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   const version = num(values['mqtt-version'], 'mqtt-version', 5);
   if (version !== 4 && version !== 5) throw new SimulateUsageError('--mqtt-version must be 4 (MQTT 3.1.1) or 5');
 
+  const maxBytes = values['max-bytes'] !== undefined ? num(values['max-bytes'], 'max-bytes', 0) : undefined;
+  if (maxBytes !== undefined && !(Number.isInteger(maxBytes) && maxBytes >= MIN_MESSAGE_BYTES && maxBytes <= LIMIT_RANGES.maxBytes.max)) {
+    throw new SimulateUsageError(`--max-bytes must be a whole number of bytes from ${MIN_MESSAGE_BYTES} to ${LIMIT_RANGES.maxBytes.max}, got "${values['max-bytes']}"`);
+  }
+  if (maxBytes !== undefined && protocol !== 'mqtt') throw new SimulateUsageError(`--max-bytes is for MQTT: the ${protocol.toUpperCase()} input answers a message too large and the simulator sends it again in parts`);
+
   const prefix = values.prefix ?? 'sim-';
   const topic = values.topic ?? (codec === 'protobuf' ? 'devices/{device}/protobuf' : 'devices/{device}/telemetry');
   const problem = protocol === 'mqtt' ? mqttTopicProblem(topic, prefix) : devicePrefixProblem(prefix);
@@ -220,7 +235,7 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   let transport: Transport;
   try {
     if (protocol === 'mqtt') {
-      transport = new MqttTransport({ url, topic, qos, connections, protocolVersion: version, credentials });
+      transport = new MqttTransport({ url, topic, qos, connections, protocolVersion: version, credentials, maxMessageBytes: maxBytes });
     } else if (protocol === 'http') {
       transport = new HttpTransport({ url, connections: connections === 'device' ? devices : connections, credentials });
     } else {

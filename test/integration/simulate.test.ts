@@ -13,7 +13,7 @@ import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/
 import { startMosquitto } from '../helpers/mosquitto';
 import { simulateCli } from '../helpers/simulate-cli';
 import { tempDir } from '../helpers/temp';
-import { CoapTransport, HttpTransport, type Transport } from '../../nodes/lib/sim/transports';
+import { CoapTransport, HttpTransport, MqttTransport, type Transport } from '../../nodes/lib/sim/transports';
 import { sendInParts } from '../../nodes/lib/sim/split';
 import { encode } from '../../nodes/lib/codec';
 import type { Reading } from '../../nodes/lib/reading';
@@ -158,4 +158,46 @@ test('a batch over an input\'s limit (CoAP 4.13 with Size1, HTTP 413) goes again
       return got === readings.length ? true : undefined;
     }, 60_000, `${readings.length} readings of ${device} stored`);
   }
+});
+
+test('over MQTT, a batch over the input\'s 1 MiB goes as several messages: every reading is stored, none dead-lettered', { timeout: 180_000 }, async () => {
+  // What a busy device sends after waiting at a high --speed (a day of history in a minute): up to 10,000
+  // readings, over 1 MiB of JSON. The MQTT input acknowledges whatever it gets, so a message over its limit
+  // was acknowledged and dead-lettered whole as PAYLOAD_TOO_LARGE while the simulator counted it acked.
+  const t0 = Date.parse('2026-01-03T00:00:00Z');
+  const device = 'big-mqtt';
+  const readings: Reading[] = Array.from({ length: 9500 }, (_, i) => ({
+    device,
+    ts: t0 + i * 1000,
+    fields: { temperature: 20 + (i % 10) / 10, humidity: 40.5 + (i % 7), illuminance: 18_000 + i, battery: 90 - (i % 5) / 100 },
+    tags: {},
+  }));
+  assert.ok(encode('json', readings).length > 1024 * 1024, 'over the MQTT input\'s limit');
+  const transport = new MqttTransport({ url: `mqtt://127.0.0.1:${rt.mqttPort}`, topic: 'devices/{device}/telemetry', connections: 1 });
+  const counts = { sent: 0, acked: 0, split: 0, failed: [] as string[] };
+  await transport.open([{ id: device, profile: 'env', index: 0 }]);
+  try {
+    await sendInParts(transport, { id: device, profile: 'env', index: 0 }, readings, 'json', 'application/json', {
+      sent: () => void counts.sent++,
+      acked: () => void counts.acked++,
+      split: () => void counts.split++,
+      failed: (err) => void counts.failed.push(String(err)),
+      abandoned: () => false,
+    });
+  } finally {
+    await transport.close();
+  }
+  assert.deepEqual(counts.failed, []);
+  assert.equal(counts.acked, counts.sent);
+  // Until every reading is stored, or a dead letter says why not.
+  const { stored, letters } = await eventually(async () => {
+    const got = ((await (await rt.get(`/api/v1/readings?device=${device}&limit=10000`)).json()) as { readings: Array<{ ts: string }> }).readings;
+    const dead = ((await (await rt.get(`/api/v1/deadletters?device=${device}`)).json()) as { deadLetters: Array<{ code: string; reason: string }> }).deadLetters;
+    return got.length === readings.length || dead.length > 0 ? { stored: got, letters: dead } : undefined;
+  }, 60_000, `${readings.length} readings of ${device} stored`);
+  assert.deepEqual(letters.map((l) => `${l.code}: ${l.reason}`), []);
+  assert.equal(stored.length, readings.length);
+  assert.equal(stored[0].ts, new Date(t0).toISOString());
+  assert.equal(stored[readings.length - 1].ts, new Date(t0 + (readings.length - 1) * 1000).toISOString());
+  assert.ok(counts.sent >= 2, `${counts.sent} messages`);
 });

@@ -41,3 +41,21 @@ test('a prefix or topic that cannot form a device topic is refused before connec
   const fixed = await simulateCli([...common, '--prefix', 'x y', '--topic', 'fixed/topic']);
   assert.equal(fixed.code, 2, fixed.stderr);
 });
+
+test('--max-bytes out of range, or with HTTP or CoAP, is refused in one line, exit 2', async () => {
+  const common = ['--duration', '1s', '--devices', '1', '--quiet', '--drain', '0s'];
+  for (const v of ['0', '100', '1.5', 'lots', '268435457']) {
+    const r = await simulateCli([...common, '--url', 'mqtt://127.0.0.1:9', '--max-bytes', v]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^upperstack simulate: --max-bytes must be (a whole number of bytes from 1024 to 268435456|a number), got "[^"]+"\n$/);
+  }
+  const http = await simulateCli([...common, '--protocol', 'http', '--url', 'http://127.0.0.1:9', '--max-bytes', '65536']);
+  assert.equal(http.code, 2, http.stderr);
+  assert.match(http.stderr, /^upperstack simulate: --max-bytes is for MQTT/);
+});
+
+test('an MQTT --url that is not an MQTT URL (an http:// one) is refused before connecting, naming the schemes', async () => {
+  const r = await simulateCli(['--duration', '1s', '--devices', '1', '--quiet', '--url', 'http://127.0.0.1:9']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr, 'upperstack simulate: --url: an MQTT URL starts with mqtt://, mqtts://, ws:// or wss://, got http://127.0.0.1:9\n');
+});

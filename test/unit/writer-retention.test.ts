@@ -14,6 +14,7 @@ import { RetentionRefusedError, StoreFailedError } from '../../nodes/lib/errors'
 import type { Reading } from '../../nodes/lib/reading';
 import type { DeadLetter, TimeSeriesStore } from '../../nodes/lib/store/types';
 import { tempDir } from '../helpers/temp';
+import { renderMetrics } from '../../nodes/lib/metrics/registry';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -139,4 +140,21 @@ test('real DuckDB: a backfill of 5,000 readings for hours retention has sealed i
   assert.equal(writes, 2);
   await w.close();
   await store.close();
+});
+
+test('GET /metrics counts the dead letters of readings the store refused, by code (upperstack_deadletters_total)', async () => {
+  const count = async (code: string) => Number(new RegExp(`^upperstack_deadletters_total\\{code="${code}"\\} (\\d+)$`, 'm').exec((await renderMetrics()).body)?.[1] ?? 0);
+  const before = { old: await count('BEYOND_RETENTION'), bad: await count('STORE_REJECTED') };
+  const cutoff = Date.UTC(2026, 0, 1);
+  const sink = new RetentionSink(cutoff);
+  const w = new DurableWriter(sink, spool(), { batchSize: 100, maxWrite: 1000, flushMs: 5 });
+  w.start();
+  sink.poison.add(cutoff + 7);
+  await writeAsync(w, [
+    ...Array.from({ length: 250 }, (_, i): Reading => ({ device: 'old', ts: cutoff - DAY + i, fields: { v: i }, tags: {} })),
+    ...Array.from({ length: 20 }, (_, i): Reading => ({ device: 'new', ts: cutoff + i, fields: { v: i }, tags: {} })),
+  ]);
+  await w.close();
+  assert.equal(sink.letters.length, 251);
+  assert.deepEqual({ old: await count('BEYOND_RETENTION'), bad: await count('STORE_REJECTED') }, { old: before.old + 250, bad: before.bad + 1 });
 });

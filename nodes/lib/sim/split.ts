@@ -2,7 +2,8 @@
  * A busy device's batch can outgrow what the server takes in one message (the CoAP input's body limit, 256 KiB by
  * default; the HTTP input's, or its 10,000 readings): the server refuses it for its size (HTTP 413, CoAP 4.13),
  * and a device that dropped it would lose every reading in it. It goes again in parts instead, each within the
- * limit the server said (CoAP's Size1), else halves, until each part is taken or holds one reading.
+ * limit the server said (CoAP's Size1), else halves, until each part is taken or holds one reading. A transport
+ * whose server cannot refuse for size (MQTT) names its limit instead, and a batch over it goes in parts at once.
  */
 import { encode, type Format } from '../codec';
 import { PayloadTooLargeError } from '../errors';
@@ -117,6 +118,13 @@ export async function sendInParts(transport: Transport, device: SimDevice, readi
       payload = encode(format, part.length === 1 ? part[0] : part);
     } catch (err) {
       on.failed(err);
+      continue;
+    }
+    // Over MQTT nothing answers "too large": the input would acknowledge the message and dead-letter every
+    // reading in it, so a batch over the limit is cut before it goes.
+    const max = transport.maxMessageBytes;
+    if (max !== undefined && payload.length > max && part.length > 1) {
+      queue.unshift(...(packInto(part, format, max) ?? splitInto(part, 2)));
       continue;
     }
     on.sent();

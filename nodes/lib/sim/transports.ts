@@ -10,6 +10,7 @@ import { Agent as HttpAgent, request as httpRequest, type RequestOptions } from 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { deviceIdProblem } from '../devices/record';
+import { DEFAULT_LIMITS } from '../limits';
 import type { SimDevice } from './simulator';
 import { refusedByCoap, refusedByHttp, refusedForSize } from './split';
 
@@ -25,6 +26,11 @@ export type CredentialsHook = (device: SimDevice | undefined) => Credentials;
 
 export interface Transport {
   readonly name: string;
+  /**
+   * The largest payload the receiving input takes, in bytes, when the protocol has no answer that says a message
+   * was too large: a batch that would be larger goes as several messages before it is sent (split.ts).
+   */
+  readonly maxMessageBytes?: number;
   open(devices: readonly SimDevice[]): Promise<void>;
   /** Resolves once the server acknowledged the message; rejects with why not. */
   send(device: SimDevice, payload: Buffer, contentType: string): Promise<void>;
@@ -99,16 +105,35 @@ export interface MqttTransportOptions {
   /** MQTT 5 (default) sends the content type with each message. */
   protocolVersion?: 4 | 5;
   credentials?: CredentialsHook;
+  /**
+   * The largest payload of one publish, in bytes (default 1 MiB, what the MQTT inputs' decode takes by default).
+   * The input acknowledges a larger one and dead-letters it as PAYLOAD_TOO_LARGE, so the sender must not send it.
+   */
+  maxMessageBytes?: number;
   /** Extra client options (TLS files, keepalive, ...). */
   client?: IClientOptions;
 }
 
+/** The URL schemes MQTT.js connects with. */
+const MQTT_SCHEMES = new Set(['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:']);
+
 export class MqttTransport implements Transport {
   readonly name = 'mqtt';
+  readonly maxMessageBytes: number;
   private clients: MqttClient[] = [];
   private perDevice = false;
 
-  constructor(private readonly o: MqttTransportOptions) {}
+  constructor(private readonly o: MqttTransportOptions) {
+    // An http:// URL would reach a web server and fail on its answer with a packet parser's error.
+    let scheme: string;
+    try {
+      scheme = new URL(o.url).protocol;
+    } catch {
+      throw new Error(`an MQTT URL looks like mqtt://host:1883, got ${o.url}`);
+    }
+    if (!MQTT_SCHEMES.has(scheme)) throw new Error(`an MQTT URL starts with mqtt://, mqtts://, ws:// or wss://, got ${o.url}`);
+    this.maxMessageBytes = o.maxMessageBytes ?? DEFAULT_LIMITS.maxBytes;
+  }
 
   async open(devices: readonly SimDevice[]): Promise<void> {
     const creds = this.o.credentials ?? none;

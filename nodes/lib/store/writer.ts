@@ -39,6 +39,7 @@ import { WriteQueue, tellTaken } from './writer-queue';
 import { WriteRate } from './write-rate';
 import { RETRY_DEFAULTS, RetrySchedule } from './writer-retry';
 import { noteHolding } from './holding';
+import { deadLettered } from '../metrics/pipeline';
 
 export type { DeadLetterTarget, Durable, WriterEvent, WriterOptions, WriterSink, WriterStats } from './writer-types';
 
@@ -294,6 +295,9 @@ export class DurableWriter {
       }
       this.countWritten(stored);
     }
+    // The letters of readings the sink refused count here, once, even when an outage holds them for a later
+    // delivery; the letters given in were counted by the dead-letter node that made them.
+    for (const l of refused) deadLettered.child(l.code).inc();
     const all = refused.length ? letters.concat(refused) : letters;
     if (all.length) {
       const outage = await this.deliverLetters(all);
