@@ -12,7 +12,13 @@ COPY resources ./resources
 COPY test ./test
 COPY bench ./bench
 # The compiled tests and benchmarks are for a checkout, not the image (package.json "files" leaves them out too).
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev && rm -rf dist/test dist/bench
+# node-red is a devDependency (a user's own Node-RED brings it), but the image runs it: after pruning, it goes back in
+# at the version package-lock.json pins, as a production package for this install only (--no-save), so the lock's
+# versions of its dependencies are kept and no development package returns.
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev \
+  && NODE_RED=$(node -p "require('./package-lock.json').packages['node_modules/node-red'].version") \
+  && npm install --no-save --save-prod --omit=dev --no-audit --no-fund "node-red@$NODE_RED" \
+  && rm -rf dist/test dist/bench
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \

@@ -27,6 +27,7 @@ import { AdminUsageError, DEVICES_HELP, runDevices } from './devices';
 import { AdminConnectionError } from './admin-cli';
 import { KEYS_HELP, runKeys } from './keys';
 import { FLOWS_HELP, FlowsUsageError, runFlows } from './flows';
+import { NodeRedMissingError } from './node-red-home';
 import { parseCandidates, runLoco, type Candidate, type LabelledSeries } from './loco';
 
 /** Wrong use or wrong input: reported without a stack trace, exit code 2. */
@@ -282,7 +283,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`upperstack ${name}: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof AdminConnectionError) {
+    if (err instanceof AdminConnectionError || err instanceof NodeRedMissingError) {
       process.stderr.write(`upperstack ${name}: ${err.message}\n`);
       return 1;
     }

@@ -12,6 +12,7 @@ import { parsePack, typesFromTemplates, validatePack, type FlowNode } from '../n
 import { ConfigError } from '../nodes/lib/errors';
 import { runtimeUrl, unreachable } from './admin-cli';
 import { cliFetch, trustedCa } from './cli-fetch';
+import { nodeRedPackage } from './node-red-home';
 
 export class FlowsUsageError extends Error {}
 
@@ -96,7 +97,8 @@ function moduleTemplates(dir: string): string[] {
 
 /** The types a runtime with this package offers: Node-RED's core nodes, the package's own and its Node-RED dependencies'. */
 export function knownTypes(): Set<string> {
-  const core = dirname(require.resolve('@node-red/nodes/package.json'));
+  // Beside this package in a checkout and the image; a user's own Node-RED's (the node-red command) otherwise.
+  const core = nodeRedPackage('@node-red/nodes', 'checking node types (Node-RED\'s core nodes)');
   const root = join(__dirname, '..', '..');
   // This package's own nodes as Node-RED loads them (dist/nodes): the TypeScript sources are not in the npm package or the image.
   return typesFromTemplates([...htmlFiles(join(core, 'core')), ...moduleTemplates(root), ...dependencyTemplates(root)].map((f) => readFileSync(f, 'utf8')));

@@ -12,6 +12,13 @@ import { installDeferredModules } from './deferred-modules';
 import { ConfigError } from '../nodes/lib/errors';
 import { deferFirstStart, firstStartServed } from './first-start';
 
+// node-red is a devDependency (a user's own Node-RED brings its own): an install without it is said in one line.
+try {
+  require.resolve('node-red');
+} catch {
+  process.stderr.write('upperstack: npm start needs node-red, a devDependency of this package: run npm install (or npm ci) without --omit=dev\n');
+  process.exit(1);
+}
 // Before Node-RED loads MQTT.js, mqtt-packet and aedes: their `debug` loggers then cost nothing while off.
 installLeanDebug();
 // mqtt-packet's parsers read each packet's header, lengths, topic and id without a Buffer per read.

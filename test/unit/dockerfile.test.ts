@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { buildSteps, imageModules } from '../helpers/image-modules';
 
 const root = join(__dirname, '..', '..', '..');
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
@@ -72,7 +73,8 @@ test('the image leaves out the compiled tests and benchmarks: nothing in it need
   const [build, runtime] = stages;
   // dist/ is copied whole into the runtime stage, so the build stage removes them after compiling.
   assert.match(runtime, /^COPY --from=build \/app\/dist \.\/dist\s*$/m);
-  assert.match(build, /^RUN [^\n]*&& rm -rf dist\/test dist\/bench\s*$/m);
+  assert.equal(buildSteps(dockerfile).at(-1), 'rm -rf dist/test dist/bench');
+  assert.ok(build.includes('rm -rf dist/test dist/bench'));
   assert.doesNotMatch(runtime, /test|bench/);
   // What the image runs (start, health check) is under dist/scripts, nodes and settings, none of which loads them.
   for (const file of ['scripts/start.js', 'scripts/healthcheck.js', 'settings.js']) {
@@ -123,4 +125,27 @@ test('the health check asks the address UPPERSTACK_BIND names, loopback for a wi
   assert.equal(await healthCheck(createHttpServer(health), { UPPERSTACK_BIND: '127.0.0.2' }, '127.0.0.2'), 0);
   assert.equal(await healthCheck(createHttpServer(health), { UPPERSTACK_BIND: '0.0.0.0' }, '0.0.0.0'), 0);
   assert.equal(await healthCheck(createHttpServer(health), { UPPERSTACK_BIND: '127.0.0.1' }), 0);
+});
+
+test('the image keeps node-red, a devDependency the image runs, at the version and with the dependencies package-lock.json gives it', () => {
+  // Worked out from the Dockerfile's text and the lock (image-modules.ts), not by running npm: that needs the
+  // registry. A build stage whose prune drops node-red and does not put it back fails here.
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  const lock = (JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string; dev?: boolean; dependencies?: Record<string, string> }> }).packages;
+  assert.match(readFileSync(join(root, 'dist', 'scripts', 'start.js'), 'utf8'), /require\('node-red'\)/, 'what the image runs loads node-red');
+  assert.ok(pkg.devDependencies['node-red'] && !pkg.dependencies['node-red']);
+  assert.equal(lock['node_modules/node-red'].dev, true, 'npm prune --omit=dev removes it');
+  const { paths, reinstalled } = imageModules(root);
+  assert.deepEqual(reinstalled, [`node-red@${lock['node_modules/node-red'].version}`]);
+  assert.ok(paths.has('node_modules/node-red'));
+  for (const dep of Object.keys(lock['node_modules/node-red'].dependencies ?? {})) {
+    assert.ok(paths.has(`node_modules/${dep}`) || paths.has(`node_modules/node-red/node_modules/${dep}`), dep);
+  }
+  // Nothing else of the development packages comes back (the TypeScript compiler's tools, the test helpers).
+  for (const dev of ['eslint', 'node-red-node-test-helper', 'fast-check', 'playwright-core']) assert.ok(!paths.has(`node_modules/${dev}`), dev);
+  // The check itself: the build stage as it was, npm ci and a prune alone, has no node-red.
+  const pruneOnly = dockerfile.replace(/^RUN npm ci[^\n]*(\\\n[^\n]*)*/m, 'RUN npm ci --no-audit --no-fund && npm prune --omit=dev && rm -rf dist/test dist/bench');
+  assert.notEqual(pruneOnly, dockerfile);
+  assert.deepEqual(buildSteps(pruneOnly).filter((s) => s.startsWith('npm')), ['npm ci --no-audit --no-fund', 'npm prune --omit=dev']);
+  assert.ok(!imageModules(root, pruneOnly).paths.has('node_modules/node-red'));
 });

@@ -53,3 +53,29 @@ test('npm\'s prepare keeps a built dist/ (npx upperstack beside a running runtim
   assert.equal(scripts.prepare, 'node scripts/build.mjs --if-stale');
   assert.equal(scripts.prepack, 'node scripts/build.mjs --clean');
 });
+
+test('node-red is no dependency of the package: a user\'s Node-RED is the one it runs in, a checkout gets it for npm start and the tests', () => {
+  // As a dependency, `npm install node-red-contrib-upperstack` in a user directory installed a second, whole
+  // Node-RED (4.1, ~280 packages, its node-red command in node_modules/.bin) into the user's Node-RED.
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+    peerDependencies?: Record<string, string>;
+    peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    'node-red': { version: string };
+  };
+  assert.equal(pkg.dependencies['node-red'], undefined, 'node-red in dependencies');
+  assert.ok(pkg.devDependencies['node-red'], 'npm ci in a checkout installs node-red (npm start, the tests)');
+  // An optional peer: npm neither installs it nor warns when the user's Node-RED is not in the same folder.
+  assert.equal(pkg.peerDependenciesMeta?.['node-red']?.optional, true);
+  const peer = pkg.peerDependencies?.['node-red'];
+  assert.ok(peer, 'node-red is a peer');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const semver = require('semver') as { satisfies(v: string, r: string): boolean; minVersion(r: string): { version: string } | null };
+  for (const v of ['4.1.0', '4.1.15', '5.0.0', '5.9.9']) assert.ok(semver.satisfies(v, peer), `${v} in ${peer}`);
+  assert.ok(!semver.satisfies('4.0.9', peer) && !semver.satisfies('6.0.0', peer), peer);
+  assert.equal(semver.minVersion(peer)?.version, semver.minVersion(pkg['node-red'].version)?.version, 'the peer range starts where "node-red".version does');
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dependencies?: Record<string, string>; devDependencies?: Record<string, string>; dev?: boolean }> };
+  assert.equal(lock.packages[''].dependencies?.['node-red'], undefined, 'package-lock.json agrees with package.json');
+  assert.equal(lock.packages['node_modules/node-red'].dev, true);
+});
