@@ -17,6 +17,7 @@ import { routeParams } from '../lib/api/query-string';
 import type { StoreConfigNode } from '../store-config/options';
 import * as h from './handlers';
 import { serviceFor } from './service';
+import { answerApiMethods } from '../shared/api-methods';
 
 const MAX_BODY = 1024 * 1024;
 const added = new WeakSet<object>();
@@ -88,6 +89,7 @@ function scopeOf(req: Request): string | string[] | undefined {
 }
 
 export function registerAlertRoutes(RED: NodeAPI): void {
+  answerApiMethods(RED);
   const svc = serviceFor(RED);
   const api = RED.httpNode;
   if (!added.has(api)) {

@@ -30,6 +30,7 @@ import { addKeyRoutes } from '../shared/keys-routes';
 import * as grafana from '../lib/grafana/datasource';
 import type { StoreConfigNode } from '../store-config/options';
 import { apiMigrations, type ApiCredentials, type ApiNodeDef, type ApiOptions } from './options';
+import { answerApiMethods } from '../shared/api-methods';
 
 interface ActiveApi {
   node: Node;
@@ -198,6 +199,7 @@ export = function register(RED: NodeAPI): void {
     const key = node.credentials?.apiKey || upperstackSettings(RED).apiKey || process.env.UPPERSTACK_API_KEY || '';
     if (!routesAdded.has(RED.httpNode)) {
       routesAdded.add(RED.httpNode);
+      answerApiMethods(RED);
       // Admin routes need the admin scope; read routes any read scope, and serve what it sees (access.ts).
       const auth = requireApiKey(RED);
       const read = requireApiKey(RED, 'read');

@@ -10,6 +10,7 @@ import { createDevice, listDevices, patchDevice, readDevice, removeDevice, rotat
 import { HTTP_CODES } from '../lib/api/http-errors';
 import { deployedDevices, metadataStore, type DevicesRuntime } from './devices';
 import { installJsonErrors, jsonBody, JSON_CONTENT_TYPE, readsOwnBody, requireApiKey, sendError, sendFailure } from './http';
+import { answerApiMethods } from './api-methods';
 
 const BODY_LIMIT = 64 * 1024;
 const added = new WeakSet<object>();
@@ -33,6 +34,7 @@ function answer(res: Response, a: ApiAnswer): void {
 type Work = (rt: DevicesRuntime, req: Request, caller: Caller) => Promise<ApiAnswer> | ApiAnswer;
 
 export function addDeviceRoutes(RED: NodeAPI): void {
+  answerApiMethods(RED);
   if (added.has(RED.httpNode)) return;
   added.add(RED.httpNode);
   installJsonErrors(RED);

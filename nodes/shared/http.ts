@@ -297,27 +297,36 @@ export type WrongMethod = (method: string, path: string) => { error: UpperstackE
 // Shared through the global symbol registry, as the own-body routes: the settings file may load another copy of this module.
 const WRONG_METHODS = Symbol.for('upperstack.wrongMethods');
 
-function wrongMethods(): WeakMap<object, WrongMethod> {
-  const g = globalThis as unknown as Record<symbol, WeakMap<object, WrongMethod> | undefined>;
+function wrongMethods(): WeakMap<object, WrongMethod[]> {
+  const g = globalThis as unknown as Record<symbol, WeakMap<object, WrongMethod[]> | undefined>;
   return (g[WRONG_METHODS] ??= new WeakMap());
 }
 
 /**
  * Declares which requests to `app` (RED.httpNode) are a wrong method on a path it serves: the final 404
  * answers them 405 with `Allow` (the error's `details.allow`) instead. Asked only of requests no route
- * answered, so no route, a user flow's included, is shadowed and no answered request pays for it.
+ * answered, so no route, a user flow's included, is shadowed and no answered request pays for it. Several
+ * may be declared (the HTTP input's routes, the query API's); the first that refuses answers, and one
+ * declared again is not asked twice.
  */
 export function answerWrongMethods(app: object, refuse: WrongMethod): void {
-  wrongMethods().set(app, refuse);
+  const all = wrongMethods();
+  const list = all.get(app) ?? [];
+  if (!list.includes(refuse)) all.set(app, [...list, refuse]);
 }
 
 function wrongMethodOf(RED: NodeAPI, req: Request): ReturnType<WrongMethod> {
   const node = RED.httpNode as unknown as RoutedApp | undefined;
-  const refuse = node && wrongMethods().get(node);
+  const refusals = node && wrongMethods().get(node);
   const top = topApp(RED);
-  if (!refuse || !top || !node) return undefined;
+  if (!refusals || !top || !node) return undefined;
   const path = pathIn(node, top, req.path);
-  return typeof path === 'string' ? refuse(req.method, path) : undefined;
+  if (typeof path !== 'string') return undefined;
+  for (const refuse of refusals) {
+    const wrong = refuse(req.method, path);
+    if (wrong) return wrong;
+  }
+  return undefined;
 }
 
 function sendNotFound(RED: NodeAPI, req: Request, res: Response): void {

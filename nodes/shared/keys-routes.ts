@@ -18,12 +18,14 @@ import { HTTP_CODES } from '../lib/api/http-errors';
 import type { ApiKeyStore } from '../lib/security/keys';
 import { installJsonErrors, jsonBody, JSON_CONTENT_TYPE, readsOwnBody, requireApiKey, sendError, sendFailure } from './http';
 import { auditOf, endKeySessions, keyStore } from './keys';
+import { answerApiMethods } from './api-methods';
 
 const BODY_LIMIT = 16 * 1024;
 const added = new WeakSet<object>();
 
 
 export function addKeyRoutes(RED: NodeAPI): void {
+  answerApiMethods(RED);
   if (added.has(RED.httpNode)) return;
   added.add(RED.httpNode);
   installJsonErrors(RED);

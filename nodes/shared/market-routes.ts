@@ -12,6 +12,7 @@ import { HTTP_CODES } from '../lib/api/http-errors';
 import type { Market } from '../lib/devices/market';
 import { deployedDevices, type DevicesRuntime } from './devices';
 import { installJsonErrors, jsonBody, JSON_CONTENT_TYPE, readsOwnBody, requireApiKey, sendError, sendFailure } from './http';
+import { answerApiMethods } from './api-methods';
 
 const BODY_LIMIT = 16 * 1024;
 const added = new WeakSet<object>();
@@ -21,6 +22,7 @@ function answer(res: Response, a: ApiAnswer): void {
 }
 
 export function addGrantRoutes(RED: NodeAPI): void {
+  answerApiMethods(RED);
   if (added.has(RED.httpNode)) return;
   added.add(RED.httpNode);
   installJsonErrors(RED);

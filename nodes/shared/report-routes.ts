@@ -27,6 +27,7 @@ import type { TimeSeriesStore } from '../lib/store/types';
 import { installJsonErrors, jsonBody, readsOwnBody, requireApiKey, sendError, sendFailure } from './http';
 import { dataDir } from './runtime';
 import type { StoreConfigNode } from '../store-config/options';
+import { answerApiMethods } from './api-methods';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 export const DEFAULT_KEEP = 30;
@@ -191,6 +192,7 @@ async function runInvoices(raw: unknown): Promise<{ status: number; body: unknow
 const routesAdded = new WeakSet<object>();
 
 export function registerRoutes(RED: NodeAPI): void {
+  answerApiMethods(RED);
   installJsonErrors(RED);
   if (routesAdded.has(RED.httpNode)) return;
   routesAdded.add(RED.httpNode);

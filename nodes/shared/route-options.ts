@@ -1,6 +1,7 @@
 /**
  * OPTIONS on a route of the HTTP input answered 204 with `Allow` from the input's route table
- * (lib/inputs/methods.ts), the same list a 405 on the route gives.
+ * (lib/inputs/methods.ts), and on a route of the query API from its routes as registered (api-methods.ts):
+ * the same list a 405 on the route gives.
  *
  * Node-RED's admin app answers every OPTIONS 204 with its own CORS headers and no `Allow` when the editor
  * and the node routes share a root (Upperstack's settings put both at `/`), and `httpNodeCors` answers
@@ -21,7 +22,8 @@ interface Stacked {
   use(fn: RequestHandler): unknown;
 }
 
-const installed = new WeakSet<object>();
+/** Per runtime app: the tables asked, in the order given (the HTTP input's, the query API's). */
+const sources = new WeakMap<object, AllowOf[]>();
 
 
 /** `fn` as the first middleware of `app` after Express's own (left last where the app's table cannot be read). */
@@ -35,11 +37,20 @@ function useFirst(app: Stacked, fn: RequestHandler): void {
   stack.splice(init + 1, 0, layer);
 }
 
-/** Answers OPTIONS on the routes `allowOf` knows, once per runtime; a later call changes nothing. */
+/**
+ * Answers OPTIONS on the routes `allowOf` knows. One middleware per runtime asks every table given, the first
+ * that knows the path answering; a table given again is asked once.
+ */
 export function answerRouteOptions(RED: NodeAPI, allowOf: AllowOf): void {
   const top = topApp(RED);
-  if (!top || installed.has(top)) return;
-  installed.add(top);
+  if (!top) return;
+  const known = sources.get(top);
+  if (known) {
+    if (!known.includes(allowOf)) known.push(allowOf);
+    return;
+  }
+  const tables: AllowOf[] = [allowOf];
+  sources.set(top, tables);
   // Marked: it answers only OPTIONS, so a path no route serves is still told 404 for its other methods.
   const options: RequestHandler = answersNoPathOfItsOwn((req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'OPTIONS') return next();
@@ -48,7 +59,8 @@ export function answerRouteOptions(RED: NodeAPI, allowOf: AllowOf): void {
     // The node app of now: an embedding may hand the runtime a new one.
     const node = RED.httpNode as unknown as RoutedApp | undefined;
     const path = node && pathIn(node, top as unknown as RoutedApp, q < 0 ? url : url.slice(0, q));
-    const allow = typeof path === 'string' ? allowOf(path) : undefined;
+    let allow: readonly string[] | undefined;
+    if (typeof path === 'string') for (const of of tables) if ((allow = of(path))) break;
     if (!allow) return next();
     res.setHeader('Allow', allow.join(', '));
     if (req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined) return next();

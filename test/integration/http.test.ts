@@ -126,9 +126,9 @@ describe('every HTTP error is JSON', () => {
     jsonError(await backtest('{}', 'application/json', 'wrong-key'), 401, 'UNAUTHORIZED');
   });
 
-  test('unknown API paths and methods are 404 JSON', async () => {
+  test('unknown API paths are 404 JSON, another method on an API route 405', async () => {
     jsonError(await call(rt, 'GET', '/api/v1/nothing-here', { headers: { authorization: `Bearer ${rt.apiKey}` } }), 404, 'NOT_FOUND');
-    jsonError(await call(rt, 'DELETE', '/api/v1/readings'), 404, 'NOT_FOUND');
+    jsonError(await call(rt, 'DELETE', '/api/v1/readings'), 405, 'METHOD_NOT_ALLOWED');
   });
 
   test("Node-RED's admin API without a token: 401 JSON instead of an empty answer", async () => {

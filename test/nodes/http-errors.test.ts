@@ -106,7 +106,8 @@ describe('JSON errors on httpNode and httpAdmin', () => {
 
   test('unknown paths are 404 JSON; a route a node adds later is still reached', async () => {
     await expectError(await fetch(`${url}/api/v1/no-such-thing`), 404, 'NOT_FOUND');
-    await expectError(await fetch(`${url}/api/v1/readings`, { method: 'PUT' }), 404, 'NOT_FOUND');
+    // A route that takes other methods is there: 405 with the methods it takes.
+    await expectError(await fetch(`${url}/api/v1/readings`, { method: 'PUT' }), 405, 'METHOD_NOT_ALLOWED');
     await expectError(await fetch(`${url}/later`), 404, 'NOT_FOUND');
     // The HTTP input's routes without the device: the answer says where the device goes.
     const bare = await expectError(await fetch(`${url}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"t":1}' }), 404, 'NOT_FOUND');
