@@ -1,6 +1,6 @@
 /**
  * What the anomaly node puts on a reading: the verdict of its most anomalous
- * field (and all of them when there are several), and the copies output 2 gets.
+ * field, naming that field (and all of them when there are several), and the copies output 2 gets.
  */
 import type { HeartbeatEvent, ReadingResult } from '../lib/anomaly';
 import type { Verdict } from '../lib/anomaly/types';
@@ -18,14 +18,19 @@ export interface AnnotatedReading extends Reading {
 export function annotate(reading: Reading, result: ReadingResult): AnnotatedReading {
   const out = reading as AnnotatedReading;
   let worst: Verdict | null = null;
+  let worstField = '';
   let fields = 0;
   for (const f in result.anomaly) {
     fields++;
     const v = result.anomaly[f];
     if (!v) continue;
-    if (!worst || (v.isAnomaly && !worst.isAnomaly) || (v.isAnomaly === worst.isAnomaly && v.score > worst.score)) worst = v;
+    if (!worst || (v.isAnomaly && !worst.isAnomaly) || (v.isAnomaly === worst.isAnomaly && v.score > worst.score)) {
+      worst = v;
+      worstField = f;
+    }
   }
-  out.anomaly = worst;
+  // The verdict names its field: the reading may carry numbers this node does not watch, so the rules could not tell.
+  out.anomaly = worst && { ...worst, field: worstField };
   if (fields > 1) out.anomalies = result.anomaly;
   if (result.heartbeat) out.heartbeat = result.heartbeat;
   return out;

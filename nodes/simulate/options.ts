@@ -1,5 +1,6 @@
 /** Options of upperstack-simulate, shared by the runtime and the editor. */
 import type { NodeDef } from 'node-red';
+import { DEFAULT_LIMITS, LIMIT_RANGES } from '../lib/limits';
 import { devicePrefixProblem, mqttTopicProblem, type TopicProblem } from '../lib/sim/transports';
 import type { Migration } from '../shared/config';
 
@@ -8,6 +9,15 @@ export const SIMULATE_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt', 
 
 /** The targets whose messages carry the topic: published over MQTT, or leaving output 1 for an MQTT out node. */
 export const TOPIC_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt', 'output'];
+
+/** The targets that send over MQTT, where nothing answers "too large": batches are cut to `maxBytes` before they go. */
+export const MQTT_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt'];
+
+/**
+ * The range of `maxBytes`, as `upperstack simulate --max-bytes` takes it: up to the decode node's largest limit, and
+ * at least 1 KiB, room for one reading of any profile (a smaller limit would leave every reading over it).
+ */
+export const MAX_BYTES_RANGE = { min: 1024, max: LIMIT_RANGES.maxBytes.max } as const;
 
 /**
  * Why the node's prefix and topic cannot form a topic a device may publish to
@@ -54,6 +64,8 @@ export interface SimulateOptions {
    * gets a new secret) and log each one in as itself, instead of the login below.
    */
   register: boolean;
+  /** MQTT targets: the largest message in bytes, the decode node's size limit; a larger batch goes as several messages. */
+  maxBytes: number;
   configVersion: number;
 }
 
@@ -82,6 +94,7 @@ export const SIMULATE_DEFAULTS: Omit<SimulateOptions, 'name' | 'configVersion'> 
   prefix: 'sim-',
   autoStart: true,
   register: false,
+  maxBytes: DEFAULT_LIMITS.maxBytes,
 };
 
 export const simulateMigrations: ReadonlyArray<Migration<SimulateOptions>> = [
@@ -92,4 +105,6 @@ export const simulateMigrations: ReadonlyArray<Migration<SimulateOptions>> = [
   },
   // v1 → v2: registering the devices in the device registry, off unless set.
   (old) => ({ ...old, register: old.register === true || old.register === 'true' }),
+  // v2 → v3: the largest MQTT message, the decode node's default limit (1 MiB) that v2 always kept to.
+  (old) => ({ ...old, maxBytes: old.maxBytes === undefined || old.maxBytes === '' ? DEFAULT_LIMITS.maxBytes : Number(old.maxBytes) }),
 ];

@@ -117,9 +117,9 @@ export = function register(RED: NodeAPI): void {
       switch (config.target) {
         case 'embedded':
           // A registered device logs in as itself, so it needs a connection of its own.
-          return new MqttTransport({ url: `mqtt://${brokerHost(broker!.bind)}:${broker!.addresses().tcp}`, topic: config.topic, credentials: credentialsFor(broker), connections: registering ? 'device' : 4 });
+          return new MqttTransport({ url: `mqtt://${brokerHost(broker!.bind)}:${broker!.addresses().tcp}`, topic: config.topic, credentials: credentialsFor(broker), connections: registering ? 'device' : 4, maxMessageBytes: config.maxBytes });
         case 'mqtt':
-          return new MqttTransport({ url: config.url, topic: config.topic, credentials: credentialsFor(), ...(registering ? { connections: 'device' as const } : {}) });
+          return new MqttTransport({ url: config.url, topic: config.topic, credentials: credentialsFor(), maxMessageBytes: config.maxBytes, ...(registering ? { connections: 'device' as const } : {}) });
         case 'http':
           return new HttpTransport({ url: config.url, credentials: credentialsFor() });
         case 'coap':

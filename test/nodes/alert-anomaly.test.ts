@@ -72,3 +72,29 @@ describe('anomaly node → alert node, a bulk import', () => {
     assert.equal(cleared.ts, readings[499].ts);
   });
 });
+
+describe('anomaly node watching one field → alert node on any field', () => {
+  const { dataDir } = useTestRuntime('us-alert-anomaly-field-');
+
+  test('readings with several numbers, the anomaly node watching one: the alert names that field and its value', async () => {
+    mkdirSync(join(dataDir, 'alerts'), { recursive: true });
+    const rule = { id: 'odd', name: 'Odd reading', devices: { all: true }, when: { op: 'anomalous', score: 0.5 }, severity: 'warning' };
+    writeFileSync(join(dataDir, 'alerts', 'rules.json'), JSON.stringify({ rules: [rule] }));
+    const alert = { id: 'alert', type: 'upperstack-alert', z: 'tab', store: '', broker: '', topic: 'upperstack/alerts', configVersion: 1, wires: [['tell'], []] };
+    const flow = anomalyFlow('an', { fields: 'temperature', heartbeatInterval: '', advanced: '', configVersion: 1 }, [alert, { id: 'tell', type: 'helper', z: 'tab' }]);
+    (flow[1] as { wires: string[][] }).wires[0].push('alert');
+    await helper.load(nodes, flow);
+    const tell = collect<{ payload: AlertEvent }>('tell');
+    const flagged = collect<{ payload: { anomaly: { field?: string } | null; anomalies?: unknown } }>('an-out2');
+    for (let i = 0; i < 40; i++) input('an', { payload: steadyReading('dev1', i) });
+    input('an', { payload: steadyReading('dev1', 40, 45) });
+    await until(() => tell.some((m) => m.payload.event === 'firing'), 'the alert to fire');
+    await until(() => flagged.length > 0, 'the anomaly on output 2');
+    assert.equal(flagged[0].payload.anomalies, undefined, 'one watched field: one verdict');
+    assert.equal(flagged[0].payload.anomaly!.field, 'temperature');
+    const fired = tell.find((m) => m.payload.event === 'firing')!.payload;
+    assert.equal(fired.field, 'temperature');
+    assert.equal(fired.value, 45);
+    assert.equal(fired.message, 'Odd reading: dev1 temperature is 45');
+  });
+});

@@ -86,8 +86,8 @@ describe('upperstack-simulate registering its devices', () => {
 
 test('simulate v1 → v2 adds "register", off; v0 goes through both steps', () => {
   const v1 = { devices: 5, rate: '1/s', target: 'embedded', autoStart: true, configVersion: 1 };
-  assert.deepEqual(migrate<Record<string, unknown>>(v1, simulateMigrations), { ...v1, register: false, configVersion: 2 });
+  assert.deepEqual(migrate<Record<string, unknown>>(v1, simulateMigrations), { ...v1, register: false, maxBytes: 1048576, configVersion: 3 });
   assert.equal(migrate<{ register: boolean }>({ register: 'true', configVersion: 1 }, simulateMigrations).register, true);
   const v0 = migrate<{ register: boolean; devices: number; configVersion: number }>({ devices: '7' }, simulateMigrations);
-  assert.deepEqual([v0.register, v0.devices, v0.configVersion], [false, 7, 2]);
+  assert.deepEqual([v0.register, v0.devices, v0.configVersion], [false, 7, 3]);
 });

@@ -178,6 +178,11 @@ export interface Verdict {
   band: [number, number];
   /** A sentence for people: what is unusual and compared with what. */
   reason: string;
+  /**
+   * The field judged, on the verdict the anomaly node puts on a reading: the rules read it to name the anomalous
+   * field of a reading with several numbers when the node watches only some of them (and so gives one verdict).
+   */
+  field?: string;
 }
 
 /** Naming of the value in a reason. */

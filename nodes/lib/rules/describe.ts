@@ -1,8 +1,8 @@
 /** Words for alerts: why a transition happened, and the rule's message filled in. */
-import { ABOVE, ANOMALOUS, BELOW, CHANGED, EQUAL, INSIDE, NOT_EQUAL, NOT_REPORTED, OUTSIDE, type CompiledRule, type Leaf } from './compile';
+import { ABOVE, ANOMALOUS, BELOW, CHANGED, DEADMAN_MESSAGE, EQUAL, INSIDE, NOT_EQUAL, NOT_REPORTED, OUTSIDE, type CompiledRule, type Leaf } from './compile';
 import { durationWords } from './duration';
 import type { Device, Slot } from './slot';
-import { fillTemplate, timeText, valueText } from './template';
+import { compileTemplate, fillTemplate, timeText, valueText } from './template';
 import type { AlertRecord } from './types';
 
 function tagNum(dev: Device, tag: string | undefined, fallback: number): number {
@@ -96,11 +96,18 @@ export function describeGroup(c: CompiledRule, s: Slot, dev: Device): string {
   return parts.length ? parts.join(' and ') : `${tree.any ? 'one of the conditions' : 'all conditions'} held`;
 }
 
+/** The default message of a rule whose field is not known: the reason says it as a sentence. */
+const REASON_TEMPLATE = compileTemplate(DEADMAN_MESSAGE);
+
 export function messageOf(c: CompiledRule, s: Slot, dev: Device, rec: AlertRecord, ts: number, reason: string): string {
   const leaf = c.leaves[0];
-  const text = fillTemplate(c.template, {
+  const field = s.lastField ?? leaf?.field ?? '';
+  // The default message says "<field> is <value>": with no field (a verdict that names none on a reading with several
+  // numbers) it would read "pump-7  is", so the reason, which says "a field", speaks instead.
+  const template = field === '' && c.rule.message === undefined ? REASON_TEMPLATE : c.template;
+  const text = fillTemplate(template, {
     device: dev.id,
-    field: s.lastField ?? leaf?.field ?? '',
+    field,
     value: valueText(s.lastValue),
     unit: c.unit,
     threshold: leaf ? thresholdText(leaf, dev, c.unit) : '',

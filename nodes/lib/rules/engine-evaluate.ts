@@ -265,9 +265,12 @@ export abstract class RuleEvaluation extends RuleTransitions {
           }
         }
       } else if (a.anomaly && (field === undefined || typeof r.fields[field] === 'number')) {
+        const judged = typeof a.anomaly.field === 'string' ? a.anomaly.field : undefined;
+        // A verdict naming another field says nothing of this rule's field (the anomaly node may watch only some).
+        if (field !== undefined && judged !== undefined && judged !== field) continue;
         verdict = a.anomaly;
-        // A lone verdict names no field: on a reading with one number it can only be that one's.
-        field ??= onlyNumber(r.fields);
+        // A verdict from before verdicts named their field: on a reading with one number it can only be that one's.
+        field ??= judged ?? onlyNumber(r.fields);
       }
       const score = verdict?.score;
       if (typeof score !== 'number') continue;
@@ -350,6 +353,8 @@ function onlyNumber(fields: Reading['fields']): string | undefined {
 /** The part of the anomaly node's verdict the rules read. */
 interface VerdictLike {
   score?: number;
+  /** The field judged; absent on verdicts from older anomaly nodes and on heartbeat ones. */
+  field?: string;
   reason?: unknown;
 }
 
