@@ -11,7 +11,7 @@ import { freeUdpPort } from './ports';
 
 const run = promisify(execFile);
 
-export type CoapIn = { port: number; stored: Reading[]; failed: Array<Record<string, unknown>> };
+export type CoapIn = { id: string; port: number; stored: Reading[]; failed: Array<Record<string, unknown>> };
 
 /**
  * Loads `modules` with a coap-in node (`input`: its id and options beyond port and bind) wired to two helper nodes,
@@ -36,9 +36,18 @@ export async function loadCoapIn(modules: unknown[], input: Record<string, unkno
   // The socket is bound some time after the load: until then discovery goes unanswered.
   for (let i = 0; i < 100; i++) {
     const res = await coapClient(['-m', 'get', '-B', '1', `coap://127.0.0.1:${port}/.well-known/core`]);
-    if (res.includes('telemetry')) return { port, stored, failed };
+    if (res.includes('telemetry')) return { id: String(input.id), port, stored, failed };
   }
   throw new Error('coap in did not start listening');
+}
+
+/**
+ * A file's `load`: each call loads a fresh input (`loadCoapIn` with `modules` and `others`), its id `prefix` and a count,
+ * with `extra` options. Fresh per test, journal and all: the helper nodes settle nothing, so a reused journal would replay.
+ */
+export function coapInLoader(modules: unknown[], prefix: string, others: Array<Record<string, unknown>> = []): (extra?: Record<string, unknown>) => Promise<CoapIn> {
+  let loads = 0;
+  return (extra = {}) => loadCoapIn(modules, { id: `${prefix}${++loads}`, ...extra }, others);
 }
 
 /** coap-client-notls's stdout and stderr; rejected, with both on the error, when it exits with a failure. */

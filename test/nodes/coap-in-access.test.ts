@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
-import type { Reading } from '../../nodes/lib/reading';
-import { coapRun as client, loadCoapIn, waitFor } from '../helpers/coap-node';
+import { coapClient, coapRun as client, coapInLoader, waitFor } from '../helpers/coap-node';
 import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -19,25 +18,27 @@ const commandNode = require('../../nodes/command/command');
 
 helper.init(require.resolve('node-red'));
 
-let port = 0;
-let stored: Reading[] = [];
-let failed: Array<Record<string, unknown>> = [];
-// A fresh input (and journal) per test: the helper nodes settle nothing, so a reused journal would replay.
-let loads = 0;
-
-async function load() {
-  ({ port, stored, failed } = await loadCoapIn([coapNode, commandNode], { id: `c${++loads}` }, [
-    { id: 'cmd', type: 'upperstack-command', topic: '', configVersion: 1, wires: [[]] },
-  ]));
-}
+const load = coapInLoader([coapNode, commandNode], 'c', [
+  { id: 'cmd', type: 'upperstack-command', topic: '', configVersion: 1, wires: [[]] },
+]);
 
 useTestRuntime('us-coap-access-');
 
-test('a device login is required when configured; 4.01 answers stay within 3x the request', async () => {
+/** Runs `fn` with a device login configured (user `dev`, this password), as the runtime's environment sets one; none after it. */
+async function withLogin(password: string, fn: () => Promise<void>): Promise<void> {
   process.env.UPPERSTACK_MQTT_USERNAME = 'dev';
-  process.env.UPPERSTACK_MQTT_PASSWORD = 'pw';
+  process.env.UPPERSTACK_MQTT_PASSWORD = password;
   try {
-    await load();
+    await fn();
+  } finally {
+    delete process.env.UPPERSTACK_MQTT_USERNAME;
+    delete process.env.UPPERSTACK_MQTT_PASSWORD;
+  }
+}
+
+test('a device login is required when configured; 4.01 answers stay within 3x the request', () =>
+  withLogin('pw', async () => {
+    const { port } = await load();
     const sock = createSocket('udp4');
     try {
       const answer = new Promise<Buffer>((r) => sock.once('message', r));
@@ -51,61 +52,40 @@ test('a device login is required when configured; 4.01 answers stay within 3x th
     }
     const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":1}', `coap://127.0.0.1:${port}/telemetry/k7?u=dev&p=pw`]);
     assert.match(ok.stdout, /"accepted":1/);
-  } finally {
-    delete process.env.UPPERSTACK_MQTT_USERNAME;
-    delete process.env.UPPERSTACK_MQTT_PASSWORD;
-  }
-});
+  }),
+);
 
-test('a login in the query is read as the options carry it: a password with +, & and % logs in as over MQTT and HTTP', async () => {
+test('a login in the query is read as the options carry it: a password with +, & and % logs in as over MQTT and HTTP', () =>
   // A base64 password holds "+"; libcoap sends "%26" and "%25" as "&" and "%" inside the one Uri-Query option.
-  process.env.UPPERSTACK_MQTT_USERNAME = 'dev';
-  process.env.UPPERSTACK_MQTT_PASSWORD = 'pa+ss&w%41rd=';
-  try {
-    await load();
-    const answer = async (args: string[]) => {
-      const r = await client(args).catch((e: { stdout: string; stderr: string }) => e);
-      return `${r.stdout}${r.stderr}`;
-    };
+  withLogin('pa+ss&w%41rd=', async () => {
+    const { port, stored } = await load();
     const url = `coap://127.0.0.1:${port}/telemetry/kq1`;
-    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${url}?u=dev&p=pa+ss%26w%2541rd=`]), /"accepted":1,"deadLettered":0/);
+    assert.match(await coapClient(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${url}?u=dev&p=pa+ss%26w%2541rd=`]), /"accepted":1,"deadLettered":0/);
     // The same characters percent-encoded once more are another password, not this one read twice.
-    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":2}', `${url}?u=dev&p=pa%252Bss%2526w%252541rd=`]), /4\.01 UNAUTHORIZED: wrong device login/);
-    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":3}', `${url}?u=dev&p=pa ss%26wArd=`]), /4\.01 UNAUTHORIZED: wrong device login/);
+    assert.match(await coapClient(['-m', 'post', '-t', '50', '-e', '{"t":2}', `${url}?u=dev&p=pa%252Bss%2526w%252541rd=`]), /4\.01 UNAUTHORIZED: wrong device login/);
+    assert.match(await coapClient(['-m', 'post', '-t', '50', '-e', '{"t":3}', `${url}?u=dev&p=pa ss%26wArd=`]), /4\.01 UNAUTHORIZED: wrong device login/);
     await waitFor(() => (stored.length ? true : undefined), 'the reading');
     assert.deepEqual(stored.map((r) => [r.device, r.fields.t]), [['kq1', 1]]);
-  } finally {
-    delete process.env.UPPERSTACK_MQTT_USERNAME;
-    delete process.env.UPPERSTACK_MQTT_PASSWORD;
-  }
-});
+  }),
+);
 
-test('where a login is required, an anonymous request is 4.01 before its device id is checked, as HTTP answers 401 before 400', async () => {
-  process.env.UPPERSTACK_MQTT_USERNAME = 'dev';
-  process.env.UPPERSTACK_MQTT_PASSWORD = 'pw';
-  try {
-    await load();
-    const answer = async (args: string[]) => {
-      const r = await client(args).catch((e: { stdout: string; stderr: string }) => e);
-      return `${r.stdout}${r.stderr}`;
-    };
+test('where a login is required, an anonymous request is 4.01 before its device id is checked, as HTTP answers 401 before 400', () =>
+  withLogin('pw', async () => {
+    const { port, stored, failed } = await load();
     const bad = `coap://127.0.0.1:${port}/telemetry/temp%20sensor`;
-    const anonymous = await answer(['-m', 'post', '-t', '50', '-e', '{"t":1}', bad]);
+    const anonymous = await coapClient(['-m', 'post', '-t', '50', '-e', '{"t":1}', bad]);
     assert.match(anonymous, /4\.01 UNAUTHORIZED: /);
     assert.doesNotMatch(anonymous, /BAD_DEVICE_ID/);
-    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${bad}?u=dev&p=wrong`]), /4\.01 UNAUTHORIZED: wrong device login/);
-    assert.match(await answer(['-m', 'get', `coap://127.0.0.1:${port}/commands/temp%20sensor`]), /4\.01/);
+    assert.match(await coapClient(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${bad}?u=dev&p=wrong`]), /4\.01 UNAUTHORIZED: wrong device login/);
+    assert.match(await coapClient(['-m', 'get', `coap://127.0.0.1:${port}/commands/temp%20sensor`]), /4\.01/);
     // Logged in, the id is checked and refused in the rule's words.
-    assert.match(await answer(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${bad}?u=dev&p=pw`]), /4\.00 BAD_DEVICE_ID: "temp sensor" is not a device id/);
+    assert.match(await coapClient(['-m', 'post', '-t', '50', '-e', '{"t":1}', `${bad}?u=dev&p=pw`]), /4\.00 BAD_DEVICE_ID: "temp sensor" is not a device id/);
     assert.deepEqual([stored, failed], [[], []]);
-  } finally {
-    delete process.env.UPPERSTACK_MQTT_USERNAME;
-    delete process.env.UPPERSTACK_MQTT_PASSWORD;
-  }
-});
+  }),
+);
 
 test('anonymous discovery and 4.04 answers stay within 3x the datagram; libcoap still reads the whole list block-wise', async () => {
-  await load();
+  const { port } = await load();
   const sock = createSocket('udp4');
   try {
     const ask = async (req: Buffer) => {

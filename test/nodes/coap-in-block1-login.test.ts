@@ -14,13 +14,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
-import type { Reading } from '../../nodes/lib/reading';
 import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { useDevices } from '../../nodes/shared/devices';
 import { intakeStats } from '../../nodes/lib/ingest';
-import { coapClient as client, loadCoapIn, waitFor } from '../helpers/coap-node';
+import { coapClient as client, coapInLoader, waitFor } from '../helpers/coap-node';
 import { tempDir } from '../helpers/temp';
 import { useTestRuntime } from '../helpers/node-red';
 
@@ -30,17 +29,10 @@ const coapNode = require('../../nodes/coap-in/coap-in');
 helper.init(require.resolve('node-red'));
 const scratch = tempDir('us-coap-block1-');
 
-let port = 0;
-let stored: Reading[] = [];
-let failed: Array<Record<string, unknown>> = [];
-let loads = 0;
+const load = coapInLoader([coapNode], 'b');
 
-async function load() {
-  ({ port, stored, failed } = await loadCoapIn([coapNode], { id: `b${++loads}` }));
-}
-
-/** One block of an upload (a POST to /telemetry/{device} unless told), sent from `sock`; resolves the answer to it. */
-function sendBlock(sock: ReturnType<typeof createSocket>, messageId: number, device: string, query: string[], block1: number, payload: Buffer, code = 'POST', path = ['telemetry', device]): Promise<ReturnType<typeof parse>> {
+/** One block of an upload (a POST to /telemetry/{device} unless told), sent from `sock` to the input on `port`; resolves the answer to it. */
+function sendBlock(sock: ReturnType<typeof createSocket>, port: number, messageId: number, device: string, query: string[], block1: number, payload: Buffer, code = 'POST', path = ['telemetry', device]): Promise<ReturnType<typeof parse>> {
   const answer = new Promise<ReturnType<typeof parse>>((resolve) => {
     const on = (m: Buffer) => {
       const p = parse(m);
@@ -62,7 +54,7 @@ function sendBlock(sock: ReturnType<typeof createSocket>, messageId: number, dev
 useTestRuntime('us-coap-block1-data-');
 
 test('a Block1 upload with a wrong or missing login is 4.01 at its first block and nothing is kept; the right login stores it once', async () => {
-  await load();
+  const { id, port, stored, failed } = await load();
   const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
   const auth = new DeviceAuth({ registry });
   await auth.ready;
@@ -84,20 +76,20 @@ test('a Block1 upload with a wrong or missing login is 4.01 at its first block a
 
     // Block 0 of a raw upload (64 bytes, more to come): 4.01 at once rather than 2.31 Continue.
     const block = Buffer.alloc(64, 0x20);
-    const first = await sendBlock(sock, 7001, 'blk-1', ['k=wrong'], 0x0a, block);
+    const first = await sendBlock(sock, port, 7001, 'blk-1', ['k=wrong'], 0x0a, block);
     assert.equal(first.code, '4.01');
     assert.equal(first.payload.toString(), 'UNAUTHORIZED: wrong secret for device "blk-1"');
     // Nothing was kept: block 1, even with the right login, has no transfer to continue.
-    const next = await sendBlock(sock, 7002, 'blk-1', [`k=${secret}`], 0x1a, block);
+    const next = await sendBlock(sock, port, 7002, 'blk-1', [`k=${secret}`], 0x1a, block);
     assert.equal(next.code, '4.08');
     assert.match(next.payload.toString(), /^REQUEST_INCOMPLETE: block 1 came without the blocks before it/);
     // No login at all, for a registered device: refused at block 0 as a single request is.
-    const anonymous = await sendBlock(sock, 7003, 'blk-1', [], 0x0a, block);
+    const anonymous = await sendBlock(sock, port, 7003, 'blk-1', [], 0x0a, block);
     assert.equal(anonymous.code, '4.01');
     assert.equal(anonymous.payload.toString(), 'UNAUTHORIZED: device "blk-1" is registered: it must log in with its own id and secret');
-    assert.equal((await sendBlock(sock, 7004, 'blk-1', [], 0x1a, block)).code, '4.08');
+    assert.equal((await sendBlock(sock, port, 7004, 'blk-1', [], 0x1a, block)).code, '4.08');
     // Discovery needs no login, and takes no body: an upload to it is refused, not kept.
-    const discovery = await sendBlock(sock, 7005, '', [], 0x0a, block, 'GET', ['.well-known', 'core']);
+    const discovery = await sendBlock(sock, port, 7005, '', [], 0x0a, block, 'GET', ['.well-known', 'core']);
     assert.equal(discovery.code, '4.02');
     assert.equal(discovery.payload.toString(), 'BAD_OPTION: /.well-known/core takes no body: send the request without Block1');
 
@@ -108,7 +100,7 @@ test('a Block1 upload with a wrong or missing login is 4.01 at its first block a
     assert.match(again, /"accepted":40,"deadLettered":0/);
     await waitFor(() => (stored.length >= 80 ? true : undefined), 'the readings');
     assert.deepEqual(stored.map((r) => r.fields.t), [...big, ...big].map((b) => b.t));
-    assert.equal(intakeStats().find((s) => s.id === `b${loads}`)!.pending, 2);
+    assert.equal(intakeStats().find((s) => s.id === id)!.pending, 2);
     assert.deepEqual(failed, []);
   } finally {
     sock.close();

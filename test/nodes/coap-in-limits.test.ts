@@ -11,9 +11,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
-import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
-import { coapRun as client, loadCoapIn, waitFor } from '../helpers/coap-node';
+import { coapRun as client, coapInLoader, waitFor } from '../helpers/coap-node';
 import { intakeStats } from '../../nodes/lib/ingest';
 import { useTestRuntime } from '../helpers/node-red';
 
@@ -23,20 +22,12 @@ const coapNode = require('../../nodes/coap-in/coap-in');
 helper.init(require.resolve('node-red'));
 const scratch = tempDir('us-coap-limits-');
 
-let port = 0;
-let stored: Reading[] = [];
-let failed: Array<Record<string, unknown>> = [];
-// A fresh input (and journal) per test: the helper nodes settle nothing, so a reused journal would replay.
-let loads = 0;
-
-async function load(extra: Record<string, unknown> = {}) {
-  ({ port, stored, failed } = await loadCoapIn([coapNode], { id: `c${++loads}`, ...extra }));
-}
+const load = coapInLoader([coapNode], 'c');
 
 useTestRuntime('us-coap-limits-');
 
 test('a Block1 upload whose Size1 announces more than the limit is refused 4.13 with Size1 at its first block', async () => {
-  await load();
+  const { port, stored, failed } = await load();
   const file = join(scratch, 'too-big.json');
   writeFileSync(file, JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ ts: 1767225600000 + i, t: i, note: 'y'.repeat(20) }))));
   const url = `coap://127.0.0.1:${port}/telemetry/k7`;
@@ -65,7 +56,7 @@ test('a Block1 upload whose Size1 announces more than the limit is refused 4.13 
 });
 
 test('a body of more than 10,000 readings is 4.13 TOO_MANY_READINGS naming the limit, neither journaled nor dead-lettered', async () => {
-  await load({ maxBytes: 65536 });
+  const { id, port, stored, failed } = await load({ maxBytes: 65536 });
   const file = join(scratch, 'too-many.json');
   writeFileSync(file, JSON.stringify(Array.from({ length: 10_001 }, () => ({}))));
   const url = `coap://127.0.0.1:${port}/telemetry/k10`;
@@ -75,13 +66,13 @@ test('a body of more than 10,000 readings is 4.13 TOO_MANY_READINGS naming the l
   const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":1}', url]);
   assert.match(ok.stdout, /"accepted":1/);
   await waitFor(() => (stored.length ? true : undefined), 'the reading');
-  assert.equal(intakeStats().find((s) => s.id === `c${loads}`)!.pending, 1);
+  assert.equal(intakeStats().find((s) => s.id === id)!.pending, 1);
   assert.deepEqual(failed, []);
 });
 
 test('40-reading requests pause the input at its readings mark of 50: 5.03 with Max-Age naming the readings', async () => {
   // The helper nodes settle nothing: every request's readings stay in flight.
-  await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
+  const { port } = await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   try {
@@ -105,7 +96,7 @@ test('40-reading requests pause the input at its readings mark of 50: 5.03 with 
 
 test('a burst of 40-reading requests from several clients at once: 2.04 up to the readings mark of 50, 5.03 beyond', async () => {
   // The helper nodes settle nothing: every accepted request's readings stay in flight.
-  await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
+  const { id, port } = await load({ highWater: 1000, highWaterReadings: 50, configVersion: 2 });
   const socks = Array.from({ length: 5 }, () => createSocket('udp4'));
   try {
     await Promise.all(socks.map((s) => new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()))));
@@ -119,7 +110,7 @@ test('a burst of 40-reading requests from several clients at once: 2.04 up to th
     // Below the mark a request is taken, so the one that reaches it is the last: 40, then 80 readings in flight.
     assert.deepEqual(codes.filter((c) => c === '2.04').length, 2, codes.join(' '));
     assert.deepEqual(codes.filter((c) => c === '5.03').length, 3, codes.join(' '));
-    const pending = intakeStats().find((s) => s.id === `c${loads}`)!;
+    const pending = intakeStats().find((s) => s.id === id)!;
     assert.equal(pending.pendingReadings, 80);
   } finally {
     for (const s of socks) s.close();

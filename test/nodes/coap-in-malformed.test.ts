@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
-import { loadCoapIn, waitFor } from '../helpers/coap-node';
+import { coapInLoader, waitFor } from '../helpers/coap-node';
 import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -16,17 +16,12 @@ const coapNode = require('../../nodes/coap-in/coap-in');
 
 helper.init(require.resolve('node-red'));
 
-let port = 0;
-let loads = 0;
-
-async function load() {
-  ({ port } = await loadCoapIn([coapNode], { id: `c${++loads}` }));
-}
+const load = coapInLoader([coapNode], 'c');
 
 useTestRuntime('us-coap-malformed-');
 
 test('a datagram that is not readable CoAP gets a Reset (confirmable) or nothing, never a 5.00 with the parser\'s error', async () => {
-  await load();
+  const { port } = await load();
   const sock = createSocket('udp4');
   try {
     const answers: Buffer[] = [];
@@ -58,7 +53,7 @@ test('a datagram that is not readable CoAP gets a Reset (confirmable) or nothing
 });
 
 test('a ping (empty CON) gets a Reset; a stray Reset, an empty NON and a 9-byte token get no request answer', async () => {
-  await load();
+  const { port } = await load();
   const sock = createSocket('udp4');
   try {
     const answers: Buffer[] = [];

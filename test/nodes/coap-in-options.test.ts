@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
-import type { Reading } from '../../nodes/lib/reading';
-import { coapClient as client, loadCoapIn, waitFor } from '../helpers/coap-node';
+import { coapClient as client, coapInLoader, waitFor } from '../helpers/coap-node';
 import { useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -20,19 +19,12 @@ const coapNode = require('../../nodes/coap-in/coap-in');
 
 helper.init(require.resolve('node-red'));
 
-let port = 0;
-let stored: Reading[] = [];
-let failed: Array<Record<string, unknown>> = [];
-let loads = 0;
-
-async function load() {
-  ({ port, stored, failed } = await loadCoapIn([coapNode], { id: `o${++loads}` }));
-}
+const load = coapInLoader([coapNode], 'o');
 
 useTestRuntime('us-coap-options-');
 
 test('a confirmable POST and a non-confirmable PUT with Observe are stored and answered 2.04 like plain ones', async () => {
-  await load();
+  const { port, stored, failed } = await load();
   // -s asks libcoap to observe: it sends Observe 0 with the POST.
   const con = await client(['-m', 'post', '-s', '1', '-t', '50', '-e', '{"t":2}', `coap://127.0.0.1:${port}/telemetry/cobs1`]);
   assert.match(con, /"accepted":1,"deadLettered":0/);
@@ -45,7 +37,7 @@ test('a confirmable POST and a non-confirmable PUT with Observe are stored and a
 });
 
 test('an unknown critical option is 4.02 naming it, a proxy request 5.05, and nothing is stored; an unknown elective option is ignored', async () => {
-  await load();
+  const { port, stored, failed } = await load();
   const url = `coap://127.0.0.1:${port}/telemetry/copt`;
   const oscore = await client(['-m', 'post', '-t', '50', '-O', '9,abc', '-e', '{"t":1}', url]);
   assert.match(oscore, /4\.02/);
@@ -75,7 +67,7 @@ test('an unknown critical option is 4.02 naming it, a proxy request 5.05, and no
 });
 
 test('two Block1 uploads from one endpoint to one resource at once, told apart by their Request-Tag, are each stored whole', async () => {
-  await load();
+  const { port, stored, failed } = await load();
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   const answers = new Map<number, (p: ReturnType<typeof parse>) => void>();
@@ -131,7 +123,7 @@ test('two Block1 uploads from one endpoint to one resource at once, told apart b
 });
 
 test('a FETCH, with or without a Content-Format, is answered 4.05 (4.04 off the resources) in the exchange it came in, and so is an unassigned method with Observe; nothing is stored', async () => {
-  await load();
+  const { port, stored, failed } = await load();
   const url = `coap://127.0.0.1:${port}`;
   // -B 5: without an answer it can match, libcoap gives up after 5 s and prints nothing.
   const bare = await client(['-m', 'fetch', '-B', '5', `${url}/telemetry/cfetch`]);

@@ -18,13 +18,6 @@ const coapNode = require('../../nodes/coap-in/coap-in');
 
 helper.init(require.resolve('node-red'));
 
-let port = 0;
-let loads = 0;
-
-async function load() {
-  ({ port } = await loadCoapIn([coapNode], { id: `c${++loads}` }));
-}
-
 type Health = Awaited<ReturnType<typeof checkHealth>>;
 
 /** /health's components once `ready` holds of them, or as they are after 30 s (the assertions then say what is wrong). */
@@ -57,7 +50,7 @@ test('a CoAP port already in use fails the input and /health, and the runtime ke
     assert.deepEqual(shown.filter((s) => s.fill !== 'red'), [], JSON.stringify(shown));
     // The rest of the runtime still answers: a second input on a free port takes a reading.
     await helper.unload();
-    await load();
+    const { port } = await loadCoapIn([coapNode], { id: 'c1' });
     const ok = await client(['-m', 'post', '-t', '50', '-e', '{"t":3}', `coap://127.0.0.1:${port}/telemetry/k8`]);
     assert.match(ok.stdout, /"accepted":1/);
     assert.equal((await checkHealth())['coap:busy port'], undefined);

@@ -12,9 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import { generate, parse } from 'coap-packet';
-import type { Reading } from '../../nodes/lib/reading';
 import { tempDir } from '../helpers/temp';
-import { coapRun as client, loadCoapIn, waitFor } from '../helpers/coap-node';
+import { coapRun as client, coapInLoader, waitFor } from '../helpers/coap-node';
 import { withRegistered } from '../helpers/registered';
 import { useTestRuntime } from '../helpers/node-red';
 
@@ -25,22 +24,14 @@ const commandNode = require('../../nodes/command/command');
 helper.init(require.resolve('node-red'));
 const scratch = tempDir('us-coap-node-');
 
-let port = 0;
-let stored: Reading[] = [];
-let failed: Array<Record<string, unknown>> = [];
-// A fresh input (and journal) per test: the helper nodes settle nothing, so a reused journal would replay.
-let loads = 0;
-
-async function load(extra: Record<string, unknown> = {}) {
-  ({ port, stored, failed } = await loadCoapIn([coapNode, commandNode], { id: `c${++loads}`, ...extra }, [
-    { id: 'cmd', type: 'upperstack-command', topic: '', configVersion: 1, wires: [[]] },
-  ]));
-}
+const load = coapInLoader([coapNode, commandNode], 'c', [
+  { id: 'cmd', type: 'upperstack-command', topic: '', configVersion: 1, wires: [[]] },
+]);
 
 useTestRuntime('us-coap-requests-');
 
 test('CON and NON posts, SenML, a 4 KB body block-wise, discovery', async () => {
-  await load();
+  const { port, stored } = await load();
   const url = (d: string) => `coap://127.0.0.1:${port}/telemetry/${d}`;
   const con = await client(['-m', 'post', '-t', '50', '-e', '{"ts":1767225600000,"t":21.5}', url('k1')]);
   assert.match(con.stdout, /"accepted":1,"deadLettered":0/);
@@ -63,7 +54,7 @@ test('CON and NON posts, SenML, a 4 KB body block-wise, discovery', async () => 
 });
 
 test('4.00 with a diagnostic, 4.15, 4.03, 4.13 with Size1; bad requests are dead-lettered', async () => {
-  await load();
+  const { port, stored, failed } = await load();
   const url = `coap://127.0.0.1:${port}/telemetry/k3`;
   const bad = await client(['-m', 'post', '-t', '50', '-e', '{"t":', url]).catch((e: { stdout: string; stderr: string }) => e);
   assert.match(`${bad.stdout}${bad.stderr}`, /4\.00/);
@@ -99,7 +90,7 @@ test('4.00 with a diagnostic, 4.15, 4.03, 4.13 with Size1; bad requests are dead
 });
 
 test('a retransmitted CON (same message ID, same endpoint) is stored once and answered the same', async () => {
-  await load();
+  const { port, stored } = await load();
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   try {
@@ -127,7 +118,7 @@ test('a retransmitted CON (same message ID, same endpoint) is stored once and an
 });
 
 test('Observe on /commands/{device} receives two commands pushed by the command node', async () => {
-  await load();
+  const { port } = await load();
   const observer = spawn('coap-client-notls', ['-m', 'get', '-s', '6', `coap://127.0.0.1:${port}/commands/k6`]);
   let out = '';
   observer.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -148,7 +139,7 @@ test('Observe on /commands/{device} receives two commands pushed by the command 
 });
 
 test('line protocol times are read in the unit ?precision= names, as over HTTP; another unit is 4.00 BAD_PARAMETER', async () => {
-  await load();
+  const { port, stored } = await load();
   const url = `coap://127.0.0.1:${port}/telemetry/kp1`;
   const ok = await client(['-m', 'post', '-t', '0', '-e', 'm,device=kp1 a=1 1767225600', `${url}?precision=s`]);
   assert.match(ok.stdout, /"accepted":1,"deadLettered":0/);
@@ -159,7 +150,7 @@ test('line protocol times are read in the unit ?precision= names, as over HTTP; 
 });
 
 test('a Uri-Path that is not UTF-8 is 4.00, never stored under a device name with U+FFFD in it', async () => {
-  await load();
+  const { port, stored } = await load();
   const sock = createSocket('udp4');
   try {
     const answer = new Promise<Buffer>((r) => sock.once('message', r));
@@ -179,7 +170,7 @@ test('a Uri-Path that is not UTF-8 is 4.00, never stored under a device name wit
 });
 
 test('a device id in the path that breaks the id rule is 4.00 BAD_DEVICE_ID naming the rule, without a registry', async () => {
-  await load();
+  const { port, stored, failed } = await load();
   const body = '{"ts":1767225600000,"t":21.5}';
   for (const [path, shown] of [['telemetry/temp%20sensor', 'temp sensor'], ['telemetry/a,b', 'a,b'], ['telemetry/a%C3%BFb', 'a..b'], ['telemetry/a%2Fb', 'a/b']] as const) {
     const res = await client(['-m', 'post', '-t', '50', '-e', body, `coap://127.0.0.1:${port}/${path}`]).catch((e: { stdout: string; stderr: string }) => e);
@@ -200,7 +191,7 @@ test('a device id in the path that breaks the id rule is 4.00 BAD_DEVICE_ID nami
 });
 
 test('an Observe GET that is refused gets its 4.xx code without an Observe option, not a 2.05 notification', async () => {
-  await load();
+  const { port } = await load();
   const sock = createSocket('udp4');
   try {
     const answer = new Promise<Buffer>((r) => sock.once('message', r));
