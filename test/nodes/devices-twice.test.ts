@@ -29,16 +29,21 @@ function errorsOf(id: string): string[] {
 
 const devices = (id: string, name: string) => ({ id, type: 'upperstack-devices', name, store: 'cfg', checkDigits: false, requireAuth: false, perDevice: 0, perAddress: 0, configVersion: 2 });
 
-test('a second devices node is not used, and its error names the one in use by name and id', async () => {
+/** Loads a store config and two devices nodes (`[id, name]` each); resolves the ids of those that said an error, once one has. */
+async function loadTwo(first: [id: string, name: string], second: [id: string, name: string]): Promise<string[]> {
+  const nodesOf = [first, second];
   await helper.load(nodes, [
     { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, memoryLimit: 128, configVersion: 2 },
-    devices('us_devices', 'device registry'),
-    devices('lab_devices', 'lab registry'),
+    ...nodesOf.map(([id, name]) => devices(id, name)),
   ]);
-  const refused = await eventually(async () => {
-    const ids = ['us_devices', 'lab_devices'].filter((id) => errorsOf(id).length > 0);
+  return eventually(async () => {
+    const ids = nodesOf.map(([id]) => id).filter((id) => errorsOf(id).length > 0);
     return ids.length ? ids : undefined;
   }, 20_000, 'one devices node refused');
+}
+
+test('a second devices node is not used, and its error names the one in use by name and id', async () => {
+  const refused = await loadTwo(['us_devices', 'device registry'], ['lab_devices', 'lab registry']);
   assert.equal(refused.length, 1, JSON.stringify(refused.map(errorsOf)));
   const loser = refused[0];
   const winner = loser === 'us_devices' ? 'lab_devices' : 'us_devices';
@@ -50,15 +55,7 @@ test('a second devices node is not used, and its error names the one in use by n
 });
 
 test('a devices node without a name is named by its type and id', async () => {
-  await helper.load(nodes, [
-    { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, memoryLimit: 128, configVersion: 2 },
-    devices('first', ''),
-    devices('second', ''),
-  ]);
-  const said = await eventually(async () => {
-    const all = [...errorsOf('first'), ...errorsOf('second')];
-    return all.length ? all : undefined;
-  }, 20_000, 'one devices node refused');
+  const said = (await loadTwo(['first', ''], ['second', ''])).flatMap(errorsOf);
   assert.equal(said.length, 1);
   assert.match(said[0], /^the device registry is already in use by devices node "upperstack-devices" \((first|second)\) in this Node-RED/);
 });
