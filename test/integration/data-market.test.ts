@@ -9,10 +9,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
+import { auditEntries } from '../helpers/device-runtime';
 import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
@@ -74,12 +75,7 @@ async function subscribe(topic: string, login: string[] = []): Promise<Sub> {
   return s;
 }
 
-function audit(): Array<Record<string, unknown>> {
-  return readFileSync(join(dataDir, 'audit.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const audit = () => auditEntries(dataDir);
 
 // Whole minutes in the recent past, so the means' windows are known exactly.
 const M = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;

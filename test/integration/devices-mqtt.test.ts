@@ -8,62 +8,22 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, type Runtime } from '../helpers/runtime';
+import { deviceRuntime } from '../helpers/device-runtime';
 import { tempDir } from '../helpers/temp';
 
-const run = promisify(execFile);
 let rt: Runtime;
-const dataDir = tempDir('us-devmqtt-');
-const secrets: Record<string, string> = {};
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${rt.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${rt.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
-/** mosquitto_pub; stdout+stderr and the exit code (it exits 0 with a warning when a v5 PUBACK refuses). */
-async function pub(args: string[]): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), ...args], { timeout: 20_000 });
-    return { code: 0, out: `${stdout}${stderr}` };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, out: `${x.stdout}${x.stderr}` };
-  }
-}
-
-async function readings(device: string): Promise<Array<{ fields: Record<string, unknown> }>> {
-  const res = await rt.get(`/api/v1/readings?device=${device}&limit=1000`);
-  return ((await res.json()) as { readings: Array<{ fields: Record<string, unknown> }> }).readings;
-}
+const devices = deviceRuntime(tempDir('us-devmqtt-'));
+const { secrets, api, pub, readings, audit } = devices;
 
 function connect(opts: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
   return mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`, { reconnectPeriod: 0, connectTimeout: 10_000, ...opts });
 }
 
-function audit(): Array<Record<string, unknown>> {
-  return readFileSync(join(dataDir, 'audit.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
 before(async () => {
-  rt = await startRuntime({ dataDir });
-  for (const id of ['devA', 'devB']) {
-    const r = await api('POST', '/api/v1/devices', { id });
-    assert.equal(r.status, 201);
-    secrets[id] = r.json.secret as string;
-  }
+  rt = await devices.start(['devA', 'devB']);
 });
 
 after(async () => {

@@ -16,29 +16,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import * as coapLib from 'coap';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, type Runtime } from '../helpers/runtime';
+import { deviceRuntime } from '../helpers/device-runtime';
 import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 const PER_DEVICE = 5;
 let rt: Runtime;
-const dataDir = tempDir('us-devtraffic-');
-const secrets: Record<string, string> = {};
+const devices = deviceRuntime(tempDir('us-devtraffic-'));
+const { secrets, readings, audit } = devices;
 let signingKey: Buffer;
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${rt.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${rt.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
-async function readings(device: string): Promise<Array<{ fields: Record<string, unknown> }>> {
-  const res = await rt.get(`/api/v1/readings?device=${device}&limit=1000`);
-  return ((await res.json()) as { readings: Array<{ fields: Record<string, unknown> }> }).readings;
-}
 
 async function curl(path: string, body: string, headers: string[]): Promise<{ status: number; body: string; headers: string }> {
   const args = ['-s', '-S', '-i', '-w', '\n%{http_code}', '-X', 'POST', '-H', 'Content-Type: application/json', ...headers.flatMap((h) => ['-H', h]), '--data-binary', body, `${rt.url}${path}`];
@@ -59,21 +46,10 @@ async function coapClient(path: string, payload: string): Promise<string> {
   }
 }
 
+/** mosquitto_pub -V mqttv5 -q 1: what it printed, with its exit code when it failed. */
 async function mosquittoPub(args: string[]): Promise<string> {
-  try {
-    const { stdout, stderr } = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-V', 'mqttv5', '-q', '1', ...args], { timeout: 20_000 });
-    return `${stdout}${stderr}`;
-  } catch (e) {
-    const x = e as { stdout: string; stderr: string; code: number };
-    return `${x.stdout}${x.stderr} (exit ${x.code})`;
-  }
-}
-
-function audit(): Array<Record<string, unknown>> {
-  return readFileSync(join(dataDir, 'audit.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const r = await devices.pub(['-V', 'mqttv5', '-q', '1', ...args]);
+  return r.code === 0 ? r.out : `${r.out} (exit ${r.code})`;
 }
 
 /** Readings are unique per (device, ts, field): each message names its own time. */
@@ -82,16 +58,9 @@ const T = Date.now() - 60_000;
 const sig = (ts: string, nonce: string, body: string) => createHmac('sha256', signingKey).update(`${ts}.${nonce}.`).update(body).digest('hex');
 
 before(async () => {
-  rt = await startRuntime({ dataDir, env: { UPPERSTACK_RATE_PER_DEVICE: String(PER_DEVICE), UPPERSTACK_RATE_PER_ADDRESS: '100000' } });
-  for (const id of ['floodH', 'quietH', 'floodC', 'quietC', 'floodM', 'quietM']) {
-    const r = await api('POST', '/api/v1/devices', { id });
-    assert.equal(r.status, 201);
-    secrets[id] = r.json.secret as string;
-  }
-  const s = await api('POST', '/api/v1/devices', { id: 'signer', signing: true });
-  assert.equal(s.status, 201);
-  secrets.signer = s.json.secret as string;
-  signingKey = Buffer.from(s.json.signingKey as string, 'base64url');
+  const env = { UPPERSTACK_RATE_PER_DEVICE: String(PER_DEVICE), UPPERSTACK_RATE_PER_ADDRESS: '100000' };
+  rt = await devices.start(['floodH', 'quietH', 'floodC', 'quietC', 'floodM', 'quietM', { id: 'signer', signing: true }], { env });
+  signingKey = devices.signingKeys.signer;
 });
 
 after(async () => {

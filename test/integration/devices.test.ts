@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { auditEntries } from '../helpers/device-runtime';
 import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
@@ -77,12 +78,7 @@ async function readings(device: string): Promise<Array<{ fields: Record<string, 
   return ((await res.json()) as { readings: Array<{ fields: Record<string, unknown>; tags: Record<string, string> }> }).readings;
 }
 
-function audit(): Array<Record<string, unknown>> {
-  return readFileSync(join(dataDir, 'audit.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const audit = () => auditEntries(dataDir);
 
 before(async () => {
   rt = await startRuntime({ dataDir });

@@ -9,40 +9,18 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { eventually, type Runtime } from '../helpers/runtime';
+import { deviceRuntime } from '../helpers/device-runtime';
 import { rawConnect } from '../helpers/mqtt-raw';
 import { tempDir } from '../helpers/temp';
 
 const run = promisify(execFile);
 let rt: Runtime;
-const dataDir = tempDir('us-idedges-');
-const secrets: Record<string, string> = {};
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${rt.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${rt.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
-/** mosquitto_pub; stdout+stderr and the exit code (it exits 0 with a warning when a v5 PUBACK refuses). */
-async function pub(args: string[]): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), ...args], { timeout: 20_000 });
-    return { code: 0, out: `${stdout}${stderr}` };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, out: `${x.stdout}${x.stderr}` };
-  }
-}
+const devices = deviceRuntime(tempDir('us-idedges-'));
+const { secrets, pub, readings } = devices;
 
 before(async () => {
-  rt = await startRuntime({ dataDir });
-  const r = await api('POST', '/api/v1/devices', { id: 'plug1' });
-  assert.equal(r.status, 201);
-  secrets.plug1 = r.json.secret as string;
+  rt = await devices.start(['plug1']);
 });
 
 after(async () => {
@@ -95,11 +73,6 @@ async function curl(path: string, body: string, contentType: string): Promise<{ 
   const { stdout } = await run('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', '-H', `Content-Type: ${contentType}`, '--data-binary', body, `${rt.url}${path}`], { timeout: 20_000 });
   const cut = stdout.lastIndexOf('\n');
   return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
-}
-
-async function readings(device: string): Promise<Array<{ fields: Record<string, unknown> }>> {
-  const res = await rt.get(`/api/v1/readings?device=${encodeURIComponent(device)}&limit=100`);
-  return ((await res.json()) as { readings: Array<{ fields: Record<string, unknown> }> }).readings;
 }
 
 async function letters(device: string): Promise<Array<{ code?: string; reason?: string; error?: { code?: string; message?: string } }>> {
