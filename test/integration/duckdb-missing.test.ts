@@ -7,89 +7,59 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { killBeforeCleanup, tempDir } from '../helpers/temp';
-import { freePort } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
+import { declaredNodeTypes, startUserNodeRed, upperstackNodeSets, type UserNodeRed } from '../helpers/user-node-red';
 
-const ROOT = join(__dirname, '..', '..', '..');
 const KEY = 'duckdb-missing-test-key-0123456789';
 const PLATFORM = `${process.platform}-${process.arch}`;
 
-let proc: ChildProcess;
+let nodeRed: UserNodeRed;
 let url = '';
-let out = '';
+const out = () => nodeRed.output();
 
 before(async () => {
-  const userDir = tempDir('us-noduck-');
-  writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', version: '0.0.1', private: true }));
-  mkdirSync(join(userDir, 'node_modules'));
-  symlinkSync(ROOT, join(userDir, 'node_modules', 'node-red-contrib-upperstack'), 'dir');
-  // The user's own flow beside an Upperstack store and query API.
-  writeFileSync(
-    join(userDir, 'flows.json'),
-    JSON.stringify([
+  nodeRed = await startUserNodeRed({
+    userDir: tempDir('us-noduck-'),
+    preload: 'no-duckdb-bindings.js',
+    env: { UPPERSTACK_API_KEY: KEY },
+    // The user's own flow beside an Upperstack store and query API.
+    flows: [
       { id: 'tab1', type: 'tab', label: 'mine' },
       { id: 'mine_in', type: 'http in', z: 'tab1', url: '/mine', method: 'get', wires: [['mine_set']] },
       { id: 'mine_set', type: 'change', z: 'tab1', rules: [{ t: 'set', p: 'payload', pt: 'msg', to: 'mine works', tot: 'str' }], wires: [['mine_out']] },
       { id: 'mine_out', type: 'http response', z: 'tab1', statusCode: '', headers: {}, wires: [] },
       { id: 'cfg', type: 'upperstack-store-config', name: 'embedded DuckDB', sinks: [{ id: 'main', kind: 'duckdb', path: '', memoryLimit: 64, retention: '30d', rollupRetention: '1y' }], configVersion: 5 },
       { id: 'api', type: 'upperstack-api', z: 'tab1', name: 'query API', store: 'cfg', configVersion: 1, wires: [] },
-    ]),
-  );
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const red = join(ROOT, 'node_modules', 'node-red', 'red.js');
-  proc = spawn(process.execPath, ['-r', join(ROOT, 'dist', 'test', 'helpers', 'no-duckdb-bindings.js'), red, '--userDir', userDir, '--port', String(port), '-D', 'uiHost=127.0.0.1'], {
-    cwd: userDir,
-    env: { PATH: process.env.PATH, HOME: userDir, UPPERSTACK_API_KEY: KEY },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ],
+    // Without every type registered Node-RED waits for the missing ones and never starts the flows.
+    started: /Started flows|Waiting for missing types/,
   });
-  killBeforeCleanup(proc);
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = performance.now() + 90_000;
-  // Without every type registered Node-RED waits for the missing ones and never starts the flows.
-  while (!/Started flows|Waiting for missing types/.test(out)) {
-    if (proc.exitCode !== null) throw new Error(`node-red exited with ${proc.exitCode}:\n${out}`);
-    if (performance.now() > deadline) throw new Error(`node-red did not start in 90 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  url = nodeRed.url;
 });
 
 after(async () => {
-  if (proc && proc.exitCode === null && proc.signalCode === null) {
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGINT');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await nodeRed?.stop();
 });
 
 /** The store config's reason, as the log, /health and the API give it. */
 const REASON = new RegExp(`the embedded DuckDB cannot be loaded on ${PLATFORM} .*@duckdb/node-bindings-${PLATFORM}.*--omit=optional.*InfluxDB or VictoriaMetrics`);
 
 test('without DuckDB\'s native part every Upperstack node type registers and the flows start', async () => {
-  const res = await fetch(`${url}/nodes`, { headers: { accept: 'application/json' } });
-  const sets = (await res.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
-  const ours = sets.filter((s) => s.module === 'node-red-contrib-upperstack');
-  const declared = Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } })['node-red'].nodes);
-  assert.deepEqual(ours.flatMap((s) => s.types).sort(), [...declared].sort());
+  const { ours } = await upperstackNodeSets(url);
+  assert.deepEqual(ours.flatMap((s) => s.types).sort(), declaredNodeTypes().sort());
   assert.deepEqual(ours.filter((s) => s.err || !s.enabled).map((s) => `${s.types.join(',')}: ${s.err}`), []);
-  assert.doesNotMatch(out, /Waiting for missing types/, out);
+  assert.doesNotMatch(out(), /Waiting for missing types/, out());
   const mine = await fetch(`${url}/mine`);
   assert.equal(mine.status, 200);
   assert.equal(await mine.text(), 'mine works');
 });
 
 test('the store config says in the log why it cannot start and what to do', () => {
-  const line = out.split('\n').find((l) => /\[error\] \[upperstack-store-config:embedded DuckDB\]/.test(l));
-  assert.ok(line, out);
+  const line = out().split('\n').find((l) => /\[error\] \[upperstack-store-config:embedded DuckDB\]/.test(l));
+  assert.ok(line, out());
   assert.match(line, REASON);
   // One line: no require stack.
-  assert.doesNotMatch(out, /Require stack/, out);
+  assert.doesNotMatch(out(), /Require stack/, out());
 });
 
 test('the query API answers 503 STORE_UNAVAILABLE with that reason, and /health lists the store failing', async () => {

@@ -9,54 +9,26 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { killBeforeCleanup, tempDir } from '../helpers/temp';
-import { freePort } from '../helpers/runtime';
+import { tempDir } from '../helpers/temp';
+import { declaredNodeTypes, startUserNodeRed, upperstackNodeSets, type UserNodeRed } from '../helpers/user-node-red';
 
-const ROOT = join(__dirname, '..', '..', '..');
-
-let proc: ChildProcess;
+let nodeRed: UserNodeRed;
 let url = '';
-let out = '';
 let probe = '';
+const out = () => nodeRed.output();
 
 before(async () => {
   const userDir = tempDir('us-userdir-');
-  writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', version: '0.0.1', private: true }));
-  mkdirSync(join(userDir, 'node_modules'));
-  symlinkSync(ROOT, join(userDir, 'node_modules', 'node-red-contrib-upperstack'), 'dir');
   probe = join(userDir, 'debug-probe.jsonl');
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const red = join(ROOT, 'node_modules', 'node-red', 'red.js');
-  proc = spawn(process.execPath, ['-r', join(ROOT, 'dist', 'test', 'helpers', 'debug-probe.js'), red, '--userDir', userDir, '--port', String(port), '-D', 'uiHost=127.0.0.1'], {
-    cwd: userDir,
-    // Nothing of npm start's environment: a user's shell.
-    env: { PATH: process.env.PATH, HOME: userDir, UPPERSTACK_DEBUG_PROBE: probe },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  killBeforeCleanup(proc);
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = performance.now() + 90_000;
-  while (!/Started flows/.test(out)) {
-    if (proc.exitCode !== null) throw new Error(`node-red exited with ${proc.exitCode}:\n${out}`);
-    if (performance.now() > deadline) throw new Error(`node-red did not start in 90 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  nodeRed = await startUserNodeRed({ userDir, preload: 'debug-probe.js', env: { UPPERSTACK_DEBUG_PROBE: probe }, started: /Started flows/ });
+  url = nodeRed.url;
 });
 
 after(async () => {
-  if (proc && proc.exitCode === null && proc.signalCode === null) {
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGINT');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await nodeRed?.stop();
 });
 
 function raw(text: string): Promise<string> {
@@ -71,14 +43,11 @@ function raw(text: string): Promise<string> {
 }
 
 test('every Upperstack node loads in a plain Node-RED, and the palette lists them without an error', async () => {
-  const res = await fetch(`${url}/nodes`, { headers: { accept: 'application/json' } });
-  assert.equal(res.status, 200);
-  const sets = (await res.json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
-  const ours = sets.filter((s) => s.module === 'node-red-contrib-upperstack');
-  const declared = Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } })['node-red'].nodes);
-  assert.deepEqual(ours.flatMap((s) => s.types).sort(), [...declared].sort());
+  const { status, ours } = await upperstackNodeSets(url);
+  assert.equal(status, 200);
+  assert.deepEqual(ours.flatMap((s) => s.types).sort(), declaredNodeTypes().sort());
   assert.deepEqual(ours.filter((s) => s.err || !s.enabled).map((s) => `${s.types.join(',')}: ${s.err}`), []);
-  assert.doesNotMatch(out, /\[(error|warn)\].*upperstack/i, out);
+  assert.doesNotMatch(out(), /\[(error|warn)\].*upperstack/i, out());
 });
 
 test('requests the HTTP parser refuses get a JSON error naming the problem, as under npm start', async () => {
@@ -97,7 +66,7 @@ test('requests the HTTP parser refuses get a JSON error naming the problem, as u
 });
 
 test('MQTT.js, mqtt-packet and aedes get lean debug loggers, installed before they were loaded', () => {
-  assert.ok(existsSync(probe), `no MQTT library required debug:\n${out}`);
+  assert.ok(existsSync(probe), `no MQTT library required debug:\n${out()}`);
   const loads = readFileSync(probe, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { from: string; lean: boolean });
   const libs = new Set(loads.map((l) => /[\\/]node_modules[\\/](mqtt-packet|mqtt|aedes)[\\/]/.exec(l.from)?.[1]));
   assert.ok(libs.has('mqtt') && libs.has('mqtt-packet'), [...libs].join(', '));
