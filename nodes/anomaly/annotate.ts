@@ -1,6 +1,6 @@
 /**
  * What the anomaly node puts on a reading: the verdict of its most anomalous
- * field, naming that field (and all of them when there are several), and the copies output 2 gets.
+ * field (and all of them when there are several), and the copies output 2 gets.
  */
 import type { HeartbeatEvent, ReadingResult } from '../lib/anomaly';
 import type { Verdict } from '../lib/anomaly/types';
@@ -18,19 +18,15 @@ export interface AnnotatedReading extends Reading {
 export function annotate(reading: Reading, result: ReadingResult): AnnotatedReading {
   const out = reading as AnnotatedReading;
   let worst: Verdict | null = null;
-  let worstField = '';
   let fields = 0;
   for (const f in result.anomaly) {
     fields++;
     const v = result.anomaly[f];
     if (!v) continue;
-    if (!worst || (v.isAnomaly && !worst.isAnomaly) || (v.isAnomaly === worst.isAnomaly && v.score > worst.score)) {
-      worst = v;
-      worstField = f;
-    }
+    if (!worst || (v.isAnomaly && !worst.isAnomaly) || (v.isAnomaly === worst.isAnomaly && v.score > worst.score)) worst = v;
   }
-  // The verdict names its field: the reading may carry numbers this node does not watch, so the rules could not tell.
-  out.anomaly = worst && { ...worst, field: worstField };
+  // The engine's own verdict, which names its field: one of those in `anomalies`, not a copy.
+  out.anomaly = worst;
   if (fields > 1) out.anomalies = result.anomaly;
   if (result.heartbeat) out.heartbeat = result.heartbeat;
   return out;

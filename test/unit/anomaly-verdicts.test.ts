@@ -35,10 +35,21 @@ function readings(): Reading[] {
 
 const OPTIONS = { units: { latency: 's' }, heartbeat: false as const };
 
+/**
+ * The digest was taken before verdicts named their field: each verdict's `field` is checked to be its key and
+ * then left out, so the digest still covers every number and word the engine said before.
+ */
 function digest(results: ReadingResult[]): string {
   const h = createHash('sha256');
-  for (const r of results) h.update(`${JSON.stringify(r)}\n`);
+  for (const r of results) {
+    for (const [field, v] of Object.entries(r.anomaly)) if (v) assert.equal(v.field, field);
+    h.update(`${JSON.stringify(r, withoutVerdictField)}\n`);
+  }
   return h.digest('hex');
+}
+
+function withoutVerdictField(this: unknown, key: string, value: unknown): unknown {
+  return key === 'field' && typeof (this as { score?: unknown }).score === 'number' ? undefined : value;
 }
 
 test('the default detector gives the same verdicts, reasons included, as before (NAB series)', () => {

@@ -105,6 +105,8 @@ export class AnomalyEngine implements ColumnJudge<DeviceRec> {
         expected: o.expected,
         band: [o.low, o.high],
         reason: o.reason,
+        // Last, as remote/protocol.ts puts it: verdicts from both paths are one object shape and the same JSON.
+        field,
       };
     }
     return result;

@@ -179,10 +179,10 @@ export interface Verdict {
   /** A sentence for people: what is unusual and compared with what. */
   reason: string;
   /**
-   * The field judged, on the verdict the anomaly node puts on a reading: the rules read it to name the anomalous
-   * field of a reading with several numbers when the node watches only some of them (and so gives one verdict).
+   * The field judged. A reading's verdicts are also given one at a time (the anomaly node puts only the worst on a
+   * reading it watches one field of, whatever other numbers it carries), and the rules read this to tell which.
    */
-  field?: string;
+  field: string;
 }
 
 /** Naming of the value in a reason. */

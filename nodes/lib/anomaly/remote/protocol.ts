@@ -226,6 +226,7 @@ function resultOf(reading: Reading, b: ReadingColumns, num: Float64Array, reason
       expected: num[at + 3],
       band: [num[at + 4], num[at + 5]],
       reason: reasons[reason++],
+      field: key,
     };
   }
   return { device: reading.device, ts: reading.ts, anomaly, isAnomaly, evicted: [] };
