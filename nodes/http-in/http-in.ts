@@ -28,9 +28,10 @@ import { INFLUX_VERSION } from '../lib/inputs/influx';
 import { createDatabaseAnswer, influxStatement, showDatabasesAnswer } from '../lib/inputs/influx-query';
 import { routeAt, wrongMethod } from '../lib/inputs/methods';
 import { answerRouteOptions } from '../shared/route-options';
+import { registerRoutes, type RouteTable } from '../shared/route-registry';
 import { queryEncodingError } from '../lib/inputs/fast-path';
 import { requestEmitter } from '../shared/request-emit';
-import { answerWrongMethods, installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
+import { installJsonErrors, ownBody, readsOwnBody } from '../shared/http';
 import { onClose } from '../shared/input';
 import { startIntake } from '../shared/intake-start';
 import { auditOf } from '../shared/keys';
@@ -49,6 +50,24 @@ import { fastPathAllowed, installInputFront, type FastPathSettings } from '../li
 import { bodyTimeoutMs, httpInMigrations, type HttpInNode, type HttpInNodeDef, type HttpInOptions } from './options';
 
 const routesAdded = new WeakSet<object>();
+
+/**
+ * The input's routes (lib/inputs/methods.ts) as the route registry asks them, those the serving node turns on:
+ * another http in node, deployed before and still running, serves again once the one deployed last closes.
+ */
+const INPUT_ROUTES: RouteTable = {
+  allowOf(path) {
+    const at = routeAt(path);
+    return at && servesRoute(at.route) ? at.allow : undefined;
+  },
+  refuse(method, path) {
+    const wrong = wrongMethod(method, path);
+    if (!wrong || !servesRoute(wrong.route)) return undefined;
+    // InfluxDB's clients read an error as a string `error` (v1) or `code` and `message` (v2), not an object.
+    const influx = wrong.route === 'influx-v1' || wrong.route === 'influx-v2';
+    return influx ? { error: wrong.error, body: answerError(wrong.route, 405, wrong.error).body } : { error: wrong.error };
+  },
+};
 
 export = function register(RED: NodeAPI): void {
   function UpperstackHttpInNode(this: HttpInNode, def: HttpInNodeDef) {
@@ -131,17 +150,6 @@ export = function register(RED: NodeAPI): void {
       RED.httpNode.post('/query', (req: Request, res: Response) => void influxQuery(req, res));
       // SHOW DATABASES is read-only: InfluxDB 1.x answers it on GET too. Unserved, the request goes on (a flow's route, else 404).
       RED.httpNode.get('/query', (req: Request, res: Response, next: NextFunction) => (servesRoute('influx-v1') ? void influxQuery(req, res) : next()));
-      answerWrongMethods(RED.httpNode, (method, path) => {
-        const wrong = wrongMethod(method, path);
-        if (!wrong || !servesRoute(wrong.route)) return undefined;
-        // InfluxDB's clients read an error as a string `error` (v1) or `code` and `message` (v2), not an object.
-        const influx = wrong.route === 'influx-v1' || wrong.route === 'influx-v2';
-        return influx ? { error: wrong.error, body: answerError(wrong.route, 405, wrong.error).body } : { error: wrong.error };
-      });
-      answerRouteOptions(RED, (path) => {
-        const at = routeAt(path);
-        return at && servesRoute(at.route) ? at.allow : undefined;
-      });
       RED.httpNode.get('/fetch/:device', (req: Request, res: Response) => void handleFetch(activeHttpIn(), req, res, (entry) => auditOf(RED).refusal(entry)));
       const s = RED.settings as unknown as FastPathSettings;
       const server = (RED as unknown as { server?: Server }).server;
@@ -165,8 +173,12 @@ export = function register(RED: NodeAPI): void {
       setStatus(before.node, 'failed', RED._('upperstack-http-in.status.replaced', { id: node.id }));
     }
     setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
+    // OPTIONS and wrong methods on the input's routes are answered from this while the node runs.
+    const releaseRoutes = registerRoutes(RED.httpNode, node, INPUT_ROUTES);
+    answerRouteOptions(RED);
 
     onClose(node, () => {
+      releaseRoutes();
       const next = removeHttpIn(input);
       if (next) {
         next.node.log(RED._('upperstack-http-in.log.servingAgain', { id: node.id }));

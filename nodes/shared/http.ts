@@ -13,8 +13,8 @@
  *   runtime's Express app, for everything no route answered (unknown paths,
  *   body-parser failures of Node-RED's own admin parser, bugs); a body that
  *   does not parse, sent to a path nothing serves, gets the 404 (served-path.ts).
- * - `answerWrongMethods(app, refuse)`: a request no route answered, on a path a
- *   node serves with other methods, gets that node's 405 instead of the 404.
+ * - A request no route answered, on a path a node serves with other methods (the
+ *   route tables of route-registry.ts), gets that node's 405 instead of the 404.
  */
 import type { NodeAPI } from 'node-red';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
@@ -31,7 +31,7 @@ import { upperstackSettings } from './runtime';
 import { prepareServer } from './server-setup';
 import { answersNoPathOfItsOwn, pathIn, servedPath, type RoutedApp } from './served-path';
 import { devicePathHint } from '../lib/inputs/methods';
-import type { UpperstackError } from '../lib/errors';
+import { refusalAt, type WrongMethodAnswer } from './route-registry';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -289,44 +289,16 @@ export function topApp(RED: NodeAPI): App | undefined {
 }
 
 /**
- * The refusal of a method on a path (as the node app sees it) that its routes answer with other methods: the
- * error, answered as JSON, or `body`, the same error in the shape the route's clients read (InfluxDB's).
+ * The refusal of a request no route answered, when a route registered for the node app (route-registry.ts)
+ * is at its path with other methods: asked only here, so no route, a user flow's included, is shadowed and
+ * no answered request pays for it.
  */
-export type WrongMethod = (method: string, path: string) => { error: UpperstackError; body?: string } | undefined;
-
-// Shared through the global symbol registry, as the own-body routes: the settings file may load another copy of this module.
-const WRONG_METHODS = Symbol.for('upperstack.wrongMethods');
-
-function wrongMethods(): WeakMap<object, WrongMethod[]> {
-  const g = globalThis as unknown as Record<symbol, WeakMap<object, WrongMethod[]> | undefined>;
-  return (g[WRONG_METHODS] ??= new WeakMap());
-}
-
-/**
- * Declares which requests to `app` (RED.httpNode) are a wrong method on a path it serves: the final 404
- * answers them 405 with `Allow` (the error's `details.allow`) instead. Asked only of requests no route
- * answered, so no route, a user flow's included, is shadowed and no answered request pays for it. Several
- * may be declared (the HTTP input's routes, the query API's); the first that refuses answers, and one
- * declared again is not asked twice.
- */
-export function answerWrongMethods(app: object, refuse: WrongMethod): void {
-  const all = wrongMethods();
-  const list = all.get(app) ?? [];
-  if (!list.includes(refuse)) all.set(app, [...list, refuse]);
-}
-
-function wrongMethodOf(RED: NodeAPI, req: Request): ReturnType<WrongMethod> {
+function wrongMethodOf(RED: NodeAPI, req: Request): WrongMethodAnswer | undefined {
   const node = RED.httpNode as unknown as RoutedApp | undefined;
-  const refusals = node && wrongMethods().get(node);
   const top = topApp(RED);
-  if (!refusals || !top || !node) return undefined;
+  if (!top || !node) return undefined;
   const path = pathIn(node, top, req.path);
-  if (typeof path !== 'string') return undefined;
-  for (const refuse of refusals) {
-    const wrong = refuse(req.method, path);
-    if (wrong) return wrong;
-  }
-  return undefined;
+  return typeof path === 'string' ? refusalAt(node, req.method, path) : undefined;
 }
 
 function sendNotFound(RED: NodeAPI, req: Request, res: Response): void {

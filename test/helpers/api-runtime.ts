@@ -29,7 +29,14 @@ export interface ApiRuntime {
 export function useApiRuntime(
   prefix: string,
   key: string,
-  opts: { modules?: unknown[]; flow?: Array<Record<string, unknown>>; settings?: Record<string, unknown>; seed?: (cfg: StoreConfigNode) => Promise<void> } = {},
+  opts: {
+    modules?: unknown[];
+    flow?: Array<Record<string, unknown>>;
+    settings?: Record<string, unknown>;
+    seed?: (cfg: StoreConfigNode) => Promise<void>;
+    /** The apps mounted on the served app after the node modules load, before the flows start (an embedding may do it in that order). */
+    mountAfterModules?: boolean;
+  } = {},
 ): ApiRuntime {
   const rt = { url: '', dataDir: tempDir(prefix) } as ApiRuntime;
   let app: express.Express;
@@ -39,8 +46,9 @@ export function useApiRuntime(
     app.use(r.httpNode);
   };
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const nodes = [mount, require('../../nodes/store-config/store-config'), require('../../nodes/api/api'), ...(opts.modules ?? [])];
+  const modules = [require('../../nodes/store-config/store-config'), require('../../nodes/api/api'), ...(opts.modules ?? [])];
   /* eslint-enable @typescript-eslint/no-require-imports */
+  const nodes = opts.mountAfterModules ? [...modules, mount] : [mount, ...modules];
   const flow = [
     { id: 'tab', type: 'tab', label: 'test' },
     { id: 'cfg', type: 'upperstack-store-config', name: 'db', kind: 'duckdb', path: '', batchSize: 100, flushMs: 10, configVersion: 1 },

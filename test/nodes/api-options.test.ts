@@ -67,3 +67,35 @@ describe('OPTIONS and wrong methods on the query API\'s routes', () => {
     assert.equal(o.headers.get('allow'), null);
   });
 });
+
+describe('OPTIONS on the query API\'s and the HTTP input\'s routes, with the node app mounted after the node modules load', () => {
+  const rt = useApiRuntime('us-api-options-late-', 'api-options-late-test-key', {
+    settings: { httpNodeCors: CORS },
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    modules: [require('@node-red/nodes/core/network/21-httpin.js'), require('../../nodes/http-in/http-in')],
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    flow: [{ id: 'in', type: 'upperstack-http-in', z: 'tab', configVersion: 2, influx: true, wires: [[], []] }],
+    // An embedding may mount RED.httpNode on its server only after the modules registered their routes.
+    mountAfterModules: true,
+  });
+
+  test('a plain OPTIONS names the methods of each route in Allow, as its 405 does', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['/api/v1/readings', 'GET, HEAD, OPTIONS', 'DELETE'],
+      ['/api/v1/deadletters/replay', 'POST, OPTIONS', 'GET'],
+      ['/health', 'GET, HEAD, OPTIONS', 'POST'],
+      ['/ingest/dev1', 'POST, OPTIONS', 'PUT'],
+      ['/query', 'GET, HEAD, POST, OPTIONS', 'PUT'],
+    ];
+    for (const [path, allow, wrong] of cases) {
+      const res = await fetch(`${rt.url}${path}`, { method: 'OPTIONS' });
+      const text = await res.text();
+      assert.equal(res.status, 204, `${path}: ${text}`);
+      assert.equal(res.headers.get('allow'), allow, path);
+      const refused = await fetch(`${rt.url}${path}`, { method: wrong });
+      await refused.arrayBuffer();
+      assert.equal(refused.status, 405, `${wrong} ${path}`);
+      assert.equal(refused.headers.get('allow'), allow, `${path}: OPTIONS and the 405 list the same methods`);
+    }
+  });
+});
