@@ -3,31 +3,15 @@
 // the compiled runtime: editor .html, locales and icons. flows/ becomes examples/
 // so the flow packs show under Import > Examples.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isStale, removeOrphans } from './build-dist.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 
-function newestMtime(dir) {
-  let newest = 0;
-  if (!existsSync(dir)) return newest;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'node_modules' || entry.name === 'dist') continue;
-    const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-if (process.argv.includes('--if-stale') && existsSync(join(dist, '.built'))) {
-  const built = statSync(join(dist, '.built')).mtimeMs;
-  const sources = ['nodes', 'scripts', 'test', 'bench', 'flows', 'proto', 'schemas', 'settings.ts', 'tsconfig.json']
-    .map((p) => join(root, p))
-    .map((p) => (existsSync(p) && statSync(p).isDirectory() ? newestMtime(p) : existsSync(p) ? statSync(p).mtimeMs : 0));
-  if (Math.max(...sources) <= built) process.exit(0);
-}
+if (process.argv.includes('--if-stale') && !isStale(root, dist)) process.exit(0);
 
 // --clean (npm pack's prepack): a dist/ without what earlier builds left, so a moved or deleted module is not published.
 // Not on prepare: npx runs prepare in a checkout the first time it is asked for the package's own bin
@@ -36,6 +20,9 @@ if (process.argv.includes('--clean')) rmSync(dist, { recursive: true, force: tru
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+// tsc never deletes: a renamed or deleted module's old .js stayed in dist/, and `npm test`, which runs every
+// dist/test/**/*.test.js, kept running a test whose source was gone.
+removeOrphans(root, dist);
 
 // Editor files, locales and icons sit next to each node's compiled .js.
 function copyAssets(dir) {

@@ -13,6 +13,7 @@ import {
   CoapTransport,
   formatDuration,
   HttpTransport,
+  MAX_MESSAGE_BYTES_RANGE,
   MqttTransport,
   devicePrefixProblem,
   mqttTopicProblem,
@@ -30,7 +31,6 @@ import {
   type Transport,
 } from '../nodes/lib/sim';
 import { apiCaller, registerFleet, registryCredentials } from '../nodes/lib/sim/register';
-import { LIMIT_RANGES } from '../nodes/lib/limits';
 
 export class SimulateUsageError extends Error {}
 
@@ -60,9 +60,10 @@ Usage:
                      (default devices/{device}/telemetry; devices/{device}/protobuf for protobuf)
   --qos 0|1          MQTT QoS (default 1: a message counts as acked on PUBACK)
   --mqtt-version 4|5 MQTT 3.1.1 or 5 (default 5: the content type travels with each message)
-  --max-bytes N      MQTT: the largest message in bytes (default 1048576, the decode
-                     node's default size limit); a batch that would be larger goes as
-                     several messages: the input acknowledges a larger one and dead-letters it
+  --max-bytes N      MQTT: the largest message in bytes, ${MAX_MESSAGE_BYTES_RANGE.min} to ${MAX_MESSAGE_BYTES_RANGE.max}
+                     (default 1048576, the decode node's default size limit); a batch
+                     that would be larger goes as several messages: the input
+                     acknowledges a larger one and dead-letters it
   --connections N    MQTT connections shared by the devices (default 10), or "device"
                      for one each (client id = device id); HTTP: sockets (default 64)
   --username U, --password P, --token T
@@ -134,9 +135,6 @@ const OPTIONS = {
 
 /** Options that take a value. */
 const VALUE_OPTIONS = new Set(Object.entries(OPTIONS).filter(([, o]) => o.type === 'string').map(([name]) => name));
-
-/** Room for one simulated reading in any codec (a smart plug's in SenML is the largest, ~200 bytes). */
-const MIN_MESSAGE_BYTES = 1024;
 
 /** The simulator's own bound (nodes/lib/sim/simulator.ts). */
 const MAX_SPEED = 1_000_000;
@@ -221,8 +219,9 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
   if (version !== 4 && version !== 5) throw new SimulateUsageError('--mqtt-version must be 4 (MQTT 3.1.1) or 5');
 
   const maxBytes = values['max-bytes'] !== undefined ? num(values['max-bytes'], 'max-bytes', 0) : undefined;
-  if (maxBytes !== undefined && !(Number.isInteger(maxBytes) && maxBytes >= MIN_MESSAGE_BYTES && maxBytes <= LIMIT_RANGES.maxBytes.max)) {
-    throw new SimulateUsageError(`--max-bytes must be a whole number of bytes from ${MIN_MESSAGE_BYTES} to ${LIMIT_RANGES.maxBytes.max}, got "${values['max-bytes']}"`);
+  const { min: minBytes, max: maxBytesLimit } = MAX_MESSAGE_BYTES_RANGE;
+  if (maxBytes !== undefined && !(Number.isInteger(maxBytes) && maxBytes >= minBytes && maxBytes <= maxBytesLimit)) {
+    throw new SimulateUsageError(`--max-bytes must be a whole number of bytes from ${minBytes} to ${maxBytesLimit}, got "${values['max-bytes']}"`);
   }
   if (maxBytes !== undefined && protocol !== 'mqtt') throw new SimulateUsageError(`--max-bytes is for MQTT: the ${protocol.toUpperCase()} input answers a message too large and the simulator sends it again in parts`);
 

@@ -1,6 +1,6 @@
 /** Options of upperstack-simulate, shared by the runtime and the editor. */
 import type { NodeDef } from 'node-red';
-import { DEFAULT_LIMITS, LIMIT_RANGES } from '../lib/limits';
+import { DEFAULT_LIMITS } from '../lib/limits';
 import { devicePrefixProblem, mqttTopicProblem, type TopicProblem } from '../lib/sim/transports';
 import type { Migration } from '../shared/config';
 
@@ -12,12 +12,6 @@ export const TOPIC_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt', 'ou
 
 /** The targets that send over MQTT, where nothing answers "too large": batches are cut to `maxBytes` before they go. */
 export const MQTT_TARGETS: readonly SimulateTarget[] = ['embedded', 'mqtt'];
-
-/**
- * The range of `maxBytes`, as `upperstack simulate --max-bytes` takes it: up to the decode node's largest limit, and
- * at least 1 KiB, room for one reading of any profile (a smaller limit would leave every reading over it).
- */
-export const MAX_BYTES_RANGE = { min: 1024, max: LIMIT_RANGES.maxBytes.max } as const;
 
 /**
  * Why the node's prefix and topic cannot form a topic a device may publish to

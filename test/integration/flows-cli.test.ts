@@ -12,7 +12,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminClient } from '../../scripts/flows';
 import type { FlowNode } from '../../nodes/lib/flows/validate';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { startRuntime, type Runtime } from '../helpers/runtime';
+import { readBack } from '../helpers/read-back';
 import { tempDir } from '../helpers/temp';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -82,10 +83,7 @@ test('import adds the simulator pack on a new tab with fresh ids, and its device
   assert.notEqual(sim.id, 'us_sim', 'fresh ids');
   assert.deepEqual((sim.wires as string[][])[1].map((id) => now.flows.find((n) => n.id === id)?.type), ['debug'], 'wires follow the new ids');
   // The pack runs: its simulated devices publish to the deployed broker and reach the store.
-  await eventually(async () => {
-    const body = (await (await rt.get('/api/v1/readings?device=sim-01&limit=5')).json()) as { readings: unknown[] };
-    return body.readings.length > 0 ? true : undefined;
-  }, 60_000, 'sim-01 readings in the store');
+  await readBack(rt, ['sim-01'], { atLeast: 1 }, 'sim-01 readings in the store', { limit: 5, ms: 60_000 });
 });
 
 test('import names the variables the influx-grafana pack needs that are unset, on stderr; the exit status stays 0', async () => {

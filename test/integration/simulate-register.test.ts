@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
+import { freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
+import { readBack } from '../helpers/read-back';
 import { simulateCli } from '../helpers/simulate-cli';
 import { tempDir } from '../helpers/temp';
 
@@ -23,7 +24,6 @@ after(async () => {
   await rt?.stop();
 });
 
-const count = async (device: string) => ((await (await rt.get(`/api/v1/readings?device=${device}&limit=10000`)).json()) as { readings: unknown[] }).readings.length;
 // One simulated minute of 3 environment sensors at 1/10s, sent in a few seconds.
 const fleet = (prefix: string) => ['--devices', '3', '--mix', 'env:1', '--rate', '1/10s', '--duration', '1m', '--speed', '20', '--start', '-1m', '--anomalies', '0', '--prefix', prefix];
 
@@ -35,7 +35,7 @@ test('with --register each device is registered and its readings are stored over
   const co = await simulate([...fleet('regc-'), '--protocol', 'coap', '--url', `coap://127.0.0.1:${coapPort}`, '--register', rt.url]);
   assert.equal(co.code, 0, co.stderr + co.stdout);
   for (const d of ['regm-1', 'regm-2', 'regm-3', 'regc-1', 'regc-2', 'regc-3']) {
-    await eventually(async () => ((await count(d)) >= 5 ? true : undefined), 30_000, `${d}'s readings`);
+    await readBack(rt, [d], { atLeast: 5 }, `${d}'s readings`);
   }
   const list = (await (await rt.get('/api/v1/devices')).json()) as { devices: Array<{ id: string; tags: Record<string, string> }> };
   const regm1 = list.devices.find((d) => d.id === 'regm-1');

@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { eventually, freeUdpPort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto } from '../helpers/mosquitto';
+import { readBack, storedReadings } from '../helpers/read-back';
 import { simulateCli } from '../helpers/simulate-cli';
 import { tempDir } from '../helpers/temp';
 import { CoapTransport, HttpTransport, MqttTransport, type Transport } from '../../nodes/lib/sim/transports';
 import { sendInParts } from '../../nodes/lib/sim/split';
 import { encode } from '../../nodes/lib/codec';
 import type { Reading } from '../../nodes/lib/reading';
+import type { SimDevice } from '../../nodes/lib/sim/simulator';
 
 const simulate = (args: string[]) => simulateCli(args);
 
@@ -29,6 +31,24 @@ before(async () => {
 after(async () => {
   await rt?.stop();
 });
+
+/** Sends one device's readings through the transport as the simulator does (in parts where needed), counting the events. */
+async function sendCounted(transport: Transport, readings: Reading[], fleet: SimDevice[]) {
+  const counts = { sent: 0, acked: 0, split: 0, failed: [] as string[] };
+  await transport.open(fleet);
+  try {
+    await sendInParts(transport, { id: readings[0].device, profile: 'env', index: 0 }, readings, 'json', 'application/json', {
+      sent: () => void counts.sent++,
+      acked: () => void counts.acked++,
+      split: () => void counts.split++,
+      failed: (err) => void counts.failed.push(String(err)),
+      abandoned: () => false,
+    });
+  } finally {
+    await transport.close();
+  }
+  return counts;
+}
 
 test('simulated devices over MQTT reach the store through the default pack; acked = sent, progress shown, ground truth written', { timeout: 180_000 }, async () => {
   const dir = tempDir('us-simcli-');
@@ -48,14 +68,8 @@ test('simulated devices over MQTT reach the store through the default pack; acke
   assert.ok(doc.anomalies.length > 10, `${doc.anomalies.length} anomalies labelled`);
 
   // Every reading sent is queryable (sim-01 .. sim-30), and /metrics counted the messages.
-  const total = await eventually(async () => {
-    let n = 0;
-    for (let i = 1; i <= 30; i++) {
-      const body = (await (await rt.get(`/api/v1/readings?device=sim-${String(i).padStart(2, '0')}&limit=10000`)).json()) as { readings: unknown[] };
-      n += body.readings.length;
-    }
-    return n === readings ? n : undefined;
-  }, 60_000, `all ${readings} readings stored`);
+  const fleet = Array.from({ length: 30 }, (_, i) => `sim-${String(i + 1).padStart(2, '0')}`);
+  const total = await readBack(rt, fleet, readings, `all ${readings} readings stored`, { ms: 60_000 });
   assert.equal(total, readings);
   const metrics = await (await rt.get('/metrics')).text();
   const received = Number(/^upperstack_messages_received_total\{protocol="mqtt"\} (\d+)/m.exec(metrics)?.[1]);
@@ -93,11 +107,7 @@ test('over HTTP (bearer token) and CoAP (CBOR) to the default pack\'s inputs: ev
     const m = /(\d+) messages \((\d+) readings\) sent .*?, (\d+) acked, 0 failed/.exec(r.stdout)!;
     assert.equal(m[1], m[3], `${prefix}: acked = sent`);
     const readings = Number(m[2]);
-    await eventually(async () => {
-      let n = 0;
-      for (let i = 1; i <= 4; i++) n += ((await (await rt.get(`/api/v1/readings?device=${prefix}${i}&limit=1000`)).json()) as { readings: unknown[] }).readings.length;
-      return n === readings ? true : undefined;
-    }, 30_000, `${prefix}: ${readings} readings stored`);
+    await readBack(rt, [1, 2, 3, 4].map((i) => `${prefix}${i}`), readings, `${prefix}: ${readings} readings stored`, { limit: 1000 });
   }
 });
 
@@ -115,10 +125,7 @@ test('over CoAP, a batch larger than a CoAP packet goes block-wise (Block1) to t
   } finally {
     await transport.close();
   }
-  await eventually(async () => {
-    const got = ((await (await rt.get('/api/v1/readings?device=blk-1&limit=1000')).json()) as { readings: unknown[] }).readings.length;
-    return got === batch.length ? true : undefined;
-  }, 30_000, `${batch.length} readings of blk-1 stored`);
+  await readBack(rt, ['blk-1'], batch.length, `${batch.length} readings of blk-1 stored`, { limit: 1000 });
 });
 
 test('a batch over an input\'s limit (CoAP 4.13 with Size1, HTTP 413) goes again in parts: every reading is stored, none failed', { timeout: 180_000 }, async () => {
@@ -134,29 +141,13 @@ test('a batch over an input\'s limit (CoAP 4.13 with Size1, HTTP 413) goes again
   for (const [transport, readings] of cases) {
     const device = readings[0].device;
     if (transport.name === 'coap') assert.ok(encode('json', readings).length > 256 * 1024, 'over the CoAP input\'s limit');
-    const counts = { sent: 0, acked: 0, split: 0, failed: [] as string[] };
-    await transport.open([]);
-    try {
-      await sendInParts(transport, { id: device, profile: 'env', index: 0 }, readings, 'json', 'application/json', {
-        sent: () => void counts.sent++,
-        acked: () => void counts.acked++,
-        split: () => void counts.split++,
-        failed: (err) => void counts.failed.push(String(err)),
-        abandoned: () => false,
-      });
-    } finally {
-      await transport.close();
-    }
+    const counts = await sendCounted(transport, readings, []);
     assert.deepEqual(counts.failed, [], device);
     assert.ok(counts.split >= 1, `${device}: refused once for its size`);
     assert.equal(counts.acked + counts.split, counts.sent, device);
     // A query answers 10,000 readings at most: the first and second half of the batch's hours apart.
     const mid = new Date(t0 + 6000 * 1000).toISOString();
-    const count = async (range: string) => ((await (await rt.get(`/api/v1/readings?device=${device}&limit=10000&${range}`)).json()) as { readings: unknown[] }).readings.length;
-    await eventually(async () => {
-      const got = (await count(`to=${mid}`)) + (await count(`from=${mid}`));
-      return got === readings.length ? true : undefined;
-    }, 60_000, `${readings.length} readings of ${device} stored`);
+    await readBack(rt, [device], readings.length, `${readings.length} readings of ${device} stored`, { ranges: [`to=${mid}`, `from=${mid}`], ms: 60_000 });
   }
 });
 
@@ -174,24 +165,12 @@ test('over MQTT, a batch over the input\'s 1 MiB goes as several messages: every
   }));
   assert.ok(encode('json', readings).length > 1024 * 1024, 'over the MQTT input\'s limit');
   const transport = new MqttTransport({ url: `mqtt://127.0.0.1:${rt.mqttPort}`, topic: 'devices/{device}/telemetry', connections: 1 });
-  const counts = { sent: 0, acked: 0, split: 0, failed: [] as string[] };
-  await transport.open([{ id: device, profile: 'env', index: 0 }]);
-  try {
-    await sendInParts(transport, { id: device, profile: 'env', index: 0 }, readings, 'json', 'application/json', {
-      sent: () => void counts.sent++,
-      acked: () => void counts.acked++,
-      split: () => void counts.split++,
-      failed: (err) => void counts.failed.push(String(err)),
-      abandoned: () => false,
-    });
-  } finally {
-    await transport.close();
-  }
+  const counts = await sendCounted(transport, readings, [{ id: device, profile: 'env', index: 0 }]);
   assert.deepEqual(counts.failed, []);
   assert.equal(counts.acked, counts.sent);
   // Until every reading is stored, or a dead letter says why not.
   const { stored, letters } = await eventually(async () => {
-    const got = ((await (await rt.get(`/api/v1/readings?device=${device}&limit=10000`)).json()) as { readings: Array<{ ts: string }> }).readings;
+    const got = await storedReadings(rt, device);
     const dead = ((await (await rt.get(`/api/v1/deadletters?device=${device}`)).json()) as { deadLetters: Array<{ code: string; reason: string }> }).deadLetters;
     return got.length === readings.length || dead.length > 0 ? { stored: got, letters: dead } : undefined;
   }, 60_000, `${readings.length} readings of ${device} stored`);

@@ -1,7 +1,13 @@
-/** `upperstack simulate` refusing a bad --speed as a user types it: one clear line, exit 2 (bad usage). */
+/** `upperstack simulate` refusing bad options as a user types them: one clear line, exit 2 (bad usage). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { simulateCli } from '../helpers/simulate-cli';
+import { MAX_MESSAGE_BYTES_RANGE } from '../../nodes/lib/sim';
+import { simulatorOptions } from '../../nodes/simulate/config';
+import { SIMULATE_DEFAULTS, type SimulateOptions } from '../../nodes/simulate/options';
+
+/** The simulate node's defaults, sending over MQTT. */
+const NODE: SimulateOptions = { ...SIMULATE_DEFAULTS, name: '', configVersion: 3 };
 
 for (const args of [['--speed', '-1'], ['--speed=-1'], ['--speed', '0'], ['--speed', '-0.5']]) {
   test(`simulate ${args.join(' ')}: "--speed must be a positive number", exit 2`, async () => {
@@ -42,14 +48,27 @@ test('a prefix or topic that cannot form a device topic is refused before connec
   assert.equal(fixed.code, 2, fixed.stderr);
 });
 
-test('--max-bytes out of range, or with HTTP or CoAP, is refused in one line, exit 2', async () => {
-  const common = ['--duration', '1s', '--devices', '1', '--quiet', '--drain', '0s'];
-  for (const v of ['0', '100', '1.5', 'lots', '268435457']) {
-    const r = await simulateCli([...common, '--url', 'mqtt://127.0.0.1:9', '--max-bytes', v]);
+test('--max-bytes takes the simulate node\'s range: just below or above it, or with HTTP or CoAP, is refused in one line, exit 2', async () => {
+  const { min, max } = MAX_MESSAGE_BYTES_RANGE;
+  const common = ['--duration', '1s', '--devices', '1', '--quiet', '--drain', '1ms', '--url', 'mqtt://127.0.0.1:9'];
+  for (const v of ['0', String(min - 1), '1.5', String(max + 1)]) {
+    const r = await simulateCli([...common, '--max-bytes', v]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /^upperstack simulate: --max-bytes must be (a whole number of bytes from 1024 to 268435456|a number), got "[^"]+"\n$/);
+    assert.equal(r.stderr, `upperstack simulate: --max-bytes must be a whole number of bytes from ${min} to ${max}, got "${v}"\n`);
+    // The node refuses the same values with the same range.
+    assert.throws(() => simulatorOptions({ ...NODE, maxBytes: Number(v) }), { message: `maxBytes must be a whole number of bytes from ${min} to ${max}, got ${v}` });
   }
-  const http = await simulateCli([...common, '--protocol', 'http', '--url', 'http://127.0.0.1:9', '--max-bytes', '65536']);
+  const word = await simulateCli([...common, '--max-bytes', 'lots']);
+  assert.equal(word.code, 2, word.stderr);
+  assert.equal(word.stderr, 'upperstack simulate: --max-bytes must be a number, got "lots"\n');
+  // Both ends are taken: the run goes on to connect (nothing listens there, exit 1).
+  for (const v of [min, max]) {
+    const r = await simulateCli([...common, '--max-bytes', String(v)]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^upperstack simulate: cannot connect to mqtt:\/\/127\.0\.0\.1:9/m);
+    assert.equal(simulatorOptions({ ...NODE, maxBytes: v }).codec, 'json');
+  }
+  const http = await simulateCli([...common.slice(0, -2), '--protocol', 'http', '--url', 'http://127.0.0.1:9', '--max-bytes', '65536']);
   assert.equal(http.code, 2, http.stderr);
   assert.match(http.stderr, /^upperstack simulate: --max-bytes is for MQTT/);
 });

@@ -10,7 +10,7 @@ import { Agent as HttpAgent, request as httpRequest, type RequestOptions } from 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { deviceIdProblem } from '../devices/record';
-import { DEFAULT_LIMITS } from '../limits';
+import { DEFAULT_LIMITS, LIMIT_RANGES } from '../limits';
 import type { SimDevice } from './simulator';
 import { refusedByCoap, refusedByHttp, refusedForSize } from './split';
 
@@ -113,6 +113,13 @@ export interface MqttTransportOptions {
   /** Extra client options (TLS files, keepalive, ...). */
   client?: IClientOptions;
 }
+
+/**
+ * The range of `maxMessageBytes`, as the simulate node's "Largest message" and `upperstack simulate --max-bytes`
+ * take it: up to the decode node's largest limit, and at least 1 KiB, room for one reading of any profile in any
+ * codec (a smart plug's in SenML is the largest, ~200 bytes); a smaller limit would leave every reading over it.
+ */
+export const MAX_MESSAGE_BYTES_RANGE = { min: 1024, max: LIMIT_RANGES.maxBytes.max } as const;
 
 /** The URL schemes MQTT.js connects with. */
 const MQTT_SCHEMES = new Set(['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:']);
