@@ -28,6 +28,7 @@ import type { AuditInput } from '../audit/audit';
 import type { MaskedDelivery } from './mqtt-masking';
 import { delivery, mayReceive, principalName, publishRule, subscribeRefusal } from './mqtt-rules';
 import { FailedLogins } from './failed-logins';
+import { willHolds, type StoredWill } from './will-rules';
 import type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin } from './device-auth-types';
 export type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, KeyCheck, MarketAccess, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin, TrafficChecks } from './device-auth-types';
 
@@ -112,6 +113,12 @@ export class DeviceAuth {
     return () => {
       this.revokeListeners = this.revokeListeners.filter((l) => l !== listener);
     };
+  }
+
+  /** Whether a will the broker keeps may still be published under these rules (will-rules.ts), once they are loaded. */
+  async willHolds(will: StoredWill, loopback: boolean, shared?: SharedLogin): Promise<boolean> {
+    await this.ready;
+    return willHolds(will, { registry: this.opts.registry, market: this.opts.market, anonymousAllowed: this.anonymousAllowed(loopback, shared), shared });
   }
 
   /** Tells the broker to end a principal's sessions (`all`) or some of its subscriptions. */
