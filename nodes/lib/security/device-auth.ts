@@ -389,6 +389,13 @@ export class DeviceAuth {
       this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: topic.slice(0, 256), remote, outcome: 'denied', reason: '0x87' });
       return { refused: refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', rule.refused) };
     }
+    if (rule.command !== undefined) {
+      // A command to an id no device can have would reach nobody: refused as a reading for it is.
+      const problem = this.opts.registry.checkDigits ? this.opts.registry.idProblem(rule.command) : undefined;
+      if (!problem) return {};
+      this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: rule.command, remote, outcome: 'denied', reason: 'BAD_DEVICE_ID' });
+      return { refused: refuse(400, NOT_AUTHORIZED, 'BAD_DEVICE_ID', problem) };
+    }
     if (rule.device === undefined) return {};
     const w = this.canWrite(who, rule.device, 'mqtt', remote);
     if (!w.ok) return { refused: w };
