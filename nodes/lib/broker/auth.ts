@@ -5,7 +5,8 @@
  * (wills included), SUBSCRIBE and delivery is checked against it. A login the
  * registry revokes publishes nothing more, not even the will its closing
  * connection would leave, nor one waiting for its Will Delay (dropped from the
- * data folder too, as a restart would publish it). A refused PUBLISH is answered, on MQTT 5, with the
+ * data folder too, as a restart would publish it); neither does one that a registry deployed or removed no
+ * longer lets in (will-rules.ts). A refused PUBLISH is answered, on MQTT 5, with the
  * refusal's reason code (0x87 not authorized, 0x97 quota exceeded) and
  * `CODE: message` as reason string, and on MQTT 3.1.1 by closing the connection (it
  * has no negative acknowledgement). A refused SUBSCRIBE gets 0x87 (v5) / 0x80
