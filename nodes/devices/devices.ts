@@ -80,8 +80,9 @@ export = function register(RED: NodeAPI): void {
       () => node.log(RED._('upperstack-devices.log.loaded', { count: String(registry.size) })),
       (err: unknown) => node.error(RED._('upperstack-devices.errors.load', { message: describeError(err).message })),
     );
-    onClose(node, () => {
-      release();
+    onClose(node, (removed) => {
+      // Deployed anew or stopping: the wills of its devices are not judged by the rules of the moment between.
+      release(!removed);
       stopMarket();
       market.close();
       auth.close();

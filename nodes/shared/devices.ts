@@ -31,16 +31,19 @@ export interface DevicesRuntime {
 
 let deployed: DevicesRuntime | undefined;
 let fallback: { key: string; auth: DeviceAuth } | undefined;
-let listeners: Array<(rt: DevicesRuntime | undefined) => void> = [];
+let listeners: Array<(rt: DevicesRuntime | undefined, interim: boolean) => void> = [];
 
-/** Called by the devices node; returns the function that takes it back. */
-export function useDevices(rt: DevicesRuntime): () => void {
+/**
+ * Called by the devices node; returns the function that takes it back: `interim` when it is only being deployed
+ * anew or the runtime stops (Node-RED closes it without "removed"), so another takes its place.
+ */
+export function useDevices(rt: DevicesRuntime): (interim?: boolean) => void {
   deployed = rt;
-  for (const l of listeners) l(rt);
-  return () => {
+  for (const l of listeners) l(rt, false);
+  return (interim = false) => {
     if (deployed?.owner !== rt.owner) return;
     deployed = undefined;
-    for (const l of listeners) l(undefined);
+    for (const l of listeners) l(undefined, interim);
   };
 }
 
@@ -58,7 +61,7 @@ export function retiredInRegistry(device: string): boolean {
 }
 
 /** Told whenever a devices node is deployed or removed (the broker follows the access rules in force). */
-export function onDevicesChange(listener: (rt: DevicesRuntime | undefined) => void): () => void {
+export function onDevicesChange(listener: (rt: DevicesRuntime | undefined, interim: boolean) => void): () => void {
   listeners.push(listener);
   return () => {
     listeners = listeners.filter((l) => l !== listener);
@@ -118,7 +121,8 @@ export function deviceAuth(): DeviceAuth {
 /**
  * The rules in force as the broker sees them: always the current ones, and a revocation from whichever
  * registry is deployed. Deploying or removing a registry tells the broker to drop every client, so nobody
- * keeps a session made under the old rules.
+ * keeps a session made under the old rules, and to drop the wills of logins the new rules no longer let in
+ * (not while a registry is only being deployed anew: its devices are about to log in again).
  */
 export const brokerAuth: BrokerAuth = {
   authenticate: (info) => deviceAuth().authenticate(info),
@@ -127,12 +131,13 @@ export const brokerAuth: BrokerAuth = {
   authorizeSubscribe: (who, filter, remote) => deviceAuth().authorizeSubscribe(who, filter, remote),
   mayReceive: (who, topic) => deviceAuth().mayReceive(who, topic),
   delivery: (who, topic, payload, contentType) => deviceAuth().delivery(who, topic, payload, contentType),
-  onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all') => void) {
+  willHolds: (will, loopback, shared) => deviceAuth().willHolds(will, loopback, shared),
+  onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all', interim?: boolean) => void) {
     let stopCurrent = deviceAuth().onRevoke(listener);
-    const stopChanges = onDevicesChange(() => {
+    const stopChanges = onDevicesChange((_rt, interim) => {
       stopCurrent();
       stopCurrent = deviceAuth().onRevoke(listener);
-      listener(undefined, 'all');
+      listener(undefined, 'all', interim);
     });
     return () => {
       stopCurrent();

@@ -5,7 +5,8 @@
  * (wills included), SUBSCRIBE and delivery is checked against it. A login the
  * registry revokes publishes nothing more, not even the will its closing
  * connection would leave, nor one waiting for its Will Delay (dropped from the
- * data folder too, as a restart would publish it). A refused PUBLISH is answered, on MQTT 5, with the
+ * data folder too, as a restart would publish it); neither does one that a registry deployed or removed no
+ * longer lets in (will-rules.ts). A refused PUBLISH is answered, on MQTT 5, with the
  * refusal's reason code (0x87 not authorized, 0x97 quota exceeded) and
  * `CODE: message` as reason string, and on MQTT 3.1.1 by closing the connection (it
  * has no negative acknowledgement). A refused SUBSCRIBE gets 0x87 (v5) / 0x80
@@ -21,6 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AuthResult, ConnectInfo, Decision, Principal, PublishDecision, PublishPacket, SharedLogin } from '../security/device-auth';
 import type { MaskedDelivery } from '../security/mqtt-masking';
 import { principalName } from '../security/mqtt-rules';
+import { legacyWillDevice, type StoredWill } from '../security/will-rules';
 import { gateOf } from './connection';
 
 /** What the broker needs of the access rules: a DeviceAuth, or something that forwards to the one in force. */
@@ -33,8 +35,13 @@ export interface BrokerAuth {
   mayReceive(who: Principal, topic: string): boolean;
   /** A delivery as `who` may see it (sensitive fields masked): undefined as published, null withheld. */
   delivery?(who: Principal, topic: string, payload: Buffer, contentType?: string): MaskedDelivery;
-  /** `who` undefined: the rules changed for everyone (a registry deployed or removed). */
-  onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all') => void): () => void;
+  /**
+   * `who` undefined: the rules changed for everyone (a registry deployed or removed); `interim` when they are
+   * about to change again (a registry being deployed anew, the runtime stopping), so nothing is judged on them.
+   */
+  onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all', interim?: boolean) => void): () => void;
+  /** Whether a will kept since its login connected may still be published under the rules in force (will-rules.ts). */
+  willHolds?(will: StoredWill, loopback: boolean, shared?: SharedLogin): Promise<boolean>;
 }
 
 interface Packet {
@@ -74,6 +81,8 @@ export interface AuthClient {
   upperstackPrincipal?: Principal;
   /** Set when the registry revoked the login (device disabled, removed, secret rotated): its connection is ending. */
   upperstackRevoked?: boolean;
+  /** Set when the connection ended as the rules changed as a whole: its will is judged by the new ones. */
+  upperstackRulesChanged?: boolean;
 }
 
 type Cb = (err?: Error | null) => void;
@@ -100,6 +109,7 @@ export interface ListenerFacts {
 }
 
 const REVOKED = 'the login was revoked (device disabled, removed or given a new secret): its will and any later publish are not taken';
+const NO_LONGER = 'the login no longer logs in under the device registry now in force (deployed or removed): its will is not published';
 
 /** An Error carrying the MQTT 5 reason code a refusal is answered with. */
 export function refusalError(message: string, reasonCode: number): Error & { reasonCode: number; returnCode: number } {
@@ -175,6 +185,22 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
       refused(client, `publish ${packet.topic.slice(0, 200)}`, REVOKED);
       return cb(refusalError(REVOKED, 0x87));
     }
+    if (client.upperstackRulesChanged && auth.willHolds) {
+      // Its will (and anything still in its socket), published after the rules it logged in under were replaced.
+      auth.willHolds({ topic: packet.topic, clientId: client.id, login: principalName(who) }, facts.loopback, facts.shared).then(
+        (holds) => {
+          if (holds) return check(client, who, packet, cb);
+          refused(client, `publish ${packet.topic.slice(0, 200)}`, NO_LONGER);
+          cb(refusalError(NO_LONGER, 0x87));
+        },
+        (err: unknown) => cb(refusalError(`the publish cannot be checked now: ${err instanceof Error ? err.message : String(err)}`, 0x80)),
+      );
+      return;
+    }
+    check(client, who, packet, cb);
+  };
+
+  const check = (client: AuthClient, who: Principal, packet: Packet, cb: Cb) => {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const p = { topic: packet.topic, payload, qos: packet.qos, contentType: packet.properties?.contentType };
     const remote = remoteOf(client);
@@ -223,13 +249,16 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
     return forwardNext(client, shown ? { ...packet, payload: shown.payload, properties: { ...packet.properties, contentType: shown.contentType } } : packet);
   };
 
-  return auth.onRevoke((who, filters) => {
-    if (who !== undefined && filters === 'all') void dropWills(aedes, who, facts);
+  return auth.onRevoke((who, filters, interim) => {
+    if (who !== undefined && filters === 'all') void dropWills(aedes, (w) => revokedWill(w, who), REVOKED, facts);
+    const judged = who === undefined && !interim && auth.willHolds !== undefined;
+    if (judged) void dropWills(aedes, async (w) => !(await auth.willHolds!(w, facts.loopback, facts.shared)), NO_LONGER, facts);
     for (const client of Object.values(aedes.clients)) {
       if (who !== undefined && !samePrincipal(client.upperstackPrincipal, who)) continue;
       if (filters === 'all') {
         // A changed registry as a whole (who undefined) leaves each login to be checked again at reconnect; this one is gone.
         if (who !== undefined) client.upperstackRevoked = true;
+        else if (judged) client.upperstackRulesChanged = true;
         // MQTT 5: "not authorized" before the close, so the device knows why.
         if (client.disconnect) client.disconnect({ reasonCode: 0x87 });
         else client.close();
@@ -241,25 +270,34 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
 }
 
 /**
- * The wills a revoked login left: waiting for their Will Delay on a connection already gone, or kept in the
- * data folder for a restart to publish (aedes publishes a restored will without a client to check it against).
- * Dropped at once, so neither the timer nor a restart within the delay publishes one. The login's live
- * connections are refused their will as they close (upperstackRevoked).
+ * Whether a kept will is the revoked login's: kept with its login, or, kept by an earlier release without one,
+ * a device's will on its own topic (`devices/{id}/…`) or, on another topic, of a client id that is the device's id.
  */
-async function dropWills(aedes: AuthAedes, who: Principal, facts: ListenerFacts): Promise<void> {
+function revokedWill(w: Packet, who: Principal): boolean {
+  if (w.login !== undefined) return w.login === principalName(who);
+  return who.kind === 'device' && legacyWillDevice({ topic: w.topic, clientId: w.clientId }) === who.id;
+}
+
+/**
+ * The wills of logins that no longer hold (revoked, or no longer let in by a registry deployed or removed): waiting
+ * for their Will Delay on a connection already gone, or kept in the data folder for a restart to publish (aedes
+ * publishes a restored will without a client to check it against). Dropped at once, so neither the timer nor a
+ * restart within the delay publishes one. Live connections of those logins are refused their will as they close
+ * (upperstackRevoked, upperstackRulesChanged).
+ */
+async function dropWills(aedes: AuthAedes, gone: (w: Packet) => boolean | Promise<boolean>, reason: string, facts: ListenerFacts): Promise<void> {
   const store = aedes.persistence;
   if (!store) return;
-  const login = principalName(who);
   try {
     const ids: string[] = [];
     for await (const will of store.streamWill()) {
       const w = will as Packet;
-      if (w.login === login && w.clientId !== undefined) ids.push(w.clientId);
+      if (w.clientId !== undefined && (await gone(w))) ids.push(w.clientId);
     }
     for (const id of ids) {
       aedes.clearDelayedWill?.(id);
       await store.delWill({ id });
-      facts.onRefused?.(id, 'will', REVOKED);
+      facts.onRefused?.(id, 'will', reason);
     }
   } catch (err) {
     facts.onError?.(err instanceof Error ? err : new Error(String(err)));

@@ -28,6 +28,7 @@ import type { AuditInput } from '../audit/audit';
 import type { MaskedDelivery } from './mqtt-masking';
 import { delivery, mayReceive, principalName, publishRule, subscribeRefusal } from './mqtt-rules';
 import { FailedLogins } from './failed-logins';
+import { willHolds, type StoredWill } from './will-rules';
 import type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin } from './device-auth-types';
 export type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, KeyCheck, MarketAccess, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin, TrafficChecks } from './device-auth-types';
 
@@ -112,6 +113,12 @@ export class DeviceAuth {
     return () => {
       this.revokeListeners = this.revokeListeners.filter((l) => l !== listener);
     };
+  }
+
+  /** Whether a will the broker keeps may still be published under these rules (will-rules.ts), once they are loaded. */
+  async willHolds(will: StoredWill, loopback: boolean, shared?: SharedLogin): Promise<boolean> {
+    await this.ready;
+    return willHolds(will, { registry: this.opts.registry, market: this.opts.market, anonymousAllowed: this.anonymousAllowed(loopback, shared), shared });
   }
 
   /** Tells the broker to end a principal's sessions (`all`) or some of its subscriptions. */
@@ -381,6 +388,13 @@ export class DeviceAuth {
     if ('refused' in rule) {
       this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: topic.slice(0, 256), remote, outcome: 'denied', reason: '0x87' });
       return { refused: refuse(403, NOT_AUTHORIZED, 'FORBIDDEN', rule.refused) };
+    }
+    if (rule.command !== undefined) {
+      // A command to an id no device can have would reach nobody: refused as a reading for it is.
+      const problem = this.opts.registry.checkDigits ? this.opts.registry.idProblem(rule.command) : undefined;
+      if (!problem) return {};
+      this.audit({ actor: principalName(who), action: 'acl.denied', via: 'mqtt', target: rule.command, remote, outcome: 'denied', reason: 'BAD_DEVICE_ID' });
+      return { refused: refuse(400, NOT_AUTHORIZED, 'BAD_DEVICE_ID', problem) };
     }
     if (rule.device === undefined) return {};
     const w = this.canWrite(who, rule.device, 'mqtt', remote);

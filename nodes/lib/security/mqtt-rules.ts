@@ -29,16 +29,17 @@ function isCommandTopic(topic: string, device: string): boolean {
 
 /**
  * A PUBLISH topic's rule: why `who` may not publish there, or the device it writes for (none outside
- * devices/), whose id and writer are for DeviceAuth.canWrite to judge.
+ * devices/), whose id and writer are for DeviceAuth.canWrite to judge, or the device an admin key's
+ * command goes to (`command`), whose id DeviceAuth judges as well.
  */
-export function publishRule(who: Principal, topic: string): { refused: string } | { device?: string } {
+export function publishRule(who: Principal, topic: string): { refused: string } | { device?: string; command?: string } {
   if (topic.startsWith('$') || topic.startsWith('upperstack/') || topic === 'upperstack' || topic.startsWith('market/') || topic === 'market') {
     return { refused: `"${topic.slice(0, 128)}" is published by Upperstack itself` };
   }
   const device = topic.startsWith('devices/') ? literalLevel(topic, 1) : undefined;
   // A command goes to its device, not into the pipeline: an admin key sends it as the command node does, to
   // registered devices too (only their own login may send their readings).
-  if (device !== undefined && isAdminKey(who) && isCommandTopic(topic, device)) return {};
+  if (device !== undefined && isAdminKey(who) && isCommandTopic(topic, device)) return { command: device };
   if (device === undefined) {
     if (who.kind === 'device') return { refused: `device "${who.id}" may only publish under devices/${who.id}/` };
     if (who.kind === 'client' || (who.kind === 'key' && !isAdminKey(who))) return { refused: `${principalName(who)} may not publish` };
