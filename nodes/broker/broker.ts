@@ -166,8 +166,14 @@ export = function register(RED: NodeAPI): void {
       },
     );
 
+    // An MQTT input restarted by a deploy subscribes again before the deploy ends; publishes that waited for one
+    // that did not come back (disabled, its topic changed) are routed as they would be now.
+    const deployed = () => b.releaseReturning();
+    RED.events.on('flows:started', deployed);
+
     onClose(node, async () => {
       closing = true;
+      RED.events.removeListener('flows:started', deployed);
       stopHealth();
       if (handle) unregisterBroker(handle);
       await b.stop();

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
 import { Intake, type IntakeOptions } from '../lib/ingest/intake';
+import { downstreamOf, type FlowNode } from '../lib/ingest/graph';
 import { describeError } from '../lib/errors';
 import { registerInput } from '../lib/metrics/pipeline';
 import { dataDir } from './runtime';
@@ -45,6 +46,25 @@ export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 
     clearTimeout(replayTimer);
     RED.events.removeListener('flows:started', doReplay);
   };
+  // A partial deploy ("nodes", "flows") that restarts nodes on this input's way (its store, the store config
+  // they share) while this input runs on: what those nodes held, or were sent while they were down, is gone with
+  // its entries unsettled, and nothing would send them again before the next start. They go again now.
+  const afterDeploy = (ev?: DeployEvent) => {
+    if (!ev?.diff || ev.type === 'full') return;
+    const d = ev.diff;
+    const stopped = [...(d.changed ?? []), ...(d.removed ?? []), ...(ev.type === 'flows' ? [...(d.rewired ?? []), ...(d.linked ?? [])] : [])];
+    // This node among them: it is the one just started, and replay() sends what it found.
+    if (stopped.length === 0 || stopped.includes(node.id)) return;
+    const nodes: FlowNode[] = [];
+    (RED.nodes as unknown as { eachNode(cb: (n: FlowNode) => void): void }).eachNode((n) => {
+      nodes.push(n);
+    });
+    const way = downstreamOf(nodes, node.id);
+    if (!stopped.some((id) => way.has(id))) return;
+    const count = intake.resend();
+    if (count) node.log(RED._(`${node.type}.log.resend`, { count }));
+  };
+  RED.events.on('flows:started', afterDeploy);
   // Read only when /metrics is scraped: nothing on the hot path. The protocol label comes from the node type.
   const stopMetrics = registerInput(node.id, { type: node.type, name: (node as Node & { name?: string }).name ?? '', stats: () => intake.stats() });
   return {
@@ -52,8 +72,15 @@ export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 
     stopReplay,
     close: () => {
       stopReplay();
+      RED.events.removeListener('flows:started', afterDeploy);
       stopMetrics();
       intake.close();
     },
   };
+}
+
+/** What Node-RED's flows:started event says of the deploy. */
+interface DeployEvent {
+  type?: string;
+  diff?: { changed?: string[]; removed?: string[]; rewired?: string[]; linked?: string[] };
 }

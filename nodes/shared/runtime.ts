@@ -15,8 +15,10 @@ export interface EmbeddedBroker {
   /**
    * Calls deliver for each matching publish; the publisher is acknowledged only after ack(). fail(): the
    * message could not be made durable and ack() will not come (a QoS 2 copy resent then is delivered anew).
+   * The returned function unsubscribes; pass it `false` for a node being restarted, not removed (Node-RED's
+   * `removed` flag on close): publishes on the filter then wait for the restarted node's subscribe.
    */
-  subscribe(filter: string, deliver: (packet: InProcessPacket, ack: () => void, fail?: () => void) => void): () => void;
+  subscribe(filter: string, deliver: (packet: InProcessPacket, ack: () => void, fail?: () => void) => void): (removed?: boolean) => void;
   /** In-process publish (not checked by the access rules); `retain` keeps it for later subscribers. */
   publish(topic: string, payload: Buffer, qos?: 0 | 1, retain?: boolean): Promise<void>;
   listening(): boolean;

@@ -25,6 +25,7 @@ import { ConnectionGate, gateOf, gateSawConnack, installWriteHook } from './conn
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
 import { SharedSubscriptions } from './shared';
 import { InboundQos2 } from './qos2';
+import { ReturningFilters, type Returning } from './returning';
 import { installDeviceAuth, remoteOf, type AuthAedes, type AuthClient } from './auth';
 import { principalName } from '../security/mqtt-rules';
 import { BROKER_DEFAULTS, checkBrokerOptions, type BrokerEvents, type BrokerOptions, type InProcessPacket } from './options';
@@ -67,6 +68,8 @@ export class EmbeddedMqttBroker {
   private sockets = new Set<Socket>();
   private isListening = false;
   private subscribers: Subscriber[] = [];
+  /** Filters of inputs being restarted: their publishes wait for them (returning.ts). */
+  private readonly returning = new ReturningFilters();
   /** Per connection, once: its publishes are many. */
   private senders = new WeakMap<AedesClient, Sender>();
   private stopAuth: () => void = () => undefined;
@@ -211,12 +214,23 @@ export class EmbeddedMqttBroker {
     return this.persistence?.stats();
   }
 
-  subscribe(filter: string, deliver: Deliver): () => void {
+  /**
+   * The returned function unsubscribes; `removed: false` says the subscriber is being restarted (a redeploy):
+   * publishes on its filter wait for the next subscriber of that filter, unacknowledged, instead of finding nobody.
+   */
+  subscribe(filter: string, deliver: Deliver): (removed?: boolean) => void {
     const sub: Subscriber = { filter, deliver, tree: filterTree(filter) };
     this.subscribers.push(sub);
-    return () => {
+    this.returning.back(filter, deliver);
+    return (removed = true) => {
       this.subscribers = this.subscribers.filter((s) => s !== sub);
+      if (!removed && this.aedes) this.returning.add(filter);
     };
+  }
+
+  /** A deploy is over: publishes still waiting for an input that did not come back are routed as they would be now. */
+  releaseReturning(): void {
+    this.returning.release();
   }
 
   publish(topic: string, payload: Buffer, qos: 0 | 1 = 0, retain = false): Promise<void> {
@@ -231,6 +245,7 @@ export class EmbeddedMqttBroker {
     // A stop during start (a quick redeploy) waits for it, or its listeners would outlive the stop; a listener
     // waiting for its port to come free stops waiting.
     this.halted.abort();
+    this.returning.clear();
     await this.starting?.catch(() => undefined);
     this.isListening = false;
     this.stopAuth();
@@ -272,6 +287,8 @@ export class EmbeddedMqttBroker {
     const subs = this.subscribers;
     let count = 0;
     for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) count++;
+    const returning = this.returning.size === 0 ? undefined : this.returning.matching(packet.topic);
+    if (returning) return this.deliverWaiting(packet, ack, failed, client, count, returning);
     if (count === 0) return client && !packet.retain ? this.unrouted(packet, ack, failed, client) : ack();
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const p: InProcessPacket = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
@@ -298,6 +315,24 @@ export class EmbeddedMqttBroker {
       count--;
       subs[i].deliver(p, acked, fail);
     }
+  }
+
+  /** deliver() for a publish an input being restarted would take (ReturningFilters.share). */
+  private deliverWaiting(packet: AedesPacket, ack: () => void, failed: () => void, client: AedesClient | null | undefined, count: number, waiting: Returning[]): void {
+    const now = this.subscribers.filter((s) => topicMatches(s.filter, packet.topic)).map((s) => s.deliver);
+    const reroute = count === 0 && waiting.length === 1 ? () => this.deliver(packet, ack, failed, client) : undefined;
+    this.returning.share(waiting, this.inProcess(packet, client), now, ack, failed, reroute);
+  }
+
+  private inProcess(packet: AedesPacket, client: AedesClient | null | undefined): InProcessPacket {
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const p: InProcessPacket = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
+    if (client) {
+      const from = this.senderOf(client);
+      p.remote = from.remote;
+      p.actor = from.actor;
+    }
+    return p;
   }
 
   /**

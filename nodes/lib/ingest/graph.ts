@@ -98,3 +98,28 @@ export class SettlementGraph {
     return false;
   }
 }
+
+/**
+ * The nodes a message sent by `from` can pass through: along wires, and from a link out or link call to the
+ * link nodes it names. Iterative, as SettlementGraph.
+ */
+export function downstreamOf(nodes: readonly FlowNode[], from: string): Set<string> {
+  const next = new Map<string, string[]>();
+  for (const n of nodes) {
+    const to: string[] = [];
+    const wires = Array.isArray(n.wires) ? n.wires : [];
+    for (const port of wires) to.push(...ids(port));
+    if (n.type === 'link out' || n.type === 'link call') to.push(...ids(n.links));
+    if (to.length) next.set(n.id, to);
+  }
+  const seen = new Set<string>();
+  const queue = [from];
+  for (let i = 0; i < queue.length; i++) {
+    for (const to of next.get(queue[i]) ?? []) {
+      if (seen.has(to)) continue;
+      seen.add(to);
+      queue.push(to);
+    }
+  }
+  return seen;
+}

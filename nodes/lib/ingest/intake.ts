@@ -169,6 +169,30 @@ export class Intake {
   }
 
   /**
+   * Sends again, as replayed, what is unsettled now and already sent on: a deploy stopped nodes on its way while
+   * this input ran on, so what they held, or were sent meanwhile, is gone, and the next start is far. No share is
+   * added: whichever copy is stored settles the entry, and the idempotent store keeps a reading once. Returns how
+   * many messages it sent.
+   */
+  resend(): number {
+    if (this.state !== 'open') return 0;
+    // What waits in the outbox leaves with it; this turn's records are not journaled yet.
+    const waiting = this.outbox.length ? new Set(this.outbox.map((i) => i.seq)) : undefined;
+    const items: IntakeItem[] = [];
+    for (const e of this.journal.unsettled()) {
+      if (waiting?.has(e.seq)) continue;
+      try {
+        items.push({ rec: decodeRecord(e.data), seq: e.seq });
+      } catch {
+        // Unreadable: handed to opts.unreadable at the next start, as any entry that cannot be read back.
+      }
+    }
+    const chunk = this.opts.replayChunk ?? 1000;
+    for (let i = 0; i < items.length && this.state === 'open'; i += chunk) this.emit(items.length > chunk ? items.slice(i, i + chunk) : items, true);
+    return items.length;
+  }
+
+  /**
    * A message from a protocol with acknowledgements. It is journaled with the
    * rest of this event-loop turn (or at flush()); then ack() runs, at once or
    * when the gate opens. If the journal cannot be written, fail(err) runs

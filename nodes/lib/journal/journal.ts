@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { JournalError } from '../errors';
 import { readCheckpoint, takePendingList, writeCheckpointInBackground, writeCheckpointSync, writePendingList } from './checkpoint-file';
 import { PendingCounts } from './pending';
-import { BUFFER_RECORDS, encodeGroup, type JournalEntry, type RecordEncoder } from './segment-file';
+import { BUFFER_RECORDS, encodeGroup, readRecords, type JournalEntry, type RecordEncoder } from './segment-file';
 import { SegmentFiles } from './segments';
 import { ReadingWeights } from './weights';
 import { TakenEntries } from './taken';
@@ -261,6 +261,17 @@ export class Journal {
       this.drainWaiter = undefined;
       w.cb();
     }
+  }
+
+  /**
+   * The entries not settled yet, read back from the segment files in order, while the journal stays open: for an
+   * input whose messages were lost on their way (a deploy stopped the nodes that held them). Reads the files.
+   */
+  unsettled(): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    if (!this.opened || this.pending.size === 0) return out;
+    for (const path of this.segments.paths()) readRecords(path, (seq) => this.pending.has(seq), out);
+    return out;
   }
 
   /** Entries appended but not settled yet (stats().pending without the rest). */

@@ -98,3 +98,21 @@ export function scanSegment(path: string, settledUpTo: number, unsettled: Journa
   }
   return { firstSeq, lastSeq, path, size: off };
 }
+
+/**
+ * Reads the records of a segment still being written whose seq `wanted` picks, leaving the file as it is (no
+ * cut of a torn tail: the journal's own writes are whole or undone). For a running journal's unsettled entries.
+ */
+export function readRecords(path: string, wanted: (seq: number) => boolean, out: JournalEntry[]): void {
+  const buf = readFileSync(path);
+  let off = 0;
+  while (off + HEADER <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    const seq = buf.readDoubleLE(off + 8);
+    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
+    const data = buf.subarray(off + HEADER, off + HEADER + len);
+    if (crc32(data) !== buf.readUInt32LE(off + 4)) break;
+    if (wanted(seq)) out.push({ seq, data: Buffer.from(data) });
+    off += HEADER + len;
+  }
+}

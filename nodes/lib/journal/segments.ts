@@ -32,6 +32,11 @@ export class SegmentFiles {
     return this.list.length;
   }
 
+  /** The segment files, oldest first. */
+  paths(): string[] {
+    return this.list.map((s) => s.path);
+  }
+
   /**
    * Reads the segment files in order, pushing the entries after `settledUpTo`
    * onto `unsettled`, and returns the last sequence number on disk (0: none).
