@@ -27,6 +27,11 @@ export interface TsdbServer {
   destroy(): Promise<void>;
   /** What the server printed (the last 64 KiB), for failure messages. */
   output(): string;
+  /**
+   * Makes what it has taken searchable now (VictoriaMetrics: /internal/force_flush; it does so by itself
+   * within seconds); nothing to do for InfluxDB, whose writes are searchable once answered.
+   */
+  flush(): Promise<void>;
 }
 
 interface ServerSpec {
@@ -36,6 +41,8 @@ interface ServerSpec {
   aptPackage: string;
   /** A path that answers 2xx once the server takes requests. */
   readyPath: string;
+  /** A path that makes what the server took searchable at once. */
+  flushPath?: string;
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -59,6 +66,12 @@ function managed(spec: ServerSpec, port: number, dir: string, startTimeoutMs: nu
     dir,
     running,
     output: () => out,
+    async flush() {
+      if (!spec.flushPath) return;
+      const res = await fetch(`${url}${spec.flushPath}`);
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`${spec.name} ${spec.flushPath}: ${res.status}`);
+    },
     async start() {
       if (running()) return;
       const p = spawn(spec.bin, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -169,7 +182,7 @@ export async function startVictoria(opts: ServerOptions = {}): Promise<TsdbServe
   const port = await freePort();
   const dir = tempDir('us-vm-');
   const args = [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${join(dir, 'data')}`, '-retentionPeriod=100y', '-search.latencyOffset=0s', '-loggerLevel=ERROR'];
-  const server = managed({ name: 'victoria-metrics', bin: 'victoria-metrics', args, aptPackage: 'victoria-metrics', readyPath: '/health' }, port, dir, opts.startTimeoutMs ?? 30_000);
+  const server = managed({ name: 'victoria-metrics', bin: 'victoria-metrics', args, aptPackage: 'victoria-metrics', readyPath: '/health', flushPath: '/internal/force_flush' }, port, dir, opts.startTimeoutMs ?? 30_000);
   await server.start();
   return server;
 }

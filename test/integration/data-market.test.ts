@@ -171,13 +171,14 @@ test('the payment webhook of the pack makes a grant and answers the login once',
 });
 
 test('when a short grant expires, its live subscription ends', async () => {
-  // Half a minute: long enough to see a live reading arrive first, on a slow machine too.
-  const g = await api('POST', '/api/v1/grants', { client: 'mary', device: 'plug1', minutes: 0.5 });
+  const johnLive = await subscribe('market/plug1/live', ['-u', 'john', '-P', john]);
+  // Ten seconds: long enough to see a live reading arrive first, on a slow machine too (only mary's
+  // subscription and one publish take place in them; a reading that came too late fails the wait below).
+  const g = await api('POST', '/api/v1/grants', { client: 'mary', device: 'plug1', minutes: 1 / 6 });
   assert.equal(g.status, 201);
   const password = (g.json.login as { password: string }).password;
   const grant = g.json.grant as { id: string };
   const mary = await subscribe('market/plug1/live', ['-u', 'mary', '-P', password]);
-  const johnLive = await subscribe('market/plug1/live', ['-u', 'john', '-P', john]);
   await publish({ ts: M + 300_000, power: 5 });
   await eventually(async () => mary.got('market/plug1/live')[0], 30_000, `mary's live reading: ${mary.out()}`);
 

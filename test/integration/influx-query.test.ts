@@ -94,8 +94,11 @@ for (const server of ['influxdb', 'victoriametrics'] as const) {
       ref = new DuckDbStore({ path: ':memory:' });
       await ref.open();
       await ref.write(data);
-      // VictoriaMetrics makes new samples searchable within a second or so.
-      await eventually(async () => ((await reader.readings({ device: 'pump-1', limit: 1000 })).readings.length === 400 ? true : undefined), 30_000, 'all readings searchable');
+      // VictoriaMetrics makes new samples searchable some seconds after it answered the write, at once when asked to.
+      await eventually(async () => {
+        await ts.flush();
+        return (await reader.readings({ device: 'pump-1', limit: 1000 })).readings.length === 400 ? true : undefined;
+      }, 30_000, 'all readings searchable');
     });
 
     after(async () => {
@@ -192,6 +195,7 @@ test('store config: querySink makes the store answer reading queries from the se
     await set.open();
     try {
       const page = await eventually(async () => {
+        await vm.flush();
         const p = await set.primary.readings({ device: 'elsewhere', limit: 10 });
         return p.readings.length === 2 ? p : undefined;
       }, 30_000, 'readings of the other instance');

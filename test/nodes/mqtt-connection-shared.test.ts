@@ -32,6 +32,22 @@ after(async () => {
 });
 
 
+type Aedes = NodeJS.EventEmitter & { authorizeForward: (client: unknown, packet: { topic: string }) => unknown };
+const aedes = () => (broker as unknown as { aedes: Aedes }).aedes;
+
+/**
+ * The probe's subscriptions and unsubscriptions of plain topics as aedes takes them, in order ("+filter",
+ * "-filter"). A `$share/...` one is taken by the embedded broker before aedes and is not seen here.
+ */
+function probeFilters(): { seen: string[]; off: () => void } {
+  const seen: string[] = [];
+  const onSub = (subs: Array<{ topic: string }>) => seen.push(...subs.filter((x) => x.topic.includes('share-probe')).map((x) => `+${x.topic}`));
+  const onUnsub = (topics: string[]) => seen.push(...topics.filter((t) => t.includes('share-probe')).map((t) => `-${t}`));
+  aedes().on('subscribe', onSub);
+  aedes().on('unsubscribe', onUnsub);
+  return { seen, off: () => void (aedes().off('subscribe', onSub), aedes().off('unsubscribe', onUnsub)) };
+}
+
 /** After the probe's waits: the connection reported nothing about shared subscriptions, /health is ok and the input green. */
 async function nothingReported(connId: string, name: string, inputId: string): Promise<void> {
   const conn = helper.getNode(connId) as unknown as { error: { args: unknown[][] } };
@@ -43,7 +59,7 @@ async function nothingReported(connId: string, name: string, inputId: string): P
 
 test('on a broker with shared subscriptions the probe comes back: the input stays green and nothing is reported', async () => {
   const probes: string[] = [];
-  (broker as unknown as { aedes: NodeJS.EventEmitter }).aedes.on('publish', (packet: { topic: string }) => {
+  aedes().on('publish', (packet: { topic: string }) => {
     if (packet.topic.startsWith('upperstack/share-probe/')) probes.push(packet.topic);
   });
   await helper.load(nodes, [
@@ -68,12 +84,16 @@ test('on a broker with shared subscriptions the probe comes back: the input stay
 
 test('a broker that keeps the probe\'s topic from the login (an ACL giving it only the devices\' topics) leaves the input green: no verdict, nothing reported', async () => {
   await helper.unload();
-  type Forward = (client: unknown, packet: { topic: string }) => unknown;
-  const aedes = (broker as unknown as { aedes: { authorizeForward: Forward } }).aedes;
-  const allowed = aedes.authorizeForward;
+  const allowed = aedes().authorizeForward;
   const dropped: string[] = [];
+  const filters = probeFilters();
+  const published: string[] = [];
+  const onPublish = (packet: { topic: string }) => {
+    if (packet.topic.startsWith('upperstack/share-probe/')) published.push(packet.topic);
+  };
+  aedes().on('publish', onPublish);
   // As mosquitto with an acl_file does over MQTT 3.1.1: SUBSCRIBE granted, PUBLISH acknowledged, nothing delivered.
-  aedes.authorizeForward = (client, packet) => {
+  aedes().authorizeForward = (client, packet) => {
     if (packet.topic.startsWith('upperstack/share-probe/')) {
       dropped.push(packet.topic);
       return null;
@@ -87,10 +107,19 @@ test('a broker that keeps the probe\'s topic from the login (an ACL giving it on
       { id: 'in2', type: 'upperstack-mqtt-in', z: 'tab', source: 'external', connection: 'conn2', topic: 'devices/{device}/telemetry', qos: 1, format: 'auto', group: 'g2', configVersion: 2, coalesce: true, wires: [[], []] },
     ]);
     await eventually(async () => (dropped.length ? true : undefined), 20_000, 'the probe kept from the login');
-    // Past the probe's waits (10 s a step): before, a probe the broker dropped was taken for a broker without shared subscriptions.
-    await new Promise((r) => setTimeout(r, 21_000));
+    // The plain step gives up after its 10 s wait and the probe ends there, with no verdict: before, a probe the
+    // broker dropped was taken for a broker without shared subscriptions. A shared step would start in the same
+    // turn (its SUBSCRIBE right behind the UNSUBSCRIBE, its PUBLISH once granted): a moment is left for the broker
+    // to take them, then the probe has published once.
+    const topic = 'upperstack/share-probe/us-test-acl';
+    await eventually(async () => (filters.seen.includes(`-${topic}`) ? true : undefined), 30_000, `the plain step given up: ${filters.seen.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.deepEqual(filters.seen, [`+${topic}`, `-${topic}`]);
+    assert.deepEqual(published, [topic], 'no shared step after a plain one that did not come back');
     await nothingReported('conn2', 'acl', 'in2');
   } finally {
-    aedes.authorizeForward = allowed;
+    aedes().off('publish', onPublish);
+    filters.off();
+    aedes().authorizeForward = allowed;
   }
 });
