@@ -4,8 +4,8 @@
  * on `devices/{device}/commands` (the embedded broker).
  */
 import type { Node, NodeAPI } from 'node-red';
-import { commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
-import { InvalidReadingError } from '../lib/errors';
+import { checkCommandDevice, commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
+import { ConfigError, InvalidReadingError } from '../lib/errors';
 import { onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
@@ -23,11 +23,13 @@ export = function register(RED: NodeAPI): void {
     onInput(node, async (msg, send, done) => {
       const device = commandDevice(msg, config.topic || 'devices/{device}/commands');
       if (!device) return done(new InvalidReadingError('a command needs a device: set msg.device (or msg.topic devices/{device}/commands)', { path: 'device' }));
+      // Everything that can refuse the command is checked before it is set: a refused command reaches no one.
+      checkCommandDevice(device);
+      const topic = config.topic ? commandTopic(config.topic, device) : undefined;
+      const broker = topic === undefined ? undefined : findBroker(config.broker || undefined);
+      if (topic !== undefined && !broker) return done(new ConfigError(RED._('upperstack-command.errors.noBroker')));
       const command = commandBoard.set(device, msg.payload);
-      if (config.topic) {
-        const topic = commandTopic(config.topic, device);
-        const broker = findBroker(config.broker || undefined);
-        if (!broker) return done(new Error(RED._('upperstack-command.errors.noBroker')));
+      if (topic !== undefined && broker) {
         await broker.publish(topic, command.payload, config.qos);
         msg.topic = topic;
       }
