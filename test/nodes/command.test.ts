@@ -101,12 +101,26 @@ test('with an MQTT topic but no broker, the command fails and is not set for CoA
   try {
     const err = await outcome('c1', { device: 'nb-1', payload: 'reboot' });
     // The helper runtime shows message keys, not their English.
-    assert.match(String(err.message), /no embedded broker|errors\.noBroker/);
+    assert.match(String(err.message), /broker chosen in this node \(absent\) is not running|errors\.brokerGone/);
     assert.deepEqual(observed, []);
     assert.equal(commandBoard.get('nb-1'), undefined);
   } finally {
     stop();
   }
+});
+
+test('with two brokers and none chosen, the failure says to choose one', async () => {
+  await helper.load([brokerNode, commandNode], [
+    { id: 'b1', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
+    { id: 'b2', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
+    { id: 'c1', type: 'upperstack-command', broker: '', topic: 'devices/{device}/commands', qos: 1, configVersion: 1, wires: [['out']] },
+    { id: 'out', type: 'helper' },
+  ]);
+  for (let i = 0; i < 200 && !(findBroker('b1') && findBroker('b2')); i++) await new Promise((r) => setTimeout(r, 10));
+  const err = await outcome('c1', { device: 'two-1', payload: 'reboot' });
+  // The helper runtime shows message keys, not their English.
+  assert.match(String(err.message), /2 embedded brokers run: choose the one|errors\.brokerNotChosen/);
+  assert.equal(commandBoard.get('two-1'), undefined);
 });
 
 test('an observer that throws does not fail the command nor keep the others from it', () => {
