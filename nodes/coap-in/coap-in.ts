@@ -27,7 +27,8 @@ import { isLoopback } from '../lib/security/net';
 import type { Refusal } from '../lib/security/device-auth';
 import { isRegisteredDevice } from '../shared/devices';
 import { registerHealth } from '../shared/runtime';
-import { commandBoard } from '../lib/inputs/commands';
+import { Observations } from '../lib/inputs/observations';
+import { commandsResource } from './commands';
 import { requestEmitter } from '../shared/request-emit';
 import { checkDecoded } from '../shared/request-checks';
 import { onClose } from '../shared/input';
@@ -128,21 +129,8 @@ export = function register(RED: NodeAPI): void {
       }
     };
 
-    const commands = (req: IncomingMessage, res: OutgoingMessage, device: string) => {
-      const latest = commandBoard.get(device);
-      if (req.headers.Observe !== 0) {
-        if (!latest) return send(res, coapError('4.04', `no command for ${device} yet`));
-        res.setOption('Content-Format', latest.contentType);
-        return res.end(latest.payload);
-      }
-      // An observation: the latest command now (or an empty notification), then every new one.
-      res.setOption('Content-Format', 'application/json');
-      res.write(latest ? latest.payload : Buffer.alloc(0));
-      const stop = commandBoard.observe(device, (c) => res.write(c.payload));
-      res.on('finish', stop);
-      res.on('close', stop);
-      res.on('error', stop);
-    };
+    const observations = new Observations();
+    const commands = commandsResource(observations);
 
     const filterDatagram = datagramFilter(config.maxBytes, firstBlock);
 
@@ -293,6 +281,8 @@ export = function register(RED: NodeAPI): void {
       stopHealth();
       releasePorts(node);
       started.stopReplay();
+      // Before the socket closes: a notification to an observation left open would be written to no socket.
+      observations.endAll();
       await new Promise<void>((resolve) => {
         try {
           server.close(() => resolve());

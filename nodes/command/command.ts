@@ -4,12 +4,12 @@
  * on `devices/{device}/commands` (the embedded broker).
  */
 import type { Node, NodeAPI } from 'node-red';
-import { commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
-import { InvalidReadingError } from '../lib/errors';
+import { checkCommandDevice, commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
+import { ConfigError, InvalidReadingError } from '../lib/errors';
 import { onInput } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
-import { findBroker } from '../shared/runtime';
+import { brokerCount, findBroker } from '../shared/runtime';
 import { commandMigrations, type CommandNodeDef, type CommandOptions } from './options';
 
 export = function register(RED: NodeAPI): void {
@@ -18,16 +18,24 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<CommandOptions>(def as unknown as Record<string, unknown>, commandMigrations);
     let sent = 0;
+    // Why no broker takes the command: the chosen one is not running, several run and none is chosen, or none runs.
+    const noBroker = (): string => {
+      if (config.broker) return RED._('upperstack-command.errors.brokerGone', { id: config.broker });
+      const count = brokerCount();
+      return count > 1 ? RED._('upperstack-command.errors.brokerNotChosen', { count }) : RED._('upperstack-command.errors.noBroker');
+    };
     setStatus(node, 'idle', RED._('upperstack-command.status.none'));
 
     onInput(node, async (msg, send, done) => {
       const device = commandDevice(msg, config.topic || 'devices/{device}/commands');
       if (!device) return done(new InvalidReadingError('a command needs a device: set msg.device (or msg.topic devices/{device}/commands)', { path: 'device' }));
+      // Everything that can refuse the command is checked before it is set: a refused command reaches no one.
+      checkCommandDevice(device);
+      const topic = config.topic ? commandTopic(config.topic, device) : undefined;
+      const broker = topic === undefined ? undefined : findBroker(config.broker || undefined);
+      if (topic !== undefined && !broker) return done(new ConfigError(noBroker()));
       const command = commandBoard.set(device, msg.payload);
-      if (config.topic) {
-        const topic = commandTopic(config.topic, device);
-        const broker = findBroker(config.broker || undefined);
-        if (!broker) return done(new Error(RED._('upperstack-command.errors.noBroker')));
+      if (topic !== undefined && broker) {
         await broker.publish(topic, command.payload, config.qos);
         msg.topic = topic;
       }

@@ -66,6 +66,11 @@ export function findBroker(id: string | undefined): EmbeddedBroker | undefined {
   return brokers.size === 1 ? brokers.values().next().value : undefined;
 }
 
+/** How many embedded brokers run: with more than one, a node must name the one it means. */
+export function brokerCount(): number {
+  return brokers.size;
+}
+
 const ANY = '*';
 
 /**

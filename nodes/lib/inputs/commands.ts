@@ -5,7 +5,8 @@
  * wires; commands live in memory (a device that was offline gets the latest one
  * when it next asks).
  */
-import { InvalidReadingError } from '../errors';
+import { BadDeviceIdError, InvalidReadingError } from '../errors';
+import { deviceIdProblem } from '../devices/record';
 
 export interface Command {
   device: string;
@@ -28,9 +29,12 @@ export class CommandBoard {
   private readonly latest = new Map<string, Command>();
   private readonly listeners = new Map<string, Set<Listener>>();
 
-  /** Sets the device's command and tells its observers. */
+  /**
+   * Sets the device's command and tells its observers. A device outside the id rule is refused: no
+   * device can observe or subscribe under such a name, so the command could never arrive.
+   */
   set(device: string, value: unknown, now = Date.now()): Command {
-    if (typeof device !== 'string' || device === '') throw new InvalidReadingError('a command needs a device: set msg.device (or msg.topic devices/{device}/commands)', { path: 'device' });
+    checkCommandDevice(device);
     const { payload, contentType } = commandBytes(value);
     const prev = this.latest.get(device);
     const c: Command = { device, payload, contentType, seq: (prev?.seq ?? 0) + 1, at: now };
@@ -38,7 +42,16 @@ export class CommandBoard {
     this.latest.set(device, c);
     // Oldest devices go first when too many are remembered.
     if (this.latest.size > MAX_DEVICES) this.latest.delete(this.latest.keys().next().value as string);
-    for (const l of this.listeners.get(device) ?? []) l(c);
+    for (const l of this.listeners.get(device) ?? []) {
+      // An observer that cannot be told any more (its socket is gone) is dropped; the command and the
+      // other observers do not fail for it.
+      try {
+        l(c);
+      } catch {
+        this.listeners.get(device)?.delete(l);
+      }
+    }
+    if (this.listeners.get(device)?.size === 0) this.listeners.delete(device);
     return c;
   }
 
@@ -62,6 +75,13 @@ export class CommandBoard {
   observers(device: string): number {
     return this.listeners.get(device)?.size ?? 0;
   }
+}
+
+/** Throws unless `device` can receive a command: present, and an id by the rule (BAD_DEVICE_ID). */
+export function checkCommandDevice(device: unknown): asserts device is string {
+  if (typeof device !== 'string' || device === '') throw new InvalidReadingError('a command needs a device: set msg.device (or msg.topic devices/{device}/commands)', { path: 'device' });
+  const problem = deviceIdProblem(device);
+  if (problem) throw new BadDeviceIdError(problem, { path: 'device' });
 }
 
 /** The bytes and media type of a command value. */

@@ -1,0 +1,51 @@
+/**
+ * The open CoAP observations of one input, by client endpoint and token (RFC 7641).
+ * A client cancels one with a GET carrying Observe 1 and the same token (§3.6), and
+ * registering again with the same token replaces the earlier one (§4.1); without this
+ * the board kept pushing to observations the device had left. Closing the input ends
+ * them all, so no listener outlives the socket it would write to.
+ */
+
+/** How an observation ends: it stops listening to the board and closes its stream. */
+export type EndObservation = () => void;
+
+export class Observations {
+  private readonly open = new Map<string, EndObservation>();
+
+  /** The key of an observation: the same endpoint and token name the same one. */
+  static key(address: string, port: number, token: Buffer | undefined): string {
+    return `${address}:${port}/${token?.toString('hex') ?? ''}`;
+  }
+
+  /**
+   * Registers an observation, ending an earlier one under the same key first. Returns the function
+   * to call when the stream ends by itself (the client reset a notification, or stopped answering).
+   */
+  add(key: string, end: EndObservation): () => void {
+    this.cancel(key);
+    this.open.set(key, end);
+    return () => {
+      if (this.open.get(key) === end) this.open.delete(key);
+    };
+  }
+
+  /** Ends the observation under `key`, if there is one; whether there was. */
+  cancel(key: string): boolean {
+    const end = this.open.get(key);
+    if (!end) return false;
+    this.open.delete(key);
+    end();
+    return true;
+  }
+
+  /** Ends every observation (the input closes). */
+  endAll(): void {
+    const ends = [...this.open.values()];
+    this.open.clear();
+    for (const end of ends) end();
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+}

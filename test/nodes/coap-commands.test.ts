@@ -1,0 +1,113 @@
+/**
+ * Commands to CoAP observers of /commands/{device}, as a device sees them: each notification
+ * with the Content-Format of its command, an observer that leaves (libcoap's coap-client-notls
+ * deregisters when its -s time is up) no longer pushed to, and an input that is redeployed
+ * leaving no observation behind that would fail later commands.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import helper from 'node-red-node-test-helper';
+import { generate, parse, type ParsedPacket } from 'coap-packet';
+import { commandBoard } from '../../nodes/lib/inputs/commands';
+import { coapInLoader, waitFor } from '../helpers/coap-node';
+import { useTestRuntime } from '../helpers/node-red';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const coapNode = require('../../nodes/coap-in/coap-in');
+const commandNode = require('../../nodes/command/command');
+
+helper.init(require.resolve('node-red'));
+
+const commandFlow = [
+  { id: 'cmd', type: 'upperstack-command', topic: '', configVersion: 1, wires: [['sent']] },
+  { id: 'sent', type: 'helper' },
+];
+const load = coapInLoader([coapNode, commandNode], 'cc', commandFlow);
+
+useTestRuntime('us-coap-commands-');
+
+/** A UDP client that observes /commands/{device} with a non-confirmable GET and collects the notifications. */
+async function observe(port: number, device: string, token: Buffer): Promise<{ sock: Socket; got: ParsedPacket[] }> {
+  const sock = createSocket('udp4');
+  const got: ParsedPacket[] = [];
+  sock.on('message', (m) => got.push(parse(m)));
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  sock.send(generate({ code: 'GET', messageId: 61, token, confirmable: false, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('commands') }, { name: 'Uri-Path', value: Buffer.from(device) }] }), port, '127.0.0.1');
+  await waitFor(() => (got.length ? true : undefined), 'the first notification');
+  return { sock, got };
+}
+
+/** The Content-Format number of a notification (an empty option value is 0, text/plain). */
+function contentFormat(p: ParsedPacket): number | undefined {
+  const v = p.options.find((o) => o.name === 'Content-Format')?.value;
+  return v === undefined ? undefined : v.length ? v.readUIntBE(0, v.length) : 0;
+}
+
+test('each notification carries the Content-Format of its command: text, bytes, JSON', async () => {
+  const { port } = await load();
+  const { sock, got } = await observe(port, 'cf-1', Buffer.from([6, 1]));
+  try {
+    const cmd = helper.getNode('cmd')!;
+    cmd.receive({ device: 'cf-1', payload: 'reboot' });
+    cmd.receive({ device: 'cf-1', payload: Buffer.from([1, 2, 3]) });
+    cmd.receive({ device: 'cf-1', payload: { valve: 'open' } });
+    await waitFor(() => (got.length >= 4 ? true : undefined), 'three notifications');
+    // RFC 7252 §12.3: 0 text/plain, 42 application/octet-stream, 50 application/json.
+    assert.deepEqual(got.slice(1).map((p) => [contentFormat(p), p.payload.toString('hex')]), [
+      [0, Buffer.from('reboot').toString('hex')],
+      [42, '010203'],
+      [50, Buffer.from('{"valve":"open"}').toString('hex')],
+    ]);
+  } finally {
+    sock.close();
+  }
+});
+
+test('an observer that leaves (coap-client-notls -s deregisters) is no longer pushed to', async () => {
+  const { port } = await load();
+  const observer = spawn('coap-client-notls', ['-m', 'get', '-s', '2', `coap://127.0.0.1:${port}/commands/gone-1`]);
+  let out = '';
+  observer.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => observer.once('exit', () => r()));
+  await waitFor(() => (commandBoard.observers('gone-1') === 1 ? true : undefined), 'the observation');
+  helper.getNode('cmd')!.receive({ device: 'gone-1', payload: 'stay' });
+  await exited;
+  assert.match(out, /stay/);
+  assert.equal(commandBoard.observers('gone-1'), 0);
+});
+
+test('observing again with the same token replaces the observation, not adds one', async () => {
+  const { port } = await load();
+  const { sock, got } = await observe(port, 'again-1', Buffer.from([7, 1]));
+  try {
+    sock.send(generate({ code: 'GET', messageId: 62, token: Buffer.from([7, 1]), confirmable: false, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('commands') }, { name: 'Uri-Path', value: Buffer.from('again-1') }] }), port, '127.0.0.1');
+    await waitFor(() => (got.length >= 2 ? true : undefined), 'the second registration');
+    assert.equal(commandBoard.observers('again-1'), 1);
+    helper.getNode('cmd')!.receive({ device: 'again-1', payload: 'once' });
+    await waitFor(() => (got.length >= 3 ? true : undefined), 'the notification');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(got.slice(2).map((p) => p.payload.toString()), ['once']);
+  } finally {
+    sock.close();
+  }
+});
+
+test('after the CoAP input is redeployed, commands to a device it had an observer of still go out', async () => {
+  const { port } = await load();
+  const { sock } = await observe(port, 'redeploy-1', Buffer.from([8, 1]));
+  sock.close();
+  await helper.unload();
+  await helper.load([commandNode], commandFlow);
+  assert.equal(commandBoard.observers('redeploy-1'), 0);
+  const cmd = helper.getNode('cmd')!;
+  // Whichever comes first: the command sent on, or its failure.
+  const outcome = new Promise<string>((r) => {
+    helper.getNode('sent')!.once('input', (msg: Record<string, unknown>) => r(`sent to ${String(msg.device)}`));
+    (cmd as unknown as { once(e: 'call:error', f: (c: { args: unknown[] }) => void): void }).once('call:error', (c) => r(`failed: ${String(c.args[0])}`));
+  });
+  cmd.receive({ device: 'redeploy-1', payload: 'still here' });
+  assert.equal(await outcome, 'sent to redeploy-1');
+  assert.equal(commandBoard.get('redeploy-1')?.payload.toString(), 'still here');
+});
