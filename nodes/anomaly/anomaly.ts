@@ -27,6 +27,7 @@ import { dataDir } from '../shared/runtime';
 import { removeStateFile, stateFileHead, stateFileOf } from '../lib/anomaly/state-file';
 import { SaveSchedule } from '../lib/anomaly/save-schedule';
 import { annotate, copyOf, type AnnotatedReading } from './annotate';
+import { heartbeatEvery, offlineMessage } from './heartbeat';
 
 /** How often the node looks whether to save; a large state waits longer (SaveSchedule). */
 const SAVE_EVERY_MS = 30_000;
@@ -38,13 +39,6 @@ const HOUR_MS = 3_600_000;
  * so the status always ends on the latest figures.
  */
 const STATUS_EVERY_MS = 500;
-
-/** How often heartbeats are checked: often enough for short configured intervals, once a second otherwise; null when off. */
-function heartbeatEvery(hb: ReturnType<typeof engineOptionsOf>['heartbeat']): number | null {
-  if (hb === false) return null;
-  const ms = typeof hb?.interval === 'number' ? hb.interval : undefined;
-  return ms === undefined ? 1000 : Math.max(50, Math.min(1000, Math.floor(ms / 2)));
-}
 
 /** State an earlier version saved in context with no series and no device (or none saved): nothing for an engine to watch yet. */
 function isEmpty(state: SavedEngineState | undefined): boolean {
@@ -192,19 +186,7 @@ export = function register(RED: NodeAPI): void {
       for (const e of events) {
         if (e.status !== 'offline') continue;
         const now = Date.now();
-        out.push({
-          _msgid: RED.util.generateId(),
-          topic: `upperstack/anomaly/${e.device}`,
-          device: e.device,
-          payload: {
-            device: e.device,
-            ts: now,
-            fields: {},
-            tags: {},
-            anomaly: { score: 1, isAnomaly: true, detector: 'heartbeat', expected: e.expectedEvery, band: [0, e.expectedEvery], reason: e.reason },
-            heartbeat: e,
-          },
-        } as UpperstackMessage);
+        out.push(offlineMessage(e, RED.util.generateId(), now));
         recent.push(now);
       }
       if (out.length) {

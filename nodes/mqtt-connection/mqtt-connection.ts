@@ -14,9 +14,8 @@
  * failed: the connection is dropped and the broker resends, and an
  * acknowledgement still held by backpressure is never sent).
  */
-import { readFileSync } from 'node:fs';
 import type { Node, NodeAPI } from 'node-red';
-import type { IClientOptions, IPublishPacket, MqttClient, Packet } from 'mqtt';
+import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
 import { topicMatches } from '../lib/mqtt/topic';
 import { mqttReceived } from '../lib/mqtt/received';
 import { retainedClear } from '../lib/mqtt/retained-clear';
@@ -33,22 +32,7 @@ import { mqttConnectionMigrations, turnMaximum, type MqttConnectionNode, type Su
 import { endClient } from '../lib/mqtt/end';
 import { connectRetrying, versionRefused } from '../lib/mqtt/refused';
 import { SharedProbe } from './share-probe';
-
-/**
- * MQTT 5 ends a session at disconnect unless the client asks for an expiry, so
- * a persistent connection asks for a week: what the broker holds for it while it
- * restarts (unacknowledged and queued messages) is delivered when it is back.
- */
-const SESSION_EXPIRY_S = 7 * 86_400;
-
-/**
- * MQTT.js logs through `debug` about ten times per message it takes in, and each
- * call builds its arguments (a rest array, often an object) even when the
- * logger is off: about a tenth of all the runtime allocated per reading with
- * 10-reading batches on mosquitto.
- * Its own logger stays when DEBUG is set (e.g. DEBUG=mqttjs*).
- */
-const quietLog = process.env.DEBUG ? undefined : () => undefined;
+import { clientOptions, login } from './client-options';
 
 /**
  * MQTT.js retries every reconnectPeriod and reports each failed attempt; the same
@@ -237,39 +221,11 @@ export = function register(RED: NodeAPI): void {
      */
     const subscribeOptions = (qos: Subscriber['qos']) => liveSubscribeOptions(config.protocolVersion, qos);
 
-    const login = (): IClientOptions => ({
-      username: node.credentials?.username || undefined,
-      password: node.credentials?.password || undefined,
-      rejectUnauthorized: config.rejectUnauthorized,
-      ca: config.ca ? readFileSync(config.ca) : undefined,
-      cert: config.cert ? readFileSync(config.cert) : undefined,
-      key: config.key ? readFileSync(config.key) : undefined,
-    });
-    node.brokerSettings = () => ({ url: config.url, options: login() });
+    node.brokerSettings = () => ({ url: config.url, options: login(config, node.credentials) });
 
     const connect = () => {
-      const opts: IClientOptions = {
-        clientId,
-        protocolVersion: config.protocolVersion,
-        clean: !config.persistent,
-        keepalive: config.keepalive,
-        ...(config.protocolVersion === 5
-          ? {
-              properties: {
-                ...(config.persistent ? { sessionExpiryInterval: SESSION_EXPIRY_S } : {}),
-                ...(config.receiveMaximum > 0 ? { receiveMaximum: config.receiveMaximum } : {}),
-              },
-            }
-          : {}),
-        // A broker that is starting ("server unavailable") or whose login is being fixed is tried again like one
-        // that is down; a refused version is not (connectRetrying).
-        reconnectPeriod: 2000,
-        ...(quietLog ? { log: quietLog } : {}),
-        ...login(),
-        // Connect after the incoming store and handleMessage are replaced below.
-        manualConnect: true,
-      };
-      const c = connectRetrying(config.url, opts);
+      // Connected only after the incoming store and handleMessage are replaced below.
+      const c = connectRetrying(config.url, clientOptions(config, clientId, node.credentials));
       // QoS 2: MQTT.js stores the packet, then sends PUBREC. The message goes through the intake
       // first, so PUBREC waits for the journal write and the gate; it enters the flow then, and the
       // handleMessage that follows PUBREL has nothing left to do.

@@ -25,10 +25,11 @@ import type { InfluxDB, ResponseStartedFn, SendOptions, Transport } from '@influ
 import { StoreFailedError, StoreUnavailableError, type RetentionRefusedError } from '../errors';
 import type { Reading } from '../reading';
 import type { ReadingSink, StoreHealth } from '../store/types';
-import { encodeReadings, refusalError, type Dialect, type FieldType, type Precision } from './line';
+import { encodeReadings, refusalError, type Dialect, type Precision } from './line';
 import { influxClient, isHttpError, isTimeout, quoteIdent, serverMessage } from './sink-client';
 import type { InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
-import { durationText, goDurationMs, retentionRefusal } from './retention';
+import { goDurationMs, retentionRefusal } from './retention';
+import { adoptServerTypes, provisionV1, provisionV2, type InfluxQlResult, type ProvisionTarget } from './sink-provision';
 import { shownUrl } from '../security/url-login';
 
 export type { ApiSetting, InfluxApi, InfluxSinkOptions, InfluxSinkStats, ServerKind } from './sink-options';
@@ -320,7 +321,7 @@ export class InfluxSink implements ReadingSink {
       return;
     }
     if (this.api === 'v1') await this.provisionV1();
-    else await this.provisionV2();
+    else await provisionV2(this.provisionTarget());
     this.provisioned = true;
   }
 
@@ -332,10 +333,10 @@ export class InfluxSink implements ReadingSink {
     }
   }
 
-  private async influxql(q: string): Promise<Array<{ error?: string; series?: Array<{ name: string; columns: string[]; values: unknown[][] }> }>> {
+  private async influxql(q: string): Promise<InfluxQlResult[]> {
     const params = new URLSearchParams({ q });
     if (this.database()) params.set('db', this.database());
-    let res: { results?: Array<{ error?: string; series?: Array<{ name: string; columns: string[]; values: unknown[][] }> }>; error?: string };
+    let res: { results?: InfluxQlResult[]; error?: string };
     try {
       res = (await this.request('/query', params.toString(), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/x-www-form-urlencoded' } })) as typeof res;
     } catch (err) {
@@ -344,93 +345,36 @@ export class InfluxSink implements ReadingSink {
     return res?.results ?? [];
   }
 
-  private async provisionV1(): Promise<void> {
-    const db = this.database();
-    const rp = this.o.retentionPolicy || (this.o.retentionMs > 0 ? 'upperstack' : '');
-    if (this.o.create) {
-      const steps = [`CREATE DATABASE ${quoteIdent(db)}`];
-      if (this.o.retentionMs > 0) steps.push(`CREATE RETENTION POLICY ${quoteIdent(rp)} ON ${quoteIdent(db)} DURATION ${durationText(this.o.retentionMs)} REPLICATION 1 DEFAULT`);
-      try {
-        for (const q of steps) {
-          const [r] = await this.influxql(q);
-          if (r?.error && !/already exists/.test(r.error)) throw new StoreFailedError(r.error);
-          if (r?.error && /retention policy already exists/.test(r.error)) {
-            const [a] = await this.influxql(`ALTER RETENTION POLICY ${quoteIdent(rp)} ON ${quoteIdent(db)} DURATION ${durationText(this.o.retentionMs)} DEFAULT`);
-            if (a?.error) throw new StoreFailedError(a.error);
-          }
+  /** The sink as sink-provision.ts uses it. */
+  private provisionTarget(): ProvisionTarget {
+    return {
+      o: this.o,
+      database: this.database(),
+      bucket: this.bucket(),
+      influxql: (q) => this.influxql(q),
+      request: async (path, body, options) => {
+        try {
+          return await this.request(path, body, { ...options, headers: { ...this.headers(), ...options.headers } });
+        } catch (err) {
+          throw this.classify(err);
         }
-        const text = `database "${db}"${this.o.retentionMs > 0 ? ` with retention policy "${rp}" of ${durationText(this.o.retentionMs)}` : ''} is ready`;
+      },
+      reachable: () => this.reachable(),
+      note: (text) => {
         if (this.provisioning !== text) this.o.onNotice?.(`${this.describe()}: ${text}`);
         this.provisioning = text;
-      } catch (err) {
-        if (err instanceof StoreUnavailableError && !/credentials/.test(err.message)) throw err;
-        const text = `cannot create database "${db}"${this.o.retentionMs > 0 ? ` or its retention policy "${rp}"` : ''}: ${err instanceof Error ? err.message : String(err)}; create it yourself or give the user admin rights`;
-        if (this.provisioning !== text) this.o.onNotice?.(`${this.describe()}: ${text}`);
-        this.provisioning = text;
-      }
-    } else {
-      await this.reachable();
-    }
+      },
+    };
+  }
+
+  private async provisionV1(): Promise<void> {
+    const target = this.provisionTarget();
+    const rp = await provisionV1(target);
     if (rp && !this.o.retentionPolicy) {
       // Writes go to the policy created for them.
       this.o.retentionPolicy = rp;
       this.route = this.writePath();
     }
-    await this.adoptServerTypes();
-  }
-
-  /** A field the server already has keeps the server's type (another writer may have created it first). */
-  private async adoptServerTypes(): Promise<void> {
-    let results;
-    try {
-      results = await this.influxql('SHOW FIELD KEYS');
-    } catch {
-      return;
-    }
-    const map: Record<string, FieldType> = { float: 'float', integer: 'integer', unsigned: 'unsigned', boolean: 'boolean', string: 'string' };
-    for (const s of results[0]?.series ?? []) {
-      for (const [field, type] of s.values as Array<[string, string]>) if (map[type]) this.o.types.adopt(s.name, field, map[type]);
-    }
-  }
-
-  private async provisionV2(): Promise<void> {
-    const org = this.o.org;
-    const bucket = this.bucket();
-    const get = async (path: string): Promise<unknown> => {
-      try {
-        return await this.request(path, '', { method: 'GET', headers: this.headers() });
-      } catch (err) {
-        throw this.classify(err);
-      }
-    };
-    if (!this.o.create || !org || !bucket) {
-      await this.reachable();
-      return;
-    }
-    try {
-      const orgs = (await get(`/api/v2/orgs?org=${encodeURIComponent(org)}`)) as { orgs?: Array<{ id: string }> };
-      const orgID = orgs?.orgs?.[0]?.id;
-      if (!orgID) throw new StoreFailedError(`organisation "${org}" not found`);
-      const found = (await get(`/api/v2/buckets?orgID=${orgID}&name=${encodeURIComponent(bucket)}`)) as { buckets?: Array<{ id: string }> };
-      let text: string;
-      if (found?.buckets?.length) {
-        text = `bucket "${bucket}" exists`;
-      } else {
-        const rules = this.o.retentionMs > 0 ? [{ type: 'expire', everySeconds: Math.round(this.o.retentionMs / 1000) }] : [];
-        try {
-          await this.request('/api/v2/buckets', JSON.stringify({ orgID, name: bucket, retentionRules: rules }), { method: 'POST', headers: { ...this.headers(), 'content-type': 'application/json' } });
-        } catch (err) {
-          throw this.classify(err);
-        }
-        text = `bucket "${bucket}" created${this.o.retentionMs > 0 ? ` with a retention of ${durationText(this.o.retentionMs)}` : ''}`;
-      }
-      if (this.provisioning !== text) this.o.onNotice?.(`${this.describe()}: ${text}`);
-      this.provisioning = text;
-    } catch (err) {
-      if (err instanceof StoreUnavailableError && !/credentials/.test(err.message)) throw err;
-      const text = `cannot check or create bucket "${bucket}": ${err instanceof Error ? err.message : String(err)}; create it yourself or use a token allowed to read and write buckets`;
-      if (this.provisioning !== text) this.o.onNotice?.(`${this.describe()}: ${text}`);
-      this.provisioning = text;
-    }
+    await adoptServerTypes(target);
   }
 }

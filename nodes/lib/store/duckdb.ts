@@ -3,7 +3,8 @@
  * queried by people with plain SQL, so the layout is long and boring: one row
  * per (device, ts, field), the value in the one column that matches its type.
  * Writes go through duckdb-write.ts, which keeps (device, ts, field) unique
- * without a primary key; what opening the file does is in duckdb-open.ts.
+ * without a primary key; what opening the file does is in duckdb-open.ts,
+ * the health check in duckdb-health.ts.
  */
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { StoreUnavailableError } from '../errors';
@@ -36,6 +37,7 @@ import { openDatabase } from './duckdb-open';
 import { checkAggregate } from './duckdb-query';
 import { DuckDbReader } from './duckdb-reader';
 import { message, translateError } from './duckdb-errors';
+import { storeHealth } from './duckdb-health';
 import { encodeBatch, raiseMarks } from './duckdb-encode';
 import { writeBatch } from './duckdb-write';
 import { DuckDbRegistry } from './duckdb-registry';
@@ -45,9 +47,6 @@ import type { RegistryBackend } from '../devices/types';
 export { DEFAULT_THREADS, duckDbConfig, threadsFromEnv } from './duckdb-schema';
 export type { StoreTraceEvent } from './duckdb-checkpoint';
 export type { DuckDbStoreOptions } from './duckdb-options';
-
-/** How recent a committed write of readings must be for health() to take it as the proof of writability. */
-const RECENT_COMMIT_MS = 5_000;
 
 /** An aggregate and the tier that answered it: the raw rows, or the 1-minute or 1-hour roll-ups. */
 export interface TieredAggregate {
@@ -282,25 +281,15 @@ export class DuckDbStore implements TimeSeriesStore {
     return this.reader.latest(q);
   }
 
-  async health(): Promise<StoreHealth> {
-    const where = this.path === ':memory:' ? 'in-memory DuckDB' : `DuckDB file ${this.path}`;
-    if (this.closed) return { ok: false, detail: `${where} is closed` };
-    try {
-      // A write of readings that committed a moment ago, with nothing failing since, is the same
-      // proof as the probe's committed write; the probe would hold the writes' queue (5 statements,
-      // every few seconds while /health is watched) just when the store is busiest.
-      const since = Date.now() - this.committedAt;
-      if (this.committedAt > this.failedAt && since < RECENT_COMMIT_MS) {
-        // The figures are extra: a failing read of them says nothing about the writes.
-        const memory = await this.reader.memory().catch(() => undefined);
-        return { ok: true, detail: `${where} is writable (a write committed ${since} ms ago); memory ${memory?.memory_usage ?? '?'} of ${memory?.memory_limit ?? '?'}` };
-      }
-      // A committed write, not just a read: a full disk or lost file shows here.
-      const memory = await this.enqueue('health check', checkWritable);
-      return { ok: true, detail: `${where} is writable; memory ${memory?.memory_usage ?? '?'} of ${memory?.memory_limit ?? '?'}` };
-    } catch (err) {
-      return { ok: false, detail: message(err) };
-    }
+  health(): Promise<StoreHealth> {
+    return storeHealth({
+      path: this.path,
+      closed: this.closed,
+      committedAt: this.committedAt,
+      failedAt: this.failedAt,
+      memory: () => this.reader.memory(),
+      probe: () => this.enqueue('health check', checkWritable),
+    });
   }
 
   /** Lets calls already queued finish first. */

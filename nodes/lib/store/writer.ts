@@ -26,7 +26,8 @@
  * The bisection and dead letters are in writer-refusals.ts, the queue of
  * write() calls and what one write takes of it in writer-queue.ts, the spool's
  * records and budget in writer-spool.ts, the options, events and stats in
- * writer-types.ts.
+ * writer-types.ts, the counts, outage state and events it reports in
+ * writer-status.ts.
  */
 import type { Reading } from '../reading';
 import type { DeadLetter } from './types';
@@ -40,6 +41,7 @@ import { WriteRate } from './write-rate';
 import { RETRY_DEFAULTS, RetrySchedule } from './writer-retry';
 import { noteHolding } from './holding';
 import { deadLettered } from '../metrics/pipeline';
+import { WriterStatus, type WriterCounts } from './writer-status';
 
 export type { DeadLetterTarget, Durable, WriterEvent, WriterOptions, WriterSink, WriterStats } from './writer-types';
 
@@ -56,13 +58,11 @@ export class DurableWriter {
   private readonly rate = new WriteRate();
   private readonly retry: RetrySchedule;
   private draining = false;
-  /** The outage a 'recovered' event ends (failingSince ends earlier: at the first write that succeeds). */
-  private outageSince: number | undefined;
-  /** The sink was seen down (its health check failed, or a write after one that succeeded) since probed() last retried. */
-  private seenDown = false;
   /** Tries again a batch neither the sink nor the spool took (a full disk): see stall(). */
   private readonly stallRetry: RetrySchedule;
-  private stats_: Omit<WriterStats, 'spooled' | 'spoolBytes' | 'spoolBudget' | 'overBudget' | 'oldestAt' | 'writtenPerSec'> = { written: 0, queued: 0, rejected: 0, retries: 0 };
+  private readonly status: WriterStatus;
+  /** The status's counts, held here too: a batch updates them with no step through the status. */
+  private readonly stats_: WriterCounts;
   private holding = false;
   private startedAt = Date.now();
   /** When the last sink write started (see arm()). */
@@ -98,6 +98,8 @@ export class DurableWriter {
     this.stallRetry = new RetrySchedule(() => void this.flush(), retryMs, maxRetryMs, jitter, opts.random);
     this.kind = store.kind ?? 'store';
     this.spool = new WriterSpool(spool, opts.spoolBudgetBytes ?? DEFAULT_SPOOL_BUDGET);
+    this.status = new WriterStatus(opts.onEvent);
+    this.stats_ = this.status.counts;
   }
 
   /** Opens the spool; whatever an earlier run spooled is retried first. */
@@ -129,15 +131,7 @@ export class DurableWriter {
   }
 
   stats(): WriterStats {
-    const spool = this.spool;
-    const s: WriterStats = { ...this.stats_, spooled: spool.waiting, spoolBytes: spool.bytes(), spoolBudget: spool.budget, overBudget: this.holding, writtenPerSec: this.rate.perSec() };
-    // Spool records of older versions carry no time: they count from when this run read them.
-    const head = spool.head();
-    const spooledAt = head ? (head.t ?? this.startedAt) : undefined;
-    const queuedAt = this.queue.oldestAt();
-    const oldest = Math.min(spooledAt ?? Infinity, queuedAt ?? Infinity);
-    if (Number.isFinite(oldest)) s.oldestAt = oldest;
-    return s;
+    return this.status.snapshot(this.spool, this.queue, this.holding, this.rate.perSec(), this.startedAt);
   }
 
   private countWritten(n: number): void {
@@ -257,8 +251,8 @@ export class DurableWriter {
             this.stall(err);
             break;
           }
-        } else if (this.outageSince !== undefined && this.spool.empty) {
-          this.recovered();
+        } else if (this.status.outageSince !== undefined && this.spool.empty) {
+          this.status.recovered();
         }
         // The sink or the spool took it: a later stall starts again from the shortest wait.
         this.stallRetry.reset();
@@ -289,7 +283,7 @@ export class DurableWriter {
       let stored = 0;
       const outage = await isolate(this.store, this.kind, readings, refused, (n) => (stored += n));
       if (outage) {
-        this.failing(outage);
+        this.status.failing(outage);
         // All of them are written again (the parts already in the sink too): they count once, then.
         return { outage, left: { r: readings, d: letters } };
       }
@@ -302,16 +296,12 @@ export class DurableWriter {
     if (all.length) {
       const outage = await this.deliverLetters(all);
       if (outage) {
-        this.failing(outage);
+        this.status.failing(outage);
         // The readings are in the sink: only the dead letters wait.
         return { outage, left: { d: all } };
       }
     }
-    if (refused.length) {
-      this.stats_.rejected += refused.length;
-      this.stats_.lastRejected = refused[refused.length - 1].reason;
-      this.opts.onEvent?.({ type: 'rejected', count: refused.length, devices: [...new Set(refused.map((l) => l.device))].slice(0, 10), codes: [...new Set(refused.map((l) => l.code))], error: refused[0].reason });
-    }
+    if (refused.length) this.status.rejected(refused);
     return {};
   }
 
@@ -329,32 +319,6 @@ export class DurableWriter {
     this.opts.onEvent?.({ type: 'budget', full, bytes: this.spool.bytes(), budget: this.spool.budget });
   }
 
-  private failing(err: Error): void {
-    this.stats_.lastError = err.message;
-    // Only a failure after a success counts as seen down: a retry that fails again waits for the backoff.
-    if (this.stats_.failingSince === undefined) {
-      this.stats_.failingSince = Date.now();
-      this.seenDown = true;
-    }
-    if (this.outageSince === undefined) {
-      this.outageSince = this.stats_.failingSince;
-      this.opts.onEvent?.({ type: 'spooling', error: err.message });
-    }
-  }
-
-  /** A write went through: the sink is not failing, even while the spool still catches up. */
-  private succeeded(): void {
-    this.stats_.failingSince = undefined;
-    this.stats_.lastError = undefined;
-  }
-
-  private recovered(): void {
-    const since = this.outageSince;
-    this.outageSince = undefined;
-    this.succeeded();
-    if (since !== undefined) this.opts.onEvent?.({ type: 'recovered', downMs: Date.now() - since });
-  }
-
   /**
    * What the sink's own health check (a ping) found. Seen answering after it was
    * seen down, a spool waiting for its next retry is retried now rather than at
@@ -365,11 +329,11 @@ export class DurableWriter {
    */
   probed(ok: boolean): Promise<void> {
     if (!ok) {
-      this.seenDown = true;
+      this.status.seenDown = true;
       return Promise.resolve();
     }
-    if (!this.seenDown || this.draining || this.closed || !this.retry.cancel()) return Promise.resolve();
-    this.seenDown = false;
+    if (!this.status.seenDown || this.draining || this.closed || !this.retry.cancel()) return Promise.resolve();
+    this.status.seenDown = false;
     return new Promise((resolve) => void this.drainSpool(resolve));
   }
 
@@ -378,8 +342,7 @@ export class DurableWriter {
    * and the store counts as failing with the spool's error, until a write to either goes through.
    */
   private stall(err: Error): void {
-    this.stats_.lastError = `cannot spool: ${err.message}`;
-    this.stats_.failingSince ??= Date.now();
+    this.status.stalled(err);
     this.stallRetry.schedule();
     // Schedules nothing more (one waits): the next stall waits twice as long.
     this.stallRetry.backOff();
@@ -408,13 +371,13 @@ export class DurableWriter {
         return;
       }
       this.spool.settleHead();
-      this.succeeded();
+      this.status.succeeded();
       // Held writes may go now if the spool has room again.
       if (this.holding && !this.spool.full()) void this.flush();
     }
     if (this.closed) return;
     this.retry.reset();
-    this.recovered();
+    this.status.recovered();
     if (this.queue.calls || this.letters.length) void this.flush();
   }
 }
