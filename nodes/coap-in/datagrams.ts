@@ -12,7 +12,8 @@ import { isUtf8 } from 'node:buffer';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import { generate, parse as parsePacket } from 'coap-packet';
 import { describeError } from '../lib/errors';
-import { boundAmplification, checkDatagram, checkRequestOptions, coapError, EXCHANGE_LIFETIME_MS, type CoapAnswer } from '../lib/inputs/coap';
+import { boundAmplification, coapError, EXCHANGE_LIFETIME_MS, type CoapAnswer } from '../lib/inputs/coap';
+import { checkDatagram, checkRequestOptions } from '../lib/inputs/coap-checks';
 import { Block1Assembler, block1Value, parseBlock1, type BlockResult } from '../lib/inputs/block1';
 import { resourceRefusal, uriQueryOf } from '../lib/inputs/coap-request';
 

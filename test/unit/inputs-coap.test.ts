@@ -1,7 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate, parse } from 'coap-packet';
-import { boundAmplification, boundedBlock2, checkDatagram, coapContentType, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellFormed, wellKnownCore } from '../../nodes/lib/inputs/coap';
+import { boundAmplification, boundedBlock2, coapContentType, coapOutcomeAnswer, ExchangeCache, parseBlock2, requestSize, wellKnownCore } from '../../nodes/lib/inputs/coap';
+import { checkDatagram, wellFormed } from '../../nodes/lib/inputs/coap-checks';
 import { Block1Assembler, block1Value, parseBlock1 } from '../../nodes/lib/inputs/block1';
 import { CommandBoard, commandBytes, commandDevice, commandTopic } from '../../nodes/lib/inputs/commands';
 import { DecodeError, SchemaViolationError } from '../../nodes/lib/errors';

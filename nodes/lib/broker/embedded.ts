@@ -10,9 +10,7 @@
  * and state kept in the data folder across restarts (persistence.ts).
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
-import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
-import { readFileSync } from 'node:fs';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ConfigError } from '../errors';
 import { releasePorts } from '../port-holders';
@@ -21,14 +19,15 @@ import { isLoopback } from '../security/net';
 import { topicMatches } from '../mqtt/topic';
 import type { AedesClient, AedesInstance, AedesPacket } from './aedes-types';
 import { BrokerPersistence, type PersistenceStats } from './persistence';
-import { ConnectionGate, gateOf, gateSawConnack, installWriteHook } from './connection';
+import { gateOf, installWriteHook } from './connection';
+import { handleGated, sharedLogin, tlsServer, watchClients, webSocketServer } from './aedes-setup';
 import { installSessionFixes, stripWillProperties, type SessionHooks } from './sessions';
 import { SharedSubscriptions } from './shared';
 import { InboundQos2 } from './qos2';
 import { ReturningFilters, type Returning } from './returning';
 import { installDeviceAuth, remoteOf, type AuthAedes, type AuthClient } from './auth';
 import { principalName } from '../security/mqtt-rules';
-import { BROKER_DEFAULTS, checkBrokerOptions, type BrokerEvents, type BrokerOptions, type InProcessPacket } from './options';
+import { brokerSettings, checkBrokerOptions, type BrokerEvents, type BrokerOptions, type InProcessPacket } from './options';
 
 interface Sender {
   remote?: string;
@@ -88,15 +87,6 @@ export class EmbeddedMqttBroker {
     return this.starting;
   }
 
-  private settings() {
-    return {
-      maximumPacketSize: this.opts.maximumPacketSize ?? BROKER_DEFAULTS.maximumPacketSize,
-      receiveMaximum: this.opts.receiveMaximum ?? BROKER_DEFAULTS.receiveMaximum,
-      maxQueued: this.opts.maxQueued ?? BROKER_DEFAULTS.maxQueued,
-      maxBehindBytes: this.opts.maxBehindBytes ?? BROKER_DEFAULTS.maxBehindBytes,
-    };
-  }
-
   private async doStart(): Promise<void> {
     // The port is bound before aedes and its persistence are ready (that takes a while on a data folder with
     // sessions): a client started next to the broker, such as a flow's mqtt-broker config node, then connects
@@ -114,7 +104,7 @@ export class EmbeddedMqttBroker {
     tcpPort.catch(() => undefined);
     installWriteHook();
     const { Aedes } = (await import('aedes')) as unknown as { Aedes: { createBroker(o: object): Promise<AedesInstance> } };
-    const s = this.settings();
+    const s = brokerSettings(this.opts);
     const onError = (err: Error) => this.events.onError?.(err);
     const persistence = new BrokerPersistence({ dir: this.opts.dataDir, maxQueued: s.maxQueued });
     this.persistence = persistence;
@@ -136,16 +126,7 @@ export class EmbeddedMqttBroker {
     this.shared = new SharedSubscriptions(aedes, persistence, onError);
     const anonymousAllowed = isLoopback(this.opts.bind);
     const { username, password } = this.opts;
-    aedes.authenticate = (_client, user, pass, cb) => {
-      if (username) {
-        const ok = user === username && pass !== undefined && pass.toString('utf8') === (password ?? '');
-        if (!ok) return cb(Object.assign(new Error('bad user name or password'), { returnCode: 4 }), false);
-        return cb(null, true);
-      }
-      if (anonymousAllowed) return cb(null, true);
-      // Listening beyond loopback without a device login would open the broker to anyone.
-      cb(Object.assign(new Error('not authorized: set a device login to accept clients off loopback'), { returnCode: 5 }), false);
-    };
+    aedes.authenticate = sharedLogin(username, password, anonymousAllowed);
     aedes.authorizePublish = (client, packet, cb) => {
       if (packet.topic.startsWith('$SYS')) return cb(new Error('$SYS topics are reserved'));
       stripWillProperties(packet);
@@ -165,37 +146,17 @@ export class EmbeddedMqttBroker {
         onError,
       });
     }
-    let hookChecked = false;
-    aedes.on('connackSent', (_connack, client) => {
-      if (hookChecked) return;
-      hookChecked = true;
-      // Without the hook, flow control and packet size limits would silently not apply.
-      if (!gateSawConnack(client.conn)) onError(new Error('MQTT 5 flow control is not active: aedes does not write through the expected mqtt-packet'));
-    });
-    aedes.on('client', (c) => this.events.onClient?.(c.id, true));
-    aedes.on('clientDisconnect', (c) => this.events.onClient?.(c.id, false));
-    aedes.on('clientError', (c, err) => {
-      if (c?.conn) gateOf(c.conn)?.noteRefusal(err);
-      this.events.onClientError?.(c.id, err);
-    });
+    watchClients(aedes, this.events, onError);
 
     this.addresses.tcp = await tcpPort;
     early.aedes = aedes;
     for (const socket of waiting.splice(0)) if (!socket.destroyed) this.handle(socket, aedes);
     if (this.opts.tlsPort) {
-      // With a CA, a client certificate is asked for but not required: an unverified one is simply not used.
-      const clientCerts = this.opts.tlsCaFile ? { ca: readFileSync(this.opts.tlsCaFile), requestCert: true, rejectUnauthorized: false } : {};
-      const tls = createTlsServer({ key: readFileSync(this.opts.tlsKeyFile!), cert: readFileSync(this.opts.tlsCertFile!), ...clientCerts }, (socket) => this.track(socket, aedes));
+      const tls = tlsServer(this.opts, (socket) => this.track(socket, aedes));
       this.addresses.tls = await this.listen(tls, this.opts.tlsPort);
     }
     if (this.opts.wsPort) {
-      const { WebSocketServer, createWebSocketStream } = await import('ws');
-      const http = createHttpServer();
-      const wss = new WebSocketServer({ server: http });
-      // ws re-emits the HTTP server's errors, where nobody listened: a port in use ended the runtime. listen() handles them.
-      wss.on('error', () => undefined);
-      wss.on('connection', (ws, req) => this.handle(createWebSocketStream(ws), aedes, req));
-      http.on('connection', (s) => this.trackSocket(s));
+      const http = await webSocketServer((conn, req) => this.handle(conn, aedes, req), (s) => this.trackSocket(s));
       this.addresses.ws = await this.listen(http, this.opts.wsPort);
     }
     this.isListening = true;
@@ -397,22 +358,7 @@ export class EmbeddedMqttBroker {
   }
 
   private handle(conn: Duplex, aedes: AedesInstance, req?: IncomingMessage): void {
-    const s = this.settings();
-    const gate = new ConnectionGate(conn, aedes, {
-      receiveMaximum: s.receiveMaximum,
-      maxPending: s.maxQueued > 0 ? s.maxQueued : 65535,
-      maxBehindBytes: s.maxBehindBytes,
-      onProblem: (client: AedesClient, err: Error) => this.problem(client.id, err),
-      onViolation: (client: AedesClient, err: Error) => {
-        this.events.onProtocolError?.(client.id, err);
-        this.events.onClientError?.(client.id, err);
-      },
-      onRefused: (client: AedesClient, what: string, message: string) => this.events.onRefused?.(client.id, what, message),
-      shared: this.shared,
-      resumes: (client: AedesClient) => this.sessions?.resumes(client) === true,
-    });
-    const client = aedes.handle(conn, req);
-    gate.attach(client);
+    handleGated(conn, aedes, req, brokerSettings(this.opts), this.events, (id, err) => this.problem(id, err), this.shared, this.sessions);
   }
 
   private trackSocket(socket: Socket): void {

@@ -47,6 +47,16 @@ export const BROKER_DEFAULTS = Object.freeze({
   maxBehindBytes: SLOW_SUBSCRIBER_BYTES,
 });
 
+/** The options aedes and the connection gates are built with, defaults filled in. */
+export function brokerSettings(opts: BrokerOptions) {
+  return {
+    maximumPacketSize: opts.maximumPacketSize ?? BROKER_DEFAULTS.maximumPacketSize,
+    receiveMaximum: opts.receiveMaximum ?? BROKER_DEFAULTS.receiveMaximum,
+    maxQueued: opts.maxQueued ?? BROKER_DEFAULTS.maxQueued,
+    maxBehindBytes: opts.maxBehindBytes ?? BROKER_DEFAULTS.maxBehindBytes,
+  };
+}
+
 /** Largest value MQTT can express for a packet size (a 4-byte variable byte integer plus header). */
 export const MAX_PACKET_SIZE = 268_435_460;
 

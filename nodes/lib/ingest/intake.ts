@@ -20,15 +20,17 @@
  * No Node-RED here: nodes/shared/intake.ts is the glue for input nodes.
  */
 import { Journal } from '../journal/journal';
-import { AckGate } from '../journal/gate';
+import type { AckGate } from '../journal/gate';
 import { JournalError } from '../errors';
 import { DEFAULT_HIGH_WATER, DEFAULT_JOURNAL_BUDGET, DEFAULT_RETRY, type IntakeItem, type IntakeOptions, type IntakeStats, type RefusalReason, type SubmitResult } from './intake-options';
 import { registerIntake, unregisterIntake } from './intake-registry';
-import { decodeRecord, RECORD_ENCODER, receivedAtOf, type Received } from './record';
+import { RECORD_ENCODER, type Received } from './record';
+import { IntakeReplay } from './intake-replay';
+import { IdleCut } from './idle-cut';
 import { registerJournal, unregisterJournal } from './receipts';
 import { refusalError } from './refusal';
 import { UnsettledAges } from './unsettled-ages';
-import { intakeTraceFromEnv } from './trace';
+import { intakeGate, intakeStatsOf } from './intake-gate';
 
 export { DEFAULT_HIGH_WATER, DEFAULT_JOURNAL_BUDGET, type IntakeItem, type IntakeOptions, type IntakeStats, type RefusalReason, type SubmitResult } from './intake-options';
 export { findIntake, intakeStats } from './intake-registry';
@@ -91,8 +93,8 @@ export class Intake {
     this.outboxScheduled = false;
     this.emitOutbox();
   };
-  private toReplay: IntakeItem[] = [];
-  private unreadableEntries: Array<{ seq: number; data: Buffer; error: Error }> = [];
+  /** What is sent again from the journal: at start, and after a deploy (resend()). */
+  private readonly replays: IntakeReplay;
   /** The age of the oldest unsettled message. */
   private ages = new UnsettledAges();
   private received = 0;
@@ -100,9 +102,7 @@ export class Intake {
   private lastError: string | undefined;
   private lastErrorSince = 0;
   private idleTimer: NodeJS.Timeout | undefined;
-  /** The journal's last seq at the previous idle look, and at the last cut-off. */
-  private seenSeq = -1;
-  private cutSeq = -1;
+  private readonly idle: IdleCut;
 
   constructor(opts: IntakeOptions) {
     this.opts = opts;
@@ -113,18 +113,9 @@ export class Intake {
     this.highWaterReadings = opts.highWaterReadings ?? 0;
     const segmentBytes = opts.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(4096, Math.floor(this.budgetBytes / 8)));
     this.journal = new Journal({ dir: opts.dir, fsync: opts.fsync, segmentBytes });
-    const trace = intakeTraceFromEnv();
-    this.gate = new AckGate(this.journal, {
-      highWater: this.highWater,
-      lowWater: opts.lowWater ?? Math.floor(this.highWater / 2),
-      highReadings: this.highWaterReadings,
-      lowReadings: opts.lowWaterReadings,
-      budgetBytes: this.budgetBytes,
-      onChange: (paused, reason) => {
-        trace?.({ input: this.id, paused, reason, messages: this.journal.backlog(), readings: this.journal.readings(), untaken: this.journal.untakenReadings() });
-        opts.onPause?.(paused, reason);
-      },
-    });
+    this.replays = new IntakeReplay(this.journal, opts, (items) => this.emit(items, true), () => this.state === 'open');
+    this.idle = new IdleCut(this.journal);
+    this.gate = intakeGate(this.id, this.journal, opts, this.highWater, this.highWaterReadings, this.budgetBytes);
   }
 
   /**
@@ -143,29 +134,13 @@ export class Intake {
       this.idleTimer = setInterval(() => this.cutIfIdle(), idleMs);
       this.idleTimer.unref();
     }
-    for (const e of entries) {
-      try {
-        this.toReplay.push({ rec: decodeRecord(e.data), seq: e.seq });
-      } catch (err) {
-        this.unreadableEntries.push({ seq: e.seq, data: e.data, error: err instanceof Error ? err : new Error(String(err)) });
-      }
-      this.ages.add(e.seq, receivedAtOf(e.data) ?? Date.now());
-    }
+    this.replays.read(entries, this.ages);
     return entries.length;
   }
 
   /** Sends what the last run left unsettled, in chunks; later calls do nothing. */
   replay(): void {
-    const items = this.toReplay;
-    const bad = this.unreadableEntries;
-    this.toReplay = [];
-    this.unreadableEntries = [];
-    for (const u of bad) {
-      if (this.opts.unreadable) this.opts.unreadable(u.seq, u.data, u.error);
-      else this.journal.settle(u.seq);
-    }
-    const chunk = this.opts.replayChunk ?? 1000;
-    for (let i = 0; i < items.length && this.state === 'open'; i += chunk) this.emit(items.length > chunk ? items.slice(i, i + chunk) : items, true);
+    this.replays.replay();
   }
 
   /**
@@ -176,20 +151,7 @@ export class Intake {
    */
   resend(): number {
     if (this.state !== 'open') return 0;
-    // What waits in the outbox leaves with it; this turn's records are not journaled yet.
-    const waiting = this.outbox.length ? new Set(this.outbox.map((i) => i.seq)) : undefined;
-    const items: IntakeItem[] = [];
-    for (const e of this.journal.unsettled()) {
-      if (waiting?.has(e.seq)) continue;
-      try {
-        items.push({ rec: decodeRecord(e.data), seq: e.seq });
-      } catch {
-        // Unreadable: handed to opts.unreadable at the next start, as any entry that cannot be read back.
-      }
-    }
-    const chunk = this.opts.replayChunk ?? 1000;
-    for (let i = 0; i < items.length && this.state === 'open'; i += chunk) this.emit(items.length > chunk ? items.slice(i, i + chunk) : items, true);
-    return items.length;
+    return this.replays.resend(this.outbox);
   }
 
   /**
@@ -344,21 +306,10 @@ export class Intake {
     if (this.state === 'open') this.emit(items, false);
   }
 
-  /**
-   * Run by a timer, never on a message's way: an input that journaled nothing since the last look, holds nothing
-   * for this turn's write and has every message settled cuts off its journal segment (Journal.dropIfSettled(),
-   * as a drained spool does), once per quiet spell. Otherwise the settled messages of its last burst stay on disk,
-   * and in /health's disk.journals, until the segment fills or a clean close. What is unsettled is never cut: the
-   * checkpoint is written first, so a kill -9 after it replays nothing and numbers on from the same seq.
-   */
+  /** Run by a timer, never on a message's way: cuts off the journal segment of an idle input (idle-cut.ts). */
   cutIfIdle(): void {
     if (this.state !== 'open') return;
-    const s = this.journal.stats();
-    const quiet = s.lastSeq === this.seenSeq && this.recs.length === 0;
-    this.seenSeq = s.lastSeq;
-    if (!quiet || s.pending !== 0 || s.bytes === 0 || s.lastSeq === this.cutSeq) return;
-    this.cutSeq = s.lastSeq;
-    this.journal.dropIfSettled();
+    this.idle.look(this.recs.length !== 0);
   }
 
   /** The input pauses (acks held, submits refused) while this is true. */
@@ -367,30 +318,8 @@ export class Intake {
   }
 
   stats(): IntakeStats {
-    const pause = this.gate.pauseState();
-    const s: IntakeStats = {
-      id: this.id,
-      name: this.name,
-      bytes: this.state === 'open' ? this.journal.bytes() : 0,
-      budgetBytes: this.budgetBytes,
-      pending: this.state === 'open' ? this.journal.backlog() : 0,
-      pendingReadings: this.state === 'open' ? this.journal.readings() : 0,
-      paused: pause !== undefined,
-      heldAcks: this.gate.waiting(),
-      received: this.received,
-      refused: this.refused,
-    };
-    const oldest = this.oldestUnsettledAt();
-    if (oldest !== undefined) s.oldestUnsettledAt = oldest;
-    if (pause) {
-      s.pausedSince = pause.since;
-      s.pauseReason = pause.reason;
-    }
-    if (this.lastError !== undefined) {
-      s.lastError = this.lastError;
-      s.lastErrorSince = this.lastErrorSince;
-    }
-    return s;
+    const counts = { id: this.id, name: this.name, budgetBytes: this.budgetBytes, received: this.received, refused: this.refused };
+    return intakeStatsOf(counts, this.state === 'open', this.journal, this.gate, this.oldestUnsettledAt(), this.lastError, this.lastErrorSince);
   }
 
   /**
@@ -410,8 +339,7 @@ export class Intake {
     this.gate.close();
     unregisterJournal(this.id, this.journal);
     unregisterIntake(this);
-    this.toReplay = [];
-    this.unreadableEntries = [];
+    this.replays.clear();
     this.outbox = [];
     this.journal.close();
   }

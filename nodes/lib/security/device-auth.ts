@@ -22,13 +22,13 @@
  * In-process publishers and subscribers (the pipeline's own nodes) are not checked.
  * The MQTT topic rules of each principal are in mqtt-rules.ts.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DeviceChange, DeviceRegistry } from '../devices/registry';
 import type { AuditInput } from '../audit/audit';
 import type { MaskedDelivery } from './mqtt-masking';
 import { delivery, mayReceive, principalName, publishRule, subscribeRefusal } from './mqtt-rules';
 import { FailedLogins } from './failed-logins';
 import { willHolds, type StoredWill } from './will-rules';
+import { BAD_LOGIN, BANNED, CONNECTION_RATE, loginName, NO_USER, NOT_AUTHORIZED, refuse, same, whenLoaded } from './login-refusals';
 import type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin } from './device-auth-types';
 export type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, KeyCheck, MarketAccess, Principal, Protocol, PublishDecision, PublishPacket, Refusal, SharedLogin, TrafficChecks } from './device-auth-types';
 
@@ -36,38 +36,6 @@ export type { AuthResult, ConnectInfo, Decision, DeviceAuthOptions, KeyCheck, Ma
 export const API_KEY_USER = 'apikey';
 
 export { MARKET_LIVE, principalName, PUBLIC_MARKET } from './mqtt-rules';
-
-// MQTT 5 reason codes.
-const BAD_LOGIN = 0x86;
-const NOT_AUTHORIZED = 0x87;
-const SERVER_UNAVAILABLE = 0x88;
-const BANNED = 0x8a;
-const CONNECTION_RATE = 0x9f;
-
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-function same(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
-
-function refuse(status: Refusal['status'], reasonCode: number, code: string, message: string, retryAfterMs?: number): Refusal {
-  const r: Refusal = { ok: false, status, reasonCode, code, message };
-  if (retryAfterMs !== undefined) r.retryAfterMs = retryAfterMs;
-  return r;
-}
-
-/**
- * A password without a user name (an InfluxDB 2 token as Telegraf sends it, a CoAP `?p=` alone): how the
- * protocol carries the user name, since a bare token names no device here.
- */
-const NO_USER: Partial<Record<Protocol, string>> = {
-  http: 'a user name is required: send the device id (or the shared user name) with the password, as HTTP Basic user:password, "Authorization: Token user:password" or u and p',
-  coap: 'a user name is required: send ?u=<user>&p=<password>, or ?k=<secret> on the device\'s own path',
-};
-
-/** The name failed logins are counted under: a certificate's device, else the user name presented ('' for none). */
-function loginName(info: ConnectInfo): string {
-  return info.certCN ?? info.username ?? '';
-}
 
 const OK: Decision = { ok: true };
 const ANONYMOUS: AuthResult = Object.freeze({ ok: true, principal: Object.freeze({ kind: 'anonymous' }) });
@@ -136,22 +104,6 @@ export class DeviceAuth {
     this.opts.audit?.(entry, refusal);
   }
 
-  private async loaded(): Promise<Refusal | undefined> {
-    // Once loaded, no timer and no race per login (HTTP and CoAP authenticate every request).
-    if (this.isLoaded) return undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.opts.readyTimeoutMs ?? 15_000)));
-    try {
-      const r = await Promise.race([this.ready.then(() => 'ready' as const), timeout]);
-      if (r === 'timeout') return refuse(503, SERVER_UNAVAILABLE, 'UNAVAILABLE', 'the device registry is not loaded yet; retry shortly', 5000);
-      return undefined;
-    } catch (err) {
-      return refuse(503, SERVER_UNAVAILABLE, 'UNAVAILABLE', `the device registry cannot be loaded: ${err instanceof Error ? err.message : String(err)}`, 5000);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** A failed login: counted per login name and address and per address (over a budget, refused before any check) and audited. */
   private async failed(info: ConnectInfo, actor: string, r: Refusal): Promise<Refusal> {
     this.audit({ actor, action: 'auth.failed', via: info.protocol, target: info.username || undefined, remote: info.remote, outcome: 'denied', reason: r.code, note: r.message });
@@ -179,7 +131,7 @@ export class DeviceAuth {
 
   async authenticate(info: ConnectInfo): Promise<AuthResult> {
     if (!this.isLoaded) {
-      const notReady = await this.loaded();
+      const notReady = await whenLoaded(this.ready, this.opts.readyTimeoutMs ?? 15_000);
       if (notReady) return notReady;
     }
     // An address that never failed (most, and HTTP and CoAP authenticate every request) skips the limiters' promise.
