@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { isLoopback } from '../lib/security/net';
 import { brokerAuth, setKeySource } from '../shared/devices';
 import { apiKeyInForce } from '../shared/http';
+import { onFlowsStarted } from '../shared/deploy-events';
 
 /** `${UPPERSTACK_BIND}` and the like left as they are (env-ref.ts) mean "not set", not a host name. */
 function unlessUnresolved(value: string | undefined): string {
@@ -169,11 +170,11 @@ export = function register(RED: NodeAPI): void {
     // An MQTT input restarted by a deploy subscribes again before the deploy ends; publishes that waited for one
     // that did not come back (disabled, its topic changed) are routed as they would be now.
     const deployed = () => b.releaseReturning();
-    RED.events.on('flows:started', deployed);
+    const stopDeployed = onFlowsStarted(RED, deployed);
 
     onClose(node, async () => {
       closing = true;
-      RED.events.removeListener('flows:started', deployed);
+      stopDeployed();
       stopHealth();
       if (handle) unregisterBroker(handle);
       await b.stop();

@@ -11,6 +11,7 @@ import { Intake, type IntakeOptions } from '../lib/ingest/intake';
 import { downstreamOf, type FlowNode } from '../lib/ingest/graph';
 import { describeError } from '../lib/errors';
 import { registerInput } from '../lib/metrics/pipeline';
+import { onFlowsStarted, type DeployEvent } from './deploy-events';
 import { dataDir } from './runtime';
 import { setStatus } from './status';
 
@@ -40,11 +41,11 @@ export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 
   // when this node was started on its own (a partial deploy does not always emit the event).
   // Intake.replay() sends once; a later call does nothing.
   const doReplay = () => intake.replay();
-  RED.events.once('flows:started', doReplay);
+  const stopListening = onFlowsStarted(RED, doReplay, true);
   const replayTimer = setTimeout(doReplay, 1000);
   const stopReplay = () => {
     clearTimeout(replayTimer);
-    RED.events.removeListener('flows:started', doReplay);
+    stopListening();
   };
   // A partial deploy ("nodes", "flows") that restarts nodes on this input's way (its store, the store config
   // they share) while this input runs on: what those nodes held, or were sent while they were down, is gone with
@@ -64,7 +65,7 @@ export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 
     const count = intake.resend();
     if (count) node.log(RED._(`${node.type}.log.resend`, { count }));
   };
-  RED.events.on('flows:started', afterDeploy);
+  const stopResend = onFlowsStarted(RED, afterDeploy);
   // Read only when /metrics is scraped: nothing on the hot path. The protocol label comes from the node type.
   const stopMetrics = registerInput(node.id, { type: node.type, name: (node as Node & { name?: string }).name ?? '', stats: () => intake.stats() });
   return {
@@ -72,15 +73,9 @@ export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 
     stopReplay,
     close: () => {
       stopReplay();
-      RED.events.removeListener('flows:started', afterDeploy);
+      stopResend();
       stopMetrics();
       intake.close();
     },
   };
-}
-
-/** What Node-RED's flows:started event says of the deploy. */
-interface DeployEvent {
-  type?: string;
-  diff?: { changed?: string[]; removed?: string[]; rewired?: string[]; linked?: string[] };
 }

@@ -15,6 +15,7 @@ import { probeReuseMs, probeWaitMs } from '../shared/health';
 import { SharedProbe } from '../lib/api/health-probe';
 import { registerSink } from '../lib/metrics';
 import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_SPOOL_BUDGET_MB, storeConfigCredentials, storeConfigMigrations, type StoreConfigNode, type StoreConfigNodeDef, type StoreConfigOptions } from './options';
+import { onFlowsStarted } from '../shared/deploy-events';
 
 export = function register(RED: NodeAPI): void {
   function UpperstackStoreConfigNode(this: StoreConfigNode, def: StoreConfigNodeDef) {
@@ -98,7 +99,7 @@ export = function register(RED: NodeAPI): void {
     // ("full", "flows", "nodes": test/integration/retention-partial-deploy.test.ts) once the nodes it restarted
     // are constructed; the retention timer's first tick is left as a fallback only.
     const holdsRegistered = () => node.writer.holdsRegistered();
-    RED.events.once('flows:started', holdsRegistered);
+    const stopHolds = onFlowsStarted(RED, holdsRegistered, true);
     // Two store configs of one name (an editor import copies a pack's "embedded DuckDB") are told apart by id.
     const name = config.name || node.id;
     const reuseMs = probeReuseMs(RED);
@@ -168,7 +169,7 @@ export = function register(RED: NodeAPI): void {
     );
 
     onClose(node, async () => {
-      RED.events.removeListener('flows:started', holdsRegistered);
+      stopHolds();
       for (const stop of stopHealth) stop();
       for (const stop of stopMetrics) stop();
       await node.writer.close();
