@@ -91,6 +91,20 @@ test('a device id outside the id rule fails with BAD_DEVICE_ID and sets no comma
   }
 });
 
+test('a msg.device that is not text fails saying so, with the id to send for a number', async () => {
+  await helper.load([commandNode], [
+    { id: 'c1', type: 'upperstack-command', topic: '', configVersion: 1, wires: [['out']] },
+    { id: 'out', type: 'helper' },
+  ]);
+  const num = await outcome('c1', { device: 42, payload: 'reboot' });
+  assert.ok(!('sent' in num), 'a number: sent');
+  assert.equal(num.code, 'INVALID_READING');
+  assert.equal(String(num.message), 'msg.device must be the device id as text, not a number: send "42"');
+  const obj = await outcome('c1', { device: { id: 'p1' }, payload: 'reboot' });
+  assert.equal(String(obj.message), 'msg.device must be the device id as text, not an object');
+  assert.equal(commandBoard.get('42'), undefined);
+});
+
 test('with an MQTT topic but no broker, the command fails and is not set for CoAP observers either', async () => {
   await helper.load([commandNode], [
     { id: 'c1', type: 'upperstack-command', broker: 'absent', topic: 'devices/{device}/commands', qos: 1, configVersion: 1, wires: [['out']] },

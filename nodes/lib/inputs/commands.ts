@@ -119,9 +119,15 @@ export function commandTopic(template: string, device: string): string {
   return template.replace('{device}', device);
 }
 
-/** The device of msg.device, or of a topic like devices/{device}/commands. */
+/** The device of msg.device, or of a topic like devices/{device}/commands; INVALID_READING for a msg.device that is not text. */
 export function commandDevice(msg: { device?: unknown; topic?: unknown }, template: string): string | undefined {
   if (typeof msg.device === 'string' && msg.device) return msg.device;
+  // A number from a function node (`msg.device = 42`) would otherwise be told "a command needs a device".
+  if (msg.device !== undefined && msg.device !== null && msg.device !== '') {
+    const kind = Array.isArray(msg.device) ? 'an array' : typeof msg.device === 'object' ? 'an object' : `a ${typeof msg.device}`;
+    const hint = typeof msg.device === 'number' || typeof msg.device === 'bigint' ? `: send "${String(msg.device)}"` : '';
+    throw new InvalidReadingError(`msg.device must be the device id as text, not ${kind}${hint}`, { path: 'device' });
+  }
   if (typeof msg.topic !== 'string') return undefined;
   const [pre, post] = template.split('{device}');
   if (post === undefined || !msg.topic.startsWith(pre) || !msg.topic.endsWith(post)) return undefined;
