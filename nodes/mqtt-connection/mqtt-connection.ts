@@ -84,6 +84,8 @@ export = function register(RED: NodeAPI): void {
     let refused: string | undefined;
     /** The broker took a shared subscription and delivered nothing to it (nats-server): until a probe comes back. */
     let noShared: { text: string; since: number } | undefined;
+    /** Filters the broker refused to subscribe (its SUBACK), with what the inputs and /health say. */
+    const refusedFilters = new Map<string, { text: string; since: number }>();
     const clientId = config.clientId || `upperstack_${node.id.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}`;
     const sharedFilter = () => [...subs.values()].find((s) => s.filter.startsWith('$share/'))?.filter;
     const probe = new SharedProbe(clientId, SHARE_PROBE_MS, (delivered, shared, topic) => {
@@ -221,6 +223,24 @@ export = function register(RED: NodeAPI): void {
      */
     const subscribeOptions = (qos: Subscriber['qos']) => liveSubscribeOptions(config.protocolVersion, qos);
 
+    /**
+     * Subscribes one input. A SUBACK that refuses the filter (0x80 and up: the broker's access rules, a filter it
+     * does not take) leaves the input receiving nothing while the connection is up, so the input turns red and
+     * /health fails until a SUBACK grants it (a reconnect or redeploy after the rules changed).
+     */
+    const subscribe = (c: MqttClient, s: Subscriber) =>
+      c.subscribe(s.filter, subscribeOptions(s.qos), (err) => {
+        if (!err) return void refusedFilters.delete(s.filter);
+        // MQTT.js's ErrorWithSubackPacket carries the SUBACK; any other error (the connection lost before it) is no refusal.
+        const granted = (err as Error & { packet?: { granted?: unknown } }).packet?.granted;
+        if (!Array.isArray(granted) || !granted.some((g) => typeof g === 'number' && g >= 0x80)) return node.error(RED._('upperstack-mqtt-connection.errors.subscribe', { filter: s.filter, message: err.message }));
+        const inputs = [...subs].filter(([, x]) => x.filter === s.filter).map(([owner]) => `"${owner.name || owner.id}"`);
+        const text = RED._('upperstack-mqtt-connection.errors.subscribeRefused', { url: shownUrl(config.url), filter: s.filter, inputs: inputs.join(', '), message: err.message });
+        if (!refusedFilters.has(s.filter)) node.error(text);
+        refusedFilters.set(s.filter, { text, since: refusedFilters.get(s.filter)?.since ?? Date.now() });
+        for (const x of subs.values()) if (x.filter === s.filter) x.status('failed', text);
+      });
+
     node.brokerSettings = () => ({ url: config.url, options: login(config, node.credentials) });
 
     const connect = () => {
@@ -252,7 +272,7 @@ export = function register(RED: NodeAPI): void {
         lastError = undefined;
         warned = undefined;
         broadcast('connected', RED._('upperstack-mqtt-connection.status.connected', { url: shownUrl(config.url) }));
-        for (const s of subs.values()) c.subscribe(s.filter, subscribeOptions(s.qos), (err) => err && node.error(RED._('upperstack-mqtt-connection.errors.subscribe', { filter: s.filter, message: err.message })));
+        for (const s of subs.values()) subscribe(c, s);
         const shared = sharedFilter();
         if (shared !== undefined) probe.start(c, shared);
       });
@@ -313,7 +333,7 @@ export = function register(RED: NodeAPI): void {
           node.error(lastError);
         }
       } else if (client.connected) {
-        client.subscribe(sub.filter, subscribeOptions(sub.qos));
+        subscribe(client, sub);
         if (sub.filter.startsWith('$share/')) probe.start(client, sub.filter);
       }
       release();
@@ -326,6 +346,7 @@ export = function register(RED: NodeAPI): void {
         if (config.persistent && !removed) return void kept.set(owner.id, sub.filter);
         // Another input may still use the same filter on this connection.
         unsubscribeUnused(sub.filter);
+        if (![...subs.values()].some((s) => s.filter === sub.filter)) refusedFilters.delete(sub.filter);
       };
     };
 
@@ -333,6 +354,12 @@ export = function register(RED: NodeAPI): void {
       const url = shownUrl(config.url) || RED._('upperstack-mqtt-connection.errors.noUrl');
       // Nothing subscribed yet (or no input uses it): no connection to judge.
       if (!client && lastError === undefined) return { ok: true, detail: `${url}: ${RED._('upperstack-mqtt-connection.status.unused')}`, kind: 'connection' };
+      // A refused subscription does not heal by waiting: failing at once, as a broker not listening does.
+      if (client?.connected && refusedFilters.size > 0) {
+        const refusals = [...refusedFilters.values()];
+        const text = refusals.map((r) => r.text).join('; ');
+        return { ok: false, detail: text, failingSince: Math.min(...refusals.map((r) => r.since)), lastError: text };
+      }
       if (client?.connected && noShared !== undefined) return { ok: false, detail: noShared.text, kind: 'connection', failingSince: noShared.since, lastError: noShared.text };
       if (client?.connected) return { ok: true, detail: RED._('upperstack-mqtt-connection.status.connected', { url }), kind: 'connection' };
       return {
