@@ -19,7 +19,7 @@ import type { Received } from '../lib/ingest/record';
 import { setStatus } from '../shared/status';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
-import { whenBroker, type EmbeddedBroker } from '../shared/runtime';
+import { findBroker, registerHealth, whenBroker, type EmbeddedBroker } from '../shared/runtime';
 import { openInputIntake } from '../shared/intake';
 import { journalBudget, mqttInMigrations, type MqttInNodeDef, type MqttInOptions } from './options';
 import type { MqttConnectionNode } from '../mqtt-connection/options';
@@ -111,23 +111,46 @@ export = function register(RED: NodeAPI): void {
 
     let unsubscribe: ((removed: boolean) => void) | undefined;
     let stopWaiting: (() => void) | undefined;
+    // For /health: a deployed input is listed, ok while subscribed. Not subscribed (its broker or connection not
+    // there, down or refusing it) it fails once that has lasted the connection threshold, so a start or a
+    // reconnect does not flap it; with no connection configured at once.
+    let serving: () => boolean = () => false;
+    let notServing = RED._('upperstack-mqtt-in.status.waiting');
+    let notServingSince: number | undefined = Date.now();
+    let misconfigured: string | undefined;
+    const filter = config.source === 'external' && config.group ? `$share/${config.group}/${template.filter}` : template.filter;
+    const stopHealth = registerHealth(`mqtt-in:${node.name || node.id}`, node.id, () => {
+      if (misconfigured !== undefined) return { ok: false, detail: misconfigured };
+      if (serving()) {
+        notServingSince = undefined;
+        return { ok: true, detail: RED._('upperstack-mqtt-in.status.subscribed', { topic: filter }) };
+      }
+      notServingSince ??= Date.now();
+      return { ok: false, detail: notServing, kind: 'connection', failingSince: notServingSince };
+    });
     if (config.source === 'external') {
       const conn = RED.nodes.getNode(config.connection) as MqttConnectionNode | null;
       if (!conn) {
-        setStatus(node, 'failed', RED._('upperstack-mqtt-in.errors.noConnection'));
-        node.error(RED._('upperstack-mqtt-in.errors.noConnection'));
+        misconfigured = RED._('upperstack-mqtt-in.errors.noConnection');
+        setStatus(node, 'failed', misconfigured);
+        node.error(misconfigured);
       } else {
+        let connected = false;
+        serving = () => connected;
         unsubscribe = conn.register(node, {
-          filter: config.group ? `$share/${config.group}/${template.filter}` : template.filter,
+          filter,
           qos: config.qos,
           intake: input.intake,
           status: (state, text) => {
-            input.setHealthy(state === 'connected');
+            connected = state === 'connected';
+            if (!connected) notServing = text;
+            input.setHealthy(connected);
             setStatus(node, state, text);
           },
         });
       }
     } else {
+      notServing = RED._('upperstack-mqtt-in.errors.brokerNotRunning');
       setStatus(node, 'connecting', RED._('upperstack-mqtt-in.status.waiting'));
       // aedes reads a client's next packets only once the ones it has are acknowledged, and the
       // intake's own end-of-turn write runs behind the flow's queued work (Node-RED delivers each hop
@@ -156,11 +179,14 @@ export = function register(RED: NodeAPI): void {
         });
         setStatus(node, 'connected', RED._('upperstack-mqtt-in.status.subscribed', { topic: template.filter }));
         input.setHealthy(true);
+        // Only while that broker runs: one stopped by a deploy that left this input as it was delivers nothing.
+        serving = () => findBroker(broker.id) === broker;
       };
       stopWaiting = whenBroker(config.broker, attach);
     }
 
     onClose(node, (removed) => {
+      stopHealth();
       // The transport first, so nothing arrives once the intake has journaled and acknowledged the rest.
       stopWaiting?.();
       unsubscribe?.(removed);
