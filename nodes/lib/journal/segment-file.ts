@@ -64,26 +64,37 @@ export function encodeGroup<T>(items: readonly T[], encoder: RecordEncoder<T>, f
 }
 
 /**
+ * Calls `each` for every whole record in a segment's bytes, in order, and
+ * returns where they end: at the first record cut short, over MAX_RECORD or
+ * failing its CRC (a torn tail), or at the end of `buf`. `data` is a view
+ * into `buf`. The one place a segment is read.
+ */
+function eachRecord(buf: Buffer, each: (seq: number, data: Buffer) => void): number {
+  let off = 0;
+  while (off + HEADER <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
+    const data = buf.subarray(off + HEADER, off + HEADER + len);
+    if (crc32(data) !== buf.readUInt32LE(off + 4)) break;
+    each(buf.readDoubleLE(off + 8), data);
+    off += HEADER + len;
+  }
+  return off;
+}
+
+/**
  * Reads a segment, collects its records numbered above `settledUpTo` into
  * `unsettled` and cuts off a torn tail. An empty segment is removed (undefined).
  */
 export function scanSegment(path: string, settledUpTo: number, unsettled: JournalEntry[]): Segment | undefined {
   const buf = readFileSync(path);
-  let off = 0;
   let firstSeq = 0;
   let lastSeq = 0;
-  while (off + HEADER <= buf.length) {
-    const len = buf.readUInt32LE(off);
-    const crc = buf.readUInt32LE(off + 4);
-    const seq = buf.readDoubleLE(off + 8);
-    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
-    const data = buf.subarray(off + HEADER, off + HEADER + len);
-    if (crc32(data) !== crc) break;
+  const off = eachRecord(buf, (seq, data) => {
     if (firstSeq === 0) firstSeq = seq;
     lastSeq = seq;
     if (seq > settledUpTo) unsettled.push({ seq, data: Buffer.from(data) });
-    off += HEADER + len;
-  }
+  });
   if (off < buf.length) {
     const fd = openSync(path, 'r+');
     try {
@@ -104,15 +115,7 @@ export function scanSegment(path: string, settledUpTo: number, unsettled: Journa
  * cut of a torn tail: the journal's own writes are whole or undone). For a running journal's unsettled entries.
  */
 export function readRecords(path: string, wanted: (seq: number) => boolean, out: JournalEntry[]): void {
-  const buf = readFileSync(path);
-  let off = 0;
-  while (off + HEADER <= buf.length) {
-    const len = buf.readUInt32LE(off);
-    const seq = buf.readDoubleLE(off + 8);
-    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
-    const data = buf.subarray(off + HEADER, off + HEADER + len);
-    if (crc32(data) !== buf.readUInt32LE(off + 4)) break;
+  eachRecord(readFileSync(path), (seq, data) => {
     if (wanted(seq)) out.push({ seq, data: Buffer.from(data) });
-    off += HEADER + len;
-  }
+  });
 }
