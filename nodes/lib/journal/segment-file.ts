@@ -6,6 +6,7 @@
  * files, and journal.ts decides when to write and what is settled.
  */
 import { closeSync, ftruncateSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { JournalError } from '../errors';
 
@@ -111,11 +112,13 @@ export function scanSegment(path: string, settledUpTo: number, unsettled: Journa
 }
 
 /**
- * Reads the records of a segment still being written whose seq `wanted` picks, leaving the file as it is (no
- * cut of a torn tail: the journal's own writes are whole or undone). For a running journal's unsettled entries.
+ * Reads, on the libuv pool, the records of a running journal's segment whose seq `wanted` picks, leaving the file
+ * as it is (no cut of a torn tail: the journal's own writes are whole or undone, and a record being appended
+ * meanwhile is newer than any the caller wants). For a running journal's unsettled entries.
  */
-export function readRecords(path: string, wanted: (seq: number) => boolean, out: JournalEntry[]): void {
-  eachRecord(readFileSync(path), (seq, data) => {
+export async function readRecords(path: string, wanted: (seq: number) => boolean, out: JournalEntry[]): Promise<void> {
+  const buf = await readFile(path);
+  eachRecord(buf, (seq, data) => {
     if (wanted(seq)) out.push({ seq, data: Buffer.from(data) });
   });
 }
