@@ -62,8 +62,12 @@ export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 
     });
     const way = downstreamOf(nodes, node.id);
     if (!stopped.some((id) => way.has(id))) return;
-    const count = intake.resend();
-    if (count) node.log(RED._(`${node.type}.log.resend`, { count }));
+    intake.resend().then(
+      (count) => {
+        if (count) node.log(RED._(`${node.type}.log.resend`, { count }));
+      },
+      (err: unknown) => node.error(describeError(err).message),
+    );
   };
   const stopResend = onFlowsStarted(RED, afterDeploy);
   // Read only when /metrics is scraped: nothing on the hot path. The protocol label comes from the node type.

@@ -19,22 +19,11 @@ import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { Traffic, sign } from '../../nodes/lib/security/traffic';
 import type { AuditInput } from '../../nodes/lib/audit/audit';
 import { freePort } from '../helpers/ports';
+import { eventually } from '../helpers/intake';
 import { tempDir } from '../helpers/temp';
 
 const TLS = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
 const pem = (f: string) => readFileSync(join(TLS, f));
-
-function until(cond: () => boolean, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = () => {
-      if (cond()) return resolve();
-      if (Date.now() - started > 10_000) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 20);
-    };
-    poll();
-  });
-}
 
 describe('broker with the device registry', () => {
   let broker: EmbeddedMqttBroker;
@@ -122,7 +111,7 @@ describe('broker with the device registry', () => {
     john.on('message', (_t, p) => live.push(p.toString()));
     await john.subscribeAsync('market/plug1/live', { qos: 0 });
     await broker.publish('market/plug1/live', Buffer.from('1'));
-    await until(() => live.length === 1, 'the first live message');
+    await eventually(() => live.length === 1, 'the first live message');
     grants.delete('john/plug1');
     await broker.publish('market/plug1/live', Buffer.from('2'));
     auth.revoke({ kind: 'client', id: 'john' }, ['market/plug1/live']);
@@ -132,7 +121,7 @@ describe('broker with the device registry', () => {
     // The subscription is gone, so even a renewed grant delivers nothing until john subscribes again.
     await broker.publish('market/plug1/live', Buffer.from('3'));
     await broker.publish('market/plug1/1m', Buffer.from('avg'));
-    await until(() => live.includes('avg'), 'the public average');
+    await eventually(() => live.includes('avg'), 'the public average');
     assert.deepEqual(live, ['1', 'avg']);
     await john.endAsync();
   });
@@ -174,7 +163,7 @@ describe('broker with the device registry', () => {
       const kept = await withWill('devW3', 5);
       await kept.publishAsync('devices/devW3/telemetry', '{"after":1}', { qos: 1 });
       kept.stream.destroy();
-      await until(() => seen.includes('{"will":"devW3"}'), 'the will of a dropped link');
+      await eventually(() => seen.includes('{"will":"devW3"}'), 'the will of a dropped link');
       assert.deepEqual(seen, ['{"after":1}', '{"will":"devW3"}']);
     } finally {
       off();

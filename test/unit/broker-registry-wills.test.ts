@@ -15,19 +15,8 @@ import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { brokerAuth, useDevices } from '../../nodes/shared/devices';
+import { eventually } from '../helpers/intake';
 import { tempDir } from '../helpers/temp';
-
-function until(cond: () => boolean, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = () => {
-      if (cond()) return resolve();
-      if (Date.now() - started > 10_000) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 20);
-    };
-    poll();
-  });
-}
 
 async function registryWith(...ids: string[]): Promise<{ registry: DeviceRegistry; auth: DeviceAuth; secrets: Record<string, string> }> {
   const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
@@ -93,7 +82,7 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
       const releaseSecond = useDevices({ owner: {}, auth: second.auth, registry: second.registry });
       cleanup.push(() => releaseSecond());
       await liveClosed;
-      await until(() => ['c-wGone will', 'c-wLive will', 'c-wOff will'].every((r) => refused.includes(r)), 'the wills of the devices no longer let in dropped');
+      await eventually(() => ['c-wGone will', 'c-wLive will', 'c-wOff will'].every((r) => refused.includes(r)), 'the wills of the devices no longer let in dropped');
     } finally {
       await broker.stop();
     }
@@ -151,13 +140,13 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
     await deviceClosed;
     // Removed for good (Node-RED closes it as removed): the rules without a registry let no device log in.
     release();
-    await until(() => refused.includes('c-devA will'), 'the device\'s will dropped');
+    await eventually(() => refused.includes('c-devA will'), 'the device\'s will dropped');
     // An anonymous client's will, whose delay begins after devA's: had devA's been kept, it would have come first.
     const anonymous = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0, clientId: 'c-anon', ...session, will: will('anon1') });
     const anonymousClosed = closed(anonymous);
     anonymous.stream.destroy();
     await anonymousClosed;
-    await until(() => seen.length > 0, 'the anonymous client\'s will after its delay');
+    await eventually(() => seen.length > 0, 'the anonymous client\'s will after its delay');
     assert.deepEqual(seen, ['devices/anon1/status']);
   });
 
@@ -178,7 +167,7 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
     await broker.start();
     try {
       await registry.remove('old1');
-      await until(() => refused.includes('c-old1 will') && refused.includes('old1 will'), 'the wills of old1 dropped');
+      await eventually(() => refused.includes('c-old1 will') && refused.includes('old1 will'), 'the wills of old1 dropped');
     } finally {
       await broker.stop();
       auth.close();

@@ -17,7 +17,7 @@ test('resend sends what is unsettled again, and one store of either copy settles
     // a is stored; b and c were in a store node the deploy restarted.
     settle(first.slice(0, 1));
     emitted.length = 0;
-    assert.equal(intake.resend(), 2);
+    assert.equal(await intake.resend(), 2);
     assert.deepEqual(emitted.map((e) => e.replayed), [true]);
     assert.deepEqual(all().map((i) => [i.seq, i.rec.payload.toString()]), [
       [first[1].seq, 'b'],
@@ -26,7 +26,7 @@ test('resend sends what is unsettled again, and one store of either copy settles
     settle(all());
     assert.equal(intake.stats().pending, 0);
     // Nothing is left to send again.
-    assert.equal(intake.resend(), 0);
+    assert.equal(await intake.resend(), 0);
   } finally {
     intake.close();
   }

@@ -51,6 +51,7 @@ test('pending counts answer like a map of seq → settles left, whatever the ord
       for (let s = 0; s <= next; s++) {
         assert.equal(p.get(s), model.get(s), `seq ${s}`);
         assert.equal(p.has(s), model.has(s), `seq ${s}`);
+        assert.equal(p.anyIn(s, s + 2), [s, s + 1, s + 2].some((x) => model.has(x)), `seqs ${s} to ${s + 2}`);
       }
     }),
   );

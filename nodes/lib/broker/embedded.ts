@@ -25,6 +25,7 @@ import { installSessionFixes, stripWillProperties, type SessionHooks } from './s
 import { SharedSubscriptions } from './shared';
 import { InboundQos2 } from './qos2';
 import { ReturningFilters, type Returning } from './returning';
+import { ackWhenAll } from './ack-all';
 import { installDeviceAuth, remoteOf, type AuthAedes, type AuthClient } from './auth';
 import { principalName } from '../security/mqtt-rules';
 import { brokerSettings, checkBrokerOptions, type BrokerEvents, type BrokerOptions, type InProcessPacket } from './options';
@@ -251,30 +252,17 @@ export class EmbeddedMqttBroker {
     const returning = this.returning.size === 0 ? undefined : this.returning.matching(packet.topic);
     if (returning) return this.deliverWaiting(packet, ack, failed, client, count, returning);
     if (count === 0) return client && !packet.retain ? this.unrouted(packet, ack, failed, client) : ack();
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const p: InProcessPacket = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain, contentType: packet.properties?.contentType };
-    if (client) {
-      const from = this.senderOf(client);
-      p.remote = from.remote;
-      p.actor = from.actor;
-    }
+    const p = this.inProcess(packet, client);
     if (count === 1) {
       // The usual case: aedes' own callback is the ack (it takes no error), no counting closure per message.
       for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].filter, packet.topic)) return subs[i].deliver(p, ack, failed);
     }
-    let waiting = count;
-    let failedOnce = false;
-    const acked = () => --waiting === 0 && ack();
-    const fail = () => {
-      if (failedOnce) return;
-      failedOnce = true;
-      failed();
-    };
+    const all = ackWhenAll(count, ack, failed);
     // A subscriber that cannot make the message durable never acks: no PUBACK, and the connection is closed (dropUndurable).
     for (let i = 0; i < subs.length && count > 0; i++) {
       if (!topicMatches(subs[i].filter, packet.topic)) continue;
       count--;
-      subs[i].deliver(p, acked, fail);
+      subs[i].deliver(p, all.acked, all.fail);
     }
   }
 
@@ -322,11 +310,9 @@ export class EmbeddedMqttBroker {
     persistence.subscriptionsByTopic(topic).then(
       (subs) => {
         if (subs.length > 0) return ack();
-        const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-        const p: InProcessPacket = { topic, payload, qos: packet.qos, retain: false, contentType: packet.properties?.contentType, unrouted: filters };
-        const from = this.senderOf(client);
-        p.remote = from.remote;
-        p.actor = from.actor;
+        // Not retained (those are kept for later and never come here).
+        const p = this.inProcess(packet, client);
+        p.unrouted = filters;
         if (client.version === 5 && packet.qos > 0 && packet.messageId !== undefined) gateOf(client.conn)?.noMatchingSubscribers(packet.messageId);
         to.deliver(p, ack, failed);
       },

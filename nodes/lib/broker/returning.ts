@@ -12,6 +12,7 @@
  */
 import { topicMatches } from '../mqtt/topic';
 import type { InProcessPacket } from './options';
+import { ackWhenAll } from './ack-all';
 
 /** How long a publish waits for an input being restarted; Node-RED gives a node's close as long. */
 export const RETURN_WAIT_MS = 15_000;
@@ -62,16 +63,9 @@ export class ReturningFilters {
    * once every one of them has acked it; a returning filter's share waits until it is back or let go.
    */
   share(waiting: Returning[], p: InProcessPacket, now: Deliver[], ack: () => void, failed: () => void, reroute?: () => void): void {
-    let left = now.length + waiting.length;
-    let failedOnce = false;
-    const acked = () => --left === 0 && ack();
-    const fail = () => {
-      if (failedOnce) return;
-      failedOnce = true;
-      failed();
-    };
-    for (const deliver of now) deliver(p, acked, fail);
-    for (const r of waiting) r.held.push({ p, ack: acked, fail, reroute });
+    const all = ackWhenAll(now.length + waiting.length, ack, failed);
+    for (const deliver of now) deliver(p, all.acked, all.fail);
+    for (const r of waiting) r.held.push({ p, ack: all.acked, fail: all.fail, reroute });
   }
 
   /** A subscriber of `filter` is back: it gets, in order, what waited for the filter. */

@@ -46,12 +46,15 @@ export class IntakeReplay {
     this.inChunks(items);
   }
 
-  /** Sends what is unsettled now, but for what waits in `outbox`; returns how many messages it sent. */
-  resend(outbox: readonly IntakeItem[]): number {
+  /**
+   * Sends what is unsettled now, but for what waits in `outbox`; resolves with how many messages it sent. What is
+   * journaled while the files are read goes on its way as any message does.
+   */
+  async resend(outbox: readonly IntakeItem[]): Promise<number> {
     // What waits in the outbox leaves with it; this turn's records are not journaled yet.
     const waiting = outbox.length ? new Set(outbox.map((i) => i.seq)) : undefined;
     const items: IntakeItem[] = [];
-    for (const e of this.journal.unsettled()) {
+    for (const e of await this.journal.unsettled()) {
       if (waiting?.has(e.seq)) continue;
       try {
         items.push({ rec: decodeRecord(e.data), seq: e.seq });
@@ -59,6 +62,7 @@ export class IntakeReplay {
         // Unreadable: handed to opts.unreadable at the next start, as any entry that cannot be read back.
       }
     }
+    if (!this.isOpen()) return 0;
     this.inChunks(items);
     return items.length;
   }

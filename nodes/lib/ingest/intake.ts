@@ -146,10 +146,11 @@ export class Intake {
   /**
    * Sends again, as replayed, what is unsettled now and already sent on: a deploy stopped nodes on its way while
    * this input ran on, so what they held, or were sent meanwhile, is gone, and the next start is far. No share is
-   * added: whichever copy is stored settles the entry, and the idempotent store keeps a reading once. Returns how
-   * many messages it sent.
+   * added: whichever copy is stored settles the entry, and the idempotent store keeps a reading once. Resolves with
+   * how many messages it sent (the journal is read off the event loop); rejects with JournalError when it cannot be
+   * read.
    */
-  resend(): number {
+  async resend(): Promise<number> {
     if (this.state !== 'open') return 0;
     return this.replays.resend(this.outbox);
   }

@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { JournalError } from '../errors';
 import { readCheckpoint, takePendingList, writeCheckpointInBackground, writeCheckpointSync, writePendingList } from './checkpoint-file';
 import { PendingCounts } from './pending';
-import { BUFFER_RECORDS, encodeGroup, readRecords, type JournalEntry, type RecordEncoder } from './segment-file';
+import { BUFFER_RECORDS, encodeGroup, readRecords, type JournalEntry, type RecordEncoder, type Segment } from './segment-file';
 import { SegmentFiles } from './segments';
 import { ReadingWeights } from './weights';
 import { TakenEntries } from './taken';
@@ -264,13 +264,28 @@ export class Journal {
   }
 
   /**
-   * The entries not settled yet, read back from the segment files in order, while the journal stays open: for an
-   * input whose messages were lost on their way (a deploy stopped the nodes that held them). Reads the files.
+   * The entries not settled yet, read back in order while the journal stays open: for an input whose messages were
+   * lost on their way (a deploy stopped the nodes that held them). Only the segment files holding one of them are
+   * read, on the libuv pool (a long store outage leaves a large backlog, which would hold up the event loop); only
+   * entries appended before the call, and not settled by the time their file is read. Rejects with JournalError
+   * when a file holding unsettled entries cannot be read.
    */
-  unsettled(): JournalEntry[] {
+  async unsettled(): Promise<JournalEntry[]> {
     const out: JournalEntry[] = [];
     if (!this.opened || this.pending.size === 0) return out;
-    for (const path of this.segments.paths()) readRecords(path, (seq) => this.pending.has(seq), out);
+    const upTo = this.nextSeq - 1;
+    const wanted = (seq: number) => seq <= upTo && this.pending.has(seq);
+    const holdsUnsettled = (seg: Readonly<Segment>) => this.pending.anyIn(seg.firstSeq, Math.min(seg.lastSeq, upTo));
+    for (const seg of this.segments.files()) {
+      if (!holdsUnsettled(seg)) continue;
+      try {
+        await readRecords(seg.path, wanted, out);
+      } catch (err) {
+        // Cut off while it was read: everything it held is settled now.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !holdsUnsettled(seg)) continue;
+        throw new JournalError(`cannot read journal ${seg.path}: ${(err as Error).message}`, { path: seg.path }, { cause: err });
+      }
+    }
     return out;
   }
 

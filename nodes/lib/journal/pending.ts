@@ -97,6 +97,18 @@ export class PendingCounts {
     return this.head < this.counts.length ? this.base + this.head : undefined;
   }
 
+  /** Whether a seq from `first` to `last` is pending. */
+  anyIn(first: number, last: number): boolean {
+    if (this.n === 0 || last < first) return false;
+    for (const seq of this.far.keys()) {
+      if (seq > last) return false;
+      if (seq >= first) return true;
+    }
+    const to = Math.min(this.counts.length - 1, last - this.base);
+    for (let i = Math.max(this.head, first - this.base); i <= to; i++) if (this.counts[i] > 0) return true;
+    return false;
+  }
+
   /** Every pending seq, ascending. */
   keys(): number[] {
     const out = [...this.far.keys()];

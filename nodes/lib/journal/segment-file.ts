@@ -6,6 +6,7 @@
  * files, and journal.ts decides when to write and what is settled.
  */
 import { closeSync, ftruncateSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { JournalError } from '../errors';
 
@@ -64,26 +65,37 @@ export function encodeGroup<T>(items: readonly T[], encoder: RecordEncoder<T>, f
 }
 
 /**
+ * Calls `each` for every whole record in a segment's bytes, in order, and
+ * returns where they end: at the first record cut short, over MAX_RECORD or
+ * failing its CRC (a torn tail), or at the end of `buf`. `data` is a view
+ * into `buf`. The one place a segment is read.
+ */
+function eachRecord(buf: Buffer, each: (seq: number, data: Buffer) => void): number {
+  let off = 0;
+  while (off + HEADER <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
+    const data = buf.subarray(off + HEADER, off + HEADER + len);
+    if (crc32(data) !== buf.readUInt32LE(off + 4)) break;
+    each(buf.readDoubleLE(off + 8), data);
+    off += HEADER + len;
+  }
+  return off;
+}
+
+/**
  * Reads a segment, collects its records numbered above `settledUpTo` into
  * `unsettled` and cuts off a torn tail. An empty segment is removed (undefined).
  */
 export function scanSegment(path: string, settledUpTo: number, unsettled: JournalEntry[]): Segment | undefined {
   const buf = readFileSync(path);
-  let off = 0;
   let firstSeq = 0;
   let lastSeq = 0;
-  while (off + HEADER <= buf.length) {
-    const len = buf.readUInt32LE(off);
-    const crc = buf.readUInt32LE(off + 4);
-    const seq = buf.readDoubleLE(off + 8);
-    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
-    const data = buf.subarray(off + HEADER, off + HEADER + len);
-    if (crc32(data) !== crc) break;
+  const off = eachRecord(buf, (seq, data) => {
     if (firstSeq === 0) firstSeq = seq;
     lastSeq = seq;
     if (seq > settledUpTo) unsettled.push({ seq, data: Buffer.from(data) });
-    off += HEADER + len;
-  }
+  });
   if (off < buf.length) {
     const fd = openSync(path, 'r+');
     try {
@@ -100,19 +112,13 @@ export function scanSegment(path: string, settledUpTo: number, unsettled: Journa
 }
 
 /**
- * Reads the records of a segment still being written whose seq `wanted` picks, leaving the file as it is (no
- * cut of a torn tail: the journal's own writes are whole or undone). For a running journal's unsettled entries.
+ * Reads, on the libuv pool, the records of a running journal's segment whose seq `wanted` picks, leaving the file
+ * as it is (no cut of a torn tail: the journal's own writes are whole or undone, and a record being appended
+ * meanwhile is newer than any the caller wants). For a running journal's unsettled entries.
  */
-export function readRecords(path: string, wanted: (seq: number) => boolean, out: JournalEntry[]): void {
-  const buf = readFileSync(path);
-  let off = 0;
-  while (off + HEADER <= buf.length) {
-    const len = buf.readUInt32LE(off);
-    const seq = buf.readDoubleLE(off + 8);
-    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
-    const data = buf.subarray(off + HEADER, off + HEADER + len);
-    if (crc32(data) !== buf.readUInt32LE(off + 4)) break;
+export async function readRecords(path: string, wanted: (seq: number) => boolean, out: JournalEntry[]): Promise<void> {
+  const buf = await readFile(path);
+  eachRecord(buf, (seq, data) => {
     if (wanted(seq)) out.push({ seq, data: Buffer.from(data) });
-    off += HEADER + len;
-  }
+  });
 }

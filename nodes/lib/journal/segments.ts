@@ -32,9 +32,9 @@ export class SegmentFiles {
     return this.list.length;
   }
 
-  /** The segment files, oldest first. */
-  paths(): string[] {
-    return this.list.map((s) => s.path);
+  /** The segment files, oldest first, with the first and last sequence number each holds (0: none yet). */
+  files(): readonly Readonly<Segment>[] {
+    return this.list.slice();
   }
 
   /**
