@@ -13,9 +13,8 @@
  * the member default). A measurement, not a test.
  */
 import { loadavg } from 'node:os';
-import mqtt from 'mqtt';
 import { partitionOf, targetOwner } from '../nodes/lib/cluster/partitions';
-import { memberAlert, memberApi, shareRules, startClusterMember } from '../test/helpers/cluster';
+import { memberAlert, memberApi, shareRules, startClusterMember, watchClaims } from '../test/helpers/cluster';
 import { startMosquitto } from '../test/helpers/mosquitto';
 import { startInfluxd } from '../test/helpers/influxd';
 import type { Runtime } from '../test/helpers/runtime';
@@ -44,14 +43,7 @@ async function main(): Promise<void> {
   const env: Record<string, string> = LEASE ? { UPPERSTACK_CLUSTER_LEASE_SECONDS: LEASE } : {};
   const opts = { broker: mosq, sink: influx, group: GROUP, env };
   const members = new Map<string, Runtime>();
-  const claims = new Map<number, string>();
-  const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`, { protocolVersion: 5 });
-  watcher.on('message', (topic, payload) => {
-    const p = Number(topic.split('/').pop());
-    if (payload.length === 0) claims.delete(p);
-    else claims.set(p, (JSON.parse(payload.toString()) as { member: string }).member);
-  });
-  await watcher.subscribeAsync(`upperstack/cluster/${GROUP}/claims/+`, { qos: 1 });
+  const { claims, client: watcher } = await watchClaims(mosq, GROUP);
   const settled = () => until(() => ([...Array(P).keys()].every((p) => claims.get(p) === targetOwner(p, NAMES)) ? true : undefined), 300_000, 'every partition at its owner');
   const failovers: number[] = [];
   const joins: number[] = [];
