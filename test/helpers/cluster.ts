@@ -1,10 +1,12 @@
 /**
  * Cluster members for the integration tests: runtimes (`npm start` with
  * UPPERSTACK_CLUSTER_BROKER) in one group on a shared mosquitto and a shared
- * influxd, each on a data folder of its own and free ports, and the alert rules
- * made on one member and awaited on all.
+ * influxd, each on a data folder of its own and free ports, the alert rules
+ * made on one member and awaited on all, and the partitions' owners as the
+ * broker holds them.
  */
 import assert from 'node:assert/strict';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { AlertEvent, AlertRecord } from '../../nodes/lib/rules/types';
 import type { TsdbServer } from './influxd';
 import type { Mosquitto } from './mosquitto';
@@ -62,4 +64,17 @@ export async function shareRules(members: Iterable<Runtime>, rules: readonly unk
   for (const rt of all) {
     await eventually(async () => ((await (await memberApi(rt, 'GET', '/api/v1/rules')).json()) as { rules: unknown[] }).rules.length === rules.length || undefined, 30_000, 'the rules on every member');
   }
+}
+
+/** The group's partition owners as the broker holds them (retained claims), kept up to date by a client of the caller's to end. */
+export async function watchClaims(broker: Mosquitto, group: string): Promise<{ claims: Map<number, string>; client: MqttClient }> {
+  const claims = new Map<number, string>();
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { protocolVersion: 5 });
+  client.on('message', (topic, payload) => {
+    const p = Number(topic.split('/').pop());
+    if (payload.length === 0) claims.delete(p);
+    else claims.set(p, (JSON.parse(payload.toString()) as { member: string }).member);
+  });
+  await client.subscribeAsync(`upperstack/cluster/${group}/claims/+`, { qos: 1 });
+  return { claims, client };
 }

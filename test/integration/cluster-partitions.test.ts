@@ -5,10 +5,14 @@
  * connection dropped without DISCONNECT) has its partitions taken over by the
  * others; a member that joins takes its share and the others hand it over; a
  * member whose connection drops lets go at once and gets its share back.
+ * Members rebalance on membership changes, not on their lease timer: with a
+ * lease of five minutes a join, a clean leave and a kill each move partitions
+ * before any member renews its record; a member whose renewal comes late keeps
+ * its share, and one whose lease runs out for good has it taken.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { Ownership, partitionOf, targetOwner } from '../../nodes/lib/cluster/partitions';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { eventually } from '../helpers/runtime';
@@ -31,6 +35,35 @@ function member(url: string, name: string, leaseMs: number, group = 'own-test'):
   const o = new Ownership({ broker: url, group, member: name, partitions: P, leaseMs });
   o.on('error', (err: Error) => console.log(`${name}: ${err.message}`));
   return o;
+}
+
+/** A member's share of the partitions among these members. */
+function share(name: string, names: string[]): number[] {
+  return [...Array(P).keys()].filter((p) => targetOwner(p, names) === name);
+}
+
+interface Seen {
+  kind: string;
+  key: string;
+  /** Undefined for a cleared record or claim. */
+  member?: string;
+}
+
+/** Every member record and claim of the group, in the order the broker sends them (a client of the test's). */
+async function watch(url: string, group: string): Promise<{ log: Seen[]; client: MqttClient }> {
+  const log: Seen[] = [];
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5 });
+  client.on('message', (topic, payload) => {
+    const [kind, key] = topic.split('/').slice(-2);
+    log.push({ kind, key, member: payload.length ? (JSON.parse(payload.toString()) as { member: string }).member : undefined });
+  });
+  await client.subscribeAsync([`upperstack/cluster/${group}/members/+`, `upperstack/cluster/${group}/claims/+`], { qos: 1 });
+  return { log, client };
+}
+
+/** The records member `name` has published (its first and its renewals). */
+function records(log: Seen[], name: string): number {
+  return log.filter((e) => e.kind === 'members' && e.key === name && e.member !== undefined).length;
 }
 
 before(async () => {
@@ -138,5 +171,82 @@ test('a member cut off from a broker that is gone stops at once (its will and le
   } finally {
     client?.end(true);
     await own.stop();
+  }
+});
+
+test('with a long lease, a join, a clean leave and a kill each move partitions before any member renews its record', { timeout: 600_000 }, async () => {
+  const url = `mqtt://127.0.0.1:${mosq.port}`;
+  const group = 'own-prompt';
+  // Renewed every 100 s: every move below comes from the membership change itself, or not before that.
+  const LEASE = 300_000;
+  const { log, client } = await watch(url, group);
+  const live = new Map<string, Ownership>();
+  const settledAs = (names: string[]) =>
+    eventually(async () => (names.every((n) => live.get(n)!.ownedPartitions().join() === share(n, names).join()) ? true : undefined), LEASE, `partitions at ${names.join(', ')}`);
+  try {
+    live.set('a', member(url, 'a', LEASE, group));
+    await step('a started', live.get('a')!.start());
+    await settledAs(['a']);
+
+    live.set('b', member(url, 'b', LEASE, group));
+    await step('b started', live.get('b')!.start());
+    await settledAs(['a', 'b']);
+    assert.equal(records(log, 'a'), 1, 'b got its share before a renewed its record');
+    // Handed over, never held twice: on the broker each of b's partitions was a's, cleared, then b's.
+    for (const p of share('b', ['a', 'b'])) {
+      assert.deepEqual(log.filter((e) => e.kind === 'claims' && e.key === String(p)).map((e) => e.member ?? '-'), ['a', '-', 'b'], `partition ${p}'s claims`);
+    }
+
+    await step('b stopped', live.get('b')!.stop());
+    live.delete('b');
+    await settledAs(['a']);
+
+    live.set('c', member(url, 'c', LEASE, group));
+    await step('c started', live.get('c')!.start());
+    await settledAs(['a', 'c']);
+    live.get('c')!.crash();
+    live.delete('c');
+    await settledAs(['a']);
+    assert.equal(records(log, 'a'), 1, 'a took the shares of b (left) and c (killed) back before it renewed its record');
+  } finally {
+    for (const [m, o] of live) await step(`${m} stopped`, o.stop(), 30_000);
+    await client.endAsync();
+  }
+});
+
+test('a member whose renewal comes late keeps its share; once its lease has run out for good, the others take it', { timeout: 600_000 }, async () => {
+  const url = `mqtt://127.0.0.1:${mosq.port}`;
+  const group = 'own-late';
+  const LEASE = 30_000;
+  const { log, client } = await watch(url, group);
+  // "ghost" is only a member record, published here: it claims nothing, so what a takes and gives up is all there is to see.
+  const ghost = (until: number) => client.publishAsync(`upperstack/cluster/${group}/members/ghost`, JSON.stringify({ member: 'ghost', until }), { qos: 1, retain: true });
+  const a = member(url, 'a', LEASE, group);
+  const ghostShare = share('ghost', ['a', 'ghost']);
+  try {
+    await step('a started', a.start());
+    await eventually(async () => (a.ownedPartitions().length === P ? true : undefined), LEASE, 'a owns every partition');
+    const first = Date.now() + 1000;
+    await ghost(first);
+    await eventually(async () => (a.ownedPartitions().join() === share('a', ['a', 'ghost']).join() ? true : undefined), LEASE, 'a hands ghost its share');
+    // ghost's lease runs out, then its renewal comes (a tenth of a second late here, far within a renewal period).
+    while (Date.now() <= first + 100) await new Promise((r) => setTimeout(r, 50));
+    const late = log.length;
+    await ghost(Date.now() + 1000);
+    // Then nothing more from ghost: once its lease has run out for good, a takes its share back.
+    await eventually(async () => (a.ownedPartitions().length === P ? true : undefined), LEASE, 'a takes ghost’s share back');
+    assert.equal(log[late]?.key, 'ghost', 'the late renewal is in the log');
+    // Each of ghost's partitions on the broker: a's claim cleared (handed to ghost), then a's again only after the late renewal.
+    for (const p of ghostShare) {
+      const claims = log.map((e, i) => ({ e, i })).filter(({ e }) => e.kind === 'claims' && e.key === String(p));
+      const cleared = claims.findIndex(({ e }) => e.member === undefined);
+      const back = claims.slice(cleared + 1).find(({ e }) => e.member === 'a');
+      assert.ok(cleared >= 0 && back, `partition ${p} handed to ghost and taken back`);
+      assert.ok(back.i > late, `partition ${p} taken back after ghost's late renewal (claim at ${back.i}, renewal at ${late})`);
+    }
+  } finally {
+    await step('a stopped', a.stop(), 30_000);
+    await client.publishAsync(`upperstack/cluster/${group}/members/ghost`, '', { qos: 1, retain: true });
+    await client.endAsync();
   }
 });

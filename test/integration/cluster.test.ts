@@ -20,6 +20,7 @@ import { eventually, freePort, startRuntime, type Runtime } from '../helpers/run
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { influxQuery, startInfluxd, type TsdbServer } from '../helpers/influxd';
 import { tempDir } from '../helpers/temp';
+import { watchClaims } from '../helpers/cluster';
 
 const DEVICES = 1000;
 const READINGS = Number(process.env.UPPERSTACK_CLUSTER_TEST_READINGS || 100_000);
@@ -88,14 +89,7 @@ async function storedPerDevice(): Promise<Map<string, number>> {
 test('1,000 devices through three members, one killed with SIGKILL mid-stream: every reading stored once', async () => {
   const clients = await Promise.all([0, 1, 2, 3].map((i) => mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`, { clientId: `sim-${i}`, protocolVersion: 5 })));
   // The analytics partitions' owners, as the broker holds them (retained claims).
-  const claims = new Map<number, string>();
-  const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosq.port}`, { protocolVersion: 5 });
-  watcher.on('message', (topic, payload) => {
-    const p = Number(topic.split('/').pop());
-    if (payload.length === 0) claims.delete(p);
-    else claims.set(p, (JSON.parse(payload.toString()) as { member: string }).member);
-  });
-  await watcher.subscribeAsync('upperstack/cluster/e2e/claims/+', { qos: 1 });
+  const { claims, client: watcher } = await watchClaims(mosq, 'e2e');
   const owners = () => new Set(claims.values());
   try {
     await eventually(async () => (claims.size === 64 && owners().size === 3 ? true : undefined), 60_000, 'the 64 partitions owned by the three members');
