@@ -5,8 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -95,6 +95,50 @@ describe('hostile payloads on the real runtime', () => {
       return body.readings.length ? body.readings : undefined;
     }, 30_000, 'the reading of another device');
     assert.deepEqual(readings[0].fields, { v: 3 });
+    assert.equal((await fetch(`${rt.url}/health`)).status, 200);
+  });
+
+  test('a CBOR batch whose readings share one fields object (tags 28/29) is refused over HTTP, MQTT and CoAP, not stored once per reference', async () => {
+    // 200 readings, the first marks its 1,000 fields shareable and the others refer to them: 12 KB for 200,000 values.
+    const head = (n: number) => (n < 24 ? [0x80 + n] : [0x99, n >> 8, n & 0xff]);
+    const text = (s: string) => [0x60 + s.length, ...Buffer.from(s)];
+    const uint = (v: number) => (v < 24 ? [v] : v < 256 ? [0x18, v] : [0x19, v >> 8, v & 0xff]);
+    const fields = [0xb9, 0x03, 0xe8, ...Array.from({ length: 1000 }, (_, i) => [...text(`f${i}`), ...uint(i)]).flat()];
+    const ts = (i: number) => [0x1b, ...Buffer.from(BigInt(1767225600000 + i).toString(16).padStart(16, '0'), 'hex')];
+    const body = Buffer.from([...head(200), ...Array.from({ length: 200 }, (_, i) => [0xa2, ...text('ts'), ...ts(i), ...text('fields'), ...(i === 0 ? [0xd8, 0x1c, ...fields] : [0xd8, 0x1d, 0x00])]).flat()]);
+    const file = join(rt.dataDir, 'shared.cbor');
+    writeFileSync(file, body);
+    const reason = /^CBOR data uses tag 28 \(a value marked for sharing\) at byte 23, which is not accepted/;
+
+    const curl = execFileSync('curl', ['-s', '-w', '\n%{http_code}', '-H', 'Content-Type: application/cbor', '--data-binary', `@${file}`, `${rt.url}/ingest/shared-http`]).toString().split('\n');
+    assert.equal(curl[1], '400');
+    const answer = JSON.parse(curl[0]) as { error: { code: string; message: string; offset: number } };
+    assert.equal(answer.error.code, 'DECODE_FAILED');
+    assert.match(answer.error.message, reason);
+    assert.equal(answer.error.offset, 23);
+    // Block-wise (Block1), as coap-client sends a body larger than a datagram; the error answer is on its stderr.
+    const coapRun = spawnSync('coap-client-notls', ['-m', 'post', '-b', '1024', '-t', '60', '-f', file, `coap://127.0.0.1:${rt.coapPort}/telemetry/shared-coap`], { timeout: 20_000 });
+    const coap = `${coapRun.stdout.toString()}${coapRun.stderr.toString()}`;
+    assert.match(coap, /^4\.00 DECODE_FAILED: CBOR data uses tag 28 \(a value marked for sharing\) at byte 23/);
+    // MQTT without a content type: the decode node guesses CBOR and names the tag, not "cannot tell the payload format".
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/shared-mqtt/telemetry', '-f', file]);
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/after-shared/telemetry', '-m', '{"v":4}']);
+
+    const letters = await eventually(async () => {
+      const res = (await (await rt.get('/api/v1/deadletters?code=DECODE_FAILED')).json()) as { deadLetters: Array<{ device: string; reason: string }> };
+      const mine = res.deadLetters.filter((l) => l.device.startsWith('shared-'));
+      return mine.length >= 3 ? mine : undefined;
+    }, 30_000, 'three dead letters');
+    assert.deepEqual(letters.map((l) => l.device).sort(), ['shared-coap', 'shared-http', 'shared-mqtt']);
+    for (const l of letters) assert.match(l.reason, reason, l.device);
+    await eventually(async () => {
+      const got = (await (await rt.get('/api/v1/readings?device=after-shared')).json()) as { readings: unknown[] };
+      return got.readings.length === 1 ? true : undefined;
+    }, 30_000, 'the reading after the shared batch');
+    for (const device of ['shared-http', 'shared-coap', 'shared-mqtt']) {
+      const got = (await (await rt.get(`/api/v1/readings?device=${device}&from=0`)).json()) as { readings: unknown[] };
+      assert.equal(got.readings.length, 0, `${device}: nothing stored`);
+    }
     assert.equal((await fetch(`${rt.url}/health`)).status, 200);
   });
 

@@ -145,6 +145,34 @@ describe('cbor codec', () => {
     assert.match(err.message, /well-formed but cannot be decoded/);
   });
 
+  test('values shared by reference (tags 28/29) or packed (tags 51/6) are refused, not copied into every place that names them', () => {
+    const { Encoder } = require('cbor-x') as { Encoder: new (o: object) => { encode(v: unknown): Uint8Array } };
+    // cbor-x with pack: true writes a repeated string once, in a table (tag 51), and each use as a reference.
+    const text = 'x'.repeat(60_000);
+    const batch = Array.from({ length: 20 }, (_, i) => ({ ts: 1700000000000 + i, fields: Object.fromEntries(Array.from({ length: 10 }, (_, j) => [`s${j}`, text])) }));
+    const packed = Buffer.from(new Encoder({ pack: true, useRecords: false }).encode(batch));
+    assert.ok(packed.length < 2 * text.length, `the packed batch is ${packed.length} bytes for 12 MB of text`);
+    const table = decodeError(packed);
+    assert.equal(table.message, 'CBOR data uses tag 51 (a packed CBOR table) at byte 0, which is not accepted: one value would stand in many places, past the limits on what a message holds; send each value in full');
+    assert.equal(table.details.offset, 0);
+    // One fields object marked shareable (tag 28) in the first reading and referred to (tag 29) by the next two.
+    const fields = [0xa1, 0x61, 0x74, 0x01];
+    const shared = [0x83, 0xa1, 0x66, ...Buffer.from('fields'), 0xd8, 0x1c, ...fields, 0xa1, 0x66, ...Buffer.from('fields'), 0xd8, 0x1d, 0x00, 0xa1, 0x66, ...Buffer.from('fields'), 0xd8, 0x1d, 0x00];
+    const share = decodeError(shared);
+    assert.match(share.message, /^CBOR data uses tag 28 \(a value marked for sharing\) at byte 9, which is not accepted/);
+    assert.equal(share.details.offset, 9);
+    assert.match(decodeError([0xd8, 0x1d, 0x00]).message, /^CBOR data uses tag 29 \(a reference to a shared value\) at byte 0/);
+    assert.match(decodeError([0x81, 0xc6, 0x00]).message, /^CBOR data uses tag 6 \(a packed CBOR reference\) at byte 1/);
+    // Guessing the format (MQTT's auto) names the same reason instead of "cannot tell the payload format".
+    assert.throws(() => decodeReadings(Buffer.from(shared), { format: 'auto', device: 'd1', receivedAt: 1767225600000, maxBytes: 1 << 20 }), (err: Error) => {
+      assert.ok(err instanceof DecodeError);
+      assert.match(err.message, /tag 28 \(a value marked for sharing\) at byte 9/);
+      return true;
+    });
+    // Other tags are read as before.
+    assert.deepEqual(decode('cbor', Buffer.from([0xa1, 0x61, 0x74, 0xc1, 0x1a, 0x65, 0x53, 0xf1, 0x00])), { t: new Date(1700000000000) });
+  });
+
   test('works when the optional native cbor-extract cannot be loaded', () => {
     const codec = join(__dirname, '..', '..', 'nodes', 'lib', 'codec', 'index.js');
     const script = `

@@ -84,6 +84,14 @@ describe('line protocol parsing', () => {
     assert.match(parseError('m f=t,f=1i').message, /as a boolean and as a number/);
   });
 
+  test('a tag "measurement" other than the line\'s measurement is a bad line, not overwritten by it; the same value is taken', () => {
+    assert.equal(
+      parseError('cpu,host=a,measurement=load v=1').message,
+      'line protocol line 1, column 12: tag "measurement" is "load", but the measurement is "cpu", which is kept as the tag measurement: rename the tag',
+    );
+    assert.deepEqual(parse('cpu,measurement=cpu,host=a v=1')[0], { device: 'cpu', fields: { v: 1 }, tags: { host: 'a', measurement: 'cpu' } });
+  });
+
   test('errors name the line and column', () => {
     const cases: Array<[string, number, number, RegExp]> = [
       ['ok f=1\ncpu', 2, 4, /measurement "cpu" has no fields/],

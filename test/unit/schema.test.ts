@@ -8,6 +8,7 @@ import { packageRoot } from '../../nodes/lib/paths';
 import { normalizeReadings, type Reading } from '../../nodes/lib/reading';
 import { decodeReadings } from '../../nodes/lib/codec/readings';
 import { tempDir } from '../helpers/temp';
+import { DEFAULT_LIMITS } from '../../nodes/lib/limits';
 
 const tmp = tempDir('upperstack-schema-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -50,6 +51,14 @@ describe('default reading schema', () => {
     }
     // Spaces inside a device id stay allowed.
     assert.deepEqual(validate({ ...good, device: 'boiler room 2' }), { ok: true });
+  });
+
+  test('a string field as long as the decode limit allows (65,536 characters) passes; one longer is refused', () => {
+    const text = 'x'.repeat(DEFAULT_LIMITS.maxStringLength);
+    const { readings } = decodeReadings(Buffer.from(JSON.stringify({ s: text })), { format: 'json', device: 'dev-1', receivedAt: 1700000000000 });
+    assert.equal(readings.length, 1);
+    assert.deepEqual(validate(readings[0]), { ok: true });
+    assert.match(violation(validate, { ...good, fields: { s: `${text}x` } }).message, /^\/fields\/s must NOT have more than 65536 characters/);
   });
 
   test('rejects each broken part with a JSON pointer and the value', () => {

@@ -6,7 +6,7 @@
  * with a stack no deeper than the depth limit, so hostile input cannot blow the
  * stack or the heap.
  */
-import { DepthExceededError, StringTooLongError, type UpperstackError } from '../errors';
+import { DepthExceededError, SharedValueError, StringTooLongError, type UpperstackError } from '../errors';
 import { RESERVED_MEMBERS, tooManyFields, tooManyReadings, type Limits } from '../limits';
 import { findInvalidUtf8Within } from './text';
 
@@ -48,6 +48,23 @@ interface Frame {
 function itemName(major: number, ai: number): string {
   if (major !== 7) return TYPE_NAMES[major];
   return ai === 25 ? 'half-precision float' : ai === 26 ? 'single-precision float' : ai === 27 ? 'double-precision float' : 'simple value';
+}
+
+/**
+ * Tags with which cbor-x puts one value in many places: value sharing (28 marks a value, 29 refers to it) and
+ * packed CBOR (51 holds a table, 6 refers into it). A few bytes per reference could make a message of 60 KB
+ * hold 12 MB of text, or millions of fields from a few hundred KB, past every limit the scan checks on the bytes.
+ */
+const REFERENCE_TAGS: ReadonlyMap<number, string> = new Map([
+  [6, 'a packed CBOR reference'],
+  [28, 'a value marked for sharing'],
+  [29, 'a reference to a shared value'],
+  [51, 'a packed CBOR table'],
+]);
+
+function referenceTag(at: number, tag: number, what: string): ScanProblem {
+  const message = `CBOR data uses tag ${tag} (${what}) at byte ${at}, which is not accepted: one value would stand in many places, past the limits on what a message holds; send each value in full`;
+  return { offset: at, message, error: new SharedValueError(message, { format: 'cbor', offset: at, tag }) };
 }
 
 function hex(b: number): string {
@@ -182,6 +199,8 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
         continue;
       }
     } else if (major === 6) {
+      const by = REFERENCE_TAGS.get(arg);
+      if (by) return referenceTag(start, arg, by);
       if (limits && depth >= limits.maxDepth) return tooDeep(start);
       push({ kind: 'tag', major, start, left: 1, items: 0, bytes: 0 });
       continue;

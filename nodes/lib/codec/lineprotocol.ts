@@ -128,6 +128,10 @@ class LineParser {
       if (value === '') this.fail(`tag ${q(key)} has an empty value (omit the tag instead)`, valueAt);
       // InfluxDB refuses the point rather than pick one of the values: which the sender meant is unknowable.
       if (Object.hasOwn(tags, key)) this.fail(`tag ${q(key)} appears twice (duplicate tags)`, keyAt);
+      // The reading keeps the measurement as this tag: another value would be lost without a word.
+      if (key === 'measurement' && value !== measurement) {
+        this.fail(`tag "measurement" is ${q(value)}, but the measurement is ${q(measurement)}, which is kept as the tag measurement: rename the tag`, keyAt);
+      }
       put(tags, key, value);
     }
     if (s[this.p] !== ' ') this.fail(`measurement ${q(measurement)} has no fields: expected a space and then key=value`);

@@ -32,6 +32,12 @@ export class DecodeError extends UpperstackError {
  */
 export class TextEncodingError extends DecodeError {}
 
+/**
+ * CBOR well-formed but using tags that put one value in many places (value sharing, packed CBOR), refused as
+ * a whole: the format is known for sure, so guessing a format reports this too.
+ */
+export class SharedValueError extends DecodeError {}
+
 export class UnsupportedFormatError extends UpperstackError {
   override readonly name = 'UnsupportedFormatError';
   constructor(message: string, details: Record<string, unknown> = {}) {
