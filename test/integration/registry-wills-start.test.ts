@@ -2,14 +2,15 @@
  * Delayed wills kept in the broker's data folder and the device registry, on the real runtime with MQTT.js and
  * Node-RED's admin API: a runtime started again after its devices node was deleted from flows.json judges the wills
  * it restored by the registry it starts with (none: a device's will is dropped, an anonymous client's on loopback
- * kept).
+ * kept); one deploy that deletes the devices node and adds another judges them by the new one, not by "no registry"
+ * in between.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { adminToken, eventually, startRuntime, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
 import { willsKeptIn } from '../helpers/kept-wills';
 
@@ -68,4 +69,30 @@ test('a runtime started again after its devices node was deleted from flows.json
   }
   assert.ok(!second.output().includes('client c-anon: will refused'), 'an anonymous client on loopback still logs in: its will is kept');
   assert.deepEqual(await willsKeptIn(dir), ['c-anon']);
+});
+
+test('one deploy deleting the devices node and adding another judges kept wills by the new registry, not by none in between', { timeout: 180_000 }, async () => {
+  const dataDir = tempDir('us-swapwills-');
+  const rt = await startRuntime({ dataDir });
+  let dir: string;
+  try {
+    const token = await adminToken(rt);
+    await leaveWills(rt);
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'Node-RED-API-Version': 'v2' };
+    const deployed = (await (await fetch(`${rt.url}/flows`, { headers })).json()) as { rev: string; flows: FlowNode[] };
+    dir = brokerDir(dataDir, deployed.flows);
+    const old = deployed.flows.find((n) => n.type === 'upperstack-devices');
+    assert.ok(old, 'the runtime\'s flows have a devices node');
+    // A new devices node on the same store (the same devices), which lets anonymous clients in no longer.
+    const replacement = { ...old, id: 'us_devices_new', name: 'device registry (new)', requireAuth: true };
+    const flows = [...deployed.flows.filter((n) => n !== old), replacement];
+    const res = await fetch(`${rt.url}/flows`, { method: 'POST', headers: { ...headers, 'Node-RED-Deployment-Type': 'nodes' }, body: JSON.stringify({ rev: deployed.rev, flows }) });
+    assert.equal(res.status, 200, await res.text());
+    // The new registry refuses anonymous clients: that will goes once the deploy is over and the registry loaded.
+    await eventually(async () => (rt.output().includes('client c-anon: will refused') ? true : undefined), 30_000, 'the anonymous client\'s will dropped');
+  } finally {
+    await rt.stop();
+  }
+  assert.ok(!rt.output().includes('client c-willdev: will refused'), 'willdev is in the new registry: its will was not to be dropped');
+  assert.deepEqual(await willsKeptIn(dir), ['c-willdev']);
 });

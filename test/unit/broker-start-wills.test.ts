@@ -1,13 +1,15 @@
 /**
  * The wills the embedded broker keeps, judged by the device registry as it stands once it has settled, with real
  * MQTT.js clients: at start, the wills restored from the data folder (a device removed or disabled while the broker
- * was stopped).
+ * was stopped), and after one deploy that deletes a devices node and adds another (no registry in between, which
+ * must not decide).
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { BrokerPersistence } from '../../nodes/lib/broker/persistence';
+import { brokerAuth, devicesChanging, useDevices } from '../../nodes/shared/devices';
 import { registryWith, willsKeptIn } from '../helpers/kept-wills';
 import { until } from '../helpers/mqtt5-kit';
 import { tempDir } from '../helpers/temp';
@@ -86,5 +88,50 @@ describe('kept wills judged by the registry once it has settled', () => {
       await broker.stop();
     }
     assert.deepEqual(await willsKeptIn(dir), []);
+  });
+
+  test('one deploy deleting a devices node and adding another: wills are judged by the new registry, not by none in between', async () => {
+    const dir = tempDir('us-swapwills-');
+    const a = await registryWith(['dWait', 'dLive']);
+    const releaseA = useDevices({ owner: {}, auth: a.auth, registry: a.registry });
+    cleanup.push(() => releaseA());
+    const refused: string[] = [];
+    const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', auth: brokerAuth, dataDir: dir }, { onRefused: (id, what) => refused.push(`${id} ${what}`) });
+    await broker.start();
+    cleanup.push(() => broker.stop());
+    const seen: string[] = [];
+    broker.subscribe('devices/+/status', (p, ack) => {
+      seen.push(p.topic);
+      ack();
+    });
+    const port = broker.addresses.tcp;
+    const url = `mqtt://127.0.0.1:${port}`;
+    // Wills waiting for their delay as the deploy begins: a device's, and an anonymous client's.
+    await dropLink(await withWill(port, 'c-dWait', 'dWait', 600, { username: 'dWait', password: a.secrets.dWait }));
+    await dropLink(await withWill(port, 'c-anonWait', 'anonW', 600));
+    // Connected as the deploy begins, with a will published as the change ends the connection.
+    const device = await withWill(port, 'c-dLive', 'dLive', 0, { username: 'dLive', password: a.secrets.dLive });
+    const anonymous = await withWill(port, 'c-anonLive', 'anonL', 0);
+    const ended = Promise.all([closed(device), closed(anonymous)]);
+
+    // The deploy: the old devices node closes as removed, the new one (anonymous clients no longer let in) starts.
+    const settle = devicesChanging();
+    releaseA();
+    await ended;
+    // Node-RED stops every node the deploy touches before it starts the new ones: a round trip with the broker
+    // in between, which would have judged by "no registry" by then.
+    const other = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+    await other.publishAsync('other/ping', 'x', { qos: 1 });
+    await other.endAsync();
+    const b = await registryWith(['dWait', 'dLive'], { requireAuth: true });
+    const releaseB = useDevices({ owner: {}, auth: b.auth, registry: b.registry });
+    cleanup.push(() => releaseB());
+    settle();
+
+    await until(() => (refused.includes('c-anonWait will') && refused.includes('c-anonLive publish devices/anonL/status') && seen.includes('devices/dLive/status')) || undefined, 'the wills judged by the new registry');
+    assert.deepEqual(seen, ['devices/dLive/status'], 'the device the new registry keeps has its will published; the anonymous client it refuses has not');
+    assert.ok(!refused.includes('c-dWait will'), `the new registry keeps dWait: its will was not to be dropped (${refused.join(', ')})`);
+    await broker.stop();
+    assert.deepEqual(await willsKeptIn(dir), ['c-dWait']);
   });
 });
