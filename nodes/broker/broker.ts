@@ -169,7 +169,15 @@ export = function register(RED: NodeAPI): void {
 
     // An MQTT input restarted by a deploy subscribes again before the deploy ends; publishes that waited for one
     // that did not come back (disabled, its topic changed) are routed as they would be now.
-    const deployed = () => b.releaseReturning();
+    let started = false;
+    const deployed = () => {
+      b.releaseReturning();
+      // The deploy that started this broker is over, so is the device registry in force: the wills the broker
+      // restored from the data folder are judged by it (a device removed while the runtime was stopped).
+      if (started) return;
+      started = true;
+      void b.judgeWills();
+    };
     const stopDeployed = onFlowsStarted(RED, deployed);
 
     onClose(node, async () => {

@@ -17,7 +17,8 @@ import { auditLogFor } from '../lib/audit/audit';
 import { onClose } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { dataDir } from '../shared/runtime';
-import { deployedDevices, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
+import { deployedDevices, devicesChanging, requireAuthFromEnv, setKeySource, trafficFor, useDevices } from '../shared/devices';
+import { onFlowsStarted } from '../shared/deploy-events';
 import { apiKeyInForce } from '../shared/http';
 import { addDeviceRoutes } from '../shared/devices-routes';
 import { checkAnyApiKey, keyMasks, keySeesDevice } from '../shared/keys';
@@ -81,7 +82,10 @@ export = function register(RED: NodeAPI): void {
       (err: unknown) => node.error(RED._('upperstack-devices.errors.load', { message: describeError(err).message })),
     );
     onClose(node, (removed) => {
-      // Deployed anew or stopping: the wills of its devices are not judged by the rules of the moment between.
+      // Wills are judged by the registry in force once the deploy is over (another devices node may take this
+      // one's place in it), never by the moment between: marked before the release, so what it starts waits.
+      onFlowsStarted(RED, devicesChanging(), true);
+      // Deployed anew or stopping: nothing is judged for this one; removed: by the rules after the deploy.
       release(!removed);
       stopMarket();
       market.close();

@@ -47,6 +47,36 @@ export function useDevices(rt: DevicesRuntime): (interim?: boolean) => void {
   };
 }
 
+/** While a deploy changes the registry in force: settled once it is over (devicesChanging). */
+let changing: { over: Promise<void>; settle: () => void } | undefined;
+
+/**
+ * A devices node is closing in a deploy: the rules in force are those of the moment between until the deploy is
+ * over (a devices node deleted and another added in one deploy has no registry in between), so wills are judged by
+ * the rules after it. Returns the function to call once the deploy is over (flows:started).
+ */
+export function devicesChanging(): () => void {
+  if (!changing) {
+    let settle!: () => void;
+    const over = new Promise<void>((resolve) => (settle = resolve));
+    const entry = {
+      over,
+      settle: () => {
+        if (changing === entry) changing = undefined;
+        settle();
+      },
+    };
+    changing = entry;
+  }
+  return changing.settle;
+}
+
+/** The rules in force once no deploy is changing them. */
+async function settledAuth(): Promise<DeviceAuth> {
+  while (changing) await changing.over;
+  return deviceAuth();
+}
+
 /** The deployed devices node's runtime, if any. */
 export function deployedDevices(): DevicesRuntime | undefined {
   return deployed;
@@ -122,7 +152,8 @@ export function deviceAuth(): DeviceAuth {
  * The rules in force as the broker sees them: always the current ones, and a revocation from whichever
  * registry is deployed. Deploying or removing a registry tells the broker to drop every client, so nobody
  * keeps a session made under the old rules, and to drop the wills of logins the new rules no longer let in
- * (not while a registry is only being deployed anew: its devices are about to log in again).
+ * (not while a registry is only being deployed anew: its devices are about to log in again). Wills are judged by
+ * the rules as they are once the deploy that changed them is over.
  */
 export const brokerAuth: BrokerAuth = {
   authenticate: (info) => deviceAuth().authenticate(info),
@@ -131,7 +162,7 @@ export const brokerAuth: BrokerAuth = {
   authorizeSubscribe: (who, filter, remote) => deviceAuth().authorizeSubscribe(who, filter, remote),
   mayReceive: (who, topic) => deviceAuth().mayReceive(who, topic),
   delivery: (who, topic, payload, contentType) => deviceAuth().delivery(who, topic, payload, contentType),
-  willHolds: (will, loopback, shared) => deviceAuth().willHolds(will, loopback, shared),
+  willHolds: async (will, loopback, shared) => (await settledAuth()).willHolds(will, loopback, shared),
   onRevoke(listener: (who: Principal | undefined, filters: string[] | 'all', interim?: boolean) => void) {
     let stopCurrent = deviceAuth().onRevoke(listener);
     const stopChanges = onDevicesChange((_rt, interim) => {

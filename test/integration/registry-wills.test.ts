@@ -8,26 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { BrokerPersistence } from '../../nodes/lib/broker/persistence';
 import { eventually, startRuntimeAsAdmin, type Runtime } from '../helpers/runtime';
 import { tempDir } from '../helpers/temp';
+import { willsKeptIn } from '../helpers/kept-wills';
 
 interface Flows {
   rev: string;
   flows: Array<Record<string, unknown>>;
-}
-
-/** The client ids of the wills the broker's data folder holds for a restart to publish. */
-async function willsIn(dir: string): Promise<string[]> {
-  const p = new BrokerPersistence({ dir });
-  await p.setup({ id: 'reader' } as Parameters<BrokerPersistence['setup']>[0]);
-  try {
-    const ids: string[] = [];
-    for await (const w of p.streamWill()) ids.push(String((w as { clientId?: string }).clientId));
-    return ids;
-  } finally {
-    await p.destroy();
-  }
 }
 
 /** Runs the runtime with a registered device whose link dropped while its will waits ten minutes; returns the broker's data folder. */
@@ -67,7 +54,7 @@ test('deleting the devices node drops a registered device\'s delayed will from t
     },
     (rt) => eventually(async () => (rt.output().includes('client c-willdev: will refused') ? true : undefined), 30_000, 'the will dropped in the log'),
   );
-  assert.deepEqual(await willsIn(dir), []);
+  assert.deepEqual(await willsKeptIn(dir), []);
 });
 
 test('a deploy that changes the devices node keeps the delayed will of a device still registered', { timeout: 120_000 }, async () => {
@@ -85,5 +72,5 @@ test('a deploy that changes the devices node keeps the delayed will of a device 
       await check.endAsync();
     },
   );
-  assert.deepEqual(await willsIn(dir), ['c-willdev']);
+  assert.deepEqual(await willsKeptIn(dir), ['c-willdev']);
 });

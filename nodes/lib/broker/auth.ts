@@ -110,6 +110,7 @@ export interface ListenerFacts {
 
 const REVOKED = 'the login was revoked (device disabled, removed or given a new secret): its will and any later publish are not taken';
 const NO_LONGER = 'the login no longer logs in under the device registry now in force (deployed or removed): its will is not published';
+const AT_START = 'the login does not log in under the device registry in force at start: its will, kept in the data folder from before, is not published';
 
 /** An Error carrying the MQTT 5 reason code a refusal is answered with. */
 export function refusalError(message: string, reasonCode: number): Error & { reasonCode: number; returnCode: number } {
@@ -267,6 +268,18 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
       for (const topic of filters) dropSubscription(client, topic);
     }
   });
+}
+
+/**
+ * The wills the broker restored from the data folder, judged once the rules in force at start are settled (the deploy
+ * that started the broker is over, its registry loaded) as a deploy of a registry judges them: aedes would publish
+ * them later without a client to check them against, so a device removed or disabled while the runtime was stopped
+ * would still send its will. Those that no longer hold are dropped.
+ */
+export function judgeRestoredWills(aedes: AuthAedes, auth: BrokerAuth, facts: ListenerFacts): Promise<void> {
+  const willHolds = auth.willHolds?.bind(auth);
+  if (!willHolds) return Promise.resolve();
+  return dropWills(aedes, async (w) => !(await willHolds(w, facts.loopback, facts.shared)), AT_START, facts);
 }
 
 /**

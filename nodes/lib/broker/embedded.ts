@@ -26,7 +26,7 @@ import { SharedSubscriptions } from './shared';
 import { InboundQos2 } from './qos2';
 import { ReturningFilters, type Returning } from './returning';
 import { ackWhenAll } from './ack-all';
-import { installDeviceAuth, remoteOf, type AuthAedes, type AuthClient } from './auth';
+import { installDeviceAuth, judgeRestoredWills, remoteOf, type AuthAedes, type AuthClient } from './auth';
 import { principalName } from '../security/mqtt-rules';
 import { brokerSettings, checkBrokerOptions, type BrokerEvents, type BrokerOptions, type InProcessPacket } from './options';
 
@@ -138,14 +138,13 @@ export class EmbeddedMqttBroker {
       }
       this.deliver(packet, cb as () => void, undurable, client);
     };
-    if (this.opts.auth) {
+    const auth = this.opts.auth;
+    if (auth) {
+      const facts = { loopback: anonymousAllowed, shared: username ? { username, password: password ?? '' } : undefined, onRefused: this.events.onRefused, onError };
       // The rules run first; the hooks above still run for what they allow.
-      this.stopAuth = installDeviceAuth(aedes as unknown as AuthAedes, this.opts.auth, {
-        loopback: anonymousAllowed,
-        shared: username ? { username, password: password ?? '' } : undefined,
-        onRefused: this.events.onRefused,
-        onError,
-      });
+      this.stopAuth = installDeviceAuth(aedes as unknown as AuthAedes, auth, facts);
+      this.judgeRestored = () => judgeRestoredWills(aedes as unknown as AuthAedes, auth, facts);
+      if (this.restoredToJudge) void this.judgeRestored();
     }
     watchClients(aedes, this.events, onError);
 
@@ -188,6 +187,19 @@ export class EmbeddedMqttBroker {
       this.subscribers = this.subscribers.filter((s) => s !== sub);
       if (!removed && this.aedes) this.returning.add(filter);
     };
+  }
+
+  private judgeRestored: (() => Promise<void>) | undefined;
+  private restoredToJudge = false;
+
+  /**
+   * The access rules in force at start are settled (the deploy that started the broker is over): the wills restored
+   * from the data folder are judged by them (auth.ts judgeRestoredWills), now or as soon as the rules are installed.
+   */
+  judgeWills(): Promise<void> {
+    if (this.judgeRestored) return this.judgeRestored();
+    this.restoredToJudge = true;
+    return Promise.resolve();
   }
 
   /** A deploy is over: publishes still waiting for an input that did not come back are routed as they would be now. */

@@ -64,6 +64,9 @@ export function payloadOf(v: unknown): Buffer | string {
 export function revive(p: AedesPacket, withMessageId = false): AedesPacket {
   const pkt = new Packet({ ...p, payload: payloadOf(p.payload) });
   if (withMessageId && p.messageId !== undefined) pkt.messageId = p.messageId;
+  // A will's login (auth.ts), which aedes-packet does not copy: without it a restored will is judged as one of a
+  // release that kept none.
+  if (p.login !== undefined) pkt.login = p.login;
   return pkt;
 }
 
