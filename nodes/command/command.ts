@@ -4,9 +4,9 @@
  * on `devices/{device}/commands` (the embedded broker).
  */
 import type { Node, NodeAPI } from 'node-red';
-import { checkCommandDevice, commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
+import { checkCommandDevice, checkCommandTopic, commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
 import { ConfigError, InvalidReadingError } from '../lib/errors';
-import { onInput } from '../shared/input';
+import { onInput, refuseOnConfig } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { brokerCount, findBroker } from '../shared/runtime';
@@ -24,6 +24,12 @@ export = function register(RED: NodeAPI): void {
       const count = brokerCount();
       return count > 1 ? RED._('upperstack-command.errors.brokerNotChosen', { count }) : RED._('upperstack-command.errors.noBroker');
     };
+    try {
+      if (config.topic) checkCommandTopic(config.topic);
+    } catch (err) {
+      refuseOnConfig(node, err, (message) => RED._('upperstack-command.errors.config', { message }));
+      return;
+    }
     setStatus(node, 'idle', RED._('upperstack-command.status.none'));
 
     onInput(node, async (msg, send, done) => {
