@@ -24,10 +24,12 @@ export const MAX_COMMAND_BYTES = 64 * 1024;
 const MAX_DEVICES = 100_000;
 
 type Listener = (c: Command) => void;
+type Watcher = (device: string, observers: number) => void;
 
 export class CommandBoard {
   private readonly latest = new Map<string, Command>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly watchers = new Set<Watcher>();
 
   /**
    * Sets the device's command and tells its observers. A device outside the id rule is refused: no
@@ -48,7 +50,7 @@ export class CommandBoard {
       try {
         l(c);
       } catch {
-        this.listeners.get(device)?.delete(l);
+        if (this.listeners.get(device)?.delete(l)) this.changed(device);
       }
     }
     if (this.listeners.get(device)?.size === 0) this.listeners.delete(device);
@@ -64,12 +66,29 @@ export class CommandBoard {
     let set = this.listeners.get(device);
     if (!set) this.listeners.set(device, (set = new Set()));
     set.add(listener);
+    this.changed(device);
     return () => {
       const s = this.listeners.get(device);
-      if (!s) return;
-      s.delete(listener);
+      if (!s?.delete(listener)) return;
       if (s.size === 0) this.listeners.delete(device);
+      this.changed(device);
     };
+  }
+
+  /**
+   * Calls back whenever a device gains or loses an observer, which may be long after its last command (an
+   * observer that went away is dropped once a confirmable notification goes unanswered); returns the unwatch function.
+   */
+  watchObservers(watcher: Watcher): () => void {
+    this.watchers.add(watcher);
+    return () => {
+      this.watchers.delete(watcher);
+    };
+  }
+
+  private changed(device: string): void {
+    const count = this.observers(device);
+    for (const w of this.watchers) w(device, count);
   }
 
   observers(device: string): number {
