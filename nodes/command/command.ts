@@ -4,9 +4,9 @@
  * on `devices/{device}/commands` (the embedded broker).
  */
 import type { Node, NodeAPI } from 'node-red';
-import { checkCommandDevice, commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
+import { checkCommandDevice, checkCommandTopic, commandBoard, commandDevice, commandTopic } from '../lib/inputs/commands';
 import { ConfigError, InvalidReadingError } from '../lib/errors';
-import { onInput } from '../shared/input';
+import { onClose, onInput, refuseOnConfig } from '../shared/input';
 import { migrate, registerNode } from '../shared/config';
 import { setStatus } from '../shared/status';
 import { brokerCount, findBroker } from '../shared/runtime';
@@ -18,13 +18,27 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const config = migrate<CommandOptions>(def as unknown as Record<string, unknown>, commandMigrations);
     let sent = 0;
+    let last: string | undefined;
+    const shown = (device: string, observers: number): void =>
+      setStatus(node, 'connected', RED._('upperstack-command.status.sent', { count: sent, device, observers }));
     // Why no broker takes the command: the chosen one is not running, several run and none is chosen, or none runs.
     const noBroker = (): string => {
       if (config.broker) return RED._('upperstack-command.errors.brokerGone', { id: config.broker });
       const count = brokerCount();
       return count > 1 ? RED._('upperstack-command.errors.brokerNotChosen', { count }) : RED._('upperstack-command.errors.noBroker');
     };
+    try {
+      if (config.topic) checkCommandTopic(config.topic);
+    } catch (err) {
+      refuseOnConfig(node, err, (message) => RED._('upperstack-command.errors.config', { message }));
+      return;
+    }
     setStatus(node, 'idle', RED._('upperstack-command.status.none'));
+    // The count of the last device's observers stays true after its command: observers come and go.
+    const unwatch = commandBoard.watchObservers((device, observers) => {
+      if (device === last) shown(device, observers);
+    });
+    onClose(node, unwatch);
 
     onInput(node, async (msg, send, done) => {
       const device = commandDevice(msg, config.topic || 'devices/{device}/commands');
@@ -40,7 +54,8 @@ export = function register(RED: NodeAPI): void {
         msg.topic = topic;
       }
       sent++;
-      setStatus(node, 'connected', RED._('upperstack-command.status.sent', { count: sent, device, observers: commandBoard.observers(device) }));
+      last = device;
+      shown(device, commandBoard.observers(device));
       msg.device = device;
       send(msg);
       done();

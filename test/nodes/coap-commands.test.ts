@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import helper from 'node-red-node-test-helper';
+import { defaultTiming, updateTiming } from 'coap';
 import { generate, parse, type ParsedPacket } from 'coap-packet';
 import { commandBoard } from '../../nodes/lib/inputs/commands';
+import { OBSERVE_CHECK } from '../../nodes/lib/inputs/observations';
 import { coapInLoader, waitFor } from '../helpers/coap-node';
 import { useTestRuntime } from '../helpers/node-red';
 
@@ -110,4 +112,73 @@ test('after the CoAP input is redeployed, commands to a device it had an observe
   cmd.receive({ device: 'redeploy-1', payload: 'still here' });
   assert.equal(await outcome, 'sent to redeploy-1');
   assert.equal(commandBoard.get('redeploy-1')?.payload.toString(), 'still here');
+});
+
+/** The number of command-node status calls so far (the helper runtime shows message keys, not the counts in them). */
+function statusCalls(): number {
+  const node = helper.getNode('cmd') as unknown as { status: { getCalls(): Array<{ thisValue: unknown }> } };
+  return node.status.getCalls().filter((c) => c.thisValue === node).length;
+}
+
+test('a non-confirmable observation gets a confirmable notification after five others; a Reset to it drops the observer', async () => {
+  const { port } = await load();
+  // A device that observes with a NON GET, as the UDP socket of a constrained device would, then forgets it.
+  const { sock, got } = await observe(port, 'rst-1', Buffer.from([9, 1]));
+  try {
+    const cmd = helper.getNode('cmd')!;
+    const n = OBSERVE_CHECK.maxNonInRow + 1;
+    for (let i = 1; i <= n; i++) cmd.receive({ device: 'rst-1', payload: `c${i}` });
+    await waitFor(() => (got.length >= n + 1 ? true : undefined), 'the notifications');
+    // Notifications, not acknowledgements (the library marks them ACK after the first: coapjs/node-coap#218).
+    assert.deepEqual(got.slice(1).map((p) => [p.payload.toString(), p.confirmable, p.ack]), [
+      ...Array.from({ length: n - 1 }, (_, i) => [`c${i + 1}`, false, false]),
+      [`c${n}`, true, false],
+    ]);
+    assert.equal(commandBoard.observers('rst-1'), 1);
+    const before = statusCalls();
+    const con = got[n];
+    sock.send(generate({ code: '0.00', messageId: con.messageId, token: Buffer.alloc(0), reset: true, confirmable: false, ack: false }), port, '127.0.0.1');
+    await waitFor(() => (commandBoard.observers('rst-1') === 0 ? true : undefined), 'the observer dropped');
+    // The command node's status is set again with the device's observer count, without a new command.
+    await waitFor(() => (statusCalls() > before ? true : undefined), 'the status again');
+  } finally {
+    sock.close();
+  }
+});
+
+test('an observer that went away without cancelling is dropped once a confirmable notification goes unanswered; one that answers stays', async () => {
+  const { port } = await load();
+  // The library's CoAP timing made short once the input listens (ACK_TIMEOUT 0.2 s, one retransmission), so an
+  // unanswered confirmable notification gives up in about a second rather than EXCHANGE_LIFETIME's 247 s.
+  updateTiming({ ackTimeout: 0.2, maxRetransmit: 1, maxLatency: 0.1 });
+  try {
+    const url = `coap://127.0.0.1:${port}/commands/gone-2`;
+    // Two libcoap observers registered with NON GETs: one stays, the other is killed without a word (SIGKILL).
+    const stays = spawn('coap-client-notls', ['-N', '-m', 'get', '-s', '120', url]);
+    let out = '';
+    stays.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => (commandBoard.observers('gone-2') === 1 ? true : undefined), 'the first observation');
+    const leaves = spawn('coap-client-notls', ['-N', '-m', 'get', '-s', '120', url]);
+    try {
+      await waitFor(() => (commandBoard.observers('gone-2') === 2 ? true : undefined), 'the second observation');
+      const exited = new Promise<void>((r) => leaves.once('exit', () => r()));
+      leaves.kill('SIGKILL');
+      await exited;
+      const cmd = helper.getNode('cmd')!;
+      const n = OBSERVE_CHECK.maxNonInRow + 1;
+      for (let i = 1; i <= n; i++) cmd.receive({ device: 'gone-2', payload: `go-${i}` });
+      // The n-th went confirmable to both: the one still there acknowledges it, the other never does.
+      await waitFor(() => (commandBoard.observers('gone-2') === 1 ? true : undefined), 'the gone observer dropped', 2400);
+      await waitFor(() => (out.includes(`go-${n}`) ? true : undefined), 'the last command at the observer that stayed');
+      // It stays after the time the other was given: the next command still reaches it.
+      cmd.receive({ device: 'gone-2', payload: 'after' });
+      await waitFor(() => (out.includes('after') ? true : undefined), 'the command after');
+      assert.equal(commandBoard.observers('gone-2'), 1);
+    } finally {
+      leaves.kill('SIGKILL');
+      stays.kill();
+    }
+  } finally {
+    defaultTiming();
+  }
 });

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
+import type { EventEmitter } from 'node:events';
 import mqtt from 'mqtt';
 import { findBroker } from '../../nodes/shared/runtime';
 import { commandBoard, type Command } from '../../nodes/lib/inputs/commands';
@@ -20,18 +21,23 @@ helper.init(require.resolve('node-red'));
 
 useTestRuntime('us-command-node-');
 
+/** The TCP port of the embedded broker `id` once it listens (it may take a while on a busy machine). */
+async function brokerPort(id: string): Promise<number> {
+  for (let i = 0; i < 3000; i++) {
+    const port = findBroker(id)?.addresses().tcp;
+    if (port) return port;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`broker ${id} is not listening`);
+}
+
 test('a command is published to the MQTT device and pushed to the device\'s observers', async () => {
   await helper.load([brokerNode, commandNode], [
     { id: 'b1', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
     { id: 'c1', type: 'upperstack-command', broker: 'b1', topic: 'devices/{device}/commands', qos: 1, configVersion: 1, wires: [['out']] },
     { id: 'out', type: 'helper' },
   ]);
-  let port = 0;
-  for (let i = 0; i < 200 && !port; i++) {
-    port = findBroker('b1')?.addresses().tcp ?? 0;
-    if (!port) await new Promise((r) => setTimeout(r, 10));
-  }
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${await brokerPort('b1')}`);
   try {
     await client.subscribeAsync('devices/pump-7/commands', { qos: 1 });
     const got = new Promise<{ topic: string; payload: string }>((resolve) => client.once('message', (topic, payload) => resolve({ topic, payload: payload.toString() })));
@@ -67,12 +73,30 @@ test('a message without a device fails for Catch nodes; the device may come from
 });
 
 /** What became of a message sent to the command node: its error, or `sent` once it went on to the node wired to it. */
+let outcomes = 0;
 function outcome(id: string, msg: Record<string, unknown>): Promise<{ code?: string; message?: string; sent?: true }> {
-  const node = helper.getNode(id)!;
+  const node = helper.getNode(id)! as unknown as EventEmitter & { receive(m: unknown): void };
+  const out = helper.getNode('out')!;
   const result = new Promise<{ code?: string; message?: string; sent?: true }>((resolve) => {
-    helper.getNode('out')!.once('input', () => resolve({ sent: true }));
-    node.once('call:error', (call: { args: Array<{ code?: string; message: string }> }) => resolve(call.args[0]));
+    // Both listeners go once either is called: one left on 'out' would take the input meant for the next outcome.
+    const stop = () => {
+      out.removeListener('input', sent);
+      node.removeListener('call:error', failed);
+    };
+    const sent = () => {
+      stop();
+      resolve({ sent: true });
+    };
+    const failed = (call: { args: [{ code?: string; message: string }, { _msgid?: string }?] }) => {
+      // Only the error of this message (done(err) logs it with the message), not one the node logged at start.
+      if (call.args[1]?._msgid !== msg._msgid) return;
+      stop();
+      resolve(call.args[0]);
+    };
+    out.on('input', sent);
+    node.on('call:error', failed);
   });
+  msg._msgid ??= `outcome-${++outcomes}`;
   node.receive(msg);
   return result;
 }
@@ -135,6 +159,62 @@ test('with two brokers and none chosen, the failure says to choose one', async (
   // The helper runtime shows message keys, not their English.
   assert.match(String(err.message), /2 embedded brokers run: choose the one|errors\.brokerNotChosen/);
   assert.equal(commandBoard.get('two-1'), undefined);
+});
+
+/** The calls of `method` made on node `id` alone (the helper spies on Node-RED's Node prototype). */
+function callsOn(id: string, method: 'error' | 'status'): unknown[][] {
+  const node = helper.getNode(id) as unknown as Record<string, { getCalls(): Array<{ thisValue: unknown; args: unknown[] }> }>;
+  return node[method].getCalls().filter((c) => c.thisValue === node).map((c) => c.args);
+}
+
+test('a null payload fails with INVALID_READING: nothing is published nor pushed, and "" is the empty command', async () => {
+  await helper.load([brokerNode, commandNode], [
+    { id: 'b1', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
+    { id: 'c1', type: 'upperstack-command', broker: 'b1', topic: 'devices/{device}/commands', qos: 1, configVersion: 1, wires: [['out']] },
+    { id: 'out', type: 'helper' },
+  ]);
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${await brokerPort('b1')}`);
+  const observed: Command[] = [];
+  const stop = commandBoard.observe('null-1', (c) => observed.push(c));
+  try {
+    await client.subscribeAsync('devices/null-1/commands', { qos: 1 });
+    const published: string[] = [];
+    client.on('message', (_topic, payload) => published.push(payload.toString()));
+    const err = await outcome('c1', { device: 'null-1', payload: null });
+    assert.ok(!('sent' in err), 'null: sent');
+    assert.equal(err.code, 'INVALID_READING');
+    assert.equal(err.message, 'a command needs a payload: msg.payload is null (send "" for an empty command)');
+    assert.equal(commandBoard.get('null-1'), undefined);
+    // The empty text is a command: it is the first thing the device gets, so the null before it sent nothing.
+    assert.deepEqual(await outcome('c1', { device: 'null-1', payload: '' }), { sent: true });
+    for (let i = 0; i < 500 && !published.length; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(published, ['']);
+    assert.deepEqual(observed.map((c) => [c.payload.toString(), c.contentType]), [['', 'text/plain']]);
+  } finally {
+    stop();
+    await client.endAsync();
+  }
+});
+
+test('a topic without {device} in a hand-written flow fails at start and on each message, publishing nothing', async () => {
+  await helper.load([brokerNode, commandNode], [
+    { id: 'b1', type: 'upperstack-broker', port: '0', bind: '127.0.0.1', configVersion: 1, wires: [[]] },
+    { id: 'c1', type: 'upperstack-command', broker: 'b1', topic: 'devices/all/commands', qos: 1, configVersion: 1, wires: [['out']] },
+    { id: 'c2', type: 'upperstack-command', broker: 'b1', topic: 'devices/{device}/#', qos: 1, configVersion: 1, wires: [['out']] },
+    { id: 'out', type: 'helper' },
+  ]);
+  const status = callsOn('c1', 'status').at(-1)?.[0] as { fill?: string; text?: string } | undefined;
+  assert.equal(status?.fill, 'red');
+  assert.match(String(status?.text), /the MQTT topic "devices\/all\/commands" has no \{device\}/);
+  // The helper runtime shows message keys, not their English.
+  assert.match(String(callsOn('c1', 'error')[0]?.[0]), /command settings: the MQTT topic|errors\.config/);
+  const err = await outcome('c1', { device: 'all-1', payload: 'reboot' });
+  assert.equal(err.code, 'CONFIG_INVALID');
+  assert.match(String(err.message), /has no \{device\}: every device's command would go to that one topic/);
+  assert.equal(commandBoard.get('all-1'), undefined);
+  const wild = await outcome('c2', { device: 'all-1', payload: 'reboot' });
+  assert.equal(wild.code, 'CONFIG_INVALID');
+  assert.match(String(wild.message), /has a wildcard/);
 });
 
 test('an observer that throws does not fail the command nor keep the others from it', () => {

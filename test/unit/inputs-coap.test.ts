@@ -5,6 +5,7 @@ import { boundAmplification, boundedBlock2, coapContentType, coapOutcomeAnswer, 
 import { checkDatagram, wellFormed } from '../../nodes/lib/inputs/coap-checks';
 import { Block1Assembler, block1Value, parseBlock1 } from '../../nodes/lib/inputs/block1';
 import { CommandBoard, commandBytes, commandDevice, commandTopic } from '../../nodes/lib/inputs/commands';
+import { ObserverCheck } from '../../nodes/lib/inputs/observations';
 import { DecodeError, SchemaViolationError } from '../../nodes/lib/errors';
 
 describe('CoAP input pieces', () => {
@@ -155,6 +156,38 @@ describe('commands', () => {
     assert.equal(commandDevice({ topic: 'devices/p2/commands' }, 'devices/{device}/commands'), 'p2');
     assert.equal(commandDevice({ topic: 'other/p2' }, 'devices/{device}/commands'), undefined);
     assert.equal(commandDevice({ device: 'x', topic: 'devices/p2/commands' }, 'devices/{device}/commands'), 'x');
+  });
+});
+
+describe('observers of commands', () => {
+  const HOUR = 60 * 60 * 1000;
+
+  test('a non-confirmable observation gets a confirmable notification after five others, and after 24 hours without one', () => {
+    const check = new ObserverCheck(0);
+    // Every minute for ten minutes: the sixth and the twelfth... go confirmable.
+    assert.deepEqual(Array.from({ length: 12 }, (_, i) => check.confirmable((i + 1) * 60_000)), [false, false, false, false, false, true, false, false, false, false, false, true]);
+    // A command a day: each is confirmable, the last one being 24 hours back.
+    const daily = new ObserverCheck(0);
+    assert.equal(daily.confirmable(23 * HOUR), false);
+    assert.equal(daily.confirmable(24 * HOUR), true);
+    assert.equal(daily.confirmable(47 * HOUR), false);
+    assert.equal(daily.confirmable(48 * HOUR), true);
+  });
+
+  test('the board tells its watchers when a device gains or loses an observer', () => {
+    const b = new CommandBoard();
+    const seen: string[] = [];
+    const unwatch = b.watchObservers((device, n) => seen.push(`${device}:${n}`));
+    const stopA = b.observe('d', () => undefined);
+    b.observe('d', () => {
+      throw new Error('its socket is gone');
+    });
+    b.set('d', 'x');
+    stopA();
+    stopA();
+    unwatch();
+    b.observe('d', () => undefined);
+    assert.deepEqual(seen, ['d:1', 'd:2', 'd:1', 'd:0']);
   });
 });
 

@@ -5,7 +5,7 @@
  * wires; commands live in memory (a device that was offline gets the latest one
  * when it next asks).
  */
-import { BadDeviceIdError, InvalidReadingError } from '../errors';
+import { BadDeviceIdError, ConfigError, InvalidReadingError } from '../errors';
 import { deviceIdProblem } from '../devices/record';
 
 export interface Command {
@@ -24,10 +24,12 @@ export const MAX_COMMAND_BYTES = 64 * 1024;
 const MAX_DEVICES = 100_000;
 
 type Listener = (c: Command) => void;
+type Watcher = (device: string, observers: number) => void;
 
 export class CommandBoard {
   private readonly latest = new Map<string, Command>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly watchers = new Set<Watcher>();
 
   /**
    * Sets the device's command and tells its observers. A device outside the id rule is refused: no
@@ -48,7 +50,7 @@ export class CommandBoard {
       try {
         l(c);
       } catch {
-        this.listeners.get(device)?.delete(l);
+        if (this.listeners.get(device)?.delete(l)) this.changed(device);
       }
     }
     if (this.listeners.get(device)?.size === 0) this.listeners.delete(device);
@@ -64,12 +66,29 @@ export class CommandBoard {
     let set = this.listeners.get(device);
     if (!set) this.listeners.set(device, (set = new Set()));
     set.add(listener);
+    this.changed(device);
     return () => {
       const s = this.listeners.get(device);
-      if (!s) return;
-      s.delete(listener);
+      if (!s?.delete(listener)) return;
       if (s.size === 0) this.listeners.delete(device);
+      this.changed(device);
     };
+  }
+
+  /**
+   * Calls back whenever a device gains or loses an observer, which may be long after its last command (an
+   * observer that went away is dropped once a confirmable notification goes unanswered); returns the unwatch function.
+   */
+  watchObservers(watcher: Watcher): () => void {
+    this.watchers.add(watcher);
+    return () => {
+      this.watchers.delete(watcher);
+    };
+  }
+
+  private changed(device: string): void {
+    const count = this.observers(device);
+    for (const w of this.watchers) w(device, count);
   }
 
   observers(device: string): number {
@@ -94,8 +113,9 @@ export function commandBytes(value: unknown): { payload: Buffer; contentType: st
   } else if (typeof value === 'string') {
     payload = Buffer.from(value, 'utf8');
     contentType = 'text/plain';
-  } else if (value === undefined) {
-    throw new InvalidReadingError('a command needs a payload', { path: 'payload' });
+  } else if (value === undefined || value === null) {
+    // Not the text "null", nor an empty command: a CoAP observer could not tell that from "no command yet".
+    throw new InvalidReadingError(`a command needs a payload: msg.payload is ${String(value)} (send "" for an empty command)`, { path: 'payload' });
   } else {
     let text: string | undefined;
     try {
@@ -103,7 +123,9 @@ export function commandBytes(value: unknown): { payload: Buffer; contentType: st
     } catch (err) {
       throw new InvalidReadingError(`the command cannot be written as JSON: ${err instanceof Error ? err.message : String(err)}`, { path: 'payload' });
     }
-    payload = Buffer.from(text ?? 'null', 'utf8');
+    // A function or a symbol has no JSON: it would go out as the text "null".
+    if (text === undefined) throw new InvalidReadingError(`the command cannot be written as JSON: msg.payload is a ${typeof value}`, { path: 'payload' });
+    payload = Buffer.from(text, 'utf8');
     contentType = 'application/json';
   }
   if (payload.length > MAX_COMMAND_BYTES) throw new InvalidReadingError(`a command of ${payload.length} bytes is larger than ${MAX_COMMAND_BYTES}`, { path: 'payload' });
@@ -112,6 +134,16 @@ export function commandBytes(value: unknown): { payload: Buffer; contentType: st
 
 /** The board of this process. */
 export const commandBoard = new CommandBoard();
+
+/**
+ * Throws CONFIG_INVALID unless `template` is a topic for each device: with `{device}` and no wildcards. The editor
+ * checks the same, but a flow imported or written by hand is not checked there, and without `{device}` every
+ * device's command would go to one topic.
+ */
+export function checkCommandTopic(template: string): void {
+  if (!template.includes('{device}')) throw new ConfigError(`the MQTT topic "${template.slice(0, 80)}" has no {device}: every device's command would go to that one topic; use e.g. devices/{device}/commands, or leave it empty for no MQTT`, { path: 'topic' });
+  if (/[+#]/.test(template)) throw new ConfigError(`the MQTT topic "${template.slice(0, 80)}" has a wildcard (+ or #): a command is published to one topic; use e.g. devices/{device}/commands`, { path: 'topic' });
+}
 
 /** `devices/{device}/commands` with the device filled in (a device with / + # cannot be one topic level). */
 export function commandTopic(template: string, device: string): string {

@@ -49,3 +49,32 @@ export class Observations {
     return this.open.size;
   }
 }
+
+/**
+ * When an observation registered with a non-confirmable GET gets a confirmable notification (RFC 7641 §4.5):
+ * after `maxNonInRow` non-confirmable ones (libcoap sends one after five too), and whenever `everyMs` (the
+ * RFC's 24 hours at most) has passed since the last one or since the registration. A client that went away
+ * without cancelling answers none (or a Reset), and the library then ends the observation: without this a
+ * gone observer stayed for good, since nothing it never answers can tell the server it left.
+ */
+export const OBSERVE_CHECK = { maxNonInRow: 5, everyMs: 24 * 60 * 60 * 1000 };
+
+export class ObserverCheck {
+  private nonInRow = 0;
+  private last: number;
+
+  constructor(registeredAt: number, private readonly limits: { maxNonInRow: number; everyMs: number } = OBSERVE_CHECK) {
+    this.last = registeredAt;
+  }
+
+  /** Whether the notification sent now goes confirmable. */
+  confirmable(now: number): boolean {
+    if (this.nonInRow >= this.limits.maxNonInRow || now - this.last >= this.limits.everyMs) {
+      this.nonInRow = 0;
+      this.last = now;
+      return true;
+    }
+    this.nonInRow++;
+    return false;
+  }
+}
