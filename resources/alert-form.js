@@ -454,7 +454,11 @@
         ['temperature', 'humidity', 'pressure', 'power', 'voltage', 'battery'].forEach(function (x) { datalist.appendChild(el('option', { value: x })); });
         container.appendChild(datalist);
         load();
-        return { reload: load, edit: edit };
+        /** Whether a rule is open in the form with changes not saved (a reload or Back would lose them). */
+        function unsaved() {
+            return !form.hidden && !!state.fields.touched && state.fields.touched.length > 0;
+        }
+        return { reload: load, edit: edit, unsaved: unsaved };
     }
 
     root.UpperstackAlertForm = { mount: mount };

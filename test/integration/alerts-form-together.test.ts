@@ -2,7 +2,7 @@
  * The alert rule form on /upperstack/alerts when more than one person works on a rule: two people with the
  * same rule open, each saving a change (the second save would have undone the first: it is refused, saying so,
  * and the form keeps what was typed); and a silence added with the Silence button while the rule is open in the
- * form, which the form's save keeps. In Debian's headless Chromium on the real runtime.
+ * form, which the form's save keeps; and leaving the page with an edit not saved. In Debian's headless Chromium on the real runtime.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,4 +121,29 @@ test('a silence added while the rule is open in the form stays after the form sa
   assert.equal(now.message, '{device}: the door is open');
   assert.deepEqual(now.silences, [silence], 'the silence is kept');
   await ann.context().close();
+});
+
+/** How leaving the page went: the browser asked first (a beforeunload dialog), or the page just closed. */
+async function leave(page: Page): Promise<'asked' | 'closed'> {
+  const asked = page.waitForEvent('dialog', { timeout: 30_000 }).then(async (d) => {
+    assert.equal(d.type(), 'beforeunload');
+    await d.accept();
+    return 'asked' as const;
+  });
+  const closed = page.waitForEvent('close', { timeout: 30_000 }).then(() => 'closed' as const);
+  await page.close({ runBeforeUnload: true });
+  return Promise.race([asked, closed]);
+}
+
+test('leaving the page (reload, Back, closing the tab) with a rule edit not saved asks first; with nothing typed it does not', { timeout: 180_000 }, async () => {
+  assert.equal((await api('POST', 'rules', { ...HOT, id: 'cold', name: 'Kiln too cold', when: { field: 'temperature', op: 'below', value: 5 } })).status, 201);
+  const idle = await person();
+  await open(idle, 'cold');
+  assert.equal(await leave(idle), 'closed', 'a rule only looked at');
+
+  const busy = await person();
+  await open(busy, 'cold');
+  await busy.click('.usaf-cond .usaf-value');
+  await busy.fill('.usaf-cond .usaf-value', '3');
+  assert.equal(await leave(busy), 'asked', 'a threshold typed and not saved');
 });
