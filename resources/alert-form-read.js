@@ -122,7 +122,8 @@
             rule[w === 'sched' ? 'schedule' : 'mute'] = list;
             at['/' + (w === 'sched' ? 'schedule' : 'mute')] = box;
         });
-        if (editing && editing.silences) rule.silences = editing.silences;
+        // Silences are not the form's (the Silence button adds them): a save keeps those the rule has then, one
+        // added while the form was open included.
         if (!f.enabled.checked) rule.enabled = false;
         return { rule: rule, at: at };
     }

@@ -11,7 +11,7 @@
 
 
     /**
-     * mount(container, {request(method, path, body) → Promise, canWrite, hours}) draws the
+     * mount(container, {request(method, path, body, headers) → Promise, canWrite, hours}) draws the
      * rule table and form. request answers with the parsed JSON, or rejects with
      * {status, error: {code, message, pointer?}}.
      */
@@ -22,7 +22,7 @@
         var el = K.el, select = K.select, num = K.num, durationOf = K.durationOf;
         var leaves = K.leaves, nested = K.nested, isGroup = K.isGroup, copy = K.copy;
         var DAYS = K.DAYS, SEVERITIES = K.SEVERITIES, PLACEHOLDERS = K.PLACEHOLDERS;
-        var state = { rules: [], editing: null, fields: {}, timer: null, seq: 0 };
+        var state = { rules: [], revisions: {}, revision: undefined, editing: null, fields: {}, timer: null, seq: 0 };
         container.innerHTML = '';
         container.classList.add('usaf');
         var table = el('table', { class: 'usaf-rules' });
@@ -45,6 +45,7 @@
         function load() {
             return opts.request('GET', 'rules').then(function (body) {
                 state.rules = body.rules || [];
+                state.revisions = body.revisions || {};
                 drawTable();
             }, function (err) { say(failText(err), true); });
         }
@@ -109,6 +110,8 @@
 
         function edit(rule) {
             state.editing = rule;
+            // The version this edit starts from: a save is refused if someone changed the rule since.
+            state.revision = rule ? state.revisions[rule.id] : undefined;
             var r = rule || { name: '', devices: { all: true }, when: { field: '', op: 'above' }, severity: 'warning' };
             var l = leaves(r.when);
             form.innerHTML = '';
@@ -430,10 +433,15 @@
             var path = editing ? 'rules/' + encodeURIComponent(editing.id) : 'rules';
             if (!editing && state.rules.some(function (r) { return r.id === read.rule.id; })) read.rule.id = read.rule.id + '-' + Date.now().toString(36).slice(-4);
             state.fields.submitted = true;
+            // A preview on its way answers for the form before this save: let in later, it would wipe what the save is told.
+            clearTimeout(state.timer);
+            state.seq++;
+            state.fields.preview.textContent = '';
             var problems = formProblems(read);
             var fields = state.fields;
             if (problems.length) { showProblems(read, problems, function () { return state.fields === fields; }); return; }
-            opts.request(editing ? 'PUT' : 'POST', path, read.rule).then(function (saved) {
+            var headers = editing && state.revision ? { 'if-match': '"' + state.revision + '"' } : undefined;
+            opts.request(editing ? 'PUT' : 'POST', path, read.rule, headers).then(function (saved) {
                 form.hidden = true;
                 state.editing = null;
                 say(ui('saved', { name: saved.name }));
@@ -446,7 +454,11 @@
         ['temperature', 'humidity', 'pressure', 'power', 'voltage', 'battery'].forEach(function (x) { datalist.appendChild(el('option', { value: x })); });
         container.appendChild(datalist);
         load();
-        return { reload: load, edit: edit };
+        /** Whether a rule is open in the form with changes not saved (a reload or Back would lose them). */
+        function unsaved() {
+            return !form.hidden && !!state.fields.touched && state.fields.touched.length > 0;
+        }
+        return { reload: load, edit: edit, unsaved: unsaved };
     }
 
     root.UpperstackAlertForm = { mount: mount };

@@ -70,7 +70,7 @@ export function parseJson(raw: unknown): unknown {
 }
 
 export function listRules(svc: AlertService): Answer {
-  return { status: 200, body: svc.rules.export() };
+  return { status: 200, body: { ...svc.rules.export(), revisions: svc.rules.revisions() } };
 }
 
 export function getRule(svc: AlertService, id: string): Answer {
@@ -81,8 +81,8 @@ export function createRule(svc: AlertService, body: unknown, who: Actor): Answer
   return { status: 201, body: svc.rules.create(body, who) };
 }
 
-export function updateRule(svc: AlertService, id: string, body: unknown, who: Actor): Answer {
-  return { status: 200, body: svc.rules.update(id, body, who) };
+export function updateRule(svc: AlertService, id: string, body: unknown, who: Actor, revision?: string): Answer {
+  return { status: 200, body: svc.rules.update(id, body, who, revision) };
 }
 
 export function deleteRule(svc: AlertService, id: string, who: Actor): Answer {

@@ -33,6 +33,12 @@ function param(req: Request): string {
 function query(req: Request, known: readonly string[]): Q {
   return routeParams(req.query as Record<string, unknown>, req.originalUrl, known, req.baseUrl + req.path);
 }
+/** The revision a save was made on (If-Match: "<revision>"); none, or "*": save whatever the rule is now. */
+function ifMatch(req: Request): string | undefined {
+  const v = req.headers['if-match'];
+  const tag = typeof v === 'string' ? v.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1') : '';
+  return tag === '' || tag === '*' ? undefined : tag;
+}
 const ALERTS_PARAMS = ['state', 'device', 'rule', 'from', 'to'];
 const HISTORY_PARAMS = ['limit'];
 const IMPORT_PARAMS = ['mode'];
@@ -102,7 +108,7 @@ export function registerAlertRoutes(RED: NodeAPI): void {
     api.post('/api/v1/rules/import', key, ruleBody, route((req, b) => h.importRules(svc, b, query(req, IMPORT_PARAMS).mode, who)));
     api.post('/api/v1/rules', key, ruleBody, route((_req, b) => h.createRule(svc, b, who)));
     api.get('/api/v1/rules/:id', key, route((req) => h.getRule(svc, param(req))));
-    api.put('/api/v1/rules/:id', key, ruleBody, route((req, b) => h.updateRule(svc, param(req), b, who)));
+    api.put('/api/v1/rules/:id', key, ruleBody, route((req, b) => h.updateRule(svc, param(req), b, who, ifMatch(req))));
     api.delete('/api/v1/rules/:id', key, route((req) => h.deleteRule(svc, param(req), who)));
     api.get('/api/v1/alerts', key, route((req) => h.listAlerts(svc, query(req, ALERTS_PARAMS))));
     api.get('/api/v1/alerts/history', key, route((req) => h.history(svc, query(req, HISTORY_PARAMS))));
@@ -140,7 +146,7 @@ export function registerAlertRoutes(RED: NodeAPI): void {
     admin.get(`${base}/rules`, read, route(() => h.listRules(svc)));
     admin.post(`${base}/rules/import`, write, ruleBody, route((req, b) => h.importRules(svc, b, query(req, IMPORT_PARAMS).mode, who(req))));
     admin.post(`${base}/rules`, write, ruleBody, route((req, b) => h.createRule(svc, b, who(req))));
-    admin.put(`${base}/rules/:id`, write, ruleBody, route((req, b) => h.updateRule(svc, param(req), b, who(req))));
+    admin.put(`${base}/rules/:id`, write, ruleBody, route((req, b) => h.updateRule(svc, param(req), b, who(req), ifMatch(req))));
     admin.delete(`${base}/rules/:id`, write, route((req) => h.deleteRule(svc, param(req), who(req))));
     admin.post(`${base}/validate`, read, ruleBody, route((_req, b) => h.validate(b)));
     admin.post(`${base}/preview`, read, ruleBody, route((_req, b) => h.preview(svc, b, storeOf(RED, (b as { store?: unknown } | undefined)?.store))));

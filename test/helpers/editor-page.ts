@@ -99,3 +99,13 @@ export type Red = {
   settings: { get(key: string): unknown };
   editor: { edit(n: unknown): void; editConfig(name: string, type: string, id: string): void };
 };
+
+/** Opens the alerts page /upperstack/alerts of `rt` in `page` and logs in as admin; resolves once the page is drawn. */
+export async function alertsPageLogin(page: Page, rt: Runtime): Promise<void> {
+  await page.goto(`${rt.url}/upperstack/alerts`);
+  await page.waitForSelector('#login-form', { state: 'visible', timeout: 30_000 });
+  await page.fill('#username', 'admin');
+  await page.fill('#password', 'test-admin-password');
+  await page.click('#login-submit');
+  await page.waitForSelector('#app', { state: 'visible', timeout: 30_000 });
+}

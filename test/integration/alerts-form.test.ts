@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import mqtt from 'mqtt';
 import { eventually, type Runtime } from '../helpers/runtime';
-import { useEditor } from '../helpers/editor-page';
+import { alertsPageLogin, useEditor } from '../helpers/editor-page';
 
 let rt: Runtime;
 let page: Page;
@@ -19,12 +19,7 @@ let page: Page;
 useEditor(async (editor) => {
   rt = editor.rt;
   page = await editor.browser.newPage({ viewport: { width: 1200, height: 1400 } });
-  await page.goto(`${rt.url}/upperstack/alerts`);
-  await page.waitForSelector('#login-form', { state: 'visible', timeout: 30_000 });
-  await page.fill('#username', 'admin');
-  await page.fill('#password', 'test-admin-password');
-  await page.click('#login-submit');
-  await page.waitForSelector('#app', { state: 'visible', timeout: 30_000 });
+  await alertsPageLogin(page, rt);
 });
 
 async function api(method: string, path: string, body?: unknown): Promise<Response> {

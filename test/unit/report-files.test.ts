@@ -212,6 +212,22 @@ test('invoice PDF: a meter billed on one reading says "1 reading", not "1 readin
   assert.doesNotMatch(text, /\b1 readings\b/);
 });
 
+test('invoice PDF: a long list of devices with long ids breaks across pages between rows, each row whole on one page', async (t) => {
+  // Ids of 120 characters wrap over several lines of the device column; every other device has a short one.
+  const ids = Array.from({ length: 60 }, (_, i) => (i % 2 ? `plug-${i}` : `long-${i}-`.padEnd(120, 'x')));
+  const { dir, settings, ctx } = await invoiceFixture(t, { readings: ids.map((d) => kwh(d, 'acme', OCT + DAY, 1)), tariffs: [kwhTariff({ measure: 'sum' })] });
+  const [inv] = (await runInvoices(settings, '2026-10', 'acme', ctx)).invoices;
+  const pages = pdfText(dir, inv.files).split('\f').filter((p) => p.trim() !== '');
+  assert.ok(pages.length > 1, 'the list takes more than one page');
+  pages.forEach((p, i) => {
+    // A row's first line holds the start of its id and its other cells: a row cut by a page break leaves one without the other.
+    const starts = p.split('\n').filter((l) => /^(long|plug)-\d+/.test(l.trim())).length;
+    const cells = (p.match(/kwh \(sum\)/g) ?? []).length;
+    assert.equal(starts, cells, `page ${i + 1}: every row that starts on it has its cells on it`);
+  });
+  assert.equal(pages.join('').match(/kwh \(sum\)/g)?.length, ids.length);
+});
+
 test('invoices: a customer whose sum meter adds up below zero is not invoiced and is named with the meter and why; the others are', async (t) => {
   const hour = 3_600_000;
   const { settings, ctx } = await invoiceFixture(t, {

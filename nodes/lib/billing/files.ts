@@ -75,12 +75,14 @@ export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEF
   return pdfBuffer(
     (doc) => {
       const row = (cells: string[], bold = false, cols = LINE_COLS) => {
-        const y = doc.y;
-        let h = 0;
         doc.font(bold ? 'Helvetica-Bold' : 'Helvetica').fontSize(9);
+        const h = Math.max(...cells.map((c, i) => doc.heightOfString(pdfText(c), { width: cols[i].w })));
+        // A row that does not fit (a long device id wraps over lines) starts the next page whole: drawn where it
+        // is, its first cell would run onto a page of its own and the others stay behind.
+        if (doc.y + h > doc.page.height - doc.page.margins.bottom) doc.addPage();
+        const y = doc.y;
         cells.forEach((c, i) => {
           const col = cols[i];
-          h = Math.max(h, doc.heightOfString(pdfText(c), { width: col.w }));
           doc.text(pdfText(c), col.x, y, { width: col.w, align: col.align });
         });
         doc.y = y + h + 3;

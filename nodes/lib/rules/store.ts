@@ -5,6 +5,7 @@
  * editor dialog all edit it through here; listeners (the running engine) apply
  * a change at once, without a deploy.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConflictError, NotFoundError, RuleInvalidError } from '../errors';
@@ -16,6 +17,15 @@ import type { Rule, Silence } from './types';
 export interface Actor {
   actor: string;
   via: string;
+}
+
+/**
+ * What a rule's editor saw: a digest of the rule without its silences, which the Silence button adds while
+ * the rule may be open in a form (a save keeps them, so they need not match).
+ */
+export function ruleRevision(rule: Rule): string {
+  const { silences: _silences, ...rest } = rule;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
 export type RuleChange = { type: 'upsert'; rule: Rule } | { type: 'delete'; id: string };
@@ -39,6 +49,8 @@ export class RuleStore {
   private rules = new Map<string, Rule>();
   private listeners = new Set<(c: RuleChange) => void>();
   private kept: KeptRule[] = [];
+  /** Who changed each rule last in this run, for the refusal of a save made on an older version. */
+  private lastChange = new Map<string, Actor & { ts: number }>();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'alerts');
@@ -126,23 +138,50 @@ export class RuleStore {
     this.checkName(rule);
     this.rules.set(rule.id, rule);
     this.save();
+    this.lastChange.set(rule.id, { ...who, ts: Date.now() });
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.create', target: rule.id, after: rule });
     this.changed({ type: 'upsert', rule });
     return rule;
   }
 
-  update(id: string, data: unknown, who: Actor): Rule {
+  /**
+   * Replaces a rule. revision (ruleRevision of the rule as its editor opened it): the save is refused when the
+   * rule changed since, so two people editing one rule do not silently undo each other's change; such a save
+   * keeps the silences the rule has now unless it gives its own.
+   */
+  update(id: string, data: unknown, who: Actor, revision?: string): Rule {
     const before = this.keptRule(id)?.raw ?? this.get(id);
-    const body = data && typeof data === 'object' && !Array.isArray(data) && (data as { id?: unknown }).id === undefined ? { ...(data as object), id } : data;
+    const running = this.rules.get(id);
+    if (revision !== undefined && (!running || ruleRevision(running) !== revision)) throw this.changedSince(id, running);
+    let body = data && typeof data === 'object' && !Array.isArray(data) && (data as { id?: unknown }).id === undefined ? { ...(data as object), id } : data;
+    if (revision !== undefined && running?.silences && body && typeof body === 'object' && !Array.isArray(body) && !('silences' in body)) body = { ...body, silences: running.silences };
     const rule = validateRule(body, { fresh: true });
     if (rule.id !== id) throw new RuleInvalidError(`/id "${rule.id}" differs from the rule in the URL ("${id}"); a rule's id cannot change`, { pointer: '/id' });
     this.checkName(rule);
     this.takeKept(id);
     this.rules.set(id, rule);
     this.save();
+    this.lastChange.set(id, { ...who, ts: Date.now() });
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.update', target: id, before, after: rule });
     this.changed({ type: 'upsert', rule });
     return rule;
+  }
+
+  private changedSince(id: string, now: Rule | undefined): ConflictError {
+    const last = this.lastChange.get(id);
+    const by = last ? ` by ${last.actor} (${last.via}) at ${new Date(last.ts).toISOString().slice(0, 19).replace('T', ' ')} UTC` : '';
+    const name = now ? `"${now.name}"` : `"${id}"`;
+    return new ConflictError(`the rule ${name} was changed${by} after you opened it; your save would undo that change, so it was not saved: open the rule again to see it, then make your change`, {
+      rule: id,
+      ...(now ? { revision: ruleRevision(now) } : {}),
+    });
+  }
+
+  /** The revision of each running rule (ruleRevision), by id: what a form sends back with a save. */
+  revisions(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [id, r] of this.rules) out[id] = ruleRevision(r);
+    return out;
   }
 
   /** Names tell rules apart for the people who read alerts: the form's rule (ruleNameKey) holds for the API too. */
@@ -199,6 +238,7 @@ export class RuleStore {
       if (kept !== undefined) replacedKept[r.id] = kept;
       (before || kept !== undefined ? updated : created).push(r.id);
       this.rules.set(r.id, r);
+      this.lastChange.set(r.id, { ...who, ts: Date.now() });
     }
     this.save();
     const keptBefore = Object.keys(replacedKept).length ? { before: { notRun: replacedKept } } : {};
@@ -227,6 +267,7 @@ export class RuleStore {
     const before = running ?? this.takeKept(id);
     this.rules.set(id, rule);
     this.save();
+    this.lastChange.set(id, { ...who, ts: Date.now() });
     appendAudit(this.audit, { ts: Date.now(), ...who, action: before !== undefined ? 'rule.update' : 'rule.create', target: id, ...(before !== undefined ? { before } : {}), after: rule });
     this.changed({ type: 'upsert', rule });
   }
