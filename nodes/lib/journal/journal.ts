@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { JournalError } from '../errors';
 import { readCheckpoint, takePendingList, writeCheckpointInBackground, writeCheckpointSync, writePendingList } from './checkpoint-file';
 import { PendingCounts } from './pending';
-import { BUFFER_RECORDS, encodeGroup, readRecords, type JournalEntry, type RecordEncoder, type Segment } from './segment-file';
+import { BUFFER_RECORDS, encodeGroup, type JournalEntry, type RecordEncoder } from './segment-file';
 import { SegmentFiles } from './segments';
 import { ReadingWeights } from './weights';
 import { TakenEntries } from './taken';
@@ -275,17 +275,7 @@ export class Journal {
     if (!this.opened || this.pending.size === 0) return out;
     const upTo = this.nextSeq - 1;
     const wanted = (seq: number) => seq <= upTo && this.pending.has(seq);
-    const holdsUnsettled = (seg: Readonly<Segment>) => this.pending.anyIn(seg.firstSeq, Math.min(seg.lastSeq, upTo));
-    for (const seg of this.segments.files()) {
-      if (!holdsUnsettled(seg)) continue;
-      try {
-        await readRecords(seg.path, wanted, out);
-      } catch (err) {
-        // Cut off while it was read: everything it held is settled now.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !holdsUnsettled(seg)) continue;
-        throw new JournalError(`cannot read journal ${seg.path}: ${(err as Error).message}`, { path: seg.path }, { cause: err });
-      }
-    }
+    await this.segments.readBack((first, last) => this.pending.anyIn(first, Math.min(last, upTo)), wanted, out);
     return out;
   }
 

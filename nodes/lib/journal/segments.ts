@@ -7,7 +7,7 @@
 import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { JournalError } from '../errors';
-import { scanSegment, type JournalEntry, type Segment } from './segment-file';
+import { readRecords, scanSegment, type JournalEntry, type Segment } from './segment-file';
 
 export class SegmentFiles {
   private list: Segment[] = [];
@@ -35,6 +35,22 @@ export class SegmentFiles {
   /** The segment files, oldest first, with the first and last sequence number each holds (0: none yet). */
   files(): readonly Readonly<Segment>[] {
     return this.list.slice();
+  }
+
+  /**
+   * Reads back, in order, the records `wanted` picks from the files `holds` says hold one (by their first and last
+   * seq). A file cut off while it was read is skipped when `holds` no longer says so (all it held settled meanwhile).
+   */
+  async readBack(holds: (firstSeq: number, lastSeq: number) => boolean, wanted: (seq: number) => boolean, out: JournalEntry[]): Promise<void> {
+    for (const seg of this.files()) {
+      if (!holds(seg.firstSeq, seg.lastSeq)) continue;
+      try {
+        await readRecords(seg.path, wanted, out);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !holds(seg.firstSeq, seg.lastSeq)) continue;
+        throw new JournalError(`cannot read journal ${seg.path}: ${(err as Error).message}`, { path: seg.path }, { cause: err });
+      }
+    }
   }
 
   /**
