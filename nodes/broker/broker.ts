@@ -137,6 +137,8 @@ export = function register(RED: NodeAPI): void {
     const b = broker;
     b.start().then(
       () => {
+        // Closed while it started (a quick redeploy): its stop follows; registered now, it would stay in /health.
+        if (closing) return;
         handle = {
           id: node.id,
           subscribe: (filter, deliver) => b.subscribe(filter, deliver),
