@@ -7,38 +7,13 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { BrokerPersistence } from '../../nodes/lib/broker/persistence';
-import { DeviceRegistry } from '../../nodes/lib/devices/registry';
-import { MemoryBackend } from '../../nodes/lib/devices/types';
-import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { brokerAuth, useDevices } from '../../nodes/shared/devices';
 import { eventually } from '../helpers/intake';
 import { tempDir } from '../helpers/temp';
-
-async function registryWith(...ids: string[]): Promise<{ registry: DeviceRegistry; auth: DeviceAuth; secrets: Record<string, string> }> {
-  const registry = new DeviceRegistry(new MemoryBackend(), { sealKey: randomBytes(32) });
-  const auth = new DeviceAuth({ registry });
-  await auth.ready;
-  const secrets: Record<string, string> = {};
-  for (const id of ids) secrets[id] = (await registry.add({ id })).secret;
-  return { registry, auth, secrets };
-}
-
-/** The client ids of the wills a broker started again on `dir` would publish. */
-async function willsKeptIn(dir: string): Promise<string[]> {
-  const restarted = new BrokerPersistence({ dir });
-  await restarted.setup({ id: 'after-restart' } as Parameters<BrokerPersistence['setup']>[0]);
-  try {
-    const left: string[] = [];
-    for await (const w of restarted.streamWill()) left.push(String((w as { clientId?: string }).clientId));
-    return left.sort();
-  } finally {
-    await restarted.destroy();
-  }
-}
+import { registryWith, willsKeptIn } from '../helpers/kept-wills';
 
 const closed = (c: mqtt.MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
 
@@ -51,7 +26,7 @@ afterEach(async () => {
 describe('a device registry deployed or removed, and the wills it kept', () => {
   test('a registry deployed in place of another: the delayed wills of devices it no longer lets in are not kept for a restart; a device it keeps still has its will', async () => {
     const dir = tempDir('us-regwills-');
-    const first = await registryWith('wGone', 'wLive', 'wOff', 'wKept');
+    const first = await registryWith(['wGone', 'wLive', 'wOff', 'wKept']);
     const release = useDevices({ owner: {}, auth: first.auth, registry: first.registry });
     cleanup.push(() => release());
     const refused: string[] = [];
@@ -75,7 +50,7 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
       const live = await withWill('wLive');
       const liveClosed = closed(live);
       // The new registry knows wKept, and wOff only as disabled; wGone and wLive are in it no more.
-      const second = await registryWith('wKept', 'wOff');
+      const second = await registryWith(['wKept', 'wOff']);
       await second.registry.update('wOff', { enabled: false });
       // As Node-RED deploys a changed devices node: the old one closes (not removed), the new one starts.
       release(true);
@@ -91,7 +66,7 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
 
   test('a devices node closed without being removed (the runtime stopping, a redeploy between) drops no will', async () => {
     const dir = tempDir('us-stopwills-');
-    const { registry, auth, secrets } = await registryWith('devS');
+    const { registry, auth, secrets } = await registryWith(['devS']);
     const release = useDevices({ owner: {}, auth, registry });
     cleanup.push(() => release());
     const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', auth: brokerAuth, dataDir: dir });
@@ -118,7 +93,7 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
   });
 
   test('a registry removed: a device\'s delayed will is not published when its delay ends; an anonymous client\'s on loopback is', async () => {
-    const { registry, auth, secrets } = await registryWith('devA');
+    const { registry, auth, secrets } = await registryWith(['devA']);
     const release = useDevices({ owner: {}, auth, registry });
     cleanup.push(() => release());
     const refused: string[] = [];
@@ -161,7 +136,7 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
     await put('c-other1', 'devices/other1/status');
     await earlier.destroy();
 
-    const { registry, auth } = await registryWith('old1', 'other1');
+    const { registry, auth } = await registryWith(['old1', 'other1']);
     const refused: string[] = [];
     const broker = new EmbeddedMqttBroker({ port: 0, bind: '127.0.0.1', auth, dataDir: dir }, { onRefused: (id, what) => refused.push(`${id} ${what}`) });
     await broker.start();
