@@ -1,25 +1,47 @@
 /**
  * `GET /commands/{device}` on the CoAP input: the latest command, or with Observe 0 an
- * observation that is pushed every new one (each notification with its own Content-Format).
- * Observe 1 with the observation's token cancels it (RFC 7641 §3.6) and is answered as a GET. Some
- * notifications are confirmable (ObserverCheck), so an observer that left without cancelling is dropped.
+ * observation that is pushed every new one (each notification with its own Content-Format and a
+ * Max-Age of a day). Observe 1 with the observation's token cancels it (RFC 7641 §3.6) and is answered
+ * as a GET. Some notifications are confirmable (ObserverCheck), so an observer that left without
+ * cancelling is dropped.
  */
 import type { IncomingMessage, OutgoingMessage } from 'coap';
 import { commandBoard, type Command } from '../lib/inputs/commands';
 import { coapError } from '../lib/inputs/coap';
-import { ObserverCheck, Observations } from '../lib/inputs/observations';
+import { COMMAND_MAX_AGE_S, ObserverCheck, Observations } from '../lib/inputs/observations';
 import { packetOf, send } from './answers';
 
 type ContentFormat = Parameters<OutgoingMessage['setOption']>[1];
 
 /**
- * The library's observe stream (ObserveWriteStream) takes the type of each notification after the first from
- * `_packet`: the request's, so never confirmable for a non-confirmable registration, and marked as an ACK
- * (coapjs/node-coap#218, not to be fixed there). It sends a confirmable one with retransmissions, and ends the
- * stream on a Reset or when no ACK came within EXCHANGE_LIFETIME.
+ * What of the library's observe stream (ObserveWriteStream) the notifications need. It takes the type of each
+ * notification after the first from `_packet`, which it derives from the request: ACK-typed for a non-confirmable
+ * registration (coapjs/node-coap#218, not to be fixed there), so the type is set here before each write. It sends a
+ * confirmable one with retransmissions, and ends the stream on a Reset or when no ACK came within EXCHANGE_LIFETIME.
  */
-interface NotificationType {
+interface ObserveStreamParts {
   _packet?: { confirmable?: boolean; ack?: boolean };
+}
+
+/** One observation's stream: a notification written with its type and Max-Age. */
+class NotificationStream {
+  private readonly parts: ObserveStreamParts;
+
+  constructor(private readonly res: OutgoingMessage) {
+    this.parts = res as unknown as ObserveStreamParts;
+  }
+
+  /** Writes `c` (or an empty notification: no command yet). `confirmable` undefined is the first, the answer to the registration in its exchange. */
+  write(c: Command | undefined, confirmable: boolean | undefined): void {
+    this.res.setOption('Content-Format', (c?.contentType ?? 'application/json') as ContentFormat);
+    this.res.setOption('Max-Age', COMMAND_MAX_AGE_S);
+    const packet = this.parts._packet;
+    if (confirmable !== undefined && packet) {
+      packet.confirmable = confirmable;
+      packet.ack = false;
+    }
+    this.res.write(c ? c.payload : Buffer.alloc(0));
+  }
 }
 
 export function commandsResource(observations: Observations): (req: IncomingMessage, res: OutgoingMessage, device: string) => void {
@@ -30,24 +52,15 @@ export function commandsResource(observations: Observations): (req: IncomingMess
     if (req.headers.Observe !== 0) {
       if (!latest) return send(res, coapError('4.04', `no command for ${device} yet`));
       res.setOption('Content-Format', latest.contentType as ContentFormat);
-      return res.end(latest.payload);
+      res.end(latest.payload);
+      return;
     }
-    // A confirmable registration gets confirmable notifications from the library; a non-confirmable one some (§4.5).
+    // A confirmable registration gets confirmable notifications; a non-confirmable one some (§4.5).
     const check = packetOf(req)?.confirmable ? undefined : new ObserverCheck(Date.now());
-    const type = (res as unknown as NotificationType)._packet;
-    let first = true;
-    const notify = (c: Command | undefined) => {
-      res.setOption('Content-Format', (c?.contentType ?? 'application/json') as ContentFormat);
-      // The first is the answer to the registration, in its exchange.
-      if (!first && check && type) {
-        type.confirmable = check.confirmable(Date.now());
-        type.ack = false;
-      }
-      first = false;
-      res.write(c ? c.payload : Buffer.alloc(0));
-    };
+    const stream = new NotificationStream(res);
+    const notify = (c: Command): void => stream.write(c, check ? check.confirmable(Date.now()) : true);
     // The latest command now (or an empty notification), then every new one.
-    notify(latest);
+    stream.write(latest, undefined);
     const stopListening = commandBoard.observe(device, notify);
     let forget = (): void => undefined;
     const ended = () => {

@@ -12,7 +12,7 @@ import helper from 'node-red-node-test-helper';
 import { defaultTiming, updateTiming } from 'coap';
 import { generate, parse, type ParsedPacket } from 'coap-packet';
 import { commandBoard } from '../../nodes/lib/inputs/commands';
-import { OBSERVE_CHECK } from '../../nodes/lib/inputs/observations';
+import { COMMAND_MAX_AGE_S, OBSERVE_CHECK } from '../../nodes/lib/inputs/observations';
 import { coapInLoader, waitFor } from '../helpers/coap-node';
 import { useTestRuntime } from '../helpers/node-red';
 
@@ -30,15 +30,21 @@ const load = coapInLoader([coapNode, commandNode], 'cc', commandFlow);
 
 useTestRuntime('us-coap-commands-');
 
-/** A UDP client that observes /commands/{device} with a non-confirmable GET and collects the notifications. */
-async function observe(port: number, device: string, token: Buffer): Promise<{ sock: Socket; got: ParsedPacket[] }> {
+/** A UDP client that observes /commands/{device} with a non-confirmable GET (or a confirmable one) and collects the notifications. */
+async function observe(port: number, device: string, token: Buffer, confirmable = false): Promise<{ sock: Socket; got: ParsedPacket[] }> {
   const sock = createSocket('udp4');
   const got: ParsedPacket[] = [];
   sock.on('message', (m) => got.push(parse(m)));
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-  sock.send(generate({ code: 'GET', messageId: 61, token, confirmable: false, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('commands') }, { name: 'Uri-Path', value: Buffer.from(device) }] }), port, '127.0.0.1');
+  sock.send(generate({ code: 'GET', messageId: 61, token, confirmable, options: [{ name: 'Observe', value: Buffer.alloc(0) }, { name: 'Uri-Path', value: Buffer.from('commands') }, { name: 'Uri-Path', value: Buffer.from(device) }] }), port, '127.0.0.1');
   await waitFor(() => (got.length ? true : undefined), 'the first notification');
   return { sock, got };
+}
+
+/** The Max-Age of a notification in seconds, or undefined without the option (then 60 s, RFC 7252 §5.10.5). */
+function maxAge(p: ParsedPacket): number | undefined {
+  const v = p.options.find((o) => o.name === 'Max-Age')?.value;
+  return v === undefined ? undefined : v.length ? v.readUIntBE(0, v.length) : 0;
 }
 
 /** The Content-Format number of a notification (an empty option value is 0, text/plain). */
@@ -130,6 +136,8 @@ test('a non-confirmable observation gets a confirmable notification after five o
     for (let i = 1; i <= n; i++) cmd.receive({ device: 'rst-1', payload: `c${i}` });
     await waitFor(() => (got.length >= n + 1 ? true : undefined), 'the notifications');
     // Notifications, not acknowledgements (the library marks them ACK after the first: coapjs/node-coap#218).
+    // Each, the answer to the registration included, fresh for a day rather than the default 60 s.
+    assert.deepEqual(got.map(maxAge), Array.from({ length: n + 1 }, () => COMMAND_MAX_AGE_S));
     assert.deepEqual(got.slice(1).map((p) => [p.payload.toString(), p.confirmable, p.ack]), [
       ...Array.from({ length: n - 1 }, (_, i) => [`c${i + 1}`, false, false]),
       [`c${n}`, true, false],
@@ -180,5 +188,34 @@ test('an observer that went away without cancelling is dropped once a confirmabl
     }
   } finally {
     defaultTiming();
+  }
+});
+
+/** The notifications (2.05) in libcoap's `-v 7` log, as it received them: type, message ID and options. */
+function loggedNotifications(log: string): Array<{ type: string; id: string; options: string }> {
+  return [...log.matchAll(/v:1 t:(\w+) c:2\.05 i:([0-9a-f]+) \{[0-9a-f]*\} \[ ([^\]]*) \]/g)].map((m) => ({ type: m[1], id: m[2], options: m[3] }));
+}
+
+test('a confirmable observation (coap-client-notls) gets its later notifications confirmable, each with a Max-Age of a day, and every quick command in order', async () => {
+  const { port } = await load();
+  const observer = spawn('coap-client-notls', ['-v', '7', '-m', 'get', '-s', '60', `coap://127.0.0.1:${port}/commands/con-1`]);
+  let log = '';
+  observer.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  observer.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  try {
+    await waitFor(() => (commandBoard.observers('con-1') === 1 ? true : undefined), 'the observation');
+    const cmd = helper.getNode('cmd')!;
+    // In one turn: the second and third are set while the first is still unacknowledged.
+    for (const c of ['m1', 'm2', 'm3']) cmd.receive({ device: 'con-1', payload: c });
+    await waitFor(() => (loggedNotifications(log).length >= 4 && log.includes('m3') ? true : undefined), 'the three commands');
+    const seen = loggedNotifications(log);
+    // The answer to the registration is piggybacked on its ACK; the later ones are CON (not ACK-typed
+    // without a CON to answer), each a message of its own.
+    assert.deepEqual(seen.map((n) => n.type), ['ACK', 'CON', 'CON', 'CON']);
+    assert.equal(new Set(seen.map((n) => n.id)).size, 4);
+    for (const n of seen) assert.match(n.options, new RegExp(`Max-Age:${COMMAND_MAX_AGE_S}\\b`));
+    assert.deepEqual([...log.matchAll(/\bm[123]\b/g)].map((m) => m[0]).filter((c, i, all) => all.indexOf(c) === i), ['m1', 'm2', 'm3']);
+  } finally {
+    observer.kill();
   }
 });

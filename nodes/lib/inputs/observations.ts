@@ -78,3 +78,12 @@ export class ObserverCheck {
     return false;
   }
 }
+
+/**
+ * The Max-Age of every notification of `/commands/{device}`, in seconds: a day. Each new command is pushed as it is
+ * set, so the representation stays current for as long as the observation lasts; the bound is for an observation
+ * the server lost without a word (the runtime restarted: observations are kept in memory), after which the device
+ * takes its copy as stale and registers again, getting the latest command. Without the option a client takes every
+ * notification as stale after 60 s (RFC 7252 §5.10.5) and may cancel or register again every minute.
+ */
+export const COMMAND_MAX_AGE_S = 24 * 60 * 60;
