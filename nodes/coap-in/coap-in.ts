@@ -194,7 +194,7 @@ export = function register(RED: NodeAPI): void {
         }
         if (tele) return telemetry(req, res, device, who, key);
         if (key) exchanges.forget(key);
-        commands(req, res, device);
+        commands.serve(req, res, device);
       };
       const failed = (err: unknown) => send(res, coapError('4.00', describeError(err)));
       let now: ReturnType<typeof accessNow>;
@@ -250,6 +250,8 @@ export = function register(RED: NodeAPI): void {
         sock.removeAllListeners('message');
         sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
           try {
+            // An observer's ACK of a confirmable notification lets the next waiting command go (commands.ts).
+            commands.heard(msg, rinfo);
             const forward = filterDatagram(msg, rinfo, sock);
             if (forward) for (const h of handlers) h(forward, rinfo);
           } catch (err) {

@@ -219,3 +219,34 @@ test('a confirmable observation (coap-client-notls) gets its later notifications
     observer.kill();
   }
 });
+
+test('quick commands to a confirmable observer: one notification is outstanding at a time, the next goes once it is acknowledged', async () => {
+  const { port } = await load();
+  // Retransmissions within a second, so the test sees one without waiting the default 2-3 s.
+  updateTiming({ ackTimeout: 0.2, maxRetransmit: 4, maxLatency: 0.1 });
+  const { sock, got } = await observe(port, 'one-1', Buffer.from([10, 1]), true);
+  try {
+    const ack = (p: ParsedPacket) => sock.send(generate({ code: '0.00', messageId: p.messageId, token: Buffer.alloc(0), ack: true, confirmable: false }), port, '127.0.0.1');
+    const copies = (payload: string) => got.filter((p) => p.payload.toString() === payload);
+    const cmd = helper.getNode('cmd')!;
+    for (const c of ['q1', 'q2', 'q3']) cmd.receive({ device: 'one-1', payload: c });
+    // q1 goes, and is sent again while unacknowledged; q2 and q3 start no retransmissions beside it.
+    await waitFor(() => (copies('q1').length >= 2 ? true : undefined), 'q1 sent again');
+    assert.deepEqual([copies('q2').length, copies('q3').length], [0, 0]);
+    const [q1] = copies('q1');
+    assert.equal(q1.confirmable, true);
+    ack(q1);
+    const q2 = await waitFor(() => copies('q2')[0], 'q2 once q1 is acknowledged');
+    assert.equal(q2.confirmable, true);
+    assert.notEqual(q2.messageId, q1.messageId);
+    assert.equal(copies('q3').length, 0);
+    ack(q2);
+    const q3 = await waitFor(() => copies('q3')[0], 'q3 once q2 is acknowledged');
+    ack(q3);
+    assert.deepEqual([q1, q2, q3].map(maxAge), [COMMAND_MAX_AGE_S, COMMAND_MAX_AGE_S, COMMAND_MAX_AGE_S]);
+    assert.equal(commandBoard.observers('one-1'), 1);
+  } finally {
+    sock.close();
+    defaultTiming();
+  }
+});

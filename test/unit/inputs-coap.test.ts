@@ -5,7 +5,7 @@ import { boundAmplification, boundedBlock2, coapContentType, coapOutcomeAnswer, 
 import { checkDatagram, wellFormed } from '../../nodes/lib/inputs/coap-checks';
 import { Block1Assembler, block1Value, parseBlock1 } from '../../nodes/lib/inputs/block1';
 import { CommandBoard, commandBytes, commandDevice, commandTopic } from '../../nodes/lib/inputs/commands';
-import { ObserverCheck } from '../../nodes/lib/inputs/observations';
+import { emptyAckOf, ObserverCheck, ObserverOutbox } from '../../nodes/lib/inputs/observations';
 import { DecodeError, SchemaViolationError } from '../../nodes/lib/errors';
 
 describe('CoAP input pieces', () => {
@@ -172,6 +172,49 @@ describe('observers of commands', () => {
     assert.equal(daily.confirmable(24 * HOUR), true);
     assert.equal(daily.confirmable(47 * HOUR), false);
     assert.equal(daily.confirmable(48 * HOUR), true);
+  });
+
+  test('while a confirmable notification is unacknowledged, later commands wait behind it and go one per acknowledgement, in order', () => {
+    const outbox = new ObserverOutbox<string>();
+    // Non-confirmable notifications leave nothing outstanding: each goes at once.
+    assert.equal(outbox.offer('a'), 'a');
+    outbox.sent(false);
+    assert.equal(outbox.offer('b'), 'b');
+    outbox.sent(true);
+    // 'b' is outstanding: 'c' and 'd' do not start retransmissions of their own beside it.
+    assert.equal(outbox.offer('c'), undefined);
+    assert.equal(outbox.offer('d'), undefined);
+    assert.equal(outbox.waitingCount, 2);
+    assert.equal(outbox.acknowledged(), 'c');
+    outbox.sent(true);
+    assert.equal(outbox.isOutstanding, true);
+    assert.equal(outbox.acknowledged(), 'd');
+    outbox.sent(true);
+    assert.equal(outbox.acknowledged(), undefined);
+    assert.equal(outbox.isOutstanding, false);
+    assert.equal(outbox.offer('e'), 'e');
+  });
+
+  test('at most the limit of commands wait: the oldest waiting goes first, the latest is kept', () => {
+    const outbox = new ObserverOutbox<number>(3);
+    outbox.offer(0);
+    outbox.sent(true);
+    for (let i = 1; i <= 5; i++) assert.equal(outbox.offer(i), undefined);
+    assert.equal(outbox.dropped, 2);
+    const order: Array<number | undefined> = [];
+    for (let next = outbox.acknowledged(); next !== undefined; next = outbox.acknowledged()) {
+      order.push(next);
+      outbox.sent(true);
+    }
+    assert.deepEqual(order, [3, 4, 5]);
+  });
+
+  test('an empty ACK names the message it acknowledges; a Reset, a CON, a piggybacked answer do not', () => {
+    assert.equal(emptyAckOf(generate({ code: '0.00', messageId: 0xbeef, ack: true, confirmable: false, token: Buffer.alloc(0) })), 0xbeef);
+    assert.equal(emptyAckOf(generate({ code: '0.00', messageId: 7, reset: true, confirmable: false, ack: false, token: Buffer.alloc(0) })), undefined);
+    assert.equal(emptyAckOf(generate({ code: '0.00', messageId: 7, confirmable: true, token: Buffer.alloc(0) })), undefined);
+    assert.equal(emptyAckOf(generate({ code: '2.05', messageId: 7, ack: true, confirmable: false, token: Buffer.from([1]) })), undefined);
+    assert.equal(emptyAckOf(Buffer.from([0x60, 0])), undefined);
   });
 
   test('the board tells its watchers when a device gains or loses an observer', () => {

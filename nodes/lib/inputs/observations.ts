@@ -87,3 +87,63 @@ export class ObserverCheck {
  * notification as stale after 60 s (RFC 7252 §5.10.5) and may cancel or register again every minute.
  */
 export const COMMAND_MAX_AGE_S = 24 * 60 * 60;
+
+/** Commands that may wait behind an unacknowledged notification, per observation; beyond, the oldest waiting goes. */
+export const MAX_WAITING_NOTIFICATIONS = 16;
+
+/**
+ * What goes to one observer while a confirmable notification to it is unacknowledged (RFC 7641 §4.5.2): no second
+ * one starts its own retransmission beside it, so at most one confirmable notification per observer is outstanding.
+ * A newer command takes the outstanding one's place once that one is acknowledged, not before: a notification of this
+ * resource is one command, so the RFC's dropping of the older state would lose a command the device never got (the
+ * first transmission lost, the retransmission stopped). Waiting commands go in order, one per acknowledgement; an
+ * outstanding one that is never acknowledged ends the observation, and what waits with it.
+ */
+export class ObserverOutbox<T> {
+  private readonly waiting: T[] = [];
+  private outstanding = false;
+  /** Waiting commands dropped because more than the limit waited. */
+  dropped = 0;
+
+  constructor(private readonly limit = MAX_WAITING_NOTIFICATIONS) {}
+
+  /** `item` when it may go now; undefined when it waits behind the outstanding confirmable notification. */
+  offer(item: T): T | undefined {
+    if (!this.outstanding) return item;
+    if (this.waiting.length >= this.limit) {
+      this.waiting.shift();
+      this.dropped++;
+    }
+    this.waiting.push(item);
+    return undefined;
+  }
+
+  /** Records a notification just sent: a confirmable one is outstanding until `acknowledged()`. */
+  sent(confirmable: boolean): void {
+    this.outstanding = confirmable;
+  }
+
+  /** The outstanding notification was acknowledged: the next waiting command to send, if any. */
+  acknowledged(): T | undefined {
+    this.outstanding = false;
+    return this.waiting.shift();
+  }
+
+  get isOutstanding(): boolean {
+    return this.outstanding;
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+}
+
+/**
+ * The message ID of an empty ACK, how a client acknowledges a confirmable notification; undefined for any other
+ * datagram (a Reset ends the observation in the library itself).
+ */
+export function emptyAckOf(datagram: Buffer): number | undefined {
+  // Version 1, type ACK (2), code 0.00 (RFC 7252 §3, §4.2).
+  if (datagram.length < 4 || datagram[0] >> 4 !== 0b0110 || datagram[1] !== 0) return undefined;
+  return datagram.readUInt16BE(2);
+}
