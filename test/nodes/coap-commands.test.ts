@@ -191,9 +191,11 @@ test('an observer that went away without cancelling is dropped once a confirmabl
   }
 });
 
-/** The notifications (2.05) in libcoap's `-v 7` log, as it received them: type, message ID and options. */
+/** The notifications (2.05) in libcoap's `-v 7` log, as it received them, a retransmission once: type, message ID and options. */
 function loggedNotifications(log: string): Array<{ type: string; id: string; options: string }> {
-  return [...log.matchAll(/v:1 t:(\w+) c:2\.05 i:([0-9a-f]+) \{[0-9a-f]*\} \[ ([^\]]*) \]/g)].map((m) => ({ type: m[1], id: m[2], options: m[3] }));
+  const byId = new Map<string, { type: string; id: string; options: string }>();
+  for (const m of log.matchAll(/v:1 t:(\w+) c:2\.05 i:([0-9a-f]+) \{[0-9a-f]*\} \[ ([^\]]*) \]/g)) if (!byId.has(m[2])) byId.set(m[2], { type: m[1], id: m[2], options: m[3] });
+  return [...byId.values()];
 }
 
 test('a confirmable observation (coap-client-notls) gets its later notifications confirmable, each with a Max-Age of a day, and every quick command in order', async () => {
@@ -212,7 +214,6 @@ test('a confirmable observation (coap-client-notls) gets its later notifications
     // The answer to the registration is piggybacked on its ACK; the later ones are CON (not ACK-typed
     // without a CON to answer), each a message of its own.
     assert.deepEqual(seen.map((n) => n.type), ['ACK', 'CON', 'CON', 'CON']);
-    assert.equal(new Set(seen.map((n) => n.id)).size, 4);
     for (const n of seen) assert.match(n.options, new RegExp(`Max-Age:${COMMAND_MAX_AGE_S}\\b`));
     assert.deepEqual([...log.matchAll(/\bm[123]\b/g)].map((m) => m[0]).filter((c, i, all) => all.indexOf(c) === i), ['m1', 'm2', 'm3']);
   } finally {
