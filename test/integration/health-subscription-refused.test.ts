@@ -6,9 +6,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { pipelineOnConnection } from '../helpers/packs';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { tempDir } from '../helpers/temp';
 
@@ -34,14 +35,7 @@ before(async () => {
   });
   const dataDir = tempDir('us-acl-rt-');
   // The default pack, its two MQTT inputs on the external broker: JSON readings allowed, protobuf ones not.
-  const flows = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
-  flows.push({ id: 'ext_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-acl', protocolVersion: 4, persistent: false, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 2, receiveMaximum: 0 });
-  for (const n of flows) {
-    if (n.type === 'upperstack-mqtt-in') {
-      n.source = 'external';
-      n.connection = 'ext_conn';
-    }
-  }
+  const flows = pipelineOnConnection({ id: 'ext_conn', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-acl', protocolVersion: 4, persistent: false, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 2, receiveMaximum: 0 });
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
   rt = await startRuntime({ dataDir });
 });
