@@ -29,7 +29,41 @@ export interface DevicesRuntime {
   readonly market?: Market;
 }
 
-let deployed: DevicesRuntime | undefined;
+/**
+ * The registry in force: the deployed devices node's runtime, and whether a deploy is changing it. One holder
+ * because the broker's judgement of wills reads both: a deploy that deletes a devices node and adds another has no
+ * registry between the two, so the judgement waits for the deploy's flows:started and takes the registry after it.
+ */
+class RegistryInForce {
+  /** The deployed devices node's runtime; undefined while none is deployed. */
+  runtime: DevicesRuntime | undefined;
+  /** While a deploy changes the registry: settled once the deploy is over. */
+  private change: { over: Promise<void>; settle: () => void } | undefined;
+
+  /** Marks the registry as changing; returns the function that settles it (once the deploy is over). */
+  changing(): () => void {
+    if (!this.change) {
+      let settle!: () => void;
+      const over = new Promise<void>((resolve) => (settle = resolve));
+      const entry = {
+        over,
+        settle: () => {
+          if (this.change === entry) this.change = undefined;
+          settle();
+        },
+      };
+      this.change = entry;
+    }
+    return this.change.settle;
+  }
+
+  /** Resolves once no deploy is changing the registry (another may begin while one settles). */
+  async settled(): Promise<void> {
+    while (this.change) await this.change.over;
+  }
+}
+
+const inForce = new RegistryInForce();
 let fallback: { key: string; auth: DeviceAuth } | undefined;
 let listeners: Array<(rt: DevicesRuntime | undefined, interim: boolean) => void> = [];
 
@@ -38,17 +72,14 @@ let listeners: Array<(rt: DevicesRuntime | undefined, interim: boolean) => void>
  * anew or the runtime stops (Node-RED closes it without "removed"), so another takes its place.
  */
 export function useDevices(rt: DevicesRuntime): (interim?: boolean) => void {
-  deployed = rt;
+  inForce.runtime = rt;
   for (const l of listeners) l(rt, false);
   return (interim = false) => {
-    if (deployed?.owner !== rt.owner) return;
-    deployed = undefined;
+    if (inForce.runtime?.owner !== rt.owner) return;
+    inForce.runtime = undefined;
     for (const l of listeners) l(undefined, interim);
   };
 }
-
-/** While a deploy changes the registry in force: settled once it is over (devicesChanging). */
-let changing: { over: Promise<void>; settle: () => void } | undefined;
 
 /**
  * A devices node is closing in a deploy: the rules in force are those of the moment between until the deploy is
@@ -56,30 +87,18 @@ let changing: { over: Promise<void>; settle: () => void } | undefined;
  * the rules after it. Returns the function to call once the deploy is over (flows:started).
  */
 export function devicesChanging(): () => void {
-  if (!changing) {
-    let settle!: () => void;
-    const over = new Promise<void>((resolve) => (settle = resolve));
-    const entry = {
-      over,
-      settle: () => {
-        if (changing === entry) changing = undefined;
-        settle();
-      },
-    };
-    changing = entry;
-  }
-  return changing.settle;
+  return inForce.changing();
 }
 
 /** The rules in force once no deploy is changing them. */
 async function settledAuth(): Promise<DeviceAuth> {
-  while (changing) await changing.over;
+  await inForce.settled();
   return deviceAuth();
 }
 
 /** The deployed devices node's runtime, if any. */
 export function deployedDevices(): DevicesRuntime | undefined {
-  return deployed;
+  return inForce.runtime;
 }
 
 /**
@@ -87,7 +106,7 @@ export function deployedDevices(): DevicesRuntime | undefined {
  * run after a device was retired leaves it out without a redeploy. Without a devices node, none is.
  */
 export function retiredInRegistry(device: string): boolean {
-  return deployed?.registry.get(device)?.enabled === false;
+  return inForce.runtime?.registry.get(device)?.enabled === false;
 }
 
 /** Told whenever a devices node is deployed or removed (the broker follows the access rules in force). */
@@ -138,7 +157,7 @@ export const checkApiKey: KeyCheck = (secret) => {
 
 /** The access rules in force: the deployed registry's, else those of a runtime without registered devices. */
 export function deviceAuth(): DeviceAuth {
-  if (deployed) return deployed.auth;
+  if (inForce.runtime) return inForce.runtime.auth;
   const requireAuth = requireAuthFromEnv();
   const key = `${requireAuth}|${process.env.UPPERSTACK_RATE_PER_DEVICE ?? ''}|${process.env.UPPERSTACK_RATE_PER_ADDRESS ?? ''}`;
   if (!fallback || fallback.key !== key) {
@@ -188,7 +207,7 @@ export function useInfoStore(owner: object, store: TimeSeriesStore): () => void 
 }
 
 export function metadataStore(): TimeSeriesStore | undefined {
-  return deployed?.store ?? infoStore?.store;
+  return inForce.runtime?.store ?? infoStore?.store;
 }
 
 /**
@@ -197,7 +216,7 @@ export function metadataStore(): TimeSeriesStore | undefined {
  * is registered.
  */
 export function isRegisteredDevice(id: string): boolean {
-  const registry = deployed?.registry;
+  const registry = inForce.runtime?.registry;
   return registry !== undefined && registry.size > 0 && registry.isRegistered(id);
 }
 
@@ -207,7 +226,7 @@ export function isRegisteredDevice(id: string): boolean {
  * sent: a device cannot place itself under another customer.
  */
 export function applyRegistryTags(readings: ReadonlyArray<{ device: string; tags?: Record<string, string> }>): void {
-  const registry = deployed?.registry;
+  const registry = inForce.runtime?.registry;
   if (!registry || registry.size === 0) return;
   for (const r of readings) {
     const d = registry.get(r.device);

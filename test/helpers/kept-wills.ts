@@ -1,5 +1,10 @@
-/** The wills an embedded broker keeps in its data folder, and registries to judge them by, for the will tests. */
+/**
+ * The wills an embedded broker keeps in its data folder, registries to judge them by, clients whose link drops,
+ * and the cleanups run after each test, for the will tests.
+ */
 import { randomBytes } from 'node:crypto';
+import { afterEach } from 'node:test';
+import type mqtt from 'mqtt';
 import { BrokerPersistence } from '../../nodes/lib/broker/persistence';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
@@ -26,4 +31,23 @@ export async function registryWith(ids: string[], opts: { requireAuth?: boolean 
   const secrets: Record<string, string> = {};
   for (const id of ids) secrets[id] = (await registry.add({ id })).secret;
   return { registry, auth, secrets };
+}
+
+/** Resolves once the client's connection is closed. */
+export const closed = (c: mqtt.MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
+
+/** The link drops (no DISCONNECT): the will is the broker's to publish. */
+export async function dropLink(c: mqtt.MqttClient): Promise<void> {
+  const gone = closed(c);
+  c.stream.destroy();
+  await gone;
+}
+
+/** A list to push cleanups on: after each test of the file that calls this, they run, the last pushed first. */
+export function cleanupAfterEach(): Array<() => unknown> {
+  const cleanup: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+  return cleanup;
 }

@@ -51,3 +51,14 @@ export function onFreePorts(flows: FlowNode[]): FlowNode[] {
   }
   return flows;
 }
+
+/**
+ * The default pack (flows/pipeline.json) with every MQTT input on an external broker through `connection`, the
+ * upperstack-mqtt-connection node added with it.
+ */
+export function pipelineOnConnection(connection: Record<string, unknown> & { id: string }): FlowNode[] {
+  const flows = readPack('pipeline');
+  for (const n of flows) if (n.type === 'upperstack-mqtt-in') Object.assign(n, { source: 'external', connection: connection.id });
+  flows.push({ ...connection, type: 'upperstack-mqtt-connection' });
+  return flows;
+}

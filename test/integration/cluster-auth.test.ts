@@ -10,18 +10,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { partitionOf } from '../../nodes/lib/cluster/partitions';
 import { eventually, freePort, startRuntime, type Runtime } from '../helpers/runtime';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { influxQuery, startInfluxd, type TsdbServer } from '../helpers/influxd';
-import { tempDir } from '../helpers/temp';
 
-const run = promisify(execFile);
 const FIXTURES = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
 const PASSWORD = 'cluster-s3cret-Pw';
 const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
@@ -33,20 +29,13 @@ let tlsPort = 0;
 let ca = '';
 
 before(async () => {
-  // Readable by the user mosquitto drops to.
-  const dir = tempDir('us-cluster-auth-');
-  chmodSync(dir, 0o755);
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  copyFileSync(join(FIXTURES, 'selfsigned-cert.pem'), cert);
-  copyFileSync(join(FIXTURES, 'selfsigned-key.pem'), key);
-  const passwords = join(dir, 'passwords');
-  await run('mosquitto_passwd', ['-b', '-c', passwords, 'member', PASSWORD]);
-  await run('mosquitto_passwd', ['-b', passwords, 'sensor', 'sensor-pw']);
-  for (const f of [cert, key, passwords]) chmodSync(f, 0o644);
-  ca = cert;
   tlsPort = await freePort();
-  mosq = await startMosquitto({ conf: ['allow_anonymous false', `password_file ${passwords}`, `listener ${tlsPort} 127.0.0.1`, `certfile ${cert}`, `keyfile ${key}`] });
+  mosq = await startMosquitto({
+    users: { member: PASSWORD, sensor: 'sensor-pw' },
+    files: { 'cert.pem': readFileSync(join(FIXTURES, 'selfsigned-cert.pem')), 'key.pem': readFileSync(join(FIXTURES, 'selfsigned-key.pem')) },
+    conf: (file) => [`listener ${tlsPort} 127.0.0.1`, `certfile ${file('cert.pem')}`, `keyfile ${file('key.pem')}`],
+  });
+  ca = mosq.file('cert.pem');
   influx = await startInfluxd();
   rt = await startRuntime({
     env: {

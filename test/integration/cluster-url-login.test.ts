@@ -8,10 +8,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { CLUSTER_CONNECTION_ID, PARTITION_NODE_ID } from '../../nodes/lib/cluster/pack';
 import { eventually, startRuntime } from '../helpers/runtime';
@@ -20,7 +18,6 @@ import { startInfluxd, type TsdbServer } from '../helpers/influxd';
 import { tempDir } from '../helpers/temp';
 import { filesHolding } from '../helpers/files-holding';
 
-const run = promisify(execFile);
 const PASSWORD = 'member-s3cret-Pw';
 const SINK_PASSWORD = 'sink-s3cret-Pw';
 const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
@@ -29,13 +26,7 @@ let mosq: Mosquitto;
 let influx: TsdbServer;
 
 before(async () => {
-  const dir = tempDir('us-cluster-url-login-');
-  chmodSync(dir, 0o755);
-  const passwords = join(dir, 'passwords');
-  await run('mosquitto_passwd', ['-b', '-c', passwords, 'member', PASSWORD]);
-  await run('mosquitto_passwd', ['-b', passwords, 'sensor', 'sensor-pw']);
-  chmodSync(passwords, 0o644);
-  mosq = await startMosquitto({ conf: ['allow_anonymous false', `password_file ${passwords}`] });
+  mosq = await startMosquitto({ users: { member: PASSWORD, sensor: 'sensor-pw' } });
   influx = await startInfluxd();
 });
 

@@ -2,11 +2,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { encode } from '../../nodes/lib/codec';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { pipelineOnConnection } from '../helpers/packs';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { tempDir } from '../helpers/temp';
 
@@ -17,14 +18,7 @@ before(async () => {
   mosq = await startMosquitto();
   const dataDir = tempDir('us-ext-');
   // The default pack, with its input switched to the external broker.
-  const flows = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
-  flows.push({ id: 'ext_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-e2e', protocolVersion: 5, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
-  for (const n of flows) {
-    if (n.type === 'upperstack-mqtt-in') {
-      n.source = 'external';
-      n.connection = 'ext_conn';
-    }
-  }
+  const flows = pipelineOnConnection({ id: 'ext_conn', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-e2e', protocolVersion: 5, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
   rt = await startRuntime({ dataDir, env: { UPPERSTACK_HEALTH_CONNECTION_SECONDS: '2' } });
 });

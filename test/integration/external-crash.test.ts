@@ -9,10 +9,11 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startRuntime, type Runtime } from '../helpers/runtime';
+import { pipelineOnConnection } from '../helpers/packs';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { tempDir } from '../helpers/temp';
 
@@ -47,14 +48,7 @@ async function storedSeqs(rt: Runtime): Promise<number[]> {
 test('kill -9 while the runtime reads 20,000 QoS 1 readings from mosquitto, most of them queued there while it is down: after the restart each is stored once', { timeout: 300_000 }, async () => {
   mosq = await startMosquitto();
   const dataDir = tempDir('us-extcrash-');
-  const flows = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
-  flows.push({ id: 'ext_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-extcrash', protocolVersion: 4, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
-  for (const n of flows) {
-    if (n.type === 'upperstack-mqtt-in') {
-      n.source = 'external';
-      n.connection = 'ext_conn';
-    }
-  }
+  const flows = pipelineOnConnection({ id: 'ext_conn', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-extcrash', protocolVersion: 4, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 1 });
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
   const first = await startRuntime({ dataDir });
 

@@ -6,46 +6,36 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { pipelineOnConnection } from '../helpers/packs';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto';
 import { tempDir } from '../helpers/temp';
 
 let mosq: Mosquitto;
 let rt: Runtime;
-let rules: string;
 
-/** Anonymous clients may subscribe to these filters only (mosquitto's dynamic security plugin). */
-function allowSubscribe(filters: string[]): void {
+/** mosquitto's dynamic security plugin's rules: anonymous clients may subscribe to these filters only. */
+function allowingSubscribe(filters: string[]): string {
   const acls = filters.map((topic) => ({ acltype: 'subscribePattern', topic, allow: true }));
-  writeFileSync(rules, JSON.stringify({
+  return JSON.stringify({
     defaultACLAccess: { publishClientSend: true, publishClientReceive: true, subscribe: false, unsubscribe: true },
     clients: [],
     groups: [{ groupname: 'anonymous', roles: [{ rolename: 'devices' }] }],
     roles: [{ rolename: 'devices', acls }],
     anonymousGroup: 'anonymous',
-  }));
-  chmodSync(rules, 0o666);
+  });
 }
 
 before(async () => {
-  const dir = tempDir('us-acl-');
-  // mosquitto, started as root, reads its rules as its own user.
-  chmodSync(dir, 0o755);
-  rules = join(dir, 'dynsec.json');
-  allowSubscribe(['devices/+/telemetry']);
-  mosq = await startMosquitto({ conf: ['plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so', `plugin_opt_config_file ${rules}`] });
+  mosq = await startMosquitto({
+    files: { 'dynsec.json': allowingSubscribe(['devices/+/telemetry']) },
+    conf: (file) => ['plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so', `plugin_opt_config_file ${file('dynsec.json')}`],
+  });
   const dataDir = tempDir('us-acl-rt-');
   // The default pack, its two MQTT inputs on the external broker: JSON readings allowed, protobuf ones not.
-  const flows = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
-  flows.push({ id: 'ext_conn', type: 'upperstack-mqtt-connection', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-acl', protocolVersion: 4, persistent: false, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 2, receiveMaximum: 0 });
-  for (const n of flows) {
-    if (n.type === 'upperstack-mqtt-in') {
-      n.source = 'external';
-      n.connection = 'ext_conn';
-    }
-  }
+  const flows = pipelineOnConnection({ id: 'ext_conn', name: 'mosquitto', url: `mqtt://127.0.0.1:${mosq.port}`, clientId: 'upperstack-acl', protocolVersion: 4, persistent: false, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 2, receiveMaximum: 0 });
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
   rt = await startRuntime({ dataDir });
 });
@@ -87,7 +77,7 @@ test('a subscription the broker refuses fails /health at once, naming the input 
 
   // The rules now allow it: once the connection is back and the broker grants it, /health is healthy again.
   await mosq.down();
-  allowSubscribe(['devices/+/telemetry', 'devices/+/protobuf']);
+  mosq.write('dynsec.json', allowingSubscribe(['devices/+/telemetry', 'devices/+/protobuf']));
   await mosq.up();
   // (A connection down for less than its threshold is ok: false with /health still 200, so the wait is for both.)
   await eventually(async () => {

@@ -7,9 +7,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, startRuntime, type Runtime } from '../helpers/runtime';
+import { pipelineOnConnection } from '../helpers/packs';
 import { startNats, type Nats } from '../helpers/nats';
 import { tempDir } from '../helpers/temp';
 
@@ -24,20 +25,13 @@ before(async () => {
   nats = await startNats();
   const dataDir = tempDir('us-nats-rt-');
   // The default pack with its inputs on nats-server over MQTT 3.1.1, and one more input on an MQTT 5 connection to it.
-  const flows = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'flows', 'pipeline.json'), 'utf8')) as Array<Record<string, unknown>>;
   const conn = { type: 'upperstack-mqtt-connection', url: `mqtt://127.0.0.1:${nats.port}`, persistent: true, keepalive: 30, ca: '', cert: '', key: '', rejectUnauthorized: true, configVersion: 2, receiveMaximum: 100 };
-  flows.push({ ...conn, id: 'nats_conn', name: 'nats', clientId: 'upperstack-nats', protocolVersion: 4 });
+  const flows = pipelineOnConnection({ ...conn, id: 'nats_conn', name: 'nats', clientId: 'upperstack-nats', protocolVersion: 4 });
   flows.push({ ...conn, id: 'nats5_conn', name: 'nats5', clientId: 'upperstack-nats5', protocolVersion: 5 });
   flows.push({ ...conn, id: 'natsg_conn', name: 'natsg', clientId: 'upperstack-natsg', protocolVersion: 4 });
   const tab = flows.find((n) => n.type === 'upperstack-mqtt-in')?.z;
   flows.push({ id: 'natsg_in', type: 'upperstack-mqtt-in', z: tab, name: 'shared group', source: 'external', connection: 'natsg_conn', topic: 'grouped/{device}/telemetry', qos: 1, format: 'auto', group: 'g1', configVersion: 2, coalesce: true, wires: [[], []] });
   flows.push({ id: 'nats5_in', type: 'upperstack-mqtt-in', z: tab, name: 'on mqtt 5', source: 'external', connection: 'nats5_conn', topic: 'other/{device}/telemetry', qos: 1, format: 'auto', configVersion: 2, coalesce: true, wires: [[], []] });
-  for (const n of flows) {
-    if (n.type === 'upperstack-mqtt-in' && n.source !== 'external') {
-      n.source = 'external';
-      n.connection = 'nats_conn';
-    }
-  }
   writeFileSync(join(dataDir, 'flows.json'), JSON.stringify(flows));
   rt = await startRuntime({ dataDir });
 });

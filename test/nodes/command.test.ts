@@ -11,7 +11,7 @@ import { findBroker } from '../../nodes/shared/runtime';
 import { commandBoard, type Command } from '../../nodes/lib/inputs/commands';
 import { commandMigrations } from '../../nodes/command/options';
 import { migrate } from '../../nodes/shared/config';
-import { useTestRuntime } from '../helpers/node-red';
+import { until, useTestRuntime } from '../helpers/node-red';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const brokerNode = require('../../nodes/broker/broker');
@@ -23,12 +23,8 @@ useTestRuntime('us-command-node-');
 
 /** The TCP port of the embedded broker `id` once it listens (it may take a while on a busy machine). */
 async function brokerPort(id: string): Promise<number> {
-  for (let i = 0; i < 3000; i++) {
-    const port = findBroker(id)?.addresses().tcp;
-    if (port) return port;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`broker ${id} is not listening`);
+  await until(() => !!findBroker(id)?.addresses().tcp, `broker ${id} listening`, 30_000);
+  return findBroker(id)!.addresses().tcp!;
 }
 
 test('a command is published to the MQTT device and pushed to the device\'s observers', async () => {
@@ -43,11 +39,9 @@ test('a command is published to the MQTT device and pushed to the device\'s obse
     const got = new Promise<{ topic: string; payload: string }>((resolve) => client.once('message', (topic, payload) => resolve({ topic, payload: payload.toString() })));
     const observed: Command[] = [];
     const stop = commandBoard.observe('pump-7', (c) => observed.push(c));
-    const out = new Promise<Record<string, unknown>>((resolve) => helper.getNode('out')!.once('input', resolve));
-    helper.getNode('c1')!.receive({ device: 'pump-7', payload: { valve: 'open', pct: 40 } });
+    const out = outcome('c1', { device: 'pump-7', payload: { valve: 'open', pct: 40 } });
     assert.deepEqual(await got, { topic: 'devices/pump-7/commands', payload: '{"valve":"open","pct":40}' });
-    const msg = await out;
-    assert.equal(msg.topic, 'devices/pump-7/commands');
+    assert.equal((await out).sent?.topic, 'devices/pump-7/commands');
     stop();
     assert.equal(observed.length, 1);
     assert.equal(observed[0].contentType, 'application/json');
@@ -62,30 +56,25 @@ test('a message without a device fails for Catch nodes; the device may come from
     { id: 'c1', type: 'upperstack-command', topic: '', configVersion: 1, wires: [['out']] },
     { id: 'out', type: 'helper' },
   ]);
-  const node = helper.getNode('c1')!;
-  const failed = new Promise<unknown>((resolve) => node.once('call:error', (call: { args: unknown[] }) => resolve(call.args[0])));
-  node.receive({ payload: 'reboot' });
-  assert.match(String(await failed), /a command needs a device/);
-  const out = new Promise<Record<string, unknown>>((resolve) => helper.getNode('out')!.once('input', resolve));
-  node.receive({ topic: 'devices/valve-2/commands', payload: 'reboot' });
-  assert.equal((await out).device, 'valve-2');
+  assert.match(String((await outcome('c1', { payload: 'reboot' })).message), /a command needs a device/);
+  assert.equal((await outcome('c1', { topic: 'devices/valve-2/commands', payload: 'reboot' })).sent?.device, 'valve-2');
   assert.equal(commandBoard.get('valve-2')?.contentType, 'text/plain');
 });
 
-/** What became of a message sent to the command node: its error, or `sent` once it went on to the node wired to it. */
+/** What became of a message sent to the command node: its error, or `sent`, the message as it went on to the node wired to it. */
 let outcomes = 0;
-function outcome(id: string, msg: Record<string, unknown>): Promise<{ code?: string; message?: string; sent?: true }> {
+function outcome(id: string, msg: Record<string, unknown>): Promise<{ code?: string; message?: string; sent?: Record<string, unknown> }> {
   const node = helper.getNode(id)! as unknown as EventEmitter & { receive(m: unknown): void };
   const out = helper.getNode('out')!;
-  const result = new Promise<{ code?: string; message?: string; sent?: true }>((resolve) => {
+  const result = new Promise<{ code?: string; message?: string; sent?: Record<string, unknown> }>((resolve) => {
     // Both listeners go once either is called: one left on 'out' would take the input meant for the next outcome.
     const stop = () => {
       out.removeListener('input', sent);
       node.removeListener('call:error', failed);
     };
-    const sent = () => {
+    const sent = (m: Record<string, unknown>) => {
       stop();
-      resolve({ sent: true });
+      resolve({ sent: m });
     };
     const failed = (call: { args: [{ code?: string; message: string }, { _msgid?: string }?] }) => {
       // Only the error of this message (done(err) logs it with the message), not one the node logged at start.
@@ -154,7 +143,7 @@ test('with two brokers and none chosen, the failure says to choose one', async (
     { id: 'c1', type: 'upperstack-command', broker: '', topic: 'devices/{device}/commands', qos: 1, configVersion: 1, wires: [['out']] },
     { id: 'out', type: 'helper' },
   ]);
-  for (let i = 0; i < 200 && !(findBroker('b1') && findBroker('b2')); i++) await new Promise((r) => setTimeout(r, 10));
+  await until(() => !!(findBroker('b1') && findBroker('b2')), 'both brokers running');
   const err = await outcome('c1', { device: 'two-1', payload: 'reboot' });
   // The helper runtime shows message keys, not their English.
   assert.match(String(err.message), /2 embedded brokers run: choose the one|errors\.brokerNotChosen/);
@@ -186,8 +175,8 @@ test('a null payload fails with INVALID_READING: nothing is published nor pushed
     assert.equal(err.message, 'a command needs a payload: msg.payload is null (send "" for an empty command)');
     assert.equal(commandBoard.get('null-1'), undefined);
     // The empty text is a command: it is the first thing the device gets, so the null before it sent nothing.
-    assert.deepEqual(await outcome('c1', { device: 'null-1', payload: '' }), { sent: true });
-    for (let i = 0; i < 500 && !published.length; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal((await outcome('c1', { device: 'null-1', payload: '' })).sent?.payload, '');
+    await until(() => published.length > 0, 'the empty command published');
     assert.deepEqual(published, ['']);
     assert.deepEqual(observed.map((c) => [c.payload.toString(), c.contentType]), [['', 'text/plain']]);
   } finally {

@@ -6,10 +6,6 @@
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import helper from 'node-red-node-test-helper';
 import type { Node } from 'node-red';
 import { partitionOf } from '../../nodes/lib/cluster/partitions';
@@ -22,22 +18,14 @@ import { removeTempDir, tempDir } from '../helpers/temp';
 const partitionNode = require('../../nodes/partition/partition');
 helper.init(require.resolve('node-red'));
 
-const run = promisify(execFile);
 const PARTITIONS = 4;
 const PASSWORD = 'member-new-Pw';
 const dataDir = tempDir('us-partition-refused-');
 let mosq: Mosquitto;
-let passwords = '';
 
 before(async () => {
-  // Readable by the user mosquitto drops to.
-  const dir = tempDir('us-partition-refused-broker-');
-  chmodSync(dir, 0o755);
-  passwords = join(dir, 'passwords');
   // The broker still has the member's old password.
-  await run('mosquitto_passwd', ['-b', '-c', passwords, 'member', 'member-old-Pw']);
-  chmodSync(passwords, 0o644);
-  mosq = await startMosquitto({ conf: ['allow_anonymous false', `password_file ${passwords}`] });
+  mosq = await startMosquitto({ users: { member: 'member-old-Pw' } });
   helper.settings({ upperstack: { dataDir } });
   await helper.startServer();
 });
@@ -78,8 +66,7 @@ test('a member whose login the broker refuses gets in once the password file is 
   );
 
   // The broker's admin sets the member's password and reloads mosquitto.
-  await run('mosquitto_passwd', ['-b', passwords, 'member', PASSWORD]);
-  mosq.proc.kill('SIGHUP');
+  await mosq.setPassword('member', PASSWORD);
 
   await eventually(async () => (lastStatus()?.text === 'upperstack-partition.status.owned' ? true : undefined), 30_000, 'the member in, owning partitions');
   assert.equal(lastStatus()?.fill, 'green');
@@ -98,8 +85,7 @@ test('a member whose login the broker refuses gets in once the password file is 
 });
 
 test('a member closed while the broker refuses it closes at once and reports nothing', async () => {
-  await run('mosquitto_passwd', ['-b', passwords, 'member', 'member-other-Pw']);
-  mosq.proc.kill('SIGHUP');
+  await mosq.setPassword('member', 'member-other-Pw');
   await helper.load(partitionNode, [
     { id: 'p', type: 'upperstack-partition', broker: `mqtt://member:${PASSWORD}@127.0.0.1:${mosq.port}`, group: 'rf2', member: 'm1', partitions: PARTITIONS, leaseSeconds: 30, prefix: 'us/rf2', checkpointSeconds: 60, connection: '', configVersion: 2, wires: [] },
   ]);

@@ -5,7 +5,7 @@
  * registry is only being deployed anew; a will kept by a release that stored no login with it is found by its
  * topic's device (or its client id) when that device is revoked.
  */
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
@@ -13,15 +13,9 @@ import { BrokerPersistence } from '../../nodes/lib/broker/persistence';
 import { brokerAuth, useDevices } from '../../nodes/shared/devices';
 import { eventually } from '../helpers/intake';
 import { tempDir } from '../helpers/temp';
-import { registryWith, willsKeptIn } from '../helpers/kept-wills';
+import { cleanupAfterEach, closed, dropLink, registryWith, willsKeptIn } from '../helpers/kept-wills';
 
-const closed = (c: mqtt.MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
-
-let cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const f of cleanup.reverse()) await f();
-  cleanup = [];
-});
+const cleanup = cleanupAfterEach();
 
 describe('a device registry deployed or removed, and the wills it kept', () => {
   test('a registry deployed in place of another: the delayed wills of devices it no longer lets in are not kept for a restart; a device it keeps still has its will', async () => {
@@ -40,12 +34,7 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
         will: { topic: `devices/${id}/status`, payload: Buffer.from('offline'), qos: 1, retain: false, properties: { willDelayInterval: 600 } },
       });
     try {
-      for (const id of ['wGone', 'wOff', 'wKept']) {
-        const c = await withWill(id);
-        const gone = closed(c);
-        c.stream.destroy();
-        await gone;
-      }
+      for (const id of ['wGone', 'wOff', 'wKept']) await dropLink(await withWill(id));
       // Still connected when the registry is replaced: its connection ends then.
       const live = await withWill('wLive');
       const liveClosed = closed(live);
@@ -78,9 +67,7 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
         properties: { sessionExpiryInterval: 600 },
         will: { topic: 'devices/devS/status', payload: Buffer.from('offline'), qos: 1, retain: false, properties: { willDelayInterval: 600 } },
       });
-      const gone = closed(c);
-      c.stream.destroy();
-      await gone;
+      await dropLink(c);
       release(true);
       // A round trip with the broker after the close: anything it judged would be done by then.
       const other = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
@@ -110,17 +97,13 @@ describe('a device registry deployed or removed, and the wills it kept', () => {
     const session = { clean: false, properties: { sessionExpiryInterval: 60 } };
     const will = (id: string) => ({ topic: `devices/${id}/status`, payload: Buffer.from('offline'), qos: 1 as const, retain: false, properties: { willDelayInterval: 1 } });
     const device = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0, clientId: 'c-devA', username: 'devA', password: secrets.devA, ...session, will: will('devA') });
-    const deviceClosed = closed(device);
-    device.stream.destroy();
-    await deviceClosed;
+    await dropLink(device);
     // Removed for good (Node-RED closes it as removed): the rules without a registry let no device log in.
     release();
     await eventually(() => refused.includes('c-devA will'), 'the device\'s will dropped');
     // An anonymous client's will, whose delay begins after devA's: had devA's been kept, it would have come first.
     const anonymous = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0, clientId: 'c-anon', ...session, will: will('anon1') });
-    const anonymousClosed = closed(anonymous);
-    anonymous.stream.destroy();
-    await anonymousClosed;
+    await dropLink(anonymous);
     await eventually(() => seen.length > 0, 'the anonymous client\'s will after its delay');
     assert.deepEqual(seen, ['devices/anon1/status']);
   });

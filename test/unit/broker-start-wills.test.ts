@@ -4,17 +4,15 @@
  * was stopped), and after one deploy that deletes a devices node and adds another (no registry in between, which
  * must not decide).
  */
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { EmbeddedMqttBroker } from '../../nodes/lib/broker/embedded';
 import { BrokerPersistence } from '../../nodes/lib/broker/persistence';
 import { brokerAuth, devicesChanging, useDevices } from '../../nodes/shared/devices';
-import { registryWith, willsKeptIn } from '../helpers/kept-wills';
+import { cleanupAfterEach, closed, dropLink, registryWith, willsKeptIn } from '../helpers/kept-wills';
 import { until } from '../helpers/mqtt5-kit';
 import { tempDir } from '../helpers/temp';
-
-const closed = (c: mqtt.MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
 
 /** A client whose will (on `devices/<topicDevice>/status`) waits `delay` seconds after its link drops. */
 function withWill(port: number, clientId: string, topicDevice: string, delay: number, login?: { username: string; password: string }): Promise<mqtt.MqttClient> {
@@ -25,18 +23,7 @@ function withWill(port: number, clientId: string, topicDevice: string, delay: nu
   });
 }
 
-/** The link drops (no DISCONNECT): the will is the broker's to publish. */
-async function dropLink(c: mqtt.MqttClient): Promise<void> {
-  const gone = closed(c);
-  c.stream.destroy();
-  await gone;
-}
-
-let cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const f of cleanup.reverse()) await f();
-  cleanup = [];
-});
+const cleanup = cleanupAfterEach();
 
 describe('kept wills judged by the registry once it has settled', () => {
   test('a broker started again drops the restored wills of devices removed or disabled while it was stopped, and keeps the others', async () => {
