@@ -8,7 +8,9 @@
  *   (the runtime was down at 06:00, or a DST change skipped the run time),
  *   at most `catchUp` of them;
  * - a period whose run failed is kept and tried again at every run until produced;
- * - the first start of a new schedule produces nothing until its first run time.
+ * - the first start of a new schedule produces nothing until its first run time;
+ * - a run the clocks skip runs once, at the first moment after the change (as cron does, `skipped-runs.ts`), and a
+ *   run whose timer comes late (a busy or suspended process) still runs, rather than waiting for the next one.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -16,6 +18,7 @@ import type { ScheduledTask } from 'node-cron';
 import { ConfigError } from '../errors';
 import { writeFileAtomic } from '../fs-atomic';
 import { checkZone, periodAt, type Period, type PeriodKind } from './period';
+import { skippedRuns } from './skipped-runs';
 
 export const PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'cron'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -66,6 +69,8 @@ export function checkCron(expression: string): string {
  */
 export function slotsBetween(expression: string, timezone: string, after: number, until: number, max = 1000): number[] {
   const task = cron().createTask(expression, () => undefined, { timezone });
+  // The same expression read on a clock that never changes: whether a wall-clock time the zone skips is a run time.
+  const wall = cron().createTask(expression, () => undefined, { timezone: 'UTC' });
   try {
     const minutes = cron().parse(expression).minute;
     const utcMinutes = new Set<number>();
@@ -83,9 +88,21 @@ export function slotsBetween(expression: string, timezone: string, after: number
         }
       }
     }
-    return out;
+    const skipped = skippedRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)));
+    return skipped.length ? [...new Set([...out, ...skipped])].sort((a, b) => a - b).slice(-max) : out;
   } finally {
     void task.destroy();
+    void wall.destroy();
+  }
+}
+
+/** The first run the clocks skip in (after, until], due at the moment after the change; undefined when none is. */
+function nextSkippedRun(expression: string, timezone: string, after: number, until: number): number | undefined {
+  const wall = cron().createTask(expression, () => undefined, { timezone: 'UTC' });
+  try {
+    return skippedRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)))[0];
+  } finally {
+    void wall.destroy();
   }
 }
 
@@ -179,8 +196,15 @@ const HOUR_MS = 3_600_000;
 /** The longest each calendar period can be (DST days have 25 hours). */
 const NOMINAL_MS = { 'previous-hour': HOUR_MS, 'previous-day': 25 * HOUR_MS, 'previous-week': 169 * HOUR_MS, 'previous-month': 745 * HOUR_MS };
 
+/** The longest a timer can wait (setTimeout's limit, about 24.8 days): a later run is waited for in steps. */
+const MAX_WAIT_MS = 2 ** 31 - 1;
+/** How far ahead a run the clocks skip is looked for when the schedule has no next run (a month and a day). */
+const LOOK_AHEAD_MS = 32 * 24 * HOUR_MS;
+
 export class ReportSchedule {
   private task?: ScheduledTask;
+  /** The next run the clocks skip, and the timer that runs it after the change. */
+  private skipped?: { at: number; timer: ReturnType<typeof setTimeout> };
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
   private everyPeriod?: boolean;
@@ -198,7 +222,9 @@ export class ReportSchedule {
   /** Produces what was missed while stopped, then follows the schedule. */
   start(): void {
     this.stopped = false;
-    this.task = cron().schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone });
+    // node-cron skips a run whose timer fires over a second late (its default tolerance); a report is late, never skipped.
+    this.task = cron().schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone, missedExecutionTolerance: Number.MAX_SAFE_INTEGER });
+    this.armSkipped();
     const now = this.now();
     const last = this.o.marks.lastSlot;
     if (last === undefined) this.o.marks.setLastSlot(now);
@@ -210,7 +236,26 @@ export class ReportSchedule {
 
   /** The next scheduled run, epoch ms. */
   next(): number | undefined {
-    return this.task?.getNextRun()?.getTime();
+    const next = this.task?.getNextRun()?.getTime();
+    return this.skipped && (next === undefined || this.skipped.at < next) ? this.skipped.at : next;
+  }
+
+  /** Arms a timer for the next run the clocks skip, when one comes before node-cron's next run. */
+  private armSkipped(): void {
+    if (this.skipped) clearTimeout(this.skipped.timer);
+    this.skipped = undefined;
+    if (this.stopped || !this.task) return;
+    const now = this.now();
+    const until = this.task.getNextRun()?.getTime() ?? now + LOOK_AHEAD_MS;
+    const at = nextSkippedRun(this.expression, this.o.timezone, now, until);
+    if (at === undefined) return;
+    const timer = setTimeout(() => {
+      this.skipped = undefined;
+      if (this.now() < at) this.armSkipped();
+      else this.enqueue(at);
+    }, Math.min(at - now, MAX_WAIT_MS));
+    timer.unref?.();
+    this.skipped = { at, timer };
   }
 
   /** Resolves when every run started so far has finished. */
@@ -220,6 +265,8 @@ export class ReportSchedule {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.skipped) clearTimeout(this.skipped.timer);
+    this.skipped = undefined;
     if (this.task) {
       await this.task.stop();
       await this.task.destroy();
@@ -288,6 +335,7 @@ export class ReportSchedule {
         }
       }
       this.o.marks.setLastSlot(slot);
+      this.armSkipped();
     });
   }
 }
