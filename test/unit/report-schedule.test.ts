@@ -235,16 +235,30 @@ test('an hourly report in Europe/Berlin where the clocks go back: the hour that 
   const h = harness(t, '2026-10-24T22:30:00Z');
   h.start(cronOf('hourly', '00:00', ''), 'Europe/Berlin', 'previous-hour');
   await h.advanceTo('2026-10-25T03:30:00Z');
+  // Each at the end of its hour: an hourly schedule runs in both passes of the hour that comes twice, as cron does.
   assert.deepEqual(
-    h.runs.map((r) => [r.key, r.hours]),
+    h.runs.map((r) => [r.key, r.hours, r.slot]),
     [
-      ['2026-10-25T00', 1],
-      ['2026-10-25T01', 1],
-      ['2026-10-25T02+0200', 1],
-      ['2026-10-25T02+0100', 1],
-      ['2026-10-25T03', 1],
+      ['2026-10-25T00', 1, '2026-10-24T23:00:00.000Z'],
+      ['2026-10-25T01', 1, '2026-10-25T00:00:00.000Z'],
+      ['2026-10-25T02+0200', 1, '2026-10-25T01:00:00.000Z'],
+      ['2026-10-25T02+0100', 1, '2026-10-25T02:00:00.000Z'],
+      ['2026-10-25T03', 1, '2026-10-25T03:00:00.000Z'],
     ],
   );
+});
+
+test('an hourly rolling report in America/New_York where the clocks go back runs in both passes of 01:00', async (t) => {
+  const h = harness(t, '2026-11-01T03:30:00Z');
+  h.start(cronOf('hourly', '00:00', ''), 'America/New_York', 'last-24h');
+  await h.advanceTo('2026-11-01T07:30:00Z');
+  // 00:00 EDT, 01:00 EDT, 01:00 EST, 02:00 EST, 03:00 EST.
+  assert.deepEqual(h.runs.map((r) => [r.key, r.slot]), [
+    ['last-24h-20261101T0000', '2026-11-01T04:00:00.000Z'],
+    ['last-24h-20261101T0100', '2026-11-01T05:00:00.000Z'],
+    ['last-24h-20261101T0100-0500', '2026-11-01T06:00:00.000Z'],
+    ['last-24h-20261101T0200', '2026-11-01T07:00:00.000Z'],
+  ]);
 });
 
 test('a daily run of an hourly report produces the hour before each run, and the hours of missed runs only', async (t) => {

@@ -9,8 +9,8 @@
  *   at most `catchUp` of them;
  * - a period whose run failed is kept and tried again at every run until produced;
  * - the first start of a new schedule produces nothing until its first run time;
- * - a run the clocks skip runs once, at the first moment after the change (as cron does, `skipped-runs.ts`), and a
- *   run whose timer comes late (a busy or suspended process) still runs, rather than waiting for the next one.
+ * - around a DST change it runs as cron does (`dst-runs.ts`): a time the clocks skip once, at the first moment
+ *   after the change; an hourly schedule in both passes of the hour that comes twice; and a run whose timer comes late (a busy or suspended process) still runs, rather than waiting for the next one.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -18,7 +18,7 @@ import type { ScheduledTask } from 'node-cron';
 import { ConfigError } from '../errors';
 import { writeFileAtomic } from '../fs-atomic';
 import { checkZone, periodAt, type Period, type PeriodKind } from './period';
-import { skippedRuns } from './skipped-runs';
+import { changeRuns } from './dst-runs';
 
 export const PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'cron'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -88,19 +88,19 @@ export function slotsBetween(expression: string, timezone: string, after: number
         }
       }
     }
-    const skipped = skippedRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)));
-    return skipped.length ? [...new Set([...out, ...skipped])].sort((a, b) => a - b).slice(-max) : out;
+    const extra = changeRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)));
+    return extra.length ? [...new Set([...out, ...extra])].sort((a, b) => a - b).slice(-max) : out;
   } finally {
     void task.destroy();
     void wall.destroy();
   }
 }
 
-/** The first run the clocks skip in (after, until], due at the moment after the change; undefined when none is. */
-function nextSkippedRun(expression: string, timezone: string, after: number, until: number): number | undefined {
+/** The first run in (after, until] that node-cron leaves out around a DST change; undefined when none is. */
+function nextChangeRun(expression: string, timezone: string, after: number, until: number): number | undefined {
   const wall = cron().createTask(expression, () => undefined, { timezone: 'UTC' });
   try {
-    return skippedRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)))[0];
+    return changeRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)))[0];
   } finally {
     void wall.destroy();
   }
@@ -203,8 +203,8 @@ const LOOK_AHEAD_MS = 32 * 24 * HOUR_MS;
 
 export class ReportSchedule {
   private task?: ScheduledTask;
-  /** The next run the clocks skip, and the timer that runs it after the change. */
-  private skipped?: { at: number; timer: ReturnType<typeof setTimeout> };
+  /** The next run node-cron leaves out around a DST change (`dst-runs.ts`), and the timer that runs it. */
+  private extra?: { at: number; timer: ReturnType<typeof setTimeout> };
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
   private everyPeriod?: boolean;
@@ -224,7 +224,7 @@ export class ReportSchedule {
     this.stopped = false;
     // node-cron skips a run whose timer fires over a second late (its default tolerance); a report is late, never skipped.
     this.task = cron().schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone, missedExecutionTolerance: Number.MAX_SAFE_INTEGER });
-    this.armSkipped();
+    this.armExtra();
     const now = this.now();
     const last = this.o.marks.lastSlot;
     if (last === undefined) this.o.marks.setLastSlot(now);
@@ -237,25 +237,25 @@ export class ReportSchedule {
   /** The next scheduled run, epoch ms. */
   next(): number | undefined {
     const next = this.task?.getNextRun()?.getTime();
-    return this.skipped && (next === undefined || this.skipped.at < next) ? this.skipped.at : next;
+    return this.extra && (next === undefined || this.extra.at < next) ? this.extra.at : next;
   }
 
-  /** Arms a timer for the next run the clocks skip, when one comes before node-cron's next run. */
-  private armSkipped(): void {
-    if (this.skipped) clearTimeout(this.skipped.timer);
-    this.skipped = undefined;
+  /** Arms a timer for the next run node-cron leaves out around a DST change, when one comes before its next run. */
+  private armExtra(): void {
+    if (this.extra) clearTimeout(this.extra.timer);
+    this.extra = undefined;
     if (this.stopped || !this.task) return;
     const now = this.now();
     const until = this.task.getNextRun()?.getTime() ?? now + LOOK_AHEAD_MS;
-    const at = nextSkippedRun(this.expression, this.o.timezone, now, until);
+    const at = nextChangeRun(this.expression, this.o.timezone, now, until);
     if (at === undefined) return;
     const timer = setTimeout(() => {
-      this.skipped = undefined;
-      if (this.now() < at) this.armSkipped();
+      this.extra = undefined;
+      if (this.now() < at) this.armExtra();
       else this.enqueue(at);
     }, Math.min(at - now, MAX_WAIT_MS));
     timer.unref?.();
-    this.skipped = { at, timer };
+    this.extra = { at, timer };
   }
 
   /** Resolves when every run started so far has finished. */
@@ -265,8 +265,8 @@ export class ReportSchedule {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.skipped) clearTimeout(this.skipped.timer);
-    this.skipped = undefined;
+    if (this.extra) clearTimeout(this.extra.timer);
+    this.extra = undefined;
     if (this.task) {
       await this.task.stop();
       await this.task.destroy();
@@ -335,7 +335,7 @@ export class ReportSchedule {
         }
       }
       this.o.marks.setLastSlot(slot);
-      this.armSkipped();
+      this.armExtra();
     });
   }
 }
