@@ -16,7 +16,8 @@ export interface Attachment {
 }
 
 export function attachments(files: ReportFile[]): Attachment[] {
-  return files.map((f) => ({ filename: f.name, content: f.data, contentType: f.contentType.split(';')[0] }));
+  // The charset stays: a text/* part without one is US-ASCII to a mail client, so "m³" in the CSV read as "mÂ³".
+  return files.map((f) => ({ filename: f.name, content: f.data, contentType: f.contentType }));
 }
 
 export function fileMessages(files: ReportFile[], base: Record<string, unknown>, newId: () => string): UpperstackMessage[] {

@@ -14,7 +14,9 @@ import { DeviceAuth } from '../../nodes/lib/security/device-auth';
 import { DeviceRegistry } from '../../nodes/lib/devices/registry';
 import { MemoryBackend } from '../../nodes/lib/devices/types';
 import { useDevices } from '../../nodes/shared/devices';
+import { createTransport } from 'nodemailer';
 import { DAY, flow, until, useReportNodes, type Msg } from '../helpers/report-nodes';
+import { mimeParts, startSmtp } from '../helpers/smtp';
 
 describe('report node', () => {
   const h = useReportNodes();
@@ -262,6 +264,51 @@ describe('report node', () => {
     (helper.getNode('inv') as unknown as { receive: (m: unknown) => void }).receive({ payload: { period: '2026-10', customer: 'acme' } });
     await until(() => invoices.length === 1 && inv.some((s) => /: 1 invoice\b/.test(s)), 'the invoice and its status');
     assert.ok(inv.every((s) => !/\b1 invoices\b/.test(s)), inv.join('\n'));
+  });
+
+  test('the report sent by e-mail as an e-mail node sends msg.attachments (nodemailer, STARTTLS, login) arrives byte for byte; a refused send leaves the report kept', async () => {
+    const smtp = await startSmtp({ user: 'reports', pass: 's3cret' }, (to) => to === 'nobody@example.com');
+    const { out1: one } = await h.deploy(flow([], { title: 'Zähler täglich', units: 'kwh = m³' }));
+    (helper.getNode('rep') as unknown as { receive: (m: unknown) => void }).receive({ payload: { from: '2026-10-01', to: '2026-11-01' } });
+    await until(() => one.length === 1, 'the report message');
+    const m = one[0];
+    // What node-red-node-email does with the message: subject msg.topic, text msg.payload, attachments as they are.
+    const mail = (pass: string, to: string, port = smtp.port) =>
+      createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, auth: { user: 'reports', pass }, tls: { ca: [smtp.cert] } }).sendMail({
+        from: 'reports@example.com', to, subject: m.topic, text: String(m.payload), attachments: m.attachments,
+      });
+    try {
+      await mail('s3cret', 'ops@example.com');
+      assert.equal(smtp.messages.length, 1);
+      const { headers, parts } = mimeParts(smtp.messages[0].raw);
+      assert.match(headers.subject, /^=\?UTF-8\?/, 'the subject with its en dash and umlaut is encoded');
+      const files = parts.slice(1);
+      assert.deepEqual(files.map((p) => /filename=("?)([^";]+)\1/.exec(p.headers['content-disposition'])?.[2]), m.attachments!.map((a) => a.filename));
+      const id = m.report!.id as string;
+      for (const [i, a] of m.attachments!.entries()) {
+        assert.ok(files[i].body.equals(a.content), `${a.filename} arrives byte for byte`);
+        assert.ok(files[i].body.equals(readFileSync(join(h.dataDir, 'reports', id, a.filename))), `${a.filename} is the kept file`);
+      }
+      assert.equal(files[3].body.subarray(0, 5).toString(), '%PDF-');
+      // Text files say they are UTF-8: without a charset a mail client reads them as US-ASCII ("mÂ³", "ZÃ¤hler").
+      assert.match(files[0].headers['content-type'], /^text\/csv; charset=utf-8/);
+      assert.match(files[2].headers['content-type'], /^text\/html; charset=utf-8/);
+      assert.match(files[0].body.toString('utf8'), /m³/);
+
+      // Refused: a wrong password, a recipient the server does not take, the server gone. Each is the e-mail node's
+      // error (nodemailer's, with the server's answer); the report stays in the data folder and is listed.
+      await assert.rejects(mail('wrong', 'ops@example.com'), (e: Error & { code?: string; responseCode?: number }) => e.code === 'EAUTH' && e.responseCode === 535);
+      await assert.rejects(mail('s3cret', 'nobody@example.com'), (e: Error & { code?: string; responseCode?: number }) => e.code === 'EENVELOPE' && e.responseCode === 550);
+      const port = smtp.port;
+      await smtp.close();
+      await assert.rejects(mail('s3cret', 'ops@example.com', port), (e: Error & { code?: string }) => e.code === 'ESOCKET' || e.code === 'ECONNECTION');
+      assert.equal(smtp.messages.length, 1);
+      const listed = (await (await fetch(`${h.api}/api/v1/reports?name=meters%20daily`, { headers: h.withKey })).json()) as { reports: Array<{ id: string; files: Array<{ name: string; size: number }> }> };
+      assert.deepEqual(listed.reports.map((r) => r.id), [id]);
+      assert.deepEqual(listed.reports[0].files.map((f) => [f.name, f.size]), m.attachments!.map((a) => [a.filename, a.content.length]));
+    } finally {
+      await smtp.close().catch(() => undefined);
+    }
   });
 
   test('a daily schedule produces the days missed while the runtime was down, once', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explicitPeriod, monthPeriod, periodAt, periodTime } from '../../nodes/lib/report/period';
+import { explicitPeriod, localIso, monthPeriod, periodAt, periodTime } from '../../nodes/lib/report/period';
 import { BadParameterError, ConfigError } from '../../nodes/lib/errors';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -122,4 +122,27 @@ test('the hour the clock shows twice: ranges and rolling runs in its first and s
   assert.deepEqual([rolling('2026-11-01T05:15:00Z', 'America/New_York'), rolling('2026-11-01T06:15:00Z', 'America/New_York')], ['last-24h-20261101T0115', 'last-24h-20261101T0115-0500']);
   assert.deepEqual([rolling('2026-04-04T14:40:00Z', 'Australia/Lord_Howe'), rolling('2026-04-04T15:10:00Z', 'Australia/Lord_Howe')], ['last-24h-20260405T0140', 'last-24h-20260405T0140+1030']);
   assert.equal(rolling('2026-04-04T14:20:00Z', 'Australia/Lord_Howe'), 'last-24h-20260405T0120');
+});
+
+test('where the clocks go forward at midnight, the day, week and month before such a day start at their own midnight', () => {
+  const local = (ms: number, zone: string) => localIso(ms, zone);
+  // Cairo goes from 00:00 to 01:00 on Friday 24 April 2026: Thursday the 23rd is a whole day of 24 hours, the 24th has 23.
+  const thursday = periodAt('previous-day', Date.parse('2026-04-24T12:00:00Z'), 'Africa/Cairo');
+  assert.equal(thursday.key, '2026-04-23');
+  assert.deepEqual([local(thursday.from, 'Africa/Cairo'), local(thursday.to, 'Africa/Cairo')], ['2026-04-23T00:00:00+02:00', '2026-04-24T01:00:00+03:00']);
+  assert.equal((thursday.to - thursday.from) / 3_600_000, 24);
+  const friday = periodAt('previous-day', Date.parse('2026-04-25T12:00:00Z'), 'Africa/Cairo');
+  assert.equal(friday.from, thursday.to, 'days follow each other without a gap');
+  assert.equal((friday.to - friday.from) / 3_600_000, 23);
+  // Asunción went from 00:00 to 01:00 on Sunday 1 October 2023: September ends, and October starts, at that moment.
+  const september = periodAt('previous-month', Date.parse('2023-10-02T12:00:00Z'), 'America/Asuncion');
+  assert.deepEqual([local(september.from, 'America/Asuncion'), local(september.to, 'America/Asuncion')], ['2023-09-01T00:00:00-04:00', '2023-10-01T01:00:00-03:00']);
+  const october = monthPeriod('2023-10', 'America/Asuncion');
+  assert.equal(october.from, september.to);
+  assert.equal(local(october.to, 'America/Asuncion'), '2023-11-01T00:00:00-03:00');
+  assert.equal((october.to - october.from) / 3_600_000, 31 * 24 - 1);
+  // Santiago goes from 00:00 to 01:00 on Sunday 6 September 2026; the week before Monday the 7th starts on Monday the 31st.
+  const week = periodAt('previous-week', Date.parse('2026-09-08T12:00:00Z'), 'America/Santiago');
+  assert.equal(local(week.from, 'America/Santiago'), '2026-08-31T00:00:00-04:00');
+  assert.equal((week.to - week.from) / 3_600_000, 167);
 });

@@ -134,13 +134,62 @@ test('monthly on the 1st in Asia/Tokyo: months end where they end (29 days in Fe
   ]);
 });
 
-test('a run time that does not exist on the spring DST day still leaves no day unproduced', async (t) => {
+test('a run time the clocks skip runs once, at the first moment after the change (03:00 CEST), as cron does', async (t) => {
   const h = harness(t, '2026-03-26T12:00:00Z');
   h.start('30 2 * * *', 'Europe/Berlin', 'previous-day');
   await h.advanceTo('2026-03-31T12:00:00Z');
-  const keys = h.runs.map((r) => r.key);
-  assert.deepEqual(keys, ['2026-03-26', '2026-03-27', '2026-03-28', '2026-03-29', '2026-03-30']);
-  assert.equal(h.runs.find((r) => r.key === '2026-03-29')?.hours, 23);
+  // Berlin goes from 02:00 to 03:00 on 29 March: 02:30 does not exist that day, and the 28th is reported at 03:00 CEST.
+  assert.deepEqual(h.runs, [
+    { key: '2026-03-26', slot: '2026-03-27T01:30:00.000Z', hours: 24 },
+    { key: '2026-03-27', slot: '2026-03-28T01:30:00.000Z', hours: 24 },
+    { key: '2026-03-28', slot: '2026-03-29T01:00:00.000Z', hours: 24 },
+    { key: '2026-03-29', slot: '2026-03-30T00:30:00.000Z', hours: 23 },
+    { key: '2026-03-30', slot: '2026-03-31T00:30:00.000Z', hours: 24 },
+  ]);
+});
+
+test('a rolling report at a time the clocks skip is produced that day too, not lost', async (t) => {
+  const h = harness(t, '2026-03-27T12:00:00Z');
+  h.start('30 2 * * *', 'Europe/Berlin', 'last-24h');
+  await h.advanceTo('2026-03-31T12:00:00Z');
+  assert.deepEqual(h.runs.filter((r) => r.key.startsWith('last-24h')).map((r) => [r.key, r.slot]), [
+    ['last-24h-20260328T0230', '2026-03-28T01:30:00.000Z'],
+    ['last-24h-20260329T0300', '2026-03-29T01:00:00.000Z'],
+    ['last-24h-20260330T0230', '2026-03-30T00:30:00.000Z'],
+    ['last-24h-20260331T0230', '2026-03-31T00:30:00.000Z'],
+  ]);
+});
+
+test('midnight skipped in Santiago: a daily run at 00:00 runs at 01:00 that morning', async (t) => {
+  const h = harness(t, '2026-09-04T12:00:00Z');
+  h.start('0 0 * * *', 'America/Santiago', 'previous-day');
+  await h.advanceTo('2026-09-07T12:00:00Z');
+  // Santiago goes from 00:00 to 01:00 on 6 September: the 5th (a whole 24 hours) is reported at 01:00 that morning.
+  assert.deepEqual(h.runs, [
+    { key: '2026-09-04', slot: '2026-09-05T04:00:00.000Z', hours: 24 },
+    { key: '2026-09-05', slot: '2026-09-06T04:00:00.000Z', hours: 24 },
+    { key: '2026-09-06', slot: '2026-09-07T03:00:00.000Z', hours: 23 },
+  ]);
+});
+
+test('a job whose hour is "*" runs by the clock: its times the clocks skip are not made up', () => {
+  const berlin = slotsBetween('30 * * * *', 'Europe/Berlin', Date.parse('2026-03-29T00:00:00Z'), Date.parse('2026-03-29T02:00:00Z'));
+  assert.deepEqual(berlin.map(iso), ['2026-03-29T00:30:00.000Z', '2026-03-29T01:30:00.000Z'], '01:30 CET, then 03:30 CEST');
+  const fixed = slotsBetween('30 2 * * *', 'Europe/Berlin', Date.parse('2026-03-28T12:00:00Z'), Date.parse('2026-03-30T12:00:00Z'));
+  assert.deepEqual(fixed.map(iso), ['2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z'], 'a restart catches up the skipped run too');
+});
+
+test('a run whose timer comes seconds late (a busy or suspended process) still runs at once, not a day later', async (t) => {
+  const h = harness(t, '2026-05-01T00:00:00Z');
+  const s = h.start(cronOf('daily', '06:00', ''), 'UTC', 'previous-day');
+  for (const day of ['2026-05-01', '2026-05-02']) {
+    // The process wakes 5 seconds after the run time.
+    t.mock.timers.tick(s.next()! - Date.now() + 5000);
+    await settle();
+    await s.idle();
+    assert.equal(h.runs.at(-1)?.slot, `${day}T06:00:00.000Z`);
+  }
+  assert.deepEqual(h.runs.map((r) => r.key), ['2026-04-30', '2026-05-01']);
 });
 
 test('a failed run is reported and tried again at every run until produced', async (t) => {
@@ -186,16 +235,30 @@ test('an hourly report in Europe/Berlin where the clocks go back: the hour that 
   const h = harness(t, '2026-10-24T22:30:00Z');
   h.start(cronOf('hourly', '00:00', ''), 'Europe/Berlin', 'previous-hour');
   await h.advanceTo('2026-10-25T03:30:00Z');
+  // Each at the end of its hour: an hourly schedule runs in both passes of the hour that comes twice, as cron does.
   assert.deepEqual(
-    h.runs.map((r) => [r.key, r.hours]),
+    h.runs.map((r) => [r.key, r.hours, r.slot]),
     [
-      ['2026-10-25T00', 1],
-      ['2026-10-25T01', 1],
-      ['2026-10-25T02+0200', 1],
-      ['2026-10-25T02+0100', 1],
-      ['2026-10-25T03', 1],
+      ['2026-10-25T00', 1, '2026-10-24T23:00:00.000Z'],
+      ['2026-10-25T01', 1, '2026-10-25T00:00:00.000Z'],
+      ['2026-10-25T02+0200', 1, '2026-10-25T01:00:00.000Z'],
+      ['2026-10-25T02+0100', 1, '2026-10-25T02:00:00.000Z'],
+      ['2026-10-25T03', 1, '2026-10-25T03:00:00.000Z'],
     ],
   );
+});
+
+test('an hourly rolling report in America/New_York where the clocks go back runs in both passes of 01:00', async (t) => {
+  const h = harness(t, '2026-11-01T03:30:00Z');
+  h.start(cronOf('hourly', '00:00', ''), 'America/New_York', 'last-24h');
+  await h.advanceTo('2026-11-01T07:30:00Z');
+  // 00:00 EDT, 01:00 EDT, 01:00 EST, 02:00 EST, 03:00 EST.
+  assert.deepEqual(h.runs.map((r) => [r.key, r.slot]), [
+    ['last-24h-20261101T0000', '2026-11-01T04:00:00.000Z'],
+    ['last-24h-20261101T0100', '2026-11-01T05:00:00.000Z'],
+    ['last-24h-20261101T0100-0500', '2026-11-01T06:00:00.000Z'],
+    ['last-24h-20261101T0200', '2026-11-01T07:00:00.000Z'],
+  ]);
 });
 
 test('a daily run of an hourly report produces the hour before each run, and the hours of missed runs only', async (t) => {

@@ -101,6 +101,15 @@ function span(from: DateTime, to: DateTime, zone: string, key: string, label: st
   return { from: from.toMillis(), to: to.toMillis(), timezone: zone, key, label };
 }
 
+/**
+ * The start of the day, week or month before the one starting at `start`. Where the clocks go forward at midnight
+ * (Africa/Cairo, America/Santiago), a day starts at 01:00, and luxon's calendar arithmetic keeps that time of day:
+ * the day before would start at its 01:00 and lose its first hour to no period at all. Its own start is its midnight.
+ */
+function dayBefore(start: DateTime, unit: 'day' | 'week' | 'month', back: { days?: number; weeks?: number; months?: number }): DateTime {
+  return start.minus(back).startOf(unit);
+}
+
 /** The period of `kind` that a run at `at` (epoch ms) reports on. */
 export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
   checkZone(zone);
@@ -119,17 +128,17 @@ export function periodAt(kind: PeriodKind, at: number, zone: string): Period {
     }
     case 'previous-day': {
       const to = now.startOf('day');
-      const from = to.minus({ days: 1 });
+      const from = dayBefore(to, 'day', { days: 1 });
       return span(from, to, zone, from.toFormat('yyyy-LL-dd'), from.toFormat('ccc d LLL yyyy'));
     }
     case 'previous-week': {
       const to = now.startOf('week');
-      const from = to.minus({ weeks: 1 });
+      const from = dayBefore(to, 'week', { weeks: 1 });
       return span(from, to, zone, from.toFormat("kkkk-'W'WW"), `Week ${from.weekNumber} ${from.weekYear} (${from.toFormat('d LLL')} – ${to.minus({ days: 1 }).toFormat('d LLL yyyy')})`);
     }
     case 'previous-month': {
       const to = now.startOf('month');
-      const from = to.minus({ months: 1 });
+      const from = dayBefore(to, 'month', { months: 1 });
       return span(from, to, zone, from.toFormat('yyyy-LL'), from.toFormat('LLLL yyyy'));
     }
     case 'last-24h':
@@ -151,7 +160,9 @@ export function monthPeriod(text: string, zone: string, parameter = 'period'): P
   const month = m ? Number(m[2]) : 0;
   if (!m || month < 1 || month > 12) throw new BadParameterError(parameter, `"${parameter}" must be a month written YYYY-MM, e.g. "2026-10", got ${JSON.stringify(text)}`);
   const from = luxon().DateTime.fromObject({ year: Number(m[1]), month, day: 1 }, { zone });
-  return span(from, from.plus({ months: 1 }), zone, from.toFormat('yyyy-LL'), from.toFormat('LLLL yyyy'));
+  // A month whose 1st has no midnight starts at its first moment (01:00); the next one still starts at its own.
+  const to = from.plus({ months: 1 }).startOf('month');
+  return span(from, to, zone, from.toFormat('yyyy-LL'), from.toFormat('LLLL yyyy'));
 }
 
 /** A date, or a date and time, without an offset. */

@@ -8,7 +8,9 @@
  *   (the runtime was down at 06:00, or a DST change skipped the run time),
  *   at most `catchUp` of them;
  * - a period whose run failed is kept and tried again at every run until produced;
- * - the first start of a new schedule produces nothing until its first run time.
+ * - the first start of a new schedule produces nothing until its first run time;
+ * - around a DST change it runs as cron does (`dst-runs.ts`): a time the clocks skip once, at the first moment
+ *   after the change; an hourly schedule in both passes of the hour that comes twice; and a run whose timer comes late (a busy or suspended process) still runs, rather than waiting for the next one.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -16,6 +18,7 @@ import type { ScheduledTask } from 'node-cron';
 import { ConfigError } from '../errors';
 import { writeFileAtomic } from '../fs-atomic';
 import { checkZone, periodAt, type Period, type PeriodKind } from './period';
+import { changeRuns } from './dst-runs';
 
 export const PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'cron'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -66,6 +69,8 @@ export function checkCron(expression: string): string {
  */
 export function slotsBetween(expression: string, timezone: string, after: number, until: number, max = 1000): number[] {
   const task = cron().createTask(expression, () => undefined, { timezone });
+  // The same expression read on a clock that never changes: whether a wall-clock time the zone skips is a run time.
+  const wall = cron().createTask(expression, () => undefined, { timezone: 'UTC' });
   try {
     const minutes = cron().parse(expression).minute;
     const utcMinutes = new Set<number>();
@@ -83,9 +88,21 @@ export function slotsBetween(expression: string, timezone: string, after: number
         }
       }
     }
-    return out;
+    const extra = changeRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)));
+    return extra.length ? [...new Set([...out, ...extra])].sort((a, b) => a - b).slice(-max) : out;
   } finally {
     void task.destroy();
+    void wall.destroy();
+  }
+}
+
+/** The first run in (after, until] that node-cron leaves out around a DST change; undefined when none is. */
+function nextChangeRun(expression: string, timezone: string, after: number, until: number): number | undefined {
+  const wall = cron().createTask(expression, () => undefined, { timezone: 'UTC' });
+  try {
+    return changeRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)))[0];
+  } finally {
+    void wall.destroy();
   }
 }
 
@@ -179,8 +196,15 @@ const HOUR_MS = 3_600_000;
 /** The longest each calendar period can be (DST days have 25 hours). */
 const NOMINAL_MS = { 'previous-hour': HOUR_MS, 'previous-day': 25 * HOUR_MS, 'previous-week': 169 * HOUR_MS, 'previous-month': 745 * HOUR_MS };
 
+/** The longest a timer can wait (setTimeout's limit, about 24.8 days): a later run is waited for in steps. */
+const MAX_WAIT_MS = 2 ** 31 - 1;
+/** How far ahead a run the clocks skip is looked for when the schedule has no next run (a month and a day). */
+const LOOK_AHEAD_MS = 32 * 24 * HOUR_MS;
+
 export class ReportSchedule {
   private task?: ScheduledTask;
+  /** The next run node-cron leaves out around a DST change (`dst-runs.ts`), and the timer that runs it. */
+  private extra?: { at: number; timer: ReturnType<typeof setTimeout> };
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
   private everyPeriod?: boolean;
@@ -198,7 +222,9 @@ export class ReportSchedule {
   /** Produces what was missed while stopped, then follows the schedule. */
   start(): void {
     this.stopped = false;
-    this.task = cron().schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone });
+    // node-cron skips a run whose timer fires over a second late (its default tolerance); a report is late, never skipped.
+    this.task = cron().schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone, missedExecutionTolerance: Number.MAX_SAFE_INTEGER });
+    this.armExtra();
     const now = this.now();
     const last = this.o.marks.lastSlot;
     if (last === undefined) this.o.marks.setLastSlot(now);
@@ -210,7 +236,26 @@ export class ReportSchedule {
 
   /** The next scheduled run, epoch ms. */
   next(): number | undefined {
-    return this.task?.getNextRun()?.getTime();
+    const next = this.task?.getNextRun()?.getTime();
+    return this.extra && (next === undefined || this.extra.at < next) ? this.extra.at : next;
+  }
+
+  /** Arms a timer for the next run node-cron leaves out around a DST change, when one comes before its next run. */
+  private armExtra(): void {
+    if (this.extra) clearTimeout(this.extra.timer);
+    this.extra = undefined;
+    if (this.stopped || !this.task) return;
+    const now = this.now();
+    const until = this.task.getNextRun()?.getTime() ?? now + LOOK_AHEAD_MS;
+    const at = nextChangeRun(this.expression, this.o.timezone, now, until);
+    if (at === undefined) return;
+    const timer = setTimeout(() => {
+      this.extra = undefined;
+      if (this.now() < at) this.armExtra();
+      else this.enqueue(at);
+    }, Math.min(at - now, MAX_WAIT_MS));
+    timer.unref?.();
+    this.extra = { at, timer };
   }
 
   /** Resolves when every run started so far has finished. */
@@ -220,6 +265,8 @@ export class ReportSchedule {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.extra) clearTimeout(this.extra.timer);
+    this.extra = undefined;
     if (this.task) {
       await this.task.stop();
       await this.task.destroy();
@@ -288,6 +335,7 @@ export class ReportSchedule {
         }
       }
       this.o.marks.setLastSlot(slot);
+      this.armExtra();
     });
   }
 }
