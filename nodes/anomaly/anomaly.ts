@@ -23,7 +23,7 @@ import { anomalyMigrations, engineOptionsOf, type AnomalyNodeDef, type AnomalyOp
 import { registerBacktestRoute } from './backtest-route';
 import { registerAnomaly } from '../lib/metrics';
 import { deviceStates } from '../shared/device-state';
-import { dataDir } from '../shared/runtime';
+import { dataDir, registerHealth } from '../shared/runtime';
 import { removeStateFile, stateFileHead, stateFileOf } from '../lib/anomaly/state-file';
 import { SaveSchedule } from '../lib/anomaly/save-schedule';
 import { annotate, copyOf, type AnnotatedReading } from './annotate';
@@ -266,6 +266,14 @@ export = function register(RED: NodeAPI): void {
       },
     });
 
+    // A worker that died is restarted by the host; /health says so while it is down or crash-looping.
+    const stopHealth = registerHealth(`anomaly:${(def as { name?: string }).name || node.id}`, node.id, () => {
+      const c = host.condition();
+      const subs = { message: c.lastError ?? '', restarts: c.restarts, crashes: c.crashesInARow };
+      if (c.state !== 'running') return { ok: false, detail: RED._(`upperstack-anomaly.health.${c.state}`, subs), lastError: c.lastError, failingSince: c.since };
+      return { ok: true, detail: RED._(host.mode === 'worker' ? 'upperstack-anomaly.health.worker' : 'upperstack-anomaly.health.inProcess', subs) };
+    });
+
     // On a cluster member, a partition's series move with it to the member that takes it over (docs/scaling.md).
     const unregisterState = deviceStates(RED).register({
       key: `upperstack-anomaly:${node.id}`,
@@ -356,6 +364,7 @@ export = function register(RED: NodeAPI): void {
       clearInterval(saver);
       if (statusTimer) clearTimeout(statusTimer);
       unregisterMetrics();
+      stopHealth();
       await ready;
       const ran = started !== null && (await started.then(
         () => true,

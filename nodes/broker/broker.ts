@@ -98,6 +98,7 @@ export = function register(RED: NodeAPI): void {
         {
           onError: (err) => node.error(RED._('upperstack-broker.errors.state', { message: describeError(err).message })),
           onRefused,
+          onWillsHeld: (count) => node.warn(RED._('upperstack-broker.log.willsHeld', { count })),
           // A subscriber reconnecting and falling behind again would otherwise fill the log.
           onClientProblem: (clientId, err) => {
             if (!warnable(clientId)) return;

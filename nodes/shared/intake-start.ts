@@ -12,7 +12,8 @@ import { downstreamOf, type FlowNode } from '../lib/ingest/graph';
 import { describeError } from '../lib/errors';
 import { registerInput } from '../lib/metrics/pipeline';
 import { onFlowsStarted, type DeployEvent } from './deploy-events';
-import { dataDir } from './runtime';
+import { onClose } from './input';
+import { dataDir, registerHealth } from './runtime';
 import { setStatus } from './status';
 
 export interface StartedIntake {
@@ -33,8 +34,17 @@ export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 
     const count = intake.open();
     if (count) node.log(RED._(`${node.type}.log.replay`, { count }));
   } catch (err) {
-    setStatus(node, 'failed', describeError(err).message);
-    node.error(describeError(err).message);
+    const message = describeError(err).message;
+    setStatus(node, 'failed', message);
+    node.error(message);
+    // The input takes nothing until it is deployed again, and has no journal in /health's list: it fails
+    // under the name its journal would have, rather than /health answering 200 while the input is dead.
+    const stopHealth = registerHealth(`journal:${opts.name || node.id}`, node.id, () => ({
+      ok: false,
+      detail: `the input cannot open its journal, so it takes nothing from devices until it is deployed again: ${message}`,
+      lastError: message,
+    }));
+    onClose(node, () => stopHealth());
     return undefined;
   }
   // Downstream nodes must exist before the replay is sent: at flows:started, or after a second

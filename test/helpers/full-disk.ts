@@ -29,3 +29,8 @@ export function fill(path: string): void {
     closeSync(fd);
   }
 }
+
+/** Mounts `mountPoint` (a tmpfs of mountTmpfs) again read-only, or writable again: a disk that takes no writes. */
+export function remount(mountPoint: string, mode: 'ro' | 'rw'): void {
+  execFileSync('mount', ['-o', `remount,${mode}`, mountPoint]);
+}

@@ -13,6 +13,8 @@ import { columns, decodeFlagged, decodeResults, encodeReadings, flaggedOf, judge
 import { BackpressureError, StateSaveError } from '../../nodes/lib/errors';
 import { tempDir } from '../helpers/temp';
 import type { Reading } from '../../nodes/lib/reading';
+import type { Worker } from 'node:worker_threads';
+import { eventually } from '../helpers/intake';
 
 const T0 = Date.UTC(2026, 0, 1);
 const noHeartbeats = { onHeartbeats: () => undefined };
@@ -187,5 +189,35 @@ test('devices are exported, imported and forgotten through the worker as by the 
     assert.equal(host.stats().devices, 1);
   } finally {
     await Promise.all([host.close(), other.close()]);
+  }
+});
+
+test('condition: down while a killed worker restarts, crash-looping after two crashes in a row until it judges or stays up 30 s', async () => {
+  const seen: Array<ReturnType<WorkerEngineHost['condition']>> = [];
+  let restartedAt = 0;
+  const host: WorkerEngineHost = new WorkerEngineHost({
+    engine: { heartbeat: false },
+    heartbeatEveryMs: null,
+    events: { ...noHeartbeats, onCrash: () => seen.push(host.condition()), onRestart: () => (restartedAt = Date.now()) },
+  });
+  await host.start();
+  try {
+    assert.equal(host.condition().state, 'running');
+    const worker = () => (host as unknown as { worker: Worker }).worker;
+    await worker().terminate();
+    await eventually(() => host.restarts === 1 && restartedAt > 0, 'the first restart');
+    assert.equal(seen[0].state, 'down');
+    assert.match(seen[0].lastError ?? '', /the anomaly worker exited with code 1/);
+    // One crash, back up: running, not looping.
+    assert.equal(host.condition().state, 'running');
+    restartedAt = 0;
+    await worker().terminate();
+    await eventually(() => host.restarts === 2 && restartedAt > 0, 'the second restart');
+    assert.deepEqual({ ...host.condition(restartedAt), since: undefined }, { state: 'looping', restarts: 2, crashesInARow: 2, lastError: 'the anomaly worker exited with code 1', since: undefined });
+    assert.equal(host.condition(restartedAt + 30_000).state, 'running', 'up for the longest backoff: no longer looping');
+    await host.process([{ device: 'd', ts: T0, fields: { t: 1 }, tags: {} }]);
+    assert.deepEqual(host.condition(restartedAt), { state: 'running', restarts: 2, crashesInARow: 0 });
+  } finally {
+    await host.close();
   }
 });

@@ -274,11 +274,11 @@ export function installDeviceAuth(aedes: AuthAedes, auth: BrokerAuth, facts: Lis
  * The wills the broker restored from the data folder, judged once the rules in force at start are settled (the deploy
  * that started the broker is over, its registry loaded) as a deploy of a registry judges them: aedes would publish
  * them later without a client to check them against, so a device removed or disabled while the runtime was stopped
- * would still send its will. Those that no longer hold are dropped.
+ * would still send its will. Those that no longer hold are dropped. Resolves false when they could not all be judged.
  */
-export function judgeRestoredWills(aedes: AuthAedes, auth: BrokerAuth, facts: ListenerFacts): Promise<void> {
+export function judgeRestoredWills(aedes: AuthAedes, auth: BrokerAuth, facts: ListenerFacts): Promise<boolean> {
   const willHolds = auth.willHolds?.bind(auth);
-  if (!willHolds) return Promise.resolve();
+  if (!willHolds) return Promise.resolve(true);
   return dropWills(aedes, async (w) => !(await willHolds(w, facts.loopback, facts.shared)), AT_START, facts);
 }
 
@@ -298,9 +298,9 @@ function revokedWill(w: Packet, who: Principal): boolean {
  * restart within the delay publishes one. Live connections of those logins are refused their will as they close
  * (upperstackRevoked, upperstackRulesChanged).
  */
-async function dropWills(aedes: AuthAedes, gone: (w: Packet) => boolean | Promise<boolean>, reason: string, facts: ListenerFacts): Promise<void> {
+async function dropWills(aedes: AuthAedes, gone: (w: Packet) => boolean | Promise<boolean>, reason: string, facts: ListenerFacts): Promise<boolean> {
   const store = aedes.persistence;
-  if (!store) return;
+  if (!store) return true;
   try {
     const ids: string[] = [];
     for await (const will of store.streamWill()) {
@@ -312,8 +312,10 @@ async function dropWills(aedes: AuthAedes, gone: (w: Packet) => boolean | Promis
       await store.delWill({ id });
       facts.onRefused?.(id, 'will', reason);
     }
+    return true;
   } catch (err) {
     facts.onError?.(err instanceof Error ? err : new Error(String(err)));
+    return false;
   }
 }
 

@@ -114,6 +114,7 @@ export class EmbeddedMqttBroker {
       persistence,
       maximumPacketSize: s.maximumPacketSize,
       receiveMaximum: s.receiveMaximum,
+      ...(this.opts.heartbeatIntervalMs ? { heartbeatInterval: this.opts.heartbeatIntervalMs } : {}),
     });
     this.aedes = aedes;
     (aedes as unknown as { on(e: 'error', fn: (err: Error) => void): void }).on('error', onError);
@@ -143,7 +144,13 @@ export class EmbeddedMqttBroker {
       const facts = { loopback: anonymousAllowed, shared: username ? { username, password: password ?? '' } : undefined, onRefused: this.events.onRefused, onError };
       // The rules run first; the hooks above still run for what they allow.
       this.stopAuth = installDeviceAuth(aedes as unknown as AuthAedes, auth, facts);
-      this.judgeRestored = () => judgeRestoredWills(aedes as unknown as AuthAedes, auth, facts);
+      // Restored wills wait for the rules in force at start, however long the registry takes to load (or if it never
+      // does): aedes' will timer (4 min) would publish them unchecked. Kept in the data folder meanwhile.
+      const release = persistence.holdRestoredWills((count) => this.events.onWillsHeld?.(count));
+      this.judgeRestored = () => judgeRestoredWills(aedes as unknown as AuthAedes, auth, facts).then((judged) => {
+          // Not all judged (the error is logged): held, and judged again at the next start.
+          if (judged) release();
+        });
       if (this.restoredToJudge) void this.judgeRestored();
     }
     watchClients(aedes, this.events, onError);

@@ -37,6 +37,8 @@ export interface BrokerOptions {
   auth?: BrokerAuth;
   /** Who this broker is, for people: named when another listener of this process is refused its port. */
   owner?: string;
+  /** aedes' heartbeat (default 60 s); its will timer runs every four of them. Shorter only in tests. */
+  heartbeatIntervalMs?: number;
 }
 
 export const BROKER_DEFAULTS = Object.freeze({
@@ -79,6 +81,8 @@ export interface BrokerEvents {
   onError?: (err: Error) => void;
   /** A login, publish or subscription the access rules refused. */
   onRefused?: (clientId: string, what: string, message: string) => void;
+  /** aedes' will timer found wills restored from the data folder before the access rules judged them: held, not published. */
+  onWillsHeld?: (count: number) => void;
 }
 
 /** A client's publish as the in-process subscribers get it (the MQTT input through nodes/shared/runtime.ts). */

@@ -260,8 +260,35 @@ export class BrokerPersistence extends PersistedState {
     return will;
   }
 
-  streamWill(brokers: Record<string, unknown> = {}): Readable {
-    return Readable.from([...this.wills.values()].filter((w) => !w.brokerId || !brokers[w.brokerId]));
+  /** While set, aedes' will timer is not given the wills restored from an earlier run (holdRestoredWills). */
+  private held: { onHeld?: (count: number) => void; told: boolean } | undefined;
+
+  /**
+   * Keeps the wills restored from an earlier run from aedes' will timer, which publishes them without a client to
+   * check them against, until the returned function is called (the access rules have judged them). `onHeld` hears,
+   * once, how many the timer found and left.
+   */
+  holdRestoredWills(onHeld?: (count: number) => void): () => void {
+    const held = { onHeld, told: false };
+    this.held = held;
+    return () => {
+      if (this.held === held) this.held = undefined;
+    };
+  }
+
+  /** With `brokers` (aedes' timer: the brokers alive), the wills of the others; without, every will (to judge them). */
+  streamWill(brokers?: Record<string, unknown>): Readable {
+    if (!brokers) return Readable.from([...this.wills.values()]);
+    const due = [...this.wills.values()].filter((w) => !w.brokerId || !brokers[w.brokerId]);
+    const held = this.held;
+    if (!held) return Readable.from(due);
+    const mine = this.broker?.id;
+    const left = due.filter((w) => w.brokerId === mine);
+    if (left.length < due.length && !held.told) {
+      held.told = true;
+      held.onHeld?.(due.length - left.length);
+    }
+    return Readable.from(left);
   }
 
   // ---- session expiry (kept here so a restart does not make offline sessions immortal) ----

@@ -50,8 +50,28 @@ export function savedEngine(stateFile: string | undefined, given: SavedEngineSta
   return AnomalyEngine.fromJSON(stateOf(given), options);
 }
 
+/**
+ * Whether the engine's worker is judging, for /health. A worker that crashes again soon after each
+ * restart (a crash loop) is up only for moments between its backoff waits; so after a second crash in
+ * a row it counts as crash-looping until it judges a batch or stays up for the longest backoff.
+ */
+export interface HostCondition {
+  /** down: crashed and not started again yet; looping: up, but crash-looping as above. */
+  state: 'running' | 'down' | 'looping';
+  /** Times the worker has been started again after dying. */
+  restarts: number;
+  /** Crashes without a batch judged in between. */
+  crashesInARow: number;
+  /** Why the worker last stopped, while down or looping. */
+  lastError?: string;
+  /** Since when (epoch ms) it has been down or looping: the first crash of the run. */
+  since?: number;
+}
+
 export interface EngineHost {
   readonly mode: 'worker' | 'in-process';
+  /** Whether the engine is judging or its worker is down (nodes/anomaly registers it with /health). */
+  condition(now?: number): HostCondition;
   /**
    * Starts the engine from the state file when there is one, else from `state` when given
    * (what an earlier version saved elsewhere); says why saved state could not be used.

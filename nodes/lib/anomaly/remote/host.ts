@@ -17,10 +17,10 @@ import { AnomalyEngine, type EngineState, type EngineStats, type ReadingResult }
 import { HeartbeatTimer } from '../heartbeat';
 import { writeStateFile, type SavedStateFile } from '../state-file';
 import { flaggedOf, type FlaggedResults } from './protocol';
-import { savedEngine, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
+import { savedEngine, type EngineHost, type HostCondition, type HostOptions, type SavedEngineState } from './host-types';
 
 export type { FlaggedResults } from './protocol';
-export { DEFAULT_MAX_QUEUED, stateOf, type EngineHost, type HostEvents, type HostOptions, type SavedEngineState } from './host-types';
+export { DEFAULT_MAX_QUEUED, stateOf, type EngineHost, type HostCondition, type HostEvents, type HostOptions, type SavedEngineState } from './host-types';
 export { WorkerEngineHost } from './worker-host';
 
 /** The engine on the calling thread: what runs where worker threads are unavailable or turned off. */
@@ -33,6 +33,10 @@ export class InProcessEngineHost implements EngineHost {
 
   constructor(private readonly o: HostOptions) {
     this.engine = new AnomalyEngine(o.engine);
+  }
+
+  condition(): HostCondition {
+    return { state: 'running', restarts: 0, crashesInARow: 0 };
   }
 
   start(state?: SavedEngineState): Promise<{ restoreError?: string }> {

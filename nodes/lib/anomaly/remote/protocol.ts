@@ -318,3 +318,14 @@ export function flaggedOf(results: readonly ReadingResult[]): FlaggedResults {
 export function transferables(b: ResultBatch): ArrayBuffer[] {
   return [b.num.buffer as ArrayBuffer];
 }
+
+/** The flagged results of readings [from, from + n) of a batch, positions made relative to `from`. */
+export function sliceFlagged(f: FlaggedResults, from: number, n: number, at: { k: number }): FlaggedResults {
+  const out: FlaggedResults = { index: [], results: [], judged: f.judged };
+  while (at.k < f.index.length && f.index[at.k] < from + n) {
+    out.index.push(f.index[at.k] - from);
+    out.results.push(f.results[at.k]);
+    at.k++;
+  }
+  return out;
+}

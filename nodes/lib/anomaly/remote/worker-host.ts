@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { BackpressureError, EngineStoppedError, StateSaveError } from '../../errors';
 import type { Reading } from '../../reading';
 import type { EngineState, EngineStats, ReadingResult } from '../engine';
-import { decodeFlagged, decodeResults, encodeReadings, flaggedOf, type FlaggedResults, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
+import { decodeFlagged, decodeResults, encodeReadings, flaggedOf, sliceFlagged, type FlaggedResults, type FromWorker, type ReadingBatch, type ToWorker } from './protocol';
 import type { SavedStateFile } from '../state-file';
-import { DEFAULT_MAX_QUEUED, type EngineHost, type HostOptions, type SavedEngineState } from './host-types';
+import { DEFAULT_MAX_QUEUED, type EngineHost, type HostCondition, type HostOptions, type SavedEngineState } from './host-types';
 
 /** Readings per postMessage at most; more wait for the next batch. */
 const MAX_BATCH = 4096;
@@ -49,17 +49,6 @@ interface Inflight {
   flaggedOnly: boolean;
 }
 
-/** The flagged results of readings [from, from + n) of a batch, positions made relative to `from`. */
-function sliceFlagged(f: FlaggedResults, from: number, n: number, at: { k: number }): FlaggedResults {
-  const out: FlaggedResults = { index: [], results: [], judged: f.judged };
-  while (at.k < f.index.length && f.index[at.k] < from + n) {
-    out.index.push(f.index[at.k] - from);
-    out.results.push(f.results[at.k]);
-    at.k++;
-  }
-  return out;
-}
-
 /** The engine in a worker thread. */
 export class WorkerEngineHost implements EngineHost {
   readonly mode = 'worker' as const;
@@ -78,6 +67,11 @@ export class WorkerEngineHost implements EngineHost {
   /** State given to start() (saved by an earlier version), until a save to the state file replaces it. */
   private given: SavedEngineState | undefined;
   private crashesInARow = 0;
+  /** Since when the worker has been down or crash-looping, and why it last stopped (HostCondition). */
+  private troubleSince: number | undefined;
+  private lastCrash: string | undefined;
+  /** When the running worker became ready. */
+  private upSince: number | undefined;
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
   private drained: (() => void) | null = null;
   queued = 0;
@@ -109,6 +103,7 @@ export class WorkerEngineHost implements EngineHost {
         if (m.type === 'ready') {
           started = true;
           this.ready = true;
+          this.upSince = Date.now();
           this.last = m.stats;
           resolve(m.restoreError ? { restoreError: m.restoreError } : {});
           this.flush();
@@ -137,6 +132,8 @@ export class WorkerEngineHost implements EngineHost {
         this.inflight.delete(m.id);
         this.last = m.stats;
         this.crashesInARow = 0;
+        this.troubleSince = undefined;
+        this.lastCrash = undefined;
         const parts = sent.parts;
         if (sent.flaggedOnly) {
           const flagged = decodeFlagged(sent.readings, sent.batch, m.results);
@@ -211,8 +208,13 @@ export class WorkerEngineHost implements EngineHost {
 
   private crashed(w: Worker, err: Error): void {
     if (w !== this.worker) return;
+    // A crash of a worker that was judging starts a new run of trouble; one while down or looping continues it.
+    const now = Date.now();
+    if (this.condition(now).state === 'running') this.troubleSince = now;
+    this.lastCrash = err.message;
     this.worker = null;
     this.ready = false;
+    this.upSince = undefined;
     void w.terminate().catch(() => undefined);
     const lost = new EngineStoppedError(`the anomaly worker stopped while judging this message (${err.message}); it restarts from the state saved last`, { cause: err });
     for (const { parts } of this.inflight.values()) {
@@ -242,6 +244,19 @@ export class WorkerEngineHost implements EngineHost {
         (e: Error) => this.crashed(this.worker ?? w, e),
       );
     }, delay);
+  }
+
+  /** Up after a second crash in a row, for less than the longest backoff, and nothing judged since. */
+  private looping(now: number): boolean {
+    return this.crashesInARow >= 2 && (this.upSince === undefined || now - this.upSince < MAX_BACKOFF_MS);
+  }
+
+  condition(now = Date.now()): HostCondition {
+    const base = { restarts: this.restarts, crashesInARow: this.crashesInARow };
+    if (this.closing || this.lastCrash === undefined) return { state: 'running', ...base };
+    if (!this.ready) return { state: 'down', ...base, lastError: this.lastCrash, since: this.troubleSince };
+    if (this.looping(now)) return { state: 'looping', ...base, lastError: this.lastCrash, since: this.troubleSince };
+    return { state: 'running', ...base };
   }
 
   process(readings: readonly Reading[]): Promise<ReadingResult[]> {
