@@ -60,7 +60,14 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
     throw new InvalidReadingError(`${path} must be an object, got ${got}`, { path });
   }
   const at = (k: string) => (path ? `${path}.${k}` : k);
-  const device = item.device ?? opts.device;
+  const own = item.device;
+  // A device member the sender wrote wins over the topic's or path's; one that is no text names no device, and
+  // taking the transport's instead would store readings a gateway meant for another device under the wrong one.
+  if (own !== undefined && own !== null && (typeof own !== 'string' || own.length === 0)) {
+    const instead = opts.device === undefined ? 'send it as text' : "send it as text, or leave it out for the topic's or path's device";
+    throw new BadDeviceIdError(`${at('device')} must be a non-empty string (a device id), got ${described(own)}: ${instead}`, { path: at('device') });
+  }
+  const device = own ?? opts.device;
   if (typeof device !== 'string' || device.length === 0) {
     throw new InvalidReadingError(`${at('device')} is missing: name the device in the payload or in the topic/URL`, { path: at('device') });
   }
@@ -101,6 +108,14 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
     for (const k in t) if (hasOwn.call(t, k)) tags.add(k, t[k], `${at('tags')}.${k}`, depth + 1);
   }
   return { device, ts, fields: fields.out, tags: tags.out };
+}
+
+/** A value that is not a device name, as an error message names it. */
+function described(v: unknown): string {
+  if (v === '') return 'an empty string';
+  if (typeof v === 'number' || typeof v === 'bigint') return `the number ${String(v)}`;
+  if (typeof v === 'boolean') return `the boolean ${String(v)}`;
+  return Array.isArray(v) ? 'an array' : `a${typeof v === 'object' ? 'n object' : ` ${typeof v}`}`;
 }
 
 /** A device name already found to keep the device id rule: most batches name one device throughout. */
