@@ -76,6 +76,15 @@ describe('XML readings', () => {
     assert.match(xmlError('   ').message, /empty/);
   });
 
+  test('time attributes: a reading with its own takes none of the wrapper\'s; two on one element must be one time', () => {
+    const own = read('<readings timestamp="2025-01-01T00:00:00Z"><reading ts="2026-01-01T00:00:00Z"><t>1</t></reading><reading><t>2</t></reading></readings>', 'd1');
+    assert.deepEqual(own.readings.map((r) => r.ts), [NOW, Date.UTC(2025, 0, 1)]);
+    assert.equal(read(`<reading ts="${NOW}" time="2026-01-01T00:00:00Z"><t>1</t></reading>`, 'd1').readings[0].ts, NOW);
+    const { readings, rejected } = read(`<reading ts="${NOW}" timestamp="2025-01-01T00:00:00Z"><t>1</t></reading>`, 'd1');
+    assert.equal(readings.length, 0);
+    assert.equal(rejected[0].error.message, '[0].ts (2026-01-01T00:00:00.000Z) and [0].timestamp (2025-01-01T00:00:00.000Z) are two different times: a reading has one; send one of ts, timestamp and time, or the same time in each');
+  });
+
   test('a reading without fields is rejected as a reading, with its path', () => {
     const { readings, rejected } = read('<readings><reading device="a"><t>1</t></reading><reading device="b"/></readings>');
     assert.equal(readings.length, 1);

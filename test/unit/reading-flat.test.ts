@@ -150,3 +150,26 @@ test('a device member that is not a non-empty string is refused naming it, on ev
   // A null device is no device member, as null values are none: the transport's device is used.
   assert.equal(normalizeReadings({ device: null, t: 1 }, withPath).readings[0].device, 'path-dev');
 });
+
+test('a reading with two time members is taken when they are one time and refused naming both when they differ', () => {
+  const opts = { receivedAt: 1_767_225_600_000, device: 'd' };
+  const at = Date.UTC(2026, 0, 1);
+  // Seconds, milliseconds and ISO text of one instant.
+  for (const item of [{ ts: at, timestamp: at / 1000, t: 1 }, { ts: '2026-01-01T00:00:00Z', time: at, t: 1 }, { ts: at, timestamp: at, time: '2026-01-01T00:00:00.000Z', t: 1 }]) {
+    const { readings, rejected } = normalizeReadings(item, opts);
+    assert.deepEqual(rejected, [], JSON.stringify(item));
+    assert.deepEqual(readings, [{ device: 'd', ts: at, fields: { t: 1 }, tags: {} }]);
+  }
+  const refused = (item: unknown) => {
+    const { readings, rejected } = normalizeReadings(item, opts);
+    assert.equal(readings.length, 0, JSON.stringify(item));
+    return rejected[0].error;
+  };
+  const err = refused({ ts: at, timestamp: '2025-01-01T00:00:00Z', t: 1 });
+  assert.equal(err.code, 'INVALID_READING');
+  assert.equal(err.message, 'ts (2026-01-01T00:00:00.000Z) and timestamp (2025-01-01T00:00:00.000Z) are two different times: a reading has one; send one of ts, timestamp and time, or the same time in each');
+  assert.equal(err.details.path, 'timestamp');
+  assert.match(refused([{ timestamp: at, time: at + 1, t: 1 }]).message, /^\[0\]\.timestamp \(2026-01-01T00:00:00\.000Z\) and \[0\]\.time \(2026-01-01T00:00:00\.001Z\) are two different times/);
+  // A second time that is no time is refused as such, not dropped behind the first.
+  assert.equal(refused({ ts: at, time: 'soon', t: 1 }).message, 'time "soon" is not ISO 8601 or epoch time');
+});
