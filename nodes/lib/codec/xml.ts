@@ -18,10 +18,12 @@
  * ```
  * A bare `<reading>` may be the root. Without `type`, a field's text is a number
  * when it is one (JSON number syntax), true/false a boolean, anything else a
- * string; `type="string"` keeps "007" as text. `ts` (or `timestamp`, `time`)
- * is ISO 8601 or epoch s/ms; absent means the time of receipt; given in more
- * than one, they are handed on as they are, for the readings check to hold
- * them to one time. Namespace prefixes are ignored (`<u:reading>` is a reading).
+ * string; `type="string"` keeps "007" as text; a number past the largest
+ * double (`1e400`) is refused, as line protocol refuses it. `ts` (or
+ * `timestamp`, `time`) is ISO 8601 or epoch s/ms; absent means the time of
+ * receipt; given in more than one, they are handed on as they are, for the
+ * readings check to hold them to one time. Namespace prefixes are ignored
+ * (`<u:reading>` is a reading).
  */
 import type { SaxesParser as SaxesParserType, SaxesTag } from 'saxes';
 import { DecodeError, InvalidReadingError, isLimitError, StringTooLongError } from '../errors';
@@ -177,19 +179,23 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
     const trimmed = raw.trim();
     if (t === 'number') {
       if (!NUMBER.test(trimmed)) failQuoting(`field "${l.name}" is typed number but holds `, trimmed, '', l.name);
-      return Number(trimmed);
+      return finite(l.name, trimmed);
     }
     if (t === 'boolean') {
       if (trimmed !== 'true' && trimmed !== 'false') failQuoting(`field "${l.name}" is typed boolean but holds `, trimmed, '; use true or false', l.name);
       return trimmed === 'true';
     }
     if (t !== undefined) fail(`field "${l.name}" has type "${t}"; use number, boolean or string`);
-    if (NUMBER.test(trimmed)) {
-      const n = Number(trimmed);
-      if (Number.isFinite(n)) return n;
-    }
+    if (NUMBER.test(trimmed)) return finite(l.name, trimmed);
     if (trimmed === 'true' || trimmed === 'false') return trimmed === 'true';
     return raw;
+  }
+
+  /** A number's text as a double; past the largest one it would be Infinity, which no store keeps. */
+  function finite(name: string, raw: string): number {
+    const n = Number(raw);
+    if (!Number.isFinite(n)) failQuoting(`field "${name}" value `, raw, ' is too large for a 64-bit float', name);
+    return n;
   }
 
   try {
