@@ -57,7 +57,7 @@ function localName(name: string): string {
 /** The time attributes of an element, as written. */
 type XmlTimes = { [K in (typeof TIME_ATTRS)[number]]?: string };
 
-/** The time attributes `attrs` has, or undefined when it has none. */
+/** The time attributes `attrs` has, or undefined when it has none (once per message: the wrapper's). */
 function timesOf(attrs: Record<string, string>): XmlTimes | undefined {
   let times: XmlTimes | undefined;
   for (const k of TIME_ATTRS) if (attrs[k] !== undefined) (times ??= {})[k] = attrs[k];
@@ -167,8 +167,13 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
     const device = attrs.device ?? wrapper?.device;
     if (device !== undefined) r.device = device;
     // The wrapper's time is a default: a reading with a time of its own takes none of it.
-    const times = timesOf(attrs) ?? wrapper?.times;
-    if (times !== undefined) Object.assign(r, times);
+    let own = false;
+    for (const k of TIME_ATTRS) {
+      if (attrs[k] === undefined) continue;
+      r[k] = attrs[k];
+      own = true;
+    }
+    if (!own && wrapper?.times !== undefined) Object.assign(r, wrapper.times);
     return r;
   }
 
