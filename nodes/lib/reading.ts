@@ -60,7 +60,14 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
     throw new InvalidReadingError(`${path} must be an object, got ${got}`, { path });
   }
   const at = (k: string) => (path ? `${path}.${k}` : k);
-  const device = item.device ?? opts.device;
+  const own = item.device;
+  // A device member the sender wrote wins over the topic's or path's; one that is no text names no device, and
+  // taking the transport's instead would store readings a gateway meant for another device under the wrong one.
+  if (own !== undefined && own !== null && (typeof own !== 'string' || own.length === 0)) {
+    const instead = opts.device === undefined ? 'send it as text' : "send it as text, or leave it out for the topic's or path's device";
+    throw new BadDeviceIdError(`${at('device')} must be a non-empty string (a device id), got ${described(own)}: ${instead}`, { path: at('device') });
+  }
+  const device = own ?? opts.device;
   if (typeof device !== 'string' || device.length === 0) {
     throw new InvalidReadingError(`${at('device')} is missing: name the device in the payload or in the topic/URL`, { path: at('device') });
   }
@@ -72,9 +79,20 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
     const problem = deviceIdProblem(device);
     if (problem !== undefined) throw new BadDeviceIdError(`${at('device')}: ${problem}`, { path: at('device') });
   }
-  const timeKey = TIME_KEYS.find((k) => item[k] !== undefined && item[k] !== null);
-  const t = timeKey ? item[timeKey] : undefined;
-  const ts = timeKey === undefined ? opts.receivedAt : opts.epochMs && Number.isInteger(t) ? (t as number) : parseTimestamp(t, at(timeKey));
+  let timeKey: (typeof TIME_KEYS)[number] | undefined;
+  let ts = opts.receivedAt;
+  for (const k of TIME_KEYS) {
+    const t = item[k];
+    if (t === undefined || t === null) continue;
+    const ms = opts.epochMs && Number.isInteger(t) ? (t as number) : parseTimestamp(t, at(k));
+    if (timeKey === undefined) {
+      timeKey = k;
+      ts = ms;
+    } else if (ms !== ts) {
+      // Keeping one and dropping the other without a word would store the reading at a time the device may not mean.
+      throw new InvalidReadingError(`${at(timeKey)} (${isoOrNumber(ts)}) and ${at(k)} (${isoOrNumber(ms)}) are two different times: a reading has one; send one of ts, timestamp and time, or the same time in each`, { path: at(k) });
+    }
+  }
   if (timeKey !== undefined) checkTimeInRange(ts, opts.receivedAt, at(timeKey));
   // The reading object is at depth 1, or 2 inside a batch.
   const depth = path ? 2 : 1;
@@ -101,6 +119,18 @@ function normalizeOne(item: unknown, opts: NormalizeOptions, path: string, limit
     for (const k in t) if (hasOwn.call(t, k)) tags.add(k, t[k], `${at('tags')}.${k}`, depth + 1);
   }
   return { device, ts, fields: fields.out, tags: tags.out };
+}
+
+/** A value that is not a device name, as an error message names it. */
+function described(v: unknown): string {
+  if (v === '') return 'an empty string';
+  if (typeof v === 'number' || typeof v === 'bigint') return `the number ${String(v)}`;
+  if (typeof v === 'boolean') return `the boolean ${String(v)}`;
+  return Array.isArray(v) ? 'an array' : `a${typeof v === 'object' ? 'n object' : ` ${typeof v}`}`;
+}
+
+function isoOrNumber(ms: number): string {
+  return Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : String(ms);
 }
 
 /** A device name already found to keep the device id rule: most batches name one device throughout. */
@@ -138,8 +168,14 @@ function normalizeFlat(item: Record<string, unknown>, fallbackDevice: string | u
     else if (device !== fallbackDevice || LONE_SURROGATE.test(device)) return undefined;
   }
   let t = item.ts;
-  if (t === undefined || t === null) t = item.timestamp;
-  if (t === undefined || t === null) t = item.time;
+  // More than one time member: whether they agree is the general path's to judge.
+  if (t !== undefined && t !== null) {
+    if ((item.timestamp !== undefined && item.timestamp !== null) || (item.time !== undefined && item.time !== null)) return undefined;
+  } else {
+    t = item.timestamp;
+    if (t === undefined || t === null) t = item.time;
+    else if (item.time !== undefined && item.time !== null) return undefined;
+  }
   let ts: number;
   if (t === undefined || t === null) ts = receivedAt;
   // Past the last date (as nanoseconds) parseTimestamp throws: the general path makes that this item's error alone.

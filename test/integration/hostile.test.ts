@@ -1,7 +1,8 @@
 /**
  * Hostile devices against the real runtime and the default flow pack: deep
  * nesting is a DEPTH_EXCEEDED dead letter, settled and never replayed at the
- * next start; nested objects are stored under dotted names.
+ * next start; nested objects are stored under dotted names; odd readings sent
+ * with curl, coap-client and mosquitto_pub are refused naming what is wrong.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -140,6 +141,66 @@ describe('hostile payloads on the real runtime', () => {
       assert.equal(got.readings.length, 0, `${device}: nothing stored`);
     }
     assert.equal((await fetch(`${rt.url}/health`)).status, 200);
+  });
+
+  test('odd readings over HTTP, CoAP and MQTT are refused naming what is wrong: a device member that is no id, two different times, a CBOR simple value, an XML number past a double', async () => {
+    const post = (path: string, type: string, body: string | Buffer) => {
+      const file = join(rt.dataDir, 'odd.body');
+      writeFileSync(file, body);
+      const out = execFileSync('curl', ['-s', '-w', '\n%{http_code}', '-H', `Content-Type: ${type}`, '--data-binary', `@${file}`, `${rt.url}${path}`]).toString().split('\n');
+      return { status: out[1], body: JSON.parse(out[0]) as { error?: { code: string; message: string; offset?: number }; errors?: Array<{ code: string; message: string }> } };
+    };
+    const coapPost = (path: string, format: string, body: string | Buffer) => {
+      const file = join(rt.dataDir, 'odd.coap');
+      writeFileSync(file, body);
+      const run = spawnSync('coap-client-notls', ['-m', 'post', '-t', format, '-f', file, `coap://127.0.0.1:${rt.coapPort}${path}`], { timeout: 20_000 });
+      return `${run.stdout.toString()}${run.stderr.toString()}`;
+    };
+    const notString = /^device must be a non-empty string \(a device id\), got (the number 123|an empty string): /;
+
+    // The path names the device; a body device that is no text is that body's mistake, named as such.
+    for (const [device, body] of [['odd-num', '{"device":123,"t":1}'], ['odd-empty', '{"device":"","t":1}']]) {
+      const got = post(`/ingest/${device}`, 'application/json', body);
+      assert.equal(got.status, '422', device);
+      assert.equal(got.body.error?.code, 'BAD_DEVICE_ID', device);
+      assert.match(got.body.error!.message.replace(/^no reading is valid: /, ''), notString, device);
+    }
+    assert.match(coapPost('/telemetry/odd-coap', '50', '{"device":123,"t":1}'), /^4\.22 BAD_DEVICE_ID: device must be a non-empty string \(a device id\), got the number 123/);
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(rt.mqttPort), '-q', '1', '-t', 'devices/odd-mqtt/telemetry', '-m', '{"device":123,"t":1}']);
+
+    // Two times that disagree: neither is dropped without a word.
+    const twice = post('/ingest/odd-times', 'application/json', '{"ts":1767225600000,"timestamp":"2025-01-01T00:00:00Z","t":1}');
+    assert.equal(twice.status, '422');
+    assert.equal(twice.body.error?.code, 'INVALID_READING');
+    assert.equal(twice.body.error?.message, 'no reading is valid: ts (2026-01-01T00:00:00.000Z) and timestamp (2025-01-01T00:00:00.000Z) are two different times: a reading has one; send one of ts, timestamp and time, or the same time in each');
+    // The same time twice, in two units, is one time.
+    assert.equal(post('/ingest/odd-same-time', 'application/json', '{"ts":1767225600,"timestamp":"2026-01-01T00:00:00Z","t":1}').status, '202');
+
+    // CBOR simple value 16 (0xf0) as a field's value, at byte 3.
+    const simple = post('/ingest/odd-simple', 'application/cbor', Buffer.from([0xa1, 0x61, 0x74, 0xf0]));
+    assert.equal(simple.status, '400');
+    assert.equal(simple.body.error?.code, 'DECODE_FAILED');
+    assert.match(simple.body.error!.message, /^CBOR data uses simple value 16 at byte 3, which is not accepted: /);
+    assert.equal(simple.body.error?.offset, 3);
+    assert.match(coapPost('/telemetry/odd-simple-coap', '60', Buffer.from([0xa1, 0x61, 0x74, 0xf8, 0x20])), /^4\.00 DECODE_FAILED: CBOR data uses simple value 32 at byte 3/);
+
+    // XML: a number past the largest double is refused as line protocol refuses it, not kept as text.
+    const xml = post('/ingest/odd-xml', 'application/xml', '<reading><t>1e400</t></reading>');
+    assert.equal(xml.status, '400');
+    assert.equal(xml.body.error?.code, 'DECODE_FAILED');
+    assert.match(xml.body.error!.message, /^XML payload line 1, column \d+: field "t" value "1e400" is too large for a 64-bit float$/);
+
+    const letters = await eventually(async () => {
+      const res = (await (await rt.get('/api/v1/deadletters?code=BAD_DEVICE_ID')).json()) as { deadLetters: Array<{ device: string; reason: string }> };
+      const mine = res.deadLetters.filter((l) => l.device.startsWith('odd-'));
+      return mine.length >= 4 ? mine : undefined;
+    }, 30_000, 'four BAD_DEVICE_ID dead letters');
+    assert.deepEqual(letters.map((l) => l.device).sort(), ['odd-coap', 'odd-empty', 'odd-mqtt', 'odd-num']);
+    for (const l of letters) assert.match(l.reason, notString, l.device);
+    for (const device of ['odd-num', 'odd-empty', 'odd-coap', 'odd-mqtt', 'odd-times', 'odd-simple', 'odd-simple-coap', 'odd-xml']) {
+      const got = (await (await rt.get(`/api/v1/readings?device=${device}&from=0`)).json()) as { readings: unknown[] };
+      assert.equal(got.readings.length, 0, `${device}: nothing stored`);
+    }
   });
 
   test('a nested object in a flat JSON reading is stored under dotted names', async () => {

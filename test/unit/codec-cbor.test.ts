@@ -173,6 +173,32 @@ describe('cbor codec', () => {
     assert.deepEqual(decode('cbor', Buffer.from([0xa1, 0x61, 0x74, 0xc1, 0x1a, 0x65, 0x53, 0xf1, 0x00])), { t: new Date(1700000000000) });
   });
 
+  test('simple values other than false, true, null and undefined are refused naming the value and its byte', () => {
+    const reason = (value: number, at: number) => `CBOR data uses simple value ${value} at byte ${at}, which is not accepted: a reading's values are numbers, text, true, false or null (simple values 20 to 22); send the value as one of those`;
+    // {"t": simple(16)} in the initial byte, {"t": simple(32)} and simple(255) in the byte after it, and a lone simple(0).
+    const cases: Array<[number[], number, number]> = [
+      [[0xa1, 0x61, 0x74, 0xf0], 16, 3],
+      [[0xa1, 0x61, 0x74, 0xf8, 0x20], 32, 3],
+      [[0x82, 0x01, 0xf8, 0xff], 255, 2],
+      [[0xe0], 0, 0],
+    ];
+    for (const [bytes, value, at] of cases) {
+      const err = decodeError(bytes);
+      assert.equal(err.code, 'DECODE_FAILED');
+      assert.equal(err.message, reason(value, at));
+      assert.equal(err.details.offset, at);
+      assert.equal(err.details.simple, value);
+    }
+    // Guessing the format (MQTT's auto) and the HTTP and CoAP inputs' readings give the same reason.
+    for (const format of ['auto', 'cbor'] as const) {
+      assert.throws(() => decodeReadings(Buffer.from([0xa1, 0x61, 0x74, 0xf0]), { format, device: 'd1', receivedAt: 1767225600000, maxBytes: 1 << 20 }), (err: Error) => err instanceof DecodeError && err.message === reason(16, 3), format);
+    }
+    // A batch's first byte is an array in MessagePack too: the simple value still says the bytes are CBOR.
+    assert.throws(() => decodeReadings(Buffer.from([0x81, 0xa1, 0x61, 0x74, 0xf0]), { format: 'auto', device: 'd1', receivedAt: 1767225600000, maxBytes: 1 << 20 }), (err: Error) => err instanceof DecodeError && err.message === reason(16, 4));
+    // The assigned ones read as before: false, true, null (dropped, leaving "n") and undefined.
+    assert.deepEqual(decode('cbor', Buffer.from([0xa4, 0x61, 0x66, 0xf4, 0x61, 0x74, 0xf5, 0x61, 0x6e, 0xf6, 0x61, 0x75, 0xf7])), { f: false, t: true, n: null, u: undefined });
+  });
+
   test('works when the optional native cbor-extract cannot be loaded', () => {
     const codec = join(__dirname, '..', '..', 'nodes', 'lib', 'codec', 'index.js');
     const script = `

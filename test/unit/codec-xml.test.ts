@@ -76,6 +76,27 @@ describe('XML readings', () => {
     assert.match(xmlError('   ').message, /empty/);
   });
 
+  test('a number past the largest double is refused as line protocol refuses it, not kept as text', () => {
+    for (const [xml, raw] of [['<reading><t>1e400</t></reading>', '1e400'], ['<reading>\n<field name="t" type="number">-1e400</field></reading>', '-1e400']]) {
+      const err = xmlError(xml);
+      assert.equal(err.code, 'DECODE_FAILED');
+      assert.match(err.message, new RegExp(`^XML payload line \\d+, column \\d+: field "t" value "${raw}" is too large for a 64-bit float$`), xml);
+    }
+    assert.match(xmlError('<reading>\n<t>1e400</t></reading>').message, /^XML payload line 2, /);
+    // The same words as line protocol's; the largest double, text typed so and a number JSON rounds to 0 are read as before.
+    assert.throws(() => decodeReadings(Buffer.from('m t=1e400'), { format: 'lineprotocol', device: 'd', receivedAt: NOW, maxBytes: 1 << 20 }), /field "t" value "1e400" is too large for a 64-bit float$/);
+    assert.deepEqual(read('<reading><a>1.7976931348623157e308</a><b type="string">1e400</b><c>1e-400</c></reading>', 'd1').readings[0].fields, { a: 1.7976931348623157e308, b: '1e400', c: 0 });
+  });
+
+  test('time attributes: a reading with its own takes none of the wrapper\'s; two on one element must be one time', () => {
+    const own = read('<readings timestamp="2025-01-01T00:00:00Z"><reading ts="2026-01-01T00:00:00Z"><t>1</t></reading><reading><t>2</t></reading></readings>', 'd1');
+    assert.deepEqual(own.readings.map((r) => r.ts), [NOW, Date.UTC(2025, 0, 1)]);
+    assert.equal(read(`<reading ts="${NOW}" time="2026-01-01T00:00:00Z"><t>1</t></reading>`, 'd1').readings[0].ts, NOW);
+    const { readings, rejected } = read(`<reading ts="${NOW}" timestamp="2025-01-01T00:00:00Z"><t>1</t></reading>`, 'd1');
+    assert.equal(readings.length, 0);
+    assert.equal(rejected[0].error.message, '[0].ts (2026-01-01T00:00:00.000Z) and [0].timestamp (2025-01-01T00:00:00.000Z) are two different times: a reading has one; send one of ts, timestamp and time, or the same time in each');
+  });
+
   test('a reading without fields is rejected as a reading, with its path', () => {
     const { readings, rejected } = read('<readings><reading device="a"><t>1</t></reading><reading device="b"/></readings>');
     assert.equal(readings.length, 1);

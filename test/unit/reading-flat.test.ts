@@ -123,3 +123,53 @@ test('a device the payload names keeps the device id rule, on the flat and the g
   // A device a flow of its own sets on the message (msg.device) stays as it was taken.
   assert.equal(normalizeReadings({ t: 1 }, { receivedAt: 1, device: 'my dev' }).readings[0].device, 'my dev');
 });
+
+test('a device member that is not a non-empty string is refused naming it, on every path; the transport\'s device does not stand in for it', () => {
+  const withPath = { receivedAt: 1, device: 'path-dev' };
+  const cases: Array<[unknown, string]> = [
+    [123, 'the number 123'],
+    ['', 'an empty string'],
+    [true, 'the boolean true'],
+    [{ id: 'x' }, 'an object'],
+    [['x'], 'an array'],
+  ];
+  for (const [device, got] of cases) {
+    const single = normalizeReadings({ device, t: 1 }, withPath);
+    assert.equal(single.readings.length, 0, JSON.stringify(device));
+    assert.equal(single.rejected[0].error.code, 'BAD_DEVICE_ID');
+    assert.equal(single.rejected[0].error.message, `device must be a non-empty string (a device id), got ${got}: send it as text, or leave it out for the topic's or path's device`);
+    assert.equal(single.rejected[0].error.details.path, 'device');
+  }
+  // In a batch only that item is refused; without a transport device there is nothing to leave it out for.
+  const { readings, rejected } = normalizeReadings([{ device: 'gw-child', t: 1 }, { device: 0, t: 2 }, { t: 3 }], { receivedAt: 1 });
+  assert.deepEqual(readings.map((r) => r.device), ['gw-child']);
+  assert.deepEqual(rejected.map((r) => [r.index, r.error.code, r.error.message]), [
+    [1, 'BAD_DEVICE_ID', '[1].device must be a non-empty string (a device id), got the number 0: send it as text'],
+    [2, 'INVALID_READING', '[2].device is missing: name the device in the payload or in the topic/URL'],
+  ]);
+  // A null device is no device member, as null values are none: the transport's device is used.
+  assert.equal(normalizeReadings({ device: null, t: 1 }, withPath).readings[0].device, 'path-dev');
+});
+
+test('a reading with two time members is taken when they are one time and refused naming both when they differ', () => {
+  const opts = { receivedAt: 1_767_225_600_000, device: 'd' };
+  const at = Date.UTC(2026, 0, 1);
+  // Seconds, milliseconds and ISO text of one instant.
+  for (const item of [{ ts: at, timestamp: at / 1000, t: 1 }, { ts: '2026-01-01T00:00:00Z', time: at, t: 1 }, { ts: at, timestamp: at, time: '2026-01-01T00:00:00.000Z', t: 1 }]) {
+    const { readings, rejected } = normalizeReadings(item, opts);
+    assert.deepEqual(rejected, [], JSON.stringify(item));
+    assert.deepEqual(readings, [{ device: 'd', ts: at, fields: { t: 1 }, tags: {} }]);
+  }
+  const refused = (item: unknown) => {
+    const { readings, rejected } = normalizeReadings(item, opts);
+    assert.equal(readings.length, 0, JSON.stringify(item));
+    return rejected[0].error;
+  };
+  const err = refused({ ts: at, timestamp: '2025-01-01T00:00:00Z', t: 1 });
+  assert.equal(err.code, 'INVALID_READING');
+  assert.equal(err.message, 'ts (2026-01-01T00:00:00.000Z) and timestamp (2025-01-01T00:00:00.000Z) are two different times: a reading has one; send one of ts, timestamp and time, or the same time in each');
+  assert.equal(err.details.path, 'timestamp');
+  assert.match(refused([{ timestamp: at, time: at + 1, t: 1 }]).message, /^\[0\]\.timestamp \(2026-01-01T00:00:00\.000Z\) and \[0\]\.time \(2026-01-01T00:00:00\.001Z\) are two different times/);
+  // A second time that is no time is refused as such, not dropped behind the first.
+  assert.equal(refused({ ts: at, time: 'soon', t: 1 }).message, 'time "soon" is not ISO 8601 or epoch time');
+});

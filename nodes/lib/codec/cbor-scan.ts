@@ -6,7 +6,7 @@
  * with a stack no deeper than the depth limit, so hostile input cannot blow the
  * stack or the heap.
  */
-import { DepthExceededError, SharedValueError, StringTooLongError, type UpperstackError } from '../errors';
+import { DepthExceededError, SharedValueError, SimpleValueError, StringTooLongError, type UpperstackError } from '../errors';
 import { RESERVED_MEMBERS, tooManyFields, tooManyReadings, type Limits } from '../limits';
 import { findInvalidUtf8Within } from './text';
 
@@ -65,6 +65,16 @@ const REFERENCE_TAGS: ReadonlyMap<number, string> = new Map([
 function referenceTag(at: number, tag: number, what: string): ScanProblem {
   const message = `CBOR data uses tag ${tag} (${what}) at byte ${at}, which is not accepted: one value would stand in many places, past the limits on what a message holds; send each value in full`;
   return { offset: at, message, error: new SharedValueError(message, { format: 'cbor', offset: at, tag }) };
+}
+
+/**
+ * A simple value RFC 8949 leaves unassigned (all but 20-23, false, true, null and undefined). cbor-x reads
+ * them as references into a packed table and fails with words of its own ("No packed values available"),
+ * without saying where; a reading has no use for them either way.
+ */
+function simpleValue(at: number, value: number): ScanProblem {
+  const message = `CBOR data uses simple value ${value} at byte ${at}, which is not accepted: a reading's values are numbers, text, true, false or null (simple values 20 to 22); send the value as one of those`;
+  return { offset: at, message, error: new SimpleValueError(message, { format: 'cbor', offset: at, simple: value }) };
 }
 
 function hex(b: number): string {
@@ -206,6 +216,8 @@ export function findCborProblem(b: Uint8Array, limits?: Limits): ScanProblem | u
       continue;
     } else if (major === 7 && ai === 24 && arg < 32) {
       return invalid(start, `simple value ${arg} must be encoded in the initial byte, not in a following byte`);
+    } else if (major === 7 && (ai < 20 || ai === 24)) {
+      return simpleValue(start, arg);
     }
     if (finishItem()) break;
   }

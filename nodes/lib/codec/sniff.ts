@@ -24,7 +24,7 @@ import { decodeCbor, TAG_259 } from './cbor';
 import { decodeJson } from './json';
 import { decodeMsgpack } from './msgpack';
 import { isSenmlCborPack, senmlPackIn, senmlRecords } from './senml';
-import { isLimitError, SharedValueError, TextEncodingError } from '../errors';
+import { isLimitError, SharedValueError, SimpleValueError, TextEncodingError } from '../errors';
 import { DEFAULT_LIMITS, type Limits } from '../limits';
 import type { Format } from './index';
 
@@ -47,11 +47,11 @@ export interface Sniffed {
 type Attempt = { value: unknown } | { limit: Error } | undefined;
 
 /**
- * Errors that say the payload is that format for sure: a limit it broke, text in it that is not UTF-8 or
- * CBOR's shared values (the rest well-formed). Each says more than "not this format".
+ * Errors that say the payload is that format for sure: a limit it broke, text in it that is not UTF-8,
+ * CBOR's shared values or its unassigned simple values (the rest well-formed). Each says more than "not this format".
  */
 function isFormatCertain(err: unknown): err is Error & { details: Record<string, unknown> } {
-  return isLimitError(err) || err instanceof TextEncodingError || err instanceof SharedValueError;
+  return isLimitError(err) || err instanceof TextEncodingError || err instanceof SharedValueError || err instanceof SimpleValueError;
 }
 
 /** The value, or the limit it broke or its text that is not UTF-8, or nothing. */

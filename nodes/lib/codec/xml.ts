@@ -18,9 +18,12 @@
  * ```
  * A bare `<reading>` may be the root. Without `type`, a field's text is a number
  * when it is one (JSON number syntax), true/false a boolean, anything else a
- * string; `type="string"` keeps "007" as text. `ts` (or `timestamp`, `time`)
- * is ISO 8601 or epoch s/ms; absent means the time of receipt. Namespace
- * prefixes are ignored (`<u:reading>` is a reading).
+ * string; `type="string"` keeps "007" as text; a number past the largest
+ * double (`1e400`) is refused, as line protocol refuses it. `ts` (or
+ * `timestamp`, `time`) is ISO 8601 or epoch s/ms; absent means the time of
+ * receipt; given in more than one, they are handed on as they are, for the
+ * readings check to hold them to one time. Namespace prefixes are ignored
+ * (`<u:reading>` is a reading).
  */
 import type { SaxesParser as SaxesParserType, SaxesTag } from 'saxes';
 import { DecodeError, InvalidReadingError, isLimitError, StringTooLongError } from '../errors';
@@ -37,9 +40,8 @@ function saxes(): typeof SaxesParserType {
 }
 
 /** A reading as read from XML, before normalizeReadings() checks it. */
-export interface XmlReading {
+export interface XmlReading extends XmlTimes {
   device?: string;
-  ts?: string;
   fields: Record<string, FieldValue>;
   tags: Record<string, string>;
 }
@@ -52,9 +54,14 @@ function localName(name: string): string {
   return i === -1 ? name : name.slice(i + 1);
 }
 
-function timeOf(attrs: Record<string, string>): string | undefined {
-  for (const k of TIME_ATTRS) if (attrs[k] !== undefined) return attrs[k];
-  return undefined;
+/** The time attributes of an element, as written. */
+type XmlTimes = { [K in (typeof TIME_ATTRS)[number]]?: string };
+
+/** The time attributes `attrs` has, or undefined when it has none (once per message: the wrapper's). */
+function timesOf(attrs: Record<string, string>): XmlTimes | undefined {
+  let times: XmlTimes | undefined;
+  for (const k of TIME_ATTRS) if (attrs[k] !== undefined) (times ??= {})[k] = attrs[k];
+  return times;
 }
 
 /** What an element inside a reading stands for while its text is collected. */
@@ -71,7 +78,7 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
   const parser = new (saxes())({ position: true, xmlns: false });
   const readings: XmlReading[] = [];
   let rootSeen = false;
-  let wrapper: { device?: string; ts?: string } | undefined;
+  let wrapper: { device?: string; times?: XmlTimes } | undefined;
   let reading: XmlReading | undefined;
   let leaf: Leaf | undefined;
   let depth = 0;
@@ -100,7 +107,7 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
     if (depth === 1) {
       if (rootSeen) fail('only one root element is allowed');
       rootSeen = true;
-      if (name === 'readings') wrapper = { device: attrs.device, ts: timeOf(attrs) };
+      if (name === 'readings') wrapper = { device: attrs.device, times: timesOf(attrs) };
       else if (name === 'reading') reading = startReading(attrs);
       else fail(`the root element must be <readings> or <reading>, not <${tag.name}>`);
       return;
@@ -159,8 +166,14 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
     const r: XmlReading = { fields: {}, tags: {} };
     const device = attrs.device ?? wrapper?.device;
     if (device !== undefined) r.device = device;
-    const ts = timeOf(attrs) ?? wrapper?.ts;
-    if (ts !== undefined) r.ts = ts;
+    // The wrapper's time is a default: a reading with a time of its own takes none of it.
+    let own = false;
+    for (const k of TIME_ATTRS) {
+      if (attrs[k] === undefined) continue;
+      r[k] = attrs[k];
+      own = true;
+    }
+    if (!own && wrapper?.times !== undefined) Object.assign(r, wrapper.times);
     return r;
   }
 
@@ -171,19 +184,23 @@ export function decodeXml(buf: Uint8Array, limits: Limits = DEFAULT_LIMITS): Xml
     const trimmed = raw.trim();
     if (t === 'number') {
       if (!NUMBER.test(trimmed)) failQuoting(`field "${l.name}" is typed number but holds `, trimmed, '', l.name);
-      return Number(trimmed);
+      return finite(l.name, trimmed);
     }
     if (t === 'boolean') {
       if (trimmed !== 'true' && trimmed !== 'false') failQuoting(`field "${l.name}" is typed boolean but holds `, trimmed, '; use true or false', l.name);
       return trimmed === 'true';
     }
     if (t !== undefined) fail(`field "${l.name}" has type "${t}"; use number, boolean or string`);
-    if (NUMBER.test(trimmed)) {
-      const n = Number(trimmed);
-      if (Number.isFinite(n)) return n;
-    }
+    if (NUMBER.test(trimmed)) return finite(l.name, trimmed);
     if (trimmed === 'true' || trimmed === 'false') return trimmed === 'true';
     return raw;
+  }
+
+  /** A number's text as a double; past the largest one it would be Infinity, which no store keeps. */
+  function finite(name: string, raw: string): number {
+    const n = Number(raw);
+    if (!Number.isFinite(n)) failQuoting(`field "${name}" value `, raw, ' is too large for a 64-bit float', name);
+    return n;
   }
 
   try {

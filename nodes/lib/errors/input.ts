@@ -38,6 +38,12 @@ export class TextEncodingError extends DecodeError {}
  */
 export class SharedValueError extends DecodeError {}
 
+/**
+ * CBOR well-formed but holding a simple value other than false, true, null and undefined (major type 7, values
+ * 0-19 and 32-255, none of which RFC 8949 assigns), refused as a whole: the format is known for sure, as above.
+ */
+export class SimpleValueError extends DecodeError {}
+
 export class UnsupportedFormatError extends UpperstackError {
   override readonly name = 'UnsupportedFormatError';
   constructor(message: string, details: Record<string, unknown> = {}) {
