@@ -236,8 +236,11 @@
             f.enabled.checked = r.enabled !== false;
             form.appendChild(row(ui('row.enabled'), f.enabled));
             f.error = el('div', { class: 'usaf-error', 'aria-live': 'polite' });
+            // Apart from the errors, which every change redraws: the offer stays until it is taken or the form closes.
+            f.gone = el('div', { class: 'usaf-gone', 'aria-live': 'polite' });
             f.preview = el('div', { class: 'usaf-preview', 'aria-live': 'polite' });
             form.appendChild(f.error);
+            form.appendChild(f.gone);
             form.appendChild(f.preview);
             form.appendChild(el('div', { class: 'usaf-buttons' }, [
                 el('button', { type: 'button', id: 'usaf-save', class: 'usaf-save', text: ui('save'), onclick: save }),
@@ -427,9 +430,11 @@
             });
         }
 
-        function save() {
+        /** asNew (true): the rule being edited was deleted meanwhile; what the form holds is saved as a new rule. */
+        function save(asNew) {
             var read = K.readRule(state.fields, state.editing);
-            var editing = state.editing;
+            var editing = asNew === true ? null : state.editing;
+            if (!editing) read.rule.id = K.slug(read.rule.name);
             var path = editing ? 'rules/' + encodeURIComponent(editing.id) : 'rules';
             if (!editing && state.rules.some(function (r) { return r.id === read.rule.id; })) read.rule.id = read.rule.id + '-' + Date.now().toString(36).slice(-4);
             state.fields.submitted = true;
@@ -444,10 +449,25 @@
             opts.request(editing ? 'PUT' : 'POST', path, read.rule, headers).then(function (saved) {
                 form.hidden = true;
                 state.editing = null;
+                fields.gone.textContent = '';
                 say(ui('saved', { name: saved.name }));
                 if (opts.onSaved) opts.onSaved(saved);
                 return load();
-            }, function (err) { markError(read.at, err && err.error ? err.error : err, read.rule); });
+            }, function (err) {
+                var e = err && err.error ? err.error : err;
+                markError(read.at, e, read.rule);
+                if (editing && e && e.code === 'NOT_FOUND' && e.deleted) offerNew(fields);
+            });
+        }
+        /** The rule open in the form was deleted: the form keeps what was typed and offers to save it as a new rule. */
+        function offerNew(fields) {
+            fields.gone.textContent = ui('goneKept') + ' ';
+            fields.gone.appendChild(el('button', { type: 'button', class: 'usaf-save-new', text: ui('saveAsNew'), onclick: function () {
+                if (state.fields !== fields) return;
+                // The list without the deleted rule first: its id is free again for the new one.
+                load().then(function () { save(true); });
+            } }));
+            load();
         }
 
         var datalist = el('datalist', { id: 'usaf-fields' });

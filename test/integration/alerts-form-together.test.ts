@@ -2,7 +2,8 @@
  * The alert rule form on /upperstack/alerts when more than one person works on a rule: two people with the
  * same rule open, each saving a change (the second save would have undone the first: it is refused, saying so,
  * and the form keeps what was typed); and a silence added with the Silence button while the rule is open in the
- * form, which the form's save keeps; and leaving the page with an edit not saved. In Debian's headless Chromium on the real runtime.
+ * form, which the form's save keeps; a rule deleted while open in the form (the save says so and offers to save
+ * what was typed as a new rule); and leaving the page with an edit not saved. In Debian's headless Chromium on the real runtime.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -120,6 +121,28 @@ test('a silence added while the rule is open in the form stays after the form sa
   const now = (await rule('door-open')) as { message?: string; silences?: unknown[] };
   assert.equal(now.message, '{device}: the door is open');
   assert.deepEqual(now.silences, [silence], 'the silence is kept');
+  await ann.context().close();
+});
+
+test('a rule deleted while open in the form: the save says who deleted it and when, keeps what was typed, and saves it as a new rule on request', { timeout: 180_000 }, async () => {
+  assert.equal((await api('POST', 'rules', { ...HOT, id: 'kiln-gone', name: 'Kiln gone' })).status, 201);
+  const ann = await person();
+  await open(ann, 'kiln-gone');
+  await ann.fill('.usaf-cond .usaf-value', '40');
+  assert.equal((await api('DELETE', 'rules/kiln-gone')).status, 204);
+
+  await ann.click('#usaf-save');
+  const told = () => /the rule "Kiln gone" \(kiln-gone\) was deleted by api \(api\) at .* UTC after you opened it/.test(document.querySelector('.usaf-error')?.textContent ?? '');
+  await ann.waitForFunction(told, undefined, { timeout: 30_000 });
+  assert.equal(await ann.isVisible('#usaf-name'), true, 'the form stays open');
+  assert.equal(await ann.inputValue('.usaf-cond .usaf-value'), '40', 'with what was typed');
+  assert.equal((await api('GET', 'rules/kiln-gone')).status, 404, 'nothing was saved');
+  assert.match((await ann.textContent('.usaf-gone')) ?? '', /What you typed is still in the form/);
+
+  await ann.click('.usaf-gone button.usaf-save-new');
+  await saved(ann, 'Kiln gone');
+  const again = (await rule('kiln-gone')) as { when: { value: number }; devices: unknown };
+  assert.deepEqual([again.when.value, again.devices], [40, HOT.devices]);
   await ann.context().close();
 });
 

@@ -4,7 +4,7 @@
  * in the form, save, publish readings (their timestamps span the minute), see
  * the alert, acknowledge it, see it clear. A screenshot of each step is kept
  * (test-artifacts/alerts/, or $TEST_ARTIFACTS). Also the roles: viewer, operator,
- * rules editor, through Node-RED's login.
+ * rules editor, through Node-RED's login. And the page's words, taken from the alert node's locale catalog.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -135,4 +135,46 @@ test('a non-programmer adds "temperature above 30 for 1 minute → warning", see
   assert.deepEqual(events, ['cleared', 'acknowledged', 'firing', 'pending'], 'newest first');
   await shot('7-history.png');
   assert.deepEqual(errors, []);
+});
+
+test('the page\'s words are the locale catalog\'s: a catalog with other words shows those', { timeout: 180_000 }, async () => {
+  // The catalog as the runtime serves it, each of the page's words marked, as another language's file would differ.
+  const mark = (o: Record<string, unknown>): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'string' ? `¤${v}` : mark(v as Record<string, unknown>)]));
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  await page.route('**/locales/node-red-contrib-upperstack/upperstack-alert*', async (route) => {
+    const catalog = (await (await route.fetch()).json()) as { 'upperstack-alert': { page: Record<string, unknown> } };
+    catalog['upperstack-alert'].page = mark(catalog['upperstack-alert'].page);
+    await route.fulfill({ json: catalog });
+  });
+  await page.goto(`${rt.url}/upperstack/alerts`);
+  await page.waitForSelector('#login-form', { state: 'visible', timeout: 30_000 });
+  assert.equal(await page.title(), '¤Upperstack alerts');
+  assert.deepEqual(await page.$$eval('#login label, #login-submit', (els) => els.map((e) => e.textContent)), ['¤User name', '¤Password', '¤Log in']);
+  await page.fill('#username', 'admin');
+  await page.fill('#password', 'test-admin-password');
+  await page.click('#login-submit');
+  await page.waitForSelector('#app', { state: 'visible', timeout: 30_000 });
+  assert.deepEqual(await page.$$eval('nav button, #logout', (els) => els.map((e) => e.textContent)), ['¤Log out', '¤Active', '¤History', '¤Rules']);
+  assert.equal(await page.textContent('#who'), 'admin¤ · rules editor');
+  assert.equal(await page.textContent('#no-alerts'), '¤No active alerts.');
+
+  // A firing alert, for its buttons.
+  const rule = { id: 'words', name: 'Words', devices: { list: ['words-1'] }, when: { field: 'temperature', op: 'above', value: 30 }, severity: 'critical' };
+  assert.equal((await fetch(`${rt.url}/api/v1/rules`, { method: 'POST', headers: { authorization: `Bearer ${rt.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(rule) })).status, 201);
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqttPort}`);
+  await client.publishAsync('devices/words-1/telemetry', JSON.stringify({ temperature: 35 }), { qos: 1 });
+  await client.endAsync();
+  const card = '.alert[data-alert="words:words-1"][data-state="firing"]';
+  await page.waitForSelector(card, { timeout: 30_000 });
+  assert.equal(await page.textContent(`${card} button.ack`), '¤Acknowledge');
+  assert.equal(await page.textContent(`${card} button.silence`), '¤Silence');
+  assert.deepEqual(await page.$$eval(`${card} .silence-for option`, (els) => els.map((e) => e.textContent)), ['¤1 hour', '¤4 hours', '¤1 day', '¤7 days']);
+  assert.deepEqual(await page.$$eval(`${card} .state, ${card} .sev`, (els) => els.map((e) => e.textContent)), ['¤firing', '¤critical']);
+  assert.match((await page.textContent(`${card} .meta`)) ?? '', /^¤words-1 · Words · since .* \(¤\d+ s\)$/);
+  await page.click('nav button[data-tab="history"]');
+  await page.waitForSelector('#history tr[data-alert="words:words-1"]', { timeout: 30_000 });
+  assert.deepEqual(await page.$$eval('#history th', (els) => els.map((e) => e.textContent)), ['¤When', '¤Device', '¤Rule', '¤What', '¤Severity', '¤Why']);
+  await page.close();
+  assert.equal((await fetch(`${rt.url}/api/v1/rules/words`, { method: 'DELETE', headers: { authorization: `Bearer ${rt.apiKey}` } })).status, 204);
 });

@@ -197,6 +197,20 @@ describe('upperstack-alert node', () => {
     assert.deepEqual(((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules, before);
   });
 
+  test('PUT on a rule deleted since it was opened (If-Match): 404 saying who deleted it and when, and how to keep the change', async () => {
+    assert.equal((await call('POST', `${api}/api/v1/rules`, { ...HOT, id: 'gone', name: 'Gone soon' })).status, 201);
+    const opened = ((await (await call('GET', `${api}/api/v1/rules`)).json()) as { revisions: Record<string, string> }).revisions.gone;
+    assert.equal((await call('DELETE', `${api}/api/v1/rules/gone`)).status, 204);
+    const res = await fetch(`${api}/api/v1/rules/gone`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'if-match': `"${opened}"` }, body: JSON.stringify({ ...HOT, id: 'gone', name: 'Gone soon', severity: 'critical' }) });
+    assert.equal(res.status, 404);
+    const e = ((await res.json()) as { error: { code: string; message: string; rule: string; deleted: { by: string; via: string; at: string } } }).error;
+    assert.equal(e.code, 'NOT_FOUND');
+    assert.match(e.message, /^the rule "Gone soon" \(gone\) was deleted by api \(api\) at .* UTC after you opened it: your change was not saved; to keep it, save it as a new rule$/);
+    assert.deepEqual([e.rule, e.deleted.by, e.deleted.via], ['gone', 'api', 'api']);
+    assert.ok(Date.parse(e.deleted.at) <= Date.now());
+    assert.equal((await call('GET', `${api}/api/v1/rules/gone`)).status, 404, 'the save made nothing');
+  });
+
   test('a number JSON cannot keep (1e309 reads as infinity, saved as null) is refused in create, update and import with 400 naming the field; nothing is kept', async () => {
     const before = ((await (await call('GET', `${api}/api/v1/rules`)).json()) as { rules: unknown[] }).rules;
     const refused = async (method: string, path: string, body: string, pointer: string) => {

@@ -149,3 +149,9 @@ test('the image keeps node-red, a devDependency the image runs, at the version a
   assert.deepEqual(buildSteps(pruneOnly).filter((s) => s.startsWith('npm')), ['npm ci --no-audit --no-fund', 'npm prune --omit=dev']);
   assert.ok(!imageModules(root, pruneOnly).paths.has('node_modules/node-red'));
 });
+
+test('the image has the font package report and invoice PDFs embed', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  assert.ok(pkg.dependencies['dejavu-fonts-ttf'], 'a dependency, not a development one: npm prune keeps it');
+  assert.ok(imageModules(root).paths.has('node_modules/dejavu-fonts-ttf'));
+});

@@ -7,6 +7,7 @@
  */
 import { csvCell, csvFile } from '../api/format';
 import { pdfBuffer, pdfText } from '../report/pdf';
+import { SANS, SANS_BOLD, size } from '../report/pdf-fonts';
 import type { ReportFile } from '../report/render';
 import { currencyDigits, Dec, formatAmount, roundTo } from './money';
 import { DEFAULT_QUANTITY_DIGITS, type Invoice } from './invoice';
@@ -75,7 +76,7 @@ export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEF
   return pdfBuffer(
     (doc) => {
       const row = (cells: string[], bold = false, cols = LINE_COLS) => {
-        doc.font(bold ? 'Helvetica-Bold' : 'Helvetica').fontSize(9);
+        doc.font(bold ? SANS_BOLD : SANS).fontSize(size(9));
         const h = Math.max(...cells.map((c, i) => doc.heightOfString(pdfText(c), { width: cols[i].w })));
         // A row that does not fit (a long device id wraps over lines) starts the next page whole: drawn where it
         // is, its first cell would run onto a page of its own and the others stay behind.
@@ -89,9 +90,9 @@ export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEF
         doc.x = LEFT;
         if (doc.y > doc.page.height - 80) doc.addPage();
       };
-      if (inv.seller) doc.font('Helvetica').fontSize(10).text(pdfText(inv.seller), LEFT, 40, { width: 300 });
-      doc.font('Helvetica-Bold').fontSize(20).text('Invoice', 360, 40, { width: 195, align: 'right' });
-      doc.font('Helvetica').fontSize(10);
+      if (inv.seller) doc.font(SANS).fontSize(size(10)).text(pdfText(inv.seller), LEFT, 40, { width: 300 });
+      doc.font(SANS_BOLD).fontSize(size(20)).text('Invoice', 360, 40, { width: 195, align: 'right' });
+      doc.font(SANS).fontSize(size(10));
       for (const [k, v] of [['Number', inv.number], ['Issued', clock.date(Date.parse(inv.issuedAt))], ['Customer', inv.customer], ['Period', inv.period.label], ['', period], ['Tariff', inv.tariff]]) {
         doc.text(pdfText(k ? `${k}: ${v}` : v), 300, undefined, { width: 255, align: 'right' });
       }
@@ -107,16 +108,16 @@ export function invoicePdf(inv: Invoice, createdAt: number, quantityDigits = DEF
       row(['Total', '', '', '', money(inv.total)], true);
       doc.moveDown(1.5);
       doc.x = LEFT;
-      doc.font('Helvetica-Bold').fontSize(11).text('Meter readings billed', LEFT);
+      doc.font(SANS_BOLD).fontSize(size(11)).text('Meter readings billed', LEFT);
       doc.moveDown(0.3);
-      if (inv.meterReadings.length === 0) doc.font('Helvetica').fontSize(9).text('No metered devices in this period.');
+      if (inv.meterReadings.length === 0) doc.font(SANS).fontSize(size(9)).text('No metered devices in this period.');
       else {
         const at = (r?: { ts: string; value: string }) => (r ? `${r.value} (${clock.time(Date.parse(r.ts))})` : '-');
         row(['Device', 'Field (measure)', 'First reading', 'Last reading', 'Quantity'], true, METER_COLS);
         for (const m of inv.meterReadings) row([`${m.device} (${m.readings} reading${m.readings === 1 ? '' : 's'})`, `${m.field} (${m.measure})`, at(m.first), at(m.last), `${qty(m.quantity, m.unit)} ${m.unit}`], false, METER_COLS);
       }
       doc.moveDown(1);
-      doc.fontSize(8).fillColor('#666666').text(pdfText(`Amounts rounded ${inv.rounding} to ${digits} decimals; ${clock.note()}.`), LEFT);
+      doc.fontSize(size(8)).fillColor('#666666').text(pdfText(`Amounts rounded ${inv.rounding} to ${digits} decimals; ${clock.note()}.`), LEFT);
     },
     { title: `Invoice ${inv.number}`, createdAt },
   );

@@ -1,8 +1,8 @@
 /**
  * PDF files with pdfkit (pure JavaScript, no browser): the report with its
  * charts drawn as vector paths from the same geometry as the HTML's SVG. The
- * standard PDF fonts are used, so nothing is embedded and the output depends
- * only on the content and the creation time.
+ * DejaVu Sans is embedded (pdf-fonts.ts) so names in any European script print as
+ * they are; the output depends only on the content and the creation time.
  */
 import type PDFDocument from 'pdfkit';
 import { chartGeometry, type ChartGeometry } from './chart';
@@ -10,18 +10,19 @@ import type { ReportData } from './compute';
 import { ZoneClock } from '../zone-clock';
 import { durationText, eventText, factsOf, gapsText, retiredText, seriesTitle, truncatedText, unfinishedText } from './render';
 import type { EventSummary } from './sources';
+import { pdfFonts, SANS, SANS_BOLD, size } from './pdf-fonts';
 
 type Doc = InstanceType<typeof PDFDocument>;
 
-// WinAnsi characters beyond Latin-1 that the standard fonts have.
-const WIN_ANSI_EXTRA = new Set('€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ');
-
-/** Text the standard fonts can show: other characters become "?". */
+/**
+ * Text as the PDF prints it: control characters (other than a line break) and lone surrogates, which a device
+ * id or tag may hold but no font draws, become "?"; every other character goes to the font.
+ */
 export function pdfText(s: string): string {
   let out = '';
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
-    out += c === 0x0a || (c >= 0x20 && c <= 0x7e) || (c >= 0xa0 && c <= 0xff) || WIN_ANSI_EXTRA.has(ch) ? ch : c === 0x2192 ? '->' : '?';
+    out += c === 0x0a || !(c < 0x20 || (c >= 0x7f && c < 0xa0) || (c >= 0xd800 && c <= 0xdfff)) ? ch : '?';
   }
   return out;
 }
@@ -43,6 +44,8 @@ export async function pdfBuffer(draw: (doc: Doc) => void, info: { title: string;
     doc.on('end', () => resolve(Buffer.concat(chunks)));
     doc.on('error', reject);
     try {
+      for (const [name, data] of pdfFonts()) doc.registerFont(name, data);
+      doc.font(SANS);
       draw(doc);
       doc.end();
     } catch (err) {
@@ -61,9 +64,9 @@ export function drawChart(doc: Doc, g: ChartGeometry, x: number, y: number, widt
   doc.lineWidth(0.5);
   for (const t of g.yTicks) {
     doc.moveTo(plot.x, t.y).lineTo(plot.x + plot.w, t.y).stroke('#e3e6e8');
-    doc.fillColor('#555555').font('Helvetica').fontSize(8).text(pdfText(t.label), 0, t.y - 4, { width: plot.x - 6, align: 'right', lineBreak: false });
+    doc.fillColor('#555555').font(SANS).fontSize(size(8)).text(pdfText(t.label), 0, t.y - 4, { width: plot.x - 6, align: 'right', lineBreak: false });
   }
-  for (const t of g.xTicks) doc.fillColor('#555555').fontSize(8).text(pdfText(t.label), t.x - 30, plot.y + plot.h + 6, { width: 60, align: 'center', lineBreak: false });
+  for (const t of g.xTicks) doc.fillColor('#555555').fontSize(size(8)).text(pdfText(t.label), t.x - 30, plot.y + plot.h + 6, { width: 60, align: 'center', lineBreak: false });
   for (const b of g.bands) {
     if (b.length < 2) continue;
     doc.polygon(...b).fillOpacity(0.45).fill('#9cc3e6');
@@ -82,7 +85,7 @@ export function drawChart(doc: Doc, g: ChartGeometry, x: number, y: number, widt
   for (const t of g.thresholds) {
     const color = t.kind === 'above' ? '#c0392b' : '#d68910';
     doc.moveTo(plot.x, t.y).lineTo(plot.x + plot.w, t.y).dash(4, { space: 3 }).stroke(color).undash();
-    doc.fillColor(color).fontSize(8).text(pdfText(t.label), plot.x + plot.w - 124, t.y - 11, { width: 120, align: 'right', lineBreak: false });
+    doc.fillColor(color).fontSize(size(8)).text(pdfText(t.label), plot.x + plot.w - 124, t.y - 11, { width: 120, align: 'right', lineBreak: false });
   }
   doc.restore();
   doc.fillColor('#000000');
@@ -102,8 +105,8 @@ function eventLines(e: EventSummary, clock: ZoneClock): string[] {
 
 function events(doc: Doc, title: string, e: EventSummary, lines: string[]): void {
   ensureRoom(doc, 60);
-  doc.moveDown(0.6).font('Helvetica-Bold').fontSize(12).fillColor('#000000').text(pdfText(e.available ? `${title}: ${e.total}` : title), LEFT);
-  doc.font('Helvetica').fontSize(9).fillColor('#555555').text(pdfText(e.note), LEFT, undefined, { width: WIDTH });
+  doc.moveDown(0.6).font(SANS_BOLD).fontSize(size(12)).fillColor('#000000').text(pdfText(e.available ? `${title}: ${e.total}` : title), LEFT);
+  doc.font(SANS).fontSize(size(9)).fillColor('#555555').text(pdfText(e.note), LEFT, undefined, { width: WIDTH });
   doc.fillColor('#000000');
   for (const [dev, c] of Object.entries(e.byDevice).sort()) doc.text(pdfText(`${dev}: ${c}`), LEFT + 10);
   for (const line of lines) {
@@ -124,8 +127,8 @@ export function reportPdf(d: ReportData, id: string, createdAt: number): Promise
   const anomalyLines = eventLines(d.anomalies, clock);
   return pdfBuffer(
     (doc) => {
-      doc.font('Helvetica-Bold').fontSize(18).text(pdfText(d.title), LEFT, 40);
-      doc.font('Helvetica').fontSize(10).fillColor('#555555');
+      doc.font(SANS_BOLD).fontSize(size(18)).text(pdfText(d.title), LEFT, 40);
+      doc.font(SANS).fontSize(size(10)).fillColor('#555555');
       doc.text(pdfText(`${d.period.label} (${from} – ${to})`));
       // The zone first on its line, so the line breaks after its names, not between them.
       doc.text(pdfText(`${clock.note()} · ${d.devices.length} device${d.devices.length === 1 ? '' : 's'} · ${d.series.length} series · report ${id} · generated ${generated}`));
@@ -138,18 +141,18 @@ export function reportPdf(d: ReportData, id: string, createdAt: number): Promise
       const retired = retiredText(d);
       if (retired) doc.fillColor('#8a6d3b').text(pdfText(retired), LEFT, undefined, { width: WIDTH });
       doc.fillColor('#000000').moveDown(0.5);
-      if (d.series.length === 0) doc.fontSize(11).text('No readings matched this report in the period.');
+      if (d.series.length === 0) doc.fontSize(size(11)).text('No readings matched this report in the period.');
       for (const { s, facts, gaps } of series) {
         const g = chartGeometry(s.stats, d.period);
         const chartH = g ? (g.height * WIDTH) / g.width : 0;
         ensureRoom(doc, chartH + 70);
-        doc.moveDown(0.4).font('Helvetica-Bold').fontSize(11).text(pdfText(seriesTitle(s)), LEFT);
+        doc.moveDown(0.4).font(SANS_BOLD).fontSize(size(11)).text(pdfText(seriesTitle(s)), LEFT);
         if (g) {
           const top = doc.y + 4;
           drawChart(doc, g, LEFT, top, WIDTH);
           doc.y = top + chartH + 4;
         }
-        doc.font('Helvetica').fontSize(9).text(pdfText(facts.join(' · ')), LEFT, doc.y, { width: WIDTH });
+        doc.font(SANS).fontSize(size(9)).text(pdfText(facts.join(' · ')), LEFT, doc.y, { width: WIDTH });
         if (gaps.length) {
           doc.text(pdfText(`Gaps longer than ${durationText(s.stats.gapMs)}: ${s.stats.gapCount}`), LEFT);
           for (const t of gaps.slice(0, 20)) doc.text(pdfText(`  ${t}`), LEFT + 10);

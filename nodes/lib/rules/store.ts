@@ -28,6 +28,8 @@ export function ruleRevision(rule: Rule): string {
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
+const MAX_DELETIONS = 1000;
+
 export type RuleChange = { type: 'upsert'; rule: Rule } | { type: 'delete'; id: string };
 
 /**
@@ -51,6 +53,8 @@ export class RuleStore {
   private kept: KeptRule[] = [];
   /** Who changed each rule last in this run, for the refusal of a save made on an older version. */
   private lastChange = new Map<string, Actor & { ts: number }>();
+  /** Who deleted a rule in this run, and its name then, for a save made on it afterwards (the oldest go first). */
+  private deletions = new Map<string, Actor & { ts: number; name: string }>();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'alerts');
@@ -122,8 +126,30 @@ export class RuleStore {
 
   get(id: string): Rule {
     const r = this.rules.get(id);
-    if (!r) throw new NotFoundError(`no rule "${id}"`, { rule: id });
+    if (!r) throw this.missing(id);
     return r;
+  }
+
+  /**
+   * There is no rule `id`. Deleted in this run: who did it and when, as a save refused for a change says who made
+   * it. opened: a save made on the rule as its editor opened it (it was there then), whose change is lost unless saved anew.
+   */
+  private missing(id: string, opened = false): NotFoundError {
+    const d = this.deletions.get(id);
+    if (!d && !opened) return new NotFoundError(`no rule "${id}"`, { rule: id });
+    const by = d ? ` by ${d.actor} (${d.via}) at ${new Date(d.ts).toISOString().slice(0, 19).replace('T', ' ')} UTC` : '';
+    const which = d ? `"${d.name}" (${id})` : `"${id}"`;
+    const after = opened ? ' after you opened it' : '';
+    const lost = opened ? ': your change was not saved; to keep it, save it as a new rule' : '';
+    return new NotFoundError(`the rule ${which} was deleted${by}${after}${lost}`, { rule: id, deleted: d ? { by: d.actor, via: d.via, at: new Date(d.ts).toISOString() } : true });
+  }
+
+  private deleted(id: string, rule: Rule | undefined, who: Actor): void {
+    this.deletions.delete(id);
+    // A bound for a replace import of a large pack done again and again: the latest deletions are the ones asked about.
+    if (this.deletions.size >= MAX_DELETIONS) this.deletions.delete(this.deletions.keys().next().value!);
+    this.deletions.set(id, { ...who, ts: Date.now(), name: rule?.name ?? id });
+    this.lastChange.delete(id);
   }
 
   has(id: string): boolean {
@@ -150,8 +176,10 @@ export class RuleStore {
    * keeps the silences the rule has now unless it gives its own.
    */
   update(id: string, data: unknown, who: Actor, revision?: string): Rule {
-    const before = this.keptRule(id)?.raw ?? this.get(id);
     const running = this.rules.get(id);
+    const kept = this.keptRule(id);
+    if (!running && !kept) throw this.missing(id, revision !== undefined);
+    const before = kept?.raw ?? running;
     if (revision !== undefined && (!running || ruleRevision(running) !== revision)) throw this.changedSince(id, running);
     let body = data && typeof data === 'object' && !Array.isArray(data) && (data as { id?: unknown }).id === undefined ? { ...(data as object), id } : data;
     if (revision !== undefined && running?.silences && body && typeof body === 'object' && !Array.isArray(body) && !('silences' in body)) body = { ...body, silences: running.silences };
@@ -200,8 +228,10 @@ export class RuleStore {
     const running = this.rules.has(id);
     const kept = this.takeKept(id);
     const before = running || kept === undefined ? this.get(id) : kept;
+    const rule = this.rules.get(id);
     this.rules.delete(id);
     this.save();
+    this.deleted(id, rule, who);
     appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.delete', target: id, before });
     // The engine runs only what loaded: it hears of a delete when that went.
     if (running) this.changed({ type: 'delete', id });
@@ -228,7 +258,10 @@ export class RuleStore {
       });
     }
     if (mode === 'replace') for (const id of this.rules.keys()) if (!incoming.has(id)) deleted.push(id);
-    for (const id of deleted) this.rules.delete(id);
+    for (const id of deleted) {
+      this.deleted(id, this.rules.get(id), who);
+      this.rules.delete(id);
+    }
     // Stored rules that did not load, replaced by the pack's: their text goes to the audit log, as a PUT's would.
     const replacedKept: Record<string, unknown> = {};
     for (const r of rules) {
@@ -258,6 +291,7 @@ export class RuleStore {
       if (!running) return;
       this.rules.delete(id);
       this.save();
+      this.deleted(id, running, who);
       appendAudit(this.audit, { ts: Date.now(), ...who, action: 'rule.delete', target: id, before: running });
       this.changed({ type: 'delete', id });
       return;
