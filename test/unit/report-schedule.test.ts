@@ -273,3 +273,30 @@ test('a daily run of an hourly report produces the hour before each run, and the
   await s.idle();
   assert.deepEqual(h.runs.map((r) => r.key).slice(2), ['2026-07-04T05', '2026-07-05T05', '2026-07-06T05']);
 });
+
+test('runs missed while the process was suspended are reported to the schedule, not to the console, and their periods produced', async (t) => {
+  const h = harness(t, '2026-07-01T00:30:00Z');
+  const warn = t.mock.method(console, 'warn', () => undefined);
+  const missed: string[] = [];
+  const s = new ReportSchedule({
+    expression: '0 * * * *',
+    timezone: 'UTC',
+    period: 'previous-hour',
+    marks: new Marks(h.marksPath),
+    produce: async (p, slot) => {
+      h.runs.push({ key: p.key, slot: iso(slot), hours: 1 });
+      return p.key;
+    },
+    onMissed: (slot) => missed.push(iso(slot)),
+  });
+  s.start();
+  h.track(s);
+  // Suspended from 00:30 to 04:30: the timer of the 01:00 run fires three and a half hours late.
+  t.mock.timers.setTime(Date.parse('2026-07-01T04:30:00Z'));
+  t.mock.timers.tick(1);
+  await settle();
+  await s.idle();
+  assert.deepEqual(missed, ['2026-07-01T01:00:00.000Z', '2026-07-01T02:00:00.000Z', '2026-07-01T03:00:00.000Z']);
+  assert.equal(warn.mock.callCount(), 0, 'nothing written to the console');
+  assert.deepEqual(h.runs.map((r) => r.key), ['2026-07-01T00', '2026-07-01T01', '2026-07-01T02', '2026-07-01T03']);
+});

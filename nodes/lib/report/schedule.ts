@@ -187,6 +187,11 @@ export interface ScheduleOptions {
   /** Most missed periods produced at once (default 31). */
   catchUp?: number;
   onError?: (err: Error, period: Period) => void;
+  /**
+   * A run time that passed while the process was busy or suspended, epoch ms; its period is produced by the run
+   * that follows. Without it the line goes nowhere: node-cron would otherwise write it to the console.
+   */
+  onMissed?: (slot: number) => void;
   /** Epoch ms now; tests move time with mock timers, which this follows. */
   now?: () => number;
 }
@@ -224,6 +229,8 @@ export class ReportSchedule {
     this.stopped = false;
     // node-cron skips a run whose timer fires over a second late (its default tolerance); a report is late, never skipped.
     this.task = cron().schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone, missedExecutionTolerance: Number.MAX_SAFE_INTEGER });
+    // node-cron writes a missed run to the console unless the task has a listener for it.
+    this.task.on('execution:missed', (ctx) => this.o.onMissed?.(ctx.date.getTime()));
     this.armExtra();
     const now = this.now();
     const last = this.o.marks.lastSlot;
