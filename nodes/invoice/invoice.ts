@@ -20,7 +20,7 @@ import { setStatus } from '../shared/status';
 import { requiredStore } from '../shared/store-node';
 import { attachments, fileMessages } from '../shared/report-messages';
 import { invoicesDir, ledgerDir, provideInvoices, registerRoutes } from '../shared/report-routes';
-import { localText } from '../lib/report/period';
+import { localText, zoneTimeText } from '../lib/report/period';
 import { invoiceMigrations, settingsOf, type InvoiceNodeDef, type InvoiceOptions } from './options';
 import { countKey } from '../shared/count-key';
 
@@ -115,6 +115,7 @@ export = function register(RED: NodeAPI): void {
           return `${settings.series}-${period.key}`;
         },
         onError: (err, period) => node.error(RED._('upperstack-invoice.errors.run', { period: period.key, message: describeError(err).message })),
+        onMissed: (slot) => node.warn(RED._('upperstack-invoice.warnings.missed', { time: zoneTimeText(slot, settings.timezone) })),
       });
       schedule.start();
     }

@@ -12,7 +12,7 @@ import type { Node, NodeAPI } from 'node-red';
 import { BadParameterError, describeError } from '../lib/errors';
 import { Archive } from '../lib/report/archive';
 import { checkDefinition, slug, type ReportDefinition } from '../lib/report/definition';
-import { explicitPeriod, localText, periodAt, periodTime, type Period } from '../lib/report/period';
+import { explicitPeriod, localText, periodAt, periodTime, zoneTimeText, type Period } from '../lib/report/period';
 import { produceReport, type Produced } from '../lib/report/produce';
 import { cronOf, Marks, ReportSchedule } from '../lib/report/schedule';
 import { onClose, onInput, refuseOnConfig, type UpperstackMessage } from '../shared/input';
@@ -119,6 +119,7 @@ export = function register(RED: NodeAPI): void {
             setStatus(node, 'failed', RED._('upperstack-report.status.failed', { period: period.label, message }));
             node.error(RED._('upperstack-report.errors.run', { period: period.label, message }));
           },
+          onMissed: (slot) => node.warn(RED._('upperstack-report.warnings.missed', { time: zoneTimeText(slot, zone) })),
         });
         schedule.start();
       } catch (err) {

@@ -273,3 +273,58 @@ test('a daily run of an hourly report produces the hour before each run, and the
   await s.idle();
   assert.deepEqual(h.runs.map((r) => r.key).slice(2), ['2026-07-04T05', '2026-07-05T05', '2026-07-06T05']);
 });
+
+test('runs missed while the process was suspended are reported to the schedule, not to the console, and their periods produced', async (t) => {
+  const h = harness(t, '2026-07-01T00:30:00Z');
+  const warn = t.mock.method(console, 'warn', () => undefined);
+  const missed: string[] = [];
+  const s = new ReportSchedule({
+    expression: '0 * * * *',
+    timezone: 'UTC',
+    period: 'previous-hour',
+    marks: new Marks(h.marksPath),
+    produce: async (p, slot) => {
+      h.runs.push({ key: p.key, slot: iso(slot), hours: 1 });
+      return p.key;
+    },
+    onMissed: (slot) => missed.push(iso(slot)),
+  });
+  s.start();
+  h.track(s);
+  // Suspended from 00:30 to 04:30: the timer of the 01:00 run fires three and a half hours late.
+  t.mock.timers.setTime(Date.parse('2026-07-01T04:30:00Z'));
+  t.mock.timers.tick(1);
+  await settle();
+  await s.idle();
+  assert.deepEqual(missed, ['2026-07-01T01:00:00.000Z', '2026-07-01T02:00:00.000Z', '2026-07-01T03:00:00.000Z']);
+  assert.equal(warn.mock.callCount(), 0, 'nothing written to the console');
+  assert.deepEqual(h.runs.map((r) => r.key), ['2026-07-01T00', '2026-07-01T01', '2026-07-01T02', '2026-07-01T03']);
+});
+
+/** The run times of a daily schedule at `at` in `zone` from 24 October to 2 November 2026, with no period twice. */
+async function dailySlots(t: TestContext, at: string, zone: string): Promise<string[]> {
+  const h = harness(t, '2026-10-24T12:00:00Z');
+  h.start(cronOf('daily', at, ''), zone, 'previous-day');
+  await h.advanceTo('2026-11-02T12:00:00Z');
+  assert.equal(new Set(h.runs.map((r) => r.key)).size, h.runs.length, 'no period twice');
+  return h.runs.map((r) => r.slot);
+}
+
+test('a daily run in the hour that comes twice runs once, in its first pass, in Europe/Berlin (east of UTC), as cron does', async (t) => {
+  const slots = await dailySlots(t, '02:30', 'Europe/Berlin');
+  assert.ok(slots.includes('2026-10-25T00:30:00.000Z'), 'at 02:30 CEST');
+  assert.ok(!slots.includes('2026-10-25T01:30:00.000Z'), 'not at 02:30 CET');
+  assert.equal(slots.length, 9);
+  // A restart's catch-up counts the same run times.
+  const restart = slotsBetween('30 2 * * *', 'Europe/Berlin', Date.parse('2026-10-24T12:00:00Z'), Date.parse('2026-10-26T12:00:00Z'));
+  assert.deepEqual(restart.map(iso), ['2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z']);
+});
+
+test('a daily run in the hour that comes twice runs once, in its first pass, in America/New_York (west of UTC), as cron does', async (t) => {
+  const slots = await dailySlots(t, '01:30', 'America/New_York');
+  assert.ok(slots.includes('2026-11-01T05:30:00.000Z'), 'at 01:30 EDT');
+  assert.ok(!slots.includes('2026-11-01T06:30:00.000Z'), 'not at 01:30 EST');
+  assert.equal(slots.length, 9);
+  const restart = slotsBetween('30 1 * * *', 'America/New_York', Date.parse('2026-10-31T12:00:00Z'), Date.parse('2026-11-02T12:00:00Z'));
+  assert.deepEqual(restart.map(iso), ['2026-11-01T05:30:00.000Z', '2026-11-02T06:30:00.000Z']);
+});

@@ -7,7 +7,7 @@
 import { BadParameterError, ConfigError, NotFoundError } from '../errors';
 import type { TimeSeriesStore } from '../store/types';
 import type { Archive, ArchiveEntry } from '../report/archive';
-import { monthPeriod } from '../report/period';
+import { monthPeriod, zoneTimeText } from '../report/period';
 import type { ReportFile } from '../report/render';
 import { storeDirectory, type DeviceDirectory } from '../report/sources';
 import { collectUsage, customersIn } from './collect';
@@ -89,7 +89,7 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
   if (customer !== undefined && (typeof customer !== 'string' || !CUSTOMER.test(customer))) {
     throw new BadParameterError('customer', '"customer" must be the customer tag value of the devices to invoice (1 to 80 characters)');
   }
-  if (period.to > ctx.now) throw new BadParameterError('period', `"period" ${period.key} has not ended yet; invoice it from ${new Date(period.to).toISOString()} on`);
+  if (period.to > ctx.now) throw new BadParameterError('period', `"period" ${period.key} has not ended yet; invoice it from ${zoneTimeText(period.to, settings.timezone)} on`);
   const rawSince = await ctx.store.rawSince?.();
   const partial = rawSince !== undefined && period.from < rawSince;
   const directory = ctx.directory ?? storeDirectory(ctx.store);
@@ -116,7 +116,7 @@ export async function runInvoices(settings: InvoiceSettings, month: string, cust
       // An invoice from part of the month's readings would bill less without saying so: refused, before a number is taken.
       throw new BadParameterError(
         'period',
-        `"period" ${period.key} starts before ${new Date(rawSince!).toISOString()}, and the store's retention has deleted the raw readings before then: the invoice would bill less than was used; keep raw readings longer (the store's retention) to invoice a month this old`,
+        `"period" ${period.key} starts before ${zoneTimeText(rawSince!, settings.timezone)}, and the store's retention has deleted the raw readings before then: the invoice would bill less than was used; keep raw readings longer (the store's retention) to invoice a month this old`,
       );
     } else {
       const usage = await collectUsage(ctx.store, directory, { customer: c, customerTag: settings.customerTag, from: period.from, to: period.to, tariff });

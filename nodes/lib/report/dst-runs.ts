@@ -2,10 +2,11 @@
  * Runs around a DST change that node-cron leaves out. Where the clocks go forward it does not run a time they skip
  * (02:30 on the day Berlin goes from 02:00 to 03:00, midnight on the day Santiago goes from 00:00 to 01:00) at all
  * that day, so a daily report at 02:30 would be a day late and a rolling one never produced; where they go back it
- * runs a time of the hour that comes twice once, which an hourly schedule needs twice. cron (Vixie cron, cronie)
- * runs a job whose time was skipped once, at the first moment after the change, and a job in the hour that comes
- * twice once; a job whose minute or hour is `*` (every hour, every 15 minutes) runs by the clock that passes: its
- * skipped times are not made up, and it runs in both passes of the hour that comes twice. The schedule does the same.
+ * runs a time of the hour that comes twice once, which an hourly schedule needs twice, and in the second pass east of
+ * UTC (Berlin) but the first west of it (New York). cron (Vixie cron, cronie) runs a job whose time was skipped once,
+ * at the first moment after the change, and a job in the hour that comes twice once, in its first pass; a job whose
+ * minute or hour is `*` (every hour, every 15 minutes) runs by the clock that passes: its skipped times are not made
+ * up, and it runs in both passes of the hour that comes twice. The schedule does the same.
  */
 import { luxon } from './period';
 
@@ -52,14 +53,23 @@ export function namesItsTimes(expression: string): boolean {
   return !minute.startsWith('*') && !hour.startsWith('*');
 }
 
+export interface ChangeRuns {
+  /** Runs node-cron may leave out, ascending. */
+  runs: number[];
+  /** Second passes of a named time in the hour that comes twice: node-cron may run them, cron does not. */
+  repeats: number[];
+}
+
 /**
- * The runs in (after, until] node-cron leaves out around a change: for a job that names its times, the first moment
- * after each change that skipped one of them; for a job by the clock, both passes of its times in the hour that comes
- * twice (node-cron runs one of them). `matchesWall` is given a wall-clock time as epoch ms of its numbers in UTC.
+ * The runs in (after, until] around a change that node-cron leaves out or puts elsewhere: for a job that names its
+ * times, the first moment after each change that skipped one of them, and the first pass of each of them in the hour
+ * that comes twice (the second is in `repeats`); for a job by the clock, both passes of its times in that hour
+ * (node-cron runs one of them). `matchesWall` is given a wall-clock time as epoch ms of its numbers in UTC.
  */
-export function changeRuns(expression: string, zone: string, after: number, until: number, matchesWall: (wall: number) => boolean): number[] {
+export function changeRuns(expression: string, zone: string, after: number, until: number, matchesWall: (wall: number) => boolean): ChangeRuns {
   const fixed = namesItsTimes(expression);
   const out = new Set<number>();
+  const repeats = new Set<number>();
   // The hour that comes twice starts up to its length before the change: look that far back.
   for (const c of offsetChanges(zone, after - 3 * HOUR, until + 3 * HOUR)) {
     if (c.after > c.before && fixed) {
@@ -69,14 +79,16 @@ export function changeRuns(expression: string, zone: string, after: number, unti
           break;
         }
       }
-    } else if (c.after < c.before && !fixed) {
+    } else if (c.after < c.before) {
       for (let w = c.at + c.after; w < c.at + c.before; w += MINUTE) {
         if (matchesWall(w)) {
           out.add(w - c.before);
-          out.add(w - c.after);
+          if (fixed) repeats.add(w - c.after);
+          else out.add(w - c.after);
         }
       }
     }
   }
-  return [...out].filter((t) => t > after && t <= until).sort((a, b) => a - b);
+  const inRange = (set: Set<number>) => [...set].filter((t) => t > after && t <= until).sort((a, b) => a - b);
+  return { runs: inRange(out), repeats: inRange(repeats) };
 }

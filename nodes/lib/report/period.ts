@@ -227,6 +227,17 @@ export function localIso(ms: number, zone: string): string {
   return local(ms, zone).toISO({ suppressMilliseconds: true }) ?? new Date(ms).toISOString();
 }
 
+/**
+ * "2026-11-01 00:00 Europe/Berlin (2026-10-31T23:00Z)": an instant in a message to the operator, on the clock of the
+ * zone they configured, with the UTC instant for logs and programs (seconds shown when the instant has them).
+ */
+export function zoneTimeText(ms: number, zone: string): string {
+  const seconds = ms % 60_000 !== 0;
+  const text = `${clockTime(ms, zone, seconds ? 'yyyy-LL-dd HH:mm:ss' : 'yyyy-LL-dd HH:mm')} ${zone}`;
+  if (zone === 'UTC') return text;
+  return `${text} (${new Date(ms).toISOString().slice(0, seconds ? 19 : 16)}Z)`;
+}
+
 export function localText(ms: number, zone: string, format = 'yyyy-LL-dd HH:mm'): string {
   return local(ms, zone).toFormat(format);
 }

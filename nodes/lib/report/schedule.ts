@@ -10,7 +10,8 @@
  * - a period whose run failed is kept and tried again at every run until produced;
  * - the first start of a new schedule produces nothing until its first run time;
  * - around a DST change it runs as cron does (`dst-runs.ts`): a time the clocks skip once, at the first moment
- *   after the change; an hourly schedule in both passes of the hour that comes twice; and a run whose timer comes late (a busy or suspended process) still runs, rather than waiting for the next one.
+ *   after the change; a named time in the hour that comes twice once, in its first pass; an hourly schedule in both
+ *   passes of that hour; and a run whose timer comes late (a busy or suspended process) still runs, rather than waiting for the next one.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -18,7 +19,7 @@ import type { ScheduledTask } from 'node-cron';
 import { ConfigError } from '../errors';
 import { writeFileAtomic } from '../fs-atomic';
 import { checkZone, periodAt, type Period, type PeriodKind } from './period';
-import { changeRuns } from './dst-runs';
+import { changeRuns, type ChangeRuns } from './dst-runs';
 
 export const PRESETS = ['hourly', 'daily', 'weekly', 'monthly', 'cron'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -88,19 +89,21 @@ export function slotsBetween(expression: string, timezone: string, after: number
         }
       }
     }
-    const extra = changeRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)));
-    return extra.length ? [...new Set([...out, ...extra])].sort((a, b) => a - b).slice(-max) : out;
+    const change = changeRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)));
+    if (!change.runs.length && !change.repeats.length) return out;
+    const repeats = new Set(change.repeats);
+    return [...new Set([...out.filter((t) => !repeats.has(t)), ...change.runs])].sort((a, b) => a - b).slice(-max);
   } finally {
     void task.destroy();
     void wall.destroy();
   }
 }
 
-/** The first run in (after, until] that node-cron leaves out around a DST change; undefined when none is. */
-function nextChangeRun(expression: string, timezone: string, after: number, until: number): number | undefined {
+/** The runs in (after, until] node-cron leaves out around a DST change, and the second passes it must not run. */
+function changeRunsOf(expression: string, timezone: string, after: number, until: number): ChangeRuns {
   const wall = cron().createTask(expression, () => undefined, { timezone: 'UTC' });
   try {
-    return changeRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)))[0];
+    return changeRuns(expression, timezone, after, until, (w) => wall.match(new Date(w)));
   } finally {
     void wall.destroy();
   }
@@ -187,6 +190,11 @@ export interface ScheduleOptions {
   /** Most missed periods produced at once (default 31). */
   catchUp?: number;
   onError?: (err: Error, period: Period) => void;
+  /**
+   * A run time that passed while the process was busy or suspended, epoch ms; its period is produced by the run
+   * that follows. Without it the line goes nowhere: node-cron would otherwise write it to the console.
+   */
+  onMissed?: (slot: number) => void;
   /** Epoch ms now; tests move time with mock timers, which this follows. */
   now?: () => number;
 }
@@ -208,6 +216,8 @@ export class ReportSchedule {
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
   private everyPeriod?: boolean;
+  /** The run time last started. */
+  private enqueued?: number;
   readonly expression: string;
 
   constructor(private readonly o: ScheduleOptions) {
@@ -223,7 +233,9 @@ export class ReportSchedule {
   start(): void {
     this.stopped = false;
     // node-cron skips a run whose timer fires over a second late (its default tolerance); a report is late, never skipped.
-    this.task = cron().schedule(this.expression, (ctx) => this.enqueue(ctx.date.getTime()), { timezone: this.o.timezone, missedExecutionTolerance: Number.MAX_SAFE_INTEGER });
+    this.task = cron().schedule(this.expression, (ctx) => this.onCron(ctx.date.getTime()), { timezone: this.o.timezone, missedExecutionTolerance: Number.MAX_SAFE_INTEGER });
+    // node-cron writes a missed run to the console unless the task has a listener for it.
+    this.task.on('execution:missed', (ctx) => this.o.onMissed?.(ctx.date.getTime()));
     this.armExtra();
     const now = this.now();
     const last = this.o.marks.lastSlot;
@@ -247,7 +259,7 @@ export class ReportSchedule {
     if (this.stopped || !this.task) return;
     const now = this.now();
     const until = this.task.getNextRun()?.getTime() ?? now + LOOK_AHEAD_MS;
-    const at = nextChangeRun(this.expression, this.o.timezone, now, until);
+    const at = changeRunsOf(this.expression, this.o.timezone, now, until).runs[0];
     if (at === undefined) return;
     const timer = setTimeout(() => {
       this.extra = undefined;
@@ -256,6 +268,15 @@ export class ReportSchedule {
     }, Math.min(at - now, MAX_WAIT_MS));
     timer.unref?.();
     this.extra = { at, timer };
+  }
+
+  /** A run node-cron starts: not the second pass of a named time in the hour that comes twice (cron runs the first). */
+  private onCron(slot: number): void {
+    if (changeRunsOf(this.expression, this.o.timezone, slot - 1, slot).repeats.includes(slot)) {
+      this.armExtra();
+      return;
+    }
+    this.enqueue(slot);
   }
 
   /** Resolves when every run started so far has finished. */
@@ -322,6 +343,9 @@ export class ReportSchedule {
   }
 
   private enqueue(slot: number): void {
+    // node-cron and the timer of a run around a DST change can both start the same run (the first pass, west of UTC).
+    if (slot === this.enqueued) return;
+    this.enqueued = slot;
     this.chain = this.chain.then(async () => {
       if (this.stopped) return;
       for (const p of this.duePeriods(slot)) {
