@@ -284,6 +284,7 @@ export = function register(RED: NodeAPI): void {
       releasePorts(node);
       started.stopReplay();
       // Before the socket closes: a notification to an observation left open would be written to no socket.
+      commands.close();
       observations.endAll();
       await new Promise<void>((resolve) => {
         try {

@@ -2,14 +2,15 @@
  * `GET /commands/{device}` on the CoAP input: the latest command, or with Observe 0 an
  * observation that is pushed every new one (each notification with its own Content-Format and a
  * Max-Age of a day). Observe 1 with the observation's token cancels it (RFC 7641 §3.6) and is answered
- * as a GET. Some notifications are confirmable (ObserverCheck), so an observer that left without
- * cancelling is dropped; while one is unacknowledged, later commands wait behind it (ObserverOutbox).
+ * as a GET. Some notifications are confirmable (ObserverCheck), and a periodic sweep re-notifies observers that had
+ * none for a while, so an observer that left without cancelling is dropped even on a device that gets no command;
+ * while one is unacknowledged, later commands wait behind it (ObserverOutbox). Observations are bounded (Observations).
  */
 import type { RemoteInfo } from 'node:dgram';
 import type { IncomingMessage, OutgoingMessage } from 'coap';
 import { commandBoard, type Command } from '../lib/inputs/commands';
 import { coapError } from '../lib/inputs/coap';
-import { COMMAND_MAX_AGE_S, emptyAckOf, ObserverCheck, ObserverOutbox, Observations } from '../lib/inputs/observations';
+import { COMMAND_GET_MAX_AGE_S, COMMAND_MAX_AGE_S, emptyAckOf, OBSERVE_CHECK, ObserverCheck, ObserverOutbox, Observations, REFUSED_OBSERVE_RETRY_S } from '../lib/inputs/observations';
 import { packetOf, send } from './answers';
 
 type ContentFormat = Parameters<OutgoingMessage['setOption']>[1];
@@ -64,9 +65,14 @@ export interface CommandsResource {
   serve(req: IncomingMessage, res: OutgoingMessage, device: string): void;
   /** Every datagram the input's socket gets: an empty ACK settles the confirmable notification it answers. */
   heard(datagram: Buffer, rinfo: RemoteInfo): void;
+  /** Stops the periodic check (the input closes; its observations are ended apart). */
+  close(): void;
 }
 
 export function commandsResource(observations: Observations): CommandsResource {
+  // One timer for every observation of the input; it keeps no process alive.
+  const sweeper = setInterval(() => observations.sweep(Date.now()), OBSERVE_CHECK.sweepMs);
+  sweeper.unref();
   // The outstanding confirmable notifications, by endpoint and message ID: what to do once acknowledged.
   const awaiting = new Map<string, () => void>();
   const ackKey = (address: string, port: number, messageId: number) => `${address}:${port}/${messageId}`;
@@ -76,19 +82,24 @@ export function commandsResource(observations: Observations): CommandsResource {
     if (req.headers.Observe === 1) observations.cancel(key);
     const latest = commandBoard.get(device);
     if (req.headers.Observe !== 0) {
-      if (!latest) return send(res, coapError('4.04', `no command for ${device} yet`));
+      // No push follows a plain GET: the answer is fresh only for as long as no command is set (COMMAND_GET_MAX_AGE_S).
+      const fresh = { 'Max-Age': COMMAND_GET_MAX_AGE_S };
+      if (!latest) return send(res, coapError('4.04', `no command for ${device} yet`, fresh));
       res.setOption('Content-Format', latest.contentType as ContentFormat);
+      res.setOption('Max-Age', COMMAND_GET_MAX_AGE_S);
       res.end(latest.payload);
       return;
     }
+    // Checked before anything of the observation is made; the error goes without Observe, so no registration.
+    const refused = observations.refusal(key, device);
+    if (refused) return send(res, coapError('5.03', refused, { 'Max-Age': REFUSED_OBSERVE_RETRY_S }));
     // A confirmable registration gets confirmable notifications; a non-confirmable one some (§4.5).
-    const check = packetOf(req)?.confirmable ? undefined : new ObserverCheck(Date.now());
+    const check = new ObserverCheck(Date.now(), packetOf(req)?.confirmable === true);
     const stream = new NotificationStream(res);
     const outbox = new ObserverOutbox<Command>();
     let pendingAck: string | undefined;
-    const push = (c: Command): void => {
-      const confirmable = check ? check.confirmable(Date.now()) : true;
-      const id = stream.write(c, confirmable);
+    const push = (c: Command | undefined): void => {
+      const id = stream.write(c, check.confirmable(Date.now()));
       outbox.sent(id !== undefined);
       if (id === undefined) return;
       pendingAck = ackKey(req.rsinfo.address, req.rsinfo.port, id);
@@ -103,6 +114,12 @@ export function commandsResource(observations: Observations): CommandsResource {
       const now = outbox.offer(c);
       if (now) push(now);
     };
+    // The sweep: an observer with nothing outstanding and no confirmable exchange for a while gets the latest command
+    // again, confirmable; left unanswered, the library ends the stream as for any other.
+    const recheck = (now: number): void => {
+      if (outbox.isOutstanding || res.writableEnded || !check.due(now)) return;
+      push(commandBoard.get(device));
+    };
     // The latest command now (or an empty notification), then every new one.
     stream.write(latest, undefined);
     const stopListening = commandBoard.observe(device, notify);
@@ -113,9 +130,13 @@ export function commandsResource(observations: Observations): CommandsResource {
       if (pendingAck !== undefined) awaiting.delete(pendingAck);
       pendingAck = undefined;
     };
-    forget = observations.add(key, () => {
-      stopListening();
-      if (!res.writableEnded) res.end();
+    forget = observations.add(key, {
+      device,
+      end: () => {
+        stopListening();
+        if (!res.writableEnded) res.end();
+      },
+      recheck,
     });
     res.on('finish', ended);
     res.on('close', ended);
@@ -133,5 +154,5 @@ export function commandsResource(observations: Observations): CommandsResource {
     then();
   };
 
-  return { serve, heard };
+  return { serve, heard, close: () => clearInterval(sweeper) };
 }

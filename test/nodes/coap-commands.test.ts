@@ -12,7 +12,7 @@ import helper from 'node-red-node-test-helper';
 import { defaultTiming, updateTiming } from 'coap';
 import { generate, parse, type ParsedPacket } from 'coap-packet';
 import { commandBoard } from '../../nodes/lib/inputs/commands';
-import { COMMAND_MAX_AGE_S, OBSERVE_CHECK } from '../../nodes/lib/inputs/observations';
+import { COMMAND_MAX_AGE_S, defaultObserveCheck, OBSERVATION_LIMITS, OBSERVE_CHECK, updateObserveCheck } from '../../nodes/lib/inputs/observations';
 import { coapInLoader, waitFor } from '../helpers/coap-node';
 import { useTestRuntime } from '../helpers/node-red';
 
@@ -249,5 +249,73 @@ test('quick commands to a confirmable observer: one notification is outstanding 
   } finally {
     sock.close();
     defaultTiming();
+  }
+});
+
+test('with no command sent, the periodic check drops an observer that stopped answering and keeps one that acknowledges', async () => {
+  // Checked every 100 ms once 300 ms have passed (a day and an hour by default; the sweep's period is read as the
+  // input starts), and, once it listens, an unanswered confirmable notification given up in about a second.
+  updateObserveCheck({ everyMs: 300, sweepMs: 100 });
+  const sockets: Socket[] = [];
+  try {
+    const { port } = await load();
+    updateTiming({ ackTimeout: 0.2, maxRetransmit: 1, maxLatency: 0.1 });
+    // The latest command was set before either registered; none is sent afterwards.
+    commandBoard.set('sweep-1', 'stand by');
+    const live = await observe(port, 'sweep-1', Buffer.from([11, 1]));
+    const gone = await observe(port, 'sweep-1', Buffer.from([11, 2]));
+    sockets.push(live.sock);
+    const acked = new Set<number>();
+    live.sock.on('message', (m) => {
+      const p = parse(m);
+      if (!p.confirmable) return;
+      acked.add(p.messageId);
+      live.sock.send(generate({ code: '0.00', messageId: p.messageId, token: Buffer.alloc(0), ack: true, confirmable: false }), port, '127.0.0.1');
+    });
+    // The one gone stops reading its socket: it answers nothing from now on.
+    gone.sock.close();
+    assert.equal(commandBoard.observers('sweep-1'), 2);
+    await waitFor(() => (commandBoard.observers('sweep-1') === 1 ? true : undefined), 'the silent observer dropped');
+    // The one that answers got the latest command again, confirmable, as a notification (2.05 with Observe).
+    const rechecks = live.got.filter((p) => p.confirmable);
+    assert.ok(rechecks.length >= 1);
+    assert.deepEqual([rechecks[0].code, rechecks[0].payload.toString(), rechecks[0].options.some((o) => o.name === 'Observe')], ['2.05', 'stand by', true]);
+    // It is checked again and again, and stays for as long as it answers.
+    const before = acked.size;
+    await waitFor(() => (acked.size >= before + 2 ? true : undefined), 'two more checks acknowledged');
+    assert.equal(commandBoard.observers('sweep-1'), 1);
+  } finally {
+    for (const s of sockets) s.close();
+    defaultObserveCheck();
+    defaultTiming();
+  }
+});
+
+test('a device at its limit of observations gets 5.03 with a diagnostic and no Observe; a plain GET says Max-Age 0', async () => {
+  const { port } = await load();
+  const sock = createSocket('udp4');
+  const got: ParsedPacket[] = [];
+  sock.on('message', (m) => got.push(parse(m)));
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  const get = (messageId: number, token: Buffer, observeIt: boolean) =>
+    sock.send(generate({ code: 'GET', messageId, token, confirmable: true, options: [...(observeIt ? [{ name: 'Observe' as const, value: Buffer.alloc(0) }] : []), { name: 'Uri-Path', value: Buffer.from('commands') }, { name: 'Uri-Path', value: Buffer.from('lim-1') }] }), port, '127.0.0.1');
+  try {
+    const limit = OBSERVATION_LIMITS.perDevice;
+    for (let i = 0; i < limit; i++) get(100 + i, Buffer.from([12, i]), true);
+    await waitFor(() => (commandBoard.observers('lim-1') === limit ? true : undefined), 'the observations up to the limit');
+    get(200, Buffer.from([13, 0]), true);
+    const refused = await waitFor(() => got.find((p) => p.messageId === 200), 'the answer over the limit');
+    assert.equal(refused.code, '5.03');
+    assert.equal(refused.options.some((o) => o.name === 'Observe'), false);
+    assert.match(refused.payload.toString(), new RegExp(`^TOO_MANY_OBSERVATIONS: device "lim-1" has ${limit} observations`));
+    assert.equal(maxAge(refused), 60);
+    assert.equal(commandBoard.observers('lim-1'), limit);
+    // A plain GET: no push follows it, so it is fresh for no time at all rather than the default 60 s.
+    commandBoard.set('lim-1', 'now');
+    get(201, Buffer.from([13, 1]), false);
+    const plain = await waitFor(() => got.find((p) => p.messageId === 201), 'the plain GET');
+    assert.deepEqual([plain.code, plain.payload.toString(), maxAge(plain)], ['2.05', 'now', 0]);
+  } finally {
+    sock.close();
   }
 });

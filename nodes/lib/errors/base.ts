@@ -46,7 +46,8 @@ export type ErrorCode =
   | 'STATE_SAVE_FAILED'
   | 'CLUSTER_BROKER_UNREACHABLE'
   | 'CLUSTER_MEMBER_STOPPED'
-  | 'MQTT_CLIENT_ENDED';
+  | 'MQTT_CLIENT_ENDED'
+  | 'TOO_MANY_OBSERVATIONS';
 
 /**
  * A value of the sender's that an error's message quotes: where (`at`, an index into the message) and as what

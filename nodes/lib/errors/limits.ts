@@ -88,6 +88,18 @@ export class TooManyReadingsError extends UpperstackError {
   }
 }
 
+/**
+ * A CoAP observation refused: the device, or the input as a whole, already has as many as it may keep. Each one is
+ * memory the server holds until the observer cancels or is found gone, so they are bounded like any other input.
+ */
+export class TooManyObservationsError extends UpperstackError {
+  override readonly name = 'TooManyObservationsError';
+  constructor(details: { limit: number; device?: string }) {
+    const whose = details.device === undefined ? 'this CoAP input has' : `device "${details.device}" has`;
+    super('TOO_MANY_OBSERVATIONS', `${whose} ${num(details.limit)} observations, the most it may have: cancel one it no longer needs (GET with Observe 1 and its token), or register again later; an observer that went away is dropped once it leaves a confirmable notification unanswered`, details);
+  }
+}
+
 /** True for the errors of a limit on what one message may hold. */
 export function isLimitError(err: unknown): err is DepthExceededError | TooManyFieldsError | StringTooLongError | TooManyReadingsError | PayloadTooLargeError {
   return err instanceof DepthExceededError || err instanceof TooManyFieldsError || err instanceof StringTooLongError || err instanceof TooManyReadingsError || err instanceof PayloadTooLargeError;
