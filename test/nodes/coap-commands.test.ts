@@ -291,7 +291,7 @@ test('with no command sent, the periodic check drops an observer that stopped an
   }
 });
 
-test('a device at its limit of observations gets 5.03 with a diagnostic and no Observe; a plain GET says Max-Age 0', async () => {
+test('a device at its limit of observations keeps a new registration and ends its oldest; a plain GET says Max-Age 0', async () => {
   const { port } = await load();
   const sock = createSocket('udp4');
   const got: ParsedPacket[] = [];
@@ -303,13 +303,16 @@ test('a device at its limit of observations gets 5.03 with a diagnostic and no O
     const limit = OBSERVATION_LIMITS.perDevice;
     for (let i = 0; i < limit; i++) get(100 + i, Buffer.from([12, i]), true);
     await waitFor(() => (commandBoard.observers('lim-1') === limit ? true : undefined), 'the observations up to the limit');
+    // A device that rebooted registers again from a new endpoint and cannot cancel what it left behind.
     get(200, Buffer.from([13, 0]), true);
-    const refused = await waitFor(() => got.find((p) => p.messageId === 200), 'the answer over the limit');
-    assert.equal(refused.code, '5.03');
-    assert.equal(refused.options.some((o) => o.name === 'Observe'), false);
-    assert.match(refused.payload.toString(), new RegExp(`^TOO_MANY_OBSERVATIONS: device "lim-1" has ${limit} observations`));
-    assert.equal(maxAge(refused), 60);
+    const kept = await waitFor(() => got.find((p) => p.messageId === 200), 'the answer over the limit');
+    assert.equal(kept.code, '2.05');
+    assert.equal(kept.options.some((o) => o.name === 'Observe'), true, 'the registration is kept');
     assert.equal(commandBoard.observers('lim-1'), limit);
+    commandBoard.set('lim-1', 'go');
+    const pushedTo = (token: Buffer) => got.some((p) => p.payload.toString() === 'go' && p.token.equals(token));
+    await waitFor(() => (pushedTo(Buffer.from([13, 0])) && pushedTo(Buffer.from([12, limit - 1])) ? true : undefined), 'the command pushed to the newest observations');
+    assert.equal(pushedTo(Buffer.from([12, 0])), false, 'the oldest observation of the device was ended');
     // A plain GET: no push follows it, so it is fresh for no time at all rather than the default 60 s.
     commandBoard.set('lim-1', 'now');
     get(201, Buffer.from([13, 1]), false);

@@ -47,24 +47,32 @@ describe('the periodic check of observers', () => {
 });
 
 describe('the bound on observations', () => {
-  test('a device over its limit, or an input at its total, is refused with TOO_MANY_OBSERVATIONS before anything is kept', () => {
+  test('a device at its limit keeps its new registration and loses its oldest; an input at its total refuses with TOO_MANY_OBSERVATIONS before anything is kept', () => {
     const obs = new Observations({ perDevice: 2, total: 3 });
-    obs.add('a:1/01', observation('d1'));
-    obs.add('a:2/01', observation('d1'));
-    const perDevice = obs.refusal('a:3/01', 'd1');
-    assert.ok(perDevice instanceof TooManyObservationsError);
-    assert.equal(perDevice.code, 'TOO_MANY_OBSERVATIONS');
-    assert.match(perDevice.message, /device "d1" has 2 observations, the most it may have: cancel one/);
+    const oldest = observation('d1');
+    obs.add('a:1/01', oldest);
+    const second = observation('d1');
+    obs.add('a:2/01', second);
+    // A device that rebooted onto a new port cannot cancel what it left: its new registration is kept.
+    assert.equal(obs.refusal('a:3/01', 'd1'), undefined);
+    const newest = observation('d1');
+    obs.add('a:3/01', newest);
+    assert.equal(oldest.ended, true, 'the oldest observation of the device ends');
+    assert.equal(second.ended, false);
+    assert.equal(obs.of('d1'), 2);
+    assert.equal(obs.size, 2);
     // Registering again under a key it holds replaces that one: not refused.
     assert.equal(obs.refusal('a:2/01', 'd1'), undefined);
-    assert.equal(obs.refusal('a:3/01', 'd2'), undefined);
-    obs.add('a:3/01', observation('d2'));
-    const total = obs.refusal('a:4/01', 'd3');
-    assert.match(total?.message ?? '', /this CoAP input has 3 observations/);
+    obs.add('a:4/01', observation('d2'));
+    const total = obs.refusal('a:5/01', 'd3');
+    assert.ok(total instanceof TooManyObservationsError);
+    assert.equal(total.code, 'TOO_MANY_OBSERVATIONS');
+    assert.match(total.message, /this CoAP input has 3 observations, the most it may have/);
+    // At the total, a device at its own limit still makes room by ending its oldest.
+    assert.equal(obs.refusal('a:6/01', 'd1'), undefined);
     // One that ends makes room again.
-    assert.equal(obs.cancel('a:1/01'), true);
-    assert.equal(obs.of('d1'), 1);
-    assert.equal(obs.refusal('a:4/01', 'd1'), undefined);
+    assert.equal(obs.cancel('a:4/01'), true);
+    assert.equal(obs.refusal('a:5/01', 'd3'), undefined);
   });
 
   test('an observation that ends by itself, or is replaced, no longer counts for its device', () => {

@@ -94,9 +94,8 @@ export class TooManyReadingsError extends UpperstackError {
  */
 export class TooManyObservationsError extends UpperstackError {
   override readonly name = 'TooManyObservationsError';
-  constructor(details: { limit: number; device?: string }) {
-    const whose = details.device === undefined ? 'this CoAP input has' : `device "${details.device}" has`;
-    super('TOO_MANY_OBSERVATIONS', `${whose} ${num(details.limit)} observations, the most it may have: cancel one it no longer needs (GET with Observe 1 and its token), or register again later; an observer that went away is dropped once it leaves a confirmable notification unanswered`, details);
+  constructor(details: { limit: number }) {
+    super('TOO_MANY_OBSERVATIONS', `this CoAP input has ${num(details.limit)} observations, the most it may have: cancel one it no longer needs (GET with Observe 1 and its token), or register again later; an observer that went away is dropped once it leaves a confirmable notification unanswered`, details);
   }
 }
 

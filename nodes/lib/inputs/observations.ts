@@ -5,6 +5,9 @@
  * the board kept pushing to observations the device had left. Closing the input ends
  * them all, so no listener outlives the socket it would write to. They are bounded per
  * device and in all, and checked periodically, so observers that left do not pile up.
+ * A device at its bound gets its new registration and loses its oldest: a device that
+ * rebooted onto a new port cannot cancel what it left behind, and refusing it instead
+ * would cut it off from its commands until the daily check ends the stale ones.
  */
 import { TooManyObservationsError } from '../errors';
 
@@ -21,13 +24,15 @@ export interface Observation {
 
 /**
  * How many observations an input keeps: per device (one resource each, so a few are plenty; more are mostly
- * registrations a rebooted device left behind) and in all. Each is memory held until it ends.
+ * registrations a rebooted device left behind, so the oldest makes room) and in all (beyond which a registration
+ * is refused). Each is memory held until it ends.
  */
 export const OBSERVATION_LIMITS = { perDevice: 16, total: 10_000 };
 
 export class Observations {
   private readonly open = new Map<string, Observation>();
-  private readonly perDevice = new Map<string, number>();
+  /** Each device's observation keys, oldest first (a Set keeps insertion order). */
+  private readonly perDevice = new Map<string, Set<string>>();
 
   constructor(private readonly limits: { perDevice: number; total: number } = OBSERVATION_LIMITS) {}
 
@@ -38,14 +43,13 @@ export class Observations {
 
   /**
    * Why a registration under `key` for `device` cannot be kept, checked before anything of it is made; undefined
-   * when it can. A registration that replaces one under the same key takes that one's place.
+   * when it can. A registration that replaces one under the same key takes that one's place, and one that ends
+   * its device's oldest (`add`) takes that one's.
    */
   refusal(key: string, device: string): TooManyObservationsError | undefined {
     const same = this.open.get(key);
-    const replaces = same ? 1 : 0;
-    if (this.open.size - replaces >= this.limits.total) return new TooManyObservationsError({ limit: this.limits.total });
-    const mine = (this.perDevice.get(device) ?? 0) - (same?.device === device ? 1 : 0);
-    if (mine >= this.limits.perDevice) return new TooManyObservationsError({ limit: this.limits.perDevice, device });
+    const freed = same || (this.perDevice.get(device)?.size ?? 0) >= this.limits.perDevice ? 1 : 0;
+    if (this.open.size - freed >= this.limits.total) return new TooManyObservationsError({ limit: this.limits.total });
     return undefined;
   }
 
@@ -55,8 +59,12 @@ export class Observations {
    */
   add(key: string, o: Observation): () => void {
     this.cancel(key);
+    const mine = this.perDevice.get(o.device);
+    if (mine && mine.size >= this.limits.perDevice) this.cancel(mine.values().next().value!);
     this.open.set(key, o);
-    this.perDevice.set(o.device, (this.perDevice.get(o.device) ?? 0) + 1);
+    const keys = this.perDevice.get(o.device);
+    if (keys) keys.add(key);
+    else this.perDevice.set(o.device, new Set([key]));
     return () => {
       if (this.open.get(key) === o) this.remove(key, o);
     };
@@ -90,14 +98,14 @@ export class Observations {
 
   /** The observations of one device. */
   of(device: string): number {
-    return this.perDevice.get(device) ?? 0;
+    return this.perDevice.get(device)?.size ?? 0;
   }
 
   private remove(key: string, o: Observation): void {
     this.open.delete(key);
-    const n = (this.perDevice.get(o.device) ?? 1) - 1;
-    if (n > 0) this.perDevice.set(o.device, n);
-    else this.perDevice.delete(o.device);
+    const keys = this.perDevice.get(o.device);
+    keys?.delete(key);
+    if (keys?.size === 0) this.perDevice.delete(o.device);
   }
 }
 
