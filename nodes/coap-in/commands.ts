@@ -5,10 +5,12 @@
  * as a GET. Some notifications are confirmable (ObserverCheck), and a periodic sweep re-notifies observers that had
  * none for a while, so an observer that left without cancelling is dropped even on a device that gets no command;
  * while one is unacknowledged, later commands wait behind it (ObserverOutbox). Observations are bounded (Observations).
+ * Each command goes with its ETag (Command.etag), so a device tells a repeat from a new command with the same payload;
+ * a plain GET naming the latest one's is answered 2.03 Valid (RFC 7252 §5.10.6.2).
  */
 import type { RemoteInfo } from 'node:dgram';
 import type { IncomingMessage, OutgoingMessage } from 'coap';
-import { commandBoard, type Command } from '../lib/inputs/commands';
+import { commandBoard, etagMatches, type Command } from '../lib/inputs/commands';
 import { coapError } from '../lib/inputs/coap';
 import { COMMAND_GET_MAX_AGE_S, COMMAND_MAX_AGE_S, emptyAckOf, OBSERVE_CHECK, ObserverCheck, ObserverOutbox, Observations, REFUSED_OBSERVE_RETRY_S } from '../lib/inputs/observations';
 import { packetOf, send } from './answers';
@@ -50,6 +52,8 @@ class NotificationStream {
   write(c: Command | undefined, confirmable: boolean | undefined): number | undefined {
     this.res.setOption('Content-Format', (c?.contentType ?? 'application/json') as ContentFormat);
     this.res.setOption('Max-Age', COMMAND_MAX_AGE_S);
+    // An empty notification (no command yet) names none.
+    this.res.setOption('ETag', c ? c.etag : []);
     const packet = this.parts._packet;
     if (confirmable !== undefined && packet) {
       packet.confirmable = confirmable;
@@ -85,8 +89,20 @@ export function commandsResource(observations: Observations): CommandsResource {
       // No push follows a plain GET: the answer is fresh only for as long as no command is set (COMMAND_GET_MAX_AGE_S).
       const fresh = { 'Max-Age': COMMAND_GET_MAX_AGE_S };
       if (!latest) return send(res, coapError('4.04', `no command for ${device} yet`, fresh));
-      res.setOption('Content-Format', latest.contentType as ContentFormat);
+      // The library's block-wise answer (a command over 1 KiB) sets an ETag of its own, a checksum of the payload,
+      // which two commands with the same payload share; the command's stays.
+      const setOption = res.setOption.bind(res);
+      res.setOption = (name, value) => setOption(name, name === 'ETag' ? latest.etag : value);
+      res.setOption('ETag', latest.etag);
       res.setOption('Max-Age', COMMAND_GET_MAX_AGE_S);
+      // A device that names the command it has is told it is still the latest, without the payload (RFC 7252 §5.10.6.2).
+      const known = packetOf(req)?.options?.filter((o) => o.name === 'ETag').map((o) => o.value) ?? [];
+      if (etagMatches(known, latest.etag)) {
+        res.code = '2.03';
+        res.end();
+        return;
+      }
+      res.setOption('Content-Format', latest.contentType as ContentFormat);
       res.end(latest.payload);
       return;
     }

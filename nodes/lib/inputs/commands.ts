@@ -5,6 +5,7 @@
  * wires; commands live in memory (a device that was offline gets the latest one
  * when it next asks).
  */
+import { randomBytes } from 'node:crypto';
 import { BadDeviceIdError, ConfigError, InvalidReadingError } from '../errors';
 import { deviceIdProblem } from '../devices/record';
 
@@ -17,11 +18,67 @@ export interface Command {
   seq: number;
   /** Epoch ms it was set. */
   at: number;
+  /**
+   * The command's identity as a CoAP ETag (RFC 7252 §5.10.6), the same on every notification of it and different for
+   * every command set, even one with the same payload: a device tells a repeat of a command it executed from a new one.
+   */
+  etag: string;
 }
 
 /** Larger commands are refused: an observe notification should fit a few datagrams. */
 export const MAX_COMMAND_BYTES = 64 * 1024;
 const MAX_DEVICES = 100_000;
+
+// ETags are ASCII, so that one read back from a request (the CoAP library decodes it as UTF-8 text) is exactly the
+// bytes sent; 64 digits keep them short: a prefix of PREFIX_DIGITS random digits, then the count of commands set.
+const ETAG_DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_';
+const PREFIX_DIGITS = 3;
+/** At most 8 bytes in all (RFC 7252 §5.10.6): up to 5 digits of count; past that, a new prefix. */
+const COUNT_LIMIT = 64 ** 5;
+
+/**
+ * ETags of commands: a count kept across every device (a device forgotten and set again does not start over) under a
+ * random prefix per process, so a restarted process, counting from 1 again, does not give a device the ETag of a
+ * command it had before (one chance in 262,144 of the same prefix).
+ */
+export class CommandEtags {
+  private prefix = '';
+  private count = COUNT_LIMIT;
+
+  next(): string {
+    if (++this.count >= COUNT_LIMIT) {
+      // Not the prefix the count ran out under, whose ETags were all given.
+      const spent = this.prefix;
+      do this.prefix = digits(randomBytes(PREFIX_DIGITS));
+      while (this.prefix === spent);
+      this.count = 1;
+    }
+    let n = this.count;
+    let tail = '';
+    while (n > 0) {
+      tail = ETAG_DIGITS[n % 64] + tail;
+      n = Math.floor(n / 64);
+    }
+    return this.prefix + tail;
+  }
+}
+
+function digits(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += ETAG_DIGITS[b % 64];
+  return s;
+}
+
+/**
+ * Whether a request's ETag options (RFC 7252 §5.10.6.2, as bytes or as the library's text of them) name `etag`.
+ * Text is compared as is: `etag` is ASCII, and bytes that are not decode to other characters.
+ */
+export function etagMatches(requested: ReadonlyArray<unknown>, etag: string): boolean {
+  for (const v of requested) {
+    if (typeof v === 'string' ? v === etag : Buffer.isBuffer(v) && v.equals(Buffer.from(etag, 'latin1'))) return true;
+  }
+  return false;
+}
 
 type Listener = (c: Command) => void;
 type Watcher = (device: string, observers: number) => void;
@@ -30,6 +87,7 @@ export class CommandBoard {
   private readonly latest = new Map<string, Command>();
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly watchers = new Set<Watcher>();
+  private readonly etags = new CommandEtags();
 
   /**
    * Sets the device's command and tells its observers. A device outside the id rule is refused: no
@@ -39,7 +97,7 @@ export class CommandBoard {
     checkCommandDevice(device);
     const { payload, contentType } = commandBytes(value);
     const prev = this.latest.get(device);
-    const c: Command = { device, payload, contentType, seq: (prev?.seq ?? 0) + 1, at: now };
+    const c: Command = { device, payload, contentType, seq: (prev?.seq ?? 0) + 1, at: now, etag: this.etags.next() };
     this.latest.delete(device);
     this.latest.set(device, c);
     // Oldest devices go first when too many are remembered.
