@@ -4,7 +4,7 @@ import { encode, formatFromContentType, sniff } from '../../nodes/lib/codec';
 import { decodeReadings } from '../../nodes/lib/codec/readings';
 import { decodeSenmlCbor, decodeSenmlJson, encodeSenmlCbor, resolveSenml } from '../../nodes/lib/codec/senml';
 import { encodeCbor } from '../../nodes/lib/codec/cbor';
-import { DecodeError } from '../../nodes/lib/errors';
+import { BadDeviceIdError, DecodeError } from '../../nodes/lib/errors';
 
 const NOW = 1767225600000; // 2026-01-01T00:00:00Z
 const json = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8');
@@ -111,6 +111,34 @@ describe('SenML resolution (RFC 8428)', () => {
     assert.equal(noDevice.readings.length, 0);
     assert.equal(noDevice.rejected[0].error.code, 'INVALID_READING');
     assert.match(noDevice.rejected[0].error.message, /device is missing/);
+  });
+
+  test('a base name that names the device but gives no id, or none by the rule, says so: BAD_DEVICE_ID at its "bn"', () => {
+    const deviceError = (fn: () => unknown): BadDeviceIdError => {
+      try {
+        fn();
+      } catch (err) {
+        assert.ok(err instanceof BadDeviceIdError, `expected BadDeviceIdError, got ${String(err)}`);
+        return err;
+      }
+      throw new assert.AssertionError({ message: 'did not fail' });
+    };
+    // Without a device in the path, and with one (/ingest/dev1): a base name ending in ":" names the device either way.
+    const alone = deviceError(() => read([{ bn: ':', n: 'temp', v: 21 }]));
+    assert.equal(alone.code, 'BAD_DEVICE_ID');
+    assert.equal(alone.message, 'SenML [0].bn: base name ":" gives no device id: a base name ending in ":" names the device before it (e.g. "urn:dev:ow:10e2073a:"); put the device id there, or leave "bn" out and name the device in the topic or URL');
+    assert.equal(alone.details.path, '[0].bn');
+    const withPath = deviceError(() => read([{ bn: ':', n: 'temp', v: 21 }], 'dev1'));
+    assert.match(withPath.message, /^SenML \[0\]\.bn: base name ":" gives no device id: .*or leave "bn" out for the topic's or path's device$/);
+    // The record that set the base name is named, not the one whose name failed; a CBOR pack alike.
+    assert.match(deviceError(() => read([{ bn: '::' }, { n: 'temp', v: 21 }])).message, /^SenML \[0\]\.bn: base name "::" gives no device id/);
+    const cbor = deviceError(() => decodeReadings(encodeCbor([{ [-2]: ':', 0: 't', 2: 1 }]), { format: 'senml-cbor', receivedAt: NOW, maxBytes: 1 << 20 }));
+    assert.deepEqual([cbor.code, cbor.details.format], ['BAD_DEVICE_ID', 'senml-cbor']);
+    // A device with a character the id rule has not.
+    assert.equal(deviceError(() => read([{ bn: 'pump 7:', n: 'temp', v: 21 }], 'dev1')).message, 'SenML [0].bn: base name "pump 7:" names no valid device: "pump 7" is not a device id: use 1 to 128 letters, digits, ".", "_", "-", ":" or "@"');
+    // A base name that is a prefix of the field names (the path names the device) keeps the name's own message.
+    assert.match(senmlError(() => read([{ bn: 'a b', n: 't', v: 1 }], 'dev1')).message, /\[0\]\.n: resolved name "a bt" must start with a letter or digit/);
+    assert.match(senmlError(() => read([{ bn: 'dev1:', n: 'bad name', v: 1 }])).message, /\[0\]\.n: resolved name "dev1:bad name"/);
   });
 
   test('errors name the record and the label', () => {

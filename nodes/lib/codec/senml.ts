@@ -19,11 +19,13 @@
  *   names (LwM2M's "/3303/0/") stay in the field names, unless equal to that
  *   device (trailing ":", "/" or "." ignored);
  * - else any base name, trailing separators removed.
+ * A base name that names the device but gives no id (":") fails the pack with BAD_DEVICE_ID at its "bn".
  * Units become tags `<field>.unit`; a sum becomes the field itself when the
  * record has no value, `<field>.sum` when it has one. `vd` (data) is kept as
  * its base64url text; `ut` is not kept.
  */
-import { DecodeError, isLimitError, shiftQuoted } from '../errors';
+import { BadDeviceIdError, DecodeError, isLimitError, shiftQuoted } from '../errors';
+import { deviceIdProblem } from '../devices/record';
 import type { FieldValue } from '../reading';
 import type { Encoder as EncoderType } from 'cbor-x' with { 'resolution-mode': 'import' };
 import { decodeCbor } from './cbor';
@@ -233,11 +235,28 @@ function trimSeparators(name: string): string {
 }
 
 /**
+ * Why a resolved name that breaks the name rule fails, when its base name names the device (one ending in ":", or
+ * any without a transport's device) and that is what is wrong: BAD_DEVICE_ID, as for a device member that is no id.
+ * Asked only once the name failed, so a good pack pays nothing for it.
+ */
+function baseNameDeviceProblem(bn: string, transport: string | undefined, path: string, format: string): BadDeviceIdError | undefined {
+  if (bn === '' || (transport !== undefined && transport !== '' && !bn.endsWith(':'))) return undefined;
+  const named = trimSeparators(bn);
+  const shown = JSON.stringify(bn.slice(0, 60));
+  const instead = transport ? 'leave "bn" out for the topic\'s or path\'s device' : 'leave "bn" out and name the device in the topic or URL';
+  if (named === '') return new BadDeviceIdError(`SenML ${path}: base name ${shown} gives no device id: a base name ending in ":" names the device before it (e.g. "urn:dev:ow:10e2073a:"); put the device id there, or ${instead}`, { path, format });
+  const problem = deviceIdProblem(named);
+  return problem === undefined ? undefined : new BadDeviceIdError(`SenML ${path}: base name ${shown} names no valid device: ${problem}`, { path, format });
+}
+
+/**
  * Resolves a pack into Readings, one per distinct time. Throws a DecodeError
  * naming the record (`[3].v`) for anything RFC 8428 does not allow.
  */
 export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolveOptions, format: 'senml' | 'senml-cbor' = 'senml'): SenmlReading[] {
   let bn = '';
+  /** The record that set the base name, to name it when the device it gives is wrong. */
+  let bnAt = '';
   let bt = 0;
   let bu: string | undefined;
   let bv = 0;
@@ -261,7 +280,10 @@ export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolve
     const bver = num(rec, 'bver', at, format);
     if (bver !== undefined && bver > SENML_VERSION) fail(format, `version ${bver} is newer than the supported version ${SENML_VERSION}`, `${at}.bver`);
     const nbn = str(rec, 'bn', at, format);
-    if (nbn !== undefined) bn = nbn;
+    if (nbn !== undefined) {
+      bn = nbn;
+      bnAt = at;
+    }
     bt = num(rec, 'bt', at, format) ?? bt;
     const nbu = str(rec, 'bu', at, format);
     if (nbu !== undefined) bu = nbu;
@@ -280,6 +302,8 @@ export function resolveSenml(records: readonly SenmlRecord[], opts: SenmlResolve
 
     const name = bn + n;
     if (!NAME.test(name)) {
+      const deviceProblem = baseNameDeviceProblem(bn, opts.device, `${bnAt}.bn`, format);
+      if (deviceProblem) throw deviceProblem;
       fail(format, name === '' ? 'has no name: give "n" or a base name "bn"' : `resolved name ${JSON.stringify(name.slice(0, 60))} must start with a letter or digit and use only letters, digits and - : . / _`, `${at}.n`);
     }
     let device = opts.device;
