@@ -84,7 +84,8 @@ export = function register(RED: NodeAPI): void {
       onPause: (paused) => {
         if (paused) setStatus(node, 'warning', RED._('upperstack-coap-in.status.paused'));
       },
-    });
+    }, true);
+    // Always there with `reopen`: a journal that cannot be opened is answered 5.03 on a bound port, not silence.
     if (!started) return;
     const intake = started.intake;
 
@@ -259,7 +260,8 @@ export = function register(RED: NodeAPI): void {
           }
         });
       }
-      setStatus(node, 'connected', RED._('upperstack-coap-in.status.listening', { port, bind }));
+      // A journal that cannot be opened keeps its red status (startIntake) until it opens.
+      if (intake.stats().lastError === undefined) setStatus(node, 'connected', RED._('upperstack-coap-in.status.listening', { port, bind }));
     });
     listen();
 

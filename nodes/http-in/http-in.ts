@@ -93,7 +93,8 @@ export = function register(RED: NodeAPI): void {
       onPause: (paused) => {
         if (paused) setStatus(node, 'warning', RED._('upperstack-http-in.status.paused'));
       },
-    });
+    }, true);
+    // Always there with `reopen`: a journal that cannot be opened is answered 503 on the routes, not an unknown path.
     if (!started) return;
     const intake = started.intake;
     let requests = 0;
@@ -172,7 +173,8 @@ export = function register(RED: NodeAPI): void {
       node.warn(RED._('upperstack-http-in.errors.another', { id: before.node.id }));
       setStatus(before.node, 'failed', RED._('upperstack-http-in.status.replaced', { id: node.id }));
     }
-    setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
+    // A journal that cannot be opened keeps its red status (startIntake) until it opens.
+    if (intake.stats().lastError === undefined) setStatus(node, 'connected', RED._('upperstack-http-in.status.serving'));
     // OPTIONS and wrong methods on the input's routes are answered from this while the node runs.
     const releaseRoutes = registerRoutes(RED.httpNode, node, INPUT_ROUTES);
     answerRouteOptions(RED);

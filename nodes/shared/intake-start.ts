@@ -24,29 +24,71 @@ export interface StartedIntake {
   close(): void;
 }
 
+/** How often an input that answers requests tries again to open a journal it could not open. */
+export const JOURNAL_REOPEN_MS = 5000;
+
 /**
- * Opens the node's intake and schedules the replay; when the journal cannot
- * be opened, sets a red status, logs and returns undefined.
+ * Opens the node's intake and schedules the replay. When the journal cannot be opened, sets a red status,
+ * logs, fails /health under the journal's name and returns undefined; with `reopen` (the HTTP and CoAP
+ * inputs, which answer every request) it returns the intake instead, which refuses every request with why
+ * (503/5.03, BACKPRESSURE) while the journal is tried again every JOURNAL_REOPEN_MS, and takes requests
+ * from the first time it opens.
  */
-export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 'id' | 'dir'>): StartedIntake | undefined {
+export function startIntake(RED: NodeAPI, node: Node, opts: Omit<IntakeOptions, 'id' | 'dir'>, reopen = false): StartedIntake | undefined {
   const intake = new Intake({ ...opts, id: node.id, dir: join(dataDir(RED), 'journal', node.id) });
-  try {
-    const count = intake.open();
+  const opened = (count: number) => {
     if (count) node.log(RED._(`${node.type}.log.replay`, { count }));
+  };
+  try {
+    opened(intake.open());
   } catch (err) {
-    const message = describeError(err).message;
+    let message = describeError(err).message;
     setStatus(node, 'failed', message);
     node.error(message);
-    // The input takes nothing until it is deployed again, and has no journal in /health's list: it fails
-    // under the name its journal would have, rather than /health answering 200 while the input is dead.
+    // The input has no journal in /health's list: it fails under the name its journal would have, rather than
+    // /health answering 200 while the input takes nothing.
+    const until = reopen ? `it can (it is tried again every ${JOURNAL_REOPEN_MS / 1000} s)` : 'it is deployed again';
     const stopHealth = registerHealth(`journal:${opts.name || node.id}`, node.id, () => ({
       ok: false,
-      detail: `the input cannot open its journal, so it takes nothing from devices until it is deployed again: ${message}`,
+      detail: `the input cannot open its journal, so it takes nothing from devices until ${until}: ${message}`,
       lastError: message,
     }));
-    onClose(node, () => stopHealth());
-    return undefined;
+    if (!reopen) {
+      onClose(node, () => stopHealth());
+      return undefined;
+    }
+    let running: StartedIntake | undefined;
+    const timer = setInterval(() => {
+      let count: number;
+      try {
+        count = intake.open();
+      } catch (again) {
+        message = describeError(again).message;
+        return;
+      }
+      clearInterval(timer);
+      stopHealth();
+      node.log(RED._(`${node.type}.log.journalOpened`, { dir: join(dataDir(RED), 'journal', node.id) }));
+      opened(count);
+      running = runIntake(RED, node, intake);
+    }, JOURNAL_REOPEN_MS);
+    timer.unref();
+    return {
+      intake,
+      stopReplay: () => running?.stopReplay(),
+      close: () => {
+        clearInterval(timer);
+        stopHealth();
+        if (running) running.close();
+        else intake.close();
+      },
+    };
   }
+  return runIntake(RED, node, intake);
+}
+
+/** The replay, the resend after a partial deploy and /metrics of an intake whose journal is open. */
+function runIntake(RED: NodeAPI, node: Node, intake: Intake): StartedIntake {
   // Downstream nodes must exist before the replay is sent: at flows:started, or after a second
   // when this node was started on its own (a partial deploy does not always emit the event).
   // Intake.replay() sends once; a later call does nothing.

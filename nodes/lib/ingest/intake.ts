@@ -54,11 +54,14 @@ export class Intake {
   readonly name: string;
   readonly budgetBytes: number;
   private readonly opts: IntakeOptions;
-  private readonly journal: Journal;
-  private readonly gate: AckGate;
+  // Built again before a new try when the journal could not be opened: a failed open leaves it half read.
+  private journal: Journal;
+  private gate: AckGate;
   private readonly highWater: number;
   private readonly highWaterReadings: number;
-  private state: 'new' | 'open' | 'closed' = 'new';
+  private state: 'new' | 'unopened' | 'open' | 'closed' = 'new';
+  /** Why the journal could not be opened, while state is 'unopened': what a submit is refused with. */
+  private openError: JournalError | undefined;
   // The current turn: records, and per record its ack and failure callbacks.
   private recs: Received[] = [];
   private acks: Array<(() => void) | undefined> = [];
@@ -94,7 +97,7 @@ export class Intake {
     this.emitOutbox();
   };
   /** What is sent again from the journal: at start, and after a deploy (resend()). */
-  private readonly replays: IntakeReplay;
+  private replays: IntakeReplay;
   /** The age of the oldest unsettled message. */
   private ages = new UnsettledAges();
   private received = 0;
@@ -102,7 +105,7 @@ export class Intake {
   private lastError: string | undefined;
   private lastErrorSince = 0;
   private idleTimer: NodeJS.Timeout | undefined;
-  private readonly idle: IdleCut;
+  private idle: IdleCut;
 
   constructor(opts: IntakeOptions) {
     this.opts = opts;
@@ -111,22 +114,48 @@ export class Intake {
     this.budgetBytes = opts.budgetBytes && opts.budgetBytes > 0 ? opts.budgetBytes : DEFAULT_JOURNAL_BUDGET;
     this.highWater = opts.highWater ?? DEFAULT_HIGH_WATER;
     this.highWaterReadings = opts.highWaterReadings ?? 0;
-    const segmentBytes = opts.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(4096, Math.floor(this.budgetBytes / 8)));
-    this.journal = new Journal({ dir: opts.dir, fsync: opts.fsync, segmentBytes });
+    this.journal = this.newJournal();
     this.replays = new IntakeReplay(this.journal, opts, (items) => this.emit(items, true), () => this.state === 'open');
     this.idle = new IdleCut(this.journal);
     this.gate = intakeGate(this.id, this.journal, opts, this.highWater, this.highWaterReadings, this.budgetBytes);
   }
 
+  private newJournal(): Journal {
+    const segmentBytes = this.opts.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(4096, Math.floor(this.budgetBytes / 8)));
+    return new Journal({ dir: this.opts.dir, fsync: this.opts.fsync, segmentBytes });
+  }
+
   /**
    * Opens the journal and reads what the last run left unsettled (sent by
    * replay()). Returns how many messages that is. Throws JournalError when the
-   * journal cannot be opened.
+   * journal cannot be opened; the intake then refuses what it is handed with
+   * that reason (submit: reason 'journal', receive: fail) and open() may be
+   * called again.
    */
   open(): number {
-    if (this.state !== 'new') throw new JournalError(`the intake of ${this.name} was opened before`);
-    const entries = this.journal.open();
+    if (this.state === 'open' || this.state === 'closed') throw new JournalError(`the intake of ${this.name} was opened before`);
+    if (this.state === 'unopened') {
+      // A fresh journal: the one that failed may have counted entries it read before failing.
+      this.journal = this.newJournal();
+      this.replays = new IntakeReplay(this.journal, this.opts, (items) => this.emit(items, true), () => this.state === 'open');
+      this.idle = new IdleCut(this.journal);
+      this.gate = intakeGate(this.id, this.journal, this.opts, this.highWater, this.highWaterReadings, this.budgetBytes);
+    }
+    let entries;
+    try {
+      entries = this.journal.open();
+    } catch (err) {
+      const e = err instanceof JournalError ? err : new JournalError(`cannot open the journal of ${this.name}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+      this.journal.close();
+      this.state = 'unopened';
+      this.openError = e;
+      if (this.lastError === undefined) this.lastErrorSince = Date.now();
+      this.lastError = e.message;
+      throw e;
+    }
     this.state = 'open';
+    this.openError = undefined;
+    this.lastError = undefined;
     registerJournal(this.id, this.journal);
     registerIntake(this);
     const idleMs = this.opts.idleCheckMs ?? IDLE_CHECK_MS;
@@ -163,7 +192,7 @@ export class Intake {
    */
   receive(rec: Received, ack?: () => void, fail?: (err: Error) => void, early = false): void {
     if (this.state !== 'open') {
-      fail?.(new JournalError(`${this.name} is not taking messages (it is ${this.state === 'new' ? 'not open yet' : 'closed'})`));
+      fail?.(this.openError ?? new JournalError(`${this.name} is not taking messages (it is ${this.state === 'new' ? 'not open yet' : 'closed'})`));
       return;
     }
     this.recs.push(rec);
@@ -202,7 +231,7 @@ export class Intake {
    * journaled (protocol details over 64 KiB); then `done` never runs.
    */
   submitThen(recs: readonly Received[], done: (result: SubmitResult) => void, readings = recs.length): void {
-    if (this.state !== 'open') return done(this.refuse('closed'));
+    if (this.state !== 'open') return done(this.openError ? this.refuse('journal', this.openError) : this.refuse('closed'));
     if (recs.length === 0) return done({ accepted: [] });
     if (this.gate.check()) return done(this.refuse(this.gate.pauseState()?.reason ?? 'backlog'));
     // What this turn took already counts: past a mark with it, the next request waits (503) like the ones after the write.
@@ -334,6 +363,7 @@ export class Intake {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
     this.state = 'closed';
+    this.openError = undefined;
     if (!wasOpen) return;
     clearInterval(this.idleTimer);
     this.flush();
@@ -366,6 +396,7 @@ export class Intake {
       highWaterReadings: this.highWaterReadings,
       budgetBytes: this.budgetBytes,
       cause,
+      unopened: this.state === 'unopened',
     });
     return { refused: reason, retryAfterMs, error };
   }

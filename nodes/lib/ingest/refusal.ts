@@ -15,11 +15,16 @@ export interface RefusalContext {
   highWaterReadings: number;
   budgetBytes: number;
   cause?: Error;
+  /** The journal could not be opened at all (reason 'journal'): nothing is taken, not only nothing more. */
+  unopened?: boolean;
 }
 
 export function refusalError(c: RefusalContext): BackpressureError {
   const { reason, retryAfterMs, cause } = c;
   const secs = Math.ceil(retryAfterMs / 1000);
+  if (reason === 'journal' && c.unopened) {
+    return new BackpressureError(`${c.name} takes nothing: its journal cannot be opened (${cause?.message ?? 'unknown error'}); retry in ${secs} s`, { reason, retryAfterMs }, cause ? { cause } : undefined);
+  }
   const why =
     reason === 'backlog'
       ? (c.highWaterReadings > 0 && c.readings() >= c.highWaterReadings
