@@ -8,7 +8,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -126,6 +126,17 @@ describe('coap-devices', () => {
       const body = (await (await rt.get('/api/v1/deadletters?device=cd-2')).json()) as { deadLetters: unknown[] };
       return body.deadLetters.length === 1 ? true : undefined;
     }, 20_000, 'the dead letter');
+    // The pack's button sets a command for dev1, which a device observing /commands/dev1 gets: the pack has no MQTT broker.
+    const admin = await AdminClient.connect(rt.url, 'admin', async () => 'test-admin-password');
+    const button = pack('coap-devices').find((n) => n.type === 'inject' && n.name === 'reboot dev1')!;
+    const r = await admin.request('POST', `/inject/${button.id}`);
+    assert.equal(r.status, 200);
+    const observer = spawn('coap-client-notls', ['-s', '60', '-m', 'get', `coap://127.0.0.1:${rt.coapPort}/commands/dev1`]);
+    let seen = '';
+    observer.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    cleanup.push(async () => void observer.kill());
+    await eventually(async () => (seen.includes('"action":"reboot"') ? true : undefined), 20_000, 'the command at the observer');
+    observer.kill();
     assertCleanLog(rt);
   });
 });
