@@ -54,8 +54,9 @@ Usage:
   export     prints the deployed flows (or one tab with the config nodes it
              uses) without credentials, ready to share or import elsewhere.
 
-  Login: the editor's user (--user, default admin) and password, taken from
-  UPPERSTACK_PASSWORD or asked for on the terminal (never on the command line).
+  Login: the editor's user (--user, default $UPPERSTACK_USER, else admin) and
+  password, taken from UPPERSTACK_PASSWORD or asked for on the terminal (never on
+  the command line).
   An editor without a login needs neither. A runtime that does not answer is
   said in one line, exit status 1.
 `;
