@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -85,6 +85,16 @@ test('upperstack simulate --register with a key the runtime does not accept: exi
   const unreachable = await cli(['simulate', '--register', nobody, '--key', 'k', '--devices', '1', '--duration', '1s'], tempDir('us-cli-sim-'));
   assert.equal(unreachable.code, 1, unreachable.stderr);
   assert.match(unreachable.stderr, /upperstack simulate: cannot reach /);
+});
+
+test('a backtest whose --output cannot be written says so in one line naming it, exit 2, and claims no scores written', async () => {
+  const dir = tempDir('us-cli-out-');
+  writeFileSync(join(dir, 'taken'), 'a file where the output folder would go');
+  const target = join(dir, 'taken', 'scores.csv');
+  const r = await cli(['backtest', '--input', FIXTURE, '--output', target]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`^upperstack backtest: --output ${target.replace(/[.]/g, '\\.')} cannot be written: EEXIST: [^\\n]*\\n$`));
+  assert.equal(r.stdout, '');
 });
 
 test('a backtest that succeeds says in one line what it scored: on stderr when the scores are on stdout, else on stdout', async () => {
