@@ -314,7 +314,11 @@ async function runExport(args: string[], out: NodeJS.WritableStream): Promise<nu
   }
   const text = JSON.stringify(stripCredentials(chosen), null, 2) + '\n';
   if (values.out) {
-    writeFileSync(String(values.out), text);
+    try {
+      writeFileSync(String(values.out), text);
+    } catch (err) {
+      throw new FlowsUsageError(`--out ${String(values.out)} cannot be written: ${(err as Error).message}`);
+    }
     process.stderr.write(`${chosen.length} nodes written to ${String(values.out)} (without credentials)\n`);
   } else {
     out.write(text);

@@ -269,6 +269,13 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
     writeFileSync(truthFile, JSON.stringify(truthDocument({ seed, devices: s.devices, start: sim.startTime, end: s.simTime }, sim.truth()), null, 2) + '\n');
   };
 
+  // Written at the end, after a run that may have taken hours: a path that cannot take it is said before anything is sent.
+  try {
+    writeTruth();
+  } catch (e) {
+    throw new SimulateUsageError(`--truth ${truthFile} cannot be written: ${(e as Error).message}`);
+  }
+
   const err = out.stderr;
   if (values.register !== undefined) {
     const ids = sim.devices.map((d) => d.id);

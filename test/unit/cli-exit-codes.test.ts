@@ -97,6 +97,16 @@ test('a backtest whose --output cannot be written says so in one line naming it,
   assert.equal(r.stdout, '');
 });
 
+test('upperstack simulate with a --truth that cannot be written: one line naming it, exit 2, before connecting', async () => {
+  const dir = tempDir('us-cli-sim-');
+  writeFileSync(join(dir, 'taken'), '');
+  // No broker listens there: the old order only found out after trying it (and after a whole run, when one did).
+  const url = `mqtt://127.0.0.1:${await freePort()}`;
+  const r = await cli(['simulate', '--url', url, '--devices', '1', '--duration', '1s', '--truth', join(dir, 'taken', 'truth.json')], dir);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^upperstack simulate: --truth .*taken\/truth\.json cannot be written: ENOTDIR[^\n]*\n$/);
+});
+
 test('a backtest that succeeds says in one line what it scored: on stderr when the scores are on stdout, else on stdout', async () => {
   const toStdout = await cli(['backtest', '--input', FIXTURE]);
   assert.equal(toStdout.code, 0, toStdout.stderr);
