@@ -24,6 +24,7 @@ import { serverOnlyPack, storeModeFromEnv } from './nodes/lib/store/store-mode';
 import { refusePlaceholderSecrets } from './nodes/lib/security/placeholders';
 import { firstStartSecrets } from './scripts/first-start';
 import { ConfigError } from './nodes/lib/errors';
+import { refuseBadListenPorts } from './nodes/lib/listen-ports';
 import { readTlsFiles } from './nodes/lib/security/tls-files';
 import { sealCredentials, type NodeCredentials } from './nodes/lib/flows/credentials-file';
 import { moveFlowsUrlLogins } from './scripts/url-login-migration';
@@ -47,6 +48,7 @@ env.UPPERSTACK_DATA = resolve(env.UPPERSTACK_DATA || './data');
 env.UPPERSTACK_HTTP_PORT ||= '1880';
 env.UPPERSTACK_MQTT_PORT ||= '1883';
 env.UPPERSTACK_COAP_PORT ||= '5683';
+refuseBadListenPorts(env);
 env.UPPERSTACK_BIND ||= '127.0.0.1';
 // The default pack's InfluxDB sink: on while UPPERSTACK_INFLUX_URL is set (README, configuration).
 env.UPPERSTACK_INFLUX_URL ||= '';

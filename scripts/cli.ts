@@ -232,8 +232,13 @@ async function runBacktest(argv: string[]): Promise<void> {
     const csv = formatScoresCsv(series.raw, scores);
     if (values.output) {
       const target = isDir ? join(values.output, rel) : values.output;
-      mkdirSync(dirname(resolve(target)), { recursive: true });
-      writeFileSync(target, csv);
+      try {
+        mkdirSync(dirname(resolve(target)), { recursive: true });
+        writeFileSync(target, csv);
+      } catch (err) {
+        // A path given on the command line that cannot be written is the user's to fix, not a crash to report.
+        throw new UsageError(`--output ${target} cannot be written: ${(err as Error).message}`);
+      }
     } else if (!isDir) {
       process.stdout.write(csv);
     }

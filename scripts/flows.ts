@@ -54,8 +54,9 @@ Usage:
   export     prints the deployed flows (or one tab with the config nodes it
              uses) without credentials, ready to share or import elsewhere.
 
-  Login: the editor's user (--user, default admin) and password, taken from
-  UPPERSTACK_PASSWORD or asked for on the terminal (never on the command line).
+  Login: the editor's user (--user, default $UPPERSTACK_USER, else admin) and
+  password, taken from UPPERSTACK_PASSWORD or asked for on the terminal (never on
+  the command line).
   An editor without a login needs neither. A runtime that does not answer is
   said in one line, exit status 1.
 `;
@@ -313,7 +314,11 @@ async function runExport(args: string[], out: NodeJS.WritableStream): Promise<nu
   }
   const text = JSON.stringify(stripCredentials(chosen), null, 2) + '\n';
   if (values.out) {
-    writeFileSync(String(values.out), text);
+    try {
+      writeFileSync(String(values.out), text);
+    } catch (err) {
+      throw new FlowsUsageError(`--out ${String(values.out)} cannot be written: ${(err as Error).message}`);
+    }
     process.stderr.write(`${chosen.length} nodes written to ${String(values.out)} (without credentials)\n`);
   } else {
     out.write(text);

@@ -30,7 +30,7 @@ import {
   type SimulatorStats,
   type Transport,
 } from '../nodes/lib/sim';
-import { apiCaller, registerFleet, registryCredentials } from '../nodes/lib/sim/register';
+import { apiCaller, registerFleet, RegistrationError, registryCredentials } from '../nodes/lib/sim/register';
 
 export class SimulateUsageError extends Error {}
 
@@ -98,7 +98,8 @@ parts ("N refused as too large and sent again in parts"): no reading is lost.
 Over MQTT no answer says "too large", so batches are kept within --max-bytes.
 
 Exit status: 0 when every message was acknowledged, 1 when some failed or were not
-acknowledged or the broker could not be reached, 2 on bad usage.
+acknowledged or the broker could not be reached, 2 on bad usage or a --register
+key the runtime does not accept.
 `;
 
 const OPTIONS = {
@@ -268,6 +269,13 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
     writeFileSync(truthFile, JSON.stringify(truthDocument({ seed, devices: s.devices, start: sim.startTime, end: s.simTime }, sim.truth()), null, 2) + '\n');
   };
 
+  // Written at the end, after a run that may have taken hours: a path that cannot take it is said before anything is sent.
+  try {
+    writeTruth();
+  } catch (e) {
+    throw new SimulateUsageError(`--truth ${truthFile} cannot be written: ${(e as Error).message}`);
+  }
+
   const err = out.stderr;
   if (values.register !== undefined) {
     const ids = sim.devices.map((d) => d.id);
@@ -285,12 +293,13 @@ export async function runSimulate(argv: string[], out: { stdout: NodeJS.Writable
       for (const [id, secret] of issued) secrets.set(id, secret);
     } catch (e) {
       err.write(`upperstack simulate: ${(e as Error).message}\n`);
-      return 1;
+      // A key the runtime does not accept is bad input, 2, as for `upperstack devices`; unreachable or failing, 1.
+      return e instanceof RegistrationError && e.refused ? 2 : 1;
     }
     err.write(`${ids.length} device${ids.length === 1 ? '' : 's'} registered at ${values.register} (tag simulated=true) in ${formatDuration(Date.now() - started)}\n`);
   }
   err.write(`simulating ${devices} device${devices === 1 ? '' : 's'} over ${protocol.toUpperCase()} to ${url} (${codec}); ground truth in ${truthFile}\n`);
-  // A broker that cannot be reached (or refuses the login) is a failure, exit 1, as for the admin commands: not a wrong use.
+  // A broker that cannot be reached (or refuses the device login) is a failure, exit 1, as an unreachable runtime is for the admin commands.
   try {
     await sim.start();
   } catch (e) {

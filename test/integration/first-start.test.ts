@@ -85,6 +85,15 @@ test('a first start refused before the runtime serves prints no key or password 
   }
 });
 
+test('a port variable that is not a port stops the start in one line naming each such variable, exit status 1, before anything listens', { timeout: 120_000 }, async () => {
+  const dataDir = tempDir('us-first-');
+  // Node-RED given no usable port would start the flows without its HTTP server and keep running.
+  const out = await refusedOutput(startRuntime({ dataDir, env: { ...GENERATED, UPPERSTACK_HTTP_PORT: '18o1', UPPERSTACK_MQTT_PORT: '70000' } }));
+  const line = out.split('\n').find((l) => l.startsWith('upperstack: '));
+  assert.equal(line, 'upperstack: UPPERSTACK_HTTP_PORT="18o1", UPPERSTACK_MQTT_PORT="70000": a port must be a whole number from 1 to 65535', out);
+  assert.doesNotMatch(out, /Starting flows|not shown again/);
+});
+
 test('a first start with packs in UPPERSTACK_PACKS names each variable they need that is unset, one line each; none for the key it makes itself', { timeout: 120_000 }, async () => {
   const rt = await startRuntime({
     dataDir: tempDir('us-first-packs-'),

@@ -156,4 +156,10 @@ test('export prints the deployed flows without credentials; --tab keeps one tab 
   const missing = await cli(['export', '--url', rt.url, '--tab', 'Nope']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /no tab "Nope"; the tabs are: .*"Upperstack pipeline"/);
+  // A file stands where --out's folder would be: one line naming it, not a stack trace.
+  writeFileSync(join(dir, 'a-file'), '');
+  const blocked = await cli(['export', '--url', rt.url, '--out', join(dir, 'a-file', 'flows.json')]);
+  assert.equal(blocked.code, 2, blocked.stderr);
+  assert.equal(blocked.stderr.trim().split('\n').length, 1, blocked.stderr);
+  assert.match(blocked.stderr, /^upperstack flows: --out .*a-file\/flows\.json cannot be written: ENOTDIR/);
 });

@@ -12,6 +12,12 @@ export type ApiCall = (method: 'POST', path: string, body?: unknown) => Promise<
 
 export class RegistrationError extends Error {
   override readonly name = 'RegistrationError';
+  /** The runtime answered and turned the request down (4xx: a key it does not accept, a bad id), as against failing. */
+  readonly refused: boolean;
+  constructor(message: string, opts: { refused?: boolean } = {}) {
+    super(message);
+    this.refused = opts.refused ?? false;
+  }
 }
 
 /** An ApiCall over fetch to a runtime's query API with its API key. */
@@ -41,7 +47,7 @@ export function apiCaller(url: string, key: string): ApiCall {
 
 function refusal(id: string, what: string, r: { status: number; body: unknown }): RegistrationError {
   const e = (r.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-  return new RegistrationError(`${what} device "${id}": ${r.status} ${e?.code ?? ''}${e?.message ? `: ${e.message}` : ''}`);
+  return new RegistrationError(`${what} device "${id}": ${r.status} ${e?.code ?? ''}${e?.message ? `: ${e.message}` : ''}`, { refused: r.status >= 400 && r.status < 500 });
 }
 
 /**
